@@ -1,0 +1,376 @@
+/* httpc: one easy handle per request, handed to the loop's multi handle.
+ *
+ * Bodies are buffered into a capped `struct buf` or passed to a streaming callback. Response
+ * headers are kept (capped) for lookups like Retry-After. Cancelling never touches the multi
+ * handle directly, because curl forbids that from inside its own callbacks: it marks the
+ * request and arms a zero-delay timer that removes the handle and reports the end. Every
+ * request is on a list so shutdown can cancel all of them.
+ */
+#include "httpc.h"
+#include "config_build.h"
+#include "log.h"
+#include "loop.h"
+#include "util.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define HEADERS_CAP      (64 * 1024)
+#define DEFAULT_BODY_CAP (8 * 1024 * 1024)
+
+struct httpc_req {
+	struct httpc_req *prev, *next;
+	struct loop *loop;
+	CURL *easy;
+	struct curl_slist *headers;
+	char *body;
+	struct buf resp;
+	struct buf hdrs;
+	httpc_data_cb on_data;
+	httpc_done_cb done;
+	void *arg;
+	struct event *fb_timer;
+	struct event *defer;
+	enum httpc_result result;
+	enum httpc_result pending; /* set when we abort from outside curl's own failure */
+	char errbuf[CURL_ERROR_SIZE];
+	const char *error;
+	long status;
+	int64_t start_us, first_byte_us, end_us;
+	int in_multi;
+};
+
+static struct httpc_req *all_reqs;
+
+static const char *const result_names[] = {
+	"ok", "timeout", "first_byte_timeout", "connect", "too_big", "cancelled", "transport",
+};
+
+const char *httpc_result_name(enum httpc_result r)
+{
+	return (size_t)r < ARRAY_LEN(result_names) ? result_names[r] : "?";
+}
+
+static void finish(struct httpc_req *r)
+{
+	if (!r->end_us)
+		r->end_us = now_mono_us();
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		all_reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->done(r, r->arg);
+	if (r->fb_timer)
+		event_free(r->fb_timer);
+	event_free(r->defer);
+	curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->headers);
+	free(r->body);
+	buf_finish(&r->resp);
+	buf_finish(&r->hdrs);
+	free(r);
+}
+
+static void mark_first_byte(struct httpc_req *r)
+{
+	if (r->first_byte_us)
+		return;
+	r->first_byte_us = now_mono_us();
+	if (r->fb_timer)
+		evtimer_del(r->fb_timer);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct httpc_req *r = arg;
+	size_t len = size * n;
+
+	mark_first_byte(r);
+	if (r->pending != HTTPC_OK)
+		return 0;
+	/* A new status line starts a new response (1xx interim answers come first). */
+	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
+		buf_reset(&r->hdrs);
+	if (buf_append(&r->hdrs, p, len) < 0) {
+		r->pending = HTTPC_TOO_BIG;
+		r->error = "response headers over the cap";
+		return 0;
+	}
+	return len;
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *arg)
+{
+	struct httpc_req *r = arg;
+	size_t len = size * n;
+
+	mark_first_byte(r);
+	if (r->pending != HTTPC_OK)
+		return 0;
+	if (r->on_data) {
+		if (r->on_data(r, p, len, r->arg) < 0 && r->pending == HTTPC_OK)
+			r->pending = HTTPC_CANCELLED;
+		return r->pending == HTTPC_OK ? len : 0;
+	}
+	if (buf_append(&r->resp, p, len) < 0) {
+		r->pending = HTTPC_TOO_BIG;
+		r->error = "response body over the cap";
+		return 0;
+	}
+	return len;
+}
+
+static enum httpc_result map_code(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return HTTPC_OK;
+	case CURLE_OPERATION_TIMEDOUT:
+		return HTTPC_TIMEOUT;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+		return HTTPC_CONNECT;
+	default:
+		return HTTPC_TRANSPORT;
+	}
+}
+
+static void on_done(CURL *easy, CURLcode rc, void *arg)
+{
+	struct httpc_req *r = arg;
+
+	r->in_multi = 0;
+	r->end_us = now_mono_us();
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->status);
+	if (r->pending != HTTPC_OK) {
+		r->result = r->pending;
+	} else {
+		r->result = map_code(rc);
+		if (r->result != HTTPC_OK)
+			r->error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+	}
+	finish(r);
+}
+
+/* Runs from the loop for httpc_cancel and the first-byte timer: safe to touch the multi. */
+static void abort_now(struct httpc_req *r)
+{
+	if (r->in_multi) {
+		loop_curl_remove(r->loop, r->easy);
+		r->in_multi = 0;
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	}
+	r->result = r->pending;
+	finish(r);
+}
+
+static void on_defer(evutil_socket_t fd, short what, void *arg)
+{
+	abort_now(arg);
+}
+
+static void on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpc_req *r = arg;
+
+	if (r->pending == HTTPC_OK) {
+		r->pending = HTTPC_FIRST_BYTE;
+		r->error = "no response byte before the first-byte timeout";
+	}
+	abort_now(r);
+}
+
+static void set_method(struct httpc_req *r, const struct httpc_opts *o)
+{
+	const char *method = o->method ? o->method : (o->body ? "POST" : "GET");
+
+	if (o->body) {
+		r->body = xmalloc(o->body_len + 1);
+		memcpy(r->body, o->body, o->body_len);
+		r->body[o->body_len] = '\0';
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+	}
+	if (strcmp(method, "GET") == 0 && !o->body)
+		curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L);
+	else if (strcmp(method, "POST") != 0)
+		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
+	else if (!o->body)
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+}
+
+static int set_headers(struct httpc_req *r, const struct httpc_opts *o)
+{
+	size_t i;
+
+	/* No 100-continue round trip: our peers answer POSTs directly. */
+	r->headers = curl_slist_append(NULL, "Expect:");
+	for (i = 0; o->headers && o->headers[i]; i++) {
+		struct curl_slist *n = curl_slist_append(r->headers, o->headers[i]);
+
+		if (!n)
+			return -1;
+		r->headers = n;
+	}
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+	return 0;
+}
+
+static int valid_scheme(const char *url)
+{
+	return url && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0);
+}
+
+int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, void *arg,
+		struct httpc_req **out)
+{
+	struct httpc_req *r;
+
+	if (!valid_scheme(o->url))
+		return -1;
+	r = xcalloc(1, sizeof(*r));
+	r->loop = l;
+	r->done = done;
+	r->arg = arg;
+	r->on_data = o->on_data;
+	buf_init(&r->resp, o->max_response_bytes ? o->max_response_bytes : DEFAULT_BODY_CAP);
+	buf_init(&r->hdrs, HEADERS_CAP);
+	r->easy = curl_easy_init();
+	r->defer = evtimer_new(loop_base(l), on_defer, r);
+	if (!r->easy || !r->defer || set_headers(r, o) < 0)
+		goto fail;
+	curl_easy_setopt(r->easy, CURLOPT_URL, o->url);
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "hermetic/" HERMETIC_VERSION);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS,
+			 o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
+	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	set_method(r, o);
+	if (o->first_byte_timeout_ms > 0) {
+		struct timeval tv = {o->first_byte_timeout_ms / 1000,
+				     (o->first_byte_timeout_ms % 1000) * 1000};
+
+		r->fb_timer = evtimer_new(loop_base(l), on_first_byte_timeout, r);
+		if (!r->fb_timer)
+			goto fail;
+		evtimer_add(r->fb_timer, &tv);
+	}
+	r->start_us = now_mono_us();
+	if (loop_curl_add(l, r->easy, on_done, r) < 0)
+		goto fail;
+	r->in_multi = 1;
+	r->next = all_reqs;
+	if (r->next)
+		r->next->prev = r;
+	all_reqs = r;
+	if (out)
+		*out = r;
+	return 0;
+fail:
+	if (r->fb_timer)
+		event_free(r->fb_timer);
+	if (r->defer)
+		event_free(r->defer);
+	if (r->easy)
+		curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->headers);
+	free(r->body);
+	buf_finish(&r->resp);
+	buf_finish(&r->hdrs);
+	free(r);
+	return -1;
+}
+
+void httpc_cancel(struct httpc_req *r)
+{
+	struct timeval zero = {0, 0};
+
+	if (r->pending == HTTPC_OK) {
+		r->pending = HTTPC_CANCELLED;
+		r->error = "cancelled";
+	}
+	evtimer_add(r->defer, &zero);
+}
+
+void httpc_cancel_all(struct loop *l)
+{
+	struct httpc_req *r;
+
+	for (r = all_reqs; r; r = r->next)
+		if (r->loop == l)
+			httpc_cancel(r);
+}
+
+enum httpc_result httpc_result(const struct httpc_req *r)
+{
+	return r->result;
+}
+
+const char *httpc_error(const struct httpc_req *r)
+{
+	return r->result == HTTPC_OK ? "" : (r->error ? r->error : httpc_result_name(r->result));
+}
+
+long httpc_status(const struct httpc_req *r)
+{
+	return r->status;
+}
+
+const char *httpc_body(const struct httpc_req *r, size_t *len)
+{
+	if (len)
+		*len = r->resp.len;
+	return buf_str(&r->resp);
+}
+
+const char *httpc_header(const struct httpc_req *r, const char *name)
+{
+	static char value[1024];
+	const char *p = buf_str(&r->hdrs);
+	size_t n = strlen(name);
+
+	/* Lines are "Name: value\r\n"; the first line is the status line. */
+	while ((p = strchr(p, '\n'))) {
+		const char *end, *v;
+		size_t vlen;
+
+		p++;
+		if (strncasecmp(p, name, n) != 0 || p[n] != ':')
+			continue;
+		v = p + n + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		end = strpbrk(v, "\r\n");
+		vlen = end ? (size_t)(end - v) : strlen(v);
+		if (vlen >= sizeof(value))
+			vlen = sizeof(value) - 1;
+		memcpy(value, v, vlen);
+		value[vlen] = '\0';
+		return value;
+	}
+	return NULL;
+}
+
+long httpc_first_byte_ms(const struct httpc_req *r)
+{
+	return r->first_byte_us ? (long)((r->first_byte_us - r->start_us) / 1000) : -1;
+}
+
+long httpc_total_ms(const struct httpc_req *r)
+{
+	int64_t end = r->end_us ? r->end_us : now_mono_us();
+
+	return (long)((end - r->start_us) / 1000);
+}

@@ -1,0 +1,66 @@
+/* httpc: asynchronous HTTP(S) requests on the loop, through libcurl's multi interface.
+ *
+ * Async contract (libuv's): if httpc_start returns an error, the done callback never fires;
+ * otherwise it fires exactly once, on success, error, timeout or cancel, always from the loop
+ * (never from inside httpc_start or httpc_cancel). The request is freed after it returns.
+ */
+#ifndef HERMETIC_HTTPC_H
+#define HERMETIC_HTTPC_H
+
+#include <stddef.h>
+
+struct loop;
+struct httpc_req;
+
+enum httpc_result {
+	HTTPC_OK,            /* a complete HTTP response arrived (any status) */
+	HTTPC_TIMEOUT,       /* whole-request timeout */
+	HTTPC_FIRST_BYTE,    /* no response byte within first_byte_timeout_ms */
+	HTTPC_CONNECT,       /* could not resolve or connect */
+	HTTPC_TOO_BIG,       /* response body or headers over their cap */
+	HTTPC_CANCELLED,     /* httpc_cancel, or the data callback returned < 0 */
+	HTTPC_TRANSPORT,     /* anything else curl reported (TLS, reset, truncated body) */
+};
+
+/* Streaming: called for each piece of the body as it arrives (the body is then not buffered).
+ * Return 0 to continue, < 0 to abort the request (done fires with HTTPC_CANCELLED). */
+typedef int (*httpc_data_cb)(struct httpc_req *req, const char *data, size_t len, void *arg);
+typedef void (*httpc_done_cb)(struct httpc_req *req, void *arg);
+
+struct httpc_opts {
+	const char *method;           /* NULL = GET, or POST when body is set */
+	const char *url;              /* http:// or https:// only */
+	const char *const *headers;   /* NULL-terminated "Name: value" lines, copied */
+	const char *body;             /* copied */
+	size_t body_len;
+	long timeout_ms;              /* whole request; 0 = none */
+	long connect_timeout_ms;      /* 0 = 10 s */
+	long first_byte_timeout_ms;   /* 0 = none */
+	size_t max_response_bytes;    /* cap on the buffered body; 0 = 8 MiB */
+	httpc_data_cb on_data;        /* NULL = buffer the body */
+};
+
+int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, void *arg,
+		struct httpc_req **out);
+/* Aborts the request; done fires later with HTTPC_CANCELLED. Safe from any callback, also
+ * this request's own data callback. A no-op after done has fired is not allowed (the request
+ * is gone): callers forget the pointer in their done callback. */
+void httpc_cancel(struct httpc_req *req);
+/* Cancels every outstanding request of the loop (shutdown). */
+void httpc_cancel_all(struct loop *l);
+
+enum httpc_result httpc_result(const struct httpc_req *req);
+const char *httpc_result_name(enum httpc_result r);
+/* A readable reason for a failure ("Couldn't connect to server", "first byte timeout ..."). */
+const char *httpc_error(const struct httpc_req *req);
+long httpc_status(const struct httpc_req *req);      /* 0 when no response arrived */
+/* The buffered body (NUL-terminated; "" when streamed or empty). Borrowed until done returns. */
+const char *httpc_body(const struct httpc_req *req, size_t *len);
+/* Value of a response header (case-insensitive); NULL if absent. The string is valid until
+ * the next httpc_header call. */
+const char *httpc_header(const struct httpc_req *req, const char *name);
+/* Milliseconds from start to the first response byte (-1 if none) and to the end. */
+long httpc_first_byte_ms(const struct httpc_req *req);
+long httpc_total_ms(const struct httpc_req *req);
+
+#endif

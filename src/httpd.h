@@ -1,0 +1,64 @@
+/* httpd: a small HTTP/1.1 server on evhttp for the loopback API, the router and /metrics.
+ *
+ * Caps: request body (413 past it), request headers, per-connection timeout. Routes are a
+ * table of {methods, path, handler}; a path ending in '*' matches a prefix. Unknown paths get
+ * 404 and wrong methods 405, both in OpenAI's error body shape.
+ */
+#ifndef HERMETIC_HTTPD_H
+#define HERMETIC_HTTPD_H
+
+#include <stddef.h>
+
+struct loop;
+struct httpd;
+struct evhttp_request;
+
+enum httpd_method {
+	HTTPD_GET = 1 << 0,
+	HTTPD_POST = 1 << 1,
+	HTTPD_DELETE = 1 << 2,
+	HTTPD_HEAD = 1 << 3,
+};
+
+/* Handlers must answer the request exactly once, now or later (evhttp keeps it alive). */
+typedef void (*httpd_handler)(struct evhttp_request *req, void *arg);
+
+struct httpd_opts {
+	const char *listen;       /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
+	size_t max_body_bytes;    /* 0 = 1 MiB */
+	size_t max_header_bytes;  /* 0 = 16 KiB */
+	int timeout_s;            /* read/write timeout per connection; 0 = 60 */
+};
+
+/* Binds and listens. Returns 0, or -1 with a message in err ("cannot listen on ...: ..."). */
+int httpd_create(struct loop *l, const struct httpd_opts *o, struct httpd **out, char *err,
+		 size_t err_len);
+/* Stops listening and drops open connections. Accepts NULL. */
+void httpd_destroy(struct httpd *h);
+int httpd_port(const struct httpd *h);
+/* Adds a route (path copied). Later routes do not override earlier ones. */
+void httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn,
+		 void *arg);
+/* Counts answered requests in metrics when set: called after each reply with the route path
+ * ("unmatched" for 404s) and the status. */
+typedef void (*httpd_observe_cb)(const char *route, int status, void *arg);
+void httpd_set_observer(struct httpd *h, httpd_observe_cb cb, void *arg);
+
+/* Helpers for handlers. */
+void httpd_reply(struct evhttp_request *req, int status, const char *content_type,
+		 const char *body, size_t len);
+/* {"error":{"message":..., "type":..., "param":null, "code":"<status>"}} */
+void httpd_reply_error(struct evhttp_request *req, int status, const char *type,
+		       const char *message);
+/* Copies the request body (already capped by max_body_bytes) into a malloc'd NUL-terminated
+ * string; *len gets its length. */
+char *httpd_body(struct evhttp_request *req, size_t *len);
+/* The bearer token of the Authorization header, or NULL. Borrowed from the request. */
+const char *httpd_bearer(struct evhttp_request *req);
+const char *httpd_header(struct evhttp_request *req, const char *name);
+
+/* Splits "HOST:PORT" / "[V6]:PORT" into host (copied into host, size host_len) and port.
+ * Returns 0 or -EINVAL. */
+int httpd_parse_listen(const char *listen, char *host, size_t host_len, int *port);
+
+#endif

@@ -1,0 +1,41 @@
+/* log: levelled log lines with [file:line], to stderr and optionally to a size-rotated file.
+ *
+ * Every secret registered with log_add_secret() is replaced by "[REDACTED]" in every line
+ * before it is written anywhere; control characters are escaped so network input cannot
+ * forge log lines. Single-threaded use (the event loop); curl's resolver threads never log.
+ */
+#ifndef HERMETIC_LOG_H
+#define HERMETIC_LOG_H
+
+#include <stddef.h>
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* Parses "error|warn|info|debug"; returns 0 or -EINVAL. */
+int log_level_parse(const char *s, enum log_level *out);
+const char *log_level_name(enum log_level level);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+/* Also write to path (created 0600, parent must exist), rotating to path.1 .. path.<keep>
+ * once it would exceed max_bytes. Returns 0 or a negative errno; on error stderr only. */
+int log_open_file(const char *path, size_t max_bytes, int keep);
+/* Closes the file and forgets the secrets. */
+void log_close(void);
+/* Whether stderr lines are written (tests and `chat` turn them down to errors). */
+void log_set_stderr(int enabled);
+
+/* Registers a secret (copied) to redact; strings shorter than 4 bytes are ignored. */
+void log_add_secret(const char *secret);
+/* Returns a malloc'd copy of s with every registered secret replaced. */
+char *log_redact(const char *s);
+
+void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#define log_error(...) log_msg(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,44 @@
+/* loop: the one event loop (libevent) with libcurl's multi interface driven from it.
+ *
+ * curl tells the loop which sockets to watch and when to fire its timer (the socket and timer
+ * callbacks of curl's docs/examples/hiperfifo.c); the loop calls curl_multi_socket_action and
+ * reports finished transfers. Nothing here blocks.
+ */
+#ifndef HERMETIC_LOOP_H
+#define HERMETIC_LOOP_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+struct loop;
+struct event_base;
+
+typedef void (*loop_signal_cb)(int signo, void *arg);
+/* Called once when a transfer added with loop_curl_add ends (success or error). The easy
+ * handle has already been removed from the multi handle; the callback owns it again. */
+typedef void (*loop_curl_done_cb)(CURL *easy, CURLcode result, void *arg);
+
+struct loop *loop_create(void);
+/* Frees the loop. Transfers still running are removed without their callbacks: callers
+ * cancel their own work (httpc_cancel_all) before destroying. Accepts NULL. */
+void loop_destroy(struct loop *l);
+struct event_base *loop_base(struct loop *l);
+
+/* Runs until loop_stop() or until nothing is left to wait for. Returns 0 or -1. */
+int loop_run(struct loop *l);
+/* Makes loop_run return after the current callback. Safe inside any callback. */
+void loop_stop(struct loop *l);
+
+/* Calls cb on the loop (not in signal context) when signo arrives. Returns 0 or -1. */
+int loop_on_signal(struct loop *l, int signo, loop_signal_cb cb, void *arg);
+
+/* Starts a configured easy handle. On error (negative) the callback never fires; otherwise it
+ * fires exactly once, unless loop_curl_remove() is called first. The loop uses CURLOPT_PRIVATE
+ * of the handle; callers must not set it. */
+int loop_curl_add(struct loop *l, CURL *easy, loop_curl_done_cb cb, void *arg);
+/* Stops a transfer; its callback will not fire. Must not be called from inside a curl
+ * callback (write/header/progress) of that handle. */
+void loop_curl_remove(struct loop *l, CURL *easy);
+size_t loop_curl_running(const struct loop *l);
+
+#endif

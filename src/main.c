@@ -1,0 +1,142 @@
+/* main: command line -> config -> the module that runs the command. Nothing else lives here. */
+#include "config.h"
+#include "gateway.h"
+#include "log.h"
+#include "version.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cmd {
+	const char *name;
+	const char *sub; /* second word, or NULL */
+	int (*run)(int argc, char **argv);
+	const char *help;
+};
+
+static const char usage_text[] =
+	"usage: hermetic COMMAND [--config FILE]\n"
+	"\n"
+	"commands:\n"
+	"  --version                 version of hermetic and of the linked libraries\n"
+	"  gateway [--config FILE]   agent daemon: loopback API, health, metrics\n"
+	"  config check [--config FILE]\n"
+	"                            validate the config; errors as FILE:LINE:COL: message\n"
+	"\n"
+	"The config file is --config, else $HERMETIC_CONFIG, else /etc/hermetic/config.yaml.\n";
+
+/* Parses --config FILE / -c FILE; returns the path, or NULL after printing a usage error. */
+static const char *config_arg(int argc, char **argv, int *ok)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {NULL, 0, NULL, 0}};
+	const char *path = config_default_path();
+	int c;
+
+	*ok = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (c == 'c') {
+			path = optarg;
+			continue;
+		}
+		*ok = 0;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "hermetic: unexpected argument '%s'\n", argv[optind]);
+		*ok = 0;
+	}
+	return path;
+}
+
+static struct config *load(const char *path)
+{
+	struct config_diag *diag = config_diag_create();
+	struct config *cfg = NULL;
+
+	if (config_load(path, &cfg, diag) < 0)
+		cfg = NULL;
+	config_diag_print(diag, stderr);
+	config_diag_destroy(diag);
+	return cfg;
+}
+
+static int run_version(int argc, char **argv)
+{
+	version_print(stdout);
+	return 0;
+}
+
+static int run_config_check(int argc, char **argv)
+{
+	int ok;
+	const char *path = config_arg(argc, argv, &ok);
+	struct config *cfg;
+
+	if (!ok)
+		return 2;
+	cfg = load(path);
+	if (!cfg) {
+		fprintf(stderr, "%s: config check failed\n", path);
+		return 1;
+	}
+	printf("%s: ok\n", path);
+	config_print_summary(cfg, stdout);
+	config_destroy(cfg);
+	return 0;
+}
+
+static int run_gateway(int argc, char **argv)
+{
+	int ok, rc;
+	const char *path = config_arg(argc, argv, &ok);
+	struct config *cfg;
+
+	if (!ok)
+		return 2;
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	log_set_level(cfg->log.level);
+	rc = gateway_run(cfg);
+	config_destroy(cfg);
+	return rc;
+}
+
+static const struct cmd commands[] = {
+	{"--version", NULL, run_version, "print versions"},
+	{"version", NULL, run_version, "print versions"},
+	{"gateway", NULL, run_gateway, "run the daemon"},
+	{"config", "check", run_config_check, "validate the config"},
+};
+
+int main(int argc, char **argv)
+{
+	size_t i;
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(usage_text, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct cmd *c = &commands[i];
+		int words = c->sub ? 2 : 1;
+
+		if (strcmp(argv[1], c->name) != 0)
+			continue;
+		if (c->sub && (argc < 3 || strcmp(argv[2], c->sub) != 0))
+			continue;
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		rc = c->run(argc - words, argv + words);
+		curl_global_cleanup();
+		log_close();
+		return rc;
+	}
+	fprintf(stderr, "hermetic: unknown command '%s%s%s'\n\n%s", argv[1], argc > 2 ? " " : "",
+		argc > 2 ? argv[2] : "", usage_text);
+	return 2;
+}

@@ -1,0 +1,198 @@
+/* store: one sqlite3 connection used from the loop thread. WAL mode so readers (the CLI's
+ * `sessions`/`spend` commands) never block the daemon; synchronous=NORMAL, which in WAL mode
+ * keeps the database consistent across power loss and loses at most the last transactions;
+ * a busy timeout for the CLI running beside the daemon. Transactions stay short so the loop
+ * never waits long on the disk.
+ */
+#include "store.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUSY_TIMEOUT_MS 5000
+
+static const struct store_migration builtin[] = {
+	{"kv",
+	 "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,"
+	 " updated_ms INTEGER NOT NULL) STRICT;"},
+};
+
+struct store {
+	sqlite3 *db;
+	int version;
+};
+
+int store_busy_timeout_ms(void)
+{
+	return BUSY_TIMEOUT_MS;
+}
+
+static int exec(sqlite3 *db, const char *sql, char **msg)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, msg);
+}
+
+static int read_version(sqlite3 *db, int *version)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*version = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int migrate(struct store *s, const struct store_migration *m, size_t n, char *err,
+		   size_t err_len)
+{
+	size_t i;
+	char *msg = NULL, *sql;
+	int rc;
+
+	for (i = (size_t)s->version; i < n; i++) {
+		sql = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version = %zu; COMMIT;", m[i].sql,
+				i + 1);
+		rc = exec(s->db, sql, &msg);
+		free(sql);
+		if (rc != SQLITE_OK) {
+			snprintf(err, err_len, "schema migration %zu (%s) failed: %s", i + 1,
+				 m[i].name, msg ? msg : sqlite3_errstr(rc));
+			sqlite3_free(msg);
+			exec(s->db, "ROLLBACK", NULL);
+			return -1;
+		}
+		s->version = (int)(i + 1);
+	}
+	return 0;
+}
+
+int store_open_with(const char *path, const struct store_migration *migrations, size_t n,
+		    struct store **out, char *err, size_t err_len)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	char *msg = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(path, &s->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, err_len, "cannot open database %s: %s (check that the directory exists"
+			 " and is writable by this user)", path,
+			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	rc = exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			 " PRAGMA foreign_keys=ON;", &msg);
+	if (rc == SQLITE_OK)
+		rc = read_version(s->db, &s->version);
+	if (rc != SQLITE_OK) {
+		snprintf(err, err_len, "database %s is not usable: %s (is it a SQLite file?)", path,
+			 msg ? msg : sqlite3_errmsg(s->db));
+		sqlite3_free(msg);
+		goto fail;
+	}
+	if ((size_t)s->version > n) {
+		snprintf(err, err_len, "database %s has schema version %d but this hermetic knows"
+			 " only up to %zu; run a newer hermetic or restore a backup", path,
+			 s->version, n);
+		goto fail;
+	}
+	if (migrate(s, migrations, n, err, err_len) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	sqlite3_close(s->db);
+	free(s);
+	return -1;
+}
+
+int store_open(const char *path, struct store **out, char *err, size_t err_len)
+{
+	return store_open_with(path, builtin, ARRAY_LEN(builtin), out, err, err_len);
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+sqlite3 *store_db(struct store *s)
+{
+	return s->db;
+}
+
+int store_schema_version(struct store *s)
+{
+	return s->version;
+}
+
+int store_kv_get(struct store *s, const char *key, char **value)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM kv WHERE key = ?1", -1, &st, NULL))
+		return -EIO;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*value = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	log_error("store: reading %s failed: %s", key, sqlite3_errmsg(s->db));
+	return -EIO;
+}
+
+int store_kv_set(struct store *s, const char *key, const char *value)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT INTO kv (key, value, updated_ms) VALUES (?1, ?2, ?3)"
+			       " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
+			       " updated_ms = excluded.updated_ms",
+			       -1, &st, NULL))
+		return -EIO;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now_wall_ms());
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	log_error("store: writing %s failed: %s", key, sqlite3_errmsg(s->db));
+	return -EIO;
+}
+
+int store_kv_del(struct store *s, const char *key)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM kv WHERE key = ?1", -1, &st, NULL))
+		return -EIO;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}

@@ -1,0 +1,66 @@
+/* util: allocation wrappers that abort on OOM, and a growable byte buffer with a hard cap.
+ *
+ * Every buffer fed by the network is a `struct buf` with a cap; appends past the cap fail
+ * with -E2BIG and leave the buffer unchanged, so a caller can report "too big" instead of
+ * growing without bound (curl's dynbuf `toobig`).
+ */
+#ifndef HERMETIC_UTIL_H
+#define HERMETIC_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation: never return NULL; abort the process with a message on OOM. */
+void *xmalloc(size_t len);
+void *xcalloc(size_t n, size_t len);
+void *xrealloc(void *p, size_t len);
+char *xstrdup(const char *s);            /* xstrdup(NULL) returns NULL */
+char *xstrndup(const char *s, size_t len);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* Growable buffer. Fields are private: use the functions. Always NUL-terminated
+ * after the first append (data may also hold NULs; len counts bytes). */
+struct buf {
+	char *data;
+	size_t len;
+	size_t alloc;
+	size_t cap; /* maximum len; 0 = unlimited (only for data not fed by the network) */
+};
+
+void buf_init(struct buf *b, size_t cap);
+void buf_finish(struct buf *b); /* frees the data; accepts a zeroed buf */
+void buf_reset(struct buf *b);  /* len = 0, keeps the allocation */
+/* Returns 0, or -E2BIG when len + n would exceed the cap (the buffer is unchanged). */
+int buf_append(struct buf *b, const void *data, size_t n);
+int buf_puts(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Removes the first n bytes (n <= len). */
+void buf_consume(struct buf *b, size_t n);
+/* Hands the data to the caller (NUL-terminated, never NULL) and resets the buffer. */
+char *buf_steal(struct buf *b);
+const char *buf_str(const struct buf *b); /* "" when empty */
+
+/* Parsing helpers that check the whole string and the range; return 0 or -EINVAL/-ERANGE. */
+int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+int parse_double(const char *s, double *out);
+
+/* Constant-time comparison of two byte strings (length differences leak only the fact). */
+bool secret_equal(const char *a, const char *b);
+
+/* Monotonic and wall clocks. */
+int64_t now_mono_ms(void);
+int64_t now_mono_us(void);
+int64_t now_wall_ms(void);
+
+/* Lowercase hex SHA-256 of data into out (65 bytes with NUL). */
+void sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Levenshtein distance capped at max+1 (for did-you-mean). */
+size_t edit_distance(const char *a, const char *b, size_t max);
+
+#endif

@@ -1,0 +1,127 @@
+"""Shared fixtures for the end-to-end tests: they drive the real hermetic binary.
+
+HERMETIC_BIN names the binary (default: build/hermetic); HERMETIC_WRAPPER an emulator to run it
+under (qemu-aarch64-static for the aarch64 build). Everything listens on 127.0.0.1 only.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+BIN = os.environ.get("HERMETIC_BIN", str(ROOT / "build" / "hermetic"))
+WRAPPER = os.environ.get("HERMETIC_WRAPPER", "")
+# Emulated binaries start and answer slower; waits scale with this, never assertions on time.
+SLOW = 6 if WRAPPER else 1
+
+
+def argv(*args):
+    return ([WRAPPER] if WRAPPER else []) + [BIN, *args]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env(**extra):
+    """A minimal environment: nothing from the developer's shell leaks into a test."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": "UTC"}
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    env.update(extra)
+    return env
+
+
+def run(*args, env=None, timeout=60):
+    return subprocess.run(argv(*args), env=env or clean_env(), capture_output=True, text=True,
+                          timeout=timeout * SLOW)
+
+
+def http_get(url, timeout=5, headers=None):
+    """Returns (status, headers, body text); HTTP errors are answers, not exceptions."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout * SLOW) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+
+
+class Gateway:
+    """A running `hermetic gateway` with its own home directory and config."""
+
+    def __init__(self, tmp_path, config_text, env=None):
+        self.home = tmp_path / "home"
+        self.port = free_port()
+        self.config = tmp_path / "config.yaml"
+        self.config.write_text(config_text.format(home=self.home, port=self.port))
+        self.env = clean_env(**(env or {}))
+        self.stderr_path = tmp_path / "stderr.log"
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait=True):
+        self._err = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen(argv("gateway", "--config", str(self.config)), env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=self._err)
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout=20):
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gateway exited with {self.proc.returncode}:\n{self.stderr()}")
+            try:
+                if http_get(self.url + "/healthz", timeout=1)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"gateway not healthy after {timeout * SLOW}s:\n{self.stderr()}")
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout * SLOW)
+        finally:
+            self._err.close()
+
+    def stderr(self):
+        return self.stderr_path.read_text() if self.stderr_path.exists() else ""
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    started = []
+
+    def make(config_text, env=None, start=True):
+        g = Gateway(tmp_path, config_text, env)
+        started.append(g)
+        return g.start() if start else g
+
+    yield make
+    for g in started:
+        g.kill()

@@ -1,0 +1,90 @@
+"""The command-line contract: --version, config check (summary or FILE:LINE:COL errors), usage."""
+import re
+
+import pytest
+
+from conftest import ROOT, clean_env, run
+
+SEED = ROOT / "tests" / "data" / "seed.yaml"
+SEED_ENV = dict(OPENROUTER_API_KEY="sk-or-v1-e2e-secret-openrouter",
+                LITELLM_MASTER_KEY="sk-e2e-master-secret",
+                TELEGRAM_BOT_TOKEN="123456:e2e-telegram-secret-token",
+                API_SERVER_KEY="e2e-api-server-secret")
+
+
+@pytest.mark.smoke
+def test_version_names_hermetic_and_every_linked_library():
+    r = run("--version")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert re.search(r"^hermetic \d+\.\d+\.\d+ \(\S+\)$", out, re.M), out
+    for lib in ("curl", "mbedtls", "sqlite", "libevent", "cjson", "libyaml", "libseccomp"):
+        assert re.search(rf"^{lib} \d+\.\d+", out, re.M), f"{lib} missing in:\n{out}"
+
+
+@pytest.mark.smoke
+def test_static_build_uses_mbedtls_for_tls():
+    import os
+    if not os.environ.get("HERMETIC_STATIC"):
+        pytest.skip("the development build links Debian's libcurl (OpenSSL)")
+    r = run("--version")
+    assert re.search(r"^curl 8\.\d+\.\d+ \(mbedTLS/3\.6\.\d+\)$", r.stdout, re.M), r.stdout
+
+
+@pytest.mark.smoke
+def test_config_check_seed_prints_summary_without_secrets():
+    r = run("config", "check", "--config", str(SEED), env=clean_env(**SEED_ENV))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    for name in ("free", "free2", "cheap", "strong", "qwen/qwen3-coder:free", "kubernetes",
+                 "morning-briefing"):
+        assert name in out, f"{name} not in summary:\n{out}"
+    for secret in SEED_ENV.values():
+        assert secret not in out
+
+
+def test_config_check_reads_HERMETIC_CONFIG_when_no_flag():
+    r = run("config", "check", env=clean_env(HERMETIC_CONFIG=str(SEED), **SEED_ENV))
+    assert r.returncode == 0, r.stderr
+    assert str(SEED) in r.stdout
+
+
+@pytest.mark.smoke
+def test_config_check_unknown_key_points_at_line_and_column(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("home: /tmp/x\nagent:\n  max_iterations: 5\n  max_iteratons: 6\n")
+    r = run("config", "check", "--config", str(cfg))
+    assert r.returncode == 1
+    assert re.search(rf"^{re.escape(str(cfg))}:4:3: error: .*max_iteratons.*did you mean "
+                     r".max_iterations", r.stderr, re.M), r.stderr
+
+
+def test_config_check_names_missing_environment_variable(tmp_path):
+    cfg = tmp_path / "env.yaml"
+    cfg.write_text("api:\n  listen: 127.0.0.1:8642\n  key: os.environ/HERMETIC_E2E_UNSET_KEY\n")
+    r = run("config", "check", "--config", str(cfg))
+    assert r.returncode == 1
+    assert re.search(rf"{re.escape(str(cfg))}:3:\d+: error: .*HERMETIC_E2E_UNSET_KEY",
+                     r.stderr), r.stderr
+
+
+def test_config_check_wrong_type_and_range(tmp_path):
+    cfg = tmp_path / "types.yaml"
+    cfg.write_text("agent:\n  max_iterations: lots\napi:\n  listen: 127.0.0.1:70000\n")
+    r = run("config", "check", "--config", str(cfg))
+    assert r.returncode == 1
+    assert re.search(rf"{re.escape(str(cfg))}:2:19: error: .*expected an integer, got .lots.", r.stderr), r.stderr
+    assert re.search(rf"{re.escape(str(cfg))}:4:\d+: error: .*(port|listen)", r.stderr), r.stderr
+
+
+def test_config_check_missing_file_says_which(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    r = run("config", "check", "--config", str(missing))
+    assert r.returncode == 1
+    assert str(missing) in r.stderr
+
+
+def test_unknown_command_exits_2_with_usage():
+    r = run("frobnicate")
+    assert r.returncode == 2
+    assert "unknown command" in r.stderr and "usage:" in r.stderr

@@ -1,0 +1,1424 @@
+/* Tests of config: the seed and full configs land field by field, every error class has its
+ * exact FILE:LINE:COL and message, LiteLLM configs load with warnings, env references resolve,
+ * secrets are registered for redaction and never printed, and the caps hold.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+/* Values of the environment the test configs reference; all distinct and >= 4 bytes. */
+static const char *const test_env[][2] = {
+    {"OPENROUTER_API_KEY", "sk-or-v1-test-openrouter"},
+    {"OPENAI_API_KEY", "sk-test-openai"},
+    {"LITELLM_MASTER_KEY", "sk-test-master"},
+    {"TELEGRAM_BOT_TOKEN", "123456:test-telegram-token"},
+    {"API_SERVER_KEY", "test-api-server-key"},
+    {"HOLMES_KEY", "sk-test-holmes"},
+    {"GRAFANA_KEY", "sk-test-grafana"},
+    {"MCP_TOKEN", "test-mcp-token"},
+    {"HOOK_TOKEN", "test-hook-token"},
+    {"HERMETIC_TEST_TEAM", "blue"},
+};
+
+static int setup(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(test_env); i++)
+		setenv(test_env[i][0], test_env[i][1], 1);
+	unsetenv("HERMETIC_HOME");
+	unsetenv("HERMETIC_CONFIG");
+	unsetenv("TZDIR");
+	unsetenv("NOT_SET_ANYWHERE");
+	log_set_stderr(0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	log_close();
+	return 0;
+}
+
+static char *data_path(const char *name)
+{
+	const char *dir = getenv("HERMETIC_TEST_DATA");
+
+	return xasprintf("%s/%s", dir && *dir ? dir : "tests/data", name);
+}
+
+/* One parse of a text, with the diag printed to a string. */
+struct result {
+	int rc;
+	struct config *cfg;
+	char *out;
+	size_t errors, warnings;
+};
+
+static void diag_text(struct config_diag *d, struct result *r)
+{
+	size_t len;
+	FILE *f = open_memstream(&r->out, &len);
+
+	config_diag_print(d, f);
+	fclose(f);
+	r->errors = config_diag_errors(d);
+	r->warnings = config_diag_warnings(d);
+}
+
+static struct result parse(const char *text)
+{
+	struct config_diag *d = config_diag_create();
+	struct result r;
+
+	r.rc = config_parse("t.yaml", text, strlen(text), &r.cfg, d);
+	diag_text(d, &r);
+	config_diag_destroy(d);
+	return r;
+}
+
+static struct result load(const char *name)
+{
+	struct config_diag *d = config_diag_create();
+	char *path = data_path(name);
+	struct result r;
+
+	r.rc = config_load(path, &r.cfg, d);
+	diag_text(d, &r);
+	config_diag_destroy(d);
+	free(path);
+	return r;
+}
+
+static void result_finish(struct result *r)
+{
+	config_destroy(r->cfg);
+	free(r->out);
+}
+
+/* Whether out has exactly this line. */
+static bool has_line(const char *out, const char *line)
+{
+	size_t len = strlen(line);
+	const char *p = out;
+
+	for (; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, line, len) == 0 && (p[len] == '\n' || p[len] == '\0'))
+			return true;
+	return false;
+}
+
+static void check_line(const struct result *r, const char *line)
+{
+	if (!has_line(r->out, line)) {
+		print_error("expected line:\n  %s\ngot:\n%s", line, r->out);
+		fail();
+	}
+}
+
+/* The text fails to load and the diag has exactly this line. */
+static void expect_error(const char *text, const char *line)
+{
+	struct result r = parse(text);
+
+	assert_int_equal(r.rc, -EINVAL);
+	assert_null(r.cfg);
+	assert_true(r.errors >= 1);
+	check_line(&r, line);
+	result_finish(&r);
+}
+
+/* The text loads and the diag has exactly this warning line. */
+static void expect_warning(const char *text, const char *line)
+{
+	struct result r = parse(text);
+
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_non_null(r.cfg);
+	check_line(&r, line);
+	result_finish(&r);
+}
+
+static const char *const models_yaml =
+    "model_list:\n"
+    "  - model_name: free\n"
+    "    litellm_params: {model: openrouter/qwen/qwen3-coder:free}\n"
+    "  - model_name: cheap\n"
+    "    litellm_params: {model: openrouter/qwen/qwen-turbo}\n";
+
+/* models_yaml (5 lines) followed by more. */
+static char *with_models(const char *rest)
+{
+	return xasprintf("%s%s", models_yaml, rest);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Whole configs
+ */
+
+static void test_seed_config_lands_every_field(void **state)
+{
+	struct result r = load("seed.yaml");
+	const struct config *c = r.cfg;
+	const struct config_model *m;
+
+	(void)state;
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.errors, 0);
+	assert_string_equal(c->home, "/opt/data");
+	assert_string_equal(c->timezone, "Asia/Manila");
+	assert_string_equal(c->model, "free");
+	assert_int_equal(c->n_models, 4);
+	assert_int_equal(c->n_model_groups, 4);
+	m = &c->models[0];
+	assert_string_equal(m->model_name, "free");
+	assert_string_equal(m->litellm_params.model, "openrouter/qwen/qwen3-coder:free");
+	assert_string_equal(m->provider, "openrouter");
+	assert_string_equal(m->upstream_model, "qwen/qwen3-coder:free");
+	assert_string_equal(m->litellm_params.api_base, "https://openrouter.ai/api/v1");
+	assert_string_equal(m->litellm_params.api_key, "sk-or-v1-test-openrouter");
+	assert_int_equal(m->litellm_params.rpm, 20);
+	assert_string_equal(m->model_info.id, "free-1");
+	assert_string_equal(c->models[1].upstream_model, "google/gemini-2.0-flash-exp:free");
+	assert_string_equal(c->models[2].upstream_model, "qwen/qwen-turbo");
+	assert_true(c->models[2].model_info.input_cost_per_token == 0.00000005);
+	assert_string_equal(c->models[3].upstream_model, "deepseek/deepseek-chat-v3-0324");
+	assert_int_equal(c->models[3].litellm_params.timeout_s, 120);
+	assert_int_equal(c->litellm_settings.n_fallbacks, 1);
+	assert_string_equal(c->litellm_settings.fallbacks[0].from, "free");
+	assert_int_equal(c->litellm_settings.fallbacks[0].n_to, 2);
+	assert_string_equal(c->litellm_settings.fallbacks[0].to[0], "free2");
+	assert_string_equal(c->litellm_settings.fallbacks[0].to[1], "cheap");
+	assert_int_equal(c->router_settings.num_retries, 2);
+	assert_int_equal(c->router_settings.timeout_s, 30);
+	assert_int_equal(c->router_settings.cooldown_time_s, 30);
+	assert_int_equal(c->router_settings.routing_strategy, CONFIG_ROUTING_SIMPLE_SHUFFLE);
+	assert_string_equal(c->general_settings.master_key, "sk-test-master");
+	assert_true(c->budget.daily_usd == 1.0);
+	assert_true(c->telegram.enabled);
+	assert_string_equal(c->telegram.token, "123456:test-telegram-token");
+	assert_int_equal(c->telegram.n_allowed_users, 1);
+	assert_int_equal(c->telegram.allowed_users[0], 123456789);
+	assert_string_equal(c->api.listen.host, "127.0.0.1");
+	assert_int_equal(c->api.listen.port, 8642);
+	assert_string_equal(c->api.key, "test-api-server-key");
+	assert_int_equal(c->n_mcp_servers, 1);
+	assert_string_equal(c->mcp_servers[0].name, "kubernetes");
+	assert_string_equal(c->mcp_servers[0].prefix, "kubernetes");
+	assert_int_equal(c->mcp_servers[0].transport, CONFIG_MCP_HTTP);
+	assert_string_equal(c->mcp_servers[0].url, "http://127.0.0.1:8080/mcp");
+	assert_int_equal(c->mcp_servers[0].timeout_s, 60);
+	assert_int_equal(c->mcp_servers[0].n_tools_exclude, 1);
+	assert_string_equal(c->mcp_servers[0].tools_exclude[0], "configuration_view");
+	assert_int_equal(c->n_cron_jobs, 1);
+	assert_string_equal(c->cron_jobs[0].name, "morning-briefing");
+	assert_string_equal(c->cron_jobs[0].schedule, "0 7 * * *");
+	assert_int_equal(c->cron_jobs[0].expr.hours, 1u << 7);
+	assert_int_equal(c->cron_jobs[0].deliver.telegram_chat_id, 123456789);
+	assert_string_equal(c->cron_jobs[0].model, "cheap");
+	assert_int_equal(c->cron_jobs[0].misfire_grace_s, 600);
+	/* the only warning: LiteLLM's prometheus callback */
+	assert_int_equal(r.warnings, 1);
+	check_line(&r,
+		   "tests/data/seed.yaml:38:3: warning: ignored: 'success_callback' in "
+		   "'litellm_settings': metrics are always on: hermetic serves /metrics itself");
+	result_finish(&r);
+}
+
+static void check_full_models(const struct config *c)
+{
+	const struct config_litellm_params *p = &c->models[0].litellm_params;
+
+	assert_int_equal(c->n_models, 4);
+	assert_int_equal(c->n_model_groups, 3);
+	assert_int_equal(p->tpm, 100000);
+	assert_int_equal(p->weight, 2);
+	assert_int_equal(p->timeout_s, 30);
+	assert_int_equal(p->stream_timeout_s, 10);
+	assert_int_equal(p->max_tokens, 2048);
+	assert_int_equal(p->num_retries, 1);
+	assert_int_equal(p->n_extra_headers, 1);
+	assert_string_equal(p->extra_headers[0].name, "X-Team");
+	assert_string_equal(p->extra_headers[0].value, "agents-blue");
+	assert_int_equal(c->models[0].model_info.max_input_tokens, 262144);
+	assert_int_equal(c->models[0].model_info.max_output_tokens, 65536);
+	assert_string_equal(c->models[0].model_info.id, "free-qwen");
+	assert_string_equal(c->models[1].model_info.id, "free-2");
+	assert_int_equal(c->models[1].litellm_params.num_retries, 4); /* router_settings */
+	assert_string_equal(c->models[2].provider, "openai");
+	assert_string_equal(c->models[2].upstream_model, "qwen-turbo");
+	assert_string_equal(c->models[2].litellm_params.api_base, "http://vllm.ai.svc:8000/v1");
+	assert_string_equal(c->models[2].litellm_params.api_key, "sk-or-v1-test-openrouter");
+	assert_true(c->models[2].model_info.output_cost_per_token == 0.0000002);
+	assert_int_equal(c->models[2].model_info.max_output_tokens, 8192);
+	assert_string_equal(c->models[3].provider, "openai");
+	assert_string_equal(c->models[3].upstream_model, "gpt-4o");
+	assert_string_equal(c->models[3].litellm_params.api_base, "https://api.openai.com/v1");
+}
+
+static void check_full_routing(const struct config *c)
+{
+	const struct config_litellm_settings *l = &c->litellm_settings;
+	const struct config_router_settings *rs = &c->router_settings;
+
+	assert_int_equal(l->num_retries, 3);
+	assert_int_equal(l->request_timeout_s, 45);
+	assert_int_equal(l->n_fallbacks, 2);
+	assert_string_equal(l->fallbacks[1].from, "cheap");
+	assert_string_equal(l->context_window_fallbacks[0].to[0], "strong");
+	assert_string_equal(l->content_policy_fallbacks[0].from, "strong");
+	assert_string_equal(l->default_fallbacks[0], "cheap");
+	assert_int_equal(l->max_fallbacks, 3);
+	assert_true(l->max_budget_usd == 5.5);
+	assert_int_equal(l->budget_duration_s, 30 * 86400);
+	assert_int_equal(rs->routing_strategy, CONFIG_ROUTING_LEAST_BUSY);
+	assert_int_equal(rs->allowed_fails, 5);
+	assert_int_equal(rs->cooldown_time_s, 60);
+	assert_int_equal(rs->num_retries, 4);
+	assert_int_equal(rs->retry_policy.rate_limit, 3);
+	assert_int_equal(rs->retry_policy.timeout, 2);
+	assert_int_equal(rs->retry_policy.internal_server, 2);
+	assert_int_equal(rs->retry_policy.bad_request, 0);
+	assert_int_equal(rs->retry_policy.authentication, 0);
+	assert_int_equal(rs->retry_policy.content_policy, 1);
+	assert_int_equal(rs->timeout_s, 50);
+	assert_int_equal(rs->max_fallbacks, 2);
+	assert_true(rs->enable_pre_call_checks);
+	assert_string_equal(c->general_settings.master_key, "sk-test-master");
+	assert_string_equal(c->router.listen.host, "::1");
+	assert_int_equal(c->router.listen.port, 4000);
+	assert_int_equal(c->router.max_body_bytes, 1048576);
+	assert_int_equal(c->router.max_concurrent_upstream, 16);
+	assert_int_equal(c->router.max_response_bytes, 4194304);
+	assert_string_equal(c->router.openrouter_referer, "https://hermetic.example");
+	assert_string_equal(c->router.openrouter_title, "hermetic-test");
+}
+
+static void check_full_agent(const struct config *c)
+{
+	assert_string_equal(c->home, "/srv/hermetic");
+	assert_string_equal(c->timezone, "Europe/Berlin");
+	assert_string_equal(c->model, "cheap");
+	assert_string_equal(c->auxiliary.compression, "cheap");
+	assert_string_equal(c->auxiliary.title, "free");
+	assert_string_equal(c->auxiliary.session_search, "cheap");
+	assert_string_equal(c->auxiliary.vision, "strong");
+	assert_string_equal(c->auxiliary.web_extract, "free");
+	assert_int_equal(c->agent.max_iterations, 20);
+	assert_true(c->agent.max_turn_cost_usd == 0.25);
+	assert_int_equal(c->agent.context_tokens, 64000);
+	assert_string_equal(c->agent.persona_file, "/etc/hermetic/SOUL.md");
+	assert_int_equal(c->agent.session_idle_minutes, 120);
+	assert_int_equal(c->agent.turn_timeout_s, 600);
+	assert_int_equal(c->agent.tool_result_max_bytes, 32768);
+	assert_int_equal(c->agent.tool_timeout_s, 90);
+	assert_int_equal(c->toolsets, CONFIG_TOOLSET_ALL);
+	assert_int_equal(c->skills.n_external_dirs, 2);
+	assert_string_equal(c->skills.external_dirs[1], "/opt/shared-skills");
+	assert_int_equal(c->n_notes_dirs, 2);
+	assert_string_equal(c->notes_dirs[0], "/opt/notes");
+	assert_int_equal(c->web.n_allow_hosts, 2);
+	assert_string_equal(c->web.allow_hosts[1], "*.wikipedia.org");
+	assert_int_equal(c->web.timeout_s, 25);
+	assert_int_equal(c->web.max_bytes, 2097152);
+	assert_string_equal(c->prometheus.url, "http://prometheus.monitoring:9090");
+	assert_int_equal(c->prometheus.timeout_s, 12);
+}
+
+static void check_full_guards(const struct config *c)
+{
+	assert_int_equal(c->n_keys, 2);
+	assert_string_equal(c->keys[0].key, "sk-test-holmes");
+	assert_string_equal(c->keys[0].alias, "holmes");
+	assert_int_equal(c->keys[0].n_models, 2);
+	assert_string_equal(c->keys[0].models[1], "strong");
+	assert_true(c->keys[0].max_budget_usd == 2.0);
+	assert_int_equal(c->keys[0].budget_duration_s, 86400);
+	assert_string_equal(c->keys[1].key, "sk-test-grafana");
+	assert_int_equal(c->keys[1].budget_duration_s, 30 * 86400);
+	assert_true(c->budget.daily_usd == 1.5);
+	assert_true(c->budget.monthly_usd == 30);
+	assert_int_equal(c->guardrails.bleed.max_calls, 40);
+	assert_int_equal(c->guardrails.bleed.window_s, 600);
+	assert_true(c->guardrails.bleed.max_cost_usd == 0.5);
+	assert_int_equal(c->guardrails.bleed.cooldown_s, 1800);
+	assert_int_equal(c->guardrails.max_tokens_default, 2048);
+	assert_int_equal(c->guardrails.n_max_tokens, 1);
+	assert_string_equal(c->guardrails.max_tokens[0].model, "strong");
+	assert_int_equal(c->guardrails.max_tokens[0].max_tokens, 8192);
+	assert_false(c->guardrails.seccomp.enabled);
+	assert_int_equal(c->guardrails.seccomp.action, CONFIG_SECCOMP_KILL);
+}
+
+static void check_full_gateways(const struct config *c)
+{
+	assert_true(c->telegram.enabled);
+	assert_int_equal(c->telegram.n_allowed_users, 2);
+	assert_int_equal(c->telegram.allowed_users[1], 987654321);
+	assert_string_equal(c->telegram.api_base, "http://127.0.0.1:8081");
+	assert_int_equal(c->telegram.admin_chat, -1001234567890LL);
+	assert_int_equal(c->telegram.poll_timeout_s, 50);
+	assert_false(c->telegram.refuse_unknown);
+	assert_string_equal(c->api.listen.addr, "127.0.0.1:9000");
+	assert_int_equal(c->api.max_body_bytes, 65536);
+	assert_int_equal(c->api.timeout_s, 30);
+	assert_int_equal(c->log.level, LOG_DEBUG);
+	assert_false(c->log.file);
+	assert_int_equal(c->log.max_bytes, 1048576);
+	assert_int_equal(c->log.keep, 5);
+}
+
+static void check_full_mcp(const struct config *c)
+{
+	const struct config_mcp_server *k = &c->mcp_servers[0], *f = &c->mcp_servers[1];
+
+	assert_int_equal(c->n_mcp_servers, 3);
+	assert_int_equal(k->connect_timeout_s, 5);
+	assert_int_equal(k->timeout_s, 30);
+	assert_int_equal(k->n_tools_include, 3);
+	assert_string_equal(k->tools_include[2], "events_list");
+	assert_string_equal(k->headers[0].name, "Authorization");
+	assert_string_equal(k->headers[0].value, "Bearer test-mcp-token");
+	assert_true(k->enabled);
+	assert_int_equal(f->transport, CONFIG_MCP_STDIO);
+	assert_string_equal(f->command, "/usr/bin/some-server");
+	assert_int_equal(f->n_args, 2);
+	assert_string_equal(f->args[1], "--root=/opt/notes");
+	assert_int_equal(f->n_env, 2);
+	assert_string_equal(f->env[0].name, "FILES_TOKEN");
+	assert_string_equal(f->env[0].value, "test-mcp-token");
+	assert_string_equal(f->env[1].value, "read-only");
+	assert_int_equal(c->mcp_servers[2].transport, CONFIG_MCP_SSE);
+	assert_false(c->mcp_servers[2].enabled);
+}
+
+static void check_full_jobs(const struct config *c)
+{
+	const struct config_cron_job *j = &c->cron_jobs[0];
+	const struct config_hook *h = &c->hooks[0];
+
+	assert_int_equal(c->n_cron_jobs, 2);
+	assert_int_equal(j->n_skills, 2);
+	assert_string_equal(j->skills[0], "briefing");
+	assert_int_equal(j->misfire_grace_s, 900);
+	assert_true(j->enabled);
+	assert_string_equal(c->cron_jobs[1].schedule, "@weekly");
+	assert_int_equal(c->cron_jobs[1].expr.weekdays, 1);
+	assert_null(c->cron_jobs[1].deliver.target);
+	assert_string_equal(c->cron_jobs[1].model, "cheap"); /* inherits model */
+	assert_false(c->cron_jobs[1].enabled);
+	assert_int_equal(c->n_hooks, 1);
+	assert_string_equal(h->name, "workout");
+	assert_string_equal(h->token, "test-hook-token");
+	assert_string_equal(h->prompt, "A new workout was logged: {{payload}}");
+	assert_int_equal(h->deliver.telegram_chat_id, 123456789);
+	assert_string_equal(h->idempotency_field, "id");
+	assert_true(h->async);
+	assert_string_equal(h->model, "strong");
+}
+
+static void test_full_config_sets_every_key(void **state)
+{
+	struct result r = load("full.yaml");
+
+	(void)state;
+	if (r.rc != 0 || r.warnings)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.warnings, 0);
+	check_full_models(r.cfg);
+	check_full_routing(r.cfg);
+	check_full_agent(r.cfg);
+	check_full_guards(r.cfg);
+	check_full_gateways(r.cfg);
+	check_full_mcp(r.cfg);
+	check_full_jobs(r.cfg);
+	result_finish(&r);
+}
+
+static void test_empty_config_has_every_default(void **state)
+{
+	struct result r = parse("");
+	const struct config *c = r.cfg;
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	check_line(&r, "t.yaml:1:1: warning: model_list is empty: no model can be called");
+	assert_string_equal(c->home, "/opt/data");
+	assert_string_equal(c->timezone, "UTC");
+	assert_null(c->model);
+	assert_int_equal(c->agent.max_iterations, 12);
+	assert_true(c->agent.max_turn_cost_usd == 0.05);
+	assert_int_equal(c->agent.context_tokens, 32000);
+	assert_int_equal(c->agent.tool_result_max_bytes, 16384);
+	assert_int_equal(c->toolsets, CONFIG_TOOLSET_ALL);
+	assert_int_equal(c->litellm_settings.max_fallbacks, 5);
+	assert_int_equal(c->router_settings.max_fallbacks, 5);
+	assert_int_equal(c->router_settings.num_retries, 2);
+	assert_int_equal(c->router_settings.timeout_s, 600);
+	assert_int_equal(c->router_settings.allowed_fails, 3);
+	assert_int_equal(c->router_settings.cooldown_time_s, 30);
+	assert_int_equal(c->router_settings.retry_policy.rate_limit, 2);
+	assert_string_equal(c->router.listen.addr, "0.0.0.0:4000");
+	assert_string_equal(c->router.openrouter_title, "hermetic");
+	assert_string_equal(c->router.openrouter_referer, "");
+	assert_int_equal(c->guardrails.bleed.max_calls, 60);
+	assert_int_equal(c->guardrails.bleed.window_s, 900);
+	assert_int_equal(c->guardrails.max_tokens_default, 4096);
+	assert_true(c->guardrails.seccomp.enabled);
+	assert_int_equal(c->guardrails.seccomp.action, CONFIG_SECCOMP_ERRNO);
+	assert_false(c->telegram.enabled);
+	assert_string_equal(c->telegram.api_base, "https://api.telegram.org");
+	assert_true(c->telegram.refuse_unknown);
+	assert_int_equal(c->telegram.poll_timeout_s, 30);
+	assert_string_equal(c->api.listen.host, "127.0.0.1");
+	assert_int_equal(c->api.listen.port, 8642);
+	assert_int_equal(c->log.level, LOG_INFO);
+	assert_true(c->log.file);
+	assert_int_equal(c->log.keep, 3);
+	result_finish(&r);
+}
+
+static void test_null_values_keep_defaults(void **state)
+{
+	struct result r = parse("telegram:\nagent:\n  max_iterations: ~\nlog: {level: null}\n");
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->agent.max_iterations, 12);
+	assert_int_equal(r.cfg->log.level, LOG_INFO);
+	assert_false(r.cfg->telegram.enabled);
+	result_finish(&r);
+}
+
+static void test_home_comes_from_env_when_unset(void **state)
+{
+	struct result r;
+
+	(void)state;
+	setenv("HERMETIC_HOME", "/var/lib/hermetic", 1);
+	r = parse("");
+	assert_string_equal(r.cfg->home, "/var/lib/hermetic");
+	result_finish(&r);
+	r = parse("home: /srv/h\n");
+	assert_string_equal(r.cfg->home, "/srv/h");
+	result_finish(&r);
+	setenv("HERMETIC_HOME", "relative", 1);
+	expect_error("", "t.yaml:1:1: error: HERMETIC_HOME must be an absolute path");
+	unsetenv("HERMETIC_HOME");
+}
+
+static void test_default_model_is_first_group(void **state)
+{
+	char *text = with_models("auxiliary: {vision: cheap}\n");
+	struct result r = parse(text);
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.cfg->model, "free");
+	assert_string_equal(r.cfg->auxiliary.compression, "free");
+	assert_string_equal(r.cfg->auxiliary.vision, "cheap");
+	result_finish(&r);
+	free(text);
+}
+
+static void test_config_default_path_uses_env(void **state)
+{
+	(void)state;
+	assert_string_equal(config_default_path(), "/etc/hermetic/config.yaml");
+	setenv("HERMETIC_CONFIG", "/tmp/x.yaml", 1);
+	assert_string_equal(config_default_path(), "/tmp/x.yaml");
+	unsetenv("HERMETIC_CONFIG");
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Error classes, each with its position and message
+ */
+
+static void test_unknown_key_suggests_the_closest(void **state)
+{
+	(void)state;
+	expect_error("modle: free\n", "t.yaml:1:1: error: unknown key 'modle' at the top level; "
+				      "did you mean 'model'?");
+	expect_error("agent:\n  max_iteration: 3\n",
+		     "t.yaml:2:3: error: unknown key 'max_iteration' in 'agent'; did you mean "
+		     "'max_iterations'?");
+	expect_error("litellm_settings:\n  sucess_callback: [prometheus]\n",
+		     "t.yaml:2:3: error: unknown key 'sucess_callback' in 'litellm_settings'; did "
+		     "you mean 'success_callback'?");
+}
+
+static void test_unknown_key_without_match_lists_known_keys(void **state)
+{
+	(void)state;
+	expect_error("web: {zzzzzz: 1}\n", "t.yaml:1:7: error: unknown key 'zzzzzz' in 'web'; "
+					   "known keys: allow_hosts, timeout_s, max_bytes");
+}
+
+static void test_missing_env_var_is_named_with_its_place(void **state)
+{
+	(void)state;
+	expect_error(
+	    "model_list:\n"
+	    "  - model_name: free\n"
+	    "    litellm_params:\n"
+	    "      model: openrouter/qwen/qwen3-coder:free\n"
+	    "      api_key: os.environ/NOT_SET_ANYWHERE\n",
+	    "t.yaml:5:16: error: model_list[0].litellm_params.api_key: environment "
+	    "variable NOT_SET_ANYWHERE is not set (referenced here); export it or put it in "
+	    "the Secret");
+	expect_error("prometheus: {url: \"http://${NOT_SET_ANYWHERE}:9090\"}\n",
+		     "t.yaml:1:19: error: prometheus.url: environment variable NOT_SET_ANYWHERE is "
+		     "not set (referenced here); export it or put it in the Secret");
+}
+
+static void test_wrong_type_is_named(void **state)
+{
+	(void)state;
+	expect_error("agent:\n  max_iterations: abc\n",
+		     "t.yaml:2:19: error: agent.max_iterations: expected an integer, got 'abc'");
+	expect_error("budget: {daily_usd: lots}\n",
+		     "t.yaml:1:21: error: budget.daily_usd: expected a number, got 'lots'");
+	expect_error("agent: [1, 2]\n", "t.yaml:1:8: error: agent: expected a mapping, got a "
+					"sequence");
+	expect_error("log: {file: maybe}\n",
+		     "t.yaml:1:13: error: log.file: expected true or false, got 'maybe'");
+	expect_error("notes_dirs: /opt/notes\n",
+		     "t.yaml:1:13: error: notes_dirs: expected a list of strings, got a string");
+	expect_error("- a\n", "t.yaml:1:1: error: the config must be a mapping of sections "
+			      "(home:, model_list:, ...), not a sequence");
+}
+
+static void test_out_of_range_gives_the_range(void **state)
+{
+	(void)state;
+	expect_error("agent:\n  max_iterations: 0\n",
+		     "t.yaml:2:19: error: agent.max_iterations: '0' is out of range (1..1000)");
+	expect_error("budget: {daily_usd: -1}\n",
+		     "t.yaml:1:21: error: budget.daily_usd: '-1' is out of range (0..1000000)");
+	expect_error("telegram: {allowed_users: [0]}\n",
+		     "t.yaml:1:28: error: telegram.allowed_users[0]: '0' is out of range "
+		     "(1..9223372036854775807)");
+}
+
+static void test_missing_required_key_is_named(void **state)
+{
+	(void)state;
+	expect_error("model_list:\n  - litellm_params: {model: gpt-4o}\n",
+		     "t.yaml:2:5: error: model_list[0]: missing required key 'model_name'");
+	expect_error("model_list:\n  - model_name: x\n    litellm_params: {api_base: "
+		     "\"http://h\"}\n",
+		     "t.yaml:3:21: error: model_list[0].litellm_params: missing required key "
+		     "'model'");
+	expect_error("hooks:\n  - {name: h, prompt: \"{{payload}}\"}\n",
+		     "t.yaml:2:5: error: hooks[0]: missing required key 'token'");
+}
+
+static void test_bad_model_reference_lists_known_names(void **state)
+{
+	char *text;
+
+	(void)state;
+	text = with_models("litellm_settings:\n  fallbacks: [{\"free\": [\"chaep\"]}]\n");
+	expect_error(text,
+		     "t.yaml:7:25: error: litellm_settings.fallbacks[0].free: 'chaep' is not "
+		     "a model_name in model_list; did you mean 'cheap'? (known: free, cheap)");
+	free(text);
+	text = with_models("model: strong\n");
+	expect_error(text, "t.yaml:6:8: error: model: 'strong' is not a model_name in model_list "
+			   "(known: free, cheap)");
+	free(text);
+	text = with_models("auxiliary: {vision: gpt}\n");
+	expect_error(text, "t.yaml:6:21: error: auxiliary.vision: 'gpt' is not a model_name in "
+			   "model_list (known: free, cheap)");
+	free(text);
+	text = with_models("keys: [{key: abcd1234, models: [cheap, strong]}]\n");
+	expect_error(text, "t.yaml:6:40: error: keys[0].models[1]: 'strong' is not a model_name in "
+			   "model_list (known: free, cheap)");
+	free(text);
+	text = with_models("cron: [{name: a, schedule: '@daily', prompt: p, model: x}]\n");
+	expect_error(text, "t.yaml:6:56: error: cron[0].model: 'x' is not a model_name in "
+			   "model_list (known: free, cheap)");
+	free(text);
+}
+
+static void test_unknown_auxiliary_slot_suggests(void **state)
+{
+	char *text = with_models("auxiliary: {visoin: cheap}\n");
+
+	(void)state;
+	expect_error(text, "t.yaml:6:13: error: unknown key 'visoin' in 'auxiliary'; did you mean "
+			   "'vision'?");
+	free(text);
+}
+
+static void test_unsupported_routing_strategy_names_supported(void **state)
+{
+	(void)state;
+	expect_error("router_settings:\n  routing_strategy: latency-based-routing\n",
+		     "t.yaml:2:21: error: router_settings.routing_strategy: "
+		     "'latency-based-routing' is a LiteLLM routing strategy hermetic does not "
+		     "support; use one of: simple-shuffle, least-busy");
+	expect_error("router_settings: {routing_strategy: simple-shufle}\n",
+		     "t.yaml:1:37: error: router_settings.routing_strategy: unknown value "
+		     "'simple-shufle'; use one of: simple-shuffle, least-busy (did you mean "
+		     "'simple-shuffle'?)");
+}
+
+static void test_bad_cron_schedule_says_why(void **state)
+{
+	(void)state;
+	expect_error("cron:\n  - name: a\n    schedule: \"0 7 * *\"\n    prompt: p\n",
+		     "t.yaml:3:15: error: cron[0].schedule: invalid cron schedule '0 7 * *': "
+		     "expected 5 fields (minute hour day-of-month month day-of-week), got 4");
+	expect_error("cron:\n  - {name: a, schedule: \"61 * * * *\", prompt: p}\n",
+		     "t.yaml:2:25: error: cron[0].schedule: invalid cron schedule '61 * * * *': "
+		     "minute: 61 is out of range 0-59");
+	expect_error("cron:\n  - {name: Bad Name, schedule: \"@daily\", prompt: p}\n",
+		     "t.yaml:2:12: error: cron[0].name: expected a name of 1-64 characters a-z, "
+		     "0-9, '_', '-' starting with a letter or digit, got 'Bad Name'");
+}
+
+static void test_bad_listen_address_says_the_form(void **state)
+{
+	(void)state;
+	expect_error("api: {listen: \"localhost\"}\n",
+		     "t.yaml:1:15: error: api.listen: expected HOST:PORT with a port of 1-65535 "
+		     "(e.g. 127.0.0.1:8642 or [::1]:8642), got 'localhost'");
+	expect_error("router: {listen: \"0.0.0.0:70000\"}\n",
+		     "t.yaml:1:18: error: router.listen: expected HOST:PORT with a port of 1-65535 "
+		     "(e.g. 127.0.0.1:8642 or [::1]:8642), got '0.0.0.0:70000'");
+	expect_error("router: {listen: \"::1:4000\"}\n",
+		     "t.yaml:1:18: error: router.listen: expected HOST:PORT with a port of 1-65535 "
+		     "(e.g. 127.0.0.1:8642 or [::1]:8642), got '::1:4000'");
+}
+
+static void test_duplicate_key_points_at_both(void **state)
+{
+	(void)state;
+	expect_error("agent:\n  max_iterations: 3\n  max_iterations: 4\n",
+		     "t.yaml:3:3: error: duplicate key 'max_iterations' (first at line 2)");
+}
+
+static void test_duplicate_cron_and_hook_names(void **state)
+{
+	(void)state;
+	expect_error("cron:\n  - {name: a, schedule: '@daily', prompt: p}\n"
+		     "  - {name: a, schedule: '@hourly', prompt: q}\n",
+		     "t.yaml:3:12: error: cron[1]: duplicate cron job name 'a' (first at line 2)");
+	expect_error("hooks:\n  - {name: h, token: abcdef, prompt: '{{payload}}'}\n"
+		     "  - {name: h, token: ghijkl, prompt: '{{payload}}'}\n",
+		     "t.yaml:3:12: error: hooks[1]: duplicate hook name 'h' (first at line 2)");
+}
+
+static void test_deep_nesting_is_capped(void **state)
+{
+	struct buf b;
+	int i;
+
+	(void)state;
+	buf_init(&b, 0);
+	buf_puts(&b, "x: ");
+	for (i = 0; i < 40; i++)
+		buf_puts(&b, "[");
+	for (i = 0; i < 40; i++)
+		buf_puts(&b, "]");
+	expect_error(buf_str(&b), "t.yaml:1:35: error: nesting deeper than 32 levels");
+	buf_finish(&b);
+}
+
+static void test_oversized_config_is_refused(void **state)
+{
+	size_t len = CONFIG_MAX_FILE_BYTES + 1;
+	char *big = xmalloc(len), *path = xstrdup("/tmp/hermetic-test-XXXXXX");
+	struct config_diag *d = config_diag_create();
+	struct config *cfg;
+	struct result r = {0};
+	int fd = mkstemp(path);
+
+	(void)state;
+	memset(big, '#', len);
+	assert_int_equal(config_parse("big.yaml", big, len, &cfg, d), -EINVAL);
+	assert_null(cfg);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, big, len), (ssize_t)len);
+	close(fd);
+	assert_int_equal(config_load(path, &cfg, d), -EINVAL);
+	diag_text(d, &r);
+	check_line(&r,
+		   "big.yaml: error: the config is 1048577 bytes; the limit is 1048576 (1 MiB)");
+	assert_non_null(strstr(r.out, ": error: the config is larger than 1 MiB; the limit is "
+				      "1048576 bytes"));
+	assert_non_null(strstr(r.out, path));
+	unlink(path);
+	free(r.out);
+	free(path);
+	free(big);
+	config_diag_destroy(d);
+}
+
+static void test_unreadable_file_names_the_path(void **state)
+{
+	struct result r = load("does-not-exist.yaml");
+	char *path = data_path("does-not-exist.yaml"), *line;
+
+	(void)state;
+	assert_int_equal(r.rc, -EINVAL);
+	line = xasprintf("%s: error: cannot open the config: No such file or directory; pass "
+			 "--config FILE or set HERMETIC_CONFIG",
+			 path);
+	check_line(&r, line);
+	free(line);
+	free(path);
+	result_finish(&r);
+}
+
+static void test_yaml_syntax_error_has_a_position(void **state)
+{
+	(void)state;
+	expect_error("agent:\n  max_iterations: [1\n", "t.yaml:3:1: error: YAML syntax error: did "
+						       "not find expected ',' or ']' while parsing "
+						       "a flow sequence");
+	expect_error("a: 1\n---\nb: 2\n", "t.yaml:2:1: error: a config file holds one YAML "
+					  "document; remove this '---' and what follows");
+	expect_error("a: *nothing\n", "t.yaml:1:4: error: unknown alias '*nothing' (an alias must "
+				      "follow its complete '&' anchor)");
+}
+
+static void test_counts_are_capped(void **state)
+{
+	struct buf b;
+	int i;
+
+	(void)state;
+	buf_init(&b, 0);
+	buf_puts(&b, "model_list:\n");
+	for (i = 0; i <= CONFIG_MAX_MODELS; i++)
+		buf_printf(&b, "  - {model_name: m%d, litellm_params: {model: gpt-4o}}\n", i);
+	expect_error(buf_str(&b), "t.yaml:2:3: error: model_list: has 257 entries; at most 256 are "
+				  "allowed");
+	buf_reset(&b);
+	buf_puts(&b, "mcp_servers:\n");
+	for (i = 0; i <= CONFIG_MAX_MCP_SERVERS; i++)
+		buf_printf(&b, "  s%d: {command: /bin/true}\n", i);
+	expect_error(buf_str(&b), "t.yaml:2:3: error: mcp_servers: has 65 entries; at most 64 are "
+				  "allowed");
+	buf_finish(&b);
+}
+
+static void test_urls_must_be_http(void **state)
+{
+	(void)state;
+	expect_error("prometheus: {url: \"ftp://p:9090\"}\n",
+		     "t.yaml:1:19: error: prometheus.url: expected an http:// or https:// URL, got "
+		     "'ftp://p:9090'");
+	expect_error("telegram: {api_base: \"https://\"}\n",
+		     "t.yaml:1:22: error: telegram.api_base: expected an http:// or https:// URL, "
+		     "got 'https://'");
+}
+
+static void test_paths_must_be_absolute(void **state)
+{
+	(void)state;
+	expect_error("agent: {persona_file: SOUL.md}\n",
+		     "t.yaml:1:23: error: agent.persona_file: expected an absolute path (starting "
+		     "with '/'), got 'SOUL.md'");
+	expect_error("skills: {external_dirs: [/ok, rel]}\n",
+		     "t.yaml:1:31: error: skills.external_dirs[1]: expected an absolute path "
+		     "(starting with '/'), got 'rel'");
+}
+
+static void test_deliver_target_must_be_telegram_chat(void **state)
+{
+	(void)state;
+	expect_error("cron:\n  - {name: a, schedule: '@daily', prompt: p, deliver: slack:1}\n",
+		     "t.yaml:2:55: error: cron[0].deliver: expected telegram:<chat id> (e.g. "
+		     "telegram:123456789), got 'slack:1'");
+	expect_error("cron:\n  - {name: a, schedule: '@daily', prompt: p, deliver: 'telegram:x'}\n",
+		     "t.yaml:2:55: error: cron[0].deliver: expected telegram:<chat id> (e.g. "
+		     "telegram:123456789), got 'telegram:x'");
+}
+
+static void test_provider_prefixes(void **state)
+{
+	(void)state;
+	expect_error("model_list:\n  - model_name: c\n    litellm_params: {model: "
+		     "anthropic/claude-3}\n",
+		     "t.yaml:3:29: error: model_list[0].litellm_params.model: provider 'anthropic' "
+		     "is not supported; use openrouter/... or openai/... with api_base");
+	expect_warning("model_list:\n  - model_name: c\n    litellm_params: {model: "
+		       "hosted_vllm/llama3, api_base: \"http://vllm:8000/v1\"}\n",
+		       "t.yaml:3:29: warning: model_list[0].litellm_params.model: provider "
+		       "'hosted_vllm' is not one hermetic knows: api_base is treated as an "
+		       "OpenAI-compatible API and gets model 'llama3' (write openai/... to silence "
+		       "this)");
+	expect_error("model_list:\n  - model_name: c\n    litellm_params: {model: openrouter/}\n",
+		     "t.yaml:3:29: error: model_list[0].litellm_params.model: no model id after "
+		     "'openrouter/'");
+}
+
+static void test_mcp_server_needs_exactly_one_of_url_and_command(void **state)
+{
+	(void)state;
+	expect_error("mcp_servers:\n  both: {url: \"http://h/mcp\", command: /bin/x}\n",
+		     "t.yaml:2:9: error: mcp_servers.both: set exactly one of 'url' (http or sse) "
+		     "or 'command' (stdio)");
+	expect_error("mcp_servers:\n  none:\n", "t.yaml:2:8: error: mcp_servers.none: set exactly "
+						"one of 'url' (http or sse) or 'command' (stdio)");
+	expect_error("mcp_servers:\n  s: {command: /bin/x, transport: sse}\n",
+		     "t.yaml:2:35: error: mcp_servers.s.transport: transport 'sse' needs 'url'");
+	expect_error("mcp_servers:\n  s: {url: \"http://h/mcp\", env: {A: b}}\n",
+		     "t.yaml:2:33: error: mcp_servers.s.env: args and env apply only to servers "
+		     "with a command");
+}
+
+static void test_mcp_tool_prefix_collision_is_an_error(void **state)
+{
+	(void)state;
+	expect_error("mcp_servers:\n  my-k8s: {url: \"http://a/mcp\"}\n"
+		     "  my.k8s: {url: \"http://b/mcp\"}\n",
+		     "t.yaml:3:3: error: mcp_servers: 'my-k8s' and 'my.k8s' both become the tool "
+		     "prefix 'my_k8s' (characters other than a-z, A-Z, 0-9, _ turn into _); rename "
+		     "one");
+}
+
+static void test_timezone_is_checked(void **state)
+{
+	struct result r;
+
+	(void)state;
+	expect_error("timezone: ../../etc/passwd\n",
+		     "t.yaml:1:11: error: timezone: expected an IANA time zone name like "
+		     "Asia/Manila or UTC, got '../../etc/passwd'");
+	expect_error("timezone: /etc/localtime\n",
+		     "t.yaml:1:11: error: timezone: expected an IANA time zone name like "
+		     "Asia/Manila or UTC, got '/etc/localtime'");
+	expect_error("timezone: Mars/Olympus\n",
+		     "t.yaml:1:11: error: timezone: unknown time zone 'Mars/Olympus' (no zoneinfo "
+		     "file under /usr/share/zoneinfo); use a name like Asia/Manila");
+	setenv("TZDIR", "/nonexistent-zoneinfo", 1);
+	r = parse("timezone: Asia/Manila\n");
+	assert_int_equal(r.rc, 0);
+	check_line(&r, "t.yaml:1:11: warning: timezone: cannot check the time zone: "
+		       "/nonexistent-zoneinfo is missing (install tzdata or set TZDIR)");
+	result_finish(&r);
+	unsetenv("TZDIR");
+}
+
+static void test_toolsets_are_checked(void **state)
+{
+	struct result r = parse("toolsets: [memory, time]\n");
+
+	(void)state;
+	assert_int_equal(r.cfg->toolsets, CONFIG_TOOLSET_MEMORY | CONFIG_TOOLSET_TIME);
+	result_finish(&r);
+	expect_error(
+	    "toolsets: [memory, shell]\n",
+	    "t.yaml:1:20: error: toolsets: unknown value 'shell'; use one of: all, memory, "
+	    "session_search, skills, files, web, prometheus, time, mcp");
+}
+
+static void test_duration_forms(void **state)
+{
+	static const struct {
+		const char *text;
+		int64_t seconds;
+	} cases[] = {{"30s", 30},      {"30m", 1800},	      {"30h", 108000},
+		     {"30d", 2592000}, {"1d", 86400},	      {"7d", 604800},
+		     {"2w", 1209600},  {"1mo", 30 * 86400LL}, {"\"12h\"", 43200}};
+	struct result r;
+	char *text;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		text = xasprintf("litellm_settings: {budget_duration: %s}\n", cases[i].text);
+		r = parse(text);
+		assert_int_equal(r.rc, 0);
+		assert_int_equal(r.cfg->litellm_settings.budget_duration_s, cases[i].seconds);
+		result_finish(&r);
+		free(text);
+	}
+	expect_error("litellm_settings: {budget_duration: 30}\n",
+		     "t.yaml:1:37: error: litellm_settings.budget_duration: expected a duration "
+		     "like 30s, 30m, 30h, 30d, 2w or 1mo (at most 10 years), got '30'");
+}
+
+/* ------------------------------------------------------------------------------------------
+ * LiteLLM compatibility
+ */
+
+static const char *const litellm_yaml = "model_list:\n"
+					"  - model_name: free\n"
+					"    litellm_params:\n"
+					"      model: openrouter/qwen/qwen3-coder:free\n"
+					"      api_key: os.environ/OPENROUTER_API_KEY\n"
+					"      drop_params: true\n"
+					"    model_info: {mode: chat, input_cost_per_token: 0.0}\n"
+					"litellm_settings:\n"
+					"  drop_params: true\n"
+					"  set_verbose: false\n"
+					"  json_logs: true\n"
+					"  callbacks: [\"prometheus\"]\n"
+					"  telemetry: false\n"
+					"  cache: true\n"
+					"  cache_params: {type: redis}\n"
+					"router_settings:\n"
+					"  routing_strategy: simple-shuffle\n"
+					"  redis_host: redis\n"
+					"  redis_port: 6379\n"
+					"  fallbacks: [{\"free\": []}]\n"
+					"general_settings:\n"
+					"  master_key: os.environ/LITELLM_MASTER_KEY\n"
+					"  database_url: postgresql://u:p@db/litellm\n"
+					"  store_model_in_db: true\n"
+					"  alerting: [slack]\n"
+					"  proxy_batch_write_at: 60\n"
+					"environment_variables: {X: y}\n";
+
+static void test_litellm_keys_warn_instead_of_failing(void **state)
+{
+	struct result r = parse(litellm_yaml);
+
+	(void)state;
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.warnings, 16);
+	check_line(&r, "t.yaml:6:7: warning: ignored: 'drop_params' in "
+		       "'model_list[0].litellm_params': hermetic does not rewrite request "
+		       "parameters per deployment");
+	check_line(&r, "t.yaml:7:18: warning: unknown key 'mode' in 'model_list[0].model_info'; "
+		       "known keys: input_cost_per_token, output_cost_per_token, max_input_tokens, "
+		       "max_output_tokens, max_tokens, id");
+	check_line(&r, "t.yaml:12:3: warning: ignored: 'callbacks' in 'litellm_settings': metrics "
+		       "are always on: hermetic serves /metrics itself");
+	check_line(&r, "t.yaml:18:3: warning: ignored: 'redis_host' in 'router_settings': hermetic "
+		       "keeps router state in process");
+	check_line(&r, "t.yaml:23:3: warning: ignored: 'database_url' in 'general_settings': "
+		       "hermetic keeps spend and keys in its own SQLite and this file");
+	check_line(&r, "t.yaml:24:3: warning: ignored: 'store_model_in_db' in 'general_settings': "
+		       "models come only from this file");
+	check_line(&r, "t.yaml:27:1: warning: ignored: 'environment_variables' at the top level: "
+		       "set variables in the container environment");
+	assert_null(strstr(r.out, "u:p@db"));
+	assert_int_equal(r.cfg->litellm_settings.n_fallbacks, 1); /* from router_settings */
+	result_finish(&r);
+}
+
+static void test_fallbacks_in_both_settings_sections_is_an_error(void **state)
+{
+	char *text = with_models("litellm_settings: {fallbacks: [{free: [cheap]}]}\n"
+				 "router_settings: {fallbacks: [{cheap: [free]}]}\n");
+
+	(void)state;
+	expect_error(text, "t.yaml:7:30: error: router_settings.fallbacks: is set in both "
+			   "litellm_settings and router_settings; keep one");
+	free(text);
+}
+
+static void test_litellm_guardrails_list_is_ignored(void **state)
+{
+	(void)state;
+	expect_warning(
+	    "guardrails:\n  - guardrail_name: x\n",
+	    "t.yaml:2:3: warning: guardrails: ignored: this is LiteLLM's list of "
+	    "guardrails, which hermetic does not run; hermetic's guardrails is a mapping "
+	    "(see docs/CONFIG.md)");
+}
+
+static void test_quoted_numbers_are_accepted(void **state)
+{
+	struct result r = parse("agent: {max_iterations: \"30\", max_turn_cost_usd: '0.5'}\n"
+				"log: {file: \"YES\"}\n");
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->agent.max_iterations, 30);
+	assert_true(r.cfg->agent.max_turn_cost_usd == 0.5);
+	assert_true(r.cfg->log.file);
+	result_finish(&r);
+	expect_error("agent: {max_iterations: \"abc\"}\n",
+		     "t.yaml:1:25: error: agent.max_iterations: expected an integer, got 'abc'");
+}
+
+static void test_anchors_aliases_and_merge_keys(void **state)
+{
+	struct result r = parse("x-defaults: &d\n"
+				"  api_key: os.environ/OPENROUTER_API_KEY\n"
+				"  rpm: 10\n");
+
+	(void)state;
+	assert_int_equal(r.rc, -EINVAL); /* x-defaults is not a key of ours */
+	result_finish(&r);
+	r = parse("model_list:\n"
+		  "  - model_name: free\n"
+		  "    litellm_params: &p\n"
+		  "      model: openrouter/a/b\n"
+		  "      api_key: os.environ/OPENROUTER_API_KEY\n"
+		  "      rpm: 10\n"
+		  "  - model_name: free\n"
+		  "    litellm_params:\n"
+		  "      <<: *p\n"
+		  "      rpm: 20\n"
+		  "  - {model_name: other, litellm_params: *p}\n");
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->models[1].litellm_params.rpm, 20);
+	assert_string_equal(r.cfg->models[1].litellm_params.api_key, "sk-or-v1-test-openrouter");
+	assert_string_equal(r.cfg->models[1].upstream_model, "a/b");
+	assert_int_equal(r.cfg->models[2].litellm_params.rpm, 10);
+	result_finish(&r);
+}
+
+static void test_alias_bombs_stay_cheap(void **state)
+{
+	struct buf b;
+	struct result r;
+	int i;
+
+	(void)state;
+	buf_init(&b, 0);
+	buf_puts(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+	for (i = 1; i < 30; i++)
+		buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i,
+			   i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	buf_puts(&b, "m0: &m0 {k0: 1}\n");
+	for (i = 1; i < 30; i++)
+		buf_printf(&b, "m%d: &m%d {<<: [*m%d, *m%d], k%d: 1}\n", i, i, i - 1, i - 1, i);
+	r = parse(buf_str(&b));
+	assert_int_equal(r.rc, -EINVAL); /* unknown keys, reported quickly */
+	assert_true(r.errors >= 1);
+	result_finish(&r);
+	buf_finish(&b);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Environment and secrets
+ */
+
+static void test_env_references_in_both_forms(void **state)
+{
+	struct result r = parse("router: {openrouter_title: \"t-${HERMETIC_TEST_TEAM}-$${X}-$5\", "
+				"openrouter_referer: os.environ/HERMETIC_TEST_TEAM}\n"
+				"agent: {max_iterations: \"${ITER}\"}\n");
+
+	(void)state;
+	assert_int_equal(r.rc, -EINVAL);
+	check_line(&r, "t.yaml:2:25: error: agent.max_iterations: environment variable ITER is not "
+		       "set (referenced here); export it or put it in the Secret");
+	result_finish(&r);
+	setenv("ITER", "7", 1);
+	r = parse("router: {openrouter_title: \"t-${HERMETIC_TEST_TEAM}-$${X}-$5\", "
+		  "openrouter_referer: os.environ/HERMETIC_TEST_TEAM}\n"
+		  "agent: {max_iterations: \"${ITER}\"}\n");
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.cfg->router.openrouter_title, "t-blue-${X}-$5");
+	assert_string_equal(r.cfg->router.openrouter_referer, "blue");
+	assert_int_equal(r.cfg->agent.max_iterations, 7);
+	result_finish(&r);
+	unsetenv("ITER");
+	expect_error("router: {openrouter_title: \"${OPEN\"}\n",
+		     "t.yaml:1:28: error: router.openrouter_title: '${' without a closing '}' "
+		     "(write '$${' for a literal '${')");
+	expect_error("router: {openrouter_title: os.environ/BAD-NAME}\n",
+		     "t.yaml:1:28: error: router.openrouter_title: 'BAD-NAME' is not a valid "
+		     "environment variable name");
+}
+
+static void test_secrets_are_registered_for_redaction(void **state)
+{
+	struct result r = load("full.yaml");
+	char *line;
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	line = log_redact("key=sk-or-v1-test-openrouter master=sk-test-master tg=123456:test-"
+			  "telegram-token api=test-api-server-key holmes=sk-test-holmes "
+			  "mcp=test-mcp-token hook=test-hook-token");
+	assert_null(strstr(line, "sk-or-v1-test-openrouter"));
+	assert_null(strstr(line, "sk-test-master"));
+	assert_null(strstr(line, "test-telegram-token"));
+	assert_null(strstr(line, "test-api-server-key"));
+	assert_null(strstr(line, "sk-test-holmes"));
+	assert_null(strstr(line, "test-mcp-token"));
+	assert_null(strstr(line, "test-hook-token"));
+	assert_non_null(strstr(line, "[REDACTED]"));
+	free(line);
+	/* an env value substituted into a secret (the X-Team header) is a secret too */
+	line = log_redact("team blue");
+	assert_string_equal(line, "team [REDACTED]");
+	free(line);
+	/* non-secret values are not */
+	line = log_redact("http://prometheus.monitoring:9090");
+	assert_string_equal(line, "http://prometheus.monitoring:9090");
+	free(line);
+	result_finish(&r);
+}
+
+static void test_secrets_are_not_registered_on_failure(void **state)
+{
+	struct result r;
+	char *line;
+
+	(void)state;
+	log_close();
+	setenv("FAILED_SECRET", "never-registered-secret", 1);
+	r = parse("general_settings: {master_key: os.environ/FAILED_SECRET}\nagent: {x: 1}\n");
+	assert_int_equal(r.rc, -EINVAL);
+	line = log_redact("never-registered-secret");
+	assert_string_equal(line, "never-registered-secret");
+	free(line);
+	result_finish(&r);
+	unsetenv("FAILED_SECRET");
+}
+
+static void test_secrets_never_appear_in_diag_or_summary(void **state)
+{
+	struct result r = load("full.yaml");
+	char *summary = NULL;
+	size_t len, i;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	f = open_memstream(&summary, &len);
+	config_print_summary(r.cfg, f);
+	fclose(f);
+	for (i = 0; i < ARRAY_LEN(test_env); i++)
+		if (strcmp(test_env[i][0], "HERMETIC_TEST_TEAM") != 0)
+			assert_null(strstr(summary, test_env[i][1]));
+	assert_non_null(strstr(summary, "master_key set"));
+	assert_non_null(strstr(summary, "telegram:    on, allowed users: 2, token set"));
+	assert_non_null(
+	    strstr(summary, "free       openrouter qwen/qwen3-coder:free (api_key set)"));
+	assert_non_null(strstr(summary, "kubernetes http http://127.0.0.1:8080/mcp"));
+	assert_non_null(strstr(summary, "morning-briefing \"0 7 * * *\" -> telegram:123456789"));
+	assert_non_null(strstr(summary, "hooks:       1 workout"));
+	free(summary);
+	result_finish(&r);
+	/* wrong values that came from secrets are shown by reference only */
+	r = parse("model_list:\n  - model_name: a\n    litellm_params:\n      model: gpt-4o\n"
+		  "      rpm: os.environ/OPENROUTER_API_KEY\n"
+		  "mcp_servers: {k: {url: \"ftp://${MCP_TOKEN}@h\"}}\n");
+	assert_int_equal(r.rc, -EINVAL);
+	check_line(&r, "t.yaml:5:12: error: model_list[0].litellm_params.rpm: expected an integer, "
+		       "got the value of 'os.environ/OPENROUTER_API_KEY'");
+	check_line(&r, "t.yaml:6:24: error: mcp_servers.k.url: expected an http:// or https:// "
+		       "URL, got the value of 'ftp://${MCP_TOKEN}@h'");
+	for (i = 0; i < ARRAY_LEN(test_env); i++)
+		assert_null(strstr(r.out, test_env[i][1]));
+	result_finish(&r);
+}
+
+static void test_secret_with_line_break_is_refused(void **state)
+{
+	(void)state;
+	setenv("NL_SECRET", "abc\r\ndef", 1);
+	expect_error("api: {key: os.environ/NL_SECRET}\n",
+		     "t.yaml:1:12: error: api.key: must be a single line (it is sent in an HTTP "
+		     "header)");
+	unsetenv("NL_SECRET");
+}
+
+static void test_summary_hides_url_credentials(void **state)
+{
+	struct result r = parse("mcp_servers: {k: {url: \"https://user:pw@h/mcp?token=abc\"}}\n");
+	char *summary = NULL;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	f = open_memstream(&summary, &len);
+	config_print_summary(r.cfg, f);
+	fclose(f);
+	assert_non_null(strstr(summary, "https://***@h/mcp?..."));
+	assert_null(strstr(summary, "pw"));
+	assert_null(strstr(summary, "abc"));
+	free(summary);
+	result_finish(&r);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Cross checks, warnings, output
+ */
+
+static void test_telegram_off_and_empty_allow_list(void **state)
+{
+	struct result r;
+
+	(void)state;
+	setenv("EMPTY_TOKEN", "", 1);
+	r = parse("telegram: {token: os.environ/EMPTY_TOKEN}\n"
+		  "cron: [{name: a, schedule: '@daily', prompt: p, deliver: 'telegram:42'}]\n");
+	assert_int_equal(r.rc, 0);
+	assert_false(r.cfg->telegram.enabled);
+	check_line(&r,
+		   "t.yaml:2:58: warning: cron[0].deliver: Telegram is off (no telegram.token), "
+		   "so this is never delivered");
+	result_finish(&r);
+	unsetenv("EMPTY_TOKEN");
+	expect_warning("telegram:\n  token: os.environ/TELEGRAM_BOT_TOKEN\n",
+		       "t.yaml:2:3: warning: telegram.allowed_users is empty: nobody will be "
+		       "served (add Telegram user ids)");
+}
+
+static void test_api_without_key_off_loopback_warns(void **state)
+{
+	(void)state;
+	expect_warning("api: {listen: \"0.0.0.0:8642\"}\n",
+		       "t.yaml:1:15: warning: api.listen: api.key is not set and this is not a "
+		       "loopback address: anyone who can reach it can use the agent");
+}
+
+static void test_hook_prompt_without_payload_warns(void **state)
+{
+	(void)state;
+	expect_warning("hooks: [{name: h, token: abcdef, prompt: hello}]\n",
+		       "t.yaml:1:42: warning: hooks[0].prompt: has no {{payload}}: the request "
+		       "body will not reach the model");
+}
+
+static void test_duplicate_keys_and_deployment_ids(void **state)
+{
+	(void)state;
+	expect_error("keys:\n  - {key: abcdef, alias: a}\n  - {key: abcdef, alias: a}\n",
+		     "t.yaml:3:11: error: keys[1]: the same key value as keys[0]; every key must "
+		     "differ");
+	expect_error("keys:\n  - {key: abcdef, alias: a}\n  - {key: ghijkl, alias: a}\n",
+		     "t.yaml:3:26: error: keys[1]: duplicate alias 'a'");
+	expect_error("model_list:\n  - {model_name: a, litellm_params: {model: x}, model_info: "
+		     "{id: a-2}}\n  - {model_name: a, litellm_params: {model: y}}\n",
+		     "t.yaml:3:5: error: model_list[1]: deployment id 'a-2' is already used by "
+		     "model_list[0]; set a unique model_info.id");
+}
+
+static void test_diag_prints_in_file_order(void **state)
+{
+	struct result r = parse("log: {level: loud}\nagent: {max_iterations: 0}\nzzz: 1\n");
+	const char *a, *b, *c;
+
+	(void)state;
+	assert_int_equal(r.errors, 3);
+	a = strstr(r.out, "t.yaml:1:");
+	b = strstr(r.out, "t.yaml:2:");
+	c = strstr(r.out, "t.yaml:3:");
+	assert_true(a && b && c && a < b && b < c);
+	result_finish(&r);
+}
+
+/* docs/CONFIG.md holds the generated reference between two markers. */
+static void test_reference_doc_matches_the_table(void **state)
+{
+	const char *begin_mark = "<!-- BEGIN GENERATED REFERENCE -->\n";
+	char *path = data_path("../../docs/CONFIG.md"), *doc = NULL, *gen = NULL;
+	const char *begin = NULL, *end = NULL;
+	size_t doc_len = 0, gen_len;
+	bool same;
+	FILE *f = fopen(path, "r");
+
+	(void)state;
+	free(path);
+	assert_non_null(f);
+	doc = xcalloc(CONFIG_MAX_FILE_BYTES + 1, 1);
+	doc_len = fread(doc, 1, CONFIG_MAX_FILE_BYTES, f);
+	fclose(f);
+	f = open_memstream(&gen, &gen_len);
+	config_print_reference(f);
+	fclose(f);
+	begin = strstr(doc, begin_mark);
+	end = strstr(doc, "<!-- END GENERATED REFERENCE -->");
+	if (begin)
+		begin += strlen(begin_mark);
+	same = begin && end && begin <= end && (size_t)(end - begin) == gen_len &&
+	       memcmp(begin, gen, gen_len) == 0;
+	free(doc);
+	free(gen);
+	if (!same)
+		print_error(
+		    "docs/CONFIG.md (%zu bytes) is out of date: regenerate the block between "
+		    "the markers from config_print_reference()\n",
+		    doc_len);
+	assert_true(same);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_seed_config_lands_every_field),
+	    cmocka_unit_test(test_full_config_sets_every_key),
+	    cmocka_unit_test(test_empty_config_has_every_default),
+	    cmocka_unit_test(test_null_values_keep_defaults),
+	    cmocka_unit_test(test_home_comes_from_env_when_unset),
+	    cmocka_unit_test(test_default_model_is_first_group),
+	    cmocka_unit_test(test_config_default_path_uses_env),
+	    cmocka_unit_test(test_unknown_key_suggests_the_closest),
+	    cmocka_unit_test(test_unknown_key_without_match_lists_known_keys),
+	    cmocka_unit_test(test_missing_env_var_is_named_with_its_place),
+	    cmocka_unit_test(test_wrong_type_is_named),
+	    cmocka_unit_test(test_out_of_range_gives_the_range),
+	    cmocka_unit_test(test_missing_required_key_is_named),
+	    cmocka_unit_test(test_bad_model_reference_lists_known_names),
+	    cmocka_unit_test(test_unknown_auxiliary_slot_suggests),
+	    cmocka_unit_test(test_unsupported_routing_strategy_names_supported),
+	    cmocka_unit_test(test_bad_cron_schedule_says_why),
+	    cmocka_unit_test(test_bad_listen_address_says_the_form),
+	    cmocka_unit_test(test_duplicate_key_points_at_both),
+	    cmocka_unit_test(test_duplicate_cron_and_hook_names),
+	    cmocka_unit_test(test_deep_nesting_is_capped),
+	    cmocka_unit_test(test_oversized_config_is_refused),
+	    cmocka_unit_test(test_unreadable_file_names_the_path),
+	    cmocka_unit_test(test_yaml_syntax_error_has_a_position),
+	    cmocka_unit_test(test_counts_are_capped),
+	    cmocka_unit_test(test_urls_must_be_http),
+	    cmocka_unit_test(test_paths_must_be_absolute),
+	    cmocka_unit_test(test_deliver_target_must_be_telegram_chat),
+	    cmocka_unit_test(test_provider_prefixes),
+	    cmocka_unit_test(test_mcp_server_needs_exactly_one_of_url_and_command),
+	    cmocka_unit_test(test_mcp_tool_prefix_collision_is_an_error),
+	    cmocka_unit_test(test_timezone_is_checked),
+	    cmocka_unit_test(test_toolsets_are_checked),
+	    cmocka_unit_test(test_duration_forms),
+	    cmocka_unit_test(test_litellm_keys_warn_instead_of_failing),
+	    cmocka_unit_test(test_fallbacks_in_both_settings_sections_is_an_error),
+	    cmocka_unit_test(test_litellm_guardrails_list_is_ignored),
+	    cmocka_unit_test(test_quoted_numbers_are_accepted),
+	    cmocka_unit_test(test_anchors_aliases_and_merge_keys),
+	    cmocka_unit_test(test_alias_bombs_stay_cheap),
+	    cmocka_unit_test(test_env_references_in_both_forms),
+	    cmocka_unit_test(test_secrets_are_registered_for_redaction),
+	    cmocka_unit_test(test_secrets_are_not_registered_on_failure),
+	    cmocka_unit_test(test_secrets_never_appear_in_diag_or_summary),
+	    cmocka_unit_test(test_secret_with_line_break_is_refused),
+	    cmocka_unit_test(test_summary_hides_url_credentials),
+	    cmocka_unit_test(test_telegram_off_and_empty_allow_list),
+	    cmocka_unit_test(test_api_without_key_off_loopback_warns),
+	    cmocka_unit_test(test_hook_prompt_without_payload_warns),
+	    cmocka_unit_test(test_duplicate_keys_and_deployment_ids),
+	    cmocka_unit_test(test_diag_prints_in_file_order),
+	    cmocka_unit_test(test_reference_doc_matches_the_table),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,395 @@
+/* loop + httpc + httpd over real loopback HTTP: libcurl's multi interface driven by the
+ * libevent loop talks to our evhttp server in the same thread. Proves: bodies, headers, caps
+ * on both sides (413, client body cap), 404/405 shapes, streaming callbacks, first-byte and
+ * whole-request timeouts, connection refused, cancel (callback exactly once, never
+ * synchronously, also from inside the data callback), and many requests at once. */
+#include "test.h"
+#include "httpc.h"
+#include "httpd.h"
+#include "loop.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fx {
+	struct loop *loop;
+	struct httpd *srv;
+	char base[64];
+	struct event *guard;
+	int expected, done;
+	int timed_out;
+	/* the last finished request */
+	enum httpc_result result;
+	long status;
+	char *body;
+	char *header;
+	int chunks;
+	struct buf streamed;
+	struct evhttp_request *held;
+	int cancel_in_data;
+	int chunkers; /* streaming replies still being written */
+	struct httpc_req *req;
+};
+
+static void on_guard(evutil_socket_t fd, short what, void *arg)
+{
+	struct fx *f = arg;
+
+	f->timed_out = 1;
+	loop_stop(f->loop);
+}
+
+static void on_hello(struct evhttp_request *req, void *arg)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "7");
+	httpd_reply(req, 200, "text/plain", "hello", 5);
+}
+
+static void on_echo(struct evhttp_request *req, void *arg)
+{
+	size_t len;
+	char *body = httpd_body(req, &len);
+
+	httpd_reply(req, 200, "application/octet-stream", body, len);
+	free(body);
+}
+
+static void on_big(struct evhttp_request *req, void *arg)
+{
+	char *big = xmalloc(100000);
+
+	memset(big, 'x', 100000);
+	httpd_reply(req, 200, "text/plain", big, 100000);
+	free(big);
+}
+
+static void on_hold(struct evhttp_request *req, void *arg)
+{
+	struct fx *f = arg;
+
+	f->held = req; /* never answered: the client must give up by itself */
+}
+
+struct chunker {
+	struct fx *f;
+	struct evhttp_request *req;
+	struct event *ev;
+	int left;
+};
+
+static void send_chunk(evutil_socket_t fd, short what, void *arg)
+{
+	struct chunker *c = arg;
+	struct evbuffer *b = evbuffer_new();
+	struct timeval tv = {0, 10000};
+
+	evbuffer_add_printf(b, "data: chunk %d\n\n", c->left);
+	evhttp_send_reply_chunk(c->req, b);
+	evbuffer_free(b);
+	if (--c->left > 0) {
+		evtimer_add(c->ev, &tv);
+		return;
+	}
+	evhttp_send_reply_end(c->req);
+	event_free(c->ev);
+	c->f->chunkers--;
+	free(c);
+}
+
+static void on_stream(struct evhttp_request *req, void *arg)
+{
+	struct fx *f = arg;
+	struct chunker *c = xcalloc(1, sizeof(*c));
+	struct timeval tv = {0, 10000};
+
+	c->f = f;
+	c->req = req;
+	c->left = 5;
+	f->chunkers++;
+	c->ev = evtimer_new(loop_base(f->loop), send_chunk, c);
+	evhttp_send_reply_start(req, 200, "OK");
+	evtimer_add(c->ev, &tv);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	struct httpd_opts o = {.listen = "127.0.0.1:0", .max_body_bytes = 1024, .timeout_s = 5};
+	char err[256];
+	struct timeval tv = {5, 0};
+
+	f->loop = loop_create();
+	if (httpd_create(f->loop, &o, &f->srv, err, sizeof(err)) < 0)
+		return -1;
+	httpd_route(f->srv, HTTPD_GET, "/hello", on_hello, f);
+	httpd_route(f->srv, HTTPD_POST, "/echo", on_echo, f);
+	httpd_route(f->srv, HTTPD_GET, "/big", on_big, f);
+	httpd_route(f->srv, HTTPD_GET, "/hold", on_hold, f);
+	httpd_route(f->srv, HTTPD_GET, "/stream", on_stream, f);
+	snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%d", httpd_port(f->srv));
+	f->guard = evtimer_new(loop_base(f->loop), on_guard, f);
+	evtimer_add(f->guard, &tv);
+	buf_init(&f->streamed, 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	httpc_cancel_all(f->loop);
+	event_base_loop(loop_base(f->loop), EVLOOP_NONBLOCK);
+	while (f->chunkers > 0 && !f->timed_out)
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
+	/* A handler answers every request exactly once, even after the client left. */
+	if (f->held)
+		httpd_reply(f->held, 503, "text/plain", "bye", 3);
+	event_base_loop(loop_base(f->loop), EVLOOP_NONBLOCK);
+	event_free(f->guard);
+	httpd_destroy(f->srv);
+	loop_destroy(f->loop);
+	free(f->body);
+	free(f->header);
+	buf_finish(&f->streamed);
+	free(f);
+	return 0;
+}
+
+static void on_done(struct httpc_req *req, void *arg)
+{
+	struct fx *f = arg;
+	const char *h = httpc_header(req, "Retry-After");
+
+	f->done++;
+	f->result = httpc_result(req);
+	f->status = httpc_status(req);
+	free(f->body);
+	f->body = xstrdup(httpc_body(req, NULL));
+	free(f->header);
+	f->header = h ? xstrdup(h) : NULL;
+	f->req = NULL;
+	if (f->done >= f->expected)
+		loop_stop(f->loop);
+}
+
+static void run(struct fx *f, int expected)
+{
+	f->expected = expected;
+	loop_run(f->loop);
+	assert_false(f->timed_out);
+	assert_int_equal(f->done, expected);
+}
+
+static void start(struct fx *f, const char *path, const struct httpc_opts *extra)
+{
+	struct httpc_opts o = {0};
+	char *url = xasprintf("%s%s", f->base, path);
+
+	if (extra)
+		o = *extra;
+	o.url = url;
+	assert_int_equal(httpc_start(f->loop, &o, on_done, f, &f->req), 0);
+	free(url);
+}
+
+static void get_returns_body_status_and_headers(void **state)
+{
+	struct fx *f = *state;
+
+	start(f, "/hello", NULL);
+	run(f, 1);
+	assert_int_equal(f->result, HTTPC_OK);
+	assert_int_equal(f->status, 200);
+	assert_string_equal(f->body, "hello");
+	assert_string_equal(f->header, "7");
+}
+
+static void post_body_round_trips(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.body = "{\"a\":1}", .body_len = 7};
+
+	start(f, "/echo", &o);
+	run(f, 1);
+	assert_int_equal(f->status, 200);
+	assert_string_equal(f->body, "{\"a\":1}");
+}
+
+static void server_refuses_body_over_cap_with_413(void **state)
+{
+	struct fx *f = *state;
+	char *big = xmalloc(4096);
+	struct httpc_opts o = {.body = big, .body_len = 4096};
+
+	memset(big, 'y', 4096);
+	start(f, "/echo", &o);
+	free(big);
+	run(f, 1);
+	assert_int_equal(f->status, 413);
+}
+
+static void unknown_route_404_and_wrong_method_405_in_openai_shape(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts post = {.body = "x", .body_len = 1};
+
+	start(f, "/nope", NULL);
+	run(f, 1);
+	assert_int_equal(f->status, 404);
+	assert_non_null(strstr(f->body, "{\"error\":{\"message\":\"no such route\""));
+	start(f, "/hello", &post);
+	run(f, 2);
+	assert_int_equal(f->status, 405);
+	assert_non_null(strstr(f->body, "\"code\":\"405\""));
+}
+
+static void client_body_cap_reports_too_big(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.max_response_bytes = 1000};
+
+	start(f, "/big", &o);
+	run(f, 1);
+	assert_int_equal(f->result, HTTPC_TOO_BIG);
+}
+
+static int collect_chunk(struct httpc_req *req, const char *data, size_t len, void *arg)
+{
+	struct fx *f = arg;
+
+	f->chunks++;
+	buf_append(&f->streamed, data, len);
+	if (f->cancel_in_data)
+		httpc_cancel(req);
+	return 0;
+}
+
+static void streamed_body_arrives_through_callback(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.on_data = collect_chunk};
+
+	start(f, "/stream", &o);
+	run(f, 1);
+	assert_int_equal(f->result, HTTPC_OK);
+	assert_true(f->chunks >= 2);
+	assert_non_null(strstr(buf_str(&f->streamed), "data: chunk 5\n\n"));
+	assert_non_null(strstr(buf_str(&f->streamed), "data: chunk 1\n\n"));
+	assert_string_equal(f->body, "");
+}
+
+static void cancel_inside_data_callback_ends_once(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.on_data = collect_chunk};
+
+	f->cancel_in_data = 1;
+	start(f, "/stream", &o);
+	run(f, 1);
+	assert_int_equal(f->result, HTTPC_CANCELLED);
+	assert_int_equal(f->chunks, 1);
+}
+
+static void first_byte_timeout_fires(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.first_byte_timeout_ms = 150};
+
+	start(f, "/hold", &o);
+	run(f, 1);
+	assert_int_equal(f->result, HTTPC_FIRST_BYTE);
+	assert_non_null(f->held);
+}
+
+static void whole_request_timeout_fires(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.timeout_ms = 150};
+
+	start(f, "/hold", &o);
+	run(f, 1);
+	assert_int_equal(f->result, HTTPC_TIMEOUT);
+}
+
+static void refused_connection_reports_connect(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.url = "http://127.0.0.1:1/"};
+
+	assert_int_equal(httpc_start(f->loop, &o, on_done, f, NULL), 0);
+	run(f, 1);
+	assert_int_equal(f->result, HTTPC_CONNECT);
+}
+
+static void cancel_fires_callback_later_exactly_once(void **state)
+{
+	struct fx *f = *state;
+
+	start(f, "/hold", NULL);
+	httpc_cancel(f->req);
+	assert_int_equal(f->done, 0);
+	run(f, 1);
+	assert_int_equal(f->result, HTTPC_CANCELLED);
+	/* Let the loop spin a little more: no second callback may arrive. */
+	event_base_loop(loop_base(f->loop), EVLOOP_NONBLOCK);
+	assert_int_equal(f->done, 1);
+}
+
+static void non_http_scheme_is_refused_without_callback(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.url = "file:///etc/passwd"};
+
+	assert_int_equal(httpc_start(f->loop, &o, on_done, f, NULL), -1);
+	assert_int_equal(f->done, 0);
+}
+
+static void fifty_concurrent_requests_complete(void **state)
+{
+	struct fx *f = *state;
+	int i;
+
+	for (i = 0; i < 50; i++)
+		start(f, "/hello", NULL);
+	run(f, 50);
+	assert_int_equal(f->status, 200);
+	assert_int_equal(loop_curl_running(f->loop), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(get_returns_body_status_and_headers, setup, teardown),
+		cmocka_unit_test_setup_teardown(post_body_round_trips, setup, teardown),
+		cmocka_unit_test_setup_teardown(server_refuses_body_over_cap_with_413, setup, teardown),
+		cmocka_unit_test_setup_teardown(unknown_route_404_and_wrong_method_405_in_openai_shape,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(client_body_cap_reports_too_big, setup, teardown),
+		cmocka_unit_test_setup_teardown(streamed_body_arrives_through_callback, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(cancel_inside_data_callback_ends_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(first_byte_timeout_fires, setup, teardown),
+		cmocka_unit_test_setup_teardown(whole_request_timeout_fires, setup, teardown),
+		cmocka_unit_test_setup_teardown(refused_connection_reports_connect, setup, teardown),
+		cmocka_unit_test_setup_teardown(cancel_fires_callback_later_exactly_once, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(non_http_scheme_is_refused_without_callback, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(fifty_concurrent_requests_complete, setup, teardown),
+	};
+	int rc;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	return rc;
+}

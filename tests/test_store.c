@@ -1,0 +1,186 @@
+/* store: a real SQLite file in WAL mode; migrations run once and in order; a failed migration
+ * leaves the previous schema and data intact; a database from a newer binary is refused; kv
+ * values survive reopening. */
+#include "test.h"
+#include "store.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/hermetic-test-store-XXXXXX";
+
+static int setup(void **state)
+{
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char *cmd = xasprintf("rm -rf %s", dir);
+	int rc = system(cmd);
+
+	free(cmd);
+	return rc;
+}
+
+static char *journal_mode(struct store *s)
+{
+	sqlite3_stmt *st;
+	char *mode = NULL;
+
+	sqlite3_prepare_v2(store_db(s), "PRAGMA journal_mode", -1, &st, NULL);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		mode = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return mode;
+}
+
+static void opens_in_wal_mode_with_schema(void **state)
+{
+	char *path = xasprintf("%s/a.db", dir), err[256], *mode;
+	struct store *s;
+
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	mode = journal_mode(s);
+	assert_string_equal(mode, "wal");
+	assert_true(store_schema_version(s) >= 1);
+	free(mode);
+	store_close(s);
+	free(path);
+}
+
+static void kv_survives_reopen(void **state)
+{
+	char *path = xasprintf("%s/b.db", dir), err[256], *v = NULL;
+	struct store *s;
+
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_kv_get(s, "telegram.offset", &v), -ENOENT);
+	assert_int_equal(store_kv_set(s, "telegram.offset", "41"), 0);
+	assert_int_equal(store_kv_set(s, "telegram.offset", "42"), 0);
+	store_close(s);
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_kv_get(s, "telegram.offset", &v), 0);
+	assert_string_equal(v, "42");
+	free(v);
+	assert_int_equal(store_kv_del(s, "telegram.offset"), 0);
+	assert_int_equal(store_kv_get(s, "telegram.offset", &v), -ENOENT);
+	store_close(s);
+	free(path);
+}
+
+static const struct store_migration good[] = {
+	{"t1", "CREATE TABLE t1 (x INTEGER);"},
+	{"t2", "CREATE TABLE t2 (y INTEGER); INSERT INTO t1 VALUES (7);"},
+};
+
+static const struct store_migration bad[] = {
+	{"t1", "CREATE TABLE t1 (x INTEGER);"},
+	{"t2", "CREATE TABLE t2 (y INTEGER); INSERT INTO t1 VALUES (7);"},
+	{"broken", "CREATE TABLE t3 (z INTEGER); INSERT INTO nosuch VALUES (1);"},
+};
+
+static int count_rows(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static void migrations_run_once_in_order(void **state)
+{
+	char *path = xasprintf("%s/c.db", dir), err[256];
+	struct store *s;
+
+	assert_int_equal(store_open_with(path, good, 1, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_schema_version(s), 1);
+	store_close(s);
+	assert_int_equal(store_open_with(path, good, 2, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_schema_version(s), 2);
+	store_close(s);
+	/* Reopening must not re-run migration 2 (the row would be inserted twice). */
+	assert_int_equal(store_open_with(path, good, 2, &s, err, sizeof(err)), 0);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM t1"), 1);
+	store_close(s);
+	free(path);
+}
+
+static void failed_migration_keeps_previous_version_and_data(void **state)
+{
+	char *path = xasprintf("%s/d.db", dir), err[256];
+	struct store *s;
+
+	assert_int_equal(store_open_with(path, good, 2, &s, err, sizeof(err)), 0);
+	store_close(s);
+	assert_int_equal(store_open_with(path, bad, 3, &s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "migration 3 (broken) failed"));
+	assert_int_equal(store_open_with(path, good, 2, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_schema_version(s), 2);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM t1"), 1);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM t3"), -1);
+	store_close(s);
+	free(path);
+}
+
+static void newer_schema_is_refused(void **state)
+{
+	char *path = xasprintf("%s/e.db", dir), err[256];
+	struct store *s;
+
+	assert_int_equal(store_open_with(path, good, 2, &s, err, sizeof(err)), 0);
+	store_close(s);
+	assert_int_equal(store_open_with(path, good, 1, &s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "schema version 2"));
+	free(path);
+}
+
+static void garbage_file_is_refused_untouched(void **state)
+{
+	char *path = xasprintf("%s/f.db", dir), err[256], back[64] = {0};
+	struct store *s;
+	FILE *f = fopen(path, "w");
+
+	fputs("this is not a database, it is a note the user cares about\n", f);
+	fclose(f);
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not usable"));
+	f = fopen(path, "r");
+	assert_non_null(fgets(back, sizeof(back), f));
+	fclose(f);
+	assert_non_null(strstr(back, "this is not a database"));
+	free(path);
+}
+
+static void missing_directory_error_names_path(void **state)
+{
+	char err[256];
+	struct store *s;
+
+	assert_int_equal(store_open("/nonexistent-dir/x/state.db", &s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/nonexistent-dir/x/state.db"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(opens_in_wal_mode_with_schema),
+		cmocka_unit_test(kv_survives_reopen),
+		cmocka_unit_test(migrations_run_once_in_order),
+		cmocka_unit_test(failed_migration_keeps_previous_version_and_data),
+		cmocka_unit_test(newer_schema_is_refused),
+		cmocka_unit_test(garbage_file_is_refused_untouched),
+		cmocka_unit_test(missing_directory_error_names_path),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,101 @@
+/* util: the capped buffer refuses growth past its cap without losing what it holds; strict
+ * number parsing; constant-time equality; SHA-256 known answer; edit distance. */
+#include "test.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void buf_append_past_cap_fails_and_keeps_contents(void **state)
+{
+	struct buf b;
+
+	buf_init(&b, 8);
+	assert_int_equal(buf_puts(&b, "12345"), 0);
+	assert_int_equal(buf_puts(&b, "6789"), -E2BIG);
+	assert_string_equal(buf_str(&b), "12345");
+	assert_int_equal(buf_puts(&b, "678"), 0);
+	assert_int_equal(b.len, 8);
+	assert_int_equal(buf_append(&b, "x", 1), -E2BIG);
+	buf_finish(&b);
+}
+
+static void buf_consume_and_steal(void **state)
+{
+	struct buf b;
+	char *s;
+
+	buf_init(&b, 0);
+	buf_printf(&b, "%s-%d", "abc", 42);
+	buf_consume(&b, 2);
+	assert_string_equal(buf_str(&b), "c-42");
+	s = buf_steal(&b);
+	assert_string_equal(s, "c-42");
+	assert_int_equal(b.len, 0);
+	assert_string_equal(buf_str(&b), "");
+	free(s);
+	buf_finish(&b);
+}
+
+static void parse_i64_rejects_trailing_garbage_and_range(void **state)
+{
+	int64_t v;
+
+	assert_int_equal(parse_i64("42", 0, 100, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(parse_i64("42x", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_i64("", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_i64("101", 0, 100, &v), -ERANGE);
+	assert_int_equal(parse_i64("99999999999999999999", 0, 100, &v), -ERANGE);
+}
+
+static void parse_double_rejects_non_finite(void **state)
+{
+	double d;
+
+	assert_int_equal(parse_double("0.05", &d), 0);
+	assert_true(d > 0.0499 && d < 0.0501);
+	assert_int_equal(parse_double("inf", &d), -ERANGE);
+	assert_int_equal(parse_double("1e999", &d), -ERANGE);
+	assert_int_equal(parse_double("1.0abc", &d), -EINVAL);
+}
+
+static void secret_equal_compares_whole_strings(void **state)
+{
+	assert_true(secret_equal("sk-abc", "sk-abc"));
+	assert_false(secret_equal("sk-abc", "sk-abd"));
+	assert_false(secret_equal("sk-abc", "sk-ab"));
+	assert_false(secret_equal("", "x"));
+	assert_true(secret_equal("", ""));
+}
+
+static void sha256_hex_matches_known_answer(void **state)
+{
+	char hex[65];
+
+	sha256_hex("abc", 3, hex);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+static void edit_distance_caps(void **state)
+{
+	assert_int_equal(edit_distance("model", "modle", 2), 2);
+	assert_int_equal(edit_distance("model_list", "model_lst", 2), 1);
+	assert_int_equal(edit_distance("telegram", "cron", 2), 3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(buf_append_past_cap_fails_and_keeps_contents),
+		cmocka_unit_test(buf_consume_and_steal),
+		cmocka_unit_test(parse_i64_rejects_trailing_garbage_and_range),
+		cmocka_unit_test(parse_double_rejects_non_finite),
+		cmocka_unit_test(secret_equal_compares_whole_strings),
+		cmocka_unit_test(sha256_hex_matches_known_answer),
+		cmocka_unit_test(edit_distance_caps),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
