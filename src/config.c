@@ -33,7 +33,8 @@
 #define MAX_ITEMS      4096   /* entries in one YAML sequence or mapping */
 #define MAX_NODES      100000 /* YAML nodes in one file */
 #define MAX_MERGE_WORK (1 << 22)
-#define MAX_DIAG       200 /* stored messages; the counts stay exact */
+#define MAX_DIAG       200    /* stored messages; the walk stops when they are full */
+#define MAX_WALK       100000 /* keys visited, aliases counted each time they are used */
 #define SHOW_LEN       72
 #define PATH_LEN       256
 #define ENV_NAME_LEN   128
@@ -203,15 +204,18 @@ struct ctx {
 	char **secrets;
 	size_t n_secrets, alloc_secrets;
 	const struct node *secret_at;
+	size_t walked; /* keys visited so far (MAX_WALK) */
+	bool stop;     /* the diag is full or the walk too long: report nothing more */
 	struct tree tree;
 };
 
-static void grow(void **p, size_t *alloc, size_t n, size_t size)
+/* Returns p with room for at least n + 1 elements of size bytes. */
+static void *grow(void *p, size_t *alloc, size_t n, size_t size)
 {
 	if (n < *alloc)
-		return;
+		return p;
 	*alloc = *alloc ? 2 * *alloc : 8;
-	*p = xrealloc(*p, *alloc * size);
+	return xrealloc(p, *alloc * size);
 }
 
 static void report(struct ctx *c, unsigned line, unsigned col, bool error, const char *fmt,
@@ -223,6 +227,7 @@ static void report(struct ctx *c, unsigned line, unsigned col, bool error, const
 	if (error)
 		c->errors++;
 	diag_add(c->diag, c->file, line, col, error, xvasprintf(fmt, ap));
+	c->stop = c->stop || c->diag->n >= MAX_DIAG;
 }
 
 /* Messages at a node, as written ("unknown key ..."). */
@@ -345,7 +350,7 @@ static struct node *node_new(struct ctx *c, enum ntype type, const yaml_mark_t *
 	n->type = type;
 	n->line = (unsigned)mark->line + 1;
 	n->col = (unsigned)mark->column + 1;
-	grow((void **)&t->all, &t->alloc_all, t->n_all, sizeof(*t->all));
+	t->all = grow(t->all, &t->alloc_all, t->n_all, sizeof(*t->all));
 	t->all[t->n_all++] = n;
 	return n;
 }
@@ -367,7 +372,8 @@ static void tree_free(struct tree *t)
 
 static void push_kid(struct node *parent, struct node *kid)
 {
-	grow((void **)&parent->kids, &parent->alloc_kids, parent->n_kids, sizeof(*parent->kids));
+	parent->kids =
+	    grow(parent->kids, &parent->alloc_kids, parent->n_kids, sizeof(*parent->kids));
 	parent->kids[parent->n_kids++] = kid;
 }
 
@@ -392,7 +398,7 @@ static int attach(struct ctx *c, struct node *n)
 
 static void add_anchor(struct tree *t, struct node *n)
 {
-	grow((void **)&t->anchors, &t->alloc_anchors, t->n_anchors, sizeof(*t->anchors));
+	t->anchors = grow(t->anchors, &t->alloc_anchors, t->n_anchors, sizeof(*t->anchors));
 	t->anchors[t->n_anchors++] = n;
 }
 
@@ -773,7 +779,7 @@ static void add_ref(struct ctx *c, enum ref_kind kind, const struct node *at, co
 {
 	if (c->defaults)
 		return;
-	grow((void **)&c->refs, &c->alloc_refs, c->n_refs, sizeof(*c->refs));
+	c->refs = grow(c->refs, &c->alloc_refs, c->n_refs, sizeof(*c->refs));
 	c->refs[c->n_refs++] = (struct ref){kind, xstrdup(name), xstrdup(c->path), at};
 }
 
@@ -795,7 +801,7 @@ static void note_secret(struct ctx *c, const struct node *at, const char *s)
 		c->secret_at = at;
 		return;
 	}
-	grow((void **)&c->secrets, &c->alloc_secrets, c->n_secrets, sizeof(*c->secrets));
+	c->secrets = grow(c->secrets, &c->alloc_secrets, c->n_secrets, sizeof(*c->secrets));
 	c->secrets[c->n_secrets++] = xstrdup(s);
 }
 
@@ -958,7 +964,7 @@ struct opt {
 	const struct table *table;
 	const struct choice *choices;
 	unsigned flags;
-	const char *text; /* one line for docs/CONFIG.md */
+	const char *text; /* one line for README.md */
 };
 
 struct table {
@@ -1007,11 +1013,35 @@ static void set_ptr(void *base, size_t off, void *p)
 	memcpy((char *)base + off, &p, sizeof(p));
 }
 
+/* Aliases let a small file name one big mapping many times: cap the values visited. */
+static bool over_budget(struct ctx *c, const struct node *at, size_t cost)
+{
+	c->walked += cost;
+	if (c->walked <= MAX_WALK)
+		return false;
+	if (!c->stop)
+		err(c, at, "the config expands (through aliases) to more than %d values", MAX_WALK);
+	c->stop = true;
+	return true;
+}
+
 static bool too_many(struct ctx *c, const struct opt *o, const struct node *n, size_t count)
 {
+	if (over_budget(c, n, count))
+		return true;
 	if (count <= o->cap)
 		return false;
 	err(c, n, "has %zu entries; at most %zu are allowed", count, o->cap);
+	return true;
+}
+
+/* A list is only non-empty before its key is read when LiteLLM's other section (see F_ROOT)
+ * already filled it. */
+static bool set_twice(struct ctx *c, const struct opt *o, const struct node *n, void *base)
+{
+	if (*AT(base, o->n_off, size_t) == 0)
+		return false;
+	err(c, n, "is set in both litellm_settings and router_settings; keep one");
 	return true;
 }
 
@@ -1174,7 +1204,7 @@ static void choice_names(const struct choice *ch, struct buf *out)
 
 	for (i = 0; ch[i].name; i++)
 		if (!ch[i].unsupported)
-			buf_printf(out, "%s%s", out->len ? ", " : "", ch[i].name);
+			buf_printf(out, "%s%s", *buf_str(out) ? ", " : "", ch[i].name);
 }
 
 static const char *suggest_choice(const struct choice *ch, const char *s)
@@ -1315,7 +1345,7 @@ static int set_strs(struct ctx *c, const struct opt *o, const struct node *n, vo
 		err(c, n, "expected a list of strings, got %s", kind(n));
 		return -EINVAL;
 	}
-	if (too_many(c, o, n, n->n_kids))
+	if (too_many(c, o, n, n->n_kids) || set_twice(c, o, n, base))
 		return -EINVAL;
 	types[o->type].clear(o, base);
 	v = xcalloc(n->n_kids + 1, sizeof(*v));
@@ -1445,7 +1475,7 @@ static int set_section(struct ctx *c, const struct opt *o, const struct node *n,
 	if (n->type == N_SEQ && (o->flags & F_SEQ_IGNORED)) {
 		warn(c, n,
 		     "ignored: this is LiteLLM's list of guardrails, which hermetic does not "
-		     "run; hermetic's guardrails is a mapping (see docs/CONFIG.md)");
+		     "run; hermetic's guardrails is a mapping (see the README)");
 		return 0;
 	}
 	if (n->type != N_MAP) {
@@ -1488,7 +1518,7 @@ static int set_list(struct ctx *c, const struct opt *o, const struct node *n, vo
 	items = xcalloc(n->n_kids + 1, t->size);
 	set_ptr(obj, o->off, items);
 	*AT(obj, o->n_off, size_t) = n->n_kids;
-	for (i = 0; i < n->n_kids; i++) {
+	for (i = 0; i < n->n_kids && !c->stop; i++) {
 		at = path_index(c, i);
 		walk_item(c, t, n->kids[i], items + i * t->size);
 		path_pop(c, at);
@@ -1683,12 +1713,9 @@ static int set_fallbacks(struct ctx *c, const struct opt *o, const struct node *
 	}
 	for (i = 0; i < n->n_kids; i++)
 		total += n->kids[i]->type == N_MAP ? n->kids[i]->n_kids / 2 : 0;
-	if (too_many(c, o, n, total))
+	if (too_many(c, o, n, total) || set_twice(c, o, n, base))
 		return -EINVAL;
-	if (*AT(base, o->n_off, size_t)) {
-		err(c, n, "is set in both litellm_settings and router_settings; keep one");
-		return -EINVAL;
-	}
+	types[o->type].clear(o, base);
 	v = xcalloc(total + 1, sizeof(*v));
 	for (i = 0; i < n->n_kids; i++) {
 		m = n->kids[i];
@@ -2206,7 +2233,7 @@ static void api_check(struct ctx *c, const struct node *map, void *obj)
 }
 
 /* ------------------------------------------------------------------------------------------
- * The tables. Keys are listed in the order of docs/CONFIG.md.
+ * The tables. Keys are listed in the order of README.md.
  */
 
 #define FLD(s, f)    .off = offsetof(struct s, f)
@@ -2215,6 +2242,12 @@ static void api_check(struct ctx *c, const struct node *map, void *obj)
 #define MAX_I64	     INT64_MAX
 #define MIB	     (1024 * 1024)
 #define LITELLM_ONLY "a LiteLLM routing strategy hermetic does not support"
+
+/* Enum fields are written through an int. */
+_Static_assert(sizeof(enum config_routing) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_seccomp_action) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_mcp_transport) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
 
 static const struct choice toolset_choices[] = {
     {"all", CONFIG_TOOLSET_ALL, NULL},
@@ -2778,7 +2811,7 @@ static const struct table top_table = {"config", "Top level", OPTS(top_opts),
 
 /* ------------------------------------------------------------------------------------------
  * LiteLLM keys that hermetic accepts and ignores, with the reason (one table, printed in
- * docs/CONFIG.md). A key ending in '*' matches every key with that prefix.
+ * README.md). A key ending in '*' matches every key with that prefix.
  */
 
 #define WHY_METRICS  "metrics are always on: hermetic serves /metrics itself"
@@ -2963,7 +2996,7 @@ static void known_keys(const struct table *t, struct buf *out)
 
 	for (i = 0; i < t->n_opts; i++)
 		if (!(t->opts[i].flags & F_DERIVED))
-			buf_printf(out, "%s%s", out->len ? ", " : "", t->opts[i].key);
+			buf_printf(out, "%s%s", *buf_str(out) ? ", " : "", t->opts[i].key);
 }
 
 static void unknown_key(struct ctx *c, const struct table *t, const struct node *k)
@@ -2995,9 +3028,12 @@ static void unknown_key(struct ctx *c, const struct table *t, const struct node 
 static uint64_t walk_pair(struct ctx *c, const struct table *t, const struct node *k,
 			  const struct node *v, void *obj)
 {
-	const struct opt *o = find_opt(t, k->text);
+	const struct opt *o;
 	size_t at, index;
 
+	if (c->stop || over_budget(c, k, 1))
+		return 0;
+	o = find_opt(t, k->text);
 	if (!o) {
 		unknown_key(c, t, k);
 		return 0;
@@ -3166,7 +3202,7 @@ static void check_refs(struct ctx *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->n_refs; i++) {
+	for (i = 0; i < c->n_refs && !c->stop; i++) {
 		if (c->refs[i].kind == REF_MODEL)
 			check_model_ref(c, &c->refs[i]);
 		else if (!c->cfg->telegram.enabled)
@@ -3301,7 +3337,8 @@ static void file_error(struct config_diag *d, const char *path, const char *fmt,
 	va_end(ap);
 }
 
-static int read_file(const char *path, struct buf *b, struct config_diag *diag)
+/* Reads the whole file into b (capped at CONFIG_MAX_FILE_BYTES); *len counts its bytes. */
+static int read_file(const char *path, struct buf *b, size_t *len, struct config_diag *diag)
 {
 	char chunk[16384];
 	struct stat st;
@@ -3310,8 +3347,7 @@ static int read_file(const char *path, struct buf *b, struct config_diag *diag)
 
 	if (fd < 0) {
 		file_error(diag, path,
-			   "cannot open the config: %s; pass --config FILE or set "
-			   "HERMETIC_CONFIG",
+			   "cannot open the config: %s; pass --config FILE or set HERMETIC_CONFIG",
 			   strerror(errno));
 		return -EINVAL;
 	}
@@ -3334,6 +3370,7 @@ static int read_file(const char *path, struct buf *b, struct config_diag *diag)
 				   CONFIG_MAX_FILE_BYTES);
 		else
 			rc = 0;
+		*len += n > 0 ? (size_t)n : 0;
 	}
 	close(fd);
 	return rc;
@@ -3342,13 +3379,14 @@ static int read_file(const char *path, struct buf *b, struct config_diag *diag)
 int config_load(const char *path, struct config **out, struct config_diag *diag)
 {
 	struct buf b;
+	size_t len = 0;
 	int rc;
 
 	*out = NULL;
 	buf_init(&b, CONFIG_MAX_FILE_BYTES);
-	rc = read_file(path, &b, diag);
+	rc = read_file(path, &b, &len, diag);
 	if (rc == 0)
-		rc = config_parse(path, buf_str(&b), b.len, out, diag);
+		rc = config_parse(path, buf_str(&b), len, out, diag);
 	buf_finish(&b);
 	return rc;
 }

@@ -5,7 +5,7 @@
  * them. Every string field is owned by the config and lives until config_destroy(). After a
  * successful load every default is filled in: a NULL string means "not set" only where the
  * field's comment says so. Env references (`os.environ/NAME`, `${NAME}`) are already
- * resolved. docs/CONFIG.md is the user-facing reference (generated from the same table).
+ * resolved. README.md is the user-facing reference (generated from the same table).
  */
 #ifndef HERMETIC_CONFIG_H
 #define HERMETIC_CONFIG_H
@@ -362,7 +362,9 @@ void config_diag_destroy(struct config_diag *d); /* accepts NULL */
 size_t config_diag_errors(const struct config_diag *d);
 size_t config_diag_warnings(const struct config_diag *d);
 /* One "FILE:LINE:COL: error: msg" or "FILE:LINE:COL: warning: msg" line per message, sorted
- * by file position ("FILE: error: msg" for whole-file problems). Never contains a secret. */
+ * by file position ("FILE: error: msg" for whole-file problems). Never contains a secret.
+ * Identical messages are kept once. A parse stops looking for problems once 200 messages
+ * are held; a last line then says how many more were counted but not shown. */
 void config_diag_print(const struct config_diag *d, FILE *out);
 
 /* $HERMETIC_CONFIG if set and non-empty, else CONFIG_DEFAULT_PATH. Borrowed string. */
@@ -384,7 +386,7 @@ void config_destroy(struct config *cfg); /* accepts NULL */
 /* Prints the `hermetic config check` summary. Secrets appear only as "set"/"not set". */
 void config_print_summary(const struct config *cfg, FILE *out);
 
-/* Prints the Markdown key reference (the tables of docs/CONFIG.md) generated from the
+/* Prints the Markdown key reference (the tables of README.md) generated from the
  * option table, so the documentation cannot drift from the parser. */
 void config_print_reference(FILE *out);
 

@@ -89,13 +89,17 @@ int log_open_file(const char *path, size_t max_bytes, int keep)
 
 void log_close(void)
 {
-	size_t i;
-
 	if (L.fd >= 0)
 		close(L.fd);
 	L.fd = -1;
 	free(L.path);
 	L.path = NULL;
+}
+
+void log_forget_secrets(void)
+{
+	size_t i;
+
 	for (i = 0; i < L.n_secrets; i++)
 		free(L.secrets[i]);
 	L.n_secrets = 0;

@@ -20,11 +20,13 @@ enum log_level log_get_level(void);
 /* Also write to path (created 0600, parent must exist), rotating to path.1 .. path.<keep>
  * once it would exceed max_bytes. Returns 0 or a negative errno; on error stderr only. */
 int log_open_file(const char *path, size_t max_bytes, int keep);
-/* Closes the file and forgets the secrets. */
+/* Closes the file. Registered secrets stay registered for the life of the process. */
 void log_close(void);
 /* Whether stderr lines are written (tests and `chat` turn them down to errors). */
 void log_set_stderr(int enabled);
 
+/* Forgets every registered secret (tests and fuzz targets that parse many configs). */
+void log_forget_secrets(void);
 /* Registers a secret (copied) to redact; strings shorter than 4 bytes are ignored. */
 void log_add_secret(const char *secret);
 /* Returns a malloc'd copy of s with every registered secret replaced. */

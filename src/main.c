@@ -25,6 +25,7 @@ static const char usage_text[] =
 	"  gateway [--config FILE]   agent daemon: loopback API, health, metrics\n"
 	"  config check [--config FILE]\n"
 	"                            validate the config; errors as FILE:LINE:COL: message\n"
+	"  config reference          print every config key (Markdown tables)\n"
 	"\n"
 	"The config file is --config, else $HERMETIC_CONFIG, else /etc/hermetic/config.yaml.\n";
 
@@ -89,6 +90,12 @@ static int run_config_check(int argc, char **argv)
 	return 0;
 }
 
+static int run_config_reference(int argc, char **argv)
+{
+	config_print_reference(stdout);
+	return 0;
+}
+
 static int run_gateway(int argc, char **argv)
 {
 	int ok, rc;
@@ -111,6 +118,7 @@ static const struct cmd commands[] = {
 	{"version", NULL, run_version, "print versions"},
 	{"gateway", NULL, run_gateway, "run the daemon"},
 	{"config", "check", run_config_check, "validate the config"},
+	{"config", "reference", run_config_reference, "print the config key reference"},
 };
 
 int main(int argc, char **argv)

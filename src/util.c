@@ -187,7 +187,8 @@ int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 	char *end;
 	long long v;
 
-	if (!s || !*s)
+	/* strtoll alone would accept leading blanks and '+': the whole string must be digits. */
+	if (!s || !(*s == '-' || (*s >= '0' && *s <= '9')))
 		return -EINVAL;
 	errno = 0;
 	v = strtoll(s, &end, 10);
@@ -204,7 +205,8 @@ int parse_double(const char *s, double *out)
 	char *end;
 	double v;
 
-	if (!s || !*s)
+	/* Plain decimal only: no blanks, '+', hex floats, inf or nan. */
+	if (!s || !(*s == '-' || *s == '.' || (*s >= '0' && *s <= '9')) || strpbrk(s, "xXnN"))
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -32,6 +33,26 @@ static const char *const test_env[][2] = {
     {"HERMETIC_TEST_TEAM", "blue"},
 };
 
+/* A private zoneinfo tree, so the tests do not depend on the host's tzdata. */
+static char tzdir[] = "/tmp/hermetic-tz-XXXXXX";
+static const char *const zones[] = {"UTC", "Asia", "Asia/Manila", "Europe", "Europe/Berlin"};
+
+static void write_zone(const char *name)
+{
+	char *path = xasprintf("%s/%s", tzdir, name);
+	FILE *f;
+
+	if (strchr(name, '/') || strcmp(name, "UTC") == 0) {
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fputs("TZif2 test zone\n", f);
+		fclose(f);
+	} else {
+		assert_int_equal(mkdir(path, 0700), 0);
+	}
+	free(path);
+}
+
 static int setup(void **state)
 {
 	size_t i;
@@ -41,16 +62,29 @@ static int setup(void **state)
 		setenv(test_env[i][0], test_env[i][1], 1);
 	unsetenv("HERMETIC_HOME");
 	unsetenv("HERMETIC_CONFIG");
-	unsetenv("TZDIR");
 	unsetenv("NOT_SET_ANYWHERE");
+	if (!mkdtemp(tzdir))
+		return -1;
+	for (i = 0; i < ARRAY_LEN(zones); i++)
+		write_zone(zones[i]);
+	setenv("TZDIR", tzdir, 1);
 	log_set_stderr(0);
 	return 0;
 }
 
 static int teardown(void **state)
 {
+	size_t i;
+	char *path;
+
 	(void)state;
-	log_close();
+	for (i = ARRAY_LEN(zones); i-- > 0;) {
+		path = xasprintf("%s/%s", tzdir, zones[i]);
+		remove(path);
+		free(path);
+	}
+	rmdir(tzdir);
+	log_forget_secrets();
 	return 0;
 }
 
@@ -177,6 +211,7 @@ static void test_seed_config_lands_every_field(void **state)
 	struct result r = load("seed.yaml");
 	const struct config *c = r.cfg;
 	const struct config_model *m;
+	char *path, *line;
 
 	(void)state;
 	if (r.rc != 0)
@@ -237,9 +272,13 @@ static void test_seed_config_lands_every_field(void **state)
 	assert_int_equal(c->cron_jobs[0].misfire_grace_s, 600);
 	/* the only warning: LiteLLM's prometheus callback */
 	assert_int_equal(r.warnings, 1);
-	check_line(&r,
-		   "tests/data/seed.yaml:38:3: warning: ignored: 'success_callback' in "
-		   "'litellm_settings': metrics are always on: hermetic serves /metrics itself");
+	path = data_path("seed.yaml");
+	line = xasprintf("%s:38:3: warning: ignored: 'success_callback' in 'litellm_settings': "
+			 "metrics are always on: hermetic serves /metrics itself",
+			 path);
+	check_line(&r, line);
+	free(line);
+	free(path);
 	result_finish(&r);
 }
 
@@ -799,6 +838,12 @@ static void test_yaml_syntax_error_has_a_position(void **state)
 						       "a flow sequence");
 	expect_error("a: 1\n---\nb: 2\n", "t.yaml:2:1: error: a config file holds one YAML "
 					  "document; remove this '---' and what follows");
+	expect_error("a: 1\nb: \"\xff\"\n", "t.yaml:2:5: error: YAML syntax error: invalid "
+					    "leading UTF-8 octet");
+	expect_error("? [a]\n: 1\n", "t.yaml:1:3: error: a mapping key must be a plain string, not "
+				     "a sequence");
+	expect_error("x: &x 1\ny: {<<: *x}\n", "t.yaml:2:5: error: '<<' merges a mapping or a "
+					       "list of mappings, not a string");
 	expect_error("a: *nothing\n", "t.yaml:1:4: error: unknown alias '*nothing' (an alias must "
 				      "follow its complete '&' anchor)");
 }
@@ -903,6 +948,7 @@ static void test_mcp_tool_prefix_collision_is_an_error(void **state)
 static void test_timezone_is_checked(void **state)
 {
 	struct result r;
+	char *line;
 
 	(void)state;
 	expect_error("timezone: ../../etc/passwd\n",
@@ -911,16 +957,24 @@ static void test_timezone_is_checked(void **state)
 	expect_error("timezone: /etc/localtime\n",
 		     "t.yaml:1:11: error: timezone: expected an IANA time zone name like "
 		     "Asia/Manila or UTC, got '/etc/localtime'");
-	expect_error("timezone: Mars/Olympus\n",
-		     "t.yaml:1:11: error: timezone: unknown time zone 'Mars/Olympus' (no zoneinfo "
-		     "file under /usr/share/zoneinfo); use a name like Asia/Manila");
+	line = xasprintf("t.yaml:1:11: error: timezone: unknown time zone 'Mars/Olympus' (no "
+			 "zoneinfo file under %s); use a name like Asia/Manila",
+			 tzdir);
+	expect_error("timezone: Mars/Olympus\n", line);
+	free(line);
+	/* a directory is not a zone */
+	line = xasprintf("t.yaml:1:11: error: timezone: unknown time zone 'Asia' (no zoneinfo "
+			 "file under %s); use a name like Asia/Manila",
+			 tzdir);
+	expect_error("timezone: Asia\n", line);
+	free(line);
 	setenv("TZDIR", "/nonexistent-zoneinfo", 1);
 	r = parse("timezone: Asia/Manila\n");
 	assert_int_equal(r.rc, 0);
 	check_line(&r, "t.yaml:1:11: warning: timezone: cannot check the time zone: "
 		       "/nonexistent-zoneinfo is missing (install tzdata or set TZDIR)");
 	result_finish(&r);
-	unsetenv("TZDIR");
+	setenv("TZDIR", tzdir, 1);
 }
 
 static void test_toolsets_are_checked(void **state)
@@ -1036,6 +1090,17 @@ static void test_fallbacks_in_both_settings_sections_is_an_error(void **state)
 	free(text);
 }
 
+static void test_default_fallbacks_in_both_sections_is_an_error(void **state)
+{
+	char *text = with_models("router_settings: {default_fallbacks: [cheap]}\n"
+				 "litellm_settings: {default_fallbacks: [free]}\n");
+
+	(void)state;
+	expect_error(text, "t.yaml:7:39: error: litellm_settings.default_fallbacks: is set in both "
+			   "litellm_settings and router_settings; keep one");
+	free(text);
+}
+
 static void test_litellm_guardrails_list_is_ignored(void **state)
 {
 	(void)state;
@@ -1043,7 +1108,7 @@ static void test_litellm_guardrails_list_is_ignored(void **state)
 	    "guardrails:\n  - guardrail_name: x\n",
 	    "t.yaml:2:3: warning: guardrails: ignored: this is LiteLLM's list of "
 	    "guardrails, which hermetic does not run; hermetic's guardrails is a mapping "
-	    "(see docs/CONFIG.md)");
+	    "(see the README)");
 }
 
 static void test_quoted_numbers_are_accepted(void **state)
@@ -1109,6 +1174,39 @@ static void test_alias_bombs_stay_cheap(void **state)
 	r = parse(buf_str(&b));
 	assert_int_equal(r.rc, -EINVAL); /* unknown keys, reported quickly */
 	assert_true(r.errors >= 1);
+	result_finish(&r);
+	buf_finish(&b);
+}
+
+static void test_alias_expansion_of_the_schema_walk_is_capped(void **state)
+{
+	struct result r;
+	struct buf b;
+	int i;
+
+	(void)state;
+	buf_init(&b, 0);
+	buf_puts(&b, "environment_variables: {names: &n [");
+	for (i = 0; i < 256; i++)
+		buf_printf(&b, "%sa%d", i ? ", " : "", i);
+	buf_puts(&b, "], skills: &s [");
+	for (i = 0; i < 32; i++)
+		buf_printf(&b, "%ss%d", i ? ", " : "", i);
+	buf_puts(&b, "]}\ncron:\n");
+	for (i = 0; i < 128; i++)
+		buf_printf(&b, "  - {name: j%d, schedule: '@daily', prompt: p, skills: *s}\n", i);
+	buf_puts(&b, "mcp_servers:\n");
+	for (i = 0; i < 64; i++)
+		buf_printf(&b, "  s%d: {command: /bin/x, tools: {include: *n, exclude: *n}}\n", i);
+	buf_puts(&b, "keys:\n");
+	for (i = 0; i < 256; i++)
+		buf_printf(&b, "  - {key: k%02x, models: *n}\n", i);
+	r = parse(buf_str(&b));
+	assert_int_equal(r.rc, -EINVAL);
+	assert_int_equal(r.errors, 1);
+	assert_non_null(strstr(r.out,
+			       "t.yaml:1:32: error: keys[239].models: the config expands (through "
+			       "aliases) to more than 100000 values\n"));
 	result_finish(&r);
 	buf_finish(&b);
 }
@@ -1182,7 +1280,7 @@ static void test_secrets_are_not_registered_on_failure(void **state)
 	char *line;
 
 	(void)state;
-	log_close();
+	log_forget_secrets();
 	setenv("FAILED_SECRET", "never-registered-secret", 1);
 	r = parse("general_settings: {master_key: os.environ/FAILED_SECRET}\nagent: {x: 1}\n");
 	assert_int_equal(r.rc, -EINVAL);
@@ -1328,11 +1426,11 @@ static void test_diag_prints_in_file_order(void **state)
 	result_finish(&r);
 }
 
-/* docs/CONFIG.md holds the generated reference between two markers. */
+/* README.md holds the generated reference between two markers. */
 static void test_reference_doc_matches_the_table(void **state)
 {
 	const char *begin_mark = "<!-- BEGIN GENERATED REFERENCE -->\n";
-	char *path = data_path("../../docs/CONFIG.md"), *doc = NULL, *gen = NULL;
+	char *path = data_path("../../README.md"), *doc = NULL, *gen = NULL;
 	const char *begin = NULL, *end = NULL;
 	size_t doc_len = 0, gen_len;
 	bool same;
@@ -1357,8 +1455,8 @@ static void test_reference_doc_matches_the_table(void **state)
 	free(gen);
 	if (!same)
 		print_error(
-		    "docs/CONFIG.md (%zu bytes) is out of date: regenerate the block between "
-		    "the markers from config_print_reference()\n",
+		    "README.md (%zu bytes) is out of date: regenerate the block between "
+		    "the markers with `hermetic config reference`\n",
 		    doc_len);
 	assert_true(same);
 }
@@ -1402,10 +1500,12 @@ int main(void)
 	    cmocka_unit_test(test_duration_forms),
 	    cmocka_unit_test(test_litellm_keys_warn_instead_of_failing),
 	    cmocka_unit_test(test_fallbacks_in_both_settings_sections_is_an_error),
+	    cmocka_unit_test(test_default_fallbacks_in_both_sections_is_an_error),
 	    cmocka_unit_test(test_litellm_guardrails_list_is_ignored),
 	    cmocka_unit_test(test_quoted_numbers_are_accepted),
 	    cmocka_unit_test(test_anchors_aliases_and_merge_keys),
 	    cmocka_unit_test(test_alias_bombs_stay_cheap),
+	    cmocka_unit_test(test_alias_expansion_of_the_schema_walk_is_capped),
 	    cmocka_unit_test(test_env_references_in_both_forms),
 	    cmocka_unit_test(test_secrets_are_registered_for_redaction),
 	    cmocka_unit_test(test_secrets_are_not_registered_on_failure),

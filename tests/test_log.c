@@ -43,6 +43,7 @@ static int teardown(void **state)
 
 	free(cmd);
 	log_close();
+	log_forget_secrets();
 	return rc;
 }
 

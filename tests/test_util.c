@@ -46,6 +46,10 @@ static void parse_i64_rejects_trailing_garbage_and_range(void **state)
 	assert_int_equal(v, 42);
 	assert_int_equal(parse_i64("42x", 0, 100, &v), -EINVAL);
 	assert_int_equal(parse_i64("", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_i64(" 42", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_i64("+42", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_i64("-5", -10, 100, &v), 0);
+	assert_int_equal(v, -5);
 	assert_int_equal(parse_i64("101", 0, 100, &v), -ERANGE);
 	assert_int_equal(parse_i64("99999999999999999999", 0, 100, &v), -ERANGE);
 }
@@ -56,7 +60,9 @@ static void parse_double_rejects_non_finite(void **state)
 
 	assert_int_equal(parse_double("0.05", &d), 0);
 	assert_true(d > 0.0499 && d < 0.0501);
-	assert_int_equal(parse_double("inf", &d), -ERANGE);
+	assert_int_equal(parse_double("inf", &d), -EINVAL);
+	assert_int_equal(parse_double("0x10", &d), -EINVAL);
+	assert_int_equal(parse_double(" 1", &d), -EINVAL);
 	assert_int_equal(parse_double("1e999", &d), -ERANGE);
 	assert_int_equal(parse_double("1.0abc", &d), -EINVAL);
 }
