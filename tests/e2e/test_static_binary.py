@@ -1,0 +1,46 @@
+"""Release binaries (HERMETIC_STATIC=1): fully static ELF, no interpreter, no dynamic section,
+and the shipped aarch64 binary within its 2 MiB budget."""
+import os
+import subprocess
+
+import pytest
+
+from conftest import BIN
+
+MAX_AARCH64_BYTES = 2 * 1024 * 1024
+
+pytestmark = [
+    pytest.mark.smoke,
+    pytest.mark.skipif(not os.environ.get("HERMETIC_STATIC"),
+                       reason="only for the static release binaries"),
+]
+
+
+def readelf(*args):
+    return subprocess.run(["readelf", *args, BIN], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_binary_is_statically_linked():
+    out = subprocess.run(["file", "-L", BIN], capture_output=True, text=True, check=True).stdout
+    print(out.strip())
+    assert "statically linked" in out, out
+    assert "dynamically linked" not in out
+
+
+def test_no_interpreter_and_no_dynamic_section():
+    assert "INTERP" not in readelf("-l", "-W")
+    assert "There is no dynamic section" in readelf("-d")
+
+
+def test_binary_is_stripped():
+    assert ".symtab" not in readelf("-S", "-W")
+
+
+def test_aarch64_binary_fits_the_size_budget():
+    if "AArch64" not in readelf("-h"):
+        pytest.skip("the size budget is for the shipped aarch64 binary")
+    size = os.path.getsize(BIN)
+    print(f"dist/hermetic-aarch64: {size} bytes ({size / 1048576:.2f} MiB), "
+          f"budget {MAX_AARCH64_BYTES} bytes")
+    assert size <= MAX_AARCH64_BYTES
