@@ -2573,9 +2573,9 @@ static const struct table key_table = {"keys",
 
 static const struct opt budget_opts[] = {
     {"daily_usd", T_NUM, FLD(config_budget, daily_usd), .def = "0", .min = 0, .max = 1000000,
-     .text = "spend per UTC day, all callers; 0 = no cap"},
+     .text = "spend per day (in `timezone`), all callers; 0 = no cap"},
     {"monthly_usd", T_NUM, FLD(config_budget, monthly_usd), .def = "0", .min = 0, .max = 1000000,
-     .text = "spend per UTC calendar month; 0 = no cap"},
+     .text = "spend per calendar month (in `timezone`); 0 = no cap"},
 };
 
 static const struct table budget_table = {"budget", "budget", OPTS(budget_opts),
@@ -3160,18 +3160,13 @@ static void inherit(int64_t *v, int64_t from)
 static void resolve_router_settings(struct config *cfg)
 {
 	struct config_router_settings *r = &cfg->router_settings;
-	struct config_retry_policy *p = &r->retry_policy;
 	size_t i;
 
+	/* retry_policy entries stay -1 when unset: the router applies LiteLLM's per-class
+	 * default (retryable classes use the deployment's num_retries, the others 0). */
 	inherit(&r->num_retries, cfg->litellm_settings.num_retries);
 	inherit(&r->timeout_s, cfg->litellm_settings.request_timeout_s);
 	inherit(&r->max_fallbacks, cfg->litellm_settings.max_fallbacks);
-	inherit(&p->rate_limit, r->num_retries);
-	inherit(&p->timeout, r->num_retries);
-	inherit(&p->internal_server, r->num_retries);
-	inherit(&p->bad_request, r->num_retries);
-	inherit(&p->authentication, r->num_retries);
-	inherit(&p->content_policy, r->num_retries);
 	for (i = 0; i < cfg->n_models; i++)
 		inherit(&cfg->models[i].litellm_params.num_retries, r->num_retries);
 }

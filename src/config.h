@@ -111,7 +111,8 @@ enum config_routing {
 	CONFIG_ROUTING_LEAST_BUSY,
 };
 
-/* Per-error-class retry counts; -1 = use num_retries. */
+/* Per-error-class retry counts; -1 = not set: rate limit, timeout and internal server
+ * errors then use num_retries, the other classes are not retried (LiteLLM's defaults). */
 struct config_retry_policy {
 	int64_t rate_limit;
 	int64_t timeout;

@@ -92,9 +92,15 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	mark_first_byte(r);
 	if (r->pending != HTTPC_OK)
 		return 0;
-	/* A new status line starts a new response (1xx interim answers come first). */
-	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
+	/* A new status line starts a new response (1xx interim answers come first). The status
+	 * is known from here on, so streaming callers can tell an error body from a stream. */
+	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+		const char *sp = memchr(p, ' ', len);
+
 		buf_reset(&r->hdrs);
+		if (sp && (size_t)(sp - p) + 4 <= len)
+			r->status = strtol(sp + 1, NULL, 10);
+	}
 	if (buf_append(&r->hdrs, p, len) < 0) {
 		r->pending = HTTPC_TOO_BIG;
 		r->error = "response headers over the cap";

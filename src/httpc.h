@@ -53,7 +53,9 @@ enum httpc_result httpc_result(const struct httpc_req *req);
 const char *httpc_result_name(enum httpc_result r);
 /* A readable reason for a failure ("Couldn't connect to server", "first byte timeout ..."). */
 const char *httpc_error(const struct httpc_req *req);
-long httpc_status(const struct httpc_req *req);      /* 0 when no response arrived */
+/* HTTP status of the response, known from its first header line on (also inside the data
+ * callback); 0 when no response arrived. */
+long httpc_status(const struct httpc_req *req);
 /* The buffered body (NUL-terminated; "" when streamed or empty). Borrowed until done returns. */
 const char *httpc_body(const struct httpc_req *req, size_t *len);
 /* Value of a response header (case-insensitive); NULL if absent. The string is valid until

@@ -2,6 +2,10 @@
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
+#include "router_server.h"
+#include "spend.h"
+#include "store.h"
+#include "util.h"
 #include "version.h"
 
 #include <curl/curl.h>
@@ -23,6 +27,9 @@ static const char usage_text[] =
 	"commands:\n"
 	"  --version                 version of hermetic and of the linked libraries\n"
 	"  gateway [--config FILE]   agent daemon: loopback API, health, metrics\n"
+	"  router [--config FILE]    OpenAI-compatible LLM router (LiteLLM proxy replacement)\n"
+	"  spend [--days N] [--config FILE]\n"
+	"                            spend ledger by day and model group\n"
 	"  config check [--config FILE]\n"
 	"                            validate the config; errors as FILE:LINE:COL: message\n"
 	"  config reference          print every config key (Markdown tables)\n"
@@ -62,6 +69,11 @@ static struct config *load(const char *path)
 		cfg = NULL;
 	config_diag_print(diag, stderr);
 	config_diag_destroy(diag);
+	if (cfg) {
+		/* Days, budgets and cron run in the configured zone (zoneinfo via TZ). */
+		setenv("TZ", cfg->timezone, 1);
+		tzset();
+	}
 	return cfg;
 }
 
@@ -113,10 +125,66 @@ static int run_gateway(int argc, char **argv)
 	return rc;
 }
 
+static int run_router(int argc, char **argv)
+{
+	int ok, rc;
+	const char *path = config_arg(argc, argv, &ok);
+	struct config *cfg;
+
+	if (!ok)
+		return 2;
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	log_set_level(cfg->log.level);
+	rc = router_server_run(cfg);
+	config_destroy(cfg);
+	return rc;
+}
+
+/* hermetic spend [--days N] [--config FILE] */
+static int run_spend(int argc, char **argv)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"days", required_argument, NULL, 'd'},
+					     {NULL, 0, NULL, 0}};
+	const char *path = config_default_path();
+	int64_t days = 7;
+	int c, rc = 1;
+	struct config *cfg;
+	struct store *st;
+	char err[512], *db;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:d:", opts, NULL)) != -1) {
+		if (c == 'c') {
+			path = optarg;
+		} else if (c != 'd' || parse_i64(optarg, 1, 3660, &days) < 0) {
+			fprintf(stderr, "usage: hermetic spend [--days N (1-3660)] [--config FILE]\n");
+			return 2;
+		}
+	}
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	db = xasprintf("%s/state.db", cfg->home);
+	if (store_open(db, &st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hermetic: %s\n", err);
+	} else {
+		rc = spend_report(st, (int)days, now_wall_ms(), stdout) < 0 ? 1 : 0;
+		store_close(st);
+	}
+	free(db);
+	config_destroy(cfg);
+	return rc;
+}
+
 static const struct cmd commands[] = {
 	{"--version", NULL, run_version, "print versions"},
 	{"version", NULL, run_version, "print versions"},
 	{"gateway", NULL, run_gateway, "run the daemon"},
+	{"router", NULL, run_router, "serve the LLM router alone"},
+	{"spend", NULL, run_spend, "print the spend ledger"},
 	{"config", "check", run_config_check, "validate the config"},
 	{"config", "reference", run_config_reference, "print the config key reference"},
 };

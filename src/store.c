@@ -6,6 +6,7 @@
  */
 #include "store.h"
 #include "log.h"
+#include "spend.h"
 #include "util.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@ static const struct store_migration builtin[] = {
 	{"kv",
 	 "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,"
 	 " updated_ms INTEGER NOT NULL) STRICT;"},
+	{"spend", SPEND_SCHEMA_SQL},
 };
 
 struct store {

@@ -79,7 +79,8 @@ run_fuzz() {
       -Db_lundef=false -Dbuildtype=debugoptimized && ninja -C build-fuzz" || return
   for f in build-fuzz/tests/fuzz_*; do
     [ -x "$f" ] || continue
-    local name=${f##*/fuzz_} corpus="$OUT/corpus-$name"
+    local name=${f##*/fuzz_}
+    local corpus="$OUT/corpus-$name"
     mkdir -p "$corpus"
     check "fuzz-$name" "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=1024 \
       -print_final_stats=1 "$corpus" "tests/fuzz/corpus/$name"

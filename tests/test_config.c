@@ -515,7 +515,8 @@ static void test_empty_config_has_every_default(void **state)
 	assert_int_equal(c->router_settings.timeout_s, 600);
 	assert_int_equal(c->router_settings.allowed_fails, 3);
 	assert_int_equal(c->router_settings.cooldown_time_s, 30);
-	assert_int_equal(c->router_settings.retry_policy.rate_limit, 2);
+	assert_int_equal(c->router_settings.retry_policy.rate_limit, -1);
+	assert_int_equal(c->router_settings.retry_policy.bad_request, -1);
 	assert_string_equal(c->router.listen.addr, "0.0.0.0:4000");
 	assert_string_equal(c->router.openrouter_title, "hermetic");
 	assert_string_equal(c->router.openrouter_referer, "");

@@ -34,6 +34,7 @@ struct fx {
 	struct evhttp_request *held;
 	int cancel_in_data;
 	int chunkers; /* streaming replies still being written */
+	long status_in_data;
 	struct httpc_req *req;
 };
 
@@ -265,6 +266,7 @@ static int collect_chunk(struct httpc_req *req, const char *data, size_t len, vo
 	struct fx *f = arg;
 
 	f->chunks++;
+	f->status_in_data = httpc_status(req);
 	buf_append(&f->streamed, data, len);
 	if (f->cancel_in_data)
 		httpc_cancel(req);
@@ -279,6 +281,7 @@ static void streamed_body_arrives_through_callback(void **state)
 	start(f, "/stream", &o);
 	run(f, 1);
 	assert_int_equal(f->result, HTTPC_OK);
+	assert_int_equal(f->status_in_data, 200);
 	assert_true(f->chunks >= 2);
 	assert_non_null(strstr(buf_str(&f->streamed), "data: chunk 5\n\n"));
 	assert_non_null(strstr(buf_str(&f->streamed), "data: chunk 1\n\n"));

@@ -1,0 +1,46 @@
+/* daemon: what every long-running command shares (`gateway`, `router`): the data directory,
+ * the log file, the store, the loop, the base metrics, the health routes and clean shutdown
+ * on SIGTERM/SIGINT. */
+#ifndef HERMETIC_DAEMON_H
+#define HERMETIC_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct config;
+struct httpd;
+struct loop;
+struct metrics;
+struct store;
+
+struct daemon {
+	const struct config *cfg;
+	struct loop *loop;
+	struct store *store;
+	struct metrics *metrics;
+	int64_t start_wall_ms;
+	bool stopping; /* set on SIGTERM/SIGINT; /readyz answers 503 from then on */
+	/* Called on the loop when a stop signal arrives, before the loop exits (optional). */
+	void (*on_stop)(struct daemon *d, void *arg);
+	void *stop_arg;
+	struct metric *m_http;
+	struct metric *m_rss;
+};
+
+/* Opens home (created 0700), the log file, home/state.db, the loop and the base metrics, and
+ * installs the signal handlers. what names the command in log lines. Returns 0, or -1 after
+ * logging what to do; daemon_finish() must be called either way. */
+int daemon_init(struct daemon *d, const struct config *cfg, const char *what);
+/* Starts an HTTP server on listen with the daemon's metrics observer. Returns 0 or -1 (logged,
+ * naming the config key). */
+int daemon_listen(struct daemon *d, const char *listen, const char *config_key,
+		  long max_body_bytes, int timeout_s, struct httpd **out);
+/* Adds GET /healthz, /readyz and /metrics to h. */
+void daemon_add_health_routes(struct daemon *d, struct httpd *h);
+/* Runs the loop until a stop signal. Returns 0 or -1. */
+int daemon_run(struct daemon *d);
+/* Cancels outstanding HTTP transfers, lets their callbacks run, closes the store (WAL
+ * checkpoint) and frees the loop and metrics. Servers must be destroyed before. */
+void daemon_finish(struct daemon *d);
+
+#endif

@@ -1,0 +1,98 @@
+/* spend: the ledger of upstream calls (one SQLite row each) and the budget checks made before
+ * every upstream call; replaces LiteLLM's Postgres spend tracking.
+ *
+ * Budget windows are fixed periods, not rolling ones, in the process time zone (main sets TZ
+ * from cfg->timezone, so localtime_r() gives the configured zone):
+ *   - budget.daily_usd: the local calendar day (resets at local midnight);
+ *   - budget.monthly_usd: the local calendar month;
+ *   - a budget_duration_s that is a whole number of days (N * 86400): periods of N local days
+ *     starting at local midnight, aligned to the local days counted since 1970-01-01 (so "1d"
+ *     resets at every local midnight, "7d" every 7 local days, "1mo" = 30 days);
+ *   - any other budget_duration_s: periods aligned to multiples of the duration since the Unix
+ *     epoch (UTC), e.g. "1h" resets on every full UTC hour;
+ *   - budget_duration_s 0: lifetime (never resets).
+ * A row belongs to the period holding its ts_ms. Totals come from the database at start and
+ * whenever a period begins, and are then kept in memory, so spend_check() never touches SQLite
+ * within a period. Single-threaded (the event loop).
+ */
+#ifndef HERMETIC_SPEND_H
+#define HERMETIC_SPEND_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "store.h"
+
+/* The schema, run by store.c as a migration. day is YYYY-MM-DD in the process time zone when
+ * the row was written (for reports); budget windows use ts_ms. */
+#define SPEND_SCHEMA_SQL                                                                           \
+	"CREATE TABLE spend (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"                      \
+	" day TEXT NOT NULL, model_group TEXT NOT NULL, deployment TEXT NOT NULL,"                 \
+	" key_hash TEXT NOT NULL, input_tokens INTEGER NOT NULL,"                                  \
+	" output_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, cost_source TEXT NOT NULL)"      \
+	" STRICT;"                                                                                 \
+	" CREATE INDEX spend_day ON spend (day);"                                                  \
+	" CREATE INDEX spend_ts ON spend (ts_ms);"                                                 \
+	" CREATE INDEX spend_key_ts ON spend (key_hash, ts_ms);"
+
+#define SPEND_REPORT_MAX_DAYS 3660
+
+struct spend;
+
+/* Creates the ledger on store (borrowed; must outlive it) for cfg (borrowed, immutable) and
+ * loads the totals of the current periods. Returns NULL, after logging why, only when the
+ * spend table is unusable (schema missing); a failed read is logged and retried later. */
+struct spend *spend_create(struct store *store, const struct config *cfg);
+void spend_destroy(struct spend *s); /* accepts NULL */
+
+/* One upstream call. Strings are borrowed for the call. */
+struct spend_entry {
+	int64_t ts_ms; /* when the call ended (wall clock) */
+	const char *model_group, *deployment;
+	const char *key_hash; /* SHA-256 hex of the caller's key, or "internal" in-process */
+	int64_t input_tokens, output_tokens;
+	double cost_usd;
+	const char *cost_source; /* "upstream" | "model_info" | "none" */
+};
+
+/* Commits one row (one short transaction) and adds the cost to the in-memory totals of the
+ * periods holding e->ts_ms. Returns 0, or -EIO when the row could not be written: the totals
+ * still include the cost (budgets fail closed, they never under-count) and keep including it
+ * when a period's total is reloaded; the failure is logged once until writes work again. */
+int spend_record(struct spend *s, const struct spend_entry *e);
+
+/* Called before each upstream call. Caps checked, in this order: budget.daily_usd,
+ * budget.monthly_usd, litellm_settings.max_budget_usd per its budget_duration_s, then
+ * key->max_budget_usd per key->budget_duration_s when key is not NULL (key_hash is its SHA-256
+ * hex, computed when NULL; key is normally an element of cfg->keys). A cap of 0 means none; a
+ * cap is reached when the period's total >= the cap.
+ * Returns 0 when the call may go. Returns -EDQUOT when a cap is reached, with msg set to
+ * LiteLLM's text "Budget has been exceeded! Current cost: <total>, Max budget: <cap>" (numbers
+ * as Python prints floats: 0.5, 2.0, 0.40741249999999996) and *which set to the cap's short
+ * name: "daily", "monthly", "max_budget" or "key:<alias, or the first 8 hex digits of the
+ * hash>". Returns -EIO (fail closed: refuse the call as for -EDQUOT) when a capped period's
+ * total cannot be read from the database, with msg saying so and *which set. msg (msg_len
+ * bytes) and which may be NULL; on 0 msg is "" and *which NULL. *which points into s and is
+ * valid until the next spend_check(). Within a period no SQLite query is made. */
+int spend_check(struct spend *s, const char *key_hash, const struct config_key *key, int64_t now_ms,
+		char *msg, size_t msg_len, const char **which);
+
+/* Total of the local day / calendar month holding now_ms, all keys, in USD. */
+double spend_day_usd(struct spend *s, int64_t now_ms);
+double spend_month_usd(struct spend *s, int64_t now_ms);
+
+/* Remaining budget for the litellm_remaining_api_key_budget_metric gauge: the cap minus the
+ * spend of the current period (negative once overspent), or -1 when there is no cap. */
+double spend_key_remaining_usd(struct spend *s, const char *key_hash, const struct config_key *key,
+			       int64_t now_ms);
+double spend_proxy_remaining_usd(struct spend *s, int64_t now_ms);
+
+/* `hermetic spend [--days N]`: prints one line per local day and model group (calls, input
+ * tokens, output tokens, cost) for the last days (1..SPEND_REPORT_MAX_DAYS) local days up to
+ * and including the day of now_ms, newest day first, then a total line. Reads the database
+ * only, so it works beside a running daemon (WAL readers do not block). Returns 0, -EINVAL
+ * for days out of range, or -EIO (logged). */
+int spend_report(struct store *store, int days, int64_t now_ms, FILE *out);
+
+#endif

@@ -1,0 +1,789 @@
+/* spend: rows land in a real SQLite file with the local day; totals survive a restart; each cap
+ * (daily, monthly, max_budget per window, per key) refuses with LiteLLM's message at the cap and
+ * not before; periods turn at local midnight in Asia/Manila, on DST days in Europe, on UTC hours
+ * for "1h" and on local N-day boundaries for "2d"; the report prints days and model groups; a
+ * locked or broken database makes spend_record() return -EIO while the budgets keep counting.
+ *
+ * Time zones come from a private TZDIR with minimal TZif files written here (Manila has had no
+ * DST since 1978, so one fixed offset is the real zone), and from POSIX TZ strings for DST, so
+ * the tests do not depend on the host's tzdata.
+ */
+#include "test.h"
+#include "config.h"
+#include "log.h"
+#include "spend.h"
+#include "store.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/hermetic-test-spend-XXXXXX";
+static int n_dbs;
+
+static const struct store_migration migrations[] = {
+    {"spend", SPEND_SCHEMA_SQL},
+};
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+/* A TZif version 1 file with no transitions and one local time type. */
+static void write_tzif(const char *name, int32_t utoff_s, const char *abbr)
+{
+	unsigned char b[64] = {0};
+	size_t abbr_len = strlen(abbr) + 1;
+	char *path = xasprintf("%s/tz/%s", dir, name);
+	FILE *f;
+
+	memcpy(b, "TZif", 4);
+	put32(b + 36, 1);		   /* typecnt */
+	put32(b + 40, (uint32_t)abbr_len); /* charcnt */
+	put32(b + 44, (uint32_t)utoff_s);
+	memcpy(b + 50, abbr, abbr_len);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, 50 + abbr_len, f), 50 + abbr_len);
+	fclose(f);
+	free(path);
+}
+
+static void use_tz(const char *tz)
+{
+	setenv("TZ", tz, 1);
+	tzset();
+}
+
+static int setup(void **state)
+{
+	char *tz;
+
+	if (!mkdtemp(dir))
+		return -1;
+	tz = xasprintf("%s/tz", dir);
+	mkdir(tz, 0700);
+	setenv("TZDIR", tz, 1);
+	free(tz);
+	tz = xasprintf("%s/tz/Asia", dir);
+	mkdir(tz, 0700);
+	free(tz);
+	write_tzif("UTC", 0, "UTC");
+	write_tzif("Asia/Manila", 8 * 3600, "PST");
+	log_set_stderr(0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char *cmd = xasprintf("rm -rf %s", dir);
+	int rc = system(cmd);
+
+	free(cmd);
+	log_forget_secrets();
+	return rc;
+}
+
+/* ms of a UTC date and time. */
+static int64_t utc_ms(int y, int mo, int d, int h, int mi, int s)
+{
+	struct tm tm = {.tm_year = y - 1900,
+			.tm_mon = mo - 1,
+			.tm_mday = d,
+			.tm_hour = h,
+			.tm_min = mi,
+			.tm_sec = s};
+
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+struct fx {
+	struct config *cfg;
+	struct store *store;
+	struct spend *spend;
+	char *path;
+};
+
+static struct config *config_from(const char *yaml)
+{
+	struct config_diag *d = config_diag_create();
+	struct config *cfg = NULL;
+	int rc = config_parse("t.yaml", yaml, strlen(yaml), &cfg, d);
+
+	if (rc != 0)
+		config_diag_print(d, stderr);
+	assert_int_equal(rc, 0);
+	config_diag_destroy(d);
+	return cfg;
+}
+
+static void fx_open_store(struct fx *f)
+{
+	char err[256];
+
+	assert_int_equal(store_open_with(f->path, migrations, ARRAY_LEN(migrations), &f->store, err,
+					 sizeof(err)),
+			 0);
+	f->spend = spend_create(f->store, f->cfg);
+	assert_non_null(f->spend);
+}
+
+/* A new database file with the config of yaml, in time zone tz. */
+static void fx_open(struct fx *f, const char *yaml, const char *tz)
+{
+	use_tz(tz);
+	f->cfg = config_from(yaml);
+	f->path = xasprintf("%s/spend-%d.db", dir, n_dbs++);
+	fx_open_store(f);
+}
+
+/* Closes and reopens everything but the config: a restart. */
+static void fx_restart(struct fx *f)
+{
+	spend_destroy(f->spend);
+	store_close(f->store);
+	fx_open_store(f);
+}
+
+static void fx_close(struct fx *f)
+{
+	spend_destroy(f->spend);
+	store_close(f->store);
+	config_destroy(f->cfg);
+	free(f->path);
+	use_tz("UTC");
+}
+
+static int record(struct fx *f, int64_t ts_ms, const char *group, const char *key_hash,
+		  double cost_usd)
+{
+	struct spend_entry e = {
+	    .ts_ms = ts_ms,
+	    .model_group = group,
+	    .deployment = "dep-1",
+	    .key_hash = key_hash,
+	    .input_tokens = 100,
+	    .output_tokens = 10,
+	    .cost_usd = cost_usd,
+	    .cost_source = "upstream",
+	};
+
+	return spend_record(f->spend, &e);
+}
+
+/* spend_check() without a key: rc, and the message and cap name when refused. */
+static int check(struct fx *f, int64_t now_ms, char msg[200], const char **which)
+{
+	return spend_check(f->spend, NULL, NULL, now_ms, msg, 200, which);
+}
+
+static int check_key(struct fx *f, const struct config_key *key, int64_t now_ms, char msg[200],
+		     const char **which)
+{
+	char hash[65];
+
+	sha256_hex(key->key, strlen(key->key), hash);
+	return spend_check(f->spend, hash, key, now_ms, msg, 200, which);
+}
+
+static char *db_text(struct fx *f, const char *sql)
+{
+	sqlite3_stmt *st;
+	char *v = NULL;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(f->store), sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void expect_text(struct fx *f, const char *sql, const char *want)
+{
+	char *v = db_text(f, sql);
+
+	assert_non_null(v);
+	assert_string_equal(v, want);
+	free(v);
+}
+
+static const char *const daily_yaml = "timezone: Asia/Manila\n"
+				      "budget: {daily_usd: 1.0}\n";
+
+/* 2025-03-15 00:00 in Manila is 2025-03-14 16:00 UTC. */
+#define MANILA_MIDNIGHT utc_ms(2025, 3, 14, 16, 0, 0)
+
+static void record_fills_ledger_and_totals(void **state)
+{
+	struct fx f;
+	int64_t t = MANILA_MIDNIGHT + 3600 * 1000; /* 01:00 local, still the 14th in UTC */
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	assert_int_equal(record(&f, t, "free", "internal", 0.25), 0);
+	assert_int_equal(record(&f, t + 1000, "cheap", "abc", 0.125), 0);
+	assert_true(spend_day_usd(f.spend, t + 2000) == 0.375);
+	assert_true(spend_month_usd(f.spend, t + 2000) == 0.375);
+	expect_text(&f, "SELECT count(*) FROM spend", "2");
+	expect_text(
+	    &f,
+	    "SELECT day || ' ' || model_group || ' ' || deployment || ' ' || key_hash || ' ' ||"
+	    " input_tokens || ' ' || output_tokens || ' ' || cost_usd || ' ' || cost_source"
+	    " FROM spend ORDER BY id LIMIT 1",
+	    "2025-03-15 free dep-1 internal 100 10 0.25 upstream");
+	fx_close(&f);
+}
+
+static void daily_cap_refuses_with_litellm_message(void **state)
+{
+	const char *which = "unset";
+	char msg[200];
+	struct fx f;
+	int64_t t = MANILA_MIDNIGHT + 10 * 3600 * 1000;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	assert_int_equal(check(&f, t, msg, &which), 0);
+	assert_string_equal(msg, "");
+	assert_null(which);
+	assert_int_equal(record(&f, t, "free", "internal", 0.6), 0);
+	assert_int_equal(check(&f, t + 1, msg, &which), 0);
+	assert_int_equal(record(&f, t + 2, "free", "internal", 0.4), 0);
+	assert_int_equal(check(&f, t + 3, msg, &which), -EDQUOT);
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 1.0, Max budget: 1.0");
+	assert_string_equal(which, "daily");
+	assert_int_equal(record(&f, t + 4, "free", "internal", 0.40741249999999996 - 0.4), 0);
+	assert_int_equal(check(&f, t + 5, msg, &which), -EDQUOT);
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 1.0074125, "
+				 "Max budget: 1.0");
+	/* NULL msg and which are fine. */
+	assert_int_equal(spend_check(f.spend, NULL, NULL, t + 6, NULL, 0, NULL), -EDQUOT);
+	fx_close(&f);
+}
+
+static void message_numbers_print_like_python(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+	int64_t t = MANILA_MIDNIGHT;
+
+	fx_open(&f, "timezone: UTC\nbudget: {daily_usd: 0.3}\n", "UTC");
+	assert_int_equal(record(&f, t, "free", "internal", 0.1), 0);
+	assert_int_equal(record(&f, t, "free", "internal", 0.2), 0);
+	assert_int_equal(check(&f, t, msg, &which), -EDQUOT);
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 0.30000000000000004, Max "
+				 "budget: 0.3");
+	fx_close(&f);
+	fx_open(&f, "timezone: UTC\nbudget: {daily_usd: 0.0001}\n", "UTC");
+	assert_int_equal(record(&f, t, "free", "internal", 0.00001), 0);
+	assert_int_equal(record(&f, t, "free", "internal", 0.0001), 0);
+	assert_int_equal(check(&f, t, msg, &which), -EDQUOT);
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 0.00011, Max budget: "
+				 "0.0001");
+	fx_close(&f);
+	fx_open(&f, "timezone: UTC\nbudget: {daily_usd: 250}\n", "UTC");
+	assert_int_equal(record(&f, t, "free", "internal", 1234.5), 0);
+	assert_int_equal(check(&f, t, msg, &which), -EDQUOT);
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 1234.5, Max budget: "
+				 "250.0");
+	fx_close(&f);
+}
+
+static void totals_survive_restart(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+	int64_t t = MANILA_MIDNIGHT + 5 * 3600 * 1000;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	assert_int_equal(record(&f, t, "free", "internal", 0.7), 0);
+	assert_int_equal(record(&f, t + 1, "free", "internal", 0.3), 0);
+	assert_int_equal(check(&f, t + 2, msg, &which), -EDQUOT);
+	fx_restart(&f);
+	assert_int_equal(check(&f, t + 3, msg, &which), -EDQUOT);
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 1.0, Max budget: 1.0");
+	assert_true(spend_day_usd(f.spend, t + 3) == 1.0);
+	fx_close(&f);
+}
+
+static void day_turns_at_manila_midnight(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	/* 23:59:59 local on the 14th; UTC noon of the 14th was no boundary. */
+	assert_int_equal(record(&f, utc_ms(2025, 3, 14, 3, 0, 0), "free", "internal", 0.5), 0);
+	assert_int_equal(record(&f, MANILA_MIDNIGHT - 1000, "free", "internal", 0.5), 0);
+	assert_int_equal(check(&f, MANILA_MIDNIGHT - 1, msg, &which), -EDQUOT);
+	/* Just after local midnight the new day starts at 0. */
+	assert_int_equal(check(&f, MANILA_MIDNIGHT, msg, &which), 0);
+	assert_true(spend_day_usd(f.spend, MANILA_MIDNIGHT) == 0);
+	assert_int_equal(record(&f, MANILA_MIDNIGHT + 1000, "free", "internal", 0.25), 0);
+	assert_true(spend_day_usd(f.spend, MANILA_MIDNIGHT + 2000) == 0.25);
+	/* Looking back reloads the previous day from the database. */
+	assert_true(spend_day_usd(f.spend, MANILA_MIDNIGHT - 1) == 1.0);
+	expect_text(&f, "SELECT group_concat(day, ',') FROM (SELECT day FROM spend ORDER BY id)",
+		    "2025-03-14,2025-03-14,2025-03-15");
+	/* A restart right after midnight sees the new day only. */
+	fx_restart(&f);
+	assert_true(spend_day_usd(f.spend, MANILA_MIDNIGHT + 3000) == 0.25);
+	assert_int_equal(check(&f, MANILA_MIDNIGHT + 3000, msg, &which), 0);
+	fx_close(&f);
+}
+
+static void a_check_after_midnight_without_records_sees_zero(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	assert_int_equal(record(&f, MANILA_MIDNIGHT - 60000, "free", "internal", 2.0), 0);
+	assert_int_equal(check(&f, MANILA_MIDNIGHT - 30000, msg, &which), -EDQUOT);
+	assert_int_equal(check(&f, MANILA_MIDNIGHT + 1, msg, &which), 0);
+	/* A late record for the previous day does not count in the new one. */
+	assert_int_equal(record(&f, MANILA_MIDNIGHT - 1, "free", "internal", 5.0), 0);
+	assert_true(spend_day_usd(f.spend, MANILA_MIDNIGHT + 2) == 0);
+	assert_true(spend_month_usd(f.spend, MANILA_MIDNIGHT + 2) == 7.0);
+	fx_close(&f);
+}
+
+static void dst_days_and_months_turn_at_local_midnight(void **state)
+{
+	struct fx f;
+	/* Central Europe: 2025-03-30 has 23 hours (CET until 02:00, then CEST). */
+	int64_t day_start = utc_ms(2025, 3, 29, 23, 0, 0); /* 00:00 CET */
+	int64_t day_end = utc_ms(2025, 3, 30, 22, 0, 0);   /* 00:00 CEST on the 31st */
+	int64_t april = utc_ms(2025, 3, 31, 22, 0, 0);	   /* 2025-04-01 00:00 CEST */
+
+	fx_open(&f, "timezone: UTC\n", "CET-1CEST,M3.5.0,M10.5.0/3");
+	assert_int_equal(record(&f, day_start - 1, "free", "internal", 1.0), 0);
+	assert_int_equal(record(&f, day_start, "free", "internal", 2.0), 0);
+	assert_int_equal(record(&f, day_end - 1, "free", "internal", 4.0), 0);
+	assert_int_equal(record(&f, day_end, "free", "internal", 8.0), 0);
+	assert_true(spend_day_usd(f.spend, day_start + 1) == 6.0);
+	assert_true(spend_day_usd(f.spend, day_end) == 8.0);
+	assert_true(spend_month_usd(f.spend, april - 1) == 15.0);
+	assert_true(spend_month_usd(f.spend, april) == 0);
+	expect_text(&f, "SELECT group_concat(day, ',') FROM (SELECT day FROM spend ORDER BY id)",
+		    "2025-03-29,2025-03-30,2025-03-30,2025-03-31");
+	fx_close(&f);
+}
+
+static void monthly_cap_spans_the_local_month(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+	/* Manila: April 1st 00:00 local = March 31st 16:00 UTC. */
+	int64_t april = utc_ms(2025, 3, 31, 16, 0, 0);
+
+	fx_open(&f, "timezone: Asia/Manila\nbudget: {daily_usd: 10, monthly_usd: 5}\n",
+		"Asia/Manila");
+	assert_int_equal(record(&f, utc_ms(2025, 3, 1, 0, 0, 0), "free", "internal", 2.5), 0);
+	assert_int_equal(record(&f, utc_ms(2025, 3, 20, 0, 0, 0), "free", "internal", 2.5), 0);
+	assert_int_equal(check(&f, utc_ms(2025, 3, 25, 0, 0, 0), msg, &which), -EDQUOT);
+	assert_string_equal(which, "monthly");
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 5.0, Max budget: 5.0");
+	assert_int_equal(check(&f, april - 1, msg, &which), -EDQUOT);
+	assert_int_equal(check(&f, april, msg, &which), 0);
+	assert_true(spend_month_usd(f.spend, april) == 0);
+	/* Spend of Feb 28th 23:00 UTC is March 1st in Manila: the month holds it. */
+	assert_int_equal(record(&f, utc_ms(2025, 2, 28, 23, 0, 0), "free", "internal", 1), 0);
+	assert_true(spend_month_usd(f.spend, april - 1) == 6.0);
+	fx_restart(&f);
+	assert_true(spend_month_usd(f.spend, april - 1) == 6.0);
+	fx_close(&f);
+}
+
+static void max_budget_1h_windows_align_to_utc_hours(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+	int64_t hour = utc_ms(2025, 3, 14, 11, 0, 0);
+
+	/* India is UTC+05:30: local hours turn at :30 UTC, the 1h windows on the UTC hour. */
+	fx_open(&f, "timezone: UTC\nlitellm_settings: {max_budget: 2, budget_duration: 1h}\n",
+		"IST-5:30");
+	assert_true(spend_proxy_remaining_usd(f.spend, hour - 3600000) == 2.0);
+	assert_int_equal(record(&f, hour - 3600000, "free", "internal", 1.5), 0);
+	assert_int_equal(record(&f, hour - 1000, "free", "internal", 0.5), 0);
+	assert_int_equal(check(&f, hour - 1, msg, &which), -EDQUOT);
+	assert_string_equal(which, "max_budget");
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 2.0, Max budget: 2.0");
+	assert_true(spend_proxy_remaining_usd(f.spend, hour - 1) == 0);
+	assert_int_equal(check(&f, hour, msg, &which), 0);
+	assert_true(spend_proxy_remaining_usd(f.spend, hour) == 2.0);
+	assert_int_equal(record(&f, hour + 1800000, "free", "internal", 0.5), 0);
+	assert_true(spend_proxy_remaining_usd(f.spend, hour + 1800001) == 1.5);
+	fx_restart(&f);
+	assert_true(spend_proxy_remaining_usd(f.spend, hour + 1800001) == 1.5);
+	assert_int_equal(check(&f, hour - 1, msg, &which), -EDQUOT);
+	fx_close(&f);
+}
+
+static void max_budget_2d_windows_align_to_local_days(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+	/* 2025-03-15 is local day 20162 since 1970-01-01 (even): a 2-day period starts there. */
+	int64_t start = MANILA_MIDNIGHT;
+
+	fx_open(&f,
+		"timezone: Asia/Manila\nlitellm_settings: {max_budget: 1, budget_duration: 2d}\n",
+		"Asia/Manila");
+	assert_int_equal(record(&f, start - 1, "free", "internal", 0.5), 0);
+	assert_int_equal(record(&f, start, "free", "internal", 0.5), 0);
+	assert_int_equal(record(&f, start + 86400000LL * 2 - 1, "free", "internal", 0.5), 0);
+	assert_int_equal(check(&f, start + 86400000LL * 2 - 1, msg, &which), -EDQUOT);
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 1.0, Max budget: 1.0");
+	assert_int_equal(check(&f, start + 86400000LL * 2, msg, &which), 0);
+	assert_true(spend_proxy_remaining_usd(f.spend, start - 1) == 0.5);
+	fx_close(&f);
+}
+
+static const char *const keys_yaml =
+    "timezone: Asia/Manila\n"
+    "keys:\n"
+    "  - {key: sk-test-alpha-key, alias: alpha, max_budget: 0.5, budget_duration: 1d}\n"
+    "  - {key: sk-test-beta-key, max_budget: 0.3}\n"
+    "  - {key: sk-test-gamma-key, alias: gamma}\n";
+
+static void key_budgets_are_isolated(void **state)
+{
+	const char *which;
+	char msg[200], alpha[65], beta[65], want[32];
+	struct fx f;
+	const struct config_key *k;
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+
+	fx_open(&f, keys_yaml, "Asia/Manila");
+	k = f.cfg->keys;
+	sha256_hex(k[0].key, strlen(k[0].key), alpha);
+	sha256_hex(k[1].key, strlen(k[1].key), beta);
+	assert_true(spend_key_remaining_usd(f.spend, alpha, &k[0], t) == 0.5);
+	assert_int_equal(record(&f, t, "free", alpha, 0.5), 0);
+	assert_int_equal(check_key(&f, &k[0], t + 1, msg, &which), -EDQUOT);
+	assert_string_equal(which, "key:alpha");
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 0.5, Max budget: 0.5");
+	/* Without a hash it is computed from the key. */
+	assert_int_equal(spend_check(f.spend, NULL, &k[0], t + 1, msg, 200, &which), -EDQUOT);
+	assert_true(spend_key_remaining_usd(f.spend, alpha, &k[0], t + 1) == 0);
+	/* Other keys and in-process callers are not held by alpha's budget. */
+	assert_int_equal(check_key(&f, &k[1], t + 1, msg, &which), 0);
+	assert_int_equal(check_key(&f, &k[2], t + 1, msg, &which), 0);
+	assert_int_equal(check(&f, t + 1, msg, &which), 0);
+	assert_true(spend_key_remaining_usd(f.spend, beta, &k[1], t + 1) == 0.3);
+	assert_true(spend_key_remaining_usd(f.spend, "x", &k[2], t + 1) == -1);
+	assert_true(spend_key_remaining_usd(f.spend, "x", NULL, t + 1) == -1);
+	assert_true(spend_proxy_remaining_usd(f.spend, t + 1) == -1);
+	/* beta has no alias: named by its hash prefix; its budget never resets. */
+	assert_int_equal(record(&f, t + 2, "free", beta, 0.25), 0);
+	assert_int_equal(record(&f, t + 3, "cheap", beta, 0.0625), 0);
+	assert_int_equal(check_key(&f, &k[1], t + 4, msg, &which), -EDQUOT);
+	snprintf(want, sizeof(want), "key:%.8s", beta);
+	assert_string_equal(which, want);
+	/* Next local day: alpha's 1d budget is back, beta's lifetime one is not. */
+	t += 86400000;
+	assert_int_equal(check_key(&f, &k[0], t, msg, &which), 0);
+	assert_int_equal(check_key(&f, &k[1], t, msg, &which), -EDQUOT);
+	fx_restart(&f);
+	assert_int_equal(check_key(&f, &k[0], t - 86400000, msg, &which), -EDQUOT);
+	assert_int_equal(check_key(&f, &k[1], t, msg, &which), -EDQUOT);
+	assert_true(spend_day_usd(f.spend, t - 86400000) == 0.8125);
+	fx_close(&f);
+}
+
+static int count_stmt(unsigned type, void *arg, void *p, void *x)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void checks_within_a_period_do_not_query(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+	const struct config_key *k;
+	int64_t t = MANILA_MIDNIGHT + 3600000, i;
+	int n_stmts = 0;
+
+	fx_open(
+	    &f,
+	    "timezone: Asia/Manila\n"
+	    "budget: {daily_usd: 100, monthly_usd: 1000}\n"
+	    "litellm_settings: {max_budget: 50, budget_duration: 1h}\n"
+	    "keys: [{key: sk-test-alpha-key, alias: alpha, max_budget: 5, budget_duration: 7d}]\n",
+	    "Asia/Manila");
+	k = f.cfg->keys;
+	assert_int_equal(check_key(&f, &k[0], t, msg, &which), 0);
+	sqlite3_trace_v2(store_db(f.store), SQLITE_TRACE_STMT, count_stmt, &n_stmts);
+	for (i = 0; i < 10000; i++)
+		assert_int_equal(check_key(&f, &k[0], t + i, msg, &which), 0);
+	assert_int_equal(n_stmts, 0);
+	/* A record is one INSERT. */
+	assert_int_equal(record(&f, t + i, "free", "internal", 1), 0);
+	assert_int_equal(n_stmts, 1);
+	/* A new hour reloads only the 1h window. */
+	assert_int_equal(check_key(&f, &k[0], MANILA_MIDNIGHT + 2 * 3600000, msg, &which), 0);
+	assert_int_equal(n_stmts, 2);
+	sqlite3_trace_v2(store_db(f.store), 0, NULL, NULL);
+	fx_close(&f);
+}
+
+static void no_caps_never_refuse(void **state)
+{
+	const char *which = "unset";
+	char msg[200] = "junk";
+	struct fx f;
+
+	fx_open(&f, "timezone: UTC\n", "UTC");
+	assert_int_equal(record(&f, MANILA_MIDNIGHT, "free", "internal", 1000), 0);
+	assert_int_equal(check(&f, MANILA_MIDNIGHT, msg, &which), 0);
+	assert_string_equal(msg, "");
+	assert_null(which);
+	assert_true(spend_proxy_remaining_usd(f.spend, MANILA_MIDNIGHT) == -1);
+	fx_close(&f);
+}
+
+static char *report(struct fx *f, int days, int64_t now_ms, int *rc)
+{
+	char *text = NULL;
+	size_t len;
+	FILE *out = open_memstream(&text, &len);
+
+	*rc = spend_report(f->store, days, now_ms, out);
+	fclose(out);
+	return text;
+}
+
+static void report_lists_days_and_model_groups(void **state)
+{
+	struct fx f;
+	int64_t day2 = MANILA_MIDNIGHT; /* 2025-03-15 local */
+	char *text;
+	int rc;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	assert_int_equal(record(&f, day2 - 86400000LL * 2, "free", "internal", 9), 0);
+	assert_int_equal(record(&f, day2 - 3600000, "free", "internal", 0.5), 0);
+	assert_int_equal(record(&f, day2 - 7200000, "free", "k1", 0.25), 0);
+	assert_int_equal(record(&f, day2 - 7200000, "openai-strong", "k1", 0.125), 0);
+	assert_int_equal(record(&f, day2 + 1800000, "free", "internal", 0), 0);
+	/* The report reads the database with its own handle, as the CLI beside a daemon does. */
+	spend_destroy(f.spend);
+	f.spend = NULL;
+	text = report(&f, 2, day2 + 3600000, &rc);
+	assert_int_equal(rc, 0);
+	assert_string_equal(
+	    text,
+	    "DAY         MODEL GROUP       CALLS   INPUT TOKENS  OUTPUT TOKENS      COST USD\n"
+	    "2025-03-15  free                  1            100             10      0.000000\n"
+	    "2025-03-14  free                  2            200             20      0.750000\n"
+	    "2025-03-14  openai-strong         1            100             10      0.125000\n"
+	    "total                             4            400             40      0.875000\n");
+	free(text);
+	text = report(&f, 3, day2 + 3600000, &rc);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(text, "\n2025-03-13  free                  1            100  "));
+	assert_non_null(strstr(text, "\ntotal                             5  "));
+	free(text);
+	text = report(&f, 1, day2 - 86400000LL * 10, &rc);
+	assert_int_equal(rc, 0);
+	assert_string_equal(
+	    text,
+	    "DAY         MODEL GROUP     CALLS   INPUT TOKENS  OUTPUT TOKENS      COST USD\n"
+	    "total                           0              0              0      0.000000\n");
+	free(text);
+	text = report(&f, 0, day2, &rc);
+	assert_int_equal(rc, -EINVAL);
+	free(text);
+	f.spend = spend_create(f.store, f.cfg);
+	fx_close(&f);
+}
+
+/* A second connection that holds the write lock; the ledger's busy timeout is made tiny. */
+static sqlite3 *lock_writes(struct fx *f)
+{
+	sqlite3 *other;
+
+	assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(store_db(f->store), 1);
+	return other;
+}
+
+static void unlock_writes(struct fx *f, sqlite3 *other)
+{
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	sqlite3_busy_timeout(store_db(f->store), store_busy_timeout_ms());
+}
+
+static int count_in_file(const char *path, const char *needle)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+static void locked_database_fails_writes_but_budgets_count(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+	char *log_path = xasprintf("%s/locked.log", dir);
+	sqlite3 *other;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	/* The ledger's periods are those of the clock; move them to the test's day. */
+	assert_int_equal(check(&f, t, msg, &which), 0);
+	assert_int_equal(record(&f, t, "free", "internal", 0.5), 0);
+	assert_int_equal(log_open_file(log_path, 1 << 20, 1), 0);
+	other = lock_writes(&f);
+	assert_int_equal(record(&f, t + 1, "free", "internal", 0.5), -EIO);
+	assert_int_equal(record(&f, t + 2, "free", "internal", 0.25), -EIO);
+	/* Never under-count: the failed rows still count. */
+	assert_true(spend_day_usd(f.spend, t + 3) == 1.25);
+	assert_int_equal(check(&f, t + 3, msg, &which), -EDQUOT);
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 1.25, Max budget: 1.0");
+	unlock_writes(&f, other);
+	assert_int_equal(record(&f, t + 4, "free", "internal", 0.125), 0);
+	assert_true(spend_day_usd(f.spend, t + 5) == 1.375);
+	expect_text(&f, "SELECT count(*) || ' ' || sum(cost_usd) FROM spend", "2 0.625");
+	/* Logged once per failure, and once when it clears. */
+	log_close();
+	assert_int_equal(count_in_file(log_path, "writing the spend ledger failed"), 1);
+	assert_int_equal(count_in_file(log_path, "writing the spend ledger works again"), 1);
+	free(log_path);
+	fx_close(&f);
+}
+
+static void failed_write_of_a_new_period_still_counts(void **state)
+{
+	const char *which;
+	char msg[200], alpha[65];
+	struct fx f;
+	const struct config_key *k;
+	sqlite3 *other;
+
+	fx_open(&f,
+		"timezone: Asia/Manila\n"
+		"budget: {daily_usd: 1}\n"
+		"keys: [{key: sk-test-alpha-key, alias: alpha, max_budget: 0.5, budget_duration: "
+		"1d}]\n",
+		"Asia/Manila");
+	k = f.cfg->keys;
+	sha256_hex(k[0].key, strlen(k[0].key), alpha);
+	assert_int_equal(check_key(&f, &k[0], MANILA_MIDNIGHT - 1000, msg, &which), 0);
+	/* The call started before midnight and ends after it, while the database is locked. */
+	other = lock_writes(&f);
+	assert_int_equal(record(&f, MANILA_MIDNIGHT + 1000, "free", alpha, 1), -EIO);
+	unlock_writes(&f, other);
+	assert_int_equal(check_key(&f, &k[0], MANILA_MIDNIGHT + 2000, msg, &which), -EDQUOT);
+	assert_string_equal(which, "daily");
+	assert_true(spend_key_remaining_usd(f.spend, alpha, &k[0], MANILA_MIDNIGHT + 2000) == -0.5);
+	fx_close(&f);
+}
+
+static void unreadable_ledger_fails_closed_and_keeps_unsaved_spend(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+	sqlite3 *other;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	assert_int_equal(record(&f, t - 86400000, "free", "internal", 0.125), 0);
+	assert_true(spend_day_usd(f.spend, t - 86400000) == 0.125);
+	/* Someone breaks the database: neither reads nor writes work. */
+	assert_int_equal(sqlite3_open(f.path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "DROP TABLE spend", NULL, NULL, NULL), SQLITE_OK);
+	/* A new day needs a total from the database: refused, with the cap named. */
+	assert_int_equal(check(&f, t, msg, &which), -EIO);
+	assert_string_equal(which, "daily");
+	assert_non_null(strstr(msg, "spend ledger cannot be read"));
+	assert_int_equal(record(&f, t + 1, "free", "internal", 0.25), -EIO);
+	assert_int_equal(record(&f, t + 2, "free", "internal", 0.25), -EIO);
+	/* Repaired, with a row of the day written meanwhile by another process. */
+	assert_int_equal(sqlite3_exec(other, SPEND_SCHEMA_SQL, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(other,
+			 "INSERT INTO spend (ts_ms, day, model_group, deployment,"
+			 " key_hash, input_tokens, output_tokens, cost_usd, cost_source)"
+			 " VALUES (1741968000000, '2025-03-15', 'free', 'd', 'internal',"
+			 " 1, 1, 0.0625, 'none')",
+			 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(other);
+	assert_int_equal(check(&f, t + 3, msg, &which), 0);
+	assert_true(spend_day_usd(f.spend, t + 3) == 0.5625);
+	assert_int_equal(record(&f, t + 4, "free", "internal", 0.4375), 0);
+	assert_int_equal(check(&f, t + 5, msg, &which), -EDQUOT);
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 1.0, Max budget: 1.0");
+	fx_close(&f);
+}
+
+static void create_refuses_a_database_without_the_table(void **state)
+{
+	static const struct store_migration other[] = {{"t", "CREATE TABLE t (x INTEGER);"}};
+	struct config *cfg;
+	struct store *st;
+	char err[256], *path = xasprintf("%s/no-spend.db", dir);
+
+	cfg = config_from("timezone: UTC\n");
+	assert_int_equal(store_open_with(path, other, 1, &st, err, sizeof(err)), 0);
+	assert_null(spend_create(st, cfg));
+	spend_destroy(NULL);
+	store_close(st);
+	config_destroy(cfg);
+	free(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(record_fills_ledger_and_totals),
+	    cmocka_unit_test(daily_cap_refuses_with_litellm_message),
+	    cmocka_unit_test(message_numbers_print_like_python),
+	    cmocka_unit_test(totals_survive_restart),
+	    cmocka_unit_test(day_turns_at_manila_midnight),
+	    cmocka_unit_test(a_check_after_midnight_without_records_sees_zero),
+	    cmocka_unit_test(dst_days_and_months_turn_at_local_midnight),
+	    cmocka_unit_test(monthly_cap_spans_the_local_month),
+	    cmocka_unit_test(max_budget_1h_windows_align_to_utc_hours),
+	    cmocka_unit_test(max_budget_2d_windows_align_to_local_days),
+	    cmocka_unit_test(key_budgets_are_isolated),
+	    cmocka_unit_test(checks_within_a_period_do_not_query),
+	    cmocka_unit_test(no_caps_never_refuse),
+	    cmocka_unit_test(report_lists_days_and_model_groups),
+	    cmocka_unit_test(locked_database_fails_writes_but_budgets_count),
+	    cmocka_unit_test(failed_write_of_a_new_period_still_counts),
+	    cmocka_unit_test(unreadable_ledger_fails_closed_and_keeps_unsaved_spend),
+	    cmocka_unit_test(create_refuses_a_database_without_the_table),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
