@@ -168,8 +168,8 @@ struct router_call {
 	bool upstream_done;  /* [DONE] seen */
 	bool got_event;
 	struct buf errbody;
-	struct buf content_seen; /* for cost estimates of cut streams: only the byte count */
 	size_t forwarded_bytes;
+	size_t stream_bytes; /* upstream bytes of this attempt's stream, against the cap */
 	size_t req_bytes;
 	bool stream_failed, stream_failed_forwarded;
 	/* last error */
@@ -822,6 +822,15 @@ static int on_http_data(struct httpc_req *req, const char *data, size_t len, voi
 		buf_append(&c->errbody, data, len); /* past the cap the tail is dropped */
 		return 0;
 	}
+	c->stream_bytes += len;
+	if (c->stream_bytes > (size_t)c->r->cfg->router.max_response_bytes) {
+		c->err = E_MALFORMED;
+		c->err_status = 502;
+		free(c->err_msg);
+		c->err_msg = xasprintf("upstream stream over router.max_response_bytes (%lld)",
+				       (long long)c->r->cfg->router.max_response_bytes);
+		return -1;
+	}
 	rc = sse_feed(&c->sse, data, len);
 	if (rc == -E2BIG) {
 		c->err = E_MALFORMED;
@@ -944,6 +953,7 @@ static void attempt(struct router_call *c)
 	o.connect_timeout_ms = timeout_s < 10 ? timeout_s * 1000 : 10000;
 	o.max_response_bytes = (size_t)r->cfg->router.max_response_bytes;
 	c->got_event = c->upstream_done = false;
+	c->stream_bytes = 0;
 	buf_reset(&c->errbody);
 	if (c->client_stream) {
 		o.on_data = on_http_data;
@@ -1351,7 +1361,6 @@ static void finish(struct router_call *c)
 	if (c->sse_active)
 		sse_finish(&c->sse);
 	buf_finish(&c->errbody);
-	buf_finish(&c->content_seen);
 	event_free(c->timer);
 	cJSON_Delete(c->req);
 	for (i = 0; i < c->n_body_fallbacks; i++)
@@ -1468,7 +1477,6 @@ int router_chat(struct router *r, const char *body, size_t len, const struct rou
 	c->timer = evtimer_new(loop_base(r->loop), on_timer, c);
 	c->req_bytes = len;
 	buf_init(&c->errbody, ERROR_BODY_CAP);
-	buf_init(&c->content_seen, 1);
 	c->next = r->calls;
 	if (c->next)
 		c->next->prev = c;

@@ -78,7 +78,7 @@ run_fuzz() {
       || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined \
       -Db_lundef=false -Dbuildtype=debugoptimized && ninja -C build-fuzz" || return
   for f in build-fuzz/tests/fuzz_*; do
-    [ -x "$f" ] || continue
+    [ -f "$f" ] && [ -x "$f" ] || continue
     local name=${f##*/fuzz_}
     local corpus="$OUT/corpus-$name"
     mkdir -p "$corpus"
