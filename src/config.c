@@ -232,14 +232,14 @@ static void report(struct ctx *c, unsigned line, unsigned col, bool error, const
 
 /* Messages at a node, as written ("unknown key ..."). */
 static void err_at(struct ctx *c, const struct node *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 static void warn_at(struct ctx *c, const struct node *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 /* Messages at a node about the current key, prefixed with its path ("agent.max_iterations: "). */
 static void err(struct ctx *c, const struct node *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 static void warn(struct ctx *c, const struct node *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static void err_at(struct ctx *c, const struct node *n, const char *fmt, ...)
 {
@@ -260,7 +260,7 @@ static void warn_at(struct ctx *c, const struct node *n, const char *fmt, ...)
 }
 
 static void prefixed(struct ctx *c, const struct node *n, bool error, const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
+	__attribute__((format(printf, 4, 0)));
 
 static void prefixed(struct ctx *c, const struct node *n, bool error, const char *fmt, va_list ap)
 {
@@ -373,7 +373,7 @@ static void tree_free(struct tree *t)
 static void push_kid(struct node *parent, struct node *kid)
 {
 	parent->kids =
-	    grow(parent->kids, &parent->alloc_kids, parent->n_kids, sizeof(*parent->kids));
+		grow(parent->kids, &parent->alloc_kids, parent->n_kids, sizeof(*parent->kids));
 	parent->kids[parent->n_kids++] = kid;
 }
 
@@ -444,7 +444,7 @@ static int ev_start(struct ctx *c, const yaml_event_t *ev)
 {
 	bool map = ev->type == YAML_MAPPING_START_EVENT;
 	const yaml_char_t *anchor =
-	    map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
+		map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
 	struct node *n = node_new(c, map ? N_MAP : N_SEQ, &ev->start_mark);
 
 	if (c->tree.depth == CONFIG_MAX_DEPTH) {
@@ -494,12 +494,12 @@ static int ev_alias(struct ctx *c, const yaml_event_t *ev)
 typedef int (*event_fn)(struct ctx *c, const yaml_event_t *ev);
 
 static const event_fn event_fns[] = {
-    [YAML_NO_EVENT] = ev_ignore,	   [YAML_STREAM_START_EVENT] = ev_ignore,
-    [YAML_STREAM_END_EVENT] = ev_ignore,   [YAML_DOCUMENT_START_EVENT] = ev_document,
-    [YAML_DOCUMENT_END_EVENT] = ev_ignore, [YAML_ALIAS_EVENT] = ev_alias,
-    [YAML_SCALAR_EVENT] = ev_scalar,	   [YAML_SEQUENCE_START_EVENT] = ev_start,
-    [YAML_SEQUENCE_END_EVENT] = ev_end,	   [YAML_MAPPING_START_EVENT] = ev_start,
-    [YAML_MAPPING_END_EVENT] = ev_end,
+	[YAML_NO_EVENT] = ev_ignore,	       [YAML_STREAM_START_EVENT] = ev_ignore,
+	[YAML_STREAM_END_EVENT] = ev_ignore,   [YAML_DOCUMENT_START_EVENT] = ev_document,
+	[YAML_DOCUMENT_END_EVENT] = ev_ignore, [YAML_ALIAS_EVENT] = ev_alias,
+	[YAML_SCALAR_EVENT] = ev_scalar,       [YAML_SEQUENCE_START_EVENT] = ev_start,
+	[YAML_SEQUENCE_END_EVENT] = ev_end,    [YAML_MAPPING_START_EVENT] = ev_start,
+	[YAML_MAPPING_END_EVENT] = ev_end,
 };
 
 /* libyaml reader errors carry a byte offset instead of a mark. */
@@ -1170,8 +1170,8 @@ static int set_num(struct ctx *c, const struct opt *o, const struct node *n, voi
 }
 
 static const struct choice bools[] = {
-    {"true", 1, NULL}, {"yes", 1, NULL}, {"on", 1, NULL}, {"false", 0, NULL},
-    {"no", 0, NULL},   {"off", 0, NULL}, {NULL, 0, NULL},
+	{"true", 1, NULL}, {"yes", 1, NULL}, {"on", 1, NULL}, {"false", 0, NULL},
+	{"no", 0, NULL},   {"off", 0, NULL}, {NULL, 0, NULL},
 };
 
 static int set_bool(struct ctx *c, const struct opt *o, const struct node *n, void *obj)
@@ -1289,7 +1289,7 @@ static const struct {
 	const char *unit;
 	int64_t seconds;
 } period_units[] = {
-    {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 7 * 86400}, {"mo", 30 * 86400},
+	{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 7 * 86400}, {"mo", 30 * 86400},
 };
 
 /* LiteLLM's budget_duration: a positive count and a unit ("1mo" counts as 30 days). */
@@ -1801,24 +1801,24 @@ static void clear_limits(const struct opt *o, void *obj)
 }
 
 static const struct type_ops types[N_TYPES] = {
-    [T_STR] = {"string", set_str, clear_str},
-    [T_INT] = {"integer", set_int, clear_none},
-    [T_NUM] = {"number", set_num, clear_none},
-    [T_BOOL] = {"bool", set_bool, clear_none},
-    [T_ENUM] = {"one of", set_enum, clear_none},
-    [T_FLAGS] = {"list of", set_flags, clear_none},
-    [T_PERIOD] = {"duration (30s, 30m, 30h, 30d, 2w, 1mo)", set_period, clear_none},
-    [T_STRS] = {"list of strings", set_strs, clear_strs},
-    [T_INTS] = {"list of integers", set_ints, clear_ints},
-    [T_PAIRS] = {"mapping of names to strings", set_pairs, clear_pairs},
-    [T_SECTION] = {"mapping", set_section, clear_section},
-    [T_LIST] = {"list of mappings", set_list, clear_list},
-    [T_MAP] = {"mapping of names to mappings", set_map, clear_list},
-    [T_LISTEN] = {"HOST:PORT", set_listen, clear_listen},
-    [T_DELIVER] = {"telegram:CHAT_ID", set_deliver, clear_deliver},
-    [T_FALLBACKS] = {"list of {group: [groups]}", set_fallbacks, clear_fallbacks},
-    [T_LIMITS] = {"integer, or mapping of group (or `default`) to integer", set_limits,
-		  clear_limits},
+	[T_STR] = {"string", set_str, clear_str},
+	[T_INT] = {"integer", set_int, clear_none},
+	[T_NUM] = {"number", set_num, clear_none},
+	[T_BOOL] = {"bool", set_bool, clear_none},
+	[T_ENUM] = {"one of", set_enum, clear_none},
+	[T_FLAGS] = {"list of", set_flags, clear_none},
+	[T_PERIOD] = {"duration (30s, 30m, 30h, 30d, 2w, 1mo)", set_period, clear_none},
+	[T_STRS] = {"list of strings", set_strs, clear_strs},
+	[T_INTS] = {"list of integers", set_ints, clear_ints},
+	[T_PAIRS] = {"mapping of names to strings", set_pairs, clear_pairs},
+	[T_SECTION] = {"mapping", set_section, clear_section},
+	[T_LIST] = {"list of mappings", set_list, clear_list},
+	[T_MAP] = {"mapping of names to mappings", set_map, clear_list},
+	[T_LISTEN] = {"HOST:PORT", set_listen, clear_listen},
+	[T_DELIVER] = {"telegram:CHAT_ID", set_deliver, clear_deliver},
+	[T_FALLBACKS] = {"list of {group: [groups]}", set_fallbacks, clear_fallbacks},
+	[T_LIMITS] = {"integer, or mapping of group (or `default`) to integer", set_limits,
+		      clear_limits},
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -1867,8 +1867,8 @@ static int check_name(struct ctx *c, const struct node *n, const char *v)
 {
 	char tmp[SHOW_LEN + 32];
 	size_t i, len = strlen(v);
-	bool ok =
-	    len >= 1 && len <= 64 && (islower((unsigned char)v[0]) || isdigit((unsigned char)v[0]));
+	bool ok = len >= 1 && len <= 64 &&
+		  (islower((unsigned char)v[0]) || isdigit((unsigned char)v[0]));
 
 	for (i = 1; ok && i < len; i++)
 		ok = islower((unsigned char)v[i]) || isdigit((unsigned char)v[i]) || v[i] == '_' ||
@@ -2002,8 +2002,8 @@ static const struct provider {
 	const char *name;
 	const char *api_base;
 } providers[] = {
-    {"openai", "https://api.openai.com/v1"}, /* first: bare ids are OpenAI's */
-    {"openrouter", "https://openrouter.ai/api/v1"},
+	{"openai", "https://api.openai.com/v1"}, /* first: bare ids are OpenAI's */
+	{"openrouter", "https://openrouter.ai/api/v1"},
 };
 
 static const struct provider *find_provider(const char *name, size_t len)
@@ -2061,9 +2061,9 @@ static void model_check(struct ctx *c, const struct node *map, void *obj)
 	model_provider(c, loc(map_get(map, "litellm_params"), "model"), m);
 	path_pop(c, at);
 	mi->input_cost_per_token =
-	    pick_cost(mi->input_cost_per_token, m->litellm_params.input_cost_per_token);
+		pick_cost(mi->input_cost_per_token, m->litellm_params.input_cost_per_token);
 	mi->output_cost_per_token =
-	    pick_cost(mi->output_cost_per_token, m->litellm_params.output_cost_per_token);
+		pick_cost(mi->output_cost_per_token, m->litellm_params.output_cost_per_token);
 }
 
 /* The node of key inside the mapping under sub (e.g. model_info.id) of one list entry. */
@@ -2137,12 +2137,14 @@ static void mcp_check_all(struct ctx *c, const struct node *map, void *items, si
 	for (i = 0; i < n; i++)
 		for (j = 0; j < i && s[i].prefix; j++)
 			if (s[j].prefix && strcmp(s[i].prefix, s[j].prefix) == 0)
-				err_at(
-				    c, map->kids[2 * i],
-				    "mcp_servers: '%s' and '%s' both become the tool prefix '%s' "
-				    "(characters other than a-z, A-Z, 0-9, _ turn into _); rename "
-				    "one",
-				    show(s[j].name, a), show(s[i].name, b), show(s[i].prefix, p));
+				err_at(c, map->kids[2 * i],
+				       "mcp_servers: '%s' and '%s' both become the tool prefix "
+				       "'%s' "
+				       "(characters other than a-z, A-Z, 0-9, _ turn into _); "
+				       "rename "
+				       "one",
+				       show(s[j].name, a), show(s[i].name, b),
+				       show(s[i].prefix, p));
 }
 
 static void cron_check(struct ctx *c, const struct node *map, void *obj)
@@ -2250,147 +2252,149 @@ _Static_assert(sizeof(enum config_mcp_transport) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
 
 static const struct choice toolset_choices[] = {
-    {"all", CONFIG_TOOLSET_ALL, NULL},
-    {"memory", CONFIG_TOOLSET_MEMORY, NULL},
-    {"session_search", CONFIG_TOOLSET_SESSION_SEARCH, NULL},
-    {"skills", CONFIG_TOOLSET_SKILLS, NULL},
-    {"files", CONFIG_TOOLSET_FILES, NULL},
-    {"web", CONFIG_TOOLSET_WEB, NULL},
-    {"prometheus", CONFIG_TOOLSET_PROMETHEUS, NULL},
-    {"time", CONFIG_TOOLSET_TIME, NULL},
-    {"mcp", CONFIG_TOOLSET_MCP, NULL},
-    {NULL, 0, NULL},
+	{"all", CONFIG_TOOLSET_ALL, NULL},
+	{"memory", CONFIG_TOOLSET_MEMORY, NULL},
+	{"session_search", CONFIG_TOOLSET_SESSION_SEARCH, NULL},
+	{"skills", CONFIG_TOOLSET_SKILLS, NULL},
+	{"files", CONFIG_TOOLSET_FILES, NULL},
+	{"web", CONFIG_TOOLSET_WEB, NULL},
+	{"prometheus", CONFIG_TOOLSET_PROMETHEUS, NULL},
+	{"time", CONFIG_TOOLSET_TIME, NULL},
+	{"mcp", CONFIG_TOOLSET_MCP, NULL},
+	{NULL, 0, NULL},
 };
 
 static const struct choice routing_choices[] = {
-    {"simple-shuffle", CONFIG_ROUTING_SIMPLE_SHUFFLE, NULL},
-    {"least-busy", CONFIG_ROUTING_LEAST_BUSY, NULL},
-    {"usage-based-routing", 0, LITELLM_ONLY},
-    {"usage-based-routing-v2", 0, LITELLM_ONLY},
-    {"latency-based-routing", 0, LITELLM_ONLY},
-    {"cost-based-routing", 0, LITELLM_ONLY},
-    {NULL, 0, NULL},
+	{"simple-shuffle", CONFIG_ROUTING_SIMPLE_SHUFFLE, NULL},
+	{"least-busy", CONFIG_ROUTING_LEAST_BUSY, NULL},
+	{"usage-based-routing", 0, LITELLM_ONLY},
+	{"usage-based-routing-v2", 0, LITELLM_ONLY},
+	{"latency-based-routing", 0, LITELLM_ONLY},
+	{"cost-based-routing", 0, LITELLM_ONLY},
+	{NULL, 0, NULL},
 };
 
 static const struct choice seccomp_choices[] = {
-    {"errno", CONFIG_SECCOMP_ERRNO, NULL},
-    {"kill", CONFIG_SECCOMP_KILL, NULL},
-    {NULL, 0, NULL},
+	{"errno", CONFIG_SECCOMP_ERRNO, NULL},
+	{"kill", CONFIG_SECCOMP_KILL, NULL},
+	{NULL, 0, NULL},
 };
 
 static const struct choice log_choices[] = {
-    {"error", LOG_ERROR, NULL}, {"warn", LOG_WARN, NULL}, {"info", LOG_INFO, NULL},
-    {"debug", LOG_DEBUG, NULL}, {NULL, 0, NULL},
+	{"error", LOG_ERROR, NULL}, {"warn", LOG_WARN, NULL}, {"info", LOG_INFO, NULL},
+	{"debug", LOG_DEBUG, NULL}, {NULL, 0, NULL},
 };
 
 static const struct choice transport_choices[] = {
-    {"http", CONFIG_MCP_HTTP, NULL},
-    {"sse", CONFIG_MCP_SSE, NULL},
-    {"stdio", CONFIG_MCP_STDIO, NULL},
-    {NULL, 0, NULL},
+	{"http", CONFIG_MCP_HTTP, NULL},
+	{"sse", CONFIG_MCP_SSE, NULL},
+	{"stdio", CONFIG_MCP_STDIO, NULL},
+	{NULL, 0, NULL},
 };
 
 static const struct opt auxiliary_opts[] = {
-    {"compression", T_STR, FLD(config_auxiliary, compression), .flags = F_MODEL,
-     .text = "summarises old turns when the context fills up"},
-    {"title", T_STR, FLD(config_auxiliary, title), .flags = F_MODEL, .text = "names new sessions"},
-    {"session_search", T_STR, FLD(config_auxiliary, session_search), .flags = F_MODEL,
-     .text = "summarises session_search hits"},
-    {"vision", T_STR, FLD(config_auxiliary, vision), .flags = F_MODEL, .text = "describes images"},
-    {"web_extract", T_STR, FLD(config_auxiliary, web_extract), .flags = F_MODEL,
-     .text = "extracts the relevant part of fetched pages"},
+	{"compression", T_STR, FLD(config_auxiliary, compression), .flags = F_MODEL,
+	 .text = "summarises old turns when the context fills up"},
+	{"title", T_STR, FLD(config_auxiliary, title), .flags = F_MODEL,
+	 .text = "names new sessions"},
+	{"session_search", T_STR, FLD(config_auxiliary, session_search), .flags = F_MODEL,
+	 .text = "summarises session_search hits"},
+	{"vision", T_STR, FLD(config_auxiliary, vision), .flags = F_MODEL,
+	 .text = "describes images"},
+	{"web_extract", T_STR, FLD(config_auxiliary, web_extract), .flags = F_MODEL,
+	 .text = "extracts the relevant part of fetched pages"},
 };
 
 static const struct table auxiliary_table = {
-    "auxiliary",
-    "auxiliary",
-    OPTS(auxiliary_opts),
-    .text = "Model groups for side jobs. An unset slot uses `model`.",
+	"auxiliary",
+	"auxiliary",
+	OPTS(auxiliary_opts),
+	.text = "Model groups for side jobs. An unset slot uses `model`.",
 };
 
 static const struct opt agent_opts[] = {
-    {"max_iterations", T_INT, FLD(config_agent, max_iterations), .def = "12", .min = 1, .max = 1000,
-     .text = "model calls per turn before the agent stops and answers"},
-    {"max_turn_cost_usd", T_NUM, FLD(config_agent, max_turn_cost_usd), .def = "0.05", .min = 0,
-     .max = 1000, .text = "spend per turn before the agent stops; 0 = no cap"},
-    {"context_tokens", T_INT, FLD(config_agent, context_tokens), .def = "32000", .min = 1024,
-     .max = 10000000, .text = "context budget; older turns are compressed beyond it"},
-    {"persona_file", T_STR, FLD(config_agent, persona_file), .check = check_abs_path,
-     .text = "system prompt file (absolute path); unset = built-in persona"},
-    {"session_idle_minutes", T_INT, FLD(config_agent, session_idle_minutes), .def = "240", .min = 1,
-     .max = 525600, .text = "a chat idle this long starts a new session"},
-    {"turn_timeout_s", T_INT, FLD(config_agent, turn_timeout_s), .def = "300", .min = 1,
-     .max = 86400, .text = "wall-clock limit of one turn"},
-    {"tool_result_max_bytes", T_INT, FLD(config_agent, tool_result_max_bytes), .def = "16384",
-     .min = 256, .max = 16 * MIB,
-     .text = "tool output beyond this is cut before the model sees it"},
-    {"tool_timeout_s", T_INT, FLD(config_agent, tool_timeout_s), .def = "60", .min = 1, .max = 3600,
-     .text = "limit of one tool call"},
+	{"max_iterations", T_INT, FLD(config_agent, max_iterations), .def = "12", .min = 1,
+	 .max = 1000, .text = "model calls per turn before the agent stops and answers"},
+	{"max_turn_cost_usd", T_NUM, FLD(config_agent, max_turn_cost_usd), .def = "0.05", .min = 0,
+	 .max = 1000, .text = "spend per turn before the agent stops; 0 = no cap"},
+	{"context_tokens", T_INT, FLD(config_agent, context_tokens), .def = "32000", .min = 1024,
+	 .max = 10000000, .text = "context budget; older turns are compressed beyond it"},
+	{"persona_file", T_STR, FLD(config_agent, persona_file), .check = check_abs_path,
+	 .text = "system prompt file (absolute path); unset = built-in persona"},
+	{"session_idle_minutes", T_INT, FLD(config_agent, session_idle_minutes), .def = "240",
+	 .min = 1, .max = 525600, .text = "a chat idle this long starts a new session"},
+	{"turn_timeout_s", T_INT, FLD(config_agent, turn_timeout_s), .def = "300", .min = 1,
+	 .max = 86400, .text = "wall-clock limit of one turn"},
+	{"tool_result_max_bytes", T_INT, FLD(config_agent, tool_result_max_bytes), .def = "16384",
+	 .min = 256, .max = 16 * MIB,
+	 .text = "tool output beyond this is cut before the model sees it"},
+	{"tool_timeout_s", T_INT, FLD(config_agent, tool_timeout_s), .def = "60", .min = 1,
+	 .max = 3600, .text = "limit of one tool call"},
 };
 
 static const struct table agent_table = {"agent", "agent", OPTS(agent_opts),
 					 .text = "The agent loop."};
 
 static const struct opt skills_opts[] = {
-    {"external_dirs", T_STRS, FLD(config_skills, external_dirs),
-     CNT(config_skills, n_external_dirs), .cap = 32, .check = check_abs_path,
-     .text = "read-only skill directories besides home/skills (absolute paths)"},
+	{"external_dirs", T_STRS, FLD(config_skills, external_dirs),
+	 CNT(config_skills, n_external_dirs), .cap = 32, .check = check_abs_path,
+	 .text = "read-only skill directories besides home/skills (absolute paths)"},
 };
 
 static const struct table skills_table = {"skills", "skills", OPTS(skills_opts),
 					  .text = "Skills (`<dir>/<name>/SKILL.md`)."};
 
 static const struct opt web_opts[] = {
-    {"allow_hosts", T_STRS, FLD(config_web, allow_hosts), CNT(config_web, n_allow_hosts),
-     .cap = 256, .check = check_host_pattern,
-     .text = "hosts web_fetch may reach (`example.com`, `*.example.com`); empty = any"},
-    {"timeout_s", T_INT, FLD(config_web, timeout_s), .def = "20", .min = 1, .max = 300,
-     .text = "limit of one fetch"},
-    {"max_bytes", T_INT, FLD(config_web, max_bytes), .def = "1048576", .min = 1024, .max = 64 * MIB,
-     .text = "largest response body read"},
+	{"allow_hosts", T_STRS, FLD(config_web, allow_hosts), CNT(config_web, n_allow_hosts),
+	 .cap = 256, .check = check_host_pattern,
+	 .text = "hosts web_fetch may reach (`example.com`, `*.example.com`); empty = any"},
+	{"timeout_s", T_INT, FLD(config_web, timeout_s), .def = "20", .min = 1, .max = 300,
+	 .text = "limit of one fetch"},
+	{"max_bytes", T_INT, FLD(config_web, max_bytes), .def = "1048576", .min = 1024,
+	 .max = 64 * MIB, .text = "largest response body read"},
 };
 
 static const struct table web_table = {"web", "web", OPTS(web_opts), .text = "The `web` toolset."};
 
 static const struct opt prometheus_opts[] = {
-    {"url", T_STR, FLD(config_prometheus, url), .check = check_url,
-     .text = "Prometheus base URL; unset = prometheus_query is not offered"},
-    {"timeout_s", T_INT, FLD(config_prometheus, timeout_s), .def = "15", .min = 1, .max = 300,
-     .text = "limit of one query"},
+	{"url", T_STR, FLD(config_prometheus, url), .check = check_url,
+	 .text = "Prometheus base URL; unset = prometheus_query is not offered"},
+	{"timeout_s", T_INT, FLD(config_prometheus, timeout_s), .def = "15", .min = 1, .max = 300,
+	 .text = "limit of one query"},
 };
 
 static const struct table prometheus_table = {"prometheus", "prometheus", OPTS(prometheus_opts),
 					      .text = "The `prometheus` toolset."};
 
 static const struct opt litellm_params_opts[] = {
-    {"model", T_STR, FLD(config_litellm_params, model), .flags = F_REQUIRED,
-     .text = "`openrouter/<id>`, `openai/<id>` or a bare OpenAI id; another `x/<id>` needs "
-	     "api_base"},
-    {"api_base", T_STR, FLD(config_litellm_params, api_base), .check = check_url,
-     .text = "OpenAI-compatible base URL; default: the provider's"},
-    {"api_key", T_STR, FLD(config_litellm_params, api_key), .flags = F_SECRET,
-     .text = "bearer key, normally `os.environ/NAME`"},
-    {"rpm", T_INT, FLD(config_litellm_params, rpm), .def = "0", .min = 0, .max = 1000000000,
-     .text = "requests per minute this deployment takes; 0 = no limit"},
-    {"tpm", T_INT, FLD(config_litellm_params, tpm), .def = "0", .min = 0, .max = MAX_I64,
-     .text = "tokens per minute; 0 = no limit"},
-    {"weight", T_INT, FLD(config_litellm_params, weight), .def = "1", .min = 1, .max = 1000,
-     .text = "share of simple-shuffle picks within the group"},
-    {"timeout", T_INT, FLD(config_litellm_params, timeout_s), .def = "0", .min = 0, .max = 86400,
-     .text = "seconds for the whole call; 0 = router_settings.timeout"},
-    {"stream_timeout", T_INT, FLD(config_litellm_params, stream_timeout_s), .def = "0", .min = 0,
-     .max = 86400, .text = "seconds to the first streamed chunk; 0 = timeout"},
-    {"max_tokens", T_INT, FLD(config_litellm_params, max_tokens), .def = "0", .min = 0,
-     .max = 10000000, .text = "max_tokens sent when the request has none; 0 = not sent"},
-    {"num_retries", T_INT, FLD(config_litellm_params, num_retries), .def = "-1", .min = 0,
-     .max = 10, .text = "retries of this deployment; default router_settings.num_retries"},
-    {"input_cost_per_token", T_NUM, FLD(config_litellm_params, input_cost_per_token), .def = "-1",
-     .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
-    {"output_cost_per_token", T_NUM, FLD(config_litellm_params, output_cost_per_token), .def = "-1",
-     .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
-    {"extra_headers", T_PAIRS, FLD(config_litellm_params, extra_headers),
-     CNT(config_litellm_params, n_extra_headers), .cap = 32, .check = check_header_name,
-     .flags = F_SECRET | F_ONELINE, .text = "headers added to every upstream request (secret)"},
+	{"model", T_STR, FLD(config_litellm_params, model), .flags = F_REQUIRED,
+	 .text = "`openrouter/<id>`, `openai/<id>` or a bare OpenAI id; another `x/<id>` needs "
+		 "api_base"},
+	{"api_base", T_STR, FLD(config_litellm_params, api_base), .check = check_url,
+	 .text = "OpenAI-compatible base URL; default: the provider's"},
+	{"api_key", T_STR, FLD(config_litellm_params, api_key), .flags = F_SECRET,
+	 .text = "bearer key, normally `os.environ/NAME`"},
+	{"rpm", T_INT, FLD(config_litellm_params, rpm), .def = "0", .min = 0, .max = 1000000000,
+	 .text = "requests per minute this deployment takes; 0 = no limit"},
+	{"tpm", T_INT, FLD(config_litellm_params, tpm), .def = "0", .min = 0, .max = MAX_I64,
+	 .text = "tokens per minute; 0 = no limit"},
+	{"weight", T_INT, FLD(config_litellm_params, weight), .def = "1", .min = 1, .max = 1000,
+	 .text = "share of simple-shuffle picks within the group"},
+	{"timeout", T_INT, FLD(config_litellm_params, timeout_s), .def = "0", .min = 0,
+	 .max = 86400, .text = "seconds for the whole call; 0 = router_settings.timeout"},
+	{"stream_timeout", T_INT, FLD(config_litellm_params, stream_timeout_s), .def = "0",
+	 .min = 0, .max = 86400, .text = "seconds to the first streamed chunk; 0 = timeout"},
+	{"max_tokens", T_INT, FLD(config_litellm_params, max_tokens), .def = "0", .min = 0,
+	 .max = 10000000, .text = "max_tokens sent when the request has none; 0 = not sent"},
+	{"num_retries", T_INT, FLD(config_litellm_params, num_retries), .def = "-1", .min = 0,
+	 .max = 10, .text = "retries of this deployment; default router_settings.num_retries"},
+	{"input_cost_per_token", T_NUM, FLD(config_litellm_params, input_cost_per_token),
+	 .def = "-1", .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
+	{"output_cost_per_token", T_NUM, FLD(config_litellm_params, output_cost_per_token),
+	 .def = "-1", .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
+	{"extra_headers", T_PAIRS, FLD(config_litellm_params, extra_headers),
+	 CNT(config_litellm_params, n_extra_headers), .cap = 32, .check = check_header_name,
+	 .flags = F_SECRET | F_ONELINE, .text = "headers added to every upstream request (secret)"},
 };
 
 static const struct table litellm_params_table = {"litellm_params", "model_list[].litellm_params",
@@ -2398,69 +2402,69 @@ static const struct table litellm_params_table = {"litellm_params", "model_list[
 						  .text = "How to call one deployment."};
 
 static const struct opt model_info_opts[] = {
-    {"input_cost_per_token", T_NUM, FLD(config_model_info, input_cost_per_token), .def = "-1",
-     .min = 0, .max = 1, .text = "USD per prompt token; default 0"},
-    {"output_cost_per_token", T_NUM, FLD(config_model_info, output_cost_per_token), .def = "-1",
-     .min = 0, .max = 1, .text = "USD per completion token; default 0"},
-    {"max_input_tokens", T_INT, FLD(config_model_info, max_input_tokens), .def = "0", .min = 0,
-     .max = 100000000, .text = "context window; 0 = unknown"},
-    {"max_output_tokens", T_INT, FLD(config_model_info, max_output_tokens), .def = "0", .min = 0,
-     .max = 100000000, .text = "completion limit; 0 = unknown"},
-    {"max_tokens", T_INT, FLD(config_model_info, max_output_tokens), .min = 0, .max = 100000000,
-     .text = "same as max_output_tokens"},
-    {"id", T_STR, FLD(config_model_info, id), .flags = F_ONELINE,
-     .text = "deployment id (x-litellm-model-id); default `<model_name>-<n>`"},
+	{"input_cost_per_token", T_NUM, FLD(config_model_info, input_cost_per_token), .def = "-1",
+	 .min = 0, .max = 1, .text = "USD per prompt token; default 0"},
+	{"output_cost_per_token", T_NUM, FLD(config_model_info, output_cost_per_token), .def = "-1",
+	 .min = 0, .max = 1, .text = "USD per completion token; default 0"},
+	{"max_input_tokens", T_INT, FLD(config_model_info, max_input_tokens), .def = "0", .min = 0,
+	 .max = 100000000, .text = "context window; 0 = unknown"},
+	{"max_output_tokens", T_INT, FLD(config_model_info, max_output_tokens), .def = "0",
+	 .min = 0, .max = 100000000, .text = "completion limit; 0 = unknown"},
+	{"max_tokens", T_INT, FLD(config_model_info, max_output_tokens), .min = 0, .max = 100000000,
+	 .text = "same as max_output_tokens"},
+	{"id", T_STR, FLD(config_model_info, id), .flags = F_ONELINE,
+	 .text = "deployment id (x-litellm-model-id); default `<model_name>-<n>`"},
 };
 
 static const struct table model_info_table = {
-    "model_info", "model_list[].model_info", OPTS(model_info_opts), .lenient = true,
-    .text = "Facts about one deployment. LiteLLM keeps free-form data here, so unknown keys "
-	    "are warnings."};
+	"model_info", "model_list[].model_info", OPTS(model_info_opts), .lenient = true,
+	.text = "Facts about one deployment. LiteLLM keeps free-form data here, so unknown keys "
+		"are warnings."};
 
 static const struct opt model_opts[] = {
-    {"model_name", T_STR, FLD(config_model, model_name), .flags = F_REQUIRED | F_ONELINE,
-     .text = "the group (virtual model) clients ask for; repeat it for more deployments"},
-    {"litellm_params", T_SECTION, FLD(config_model, litellm_params), .table = &litellm_params_table,
-     .flags = F_REQUIRED},
-    {"model_info", T_SECTION, FLD(config_model, model_info), .table = &model_info_table},
-    {"(provider)", T_STR, FLD(config_model, provider), .flags = F_DERIVED},
-    {"(upstream_model)", T_STR, FLD(config_model, upstream_model), .flags = F_DERIVED},
+	{"model_name", T_STR, FLD(config_model, model_name), .flags = F_REQUIRED | F_ONELINE,
+	 .text = "the group (virtual model) clients ask for; repeat it for more deployments"},
+	{"litellm_params", T_SECTION, FLD(config_model, litellm_params),
+	 .table = &litellm_params_table, .flags = F_REQUIRED},
+	{"model_info", T_SECTION, FLD(config_model, model_info), .table = &model_info_table},
+	{"(provider)", T_STR, FLD(config_model, provider), .flags = F_DERIVED},
+	{"(upstream_model)", T_STR, FLD(config_model, upstream_model), .flags = F_DERIVED},
 };
 
 static const struct table model_table = {
-    "model_list",
-    "model_list[]",
-    OPTS(model_opts),
-    .size = sizeof(struct config_model),
-    .check = model_check,
-    .check_all = models_check_all,
-    .text = "LiteLLM's model_list, verbatim: one entry per deployment."};
+	"model_list",
+	"model_list[]",
+	OPTS(model_opts),
+	.size = sizeof(struct config_model),
+	.check = model_check,
+	.check_all = models_check_all,
+	.text = "LiteLLM's model_list, verbatim: one entry per deployment."};
 
 static const struct opt litellm_settings_opts[] = {
-    {"num_retries", T_INT, FLD(config_litellm_settings, num_retries), .def = "2", .min = 0,
-     .max = 10, .text = "retries within a group before falling back"},
-    {"request_timeout", T_INT, FLD(config_litellm_settings, request_timeout_s), .def = "600",
-     .min = 1, .max = 86400, .text = "seconds per upstream call"},
-    {"fallbacks", T_FALLBACKS, FLD(config_litellm_settings, fallbacks),
-     CNT(config_litellm_settings, n_fallbacks), .cap = 256,
-     .text = "`[{\"free\": [\"free2\", \"cheap\"]}]`: groups tried in order on errors"},
-    {"context_window_fallbacks", T_FALLBACKS,
-     FLD(config_litellm_settings, context_window_fallbacks),
-     CNT(config_litellm_settings, n_context_window_fallbacks), .cap = 256,
-     .text = "the same, for context-window errors"},
-    {"content_policy_fallbacks", T_FALLBACKS,
-     FLD(config_litellm_settings, content_policy_fallbacks),
-     CNT(config_litellm_settings, n_content_policy_fallbacks), .cap = 256,
-     .text = "the same, for content-policy errors"},
-    {"default_fallbacks", T_STRS, FLD(config_litellm_settings, default_fallbacks),
-     CNT(config_litellm_settings, n_default_fallbacks), .cap = 16, .flags = F_MODEL,
-     .text = "groups tried after a group's own fallbacks"},
-    {"max_fallbacks", T_INT, FLD(config_litellm_settings, max_fallbacks), .def = "5", .min = 0,
-     .max = 20, .text = "most fallback groups tried per request"},
-    {"max_budget", T_NUM, FLD(config_litellm_settings, max_budget_usd), .def = "0", .min = 0,
-     .max = 1000000, .text = "USD the router may spend per budget_duration; 0 = no cap"},
-    {"budget_duration", T_PERIOD, FLD(config_litellm_settings, budget_duration_s),
-     .text = "when max_budget resets; unset = never"},
+	{"num_retries", T_INT, FLD(config_litellm_settings, num_retries), .def = "2", .min = 0,
+	 .max = 10, .text = "retries within a group before falling back"},
+	{"request_timeout", T_INT, FLD(config_litellm_settings, request_timeout_s), .def = "600",
+	 .min = 1, .max = 86400, .text = "seconds per upstream call"},
+	{"fallbacks", T_FALLBACKS, FLD(config_litellm_settings, fallbacks),
+	 CNT(config_litellm_settings, n_fallbacks), .cap = 256,
+	 .text = "`[{\"free\": [\"free2\", \"cheap\"]}]`: groups tried in order on errors"},
+	{"context_window_fallbacks", T_FALLBACKS,
+	 FLD(config_litellm_settings, context_window_fallbacks),
+	 CNT(config_litellm_settings, n_context_window_fallbacks), .cap = 256,
+	 .text = "the same, for context-window errors"},
+	{"content_policy_fallbacks", T_FALLBACKS,
+	 FLD(config_litellm_settings, content_policy_fallbacks),
+	 CNT(config_litellm_settings, n_content_policy_fallbacks), .cap = 256,
+	 .text = "the same, for content-policy errors"},
+	{"default_fallbacks", T_STRS, FLD(config_litellm_settings, default_fallbacks),
+	 CNT(config_litellm_settings, n_default_fallbacks), .cap = 16, .flags = F_MODEL,
+	 .text = "groups tried after a group's own fallbacks"},
+	{"max_fallbacks", T_INT, FLD(config_litellm_settings, max_fallbacks), .def = "5", .min = 0,
+	 .max = 20, .text = "most fallback groups tried per request"},
+	{"max_budget", T_NUM, FLD(config_litellm_settings, max_budget_usd), .def = "0", .min = 0,
+	 .max = 1000000, .text = "USD the router may spend per budget_duration; 0 = no cap"},
+	{"budget_duration", T_PERIOD, FLD(config_litellm_settings, budget_duration_s),
+	 .text = "when max_budget resets; unset = never"},
 };
 
 static const struct table litellm_settings_table = {"litellm_settings", "litellm_settings",
@@ -2468,56 +2472,56 @@ static const struct table litellm_settings_table = {"litellm_settings", "litellm
 						    .text = "LiteLLM's router-wide settings."};
 
 static const struct opt retry_policy_opts[] = {
-    {"RateLimitErrorRetries", T_INT, FLD(config_retry_policy, rate_limit), .def = "-1", .min = 0,
-     .max = 10, .text = "retries after 429; default num_retries"},
-    {"TimeoutErrorRetries", T_INT, FLD(config_retry_policy, timeout), .def = "-1", .min = 0,
-     .max = 10, .text = "retries after a timeout or 408"},
-    {"InternalServerErrorRetries", T_INT, FLD(config_retry_policy, internal_server), .def = "-1",
-     .min = 0, .max = 10, .text = "retries after 5xx"},
-    {"BadRequestErrorRetries", T_INT, FLD(config_retry_policy, bad_request), .def = "-1", .min = 0,
-     .max = 10, .text = "retries after 400"},
-    {"AuthenticationErrorRetries", T_INT, FLD(config_retry_policy, authentication), .def = "-1",
-     .min = 0, .max = 10, .text = "retries after 401/403"},
-    {"ContentPolicyViolationErrorRetries", T_INT, FLD(config_retry_policy, content_policy),
-     .def = "-1", .min = 0, .max = 10, .text = "retries after a content-policy refusal"},
+	{"RateLimitErrorRetries", T_INT, FLD(config_retry_policy, rate_limit), .def = "-1",
+	 .min = 0, .max = 10, .text = "retries after 429; default num_retries"},
+	{"TimeoutErrorRetries", T_INT, FLD(config_retry_policy, timeout), .def = "-1", .min = 0,
+	 .max = 10, .text = "retries after a timeout or 408"},
+	{"InternalServerErrorRetries", T_INT, FLD(config_retry_policy, internal_server),
+	 .def = "-1", .min = 0, .max = 10, .text = "retries after 5xx"},
+	{"BadRequestErrorRetries", T_INT, FLD(config_retry_policy, bad_request), .def = "-1",
+	 .min = 0, .max = 10, .text = "retries after 400"},
+	{"AuthenticationErrorRetries", T_INT, FLD(config_retry_policy, authentication), .def = "-1",
+	 .min = 0, .max = 10, .text = "retries after 401/403"},
+	{"ContentPolicyViolationErrorRetries", T_INT, FLD(config_retry_policy, content_policy),
+	 .def = "-1", .min = 0, .max = 10, .text = "retries after a content-policy refusal"},
 };
 
 static const struct table retry_policy_table = {
-    "retry_policy", "router_settings.retry_policy", OPTS(retry_policy_opts),
-    .text = "Retries per error class; unset classes use num_retries."};
+	"retry_policy", "router_settings.retry_policy", OPTS(retry_policy_opts),
+	.text = "Retries per error class; unset classes use num_retries."};
 
 static const struct opt router_settings_opts[] = {
-    {"routing_strategy", T_ENUM, FLD(config_router_settings, routing_strategy),
-     .def = "simple-shuffle", .choices = routing_choices,
-     .text = "how a deployment is picked within a group"},
-    {"allowed_fails", T_INT, FLD(config_router_settings, allowed_fails), .def = "3", .min = 0,
-     .max = 1000, .text = "failures within cooldown_time before a deployment cools down"},
-    {"cooldown_time", T_INT, FLD(config_router_settings, cooldown_time_s), .def = "30", .min = 0,
-     .max = 86400, .text = "seconds a failing deployment is skipped"},
-    {"num_retries", T_INT, FLD(config_router_settings, num_retries), .def = "-1", .min = 0,
-     .max = 10, .text = "retries within a group; default litellm_settings.num_retries"},
-    {"retry_policy", T_SECTION, FLD(config_router_settings, retry_policy),
-     .table = &retry_policy_table},
-    {"timeout", T_INT, FLD(config_router_settings, timeout_s), .def = "-1", .min = 1, .max = 86400,
-     .text = "seconds per call; default litellm_settings.request_timeout"},
-    {"max_fallbacks", T_INT, FLD(config_router_settings, max_fallbacks), .def = "-1", .min = 0,
-     .max = 20, .text = "default litellm_settings.max_fallbacks"},
-    {"enable_pre_call_checks", T_BOOL, FLD(config_router_settings, enable_pre_call_checks),
-     .def = "false", .text = "skip deployments whose context window is too small"},
-    {"fallbacks", T_FALLBACKS, FLD(config, litellm_settings.fallbacks),
-     CNT(config, litellm_settings.n_fallbacks), .cap = 256, .flags = F_ROOT,
-     .text = "same as litellm_settings.fallbacks (LiteLLM accepts both)"},
-    {"context_window_fallbacks", T_FALLBACKS,
-     FLD(config, litellm_settings.context_window_fallbacks),
-     CNT(config, litellm_settings.n_context_window_fallbacks), .cap = 256, .flags = F_ROOT,
-     .text = "same as litellm_settings.context_window_fallbacks"},
-    {"content_policy_fallbacks", T_FALLBACKS,
-     FLD(config, litellm_settings.content_policy_fallbacks),
-     CNT(config, litellm_settings.n_content_policy_fallbacks), .cap = 256, .flags = F_ROOT,
-     .text = "same as litellm_settings.content_policy_fallbacks"},
-    {"default_fallbacks", T_STRS, FLD(config, litellm_settings.default_fallbacks),
-     CNT(config, litellm_settings.n_default_fallbacks), .cap = 16, .flags = F_ROOT | F_MODEL,
-     .text = "same as litellm_settings.default_fallbacks"},
+	{"routing_strategy", T_ENUM, FLD(config_router_settings, routing_strategy),
+	 .def = "simple-shuffle", .choices = routing_choices,
+	 .text = "how a deployment is picked within a group"},
+	{"allowed_fails", T_INT, FLD(config_router_settings, allowed_fails), .def = "3", .min = 0,
+	 .max = 1000, .text = "failures within cooldown_time before a deployment cools down"},
+	{"cooldown_time", T_INT, FLD(config_router_settings, cooldown_time_s), .def = "30",
+	 .min = 0, .max = 86400, .text = "seconds a failing deployment is skipped"},
+	{"num_retries", T_INT, FLD(config_router_settings, num_retries), .def = "-1", .min = 0,
+	 .max = 10, .text = "retries within a group; default litellm_settings.num_retries"},
+	{"retry_policy", T_SECTION, FLD(config_router_settings, retry_policy),
+	 .table = &retry_policy_table},
+	{"timeout", T_INT, FLD(config_router_settings, timeout_s), .def = "-1", .min = 1,
+	 .max = 86400, .text = "seconds per call; default litellm_settings.request_timeout"},
+	{"max_fallbacks", T_INT, FLD(config_router_settings, max_fallbacks), .def = "-1", .min = 0,
+	 .max = 20, .text = "default litellm_settings.max_fallbacks"},
+	{"enable_pre_call_checks", T_BOOL, FLD(config_router_settings, enable_pre_call_checks),
+	 .def = "false", .text = "skip deployments whose context window is too small"},
+	{"fallbacks", T_FALLBACKS, FLD(config, litellm_settings.fallbacks),
+	 CNT(config, litellm_settings.n_fallbacks), .cap = 256, .flags = F_ROOT,
+	 .text = "same as litellm_settings.fallbacks (LiteLLM accepts both)"},
+	{"context_window_fallbacks", T_FALLBACKS,
+	 FLD(config, litellm_settings.context_window_fallbacks),
+	 CNT(config, litellm_settings.n_context_window_fallbacks), .cap = 256, .flags = F_ROOT,
+	 .text = "same as litellm_settings.context_window_fallbacks"},
+	{"content_policy_fallbacks", T_FALLBACKS,
+	 FLD(config, litellm_settings.content_policy_fallbacks),
+	 CNT(config, litellm_settings.n_content_policy_fallbacks), .cap = 256, .flags = F_ROOT,
+	 .text = "same as litellm_settings.content_policy_fallbacks"},
+	{"default_fallbacks", T_STRS, FLD(config, litellm_settings.default_fallbacks),
+	 CNT(config, litellm_settings.n_default_fallbacks), .cap = 16, .flags = F_ROOT | F_MODEL,
+	 .text = "same as litellm_settings.default_fallbacks"},
 };
 
 static const struct table router_settings_table = {"router_settings", "router_settings",
@@ -2525,8 +2529,8 @@ static const struct table router_settings_table = {"router_settings", "router_se
 						   .text = "LiteLLM's routing settings."};
 
 static const struct opt general_settings_opts[] = {
-    {"master_key", T_STR, FLD(config_general_settings, master_key), .flags = F_SECRET,
-     .text = "admin key of `hermetic router`; unset = only `keys` authenticate"},
+	{"master_key", T_STR, FLD(config_general_settings, master_key), .flags = F_SECRET,
+	 .text = "admin key of `hermetic router`; unset = only `keys` authenticate"},
 };
 
 static const struct table general_settings_table = {"general_settings", "general_settings",
@@ -2534,34 +2538,34 @@ static const struct table general_settings_table = {"general_settings", "general
 						    .text = "LiteLLM's proxy settings."};
 
 static const struct opt router_opts[] = {
-    {"listen", T_LISTEN, FLD(config_router, listen), .def = "0.0.0.0:4000",
-     .text = "address of `hermetic router`"},
-    {"max_body_bytes", T_INT, FLD(config_router, max_body_bytes), .def = "4194304", .min = 1024,
-     .max = 64 * MIB, .text = "largest request body"},
-    {"max_concurrent_upstream", T_INT, FLD(config_router, max_concurrent_upstream), .def = "64",
-     .min = 1, .max = 4096, .text = "upstream calls in flight"},
-    {"max_response_bytes", T_INT, FLD(config_router, max_response_bytes), .def = "8388608",
-     .min = 1024, .max = 256 * MIB, .text = "largest upstream response"},
-    {"openrouter_referer", T_STR, FLD(config_router, openrouter_referer), .def = "",
-     .flags = F_ONELINE, .text = "HTTP-Referer sent to OpenRouter; empty = not sent"},
-    {"openrouter_title", T_STR, FLD(config_router, openrouter_title), .def = "hermetic",
-     .flags = F_ONELINE, .text = "X-Title sent to OpenRouter; empty = not sent"},
+	{"listen", T_LISTEN, FLD(config_router, listen), .def = "0.0.0.0:4000",
+	 .text = "address of `hermetic router`"},
+	{"max_body_bytes", T_INT, FLD(config_router, max_body_bytes), .def = "4194304", .min = 1024,
+	 .max = 64 * MIB, .text = "largest request body"},
+	{"max_concurrent_upstream", T_INT, FLD(config_router, max_concurrent_upstream), .def = "64",
+	 .min = 1, .max = 4096, .text = "upstream calls in flight"},
+	{"max_response_bytes", T_INT, FLD(config_router, max_response_bytes), .def = "8388608",
+	 .min = 1024, .max = 256 * MIB, .text = "largest upstream response"},
+	{"openrouter_referer", T_STR, FLD(config_router, openrouter_referer), .def = "",
+	 .flags = F_ONELINE, .text = "HTTP-Referer sent to OpenRouter; empty = not sent"},
+	{"openrouter_title", T_STR, FLD(config_router, openrouter_title), .def = "hermetic",
+	 .flags = F_ONELINE, .text = "X-Title sent to OpenRouter; empty = not sent"},
 };
 
 static const struct table router_table = {"router", "router", OPTS(router_opts),
 					  .text = "hermetic's router process."};
 
 static const struct opt key_opts[] = {
-    {"key", T_STR, FLD(config_key, key), .flags = F_REQUIRED | F_SECRET,
-     .text = "the bearer key, normally `os.environ/NAME`"},
-    {"alias", T_STR, FLD(config_key, alias), .check = check_name,
-     .text = "name in metrics (api_key_alias) and logs"},
-    {"models", T_STRS, FLD(config_key, models), CNT(config_key, n_models), .cap = 256,
-     .flags = F_MODEL, .text = "groups this key may use; empty = all"},
-    {"max_budget", T_NUM, FLD(config_key, max_budget_usd), .def = "0", .min = 0, .max = 1000000,
-     .text = "USD per budget_duration; 0 = no cap"},
-    {"budget_duration", T_PERIOD, FLD(config_key, budget_duration_s),
-     .text = "when max_budget resets; unset = never"},
+	{"key", T_STR, FLD(config_key, key), .flags = F_REQUIRED | F_SECRET,
+	 .text = "the bearer key, normally `os.environ/NAME`"},
+	{"alias", T_STR, FLD(config_key, alias), .check = check_name,
+	 .text = "name in metrics (api_key_alias) and logs"},
+	{"models", T_STRS, FLD(config_key, models), CNT(config_key, n_models), .cap = 256,
+	 .flags = F_MODEL, .text = "groups this key may use; empty = all"},
+	{"max_budget", T_NUM, FLD(config_key, max_budget_usd), .def = "0", .min = 0, .max = 1000000,
+	 .text = "USD per budget_duration; 0 = no cap"},
+	{"budget_duration", T_PERIOD, FLD(config_key, budget_duration_s),
+	 .text = "when max_budget resets; unset = never"},
 };
 
 static const struct table key_table = {"keys",
@@ -2572,105 +2576,105 @@ static const struct table key_table = {"keys",
 				       .text = "Virtual keys of `hermetic router`."};
 
 static const struct opt budget_opts[] = {
-    {"daily_usd", T_NUM, FLD(config_budget, daily_usd), .def = "0", .min = 0, .max = 1000000,
-     .text = "spend per day (in `timezone`), all callers; 0 = no cap"},
-    {"monthly_usd", T_NUM, FLD(config_budget, monthly_usd), .def = "0", .min = 0, .max = 1000000,
-     .text = "spend per calendar month (in `timezone`); 0 = no cap"},
+	{"daily_usd", T_NUM, FLD(config_budget, daily_usd), .def = "0", .min = 0, .max = 1000000,
+	 .text = "spend per day (in `timezone`), all callers; 0 = no cap"},
+	{"monthly_usd", T_NUM, FLD(config_budget, monthly_usd), .def = "0", .min = 0,
+	 .max = 1000000, .text = "spend per calendar month (in `timezone`); 0 = no cap"},
 };
 
 static const struct table budget_table = {"budget", "budget", OPTS(budget_opts),
 					  .text = "Hard spend caps; calls beyond them fail."};
 
 static const struct opt bleed_opts[] = {
-    {"max_calls", T_INT, FLD(config_bleed, max_calls), .def = "60", .min = 0, .max = 1000000,
-     .text = "upstream calls per window; 0 = off"},
-    {"window_s", T_INT, FLD(config_bleed, window_s), .def = "900", .min = 1, .max = 86400,
-     .text = "the sliding window"},
-    {"max_cost_usd", T_NUM, FLD(config_bleed, max_cost_usd), .def = "0", .min = 0, .max = 10000,
-     .text = "spend per window; 0 = off"},
-    {"cooldown_s", T_INT, FLD(config_bleed, cooldown_s), .def = "3600", .min = 0, .max = 604800,
-     .text = "calls are refused this long after a trip"},
+	{"max_calls", T_INT, FLD(config_bleed, max_calls), .def = "60", .min = 0, .max = 1000000,
+	 .text = "upstream calls per window; 0 = off"},
+	{"window_s", T_INT, FLD(config_bleed, window_s), .def = "900", .min = 1, .max = 86400,
+	 .text = "the sliding window"},
+	{"max_cost_usd", T_NUM, FLD(config_bleed, max_cost_usd), .def = "0", .min = 0, .max = 10000,
+	 .text = "spend per window; 0 = off"},
+	{"cooldown_s", T_INT, FLD(config_bleed, cooldown_s), .def = "3600", .min = 0, .max = 604800,
+	 .text = "calls are refused this long after a trip"},
 };
 
 static const struct table bleed_table = {"bleed", "guardrails.bleed", OPTS(bleed_opts),
 					 .text = "The bleed detector: stops runaway loops."};
 
 static const struct opt seccomp_opts[] = {
-    {"enabled", T_BOOL, FLD(config_seccomp, enabled), .def = "true",
-     .text = "install the syscall allowlist at start"},
-    {"action", T_ENUM, FLD(config_seccomp, action), .def = "errno", .choices = seccomp_choices,
-     .text = "a denied syscall fails with EPERM (errno) or kills the process"},
+	{"enabled", T_BOOL, FLD(config_seccomp, enabled), .def = "true",
+	 .text = "install the syscall allowlist at start"},
+	{"action", T_ENUM, FLD(config_seccomp, action), .def = "errno", .choices = seccomp_choices,
+	 .text = "a denied syscall fails with EPERM (errno) or kills the process"},
 };
 
 static const struct table seccomp_table = {"seccomp", "guardrails.seccomp", OPTS(seccomp_opts),
 					   .text = "The process sandbox."};
 
 static const struct opt guardrails_opts[] = {
-    {"bleed", T_SECTION, FLD(config_guardrails, bleed), .table = &bleed_table},
-    {"max_tokens", T_LIMITS, FLD(config_guardrails, max_tokens),
-     CNT(config_guardrails, n_max_tokens),
-     .aux_off = offsetof(struct config_guardrails, max_tokens_default), .def = "4096", .min = 1,
-     .max = 10000000, .cap = 256,
-     .text = "completion cap: `{default: 4096, strong: 8192}` or one number"},
-    {"seccomp", T_SECTION, FLD(config_guardrails, seccomp), .table = &seccomp_table},
+	{"bleed", T_SECTION, FLD(config_guardrails, bleed), .table = &bleed_table},
+	{"max_tokens", T_LIMITS, FLD(config_guardrails, max_tokens),
+	 CNT(config_guardrails, n_max_tokens),
+	 .aux_off = offsetof(struct config_guardrails, max_tokens_default), .def = "4096", .min = 1,
+	 .max = 10000000, .cap = 256,
+	 .text = "completion cap: `{default: 4096, strong: 8192}` or one number"},
+	{"seccomp", T_SECTION, FLD(config_guardrails, seccomp), .table = &seccomp_table},
 };
 
 static const struct table guardrails_table = {"guardrails", "guardrails", OPTS(guardrails_opts),
 					      .text = "Limits the agent cannot talk its way past."};
 
 static const struct opt telegram_opts[] = {
-    {"token", T_STR, FLD(config_telegram, token), .flags = F_SECRET,
-     .text = "bot token, normally `os.environ/TELEGRAM_BOT_TOKEN`; unset or empty = off"},
-    {"allowed_users", T_INTS, FLD(config_telegram, allowed_users),
-     CNT(config_telegram, n_allowed_users), .min = 1, .max = MAX_I64, .cap = 1024,
-     .text = "user ids served; empty = nobody"},
-    {"api_base", T_STR, FLD(config_telegram, api_base), .def = "https://api.telegram.org",
-     .check = check_url, .text = "Bot API server"},
-    {"admin_chat", T_INT, FLD(config_telegram, admin_chat), .def = "0", .min = INT64_MIN + 1,
-     .max = MAX_I64, .text = "chat for alerts (budget, bleed, failures); 0 = none"},
-    {"poll_timeout_s", T_INT, FLD(config_telegram, poll_timeout_s), .def = "30", .min = 1,
-     .max = 120, .text = "getUpdates long-poll timeout"},
-    {"refuse_unknown", T_BOOL, FLD(config_telegram, refuse_unknown), .def = "true",
-     .text = "answer strangers with a refusal (false = ignore them)"},
+	{"token", T_STR, FLD(config_telegram, token), .flags = F_SECRET,
+	 .text = "bot token, normally `os.environ/TELEGRAM_BOT_TOKEN`; unset or empty = off"},
+	{"allowed_users", T_INTS, FLD(config_telegram, allowed_users),
+	 CNT(config_telegram, n_allowed_users), .min = 1, .max = MAX_I64, .cap = 1024,
+	 .text = "user ids served; empty = nobody"},
+	{"api_base", T_STR, FLD(config_telegram, api_base), .def = "https://api.telegram.org",
+	 .check = check_url, .text = "Bot API server"},
+	{"admin_chat", T_INT, FLD(config_telegram, admin_chat), .def = "0", .min = INT64_MIN + 1,
+	 .max = MAX_I64, .text = "chat for alerts (budget, bleed, failures); 0 = none"},
+	{"poll_timeout_s", T_INT, FLD(config_telegram, poll_timeout_s), .def = "30", .min = 1,
+	 .max = 120, .text = "getUpdates long-poll timeout"},
+	{"refuse_unknown", T_BOOL, FLD(config_telegram, refuse_unknown), .def = "true",
+	 .text = "answer strangers with a refusal (false = ignore them)"},
 };
 
 static const struct table telegram_table = {"telegram", "telegram", OPTS(telegram_opts),
 					    .text = "The Telegram gateway."};
 
 static const struct opt api_opts[] = {
-    {"listen", T_LISTEN, FLD(config_api, listen), .def = "127.0.0.1:8642",
-     .text = "address of the agent API and hooks"},
-    {"key", T_STR, FLD(config_api, key), .flags = F_SECRET,
-     .text = "bearer key of the agent API; unset = no auth (keep it on loopback)"},
-    {"max_body_bytes", T_INT, FLD(config_api, max_body_bytes), .def = "1048576", .min = 1024,
-     .max = 64 * MIB, .text = "largest request body"},
-    {"timeout_s", T_INT, FLD(config_api, timeout_s), .def = "60", .min = 1, .max = 3600,
-     .text = "limit of one synchronous request"},
+	{"listen", T_LISTEN, FLD(config_api, listen), .def = "127.0.0.1:8642",
+	 .text = "address of the agent API and hooks"},
+	{"key", T_STR, FLD(config_api, key), .flags = F_SECRET,
+	 .text = "bearer key of the agent API; unset = no auth (keep it on loopback)"},
+	{"max_body_bytes", T_INT, FLD(config_api, max_body_bytes), .def = "1048576", .min = 1024,
+	 .max = 64 * MIB, .text = "largest request body"},
+	{"timeout_s", T_INT, FLD(config_api, timeout_s), .def = "60", .min = 1, .max = 3600,
+	 .text = "limit of one synchronous request"},
 };
 
 static const struct table api_table = {"api", "api", OPTS(api_opts), .check = api_check,
 				       .text = "The loopback HTTP API (chat, hooks)."};
 
 static const struct opt log_opts[] = {
-    {"level", T_ENUM, FLD(config_log, level), .def = "info", .choices = log_choices,
-     .text = "least severe level written"},
-    {"file", T_BOOL, FLD(config_log, file), .def = "true",
-     .text = "also write home/logs/hermetic.log"},
-    {"max_bytes", T_INT, FLD(config_log, max_bytes), .def = "10485760", .min = 65536,
-     .max = 1024 * MIB, .text = "rotate the file beyond this size"},
-    {"keep", T_INT, FLD(config_log, keep), .def = "3", .min = 0, .max = 100,
-     .text = "rotated files kept"},
+	{"level", T_ENUM, FLD(config_log, level), .def = "info", .choices = log_choices,
+	 .text = "least severe level written"},
+	{"file", T_BOOL, FLD(config_log, file), .def = "true",
+	 .text = "also write home/logs/hermetic.log"},
+	{"max_bytes", T_INT, FLD(config_log, max_bytes), .def = "10485760", .min = 65536,
+	 .max = 1024 * MIB, .text = "rotate the file beyond this size"},
+	{"keep", T_INT, FLD(config_log, keep), .def = "3", .min = 0, .max = 100,
+	 .text = "rotated files kept"},
 };
 
 static const struct table log_table = {"log", "log", OPTS(log_opts), .text = "Logging."};
 
 static const struct opt mcp_tools_opts[] = {
-    {"include", T_STRS, FLD(config_mcp_server, tools_include),
-     CNT(config_mcp_server, n_tools_include), .cap = 256, .flags = F_ONELINE,
-     .text = "offer only these tools; empty = all"},
-    {"exclude", T_STRS, FLD(config_mcp_server, tools_exclude),
-     CNT(config_mcp_server, n_tools_exclude), .cap = 256, .flags = F_ONELINE,
-     .text = "never offer these tools"},
+	{"include", T_STRS, FLD(config_mcp_server, tools_include),
+	 CNT(config_mcp_server, n_tools_include), .cap = 256, .flags = F_ONELINE,
+	 .text = "offer only these tools; empty = all"},
+	{"exclude", T_STRS, FLD(config_mcp_server, tools_exclude),
+	 CNT(config_mcp_server, n_tools_exclude), .cap = 256, .flags = F_ONELINE,
+	 .text = "never offer these tools"},
 };
 
 static const struct table mcp_tools_table = {"tools", "mcp_servers.NAME.tools",
@@ -2678,59 +2682,59 @@ static const struct table mcp_tools_table = {"tools", "mcp_servers.NAME.tools",
 					     .text = "Which of the server's tools the model sees."};
 
 static const struct opt mcp_opts[] = {
-    {"url", T_STR, FLD(config_mcp_server, url), .check = check_url,
-     .text = "endpoint of an http or sse server"},
-    {"command", T_STR, FLD(config_mcp_server, command), .check = check_command,
-     .text = "program of a stdio server"},
-    {"transport", T_ENUM, FLD(config_mcp_server, transport), .choices = transport_choices,
-     .text = "default http with url, stdio with command"},
-    {"args", T_STRS, FLD(config_mcp_server, args), CNT(config_mcp_server, n_args), .cap = 64,
-     .text = "arguments of command"},
-    {"env", T_PAIRS, FLD(config_mcp_server, env), CNT(config_mcp_server, n_env), .cap = 64,
-     .check = check_env_name, .flags = F_SECRET,
-     .text = "environment of command (values are secrets)"},
-    {"headers", T_PAIRS, FLD(config_mcp_server, headers), CNT(config_mcp_server, n_headers),
-     .cap = 32, .check = check_header_name, .flags = F_SECRET | F_ONELINE,
-     .text = "HTTP headers (values are secrets)"},
-    {"timeout", T_INT, FLD(config_mcp_server, timeout_s), .def = "60", .min = 1, .max = 3600,
-     .text = "seconds per request"},
-    {"connect_timeout", T_INT, FLD(config_mcp_server, connect_timeout_s), .def = "10", .min = 1,
-     .max = 300, .text = "seconds to connect and initialize"},
-    {"tools", T_SECTION, .off = 0, .table = &mcp_tools_table},
-    {"enabled", T_BOOL, FLD(config_mcp_server, enabled), .def = "true",
-     .text = "false = keep the entry but do not connect"},
-    {"(name)", T_STR, FLD(config_mcp_server, name), .flags = F_DERIVED},
-    {"(prefix)", T_STR, FLD(config_mcp_server, prefix), .flags = F_DERIVED},
+	{"url", T_STR, FLD(config_mcp_server, url), .check = check_url,
+	 .text = "endpoint of an http or sse server"},
+	{"command", T_STR, FLD(config_mcp_server, command), .check = check_command,
+	 .text = "program of a stdio server"},
+	{"transport", T_ENUM, FLD(config_mcp_server, transport), .choices = transport_choices,
+	 .text = "default http with url, stdio with command"},
+	{"args", T_STRS, FLD(config_mcp_server, args), CNT(config_mcp_server, n_args), .cap = 64,
+	 .text = "arguments of command"},
+	{"env", T_PAIRS, FLD(config_mcp_server, env), CNT(config_mcp_server, n_env), .cap = 64,
+	 .check = check_env_name, .flags = F_SECRET,
+	 .text = "environment of command (values are secrets)"},
+	{"headers", T_PAIRS, FLD(config_mcp_server, headers), CNT(config_mcp_server, n_headers),
+	 .cap = 32, .check = check_header_name, .flags = F_SECRET | F_ONELINE,
+	 .text = "HTTP headers (values are secrets)"},
+	{"timeout", T_INT, FLD(config_mcp_server, timeout_s), .def = "60", .min = 1, .max = 3600,
+	 .text = "seconds per request"},
+	{"connect_timeout", T_INT, FLD(config_mcp_server, connect_timeout_s), .def = "10", .min = 1,
+	 .max = 300, .text = "seconds to connect and initialize"},
+	{"tools", T_SECTION, .off = 0, .table = &mcp_tools_table},
+	{"enabled", T_BOOL, FLD(config_mcp_server, enabled), .def = "true",
+	 .text = "false = keep the entry but do not connect"},
+	{"(name)", T_STR, FLD(config_mcp_server, name), .flags = F_DERIVED},
+	{"(prefix)", T_STR, FLD(config_mcp_server, prefix), .flags = F_DERIVED},
 };
 
 static const struct table mcp_table = {
-    "mcp_servers",
-    "mcp_servers.NAME",
-    OPTS(mcp_opts),
-    .size = sizeof(struct config_mcp_server),
-    .name_off = offsetof(struct config_mcp_server, name),
-    .check = mcp_check,
-    .check_all = mcp_check_all,
-    .text = "MCP servers by name. Their tools are offered as `<name>_<tool>`, the name with "
-	    "characters other than a-z, A-Z, 0-9, _ turned into _."};
+	"mcp_servers",
+	"mcp_servers.NAME",
+	OPTS(mcp_opts),
+	.size = sizeof(struct config_mcp_server),
+	.name_off = offsetof(struct config_mcp_server, name),
+	.check = mcp_check,
+	.check_all = mcp_check_all,
+	.text = "MCP servers by name. Their tools are offered as `<name>_<tool>`, the name with "
+		"characters other than a-z, A-Z, 0-9, _ turned into _."};
 
 static const struct opt cron_opts[] = {
-    {"name", T_STR, FLD(config_cron_job, name), .check = check_name, .flags = F_REQUIRED,
-     .text = "unique; `^[a-z0-9][a-z0-9_-]{0,63}$`"},
-    {"schedule", T_STR, FLD(config_cron_job, schedule), .flags = F_REQUIRED,
-     .text = "5-field cron line in `timezone`, or @hourly/@daily/@weekly/@monthly/@yearly"},
-    {"prompt", T_STR, FLD(config_cron_job, prompt), .flags = F_REQUIRED,
-     .text = "what the agent is asked"},
-    {"deliver", T_DELIVER, FLD(config_cron_job, deliver),
-     .text = "where the answer goes; unset = kept in the session only"},
-    {"skills", T_STRS, FLD(config_cron_job, skills), CNT(config_cron_job, n_skills), .cap = 32,
-     .check = check_name, .text = "skills loaded for the run"},
-    {"model", T_STR, FLD(config_cron_job, model), .flags = F_MODEL,
-     .text = "model group; default `model`"},
-    {"misfire_grace_s", T_INT, FLD(config_cron_job, misfire_grace_s), .def = "600", .min = 0,
-     .max = 86400, .text = "a run missed by less than this (downtime) still happens"},
-    {"enabled", T_BOOL, FLD(config_cron_job, enabled), .def = "true",
-     .text = "false = keep the entry but never run it"},
+	{"name", T_STR, FLD(config_cron_job, name), .check = check_name, .flags = F_REQUIRED,
+	 .text = "unique; `^[a-z0-9][a-z0-9_-]{0,63}$`"},
+	{"schedule", T_STR, FLD(config_cron_job, schedule), .flags = F_REQUIRED,
+	 .text = "5-field cron line in `timezone`, or @hourly/@daily/@weekly/@monthly/@yearly"},
+	{"prompt", T_STR, FLD(config_cron_job, prompt), .flags = F_REQUIRED,
+	 .text = "what the agent is asked"},
+	{"deliver", T_DELIVER, FLD(config_cron_job, deliver),
+	 .text = "where the answer goes; unset = kept in the session only"},
+	{"skills", T_STRS, FLD(config_cron_job, skills), CNT(config_cron_job, n_skills), .cap = 32,
+	 .check = check_name, .text = "skills loaded for the run"},
+	{"model", T_STR, FLD(config_cron_job, model), .flags = F_MODEL,
+	 .text = "model group; default `model`"},
+	{"misfire_grace_s", T_INT, FLD(config_cron_job, misfire_grace_s), .def = "600", .min = 0,
+	 .max = 86400, .text = "a run missed by less than this (downtime) still happens"},
+	{"enabled", T_BOOL, FLD(config_cron_job, enabled), .def = "true",
+	 .text = "false = keep the entry but never run it"},
 };
 
 static const struct table cron_table = {"cron",
@@ -2742,20 +2746,20 @@ static const struct table cron_table = {"cron",
 					.text = "Scheduled agent runs."};
 
 static const struct opt hook_opts[] = {
-    {"name", T_STR, FLD(config_hook, name), .check = check_name, .flags = F_REQUIRED,
-     .text = "unique; the hook is POST /hooks/<name>"},
-    {"token", T_STR, FLD(config_hook, token), .flags = F_REQUIRED | F_SECRET,
-     .text = "bearer token callers send"},
-    {"prompt", T_STR, FLD(config_hook, prompt), .flags = F_REQUIRED,
-     .text = "what the agent is asked; `{{payload}}` is replaced by the body"},
-    {"deliver", T_DELIVER, FLD(config_hook, deliver),
-     .text = "where the answer goes; unset = only in the response"},
-    {"idempotency_field", T_STR, FLD(config_hook, idempotency_field), .check = check_field_name,
-     .text = "payload field whose repeats are ignored"},
-    {"async", T_BOOL, FLD(config_hook, async), .def = "false",
-     .text = "answer 202 at once instead of waiting for the agent"},
-    {"model", T_STR, FLD(config_hook, model), .flags = F_MODEL,
-     .text = "model group; default `model`"},
+	{"name", T_STR, FLD(config_hook, name), .check = check_name, .flags = F_REQUIRED,
+	 .text = "unique; the hook is POST /hooks/<name>"},
+	{"token", T_STR, FLD(config_hook, token), .flags = F_REQUIRED | F_SECRET,
+	 .text = "bearer token callers send"},
+	{"prompt", T_STR, FLD(config_hook, prompt), .flags = F_REQUIRED,
+	 .text = "what the agent is asked; `{{payload}}` is replaced by the body"},
+	{"deliver", T_DELIVER, FLD(config_hook, deliver),
+	 .text = "where the answer goes; unset = only in the response"},
+	{"idempotency_field", T_STR, FLD(config_hook, idempotency_field), .check = check_field_name,
+	 .text = "payload field whose repeats are ignored"},
+	{"async", T_BOOL, FLD(config_hook, async), .def = "false",
+	 .text = "answer 202 at once instead of waiting for the agent"},
+	{"model", T_STR, FLD(config_hook, model), .flags = F_MODEL,
+	 .text = "model group; default `model`"},
 };
 
 static const struct table hook_table = {"hooks",
@@ -2767,43 +2771,44 @@ static const struct table hook_table = {"hooks",
 					.text = "Webhooks that start an agent run."};
 
 static const struct opt top_opts[] = {
-    {"home", T_STR, FLD(config, home), .check = check_abs_path,
-     .text = "data directory; default $HERMETIC_HOME, else /opt/data"},
-    {"timezone", T_STR, FLD(config, timezone), .def = "UTC", .check = check_timezone,
-     .text = "IANA zone of cron schedules and of the time tool"},
-    {"model", T_STR, FLD(config, model), .flags = F_MODEL,
-     .text = "default model group of the agent; default: the first in model_list"},
-    {"auxiliary", T_SECTION, FLD(config, auxiliary), .table = &auxiliary_table},
-    {"agent", T_SECTION, FLD(config, agent), .table = &agent_table},
-    {"toolsets", T_FLAGS, FLD(config, toolsets), .def = "all", .choices = toolset_choices,
-     .text = "tool families offered to the model"},
-    {"skills", T_SECTION, FLD(config, skills), .table = &skills_table},
-    {"notes_dirs", T_STRS, FLD(config, notes_dirs), CNT(config, n_notes_dirs), .cap = 32,
-     .check = check_abs_path, .text = "read-only directories for read_file and search_files"},
-    {"web", T_SECTION, FLD(config, web), .table = &web_table},
-    {"prometheus", T_SECTION, FLD(config, prometheus), .table = &prometheus_table},
-    {"model_list", T_LIST, FLD(config, models), CNT(config, n_models), .cap = CONFIG_MAX_MODELS,
-     .table = &model_table},
-    {"litellm_settings", T_SECTION, FLD(config, litellm_settings),
-     .table = &litellm_settings_table},
-    {"router_settings", T_SECTION, FLD(config, router_settings), .table = &router_settings_table},
-    {"general_settings", T_SECTION, FLD(config, general_settings),
-     .table = &general_settings_table},
-    {"router", T_SECTION, FLD(config, router), .table = &router_table},
-    {"keys", T_LIST, FLD(config, keys), CNT(config, n_keys), .cap = CONFIG_MAX_KEYS,
-     .table = &key_table},
-    {"budget", T_SECTION, FLD(config, budget), .table = &budget_table},
-    {"guardrails", T_SECTION, FLD(config, guardrails), .table = &guardrails_table,
-     .flags = F_SEQ_IGNORED},
-    {"telegram", T_SECTION, FLD(config, telegram), .table = &telegram_table},
-    {"api", T_SECTION, FLD(config, api), .table = &api_table},
-    {"log", T_SECTION, FLD(config, log), .table = &log_table},
-    {"mcp_servers", T_MAP, FLD(config, mcp_servers), CNT(config, n_mcp_servers),
-     .cap = CONFIG_MAX_MCP_SERVERS, .table = &mcp_table},
-    {"cron", T_LIST, FLD(config, cron_jobs), CNT(config, n_cron_jobs), .cap = CONFIG_MAX_CRON_JOBS,
-     .table = &cron_table},
-    {"hooks", T_LIST, FLD(config, hooks), CNT(config, n_hooks), .cap = CONFIG_MAX_HOOKS,
-     .table = &hook_table},
+	{"home", T_STR, FLD(config, home), .check = check_abs_path,
+	 .text = "data directory; default $HERMETIC_HOME, else /opt/data"},
+	{"timezone", T_STR, FLD(config, timezone), .def = "UTC", .check = check_timezone,
+	 .text = "IANA zone of cron schedules and of the time tool"},
+	{"model", T_STR, FLD(config, model), .flags = F_MODEL,
+	 .text = "default model group of the agent; default: the first in model_list"},
+	{"auxiliary", T_SECTION, FLD(config, auxiliary), .table = &auxiliary_table},
+	{"agent", T_SECTION, FLD(config, agent), .table = &agent_table},
+	{"toolsets", T_FLAGS, FLD(config, toolsets), .def = "all", .choices = toolset_choices,
+	 .text = "tool families offered to the model"},
+	{"skills", T_SECTION, FLD(config, skills), .table = &skills_table},
+	{"notes_dirs", T_STRS, FLD(config, notes_dirs), CNT(config, n_notes_dirs), .cap = 32,
+	 .check = check_abs_path, .text = "read-only directories for read_file and search_files"},
+	{"web", T_SECTION, FLD(config, web), .table = &web_table},
+	{"prometheus", T_SECTION, FLD(config, prometheus), .table = &prometheus_table},
+	{"model_list", T_LIST, FLD(config, models), CNT(config, n_models), .cap = CONFIG_MAX_MODELS,
+	 .table = &model_table},
+	{"litellm_settings", T_SECTION, FLD(config, litellm_settings),
+	 .table = &litellm_settings_table},
+	{"router_settings", T_SECTION, FLD(config, router_settings),
+	 .table = &router_settings_table},
+	{"general_settings", T_SECTION, FLD(config, general_settings),
+	 .table = &general_settings_table},
+	{"router", T_SECTION, FLD(config, router), .table = &router_table},
+	{"keys", T_LIST, FLD(config, keys), CNT(config, n_keys), .cap = CONFIG_MAX_KEYS,
+	 .table = &key_table},
+	{"budget", T_SECTION, FLD(config, budget), .table = &budget_table},
+	{"guardrails", T_SECTION, FLD(config, guardrails), .table = &guardrails_table,
+	 .flags = F_SEQ_IGNORED},
+	{"telegram", T_SECTION, FLD(config, telegram), .table = &telegram_table},
+	{"api", T_SECTION, FLD(config, api), .table = &api_table},
+	{"log", T_SECTION, FLD(config, log), .table = &log_table},
+	{"mcp_servers", T_MAP, FLD(config, mcp_servers), CNT(config, n_mcp_servers),
+	 .cap = CONFIG_MAX_MCP_SERVERS, .table = &mcp_table},
+	{"cron", T_LIST, FLD(config, cron_jobs), CNT(config, n_cron_jobs),
+	 .cap = CONFIG_MAX_CRON_JOBS, .table = &cron_table},
+	{"hooks", T_LIST, FLD(config, hooks), CNT(config, n_hooks), .cap = CONFIG_MAX_HOOKS,
+	 .table = &hook_table},
 };
 
 static const struct table top_table = {"config", "Top level", OPTS(top_opts),
@@ -2828,109 +2833,110 @@ static const struct ignored {
 	const char *key;
 	const char *why;
 } ignored[] = {
-    {"config", "environment_variables", "set variables in the container environment"},
-    {"config", "credential_list", "put api_key in each model's litellm_params"},
-    {"config", "callback_settings", WHY_METRICS},
-    {"config", "assistant_settings", "hermetic serves only chat completions"},
-    {"config", "files_settings", "hermetic serves only chat completions"},
-    {"config", "finetune_settings", "hermetic serves only chat completions"},
-    {"litellm_settings", "callbacks", WHY_METRICS},
-    {"litellm_settings", "success_callback", WHY_METRICS},
-    {"litellm_settings", "failure_callback", WHY_METRICS},
-    {"litellm_settings", "service_callback", WHY_METRICS},
-    {"litellm_settings", "prometheus_initialize_budget_metrics", WHY_METRICS},
-    {"litellm_settings", "drop_params", WHY_PARAMS},
-    {"litellm_settings", "modify_params", WHY_PARAMS},
-    {"litellm_settings", "set_verbose", WHY_LOGGING},
-    {"litellm_settings", "json_logs", WHY_LOGGING},
-    {"litellm_settings", "turn_off_message_logging", WHY_LOGGING},
-    {"litellm_settings", "redact_user_api_key_info", WHY_LOGGING},
-    {"litellm_settings", "telemetry", "hermetic sends no telemetry"},
-    {"litellm_settings", "cache", WHY_CACHE},
-    {"litellm_settings", "cache_params", WHY_CACHE},
-    {"litellm_settings", "enable_json_schema_validation", WHY_ROUTER},
-    {"litellm_settings", "default_team_settings", WHY_USERS},
-    {"litellm_settings", "max_internal_user_budget", WHY_USERS},
-    {"litellm_settings", "internal_user_budget_duration", WHY_USERS},
-    {"litellm_settings", "max_end_user_budget", WHY_USERS},
-    {"litellm_settings", "default_key_generate_params", WHY_USERS},
-    {"litellm_settings", "upperbound_key_generate_params", WHY_USERS},
-    {"litellm_settings", "disable_end_user_cost_tracking", WHY_USERS},
-    {"litellm_settings", "ssl_verify", "hermetic always verifies TLS"},
-    {"litellm_settings", "force_ipv4", WHY_ROUTER},
-    {"litellm_settings", "return_response_headers", WHY_ROUTER},
-    {"litellm_settings", "guardrails", "see hermetic's guardrails: section"},
-    {"router_settings", "redis_*", "hermetic keeps router state in process"},
-    {"router_settings", "cache_responses", WHY_CACHE},
-    {"router_settings", "caching_groups", WHY_CACHE},
-    {"router_settings", "routing_strategy_args", "the supported strategies take no arguments"},
-    {"router_settings", "model_group_alias", WHY_ROUTER},
-    {"router_settings", "provider_budget_config", "use budget: and keys:"},
-    {"router_settings", "enable_tag_filtering", WHY_ROUTER},
-    {"router_settings", "tag_filtering", WHY_ROUTER},
-    {"router_settings", "polling_interval", WHY_ROUTER},
-    {"router_settings", "client_ttl", WHY_ROUTER},
-    {"router_settings", "default_litellm_params", WHY_PARAMS},
-    {"router_settings", "debug_level", WHY_LOGGING},
-    {"router_settings", "set_verbose", WHY_LOGGING},
-    {"router_settings", "allowed_fails_policy", "allowed_fails applies to every error"},
-    {"router_settings", "disable_cooldowns", "set cooldown_time: 0"},
-    {"router_settings", "model_group_retry_policy", "use retry_policy"},
-    {"router_settings", "optional_pre_call_checks", WHY_ROUTER},
-    {"router_settings", "default_max_parallel_requests", "use router.max_concurrent_upstream"},
-    {"router_settings", "retry_after", WHY_ROUTER},
-    {"general_settings", "database_url", WHY_DB},
-    {"general_settings", "database_connection_pool_limit", WHY_DB},
-    {"general_settings", "database_connection_timeout", WHY_DB},
-    {"general_settings", "store_model_in_db", "models come only from this file"},
-    {"general_settings", "disable_spend_logs", WHY_DB},
-    {"general_settings", "proxy_batch_write_at", WHY_DB},
-    {"general_settings", "allow_requests_on_db_unavailable", WHY_DB},
-    {"general_settings", "maximum_spend_logs_retention_period", WHY_DB},
-    {"general_settings", "use_redis_transaction_buffer", "hermetic keeps router state in process"},
-    {"general_settings", "disable_reset_budget", WHY_DB},
-    {"general_settings", "alerting", "alerts go to telegram.admin_chat"},
-    {"general_settings", "alert_types", "alerts go to telegram.admin_chat"},
-    {"general_settings", "alerting_threshold", "alerts go to telegram.admin_chat"},
-    {"general_settings", "background_health_checks", WHY_ROUTER},
-    {"general_settings", "health_check_interval", WHY_ROUTER},
-    {"general_settings", "health_check_details", WHY_ROUTER},
-    {"general_settings", "ui_access_mode", "hermetic has no admin UI"},
-    {"general_settings", "disable_master_key_return", "hermetic has no admin UI"},
-    {"general_settings", "custom_auth", "keys come from master_key and keys:"},
-    {"general_settings", "enable_jwt_auth", "keys come from master_key and keys:"},
-    {"general_settings", "litellm_key_header_name", "keys come from master_key and keys:"},
-    {"general_settings", "max_parallel_requests", "use router.max_concurrent_upstream"},
-    {"general_settings", "global_max_parallel_requests", "use router.max_concurrent_upstream"},
-    {"general_settings", "infer_model_from_keys", WHY_ROUTER},
-    {"general_settings", "enforce_user_param", WHY_USERS},
-    {"general_settings", "public_routes", WHY_ROUTER},
-    {"general_settings", "allowed_routes", WHY_ROUTER},
-    {"general_settings", "pass_through_endpoints", WHY_ROUTER},
-    {"general_settings", "forward_client_headers_to_llm_api", WHY_ROUTER},
-    {"litellm_params", "api_version", WHY_PROVIDER},
-    {"litellm_params", "organization", WHY_PROVIDER},
-    {"litellm_params", "custom_llm_provider", WHY_PROVIDER},
-    {"litellm_params", "litellm_credential_name", "put api_key here instead"},
-    {"litellm_params", "region_name", WHY_PROVIDER},
-    {"litellm_params", "aws_*", WHY_PROVIDER},
-    {"litellm_params", "vertex_*", WHY_PROVIDER},
-    {"litellm_params", "max_retries", "use num_retries"},
-    {"litellm_params", "tags", WHY_ROUTER},
-    {"litellm_params", "order", WHY_ROUTER},
-    {"litellm_params", "mock_response", WHY_ROUTER},
-    {"litellm_params", "use_in_pass_through", WHY_ROUTER},
-    {"litellm_params", "merge_reasoning_content_in_choices", WHY_PARAMS},
-    {"litellm_params", "input_cost_per_second", "costs are per token"},
-    {"litellm_params", "output_cost_per_second", "costs are per token"},
-    {"litellm_params", "max_parallel_requests", "use rpm or router.max_concurrent_upstream"},
-    {"litellm_params", "drop_params", WHY_PARAMS},
-    {"litellm_params", "additional_drop_params", WHY_PARAMS},
-    {"litellm_params", "temperature", WHY_PARAMS},
-    {"litellm_params", "top_p", WHY_PARAMS},
-    {"litellm_params", "seed", WHY_PARAMS},
-    {"litellm_params", "extra_body", WHY_PARAMS},
-    {"litellm_params", "reasoning_effort", WHY_PARAMS},
+	{"config", "environment_variables", "set variables in the container environment"},
+	{"config", "credential_list", "put api_key in each model's litellm_params"},
+	{"config", "callback_settings", WHY_METRICS},
+	{"config", "assistant_settings", "hermetic serves only chat completions"},
+	{"config", "files_settings", "hermetic serves only chat completions"},
+	{"config", "finetune_settings", "hermetic serves only chat completions"},
+	{"litellm_settings", "callbacks", WHY_METRICS},
+	{"litellm_settings", "success_callback", WHY_METRICS},
+	{"litellm_settings", "failure_callback", WHY_METRICS},
+	{"litellm_settings", "service_callback", WHY_METRICS},
+	{"litellm_settings", "prometheus_initialize_budget_metrics", WHY_METRICS},
+	{"litellm_settings", "drop_params", WHY_PARAMS},
+	{"litellm_settings", "modify_params", WHY_PARAMS},
+	{"litellm_settings", "set_verbose", WHY_LOGGING},
+	{"litellm_settings", "json_logs", WHY_LOGGING},
+	{"litellm_settings", "turn_off_message_logging", WHY_LOGGING},
+	{"litellm_settings", "redact_user_api_key_info", WHY_LOGGING},
+	{"litellm_settings", "telemetry", "hermetic sends no telemetry"},
+	{"litellm_settings", "cache", WHY_CACHE},
+	{"litellm_settings", "cache_params", WHY_CACHE},
+	{"litellm_settings", "enable_json_schema_validation", WHY_ROUTER},
+	{"litellm_settings", "default_team_settings", WHY_USERS},
+	{"litellm_settings", "max_internal_user_budget", WHY_USERS},
+	{"litellm_settings", "internal_user_budget_duration", WHY_USERS},
+	{"litellm_settings", "max_end_user_budget", WHY_USERS},
+	{"litellm_settings", "default_key_generate_params", WHY_USERS},
+	{"litellm_settings", "upperbound_key_generate_params", WHY_USERS},
+	{"litellm_settings", "disable_end_user_cost_tracking", WHY_USERS},
+	{"litellm_settings", "ssl_verify", "hermetic always verifies TLS"},
+	{"litellm_settings", "force_ipv4", WHY_ROUTER},
+	{"litellm_settings", "return_response_headers", WHY_ROUTER},
+	{"litellm_settings", "guardrails", "see hermetic's guardrails: section"},
+	{"router_settings", "redis_*", "hermetic keeps router state in process"},
+	{"router_settings", "cache_responses", WHY_CACHE},
+	{"router_settings", "caching_groups", WHY_CACHE},
+	{"router_settings", "routing_strategy_args", "the supported strategies take no arguments"},
+	{"router_settings", "model_group_alias", WHY_ROUTER},
+	{"router_settings", "provider_budget_config", "use budget: and keys:"},
+	{"router_settings", "enable_tag_filtering", WHY_ROUTER},
+	{"router_settings", "tag_filtering", WHY_ROUTER},
+	{"router_settings", "polling_interval", WHY_ROUTER},
+	{"router_settings", "client_ttl", WHY_ROUTER},
+	{"router_settings", "default_litellm_params", WHY_PARAMS},
+	{"router_settings", "debug_level", WHY_LOGGING},
+	{"router_settings", "set_verbose", WHY_LOGGING},
+	{"router_settings", "allowed_fails_policy", "allowed_fails applies to every error"},
+	{"router_settings", "disable_cooldowns", "set cooldown_time: 0"},
+	{"router_settings", "model_group_retry_policy", "use retry_policy"},
+	{"router_settings", "optional_pre_call_checks", WHY_ROUTER},
+	{"router_settings", "default_max_parallel_requests", "use router.max_concurrent_upstream"},
+	{"router_settings", "retry_after", WHY_ROUTER},
+	{"general_settings", "database_url", WHY_DB},
+	{"general_settings", "database_connection_pool_limit", WHY_DB},
+	{"general_settings", "database_connection_timeout", WHY_DB},
+	{"general_settings", "store_model_in_db", "models come only from this file"},
+	{"general_settings", "disable_spend_logs", WHY_DB},
+	{"general_settings", "proxy_batch_write_at", WHY_DB},
+	{"general_settings", "allow_requests_on_db_unavailable", WHY_DB},
+	{"general_settings", "maximum_spend_logs_retention_period", WHY_DB},
+	{"general_settings", "use_redis_transaction_buffer",
+	 "hermetic keeps router state in process"},
+	{"general_settings", "disable_reset_budget", WHY_DB},
+	{"general_settings", "alerting", "alerts go to telegram.admin_chat"},
+	{"general_settings", "alert_types", "alerts go to telegram.admin_chat"},
+	{"general_settings", "alerting_threshold", "alerts go to telegram.admin_chat"},
+	{"general_settings", "background_health_checks", WHY_ROUTER},
+	{"general_settings", "health_check_interval", WHY_ROUTER},
+	{"general_settings", "health_check_details", WHY_ROUTER},
+	{"general_settings", "ui_access_mode", "hermetic has no admin UI"},
+	{"general_settings", "disable_master_key_return", "hermetic has no admin UI"},
+	{"general_settings", "custom_auth", "keys come from master_key and keys:"},
+	{"general_settings", "enable_jwt_auth", "keys come from master_key and keys:"},
+	{"general_settings", "litellm_key_header_name", "keys come from master_key and keys:"},
+	{"general_settings", "max_parallel_requests", "use router.max_concurrent_upstream"},
+	{"general_settings", "global_max_parallel_requests", "use router.max_concurrent_upstream"},
+	{"general_settings", "infer_model_from_keys", WHY_ROUTER},
+	{"general_settings", "enforce_user_param", WHY_USERS},
+	{"general_settings", "public_routes", WHY_ROUTER},
+	{"general_settings", "allowed_routes", WHY_ROUTER},
+	{"general_settings", "pass_through_endpoints", WHY_ROUTER},
+	{"general_settings", "forward_client_headers_to_llm_api", WHY_ROUTER},
+	{"litellm_params", "api_version", WHY_PROVIDER},
+	{"litellm_params", "organization", WHY_PROVIDER},
+	{"litellm_params", "custom_llm_provider", WHY_PROVIDER},
+	{"litellm_params", "litellm_credential_name", "put api_key here instead"},
+	{"litellm_params", "region_name", WHY_PROVIDER},
+	{"litellm_params", "aws_*", WHY_PROVIDER},
+	{"litellm_params", "vertex_*", WHY_PROVIDER},
+	{"litellm_params", "max_retries", "use num_retries"},
+	{"litellm_params", "tags", WHY_ROUTER},
+	{"litellm_params", "order", WHY_ROUTER},
+	{"litellm_params", "mock_response", WHY_ROUTER},
+	{"litellm_params", "use_in_pass_through", WHY_ROUTER},
+	{"litellm_params", "merge_reasoning_content_in_choices", WHY_PARAMS},
+	{"litellm_params", "input_cost_per_second", "costs are per token"},
+	{"litellm_params", "output_cost_per_second", "costs are per token"},
+	{"litellm_params", "max_parallel_requests", "use rpm or router.max_concurrent_upstream"},
+	{"litellm_params", "drop_params", WHY_PARAMS},
+	{"litellm_params", "additional_drop_params", WHY_PARAMS},
+	{"litellm_params", "temperature", WHY_PARAMS},
+	{"litellm_params", "top_p", WHY_PARAMS},
+	{"litellm_params", "seed", WHY_PARAMS},
+	{"litellm_params", "extra_body", WHY_PARAMS},
+	{"litellm_params", "reasoning_effort", WHY_PARAMS},
 };
 
 static bool key_matches(const char *pattern, const char *key)
@@ -3201,10 +3207,10 @@ static void check_refs(struct ctx *c)
 		if (c->refs[i].kind == REF_MODEL)
 			check_model_ref(c, &c->refs[i]);
 		else if (!c->cfg->telegram.enabled)
-			warn_at(
-			    c, c->refs[i].at,
-			    "%s: Telegram is off (no telegram.token), so this is never delivered",
-			    c->refs[i].path);
+			warn_at(c, c->refs[i].at,
+				"%s: Telegram is off (no telegram.token), so this is never "
+				"delivered",
+				c->refs[i].path);
 	}
 }
 
@@ -3293,7 +3299,7 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 		 struct config_diag *diag)
 {
 	struct ctx c = {
-	    .file = name, .text = text ? text : "", .len = text ? len : 0, .diag = diag};
+		.file = name, .text = text ? text : "", .len = text ? len : 0, .diag = diag};
 	size_t i;
 	int rc;
 
@@ -3321,7 +3327,7 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 }
 
 static void file_error(struct config_diag *d, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static void file_error(struct config_diag *d, const char *path, const char *fmt, ...)
 {
@@ -3493,9 +3499,11 @@ static void sum_routing(const struct config *cfg, struct buf *b)
 	const struct config_router_settings *r = &cfg->router_settings;
 
 	buf_printf(
-	    b, "routing:     %s, %lld retries, cooldown %lld s after %lld fails, timeout %lld s\n",
-	    routing_choices[r->routing_strategy].name, (long long)r->num_retries,
-	    (long long)r->cooldown_time_s, (long long)r->allowed_fails, (long long)r->timeout_s);
+		b,
+		"routing:     %s, %lld retries, cooldown %lld s after %lld fails, timeout %lld s\n",
+		routing_choices[r->routing_strategy].name, (long long)r->num_retries,
+		(long long)r->cooldown_time_s, (long long)r->allowed_fails,
+		(long long)r->timeout_s);
 }
 
 static void put_usd(struct buf *b, const char *label, double usd)
@@ -3582,8 +3590,8 @@ static void sum_listeners(const struct config *cfg, struct buf *b)
 }
 
 static void (*const summary_parts[])(const struct config *cfg, struct buf *b) = {
-    sum_general, sum_models, sum_fallbacks, sum_routing,
-    sum_budget,	 sum_mcp,    sum_jobs,	    sum_listeners,
+	sum_general, sum_models, sum_fallbacks, sum_routing,
+	sum_budget,  sum_mcp,	 sum_jobs,	sum_listeners,
 };
 
 void config_print_summary(const struct config *cfg, FILE *out)
@@ -3610,10 +3618,10 @@ static const struct {
 	check_fn check;
 	const char *doc;
 } check_docs[] = {
-    {check_abs_path, "absolute path"},	{check_command, "program"},
-    {check_url, "http(s) URL"},		{check_name, "name"},
-    {check_host_pattern, "host name"},	{check_field_name, "field name"},
-    {check_timezone, "IANA zone name"},
+	{check_abs_path, "absolute path"},  {check_command, "program"},
+	{check_url, "http(s) URL"},	    {check_name, "name"},
+	{check_host_pattern, "host name"},  {check_field_name, "field name"},
+	{check_timezone, "IANA zone name"},
 };
 
 static const char *ref_kind(const struct opt *o)

@@ -79,8 +79,8 @@ struct config_model {
 	char *model_name;
 	struct config_litellm_params litellm_params;
 	struct config_model_info model_info;
-	char *
-	    provider; /* derived: "openrouter", "openai", or an unknown prefix used with api_base */
+	char *provider; /* derived: "openrouter", "openai", or an unknown prefix used with api_base
+			 */
 	char *upstream_model; /* derived: the id sent upstream, e.g. "qwen/qwen3-coder:free" */
 };
 

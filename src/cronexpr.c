@@ -32,18 +32,18 @@ static const char *const dow_names[] = {"sun", "mon", "tue", "wed", "thu", "fri"
 enum { F_MINUTE, F_HOUR, F_DOM, F_MONTH, F_DOW, N_FIELDS };
 
 static const struct field fields[N_FIELDS] = {
-    {"minute", 0, 59, NULL, 0, 0},	    {"hour", 0, 23, NULL, 0, 0},
-    {"day-of-month", 1, 31, NULL, 0, 0},    {"month", 1, 12, month_names, 12, 1},
-    {"day-of-week", 0, 7, dow_names, 7, 0},
+	{"minute", 0, 59, NULL, 0, 0},		{"hour", 0, 23, NULL, 0, 0},
+	{"day-of-month", 1, 31, NULL, 0, 0},	{"month", 1, 12, month_names, 12, 1},
+	{"day-of-week", 0, 7, dow_names, 7, 0},
 };
 
 static const struct {
 	const char *name;
 	const char *expr;
 } macros[] = {
-    {"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
-    {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},	  {"@midnight", "0 0 * * *"},
-    {"@hourly", "0 * * * *"},
+	{"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
+	{"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
+	{"@hourly", "0 * * * *"},
 };
 
 /* A piece of the expression: [s, end). */
@@ -52,7 +52,7 @@ struct span {
 };
 
 static int fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t err_len, const char *fmt, ...)
 {
@@ -234,9 +234,9 @@ static int parse_fields(const char *expr, struct cronexpr *out, char *err, size_
 
 	if (n != N_FIELDS)
 		return fail(
-		    err, err_len,
-		    "expected 5 fields (minute hour day-of-month month day-of-week), got %s%zu",
-		    n > N_FIELDS ? "more than " : "", n > N_FIELDS ? (size_t)N_FIELDS : n);
+			err, err_len,
+			"expected 5 fields (minute hour day-of-month month day-of-week), got %s%zu",
+			n > N_FIELDS ? "more than " : "", n > N_FIELDS ? (size_t)N_FIELDS : n);
 	for (i = 0; i < N_FIELDS; i++) {
 		rc = parse_field(&fields[i], sp[i], &bits[i], err, err_len);
 		if (rc < 0)

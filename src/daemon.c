@@ -46,7 +46,8 @@ static int open_home(const struct config *cfg)
 
 	if (rc < 0) {
 		log_error("data directory %s: %s (create it, or set home: / HERMETIC_HOME to a"
-			  " writable directory)", cfg->home, strerror(-rc));
+			  " writable directory)",
+			  cfg->home, strerror(-rc));
 		goto out;
 	}
 	if (!cfg->log.file)
@@ -110,7 +111,8 @@ static void setup_metrics(struct daemon *d)
 			       "Resident memory size in bytes", NULL);
 	d->m_http = metrics_add(d->metrics, METRIC_COUNTER, "hermetic_http_requests_total",
 				"Requests answered by this process's HTTP servers, by route and"
-				" status", http_labels);
+				" status",
+				http_labels);
 	metrics_on_collect(d->metrics, collect, d);
 }
 
@@ -183,8 +185,8 @@ int daemon_init(struct daemon *d, const struct config *cfg, const char *what)
 	return 0;
 }
 
-int daemon_listen(struct daemon *d, const char *listen, const char *config_key,
-		  long max_body_bytes, int timeout_s, struct httpd **out)
+int daemon_listen(struct daemon *d, const char *listen, const char *config_key, long max_body_bytes,
+		  int timeout_s, struct httpd **out)
 {
 	struct httpd_opts o = {
 		.listen = listen,
@@ -223,7 +225,8 @@ int daemon_run(struct daemon *d)
 void daemon_finish(struct daemon *d)
 {
 	if (d->loop) {
-		/* Cancelled transfers report on the next loop pass; run it so each callback fires. */
+		/* Cancelled transfers report on the next loop pass; run it so each callback fires.
+		 */
 		httpc_cancel_all(d->loop);
 		event_base_loop(loop_base(d->loop), EVLOOP_NONBLOCK);
 		event_base_loop(loop_base(d->loop), EVLOOP_NONBLOCK);

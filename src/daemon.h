@@ -33,8 +33,8 @@ struct daemon {
 int daemon_init(struct daemon *d, const struct config *cfg, const char *what);
 /* Starts an HTTP server on listen with the daemon's metrics observer. Returns 0 or -1 (logged,
  * naming the config key). */
-int daemon_listen(struct daemon *d, const char *listen, const char *config_key,
-		  long max_body_bytes, int timeout_s, struct httpd **out);
+int daemon_listen(struct daemon *d, const char *listen, const char *config_key, long max_body_bytes,
+		  int timeout_s, struct httpd **out);
 /* Adds GET /healthz, /readyz and /metrics to h. */
 void daemon_add_health_routes(struct daemon *d, struct httpd *h);
 /* Runs the loop until a stop signal. Returns 0 or -1. */

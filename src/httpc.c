@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define HEADERS_CAP      (64 * 1024)
+#define HEADERS_CAP	 (64 * 1024)
 #define DEFAULT_BODY_CAP (8 * 1024 * 1024)
 
 struct httpc_req {

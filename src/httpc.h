@@ -13,13 +13,13 @@ struct loop;
 struct httpc_req;
 
 enum httpc_result {
-	HTTPC_OK,            /* a complete HTTP response arrived (any status) */
-	HTTPC_TIMEOUT,       /* whole-request timeout */
-	HTTPC_FIRST_BYTE,    /* no response byte within first_byte_timeout_ms */
-	HTTPC_CONNECT,       /* could not resolve or connect */
-	HTTPC_TOO_BIG,       /* response body or headers over their cap */
-	HTTPC_CANCELLED,     /* httpc_cancel, or the data callback returned < 0 */
-	HTTPC_TRANSPORT,     /* anything else curl reported (TLS, reset, truncated body) */
+	HTTPC_OK,	  /* a complete HTTP response arrived (any status) */
+	HTTPC_TIMEOUT,	  /* whole-request timeout */
+	HTTPC_FIRST_BYTE, /* no response byte within first_byte_timeout_ms */
+	HTTPC_CONNECT,	  /* could not resolve or connect */
+	HTTPC_TOO_BIG,	  /* response body or headers over their cap */
+	HTTPC_CANCELLED,  /* httpc_cancel, or the data callback returned < 0 */
+	HTTPC_TRANSPORT,  /* anything else curl reported (TLS, reset, truncated body) */
 };
 
 /* Streaming: called for each piece of the body as it arrives (the body is then not buffered).
@@ -28,16 +28,16 @@ typedef int (*httpc_data_cb)(struct httpc_req *req, const char *data, size_t len
 typedef void (*httpc_done_cb)(struct httpc_req *req, void *arg);
 
 struct httpc_opts {
-	const char *method;           /* NULL = GET, or POST when body is set */
-	const char *url;              /* http:// or https:// only */
-	const char *const *headers;   /* NULL-terminated "Name: value" lines, copied */
-	const char *body;             /* copied */
+	const char *method;	    /* NULL = GET, or POST when body is set */
+	const char *url;	    /* http:// or https:// only */
+	const char *const *headers; /* NULL-terminated "Name: value" lines, copied */
+	const char *body;	    /* copied */
 	size_t body_len;
-	long timeout_ms;              /* whole request; 0 = none */
-	long connect_timeout_ms;      /* 0 = 10 s */
-	long first_byte_timeout_ms;   /* 0 = none */
-	size_t max_response_bytes;    /* cap on the buffered body; 0 = 8 MiB */
-	httpc_data_cb on_data;        /* NULL = buffer the body */
+	long timeout_ms;	    /* whole request; 0 = none */
+	long connect_timeout_ms;    /* 0 = 10 s */
+	long first_byte_timeout_ms; /* 0 = none */
+	size_t max_response_bytes;  /* cap on the buffered body; 0 = 8 MiB */
+	httpc_data_cb on_data;	    /* NULL = buffer the body */
 };
 
 int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, void *arg,

@@ -148,14 +148,13 @@ int httpd_create(struct loop *l, const struct httpd_opts *o, struct httpd **out,
 		free(h);
 		return -1;
 	}
-	evhttp_set_max_body_size(h->http, (ev_ssize_t)(o->max_body_bytes ? o->max_body_bytes
-									 : 1024 * 1024));
-	evhttp_set_max_headers_size(h->http,
-				    (ev_ssize_t)(o->max_header_bytes ? o->max_header_bytes
-								     : 16 * 1024));
+	evhttp_set_max_body_size(h->http,
+				 (ev_ssize_t)(o->max_body_bytes ? o->max_body_bytes : 1024 * 1024));
+	evhttp_set_max_headers_size(
+		h->http, (ev_ssize_t)(o->max_header_bytes ? o->max_header_bytes : 16 * 1024));
 	evhttp_set_timeout(h->http, o->timeout_s > 0 ? o->timeout_s : 60);
-	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-						    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
+						    EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(h->http, dispatch, h);
 	h->sock = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
 	if (!h->sock) {
@@ -189,8 +188,7 @@ int httpd_port(const struct httpd *h)
 	return h->port;
 }
 
-void httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn,
-		 void *arg)
+void httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn, void *arg)
 {
 	struct route *r;
 	size_t n = strlen(path);
@@ -244,8 +242,8 @@ static const char *reason(int status)
 	}
 }
 
-void httpd_reply(struct evhttp_request *req, int status, const char *content_type,
-		 const char *body, size_t len)
+void httpd_reply(struct evhttp_request *req, int status, const char *content_type, const char *body,
+		 size_t len)
 {
 	struct evbuffer *b = evbuffer_new();
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);

@@ -24,10 +24,10 @@ enum httpd_method {
 typedef void (*httpd_handler)(struct evhttp_request *req, void *arg);
 
 struct httpd_opts {
-	const char *listen;       /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
-	size_t max_body_bytes;    /* 0 = 1 MiB */
-	size_t max_header_bytes;  /* 0 = 16 KiB */
-	int timeout_s;            /* read/write timeout per connection; 0 = 60 */
+	const char *listen;	 /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
+	size_t max_body_bytes;	 /* 0 = 1 MiB */
+	size_t max_header_bytes; /* 0 = 16 KiB */
+	int timeout_s;		 /* read/write timeout per connection; 0 = 60 */
 };
 
 /* Binds and listens. Returns 0, or -1 with a message in err ("cannot listen on ...: ..."). */
@@ -37,16 +37,15 @@ int httpd_create(struct loop *l, const struct httpd_opts *o, struct httpd **out,
 void httpd_destroy(struct httpd *h);
 int httpd_port(const struct httpd *h);
 /* Adds a route (path copied). Later routes do not override earlier ones. */
-void httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn,
-		 void *arg);
+void httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn, void *arg);
 /* Counts answered requests in metrics when set: called after each reply with the route path
  * ("unmatched" for 404s) and the status. */
 typedef void (*httpd_observe_cb)(const char *route, int status, void *arg);
 void httpd_set_observer(struct httpd *h, httpd_observe_cb cb, void *arg);
 
 /* Helpers for handlers. */
-void httpd_reply(struct evhttp_request *req, int status, const char *content_type,
-		 const char *body, size_t len);
+void httpd_reply(struct evhttp_request *req, int status, const char *content_type, const char *body,
+		 size_t len);
 /* {"error":{"message":..., "type":..., "param":null, "code":"<status>"}} */
 void httpd_reply_error(struct evhttp_request *req, int status, const char *type,
 		       const char *message);

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #define LOG_MAX_SECRETS 64
-#define LOG_LINE_MAX    8192
+#define LOG_LINE_MAX	8192
 
 static struct {
 	enum log_level level;
@@ -115,7 +115,8 @@ void log_add_secret(const char *secret)
 		if (strcmp(L.secrets[i], secret) == 0)
 			return;
 	if (L.n_secrets == LOG_MAX_SECRETS) {
-		/* Better to refuse loudly than to leak: this only happens with a pathological config. */
+		/* Better to refuse loudly than to leak: this only happens with a pathological
+		 * config. */
 		fprintf(stderr, "hermetic: too many secrets registered for redaction\n");
 		abort();
 	}
@@ -218,8 +219,8 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 	va_end(ap);
 	clean = log_redact(msg);
 	buf_init(&out, 0);
-	buf_printf(&out, "%s.%03ldZ %-5s [%s:%d] ", stamp, ts.tv_nsec / 1000000,
-		   level_names[level], base ? base + 1 : file, line);
+	buf_printf(&out, "%s.%03ldZ %-5s [%s:%d] ", stamp, ts.tv_nsec / 1000000, level_names[level],
+		   base ? base + 1 : file, line);
 	escape_into(&out, clean);
 	if (out.len > LOG_LINE_MAX) {
 		out.len = LOG_LINE_MAX;

@@ -160,7 +160,8 @@ static int run_spend(int argc, char **argv)
 		if (c == 'c') {
 			path = optarg;
 		} else if (c != 'd' || parse_i64(optarg, 1, 3660, &days) < 0) {
-			fprintf(stderr, "usage: hermetic spend [--days N (1-3660)] [--config FILE]\n");
+			fprintf(stderr,
+				"usage: hermetic spend [--days N (1-3660)] [--config FILE]\n");
 			return 2;
 		}
 	}

@@ -11,9 +11,9 @@
 #include <string.h>
 
 const double metrics_latency_buckets[] = {
-	0.005, 0.00625, 0.0125, 0.025, 0.05, 0.1, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0,
-	4.5,   5.0,     5.5,    6.0,   6.5,  7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0, 15.0, 20.0,
-	25.0,  30.0,    60.0,   120.0, 180.0, 240.0, 300.0};
+	0.005, 0.00625, 0.0125, 0.025, 0.05, 0.1,  0.5,	 1.0,	1.5,   2.0,   2.5,  3.0,
+	3.5,   4.0,	4.5,	5.0,   5.5,  6.0,  6.5,	 7.0,	7.5,   8.0,   8.5,  9.0,
+	9.5,   10.0,	15.0,	20.0,  25.0, 30.0, 60.0, 120.0, 180.0, 240.0, 300.0};
 const size_t metrics_n_latency_buckets = ARRAY_LEN(metrics_latency_buckets);
 
 struct series {
@@ -322,7 +322,8 @@ void metrics_render(struct metrics *m, struct buf *out)
 	for (i = 0; i < m->n_collectors; i++)
 		m->collectors[i].cb(m, m->collectors[i].arg);
 	for (f = m->head; f; f = f->next) {
-		/* Text format 0.0.4 keeps a counter's _total in HELP and TYPE (client_golang does). */
+		/* Text format 0.0.4 keeps a counter's _total in HELP and TYPE (client_golang does).
+		 */
 		buf_printf(out, "# HELP %s ", f->name);
 		put_escaped(out, f->help, 0);
 		buf_printf(out, "\n# TYPE %s %s\n", f->name, type_names[f->type]);

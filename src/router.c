@@ -34,12 +34,12 @@
 #include <string.h>
 #include <strings.h>
 
-#define SSE_EVENT_CAP   (1024 * 1024)
-#define ERROR_BODY_CAP  (64 * 1024)
-#define MAX_ATTEMPTS    64
+#define SSE_EVENT_CAP	(1024 * 1024)
+#define ERROR_BODY_CAP	(64 * 1024)
+#define MAX_ATTEMPTS	64
 #define BACKOFF_BASE_MS 100
-#define BACKOFF_MAX_MS  5000
-#define WINDOW_SLOTS    60
+#define BACKOFF_MAX_MS	5000
+#define WINDOW_SLOTS	60
 
 enum eclass {
 	E_NONE,
@@ -286,8 +286,8 @@ static void set_state_metric(struct router *r, struct deployment *d, int64_t t_m
 
 	if (cooling(d, t_ms))
 		state = 2;
-	else if (d->last_fail_ms && t_ms - d->last_fail_ms <
-					    r->cfg->router_settings.cooldown_time_s * 1000)
+	else if (d->last_fail_ms &&
+		 t_ms - d->last_fail_ms < r->cfg->router_settings.cooldown_time_s * 1000)
 		state = 1;
 	metric_set(r->m_state, v, state);
 }
@@ -305,8 +305,12 @@ static void note_failure(struct router *r, struct deployment *d, long status)
 		if (d->fail_ms[i] && t - d->fail_ms[i] < window)
 			recent++;
 	if ((int64_t)recent > r->cfg->router_settings.allowed_fails && !cooling(d, t)) {
-		const char *v[] = {d->m->model_name, d->m->model_info.id,
-				   d->m->litellm_params.api_base, d->m->provider, st, NULL};
+		const char *v[] = {d->m->model_name,
+				   d->m->model_info.id,
+				   d->m->litellm_params.api_base,
+				   d->m->provider,
+				   st,
+				   NULL};
 
 		snprintf(st, sizeof(st), "%ld", status);
 		d->cooldown_until_ms = t + window;
@@ -417,8 +421,9 @@ static enum eclass classify(long status, const char *body, char **msg)
 
 	if (cJSON_IsNumber(code) && status == 200)
 		status = (long)code->valuedouble;
-	*msg = xstrdup(text ? text : (body && *body && !root ? "upstream answered a non-JSON error"
-							      : "upstream error"));
+	*msg = xstrdup(text ? text
+			    : (body && *body && !root ? "upstream answered a non-JSON error"
+						      : "upstream error"));
 	if (strcmp(codestr, "context_length_exceeded") == 0 ||
 	    contains_ci(text, "maximum context length") || contains_ci(text, "context length") ||
 	    contains_ci(text, "context window"))
@@ -502,21 +507,32 @@ static long client_status(enum eclass c, long upstream)
 
 static void register_metrics(struct router *r, struct metrics *m)
 {
-	static const char *const total_l[] = {"requested_model", "status_code", "hashed_api_key",
-					      "api_key_alias", "team", "user", NULL};
-	static const char *const failed_l[] = {"requested_model", "exception_status",
-					       "exception_class", "hashed_api_key",
-					       "api_key_alias", "team", "user", NULL};
-	static const char *const model_l[] = {"model", "hashed_api_key", "api_key_alias", "team",
-					      "user", NULL};
-	static const char *const tok_l[] = {"model", "requested_model", "hashed_api_key",
-					    "api_key_alias", "team", "user", NULL};
+	static const char *const total_l[] = {"requested_model",
+					      "status_code",
+					      "hashed_api_key",
+					      "api_key_alias",
+					      "team",
+					      "user",
+					      NULL};
+	static const char *const failed_l[] = {"requested_model",
+					       "exception_status",
+					       "exception_class",
+					       "hashed_api_key",
+					       "api_key_alias",
+					       "team",
+					       "user",
+					       NULL};
+	static const char *const model_l[] = {"model", "hashed_api_key", "api_key_alias",
+					      "team",  "user",		 NULL};
+	static const char *const tok_l[] = {
+		"model", "requested_model", "hashed_api_key", "api_key_alias", "team", "user",
+		NULL};
 	static const char *const lat_l[] = {"requested_model", "model", NULL};
 	static const char *const m_l[] = {"model", NULL};
 	static const char *const fb_l[] = {"requested_model", "fallback_model", "exception_status",
 					   "exception_class", NULL};
-	static const char *const dep_st[] = {"litellm_model_name", "model_id", "api_base",
-					     "api_provider", "exception_status", NULL};
+	static const char *const dep_st[] = {"litellm_model_name", "model_id",	       "api_base",
+					     "api_provider",	   "exception_status", NULL};
 	static const char *const dep_l[] = {"litellm_model_name", "model_id", "api_base",
 					    "api_provider", NULL};
 	static const char *const key_l[] = {"hashed_api_key", "api_key_alias", NULL};
@@ -542,19 +558,21 @@ static void register_metrics(struct router *r, struct metrics *m)
 					     "Whole request latency in seconds", lat_l, b, nb);
 	r->m_api_latency = metrics_add_histogram(m, "litellm_llm_api_latency_metric",
 						 "Upstream call latency in seconds", m_l, b, nb);
-	r->m_ttft = metrics_add_histogram(m, "litellm_llm_api_time_to_first_token_metric",
-					  "Time to the first streamed token in seconds", m_l, b, nb);
-	r->m_overhead = metrics_add_histogram(m, "litellm_overhead_latency_metric",
-					      "Time spent in the router itself in seconds", m_l, b,
-					      nb);
+	r->m_ttft =
+		metrics_add_histogram(m, "litellm_llm_api_time_to_first_token_metric",
+				      "Time to the first streamed token in seconds", m_l, b, nb);
+	r->m_overhead =
+		metrics_add_histogram(m, "litellm_overhead_latency_metric",
+				      "Time spent in the router itself in seconds", m_l, b, nb);
 	r->m_fb_ok = metrics_add(m, METRIC_COUNTER, "litellm_deployment_successful_fallbacks_total",
 				 "Requests answered by a fallback model group", fb_l);
 	r->m_fb_fail = metrics_add(m, METRIC_COUNTER, "litellm_deployment_failed_fallbacks_total",
 				   "Fallback model groups that failed too", fb_l);
 	r->m_cooled = metrics_add(m, METRIC_COUNTER, "litellm_deployment_cooled_down_total",
 				  "Deployments put in cooldown", dep_st);
-	r->m_state = metrics_add(m, METRIC_GAUGE, "litellm_deployment_state",
-				 "Deployment state: 0 ok, 1 recent failures, 2 cooling down", dep_l);
+	r->m_state =
+		metrics_add(m, METRIC_GAUGE, "litellm_deployment_state",
+			    "Deployment state: 0 ok, 1 recent failures, 2 cooling down", dep_l);
 	r->m_remaining = metrics_add(m, METRIC_GAUGE, "litellm_remaining_api_key_budget_metric",
 				     "Budget left in USD for the key's current window", key_l);
 	r->m_retries = metrics_add(m, METRIC_COUNTER, "hermetic_router_retries_total",
@@ -612,8 +630,8 @@ static void setup_deployment(struct router *r, struct deployment *d, const struc
 			d->headers[n++] = xasprintf("X-Title: %s", r->cfg->router.openrouter_title);
 	}
 	for (i = 0; i < p->n_extra_headers; i++)
-		d->headers[n++] = xasprintf("%s: %s", p->extra_headers[i].name,
-					    p->extra_headers[i].value);
+		d->headers[n++] =
+			xasprintf("%s: %s", p->extra_headers[i].name, p->extra_headers[i].value);
 	d->n_fail_slots = (size_t)r->cfg->router_settings.allowed_fails + 1;
 	d->fail_ms = xcalloc(d->n_fail_slots, sizeof(*d->fail_ms));
 }
@@ -919,7 +937,8 @@ static void attempt(struct router_call *c)
 		return;
 	}
 	if ((int64_t)r->in_flight >= r->cfg->router.max_concurrent_upstream) {
-		fail_call(c, E_RATE_LIMIT, 429, "too many concurrent upstream requests; retry later");
+		fail_call(c, E_RATE_LIMIT, 429,
+			  "too many concurrent upstream requests; retry later");
 		c->retry_after_s = 1;
 		return;
 	}
@@ -931,7 +950,8 @@ static void attempt(struct router_call *c)
 		if (all_cooling) {
 			c->err = E_NO_DEPLOYMENT;
 			c->err_msg = xasprintf("No deployments available for selected model, Try"
-					       " again in %ld seconds", wait_s);
+					       " again in %ld seconds",
+					       wait_s);
 		} else {
 			c->err = E_RATE_LIMIT;
 			c->err_msg = xasprintf("rpm/tpm limit reached for every deployment of %s",
@@ -1072,8 +1092,8 @@ static void attempt_failed(struct router_call *c)
 {
 	struct router *r = c->r;
 	int64_t allowed = retries_for(r, c->dep, c->err);
-	int64_t left_ms = r->cfg->router_settings.timeout_s * 1000 -
-			  (now_mono_us() - c->t_start) / 1000;
+	int64_t left_ms =
+		r->cfg->router_settings.timeout_s * 1000 - (now_mono_us() - c->t_start) / 1000;
 	const char *v[] = {c->group->name, NULL};
 
 	if (counts_for_cooldown(c->err, c->err_status))
@@ -1111,10 +1131,15 @@ static void record_success(struct router_call *c, const char *source_override)
 	const char *source = "upstream";
 	double secs = (double)(now_mono_us() - c->t_attempt) / 1e6;
 	const char *mv[] = {m->litellm_params.model, NULL};
-	const char *kv[] = {m->litellm_params.model, c->key_hash, alias_or_none(c), NULL, NULL,
+	const char *kv[] = {
+		m->litellm_params.model, c->key_hash, alias_or_none(c), NULL, NULL, NULL};
+	const char *tv[] = {m->litellm_params.model,
+			    c->group->name,
+			    c->key_hash,
+			    alias_or_none(c),
+			    NULL,
+			    NULL,
 			    NULL};
-	const char *tv[] = {m->litellm_params.model, c->group->name, c->key_hash,
-			    alias_or_none(c), NULL, NULL, NULL};
 
 	if (!c->have_cost) {
 		c->cost_usd = (double)c->prompt_tokens * m->model_info.input_cost_per_token +
@@ -1270,8 +1295,8 @@ static void on_http_done(struct httpc_req *req, void *arg)
 		arm(c, T_FINISH, 0);
 		return;
 	}
-	if (c->client_stream && status == 200 && (res == HTTPC_OK || c->err || c->got_event ||
-						  c->stream_started)) {
+	if (c->client_stream && status == 200 &&
+	    (res == HTTPC_OK || c->err || c->got_event || c->stream_started)) {
 		if (res != HTTPC_OK && !c->err) {
 			c->err = res == HTTPC_TIMEOUT ? E_TIMEOUT : E_TRANSPORT;
 			c->err_status = res == HTTPC_TIMEOUT ? 408 : 502;
@@ -1284,8 +1309,8 @@ static void on_http_done(struct httpc_req *req, void *arg)
 	if (res != HTTPC_OK) {
 		if (!c->err) {
 			c->err = res == HTTPC_TIMEOUT || res == HTTPC_FIRST_BYTE ? E_TIMEOUT
-			       : res == HTTPC_TOO_BIG			 ? E_MALFORMED
-									 : E_TRANSPORT;
+				 : res == HTTPC_TOO_BIG				 ? E_MALFORMED
+										 : E_TRANSPORT;
 			c->err_status = c->err == E_TIMEOUT ? 408 : 502;
 			free(c->err_msg);
 			c->err_msg = xstrdup(httpc_error(req));
@@ -1328,16 +1353,17 @@ static void finish(struct router_call *c)
 		.completion_tokens = c->completion_tokens,
 		.retries = c->retries,
 		.fallbacks = c->fallbacks,
-		.retry_after_s = c->final_status == 429 ? (c->retry_after_s ? c->retry_after_s : 1)
-							: 0,
+		.retry_after_s =
+			c->final_status == 429 ? (c->retry_after_s ? c->retry_after_s : 1) : 0,
 		.overhead_ms = overhead_ms > 0 ? overhead_ms : 0,
 	};
 	char code[16], exc[16];
 	size_t i;
 	const char *req_model = c->requested ? c->requested : "None";
 	const char *tv[] = {req_model, code, c->key_hash, alias_or_none(c), NULL, NULL, NULL};
-	const char *fv[] = {req_model, exc, class_names[c->err], c->key_hash, alias_or_none(c),
-			    NULL, NULL, NULL};
+	const char *fv[] = {
+		req_model, exc, class_names[c->err], c->key_hash, alias_or_none(c), NULL,
+		NULL,	   NULL};
 	const char *lv[] = {req_model, c->dep ? c->dep->m->litellm_params.model : "None", NULL};
 	const char *mv[] = {c->dep ? c->dep->m->litellm_params.model : "None", NULL};
 
@@ -1426,14 +1452,17 @@ static bool admit(struct router_call *c)
 	size_t i;
 
 	if (!router_has_model(c->r, c->requested)) {
-		snprintf(msg, sizeof(msg), "Invalid model name passed in model=%s. Call /v1/models"
-			 " to view available models for your key.", c->requested);
+		snprintf(msg, sizeof(msg),
+			 "Invalid model name passed in model=%s. Call /v1/models"
+			 " to view available models for your key.",
+			 c->requested);
 		fail_call(c, E_BAD_REQUEST, 400, msg);
 		return false;
 	}
 	for (i = 0; i < c->n_body_fallbacks; i++) {
 		if (!router_has_model(c->r, c->body_fallbacks[i])) {
-			snprintf(msg, sizeof(msg), "Invalid model name passed in fallbacks=%s. Call"
+			snprintf(msg, sizeof(msg),
+				 "Invalid model name passed in fallbacks=%s. Call"
 				 " /v1/models to view available models for your key.",
 				 c->body_fallbacks[i]);
 			fail_call(c, E_BAD_REQUEST, 400, msg);
@@ -1441,9 +1470,10 @@ static bool admit(struct router_call *c)
 		}
 	}
 	if (!key_allows(c->who.key, c->requested)) {
-		snprintf(msg, sizeof(msg), "key not allowed to access model. This key can only"
-			 " access models=%s... Tried to access %s", c->who.key->models[0],
-			 c->requested);
+		snprintf(msg, sizeof(msg),
+			 "key not allowed to access model. This key can only"
+			 " access models=%s... Tried to access %s",
+			 c->who.key->models[0], c->requested);
 		fail_call(c, E_AUTH, 401, msg);
 		return false;
 	}

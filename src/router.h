@@ -28,24 +28,24 @@ struct router_call;
 
 /* Who is calling: used for budgets, key restrictions and metric labels. */
 struct router_caller {
-	const char *key_hash;          /* SHA-256 hex of the bearer key, or "internal" */
-	const char *key_alias;         /* NULL = "None" */
-	const struct config_key *key;  /* declarative key (models, budget), or NULL */
+	const char *key_hash;	      /* SHA-256 hex of the bearer key, or "internal" */
+	const char *key_alias;	      /* NULL = "None" */
+	const struct config_key *key; /* declarative key (models, budget), or NULL */
 };
 
 /* What the client gets. Strings are borrowed for the duration of the callback. */
 struct router_result {
-	int status;                 /* HTTP status for the client (499 when cancelled) */
-	const char *body;           /* non-streamed answer or error body (OpenAI JSON) */
+	int status;	  /* HTTP status for the client (499 when cancelled) */
+	const char *body; /* non-streamed answer or error body (OpenAI JSON) */
 	size_t body_len;
-	bool streamed;              /* the stream reached the client (on_stream_* were called) */
-	const char *model_group;    /* group that answered, else the requested one */
-	const char *deployment_id;  /* model_info.id of the deployment that answered, or "" */
+	bool streamed;		   /* the stream reached the client (on_stream_* were called) */
+	const char *model_group;   /* group that answered, else the requested one */
+	const char *deployment_id; /* model_info.id of the deployment that answered, or "" */
 	double cost_usd;
 	int64_t prompt_tokens, completion_tokens;
 	int retries, fallbacks;
-	long retry_after_s;         /* > 0: send Retry-After (cooldown, rate limit) */
-	double overhead_ms;         /* time spent in the router itself, not upstream or backoff */
+	long retry_after_s; /* > 0: send Retry-After (cooldown, rate limit) */
+	double overhead_ms; /* time spent in the router itself, not upstream or backoff */
 };
 
 struct router_cbs {

@@ -356,7 +356,8 @@ int router_server_run(const struct config *cfg)
 	s.spend = spend_create(s.d.store, cfg);
 	if (!s.spend) {
 		log_error("the spend ledger in %s/state.db is unusable; refusing to run without"
-			  " budgets (restore the database or move it aside)", cfg->home);
+			  " budgets (restore the database or move it aside)",
+			  cfg->home);
 		goto out;
 	}
 	s.router = router_create(cfg, s.d.loop, s.spend, s.d.metrics);

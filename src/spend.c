@@ -439,8 +439,8 @@ static size_t caps_of(struct spend *s, const char *key_hash, const struct config
 	if (cfg->budget.daily_usd > 0)
 		caps[n++] = (struct cap){"daily", cfg->budget.daily_usd, &s->day, DAY_S, NULL};
 	if (cfg->budget.monthly_usd > 0)
-		caps[n++] =
-		    (struct cap){"monthly", cfg->budget.monthly_usd, &s->month, SPAN_MONTH, NULL};
+		caps[n++] = (struct cap){"monthly", cfg->budget.monthly_usd, &s->month, SPAN_MONTH,
+					 NULL};
 	if (cfg->litellm_settings.max_budget_usd > 0)
 		caps[n++] = (struct cap){"max_budget", cfg->litellm_settings.max_budget_usd,
 					 &s->proxy, cfg->litellm_settings.budget_duration_s, NULL};

@@ -81,10 +81,10 @@ static const struct {
 	size_t len;
 	field_fn fn;
 } fields[] = {
-    {"data", 4, field_data},
-    {"event", 5, field_event},
-    {"id", 2, field_id},
-    {"retry", 5, field_retry},
+	{"data", 4, field_data},
+	{"event", 5, field_event},
+	{"id", 2, field_id},
+	{"retry", 5, field_retry},
 };
 
 static int dispatch(struct sse_parser *p)

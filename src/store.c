@@ -17,9 +17,8 @@
 #define BUSY_TIMEOUT_MS 5000
 
 static const struct store_migration builtin[] = {
-	{"kv",
-	 "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,"
-	 " updated_ms INTEGER NOT NULL) STRICT;"},
+	{"kv", "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,"
+	       " updated_ms INTEGER NOT NULL) STRICT;"},
 	{"spend", SPEND_SCHEMA_SQL},
 };
 
@@ -86,16 +85,20 @@ int store_open_with(const char *path, const struct store_migration *migrations, 
 	int rc;
 
 	rc = sqlite3_open_v2(path, &s->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
+			     NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(err, err_len, "cannot open database %s: %s (check that the directory exists"
-			 " and is writable by this user)", path,
-			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		snprintf(err, err_len,
+			 "cannot open database %s: %s (check that the directory exists"
+			 " and is writable by this user)",
+			 path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-	rc = exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			 " PRAGMA foreign_keys=ON;", &msg);
+	rc = exec(s->db,
+		  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+		  " PRAGMA foreign_keys=ON;",
+		  &msg);
 	if (rc == SQLITE_OK)
 		rc = read_version(s->db, &s->version);
 	if (rc != SQLITE_OK) {
@@ -105,9 +108,10 @@ int store_open_with(const char *path, const struct store_migration *migrations, 
 		goto fail;
 	}
 	if ((size_t)s->version > n) {
-		snprintf(err, err_len, "database %s has schema version %d but this hermetic knows"
-			 " only up to %zu; run a newer hermetic or restore a backup", path,
-			 s->version, n);
+		snprintf(err, err_len,
+			 "database %s has schema version %d but this hermetic knows"
+			 " only up to %zu; run a newer hermetic or restore a backup",
+			 path, s->version, n);
 		goto fail;
 	}
 	if (migrate(s, migrations, n, err, err_len) < 0)

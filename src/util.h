@@ -18,7 +18,7 @@
 void *xmalloc(size_t len);
 void *xcalloc(size_t n, size_t len);
 void *xrealloc(void *p, size_t len);
-char *xstrdup(const char *s);            /* xstrdup(NULL) returns NULL */
+char *xstrdup(const char *s); /* xstrdup(NULL) returns NULL */
 char *xstrndup(const char *s, size_t len);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
@@ -34,7 +34,7 @@ struct buf {
 
 void buf_init(struct buf *b, size_t cap);
 void buf_finish(struct buf *b); /* frees the data; accepts a zeroed buf */
-void buf_reset(struct buf *b);  /* len = 0, keeps the allocation */
+void buf_reset(struct buf *b);	/* len = 0, keeps the allocation */
 /* Returns 0, or -E2BIG when len + n would exceed the cap (the buffer is unchanged). */
 int buf_append(struct buf *b, const void *data, size_t n);
 int buf_puts(struct buf *b, const char *s);

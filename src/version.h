@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-const char *version_string(void);  /* "0.1.0" */
+const char *version_string(void);   /* "0.1.0" */
 const char *version_revision(void); /* git describe at build time, or "unknown" */
 void version_print(FILE *out);
 

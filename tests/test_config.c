@@ -21,16 +21,16 @@
 
 /* Values of the environment the test configs reference; all distinct and >= 4 bytes. */
 static const char *const test_env[][2] = {
-    {"OPENROUTER_API_KEY", "sk-or-v1-test-openrouter"},
-    {"OPENAI_API_KEY", "sk-test-openai"},
-    {"LITELLM_MASTER_KEY", "sk-test-master"},
-    {"TELEGRAM_BOT_TOKEN", "123456:test-telegram-token"},
-    {"API_SERVER_KEY", "test-api-server-key"},
-    {"HOLMES_KEY", "sk-test-holmes"},
-    {"GRAFANA_KEY", "sk-test-grafana"},
-    {"MCP_TOKEN", "test-mcp-token"},
-    {"HOOK_TOKEN", "test-hook-token"},
-    {"HERMETIC_TEST_TEAM", "blue"},
+	{"OPENROUTER_API_KEY", "sk-or-v1-test-openrouter"},
+	{"OPENAI_API_KEY", "sk-test-openai"},
+	{"LITELLM_MASTER_KEY", "sk-test-master"},
+	{"TELEGRAM_BOT_TOKEN", "123456:test-telegram-token"},
+	{"API_SERVER_KEY", "test-api-server-key"},
+	{"HOLMES_KEY", "sk-test-holmes"},
+	{"GRAFANA_KEY", "sk-test-grafana"},
+	{"MCP_TOKEN", "test-mcp-token"},
+	{"HOOK_TOKEN", "test-hook-token"},
+	{"HERMETIC_TEST_TEAM", "blue"},
 };
 
 /* A private zoneinfo tree, so the tests do not depend on the host's tzdata. */
@@ -190,11 +190,11 @@ static void expect_warning(const char *text, const char *line)
 }
 
 static const char *const models_yaml =
-    "model_list:\n"
-    "  - model_name: free\n"
-    "    litellm_params: {model: openrouter/qwen/qwen3-coder:free}\n"
-    "  - model_name: cheap\n"
-    "    litellm_params: {model: openrouter/qwen/qwen-turbo}\n";
+	"model_list:\n"
+	"  - model_name: free\n"
+	"    litellm_params: {model: openrouter/qwen/qwen3-coder:free}\n"
+	"  - model_name: cheap\n"
+	"    litellm_params: {model: openrouter/qwen/qwen-turbo}\n";
 
 /* models_yaml (5 lines) followed by more. */
 static char *with_models(const char *rest)
@@ -617,14 +617,14 @@ static void test_missing_env_var_is_named_with_its_place(void **state)
 {
 	(void)state;
 	expect_error(
-	    "model_list:\n"
-	    "  - model_name: free\n"
-	    "    litellm_params:\n"
-	    "      model: openrouter/qwen/qwen3-coder:free\n"
-	    "      api_key: os.environ/NOT_SET_ANYWHERE\n",
-	    "t.yaml:5:16: error: model_list[0].litellm_params.api_key: environment "
-	    "variable NOT_SET_ANYWHERE is not set (referenced here); export it or put it in "
-	    "the Secret");
+		"model_list:\n"
+		"  - model_name: free\n"
+		"    litellm_params:\n"
+		"      model: openrouter/qwen/qwen3-coder:free\n"
+		"      api_key: os.environ/NOT_SET_ANYWHERE\n",
+		"t.yaml:5:16: error: model_list[0].litellm_params.api_key: environment "
+		"variable NOT_SET_ANYWHERE is not set (referenced here); export it or put it in "
+		"the Secret");
 	expect_error("prometheus: {url: \"http://${NOT_SET_ANYWHERE}:9090\"}\n",
 		     "t.yaml:1:19: error: prometheus.url: environment variable NOT_SET_ANYWHERE is "
 		     "not set (referenced here); export it or put it in the Secret");
@@ -986,9 +986,9 @@ static void test_toolsets_are_checked(void **state)
 	assert_int_equal(r.cfg->toolsets, CONFIG_TOOLSET_MEMORY | CONFIG_TOOLSET_TIME);
 	result_finish(&r);
 	expect_error(
-	    "toolsets: [memory, shell]\n",
-	    "t.yaml:1:20: error: toolsets: unknown value 'shell'; use one of: all, memory, "
-	    "session_search, skills, files, web, prometheus, time, mcp");
+		"toolsets: [memory, shell]\n",
+		"t.yaml:1:20: error: toolsets: unknown value 'shell'; use one of: all, memory, "
+		"session_search, skills, files, web, prometheus, time, mcp");
 }
 
 static void test_duration_forms(void **state)
@@ -1106,10 +1106,10 @@ static void test_litellm_guardrails_list_is_ignored(void **state)
 {
 	(void)state;
 	expect_warning(
-	    "guardrails:\n  - guardrail_name: x\n",
-	    "t.yaml:2:3: warning: guardrails: ignored: this is LiteLLM's list of "
-	    "guardrails, which hermetic does not run; hermetic's guardrails is a mapping "
-	    "(see the README)");
+		"guardrails:\n  - guardrail_name: x\n",
+		"t.yaml:2:3: warning: guardrails: ignored: this is LiteLLM's list of "
+		"guardrails, which hermetic does not run; hermetic's guardrails is a mapping "
+		"(see the README)");
 }
 
 static void test_quoted_numbers_are_accepted(void **state)
@@ -1310,7 +1310,7 @@ static void test_secrets_never_appear_in_diag_or_summary(void **state)
 	assert_non_null(strstr(summary, "master_key set"));
 	assert_non_null(strstr(summary, "telegram:    on, allowed users: 2, token set"));
 	assert_non_null(
-	    strstr(summary, "free       openrouter qwen/qwen3-coder:free (api_key set)"));
+		strstr(summary, "free       openrouter qwen/qwen3-coder:free (api_key set)"));
 	assert_non_null(strstr(summary, "kubernetes http http://127.0.0.1:8080/mcp"));
 	assert_non_null(strstr(summary, "morning-briefing \"0 7 * * *\" -> telegram:123456789"));
 	assert_non_null(strstr(summary, "hooks:       1 workout"));
@@ -1455,70 +1455,69 @@ static void test_reference_doc_matches_the_table(void **state)
 	free(doc);
 	free(gen);
 	if (!same)
-		print_error(
-		    "README.md (%zu bytes) is out of date: regenerate the block between "
-		    "the markers with `hermetic config reference`\n",
-		    doc_len);
+		print_error("README.md (%zu bytes) is out of date: regenerate the block between "
+			    "the markers with `hermetic config reference`\n",
+			    doc_len);
 	assert_true(same);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_seed_config_lands_every_field),
-	    cmocka_unit_test(test_full_config_sets_every_key),
-	    cmocka_unit_test(test_empty_config_has_every_default),
-	    cmocka_unit_test(test_null_values_keep_defaults),
-	    cmocka_unit_test(test_home_comes_from_env_when_unset),
-	    cmocka_unit_test(test_default_model_is_first_group),
-	    cmocka_unit_test(test_config_default_path_uses_env),
-	    cmocka_unit_test(test_unknown_key_suggests_the_closest),
-	    cmocka_unit_test(test_unknown_key_without_match_lists_known_keys),
-	    cmocka_unit_test(test_missing_env_var_is_named_with_its_place),
-	    cmocka_unit_test(test_wrong_type_is_named),
-	    cmocka_unit_test(test_out_of_range_gives_the_range),
-	    cmocka_unit_test(test_missing_required_key_is_named),
-	    cmocka_unit_test(test_bad_model_reference_lists_known_names),
-	    cmocka_unit_test(test_unknown_auxiliary_slot_suggests),
-	    cmocka_unit_test(test_unsupported_routing_strategy_names_supported),
-	    cmocka_unit_test(test_bad_cron_schedule_says_why),
-	    cmocka_unit_test(test_bad_listen_address_says_the_form),
-	    cmocka_unit_test(test_duplicate_key_points_at_both),
-	    cmocka_unit_test(test_duplicate_cron_and_hook_names),
-	    cmocka_unit_test(test_deep_nesting_is_capped),
-	    cmocka_unit_test(test_oversized_config_is_refused),
-	    cmocka_unit_test(test_unreadable_file_names_the_path),
-	    cmocka_unit_test(test_yaml_syntax_error_has_a_position),
-	    cmocka_unit_test(test_counts_are_capped),
-	    cmocka_unit_test(test_urls_must_be_http),
-	    cmocka_unit_test(test_paths_must_be_absolute),
-	    cmocka_unit_test(test_deliver_target_must_be_telegram_chat),
-	    cmocka_unit_test(test_provider_prefixes),
-	    cmocka_unit_test(test_mcp_server_needs_exactly_one_of_url_and_command),
-	    cmocka_unit_test(test_mcp_tool_prefix_collision_is_an_error),
-	    cmocka_unit_test(test_timezone_is_checked),
-	    cmocka_unit_test(test_toolsets_are_checked),
-	    cmocka_unit_test(test_duration_forms),
-	    cmocka_unit_test(test_litellm_keys_warn_instead_of_failing),
-	    cmocka_unit_test(test_fallbacks_in_both_settings_sections_is_an_error),
-	    cmocka_unit_test(test_default_fallbacks_in_both_sections_is_an_error),
-	    cmocka_unit_test(test_litellm_guardrails_list_is_ignored),
-	    cmocka_unit_test(test_quoted_numbers_are_accepted),
-	    cmocka_unit_test(test_anchors_aliases_and_merge_keys),
-	    cmocka_unit_test(test_alias_bombs_stay_cheap),
-	    cmocka_unit_test(test_alias_expansion_of_the_schema_walk_is_capped),
-	    cmocka_unit_test(test_env_references_in_both_forms),
-	    cmocka_unit_test(test_secrets_are_registered_for_redaction),
-	    cmocka_unit_test(test_secrets_are_not_registered_on_failure),
-	    cmocka_unit_test(test_secrets_never_appear_in_diag_or_summary),
-	    cmocka_unit_test(test_secret_with_line_break_is_refused),
-	    cmocka_unit_test(test_summary_hides_url_credentials),
-	    cmocka_unit_test(test_telegram_off_and_empty_allow_list),
-	    cmocka_unit_test(test_api_without_key_off_loopback_warns),
-	    cmocka_unit_test(test_hook_prompt_without_payload_warns),
-	    cmocka_unit_test(test_duplicate_keys_and_deployment_ids),
-	    cmocka_unit_test(test_diag_prints_in_file_order),
-	    cmocka_unit_test(test_reference_doc_matches_the_table),
+		cmocka_unit_test(test_seed_config_lands_every_field),
+		cmocka_unit_test(test_full_config_sets_every_key),
+		cmocka_unit_test(test_empty_config_has_every_default),
+		cmocka_unit_test(test_null_values_keep_defaults),
+		cmocka_unit_test(test_home_comes_from_env_when_unset),
+		cmocka_unit_test(test_default_model_is_first_group),
+		cmocka_unit_test(test_config_default_path_uses_env),
+		cmocka_unit_test(test_unknown_key_suggests_the_closest),
+		cmocka_unit_test(test_unknown_key_without_match_lists_known_keys),
+		cmocka_unit_test(test_missing_env_var_is_named_with_its_place),
+		cmocka_unit_test(test_wrong_type_is_named),
+		cmocka_unit_test(test_out_of_range_gives_the_range),
+		cmocka_unit_test(test_missing_required_key_is_named),
+		cmocka_unit_test(test_bad_model_reference_lists_known_names),
+		cmocka_unit_test(test_unknown_auxiliary_slot_suggests),
+		cmocka_unit_test(test_unsupported_routing_strategy_names_supported),
+		cmocka_unit_test(test_bad_cron_schedule_says_why),
+		cmocka_unit_test(test_bad_listen_address_says_the_form),
+		cmocka_unit_test(test_duplicate_key_points_at_both),
+		cmocka_unit_test(test_duplicate_cron_and_hook_names),
+		cmocka_unit_test(test_deep_nesting_is_capped),
+		cmocka_unit_test(test_oversized_config_is_refused),
+		cmocka_unit_test(test_unreadable_file_names_the_path),
+		cmocka_unit_test(test_yaml_syntax_error_has_a_position),
+		cmocka_unit_test(test_counts_are_capped),
+		cmocka_unit_test(test_urls_must_be_http),
+		cmocka_unit_test(test_paths_must_be_absolute),
+		cmocka_unit_test(test_deliver_target_must_be_telegram_chat),
+		cmocka_unit_test(test_provider_prefixes),
+		cmocka_unit_test(test_mcp_server_needs_exactly_one_of_url_and_command),
+		cmocka_unit_test(test_mcp_tool_prefix_collision_is_an_error),
+		cmocka_unit_test(test_timezone_is_checked),
+		cmocka_unit_test(test_toolsets_are_checked),
+		cmocka_unit_test(test_duration_forms),
+		cmocka_unit_test(test_litellm_keys_warn_instead_of_failing),
+		cmocka_unit_test(test_fallbacks_in_both_settings_sections_is_an_error),
+		cmocka_unit_test(test_default_fallbacks_in_both_sections_is_an_error),
+		cmocka_unit_test(test_litellm_guardrails_list_is_ignored),
+		cmocka_unit_test(test_quoted_numbers_are_accepted),
+		cmocka_unit_test(test_anchors_aliases_and_merge_keys),
+		cmocka_unit_test(test_alias_bombs_stay_cheap),
+		cmocka_unit_test(test_alias_expansion_of_the_schema_walk_is_capped),
+		cmocka_unit_test(test_env_references_in_both_forms),
+		cmocka_unit_test(test_secrets_are_registered_for_redaction),
+		cmocka_unit_test(test_secrets_are_not_registered_on_failure),
+		cmocka_unit_test(test_secrets_never_appear_in_diag_or_summary),
+		cmocka_unit_test(test_secret_with_line_break_is_refused),
+		cmocka_unit_test(test_summary_hides_url_credentials),
+		cmocka_unit_test(test_telegram_off_and_empty_allow_list),
+		cmocka_unit_test(test_api_without_key_off_loopback_warns),
+		cmocka_unit_test(test_hook_prompt_without_payload_warns),
+		cmocka_unit_test(test_duplicate_keys_and_deployment_ids),
+		cmocka_unit_test(test_diag_prints_in_file_order),
+		cmocka_unit_test(test_reference_doc_matches_the_table),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -68,9 +68,9 @@ static void expect_next(const char *expr, struct tm after, int year, int mon, in
 	if (next.tm_year != year - 1900 || next.tm_mon != mon - 1 || next.tm_mday != day ||
 	    next.tm_hour != hour || next.tm_min != min) {
 		print_error(
-		    "'%s': expected %04d-%02d-%02d %02d:%02d, got %04d-%02d-%02d %02d:%02d\n", expr,
-		    year, mon, day, hour, min, next.tm_year + 1900, next.tm_mon + 1, next.tm_mday,
-		    next.tm_hour, next.tm_min);
+			"'%s': expected %04d-%02d-%02d %02d:%02d, got %04d-%02d-%02d %02d:%02d\n",
+			expr, year, mon, day, hour, min, next.tm_year + 1900, next.tm_mon + 1,
+			next.tm_mday, next.tm_hour, next.tm_min);
 		fail();
 	}
 	assert_int_equal(next.tm_sec, 0);
@@ -118,9 +118,9 @@ static void test_macros_expand(void **state)
 	static const struct {
 		const char *macro, *expr;
 	} cases[] = {
-	    {"@hourly", "0 * * * *"},	{"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
-	    {"@weekly", "0 0 * * 0"},	{"@monthly", "0 0 1 * *"}, {"@yearly", "0 0 1 1 *"},
-	    {"@annually", "0 0 1 1 *"},
+		{"@hourly", "0 * * * *"},   {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
+		{"@weekly", "0 0 * * 0"},   {"@monthly", "0 0 1 * *"}, {"@yearly", "0 0 1 1 *"},
+		{"@annually", "0 0 1 1 *"},
 	};
 	struct cronexpr a, b;
 	size_t i;
@@ -266,18 +266,18 @@ static void test_match_checks_every_field(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_steps_ranges_and_names_parse_to_bits),
-	    cmocka_unit_test(test_sunday_is_both_zero_and_seven),
-	    cmocka_unit_test(test_macros_expand),
-	    cmocka_unit_test(test_mistakes_are_refused_with_a_reason),
-	    cmocka_unit_test(test_possible_dates_are_accepted),
-	    cmocka_unit_test(test_error_text_is_truncated_safely),
-	    cmocka_unit_test(test_next_is_strictly_after),
-	    cmocka_unit_test(test_next_crosses_month_and_year_ends),
-	    cmocka_unit_test(test_either_day_field_matches_when_both_are_restricted),
-	    cmocka_unit_test(test_feb_29_waits_for_a_leap_year),
-	    cmocka_unit_test(test_next_reports_no_match_and_bad_input),
-	    cmocka_unit_test(test_match_checks_every_field),
+		cmocka_unit_test(test_steps_ranges_and_names_parse_to_bits),
+		cmocka_unit_test(test_sunday_is_both_zero_and_seven),
+		cmocka_unit_test(test_macros_expand),
+		cmocka_unit_test(test_mistakes_are_refused_with_a_reason),
+		cmocka_unit_test(test_possible_dates_are_accepted),
+		cmocka_unit_test(test_error_text_is_truncated_safely),
+		cmocka_unit_test(test_next_is_strictly_after),
+		cmocka_unit_test(test_next_crosses_month_and_year_ends),
+		cmocka_unit_test(test_either_day_field_matches_when_both_are_restricted),
+		cmocka_unit_test(test_feb_29_waits_for_a_leap_year),
+		cmocka_unit_test(test_next_reports_no_match_and_bad_input),
+		cmocka_unit_test(test_match_checks_every_field),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -369,23 +369,28 @@ static void fifty_concurrent_requests_complete(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(get_returns_body_status_and_headers, setup, teardown),
+		cmocka_unit_test_setup_teardown(get_returns_body_status_and_headers, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(post_body_round_trips, setup, teardown),
-		cmocka_unit_test_setup_teardown(server_refuses_body_over_cap_with_413, setup, teardown),
-		cmocka_unit_test_setup_teardown(unknown_route_404_and_wrong_method_405_in_openai_shape,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(server_refuses_body_over_cap_with_413, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			unknown_route_404_and_wrong_method_405_in_openai_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(client_body_cap_reports_too_big, setup, teardown),
 		cmocka_unit_test_setup_teardown(streamed_body_arrives_through_callback, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(cancel_inside_data_callback_ends_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(cancel_inside_data_callback_ends_once, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(first_byte_timeout_fires, setup, teardown),
 		cmocka_unit_test_setup_teardown(whole_request_timeout_fires, setup, teardown),
-		cmocka_unit_test_setup_teardown(refused_connection_reports_connect, setup, teardown),
+		cmocka_unit_test_setup_teardown(refused_connection_reports_connect, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(cancel_fires_callback_later_exactly_once, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(non_http_scheme_is_refused_without_callback, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(fifty_concurrent_requests_complete, setup, teardown),
+		cmocka_unit_test_setup_teardown(fifty_concurrent_requests_complete, setup,
+						teardown),
 	};
 	int rc;
 

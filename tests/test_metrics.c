@@ -11,8 +11,9 @@ static void counter_renders_with_labels_and_none(void **state)
 {
 	static const char *const labels[] = {"requested_model", "status_code", NULL};
 	struct metrics *m = metrics_create();
-	struct metric *c = metrics_add(m, METRIC_COUNTER, "litellm_proxy_total_requests_metric_total",
-				       "Total requests", labels);
+	struct metric *c =
+		metrics_add(m, METRIC_COUNTER, "litellm_proxy_total_requests_metric_total",
+			    "Total requests", labels);
 	const char *v1[] = {"free", "200", NULL};
 	const char *v2[] = {"we\"ird\\", NULL, NULL};
 	struct buf out;
@@ -28,7 +29,7 @@ static void counter_renders_with_labels_and_none(void **state)
 			       "litellm_proxy_total_requests_metric_total{requested_model=\"free\","
 			       "status_code=\"200\"} 3\n"));
 	assert_non_null(strstr(buf_str(&out), "{requested_model=\"we\\\"ird\\\\\","
-					       "status_code=\"None\"} 1\n"));
+					      "status_code=\"None\"} 1\n"));
 	assert_true(metric_get(c, v1) == 3);
 	buf_finish(&out);
 	metrics_destroy(m);

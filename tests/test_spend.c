@@ -27,7 +27,7 @@ static char dir[] = "/tmp/hermetic-test-spend-XXXXXX";
 static int n_dbs;
 
 static const struct store_migration migrations[] = {
-    {"spend", SPEND_SCHEMA_SQL},
+	{"spend", SPEND_SCHEMA_SQL},
 };
 
 static void put32(unsigned char *p, uint32_t v)
@@ -167,14 +167,14 @@ static int record(struct fx *f, int64_t ts_ms, const char *group, const char *ke
 		  double cost_usd)
 {
 	struct spend_entry e = {
-	    .ts_ms = ts_ms,
-	    .model_group = group,
-	    .deployment = "dep-1",
-	    .key_hash = key_hash,
-	    .input_tokens = 100,
-	    .output_tokens = 10,
-	    .cost_usd = cost_usd,
-	    .cost_source = "upstream",
+		.ts_ms = ts_ms,
+		.model_group = group,
+		.deployment = "dep-1",
+		.key_hash = key_hash,
+		.input_tokens = 100,
+		.output_tokens = 10,
+		.cost_usd = cost_usd,
+		.cost_source = "upstream",
 	};
 
 	return spend_record(f->spend, &e);
@@ -234,11 +234,11 @@ static void record_fills_ledger_and_totals(void **state)
 	assert_true(spend_month_usd(f.spend, t + 2000) == 0.375);
 	expect_text(&f, "SELECT count(*) FROM spend", "2");
 	expect_text(
-	    &f,
-	    "SELECT day || ' ' || model_group || ' ' || deployment || ' ' || key_hash || ' ' ||"
-	    " input_tokens || ' ' || output_tokens || ' ' || cost_usd || ' ' || cost_source"
-	    " FROM spend ORDER BY id LIMIT 1",
-	    "2025-03-15 free dep-1 internal 100 10 0.25 upstream");
+		&f,
+		"SELECT day || ' ' || model_group || ' ' || deployment || ' ' || key_hash || ' ' ||"
+		" input_tokens || ' ' || output_tokens || ' ' || cost_usd || ' ' || cost_source"
+		" FROM spend ORDER BY id LIMIT 1",
+		"2025-03-15 free dep-1 internal 100 10 0.25 upstream");
 	fx_close(&f);
 }
 
@@ -456,11 +456,11 @@ static void max_budget_2d_windows_align_to_local_days(void **state)
 }
 
 static const char *const keys_yaml =
-    "timezone: Asia/Manila\n"
-    "keys:\n"
-    "  - {key: sk-test-alpha-key, alias: alpha, max_budget: 0.5, budget_duration: 1d}\n"
-    "  - {key: sk-test-beta-key, max_budget: 0.3}\n"
-    "  - {key: sk-test-gamma-key, alias: gamma}\n";
+	"timezone: Asia/Manila\n"
+	"keys:\n"
+	"  - {key: sk-test-alpha-key, alias: alpha, max_budget: 0.5, budget_duration: 1d}\n"
+	"  - {key: sk-test-beta-key, max_budget: 0.3}\n"
+	"  - {key: sk-test-gamma-key, alias: gamma}\n";
 
 static void key_budgets_are_isolated(void **state)
 {
@@ -522,13 +522,13 @@ static void checks_within_a_period_do_not_query(void **state)
 	int64_t t = MANILA_MIDNIGHT + 3600000, i;
 	int n_stmts = 0;
 
-	fx_open(
-	    &f,
-	    "timezone: Asia/Manila\n"
-	    "budget: {daily_usd: 100, monthly_usd: 1000}\n"
-	    "litellm_settings: {max_budget: 50, budget_duration: 1h}\n"
-	    "keys: [{key: sk-test-alpha-key, alias: alpha, max_budget: 5, budget_duration: 7d}]\n",
-	    "Asia/Manila");
+	fx_open(&f,
+		"timezone: Asia/Manila\n"
+		"budget: {daily_usd: 100, monthly_usd: 1000}\n"
+		"litellm_settings: {max_budget: 50, budget_duration: 1h}\n"
+		"keys: [{key: sk-test-alpha-key, alias: alpha, max_budget: 5, budget_duration: "
+		"7d}]\n",
+		"Asia/Manila");
 	k = f.cfg->keys;
 	assert_int_equal(check_key(&f, &k[0], t, msg, &which), 0);
 	sqlite3_trace_v2(store_db(f.store), SQLITE_TRACE_STMT, count_stmt, &n_stmts);
@@ -590,12 +590,13 @@ static void report_lists_days_and_model_groups(void **state)
 	text = report(&f, 2, day2 + 3600000, &rc);
 	assert_int_equal(rc, 0);
 	assert_string_equal(
-	    text,
-	    "DAY         MODEL GROUP       CALLS   INPUT TOKENS  OUTPUT TOKENS      COST USD\n"
-	    "2025-03-15  free                  1            100             10      0.000000\n"
-	    "2025-03-14  free                  2            200             20      0.750000\n"
-	    "2025-03-14  openai-strong         1            100             10      0.125000\n"
-	    "total                             4            400             40      0.875000\n");
+		text,
+		"DAY         MODEL GROUP       CALLS   INPUT TOKENS  OUTPUT TOKENS      COST USD\n"
+		"2025-03-15  free                  1            100             10      0.000000\n"
+		"2025-03-14  free                  2            200             20      0.750000\n"
+		"2025-03-14  openai-strong         1            100             10      0.125000\n"
+		"total                             4            400             40      "
+		"0.875000\n");
 	free(text);
 	text = report(&f, 3, day2 + 3600000, &rc);
 	assert_int_equal(rc, 0);
@@ -605,9 +606,9 @@ static void report_lists_days_and_model_groups(void **state)
 	text = report(&f, 1, day2 - 86400000LL * 10, &rc);
 	assert_int_equal(rc, 0);
 	assert_string_equal(
-	    text,
-	    "DAY         MODEL GROUP     CALLS   INPUT TOKENS  OUTPUT TOKENS      COST USD\n"
-	    "total                           0              0              0      0.000000\n");
+		text,
+		"DAY         MODEL GROUP     CALLS   INPUT TOKENS  OUTPUT TOKENS      COST USD\n"
+		"total                           0              0              0      0.000000\n");
 	free(text);
 	text = report(&f, 0, day2, &rc);
 	assert_int_equal(rc, -EINVAL);
@@ -730,13 +731,13 @@ static void unreadable_ledger_fails_closed_and_keeps_unsaved_spend(void **state)
 	/* Repaired, with a row of the day written meanwhile by another process. */
 	assert_int_equal(sqlite3_exec(other, SPEND_SCHEMA_SQL, NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(
-	    sqlite3_exec(other,
-			 "INSERT INTO spend (ts_ms, day, model_group, deployment,"
-			 " key_hash, input_tokens, output_tokens, cost_usd, cost_source)"
-			 " VALUES (1741968000000, '2025-03-15', 'free', 'd', 'internal',"
-			 " 1, 1, 0.0625, 'none')",
-			 NULL, NULL, NULL),
-	    SQLITE_OK);
+		sqlite3_exec(other,
+			     "INSERT INTO spend (ts_ms, day, model_group, deployment,"
+			     " key_hash, input_tokens, output_tokens, cost_usd, cost_source)"
+			     " VALUES (1741968000000, '2025-03-15', 'free', 'd', 'internal',"
+			     " 1, 1, 0.0625, 'none')",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
 	sqlite3_close(other);
 	assert_int_equal(check(&f, t + 3, msg, &which), 0);
 	assert_true(spend_day_usd(f.spend, t + 3) == 0.5625);
@@ -765,24 +766,24 @@ static void create_refuses_a_database_without_the_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(record_fills_ledger_and_totals),
-	    cmocka_unit_test(daily_cap_refuses_with_litellm_message),
-	    cmocka_unit_test(message_numbers_print_like_python),
-	    cmocka_unit_test(totals_survive_restart),
-	    cmocka_unit_test(day_turns_at_manila_midnight),
-	    cmocka_unit_test(a_check_after_midnight_without_records_sees_zero),
-	    cmocka_unit_test(dst_days_and_months_turn_at_local_midnight),
-	    cmocka_unit_test(monthly_cap_spans_the_local_month),
-	    cmocka_unit_test(max_budget_1h_windows_align_to_utc_hours),
-	    cmocka_unit_test(max_budget_2d_windows_align_to_local_days),
-	    cmocka_unit_test(key_budgets_are_isolated),
-	    cmocka_unit_test(checks_within_a_period_do_not_query),
-	    cmocka_unit_test(no_caps_never_refuse),
-	    cmocka_unit_test(report_lists_days_and_model_groups),
-	    cmocka_unit_test(locked_database_fails_writes_but_budgets_count),
-	    cmocka_unit_test(failed_write_of_a_new_period_still_counts),
-	    cmocka_unit_test(unreadable_ledger_fails_closed_and_keeps_unsaved_spend),
-	    cmocka_unit_test(create_refuses_a_database_without_the_table),
+		cmocka_unit_test(record_fills_ledger_and_totals),
+		cmocka_unit_test(daily_cap_refuses_with_litellm_message),
+		cmocka_unit_test(message_numbers_print_like_python),
+		cmocka_unit_test(totals_survive_restart),
+		cmocka_unit_test(day_turns_at_manila_midnight),
+		cmocka_unit_test(a_check_after_midnight_without_records_sees_zero),
+		cmocka_unit_test(dst_days_and_months_turn_at_local_midnight),
+		cmocka_unit_test(monthly_cap_spans_the_local_month),
+		cmocka_unit_test(max_budget_1h_windows_align_to_utc_hours),
+		cmocka_unit_test(max_budget_2d_windows_align_to_local_days),
+		cmocka_unit_test(key_budgets_are_isolated),
+		cmocka_unit_test(checks_within_a_period_do_not_query),
+		cmocka_unit_test(no_caps_never_refuse),
+		cmocka_unit_test(report_lists_days_and_model_groups),
+		cmocka_unit_test(locked_database_fails_writes_but_budgets_count),
+		cmocka_unit_test(failed_write_of_a_new_period_still_counts),
+		cmocka_unit_test(unreadable_ledger_fails_closed_and_keeps_unsaved_spend),
+		cmocka_unit_test(create_refuses_a_database_without_the_table),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

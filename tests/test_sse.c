@@ -14,44 +14,49 @@
 /* An OpenAI chat.completion.chunk stream with a tool call split over deltas, an OpenRouter
  * keep-alive, the usage chunk and [DONE]. */
 static const char openai_stream[] =
-    ": OPENROUTER PROCESSING\n"
-    "\n"
-    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,"
-    "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
-    "\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\","
-    "\"function\":{\"name\":\"pods_list\",\"arguments\":\"\"}}]},\"finish_reason\":null}]}\n"
-    "\n"
-    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-    "\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"namespace\"}}]},"
-    "\"finish_reason\":null}]}\n"
-    "\n"
-    ": OPENROUTER PROCESSING\n"
-    "\n"
-    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-    "\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\":\\\"default\\\"}\""
-    "}}]},\"finish_reason\":null}]}\n"
-    "\n"
-    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-    "\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n"
-    "\n"
-    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[],"
-    "\"usage\":{\"prompt_tokens\":120,\"completion_tokens\":18,\"total_tokens\":138,"
-    "\"cost\":0.0000123}}\n"
-    "\n"
-    "data: [DONE]\n"
-    "\n";
+	": OPENROUTER PROCESSING\n"
+	"\n"
+	"data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,"
+	"\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+	"\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\","
+	"\"function\":{\"name\":\"pods_list\",\"arguments\":\"\"}}]},\"finish_reason\":null}]}\n"
+	"\n"
+	"data: "
+	"{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+	"\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"namespace\"}}]}"
+	","
+	"\"finish_reason\":null}]}\n"
+	"\n"
+	": OPENROUTER PROCESSING\n"
+	"\n"
+	"data: "
+	"{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+	"\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\":"
+	"\\\"default\\\"}\""
+	"}}]},\"finish_reason\":null}]}\n"
+	"\n"
+	"data: "
+	"{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+	"\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n"
+	"\n"
+	"data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[],"
+	"\"usage\":{\"prompt_tokens\":120,\"completion_tokens\":18,\"total_tokens\":138,"
+	"\"cost\":0.0000123}}\n"
+	"\n"
+	"data: [DONE]\n"
+	"\n";
 
 /* An MCP streamable-HTTP answer: a priming event, then the JSON-RPC response. */
 static const char mcp_answer[] =
-    "id: 0\n"
-    "data:\n"
-    "\n"
-    "event: message\n"
-    "id: 1\n"
-    "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"2025-06-18\","
-    "\"capabilities\":{\"tools\":{\"listChanged\":true}},"
-    "\"serverInfo\":{\"name\":\"kubernetes-mcp-server\",\"version\":\"0.0.67\"}}}\n"
-    "\n";
+	"id: 0\n"
+	"data:\n"
+	"\n"
+	"event: message\n"
+	"id: 1\n"
+	"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"2025-06-18\","
+	"\"capabilities\":{\"tools\":{\"listChanged\":true}},"
+	"\"serverInfo\":{\"name\":\"kubernetes-mcp-server\",\"version\":\"0.0.67\"}}}\n"
+	"\n";
 
 #define MAX_EVENTS 64
 
@@ -531,8 +536,8 @@ static void pending_tells_a_cut_stream(void **state)
 	static const char *const cuts[] = {"data: {\"partial", "data: x\n", "event: message\n",
 					   "data: x\r", "\357"};
 	static const char *const clean[] = {
-	    "",	       "data: x\n\n", ": keep-alive\n", "data: x\r\n\r\n",
-	    "id: 1\n", "retry: 10\n", "data: x\n\r"};
+		"",	   "data: x\n\n", ": keep-alive\n", "data: x\r\n\r\n",
+		"id: 1\n", "retry: 10\n", "data: x\n\r"};
 	struct events e = {0};
 	struct sse_parser p;
 	size_t i;
@@ -581,28 +586,28 @@ static void finish_accepts_null_and_parser_reinits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(openai_stream_gives_each_chunk),
-	    cmocka_unit_test(one_byte_at_a_time_gives_same_events),
-	    cmocka_unit_test(crlf_split_at_every_position_gives_same_events),
-	    cmocka_unit_test(random_splits_give_same_events),
-	    cmocka_unit_test(mixed_line_endings),
-	    cmocka_unit_test(cr_at_end_of_feed_then_lf_is_one_line_end),
-	    cmocka_unit_test(leading_bom_is_skipped_even_split),
-	    cmocka_unit_test(bom_only_counts_at_the_start),
-	    cmocka_unit_test(comments_are_skipped_and_counted),
-	    cmocka_unit_test(multi_line_data_is_joined),
-	    cmocka_unit_test(data_may_hold_nul_bytes),
-	    cmocka_unit_test(event_type_applies_to_one_event),
-	    cmocka_unit_test(empty_priming_events_are_not_dispatched),
-	    cmocka_unit_test(mcp_answer_same_at_every_split),
-	    cmocka_unit_test(id_persists_across_events),
-	    cmocka_unit_test(retry_only_when_all_digits),
-	    cmocka_unit_test(unknown_fields_are_ignored),
-	    cmocka_unit_test(line_over_cap_is_e2big_and_sticky),
-	    cmocka_unit_test(data_over_cap_is_e2big),
-	    cmocka_unit_test(callback_stop_value_is_returned),
-	    cmocka_unit_test(pending_tells_a_cut_stream),
-	    cmocka_unit_test(finish_accepts_null_and_parser_reinits),
+		cmocka_unit_test(openai_stream_gives_each_chunk),
+		cmocka_unit_test(one_byte_at_a_time_gives_same_events),
+		cmocka_unit_test(crlf_split_at_every_position_gives_same_events),
+		cmocka_unit_test(random_splits_give_same_events),
+		cmocka_unit_test(mixed_line_endings),
+		cmocka_unit_test(cr_at_end_of_feed_then_lf_is_one_line_end),
+		cmocka_unit_test(leading_bom_is_skipped_even_split),
+		cmocka_unit_test(bom_only_counts_at_the_start),
+		cmocka_unit_test(comments_are_skipped_and_counted),
+		cmocka_unit_test(multi_line_data_is_joined),
+		cmocka_unit_test(data_may_hold_nul_bytes),
+		cmocka_unit_test(event_type_applies_to_one_event),
+		cmocka_unit_test(empty_priming_events_are_not_dispatched),
+		cmocka_unit_test(mcp_answer_same_at_every_split),
+		cmocka_unit_test(id_persists_across_events),
+		cmocka_unit_test(retry_only_when_all_digits),
+		cmocka_unit_test(unknown_fields_are_ignored),
+		cmocka_unit_test(line_over_cap_is_e2big_and_sticky),
+		cmocka_unit_test(data_over_cap_is_e2big),
+		cmocka_unit_test(callback_stop_value_is_returned),
+		cmocka_unit_test(pending_tells_a_cut_stream),
+		cmocka_unit_test(finish_accepts_null_and_parser_reinits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

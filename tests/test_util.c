@@ -81,7 +81,8 @@ static void sha256_hex_matches_known_answer(void **state)
 	char hex[65];
 
 	sha256_hex("abc", 3, hex);
-	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(hex,
+			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 static void edit_distance_caps(void **state)
