@@ -1,4 +1,5 @@
 /* main: command line -> config -> the module that runs the command. Nothing else lives here. */
+#include "cli_mcp.h"
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
@@ -30,6 +31,11 @@ static const char usage_text[] =
 	"  router [--config FILE]    OpenAI-compatible LLM router (LiteLLM proxy replacement)\n"
 	"  spend [--days N] [--config FILE]\n"
 	"                            spend ledger by day and model group\n"
+	"  mcp list [--json] [--config FILE]\n"
+	"                            connect to every MCP server and list its tools\n"
+	"  mcp call [--config FILE] SERVER TOOL ['JSON-ARGS']\n"
+	"                            call one MCP tool and print what the model would read\n"
+	"  doctor [--config FILE]    check the data directory and every MCP server\n"
 	"  config check [--config FILE]\n"
 	"                            validate the config; errors as FILE:LINE:COL: message\n"
 	"  config reference          print every config key (Markdown tables)\n"
@@ -58,6 +64,38 @@ static const char *config_arg(int argc, char **argv, int *ok)
 		*ok = 0;
 	}
 	return path;
+}
+
+/* --config FILE and --json, then up to max positional words. Returns false after a usage
+ * message. */
+static bool parse_words(int argc, char **argv, const char **path, bool *json, char **words, int max,
+			int min, const char *usage)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"json", no_argument, NULL, 'j'},
+					     {NULL, 0, NULL, 0}};
+	int c, n = 0;
+
+	*path = config_default_path();
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:j", opts, NULL)) != -1) {
+		if (c == 'c')
+			*path = optarg;
+		else if (c == 'j' && json)
+			*json = true;
+		else
+			goto bad;
+	}
+	for (; optind < argc; optind++) {
+		if (n == max)
+			goto bad;
+		words[n++] = argv[optind];
+	}
+	if (n >= min)
+		return true;
+bad:
+	fprintf(stderr, "usage: %s\n", usage);
+	return false;
 }
 
 static struct config *load(const char *path)
@@ -180,12 +218,70 @@ static int run_spend(int argc, char **argv)
 	return rc;
 }
 
+static int run_mcp_list(int argc, char **argv)
+{
+	const char *path;
+	bool json = false;
+	struct config *cfg;
+	int rc;
+
+	if (!parse_words(argc, argv, &path, &json, NULL, 0, 0,
+			 "hermetic mcp list [--json] [--config FILE]"))
+		return 2;
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	log_set_level(LOG_ERROR);
+	rc = cli_mcp_list(cfg, json);
+	config_destroy(cfg);
+	return rc;
+}
+
+static int run_mcp_call(int argc, char **argv)
+{
+	const char *path;
+	char *w[3] = {NULL, NULL, NULL};
+	struct config *cfg;
+	int rc;
+
+	if (!parse_words(argc, argv, &path, NULL, w, 3, 2,
+			 "hermetic mcp call [--config FILE] SERVER TOOL ['JSON-ARGS']"))
+		return 2;
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	log_set_level(LOG_ERROR);
+	rc = cli_mcp_call(cfg, w[0], w[1], w[2]);
+	config_destroy(cfg);
+	return rc;
+}
+
+static int run_doctor(int argc, char **argv)
+{
+	const char *path;
+	struct config *cfg;
+	int rc;
+
+	if (!parse_words(argc, argv, &path, NULL, NULL, 0, 0, "hermetic doctor [--config FILE]"))
+		return 2;
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	log_set_level(LOG_ERROR);
+	rc = cli_doctor(cfg);
+	config_destroy(cfg);
+	return rc;
+}
+
 static const struct cmd commands[] = {
 	{"--version", NULL, run_version, "print versions"},
 	{"version", NULL, run_version, "print versions"},
 	{"gateway", NULL, run_gateway, "run the daemon"},
 	{"router", NULL, run_router, "serve the LLM router alone"},
 	{"spend", NULL, run_spend, "print the spend ledger"},
+	{"mcp", "list", run_mcp_list, "list MCP servers and tools"},
+	{"mcp", "call", run_mcp_call, "call one MCP tool"},
+	{"doctor", NULL, run_doctor, "check the setup"},
 	{"config", "check", run_config_check, "validate the config"},
 	{"config", "reference", run_config_reference, "print the config key reference"},
 };

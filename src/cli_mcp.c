@@ -1,0 +1,260 @@
+/* cli_mcp: one-shot MCP commands. A private loop runs the MCP client without reconnects
+ * until every server has connected or failed (each bounded by its connect_timeout), then the
+ * command prints and closes the servers gracefully. */
+#include "cli_mcp.h"
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "mcp.h"
+#include "store.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct run {
+	struct loop *loop;
+	struct mcp *mcp;
+	int rc;
+	bool finished;
+};
+
+static void on_change(struct mcp *m, void *arg)
+{
+	struct run *r = arg;
+
+	if (mcp_settled(m))
+		loop_stop(r->loop);
+}
+
+static void on_guard(evutil_socket_t fd, short what, void *arg)
+{
+	loop_stop(arg);
+}
+
+/* Connects every server; returns with the loop stopped once all settled (or a guard). */
+static int start(struct run *r, const struct config *cfg)
+{
+	int64_t max_s = 10;
+	struct event *guard;
+	struct timeval tv;
+	size_t i;
+
+	r->loop = loop_create();
+	if (!r->loop)
+		return -1;
+	r->mcp = mcp_create(cfg, r->loop, NULL, false);
+	for (i = 0; i < cfg->n_mcp_servers; i++)
+		if (cfg->mcp_servers[i].connect_timeout_s + 2 > max_s)
+			max_s = cfg->mcp_servers[i].connect_timeout_s + 2;
+	tv.tv_sec = max_s;
+	tv.tv_usec = 0;
+	guard = evtimer_new(loop_base(r->loop), on_guard, r->loop);
+	evtimer_add(guard, &tv);
+	mcp_on_change(r->mcp, on_change, r);
+	mcp_start(r->mcp);
+	if (!mcp_settled(r->mcp))
+		loop_run(r->loop);
+	event_free(guard);
+	return 0;
+}
+
+static void finish(struct run *r)
+{
+	mcp_destroy(r->mcp);
+	loop_destroy(r->loop);
+}
+
+static cJSON *server_json(const struct mcp *m, size_t i)
+{
+	struct mcp_server_info si;
+	struct mcp_tool_info ti;
+	cJSON *o = cJSON_CreateObject(), *tools;
+	size_t k;
+
+	mcp_server_info(m, i, &si);
+	cJSON_AddStringToObject(o, "name", si.name);
+	cJSON_AddStringToObject(o, "transport", si.transport);
+	cJSON_AddStringToObject(o, "state",
+				strcmp(si.state, "connected") == 0  ? "connected"
+				: strcmp(si.state, "disabled") == 0 ? "disabled"
+								    : "failed");
+	if (si.protocol_version && strcmp(si.state, "connected") == 0)
+		cJSON_AddStringToObject(o, "protocol_version", si.protocol_version);
+	else
+		cJSON_AddNullToObject(o, "protocol_version");
+	if (si.error)
+		cJSON_AddStringToObject(o, "error", si.error);
+	else
+		cJSON_AddNullToObject(o, "error");
+	tools = cJSON_AddArrayToObject(o, "tools");
+	for (k = 0; k < mcp_n_tools(m); k++) {
+		cJSON *t;
+
+		mcp_tool_info(m, k, &ti);
+		if (strcmp(ti.server, si.name) != 0)
+			continue;
+		t = cJSON_CreateObject();
+		cJSON_AddStringToObject(t, "name", ti.name);
+		cJSON_AddStringToObject(t, "tool", ti.tool);
+		cJSON_AddStringToObject(t, "description", ti.description);
+		cJSON_AddItemToArray(tools, t);
+	}
+	return o;
+}
+
+static void print_text(const struct mcp *m, size_t i)
+{
+	struct mcp_server_info si;
+	struct mcp_tool_info ti;
+	size_t k;
+
+	mcp_server_info(m, i, &si);
+	printf("%s  %s  %s  %s  %zu tools%s%s\n", si.name, si.transport,
+	       strcmp(si.state, "connected") == 0 ? "connected" : si.state,
+	       si.protocol_version ? si.protocol_version : "-", si.n_tools,
+	       si.error ? "  error: " : "", si.error ? si.error : "");
+	for (k = 0; k < mcp_n_tools(m); k++) {
+		const char *nl;
+
+		mcp_tool_info(m, k, &ti);
+		if (strcmp(ti.server, si.name) != 0)
+			continue;
+		nl = strchr(ti.description, '\n');
+		printf("  %-40s %.*s\n", ti.name,
+		       (int)(nl ? (size_t)(nl - ti.description) : strlen(ti.description)),
+		       ti.description);
+	}
+}
+
+int cli_mcp_list(const struct config *cfg, bool json)
+{
+	struct run r = {0};
+	cJSON *root, *arr;
+	size_t i;
+	int rc = 0;
+
+	if (start(&r, cfg) < 0)
+		return 1;
+	root = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(root, "servers");
+	for (i = 0; i < mcp_n_servers(r.mcp); i++) {
+		struct mcp_server_info si;
+
+		mcp_server_info(r.mcp, i, &si);
+		if (strcmp(si.state, "connected") != 0 && strcmp(si.state, "disabled") != 0)
+			rc = 1;
+		if (json)
+			cJSON_AddItemToArray(arr, server_json(r.mcp, i));
+		else
+			print_text(r.mcp, i);
+	}
+	if (json) {
+		char *s = cJSON_Print(root);
+
+		puts(s);
+		free(s);
+	}
+	cJSON_Delete(root);
+	fflush(stdout);
+	finish(&r);
+	return rc;
+}
+
+static void on_call(const struct mcp_result *res, void *arg)
+{
+	struct run *r = arg;
+
+	printf("%s\n", res->text);
+	r->rc = res->is_error ? 1 : 0;
+	r->finished = true;
+	loop_stop(r->loop);
+}
+
+int cli_mcp_call(const struct config *cfg, const char *server, const char *tool,
+		 const char *args_json)
+{
+	struct run r = {.rc = 1};
+	struct mcp_server_info si;
+	size_t i;
+	int rc;
+
+	if (start(&r, cfg) < 0)
+		return 1;
+	rc = mcp_call_server(r.mcp, server, tool, args_json, on_call, &r, NULL);
+	if (rc == -EINVAL) {
+		fprintf(stderr,
+			"hermetic: the arguments must be a JSON object, e.g. '{\"a\":1}'\n");
+	} else if (rc == -ENOTCONN || (rc == -ENOENT && !cfg->n_mcp_servers)) {
+		for (i = 0; i < mcp_n_servers(r.mcp); i++) {
+			mcp_server_info(r.mcp, i, &si);
+			if (strcmp(si.name, server) == 0)
+				fprintf(stderr, "hermetic: MCP server %s is not connected: %s\n",
+					server, si.error ? si.error : si.state);
+		}
+	} else if (rc == -ENOENT) {
+		fprintf(stderr, "hermetic: no tool %s on MCP server %s (see hermetic mcp list)\n",
+			tool, server);
+	} else if (rc == 0) {
+		loop_run(r.loop);
+		if (!r.finished)
+			fprintf(stderr, "hermetic: the call did not finish\n");
+	}
+	fflush(stdout);
+	finish(&r);
+	return r.rc;
+}
+
+static bool check_home(const struct config *cfg)
+{
+	char err[512], *db = xasprintf("%s/state.db", cfg->home);
+	struct store *st;
+	bool ok = access(cfg->home, W_OK | X_OK) == 0 && store_open(db, &st, err, sizeof(err)) == 0;
+
+	if (ok) {
+		printf("data directory %s: ok (state.db schema %d)\n", cfg->home,
+		       store_schema_version(st));
+		store_close(st);
+	} else {
+		printf("data directory %s: FAILED: %s\n", cfg->home,
+		       access(cfg->home, W_OK | X_OK) == 0
+			       ? err
+			       : "missing or not writable by this user");
+	}
+	free(db);
+	return ok;
+}
+
+int cli_doctor(const struct config *cfg)
+{
+	struct run r = {0};
+	bool ok;
+	size_t i;
+
+	printf("config %s: ok\n", cfg->name);
+	ok = check_home(cfg);
+	if (start(&r, cfg) < 0)
+		return 1;
+	for (i = 0; i < mcp_n_servers(r.mcp); i++) {
+		struct mcp_server_info si;
+
+		mcp_server_info(r.mcp, i, &si);
+		if (strcmp(si.state, "connected") == 0) {
+			printf("mcp %s: connected, %s, %zu tools\n", si.name, si.protocol_version,
+			       si.n_tools);
+		} else if (strcmp(si.state, "disabled") == 0) {
+			printf("mcp %s: disabled\n", si.name);
+		} else {
+			printf("mcp %s: FAILED: %s\n", si.name, si.error ? si.error : si.state);
+			ok = false;
+		}
+	}
+	fflush(stdout);
+	finish(&r);
+	return ok ? 0 : 1;
+}

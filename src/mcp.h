@@ -1,0 +1,78 @@
+/* mcp: the MCP client. Connects to every configured server (stdio, streamable HTTP, legacy
+ * SSE) on the loop, negotiates the protocol, lists tools (paged, filtered, renamed
+ * mcp_<server>_<tool>), calls them with a timeout, and keeps servers connected: a server that
+ * is down is retried with capped exponential backoff forever (daemon mode), its tools hidden
+ * until it is back.
+ *
+ * Async contract for mcp_call: a negative return means the callback never fires; otherwise it
+ * fires exactly once, later, from the loop (also on timeout, disconnect and cancel).
+ */
+#ifndef HERMETIC_MCP_H
+#define HERMETIC_MCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct config;
+struct loop;
+struct metrics;
+struct mcp;
+struct mcp_call;
+
+struct mcp_tool_info {
+	const char *name; /* as the model sees it: mcp_<server>_<tool> */
+	const char *server;
+	const char *tool; /* the server's own name */
+	const char *description;
+	const char *schema_json; /* inputSchema, compact JSON */
+};
+
+struct mcp_server_info {
+	const char *name;
+	const char *transport;	      /* "stdio", "http", "sse" */
+	const char *state;	      /* "connected", "connecting", "failed", "disabled" */
+	const char *protocol_version; /* NULL before initialize */
+	const char *error;	      /* last failure, or NULL */
+	size_t n_tools;
+};
+
+struct mcp_result {
+	bool is_error;
+	const char *text; /* what the model reads (capped), borrowed during the callback */
+};
+
+typedef void (*mcp_call_cb)(const struct mcp_result *r, void *arg);
+typedef void (*mcp_change_cb)(struct mcp *m, void *arg);
+
+/* reconnect: keep retrying failed servers (daemon); false = one attempt each (CLI).
+ * metrics may be NULL. Strings in infos are borrowed until the next loop iteration. */
+struct mcp *mcp_create(const struct config *cfg, struct loop *loop, struct metrics *metrics,
+		       bool reconnect);
+/* Starts connecting every enabled server. */
+void mcp_start(struct mcp *m);
+/* Called after any server connects or fails (the CLI waits for mcp_settled). */
+void mcp_on_change(struct mcp *m, mcp_change_cb cb, void *arg);
+/* True once every enabled server has connected or failed at least once. */
+bool mcp_settled(const struct mcp *m);
+size_t mcp_n_servers(const struct mcp *m);
+void mcp_server_info(const struct mcp *m, size_t i, struct mcp_server_info *out);
+/* Tools of connected servers only, in server then server order. */
+size_t mcp_n_tools(const struct mcp *m);
+void mcp_tool_info(const struct mcp *m, size_t i, struct mcp_tool_info *out);
+
+/* Calls a tool by its model-facing name with arguments as a JSON object text (NULL = {}).
+ * Returns 0, -ENOENT (no such tool), -ENOTCONN (its server is not connected) or -EINVAL
+ * (arguments are not a JSON object). */
+int mcp_call(struct mcp *m, const char *name, const char *args_json, mcp_call_cb cb, void *arg,
+	     struct mcp_call **out);
+/* The same by server and the server's own tool name. */
+int mcp_call_server(struct mcp *m, const char *server, const char *tool, const char *args_json,
+		    mcp_call_cb cb, void *arg, struct mcp_call **out);
+/* Cancels: notifications/cancelled goes to the server; the callback fires with an error. */
+void mcp_call_cancel(struct mcp_call *c);
+
+/* Closes every server gracefully (DELETE sessions, stop children) within a few seconds and
+ * frees. Pending calls are answered with an error first. Accepts NULL. */
+void mcp_destroy(struct mcp *m);
+
+#endif

@@ -1,0 +1,66 @@
+/* mcp/transport.h: the interface between the MCP core (src/mcp.c) and its transports
+ * (stdio, streamable HTTP, legacy HTTP+SSE). Internal to the MCP client.
+ *
+ * A transport moves JSON-RPC messages; the core owns ids, timeouts and the lifecycle.
+ * Transports report back through the mcp_transport_* functions, always from the loop and
+ * never from inside the core's own call into them.
+ */
+#ifndef HERMETIC_MCP_TRANSPORT_H
+#define HERMETIC_MCP_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config_mcp_server;
+struct loop;
+struct mcp_server;
+
+/* Largest single message (line, SSE event or JSON body) a server may send. */
+#define MCP_FRAME_CAP (4 * 1024 * 1024)
+
+struct mcp_transport_ops {
+	const char *name;
+	/* Starts connecting. Reports mcp_transport_ready() or mcp_transport_failed() later.
+	 * Returns 0, or < 0 when it could not even start (then nothing is reported). */
+	int (*open)(struct mcp_server *s);
+	/* Sends one message; id is the request id, or -1 for notifications and responses.
+	 * Returns 0 or < 0 (the core then treats the connection as broken). */
+	int (*send)(struct mcp_server *s, const char *json, size_t len, int64_t id);
+	/* Gives up on the exchange carrying request id (HTTP: closes that POST's stream). */
+	void (*abandon)(struct mcp_server *s, int64_t id);
+	/* Tears down. graceful: say goodbye (DELETE the session, close stdin before signals).
+	 * No report arrives after close returns. */
+	void (*close)(struct mcp_server *s, bool graceful);
+	/* The session was forgotten by the server (HTTP 404): drop session state. */
+	void (*reset_session)(struct mcp_server *s);
+	/* notifications/initialized has been sent (HTTP opens its optional GET stream). */
+	void (*initialized)(struct mcp_server *s);
+};
+
+/* Session DELETEs still on the wire (shutdown waits for them, bounded). */
+extern size_t mcp_http_goodbyes_in_flight;
+
+extern const struct mcp_transport_ops mcp_transport_stdio;
+extern const struct mcp_transport_ops mcp_transport_http;
+extern const struct mcp_transport_ops mcp_transport_sse;
+
+/* What transports may read of their server. */
+const struct config_mcp_server *mcp_server_config(const struct mcp_server *s);
+struct loop *mcp_server_loop(const struct mcp_server *s);
+const char *mcp_server_name(const struct mcp_server *s);
+/* Negotiated protocol version, or NULL before initialize completes. */
+const char *mcp_server_protocol(const struct mcp_server *s);
+void *mcp_server_transport_state(const struct mcp_server *s);
+void mcp_server_set_transport_state(struct mcp_server *s, void *state);
+
+/* Reports from transports. */
+void mcp_transport_ready(struct mcp_server *s);
+void mcp_transport_failed(struct mcp_server *s, const char *why);
+void mcp_transport_message(struct mcp_server *s, const char *json, size_t len);
+/* An HTTP exchange for request id ended without a JSON-RPC answer: status is the HTTP status
+ * (0 for transport errors); session_lost is true for a 404 on a request with a session. */
+void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,
+				  const char *why);
+
+#endif

@@ -1,0 +1,447 @@
+/* mcp/transport_http: MCP Streamable HTTP. Every message is a POST to the one endpoint with
+ * both Accept types; the answer is JSON or an SSE stream (parsed event by event), 202 for
+ * notifications. The Mcp-Session-Id from the initialize answer is kept and sent (never
+ * invented for stateless servers), MCP-Protocol-Version once negotiated. A 404 on a request
+ * that carried a session is reported as a lost session (the core re-initializes). After the
+ * handshake an optional GET stream carries server messages such as tools/list_changed;
+ * servers that do not offer it (405) are left alone. Closing DELETEs the session.
+ *
+ * Each POST is a `struct post` that outlives the transport when needed: closing detaches
+ * posts (post->t = NULL) and cancels them; their httpc callbacks then only free them.
+ */
+#include "config.h"
+#include "httpc.h"
+#include "log.h"
+#include "loop.h"
+#include "mcp/transport.h"
+#include "sse.h"
+#include "util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define GET_RETRY_MS   2000
+#define GET_MAX_FAILS  3
+#define DELETE_TIMEOUT 2000
+
+size_t mcp_http_goodbyes_in_flight;
+
+struct http_t;
+
+struct post {
+	struct post *next;
+	struct http_t *t;
+	int64_t id;
+	struct httpc_req *req;
+	bool sent_session, is_sse, kind_known;
+	struct sse_parser sse;
+	struct buf body;
+};
+
+struct http_t {
+	struct mcp_server *s;
+	char *session;
+	struct post *posts;
+	struct httpc_req *get;
+	struct sse_parser get_sse;
+	bool get_sse_active, get_unsupported;
+	int get_fails;
+	struct event *get_retry, *ev_ready;
+	int busy;
+	bool dead;
+};
+
+static void destroy(struct http_t *t)
+{
+	if (t->get_sse_active)
+		sse_finish(&t->get_sse);
+	if (t->get_retry)
+		event_free(t->get_retry);
+	if (t->ev_ready)
+		event_free(t->ev_ready);
+	free(t->session);
+	free(t);
+}
+
+static bool leave(struct http_t *t)
+{
+	t->busy--;
+	if (t->dead && !t->busy) {
+		destroy(t);
+		return false;
+	}
+	return !t->dead;
+}
+
+/* Header lines for a request: ours, the session, the protocol, the configured ones. */
+static char **headers(struct http_t *t, bool post, bool with_session)
+{
+	const struct config_mcp_server *c = mcp_server_config(t->s);
+	const char *proto = mcp_server_protocol(t->s);
+	char **h = xcalloc(c->n_headers + 6, sizeof(char *));
+	size_t n = 0, i;
+
+	if (post)
+		h[n++] = xstrdup("Content-Type: application/json");
+	h[n++] = xstrdup(post ? "Accept: application/json, text/event-stream"
+			      : "Accept: text/event-stream");
+	if (with_session && t->session)
+		h[n++] = xasprintf("Mcp-Session-Id: %s", t->session);
+	if (proto)
+		h[n++] = xasprintf("MCP-Protocol-Version: %s", proto);
+	for (i = 0; i < c->n_headers; i++)
+		h[n++] = xasprintf("%s: %s", c->headers[i].name, c->headers[i].value);
+	return h;
+}
+
+static void free_headers(char **h)
+{
+	char **p;
+
+	for (p = h; *p; p++)
+		free(*p);
+	free(h);
+}
+
+static int on_event(const struct sse_event *ev, void *arg)
+{
+	struct http_t *t = arg;
+
+	if (t->dead)
+		return -1;
+	if (!*ev->event || strcmp(ev->event, "message") == 0)
+		mcp_transport_message(t->s, ev->data, ev->data_len);
+	return t->dead ? -1 : 0;
+}
+
+static void take_session(struct http_t *t, struct httpc_req *req)
+{
+	const char *sid = httpc_header(req, "Mcp-Session-Id");
+
+	if (sid && *sid && (!t->session || strcmp(t->session, sid) != 0)) {
+		free(t->session);
+		t->session = xstrdup(sid);
+	}
+}
+
+static void unlink_post(struct http_t *t, struct post *p)
+{
+	struct post **pp;
+
+	for (pp = &t->posts; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			return;
+		}
+	}
+}
+
+static void free_post(struct post *p)
+{
+	if (p->kind_known && p->is_sse)
+		sse_finish(&p->sse);
+	buf_finish(&p->body);
+	free(p);
+}
+
+static int on_post_data(struct httpc_req *req, const char *data, size_t len, void *arg)
+{
+	struct post *p = arg;
+	struct http_t *t = p->t;
+	int rc = 0;
+
+	if (!t || t->dead)
+		return -1;
+	if (httpc_status(req) / 100 != 2)
+		return buf_append(&p->body, data, len) < 0 ? -1 : 0;
+	t->busy++;
+	if (!p->kind_known) {
+		const char *ct = httpc_header(req, "Content-Type");
+
+		p->kind_known = true;
+		p->is_sse = ct && strncasecmp(ct, "text/event-stream", 17) == 0;
+		if (p->is_sse)
+			sse_init(&p->sse, MCP_FRAME_CAP, on_event, t);
+		/* The session must be known before the first answer is handled: the core sends
+		 * notifications/initialized right after the initialize result. */
+		take_session(t, req);
+	}
+	if (p->is_sse)
+		rc = sse_feed(&p->sse, data, len);
+	else if (buf_append(&p->body, data, len) < 0)
+		rc = -E2BIG;
+	if (rc == -E2BIG && !t->dead)
+		mcp_transport_failed(t->s, "the server sent a message over the 4 MiB frame cap");
+	leave(t);
+	return rc < 0 ? -1 : 0;
+}
+
+static void report_post_failure(struct http_t *t, struct post *p, struct httpc_req *req)
+{
+	long status = httpc_status(req);
+	char why[256];
+
+	if (httpc_result(req) != HTTPC_OK)
+		snprintf(why, sizeof(why), "%s", httpc_error(req));
+	else
+		snprintf(why, sizeof(why), "%.200s", p->body.len ? buf_str(&p->body) : "no answer");
+	if (p->id < 0) {
+		log_debug("mcp %s: a notification got HTTP %ld: %s", mcp_server_name(t->s), status,
+			  why);
+		return;
+	}
+	mcp_transport_request_failed(t->s, p->id, httpc_result(req) == HTTPC_OK ? status : 0,
+				     status == 404 && p->sent_session, why);
+}
+
+static void on_post_done(struct httpc_req *req, void *arg)
+{
+	struct post *p = arg;
+	struct http_t *t = p->t;
+	long status = httpc_status(req);
+
+	if (!t || t->dead) {
+		free_post(p);
+		return;
+	}
+	unlink_post(t, p);
+	t->busy++;
+	if (httpc_result(req) == HTTPC_OK && status / 100 == 2) {
+		take_session(t, req);
+		if (!p->is_sse && p->body.len)
+			mcp_transport_message(t->s, p->body.data, p->body.len);
+		/* A request whose stream ended without its answer: the core learns it here
+		 * (a no-op if the answer came). */
+		if (!t->dead && p->id >= 0)
+			mcp_transport_request_failed(
+				t->s, p->id, 0, false,
+				"the server ended the exchange without an answer");
+	} else if (httpc_result(req) != HTTPC_CANCELLED || !t->dead) {
+		report_post_failure(t, p, req);
+	}
+	free_post(p);
+	leave(t);
+}
+
+static int send_http(struct mcp_server *s, const char *json, size_t len, int64_t id)
+{
+	struct http_t *t = mcp_server_transport_state(s);
+	const struct config_mcp_server *c = mcp_server_config(s);
+	struct httpc_opts o = {0};
+	struct post *p;
+	char **h;
+	int rc;
+
+	if (!t || t->dead)
+		return -EPIPE;
+	p = xcalloc(1, sizeof(*p));
+	p->t = t;
+	p->id = id;
+	p->sent_session = t->session != NULL;
+	buf_init(&p->body, MCP_FRAME_CAP);
+	h = headers(t, true, true);
+	o.method = "POST";
+	o.url = c->url;
+	o.headers = (const char *const *)h;
+	o.body = json;
+	o.body_len = len;
+	o.connect_timeout_ms = (c->connect_timeout_s > 0 ? c->connect_timeout_s : 10) * 1000;
+	o.on_data = on_post_data;
+	rc = httpc_start(mcp_server_loop(s), &o, on_post_done, p, &p->req);
+	free_headers(h);
+	if (rc < 0) {
+		free_post(p);
+		return -EIO;
+	}
+	p->next = t->posts;
+	t->posts = p;
+	return 0;
+}
+
+static void abandon_http(struct mcp_server *s, int64_t id)
+{
+	struct http_t *t = mcp_server_transport_state(s);
+	struct post *p;
+
+	for (p = t ? t->posts : NULL; p; p = p->next) {
+		if (p->id == id) {
+			unlink_post(t, p);
+			p->t = NULL; /* its callback now only frees it */
+			httpc_cancel(p->req);
+			return;
+		}
+	}
+}
+
+/* ---- the optional GET stream for server-initiated messages ---- */
+
+static void open_get(struct http_t *t);
+
+static int on_get_data(struct httpc_req *req, const char *data, size_t len, void *arg)
+{
+	struct http_t *t = arg;
+	int rc;
+
+	if (httpc_status(req) != 200)
+		return 0;
+	t->busy++;
+	t->get_fails = 0;
+	rc = sse_feed(&t->get_sse, data, len);
+	leave(t);
+	return rc < 0 ? -1 : 0;
+}
+
+static void on_get_done(struct httpc_req *req, void *arg)
+{
+	struct http_t *t = arg;
+	long status = httpc_status(req);
+	struct timeval tv = {GET_RETRY_MS / 1000, (GET_RETRY_MS % 1000) * 1000};
+
+	t->get = NULL;
+	if (t->dead) {
+		t->busy--;
+		if (!t->busy)
+			destroy(t);
+		return;
+	}
+	t->busy--;
+	if (status == 405 || status == 404 || status == 400 || status == 501) {
+		t->get_unsupported = true;
+		log_debug("mcp %s: no GET stream offered (HTTP %ld)", mcp_server_name(t->s),
+			  status);
+		return;
+	}
+	if (++t->get_fails <= GET_MAX_FAILS)
+		evtimer_add(t->get_retry, &tv);
+}
+
+static void on_get_retry(evutil_socket_t fd, short what, void *arg)
+{
+	open_get(arg);
+}
+
+static void open_get(struct http_t *t)
+{
+	const struct config_mcp_server *c = mcp_server_config(t->s);
+	struct httpc_opts o = {0};
+	char **h;
+
+	if (t->dead || t->get || t->get_unsupported)
+		return;
+	if (t->get_sse_active)
+		sse_finish(&t->get_sse);
+	sse_init(&t->get_sse, MCP_FRAME_CAP, on_event, t);
+	t->get_sse_active = true;
+	h = headers(t, false, true);
+	o.method = "GET";
+	o.url = c->url;
+	o.headers = (const char *const *)h;
+	o.connect_timeout_ms = (c->connect_timeout_s > 0 ? c->connect_timeout_s : 10) * 1000;
+	o.on_data = on_get_data;
+	/* The GET request holds a reference to t until its callback ran. */
+	if (httpc_start(mcp_server_loop(t->s), &o, on_get_done, t, &t->get) == 0)
+		t->busy++;
+	free_headers(h);
+}
+
+static void initialized_http(struct mcp_server *s)
+{
+	struct http_t *t = mcp_server_transport_state(s);
+
+	if (t)
+		open_get(t);
+}
+
+/* ---- open, close ---- */
+
+static void on_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_t *t = arg;
+
+	t->busy++;
+	mcp_transport_ready(t->s);
+	leave(t);
+}
+
+static int open_http(struct mcp_server *s)
+{
+	struct http_t *t = xcalloc(1, sizeof(*t));
+	struct event_base *base = loop_base(mcp_server_loop(s));
+
+	t->s = s;
+	t->get_retry = evtimer_new(base, on_get_retry, t);
+	t->ev_ready = evtimer_new(base, on_ready, t);
+	mcp_server_set_transport_state(s, t);
+	/* HTTP needs no connection set-up: the initialize POST is the first contact. */
+	event_active(t->ev_ready, EV_TIMEOUT, 0);
+	return 0;
+}
+
+static void on_goodbye_done(struct httpc_req *req, void *arg)
+{
+	mcp_http_goodbyes_in_flight--;
+}
+
+static void goodbye(struct http_t *t)
+{
+	const struct config_mcp_server *c = mcp_server_config(t->s);
+	struct httpc_opts o = {0};
+	char **h = headers(t, false, true);
+
+	o.method = "DELETE";
+	o.url = c->url;
+	o.headers = (const char *const *)h;
+	o.timeout_ms = DELETE_TIMEOUT;
+	if (httpc_start(mcp_server_loop(t->s), &o, on_goodbye_done, NULL, NULL) == 0)
+		mcp_http_goodbyes_in_flight++;
+	free_headers(h);
+}
+
+static void close_http(struct mcp_server *s, bool graceful)
+{
+	struct http_t *t = mcp_server_transport_state(s);
+	struct post *p;
+
+	if (!t)
+		return;
+	mcp_server_set_transport_state(s, NULL);
+	if (graceful && t->session)
+		goodbye(t);
+	t->dead = true;
+	while ((p = t->posts)) {
+		t->posts = p->next;
+		p->t = NULL;
+		httpc_cancel(p->req);
+	}
+	evtimer_del(t->get_retry);
+	evtimer_del(t->ev_ready);
+	if (t->get)
+		httpc_cancel(t->get); /* on_get_done frees t */
+	else if (!t->busy)
+		destroy(t);
+}
+
+static void reset_http(struct mcp_server *s)
+{
+	struct http_t *t = mcp_server_transport_state(s);
+
+	if (!t)
+		return;
+	free(t->session);
+	t->session = NULL;
+	if (t->get)
+		httpc_cancel(t->get);
+}
+
+const struct mcp_transport_ops mcp_transport_http = {
+	.name = "http",
+	.open = open_http,
+	.send = send_http,
+	.abandon = abandon_http,
+	.close = close_http,
+	.reset_session = reset_http,
+	.initialized = initialized_http,
+};

@@ -1,0 +1,295 @@
+/* mcp/transport_stdio: an MCP server as a child process speaking newline-delimited JSON-RPC
+ * on stdin/stdout; its stderr lines go to our log. The child gets a filtered environment
+ * (PATH, HOME, LANG, TZ plus the server's `env`). Shutdown closes stdin, then SIGTERM, then
+ * SIGKILL (spawn.c), and the child is always reaped.
+ *
+ * Reading is done with plain non-blocking read(2) on libevent events into capped line
+ * buffers; a report to the core may close this transport, so the state is only freed after
+ * the callback that caused it has returned.
+ */
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "mcp/transport.h"
+#include "spawn.h"
+#include "util.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define STDERR_LINE_CAP 4096
+#define GRACE_MS	1000
+
+struct stdio_t {
+	struct mcp_server *s;
+	struct spawn *sp;
+	struct event *ev_out, *ev_err, *ev_in, *ev_ready;
+	struct evbuffer *wbuf;
+	struct buf out_line, err_line;
+	int busy;
+	bool dead;
+};
+
+static void destroy(struct stdio_t *t)
+{
+	if (t->ev_out)
+		event_free(t->ev_out);
+	if (t->ev_err)
+		event_free(t->ev_err);
+	if (t->ev_in)
+		event_free(t->ev_in);
+	if (t->ev_ready)
+		event_free(t->ev_ready);
+	if (t->wbuf)
+		evbuffer_free(t->wbuf);
+	buf_finish(&t->out_line);
+	buf_finish(&t->err_line);
+	free(t);
+}
+
+/* Ends a callback: frees the state if close() ran meanwhile. */
+static bool leave(struct stdio_t *t)
+{
+	t->busy--;
+	if (t->dead && !t->busy) {
+		destroy(t);
+		return false;
+	}
+	return !t->dead;
+}
+
+static void fail(struct stdio_t *t, const char *why)
+{
+	if (!t->dead)
+		mcp_transport_failed(t->s, why);
+}
+
+/* Splits buffered bytes into lines; returns false when the transport died meanwhile. */
+static bool take_lines(struct stdio_t *t, struct buf *b, bool is_err)
+{
+	char *nl;
+
+	while (!t->dead && (nl = memchr(b->data, '\n', b->len))) {
+		size_t n = (size_t)(nl - b->data);
+
+		b->data[n] = '\0';
+		if (n && b->data[n - 1] == '\r')
+			b->data[--n] = '\0';
+		if (is_err && n)
+			log_info("mcp %s stderr: %s", mcp_server_name(t->s), b->data);
+		else if (n)
+			mcp_transport_message(t->s, b->data, n);
+		if (!t->dead)
+			buf_consume(b, (size_t)(nl - b->data) + 1);
+	}
+	return !t->dead;
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg, bool is_err)
+{
+	struct stdio_t *t = arg;
+	struct buf *b = is_err ? &t->err_line : &t->out_line;
+	char chunk[16384];
+	ssize_t n;
+
+	t->busy++;
+	n = read(fd, chunk, sizeof(chunk));
+	if (n > 0) {
+		if (buf_append(b, chunk, (size_t)n) < 0) {
+			if (is_err) {
+				log_info("mcp %s stderr: %.200s... (long line cut)",
+					 mcp_server_name(t->s), buf_str(b));
+				buf_reset(b);
+			} else {
+				fail(t, "the server sent a message over the 4 MiB frame cap");
+			}
+		}
+		take_lines(t, b, is_err);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		event_del(is_err ? t->ev_err : t->ev_out);
+		if (!is_err)
+			fail(t, "the server closed its stdout");
+	}
+	leave(t);
+}
+
+static void on_stdout(evutil_socket_t fd, short what, void *arg)
+{
+	on_readable(fd, what, arg, false);
+}
+
+static void on_stderr(evutil_socket_t fd, short what, void *arg)
+{
+	on_readable(fd, what, arg, true);
+}
+
+static void flush(struct stdio_t *t)
+{
+	int fd = t->sp ? spawn_stdin_fd(t->sp) : -1;
+
+	if (fd < 0)
+		return;
+	while (evbuffer_get_length(t->wbuf) > 0) {
+		int n = evbuffer_write(t->wbuf, fd);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			event_add(t->ev_in, NULL);
+			return;
+		}
+		if (n <= 0) {
+			fail(t, "writing to the server's stdin failed (it exited?)");
+			return;
+		}
+	}
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct stdio_t *t = arg;
+
+	t->busy++;
+	flush(t);
+	leave(t);
+}
+
+static void on_exit_cb(struct spawn *sp, int status, void *arg)
+{
+	struct stdio_t *t = arg;
+	char why[128];
+
+	if (WIFEXITED(status))
+		snprintf(why, sizeof(why), "the server process exited with status %d",
+			 WEXITSTATUS(status));
+	else
+		snprintf(why, sizeof(why), "the server process was killed by signal %d",
+			 WTERMSIG(status));
+	t->busy++;
+	spawn_free(t->sp);
+	t->sp = NULL;
+	fail(t, why);
+	leave(t);
+}
+
+static void on_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct stdio_t *t = arg;
+
+	t->busy++;
+	mcp_transport_ready(t->s);
+	leave(t);
+}
+
+static int open_stdio(struct mcp_server *s)
+{
+	const struct config_mcp_server *c = mcp_server_config(s);
+	struct event_base *base = loop_base(mcp_server_loop(s));
+	struct stdio_t *t = xcalloc(1, sizeof(*t));
+	const char **names = xcalloc(c->n_env + 1, sizeof(char *));
+	const char **values = xcalloc(c->n_env + 1, sizeof(char *));
+	const char **argv = xcalloc(c->n_args + 2, sizeof(char *));
+	struct spawn_opts o = {0};
+	char **env, err[256];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < c->n_env; i++) {
+		names[i] = c->env[i].name;
+		values[i] = c->env[i].value;
+	}
+	argv[0] = c->command;
+	for (i = 0; i < c->n_args; i++)
+		argv[i + 1] = c->args[i];
+	env = spawn_env(names, values, c->n_env);
+	o.path = c->command;
+	o.argv = argv;
+	o.env = (const char *const *)env;
+	o.on_exit = on_exit_cb;
+	o.arg = t;
+	t->s = s;
+	buf_init(&t->out_line, MCP_FRAME_CAP);
+	buf_init(&t->err_line, STDERR_LINE_CAP);
+	t->wbuf = evbuffer_new();
+	rc = spawn_start(mcp_server_loop(s), &o, &t->sp, err, sizeof(err));
+	spawn_env_free(env);
+	free(names);
+	free(values);
+	free(argv);
+	if (rc < 0) {
+		log_warn("mcp %s: %s", mcp_server_name(s), err);
+		destroy(t);
+		return rc;
+	}
+	t->ev_out = event_new(base, spawn_stdout_fd(t->sp), EV_READ | EV_PERSIST, on_stdout, t);
+	t->ev_err = event_new(base, spawn_stderr_fd(t->sp), EV_READ | EV_PERSIST, on_stderr, t);
+	t->ev_in = event_new(base, spawn_stdin_fd(t->sp), EV_WRITE, on_writable, t);
+	t->ev_ready = evtimer_new(base, on_ready, t);
+	event_add(t->ev_out, NULL);
+	event_add(t->ev_err, NULL);
+	mcp_server_set_transport_state(s, t);
+	/* Ready at once: stdio servers read stdin from the start (reported from the loop). */
+	event_active(t->ev_ready, EV_TIMEOUT, 0);
+	return 0;
+}
+
+static int send_stdio(struct mcp_server *s, const char *json, size_t len, int64_t id)
+{
+	struct stdio_t *t = mcp_server_transport_state(s);
+
+	if (!t || t->dead || !t->sp)
+		return -EPIPE;
+	evbuffer_add(t->wbuf, json, len);
+	evbuffer_add(t->wbuf, "\n", 1);
+	flush(t);
+	return 0;
+}
+
+static void abandon_stdio(struct mcp_server *s, int64_t id)
+{
+	/* A line protocol has no per-request stream to close: notifications/cancelled is all. */
+}
+
+static void close_stdio(struct mcp_server *s, bool graceful)
+{
+	struct stdio_t *t = mcp_server_transport_state(s);
+
+	if (!t)
+		return;
+	mcp_server_set_transport_state(s, NULL);
+	t->dead = true;
+	event_del(t->ev_out);
+	event_del(t->ev_err);
+	event_del(t->ev_in);
+	event_del(t->ev_ready);
+	if (t->sp) {
+		if (graceful)
+			spawn_free(t->sp); /* shutdown: bounded wait, then signals */
+		else
+			spawn_abandon(t->sp, GRACE_MS);
+		t->sp = NULL;
+	}
+	if (!t->busy)
+		destroy(t);
+}
+
+static void reset_stdio(struct mcp_server *s)
+{
+}
+
+static void initialized_stdio(struct mcp_server *s)
+{
+}
+
+const struct mcp_transport_ops mcp_transport_stdio = {
+	.name = "stdio",
+	.open = open_stdio,
+	.send = send_stdio,
+	.abandon = abandon_stdio,
+	.close = close_stdio,
+	.reset_session = reset_stdio,
+	.initialized = initialized_stdio,
+};

@@ -1,0 +1,53 @@
+/* spawn: child processes with pipes for stdin/stdout/stderr, a filtered environment, reaping
+ * through one SIGCHLD handler on the loop, and the close-stdin -> SIGTERM -> SIGKILL shutdown.
+ *
+ * Every child hermetic starts goes through here (stdio MCP servers), so the sandbox can later
+ * move the fork into a launcher process without touching the callers.
+ */
+#ifndef HERMETIC_SPAWN_H
+#define HERMETIC_SPAWN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct loop;
+struct spawn;
+
+/* Called once when the child has exited and been reaped (status as from waitpid). */
+typedef void (*spawn_exit_cb)(struct spawn *sp, int status, void *arg);
+
+struct spawn_opts {
+	const char *path;	 /* executable (searched in PATH if it has no '/') */
+	const char *const *argv; /* NULL-terminated, argv[0] included */
+	const char *const *env;	 /* NULL-terminated "K=V" list: the child's whole env */
+	spawn_exit_cb on_exit;
+	void *arg;
+};
+
+/* Starts the child. Returns 0 with *out set (on_exit fires exactly once later), or a negative
+ * errno with a message in err (then nothing fires). */
+int spawn_start(struct loop *l, const struct spawn_opts *o, struct spawn **out, char *err,
+		size_t err_len);
+/* The parent's ends of the pipes (non-blocking, close-on-exec); -1 once closed. */
+int spawn_stdin_fd(const struct spawn *sp);
+int spawn_stdout_fd(const struct spawn *sp);
+int spawn_stderr_fd(const struct spawn *sp);
+pid_t spawn_pid(const struct spawn *sp);
+/* Closes our end of the child's stdin (EOF for the child). */
+void spawn_close_stdin(struct spawn *sp);
+/* Graceful stop: close stdin, SIGTERM after grace_ms, SIGKILL after another grace_ms.
+ * on_exit still fires when the child is reaped. */
+void spawn_stop(struct spawn *sp, int grace_ms);
+/* Hands the child over to the reaper: stops it like spawn_stop and frees the handle once it
+ * has exited. on_exit is not called; the caller forgets sp. */
+void spawn_abandon(struct spawn *sp, int grace_ms);
+/* Frees the handle after on_exit fired (or kills and reaps synchronously if it has not: used
+ * at process shutdown only, bounded by 2 x 1 s). Accepts NULL. */
+void spawn_free(struct spawn *sp);
+
+/* The child environment for a server: PATH, HOME, LANG, TZ from ours plus extra "K=V" pairs.
+ * Returns a malloc'd NULL-terminated list; free with spawn_env_free. */
+char **spawn_env(const char *const *extra_names, const char *const *extra_values, size_t n);
+void spawn_env_free(char **env);
+
+#endif
