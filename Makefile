@@ -48,3 +48,7 @@ format: ## apply .clang-format to the C sources
 
 clean: ## remove build directories and dist/
 	rm -rf build build-* dist
+
+.PHONY: bench
+bench: ## run the benchmarks (not part of make test)
+	benchmarks/router/run.sh

@@ -40,6 +40,9 @@ BUDGET_EXCEEDED = re.compile(r"^Budget has been exceeded! Current cost: ([-+0-9.
                              r"Max budget: ([-+0-9.eE]+)$")
 
 
+SANITIZER_MARKERS = ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer")
+
+
 def sha256_hex(s):
     return hashlib.sha256(s.encode()).hexdigest()
 
@@ -450,8 +453,26 @@ def start_router(tmp_path, fake):
         return r.start() if start else r
 
     yield make
+    # Every router must also shut down cleanly, and sanitizer builds must have nothing to say.
+    problems = []
     for r in started:
+        if r.proc is None:
+            continue
+        if r.proc.poll() is None:
+            try:
+                rc = r.stop(timeout=10)
+                if rc != 0:
+                    problems.append(f"{r.dir.name}: exit {rc} after SIGTERM")
+            except subprocess.TimeoutExpired:
+                problems.append(f"{r.dir.name}: still running 10 s after SIGTERM")
         r.kill()
+        err = r.stderr()
+        for marker in SANITIZER_MARKERS:
+            if marker in err:
+                problems.append(f"{r.dir.name}: {marker!r} in stderr")
+    if problems:
+        pytest.fail("router teardown: " + "; ".join(problems) + "\n" +
+                    "\n".join(r.stderr()[-4000:] for r in started), pytrace=False)
 
 
 def closed_port_url():

@@ -3,6 +3,8 @@ allowlist, request caps, pass-through of request fields, OpenRouter headers, x-l
 response headers and the seed config. Every upstream is the scripted fake (tests/fakes)."""
 import re
 import signal
+import threading
+import time
 
 import pytest
 
@@ -73,6 +75,27 @@ def test_proxies_a_chat_completion_to_its_deployment(fake, start_router, path):
     assert req["body"]["model"] == "test/free"  # openrouter/ prefix stripped
     assert req["body"]["messages"] == [{"role": "user", "content": "hi"}]
     assert req["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
+
+
+def test_concurrent_requests_are_served_in_parallel(fake, start_router):
+    n = 8
+    fake.script_for("test/free", *[text(f"slow {i}", first_byte_delay=0.6) for i in range(n)])
+    r = start_router(router_config(fake))
+    replies = []
+
+    def call():
+        replies.append(r.chat("free"))
+
+    threads = [threading.Thread(target=call) for _ in range(n)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t0
+    assert sorted(x.status for x in replies) == [200] * n, [x.text for x in replies]
+    assert sorted(x.content() for x in replies) == sorted(f"slow {i}" for i in range(n))
+    assert elapsed < 0.6 * n / 2, f"{n} calls of 0.6 s took {elapsed:.2f} s: not concurrent"
 
 
 def test_unknown_request_fields_pass_through_unchanged(fake, start_router):

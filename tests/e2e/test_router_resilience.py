@@ -70,6 +70,17 @@ def test_non_retryable_status_is_not_retried(fake, start_router, status):
     assert count_calls(fake, "test/free") == 1
 
 
+def test_backoff_between_retries_starts_near_100ms_and_grows(fake, start_router):
+    fake.script_for("test/free", err(503), err(503), err(503), text("fourth"))
+    r = start_router(router_config(fake, groups(fake, "free"), router_settings={"num_retries": 3}))
+    reply = r.chat("free")
+    assert reply.status == 200 and reply.content() == "fourth", reply.text
+    t = [q["monotonic"] for q in fake.chat_requests]
+    gaps = [b - a for a, b in zip(t, t[1:])]
+    assert len(gaps) == 3 and all(g >= 0.05 for g in gaps), gaps  # never a hot loop
+    assert gaps[0] < 1.0 and gaps[2] > gaps[0], gaps  # exponential, not fixed
+
+
 def test_retry_policy_sets_retries_per_error_class(fake, start_router):
     fake.script_for("test/free", openrouter_error(429), openrouter_error(429), text("third"),
                     err(503), text("must not be reached"))
@@ -329,12 +340,45 @@ def test_cooldown_after_more_than_allowed_fails_skips_the_deployment(fake, start
     parsed = r.metrics()
     assert msum(parsed, "litellm_deployment_cooled_down_total", model_id="free-1") == 1
     assert msum(parsed, "litellm_deployment_cooled_down_total", model_id="free-1",
-                exception_status="429") == 1
+                exception_status="429", api_base=fake.url, api_provider="openrouter") == 1
+    [cooled] = [l for n, l, _ in parsed if n == "litellm_deployment_cooled_down_total"]
+    assert "litellm_model_name" in cooled, cooled
+    states = {l.get("model_id"): l for n, l, _ in parsed if n == "litellm_deployment_state"}
+    assert states["free-1"].get("api_base") == fake.url, states
+    assert states["free-1"].get("api_provider") == "openrouter", states
+    assert "litellm_model_name" in states["free-1"], states
     assert deployment_state(r, "free-1") == 2
     assert deployment_state(r, "cheap-1") == 0
     reply = r.chat("free")  # cooling: straight to the fallback
     assert reply.status == 200 and reply.content() == "c3", reply.text
     assert count_calls(fake, "test/free") == 2
+
+
+COUNTED = {401: err(401), 404: err(404), 408: err(408), 429: openrouter_error(429),
+           500: err(500), 503: err(503)}
+
+
+@pytest.mark.parametrize("status", sorted(COUNTED))
+def test_counted_failures_put_the_deployment_in_cooldown(fake, start_router, status):
+    fake.script_for("test/free", COUNTED[status], text("must not be reached"))
+    r = start_router(router_config(fake, [deployment("free", "test/free", fake, id="free-1")],
+                                   router_settings={"allowed_fails": 0, "cooldown_time": 30}))
+    assert r.chat("free").status != 200
+    reply = r.chat("free")
+    assert reply.status == 429 and NO_DEPLOYMENTS.match(reply.error()["message"]), reply.text
+    assert count_calls(fake, "test/free") == 1
+    assert deployment_state(r, "free-1") == 2
+
+
+@pytest.mark.parametrize("status", [400, 402])
+def test_other_client_errors_do_not_count_towards_cooldown(fake, start_router, status):
+    fake.script_for("test/free", err(status), text("still served"))
+    r = start_router(router_config(fake, [deployment("free", "test/free", fake, id="free-1")],
+                                   router_settings={"allowed_fails": 0, "cooldown_time": 30}))
+    assert 400 <= r.chat("free").status < 500
+    reply = r.chat("free")
+    assert reply.status == 200 and reply.content() == "still served", reply.text
+    assert deployment_state(r, "free-1") == 0
 
 
 def test_all_deployments_cooling_is_429_with_retry_after_then_recovers(fake, start_router):

@@ -1,12 +1,18 @@
 """`hermetic router` spend: the cost of each call (usage.cost, else model_info prices), the
 SQLite ledger in home/state.db that survives SIGKILL, budgets checked before the upstream is
 called (daily, proxy-wide max_budget, per key), and `hermetic spend`."""
+import datetime
 import json
 import re
+import sqlite3
+import time
+import zoneinfo
+
+import pytest
 
 from fakes.fake_openai import raw, text
 from router_harness import (  # noqa: F401 (fake, start_router are fixtures)
-    BUDGET_EXCEEDED, approx, count_calls, deployment, fake, router_config, sha256_hex,
+    BUDGET_EXCEEDED, approx, count_calls, deployment, fake, router_config,
     start_router, today_utc,
 )
 
@@ -171,3 +177,37 @@ def test_ledger_rows_and_spend_command_show_day_group_and_cost(fake, start_route
     cheap = numbers("cheap")
     assert any(approx(n, 1.0, 0.005) for n in cheap), out.stdout
     assert 2 in cheap, out.stdout  # calls
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])  # UTC+14, UTC-11
+def test_ledger_day_is_the_local_day_of_timezone(fake, start_router, zone):
+    fake.script_for("test/free", text("local day", cost=0.01))
+    tz = zoneinfo.ZoneInfo(zone)
+    before = datetime.datetime.now(tz).date().isoformat()
+    r = start_router(router_config(fake, timezone=zone))
+    assert r.chat("free").status == 200
+    [row] = r.wait_spend_rows(1)
+    after = datetime.datetime.now(tz).date().isoformat()
+    assert row["day"] in {before, after}, (row["day"], zone, before)
+
+
+def test_spend_command_days_limits_the_report(fake, start_router):
+    fake.script_for("test/free", text("today", cost=0.25))
+    r = start_router(router_config(fake))
+    assert r.chat("free").status == 200
+    r.wait_spend_rows(1)
+    assert r.stop() == 0, r.stderr()
+    old = time.time() - 10 * 86400
+    con = sqlite3.connect(r.home / "state.db")
+    with con:
+        con.execute("INSERT INTO spend (ts_ms, day, model_group, deployment, key_hash, "
+                    "input_tokens, output_tokens, cost_usd, cost_source) "
+                    "VALUES (?, ?, 'ancient', 'ancient-1', 'None', 10, 10, 0.75, 'upstream')",
+                    (int(old * 1000), time.strftime("%Y-%m-%d", time.gmtime(old))))
+    con.close()
+    week = r.spend_cli("--days", "7")
+    assert week.returncode == 0, week.stderr
+    assert "free" in week.stdout and "ancient" not in week.stdout, week.stdout
+    month = r.spend_cli("--days", "30")
+    assert month.returncode == 0, month.stderr
+    assert "free" in month.stdout and "ancient" in month.stdout, month.stdout

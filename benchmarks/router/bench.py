@@ -1,0 +1,699 @@
+#!/usr/bin/python3
+"""Router benchmark driver (benchmarks/router/run.sh builds the tools and calls this).
+
+Everything binds 127.0.0.1. One run:
+  1. starts the fixed-latency fake upstream (upstream.c), `hermetic router` (config.yaml) and the
+     Portkey gateway (fallback config -> the same upstream);
+  2. checks each path with one plain and one streamed request;
+  3. for every rate: ROUNDS rounds; each round runs one WINDOW-second open-loop load (after
+     WARMUP s) against direct, hermetic and portkey, in an order rotated per round; the overhead
+     of a proxy in a round is its p50 (p99) minus direct's p50 (p99) of the same round, and the
+     report gives the median of the per-round differences with min and max;
+  4. opens STREAMS concurrent streamed requests through each path (each stream lasts
+     STREAM_SECONDS) and samples the proxy's VmRSS while they are open; the upstream's own
+     counter says how many were open at once;
+  5. writes benchmarks/results/<date>-<rev>-router.json and prints a table.
+Standard library only. Every wait is bounded.
+"""
+import argparse
+import datetime
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+MASTER_KEY = "sk-bench-master-key"
+UPSTREAM_KEY = "sk-bench-upstream-key"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PLAIN_BODY = {"model": "bench", "messages": [{"role": "user", "content": "Hello"}],
+              "max_tokens": 16}
+STREAM_BODY = dict(PLAIN_BODY, stream=True, stream_options={"include_usage": True})
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def http_req(port, method, path, body=None, headers=None, timeout=10):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        h = {"Content-Type": "application/json"} if data is not None else {}
+        h.update(headers or {})
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def proc_status(pid):
+    """VmRSS, VmHWM, RssAnon, RssFile in KiB; {} when the process is gone."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"):
+                    out[k] = int(v.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def proc_cpu_ticks(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def cpu_times():
+    """(busy, steal, total) jiffies of all CPUs from /proc/stat."""
+    try:
+        f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        idle = f[3] + (f[4] if len(f) > 4 else 0)
+        steal = f[7] if len(f) > 7 else 0
+        total = sum(f[:8])
+        return total - idle - steal, steal, total
+    except (OSError, ValueError):
+        return None
+
+
+def mib(kib):
+    return None if kib is None else round(kib / 1024.0, 2)
+
+
+class Target:
+    def __init__(self, name, port, path, headers, proc=None, capture=None):
+        self.name, self.port, self.path, self.headers = name, port, path, headers
+        self.proc, self.capture = proc, capture
+        self.ok = True
+        self.why = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.tmp = tempfile.mkdtemp(prefix="hermetic-bench-")
+        self.procs = []
+        self.result = {"errors": []}
+
+    # ---- processes -----------------------------------------------------------------------
+    def spawn(self, argv, name, env=None, cwd=None):
+        logf = open(os.path.join(self.tmp, f"{name}.log"), "wb")
+        p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                             stdin=subprocess.DEVNULL)
+        logf.close()
+        self.procs.append((name, p))
+        return p
+
+    def log_tail(self, name, n=15):
+        try:
+            with open(os.path.join(self.tmp, f"{name}.log"), "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+            return "\n".join(lines[-n:])
+        except OSError:
+            return ""
+
+    def stop_all(self):
+        codes = {}
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(8)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(5)
+                    codes[name] = "killed after SIGTERM timeout"
+                    continue
+            codes[name] = p.returncode
+        return codes
+
+    # ---- setup ---------------------------------------------------------------------------
+    def start_upstream(self):
+        pf = os.path.join(self.tmp, "upstream.port")
+        chunks = max(1, int(round(self.a.stream_seconds * 1000 / self.a.chunk_delay_ms)))
+        self.upstream = self.spawn([self.a.upstream, "--port", "0", "--port-file", pf,
+                                    "--delay-ms", str(self.a.delay_ms), "--chunks", str(chunks),
+                                    "--chunk-delay-ms", str(self.a.chunk_delay_ms),
+                                    "--max-seconds", str(self.a.max_seconds)], "upstream")
+        end = time.monotonic() + 10
+        while not os.path.exists(pf):
+            if self.upstream.poll() is not None or time.monotonic() > end:
+                raise SystemExit("bench: the fake upstream did not start:\n" + self.log_tail("upstream"))
+            time.sleep(0.02)
+        self.up_port = int(open(pf).read())
+        self.result["upstream"] = {"delay_ms": self.a.delay_ms, "stream_chunks": chunks,
+                                   "chunk_delay_ms": self.a.chunk_delay_ms,
+                                   "url": f"http://127.0.0.1:{self.up_port}/v1"}
+        return Target("direct", self.up_port, "/v1/chat/completions", [])
+
+    def start_hermetic(self):
+        t = Target("hermetic", 0, "/v1/chat/completions",
+                   [f"Authorization: Bearer {MASTER_KEY}"],
+                   capture="x-litellm-overhead-duration-ms")
+        binary = self.a.hermetic
+        info = {"binary": binary}
+        self.result["hermetic"] = info
+        if not binary or not os.access(binary, os.X_OK):
+            t.ok, t.why = False, f"no hermetic binary at {binary!r}"
+            return t
+        info["size_bytes"] = os.path.getsize(binary)
+        try:
+            v = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+            info["version"] = (v.stdout or v.stderr).strip().splitlines()[0:1]
+            info["version"] = info["version"][0] if info["version"] else ""
+        except (OSError, subprocess.TimeoutExpired) as e:
+            info["version"] = f"error: {e}"
+        try:
+            info["file"] = subprocess.run(["file", "-b", binary], capture_output=True, text=True,
+                                          timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        home = os.path.join(self.tmp, "home")
+        os.makedirs(home, mode=0o700, exist_ok=True)
+        t.port = free_port()
+        env = {"PATH": "/usr/bin:/bin", "HOME": self.tmp, "BENCH_HOME": home,
+               "BENCH_UPSTREAM_PORT": str(self.up_port), "BENCH_ROUTER_PORT": str(t.port),
+               "BENCH_MASTER_KEY": MASTER_KEY, "BENCH_UPSTREAM_KEY": UPSTREAM_KEY}
+        cfg = os.path.join(HERE, "config.yaml")
+        chk = subprocess.run([binary, "config", "check", "--config", cfg], capture_output=True,
+                             text=True, env=env, timeout=20)
+        info["config_check"] = {"rc": chk.returncode,
+                                "output": (chk.stdout + chk.stderr).strip()[-2000:]}
+        if chk.returncode != 0:
+            t.ok, t.why = False, "hermetic config check failed: " + (chk.stdout + chk.stderr).strip()[-600:]
+            return t
+        t.proc = self.spawn([binary, "router", "--config", cfg], "hermetic", env=env)
+        if not wait_port(t.port, t.proc, 15):
+            t.ok = False
+            t.why = ("hermetic router did not listen (exit %s): %s" %
+                     (t.proc.poll(), self.log_tail("hermetic")))
+        return t
+
+    def start_portkey(self):
+        route_cfg = {"strategy": {"mode": "fallback"},
+                     "targets": [{"provider": "openai", "api_key": UPSTREAM_KEY,
+                                  "custom_host": f"http://127.0.0.1:{self.up_port}/v1"},
+                                 {"provider": "openai", "api_key": UPSTREAM_KEY,
+                                  "custom_host": f"http://127.0.0.1:{self.up_port}/v1"}]}
+        t = Target("portkey", 0, "/v1/chat/completions",
+                   ["x-portkey-config: " + json.dumps(route_cfg, separators=(",", ":"))])
+        info = {"config": route_cfg}
+        self.result["portkey"] = info
+        d = self.a.portkey_dir
+        entry = os.path.join(d or "", "node_modules/@portkey-ai/gateway/build/start-server.js")
+        if not d or not os.path.exists(entry):
+            t.ok, t.why = False, self.a.portkey_why or f"Portkey gateway not installed in {d!r}"
+            return t
+        node = shutil.which("node")
+        if not node:
+            t.ok, t.why = False, "node is not installed"
+            return t
+        try:
+            info["version"] = json.load(open(os.path.join(
+                d, "node_modules/@portkey-ai/gateway/package.json")))["version"]
+            info["hono_node_server"] = json.load(open(os.path.join(
+                d, "node_modules/@hono/node-server/package.json")))["version"]
+            info["node"] = subprocess.run([node, "--version"], capture_output=True, text=True,
+                                          timeout=10).stdout.strip()
+        except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
+            pass
+        t.port = free_port()
+        env = dict(os.environ, NODE_ENV="production")
+        t.proc = self.spawn([node, "--require", os.path.join(HERE, "portkey", "preload.cjs"),
+                             entry, f"--port={t.port}", "--headless"], "portkey", env=env, cwd=d)
+        if not wait_port(t.port, t.proc, 30):
+            t.ok = False
+            t.why = "Portkey gateway did not listen (exit %s): %s" % (t.proc.poll(),
+                                                                      self.log_tail("portkey"))
+        return t
+
+    # ---- checks --------------------------------------------------------------------------
+    def check(self, t):
+        hdrs = dict(h.split(": ", 1) for h in t.headers)
+        out = {}
+        try:
+            st, h, body = http_req(t.port, "POST", t.path, PLAIN_BODY, hdrs)
+            doc = json.loads(body) if body[:1] == b"{" else {}
+            ok = st == 200 and bool(doc.get("choices"))
+            out["plain"] = {"status": st, "ok": ok, "body": body[:300].decode("utf-8", "replace"),
+                            "headers": {k: v for k, v in h.items()
+                                        if k.startswith(("x-litellm", "x-portkey"))}}
+            st2, h2, body2 = http_req(t.port, "POST", t.path, STREAM_BODY, hdrs, timeout=30)
+            ok2 = st2 == 200 and b"data: [DONE]" in body2 and b"chat.completion.chunk" in body2
+            out["stream"] = {"status": st2, "ok": ok2, "bytes": len(body2),
+                             "content_type": h2.get("content-type"),
+                             "body_head": body2[:200].decode("utf-8", "replace")}
+            if not (ok and ok2):
+                t.ok = False
+                t.why = (f"{t.name}: check request failed: plain {st} {body[:200]!r}, "
+                         f"stream {st2} {body2[:200]!r}")
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            t.ok, t.why = False, f"{t.name}: check request failed: {e}"
+        out["ok"] = t.ok
+        return out
+
+    # ---- load ----------------------------------------------------------------------------
+    def loadgen(self, t, rate, duration, warmup, body, timeout, max_conns, capture=True):
+        argv = [self.a.loadgen, "--url", t.url, "--rate", str(rate), "--duration", str(duration),
+                "--warmup", str(warmup), "--timeout", str(timeout), "--max-conns", str(max_conns),
+                "--body", json.dumps(body, separators=(",", ":"))]
+        for h in t.headers:
+            argv += ["-H", h]
+        if capture and t.capture:
+            argv += ["--capture-header", t.capture]
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def finish_loadgen(self, p, limit):
+        try:
+            out, err = p.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate(timeout=5)
+            return {"error": "loadgen exceeded its time limit"}
+        if p.returncode != 0:
+            return {"error": f"loadgen exit {p.returncode}: {err.decode()[-400:]}"}
+        return json.loads(out)
+
+    def upstream_stats(self):
+        try:
+            return json.loads(http_req(self.up_port, "GET", "/_stats", timeout=5)[2])
+        except (OSError, ValueError, http.client.HTTPException):
+            return {}
+
+    def window(self, t, rate):
+        up0 = self.upstream_stats()
+        ticks0 = proc_cpu_ticks(t.pid) if t.pid else None
+        p = self.loadgen(t, rate, self.a.window, self.a.warmup, PLAIN_BODY, self.a.timeout,
+                         self.a.max_conns)
+        r = self.finish_loadgen(p, self.a.window + self.a.warmup + self.a.timeout + 15)
+        if ticks0 is not None:
+            ticks1 = proc_cpu_ticks(t.pid)
+            n = (r.get("requests") or 0) + int(rate * self.a.warmup)
+            if ticks1 is not None and n:
+                r["proxy_cpu_us_per_request"] = round((ticks1 - ticks0) * 1e6 / CLK_TCK / n, 1)
+        up1 = self.upstream_stats()
+        if up0 and up1:
+            reqs = up1["requests"] - up0["requests"]
+            conns = up1["connections"] - up0["connections"]
+            r["upstream"] = {"requests": reqs, "connections": conns,
+                             "connections_per_1k_requests": round(conns * 1000.0 / reqs, 1) if reqs else None}
+        if t.pid:
+            r["rss_after"] = proc_status(t.pid)
+        return r
+
+    def streams(self, t):
+        n = self.a.streams
+        http_req(self.up_port, "POST", "/_stats/reset")
+        spread = 0.25  # all N started within 0.25 s; each lasts stream_seconds
+        status0 = proc_status(t.pid) if t.pid else {}
+        p = self.loadgen(t, n / spread, spread, 0, STREAM_BODY, self.a.stream_seconds + 20,
+                         n + 64, capture=False)
+        limit = time.monotonic() + spread + self.a.stream_seconds + 40
+        max_rss, samples, max_open_seen = 0, 0, 0
+        while p.poll() is None and time.monotonic() < limit:
+            if t.pid:
+                s = proc_status(t.pid)
+                if s.get("VmRSS", 0) > max_rss:
+                    max_rss = s["VmRSS"]
+                samples += 1
+            try:
+                _, _, b = http_req(self.up_port, "GET", "/_stats", timeout=2)
+                max_open_seen = max(max_open_seen, json.loads(b).get("open_streams", 0))
+            except (OSError, ValueError, http.client.HTTPException):
+                pass
+            time.sleep(0.02)
+        r = self.finish_loadgen(p, 10)
+        _, _, b = http_req(self.up_port, "GET", "/_stats", timeout=2)
+        up = json.loads(b)
+        out = {"streams": n, "stream_seconds": self.a.stream_seconds,
+               "upstream_max_open_streams": up.get("max_open_streams"),
+               "upstream_open_streams_sampled_max": max_open_seen,
+               "all_open_at_once": (up.get("max_open_streams") or 0) >= n,
+               "loadgen": {k: r.get(k) for k in ("requests", "ok", "errors", "done_markers",
+                                                 "status", "transport_errors", "ttfb_us",
+                                                 "latency_us", "connections_opened", "error")}}
+        if t.pid:
+            after = proc_status(t.pid)
+            out.update(rss_before_kib=status0.get("VmRSS"), rss_max_sampled_kib=max_rss,
+                       rss_samples=samples, hwm_after_kib=after.get("VmHWM"),
+                       rss_after_kib=after.get("VmRSS"), threads=after.get("Threads"))
+        return out
+
+    # ---- the run -------------------------------------------------------------------------
+    def run(self):
+        a = self.a
+        t_start = time.monotonic()
+        cpu0 = cpu_times()
+        self.result["meta"] = meta(a)
+        direct = self.start_upstream()
+        herm = self.start_hermetic()
+        pk = self.start_portkey() if not a.no_portkey else None
+        if pk is None:
+            pk = Target("portkey", 0, "", [])
+            pk.ok, pk.why = False, a.portkey_why or "left out (--no-portkey)"
+        targets = [direct, herm, pk]
+        time.sleep(1.0)  # let node finish its start-up work before the idle sample
+        checks = {}
+        for t in targets:
+            if t.ok:
+                checks[t.name] = self.check(t)
+            if not t.ok:
+                log(f"{t.name} unavailable: {t.why}")
+                self.result["errors"].append(f"{t.name}: {t.why}")
+        self.result["checks"] = checks
+        if not direct.ok:
+            raise SystemExit("bench: the fake upstream does not answer: " + (direct.why or ""))
+        live = [t for t in targets if t.ok]
+        mem = {t.name: {"idle": proc_status(t.pid)} for t in live if t.pid}
+
+        self.result["rates"] = {}
+        for rate in a.rates:
+            rounds = []
+            for i in range(a.rounds):
+                order = live[i % len(live):] + live[:i % len(live)]
+                rnd = {}
+                for t in order:
+                    log(f"rate {rate}/s round {i + 1}/{a.rounds}: {t.name}")
+                    rnd[t.name] = self.window(t, rate)
+                rounds.append(rnd)
+            self.result["rates"][str(rate)] = {"rounds": rounds,
+                                               "summary": summarize(rounds, live, rate)}
+            for t in live:
+                if t.pid:
+                    mem[t.name][f"after_{rate}_rps"] = proc_status(t.pid)
+
+        self.result["streams"] = {}
+        for t in live:
+            log(f"{a.streams} concurrent streams: {t.name}")
+            self.result["streams"][t.name] = self.streams(t)
+        for t in live:
+            if t.pid:
+                mem[t.name]["end"] = proc_status(t.pid)
+        self.result["memory_kib"] = mem
+        self.result["targets"] = {t.name: {"ok": t.ok, "why": t.why, "url": t.url if t.ok else None}
+                                  for t in targets}
+        self.result["exit_codes"] = self.stop_all()
+        for name in ("hermetic", "portkey"):
+            tail = self.log_tail(name, 30)
+            if tail:
+                self.result.setdefault("logs", {})[name] = tail[-3000:]
+        self.result["elapsed_s"] = round(time.monotonic() - t_start, 1)
+        cpu1 = cpu_times()
+        if cpu0 and cpu1 and cpu1[2] > cpu0[2]:
+            tot = cpu1[2] - cpu0[2]
+            self.result["meta"]["cpu_busy_pct"] = round(100.0 * (cpu1[0] - cpu0[0]) / tot, 1)
+            self.result["meta"]["cpu_steal_pct"] = round(100.0 * (cpu1[1] - cpu0[1]) / tot, 1)
+        return self.result
+
+
+def pct_summary(values):
+    v = [x for x in values if x is not None]
+    if not v:
+        return None
+    return {"median": round(statistics.median(v), 1), "min": round(min(v), 1),
+            "max": round(max(v), 1), "n": len(v)}
+
+
+def summarize(rounds, live, rate):
+    out = {}
+    for t in live:
+        rs = [r.get(t.name, {}) for r in rounds]
+        lat = [r.get("latency_us") or {} for r in rs]
+        s = {"p50_us": pct_summary([x.get("p50") for x in lat]),
+             "p99_us": pct_summary([x.get("p99") for x in lat]),
+             "max_us": pct_summary([x.get("max") for x in lat]),
+             "errors": sum((r.get("errors") or 0) for r in rs) + sum(1 for r in rs if "error" in r),
+             "requests": sum((r.get("requests") or 0) for r in rs),
+             "achieved_rate": pct_summary([r.get("achieved_rate") for r in rs]),
+             "send_lateness_p99_us": pct_summary([(r.get("send_lateness_us") or {}).get("p99")
+                                                  for r in rs]),
+             "cpu_us_per_request": pct_summary([r.get("proxy_cpu_us_per_request") for r in rs]),
+             "upstream_connections_per_1k_requests": pct_summary(
+                 [(r.get("upstream") or {}).get("connections_per_1k_requests") for r in rs])}
+        if t.name != "direct":
+            d50, d99 = [], []
+            for r in rounds:
+                a, b = (r.get(t.name) or {}).get("latency_us"), (r.get("direct") or {}).get("latency_us")
+                if a and b and a.get("p50") is not None and b.get("p50") is not None:
+                    d50.append(a["p50"] - b["p50"])
+                    d99.append(a["p99"] - b["p99"])
+            s["overhead_p50_us"] = pct_summary(d50)
+            s["overhead_p99_us"] = pct_summary(d99)
+            hdr = [(r.get("header") or {}) for r in rs]
+            if any(h.get("n") for h in hdr):
+                s["own_overhead_header"] = {
+                    "name": hdr[0].get("name"),
+                    "p50_us": pct_summary([h.get("p50_us") for h in hdr]),
+                    "p99_us": pct_summary([h.get("p99_us") for h in hdr]),
+                    "max_us": pct_summary([h.get("max_us") for h in hdr])}
+        out[t.name] = s
+    return out
+
+
+def git(*args):
+    try:
+        return subprocess.run(["git", "-C", REPO, *args], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def meta(a):
+    cpu = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    osname = ""
+    try:
+        for line in open("/etc/os-release"):
+            if line.startswith("PRETTY_NAME="):
+                osname = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "git_rev": git("rev-parse", "--short", "HEAD"),
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", "src")),
+            "cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(), "os": osname,
+            "loadavg_start": open("/proc/loadavg").read().split()[:3],
+            "command": a.command,
+            "params": {"rates": a.rates, "rounds": a.rounds, "window_s": a.window,
+                       "warmup_s": a.warmup, "timeout_s": a.timeout, "max_conns": a.max_conns,
+                       "streams": a.streams, "stream_seconds": a.stream_seconds,
+                       "delay_ms": a.delay_ms, "chunk_delay_ms": a.chunk_delay_ms}}
+
+
+# ---- report --------------------------------------------------------------------------------
+def fmt_range(s, sign=False):
+    if not s:
+        return "-"
+    f = (lambda x: f"{x:+.0f}") if sign else (lambda x: f"{x:.0f}")
+    return f"{f(s['median'])} [{f(s['min'])}..{f(s['max'])}]"
+
+
+def columns(rows):
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)).rstrip()
+            for r in rows]
+
+
+def report(res, budgets):
+    m = res["meta"]
+    lines = []
+    p = m["params"]
+    lines.append(f"hermetic router benchmark: rev {m['git_rev']}{' (src dirty)' if m['git_dirty'] else ''}, "
+                 f"{m['cpus']} CPUs ({m['cpu']}), {m['os']}, {m['date']}")
+    if m.get("cpu_steal_pct") is not None:
+        lines.append(f"machine during the run: {m['cpu_busy_pct']}% CPU busy, {m['cpu_steal_pct']}% stolen "
+                     f"by the hypervisor; load average at start {' '.join(m['loadavg_start'])}")
+    lines.append(f"fake upstream: fixed {p['delay_ms']} ms; open-loop load; {p['rounds']} rounds x "
+                 f"{p['window_s']} s per target and rate (after {p['warmup_s']} s warm-up), order rotated")
+    h = res.get("hermetic", {})
+    if h.get("version"):
+        lines.append(f"hermetic: {h.get('binary')} ({h.get('size_bytes', 0)} bytes) {h['version']}")
+    pk = res.get("portkey", {})
+    if pk.get("version"):
+        lines.append(f"portkey: @portkey-ai/gateway {pk['version']} on node {pk.get('node')}")
+    for name, why in ((n, t["why"]) for n, t in res.get("targets", {}).items() if not t["ok"]):
+        lines.append(f"NOT MEASURED: {name}: {why}")
+    for rate, block in res.get("rates", {}).items():
+        s = block["summary"]
+        lines.append("")
+        lines.append(f"{rate} req/s: latency and overhead in µs, median of {p['rounds']} rounds [min..max]")
+        rows = [["target", "latency p50", "latency p99", "overhead p50", "overhead p99", "errors",
+                 "CPU µs/req", "upstream conns/1k req"]]
+        notes = []
+        for name, x in s.items():
+            proxy = name != "direct"
+            rows.append([name, fmt_range(x["p50_us"]), fmt_range(x["p99_us"]),
+                         fmt_range(x.get("overhead_p50_us"), True) if proxy else "-",
+                         fmt_range(x.get("overhead_p99_us"), True) if proxy else "-",
+                         str(x["errors"]),
+                         fmt_range(x.get("cpu_us_per_request")) if proxy else "-",
+                         fmt_range(x.get("upstream_connections_per_1k_requests"))])
+            oh = x.get("own_overhead_header")
+            if oh:
+                notes.append(f"  {name} own {oh['name']}: p50 {fmt_range(oh['p50_us'])} µs, "
+                             f"p99 {fmt_range(oh['p99_us'])} µs")
+            ar = x.get("achieved_rate")
+            if ar and ar["min"] < 0.97 * float(rate):
+                notes.append(f"  {name}: the load generator could only send {ar['min']:.0f} req/s in "
+                             f"some rounds (all connections busy): the target fell behind the rate")
+        lines.extend(columns(rows))
+        lines.extend(notes)
+    mem = res.get("memory_kib", {})
+    st = res.get("streams", {})
+    if mem or st:
+        lines.append("")
+        lines.append(f"resident memory in MiB; {p['streams']} concurrent streams of {p['stream_seconds']} s each")
+        rows = [["target", "idle", "after load", "streams: max VmRSS", "VmHWM at end",
+                 "streams ok", "[DONE] seen", "open at once (upstream)"]]
+        for name in ("hermetic", "portkey", "direct"):
+            x = mem.get(name, {})
+            s = st.get(name, {})
+            if not x and not s:
+                continue
+            after = [v for k, v in x.items() if k.startswith("after_")]
+            after_rss = max((v.get("VmRSS", 0) for v in after), default=None)
+            lg = s.get("loadgen") or {}
+            rows.append([name, str(mib(x.get("idle", {}).get("VmRSS")) or "-"),
+                         str(mib(after_rss) or "-"), str(mib(s.get("rss_max_sampled_kib")) or "-"),
+                         str(mib(x.get("end", {}).get("VmHWM")) or "-"),
+                         f"{lg.get('ok')}/{s.get('streams')}", str(lg.get("done_markers")),
+                         str(s.get("upstream_max_open_streams"))])
+        lines.extend(columns(rows))
+    # budgets
+    lines.append("")
+    verdicts = []
+    r1k = res.get("rates", {}).get(str(budgets["rate"]), {}).get("summary", {}).get("hermetic")
+    if r1k and r1k.get("overhead_p50_us"):
+        v50 = r1k["overhead_p50_us"]["median"]
+        v99 = r1k["overhead_p99_us"]["median"]
+        verdicts.append(("overhead p50 <= %d µs at %d req/s" % (budgets["p50"], budgets["rate"]),
+                         v50, v50 <= budgets["p50"]))
+        verdicts.append(("overhead p99 <= %d µs at %d req/s" % (budgets["p99"], budgets["rate"]),
+                         v99, v99 <= budgets["p99"]))
+    hs = st.get("hermetic")
+    if hs and hs.get("rss_max_sampled_kib") and p["streams"] < budgets["streams"]:
+        lines.append(f"budget <= {budgets['rss_mib']} MiB with {budgets['streams']} streams: not "
+                     f"evaluated (this run opened {p['streams']})")
+    elif hs and hs.get("rss_max_sampled_kib"):
+        v = mib(max(hs["rss_max_sampled_kib"], hs.get("rss_after_kib") or 0))
+        verdicts.append((f"<= {budgets['rss_mib']} MiB resident with {p['streams']} streams "
+                         f"(open at once: {hs.get('all_open_at_once')})", v,
+                         v <= budgets["rss_mib"] and hs.get("all_open_at_once")))
+    for what, v, ok in verdicts:
+        lines.append(f"budget {what}: {v} -> {'PASS' if ok else 'FAIL'}")
+    if not verdicts:
+        lines.append("budgets: not evaluated (hermetic not measured, or not at 1000 req/s and 256 streams)")
+    res["budgets"] = [{"budget": w, "value": v, "pass": bool(ok)} for w, v, ok in verdicts]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hermetic", default=os.environ.get("HERMETIC_BIN", ""))
+    ap.add_argument("--loadgen", required=True)
+    ap.add_argument("--upstream", required=True)
+    ap.add_argument("--portkey-dir", default="")
+    ap.add_argument("--portkey-why", default="", help="why Portkey is missing, for the report")
+    ap.add_argument("--no-portkey", action="store_true")
+    ap.add_argument("--rates", default="1000,200")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--window", type=float, default=5.0)
+    ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--timeout", type=float, default=10.0)
+    ap.add_argument("--max-conns", type=int, default=1024)
+    ap.add_argument("--streams", type=int, default=256)
+    ap.add_argument("--stream-seconds", type=float, default=2.0)
+    ap.add_argument("--delay-ms", type=float, default=20.0)
+    ap.add_argument("--chunk-delay-ms", type=float, default=50.0)
+    ap.add_argument("--max-seconds", type=float, default=900.0, help="hard life limit of the fake upstream")
+    ap.add_argument("--out-dir", default=os.path.join(REPO, "benchmarks", "results"))
+    ap.add_argument("--command", default="make bench")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a budget fails")
+    a = ap.parse_args()
+    a.rates = [int(x) for x in str(a.rates).split(",") if x.strip()]
+    if not (1 <= a.rounds <= 50 and 0.5 <= a.window <= 60 and 1 <= a.streams <= 4096 and
+            all(1 <= r <= 20000 for r in a.rates)):
+        ap.error("parameters out of range")
+
+    def on_term(signum, frame):
+        raise SystemExit(f"bench: stopped by signal {signum}")
+    signal.signal(signal.SIGTERM, on_term)
+    b = Bench(a)
+    try:
+        res = b.run()
+    finally:
+        b.stop_all()
+    budgets = {"rate": 1000, "p50": 50, "p99": 500, "rss_mib": 8, "streams": 256}
+    table = report(res, budgets)
+    res["table"] = table
+    os.makedirs(a.out_dir, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H%M%S")
+    rev = res["meta"]["git_rev"] or "norev"
+    path = os.path.join(a.out_dir, f"{stamp}-{rev}-router.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(res, f, indent=1)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    print(table)
+    print(f"\nresults: {os.path.relpath(path, REPO)}")
+    if a.keep:
+        print(f"logs and the router's home: {b.tmp}")
+    else:
+        shutil.rmtree(b.tmp, ignore_errors=True)
+    if a.strict and not all(x["pass"] for x in res.get("budgets", [])):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

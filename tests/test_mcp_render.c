@@ -1,0 +1,129 @@
+/* mcp_render: what the model reads for each kind of MCP tool result. */
+#include "test.h"
+#include "mcp_render.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *render(const char *json, size_t cap, bool *is_error)
+{
+	return mcp_render_result(json, strlen(json), cap, is_error);
+}
+
+static void text_blocks_are_joined(void **state)
+{
+	bool err;
+	char *s = render("{\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+			 "{\"type\":\"text\",\"text\":\"b\"}]}",
+			 1000, &err);
+
+	assert_string_equal(s, "a\nb");
+	assert_false(err);
+	free(s);
+}
+
+static void structured_content_is_compact_json_without_repeating_text(void **state)
+{
+	bool err;
+	char *s = render("{\"content\":[{\"type\":\"text\",\"text\":\"{ \\\"t\\\": 21 }\"}],"
+			 "\"structuredContent\":{\"t\":21}}",
+			 1000, &err);
+
+	assert_string_equal(s, "{\"t\":21}");
+	free(s);
+}
+
+static void image_and_audio_become_size_notes(void **state)
+{
+	bool err;
+	char *s = render("{\"content\":[{\"type\":\"image\",\"mimeType\":\"image/png\","
+			 "\"data\":\"AAAAAA==\"},{\"type\":\"audio\",\"mimeType\":\"audio/wav\","
+			 "\"data\":\"AAAA\"}]}",
+			 1000, &err);
+
+	assert_string_equal(s, "[image: image/png, 4 bytes]\n[audio: audio/wav, 3 bytes]");
+	free(s);
+}
+
+static void resources_show_text_or_a_note(void **state)
+{
+	bool err;
+	char *s = render("{\"content\":[{\"type\":\"resource\",\"resource\":{\"uri\":\"f://a\","
+			 "\"text\":\"hello\"}},{\"type\":\"resource\",\"resource\":{\"uri\":"
+			 "\"f://b\",\"mimeType\":\"application/gzip\",\"blob\":\"AAAA\"}},"
+			 "{\"type\":\"resource_link\",\"uri\":\"f://c\",\"name\":\"c\"}]}",
+			 1000, &err);
+
+	assert_string_equal(s, "[resource f://a]\nhello\n[resource f://b: application/gzip, 3 "
+			       "bytes]\n[resource link: f://c]");
+	free(s);
+}
+
+static void is_error_results_start_with_error(void **state)
+{
+	bool err;
+	char *s = render("{\"isError\":true,\"content\":[{\"type\":\"text\",\"text\":\"no "
+			 "cluster\"}]}",
+			 1000, &err);
+
+	assert_true(err);
+	assert_string_equal(s, "error: no cluster");
+	free(s);
+}
+
+static void rpc_errors_name_code_and_message(void **state)
+{
+	const char *e = "{\"code\":-32602,\"message\":\"Unknown tool: nope\"}";
+	char *s = mcp_render_rpc_error(e, strlen(e), 1000);
+
+	assert_string_equal(s, "error: MCP error -32602: Unknown tool: nope");
+	free(s);
+}
+
+static void cap_cuts_on_a_utf8_boundary_with_a_note(void **state)
+{
+	bool err;
+	/* "é" is two bytes: a cut at 5 would split the third one. */
+	char *s = render("{\"content\":[{\"type\":\"text\",\"text\":\"\xc3\xa9\xc3\xa9\xc3\xa9"
+			 "\xc3\xa9\"}]}",
+			 5, &err);
+
+	assert_string_equal(s, "\xc3\xa9\xc3\xa9\n[truncated: showed 4 of 8 bytes]");
+	free(s);
+}
+
+static void non_object_result_is_an_error(void **state)
+{
+	bool err;
+	char *s = render("[1,2]", 1000, &err);
+
+	assert_true(err);
+	assert_non_null(strstr(s, "not a JSON object"));
+	free(s);
+}
+
+static void empty_result_says_so(void **state)
+{
+	bool err;
+	char *s = render("{\"content\":[]}", 1000, &err);
+
+	assert_string_equal(s, "(no output)");
+	free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(text_blocks_are_joined),
+		cmocka_unit_test(structured_content_is_compact_json_without_repeating_text),
+		cmocka_unit_test(image_and_audio_become_size_notes),
+		cmocka_unit_test(resources_show_text_or_a_note),
+		cmocka_unit_test(is_error_results_start_with_error),
+		cmocka_unit_test(rpc_errors_name_code_and_message),
+		cmocka_unit_test(cap_cuts_on_a_utf8_boundary_with_a_note),
+		cmocka_unit_test(non_object_result_is_an_error),
+		cmocka_unit_test(empty_result_says_so),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
