@@ -263,6 +263,8 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS,
 			 o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* curl's 16 KiB default receive buffer per transfer adds up with many open streams. */
+	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 8192L);
 	set_method(r, o);
 	if (o->first_byte_timeout_ms > 0) {
 		struct timeval tv = {o->first_byte_timeout_ms / 1000,

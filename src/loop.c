@@ -265,6 +265,11 @@ void loop_curl_remove(struct loop *l, CURL *easy)
 	free(t);
 }
 
+void loop_set_max_connections(struct loop *l, long n)
+{
+	curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, n);
+}
+
 size_t loop_curl_running(const struct loop *l)
 {
 	return l->running;

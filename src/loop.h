@@ -40,5 +40,8 @@ int loop_curl_add(struct loop *l, CURL *easy, loop_curl_done_cb cb, void *arg);
  * callback (write/header/progress) of that handle. */
 void loop_curl_remove(struct loop *l, CURL *easy);
 size_t loop_curl_running(const struct loop *l);
+/* How many idle connections curl keeps for reuse (default 8). A proxy that has many calls in
+ * flight needs about as many, or it reconnects for nearly every request. */
+void loop_set_max_connections(struct loop *l, long n);
 
 #endif

@@ -660,6 +660,8 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 			if (strcmp(r->deps[j].m->model_name, g->name) == 0)
 				g->deps[g->n_deps++] = &r->deps[j];
 	}
+	/* Keep a warm connection for every call that may be in flight at once. */
+	loop_set_max_connections(loop, (long)cfg->router.max_concurrent_upstream);
 	register_metrics(r, metrics);
 	metrics_on_collect(metrics, collect, r);
 	for (i = 0; i < r->n_deps; i++)

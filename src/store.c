@@ -3,6 +3,11 @@
  * keeps the database consistent across power loss and loses at most the last transactions;
  * a busy timeout for the CLI running beside the daemon. Transactions stay short so the loop
  * never waits long on the disk.
+ *
+ * Checkpoints (copying the WAL back into the database) would otherwise run inside whichever
+ * commit crosses the auto-checkpoint size, stalling the loop for milliseconds; they run
+ * instead on a small thread with its own connection, PASSIVE, once a second, which never
+ * blocks the writer. The loop's connection has auto-checkpoint off.
  */
 #include "store.h"
 #include "log.h"
@@ -10,6 +15,9 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +30,78 @@ static const struct store_migration builtin[] = {
 	{"spend", SPEND_SCHEMA_SQL},
 };
 
+#define CHECKPOINT_EVERY_S 1
+
 struct store {
 	sqlite3 *db;
 	int version;
+	char *path;
+	pthread_t checkpointer;
+	bool checkpointer_running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
 };
+
+static void *checkpoint_loop(void *arg)
+{
+	struct store *s = arg;
+	sqlite3 *db = NULL;
+	sigset_t all;
+	struct timespec until;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += CHECKPOINT_EVERY_S;
+		pthread_cond_timedwait(&s->cv, &s->mu, &until);
+		if (s->stop)
+			break;
+		pthread_mutex_unlock(&s->mu);
+		sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	sqlite3_close(db);
+	return NULL;
+}
+
+static void start_checkpointer(struct store *s)
+{
+	pthread_attr_t attr;
+
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	s->checkpointer_running = pthread_create(&s->checkpointer, &attr, checkpoint_loop, s) == 0;
+	pthread_attr_destroy(&attr);
+	if (!s->checkpointer_running) {
+		log_warn("store: no checkpoint thread; SQLite checkpoints on commit instead");
+		sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint=1000", NULL, NULL, NULL);
+	}
+}
+
+static void stop_checkpointer(struct store *s)
+{
+	if (!s->checkpointer_running)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->checkpointer, NULL);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	s->checkpointer_running = false;
+}
 
 int store_busy_timeout_ms(void)
 {
@@ -116,6 +192,8 @@ int store_open_with(const char *path, const struct store_migration *migrations, 
 	}
 	if (migrate(s, migrations, n, err, err_len) < 0)
 		goto fail;
+	s->path = xstrdup(path);
+	start_checkpointer(s);
 	*out = s;
 	return 0;
 fail:
@@ -133,8 +211,10 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	stop_checkpointer(s);
 	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	sqlite3_close(s->db);
+	free(s->path);
 	free(s);
 }
 
