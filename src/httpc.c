@@ -33,6 +33,7 @@ struct httpc_req {
 	void *arg;
 	struct event *fb_timer;
 	struct event *defer;
+	struct event *start_ev; /* adds the transfer from the loop when started inside curl */
 	enum httpc_result result;
 	enum httpc_result pending; /* set when we abort from outside curl's own failure */
 	char errbuf[CURL_ERROR_SIZE];
@@ -43,6 +44,8 @@ struct httpc_req {
 };
 
 static struct httpc_req *all_reqs;
+/* > 0 while curl runs one of our callbacks: curl forbids adding transfers from there. */
+static int in_curl_callback;
 
 static const char *const result_names[] = {
 	"ok", "timeout", "first_byte_timeout", "connect", "too_big", "cancelled", "transport",
@@ -67,6 +70,7 @@ static void finish(struct httpc_req *r)
 	if (r->fb_timer)
 		event_free(r->fb_timer);
 	event_free(r->defer);
+	event_free(r->start_ev);
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->body);
@@ -84,7 +88,7 @@ static void mark_first_byte(struct httpc_req *r)
 		evtimer_del(r->fb_timer);
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
+static size_t header_cb(char *p, size_t size, size_t n, void *arg)
 {
 	struct httpc_req *r = arg;
 	size_t len = size * n;
@@ -109,7 +113,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static size_t on_write(char *p, size_t size, size_t n, void *arg)
+static size_t write_cb(char *p, size_t size, size_t n, void *arg)
 {
 	struct httpc_req *r = arg;
 	size_t len = size * n;
@@ -128,6 +132,26 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
 		return 0;
 	}
 	return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	size_t rc;
+
+	in_curl_callback++;
+	rc = header_cb(p, size, n, arg);
+	in_curl_callback--;
+	return rc;
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *arg)
+{
+	size_t rc;
+
+	in_curl_callback++;
+	rc = write_cb(p, size, n, arg);
+	in_curl_callback--;
+	return rc;
 }
 
 static enum httpc_result map_code(CURLcode rc)
@@ -178,6 +202,22 @@ static void abort_now(struct httpc_req *r)
 static void on_defer(evutil_socket_t fd, short what, void *arg)
 {
 	abort_now(arg);
+}
+
+/* A request started inside a curl callback joins the multi handle from the loop. */
+static void on_start(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpc_req *r = arg;
+
+	if (r->pending != HTTPC_OK)
+		return; /* cancelled meanwhile: the defer timer finishes it */
+	if (loop_curl_add(r->loop, r->easy, on_done, r) < 0) {
+		r->pending = HTTPC_TRANSPORT;
+		r->error = "could not start the transfer";
+		abort_now(r);
+		return;
+	}
+	r->in_multi = 1;
 }
 
 static void on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
@@ -248,7 +288,8 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	buf_init(&r->hdrs, HEADERS_CAP);
 	r->easy = curl_easy_init();
 	r->defer = evtimer_new(loop_base(l), on_defer, r);
-	if (!r->easy || !r->defer || set_headers(r, o) < 0)
+	r->start_ev = evtimer_new(loop_base(l), on_start, r);
+	if (!r->easy || !r->defer || !r->start_ev || set_headers(r, o) < 0)
 		goto fail;
 	curl_easy_setopt(r->easy, CURLOPT_URL, o->url);
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -276,9 +317,15 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 		evtimer_add(r->fb_timer, &tv);
 	}
 	r->start_us = now_mono_us();
-	if (loop_curl_add(l, r->easy, on_done, r) < 0)
-		goto fail;
-	r->in_multi = 1;
+	if (in_curl_callback) {
+		struct timeval zero = {0, 0};
+
+		evtimer_add(r->start_ev, &zero);
+	} else {
+		if (loop_curl_add(l, r->easy, on_done, r) < 0)
+			goto fail;
+		r->in_multi = 1;
+	}
 	r->next = all_reqs;
 	if (r->next)
 		r->next->prev = r;
@@ -291,6 +338,8 @@ fail:
 		event_free(r->fb_timer);
 	if (r->defer)
 		event_free(r->defer);
+	if (r->start_ev)
+		event_free(r->start_ev);
 	if (r->easy)
 		curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);

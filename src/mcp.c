@@ -826,8 +826,12 @@ static void on_response(struct mcp_server *s, const cJSON *msg, const cJSON *id)
 	if (error) {
 		text = cJSON_PrintUnformatted(error);
 		p->on_error(p, "the server answered with an error", text, strlen(text), false);
+	} else if (!result) {
+		text = NULL;
+		p->on_error(p, "the server sent an invalid JSON-RPC answer (no result, no error)",
+			    NULL, 0, false);
 	} else {
-		text = result ? cJSON_PrintUnformatted(result) : xstrdup("{}");
+		text = cJSON_PrintUnformatted(result);
 		p->on_result(p, text, strlen(text));
 	}
 	free(text);

@@ -273,6 +273,32 @@ static int collect_chunk(struct httpc_req *req, const char *data, size_t len, vo
 	return 0;
 }
 
+static int start_nested(struct httpc_req *req, const char *data, size_t len, void *arg)
+{
+	struct fx *f = arg;
+	struct httpc_opts o = {0};
+	char *url;
+
+	if (f->chunks++ > 0)
+		return 0;
+	url = xasprintf("%s/hello", f->base);
+	o.url = url;
+	/* curl forbids adding a transfer here; httpc must defer it to the loop. */
+	assert_int_equal(httpc_start(f->loop, &o, on_done, f, NULL), 0);
+	free(url);
+	return 0;
+}
+
+static void request_started_inside_a_data_callback_completes(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.on_data = start_nested};
+
+	start(f, "/stream", &o);
+	run(f, 2);
+	assert_int_equal(f->result, HTTPC_OK);
+}
+
 static void streamed_body_arrives_through_callback(void **state)
 {
 	struct fx *f = *state;
@@ -381,6 +407,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(cancel_inside_data_callback_ends_once, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(request_started_inside_a_data_callback_completes,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(first_byte_timeout_fires, setup, teardown),
 		cmocka_unit_test_setup_teardown(whole_request_timeout_fires, setup, teardown),
 		cmocka_unit_test_setup_teardown(refused_connection_reports_connect, setup,

@@ -37,6 +37,7 @@ struct post {
 	int64_t id;
 	struct httpc_req *req;
 	bool sent_session, is_sse, kind_known;
+	bool goodbye; /* a notification let finish after a graceful close */
 	struct sse_parser sse;
 	struct buf body;
 };
@@ -203,6 +204,8 @@ static void on_post_done(struct httpc_req *req, void *arg)
 	struct http_t *t = p->t;
 	long status = httpc_status(req);
 
+	if (p->goodbye)
+		mcp_http_goodbyes_in_flight--;
 	if (!t || t->dead) {
 		free_post(p);
 		return;
@@ -298,23 +301,34 @@ static void on_get_done(struct httpc_req *req, void *arg)
 {
 	struct http_t *t = arg;
 	long status = httpc_status(req);
+	enum httpc_result res = httpc_result(req);
 	struct timeval tv = {GET_RETRY_MS / 1000, (GET_RETRY_MS % 1000) * 1000};
+	char why[256];
 
 	t->get = NULL;
+	t->busy--;
 	if (t->dead) {
-		t->busy--;
 		if (!t->busy)
 			destroy(t);
 		return;
 	}
-	t->busy--;
-	if (status == 405 || status == 404 || status == 400 || status == 501) {
+	if (res == HTTPC_OK && (status == 405 || status == 400 || status == 501)) {
 		t->get_unsupported = true;
 		log_debug("mcp %s: no GET stream offered (HTTP %ld)", mcp_server_name(t->s),
 			  status);
 		return;
 	}
-	if (++t->get_fails <= GET_MAX_FAILS)
+	/* The stream is our connection's pulse: refused, reset or a forgotten session means the
+	 * server went away, found now rather than at the next ping. A clean end is retried. */
+	if (res == HTTPC_CONNECT || res == HTTPC_TRANSPORT || (res == HTTPC_OK && status == 404)) {
+		snprintf(why, sizeof(why), "the server went away (event stream: %s)",
+			 res == HTTPC_OK ? "session unknown" : httpc_error(req));
+		t->busy++;
+		mcp_transport_failed(t->s, why);
+		leave(t);
+		return;
+	}
+	if (res != HTTPC_CANCELLED && ++t->get_fails <= GET_MAX_FAILS)
 		evtimer_add(t->get_retry, &tv);
 }
 
@@ -414,7 +428,14 @@ static void close_http(struct mcp_server *s, bool graceful)
 	while ((p = t->posts)) {
 		t->posts = p->next;
 		p->t = NULL;
-		httpc_cancel(p->req);
+		/* Notifications (notifications/cancelled above all) still go out on a graceful
+		 * close; requests nobody waits for any more are cut. */
+		if (graceful && p->id < 0) {
+			p->goodbye = true;
+			mcp_http_goodbyes_in_flight++;
+		} else {
+			httpc_cancel(p->req);
+		}
 	}
 	evtimer_del(t->get_retry);
 	evtimer_del(t->ev_ready);

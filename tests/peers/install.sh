@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs the real MCP servers the e2e tests talk to, pinned by tests/peers/package-lock.json:
+#   @modelcontextprotocol/server-everything@2026.8.31 (node) and kubernetes-mcp-server@0.0.67
+#   (a Go binary shipped in the npm package kubernetes-mcp-server-linux-amd64).
+# Idempotent: the install lives in ${HERMETIC_CACHE:-$HOME/.cache/hermetic}/peers/<hash of the
+# pins>; when it is complete the script only checks it (well under a second). Only the npm
+# registry is contacted (npm ci; the lockfile records no download URLs, only integrity hashes).
+# The last line of stdout is the install directory.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${HERMETIC_CACHE:-${HOME:-/root}/.cache/hermetic}
+NPM=${NPM:-npm}
+NODE=${NODE:-node}
+
+case "$(uname -m)" in
+  x86_64 | amd64) arch=amd64 ;;
+  aarch64 | arm64) arch=arm64 ;;
+  *) echo "install.sh: unsupported machine $(uname -m)" >&2; exit 1 ;;
+esac
+
+hash=$(cat "$here/package.json" "$here/package-lock.json" | sha256sum | cut -c1-16)
+dir=$cache/peers/$hash
+everything=$dir/node_modules/@modelcontextprotocol/server-everything/dist/index.js
+k8s=$dir/node_modules/kubernetes-mcp-server-linux-$arch/bin/kubernetes-mcp-server-linux-$arch
+
+complete() {
+  [ -f "$dir/.complete" ] && [ -f "$everything" ] && [ -x "$k8s" ]
+}
+
+if ! complete; then
+  command -v "$NPM" >/dev/null || { echo "install.sh: npm not found (apt-get install npm)" >&2; exit 1; }
+  mkdir -p "$cache/peers"
+  exec 9>"$cache/peers/.lock"
+  flock 9 # another run may be installing the same pins
+  if ! complete; then
+    tmp=$(mktemp -d "$cache/peers/.tmp.XXXXXX")
+    trap 'rm -rf "$tmp"' EXIT
+    chmod 755 "$tmp"
+    cp "$here/package.json" "$here/package-lock.json" "$tmp/"
+    # Not `npm ci`: the registry has only the linux-amd64 build of kubernetes-mcp-server, so the
+    # lockfile lacks the other platforms' optional packages and npm ci calls it out of sync.
+    # `npm install` with the lockfile present installs exactly the locked versions.
+    (cd "$tmp" && "$NPM" install --no-audit --no-fund --ignore-scripts \
+      --omit-lockfile-registry-resolved >&2)
+    cmp -s "$here/package-lock.json" "$tmp/package-lock.json" || {
+      echo "install.sh: warning: npm changed the lockfile (regenerate tests/peers/package-lock.json):" >&2
+      diff "$here/package-lock.json" "$tmp/package-lock.json" | head -n 20 >&2 || true
+    }
+    # The lockfile was generated on x86_64 and records only that platform's binary package.
+    if [ "$arch" != amd64 ] && [ ! -x "$tmp/node_modules/kubernetes-mcp-server-linux-$arch/bin/kubernetes-mcp-server-linux-$arch" ]; then
+      (cd "$tmp" && "$NPM" install --no-audit --no-fund --no-save --ignore-scripts \
+        "kubernetes-mcp-server-linux-$arch@0.0.67" >&2)
+    fi
+    touch "$tmp/.complete"
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+    trap - EXIT
+  fi
+  flock -u 9
+fi
+
+[ -f "$everything" ] || { echo "install.sh: missing $everything" >&2; exit 1; }
+[ -x "$k8s" ] || { echo "install.sh: missing $k8s" >&2; exit 1; }
+v=$("$k8s" --version 2>&1 | tail -n1)
+[ "$v" = "v0.0.67" ] || { echo "install.sh: $k8s --version says '$v', want v0.0.67" >&2; exit 1; }
+"$NODE" -e 'const p=require(process.argv[1]); if (p.version !== "2026.8.31") { console.error("server-everything is " + p.version); process.exit(1) }' \
+  "$dir/node_modules/@modelcontextprotocol/server-everything/package.json"
+echo "$dir"
