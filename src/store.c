@@ -28,6 +28,7 @@ static const struct store_migration builtin[] = {
 	{"kv", "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,"
 	       " updated_ms INTEGER NOT NULL) STRICT;"},
 	{"spend", SPEND_SCHEMA_SQL},
+	{"spend-lean", SPEND_LEAN_SQL},
 };
 
 #define CHECKPOINT_EVERY_S 1
