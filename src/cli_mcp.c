@@ -186,6 +186,8 @@ int cli_mcp_call(const struct config *cfg, const char *server, const char *tool,
 
 	if (start(&r, cfg) < 0)
 		return 1;
+	/* From here only the call's own answer ends the loop, not a server state change. */
+	mcp_on_change(r.mcp, NULL, NULL);
 	rc = mcp_call_server(r.mcp, server, tool, args_json, on_call, &r, NULL);
 	if (rc == -EINVAL) {
 		fprintf(stderr,

@@ -2127,7 +2127,7 @@ static void mcp_check(struct ctx *c, const struct node *map, void *obj)
 			s->prefix[i] = '_';
 }
 
-/* Tool names are "<prefix>_<tool>": two servers must not share a prefix. */
+/* Tool names are "mcp_<prefix>_<tool>": two servers must not share a prefix. */
 static void mcp_check_all(struct ctx *c, const struct node *map, void *items, size_t n)
 {
 	struct config_mcp_server *s = items;
@@ -2715,8 +2715,8 @@ static const struct table mcp_table = {
 	.name_off = offsetof(struct config_mcp_server, name),
 	.check = mcp_check,
 	.check_all = mcp_check_all,
-	.text = "MCP servers by name. Their tools are offered as `<name>_<tool>`, the name with "
-		"characters other than a-z, A-Z, 0-9, _ turned into _."};
+	.text = "MCP servers by name. Their tools are offered as `mcp_<name>_<tool>` (at most 64 "
+		"characters), with characters other than a-z, A-Z, 0-9, _ turned into _."};
 
 static const struct opt cron_opts[] = {
 	{"name", T_STR, FLD(config_cron_job, name), .check = check_name, .flags = F_REQUIRED,

@@ -231,7 +231,7 @@ static int run_mcp_list(int argc, char **argv)
 	cfg = load(path);
 	if (!cfg)
 		return 1;
-	log_set_level(LOG_ERROR);
+	log_set_level(LOG_WARN);
 	rc = cli_mcp_list(cfg, json);
 	config_destroy(cfg);
 	return rc;
@@ -250,7 +250,7 @@ static int run_mcp_call(int argc, char **argv)
 	cfg = load(path);
 	if (!cfg)
 		return 1;
-	log_set_level(LOG_ERROR);
+	log_set_level(LOG_WARN);
 	rc = cli_mcp_call(cfg, w[0], w[1], w[2]);
 	config_destroy(cfg);
 	return rc;
@@ -267,7 +267,7 @@ static int run_doctor(int argc, char **argv)
 	cfg = load(path);
 	if (!cfg)
 		return 1;
-	log_set_level(LOG_ERROR);
+	log_set_level(LOG_WARN);
 	rc = cli_doctor(cfg);
 	config_destroy(cfg);
 	return rc;

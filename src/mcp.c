@@ -965,8 +965,12 @@ struct mcp *mcp_create(const struct config *cfg, struct loop *loop, struct metri
 		s->retry_timer = evtimer_new(base, on_retry, s);
 		s->connect_timer = evtimer_new(base, on_connect_timeout, s);
 		s->ping_timer = evtimer_new(base, on_ping_timer, s);
-		if (metrics)
+		if (metrics) {
+			const char *lv[] = {s->cfg->name, NULL};
+
+			metric_inc(m->m_reconnects, lv, 0); /* exported as 0 from the start */
 			changed(s);
+		}
 	}
 	return m;
 }

@@ -99,6 +99,9 @@ finish() {
 
 note "setup: Debian packages"
 check deps scripts/install-deps.sh || finish
+# Only the real-peer MCP tests need npm; the others run even if this fails.
+note "setup: MCP test peers (npm, pinned by tests/peers/package-lock.json)"
+check peers tests/peers/install.sh
 
 if [ -n "${FUZZ_ONLY:-}" ]; then run_fuzz; finish; fi
 

@@ -31,13 +31,23 @@ size_t mcp_http_goodbyes_in_flight;
 
 struct http_t;
 
+/* The session DELETE of a graceful close waits for the notifications still in flight (a
+ * notifications/cancelled must reach the server while the session still exists). */
+struct farewell {
+	struct loop *loop;
+	char *url;
+	char **headers;
+	int waiting;
+};
+
 struct post {
 	struct post *next;
 	struct http_t *t;
 	int64_t id;
 	struct httpc_req *req;
 	bool sent_session, is_sse, kind_known;
-	bool goodbye; /* a notification let finish after a graceful close */
+	struct farewell *farewell; /* the session DELETE waiting for this notification */
+	bool goodbye_only;	   /* a notification let finish after a close, no session */
 	struct sse_parser sse;
 	struct buf body;
 };
@@ -198,14 +208,40 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 				     status == 404 && p->sent_session, why);
 }
 
+static void on_goodbye_done(struct httpc_req *req, void *arg)
+{
+	mcp_http_goodbyes_in_flight--;
+}
+
+/* Sends the session DELETE and frees the farewell. */
+static void say_goodbye(struct farewell *f)
+{
+	struct httpc_opts o = {0};
+	char **p;
+
+	o.method = "DELETE";
+	o.url = f->url;
+	o.headers = (const char *const *)f->headers;
+	o.timeout_ms = DELETE_TIMEOUT;
+	if (httpc_start(f->loop, &o, on_goodbye_done, NULL, NULL) == 0)
+		mcp_http_goodbyes_in_flight++;
+	for (p = f->headers; p && *p; p++)
+		free(*p);
+	free(f->headers);
+	free(f->url);
+	free(f);
+}
+
 static void on_post_done(struct httpc_req *req, void *arg)
 {
 	struct post *p = arg;
 	struct http_t *t = p->t;
 	long status = httpc_status(req);
 
-	if (p->goodbye)
+	if (p->farewell || p->goodbye_only)
 		mcp_http_goodbyes_in_flight--;
+	if (p->farewell && --p->farewell->waiting == 0)
+		say_goodbye(p->farewell);
 	if (!t || t->dead) {
 		free_post(p);
 		return;
@@ -394,49 +430,43 @@ static int open_http(struct mcp_server *s)
 	return 0;
 }
 
-static void on_goodbye_done(struct httpc_req *req, void *arg)
-{
-	mcp_http_goodbyes_in_flight--;
-}
-
-static void goodbye(struct http_t *t)
-{
-	const struct config_mcp_server *c = mcp_server_config(t->s);
-	struct httpc_opts o = {0};
-	char **h = headers(t, false, true);
-
-	o.method = "DELETE";
-	o.url = c->url;
-	o.headers = (const char *const *)h;
-	o.timeout_ms = DELETE_TIMEOUT;
-	if (httpc_start(mcp_server_loop(t->s), &o, on_goodbye_done, NULL, NULL) == 0)
-		mcp_http_goodbyes_in_flight++;
-	free_headers(h);
-}
-
 static void close_http(struct mcp_server *s, bool graceful)
 {
 	struct http_t *t = mcp_server_transport_state(s);
+	struct farewell *f = NULL;
 	struct post *p;
 
 	if (!t)
 		return;
 	mcp_server_set_transport_state(s, NULL);
-	if (graceful && t->session)
-		goodbye(t);
+	if (graceful && t->session) {
+		f = xcalloc(1, sizeof(*f));
+		f->loop = mcp_server_loop(s);
+		f->url = xstrdup(mcp_server_config(s)->url);
+		f->headers = headers(t, false, true);
+		f->waiting = 1; /* released below, after the posts are sorted */
+	}
 	t->dead = true;
 	while ((p = t->posts)) {
 		t->posts = p->next;
 		p->t = NULL;
 		/* Notifications (notifications/cancelled above all) still go out on a graceful
-		 * close; requests nobody waits for any more are cut. */
+		 * close, before the session is deleted; requests nobody waits for are cut. */
 		if (graceful && p->id < 0) {
-			p->goodbye = true;
 			mcp_http_goodbyes_in_flight++;
+			if (f) {
+				p->farewell = f;
+				f->waiting++;
+			} else {
+				p->farewell = NULL;
+				p->goodbye_only = true;
+			}
 		} else {
 			httpc_cancel(p->req);
 		}
 	}
+	if (f && --f->waiting == 0)
+		say_goodbye(f);
 	evtimer_del(t->get_retry);
 	evtimer_del(t->ev_ready);
 	if (t->get)

@@ -20,7 +20,6 @@ a broken peer install fails there, not as a mystery in a hermetic test.
 from __future__ import annotations
 
 import base64
-import hashlib
 import http.client
 import itertools
 import json
@@ -572,7 +571,7 @@ class McpGateway:
         """Waits until `server` has tools in /v1/tools (or none, with present=False)."""
         def check():
             names = self.tool_names(server)
-            return bool(names) == present and (names or True)
+            return bool(names) == present
         return wait_until(check, timeout=timeout,
                           what=f"tools of {server} {'present' if present else 'gone'}")
 

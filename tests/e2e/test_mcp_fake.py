@@ -6,16 +6,14 @@ rendering rules, the 64-character tool names, and stdio children that misbehave.
 """
 import base64
 import json
-import os
 import re
-import signal
 import time
 
 import pytest
 
 from fakes.fake_mcp import DEFAULT_TOOLS, FakeMcp, text_result, tool
 from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, FAKE_MCP, PY, assert_clean_exit,
-                         children_of, hermetic_rusage, http_entry, mcp_call, mcp_gateway,
+                         hermetic_rusage, http_entry, mcp_call, mcp_gateway,
                          mcp_list, model_name, out_text, proc_state, rss_kib, wait_until,
                          write_config)  # noqa: F401
 
@@ -254,7 +252,13 @@ def test_hang_times_out_cancels_and_closes_the_stream(fake, tmp_path):
     assert_clean_exit(r, (1,))
     assert out_text(r) == "error: timed out after 1 s; the call was cancelled"
     call_id = f.posts("tools/call")[0]["body"]["id"]
-    assert f.wait(lambda f: f.cancelled, 3) == [call_id]
+    got = f.wait(lambda f: f.cancelled, 3)
+    if not got:
+        order = [(q["method"], (q["body"] or {}).get("method"), q["status"]) for q in f.requests]
+        pytest.fail("the server never accepted notifications/cancelled; requests in order "
+                    f"(method, JSON-RPC method, status): {order}. A cancel sent after the "
+                    "DELETE that ended the session is lost (404).", pytrace=False)
+    assert got == [call_id]
     assert f.wait(lambda f: f.hangs.get(call_id, {}).get("closed"), 3), \
         "the client never closed the POST it gave up on"
     assert f.violations == []
@@ -279,10 +283,9 @@ def test_bad_answers_are_clear_errors(fake, tmp_path, name):
     f = fake()
     r = mcp_call(_cfg(tmp_path, f), "fake", name)
     assert_clean_exit(r, (1,))
-    msg = out_text(r) or r.stderr
-    assert msg.strip(), r
-    if out_text(r):
-        assert out_text(r).startswith("error: "), r
+    # a tool error naming the server, e.g. "error: MCP server fake: HTTP 500: ..."
+    assert out_text(r).startswith("error: "), r
+    assert "fake" in out_text(r)
 
 
 def test_gateway_survives_bad_answers(fake, mcp_gateway):
@@ -291,12 +294,13 @@ def test_gateway_survives_bad_answers(fake, mcp_gateway):
     g.wait_tools("fake")
     for name in ("garbage", "http_status", "crash", "invalid_jsonrpc"):
         r = g.call(f"mcp_fake_{name}")
-        assert r.status in (200, 502, 503), r
-        if r.status == 200:
-            assert r.json()["is_error"] is True, r
-            assert r.json()["content"].startswith("error: ")
+        assert r.status == 200, r
+        assert r.json()["is_error"] is True, r
+        assert r.json()["content"].startswith("error: "), r
         assert g.request("GET", "/healthz").status == 200
-    wait_until(lambda: "mcp_fake_echo" in g.tool_names(), what="fake tools back")
+        wait_until(lambda: "mcp_fake_echo" in g.tool_names()
+                   and g.metric("hermetic_mcp_server_up", server="fake") == 1,
+                   what="fake tools back")
     r = g.call("mcp_fake_echo", {"message": "fine"})
     assert r.status == 200 and r.json()["content"] == ECHO + "fine", r
     assert g.proc.poll() is None
@@ -312,7 +316,7 @@ def test_over_cap_answer_is_refused_without_memory_blowup(fake, tmp_path, sse):
     r, rss = hermetic_rusage("mcp", "call", "--config", str(c), "fake", "huge",
                              json.dumps({"sse": sse}))
     assert_clean_exit(r, (1,))
-    assert (out_text(r) or r.stderr).strip()
+    assert out_text(r).startswith("error: "), r
     assert "AAAAAAAAAAAAAAAA" not in r.stdout
     grew_mib = (rss - base_rss) / 1024
     assert grew_mib < 24, f"peak RSS grew {grew_mib:.1f} MiB for a 32 MiB answer"
@@ -325,12 +329,14 @@ def test_gateway_over_cap_answer_keeps_serving(fake, mcp_gateway):
     before = rss_kib(g.proc.pid)
     for sse in (False, True):
         r = g.call("mcp_fake_huge", {"sse": sse}, timeout=60)
-        assert r.status in (200, 502, 503), r
-        if r.status == 200:
-            assert r.json()["is_error"] is True
+        assert r.status == 200, r
+        assert r.json()["is_error"] is True and r.json()["content"].startswith("error: ")
         assert len(r.body) < 1024 * 1024
         assert g.request("GET", "/healthz").status == 200
-    wait_until(lambda: "mcp_fake_echo" in g.tool_names(), what="fake tools back")
+        # an over-cap frame ends the connection: the server comes back by itself
+        wait_until(lambda: "mcp_fake_echo" in g.tool_names()
+                   and g.metric("hermetic_mcp_server_up", server="fake") == 1,
+                   what="fake tools back")
     r = g.call("mcp_fake_echo", {"message": "after huge"})
     assert r.status == 200 and r.json()["content"] == ECHO + "after huge"
     grew_mib = (rss_kib(g.proc.pid) - before) / 1024
@@ -548,9 +554,8 @@ def test_gateway_stdio_crash_respawn_and_shutdown(mcp_gateway, tmp_path):
     g.wait_tools("fake")
     first = int(pidf.read_text())
     r = g.call("mcp_fake_crash")
-    assert r.status in (200, 503), r
-    if r.status == 200:
-        assert r.json()["is_error"] is True
+    assert r.status == 200, r  # the call in flight fails with the child
+    assert r.json()["is_error"] is True and r.json()["content"].startswith("error: ")
     wait_until(lambda: proc_state(first) is None, timeout=10, what="crashed child reaped")
     wait_until(lambda: pidf.exists() and int(pidf.read_text()) != first, timeout=30,
                what="a new child")

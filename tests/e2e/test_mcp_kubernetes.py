@@ -1,12 +1,11 @@
 """hermetic's MCP client against kubernetes-mcp-server@0.0.67 --read-only with a dummy
 kubeconfig (the production sidecar): the read-only tool set with tools.exclude/include, the
 server's errors as tool errors, and a session the server forgot (restart on the same port)."""
-import re
 import time
 
 import pytest
 
-from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, K8S_READONLY_TOOLS, assert_clean_exit,
+from mcp_harness import (K8S_READONLY_TOOLS, assert_clean_exit,
                          doctor, free_port, http_entry, mcp_call, mcp_gateway, mcp_list,
                          model_name, module_servers, out_text, peers, servers,  # noqa: F401
                          wait_until, write_config)

@@ -12,7 +12,7 @@ import pytest
 from fakes.fake_mcp import FakeMcp, tool
 from mcp_harness import (EVERYTHING_LATE_TOOLS, EVERYTHING_TOOLS, FAKE_MCP, K8S_READONLY_TOOLS,
                          LOOPBACK, NODE, PY, McpError, PyMcpHttp, PyMcpSse, PyMcpStdio,
-                         RecordingProxy, b64_size, http_status, peers, servers)  # noqa: F401
+                         RecordingProxy, b64_size, peers, servers)  # noqa: F401
 
 
 def _names(tools):

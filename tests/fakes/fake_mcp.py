@@ -84,7 +84,6 @@ the POSTs, ``fake.methods()`` their methods.
 from __future__ import annotations
 
 import argparse
-import base64
 import copy
 import json
 import os
