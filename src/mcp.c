@@ -116,6 +116,11 @@ static void list_tools(struct mcp_server *s, const char *cursor);
 
 /* ---- accessors for transports ---- */
 
+struct mcp_server *mcp_server_at(struct mcp *m, size_t i)
+{
+	return i < m->n_servers ? &m->servers[i] : NULL;
+}
+
 const struct config_mcp_server *mcp_server_config(const struct mcp_server *s)
 {
 	return s->cfg;

@@ -14,6 +14,7 @@
 
 struct config_mcp_server;
 struct loop;
+struct mcp;
 struct mcp_server;
 
 /* Largest single message (line, SSE event or JSON body) a server may send. */
@@ -53,6 +54,9 @@ const char *mcp_server_name(const struct mcp_server *s);
 const char *mcp_server_protocol(const struct mcp_server *s);
 void *mcp_server_transport_state(const struct mcp_server *s);
 void mcp_server_set_transport_state(struct mcp_server *s, void *state);
+
+/* The i-th configured server (for the fuzz target that feeds messages to the core). */
+struct mcp_server *mcp_server_at(struct mcp *m, size_t i);
 
 /* Reports from transports. */
 void mcp_transport_ready(struct mcp_server *s);
