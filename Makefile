@@ -52,3 +52,51 @@ clean: ## remove build directories and dist/
 .PHONY: bench
 bench: ## run the benchmarks (not part of make test)
 	benchmarks/router/run.sh
+
+# ---- K3s delivery: in-cluster registry, kaniko builds, manifests (k8s/README.md) -------------
+KUBECTL      ?= kubectl
+REGISTRY     ?= registry.registry:5000
+TAG          ?= $(shell git describe --tags --always --abbrev=12 2>/dev/null | sed 's/^v\([0-9]\)/\1/')
+GIT_SHA      ?= $(shell git rev-parse HEAD 2>/dev/null)
+SHORT_SHA    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+GIT_URL      ?= $(shell git remote get-url origin 2>/dev/null | sed -E 's#^[a-z+]+://##; s#^[^@/]*@##; s#^([^/:]+):#\1/#')
+GIT_REF      ?= $(shell b=$$(git symbolic-ref -q --short HEAD) && echo refs/heads/$$b)
+PROM_RELEASE ?= kube-prometheus-stack
+
+.PHONY: ai ai-registry ai-hermes-build ai-kubernetes-mcp-build ai-hermes-deploy k8s-secret validate image-rootfs
+
+ai: ## K3s: ai-registry, ai-hermes-build, ai-kubernetes-mcp-build, ai-hermes-deploy, in order
+	$(MAKE) ai-registry
+	$(MAKE) ai-hermes-build
+	$(MAKE) ai-kubernetes-mcp-build
+	$(MAKE) ai-hermes-deploy
+
+ai-registry: ## K3s: registry:2 in namespace registry (NodePort 30500 for the nodes)
+	$(KUBECTL) apply -k registry/
+	$(KUBECTL) -n registry rollout status deployment/registry --timeout=300s
+	@echo "registry ready: every node needs registry/registries.yaml as /etc/rancher/k3s/registries.yaml (k8s/README.md)"
+
+ai-hermes-build: ## K3s: build hermetic's image with kaniko from GIT_URL at GIT_REF/GIT_SHA, tags TAG and SHORT_SHA
+	@test -n "$(GIT_URL)" || { echo "no git remote 'origin': set GIT_URL=github.com/<you>/hermetic.git"; exit 1; }
+	@test -n "$(GIT_REF)" || { echo "detached HEAD: set GIT_REF=refs/heads/<branch> or GIT_REF=refs/tags/<tag>"; exit 1; }
+	@git diff --quiet HEAD -- 2>/dev/null || echo "warning: uncommitted changes are not built: kaniko clones $(SHORT_SHA) from $(GIT_URL)"
+	@git branch -r --contains $(GIT_SHA) 2>/dev/null | grep -q . || echo "warning: $(SHORT_SHA) is on no remote-tracking branch: push it, kaniko clones from $(GIT_URL)"
+	$(KUBECTL) apply -f kaniko/namespace.yaml
+	KUBECTL="$(KUBECTL)" kaniko/run-job.sh kaniko/job-hermetic.yaml GIT_URL=$(GIT_URL) GIT_REF=$(GIT_REF) \
+	  GIT_SHA=$(GIT_SHA) TAG=$(TAG) SHORT_SHA=$(SHORT_SHA) REGISTRY=$(REGISTRY)
+
+ai-kubernetes-mcp-build: ## K3s: build the kubernetes-mcp-server v0.0.67 sidecar image (arm64) with kaniko
+	$(KUBECTL) apply -f kaniko/namespace.yaml
+	KUBECTL="$(KUBECTL)" kaniko/run-job.sh kaniko/job-kubernetes-mcp-server.yaml REGISTRY=$(REGISTRY)
+
+ai-hermes-deploy: ## K3s: Secret, kubectl apply -k k8s/ with image TAG, rollout status; monitoring if its CRD exists
+	KUBECTL="$(KUBECTL)" REGISTRY="$(REGISTRY)" TAG="$(TAG)" PROM_RELEASE="$(PROM_RELEASE)" k8s/deploy.sh
+
+k8s-secret: ## K3s: Secret ai/hermetic-secrets from k8s/secret.env (git-ignored) or the environment
+	KUBECTL="$(KUBECTL)" k8s/make-secret.sh
+
+validate: all ## offline strict validation of k8s/, registry/, kaniko/ (schemas, policy, config check)
+	HERMETIC_BIN=$(CURDIR)/$(BUILD)/hermetic tests/k8s/validate.sh
+
+image-rootfs: static-aarch64 ## the FROM-scratch image's file tree + tar in build-image/, without Docker; prints its size
+	scripts/image-rootfs.sh
