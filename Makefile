@@ -53,7 +53,7 @@ clean: ## remove build directories and dist/
 bench: ## run the benchmarks (not part of make test)
 	benchmarks/router/run.sh
 
-# ---- K3s delivery: in-cluster registry, kaniko builds, manifests (k8s/README.md) -------------
+# ---- K3s delivery: in-cluster registry, kaniko builds, manifests (README.md, "Deploying on K3s") -------------
 KUBECTL      ?= kubectl
 REGISTRY     ?= registry.registry:5000
 TAG          ?= $(shell git describe --tags --always --abbrev=12 2>/dev/null | sed 's/^v\([0-9]\)/\1/')
@@ -74,7 +74,7 @@ ai: ## K3s: ai-registry, ai-hermes-build, ai-kubernetes-mcp-build, ai-hermes-dep
 ai-registry: ## K3s: registry:2 in namespace registry (NodePort 30500 for the nodes)
 	$(KUBECTL) apply -k registry/
 	$(KUBECTL) -n registry rollout status deployment/registry --timeout=300s
-	@echo "registry ready: every node needs registry/registries.yaml as /etc/rancher/k3s/registries.yaml (k8s/README.md)"
+	@echo "registry ready: every node needs registry/registries.yaml as /etc/rancher/k3s/registries.yaml (README.md, "Deploying on K3s")"
 
 ai-hermes-build: ## K3s: build hermetic's image with kaniko from GIT_URL at GIT_REF/GIT_SHA, tags TAG and SHORT_SHA
 	@test -n "$(GIT_URL)" || { echo "no git remote 'origin': set GIT_URL=github.com/<you>/hermetic.git"; exit 1; }
