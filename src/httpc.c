@@ -1,4 +1,5 @@
-/* httpc: one easy handle per request, handed to the loop's multi handle.
+/* httpc: one easy handle per request (from the loop's pool of reset handles), handed to the
+ * loop's multi handle.
  *
  * Bodies are buffered into a capped `struct buf` or passed to a streaming callback. Response
  * headers are kept (capped) for lookups like Retry-After. Cancelling never touches the multi
@@ -32,7 +33,7 @@ struct httpc_req {
 	httpc_done_cb done;
 	void *arg;
 	struct event *fb_timer;
-	struct event *defer;
+	struct event *defer;	/* cancel: finishes from the loop; made on first use */
 	struct event *start_ev; /* adds the transfer from the loop when started inside curl */
 	enum httpc_result result;
 	enum httpc_result pending; /* set when we abort from outside curl's own failure */
@@ -69,9 +70,11 @@ static void finish(struct httpc_req *r)
 	r->done(r, r->arg);
 	if (r->fb_timer)
 		event_free(r->fb_timer);
-	event_free(r->defer);
-	event_free(r->start_ev);
-	curl_easy_cleanup(r->easy);
+	if (r->defer)
+		event_free(r->defer);
+	if (r->start_ev)
+		event_free(r->start_ev);
+	loop_curl_release(r->loop, r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->body);
 	buf_finish(&r->resp);
@@ -286,10 +289,8 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	r->on_data = o->on_data;
 	buf_init(&r->resp, o->max_response_bytes ? o->max_response_bytes : DEFAULT_BODY_CAP);
 	buf_init(&r->hdrs, HEADERS_CAP);
-	r->easy = curl_easy_init();
-	r->defer = evtimer_new(loop_base(l), on_defer, r);
-	r->start_ev = evtimer_new(loop_base(l), on_start, r);
-	if (!r->easy || !r->defer || !r->start_ev || set_headers(r, o) < 0)
+	r->easy = loop_curl_easy(l);
+	if (!r->easy || set_headers(r, o) < 0)
 		goto fail;
 	curl_easy_setopt(r->easy, CURLOPT_URL, o->url);
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -306,6 +307,9 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	/* curl's 16 KiB default receive buffer per transfer adds up with many open streams. */
 	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 8192L);
+	/* The send buffer (64 KiB by default, for requests of a few KiB) stays with the handle
+	 * while the transfer lasts, so every open stream holds one: 16 KiB is curl's minimum. */
+	curl_easy_setopt(r->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 	set_method(r, o);
 	if (o->first_byte_timeout_ms > 0) {
 		struct timeval tv = {o->first_byte_timeout_ms / 1000,
@@ -318,9 +322,10 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	}
 	r->start_us = now_mono_us();
 	if (in_curl_callback) {
-		struct timeval zero = {0, 0};
-
-		evtimer_add(r->start_ev, &zero);
+		r->start_ev = evtimer_new(loop_base(l), on_start, r);
+		if (!r->start_ev)
+			goto fail;
+		event_active(r->start_ev, EV_TIMEOUT, 1);
 	} else {
 		if (loop_curl_add(l, r->easy, on_done, r) < 0)
 			goto fail;
@@ -340,8 +345,7 @@ fail:
 		event_free(r->defer);
 	if (r->start_ev)
 		event_free(r->start_ev);
-	if (r->easy)
-		curl_easy_cleanup(r->easy);
+	loop_curl_release(l, r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->body);
 	buf_finish(&r->resp);
@@ -352,13 +356,16 @@ fail:
 
 void httpc_cancel(struct httpc_req *r)
 {
-	struct timeval zero = {0, 0};
-
 	if (r->pending == HTTPC_OK) {
 		r->pending = HTTPC_CANCELLED;
 		r->error = "cancelled";
 	}
-	evtimer_add(r->defer, &zero);
+	if (!r->defer) {
+		r->defer = evtimer_new(loop_base(r->loop), on_defer, r);
+		if (!r->defer)
+			abort(); /* out of memory, as xmalloc */
+	}
+	event_active(r->defer, EV_TIMEOUT, 1);
 }
 
 void httpc_cancel_all(struct loop *l)

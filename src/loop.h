@@ -40,6 +40,14 @@ int loop_curl_add(struct loop *l, CURL *easy, loop_curl_done_cb cb, void *arg);
  * callback (write/header/progress) of that handle. */
 void loop_curl_remove(struct loop *l, CURL *easy);
 size_t loop_curl_running(const struct loop *l);
+/* An easy handle for a new transfer: a reset one from the loop's pool of finished handles,
+ * else a new one (curl_easy_init). NULL when curl cannot allocate one. The caller owns it. */
+CURL *loop_curl_easy(struct loop *l);
+/* Gives back an easy handle that is not in a transfer (never added, or its done callback
+ * ran, or removed): it is reset (every option back to its default, so no header list or
+ * buffer of the caller stays referenced) and kept for the next loop_curl_easy, or cleaned up
+ * when the pool is full. Accepts NULL. */
+void loop_curl_release(struct loop *l, CURL *easy);
 /* How many idle connections curl keeps for reuse (default 8). A proxy that has many calls in
  * flight needs about as many, or it reconnects for nearly every request. */
 void loop_set_max_connections(struct loop *l, long n);

@@ -11,9 +11,10 @@
  * event so the client is never cut silently. Keep-alive comments are dropped and the usage
  * chunk is captured for the ledger even when the client did not ask for it.
  *
- * The client's JSON is parsed once with cJSON and re-serialised per attempt with the
- * deployment's model id; unknown fields pass through untouched. Rejected: buffering whole
- * streams (breaks time to first token) and a thread per call.
+ * The client's JSON is parsed with cJSON and re-serialised per attempt with the deployment's
+ * model id; unknown fields pass through untouched. The tree is dropped once the first attempt
+ * is sent (open streams should not hold it) and parsed again from the kept text on a retry.
+ * Rejected: buffering whole streams (breaks time to first token) and a thread per call.
  */
 #include "router.h"
 #include "config.h"
@@ -131,6 +132,8 @@ struct router {
 	size_t n_groups;
 	struct router_call *calls;
 	size_t in_flight;
+	struct buf out; /* SSE events forwarded during one upstream read */
+	bool feeding;	/* inside sse_feed: forward() only collects */
 	/* metrics */
 	struct metric *m_total, *m_failed, *m_requests, *m_spend, *m_tokens, *m_in_tokens,
 		*m_out_tokens, *m_latency, *m_api_latency, *m_ttft, *m_overhead, *m_fb_ok,
@@ -145,7 +148,9 @@ struct router_call {
 	char *key_hash, *key_alias;
 	struct router_cbs cbs;
 	void *arg;
-	cJSON *req;
+	cJSON *req; /* the client's request, until the first attempt was sent */
+	char *body; /* its text, to rebuild req for a retry or fallback */
+	size_t body_len;
 	char *requested;
 	bool client_stream, client_usage, disable_fallbacks;
 	char **body_fallbacks; /* per-request "fallbacks", or NULL */
@@ -208,6 +213,55 @@ static char *json_error(enum eclass c, long status, const char *msg)
 	s = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	return s;
+}
+
+/* Upstream answers and stream chunks are parsed, read and deleted with no callback in
+ * between: their nodes come from a static scratch area instead of a malloc and a free per
+ * node and string (about a third of the parse). cJSON's hooks are global, so they are set
+ * only around the parse and the delete (the process parses JSON on one thread); anything
+ * past the area comes from malloc, and scratch_free tells the two apart by address. */
+#define SCRATCH_BYTES (16 * 1024)
+
+static _Alignas(16) unsigned char scratch[SCRATCH_BYTES];
+static size_t scratch_used;
+
+static void *scratch_alloc(size_t n)
+{
+	void *p;
+
+	n = (n + 15) & ~(size_t)15;
+	if (n > SCRATCH_BYTES - scratch_used)
+		return malloc(n);
+	p = scratch + scratch_used;
+	scratch_used += n;
+	return p;
+}
+
+static void scratch_free(void *p)
+{
+	if ((unsigned char *)p < scratch || (unsigned char *)p >= scratch + SCRATCH_BYTES)
+		free(p);
+}
+
+static cJSON *parse_scratch(const char *s, size_t len)
+{
+	cJSON_Hooks h = {scratch_alloc, scratch_free};
+	cJSON *root;
+
+	cJSON_InitHooks(&h);
+	root = cJSON_ParseWithLength(s, len);
+	cJSON_InitHooks(NULL);
+	return root;
+}
+
+static void drop_scratch(cJSON *root)
+{
+	cJSON_Hooks h = {scratch_alloc, scratch_free};
+
+	cJSON_InitHooks(&h);
+	cJSON_Delete(root);
+	cJSON_InitHooks(NULL);
+	scratch_used = 0;
 }
 
 static struct group *find_group(const struct router *r, const char *name)
@@ -645,6 +699,7 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 	r->cfg = cfg;
 	r->loop = loop;
 	r->spend = spend;
+	buf_init(&r->out, 0);
 	r->n_deps = cfg->n_models;
 	r->deps = xcalloc(r->n_deps ? r->n_deps : 1, sizeof(*r->deps));
 	for (i = 0; i < cfg->n_models; i++)
@@ -706,7 +761,14 @@ static void arm(struct router_call *c, int kind, int64_t delay_ms)
 	struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
 
 	c->timer_kind = kind;
-	evtimer_add(c->timer, &tv);
+	if (delay_ms > 0) {
+		evtimer_add(c->timer, &tv);
+		return;
+	}
+	/* "Now, from the loop": activating the event runs it after the current callback in the
+	 * same loop iteration; a zero timeout would cost one more epoll_wait round. */
+	evtimer_del(c->timer);
+	event_active(c->timer, EV_TIMEOUT, 1);
 }
 
 /* Ends the call with an error answer (before any stream reached the client). */
@@ -720,17 +782,27 @@ static void fail_call(struct router_call *c, enum eclass cls, long status, const
 	arm(c, T_FINISH, 0);
 }
 
+static void flush_stream(struct router_call *c)
+{
+	struct buf *out = &c->r->out;
+
+	if (out->len)
+		c->cbs.on_stream_data(c, out->data, out->len, c->arg);
+	buf_reset(out);
+}
+
+/* The events of one upstream read go to the client together (one HTTP chunk, one buffer),
+ * when the read has been parsed; outside a read, at once. */
 static void forward(struct router_call *c, const char *data, size_t len)
 {
-	struct buf ev;
+	struct buf *out = &c->r->out;
 
-	buf_init(&ev, 0);
-	buf_puts(&ev, "data: ");
-	buf_append(&ev, data, len);
-	buf_puts(&ev, "\n\n");
-	c->cbs.on_stream_data(c, ev.data, ev.len, c->arg);
+	buf_puts(out, "data: ");
+	buf_append(out, data, len);
+	buf_puts(out, "\n\n");
 	c->forwarded_bytes += len;
-	buf_finish(&ev);
+	if (!c->r->feeding)
+		flush_stream(c);
 }
 
 static void start_stream(struct router_call *c)
@@ -787,6 +859,7 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
 {
 	struct router_call *c = arg;
 	cJSON *root, *choices, *usage;
+	bool error_event, usage_only;
 	int rc = 0;
 
 	if (strcmp(ev->data, "[DONE]") == 0) {
@@ -794,9 +867,9 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
 		return 0;
 	}
 	c->got_event = true;
-	root = cJSON_ParseWithLength(ev->data, ev->data_len);
+	root = parse_scratch(ev->data, ev->data_len);
 	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
+		drop_scratch(root);
 		c->err = E_MALFORMED;
 		c->err_status = 502;
 		free(c->err_msg);
@@ -807,10 +880,14 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
 	usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
 	if (cJSON_IsObject(usage))
 		read_usage(c, usage);
-	if (cJSON_GetObjectItemCaseSensitive(root, "error") && !cJSON_IsArray(choices)) {
-		if (!c->stream_started) {
-			rc = stream_error_before_start(c, root);
-		} else {
+	error_event = cJSON_GetObjectItemCaseSensitive(root, "error") && !cJSON_IsArray(choices);
+	usage_only =
+		cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0 && cJSON_IsObject(usage);
+	if (error_event && !c->stream_started)
+		rc = stream_error_before_start(c, root);
+	drop_scratch(root);
+	if (error_event) {
+		if (c->stream_started) {
 			/* Pass the provider's error event on as it came, then stop. */
 			forward(c, ev->data, ev->data_len);
 			c->stream_failed_forwarded = true;
@@ -820,8 +897,7 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
 			c->err_msg = xstrdup("upstream error event in the stream");
 			rc = -2;
 		}
-	} else if (cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0 &&
-		   cJSON_IsObject(usage)) {
+	} else if (usage_only) {
 		if (c->client_usage)
 			forward(c, ev->data, ev->data_len);
 	} else {
@@ -829,7 +905,6 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
 			start_stream(c);
 		forward(c, ev->data, ev->data_len);
 	}
-	cJSON_Delete(root);
 	return rc;
 }
 
@@ -851,7 +926,10 @@ static int on_http_data(struct httpc_req *req, const char *data, size_t len, voi
 				       (long long)c->r->cfg->router.max_response_bytes);
 		return -1;
 	}
+	c->r->feeding = true;
 	rc = sse_feed(&c->sse, data, len);
+	c->r->feeding = false;
+	flush_stream(c);
 	if (rc == -E2BIG) {
 		c->err = E_MALFORMED;
 		c->err_status = 502;
@@ -916,6 +994,17 @@ static char *upstream_body(struct router_call *c)
 static void on_http_done(struct httpc_req *req, void *arg);
 static void group_exhausted(struct router_call *c);
 
+/* The client's JSON without LiteLLM's own request fields, which are not for the provider. */
+static int parse_request(struct router_call *c)
+{
+	c->req = cJSON_ParseWithLength(c->body, c->body_len);
+	if (!cJSON_IsObject(c->req))
+		return -1;
+	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "fallbacks");
+	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "disable_fallbacks");
+	return 0;
+}
+
 static void attempt(struct router_call *c)
 {
 	struct router *r = c->r;
@@ -966,7 +1055,15 @@ static void attempt(struct router_call *c)
 	c->err = E_NONE;
 	c->retry_after_s = 0;
 	timeout_s = p->timeout_s ? p->timeout_s : r->cfg->router_settings.timeout_s;
+	if (!c->req && parse_request(c) < 0) {
+		fail_call(c, E_BAD_REQUEST, 400, "request body is not a JSON object");
+		return;
+	}
 	body = upstream_body(c);
+	/* An open stream should not hold the parsed request (about 1 KiB for a short one): a
+	 * retry or fallback parses the kept text again. */
+	cJSON_Delete(c->req);
+	c->req = NULL;
 	o.url = c->dep->url;
 	o.headers = (const char *const *)c->dep->headers;
 	o.body = body;
@@ -1239,11 +1336,19 @@ static void on_stream_done(struct router_call *c, enum httpc_result res)
 
 static void on_non_stream_ok(struct router_call *c, const char *body, size_t len)
 {
-	cJSON *root = cJSON_ParseWithLength(body, len), *usage;
+	cJSON *root = parse_scratch(body, len), *usage;
+	bool is_object = cJSON_IsObject(root), is_error = false;
 	char *msg = NULL;
 
-	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
+	if (is_object) {
+		is_error = cJSON_GetObjectItemCaseSensitive(root, "error") &&
+			   !cJSON_GetObjectItemCaseSensitive(root, "choices");
+		usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
+		if (!is_error && cJSON_IsObject(usage))
+			read_usage(c, usage);
+	}
+	drop_scratch(root);
+	if (!is_object) {
 		c->err = E_MALFORMED;
 		c->err_status = 502;
 		free(c->err_msg);
@@ -1251,20 +1356,14 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 		attempt_failed(c);
 		return;
 	}
-	if (cJSON_GetObjectItemCaseSensitive(root, "error") &&
-	    !cJSON_GetObjectItemCaseSensitive(root, "choices")) {
+	if (is_error) {
 		c->err = classify(200, body, &msg);
 		c->err_status = client_status(c->err, 502);
 		free(c->err_msg);
 		c->err_msg = msg;
-		cJSON_Delete(root);
 		attempt_failed(c);
 		return;
 	}
-	usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
-	if (cJSON_IsObject(usage))
-		read_usage(c, usage);
-	cJSON_Delete(root);
 	free(c->final_body);
 	c->final_body = xstrndup(body, len);
 	c->final_status = 200;
@@ -1373,10 +1472,11 @@ static void finish(struct router_call *c)
 		return;
 	c->done = true;
 	snprintf(code, sizeof(code), "%d", c->final_status);
-	snprintf(exc, sizeof(exc), "%ld", c->err_status);
 	metric_inc(r->m_total, tv, 1);
-	if (c->final_status >= 400 || c->stream_failed)
+	if (c->final_status >= 400 || c->stream_failed) {
+		snprintf(exc, sizeof(exc), "%ld", c->err_status);
 		metric_inc(r->m_failed, fv, 1);
+	}
 	metric_observe(r->m_latency, lv, total_s);
 	metric_observe(r->m_overhead, mv, res.overhead_ms / 1e3);
 	c->cbs.on_done(c, &res, c->arg);
@@ -1391,6 +1491,7 @@ static void finish(struct router_call *c)
 	buf_finish(&c->errbody);
 	event_free(c->timer);
 	cJSON_Delete(c->req);
+	free(c->body);
 	for (i = 0; i < c->n_body_fallbacks; i++)
 		free(c->body_fallbacks[i]);
 	free(c->body_fallbacks);
@@ -1515,6 +1616,10 @@ int router_chat(struct router *r, const char *body, size_t len, const struct rou
 	r->calls = c;
 	if (out)
 		*out = c;
+	c->body = xmalloc(len + 1);
+	memcpy(c->body, body, len);
+	c->body[len] = '\0';
+	c->body_len = len;
 	c->req = cJSON_ParseWithLength(body, len);
 	if (!cJSON_IsObject(c->req)) {
 		fail_call(c, E_BAD_REQUEST, 400, "request body is not a JSON object");
@@ -1582,5 +1687,6 @@ void router_destroy(struct router *r)
 		free(r->groups[i].deps);
 	free(r->groups);
 	free(r->deps);
+	buf_finish(&r->out);
 	free(r);
 }

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,10 @@ struct server {
 	struct router *router;
 	struct spend *spend;
 	struct httpd *http;
+	struct evbuffer *chunk; /* reused for every streamed chunk: evhttp moves its data out */
+	/* SHA-256 hex of the master key and of each declarative key, computed once at start */
+	char master_hash[65];
+	char (*key_hashes)[65];
 };
 
 /* One proxied request. Freed in on_done, after the answer. */
@@ -58,13 +63,17 @@ static bool authenticate(struct server *s, struct evhttp_request *req, struct au
 		snprintf(a->hash, sizeof(a->hash), "None");
 		return true;
 	}
+	/* The token is compared with every configured key in constant time; only the hash of
+	 * the key it matched is needed, and that was computed at start. */
 	if (token) {
-		sha256_hex(token, strlen(token), a->hash);
 		if (cfg->general_settings.master_key &&
-		    secret_equal(token, cfg->general_settings.master_key))
+		    secret_equal(token, cfg->general_settings.master_key)) {
+			memcpy(a->hash, s->master_hash, sizeof(a->hash));
 			return true;
+		}
 		for (i = 0; i < cfg->n_keys; i++) {
 			if (secret_equal(token, cfg->keys[i].key)) {
+				memcpy(a->hash, s->key_hashes[i], sizeof(a->hash));
 				a->key = &cfg->keys[i];
 				a->alias = cfg->keys[i].alias;
 				return true;
@@ -78,6 +87,45 @@ static bool authenticate(struct server *s, struct evhttp_request *req, struct au
 	return false;
 }
 
+/* Decimal digits of v into out (at least 24 bytes); returns out. snprintf's general
+ * machinery costs more than the rest of a header; these are on every answer. */
+static char *fmt_long(char *out, long v)
+{
+	char tmp[24];
+	size_t n = 0, i = 0;
+	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[i++] = '-';
+	while (n)
+		out[i++] = tmp[--n];
+	out[i] = '\0';
+	return out;
+}
+
+/* Same text as "%.3f" for a value that is a whole number of microseconds in ms. */
+static char *fmt_ms3(char *out, double ms)
+{
+	long long us = llround(ms * 1000.0);
+	char *p;
+
+	if (us < 0 || us > 1000LL * 1000 * 1000 * 1000) {
+		snprintf(out, 64, "%.3f", ms);
+		return out;
+	}
+	p = out + strlen(fmt_long(out, (long)(us / 1000)));
+	*p++ = '.';
+	*p++ = (char)('0' + us / 100 % 10);
+	*p++ = (char)('0' + us / 10 % 10);
+	*p++ = (char)('0' + us % 10);
+	*p = '\0';
+	return out;
+}
+
 static void add_result_headers(struct evhttp_request *req, const struct router_result *r,
 			       bool with_cost)
 {
@@ -87,20 +135,15 @@ static void add_result_headers(struct evhttp_request *req, const struct router_r
 	if (r->deployment_id && *r->deployment_id)
 		evhttp_add_header(h, "x-litellm-model-id", r->deployment_id);
 	evhttp_add_header(h, "x-litellm-model-group", r->model_group);
-	snprintf(v, sizeof(v), "%d", r->retries);
-	evhttp_add_header(h, "x-litellm-attempted-retries", v);
-	snprintf(v, sizeof(v), "%d", r->fallbacks);
-	evhttp_add_header(h, "x-litellm-attempted-fallbacks", v);
+	evhttp_add_header(h, "x-litellm-attempted-retries", fmt_long(v, r->retries));
+	evhttp_add_header(h, "x-litellm-attempted-fallbacks", fmt_long(v, r->fallbacks));
 	if (with_cost) {
 		snprintf(v, sizeof(v), "%.10g", r->cost_usd);
 		evhttp_add_header(h, "x-litellm-response-cost", v);
-		snprintf(v, sizeof(v), "%.3f", r->overhead_ms);
-		evhttp_add_header(h, "x-litellm-overhead-duration-ms", v);
+		evhttp_add_header(h, "x-litellm-overhead-duration-ms", fmt_ms3(v, r->overhead_ms));
 	}
-	if (r->retry_after_s > 0) {
-		snprintf(v, sizeof(v), "%ld", r->retry_after_s);
-		evhttp_add_header(h, "Retry-After", v);
-	}
+	if (r->retry_after_s > 0)
+		evhttp_add_header(h, "Retry-After", fmt_long(v, r->retry_after_s));
 }
 
 static void on_client_close(struct evhttp_connection *conn, void *arg)
@@ -134,11 +177,12 @@ static void on_stream_start(struct router_call *c, const struct router_result *r
 static void on_stream_data(struct router_call *c, const char *data, size_t len, void *arg)
 {
 	struct proxy *p = arg;
-	struct evbuffer *b = evbuffer_new();
+	struct evbuffer *b = p->s->chunk;
 
 	evbuffer_add(b, data, len);
 	evhttp_send_reply_chunk(p->req, b);
-	evbuffer_free(b);
+	/* Not sent (the client left): do not hand it to the next stream. */
+	evbuffer_drain(b, evbuffer_get_length(b));
 }
 
 static void on_done(struct router_call *c, const struct router_result *r, void *arg)
@@ -334,6 +378,18 @@ static void add_routes(struct server *s)
 	daemon_add_health_routes(&s->d, s->http);
 }
 
+static void hash_keys(struct server *s, const struct config *cfg)
+{
+	size_t i;
+
+	if (cfg->general_settings.master_key)
+		sha256_hex(cfg->general_settings.master_key,
+			   strlen(cfg->general_settings.master_key), s->master_hash);
+	s->key_hashes = xcalloc(cfg->n_keys ? cfg->n_keys : 1, sizeof(*s->key_hashes));
+	for (i = 0; i < cfg->n_keys; i++)
+		sha256_hex(cfg->keys[i].key, strlen(cfg->keys[i].key), s->key_hashes[i]);
+}
+
 static void on_stop(struct daemon *d, void *arg)
 {
 	struct server *s = arg;
@@ -353,6 +409,12 @@ int router_server_run(const struct config *cfg)
 		goto out;
 	s.d.on_stop = on_stop;
 	s.d.stop_arg = &s;
+	hash_keys(&s, cfg);
+	s.chunk = evbuffer_new();
+	if (!s.chunk) {
+		log_error("router: out of memory");
+		goto out;
+	}
 	s.spend = spend_create(s.d.store, cfg);
 	if (!s.spend) {
 		log_error("the spend ledger in %s/state.db is unusable; refusing to run without"
@@ -374,6 +436,9 @@ out:
 	httpd_destroy(s.http);
 	spend_destroy(s.spend);
 	daemon_finish(&s.d);
+	free(s.key_hashes);
+	if (s.chunk)
+		evbuffer_free(s.chunk);
 	if (rc == 0)
 		log_info("stopped cleanly");
 	return rc;

@@ -174,7 +174,10 @@ int store_open_with(const char *path, const struct store_migration *migrations, 
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
 	rc = exec(s->db,
 		  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-		  " PRAGMA foreign_keys=ON;",
+		  " PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;"
+		  /* SQLite's default 2 MiB page cache would be a quarter of the gateway's
+		   * memory budget; a personal agent's hot pages fit in 256 KiB. */
+		  " PRAGMA cache_size=-256;",
 		  &msg);
 	if (rc == SQLITE_OK)
 		rc = read_version(s->db, &s->version);

@@ -39,6 +39,32 @@ static char *journal_mode(struct store *s)
 	return mode;
 }
 
+static int pragma_int(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	int v = -999999;
+
+	sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Checkpoints run on the store's own thread, never inside a commit on the loop, and the page
+ * cache stays small (a quarter of the memory budget otherwise). */
+static void no_checkpoint_on_commit_and_small_cache(void **state)
+{
+	char *path = xasprintf("%s/p.db", dir), err[256];
+	struct store *s;
+
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	assert_int_equal(pragma_int(s, "PRAGMA wal_autocheckpoint"), 0);
+	assert_int_equal(pragma_int(s, "PRAGMA cache_size"), -256);
+	store_close(s);
+	free(path);
+}
+
 static void opens_in_wal_mode_with_schema(void **state)
 {
 	char *path = xasprintf("%s/a.db", dir), err[256], *mode;
@@ -174,6 +200,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(opens_in_wal_mode_with_schema),
+		cmocka_unit_test(no_checkpoint_on_commit_and_small_cache),
 		cmocka_unit_test(kv_survives_reopen),
 		cmocka_unit_test(migrations_run_once_in_order),
 		cmocka_unit_test(failed_migration_keeps_previous_version_and_data),

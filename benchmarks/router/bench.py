@@ -189,13 +189,13 @@ class Bench:
                                    "url": f"http://127.0.0.1:{self.up_port}/v1"}
         return Target("direct", self.up_port, "/v1/chat/completions", [])
 
-    def start_hermetic(self):
-        t = Target("hermetic", 0, "/v1/chat/completions",
+    def start_hermetic(self, name="hermetic", binary=None):
+        t = Target(name, 0, "/v1/chat/completions",
                    [f"Authorization: Bearer {MASTER_KEY}"],
                    capture="x-litellm-overhead-duration-ms")
-        binary = self.a.hermetic
+        binary = binary or self.a.hermetic
         info = {"binary": binary}
-        self.result["hermetic"] = info
+        self.result[name] = info
         if not binary or not os.access(binary, os.X_OK):
             t.ok, t.why = False, f"no hermetic binary at {binary!r}"
             return t
@@ -211,7 +211,7 @@ class Bench:
                                           timeout=10).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             pass
-        home = os.path.join(self.tmp, "home")
+        home = os.path.join(self.tmp, "home" if name == "hermetic" else f"home-{name}")
         os.makedirs(home, mode=0o700, exist_ok=True)
         t.port = free_port()
         env = {"PATH": "/usr/bin:/bin", "HOME": self.tmp, "BENCH_HOME": home,
@@ -225,11 +225,73 @@ class Bench:
         if chk.returncode != 0:
             t.ok, t.why = False, "hermetic config check failed: " + (chk.stdout + chk.stderr).strip()[-600:]
             return t
-        t.proc = self.spawn([binary, "router", "--config", cfg], "hermetic", env=env)
+        t.proc = self.spawn([binary, "router", "--config", cfg], name, env=env)
         if not wait_port(t.port, t.proc, 15):
             t.ok = False
             t.why = ("hermetic router did not listen (exit %s): %s" %
-                     (t.proc.poll(), self.log_tail("hermetic")))
+                     (t.proc.poll(), self.log_tail(name)))
+        return t
+
+    def start_floor(self):
+        """nginx as a pure forwarder (proxy_pass, keep-alive upstream pool, no buffering): what
+        one extra loopback hop costs on this machine, whatever the proxy does."""
+        t = Target("nginx", 0, "/v1/chat/completions", [])
+        nginx = self.a.nginx or shutil.which("nginx") or (
+            "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+        info = {"binary": nginx}
+        self.result["nginx"] = info
+        if not nginx:
+            t.ok, t.why = False, self.a.nginx_why or "nginx is not installed (apt-get install nginx-light)"
+            return t
+        try:
+            v = subprocess.run([nginx, "-v"], capture_output=True, text=True, timeout=10)
+            info["version"] = (v.stderr or v.stdout).strip()
+        except (OSError, subprocess.TimeoutExpired) as e:
+            info["version"] = f"error: {e}"
+        prefix = os.path.join(self.tmp, "nginx")
+        for d in ("", "logs", "tmp"):
+            os.makedirs(os.path.join(prefix, d), exist_ok=True)
+        t.port = free_port()
+        tmp = os.path.join(prefix, "tmp")
+        # One process, like hermetic (master_process off: no worker, no user switch).
+        conf = f"""daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    upstream bench {{ server 127.0.0.1:{self.up_port}; keepalive 1024; keepalive_requests 1000000; }}
+    server {{
+        listen 127.0.0.1:{t.port};
+        keepalive_requests 1000000;
+        location / {{
+            proxy_pass http://bench;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_request_buffering off;
+        }}
+    }}
+}}
+"""
+        cf = os.path.join(prefix, "nginx.conf")
+        with open(cf, "w") as f:
+            f.write(conf)
+        info["config"] = conf
+        t.proc = self.spawn([nginx, "-p", prefix, "-c", cf, "-e", os.path.join(prefix, "logs", "error.log")],
+                            "nginx")
+        if not wait_port(t.port, t.proc, 15):
+            t.ok = False
+            t.why = "nginx did not listen (exit %s): %s" % (
+                t.proc.poll(), open(os.path.join(prefix, "logs", "error.log")).read()[-600:]
+                if os.path.exists(os.path.join(prefix, "logs", "error.log")) else "")
         return t
 
     def start_portkey(self):
@@ -390,11 +452,18 @@ class Bench:
         self.result["meta"] = meta(a)
         direct = self.start_upstream()
         herm = self.start_hermetic()
+        floor = self.start_floor() if not a.no_floor else None
+        if floor is None:
+            floor = Target("nginx", 0, "", [])
+            floor.ok, floor.why = False, a.nginx_why or "left out (--no-floor)"
         pk = self.start_portkey() if not a.no_portkey else None
         if pk is None:
             pk = Target("portkey", 0, "", [])
             pk.ok, pk.why = False, a.portkey_why or "left out (--no-portkey)"
-        targets = [direct, herm, pk]
+        targets = [direct, floor, herm, pk]
+        if a.hermetic_base:
+            # A second hermetic (e.g. the previous commit) in the same interleaved rounds.
+            targets.append(self.start_hermetic("hermetic-base", a.hermetic_base))
         time.sleep(1.0)  # let node finish its start-up work before the idle sample
         checks = {}
         for t in targets:
@@ -436,7 +505,7 @@ class Bench:
         self.result["targets"] = {t.name: {"ok": t.ok, "why": t.why, "url": t.url if t.ok else None}
                                   for t in targets}
         self.result["exit_codes"] = self.stop_all()
-        for name in ("hermetic", "portkey"):
+        for name in ("hermetic", "hermetic-base", "nginx", "portkey"):
             tail = self.log_tail(name, 30)
             if tail:
                 self.result.setdefault("logs", {})[name] = tail[-3000:]
@@ -482,6 +551,17 @@ def summarize(rounds, live, rate):
                     d99.append(a["p99"] - b["p99"])
             s["overhead_p50_us"] = pct_summary(d50)
             s["overhead_p99_us"] = pct_summary(d99)
+            if t.name != "nginx":
+                # Above the floor: the proxy's latency minus nginx's, same round.
+                f50, f99 = [], []
+                for r in rounds:
+                    a, b = (r.get(t.name) or {}).get("latency_us"), (r.get("nginx") or {}).get("latency_us")
+                    if a and b and a.get("p50") is not None and b.get("p50") is not None:
+                        f50.append(a["p50"] - b["p50"])
+                        f99.append(a["p99"] - b["p99"])
+                if f50:
+                    s["over_floor_p50_us"] = pct_summary(f50)
+                    s["over_floor_p99_us"] = pct_summary(f99)
             hdr = [(r.get("header") or {}) for r in rs]
             if any(h.get("n") for h in hdr):
                 s["own_overhead_header"] = {
@@ -581,6 +661,10 @@ def report(res, budgets):
             if oh:
                 notes.append(f"  {name} own {oh['name']}: p50 {fmt_range(oh['p50_us'])} µs, "
                              f"p99 {fmt_range(oh['p99_us'])} µs")
+            if x.get("over_floor_p50_us"):
+                notes.append(f"  {name} above the nginx floor (same round): p50 "
+                             f"{fmt_range(x['over_floor_p50_us'], True)} µs, p99 "
+                             f"{fmt_range(x['over_floor_p99_us'], True)} µs")
             ar = x.get("achieved_rate")
             if ar and ar["min"] < 0.97 * float(rate):
                 notes.append(f"  {name}: the load generator could only send {ar['min']:.0f} req/s in "
@@ -594,7 +678,7 @@ def report(res, budgets):
         lines.append(f"resident memory in MiB; {p['streams']} concurrent streams of {p['stream_seconds']} s each")
         rows = [["target", "idle", "after load", "streams: max VmRSS", "VmHWM at end",
                  "streams ok", "[DONE] seen", "open at once (upstream)"]]
-        for name in ("hermetic", "portkey", "direct"):
+        for name in ("hermetic", "hermetic-base", "nginx", "portkey", "direct"):
             x = mem.get(name, {})
             s = st.get(name, {})
             if not x and not s:
@@ -630,6 +714,15 @@ def report(res, budgets):
                          v <= budgets["rss_mib"] and hs.get("all_open_at_once")))
     for what, v, ok in verdicts:
         lines.append(f"budget {what}: {v} -> {'PASS' if ok else 'FAIL'}")
+    fl = res.get("rates", {}).get(str(budgets["rate"]), {}).get("summary", {}).get("nginx")
+    if fl and fl.get("overhead_p50_us"):
+        f50, f99 = fl["overhead_p50_us"]["median"], fl["overhead_p99_us"]["median"]
+        lines.append(f"floor (nginx forwarding only, one extra loopback hop) at {budgets['rate']} req/s: "
+                     f"p50 {f50:+.0f} µs, p99 {f99:+.0f} µs")
+        if f50 > budgets["p50"] or f99 > budgets["p99"]:
+            lines.append("  the floor alone exceeds the overhead budget on this machine: that part is "
+                         "the machine (loopback, scheduler, shared CPUs), not hermetic")
+        res["floor"] = {"overhead_p50_us": f50, "overhead_p99_us": f99}
     if not verdicts:
         lines.append("budgets: not evaluated (hermetic not measured, or not at 1000 req/s and 256 streams)")
     res["budgets"] = [{"budget": w, "value": v, "pass": bool(ok)} for w, v, ok in verdicts]
@@ -644,6 +737,11 @@ def main():
     ap.add_argument("--portkey-dir", default="")
     ap.add_argument("--portkey-why", default="", help="why Portkey is missing, for the report")
     ap.add_argument("--no-portkey", action="store_true")
+    ap.add_argument("--nginx", default="", help="nginx binary for the floor (default: from PATH)")
+    ap.add_argument("--nginx-why", default="", help="why nginx is missing, for the report")
+    ap.add_argument("--no-floor", action="store_true", help="leave the nginx floor out")
+    ap.add_argument("--hermetic-base", default="",
+                    help="a second hermetic binary measured in the same rounds (A/B)")
     ap.add_argument("--rates", default="1000,200")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--window", type=float, default=5.0)

@@ -4,12 +4,13 @@
 #
 # 1. builds the fake upstream and the load generator (gcc, Debian libevent-dev);
 # 2. builds the static musl hermetic (cross/build-static.sh x86_64) unless HERMETIC_BIN is set;
-# 3. installs the pinned Portkey gateway into ~/.cache/hermetic/bench/portkey (npm ci);
+# 3. installs nginx-light (the floor: a proxy that only forwards) if missing, and the pinned Portkey gateway into ~/.cache/hermetic/bench/portkey (npm ci);
 # 4. runs bench.py, which writes benchmarks/results/<date>-<rev>-router.json and prints a table.
 #
 # Env: HERMETIC_BIN      binary to measure (default: dist/hermetic-x86_64, rebuilt first)
 #      BENCH_NO_BUILD=1  use dist/hermetic-x86_64 as it is
 #      BENCH_NO_PORTKEY=1  leave Portkey out
+#      BENCH_NO_FLOOR=1  leave the nginx floor out
 #      BENCH_QUICK=1     2 rounds x 2 s, 64 streams: a smoke run of the harness (~1 min)
 #      BENCH_ARGS        extra bench.py arguments (--rates 1000,200 --rounds 5 --window 5 ...)
 set -euo pipefail
@@ -52,6 +53,19 @@ else
   fi
 fi
 
+# -- the floor: nginx as a pure forwarder (Debian nginx-light; run as this user in a temp dir) ---------
+NGINX_WHY=""
+if [ "${BENCH_NO_FLOOR:-0}" = 1 ]; then
+  NGINX_WHY="left out (BENCH_NO_FLOOR=1)"
+elif [ ! -x /usr/sbin/nginx ]; then
+  log "installing nginx-light for the floor measurement"
+  if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+          --no-install-recommends nginx-light >/dev/null 2>&1); then
+    NGINX_WHY="nginx-light could not be installed"
+  fi
+  # The package may start a system nginx; the benchmark runs its own.
+fi
+
 # -- Portkey ---------------------------------------------------------------------------------------
 PK_DIR=$CACHE/portkey
 PK_WHY=""
@@ -79,6 +93,7 @@ fi
 args=(--loadgen "$TOOLS/loadgen" --upstream "$TOOLS/upstream" --hermetic "$BIN"
       --portkey-dir "$PK_DIR" --portkey-why "$PK_WHY" --command "${BENCH_COMMAND:-make bench}")
 [ -z "$PK_DIR" ] && args+=(--no-portkey)
+[ -n "$NGINX_WHY" ] && args+=(--no-floor --nginx-why "$NGINX_WHY")
 [ "${BENCH_QUICK:-0}" = 1 ] && args+=(--rounds 2 --window 2 --streams 64)
 # shellcheck disable=SC2206
 args+=(${BENCH_ARGS:-})

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Instructions per proxied request under callgrind (repeatable, unlike wall-clock numbers on a
+# shared VM). Not part of `make bench`.
+#
+#   benchmarks/router/profile.sh [BINARY] [N]     # default: /tmp/build-rel/hermetic, 1000
+#
+# Starts the fake upstream (20 ms) and `hermetic router` under callgrind, sends 200 warm-up
+# requests, zeroes the counters, sends N requests at 100 req/s (open loop), dumps, and prints
+# the instructions per request and the top functions (inclusive). PROFILE_STREAM=1 sends
+# streamed requests instead. The callgrind output stays in $OUT (default /tmp/hermetic-prof).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BIN=${1:-/tmp/build-rel/hermetic}
+N=${2:-1000}
+OUT=${OUT:-/tmp/hermetic-prof}
+TOOLS=${HERMETIC_CACHE:-$HOME/.cache/hermetic}/bench/tools
+rm -rf "$OUT" && mkdir -p "$OUT/home"
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+"$TOOLS/upstream" --port 0 --port-file "$OUT/up.port" --delay-ms 20 --chunks 10 \
+	--chunk-delay-ms 10 --max-seconds 600 >"$OUT/upstream.log" 2>&1 &
+UP_PID=$!
+for _ in $(seq 100); do [ -s "$OUT/up.port" ] && break; sleep 0.05; done
+RP=$(port)
+export BENCH_HOME=$OUT/home BENCH_UPSTREAM_PORT=$(cat "$OUT/up.port") BENCH_ROUTER_PORT=$RP \
+	BENCH_UPSTREAM_KEY=sk-up BENCH_MASTER_KEY=sk-master
+valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
+	"$BIN" router --config "$HERE/config.yaml" >"$OUT/router.log" 2>&1 &
+R_PID=$!
+trap 'kill $R_PID $UP_PID 2>/dev/null || true' EXIT
+for _ in $(seq 300); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$RP") 2>/dev/null && break
+	sleep 0.1
+done
+BODY='{"model":"bench","messages":[{"role":"user","content":"Hello"}],"max_tokens":16}'
+[ "${PROFILE_STREAM:-0}" = 1 ] &&
+	BODY='{"model":"bench","messages":[{"role":"user","content":"Hello"}],"max_tokens":16,"stream":true,"stream_options":{"include_usage":true}}'
+lg() {
+	"$TOOLS/loadgen" --url "http://127.0.0.1:$RP/v1/chat/completions" --rate 100 --warmup 0 \
+		--duration "$1" --timeout 20 -H "Authorization: Bearer sk-master" --body "$BODY"
+}
+lg 2 >/dev/null
+callgrind_control -z "$R_PID" >/dev/null
+lg "$(python3 -c "print($N/100)")" >"$OUT/loadgen.json"
+callgrind_control -d "$R_PID" >/dev/null
+sleep 0.5
+F=$(ls -t "$OUT"/callgrind.out.* | head -1)
+python3 - "$F" "$OUT/loadgen.json" <<'PY'
+import json, re, sys
+lg = json.load(open(sys.argv[2]))
+n = lg.get("requests") or 1
+tot = 0
+for line in open(sys.argv[1]):
+    m = re.match(r"summary: (\d+)", line) or re.match(r"totals: (\d+)", line)
+    if m:
+        tot = int(m.group(1))
+print(f"requests {n} ok {lg.get('ok')} errors {lg.get('errors')}: {tot} Ir, {tot / n:.0f} Ir/request")
+PY
+callgrind_annotate --inclusive=yes "$F" 2>/dev/null | sed -n '1,60p' | grep -v '^$' | tail -n +15 | head -45 >"$OUT/top.txt"
+echo "profile: $F (top functions in $OUT/top.txt)"
