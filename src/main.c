@@ -146,38 +146,35 @@ static int run_config_reference(int argc, char **argv)
 	return 0;
 }
 
-static int run_gateway(int argc, char **argv)
+/* Loads the config at path, sets the log level (the config's, or quiet_level when >= 0),
+ * runs fn and frees the config. Returns fn's exit code, or 1 when the config is invalid. */
+static int with_config(const char *path, int quiet_level, int (*fn)(const struct config *cfg))
 {
-	int ok, rc;
-	const char *path = config_arg(argc, argv, &ok);
-	struct config *cfg;
+	struct config *cfg = load(path);
+	int rc;
 
-	if (!ok)
-		return 2;
-	cfg = load(path);
 	if (!cfg)
 		return 1;
-	log_set_level(cfg->log.level);
-	rc = gateway_run(cfg);
+	log_set_level(quiet_level >= 0 ? (enum log_level)quiet_level : cfg->log.level);
+	rc = fn(cfg);
 	config_destroy(cfg);
 	return rc;
 }
 
+static int run_gateway(int argc, char **argv)
+{
+	int ok;
+	const char *path = config_arg(argc, argv, &ok);
+
+	return ok ? with_config(path, -1, gateway_run) : 2;
+}
+
 static int run_router(int argc, char **argv)
 {
-	int ok, rc;
+	int ok;
 	const char *path = config_arg(argc, argv, &ok);
-	struct config *cfg;
 
-	if (!ok)
-		return 2;
-	cfg = load(path);
-	if (!cfg)
-		return 1;
-	log_set_level(cfg->log.level);
-	rc = router_server_run(cfg);
-	config_destroy(cfg);
-	return rc;
+	return ok ? with_config(path, -1, router_server_run) : 2;
 }
 
 /* hermetic spend [--days N] [--config FILE] */
@@ -259,18 +256,10 @@ static int run_mcp_call(int argc, char **argv)
 static int run_doctor(int argc, char **argv)
 {
 	const char *path;
-	struct config *cfg;
-	int rc;
 
 	if (!parse_words(argc, argv, &path, NULL, NULL, 0, 0, "hermetic doctor [--config FILE]"))
 		return 2;
-	cfg = load(path);
-	if (!cfg)
-		return 1;
-	log_set_level(LOG_WARN);
-	rc = cli_doctor(cfg);
-	config_destroy(cfg);
-	return rc;
+	return with_config(path, LOG_WARN, cli_doctor);
 }
 
 static const struct cmd commands[] = {
