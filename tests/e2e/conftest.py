@@ -3,7 +3,9 @@
 HERMETIC_BIN names the binary (default: build/hermetic); HERMETIC_WRAPPER an emulator to run it
 under (qemu-aarch64-static for the aarch64 build). Everything listens on 127.0.0.1 only.
 """
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +28,50 @@ SLOW = 6 if WRAPPER else 1
 
 def argv(*args):
     return ([WRAPPER] if WRAPPER else []) + [BIN, *args]
+
+
+# A config given as a dict, written as block YAML (the e2e harnesses share it).
+def _flow(v):
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, dict):
+        return "{}"
+    if isinstance(v, list):
+        return "[]"
+    return json.dumps(str(v))
+
+
+def _emit(obj, indent, out):
+    pad = "  " * indent
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            key = k if re.fullmatch(r"[A-Za-z0-9_.-]+", str(k)) else json.dumps(str(k))
+            if isinstance(v, (dict, list)) and v:
+                out.append(f"{pad}{key}:")
+                _emit(v, indent + 1, out)
+            else:
+                out.append(f"{pad}{key}: {_flow(v)}")
+    else:
+        for item in obj:
+            if isinstance(item, (dict, list)) and item:
+                sub = []
+                _emit(item, 0, sub)
+                out.append(f"{pad}- {sub[0]}")
+                out.extend(f"{pad}  {line}" for line in sub[1:])
+            else:
+                out.append(f"{pad}- {_flow(item)}")
+
+
+def to_yaml(obj):
+    out = []
+    _emit(obj, 0, out)
+    return "\n".join(out) + "\n"
 
 
 def free_port():

@@ -38,7 +38,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from conftest import ROOT, SLOW, argv, clean_env, free_port
+from conftest import ROOT, SLOW, argv, clean_env, free_port, to_yaml
 
 PEERS_DIR = ROOT / "tests" / "peers"
 LOOPBACK = PEERS_DIR / "loopback.cjs"
@@ -328,49 +328,6 @@ def http_status(port, path, host="127.0.0.1"):
 # ---------------------------------------------------------------------------
 # Config
 # ---------------------------------------------------------------------------
-
-def _flow(v):
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, dict):
-        return "{}"
-    if isinstance(v, list):
-        return "[]"
-    return json.dumps(str(v))
-
-
-def _emit(obj, indent, out):
-    pad = "  " * indent
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            key = k if re.fullmatch(r"[A-Za-z0-9_.-]+", str(k)) else json.dumps(str(k))
-            if isinstance(v, (dict, list)) and v:
-                out.append(f"{pad}{key}:")
-                _emit(v, indent + 1, out)
-            else:
-                out.append(f"{pad}{key}: {_flow(v)}")
-    else:
-        for item in obj:
-            if isinstance(item, (dict, list)) and item:
-                sub = []
-                _emit(item, 0, sub)
-                out.append(f"{pad}- {sub[0]}")
-                out.extend(f"{pad}  {line}" for line in sub[1:])
-            else:
-                out.append(f"{pad}- {_flow(item)}")
-
-
-def to_yaml(obj):
-    out = []
-    _emit(obj, 0, out)
-    return "\n".join(out) + "\n"
-
 
 def mcp_config(tmp_path, servers, api_port=None, **sections):
     """A config dict: home under tmp_path, debug log, the given mcp_servers, `sections` merged."""

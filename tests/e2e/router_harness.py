@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import SLOW, argv, clean_env, free_port, run
+from conftest import SLOW, argv, clean_env, free_port, run, to_yaml
 from fakes.fake_openai import FakeOpenAI
 
 # The upstream (OpenRouter) key every deployment uses; the fake insists on it.
@@ -50,48 +50,6 @@ def sha256_hex(s):
 # ---------------------------------------------------------------------------
 # Config: a dict rendered as block YAML
 # ---------------------------------------------------------------------------
-
-def _flow(v):
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, dict):
-        return "{}"
-    if isinstance(v, list):
-        return "[]"
-    return json.dumps(str(v))
-
-
-def _emit(obj, indent, out):
-    pad = "  " * indent
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if isinstance(v, (dict, list)) and v:
-                out.append(f"{pad}{k}:")
-                _emit(v, indent + 1, out)
-            else:
-                out.append(f"{pad}{k}: {_flow(v)}")
-    else:
-        for item in obj:
-            if isinstance(item, (dict, list)) and item:
-                sub = []
-                _emit(item, 0, sub)
-                out.append(f"{pad}- {sub[0]}")
-                out.extend(f"{pad}  {line}" for line in sub[1:])
-            else:
-                out.append(f"{pad}- {_flow(item)}")
-
-
-def to_yaml(obj):
-    out = []
-    _emit(obj, 0, out)
-    return "\n".join(out) + "\n"
-
 
 def deep_merge(base, over):
     """A copy of `base` with `over` merged in (dicts recursively; anything else replaced)."""
