@@ -274,6 +274,17 @@ void spawn_free(struct spawn *sp)
 	free(sp);
 }
 
+/* True when name is one of the n extra names (they override what we pass on). */
+static bool overridden(const char *name, const char *const *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
 char **spawn_env(const char *const *extra_names, const char *const *extra_values, size_t n)
 {
 	static const char *const keep[] = {"PATH", "HOME", "LANG", "TZ"};
@@ -283,7 +294,8 @@ char **spawn_env(const char *const *extra_names, const char *const *extra_values
 	for (i = 0; i < ARRAY_LEN(keep); i++) {
 		const char *v = getenv(keep[i]);
 
-		if (v)
+		/* A server's own env entry wins: a second PATH= would be ignored by getenv. */
+		if (v && !overridden(keep[i], extra_names, n))
 			env[k++] = xasprintf("%s=%s", keep[i], v);
 	}
 	for (i = 0; i < n; i++)

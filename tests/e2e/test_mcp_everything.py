@@ -145,6 +145,19 @@ def test_stdio_child_gets_a_filtered_environment(module_servers, tmp_path):
     assert child_env["PATH"]
 
 
+def test_stdio_env_entries_override_the_passed_on_variables(module_servers, tmp_path):
+    entry = module_servers.everything_stdio_entry(
+        env={"PATH": "/opt/e2e-path:/usr/bin:/bin", "TZ": "Asia/Manila"},
+        timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+    c = write_config(tmp_path, {"everything": entry})
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": "UTC", "HOME": str(tmp_path)}
+    r = mcp_call(c, "everything", "get-env", env=env)
+    assert_clean_exit(r, (0,))
+    child_env = json.loads(out_text(r))
+    assert child_env["PATH"] == "/opt/e2e-path:/usr/bin:/bin"
+    assert child_env["TZ"] == "Asia/Manila"
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_long_running_call_times_out(cfg, transport):
     t0 = time.monotonic()
