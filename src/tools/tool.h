@@ -1,0 +1,74 @@
+/* tool: the interface every builtin tool implements (the plug-in family of src/tools/,
+ * like curl's lib/vtls/). tools.c holds the table of definitions, offers the ones the
+ * config enables, parses the model's arguments and calls run() or start().
+ *
+ * Inside this family a parsed `const cJSON *` argument object is passed to the plug-ins
+ * (borrowed for the duration of run/start); it never leaves src/tools*.
+ *
+ * A tool's text is what the model reads: short, plain, and when something is wrong it says
+ * what and how to do better ("old_text was not found in MEMORY.md; call memory with
+ * action=read first"). tools.c cuts results to agent.tool_result_max_bytes afterwards;
+ * tools still cap what they read themselves (files, HTTP bodies) so nothing unbounded is
+ * ever held.
+ */
+#ifndef HERMETIC_TOOLS_TOOL_H
+#define HERMETIC_TOOLS_TOOL_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tools.h"
+#include "util.h"
+
+struct tool_job;
+
+/* One call. Everything is borrowed for the duration of run()/start(). */
+struct tool_req {
+	const struct tools_env *env;
+	const char *session_id; /* the calling session ("" when none) */
+	const cJSON *args;	/* always a JSON object (tools.c checks) */
+};
+
+/* Asynchronous tools report here exactly once, from the loop (never inside start()). */
+typedef void (*tool_job_cb)(bool is_error, const char *text, size_t len, void *arg);
+
+struct tool_def {
+	const char *name;
+	unsigned toolset; /* CONFIG_TOOLSET_* bit that enables it */
+	bool read_only;	  /* no side effects: may run in parallel with other read-only calls */
+	const char *description; /* one or two terse sentences: every byte is paid per call */
+	const char *params_json; /* JSON Schema of the arguments, compact */
+	/* NULL = offered whenever its toolset is on; else also this must say yes. */
+	bool (*offered)(const struct tools_env *env);
+	/* Synchronous tools (local files, SQLite): append the result to out and return 0, or
+	 * append an error text and return < 0. out has a cap; running into it is fine (the
+	 * text is cut). Must not block for long: bounded local I/O only. */
+	int (*run)(const struct tool_req *req, struct buf *out);
+	/* Asynchronous tools (network): return 0 and call cb exactly once later, or return < 0
+	 * with an error text in err (then cb never fires). */
+	int (*start)(const struct tool_req *req, tool_job_cb cb, void *arg, struct buf *err,
+		     struct tool_job **job);
+	/* Aborts a started job; cb still fires once, later, with an error. */
+	void (*cancel)(struct tool_job *job);
+};
+
+/* Argument helpers: return the member or NULL/def when absent; a present member of the wrong
+ * type appends "NAME must be a string" (etc.) to err and returns NULL / sets *bad. */
+const char *tool_arg_str(const cJSON *args, const char *name, bool required, struct buf *err);
+long long tool_arg_int(const cJSON *args, const char *name, long long def, long long min,
+		       long long max, bool *bad, struct buf *err);
+
+/* The builtin tools, defined in src/tools/tool_*.c. */
+extern const struct tool_def tool_def_memory;
+extern const struct tool_def tool_def_session_search;
+extern const struct tool_def tool_def_skills_list;
+extern const struct tool_def tool_def_skill_view;
+extern const struct tool_def tool_def_skill_manage;
+extern const struct tool_def tool_def_read_file;
+extern const struct tool_def tool_def_search_files;
+extern const struct tool_def tool_def_web_fetch;
+extern const struct tool_def tool_def_prometheus_query;
+extern const struct tool_def tool_def_time;
+
+#endif
