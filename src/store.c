@@ -11,6 +11,7 @@
  */
 #include "store.h"
 #include "log.h"
+#include "sessions.h"
 #include "spend.h"
 #include "util.h"
 
@@ -29,6 +30,7 @@ static const struct store_migration builtin[] = {
 	       " updated_ms INTEGER NOT NULL) STRICT;"},
 	{"spend", SPEND_SCHEMA_SQL},
 	{"spend-lean", SPEND_LEAN_SQL},
+	{"sessions", SESSIONS_SCHEMA_SQL},
 };
 
 #define CHECKPOINT_EVERY_S 1

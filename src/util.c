@@ -313,3 +313,86 @@ size_t edit_distance(const char *a, const char *b, size_t max)
 	free(row);
 	return best > max ? max + 1 : best;
 }
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		n = 2, cp = s[0] & 0x1F;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		n = 3, cp = s[0] & 0x0F;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (left < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return n;
+}
+
+int buf_json_str(struct buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, run = 0;
+	int rc = buf_puts(b, "\"");
+
+	while (rc == 0 && i < len) {
+		size_t n = utf8_seq(p + i, len - i);
+
+		if (n == 1 && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\') {
+			i++;
+			run++;
+			continue;
+		}
+		if (n > 1) {
+			i += n;
+			run += n;
+			continue;
+		}
+		rc = buf_append(b, p + i - run, run);
+		run = 0;
+		if (rc < 0)
+			break;
+		if (n == 0)
+			rc = buf_puts(b, "\\ufffd");
+		else if (p[i] == '"' || p[i] == '\\')
+			rc = buf_printf(b, "\\%c", p[i]);
+		else if (p[i] == '\n')
+			rc = buf_puts(b, "\\n");
+		else
+			rc = buf_printf(b, "\\u%04x", p[i]);
+		i++;
+	}
+	if (rc == 0)
+		rc = buf_append(b, p + i - run, run);
+	if (rc == 0)
+		rc = buf_puts(b, "\"");
+	return rc;
+}
+
+size_t utf8_cut(const char *s, size_t len)
+{
+	size_t i = len;
+
+	/* Step back over continuation bytes to the start of the last sequence. */
+	while (i > 0 && len - i < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+		i--;
+	if (i == 0)
+		return len;
+	if (utf8_seq((const unsigned char *)s + i - 1, len - i + 1) == len - i + 1)
+		return len;
+	return ((unsigned char)s[i - 1] & 0xC0) == 0xC0 ? i - 1 : len;
+}

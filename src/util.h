@@ -45,6 +45,12 @@ void buf_consume(struct buf *b, size_t n);
 char *buf_steal(struct buf *b);
 const char *buf_str(const struct buf *b); /* "" when empty */
 
+/* Appends s[0..len) as a JSON string literal (quotes included): ", \\ and control characters
+ * escaped, invalid UTF-8 replaced by U+FFFD so the result is always valid JSON. */
+int buf_json_str(struct buf *b, const char *s, size_t len);
+/* Length of the longest prefix of s[0..len) not ending inside a UTF-8 sequence. */
+size_t utf8_cut(const char *s, size_t len);
+
 /* Parsing helpers that check the whole string and the range; return 0 or -EINVAL/-ERANGE. */
 int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 int parse_double(const char *s, double *out);
