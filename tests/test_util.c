@@ -92,9 +92,39 @@ static void edit_distance_caps(void **state)
 	assert_int_equal(edit_distance("telegram", "cron", 2), 3);
 }
 
+/* JSON strings for request bodies: escapes, and invalid UTF-8 (binary tool output) becomes
+ * U+FFFD so the body is always valid JSON. */
+static void json_str_escapes_and_repairs_utf8(void **state)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_json_str(&b, "a\"b\\c\n\x01\xc3\xa9\xff\xe2\x82", 12);
+	assert_string_equal(buf_str(&b), "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\\ufffd\\ufffd\\ufffd\"");
+	buf_reset(&b);
+	buf_json_str(&b, "\xed\xa0\x80", 3); /* a UTF-16 surrogate is not UTF-8 */
+	assert_string_equal(buf_str(&b), "\"\\ufffd\\ufffd\\ufffd\"");
+	buf_finish(&b);
+}
+
+static void utf8_cut_never_splits_a_character(void **state)
+{
+	const char *s = "ab\xc3\xa9\xe2\x82\xac"; /* "abé€" */
+
+	assert_int_equal(utf8_cut(s, 2), 2);
+	assert_int_equal(utf8_cut(s, 3), 2);
+	assert_int_equal(utf8_cut(s, 4), 4);
+	assert_int_equal(utf8_cut(s, 5), 4);
+	assert_int_equal(utf8_cut(s, 6), 4);
+	assert_int_equal(utf8_cut(s, 7), 7);
+	assert_int_equal(utf8_cut(s, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(json_str_escapes_and_repairs_utf8),
+		cmocka_unit_test(utf8_cut_never_splits_a_character),
 		cmocka_unit_test(buf_append_past_cap_fails_and_keeps_contents),
 		cmocka_unit_test(buf_consume_and_steal),
 		cmocka_unit_test(parse_i64_rejects_trailing_garbage_and_range),
