@@ -313,3 +313,12 @@ size_t edit_distance(const char *a, const char *b, size_t max)
 	free(row);
 	return best > max ? max + 1 : best;
 }
+
+size_t utf8_count(const char *s, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++)
+		n += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return n;
+}
