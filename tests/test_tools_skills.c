@@ -175,6 +175,7 @@ static void patch_needs_a_unique_match_and_a_valid_result(void **state)
 static void referenced_files_are_viewable(void **state)
 {
 	struct fixture *f = fixture_create(NULL);
+	char *big;
 
 	(void)state;
 	create(f, "api", "Call the API.");
@@ -191,6 +192,15 @@ static void referenced_files_are_viewable(void **state)
 	assert_contains(buf_str(&f->out), "references/api.md");
 	assert_contains(buf_str(&f->out), "scripts/run.sh");
 	assert_null(strstr(buf_str(&f->out), ".git"));
+	big = xmalloc(70001);
+	memset(big, 'x', 70000);
+	big[70000] = '\0';
+	put_file(f->home, "skills/api/references/big.md", big);
+	call(f, &tool_def_skill_view, "{\"name\":\"api\",\"file\":\"references/big.md\"}");
+	assert_int_equal(f->rc, 0);
+	assert_int_equal(f->out.len, 65536 + strlen("\n[cut at 64 KiB of 70000 bytes]"));
+	assert_contains(buf_str(&f->out), "x\n[cut at 64 KiB of 70000 bytes]");
+	free(big);
 	call(f, &tool_def_skill_view, "{\"name\":\"api\",\"file\":\"references/nope.md\"}");
 	assert_int_equal(f->rc, -ENOENT);
 	assert_contains(buf_str(&f->out), "the skill has no file references/nope.md (files: ");

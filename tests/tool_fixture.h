@@ -81,13 +81,16 @@ static UNUSED const char *call(struct fixture *f, const struct tool_def *def, co
 }
 
 /* Asserts that haystack contains needle, printing both when it does not. */
-#define assert_contains(haystack, needle)                                                          \
-	do {                                                                                       \
-		const char *h_ = (haystack), *n_ = (needle);                                       \
-		if (!strstr(h_, n_))                                                               \
-			print_error("'%s' not found in:\n%s\n", n_, h_);                           \
-		assert_non_null(strstr(h_, n_));                                                   \
-	} while (0)
+#define assert_contains(haystack, needle) contains((haystack), (needle), __FILE__, __LINE__)
+
+static UNUSED void contains(const char *haystack, const char *needle, const char *file, int line)
+{
+	bool yes = strstr(haystack, needle) != NULL;
+
+	if (!yes)
+		print_error("'%s' not found in:\n%s\n", needle, haystack);
+	_assert_true(yes, "strstr(haystack, needle)", file, line);
+}
 
 /* Writes text to dir/rel, creating parent directories. */
 static UNUSED void put_file(const char *dir, const char *rel, const char *text)

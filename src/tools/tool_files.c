@@ -254,11 +254,13 @@ static int read_text(int fd, const char *path, struct reader *rd, struct buf *ou
 	size_t scanned = 0, used = 0;
 	ssize_t n = 0;
 	bool more = false;
+	int err = 0;
 
 	while (!done(rd) && scanned < READ_SCAN_BYTES) {
 		n = read(fd, chunk, CHUNK_BYTES);
 		if (n < 0 && errno == EINTR)
 			continue;
+		err = n < 0 ? errno : 0;
 		if (n <= 0)
 			break;
 		scanned += (size_t)n;
@@ -272,7 +274,7 @@ static int read_text(int fd, const char *path, struct reader *rd, struct buf *ou
 		more = true; /* stopped by READ_SCAN_BYTES */
 	free(chunk);
 	if (n < 0) {
-		buf_printf(out, "cannot read %s: %s", path, strerror(errno));
+		buf_printf(out, "cannot read %s: %s", path, strerror(err));
 		return -EIO;
 	}
 	if (rd->binary) {

@@ -181,25 +181,22 @@ static char *home_skills(const struct config *cfg)
 }
 
 /* Where the skill name lives: home/skills/name if present, else the first external dir
- * holding it. Returns a new path, or NULL. *external says which. */
-static char *find_skill(const struct config *cfg, const char *name, bool *external)
+ * holding it. Returns a new path, or NULL. */
+static char *find_skill(const struct config *cfg, const char *name)
 {
 	char *path = xasprintf("%s/skills/%s", cfg->home, name);
 	struct stat st;
 	size_t i;
 
-	*external = false;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return path;
 	for (i = 0; i < cfg->skills.n_external_dirs; i++) {
 		free(path);
 		path = xasprintf("%s/%s", cfg->skills.external_dirs[i], name);
-		*external = true;
 		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 			return path;
 	}
 	free(path);
-	*external = false;
 	return NULL;
 }
 
@@ -304,18 +301,19 @@ static int put_file(const char *real, const char *file, struct buf *out)
 
 	buf_init(&b, 0);
 	rc = fileio_read_head(real, VIEW_MAX_BYTES, &b, &size);
-	if (rc == -EINVAL)
-		buf_printf(out, "%s is not a regular file", file);
-	else if (rc < 0)
-		buf_printf(out, "cannot read %s: %s", file, strerror(-rc));
-	else if (memchr(buf_str(&b), '\0', b.len))
+	if (rc == 0 && memchr(buf_str(&b), '\0', b.len)) {
 		buf_printf(out, "%s is a binary file; skill_view shows text only", file);
-	else
-		buf_append(out, buf_str(&b), b.len);
-	if (rc == 0 && b.len < size && !memchr(buf_str(&b), '\0', b.len))
-		buf_printf(out, "\n[cut at %d KiB of %zu bytes]", VIEW_MAX_BYTES / 1024, size);
-	if (rc == 0 && memchr(buf_str(&b), '\0', b.len))
 		rc = -EINVAL;
+	} else if (rc == 0) {
+		buf_append(out, buf_str(&b), b.len);
+		if (b.len < size)
+			buf_printf(out, "\n[cut at %d KiB of %zu bytes]", VIEW_MAX_BYTES / 1024,
+				   size);
+	} else if (rc == -EINVAL) {
+		buf_printf(out, "%s is not a regular file", file);
+	} else {
+		buf_printf(out, "cannot read %s: %s", file, strerror(-rc));
+	}
 	buf_finish(&b);
 	return rc;
 }
@@ -352,7 +350,6 @@ static int run_view(const struct tool_req *req, struct buf *out)
 	size_t mark = out->len;
 	const char *name = tool_arg_str(req->args, "name", true, out);
 	const char *file = tool_arg_str(req->args, "file", false, out);
-	bool external;
 	char *dir;
 	int rc;
 
@@ -364,7 +361,7 @@ static int run_view(const struct tool_req *req, struct buf *out)
 			      "references/api.md");
 		return -EINVAL;
 	}
-	dir = find_skill(req->env->cfg, name, &external);
+	dir = find_skill(req->env->cfg, name);
 	if (!dir) {
 		buf_printf(out, "no skill named %s; skills_list shows them", name);
 		return -ENOENT;
@@ -442,7 +439,6 @@ static int write_skill(const struct manage *m, const char *text, size_t len, con
 static int owned(const struct manage *m, struct buf *out)
 {
 	struct stat st;
-	bool external;
 	char *found;
 
 	if (lstat(m->dir, &st) == 0 && S_ISDIR(st.st_mode))
@@ -454,7 +450,7 @@ static int owned(const struct manage *m, struct buf *out)
 			   m->name);
 		return -EPERM;
 	}
-	found = find_skill(m->cfg, m->name, &external);
+	found = find_skill(m->cfg, m->name);
 	if (found)
 		buf_printf(out, "skill %s is read-only (in %.*s)", m->name,
 			   (int)(strrchr(found, '/') - found), found);
@@ -467,7 +463,6 @@ static int owned(const struct manage *m, struct buf *out)
 static int act_create(struct manage *m, struct buf *out)
 {
 	struct stat st;
-	bool external;
 	char *found;
 
 	if (!m->content) {
@@ -479,7 +474,7 @@ static int act_create(struct manage *m, struct buf *out)
 			   m->name);
 		return -EEXIST;
 	}
-	found = find_skill(m->cfg, m->name, &external);
+	found = find_skill(m->cfg, m->name);
 	if (found) {
 		buf_printf(out, "%s is the name of a read-only skill (in %.*s); choose another",
 			   m->name, (int)(strrchr(found, '/') - found), found);
