@@ -2335,6 +2335,18 @@ static const struct opt agent_opts[] = {
 static const struct table agent_table = {"agent", "agent", OPTS(agent_opts),
 					 .text = "The agent loop."};
 
+static const struct opt memory_opts[] = {
+	{"max_chars", T_INT, FLD(config_memory, max_chars), .def = "2200", .min = 100,
+	 .max = 100000, .text = "bound of MEMORY.md (the agent's notes), in characters"},
+	{"user_max_chars", T_INT, FLD(config_memory, user_max_chars), .def = "1375", .min = 100,
+	 .max = 100000, .text = "bound of USER.md (about the user), in characters"},
+};
+
+static const struct table memory_table = {
+	"memory", "memory", OPTS(memory_opts),
+	.text = "The `memory` toolset: `home/memories/MEMORY.md` and `USER.md`, shown to the "
+		"model at session start."};
+
 static const struct opt skills_opts[] = {
 	{"external_dirs", T_STRS, FLD(config_skills, external_dirs),
 	 CNT(config_skills, n_external_dirs), .cap = 32, .check = check_abs_path,
@@ -2781,6 +2793,7 @@ static const struct opt top_opts[] = {
 	{"agent", T_SECTION, FLD(config, agent), .table = &agent_table},
 	{"toolsets", T_FLAGS, FLD(config, toolsets), .def = "all", .choices = toolset_choices,
 	 .text = "tool families offered to the model"},
+	{"memory", T_SECTION, FLD(config, memory), .table = &memory_table},
 	{"skills", T_SECTION, FLD(config, skills), .table = &skills_table},
 	{"notes_dirs", T_STRS, FLD(config, notes_dirs), CNT(config, n_notes_dirs), .cap = 32,
 	 .check = check_abs_path, .text = "read-only directories for read_file and search_files"},

@@ -190,6 +190,12 @@ enum config_toolset {
 	CONFIG_TOOLSET_ALL = (1 << 8) - 1,
 };
 
+/* Bounds of home/memories/MEMORY.md and USER.md, in characters (UTF-8 code points). */
+struct config_memory {
+	int64_t max_chars;
+	int64_t user_max_chars;
+};
+
 struct config_skills {
 	char **external_dirs; /* absolute, read-only */
 	size_t n_external_dirs;
@@ -326,6 +332,7 @@ struct config {
 	struct config_auxiliary auxiliary;
 	struct config_agent agent;
 	unsigned toolsets; /* CONFIG_TOOLSET_* bits */
+	struct config_memory memory;
 	struct config_skills skills;
 	char **notes_dirs;
 	size_t n_notes_dirs;

@@ -396,3 +396,12 @@ size_t utf8_cut(const char *s, size_t len)
 		return len;
 	return ((unsigned char)s[i - 1] & 0xC0) == 0xC0 ? i - 1 : len;
 }
+
+size_t utf8_count(const char *s, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++)
+		n += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return n;
+}

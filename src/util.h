@@ -69,4 +69,7 @@ void sha256_hex(const void *data, size_t len, char out[65]);
 /* Levenshtein distance capped at max+1 (for did-you-mean). */
 size_t edit_distance(const char *a, const char *b, size_t max);
 
+/* Characters (UTF-8 code points) in s[0..len): bytes that do not continue a sequence. */
+size_t utf8_count(const char *s, size_t len);
+
 #endif

@@ -374,6 +374,8 @@ static void check_full_agent(const struct config *c)
 	assert_string_equal(c->skills.external_dirs[1], "/opt/shared-skills");
 	assert_int_equal(c->n_notes_dirs, 2);
 	assert_string_equal(c->notes_dirs[0], "/opt/notes");
+	assert_int_equal(c->memory.max_chars, 3000);
+	assert_int_equal(c->memory.user_max_chars, 1500);
 	assert_int_equal(c->web.n_allow_hosts, 2);
 	assert_string_equal(c->web.allow_hosts[1], "*.wikipedia.org");
 	assert_int_equal(c->web.timeout_s, 25);
@@ -509,6 +511,8 @@ static void test_empty_config_has_every_default(void **state)
 	assert_int_equal(c->agent.context_tokens, 32000);
 	assert_int_equal(c->agent.tool_result_max_bytes, 16384);
 	assert_int_equal(c->toolsets, CONFIG_TOOLSET_ALL);
+	assert_int_equal(c->memory.max_chars, 2200);
+	assert_int_equal(c->memory.user_max_chars, 1375);
 	assert_int_equal(c->litellm_settings.max_fallbacks, 5);
 	assert_int_equal(c->router_settings.max_fallbacks, 5);
 	assert_int_equal(c->router_settings.num_retries, 2);

@@ -1,0 +1,45 @@
+/* fileio: the few file operations the agent's tools share: a capped read of a regular file,
+ * an atomic replace (temp file in the same directory, fsync, rename), `mkdir -p`, a bounded
+ * recursive delete that never follows a symlink, and "is this real path inside that root".
+ *
+ * Everything is synchronous and bounded; none of it logs (callers decide what a failure means).
+ */
+#ifndef HERMETIC_FILEIO_H
+#define HERMETIC_FILEIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct buf;
+
+/* Appends the whole content of the regular file path (symlinks followed) to out. Returns 0;
+ * -ENOENT; -EFBIG when it holds more than cap bytes (out unchanged); -EINVAL when it is not a
+ * regular file (FIFOs and devices are never opened for reading, so this cannot block); or
+ * another negative errno. */
+int fileio_read(const char *path, size_t cap, struct buf *out);
+
+/* Like fileio_read(), but a larger file is not an error: at most max bytes of its start are
+ * appended, and *size (may be NULL) is set to its size when opened. */
+int fileio_read_head(const char *path, size_t max, struct buf *out, size_t *size);
+
+/* Replaces path with data[0..len) atomically: readers see the old file or the new one, never
+ * a mix, and on any failure the old file is untouched and no temp file is left. The new file
+ * gets mode (umask not applied). Returns 0 or a negative errno. */
+int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Creates path and its missing parents with mode. An existing directory is fine. Returns 0
+ * or a negative errno (-ENOTDIR when a component is not a directory). */
+int fileio_mkdirs(const char *path, mode_t mode);
+
+/* Deletes the directory path and everything below it. Symlinks are removed, never followed;
+ * path itself must be a real directory (-ENOTDIR otherwise). A tree nested deeper than 16
+ * levels fails with -ELOOP (what was reached first may be gone). Returns 0 or a negative
+ * errno. */
+int fileio_remove_tree(const char *path);
+
+/* True when the canonical path real equals the canonical root real_root or lies below it.
+ * Both must come from realpath(); this is a string comparison. */
+bool fileio_within(const char *real_root, const char *real);
+
+#endif

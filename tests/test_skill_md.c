@@ -1,0 +1,187 @@
+/* skill_md: the front matter of SKILL.md gives name and description; other keys (nested too)
+ * are skipped; every way to get it wrong is refused with a one-line reason; the name rule. */
+#include "test.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "skill_md.h"
+#include "util.h"
+
+/* Parses text; returns rc, the error in *err (malloc'd, "" when none). */
+static int parse(const char *text, struct skill_md *md, char **err)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 0);
+	rc = skill_md_parse(text, strlen(text), md, &b);
+	*err = buf_steal(&b);
+	return rc;
+}
+
+static void refused(const char *text, const char *why)
+{
+	struct skill_md md;
+	char *err;
+
+	assert_int_equal(parse(text, &md, &err), -EINVAL);
+	if (!strstr(err, why))
+		print_error("expected '%s', got '%s'\n", why, err);
+	assert_non_null(strstr(err, why));
+	assert_null(md.name);
+	assert_null(md.description);
+	free(err);
+}
+
+static void name_and_description_are_read_and_other_keys_skipped(void **state)
+{
+	const char *text =
+		"---\n"
+		"license: MIT\n"
+		"metadata:\n  hermes:\n    tags: [k8s, deploy]\n    nested: {a: [1, 2]}\n"
+		"name: deploy-k8s\n"
+		"description: >\n  Roll out a deployment\n  and watch it.\n"
+		"allowed-tools: [read_file]\n"
+		"---\n"
+		"# Deploy\nbody\n";
+	struct skill_md md;
+	char *err;
+
+	(void)state;
+	assert_int_equal(parse(text, &md, &err), 0);
+	assert_string_equal(err, "");
+	assert_string_equal(md.name, "deploy-k8s");
+	assert_string_equal(md.description, "Roll out a deployment and watch it.\n");
+	assert_string_equal(text + md.body, "# Deploy\nbody\n");
+	skill_md_finish(&md);
+	free(err);
+}
+
+static void crlf_bom_and_trailing_blanks_on_fences_are_accepted(void **state)
+{
+	const char *text =
+		"\xef\xbb\xbf---  \r\nname: \"a.b_c-1\"\r\ndescription: 'x: y'\r\n---\r\n";
+	struct skill_md md;
+	char *err;
+
+	(void)state;
+	assert_int_equal(parse(text, &md, &err), 0);
+	assert_string_equal(md.name, "a.b_c-1");
+	assert_string_equal(md.description, "x: y");
+	assert_int_equal(md.body, strlen(text));
+	skill_md_finish(&md);
+	free(err);
+	/* no body and no newline after the closing fence */
+	assert_int_equal(parse("---\nname: a\ndescription: b\n---", &md, &err), 0);
+	assert_int_equal(md.body, strlen("---\nname: a\ndescription: b\n---"));
+	skill_md_finish(&md);
+	free(err);
+}
+
+static void missing_fences_are_refused(void **state)
+{
+	(void)state;
+	refused("", "must start with a line \"---\"");
+	refused("# Title\n---\nname: a\n---\n", "must start with a line \"---\"");
+	refused("---", "must start with a line \"---\"");
+	refused("----\nname: a\n---\n", "must start with a line \"---\"");
+	refused("---\nname: a\ndescription: b\n", "not closed by a line \"---\" within the first "
+						  "16 KiB");
+}
+
+static void the_closing_fence_must_come_within_16_kib(void **state)
+{
+	struct skill_md md;
+	struct buf b;
+	char *err, *x = xmalloc(SKILL_MD_FRONT_MAX);
+
+	(void)state;
+	memset(x, 'x', SKILL_MD_FRONT_MAX);
+	buf_init(&b, 0);
+	buf_puts(&b, "---\nname: a\ndescription: b\nx: \"");
+	buf_append(&b, x, SKILL_MD_FRONT_MAX);
+	buf_puts(&b, "\"\n---\n");
+	assert_int_equal(parse(buf_str(&b), &md, &err), -EINVAL);
+	assert_non_null(strstr(err, "within the first 16 KiB"));
+	free(err);
+	buf_finish(&b);
+	free(x);
+}
+
+static void bad_front_matter_is_refused_with_the_reason(void **state)
+{
+	(void)state;
+	refused("---\n---\n", "must be a YAML mapping");
+	refused("---\n- a\n- b\n---\n", "must be a YAML mapping");
+	refused("---\ndescription: b\n---\n", "name is missing");
+	refused("---\nname: a\n---\n", "description is missing");
+	refused("---\nname: a\ndescription: \"  \"\n---\n", "description is missing");
+	refused("---\nname: [a]\ndescription: b\n---\n", "name must be a string");
+	refused("---\nname: a\ndescription: {x: 1}\n---\n", "description must be a string");
+	refused("---\nname: &n a\ndescription: *n\n---\n", "description must be a string");
+	refused("---\nname: a\nname: b\ndescription: c\n---\n", "name is given twice");
+	refused("---\nname: Deploy\ndescription: b\n---\n", "name: " SKILL_MD_NAME_RULE);
+	refused("---\nname: a\ndescription: \"a\\0b\"\n---\n", "description must be a string");
+	refused("---\nname: a\ndescription: b\n  c: d\n---\n", "SKILL.md line 4: YAML error");
+	refused("---\n? [a]\n: b\n---\n", "keys must be plain strings");
+	refused("---\nname: a\ndescription: \xff\n---\n", "front matter: YAML error");
+}
+
+static void description_is_capped_in_characters(void **state)
+{
+	char text[8192];
+	struct skill_md md;
+	size_t i, at;
+	char *err;
+
+	(void)state;
+	at = (size_t)snprintf(text, sizeof(text), "---\nname: a\ndescription: ");
+	for (i = 0; i < SKILL_MD_DESC_MAX; i++, at += 2)
+		memcpy(text + at, "\xc3\xa9", 2);
+	snprintf(text + at, sizeof(text) - at, "\n---\n");
+	assert_int_equal(parse(text, &md, &err), 0);
+	skill_md_finish(&md);
+	free(err);
+	snprintf(text + at, sizeof(text) - at, "x\n---\n");
+	refused(text, "description is 1025 characters; at most 1024");
+}
+
+static void the_name_rule(void **state)
+{
+	static const char *const good[] = {"a", "0", "deploy-k8s", "a.b_c", "x1.2"};
+	static const char *const bad[] = {"",	"A",  "../x", "x/y",	   ".hidden",
+					  "-a", "_a", "a b",  "a\xc3\xa9", "a:b"};
+	char longest[SKILL_MD_NAME_MAX + 2];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(good); i++)
+		assert_true(skill_md_name_ok(good[i]));
+	for (i = 0; i < ARRAY_LEN(bad); i++)
+		assert_false(skill_md_name_ok(bad[i]));
+	assert_false(skill_md_name_ok(NULL));
+	memset(longest, 'a', SKILL_MD_NAME_MAX);
+	longest[SKILL_MD_NAME_MAX] = '\0';
+	assert_true(skill_md_name_ok(longest));
+	longest[SKILL_MD_NAME_MAX] = 'a';
+	longest[SKILL_MD_NAME_MAX + 1] = '\0';
+	assert_false(skill_md_name_ok(longest));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(name_and_description_are_read_and_other_keys_skipped),
+		cmocka_unit_test(crlf_bom_and_trailing_blanks_on_fences_are_accepted),
+		cmocka_unit_test(missing_fences_are_refused),
+		cmocka_unit_test(the_closing_fence_must_come_within_16_kib),
+		cmocka_unit_test(bad_front_matter_is_refused_with_the_reason),
+		cmocka_unit_test(description_is_capped_in_characters),
+		cmocka_unit_test(the_name_rule),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,319 @@
+/* memory: add/replace/remove/read on MEMORY.md and USER.md in Hermes' "§" format, the
+ * character bound refused with the numbers, a failed write leaving the old file, and the
+ * snapshot of the system prompt. */
+#include "tool_fixture.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+static void add_then_read_shows_the_entries(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	struct stat st;
+	char *text, *dir;
+
+	(void)state;
+	call(f, &tool_def_memory,
+	     "{\"action\":\"add\",\"target\":\"memory\",\"content\":\" likes "
+	     "tea \"}");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(buf_str(&f->out), "Added to MEMORY.md (9/2,200 characters, 1 entry).");
+	call(f, &tool_def_memory,
+	     "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"uses "
+	     "vim\\nand tmux\"}");
+	assert_int_equal(f->rc, 0);
+	call(f, &tool_def_memory, "{\"action\":\"read\",\"target\":\"memory\"}");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(buf_str(&f->out), "MEMORY.md (29/2,200 characters, 2 entries):\n"
+					      "likes tea\n§\nuses vim\nand tmux");
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, "likes tea\n§\nuses vim\nand tmux\n");
+	free(text);
+	dir = xasprintf("%s/memories", f->home);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	free(dir);
+	dir = xasprintf("%s/memories/MEMORY.md", f->home);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	free(dir);
+	assert_false(exists(f->home, "memories/USER.md"));
+	fixture_destroy(f);
+}
+
+static void duplicate_add_is_a_no_op(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	char *text;
+
+	(void)state;
+	call(f, &tool_def_memory, "{\"action\":\"add\",\"target\":\"user\",\"content\":\"Ana\"}");
+	call(f, &tool_def_memory, "{\"action\":\"add\",\"target\":\"user\",\"content\":\"Ana\"}");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(buf_str(&f->out), "Already in USER.md; nothing to do.");
+	text = get_file(f->home, "memories/USER.md");
+	assert_string_equal(text, "Ana\n");
+	free(text);
+	fixture_destroy(f);
+}
+
+static void replace_and_remove_pick_the_entry_by_a_unique_part(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	char *text;
+
+	(void)state;
+	put_file(f->home, "memories/MEMORY.md", "drinks: tea\n§\nworks: coffee shop\n");
+	call(f, &tool_def_memory,
+	     "{\"action\":\"replace\",\"target\":\"memory\",\"old_text\":"
+	     "\"coffee\",\"content\":\"works: home office\"}");
+	assert_int_equal(f->rc, 0);
+	assert_contains(buf_str(&f->out), "Replaced the entry in MEMORY.md");
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, "drinks: tea\n§\nworks: home office\n");
+	free(text);
+	call(f, &tool_def_memory,
+	     "{\"action\":\"remove\",\"target\":\"memory\",\"old_text\":\"tea\"}");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(buf_str(&f->out),
+			    "Removed the entry from MEMORY.md (18/2,200 characters, 1 entry).");
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, "works: home office\n");
+	free(text);
+	fixture_destroy(f);
+}
+
+static void old_text_not_found_or_ambiguous_is_refused(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	char *text;
+
+	(void)state;
+	put_file(f->home, "memories/MEMORY.md", "a: one\n§\na: two\n");
+	call(f, &tool_def_memory,
+	     "{\"action\":\"remove\",\"target\":\"memory\",\"old_text\":\"three\"}");
+	assert_true(f->rc < 0);
+	assert_string_equal(buf_str(&f->out), "old_text was not found in MEMORY.md; call memory "
+					      "with action=read first");
+	call(f, &tool_def_memory,
+	     "{\"action\":\"replace\",\"target\":\"memory\",\"old_text\":"
+	     "\"a:\",\"content\":\"x\"}");
+	assert_true(f->rc < 0);
+	assert_string_equal(buf_str(&f->out), "old_text matches 2 entries in MEMORY.md; use a "
+					      "longer part of one of:\n- a: one\n- a: two");
+	call(f, &tool_def_memory, "{\"action\":\"remove\",\"target\":\"memory\"}");
+	assert_true(f->rc < 0);
+	assert_string_equal(buf_str(&f->out), "remove needs old_text: a unique part of the entry");
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, "a: one\n§\na: two\n");
+	free(text);
+	fixture_destroy(f);
+}
+
+static void a_write_past_the_bound_is_refused_with_the_numbers(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	char big[1400 * 2 + 1], args[4096], *text;
+	size_t i;
+
+	(void)state;
+	/* 1,300 two-byte characters: the bound counts characters, not bytes */
+	for (i = 0; i < 1300; i++)
+		memcpy(big + 2 * i, "\xc3\xa9", 2);
+	big[2 * 1300] = '\0';
+	snprintf(args, sizeof(args), "{\"action\":\"add\",\"target\":\"user\",\"content\":\"%s\"}",
+		 big);
+	call(f, &tool_def_memory, args);
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(buf_str(&f->out),
+			    "Added to USER.md (1,300/1,375 characters, 1 entry).");
+	call(f, &tool_def_memory,
+	     "{\"action\":\"add\",\"target\":\"user\",\"content\":\"0123456789"
+	     "0123456789012345678901234567890123456789012345678901234567890123"
+	     "456789\"}");
+	assert_true(f->rc < 0);
+	assert_contains(buf_str(&f->out), "USER.md would be 1,383/1,375 characters; remove or "
+					  "shorten entries first (current entries:\n\xc3\xa9");
+	assert_int_equal(buf_str(&f->out)[f->out.len - 1], ')');
+	text = get_file(f->home, "memories/USER.md");
+	assert_int_equal(strlen(text), 2 * 1300 + 1);
+	free(text);
+	/* a replace that grows past the bound is refused too; one that shrinks is fine */
+	snprintf(args, sizeof(args),
+		 "{\"action\":\"replace\",\"target\":\"user\",\"old_text\":\"\xc3\xa9\","
+		 "\"content\":\"%s%s\"}",
+		 big,
+		 "0123456789012345678901234567890123456789012345678901234567890123456789012345");
+	call(f, &tool_def_memory, args);
+	assert_true(f->rc < 0);
+	assert_contains(buf_str(&f->out), "USER.md would be 1,376/1,375 characters");
+	call(f, &tool_def_memory,
+	     "{\"action\":\"replace\",\"target\":\"user\",\"old_text\":\"\xc3"
+	     "\xa9\",\"content\":\"short\"}");
+	assert_int_equal(f->rc, 0);
+	fixture_destroy(f);
+}
+
+static void the_bound_comes_from_the_config(void **state)
+{
+	struct fixture *f = fixture_create("memory:\n  max_chars: 100\n");
+
+	(void)state;
+	call(f, &tool_def_memory,
+	     "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"0123456"
+	     "78901234567890123456789012345678901234567890123456789\"}");
+	assert_int_equal(f->rc, 0);
+	call(f, &tool_def_memory,
+	     "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"0123456"
+	     "7890123456789012345678901234567890123456789\"}");
+	assert_true(f->rc < 0);
+	assert_contains(buf_str(&f->out), "MEMORY.md would be 113/100 characters");
+	fixture_destroy(f);
+}
+
+static size_t count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* RLIMIT_FSIZE makes write() fail with EFBIG, as a full disk would, even for root. */
+static void a_failed_write_leaves_the_old_file(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	struct rlimit old, small = {.rlim_cur = 8, .rlim_max = RLIM_INFINITY};
+	char *text, *dir = NULL;
+
+	(void)state;
+	call(f, &tool_def_memory,
+	     "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"first\"}");
+	assert_int_equal(f->rc, 0);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	call(f, &tool_def_memory,
+	     "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"a "
+	     "second entry, longer than eight bytes\"}");
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_true(f->rc < 0);
+	assert_string_equal(buf_str(&f->out),
+			    "cannot write MEMORY.md: File too large; nothing was changed");
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, "first\n");
+	free(text);
+	dir = xasprintf("%s/memories", f->home);
+	assert_int_equal(count_entries(dir), 1); /* no temp file left behind */
+	free(dir);
+	fixture_destroy(f);
+}
+
+static void hand_edited_files_are_read_leniently(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+
+	(void)state;
+	put_file(f->home, "memories/MEMORY.md", "\n  a  \n§\n\n§\na\n§\nb");
+	call(f, &tool_def_memory, "{\"action\":\"read\",\"target\":\"memory\"}");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(buf_str(&f->out),
+			    "MEMORY.md (5/2,200 characters, 2 entries):\na\n§\nb");
+	call(f, &tool_def_memory, "{\"action\":\"read\",\"target\":\"user\"}");
+	assert_string_equal(buf_str(&f->out), "USER.md (0/1,375 characters, 0 entries)");
+	fixture_destroy(f);
+}
+
+static void bad_arguments_say_what_to_fix(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+
+	(void)state;
+	call(f, &tool_def_memory, "{\"target\":\"memory\"}");
+	assert_true(f->rc < 0);
+	assert_string_equal(buf_str(&f->out), "missing required argument action");
+	call(f, &tool_def_memory, "{\"action\":7}");
+	assert_string_equal(buf_str(&f->out), "action must be a string");
+	call(f, &tool_def_memory, "{\"action\":\"forget\",\"target\":\"memory\"}");
+	assert_string_equal(buf_str(&f->out), "action must be add, replace, remove or read");
+	call(f, &tool_def_memory, "{\"action\":\"read\",\"target\":\"both\"}");
+	assert_string_equal(buf_str(&f->out), "target must be memory or user");
+	call(f, &tool_def_memory, "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"  \"}");
+	assert_string_equal(buf_str(&f->out), "add needs content: the text of the entry");
+	call(f, &tool_def_memory,
+	     "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"a\\n§\\n"
+	     "b\"}");
+	assert_true(f->rc < 0);
+	assert_contains(buf_str(&f->out), "must not hold a line with only");
+	assert_false(exists(f->home, "memories/MEMORY.md"));
+	fixture_destroy(f);
+}
+
+static void the_snapshot_shows_both_files(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 0);
+	tools_memory_snapshot(f->cfg, &b);
+	assert_int_equal(b.len, 0);
+	call(f, &tool_def_memory, "{\"action\":\"add\",\"target\":\"user\",\"content\":\"Ana\"}");
+	tools_memory_snapshot(f->cfg, &b);
+	assert_string_equal(buf_str(&b), "## User (3/1,375 characters, 1 entry)\nAna\n");
+	buf_reset(&b);
+	call(f, &tool_def_memory, "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"x\"}");
+	call(f, &tool_def_memory, "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"y\"}");
+	tools_memory_snapshot(f->cfg, &b);
+	assert_string_equal(buf_str(&b), "## Memory (5/2,200 characters, 2 entries)\nx\n§\ny\n\n"
+					 "## User (3/1,375 characters, 1 entry)\nAna\n");
+	buf_finish(&b);
+	fixture_destroy(f);
+}
+
+static void the_snapshot_cuts_a_file_over_its_bound(void **state)
+{
+	struct fixture *f = fixture_create("memory:\n  max_chars: 100\n");
+	char big[302];
+	struct buf b;
+
+	(void)state;
+	memset(big, 'x', 300);
+	big[300] = '\0';
+	put_file(f->home, "memories/MEMORY.md", big);
+	buf_init(&b, 0);
+	tools_memory_snapshot(f->cfg, &b);
+	assert_contains(buf_str(&b), "## Memory (300/100 characters, 1 entry)\n");
+	assert_contains(buf_str(&b), "\n[cut: MEMORY.md is over its bound; remove or shorten "
+				     "entries]\n");
+	assert_null(strstr(buf_str(&b), big));
+	buf_finish(&b);
+	fixture_destroy(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(add_then_read_shows_the_entries),
+		cmocka_unit_test(duplicate_add_is_a_no_op),
+		cmocka_unit_test(replace_and_remove_pick_the_entry_by_a_unique_part),
+		cmocka_unit_test(old_text_not_found_or_ambiguous_is_refused),
+		cmocka_unit_test(a_write_past_the_bound_is_refused_with_the_numbers),
+		cmocka_unit_test(the_bound_comes_from_the_config),
+		cmocka_unit_test(a_failed_write_leaves_the_old_file),
+		cmocka_unit_test(hand_edited_files_are_read_leniently),
+		cmocka_unit_test(bad_arguments_say_what_to_fix),
+		cmocka_unit_test(the_snapshot_shows_both_files),
+		cmocka_unit_test(the_snapshot_cuts_a_file_over_its_bound),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
