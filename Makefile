@@ -8,7 +8,7 @@ MESON      ?= meson
 PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps test unit e2e static static-x86_64 static-aarch64 fuzz format clean help
+.PHONY: all deps demo test unit e2e static static-x86_64 static-aarch64 fuzz format clean help
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ $(BUILD)/build.ninja:
 
 all: $(BUILD)/build.ninja ## development build: build/hermetic
 	ninja -C $(BUILD)
+
+demo: ## the agent end to end, no secrets: scripted model, a real MCP server (server-everything)
+	@scripts/demo.sh
 
 test: ## everything: sanitizer unit+e2e, static x86_64 e2e, static aarch64 under qemu, fuzz smoke
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-all.sh
@@ -44,7 +47,7 @@ fuzz: ## run every fuzz target for FUZZ_SECONDS each
 	@FUZZ_ONLY=1 FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-all.sh
 
 format: ## apply .clang-format to the C sources
-	clang-format -i src/*.c src/*.h tests/*.c tests/*.h tests/fuzz/*.c
+	clang-format -i src/*.c src/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h tests/fuzz/*.c
 
 clean: ## remove build directories and dist/
 	rm -rf build build-* dist

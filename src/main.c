@@ -1,5 +1,7 @@
 /* main: command line -> config -> the module that runs the command. Nothing else lives here. */
+#include "cli_chat.h"
 #include "cli_mcp.h"
+#include "cli_sessions.h"
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
@@ -29,6 +31,10 @@ static const char usage_text[] =
 	"  --version                 version of hermetic and of the linked libraries\n"
 	"  gateway [--config FILE]   agent daemon: loopback API, health, metrics\n"
 	"  router [--config FILE]    OpenAI-compatible LLM router (LiteLLM proxy replacement)\n"
+	"  chat [-q PROMPT] [-m MODEL] [--config FILE]\n"
+	"                            talk to the agent: one turn with -q, else a REPL\n"
+	"  sessions list|show ID|search WORDS [--config FILE]\n"
+	"                            the session store\n"
 	"  spend [--days N] [--config FILE]\n"
 	"                            spend ledger by day and model group\n"
 	"  mcp list [--json] [--config FILE]\n"
@@ -253,6 +259,63 @@ static int run_mcp_call(int argc, char **argv)
 	return rc;
 }
 
+static int run_chat(int argc, char **argv)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"query", required_argument, NULL, 'q'},
+					     {"model", required_argument, NULL, 'm'},
+					     {NULL, 0, NULL, 0}};
+	const char *path = config_default_path(), *prompt = NULL, *model = NULL;
+	struct config *cfg;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:q:m:", opts, NULL)) != -1) {
+		if (c == 'c')
+			path = optarg;
+		else if (c == 'q')
+			prompt = optarg;
+		else if (c == 'm')
+			model = optarg;
+		else
+			goto usage;
+	}
+	if (optind < argc)
+		goto usage;
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	/* Chat output is the conversation: only warnings, unless debugging. */
+	log_set_level(cfg->log.level == LOG_DEBUG ? LOG_DEBUG : LOG_WARN);
+	rc = cli_chat(cfg, prompt, model);
+	config_destroy(cfg);
+	return rc;
+usage:
+	fprintf(stderr, "usage: hermetic chat [-q PROMPT] [-m MODEL] [--config FILE]\n");
+	return 2;
+}
+
+static int run_sessions(int argc, char **argv)
+{
+	const char *path;
+	char *w[16] = {NULL};
+	struct config *cfg;
+	int rc, n = 0;
+
+	if (!parse_words(argc, argv, &path, NULL, w, 16, 1,
+			 "hermetic sessions list|show ID|search WORDS [--config FILE]"))
+		return 2;
+	while (n < 16 && w[n])
+		n++;
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	log_set_level(LOG_WARN);
+	rc = cli_sessions(cfg, w, n);
+	config_destroy(cfg);
+	return rc;
+}
+
 static int run_doctor(int argc, char **argv)
 {
 	const char *path;
@@ -267,6 +330,8 @@ static const struct cmd commands[] = {
 	{"version", NULL, run_version, "print versions"},
 	{"gateway", NULL, run_gateway, "run the daemon"},
 	{"router", NULL, run_router, "serve the LLM router alone"},
+	{"chat", NULL, run_chat, "talk to the agent"},
+	{"sessions", NULL, run_sessions, "the session store"},
 	{"spend", NULL, run_spend, "print the spend ledger"},
 	{"mcp", "list", run_mcp_list, "list MCP servers and tools"},
 	{"mcp", "call", run_mcp_call, "call one MCP tool"},

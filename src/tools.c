@@ -29,8 +29,9 @@
 #define DID_YOU_MEAN_MAX 3
 
 static const struct tool_def *const builtins[] = {
-	&tool_def_session_search,
-	&tool_def_time,
+	&tool_def_memory,	&tool_def_session_search, &tool_def_skills_list,
+	&tool_def_skill_view,	&tool_def_skill_manage,	  &tool_def_read_file,
+	&tool_def_search_files, &tool_def_time,
 };
 
 struct tools {
@@ -189,6 +190,8 @@ static void unknown_tool(const struct tools *t, const char *name, struct buf *ou
 	}
 	if (best)
 		buf_printf(out, "; did you mean \"%s\"?", best);
+	else
+		buf_puts(out, ".");
 	buf_puts(out, " Call only the tools listed in this request.");
 }
 
