@@ -2,9 +2,11 @@
  *
  * A range query can return thousands of points per series; a model needs their shape, not
  * the numbers, so a matrix series becomes one line (points, min, max, last) and only short
- * series list their points. Values stay the strings Prometheus sent ("0.1", "NaN", "+Inf")
- * so nothing is lost or reformatted; min and max compare them as numbers. Label values are
- * cut at 200 bytes and the whole text stops growing at 32 KiB, whatever the series count.
+ * series list their points. Labels that every shown series shares (job, instance) are
+ * written once in the header instead of on every line. Values stay the strings Prometheus sent
+ * ("0.1", "NaN", "+Inf") so nothing is lost or reformatted; min and max compare them as numbers.
+ * Label values are cut at 200 bytes and the whole text stops growing at 32 KiB, whatever the series
+ * count.
  *
  * Rejected: passing the JSON through (a 60-point matrix of 50 series is ~100 KiB of tokens),
  * and a relative-time syntax of our own beyond "now-1h" (Grafana's "now-1d/d" rounding):
@@ -25,6 +27,7 @@
 #define FEW_POINTS	10	    /* series with at most this many points list them */
 #define SOFT_CAP_BYTES	(32 * 1024) /* no more series once the text is this long */
 #define EXCERPT_BYTES	300	    /* of a body that is not the API's JSON */
+#define MAX_COMMON	32	    /* labels factored out of the series lines */
 
 /* ---- arguments ---- */
 
@@ -285,7 +288,78 @@ static void put_escaped(struct buf *out, const char *s)
 		buf_puts(out, "...");
 }
 
-static void put_series(struct buf *out, const cJSON *metric)
+/* Labels every shown series has with the same value: written once, in the header. */
+struct common {
+	const cJSON *labels[MAX_COMMON]; /* items of the first series' metric */
+	size_t n;
+};
+
+static bool is_label(const cJSON *l)
+{
+	return cJSON_IsString(l) && l->string && strcmp(l->string, "__name__") != 0;
+}
+
+static bool is_common(const struct common *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; c && i < c->n; i++)
+		if (strcmp(c->labels[i]->string, name) == 0)
+			return true;
+	return false;
+}
+
+static void find_common(const cJSON *result, size_t max_series, struct common *c)
+{
+	const cJSON *s = cJSON_GetArrayItem(result, 0);
+	const cJSON *l, *o;
+	size_t i, k, seen = 0;
+
+	c->n = 0;
+	if (cJSON_GetArraySize(result) < 2 || max_series < 2)
+		return;
+	cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(
+				      s, "metric")) if (c->n < MAX_COMMON && is_label(l))
+		c->labels[c->n++] = l;
+	cJSON_ArrayForEach(s, result)
+	{
+		if (seen++ >= max_series)
+			break;
+		for (i = k = 0; i < c->n; i++) {
+			o = cJSON_GetObjectItemCaseSensitive(
+				cJSON_GetObjectItemCaseSensitive(s, "metric"),
+				c->labels[i]->string);
+			if (cJSON_IsString(o) &&
+			    strcmp(o->valuestring, c->labels[i]->valuestring) == 0)
+				c->labels[k++] = c->labels[i];
+		}
+		c->n = k;
+	}
+}
+
+static void put_label(struct buf *out, const cJSON *l, bool first)
+{
+	buf_puts(out, first ? "{" : ",");
+	put_escaped(out, l->string);
+	buf_puts(out, "=\"");
+	put_escaped(out, l->valuestring);
+	buf_puts(out, "\"");
+}
+
+static void put_common(struct buf *out, const struct common *c)
+{
+	size_t i;
+
+	if (c->n == 0)
+		return;
+	buf_puts(out, "; every series below has ");
+	for (i = 0; i < c->n; i++)
+		put_label(out, c->labels[i], i == 0);
+	buf_puts(out, "}");
+}
+
+/* name{label="value",...} without the common labels; "{}" when nothing is left. */
+static void put_series(struct buf *out, const cJSON *metric, const struct common *c)
 {
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(metric, "__name__");
 	const cJSON *l;
@@ -295,14 +369,10 @@ static void put_series(struct buf *out, const cJSON *metric)
 		put_escaped(out, name->valuestring);
 	cJSON_ArrayForEach(l, metric)
 	{
-		if (!cJSON_IsString(l) || !l->string || strcmp(l->string, "__name__") == 0)
+		if (!is_label(l) || is_common(c, l->string))
 			continue;
-		buf_puts(out, first ? "{" : ",");
+		put_label(out, l, first);
 		first = false;
-		put_escaped(out, l->string);
-		buf_puts(out, "=\"");
-		put_escaped(out, l->valuestring);
-		buf_puts(out, "\"");
 	}
 	if (!first)
 		buf_puts(out, "}");
@@ -353,6 +423,7 @@ static bool room_for_series(const struct buf *out, size_t start_len, size_t show
 static int render_vector(const cJSON *result, size_t max_series, struct buf *out)
 {
 	size_t total = (size_t)cJSON_GetArraySize(result), shown = 0, start = out->len;
+	struct common c;
 	const cJSON *s;
 	const char *val;
 	double t;
@@ -367,6 +438,8 @@ static int render_vector(const cJSON *result, size_t max_series, struct buf *out
 		buf_puts(out, " at ");
 		put_time(out, t, false);
 	}
+	find_common(result, max_series, &c);
+	put_common(out, &c);
 	cJSON_ArrayForEach(s, result)
 	{
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, "value");
@@ -374,7 +447,7 @@ static int render_vector(const cJSON *result, size_t max_series, struct buf *out
 		if (!room_for_series(out, start, shown, max_series))
 			break;
 		buf_puts(out, "\n");
-		put_series(out, cJSON_GetObjectItemCaseSensitive(s, "metric"));
+		put_series(out, cJSON_GetObjectItemCaseSensitive(s, "metric"), &c);
 		buf_puts(out, " ");
 		if (sample(v, &t, &val))
 			buf_puts(out, val);
@@ -441,14 +514,15 @@ static void put_points(struct buf *out, const cJSON *values, bool time_only)
 	buf_puts(out, "]");
 }
 
-static void put_matrix_series(struct buf *out, const cJSON *s, bool time_only)
+static void put_matrix_series(struct buf *out, const cJSON *s, const struct common *c,
+			      bool time_only)
 {
 	const cJSON *values = cJSON_GetObjectItemCaseSensitive(s, "values");
 	const cJSON *hist = cJSON_GetObjectItemCaseSensitive(s, "histograms");
 	struct stats st;
 
 	buf_puts(out, "\n");
-	put_series(out, cJSON_GetObjectItemCaseSensitive(s, "metric"));
+	put_series(out, cJSON_GetObjectItemCaseSensitive(s, "metric"), c);
 	series_stats(values, &st);
 	if (st.points == 0 && cJSON_GetArraySize(hist) > 0) {
 		buf_printf(out, " histograms=%d", cJSON_GetArraySize(hist));
@@ -481,6 +555,7 @@ static void matrix_span(const cJSON *result, double *from, double *to)
 static int render_matrix(const cJSON *result, size_t max_series, struct buf *out)
 {
 	size_t total = (size_t)cJSON_GetArraySize(result), shown = 0, start = out->len;
+	struct common c;
 	const cJSON *s;
 	double from, to;
 	bool time_only;
@@ -497,13 +572,15 @@ static int render_matrix(const cJSON *result, size_t max_series, struct buf *out
 		buf_puts(out, " to ");
 		put_time(out, to, false);
 	}
+	find_common(result, max_series, &c);
+	put_common(out, &c);
 	/* Points show the time of day when the whole span lies within one day. */
 	time_only = from <= to && to - from < 86400;
 	cJSON_ArrayForEach(s, result)
 	{
 		if (!room_for_series(out, start, shown, max_series))
 			break;
-		put_matrix_series(out, s, time_only);
+		put_matrix_series(out, s, &c, time_only);
 		shown++;
 	}
 	more(out, shown, total);

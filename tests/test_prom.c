@@ -149,6 +149,28 @@ static void vectors_are_one_line_per_series(void **state)
 	       200, 0, "vector: 1 series\nh histogram count=3 sum=1.5");
 }
 
+static void shared_labels_are_written_once(void **state)
+{
+	expect("{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+	       "{\"metric\":{\"__name__\":\"cpu\",\"instance\":\"a\",\"job\":\"p\",\"mode\":"
+	       "\"idle\"},"
+	       "\"value\":[0,\"1\"]},"
+	       "{\"metric\":{\"__name__\":\"cpu\",\"job\":\"p\",\"mode\":\"user\",\"instance\":"
+	       "\"a\"},"
+	       "\"value\":[0,\"2\"]},"
+	       "{\"metric\":{\"job\":\"p\",\"instance\":\"a\"},\"value\":[0,\"3\"]}]}}",
+	       200, 0,
+	       "vector: 3 series at 1970-01-01T00:00:00Z; every series below has "
+	       "{instance=\"a\",job=\"p\"}\ncpu{mode=\"idle\"} 1\ncpu{mode=\"user\"} 2\n{} 3");
+	expect("{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
+	       "{\"metric\":{\"job\":\"p\",\"i\":\"1\"},\"values\":[[0,\"1\"]]},"
+	       "{\"metric\":{\"job\":\"p\",\"i\":\"2\"},\"values\":[[0,\"2\"]]}]}}",
+	       200, 0,
+	       "matrix: 2 series, 1970-01-01T00:00:00Z to 1970-01-01T00:00:00Z; every series "
+	       "below has {job=\"p\"}\n{i=\"1\"} points=1 min=1 max=1 last=1 [00:00:00=1]\n"
+	       "{i=\"2\"} points=1 min=2 max=2 last=2 [00:00:00=2]");
+}
+
 static void labels_are_escaped_and_cut(void **state)
 {
 	char json[1024], want[1024];
@@ -261,6 +283,7 @@ int main(void)
 		cmocka_unit_test(durations_and_the_default_step),
 		cmocka_unit_test(query_urls_are_encoded),
 		cmocka_unit_test(vectors_are_one_line_per_series),
+		cmocka_unit_test(shared_labels_are_written_once),
 		cmocka_unit_test(labels_are_escaped_and_cut),
 		cmocka_unit_test(matrices_summarise_each_series),
 		cmocka_unit_test(series_over_the_cap_are_counted),
