@@ -619,8 +619,10 @@ static int render_data(const cJSON *data, size_t max_series, struct buf *out)
 		return render_vector(result, max_series, out);
 	if (strcmp(t, "matrix") == 0 && cJSON_IsArray(result))
 		return render_matrix(result, max_series, out);
-	if (strcmp(t, "scalar") == 0 || strcmp(t, "string") == 0)
-		return render_scalar(result, t, out);
+	if (strcmp(t, "scalar") == 0)
+		return render_scalar(result, "scalar", out);
+	if (strcmp(t, "string") == 0)
+		return render_scalar(result, "string", out);
 	buf_printf(out, "Prometheus sent an answer without a known resultType ('%.40s')", t);
 	return -EINVAL;
 }
