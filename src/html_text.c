@@ -5,8 +5,9 @@
  * visible character (so there is never leading or trailing whitespace, and a block boundary
  * wins over a space). Tags are looked up in one table that says what an element does: break
  * the line, start a paragraph, drop its raw content (script, style), drop its content while
- * still reading tags (svg, head), or capture the title. The body text goes into a scratch
- * buffer so the title can lead the output wherever it appeared.
+ * still reading tags (svg, head), or capture the title. A first pass only looks for the title,
+ * so it can lead the output wherever it appeared, and the text then goes straight into the
+ * caller's capped buffer, cut between characters when the cap is reached.
  *
  * Rejected: a real HTML5 tree builder (md4c-sized code for a few edge cases a model does not
  * notice), and keeping link targets (long URLs cost tokens on every page; the model can ask
@@ -80,9 +81,10 @@ struct red {
 	int skip_depth;
 };
 
+/* A sink without a buffer only tracks state (the title pass). */
 static void sink_put(struct sink *s, const char *data, size_t n)
 {
-	if (s->rc == 0 && buf_append(s->b, data, n) < 0)
+	if (s->b && s->rc == 0 && buf_append(s->b, data, n) < 0)
 		s->rc = -E2BIG;
 }
 
@@ -435,7 +437,7 @@ static void read_name(struct red *r, char name[NAME_MAX_LEN + 1])
 static void capture_title(struct red *r)
 {
 	const char *end = find_end_tag(r->p, r->end, "title");
-	bool capture = !r->have_title && (!r->skip || r->skip->kind == K_HEAD);
+	bool capture = r->title.b && !r->have_title && (!r->skip || r->skip->kind == K_HEAD);
 	int pre = r->pre;
 
 	r->pre = 0;
@@ -556,7 +558,7 @@ static void run(struct red *r)
 		const char *lt = memchr(r->p, '<', (size_t)(r->end - r->p));
 		const char *stop = lt ? lt : r->end;
 
-		if (r->skip)
+		if (r->skip || !r->text.b)
 			r->p = stop;
 		else
 			text_run(r, &r->text, stop);
@@ -574,37 +576,42 @@ static const char *skip_bom(const char *p, size_t *len)
 	return p;
 }
 
+/* Clean text (valid UTF-8, no controls) character by character, so a cap cuts between them. */
+static void sink_text(struct sink *s, const char *p, size_t len)
+{
+	size_t i = 0, n;
+
+	while (i < len && s->rc == 0) {
+		n = utf8_seq((const unsigned char *)p + i, len - i);
+		n = n ? n : 1;
+		sink_visible(s, p + i, n);
+		i += n;
+	}
+}
+
 int html_text_reduce(const char *html, size_t len, struct buf *out)
 {
-	struct buf body, title;
+	struct buf title;
 	struct red r = {0};
-	int rc;
 
 	html = skip_bom(html, &len);
-	buf_init(&body, out->cap);
 	buf_init(&title, TITLE_CAP);
+	/* Pass 1 finds the title wherever it is; pass 2 writes the text after it. */
 	r.p = html;
 	r.end = html + len;
-	r.text.b = &body;
 	r.title.b = &title;
 	run(&r);
-	rc = r.text.rc;
-	if (title.len > 0 && buf_append(out, title.data, title.len) < 0)
-		rc = -E2BIG;
-	if (title.len > 0 && body.len > 0 && buf_puts(out, "\n\n") < 0)
-		rc = -E2BIG;
-	if (body.len > 0 && buf_append(out, body.data, body.len) < 0) {
-		/* Keep what fits, cut at a character boundary. */
-		size_t room = out->cap > out->len ? out->cap - out->len : 0;
-
-		while (room > 0 && ((unsigned char)body.data[room] & 0xc0) == 0x80)
-			room--;
-		buf_append(out, body.data, room);
-		rc = -E2BIG;
+	memset(&r, 0, sizeof(r));
+	r.p = html;
+	r.end = html + len;
+	r.text.b = out;
+	if (title.len > 0) {
+		sink_text(&r.text, buf_str(&title), title.len);
+		sink_break(&r.text, 2);
 	}
-	buf_finish(&body);
+	run(&r);
 	buf_finish(&title);
-	return rc;
+	return r.text.rc;
 }
 
 int html_text_plain(const char *text, size_t len, struct buf *out)

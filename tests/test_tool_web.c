@@ -377,6 +377,19 @@ static void allow_hosts_limits_the_hosts(void **state)
 	assert_int_equal(f->hits, 0);
 }
 
+static void an_overlong_host_is_not_cut_to_match_a_pattern(void **state)
+{
+	struct fx *f = *state;
+	char host[300], *args;
+
+	/* Cut at 255 bytes this would end in ".localhost" and match "*.localhost". */
+	memset(host, 'a', sizeof(host));
+	memcpy(host + 255 - strlen(".localhost"), ".localhost.example", 19); /* with its NUL */
+	args = xasprintf("{\"url\":\"http://%s/\"}", host);
+	refused_at_start(f, args, "the host name is longer than 255 bytes");
+	free(args);
+}
+
 static void a_listed_name_may_be_internal(void **state)
 {
 	struct fx *f = *state;
@@ -539,6 +552,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(a_listed_name_may_be_internal, setup_allow_loopback,
 						teardown),
+		cmocka_unit_test_setup_teardown(an_overlong_host_is_not_cut_to_match_a_pattern,
+						setup_allow_loopback, teardown),
 		cmocka_unit_test_setup_teardown(every_redirect_hop_is_checked, setup_allow_loopback,
 						teardown),
 		cmocka_unit_test_setup_teardown(a_relative_redirect_is_followed,

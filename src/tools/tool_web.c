@@ -52,6 +52,7 @@ struct tool_job {
 	int hops;
 	int64_t deadline_ms;
 	size_t max_chars;
+	size_t max_bytes; /* web.max_bytes: the body's cap */
 	struct buf body;
 	enum body_kind kind;
 	bool cut;	/* the body reached web.max_bytes */
@@ -97,8 +98,9 @@ static void refused_prefix(struct buf *err, const char *url, const char *from)
 	buf_puts(err, ": ");
 }
 
-/* Lowercase, without brackets or a trailing dot: the form allow_hosts patterns use. */
-static void normal_host(const char *host, char *out, size_t out_len)
+/* Lowercase, without brackets or a trailing dot: the form allow_hosts patterns use. False
+ * when it does not fit: a cut name could match a pattern the whole name does not. */
+static bool normal_host(const char *host, char *out, size_t out_len)
 {
 	size_t n = strlen(host), i;
 
@@ -109,10 +111,11 @@ static void normal_host(const char *host, char *out, size_t out_len)
 	if (n > 0 && host[n - 1] == '.')
 		n--;
 	if (n >= out_len)
-		n = out_len - 1;
+		return false;
 	for (i = 0; i < n; i++)
 		out[i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] | 0x20 : host[i]);
 	out[n] = '\0';
+	return true;
 }
 
 /* The host's verdict: 0, or -EACCES with the reason appended to err. */
@@ -124,7 +127,11 @@ static int check_host(const struct config_web *w, const char *url, const char *f
 	bool literal;
 	size_t i;
 
-	normal_host(host, name, sizeof(name));
+	if (!normal_host(host, name, sizeof(name))) {
+		refused_prefix(err, url, from);
+		buf_puts(err, "the host name is longer than 255 bytes");
+		return -EACCES;
+	}
 	literal = netcheck_literal(name, &c);
 	*out = host_listing(w, name);
 	if (literal && !class_allowed(c, *out)) {
@@ -174,9 +181,10 @@ static char *check_url(const struct config_web *w, const char *url, const char *
 		goto out;
 	}
 	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-		buf_printf(err, "web_fetch fetches http:// and https:// URLs only, not %s://%s%s",
-			   scheme, base ? " (redirected from " : "", base ? base : "");
-		buf_puts(err, base ? ")" : "");
+		buf_printf(err, "web_fetch fetches http:// and https:// URLs only, not %s://",
+			   scheme);
+		if (base)
+			buf_printf(err, " (redirected from %s)", base);
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
@@ -211,11 +219,16 @@ static int check_peer(const struct sockaddr *sa, size_t len, char *why, size_t w
 
 /* ---- body ---- */
 
-static bool suffix_is(const char *s, size_t n, const char *suffix)
+static bool type_is(const char *ctype, size_t n, const char *type)
+{
+	return strlen(type) == n && strncasecmp(ctype, type, n) == 0;
+}
+
+static bool suffix_is(const char *ctype, size_t n, const char *suffix)
 {
 	size_t m = strlen(suffix);
 
-	return n >= m && strncasecmp(s + n - m, suffix, m) == 0;
+	return n >= m && strncasecmp(ctype + n - m, suffix, m) == 0;
 }
 
 /* From the content type (without parameters) and the first bytes of the body. */
@@ -229,23 +242,23 @@ static enum body_kind body_kind(const char *ctype, const char *data, size_t len)
 	};
 	size_t n = ctype ? strcspn(ctype, "; \t") : 0, i;
 
-	if (n == 0 || (n == 24 && strncasecmp(ctype, "application/octet-stream", n) == 0) ||
-	    (n == 10 && strncasecmp(ctype, "text/plain", n) == 0)) {
+	/* Unlabelled or generic: look at the bytes. */
+	if (n == 0 || type_is(ctype, n, "application/octet-stream") ||
+	    type_is(ctype, n, "text/plain")) {
 		if (html_text_sniff(data, len))
 			return KIND_HTML;
-		if (n == 10)
+		if (n > 0 && type_is(ctype, n, "text/plain"))
 			return KIND_TEXT;
 		return memchr(data, '\0', len < 1024 ? len : 1024) ? KIND_BINARY : KIND_TEXT;
 	}
-	if ((n == 9 && strncasecmp(ctype, "text/html", n) == 0) ||
-	    (n == 21 && strncasecmp(ctype, "application/xhtml+xml", n) == 0))
+	if (type_is(ctype, n, "text/html") || type_is(ctype, n, "application/xhtml+xml"))
 		return KIND_HTML;
 	if (n > 5 && strncasecmp(ctype, "text/", 5) == 0)
 		return KIND_TEXT;
 	if (suffix_is(ctype, n, "+json") || suffix_is(ctype, n, "+xml"))
 		return KIND_TEXT;
 	for (i = 0; i < ARRAY_LEN(text_types); i++)
-		if (strlen(text_types[i]) == n && strncasecmp(ctype, text_types[i], n) == 0)
+		if (type_is(ctype, n, text_types[i]))
 			return KIND_TEXT;
 	return KIND_BINARY;
 }
@@ -270,7 +283,7 @@ static int on_body(struct httpc_req *req, const char *data, size_t len, void *ar
 		j->stopped = true;
 		return -1;
 	}
-	room = j->body.cap - j->body.len;
+	room = j->max_bytes - j->body.len;
 	if (len <= room) {
 		buf_append(&j->body, data, len);
 		return 0;
@@ -469,7 +482,7 @@ static int start_hop(struct tool_job *j, struct buf *err)
 		.url = j->url,
 		.headers = headers,
 		.timeout_ms = (long)left_ms,
-		.max_response_bytes = j->body.cap,
+		.max_response_bytes = j->max_bytes,
 		.on_data = on_body,
 		.check_addr = check_peer,
 		.check_arg = j,
@@ -518,7 +531,8 @@ static int web_start(const struct tool_req *req, tool_job_cb cb, void *arg, stru
 	j->listing = listing;
 	j->max_chars = (size_t)max_chars;
 	j->deadline_ms = now_mono_ms() + web->timeout_s * 1000;
-	buf_init(&j->body, (size_t)web->max_bytes);
+	j->max_bytes = (size_t)web->max_bytes;
+	buf_init(&j->body, j->max_bytes);
 	if (start_hop(j, err) < 0) {
 		job_free(j);
 		return -EIO;
