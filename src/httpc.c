@@ -8,9 +8,9 @@
  * request is on a list so shutdown can cancel all of them.
  *
  * The optional address check runs in CURLOPT_OPENSOCKETFUNCTION, i.e. on the address curl is
- * about to connect to. Rejected: CURLOPT_RESOLVE pinning after our own lookup (a blocking or
- * second resolver next to curl's, and redirects resolve again) and CURLOPT_PREREQFUNCTION
- * (runs after the connection to the refused peer is already open).
+ * about to connect to, so it sees what DNS answered. Rejected: CURLOPT_RESOLVE pinning after a
+ * lookup of our own (a second, blocking resolver next to curl's) and CURLOPT_PREREQFUNCTION
+ * (it runs once the connection to the refused peer is already open).
  */
 #include "httpc.h"
 #include "config_build.h"
