@@ -6,6 +6,11 @@
  * handle directly, because curl forbids that from inside its own callbacks: it marks the
  * request and arms a zero-delay timer that removes the handle and reports the end. Every
  * request is on a list so shutdown can cancel all of them.
+ *
+ * The optional address check runs in CURLOPT_OPENSOCKETFUNCTION, i.e. on the address curl is
+ * about to connect to, so it sees what DNS answered. Rejected: CURLOPT_RESOLVE pinning after a
+ * lookup of our own (a second, blocking resolver next to curl's) and CURLOPT_PREREQFUNCTION
+ * (it runs once the connection to the refused peer is already open).
  */
 #include "httpc.h"
 #include "config_build.h"
@@ -14,6 +19,7 @@
 #include "util.h"
 
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -30,6 +36,9 @@ struct httpc_req {
 	struct buf resp;
 	struct buf hdrs;
 	httpc_data_cb on_data;
+	httpc_addr_cb check_addr;
+	void *check_arg;
+	char refused[160]; /* why check_addr refused the last address ("" = none refused) */
 	httpc_done_cb done;
 	void *arg;
 	struct event *fb_timer;
@@ -49,7 +58,8 @@ static struct httpc_req *all_reqs;
 static int in_curl_callback;
 
 static const char *const result_names[] = {
-	"ok", "timeout", "first_byte_timeout", "connect", "too_big", "cancelled", "transport",
+	"ok",	   "timeout",	"first_byte_timeout", "connect",
+	"too_big", "cancelled", "transport",	      "refused",
 };
 
 const char *httpc_result_name(enum httpc_result r)
@@ -157,6 +167,37 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
 	return rc;
 }
 
+static curl_socket_t open_checked(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct httpc_req *r = arg;
+	char why[sizeof(r->refused)] = "";
+	int rc;
+
+	in_curl_callback++;
+	rc = r->check_addr(&a->addr, a->addrlen, why, sizeof(why), r->check_arg);
+	in_curl_callback--;
+	if (rc < 0) {
+		snprintf(r->refused, sizeof(r->refused), "%s", why[0] ? why : "address refused");
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* With a check: no proxy (it would be the peer the check sees) and fresh connections only
+ * (a pooled one was opened by a request that may have had no check). */
+static void set_check(struct httpc_req *r, const struct httpc_opts *o)
+{
+	if (!o->check_addr)
+		return;
+	r->check_addr = o->check_addr;
+	r->check_arg = o->check_arg;
+	curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+	curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
+}
+
 static enum httpc_result map_code(CURLcode rc)
 {
 	switch (rc) {
@@ -186,6 +227,11 @@ static void on_done(CURL *easy, CURLcode rc, void *arg)
 		r->result = map_code(rc);
 		if (r->result != HTTPC_OK)
 			r->error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+		/* No connection, and the check refused at least one address: that is why. */
+		if (r->result == HTTPC_CONNECT && r->refused[0]) {
+			r->result = HTTPC_REFUSED;
+			r->error = r->refused;
+		}
 	}
 	finish(r);
 }
@@ -311,6 +357,7 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	 * while the transfer lasts, so every open stream holds one: 16 KiB is curl's minimum. */
 	curl_easy_setopt(r->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 	set_method(r, o);
+	set_check(r, o);
 	if (o->first_byte_timeout_ms > 0) {
 		struct timeval tv = {o->first_byte_timeout_ms / 1000,
 				     (o->first_byte_timeout_ms % 1000) * 1000};

@@ -8,6 +8,7 @@
 #define HERMETIC_HTTPC_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 struct loop;
 struct httpc_req;
@@ -20,12 +21,19 @@ enum httpc_result {
 	HTTPC_TOO_BIG,	  /* response body or headers over their cap */
 	HTTPC_CANCELLED,  /* httpc_cancel, or the data callback returned < 0 */
 	HTTPC_TRANSPORT,  /* anything else curl reported (TLS, reset, truncated body) */
+	HTTPC_REFUSED,	  /* check_addr refused every address the host resolved to */
 };
 
 /* Streaming: called for each piece of the body as it arrives (the body is then not buffered).
  * Return 0 to continue, < 0 to abort the request (done fires with HTTPC_CANCELLED). */
 typedef int (*httpc_data_cb)(struct httpc_req *req, const char *data, size_t len, void *arg);
 typedef void (*httpc_done_cb)(struct httpc_req *req, void *arg);
+/* Peer address check (an SSRF guard): called with each address curl is about to connect to,
+ * after name resolution, so DNS answers cannot get around it. Return 0 to connect, or < 0
+ * with a reason in why ("127.0.0.1 is a loopback address"): that address is skipped, and when
+ * none is left the request ends with HTTPC_REFUSED and httpc_error gives the last reason. */
+typedef int (*httpc_addr_cb)(const struct sockaddr *sa, size_t len, char *why, size_t why_len,
+			     void *arg);
 
 struct httpc_opts {
 	const char *method;	    /* NULL = GET, or POST when body is set */
@@ -38,6 +46,10 @@ struct httpc_opts {
 	long first_byte_timeout_ms; /* 0 = none */
 	size_t max_response_bytes;  /* cap on the buffered body; 0 = 8 MiB */
 	httpc_data_cb on_data;	    /* NULL = buffer the body */
+	/* NULL = connect anywhere. When set, proxies are not used (the check must see the real
+	 * peer) and connections are neither reused nor kept, so every request is checked. */
+	httpc_addr_cb check_addr;
+	void *check_arg; /* borrowed; must outlive the request */
 };
 
 int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, void *arg,

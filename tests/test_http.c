@@ -2,11 +2,13 @@
  * libevent loop talks to our evhttp server in the same thread. Proves: bodies, headers, caps
  * on both sides (413, client body cap), 404/405 shapes, streaming callbacks, first-byte and
  * whole-request timeouts, connection refused, cancel (callback exactly once, never
- * synchronously, also from inside the data callback), and many requests at once. */
+ * synchronously, also from inside the data callback), many requests at once, and the peer
+ * address check (sees resolved names, skips proxies and pooled connections). */
 #include "test.h"
 #include "httpc.h"
 #include "httpd.h"
 #include "loop.h"
+#include "netcheck.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -36,6 +38,9 @@ struct fx {
 	int chunkers; /* streaming replies still being written */
 	long status_in_data;
 	struct httpc_req *req;
+	int hello_hits;
+	char *error;
+	char checked[64]; /* the last address check_addr saw */
 };
 
 static void on_guard(evutil_socket_t fd, short what, void *arg)
@@ -48,6 +53,9 @@ static void on_guard(evutil_socket_t fd, short what, void *arg)
 
 static void on_hello(struct evhttp_request *req, void *arg)
 {
+	struct fx *f = arg;
+
+	f->hello_hits++;
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "7");
 	httpd_reply(req, 200, "text/plain", "hello", 5);
 }
@@ -158,6 +166,7 @@ static int teardown(void **state)
 	loop_destroy(f->loop);
 	free(f->body);
 	free(f->header);
+	free(f->error);
 	buf_finish(&f->streamed);
 	free(f);
 	return 0;
@@ -175,6 +184,8 @@ static void on_done(struct httpc_req *req, void *arg)
 	f->body = xstrdup(httpc_body(req, NULL));
 	free(f->header);
 	f->header = h ? xstrdup(h) : NULL;
+	free(f->error);
+	f->error = xstrdup(httpc_error(req));
 	f->req = NULL;
 	if (f->done >= f->expected)
 		loop_stop(f->loop);
@@ -392,6 +403,84 @@ static void fifty_concurrent_requests_complete(void **state)
 	assert_int_equal(loop_curl_running(f->loop), 0);
 }
 
+/* The web_fetch policy in small: only public addresses. */
+static int public_only(const struct sockaddr *sa, size_t len, char *why, size_t why_len, void *arg)
+{
+	struct fx *f = arg;
+	enum netcheck_class c = netcheck_sockaddr(sa, len);
+
+	netcheck_sockaddr_str(sa, len, f->checked, sizeof(f->checked));
+	if (c == NETCHECK_PUBLIC)
+		return 0;
+	snprintf(why, why_len, "%s is %s", f->checked, netcheck_class_text(c));
+	return -1;
+}
+
+static int allow_all(const struct sockaddr *sa, size_t len, char *why, size_t why_len, void *arg)
+{
+	struct fx *f = arg;
+
+	netcheck_sockaddr_str(sa, len, f->checked, sizeof(f->checked));
+	return 0;
+}
+
+static void address_check_refuses_a_resolved_name_before_connecting(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.check_addr = public_only, .check_arg = f};
+	char *url = xasprintf("http://localhost:%d/hello", httpd_port(f->srv));
+
+	o.url = url;
+	assert_int_equal(httpc_start(f->loop, &o, on_done, f, NULL), 0);
+	free(url);
+	run(f, 1);
+	assert_int_equal(f->result, HTTPC_REFUSED);
+	assert_string_equal(httpc_result_name(HTTPC_REFUSED), "refused");
+	assert_non_null(strstr(f->error, " is a loopback address"));
+	assert_int_equal(f->hello_hits, 0);
+}
+
+static void address_check_sees_the_peer_and_allows(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.check_addr = allow_all, .check_arg = f};
+
+	start(f, "/hello", &o);
+	run(f, 1);
+	assert_int_equal(f->result, HTTPC_OK);
+	assert_string_equal(f->body, "hello");
+	assert_string_equal(f->checked, "127.0.0.1");
+}
+
+static void address_check_ignores_proxy_settings(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.check_addr = allow_all, .check_arg = f};
+
+	/* A proxy that does not exist: used, it would fail the request. */
+	setenv("http_proxy", "http://127.0.0.1:1", 1);
+	start(f, "/hello", &o);
+	run(f, 1);
+	unsetenv("http_proxy");
+	assert_int_equal(f->result, HTTPC_OK);
+	assert_string_equal(f->checked, "127.0.0.1");
+}
+
+static void address_check_never_reuses_a_pooled_connection(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_opts o = {.check_addr = public_only, .check_arg = f};
+
+	start(f, "/hello", NULL); /* leaves a kept-alive connection in curl's pool */
+	run(f, 1);
+	assert_int_equal(f->result, HTTPC_OK);
+	start(f, "/hello", &o);
+	run(f, 2);
+	assert_int_equal(f->result, HTTPC_REFUSED);
+	assert_string_equal(f->error, "127.0.0.1 is a loopback address");
+	assert_int_equal(f->hello_hits, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +508,14 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(fifty_concurrent_requests_complete, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			address_check_refuses_a_resolved_name_before_connecting, setup, teardown),
+		cmocka_unit_test_setup_teardown(address_check_sees_the_peer_and_allows, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(address_check_ignores_proxy_settings, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(address_check_never_reuses_a_pooled_connection,
+						setup, teardown),
 	};
 	int rc;
 

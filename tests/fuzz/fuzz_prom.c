@@ -1,0 +1,53 @@
+/* Fuzz target of prom: the rendering of Prometheus answers (any bytes, any HTTP status from
+ * the first byte, a small series cap from the second) must return 0 or -EINVAL with text that
+ * never crashes, leaks or reads out of bounds; the time and duration parsers get the same
+ * bytes as a string and must return 0 (with a finite value) or -EINVAL.
+ * Build (see tests/fuzz/corpus/prom/ for seeds):
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
+ *     -I/usr/include/cjson tests/fuzz/fuzz_prom.c src/prom.c src/html_text.c src/util.c \
+ *     src/log.c -lcjson -lmbedcrypto -lm
+ */
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prom.h"
+#include "util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void parse_args(const uint8_t *data, size_t size)
+{
+	char *s = xstrndup((const char *)data, size);
+	double v = 0;
+	int rc;
+
+	rc = prom_parse_time(s, 1714564800, &v);
+	if ((rc != 0 && rc != -EINVAL) || (rc == 0 && !isfinite(v)))
+		abort();
+	rc = prom_parse_duration(s, &v);
+	if ((rc != 0 && rc != -EINVAL) || (rc == 0 && !(v > 0)))
+		abort();
+	free(s);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const long statuses[] = {200, 400, 404, 422, 502, 503};
+	struct buf out;
+	int rc;
+
+	if (size < 2)
+		return 0;
+	parse_args(data + 2, size - 2);
+	buf_init(&out, 256 * 1024);
+	rc = prom_render((const char *)data + 2, size - 2, statuses[data[0] % 6], 1 + data[1] % 60,
+			 &out);
+	if ((rc != 0 && rc != -EINVAL) || (rc < 0 && out.len == 0))
+		abort();
+	buf_finish(&out);
+	return 0;
+}
