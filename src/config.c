@@ -2296,13 +2296,13 @@ static const struct opt auxiliary_opts[] = {
 	{"compression", T_STR, FLD(config_auxiliary, compression), .flags = F_MODEL,
 	 .text = "summarises old turns when the context fills up"},
 	{"title", T_STR, FLD(config_auxiliary, title), .flags = F_MODEL,
-	 .text = "names new sessions"},
+	 .text = "reserved; sessions are named after their first message, with no call"},
 	{"session_search", T_STR, FLD(config_auxiliary, session_search), .flags = F_MODEL,
-	 .text = "summarises session_search hits"},
+	 .text = "reserved; session_search returns excerpts, with no call"},
 	{"vision", T_STR, FLD(config_auxiliary, vision), .flags = F_MODEL,
-	 .text = "describes images"},
+	 .text = "reserved for image input (not used yet)"},
 	{"web_extract", T_STR, FLD(config_auxiliary, web_extract), .flags = F_MODEL,
-	 .text = "extracts the relevant part of fetched pages"},
+	 .text = "reserved; web_fetch returns the page as text, with no call"},
 };
 
 static const struct table auxiliary_table = {
