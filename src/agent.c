@@ -680,7 +680,7 @@ static void step(struct agent_turn *t)
 		finish(t, AGENT_FAILED, t->fail_text);
 		return;
 	}
-	if (t->model_calls > 0 && t->limit == AGENT_DONE)
+	if ((t->model_calls > 0 || t->time_up) && t->limit == AGENT_DONE)
 		t->limit = limit_hit(t);
 	buf_init(&tools_json, 0);
 	tools_schemas_json(t->a->env.tools, &tools_json);

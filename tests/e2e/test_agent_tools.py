@@ -26,6 +26,7 @@ def call(agent, fake, name, args, *more):
 
 # ---- prompt economy -------------------------------------------------------------------
 
+@pytest.mark.smoke
 def test_hello_costs_at_most_1500_input_tokens(agent, fake, capsys):
     fake.script_for("test/free", text("Hello! What can I do for you?"))
     r = agent.chat("hello")
@@ -187,6 +188,7 @@ def pages():
     srv.shutdown()
 
 
+@pytest.mark.smoke
 def test_web_fetch_refuses_internal_addresses_and_redirects_into_them(agent, fake, pages):
     res = call(agent, fake, "web_fetch", {"url": pages + "/page"},
                ("web_fetch", {"url": "http://10.0.0.1/"}),

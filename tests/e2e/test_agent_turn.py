@@ -2,6 +2,8 @@
 limits with their summary call, compression, cancel, sessions and the `chat` command."""
 import json
 import signal
+
+import pytest
 import sqlite3
 import time
 
@@ -10,6 +12,7 @@ from conftest import SLOW
 from fakes.fake_openai import text, tool_calls
 
 
+@pytest.mark.smoke
 def test_multi_step_tool_loop_feeds_each_result_to_the_next_call(agent, fake):
     fake.script_for("test/free",
                     tool_calls(("c1", "time", "{}")),
@@ -181,6 +184,7 @@ def test_failed_compression_is_not_retried_in_the_turn(agent, fake):
     assert len(last["raw"].encode()) / 4 <= 1024
 
 
+@pytest.mark.smoke
 def test_session_search_finds_an_earlier_session(agent, fake):
     fake.script_for("test/free", text("Noted: your cat is Biscuit."))
     assert agent.chat("My cat is called Biscuit and she hates the vacuum").returncode == 0
