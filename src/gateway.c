@@ -4,28 +4,59 @@
  * gateway, and its tools appear once it is up. The agent, Telegram, hooks and cron attach to
  * the same loop.
  *
- * Tool routes (Bearer api.key when one is configured):
+ * Routes (Bearer api.key when one is configured):
+ *   POST /v1/chat/completions  an agent turn, OpenAI-compatible (see on_chat)
  *   GET  /v1/tools       the tools of connected MCP servers with their JSON schemas
  *   POST /v1/tools/call  {"name": ..., "arguments": {...}} -> {"content": ..., "is_error": ...}
+ *
+ * The chat route answers when the turn is done; with "stream": true the answer is sent as one
+ * content chunk in OpenAI's SSE framing (the agent does not stream tokens: it acts on whole
+ * messages). `user` (or the X-Hermetic-Session header) names a persistent session
+ * "api:<user>"; without it each request is a fresh session and earlier messages of the
+ * request are folded into the prompt as a short transcript.
  */
 #include "gateway.h"
+#include "agent.h"
 #include "config.h"
 #include "daemon.h"
 #include "httpd.h"
 #include "log.h"
 #include "mcp.h"
+#include "router.h"
+#include "spend.h"
+#include "tools.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define SESSION_NAME_MAX 64
+#define TRANSCRIPT_MAX	 (32 * 1024)
 
 struct gateway {
 	struct daemon d;
 	struct httpd *api;
 	struct mcp *mcp;
+	struct spend *spend;
+	struct router *router;
+	struct tools *tools;
+	struct agent *agent;
+	uint64_t n_chats;
+};
+
+/* One /v1/chat/completions turn in flight; freed once answered. */
+struct chat_req {
+	struct gateway *g;
+	struct evhttp_request *req;
+	struct agent_turn *turn;
+	char *model; /* as the client named it (cosmetic) */
+	bool stream;
+	uint64_t n;
 };
 
 /* One /v1/tools/call in flight; freed once answered. */
@@ -156,6 +187,243 @@ static void on_tools_call(struct evhttp_request *req, void *arg)
 	cJSON_Delete(root);
 }
 
+/* Text of a message's content: a string, or the text parts of an array. */
+static void content_text(const cJSON *content, struct buf *out)
+{
+	const cJSON *part;
+
+	if (cJSON_IsString(content)) {
+		buf_puts(out, content->valuestring);
+		return;
+	}
+	cJSON_ArrayForEach(part, content)
+	{
+		const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+
+		if (cJSON_IsString(text))
+			buf_printf(out, "%s%s", out->len ? "\n" : "", text->valuestring);
+	}
+}
+
+/* The prompt: the last user message, after a transcript of the earlier ones when stateless. */
+static int chat_prompt(const cJSON *messages, bool stateless, struct buf *out)
+{
+	int n = cJSON_GetArraySize(messages), last = -1;
+	struct buf earlier;
+
+	for (int i = 0; i < n; i++) {
+		const cJSON *role =
+			cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(messages, i), "role");
+
+		if (cJSON_IsString(role) && strcmp(role->valuestring, "user") == 0)
+			last = i;
+	}
+	if (last < 0)
+		return -EINVAL;
+	buf_init(&earlier, TRANSCRIPT_MAX);
+	for (int i = 0; stateless && i < last; i++) {
+		const cJSON *m = cJSON_GetArrayItem(messages, i);
+		const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+
+		if (!cJSON_IsString(role) || (strcmp(role->valuestring, "user") != 0 &&
+					      strcmp(role->valuestring, "assistant") != 0))
+			continue;
+		buf_printf(&earlier, "%s: ", role->valuestring);
+		content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), &earlier);
+		buf_puts(&earlier, "\n");
+	}
+	if (earlier.len)
+		buf_printf(out, "Earlier in this conversation:\n%s\n", buf_str(&earlier));
+	buf_finish(&earlier);
+	content_text(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(messages, last), "content"),
+		out);
+	return out->len ? 0 : -EINVAL;
+}
+
+static void chat_forget_connection(struct chat_req *cr)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(cr->req);
+
+	if (conn)
+		evhttp_connection_set_closecb(conn, NULL, NULL);
+}
+
+static void on_chat_client_close(struct evhttp_connection *conn, void *arg)
+{
+	struct chat_req *cr = arg;
+
+	if (cr->turn)
+		agent_cancel(cr->turn);
+}
+
+static cJSON *completion_json(const struct chat_req *cr, const struct agent_result *r, bool chunk)
+{
+	cJSON *root = cJSON_CreateObject(), *choices, *choice, *msg, *usage;
+	char id[64];
+
+	snprintf(id, sizeof(id), "chatcmpl-hermetic-%lld-%llu", (long long)r->session_id,
+		 (unsigned long long)cr->n);
+	cJSON_AddStringToObject(root, "id", id);
+	cJSON_AddStringToObject(root, "object",
+				chunk ? "chat.completion.chunk" : "chat.completion");
+	cJSON_AddNumberToObject(root, "created", (double)(now_wall_ms() / 1000));
+	cJSON_AddStringToObject(root, "model", cr->model ? cr->model : r->model);
+	choices = cJSON_AddArrayToObject(root, "choices");
+	choice = cJSON_CreateObject();
+	cJSON_AddItemToArray(choices, choice);
+	cJSON_AddNumberToObject(choice, "index", 0);
+	msg = cJSON_AddObjectToObject(choice, chunk ? "delta" : "message");
+	cJSON_AddStringToObject(msg, "role", "assistant");
+	cJSON_AddStringToObject(msg, "content", r->text);
+	cJSON_AddStringToObject(choice, "finish_reason", r->stop == AGENT_DONE ? "stop" : "length");
+	usage = cJSON_AddObjectToObject(root, "usage");
+	cJSON_AddNumberToObject(usage, "prompt_tokens", (double)r->prompt_tokens);
+	cJSON_AddNumberToObject(usage, "completion_tokens", (double)r->completion_tokens);
+	cJSON_AddNumberToObject(usage, "total_tokens",
+				(double)(r->prompt_tokens + r->completion_tokens));
+	cJSON_AddNumberToObject(usage, "cost", r->cost_usd);
+	return root;
+}
+
+static void reply_stream(struct evhttp_request *req, cJSON *chunk)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *s = cJSON_PrintUnformatted(chunk);
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/event-stream");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-cache");
+	evbuffer_add_printf(b, "data: %s\n\ndata: [DONE]\n\n", s);
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+	free(s);
+	cJSON_Delete(chunk);
+}
+
+static void on_chat_done(const struct agent_result *r, void *arg)
+{
+	struct chat_req *cr = arg;
+
+	cr->turn = NULL;
+	chat_forget_connection(cr);
+	if (r->stop == AGENT_CANCELLED)
+		evhttp_send_error(cr->req, 499, "Client Closed Request");
+	else if (r->stop == AGENT_FAILED)
+		httpd_reply_error(cr->req, 502, "api_error", r->text);
+	else if (cr->stream)
+		reply_stream(cr->req, completion_json(cr, r, true));
+	else
+		reply_json(cr->req, 200, completion_json(cr, r, false));
+	free(cr->model);
+	free(cr);
+}
+
+static const struct agent_cbs chat_cbs = {NULL, NULL, on_chat_done};
+
+/* The session source: "api:<user>" when named (safe characters only), else a fresh one. */
+static bool chat_source(struct evhttp_request *req, const cJSON *root, char *out, size_t len,
+			uint64_t n)
+{
+	const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "user");
+	const char *name = httpd_header(req, "X-Hermetic-Session");
+
+	if (!name && cJSON_IsString(user))
+		name = user->valuestring;
+	if (!name || !*name || strlen(name) > SESSION_NAME_MAX) {
+		snprintf(out, len, "api:~%llu", (unsigned long long)n);
+		return false;
+	}
+	snprintf(out, len, "api:");
+	for (const char *p = name; *p; p++) {
+		char c = (char)(isalnum((unsigned char)*p) || strchr("._-@", *p) ? *p : '_');
+
+		size_t at = strlen(out);
+
+		if (at + 1 < len) {
+			out[at] = c;
+			out[at + 1] = '\0';
+		}
+	}
+	return true;
+}
+
+static void on_chat(struct evhttp_request *req, void *arg)
+{
+	struct gateway *g = arg;
+	char *body, source[SESSION_NAME_MAX + 16];
+	cJSON *root;
+	const cJSON *model, *stream;
+	struct buf prompt;
+	struct chat_req *cr;
+	bool persistent;
+	int rc;
+
+	if (!authorized(g, req))
+		return;
+	if (!g->d.cfg->model) {
+		httpd_reply_error(req, 503, "service_unavailable",
+				  "no model: add a model_list to the config");
+		return;
+	}
+	body = httpd_body(req, NULL);
+	root = cJSON_Parse(body);
+	free(body);
+	buf_init(&prompt, 0);
+	g->n_chats++;
+	persistent = chat_source(req, root, source, sizeof(source), g->n_chats);
+	if (!cJSON_IsObject(root) || chat_prompt(cJSON_GetObjectItemCaseSensitive(root, "messages"),
+						 !persistent, &prompt) < 0) {
+		httpd_reply_error(req, 400, "invalid_request_error",
+				  "expected {\"messages\": [..., {\"role\": \"user\", \"content\": "
+				  "\"...\"}]}");
+		goto out;
+	}
+	model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+	cr = xcalloc(1, sizeof(*cr));
+	cr->g = g;
+	cr->req = req;
+	cr->n = g->n_chats;
+	cr->stream = cJSON_IsTrue(stream);
+	cr->model = cJSON_IsString(model) ? xstrdup(model->valuestring) : NULL;
+	rc = agent_turn(g->agent, &(struct agent_turn_opts){.source = source, .fresh = !persistent},
+			buf_str(&prompt), &chat_cbs, cr, &cr->turn);
+	if (rc < 0) {
+		free(cr->model);
+		free(cr);
+		if (rc == -EBUSY)
+			httpd_reply_error(
+				req, 409, "conflict_error",
+				"a turn is already running for this session; retry when it "
+				"has answered");
+		else
+			httpd_reply_error(req, 500, "api_error", "the turn could not start");
+		goto out;
+	}
+	{
+		struct evhttp_connection *conn = evhttp_request_get_connection(req);
+
+		if (conn)
+			evhttp_connection_set_closecb(conn, on_chat_client_close, cr);
+	}
+out:
+	buf_finish(&prompt);
+	cJSON_Delete(root);
+}
+
+static int start_agent(struct gateway *g, const struct config *cfg)
+{
+	g->spend = spend_create(g->d.store, cfg);
+	g->router = router_create(cfg, g->d.loop, g->spend, g->d.metrics);
+	if (!g->router)
+		return -1;
+	g->tools = tools_create(&(struct tools_env){cfg, g->d.loop, g->d.store, g->mcp});
+	g->agent =
+		agent_create(&(struct agent_env){cfg, g->d.loop, g->router, g->tools, g->d.store});
+	return 0;
+}
+
 int gateway_run(const struct config *cfg)
 {
 	struct gateway g = {0};
@@ -171,10 +439,17 @@ int gateway_run(const struct config *cfg)
 	httpd_route(g.api, HTTPD_POST, "/v1/tools/call", on_tools_call, &g);
 	g.mcp = mcp_create(cfg, g.d.loop, g.d.metrics, true);
 	mcp_start(g.mcp);
+	if (start_agent(&g, cfg) < 0)
+		goto out;
+	httpd_route(g.api, HTTPD_POST, "/v1/chat/completions", on_chat, &g);
 	if (daemon_run(&g.d) == 0)
 		rc = 0;
 out:
-	/* Pending tool calls are answered through the API server: close MCP first. */
+	/* Turns and pending tool calls are answered through the API server: end them first. */
+	agent_destroy(g.agent);
+	tools_destroy(g.tools);
+	router_destroy(g.router);
+	spend_destroy(g.spend);
 	mcp_destroy(g.mcp);
 	httpd_destroy(g.api);
 	daemon_finish(&g.d);

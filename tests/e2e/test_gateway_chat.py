@@ -1,0 +1,107 @@
+"""The gateway's OpenAI-compatible agent route, POST /v1/chat/completions, over real HTTP:
+auth, a turn with a tool call, streaming framing, persistent sessions by `user`, stateless
+requests folding their history into the prompt, and the router's metrics now in the gateway."""
+import json
+import urllib.request
+
+import pytest
+
+from agent_harness import agent_config, fake, messages, tool_results  # noqa: F401
+from conftest import SLOW, http_get, to_yaml
+from fakes.fake_openai import text, tool_calls
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+
+API_KEY = "sk-e2e-gateway-api-SECRET-9c1e"
+
+
+def post(g, body, key=API_KEY, headers=None):
+    h = {"Content-Type": "application/json", **(headers or {})}
+    if key:
+        h["Authorization"] = f"Bearer {key}"
+    req = urllib.request.Request(g.url + "/v1/chat/completions", data=json.dumps(body).encode(),
+                                 headers=h, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30 * SLOW) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+
+
+@pytest.fixture
+def chat_gateway(gateway, fake, tmp_path):
+    def make(**sections):
+        cfg = agent_config(fake, "{home}", api={"listen": "127.0.0.1:{port}",
+                                                 "key": "os.environ/API_SERVER_KEY"}, **sections)
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace("{{home}}", "{home}").replace("{{port}}", "{port}")
+        return gateway(text_, env={UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY})
+    return make
+
+
+def test_chat_route_needs_the_api_key(chat_gateway, fake):
+    g = chat_gateway()
+    status, _, body = post(g, {"messages": [{"role": "user", "content": "hi"}]}, key=None)
+    assert status == 401 and "api.key" in body
+    status, _, _ = post(g, {"messages": [{"role": "user", "content": "hi"}]}, key="wrong")
+    assert status == 401
+    assert fake.chat_requests == []
+
+
+def test_chat_route_runs_a_turn_with_tools(chat_gateway, fake):
+    g = chat_gateway()
+    fake.script_for("test/free", tool_calls(("t1", "time", "{}"), cost=0.001),
+                    text("It is noon.", cost=0.002))
+    status, _, body = post(g, {"model": "hermetic-agent",
+                               "messages": [{"role": "user", "content": "time?"}]})
+    assert status == 200, body
+    r = json.loads(body)
+    assert r["object"] == "chat.completion"
+    assert r["model"] == "hermetic-agent"
+    assert r["choices"][0]["message"] == {"role": "assistant", "content": "It is noon."}
+    assert r["choices"][0]["finish_reason"] == "stop"
+    assert r["usage"]["cost"] == pytest.approx(0.003)
+    assert "UTC" in tool_results(fake.chat_requests[1])[0]
+    # The in-process router's LiteLLM series are on the gateway's /metrics now.
+    _, _, metrics = http_get(g.url + "/metrics")
+    assert "litellm_requests_metric_total" in metrics or "litellm_proxy_total_requests" in metrics
+
+
+def test_chat_route_streams_openai_sse(chat_gateway, fake):
+    g = chat_gateway()
+    fake.script_for("test/free", text("streamed answer"))
+    status, headers, body = post(g, {"stream": True,
+                                     "messages": [{"role": "user", "content": "hi"}]})
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/event-stream")
+    events = [line[6:] for line in body.split("\n") if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunk = json.loads(events[0])
+    assert chunk["object"] == "chat.completion.chunk"
+    assert chunk["choices"][0]["delta"]["content"] == "streamed answer"
+
+
+def test_user_field_keeps_a_session_and_stateless_folds_history(chat_gateway, fake):
+    g = chat_gateway()
+    fake.script_for("test/free", text("Hi Ana."), text("You are Ana."), text("stateless"))
+    assert post(g, {"user": "ana", "messages": [{"role": "user", "content": "I am Ana"}]})[0] == 200
+    assert post(g, {"user": "ana", "messages": [{"role": "user", "content": "who am I?"}]})[0] == 200
+    second = [m.get("content") for m in messages(fake.chat_requests[1])]
+    assert "I am Ana" in second and "Hi Ana." in second
+    status, _, _ = post(g, {"messages": [{"role": "user", "content": "my dog is Rex"},
+                                         {"role": "assistant", "content": "Nice."},
+                                         {"role": "user", "content": "name my dog"}]})
+    assert status == 200
+    last = messages(fake.chat_requests[2])
+    assert [m["role"] for m in last] == ["system", "user"]  # a fresh session
+    assert "user: my dog is Rex" in last[1]["content"]
+    assert last[1]["content"].endswith("name my dog")
+
+
+def test_bad_requests_and_model_failures_are_openai_errors(chat_gateway, fake):
+    from fakes.fake_openai import openrouter_error
+    g = chat_gateway()
+    status, _, body = post(g, {"messages": [{"role": "system", "content": "no user"}]})
+    assert status == 400 and json.loads(body)["error"]["type"] == "invalid_request_error"
+    fake.script_for("test/free", openrouter_error(400, message="upstream says no"))
+    status, _, body = post(g, {"messages": [{"role": "user", "content": "hi"}]})
+    assert status == 502 and "upstream says no" in json.loads(body)["error"]["message"]
