@@ -7,6 +7,7 @@ return (empty or not), never timed tightly.
 import json
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -82,6 +83,30 @@ def test_get_me_in_every_request_style(tg):
         assert me["username"] == "hermetic_test_bot"
     assert ok(api(tg, "GETME"))["id"] == 424242  # method names are case-insensitive
     assert [r["http_method"] for r in tg.calls("getme")] == ["POST", "POST", "GET", "POST"]
+
+
+def test_multipart_chunked_and_expect_100_continue_bodies(tg):
+    tg.add_chat(5)
+    boundary = "XyZ"
+    parts = [("chat_id", "5"), ("text", "<b>multi é</b>"), ("parse_mode", "HTML")]
+    body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                   for k, v in parts) + f"--{boundary}--\r\n"
+    sent = ok(http(f"{tg.api_url}/sendMessage", body.encode(),
+                   f"multipart/form-data; boundary={boundary}"))
+    assert sent["text"] == "multi é" and sent["entities"][0]["length"] == 7
+    # chunked body with Expect: 100-continue, as libcurl sends large POSTs
+    payload = json.dumps({"chat_id": 5, "text": "x" * 3000}).encode()
+    with socket.create_connection((tg.host, tg.port), timeout=10) as sock:
+        sock.sendall(f"POST /bot{TOKEN}/sendMessage HTTP/1.1\r\nHost: x\r\n"
+                     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                     "Expect: 100-continue\r\n\r\n".encode())
+        assert sock.recv(100).startswith(b"HTTP/1.1 100")
+        sock.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload))
+        answer = b""
+        while b'"ok":true' not in answer and (chunk := sock.recv(65536)):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200") and b'{"ok":true,"result":{' in answer
+    assert tg.sent(5) == ["multi é", "x" * 3000]
 
 
 def test_wrong_token_401_and_unknown_method_404(tg):

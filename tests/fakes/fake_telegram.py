@@ -3,8 +3,9 @@
 
 hermetic's Telegram tests point the bot at this server instead of https://api.telegram.org.
 It serves ``/bot<TOKEN>/<method>`` over plain HTTP on 127.0.0.1, GET with a query string or
-POST with ``application/json`` or ``application/x-www-form-urlencoded`` (query string and
-body are merged, the body wins), and answers with Telegram's envelope::
+POST with ``application/json``, ``application/x-www-form-urlencoded`` or
+``multipart/form-data`` (query string and body are merged, the body wins; chunked bodies and
+``Expect: 100-continue`` work, as libcurl sends them), and answers with Telegram's envelope::
 
     {"ok": true, "result": ...}
     {"ok": false, "error_code": 400, "description": "Bad Request: ...",
@@ -121,7 +122,7 @@ Control routes need no token and are never recorded. All methods are thread-safe
 from __future__ import annotations
 
 import argparse
-import itertools
+import email.policy
 import json
 import os
 import re
@@ -131,6 +132,7 @@ import socketserver
 import sys
 import threading
 import time
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
@@ -457,7 +459,7 @@ class _Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"fake_telegram: {self.address_string()} {format % args}\n")
 
     def _send(self, status: int, body):
-        data = json.dumps(body, ensure_ascii=False).encode()
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -471,6 +473,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            while (size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)):
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(parts)
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
@@ -487,6 +497,15 @@ class _Handler(BaseHTTPRequestHandler):
             params.update(body)
         elif raw and ctype == "application/x-www-form-urlencoded":
             params.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        elif raw and ctype == "multipart/form-data":
+            head = f"Content-Type: {self.headers.get('Content-Type')}\r\n\r\n".encode()
+            message = BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                if name:
+                    payload = part.get_payload(decode=True) or b""
+                    params[name] = (payload if part.get_filename()
+                                    else payload.decode("utf-8", "replace"))
         return params
 
     def _dispatch(self):
