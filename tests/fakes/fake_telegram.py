@@ -5,7 +5,8 @@ hermetic's Telegram tests point the bot at this server instead of https://api.te
 It serves ``/bot<TOKEN>/<method>`` over plain HTTP on 127.0.0.1, GET with a query string or
 POST with ``application/json``, ``application/x-www-form-urlencoded`` or
 ``multipart/form-data`` (query string and body are merged, the body wins; chunked bodies and
-``Expect: 100-continue`` work, as libcurl sends them), and answers with Telegram's envelope::
+``Expect: 100-continue`` work, as libcurl sends them; an uploaded file is recorded as
+``{"filename", "size"}``), and answers with Telegram's envelope::
 
     {"ok": true, "result": ...}
     {"ok": false, "error_code": 400, "description": "Bad Request: ...",
@@ -504,7 +505,8 @@ class _Handler(BaseHTTPRequestHandler):
                 name = part.get_param("name", header="content-disposition")
                 if name:
                     payload = part.get_payload(decode=True) or b""
-                    params[name] = (payload if part.get_filename()
+                    filename = part.get_filename()
+                    params[name] = ({"filename": filename, "size": len(payload)} if filename
                                     else payload.decode("utf-8", "replace"))
         return params
 
