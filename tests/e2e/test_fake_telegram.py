@@ -254,6 +254,8 @@ def test_send_message_errors(tg):
         "Bad Request: message text is empty")
     err(api(tg, "sendMessage", chat_id=10, text="x", parse_mode="BBCode"), 400,
         "Bad Request: unsupported parse_mode")
+    err(api(tg, "sendMessage", chat_id=10, text="\udfdf"), 400,
+        "Bad Request: strings must be encoded in UTF-8")
     tg.block(10)
     err(api(tg, "sendMessage", chat_id=10, text="x"), 403,
         "Forbidden: bot was blocked by the user")
@@ -299,6 +301,26 @@ def test_good_html_gives_entities(tg):
     assert parse_html("😀<b>x</b>")[1] == [{"type": "bold", "offset": 2, "length": 1}]
 
 
+def test_html_parser_matches_telegram_on_edge_cases():
+    assert parse_html("<a>telegram.org</a>") == ("telegram.org", [
+        {"type": "text_link", "offset": 0, "length": 12, "url": "http://telegram.org/"}])
+    assert parse_html("<a>telegram.org </a>") == ("telegram.org ", [])  # dropped, silently
+    assert parse_html("<a href=telegram.org>x</a>")[1][0]["url"] == "http://telegram.org/"
+    assert parse_html('<a href="https://t.dog?q">x</a>')[1][0]["url"] == "https://t.dog/?q"
+    assert parse_html("<i>a</>&lt🏟") == ("a<🏟", [{"type": "italic", "offset": 0, "length": 1}])
+    assert parse_html("&#12345678; &laquo;") == ("&#12345678; &laquo;", [])
+    assert parse_html('<i aba = "x">a</i   >')[1] == [
+        {"type": "italic", "offset": 0, "length": 1}]
+    pre_code = [{"type": "pre", "offset": 0, "length": 1, "language": "fift"}]
+    assert parse_html('<pre><code class="language-fift">x</code></pre>')[1] == pre_code
+    assert parse_html('<code class="language-fift"><pre>x</pre></code>')[1] == pre_code
+    assert [e["type"] for e in parse_html("<pre><code>x</code></pre>")[1]] == ["pre", "code"]
+    assert [e["type"] for e in parse_html("<code><i><b> </b></i></code>")[1]] == [
+        "code", "bold", "italic"]
+    assert parse_html("<blockquote expandable>q</blockquote>")[1][0]["type"] == \
+        "expandable_blockquote"
+
+
 @pytest.mark.parametrize("text,why", [
     ("<br>", 'Unsupported start tag "br" at byte offset 0'),
     ("1 < 2", 'Unsupported start tag "" at byte offset 2'),
@@ -310,6 +332,14 @@ def test_good_html_gives_entities(tg):
     ("<a href>x</a>", 'Expected equal sign in declaration of an attribute of the tag "a" at '
                       "byte offset 0"),
     ("é<p>", 'Unsupported start tag "p" at byte offset 2'),
+    ("🏟 🏟&lt;<abacaba", "Unclosed start tag at byte offset 13"),
+    ("🏟 🏟&lt;<i   =aba>", 'Empty attribute name in the tag "i" at byte offset 13'),
+    ("🏟 🏟&lt;<i    aba  =  ", 'Unclosed start tag "i" at byte offset 13'),
+    ("🏟 🏟&lt;<i    aba  =  190azAz-.,", "Unexpected end of name token at byte offset 27"),
+    ('🏟 🏟&lt;<i aba="&lt;>', "Unclosed start tag at byte offset 13"),
+    ("🏟 🏟&lt;<i>a</i   ", "Unclosed end tag at byte offset 17"),
+    ("&#xDFDF;", "Text contains invalid Unicode characters after decoding HTML entities, "
+                 "check for unmatched surrogate code units"),
 ])
 def test_bad_html_is_refused_with_cant_parse_entities(tg, text, why):
     tg.add_chat(1)

@@ -82,8 +82,11 @@ text): ``Unsupported start tag "x" at byte offset N`` (also a bare ``<``), ``Unc
 tag at byte offset N``, ``Unexpected end tag at byte offset N``, ``Unmatched end tag at
 byte offset N, expected "</b>", found "</i>"``, ``Can't find end tag corresponding to start
 tag "b"``, ``Tag "span" must have class "tg-spoiler" at byte offset N``, ``Expected equal
-sign in declaration of an attribute of the tag "a" at byte offset N``, ... Text is trimmed
-of leading/trailing whitespace, like Telegram.
+sign in declaration of an attribute of the tag "a" at byte offset N``, ``Text contains
+invalid Unicode characters after decoding HTML entities, ...`` (``&#xDFDF;``) ... Link URLs
+are normalized (``telegram.org`` -> ``http://telegram.org/``) and a link Telegram cannot
+parse is dropped silently. Entities come sorted like tdlib's (offset, longer first, type
+priority). Text is trimmed of leading/trailing whitespace, like Telegram.
 
 Control surface (in-process methods; HTTP routes under ``/_fake/`` take and give JSON)
 ------------------------------------------------------------------------------
@@ -174,7 +177,7 @@ def bad_request(what: str) -> ApiError:
 
 
 def utf16_len(s: str) -> int:
-    return len(s.encode("utf-16-le")) // 2
+    return len(s.encode("utf-16-le", "surrogatepass")) // 2
 
 
 # ---------------------------------------------------------------------------
@@ -210,9 +213,9 @@ def _decode_entity(text: str, pos: int):
         if end == start or end - pos >= 10:
             return None, pos
         code = int(text[start:end], 16 if hexa else 10)
-        if code == 0 or code >= 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        if code == 0 or code >= 0x10FFFF:
             return None, pos
-        ch = chr(code)
+        ch = chr(code)  # a lone surrogate: parse_html refuses the text at the end
     else:
         while end < n and text[end].isascii() and text[end].isalpha():
             end += 1
@@ -355,7 +358,10 @@ def parse_html(text: str) -> tuple[str, list[dict]]:
             entity = {"type": _TYPES[top["tag"]], "offset": top["offset"], "length": length}
             tag, arg = top["tag"], top["argument"]
             if tag == "a":
-                entity["url"] = arg or "".join(out[top["text_at"]:])
+                url = _check_url(arg or "".join(out[top["text_at"]:]))
+                if url is None:
+                    continue  # Telegram drops a link it cannot parse, silently
+                entity["url"] = url
             elif tag == "pre":
                 last = entities[-1] if entities else None
                 if (last and last["type"] == "code" and last["offset"] == entity["offset"]
@@ -363,6 +369,11 @@ def parse_html(text: str) -> tuple[str, list[dict]]:
                     entities.pop()
                     entity["language"] = last["_language"]
             elif tag == "code" and arg:
+                last = entities[-1] if entities else None
+                if (last and last["type"] == "pre" and "language" not in last
+                        and last["offset"] == entity["offset"] and last["length"] == length):
+                    last["language"] = arg  # <code class="language-x"><pre>...</pre></code>
+                    continue
                 entity["_language"] = arg
             elif tag == "blockquote" and arg == "expandable":
                 entity["type"] = "expandable_blockquote"
@@ -371,10 +382,44 @@ def parse_html(text: str) -> tuple[str, list[dict]]:
             entities.append(entity)
     if nested:
         raise ParseError(f'Can\'t find end tag corresponding to start tag "{nested[-1]["tag"]}"')
+    plain = "".join(out)
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in plain):
+        raise ParseError("Text contains invalid Unicode characters after decoding HTML "
+                         "entities, check for unmatched surrogate code units")
     for e in entities:
         e.pop("_language", None)
-    entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return "".join(out), entities
+    # tdlib's order: offset, longer first, then its type priority
+    entities.sort(key=lambda e: (e["offset"], -e["length"], _PRIORITY.get(e["type"], 50)
+                                 - ("language" in e)))
+    return plain, entities
+
+
+_PRIORITY = {"blockquote": 0, "expandable_blockquote": 0, "pre": 11, "code": 20,
+             "text_link": 49, "bold": 90, "italic": 91, "underline": 92, "strikethrough": 93,
+             "spoiler": 94, "custom_emoji": 99}
+
+
+def _check_url(url: str) -> str | None:
+    """A rough tdlib check_url: None for what Telegram would drop, else the normalized URL
+    (``telegram.org`` -> ``http://telegram.org/``)."""
+    if not url or any(c.isspace() for c in url):
+        return None
+    if url.startswith("tg:"):
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "http", url
+    scheme = scheme.lower()
+    if scheme not in ("http", "https", "ftp", "ton", "tonsite"):
+        return None
+    cut = min([i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0],
+              default=len(rest))
+    host = rest[:cut].rsplit("@", 1)[-1].split(":", 1)[0]
+    if "." not in host.strip(".") and host != "localhost":
+        return None
+    if cut == len(rest) or rest[cut] != "/":
+        rest = rest[:cut] + "/" + rest[cut:]
+    return f"{scheme}://{rest}"
 
 
 def _trim(text: str, entities: list[dict]) -> tuple[str, list[dict]]:
@@ -1088,6 +1133,8 @@ class FakeTelegram:
         if text is None:
             raise bad_request("message text is empty")
         text = str(text)
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+            raise bad_request("strings must be encoded in UTF-8")
         mode = params.get("parse_mode") or ""
         entities: list[dict] = []
         if mode.lower() == "html":
