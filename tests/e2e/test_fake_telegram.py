@@ -369,6 +369,11 @@ def test_server_errors_and_dropped_connections(tg):
     with pytest.raises((urllib.error.URLError, ConnectionError, http_client_errors())):
         api(tg, "getUpdates")
     assert ok(api(tg, "getUpdates")) == []
+    tg.server_error(1, status=502, html=True)
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{tg.api_url}/getMe", timeout=10)
+    assert info.value.code == 502 and b"<title>502 Bad Gateway</title>" in info.value.read()
+    assert [r["status"] for r in tg.requests] == [502, 0, 200, 502]
 
 
 def http_client_errors():

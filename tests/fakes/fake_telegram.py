@@ -103,11 +103,12 @@ Control surface (in-process methods; HTTP routes under ``/_fake/`` take and give
 ``conflict(n=1)``: the next n getUpdates answer 409 (terminated by other getUpdates).
 ``rate_limit(n=1, retry_after=3, method="sendMessage")``: 429 ``Too Many Requests: retry
     after N`` with ``parameters.retry_after``.
-``server_error(n=1, status=502, method=None)``: 5xx envelope (``Bad Gateway``, ...) for
-    the next n requests of that method (None: any method).
+``server_error(n=1, status=502, method=None, html=False)``: 5xx envelope (``Bad Gateway``,
+    ...) for the next n requests of that method (None: any method); ``html=True`` answers
+    nginx's HTML error page instead, as api.telegram.org does when its backend is down.
 ``drop(n=1, method=None)``: close the connection without answering.
     ``POST /_fake/fault {"kind": "conflict"|"rate_limit"|"server_error"|"drop", "count": n,
-    "method": m, "retry_after": s, "status": code}``. Faults queue in order; each request
+    "method": m, "retry_after": s, "status": code, "html": bool}``. Faults queue in order; each request
     takes the first one that matches its method.
 ``set_webhook(url)`` / ``add_chat(chat_id)`` / ``block(chat_id)``: ``POST /_fake/webhook``,
     ``/_fake/chat {"chat_id", "blocked"}``.
@@ -512,6 +513,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_html(self, status: int, reason: str):
+        data = (f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+                f"<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx/1.18.0"
+                "</center>\r\n</body>\r\n</html>\r\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_GET(self):
         self._dispatch()
 
@@ -588,6 +599,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = 200, {"ok": True, "result": result}
         except ApiError as e:
             status, body = e.code, e.envelope()
+            if getattr(e, "html", False):
+                self.fake._finish(record, status)
+                return self._send_html(status, e.description)
         except _Drop:
             self.fake._finish(record, 0)
             self.close_connection = True
@@ -892,7 +906,7 @@ class FakeTelegram:
     # -- faults and chats ----------------------------------------------------
 
     def fault(self, kind: str, count: int = 1, method: str | None = None,
-              retry_after: int = 3, status: int = 502):
+              retry_after: int = 3, status: int = 502, html: bool = False):
         """Queue a fault; see ``conflict``, ``rate_limit``, ``server_error``, ``drop``."""
         if kind not in ("conflict", "rate_limit", "server_error", "drop"):
             raise ValueError(f"unknown fault {kind!r}")
@@ -905,7 +919,8 @@ class FakeTelegram:
         with self._lock:
             self._faults.append({"kind": kind, "count": int(count),
                                  "method": method.lower() if method else None,
-                                 "retry_after": int(retry_after), "status": int(status)})
+                                 "retry_after": int(retry_after), "status": int(status),
+                                 "html": bool(html)})
 
     def conflict(self, n: int = 1):
         self.fault("conflict", n)
@@ -913,8 +928,10 @@ class FakeTelegram:
     def rate_limit(self, n: int = 1, retry_after: int = 3, method: str = "sendMessage"):
         self.fault("rate_limit", n, method, retry_after=retry_after)
 
-    def server_error(self, n: int = 1, status: int = 502, method: str | None = None):
-        self.fault("server_error", n, method, status=status)
+    def server_error(self, n: int = 1, status: int = 502, method: str | None = None,
+                     html: bool = False):
+        """5xx: Telegram's JSON envelope, or (``html=True``) nginx's HTML error page."""
+        self.fault("server_error", n, method, status=status, html=html)
 
     def drop(self, n: int = 1, method: str | None = None):
         self.fault("drop", n, method)
@@ -1031,7 +1048,9 @@ class FakeTelegram:
                 ra = fault["retry_after"]
                 raise ApiError(429, f"Too Many Requests: retry after {ra}", {"retry_after": ra})
             if kind == "server_error":
-                raise ApiError(fault["status"], REASONS.get(fault["status"], "Server Error"))
+                error = ApiError(fault["status"], REASONS.get(fault["status"], "Server Error"))
+                error.html = fault["html"]
+                raise error
             raise _Drop()
         return handler(self, params)
 
