@@ -1,0 +1,484 @@
+"""The fake Telegram Bot API must be faithful before hermetic's bot is tested against it.
+
+Everything goes over real HTTP on loopback with urllib only. Long polls are only asserted to
+return (empty or not), never timed tightly.
+"""
+
+import json
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+TESTS_DIR = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTS_DIR))
+
+from fakes.fake_telegram import (  # noqa: E402
+    CONFLICT_POLL, CONFLICT_WEBHOOK, FakeTelegram, parse_html,
+)
+
+SCRIPT = TESTS_DIR / "fakes" / "fake_telegram.py"
+TOKEN = "424242:AAtestTOKEN"
+
+
+# -- helpers ----------------------------------------------------------------
+
+def http(url, data=None, content_type=None, timeout=10):
+    """(status, parsed JSON body) ; HTTP errors are answers."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    req = urllib.request.Request(url, data=data, headers=headers,
+                                 method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def api(tg, method, how="json", token=None, http_timeout=60, **params):
+    base = f"{tg.url}/bot{token or tg.token}/{method}"
+    if how == "json":
+        return http(base, json.dumps(params).encode(), "application/json", http_timeout)
+    if how == "form":
+        enc = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in params.items()}
+        return http(base, urllib.parse.urlencode(enc).encode(),
+                    "application/x-www-form-urlencoded", http_timeout)
+    query = urllib.parse.urlencode(
+        {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in params.items()})
+    return http(base + ("?" + query if query else ""), timeout=http_timeout)
+
+
+def ok(answer):
+    status, body = answer
+    assert status == 200 and body["ok"] is True, answer
+    return body["result"]
+
+
+def err(answer, code, description):
+    status, body = answer
+    assert status == code, answer
+    assert body == {"ok": False, "error_code": code, "description": description}, body
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram(token=TOKEN) as fake:
+        yield fake
+
+
+# -- envelope, token, methods ---------------------------------------------------
+
+def test_get_me_in_every_request_style(tg):
+    for how in ("json", "form", "get"):
+        me = ok(api(tg, "getMe", how))
+        assert me["id"] == 424242 and me["is_bot"] is True
+        assert me["username"] == "hermetic_test_bot"
+    assert ok(api(tg, "GETME"))["id"] == 424242  # method names are case-insensitive
+    assert [r["http_method"] for r in tg.calls("getme")] == ["POST", "POST", "GET", "POST"]
+
+
+def test_multipart_chunked_and_expect_100_continue_bodies(tg):
+    tg.add_chat(5)
+    boundary = "XyZ"
+    parts = [("chat_id", "5"), ("text", "<b>multi é</b>"), ("parse_mode", "HTML")]
+    body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                   for k, v in parts) + f"--{boundary}--\r\n"
+    sent = ok(http(f"{tg.api_url}/sendMessage", body.encode(),
+                   f"multipart/form-data; boundary={boundary}"))
+    assert sent["text"] == "multi é" and sent["entities"][0]["length"] == 7
+    # chunked body with Expect: 100-continue, as libcurl sends large POSTs
+    payload = json.dumps({"chat_id": 5, "text": "x" * 3000}).encode()
+    with socket.create_connection((tg.host, tg.port), timeout=10) as sock:
+        sock.sendall(f"POST /bot{TOKEN}/sendMessage HTTP/1.1\r\nHost: x\r\n"
+                     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                     "Expect: 100-continue\r\n\r\n".encode())
+        assert sock.recv(100).startswith(b"HTTP/1.1 100")
+        sock.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload))
+        answer = b""
+        while b'"ok":true' not in answer and (chunk := sock.recv(65536)):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200") and b'{"ok":true,"result":{' in answer
+    assert tg.sent(5) == ["multi é", "x" * 3000]
+
+
+def test_wrong_token_401_and_unknown_method_404(tg):
+    err(api(tg, "getMe", token="424242:wrong"), 401, "Unauthorized")
+    err(api(tg, "sendMessage", token="1:x", chat_id=1, text="hi"), 401, "Unauthorized")
+    err(api(tg, "noSuchMethod"), 404, "Not Found")
+    err(http(tg.url + "/"), 404, "Not Found")
+    err(http(tg.url + "/getMe"), 404, "Not Found")
+    assert [r["status"] for r in tg.requests] == [401, 401, 404, 404, 404]
+
+
+# -- getUpdates -------------------------------------------------------------------
+
+def test_long_poll_returns_at_once_when_an_update_is_queued(tg):
+    update = tg.push_text("hello", chat_id=77, first_name="Bob", username="bob")
+    got = ok(api(tg, "getUpdates", timeout=30))  # would hold 30 s if it waited
+    assert got == [update]
+    m = got[0]["message"]
+    assert got[0]["update_id"] > 0 and m["message_id"] == 1 and m["text"] == "hello"
+    assert m["from"] == {"id": 77, "is_bot": False, "first_name": "Bob", "username": "bob",
+                         "language_code": "en"}
+    assert m["chat"] == {"id": 77, "first_name": "Bob", "username": "bob", "type": "private"}
+    assert isinstance(m["date"], int) and "entities" not in m
+
+
+def test_long_poll_wakes_up_on_a_push_and_empties_after_the_timeout(tg):
+    assert ok(api(tg, "getUpdates", timeout=1)) == []  # nothing queued: empty after ~1 s
+    result = {}
+    poller = threading.Thread(target=lambda: result.update(a=api(tg, "getUpdates", timeout=30)))
+    poller.start()
+    tg.wait_requests(2, method="getUpdates")
+    time.sleep(0.1)
+    tg.push_text("late")
+    poller.join(20)
+    assert not poller.is_alive()
+    assert [u["message"]["text"] for u in ok(result["a"])] == ["late"]
+
+
+def test_offset_confirms_and_limit(tg):
+    ids = [tg.push_text(f"m{i}")["update_id"] for i in range(3)]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert [u["update_id"] for u in ok(api(tg, "getUpdates", limit=2))] == ids[:2]
+    # not confirmed yet: the same again
+    assert [u["update_id"] for u in ok(api(tg, "getUpdates"))] == ids
+    assert [u["update_id"] for u in ok(api(tg, "getUpdates", "form", offset=ids[1]))] == ids[1:]
+    assert [u["update_id"] for u in ok(api(tg, "getUpdates", "get", offset=ids[0]))] == ids[1:]
+    assert ok(api(tg, "getUpdates", offset=ids[2] + 1)) == []
+    assert tg.pending == []
+    new = tg.push_text("m3")["update_id"]
+    assert new > ids[2]
+    assert [u["update_id"] for u in ok(api(tg, "getUpdates", offset=ids[0]))] == [new]
+
+
+def test_negative_offset_and_allowed_updates(tg):
+    ids = [tg.push_text(f"m{i}")["update_id"] for i in range(3)]
+    assert [u["update_id"] for u in ok(api(tg, "getUpdates", offset=-1))] == ids[2:]
+    assert [u["update_id"] for u in tg.pending] == ids[2:]
+    tg.push_update({"callback_query": {"id": "1", "data": "x"}})
+    assert len(ok(api(tg, "getUpdates", allowed_updates=["message"]))) == 1
+    assert len(ok(api(tg, "getUpdates"))) == 1  # remembered, as Telegram does
+    assert len(ok(api(tg, "getUpdates", "form", allowed_updates=[]))) == 2
+
+
+def test_commands_carry_bot_command_entities(tg):
+    m = tg.push_text("/start")["message"]
+    assert m["entities"] == [{"type": "bot_command", "offset": 0, "length": 6}]
+    m = tg.push_text("😀 /model@hermetic_test_bot gpt and /x")["message"]
+    assert m["entities"] == [{"type": "bot_command", "offset": 3, "length": 24},
+                             {"type": "bot_command", "offset": 36, "length": 2}]
+    assert "entities" not in tg.push_text("a/b and http://x/y")["message"]
+
+
+def test_media_updates(tg):
+    voice = tg.push_voice(chat_id=5)["message"]
+    assert voice["voice"]["mime_type"] == "audio/ogg" and voice["voice"]["file_id"]
+    photo = tg.push_photo(chat_id=5, caption="/describe this")["message"]
+    assert len(photo["photo"]) == 3 and photo["caption"] == "/describe this"
+    assert photo["caption_entities"][0]["type"] == "bot_command"
+    doc = tg.push_document(chat_id=5)["message"]
+    assert doc["document"]["file_name"] and "text" not in doc
+    assert [voice["message_id"], photo["message_id"], doc["message_id"]] == [1, 2, 3]
+
+
+def test_second_poller_ends_the_first_with_409(tg):
+    result = {}
+    first = threading.Thread(target=lambda: result.update(a=api(tg, "getUpdates", timeout=30)))
+    first.start()
+    tg.wait_requests(1, method="getUpdates")
+    time.sleep(0.1)
+    second = api(tg, "getUpdates", timeout=0)
+    first.join(20)
+    err(result["a"], 409, CONFLICT_POLL)
+    assert ok(second) == []
+
+
+def test_injected_409_then_recovery(tg):
+    tg.conflict(2)
+    tg.push_text("kept")
+    err(api(tg, "getUpdates"), 409, CONFLICT_POLL)
+    assert ok(api(tg, "sendMessage", chat_id=1001, text="not affected"))
+    err(api(tg, "getUpdates"), 409, CONFLICT_POLL)
+    assert [u["message"]["text"] for u in ok(api(tg, "getUpdates"))] == ["kept"]
+
+
+def test_webhook_conflict_and_delete_webhook_drop_pending(tg):
+    tg.push_text("one")
+    tg.set_webhook("https://example.com/hook")
+    err(api(tg, "getUpdates"), 409, CONFLICT_WEBHOOK)
+    assert ok(api(tg, "deleteWebhook")) is True
+    assert len(ok(api(tg, "getUpdates"))) == 1  # kept without drop_pending_updates
+    tg.push_text("two")
+    assert ok(api(tg, "getWebhookInfo"))["pending_update_count"] == 2
+    assert ok(api(tg, "deleteWebhook", "form", drop_pending_updates="true")) is True
+    assert ok(api(tg, "getUpdates")) == [] and tg.pending == []
+
+
+# -- sendMessage -------------------------------------------------------------------
+
+def test_send_message_records_per_chat_with_increasing_ids(tg):
+    tg.push_text("hi", chat_id=10)
+    tg.push_text("hi", chat_id=20)
+    a = ok(api(tg, "sendMessage", chat_id=10, text="first"))
+    b = ok(api(tg, "sendMessage", "form", chat_id="10", text="second"))
+    c = ok(api(tg, "sendMessage", "get", chat_id=20, text="other"))
+    assert (a["message_id"], b["message_id"], c["message_id"]) == (2, 3, 2)
+    assert a["from"]["is_bot"] is True and a["chat"]["id"] == 10 and a["text"] == "first"
+    assert tg.sent(10) == ["first", "second"] and tg.sent(20) == ["other"]
+    assert tg.wait_sent(10, 2, timeout=1) == ["first", "second"]
+    with pytest.raises(TimeoutError):
+        tg.wait_sent(20, 2, timeout=0.2)
+    sm = tg.calls("sendMessage")
+    assert sm[1]["params"] == {"chat_id": "10", "text": "second"}
+    assert sm[0]["params"]["chat_id"] == 10 and sm[0]["time"] > 0
+
+
+def test_send_message_errors(tg):
+    tg.push_text("hi", chat_id=10)
+    err(api(tg, "sendMessage", chat_id=999, text="x"), 400, "Bad Request: chat not found")
+    err(api(tg, "sendMessage", text="x"), 400, "Bad Request: chat_id is empty")
+    err(api(tg, "sendMessage", chat_id=10, text=""), 400, "Bad Request: message text is empty")
+    err(api(tg, "sendMessage", chat_id=10), 400, "Bad Request: message text is empty")
+    err(api(tg, "sendMessage", chat_id=10, text=" \n "), 400,
+        "Bad Request: message text is empty")
+    err(api(tg, "sendMessage", chat_id=10, text="<b></b>", parse_mode="HTML"), 400,
+        "Bad Request: message text is empty")
+    err(api(tg, "sendMessage", chat_id=10, text="x", parse_mode="BBCode"), 400,
+        "Bad Request: unsupported parse_mode")
+    err(api(tg, "sendMessage", chat_id=10, text="\udfdf"), 400,
+        "Bad Request: strings must be encoded in UTF-8")
+    tg.block(10)
+    err(api(tg, "sendMessage", chat_id=10, text="x"), 403,
+        "Forbidden: bot was blocked by the user")
+    assert tg.sent(10) == []
+
+
+def test_4096_utf16_code_units_after_entity_parsing(tg):
+    tg.add_chat(1)
+    emoji = "😀" * 2048                                       # 2048 chars, 4096 UTF-16 units
+    assert ok(api(tg, "sendMessage", chat_id=1, text=emoji))["text"] == emoji
+    err(api(tg, "sendMessage", chat_id=1, text=emoji + "a"), 400,
+        "Bad Request: message is too long")
+    err(api(tg, "sendMessage", chat_id=1, text="a" * 4097), 400,
+        "Bad Request: message is too long")
+    html = "<b>" + "a" * 4000 + "</b><i>" + "&lt;" * 96 + "</i>"  # tags and entities do not count
+    sent = ok(api(tg, "sendMessage", chat_id=1, text=html, parse_mode="HTML"))
+    assert len(sent["text"]) == 4096 and sent["text"].endswith("<<<")
+    err(api(tg, "sendMessage", chat_id=1, text=html + "&amp;", parse_mode="HTML"), 400,
+        "Bad Request: message is too long")
+    assert len(tg.sent(1)) == 2
+
+
+def test_good_html_gives_entities(tg):
+    tg.add_chat(1)
+    text = ('<b>bold</b> <STRONG>s</STRONG> <i>i</i><em>e</em> <u>u</u><ins>n</ins> '
+            '<s>s</s><strike>t</strike><del>d</del> <tg-spoiler>x</tg-spoiler>'
+            '<span class="tg-spoiler">y</span> <a href="https://example.com/?a=1&amp;b=2">l</a> '
+            '<code>c</code> <pre><code class="language-python">print(1)</code></pre>'
+            '<blockquote>q</blockquote> 1 &lt; 2 &gt; 0 &amp; &quot;ok&quot; &#128512; &#x41; '
+            'AT&T &nbsp;')
+    sent = ok(api(tg, "sendMessage", chat_id=1, text=text, parse_mode="HTML"))
+    assert sent["text"] == ('bold s ie un std xy l c print(1)q 1 < 2 > 0 & "ok" 😀 A '
+                            'AT&T &nbsp;')
+    types = [e["type"] for e in sent["entities"]]
+    assert types == ["bold", "bold", "italic", "italic", "underline", "underline",
+                     "strikethrough", "strikethrough", "strikethrough", "spoiler", "spoiler",
+                     "text_link", "code", "pre", "blockquote"]
+    link = sent["entities"][11]
+    assert link["url"] == "https://example.com/?a=1&b=2" and link["offset"] == 20
+    pre = sent["entities"][13]
+    assert pre["language"] == "python" and pre["length"] == 8
+    # UTF-16 offsets: the emoji counts two
+    assert parse_html("😀<b>x</b>")[1] == [{"type": "bold", "offset": 2, "length": 1}]
+
+
+def test_html_parser_matches_telegram_on_edge_cases():
+    assert parse_html("<a>telegram.org</a>") == ("telegram.org", [
+        {"type": "text_link", "offset": 0, "length": 12, "url": "http://telegram.org/"}])
+    assert parse_html("<a>telegram.org </a>") == ("telegram.org ", [])  # dropped, silently
+    assert parse_html("<a href=telegram.org>x</a>")[1][0]["url"] == "http://telegram.org/"
+    assert parse_html('<a href="https://t.dog?q">x</a>')[1][0]["url"] == "https://t.dog/?q"
+    assert parse_html("<i>a</>&lt🏟") == ("a<🏟", [{"type": "italic", "offset": 0, "length": 1}])
+    assert parse_html("&#12345678; &laquo;") == ("&#12345678; &laquo;", [])
+    assert parse_html('<i aba = "x">a</i   >')[1] == [
+        {"type": "italic", "offset": 0, "length": 1}]
+    pre_code = [{"type": "pre", "offset": 0, "length": 1, "language": "fift"}]
+    assert parse_html('<pre><code class="language-fift">x</code></pre>')[1] == pre_code
+    assert parse_html('<code class="language-fift"><pre>x</pre></code>')[1] == pre_code
+    assert [e["type"] for e in parse_html("<pre><code>x</code></pre>")[1]] == ["pre", "code"]
+    assert [e["type"] for e in parse_html("<code><i><b> </b></i></code>")[1]] == [
+        "code", "bold", "italic"]
+    assert parse_html("<blockquote expandable>q</blockquote>")[1][0]["type"] == \
+        "expandable_blockquote"
+
+
+@pytest.mark.parametrize("text,why", [
+    ("<br>", 'Unsupported start tag "br" at byte offset 0'),
+    ("1 < 2", 'Unsupported start tag "" at byte offset 2'),
+    ("<b>x", 'Can\'t find end tag corresponding to start tag "b"'),
+    ("<b><i>x</b></i>", 'Unmatched end tag at byte offset 7, expected "</i>", found "</b>"'),
+    ("x</b>", "Unexpected end tag at byte offset 1"),
+    ("<b", "Unclosed start tag at byte offset 0"),
+    ('<span class="x">y</span>', 'Tag "span" must have class "tg-spoiler" at byte offset 0'),
+    ("<a href>x</a>", 'Expected equal sign in declaration of an attribute of the tag "a" at '
+                      "byte offset 0"),
+    ("é<p>", 'Unsupported start tag "p" at byte offset 2'),
+    ("🏟 🏟&lt;<abacaba", "Unclosed start tag at byte offset 13"),
+    ("🏟 🏟&lt;<i   =aba>", 'Empty attribute name in the tag "i" at byte offset 13'),
+    ("🏟 🏟&lt;<i    aba  =  ", 'Unclosed start tag "i" at byte offset 13'),
+    ("🏟 🏟&lt;<i    aba  =  190azAz-.,", "Unexpected end of name token at byte offset 27"),
+    ('🏟 🏟&lt;<i aba="&lt;>', "Unclosed start tag at byte offset 13"),
+    ("🏟 🏟&lt;<i>a</i   ", "Unclosed end tag at byte offset 17"),
+    ("&#xDFDF;", "Text contains invalid Unicode characters after decoding HTML entities, "
+                 "check for unmatched surrogate code units"),
+])
+def test_bad_html_is_refused_with_cant_parse_entities(tg, text, why):
+    tg.add_chat(1)
+    err(api(tg, "sendMessage", chat_id=1, text=text, parse_mode="HTML"), 400,
+        f"Bad Request: can't parse entities: {why}")
+    # without parse_mode the same text is plain and accepted verbatim
+    assert ok(api(tg, "sendMessage", chat_id=1, text=text))["text"] == text.strip()
+
+
+def test_429_with_retry_after_then_recovery(tg):
+    tg.add_chat(1)
+    tg.rate_limit(2, retry_after=7)
+    for _ in range(2):
+        status, body = api(tg, "sendMessage", chat_id=1, text="x")
+        assert status == 429 and body == {"ok": False, "error_code": 429,
+                                          "description": "Too Many Requests: retry after 7",
+                                          "parameters": {"retry_after": 7}}
+    assert ok(api(tg, "getMe"))  # other methods are not affected
+    ok(api(tg, "sendMessage", chat_id=1, text="x"))
+    assert tg.sent(1) == ["x"]
+
+
+def test_server_errors_and_dropped_connections(tg):
+    tg.server_error(1, status=502)
+    tg.drop(1, method="getUpdates")
+    err(api(tg, "getMe"), 502, "Bad Gateway")
+    with pytest.raises((urllib.error.URLError, ConnectionError, http_client_errors())):
+        api(tg, "getUpdates")
+    assert ok(api(tg, "getUpdates")) == []
+    tg.server_error(1, status=502, html=True)
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{tg.api_url}/getMe", timeout=10)
+    assert info.value.code == 502 and b"<title>502 Bad Gateway</title>" in info.value.read()
+    assert [r["status"] for r in tg.requests] == [502, 0, 200, 502]
+
+
+def http_client_errors():
+    import http.client
+    return http.client.HTTPException
+
+
+def test_edit_message_text_and_chat_action(tg):
+    tg.add_chat(3)
+    mid = ok(api(tg, "sendMessage", chat_id=3, text="draft"))["message_id"]
+    edited = ok(api(tg, "editMessageText", chat_id=3, message_id=mid, text="<b>final</b>",
+                    parse_mode="HTML"))
+    assert edited["text"] == "final" and "edit_date" in edited
+    assert tg.sent(3) == ["final"]
+    status, body = api(tg, "editMessageText", chat_id=3, message_id=mid, text="<b>final</b>",
+                       parse_mode="HTML")
+    assert status == 400 and body["description"].startswith(
+        "Bad Request: message is not modified")
+    err(api(tg, "editMessageText", chat_id=3, message_id=99, text="x"), 400,
+        "Bad Request: message to edit not found")
+    assert ok(api(tg, "sendChatAction", chat_id=3, action="typing")) is True
+    err(api(tg, "sendChatAction", chat_id=3, action="dancing"), 400,
+        "Bad Request: wrong parameter action in request")
+    assert tg.chat_actions(3) == ["typing"]
+
+
+def test_set_my_commands(tg):
+    cmds = [{"command": "start", "description": "Start"}, {"command": "new", "description": "New"}]
+    assert ok(api(tg, "setMyCommands", "form", commands=cmds)) is True
+    assert tg.commands == cmds and ok(api(tg, "getMyCommands")) == cmds
+    err(api(tg, "setMyCommands", commands=[{"command": "Bad-Cmd", "description": "x"}]), 400,
+        "Bad Request: BOT_COMMAND_INVALID")
+    err(api(tg, "setMyCommands", commands=[{"command": "ok", "description": ""}]), 400,
+        "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+    assert tg.commands == cmds
+
+
+def test_close_ends_a_held_long_poll():
+    tg = FakeTelegram(token=TOKEN).start()
+    result = {}
+
+    def poll():
+        try:
+            result["a"] = api(tg, "getUpdates", timeout=30)
+        except Exception as e:  # noqa: BLE001 (a dropped connection is the expected end)
+            result["a"] = e
+    t = threading.Thread(target=poll)
+    t.start()
+    tg.wait_requests(1)
+    tg.close()
+    t.join(10)
+    assert not t.is_alive()
+
+
+# -- as a separate process ----------------------------------------------------------
+
+def start_process(tmp_path, *args):
+    port_file = tmp_path / "port"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), "--port", "0",
+                             "--port-file", str(port_file), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while not port_file.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.02)
+    return proc, int(port_file.read_text())
+
+
+def test_process_mode_and_control_routes(tmp_path):
+    proc, port = start_process(tmp_path, "--token", TOKEN)
+    base = f"http://127.0.0.1:{port}"
+
+    def post(path, body):
+        return http(base + path, json.dumps(body).encode(), "application/json")
+
+    class Remote:
+        url, token = base, TOKEN
+    try:
+        assert ok(api(Remote, "getMe"))["id"] == 424242
+        status, update = post("/_fake/message", {"chat_id": 9, "text": "/start"})
+        assert status == 200 and update["message"]["entities"][0]["type"] == "bot_command"
+        assert post("/_fake/media", {"kind": "voice", "chat_id": 9})[0] == 200
+        got = ok(api(Remote, "getUpdates", timeout=5))
+        assert [("text" in u["message"], "voice" in u["message"]) for u in got] == [
+            (True, False), (False, True)]
+        assert post("/_fake/fault", {"kind": "rate_limit", "retry_after": 2})[0] == 200
+        assert api(Remote, "sendMessage", chat_id=9, text="x")[1]["parameters"] == {
+            "retry_after": 2}
+        assert post("/_fake/fault", {"kind": "conflict"})[0] == 200
+        assert api(Remote, "getUpdates")[0] == 409
+        assert post("/_fake/fault", {"kind": "bogus"})[0] == 400
+        ok(api(Remote, "sendMessage", chat_id=9, text="<i>hello</i>", parse_mode="HTML"))
+        status, body = http(base + "/_fake/wait_sent?chat_id=9&count=1&timeout=5")
+        assert status == 200 and body["texts"] == ["hello"]
+        assert http(base + "/_fake/wait_sent?chat_id=9&count=2&timeout=0.2")[0] == 408
+        status, body = http(base + "/_fake/sent?chat_id=9")
+        assert body["messages"][0]["entities"][0]["type"] == "italic"
+        assert [r["method"] for r in http(base + "/_fake/requests")[1]] == [
+            "getMe", "getUpdates", "sendMessage", "getUpdates", "sendMessage"]
+        assert http(base + "/_fake/state")[1]["pending"]  # not confirmed yet
+        assert post("/_fake/reset", {})[0] == 200
+        assert http(base + "/_fake/requests")[1] == []
+        err(api(Remote, "sendMessage", chat_id=9, text="x"), 400, "Bad Request: chat not found")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, errout = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and errout == ""
+    assert out.startswith(f"listening on {base}")
