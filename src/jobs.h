@@ -1,0 +1,35 @@
+/* jobs: what cron and hooks need from the gateway: run a fresh agent turn, and deliver its
+ * answer. cron.c and hooks.c are written against this so they can be built and tested alone
+ * (with a fake sink); gateway.c implements it over the agent and Telegram.
+ */
+#ifndef HERMETIC_JOBS_H
+#define HERMETIC_JOBS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct config_deliver;
+
+struct job_result {
+	bool ok;	  /* false: the turn failed or was cancelled; text says why */
+	const char *text; /* the answer (borrowed during the callback) */
+	int64_t session_id;
+	double cost_usd;
+};
+
+typedef void (*job_done_cb)(const struct job_result *r, void *arg);
+
+struct job_sink {
+	/* Runs one agent turn in a new session of source ("cron:<job>", "hook:<name>") with
+	 * prompt. model NULL = the config's model; extra_system (skills for the run) may be NULL.
+	 * Returns 0 and calls done exactly once, later, from the loop; or a negative value
+	 * (-EBUSY: that source has a turn running) and never calls done. */
+	int (*run)(void *ctx, const char *source, const char *model, const char *prompt,
+		   const char *extra_system, job_done_cb done, void *arg);
+	/* Hands text to a delivery target ("telegram:<chat>"); the sink queues and retries it
+	 * and never drops it. Does nothing when to->target is NULL. */
+	void (*deliver)(void *ctx, const struct config_deliver *to, const char *text);
+	void *ctx;
+};
+
+#endif
