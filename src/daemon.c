@@ -124,9 +124,14 @@ static void on_healthz(struct evhttp_request *req, void *arg)
 static void on_readyz(struct evhttp_request *req, void *arg)
 {
 	struct daemon *d = arg;
+	char why[256];
 
 	if (d->stopping) {
 		httpd_reply(req, 503, "text/plain; charset=utf-8", "stopping\n", 9);
+		return;
+	}
+	if (d->ready && !d->ready(d->ready_arg, why, sizeof(why))) {
+		httpd_reply(req, 503, "text/plain; charset=utf-8", why, strlen(why));
 		return;
 	}
 	httpd_reply(req, 200, "text/plain; charset=utf-8", "ready\n", 6);

@@ -5,6 +5,7 @@
 #define HERMETIC_DAEMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct config;
@@ -23,6 +24,9 @@ struct daemon {
 	/* Called on the loop when a stop signal arrives, before the loop exits (optional). */
 	void (*on_stop)(struct daemon *d, void *arg);
 	void *stop_arg;
+	/* Optional: /readyz answers 503 with why when this says false. */
+	bool (*ready)(void *arg, char *why, size_t len);
+	void *ready_arg;
 	struct metric *m_http;
 	struct metric *m_rss;
 };

@@ -24,6 +24,7 @@
 #include "mcp.h"
 #include "router.h"
 #include "spend.h"
+#include "telegram.h"
 #include "tools.h"
 #include "util.h"
 
@@ -46,6 +47,7 @@ struct gateway {
 	struct router *router;
 	struct tools *tools;
 	struct agent *agent;
+	struct telegram *tg;
 	uint64_t n_chats;
 };
 
@@ -421,7 +423,15 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 	g->tools = tools_create(&(struct tools_env){cfg, g->d.loop, g->d.store, g->mcp});
 	g->agent =
 		agent_create(&(struct agent_env){cfg, g->d.loop, g->router, g->tools, g->d.store});
+	g->tg = telegram_create(&g->d, g->agent, g->mcp, g->spend);
 	return 0;
+}
+
+static bool ready(void *arg, char *why, size_t len)
+{
+	struct gateway *g = arg;
+
+	return !g->tg || telegram_ready(g->tg, why, len);
 }
 
 int gateway_run(const struct config *cfg)
@@ -442,10 +452,14 @@ int gateway_run(const struct config *cfg)
 	if (start_agent(&g, cfg) < 0)
 		goto out;
 	httpd_route(g.api, HTTPD_POST, "/v1/chat/completions", on_chat, &g);
+	g.d.ready = ready;
+	g.d.ready_arg = &g;
+	telegram_start(g.tg);
 	if (daemon_run(&g.d) == 0)
 		rc = 0;
 out:
 	/* Turns and pending tool calls are answered through the API server: end them first. */
+	telegram_destroy(g.tg);
 	agent_destroy(g.agent);
 	tools_destroy(g.tools);
 	router_destroy(g.router);

@@ -614,3 +614,45 @@ out:
 	free(rows);
 	return rc;
 }
+
+static int usage_since(sqlite3 *db, int64_t since_ms, struct spend_usage *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(*), coalesce(sum(input_tokens), 0), "
+			       "coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0) "
+			       "FROM spend WHERE ts_ms >= ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, since_ms);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->calls = sqlite3_column_int64(st, 0);
+		out->input_tokens = sqlite3_column_int64(st, 1);
+		out->output_tokens = sqlite3_column_int64(st, 2);
+		out->cost_usd = sqlite3_column_double(st, 3);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+int spend_usage(struct store *store, int64_t now_ms, struct spend_usage *today,
+		struct spend_usage *month)
+{
+	time_t now = (time_t)(now_ms / 1000);
+	struct tm tm;
+	int64_t day_ms, month_ms;
+
+	localtime_r(&now, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	day_ms = (int64_t)mktime(&tm) * 1000;
+	tm.tm_mday = 1;
+	tm.tm_isdst = -1;
+	month_ms = (int64_t)mktime(&tm) * 1000;
+	if (usage_since(store_db(store), day_ms, today) < 0)
+		return -EIO;
+	return usage_since(store_db(store), month_ms, month);
+}

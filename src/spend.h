@@ -100,4 +100,12 @@ double spend_proxy_remaining_usd(struct spend *s, int64_t now_ms);
  * for days out of range, or -EIO (logged). */
 int spend_report(struct store *store, int days, int64_t now_ms, FILE *out);
 
+/* Calls, tokens and cost of the local day and month holding now_ms (for /usage). */
+struct spend_usage {
+	int64_t calls, input_tokens, output_tokens;
+	double cost_usd;
+};
+int spend_usage(struct store *store, int64_t now_ms, struct spend_usage *today,
+		struct spend_usage *month);
+
 #endif

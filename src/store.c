@@ -12,6 +12,7 @@
 #include "store.h"
 #include "log.h"
 #include "sessions.h"
+#include "telegram.h"
 #include "spend.h"
 #include "util.h"
 
@@ -31,6 +32,7 @@ static const struct store_migration builtin[] = {
 	{"spend", SPEND_SCHEMA_SQL},
 	{"spend-lean", SPEND_LEAN_SQL},
 	{"sessions", SESSIONS_SCHEMA_SQL},
+	{"telegram", TELEGRAM_SCHEMA_SQL},
 };
 
 #define CHECKPOINT_EVERY_S 1

@@ -908,11 +908,11 @@ class FakeTelegram:
     def fault(self, kind: str, count: int = 1, method: str | None = None,
               retry_after: int = 3, status: int = 502, html: bool = False):
         """Queue a fault; see ``conflict``, ``rate_limit``, ``server_error``, ``drop``."""
-        if kind not in ("conflict", "rate_limit", "server_error", "drop"):
+        if kind not in ("conflict", "rate_limit", "server_error", "drop", "bad_entities"):
             raise ValueError(f"unknown fault {kind!r}")
         if kind == "conflict":
             method = "getUpdates"
-        elif kind == "rate_limit" and method is None:
+        elif kind in ("rate_limit", "bad_entities") and method is None:
             method = "sendMessage"
         if kind == "server_error" and not 500 <= int(status) <= 599:
             raise ValueError("server_error status must be 5xx")
@@ -935,6 +935,11 @@ class FakeTelegram:
 
     def drop(self, n: int = 1, method: str | None = None):
         self.fault("drop", n, method)
+
+    def bad_entities(self, n: int = 1):
+        """The next n sendMessage calls WITH a parse_mode answer Telegram's 400 ``can't parse
+        entities`` (for a client's plain-text fallback; calls without parse_mode pass)."""
+        self.fault("bad_entities", n)
 
     def set_webhook(self, url: str):
         """Simulate a webhook set elsewhere: getUpdates answers 409 until deleteWebhook."""
@@ -1025,9 +1030,11 @@ class FakeTelegram:
         with self._lock:
             record["status"] = status
 
-    def _take_fault(self, method: str):
+    def _take_fault(self, method: str, params: dict | None = None):
         with self._lock:
             for f in self._faults:
+                if f["kind"] == "bad_entities" and not (params or {}).get("parse_mode"):
+                    continue
                 if f["method"] is None or f["method"] == method:
                     f["count"] -= 1
                     if f["count"] <= 0:
@@ -1039,9 +1046,12 @@ class FakeTelegram:
         handler = _METHODS.get(method)
         if handler is None:
             raise ApiError(404, "Not Found")
-        fault = self._take_fault(method)
+        fault = self._take_fault(method, params)
         if fault:
             kind = fault["kind"]
+            if kind == "bad_entities":
+                raise ApiError(400, "Bad Request: can't parse entities: Unsupported start tag "
+                                    "\"x\" at byte offset 0")
             if kind == "conflict":
                 raise ApiError(409, CONFLICT_POLL)
             if kind == "rate_limit":

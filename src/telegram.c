@@ -1,0 +1,1030 @@
+/* telegram: the bot (see telegram.h for the guarantees). Three loops on the event loop:
+ *
+ *   poller  deleteWebhook -> setMyCommands -> getUpdates (long poll) -> store -> getUpdates ...
+ *           errors (409, 429, 5xx, network) back off 1 s .. 60 s and retry forever; a change
+ *           of error kind is logged once, recovery too; /readyz follows the last success.
+ *   chats   per chat: take the oldest inbox row, run it (command, agent turn, or "not
+ *           supported"), write the reply parts to the outbox and mark the row done in one
+ *           transaction, next row.
+ *   sender  one sendMessage at a time: the oldest outbox row whose chat may send again
+ *           (1 message/s per chat, or later after a 429), deleted once Telegram took it.
+ *
+ * Only telegram.allowed_users are served. Anyone else's message never reaches the model; it
+ * is logged with the user id and answered with one short refusal per user per day
+ * (telegram.refuse_unknown).
+ *
+ * Rejected: webhooks (they need an inbound public endpoint on a home cluster) and sending
+ * straight from the turn's callback (a crash or a Telegram outage between the answer and the
+ * send would lose the reply; the outbox makes it durable).
+ */
+#include "telegram.h"
+#include "agent.h"
+#include "config.h"
+#include "daemon.h"
+#include "html_text.h"
+#include "httpc.h"
+#include "log.h"
+#include "loop.h"
+#include "mcp.h"
+#include "metrics.h"
+#include "sessions.h"
+#include "spend.h"
+#include "store.h"
+#include "tg_format.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define API_TIMEOUT_MS 30000
+#define POLL_SLACK_S   15 /* HTTP timeout of getUpdates above its long-poll timeout */
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 60000
+#define SEND_GAP_MS    1000 /* per chat */
+#define TYPING_EVERY_S 4
+#define MAX_PARTS      64   /* a reply longer than this many messages is cut */
+#define TG_TEXT_MAX    4096 /* UTF-16 units per message */
+#define RESPONSE_MAX   (4 * 1024 * 1024)
+#define OFFSET_KEY     "telegram.offset"
+
+static const char help_text[] = "I am your hermetic assistant. Write to me in plain words.\n"
+				"/new - start a new conversation\n"
+				"/stop - stop what I am doing\n"
+				"/usage - tokens and cost today and this month\n"
+				"/model - show or switch the model\n"
+				"/status - uptime, model, tool servers";
+
+static const char *const commands_json =
+	"[{\"command\":\"new\",\"description\":\"Start a new conversation\"},"
+	"{\"command\":\"stop\",\"description\":\"Stop the running answer\"},"
+	"{\"command\":\"usage\",\"description\":\"Tokens and cost today and this month\"},"
+	"{\"command\":\"model\",\"description\":\"Show or switch the model\"},"
+	"{\"command\":\"status\",\"description\":\"Uptime, model and tool servers\"},"
+	"{\"command\":\"help\",\"description\":\"What I can do\"}]";
+
+struct chat {
+	struct telegram *t;
+	struct chat *next;
+	int64_t id;
+	int64_t busy_update; /* inbox row being handled, 0 = idle */
+	struct agent_turn *turn;
+	struct event *typing;
+	int64_t next_send_ms;
+};
+
+struct answer {
+	bool ok;		 /* transport ok and "ok": true */
+	long status;		 /* HTTP status, 0 = no response */
+	long error_code;	 /* Telegram's error_code */
+	const char *description; /* Telegram's, or the transport error */
+	long retry_after_s;
+	const cJSON *result;
+};
+
+typedef void (*api_cb)(struct telegram *t, const struct answer *a, void *arg);
+
+struct api_call {
+	struct telegram *t;
+	api_cb cb;
+	void *arg;
+	struct httpc_req *req;
+	struct api_call *next;
+};
+
+struct telegram {
+	struct daemon *d;
+	const struct config *cfg;
+	struct agent *agent;
+	struct mcp *mcp;
+	struct spend *spend;
+	struct chat *chats;
+	struct api_call *calls; /* in flight, for destroy */
+	struct event *poll_ev, *send_ev;
+	int64_t offset;	    /* last stored update_id */
+	int64_t last_ok_ms; /* last successful getUpdates (monotonic), or start */
+	int64_t backoff_ms;
+	const char *err_kind; /* current error state, NULL = healthy */
+	bool started_polling;
+	bool closing; /* telegram_destroy: answers only unwind, nothing new starts */
+	bool sending;
+	int64_t send_backoff_ms;
+	struct metric *m_last_poll, *m_poll_errors, *m_updates, *m_sent;
+};
+
+/* ---- Bot API calls ------------------------------------------------------------------- */
+
+static void forget_call(struct telegram *t, struct api_call *c)
+{
+	for (struct api_call **p = &t->calls; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			return;
+		}
+}
+
+static void on_api_done(struct httpc_req *req, void *arg)
+{
+	struct api_call *c = arg;
+	struct telegram *t = c->t;
+	struct answer a = {0};
+	size_t len;
+	const char *body = httpc_body(req, &len);
+	cJSON *j = NULL;
+
+	forget_call(t, c);
+	a.status = httpc_status(req);
+	if (httpc_result(req) != HTTPC_OK) {
+		a.description = httpc_error(req);
+	} else {
+		j = cJSON_ParseWithLength(body, len);
+		cJSON *ok = cJSON_GetObjectItemCaseSensitive(j, "ok");
+		cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "error_code");
+		cJSON *desc = cJSON_GetObjectItemCaseSensitive(j, "description");
+		cJSON *ra = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(j, "parameters"), "retry_after");
+
+		a.ok = cJSON_IsTrue(ok);
+		a.error_code = cJSON_IsNumber(code) ? (long)code->valuedouble : a.status;
+		a.description = cJSON_IsString(desc) ? desc->valuestring
+				: j		     ? "no description"
+						     : "the answer is not JSON";
+		a.retry_after_s = cJSON_IsNumber(ra) ? (long)ra->valuedouble : 0;
+		a.result = cJSON_GetObjectItemCaseSensitive(j, "result");
+	}
+	c->cb(t, &a, c->arg);
+	cJSON_Delete(j);
+	free(c);
+}
+
+/* POSTs params (a JSON object text) to method. cb fires exactly once from the loop. */
+static void api(struct telegram *t, const char *method, const char *params, long timeout_ms,
+		api_cb cb, void *arg)
+{
+	struct api_call *c = xcalloc(1, sizeof(*c));
+	char *url =
+		xasprintf("%s/bot%s/%s", t->cfg->telegram.api_base, t->cfg->telegram.token, method);
+	static const char *const headers[] = {"Content-Type: application/json", NULL};
+	struct httpc_opts o = {
+		.method = "POST",
+		.url = url,
+		.headers = headers,
+		.body = params,
+		.body_len = strlen(params),
+		.timeout_ms = timeout_ms,
+		.max_response_bytes = RESPONSE_MAX,
+	};
+
+	c->t = t;
+	c->cb = cb;
+	c->arg = arg;
+	if (httpc_start(t->d->loop, &o, on_api_done, c, &c->req) < 0) {
+		struct answer a = {.description = "the request could not start"};
+
+		/* Rare (allocation); answer from here rather than lose the callback. */
+		free(url);
+		free(c);
+		cb(t, &a, arg);
+		return;
+	}
+	c->next = t->calls;
+	t->calls = c;
+	free(url);
+}
+
+static void ignore_answer(struct telegram *t, const struct answer *a, void *arg)
+{
+	if (!a->ok)
+		log_debug("telegram: %s", a->description ? a->description : "failed");
+}
+
+/* ---- chats and the inbox ------------------------------------------------------------- */
+
+static struct chat *chat_get(struct telegram *t, int64_t id)
+{
+	struct chat *c;
+
+	for (c = t->chats; c; c = c->next)
+		if (c->id == id)
+			return c;
+	c = xcalloc(1, sizeof(*c));
+	c->t = t;
+	c->id = id;
+	c->next = t->chats;
+	t->chats = c;
+	return c;
+}
+
+static void source_of(int64_t chat_id, char *out, size_t len)
+{
+	snprintf(out, len, "telegram:%lld", (long long)chat_id);
+}
+
+static sqlite3 *db(struct telegram *t)
+{
+	return store_db(t->d->store);
+}
+
+static void kick_sender(struct telegram *t, long delay_ms)
+{
+	struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+
+	if (t->sending)
+		return;
+	event_del(t->send_ev);
+	event_add(t->send_ev, &tv);
+}
+
+/* Appends the reply parts for markdown to the outbox (inside the caller's transaction). */
+static int outbox_add(struct telegram *t, int64_t chat_id, const char *markdown)
+{
+	struct buf html;
+	struct tg_part *parts = NULL;
+	size_t n;
+	bool is_html = true;
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	buf_init(&html, 1024 * 1024);
+	if (tg_format_html(markdown, strlen(markdown), &html) < 0) {
+		buf_reset(&html);
+		tg_format_plain(markdown, strlen(markdown), &html);
+		is_html = false;
+	}
+	n = is_html ? tg_split(buf_str(&html), html.len, TG_TEXT_MAX, &parts)
+		    : tg_split_plain(buf_str(&html), html.len, TG_TEXT_MAX, &parts);
+	if (n == 0) {
+		/* An empty answer still gets a visible reply: silence is what users fear. */
+		tg_parts_free(parts, n);
+		n = tg_split_plain("(no answer)", 11, TG_TEXT_MAX, &parts);
+		is_html = false;
+	}
+	if (sqlite3_prepare_v2(db(t),
+			       "INSERT INTO tg_outbox (chat_id, text, html, created_ms) "
+			       "VALUES (?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = -EIO;
+		goto out;
+	}
+	for (size_t i = 0; i < n && i < MAX_PARTS && rc == 0; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, chat_id);
+		sqlite3_bind_text(st, 2, parts[i].text, (int)parts[i].len, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, is_html);
+		sqlite3_bind_int64(st, 4, now_wall_ms());
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = -EIO;
+	}
+	sqlite3_finalize(st);
+	if (n > MAX_PARTS)
+		log_warn("telegram: a reply of %zu messages was cut to %d", n, MAX_PARTS);
+out:
+	tg_parts_free(parts, n);
+	buf_finish(&html);
+	return rc;
+}
+
+/* Reply for an inbox row and mark it done, in one transaction. */
+static void finish_row(struct chat *c, const char *reply)
+{
+	struct telegram *t = c->t;
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (sqlite3_exec(db(t), "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		rc = -EIO;
+	if (rc == 0 && reply)
+		rc = outbox_add(t, c->id, reply);
+	if (rc == 0 && sqlite3_prepare_v2(db(t), "UPDATE tg_inbox SET done = 1 WHERE update_id = ?",
+					  -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, c->busy_update);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+		sqlite3_finalize(st);
+	}
+	sqlite3_exec(db(t), rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	if (rc < 0)
+		log_error("telegram: chat %lld: reply not stored: %s", (long long)c->id,
+			  sqlite3_errmsg(db(t)));
+	c->busy_update = 0;
+	kick_sender(t, 0);
+}
+
+static void chat_next(struct chat *c);
+
+static void on_typing(evutil_socket_t fd, short what, void *arg)
+{
+	struct chat *c = arg;
+	char params[96];
+
+	snprintf(params, sizeof(params), "{\"chat_id\":%lld,\"action\":\"typing\"}",
+		 (long long)c->id);
+	api(c->t, "sendChatAction", params, API_TIMEOUT_MS, ignore_answer, NULL);
+}
+
+static void on_turn_done(const struct agent_result *r, void *arg)
+{
+	struct chat *c = arg;
+	char *text;
+
+	c->turn = NULL;
+	event_del(c->typing);
+	if (c->t->closing) {
+		c->busy_update = 0; /* stays queued: it runs again at the next start */
+		return;
+	}
+	if (r->stop == AGENT_CANCELLED)
+		text = xstrdup("Stopped.");
+	else if (r->stop == AGENT_FAILED)
+		text = xasprintf("Sorry, that failed: %s", r->text);
+	else
+		text = xstrdup(r->text);
+	finish_row(c, text);
+	free(text);
+	chat_next(c);
+}
+
+static const struct agent_cbs turn_cbs = {NULL, NULL, on_turn_done};
+
+static void start_turn(struct chat *c, const char *text)
+{
+	struct telegram *t = c->t;
+	char source[48];
+	struct timeval every = {TYPING_EVERY_S, 0};
+
+	source_of(c->id, source, sizeof(source));
+	if (agent_turn(t->agent, &(struct agent_turn_opts){.source = source}, text, &turn_cbs, c,
+		       &c->turn) < 0) {
+		finish_row(c, "Sorry, I could not start on that (see the log).");
+		chat_next(c);
+		return;
+	}
+	if (!c->typing)
+		c->typing = event_new(loop_base(t->d->loop), -1, EV_PERSIST, on_typing, c);
+	on_typing(-1, 0, c);
+	event_add(c->typing, &every);
+}
+
+/* ---- commands ------------------------------------------------------------------------ */
+
+static void usage_text(struct telegram *t, struct chat *c, struct buf *out)
+{
+	struct spend_usage today = {0}, month = {0};
+	const struct config_budget *b = &t->cfg->budget;
+
+	if (t->spend && spend_usage(t->d->store, now_wall_ms(), &today, &month) == 0) {
+		buf_printf(out, "Today: %lld calls, %lld tokens in, %lld out, $%.4f.\n",
+			   (long long)today.calls, (long long)today.input_tokens,
+			   (long long)today.output_tokens, today.cost_usd);
+		buf_printf(out, "This month: %lld calls, %lld tokens in, %lld out, $%.4f.\n",
+			   (long long)month.calls, (long long)month.input_tokens,
+			   (long long)month.output_tokens, month.cost_usd);
+		if (b->daily_usd > 0)
+			buf_printf(out, "Daily budget: $%.2f, $%.4f left.\n", b->daily_usd,
+				   b->daily_usd > today.cost_usd ? b->daily_usd - today.cost_usd
+								 : 0);
+		if (b->monthly_usd > 0)
+			buf_printf(out, "Monthly budget: $%.2f, $%.4f left.\n", b->monthly_usd,
+				   b->monthly_usd > month.cost_usd ? b->monthly_usd - month.cost_usd
+								   : 0);
+	} else {
+		buf_puts(out, "No spend figures available.\n");
+	}
+}
+
+static const char *current_model(struct telegram *t, struct chat *c, struct session_info *si)
+{
+	char source[48];
+
+	source_of(c->id, source, sizeof(source));
+	if (sessions_current(t->d->store, source, 0, si) == 0 && si->model)
+		return si->model;
+	return t->cfg->model;
+}
+
+static void model_text(struct telegram *t, struct chat *c, const char *arg, struct buf *out)
+{
+	struct session_info si = {0};
+	char source[48];
+
+	source_of(c->id, source, sizeof(source));
+	if (arg && *arg) {
+		if (agent_set_model(t->agent, source, arg) == 0)
+			buf_printf(out, "Model: %s.", arg);
+		else
+			buf_printf(out, "There is no model \"%s\".", arg);
+	} else {
+		buf_printf(out, "Model: %s.", current_model(t, c, &si));
+	}
+	buf_puts(out, " Configured:");
+	for (size_t i = 0; i < t->cfg->n_model_groups; i++)
+		buf_printf(out, " %s", t->cfg->model_groups[i]);
+	session_info_finish(&si);
+}
+
+static void status_text(struct telegram *t, struct chat *c, struct buf *out)
+{
+	struct session_info si = {0};
+	int64_t up_s = (now_wall_ms() - t->d->start_wall_ms) / 1000;
+	size_t n = t->mcp ? mcp_n_servers(t->mcp) : 0;
+
+	buf_printf(out, "Up %lldd %02lldh %02lldm. Model: %s.\n", (long long)(up_s / 86400),
+		   (long long)(up_s / 3600 % 24), (long long)(up_s / 60 % 60),
+		   current_model(t, c, &si));
+	session_info_finish(&si);
+	for (size_t i = 0; i < n; i++) {
+		struct mcp_server_info mi;
+
+		mcp_server_info(t->mcp, i, &mi);
+		buf_printf(out, "MCP %s: %s, %zu tools.\n", mi.name, mi.state, mi.n_tools);
+	}
+	if (n == 0)
+		buf_puts(out, "No MCP servers.\n");
+}
+
+/* Handles /command; returns false when it is not one of ours (the text goes to the model). */
+static bool command(struct chat *c, const char *text)
+{
+	struct telegram *t = c->t;
+	char name[33] = "", source[48];
+	const char *arg;
+	size_t n = 0;
+	struct buf out;
+
+	if (text[0] != '/')
+		return false;
+	for (const char *p = text + 1; *p && *p != ' ' && *p != '@' && *p != '\n' && n < 32; p++)
+		name[n++] = *p;
+	name[n] = '\0';
+	arg = strchr(text, ' ');
+	arg = arg ? arg + 1 : NULL;
+	buf_init(&out, 0);
+	source_of(c->id, source, sizeof(source));
+	if (strcmp(name, "start") == 0 || strcmp(name, "help") == 0)
+		buf_puts(&out, help_text);
+	else if (strcmp(name, "new") == 0 || strcmp(name, "reset") == 0)
+		buf_puts(&out, agent_reset(t->agent, source) == 0
+				       ? "New conversation started."
+				       : "Could not reset (see the log).");
+	else if (strcmp(name, "stop") == 0)
+		buf_puts(&out, "Nothing is running.");
+	else if (strcmp(name, "usage") == 0)
+		usage_text(t, c, &out);
+	else if (strcmp(name, "model") == 0)
+		model_text(t, c, arg, &out);
+	else if (strcmp(name, "status") == 0)
+		status_text(t, c, &out);
+	if (out.len == 0) {
+		buf_finish(&out);
+		return false;
+	}
+	finish_row(c, buf_str(&out));
+	buf_finish(&out);
+	return true;
+}
+
+/* Takes the chat's oldest queued row, if the chat is idle. */
+static void chat_next(struct chat *c)
+{
+	struct telegram *t = c->t;
+	sqlite3_stmt *st;
+	char *text = NULL, *kind = NULL;
+
+	if (c->busy_update || c->turn)
+		return;
+	if (sqlite3_prepare_v2(db(t),
+			       "SELECT update_id, text, kind FROM tg_inbox WHERE done = 0 AND "
+			       "chat_id = ? ORDER BY update_id LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, c->id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		c->busy_update = sqlite3_column_int64(st, 0);
+		text = xstrdup((const char *)sqlite3_column_text(st, 1));
+		kind = xstrdup((const char *)sqlite3_column_text(st, 2));
+	}
+	sqlite3_finalize(st);
+	if (!c->busy_update)
+		return;
+	if (strcmp(kind, "text") != 0)
+		finish_row(c, "Only text messages are supported for now.");
+	else if (!command(c, text))
+		start_turn(c, text);
+	free(text);
+	free(kind);
+	if (!c->busy_update && !c->turn)
+		chat_next(c);
+}
+
+/* ---- receiving updates --------------------------------------------------------------- */
+
+static bool allowed(const struct config *cfg, int64_t user_id)
+{
+	for (size_t i = 0; i < cfg->telegram.n_allowed_users; i++)
+		if (cfg->telegram.allowed_users[i] == user_id)
+			return true;
+	return false;
+}
+
+static void refuse(struct telegram *t, int64_t chat_id, int64_t user_id)
+{
+	char key[64], day[16], *last = NULL;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	log_warn("telegram: message from user %lld (not in telegram.allowed_users) ignored",
+		 (long long)user_id);
+	metric_inc(t->m_updates, (const char *const[]){"refused"}, 1);
+	if (!t->cfg->telegram.refuse_unknown)
+		return;
+	localtime_r(&now, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+	snprintf(key, sizeof(key), "telegram.refused.%lld", (long long)user_id);
+	if (store_kv_get(t->d->store, key, &last) == 0 && strcmp(last, day) == 0) {
+		free(last);
+		return;
+	}
+	free(last);
+	store_kv_set(t->d->store, key, day);
+	outbox_add(t, chat_id, "This is a private assistant. Sorry.");
+}
+
+/* Kind of a message: "text", or what it carries instead. */
+static const char *message_kind(const cJSON *msg)
+{
+	static const char *const kinds[] = {"voice",	"photo",   "document",	"video",
+					    "audio",	"sticker", "animation", "video_note",
+					    "location", "contact", "poll"};
+
+	if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(msg, "text")))
+		return "text";
+	for (size_t i = 0; i < ARRAY_LEN(kinds); i++)
+		if (cJSON_GetObjectItemCaseSensitive(msg, kinds[i]))
+			return kinds[i];
+	return "other";
+}
+
+/* /stop acts at once, not after the turn it should stop. */
+static bool stop_now(struct telegram *t, int64_t chat_id, const char *text)
+{
+	struct chat *c;
+
+	if (strncmp(text, "/stop", 5) != 0 || (text[5] && text[5] != '@' && text[5] != ' '))
+		return false;
+	c = chat_get(t, chat_id);
+	if (!c->turn)
+		return false; /* queued like any command: answers "Nothing is running." */
+	agent_cancel(c->turn);
+	return true;
+}
+
+static void inbox_add(struct telegram *t, sqlite3_stmt *st, int64_t update_id, const cJSON *msg)
+{
+	const cJSON *chat = cJSON_GetObjectItemCaseSensitive(msg, "chat");
+	const cJSON *from = cJSON_GetObjectItemCaseSensitive(msg, "from");
+	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(chat, "id");
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(from, "id");
+	const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "text");
+	int64_t chat_id, user_id;
+
+	if (!cJSON_IsNumber(cid) || !cJSON_IsNumber(uid)) {
+		metric_inc(t->m_updates, (const char *const[]){"skipped"}, 1);
+		return;
+	}
+	chat_id = (int64_t)cid->valuedouble;
+	user_id = (int64_t)uid->valuedouble;
+	if (!allowed(t->cfg, user_id)) {
+		refuse(t, chat_id, user_id);
+		return;
+	}
+	if (cJSON_IsString(text) && stop_now(t, chat_id, text->valuestring)) {
+		metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
+		return;
+	}
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, update_id);
+	sqlite3_bind_int64(st, 2, chat_id);
+	sqlite3_bind_int64(st, 3, user_id);
+	sqlite3_bind_text(st, 4, cJSON_IsString(text) ? text->valuestring : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, message_kind(msg), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, now_wall_ms());
+	sqlite3_step(st);
+	metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
+	chat_get(t, chat_id);
+}
+
+/* Stores the batch and the new offset in one transaction; returns the chats to kick. */
+static int store_updates(struct telegram *t, const cJSON *updates)
+{
+	const cJSON *u;
+	sqlite3_stmt *st;
+	int64_t max = t->offset;
+	char value[24];
+	int rc = 0;
+
+	if (sqlite3_exec(db(t), "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_prepare_v2(db(t),
+			       "INSERT OR IGNORE INTO tg_inbox (update_id, chat_id, user_id, text, "
+			       "kind, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_exec(db(t), "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	cJSON_ArrayForEach(u, updates)
+	{
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(u, "update_id");
+		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(u, "message");
+		int64_t uid;
+
+		if (!cJSON_IsNumber(id))
+			continue;
+		uid = (int64_t)id->valuedouble;
+		if (uid <= t->offset)
+			continue; /* handled before a restart */
+		if (uid > max)
+			max = uid;
+		if (msg)
+			inbox_add(t, st, uid, msg);
+		else
+			metric_inc(t->m_updates, (const char *const[]){"skipped"}, 1);
+	}
+	sqlite3_finalize(st);
+	snprintf(value, sizeof(value), "%lld", (long long)max);
+	if (store_kv_set(t->d->store, OFFSET_KEY, value) < 0)
+		rc = -EIO;
+	sqlite3_exec(db(t), rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	if (rc == 0)
+		t->offset = max;
+	return rc;
+}
+
+/* ---- the poller ---------------------------------------------------------------------- */
+
+static void schedule_poll(struct telegram *t, int64_t delay_ms)
+{
+	struct timeval tv = {(time_t)(delay_ms / 1000), (suseconds_t)(delay_ms % 1000 * 1000)};
+
+	event_del(t->poll_ev);
+	event_add(t->poll_ev, &tv);
+}
+
+static const char *error_kind(const struct answer *a)
+{
+	if (a->status == 0)
+		return "network";
+	if (a->error_code == 409)
+		return "conflict";
+	if (a->error_code == 429)
+		return "rate_limited";
+	if (a->error_code == 401 || a->error_code == 404)
+		return "unauthorized";
+	if (a->status >= 500)
+		return "server";
+	return "other";
+}
+
+/* Logs a failure once per change of kind; backs off; retries forever. */
+static void poll_failed(struct telegram *t, const char *what, const struct answer *a)
+{
+	const char *kind = error_kind(a);
+	int64_t wait;
+
+	metric_inc(t->m_poll_errors, (const char *const[]){kind}, 1);
+	if (t->err_kind != kind)
+		log_warn("telegram: %s failed (%s: %s); retrying with backoff until it works", what,
+			 kind, a->description ? a->description : "?");
+	t->err_kind = kind;
+	t->backoff_ms = t->backoff_ms ? t->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (t->backoff_ms > BACKOFF_MAX_MS)
+		t->backoff_ms = BACKOFF_MAX_MS;
+	wait = t->backoff_ms;
+	if (a->retry_after_s * 1000 > wait)
+		wait = a->retry_after_s * 1000;
+	schedule_poll(t, wait);
+}
+
+static void kick_chats(struct telegram *t)
+{
+	for (struct chat *c = t->chats; c; c = c->next)
+		chat_next(c);
+}
+
+static void on_updates(struct telegram *t, const struct answer *a, void *arg)
+{
+	if (t->closing)
+		return;
+	if (!a->ok || !cJSON_IsArray(a->result)) {
+		poll_failed(t, "getUpdates", a);
+		return;
+	}
+	if (t->err_kind)
+		log_info("telegram: polling works again");
+	t->err_kind = NULL;
+	t->backoff_ms = 0;
+	t->last_ok_ms = now_mono_ms();
+	metric_set(t->m_last_poll, NULL, (double)now_wall_ms() / 1000.0);
+	if (store_updates(t, a->result) < 0) {
+		log_error("telegram: updates not stored (%s); asking again", sqlite3_errmsg(db(t)));
+		schedule_poll(t, BACKOFF_MIN_MS);
+		return;
+	}
+	kick_chats(t);
+	kick_sender(t, 0);
+	schedule_poll(t, 0);
+}
+
+static void poll_now(struct telegram *t)
+{
+	char params[160];
+
+	snprintf(params, sizeof(params),
+		 "{\"offset\":%lld,\"timeout\":%lld,\"allowed_updates\":[\"message\"]}",
+		 (long long)(t->offset + 1), (long long)t->cfg->telegram.poll_timeout_s);
+	api(t, "getUpdates", params, (t->cfg->telegram.poll_timeout_s + POLL_SLACK_S) * 1000,
+	    on_updates, NULL);
+}
+
+static void on_webhook_deleted(struct telegram *t, const struct answer *a, void *arg)
+{
+	char *params;
+
+	if (t->closing)
+		return;
+	if (!a->ok) {
+		poll_failed(t, "deleteWebhook", a);
+		return;
+	}
+	t->started_polling = true;
+	params = xasprintf("{\"commands\":%s}", commands_json);
+	api(t, "setMyCommands", params, API_TIMEOUT_MS, ignore_answer, NULL);
+	free(params);
+	poll_now(t);
+}
+
+static void on_poll_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct telegram *t = arg;
+
+	if (!t->started_polling)
+		api(t, "deleteWebhook", "{\"drop_pending_updates\":false}", API_TIMEOUT_MS,
+		    on_webhook_deleted, NULL);
+	else
+		poll_now(t);
+}
+
+/* ---- the sender ---------------------------------------------------------------------- */
+
+struct sending {
+	int64_t row;
+	struct chat *chat;
+	bool html;
+	char *text;
+};
+
+static void send_row_done(struct telegram *t, struct sending *s, const char *sql)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db(t), sql, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, s->row);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+}
+
+static void on_sent(struct telegram *t, const struct answer *a, void *arg)
+{
+	struct sending *s = arg;
+	int64_t now = now_mono_ms();
+	long next = 0;
+
+	t->sending = false;
+	s->chat->next_send_ms = now + SEND_GAP_MS;
+	if (t->closing && !a->ok) {
+		free(s->text);
+		free(s);
+		return;
+	}
+	if (a->ok) {
+		metric_inc(t->m_sent, (const char *const[]){"ok"}, 1);
+		send_row_done(t, s, "DELETE FROM tg_outbox WHERE id = ?");
+		t->send_backoff_ms = 0;
+	} else if (a->error_code == 429) {
+		metric_inc(t->m_sent, (const char *const[]){"rate_limited"}, 1);
+		s->chat->next_send_ms = now + (a->retry_after_s > 0 ? a->retry_after_s : 1) * 1000;
+	} else if (a->error_code == 400 && s->html && a->description &&
+		   strstr(a->description, "can't parse entities")) {
+		struct buf plain;
+		sqlite3_stmt *st;
+
+		/* Never drop a reply: the same part as plain text. */
+		metric_inc(t->m_sent, (const char *const[]){"plain_fallback"}, 1);
+		buf_init(&plain, 0);
+		html_text_reduce(s->text, strlen(s->text), &plain);
+		if (sqlite3_prepare_v2(db(t),
+				       "UPDATE tg_outbox SET text = ?, html = 0 WHERE id = ?", -1,
+				       &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, plain.len ? buf_str(&plain) : "(empty)", -1,
+					  SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, s->row);
+			sqlite3_step(st);
+			sqlite3_finalize(st);
+		}
+		buf_finish(&plain);
+		s->chat->next_send_ms = now;
+	} else if (a->status >= 400 && a->status < 500 && a->error_code != 401 &&
+		   a->error_code != 404) {
+		metric_inc(t->m_sent, (const char *const[]){"dropped"}, 1);
+		log_error("telegram: a message to chat %lld was refused for good: %s",
+			  (long long)s->chat->id, a->description ? a->description : "?");
+		send_row_done(t, s, "DELETE FROM tg_outbox WHERE id = ?");
+	} else {
+		metric_inc(t->m_sent, (const char *const[]){"retry"}, 1);
+		t->send_backoff_ms = t->send_backoff_ms ? t->send_backoff_ms * 2 : BACKOFF_MIN_MS;
+		if (t->send_backoff_ms > BACKOFF_MAX_MS)
+			t->send_backoff_ms = BACKOFF_MAX_MS;
+		log_warn("telegram: sendMessage failed (%s); retrying in %lld ms",
+			 a->description ? a->description : "?", (long long)t->send_backoff_ms);
+		next = (long)t->send_backoff_ms;
+	}
+	free(s->text);
+	free(s);
+	if (!t->closing)
+		kick_sender(t, next);
+}
+
+/* Sends the oldest outbox row of a chat that may send now; else waits for the earliest. */
+static void on_send_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct telegram *t = arg;
+	sqlite3_stmt *st;
+	int64_t now = now_mono_ms(), wait = -1;
+	struct sending *s = NULL;
+
+	if (t->sending)
+		return;
+	if (sqlite3_prepare_v2(db(t), "SELECT id, chat_id, text, html FROM tg_outbox ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return;
+	while (!s && sqlite3_step(st) == SQLITE_ROW) {
+		struct chat *c = chat_get(t, sqlite3_column_int64(st, 1));
+
+		if (c->next_send_ms > now) {
+			if (wait < 0 || c->next_send_ms - now < wait)
+				wait = c->next_send_ms - now;
+			continue;
+		}
+		s = xcalloc(1, sizeof(*s));
+		s->row = sqlite3_column_int64(st, 0);
+		s->chat = c;
+		s->text = xstrdup((const char *)sqlite3_column_text(st, 2));
+		s->html = sqlite3_column_int(st, 3) != 0;
+	}
+	sqlite3_finalize(st);
+	if (!s) {
+		if (wait >= 0)
+			kick_sender(t, (long)wait);
+		return;
+	}
+	{
+		struct buf p;
+
+		buf_init(&p, 0);
+		buf_printf(&p, "{\"chat_id\":%lld,\"text\":", (long long)s->chat->id);
+		buf_json_str(&p, s->text, strlen(s->text));
+		buf_printf(&p, "%s,\"disable_web_page_preview\":true}",
+			   s->html ? ",\"parse_mode\":\"HTML\"" : "");
+		t->sending = true;
+		api(t, "sendMessage", buf_str(&p), API_TIMEOUT_MS, on_sent, s);
+		buf_finish(&p);
+	}
+}
+
+/* ---- life ---------------------------------------------------------------------------- */
+
+void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown)
+{
+	if (outbox_add(t, chat_id, markdown) < 0)
+		log_error("telegram: delivery to chat %lld not stored: %s", (long long)chat_id,
+			  sqlite3_errmsg(db(t)));
+	kick_sender(t, 0);
+}
+
+bool telegram_ready(const struct telegram *t, char *why, size_t len)
+{
+	int64_t limit = 2 * t->cfg->telegram.poll_timeout_s * 1000;
+	int64_t age = now_mono_ms() - t->last_ok_ms;
+
+	if (limit < 10000)
+		limit = 10000;
+	if (age <= limit)
+		return true;
+	snprintf(why, len, "telegram: no successful poll for %lld s (%s)\n",
+		 (long long)(age / 1000), t->err_kind ? t->err_kind : "waiting");
+	return false;
+}
+
+static void register_metrics(struct telegram *t)
+{
+	struct metrics *m = t->d->metrics;
+
+	t->m_last_poll = metrics_add(m, METRIC_GAUGE,
+				     "hermetic_telegram_last_poll_success_timestamp_seconds",
+				     "Unix time of the last successful getUpdates", NULL);
+	t->m_poll_errors =
+		metrics_add(m, METRIC_COUNTER, "hermetic_telegram_poll_errors_total",
+			    "Failed Bot API polls by kind", (const char *const[]){"kind", NULL});
+	t->m_updates = metrics_add(m, METRIC_COUNTER, "hermetic_telegram_updates_total",
+				   "Updates received by result (handled, refused, skipped)",
+				   (const char *const[]){"result", NULL});
+	t->m_sent = metrics_add(m, METRIC_COUNTER, "hermetic_telegram_messages_sent_total",
+				"sendMessage attempts by result",
+				(const char *const[]){"result", NULL});
+}
+
+struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct mcp *mcp,
+				 struct spend *spend)
+{
+	struct telegram *t;
+	char *value = NULL;
+
+	if (!d->cfg->telegram.enabled)
+		return NULL;
+	t = xcalloc(1, sizeof(*t));
+	t->d = d;
+	t->cfg = d->cfg;
+	t->agent = agent;
+	t->mcp = mcp;
+	t->spend = spend;
+	t->last_ok_ms = now_mono_ms();
+	if (store_kv_get(d->store, OFFSET_KEY, &value) == 0)
+		parse_i64(value, 0, INT64_MAX, &t->offset);
+	free(value);
+	t->poll_ev = evtimer_new(loop_base(d->loop), on_poll_event, t);
+	t->send_ev = evtimer_new(loop_base(d->loop), on_send_event, t);
+	register_metrics(t);
+	if (d->cfg->telegram.n_allowed_users == 0)
+		log_warn("telegram: telegram.allowed_users is empty: the bot answers nobody");
+	return t;
+}
+
+/* Chats with queued rows from before a restart. */
+static void resume(struct telegram *t)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db(t), "SELECT DISTINCT chat_id FROM tg_inbox WHERE done = 0", -1,
+			       &st, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		chat_get(t, sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	kick_chats(t);
+	kick_sender(t, 0);
+}
+
+void telegram_start(struct telegram *t)
+{
+	if (!t)
+		return;
+	resume(t);
+	schedule_poll(t, 0);
+}
+
+void telegram_destroy(struct telegram *t)
+{
+	bool busy = true;
+
+	if (!t)
+		return;
+	t->closing = true;
+	for (struct chat *c = t->chats; c; c = c->next)
+		if (c->turn)
+			agent_cancel(c->turn);
+	for (struct api_call *c = t->calls; c; c = c->next)
+		httpc_cancel(c->req);
+	/* Cancellations answer from the loop: deliver them before anything is freed. A turn's
+	 * row stays queued (done = 0) and runs again at the next start. */
+	for (int i = 0; i < 10000 && busy; i++) {
+		busy = t->calls != NULL;
+		for (struct chat *c = t->chats; c; c = c->next)
+			busy = busy || c->turn;
+		if (busy)
+			event_base_loop(loop_base(t->d->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	}
+	while (t->chats) {
+		struct chat *c = t->chats;
+
+		t->chats = c->next;
+		if (c->typing)
+			event_free(c->typing);
+		free(c);
+	}
+	event_free(t->poll_ev);
+	event_free(t->send_ev);
+	free(t);
+}

@@ -1,0 +1,52 @@
+/* telegram: the private Telegram bot of `hermetic gateway`, over the Bot API's long polling.
+ *
+ * Updates are made durable before anything else happens: each allowed message goes into an
+ * inbox table in the same transaction that advances the stored offset, so a crash or restart
+ * loses none and getUpdates never hands one over twice. Each chat works through its inbox in
+ * order, one agent turn at a time (a message that arrives during a turn waits; /stop cancels
+ * the turn at once). Answers are rendered to Telegram's HTML (md4c), split at 4096 UTF-16
+ * units, and written to an outbox table in the same transaction that marks the inbox row
+ * done; a sender drains the outbox at most one message per second per chat, honours 429
+ * retry_after, falls back to plain text on 400 "can't parse entities", and retries network
+ * and server errors forever. Cron and hook deliveries go through the same outbox.
+ */
+#ifndef HERMETIC_TELEGRAM_H
+#define HERMETIC_TELEGRAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct agent;
+struct config;
+struct daemon;
+struct mcp;
+struct spend;
+struct telegram;
+
+#define TELEGRAM_SCHEMA_SQL                                                                        \
+	"CREATE TABLE tg_inbox (update_id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL,"          \
+	" user_id INTEGER NOT NULL, text TEXT NOT NULL, kind TEXT NOT NULL,"                       \
+	" done INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL) STRICT;"                   \
+	"CREATE INDEX tg_inbox_queue ON tg_inbox (done, chat_id, update_id);"                      \
+	"CREATE TABLE tg_outbox (id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL,"                \
+	" text TEXT NOT NULL, html INTEGER NOT NULL, created_ms INTEGER NOT NULL) STRICT;"
+
+/* d (borrowed) gives the config, loop, store, metrics and start time. agent, mcp and spend
+ * are borrowed (spend may be NULL: /usage then shows session numbers only). Returns NULL when
+ * Telegram is not configured (no token). */
+struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct mcp *mcp,
+				 struct spend *spend);
+/* Clears a webhook, registers the commands, resumes queued work and starts polling. */
+void telegram_start(struct telegram *t);
+/* Cancels running turns and in-flight requests (their rows stay queued for the next start)
+ * and frees. Accepts NULL. */
+void telegram_destroy(struct telegram *t);
+
+/* False when no poll has succeeded for longer than twice the poll timeout; why says so. */
+bool telegram_ready(const struct telegram *t, char *why, size_t len);
+
+/* Queues Markdown text for chat_id (cron and hook results); never dropped. */
+void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown);
+
+#endif

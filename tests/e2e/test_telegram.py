@@ -1,0 +1,179 @@
+"""The Telegram bot of `hermetic gateway` against the fake Bot API (tests/fakes/fake_telegram.py)
+and the scripted fake model: default deny, durable offsets across SIGKILL, queueing and /stop,
+long replies split within 4096 UTF-16 units, the plain-text fallback, 409 storms and /readyz."""
+import json
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from agent_harness import agent_config, fake  # noqa: F401
+from conftest import SLOW, Gateway, http_get, to_yaml
+from fakes.fake_openai import text
+from fakes.fake_telegram import FakeTelegram
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+
+TOKEN = "123456:TEST-e2e-SECRET-token"
+ALLOWED = 1001
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram(token=TOKEN) as t:
+        yield t
+
+
+@pytest.fixture
+def bot(tmp_path, fake, tg):
+    started = []
+
+    def make(**sections):
+        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
+                "api_base": tg.url, "poll_timeout_s": 1}
+        tele.update(sections.pop("telegram", {}))
+        cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
+                           **sections)
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+        started.append(g)
+        return g.start()
+
+    yield make
+    for g in started:
+        g.kill()
+        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+def utf16_len(s):
+    return len(s.encode("utf-16-le")) // 2
+
+
+def test_allowed_user_gets_an_answer_and_strangers_never_reach_the_model(bot, tg, fake):
+    fake.script_for("test/free", text("Hello **Ada**!"))
+    g = bot()
+    tg.push_text("hi", chat_id=ALLOWED)
+    assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == ["Hello Ada!"]
+    assert [e["type"] for e in tg.messages(ALLOWED)[0]["entities"]] == ["bold"]
+    assert "typing" in tg.chat_actions(ALLOWED)
+    tg.push_text("let me in", chat_id=2002)
+    tg.push_text("please", chat_id=2002)
+    tg.push_text("still me", chat_id=ALLOWED)
+    fake.script_for("test/free", text("second"))
+    assert tg.wait_sent(ALLOWED, 2, timeout=20 * SLOW)[1] == "second"
+    assert tg.sent(2002) == ["This is a private assistant. Sorry."]  # once per day
+    assert len(fake.chat_requests) == 2  # the stranger cost nothing
+    assert "user 2002" in g.stderr()
+    # Commands are registered at start.
+    assert {c["command"] for c in tg.commands} >= {"new", "stop", "usage", "model", "status"}
+
+
+def test_long_reply_is_split_within_4096_utf16_units_with_fences_balanced(bot, tg, fake):
+    lines = [f"line {i} 😀 done" for i in range(400)]
+    answer = "Here:\n\n```python\n" + "\n".join(lines) + "\n```\nEnd."
+    fake.script_for("test/free", text(answer))
+    bot()
+    tg.push_text("long please", chat_id=ALLOWED)
+    deadline = time.monotonic() + 30 * SLOW
+    while time.monotonic() < deadline and not any("End." in m for m in tg.sent(ALLOWED)):
+        time.sleep(0.1)
+    parts = tg.messages(ALLOWED)
+    assert len(parts) >= 2
+    for p in parts:
+        assert utf16_len(p["text"]) <= 4096
+    joined = "\n".join(p["text"] for p in parts)
+    for line in lines:
+        assert line in joined
+    # Every part that holds code carries a pre entity (the fence was reopened).
+    code_parts = [p for p in parts if "line 1" in p["text"] or "line 399" in p["text"]]
+    for p in code_parts:
+        assert any(e["type"] == "pre" for e in p.get("entities", [])), p
+
+
+def test_cant_parse_entities_falls_back_to_plain_text(bot, tg, fake):
+    fake.script_for("test/free", text("A **bold** answer"))
+    tg.bad_entities(1)
+    bot()
+    tg.push_text("hi", chat_id=ALLOWED)
+    sent = tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW)
+    assert sent == ["A bold answer"]
+    assert not tg.messages(ALLOWED)[0].get("entities")
+    assert tg.calls("sendMessage")[-1]["params"].get("parse_mode") is None
+
+
+def test_messages_queue_behind_a_turn_and_stop_cancels_it(bot, tg, fake):
+    fake.script_for("test/free", text("slow answer", first_byte_delay=30), text("quick one"))
+    bot()
+    tg.push_text("take your time", chat_id=ALLOWED)
+    fake.wait_requests(1, timeout=20 * SLOW)
+    tg.push_text("and this", chat_id=ALLOWED)
+    time.sleep(1.5)
+    assert len(fake.chat_requests) == 1, "a second turn must not start in parallel"
+    tg.push_text("/stop", chat_id=ALLOWED)
+    sent = tg.wait_sent(ALLOWED, 2, timeout=20 * SLOW)
+    assert sent == ["Stopped.", "quick one"]
+
+
+def test_sigkill_mid_turn_then_restart_answers_every_update_once(bot, tg, fake, tmp_path):
+    fake.script_for("test/free", text("never delivered", first_byte_delay=30))
+    g = bot()
+    tg.push_text("first", chat_id=ALLOWED)
+    fake.wait_requests(1, timeout=20 * SLOW)
+    tg.push_text("second", chat_id=ALLOWED)
+    tg.wait_requests(3, method="getUpdates", timeout=20 * SLOW)
+    time.sleep(0.5)
+    g.proc.send_signal(signal.SIGKILL)
+    g.proc.wait()
+    g._err.close()
+    fake.reset()
+    fake.script_for("test/free", text("answer one"), text("answer two"))
+    g.start()
+    sent = tg.wait_sent(ALLOWED, 2, timeout=30 * SLOW)
+    time.sleep(2)
+    assert tg.sent(ALLOWED) == ["answer one", "answer two"]
+    prompts = [r["body"]["messages"][-1]["content"] for r in fake.chat_requests]
+    assert prompts == ["first", "second"]
+    db = sqlite3.connect(g.home / "state.db")
+    assert db.execute("SELECT count(*) FROM tg_inbox WHERE done = 0").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM tg_outbox").fetchone()[0] == 0
+
+
+def test_409_storm_then_recovery_shows_in_readyz_and_metrics(bot, tg, fake):
+    g = bot()
+    assert http_get(g.url + "/readyz")[0] == 200
+    tg.conflict(200)
+    deadline = time.monotonic() + 30 * SLOW
+    status = 200
+    while time.monotonic() < deadline:
+        status, _, body = http_get(g.url + "/readyz")
+        if status == 503:
+            break
+        time.sleep(0.2)
+    assert status == 503 and "telegram" in body
+    tg.reset()
+    fake.script_for("test/free", text("back"))
+    tg.push_text("are you there?", chat_id=ALLOWED)
+    assert tg.wait_sent(ALLOWED, 1, timeout=90 * SLOW) == ["back"]
+    assert http_get(g.url + "/readyz")[0] == 200
+    _, _, metrics = http_get(g.url + "/metrics")
+    assert 'hermetic_telegram_poll_errors_total{kind="conflict"}' in metrics
+    assert "conflict" in g.stderr()
+
+
+def test_commands_and_non_text(bot, tg, fake):
+    bot(budget={"daily_usd": 1.0})
+    tg.push_text("/help", chat_id=ALLOWED)
+    tg.push_voice(chat_id=ALLOWED)
+    tg.push_text("/model", chat_id=ALLOWED)
+    tg.push_text("/usage", chat_id=ALLOWED)
+    tg.push_text("/status", chat_id=ALLOWED)
+    tg.push_text("/stop", chat_id=ALLOWED)
+    sent = tg.wait_sent(ALLOWED, 6, timeout=20 * SLOW)
+    assert "/new" in sent[0]
+    assert sent[1] == "Only text messages are supported for now."
+    assert sent[2].startswith("Model: free.") and "cheap" in sent[2]
+    assert "Today: 0 calls" in sent[3] and "$1.0000 left" in sent[3]
+    assert sent[4].startswith("Up ") and "No MCP servers." in sent[4]
+    assert sent[5] == "Nothing is running."
+    assert fake.chat_requests == []
