@@ -2760,11 +2760,12 @@ static const struct table cron_table = {"cron",
 
 static const struct opt hook_opts[] = {
 	{"name", T_STR, FLD(config_hook, name), .check = check_name, .flags = F_REQUIRED,
-	 .text = "unique; the hook is POST /hooks/<name>"},
+	 .text = "unique; the hook is POST /v1/hooks/<name>"},
 	{"token", T_STR, FLD(config_hook, token), .flags = F_REQUIRED | F_SECRET,
 	 .text = "bearer token callers send"},
 	{"prompt", T_STR, FLD(config_hook, prompt), .flags = F_REQUIRED,
-	 .text = "what the agent is asked; `{{payload}}` is replaced by the body"},
+	 .text = "what the agent is asked; `{{payload}}` is the JSON body, `{{payload.a.b}}` one "
+		 "field"},
 	{"deliver", T_DELIVER, FLD(config_hook, deliver),
 	 .text = "where the answer goes; unset = only in the response"},
 	{"idempotency_field", T_STR, FLD(config_hook, idempotency_field), .check = check_field_name,
