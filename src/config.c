@@ -16,6 +16,7 @@
  * config_print_reference() prints from the same table).
  */
 #include "config.h"
+#include "cron.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -2759,11 +2760,12 @@ static const struct table cron_table = {"cron",
 
 static const struct opt hook_opts[] = {
 	{"name", T_STR, FLD(config_hook, name), .check = check_name, .flags = F_REQUIRED,
-	 .text = "unique; the hook is POST /hooks/<name>"},
+	 .text = "unique; the hook is POST /v1/hooks/<name>"},
 	{"token", T_STR, FLD(config_hook, token), .flags = F_REQUIRED | F_SECRET,
 	 .text = "bearer token callers send"},
 	{"prompt", T_STR, FLD(config_hook, prompt), .flags = F_REQUIRED,
-	 .text = "what the agent is asked; `{{payload}}` is replaced by the body"},
+	 .text = "what the agent is asked; `{{payload}}` is the JSON body, `{{payload.a.b}}` one "
+		 "field"},
 	{"deliver", T_DELIVER, FLD(config_hook, deliver),
 	 .text = "where the answer goes; unset = only in the response"},
 	{"idempotency_field", T_STR, FLD(config_hook, idempotency_field), .check = check_field_name,
@@ -3567,6 +3569,24 @@ static void sum_mcp(const struct config *cfg, struct buf *b)
 	}
 }
 
+/* "cron NAME: next run YYYY-MM-DD HH:MM ZONE", in the process zone (main sets TZ). */
+static void put_next_run(const struct config *cfg, const struct config_cron_job *j, struct buf *b)
+{
+	int64_t next_ms;
+	time_t t;
+	struct tm tm;
+	char when[32];
+
+	if (cron_next_run(j, now_wall_ms(), &next_ms) < 0) {
+		buf_printf(b, "cron %s: never runs\n", j->name);
+		return;
+	}
+	t = (time_t)(next_ms / 1000);
+	localtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+	buf_printf(b, "cron %s: next run %s %s\n", j->name, when, cfg->timezone);
+}
+
 static void sum_jobs(const struct config *cfg, struct buf *b)
 {
 	const struct config_cron_job *j;
@@ -3579,6 +3599,9 @@ static void sum_jobs(const struct config *cfg, struct buf *b)
 			   j->deliver.target ? j->deliver.target : "(session only)",
 			   j->enabled ? "" : " (disabled)");
 	}
+	for (i = 0; i < cfg->n_cron_jobs; i++)
+		if (cfg->cron_jobs[i].enabled)
+			put_next_run(cfg, &cfg->cron_jobs[i], b);
 	buf_printf(b, "hooks:       %zu", cfg->n_hooks);
 	for (i = 0; i < cfg->n_hooks; i++)
 		buf_printf(b, "%s %s", i ? "," : "", cfg->hooks[i].name);

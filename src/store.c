@@ -10,6 +10,7 @@
  * blocks the writer. The loop's connection has auto-checkpoint off.
  */
 #include "store.h"
+#include "hooks.h"
 #include "log.h"
 #include "sessions.h"
 #include "telegram.h"
@@ -33,6 +34,7 @@ static const struct store_migration builtin[] = {
 	{"spend-lean", SPEND_LEAN_SQL},
 	{"sessions", SESSIONS_SCHEMA_SQL},
 	{"telegram", TELEGRAM_SCHEMA_SQL},
+	{"hook-runs", HOOKS_SCHEMA_SQL},
 };
 
 #define CHECKPOINT_EVERY_S 1
