@@ -18,8 +18,11 @@
 #include "gateway.h"
 #include "agent.h"
 #include "config.h"
+#include "cron.h"
 #include "daemon.h"
+#include "hooks.h"
 #include "httpd.h"
+#include "jobs.h"
 #include "log.h"
 #include "mcp.h"
 #include "router.h"
@@ -48,7 +51,16 @@ struct gateway {
 	struct tools *tools;
 	struct agent *agent;
 	struct telegram *tg;
+	struct job_sink sink;
+	struct cron *cron;
+	struct hooks *hooks;
 	uint64_t n_chats;
+};
+
+/* One cron or hook run in flight. */
+struct job_run {
+	job_done_cb done;
+	void *arg;
 };
 
 /* One /v1/chat/completions turn in flight; freed once answered. */
@@ -414,6 +426,52 @@ out:
 	cJSON_Delete(root);
 }
 
+static void on_job_turn(const struct agent_result *r, void *arg)
+{
+	struct job_run *j = arg;
+	struct job_result jr = {r->stop != AGENT_FAILED && r->stop != AGENT_CANCELLED, r->text,
+				r->session_id, r->cost_usd};
+
+	j->done(&jr, j->arg);
+	free(j);
+}
+
+static const struct agent_cbs job_cbs = {NULL, NULL, on_job_turn};
+
+/* job_sink.run: a fresh session per run, so cron and hooks never grow a history. */
+static int sink_run(void *ctx, const char *source, const char *model, const char *prompt,
+		    const char *extra_system, job_done_cb done, void *arg)
+{
+	struct gateway *g = ctx;
+	struct job_run *j = xcalloc(1, sizeof(*j));
+	struct agent_turn_opts o = {
+		.source = source, .model = model, .fresh = true, .extra_system = extra_system};
+	int rc;
+
+	j->done = done;
+	j->arg = arg;
+	rc = agent_turn(g->agent, &o, prompt, &job_cbs, j, NULL);
+	if (rc < 0)
+		free(j);
+	return rc;
+}
+
+/* job_sink.deliver: Telegram's outbox (durable, retried), else the log. */
+static void sink_deliver(void *ctx, const struct config_deliver *to, const char *text)
+{
+	struct gateway *g = ctx;
+
+	if (!to->target)
+		return;
+	if (to->telegram_chat_id && g->tg) {
+		telegram_deliver(g->tg, to->telegram_chat_id, text);
+		return;
+	}
+	log_warn("delivery to %s is not possible (Telegram is not configured); the result was: "
+		 "%.300s",
+		 to->target, text);
+}
+
 static int start_agent(struct gateway *g, const struct config *cfg)
 {
 	g->spend = spend_create(g->d.store, cfg);
@@ -424,6 +482,9 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 	g->agent =
 		agent_create(&(struct agent_env){cfg, g->d.loop, g->router, g->tools, g->d.store});
 	g->tg = telegram_create(&g->d, g->agent, g->mcp, g->spend);
+	g->sink = (struct job_sink){sink_run, sink_deliver, g};
+	g->cron = cron_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
+	g->hooks = hooks_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
 	return 0;
 }
 
@@ -454,11 +515,15 @@ int gateway_run(const struct config *cfg)
 	httpd_route(g.api, HTTPD_POST, "/v1/chat/completions", on_chat, &g);
 	g.d.ready = ready;
 	g.d.ready_arg = &g;
+	hooks_add_routes(g.hooks, g.api);
 	telegram_start(g.tg);
+	cron_start(g.cron);
 	if (daemon_run(&g.d) == 0)
 		rc = 0;
 out:
 	/* Turns and pending tool calls are answered through the API server: end them first. */
+	cron_destroy(g.cron);
+	hooks_destroy(g.hooks);
 	telegram_destroy(g.tg);
 	agent_destroy(g.agent);
 	tools_destroy(g.tools);

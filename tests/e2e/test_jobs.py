@@ -1,0 +1,119 @@
+"""Cron and hooks inside `hermetic gateway`, end to end: a hook authenticated by its own token,
+rendered into its prompt, deduplicated by its idempotency field and delivered to Telegram; a
+cron job missed while the gateway was down runs once at start with a fresh session and its
+result reaches a chat that is busy with a turn of its own (queued, not dropped)."""
+import json
+import sqlite3
+import time
+import urllib.request
+
+import pytest
+
+from agent_harness import agent_config, fake, messages  # noqa: F401
+from conftest import SLOW, Gateway, to_yaml
+from fakes.fake_openai import text
+from fakes.fake_telegram import FakeTelegram
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+
+TOKEN = "123456:TEST-e2e-SECRET-token"
+HOOK_TOKEN = "hook-e2e-SECRET-5b7d"
+CHAT = 1001
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram(token=TOKEN) as t:
+        t.add_chat(CHAT)  # the user started the bot earlier
+        yield t
+
+
+@pytest.fixture
+def jobs_gateway(tmp_path, fake, tg):
+    started = []
+
+    def make(start=True, **sections):
+        cfg = agent_config(
+            fake, "HOME", api={"listen": "127.0.0.1:PORT"},
+            telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [CHAT],
+                      "api_base": tg.url, "poll_timeout_s": 1},
+            hooks=[{"name": "workout", "token": "os.environ/HOOK_TOKEN",
+                    "prompt": "A workout was logged: {{payload.kind}} {{payload.km}} km.",
+                    "deliver": f"telegram:{CHAT}", "idempotency_field": "id"}],
+            **sections)
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN,
+                                      "HOOK_TOKEN": HOOK_TOKEN})
+        started.append(g)
+        return g.start() if start else g
+
+    yield make
+    for g in started:
+        g.kill()
+        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+def hook(g, body, token=HOOK_TOKEN):
+    req = urllib.request.Request(g.url + "/v1/hooks/workout", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {token}"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30 * SLOW) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def test_hook_auth_template_idempotency_and_delivery(jobs_gateway, tg, fake):
+    fake.script_for("test/free", text("Great **5 km** run!"))
+    g = jobs_gateway()
+    status, _ = hook(g, {"id": "w1", "kind": "run", "km": 5}, token="wrong")
+    assert status == 401
+    status, first = hook(g, {"id": "w1", "kind": "run", "km": 5})
+    assert status == 200 and first["status"] == "ok", first
+    assert first["result"] == "Great **5 km** run!"
+    prompt = messages(fake.chat_requests[0])[-1]["content"]
+    assert prompt == "A workout was logged: run 5 km."
+    assert tg.wait_sent(CHAT, 1, timeout=20 * SLOW) == ["Great 5 km run!"]
+    # The same id again: the first result, and nothing runs.
+    status, again = hook(g, {"id": "w1", "kind": "run", "km": 5})
+    assert status == 200 and again["run_id"] == first["run_id"]
+    assert again["result"] == first["result"]
+    assert len(fake.chat_requests) == 1
+    # Each run is a fresh session: the hook's earlier run is not in the next prompt.
+    fake.script_for("test/free", text("Nice ride."))
+    status, _ = hook(g, {"id": "w2", "kind": "ride", "km": 20})
+    assert status == 200
+    roles = [m["role"] for m in messages(fake.chat_requests[1])]
+    assert roles == ["system", "user"]
+
+
+def test_missed_cron_run_fires_at_start_and_delivers_to_a_busy_chat(jobs_gateway, tg, fake):
+    cron = [{"name": "briefing", "schedule": "* * * * *", "prompt": "Morning briefing.",
+             "deliver": f"telegram:{CHAT}", "model": "cheap"}]
+    g = jobs_gateway(cron=cron)
+    g.stop()
+    # While it was down: the job last ran two days ago (its next run was missed), and the
+    # chat has a message waiting whose turn will be slow.
+    db = sqlite3.connect(g.home / "state.db")
+    two_days_ago = int(time.time() * 1000) - 2 * 86400 * 1000
+    db.execute("INSERT OR REPLACE INTO kv (key, value, updated_ms) VALUES (?, ?, ?)",
+               ("cron.briefing.last_run",
+                json.dumps({"time_ms": two_days_ago, "status": "ok", "cost_usd": 0}),
+                two_days_ago))
+    offset = int(db.execute("SELECT coalesce((SELECT value FROM kv WHERE key = "
+                            "'telegram.offset'), '0')").fetchone()[0])
+    db.execute("INSERT INTO tg_inbox (update_id, chat_id, user_id, text, kind, created_ms) "
+               "VALUES (?, ?, ?, 'slow question', 'text', 0)", (offset + 1000, CHAT, CHAT))
+    db.commit()
+    db.close()
+    fake.script_for("test/free", text("slow answer", first_byte_delay=6))
+    fake.script_for("test/cheap", text("Good morning: all nodes up."))
+    g.start()
+    sent = tg.wait_sent(CHAT, 2, timeout=40 * SLOW)
+    # The briefing arrived while the chat's turn was still running, then the answer.
+    assert sent == ["Good morning: all nodes up.", "slow answer"]
+    cheap = [r for r in fake.chat_requests if r["model"] == "test/cheap"]
+    assert len(cheap) == 1
+    assert [m["role"] for m in messages(cheap[0])] == ["system", "user"]
+    assert messages(cheap[0])[-1]["content"] == "Morning briefing."
