@@ -177,3 +177,20 @@ def test_commands_and_non_text(bot, tg, fake):
     assert sent[4].startswith("Up ") and "No MCP servers." in sent[4]
     assert sent[5] == "Nothing is running."
     assert fake.chat_requests == []
+
+
+def test_usage_numbers_match_the_ledger(bot, tg, fake):
+    fake.script_for("test/free", text("counted", cost=0.0123,
+                                      usage={"prompt_tokens": 700, "completion_tokens": 30}))
+    g = bot(budget={"daily_usd": 0.5})
+    tg.push_text("count this", chat_id=ALLOWED)
+    tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW)
+    tg.push_text("/usage", chat_id=ALLOWED)
+    usage = tg.wait_sent(ALLOWED, 2, timeout=20 * SLOW)[1]
+    db = sqlite3.connect(g.home / "state.db")
+    calls, tin, tout, cost = db.execute(
+        "SELECT count(*), sum(input_tokens), sum(output_tokens), sum(cost_usd) FROM spend"
+    ).fetchone()
+    assert (calls, tin, tout) == (1, 700, 30)
+    assert f"Today: 1 calls, 700 tokens in, 30 out, ${cost:.4f}." in usage
+    assert f"${0.5 - cost:.4f} left" in usage
