@@ -13,6 +13,10 @@
  * is logged with the user id and answered with one short refusal per user per day
  * (telegram.refuse_unknown).
  *
+ * The one gap left: a crash after Telegram accepted a message but before its outbox row is
+ * deleted (one SQLite statement later) sends that part again at the next start. Telegram has
+ * no idempotency key for sendMessage, so at-least-once is the best a client can do.
+ *
  * Rejected: webhooks (they need an inbound public endpoint on a home cluster) and sending
  * straight from the turn's callback (a crash or a Telegram outage between the answer and the
  * send would lose the reply; the outbox makes it durable).
