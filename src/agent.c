@@ -27,7 +27,6 @@
 #include "loop.h"
 #include "router.h"
 #include "sessions.h"
-#include "store.h"
 #include "tools.h"
 #include "util.h"
 
@@ -145,10 +144,10 @@ static char role_char(const char *role)
 /* Stores a message and keeps it in memory. text is what session_search indexes. */
 static int add_msg(struct agent_turn *t, const char *role, char *json, const char *text)
 {
-	int rc = sessions_append(t->a->env.store, t->session_id, role, json, text);
+	int64_t id = 0;
+	int rc = sessions_append(t->a->env.store, t->session_id, role, json, text, &id);
 
-	push_msg(t, rc == 0 ? sqlite3_last_insert_rowid(store_db(t->a->env.store)) : 0,
-		 role_char(role), json);
+	push_msg(t, id, role_char(role), json);
 	return rc;
 }
 
@@ -471,16 +470,7 @@ static void on_compressed(struct router_call *rc, const struct router_result *r,
 
 static const struct router_caller internal_caller = {"internal", "agent", NULL};
 
-/* The agent asks without "stream": these never fire, but the router wants all three. */
-static void no_stream_start(struct router_call *c, const struct router_result *r, void *arg)
-{
-}
-
-static void no_stream_data(struct router_call *c, const char *data, size_t len, void *arg)
-{
-}
-
-static const struct router_cbs compress_cbs = {no_stream_start, no_stream_data, on_compressed};
+static const struct router_cbs compress_cbs = {.on_done = on_compressed};
 
 /* Returns true when a compression call was started (step continues from its callback). */
 static bool compress_start(struct agent_turn *t)
@@ -571,7 +561,7 @@ static void on_compressed(struct router_call *rc, const struct router_result *r,
 /* ---- model calls ------------------------------------------------------------------- */
 
 static void on_model(struct router_call *rc, const struct router_result *r, void *arg);
-static const struct router_cbs model_cbs = {no_stream_start, no_stream_data, on_model};
+static const struct router_cbs model_cbs = {.on_done = on_model};
 
 static void build_request(struct agent_turn *t, const char *tools_json, bool summary,
 			  const char *note, struct buf *b)
@@ -701,12 +691,19 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
 	step(arg);
 }
 
+/* choices[0].message of a parsed completion, or NULL. */
+static cJSON *first_message(const cJSON *completion)
+{
+	return cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(completion, "choices"), 0),
+		"message");
+}
+
 /* The assistant's text of a completion body, or NULL. */
 static char *answer_content(const char *body, size_t len)
 {
 	cJSON *j = cJSON_ParseWithLength(body, len);
-	cJSON *msg = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0), "message");
+	cJSON *msg = first_message(j);
 	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
 	char *s = cJSON_IsString(content) ? xstrdup(content->valuestring) : NULL;
 
@@ -795,6 +792,10 @@ static void run_calls(struct agent_turn *t)
 		struct call *c = &t->calls[t->next_call];
 		bool ro = tools_read_only(t->a->env.tools, c->name);
 
+		if (c->done) { /* answered already (over MAX_TOOL_CALLS) */
+			t->next_call++;
+			continue;
+		}
 		if (!ro && t->running > 0)
 			return;
 		t->next_call++;
@@ -807,7 +808,7 @@ static void run_calls(struct agent_turn *t)
 }
 
 /* Copies the assistant message (content, tool_calls) out of the parsed answer. */
-static int take_calls(struct agent_turn *t, cJSON *msg, cJSON *calls, const char *content)
+static void take_calls(struct agent_turn *t, const cJSON *calls, const char *content)
 {
 	cJSON *stored = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(stored, "tool_calls");
 	cJSON *c;
@@ -852,21 +853,15 @@ static int take_calls(struct agent_turn *t, cJSON *msg, cJSON *calls, const char
 		}
 		n++;
 	}
-	(void)msg;
 	json = cJSON_PrintUnformatted(stored);
 	cJSON_Delete(stored);
 	add_msg(t, "assistant", json, content);
-	/* Calls beyond the cap are already answered: skip them. */
-	while (t->next_call < t->n_calls && t->calls[t->next_call].started)
-		t->next_call++;
-	return 0;
 }
 
 static void got_answer(struct agent_turn *t, const struct router_result *r)
 {
 	cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
-	cJSON *msg = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0), "message");
+	cJSON *msg = first_message(j);
 	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
 	cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
 	const char *text = cJSON_IsString(content) ? content->valuestring : NULL;
@@ -874,7 +869,7 @@ static void got_answer(struct agent_turn *t, const struct router_result *r)
 	if (!msg) {
 		finish(t, AGENT_FAILED, "The model's answer could not be read (no message).");
 	} else if (t->state == T_MODEL && cJSON_GetArraySize(calls) > 0) {
-		take_calls(t, msg, calls, text);
+		take_calls(t, calls, text);
 		t->state = T_TOOLS;
 		run_calls(t);
 	} else {

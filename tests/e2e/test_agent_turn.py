@@ -72,6 +72,18 @@ def test_invalid_arguments_and_unknown_tools_become_tool_errors(agent, fake):
     assert res[3].startswith('Error: unknown timezone "../../etc/passwd"')
 
 
+def test_tool_calls_beyond_32_per_answer_are_answered_not_run(agent, fake):
+    calls = [(f"c{i}", "time", "{}") for i in range(34)]
+    fake.script_for("test/free", tool_calls(*calls), text("ok"))
+    r = agent.chat("many clocks")
+    assert r.returncode == 0, r.stderr
+    res = tool_results(fake.chat_requests[1])
+    assert len(res) == 34
+    assert all("UTC" in x for x in res[:32])
+    assert res[32] == res[33] == "Error: not run: at most 32 tool calls per answer"
+    assert "32 tool calls" in r.stderr  # only 32 ran
+
+
 def test_iteration_cap_ends_with_one_summary_call_without_tools(agent, fake):
     agent.configure(agent={"max_iterations": 2})
     fake.script_for("test/free",
