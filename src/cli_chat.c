@@ -236,39 +236,13 @@ static void on_sigint(int signo, void *arg)
 	loop_stop(c->loop);
 }
 
-static void on_settled(struct mcp *m, void *arg)
-{
-	if (mcp_settled(m))
-		loop_stop(arg);
-}
-
-static void on_guard(evutil_socket_t fd, short what, void *arg)
-{
-	loop_stop(arg);
-}
-
 /* MCP servers get their connect timeout to come up before the first turn, so the model sees
  * their tools; a server that fails is reported and left out. */
 static void wait_for_mcp(struct chat *c)
 {
-	int64_t max_s = 2;
-	struct event *guard;
-	struct timeval tv = {0, 0};
-
 	if (!c->cfg->n_mcp_servers || !(c->cfg->toolsets & CONFIG_TOOLSET_MCP))
 		return;
-	for (size_t i = 0; i < c->cfg->n_mcp_servers; i++)
-		if (c->cfg->mcp_servers[i].connect_timeout_s + 2 > max_s)
-			max_s = c->cfg->mcp_servers[i].connect_timeout_s + 2;
-	tv.tv_sec = (time_t)max_s;
-	guard = evtimer_new(loop_base(c->loop), on_guard, c->loop);
-	evtimer_add(guard, &tv);
-	mcp_on_change(c->mcp, on_settled, c->loop);
-	mcp_start(c->mcp);
-	if (!mcp_settled(c->mcp))
-		loop_run(c->loop);
-	mcp_on_change(c->mcp, NULL, NULL);
-	event_free(guard);
+	mcp_start_and_wait(c->mcp);
 	for (size_t i = 0; i < mcp_n_servers(c->mcp); i++) {
 		struct mcp_server_info si;
 

@@ -24,43 +24,14 @@ struct run {
 	bool finished;
 };
 
-static void on_change(struct mcp *m, void *arg)
-{
-	struct run *r = arg;
-
-	if (mcp_settled(m))
-		loop_stop(r->loop);
-}
-
-static void on_guard(evutil_socket_t fd, short what, void *arg)
-{
-	loop_stop(arg);
-}
-
-/* Connects every server; returns with the loop stopped once all settled (or a guard). */
+/* Connects every server; returns once all settled. */
 static int start(struct run *r, const struct config *cfg)
 {
-	int64_t max_s = 10;
-	struct event *guard;
-	struct timeval tv;
-	size_t i;
-
 	r->loop = loop_create();
 	if (!r->loop)
 		return -1;
 	r->mcp = mcp_create(cfg, r->loop, NULL, false);
-	for (i = 0; i < cfg->n_mcp_servers; i++)
-		if (cfg->mcp_servers[i].connect_timeout_s + 2 > max_s)
-			max_s = cfg->mcp_servers[i].connect_timeout_s + 2;
-	tv.tv_sec = max_s;
-	tv.tv_usec = 0;
-	guard = evtimer_new(loop_base(r->loop), on_guard, r->loop);
-	evtimer_add(guard, &tv);
-	mcp_on_change(r->mcp, on_change, r);
-	mcp_start(r->mcp);
-	if (!mcp_settled(r->mcp))
-		loop_run(r->loop);
-	event_free(guard);
+	mcp_start_and_wait(r->mcp);
 	return 0;
 }
 

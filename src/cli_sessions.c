@@ -16,20 +16,11 @@
 #define LIST_MAX	 50
 #define SHOW_CONTENT_MAX 2000
 
-static void date_of(int64_t ms, char out[32])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	localtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%d %H:%M", &tm);
-}
-
 static void print_row(const struct session_info *si, void *arg)
 {
 	char date[32];
 
-	date_of(si->updated_ms, date);
+	sessions_format_time(si->updated_ms, date);
 	printf("%6lld  %s  %-20s %3lld msgs  $%.6f  %s\n", (long long)si->id, date, si->source,
 	       (long long)si->n_messages, si->cost_usd, si->title ? si->title : "");
 }
@@ -72,7 +63,7 @@ static int show(struct store *st, const char *id_text)
 			(long long)id);
 		return 1;
 	}
-	date_of(si.created_ms, date);
+	sessions_format_time(si.created_ms, date);
 	printf("session %lld, %s, started %s, model %s, %lld turns, %lld prompt + %lld "
 	       "completion tokens, $%.6f%s\n\n",
 	       (long long)si.id, si.source, date, si.model ? si.model : "-", (long long)si.turns,

@@ -348,17 +348,10 @@ static bool chat_source(struct evhttp_request *req, const cJSON *root, char *out
 		snprintf(out, len, "api:~%llu", (unsigned long long)n);
 		return false;
 	}
-	snprintf(out, len, "api:");
-	for (const char *p = name; *p; p++) {
-		char c = (char)(isalnum((unsigned char)*p) || strchr("._-@", *p) ? *p : '_');
-
-		size_t at = strlen(out);
-
-		if (at + 1 < len) {
-			out[at] = c;
-			out[at + 1] = '\0';
-		}
-	}
+	snprintf(out, len, "api:%s", name);
+	for (char *p = out + 4; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-@", *p))
+			*p = '_';
 	return true;
 }
 

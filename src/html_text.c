@@ -136,35 +136,6 @@ static void sink_utf8(struct sink *s, unsigned cp)
 	}
 }
 
-/* Length of the valid UTF-8 sequence at p (no overlongs, surrogates or > U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *p, size_t avail)
-{
-	size_t n, i;
-	unsigned cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1fu;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0fu;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07u;
-	else
-		return 0;
-	if (avail < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3fu);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 static bool is_space(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
@@ -201,7 +172,7 @@ static void text_char(struct sink *s, const char **pp, const char *end, bool pre
 		*pp += 1;
 		return;
 	}
-	n = utf8_seq(p, (size_t)(end - *pp));
+	n = utf8_seq((const char *)p, (size_t)(end - *pp));
 	if (n == 0) {
 		sink_utf8(s, 0xfffd);
 		*pp += 1;
@@ -582,7 +553,7 @@ static void sink_text(struct sink *s, const char *p, size_t len)
 	size_t i = 0, n;
 
 	while (i < len && s->rc == 0) {
-		n = utf8_seq((const unsigned char *)p + i, len - i);
+		n = utf8_seq(p + i, len - i);
 		n = n ? n : 1;
 		sink_visible(s, p + i, n);
 		i += n;
@@ -633,7 +604,7 @@ int html_text_plain(const char *text, size_t len, struct buf *out)
 		if (c == '\t') {
 			sink_put(&s, "\t", 1);
 		} else if (c >= 0x20 && c != 0x7f) {
-			n = utf8_seq((const unsigned char *)p, (size_t)(end - p));
+			n = utf8_seq(p, (size_t)(end - p));
 			if (n == 0)
 				sink_put(&s, "\xef\xbf\xbd", 3);
 			else

@@ -995,6 +995,35 @@ void mcp_on_change(struct mcp *m, mcp_change_cb cb, void *arg)
 	m->change_arg = arg;
 }
 
+static void stop_when_settled(struct mcp *m, void *arg)
+{
+	if (mcp_settled(m))
+		loop_stop(m->loop);
+}
+
+static void on_wait_guard(evutil_socket_t fd, short what, void *arg)
+{
+	loop_stop(arg);
+}
+
+void mcp_start_and_wait(struct mcp *m)
+{
+	struct timeval tv = {2, 0};
+	struct event *guard;
+
+	for (size_t i = 0; i < m->cfg->n_mcp_servers; i++)
+		if (m->cfg->mcp_servers[i].connect_timeout_s + 2 > tv.tv_sec)
+			tv.tv_sec = (time_t)m->cfg->mcp_servers[i].connect_timeout_s + 2;
+	guard = evtimer_new(loop_base(m->loop), on_wait_guard, m->loop);
+	evtimer_add(guard, &tv);
+	mcp_on_change(m, stop_when_settled, NULL);
+	mcp_start(m);
+	if (!mcp_settled(m))
+		loop_run(m->loop);
+	mcp_on_change(m, NULL, NULL);
+	event_free(guard);
+}
+
 bool mcp_settled(const struct mcp *m)
 {
 	size_t i;

@@ -52,6 +52,10 @@ struct mcp *mcp_create(const struct config *cfg, struct loop *loop, struct metri
 void mcp_start(struct mcp *m);
 /* Called after any server connects or fails (the CLI waits for mcp_settled). */
 void mcp_on_change(struct mcp *m, mcp_change_cb cb, void *arg);
+/* For one-shot commands: mcp_start, then runs the loop until every server has connected or
+ * failed (each bounded by its connect_timeout; a guard 2 s past the longest ends the wait
+ * regardless). Leaves no change callback installed. */
+void mcp_start_and_wait(struct mcp *m);
 /* True once every enabled server has connected or failed at least once. */
 bool mcp_settled(const struct mcp *m);
 size_t mcp_n_servers(const struct mcp *m);

@@ -1594,7 +1594,7 @@ int router_chat(struct router *r, const char *body, size_t len, const struct rou
 	struct router_call *c;
 	const char *bad;
 
-	if (!cbs || !cbs->on_done || !cbs->on_stream_start || !cbs->on_stream_data)
+	if (!cbs || !cbs->on_done)
 		return -EINVAL;
 	c = xcalloc(1, sizeof(*c));
 	c->r = r;
@@ -1625,6 +1625,8 @@ int router_chat(struct router *r, const char *body, size_t len, const struct rou
 		return 0;
 	}
 	bad = read_request(c);
+	if (!bad && c->client_stream && (!cbs->on_stream_start || !cbs->on_stream_data))
+		bad = "this caller does not take streamed answers: leave stream unset";
 	if (bad) {
 		fail_call(c, E_BAD_REQUEST, 400, bad);
 		return 0;

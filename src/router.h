@@ -48,6 +48,8 @@ struct router_result {
 	double overhead_ms; /* time spent in the router itself, not upstream or backoff */
 };
 
+/* The stream callbacks may be NULL for a caller that never asks for "stream": true (such a
+ * request is then answered 400 through on_done). */
 struct router_cbs {
 	/* Streaming only: once, just before the first chunk (status 200, headers may be sent). */
 	void (*on_stream_start)(struct router_call *c, const struct router_result *r, void *arg);

@@ -167,7 +167,7 @@ int sessions_create(struct store *s, const char *source, const char *model,
 }
 
 int sessions_append(struct store *s, int64_t id, const char *role, const char *json,
-		    const char *text)
+		    const char *text, int64_t *msg_id)
 {
 	sqlite3 *db = store_db(s);
 	sqlite3_stmt *st;
@@ -187,6 +187,8 @@ int sessions_append(struct store *s, int64_t id, const char *role, const char *j
 		sqlite3_bind_text(st, 4, json, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, now);
 		rc = step_done(db, st, "append message");
+		if (rc == 0 && msg_id)
+			*msg_id = sqlite3_last_insert_rowid(db);
 	}
 	if (rc == 0 && prepare(db, "UPDATE sessions SET updated_ms = ? WHERE id = ?", &st) == 0) {
 		sqlite3_bind_int64(st, 1, now);
@@ -340,7 +342,7 @@ static int fts_query(const char *q, bool any, struct buf *out)
 	return n;
 }
 
-static void date_of(int64_t ms, char out[32])
+void sessions_format_time(int64_t ms, char out[32])
 {
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
@@ -387,7 +389,7 @@ static int search_pass(sqlite3 *db, const char *match, int64_t exclude_id, int m
 			cur = sid;
 			shown[n_shown++] = sid;
 			per = 0;
-			date_of(sqlite3_column_int64(st, 3), date);
+			sessions_format_time(sqlite3_column_int64(st, 3), date);
 			buf_printf(out, "%ssession %lld (%s, %s%s%s%s):\n", n_shown > 1 ? "\n" : "",
 				   (long long)sid, date, sqlite3_column_text(st, 1),
 				   title ? ", \"" : "", title ? title : "", title ? "\"" : "");

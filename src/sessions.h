@@ -64,9 +64,10 @@ int sessions_create(struct store *s, const char *source, const char *model,
 int sessions_end(struct store *s, const char *source);
 int sessions_get(struct store *s, int64_t id, struct session_info *out); /* -ENOENT */
 
-/* Appends a message: json is the OpenAI message object, text its searchable words. */
+/* Appends a message: json is the OpenAI message object, text its searchable words. The new
+ * message's id goes to *msg_id when msg_id is not NULL. */
 int sessions_append(struct store *s, int64_t id, const char *role, const char *json,
-		    const char *text);
+		    const char *text, int64_t *msg_id);
 /* Calls cb for each message not compacted away, in conversation order (the db id is
  * passed: sessions_compact takes those ids). */
 typedef void (*sessions_message_cb)(int64_t msg_id, const char *role, const char *json, void *arg);
@@ -88,6 +89,9 @@ int sessions_set_model(struct store *s, int64_t id, const char *model);
  * syntax in it is not interpreted. */
 int sessions_search(struct store *s, const char *query, int64_t exclude_id, int max_sessions,
 		    struct buf *out);
+
+/* "YYYY-MM-DD HH:MM" of a wall-clock time in the process's time zone. */
+void sessions_format_time(int64_t ms, char out[32]);
 
 /* For `hermetic sessions list`: the newest first. */
 typedef void (*sessions_list_cb)(const struct session_info *si, void *arg);

@@ -43,7 +43,8 @@ void telegram_start(struct telegram *t);
  * and frees. Accepts NULL. */
 void telegram_destroy(struct telegram *t);
 
-/* False when no poll has succeeded for longer than twice the poll timeout; why says so. */
+/* False when no poll has succeeded for longer than twice the poll timeout (at least 10 s);
+ * why says so. */
 bool telegram_ready(const struct telegram *t, char *why, size_t len);
 
 /* Queues Markdown text for chat_id (cron and hook results); never dropped. */

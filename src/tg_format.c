@@ -673,26 +673,12 @@ int tg_format_plain(const char *markdown, size_t len, struct buf *out)
 /* ------------------------------------------------------------------------------ lengths */
 
 /* Length in bytes of the UTF-8 sequence at s (1 for an invalid byte), its UTF-16 units. */
-static size_t utf8_seq(const char *s, size_t len, size_t *units)
+static size_t seq_units(const char *s, size_t len, size_t *units)
 {
-	unsigned char c = (unsigned char)s[0];
-	size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 1;
+	size_t n = utf8_seq(s, len);
 
-	if (c >= 0xF5)
+	if (n == 0)
 		n = 1;
-	if (n > len)
-		n = 1;
-	for (size_t i = 1; i < n; i++)
-		if (((unsigned char)s[i] & 0xC0) != 0x80)
-			n = 1;
-	/* overlong forms, surrogates and code points past U+10FFFF are invalid */
-	if (n > 1) {
-		unsigned char d = (unsigned char)s[1];
-
-		if ((c == 0xE0 && d < 0xA0) || (c == 0xED && d > 0x9F) || (c == 0xF0 && d < 0x90) ||
-		    (c == 0xF4 && d > 0x8F))
-			n = 1;
-	}
 	*units = n == 4 ? 2 : 1;
 	return n;
 }
@@ -702,7 +688,7 @@ size_t tg_utf16_len(const char *s, size_t len)
 	size_t total = 0, units, i = 0;
 
 	while (i < len) {
-		i += utf8_seq(s + i, len - i, &units);
+		i += seq_units(s + i, len - i, &units);
 		total += units;
 	}
 	return total;
@@ -799,7 +785,7 @@ static void next_token(const struct splitter *sp, size_t i, struct tok *t)
 			return;
 		}
 	}
-	t->end = i + utf8_seq(sp->s + i, sp->len - i, &t->units);
+	t->end = i + seq_units(sp->s + i, sp->len - i, &t->units);
 }
 
 static void apply_tag(struct splitter *sp, size_t i, const struct tok *t)

@@ -314,9 +314,9 @@ size_t edit_distance(const char *a, const char *b, size_t max)
 	return best > max ? max + 1 : best;
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
+size_t utf8_seq(const char *str, size_t left)
 {
+	const unsigned char *s = (const unsigned char *)str;
 	size_t n;
 	uint32_t cp;
 
@@ -350,7 +350,7 @@ int buf_json_str(struct buf *b, const char *s, size_t len)
 	int rc = buf_puts(b, "\"");
 
 	while (rc == 0 && i < len) {
-		size_t n = utf8_seq(p + i, len - i);
+		size_t n = utf8_seq(s + i, len - i);
 
 		if (n == 1 && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\') {
 			i++;
@@ -392,7 +392,7 @@ size_t utf8_cut(const char *s, size_t len)
 		i--;
 	if (i == 0)
 		return len;
-	if (utf8_seq((const unsigned char *)s + i - 1, len - i + 1) == len - i + 1)
+	if (utf8_seq(s + i - 1, len - i + 1) == len - i + 1)
 		return len;
 	return ((unsigned char)s[i - 1] & 0xC0) == 0xC0 ? i - 1 : len;
 }

@@ -108,10 +108,10 @@ static void compaction_keeps_order_and_search(void **state)
 	struct buf out;
 
 	assert_int_equal(sessions_create(st, "cli", "free", NULL, &id), 0);
-	sessions_append(st, id, "user", "{\"m\":1}", "first question about zebras");
-	sessions_append(st, id, "assistant", "{\"m\":2}", "zebras are striped");
-	sessions_append(st, id, "user", "{\"m\":3}", "and giraffes");
-	sessions_append(st, id, "assistant", "{\"m\":4}", "giraffes are tall");
+	sessions_append(st, id, "user", "{\"m\":1}", "first question about zebras", NULL);
+	sessions_append(st, id, "assistant", "{\"m\":2}", "zebras are striped", NULL);
+	sessions_append(st, id, "user", "{\"m\":3}", "and giraffes", NULL);
+	sessions_append(st, id, "assistant", "{\"m\":4}", "giraffes are tall", NULL);
 	assert_int_equal(sessions_messages(st, id, collect, &c), 0);
 	assert_string_equal(c.text, "{\"m\":1}|{\"m\":2}|{\"m\":3}|{\"m\":4}");
 	/* Replace messages 2 and 3 by a summary: it sorts where message 2 was. */
@@ -136,10 +136,10 @@ static void search_is_free_text_and_excludes(void **state)
 	struct buf out;
 
 	assert_int_equal(sessions_create(st, "api:k", "free", NULL, &a), 0);
-	sessions_append(st, a, "user", "{}", "how do I restart the k3s agent on node-2?");
-	sessions_append(st, a, "tool", "{}", "secret tool output restart");
+	sessions_append(st, a, "user", "{}", "how do I restart the k3s agent on node-2?", NULL);
+	sessions_append(st, a, "tool", "{}", "secret tool output restart", NULL);
 	assert_int_equal(sessions_create(st, "api:j", "free", NULL, &b), 0);
-	sessions_append(st, b, "user", "{}", "restart it again");
+	sessions_append(st, b, "user", "{}", "restart it again", NULL);
 	buf_init(&out, 0);
 	/* All words first: only session a has both. */
 	assert_int_equal(sessions_search(st, "restart k3s", 0, 5, &out), 1);

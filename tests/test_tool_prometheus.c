@@ -5,13 +5,7 @@
  * the API's JSON, the 1 MiB cap, the timeout, an unreachable server and cancel; and argument
  * errors before any request.
  */
-#include "test.h"
-#include "config.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "loop.h"
-#include "tools/tool.h"
-#include "util.h"
+#include "async_tool_fixture.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -36,21 +30,6 @@ static struct {
 	char dir[64];
 	bool up; /* ready and has scraped itself */
 } real;
-
-struct fx {
-	struct loop *loop;
-	struct httpd *srv;
-	struct config *cfg;
-	struct tools_env env;
-	int port;
-	struct event *guard;
-	int timed_out;
-	int done;
-	bool is_error;
-	char *text;
-	struct evhttp_request *held;
-	struct tool_job *job;
-};
 
 /* ---- the real Prometheus ---- */
 
@@ -167,14 +146,6 @@ static int stop_real(void **state)
 
 /* ---- the fake ---- */
 
-static void on_guard(evutil_socket_t fd, short what, void *arg)
-{
-	struct fx *f = arg;
-
-	f->timed_out = 1;
-	loop_stop(f->loop);
-}
-
 /* Answers a string result holding the request's URI, so tests see what was asked. */
 static void on_echo(struct evhttp_request *req, void *arg)
 {
@@ -243,75 +214,22 @@ static void use(struct fx *f, const char *path, int timeout_s)
 
 static int setup(void **state)
 {
-	struct fx *f = xcalloc(1, sizeof(*f));
-	struct httpd_opts o = {.listen = "127.0.0.1:0", .timeout_s = 5};
-	char err[256];
-	struct timeval tv = {10, 0};
+	struct fx *f = fx_create(10);
 
-	f->loop = loop_create();
-	if (httpd_create(f->loop, &o, &f->srv, err, sizeof(err)) < 0)
+	if (!f)
 		return -1;
 	httpd_route(f->srv, HTTPD_GET, "/echo/*", on_echo, f);
 	httpd_route(f->srv, HTTPD_GET, "/bad/*", on_bad_gateway, f);
 	httpd_route(f->srv, HTTPD_GET, "/big/*", on_big, f);
 	httpd_route(f->srv, HTTPD_GET, "/hold/*", on_hold, f);
-	f->port = httpd_port(f->srv);
-	f->env.loop = f->loop;
-	f->guard = evtimer_new(loop_base(f->loop), on_guard, f);
-	evtimer_add(f->guard, &tv);
 	*state = f;
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	httpc_cancel_all(f->loop);
-	event_base_loop(loop_base(f->loop), EVLOOP_NONBLOCK);
-	if (f->held)
-		httpd_reply(f->held, 503, "text/plain", "bye", 3);
-	event_base_loop(loop_base(f->loop), EVLOOP_NONBLOCK);
-	event_free(f->guard);
-	httpd_destroy(f->srv);
-	loop_destroy(f->loop);
-	config_destroy(f->cfg);
-	free(f->text);
-	free(f);
-	return 0;
-}
-
-static void on_result(bool is_error, const char *text, size_t len, void *arg)
-{
-	struct fx *f = arg;
-
-	f->done++;
-	f->is_error = is_error;
-	free(f->text);
-	f->text = xstrndup(text, len);
-	f->job = NULL;
-	loop_stop(f->loop);
-}
-
 static int start(struct fx *f, const char *args_json)
 {
-	cJSON *args = cJSON_Parse(args_json);
-	struct tool_req req = {.env = &f->env, .session_id = "", .args = args};
-	struct buf err;
-	int rc;
-
-	assert_non_null(args);
-	buf_init(&err, 4096);
 	f->done = 0;
-	rc = tool_def_prometheus_query.start(&req, on_result, f, &err, &f->job);
-	if (rc < 0) {
-		assert_true(err.len > 0);
-		free(f->text);
-		f->text = buf_steal(&err);
-	}
-	buf_finish(&err);
-	cJSON_Delete(args);
-	return rc;
+	return fx_start(f, &tool_def_prometheus_query, args_json);
 }
 
 /* Runs a query; want_error says which callback result is expected; want is a substring. */

@@ -7,13 +7,7 @@
  * body cap returns the first bytes with a note; binary types are refused by name; max_chars,
  * HTTP errors, the timeout, and cancel (callback once, later, "cancelled").
  */
-#include "test.h"
-#include "config.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "loop.h"
-#include "tools/tool.h"
-#include "util.h"
+#include "async_tool_fixture.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -23,36 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct fx {
-	struct loop *loop;
-	struct httpd *srv;
-	struct config *cfg;
-	struct tools_env env;
-	int port;
-	struct event *guard;
-	int timed_out;
-	int done;
-	bool is_error;
-	char *text;
-	int hits; /* requests the server answered */
-	struct evhttp_request *held;
-	struct tool_job *job;
-};
-
 static const char page_html[] =
 	"<!DOCTYPE html><html><head><title>Test &amp; Page</title>"
 	"<script>document.write('<p>hidden</p>')</script><style>p{}</style></head>"
 	"<body><nav><a href=\"/\">Home</a></nav><h1>Heading</h1>"
 	"<p>First <a href=\"/x\">link text</a> paragraph.</p><ul><li>one</li><li>two</li></ul>"
 	"</body></html>";
-
-static void on_guard(evutil_socket_t fd, short what, void *arg)
-{
-	struct fx *f = arg;
-
-	f->timed_out = 1;
-	loop_stop(f->loop);
-}
 
 static void reply(struct fx *f, struct evhttp_request *req, int status, const char *type,
 		  const char *body)
@@ -146,13 +116,9 @@ static int make_config(struct fx *f, const char *web_yaml)
 
 static int setup_with(void **state, const char *web_yaml)
 {
-	struct fx *f = xcalloc(1, sizeof(*f));
-	struct httpd_opts o = {.listen = "127.0.0.1:0", .timeout_s = 5};
-	char err[256];
-	struct timeval tv = {10, 0};
+	struct fx *f = fx_create(10);
 
-	f->loop = loop_create();
-	if (httpd_create(f->loop, &o, &f->srv, err, sizeof(err)) < 0)
+	if (!f)
 		return -1;
 	httpd_route(f->srv, HTTPD_GET, "/page", on_page, f);
 	httpd_route(f->srv, HTTPD_GET, "/json", on_json, f);
@@ -164,13 +130,9 @@ static int setup_with(void **state, const char *web_yaml)
 	httpd_route(f->srv, HTTPD_GET, "/hold", on_hold, f);
 	httpd_route(f->srv, HTTPD_GET, "/r", on_redirect, f);
 	httpd_route(f->srv, HTTPD_GET, "/loop", on_loop, f);
-	f->port = httpd_port(f->srv);
-	f->env.loop = f->loop;
+	*state = f;
 	if (make_config(f, web_yaml) < 0)
 		return -1;
-	f->guard = evtimer_new(loop_base(f->loop), on_guard, f);
-	evtimer_add(f->guard, &tv);
-	*state = f;
 	return 0;
 }
 
@@ -192,56 +154,13 @@ static int setup_allow_fast_timeout(void **state)
 	return setup_with(state, "  allow_hosts: [\"127.0.0.1\"]\n  timeout_s: 1\n");
 }
 
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	httpc_cancel_all(f->loop);
-	event_base_loop(loop_base(f->loop), EVLOOP_NONBLOCK);
-	if (f->held)
-		httpd_reply(f->held, 503, "text/plain", "bye", 3);
-	event_base_loop(loop_base(f->loop), EVLOOP_NONBLOCK);
-	event_free(f->guard);
-	httpd_destroy(f->srv);
-	loop_destroy(f->loop);
-	config_destroy(f->cfg);
-	free(f->text);
-	free(f);
-	return 0;
-}
-
-static void on_result(bool is_error, const char *text, size_t len, void *arg)
-{
-	struct fx *f = arg;
-
-	f->done++;
-	f->is_error = is_error;
-	free(f->text);
-	f->text = xstrndup(text, len);
-	f->job = NULL;
-	loop_stop(f->loop);
-}
-
 /* Starts web_fetch with args (JSON, "%d" = the server's port); returns start's result and
  * leaves a synchronous error in f->text. */
 static int start(struct fx *f, const char *args_fmt)
 {
 	char *json = xasprintf(args_fmt, f->port);
-	cJSON *args = cJSON_Parse(json);
-	struct tool_req req = {.env = &f->env, .session_id = "", .args = args};
-	struct buf err;
-	int rc;
+	int rc = fx_start(f, &tool_def_web_fetch, json);
 
-	assert_non_null(args);
-	buf_init(&err, 4096);
-	rc = tool_def_web_fetch.start(&req, on_result, f, &err, &f->job);
-	if (rc < 0) {
-		assert_true(err.len > 0);
-		free(f->text);
-		f->text = buf_steal(&err);
-	}
-	buf_finish(&err);
-	cJSON_Delete(args);
 	free(json);
 	return rc;
 }

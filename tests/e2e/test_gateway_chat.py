@@ -63,7 +63,9 @@ def test_chat_route_runs_a_turn_with_tools(chat_gateway, fake):
     assert "UTC" in tool_results(fake.chat_requests[1])[0]
     # The in-process router's LiteLLM series are on the gateway's /metrics now.
     _, _, metrics = http_get(g.url + "/metrics")
-    assert "litellm_requests_metric_total" in metrics or "litellm_proxy_total_requests" in metrics
+    served = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                 if line.startswith("litellm_requests_metric_total{"))
+    assert served == 2  # the tool-call round and the answer
 
 
 def test_chat_route_streams_openai_sse(chat_gateway, fake):
