@@ -2600,13 +2600,13 @@ static const struct table budget_table = {"budget", "budget", OPTS(budget_opts),
 
 static const struct opt bleed_opts[] = {
 	{"max_calls", T_INT, FLD(config_bleed, max_calls), .def = "60", .min = 0, .max = 1000000,
-	 .text = "upstream calls per window; 0 = off"},
+	 .text = "upstream calls (retries too) per window; 0 = off"},
 	{"window_s", T_INT, FLD(config_bleed, window_s), .def = "900", .min = 1, .max = 86400,
 	 .text = "the sliding window"},
 	{"max_cost_usd", T_NUM, FLD(config_bleed, max_cost_usd), .def = "0", .min = 0, .max = 10000,
 	 .text = "spend per window; 0 = off"},
 	{"cooldown_s", T_INT, FLD(config_bleed, cooldown_s), .def = "3600", .min = 0, .max = 604800,
-	 .text = "calls are refused this long after a trip"},
+	 .text = "calls are refused this long after a trip; 0 = until /resume"},
 };
 
 static const struct table bleed_table = {"bleed", "guardrails.bleed", OPTS(bleed_opts),

@@ -222,7 +222,7 @@ struct config_bleed {
 	int64_t max_calls; /* upstream calls per window; 0 = off */
 	int64_t window_s;
 	double max_cost_usd; /* spend per window; 0 = off */
-	int64_t cooldown_s;
+	int64_t cooldown_s;  /* 0 = open until /resume */
 };
 
 /* guardrails.max_tokens entry other than `default`. */

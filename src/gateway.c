@@ -17,6 +17,7 @@
  */
 #include "gateway.h"
 #include "agent.h"
+#include "breaker.h"
 #include "config.h"
 #include "cron.h"
 #include "daemon.h"
@@ -465,6 +466,25 @@ static void sink_deliver(void *ctx, const struct config_deliver *to, const char 
 		 to->target, text);
 }
 
+/* The bleed breaker opened (it has logged a warning): one alert to telegram.admin_chat. */
+static void on_breaker_trip(const char *why, int64_t until_ms, void *arg)
+{
+	struct gateway *g = arg;
+	int64_t chat = g->d.cfg->telegram.admin_chat;
+	char until[64] = "someone sends /resume";
+	char *text;
+
+	if (!chat || !g->tg)
+		return;
+	if (until_ms)
+		breaker_format_time(until_ms, until, sizeof(until));
+	text = xasprintf("**Bleed breaker open**: %s. Model calls are refused until %s. "
+			 "Send /resume to close it now (guardrails.bleed).",
+			 why, until);
+	telegram_deliver(g->tg, chat, text);
+	free(text);
+}
+
 static int start_agent(struct gateway *g, const struct config *cfg)
 {
 	g->spend = spend_create(g->d.store, cfg);
@@ -475,6 +495,8 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 	g->agent =
 		agent_create(&(struct agent_env){cfg, g->d.loop, g->router, g->tools, g->d.store});
 	g->tg = telegram_create(&g->d, g->agent, g->mcp, g->spend);
+	telegram_set_breaker(g->tg, router_breaker(g->router));
+	breaker_on_trip(router_breaker(g->router), on_breaker_trip, g);
 	g->sink = (struct job_sink){sink_run, sink_deliver, g};
 	g->cron = cron_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
 	g->hooks = hooks_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);

@@ -17,6 +17,7 @@
  * Rejected: buffering whole streams (breaks time to first token) and a thread per call.
  */
 #include "router.h"
+#include "breaker.h"
 #include "config.h"
 #include "httpc.h"
 #include "log.h"
@@ -56,6 +57,7 @@ enum eclass {
 	E_MALFORMED,
 	E_NO_DEPLOYMENT,
 	E_BUDGET,
+	E_BREAKER,
 	E_CANCELLED,
 };
 
@@ -74,6 +76,7 @@ static const char *const class_names[] = {
 	[E_MALFORMED] = "APIError",
 	[E_NO_DEPLOYMENT] = "RateLimitError",
 	[E_BUDGET] = "BudgetExceededError",
+	[E_BREAKER] = "BleedBreakerOpenError",
 	[E_CANCELLED] = "Cancelled",
 };
 
@@ -92,6 +95,7 @@ static const char *const type_names[] = {
 	[E_MALFORMED] = "api_error",
 	[E_NO_DEPLOYMENT] = "rate_limit_error",
 	[E_BUDGET] = "budget_exceeded",
+	[E_BREAKER] = "bleed_breaker_open",
 	[E_CANCELLED] = "cancelled",
 };
 
@@ -125,6 +129,7 @@ struct router {
 	const struct config *cfg;
 	struct loop *loop;
 	struct spend *spend;
+	struct breaker *breaker; /* guardrails.bleed, asked before every upstream send */
 	struct deployment *deps;
 	size_t n_deps;
 	struct group *groups;
@@ -137,7 +142,7 @@ struct router {
 	struct metric *m_total, *m_failed, *m_requests, *m_spend, *m_tokens, *m_in_tokens,
 		*m_out_tokens, *m_latency, *m_api_latency, *m_ttft, *m_overhead, *m_fb_ok,
 		*m_fb_fail, *m_cooled, *m_state, *m_remaining, *m_retries, *m_cost_unknown,
-		*m_in_flight, *m_spend_today;
+		*m_in_flight, *m_spend_today, *m_brk_open, *m_brk_trips, *m_brk_refused;
 };
 
 struct router_call {
@@ -636,14 +641,25 @@ static void register_metrics(struct router *r, struct metrics *m)
 				     "Upstream calls in flight", NULL);
 	r->m_spend_today = metrics_add(m, METRIC_GAUGE, "hermetic_spend_today_usd",
 				       "Spend today (configured timezone) in USD", NULL);
+	r->m_brk_open = metrics_add(m, METRIC_GAUGE, "hermetic_breaker_open",
+				    "1 while the bleed breaker refuses model calls", NULL);
+	r->m_brk_trips = metrics_add(m, METRIC_COUNTER, "hermetic_breaker_trips_total",
+				     "Times the bleed breaker opened", NULL);
+	r->m_brk_refused = metrics_add(m, METRIC_COUNTER, "hermetic_breaker_refused_total",
+				       "Model calls refused by the open bleed breaker", NULL);
 }
 
 static void collect(struct metrics *m, void *arg)
 {
 	struct router *r = arg;
 	int64_t t = now_ms();
+	struct breaker_state bs;
 	size_t i;
 
+	breaker_state(r->breaker, t, &bs);
+	metric_set(r->m_brk_open, NULL, bs.open ? 1 : 0);
+	metric_set(r->m_brk_trips, NULL, (double)bs.trips);
+	metric_set(r->m_brk_refused, NULL, (double)bs.refused);
 	metric_set(r->m_in_flight, NULL, (double)r->in_flight);
 	for (i = 0; i < r->n_deps; i++)
 		set_state_metric(r, &r->deps[i], t);
@@ -698,6 +714,7 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 	r->cfg = cfg;
 	r->loop = loop;
 	r->spend = spend;
+	r->breaker = breaker_create(&cfg->guardrails.bleed);
 	buf_init(&r->out, 0);
 	r->n_deps = cfg->n_models;
 	r->deps = xcalloc(r->n_deps ? r->n_deps : 1, sizeof(*r->deps));
@@ -1009,7 +1026,7 @@ static void attempt(struct router_call *c)
 	struct router *r = c->r;
 	struct httpc_opts o = {0};
 	const struct config_litellm_params *p;
-	char msg[256], *body;
+	char msg[512], *body;
 	const char *which = NULL;
 	long wait_s = 1;
 	bool all_cooling;
@@ -1048,6 +1065,15 @@ static void attempt(struct router_call *c)
 					       c->group->name);
 		}
 		group_exhausted(c);
+		return;
+	}
+	if (breaker_admit(r->breaker, now_ms(), msg, sizeof(msg)) < 0) {
+		struct breaker_state bs;
+
+		breaker_state(r->breaker, now_ms(), &bs);
+		c->dep = NULL;
+		fail_call(c, E_BREAKER, 429, msg);
+		c->retry_after_s = bs.until_ms ? (bs.until_ms - now_ms()) / 1000 + 1 : 0;
 		return;
 	}
 	p = &c->dep->m->litellm_params;
@@ -1248,6 +1274,7 @@ static void record_success(struct router_call *c, const char *source_override)
 	}
 	if (source_override)
 		source = source_override;
+	breaker_add_cost(r->breaker, now_ms(), c->cost_usd);
 	c->dep->win.tokens[slot(&c->dep->win, now_ms() / 1000)] +=
 		c->prompt_tokens + c->completion_tokens;
 	if (r->spend) {
@@ -1689,5 +1716,11 @@ void router_destroy(struct router *r)
 	free(r->groups);
 	free(r->deps);
 	buf_finish(&r->out);
+	breaker_destroy(r->breaker);
 	free(r);
+}
+
+struct breaker *router_breaker(struct router *r)
+{
+	return r->breaker;
 }

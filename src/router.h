@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 struct config;
+struct breaker;
 struct config_key;
 struct loop;
 struct metrics;
@@ -74,5 +75,8 @@ void router_cancel(struct router_call *c);
 /* True when name is a callable virtual model (a model_list model_name). */
 bool router_has_model(const struct router *r, const char *name);
 size_t router_in_flight(const struct router *r);
+/* The bleed detector every upstream send asks first (guardrails.bleed); owned by the router.
+ * Callers set its trip callback (the gateway's alert) and resume it (/resume). */
+struct breaker *router_breaker(struct router *r);
 
 #endif

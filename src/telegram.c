@@ -23,6 +23,7 @@
  */
 #include "telegram.h"
 #include "agent.h"
+#include "breaker.h"
 #include "config.h"
 #include "daemon.h"
 #include "html_text.h"
@@ -61,14 +62,16 @@ static const char help_text[] = "I am your hermetic assistant. Write to me in pl
 				"/stop - stop what I am doing\n"
 				"/usage - tokens and cost today and this month\n"
 				"/model - show or switch the model\n"
-				"/status - uptime, model, tool servers";
+				"/status - uptime, model, tool servers, breaker\n"
+				"/resume - close the bleed breaker so model calls flow again";
 
 static const char *const commands_json =
 	"[{\"command\":\"new\",\"description\":\"Start a new conversation\"},"
 	"{\"command\":\"stop\",\"description\":\"Stop the running answer\"},"
 	"{\"command\":\"usage\",\"description\":\"Tokens and cost today and this month\"},"
 	"{\"command\":\"model\",\"description\":\"Show or switch the model\"},"
-	"{\"command\":\"status\",\"description\":\"Uptime, model and tool servers\"},"
+	"{\"command\":\"status\",\"description\":\"Uptime, model, tool servers, breaker\"},"
+	"{\"command\":\"resume\",\"description\":\"Close the bleed breaker\"},"
 	"{\"command\":\"help\",\"description\":\"What I can do\"}]";
 
 struct chat {
@@ -106,6 +109,7 @@ struct telegram {
 	struct agent *agent;
 	struct mcp *mcp;
 	struct spend *spend;
+	struct breaker *breaker; /* NULL: /status and /resume say there is none */
 	struct chat *chats;
 	struct api_call *calls; /* in flight, for destroy */
 	struct event *poll_ev, *send_ev;
@@ -429,6 +433,29 @@ static void model_text(struct telegram *t, struct chat *c, const char *arg, stru
 	session_info_finish(&si);
 }
 
+static void breaker_text(struct telegram *t, struct buf *out)
+{
+	struct breaker_state bs;
+	char until[64];
+
+	if (!t->breaker)
+		return;
+	breaker_state(t->breaker, now_wall_ms(), &bs);
+	if (!bs.enabled) {
+		buf_puts(out, "Bleed breaker: off (guardrails.bleed).\n");
+	} else if (!bs.open) {
+		buf_printf(out,
+			   "Bleed breaker: closed, %lld calls in the window, tripped %llu times.\n",
+			   (long long)bs.calls_in_window, (unsigned long long)bs.trips);
+	} else if (bs.until_ms) {
+		breaker_format_time(bs.until_ms, until, sizeof(until));
+		buf_printf(out, "Bleed breaker: OPEN (%s) until %s; /resume closes it.\n", bs.why,
+			   until);
+	} else {
+		buf_printf(out, "Bleed breaker: OPEN (%s) until /resume.\n", bs.why);
+	}
+}
+
 static void status_text(struct telegram *t, struct chat *c, struct buf *out)
 {
 	struct session_info si = {0};
@@ -447,6 +474,23 @@ static void status_text(struct telegram *t, struct chat *c, struct buf *out)
 	}
 	if (n == 0)
 		buf_puts(out, "No MCP servers.\n");
+	breaker_text(t, out);
+}
+
+/* Only allowed users' messages reach a chat's inbox, so whoever sends this may resume. */
+static void resume_text(struct telegram *t, int64_t chat_id, struct buf *out)
+{
+	if (!t->breaker) {
+		buf_puts(out, "There is no bleed breaker here.");
+		return;
+	}
+	if (breaker_resume(t->breaker, now_wall_ms())) {
+		log_warn("telegram: chat %lld closed the bleed breaker with /resume",
+			 (long long)chat_id);
+		buf_puts(out, "Bleed breaker closed: model calls flow again.");
+	} else {
+		buf_puts(out, "The bleed breaker is not open: model calls flow.");
+	}
 }
 
 /* Handles /command; returns false when it is not one of ours (the text goes to the model). */
@@ -481,6 +525,8 @@ static bool command(struct chat *c, const char *text)
 		model_text(t, c, arg, &out);
 	else if (strcmp(name, "status") == 0)
 		status_text(t, c, &out);
+	else if (strcmp(name, "resume") == 0)
+		resume_text(t, c->id, &out);
 	if (out.len == 0) {
 		buf_finish(&out);
 		return false;
@@ -909,6 +955,12 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- life ---------------------------------------------------------------------------- */
+
+void telegram_set_breaker(struct telegram *t, struct breaker *b)
+{
+	if (t)
+		t->breaker = b;
+}
 
 void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown)
 {

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct agent;
+struct breaker;
 struct config;
 struct daemon;
 struct mcp;
@@ -46,6 +47,10 @@ void telegram_destroy(struct telegram *t);
 /* False when no poll has succeeded for longer than twice the poll timeout (at least 10 s);
  * why says so. */
 bool telegram_ready(const struct telegram *t, char *why, size_t len);
+
+/* The bleed breaker /status shows and /resume closes (borrowed, may be NULL). Accepts a
+ * NULL t. */
+void telegram_set_breaker(struct telegram *t, struct breaker *b);
 
 /* Queues Markdown text for chat_id (cron and hook results); never dropped. */
 void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown);
