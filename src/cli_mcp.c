@@ -1,8 +1,14 @@
-/* cli_mcp: one-shot MCP commands. A private loop runs the MCP client without reconnects
- * until every server has connected or failed (each bounded by its connect_timeout), then the
- * command prints and closes the servers gracefully. */
+/* cli_mcp: one-shot MCP commands and `hermetic doctor`. A private loop runs the MCP client
+ * without reconnects until every server has connected or failed (each bounded by its
+ * connect_timeout), then the command prints and closes the servers gracefully.
+ *
+ * doctor also asks OpenRouter for each distinct key of the openrouter/ deployments
+ * (GET <api_base>/key, spend layer 5): the key's own credit limit, its usage and what is
+ * left, all requests at once on the same loop, each bounded in size and time. The key itself
+ * is never printed, nor OpenRouter's masked label of it. */
 #include "cli_mcp.h"
 #include "config.h"
+#include "httpc.h"
 #include "log.h"
 #include "loop.h"
 #include "mcp.h"
@@ -203,6 +209,182 @@ static bool check_home(const struct config *cfg)
 	return ok;
 }
 
+#define KEY_TIMEOUT_MS	 10000
+#define KEY_RESPONSE_MAX (64 * 1024)
+
+/* One distinct (api_base, api_key) pair of the openrouter/ deployments. */
+struct key_check {
+	struct run *r;
+	const char *api_base, *api_key; /* borrowed from the config */
+	struct buf groups;		/* "free, cheap" */
+	size_t *pending;
+	char *line; /* the result, printed in config order */
+	bool ok;
+};
+
+static void print_usd(struct buf *out, const char *what, const cJSON *v)
+{
+	if (cJSON_IsNumber(v))
+		buf_printf(out, "%s$%.4f", what, v->valuedouble);
+	else
+		buf_printf(out, "%sunknown", what);
+}
+
+/* GET /key's {"data": {limit, limit_remaining, limit_reset, usage, usage_daily, ...}}. */
+static char *key_summary(const char *body, size_t len)
+{
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "data");
+	const cJSON *limit = cJSON_GetObjectItemCaseSensitive(d, "limit");
+	const cJSON *reset = cJSON_GetObjectItemCaseSensitive(d, "limit_reset");
+	struct buf out;
+
+	if (!cJSON_IsObject(d)) {
+		cJSON_Delete(root);
+		return NULL;
+	}
+	buf_init(&out, 0);
+	if (cJSON_IsNumber(limit)) {
+		buf_printf(&out, "limit $%.4f", limit->valuedouble);
+		if (cJSON_IsString(reset))
+			buf_printf(&out, " (resets %s)", reset->valuestring);
+		print_usd(&out, ", remaining ",
+			  cJSON_GetObjectItemCaseSensitive(d, "limit_remaining"));
+	} else {
+		buf_puts(&out, "no credit limit on this key (set one: openrouter.ai -> Keys)");
+	}
+	print_usd(&out, "; used ", cJSON_GetObjectItemCaseSensitive(d, "usage_daily"));
+	print_usd(&out, " today, ", cJSON_GetObjectItemCaseSensitive(d, "usage"));
+	buf_puts(&out, " in total");
+	cJSON_Delete(root);
+	return buf_steal(&out);
+}
+
+/* OpenRouter's error body {"error": {"code": 401, "message": "..."}}: the message, cut short. */
+static char *error_message(const char *body, size_t len)
+{
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(root, "error"), "message");
+	char *s = xasprintf("%.200s", cJSON_IsString(m) ? m->valuestring : "no error message");
+
+	cJSON_Delete(root);
+	return s;
+}
+
+static void on_key(struct httpc_req *req, void *arg)
+{
+	struct key_check *k = arg;
+	size_t len;
+	const char *body = httpc_body(req, &len);
+	long status = httpc_status(req);
+	char *msg = NULL;
+
+	if (httpc_result(req) != HTTPC_OK) {
+		k->line = xasprintf("FAILED: %s", httpc_error(req));
+	} else if (status != 200) {
+		msg = error_message(body, len);
+		k->line = xasprintf("FAILED: HTTP %ld: %s", status, msg);
+	} else {
+		k->line = key_summary(body, len);
+		k->ok = k->line != NULL;
+		if (!k->ok)
+			k->line =
+				xstrdup("FAILED: the answer is not OpenRouter's {\"data\": {...}}");
+	}
+	free(msg);
+	if (--*k->pending == 0)
+		loop_stop(k->r->loop);
+}
+
+static bool same_key(const struct config_litellm_params *a, const char *api_base,
+		     const char *api_key)
+{
+	return strcmp(a->api_base, api_base) == 0 &&
+	       strcmp(a->api_key ? a->api_key : "", api_key ? api_key : "") == 0;
+}
+
+/* Collects the distinct keys of the openrouter/ deployments with the groups that use them. */
+static size_t collect_keys(const struct config *cfg, struct key_check *keys)
+{
+	size_t n = 0, i, j, e;
+
+	for (i = 0; i < cfg->n_models; i++) {
+		const struct config_model *m = &cfg->models[i];
+		const struct config_litellm_params *p = &m->litellm_params;
+		bool listed = false;
+
+		if (strcmp(m->provider, "openrouter") != 0)
+			continue;
+		for (j = 0; j < n; j++)
+			if (same_key(p, keys[j].api_base, keys[j].api_key))
+				break;
+		if (j == n) {
+			keys[n].api_base = p->api_base;
+			keys[n].api_key = p->api_key;
+			buf_init(&keys[n].groups, 0);
+			n++;
+		}
+		for (e = 0; e < i && !listed; e++)
+			listed = strcmp(cfg->models[e].provider, "openrouter") == 0 &&
+				 strcmp(cfg->models[e].model_name, m->model_name) == 0 &&
+				 same_key(&cfg->models[e].litellm_params, p->api_base, p->api_key);
+		if (!listed)
+			buf_printf(&keys[j].groups, "%s%s", keys[j].groups.len ? ", " : "",
+				   m->model_name);
+	}
+	return n;
+}
+
+/* Layer 5 of the spend control: what OpenRouter itself allows each key. */
+static bool check_provider_keys(struct run *r, const struct config *cfg)
+{
+	struct key_check *keys = xcalloc(cfg->n_models ? cfg->n_models : 1, sizeof(*keys));
+	size_t n = collect_keys(cfg, keys), pending = 0, i;
+	bool ok = true;
+
+	for (i = 0; i < n; i++) {
+		struct key_check *k = &keys[i];
+		size_t base_len = strlen(k->api_base);
+		char *url, *auth = NULL;
+		const char *headers[2] = {NULL, NULL};
+		struct httpc_opts o = {0};
+
+		k->r = r;
+		k->pending = &pending;
+		if (!k->api_key) {
+			k->line = xstrdup("FAILED: no api_key is configured for these deployments");
+			continue;
+		}
+		while (base_len && k->api_base[base_len - 1] == '/')
+			base_len--;
+		url = xasprintf("%.*s/key", (int)base_len, k->api_base);
+		auth = xasprintf("Authorization: Bearer %s", k->api_key);
+		headers[0] = auth;
+		o.url = url;
+		o.headers = headers;
+		o.timeout_ms = KEY_TIMEOUT_MS;
+		o.connect_timeout_ms = KEY_TIMEOUT_MS / 2;
+		o.max_response_bytes = KEY_RESPONSE_MAX;
+		if (httpc_start(r->loop, &o, on_key, k, NULL) == 0)
+			pending++;
+		else
+			k->line = xstrdup("FAILED: cannot start the request (bad api_base?)");
+		free(auth);
+		free(url);
+	}
+	if (pending)
+		loop_run(r->loop);
+	for (i = 0; i < n; i++) {
+		printf("openrouter key (%s): %s\n", buf_str(&keys[i].groups), keys[i].line);
+		ok = ok && keys[i].ok;
+		free(keys[i].line);
+		buf_finish(&keys[i].groups);
+	}
+	free(keys);
+	return ok;
+}
+
 int cli_doctor(const struct config *cfg)
 {
 	struct run r = {0};
@@ -227,6 +409,9 @@ int cli_doctor(const struct config *cfg)
 			ok = false;
 		}
 	}
+	fflush(stdout);
+	if (!check_provider_keys(&r, cfg))
+		ok = false;
 	fflush(stdout);
 	finish(&r);
 	return ok ? 0 : 1;
