@@ -15,6 +15,7 @@
 #include "breaker.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <errno.h>
@@ -44,6 +45,7 @@ struct breaker {
 	int64_t until_ms;
 	uint64_t trips, refused;
 	char why[160];
+	struct metric *m_open, *m_trips, *m_refused;
 };
 
 struct breaker *breaker_create(const struct config_bleed *cfg)
@@ -239,4 +241,26 @@ void breaker_state(struct breaker *b, int64_t now_ms, struct breaker_state *out)
 			out->calls_in_window++;
 	out->cost_in_window_usd = window_cost(b, now_ms);
 	snprintf(out->why, sizeof(out->why), "%s", b->open ? b->why : "");
+}
+
+static void collect(struct metrics *m, void *arg)
+{
+	struct breaker *b = arg;
+	struct breaker_state st;
+
+	breaker_state(b, now_wall_ms(), &st);
+	metric_set(b->m_open, NULL, st.open ? 1 : 0);
+	metric_set(b->m_trips, NULL, (double)st.trips);
+	metric_set(b->m_refused, NULL, (double)st.refused);
+}
+
+void breaker_register_metrics(struct breaker *b, struct metrics *m)
+{
+	b->m_open = metrics_add(m, METRIC_GAUGE, "hermetic_breaker_open",
+				"1 while the bleed breaker refuses model calls", NULL);
+	b->m_trips = metrics_add(m, METRIC_COUNTER, "hermetic_breaker_trips_total",
+				 "Times the bleed breaker opened", NULL);
+	b->m_refused = metrics_add(m, METRIC_COUNTER, "hermetic_breaker_refused_total",
+				   "Model calls refused by the open bleed breaker", NULL);
+	metrics_on_collect(m, collect, b);
 }

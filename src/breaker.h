@@ -19,6 +19,7 @@
 
 struct breaker;
 struct config_bleed;
+struct metrics;
 
 /* Called once per trip, from inside breaker_admit() or breaker_add_cost(). why is borrowed
  * for the call ("more than 60 model calls within 900 s"); until_ms is when it closes by
@@ -41,6 +42,9 @@ struct breaker_state {
 struct breaker *breaker_create(const struct config_bleed *cfg);
 /* Accepts NULL. */
 void breaker_destroy(struct breaker *b);
+/* Exports hermetic_breaker_open (gauge), hermetic_breaker_trips_total and
+ * hermetic_breaker_refused_total, read at each scrape. */
+void breaker_register_metrics(struct breaker *b, struct metrics *m);
 /* Sets the trip callback (may be NULL). The callback must not call back into the breaker. */
 void breaker_on_trip(struct breaker *b, breaker_trip_cb cb, void *arg);
 

@@ -49,6 +49,7 @@ struct gateway {
 	struct mcp *mcp;
 	struct spend *spend;
 	struct router *router;
+	struct breaker *breaker; /* guardrails.bleed, for every model call of this process */
 	struct tools *tools;
 	struct agent *agent;
 	struct telegram *tg;
@@ -491,12 +492,15 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 	g->router = router_create(cfg, g->d.loop, g->spend, g->d.metrics);
 	if (!g->router)
 		return -1;
+	g->breaker = breaker_create(&cfg->guardrails.bleed);
+	breaker_register_metrics(g->breaker, g->d.metrics);
+	breaker_on_trip(g->breaker, on_breaker_trip, g);
+	router_set_breaker(g->router, g->breaker);
 	g->tools = tools_create(&(struct tools_env){cfg, g->d.loop, g->d.store, g->mcp});
 	g->agent =
 		agent_create(&(struct agent_env){cfg, g->d.loop, g->router, g->tools, g->d.store});
 	g->tg = telegram_create(&g->d, g->agent, g->mcp, g->spend);
-	telegram_set_breaker(g->tg, router_breaker(g->router));
-	breaker_on_trip(router_breaker(g->router), on_breaker_trip, g);
+	telegram_set_breaker(g->tg, g->breaker);
 	g->sink = (struct job_sink){sink_run, sink_deliver, g};
 	g->cron = cron_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
 	g->hooks = hooks_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
@@ -543,6 +547,7 @@ out:
 	agent_destroy(g.agent);
 	tools_destroy(g.tools);
 	router_destroy(g.router);
+	breaker_destroy(g.breaker);
 	spend_destroy(g.spend);
 	mcp_destroy(g.mcp);
 	httpd_destroy(g.api);

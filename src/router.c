@@ -129,7 +129,7 @@ struct router {
 	const struct config *cfg;
 	struct loop *loop;
 	struct spend *spend;
-	struct breaker *breaker; /* guardrails.bleed, asked before every upstream send */
+	struct breaker *breaker; /* borrowed; asked before every upstream send, or NULL */
 	struct deployment *deps;
 	size_t n_deps;
 	struct group *groups;
@@ -142,7 +142,7 @@ struct router {
 	struct metric *m_total, *m_failed, *m_requests, *m_spend, *m_tokens, *m_in_tokens,
 		*m_out_tokens, *m_latency, *m_api_latency, *m_ttft, *m_overhead, *m_fb_ok,
 		*m_fb_fail, *m_cooled, *m_state, *m_remaining, *m_retries, *m_cost_unknown,
-		*m_in_flight, *m_spend_today, *m_brk_open, *m_brk_trips, *m_brk_refused;
+		*m_in_flight, *m_spend_today;
 };
 
 struct router_call {
@@ -641,25 +641,14 @@ static void register_metrics(struct router *r, struct metrics *m)
 				     "Upstream calls in flight", NULL);
 	r->m_spend_today = metrics_add(m, METRIC_GAUGE, "hermetic_spend_today_usd",
 				       "Spend today (configured timezone) in USD", NULL);
-	r->m_brk_open = metrics_add(m, METRIC_GAUGE, "hermetic_breaker_open",
-				    "1 while the bleed breaker refuses model calls", NULL);
-	r->m_brk_trips = metrics_add(m, METRIC_COUNTER, "hermetic_breaker_trips_total",
-				     "Times the bleed breaker opened", NULL);
-	r->m_brk_refused = metrics_add(m, METRIC_COUNTER, "hermetic_breaker_refused_total",
-				       "Model calls refused by the open bleed breaker", NULL);
 }
 
 static void collect(struct metrics *m, void *arg)
 {
 	struct router *r = arg;
 	int64_t t = now_ms();
-	struct breaker_state bs;
 	size_t i;
 
-	breaker_state(r->breaker, t, &bs);
-	metric_set(r->m_brk_open, NULL, bs.open ? 1 : 0);
-	metric_set(r->m_brk_trips, NULL, (double)bs.trips);
-	metric_set(r->m_brk_refused, NULL, (double)bs.refused);
 	metric_set(r->m_in_flight, NULL, (double)r->in_flight);
 	for (i = 0; i < r->n_deps; i++)
 		set_state_metric(r, &r->deps[i], t);
@@ -714,7 +703,6 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 	r->cfg = cfg;
 	r->loop = loop;
 	r->spend = spend;
-	r->breaker = breaker_create(&cfg->guardrails.bleed);
 	buf_init(&r->out, 0);
 	r->n_deps = cfg->n_models;
 	r->deps = xcalloc(r->n_deps ? r->n_deps : 1, sizeof(*r->deps));
@@ -1067,7 +1055,7 @@ static void attempt(struct router_call *c)
 		group_exhausted(c);
 		return;
 	}
-	if (breaker_admit(r->breaker, now_ms(), msg, sizeof(msg)) < 0) {
+	if (r->breaker && breaker_admit(r->breaker, now_ms(), msg, sizeof(msg)) < 0) {
 		struct breaker_state bs;
 
 		breaker_state(r->breaker, now_ms(), &bs);
@@ -1274,7 +1262,8 @@ static void record_success(struct router_call *c, const char *source_override)
 	}
 	if (source_override)
 		source = source_override;
-	breaker_add_cost(r->breaker, now_ms(), c->cost_usd);
+	if (r->breaker)
+		breaker_add_cost(r->breaker, now_ms(), c->cost_usd);
 	c->dep->win.tokens[slot(&c->dep->win, now_ms() / 1000)] +=
 		c->prompt_tokens + c->completion_tokens;
 	if (r->spend) {
@@ -1716,11 +1705,10 @@ void router_destroy(struct router *r)
 	free(r->groups);
 	free(r->deps);
 	buf_finish(&r->out);
-	breaker_destroy(r->breaker);
 	free(r);
 }
 
-struct breaker *router_breaker(struct router *r)
+void router_set_breaker(struct router *r, struct breaker *b)
 {
-	return r->breaker;
+	r->breaker = b;
 }

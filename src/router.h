@@ -75,8 +75,9 @@ void router_cancel(struct router_call *c);
 /* True when name is a callable virtual model (a model_list model_name). */
 bool router_has_model(const struct router *r, const char *name);
 size_t router_in_flight(const struct router *r);
-/* The bleed detector every upstream send asks first (guardrails.bleed); owned by the router.
- * Callers set its trip callback (the gateway's alert) and resume it (/resume). */
-struct breaker *router_breaker(struct router *r);
+/* Every upstream send (retries and fallbacks too) asks b first and is refused with 429
+ * bleed_breaker_open when it says no; each call's cost is fed to it. b is borrowed (it must
+ * outlive the router); NULL = no breaker (`hermetic router`, `chat`). */
+void router_set_breaker(struct router *r, struct breaker *b);
 
 #endif

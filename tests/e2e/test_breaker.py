@@ -18,7 +18,8 @@ from agent_harness import agent_config, fake  # noqa: F401
 from conftest import SLOW, Gateway, http_get, to_yaml
 from fakes.fake_openai import text, tool_calls
 from fakes.fake_telegram import FakeTelegram
-from router_harness import UPSTREAM_ENV, UPSTREAM_KEY, msum, parse_metrics, promtool_check
+from router_harness import (UPSTREAM_ENV, UPSTREAM_KEY, msum, parse_metrics, promtool_check,
+                            router_config, start_router)  # noqa: F401
 
 TOKEN = "123456:TEST-e2e-breaker-token"
 ALLOWED = 1001
@@ -190,3 +191,12 @@ def test_daily_budget_holds_after_sigkill_and_restart_of_the_gateway(start, fake
     status, body = post_chat(g, "hi")
     assert status == 502 and "budget" in body.lower(), body
     assert len(fake.chat_requests) == 2
+
+
+def test_standalone_router_does_not_use_the_breaker(fake, start_router):  # noqa: F811
+    """`hermetic router` serves other clients at their own rates: guardrails.bleed is the
+    gateway's, so more calls than max_calls pass and no breaker series is exported."""
+    fake.script_for("test/free", *[text(f"ok {i}") for i in range(4)])
+    r = start_router(router_config(fake, guardrails={"bleed": {"max_calls": 2, "window_s": 3600}}))
+    assert [r.chat("free").status for _ in range(4)] == [200] * 4
+    assert "hermetic_breaker_open" not in r.metrics_text()
