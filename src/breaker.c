@@ -222,8 +222,6 @@ bool breaker_resume(struct breaker *b, int64_t now_ms)
 	b->open = false;
 	b->why[0] = '\0';
 	forget_window(b);
-	if (was_open)
-		log_warn("bleed breaker closed by /resume: model calls flow again");
 	return was_open;
 }
 

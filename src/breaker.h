@@ -55,7 +55,8 @@ int breaker_admit(struct breaker *b, int64_t now_ms, char *msg, size_t len);
 /* Adds the cost of a finished call at now_ms; opens the breaker when the window's cost goes
  * over max_cost_usd. */
 void breaker_add_cost(struct breaker *b, int64_t now_ms, double cost_usd);
-/* Closes the breaker now and forgets the window (/resume). Returns true if it was open. */
+/* Closes the breaker now and forgets the window (/resume; the caller logs who did it).
+ * Returns true if it was open. */
 bool breaker_resume(struct breaker *b, int64_t now_ms);
 /* The state at now_ms (closes it first when the cooldown has passed). */
 void breaker_state(struct breaker *b, int64_t now_ms, struct breaker_state *out);
