@@ -43,7 +43,7 @@ struct breaker *breaker_create(const struct config_bleed *cfg);
 /* Accepts NULL. */
 void breaker_destroy(struct breaker *b);
 /* Exports hermetic_breaker_open (gauge), hermetic_breaker_trips_total and
- * hermetic_breaker_refused_total, read at each scrape. */
+ * hermetic_breaker_refused_total with name="bleed", read at each scrape. */
 void breaker_register_metrics(struct breaker *b, struct metrics *m);
 /* Sets the trip callback (may be NULL). The callback must not call back into the breaker. */
 void breaker_on_trip(struct breaker *b, breaker_trip_cb cb, void *arg);
