@@ -321,7 +321,9 @@ static void complete_call(struct mcp_call *c, bool is_error, char *text, const c
 	c->done = true;
 	c->p = NULL;
 	c->is_error = is_error;
-	c->text = text;
+	/* A server may echo its environment or headers, which can carry our secrets. */
+	c->text = log_redact(text);
+	free(text);
 	c->outcome = outcome;
 	arm(c->finish, 0);
 }

@@ -224,8 +224,14 @@ static void call_free(struct tools_call *c)
 
 static void deliver(struct tools_call *c)
 {
+	char *clean;
+
 	cut_result(c);
-	c->cb(c->is_error, buf_str(&c->out), c->out.len, c->arg);
+	/* What a tool read (a file, a page, a server's answer) may quote one of our secrets;
+	 * the model, the session store and the user never see it. */
+	clean = log_redact(buf_str(&c->out));
+	c->cb(c->is_error, clean, strlen(clean), c->arg);
+	free(clean);
 	call_free(c);
 }
 
