@@ -317,8 +317,8 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
         tg.push_text("again", chat_id=CHAT)
         assert tg.wait_sent(CHAT, 3, timeout=60 * SLOW)[2] == "Again."
 
-        for path in ("/metrics", "/status", "/v1/tools"):
-            _, body = request(url + path, key=key, ev=ev)
+        for path in ("/metrics", "/readyz", "/healthz", "/v1/tools"):
+            request(url + path, key=key, ev=ev)
         assert g.stop() == 0
         g.collect(ev, "gateway")
         for chat, msgs in tg.all_sent().items():
@@ -331,6 +331,8 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
         procs.append(g)
         wait_for(lambda: healthy(url), "the gateway")
         wait_for(lambda: echo.hits >= 2, "the gateway to poll the echoing Bot API")
+        for path in ("/metrics", "/readyz"):
+            request(url + path, key=key, ev=ev, what=f"{path} (echoing Bot API)")
         assert g.stop() == 0
         echo.shutdown()
         g.collect(ev, "gateway (echoing Bot API)")
@@ -344,6 +346,8 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
         wait_for(lambda: healthy(url), "the gateway")
         wait_for(lambda: log_text(home).count("failed (network: ") > before,
                  "a network failure reaching Telegram in the log")
+        for path in ("/metrics", "/readyz"):
+            request(url + path, key=key, ev=ev, what=f"{path} (unreachable Bot API)")
         assert g.stop() == 0
         g.collect(ev, "gateway (unreachable Bot API)")
 
@@ -407,7 +411,8 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
     assert not leaks, "secrets leaked:\n" + "\n".join(f"  {k} in {w}" for k, w in leaks)
     # The search looked at real material, not empty strings.
     joined = "".join(d for _, d in ev.places)
-    for marker in ("Tools ran.", "Hello Ada.", "getUpdates", "[REDACTED]"):
+    for marker in ("Tools ran.", "Hello Ada.", "getUpdates", "[REDACTED]", "/bot<redacted>/",
+                   "failed (network: ", "The model call failed (HTTP 401)"):
         assert marker in joined, marker
 
 
