@@ -450,3 +450,39 @@ def test_shipped_config_never_offers_configuration_view(module_servers, tmp_path
     assert "pods_list" in tools and "configuration_view" not in tools, tools
     r = mcp_list(bare, env=env)
     assert "configuration_view" in r.server_tools("kubernetes")
+
+
+def test_config_check_errors_never_quote_a_secret(tmp_path):
+    """A config that fails (so nothing is registered for redaction yet) explains each error
+    by the secret's reference or position, never by its value."""
+    literal = "sk-or-v1-SECRETS-literal-in-file-91aa"
+    cfg = {
+        "home": str(tmp_path / "home"),
+        "model_list": [{"model_name": "free", "litellm_params": {
+            "model": "openrouter/test/free", "api_key": literal + "\n",
+            "extra_headers": {"X-Team": "os.environ/UPSTREAM_KEY"}}}],
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+        "keys": [{"key": "os.environ/VIRTUAL_KEY"}, {"key": "os.environ/VIRTUAL_KEY"}],
+        "api": {"key": "os.environ/API_SERVER_KEY", "listen": "127.0.0.1:1"},
+        "telegram": {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": ["ada"]},
+        "hooks": [{"name": "w", "token": "os.environ/HOOK_TOKEN", "prompt": "x",
+                   "deliver": "telegram:nobody"}],
+        "mcp_servers": {"web": {"url": "http://127.0.0.1:1/mcp",
+                                "headers": {"Authorization": "os.environ/MCP_HEADER"}}},
+    }
+    path = tmp_path / "bad.yaml"
+    path.write_text(to_yaml(cfg))
+    env = dict(ENV, MCP_HEADER="Bearer " + SECRETS["mcp header"] + "\nX-Injected: 1",
+               UPSTREAM_KEY=SECRETS["deployment api_key"] + "\r")
+    r = subprocess.run(argv("config", "check", "--config", str(path)), env=clean_env(**env),
+                       capture_output=True, text=True, timeout=60 * SLOW)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    # The errors are there, each pointing at its place.
+    assert "must be a single line" in out and "the same key value as keys[0]" in out, out
+    assert f"{path}:" in out
+    ev = Evidence()
+    ev.add("`config check` of a broken config", out)
+    leaks = ev.leaks() + ([("literal api_key", "`config check` output")]
+                          if "SECRETS-literal" in out else [])
+    assert not leaks, "secrets leaked:\n" + "\n".join(f"  {k} in {w}" for k, w in leaks)
