@@ -152,10 +152,12 @@ static const char *next_hit(const char *p, size_t *len, const char **repl)
 			*repl = "[REDACTED]";
 		}
 	}
-	for (q = strstr(p, "/bot"); q && (!best || q < best); q = strstr(q + 4, "/bot")) {
+	/* Earliest start wins, then the longer match; a token that is also registered still
+	 * reads "/bot<redacted>/" in a URL. */
+	for (q = strstr(p, "/bot"); q && (!best || q + 4 <= best); q = strstr(q + 4, "/bot")) {
 		size_t n = bot_token_len(q + 4);
 
-		if (n) {
+		if (n && (!best || q + 4 < best || n >= best_len)) {
 			best = q + 4;
 			best_len = n;
 			*repl = "<redacted>";

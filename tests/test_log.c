@@ -162,6 +162,9 @@ static void registered_secrets_are_replaced_longest_first(void **state)
 	log_add_secret("777:registered-token");
 	check_redact("x/bot777:registered-token/sendMessage y 777:registered-token",
 		     "x/bot<redacted>/sendMessage y [REDACTED]");
+	/* A registered prefix of a longer token: the whole token goes. */
+	log_add_secret("42:tok");
+	check_redact("/bot42:tok-more/x", "/bot<redacted>/x");
 	/* Shorter than 4 bytes: too common to redact. */
 	log_add_secret("abc");
 	check_redact("abc", "abc");
