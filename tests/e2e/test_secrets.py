@@ -97,25 +97,28 @@ def request(url, method="GET", body=None, key=None, ev=None, what=None):
     return status, text_
 
 
-class EchoTelegram(http.server.ThreadingHTTPServer):
-    """A Bot API that fails every call with a description quoting the request path (and so
-    the token), as a misconfigured reverse proxy would."""
+class EchoServer(http.server.ThreadingHTTPServer):
+    """Answers every POST with answer(path, headers) -> (status, content type, body): a peer
+    that quotes what it was sent, as misconfigured proxies and servers do."""
 
-    def __init__(self):
+    def __init__(self, answer):
         class H(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(n)
-                body = json.dumps({"ok": False, "error_code": 404,
-                                   "description": f"Not Found: {self.path}"}).encode()
-                self.send_response(404)
-                self.send_header("Content-Type", "application/json")
+                status, ctype, body = answer(self.path, self.headers)
+                body = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
                 self.server.hits += 1
+
+            def do_GET(self):
+                self.do_POST()
 
             def log_message(self, *args):
                 pass
@@ -129,7 +132,19 @@ class EchoTelegram(http.server.ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-def config(tmp_path, model_url, tg_url, web_url, port, router_port):
+def echo_telegram():
+    """A Bot API failing every call with a description quoting the path (and so the token)."""
+    return EchoServer(lambda path, headers: (404, "application/json", json.dumps(
+        {"ok": False, "error_code": 404, "description": f"Not Found: {path}"})))
+
+
+def strict_mcp():
+    """An MCP server refusing every request, quoting the Authorization header it got."""
+    return EchoServer(lambda path, headers: (
+        401, "text/plain", f"unauthorized: you sent Authorization: {headers.get('Authorization')}"))
+
+
+def config(tmp_path, model_url, tg_url, web_url, port, router_port, strict_url):
     lp = {"api_key": "os.environ/UPSTREAM_KEY", "api_base": model_url}
     stdio = {"command": "/bin/sh",
              "args": ["-c", f'echo "starting with secret=$MCP_ENV_SECRET" >&2; '
@@ -158,6 +173,9 @@ def config(tmp_path, model_url, tg_url, web_url, port, router_port):
             "files": stdio,
             "web": {"url": web_url, "headers": {"Authorization": "os.environ/MCP_HEADER"},
                     "timeout": 10 * SLOW, "connect_timeout": 5 * SLOW},
+            "strict": {"url": strict_url + "/mcp",
+                       "headers": {"Authorization": "os.environ/MCP_HEADER"},
+                       "timeout": 10 * SLOW, "connect_timeout": 5 * SLOW},
         },
     }
     path = tmp_path / "config.yaml"
@@ -233,19 +251,22 @@ def run_cli(ev, name, *args):
 def fakes():
     web = FakeMcp(tools=[tool("whoami", "fixed", result=text_result(
         f"you sent Authorization: Bearer {SECRETS['mcp header']}"))]).start()
+    strict = strict_mcp()
     with FakeOpenAI(api_key=SECRETS["deployment api_key"]) as model, \
             FakeTelegram(token=SECRETS["telegram.token"]) as tg:
         tg.add_chat(CHAT)
-        yield model, tg, web
+        yield model, tg, web, strict
     web.close()
+    strict.shutdown()
+    strict.server_close()
 
 
 def test_no_secret_leaks_anywhere(tmp_path, fakes):
-    model, tg, web = fakes
+    model, tg, web, strict = fakes
     ev = Evidence()
     home = tmp_path / "home"
     port, router_port = free_port(), free_port()
-    cfg = config(tmp_path, model.url, tg.url, web.url, port, router_port)
+    cfg = config(tmp_path, model.url, tg.url, web.url, port, router_port, strict.url)
     url = f"http://127.0.0.1:{port}"
     key = SECRETS["api.key"]
     procs = []
@@ -309,13 +330,18 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
         assert tg.wait_sent(CHAT, 1, timeout=20 * SLOW) == ["Nice run."]
         tg.push_text("hello", chat_id=CHAT)
         assert tg.wait_sent(CHAT, 2, timeout=20 * SLOW)[1] == "Hello Ada."
+        # /status lists the MCP servers, the refusing one with its error.
+        wait_for(lambda: strict.hits >= 1, "the strict MCP server to be asked")
+        tg.push_text("/status", chat_id=CHAT)
+        status_text = tg.wait_sent(CHAT, 3, timeout=20 * SLOW)[2]
+        assert "strict" in status_text, status_text
 
         # Telegram failing: 5xx on polling and on sending.
         tg.server_error(2, method="getUpdates")
         tg.server_error(1, method="sendMessage", html=True)
         model.script_for("test/free", text("Again."))
         tg.push_text("again", chat_id=CHAT)
-        assert tg.wait_sent(CHAT, 3, timeout=60 * SLOW)[2] == "Again."
+        assert tg.wait_sent(CHAT, 4, timeout=60 * SLOW)[3] == "Again."
 
         for path in ("/metrics", "/readyz", "/healthz", "/v1/tools"):
             request(url + path, key=key, ev=ev)
@@ -325,8 +351,8 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
             ev.add(f"Telegram messages to chat {chat}", json.dumps(msgs))
 
         # ---- phase 2: a Bot API that quotes the path (token) in its errors ---------------
-        echo = EchoTelegram()
-        cfg2 = config(tmp_path, model.url, echo.url, web.url, port, router_port)
+        echo = echo_telegram()
+        cfg2 = config(tmp_path, model.url, echo.url, web.url, port, router_port, strict.url)
         g = Proc(tmp_path, "gateway-echo", "gateway", "--config", str(cfg2))
         procs.append(g)
         wait_for(lambda: healthy(url), "the gateway")
@@ -335,11 +361,12 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
             request(url + path, key=key, ev=ev, what=f"{path} (echoing Bot API)")
         assert g.stop() == 0
         echo.shutdown()
+        echo.server_close()
         g.collect(ev, "gateway (echoing Bot API)")
 
         # ---- phase 3: Telegram unreachable (curl errors) --------------------------------
         dead = f"http://127.0.0.1:{free_port()}"
-        cfg3 = config(tmp_path, model.url, dead, web.url, port, router_port)
+        cfg3 = config(tmp_path, model.url, dead, web.url, port, router_port, strict.url)
         g = Proc(tmp_path, "gateway-dead", "gateway", "--config", str(cfg3))
         procs.append(g)
         before = log_text(home).count("failed (network: ")
@@ -412,7 +439,8 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
     # The search looked at real material, not empty strings.
     joined = "".join(d for _, d in ev.places)
     for marker in ("Tools ran.", "Hello Ada.", "getUpdates", "[REDACTED]", "/bot<redacted>/",
-                   "failed (network: ", "The model call failed (HTTP 401)"):
+                   "failed (network: ", "The model call failed (HTTP 401)",
+                   "unauthorized: you sent Authorization: [REDACTED]"):
         assert marker in joined, marker
 
 
