@@ -272,6 +272,11 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
     procs = []
     try:
         # ---- phase 1: the gateway at work, with failures ----------------------------------
+        # A file in home that quotes secrets (say, a pasted .env): read_file must not carry
+        # them to the model.
+        home.mkdir(mode=0o700)
+        (home / "pasted.env").write_text(f"API_SERVER_KEY={SECRETS['api.key']}\n"
+                                         f"HOOK_TOKEN={SECRETS['hook token']}\n")
         g = Proc(tmp_path, "gateway", "gateway", "--config", str(cfg))
         procs.append(g)
         wait_for(lambda: healthy(url), "the gateway")
@@ -280,7 +285,8 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
 
         # A turn over the API whose tools echo the MCP env secret and header back.
         model.script_for("test/free",
-                         tool_calls(("c1", "mcp_files_env", "{}"), ("c2", "mcp_web_whoami", "{}")),
+                         tool_calls(("c1", "mcp_files_env", "{}"), ("c2", "mcp_web_whoami", "{}"),
+                                    ("c3", "read_file", '{"path": "pasted.env"}')),
                          text("Tools ran."))
         status, body = request(url + "/v1/chat/completions", "POST",
                                {"model": "hermetic-agent", "user": "ada",
@@ -289,8 +295,8 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
         assert status == 200 and "Tools ran." in body, body
         results = [m["content"] for m in model.chat_requests[-1]["body"]["messages"]
                    if m["role"] == "tool"]
-        assert len(results) == 2 and "[REDACTED]" in results[0] and "[REDACTED]" in results[1], \
-            results  # the echo happened and was cut, so the check below means something
+        # Each tool did quote a secret, and it was cut: the search below means something.
+        assert len(results) == 3 and all("[REDACTED]" in r for r in results), results
 
         # The same tools called directly.
         for name in ("mcp_files_env", "mcp_web_whoami"):
