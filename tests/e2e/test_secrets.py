@@ -373,9 +373,9 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
         # ---- phase 3: Telegram unreachable (curl errors) --------------------------------
         dead = f"http://127.0.0.1:{free_port()}"
         cfg3 = config(tmp_path, model.url, dead, web.url, port, router_port, strict.url)
+        before = log_text(home).count("failed (network: ")
         g = Proc(tmp_path, "gateway-dead", "gateway", "--config", str(cfg3))
         procs.append(g)
-        before = log_text(home).count("failed (network: ")
         wait_for(lambda: healthy(url), "the gateway")
         wait_for(lambda: log_text(home).count("failed (network: ") > before,
                  "a network failure reaching Telegram in the log")
