@@ -4,8 +4,9 @@ Telegram bot token, a hook token, an MCP server's env value and header) gets a d
 recognisable value; the gateway and the router then do a full set of work, including the
 failures that produce error logs (upstream 401 and 500 whose bodies quote the Authorization
 header, Telegram errors whose description quotes the request path, an unreachable Telegram,
-wrong keys, MCP servers that echo their environment and headers back as tool results and on
-stderr); `config check`, `doctor` and `mcp call` run too. Then every log line (file and
+wrong keys, MCP servers that echo their environment and headers back as tool results, on
+stderr or in a 401, read_file on a pasted .env); `config check`, `doctor`, `mcp list` and
+`mcp call` run too. Then every log line (file and
 stderr), every /metrics text, every HTTP answer, every request hermetic sent to the model,
 every Telegram message it sent, and every byte of state.db is searched for every secret.
 
@@ -283,7 +284,7 @@ def test_no_secret_leaks_anywhere(tmp_path, fakes):
         wait_for(lambda: {"mcp_files_env", "mcp_web_whoami"} <= set(tool_names(url, ev)),
                  "both MCP servers' tools")
 
-        # A turn over the API whose tools echo the MCP env secret and header back.
+        # A turn over the API whose tools echo the MCP env secret, the header and the file.
         model.script_for("test/free",
                          tool_calls(("c1", "mcp_files_env", "{}"), ("c2", "mcp_web_whoami", "{}"),
                                     ("c3", "read_file", '{"path": "pasted.env"}')),
