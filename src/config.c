@@ -938,6 +938,10 @@ enum {
 	F_ROOT = 1 << 4,	/* offsets are into struct config: LiteLLM's second spelling */
 	F_ONELINE = 1 << 5,	/* no line breaks: the value goes into an HTTP header */
 	F_SEQ_IGNORED = 1 << 6, /* a sequence here is LiteLLM's unrelated feature: warn, skip */
+	/* With F_SECRET on pairs: only what comes from the environment is redacted. A literal
+	 * (PATH, TZ, MODE: read-only) is plain config, and redacting it would blank ordinary
+	 * words out of every log line and tool result. */
+	F_LITERAL_PUBLIC = 1 << 7,
 };
 
 struct choice {
@@ -1421,7 +1425,7 @@ static int set_pair(struct ctx *c, const struct opt *o, const struct node *k, co
 	out->value = is_null(v) ? xstrdup("") : get_str(c, v, o->flags, NULL);
 	if (!out->value)
 		rc = -EINVAL;
-	else if (o->flags & F_SECRET)
+	else if ((o->flags & F_SECRET) && !(o->flags & F_LITERAL_PUBLIC))
 		note_secret(c, v, out->value);
 	out->name = rc == 0 ? xstrdup(k->text) : NULL;
 	if (rc < 0) {
@@ -2704,8 +2708,8 @@ static const struct opt mcp_opts[] = {
 	{"args", T_STRS, FLD(config_mcp_server, args), CNT(config_mcp_server, n_args), .cap = 64,
 	 .text = "arguments of command"},
 	{"env", T_PAIRS, FLD(config_mcp_server, env), CNT(config_mcp_server, n_env), .cap = 64,
-	 .check = check_env_name, .flags = F_SECRET,
-	 .text = "environment of command (values are secrets)"},
+	 .check = check_env_name, .flags = F_SECRET | F_LITERAL_PUBLIC,
+	 .text = "environment of command (values taken from the environment are secrets)"},
 	{"headers", T_PAIRS, FLD(config_mcp_server, headers), CNT(config_mcp_server, n_headers),
 	 .cap = 32, .check = check_header_name, .flags = F_SECRET | F_ONELINE,
 	 .text = "HTTP headers (values are secrets)"},

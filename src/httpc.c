@@ -47,6 +47,7 @@ struct httpc_req {
 	enum httpc_result result;
 	enum httpc_result pending; /* set when we abort from outside curl's own failure */
 	char errbuf[CURL_ERROR_SIZE];
+	char *scrubbed; /* errbuf with secrets and /bot<token> cut: curl may quote the URL */
 	const char *error;
 	long status;
 	int64_t start_us, first_byte_us, end_us;
@@ -87,6 +88,7 @@ static void finish(struct httpc_req *r)
 	loop_curl_release(r->loop, r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->body);
+	free(r->scrubbed);
 	buf_finish(&r->resp);
 	buf_finish(&r->hdrs);
 	free(r);
@@ -225,8 +227,12 @@ static void on_done(CURL *easy, CURLcode rc, void *arg)
 		r->result = r->pending;
 	} else {
 		r->result = map_code(rc);
-		if (r->result != HTTPC_OK)
-			r->error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+		if (r->result != HTTPC_OK && r->errbuf[0]) {
+			r->scrubbed = log_redact(r->errbuf);
+			r->error = r->scrubbed;
+		} else if (r->result != HTTPC_OK) {
+			r->error = curl_easy_strerror(rc);
+		}
 		/* No connection, and the check refused at least one address: that is why. */
 		if (r->result == HTTPC_CONNECT && r->refused[0]) {
 			r->result = HTTPC_REFUSED;

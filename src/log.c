@@ -123,29 +123,68 @@ void log_add_secret(const char *secret)
 	L.secrets[L.n_secrets++] = xstrdup(secret);
 }
 
+/* Length of a Telegram bot token at s ("<digits>:<[A-Za-z0-9_-]+>"), or 0. */
+static size_t bot_token_len(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (n == 0 || s[n] != ':')
+		return 0;
+	n++;
+	n += strspn(s + n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+	return n;
+}
+
+/* Where the next thing to redact starts at or after p, or NULL: a registered secret or a
+ * Bot API path segment "/bot<token>". *len is its length, *repl what replaces it. */
+static const char *next_hit(const char *p, size_t *len, const char **repl)
+{
+	const char *best = NULL, *q;
+	size_t i, best_len = 0;
+
+	for (i = 0; i < L.n_secrets; i++) {
+		size_t n = strlen(L.secrets[i]);
+
+		q = strstr(p, L.secrets[i]);
+		if (q && (!best || q < best || (q == best && n > best_len))) {
+			best = q;
+			best_len = n;
+			*repl = "[REDACTED]";
+		}
+	}
+	/* Earliest start wins, then the longer match; a token that is also registered still
+	 * reads "/bot<redacted>/" in a URL. */
+	for (q = strstr(p, "/bot"); q && (!best || q + 4 <= best); q = strstr(q + 4, "/bot")) {
+		size_t n = bot_token_len(q + 4);
+
+		if (n && (!best || q + 4 < best || n >= best_len)) {
+			best = q + 4;
+			best_len = n;
+			*repl = "<redacted>";
+			break;
+		}
+	}
+	*len = best_len;
+	return best;
+}
+
 char *log_redact(const char *s)
 {
 	struct buf out;
-	const char *p = s;
+	const char *p = s, *hit, *repl = NULL;
+	size_t len;
 
+	hit = next_hit(p, &len, &repl);
+	if (!hit)
+		return xstrdup(s);
 	buf_init(&out, 0);
-	while (*p) {
-		size_t i, hit = 0;
-
-		for (i = 0; i < L.n_secrets; i++) {
-			size_t n = strlen(L.secrets[i]);
-
-			if (strncmp(p, L.secrets[i], n) == 0 && n > hit)
-				hit = n;
-		}
-		if (hit) {
-			buf_puts(&out, "[REDACTED]");
-			p += hit;
-		} else {
-			buf_append(&out, p, 1);
-			p++;
-		}
+	while (hit) {
+		buf_append(&out, p, (size_t)(hit - p));
+		buf_puts(&out, repl);
+		p = hit + len;
+		hit = next_hit(p, &len, &repl);
 	}
+	buf_puts(&out, p);
 	return buf_steal(&out);
 }
 

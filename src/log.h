@@ -1,8 +1,10 @@
 /* log: levelled log lines with [file:line], to stderr and optionally to a size-rotated file.
  *
  * Every secret registered with log_add_secret() is replaced by "[REDACTED]" in every line
- * before it is written anywhere; control characters are escaped so network input cannot
- * forge log lines. Single-threaded use (the event loop); curl's resolver threads never log.
+ * before it is written anywhere, and a Telegram bot token in a Bot API path ("/bot<digits>:
+ * <chars>") becomes "/bot<redacted>" even when it was never registered (a URL built from
+ * another config, or echoed by a server); control characters are escaped so network input
+ * cannot forge log lines. Single-threaded use (the event loop); curl's resolver threads never log.
  */
 #ifndef HERMETIC_LOG_H
 #define HERMETIC_LOG_H
@@ -29,7 +31,10 @@ void log_set_stderr(int enabled);
 void log_forget_secrets(void);
 /* Registers a secret (copied) to redact; strings shorter than 4 bytes are ignored. */
 void log_add_secret(const char *secret);
-/* Returns a malloc'd copy of s with every registered secret replaced. */
+/* Returns a malloc'd copy of s with every registered secret replaced by "[REDACTED]" and
+ * every "/bot<token>" cut to "/bot<redacted>". Cheap when nothing matches (one strstr per
+ * secret). Also used outside logging wherever foreign text reaches a user or the model: tool
+ * results, upstream error messages, curl error strings. */
 char *log_redact(const char *s);
 
 void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)

@@ -321,7 +321,9 @@ static void complete_call(struct mcp_call *c, bool is_error, char *text, const c
 	c->done = true;
 	c->p = NULL;
 	c->is_error = is_error;
-	c->text = text;
+	/* A server may echo its environment or headers, which can carry our secrets. */
+	c->text = log_redact(text);
+	free(text);
 	c->outcome = outcome;
 	arm(c->finish, 0);
 }
@@ -680,16 +682,20 @@ static void fail_pendings(struct pending **list, const char *why)
 
 static void fail_server(struct mcp_server *s, const char *why)
 {
+	char *clean;
+
 	if (s->state != S_CONNECTING && s->state != S_READY)
 		return;
+	/* Kept for `mcp list`, doctor and /status, which do not pass through the logger. */
+	clean = log_redact(why);
 	/* Once per change of state or reason: a server down for a day does not fill the log. */
-	if (s->state == S_READY || !s->error || strcmp(s->error, why) != 0)
-		log_warn("mcp %s: %s%s", s->cfg->name, why,
+	if (s->state == S_READY || !s->error || strcmp(s->error, clean) != 0)
+		log_warn("mcp %s: %s%s", s->cfg->name, clean,
 			 s->m->reconnect ? " (retrying with backoff)" : "");
 	else
-		log_debug("mcp %s: still failing: %s", s->cfg->name, why);
+		log_debug("mcp %s: still failing: %s", s->cfg->name, clean);
 	free(s->error);
-	s->error = xstrdup(why);
+	s->error = clean;
 	s->state = S_FAILED;
 	s->settled = true;
 	s->refreshing = false;

@@ -1,6 +1,7 @@
 /* mcp_render: one pass over result.content[], a buf capped well above the final cap (so a
  * huge result costs bounded memory), then the final UTF-8-safe cut with its note. */
 #include "mcp_render.h"
+#include "log.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -89,9 +90,14 @@ static void render_block(struct buf *out, const cJSON *b, const char *structured
 
 char *mcp_render_cap(char *text, size_t cap)
 {
-	size_t len = strlen(text), cut;
+	size_t len, cut;
 	char *out;
 
+	/* Redact before cutting: a secret cut in half at the cap is not recognised later. */
+	out = log_redact(text);
+	free(text);
+	text = out;
+	len = strlen(text);
 	if (len <= cap)
 		return text;
 	cut = cap;

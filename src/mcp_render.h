@@ -16,7 +16,8 @@
 char *mcp_render_result(const char *result_json, size_t len, size_t cap, bool *is_error);
 /* A JSON-RPC error object {code, message, data?} as a tool error. */
 char *mcp_render_rpc_error(const char *error_json, size_t len, size_t cap);
-/* Caps text (malloc'd, taken) at cap bytes on a UTF-8 boundary, appending the note. */
+/* Redacts registered secrets (log_redact), then caps text (malloc'd, taken) at cap bytes on a
+ * UTF-8 boundary, appending the note. */
 char *mcp_render_cap(char *text, size_t cap);
 
 #endif

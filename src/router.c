@@ -479,9 +479,10 @@ static enum eclass classify(long status, const char *body, char **msg)
 
 	if (cJSON_IsNumber(code) && status == 200)
 		status = (long)code->valuedouble;
-	*msg = xstrdup(text ? text
-			    : (body && *body && !root ? "upstream answered a non-JSON error"
-						      : "upstream error"));
+	/* Some upstreams quote the request's Authorization header back in their error. */
+	*msg = log_redact(text ? text
+			       : (body && *body && !root ? "upstream answered a non-JSON error"
+							 : "upstream error"));
 	if (strcmp(codestr, "context_length_exceeded") == 0 ||
 	    contains_ci(text, "maximum context length") || contains_ci(text, "context length") ||
 	    contains_ci(text, "context window"))
@@ -892,8 +893,12 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
 	drop_scratch(root);
 	if (error_event) {
 		if (c->stream_started) {
-			/* Pass the provider's error event on as it came, then stop. */
-			forward(c, ev->data, ev->data_len);
+			/* Pass the provider's error event on, then stop; without our
+			 * secrets: some providers quote the request's headers. */
+			char *clean = log_redact(ev->data);
+
+			forward(c, clean, strlen(clean));
+			free(clean);
 			c->stream_failed_forwarded = true;
 			c->err = E_SERVER;
 			c->err_status = 502;

@@ -196,20 +196,27 @@ static void unknown_tool(const struct tools *t, const char *name, struct buf *ou
 	buf_puts(out, " Call only the tools listed in this request.");
 }
 
-static void cut_result(struct tools_call *c)
+/* Redacts our secrets (what a tool read, a file, a page, a server's answer, may quote
+ * one), then cuts to tool_result_max_bytes: in that order, so a secret cut in half at the
+ * cap is not left unrecognised. */
+static void clean_result(struct tools_call *c)
 {
-	size_t max = (size_t)c->t->env.cfg->agent.tool_result_max_bytes;
-	size_t len = c->out.len, keep = max;
-	char note[96];
+	size_t max = (size_t)c->t->env.cfg->agent.tool_result_max_bytes, len, keep;
+	bool full = c->out.cap && c->out.len >= c->out.cap;
+	char *clean = log_redact(buf_str(&c->out)), note[96];
 
+	buf_reset(&c->out);
+	c->out.cap = 0;
+	buf_puts(&c->out, clean);
+	free(clean);
+	len = c->out.len;
 	if (len <= max)
 		return;
-	keep = utf8_cut(c->out.data, keep);
+	keep = utf8_cut(c->out.data, max);
 	snprintf(note, sizeof(note), "\n[cut: %zu of %zu%s bytes shown]", keep, len,
-		 c->out.cap && len >= c->out.cap ? "+" : "");
+		 full ? "+" : "");
 	c->out.len = keep;
 	c->out.data[keep] = '\0';
-	c->out.cap = 0;
 	buf_puts(&c->out, note);
 }
 
@@ -224,7 +231,7 @@ static void call_free(struct tools_call *c)
 
 static void deliver(struct tools_call *c)
 {
-	cut_result(c);
+	clean_result(c);
 	c->cb(c->is_error, buf_str(&c->out), c->out.len, c->arg);
 	call_free(c);
 }

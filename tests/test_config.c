@@ -1279,6 +1279,28 @@ static void test_secrets_are_registered_for_redaction(void **state)
 	result_finish(&r);
 }
 
+static void test_literal_mcp_env_values_are_not_secrets(void **state)
+{
+	struct result r;
+	char *line;
+
+	(void)state;
+	log_forget_secrets();
+	setenv("E2E_MCP_TOKEN", "from-the-environment", 1);
+	r = parse("mcp_servers:\n  files:\n    command: /bin/true\n    env:\n"
+		  "      TOKEN: os.environ/E2E_MCP_TOKEN\n      MODE: read-only\n"
+		  "      MIXED: \"x-${E2E_MCP_TOKEN}\"\n");
+	assert_int_equal(r.rc, 0);
+	/* Redacting a literal would blank ordinary words out of every log line and tool
+	 * result; what came from the environment is still a secret. */
+	line = log_redact("a read-only mount, token from-the-environment, x-from-the-environment");
+	assert_string_equal(line, "a read-only mount, token [REDACTED], x-[REDACTED]");
+	free(line);
+	result_finish(&r);
+	unsetenv("E2E_MCP_TOKEN");
+	log_forget_secrets();
+}
+
 static void test_secrets_are_not_registered_on_failure(void **state)
 {
 	struct result r;
@@ -1512,6 +1534,7 @@ int main(void)
 		cmocka_unit_test(test_alias_expansion_of_the_schema_walk_is_capped),
 		cmocka_unit_test(test_env_references_in_both_forms),
 		cmocka_unit_test(test_secrets_are_registered_for_redaction),
+		cmocka_unit_test(test_literal_mcp_env_values_are_not_secrets),
 		cmocka_unit_test(test_secrets_are_not_registered_on_failure),
 		cmocka_unit_test(test_secrets_never_appear_in_diag_or_summary),
 		cmocka_unit_test(test_secret_with_line_break_is_refused),

@@ -130,6 +130,62 @@ static void level_names_parse(void **state)
 	assert_int_not_equal(log_level_parse("verbose", &l), 0);
 }
 
+static void check_redact(const char *in, const char *want)
+{
+	char *got = log_redact(in);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void bot_token_in_a_url_is_cut_without_registration(void **state)
+{
+	log_forget_secrets();
+	check_redact("POST https://api.telegram.org/bot123456:AAH-x_y9/getUpdates failed",
+		     "POST https://api.telegram.org/bot<redacted>/getUpdates failed");
+	/* Twice in one text, and at the very end. */
+	check_redact("/bot1:a/x /bot22:bb", "/bot<redacted>/x /bot<redacted>");
+	/* Not a token: no digits, no colon, nothing after "/bot". */
+	check_redact("/bottle/bot/botx:1/bot123/ /bot", "/bottle/bot/botx:1/bot123/ /bot");
+}
+
+static void registered_secrets_are_replaced_longest_first(void **state)
+{
+	log_forget_secrets();
+	log_add_secret("sk-abcd");
+	log_add_secret("sk-abcdefgh");
+	log_add_secret("key9");
+	check_redact("sk-abcdefgh|sk-abcd|key9key9", "[REDACTED]|[REDACTED]|[REDACTED][REDACTED]");
+	check_redact("nothing here", "nothing here");
+	check_redact("", "");
+	/* A registered token in a Bot API path: cut either way, never shown. */
+	log_add_secret("777:registered-token");
+	check_redact("x/bot777:registered-token/sendMessage y 777:registered-token",
+		     "x/bot<redacted>/sendMessage y [REDACTED]");
+	/* A registered prefix of a longer token: the whole token goes. */
+	log_add_secret("42:tok");
+	check_redact("/bot42:tok-more/x", "/bot<redacted>/x");
+	/* Shorter than 4 bytes: too common to redact. */
+	log_add_secret("abc");
+	check_redact("abc", "abc");
+	log_forget_secrets();
+}
+
+static void a_bot_token_never_reaches_the_file(void **state)
+{
+	char *path = xasprintf("%s/e.log", dir), *text;
+
+	log_forget_secrets();
+	assert_int_equal(log_open_file(path, 0, 0), 0);
+	log_warn("curl: http://127.0.0.1:1/bot42:SeCrEt_tok-en/getMe: refused");
+	log_close();
+	text = slurp(path);
+	assert_null(strstr(text, "SeCrEt"));
+	assert_non_null(strstr(text, "/bot<redacted>/getMe: refused"));
+	free(text);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -138,6 +194,9 @@ int main(void)
 		cmocka_unit_test(level_filters_lower_priority_lines),
 		cmocka_unit_test(file_rotates_by_size_and_keeps_n),
 		cmocka_unit_test(level_names_parse),
+		cmocka_unit_test(bot_token_in_a_url_is_cut_without_registration),
+		cmocka_unit_test(registered_secrets_are_replaced_longest_first),
+		cmocka_unit_test(a_bot_token_never_reaches_the_file),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

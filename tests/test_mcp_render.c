@@ -1,6 +1,7 @@
 /* mcp_render: what the model reads for each kind of MCP tool result. */
 #include "test.h"
 #include "mcp_render.h"
+#include "log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,22 @@ static void cap_cuts_on_a_utf8_boundary_with_a_note(void **state)
 	free(s);
 }
 
+static void secrets_are_redacted_before_the_cap_cuts(void **state)
+{
+	bool err;
+	char *s;
+
+	log_add_secret("sk-render-SECRET-0123");
+	/* The cap falls inside the secret: cut first, its head would survive unrecognised. */
+	s = render("{\"content\":[{\"type\":\"text\",\"text\":\"key=sk-render-SECRET-0123 "
+		   "and more\"}]}",
+		   12, &err);
+	assert_null(strstr(s, "sk-render"));
+	assert_true(strncmp(s, "key=[REDACTE", 12) == 0);
+	free(s);
+	log_forget_secrets();
+}
+
 static void non_object_result_is_an_error(void **state)
 {
 	bool err;
@@ -121,6 +138,7 @@ int main(void)
 		cmocka_unit_test(is_error_results_start_with_error),
 		cmocka_unit_test(rpc_errors_name_code_and_message),
 		cmocka_unit_test(cap_cuts_on_a_utf8_boundary_with_a_note),
+		cmocka_unit_test(secrets_are_redacted_before_the_cap_cuts),
 		cmocka_unit_test(non_object_result_is_an_error),
 		cmocka_unit_test(empty_result_says_so),
 	};

@@ -195,10 +195,16 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 	long status = httpc_status(req);
 	char why[256];
 
-	if (httpc_result(req) != HTTPC_OK)
+	if (httpc_result(req) != HTTPC_OK) {
 		snprintf(why, sizeof(why), "%s", httpc_error(req));
-	else
-		snprintf(why, sizeof(why), "%.200s", p->body.len ? buf_str(&p->body) : "no answer");
+	} else {
+		/* Redact before cutting: the body may quote our headers, and a secret cut in
+		 * half is not recognised any more. */
+		char *clean = log_redact(p->body.len ? buf_str(&p->body) : "no answer");
+
+		snprintf(why, sizeof(why), "%.200s", clean);
+		free(clean);
+	}
 	if (p->id < 0) {
 		log_debug("mcp %s: a notification got HTTP %ld: %s", mcp_server_name(t->s), status,
 			  why);

@@ -102,8 +102,13 @@ static void on_readable(evutil_socket_t fd, short what, void *arg, bool is_err)
 	if (n > 0) {
 		if (buf_append(b, chunk, (size_t)n) < 0) {
 			if (is_err) {
+				/* Redact before cutting: a secret cut in half is not
+				 * recognised by the logger any more. */
+				char *clean = log_redact(buf_str(b));
+
 				log_info("mcp %s stderr: %.200s... (long line cut)",
-					 mcp_server_name(t->s), buf_str(b));
+					 mcp_server_name(t->s), clean);
+				free(clean);
 				buf_reset(b);
 			} else {
 				fail(t, "the server sent a message over the 4 MiB frame cap");
