@@ -247,10 +247,11 @@ static int add_cond(scmp_filter_ctx ctx, int nr, const struct allow *a)
 		for (i = 0; i < ARRAY_LEN(socket_domains) && rc == 0; i++)
 			rc = seccomp_rule_add(
 				ctx, SCMP_ACT_ALLOW, nr, 1,
-				SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)socket_domains[i]));
+				SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)socket_domains[i], 0));
 		return rc;
 	case UNIX_ONLY:
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
 	case IOCTL_REQ:
 		/* The kernel takes the request as unsigned int: compare the low 32 bits only. */
 		for (i = 0; i < ARRAY_LEN(ioctl_reqs) && rc == 0; i++)
@@ -259,9 +260,31 @@ static int add_cond(scmp_filter_ctx ctx, int nr, const struct allow *a)
 						      ioctl_reqs[i] & 0xffffffffUL));
 		return rc;
 	case READ_ONLY_LIMIT:
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A2(SCMP_CMP_EQ, 0));
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A2(SCMP_CMP_EQ, 0, 0));
 	}
 	return -EINVAL;
+}
+
+/* In errno mode, fork, vfork and clone without CLONE_THREAD fail with a plain EPERM rather
+ * than the trap: libcs block every signal around them (musl's fork does), and a SIGSYS that
+ * arrives blocked kills the process. They are not logged. */
+static int deny_forks(scmp_filter_ctx ctx, char *err, size_t err_len)
+{
+	static const char *const names[] = {"fork", "vfork"};
+	size_t i;
+	int nr, rc = 0;
+
+	for (i = 0; i < ARRAY_LEN(names) && rc == 0; i++) {
+		nr = seccomp_syscall_resolve_name(names[i]);
+		if (nr >= 0)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+	}
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+				      SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+	if (rc < 0)
+		snprintf(err, err_len, "seccomp rule for fork: %s", strerror(-rc));
+	return rc;
 }
 
 /* Builds the filter (not loaded). Returns NULL with a message in err. */
@@ -292,6 +315,10 @@ static scmp_filter_ctx build(bool kill, char *err, size_t err_len)
 			seccomp_release(ctx);
 			return NULL;
 		}
+	}
+	if (!kill && deny_forks(ctx, err, err_len) < 0) {
+		seccomp_release(ctx);
+		return NULL;
 	}
 	nr = seccomp_syscall_resolve_name("clone3");
 	if (nr >= 0) {
