@@ -427,7 +427,9 @@ int sandbox_seccomp(const struct config *cfg, char *err, size_t err_len)
 			goto out;
 	}
 #endif
-	/* libseccomp sets no_new_privs before loading (SCMP_FLTATR_CTL_NNP defaults to on). */
+	/* libseccomp sets no_new_privs before loading (SCMP_FLTATR_CTL_NNP defaults to on).
+	 * Raw kernel errors, not -ECANCELED, tell "cannot filter here" from a real failure. */
+	seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
 	rc = seccomp_load(ctx);
 	if (rc == -EINVAL || rc == -ENOSYS) {
 		/* qemu-user and kernels without CONFIG_SECCOMP_FILTER: nothing to load into. */
