@@ -417,6 +417,13 @@ int sandbox_seccomp(const struct config *cfg, char *err, size_t err_len)
 		 "ptrace); use a release build for the sandbox");
 	return 0;
 #endif
+	/* SCMP_ACT_KILL_PROCESS needs seccomp API level 3 (Linux 4.14); qemu-user reports 1. */
+	if (kill && seccomp_api_get() < 3) {
+		log_warn("seccomp: this kernel cannot kill the process on a denied syscall (API "
+			 "level %u); denied syscalls fail with EPERM instead",
+			 seccomp_api_get());
+		kill = false;
+	}
 	ctx = build(kill, err, err_len);
 	if (!ctx)
 		return -EINVAL;
@@ -494,9 +501,14 @@ const char *sandbox_status(void)
 int sandbox_export_rules(bool kill, FILE *out)
 {
 	char err[256];
-	scmp_filter_ctx ctx = build(kill, err, sizeof(err));
+	scmp_filter_ctx ctx;
 	int rc;
 
+	/* The filter as a current kernel gets it, whatever this one (or qemu) supports: it is
+	 * printed, never loaded. */
+	if (seccomp_api_get() < 3)
+		seccomp_api_set(3);
+	ctx = build(kill, err, sizeof(err));
 	if (!ctx) {
 		fprintf(stderr, "hermetic: %s\n", err);
 		return -EINVAL;
