@@ -218,3 +218,25 @@ def test_sealed_gateway_full_turn_with_stdio_mcp_restart_in_kill_mode(sealable, 
     assert g.stop() == 0, g.stderr()
     # It exits on EOF (reaped by whoever adopted it: a zombie counts as gone).
     wait_until(lambda: proc_state(launcher[0]) in (None, "Z"), timeout=10, what="launcher gone")
+
+
+def test_launcher_and_servers_go_when_the_gateway_is_killed(servers, mcp_gateway):
+    """PR_SET_PDEATHSIG and EOF: a SIGKILLed gateway leaves no launcher behind, and its stdio
+    servers see EOF on stdin and exit as before. Runs in every build (the launcher is always
+    used, sealed or not)."""
+    entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+    g = mcp_gateway({"everything": entry})
+    g.wait_tools("everything")
+    launcher = children_of(g.proc.pid)
+    kids = server_children(g.proc.pid)
+    assert len(launcher) == 1 and len(kids) == 1, (launcher, kids)
+    # Nothing but stdio and its socket: the launcher holds none of hermetic's descriptors.
+    fds = sorted(int(fd) for fd in os.listdir(f"/proc/{launcher[0]}/fd"))
+    assert fds[:3] == [0, 1, 2] and len(fds) <= 5, [
+        (fd, os.readlink(f"/proc/{launcher[0]}/fd/{fd}")) for fd in fds]
+    g.proc.kill()
+    g.proc.wait()
+    wait_until(lambda: proc_state(launcher[0]) in (None, "Z"), timeout=10 * SLOW,
+               what="launcher gone after the gateway died")
+    wait_until(lambda: proc_state(kids[0]) in (None, "Z"), timeout=20 * SLOW,
+               what="stdio server gone after the gateway died")
