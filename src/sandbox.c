@@ -458,15 +458,29 @@ out:
 	return rc;
 }
 
+/* Whether the process may start children: only stdio MCP servers are children. */
+static bool has_stdio_servers(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_mcp_servers; i++)
+		if (cfg->mcp_servers[i].enabled &&
+		    cfg->mcp_servers[i].transport == CONFIG_MCP_STDIO)
+			return true;
+	return false;
+}
+
 int sandbox_seal(const struct config *cfg)
 {
 	char err[256];
 
-	/* Children are started by the launcher: it must exist before fork is filtered. */
-	if (spawn_launcher_start(err, sizeof(err)) < 0) {
+	/* Children are started by the launcher: it must exist before fork is filtered. Without
+	 * stdio servers there is nothing to start, and no launcher. */
+	if (has_stdio_servers(cfg) && spawn_launcher_start(err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return -1;
 	}
+	spawn_launcher_close();
 	/* Landlock goes here, before seccomp (landlock_apply restricts the file tree; the filter
 	 * below still allows the landlock syscalls, so the order could not lock it out). */
 	if (sandbox_seccomp(cfg, err, sizeof(err)) < 0) {
@@ -650,7 +664,10 @@ int sandbox_selftest(const struct config *cfg, FILE *out)
 	size_t i;
 	long r;
 
-	if (daemon_init(&d, cfg, "sandbox-selftest") < 0 || sandbox_seal(cfg) < 0) {
+	char err[256];
+
+	if (daemon_init(&d, cfg, "sandbox-selftest") < 0 ||
+	    spawn_launcher_start(err, sizeof(err)) < 0 || sandbox_seal(cfg) < 0) {
 		daemon_finish(&d);
 		return 1;
 	}

@@ -50,6 +50,7 @@ static struct {
 	pid_t pid;
 	int fd;
 	uint32_t next_id;
+	bool closed;	    /* spawn_launcher_close() was called */
 	struct loop *loop;  /* the loop that reads its reports */
 	struct event *ev;   /* reports readable */
 	struct event *late; /* exits read outside the loop, dispatched from it */
@@ -189,6 +190,16 @@ int spawn_launcher_start(char *err, size_t err_len)
 
 	if (L.fd >= 0)
 		return 0;
+	if (L.closed || L.pid > 0) {
+		/* Forking now would run into the filter; a launcher that died stays dead. */
+		snprintf(
+			err, err_len,
+			L.pid > 0
+				? "the process launcher has exited; restart hermetic"
+				: "no process launcher: children can only be started by one forked "
+				  "before the sandbox closed");
+		return -ECHILD;
+	}
 	pid = launcher_fork(&fd);
 	if (pid < 0) {
 		snprintf(err, err_len, "cannot start the process launcher: %s", strerror(-pid));
@@ -200,6 +211,11 @@ int spawn_launcher_start(char *err, size_t err_len)
 	L.fd = fd;
 	log_debug("process launcher started as pid %d", (int)pid);
 	return 0;
+}
+
+void spawn_launcher_close(void)
+{
+	L.closed = true;
 }
 
 static int watch(struct loop *l, char *err, size_t err_len)

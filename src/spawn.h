@@ -28,6 +28,9 @@ struct spawn_opts {
 /* Forks the launcher if it is not running yet. The sandbox calls it before sealing; spawn_start
  * calls it on first use. Returns 0 or a negative errno with a message in err. */
 int spawn_launcher_start(char *err, size_t err_len);
+/* No launcher may be forked from now on (the sandbox is closing: fork would be denied or
+ * kill the process); spawn_start fails with a message instead when there is none. */
+void spawn_launcher_close(void);
 
 /* Starts the child. Returns 0 with *out set (on_exit fires exactly once later), or a negative
  * errno with a message in err (then nothing fires). */

@@ -21,7 +21,8 @@ from conftest import BIN, SLOW, WRAPPER, argv, clean_env, run, to_yaml
 from fakes.fake_openai import text, tool_calls
 from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, children_of, mcp_gateway,  # noqa: F401
                          peers, proc_state, server_children, servers, wait_until)
-from router_harness import UPSTREAM_ENV, UPSTREAM_KEY, deployment
+from router_harness import (UPSTREAM_ENV, UPSTREAM_KEY, deployment, router_config,
+                            start_router)  # noqa: F401
 
 API_KEY = "sk-e2e-sandbox-api-SECRET-5d0b"
 
@@ -240,3 +241,17 @@ def test_launcher_and_servers_go_when_the_gateway_is_killed(servers, mcp_gateway
                what="launcher gone after the gateway died")
     wait_until(lambda: proc_state(kids[0]) in (None, "Z"), timeout=20 * SLOW,
                what="stdio server gone after the gateway died")
+
+
+@pytest.mark.smoke
+def test_router_is_sealed_in_kill_mode_and_starts_no_launcher(sealable, fake, start_router):
+    """`hermetic router` seals too; with no stdio MCP server there is nothing to start, so
+    there is no launcher process at all."""
+    fake.script_for("test/free", text("routed"))
+    r = start_router(router_config(fake, guardrails={"seccomp": {"action": "kill"}}))
+    assert status_field(r.proc.pid, "Seccomp") == "2"
+    assert children_of(r.proc.pid) == []
+    resp = r.chat("free")
+    assert resp.status == 200, resp
+    assert resp.json()["choices"][0]["message"]["content"] == "routed"
+    assert r.proc.poll() is None
