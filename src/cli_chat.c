@@ -14,6 +14,7 @@
 #include "mcp.h"
 #include "metrics.h"
 #include "router.h"
+#include "sandbox.h"
 #include "sessions.h"
 #include "spend.h"
 #include "store.h"
@@ -317,6 +318,11 @@ int cli_chat(const struct config *cfg, const char *prompt_text, const char *mode
 		return 1;
 	}
 	loop_on_signal(c.loop, SIGINT, on_sigint, &c);
+	/* Everything is open: from here on the process is sealed. */
+	if (sandbox_seal(cfg) < 0) {
+		close_all(&c);
+		return 1;
+	}
 	if (!c.repl) {
 		if (start_turn(&c, prompt_text, true) == 0)
 			loop_run(c.loop);

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "mcp.h"
 #include "router.h"
+#include "sandbox.h"
 #include "spend.h"
 #include "telegram.h"
 #include "tools.h"
@@ -537,6 +538,9 @@ int gateway_run(const struct config *cfg)
 	hooks_add_routes(g.hooks, g.api);
 	telegram_start(g.tg);
 	cron_start(g.cron);
+	/* Everything is open and bound: from here on the process is sealed. */
+	if (sandbox_seal(cfg) < 0)
+		goto out;
 	if (daemon_run(&g.d) == 0)
 		rc = 0;
 out:

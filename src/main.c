@@ -6,6 +6,7 @@
 #include "gateway.h"
 #include "log.h"
 #include "router_server.h"
+#include "sandbox.h"
 #include "spend.h"
 #include "store.h"
 #include "util.h"
@@ -325,6 +326,39 @@ static int run_doctor(int argc, char **argv)
 	return with_config(path, LOG_WARN, cli_doctor);
 }
 
+/* Hidden: `hermetic sandbox-selftest [--config FILE]` seals like the gateway and reports what
+ * the filter denies (tests/e2e/test_sandbox.py). */
+static int run_sandbox_selftest(int argc, char **argv)
+{
+	int ok;
+	const char *path = config_arg(argc, argv, &ok);
+	struct config *cfg;
+	int rc;
+
+	if (!ok)
+		return 2;
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	log_set_level(cfg->log.level);
+	rc = sandbox_selftest(cfg, stdout);
+	config_destroy(cfg);
+	return rc;
+}
+
+/* Hidden: `hermetic sandbox-rules [--kill]` prints the filter for this arch without loading it
+ * (the test under qemu-user, which cannot load one). */
+static int run_sandbox_rules(int argc, char **argv)
+{
+	bool kill = argc == 2 && strcmp(argv[1], "--kill") == 0;
+
+	if (argc > 2 || (argc == 2 && !kill)) {
+		fprintf(stderr, "usage: hermetic sandbox-rules [--kill]\n");
+		return 2;
+	}
+	return sandbox_export_rules(kill, stdout) < 0 ? 1 : 0;
+}
+
 static const struct cmd commands[] = {
 	{"--version", NULL, run_version, "print versions"},
 	{"version", NULL, run_version, "print versions"},
@@ -338,6 +372,8 @@ static const struct cmd commands[] = {
 	{"doctor", NULL, run_doctor, "check the setup"},
 	{"config", "check", run_config_check, "validate the config"},
 	{"config", "reference", run_config_reference, "print the config key reference"},
+	{"sandbox-selftest", NULL, run_sandbox_selftest, "test the seccomp filter (hidden)"},
+	{"sandbox-rules", NULL, run_sandbox_rules, "print the seccomp filter (hidden)"},
 };
 
 int main(int argc, char **argv)

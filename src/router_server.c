@@ -13,6 +13,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "router.h"
+#include "sandbox.h"
 #include "spend.h"
 #include "util.h"
 #include "version.h"
@@ -428,6 +429,9 @@ int router_server_run(const struct config *cfg)
 			  (int)cfg->router_settings.timeout_s + 60, &s.http) < 0)
 		goto out;
 	add_routes(&s);
+	/* Everything is open and bound: from here on the process is sealed. */
+	if (sandbox_seal(cfg) < 0)
+		goto out;
 	if (daemon_run(&s.d) == 0)
 		rc = 0;
 out:

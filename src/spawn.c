@@ -1,10 +1,16 @@
-/* spawn: fork + execve with three pipes. The child gets exactly the environment it is given
- * (no inheritance of hermetic's secrets) and all other descriptors closed by O_CLOEXEC.
- * Exits are collected by one SIGCHLD handler on the loop that reaps with waitpid(WNOHANG)
- * and dispatches by pid. posix_spawn was rejected: it cannot report an execve failure (bad
- * path) back to us as a clear error, which a close-on-exec status pipe does.
+/* spawn: children with three pipes, started by the launcher process (launcher.c) so the main
+ * process never forks or execs and can run under the seccomp filter.
+ *
+ * spawn_start() creates the pipes here, resolves the executable against our PATH (so a bad
+ * command is still a clear error at once) and sends path, argv, env and the child's pipe ends
+ * to the launcher in one packet; it does not wait for an answer. The launcher reports the pid
+ * and, later, the wait status; both arrive on the loop as packets on a non-blocking socket, so
+ * the on_exit contract (exactly once, from the loop) is what the SIGCHLD reaper gave before.
+ * Signals go through the launcher by child id, which cannot hit a recycled pid.
+ * The child gets exactly the environment it is given and no other descriptor.
  */
 #include "spawn.h"
+#include "launcher.h"
 #include "log.h"
 #include "loop.h"
 #include "util.h"
@@ -12,55 +18,226 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct spawn {
 	struct spawn *next;
 	struct loop *loop;
-	pid_t pid;
+	uint32_t id;
+	pid_t pid; /* -1 until the launcher reports it */
 	int in_fd, out_fd, err_fd;
 	spawn_exit_cb on_exit;
 	void *arg;
 	bool exited;
+	int status;
+	char *path; /* for the message when execve fails */
 	struct event *kill_timer;
 	int stop_stage; /* 0 none, 1 stdin closed, 2 SIGTERM sent, 3 SIGKILL sent */
 	int grace_ms;
 };
 
-static struct spawn *children;
-static struct loop *sigchld_loop; /* the loop whose SIGCHLD handler reaps our children */
-
-static void reap(int signo, void *arg)
-{
-	struct spawn *sp, **pp;
-	int status;
+/* The launcher, shared by every spawn of the process. */
+static struct {
 	pid_t pid;
+	int fd;
+	uint32_t next_id;
+	bool closed;	    /* spawn_launcher_close() was called */
+	struct loop *loop;  /* the loop that reads its reports */
+	struct event *ev;   /* reports readable */
+	struct event *late; /* exits read outside the loop, dispatched from it */
+} L = {.pid = -1, .fd = -1};
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (pp = &children; (sp = *pp); pp = &sp->next) {
-			if (sp->pid != pid)
-				continue;
+static struct spawn *children; /* started, not yet exited */
+static struct spawn *late;     /* exited while a shutdown wait read reports */
+
+static struct spawn *find(uint32_t id)
+{
+	struct spawn *sp;
+
+	for (sp = children; sp; sp = sp->next)
+		if (sp->id == id)
+			return sp;
+	return NULL;
+}
+
+static void unlink_child(struct spawn *sp)
+{
+	struct spawn **pp;
+
+	for (pp = &children; *pp; pp = &(*pp)->next) {
+		if (*pp == sp) {
 			*pp = sp->next;
-			sp->exited = true;
-			if (sp->kill_timer)
-				evtimer_del(sp->kill_timer);
-			sp->on_exit(sp, status, sp->arg);
-			break;
+			return;
 		}
 	}
 }
 
-static int set_flags(int fd)
+static void dispatch_exit(struct spawn *sp)
 {
-	int fl = fcntl(fd, F_GETFL);
+	if (sp->kill_timer)
+		evtimer_del(sp->kill_timer);
+	sp->on_exit(sp, sp->status, sp->arg);
+}
 
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
+/* Marks sp exited; dispatches at once from the loop, or later when dispatch is false. */
+static void exited(struct spawn *sp, int status, int err, bool dispatch)
+{
+	unlink_child(sp);
+	sp->exited = true;
+	sp->status = status;
+	if (err)
+		log_warn("cannot run %s: %s", sp->path, strerror(err));
+	if (dispatch) {
+		dispatch_exit(sp);
+		return;
+	}
+	sp->next = late;
+	late = sp;
+	if (L.late)
+		event_active(L.late, EV_TIMEOUT, 0);
+}
+
+/* With no child left, lets go of the loop's events: the loop may be destroyed next. */
+static void unwatch(void)
+{
+	if (children || late)
+		return;
+	if (L.ev)
+		event_free(L.ev);
+	if (L.late)
+		event_free(L.late);
+	L.ev = NULL;
+	L.late = NULL;
+	L.loop = NULL;
+}
+
+static void on_late(evutil_socket_t fd, short what, void *arg)
+{
+	struct spawn *sp;
+
+	while ((sp = late)) {
+		late = sp->next;
+		sp->next = NULL;
+		dispatch_exit(sp);
+	}
+	unwatch();
+}
+
+/* The launcher is gone: its children lose their parent and see EOF once we close our ends. */
+static void launcher_lost(bool dispatch)
+{
+	struct spawn *sp;
+
+	log_error("the process launcher exited; stdio MCP servers cannot be started any more");
+	if (L.ev)
+		event_del(L.ev);
+	close(L.fd);
+	L.fd = -1;
+	waitpid(L.pid, NULL, WNOHANG);
+	while ((sp = children))
+		exited(sp, SIGKILL, 0, dispatch);
+}
+
+/* Reads one report without blocking. Returns 1 when one was handled, 0 when none was
+ * waiting, -1 when the launcher is gone. */
+static int read_report(bool dispatch)
+{
+	struct launcher_rep r;
+	struct spawn *sp;
+	ssize_t n;
+
+	n = recv(L.fd, &r, sizeof(r), MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n != (ssize_t)sizeof(r))
+		return -1; /* EOF, an error, or a packet that is not ours */
+	sp = find(r.id);
+	if (!sp)
+		return 1; /* freed while it ran (shutdown) */
+	if (r.type == LAUNCHER_STARTED)
+		sp->pid = r.pid;
+	else if (r.type == LAUNCHER_EXITED)
+		exited(sp, r.status, r.err, dispatch);
+	return 1;
+}
+
+static void on_reports(evutil_socket_t fd, short what, void *arg)
+{
+	int i, rc = 1;
+
+	/* Bounded per wake-up so a flood cannot starve the loop; level-triggered, we come back. */
+	for (i = 0; i < 64 && L.fd >= 0 && rc > 0; i++) {
+		rc = read_report(true);
+		if (rc < 0)
+			launcher_lost(true);
+	}
+	unwatch();
+}
+
+int spawn_launcher_start(char *err, size_t err_len)
+{
+	int fd, fl;
+	pid_t pid;
+
+	if (L.fd >= 0)
+		return 0;
+	if (L.closed || L.pid > 0) {
+		/* Forking now would run into the filter; a launcher that died stays dead. */
+		snprintf(
+			err, err_len,
+			L.pid > 0
+				? "the process launcher has exited; restart hermetic"
+				: "no process launcher: children can only be started by one forked "
+				  "before the sandbox closed");
+		return -ECHILD;
+	}
+	pid = launcher_fork(&fd);
+	if (pid < 0) {
+		snprintf(err, err_len, "cannot start the process launcher: %s", strerror(-pid));
+		return (int)pid;
+	}
+	fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	L.pid = pid;
+	L.fd = fd;
+	log_debug("process launcher started as pid %d", (int)pid);
+	return 0;
+}
+
+void spawn_launcher_close(void)
+{
+	L.closed = true;
+}
+
+static int watch(struct loop *l, char *err, size_t err_len)
+{
+	if (L.loop == l)
+		return 0;
+	/* Another loop still has children: they keep reporting there (one loop per process). */
+	if (L.loop && (children || late)) {
+		snprintf(err, err_len, "child processes are already watched by another loop");
+		return -EBUSY;
+	}
+	if (L.ev)
+		event_free(L.ev);
+	if (L.late)
+		event_free(L.late);
+	L.ev = event_new(loop_base(l), L.fd, EV_READ | EV_PERSIST, on_reports, NULL);
+	L.late = event_new(loop_base(l), -1, 0, on_late, NULL);
+	if (!L.ev || !L.late || event_add(L.ev, NULL) < 0) {
+		snprintf(err, err_len, "cannot watch the process launcher");
+		return -EIO;
+	}
+	L.loop = l;
 	return 0;
 }
 
@@ -71,73 +248,144 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-/* In the child: wire the pipes to 0/1/2 and exec; on failure write errno to the status pipe. */
-static void child(const struct spawn_opts *o, int in[2], int out[2], int err[2], int status_fd)
+static bool executable(const char *path)
 {
-	int e;
+	struct stat st;
 
-	dup2(in[0], 0);
-	dup2(out[1], 1);
-	dup2(err[1], 2);
-	signal(SIGPIPE, SIG_DFL);
-	if (strchr(o->path, '/'))
-		execve(o->path, (char *const *)o->argv, (char *const *)o->env);
-	else
-		execvpe(o->path, (char *const *)o->argv, (char *const *)o->env);
-	e = errno;
-	if (write(status_fd, &e, sizeof(e)) < 0)
-		_exit(127);
-	_exit(127);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* path if it has a '/', else the first executable PATH entry (execvp's search). Returns a
+ * malloc'd path or NULL with errno set. */
+static char *resolve(const char *path)
+{
+	const char *p = getenv("PATH"), *end;
+	char *cand;
+
+	if (strchr(path, '/')) {
+		if (access(path, X_OK) < 0)
+			return NULL;
+		return xstrdup(path);
+	}
+	if (!p)
+		p = "/usr/local/bin:/bin:/usr/bin";
+	for (; *p; p = *end ? end + 1 : end) {
+		end = strchrnul(p, ':');
+		cand = end == p ? xasprintf("./%s", path)
+				: xasprintf("%.*s/%s", (int)(end - p), p, path);
+		if (executable(cand))
+			return cand;
+		free(cand);
+	}
+	errno = ENOENT;
+	return NULL;
+}
+
+/* Appends s and its NUL to the packet; false past the cap. */
+static bool put(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s) + 1) == 0;
+}
+
+static int send_start(uint32_t id, const char *path, const struct spawn_opts *o, int fds[3],
+		      char *err, size_t err_len)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+	} ctl;
+	struct launcher_req rq = {.type = LAUNCHER_START, .id = id};
+	struct msghdr mh = {0};
+	struct iovec iov;
+	struct cmsghdr *cm;
+	struct buf b;
+	bool ok;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; o->argv[i]; i++)
+		rq.n_argv++;
+	for (i = 0; o->env[i]; i++)
+		rq.n_env++;
+	buf_init(&b, LAUNCHER_MAX_REQUEST);
+	ok = buf_append(&b, &rq, sizeof(rq)) == 0 && put(&b, path);
+	for (i = 0; ok && o->argv[i]; i++)
+		ok = put(&b, o->argv[i]);
+	for (i = 0; ok && o->env[i]; i++)
+		ok = put(&b, o->env[i]);
+	if (!ok) {
+		snprintf(err, err_len, "cannot run %s: arguments and environment exceed %d KiB",
+			 o->path, LAUNCHER_MAX_REQUEST / 1024);
+		rc = -E2BIG;
+		goto out;
+	}
+	iov.iov_base = b.data;
+	iov.iov_len = b.len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = sizeof(ctl.buf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, 3 * sizeof(int));
+	if (sendmsg(L.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		rc = -errno;
+		snprintf(err, err_len,
+			 "cannot run %s: the process launcher does not accept it (%s)", o->path,
+			 strerror(errno));
+	}
+out:
+	buf_finish(&b);
+	return rc;
 }
 
 int spawn_start(struct loop *l, const struct spawn_opts *o, struct spawn **out, char *err,
 		size_t err_len)
 {
-	int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, st[2] = {-1, -1};
-	int child_errno = 0, rc = 0;
+	int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, fds[3];
 	struct spawn *sp;
-	pid_t pid;
-	ssize_t n;
+	char *path = NULL;
+	int rc;
 
-	if (sigchld_loop != l) {
-		if (loop_on_signal(l, SIGCHLD, reap, NULL) < 0) {
-			snprintf(err, err_len, "cannot watch child processes (SIGCHLD)");
-			return -EIO;
-		}
-		sigchld_loop = l;
+	rc = spawn_launcher_start(err, err_len);
+	if (rc < 0)
+		return rc;
+	rc = watch(l, err, err_len);
+	if (rc < 0)
+		return rc;
+	path = resolve(o->path);
+	if (!path) {
+		rc = -errno;
+		snprintf(err, err_len, "cannot run %s: %s", o->path, strerror(errno));
+		return rc;
 	}
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-	    pipe2(st, O_CLOEXEC) < 0) {
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		rc = -errno;
 		snprintf(err, err_len, "pipe: %s", strerror(errno));
 		goto fail;
 	}
-	pid = fork();
-	if (pid < 0) {
-		rc = -errno;
-		snprintf(err, err_len, "fork: %s", strerror(errno));
+	fds[0] = in[0];
+	fds[1] = outp[1];
+	fds[2] = errp[1];
+	if (L.next_id == 0)
+		L.next_id = 1;
+	rc = send_start(L.next_id, path, o, fds, err, err_len);
+	if (rc < 0)
 		goto fail;
-	}
-	if (pid == 0)
-		child(o, in, outp, errp, st[1]);
-	close_fd(&st[1]);
-	n = read(st[0], &child_errno, sizeof(child_errno));
-	close_fd(&st[0]);
 	close_fd(&in[0]);
 	close_fd(&outp[1]);
 	close_fd(&errp[1]);
-	if (n == sizeof(child_errno)) {
-		waitpid(pid, NULL, 0);
-		snprintf(err, err_len, "cannot run %s: %s", o->path, strerror(child_errno));
-		rc = -child_errno;
-		goto fail;
-	}
-	set_flags(in[1]);
-	set_flags(outp[0]);
-	set_flags(errp[0]);
+	fcntl(in[1], F_SETFL, O_NONBLOCK);
+	fcntl(outp[0], F_SETFL, O_NONBLOCK);
+	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 	sp = xcalloc(1, sizeof(*sp));
 	sp->loop = l;
-	sp->pid = pid;
+	sp->id = L.next_id++;
+	sp->pid = -1;
+	sp->path = path;
 	sp->in_fd = in[1];
 	sp->out_fd = outp[0];
 	sp->err_fd = errp[0];
@@ -148,14 +396,13 @@ int spawn_start(struct loop *l, const struct spawn_opts *o, struct spawn **out, 
 	*out = sp;
 	return 0;
 fail:
+	free(path);
 	close_fd(&in[0]);
 	close_fd(&in[1]);
 	close_fd(&outp[0]);
 	close_fd(&outp[1]);
 	close_fd(&errp[0]);
 	close_fd(&errp[1]);
-	close_fd(&st[0]);
-	close_fd(&st[1]);
 	return rc;
 }
 
@@ -184,6 +431,15 @@ void spawn_close_stdin(struct spawn *sp)
 	close_fd(&sp->in_fd);
 }
 
+/* Asks the launcher to signal the child (a no-op once it has been reaped). */
+static void signal_child(struct spawn *sp, int sig)
+{
+	struct launcher_req rq = {.type = LAUNCHER_KILL, .id = sp->id, .sig = sig};
+
+	if (L.fd >= 0 && send(L.fd, &rq, sizeof(rq), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_warn("cannot signal child %d: %s", (int)sp->pid, strerror(errno));
+}
+
 static void on_kill_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct spawn *sp = arg;
@@ -193,12 +449,12 @@ static void on_kill_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (sp->stop_stage == 1) {
 		sp->stop_stage = 2;
-		kill(sp->pid, SIGTERM);
+		signal_child(sp, SIGTERM);
 		evtimer_add(sp->kill_timer, &tv);
 	} else if (sp->stop_stage == 2) {
 		sp->stop_stage = 3;
 		log_warn("child %d ignored SIGTERM; killing it", (int)sp->pid);
-		kill(sp->pid, SIGKILL);
+		signal_child(sp, SIGKILL);
 	}
 }
 
@@ -231,47 +487,66 @@ void spawn_abandon(struct spawn *sp, int grace_ms)
 	spawn_stop(sp, grace_ms);
 }
 
-/* Waits up to ms for pid, polling: only at process shutdown, when the loop no longer runs. */
-static bool wait_exit(pid_t pid, int ms)
+/* Reads launcher reports for up to ms until sp has exited: only at process shutdown, when the
+ * loop no longer runs. Other children's exits are queued for the loop. */
+static bool wait_exit(struct spawn *sp, int ms)
 {
-	int i;
+	struct timespec t0, t;
+	struct pollfd p;
+	int left = ms, rc;
 
-	for (i = 0; i < ms / 10; i++) {
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return true;
-		usleep(10000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!sp->exited && L.fd >= 0 && left > 0) {
+		p = (struct pollfd){.fd = L.fd, .events = POLLIN};
+		if (poll(&p, 1, left) > 0) {
+			while (!sp->exited && L.fd >= 0 && (rc = read_report(false)) > 0)
+				;
+			if (L.fd >= 0 && rc < 0)
+				launcher_lost(false);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = ms -
+		       (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
 	}
-	return false;
+	return sp->exited;
+}
+
+static void drop_late(struct spawn *sp)
+{
+	struct spawn **pp;
+
+	for (pp = &late; *pp; pp = &(*pp)->next) {
+		if (*pp == sp) {
+			*pp = sp->next;
+			return;
+		}
+	}
 }
 
 void spawn_free(struct spawn *sp)
 {
-	struct spawn **pp;
-
 	if (!sp)
 		return;
 	if (!sp->exited) {
-		for (pp = &children; *pp; pp = &(*pp)->next) {
-			if (*pp == sp) {
-				*pp = sp->next;
-				break;
-			}
-		}
 		close_fd(&sp->in_fd);
-		if (!wait_exit(sp->pid, 1000)) {
-			kill(sp->pid, SIGTERM);
-			if (!wait_exit(sp->pid, 1000)) {
-				kill(sp->pid, SIGKILL);
-				waitpid(sp->pid, NULL, 0);
+		if (!wait_exit(sp, 1000)) {
+			signal_child(sp, SIGTERM);
+			if (!wait_exit(sp, 1000)) {
+				signal_child(sp, SIGKILL);
+				wait_exit(sp, 1000);
 			}
 		}
+		unlink_child(sp);
 	}
+	drop_late(sp);
 	if (sp->kill_timer)
 		event_free(sp->kill_timer);
 	close_fd(&sp->in_fd);
 	close_fd(&sp->out_fd);
 	close_fd(&sp->err_fd);
+	free(sp->path);
 	free(sp);
+	unwatch();
 }
 
 /* True when name is one of the n extra names (they override what we pass on). */

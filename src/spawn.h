@@ -1,8 +1,9 @@
-/* spawn: child processes with pipes for stdin/stdout/stderr, a filtered environment, reaping
- * through one SIGCHLD handler on the loop, and the close-stdin -> SIGTERM -> SIGKILL shutdown.
+/* spawn: child processes with pipes for stdin/stdout/stderr, a filtered environment, exit
+ * reports on the loop, and the close-stdin -> SIGTERM -> SIGKILL shutdown.
  *
- * Every child hermetic starts goes through here (stdio MCP servers), so the sandbox can later
- * move the fork into a launcher process without touching the callers.
+ * Every child hermetic starts goes through here (stdio MCP servers). The fork and execve
+ * happen in a launcher process (launcher.c) started before the seccomp filter closes, so the
+ * main process itself never needs either.
  */
 #ifndef HERMETIC_SPAWN_H
 #define HERMETIC_SPAWN_H
@@ -24,6 +25,13 @@ struct spawn_opts {
 	void *arg;
 };
 
+/* Forks the launcher if it is not running yet. The sandbox calls it before sealing; spawn_start
+ * calls it on first use. Returns 0 or a negative errno with a message in err. */
+int spawn_launcher_start(char *err, size_t err_len);
+/* No launcher may be forked from now on (the sandbox is closing: fork would be denied or
+ * kill the process); spawn_start fails with a message instead when there is none. */
+void spawn_launcher_close(void);
+
 /* Starts the child. Returns 0 with *out set (on_exit fires exactly once later), or a negative
  * errno with a message in err (then nothing fires). */
 int spawn_start(struct loop *l, const struct spawn_opts *o, struct spawn **out, char *err,
@@ -32,6 +40,7 @@ int spawn_start(struct loop *l, const struct spawn_opts *o, struct spawn **out, 
 int spawn_stdin_fd(const struct spawn *sp);
 int spawn_stdout_fd(const struct spawn *sp);
 int spawn_stderr_fd(const struct spawn *sp);
+/* The child's pid, or -1 until the launcher has reported it (shortly after the start). */
 pid_t spawn_pid(const struct spawn *sp);
 /* Closes our end of the child's stdin (EOF for the child). */
 void spawn_close_stdin(struct spawn *sp);

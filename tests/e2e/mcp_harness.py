@@ -1100,6 +1100,12 @@ def children_of(pid):
     return out
 
 
+def server_children(pid):
+    """PIDs of the processes hermetic `pid` started (stdio MCP servers): the children of its
+    process launcher, which is hermetic's only direct child."""
+    return [gc for c in children_of(pid) for gc in children_of(c)]
+
+
 def proc_state(pid):
     """The state letter of a process (R, S, Z, ...) or None when it is gone."""
     try:

@@ -12,9 +12,9 @@ import pytest
 
 from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, EVERYTHING_LATE_TOOLS, EVERYTHING_TOOLS,
                          FAKE_MCP, LOOPBACK, NODE, PY, RecordingProxy, assert_clean_exit,
-                         children_of, everything_entry, mcp_call, mcp_gateway,  # noqa: F401
+                         everything_entry, mcp_call, mcp_gateway,  # noqa: F401
                          mcp_list, model_name, module_servers, out_text, peers, proc_state,
-                         servers, wait_until, write_config)
+                         server_children, servers, wait_until, write_config)
 
 TRANSPORTS = [
     pytest.param("stdio", id="stdio"),
@@ -278,14 +278,14 @@ def test_gateway_stdio_child_killed_is_reaped_and_respawned(servers, mcp_gateway
     entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
     g = mcp_gateway({"everything": entry})
     g.wait_tools("everything")
-    kids = [p for p in children_of(g.proc.pid) if proc_state(p) not in (None, "Z")]
+    kids = [p for p in server_children(g.proc.pid) if proc_state(p) not in (None, "Z")]
     assert len(kids) == 1, kids
     old = kids[0]
     os.kill(old, signal.SIGKILL)
     # the gateway reaps the dead child (no zombie left behind) and starts a new one
     wait_until(lambda: proc_state(old) is None, timeout=10, what=f"child {old} reaped")
     _assert_back(g, "mcp_everything_echo")
-    kids = [p for p in children_of(g.proc.pid) if proc_state(p) not in (None, "Z")]
+    kids = [p for p in server_children(g.proc.pid) if proc_state(p) not in (None, "Z")]
     assert len(kids) == 1 and kids[0] != old
     # a clean stop takes the child with it
     assert g.stop() == 0, g.stderr()

@@ -1,0 +1,40 @@
+/* sandbox: seals the process after start-up so that even a confused model cannot widen its
+ * own powers: a libseccomp allowlist of the syscalls the gateway, the router and chat need
+ * once running, with no_new_privs. Children (stdio MCP servers) are started by the launcher
+ * (launcher.c), forked before the filter closes.
+ */
+#ifndef HERMETIC_SANDBOX_H
+#define HERMETIC_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+struct config;
+
+/* The seal step, called once after config, home, store, log and listening sockets are open:
+ * starts the process launcher, then (Landlock first, once merged) installs the seccomp filter
+ * per guardrails.seccomp. Returns 0, or -1 after logging why (the caller refuses to run). */
+int sandbox_seal(const struct config *cfg);
+
+/* Installs the seccomp allowlist alone. Returns 0 when it is active or deliberately off
+ * (disabled in the config, sanitizer build, or a kernel/emulator without seccomp filters:
+ * each logged once); a negative errno with a message in err when it should be on and is not. */
+int sandbox_seccomp(const struct config *cfg, char *err, size_t err_len);
+
+/* Whether this process runs under hermetic's filter, and a one-line description of the state
+ * ("active (errno)", "off: disabled in the config", ...). */
+bool sandbox_active(void);
+const char *sandbox_status(void);
+
+/* Writes the filter that sandbox_seccomp would load, as libseccomp pseudo filter code, without
+ * loading it (kill: the kill action, else errno). Returns 0 or a negative errno. */
+int sandbox_export_rules(bool kill, FILE *out);
+
+/* `hermetic sandbox-selftest`: the real start-up, the seal, then attempts at what the filter
+ * must deny (execve, ptrace, mount, fork, ...) and what it must allow (a thread, a child
+ * through the launcher), one line each on out. Returns the process exit code: 0 when every
+ * denial and allowance held, 1 when one did not, 3 when seccomp is not active here. */
+int sandbox_selftest(const struct config *cfg, FILE *out);
+
+#endif

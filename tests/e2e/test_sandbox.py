@@ -1,0 +1,257 @@
+"""The process sandbox (issue #7): after start-up the seccomp allowlist denies execve, ptrace,
+mount, fork and friends with EPERM (or kills with SIGSYS in kill mode), while a full gateway
+turn -- HTTP to the model via curl, SQLite writes, a tool call to a real stdio MCP server and
+that server's restart through the launcher -- still works with action: kill, so any syscall
+missing from the allowlist would crash the test.
+
+Loading a filter needs a native kernel: these run on the static x86_64 build (the smoke
+stage). Sanitizer builds do not load the filter (the ASan/LSan runtime needs ptrace and clone)
+and qemu-user refuses filters; there the rules are exported and compared instead."""
+import json
+import os
+import re
+import signal
+import struct
+import urllib.request
+
+import pytest
+
+from agent_harness import fake  # noqa: F401
+from conftest import BIN, SLOW, WRAPPER, argv, clean_env, run, to_yaml
+from fakes.fake_openai import text, tool_calls
+from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, children_of, mcp_gateway,  # noqa: F401
+                         peers, proc_state, server_children, servers, wait_until)
+from router_harness import (UPSTREAM_ENV, UPSTREAM_KEY, deployment, router_config,
+                            start_router)  # noqa: F401
+
+API_KEY = "sk-e2e-sandbox-api-SECRET-5d0b"
+
+# What the gateway must never be able to do, and what it needs (each name as libseccomp prints
+# it in the exported filter).
+NEVER = ["execve", "execveat", "ptrace", "mount", "umount2", "pivot_root", "kexec_load",
+         "kexec_file_load", "bpf", "init_module", "finit_module", "delete_module", "setns",
+         "unshare", "keyctl", "add_key", "request_key", "chroot", "reboot", "swapon",
+         "perf_event_open", "process_vm_readv", "process_vm_writev", "userfaultfd"]
+NEEDED = ["read", "write", "openat", "openat2", "close", "mmap", "munmap", "futex", "clone",
+          "epoll_ctl", "epoll_pwait", "ppoll", "socket", "connect", "accept4", "sendto",
+          "recvfrom", "sendmsg", "recvmsg", "pread64", "pwrite64", "fsync", "fcntl", "pipe2",
+          "getrandom", "exit_group", "rt_sigreturn", "unlinkat", "renameat", "newfstatat",
+          "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"]
+LEGACY = ["open", "stat", "lstat", "access", "unlink", "rename", "mkdir", "pipe", "poll",
+          "epoll_wait"]
+PROBES = ["execve", "execve-again", "ptrace", "mount", "fork-clone", "fork-libc", "unshare",
+          "setns", "bpf", "keyctl"]
+
+
+def binary_arch():
+    with open(BIN, "rb") as f:
+        head = f.read(20)
+    return {62: "x86_64", 183: "aarch64"}[struct.unpack_from("<H", head, 18)[0]]
+
+
+def write_cfg(tmp_path, action, **sections):
+    cfg = {"home": str(tmp_path / "home"), "log": {"level": "debug"},
+           "guardrails": {"seccomp": {"action": action}}, **sections}
+    path = tmp_path / f"sandbox-{action}.yaml"
+    path.write_text(to_yaml(cfg))
+    return path
+
+
+def selftest(tmp_path, action):
+    return run("sandbox-selftest", "--config", str(write_cfg(tmp_path, action)),
+               env=clean_env(), timeout=30)
+
+
+@pytest.fixture
+def sealable(tmp_path):
+    """Skips unless this binary really loads the filter here."""
+    if WRAPPER:
+        pytest.skip("qemu-user cannot load seccomp filters; the rules test covers this arch")
+    r = selftest(tmp_path, "errno")
+    if r.returncode == 3:
+        pytest.skip(f"seccomp is not active in this build/kernel: {r.stdout.splitlines()[0]}")
+    return r
+
+
+def filter_blocks(pfc):
+    """{syscall name: [actions]} from libseccomp's pseudo filter code."""
+    blocks, cur = {}, None
+    for line in pfc.splitlines():
+        m = re.match(r'\s*# filter for syscall "([^"]+)"', line)
+        if m:
+            cur = blocks.setdefault(m.group(1), [])
+            continue
+        m = re.match(r"\s*action (\S+);", line)
+        if m and cur is not None:
+            cur.append(m.group(1))
+        if re.match(r"\s*# default action", line):
+            cur = None
+    return blocks
+
+
+@pytest.mark.smoke
+def test_selftest_denials_fail_with_eperm_and_are_logged_once(sealable):
+    r = sealable
+    assert r.returncode == 0, r
+    lines = dict(line.split(": ", 1) for line in r.stdout.splitlines() if ": " in line)
+    assert lines["seccomp"] == "active (errno)"
+    assert re.search(r"^Seccomp:\s+2$", r.stdout, re.M), r.stdout
+    assert re.search(r"^NoNewPrivs:\s+1$", r.stdout, re.M), r.stdout
+    for probe in PROBES:
+        assert lines[probe].startswith("errno=1 "), (probe, r.stdout)
+    # What must keep working under the filter: a thread (curl's resolver), a child through
+    # the launcher (stdio MCP servers).
+    assert lines["thread"] == "ok"
+    assert lines["launcher"] == "child exited with status 0"
+    assert lines["selftest"] == "ok"
+    # One line per denied syscall, not per call: execve was tried twice.
+    assert r.stderr.count("denied syscall execve ") == 1, r.stderr
+    assert "denied syscall ptrace " in r.stderr and "denied syscall mount " in r.stderr
+
+
+@pytest.mark.smoke
+def test_kill_mode_kills_with_sigsys_at_the_first_denied_call(sealable, tmp_path):
+    r = selftest(tmp_path, "kill")
+    assert r.returncode == -signal.SIGSYS, r
+    assert "seccomp: active (kill)" in r.stdout
+    assert r.stdout.rstrip().endswith("execve:"), r.stdout
+
+
+@pytest.mark.smoke
+def test_exported_rules_match_the_allowlist_for_this_arch():
+    """Runs everywhere, qemu included: the filter is built and printed, never loaded."""
+    arch = binary_arch()
+    r = run("sandbox-rules", timeout=30)
+    assert r.returncode == 0, r
+    pfc = r.stdout
+    assert f"# filter for arch {arch} " in pfc, pfc[:400]
+    blocks = filter_blocks(pfc)
+    for name in NEEDED:
+        assert "ALLOW" in blocks.get(name, []), (arch, name)
+    for name in NEVER:
+        assert "ALLOW" not in blocks.get(name, []), (arch, name)
+    # fork: never allowed; clone only with CLONE_THREAD (0x00010000) in the flags.
+    for name in ("fork", "vfork"):
+        assert "ALLOW" not in blocks.get(name, []), (arch, name)
+    clone = pfc.split('# filter for syscall "clone"', 1)[1].split("# filter for syscall", 1)[0]
+    assert re.search(r"\$a0\.lo32 & 0x00010000 == 65536\)\s+action ALLOW;", clone), clone
+    assert re.search(r"\$a0\.lo32 & 0x00010000 == 0\)\s+action ERRNO\(1\);", clone), clone
+    assert blocks["clone3"] == ["ERRNO(38)"]  # ENOSYS: libcs fall back to clone
+    # aarch64 has no legacy calls; x86_64 needs them (musl and glibc still use some).
+    for name in LEGACY:
+        if arch == "aarch64":
+            assert name not in blocks, name
+        else:
+            assert "ALLOW" in blocks[name], name
+    assert re.search(r"# default action\s+action TRAP;", pfc), pfc[-400:]
+    kill = run("sandbox-rules", "--kill", timeout=30)
+    assert kill.returncode == 0, kill
+    assert re.search(r"# default action\s+action KILL_PROCESS;", kill.stdout), kill.stdout[-400:]
+    assert "ERRNO(1)" not in kill.stdout  # in kill mode a fork attempt kills too
+
+
+def post_chat(g, content, user):
+    body = {"model": "hermetic-agent", "user": user,
+            "messages": [{"role": "user", "content": content}]}
+    req = urllib.request.Request(g.url + "/v1/chat/completions", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {API_KEY}"}, method="POST")
+    with urllib.request.urlopen(req, timeout=60 * SLOW) as r:
+        return r.status, json.loads(r.read())
+
+
+def status_field(pid, name):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return line.split(":", 1)[1].strip()
+    return None
+
+
+@pytest.mark.smoke
+def test_sealed_gateway_full_turn_with_stdio_mcp_restart_in_kill_mode(sealable, fake, servers,
+                                                                      mcp_gateway):
+    entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+    model = deployment("free", "test/free", fake)
+    # A host name, not an address: curl resolves it on its resolver thread (clone, futex).
+    base = model["litellm_params"]["api_base"]
+    assert "127.0.0.1" in base, base
+    model["litellm_params"]["api_base"] = base.replace("127.0.0.1", "localhost")
+    g = mcp_gateway({"everything": entry}, api_key=API_KEY, env={UPSTREAM_ENV: UPSTREAM_KEY},
+                    guardrails={"seccomp": {"action": "kill"}}, timezone="UTC", model="free",
+                    model_list=[model],
+                    router_settings={"num_retries": 0, "timeout": 20})
+    g.wait_tools("everything")
+    # The filter is really on, in kill mode: any syscall missing below would end the process.
+    assert status_field(g.proc.pid, "Seccomp") == "2"
+    assert status_field(g.proc.pid, "NoNewPrivs") == "1"
+    assert "seccomp: active, other syscalls kill the process" in g.stderr()
+
+    def turn(word, user):
+        fake.script_for("test/free",
+                        tool_calls(("c1", "mcp_everything_echo", json.dumps({"message": word}))),
+                        text(f"echoed {word}"))
+        status, r = post_chat(g, f"echo {word}", user)
+        assert status == 200, r
+        assert r["choices"][0]["message"]["content"] == f"echoed {word}"
+        tool_msgs = [m for m in fake.chat_requests[-1]["body"]["messages"] if m["role"] == "tool"]
+        assert tool_msgs[-1]["content"] == f"Echo: {word}"
+
+    turn("before", "alice")
+    kids = [p for p in server_children(g.proc.pid) if proc_state(p) not in (None, "Z")]
+    assert len(kids) == 1, kids
+    # The server runs outside the filter (started by the launcher before it closed).
+    assert status_field(kids[0], "Seccomp") == "0"
+    os.kill(kids[0], signal.SIGKILL)
+    wait_until(lambda: proc_state(kids[0]) is None, timeout=10, what="dead server reaped")
+
+    def respawned():
+        now = [p for p in server_children(g.proc.pid) if proc_state(p) not in (None, "Z")]
+        return now and now[0] != kids[0]
+    wait_until(respawned, timeout=30 * SLOW, what="server restarted through the launcher")
+    g.wait_tools("everything", timeout=30 * SLOW)
+    turn("after", "bob")  # a second session: more SQLite writes
+    assert g.proc.poll() is None, g.stderr()
+    assert "denied syscall" not in g.stderr()
+    # A clean stop under the filter: exit 0, servers and launcher gone.
+    launcher = children_of(g.proc.pid)
+    assert len(launcher) == 1, launcher
+    assert g.stop() == 0, g.stderr()
+    # It exits on EOF (reaped by whoever adopted it: a zombie counts as gone).
+    wait_until(lambda: proc_state(launcher[0]) in (None, "Z"), timeout=10, what="launcher gone")
+
+
+def test_launcher_and_servers_go_when_the_gateway_is_killed(servers, mcp_gateway):
+    """PR_SET_PDEATHSIG and EOF: a SIGKILLed gateway leaves no launcher behind, and its stdio
+    servers see EOF on stdin and exit as before. Runs in every build (the launcher is always
+    used, sealed or not)."""
+    entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+    g = mcp_gateway({"everything": entry})
+    g.wait_tools("everything")
+    launcher = children_of(g.proc.pid)
+    kids = server_children(g.proc.pid)
+    assert len(launcher) == 1 and len(kids) == 1, (launcher, kids)
+    # Nothing but stdio and its socket: the launcher holds none of hermetic's descriptors.
+    fds = sorted(int(fd) for fd in os.listdir(f"/proc/{launcher[0]}/fd"))
+    assert fds[:3] == [0, 1, 2] and len(fds) <= 5, [
+        (fd, os.readlink(f"/proc/{launcher[0]}/fd/{fd}")) for fd in fds]
+    g.proc.kill()
+    g.proc.wait()
+    wait_until(lambda: proc_state(launcher[0]) in (None, "Z"), timeout=10 * SLOW,
+               what="launcher gone after the gateway died")
+    wait_until(lambda: proc_state(kids[0]) in (None, "Z"), timeout=20 * SLOW,
+               what="stdio server gone after the gateway died")
+
+
+@pytest.mark.smoke
+def test_router_is_sealed_in_kill_mode_and_starts_no_launcher(sealable, fake, start_router):
+    """`hermetic router` seals too; with no stdio MCP server there is nothing to start, so
+    there is no launcher process at all."""
+    fake.script_for("test/free", text("routed"))
+    r = start_router(router_config(fake, guardrails={"seccomp": {"action": "kill"}}))
+    assert status_field(r.proc.pid, "Seccomp") == "2"
+    assert children_of(r.proc.pid) == []
+    resp = r.chat("free")
+    assert resp.status == 200, resp
+    assert resp.json()["choices"][0]["message"]["content"] == "routed"
+    assert r.proc.poll() is None

@@ -1,0 +1,191 @@
+/* Tests of spawn through the launcher process: output and exit status arrive on the loop, the
+ * child gets exactly the given environment, a bad command is an error at once, an execve
+ * failure is an exit 127 reported once, stop escalates to SIGTERM through the launcher, and
+ * spawn_free at shutdown reaps without the loop.
+ */
+#include "test.h"
+#include "loop.h"
+#include "spawn.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct run {
+	struct loop *loop;
+	int status;
+	int exits;
+};
+
+static void on_exit_cb(struct spawn *sp, int status, void *arg)
+{
+	struct run *r = arg;
+
+	r->status = status;
+	r->exits++;
+	loop_stop(r->loop);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	loop_stop(arg);
+}
+
+/* Runs the loop until on_exit fired (or 10 s passed: then the test fails). */
+static void run_until_exit(struct run *r)
+{
+	struct event *t = evtimer_new(loop_base(r->loop), on_deadline, r->loop);
+	struct timeval tv = {10, 0};
+
+	evtimer_add(t, &tv);
+	loop_run(r->loop);
+	event_free(t);
+	assert_int_equal(r->exits, 1);
+}
+
+static struct spawn *start(struct run *r, const char *path, const char *const *argv,
+			   const char *const *env)
+{
+	struct spawn_opts o = {path, argv, env, on_exit_cb, r};
+	struct spawn *sp = NULL;
+	char err[256];
+
+	if (spawn_start(r->loop, &o, &sp, err, sizeof(err)) < 0)
+		fail_msg("spawn_start: %s", err);
+	return sp;
+}
+
+static void read_all(int fd, char *out, size_t len)
+{
+	size_t n = 0;
+	ssize_t k;
+
+	while (n + 1 < len && (k = read(fd, out + n, len - 1 - n)) > 0)
+		n += (size_t)k;
+	out[n] = '\0';
+}
+
+static void output_env_and_status_arrive_on_the_loop(void **state)
+{
+	const char *argv[] = {"sh", "-c", "echo \"out $FOO\"; echo err >&2; exit 3", NULL};
+	const char *env[] = {"FOO=bar", NULL};
+	struct run r = {loop_create(), -1, 0};
+	struct spawn *sp = start(&r, "sh", argv, env);
+	char buf[128];
+
+	run_until_exit(&r);
+	assert_true(WIFEXITED(r.status));
+	assert_int_equal(WEXITSTATUS(r.status), 3);
+	assert_true(spawn_pid(sp) > 0);
+	read_all(spawn_stdout_fd(sp), buf, sizeof(buf));
+	assert_string_equal(buf, "out bar\n");
+	read_all(spawn_stderr_fd(sp), buf, sizeof(buf));
+	assert_string_equal(buf, "err\n");
+	spawn_free(sp);
+	loop_destroy(r.loop);
+}
+
+static void only_the_given_environment_reaches_the_child(void **state)
+{
+	const char *argv[] = {"/bin/sh", "-c", "echo \"[$HOME][$SECRET]\"", NULL};
+	const char *env[] = {NULL};
+	struct run r = {loop_create(), -1, 0};
+	struct spawn *sp;
+	char buf[128];
+
+	setenv("SECRET", "do-not-pass", 1);
+	sp = start(&r, "/bin/sh", argv, env);
+	run_until_exit(&r);
+	read_all(spawn_stdout_fd(sp), buf, sizeof(buf));
+	assert_string_equal(buf, "[][]\n");
+	spawn_free(sp);
+	loop_destroy(r.loop);
+}
+
+static void a_missing_command_is_an_error_at_once(void **state)
+{
+	const char *argv[] = {"x", NULL}, *env[] = {NULL};
+	struct run r = {loop_create(), -1, 0};
+	struct spawn_opts o = {"/nonexistent/hermetic-x", argv, env, on_exit_cb, &r};
+	struct spawn *sp = NULL;
+	char err[256];
+
+	assert_int_equal(spawn_start(r.loop, &o, &sp, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "cannot run /nonexistent/hermetic-x"));
+	o.path = "hermetic-no-such-command";
+	assert_int_equal(spawn_start(r.loop, &o, &sp, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "hermetic-no-such-command"));
+	assert_null(sp);
+	assert_int_equal(r.exits, 0);
+	loop_destroy(r.loop);
+}
+
+static void an_execve_failure_is_one_exit_127(void **state)
+{
+	char path[] = "/tmp/hermetic-test-spawn-XXXXXX";
+	const char *argv[] = {path, NULL}, *env[] = {NULL};
+	struct run r = {loop_create(), -1, 0};
+	struct spawn *sp;
+	int fd = mkstemp(path);
+
+	/* Executable but not a program: execve says ENOEXEC, in the launcher's child. */
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "\x01\x02\x03\x04", 4), 4);
+	close(fd);
+	chmod(path, 0700);
+	sp = start(&r, path, argv, env);
+	run_until_exit(&r);
+	assert_true(WIFEXITED(r.status));
+	assert_int_equal(WEXITSTATUS(r.status), 127);
+	spawn_free(sp);
+	unlink(path);
+	loop_destroy(r.loop);
+}
+
+static void stop_escalates_to_sigterm_through_the_launcher(void **state)
+{
+	/* sleep ignores its stdin closing; SIGTERM (sent by id through the launcher) ends it. */
+	const char *argv[] = {"sleep", "30", NULL}, *env[] = {NULL};
+	struct run r = {loop_create(), -1, 0};
+	struct spawn *sp = start(&r, "sleep", argv, env);
+
+	spawn_stop(sp, 50);
+	run_until_exit(&r);
+	assert_true(WIFSIGNALED(r.status));
+	assert_int_equal(WTERMSIG(r.status), SIGTERM);
+	spawn_free(sp);
+	loop_destroy(r.loop);
+}
+
+static void free_at_shutdown_reaps_without_the_loop(void **state)
+{
+	const char *argv[] = {"cat", NULL}, *env[] = {NULL};
+	struct run r = {loop_create(), -1, 0};
+	struct spawn *sp = start(&r, "cat", argv, env);
+
+	/* cat exits on EOF: spawn_free closes stdin and waits for the launcher's report. */
+	spawn_free(sp);
+	assert_int_equal(r.exits, 0);
+	loop_destroy(r.loop);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(output_env_and_status_arrive_on_the_loop),
+		cmocka_unit_test(only_the_given_environment_reaches_the_child),
+		cmocka_unit_test(a_missing_command_is_an_error_at_once),
+		cmocka_unit_test(an_execve_failure_is_one_exit_127),
+		cmocka_unit_test(stop_escalates_to_sigterm_through_the_launcher),
+		cmocka_unit_test(free_at_shutdown_reaps_without_the_loop),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
