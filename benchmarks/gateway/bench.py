@@ -91,6 +91,32 @@ def status_kib(pid):
     return out
 
 
+def qemu_smaps_kib(pid):
+    """Rss of a qemu-user process by what it is: the JIT code buffer (the rwx mapping), qemu's
+    own heap and binary, and the rest (the guest's memory, plus qemu's other anonymous maps)."""
+    out = {"jit": 0, "qemu_heap": 0, "qemu_binary": 0, "rest": 0}
+    where = None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                if line[0] in "0123456789abcdef" and "-" in line.split(" ", 1)[0]:
+                    parts = line.split()
+                    name = parts[5] if len(parts) > 5 else ""
+                    if parts[1] == "rwxp":
+                        where = "jit"
+                    elif name == "[heap]":
+                        where = "qemu_heap"
+                    elif name.endswith("qemu-aarch64-static"):
+                        where = "qemu_binary"
+                    else:
+                        where = "rest"
+                elif line.startswith("Rss:") and where:
+                    out[where] += int(line.split()[1])
+    except OSError:
+        pass
+    return out
+
+
 def children(pid):
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -380,6 +406,8 @@ def measure_memory(binary, work, fake, tg, peers, idle_s, turns, soak, wrapper=N
         start_status = status_kib(pid)
         time.sleep(idle_s)
         idle = status_kib(pid)
+        if wrapper:
+            idle["smaps"] = qemu_smaps_kib(pid)
         res["start"] = start_status
         res["idle"] = idle
         res["idle_s"] = idle_s
@@ -398,6 +426,8 @@ def measure_memory(binary, work, fake, tg, peers, idle_s, turns, soak, wrapper=N
                                "VmRSS_after": first[-1]["VmRSS"]}
         res["soak_turns"] = soak
         res["soak_final"] = samples[-1][1]
+        if wrapper:
+            res["soak_final"]["smaps"] = qemu_smaps_kib(pid)
         pts = [(i, s["VmRSS"]) for i, s in samples if i > min(turns, soak // 2)]
         res["soak_slope_kib_per_1000"] = slope_per_1000(pts)
         res["turns_per_s"] = soak / elapsed
@@ -414,6 +444,14 @@ def measure_memory(binary, work, fake, tg, peers, idle_s, turns, soak, wrapper=N
         res["over_hello_kib"] = {"idle_VmRSS": res["idle"]["VmRSS"] - b,
                                  "max_VmRSS_during_turns": res["during_turns"]["max_VmRSS"] - b,
                                  "VmHWM": res["soak_final"]["VmHWM"] - baseline["VmHWM"]}
+        bs = baseline["smaps"]
+        res["over_hello_kib"]["guest_idle"] = res["idle"]["smaps"]["rest"] - bs["rest"]
+        res["over_hello_kib"]["guest_after_turns"] = (res["soak_final"]["smaps"]["rest"] -
+                                                      bs["rest"])
+        res["over_hello_kib"]["jit_after_turns"] = (res["soak_final"]["smaps"]["jit"] -
+                                                    bs["jit"])
+        res["over_hello_kib"]["qemu_heap_after_turns"] = (
+            res["soak_final"]["smaps"]["qemu_heap"] - bs["qemu_heap"])
     res["how"] = (
         f"VmRSS/VmHWM of the gateway process from /proc/PID/status: {idle_s} s idle after "
         f"MCP tools were listed; then {soak} sequential turns (POST /v1/chat/completions in "
@@ -437,6 +475,7 @@ def qemu_hello(cc, work, wrapper):
         p.stdout.readline()
         time.sleep(1)
         s = status_kib(p.pid)
+        s["smaps"] = qemu_smaps_kib(p.pid)
     finally:
         p.kill()
         p.wait()
@@ -649,6 +688,11 @@ def table(r):
         rows.append(("aarch64 under qemu, over static hello: idle / max during turns / HWM",
                      f"{mib(o['idle_VmRSS'])} / {mib(o['max_VmRSS_during_turns'])} / "
                      f"{mib(o['VmHWM'])}", "<= 4 / 8 MiB"))
+        rows.append(("  of which guest mappings (not JIT, not qemu heap): idle / after turns",
+                     f"{mib(o['guest_idle'])} / {mib(o['guest_after_turns'])}",
+                     "<= 4 / 8 MiB"))
+        rows.append(("  of which qemu JIT code buffer / qemu heap, after turns",
+                     f"{mib(o['jit_after_turns'])} / {mib(o['qemu_heap_after_turns'])}", "-"))
     dy = r.get("day")
     if dy:
         rows.append(("day: model calls / input / output tokens",
