@@ -369,6 +369,10 @@ def soak_script(fake):
 
 
 TG_EVERY = 50
+# A quiet second every QUIET_EVERY turns: the WAL restarts only after a checkpoint caught up
+# with every write, which back-to-back turns (hundreds a second) never allow; people pause.
+QUIET_EVERY = 500
+QUIET_S = 1.5
 
 
 def run_turns(g, tg, n, sample, on_sample, slow=1):
@@ -385,6 +389,8 @@ def run_turns(g, tg, n, sample, on_sample, slow=1):
             g.chat("soak", f"{USER_TEXT} ({i})", timeout=60 * slow)
         if i % sample == 0 or i == n:
             on_sample(i)
+        if i % QUIET_EVERY == 0:
+            time.sleep(QUIET_S)
 
 
 def measure_memory(binary, work, fake, tg, peers, idle_s, turns, soak, wrapper=None,
@@ -426,6 +432,9 @@ def measure_memory(binary, work, fake, tg, peers, idle_s, turns, soak, wrapper=N
                                "VmRSS_after": first[-1]["VmRSS"]}
         res["soak_turns"] = soak
         res["soak_final"] = samples[-1][1]
+        home = os.path.join(work, "home")
+        res["state_db_bytes"] = {suffix or "db": os.path.getsize(os.path.join(
+            home, "state.db" + suffix)) for suffix in ("", "-wal", "-shm")}
         if wrapper:
             res["soak_final"]["smaps"] = qemu_smaps_kib(pid)
         pts = [(i, s["VmRSS"]) for i, s in samples if i > min(turns, soak // 2)]
@@ -456,7 +465,8 @@ def measure_memory(binary, work, fake, tg, peers, idle_s, turns, soak, wrapper=N
         f"VmRSS/VmHWM of the gateway process from /proc/PID/status: {idle_s} s idle after "
         f"MCP tools were listed; then {soak} sequential turns (POST /v1/chat/completions in "
         "one session `user: soak` so the history grows and is compressed; every "
-        f"{TG_EVERY}th a Telegram message to the fake Bot API instead), each turn one tool call "
+        f"{TG_EVERY}th a Telegram message to the fake Bot API instead; a {QUIET_S} s pause every "
+        f"{QUIET_EVERY} turns), each turn one tool call "
         "(server-everything echo over stdio / memory read / time, in rotation) then a ~600 byte "
         "answer; sampled every 50 (100 in long soaks) turns; slope = least squares over the "
         f"samples after turn {min(turns, soak // 2)}")
