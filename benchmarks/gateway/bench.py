@@ -279,13 +279,17 @@ class K8sMcp:
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)
         end = time.monotonic() + 30
-        while time.monotonic() < end:
-            try:
-                if req(self.port, "GET", "/healthz", timeout=1)[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("kubernetes-mcp-server did not start")
+        try:
+            while time.monotonic() < end:
+                try:
+                    if req(self.port, "GET", "/healthz", timeout=1)[0] == 200:
+                        return
+                except OSError:
+                    time.sleep(0.05)
+            raise RuntimeError("kubernetes-mcp-server did not start")
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self):
         try:
