@@ -53,8 +53,10 @@ clean: ## remove build directories and dist/
 	rm -rf build build-* dist
 
 .PHONY: bench
-bench: ## run the benchmarks (not part of make test)
-	benchmarks/router/run.sh
+bench: ## run the benchmarks (not part of make test); BENCH_ONLY=router|gateway, BENCH_QUICK=1 for a smoke run
+	@case "$(BENCH_ONLY)" in ""|router|gateway) ;; *) echo "BENCH_ONLY must be router or gateway"; exit 2;; esac
+	@if [ "$(BENCH_ONLY)" != gateway ]; then benchmarks/router/run.sh; fi
+	@if [ "$(BENCH_ONLY)" != router ]; then benchmarks/gateway/run.sh; fi
 
 # ---- K3s delivery: in-cluster registry, kaniko builds, manifests (README.md, "Deploying on K3s") -------------
 KUBECTL      ?= kubectl

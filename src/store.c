@@ -64,6 +64,10 @@ static void *checkpoint_loop(void *arg)
 		sqlite3_close(db);
 		return NULL;
 	}
+	/* A connection learns the file is in WAL mode on its first read; until then
+	 * sqlite3_wal_checkpoint_v2() finds no WAL and silently does nothing, and the WAL
+	 * grew without bound (1.2 GB after 8,000 benchmark turns, the shm map with it). */
+	sqlite3_exec(db, "SELECT 1 FROM sqlite_schema LIMIT 1", NULL, NULL, NULL);
 	pthread_mutex_lock(&s->mu);
 	while (!s->stop) {
 		clock_gettime(CLOCK_REALTIME, &until);

@@ -6,9 +6,11 @@
 #include "util.h"
 
 #include <errno.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/hermetic-test-store-XXXXXX";
@@ -61,6 +63,35 @@ static void no_checkpoint_on_commit_and_small_cache(void **state)
 	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
 	assert_int_equal(pragma_int(s, "PRAGMA wal_autocheckpoint"), 0);
 	assert_int_equal(pragma_int(s, "PRAGMA cache_size"), -256);
+	store_close(s);
+	free(path);
+}
+
+/* The checkpoint thread really copies the WAL into the database while the store is open (it
+ * once never did: its fresh connection did not know the file was in WAL mode, and the WAL
+ * grew without bound). Waits at most 10 s for the thread, which runs once a second. */
+static void checkpoints_run_while_open(void **state)
+{
+	char *path = xasprintf("%s/ckpt.db", dir), err[256], *sql;
+	struct store *s;
+	struct stat st = {0};
+	int i;
+
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	for (i = 0; i < 200; i++) {
+		sql = xasprintf("INSERT INTO kv (key, value, updated_ms) VALUES ('k%d', "
+				"printf('%%.2000c', 'x'), 0)",
+				i);
+		assert_int_equal(sqlite3_exec(store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+		free(sql);
+	}
+	for (i = 0; i < 200; i++) {
+		assert_int_equal(stat(path, &st), 0);
+		if (st.st_size > 200 * 2000)
+			break;
+		usleep(50 * 1000);
+	}
+	assert_true(st.st_size > 200 * 2000);
 	store_close(s);
 	free(path);
 }
@@ -200,6 +231,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(opens_in_wal_mode_with_schema),
+		cmocka_unit_test(checkpoints_run_while_open),
 		cmocka_unit_test(no_checkpoint_on_commit_and_small_cache),
 		cmocka_unit_test(kv_survives_reopen),
 		cmocka_unit_test(migrations_run_once_in_order),

@@ -511,3 +511,30 @@ def test_sigint_also_exits_cleanly(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=5)
     assert proc.returncode == 0 and err == ""
+
+
+def test_cycle_repeats_the_script_and_keep_requests_bounds_the_log():
+    """Long runs (the gateway benchmark's 10,000 turns): the script repeats, only the last N
+    requests are kept, and the counters still cover every request."""
+    with FakeOpenAI(cycle=True, keep_requests=3) as fake:
+        fake.script(tool_calls(("c1", "time", "{}")), text("done"))
+        fake.script_for("cheap", text("summary"))
+        answers = []
+        for _ in range(5):
+            status, _, body, _ = chat(fake)
+            assert status == 200
+            msg = json.loads(body)["choices"][0]["message"]
+            answers.append(msg["tool_calls"][0]["function"]["name"] if msg.get("tool_calls")
+                           else msg["content"])
+        assert answers == ["time", "done", "time", "done", "time"]
+        assert json.loads(chat(fake, model="cheap")[2])["choices"][0]["message"]["content"] \
+            == "summary"
+        assert json.loads(chat(fake, model="cheap")[2])["choices"][0]["message"]["content"] \
+            == "summary"
+        assert fake.remaining == 3  # nothing was consumed for good
+        assert [r["n"] for r in fake.chat_requests] == [5, 6, 7]
+        assert fake.chat_count == 7
+        totals = fake.usage_totals
+        assert totals["fake/model"]["calls"] == 5 and totals["cheap"]["calls"] == 2
+        assert totals["cheap"]["completion_tokens"] == 2 * (len("summary") // 4)
+        assert totals["fake/model"]["prompt_tokens"] > 0

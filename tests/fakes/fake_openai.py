@@ -106,6 +106,12 @@ otherwise OpenRouter's 401 ``No auth credentials found`` / ``User not found.``.
 Control (no auth, never recorded): ``POST /_fake/script`` with a list of steps or
 ``{"steps": [...], "model": "m"}``; ``GET /_fake/requests``; ``POST /_fake/reset``.
 
+Long runs (benchmarks, soaks): ``FakeOpenAI(cycle=True)`` (``--cycle``) puts every step
+back at the end of its queue after it answered, so a short script repeats for ever;
+``keep_requests=N`` (``--keep-requests N``) keeps only the last N recorded requests (the
+counters ``fake.chat_count`` and ``fake.usage_totals`` still cover all of them), so memory and
+per-request cost stay flat over 10,000 turns.
+
 Recorded requests (``fake.requests``, ``GET /_fake/requests``) are dicts: ``method``,
 ``path``, ``headers`` (case-insensitive dict, lower-case keys), ``body`` (parsed JSON or
 None), ``raw`` (body text), ``time`` (epoch s), ``monotonic`` (CLOCK_MONOTONIC s),
@@ -643,6 +649,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "hang":
             return self._hang()
         reply = _Reply(record["n"], body, raw_body, step)
+        self.fake._count_usage(record["model"], reply.usage())
         return self._stream(reply) if reply.stream else self._complete(reply)
 
     def _raw(self, step: dict):
@@ -752,7 +759,8 @@ class FakeOpenAI:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
                  responder: str = "script", latency: float = 0.0, models=(),
-                 key_info: dict | None = None, verbose: bool = False):
+                 key_info: dict | None = None, verbose: bool = False, cycle: bool = False,
+                 keep_requests: int | None = None):
         if responder not in ("script", "echo"):
             raise ValueError("responder must be 'script' or 'echo'")
         self.api_key = api_key
@@ -761,12 +769,15 @@ class FakeOpenAI:
         self.key_info = dict(key_info or {})
         self.verbose = verbose
         self._fixed_models = list(models)
+        self.cycle = cycle
+        self._keep = keep_requests
+        self._totals: dict[str, dict] = {}
         self._lock = threading.Condition()
         self._stop = threading.Event()
         self._shared: collections.deque = collections.deque()
         self._per_model: dict[str, collections.deque] = {}
         self._models: list[str] = []
-        self._requests: list[dict] = []
+        self._requests = collections.deque(maxlen=keep_requests)
         self._chat_count = 0
         self._conns: set = set()
         self._server = _Server((host, port), self)
@@ -881,6 +892,7 @@ class FakeOpenAI:
             self._shared.clear()
             self._per_model.clear()
             self._requests.clear()
+            self._totals.clear()
             self._chat_count = 0
             self._models = list(self._fixed_models)
 
@@ -902,6 +914,27 @@ class FakeOpenAI:
     def chat_requests(self) -> list[dict]:
         """The recorded chat-completion requests only."""
         return [r for r in self.requests if "n" in r]
+
+    @property
+    def chat_count(self) -> int:
+        """Chat requests received since the last reset (also those no longer kept)."""
+        with self._lock:
+            return self._chat_count
+
+    @property
+    def usage_totals(self) -> dict:
+        """Per requested model: ``{"calls", "prompt_tokens", "completion_tokens"}`` as answered
+        (the computed usage of every text/tool_calls answer, ``usage`` overrides included)."""
+        with self._lock:
+            return {m: dict(t) for m, t in self._totals.items()}
+
+    def _count_usage(self, model, usage: dict):
+        with self._lock:
+            t = self._totals.setdefault(str(model), {"calls": 0, "prompt_tokens": 0,
+                                                     "completion_tokens": 0})
+            t["calls"] += 1
+            t["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
+            t["completion_tokens"] += int(usage.get("completion_tokens") or 0)
 
     def wait_requests(self, count: int, timeout: float = 5.0) -> list[dict]:
         """Wait until ``count`` requests were recorded; raise TimeoutError otherwise."""
@@ -948,8 +981,12 @@ class FakeOpenAI:
             queue = self._per_model.get(model) if isinstance(model, str) else None
             if queue:
                 step = queue.popleft()
+                if self.cycle:
+                    queue.append(step)
             elif self._shared:
                 step = self._shared.popleft()
+                if self.cycle:
+                    self._shared.append(step)
             elif self.responder == "echo":
                 step = {"kind": "text", "content": ECHO_TEXT}
                 record["step"] = "echo"
@@ -991,10 +1028,15 @@ def main(argv=None) -> int:
                         help="echo: answer a fixed text when the script is empty")
     parser.add_argument("--api-key", help="require Authorization: Bearer API_KEY")
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    parser.add_argument("--cycle", action="store_true",
+                        help="repeat the script for ever (each step goes back to its queue)")
+    parser.add_argument("--keep-requests", type=int, default=None, metavar="N",
+                        help="record only the last N requests (long runs)")
     args = parser.parse_args(argv)
 
     fake = FakeOpenAI(args.host, args.port, api_key=args.api_key, responder=args.responder,
-                      latency=args.latency_ms / 1000.0, verbose=args.verbose)
+                      latency=args.latency_ms / 1000.0, verbose=args.verbose, cycle=args.cycle,
+                      keep_requests=args.keep_requests)
     if args.script:
         try:
             fake.load_script_file(args.script)
