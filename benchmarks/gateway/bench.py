@@ -179,6 +179,9 @@ def seed_config(home, port, fake, tg, mcp, **extra):
         "router_settings": {"routing_strategy": "simple-shuffle", "allowed_fails": 3,
                             "cooldown_time": 30},
         "budget": {"daily_usd": 100.0},
+        # The bench packs a day (and a 10,000-turn soak) into minutes; the bleed breaker's
+        # default (60 model calls in 15 minutes) would rightly refuse most of it.
+        "guardrails": {"bleed": {"max_calls": 0}},
         "telegram": {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [CHAT],
                      "api_base": tg.url},
         "api": {"listen": f"127.0.0.1:{port}", "key": "os.environ/API_SERVER_KEY"},

@@ -102,6 +102,8 @@ def test_gateway_memory_stays_bounded_over_300_turns(tmp_path, peers):  # noqa: 
                                                            **model}}],
             "telegram": {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [CHAT],
                          "api_base": tg.url},
+            # 300 turns in seconds: the bleed breaker (60 calls in 15 min) would refuse them.
+            "guardrails": {"bleed": {"max_calls": 0}},
             "api": {"listen": "127.0.0.1:PORT", "key": "os.environ/API_SERVER_KEY"},
             "mcp_servers": {"everything": {
                 "command": NODE,
