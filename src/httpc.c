@@ -53,6 +53,33 @@ struct httpc_req {
 	int in_multi;
 };
 
+/* curl's send buffer (CURLOPT_UPLOAD_BUFFERSIZE; 16 KiB is its minimum) holds the request
+ * while it goes out. A transfer with a short answer keeps it: the pooled handle reuses it for
+ * the next request. A streamed transfer lasts seconds after its request went out, so it asks
+ * for a slightly different size, which tells the wrapper below to let curl free it. */
+#define SENDBUF_KEEP 16384L
+#define SENDBUF_FREE 17408L
+
+#ifdef HERMETIC_CURL_SENDBUF_NO_SPARES
+/* Static builds with curl >= 8.7 (meson links with --wrap=Curl_bufq_init2). curl keeps a
+ * drained send buffer as a "spare" chunk for the life of the transfer, and the allocator has
+ * written to its first and last page: about 8 KiB resident per open stream, a quarter of what
+ * 256 streams cost. BUFQ_OPT_NO_SPARES is curl's own option to free a chunk once it is
+ * drained; it only changes when curl frees the buffer, never what it sends. Only the send
+ * buffer of streamed transfers gets it (its size is SENDBUF_FREE): freeing after every
+ * request costs a 16 KiB calloc per request (~6.7k instructions), which short answers do not
+ * need to pay. If a later curl drops Curl_bufq_init2, __real_Curl_bufq_init2 fails the link. */
+struct bufq;
+void __real_Curl_bufq_init2(struct bufq *q, size_t chunk_size, size_t max_chunks, int opts);
+void __wrap_Curl_bufq_init2(struct bufq *q, size_t chunk_size, size_t max_chunks, int opts);
+void __wrap_Curl_bufq_init2(struct bufq *q, size_t chunk_size, size_t max_chunks, int opts)
+{
+	if (chunk_size == (size_t)SENDBUF_FREE)
+		opts |= 1 << 1; /* BUFQ_OPT_NO_SPARES */
+	__real_Curl_bufq_init2(q, chunk_size, max_chunks, opts);
+}
+#endif
+
 static struct httpc_req *all_reqs;
 /* > 0 while curl runs one of our callbacks: curl forbids adding transfers from there. */
 static int in_curl_callback;
@@ -354,8 +381,9 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	/* curl's 16 KiB default receive buffer per transfer adds up with many open streams. */
 	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 8192L);
 	/* The send buffer (64 KiB by default, for requests of a few KiB) stays with the handle
-	 * while the transfer lasts, so every open stream holds one: 16 KiB is curl's minimum. */
-	curl_easy_setopt(r->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+	 * while the transfer lasts, so every open stream would hold one (see SENDBUF_FREE). */
+	curl_easy_setopt(r->easy, CURLOPT_UPLOAD_BUFFERSIZE,
+			 o->on_data ? SENDBUF_FREE : SENDBUF_KEEP);
 	set_method(r, o);
 	set_check(r, o);
 	if (o->first_byte_timeout_ms > 0) {
