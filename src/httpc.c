@@ -32,7 +32,8 @@ struct httpc_req {
 	struct loop *loop;
 	CURL *easy;
 	struct curl_slist *headers;
-	char *body;
+	char *body; /* the request body curl sends from (CURLOPT_POSTFIELDS) */
+	size_t body_len;
 	struct buf resp;
 	struct buf hdrs;
 	httpc_data_cb on_data;
@@ -153,6 +154,21 @@ static size_t header_cb(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* A streamed answer lasts seconds to minutes after its request went out, and a request can be
+ * a long prompt: once answer bytes arrive and curl reports the whole body sent, curl never
+ * reads it again (it rewinds only to retry a request that got no answer at all), so it is
+ * freed here instead of when the stream ends. */
+static void drop_sent_body(struct httpc_req *r)
+{
+	curl_off_t sent = 0;
+
+	if (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK &&
+	    sent >= (curl_off_t)r->body_len) {
+		free(r->body);
+		r->body = NULL;
+	}
+}
+
 static size_t write_cb(char *p, size_t size, size_t n, void *arg)
 {
 	struct httpc_req *r = arg;
@@ -162,6 +178,8 @@ static size_t write_cb(char *p, size_t size, size_t n, void *arg)
 	if (r->pending != HTTPC_OK)
 		return 0;
 	if (r->on_data) {
+		if (r->body)
+			drop_sent_body(r);
 		if (r->on_data(r, p, len, r->arg) < 0 && r->pending == HTTPC_OK)
 			r->pending = HTTPC_CANCELLED;
 		return r->pending == HTTPC_OK ? len : 0;
@@ -315,6 +333,7 @@ static void set_method(struct httpc_req *r, const struct httpc_opts *o)
 		r->body = xmalloc(o->body_len + 1);
 		memcpy(r->body, o->body, o->body_len);
 		r->body[o->body_len] = '\0';
+		r->body_len = o->body_len;
 		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
 		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
 	}
