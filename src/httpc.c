@@ -32,7 +32,8 @@ struct httpc_req {
 	struct loop *loop;
 	CURL *easy;
 	struct curl_slist *headers;
-	char *body;
+	char *body; /* the request body curl sends from (CURLOPT_POSTFIELDS) */
+	size_t body_len;
 	struct buf resp;
 	struct buf hdrs;
 	httpc_data_cb on_data;
@@ -53,6 +54,33 @@ struct httpc_req {
 	int64_t start_us, first_byte_us, end_us;
 	int in_multi;
 };
+
+/* curl's send buffer (CURLOPT_UPLOAD_BUFFERSIZE; 16 KiB is its minimum) holds the request
+ * while it goes out. A transfer with a short answer keeps it: the pooled handle reuses it for
+ * the next request. A streamed transfer lasts seconds after its request went out, so it asks
+ * for a slightly different size, which tells the wrapper below to let curl free it. */
+#define SENDBUF_KEEP 16384L
+#define SENDBUF_FREE 17408L
+
+#ifdef HERMETIC_CURL_SENDBUF_NO_SPARES
+/* Static builds with curl >= 8.7 (meson links with --wrap=Curl_bufq_init2). curl keeps a
+ * drained send buffer as a "spare" chunk for the life of the transfer, and the allocator has
+ * written to its first and last page: about 8 KiB resident per open stream, a quarter of what
+ * 256 streams cost. BUFQ_OPT_NO_SPARES is curl's own option to free a chunk once it is
+ * drained; it only changes when curl frees the buffer, never what it sends. Only the send
+ * buffer of streamed transfers gets it (its size is SENDBUF_FREE): freeing after every
+ * request costs a 16 KiB calloc per request (~6.7k instructions), which short answers do not
+ * need to pay. If a later curl drops Curl_bufq_init2, __real_Curl_bufq_init2 fails the link. */
+struct bufq;
+void __real_Curl_bufq_init2(struct bufq *q, size_t chunk_size, size_t max_chunks, int opts);
+void __wrap_Curl_bufq_init2(struct bufq *q, size_t chunk_size, size_t max_chunks, int opts);
+void __wrap_Curl_bufq_init2(struct bufq *q, size_t chunk_size, size_t max_chunks, int opts)
+{
+	if (chunk_size == (size_t)SENDBUF_FREE)
+		opts |= 1 << 1; /* BUFQ_OPT_NO_SPARES */
+	__real_Curl_bufq_init2(q, chunk_size, max_chunks, opts);
+}
+#endif
 
 static struct httpc_req *all_reqs;
 /* > 0 while curl runs one of our callbacks: curl forbids adding transfers from there. */
@@ -128,6 +156,21 @@ static size_t header_cb(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* A streamed answer lasts seconds to minutes after its request went out, and a request can be
+ * a long prompt: once answer bytes arrive and curl reports the whole body sent, curl never
+ * reads it again (it rewinds only to retry a request that got no answer at all), so it is
+ * freed here instead of when the stream ends. */
+static void drop_sent_body(struct httpc_req *r)
+{
+	curl_off_t sent = 0;
+
+	if (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK &&
+	    sent >= (curl_off_t)r->body_len) {
+		free(r->body);
+		r->body = NULL;
+	}
+}
+
 static size_t write_cb(char *p, size_t size, size_t n, void *arg)
 {
 	struct httpc_req *r = arg;
@@ -137,6 +180,8 @@ static size_t write_cb(char *p, size_t size, size_t n, void *arg)
 	if (r->pending != HTTPC_OK)
 		return 0;
 	if (r->on_data) {
+		if (r->body)
+			drop_sent_body(r);
 		if (r->on_data(r, p, len, r->arg) < 0 && r->pending == HTTPC_OK)
 			r->pending = HTTPC_CANCELLED;
 		return r->pending == HTTPC_OK ? len : 0;
@@ -294,6 +339,7 @@ static void set_method(struct httpc_req *r, const struct httpc_opts *o)
 		r->body = xmalloc(o->body_len + 1);
 		memcpy(r->body, o->body, o->body_len);
 		r->body[o->body_len] = '\0';
+		r->body_len = o->body_len;
 		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
 		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
 	}
@@ -360,8 +406,9 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	/* curl's 16 KiB default receive buffer per transfer adds up with many open streams. */
 	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 8192L);
 	/* The send buffer (64 KiB by default, for requests of a few KiB) stays with the handle
-	 * while the transfer lasts, so every open stream holds one: 16 KiB is curl's minimum. */
-	curl_easy_setopt(r->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+	 * while the transfer lasts, so every open stream would hold one (see SENDBUF_FREE). */
+	curl_easy_setopt(r->easy, CURLOPT_UPLOAD_BUFFERSIZE,
+			 o->on_data ? SENDBUF_FREE : SENDBUF_KEEP);
 	set_method(r, o);
 	set_check(r, o);
 	if (o->first_byte_timeout_ms > 0) {

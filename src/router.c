@@ -820,6 +820,12 @@ static void start_stream(struct router_call *c)
 				    .fallbacks = c->fallbacks};
 
 	c->stream_started = true;
+	/* Once bytes reached the client there is no retry or fallback (an error becomes an SSE
+	 * error event), so the request text kept to rebuild one goes now, not at the end of
+	 * the stream. */
+	free(c->body);
+	c->body = NULL;
+	c->body_len = 0;
 	c->t_first_token = now_mono_us();
 	if (c->timer_kind == T_STREAM_TIMEOUT) {
 		evtimer_del(c->timer);

@@ -225,6 +225,9 @@ static void on_chat(struct evhttp_request *req, void *arg)
 	if (conn)
 		evhttp_connection_set_closecb(conn, on_client_close, p);
 	body = httpd_body(req, &len);
+	/* The router keeps its own copy; libevent would hold this one until the answer ends,
+	 * which for a stream is seconds (the chain's 1 KiB or more, per open stream). */
+	evbuffer_drain(evhttp_request_get_input_buffer(req), len);
 	if (router_chat(s->router, body, len, &who, &cbs, p, &p->call) < 0) {
 		forget_connection(p);
 		httpd_reply_error(req, 500, "api_error", "router refused the call");
