@@ -19,6 +19,9 @@ struct buf;
  * another negative errno. */
 int fileio_read(const char *path, size_t cap, struct buf *out);
 
+/* fileio_read() on an open descriptor (borrowed, read from its current offset). */
+int fileio_read_fd(int fd, size_t cap, struct buf *out);
+
 /* Like fileio_read(), but a larger file is not an error: at most max bytes of its start are
  * appended, and *size (may be NULL) is set to its size when opened. */
 int fileio_read_head(const char *path, size_t max, struct buf *out, size_t *size);
@@ -37,6 +40,8 @@ int fileio_mkdirs(const char *path, mode_t mode);
  * levels fails with -ELOOP (what was reached first may be gone). Returns 0 or a negative
  * errno. */
 int fileio_remove_tree(const char *path);
+/* fileio_remove_tree() of the entry name of the directory dirfd (AT_FDCWD allowed). */
+int fileio_remove_tree_at(int dirfd, const char *name);
 
 /* True when the canonical path real equals the canonical root real_root or lies below it.
  * Both must come from realpath(); this is a string comparison. */
