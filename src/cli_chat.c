@@ -9,6 +9,7 @@
 #include "cli_chat.h"
 #include "agent.h"
 #include "config.h"
+#include "landlock.h"
 #include "log.h"
 #include "loop.h"
 #include "mcp.h"
@@ -317,6 +318,8 @@ int cli_chat(const struct config *cfg, const char *prompt_text, const char *mode
 		return 1;
 	}
 	loop_on_signal(c.loop, SIGINT, on_sigint, &c);
+	/* Landlock before seccomp */
+	landlock_seal(cfg);
 	if (!c.repl) {
 		if (start_turn(&c, prompt_text, true) == 0)
 			loop_run(c.loop);

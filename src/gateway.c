@@ -23,6 +23,7 @@
 #include "hooks.h"
 #include "httpd.h"
 #include "jobs.h"
+#include "landlock.h"
 #include "log.h"
 #include "mcp.h"
 #include "router.h"
@@ -511,6 +512,8 @@ int gateway_run(const struct config *cfg)
 	hooks_add_routes(g.hooks, g.api);
 	telegram_start(g.tg);
 	cron_start(g.cron);
+	/* Landlock before seccomp */
+	landlock_seal(cfg);
 	if (daemon_run(&g.d) == 0)
 		rc = 0;
 out:

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "httpd.h"
+#include "landlock.h"
 #include "log.h"
 #include "router.h"
 #include "spend.h"
@@ -428,6 +429,8 @@ int router_server_run(const struct config *cfg)
 			  (int)cfg->router_settings.timeout_s + 60, &s.http) < 0)
 		goto out;
 	add_routes(&s);
+	/* Landlock before seccomp */
+	landlock_seal(cfg);
 	if (daemon_run(&s.d) == 0)
 		rc = 0;
 out:
