@@ -2,6 +2,7 @@
 and the scripted fake model: default deny, durable offsets across SIGKILL, queueing and /stop,
 long replies split within 4096 UTF-16 units, the plain-text fallback, 409 storms and /readyz."""
 import json
+import os
 import signal
 import sqlite3
 import time
