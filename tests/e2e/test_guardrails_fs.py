@@ -151,6 +151,30 @@ def test_landlock_off_switch_and_reason(tmp_path):
     assert r.stdout.splitlines()[0] == "Landlock: not active (HERMETIC_LANDLOCK=0)"
 
 
+def test_doctor_reports_landlock(tmp_path):
+    cfg, home, _ = minimal_config(tmp_path)
+    home.mkdir()
+    state = landlock_state(cfg)
+    r = run("doctor", "--config", str(cfg))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    if "not active" in state:
+        assert state in lines, r.stdout
+    else:
+        assert re.match(r"landlock: available \(ABI \d+\)$", lines[2]), r.stdout
+        assert lines[3] == ("landlock: would be active: gateway, router and chat write only "
+                            f"under {home}")
+    r = run("doctor", "--config", str(cfg), env=clean_env(HERMETIC_LANDLOCK="0"))
+    assert "Landlock: not active (HERMETIC_LANDLOCK=0)" in r.stdout.splitlines()
+    if os.geteuid() == 0:
+        assert "user: root; gateway, router and chat refuse that unless HERMETIC_ALLOW_ROOT=1" \
+            in r.stdout.splitlines()
+    # Until the launcher forks stdio MCP servers before the seal, they keep Landlock off.
+    stdio = tmp_path / "stdio.yaml"
+    stdio.write_text(cfg.read_text() + "mcp_servers:\n  s:\n    command: /bin/false\n")
+    assert "stdio MCP servers" in landlock_state(stdio)
+
+
 def post_chat(url, body):
     req = urllib.request.Request(url + "/v1/chat/completions", data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"}, method="POST")
