@@ -3,6 +3,8 @@
  * recursive delete that never follows a symlink, and "is this real path inside that root".
  *
  * Everything is synchronous and bounded; none of it logs (callers decide what a failure means).
+ * The writers here take trusted paths; whatever the agent's tools write goes through safeio.h,
+ * which stays below home and never follows a symlink.
  */
 #ifndef HERMETIC_FILEIO_H
 #define HERMETIC_FILEIO_H
