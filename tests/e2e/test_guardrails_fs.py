@@ -47,6 +47,7 @@ def needs_landlock(config):
 
 # ---- root ------------------------------------------------------------------------------
 
+@pytest.mark.smoke
 @AS_ROOT
 @pytest.mark.parametrize("allow", ["", "0", "yes"])
 def test_long_running_commands_refuse_root_without_the_variable(tmp_path, allow):
@@ -119,6 +120,7 @@ def test_non_root_user_runs_without_the_variable(tmp_path):
 
 # ---- Landlock --------------------------------------------------------------------------
 
+@pytest.mark.smoke
 def test_landlock_denies_writes_outside_home_and_keeps_reads_it_needs(tmp_path):
     cfg, home, _ = minimal_config(tmp_path)
     needs_landlock(cfg)
@@ -230,6 +232,7 @@ def snapshot(d):
     return out
 
 
+@pytest.mark.smoke
 def test_memory_refuses_symlinks_planted_in_home(agent, fake, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
