@@ -22,6 +22,9 @@ peers=$(tests/peers/install.sh | tail -n 1)
 everything=$peers/node_modules/@modelcontextprotocol/server-everything/dist/index.js
 [ -f "$everything" ] || { echo "demo: server-everything missing under $peers" >&2; exit 1; }
 
+# hermetic chat refuses to run as root; the demo allows it when it is run as root (CI).
+if [ "$(id -u)" = 0 ]; then echo "demo: running as root, so HERMETIC_ALLOW_ROOT=1 (hermetic warns)"; export HERMETIC_ALLOW_ROOT=1; fi
+
 tmp=$(mktemp -d)
 fake_pid=
 cleanup() {

@@ -318,7 +318,7 @@ int cli_chat(const struct config *cfg, const char *prompt_text, const char *mode
 		return 1;
 	}
 	loop_on_signal(c.loop, SIGINT, on_sigint, &c);
-	/* Everything is open: from here on the process is sealed. */
+	/* Everything is open: from here on the process is sealed (Landlock, then seccomp). */
 	if (sandbox_seal(cfg) < 0) {
 		close_all(&c);
 		return 1;

@@ -9,9 +9,11 @@
 #include "cli_mcp.h"
 #include "config.h"
 #include "httpc.h"
+#include "landlock.h"
 #include "log.h"
 #include "loop.h"
 #include "mcp.h"
+#include "rootguard.h"
 #include "store.h"
 #include "util.h"
 
@@ -385,6 +387,29 @@ static bool check_provider_keys(struct run *r, const struct config *cfg)
 	return ok;
 }
 
+/* What the long-running commands would get; informational (an old kernel is not a failure). */
+static void check_sandbox(const struct config *cfg)
+{
+	char why[256];
+	int abi = landlock_abi();
+
+	if (abi > 0)
+		printf("landlock: available (ABI %d)\n", abi);
+	if (landlock_would_apply(cfg, why, sizeof(why)))
+		printf("landlock: would be active: gateway, router and chat write only under %s\n",
+		       cfg->home);
+	else
+		printf("%s\n", why);
+	if (!cfg->guardrails.seccomp.enabled)
+		printf("seccomp: off (guardrails.seccomp.enabled: false)\n");
+	else
+		printf("seccomp: gateway, router and chat load the allowlist (action %s)\n",
+		       cfg->guardrails.seccomp.action == CONFIG_SECCOMP_KILL ? "kill" : "errno");
+	if (rootguard_is_root())
+		printf("user: root; gateway, router and chat refuse that unless "
+		       "HERMETIC_ALLOW_ROOT=1\n");
+}
+
 int cli_doctor(const struct config *cfg)
 {
 	struct run r = {0};
@@ -393,6 +418,7 @@ int cli_doctor(const struct config *cfg)
 
 	printf("config %s: ok\n", cfg->name);
 	ok = check_home(cfg);
+	check_sandbox(cfg);
 	if (start(&r, cfg) < 0)
 		return 1;
 	for (i = 0; i < mcp_n_servers(r.mcp); i++) {

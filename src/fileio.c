@@ -21,16 +21,15 @@
 
 #define REMOVE_MAX_DEPTH 16
 
-int fileio_read_head(const char *path, size_t max, struct buf *out, size_t *size)
+/* fileio_read_head() on an open descriptor (borrowed). */
+static int read_head_fd(int fd, size_t max, struct buf *out, size_t *size)
 {
 	char chunk[16384];
 	struct stat st;
 	ssize_t n;
 	size_t want;
-	int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int rc = 0;
 
-	if (fd < 0)
-		return -errno;
 	if (fstat(fd, &st) < 0)
 		rc = -errno;
 	else if (!S_ISREG(st.st_mode))
@@ -51,23 +50,44 @@ int fileio_read_head(const char *path, size_t max, struct buf *out, size_t *size
 		else
 			max -= (size_t)n;
 	}
+	return rc;
+}
+
+int fileio_read_head(const char *path, size_t max, struct buf *out, size_t *size)
+{
+	int rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	rc = read_head_fd(fd, max, out, size);
 	close(fd);
 	return rc;
 }
 
-int fileio_read(const char *path, size_t cap, struct buf *out)
+int fileio_read_fd(int fd, size_t cap, struct buf *out)
 {
 	struct buf b;
 	size_t size = 0;
 	int rc;
 
 	buf_init(&b, 0);
-	rc = fileio_read_head(path, cap + 1, &b, &size);
+	rc = read_head_fd(fd, cap + 1, &b, &size);
 	if (rc == 0 && (b.len > cap || size > cap))
 		rc = -EFBIG; /* also when it grew while we read it */
 	if (rc == 0)
 		buf_append(out, buf_str(&b), b.len);
 	buf_finish(&b);
+	return rc;
+}
+
+int fileio_read(const char *path, size_t cap, struct buf *out)
+{
+	int rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	rc = fileio_read_fd(fd, cap, out);
+	close(fd);
 	return rc;
 }
 
@@ -207,16 +227,21 @@ static int remove_at(int fd, int depth)
 	return rc;
 }
 
-int fileio_remove_tree(const char *path)
+int fileio_remove_tree_at(int dirfd, const char *name)
 {
-	int rc, fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int rc, fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return errno == ELOOP ? -ENOTDIR : -errno;
 	rc = remove_at(fd, 0);
-	if (rc == 0 && rmdir(path) < 0)
+	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
 		rc = -errno;
 	return rc;
+}
+
+int fileio_remove_tree(const char *path)
+{
+	return fileio_remove_tree_at(AT_FDCWD, path);
 }
 
 bool fileio_within(const char *real_root, const char *real)

@@ -3,6 +3,8 @@
  * recursive delete that never follows a symlink, and "is this real path inside that root".
  *
  * Everything is synchronous and bounded; none of it logs (callers decide what a failure means).
+ * The writers here take trusted paths; whatever the agent's tools write goes through safeio.h,
+ * which stays below home and never follows a symlink.
  */
 #ifndef HERMETIC_FILEIO_H
 #define HERMETIC_FILEIO_H
@@ -18,6 +20,9 @@ struct buf;
  * regular file (FIFOs and devices are never opened for reading, so this cannot block); or
  * another negative errno. */
 int fileio_read(const char *path, size_t cap, struct buf *out);
+
+/* fileio_read() on an open descriptor (borrowed, read from its current offset). */
+int fileio_read_fd(int fd, size_t cap, struct buf *out);
 
 /* Like fileio_read(), but a larger file is not an error: at most max bytes of its start are
  * appended, and *size (may be NULL) is set to its size when opened. */
@@ -37,6 +42,8 @@ int fileio_mkdirs(const char *path, mode_t mode);
  * levels fails with -ELOOP (what was reached first may be gone). Returns 0 or a negative
  * errno. */
 int fileio_remove_tree(const char *path);
+/* fileio_remove_tree() of the entry name of the directory dirfd (AT_FDCWD allowed). */
+int fileio_remove_tree_at(int dirfd, const char *name);
 
 /* True when the canonical path real equals the canonical root real_root or lies below it.
  * Both must come from realpath(); this is a string comparison. */

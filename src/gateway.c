@@ -538,7 +538,8 @@ int gateway_run(const struct config *cfg)
 	hooks_add_routes(g.hooks, g.api);
 	telegram_start(g.tg);
 	cron_start(g.cron);
-	/* Everything is open and bound: from here on the process is sealed. */
+	/* Everything is open and bound: from here on the process is sealed (Landlock, then
+	 * seccomp). */
 	if (sandbox_seal(cfg) < 0)
 		goto out;
 	if (daemon_run(&g.d) == 0)

@@ -4,7 +4,9 @@
 #include "cli_sessions.h"
 #include "config.h"
 #include "gateway.h"
+#include "landlock.h"
 #include "log.h"
+#include "rootguard.h"
 #include "router_server.h"
 #include "sandbox.h"
 #include "spend.h"
@@ -23,6 +25,7 @@ struct cmd {
 	const char *sub; /* second word, or NULL */
 	int (*run)(int argc, char **argv);
 	const char *help;
+	bool no_root; /* long-running, acts on a model's output: refused as root */
 };
 
 static const char usage_text[] =
@@ -346,6 +349,27 @@ static int run_sandbox_selftest(int argc, char **argv)
 	return rc;
 }
 
+/* Hidden, for tests: hermetic landlock-probe [--config FILE] w:PATH|r:PATH ... */
+static int run_landlock_probe(int argc, char **argv)
+{
+	const char *path;
+	char *w[16] = {NULL};
+	struct config *cfg;
+	int rc, n = 0;
+
+	if (!parse_words(argc, argv, &path, NULL, w, 16, 0,
+			 "hermetic landlock-probe [--config FILE] w:PATH|r:PATH ..."))
+		return 2;
+	while (n < 16 && w[n])
+		n++;
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	rc = landlock_probe(cfg, w, n, stdout);
+	config_destroy(cfg);
+	return rc;
+}
+
 /* Hidden: `hermetic sandbox-rules [--kill]` prints the filter for this arch without loading it
  * (the test under qemu-user, which cannot load one). */
 static int run_sandbox_rules(int argc, char **argv)
@@ -360,20 +384,21 @@ static int run_sandbox_rules(int argc, char **argv)
 }
 
 static const struct cmd commands[] = {
-	{"--version", NULL, run_version, "print versions"},
-	{"version", NULL, run_version, "print versions"},
-	{"gateway", NULL, run_gateway, "run the daemon"},
-	{"router", NULL, run_router, "serve the LLM router alone"},
-	{"chat", NULL, run_chat, "talk to the agent"},
-	{"sessions", NULL, run_sessions, "the session store"},
-	{"spend", NULL, run_spend, "print the spend ledger"},
-	{"mcp", "list", run_mcp_list, "list MCP servers and tools"},
-	{"mcp", "call", run_mcp_call, "call one MCP tool"},
-	{"doctor", NULL, run_doctor, "check the setup"},
-	{"config", "check", run_config_check, "validate the config"},
-	{"config", "reference", run_config_reference, "print the config key reference"},
-	{"sandbox-selftest", NULL, run_sandbox_selftest, "test the seccomp filter (hidden)"},
-	{"sandbox-rules", NULL, run_sandbox_rules, "print the seccomp filter (hidden)"},
+	{"--version", NULL, run_version, "print versions", false},
+	{"version", NULL, run_version, "print versions", false},
+	{"gateway", NULL, run_gateway, "run the daemon", true},
+	{"router", NULL, run_router, "serve the LLM router alone", true},
+	{"chat", NULL, run_chat, "talk to the agent", true},
+	{"sessions", NULL, run_sessions, "the session store", false},
+	{"spend", NULL, run_spend, "print the spend ledger", false},
+	{"mcp", "list", run_mcp_list, "list MCP servers and tools", false},
+	{"mcp", "call", run_mcp_call, "call one MCP tool", false},
+	{"doctor", NULL, run_doctor, "check the setup", false},
+	{"config", "check", run_config_check, "validate the config", false},
+	{"config", "reference", run_config_reference, "print the config key reference", false},
+	{"sandbox-selftest", NULL, run_sandbox_selftest, "test the seccomp filter (hidden)", false},
+	{"sandbox-rules", NULL, run_sandbox_rules, "print the seccomp filter (hidden)", false},
+	{"landlock-probe", NULL, run_landlock_probe, "tests: open paths after the seal", false},
 };
 
 int main(int argc, char **argv)
@@ -393,6 +418,8 @@ int main(int argc, char **argv)
 			continue;
 		if (c->sub && (argc < 3 || strcmp(argv[2], c->sub) != 0))
 			continue;
+		if (c->no_root && rootguard_check(c->name, stderr) < 0)
+			return 1;
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		rc = c->run(argc - words, argv + words);
 		curl_global_cleanup();

@@ -432,7 +432,8 @@ int router_server_run(const struct config *cfg)
 			  (int)cfg->router_settings.timeout_s + 60, &s.http) < 0)
 		goto out;
 	add_routes(&s);
-	/* Everything is open and bound: from here on the process is sealed. */
+	/* Everything is open and bound: from here on the process is sealed (Landlock, then
+	 * seccomp). */
 	if (sandbox_seal(cfg) < 0)
 		goto out;
 	if (daemon_run(&s.d) == 0)

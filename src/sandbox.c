@@ -24,6 +24,7 @@
 #include "sandbox.h"
 #include "config.h"
 #include "daemon.h"
+#include "landlock.h"
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
@@ -481,8 +482,9 @@ int sandbox_seal(const struct config *cfg)
 		return -1;
 	}
 	spawn_launcher_close();
-	/* Landlock goes here, before seccomp (landlock_apply restricts the file tree; the filter
-	 * below still allows the landlock syscalls, so the order could not lock it out). */
+	/* Landlock before seccomp: it needs prctl and the landlock syscalls to set up, and the
+	 * launcher forked above stays outside both (it must exec the servers). */
+	landlock_seal(cfg);
 	if (sandbox_seccomp(cfg, err, sizeof(err)) < 0) {
 		log_error("%s; set guardrails.seccomp.enabled: false to run without it", err);
 		return -1;

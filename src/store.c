@@ -187,7 +187,10 @@ int store_open_with(const char *path, const struct store_migration *migrations, 
 		  " PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;"
 		  /* SQLite's default 2 MiB page cache would be a quarter of the gateway's
 		   * memory budget; a personal agent's hot pages fit in 256 KiB. */
-		  " PRAGMA cache_size=-256;",
+		  " PRAGMA cache_size=-256;"
+		  /* Temp tables and statement journals in memory: under Landlock the
+		   * process may not create files in /var/tmp or /tmp. */
+		  " PRAGMA temp_store=MEMORY;",
 		  &msg);
 	if (rc == SQLITE_OK)
 		rc = read_version(s->db, &s->version);

@@ -28,10 +28,13 @@
 #include "daemon.h"
 #include "html_text.h"
 #include "httpc.h"
+#include "landlock.h"
 #include "log.h"
 #include "loop.h"
 #include "mcp.h"
 #include "metrics.h"
+#include "rootguard.h"
+#include "sandbox.h"
 #include "sessions.h"
 #include "spend.h"
 #include "store.h"
@@ -462,6 +465,10 @@ static void status_text(struct telegram *t, struct chat *c, struct buf *out)
 	int64_t up_s = (now_wall_ms() - t->d->start_wall_ms) / 1000;
 	size_t n = t->mcp ? mcp_n_servers(t->mcp) : 0;
 
+	if (rootguard_is_root())
+		buf_puts(out,
+			 "WARNING: running as root (HERMETIC_ALLOW_ROOT=1); run hermetic as an "
+			 "unprivileged user.\n");
 	buf_printf(out, "Up %lldd %02lldh %02lldm. Model: %s.\n", (long long)(up_s / 86400),
 		   (long long)(up_s / 3600 % 24), (long long)(up_s / 60 % 60),
 		   current_model(t, c, &si));
@@ -474,6 +481,8 @@ static void status_text(struct telegram *t, struct chat *c, struct buf *out)
 	}
 	if (n == 0)
 		buf_puts(out, "No MCP servers.\n");
+	buf_printf(out, "%s.\n", landlock_state());
+	buf_printf(out, "Seccomp: %s.\n", sandbox_status());
 	breaker_text(t, out);
 }
 

@@ -23,6 +23,7 @@ for _ in $(seq 100); do [ -s "$OUT/up.port" ] && break; sleep 0.05; done
 RP=$(port)
 export BENCH_HOME=$OUT/home BENCH_UPSTREAM_PORT=$(cat "$OUT/up.port") BENCH_ROUTER_PORT=$RP \
 	BENCH_UPSTREAM_KEY=sk-up BENCH_MASTER_KEY=sk-master
+if [ "$(id -u)" = 0 ]; then export HERMETIC_ALLOW_ROOT=1; fi # `hermetic router` refuses root without it
 valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
 	"$BIN" router --config "$HERE/config.yaml" >"$OUT/router.log" 2>&1 &
 R_PID=$!

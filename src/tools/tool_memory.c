@@ -11,19 +11,21 @@
  * Every call re-reads the file, so edits by hand or by another session are never lost; a
  * write replaces the file atomically. The snapshot is read once per session by the caller
  * (a frozen system prompt keeps the provider's prompt cache warm); writes show up in the
- * next session. Rejected: keeping entries in state.db (the files are meant to be read and
- * edited by the user) and Hermes' batch operations (more schema bytes in every request for
- * a rare case).
+ * next session. Reads and writes go through safeio relative to home's descriptor, so a
+ * symlink planted at memories/ or at the file is refused, never followed. Rejected: keeping entries
+ * in state.db (the files are meant to be read and edited by the user) and Hermes' batch operations
+ * (more schema bytes in every request for a rare case).
  */
 #include "config.h"
-#include "fileio.h"
 #include "log.h"
+#include "safeio.h"
 #include "tools/tool.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #define FILE_MAX_BYTES (256 * 1024) /* a larger file was edited by hand: we do not rewrite it */
 #define DELIM	       "\n§\n"
@@ -33,7 +35,8 @@
 /* One memory file, loaded. */
 struct mem {
 	const char *file; /* "MEMORY.md" */
-	char *path;
+	char *rel;	  /* "memories/MEMORY.md", below home */
+	const char *home;
 	size_t max_chars;
 	char **v; /* entries, trimmed, non-empty, distinct */
 	size_t n;
@@ -43,7 +46,8 @@ static void mem_init(struct mem *m, const struct config *cfg, bool user)
 {
 	memset(m, 0, sizeof(*m));
 	m->file = user ? "USER.md" : "MEMORY.md";
-	m->path = xasprintf("%s/memories/%s", cfg->home, m->file);
+	m->rel = xasprintf("memories/%s", m->file);
+	m->home = cfg->home;
 	m->max_chars = (size_t)(user ? cfg->memory.user_max_chars : cfg->memory.max_chars);
 }
 
@@ -54,7 +58,7 @@ static void mem_finish(struct mem *m)
 	for (i = 0; i < m->n; i++)
 		free(m->v[i]);
 	free(m->v);
-	free(m->path);
+	free(m->rel);
 }
 
 static bool is_space(char c)
@@ -112,10 +116,13 @@ static void parse(struct mem *m, const char *text, size_t len)
 static int load(struct mem *m, struct buf *err)
 {
 	struct buf b;
-	int rc;
+	int rc, home_fd;
 
 	buf_init(&b, 0);
-	rc = fileio_read(m->path, FILE_MAX_BYTES, &b);
+	home_fd = safeio_open_home(m->home);
+	rc = home_fd < 0 ? home_fd : safeio_read_at(home_fd, m->rel, FILE_MAX_BYTES, &b);
+	if (home_fd >= 0)
+		close(home_fd);
 	if (rc == 0)
 		parse(m, buf_str(&b), b.len);
 	else if (rc == -ENOENT)
@@ -124,7 +131,7 @@ static int load(struct mem *m, struct buf *err)
 		buf_printf(err, "%s is larger than %d KiB; it must be shortened by hand", m->file,
 			   FILE_MAX_BYTES / 1024);
 	else
-		buf_printf(err, "cannot read %s: %s", m->path, strerror(-rc));
+		buf_printf(err, "cannot read %s: %s", m->rel, safeio_strerror(rc));
 	buf_finish(&b);
 	return rc;
 }
@@ -192,27 +199,28 @@ static int check_bound(const struct mem *m, size_t chars, struct buf *out)
 
 static int save(struct mem *m, const char *done, struct buf *out)
 {
-	char *dir = xasprintf("%.*s", (int)(strrchr(m->path, '/') - m->path), m->path);
 	struct buf b;
-	int rc;
+	int rc, home_fd = safeio_open_home(m->home);
 
 	buf_init(&b, 0);
 	join(m->v, m->n, &b);
 	if (m->n)
 		buf_puts(&b, "\n");
-	rc = fileio_mkdirs(dir, 0700);
+	rc = home_fd < 0 ? home_fd : safeio_mkdirs_at(home_fd, "memories", 0700);
 	if (rc == 0)
-		rc = fileio_write_atomic(m->path, buf_str(&b), b.len, 0600);
+		rc = safeio_write_atomic_at(home_fd, m->rel, buf_str(&b), b.len, 0600);
+	if (home_fd >= 0)
+		close(home_fd);
 	if (rc < 0) {
-		log_warn("memory: cannot write %s: %s", m->path, strerror(-rc));
-		buf_printf(out, "cannot write %s: %s; nothing was changed", m->file, strerror(-rc));
+		log_warn("memory: cannot write %s/%s: %s", m->home, m->rel, safeio_strerror(rc));
+		buf_printf(out, "cannot write %s: %s; nothing was changed", m->file,
+			   safeio_strerror(rc));
 	} else {
 		buf_printf(out, "%s %s (", done, m->file);
 		usage(m, chars_of(m->v, m->n), out);
 		buf_puts(out, ").");
 	}
 	buf_finish(&b);
-	free(dir);
 	return rc;
 }
 

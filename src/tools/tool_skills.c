@@ -8,8 +8,9 @@
  * name is checked against the name rule before it ever becomes part of a path, and files of
  * a skill are read only when their realpath stays inside the skill's directory.
  *
- * skill_manage writes only below home/skills: a SKILL.md is replaced atomically, never
- * through a symlink, and a delete never follows one. Rejected: Hermes' category folders and
+ * skill_manage writes only below home/skills, through safeio (relative to home's descriptor,
+ * no symlink anywhere on the way): a SKILL.md is replaced atomically, never through a
+ * symlink, and a delete never follows one. Rejected: Hermes' category folders and
  * supporting-file writes (more schema bytes in every request; the operator adds reference
  * files by hand or in an external dir) and a cache of parsed skills (a directory scan per
  * session start or skills_list call is cheap, and a cache would go stale on hand edits).
@@ -17,6 +18,7 @@
 #include "config.h"
 #include "fileio.h"
 #include "log.h"
+#include "safeio.h"
 #include "skill_md.h"
 #include "tools/tool.h"
 
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SKILL_MAX_BYTES (64 * 1024) /* one SKILL.md */
 #define VIEW_MAX_BYTES	(64 * 1024) /* one file shown by skill_view */
@@ -393,8 +396,9 @@ struct manage {
 	const char *content;
 	const char *old_text;
 	const char *new_text;
-	char *dir;  /* home/skills/<name> */
-	char *file; /* home/skills/<name>/SKILL.md */
+	char *dir;	/* home/skills/<name> */
+	char *rel_dir;	/* skills/<name>, below home */
+	char *rel_file; /* skills/<name>/SKILL.md */
 };
 
 /* Checks a whole new SKILL.md: size, front matter, and that it names this skill. */
@@ -422,13 +426,17 @@ static int validate(const struct manage *m, const char *text, size_t len, struct
 static int write_skill(const struct manage *m, const char *text, size_t len, const char *done,
 		       struct buf *out)
 {
-	int rc = fileio_mkdirs(m->dir, 0700);
+	int rc, home_fd = safeio_open_home(m->cfg->home);
 
+	rc = home_fd < 0 ? home_fd : safeio_mkdirs_at(home_fd, m->rel_dir, 0700);
 	if (rc == 0)
-		rc = fileio_write_atomic(m->file, text, len, 0600);
+		rc = safeio_write_atomic_at(home_fd, m->rel_file, text, len, 0600);
+	if (home_fd >= 0)
+		close(home_fd);
 	if (rc < 0) {
-		log_warn("skills: cannot write %s: %s", m->file, strerror(-rc));
-		buf_printf(out, "cannot write SKILL.md of %s: %s", m->name, strerror(-rc));
+		log_warn("skills: cannot write %s/%s: %s", m->cfg->home, m->rel_file,
+			 safeio_strerror(rc));
+		buf_printf(out, "cannot write SKILL.md of %s: %s", m->name, safeio_strerror(rc));
 		return rc;
 	}
 	buf_printf(out, "%s skill %s (%zu bytes).", done, m->name, len);
@@ -506,7 +514,7 @@ static int act_patch(struct manage *m, struct buf *out)
 	struct buf text, next;
 	const char *at;
 	size_t n;
-	int rc = owned(m, out);
+	int home_fd, rc = owned(m, out);
 
 	if (rc < 0)
 		return rc;
@@ -516,9 +524,12 @@ static int act_patch(struct manage *m, struct buf *out)
 	}
 	buf_init(&text, 0);
 	buf_init(&next, 0);
-	rc = fileio_read(m->file, SKILL_MAX_BYTES, &text);
+	home_fd = safeio_open_home(m->cfg->home);
+	rc = home_fd < 0 ? home_fd : safeio_read_at(home_fd, m->rel_file, SKILL_MAX_BYTES, &text);
+	if (home_fd >= 0)
+		close(home_fd);
 	if (rc < 0) {
-		buf_printf(out, "cannot read SKILL.md of %s: %s", m->name, strerror(-rc));
+		buf_printf(out, "cannot read SKILL.md of %s: %s", m->name, safeio_strerror(rc));
 		goto out;
 	}
 	n = occurrences(buf_str(&text), text.len, m->old_text, &at);
@@ -548,14 +559,17 @@ out:
 
 static int act_delete(struct manage *m, struct buf *out)
 {
-	int rc = owned(m, out);
+	int home_fd, rc = owned(m, out);
 
 	if (rc < 0)
 		return rc;
-	rc = fileio_remove_tree(m->dir);
+	home_fd = safeio_open_home(m->cfg->home);
+	rc = home_fd < 0 ? home_fd : safeio_remove_tree_at(home_fd, m->rel_dir);
+	if (home_fd >= 0)
+		close(home_fd);
 	if (rc < 0) {
-		log_warn("skills: cannot delete %s: %s", m->dir, strerror(-rc));
-		buf_printf(out, "cannot delete skill %s: %s", m->name, strerror(-rc));
+		log_warn("skills: cannot delete %s: %s", m->dir, safeio_strerror(rc));
+		buf_printf(out, "cannot delete skill %s: %s", m->name, safeio_strerror(rc));
 		return rc;
 	}
 	buf_printf(out, "Deleted skill %s.", m->name);
@@ -595,9 +609,11 @@ static int run_manage(const struct tool_req *req, struct buf *out)
 	if (check_name(m.name, out) < 0)
 		return -EINVAL;
 	m.dir = xasprintf("%s/skills/%s", m.cfg->home, m.name);
-	m.file = xasprintf("%s/SKILL.md", m.dir);
+	m.rel_dir = xasprintf("skills/%s", m.name);
+	m.rel_file = xasprintf("skills/%s/SKILL.md", m.name);
 	rc = manage_actions[i].fn(&m, out);
-	free(m.file);
+	free(m.rel_file);
+	free(m.rel_dir);
 	free(m.dir);
 	return rc;
 }

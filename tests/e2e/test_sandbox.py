@@ -7,6 +7,7 @@ missing from the allowlist would crash the test.
 Loading a filter needs a native kernel: these run on the static x86_64 build (the smoke
 stage). Sanitizer builds do not load the filter (the ASan/LSan runtime needs ptrace and clone)
 and qemu-user refuses filters; there the rules are exported and compared instead."""
+import ctypes
 import json
 import os
 import re
@@ -90,6 +91,12 @@ def filter_blocks(pfc):
 
 
 @pytest.mark.smoke
+def landlock_abi():
+    """The kernel's Landlock ABI version (landlock_create_ruleset(NULL, 0, VERSION)), or -1."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.syscall(444, None, 0, 1)
+
+
 def test_selftest_denials_fail_with_eperm_and_are_logged_once(sealable):
     r = sealable
     assert r.returncode == 0, r
@@ -186,6 +193,10 @@ def test_sealed_gateway_full_turn_with_stdio_mcp_restart_in_kill_mode(sealable, 
     assert status_field(g.proc.pid, "Seccomp") == "2"
     assert status_field(g.proc.pid, "NoNewPrivs") == "1"
     assert "seccomp: active, other syscalls kill the process" in g.stderr()
+    # Landlock is applied first in the same seal; the stdio server below still executes its
+    # program, because the launcher was forked before either.
+    if landlock_abi() > 0:
+        assert "Landlock: active (ABI" in g.stderr(), g.stderr()
 
     def turn(word, user):
         fake.script_for("test/free",
