@@ -91,7 +91,7 @@ int fileio_read(const char *path, size_t cap, struct buf *out)
 	return rc;
 }
 
-static int write_all(int fd, const char *data, size_t len)
+int fileio_write_all(int fd, const char *data, size_t len)
 {
 	ssize_t n;
 
@@ -135,7 +135,7 @@ int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t m
 	if (fchmod(fd, mode) < 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = write_all(fd, data, len);
+		rc = fileio_write_all(fd, data, len);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && rc == 0)

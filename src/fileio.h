@@ -28,6 +28,10 @@ int fileio_read_fd(int fd, size_t cap, struct buf *out);
  * appended, and *size (may be NULL) is set to its size when opened. */
 int fileio_read_head(const char *path, size_t max, struct buf *out, size_t *size);
 
+/* Writes all of data[0..len) to fd (retrying short writes and EINTR). Returns 0 or a negative
+ * errno. */
+int fileio_write_all(int fd, const char *data, size_t len);
+
 /* Replaces path with data[0..len) atomically: readers see the old file or the new one, never
  * a mix, and on any failure the old file is untouched and no temp file is left. The new file
  * gets mode (umask not applied). Returns 0 or a negative errno. */

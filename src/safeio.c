@@ -219,22 +219,6 @@ int safeio_mkdirs_at(int home_fd, const char *rel, mode_t mode)
 	return rc;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Creates ".<leaf>.XXXXXX" in dirfd; returns its descriptor and the name in tmp. */
 static int make_temp(int dirfd, const char *leaf, char *tmp, size_t tmp_len)
 {
@@ -275,7 +259,7 @@ int safeio_write_atomic_at(int home_fd, const char *rel, const void *data, size_
 	if (fchmod(fd, mode) < 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = write_all(fd, data, len);
+		rc = fileio_write_all(fd, data, len);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && rc == 0)

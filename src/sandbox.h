@@ -1,6 +1,6 @@
 /* sandbox: seals the process after start-up so that even a confused model cannot widen its
- * own powers: a libseccomp allowlist of the syscalls the gateway, the router and chat need
- * once running, with no_new_privs. Children (stdio MCP servers) are started by the launcher
+ * own powers: Landlock (landlock.c) on the file tree, then a libseccomp allowlist of the
+ * syscalls the gateway, the router and chat need once running, with no_new_privs. Children (stdio MCP servers) are started by the launcher
  * (launcher.c), forked before the filter closes.
  */
 #ifndef HERMETIC_SANDBOX_H
@@ -13,8 +13,8 @@
 struct config;
 
 /* The seal step, called once after config, home, store, log and listening sockets are open:
- * starts the process launcher, then (Landlock first, once merged) installs the seccomp filter
- * per guardrails.seccomp. Returns 0, or -1 after logging why (the caller refuses to run). */
+ * starts the process launcher, applies Landlock (best effort, logged), then installs the
+ * seccomp filter per guardrails.seccomp. Returns 0, or -1 after logging why (the caller refuses to run). */
 int sandbox_seal(const struct config *cfg);
 
 /* Installs the seccomp allowlist alone. Returns 0 when it is active or deliberately off
