@@ -245,6 +245,29 @@ static void set_check(struct httpc_req *r, const struct httpc_opts *o)
 	curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
 }
 
+/* Trust anchors: the CA bundle compiled into curl (/etc/ssl/certs/ca-certificates.crt) unless
+ * the environment names others, as the curl tool and OpenSSL read it: CURL_CA_BUNDLE, else
+ * SSL_CERT_FILE, for a bundle file; SSL_CERT_DIR for a hashed directory. A cluster with its own
+ * CA (an in-cluster model server, a corporate proxy) sets one of them. Read once: the
+ * environment does not change while we run, and Landlock allows reading these paths. */
+static void set_trust(CURL *easy)
+{
+	static bool read;
+	static const char *file, *dir;
+
+	if (!read) {
+		file = getenv("CURL_CA_BUNDLE");
+		if (!file || !*file)
+			file = getenv("SSL_CERT_FILE");
+		dir = getenv("SSL_CERT_DIR");
+		read = true;
+	}
+	if (file && *file)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, file);
+	if (dir && *dir)
+		curl_easy_setopt(easy, CURLOPT_CAPATH, dir);
+}
+
 static enum httpc_result map_code(CURLcode rc)
 {
 	switch (rc) {
@@ -403,6 +426,7 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS,
 			 o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	set_trust(r->easy);
 	/* curl's 16 KiB default receive buffer per transfer adds up with many open streams. */
 	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 8192L);
 	/* The send buffer (64 KiB by default, for requests of a few KiB) stays with the handle

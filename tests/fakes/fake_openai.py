@@ -136,6 +136,7 @@ import select
 import signal
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -760,7 +761,7 @@ class FakeOpenAI:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
                  responder: str = "script", latency: float = 0.0, models=(),
                  key_info: dict | None = None, verbose: bool = False, cycle: bool = False,
-                 keep_requests: int | None = None):
+                 keep_requests: int | None = None, tls: tuple[str, str] | None = None):
         if responder not in ("script", "echo"):
             raise ValueError("responder must be 'script' or 'echo'")
         self.api_key = api_key
@@ -781,6 +782,14 @@ class FakeOpenAI:
         self._chat_count = 0
         self._conns: set = set()
         self._server = _Server((host, port), self)
+        self.tls = tls is not None
+        if tls:
+            # HTTPS with the given (certfile, keyfile); the handshake runs on the first read in
+            # the connection's own thread, so a client that never speaks blocks nobody.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True,
+                                                  do_handshake_on_connect=False)
         self._thread: threading.Thread | None = None
         self.reset()
 
@@ -796,8 +805,8 @@ class FakeOpenAI:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` (no path)."""
-        return f"http://{self.host}:{self.port}"
+        """``http://127.0.0.1:PORT`` (no path; ``https`` when serving TLS)."""
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
