@@ -80,6 +80,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Secret hygiene over the whole e2e run: every secret a test hands to hermetic through the
+# environment (names like *KEY*, *TOKEN*, *SECRET*) is remembered here, and after each test
+# the files hermetic wrote under that test's tmp_path (logs, stderr/stdout captures, state.db)
+# must not contain any of them (the autouse fixture below).
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|^UPSTREAM$")
+_handed_secrets = set()
+
+
 def clean_env(**extra):
     """A minimal environment: nothing from the developer's shell leaks into a test."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": "UTC"}
@@ -90,7 +98,32 @@ def clean_env(**extra):
         # CI and this machine run as root; gateway, router and chat refuse that without it.
         env["HERMETIC_ALLOW_ROOT"] = "1"
     env.update(extra)
+    for k, v in extra.items():
+        if _SECRET_NAME.search(k) and isinstance(v, str) and len(v) >= 8:
+            _handed_secrets.add(v)
     return env
+
+
+def _hermetic_output(root):
+    """Files hermetic itself writes under a test directory."""
+    for p in root.rglob("*"):
+        n = p.name
+        if p.is_file() and (n.startswith("hermetic.log") or n.startswith("state.db")
+                            or n in ("stderr.log", "stdout.log", "gateway-stderr.log")):
+            yield p
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_output(tmp_path):
+    _handed_secrets.clear()
+    yield
+    root = tmp_path
+    leaks = []
+    for p in _hermetic_output(root):
+        data = p.read_bytes()
+        leaks += [f"{s!r} in {p.relative_to(root)}" for s in sorted(_handed_secrets)
+                  if s.encode() in data]
+    assert not leaks, "secrets handed to hermetic leaked into what it wrote: " + "; ".join(leaks)
 
 
 def run(*args, env=None, timeout=60):
