@@ -38,6 +38,8 @@ static const struct store_migration builtin[] = {
 };
 
 #define CHECKPOINT_EVERY_S 1
+/* What the WAL file is cut back to once a checkpoint let it restart (a string: SQL text). */
+#define WAL_LIMIT_BYTES "4194304"
 
 struct store {
 	sqlite3 *db;
@@ -190,7 +192,10 @@ int store_open_with(const char *path, const struct store_migration *migrations, 
 		  " PRAGMA cache_size=-256;"
 		  /* Temp tables and statement journals in memory: under Landlock the
 		   * process may not create files in /var/tmp or /tmp. */
-		  " PRAGMA temp_store=MEMORY;",
+		  " PRAGMA temp_store=MEMORY;"
+		  /* The WAL file keeps its largest size after a checkpoint (SQLite overwrites it
+		   * from the start); a burst of turns would leave tens of MB on the volume. */
+		  " PRAGMA journal_size_limit=" WAL_LIMIT_BYTES ";",
 		  &msg);
 	if (rc == SQLITE_OK)
 		rc = read_version(s->db, &s->version);

@@ -96,6 +96,46 @@ static void checkpoints_run_while_open(void **state)
 	free(path);
 }
 
+/* A burst of writes grows the WAL far past 4 MiB; once checkpointed, the next write restarts
+ * it and journal_size_limit cuts the file back instead of keeping its largest size. */
+static void wal_file_is_cut_back_after_a_burst(void **state)
+{
+	char *path = xasprintf("%s/burst.db", dir), *wal = xasprintf("%s-wal", path), err[256];
+	char *sql;
+	struct store *s;
+	struct stat st = {0};
+	off_t peak;
+	int i;
+
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	for (i = 0; i < 3000; i++) {
+		sql = xasprintf("INSERT INTO kv (key, value, updated_ms) VALUES ('b%d', "
+				"printf('%%.2000c', 'x'), 0)",
+				i);
+		assert_int_equal(sqlite3_exec(store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+		free(sql);
+	}
+	assert_int_equal(stat(wal, &st), 0);
+	peak = st.st_size;
+	assert_true(peak > 8 * 1024 * 1024);
+	/* Each write after the checkpoint thread has caught up restarts the WAL. */
+	for (i = 0; i < 200; i++) {
+		usleep(50 * 1000);
+		assert_int_equal(
+			sqlite3_exec(store_db(s),
+				     "UPDATE kv SET updated_ms = updated_ms + 1 WHERE key = 'b0'",
+				     NULL, NULL, NULL),
+			SQLITE_OK);
+		assert_int_equal(stat(wal, &st), 0);
+		if (st.st_size <= 4 * 1024 * 1024)
+			break;
+	}
+	assert_true(st.st_size <= 4 * 1024 * 1024);
+	store_close(s);
+	free(wal);
+	free(path);
+}
+
 static void opens_in_wal_mode_with_schema(void **state)
 {
 	char *path = xasprintf("%s/a.db", dir), err[256], *mode;
@@ -232,6 +272,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(opens_in_wal_mode_with_schema),
 		cmocka_unit_test(checkpoints_run_while_open),
+		cmocka_unit_test(wal_file_is_cut_back_after_a_burst),
 		cmocka_unit_test(no_checkpoint_on_commit_and_small_cache),
 		cmocka_unit_test(kv_survives_reopen),
 		cmocka_unit_test(migrations_run_once_in_order),
