@@ -61,6 +61,10 @@
 #define TRAP_SUPPORTED 1
 #endif
 
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1 /* si_code of a seccomp trap (glibc's headers lack the name) */
+#endif
+
 /* Syscall numbers the SIGSYS handler can name (both arches stay below this). */
 #define MAX_NR 512
 
@@ -362,6 +366,11 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 	char line[160];
 	size_t n = 0;
 
+	/* Only the filter's trap has a syscall to fail. A SIGSYS sent with kill(1) by a process
+	 * of the same user interrupts arbitrary code: rewriting its return register there would
+	 * corrupt it (an interrupted epoll_wait would fail with EPERM and end the loop). */
+	if (si->si_code != SYS_SECCOMP)
+		return;
 #if defined(__x86_64__)
 	uc->uc_mcontext.gregs[REG_RAX] = -EPERM;
 #else

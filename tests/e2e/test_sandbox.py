@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from agent_harness import fake  # noqa: F401
-from conftest import BIN, SLOW, WRAPPER, argv, clean_env, run, to_yaml
+from conftest import BIN, SLOW, WRAPPER, argv, clean_env, gateway, http_get, run, to_yaml  # noqa: F401
 from fakes.fake_openai import text, tool_calls
 from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, children_of, mcp_gateway,  # noqa: F401
                          peers, proc_state, server_children, servers, wait_until)
@@ -155,6 +155,23 @@ def test_exported_rules_match_the_allowlist_for_this_arch():
     assert kill.returncode == 0, kill
     assert re.search(r"# default action\s+action KILL_PROCESS;", kill.stdout), kill.stdout[-400:]
     assert "ERRNO(1)" not in kill.stdout  # in kill mode a fork attempt kills too
+
+
+@pytest.mark.smoke
+def test_a_sigsys_sent_by_another_process_is_not_taken_for_a_denied_syscall(sealable, gateway):
+    """The errno mode's SIGSYS handler fails the trapped syscall by rewriting its return
+    register. A SIGSYS sent with kill(2) (si_code SI_USER) interrupts whatever runs: here the
+    loop's epoll_wait, which must see EINTR and carry on, not EPERM (that would end the loop
+    and with it the gateway); nor may a bogus "denied syscall" line be logged."""
+    g = gateway("home: {home}\napi:\n  listen: 127.0.0.1:{port}\n"
+                "guardrails:\n  seccomp:\n    action: errno\n")
+    assert status_field(g.proc.pid, "Seccomp") == "2"
+    for _ in range(3):
+        os.kill(g.proc.pid, signal.SIGSYS)
+        assert http_get(g.url + "/healthz")[0] == 200
+    assert g.proc.poll() is None, g.stderr()
+    assert "denied syscall" not in g.stderr(), g.stderr()
+    assert g.stop() == 0, g.stderr()
 
 
 def post_chat(g, content, user):
