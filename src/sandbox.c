@@ -6,9 +6,10 @@
  * clone only with CLONE_THREAD (curl's threaded resolver and nothing else: CLONE_THREAD
  * implies CLONE_SIGHAND and CLONE_VM, so it cannot be a fork), socket only for unix, inet,
  * inet6 and netlink, ioctl only for the terminal and FIONREAD/FIONBIO requests, prlimit64 only
- * to read. clone3 fails with ENOSYS (its flags sit behind a pointer a filter cannot read; libcs
- * fall back to clone). Everything else -- execve, ptrace, mount, bpf, unshare, keyctl,
- * kexec, module loading, fork -- takes the default action.
+ * to read, kill/tgkill/tkill only at our own pid (the filter is built in the process it seals,
+ * which never forks afterwards). clone3 fails with ENOSYS (its flags sit behind a pointer a filter
+ * cannot read; libcs fall back to clone). Everything else -- execve, ptrace, mount, bpf, unshare,
+ * keyctl, kexec, module loading, fork -- takes the default action.
  *
  * Default action: errno mode uses SCMP_ACT_TRAP and a SIGSYS handler that makes the syscall
  * return -EPERM and writes one line per syscall number to stderr (an atomic flag per number;
@@ -75,6 +76,7 @@ enum cond {
 	UNIX_ONLY, /* socketpair */
 	IOCTL_REQ,
 	READ_ONLY_LIMIT, /* prlimit64 with no new limit */
+	SELF_ONLY,	 /* kill, tgkill, tkill: the first argument is our own pid */
 };
 
 struct allow {
@@ -193,9 +195,9 @@ static const struct allow allowlist[] = {
 	{"rt_sigreturn", ANY},
 	{"sigaltstack", ANY},
 	{"restart_syscall", ANY},
-	{"kill", ANY},
-	{"tgkill", ANY},
-	{"tkill", ANY},
+	{"kill", SELF_ONLY},
+	{"tgkill", SELF_ONLY},
+	{"tkill", SELF_ONLY},
 	{"wait4", ANY},
 	{"waitid", ANY},
 	/* time, identity, limits, randomness */
@@ -266,6 +268,14 @@ static int add_cond(scmp_filter_ctx ctx, int nr, const struct allow *a)
 		return rc;
 	case READ_ONLY_LIMIT:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A2(SCMP_CMP_EQ, 0, 0));
+	case SELF_ONLY:
+		/* raise() and abort() signal us (glibc: tgkill(pid, tid); musl: tkill(tid), whose
+		 * main thread's tid is the pid). Children are signalled by the launcher, so any
+		 * other target -- the launcher, the servers, the user's other processes -- is
+		 * refused. The kernel takes pid_t: compare the low 32 bits. */
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffUL,
+						(scmp_datum_t)(uint32_t)getpid()));
 	}
 	return -EINVAL;
 }
@@ -611,16 +621,42 @@ static long try_setns(void)
 	return syscall(SYS_setns, -1L, 0L);
 }
 
+/* Signal 0 probes: delivers nothing, only checks permission. The parent is the one that ran
+ * the selftest, a process of the same user, so only the filter can refuse. */
+static long try_kill_other(void)
+{
+	return kill(getppid(), 0);
+}
+
+static long try_tgkill_other(void)
+{
+	return syscall(SYS_tgkill, (long)getppid(), (long)getppid(), 0L);
+}
+
+static long try_tkill_other(void)
+{
+	return syscall(SYS_tkill, (long)getppid(), 0L);
+}
+
 struct probe {
 	const char *name;
 	long (*fn)(void);
 };
 
 static const struct probe denied[] = {
-	{"execve", try_execve},	  {"execve-again", try_execve}, {"ptrace", try_ptrace},
-	{"mount", try_mount},	  {"fork-clone", try_fork_raw}, {"fork-libc", try_fork_libc},
-	{"unshare", try_unshare}, {"setns", try_setns},		{"bpf", try_bpf},
+	{"execve", try_execve},
+	{"execve-again", try_execve},
+	{"ptrace", try_ptrace},
+	{"mount", try_mount},
+	{"fork-clone", try_fork_raw},
+	{"fork-libc", try_fork_libc},
+	{"unshare", try_unshare},
+	{"setns", try_setns},
+	{"bpf", try_bpf},
 	{"keyctl", try_keyctl},
+	{"kill-other", try_kill_other},
+	{"tgkill-other", try_tgkill_other},
+	{"tkill-other", try_tkill_other},
 };
 
 struct child_run {
@@ -701,6 +737,12 @@ int sandbox_selftest(const struct config *cfg, FILE *out)
 		ok = ok && r < 0 && errno == EPERM;
 		fflush(out);
 	}
+	/* raise() must keep working: abort() and glibc's and musl's raise signal ourselves. */
+	r = kill(getpid(), 0) == 0 &&
+	    syscall(SYS_tgkill, (long)getpid(), syscall(SYS_gettid), 0L) == 0 &&
+	    syscall(SYS_tkill, (long)getpid(), 0L) == 0;
+	fprintf(out, "signal-self: %s\n", r ? "ok" : strerror(errno));
+	ok = ok && r;
 	r = pthread_create(&t, NULL, thread_main, NULL);
 	fprintf(out, "thread: %s\n", r == 0 ? "ok" : strerror((int)r));
 	if (r == 0)

@@ -41,7 +41,10 @@ NEEDED = ["read", "write", "openat", "openat2", "close", "mmap", "munmap", "fute
 LEGACY = ["open", "stat", "lstat", "access", "unlink", "rename", "mkdir", "pipe", "poll",
           "epoll_wait"]
 PROBES = ["execve", "execve-again", "ptrace", "mount", "fork-clone", "fork-libc", "unshare",
-          "setns", "bpf", "keyctl"]
+          "setns", "bpf", "keyctl",
+          # signals to another process of the same user (kill(2) permission would allow
+          # them): children are signalled by the launcher, never by the sealed process
+          "kill-other", "tgkill-other", "tkill-other"]
 
 
 def binary_arch():
@@ -108,6 +111,7 @@ def test_selftest_denials_fail_with_eperm_and_are_logged_once(sealable):
         assert lines[probe].startswith("errno=1 "), (probe, r.stdout)
     # What must keep working under the filter: a thread (curl's resolver), a child through
     # the launcher (stdio MCP servers).
+    assert lines["signal-self"] == "ok"  # raise()/abort() still reach ourselves
     assert lines["thread"] == "ok"
     assert lines["launcher"] == "child exited with status 0"
     assert lines["selftest"] == "ok"
@@ -144,6 +148,10 @@ def test_exported_rules_match_the_allowlist_for_this_arch():
     assert re.search(r"\$a0\.lo32 & 0x00010000 == 65536\)\s+action ALLOW;", clone), clone
     assert re.search(r"\$a0\.lo32 & 0x00010000 == 0\)\s+action ERRNO\(1\);", clone), clone
     assert blocks["clone3"] == ["ERRNO(38)"]  # ENOSYS: libcs fall back to clone
+    # Signals: only to our own pid (a condition on the first argument), never to any pid.
+    for name in ("kill", "tgkill", "tkill"):
+        body = pfc.split(f'# filter for syscall "{name}"', 1)[1].split("# filter for syscall", 1)[0]
+        assert re.search(r"\$a0\.lo32 & 0xffffffff == [1-9]\d*\)\s+action ALLOW;", body), body
     # aarch64 has no legacy calls; x86_64 needs them (musl and glibc still use some).
     for name in LEGACY:
         if arch == "aarch64":
