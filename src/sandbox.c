@@ -6,10 +6,11 @@
  * clone only with CLONE_THREAD (curl's threaded resolver and nothing else: CLONE_THREAD
  * implies CLONE_SIGHAND and CLONE_VM, so it cannot be a fork), socket only for unix, inet,
  * inet6 and netlink, ioctl only for the terminal and FIONREAD/FIONBIO requests, prlimit64 only
- * to read, kill/tgkill/tkill only at our own pid (the filter is built in the process it seals,
- * which never forks afterwards). clone3 fails with ENOSYS (its flags sit behind a pointer a filter
- * cannot read; libcs fall back to clone). Everything else -- execve, ptrace, mount, bpf, unshare,
- * keyctl, kexec, module loading, fork -- takes the default action.
+ * to read, fchmod without the setuid/setgid/sticky bits, kill/tgkill/tkill only at our own pid (the
+ * filter is built in the process it seals, which never forks afterwards). clone3 fails with ENOSYS
+ * (its flags sit behind a pointer a filter cannot read; libcs fall back to clone). Everything else
+ * -- execve, ptrace, mount, bpf, unshare, keyctl, kexec, module loading, fork -- takes the default
+ * action.
  *
  * Default action: errno mode uses SCMP_ACT_TRAP and a SIGSYS handler that makes the syscall
  * return -EPERM and writes one line per syscall number to stderr (an atomic flag per number;
@@ -43,6 +44,7 @@
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -77,6 +79,7 @@ enum cond {
 	IOCTL_REQ,
 	READ_ONLY_LIMIT, /* prlimit64 with no new limit */
 	SELF_ONLY,	 /* kill, tgkill, tkill: the first argument is our own pid */
+	PLAIN_MODE,	 /* fchmod: no setuid, setgid or sticky bit */
 };
 
 struct allow {
@@ -132,7 +135,7 @@ static const struct allow allowlist[] = {
 	{"rename", ANY},
 	{"renameat", ANY},
 	{"renameat2", ANY},
-	{"fchmod", ANY},
+	{"fchmod", PLAIN_MODE},
 	{"fchown", ANY},
 	{"getcwd", ANY},
 	{"ioctl", IOCTL_REQ},
@@ -276,6 +279,11 @@ static int add_cond(scmp_filter_ctx ctx, int nr, const struct allow *a)
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 					SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffUL,
 						(scmp_datum_t)(uint32_t)getpid()));
+	case PLAIN_MODE:
+		/* Our files are 0600/0644 (safeio, SQLite). A setuid or setgid bit on a file in
+		 * home would hand our uid to whoever runs it. */
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A1(SCMP_CMP_MASKED_EQ, 07000, 0));
 	}
 	return -EINVAL;
 }
@@ -638,6 +646,24 @@ static long try_tkill_other(void)
 	return syscall(SYS_tkill, (long)getppid(), 0L);
 }
 
+static char fchmod_probe[4096]; /* a file in home, set by the selftest */
+
+static long try_fchmod_setuid(void)
+{
+	int fd = open(fchmod_probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	long r;
+	int e;
+
+	if (fd < 0)
+		return 0; /* cannot test: counts as not denied */
+	r = fchmod(fd, 04700);
+	e = errno;
+	close(fd);
+	unlink(fchmod_probe);
+	errno = e;
+	return r;
+}
+
 struct probe {
 	const char *name;
 	long (*fn)(void);
@@ -657,6 +683,7 @@ static const struct probe denied[] = {
 	{"kill-other", try_kill_other},
 	{"tgkill-other", try_tgkill_other},
 	{"tkill-other", try_tkill_other},
+	{"fchmod-setuid", try_fchmod_setuid},
 };
 
 struct child_run {
@@ -725,6 +752,7 @@ int sandbox_selftest(const struct config *cfg, FILE *out)
 		daemon_finish(&d);
 		return 3;
 	}
+	snprintf(fchmod_probe, sizeof(fchmod_probe), "%s/.selftest-fchmod", cfg->home);
 	for (i = 0; i < ARRAY_LEN(denied); i++) {
 		fprintf(out, "%s: ", denied[i].name);
 		fflush(out);

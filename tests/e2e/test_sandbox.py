@@ -44,7 +44,9 @@ PROBES = ["execve", "execve-again", "ptrace", "mount", "fork-clone", "fork-libc"
           "setns", "bpf", "keyctl",
           # signals to another process of the same user (kill(2) permission would allow
           # them): children are signalled by the launcher, never by the sealed process
-          "kill-other", "tgkill-other", "tkill-other"]
+          "kill-other", "tgkill-other", "tkill-other",
+          # a setuid bit on a file in home would lend our uid to whoever runs it
+          "fchmod-setuid"]
 
 
 def binary_arch():
@@ -152,6 +154,9 @@ def test_exported_rules_match_the_allowlist_for_this_arch():
     for name in ("kill", "tgkill", "tkill"):
         body = pfc.split(f'# filter for syscall "{name}"', 1)[1].split("# filter for syscall", 1)[0]
         assert re.search(r"\$a0\.lo32 & 0xffffffff == [1-9]\d*\)\s+action ALLOW;", body), body
+    # fchmod: never the setuid, setgid or sticky bit (07000) in the mode.
+    fchmod = pfc.split('# filter for syscall "fchmod"', 1)[1].split("# filter for syscall", 1)[0]
+    assert re.search(r"\$a1\.lo32 & 0x00000e00 == 0\)\s+action ALLOW;", fchmod), fchmod
     # aarch64 has no legacy calls; x86_64 needs them (musl and glibc still use some).
     for name in LEGACY:
         if arch == "aarch64":
