@@ -51,6 +51,7 @@ static struct {
 	int fd;
 	uint32_t next_id;
 	bool closed;	    /* spawn_launcher_close() was called */
+	bool reaped;	    /* a launcher that died was waited for */
 	struct loop *loop;  /* the loop that reads its reports */
 	struct event *ev;   /* reports readable */
 	struct event *late; /* exits read outside the loop, dispatched from it */
@@ -132,6 +133,26 @@ static void on_late(evutil_socket_t fd, short what, void *arg)
 	unwatch();
 }
 
+/* Waits for a launcher that is exiting, for at most ms: it closes its socket (our EOF) a
+ * moment before it becomes a zombie, so a single WNOHANG can come too early and leave it a
+ * zombie for good. This happens once per process, with the exit already under way. */
+static void reap_launcher(int ms)
+{
+	struct timespec tick = {0, 1000000};
+	pid_t r;
+	int i;
+
+	for (i = 0; L.pid > 0 && !L.reaped; i++) {
+		r = waitpid(L.pid, NULL, WNOHANG);
+		if (r == L.pid || (r < 0 && errno != EINTR))
+			L.reaped = true;
+		else if (i >= ms)
+			break;
+		else if (r == 0)
+			nanosleep(&tick, NULL);
+	}
+}
+
 /* The launcher is gone: its children lose their parent and see EOF once we close our ends. */
 static void launcher_lost(bool dispatch)
 {
@@ -140,9 +161,9 @@ static void launcher_lost(bool dispatch)
 	log_error("the process launcher exited; stdio MCP servers cannot be started any more");
 	if (L.ev)
 		event_del(L.ev);
-	close(L.fd);
+	close(L.fd); /* EOF for a launcher that sent garbage but still runs: it exits */
 	L.fd = -1;
-	waitpid(L.pid, NULL, WNOHANG);
+	reap_launcher(50);
 	while ((sp = children))
 		exited(sp, SIGKILL, 0, dispatch);
 }
@@ -192,6 +213,7 @@ int spawn_launcher_start(char *err, size_t err_len)
 		return 0;
 	if (L.closed || L.pid > 0) {
 		/* Forking now would run into the filter; a launcher that died stays dead. */
+		reap_launcher(0);
 		snprintf(
 			err, err_len,
 			L.pid > 0

@@ -296,3 +296,31 @@ def test_router_is_sealed_in_kill_mode_and_starts_no_launcher(sealable, fake, st
     assert resp.status == 200, resp
     assert resp.json()["choices"][0]["message"]["content"] == "routed"
     assert r.proc.poll() is None
+
+
+def test_a_dead_launcher_fails_stdio_servers_cleanly_and_is_reaped(servers, mcp_gateway):
+    """The launcher killed under a running gateway: its server is reported gone (exactly
+    once, from the loop), a restart fails with a clear error instead of hanging, the orphaned
+    server sees EOF and exits, the dead launcher does not stay a zombie, and the gateway keeps
+    serving and stops cleanly. Runs in every build (the launcher is always used)."""
+    entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+    g = mcp_gateway({"everything": entry})
+    g.wait_tools("everything")
+    launcher = children_of(g.proc.pid)
+    kids = server_children(g.proc.pid)
+    assert len(launcher) == 1 and len(kids) == 1, (launcher, kids)
+    os.kill(launcher[0], signal.SIGKILL)
+    wait_until(lambda: "the process launcher exited" in g.stderr(), timeout=10 * SLOW,
+               what="launcher loss noticed")
+    g.wait_tools("everything", present=False, timeout=10 * SLOW)
+    wait_until(lambda: "the process launcher has exited; restart hermetic" in g.stderr(),
+               timeout=30 * SLOW, what="restart refused with a clear error")
+    r = g.call("mcp_everything_echo", {"message": "x"}, timeout=CALL_TIMEOUT + 10)
+    assert r.status != 200 or "error" in r.text.lower(), r
+    wait_until(lambda: proc_state(kids[0]) in (None, "Z"), timeout=20 * SLOW,
+               what="orphaned server gone (EOF on stdin)")
+    wait_until(lambda: proc_state(launcher[0]) is None, timeout=10 * SLOW,
+               what="dead launcher reaped, not left a zombie")
+    assert g.stderr().count("the process launcher exited") == 1, g.stderr()
+    assert g.request("GET", "/healthz").status == 200
+    assert g.stop() == 0, g.stderr()
