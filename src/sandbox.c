@@ -465,6 +465,11 @@ int sandbox_seccomp(const struct config *cfg, char *err, size_t err_len)
 	/* libseccomp sets no_new_privs before loading (SCMP_FLTATR_CTL_NNP defaults to on).
 	 * Raw kernel errors, not -ECANCELED, tell "cannot filter here" from a real failure. */
 	seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
+	/* The filter (and no_new_privs) would bind the calling thread and the threads it starts
+	 * later, not those already running: the store's checkpointer is started with the store.
+	 * TSYNC puts every thread of the process under it. Not offered where seccomp(2) is not
+	 * (qemu-user): the load below then fails and says so. */
+	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	rc = seccomp_load(ctx);
 	if (rc == -EINVAL || rc == -ENOSYS) {
 		/* qemu-user and kernels without CONFIG_SECCOMP_FILTER: nothing to load into. */
@@ -475,7 +480,9 @@ int sandbox_seccomp(const struct config *cfg, char *err, size_t err_len)
 		goto out;
 	}
 	if (rc < 0) {
-		snprintf(err, err_len, "cannot load the seccomp filter: %s", strerror(-rc));
+		snprintf(err, err_len, "cannot load the seccomp filter: %s",
+			 rc == -ESRCH ? "a thread of the process could not be put under it"
+				      : strerror(-rc));
 		goto out;
 	}
 	state = kill ? ACTIVE_KILL : ACTIVE_ERRNO;

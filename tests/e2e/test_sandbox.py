@@ -187,6 +187,23 @@ def test_a_sigsys_sent_by_another_process_is_not_taken_for_a_denied_syscall(seal
     assert g.stop() == 0, g.stderr()
 
 
+@pytest.mark.smoke
+def test_every_thread_of_the_sealed_gateway_is_filtered(sealable, gateway):
+    """seccomp(2) binds the calling thread and the threads it starts later; threads already
+    running at the seal (the store's checkpointer) must be put under the filter and
+    no_new_privs too, or code running there could still execve, ptrace and mount."""
+    g = gateway("home: {home}\napi:\n  listen: 127.0.0.1:{port}\n"
+                "guardrails:\n  seccomp:\n    action: errno\n")
+    tasks = os.listdir(f"/proc/{g.proc.pid}/task")
+    assert len(tasks) >= 2, tasks  # the main thread and the checkpointer at least
+    for tid in tasks:
+        with open(f"/proc/{g.proc.pid}/task/{tid}/status") as f:
+            status = dict(line.split(":", 1) for line in f if ":" in line)
+        assert status["Seccomp"].strip() == "2", (tid, status["Name"])
+        assert status["NoNewPrivs"].strip() == "1", (tid, status["Name"])
+    assert g.stop() == 0, g.stderr()
+
+
 def post_chat(g, content, user):
     body = {"model": "hermetic-agent", "user": user,
             "messages": [{"role": "user", "content": content}]}
