@@ -233,16 +233,33 @@ static bool handle_request(void)
 		return errno == EINTR || errno == EAGAIN;
 	if (n == 0)
 		return false;
-	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(3 * sizeof(int)))
-			memcpy(fds, CMSG_DATA(cm), sizeof(fds));
-	if ((size_t)n < sizeof(rq) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-		goto out; /* only our own main process writes here: drop what cannot be ours */
+	/* Every descriptor that arrived is ours to close, however many came (the control
+	 * buffer has room for four; the kernel drops the rest and sets MSG_CTRUNC). */
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		size_t j, k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int fd;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (j = 0; j < k; j++) {
+			memcpy(&fd, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
+			if (j < 3 && fds[j] < 0)
+				fds[j] = fd;
+			else
+				close(fd);
+		}
+	}
+	if ((size_t)n < sizeof(rq))
+		goto out; /* not even a header: nobody to answer */
 	memcpy(&rq, req_buf, sizeof(rq));
-	if (rq.type == LAUNCHER_START && fds[2] >= 0) {
+	/* A START always gets an EXITED when it cannot run, or its spawn would wait forever. */
+	if (rq.type == LAUNCHER_START && (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		send_rep(LAUNCHER_EXITED, rq.id, -1, 127 << 8, E2BIG);
+	} else if (rq.type == LAUNCHER_START && (fds[0] < 0 || fds[1] < 0 || fds[2] < 0)) {
+		send_rep(LAUNCHER_EXITED, rq.id, -1, 127 << 8, EBADF);
+	} else if (rq.type == LAUNCHER_START) {
 		start(&rq, (size_t)n, fds);
-	} else if (rq.type == LAUNCHER_KILL) {
+	} else if (rq.type == LAUNCHER_KILL && !(mh.msg_flags & MSG_TRUNC)) {
 		c = slot_for(rq.id);
 		if (c)
 			kill(c->pid, rq.sig);

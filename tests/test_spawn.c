@@ -6,14 +6,17 @@
 #include "test.h"
 #include "loop.h"
 #include "spawn.h"
+#include "launcher.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -176,6 +179,96 @@ static void free_at_shutdown_reaps_without_the_loop(void **state)
 	loop_destroy(r.loop);
 }
 
+/* Sends a START for id with n descriptors attached (argv "true" when good_argv, else none). */
+static void send_start_with(int sock, uint32_t id, const int *fds, int n, bool good_argv)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(8 * sizeof(int))];
+	} ctl;
+	char pkt[sizeof(struct launcher_req) + 32];
+	struct launcher_req rq = {.type = LAUNCHER_START, .id = id, .n_argv = good_argv ? 1 : 0};
+	size_t len = sizeof(rq);
+	struct iovec iov;
+	struct msghdr mh = {0};
+	struct cmsghdr *cm;
+
+	memcpy(pkt, &rq, sizeof(rq));
+	memcpy(pkt + len, "/bin/true\0true", 15);
+	len += good_argv ? 15 : 10;
+	iov = (struct iovec){pkt, len};
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, (size_t)n * sizeof(int));
+	if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)len)
+		fail_msg("sendmsg: %s", strerror(errno));
+}
+
+/* The next report from the launcher, waiting at most 10 s. */
+static struct launcher_rep next_report(int sock)
+{
+	struct pollfd p = {.fd = sock, .events = POLLIN};
+	struct launcher_rep r = {0};
+
+	assert_int_equal(poll(&p, 1, 10000), 1);
+	assert_int_equal(recv(sock, &r, sizeof(r), 0), sizeof(r));
+	return r;
+}
+
+/* True when the pipe's write ends are all closed (EOF), waiting at most 10 s. */
+static bool pipe_at_eof(int rfd)
+{
+	struct pollfd p = {.fd = rfd, .events = POLLIN};
+	char c;
+
+	return poll(&p, 1, 10000) == 1 && read(rfd, &c, 1) == 0;
+}
+
+static void a_start_with_the_wrong_descriptors_is_answered_and_closes_them(void **state)
+{
+	int sock, one[2], pipes[4][2], w[4], i, status;
+	struct launcher_rep r;
+	pid_t pid = launcher_fork(&sock);
+
+	assert_true(pid > 0);
+	assert_int_equal(pipe2(one, O_CLOEXEC), 0);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pipe2(pipes[i], O_CLOEXEC), 0);
+		w[i] = pipes[i][1];
+	}
+	/* One descriptor instead of three: no child, an EXITED with EBADF, the end closed. */
+	send_start_with(sock, 7, &one[1], 1, true);
+	r = next_report(sock);
+	assert_int_equal(r.type, LAUNCHER_EXITED);
+	assert_int_equal(r.id, 7);
+	assert_int_equal(r.err, EBADF);
+	close(one[1]);
+	assert_true(pipe_at_eof(one[0]));
+	close(one[0]);
+	/* Four, with a request that does not parse: EINVAL, and all four closed. */
+	send_start_with(sock, 8, w, 4, false);
+	r = next_report(sock);
+	assert_int_equal(r.type, LAUNCHER_EXITED);
+	assert_int_equal(r.id, 8);
+	assert_int_equal(r.err, EINVAL);
+	for (i = 0; i < 4; i++) {
+		close(pipes[i][1]);
+		assert_true(pipe_at_eof(pipes[i][0]));
+		close(pipes[i][0]);
+	}
+	/* EOF on its socket ends it. */
+	close(sock);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +278,7 @@ int main(void)
 		cmocka_unit_test(an_execve_failure_is_one_exit_127),
 		cmocka_unit_test(stop_escalates_to_sigterm_through_the_launcher),
 		cmocka_unit_test(free_at_shutdown_reaps_without_the_loop),
+		cmocka_unit_test(a_start_with_the_wrong_descriptors_is_answered_and_closes_them),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
