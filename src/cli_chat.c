@@ -323,6 +323,7 @@ int cli_chat(const struct config *cfg, const char *prompt_text, const char *mode
 		close_all(&c);
 		return 1;
 	}
+	store_start_checkpointer(c.store);
 	if (!c.repl) {
 		if (start_turn(&c, prompt_text, true) == 0)
 			loop_run(c.loop);

@@ -219,6 +219,8 @@ void daemon_add_health_routes(struct daemon *d, struct httpd *h)
 
 int daemon_run(struct daemon *d)
 {
+	/* Callers seal before running: the checkpoint thread starts inside the sandbox. */
+	store_start_checkpointer(d->store);
 	log_info("ready");
 	if (loop_run(d->loop) < 0) {
 		log_error("event loop failed");

@@ -41,7 +41,8 @@ int daemon_listen(struct daemon *d, const char *listen, const char *config_key, 
 		  int timeout_s, struct httpd **out);
 /* Adds GET /healthz, /readyz and /metrics to h. */
 void daemon_add_health_routes(struct daemon *d, struct httpd *h);
-/* Runs the loop until a stop signal. Returns 0 or -1. */
+/* Starts the store's checkpoint thread, then runs the loop until a stop signal. Call it after
+ * sandbox_seal(). Returns 0 or -1. */
 int daemon_run(struct daemon *d);
 /* Cancels outstanding HTTP transfers, lets their callbacks run, closes the store (WAL
  * checkpoint) and frees the loop and metrics. Servers must be destroyed before. */

@@ -89,10 +89,12 @@ static void *checkpoint_loop(void *arg)
 	return NULL;
 }
 
-static void start_checkpointer(struct store *s)
+void store_start_checkpointer(struct store *s)
 {
 	pthread_attr_t attr;
 
+	if (s->checkpointer_running)
+		return;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_attr_init(&attr);
@@ -218,7 +220,6 @@ int store_open_with(const char *path, const struct store_migration *migrations, 
 	if (migrate(s, migrations, n, err, err_len) < 0)
 		goto fail;
 	s->path = xstrdup(path);
-	start_checkpointer(s);
 	*out = s;
 	return 0;
 fail:

@@ -25,6 +25,11 @@ int store_open(const char *path, struct store **out, char *err, size_t err_len);
 /* Same with an explicit migration list (tests). */
 int store_open_with(const char *path, const struct store_migration *migrations, size_t n,
 		    struct store **out, char *err, size_t err_len);
+/* Starts the thread that checkpoints the WAL once a second (the loop's own connection never
+ * does: see store.c). Long-running commands call it once sealed, so the thread is born under
+ * Landlock like the rest of the process; a command that never calls it checkpoints at close.
+ * Idempotent. */
+void store_start_checkpointer(struct store *s);
 /* Checkpoints the WAL and closes. Accepts NULL. */
 void store_close(struct store *s);
 sqlite3 *store_db(struct store *s);

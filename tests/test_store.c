@@ -78,6 +78,7 @@ static void checkpoints_run_while_open(void **state)
 	int i;
 
 	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	store_start_checkpointer(s);
 	for (i = 0; i < 200; i++) {
 		sql = xasprintf("INSERT INTO kv (key, value, updated_ms) VALUES ('k%d', "
 				"printf('%%.2000c', 'x'), 0)",
@@ -108,6 +109,7 @@ static void wal_file_is_cut_back_after_a_burst(void **state)
 	int i;
 
 	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	store_start_checkpointer(s);
 	for (i = 0; i < 3000; i++) {
 		sql = xasprintf("INSERT INTO kv (key, value, updated_ms) VALUES ('b%d', "
 				"printf('%%.2000c', 'x'), 0)",
