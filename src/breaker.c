@@ -104,8 +104,9 @@ static void close_if_cooled(struct breaker *b, int64_t now_ms)
 	log_info("bleed breaker closed: cooldown over, model calls flow again");
 }
 
-void breaker_format_time(int64_t ms, char *out, size_t len)
+void breaker_format_time(int64_t mono_ms, char *out, size_t len)
 {
+	int64_t ms = now_wall_ms() + (mono_ms - now_mono_ms());
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
 
@@ -247,7 +248,7 @@ static void collect(struct metrics *m, void *arg)
 	struct breaker *b = arg;
 	struct breaker_state st;
 
-	breaker_state(b, now_wall_ms(), &st);
+	breaker_state(b, now_mono_ms(), &st);
 	metric_set(b->m_open, name, st.open ? 1 : 0);
 	metric_set(b->m_trips, name, (double)st.trips);
 	metric_set(b->m_refused, name, (double)st.refused);

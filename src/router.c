@@ -1066,13 +1066,13 @@ static void attempt(struct router_call *c)
 		group_exhausted(c);
 		return;
 	}
-	if (r->breaker && breaker_admit(r->breaker, now_ms(), msg, sizeof(msg)) < 0) {
+	if (r->breaker && breaker_admit(r->breaker, now_mono_ms(), msg, sizeof(msg)) < 0) {
 		struct breaker_state bs;
 
-		breaker_state(r->breaker, now_ms(), &bs);
+		breaker_state(r->breaker, now_mono_ms(), &bs);
 		c->dep = NULL;
 		fail_call(c, E_BREAKER, 429, msg);
-		c->retry_after_s = bs.until_ms ? (bs.until_ms - now_ms()) / 1000 + 1 : 0;
+		c->retry_after_s = bs.until_ms ? (bs.until_ms - now_mono_ms()) / 1000 + 1 : 0;
 		return;
 	}
 	p = &c->dep->m->litellm_params;
@@ -1274,7 +1274,7 @@ static void record_success(struct router_call *c, const char *source_override)
 	if (source_override)
 		source = source_override;
 	if (r->breaker)
-		breaker_add_cost(r->breaker, now_ms(), c->cost_usd);
+		breaker_add_cost(r->breaker, now_mono_ms(), c->cost_usd);
 	c->dep->win.tokens[slot(&c->dep->win, now_ms() / 1000)] +=
 		c->prompt_tokens + c->completion_tokens;
 	if (r->spend) {

@@ -8,12 +8,14 @@
 #include "breaker.h"
 #include "config.h"
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define T0 1700000000000LL /* some wall-clock time, ms */
+#define T0 1700000000000LL /* some time on the breaker's monotonic clock, ms */
 
 static int n_trips;
 static char last_why[160];
@@ -204,6 +206,27 @@ static void test_zero_limits_are_off(void **state)
 	breaker_destroy(NULL);
 }
 
+/* The breaker runs on the monotonic clock (a wall-clock step must neither open it nor keep it
+ * open), but people read its deadline as a date: a deadline 5 minutes ahead on the monotonic
+ * clock reads as the wall-clock time 5 minutes from now, not as a date near 1970. */
+static void test_deadline_reads_as_wall_clock_date(void **state)
+{
+	char got[64], want[2][64];
+	int64_t wall0 = now_wall_ms();
+
+	(void)state;
+	breaker_format_time(now_mono_ms() + 300000, got, sizeof(got));
+	for (int i = 0; i < 2; i++) {
+		time_t t = (time_t)((wall0 + 300000) / 1000 + i);
+		struct tm tm;
+
+		assert_non_null(localtime_r(&t, &tm));
+		assert_true(strftime(want[i], sizeof(want[i]), "%Y-%m-%d %H:%M:%S %Z", &tm) > 0);
+	}
+	if (strcmp(got, want[0]) != 0)
+		assert_string_equal(got, want[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_cooldown_zero_waits_for_resume),
 		cmocka_unit_test(test_cost_limit),
 		cmocka_unit_test(test_zero_limits_are_off),
+		cmocka_unit_test(test_deadline_reads_as_wall_clock_date),
 	};
 
 	log_set_stderr(0);

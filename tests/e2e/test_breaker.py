@@ -8,7 +8,9 @@ upstream; /status shows it; /resume from an allowed user closes it; the cooldown
 /metrics counts trips and refusals (and promtool accepts it). The daily budget, counted in the
 ledger, still refuses calls after the gateway is killed and restarted.
 """
+import datetime
 import json
+import re
 import time
 import urllib.request
 
@@ -91,6 +93,15 @@ def breaker_values(g):
             msum(parsed, "hermetic_breaker_refused_total"))
 
 
+def assert_date_near_today(text_):
+    """The breaker runs on the monotonic clock; the deadline it shows is still a date: the
+    cooldown (an hour) from now, so within a day of today, not decades off."""
+    m = re.search(r"until (\d{4}-\d{2}-\d{2}) ", text_)
+    assert m, text_
+    shown = datetime.date.fromisoformat(m.group(1))
+    assert abs((shown - datetime.date.today()).days) <= 1, text_
+
+
 def wait_for(pred, timeout, what):
     deadline = time.monotonic() + timeout * SLOW
     while time.monotonic() < deadline:
@@ -111,6 +122,7 @@ def test_runaway_model_trips_the_breaker_once_and_resume_closes_it(start, fake, 
     assert "bleed breaker is open" in answer, answer
     assert "more than 5 model calls within 3600 s" in answer
     assert "/resume" in answer and "refused until 20" in answer
+    assert_date_near_today(answer)
     assert len(fake.chat_requests) == 5, "exactly max_calls reached the upstream"
 
     alerts = tg.wait_sent(ADMIN, 1, timeout=20 * SLOW)
@@ -125,8 +137,9 @@ def test_runaway_model_trips_the_breaker_once_and_resume_closes_it(start, fake, 
     assert status == 502 and "bleed breaker is open" in body, body
     assert len(fake.chat_requests) == 5
     tg.push_text("/status", chat_id=ALLOWED)
-    assert "Bleed breaker: OPEN (more than 5 model calls" in tg.wait_sent(
-        ALLOWED, 3, timeout=20 * SLOW)[2]
+    status_text = tg.wait_sent(ALLOWED, 3, timeout=20 * SLOW)[2]
+    assert "Bleed breaker: OPEN (more than 5 model calls" in status_text
+    assert_date_near_today(status_text)
     assert breaker_values(g) == (1, 1, 3)
     text_ = metrics(g)
     rc, out = promtool_check(text_)
