@@ -188,6 +188,25 @@ static void test_cost_limit(void **state)
 	breaker_destroy(b);
 }
 
+/* A window shorter than COST_BUCKETS seconds (buckets are at least 1 s) still counts only the
+ * spend of window_s, not of COST_BUCKETS seconds. */
+static void test_cost_limit_short_window(void **state)
+{
+	struct breaker *b = make(0, 10, 1.0, 60);
+	struct breaker_state st;
+
+	(void)state;
+	breaker_add_cost(b, T0, 0.9);
+	breaker_add_cost(b, T0 + 30000, 0.9);
+	assert_int_equal(n_trips, 0);
+	breaker_state(b, T0 + 30000, &st);
+	assert_true(st.cost_in_window_usd > 0.89 && st.cost_in_window_usd < 0.91);
+	/* Within the 10 s it still trips. */
+	breaker_add_cost(b, T0 + 35000, 0.2);
+	assert_int_equal(n_trips, 1);
+	breaker_destroy(b);
+}
+
 static void test_zero_limits_are_off(void **state)
 {
 	struct breaker *b = make(0, 1, 0, 60);
@@ -236,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_resume_closes),
 		cmocka_unit_test(test_cooldown_zero_waits_for_resume),
 		cmocka_unit_test(test_cost_limit),
+		cmocka_unit_test(test_cost_limit_short_window),
 		cmocka_unit_test(test_zero_limits_are_off),
 		cmocka_unit_test(test_deadline_reads_as_wall_clock_date),
 	};
