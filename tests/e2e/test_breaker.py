@@ -192,6 +192,19 @@ def test_window_cost_limit_trips_the_breaker(start, fake):
     assert breaker_values(g) == (1, 1, 1)
 
 
+def test_a_refused_call_does_not_walk_the_fallback_chain(start, fake):
+    """The breaker is the whole process's: every fallback group would be refused too, so a
+    refused request counts as one refusal and records no fallback."""
+    fake.script_for("test/free", *runaway(3))
+    g = start(litellm_settings={"fallbacks": [{"free": ["cheap"]}]},
+              guardrails={"bleed": {"max_calls": 2, "window_s": 3600, "cooldown_s": 3600}})
+    status, body = post_chat(g, "loop")
+    assert status == 502 and "bleed breaker is open" in body, body
+    assert len(fake.chat_requests) == 2
+    assert breaker_values(g) == (1, 1, 1)
+    assert msum(parse_metrics(metrics(g)), "litellm_deployment_failed_fallbacks_total") == 0
+
+
 def test_daily_budget_holds_after_sigkill_and_restart_of_the_gateway(start, fake):
     fake.script_for("test/free", text("one", cost=0.03), text("two", cost=0.03),
                     text("must not be reached"))
