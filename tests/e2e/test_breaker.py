@@ -10,8 +10,12 @@ ledger, still refuses calls after the gateway is killed and restarted.
 """
 import datetime
 import json
+import os
 import re
+import struct
+import subprocess
 import time
+from pathlib import Path
 import urllib.request
 
 import pytest
@@ -40,7 +44,7 @@ def tg():
 def start(tmp_path, fake):
     started = []
 
-    def make(telegram=None, **sections):
+    def make(telegram=None, env=None, **sections):
         sections.setdefault("agent", {"max_iterations": 50})
         if telegram is not None:
             sections["telegram"] = {"token": "os.environ/TELEGRAM_BOT_TOKEN",
@@ -51,7 +55,7 @@ def start(tmp_path, fake):
         text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
         text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
         g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN,
-                                      "API_SERVER_KEY": API_KEY})
+                                      "API_SERVER_KEY": API_KEY, **(env or {})})
         started.append(g)
         return g.start()
 
@@ -203,6 +207,60 @@ def test_a_refused_call_does_not_walk_the_fallback_chain(start, fake):
     assert len(fake.chat_requests) == 2
     assert breaker_values(g) == (1, 1, 1)
     assert msum(parse_metrics(metrics(g)), "litellm_deployment_failed_fallbacks_total") == 0
+
+
+@pytest.fixture
+def clockshift(tmp_path):
+    """(env, step): the gateway started with env has a wall clock that step(seconds) moves
+    while it runs (tests/fakes/clockshift.c, preloaded); its monotonic clock is untouched."""
+    if os.environ.get("HERMETIC_STATIC"):
+        pytest.skip("LD_PRELOAD needs the dynamically linked build")
+    so = tmp_path / "clockshift.so"
+    src = Path(__file__).resolve().parent.parent / "fakes" / "clockshift.c"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src), "-ldl"], check=True)
+    shift = tmp_path / "clockshift"
+    shift.write_bytes(struct.pack("=q", 0))
+
+    def step(seconds):
+        with open(shift, "r+b") as f:
+            f.write(struct.pack("=q", seconds))
+
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    env = {"LD_PRELOAD": str(so), "CLOCKSHIFT_FILE": str(shift),
+           "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+    return env, step
+
+
+def test_a_wall_clock_step_back_does_not_keep_the_breaker_open(start, fake, clockshift):
+    """The cooldown runs on the monotonic clock: the wall clock going back a day right after
+    the trip does not keep the breaker open for a day."""
+    env, step = clockshift
+    fake.script_for("test/free", *runaway(4))
+    g = start(env=env, guardrails={"bleed": {"max_calls": 3, "window_s": 3600, "cooldown_s": 2}})
+    status, body = post_chat(g, "loop")
+    assert status == 502 and "bleed breaker is open" in body, body
+    step(-86400)
+    wait_for(lambda: breaker_values(g)[0] == 0, 30, "the breaker to close after cooldown_s")
+    fake.reset()
+    fake.script_for("test/free", text("after the cooldown"))
+    status, body = post_chat(g, "hello")
+    assert status == 200, body
+
+
+def test_a_wall_clock_step_back_does_not_trip_the_breaker(start, fake, clockshift):
+    """Calls that left the window (on the monotonic clock) stay out of it when the wall clock
+    goes back an hour: they do not look like calls of the last second."""
+    env, step = clockshift
+    fake.script_for("test/free", *[text(f"ok {i}") for i in range(4)])
+    g = start(env=env, guardrails={"bleed": {"max_calls": 3, "window_s": 1, "cooldown_s": 3600}})
+    for i in range(3):
+        status, body = post_chat(g, "hi")
+        assert status == 200, body
+    time.sleep(1.5)  # the three calls leave the 1 s window
+    step(-3600)
+    status, body = post_chat(g, "hi")
+    assert status == 200, body
+    assert breaker_values(g) == (0, 0, 0)
 
 
 def test_daily_budget_holds_after_sigkill_and_restart_of_the_gateway(start, fake):
