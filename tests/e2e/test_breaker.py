@@ -22,7 +22,7 @@ import pytest
 
 from agent_harness import agent_config, fake  # noqa: F401
 from conftest import SLOW, Gateway, http_get, to_yaml
-from fakes.fake_openai import text, tool_calls
+from fakes.fake_openai import openai_error, text, tool_calls
 from fakes.fake_telegram import FakeTelegram
 from router_harness import (UPSTREAM_ENV, UPSTREAM_KEY, msum, parse_metrics, promtool_check,
                             router_config, start_router)  # noqa: F401
@@ -261,6 +261,28 @@ def test_a_wall_clock_step_back_does_not_trip_the_breaker(start, fake, clockshif
     status, body = post_chat(g, "hi")
     assert status == 200, body
     assert breaker_values(g) == (0, 0, 0)
+
+
+def test_a_wall_clock_step_back_does_not_keep_a_deployment_cooling(start, fake, clockshift):
+    """The router's deployment cooldown runs on the monotonic clock too: a deployment cooled
+    for 2 s is back after 2 s although the wall clock went back a day meanwhile."""
+    env, step = clockshift
+    fake.script_for("test/free", openai_error(500, "upstream broke", type="server_error"),
+                    text("back"))
+    g = start(env=env, router_settings={"num_retries": 0, "allowed_fails": 0,
+                                        "cooldown_time": 2, "timeout": 20})
+    status, body = post_chat(g, "hi")
+    assert status != 200, body
+    step(-86400)
+    answers = []
+
+    def answered():
+        answers.append(post_chat(g, "hi"))
+        return answers[-1][0] == 200
+
+    wait_for(answered, 30, "the deployment's cooldown to end")
+    assert json.loads(answers[-1][1])["choices"][0]["message"]["content"] == "back"
+    assert len(fake.chat_requests) == 2
 
 
 def test_daily_budget_holds_after_sigkill_and_restart_of_the_gateway(start, fake):
