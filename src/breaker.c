@@ -200,6 +200,8 @@ void breaker_add_cost(struct breaker *b, int64_t now_ms, double cost_usd)
 
 	if (b->max_cost_usd <= 0 || !(cost_usd > 0))
 		return;
+	/* First: closing forgets the window, and this cost belongs to the new one. */
+	close_if_cooled(b, now_ms);
 	cur = now_ms / b->bucket_ms;
 	s = (size_t)(cur % COST_BUCKETS);
 	if (b->bucket_idx[s] != cur) {
@@ -207,7 +209,6 @@ void breaker_add_cost(struct breaker *b, int64_t now_ms, double cost_usd)
 		b->bucket_usd[s] = 0;
 	}
 	b->bucket_usd[s] += cost_usd;
-	close_if_cooled(b, now_ms);
 	if (b->open)
 		return;
 	sum = window_cost(b, now_ms);

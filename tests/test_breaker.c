@@ -207,6 +207,25 @@ static void test_cost_limit_short_window(void **state)
 	breaker_destroy(b);
 }
 
+/* The first cost after the cooldown ended belongs to the new window: closing (which forgets
+ * the old window) must not wipe it. */
+static void test_cost_after_the_cooldown_counts(void **state)
+{
+	struct breaker *b = make(0, 600, 1.0, 60);
+	struct breaker_state st;
+
+	(void)state;
+	breaker_add_cost(b, T0, 1.5);
+	assert_int_equal(n_trips, 1);
+	breaker_add_cost(b, T0 + 61000, 0.9);
+	breaker_state(b, T0 + 61000, &st);
+	assert_false(st.open);
+	assert_true(st.cost_in_window_usd > 0.89 && st.cost_in_window_usd < 0.91);
+	breaker_add_cost(b, T0 + 62000, 0.2);
+	assert_int_equal(n_trips, 2);
+	breaker_destroy(b);
+}
+
 static void test_zero_limits_are_off(void **state)
 {
 	struct breaker *b = make(0, 1, 0, 60);
@@ -256,6 +275,7 @@ int main(void)
 		cmocka_unit_test(test_cooldown_zero_waits_for_resume),
 		cmocka_unit_test(test_cost_limit),
 		cmocka_unit_test(test_cost_limit_short_window),
+		cmocka_unit_test(test_cost_after_the_cooldown_counts),
 		cmocka_unit_test(test_zero_limits_are_off),
 		cmocka_unit_test(test_deadline_reads_as_wall_clock_date),
 	};
