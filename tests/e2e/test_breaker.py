@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import time
@@ -215,6 +216,8 @@ def clockshift(tmp_path):
     while it runs (tests/fakes/clockshift.c, preloaded); its monotonic clock is untouched."""
     if os.environ.get("HERMETIC_STATIC"):
         pytest.skip("LD_PRELOAD needs the dynamically linked build")
+    if not shutil.which("cc"):
+        pytest.skip("no C compiler for tests/fakes/clockshift.c")
     so = tmp_path / "clockshift.so"
     src = Path(__file__).resolve().parent.parent / "fakes" / "clockshift.c"
     subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src), "-ldl"], check=True)
