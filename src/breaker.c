@@ -5,7 +5,8 @@
  * more would exceed the limit: the breaker opens and that call is refused. That makes the
  * check exact with max_calls slots and O(1) per call.
  * Cost: COST_BUCKETS buckets of window_s / COST_BUCKETS each (at least 1 s); the cost in the
- * window is the sum of the buckets not older than the window, so it is exact to one bucket.
+ * window is the sum of the n_buckets buckets that cover it (fewer than COST_BUCKETS when the
+ * window is under COST_BUCKETS seconds), so it is exact to one bucket.
  * Closing (cooldown or resume) forgets both windows: the calls that tripped the breaker must
  * not trip it again at once.
  *
@@ -37,7 +38,7 @@ struct breaker {
 	int64_t *ts; /* ring of max_calls admission times */
 	size_t n_ts, pos;
 	/* cost */
-	int64_t bucket_ms;
+	int64_t bucket_ms, n_buckets; /* n_buckets * bucket_ms: the window, rounded up */
 	int64_t bucket_idx[COST_BUCKETS];
 	double bucket_usd[COST_BUCKETS];
 	/* state */
@@ -61,6 +62,9 @@ struct breaker *breaker_create(const struct config_bleed *cfg)
 	b->bucket_ms = (b->window_ms + COST_BUCKETS - 1) / COST_BUCKETS;
 	if (b->bucket_ms < 1000)
 		b->bucket_ms = 1000;
+	b->n_buckets = (b->window_ms + b->bucket_ms - 1) / b->bucket_ms;
+	if (b->n_buckets > COST_BUCKETS)
+		b->n_buckets = COST_BUCKETS;
 	for (size_t i = 0; i < COST_BUCKETS; i++)
 		b->bucket_idx[i] = -1;
 	return b;
@@ -104,8 +108,9 @@ static void close_if_cooled(struct breaker *b, int64_t now_ms)
 	log_info("bleed breaker closed: cooldown over, model calls flow again");
 }
 
-void breaker_format_time(int64_t ms, char *out, size_t len)
+void breaker_format_time(int64_t mono_ms, char *out, size_t len)
 {
+	int64_t ms = now_wall_ms() + (mono_ms - now_mono_ms());
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
 
@@ -157,7 +162,7 @@ static double window_cost(const struct breaker *b, int64_t now_ms)
 	double sum = 0;
 
 	for (size_t i = 0; i < COST_BUCKETS; i++)
-		if (b->bucket_idx[i] > cur - COST_BUCKETS && b->bucket_idx[i] <= cur)
+		if (b->bucket_idx[i] > cur - b->n_buckets && b->bucket_idx[i] <= cur)
 			sum += b->bucket_usd[i];
 	return sum;
 }
@@ -195,6 +200,8 @@ void breaker_add_cost(struct breaker *b, int64_t now_ms, double cost_usd)
 
 	if (b->max_cost_usd <= 0 || !(cost_usd > 0))
 		return;
+	/* First: closing forgets the window, and this cost belongs to the new one. */
+	close_if_cooled(b, now_ms);
 	cur = now_ms / b->bucket_ms;
 	s = (size_t)(cur % COST_BUCKETS);
 	if (b->bucket_idx[s] != cur) {
@@ -202,7 +209,6 @@ void breaker_add_cost(struct breaker *b, int64_t now_ms, double cost_usd)
 		b->bucket_usd[s] = 0;
 	}
 	b->bucket_usd[s] += cost_usd;
-	close_if_cooled(b, now_ms);
 	if (b->open)
 		return;
 	sum = window_cost(b, now_ms);
@@ -247,7 +253,7 @@ static void collect(struct metrics *m, void *arg)
 	struct breaker *b = arg;
 	struct breaker_state st;
 
-	breaker_state(b, now_wall_ms(), &st);
+	breaker_state(b, now_mono_ms(), &st);
 	metric_set(b->m_open, name, st.open ? 1 : 0);
 	metric_set(b->m_trips, name, (double)st.trips);
 	metric_set(b->m_refused, name, (double)st.refused);

@@ -8,7 +8,11 @@
  * until cooldown_s has passed (0: until breaker_resume) or breaker_resume() is called. It
  * costs no tokens: it only counts. Opening logs one warning and calls the trip callback once.
  *
- * Time is passed in (wall-clock milliseconds) so tests drive it; nothing here blocks.
+ * Time is passed in so tests drive it: CLOCK_MONOTONIC milliseconds (now_mono_ms()), never the
+ * wall clock, so a wall-clock step (NTP, a VM resumed after days) neither opens the breaker
+ * (the calls of the last hour would look like future calls inside the window) nor keeps it
+ * open for as long as the clock went back. Only breaker_format_time shows a time as a date.
+ * Nothing here blocks.
  */
 #ifndef HERMETIC_BREAKER_H
 #define HERMETIC_BREAKER_H
@@ -29,7 +33,7 @@ typedef void (*breaker_trip_cb)(const char *why, int64_t until_ms, void *arg);
 struct breaker_state {
 	bool enabled;	  /* some limit is set (max_calls or max_cost_usd > 0) */
 	bool open;	  /* calls are refused */
-	int64_t until_ms; /* open: when it closes by itself; 0 = only on resume */
+	int64_t until_ms; /* open: when it closes by itself (monotonic); 0 = only on resume */
 	uint64_t trips;	  /* times it opened since start */
 	uint64_t refused; /* calls refused since start */
 	int64_t calls_in_window;
@@ -60,7 +64,8 @@ void breaker_add_cost(struct breaker *b, int64_t now_ms, double cost_usd);
 bool breaker_resume(struct breaker *b, int64_t now_ms);
 /* The state at now_ms (closes it first when the cooldown has passed). */
 void breaker_state(struct breaker *b, int64_t now_ms, struct breaker_state *out);
-/* "2026-11-21 14:05:00 CET" in the process time zone, into out. */
-void breaker_format_time(int64_t ms, char *out, size_t len);
+/* A time on the breaker's (monotonic) clock, such as until_ms, as the wall-clock date it falls
+ * on ("2026-11-21 14:05:00 CET" in the process time zone), into out. */
+void breaker_format_time(int64_t mono_ms, char *out, size_t len);
 
 #endif

@@ -262,14 +262,18 @@ static char *key_summary(const char *body, size_t len)
 	return buf_steal(&out);
 }
 
-/* OpenRouter's error body {"error": {"code": 401, "message": "..."}}: the message, cut short. */
+/* OpenRouter's error body {"error": {"code": 401, "message": "..."}}: the message without our
+ * secrets (a provider may quote the key it was sent), then cut short; cutting first could
+ * leave the start of a key that redaction no longer recognises. */
 static char *error_message(const char *body, size_t len)
 {
 	cJSON *root = cJSON_ParseWithLength(body, len);
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(root, "error"), "message");
-	char *s = xasprintf("%.200s", cJSON_IsString(m) ? m->valuestring : "no error message");
+	char *clean = log_redact(cJSON_IsString(m) ? m->valuestring : "no error message");
+	char *s = xasprintf("%.200s", clean);
 
+	free(clean);
 	cJSON_Delete(root);
 	return s;
 }

@@ -784,6 +784,8 @@ static void add_ref(struct ctx *c, enum ref_kind kind, const struct node *at, co
 	c->refs[c->n_refs++] = (struct ref){kind, xstrdup(name), xstrdup(c->path), at};
 }
 
+static const char *const auth_schemes[] = {"Bearer", "Basic", "Token", "Bot"};
+
 /* Remembers a secret to register on success; log.c ignores strings shorter than 4 bytes. */
 static void note_secret(struct ctx *c, const struct node *at, const char *s)
 {
@@ -804,6 +806,16 @@ static void note_secret(struct ctx *c, const struct node *at, const char *s)
 	}
 	c->secrets = grow(c->secrets, &c->alloc_secrets, c->n_secrets, sizeof(*c->secrets));
 	c->secrets[c->n_secrets++] = xstrdup(s);
+	/* A header value "Bearer <token>" (Basic, Token, Bot): a server that says "token <token>
+	 * is not valid" quotes the credentials without the scheme, so they are a secret too. */
+	for (i = 0; i < ARRAY_LEN(auth_schemes); i++) {
+		size_t n = strlen(auth_schemes[i]);
+
+		if (strncasecmp(s, auth_schemes[i], n) == 0 && s[n] == ' ') {
+			note_secret(c, at, s + n + strspn(s + n, " "));
+			break;
+		}
+	}
 }
 
 /* ------------------------------------------------------------------------------------------

@@ -135,34 +135,68 @@ static size_t bot_token_len(const char *s)
 	return n;
 }
 
+/* The next match of each pattern at or after the scan point. A pattern is searched again only
+ * once the scan has passed its match, and never again once it is absent (NULL), so redacting
+ * a long text with many hits stays linear in its length: searching every pattern afresh after
+ * each hit cost hits x length x secrets, minutes for a megabyte tool result full of them. */
+struct scan {
+	const char *next[LOG_MAX_SECRETS];
+	const char *bot; /* "/bot" followed by a token, or NULL */
+	size_t bot_len;	 /* the token's length */
+};
+
+/* The first "/bot<token>" at or after p. */
+static void find_bot(struct scan *sc, const char *p)
+{
+	const char *q;
+
+	for (q = strstr(p, "/bot"); q; q = strstr(q + 4, "/bot")) {
+		size_t n = bot_token_len(q + 4);
+
+		if (n) {
+			sc->bot = q;
+			sc->bot_len = n;
+			return;
+		}
+	}
+	sc->bot = NULL;
+}
+
+static void scan_init(struct scan *sc, const char *s)
+{
+	for (size_t i = 0; i < L.n_secrets; i++)
+		sc->next[i] = strstr(s, L.secrets[i]);
+	find_bot(sc, s);
+}
+
 /* Where the next thing to redact starts at or after p, or NULL: a registered secret or a
  * Bot API path segment "/bot<token>". *len is its length, *repl what replaces it. */
-static const char *next_hit(const char *p, size_t *len, const char **repl)
+static const char *next_hit(struct scan *sc, const char *p, size_t *len, const char **repl)
 {
-	const char *best = NULL, *q;
+	const char *best = NULL;
 	size_t i, best_len = 0;
 
 	for (i = 0; i < L.n_secrets; i++) {
 		size_t n = strlen(L.secrets[i]);
 
-		q = strstr(p, L.secrets[i]);
-		if (q && (!best || q < best || (q == best && n > best_len))) {
-			best = q;
+		if (sc->next[i] && sc->next[i] < p)
+			sc->next[i] = strstr(p, L.secrets[i]);
+		if (sc->next[i] &&
+		    (!best || sc->next[i] < best || (sc->next[i] == best && n > best_len))) {
+			best = sc->next[i];
 			best_len = n;
 			*repl = "[REDACTED]";
 		}
 	}
 	/* Earliest start wins, then the longer match; a token that is also registered still
 	 * reads "/bot<redacted>/" in a URL. */
-	for (q = strstr(p, "/bot"); q && (!best || q + 4 <= best); q = strstr(q + 4, "/bot")) {
-		size_t n = bot_token_len(q + 4);
-
-		if (n && (!best || q + 4 < best || n >= best_len)) {
-			best = q + 4;
-			best_len = n;
-			*repl = "<redacted>";
-			break;
-		}
+	if (sc->bot && sc->bot < p)
+		find_bot(sc, p);
+	if (sc->bot &&
+	    (!best || sc->bot + 4 < best || (sc->bot + 4 == best && sc->bot_len >= best_len))) {
+		best = sc->bot + 4;
+		best_len = sc->bot_len;
+		*repl = "<redacted>";
 	}
 	*len = best_len;
 	return best;
@@ -171,10 +205,12 @@ static const char *next_hit(const char *p, size_t *len, const char **repl)
 char *log_redact(const char *s)
 {
 	struct buf out;
+	struct scan sc;
 	const char *p = s, *hit, *repl = NULL;
 	size_t len;
 
-	hit = next_hit(p, &len, &repl);
+	scan_init(&sc, s);
+	hit = next_hit(&sc, p, &len, &repl);
 	if (!hit)
 		return xstrdup(s);
 	buf_init(&out, 0);
@@ -182,7 +218,7 @@ char *log_redact(const char *s)
 		buf_append(&out, p, (size_t)(hit - p));
 		buf_puts(&out, repl);
 		p = hit + len;
-		hit = next_hit(p, &len, &repl);
+		hit = next_hit(&sc, p, &len, &repl);
 	}
 	buf_puts(&out, p);
 	return buf_steal(&out);

@@ -199,6 +199,9 @@ struct router_call {
 
 /* ---- small helpers ---- */
 
+/* Wall-clock time: only for the ledger and the budgets (days and months are dates). Cooldowns,
+ * rpm/tpm windows and the breaker run on now_mono_ms(), so a wall-clock step (NTP, a resumed
+ * VM) neither wedges a deployment in cooldown nor fills or empties a window. */
 static int64_t now_ms(void)
 {
 	return now_wall_ms();
@@ -352,7 +355,7 @@ static void set_state_metric(struct router *r, struct deployment *d, int64_t t_m
 
 static void note_failure(struct router *r, struct deployment *d, long status)
 {
-	int64_t t = now_ms(), window = r->cfg->router_settings.cooldown_time_s * 1000;
+	int64_t t = now_mono_ms(), window = r->cfg->router_settings.cooldown_time_s * 1000;
 	size_t i, recent = 0;
 	char st[16];
 
@@ -408,7 +411,7 @@ static struct deployment *pick(struct router *r, struct group *g, struct deploym
 {
 	struct deployment *cand[64];
 	size_t n = 0, i;
-	int64_t t = now_ms(), soonest = 0, total = 0, roll;
+	int64_t t = now_mono_ms(), soonest = 0, total = 0, roll;
 
 	*all_cooling = true;
 	for (i = 0; i < g->n_deps && n < ARRAY_LEN(cand); i++) {
@@ -652,7 +655,7 @@ static void collect(struct metrics *m, void *arg)
 
 	metric_set(r->m_in_flight, NULL, (double)r->in_flight);
 	for (i = 0; i < r->n_deps; i++)
-		set_state_metric(r, &r->deps[i], t);
+		set_state_metric(r, &r->deps[i], now_mono_ms());
 	if (!r->spend)
 		return;
 	metric_set(r->m_spend_today, NULL, spend_day_usd(r->spend, t));
@@ -725,7 +728,7 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 	register_metrics(r, metrics);
 	metrics_on_collect(metrics, collect, r);
 	for (i = 0; i < r->n_deps; i++)
-		set_state_metric(r, &r->deps[i], now_ms());
+		set_state_metric(r, &r->deps[i], now_mono_ms());
 	return r;
 }
 
@@ -1066,13 +1069,13 @@ static void attempt(struct router_call *c)
 		group_exhausted(c);
 		return;
 	}
-	if (r->breaker && breaker_admit(r->breaker, now_ms(), msg, sizeof(msg)) < 0) {
+	if (r->breaker && breaker_admit(r->breaker, now_mono_ms(), msg, sizeof(msg)) < 0) {
 		struct breaker_state bs;
 
-		breaker_state(r->breaker, now_ms(), &bs);
+		breaker_state(r->breaker, now_mono_ms(), &bs);
 		c->dep = NULL;
 		fail_call(c, E_BREAKER, 429, msg);
-		c->retry_after_s = bs.until_ms ? (bs.until_ms - now_ms()) / 1000 + 1 : 0;
+		c->retry_after_s = bs.until_ms ? (bs.until_ms - now_mono_ms()) / 1000 + 1 : 0;
 		return;
 	}
 	p = &c->dep->m->litellm_params;
@@ -1114,7 +1117,7 @@ static void attempt(struct router_call *c)
 	free(body);
 	c->dep->in_flight++;
 	r->in_flight++;
-	c->dep->win.reqs[slot(&c->dep->win, now_ms() / 1000)]++;
+	c->dep->win.reqs[slot(&c->dep->win, now_mono_ms() / 1000)]++;
 	if (c->client_stream) {
 		int64_t st = p->stream_timeout_s ? p->stream_timeout_s : timeout_s;
 
@@ -1274,8 +1277,8 @@ static void record_success(struct router_call *c, const char *source_override)
 	if (source_override)
 		source = source_override;
 	if (r->breaker)
-		breaker_add_cost(r->breaker, now_ms(), c->cost_usd);
-	c->dep->win.tokens[slot(&c->dep->win, now_ms() / 1000)] +=
+		breaker_add_cost(r->breaker, now_mono_ms(), c->cost_usd);
+	c->dep->win.tokens[slot(&c->dep->win, now_mono_ms() / 1000)] +=
 		c->prompt_tokens + c->completion_tokens;
 	if (r->spend) {
 		struct spend_entry e = {.ts_ms = now_ms(),
@@ -1299,7 +1302,7 @@ static void record_success(struct router_call *c, const char *source_override)
 		metric_observe(r->m_ttft, mv, (double)(c->t_first_token - c->t_attempt) / 1e6);
 	if (c->fallbacks)
 		fallback_metric(c, r->m_fb_ok);
-	set_state_metric(r, c->dep, now_ms());
+	set_state_metric(r, c->dep, now_mono_ms());
 }
 
 /* The stream reached the client and then broke: tell it in the stream, never cut silently. */

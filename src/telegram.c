@@ -443,7 +443,7 @@ static void breaker_text(struct telegram *t, struct buf *out)
 
 	if (!t->breaker)
 		return;
-	breaker_state(t->breaker, now_wall_ms(), &bs);
+	breaker_state(t->breaker, now_mono_ms(), &bs);
 	if (!bs.enabled) {
 		buf_puts(out, "Bleed breaker: off (guardrails.bleed).\n");
 	} else if (!bs.open) {
@@ -493,7 +493,7 @@ static void resume_text(struct telegram *t, int64_t chat_id, struct buf *out)
 		buf_puts(out, "There is no bleed breaker here.");
 		return;
 	}
-	if (breaker_resume(t->breaker, now_wall_ms())) {
+	if (breaker_resume(t->breaker, now_mono_ms())) {
 		log_warn("telegram: chat %lld closed the bleed breaker with /resume",
 			 (long long)chat_id);
 		buf_puts(out, "Bleed breaker closed: model calls flow again.");

@@ -8,12 +8,14 @@
 #include "breaker.h"
 #include "config.h"
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define T0 1700000000000LL /* some wall-clock time, ms */
+#define T0 1700000000000LL /* some time on the breaker's monotonic clock, ms */
 
 static int n_trips;
 static char last_why[160];
@@ -186,6 +188,44 @@ static void test_cost_limit(void **state)
 	breaker_destroy(b);
 }
 
+/* A window shorter than COST_BUCKETS seconds (buckets are at least 1 s) still counts only the
+ * spend of window_s, not of COST_BUCKETS seconds. */
+static void test_cost_limit_short_window(void **state)
+{
+	struct breaker *b = make(0, 10, 1.0, 60);
+	struct breaker_state st;
+
+	(void)state;
+	breaker_add_cost(b, T0, 0.9);
+	breaker_add_cost(b, T0 + 30000, 0.9);
+	assert_int_equal(n_trips, 0);
+	breaker_state(b, T0 + 30000, &st);
+	assert_true(st.cost_in_window_usd > 0.89 && st.cost_in_window_usd < 0.91);
+	/* Within the 10 s it still trips. */
+	breaker_add_cost(b, T0 + 35000, 0.2);
+	assert_int_equal(n_trips, 1);
+	breaker_destroy(b);
+}
+
+/* The first cost after the cooldown ended belongs to the new window: closing (which forgets
+ * the old window) must not wipe it. */
+static void test_cost_after_the_cooldown_counts(void **state)
+{
+	struct breaker *b = make(0, 600, 1.0, 60);
+	struct breaker_state st;
+
+	(void)state;
+	breaker_add_cost(b, T0, 1.5);
+	assert_int_equal(n_trips, 1);
+	breaker_add_cost(b, T0 + 61000, 0.9);
+	breaker_state(b, T0 + 61000, &st);
+	assert_false(st.open);
+	assert_true(st.cost_in_window_usd > 0.89 && st.cost_in_window_usd < 0.91);
+	breaker_add_cost(b, T0 + 62000, 0.2);
+	assert_int_equal(n_trips, 2);
+	breaker_destroy(b);
+}
+
 static void test_zero_limits_are_off(void **state)
 {
 	struct breaker *b = make(0, 1, 0, 60);
@@ -204,6 +244,27 @@ static void test_zero_limits_are_off(void **state)
 	breaker_destroy(NULL);
 }
 
+/* The breaker runs on the monotonic clock (a wall-clock step must neither open it nor keep it
+ * open), but people read its deadline as a date: a deadline 5 minutes ahead on the monotonic
+ * clock reads as the wall-clock time 5 minutes from now, not as a date near 1970. */
+static void test_deadline_reads_as_wall_clock_date(void **state)
+{
+	char got[64], want[2][64];
+	int64_t wall0 = now_wall_ms();
+
+	(void)state;
+	breaker_format_time(now_mono_ms() + 300000, got, sizeof(got));
+	for (int i = 0; i < 2; i++) {
+		time_t t = (time_t)((wall0 + 300000) / 1000 + i);
+		struct tm tm;
+
+		assert_non_null(localtime_r(&t, &tm));
+		assert_true(strftime(want[i], sizeof(want[i]), "%Y-%m-%d %H:%M:%S %Z", &tm) > 0);
+	}
+	if (strcmp(got, want[0]) != 0)
+		assert_string_equal(got, want[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,7 +274,10 @@ int main(void)
 		cmocka_unit_test(test_resume_closes),
 		cmocka_unit_test(test_cooldown_zero_waits_for_resume),
 		cmocka_unit_test(test_cost_limit),
+		cmocka_unit_test(test_cost_limit_short_window),
+		cmocka_unit_test(test_cost_after_the_cooldown_counts),
 		cmocka_unit_test(test_zero_limits_are_off),
+		cmocka_unit_test(test_deadline_reads_as_wall_clock_date),
 	};
 
 	log_set_stderr(0);

@@ -1301,6 +1301,29 @@ static void test_literal_mcp_env_values_are_not_secrets(void **state)
 	log_forget_secrets();
 }
 
+/* A server that rejects "Authorization: Bearer <token>" may quote the token alone ("token
+ * <token> is not valid"): the credentials after the scheme are a secret on their own. */
+static void test_header_credentials_without_the_scheme_are_secrets(void **state)
+{
+	struct result r;
+	char *line;
+
+	(void)state;
+	log_forget_secrets();
+	setenv("E2E_MCP_HEADER", "Basic dXNlcjpwYXNzd29yZA==", 1);
+	r = parse("mcp_servers:\n  web:\n    url: http://127.0.0.1:1/mcp\n    headers:\n"
+		  "      Authorization: \"Bearer literal-token-123\"\n"
+		  "      X-Auth: os.environ/E2E_MCP_HEADER\n");
+	assert_int_equal(r.rc, 0);
+	line = log_redact(
+		"token literal-token-123 is not valid; bad dXNlcjpwYXNzd29yZA==; Bearer x");
+	assert_string_equal(line, "token [REDACTED] is not valid; bad [REDACTED]; Bearer x");
+	free(line);
+	result_finish(&r);
+	unsetenv("E2E_MCP_HEADER");
+	log_forget_secrets();
+}
+
 static void test_secrets_are_not_registered_on_failure(void **state)
 {
 	struct result r;
@@ -1535,6 +1558,7 @@ int main(void)
 		cmocka_unit_test(test_env_references_in_both_forms),
 		cmocka_unit_test(test_secrets_are_registered_for_redaction),
 		cmocka_unit_test(test_literal_mcp_env_values_are_not_secrets),
+		cmocka_unit_test(test_header_credentials_without_the_scheme_are_secrets),
 		cmocka_unit_test(test_secrets_are_not_registered_on_failure),
 		cmocka_unit_test(test_secrets_never_appear_in_diag_or_summary),
 		cmocka_unit_test(test_secret_with_line_break_is_refused),

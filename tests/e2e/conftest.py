@@ -83,9 +83,11 @@ def free_port():
 # Secret hygiene over the whole e2e run: every secret a test hands to hermetic through the
 # environment (names like *KEY*, *TOKEN*, *SECRET*) is remembered here, and after each test
 # the files hermetic wrote under that test's tmp_path (logs, stderr/stdout captures, state.db)
+# and what the one-shot commands run() started printed (doctor, config check, mcp list...)
 # must not contain any of them (the autouse fixture below).
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|^UPSTREAM$")
 _handed_secrets = set()
+_run_outputs = []
 
 
 def clean_env(**extra):
@@ -116,9 +118,11 @@ def _hermetic_output(root):
 @pytest.fixture(autouse=True)
 def no_secret_in_output(tmp_path):
     _handed_secrets.clear()
+    _run_outputs.clear()
     yield
     root = tmp_path
-    leaks = []
+    leaks = [f"{s!r} in the output of `{' '.join(args)}`" for args, out in _run_outputs
+             for s in sorted(_handed_secrets) if s in out]
     for p in _hermetic_output(root):
         data = p.read_bytes()
         leaks += [f"{s!r} in {p.relative_to(root)}" for s in sorted(_handed_secrets)
@@ -127,8 +131,10 @@ def no_secret_in_output(tmp_path):
 
 
 def run(*args, env=None, timeout=60):
-    return subprocess.run(argv(*args), env=env or clean_env(), capture_output=True, text=True,
-                          timeout=timeout * SLOW)
+    r = subprocess.run(argv(*args), env=env or clean_env(), capture_output=True, text=True,
+                       timeout=timeout * SLOW)
+    _run_outputs.append(([str(a) for a in args], (r.stdout or "") + (r.stderr or "")))
+    return r
 
 
 def http_get(url, timeout=5, headers=None):

@@ -8,15 +8,22 @@ upstream; /status shows it; /resume from an allowed user closes it; the cooldown
 /metrics counts trips and refusals (and promtool accepts it). The daily budget, counted in the
 ledger, still refuses calls after the gateway is killed and restarted.
 """
+import datetime
 import json
+import os
+import re
+import shutil
+import struct
+import subprocess
 import time
+from pathlib import Path
 import urllib.request
 
 import pytest
 
 from agent_harness import agent_config, fake  # noqa: F401
 from conftest import SLOW, Gateway, http_get, to_yaml
-from fakes.fake_openai import text, tool_calls
+from fakes.fake_openai import openai_error, text, tool_calls
 from fakes.fake_telegram import FakeTelegram
 from router_harness import (UPSTREAM_ENV, UPSTREAM_KEY, msum, parse_metrics, promtool_check,
                             router_config, start_router)  # noqa: F401
@@ -38,7 +45,7 @@ def tg():
 def start(tmp_path, fake):
     started = []
 
-    def make(telegram=None, **sections):
+    def make(telegram=None, env=None, **sections):
         sections.setdefault("agent", {"max_iterations": 50})
         if telegram is not None:
             sections["telegram"] = {"token": "os.environ/TELEGRAM_BOT_TOKEN",
@@ -49,7 +56,7 @@ def start(tmp_path, fake):
         text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
         text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
         g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN,
-                                      "API_SERVER_KEY": API_KEY})
+                                      "API_SERVER_KEY": API_KEY, **(env or {})})
         started.append(g)
         return g.start()
 
@@ -91,6 +98,15 @@ def breaker_values(g):
             msum(parsed, "hermetic_breaker_refused_total"))
 
 
+def assert_date_near_today(text_):
+    """The breaker runs on the monotonic clock; the deadline it shows is still a date: the
+    cooldown (an hour) from now, so within a day of today, not decades off."""
+    m = re.search(r"until (\d{4}-\d{2}-\d{2}) ", text_)
+    assert m, text_
+    shown = datetime.date.fromisoformat(m.group(1))
+    assert abs((shown - datetime.date.today()).days) <= 1, text_
+
+
 def wait_for(pred, timeout, what):
     deadline = time.monotonic() + timeout * SLOW
     while time.monotonic() < deadline:
@@ -111,6 +127,7 @@ def test_runaway_model_trips_the_breaker_once_and_resume_closes_it(start, fake, 
     assert "bleed breaker is open" in answer, answer
     assert "more than 5 model calls within 3600 s" in answer
     assert "/resume" in answer and "refused until 20" in answer
+    assert_date_near_today(answer)
     assert len(fake.chat_requests) == 5, "exactly max_calls reached the upstream"
 
     alerts = tg.wait_sent(ADMIN, 1, timeout=20 * SLOW)
@@ -125,8 +142,9 @@ def test_runaway_model_trips_the_breaker_once_and_resume_closes_it(start, fake, 
     assert status == 502 and "bleed breaker is open" in body, body
     assert len(fake.chat_requests) == 5
     tg.push_text("/status", chat_id=ALLOWED)
-    assert "Bleed breaker: OPEN (more than 5 model calls" in tg.wait_sent(
-        ALLOWED, 3, timeout=20 * SLOW)[2]
+    status_text = tg.wait_sent(ALLOWED, 3, timeout=20 * SLOW)[2]
+    assert "Bleed breaker: OPEN (more than 5 model calls" in status_text
+    assert_date_near_today(status_text)
     assert breaker_values(g) == (1, 1, 3)
     text_ = metrics(g)
     rc, out = promtool_check(text_)
@@ -177,6 +195,97 @@ def test_window_cost_limit_trips_the_breaker(start, fake):
     # 0.4 + 0.4 + 0.4 crosses $1 after the third call; the fourth is never sent.
     assert len(fake.chat_requests) == 3
     assert breaker_values(g) == (1, 1, 1)
+
+
+def test_a_refused_call_does_not_walk_the_fallback_chain(start, fake):
+    """The breaker is the whole process's: every fallback group would be refused too, so a
+    refused request counts as one refusal and records no fallback."""
+    fake.script_for("test/free", *runaway(3))
+    g = start(litellm_settings={"fallbacks": [{"free": ["cheap"]}]},
+              guardrails={"bleed": {"max_calls": 2, "window_s": 3600, "cooldown_s": 3600}})
+    status, body = post_chat(g, "loop")
+    assert status == 502 and "bleed breaker is open" in body, body
+    assert len(fake.chat_requests) == 2
+    assert breaker_values(g) == (1, 1, 1)
+    assert msum(parse_metrics(metrics(g)), "litellm_deployment_failed_fallbacks_total") == 0
+
+
+@pytest.fixture
+def clockshift(tmp_path):
+    """(env, step): the gateway started with env has a wall clock that step(seconds) moves
+    while it runs (tests/fakes/clockshift.c, preloaded); its monotonic clock is untouched."""
+    if os.environ.get("HERMETIC_STATIC"):
+        pytest.skip("LD_PRELOAD needs the dynamically linked build")
+    if not shutil.which("cc"):
+        pytest.skip("no C compiler for tests/fakes/clockshift.c")
+    so = tmp_path / "clockshift.so"
+    src = Path(__file__).resolve().parent.parent / "fakes" / "clockshift.c"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src), "-ldl"], check=True)
+    shift = tmp_path / "clockshift"
+    shift.write_bytes(struct.pack("=q", 0))
+
+    def step(seconds):
+        with open(shift, "r+b") as f:
+            f.write(struct.pack("=q", seconds))
+
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    env = {"LD_PRELOAD": str(so), "CLOCKSHIFT_FILE": str(shift),
+           "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+    return env, step
+
+
+def test_a_wall_clock_step_back_does_not_keep_the_breaker_open(start, fake, clockshift):
+    """The cooldown runs on the monotonic clock: the wall clock going back a day right after
+    the trip does not keep the breaker open for a day."""
+    env, step = clockshift
+    fake.script_for("test/free", *runaway(4))
+    g = start(env=env, guardrails={"bleed": {"max_calls": 3, "window_s": 3600, "cooldown_s": 2}})
+    status, body = post_chat(g, "loop")
+    assert status == 502 and "bleed breaker is open" in body, body
+    step(-86400)
+    wait_for(lambda: breaker_values(g)[0] == 0, 30, "the breaker to close after cooldown_s")
+    fake.reset()
+    fake.script_for("test/free", text("after the cooldown"))
+    status, body = post_chat(g, "hello")
+    assert status == 200, body
+
+
+def test_a_wall_clock_step_back_does_not_trip_the_breaker(start, fake, clockshift):
+    """Calls that left the window (on the monotonic clock) stay out of it when the wall clock
+    goes back an hour: they do not look like calls of the last second."""
+    env, step = clockshift
+    fake.script_for("test/free", *[text(f"ok {i}") for i in range(4)])
+    g = start(env=env, guardrails={"bleed": {"max_calls": 3, "window_s": 1, "cooldown_s": 3600}})
+    for i in range(3):
+        status, body = post_chat(g, "hi")
+        assert status == 200, body
+    time.sleep(1.5)  # the three calls leave the 1 s window
+    step(-3600)
+    status, body = post_chat(g, "hi")
+    assert status == 200, body
+    assert breaker_values(g) == (0, 0, 0)
+
+
+def test_a_wall_clock_step_back_does_not_keep_a_deployment_cooling(start, fake, clockshift):
+    """The router's deployment cooldown runs on the monotonic clock too: a deployment cooled
+    for 2 s is back after 2 s although the wall clock went back a day meanwhile."""
+    env, step = clockshift
+    fake.script_for("test/free", openai_error(500, "upstream broke", type="server_error"),
+                    text("back"))
+    g = start(env=env, router_settings={"num_retries": 0, "allowed_fails": 0,
+                                        "cooldown_time": 2, "timeout": 20})
+    status, body = post_chat(g, "hi")
+    assert status != 200, body
+    step(-86400)
+    answers = []
+
+    def answered():
+        answers.append(post_chat(g, "hi"))
+        return answers[-1][0] == 200
+
+    wait_for(answered, 30, "the deployment's cooldown to end")
+    assert json.loads(answers[-1][1])["choices"][0]["message"]["content"] == "back"
+    assert len(fake.chat_requests) == 2
 
 
 def test_daily_budget_holds_after_sigkill_and_restart_of_the_gateway(start, fake):

@@ -1,6 +1,10 @@
 """Spend layer 5: `hermetic doctor` reads OpenRouter's GET /api/v1/key for each distinct key of
 the openrouter/ deployments and prints the key's own limit, usage and what is left, or why it
 could not (401, nothing listening), and never the key."""
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 from agent_harness import agent_config, fake  # noqa: F401
 from conftest import clean_env, free_port, run, to_yaml
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY, deployment
@@ -56,3 +60,40 @@ def test_doctor_reports_a_rejected_key_and_an_unreachable_provider(tmp_path, fak
     assert r.returncode == 1
     assert len(lines) == 2 and lines[0].startswith("openrouter key (free): FAILED: "), lines
     assert lines[1].startswith("openrouter key (cheap): no credit limit"), lines
+
+
+class EchoingProvider(BaseHTTPRequestHandler):
+    """A provider whose 401 quotes the bearer key it was sent, far enough into a long message
+    that a 200-character cut falls inside the key."""
+
+    def do_GET(self):
+        token = self.headers.get("Authorization", "").partition(" ")[2]
+        body = json.dumps({"error": {"code": 401, "message": "x" * 180 + f" key {token}"
+                                     " is not valid"}}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_doctor_never_prints_a_key_the_provider_quotes_back(tmp_path, fake):
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), EchoingProvider)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        cfg = agent_config(fake, tmp_path / "home")
+        cfg["model_list"][0] = deployment("free", "test/free",
+                                          f"http://127.0.0.1:{srv.server_port}/api/v1")
+        r, lines = doctor(tmp_path, cfg)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert r.returncode == 1
+    assert len(lines) == 2 and lines[0].startswith("openrouter key (free): FAILED: HTTP 401: xxx"), \
+        lines
+    # Not the key, and not the start of it either (the message is cut at 200 characters).
+    for out in (r.stdout, r.stderr):
+        assert UPSTREAM_KEY[:14] not in out, out
