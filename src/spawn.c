@@ -515,7 +515,7 @@ static bool wait_exit(struct spawn *sp, int ms)
 {
 	struct timespec t0, t;
 	struct pollfd p;
-	int left = ms, rc;
+	int left = ms, rc = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (!sp->exited && L.fd >= 0 && left > 0) {
