@@ -456,6 +456,7 @@ static int sink_run(void *ctx, const char *source, const char *model, const char
 static void sink_deliver(void *ctx, const struct config_deliver *to, const char *text)
 {
 	struct gateway *g = ctx;
+	char *clean;
 
 	if (!to->target)
 		return;
@@ -463,9 +464,12 @@ static void sink_deliver(void *ctx, const struct config_deliver *to, const char 
 		telegram_deliver(g->tg, to->telegram_chat_id, text);
 		return;
 	}
+	/* Redact before cutting: a secret cut in half is not recognised by the logger. */
+	clean = log_redact(text);
 	log_warn("delivery to %s is not possible (Telegram is not configured); the result was: "
 		 "%.300s",
-		 to->target, text);
+		 to->target, clean);
+	free(clean);
 }
 
 /* The bleed breaker opened (it has logged a warning): one alert to telegram.admin_chat. */

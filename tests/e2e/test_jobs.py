@@ -117,3 +117,33 @@ def test_missed_cron_run_fires_at_start_and_delivers_to_a_busy_chat(jobs_gateway
     assert len(cheap) == 1
     assert [m["role"] for m in messages(cheap[0])] == ["system", "user"]
     assert messages(cheap[0])[-1]["content"] == "Morning briefing."
+
+
+def test_undeliverable_result_is_redacted_before_the_log_cuts_it(tmp_path, fake):
+    # A result that cannot be delivered (no Telegram configured) is logged, cut to 300
+    # characters. A secret straddling the cut must be redacted first: half a secret is no longer
+    # recognised by the logger's last-line redaction.
+    # The secret is the hook's token, written literally in the config (still a secret), so
+    # the answer stored in state.db is not counted by conftest's sweep of env-handed secrets.
+    secret = "hook-literal-SECRET-token-5150"
+    fake.script_for("test/free", text("x" * 290 + secret + " and more"))
+    cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"},
+                       hooks=[{"name": "workout", "token": secret,
+                               "prompt": "A workout was logged.",
+                               "deliver": f"telegram:{CHAT}"}])
+    text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+    text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+    g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY})
+    g.start()
+    try:
+        status, body = hook(g, {"id": "w1"}, token=secret)
+        assert status == 200, body
+        deadline = time.monotonic() + 20 * SLOW
+        while "the result was: " not in g.stderr():
+            assert time.monotonic() < deadline, g.stderr()
+            time.sleep(0.05)
+        line = next(ln for ln in g.stderr().splitlines() if "the result was: " in ln)
+        assert "x" * 290 + "[REDACTED]" in line, line
+        assert secret[:10] not in g.stderr()
+    finally:
+        g.kill()
