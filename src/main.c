@@ -299,25 +299,36 @@ usage:
 	return 2;
 }
 
-static int run_sessions(int argc, char **argv)
+#define MAX_WORDS 16
+
+/* Parses --config FILE and at least min (at most MAX_WORDS) words, then runs fn like
+ * with_config. Returns 2 after a usage message. */
+static int with_config_words(int argc, char **argv, int min, const char *usage, int quiet_level,
+			     int (*fn)(const struct config *cfg, char **words, int n))
 {
 	const char *path;
-	char *w[16] = {NULL};
+	char *w[MAX_WORDS] = {NULL};
 	struct config *cfg;
 	int rc, n = 0;
 
-	if (!parse_words(argc, argv, &path, NULL, w, 16, 1,
-			 "hermetic sessions list|show ID|search WORDS [--config FILE]"))
+	if (!parse_words(argc, argv, &path, NULL, w, MAX_WORDS, min, usage))
 		return 2;
-	while (n < 16 && w[n])
+	while (n < MAX_WORDS && w[n])
 		n++;
 	cfg = load(path);
 	if (!cfg)
 		return 1;
-	log_set_level(LOG_WARN);
-	rc = cli_sessions(cfg, w, n);
+	log_set_level(quiet_level >= 0 ? (enum log_level)quiet_level : cfg->log.level);
+	rc = fn(cfg, w, n);
 	config_destroy(cfg);
 	return rc;
+}
+
+static int run_sessions(int argc, char **argv)
+{
+	return with_config_words(argc, argv, 1,
+				 "hermetic sessions list|show ID|search WORDS [--config FILE]",
+				 LOG_WARN, cli_sessions);
 }
 
 static int run_doctor(int argc, char **argv)
@@ -329,45 +340,32 @@ static int run_doctor(int argc, char **argv)
 	return with_config(path, LOG_WARN, cli_doctor);
 }
 
+static int sandbox_selftest_stdout(const struct config *cfg)
+{
+	return sandbox_selftest(cfg, stdout);
+}
+
 /* Hidden: `hermetic sandbox-selftest [--config FILE]` seals like the gateway and reports what
  * the filter denies (tests/e2e/test_sandbox.py). */
 static int run_sandbox_selftest(int argc, char **argv)
 {
 	int ok;
 	const char *path = config_arg(argc, argv, &ok);
-	struct config *cfg;
-	int rc;
 
-	if (!ok)
-		return 2;
-	cfg = load(path);
-	if (!cfg)
-		return 1;
-	log_set_level(cfg->log.level);
-	rc = sandbox_selftest(cfg, stdout);
-	config_destroy(cfg);
-	return rc;
+	return ok ? with_config(path, -1, sandbox_selftest_stdout) : 2;
+}
+
+static int landlock_probe_stdout(const struct config *cfg, char **ops, int n)
+{
+	return landlock_probe(cfg, ops, n, stdout);
 }
 
 /* Hidden, for tests: hermetic landlock-probe [--config FILE] w:PATH|r:PATH ... */
 static int run_landlock_probe(int argc, char **argv)
 {
-	const char *path;
-	char *w[16] = {NULL};
-	struct config *cfg;
-	int rc, n = 0;
-
-	if (!parse_words(argc, argv, &path, NULL, w, 16, 0,
-			 "hermetic landlock-probe [--config FILE] w:PATH|r:PATH ..."))
-		return 2;
-	while (n < 16 && w[n])
-		n++;
-	cfg = load(path);
-	if (!cfg)
-		return 1;
-	rc = landlock_probe(cfg, w, n, stdout);
-	config_destroy(cfg);
-	return rc;
+	return with_config_words(argc, argv, 0,
+				 "hermetic landlock-probe [--config FILE] w:PATH|r:PATH ...", -1,
+				 landlock_probe_stdout);
 }
 
 /* Hidden: `hermetic sandbox-rules [--kill]` prints the filter for this arch without loading it

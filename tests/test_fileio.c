@@ -65,19 +65,6 @@ static void read_is_capped_and_regular_files_only(void **state)
 	free(d);
 }
 
-static size_t count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	size_t n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-	closedir(d);
-	return n;
-}
-
 static void atomic_write_replaces_or_leaves_the_old_file(void **state)
 {
 	char *d = tmpdir(), *file = xasprintf("%s/f", d);
@@ -99,7 +86,7 @@ static void atomic_write_replaces_or_leaves_the_old_file(void **state)
 	signal(SIGXFSZ, SIG_DFL);
 	assert_int_equal(fileio_read(file, 100, &b), 0);
 	assert_string_equal(buf_str(&b), "old");
-	assert_int_equal(count_entries(d), 1);
+	assert_int_equal(test_count_entries(d), 1);
 	assert_int_equal(fileio_write_atomic("/nonexistent/dir/f", "x", 1, 0600), -ENOENT);
 	buf_finish(&b);
 	assert_int_equal(fileio_remove_tree(d), 0);

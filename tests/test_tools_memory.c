@@ -172,19 +172,6 @@ static void the_bound_comes_from_the_config(void **state)
 	fixture_destroy(f);
 }
 
-static size_t count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	size_t n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-	closedir(d);
-	return n;
-}
-
 /* RLIMIT_FSIZE makes write() fail with EFBIG, as a full disk would, even for root. */
 static void a_failed_write_leaves_the_old_file(void **state)
 {
@@ -212,7 +199,7 @@ static void a_failed_write_leaves_the_old_file(void **state)
 	assert_string_equal(text, "first\n");
 	free(text);
 	dir = xasprintf("%s/memories", f->home);
-	assert_int_equal(count_entries(dir), 1); /* no temp file left behind */
+	assert_int_equal(test_count_entries(dir), 1); /* no temp file left behind */
 	free(dir);
 	fixture_destroy(f);
 }

@@ -32,7 +32,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -43,9 +42,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests"))
+sys.path.insert(0, os.path.dirname(HERE))
 
 from fakes.fake_openai import FakeOpenAI, text, tool_calls  # noqa: E402
 from fakes.fake_telegram import FakeTelegram  # noqa: E402
+from benchlib import free_port, http_req, log, proc_status  # noqa: E402
 
 API_KEY = "sk-bench-api-key"
 UPSTREAM_KEY = "sk-or-v1-bench-upstream"
@@ -65,30 +66,6 @@ SEED_MODELS = [
 ]
 PRICE = {mid: p for _, mid, p in SEED_MODELS}
 FREE_ID, CHEAP_ID = SEED_MODELS[0][1], SEED_MODELS[2][1]
-
-
-def log(msg):
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def status_kib(pid):
-    """VmRSS and VmHWM in KiB ({} when the process is gone)."""
-    out = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-                    out[key] = int(rest.split()[0])
-    except OSError:
-        pass
-    return out
 
 
 def qemu_smaps_kib(pid):
@@ -138,19 +115,6 @@ def slope_per_1000(points):
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     den = sum((x - mx) ** 2 for x in xs)
     return 1000.0 * sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else None
-
-
-def req(port, method, path, body=None, headers=None, timeout=30.0):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        h = {"Content-Type": "application/json"} if data is not None else {}
-        h.update(headers or {})
-        conn.request(method, path, body=data, headers=h)
-        r = conn.getresponse()
-        return r.status, r.read()
-    finally:
-        conn.close()
 
 
 # ---------------------------------------------------------------------------
@@ -228,12 +192,12 @@ class Gateway:
         raise RuntimeError(f"no {what} after {seconds} s: {self.stderr_tail()}")
 
     def ready(self, seconds=30):
-        return self.wait(lambda: req(self.port, "GET", "/readyz", timeout=1)[0] == 200,
+        return self.wait(lambda: http_req(self.port, "GET", "/readyz", timeout=1)[0] == 200,
                          seconds, "200 from /readyz")
 
     def tools(self):
-        st, body = req(self.port, "GET", "/v1/tools",
-                        headers={"Authorization": f"Bearer {API_KEY}"}, timeout=5)
+        st, _, body = http_req(self.port, "GET", "/v1/tools",
+                               headers={"Authorization": f"Bearer {API_KEY}"}, timeout=5)
         return body.decode() if st == 200 else ""
 
     def stop(self):
@@ -254,16 +218,16 @@ class Gateway:
             return ""
 
     def chat(self, user, content, timeout=60):
-        st, body = req(self.port, "POST", "/v1/chat/completions",
-                        {"user": user, "messages": [{"role": "user", "content": content}]},
-                        {"Authorization": f"Bearer {API_KEY}"}, timeout=timeout)
+        st, _, body = http_req(self.port, "POST", "/v1/chat/completions",
+                               {"user": user, "messages": [{"role": "user", "content": content}]},
+                               {"Authorization": f"Bearer {API_KEY}"}, timeout=timeout)
         if st != 200:
             raise RuntimeError(f"chat answered {st}: {body[:300]!r}")
         return json.loads(body)
 
     def hook(self, name, payload, timeout=60):
-        st, body = req(self.port, "POST", f"/v1/hooks/{name}", payload,
-                        {"Authorization": f"Bearer {HOOK_TOKEN}"}, timeout=timeout)
+        st, _, body = http_req(self.port, "POST", f"/v1/hooks/{name}", payload,
+                               {"Authorization": f"Bearer {HOOK_TOKEN}"}, timeout=timeout)
         if st != 200:
             raise RuntimeError(f"hook answered {st}: {body[:300]!r}")
         return json.loads(body)
@@ -285,7 +249,7 @@ class K8sMcp:
         try:
             while time.monotonic() < end:
                 try:
-                    if req(self.port, "GET", "/healthz", timeout=1)[0] == 200:
+                    if http_req(self.port, "GET", "/healthz", timeout=1)[0] == 200:
                         return
                 except OSError:
                     time.sleep(0.05)
@@ -416,9 +380,9 @@ def measure_memory(binary, work, fake, tg, peers, idle_s, turns, soak, wrapper=N
         g.ready(30 * slow)
         g.wait(lambda: "mcp_everything_echo" in g.tools(), 30 * slow, "server-everything tools")
         pid = g.proc.pid
-        start_status = status_kib(pid)
+        start_status = proc_status(pid)
         time.sleep(idle_s)
-        idle = status_kib(pid)
+        idle = proc_status(pid)
         if wrapper:
             idle["smaps"] = qemu_smaps_kib(pid)
         res["start"] = start_status
@@ -428,7 +392,7 @@ def measure_memory(binary, work, fake, tg, peers, idle_s, turns, soak, wrapper=N
         t_start = time.monotonic()
 
         def on_sample(i):
-            samples.append((i, status_kib(pid)))
+            samples.append((i, proc_status(pid)))
         run_turns(g, tg, soak, 50 if soak <= 2000 else 100, on_sample, slow)
         elapsed = time.monotonic() - t_start
         first = [s for i, s in samples if i <= turns]
@@ -451,7 +415,7 @@ def measure_memory(binary, work, fake, tg, peers, idle_s, turns, soak, wrapper=N
         res["compression_calls"] = fake.usage_totals.get(CHEAP_ID, {}).get("calls", 0)
         res["samples"] = [[i, s["VmRSS"]] for i, s in samples]
         kids = [c for c in children(pid)]
-        res["children"] = {str(c): status_kib(c) for c in kids}
+        res["children"] = {str(c): proc_status(c) for c in kids}
     finally:
         g.stop()
     if baseline:
@@ -491,7 +455,7 @@ def qemu_hello(cc, work, wrapper):
     try:
         p.stdout.readline()
         time.sleep(1)
-        s = status_kib(p.pid)
+        s = proc_status(p.pid)
         s["smaps"] = qemu_smaps_kib(p.pid)
     finally:
         p.kill()

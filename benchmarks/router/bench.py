@@ -32,22 +32,15 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from benchlib import free_port, http_req, log, proc_status  # noqa: E402
 MASTER_KEY = "sk-bench-master-key"
 UPSTREAM_KEY = "sk-bench-upstream-key"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PLAIN_BODY = {"model": "bench", "messages": [{"role": "user", "content": "Hello"}],
               "max_tokens": 16}
 STREAM_BODY = dict(PLAIN_BODY, stream=True, stream_options={"include_usage": True})
-
-
-def log(msg):
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, proc, seconds):
@@ -61,33 +54,6 @@ def wait_port(port, proc, seconds):
         except OSError:
             time.sleep(0.05)
     return False
-
-
-def http_req(port, method, path, body=None, headers=None, timeout=10):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        h = {"Content-Type": "application/json"} if data is not None else {}
-        h.update(headers or {})
-        conn.request(method, path, body=data, headers=h)
-        r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        conn.close()
-
-
-def proc_status(pid):
-    """VmRSS, VmHWM, RssAnon, RssFile in KiB; {} when the process is gone."""
-    out = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"):
-                    out[k] = int(v.split()[0])
-    except OSError:
-        pass
-    return out
 
 
 def proc_cpu_ticks(pid):
