@@ -251,52 +251,85 @@ static int exec_sql(struct hooks *h, const char *sql, const char *a, const char 
 	return rc;
 }
 
-/* Records a keyed run as running with the prompt it can run again from; a row left by an
- * interrupted run keeps its crash count. */
+/* A row change of the idempotency table; it waits in memory (store_write) while another
+ * process holds the database's lock, so a busy database neither loses a result nor leaves a
+ * finished run `running`. */
+struct row_write {
+	bool running; /* mark running (a = run id, b = prompt), else the result (a = status) */
+	char *hook, *key, *a, *b;
+};
+
+static int write_row(struct store *s, void *arg)
+{
+	struct row_write *w = arg;
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	/* As running, a row left by an interrupted run keeps its crash count. */
+	if (sqlite3_prepare_v2(store_db(s),
+			       w->running ? "INSERT INTO hook_runs (hook, key, run_id, status,"
+					    " prompt, created_ms) VALUES (?1, ?2, ?3, 'running', ?4,"
+					    " ?5) ON CONFLICT (hook, key) DO UPDATE SET"
+					    " run_id = excluded.run_id, status = 'running',"
+					    " result = '', prompt = excluded.prompt,"
+					    " created_ms = excluded.created_ms"
+					  : "UPDATE hook_runs SET status = ?3, result = ?4, prompt = ''"
+					    " WHERE hook = ?1 AND key = ?2",
+			       -1, &st, NULL))
+		return store_fail(s, "hook runs");
+	sqlite3_bind_text(st, 1, w->hook, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, w->key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, w->a, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, w->b, -1, SQLITE_STATIC);
+	if (w->running)
+		sqlite3_bind_int64(st, 5, now_wall_ms());
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, "hook runs");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void row_write_free(struct row_write *w, int rc, struct store *s)
+{
+	if (rc < 0 && s)
+		log_warn("hooks: idempotency table: %s", store_error(s));
+	else if (rc < 0)
+		log_warn("hooks: idempotency row of key %s not stored", w->key);
+	free(w->hook);
+	free(w->key);
+	free(w->a);
+	free(w->b);
+	free(w);
+}
+
+static void on_row_written(void *arg, int rc)
+{
+	row_write_free(arg, rc, NULL);
+}
+
+static void put_row(struct hooks *h, bool running, const char *hook, const char *key,
+		    const char *a, const char *b)
+{
+	struct row_write *w = xcalloc(1, sizeof(*w));
+	int rc;
+
+	*w = (struct row_write){running, xstrdup(hook), xstrdup(key), xstrdup(a), xstrdup(b)};
+	rc = store_write(h->store, write_row, w, on_row_written);
+	if (rc != -EINPROGRESS)
+		row_write_free(w, rc, h->store);
+}
+
+/* Records a keyed run as running with the prompt it can run again from. */
 static void mark_running(struct hooks *h, const char *hook, const char *key, const char *run_id,
 			 const char *prompt)
 {
-	sqlite3_stmt *st;
-
-	if (sqlite3_prepare_v2(store_db(h->store),
-			       "INSERT INTO hook_runs (hook, key, run_id, status, prompt, created_ms)"
-			       " VALUES (?1, ?2, ?3, 'running', ?4, ?5) ON CONFLICT (hook, key) DO"
-			       " UPDATE SET run_id = excluded.run_id, status = 'running',"
-			       " result = '', prompt = excluded.prompt,"
-			       " created_ms = excluded.created_ms",
-			       -1, &st, NULL)) {
-		log_warn("hooks: idempotency table: %s", sqlite3_errmsg(store_db(h->store)));
-		return;
-	}
-	sqlite3_bind_text(st, 1, hook, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, prompt, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, now_wall_ms());
-	if (sqlite3_step(st) != SQLITE_DONE)
-		log_warn("hooks: idempotency table: %s", sqlite3_errmsg(store_db(h->store)));
-	sqlite3_finalize(st);
+	put_row(h, true, hook, key, run_id, prompt);
 }
 
 static void save_result(struct hooks *h, const char *hook, const char *key, const char *status,
 			const char *result)
 {
-	sqlite3_stmt *st;
-
-	if (sqlite3_prepare_v2(store_db(h->store),
-			       "UPDATE hook_runs SET status = ?3, result = ?4, prompt = ''"
-			       " WHERE hook = ?1 AND key = ?2",
-			       -1, &st, NULL)) {
-		log_warn("hooks: idempotency table: %s", sqlite3_errmsg(store_db(h->store)));
-		return;
-	}
-	sqlite3_bind_text(st, 1, hook, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, status, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, result, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		log_warn("hooks: idempotency table: %s", sqlite3_errmsg(store_db(h->store)));
-	sqlite3_finalize(st);
+	put_row(h, false, hook, key, status, result);
 }
 
 /* --- replies --- */
