@@ -2,7 +2,8 @@
  *
  * A turn holds the session's messages in memory as the OpenAI message JSON texts they are
  * stored as, so building a request is concatenation, not re-serialisation. Each message is
- * written to the store as soon as it exists, so a crash or a cancel loses at most the call
+ * written to the store as soon as it exists (through store_write: while another process
+ * locks the database it waits in memory), so a crash or a cancel loses at most the call
  * in flight; on load, tool calls left without results (a crash mid-tool) get a synthetic
  * "interrupted" result so the history stays valid for the API.
  *

@@ -38,7 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CUT_NOTE "\n[payload cut: the prompt is limited to 32 KiB]"
+#define CUT_NOTE       "\n[payload cut: the prompt is limited to 32 KiB]"
 #define RESUME_RETRY_S 5 /* after the store or the sink failed to resume a run */
 
 struct hooks;
@@ -266,16 +266,17 @@ static int write_row(struct store *s, void *arg)
 	int rc = 0;
 
 	/* As running, a row left by an interrupted run keeps its crash count. */
-	if (sqlite3_prepare_v2(store_db(s),
-			       w->running ? "INSERT INTO hook_runs (hook, key, run_id, status,"
-					    " prompt, created_ms) VALUES (?1, ?2, ?3, 'running', ?4,"
-					    " ?5) ON CONFLICT (hook, key) DO UPDATE SET"
-					    " run_id = excluded.run_id, status = 'running',"
-					    " result = '', prompt = excluded.prompt,"
-					    " created_ms = excluded.created_ms"
-					  : "UPDATE hook_runs SET status = ?3, result = ?4, prompt = ''"
-					    " WHERE hook = ?1 AND key = ?2",
-			       -1, &st, NULL))
+	if (sqlite3_prepare_v2(
+		    store_db(s),
+		    w->running ? "INSERT INTO hook_runs (hook, key, run_id, status,"
+				 " prompt, created_ms) VALUES (?1, ?2, ?3, 'running', ?4,"
+				 " ?5) ON CONFLICT (hook, key) DO UPDATE SET"
+				 " run_id = excluded.run_id, status = 'running',"
+				 " result = '', prompt = excluded.prompt,"
+				 " created_ms = excluded.created_ms"
+			       : "UPDATE hook_runs SET status = ?3, result = ?4, prompt = ''"
+				 " WHERE hook = ?1 AND key = ?2",
+		    -1, &st, NULL))
 		return store_fail(s, "hook runs");
 	sqlite3_bind_text(st, 1, w->hook, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, w->key, -1, SQLITE_STATIC);
@@ -307,8 +308,8 @@ static void on_row_written(void *arg, int rc)
 	row_write_free(arg, rc, NULL);
 }
 
-static void put_row(struct hooks *h, bool running, const char *hook, const char *key,
-		    const char *a, const char *b)
+static void put_row(struct hooks *h, bool running, const char *hook, const char *key, const char *a,
+		    const char *b)
 {
 	struct row_write *w = xcalloc(1, sizeof(*w));
 	int rc;
@@ -735,14 +736,14 @@ void hooks_destroy(struct hooks *h)
 		return;
 	for (run = h->runs; run; run = next) {
 		next = run->next;
-		if (run->key &&
-		    exec_sql(h,
-			     "UPDATE hook_runs SET status = 'interrupted'"
-			     " WHERE hook = ?1 AND key = ?2 AND status = 'running'",
-			     run->ep->cfg->name, run->key, NULL, 0) == 0)
-			log_info("hook %s: run %s stopped by the shutdown; it runs again at the next"
-				 " start",
-				 run->ep->cfg->name, run->run_id);
+		if (run->key && exec_sql(h,
+					 "UPDATE hook_runs SET status = 'interrupted'"
+					 " WHERE hook = ?1 AND key = ?2 AND status = 'running'",
+					 run->ep->cfg->name, run->key, NULL, 0) == 0)
+			log_info(
+				"hook %s: run %s stopped by the shutdown; it runs again at the next"
+				" start",
+				run->ep->cfg->name, run->run_id);
 		if (run->req)
 			httpd_reply_error(run->req, 503, "service_unavailable",
 					  "hermetic is shutting down");

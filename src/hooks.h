@@ -32,10 +32,10 @@ struct loop;
 struct metrics;
 struct store;
 
-#define HOOKS_PROMPT_MAX (32 * 1024)
-#define HOOKS_KEY_MAX	 256
-#define HOOKS_KEEP_MS	 (7LL * 24 * 3600 * 1000)
-#define HOOKS_RESULT_MAX (64 * 1024)
+#define HOOKS_PROMPT_MAX  (32 * 1024)
+#define HOOKS_KEY_MAX	  256
+#define HOOKS_KEEP_MS	  (7LL * 24 * 3600 * 1000)
+#define HOOKS_RESULT_MAX  (64 * 1024)
 #define HOOKS_MAX_CRASHES 2
 
 /* The store migration of the idempotency table (appended to store.c's list). */

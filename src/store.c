@@ -342,7 +342,8 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 	while (s->jobs) {
 		rc = s->jobs->fn(s, s->jobs->arg);
 		if (rc == -EBUSY) {
-			s->retry_ms = s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2;
+			s->retry_ms =
+				s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2;
 			schedule_retry(s);
 			return;
 		}

@@ -5,7 +5,8 @@
  *           of error kind is logged once, recovery too; /readyz follows the last success.
  *   chats   per chat: take the oldest inbox row, run it (command, agent turn, or "not
  *           supported"), write the reply parts to the outbox and mark the row done in one
- *           transaction, next row.
+ *           transaction (kept in memory and retried while another process locks state.db:
+ *           the row is never run again for it), next row.
  *   sender  one sendMessage at a time: the oldest outbox row whose chat may send again
  *           (1 message/s per chat, or later after a 429), deleted once Telegram took it.
  *
@@ -318,9 +319,9 @@ static int write_row(struct store *s, void *arg)
 
 	if (rc == 0 && w->reply)
 		rc = outbox_add(w->t, w->chat_id, w->reply);
-	if (rc == 0 && sqlite3_prepare_v2(store_db(s),
-					  "UPDATE tg_inbox SET done = 1 WHERE update_id = ?", -1,
-					  &st, NULL) != SQLITE_OK)
+	if (rc == 0 &&
+	    sqlite3_prepare_v2(store_db(s), "UPDATE tg_inbox SET done = 1 WHERE update_id = ?", -1,
+			       &st, NULL) != SQLITE_OK)
 		rc = store_fail(s, "mark message done");
 	else if (rc == 0) {
 		sqlite3_bind_int64(st, 1, w->update_id);

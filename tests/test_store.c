@@ -286,8 +286,8 @@ static int write_kv(struct store *s, void *arg)
 	int rc = 0;
 
 	sqlite3_prepare_v2(store_db(s),
-			   "INSERT OR REPLACE INTO kv (key, value, updated_ms) VALUES ('k', ?, 0)", -1,
-			   &st, NULL);
+			   "INSERT OR REPLACE INTO kv (key, value, updated_ms) VALUES ('k', ?, 0)",
+			   -1, &st, NULL);
 	sqlite3_bind_text(st, 1, w->value, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = store_fail(s, "write k");
