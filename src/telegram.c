@@ -1028,10 +1028,12 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 
 	if (t->sending)
 		return;
-	/* Writes wait for a locked database (maybe the delete of a sent row): the done callback
-	 * of each kicks the sender again. */
-	if (store_writes_waiting(t->d->store))
+	/* Writes wait for a locked database (maybe the delete of a sent row, which must land
+	 * before the next send): look again shortly. */
+	if (store_writes_waiting(t->d->store)) {
+		kick_sender(t, 250);
 		return;
+	}
 	if (sqlite3_prepare_v2(db(t), "SELECT id, chat_id, text, html FROM tg_outbox ORDER BY id",
 			       -1, &st, NULL) != SQLITE_OK)
 		return;

@@ -1,7 +1,8 @@
 """The gateway beside another process that holds the write lock of state.db for seconds (a
 backup, `sqlite3` by hand): the loop keeps serving, a reply whose turn is done waits in memory
 and is stored and sent once the lock is gone, no turn is paid for twice, and the log names the
-locked database with SQLite's own error (not "cannot rollback")."""
+locked database with SQLite's own error (not "cannot rollback"); a message Telegram took while
+the lock is held is not sent again because its outbox row could not be deleted yet."""
 import signal
 import sqlite3
 import subprocess
@@ -116,3 +117,32 @@ def test_locked_database_keeps_the_reply_and_never_stalls_the_loop(bot, tg, fake
     assert rows == [("user", "first question"), ("assistant", "first answer"),
                     ("user", "second question"), ("assistant", "second answer")]
     assert g.stop(signal.SIGTERM) == 0
+
+
+def test_message_sent_while_locked_is_not_sent_again(bot, tg, fake):
+    # Telegram takes the reply while the database is locked, so the delete of its outbox row
+    # cannot be written: the row must not be sent again meanwhile (nor after the lock).
+    fake.script_for("test/free", text("only once"))
+    tg.rate_limit(1, retry_after=2)  # the first send waits 2 s: it lands inside the lock
+    g = bot()
+    tg.push_text("question", chat_id=CHAT)
+    tg.wait_requests(1, method="sendMessage", timeout=20 * SLOW)
+    # Longer than two 5 s busy waits (an empty poll's, then the delete's) plus the retry.
+    locker = lock(g.home / "state.db", "IMMEDIATE", 14 * SLOW)
+    try:
+        assert tg.wait_sent(CHAT, 1, timeout=14 * SLOW) == ["only once"]
+    finally:
+        assert locker.stdout.readline().strip() == "released"
+        locker.wait(timeout=10)
+    deadline = time.monotonic() + 10 * SLOW
+    while True:
+        db = sqlite3.connect(g.home / "state.db")
+        left = db.execute("SELECT count(*) FROM tg_outbox").fetchone()[0]
+        db.close()
+        if left == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert left == 0
+    time.sleep(1.5)
+    assert tg.sent(CHAT) == ["only once"]
+    assert len(tg.calls("sendMessage")) == 2  # the 429, then the one that was taken
