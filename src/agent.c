@@ -2,7 +2,8 @@
  *
  * A turn holds the session's messages in memory as the OpenAI message JSON texts they are
  * stored as, so building a request is concatenation, not re-serialisation. Each message is
- * written to the store as soon as it exists, so a crash or a cancel loses at most the call
+ * written to the store as soon as it exists (through store_write: while another process
+ * locks the database it waits in memory), so a crash or a cancel loses at most the call
  * in flight; on load, tool calls left without results (a crash mid-tool) get a synthetic
  * "interrupted" result so the history stays valid for the API.
  *
@@ -27,6 +28,7 @@
 #include "loop.h"
 #include "router.h"
 #include "sessions.h"
+#include "store.h"
 #include "tools.h"
 #include "util.h"
 
@@ -141,14 +143,73 @@ static char role_char(const char *role)
 	return 's';
 }
 
-/* Stores a message and keeps it in memory. text is what session_search indexes. */
+/* A message on its way to the store; it waits in memory (store_write) while another process
+ * holds the database's lock, so a busy database loses no message. */
+struct msg_write {
+	int64_t session_id, id;
+	const char *role; /* a string literal */
+	char *json, *text;
+};
+
+static int write_msg(struct store *s, void *arg)
+{
+	struct msg_write *w = arg;
+
+	return sessions_append(s, w->session_id, w->role, w->json, w->text, &w->id);
+}
+
+static void msg_write_free(struct msg_write *w, int rc)
+{
+	if (rc < 0)
+		log_error("agent: a %s message of session %lld was not stored", w->role,
+			  (long long)w->session_id);
+	free(w->json);
+	free(w->text);
+	free(w);
+}
+
+static void on_msg_written(void *arg, int rc)
+{
+	msg_write_free(arg, rc);
+}
+
+/* Stores a message and keeps it in memory. text is what session_search indexes. The id is 0
+ * while the message waits for the database. */
 static int add_msg(struct agent_turn *t, const char *role, char *json, const char *text)
 {
+	struct msg_write *w = xcalloc(1, sizeof(*w));
 	int64_t id = 0;
-	int rc = sessions_append(t->a->env.store, t->session_id, role, json, text, &id);
+	int rc;
 
+	w->session_id = t->session_id;
+	w->role = role;
+	w->json = xstrdup(json);
+	w->text = text ? xstrdup(text) : NULL;
+	rc = store_write(t->a->env.store, write_msg, w, on_msg_written);
+	if (rc != -EINPROGRESS) {
+		id = w->id;
+		msg_write_free(w, rc);
+	}
 	push_msg(t, id, role_char(role), json);
-	return rc;
+	return rc == -EINPROGRESS ? 0 : rc;
+}
+
+struct usage_write {
+	int64_t session_id, prompt_tokens, completion_tokens;
+	double cost_usd;
+};
+
+static int write_usage(struct store *s, void *arg)
+{
+	struct usage_write *w = arg;
+
+	return sessions_add_usage(s, w->session_id, w->prompt_tokens, w->completion_tokens,
+				  w->cost_usd, true);
+}
+
+static void on_usage_written(void *arg, int rc)
+{
+	free(arg);
 }
 
 static char *json_message(const char *role, const char *content, const char *tool_call_id)
@@ -962,8 +1023,14 @@ static void finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 		answer = xstrdup(text ? text : "");
 	if (stop != AGENT_FAILED && stop != AGENT_CANCELLED && *answer)
 		add_msg(t, "assistant", json_message("assistant", answer, NULL), answer);
-	sessions_add_usage(t->a->env.store, t->session_id, t->prompt_tokens, t->completion_tokens,
-			   t->cost_usd, true);
+	{
+		struct usage_write *w = xmalloc(sizeof(*w));
+
+		*w = (struct usage_write){t->session_id, t->prompt_tokens, t->completion_tokens,
+					  t->cost_usd};
+		if (store_write(t->a->env.store, write_usage, w, on_usage_written) != -EINPROGRESS)
+			free(w);
+	}
 	t->state = T_END;
 	unlink_turn(t);
 	r.stop = stop;

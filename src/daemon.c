@@ -221,6 +221,8 @@ int daemon_run(struct daemon *d)
 {
 	/* Callers seal before running: the checkpoint thread starts inside the sandbox. */
 	store_start_checkpointer(d->store);
+	/* From here on the loop serves: another process's lock on state.db must not stall it. */
+	store_attach_loop(d->store, d->loop);
 	log_info("ready");
 	if (loop_run(d->loop) < 0) {
 		log_error("event loop failed");

@@ -12,6 +12,12 @@
  * Idempotency: the key is the Idempotency-Key header, else the body's idempotency_field. A
  * repeated key runs nothing and gets the first run's answer (200), or 202 with its run id
  * while that run is still going. Keys are kept 7 days.
+ * A keyed run that did not finish (the gateway was killed, crashed or stopped mid-run) is never
+ * absorbed: at the next start it runs again from its stored prompt under the same run id (one
+ * at a time per hook) and is delivered; a repeated key meanwhile starts it at once. A run that
+ * was cut short by a crash or kill HOOKS_MAX_CRASHES times is marked failed instead (a payload
+ * that kills the process must not be paid for at every start). Runs without a key are not
+ * stored and are not resumed.
  */
 #ifndef HERMETIC_HOOKS_H
 #define HERMETIC_HOOKS_H
@@ -26,10 +32,11 @@ struct loop;
 struct metrics;
 struct store;
 
-#define HOOKS_PROMPT_MAX (32 * 1024)
-#define HOOKS_KEY_MAX	 256
-#define HOOKS_KEEP_MS	 (7LL * 24 * 3600 * 1000)
-#define HOOKS_RESULT_MAX (64 * 1024)
+#define HOOKS_PROMPT_MAX  (32 * 1024)
+#define HOOKS_KEY_MAX	  256
+#define HOOKS_KEEP_MS	  (7LL * 24 * 3600 * 1000)
+#define HOOKS_RESULT_MAX  (64 * 1024)
+#define HOOKS_MAX_CRASHES 2
 
 /* The store migration of the idempotency table (appended to store.c's list). */
 #define HOOKS_SCHEMA_SQL                                                                           \
@@ -37,18 +44,25 @@ struct store;
 	" status TEXT NOT NULL, result TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL,"     \
 	" PRIMARY KEY (hook, key)) STRICT;"                                                        \
 	"CREATE INDEX hook_runs_by_time ON hook_runs (created_ms);"
+/* The prompt of a run not yet finished (emptied when it ends) and how many times a crash or
+ * kill cut it short, so an interrupted run can run again at start. */
+#define HOOKS_RESUME_SQL                                                                           \
+	"ALTER TABLE hook_runs ADD COLUMN prompt TEXT NOT NULL DEFAULT '';"                        \
+	"ALTER TABLE hook_runs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;"
 
 struct hooks;
 
 /* Borrows cfg, loop, store, sink and metrics (NULL = none); they must outlive
- * hooks_destroy(). Prunes idempotency keys older than HOOKS_KEEP_MS. */
+ * hooks_destroy(). Prunes idempotency keys older than HOOKS_KEEP_MS, marks runs left
+ * `running` by a crash or kill as interrupted, and resumes interrupted runs from the loop
+ * (a zero timer: nothing runs before the loop does). */
 struct hooks *hooks_create(const struct config *cfg, struct loop *loop, struct store *store,
 			   struct metrics *metrics, const struct job_sink *sink);
 /* Adds POST /v1/hooks/<name> for every configured hook. */
 void hooks_add_routes(struct hooks *h, struct httpd *api);
 /* Answers requests still waiting with 503 and forgets runs in flight: their done callbacks
- * only free their own memory (nothing is delivered). Call before destroying the httpd.
- * Accepts NULL. */
+ * only free their own memory (nothing is delivered); their keys are marked interrupted so
+ * they run again at the next start. Call before destroying the httpd. Accepts NULL. */
 void hooks_destroy(struct hooks *h);
 
 /* Renders tmpl over the JSON text payload_json into out (appended): {{payload}} is the

@@ -23,6 +23,12 @@
 
 static int fail(sqlite3 *db, const char *what)
 {
+	int code = sqlite3_errcode(db);
+
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+		log_debug("sessions: %s: %s", what, sqlite3_errmsg(db));
+		return -EBUSY;
+	}
 	log_error("sessions: %s: %s", what, sqlite3_errmsg(db));
 	return -EIO;
 }
@@ -174,8 +180,9 @@ int sessions_append(struct store *s, int64_t id, const char *role, const char *j
 	int64_t now = now_wall_ms();
 	int rc;
 
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return fail(db, "begin");
+	rc = store_begin(s);
+	if (rc < 0)
+		return rc == -EBUSY ? rc : fail(db, "begin");
 	rc = prepare(db,
 		     "INSERT INTO messages (session_id, role, content, json, created_ms)"
 		     " VALUES (?, ?, ?, ?, ?)",
@@ -195,8 +202,7 @@ int sessions_append(struct store *s, int64_t id, const char *role, const char *j
 		sqlite3_bind_int64(st, 2, id);
 		rc = step_done(db, st, "touch session");
 	}
-	sqlite3_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
-	return rc;
+	return store_end(s, rc);
 }
 
 int sessions_messages(struct store *s, int64_t id, sessions_message_cb cb, void *arg)
@@ -256,8 +262,9 @@ int sessions_compact(struct store *s, int64_t id, const int64_t *ids, size_t n,
 
 	if (n == 0)
 		return 0;
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return fail(db, "begin");
+	rc = store_begin(s);
+	if (rc < 0)
+		return rc == -EBUSY ? rc : fail(db, "begin");
 	/* The summary sorts where the first replaced message was, which is hidden now. */
 	rc = compact_rows(db, id, ids, n, &key);
 	if (rc == 0 &&
@@ -272,8 +279,7 @@ int sessions_compact(struct store *s, int64_t id, const int64_t *ids, size_t n,
 		sqlite3_bind_double(st, 5, key);
 		rc = step_done(db, st, "insert summary");
 	}
-	sqlite3_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
-	return rc;
+	return store_end(s, rc);
 }
 
 int sessions_add_usage(struct store *s, int64_t id, int64_t prompt_tokens,

@@ -4,7 +4,9 @@
  * JSON the model saw, plus their plain text for the FTS5 index that session_search reads.
  *
  * All calls are short SQLite transactions on the loop's connection. Functions return 0 or
- * -EIO (the SQLite error is logged once here) unless said otherwise.
+ * -EIO (the SQLite error is logged once here) unless said otherwise; -EBUSY when another
+ * process holds the database's lock (not logged: the store logs it, and the caller keeps the
+ * write and retries it, see store_write()).
  */
 #ifndef HERMETIC_SESSIONS_H
 #define HERMETIC_SESSIONS_H

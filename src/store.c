@@ -8,16 +8,27 @@
  * commit crosses the auto-checkpoint size, stalling the loop for milliseconds; they run
  * instead on a small thread with its own connection, PASSIVE, once a second, which never
  * blocks the writer. The loop's connection has auto-checkpoint off.
+ *
+ * Another process (the CLI, a backup, sqlite3 by hand) may hold the write lock for seconds.
+ * SQLite's busy timeout would sleep on the loop for all of it, once per statement (three 5 s
+ * waits froze a daemon for 15 s, and its long poll timed out). Once a loop is attached a busy
+ * handler waits at most STORE_LOOP_BUSY_MS, then fails writes at once for FAIL_FAST_MS, and
+ * store_write() keeps each write that found the lock in a FIFO retried from a timer (100 ms
+ * doubling to 2 s) until it is stored, so a reply waits for the lock instead of being lost
+ * or paid for again. Rejected: a writer thread (every caller would need a callback for what
+ * is almost always a sub-millisecond insert).
  */
 #include "store.h"
 #include "hooks.h"
 #include "log.h"
+#include "loop.h"
 #include "sessions.h"
 #include "telegram.h"
 #include "spend.h"
 #include "util.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -26,6 +37,10 @@
 #include <string.h>
 
 #define BUSY_TIMEOUT_MS 5000
+#define FAIL_FAST_MS	1000  /* after a busy wait ran out, on the loop */
+#define BUSY_LOG_MS	30000 /* at most one "locked" warning per this */
+#define RETRY_MIN_MS	100
+#define RETRY_MAX_MS	2000
 
 static const struct store_migration builtin[] = {
 	{"kv", "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,"
@@ -35,16 +50,32 @@ static const struct store_migration builtin[] = {
 	{"sessions", SESSIONS_SCHEMA_SQL},
 	{"telegram", TELEGRAM_SCHEMA_SQL},
 	{"hook-runs", HOOKS_SCHEMA_SQL},
+	{"hook-runs-resume", HOOKS_RESUME_SQL},
 };
 
 #define CHECKPOINT_EVERY_S 1
 /* What the WAL file is cut back to once a checkpoint let it restart (a string: SQL text). */
 #define WAL_LIMIT_BYTES "4194304"
 
+struct store_job {
+	store_write_fn fn;
+	store_done_fn done;
+	void *arg;
+	struct store_job *next;
+};
+
 struct store {
 	sqlite3 *db;
 	int version;
 	char *path;
+	char err[512];
+	/* on a loop */
+	struct event *retry_ev;
+	struct store_job *jobs, **jobs_tail;
+	size_t n_jobs;
+	long retry_ms;
+	int64_t busy_since_ms, fail_fast_until_ms, busy_logged_ms;
+	bool busy_reported; /* a "locked" warning awaits its "stored again" note */
 	pthread_t checkpointer;
 	bool checkpointer_running;
 	pthread_mutex_t mu;
@@ -163,7 +194,8 @@ static int migrate(struct store *s, const struct store_migration *m, size_t n, c
 			snprintf(err, err_len, "schema migration %zu (%s) failed: %s", i + 1,
 				 m[i].name, msg ? msg : sqlite3_errstr(rc));
 			sqlite3_free(msg);
-			exec(s->db, "ROLLBACK", NULL);
+			if (!sqlite3_get_autocommit(s->db))
+				exec(s->db, "ROLLBACK", NULL);
 			return -1;
 		}
 		s->version = (int)(i + 1);
@@ -237,6 +269,9 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	store_flush(s);
+	if (s->retry_ev)
+		event_free(s->retry_ev);
 	stop_checkpointer(s);
 	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	sqlite3_close(s->db);
@@ -247,6 +282,170 @@ void store_close(struct store *s)
 sqlite3 *store_db(struct store *s)
 {
 	return s->db;
+}
+
+const char *store_path(const struct store *s)
+{
+	return s->path;
+}
+
+/* ---- a loop's connection: short busy waits, writes kept and retried ----------------- */
+
+static int on_busy(void *arg, int n)
+{
+	struct store *s = arg;
+	int64_t now = now_mono_ms();
+
+	if (n == 0)
+		s->busy_since_ms = now;
+	if (now < s->fail_fast_until_ms)
+		return 0;
+	if (now - s->busy_since_ms < STORE_LOOP_BUSY_MS) {
+		sqlite3_sleep(n < 3 ? 1 : 5);
+		return 1;
+	}
+	s->fail_fast_until_ms = now + FAIL_FAST_MS;
+	if (!s->busy_logged_ms || now - s->busy_logged_ms >= BUSY_LOG_MS) {
+		log_warn("store: %s is locked by another process (waited %d ms); writes are kept"
+			 " in memory and retried until it is free",
+			 s->path, STORE_LOOP_BUSY_MS);
+		s->busy_logged_ms = now;
+		s->busy_reported = true;
+	}
+	return 0;
+}
+
+static void schedule_retry(struct store *s)
+{
+	struct timeval tv = {s->retry_ms / 1000, (s->retry_ms % 1000) * 1000};
+
+	evtimer_add(s->retry_ev, &tv);
+}
+
+static struct store_job *pop_job(struct store *s)
+{
+	struct store_job *j = s->jobs;
+
+	s->jobs = j->next;
+	if (!s->jobs)
+		s->jobs_tail = &s->jobs;
+	s->n_jobs--;
+	return j;
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s = arg;
+	struct store_job *j;
+	int rc;
+
+	while (s->jobs) {
+		rc = s->jobs->fn(s, s->jobs->arg);
+		if (rc == -EBUSY) {
+			s->retry_ms =
+				s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2;
+			schedule_retry(s);
+			return;
+		}
+		/* Unlinked before done: done may write again (it then queues behind the rest). */
+		j = pop_job(s);
+		j->done(j->arg, rc);
+		free(j);
+	}
+	if (s->busy_reported)
+		log_info("store: %s is free again; the writes kept meanwhile are stored", s->path);
+	s->busy_reported = false;
+}
+
+void store_attach_loop(struct store *s, struct loop *loop)
+{
+	if (s->retry_ev)
+		return;
+	s->jobs_tail = &s->jobs;
+	s->retry_ev = evtimer_new(loop_base(loop), on_retry, s);
+	sqlite3_busy_handler(s->db, on_busy, s);
+}
+
+int store_write(struct store *s, store_write_fn fn, void *arg, store_done_fn done)
+{
+	struct store_job *j;
+	int rc;
+
+	if (!s->jobs) {
+		rc = fn(s, arg);
+		if (rc != -EBUSY || !s->retry_ev)
+			return rc;
+		s->retry_ms = RETRY_MIN_MS;
+		schedule_retry(s);
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->fn = fn;
+	j->done = done;
+	j->arg = arg;
+	*s->jobs_tail = j;
+	s->jobs_tail = &j->next;
+	s->n_jobs++;
+	return -EINPROGRESS;
+}
+
+size_t store_writes_waiting(const struct store *s)
+{
+	return s->n_jobs;
+}
+
+void store_flush(struct store *s)
+{
+	struct store_job *j;
+	bool locked = false;
+	int rc;
+
+	if (!s || !s->jobs)
+		return;
+	evtimer_del(s->retry_ev);
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	while (s->jobs) {
+		rc = locked ? -EBUSY : s->jobs->fn(s, s->jobs->arg);
+		if (rc == -EBUSY && !locked)
+			log_error("store: %s is still locked; %zu writes kept in memory are lost",
+				  s->path, s->n_jobs);
+		locked = locked || rc == -EBUSY;
+		j = pop_job(s);
+		j->done(j->arg, rc);
+		free(j);
+	}
+	sqlite3_busy_handler(s->db, on_busy, s);
+}
+
+/* ---- transactions and errors ----------------------------------------------------------- */
+
+int store_fail(struct store *s, const char *what)
+{
+	int code = sqlite3_errcode(s->db);
+
+	snprintf(s->err, sizeof(s->err), "%s: %s: %s", s->path ? s->path : "database", what,
+		 sqlite3_errmsg(s->db));
+	return code == SQLITE_BUSY || code == SQLITE_LOCKED ? -EBUSY : -EIO;
+}
+
+const char *store_error(const struct store *s)
+{
+	return s->err[0] ? s->err : "no error recorded";
+}
+
+int store_begin(struct store *s)
+{
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return store_fail(s, "begin");
+	return 0;
+}
+
+int store_end(struct store *s, int rc)
+{
+	if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = store_fail(s, "commit");
+	if (rc < 0 && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
 }
 
 int store_schema_version(struct store *s)

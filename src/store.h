@@ -4,6 +4,10 @@
  * with `PRAGMA user_version = N`, so a crash mid-migration leaves the previous version intact.
  * A database from a newer hermetic (user_version above what this binary knows) is refused
  * rather than risked.
+ *
+ * Inside a daemon (store_attach_loop) the loop never waits on a lock held by another process
+ * for more than STORE_LOOP_BUSY_MS: a write that finds the database locked reports -EBUSY,
+ * and store_write() keeps it and retries it from the loop, in order, until it is stored.
  */
 #ifndef HERMETIC_STORE_H
 #define HERMETIC_STORE_H
@@ -12,7 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct loop;
 struct store;
+
+#define STORE_LOOP_BUSY_MS 100 /* longest wait for another process's lock on the loop */
 
 struct store_migration {
 	const char *name;
@@ -33,8 +40,49 @@ void store_start_checkpointer(struct store *s);
 /* Checkpoints the WAL and closes. Accepts NULL. */
 void store_close(struct store *s);
 sqlite3 *store_db(struct store *s);
+const char *store_path(const struct store *s);
 int store_schema_version(struct store *s);
 int store_busy_timeout_ms(void);
+
+/* From now on the connection is the loop's: a lock held by another connection is waited for
+ * at most STORE_LOOP_BUSY_MS, and after a wait that ran out, writes fail at once for a moment
+ * (a long lock costs the loop one short wait per second, not one per statement); the first
+ * such failure in a while is logged with the database's path. store_write() retries on the
+ * loop. Without this call (the CLI) SQLite waits up to store_busy_timeout_ms(). Borrows loop,
+ * which must outlive the store. */
+void store_attach_loop(struct store *s, struct loop *loop);
+
+/* Transactions that report the first error, not the ROLLBACK's. store_begin() starts a write
+ * transaction: 0, -EBUSY (locked by another connection) or -EIO, nothing open on error.
+ * store_end() commits when rc == 0, else rolls back if SQLite still has the transaction
+ * open (a failed statement may have ended it); returns rc, or the commit's error. */
+int store_begin(struct store *s);
+int store_end(struct store *s, int rc);
+/* Records the connection's current error as the failure of what (e.g. "append message"), for
+ * store_error(), and returns -EBUSY when the database was locked, else -EIO. Call it right
+ * after the failing sqlite3 call. */
+int store_fail(struct store *s, const char *what);
+/* The last error store_fail/store_begin/store_end recorded, naming the database file:
+ * "/home/x/state.db: begin: database is locked". Valid until the next such call. */
+const char *store_error(const struct store *s);
+
+/* A write that must not be lost to a busy database. fn does the writing (a transaction of its
+ * own if it needs one) and returns 0, -EBUSY when the database was locked, or another
+ * negative value. store_write runs fn at once and returns its result (done never fires and
+ * arg stays the caller's), unless fn returned -EBUSY on a store with a loop attached, or
+ * earlier writes are still waiting (order is kept): then it returns -EINPROGRESS, owns the
+ * write, retries fn from the loop until it returns something else, and then calls done(arg,
+ * that result) exactly once (done frees arg). */
+typedef int (*store_write_fn)(struct store *s, void *arg);
+typedef void (*store_done_fn)(void *arg, int rc);
+int store_write(struct store *s, store_write_fn fn, void *arg, store_done_fn done);
+/* Writes waiting for the database (0 = none). */
+size_t store_writes_waiting(const struct store *s);
+/* Tries the waiting writes once more now, waiting up to store_busy_timeout_ms() for the first;
+ * when the database is still locked the rest are given up (done gets -EBUSY). Every done
+ * fires before it returns. Owners call it before freeing what their done callbacks use;
+ * store_close() calls it too. */
+void store_flush(struct store *s);
 
 /* Small key/value state (Telegram offset, cron last runs...). get returns 0 and a malloc'd
  * copy in *value, -ENOENT when absent, or -EIO. set and del return 0 or -EIO. */

@@ -5,7 +5,8 @@
  *           of error kind is logged once, recovery too; /readyz follows the last success.
  *   chats   per chat: take the oldest inbox row, run it (command, agent turn, or "not
  *           supported"), write the reply parts to the outbox and mark the row done in one
- *           transaction, next row.
+ *           transaction (kept in memory and retried while another process locks state.db:
+ *           the row is never run again for it), next row.
  *   sender  one sendMessage at a time: the oldest outbox row whose chat may send again
  *           (1 message/s per chat, or later after a 429), deleted once Telegram took it.
  *
@@ -123,6 +124,7 @@ struct telegram {
 	bool started_polling;
 	bool closing; /* telegram_destroy: answers only unwind, nothing new starts */
 	bool sending;
+	bool updates_unstored; /* the last batch could not be stored (logged once) */
 	int64_t send_backoff_ms;
 	struct metric *m_last_poll, *m_poll_errors, *m_updates, *m_sent;
 };
@@ -278,7 +280,7 @@ static int outbox_add(struct telegram *t, int64_t chat_id, const char *markdown)
 			       "INSERT INTO tg_outbox (chat_id, text, html, created_ms) "
 			       "VALUES (?, ?, ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK) {
-		rc = -EIO;
+		rc = store_fail(t->d->store, "store reply");
 		goto out;
 	}
 	for (size_t i = 0; i < n && i < MAX_PARTS && rc == 0; i++) {
@@ -288,7 +290,7 @@ static int outbox_add(struct telegram *t, int64_t chat_id, const char *markdown)
 		sqlite3_bind_int(st, 3, is_html);
 		sqlite3_bind_int64(st, 4, now_wall_ms());
 		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = -EIO;
+			rc = store_fail(t->d->store, "store reply");
 	}
 	sqlite3_finalize(st);
 	if (n > MAX_PARTS)
@@ -299,32 +301,85 @@ out:
 	return rc;
 }
 
-/* Reply for an inbox row and mark it done, in one transaction. */
+static void chat_next(struct chat *c);
+
+/* A reply to store with its inbox row's done mark (kept in memory while the database is
+ * locked by another process: the answer is never lost, its turn never run again). */
+struct row_reply {
+	struct telegram *t;
+	int64_t chat_id, update_id;
+	char *reply; /* NULL = none */
+};
+
+static int write_row(struct store *s, void *arg)
+{
+	struct row_reply *w = arg;
+	sqlite3_stmt *st;
+	int rc = store_begin(s);
+
+	if (rc == 0 && w->reply)
+		rc = outbox_add(w->t, w->chat_id, w->reply);
+	if (rc == 0 &&
+	    sqlite3_prepare_v2(store_db(s), "UPDATE tg_inbox SET done = 1 WHERE update_id = ?", -1,
+			       &st, NULL) != SQLITE_OK)
+		rc = store_fail(s, "mark message done");
+	else if (rc == 0) {
+		sqlite3_bind_int64(st, 1, w->update_id);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = store_fail(s, "mark message done");
+		sqlite3_finalize(st);
+	}
+	return store_end(s, rc);
+}
+
+static void row_reply_free(struct row_reply *w, int rc)
+{
+	if (rc < 0)
+		log_error("telegram: chat %lld: reply not stored (%s); the message stays queued",
+			  (long long)w->chat_id, store_error(w->t->d->store));
+	free(w->reply);
+	free(w);
+}
+
+/* The reply stored after a wait: the chat goes on. */
+static void on_row_stored(void *arg, int rc)
+{
+	struct row_reply *w = arg;
+	struct telegram *t = w->t;
+	struct chat *c;
+
+	if (!t->closing) {
+		c = chat_get(t, w->chat_id);
+		if (c->busy_update == w->update_id)
+			c->busy_update = 0;
+		kick_sender(t, 0);
+		chat_next(c);
+	}
+	row_reply_free(w, rc);
+}
+
+/* Reply for an inbox row and mark it done, in one transaction. While the database is locked
+ * the chat stays busy with this row (nothing else runs in it) until the reply is stored. */
 static void finish_row(struct chat *c, const char *reply)
 {
 	struct telegram *t = c->t;
-	sqlite3_stmt *st;
-	int rc = 0;
+	struct row_reply *w = xcalloc(1, sizeof(*w));
+	int rc;
 
-	if (sqlite3_exec(db(t), "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		rc = -EIO;
-	if (rc == 0 && reply)
-		rc = outbox_add(t, c->id, reply);
-	if (rc == 0 && sqlite3_prepare_v2(db(t), "UPDATE tg_inbox SET done = 1 WHERE update_id = ?",
-					  -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, c->busy_update);
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-		sqlite3_finalize(st);
+	w->t = t;
+	w->chat_id = c->id;
+	w->update_id = c->busy_update;
+	w->reply = reply ? xstrdup(reply) : NULL;
+	rc = store_write(t->d->store, write_row, w, on_row_stored);
+	if (rc == -EINPROGRESS) {
+		log_warn("telegram: chat %lld: the reply waits for the database (%s)",
+			 (long long)c->id, store_error(t->d->store));
+		return;
 	}
-	sqlite3_exec(db(t), rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
-	if (rc < 0)
-		log_error("telegram: chat %lld: reply not stored: %s", (long long)c->id,
-			  sqlite3_errmsg(db(t)));
+	row_reply_free(w, rc);
 	c->busy_update = 0;
 	kick_sender(t, 0);
 }
-
-static void chat_next(struct chat *c);
 
 static void on_typing(evutil_socket_t fd, short what, void *arg)
 {
@@ -684,15 +739,16 @@ static int store_updates(struct telegram *t, const cJSON *updates)
 	char value[24];
 	int rc = 0;
 
-	if (sqlite3_exec(db(t), "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return -EIO;
+	if (cJSON_GetArraySize(updates) == 0)
+		return 0; /* an empty long poll: nothing to write */
+	rc = store_begin(t->d->store);
+	if (rc < 0)
+		return rc;
 	if (sqlite3_prepare_v2(db(t),
 			       "INSERT OR IGNORE INTO tg_inbox (update_id, chat_id, user_id, text, "
 			       "kind, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK) {
-		sqlite3_exec(db(t), "ROLLBACK", NULL, NULL, NULL);
-		return -EIO;
-	}
+			       -1, &st, NULL) != SQLITE_OK)
+		return store_end(t->d->store, store_fail(t->d->store, "store updates"));
 	cJSON_ArrayForEach(u, updates)
 	{
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(u, "update_id");
@@ -714,8 +770,8 @@ static int store_updates(struct telegram *t, const cJSON *updates)
 	sqlite3_finalize(st);
 	snprintf(value, sizeof(value), "%lld", (long long)max);
 	if (store_kv_set(t->d->store, OFFSET_KEY, value) < 0)
-		rc = -EIO;
-	sqlite3_exec(db(t), rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+		rc = store_fail(t->d->store, "store the update offset");
+	rc = store_end(t->d->store, rc);
 	if (rc == 0)
 		t->offset = max;
 	return rc;
@@ -787,10 +843,16 @@ static void on_updates(struct telegram *t, const struct answer *a, void *arg)
 	t->last_ok_ms = now_mono_ms();
 	metric_set(t->m_last_poll, NULL, (double)now_wall_ms() / 1000.0);
 	if (store_updates(t, a->result) < 0) {
-		log_error("telegram: updates not stored (%s); asking again", sqlite3_errmsg(db(t)));
+		if (!t->updates_unstored)
+			log_error("telegram: updates not stored (%s); asking again every second",
+				  store_error(t->d->store));
+		t->updates_unstored = true;
 		schedule_poll(t, BACKOFF_MIN_MS);
 		return;
 	}
+	if (t->updates_unstored)
+		log_info("telegram: updates are stored again");
+	t->updates_unstored = false;
 	kick_chats(t);
 	kick_sender(t, 0);
 	schedule_poll(t, 0);
@@ -844,14 +906,54 @@ struct sending {
 	char *text;
 };
 
-static void send_row_done(struct telegram *t, struct sending *s, const char *sql)
-{
-	sqlite3_stmt *st;
+struct row_delete {
+	struct telegram *t;
+	int64_t row;
+};
 
-	if (sqlite3_prepare_v2(db(t), sql, -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, s->row);
-		sqlite3_step(st);
-		sqlite3_finalize(st);
+static int delete_row(struct store *s, void *arg)
+{
+	struct row_delete *d = arg;
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(store_db(s), "DELETE FROM tg_outbox WHERE id = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return store_fail(s, "delete a sent message");
+	sqlite3_bind_int64(st, 1, d->row);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, "delete a sent message");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void on_row_deleted(void *arg, int rc)
+{
+	struct row_delete *d = arg;
+
+	if (rc < 0)
+		log_error("telegram: a sent message stays in the outbox (%s); it is sent again",
+			  store_error(d->t->d->store));
+	if (!d->t->closing)
+		kick_sender(d->t, 0);
+	free(d);
+}
+
+/* Forgets a sent (or refused) outbox row. While the database is locked the delete waits in
+ * memory and the sender pauses (on_send_event), so the row is not sent again meanwhile. */
+static void send_row_done(struct telegram *t, struct sending *s)
+{
+	struct row_delete *d = xcalloc(1, sizeof(*d));
+	int rc;
+
+	d->t = t;
+	d->row = s->row;
+	rc = store_write(t->d->store, delete_row, d, on_row_deleted);
+	if (rc != -EINPROGRESS) {
+		if (rc < 0)
+			log_error("telegram: a sent message stays in the outbox (%s)",
+				  store_error(t->d->store));
+		free(d);
 	}
 }
 
@@ -870,7 +972,7 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 	}
 	if (a->ok) {
 		metric_inc(t->m_sent, (const char *const[]){"ok"}, 1);
-		send_row_done(t, s, "DELETE FROM tg_outbox WHERE id = ?");
+		send_row_done(t, s);
 		t->send_backoff_ms = 0;
 	} else if (a->error_code == 429) {
 		metric_inc(t->m_sent, (const char *const[]){"rate_limited"}, 1);
@@ -900,7 +1002,7 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 		metric_inc(t->m_sent, (const char *const[]){"dropped"}, 1);
 		log_error("telegram: a message to chat %lld was refused for good: %s",
 			  (long long)s->chat->id, a->description ? a->description : "?");
-		send_row_done(t, s, "DELETE FROM tg_outbox WHERE id = ?");
+		send_row_done(t, s);
 	} else {
 		metric_inc(t->m_sent, (const char *const[]){"retry"}, 1);
 		t->send_backoff_ms = t->send_backoff_ms ? t->send_backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -926,6 +1028,12 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 
 	if (t->sending)
 		return;
+	/* Writes wait for a locked database (maybe the delete of a sent row, which must land
+	 * before the next send): look again shortly. */
+	if (store_writes_waiting(t->d->store)) {
+		kick_sender(t, 250);
+		return;
+	}
 	if (sqlite3_prepare_v2(db(t), "SELECT id, chat_id, text, html FROM tg_outbox ORDER BY id",
 			       -1, &st, NULL) != SQLITE_OK)
 		return;
@@ -971,12 +1079,49 @@ void telegram_set_breaker(struct telegram *t, struct breaker *b)
 		t->breaker = b;
 }
 
+struct delivery {
+	struct telegram *t;
+	int64_t chat_id;
+	char *markdown;
+};
+
+static int write_delivery(struct store *s, void *arg)
+{
+	struct delivery *d = arg;
+	int rc = store_begin(s);
+
+	if (rc == 0)
+		rc = outbox_add(d->t, d->chat_id, d->markdown);
+	return store_end(s, rc);
+}
+
+static void delivery_free(struct delivery *d, int rc)
+{
+	if (rc < 0)
+		log_error("telegram: delivery to chat %lld not stored: %s", (long long)d->chat_id,
+			  store_error(d->t->d->store));
+	if (!d->t->closing)
+		kick_sender(d->t, 0);
+	free(d->markdown);
+	free(d);
+}
+
+static void on_delivery_stored(void *arg, int rc)
+{
+	delivery_free(arg, rc);
+}
+
 void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown)
 {
-	if (outbox_add(t, chat_id, markdown) < 0)
-		log_error("telegram: delivery to chat %lld not stored: %s", (long long)chat_id,
-			  sqlite3_errmsg(db(t)));
-	kick_sender(t, 0);
+	struct delivery *d = xcalloc(1, sizeof(*d));
+	int rc;
+
+	d->t = t;
+	d->chat_id = chat_id;
+	d->markdown = xstrdup(markdown);
+	rc = store_write(t->d->store, write_delivery, d, on_delivery_stored);
+	if (rc != -EINPROGRESS)
+		delivery_free(d, rc);
 }
 
 bool telegram_ready(const struct telegram *t, char *why, size_t len)
@@ -1081,6 +1226,9 @@ void telegram_destroy(struct telegram *t)
 		if (busy)
 			event_base_loop(loop_base(t->d->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	}
+	/* Replies and deliveries still waiting for a locked database: one last try, before the
+	 * chats their callbacks look up are freed. */
+	store_flush(t->d->store);
 	while (t->chats) {
 		struct chat *c = t->chats;
 

@@ -4,7 +4,9 @@
  * wrong, another hook's), bad JSON, a sync run answered when done and delivered, idempotency
  * by header and by body field (a repeat runs nothing and gets the first answer), async 202
  * then delivery, busy source 409, a failed run, a client that goes away, and shutdown with a
- * request waiting. */
+ * request waiting; keyed runs that a kill or a shutdown cut short run again at the next start
+ * under their run id (and a repeat of their key starts them at once), and a run cut short by
+ * two crashes is marked failed. */
 #include "fake_sink.h"
 
 #include "fileio.h"
@@ -100,6 +102,56 @@ static void fx_destroy(struct fx *f)
 	cJSON_Delete(f->json);
 	assert_int_equal(fileio_remove_tree(f->home), 0);
 	free(f);
+}
+
+/* A restart of the gateway over the same database: the hooks (and their routes) go, runs
+ * still pending end (their callbacks only free them), and new hooks start. */
+static void fx_restart(struct fx *f)
+{
+	struct httpd_opts o = {.listen = "127.0.0.1:0"};
+	char err[256];
+
+	hooks_destroy(f->hooks);
+	httpd_destroy(f->srv);
+	for (size_t i = f->completed; i < f->fake.n_runs; i++)
+		if (!f->fake.runs[i].finished)
+			fake_complete(&f->fake, i, false, "cancelled", 0);
+	f->completed = f->fake.n_runs;
+	metrics_destroy(f->metrics);
+	f->metrics = metrics_create();
+	assert_int_equal(httpd_create(f->loop, &o, &f->srv, err, sizeof(err)), 0);
+	f->hooks = hooks_create(f->cfg, f->loop, f->store, f->metrics, &f->fake.sink);
+	hooks_add_routes(f->hooks, f->srv);
+}
+
+static void run_until_runs(struct fx *f, size_t n)
+{
+	f->stop_on_run = true;
+	while (f->fake.n_runs < n)
+		loop_run(f->loop);
+	f->stop_on_run = false;
+}
+
+static void sql(struct fx *f, const char *text)
+{
+	assert_int_equal(sqlite3_exec(store_db(f->store), text, NULL, NULL, NULL), SQLITE_OK);
+}
+
+static char *row_status(struct fx *f, const char *key)
+{
+	sqlite3_stmt *st;
+	char *out = NULL;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(f->store),
+					    "SELECT status || '/' || crashes FROM hook_runs"
+					    " WHERE key = ?",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		out = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return out;
 }
 
 static void on_done(struct httpc_req *req, void *arg)
@@ -380,6 +432,114 @@ static void shutdown_answers_waiting_requests_503(void **state)
 	fx_destroy(f);
 }
 
+/* The run of key k1 was accepted (202), then the process died mid-run: k1 must not be
+ * absorbed. kill = the row is left `running` (SIGKILL), else hooks_destroy marks it (SIGTERM). */
+static void interrupted_run_runs_again_at_start(bool kill)
+{
+	struct fx *f = fx_create();
+	char *first, *status;
+
+	post(f, "later", "tok-later-5678", NULL, "{\"id\": \"k1\"}");
+	assert_int_equal(f->status, 202);
+	first = xstrdup(field(f, "run_id"));
+	assert_int_equal(f->fake.n_runs, 1);
+	hooks_destroy(f->hooks);
+	f->hooks = NULL;
+	status = row_status(f, "k1");
+	assert_string_equal(status, "interrupted/0");
+	free(status);
+	if (kill)
+		sql(f, "UPDATE hook_runs SET status = 'running'");
+	fx_restart(f);
+	status = row_status(f, "k1");
+	assert_string_equal(status, kill ? "interrupted/1" : "interrupted/0");
+	free(status);
+	run_until_runs(f, 2);
+	assert_string_equal(f->fake.runs[1].source, "hook:later");
+	assert_string_equal(f->fake.runs[1].prompt, "id k1");
+	/* While it runs again, a retry gets its (first) run id and starts nothing. */
+	post(f, "later", "tok-later-5678", NULL, "{\"id\": \"k1\"}");
+	assert_int_equal(f->status, 202);
+	assert_string_equal(field(f, "run_id"), first);
+	fake_complete(&f->fake, 1, true, "done k1", 0);
+	f->completed = 2;
+	assert_int_equal(f->fake.n_delivered, 1);
+	assert_string_equal(f->fake.delivered[0], "done k1");
+	/* Done: a retry after completion gets the deduplicated answer, nothing runs. */
+	post(f, "later", "tok-later-5678", NULL, "{\"id\": \"k1\"}");
+	assert_int_equal(f->status, 200);
+	assert_string_equal(field(f, "run_id"), first);
+	assert_string_equal(field(f, "result"), "done k1");
+	fx_restart(f);
+	for (int i = 0; i < 20; i++)
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(f->fake.n_runs, 2);
+	free(first);
+	fx_destroy(f);
+}
+
+static void killed_run_runs_again_at_start(void **state)
+{
+	interrupted_run_runs_again_at_start(true);
+}
+
+static void run_stopped_by_shutdown_runs_again_at_start(void **state)
+{
+	interrupted_run_runs_again_at_start(false);
+}
+
+static void repeated_key_of_interrupted_run_starts_it_at_once(void **state)
+{
+	struct fx *f = fx_create();
+
+	/* A row from before prompts were stored: it cannot run by itself, a retry runs it. */
+	sql(f, "INSERT INTO hook_runs (hook, key, run_id, status, created_ms)"
+	       " VALUES ('later', 'k2', 'run_old', 'running', 1)");
+	sql(f, "UPDATE hook_runs SET created_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000");
+	fx_restart(f);
+	for (int i = 0; i < 20; i++)
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(f->fake.n_runs, 0);
+	post(f, "later", "tok-later-5678", NULL, "{\"id\": \"k2\"}");
+	assert_int_equal(f->status, 202);
+	assert_string_equal(field(f, "run_id"), "run_old");
+	assert_int_equal(f->fake.n_runs, 1);
+	assert_string_equal(f->fake.runs[0].prompt, "id k2");
+	fake_complete(&f->fake, 0, true, "done k2", 0);
+	f->completed = 1;
+	post(f, "later", "tok-later-5678", NULL, "{\"id\": \"k2\"}");
+	assert_int_equal(f->status, 200);
+	assert_string_equal(field(f, "result"), "done k2");
+	assert_int_equal(f->fake.n_runs, 1);
+	fx_destroy(f);
+}
+
+static void run_cut_short_by_two_crashes_is_failed_not_run(void **state)
+{
+	struct fx *f = fx_create();
+	char *status;
+
+	sql(f, "INSERT INTO hook_runs (hook, key, run_id, status, prompt, crashes, created_ms)"
+	       " VALUES ('later', 'k3', 'run_poison', 'running', 'id k3', 1,"
+	       " CAST(strftime('%s', 'now') AS INTEGER) * 1000)");
+	fx_restart(f);
+	for (int i = 0; i < 20; i++)
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(f->fake.n_runs, 0);
+	status = row_status(f, "k3");
+	assert_string_equal(status, "failed/2");
+	free(status);
+	assert_int_equal(f->fake.n_delivered, 1);
+	assert_string_equal(f->fake.delivered_to[0], "telegram:8");
+	assert_non_null(strstr(f->fake.delivered[0], "hook later failed: the gateway died"));
+	post(f, "later", "tok-later-5678", NULL, "{\"id\": \"k3\"}");
+	assert_int_equal(f->status, 200);
+	assert_string_equal(field(f, "status"), "failed");
+	assert_string_equal(field(f, "run_id"), "run_poison");
+	assert_int_equal(f->fake.n_runs, 0);
+	fx_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +553,10 @@ int main(void)
 		cmocka_unit_test(busy_source_is_409_and_failed_run_is_reported),
 		cmocka_unit_test(client_gone_run_still_delivered),
 		cmocka_unit_test(shutdown_answers_waiting_requests_503),
+		cmocka_unit_test(killed_run_runs_again_at_start),
+		cmocka_unit_test(run_stopped_by_shutdown_runs_again_at_start),
+		cmocka_unit_test(repeated_key_of_interrupted_run_starts_it_at_once),
+		cmocka_unit_test(run_cut_short_by_two_crashes_is_failed_not_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,11 +1,16 @@
 /* store: a real SQLite file in WAL mode; migrations run once and in order; a failed migration
  * leaves the previous schema and data intact; a database from a newer binary is refused; kv
- * values survive reopening. */
+ * values survive reopening. On a loop, a lock held by another connection costs one short wait
+ * (then writes fail at once for a while), writes that found it wait in memory and are stored in
+ * order once it is gone (done fires once, never from inside store_write), and a failed BEGIN
+ * reports SQLite's error with the database's path, not the ROLLBACK's. */
 #include "test.h"
+#include "loop.h"
 #include "store.h"
 #include "util.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,6 +274,123 @@ static void missing_directory_error_names_path(void **state)
 	assert_non_null(strstr(err, "/nonexistent-dir/x/state.db"));
 }
 
+struct kv_write {
+	const char *value;
+	int *order, *n_done, rc;
+};
+
+static int write_kv(struct store *s, void *arg)
+{
+	struct kv_write *w = arg;
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	sqlite3_prepare_v2(store_db(s),
+			   "INSERT OR REPLACE INTO kv (key, value, updated_ms) VALUES ('k', ?, 0)",
+			   -1, &st, NULL);
+	sqlite3_bind_text(st, 1, w->value, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, "write k");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void kv_written(void *arg, int rc)
+{
+	struct kv_write *w = arg;
+
+	w->rc = rc;
+	w->order[(*w->n_done)++] = w->value[0];
+}
+
+static sqlite3 *hold_lock(const char *path)
+{
+	sqlite3 *other;
+
+	assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other,
+				      "BEGIN IMMEDIATE; INSERT INTO kv VALUES ('other', 'x', 0)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	return other;
+}
+
+static void locked_database_costs_the_loop_one_short_wait_and_writes_wait_in_order(void **state)
+{
+	char *path = xasprintf("%s/busy.db", dir), err[256], *v = NULL;
+	struct loop *loop = loop_create();
+	struct store *s;
+	sqlite3 *other;
+	int order[2] = {0}, n_done = 0;
+	struct kv_write a = {"a", order, &n_done, 1}, b = {"b", order, &n_done, 1};
+	int64_t t0;
+
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	store_attach_loop(s, loop);
+	other = hold_lock(path);
+	t0 = now_mono_ms();
+	assert_int_equal(store_write(s, write_kv, &a, kv_written), -EINPROGRESS);
+	assert_true(now_mono_ms() - t0 < STORE_LOOP_BUSY_MS + 400);
+	assert_true(now_mono_ms() - t0 >= STORE_LOOP_BUSY_MS - 5);
+	/* Queued behind the first; and a direct write now fails at once, not after a wait. */
+	t0 = now_mono_ms();
+	assert_int_equal(store_write(s, write_kv, &b, kv_written), -EINPROGRESS);
+	assert_int_equal(store_kv_set(s, "direct", "x"), -EIO);
+	assert_true(now_mono_ms() - t0 < 50);
+	assert_int_equal(store_writes_waiting(s), 2);
+	assert_int_equal(n_done, 0);
+	/* Still locked at the first retry: both wait on, nothing is reported yet. */
+	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	assert_int_equal(n_done, 0);
+	assert_int_equal(store_writes_waiting(s), 2);
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	loop_run(loop);
+	assert_int_equal(n_done, 2);
+	assert_int_equal(order[0], 'a');
+	assert_int_equal(order[1], 'b');
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(store_writes_waiting(s), 0);
+	assert_int_equal(store_kv_get(s, "k", &v), 0);
+	assert_string_equal(v, "b");
+	free(v);
+	/* With nothing waiting and no lock, a write runs at once and done never fires. */
+	a.rc = 1;
+	assert_int_equal(store_write(s, write_kv, &a, kv_written), 0);
+	assert_int_equal(n_done, 2);
+	store_close(s);
+	loop_destroy(loop);
+	free(path);
+}
+
+static void failed_begin_reports_the_lock_not_the_rollback(void **state)
+{
+	char *path = xasprintf("%s/begin.db", dir), err[256];
+	struct loop *loop = loop_create();
+	struct store *s;
+	sqlite3 *other;
+
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	store_attach_loop(s, loop);
+	other = hold_lock(path);
+	assert_int_equal(store_begin(s), -EBUSY);
+	assert_int_equal(store_end(s, -EBUSY), -EBUSY);
+	assert_non_null(strstr(store_error(s), path));
+	assert_non_null(strstr(store_error(s), "begin: database is locked"));
+	assert_null(strstr(store_error(s), "rollback"));
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	/* Once free (after the fail-fast moment), a transaction commits. */
+	usleep(1100 * 1000);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_kv_set(s, "in", "tx"), 0);
+	assert_int_equal(store_end(s, 0), 0);
+	store_close(s);
+	loop_destroy(loop);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +404,9 @@ int main(void)
 		cmocka_unit_test(newer_schema_is_refused),
 		cmocka_unit_test(garbage_file_is_refused_untouched),
 		cmocka_unit_test(missing_directory_error_names_path),
+		cmocka_unit_test(
+			locked_database_costs_the_loop_one_short_wait_and_writes_wait_in_order),
+		cmocka_unit_test(failed_begin_reports_the_lock_not_the_rollback),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,9 +1,12 @@
 """Cron and hooks inside `hermetic gateway`, end to end: a hook authenticated by its own token,
 rendered into its prompt, deduplicated by its idempotency field and delivered to Telegram; a
 cron job missed while the gateway was down runs once at start with a fresh session and its
-result reaches a chat that is busy with a turn of its own (queued, not dropped)."""
+result reaches a chat that is busy with a turn of its own (queued, not dropped); a keyed hook
+run cut short by SIGKILL or SIGTERM runs again, once, at the next start."""
 import json
+import signal
 import sqlite3
+import threading
 import time
 import urllib.request
 
@@ -147,3 +150,45 @@ def test_undeliverable_result_is_redacted_before_the_log_cuts_it(tmp_path, fake)
         assert secret[:10] not in g.stderr()
     finally:
         g.kill()
+
+
+def _hook_in_background(g, body):
+    """POSTs the hook from a thread; the answer (or the error when the gateway dies) is kept."""
+    out = {}
+
+    def go():
+        try:
+            out["answer"] = hook(g, body)
+        except Exception as e:  # noqa: BLE001 (the gateway is killed under the request)
+            out["error"] = e
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    return t, out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_hook_run_cut_short_by_a_stop_runs_again_at_start_once(jobs_gateway, tg, fake, sig):
+    # The model is slow; the gateway dies (SIGKILL) or is stopped (SIGTERM) mid-run. The
+    # idempotency key must not swallow the run: at the next start it runs again, once, is
+    # delivered, and a retry after that gets the deduplicated answer.
+    fake.script_for("test/free", text("never seen", first_byte_delay=30))
+    g = jobs_gateway()
+    t, _ = _hook_in_background(g, {"id": "w9", "kind": "swim", "km": 2})
+    fake.wait_requests(1, timeout=20 * SLOW)
+    if sig == signal.SIGKILL:
+        g.kill()
+    else:
+        assert g.stop(sig) == 0
+    t.join(timeout=10 * SLOW)
+    fake.script_for("test/free", text("Good swim."))
+    g.start()
+    assert tg.wait_sent(CHAT, 1, timeout=20 * SLOW) == ["Good swim."]
+    prompts = [messages(r)[-1]["content"] for r in fake.chat_requests]
+    assert prompts == ["A workout was logged: swim 2 km."] * 2
+    status, again = hook(g, {"id": "w9", "kind": "swim", "km": 2})
+    assert status == 200 and again["status"] == "ok", again
+    assert again["result"] == "Good swim."
+    time.sleep(0.5)
+    assert len(fake.chat_requests) == 2
+    assert tg.sent(CHAT) == ["Good swim."]

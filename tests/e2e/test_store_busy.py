@@ -1,0 +1,148 @@
+"""The gateway beside another process that holds the write lock of state.db for seconds (a
+backup, `sqlite3` by hand): the loop keeps serving, a reply whose turn is done waits in memory
+and is stored and sent once the lock is gone, no turn is paid for twice, and the log names the
+locked database with SQLite's own error (not "cannot rollback"); a message Telegram took while
+the lock is held is not sent again because its outbox row could not be deleted yet."""
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from agent_harness import agent_config, fake  # noqa: F401
+from conftest import SLOW, Gateway, http_get, to_yaml
+from fakes.fake_openai import text
+from fakes.fake_telegram import FakeTelegram
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+
+TOKEN = "123456:TEST-e2e-SECRET-token"
+CHAT = 1001
+LOCK_S = 8
+
+# Holds the write lock the way `sqlite3 state.db` with BEGIN IMMEDIATE/EXCLUSIVE does.
+LOCKER = r"""
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+db.execute("BEGIN " + sys.argv[2])
+db.execute("INSERT INTO kv (key, value, updated_ms) VALUES ('locker', 'x', 0)")
+print("locked", flush=True)
+time.sleep(float(sys.argv[3]))
+db.execute("ROLLBACK")
+print("released", flush=True)
+"""
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram(token=TOKEN) as t:
+        yield t
+
+
+@pytest.fixture
+def bot(tmp_path, fake, tg):
+    started = []
+
+    def make():
+        cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"},
+                           telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN",
+                                     "allowed_users": [CHAT], "api_base": tg.url,
+                                     "poll_timeout_s": 1})
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+        started.append(g)
+        return g.start()
+
+    yield make
+    for g in started:
+        g.kill()
+        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+def lock(db_path, mode, seconds):
+    p = subprocess.Popen([sys.executable, "-c", LOCKER, str(db_path), mode, str(seconds)],
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "locked"
+    return p
+
+
+def timed_get(url):
+    t0 = time.monotonic()
+    status = http_get(url, timeout=10)[0]
+    return status, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("mode", ["IMMEDIATE", "EXCLUSIVE"])
+def test_locked_database_keeps_the_reply_and_never_stalls_the_loop(bot, tg, fake, mode):
+    fake.script_for("test/free", text("first answer", first_byte_delay=1.5),
+                    text("second answer"))
+    g = bot()
+    tg.push_text("first question", chat_id=CHAT)
+    fake.wait_requests(1, timeout=20 * SLOW)
+    # The turn is at its model call (its user message stored) when the lock is taken: the
+    # answer comes back while the database is locked.
+    locker = lock(g.home / "state.db", mode, LOCK_S * SLOW)
+    deadline = time.monotonic() + (LOCK_S - 1) * SLOW
+    pushed = False
+    slowest = 0.0
+    try:
+        while time.monotonic() < deadline:
+            if not pushed and time.monotonic() > deadline - (LOCK_S - 3) * SLOW:
+                tg.push_text("second question", chat_id=CHAT)  # arrives during the lock
+                pushed = True
+            for path in ("/healthz", "/readyz"):
+                status, took = timed_get(g.url + path)
+                assert status == 200, path
+                slowest = max(slowest, took)
+            time.sleep(0.1)
+        # The loop answered all along, and nothing was sent before the reply was stored.
+        assert slowest < 1.0 * SLOW, f"the loop stalled {slowest:.2f} s on the lock"
+        assert tg.sent(CHAT) == []
+    finally:
+        assert locker.stdout.readline().strip() == "released"
+        locker.wait(timeout=10)
+    assert tg.wait_sent(CHAT, 2, timeout=20 * SLOW) == ["first answer", "second answer"]
+    time.sleep(0.5)
+    # One model call per message: the answer kept in memory was not paid for again.
+    assert [r["model"] for r in fake.chat_requests] == ["test/free", "test/free"]
+    err = g.stderr()
+    assert f"{g.home / 'state.db'} is locked by another process" in err, err
+    assert "cannot rollback" not in err
+    # Every message of the conversation is stored, once.
+    db = sqlite3.connect(g.home / "state.db")
+    rows = db.execute("SELECT role, content FROM messages ORDER BY id").fetchall()
+    db.close()
+    assert rows == [("user", "first question"), ("assistant", "first answer"),
+                    ("user", "second question"), ("assistant", "second answer")]
+    assert g.stop(signal.SIGTERM) == 0
+
+
+def test_message_sent_while_locked_is_not_sent_again(bot, tg, fake):
+    # Telegram takes the reply while the database is locked, so the delete of its outbox row
+    # cannot be written: the row must not be sent again meanwhile (nor after the lock).
+    fake.script_for("test/free", text("only once"))
+    tg.rate_limit(1, retry_after=2)  # the first send waits 2 s: it lands inside the lock
+    g = bot()
+    tg.push_text("question", chat_id=CHAT)
+    tg.wait_requests(1, method="sendMessage", timeout=20 * SLOW)
+    # Longer than two 5 s busy waits (an empty poll's, then the delete's) plus the retry.
+    locker = lock(g.home / "state.db", "IMMEDIATE", 14 * SLOW)
+    try:
+        assert tg.wait_sent(CHAT, 1, timeout=14 * SLOW) == ["only once"]
+    finally:
+        assert locker.stdout.readline().strip() == "released"
+        locker.wait(timeout=10)
+    deadline = time.monotonic() + 10 * SLOW
+    while True:
+        db = sqlite3.connect(g.home / "state.db")
+        left = db.execute("SELECT count(*) FROM tg_outbox").fetchone()[0]
+        db.close()
+        if left == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert left == 0
+    time.sleep(1.5)
+    assert tg.sent(CHAT) == ["only once"]
+    assert len(tg.calls("sendMessage")) == 2  # the 429, then the one that was taken
