@@ -11,7 +11,7 @@ import json
 import pytest
 
 from agent_harness import agent_config, fake  # noqa: F401
-from conftest import SLOW, clean_env, run, to_yaml
+from conftest import SLOW, clean_env, free_port, run, to_yaml
 from fakes.fake_openai import text
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 
@@ -156,3 +156,12 @@ def test_config_check_refuses_an_api_anyone_can_reach_without_a_key(tmp_path, ap
     assert (r.returncode == 0) == ok, r.stdout + r.stderr
     if not ok:
         assert "error: api." in r.stderr, r.stderr
+
+
+def test_the_gateway_does_not_start_with_an_open_api_without_a_key(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(to_yaml({"home": str(tmp_path / "home"), "api": {"listen": f"0.0.0.0:{free_port()}"}}))
+    r = run("gateway", "--config", str(cfg), timeout=20)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "error: api.listen: api.key is not set and 0.0.0.0 is not a loopback" in r.stderr
+    assert not (tmp_path / "home" / "state.db").exists()
