@@ -19,6 +19,7 @@
 #include "cron.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -2237,18 +2238,54 @@ static void keys_check_all(struct ctx *c, const struct node *seq, void *items, s
 
 static bool is_loopback(const char *host)
 {
-	return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 ||
-	       strcmp(host, "::1") == 0;
+	struct in_addr a4;
+
+	/* 127.0.0.0/8 as an address: a name like 127.example.com is not loopback. */
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0;
+}
+
+/* An api.allowed_hosts entry: a host name or address as a Host header carries it, without
+ * port (lowercase letters, digits, '.', '-', ':' inside an IPv6 address), or "*". */
+static int check_allowed_host(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN + 32];
+	size_t i;
+
+	if (strcmp(v, "*") == 0)
+		return 0;
+	for (i = 0; v[i]; i++)
+		if (!islower((unsigned char)v[i]) && !isdigit((unsigned char)v[i]) &&
+		    !strchr(".-:", v[i]))
+			break;
+	if (i > 0 && i <= 255 && !v[i] && (!strchr(v, ':') || strchr(v, '.') == NULL))
+		return 0;
+	err(c, n,
+	    "expected a lowercase host name or address without port (hermetic.default.svc, "
+	    "10.0.0.7, ::1) or \"*\", got %s",
+	    got(n, tmp));
+	return -EINVAL;
 }
 
 static void api_check(struct ctx *c, const struct node *map, void *obj)
 {
 	struct config_api *a = obj;
+	size_t i;
 
+	/* Without a key the API is safe only where no one else can reach it: a browser page can
+	 * still reach loopback, and the Host check (apiguard.c) is what stops it there. */
 	if (!a->key && !is_loopback(a->listen.host))
-		key_err(c, map, "listen", false,
-			"api.key is not set and this is not a loopback address: anyone who can "
-			"reach it can use the agent");
+		key_err(c, map, "listen", true,
+			"api.key is not set and %s is not a loopback address: anyone who can "
+			"reach it could run the agent; set api.key (e.g. "
+			"os.environ/API_SERVER_KEY) or listen on 127.0.0.1",
+			a->listen.host);
+	for (i = 0; !a->key && i < a->n_allowed_hosts; i++)
+		if (strcmp(a->allowed_hosts[i], "*") == 0)
+			key_err(c, map, "allowed_hosts", true,
+				"\"*\" accepts any Host, which lets a web page reach the API "
+				"through DNS rebinding: it needs api.key");
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -2674,7 +2711,11 @@ static const struct opt api_opts[] = {
 	{"listen", T_LISTEN, FLD(config_api, listen), .def = "127.0.0.1:8642",
 	 .text = "address of the agent API and hooks"},
 	{"key", T_STR, FLD(config_api, key), .flags = F_SECRET,
-	 .text = "bearer key of the agent API; unset = no auth (keep it on loopback)"},
+	 .text = "bearer key of the agent API; unset = no auth, then listen must be loopback"},
+	{"allowed_hosts", T_STRS, FLD(config_api, allowed_hosts), CNT(config_api, n_allowed_hosts),
+	 .cap = 64, .check = check_allowed_host,
+	 .text = "Host names the API answers besides loopback and listen's address (a Service "
+		 "name); `*` = any (needs key)"},
 	{"max_body_bytes", T_INT, FLD(config_api, max_body_bytes), .def = "1048576", .min = 1024,
 	 .max = 64 * MIB, .text = "largest request body"},
 	{"timeout_s", T_INT, FLD(config_api, timeout_s), .def = "60", .min = 1, .max = 3600,

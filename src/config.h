@@ -262,7 +262,9 @@ struct config_telegram {
 
 struct config_api {
 	struct config_listen listen;
-	char *key; /* secret; NULL = no auth (loopback only is advised) */
+	char *key; /* secret; NULL = no auth (refused unless listen is loopback) */
+	char **allowed_hosts; /* Host names besides listen's and loopback ("*" = any) */
+	size_t n_allowed_hosts;
 	int64_t max_body_bytes;
 	int64_t timeout_s;
 };

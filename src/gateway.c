@@ -4,7 +4,9 @@
  * gateway, and its tools appear once it is up. The agent, Telegram, hooks and cron attach to
  * the same loop.
  *
- * Routes (Bearer api.key when one is configured):
+ * Routes (Bearer api.key when one is configured; a request whose Host does not name this
+ * server, with a cross-origin Origin, or a POST that is not application/json is refused
+ * first, see apiguard.h; /healthz, /readyz and /metrics are exempt):
  *   POST /v1/chat/completions  an agent turn, OpenAI-compatible (see on_chat)
  *   GET  /v1/tools       the tools of connected MCP servers with their JSON schemas
  *   POST /v1/tools/call  {"name": ..., "arguments": {...}} -> {"content": ..., "is_error": ...}
@@ -17,6 +19,7 @@
  */
 #include "gateway.h"
 #include "agent.h"
+#include "apiguard.h"
 #include "breaker.h"
 #include "config.h"
 #include "cron.h"
@@ -82,10 +85,14 @@ struct tool_req {
 	struct mcp_call *call;
 };
 
+/* Every API route but the probes and /metrics: browser-shaped requests are refused first
+ * (apiguard.h), then the key is checked. False when req has been answered. */
 static bool authorized(struct gateway *g, struct evhttp_request *req)
 {
 	const char *key = g->d.cfg->api.key, *token;
 
+	if (!apiguard_check(&g->d.cfg->api, req))
+		return false;
 	if (!key)
 		return true;
 	token = httpd_bearer(req);

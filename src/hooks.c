@@ -19,6 +19,7 @@
  * escaping (the prompt is read by a model, not parsed).
  */
 #include "hooks.h"
+#include "apiguard.h"
 #include "config.h"
 #include "loop.h"
 #include "httpd.h"
@@ -520,6 +521,8 @@ static void on_hook(struct evhttp_request *req, void *arg)
 	size_t len;
 	int rc;
 
+	if (!apiguard_check(&ep->h->cfg->api, req))
+		return;
 	if (!bearer || !secret_equal(bearer, hk->token)) {
 		httpd_reply_error(req, 401, "authentication_error",
 				  "missing or wrong bearer token for this hook");

@@ -4,7 +4,12 @@
  * REFER, 3: TRUNCATE, 5: IOCTL_DEV; 4, 6 and 7 add network, scoping and audit, not used
  * here), so whatever no rule grants is denied. Rules: home gets read, write, create, remove
  * and rename; the read-only paths get read (and list, for directories); /dev/null also
- * write. A path that does not exist is skipped (a dynamic build needs /usr/lib for the
+ * write. A rule binds the inode it was opened on, so a file that is replaced by a rename (the
+ * CA bundle by update-ca-certificates, /etc/resolv.conf and /etc/hosts by resolvers and
+ * Kubernetes, a ConfigMap or Secret mount swapping its ..data link) would lose it and be
+ * refused until a restart: such files, the config among them, are granted through their
+ * directory (and through the directory of a symlink's target). A path that does not exist is
+ * skipped (a dynamic build needs /usr/lib for the
  * resolver's NSS modules, a static one has none). The syscalls go through syscall(2) and
  * the constants are defined here when the C library's headers lack them (musl sysroots).
  *
@@ -85,15 +90,21 @@ static const char *const base_read[] = {
 	/* CA bundle (curl's default and the usual overrides' homes) */
 	"/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/usr/share/ca-certificates",
 	/* zoneinfo (TZ is set from the config; musl and glibc look here) */
-	"/usr/share/zoneinfo", "/etc/zoneinfo", "/etc/localtime",
-	/* the resolver (curl's threaded getaddrinfo) */
-	"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf",
-	"/etc/services", "/etc/protocols",
+	"/usr/share/zoneinfo", "/etc/zoneinfo",
 	/* dynamic builds: NSS modules and gconv loaded on first use */
-	"/etc/ld.so.cache", "/lib", "/lib64", "/usr/lib", "/usr/lib64",
+	"/lib", "/lib64", "/usr/lib", "/usr/lib64",
 	/* CPU count (sysconf) and our own /proc entries (metrics read RSS there) */
 	"/sys/devices/system/cpu", "/proc/self", "/dev/urandom", "/dev/random"};
 
+/* Files replaced by a rename while we run: granted through their directory (/etc). */
+static const char *const base_read_by_dir[] = {
+	/* the resolver (curl's threaded getaddrinfo) */
+	"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf",
+	"/etc/services", "/etc/protocols",
+	/* the local time zone (timedatectl swaps the link), the dynamic loader's cache */
+	"/etc/localtime", "/etc/ld.so.cache"};
+
+/* Variables naming a directory, or a file (granted through its directory). */
 static const char *const env_read[] = {"TZDIR", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"};
 
 static char last_state[256] = "not applied";
@@ -173,10 +184,9 @@ static int add_path(int ruleset, const char *path, uint64_t rights, uint64_t han
 	return rc;
 }
 
-/* The persona's directory (a Kubernetes ConfigMap swaps the file by renaming a sibling
- * directory, so a rule on the file's inode would go stale), or the file when that directory
- * is "/". */
-static int add_persona(int ruleset, const char *file, uint64_t handled, char *why, size_t len)
+/* Read on the directory that holds file, or on file itself when that directory is "/" or
+ * the path has none. */
+static int add_parent(int ruleset, const char *file, uint64_t handled, char *why, size_t len)
 {
 	const char *slash = strrchr(file, '/');
 	char *dir;
@@ -190,6 +200,28 @@ static int add_persona(int ruleset, const char *file, uint64_t handled, char *wh
 	return rc;
 }
 
+/* Read on path if it is a directory; else through its directory, so that a replacement by
+ * rename keeps it readable (a Kubernetes ConfigMap or Secret swaps a sibling directory under
+ * its ..data link; resolvers rename a new /etc/resolv.conf into place). A symlink's target
+ * directory is granted too (/etc/resolv.conf -> /run/systemd/resolve/stub-resolv.conf). */
+static int add_by_dir(int ruleset, const char *path, uint64_t handled, char *why, size_t len)
+{
+	struct stat st;
+	char *target;
+	int rc;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return add_path(ruleset, path, RIGHTS_READ, handled, why, len);
+	rc = add_parent(ruleset, path, handled, why, len);
+	if (rc == 0 && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		target = realpath(path, NULL);
+		if (target)
+			rc = add_parent(ruleset, target, handled, why, len);
+		free(target);
+	}
+	return rc;
+}
+
 static int add_rules(int ruleset, const struct config *cfg, uint64_t handled, char *why, size_t len)
 {
 	const char *env;
@@ -198,9 +230,9 @@ static int add_rules(int ruleset, const struct config *cfg, uint64_t handled, ch
 
 	rc = add_path(ruleset, cfg->home, RIGHTS_WRITE, handled, why, len);
 	if (rc == 0 && cfg->name)
-		rc = add_path(ruleset, cfg->name, RIGHTS_READ, handled, why, len);
+		rc = add_by_dir(ruleset, cfg->name, handled, why, len);
 	if (rc == 0 && cfg->agent.persona_file)
-		rc = add_persona(ruleset, cfg->agent.persona_file, handled, why, len);
+		rc = add_by_dir(ruleset, cfg->agent.persona_file, handled, why, len);
 	for (i = 0; rc == 0 && i < cfg->n_notes_dirs; i++)
 		rc = add_path(ruleset, cfg->notes_dirs[i], RIGHTS_READ, handled, why, len);
 	for (i = 0; rc == 0 && i < cfg->skills.n_external_dirs; i++)
@@ -208,10 +240,13 @@ static int add_rules(int ruleset, const struct config *cfg, uint64_t handled, ch
 			      len);
 	for (i = 0; rc == 0 && i < ARRAY_LEN(base_read); i++)
 		rc = add_path(ruleset, base_read[i], RIGHTS_READ, handled, why, len);
+	for (i = 0; rc == 0 && i < ARRAY_LEN(base_read_by_dir); i++)
+		if (access(base_read_by_dir[i], F_OK) == 0)
+			rc = add_by_dir(ruleset, base_read_by_dir[i], handled, why, len);
 	for (i = 0; rc == 0 && i < ARRAY_LEN(env_read); i++) {
 		env = getenv(env_read[i]);
 		if (env && env[0] == '/')
-			rc = add_path(ruleset, env, RIGHTS_READ, handled, why, len);
+			rc = add_by_dir(ruleset, env, handled, why, len);
 	}
 	if (rc == 0)
 		rc = add_path(ruleset, "/dev/null", RIGHTS_DEV, handled, why, len);

@@ -1,8 +1,10 @@
 /* landlock: restrict the process's own file access with Landlock (Linux 5.13+) once start-up
- * is done: writes only under home; reads only under home, the config, the persona, the notes
- * and external skills dirs, the CA bundle, zoneinfo, the resolver's files, /proc/self and a
- * few devices. Best effort by the kernel's ABI (1-7): rights a kernel does not know are not
- * asked for. No network rules (the router and tools connect where the config says).
+ * is done: writes only under home; reads only under home, the config's and the persona's
+ * directories, the notes and external skills dirs, the CA bundle's directory, zoneinfo, /etc
+ * (the resolver's files), /proc/self and a few devices. Files that are replaced by rename
+ * while we run are granted through their directory: a rule binds an inode. Best effort by the
+ * kernel's ABI (1-7): rights a kernel does not know are not asked for. No network rules (the router
+ * and tools connect where the config says).
  *
  * Processes forked before landlock_apply() (the stdio MCP launcher) are not restricted;
  * anything forked after inherits the restriction.

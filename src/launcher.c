@@ -2,10 +2,16 @@
  * reports their exits.
  *
  * How: a poll() loop over the request socket and a signalfd for SIGCHLD. A START packet
- * carries path, argv and env plus the child's three pipe ends (the main process creates the
- * pipes, so spawn_start() returns at once without waiting for a reply); the launcher forks,
- * execs, reports the pid, and later the wait status. A close-on-exec status pipe turns an
- * execve failure into a clear errno in the EXITED report.
+ * carries the index of a program in the table the launcher was forked with, plus the child's
+ * three pipe ends (the main process creates the pipes, so spawn_start() returns at once
+ * without waiting for a reply); the launcher forks, execs that program with its own argv and
+ * environment, reports the pid, and later the wait status. A close-on-exec status pipe turns
+ * an execve failure into a clear errno in the EXITED report.
+ *
+ * The table is the launcher's own copy (fork copies it): the main process, once sealed, may
+ * be the confused or compromised party, so nothing it sends is executed: a request is a
+ * fixed-size header, and an index outside the table, or any other packet, is refused with
+ * EPERM/EINVAL and runs nothing.
  *
  * The launcher may be forked from a process that already runs curl's resolver threads, so it
  * only uses async-signal-safe calls: no malloc, no stdio, static buffers. It resets every
@@ -16,15 +22,18 @@
  *
  * Rejected: posix_spawn in the main process (needs clone/execve in the filter, the thing the
  * sandbox removes); passing the pipes back from the launcher (spawn_start would have to wait
- * for a reply on the loop).
+ * for a reply on the loop); path, argv and env in the request (a sealed process could ask for
+ * /bin/sh with any environment and get an unsandboxed process).
  */
 #include "launcher.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -41,8 +50,11 @@ struct child {
 };
 
 static struct child kids[LAUNCHER_MAX_CHILDREN];
-static char req_buf[LAUNCHER_MAX_REQUEST];
-static char *strs[LAUNCHER_MAX_REQUEST / 2 + 1];
+/* One byte more than a request, so that a longer packet shows as one (MSG_TRUNC aside). */
+static char req_buf[sizeof(struct launcher_req) + 1];
+/* The table, set in the launcher right after the fork: its copy of the caller's memory. */
+static const struct launcher_prog *progs;
+static size_t n_progs;
 
 static void send_rep(uint32_t type, uint32_t id, pid_t pid, int status, int err)
 {
@@ -80,8 +92,40 @@ static void reset_signals(const sigset_t *keep_blocked)
 	sigprocmask(SIG_SETMASK, keep_blocked, NULL);
 }
 
+/* execve, searching PATH (the launcher's, as inherited) when path has no '/': execvp's search
+ * with the program's own environment. Returns only on failure, with errno set. */
+static void exec_path(const char *path, char *const *argv, char *const *env)
+{
+	const char *p = getenv("PATH"), *end;
+	char cand[PATH_MAX];
+	size_t dl, pl = strlen(path);
+	bool eacces = false;
+
+	if (strchr(path, '/')) {
+		execve(path, argv, env);
+		return;
+	}
+	if (!p)
+		p = "/usr/local/bin:/bin:/usr/bin";
+	for (; *p; p = *end ? end + 1 : end) {
+		end = strchrnul(p, ':');
+		dl = end == p ? 1 : (size_t)(end - p);
+		if (dl + pl + 2 > sizeof(cand))
+			continue;
+		memcpy(cand, end == p ? "." : p, dl);
+		cand[dl] = '/';
+		memcpy(cand + dl + 1, path, pl + 1);
+		execve(cand, argv, env);
+		if (errno == EACCES)
+			eacces = true;
+		else if (errno != ENOENT && errno != ENOTDIR)
+			return;
+	}
+	errno = eacces ? EACCES : ENOENT;
+}
+
 /* In the grandchild: stdio from the passed pipes, default signals, then exec. */
-static void exec_child(const int fds[3], int status_fd, const char *path, char **argv, char **env)
+static void exec_child(const int fds[3], int status_fd, const struct launcher_prog *pg)
 {
 	sigset_t none;
 	int e, i;
@@ -94,7 +138,7 @@ static void exec_child(const int fds[3], int status_fd, const char *path, char *
 		else
 			dup2(fds[i], i);
 	}
-	execve(path, argv, env);
+	exec_path(pg->path, pg->argv, pg->env);
 	e = errno;
 	while (write(status_fd, &e, sizeof(e)) < 0 && errno == EINTR)
 		;
@@ -111,32 +155,6 @@ static struct child *slot_for(uint32_t id)
 	return NULL;
 }
 
-/* Splits the string area into strs: path, argv..., NULL, env..., NULL. False when the
- * counts do not match the packet. */
-static bool split(const struct launcher_req *rq, size_t len)
-{
-	size_t want = (size_t)rq->n_argv + rq->n_env + 1, n = 0, k = 0, off = sizeof(*rq);
-
-	if (rq->n_argv == 0 || want + 2 > sizeof(strs) / sizeof(strs[0]))
-		return false;
-	while (off < len && n < want) {
-		char *s = req_buf + off;
-		char *end = memchr(s, '\0', len - off);
-
-		if (!end)
-			return false;
-		strs[k++] = s;
-		n++;
-		if (n == (size_t)rq->n_argv + 1)
-			strs[k++] = NULL;
-		off = (size_t)(end - req_buf) + 1;
-	}
-	if (n != want || off != len)
-		return false;
-	strs[k] = NULL;
-	return true;
-}
-
 static struct child *free_slot(void)
 {
 	size_t i;
@@ -147,15 +165,15 @@ static struct child *free_slot(void)
 	return NULL;
 }
 
-static void start(const struct launcher_req *rq, size_t len, const int fds[3])
+static void start(const struct launcher_req *rq, const int fds[3])
 {
 	struct child *c = free_slot();
 	int st[2], e = 0;
 	pid_t pid;
 	ssize_t n;
 
-	if (!split(rq, len)) {
-		send_rep(LAUNCHER_EXITED, rq->id, -1, 127 << 8, EINVAL);
+	if (rq->prog >= n_progs || !progs[rq->prog].path) {
+		send_rep(LAUNCHER_EXITED, rq->id, -1, 127 << 8, EPERM);
 		return;
 	}
 	if (!c) {
@@ -168,7 +186,7 @@ static void start(const struct launcher_req *rq, size_t len, const int fds[3])
 	}
 	pid = fork();
 	if (pid == 0)
-		exec_child(fds, st[1], strs[0], &strs[1], &strs[rq->n_argv + 2]);
+		exec_child(fds, st[1], &progs[rq->prog]);
 	close(st[1]);
 	if (pid < 0) {
 		e = errno;
@@ -249,17 +267,22 @@ static bool handle_request(void)
 				close(fd);
 		}
 	}
-	if ((size_t)n < sizeof(rq))
-		goto out; /* not even a header: nobody to answer */
-	memcpy(&rq, req_buf, sizeof(rq));
-	/* A START always gets an EXITED when it cannot run, or its spawn would wait forever. */
-	if (rq.type == LAUNCHER_START && (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-		send_rep(LAUNCHER_EXITED, rq.id, -1, 127 << 8, E2BIG);
+	if ((size_t)n < 2 * sizeof(uint32_t))
+		goto out; /* not even a type and an id: nobody to answer */
+	memset(&rq, 0, sizeof(rq));
+	memcpy(&rq, req_buf, (size_t)n < sizeof(rq) ? (size_t)n : sizeof(rq));
+	/* A START always gets an EXITED when it cannot run, or its spawn would wait forever. A
+	 * packet that is not exactly one request (an older or forged format with a path, argv
+	 * and env after the header) runs nothing. */
+	if (rq.type == LAUNCHER_START &&
+	    ((size_t)n != sizeof(rq) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))) {
+		send_rep(LAUNCHER_EXITED, rq.id, -1, 127 << 8, EINVAL);
 	} else if (rq.type == LAUNCHER_START && (fds[0] < 0 || fds[1] < 0 || fds[2] < 0)) {
 		send_rep(LAUNCHER_EXITED, rq.id, -1, 127 << 8, EBADF);
 	} else if (rq.type == LAUNCHER_START) {
-		start(&rq, (size_t)n, fds);
-	} else if (rq.type == LAUNCHER_KILL && !(mh.msg_flags & MSG_TRUNC)) {
+		start(&rq, fds);
+	} else if (rq.type == LAUNCHER_KILL && (size_t)n == sizeof(rq) &&
+		   !(mh.msg_flags & MSG_TRUNC)) {
 		c = slot_for(rq.id);
 		if (c)
 			kill(c->pid, rq.sig);
@@ -307,7 +330,7 @@ static void __attribute__((noreturn)) run(pid_t parent)
 	}
 }
 
-pid_t launcher_fork(int *sock)
+pid_t launcher_fork(const struct launcher_prog *table, size_t n, int *sock)
 {
 	pid_t parent = getpid(), pid;
 	int sv[2];
@@ -323,6 +346,8 @@ pid_t launcher_fork(int *sock)
 		return -e;
 	}
 	if (pid == 0) {
+		progs = table;
+		n_progs = n;
 		if (sv[1] != SOCK_FD) {
 			if (dup3(sv[1], SOCK_FD, O_CLOEXEC) < 0)
 				_exit(1);

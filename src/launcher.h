@@ -1,37 +1,48 @@
 /* launcher: the small unfiltered process that starts children for a sealed hermetic.
  *
  * Forked once at start-up, before the seccomp filter closes, it is the only process that ever
- * calls fork and execve. The main process talks to it over a SOCK_SEQPACKET socketpair (one
- * request or report per packet, so every read is one bounded recvmsg). Only spawn.c speaks
- * this protocol; nothing else should include this header.
+ * calls fork and execve. It runs only the programs of the table it was forked with (its own
+ * copy: the configured stdio MCP servers), chosen by index: a request carries no path, argv
+ * or environment, so a compromised main process cannot have it run anything else. The main
+ * process talks to it over a SOCK_SEQPACKET socketpair (one request or report per packet, so
+ * every read is one bounded recvmsg). Only spawn.c speaks this protocol; nothing else should
+ * include this header.
  */
 #ifndef HERMETIC_LAUNCHER_H
 #define HERMETIC_LAUNCHER_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Largest request packet: path, argv and env strings of one child. */
-#define LAUNCHER_MAX_REQUEST (64 * 1024)
 /* Children the launcher tracks at once. */
 #define LAUNCHER_MAX_CHILDREN 64
 
 enum launcher_req_type {
-	LAUNCHER_START = 1, /* + 3 fds (SCM_RIGHTS): the child's stdin, stdout, stderr */
+	LAUNCHER_START = 1, /* run program prog; + 3 fds (SCM_RIGHTS): stdin, stdout, stderr */
 	LAUNCHER_KILL = 2,  /* send sig to child id (ignored once it was reaped) */
 };
 
 enum launcher_rep_type {
 	LAUNCHER_STARTED = 1, /* child id runs as pid */
-	LAUNCHER_EXITED = 2,  /* child id was reaped with status; err != 0: execve failed */
+	LAUNCHER_EXITED = 2,  /* child id was reaped with status; err != 0: it did not run
+			       * (EPERM: not a program of the table; else execve's errno) */
 };
 
-/* Followed by n_argv + n_env + 1 NUL-terminated strings: path, argv..., env... */
+/* The whole request: a packet of any other size is refused. */
 struct launcher_req {
 	uint32_t type;
 	uint32_t id;
-	int32_t sig;
-	uint32_t n_argv, n_env;
+	int32_t sig;   /* KILL */
+	uint32_t prog; /* START: index into the launcher's table */
+};
+
+/* One program the launcher may run. path is searched in the launcher's PATH when it has no
+ * '/'. argv and env are NULL-terminated; env is the child's whole environment. */
+struct launcher_prog {
+	const char *path;
+	char *const *argv;
+	char *const *env;
 };
 
 struct launcher_rep {
@@ -42,9 +53,11 @@ struct launcher_rep {
 	int32_t err;	/* errno of a failed execve, else 0 */
 };
 
-/* Forks the launcher. Returns its pid with *sock set to our end of the socketpair
- * (close-on-exec, blocking), or a negative errno. The launcher exits when sock reaches EOF or
- * when the calling thread dies (PR_SET_PDEATHSIG). */
-pid_t launcher_fork(int *sock);
+/* Forks the launcher with progs[0..n) as its table (the child's copy of this memory is the
+ * table it keeps; the caller may free or change its own afterwards; an entry with a NULL path
+ * is never run). Returns its pid with *sock set to our end of the socketpair (close-on-exec,
+ * blocking), or a negative errno. The launcher exits when sock reaches EOF or when the
+ * calling thread dies (PR_SET_PDEATHSIG). */
+pid_t launcher_fork(const struct launcher_prog *progs, size_t n, int *sock);
 
 #endif

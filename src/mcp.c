@@ -121,6 +121,11 @@ struct mcp_server *mcp_server_at(struct mcp *m, size_t i)
 	return i < m->n_servers ? &m->servers[i] : NULL;
 }
 
+size_t mcp_server_index(const struct mcp_server *s)
+{
+	return (size_t)(s - s->m->servers);
+}
+
 const struct config_mcp_server *mcp_server_config(const struct mcp_server *s)
 {
 	return s->cfg;
@@ -957,8 +962,12 @@ struct mcp *mcp_create(const struct config *cfg, struct loop *loop, struct metri
 {
 	struct mcp *m = xcalloc(1, sizeof(*m));
 	struct event_base *base = loop_base(loop);
+	char err[256];
 	size_t i;
 
+	/* Before any server starts and before the seal: the launcher's table is the config's. */
+	if (mcp_stdio_launcher_start(cfg, err, sizeof(err)) < 0)
+		log_error("%s; stdio MCP servers cannot start", err);
 	m->cfg = cfg;
 	m->loop = loop;
 	m->reconnect = reconnect;

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "landlock.h"
+#include "launcher.h"
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
@@ -35,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -493,28 +495,13 @@ out:
 	return rc;
 }
 
-/* Whether the process may start children: only stdio MCP servers are children. */
-static bool has_stdio_servers(const struct config *cfg)
-{
-	size_t i;
-
-	for (i = 0; i < cfg->n_mcp_servers; i++)
-		if (cfg->mcp_servers[i].enabled &&
-		    cfg->mcp_servers[i].transport == CONFIG_MCP_STDIO)
-			return true;
-	return false;
-}
-
 int sandbox_seal(const struct config *cfg)
 {
 	char err[256];
 
-	/* Children are started by the launcher: it must exist before fork is filtered. Without
-	 * stdio servers there is nothing to start, and no launcher. */
-	if (has_stdio_servers(cfg) && spawn_launcher_start(err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return -1;
-	}
+	/* Children are started by the launcher, forked with the stdio servers' table when the MCP
+	 * client was created (mcp_create): it must exist before fork is filtered. Without stdio
+	 * servers there is nothing to start, and no launcher. */
 	spawn_launcher_close();
 	/* Landlock before seccomp: it needs prctl and the landlock syscalls to set up, and the
 	 * launcher forked above stays outside both (it must exec the servers). */
@@ -706,12 +693,97 @@ static void on_child_exit(struct spawn *sp, int status, void *arg)
 	loop_stop(cr->loop);
 }
 
+/* The next report of the launcher on sock, waiting at most 2 s. False when none came. */
+static bool next_report(int sock, struct launcher_rep *r)
+{
+	struct pollfd p = {.fd = sock, .events = POLLIN};
+
+	return poll(&p, 1, 2000) == 1 && recv(sock, r, sizeof(*r), 0) == (ssize_t)sizeof(*r);
+}
+
+/* Sends pkt with three descriptors of one pipe attached, as spawn does for a START, and
+ * prints what the launcher answered: "refused (why)" when it ran nothing, which is the only
+ * acceptable answer here. */
+static bool forged_start(int sock, const char *name, const void *pkt, size_t len, FILE *out)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+	} ctl;
+	struct iovec iov = {(void *)pkt, len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct launcher_rep r = {0};
+	struct cmsghdr *cm;
+	int p[2], fds[3];
+	bool refused = false;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		fprintf(out, "%s: pipe: %s\n", name, strerror(errno));
+		return false;
+	}
+	fds[0] = p[0];
+	fds[1] = p[1];
+	fds[2] = p[1];
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = sizeof(ctl.buf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0) {
+		fprintf(out, "%s: send: %s\n", name, strerror(errno));
+	} else if (!next_report(sock, &r)) {
+		fprintf(out, "%s: no answer\n", name);
+	} else if (r.type == LAUNCHER_EXITED && r.pid < 0 && r.err) {
+		fprintf(out, "%s: refused (%s)\n", name, strerror(r.err));
+		refused = true;
+	} else {
+		fprintf(out, "%s: ran as pid %d\n", name, (int)r.pid);
+		/* Its exit is reported next: wait for it, so that its effects are visible. */
+		if (r.type == LAUNCHER_STARTED)
+			next_report(sock, &r);
+	}
+	close(p[0]);
+	close(p[1]);
+	return refused;
+}
+
+/* What a compromised sealed process could send the launcher: an exec of /bin/sh with its own
+ * argv and environment (the request format of hermetic 3096e83 and earlier), and a program
+ * index outside the table. Both must be refused with nothing run: the shell would create
+ * home/.selftest-forged. */
+static bool launcher_refuses_forged(const struct config *cfg, FILE *out)
+{
+	char pkt[512], *marker = xasprintf("%s/.selftest-forged", cfg->home);
+	char *script = xasprintf(": > '%s'", marker);
+	uint32_t hdr[5] = {LAUNCHER_START, 9001, 0, 3, 1}; /* type, id, sig, n_argv, n_env */
+	struct launcher_req rq = {.type = LAUNCHER_START, .id = 9002, .prog = 1000};
+	int sock = spawn_launcher_sock(), len;
+	struct stat st;
+	bool ok, ran;
+
+	unlink(marker);
+	memcpy(pkt, hdr, sizeof(hdr));
+	len = snprintf(pkt + sizeof(hdr), sizeof(pkt) - sizeof(hdr), "/bin/sh%csh%c-c%c%s%cX=1", 0,
+		       0, 0, script, 0);
+	ok = forged_start(sock, "launcher-forged-exec", pkt, sizeof(hdr) + (size_t)len + 1, out);
+	ok = forged_start(sock, "launcher-index-out-of-range", &rq, sizeof(rq), out) && ok;
+	ran = stat(marker, &st) == 0;
+	fprintf(out, "launcher-forged-ran: %s\n", ran ? "yes" : "no");
+	unlink(marker);
+	free(script);
+	free(marker);
+	fflush(out);
+	return ok && !ran;
+}
+
 /* A child through the launcher after the seal: proves MCP servers still start. */
 static bool launcher_works(struct loop *l, FILE *out)
 {
-	const char *argv[] = {"true", NULL}, *env[] = {NULL};
 	struct child_run cr = {l, -1};
-	struct spawn_opts o = {"true", argv, env, on_child_exit, &cr};
+	struct spawn_opts o = {0, on_child_exit, &cr};
 	struct spawn *sp;
 	char err[256];
 
@@ -739,6 +811,9 @@ static void print_proc_status(FILE *out)
 
 int sandbox_selftest(const struct config *cfg, FILE *out)
 {
+	/* The launcher's table: `true`, the child launcher_works starts. */
+	const char *argv[] = {"true", NULL}, *env[] = {NULL};
+	const struct spawn_prog prog = {"true", argv, env};
 	struct daemon d = {0};
 	pthread_t t;
 	bool ok = true;
@@ -748,16 +823,18 @@ int sandbox_selftest(const struct config *cfg, FILE *out)
 	char err[256];
 
 	if (daemon_init(&d, cfg, "sandbox-selftest") < 0 ||
-	    spawn_launcher_start(err, sizeof(err)) < 0 || sandbox_seal(cfg) < 0) {
+	    spawn_launcher_start(&prog, 1, err, sizeof(err)) < 0 || sandbox_seal(cfg) < 0) {
 		daemon_finish(&d);
 		return 1;
 	}
 	fprintf(out, "seccomp: %s\n", sandbox_status());
 	print_proc_status(out);
 	fflush(out);
+	/* The launcher is outside both Landlock and seccomp: its refusals hold in any build. */
+	ok = launcher_refuses_forged(cfg, out);
 	if (!sandbox_active()) {
 		daemon_finish(&d);
-		return 3;
+		return ok ? 3 : 1;
 	}
 	snprintf(fchmod_probe, sizeof(fchmod_probe), "%s/.selftest-fchmod", cfg->home);
 	for (i = 0; i < ARRAY_LEN(denied); i++) {

@@ -1,7 +1,7 @@
 /* sandbox: seals the process after start-up so that even a confused model cannot widen its
  * own powers: Landlock (landlock.c) on the file tree, then a libseccomp allowlist of the
- * syscalls the gateway, the router and chat need once running, with no_new_privs. Children (stdio MCP servers) are started by the launcher
- * (launcher.c), forked before the filter closes.
+ * syscalls the gateway, the router and chat need once running, with no_new_privs. Children (stdio
+ * MCP servers) are started by the launcher (launcher.c), forked before the filter closes.
  */
 #ifndef HERMETIC_SANDBOX_H
 #define HERMETIC_SANDBOX_H
@@ -12,9 +12,11 @@
 
 struct config;
 
-/* The seal step, called once after config, home, store, log and listening sockets are open:
- * starts the process launcher, applies Landlock (best effort, logged), then installs the
- * seccomp filter per guardrails.seccomp. Returns 0, or -1 after logging why (the caller refuses to run). */
+/* The seal step, called once after config, home, store, log and listening sockets are open
+ * (and after mcp_create, which forks the process launcher with the stdio servers' table):
+ * closes the launcher's start, applies Landlock (best effort, logged), then installs the
+ * seccomp filter per guardrails.seccomp. Returns 0, or -1 after logging why (the caller refuses to
+ * run). */
 int sandbox_seal(const struct config *cfg);
 
 /* Installs the seccomp allowlist alone. Returns 0 when it is active or deliberately off
@@ -31,9 +33,10 @@ const char *sandbox_status(void);
  * loading it (kill: the kill action, else errno). Returns 0 or a negative errno. */
 int sandbox_export_rules(bool kill, FILE *out);
 
-/* `hermetic sandbox-selftest`: the real start-up, the seal, then attempts at what the filter
- * must deny (execve, ptrace, mount, fork, ...) and what it must allow (a thread, a child
- * through the launcher), one line each on out. Returns the process exit code: 0 when every
+/* `hermetic sandbox-selftest`: the real start-up, the seal, forged requests the launcher
+ * must refuse (an exec of /bin/sh, an index outside its table), then attempts at what the
+ * filter must deny (execve, ptrace, mount, fork, ...) and what it must allow (a thread, a
+ * child through the launcher), one line each on out. Returns the process exit code: 0 when every
  * denial and allowance held, 1 when one did not, 3 when seccomp is not active here. */
 int sandbox_selftest(const struct config *cfg, FILE *out);
 

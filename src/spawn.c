@@ -1,9 +1,11 @@
 /* spawn: children with three pipes, started by the launcher process (launcher.c) so the main
  * process never forks or execs and can run under the seccomp filter.
  *
- * spawn_start() creates the pipes here, resolves the executable against our PATH (so a bad
- * command is still a clear error at once) and sends path, argv, env and the child's pipe ends
- * to the launcher in one packet; it does not wait for an answer. The launcher reports the pid
+ * spawn_launcher_start() copies the table of programs and forks the launcher with it; from
+ * then on a child is named by its index in the table. spawn_start() creates the pipes here,
+ * resolves the program's executable against our PATH (so a bad command is still a clear
+ * error at once) and sends the index and the child's pipe ends to the launcher in one packet;
+ * it does not wait for an answer. The launcher reports the pid
  * and, later, the wait status; both arrive on the loop as packets on a non-blocking socket, so
  * the on_exit contract (exactly once, from the loop) is what the SIGCHLD reaper gave before.
  * Signals go through the launcher by child id, which cannot hit a recycled pid.
@@ -50,11 +52,13 @@ static struct {
 	pid_t pid;
 	int fd;
 	uint32_t next_id;
-	bool closed;	    /* spawn_launcher_close() was called */
-	bool reaped;	    /* a launcher that died was waited for */
-	struct loop *loop;  /* the loop that reads its reports */
-	struct event *ev;   /* reports readable */
-	struct event *late; /* exits read outside the loop, dispatched from it */
+	bool closed;		     /* spawn_launcher_close() was called */
+	bool reaped;		     /* a launcher that died was waited for */
+	struct loop *loop;	     /* the loop that reads its reports */
+	struct event *ev;	     /* reports readable */
+	struct event *late;	     /* exits read outside the loop, dispatched from it */
+	struct launcher_prog *progs; /* our copy of the launcher's table */
+	size_t n_progs;
 } L = {.pid = -1, .fd = -1};
 
 static struct spawn *children; /* started, not yet exited */
@@ -204,26 +208,85 @@ static void on_reports(evutil_socket_t fd, short what, void *arg)
 	unwatch();
 }
 
-int spawn_launcher_start(char *err, size_t err_len)
+/* A NULL-terminated copy of list. */
+static char **copy_list(const char *const *list)
+{
+	size_t i, n = 0;
+	char **out;
+
+	while (list && list[n])
+		n++;
+	out = xcalloc(n + 1, sizeof(char *));
+	for (i = 0; i < n; i++)
+		out[i] = xstrdup(list[i]);
+	return out;
+}
+
+static void free_list(char *const *list)
+{
+	size_t i;
+
+	for (i = 0; list && list[i]; i++)
+		free(list[i]);
+	free((void *)list);
+}
+
+static void set_table(const struct spawn_prog *progs, size_t n)
+{
+	size_t i;
+
+	L.progs = xcalloc(n ? n : 1, sizeof(*L.progs));
+	L.n_progs = n;
+	for (i = 0; i < n; i++) {
+		if (!progs[i].path)
+			continue;
+		L.progs[i].path = xstrdup(progs[i].path);
+		L.progs[i].argv = copy_list(progs[i].argv);
+		L.progs[i].env = copy_list(progs[i].env);
+	}
+}
+
+static void free_table(void)
+{
+	size_t i;
+
+	for (i = 0; i < L.n_progs; i++) {
+		free((void *)L.progs[i].path);
+		free_list(L.progs[i].argv);
+		free_list(L.progs[i].env);
+	}
+	free(L.progs);
+	L.progs = NULL;
+	L.n_progs = 0;
+}
+
+/* Why no child can start: there is no launcher, or it has exited. Returns -ECHILD. */
+static int no_launcher(char *err, size_t err_len)
+{
+	reap_launcher(0);
+	snprintf(err, err_len,
+		 L.pid > 0 ? "the process launcher has exited; restart hermetic"
+			   : "no process launcher: it is started with the configured stdio servers "
+			     "before the sandbox closes");
+	return -ECHILD;
+}
+
+int spawn_launcher_start(const struct spawn_prog *progs, size_t n, char *err, size_t err_len)
 {
 	int fd, fl;
 	pid_t pid;
 
-	if (L.fd >= 0)
-		return 0;
-	if (L.closed || L.pid > 0) {
-		/* Forking now would run into the filter; a launcher that died stays dead. */
-		reap_launcher(0);
-		snprintf(
-			err, err_len,
-			L.pid > 0
-				? "the process launcher has exited; restart hermetic"
-				: "no process launcher: children can only be started by one forked "
-				  "before the sandbox closed");
-		return -ECHILD;
+	if (L.fd >= 0) {
+		snprintf(err, err_len, "the process launcher is already running");
+		return -EBUSY;
 	}
-	pid = launcher_fork(&fd);
+	/* Forking now would run into the filter; a launcher that died stays dead. */
+	if (L.closed || L.pid > 0)
+		return no_launcher(err, err_len);
+	set_table(progs, n);
+	pid = launcher_fork(L.progs, L.n_progs, &fd);
 	if (pid < 0) {
+		free_table();
 		snprintf(err, err_len, "cannot start the process launcher: %s", strerror(-pid));
 		return (int)pid;
 	}
@@ -303,46 +366,18 @@ static char *resolve(const char *path)
 	return NULL;
 }
 
-/* Appends s and its NUL to the packet; false past the cap. */
-static bool put(struct buf *b, const char *s)
-{
-	return buf_append(b, s, strlen(s) + 1) == 0;
-}
-
-static int send_start(uint32_t id, const char *path, const struct spawn_opts *o, int fds[3],
+static int send_start(uint32_t id, const struct spawn_opts *o, const char *path, int fds[3],
 		      char *err, size_t err_len)
 {
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(3 * sizeof(int))];
 	} ctl;
-	struct launcher_req rq = {.type = LAUNCHER_START, .id = id};
+	struct launcher_req rq = {.type = LAUNCHER_START, .id = id, .prog = (uint32_t)o->prog};
+	struct iovec iov = {&rq, sizeof(rq)};
 	struct msghdr mh = {0};
-	struct iovec iov;
 	struct cmsghdr *cm;
-	struct buf b;
-	bool ok;
-	size_t i;
-	int rc = 0;
 
-	for (i = 0; o->argv[i]; i++)
-		rq.n_argv++;
-	for (i = 0; o->env[i]; i++)
-		rq.n_env++;
-	buf_init(&b, LAUNCHER_MAX_REQUEST);
-	ok = buf_append(&b, &rq, sizeof(rq)) == 0 && put(&b, path);
-	for (i = 0; ok && o->argv[i]; i++)
-		ok = put(&b, o->argv[i]);
-	for (i = 0; ok && o->env[i]; i++)
-		ok = put(&b, o->env[i]);
-	if (!ok) {
-		snprintf(err, err_len, "cannot run %s: arguments and environment exceed %d KiB",
-			 o->path, LAUNCHER_MAX_REQUEST / 1024);
-		rc = -E2BIG;
-		goto out;
-	}
-	iov.iov_base = b.data;
-	iov.iov_len = b.len;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	memset(&ctl, 0, sizeof(ctl));
@@ -354,14 +389,12 @@ static int send_start(uint32_t id, const char *path, const struct spawn_opts *o,
 	cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
 	memcpy(CMSG_DATA(cm), fds, 3 * sizeof(int));
 	if (sendmsg(L.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-		rc = -errno;
 		snprintf(err, err_len,
-			 "cannot run %s: the process launcher does not accept it (%s)", o->path,
+			 "cannot run %s: the process launcher does not accept it (%s)", path,
 			 strerror(errno));
+		return -errno;
 	}
-out:
-	buf_finish(&b);
-	return rc;
+	return 0;
 }
 
 int spawn_start(struct loop *l, const struct spawn_opts *o, struct spawn **out, char *err,
@@ -372,16 +405,20 @@ int spawn_start(struct loop *l, const struct spawn_opts *o, struct spawn **out, 
 	char *path = NULL;
 	int rc;
 
-	rc = spawn_launcher_start(err, err_len);
-	if (rc < 0)
-		return rc;
+	if (L.fd < 0)
+		return no_launcher(err, err_len);
+	if (o->prog >= L.n_progs || !L.progs[o->prog].path) {
+		snprintf(err, err_len, "program %zu is not one the process launcher was given",
+			 o->prog);
+		return -EPERM;
+	}
 	rc = watch(l, err, err_len);
 	if (rc < 0)
 		return rc;
-	path = resolve(o->path);
+	path = resolve(L.progs[o->prog].path);
 	if (!path) {
 		rc = -errno;
-		snprintf(err, err_len, "cannot run %s: %s", o->path, strerror(errno));
+		snprintf(err, err_len, "cannot run %s: %s", L.progs[o->prog].path, strerror(errno));
 		return rc;
 	}
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
@@ -394,7 +431,7 @@ int spawn_start(struct loop *l, const struct spawn_opts *o, struct spawn **out, 
 	fds[2] = errp[1];
 	if (L.next_id == 0)
 		L.next_id = 1;
-	rc = send_start(L.next_id, path, o, fds, err, err_len);
+	rc = send_start(L.next_id, o, path, fds, err, err_len);
 	if (rc < 0)
 		goto fail;
 	close_fd(&in[0]);
@@ -441,6 +478,11 @@ int spawn_stdout_fd(const struct spawn *sp)
 int spawn_stderr_fd(const struct spawn *sp)
 {
 	return sp->err_fd;
+}
+
+int spawn_launcher_sock(void)
+{
+	return L.fd;
 }
 
 pid_t spawn_pid(const struct spawn *sp)

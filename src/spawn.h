@@ -3,7 +3,8 @@
  *
  * Every child hermetic starts goes through here (stdio MCP servers). The fork and execve
  * happen in a launcher process (launcher.c) started before the seccomp filter closes, so the
- * main process itself never needs either.
+ * main process itself never needs either. The launcher is given the table of programs (the
+ * configured servers) when it starts and runs only those, by index.
  */
 #ifndef HERMETIC_SPAWN_H
 #define HERMETIC_SPAWN_H
@@ -17,29 +18,39 @@ struct spawn;
 /* Called once when the child has exited and been reaped (status as from waitpid). */
 typedef void (*spawn_exit_cb)(struct spawn *sp, int status, void *arg);
 
-struct spawn_opts {
-	const char *path;	 /* executable (searched in PATH if it has no '/') */
+/* A program the launcher may run. */
+struct spawn_prog {
+	const char *path;	 /* executable (searched in PATH if it has no '/'); NULL: none */
 	const char *const *argv; /* NULL-terminated, argv[0] included */
 	const char *const *env;	 /* NULL-terminated "K=V" list: the child's whole env */
+};
+
+struct spawn_opts {
+	size_t prog; /* index into the table given to spawn_launcher_start */
 	spawn_exit_cb on_exit;
 	void *arg;
 };
 
-/* Forks the launcher if it is not running yet. The sandbox calls it before sealing; spawn_start
- * calls it on first use. Returns 0 or a negative errno with a message in err. */
-int spawn_launcher_start(char *err, size_t err_len);
+/* Forks the launcher with progs[0..n) (copied) as the only programs it will ever run, by
+ * index: call it before the sandbox seals, once per process. Returns 0, or a negative errno
+ * with a message in err (-EBUSY: a launcher was started already). */
+int spawn_launcher_start(const struct spawn_prog *progs, size_t n, char *err, size_t err_len);
 /* No launcher may be forked from now on (the sandbox is closing: fork would be denied or
  * kill the process); spawn_start fails with a message instead when there is none. */
 void spawn_launcher_close(void);
 
-/* Starts the child. Returns 0 with *out set (on_exit fires exactly once later), or a negative
- * errno with a message in err (then nothing fires). */
+/* Starts program o->prog of the launcher's table. Returns 0 with *out set (on_exit fires
+ * exactly once later), or a negative errno with a message in err (then nothing fires):
+ * -ECHILD without a launcher, -EPERM for an index outside the table, -ENOENT when the program
+ * is not found. */
 int spawn_start(struct loop *l, const struct spawn_opts *o, struct spawn **out, char *err,
 		size_t err_len);
 /* The parent's ends of the pipes (non-blocking, close-on-exec); -1 once closed. */
 int spawn_stdin_fd(const struct spawn *sp);
 int spawn_stdout_fd(const struct spawn *sp);
 int spawn_stderr_fd(const struct spawn *sp);
+/* Tests only: our end of the launcher's socket, or -1. */
+int spawn_launcher_sock(void);
 /* The child's pid, or -1 until the launcher has reported it (shortly after the start). */
 pid_t spawn_pid(const struct spawn *sp);
 /* Closes our end of the child's stdin (EOF for the child). */

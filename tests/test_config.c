@@ -1432,12 +1432,17 @@ static void test_telegram_off_and_empty_allow_list(void **state)
 		       "served (add Telegram user ids)");
 }
 
-static void test_api_without_key_off_loopback_warns(void **state)
+static void test_api_without_key_off_loopback_is_refused(void **state)
 {
 	(void)state;
-	expect_warning("api: {listen: \"0.0.0.0:8642\"}\n",
-		       "t.yaml:1:15: warning: api.listen: api.key is not set and this is not a "
-		       "loopback address: anyone who can reach it can use the agent");
+	expect_error("api: {listen: \"0.0.0.0:8642\"}\n",
+		     "t.yaml:1:15: error: api.listen: api.key is not set and 0.0.0.0 is not a "
+		     "loopback address: anyone who can reach it could run the agent; set api.key "
+		     "(e.g. os.environ/API_SERVER_KEY) or listen on 127.0.0.1");
+	expect_error("api: {listen: \"127.example.com:8642\"}\n",
+		     "t.yaml:1:15: error: api.listen: api.key is not set and 127.example.com is "
+		     "not a loopback address: anyone who can reach it could run the agent; set "
+		     "api.key (e.g. os.environ/API_SERVER_KEY) or listen on 127.0.0.1");
 }
 
 static void test_hook_prompt_without_payload_warns(void **state)
@@ -1564,7 +1569,7 @@ int main(void)
 		cmocka_unit_test(test_secret_with_line_break_is_refused),
 		cmocka_unit_test(test_summary_hides_url_credentials),
 		cmocka_unit_test(test_telegram_off_and_empty_allow_list),
-		cmocka_unit_test(test_api_without_key_off_loopback_warns),
+		cmocka_unit_test(test_api_without_key_off_loopback_is_refused),
 		cmocka_unit_test(test_hook_prompt_without_payload_warns),
 		cmocka_unit_test(test_duplicate_keys_and_deployment_ids),
 		cmocka_unit_test(test_diag_prints_in_file_order),

@@ -407,7 +407,8 @@ static void shutdown_answers_waiting_requests_503(void **state)
 	f->done = false;
 	{
 		char *url = xasprintf("http://127.0.0.1:%d/v1/hooks/sync", httpd_port(f->srv));
-		const char *headers[] = {"Authorization: Bearer tok-sync-1234", NULL};
+		const char *headers[] = {"Authorization: Bearer tok-sync-1234",
+					 "Content-Type: application/json", NULL};
 		struct httpc_opts o = {.method = "POST",
 				       .url = url,
 				       .headers = headers,

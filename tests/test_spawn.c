@@ -1,7 +1,8 @@
 /* Tests of spawn through the launcher process: output and exit status arrive on the loop, the
  * child gets exactly the given environment, a bad command is an error at once, an execve
- * failure is an exit 127 reported once, stop escalates to SIGTERM through the launcher, and
- * spawn_free at shutdown reaps without the loop.
+ * failure is an exit 127 reported once, stop escalates to SIGTERM through the launcher,
+ * spawn_free at shutdown reaps without the loop, and the launcher runs only the programs of
+ * its table: a forged exec or an index outside the table runs nothing.
  */
 #include "test.h"
 #include "loop.h"
@@ -53,10 +54,66 @@ static void run_until_exit(struct run *r)
 	assert_int_equal(r->exits, 1);
 }
 
-static struct spawn *start(struct run *r, const char *path, const char *const *argv,
-			   const char *const *env)
+/* The launcher's table, forked once for the whole group (setup). */
+enum prog {
+	P_OUT_ENV_STATUS,
+	P_ONLY_ENV,
+	P_MISSING_PATH,
+	P_MISSING_NAME,
+	P_NOT_A_PROGRAM,
+	P_SLEEP,
+	P_CAT,
+	P_NONE, /* a hole in the table (a server that is not stdio) */
+	N_PROGS
+};
+
+static char not_a_program[] = "/tmp/hermetic-test-spawn-XXXXXX";
+
+static int setup(void **state)
 {
-	struct spawn_opts o = {path, argv, env, on_exit_cb, r};
+	static const char *const out_argv[] = {"sh", "-c",
+					       "echo \"out $FOO\"; echo err >&2; exit 3", NULL};
+	static const char *const out_env[] = {"FOO=bar", NULL};
+	static const char *const env_argv[] = {"/bin/sh", "-c", "echo \"[$HOME][$SECRET]\"", NULL};
+	static const char *const none[] = {NULL};
+	static const char *const x_argv[] = {"x", NULL};
+	static const char *const sleep_argv[] = {"sleep", "30", NULL};
+	static const char *const cat_argv[] = {"cat", NULL};
+	const char *nap_argv[] = {not_a_program, NULL};
+	struct spawn_prog progs[N_PROGS] = {
+		[P_OUT_ENV_STATUS] = {"sh", out_argv, out_env},
+		[P_ONLY_ENV] = {"/bin/sh", env_argv, none},
+		[P_MISSING_PATH] = {"/nonexistent/hermetic-x", x_argv, none},
+		[P_MISSING_NAME] = {"hermetic-no-such-command", x_argv, none},
+		[P_NOT_A_PROGRAM] = {not_a_program, nap_argv, none},
+		[P_SLEEP] = {"sleep", sleep_argv, none},
+		[P_CAT] = {"cat", cat_argv, none},
+	};
+	char err[256];
+	int fd = mkstemp(not_a_program);
+
+	/* Executable but not a program: execve says ENOEXEC, in the launcher's child. */
+	if (fd < 0 || write(fd, "\x01\x02\x03\x04", 4) != 4 || close(fd) < 0 ||
+	    chmod(not_a_program, 0700) < 0)
+		return -1;
+	/* The table is copied: what the caller does with its memory later does not matter. */
+	if (spawn_launcher_start(progs, N_PROGS, err, sizeof(err)) < 0) {
+		fprintf(stderr, "spawn_launcher_start: %s\n", err);
+		return -1;
+	}
+	memset(progs, 0, sizeof(progs));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(not_a_program);
+	return 0;
+}
+
+static struct spawn *start(struct run *r, enum prog prog)
+{
+	struct spawn_opts o = {prog, on_exit_cb, r};
 	struct spawn *sp = NULL;
 	char err[256];
 
@@ -77,10 +134,8 @@ static void read_all(int fd, char *out, size_t len)
 
 static void output_env_and_status_arrive_on_the_loop(void **state)
 {
-	const char *argv[] = {"sh", "-c", "echo \"out $FOO\"; echo err >&2; exit 3", NULL};
-	const char *env[] = {"FOO=bar", NULL};
 	struct run r = {loop_create(), -1, 0};
-	struct spawn *sp = start(&r, "sh", argv, env);
+	struct spawn *sp = start(&r, P_OUT_ENV_STATUS);
 	char buf[128];
 
 	run_until_exit(&r);
@@ -97,14 +152,12 @@ static void output_env_and_status_arrive_on_the_loop(void **state)
 
 static void only_the_given_environment_reaches_the_child(void **state)
 {
-	const char *argv[] = {"/bin/sh", "-c", "echo \"[$HOME][$SECRET]\"", NULL};
-	const char *env[] = {NULL};
 	struct run r = {loop_create(), -1, 0};
 	struct spawn *sp;
 	char buf[128];
 
 	setenv("SECRET", "do-not-pass", 1);
-	sp = start(&r, "/bin/sh", argv, env);
+	sp = start(&r, P_ONLY_ENV);
 	run_until_exit(&r);
 	read_all(spawn_stdout_fd(sp), buf, sizeof(buf));
 	assert_string_equal(buf, "[][]\n");
@@ -114,15 +167,14 @@ static void only_the_given_environment_reaches_the_child(void **state)
 
 static void a_missing_command_is_an_error_at_once(void **state)
 {
-	const char *argv[] = {"x", NULL}, *env[] = {NULL};
 	struct run r = {loop_create(), -1, 0};
-	struct spawn_opts o = {"/nonexistent/hermetic-x", argv, env, on_exit_cb, &r};
+	struct spawn_opts o = {P_MISSING_PATH, on_exit_cb, &r};
 	struct spawn *sp = NULL;
 	char err[256];
 
 	assert_int_equal(spawn_start(r.loop, &o, &sp, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "cannot run /nonexistent/hermetic-x"));
-	o.path = "hermetic-no-such-command";
+	o.prog = P_MISSING_NAME;
 	assert_int_equal(spawn_start(r.loop, &o, &sp, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "hermetic-no-such-command"));
 	assert_null(sp);
@@ -132,32 +184,37 @@ static void a_missing_command_is_an_error_at_once(void **state)
 
 static void an_execve_failure_is_one_exit_127(void **state)
 {
-	char path[] = "/tmp/hermetic-test-spawn-XXXXXX";
-	const char *argv[] = {path, NULL}, *env[] = {NULL};
 	struct run r = {loop_create(), -1, 0};
-	struct spawn *sp;
-	int fd = mkstemp(path);
+	struct spawn *sp = start(&r, P_NOT_A_PROGRAM);
 
-	/* Executable but not a program: execve says ENOEXEC, in the launcher's child. */
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "\x01\x02\x03\x04", 4), 4);
-	close(fd);
-	chmod(path, 0700);
-	sp = start(&r, path, argv, env);
 	run_until_exit(&r);
 	assert_true(WIFEXITED(r.status));
 	assert_int_equal(WEXITSTATUS(r.status), 127);
 	spawn_free(sp);
-	unlink(path);
+	loop_destroy(r.loop);
+}
+
+static void only_programs_of_the_table_can_be_started(void **state)
+{
+	struct run r = {loop_create(), -1, 0};
+	struct spawn_opts o = {P_NONE, on_exit_cb, &r};
+	struct spawn *sp = NULL;
+	char err[256];
+
+	assert_int_equal(spawn_start(r.loop, &o, &sp, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "not one the process launcher was given"));
+	o.prog = N_PROGS;
+	assert_int_equal(spawn_start(r.loop, &o, &sp, err, sizeof(err)), -EPERM);
+	assert_null(sp);
+	assert_int_equal(r.exits, 0);
 	loop_destroy(r.loop);
 }
 
 static void stop_escalates_to_sigterm_through_the_launcher(void **state)
 {
 	/* sleep ignores its stdin closing; SIGTERM (sent by id through the launcher) ends it. */
-	const char *argv[] = {"sleep", "30", NULL}, *env[] = {NULL};
 	struct run r = {loop_create(), -1, 0};
-	struct spawn *sp = start(&r, "sleep", argv, env);
+	struct spawn *sp = start(&r, P_SLEEP);
 
 	spawn_stop(sp, 50);
 	run_until_exit(&r);
@@ -169,9 +226,8 @@ static void stop_escalates_to_sigterm_through_the_launcher(void **state)
 
 static void free_at_shutdown_reaps_without_the_loop(void **state)
 {
-	const char *argv[] = {"cat", NULL}, *env[] = {NULL};
 	struct run r = {loop_create(), -1, 0};
-	struct spawn *sp = start(&r, "cat", argv, env);
+	struct spawn *sp = start(&r, P_CAT);
 
 	/* cat exits on EOF: spawn_free closes stdin and waits for the launcher's report. */
 	spawn_free(sp);
@@ -179,24 +235,17 @@ static void free_at_shutdown_reaps_without_the_loop(void **state)
 	loop_destroy(r.loop);
 }
 
-/* Sends a START for id with n descriptors attached (argv "true" when good_argv, else none). */
-static void send_start_with(int sock, uint32_t id, const int *fds, int n, bool good_argv)
+/* Sends pkt (len bytes) with n descriptors attached. */
+static void send_packet(int sock, const void *pkt, size_t len, const int *fds, int n)
 {
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(8 * sizeof(int))];
 	} ctl;
-	char pkt[sizeof(struct launcher_req) + 32];
-	struct launcher_req rq = {.type = LAUNCHER_START, .id = id, .n_argv = good_argv ? 1 : 0};
-	size_t len = sizeof(rq);
-	struct iovec iov;
+	struct iovec iov = {(void *)pkt, len};
 	struct msghdr mh = {0};
 	struct cmsghdr *cm;
 
-	memcpy(pkt, &rq, sizeof(rq));
-	memcpy(pkt + len, "/bin/true\0true", 15);
-	len += good_argv ? 15 : 10;
-	iov = (struct iovec){pkt, len};
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	memset(&ctl, 0, sizeof(ctl));
@@ -209,6 +258,14 @@ static void send_start_with(int sock, uint32_t id, const int *fds, int n, bool g
 	memcpy(CMSG_DATA(cm), fds, (size_t)n * sizeof(int));
 	if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)len)
 		fail_msg("sendmsg: %s", strerror(errno));
+}
+
+/* Sends a START of prog for id with n descriptors attached. */
+static void send_start_with(int sock, uint32_t id, uint32_t prog, const int *fds, int n)
+{
+	struct launcher_req rq = {.type = LAUNCHER_START, .id = id, .prog = prog};
+
+	send_packet(sock, &rq, sizeof(rq), fds, n);
 }
 
 /* The next report from the launcher, waiting at most 10 s. */
@@ -233,9 +290,11 @@ static bool pipe_at_eof(int rfd)
 
 static void a_start_with_the_wrong_descriptors_is_answered_and_closes_them(void **state)
 {
+	static char *const argv[] = {"true", NULL}, *const env[] = {NULL};
+	const struct launcher_prog prog = {"true", argv, env};
 	int sock, one[2], pipes[4][2], w[4], i, status;
 	struct launcher_rep r;
-	pid_t pid = launcher_fork(&sock);
+	pid_t pid = launcher_fork(&prog, 1, &sock);
 
 	assert_true(pid > 0);
 	assert_int_equal(pipe2(one, O_CLOEXEC), 0);
@@ -244,7 +303,7 @@ static void a_start_with_the_wrong_descriptors_is_answered_and_closes_them(void 
 		w[i] = pipes[i][1];
 	}
 	/* One descriptor instead of three: no child, an EXITED with EBADF, the end closed. */
-	send_start_with(sock, 7, &one[1], 1, true);
+	send_start_with(sock, 7, 0, &one[1], 1);
 	r = next_report(sock);
 	assert_int_equal(r.type, LAUNCHER_EXITED);
 	assert_int_equal(r.id, 7);
@@ -252,12 +311,12 @@ static void a_start_with_the_wrong_descriptors_is_answered_and_closes_them(void 
 	close(one[1]);
 	assert_true(pipe_at_eof(one[0]));
 	close(one[0]);
-	/* Four, with a request that does not parse: EINVAL, and all four closed. */
-	send_start_with(sock, 8, w, 4, false);
+	/* Four, with a program outside the table: EPERM, and all four closed. */
+	send_start_with(sock, 8, 1, w, 4);
 	r = next_report(sock);
 	assert_int_equal(r.type, LAUNCHER_EXITED);
 	assert_int_equal(r.id, 8);
-	assert_int_equal(r.err, EINVAL);
+	assert_int_equal(r.err, EPERM);
 	for (i = 0; i < 4; i++) {
 		close(pipes[i][1]);
 		assert_true(pipe_at_eof(pipes[i][0]));
@@ -269,6 +328,49 @@ static void a_start_with_the_wrong_descriptors_is_answered_and_closes_them(void 
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* A sealed process that is compromised can write anything to the launcher's socket: the
+ * request format of 3096e83 (path, argv and env after the header) and an index outside the
+ * table are refused, and the shell they ask for never runs. */
+static void forged_requests_run_nothing(void **state)
+{
+	static char *const argv[] = {"true", NULL}, *const env[] = {NULL};
+	const struct launcher_prog prog = {"true", argv, env};
+	char marker[] = "/tmp/hermetic-test-forged-XXXXXX", pkt[512], script[128];
+	uint32_t hdr[5] = {LAUNCHER_START, 21, 0, 3, 1}; /* type, id, sig, n_argv, n_env */
+	struct launcher_req rq = {.type = LAUNCHER_START, .id = 22, .prog = 7};
+	struct launcher_rep r;
+	int sock, p[2], fds[3], len, status, fd = mkstemp(marker);
+	struct stat st;
+	pid_t pid = launcher_fork(&prog, 1, &sock);
+
+	assert_true(pid > 0 && fd >= 0);
+	close(fd);
+	unlink(marker);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	fds[0] = p[0];
+	fds[1] = fds[2] = p[1];
+	snprintf(script, sizeof(script), ": > '%s'", marker);
+	memcpy(pkt, hdr, sizeof(hdr));
+	len = snprintf(pkt + sizeof(hdr), sizeof(pkt) - sizeof(hdr), "/bin/sh%csh%c-c%c%s%cX=1", 0,
+		       0, 0, script, 0);
+	send_packet(sock, pkt, sizeof(hdr) + (size_t)len + 1, fds, 3);
+	r = next_report(sock);
+	assert_int_equal(r.type, LAUNCHER_EXITED);
+	assert_int_equal(r.id, 21);
+	assert_int_equal(r.pid, -1);
+	assert_int_equal(r.err, EINVAL);
+	send_packet(sock, &rq, sizeof(rq), fds, 3);
+	r = next_report(sock);
+	assert_int_equal(r.type, LAUNCHER_EXITED);
+	assert_int_equal(r.id, 22);
+	assert_int_equal(r.err, EPERM);
+	close(sock); /* EOF ends it: every child it ran would have been reaped by now */
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(stat(marker, &st), -1);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,8 +380,10 @@ int main(void)
 		cmocka_unit_test(an_execve_failure_is_one_exit_127),
 		cmocka_unit_test(stop_escalates_to_sigterm_through_the_launcher),
 		cmocka_unit_test(free_at_shutdown_reaps_without_the_loop),
+		cmocka_unit_test(only_programs_of_the_table_can_be_started),
 		cmocka_unit_test(a_start_with_the_wrong_descriptors_is_answered_and_closes_them),
+		cmocka_unit_test(forged_requests_run_nothing),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }

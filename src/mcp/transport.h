@@ -55,6 +55,13 @@ const char *mcp_server_protocol(const struct mcp_server *s);
 void *mcp_server_transport_state(const struct mcp_server *s);
 void mcp_server_set_transport_state(struct mcp_server *s, void *state);
 
+/* The server's index in the config's mcp_servers (= its program in the launcher's table). */
+size_t mcp_server_index(const struct mcp_server *s);
+/* Starts the process launcher with every enabled stdio server of cfg as its table (index =
+ * the server's index in mcp_servers), or nothing when there is none. Before the sandbox
+ * seals. Returns 0 or a negative errno with a message in err. */
+int mcp_stdio_launcher_start(const struct config *cfg, char *err, size_t err_len);
+
 /* The i-th configured server (for the fuzz target that feeds messages to the core). */
 struct mcp_server *mcp_server_at(struct mcp *m, size_t i);
 

@@ -1,7 +1,9 @@
 /* mcp/transport_stdio: an MCP server as a child process speaking newline-delimited JSON-RPC
  * on stdin/stdout; its stderr lines go to our log. The child gets a filtered environment
- * (PATH, HOME, LANG, TZ plus the server's `env`). Shutdown closes stdin, then SIGTERM, then
- * SIGKILL (spawn.c), and the child is always reaped.
+ * (PATH, HOME, LANG, TZ plus the server's `env`). Command, args and environment of every
+ * stdio server are handed to the process launcher once, before the sandbox seals
+ * (mcp_stdio_launcher_start); a connect asks it for the server's index only. Shutdown closes
+ * stdin, then SIGTERM, then SIGKILL (spawn.c), and the child is always reaped.
  *
  * Reading is done with plain non-blocking read(2) on libevent events into capped line
  * buffers; a report to the core may close this transport, so the state is only freed after
@@ -189,18 +191,14 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
 	leave(t);
 }
 
-static int open_stdio(struct mcp_server *s)
+/* The server's program for the launcher's table: its command, argv and environment
+ * (malloc'd; free with free_prog). */
+static void server_prog(const struct config_mcp_server *c, struct spawn_prog *p)
 {
-	const struct config_mcp_server *c = mcp_server_config(s);
-	struct event_base *base = loop_base(mcp_server_loop(s));
-	struct stdio_t *t = xcalloc(1, sizeof(*t));
 	const char **names = xcalloc(c->n_env + 1, sizeof(char *));
 	const char **values = xcalloc(c->n_env + 1, sizeof(char *));
 	const char **argv = xcalloc(c->n_args + 2, sizeof(char *));
-	struct spawn_opts o = {0};
-	char **env, err[256];
 	size_t i;
-	int rc;
 
 	for (i = 0; i < c->n_env; i++) {
 		names[i] = c->env[i].name;
@@ -209,10 +207,46 @@ static int open_stdio(struct mcp_server *s)
 	argv[0] = c->command;
 	for (i = 0; i < c->n_args; i++)
 		argv[i + 1] = c->args[i];
-	env = spawn_env(names, values, c->n_env);
-	o.path = c->command;
-	o.argv = argv;
-	o.env = (const char *const *)env;
+	p->path = c->command;
+	p->argv = argv;
+	p->env = (const char *const *)spawn_env(names, values, c->n_env);
+	free(names);
+	free(values);
+}
+
+int mcp_stdio_launcher_start(const struct config *cfg, char *err, size_t err_len)
+{
+	struct spawn_prog *progs = xcalloc(cfg->n_mcp_servers + 1, sizeof(*progs));
+	size_t i, n = 0;
+	int rc = 0;
+
+	for (i = 0; i < cfg->n_mcp_servers; i++) {
+		const struct config_mcp_server *c = &cfg->mcp_servers[i];
+
+		if (c->enabled && c->transport == CONFIG_MCP_STDIO) {
+			server_prog(c, &progs[i]);
+			n++;
+		}
+	}
+	if (n)
+		rc = spawn_launcher_start(progs, cfg->n_mcp_servers, err, err_len);
+	for (i = 0; i < cfg->n_mcp_servers; i++) {
+		free((void *)progs[i].argv);
+		spawn_env_free((char **)progs[i].env);
+	}
+	free(progs);
+	return rc;
+}
+
+static int open_stdio(struct mcp_server *s)
+{
+	struct event_base *base = loop_base(mcp_server_loop(s));
+	struct stdio_t *t = xcalloc(1, sizeof(*t));
+	struct spawn_opts o = {0};
+	char err[256];
+	int rc;
+
+	o.prog = mcp_server_index(s);
 	o.on_exit = on_exit_cb;
 	o.arg = t;
 	t->s = s;
@@ -220,10 +254,6 @@ static int open_stdio(struct mcp_server *s)
 	buf_init(&t->err_line, STDERR_LINE_CAP);
 	t->wbuf = evbuffer_new();
 	rc = spawn_start(mcp_server_loop(s), &o, &t->sp, err, sizeof(err));
-	spawn_env_free(env);
-	free(names);
-	free(values);
-	free(argv);
 	if (rc < 0) {
 		log_warn("mcp %s: %s", mcp_server_name(s), err);
 		destroy(t);

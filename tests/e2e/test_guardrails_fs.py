@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from agent_harness import agent, agent_config, fake, tool_results  # noqa: F401
-from conftest import SLOW, argv, clean_env, free_port, http_get, run, to_yaml
+from conftest import SLOW, WRAPPER, argv, clean_env, free_port, http_get, run, to_yaml
 from fakes.fake_openai import text, tool_calls
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 
@@ -139,12 +139,146 @@ def test_landlock_denies_writes_outside_home_and_keeps_reads_it_needs(tmp_path):
     assert got[f"w:/tmp/hm-landlock-{os.getpid()}"] == "Permission denied"
     assert got[f"r:{cfg}"] == "ok"
     assert got["r:/etc/hosts"] == "ok"
-    assert got["r:/etc/shadow"] == "Permission denied"
     assert got["r:/proc/self/status"] == "ok"
     assert got["w:/dev/null"] == "ok"
     assert (home / "inside.txt").read_text() == "probe\n"
     assert not outside.exists()
     assert not os.path.exists(f"/tmp/hm-landlock-{os.getpid()}")
+
+
+def open_writer(fifo, proc, deadline_s=10):
+    """Opens fifo for writing once the probe has opened it for reading (it is then past the
+    seal and blocked in that open); fails the test if the probe exits or never gets there."""
+    end = time.monotonic() + deadline_s * SLOW
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno != 6:  # ENXIO: no reader yet
+                raise
+        if proc.poll() is not None or time.monotonic() > end:
+            out, err = proc.communicate()
+            pytest.fail(f"the probe never opened {fifo}: {out}{err}")
+        time.sleep(0.01)
+
+
+def probe_across_replace(home, cfg, paths, replace, prefix=(), env=None):
+    """landlock-probe reads paths after the seal, then blocks on a FIFO in home while replace()
+    runs, then reads them again. Returns ({path: before}, {path: after}) ("ok" or the
+    error)."""
+    home.mkdir(exist_ok=True)
+    sealed, go = home / "sealed.fifo", home / "go.fifo"
+    os.mkfifo(sealed)
+    os.mkfifo(go)
+    ops = [f"r:{p}" for p in paths] + [f"r:{sealed}", f"r:{go}"] + [f"r:{p}" for p in paths]
+    proc = subprocess.Popen([*prefix, *argv("landlock-probe", "--config", str(cfg), *ops)],
+                            env=env or clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        os.close(open_writer(sealed, proc))
+        replace()
+        os.close(open_writer(go, proc))
+        out, err = proc.communicate(timeout=20 * SLOW)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out + err
+    lines = out.splitlines()
+    assert re.match(r"Landlock: active \(ABI \d+\)", lines[0]), out + err
+    results = [line.split(" ", 1) for line in lines[1:]]
+    n = len(paths)
+    assert [r[0] for r in results] == ops, out
+    before = {p: r[1] for p, r in zip(paths, results[:n])}
+    after = {p: r[1] for p, r in zip(paths, results[n + 2:])}
+    return before, after
+
+
+def replace_by_rename(path):
+    """A byte-identical copy renamed over path: a new inode, as update-ca-certificates and
+    resolvers write."""
+    tmp = path.parent / f".{path.name}.new"
+    shutil.copyfile(path, tmp)
+    os.rename(tmp, path)
+    return path
+
+
+def k8s_mount(d, name, text):
+    """A Kubernetes ConfigMap/Secret volume: d/name -> ..data/name, ..data -> ..<timestamp>."""
+    d.mkdir()
+    (d / "..2026_11_22_1").mkdir()
+    (d / "..2026_11_22_1" / name).write_text(text)
+    os.symlink("..2026_11_22_1", d / "..data")
+    os.symlink(f"..data/{name}", d / name)
+    return d / name
+
+
+def k8s_update(d, name):
+    """The kubelet's atomic writer: a new timestamped directory, ..data swapped to it by
+    rename, the old directory removed."""
+    (d / "..2026_11_22_2").mkdir()
+    shutil.copyfile(d / "..2026_11_22_1" / name, d / "..2026_11_22_2" / name)
+    os.symlink("..2026_11_22_2", d / "..data_tmp")
+    os.rename(d / "..data_tmp", d / "..data")
+    shutil.rmtree(d / "..2026_11_22_1")
+
+
+def test_landlock_keeps_a_renamed_ca_bundle_and_a_swapped_config_mount_readable(tmp_path):
+    """Rules bind inodes: a CA bundle (SSL_CERT_FILE) replaced by rename and a config file
+    whose Kubernetes mount swapped its ..data link stay readable after the seal, because their
+    directories are granted, not the files. Each lives in a directory of its own, outside
+    anything else granted."""
+    home = tmp_path / "home"
+    cfg = k8s_mount(tmp_path / "conf", "config.yaml", f"home: {home}\n")
+    needs_landlock(cfg)
+    (tmp_path / "ca").mkdir()
+    bundle = tmp_path / "ca" / "bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    unrelated = tmp_path / "ca2"
+    unrelated.mkdir()
+    (unrelated / "other.pem").write_text("x\n")
+
+    def replace():
+        replace_by_rename(bundle)
+        k8s_update(tmp_path / "conf", "config.yaml")
+
+    before, after = probe_across_replace(
+        home, cfg, [str(bundle), str(cfg), str(unrelated / "other.pem")], replace,
+        env=clean_env(SSL_CERT_FILE=str(bundle)))
+    assert before == {str(bundle): "ok", str(cfg): "ok",
+                      str(unrelated / "other.pem"): "Permission denied"}
+    assert after == before
+
+
+def test_landlock_keeps_resolver_files_replaced_by_rename_readable(tmp_path):
+    """/etc/hosts and /etc/resolv.conf replaced by rename (resolvconf, NetworkManager,
+    systemd-resolved) stay readable: /etc is granted, not their inodes. The probe runs in a
+    mount namespace where a copy of /etc is bind-mounted over /etc, so the test can replace
+    them without touching the machine's."""
+    if WRAPPER:
+        pytest.skip("qemu-user: the probe runs in a mount namespace of the host kernel")
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a mount namespace")
+    cfg, home, _ = minimal_config(tmp_path)
+    needs_landlock(cfg)
+    etc = tmp_path / "etc"
+    subprocess.run(["cp", "-a", "/etc/.", str(etc)], check=True)
+    for name in ("hosts", "resolv.conf"):
+        if not (etc / name).exists():
+            (etc / name).write_text("# test\n")
+    prefix = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+              f'mount --bind "{etc}" /etc && exec "$@"', "sh"]
+    if subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
+        pytest.skip("no mount namespace here (unshare -m or mount --bind refused)")
+
+    def replace():
+        replace_by_rename(etc / "hosts")
+        replace_by_rename(etc / "resolv.conf")
+
+    before, after = probe_across_replace(home, cfg, ["/etc/hosts", "/etc/resolv.conf"], replace,
+                                         prefix=prefix)
+    assert before == {"/etc/hosts": "ok", "/etc/resolv.conf": "ok"}
+    assert after == before
 
 
 def test_landlock_off_switch_and_reason(tmp_path):

@@ -122,6 +122,24 @@ def test_selftest_denials_fail_with_eperm_and_are_logged_once(sealable):
     assert "denied syscall ptrace " in r.stderr and "denied syscall mount " in r.stderr
 
 
+def test_the_launcher_refuses_forged_requests_and_runs_nothing(tmp_path):
+    """A compromised sealed process can write anything to the launcher's socket. The launcher
+    runs only the programs of the table it was forked with, by index: an exec of /bin/sh with
+    its own argv and environment (the old request format) and an index outside the table are
+    refused, and the shell never runs. Holds in every build: the launcher is outside the
+    filter, so sanitizer builds (no seccomp) check it too."""
+    if WRAPPER:
+        pytest.skip("qemu-user: the selftest seals a native process")
+    r = selftest(tmp_path, "errno")
+    assert r.returncode in (0, 3), r
+    lines = dict(line.split(": ", 1) for line in r.stdout.splitlines() if ": " in line)
+    assert lines.get("launcher-forged-exec", "").startswith("refused ("), r.stdout
+    assert lines.get("launcher-index-out-of-range") == "refused (Operation not permitted)", \
+        r.stdout
+    assert lines.get("launcher-forged-ran") == "no", r.stdout
+    assert not (tmp_path / "home" / ".selftest-forged").exists()
+
+
 @pytest.mark.smoke
 def test_kill_mode_kills_with_sigsys_at_the_first_denied_call(sealable, tmp_path):
     r = selftest(tmp_path, "kill")

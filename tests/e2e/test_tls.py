@@ -4,6 +4,7 @@ sealed gateway (Landlock + seccomp in kill mode) still completes a turn over HTT
 
 The upstream is tests/fakes/fake_openai.py serving TLS with a certificate made here by the
 openssl command line tool for `localhost` (so curl's resolver thread runs too)."""
+import shutil
 import subprocess
 
 import pytest
@@ -12,6 +13,7 @@ from fakes.fake_openai import FakeOpenAI, text
 from mcp_harness import mcp_gateway, peers, servers  # noqa: F401
 from router_harness import (UPSTREAM_ENV, UPSTREAM_KEY, deployment, fake,  # noqa: F401
                             router_config, start_router)
+from test_guardrails_fs import replace_by_rename
 from test_sandbox import API_KEY, landlock_abi, post_chat, sealable, status_field  # noqa: F401
 
 @pytest.fixture
@@ -75,4 +77,36 @@ def test_sealed_gateway_turn_over_tls_in_kill_mode(sealable, tls_fake, cert, mcp
     assert tls_fake.chat_count == 1
     assert g.proc.poll() is None, g.stderr()
     assert "denied syscall" not in g.stderr()
+    assert g.stop() == 0, g.stderr()
+
+
+def test_a_ca_bundle_replaced_by_rename_still_verifies(tls_fake, cert, mcp_gateway, tmp_path):
+    """Landlock is granted the bundle's directory, not the bundle's inode: after the bundle is
+    replaced by rename (a new inode, same bytes) the next HTTPS connection still verifies.
+    curl with mbedTLS (the static build) reads the bundle for every new connection; libcurl
+    with OpenSSL (a dynamic build) caches the parsed bundle for a day, so there
+    test_guardrails_fs.py's probe of the renamed bundle is the check that bites."""
+    if landlock_abi() <= 0:
+        pytest.skip("Landlock is not offered here")
+    ca = tmp_path / "ca"
+    ca.mkdir()
+    bundle = ca / "bundle.pem"
+    shutil.copyfile(cert[0], bundle)
+    # "before" closes its connection: the second turn needs a new TLS handshake.
+    tls_fake.script_for("test/free", text("before", framing="close"), text("after"))
+    g = mcp_gateway({}, api_key=API_KEY, env={UPSTREAM_ENV: UPSTREAM_KEY,
+                                              "SSL_CERT_FILE": str(bundle)},
+                    timezone="UTC", model="free", model_list=[tls_model(tls_fake)],
+                    router_settings={"num_retries": 0, "timeout": 20})
+    assert "Landlock: active (ABI" in g.stderr(), g.stderr()
+    status, answer = post_chat(g, "hi", "ca1")
+    assert status == 200, answer
+    assert answer["choices"][0]["message"]["content"] == "before"
+    inode = bundle.stat().st_ino
+    replace_by_rename(bundle)
+    assert bundle.stat().st_ino != inode
+    status, answer = post_chat(g, "again", "ca2")
+    assert status == 200, answer
+    assert answer["choices"][0]["message"]["content"] == "after"
+    assert tls_fake.chat_count == 2
     assert g.stop() == 0, g.stderr()

@@ -1,0 +1,33 @@
+/* apiguard: the gateway API's refusal of browser-shaped requests.
+ *
+ * Any web page the user opens can send a POST to 127.0.0.1 and, through DNS rebinding (a name
+ * of the attacker's that resolves to 127.0.0.1), read the answer: without api.key that is a
+ * turn with tools. Such requests are told apart by what a browser cannot avoid sending: a
+ * Host naming the attacker's domain, an Origin of another site, and (for a POST a page can
+ * send without a CORS preflight) a Content-Type other than application/json. Every route of
+ * the API but the probes and /metrics (GET, no side effects; the kubelet and Prometheus send
+ * Host: <pod IP>:<port>) goes through apiguard_check.
+ */
+#ifndef HERMETIC_APIGUARD_H
+#define HERMETIC_APIGUARD_H
+
+#include <stdbool.h>
+
+struct config_api;
+struct evhttp_request;
+
+/* Whether the Host header value names this server: a loopback name or address (localhost,
+ * 127.0.0.0/8, [::1]; any port, so a port-forward works), api.listen's host when it is not a
+ * wildcard, or a name of api.allowed_hosts ("*": any). host may be NULL (no header): false. */
+bool apiguard_host_ok(const struct config_api *api, const char *host);
+/* Whether an Origin header value is the server's own origin for host (http:// or https://
+ * followed by host). NULL (no Origin: not a cross-origin browser request) is fine. */
+bool apiguard_origin_ok(const char *origin, const char *host);
+/* Whether a Content-Type header value is application/json (parameters allowed). */
+bool apiguard_json_type(const char *content_type);
+
+/* The gate of one API request: true when it may go on; else it has been answered (403 for
+ * Host or Origin, 415 for a POST that is not application/json) and false. */
+bool apiguard_check(const struct config_api *api, struct evhttp_request *req);
+
+#endif
