@@ -2376,7 +2376,8 @@ static const struct table skills_table = {"skills", "skills", OPTS(skills_opts),
 static const struct opt web_opts[] = {
 	{"allow_hosts", T_STRS, FLD(config_web, allow_hosts), CNT(config_web, n_allow_hosts),
 	 .cap = 256, .check = check_host_pattern,
-	 .text = "hosts web_fetch may reach (`example.com`, `*.example.com`); empty = any"},
+	 .text = "hosts web_fetch may reach (`example.com`, `*.example.com`); a listed host may "
+		 "be internal and use any port; empty = any public host, ports 80 and 443"},
 	{"timeout_s", T_INT, FLD(config_web, timeout_s), .def = "20", .min = 1, .max = 300,
 	 .text = "limit of one fetch"},
 	{"max_bytes", T_INT, FLD(config_web, max_bytes), .def = "1048576", .min = 1024,

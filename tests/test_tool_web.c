@@ -2,7 +2,8 @@
  * server in the same thread. Proves: an allowed host is fetched and its HTML reduced; JSON and
  * text pass; loopback, private, link-local, metadata and IPv6 loopback literals (also in the
  * decimal and mapped forms curl accepts) are refused by default before any request; a name
- * that resolves to loopback is refused at connect time; allow_hosts limits the hosts; every
+ * that resolves to loopback is refused at connect time; an unlisted host is fetched on ports
+ * 80 and 443 only; allow_hosts limits the hosts; every
  * redirect hop is checked (metadata, private, unlisted host, other scheme, too many); the
  * body cap returns the first bytes with a note; binary types are refused by name; max_chars,
  * HTTP errors, the timeout, and cancel (callback once, later, "cancelled").
@@ -275,10 +276,22 @@ static void a_name_resolving_to_loopback_is_refused_at_connect(void **state)
 {
 	struct fx *f = *state;
 
-	fetch_error(f, "{\"url\":\"http://localhost:%d/page\"}", " is a loopback address");
-	assert_non_null(strstr(f->text, "web_fetch refused http://localhost:"));
+	/* Port 80: an unlisted host may not use another port, and nothing listens there. */
+	fetch_error(f, "{\"url\":\"http://localhost/page\"}", " is a loopback address");
+	assert_non_null(strstr(f->text, "web_fetch refused http://localhost/page"));
 	f->done = 0;
-	fetch_error(f, "{\"url\":\"http://sub.localhost:%d/page\"}", " is a loopback address");
+	fetch_error(f, "{\"url\":\"http://sub.localhost/page\"}", " is a loopback address");
+	assert_int_equal(f->hits, 0);
+}
+
+static void an_unlisted_host_may_use_ports_80_and_443_only(void **state)
+{
+	struct fx *f = *state;
+
+	refused_at_start(f, "{\"url\":\"http://example.com:8080/\"}",
+			 "web_fetch refused http://example.com:8080/: port 8080: only ports 80 and "
+			 "443 may be fetched from a host that is not in web.allow_hosts");
+	refused_at_start(f, "{\"url\":\"https://example.com:22/\"}", "port 22:");
 	assert_int_equal(f->hits, 0);
 }
 
@@ -466,6 +479,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(internal_literals_are_refused_before_any_request,
 						setup_default, teardown),
 		cmocka_unit_test_setup_teardown(a_name_resolving_to_loopback_is_refused_at_connect,
+						setup_default, teardown),
+		cmocka_unit_test_setup_teardown(an_unlisted_host_may_use_ports_80_and_443_only,
 						setup_default, teardown),
 		cmocka_unit_test_setup_teardown(allow_hosts_limits_the_hosts, setup_allow_loopback,
 						teardown),
