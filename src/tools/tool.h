@@ -41,12 +41,13 @@ struct tool_def {
 	const char *params_json; /* JSON Schema of the arguments, compact */
 	/* NULL = offered whenever its toolset is on; else also this must say yes. */
 	bool (*offered)(const struct tools_env *env);
-	/* Synchronous tools (local files, SQLite): append the result to out and return 0, or
+	/* Synchronous tools (SQLite, home's own files): append the result to out and return 0, or
 	 * append an error text and return < 0. out has a cap; running into it is fine (the
 	 * text is cut). Must not block for long: bounded local I/O only. */
 	int (*run)(const struct tool_req *req, struct buf *out);
-	/* Asynchronous tools (network): return 0 and call cb exactly once later, or return < 0
-	 * with an error text in err (then cb never fires). */
+	/* Asynchronous tools (network; notes dir reads, which may hang, on a thread): return 0
+	 * and call cb exactly once later, or return < 0 with an error text in err (then cb never
+	 * fires). */
 	int (*start)(const struct tool_req *req, tool_job_cb cb, void *arg, struct buf *err,
 		     struct tool_job **job);
 	/* Aborts a started job; cb still fires once, later, with an error. */
