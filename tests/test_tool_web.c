@@ -295,6 +295,32 @@ static void an_unlisted_host_may_use_ports_80_and_443_only(void **state)
 	assert_int_equal(f->hits, 0);
 }
 
+/* A tainted turn (README, "Trust") reaches only listed hosts: with none listed, nothing. */
+static void a_tainted_turn_fetches_only_listed_hosts(void **state)
+{
+	struct fx *f = *state;
+
+	f->listed_only = true;
+	refused_at_start(f, "{\"url\":\"https://example.com/?q=secret\"}",
+			 "web_fetch refused https://example.com/?q=secret: this turn has read "
+			 "untrusted content");
+	assert_non_null(strstr(f->text, "example.com is not listed (none are)"));
+	assert_non_null(strstr(f->text, "web_fetch: any"));
+	assert_int_equal(f->hits, 0);
+}
+
+/* Listed hosts stay reachable from a tainted turn, redirects into unlisted ones do not. */
+static void a_tainted_turn_keeps_listed_hosts_and_checks_redirects(void **state)
+{
+	struct fx *f = *state;
+
+	f->listed_only = true;
+	fetch_ok(f, "{\"url\":\"http://127.0.0.1:%d/json\"}");
+	f->done = 0;
+	fetch_error(f, "{\"url\":\"http://127.0.0.1:%d/r?to=https://example.com/\"}",
+		    "example.com is not in web.allow_hosts");
+}
+
 static void allow_hosts_limits_the_hosts(void **state)
 {
 	struct fx *f = *state;
@@ -482,6 +508,11 @@ int main(void)
 						setup_default, teardown),
 		cmocka_unit_test_setup_teardown(an_unlisted_host_may_use_ports_80_and_443_only,
 						setup_default, teardown),
+		cmocka_unit_test_setup_teardown(a_tainted_turn_fetches_only_listed_hosts,
+						setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+			a_tainted_turn_keeps_listed_hosts_and_checks_redirects,
+			setup_allow_loopback, teardown),
 		cmocka_unit_test_setup_teardown(allow_hosts_limits_the_hosts, setup_allow_loopback,
 						teardown),
 		cmocka_unit_test_setup_teardown(a_listed_name_may_be_internal, setup_allow_loopback,

@@ -28,6 +28,8 @@ struct tool_req {
 	const struct tools_env *env;
 	const char *session_id; /* the calling session ("" when none) */
 	const cJSON *args;	/* always a JSON object (tools.c checks) */
+	/* web_fetch: only hosts in web.allow_hosts (a tainted turn without web_fetch: any). */
+	bool web_listed_only;
 };
 
 /* Asynchronous tools report here exactly once, from the loop (never inside start()). */
@@ -37,6 +39,10 @@ struct tool_def {
 	const char *name;
 	unsigned toolset; /* CONFIG_TOOLSET_* bit that enables it */
 	bool read_only;	  /* no side effects: may run in parallel with other read-only calls */
+	bool taints;	  /* its results are untrusted text (tools_taints) */
+	/* NULL, or true when the call changes what later system prompts show (memory,
+	 * skills): from a tainted turn such a call becomes a proposal (tools_call). */
+	bool (*writes)(const cJSON *args);
 	const char *description; /* one or two terse sentences: every byte is paid per call */
 	const char *params_json; /* JSON Schema of the arguments, compact */
 	/* NULL = offered whenever its toolset is on; else also this must say yes. */
@@ -59,6 +65,13 @@ struct tool_def {
 const char *tool_arg_str(const cJSON *args, const char *name, bool required, struct buf *err);
 long long tool_arg_int(const cJSON *args, const char *name, long long def, long long min,
 		       long long max, bool *bad, struct buf *err);
+
+/* Stores the call (def->name, args) as a proposal for the human; its id (6 hex digits) goes
+ * to id. 0, or a negative errno with the reason appended to err. In tool_proposals.c. */
+int tool_proposal_store(const struct config *cfg, const char *tool, const cJSON *args,
+			const char *source, char id[8], struct buf *err);
+/* What the proposal changes, for the human: "memory add (user): ..." (Markdown). */
+void tool_proposal_describe(const char *tool, const cJSON *args, struct buf *out);
 
 /* The builtin tools, defined in src/tools/tool_*.c. */
 extern const struct tool_def tool_def_memory;

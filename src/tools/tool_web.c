@@ -11,6 +11,11 @@
  * A host matched by web.allow_hosts may be internal (that is what listing one is for), but a
  * cloud metadata address only when the host is listed exactly, not by a wildcard.
  *
+ * A tainted turn (README, "Trust": it read a page, an MCP result or a hook payload, or runs
+ * for a cron job or hook) may fetch only hosts in web.allow_hosts unless its job says
+ * `web_fetch: any`: otherwise injected text could send what the turn can read (memory,
+ * notes, history) to any host in a URL.
+ *
  * Redirects are followed here, not by curl, so every hop passes the same checks; at most 5.
  * The body streams into a buffer capped at web.max_bytes: past it the fetch stops and the
  * text of what arrived is returned with a note. A type that is not text is refused when its
@@ -53,6 +58,7 @@ struct tool_job {
 	char *first_url;	/* as the model gave it */
 	char *url;		/* the current hop, normalized by curl's parser */
 	enum listing listing;	/* of the current hop's host */
+	bool listed_only;	/* a tainted turn: web.allow_hosts only */
 	int hops;
 	int64_t deadline_ms;
 	size_t max_chars;
@@ -144,7 +150,7 @@ static bool classify_literal(const char *name, enum netcheck_class *c)
 
 /* The host's verdict: 0, or -EACCES with the reason appended to err. */
 static int check_host(const struct config_web *w, const char *url, const char *from,
-		      const char *host, enum listing *out, struct buf *err)
+		      const char *host, bool listed_only, enum listing *out, struct buf *err)
 {
 	char name[256];
 	enum netcheck_class c;
@@ -172,6 +178,17 @@ static int check_host(const struct config_web *w, const char *url, const char *f
 		buf_puts(err, ")");
 		return -EACCES;
 	}
+	if (listed_only && *out == NOT_LISTED) {
+		refused_prefix(err, url, from);
+		buf_printf(
+			err,
+			"this turn has read untrusted content (a web page, an MCP result, a hook "
+			"payload or a scheduled job's input), so it may fetch only hosts in "
+			"web.allow_hosts, and %s is not listed (none are). A cron job or hook "
+			"opts in with web_fetch: any; in a chat, /new starts a clean session",
+			name);
+		return -EACCES;
+	}
 	return 0;
 }
 
@@ -192,7 +209,7 @@ static int check_port(const char *url, const char *from, const char *port, enum 
 /* Parses url (relative to base when base is set), checks scheme, host and port, and returns
  * the normalized URL (malloc'd) or NULL with the reason in err. */
 static char *check_url(const struct config_web *w, const char *url, const char *base,
-		       enum listing *listing, struct buf *err)
+		       bool listed_only, enum listing *listing, struct buf *err)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *port = NULL, *full = NULL, *out = NULL;
@@ -235,7 +252,7 @@ static char *check_url(const struct config_web *w, const char *url, const char *
 		goto out;
 	}
 	/* Messages name the URL as the model wrote it; a redirect's as resolved. */
-	if (check_host(w, base ? full : url, base, host, listing, err) == 0 &&
+	if (check_host(w, base ? full : url, base, host, listed_only, listing, err) == 0 &&
 	    check_port(base ? full : url, base, port, *listing, err) == 0)
 		out = xstrdup(full);
 out:
@@ -467,7 +484,7 @@ static int follow(struct tool_job *j, const struct httpc_req *req, struct buf *o
 		buf_printf(out, "web_fetch %s: the redirect target is too long", j->url);
 		return -E2BIG;
 	}
-	next = check_url(j->web, loc, j->url, &listing, out);
+	next = check_url(j->web, loc, j->url, j->listed_only, &listing, out);
 	if (!next)
 		return -EACCES;
 	free(j->url);
@@ -564,7 +581,7 @@ static int web_start(const struct tool_req *req, tool_job_cb cb, void *arg, stru
 
 	if (!url || bad)
 		return -EINVAL;
-	norm = check_url(web, url, NULL, &listing, err);
+	norm = check_url(web, url, NULL, req->web_listed_only, &listing, err);
 	if (!norm)
 		return -EACCES;
 	j = xcalloc(1, sizeof(*j));
@@ -575,6 +592,7 @@ static int web_start(const struct tool_req *req, tool_job_cb cb, void *arg, stru
 	j->first_url = xstrdup(url);
 	j->url = norm;
 	j->listing = listing;
+	j->listed_only = req->web_listed_only;
 	j->max_chars = (size_t)max_chars;
 	j->deadline_ms = now_mono_ms() + web->timeout_s * 1000;
 	j->max_bytes = (size_t)web->max_bytes;
@@ -600,6 +618,7 @@ const struct tool_def tool_def_web_fetch = {
 	.name = "web_fetch",
 	.toolset = CONFIG_TOOLSET_WEB,
 	.read_only = true,
+	.taints = true,
 	.description = "Fetch an http(s) URL and return its text: HTML reduced to readable text "
 		       "(title first), JSON and text as they are. Public hosts only.",
 	.params_json = "{\"type\":\"object\",\"properties\":{"
