@@ -213,3 +213,22 @@ def test_the_job_key_is_checked(tmp_path):
     r = subprocess.run(argv("config", "check", "--config", str(cfg)), capture_output=True,
                        text=True)
     assert r.returncode == 1 and "allow_hosts" in r.stdout + r.stderr and "any" in r.stdout + r.stderr
+
+
+def test_an_mcp_result_taints_the_turn(agent, fake):
+    from fakes.fake_mcp import FakeMcp
+    with FakeMcp() as srv:
+        agent.configure(mcp_servers={"inbox": {"url": srv.url}})
+        fake.script_for("test/free",
+                        tool_calls(("c0", "mcp_inbox_echo", json.dumps({"message": INJECTED}))),
+                        tool_calls(("c1", "memory", json.dumps(
+                            {"action": "add", "target": "memory", "content": INJECTED}))),
+                        text("done"))
+        before = len(fake.chat_requests)
+        r = agent.chat("check the inbox")
+        assert r.returncode == 0, r.stderr
+    res = tool_results(fake.chat_requests[before + 2])
+    assert INJECTED in res[0]
+    assert res[1].startswith("Not applied yet"), res[1]
+    mem = agent.home / "memories" / "MEMORY.md"
+    assert not mem.exists() or INJECTED not in mem.read_text()
