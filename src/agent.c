@@ -18,9 +18,10 @@
  * deployments); here a turn pays for at most one.
  *
  * Trust (README, "Trust"): a turn is tainted when its source is a cron job or a hook, or
- * once a tool whose results are untrusted text (tools_taints: web_fetch, MCP) answered in
- * its session; the mark is kept in the store (kv "session.<id>.tainted") so the next turn
- * of that session, whose history holds the text, is tainted too. Calls carry the mark to
+ * once a tool whose results are untrusted text (tools_taints: web_fetch, session_search,
+ * MCP) answered in its session; the mark is kept in the store (kv "session.<id>.tainted") so
+ * the next turn of that session, whose history holds the text, is tainted too (and so is a
+ * turn whose mark cannot be read). Calls carry the mark to
  * tools_call, which holds back memory and skill writes and keeps web_fetch to
  * web.allow_hosts.
  *
@@ -1083,7 +1084,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 		char key[48], *by = NULL;
 
 		taint_key(t, key, sizeof(key));
-		t->tainted = store_kv_get(a->env.store, key, &by) == 0;
+		t->tainted = store_kv_get(a->env.store, key, &by) != -ENOENT;
 		free(by);
 	}
 	if (!router_has_model(a->env.router, t->model))
