@@ -21,8 +21,9 @@
  * loop watches. The tool timeout (tools.c) cancels the job: the callback fires from the loop
  * at once, and a thread that is stuck in the kernel is abandoned; when it ever returns, its
  * result is discarded and it frees the job (a reference count of two: thread and loop).
- * At most MAX_WORKERS threads exist at a time, stuck ones included, so a hung mount costs a
- * bounded number of threads; past that a call is refused with a message saying why.
+ * At most MAX_STUCK abandoned threads may still be running (past that a call is refused,
+ * saying a notes dir seems to hang) and MAX_LIVE threads in all (a round of parallel calls),
+ * so a hung mount costs a bounded number of threads.
  * Rejected: a pool (a stuck call would hold a pool thread forever and starve the others, so
  * it would need the same abandonment and gains little), and O_NONBLOCK or timeouts on the
  * syscalls (regular files ignore O_NONBLOCK; NFS hard mounts ignore everything).
@@ -61,7 +62,8 @@
 #define SEARCH_MAX_DEPTH  16
 #define PATTERN_MAX_BYTES 256
 #define MAX_ROOTS	  (1 + 32)
-#define MAX_WORKERS	  4 /* file tool threads at a time, stuck ones included */
+#define MAX_STUCK	  4  /* abandoned (cancelled, timed out) threads still running */
+#define MAX_LIVE	  36 /* threads in all: a round of parallel calls, plus the stuck */
 #define WORKER_STACK	  (512 * 1024)
 
 /* What a call reads, copied so that a thread that outlives the call needs nothing else. */
@@ -419,10 +421,13 @@ struct tool_job {
 	struct file_req req;
 	struct buf out;
 	int rc;
-	bool cancelled; /* loop side only */
+	atomic_int state; /* RUNNING, then DONE (the thread) or ABANDONED (job_cancel) */
+	bool cancelled;	  /* loop side only */
 };
 
-static atomic_int n_workers;
+enum { RUNNING, DONE, ABANDONED };
+
+static atomic_int n_live, n_stuck;
 
 static void job_release(struct tool_job *j)
 {
@@ -451,7 +456,9 @@ static void *worker_main(void *arg)
 	sigdelset(&all, SIGSYS);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	j->rc = j->run(&j->req, &j->out);
-	atomic_fetch_sub(&n_workers, 1);
+	if (atomic_exchange(&j->state, DONE) == ABANDONED)
+		atomic_fetch_sub(&n_stuck, 1);
+	atomic_fetch_sub(&n_live, 1);
 	/* Cannot block or fail: the counter is far from its limit and efd stays open until
 	 * the last reference goes. */
 	while (write(j->efd, &one, sizeof(one)) < 0 && errno == EINTR)
@@ -492,10 +499,13 @@ static void on_cancelled(evutil_socket_t fd, short what, void *arg)
 static void job_cancel(struct tool_job *j)
 {
 	struct timeval zero = {0, 0};
+	int running = RUNNING;
 
 	if (j->cancelled)
 		return;
 	j->cancelled = true;
+	if (atomic_compare_exchange_strong(&j->state, &running, ABANDONED))
+		atomic_fetch_add(&n_stuck, 1);
 	event_del(j->ready);
 	evtimer_add(j->defer, &zero);
 }
@@ -511,23 +521,31 @@ static int job_start(const struct tool_req *req, file_run run, const char *name,
 	size_t i;
 	int rc;
 
-	if (atomic_fetch_add(&n_workers, 1) >= MAX_WORKERS) {
-		atomic_fetch_sub(&n_workers, 1);
+	if (atomic_load(&n_stuck) >= MAX_STUCK) {
 		buf_printf(err,
-			   "%s cannot run now: %d earlier file tool calls have not returned (is a "
-			   "notes dir on a file system that hangs?); try again later",
-			   name, MAX_WORKERS);
+			   "%s cannot run now: %d earlier file tool calls timed out and have still "
+			   "not returned (is a notes dir on a file system that hangs?); try again "
+			   "later",
+			   name, MAX_STUCK);
+		return -EBUSY;
+	}
+	if (atomic_fetch_add(&n_live, 1) >= MAX_LIVE) {
+		atomic_fetch_sub(&n_live, 1);
+		buf_printf(err,
+			   "%s cannot run now: %d file tool calls are running; try again later",
+			   name, MAX_LIVE);
 		return -EBUSY;
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (j->efd < 0) {
 		buf_printf(err, "%s could not start: %s", name, strerror(errno));
-		atomic_fetch_sub(&n_workers, 1);
+		atomic_fetch_sub(&n_live, 1);
 		free(j);
 		return -EIO;
 	}
 	atomic_init(&j->refs, 2);
+	atomic_init(&j->state, RUNNING);
 	j->cb = cb;
 	j->arg = arg;
 	j->run = run;
@@ -546,7 +564,7 @@ static int job_start(const struct tool_req *req, file_run run, const char *name,
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		buf_printf(err, "%s could not start a thread: %s", name, strerror(rc));
-		atomic_fetch_sub(&n_workers, 1);
+		atomic_fetch_sub(&n_live, 1);
 		atomic_fetch_sub(&j->refs, 1); /* the thread's */
 		job_end(j);
 		return -EAGAIN;
