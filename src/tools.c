@@ -364,9 +364,9 @@ static void propose(struct tools_call *c, const struct tool_def *d, const cJSON 
 		   id);
 	tool_proposal_describe(d->name, args, &note);
 	buf_printf(&note,
-		   "\n\nThe turn had read untrusted content (a web page, an MCP result, a hook "
-		   "payload or a scheduled job's input). Reply /approve %s or /reject %s "
-		   "(or run: hermetic proposals approve %s).",
+		   "\n\nThe turn had read untrusted content (a web page, an MCP result, other "
+		   "sessions, a hook payload or a scheduled job's input). Reply /approve %s or "
+		   "/reject %s (or run: hermetic proposals approve %s).",
 		   id, id, id);
 	if (c->t->notify)
 		c->t->notify(source, buf_str(&note), c->t->notify_arg);
@@ -375,9 +375,9 @@ static void propose(struct tools_call *c, const struct tool_def *d, const cJSON 
 	buf_finish(&note);
 	buf_printf(&c->out,
 		   "Not applied yet: this turn has read untrusted content (web pages, MCP "
-		   "results, a hook payload or a scheduled job), so changes to memory and skills "
-		   "wait for the human's approval. Stored as proposal %s and sent to the human "
-		   "for approval; do not repeat the call.",
+		   "results, other sessions, a hook payload or a scheduled job), so changes to "
+		   "memory and skills wait for the human's approval. Stored as proposal %s for "
+		   "the human to approve or reject; do not repeat the call.",
 		   id);
 	finish_later(c, false);
 }

@@ -182,10 +182,11 @@ static int check_host(const struct config_web *w, const char *url, const char *f
 		refused_prefix(err, url, from);
 		buf_printf(
 			err,
-			"this turn has read untrusted content (a web page, an MCP result, a hook "
-			"payload or a scheduled job's input), so it may fetch only hosts in "
-			"web.allow_hosts, and %s is not listed (none are). A cron job or hook "
-			"opts in with web_fetch: any; in a chat, /new starts a clean session",
+			"this turn has read untrusted content (a web page, an MCP result, other "
+			"sessions, a hook payload or a scheduled job's input), so it may fetch "
+			"only "
+			"hosts in web.allow_hosts, and %s is not listed (none are). A cron job or "
+			"hook opts in with web_fetch: any; in a chat, /new starts a clean session",
 			name);
 		return -EACCES;
 	}
