@@ -18,6 +18,14 @@
  * Hermes Agent re-ran compression until it fit (up to 9 calls per event in the seed
  * deployments); here a turn pays for at most one.
  *
+ * Trust (README, "Trust"): a turn is tainted when its source is a cron job or a hook, or
+ * once a tool whose results are untrusted text (tools_taints: web_fetch, session_search,
+ * MCP) answered in its session; the mark is kept in the store (kv "session.<id>.tainted") so
+ * the next turn of that session, whose history holds the text, is tainted too (and so is a
+ * turn whose mark cannot be read). Calls carry the mark to
+ * tools_call, which holds back memory and skill writes and keeps web_fetch to
+ * web.allow_hosts.
+ *
  * Rejected: streaming model calls (the agent needs the whole message before it can act;
  * Telegram gets the answer in one message), and a title model call per session (the first
  * line of the first message names it for free).
@@ -98,6 +106,7 @@ struct agent_turn {
 	int64_t prompt_tokens, completion_tokens, last_bytes;
 	double cost_usd;
 	bool compress_tried, cancelled, time_up;
+	bool tainted, web_any; /* trust: see the top of this file */
 	char *fail_text;
 };
 
@@ -789,12 +798,33 @@ static char *error_text(const struct router_result *r)
 
 static void run_calls(struct agent_turn *t);
 
+static void taint_key(const struct agent_turn *t, char *key, size_t len)
+{
+	snprintf(key, len, "session.%lld.tainted", (long long)t->session_id);
+}
+
+/* From now on, and in later turns of the session: its history holds untrusted text. */
+static void taint(struct agent_turn *t, const char *by)
+{
+	char key[48];
+
+	if (t->tainted)
+		return;
+	t->tainted = true;
+	taint_key(t, key, sizeof(key));
+	if (store_kv_set(t->a->env.store, key, by) < 0)
+		log_warn("agent: session %lld: the untrusted mark was not stored",
+			 (long long)t->session_id);
+}
+
 static void on_tool(bool is_error, const char *text, size_t len, void *arg)
 {
 	struct call *c = arg;
 	struct agent_turn *t = c->t;
 
 	c->tc = NULL;
+	if (tools_taints(t->a->env.tools, c->name))
+		taint(t, c->name);
 	c->done = true;
 	c->is_error = is_error;
 	c->result = xstrndup(text, len);
@@ -807,6 +837,7 @@ static void on_tool(bool is_error, const char *text, size_t len, void *arg)
 static void start_call(struct agent_turn *t, struct call *c)
 {
 	char sid[24];
+	struct tools_ctx ctx = {sid, t->source, t->tainted, t->web_any};
 
 	snprintf(sid, sizeof(sid), "%lld", (long long)t->session_id);
 	c->started = true;
@@ -814,7 +845,7 @@ static void start_call(struct agent_turn *t, struct call *c)
 	t->n_tool_calls++;
 	if (t->cbs.on_tool_call)
 		t->cbs.on_tool_call(c->name, c->args, t->arg);
-	tools_call(t->a->env.tools, c->name, c->args, sid, on_tool, c, &c->tc);
+	tools_call(t->a->env.tools, c->name, c->args, &ctx, on_tool, c, &c->tc);
 }
 
 static void free_calls(struct agent_turn *t)
@@ -1113,6 +1144,14 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	if (open_session(t, o, user_text) < 0) {
 		turn_free(t);
 		return -EIO;
+	}
+	tools_source_trust(a->env.cfg, t->source, &t->tainted, &t->web_any);
+	if (!t->tainted) {
+		char key[48], *by = NULL;
+
+		taint_key(t, key, sizeof(key));
+		t->tainted = store_kv_get(a->env.store, key, &by) != -ENOENT;
+		free(by);
 	}
 	if (!router_has_model(a->env.router, t->model))
 		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);

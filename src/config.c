@@ -2413,7 +2413,8 @@ static const struct table skills_table = {"skills", "skills", OPTS(skills_opts),
 static const struct opt web_opts[] = {
 	{"allow_hosts", T_STRS, FLD(config_web, allow_hosts), CNT(config_web, n_allow_hosts),
 	 .cap = 256, .check = check_host_pattern,
-	 .text = "hosts web_fetch may reach (`example.com`, `*.example.com`); empty = any"},
+	 .text = "hosts web_fetch may reach (`example.com`, `*.example.com`); a listed host may "
+		 "be internal and use any port; empty = any public host, ports 80 and 443"},
 	{"timeout_s", T_INT, FLD(config_web, timeout_s), .def = "20", .min = 1, .max = 300,
 	 .text = "limit of one fetch"},
 	{"max_bytes", T_INT, FLD(config_web, max_bytes), .def = "1048576", .min = 1024,
@@ -2788,6 +2789,16 @@ static const struct table mcp_table = {
 	.text = "MCP servers by name. Their tools are offered as `mcp_<name>_<tool>` (at most 64 "
 		"characters), with characters other than a-z, A-Z, 0-9, _ turned into _."};
 
+static const struct choice job_web_choices[] = {
+	{"allow_hosts", CONFIG_JOB_WEB_ALLOW_HOSTS, NULL},
+	{"any", CONFIG_JOB_WEB_ANY, NULL},
+	{NULL, 0, NULL},
+};
+
+#define JOB_WEB_TEXT                                                                               \
+	"where web_fetch may go in this job's runs (untrusted, see Trust): `allow_hosts` = only "  \
+	"web.allow_hosts; `any` = any host a chat may fetch"
+
 static const struct opt cron_opts[] = {
 	{"name", T_STR, FLD(config_cron_job, name), .check = check_name, .flags = F_REQUIRED,
 	 .text = "unique; `^[a-z0-9][a-z0-9_-]{0,63}$`"},
@@ -2805,6 +2816,8 @@ static const struct opt cron_opts[] = {
 	 .max = 86400, .text = "a run missed by less than this (downtime) still happens"},
 	{"enabled", T_BOOL, FLD(config_cron_job, enabled), .def = "true",
 	 .text = "false = keep the entry but never run it"},
+	{"web_fetch", T_ENUM, FLD(config_cron_job, web_fetch), .def = "allow_hosts",
+	 .choices = job_web_choices, .text = JOB_WEB_TEXT},
 };
 
 static const struct table cron_table = {"cron",
@@ -2831,6 +2844,8 @@ static const struct opt hook_opts[] = {
 	 .text = "answer 202 at once instead of waiting for the agent"},
 	{"model", T_STR, FLD(config_hook, model), .flags = F_MODEL,
 	 .text = "model group; default `model`"},
+	{"web_fetch", T_ENUM, FLD(config_hook, web_fetch), .def = "allow_hosts",
+	 .choices = job_web_choices, .text = JOB_WEB_TEXT},
 };
 
 static const struct table hook_table = {"hooks",

@@ -303,6 +303,13 @@ struct config_mcp_server {
 	bool enabled;
 };
 
+/* cron[].web_fetch, hooks[].web_fetch: where web_fetch may go in the job's runs, which are
+ * untrusted (README, "Trust"). */
+enum {
+	CONFIG_JOB_WEB_ALLOW_HOSTS, /* only hosts in web.allow_hosts (default) */
+	CONFIG_JOB_WEB_ANY,	    /* any host a chat may fetch */
+};
+
 struct config_cron_job {
 	char *name;
 	char *schedule; /* as written */
@@ -314,6 +321,7 @@ struct config_cron_job {
 	char *model; /* always set: given, or cfg->model */
 	int64_t misfire_grace_s;
 	bool enabled;
+	int web_fetch; /* CONFIG_JOB_WEB_* */
 };
 
 struct config_hook {
@@ -323,7 +331,8 @@ struct config_hook {
 	struct config_deliver deliver;
 	char *idempotency_field; /* NULL = no deduplication */
 	bool async;
-	char *model; /* always set: given, or cfg->model */
+	char *model;   /* always set: given, or cfg->model */
+	int web_fetch; /* CONFIG_JOB_WEB_* */
 };
 
 struct config {

@@ -498,6 +498,22 @@ static void on_breaker_trip(const char *why, int64_t until_ms, void *arg)
 	free(text);
 }
 
+/* A tainted turn's memory or skill write awaits the human: telegram.admin_chat, else the
+ * Telegram chat that asked, else the log (hermetic proposals lists it). */
+static void on_proposal(const char *source, const char *text, void *arg)
+{
+	struct gateway *g = arg;
+	long long chat = g->d.cfg->telegram.admin_chat;
+
+	if (!chat && sscanf(source, "telegram:%lld", &chat) != 1)
+		chat = 0;
+	if (chat && g->tg) {
+		telegram_deliver(g->tg, chat, text);
+		return;
+	}
+	log_warn("%s", text);
+}
+
 static int start_agent(struct gateway *g, const struct config *cfg)
 {
 	g->spend = spend_create(g->d.store, cfg);
@@ -512,6 +528,7 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 	g->agent =
 		agent_create(&(struct agent_env){cfg, g->d.loop, g->router, g->tools, g->d.store});
 	g->tg = telegram_create(&g->d, g->agent, g->mcp, g->spend);
+	tools_set_notify(g->tools, on_proposal, g);
 	telegram_set_breaker(g->tg, g->breaker);
 	g->sink = (struct job_sink){sink_run, sink_deliver, g};
 	g->cron = cron_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);

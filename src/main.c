@@ -1,6 +1,7 @@
 /* main: command line -> config -> the module that runs the command. Nothing else lives here. */
 #include "cli_chat.h"
 #include "cli_mcp.h"
+#include "cli_proposals.h"
 #include "cli_sessions.h"
 #include "config.h"
 #include "gateway.h"
@@ -41,6 +42,8 @@ static const char usage_text[] =
 	"                            the session store\n"
 	"  spend [--days N] [--config FILE]\n"
 	"                            spend ledger by day and model group\n"
+	"  proposals [list|approve ID|reject ID] [--config FILE]\n"
+	"                            memory and skill changes of untrusted turns awaiting you\n"
 	"  mcp list [--json] [--config FILE]\n"
 	"                            connect to every MCP server and list its tools\n"
 	"  mcp call [--config FILE] SERVER TOOL ['JSON-ARGS']\n"
@@ -331,6 +334,14 @@ static int run_sessions(int argc, char **argv)
 				 LOG_WARN, cli_sessions);
 }
 
+/* hermetic proposals [list|approve ID|reject ID] [--config FILE] */
+static int run_proposals(int argc, char **argv)
+{
+	return with_config_words(argc, argv, 0,
+				 "hermetic proposals [list|approve ID|reject ID] [--config FILE]",
+				 LOG_WARN, cli_proposals);
+}
+
 static int run_doctor(int argc, char **argv)
 {
 	const char *path;
@@ -389,6 +400,8 @@ static const struct cmd commands[] = {
 	{"chat", NULL, run_chat, "talk to the agent", true},
 	{"sessions", NULL, run_sessions, "the session store", false},
 	{"spend", NULL, run_spend, "print the spend ledger", false},
+	/* Approving writes memory and skill files: as root they would end up root's. */
+	{"proposals", NULL, run_proposals, "decide held memory and skill changes", true},
 	{"mcp", "list", run_mcp_list, "list MCP servers and tools", false},
 	{"mcp", "call", run_mcp_call, "call one MCP tool", false},
 	{"doctor", NULL, run_doctor, "check the setup", false},

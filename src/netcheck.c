@@ -6,17 +6,27 @@
  * dual-stack socket or a translator would deliver them there. Everything outside 2000::/3 is
  * unassigned or special in IPv6, so only global unicast counts as public there.
  *
- * Rejected: asking the resolver or the kernel (getaddrinfo flags, routing tables): the answer
- * must be the same on every host and testable without a network; and string matching on the
- * host name, which decimal forms (http://2130706433/) and DNS answers walk around.
+ * The one question the tables cannot answer is "is this one of my own addresses": a host with
+ * a public address on an interface would otherwise fetch its own services (an admin port
+ * bound to 0.0.0.0) as "public". netcheck_own() lists the interfaces with getifaddrs (a
+ * netlink dump, no file access, so it works inside the sandbox) and keeps the list for
+ * NETCHECK_OWN_TTL_MS, so a DHCP renewal or a new interface is seen within seconds.
+ *
+ * Rejected: asking the resolver or the routing tables for the class: the answer must be the
+ * same on every host and testable without a network; and string matching on the host name,
+ * which decimal forms (http://2130706433/) and DNS answers walk around.
  */
 #include "netcheck.h"
+#include "log.h"
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+
+#define OWN_MAX 256 /* addresses remembered; past it every address counts as own */
 
 struct range {
 	unsigned char prefix[16];
@@ -161,6 +171,100 @@ bool netcheck_literal(const char *s, enum netcheck_class *out)
 	return false;
 }
 
+/* ---- the machine's own addresses ---- */
+
+struct own_addr {
+	int family;
+	unsigned char a[16];
+};
+
+static struct {
+	struct own_addr addrs[OWN_MAX];
+	size_t n;
+	bool failed; /* getifaddrs failed or the list did not fit: everything counts as own */
+	bool warned;
+	int64_t at_ms; /* when listed; 0 = never */
+} own;
+
+static void own_add(int family, const unsigned char *a)
+{
+	struct own_addr *o;
+
+	if (own.n == OWN_MAX) {
+		own.failed = true;
+		return;
+	}
+	o = &own.addrs[own.n++];
+	o->family = family;
+	memset(o->a, 0, sizeof(o->a));
+	memcpy(o->a, a, family == AF_INET ? 4 : 16);
+}
+
+static void own_refresh(void)
+{
+	struct ifaddrs *list = NULL, *i;
+
+	own.n = 0;
+	own.failed = false;
+	own.at_ms = now_mono_ms();
+	if (getifaddrs(&list) < 0) {
+		own.failed = true;
+		if (!own.warned)
+			log_warn("web_fetch: cannot list this machine's addresses (%m); every "
+				 "address is refused until they can be listed");
+		own.warned = true;
+		return;
+	}
+	for (i = list; i; i = i->ifa_next) {
+		const struct sockaddr *sa = i->ifa_addr;
+
+		if (sa && sa->sa_family == AF_INET)
+			own_add(AF_INET,
+				(const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr);
+		else if (sa && sa->sa_family == AF_INET6)
+			own_add(AF_INET6, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr);
+	}
+	freeifaddrs(list);
+}
+
+void netcheck_own_reset(void)
+{
+	own.at_ms = 0;
+}
+
+bool netcheck_own(int family, const unsigned char *addr)
+{
+	const unsigned char *v4 = family == AF_INET6 ? embedded_v4(addr) : NULL;
+	size_t i, n;
+
+	if (v4) {
+		family = AF_INET;
+		addr = v4;
+	}
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	if (own.at_ms == 0 || now_mono_ms() - own.at_ms >= NETCHECK_OWN_TTL_MS)
+		own_refresh();
+	if (own.failed)
+		return true;
+	n = family == AF_INET ? 4 : 16;
+	for (i = 0; i < own.n; i++)
+		if (own.addrs[i].family == family && memcmp(own.addrs[i].a, addr, n) == 0)
+			return true;
+	return false;
+}
+
+bool netcheck_own_sockaddr(const struct sockaddr *sa, size_t len)
+{
+	if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		return netcheck_own(
+			AF_INET,
+			(const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr);
+	if (sa && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		return netcheck_own(AF_INET6, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr);
+	return false;
+}
+
 const char *netcheck_class_text(enum netcheck_class c)
 {
 	static const char *const text[] = {
@@ -173,6 +277,7 @@ const char *netcheck_class_text(enum netcheck_class c)
 		[NETCHECK_MULTICAST] = "a multicast address",
 		[NETCHECK_RESERVED] = "a reserved address",
 		[NETCHECK_METADATA] = "a cloud metadata address",
+		[NETCHECK_OWN] = "an address of this machine",
 	};
 
 	return (size_t)c < ARRAY_LEN(text) ? text[c] : "an unknown address";

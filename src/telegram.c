@@ -40,6 +40,7 @@
 #include "spend.h"
 #include "store.h"
 #include "tg_format.h"
+#include "tools.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -67,7 +68,8 @@ static const char help_text[] = "I am your hermetic assistant. Write to me in pl
 				"/usage - tokens and cost today and this month\n"
 				"/model - show or switch the model\n"
 				"/status - uptime, model, tool servers, breaker\n"
-				"/resume - close the bleed breaker so model calls flow again";
+				"/resume - close the bleed breaker so model calls flow again\n"
+				"/approve ID, /reject ID - decide a held memory change";
 
 static const char *const commands_json =
 	"[{\"command\":\"new\",\"description\":\"Start a new conversation\"},"
@@ -591,6 +593,8 @@ static bool command(struct chat *c, const char *text)
 		status_text(t, c, &out);
 	else if (strcmp(name, "resume") == 0)
 		resume_text(t, c->id, &out);
+	else if (strcmp(name, "approve") == 0 || strcmp(name, "reject") == 0)
+		tools_proposal_decide(t->cfg, arg, name[0] == 'a', &out); /* allowed users only */
 	if (out.len == 0) {
 		buf_finish(&out);
 		return false;

@@ -8,6 +8,12 @@
  * results and can correct itself; none of them fails the turn. Results are cut at
  * agent.tool_result_max_bytes on a UTF-8 boundary with a note saying how much was cut.
  *
+ * Trust (README, "Trust"): the caller says whether the turn is tainted. A tainted call of a
+ * tool that writes what later system prompts show (memory, skills) is not run: the call is
+ * stored as a proposal (tool_proposals.c), the notify callback tells the human, and the
+ * model reads that the change awaits approval. web_fetch learns to stay inside
+ * web.allow_hosts. Which results taint is the caller's business (tools_taints answers).
+ *
  * Builtin schemas are rendered once at create; MCP schemas each time (servers come and go).
  * MCP descriptions are cut to MCP_DESC_MAX bytes: some servers ship a page of prose per tool
  * and it would be paid on every request.
@@ -37,6 +43,8 @@ static const struct tool_def *const builtins[] = {
 
 struct tools {
 	struct tools_env env;
+	tools_notify_cb notify;
+	void *notify_arg;
 	const struct tool_def *offered[ARRAY_LEN(builtins)];
 	size_t n_offered;
 	char *schemas; /* builtin entries, comma-separated, no brackets */
@@ -162,6 +170,38 @@ bool tools_read_only(struct tools *t, const char *name)
 	const struct tool_def *d = find_builtin(t, name);
 
 	return d && d->read_only;
+}
+
+bool tools_taints(struct tools *t, const char *name)
+{
+	const struct tool_def *d = find_builtin(t, name);
+
+	return d ? d->taints : find_mcp(t, name);
+}
+
+void tools_source_trust(const struct config *cfg, const char *source, bool *tainted, bool *web_any)
+{
+	size_t i;
+
+	*tainted = false;
+	*web_any = false;
+	if (strncmp(source, "cron:", 5) == 0) {
+		*tainted = true;
+		for (i = 0; i < cfg->n_cron_jobs; i++)
+			if (strcmp(cfg->cron_jobs[i].name, source + 5) == 0)
+				*web_any = cfg->cron_jobs[i].web_fetch == CONFIG_JOB_WEB_ANY;
+	} else if (strncmp(source, "hook:", 5) == 0) {
+		*tainted = true;
+		for (i = 0; i < cfg->n_hooks; i++)
+			if (strcmp(cfg->hooks[i].name, source + 5) == 0)
+				*web_any = cfg->hooks[i].web_fetch == CONFIG_JOB_WEB_ANY;
+	}
+}
+
+void tools_set_notify(struct tools *t, tools_notify_cb cb, void *arg)
+{
+	t->notify = cb;
+	t->notify_arg = arg;
 }
 
 /* "unknown tool "x"; did you mean "y"? Tools: a, b, ..." */
@@ -307,13 +347,53 @@ static void arm_timeout(struct tools_call *c)
 	event_add(c->ev, &tv);
 }
 
-static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
-			const char *session_id)
+/* A write from a tainted turn: stored for the human instead of made. */
+static void propose(struct tools_call *c, const struct tool_def *d, const cJSON *args,
+		    const struct tools_ctx *ctx)
 {
-	struct tool_req req = {&c->t->env, session_id ? session_id : "", args};
+	const char *source = ctx->source && *ctx->source ? ctx->source : "an untrusted turn";
+	struct buf note;
+	char id[8];
+
+	if (tool_proposal_store(c->t->env.cfg, d->name, args, source, id, &c->out) < 0) {
+		finish_later(c, true);
+		return;
+	}
+	buf_init(&note, 0);
+	buf_printf(&note, "**Approval needed** for a change from %s (proposal %s):\n\n", source,
+		   id);
+	tool_proposal_describe(d->name, args, &note);
+	buf_printf(&note,
+		   "\n\nThe turn had read untrusted content (a web page, an MCP result, other "
+		   "sessions, a hook payload or a scheduled job's input). Reply /approve %s or "
+		   "/reject %s (or run: hermetic proposals approve %s).",
+		   id, id, id);
+	if (c->t->notify)
+		c->t->notify(source, buf_str(&note), c->t->notify_arg);
+	else
+		log_warn("%s", buf_str(&note));
+	buf_finish(&note);
+	buf_printf(&c->out,
+		   "Not applied yet: this turn has read untrusted content (web pages, MCP "
+		   "results, other sessions, a hook payload or a scheduled job), so changes to "
+		   "memory and skills wait for the human's approval. Stored as proposal %s for "
+		   "the human to approve or reject; do not repeat the call.",
+		   id);
+	finish_later(c, false);
+}
+
+static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
+			const struct tools_ctx *ctx)
+{
+	struct tool_req req = {&c->t->env, ctx->session_id ? ctx->session_id : "", args,
+			       ctx->tainted && !ctx->web_any};
 	int rc;
 
 	c->def = d;
+	if (ctx->tainted && d->writes && d->writes(args)) {
+		propose(c, d, args, ctx);
+		return;
+	}
 	if (d->run) {
 		rc = d->run(&req, &c->out);
 		finish_later(c, rc < 0);
@@ -373,9 +453,10 @@ static cJSON *parse_args(const char *text, struct buf *err)
 	return j;
 }
 
-int tools_call(struct tools *t, const char *name, const char *args_json, const char *session_id,
-	       tools_call_cb cb, void *arg, struct tools_call **out)
+int tools_call(struct tools *t, const char *name, const char *args_json,
+	       const struct tools_ctx *ctx, tools_call_cb cb, void *arg, struct tools_call **out)
 {
+	static const struct tools_ctx trusted = {"", "", false, false};
 	struct tools_call *c = xcalloc(1, sizeof(*c));
 	const struct tool_def *d;
 	cJSON *args;
@@ -400,7 +481,7 @@ int tools_call(struct tools *t, const char *name, const char *args_json, const c
 		return 0;
 	}
 	if (d)
-		run_builtin(c, d, args, session_id);
+		run_builtin(c, d, args, ctx ? ctx : &trusted);
 	else
 		run_mcp(c, args);
 	cJSON_Delete(args);

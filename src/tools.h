@@ -31,6 +31,20 @@ struct tools_env {
 
 typedef void (*tools_call_cb)(bool is_error, const char *text, size_t len, void *arg);
 
+/* Who is calling, for the trust rules (README, "Trust"). Borrowed during tools_call. */
+struct tools_ctx {
+	const char *session_id; /* "" when none */
+	const char *source;	/* "telegram:42", "cron:daily", "cli", ...; "" when none */
+	/* The turn read untrusted text (or runs for a cron job or hook): memory and skill
+	 * writes become proposals for the human, web_fetch reaches web.allow_hosts only. */
+	bool tainted;
+	bool web_any; /* the job's web_fetch: any: web_fetch as in a chat, even when tainted */
+};
+
+/* Told that a proposal awaits the human (text: what to approve and how, Markdown) for a
+ * call from source. Without one, tools_call logs the text as a warning. */
+typedef void (*tools_notify_cb)(const char *source, const char *text, void *arg);
+
 struct tools *tools_create(const struct tools_env *env);
 /* Cancels nothing: callers cancel their calls first. Accepts NULL. */
 void tools_destroy(struct tools *t);
@@ -41,12 +55,23 @@ void tools_schemas_json(struct tools *t, struct buf *out);
 size_t tools_n_offered(struct tools *t);
 /* True for a builtin marked read-only; MCP tools with annotations.readOnlyHint. */
 bool tools_read_only(struct tools *t, const char *name);
+/* True when a result of name is untrusted text that taints the turn reading it: web_fetch,
+ * session_search and every MCP tool (pages, hook payloads, pod logs and issue texts may carry
+ * instructions). */
+bool tools_taints(struct tools *t, const char *name);
+/* The trust a turn of source starts with: cron ("cron:<job>") and hook ("hook:<name>") runs
+ * are tainted, and *web_any is their job's `web_fetch: any`; every other source starts
+ * clean. */
+void tools_source_trust(const struct config *cfg, const char *source, bool *tainted, bool *web_any);
+void tools_set_notify(struct tools *t, tools_notify_cb cb, void *arg);
 
-/* Calls name with args_json (the model's text, may be invalid). Results are cut to
- * agent.tool_result_max_bytes; a call running longer than agent.tool_timeout_s is
- * cancelled and answered with a timeout error. */
-int tools_call(struct tools *t, const char *name, const char *args_json, const char *session_id,
-	       tools_call_cb cb, void *arg, struct tools_call **out);
+/* Calls name with args_json (the model's text, may be invalid) for ctx (NULL: a trusted call
+ * with no session). Results are cut to agent.tool_result_max_bytes; a call running longer
+ * than agent.tool_timeout_s is cancelled and answered with a timeout error. A write to
+ * memory or skills from a tainted ctx is not made: it is stored as a proposal, the notify
+ * callback is told, and the result says so. */
+int tools_call(struct tools *t, const char *name, const char *args_json,
+	       const struct tools_ctx *ctx, tools_call_cb cb, void *arg, struct tools_call **out);
 /* cb fires later with an error ("cancelled"). Not after cb fired. */
 void tools_cancel(struct tools_call *c);
 
@@ -56,5 +81,16 @@ void tools_cancel(struct tools_call *c);
 void tools_skills_index(const struct config *cfg, struct buf *out, size_t max_bytes);
 /* The bounded memory files as the model sees them at session start ("" when empty). */
 void tools_memory_snapshot(const struct config *cfg, struct buf *out);
+
+/* Proposals: the writes of tainted turns, kept as home/proposals/<id>.json until the human
+ * decides (`hermetic proposals`, Telegram /approve and /reject). */
+/* Appends one paragraph per pending proposal, oldest first ("No proposals wait for
+ * approval." when none). Returns 0 or a negative errno (text in out). */
+int tools_proposals_list(const struct config *cfg, struct buf *out);
+/* Applies (approve) or drops the proposal whose id is the first word of arg (as typed after
+ * /approve; NULL allowed) and removes it; out says what happened (the tool's answer when
+ * applied). Returns 0, -ENOENT (no such proposal), -EINVAL (not an id), or the tool's error
+ * (the proposal is removed then too: the text says why it did not apply). */
+int tools_proposal_decide(const struct config *cfg, const char *arg, bool approve, struct buf *out);
 
 #endif

@@ -35,6 +35,7 @@ struct fx {
 	int hits; /* requests the server answered (where a test counts them) */
 	struct evhttp_request *held;
 	struct tool_job *job;
+	bool listed_only; /* start calls as a tainted turn's (tool_req.web_listed_only) */
 };
 
 static UNUSED void on_guard(evutil_socket_t fd, short what, void *arg)
@@ -101,7 +102,8 @@ static UNUSED void on_result(bool is_error, const char *text, size_t len, void *
 static UNUSED int fx_start(struct fx *f, const struct tool_def *def, const char *args_json)
 {
 	cJSON *args = cJSON_Parse(args_json);
-	struct tool_req req = {.env = &f->env, .session_id = "", .args = args};
+	struct tool_req req = {
+		.env = &f->env, .session_id = "", .args = args, .web_listed_only = f->listed_only};
 	struct buf err;
 	int rc;
 

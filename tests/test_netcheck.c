@@ -1,9 +1,13 @@
 /* Tests of netcheck: every refused range at its edges (first and last address refused, the
  * neighbours outside allowed), cloud metadata before link-local, IPv4 embedded in IPv6
- * (mapped, compatible, NAT64, 6to4), literals with brackets, and socket addresses.
+ * (mapped, compatible, NAT64, 6to4), literals with brackets, socket addresses, and the
+ * machine's own addresses from getifaddrs.
  */
 #include "test.h"
 #include "netcheck.h"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -164,6 +168,39 @@ static void socket_addresses_and_their_text(void **state)
 	assert_string_equal(netcheck_class_text(NETCHECK_LOOPBACK), "a loopback address");
 }
 
+/* Every address of every interface is own (IPv4 also in its mapped IPv6 form); an address
+ * of no interface is not. */
+static void interface_addresses_are_own(void **state)
+{
+	struct ifaddrs *list = NULL, *i;
+	unsigned char mapped[16] = {[10] = 0xff, [11] = 0xff};
+	size_t n = 0;
+
+	(void)state;
+	netcheck_own_reset();
+	assert_int_equal(getifaddrs(&list), 0);
+	for (i = list; i; i = i->ifa_next) {
+		const struct sockaddr *sa = i->ifa_addr;
+
+		if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+			continue;
+		assert_true(netcheck_own_sockaddr(sa, sa->sa_family == AF_INET
+							      ? sizeof(struct sockaddr_in)
+							      : sizeof(struct sockaddr_in6)));
+		if (sa->sa_family == AF_INET) {
+			memcpy(mapped + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+			assert_true(netcheck_own(AF_INET6, mapped));
+		}
+		n++;
+	}
+	freeifaddrs(list);
+	assert_true(n > 0);
+	assert_true(netcheck_own(AF_INET, (const unsigned char[4]){127, 0, 0, 1}));
+	/* 203.0.113.77 (TEST-NET-3) is on no interface of a test machine. */
+	assert_false(netcheck_own(AF_INET, (const unsigned char[4]){203, 0, 113, 77}));
+	assert_string_equal(netcheck_class_text(NETCHECK_OWN), "an address of this machine");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +209,7 @@ int main(void)
 		cmocka_unit_test(ipv4_inside_ipv6_gets_the_ipv4_class),
 		cmocka_unit_test(literals_with_brackets_and_host_names),
 		cmocka_unit_test(socket_addresses_and_their_text),
+		cmocka_unit_test(interface_addresses_are_own),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

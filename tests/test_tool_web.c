@@ -2,7 +2,8 @@
  * server in the same thread. Proves: an allowed host is fetched and its HTML reduced; JSON and
  * text pass; loopback, private, link-local, metadata and IPv6 loopback literals (also in the
  * decimal and mapped forms curl accepts) are refused by default before any request; a name
- * that resolves to loopback is refused at connect time; allow_hosts limits the hosts; every
+ * that resolves to loopback is refused at connect time; an unlisted host is fetched on ports
+ * 80 and 443 only; allow_hosts limits the hosts; every
  * redirect hop is checked (metadata, private, unlisted host, other scheme, too many); the
  * body cap returns the first bytes with a note; binary types are refused by name; max_chars,
  * HTTP errors, the timeout, and cancel (callback once, later, "cancelled").
@@ -275,11 +276,49 @@ static void a_name_resolving_to_loopback_is_refused_at_connect(void **state)
 {
 	struct fx *f = *state;
 
-	fetch_error(f, "{\"url\":\"http://localhost:%d/page\"}", " is a loopback address");
-	assert_non_null(strstr(f->text, "web_fetch refused http://localhost:"));
+	/* Port 80: an unlisted host may not use another port, and nothing listens there. */
+	fetch_error(f, "{\"url\":\"http://localhost/page\"}", " is a loopback address");
+	assert_non_null(strstr(f->text, "web_fetch refused http://localhost/page"));
 	f->done = 0;
-	fetch_error(f, "{\"url\":\"http://sub.localhost:%d/page\"}", " is a loopback address");
+	fetch_error(f, "{\"url\":\"http://sub.localhost/page\"}", " is a loopback address");
 	assert_int_equal(f->hits, 0);
+}
+
+static void an_unlisted_host_may_use_ports_80_and_443_only(void **state)
+{
+	struct fx *f = *state;
+
+	refused_at_start(f, "{\"url\":\"http://example.com:8080/\"}",
+			 "web_fetch refused http://example.com:8080/: port 8080: only ports 80 and "
+			 "443 may be fetched from a host that is not in web.allow_hosts");
+	refused_at_start(f, "{\"url\":\"https://example.com:22/\"}", "port 22:");
+	assert_int_equal(f->hits, 0);
+}
+
+/* A tainted turn (README, "Trust") reaches only listed hosts: with none listed, nothing. */
+static void a_tainted_turn_fetches_only_listed_hosts(void **state)
+{
+	struct fx *f = *state;
+
+	f->listed_only = true;
+	refused_at_start(f, "{\"url\":\"https://example.com/?q=secret\"}",
+			 "web_fetch refused https://example.com/?q=secret: this turn has read "
+			 "untrusted content");
+	assert_non_null(strstr(f->text, "example.com is not listed (none are)"));
+	assert_non_null(strstr(f->text, "web_fetch: any"));
+	assert_int_equal(f->hits, 0);
+}
+
+/* Listed hosts stay reachable from a tainted turn, redirects into unlisted ones do not. */
+static void a_tainted_turn_keeps_listed_hosts_and_checks_redirects(void **state)
+{
+	struct fx *f = *state;
+
+	f->listed_only = true;
+	fetch_ok(f, "{\"url\":\"http://127.0.0.1:%d/json\"}");
+	f->done = 0;
+	fetch_error(f, "{\"url\":\"http://127.0.0.1:%d/r?to=https://example.com/\"}",
+		    "example.com is not in web.allow_hosts");
 }
 
 static void allow_hosts_limits_the_hosts(void **state)
@@ -467,6 +506,13 @@ int main(void)
 						setup_default, teardown),
 		cmocka_unit_test_setup_teardown(a_name_resolving_to_loopback_is_refused_at_connect,
 						setup_default, teardown),
+		cmocka_unit_test_setup_teardown(an_unlisted_host_may_use_ports_80_and_443_only,
+						setup_default, teardown),
+		cmocka_unit_test_setup_teardown(a_tainted_turn_fetches_only_listed_hosts,
+						setup_default, teardown),
+		cmocka_unit_test_setup_teardown(
+			a_tainted_turn_keeps_listed_hosts_and_checks_redirects,
+			setup_allow_loopback, teardown),
 		cmocka_unit_test_setup_teardown(allow_hosts_limits_the_hosts, setup_allow_loopback,
 						teardown),
 		cmocka_unit_test_setup_teardown(a_listed_name_may_be_internal, setup_allow_loopback,

@@ -1,8 +1,15 @@
 /* files: read_file returns numbered lines from home and the notes dirs and refuses anything
  * whose realpath is outside them (absolute, "..", symlinks), state.db and binary files;
  * search_files finds lines in notes, honours glob and path, skips dot dirs, state.db and
- * symlinked directories, and stops at its caps with a note. */
+ * symlinked directories, and stops at its caps with a note. Both run off the loop: the
+ * result comes from the loop, never inside start(); an open() that hangs in the kernel (made
+ * with a fanotify permission mark nobody answers, as a dead NFS server would) leaves the
+ * loop running, cancel answers at once, and at most 4 abandoned threads are held (parallel
+ * calls that do not hang are not limited by that). */
 #include "tool_fixture.h"
+
+#include <fcntl.h>
+#include <sys/fanotify.h>
 
 static char *json_path(const char *key, const char *path, const char *more)
 {
@@ -315,6 +322,107 @@ static void search_stops_at_its_caps(void **state)
 	fixture_destroy(f);
 }
 
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Runs the loop for ms milliseconds; returns how many 10 ms ticks fired meanwhile. */
+static int spin(struct fixture *f, int ms)
+{
+	int ticks = 0, i;
+	struct timeval ten = {0, 10000};
+	struct event *ev = event_new(loop_base(f->loop), -1, EV_PERSIST, on_tick, &ticks);
+
+	event_add(ev, &ten);
+	for (i = 0; ticks < ms / 10 && i < 10000; i++)
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
+	event_free(ev);
+	return ticks;
+}
+
+static void file_tools_answer_from_the_loop(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	struct tool_job *job = NULL;
+
+	(void)state;
+	put_file(f->home, "a.txt", "alpha\n");
+	assert_int_equal(fixture_start(f, &tool_def_read_file, "{\"path\":\"a.txt\"}", &job), 0);
+	assert_int_equal(f->done, 0); /* not inside start() */
+	while (f->done == 0)
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
+	assert_string_equal(buf_str(&f->out), "   1| alpha\n");
+	assert_int_equal(fixture_start(f, &tool_def_search_files, "{\"pattern\":\"ALPHA\"}", &job),
+			 0);
+	assert_int_equal(f->done, 1);
+	while (f->done == 1)
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
+	assert_string_equal(buf_str(&f->out), "a.txt:1: alpha\n");
+	/* A round of parallel calls is not mistaken for a hung file system. */
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(
+			fixture_start(f, &tool_def_read_file, "{\"path\":\"a.txt\"}", &job), 0);
+	while (f->done < 14)
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
+	fixture_destroy(f);
+}
+
+static void a_hung_open_leaves_the_loop_running_and_cancel_answers(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	struct tool_job *jobs[5] = {NULL};
+	char *path = xasprintf("%s/stuck.md", f->notes), *args, *search;
+	int fan, i;
+
+	(void)state;
+	put_file(f->notes, "stuck.md", "never read while the mark holds\n");
+	fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY);
+	if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, path) < 0) {
+		if (fan >= 0)
+			close(fan);
+		free(path);
+		fixture_destroy(f);
+		skip(); /* needs CAP_SYS_ADMIN */
+	}
+	args = xasprintf("{\"path\":\"%s\"}", path);
+	assert_int_equal(fixture_start(f, &tool_def_read_file, args, &jobs[0]), 0);
+	/* The open() hangs in the thread; the loop keeps its timers. */
+	assert_true(spin(f, 200) >= 20);
+	assert_int_equal(f->done, 0);
+	tool_def_read_file.cancel(jobs[0]);
+	assert_int_equal(f->done, 0); /* not inside cancel() */
+	event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
+	assert_int_equal(f->done, 1);
+	assert_string_equal(buf_str(&f->out), "cancelled");
+	/* Abandoned threads still count: three more may be abandoned, then calls are refused
+	 * until the file system answers. */
+	search = xasprintf("{\"pattern\":\"never\",\"path\":\"%s\"}", path);
+	for (i = 1; i < 4; i++) {
+		assert_int_equal(fixture_start(f, &tool_def_search_files, search, &jobs[i]), 0);
+		tool_def_search_files.cancel(jobs[i]);
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
+		assert_int_equal(f->done, i + 1);
+	}
+	assert_true(fixture_start(f, &tool_def_read_file, args, &jobs[4]) < 0);
+	assert_contains(buf_str(&f->out), "read_file cannot run now: 4 earlier file tool calls "
+					  "timed out and have still not returned");
+	/* The server comes back: the abandoned threads end and free their jobs; calls run. */
+	close(fan);
+	for (i = 0; i < 200; i++) {
+		if (fixture_start(f, &tool_def_search_files, search, &jobs[4]) == 0)
+			break;
+		usleep(10000);
+	}
+	while (f->done < 5)
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
+	assert_contains(buf_str(&f->out), "stuck.md:1: never read while the mark holds");
+	free(search);
+	free(args);
+	free(path);
+	fixture_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +435,8 @@ int main(void)
 		cmocka_unit_test(search_finds_lines_in_notes_and_home),
 		cmocka_unit_test(search_stays_inside_the_roots),
 		cmocka_unit_test(search_stops_at_its_caps),
+		cmocka_unit_test(file_tools_answer_from_the_loop),
+		cmocka_unit_test(a_hung_open_leaves_the_loop_running_and_cancel_answers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

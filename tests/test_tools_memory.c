@@ -1,6 +1,7 @@
 /* memory: add/replace/remove/read on MEMORY.md and USER.md in Hermes' "§" format, the
  * character bound refused with the numbers, a failed write leaving the old file, and the
- * snapshot of the system prompt. */
+ * snapshot of the system prompt; a tainted turn's memory write kept as a proposal that the
+ * human approves (applied with the tool's checks at that time) or rejects, at most 100. */
 #include "tool_fixture.h"
 
 #include <dirent.h>
@@ -286,6 +287,87 @@ static void the_snapshot_cuts_a_file_over_its_bound(void **state)
 	fixture_destroy(f);
 }
 
+static void a_proposal_is_applied_on_approval_and_dropped_on_rejection(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	cJSON *add = cJSON_Parse("{\"action\":\"add\",\"target\":\"user\",\"content\":\"PIN is "
+				 "1234\"}");
+	char id[8], id2[8];
+	struct buf out;
+	char *text;
+
+	(void)state;
+	buf_init(&out, 0);
+	assert_int_equal(tool_proposal_store(f->cfg, "memory", add, "hook:inbox", id, &out), 0);
+	assert_int_equal(tool_proposal_store(f->cfg, "memory", add, "cron:daily", id2, &out), 0);
+	assert_string_not_equal(id, id2);
+	assert_false(exists(f->home, "memories/USER.md"));
+	assert_int_equal(tools_proposals_list(f->cfg, &out), 0);
+	assert_contains(buf_str(&out), "from hook:inbox\nmemory add (user)\nnew text: PIN is 1234");
+	assert_contains(buf_str(&out), id2);
+	buf_reset(&out);
+	assert_int_equal(tools_proposal_decide(f->cfg, id, true, &out), 0);
+	assert_contains(buf_str(&out), "Approved proposal");
+	text = get_file(f->home, "memories/USER.md");
+	assert_non_null(text);
+	assert_contains(text, "PIN is 1234");
+	free(text);
+	/* Decided once: the second decision finds nothing. */
+	buf_reset(&out);
+	assert_int_equal(tools_proposal_decide(f->cfg, id, true, &out), -ENOENT);
+	buf_reset(&out);
+	assert_int_equal(tools_proposal_decide(f->cfg, id2, false, &out), 0);
+	assert_contains(buf_str(&out), "Rejected proposal");
+	buf_reset(&out);
+	assert_int_equal(tools_proposals_list(f->cfg, &out), 0);
+	assert_string_equal(buf_str(&out), "No proposals wait for approval.\n");
+	/* Ids are 6 hex digits: nothing else names a file. */
+	buf_reset(&out);
+	assert_int_equal(tools_proposal_decide(f->cfg, "../../etc", true, &out), -EINVAL);
+	assert_int_equal(tools_proposal_decide(f->cfg, NULL, true, &out), -EINVAL);
+	buf_finish(&out);
+	cJSON_Delete(add);
+	fixture_destroy(f);
+}
+
+static void a_stale_proposal_fails_with_the_tools_own_check(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	cJSON *rm = cJSON_Parse("{\"action\":\"remove\",\"target\":\"memory\","
+				"\"old_text\":\"gone\"}");
+	char id[8];
+	struct buf out;
+
+	(void)state;
+	buf_init(&out, 0);
+	assert_int_equal(tool_proposal_store(f->cfg, "memory", rm, "telegram:1", id, &out), 0);
+	assert_true(tools_proposal_decide(f->cfg, id, true, &out) < 0);
+	assert_contains(buf_str(&out), "could not be applied");
+	assert_contains(buf_str(&out), "not found");
+	buf_finish(&out);
+	cJSON_Delete(rm);
+	fixture_destroy(f);
+}
+
+static void at_most_100_proposals_wait(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	cJSON *add = cJSON_Parse("{\"action\":\"add\",\"target\":\"user\",\"content\":\"x\"}");
+	char id[8];
+	struct buf out;
+	int i;
+
+	(void)state;
+	buf_init(&out, 0);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(tool_proposal_store(f->cfg, "memory", add, "hook:a", id, &out), 0);
+	assert_int_equal(tool_proposal_store(f->cfg, "memory", add, "hook:a", id, &out), -ENOSPC);
+	assert_contains(buf_str(&out), "100 proposals already wait");
+	buf_finish(&out);
+	cJSON_Delete(add);
+	fixture_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +382,9 @@ int main(void)
 		cmocka_unit_test(bad_arguments_say_what_to_fix),
 		cmocka_unit_test(the_snapshot_shows_both_files),
 		cmocka_unit_test(the_snapshot_cuts_a_file_over_its_bound),
+		cmocka_unit_test(a_proposal_is_applied_on_approval_and_dropped_on_rejection),
+		cmocka_unit_test(a_stale_proposal_fails_with_the_tools_own_check),
+		cmocka_unit_test(at_most_100_proposals_wait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

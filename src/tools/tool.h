@@ -28,6 +28,8 @@ struct tool_req {
 	const struct tools_env *env;
 	const char *session_id; /* the calling session ("" when none) */
 	const cJSON *args;	/* always a JSON object (tools.c checks) */
+	/* web_fetch: only hosts in web.allow_hosts (a tainted turn without web_fetch: any). */
+	bool web_listed_only;
 };
 
 /* Asynchronous tools report here exactly once, from the loop (never inside start()). */
@@ -37,16 +39,21 @@ struct tool_def {
 	const char *name;
 	unsigned toolset; /* CONFIG_TOOLSET_* bit that enables it */
 	bool read_only;	  /* no side effects: may run in parallel with other read-only calls */
+	bool taints;	  /* its results are untrusted text (tools_taints) */
+	/* NULL, or true when the call changes what later system prompts show (memory,
+	 * skills): from a tainted turn such a call becomes a proposal (tools_call). */
+	bool (*writes)(const cJSON *args);
 	const char *description; /* one or two terse sentences: every byte is paid per call */
 	const char *params_json; /* JSON Schema of the arguments, compact */
 	/* NULL = offered whenever its toolset is on; else also this must say yes. */
 	bool (*offered)(const struct tools_env *env);
-	/* Synchronous tools (local files, SQLite): append the result to out and return 0, or
+	/* Synchronous tools (SQLite, home's own files): append the result to out and return 0, or
 	 * append an error text and return < 0. out has a cap; running into it is fine (the
 	 * text is cut). Must not block for long: bounded local I/O only. */
 	int (*run)(const struct tool_req *req, struct buf *out);
-	/* Asynchronous tools (network): return 0 and call cb exactly once later, or return < 0
-	 * with an error text in err (then cb never fires). */
+	/* Asynchronous tools (network; notes dir reads, which may hang, on a thread): return 0
+	 * and call cb exactly once later, or return < 0 with an error text in err (then cb never
+	 * fires). */
 	int (*start)(const struct tool_req *req, tool_job_cb cb, void *arg, struct buf *err,
 		     struct tool_job **job);
 	/* Aborts a started job; cb still fires once, later, with an error. */
@@ -58,6 +65,13 @@ struct tool_def {
 const char *tool_arg_str(const cJSON *args, const char *name, bool required, struct buf *err);
 long long tool_arg_int(const cJSON *args, const char *name, long long def, long long min,
 		       long long max, bool *bad, struct buf *err);
+
+/* Stores the call (def->name, args) as a proposal for the human; its id (6 hex digits) goes
+ * to id. 0, or a negative errno with the reason appended to err. In tool_proposals.c. */
+int tool_proposal_store(const struct config *cfg, const char *tool, const cJSON *args,
+			const char *source, char id[8], struct buf *err);
+/* What the proposal changes, for the human: "memory add (user): ..." (Markdown). */
+void tool_proposal_describe(const char *tool, const cJSON *args, struct buf *out);
 
 /* The builtin tools, defined in src/tools/tool_*.c. */
 extern const struct tool_def tool_def_memory;

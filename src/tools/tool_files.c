@@ -13,18 +13,39 @@
  * never enters a symlinked directory (a loop or a way out); a symlinked file is searched
  * only when its target is inside a root. Rejected: shelling out to grep/ripgrep (a process
  * per call, and the sandbox has no such binaries) and an index (the trees are small).
+ *
+ * Off the loop: a notes dir can sit on NFS or a sync mount that hangs, and then realpath(),
+ * open() and read() block in the kernel for as long as the server is away. So each call runs
+ * on a detached worker thread of its own, with copies of everything it reads (the arguments
+ * and the roots' names, never the config), and posts its result back through an eventfd the
+ * loop watches. The tool timeout (tools.c) cancels the job: the callback fires from the loop
+ * at once, and a thread that is stuck in the kernel is abandoned; when it ever returns, its
+ * result is discarded and it frees the job (a reference count of two: thread and loop).
+ * At most MAX_STUCK abandoned threads may still be running (past that a call is refused,
+ * saying a notes dir seems to hang) and MAX_LIVE threads in all (a round of parallel calls),
+ * so a hung mount costs a bounded number of threads.
+ * Rejected: a pool (a stuck call would hold a pool thread forever and starve the others, so
+ * it would need the same abandonment and gains little), and O_NONBLOCK or timeouts on the
+ * syscalls (regular files ignore O_NONBLOCK; NFS hard mounts ignore everything).
  */
 #include "config.h"
 #include "fileio.h"
+#include "loop.h"
 #include "tools/tool.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +62,17 @@
 #define SEARCH_MAX_DEPTH  16
 #define PATTERN_MAX_BYTES 256
 #define MAX_ROOTS	  (1 + 32)
+#define MAX_STUCK	  4  /* abandoned (cancelled, timed out) threads still running */
+#define MAX_LIVE	  36 /* threads in all: a round of parallel calls, plus the stuck */
+#define WORKER_STACK	  (512 * 1024)
+
+/* What a call reads, copied so that a thread that outlives the call needs nothing else. */
+struct file_req {
+	char *home;
+	char *notes[MAX_ROOTS - 1];
+	size_t n_notes;
+	cJSON *args;
+};
 
 struct roots {
 	const char *shown[MAX_ROOTS]; /* as configured */
@@ -49,16 +81,16 @@ struct roots {
 	const char *home_real; /* real[0] */
 };
 
-static void roots_init(struct roots *r, const struct config *cfg)
+static void roots_init(struct roots *r, const struct file_req *req)
 {
 	size_t i;
 
 	memset(r, 0, sizeof(*r));
-	r->shown[r->n] = cfg->home;
-	r->real[r->n++] = realpath(cfg->home, NULL);
-	for (i = 0; i < cfg->n_notes_dirs && r->n < MAX_ROOTS; i++) {
-		r->shown[r->n] = cfg->notes_dirs[i];
-		r->real[r->n++] = realpath(cfg->notes_dirs[i], NULL);
+	r->shown[r->n] = req->home;
+	r->real[r->n++] = realpath(req->home, NULL);
+	for (i = 0; i < req->n_notes && r->n < MAX_ROOTS; i++) {
+		r->shown[r->n] = req->notes[i];
+		r->real[r->n++] = realpath(req->notes[i], NULL);
 	}
 	r->home_real = r->real[0];
 }
@@ -331,7 +363,7 @@ static int list_dir(const struct roots *r, const char *real, const char *path, s
 	return 0;
 }
 
-static int run_read(const struct tool_req *req, struct buf *out)
+static int run_read(const struct file_req *req, struct buf *out)
 {
 	size_t mark = out->len;
 	bool bad = false;
@@ -346,7 +378,7 @@ static int run_read(const struct tool_req *req, struct buf *out)
 
 	if (out->len > mark || bad)
 		return -EINVAL;
-	roots_init(&r, req->env->cfg);
+	roots_init(&r, req);
 	buf_init(&rd.line, 0);
 	buf_init(&rd.text, 0);
 	real = *path ? resolve(&r, path, out) : NULL;
@@ -371,6 +403,188 @@ static int run_read(const struct tool_req *req, struct buf *out)
 	return rc;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * the worker thread
+ */
+
+typedef int (*file_run)(const struct file_req *req, struct buf *out);
+
+static int run_search(const struct file_req *req, struct buf *out);
+
+struct tool_job {
+	atomic_int refs; /* the thread's and the loop's */
+	int efd;	 /* the thread writes 1 when out and rc are final */
+	struct event *ready, *defer;
+	tool_job_cb cb;
+	void *arg;
+	file_run run;
+	struct file_req req;
+	struct buf out;
+	int rc;
+	atomic_int state; /* RUNNING, then DONE (the thread) or ABANDONED (job_cancel) */
+	bool cancelled;	  /* loop side only */
+};
+
+enum { RUNNING, DONE, ABANDONED };
+
+static atomic_int n_live, n_stuck;
+
+static void job_release(struct tool_job *j)
+{
+	size_t i;
+
+	if (atomic_fetch_sub(&j->refs, 1) != 1)
+		return;
+	close(j->efd);
+	cJSON_Delete(j->req.args);
+	free(j->req.home);
+	for (i = 0; i < j->req.n_notes; i++)
+		free(j->req.notes[i]);
+	buf_finish(&j->out);
+	free(j);
+}
+
+static void *worker_main(void *arg)
+{
+	struct tool_job *j = arg;
+	uint64_t one = 1;
+	sigset_t all;
+
+	sigfillset(&all);
+	/* SIGSYS stays open: under the sandbox's errno mode a denied syscall must fail with
+	 * EPERM here too; blocked, it would kill the process. */
+	sigdelset(&all, SIGSYS);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	j->rc = j->run(&j->req, &j->out);
+	if (atomic_exchange(&j->state, DONE) == ABANDONED)
+		atomic_fetch_sub(&n_stuck, 1);
+	atomic_fetch_sub(&n_live, 1);
+	/* Cannot block or fail: the counter is far from its limit and efd stays open until
+	 * the last reference goes. */
+	while (write(j->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+	job_release(j);
+	return NULL;
+}
+
+/* The loop's side is over: no event of the job fires again. */
+static void job_end(struct tool_job *j)
+{
+	event_free(j->ready);
+	event_free(j->defer);
+	job_release(j);
+}
+
+static void on_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct tool_job *j = arg;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno == EAGAIN)
+		return;
+	j->cb(j->rc < 0, buf_str(&j->out), j->out.len, j->arg);
+	job_end(j);
+}
+
+static void on_cancelled(evutil_socket_t fd, short what, void *arg)
+{
+	struct tool_job *j = arg;
+
+	j->cb(true, "cancelled", strlen("cancelled"), j->arg);
+	job_end(j);
+}
+
+/* The thread may be stuck in the kernel: answer now, from the loop, and leave the thread
+ * to free the job if it ever returns. */
+static void job_cancel(struct tool_job *j)
+{
+	struct timeval zero = {0, 0};
+	int running = RUNNING;
+
+	if (j->cancelled)
+		return;
+	j->cancelled = true;
+	if (atomic_compare_exchange_strong(&j->state, &running, ABANDONED))
+		atomic_fetch_add(&n_stuck, 1);
+	event_del(j->ready);
+	evtimer_add(j->defer, &zero);
+}
+
+static int job_start(const struct tool_req *req, file_run run, const char *name, tool_job_cb cb,
+		     void *arg, struct buf *err, struct tool_job **out)
+{
+	const struct config *cfg = req->env->cfg;
+	struct event_base *base = loop_base(req->env->loop);
+	struct tool_job *j;
+	pthread_attr_t attr;
+	pthread_t thread;
+	size_t i;
+	int rc;
+
+	if (atomic_load(&n_stuck) >= MAX_STUCK) {
+		buf_printf(err,
+			   "%s cannot run now: %d earlier file tool calls timed out and have still "
+			   "not returned (is a notes dir on a file system that hangs?); try again "
+			   "later",
+			   name, MAX_STUCK);
+		return -EBUSY;
+	}
+	if (atomic_fetch_add(&n_live, 1) >= MAX_LIVE) {
+		atomic_fetch_sub(&n_live, 1);
+		buf_printf(err,
+			   "%s cannot run now: %d file tool calls are running; try again later",
+			   name, MAX_LIVE);
+		return -EBUSY;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (j->efd < 0) {
+		buf_printf(err, "%s could not start: %s", name, strerror(errno));
+		atomic_fetch_sub(&n_live, 1);
+		free(j);
+		return -EIO;
+	}
+	atomic_init(&j->refs, 2);
+	atomic_init(&j->state, RUNNING);
+	j->cb = cb;
+	j->arg = arg;
+	j->run = run;
+	j->req.home = xstrdup(cfg->home);
+	for (i = 0; i < cfg->n_notes_dirs && i < ARRAY_LEN(j->req.notes); i++)
+		j->req.notes[j->req.n_notes++] = xstrdup(cfg->notes_dirs[i]);
+	j->req.args = cJSON_Duplicate(req->args, true);
+	buf_init(&j->out, err->cap);
+	j->ready = event_new(base, j->efd, EV_READ | EV_PERSIST, on_ready, j);
+	j->defer = evtimer_new(base, on_cancelled, j);
+	event_add(j->ready, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WORKER_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&thread, &attr, worker_main, j);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		buf_printf(err, "%s could not start a thread: %s", name, strerror(rc));
+		atomic_fetch_sub(&n_live, 1);
+		atomic_fetch_sub(&j->refs, 1); /* the thread's */
+		job_end(j);
+		return -EAGAIN;
+	}
+	*out = j;
+	return 0;
+}
+
+static int start_read(const struct tool_req *req, tool_job_cb cb, void *arg, struct buf *err,
+		      struct tool_job **out)
+{
+	return job_start(req, run_read, "read_file", cb, arg, err, out);
+}
+
+static int start_search(const struct tool_req *req, tool_job_cb cb, void *arg, struct buf *err,
+			struct tool_job **out)
+{
+	return job_start(req, run_search, "search_files", cb, arg, err, out);
+}
+
 const struct tool_def tool_def_read_file = {
 	.name = "read_file",
 	.toolset = CONFIG_TOOLSET_FILES,
@@ -382,7 +596,8 @@ const struct tool_def tool_def_read_file = {
 		       "\"offset\":{\"type\":\"integer\",\"description\":\"first line, 1-based\"},"
 		       "\"limit\":{\"type\":\"integer\",\"description\":\"lines, default 200\"}},"
 		       "\"required\":[\"path\"]}",
-	.run = run_read,
+	.start = start_read,
+	.cancel = job_cancel,
 };
 
 /* ---------------------------------------------------------------------------------------
@@ -541,7 +756,7 @@ static void search_report(const struct search *s, const char *where, struct buf 
 			   SEARCH_SCAN_BYTES / (1024 * 1024));
 }
 
-static int run_search(const struct tool_req *req, struct buf *out)
+static int run_search(const struct file_req *req, struct buf *out)
 {
 	size_t mark = out->len, i;
 	const char *pattern = tool_arg_str(req->args, "pattern", true, out);
@@ -559,7 +774,7 @@ static int run_search(const struct tool_req *req, struct buf *out)
 		buf_printf(out, "pattern must be 1 to %d bytes of plain text", PATTERN_MAX_BYTES);
 		return -EINVAL;
 	}
-	roots_init(&r, req->env->cfg);
+	roots_init(&r, req);
 	s.r = &r;
 	buf_init(&where, 0);
 	if (path && *path) {
@@ -593,5 +808,6 @@ const struct tool_def tool_def_search_files = {
 		       "\"path\":{\"type\":\"string\",\"description\":\"subdirectory or file\"},"
 		       "\"glob\":{\"type\":\"string\",\"description\":\"file name, e.g. *.md\"}},"
 		       "\"required\":[\"pattern\"]}",
-	.run = run_search,
+	.start = start_search,
+	.cancel = job_cancel,
 };

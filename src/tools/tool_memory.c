@@ -404,10 +404,19 @@ static int run(const struct tool_req *req, struct buf *out)
 	return rc;
 }
 
+/* Every action but read changes what the next session's system prompt shows. */
+static bool writes(const cJSON *args)
+{
+	const cJSON *action = cJSON_GetObjectItemCaseSensitive(args, "action");
+
+	return !cJSON_IsString(action) || strcmp(action->valuestring, "read") != 0;
+}
+
 const struct tool_def tool_def_memory = {
 	.name = "memory",
 	.toolset = CONFIG_TOOLSET_MEMORY,
 	.read_only = false,
+	.writes = writes,
 	.description = "Keep durable facts across sessions: target memory (your notes) or user "
 		       "(about the user); replace/remove pick an entry by a unique old_text.",
 	.params_json = "{\"type\":\"object\",\"properties\":{"

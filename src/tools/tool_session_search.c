@@ -37,6 +37,8 @@ const struct tool_def tool_def_session_search = {
 	.name = "session_search",
 	.toolset = CONFIG_TOOLSET_SESSION_SEARCH,
 	.read_only = true,
+	/* Other sessions hold hook payloads and answers that quote pages: untrusted text. */
+	.taints = true,
 	.description = "Search past conversations by keywords; returns excerpts with session ids "
 		       "and dates.",
 	.params_json = "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\"},"

@@ -618,10 +618,18 @@ static int run_manage(const struct tool_req *req, struct buf *out)
 	return rc;
 }
 
+/* Every action (create, patch, delete) changes the skills index of later system prompts. */
+static bool manage_writes(const cJSON *args)
+{
+	(void)args;
+	return true;
+}
+
 const struct tool_def tool_def_skill_manage = {
 	.name = "skill_manage",
 	.toolset = CONFIG_TOOLSET_SKILLS,
 	.read_only = false,
+	.writes = manage_writes,
 	.description = "Save a reusable procedure as a skill: create (content = whole SKILL.md "
 		       "with name/description front matter), patch (old_text -> new_text) or "
 		       "delete.",

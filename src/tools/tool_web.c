@@ -5,8 +5,16 @@
  * http://2130706433/ into 127.0.0.1): the scheme, web.allow_hosts, and IP literals. Then the
  * address curl really connects to, after DNS, is checked again in httpc's connect hook, so a
  * name that resolves (or rebinds) to an internal address is refused too, on every hop.
+ * The machine's own addresses (every interface's, netcheck_own) count as internal even when
+ * public, and a host that is not listed may be fetched on ports 80 and 443 only: a public
+ * address is no licence to probe the admin ports of this host or its neighbours.
  * A host matched by web.allow_hosts may be internal (that is what listing one is for), but a
  * cloud metadata address only when the host is listed exactly, not by a wildcard.
+ *
+ * A tainted turn (README, "Trust": it read a page, an MCP result or a hook payload, or runs
+ * for a cron job or hook) may fetch only hosts in web.allow_hosts unless its job says
+ * `web_fetch: any`: otherwise injected text could send what the turn can read (memory,
+ * notes, history) to any host in a URL.
  *
  * Redirects are followed here, not by curl, so every hop passes the same checks; at most 5.
  * The body streams into a buffer capped at web.max_bytes: past it the fetch stops and the
@@ -23,6 +31,7 @@
 #include "httpc.h"
 #include "netcheck.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -49,6 +58,7 @@ struct tool_job {
 	char *first_url;	/* as the model gave it */
 	char *url;		/* the current hop, normalized by curl's parser */
 	enum listing listing;	/* of the current hop's host */
+	bool listed_only;	/* a tainted turn: web.allow_hosts only */
 	int hops;
 	int64_t deadline_ms;
 	size_t max_chars;
@@ -118,9 +128,29 @@ static bool normal_host(const char *host, char *out, size_t out_len)
 	return true;
 }
 
+/* A public address of one of our own interfaces is not public for a fetch. */
+static enum netcheck_class own_or(enum netcheck_class c, int family, const unsigned char *a)
+{
+	return c == NETCHECK_PUBLIC && netcheck_own(family, a) ? NETCHECK_OWN : c;
+}
+
+/* netcheck_literal, and NETCHECK_OWN for a literal of this machine. */
+static bool classify_literal(const char *name, enum netcheck_class *c)
+{
+	unsigned char a[16];
+
+	if (!netcheck_literal(name, c))
+		return false;
+	if (inet_pton(AF_INET, name, a) == 1)
+		*c = own_or(*c, AF_INET, a);
+	else if (inet_pton(AF_INET6, name, a) == 1)
+		*c = own_or(*c, AF_INET6, a);
+	return true;
+}
+
 /* The host's verdict: 0, or -EACCES with the reason appended to err. */
 static int check_host(const struct config_web *w, const char *url, const char *from,
-		      const char *host, enum listing *out, struct buf *err)
+		      const char *host, bool listed_only, enum listing *out, struct buf *err)
 {
 	char name[256];
 	enum netcheck_class c;
@@ -132,7 +162,7 @@ static int check_host(const struct config_web *w, const char *url, const char *f
 		buf_puts(err, "the host name is longer than 255 bytes");
 		return -EACCES;
 	}
-	literal = netcheck_literal(name, &c);
+	literal = classify_literal(name, &c);
 	*out = host_listing(w, name);
 	if (literal && !class_allowed(c, *out)) {
 		refused_prefix(err, url, from);
@@ -148,16 +178,42 @@ static int check_host(const struct config_web *w, const char *url, const char *f
 		buf_puts(err, ")");
 		return -EACCES;
 	}
+	if (listed_only && *out == NOT_LISTED) {
+		refused_prefix(err, url, from);
+		buf_printf(
+			err,
+			"this turn has read untrusted content (a web page, an MCP result, other "
+			"sessions, a hook payload or a scheduled job's input), so it may fetch "
+			"only "
+			"hosts in web.allow_hosts, and %s is not listed (none are). A cron job or "
+			"hook opts in with web_fetch: any; in a chat, /new starts a clean session",
+			name);
+		return -EACCES;
+	}
 	return 0;
 }
 
-/* Parses url (relative to base when base is set), checks scheme and host, and returns the
- * normalized URL (malloc'd) or NULL with the reason in err. */
+/* Ports 80 and 443 only, unless the host is listed: 0, or -EACCES with the reason in err. */
+static int check_port(const char *url, const char *from, const char *port, enum listing l,
+		      struct buf *err)
+{
+	if (l != NOT_LISTED || strcmp(port, "80") == 0 || strcmp(port, "443") == 0)
+		return 0;
+	refused_prefix(err, url, from);
+	buf_printf(err,
+		   "port %s: only ports 80 and 443 may be fetched from a host that is not in "
+		   "web.allow_hosts",
+		   port);
+	return -EACCES;
+}
+
+/* Parses url (relative to base when base is set), checks scheme, host and port, and returns
+ * the normalized URL (malloc'd) or NULL with the reason in err. */
 static char *check_url(const struct config_web *w, const char *url, const char *base,
-		       enum listing *listing, struct buf *err)
+		       bool listed_only, enum listing *listing, struct buf *err)
 {
 	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *full = NULL, *out = NULL;
+	char *scheme = NULL, *host = NULL, *port = NULL, *full = NULL, *out = NULL;
 	CURLUcode rc = CURLUE_OK;
 
 	if (!u)
@@ -192,12 +248,18 @@ static char *check_url(const struct config_web *w, const char *url, const char *
 		buf_printf(err, "web_fetch: %s has no host", url);
 		goto out;
 	}
+	if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+		buf_printf(err, "web_fetch: %s has no port", url);
+		goto out;
+	}
 	/* Messages name the URL as the model wrote it; a redirect's as resolved. */
-	if (check_host(w, base ? full : url, base, host, listing, err) == 0)
+	if (check_host(w, base ? full : url, base, host, listed_only, listing, err) == 0 &&
+	    check_port(base ? full : url, base, port, *listing, err) == 0)
 		out = xstrdup(full);
 out:
 	curl_free(scheme);
 	curl_free(host);
+	curl_free(port);
 	curl_free(full);
 	curl_url_cleanup(u);
 	return out;
@@ -210,6 +272,8 @@ static int check_peer(const struct sockaddr *sa, size_t len, char *why, size_t w
 	enum netcheck_class c = netcheck_sockaddr(sa, len);
 	char addr[64];
 
+	if (c == NETCHECK_PUBLIC && netcheck_own_sockaddr(sa, len))
+		c = NETCHECK_OWN;
 	if (class_allowed(c, j->listing))
 		return 0;
 	netcheck_sockaddr_str(sa, len, addr, sizeof(addr));
@@ -421,7 +485,7 @@ static int follow(struct tool_job *j, const struct httpc_req *req, struct buf *o
 		buf_printf(out, "web_fetch %s: the redirect target is too long", j->url);
 		return -E2BIG;
 	}
-	next = check_url(j->web, loc, j->url, &listing, out);
+	next = check_url(j->web, loc, j->url, j->listed_only, &listing, out);
 	if (!next)
 		return -EACCES;
 	free(j->url);
@@ -518,7 +582,7 @@ static int web_start(const struct tool_req *req, tool_job_cb cb, void *arg, stru
 
 	if (!url || bad)
 		return -EINVAL;
-	norm = check_url(web, url, NULL, &listing, err);
+	norm = check_url(web, url, NULL, req->web_listed_only, &listing, err);
 	if (!norm)
 		return -EACCES;
 	j = xcalloc(1, sizeof(*j));
@@ -529,6 +593,7 @@ static int web_start(const struct tool_req *req, tool_job_cb cb, void *arg, stru
 	j->first_url = xstrdup(url);
 	j->url = norm;
 	j->listing = listing;
+	j->listed_only = req->web_listed_only;
 	j->max_chars = (size_t)max_chars;
 	j->deadline_ms = now_mono_ms() + web->timeout_s * 1000;
 	j->max_bytes = (size_t)web->max_bytes;
@@ -554,6 +619,7 @@ const struct tool_def tool_def_web_fetch = {
 	.name = "web_fetch",
 	.toolset = CONFIG_TOOLSET_WEB,
 	.read_only = true,
+	.taints = true,
 	.description = "Fetch an http(s) URL and return its text: HTML reduced to readable text "
 		       "(title first), JSON and text as they are. Public hosts only.",
 	.params_json = "{\"type\":\"object\",\"properties\":{"
