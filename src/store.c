@@ -35,6 +35,7 @@ static const struct store_migration builtin[] = {
 	{"sessions", SESSIONS_SCHEMA_SQL},
 	{"telegram", TELEGRAM_SCHEMA_SQL},
 	{"hook-runs", HOOKS_SCHEMA_SQL},
+	{"spend-estimated", SPEND_ESTIMATED_SQL},
 };
 
 #define CHECKPOINT_EVERY_S 1
