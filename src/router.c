@@ -5,7 +5,8 @@
  *     -> answer ok -> metrics -> done
  *     -> retryable error and retries left in this group -> backoff timer -> pick -> send
  *     -> group exhausted -> next group of the fallback chain (chosen by the first error's
- *        class) -> pick -> send ... -> chain exhausted -> error to the client
+ *        class, only groups the caller's key may use) -> pick -> send ... -> chain
+ *        exhausted -> error to the client
  *
  * Every attempt settles when its HTTP request ends, whatever the call does next: the
  * reservation is given back and, when the provider received the request and did not refuse
@@ -1249,6 +1250,10 @@ static int64_t backoff_ms(int n)
 	return base * 3 / 4 + (int64_t)(random() % (base / 2 + 1));
 }
 
+static bool key_allows(const struct config_key *k, const char *model);
+
+/* Appends the groups of names that exist, are not in the chain yet and that the caller's key
+ * may use: a key limited to some models never reaches another through a fallback. */
 static void chain_append(struct router_call *c, char *const *names, size_t n, size_t max)
 {
 	size_t i, j;
@@ -1258,10 +1263,14 @@ static void chain_append(struct router_call *c, char *const *names, size_t n, si
 
 		for (j = 0; j < c->n_chain; j++)
 			dup = dup || strcmp(c->chain[j], names[i]) == 0;
-		if (!dup && find_group(c->r, names[i])) {
-			c->chain = xrealloc(c->chain, (c->n_chain + 1) * sizeof(char *));
-			c->chain[c->n_chain++] = names[i];
+		if (dup || !find_group(c->r, names[i]))
+			continue;
+		if (!key_allows(c->who.key, names[i])) {
+			log_debug("fallback %s skipped: the caller's key may not use it", names[i]);
+			continue;
 		}
+		c->chain = xrealloc(c->chain, (c->n_chain + 1) * sizeof(char *));
+		c->chain[c->n_chain++] = names[i];
 	}
 }
 

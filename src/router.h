@@ -4,11 +4,11 @@
  * budgets before anything is sent, picks a deployment (simple-shuffle or least-busy, skipping
  * deployments in cooldown or over their rpm/tpm), sends the request upstream with the
  * provider's model id, retries retryable failures with backoff (honouring Retry-After),
- * then walks the fallback chain for the error class. Each attempt reserves its estimated cost in
- * the budgets before it is sent, so calls in flight count, and every attempt the provider received
- * (retries, cut, cancelled, timed-out ones too) is recorded in the spend ledger, with an estimate
- * marked as such when no usage arrived. It updates LiteLLM-named metrics. Streams pass through
- * chunk by chunk.
+ * then walks the fallback chain for the error class (skipping groups the caller's key may not
+ * use). Each attempt reserves its estimated cost in the budgets before it is sent, so calls in
+ * flight count, and every attempt the provider received (retries, cut, cancelled, timed-out
+ * ones too) is recorded in the spend ledger, with an estimate marked as such when no usage
+ * arrived. It updates LiteLLM-named metrics. Streams pass through chunk by chunk.
  *
  * Async contract: router_chat() returns 0 and on_done fires exactly once, later, from the
  * loop (also for requests refused before any upstream call, and on cancel). It returns a
