@@ -443,8 +443,12 @@ static struct dep_costs *load_dep(struct spend *s, const char *id, int64_t now_m
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now_ms - MEAN_WINDOW_MS);
 	sqlite3_bind_int(st, 3, MEAN_CALLS);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	for (;;) {
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW)
+			break;
 		push_cost(d, sqlite3_column_double(st, 0));
+	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE)
@@ -549,23 +553,35 @@ static size_t caps_of(struct spend *s, const char *key_hash, const struct config
 	size_t n = 0;
 
 	if (cfg->budget.daily_usd > 0)
-		caps[n++] =
-			(struct cap){"daily", cfg->budget.daily_usd, &s->day, DAY_S, NULL, W_DAY};
+		caps[n++] = (struct cap){.name = "daily",
+					 .max_usd = cfg->budget.daily_usd,
+					 .w = &s->day,
+					 .span_s = DAY_S,
+					 .window = W_DAY};
 	if (cfg->budget.monthly_usd > 0)
-		caps[n++] = (struct cap){
-			"monthly", cfg->budget.monthly_usd, &s->month, SPAN_MONTH, NULL, W_MONTH};
+		caps[n++] = (struct cap){.name = "monthly",
+					 .max_usd = cfg->budget.monthly_usd,
+					 .w = &s->month,
+					 .span_s = SPAN_MONTH,
+					 .window = W_MONTH};
 	if (cfg->litellm_settings.max_budget_usd > 0)
-		caps[n++] = (struct cap){"max_budget", cfg->litellm_settings.max_budget_usd,
-					 &s->proxy,    cfg->litellm_settings.budget_duration_s,
-					 NULL,	       W_PROXY};
+		caps[n++] = (struct cap){.name = "max_budget",
+					 .max_usd = cfg->litellm_settings.max_budget_usd,
+					 .w = &s->proxy,
+					 .span_s = cfg->litellm_settings.budget_duration_s,
+					 .window = W_PROXY};
 	if (key && key->max_budget_usd > 0) {
 		k = key_budget(s, key_hash, key);
 		if (key->alias)
 			snprintf(s->which, sizeof(s->which), "key:%s", key->alias);
 		else
 			snprintf(s->which, sizeof(s->which), "key:%.8s", k->hash);
-		caps[n++] = (struct cap){s->which, key->max_budget_usd,	      &k->w, k->span_s,
-					 k->hash,  W_KEY + (int)(k - s->keys)};
+		caps[n++] = (struct cap){.name = s->which,
+					 .max_usd = key->max_budget_usd,
+					 .w = &k->w,
+					 .span_s = k->span_s,
+					 .key_hash = k->hash,
+					 .window = W_KEY + (int)(k - s->keys)};
 	}
 	return n;
 }

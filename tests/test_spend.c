@@ -2,7 +2,10 @@
  * (daily, monthly, max_budget per window, per key) refuses with LiteLLM's message at the cap and
  * not before; periods turn at local midnight in Asia/Manila, on DST days in Europe, on UTC hours
  * for "1h" and on local N-day boundaries for "2d"; the report prints days and model groups; a
- * locked or broken database makes spend_record() return -EIO while the budgets keep counting.
+ * locked or broken database makes spend_record() return -EIO while the budgets keep counting;
+ * reservations of calls in flight count against every cap (an unknown cost takes the rest) and
+ * outlive a period change; a deployment's mean cost skips estimated rows; the migration marks
+ * older estimated rows.
  *
  * Time zones come from a private TZDIR with minimal TZif files written here (Manila has had no
  * DST since 1978, so one fixed offset is the real zone), and from POSIX TZ strings for DST, so

@@ -111,7 +111,7 @@ def test_timeout_after_the_provider_started_answering_is_recorded(fake, start_ro
                   1e-12), row
 
 
-def test_stream_timeout_timeout_and_retry_are_each_a_row(fake, start_router):
+def test_a_stream_timeout_and_its_retry_are_each_a_row(fake, start_router):
     fake.script_for("test/free", text("stalled", cost=0.5, first_chunk_delay=3),
                     text("second attempt", cost=0.25))
     models = [deployment("free", "test/free", fake, model_info=PRICES, stream_timeout=1)]
