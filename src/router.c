@@ -1,7 +1,8 @@
 /* router: one `struct router_call` per client request, driven as a state machine on the loop:
  *
  *   start -> checks (allowlist, key models, budget) -> pick deployment
- *     -> reserve the attempt's estimated cost in the budgets -> send
+ *     -> reserve the attempt's estimated cost in the budgets (while calls in flight hold
+ *        the rest of one: wait for them, polling, within the call's timeout) -> send
  *     -> answer ok -> metrics -> done
  *     -> retryable error and retries left in this group -> backoff timer -> pick -> send
  *     -> group exhausted -> next group of the fallback chain (chosen by the first error's
@@ -49,6 +50,7 @@
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_MAX_MS	5000
 #define WINDOW_SLOTS	60
+#define BUDGET_WAIT_MS	50 /* polling for calls in flight to settle */
 
 enum eclass {
 	E_NONE,
@@ -1106,22 +1108,36 @@ static double mean_if_unpriced(const struct router_call *c)
 }
 
 /* Reserves what the attempt (c->req as it goes upstream, body_len bytes) may cost in every
- * capped budget, so calls in flight count. Returns 0, or < 0 after ending the call. */
+ * capped budget, so calls in flight count. When they hold the rest of a budget, the attempt
+ * waits for them to settle (polling; a settle is at most one call's time away) as long as the
+ * call's timeout allows, then decides on what they really cost. Returns 0, or < 0 after
+ * arranging the wait or ending the call. */
 static int reserve(struct router_call *c, size_t body_len)
 {
 	const struct config_model_info *mi = &c->dep->m->model_info;
+	int64_t left_ms =
+		c->r->cfg->router_settings.timeout_s * 1000 - (now_mono_us() - c->t_start) / 1000;
 	const char *which = NULL;
 	char msg[512];
+	int rc;
 
 	c->est_usd = spend_estimate_usd(body_len, output_bound(c), mi->input_cost_per_token,
 					mi->output_cost_per_token, mean_if_unpriced(c));
-	if (!c->r->spend || spend_reserve(c->r->spend, c->key_hash, c->who.key, now_ms(),
-					  c->est_usd, &c->hold, msg, sizeof(msg), &which) == 0)
+	if (!c->r->spend)
 		return 0;
-	log_warn("budget %s reached: refusing a call to %s", which, c->group->name);
+	rc = spend_reserve(c->r->spend, c->key_hash, c->who.key, now_ms(), c->est_usd, &c->hold,
+			   msg, sizeof(msg), &which);
+	if (rc == 0)
+		return 0;
 	c->dep = NULL;
+	if (rc == -EBUSY && left_ms > BUDGET_WAIT_MS) {
+		c->backoff_us += BUDGET_WAIT_MS * 1000;
+		arm(c, T_BACKOFF, BUDGET_WAIT_MS);
+		return rc;
+	}
+	log_warn("budget %s reached: refusing a call to %s", which, c->group->name);
 	fail_call(c, E_BUDGET, 400, msg);
-	return -EDQUOT;
+	return rc;
 }
 
 static void release(struct router_call *c)
@@ -1778,6 +1794,7 @@ static bool admit(struct router_call *c)
 	char msg[512];
 	const char *which = NULL;
 	size_t i;
+	int rc = 0;
 
 	if (!router_has_model(c->r, c->requested)) {
 		snprintf(msg, sizeof(msg),
@@ -1805,8 +1822,11 @@ static bool admit(struct router_call *c)
 		fail_call(c, E_AUTH, 401, msg);
 		return false;
 	}
-	if (c->r->spend && spend_check(c->r->spend, c->key_hash, c->who.key, now_ms(), msg,
-				       sizeof(msg), &which) < 0) {
+	if (c->r->spend)
+		rc = spend_check(c->r->spend, c->key_hash, c->who.key, now_ms(), msg, sizeof(msg),
+				 &which);
+	/* -EBUSY: calls in flight hold the rest of a budget; the attempt waits for them. */
+	if (rc < 0 && rc != -EBUSY) {
 		log_warn("budget %s reached: refusing a call to %s", which, c->requested);
 		fail_call(c, E_BUDGET, 400, msg);
 		return false;

@@ -603,7 +603,7 @@ static void refused(const struct cap *c, char *msg, size_t msg_len)
 	py_float(c->max_usd, max, sizeof(max));
 	n = snprintf(msg, msg_len, "Budget has been exceeded! Current cost: %s, Max budget: %s",
 		     cost, max);
-	if (c->w->reserved_usd > 0 && n > 0 && (size_t)n < msg_len) {
+	if (c->w->total_usd < c->max_usd && n > 0 && (size_t)n < msg_len) {
 		py_float(c->w->reserved_usd, held, sizeof(held));
 		snprintf(msg + n, msg_len - (size_t)n, "; calls in flight may add %s", held);
 	}
@@ -629,6 +629,7 @@ int spend_reserve(struct spend *s, const char *key_hash, const struct config_key
 {
 	struct cap caps[4];
 	size_t i, n = caps_of(s, key_hash, key, caps);
+	int busy = -1; /* the cap that refuses */
 	double usd;
 
 	if (msg && msg_len)
@@ -649,10 +650,17 @@ int spend_reserve(struct spend *s, const char *key_hash, const struct config_key
 		}
 		if (caps[i].w->total_usd + caps[i].w->reserved_usd < caps[i].max_usd)
 			continue;
-		refused(&caps[i], msg, msg_len);
+		/* A cap reached by spend wins over one only reservations fill. */
+		if (busy < 0 || caps[i].w->total_usd >= caps[i].max_usd)
+			busy = (int)i;
+		if (caps[i].w->total_usd >= caps[i].max_usd)
+			break;
+	}
+	if (busy >= 0) {
+		refused(&caps[busy], msg, msg_len);
 		if (which)
-			*which = caps[i].name;
-		return -EDQUOT;
+			*which = caps[busy].name;
+		return caps[busy].w->total_usd >= caps[busy].max_usd ? -EDQUOT : -EBUSY;
 	}
 	if (!hold)
 		return 0;

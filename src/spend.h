@@ -17,10 +17,10 @@
  *
  * Calls in flight count too: before each upstream attempt the router reserves an estimate of
  * its cost (spend_reserve) in every capped period, and settles it when the answer comes
- * (spend_release, then spend_record of the real or estimated cost). A cap is reached when the
- * period's total plus its reservations reaches it, so concurrent calls cannot all pass a check
- * made before any of them is recorded: the cap holds within one call's cost. Reservations live
- * in memory (a crash loses them with the calls; the ledger holds what was recorded).
+ * (spend_release, then spend_record of the real or estimated cost). A call that finds the rest
+ * of a cap reserved is told to wait (-EBUSY), so concurrent calls cannot all pass a check made
+ * before any of them is recorded: the cap holds within one call's cost. Reservations live in
+ * memory (a crash loses them with the calls; the ledger holds what was recorded).
  */
 #ifndef HERMETIC_SPEND_H
 #define HERMETIC_SPEND_H
@@ -90,7 +90,7 @@ int spend_record(struct spend *s, const struct spend_entry *e);
  * budget.monthly_usd, litellm_settings.max_budget_usd per its budget_duration_s, then
  * key->max_budget_usd per key->budget_duration_s when key is not NULL (key_hash is its SHA-256
  * hex, computed when NULL; key is normally an element of cfg->keys). A cap of 0 means none; a
- * cap is reached when the period's total plus what calls in flight reserved >= the cap.
+ * cap is reached when the period's total >= the cap.
  * Returns 0 when the call may go. Returns -EDQUOT when a cap is reached, with msg set to
  * LiteLLM's text "Budget has been exceeded! Current cost: <total>, Max budget: <cap>" (numbers
  * as Python prints floats: 0.5, 2.0, 0.40741249999999996) and *which set to the cap's short
@@ -98,7 +98,10 @@ int spend_record(struct spend *s, const struct spend_entry *e);
  * hash>". Returns -EIO (fail closed: refuse the call as for -EDQUOT) when a capped period's
  * total cannot be read from the database, with msg saying so and *which set. msg (msg_len
  * bytes) and which may be NULL; on 0 msg is "" and *which NULL. *which points into s and is
- * valid until the next spend_check(). Within a period no SQLite query is made. */
+ * valid until the next spend_check(). Returns -EBUSY when no cap is reached but the calls in
+ * flight have reserved the rest of one (total + reserved >= cap): the call may wait for them to
+ * settle; msg and *which are set as for -EDQUOT, msg ending "; calls in flight may add
+ * <reserved>". Within a period no SQLite query is made. */
 int spend_check(struct spend *s, const char *key_hash, const struct config_key *key, int64_t now_ms,
 		char *msg, size_t msg_len, const char **which);
 
@@ -110,12 +113,11 @@ struct spend_hold {
 	size_t n;
 };
 
-/* spend_check() that counts the calls in flight and, when the call may go, reserves est_usd
- * (what the attempt may cost) in each capped period until spend_release(hold). est_usd < 0 (or
- * not finite) means unknown: the attempt then reserves all that is left of each cap, so it runs
- * alone until it settles. A cap is reached when total + reserved >= cap; the -EDQUOT message is
- * spend_check's, with "; calls in flight may add <reserved>" appended when some is reserved.
- * On error hold is left empty. hold may be NULL (check only; that is spend_check). */
+/* spend_check(), then, when the call may go, reserves est_usd (what the attempt may cost) in each
+ * capped period until spend_release(hold). est_usd < 0 (or not finite) means unknown: the
+ * attempt then reserves all that is left of each cap, so it runs alone until it settles. So the
+ * calls that pass while others are in flight overshoot a cap by at most one call's estimate.
+ * On error (-EDQUOT, -EBUSY, -EIO) hold is left empty. hold may be NULL (check only). */
 int spend_reserve(struct spend *s, const char *key_hash, const struct config_key *key,
 		  int64_t now_ms, double est_usd, struct spend_hold *hold, char *msg,
 		  size_t msg_len, const char **which);

@@ -766,7 +766,8 @@ static void unreadable_ledger_fails_closed_and_keeps_unsaved_spend(void **state)
 }
 
 /* Ten calls checked before any of them ends: each reservation counts, so the cap holds within
- * one call's cost; settling swaps the reservation for the real cost. */
+ * one call's cost (the others are told to wait: -EBUSY); settling swaps the reservation for the
+ * real cost. */
 static void reservations_count_calls_in_flight(void **state)
 {
 	const char *which;
@@ -774,19 +775,21 @@ static void reservations_count_calls_in_flight(void **state)
 	struct fx f;
 	struct spend_hold h[10];
 	int64_t t = MANILA_MIDNIGHT + 3600000;
-	int admitted = 0, i;
+	int admitted = 0, busy = 0, i, rc;
 
 	fx_open(&f, daily_yaml, "Asia/Manila");
-	for (i = 0; i < 10; i++)
-		if (spend_reserve(f.spend, NULL, NULL, t, 0.5, &h[i], msg, sizeof(msg), &which) ==
-		    0)
-			admitted++;
+	for (i = 0; i < 10; i++) {
+		rc = spend_reserve(f.spend, NULL, NULL, t, 0.5, &h[i], msg, sizeof(msg), &which);
+		admitted += rc == 0;
+		busy += rc == -EBUSY;
+	}
 	assert_int_equal(admitted, 2);
+	assert_int_equal(busy, 8);
 	assert_int_equal(h[2].n, 0);
 	assert_string_equal(which, "daily");
 	assert_string_equal(msg, "Budget has been exceeded! Current cost: 0.0, Max budget: 1.0; "
 				 "calls in flight may add 1.0");
-	assert_int_equal(check(&f, t, msg, &which), -EDQUOT);
+	assert_int_equal(check(&f, t, msg, &which), -EBUSY);
 	/* The first ends cheaper than reserved: 0.25 spent + 0.5 in flight leaves room. */
 	spend_release(f.spend, &h[0]);
 	assert_int_equal(h[0].n, 0);
@@ -794,7 +797,7 @@ static void reservations_count_calls_in_flight(void **state)
 	assert_int_equal(check(&f, t + 2, msg, &which), 0);
 	assert_int_equal(
 		spend_reserve(f.spend, NULL, NULL, t + 2, 0.5, &h[0], msg, sizeof(msg), &which), 0);
-	assert_int_equal(check(&f, t + 2, msg, &which), -EDQUOT);
+	assert_int_equal(check(&f, t + 2, msg, &which), -EBUSY);
 	spend_release(f.spend, &h[0]);
 	spend_release(f.spend, &h[1]);
 	spend_release(f.spend, &h[1]); /* an empty hold: nothing */
@@ -818,7 +821,7 @@ static void unknown_cost_reserves_the_rest_of_each_cap(void **state)
 			 0);
 	assert_true(h.n == 1 && h.usd[0] == 0.75);
 	assert_int_equal(spend_reserve(f.spend, NULL, NULL, t, 0, &h2, msg, sizeof(msg), &which),
-			 -EDQUOT);
+			 -EBUSY);
 	assert_string_equal(msg, "Budget has been exceeded! Current cost: 0.25, Max budget: 1.0; "
 				 "calls in flight may add 0.75");
 	spend_release(f.spend, &h);
@@ -842,7 +845,7 @@ static void a_reservation_outlives_the_period_change(void **state)
 	assert_int_equal(spend_reserve(f.spend, NULL, NULL, MANILA_MIDNIGHT - 1000, 1.0, &h, msg,
 				       sizeof(msg), &which),
 			 0);
-	assert_int_equal(check(&f, MANILA_MIDNIGHT + 1000, msg, &which), -EDQUOT);
+	assert_int_equal(check(&f, MANILA_MIDNIGHT + 1000, msg, &which), -EBUSY);
 	assert_string_equal(msg, "Budget has been exceeded! Current cost: 0.0, Max budget: 1.0; "
 				 "calls in flight may add 1.0");
 	spend_release(f.spend, &h);
@@ -874,7 +877,7 @@ static void every_cap_holds_reservations(void **state)
 	assert_int_equal(spend_reserve(f.spend, alpha, &k[0], t, 0.5, &a, msg, sizeof(msg), &which),
 			 0);
 	assert_int_equal(a.n, 3); /* monthly, max_budget, alpha's */
-	assert_int_equal(check_key(&f, &k[0], t, msg, &which), -EDQUOT);
+	assert_int_equal(check_key(&f, &k[0], t, msg, &which), -EBUSY);
 	assert_string_equal(which, "key:alpha");
 	/* beta is not held by alpha's key budget, but by the proxy-wide max_budget. */
 	assert_int_equal(
@@ -883,12 +886,14 @@ static void every_cap_holds_reservations(void **state)
 		spend_reserve(f.spend, beta, &k[1], t, 0.5, &b[1], msg, sizeof(msg), &which), 0);
 	assert_int_equal(
 		spend_reserve(f.spend, beta, &k[1], t, 0.5, &b[2], msg, sizeof(msg), &which),
-		-EDQUOT);
+		-EBUSY);
 	assert_string_equal(which, "max_budget");
 	spend_release(f.spend, &a);
 	assert_int_equal(record(&f, t + 1, "free", alpha, 0.5), 0);
+	/* alpha's spend reached its cap: that refusal wins over max_budget's reservations. */
 	assert_int_equal(check_key(&f, &k[0], t + 2, msg, &which), -EDQUOT);
-	assert_string_equal(which, "max_budget");
+	assert_string_equal(which, "key:alpha");
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 0.5, Max budget: 0.5");
 	spend_release(f.spend, &b[0]);
 	spend_release(f.spend, &b[1]);
 	assert_int_equal(check_key(&f, &k[1], t + 2, msg, &which), 0);
@@ -897,7 +902,7 @@ static void every_cap_holds_reservations(void **state)
 	assert_int_equal(spend_reserve(f.spend, beta, &k[1], t + 86400000, 0.75, &b[0], msg,
 				       sizeof(msg), &which),
 			 0);
-	assert_int_equal(check_key(&f, &k[1], t + 86400001, msg, &which), -EDQUOT);
+	assert_int_equal(check_key(&f, &k[1], t + 86400001, msg, &which), -EBUSY);
 	assert_string_equal(which, "monthly");
 	spend_release(f.spend, &b[0]);
 	fx_close(&f);

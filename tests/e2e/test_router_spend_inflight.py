@@ -3,7 +3,8 @@ cost before it is sent (max_tokens at the completion price plus the prompt at th
 else the deployment's recent mean cost, else all that is left of the cap) and settles it when
 the answer comes. Ten concurrent calls against a $1.00 cap and an upstream charging $0.50 a call
 overspend by at most one call's cost, whichever cap it is: daily, monthly, the proxy-wide
-max_budget or a key's max_budget."""
+max_budget or a key's max_budget. A call that finds the rest of a budget reserved waits for the
+calls in flight to settle (within its timeout) and is then decided on their real cost."""
 import concurrent.futures
 import json
 
@@ -72,22 +73,57 @@ def test_concurrent_calls_cannot_overspend_a_cap(fake, start_router, cap):
     script(fake, N)
     r = start(fake, start_router, cap, PRICED)
     replies = concurrent_chats(r)
-    # Each reserves 0.5: two fit under 1.00, the other eight are refused before the upstream.
+    # Each reserves 0.5: two fit under 1.00; the other eight wait for them to settle, then are
+    # refused on the 1.00 really spent, before the upstream.
     assert_capped(fake, r, replies, paid_calls=2)
-    refused = next(x for x in replies if x.status == 400)
-    assert "calls in flight may add" in refused.error()["message"], refused.text
     # Settled: the reservations are gone and the real spend refuses the next call.
     late = r.chat("free", max_tokens=100)
     assert late.status == 400 and late.error()["type"] == "budget_exceeded", late.text
     assert "in flight" not in late.error()["message"], late.text
 
 
-def test_unpriced_deployment_without_history_runs_one_call_at_a_time(fake, start_router):
+def test_unpriced_deployment_without_history_runs_alone_until_its_cost_is_known(
+        fake, start_router):
     script(fake, N)
     r = start(fake, start_router, "daily")
     replies = concurrent_chats(r)
-    # Its cost is unknown until one call settled: the first reserves the whole budget.
-    assert_capped(fake, r, replies, paid_calls=1)
+    # Its cost is unknown until one call settled: the first reserves the whole budget; then the
+    # mean (0.50) is known and one more fits.
+    assert_capped(fake, r, replies, paid_calls=2)
+    starts = sorted(x["monotonic"] for x in fake.chat_requests)
+    assert starts[1] - starts[0] >= 0.9, starts  # the second waited for the first to settle
+
+
+def test_free_deployment_without_history_serves_every_concurrent_call(fake, start_router):
+    fake.script_for("test/free", *[text(f"free {i}", cost=0.0, first_byte_delay=0.5)
+                                   for i in range(N)])
+    r = start(fake, start_router, "daily")
+    replies = concurrent_chats(r)
+    # The first runs alone; once it cost 0.00 the others run together.
+    assert [x.status for x in replies] == [200] * N, [x.text for x in replies]
+    rows = r.wait_spend_rows(N)
+    assert len(rows) == N and sum(x["cost_usd"] for x in rows) == 0, rows
+
+
+def test_a_call_that_waits_past_its_timeout_is_refused(fake, start_router):
+    fake.script_for("test/free", text("slow", cost=CALL_USD, first_byte_delay=3),
+                    text("must not be reached"))
+    sections, _ = CAPS["daily"]
+    models = [deployment("free", "test/free", fake, model_info={"output_cost_per_token": 0.01},
+                         timeout=10)]
+    r = start_router(router_config(fake, models, **sections,
+                                   router_settings={"timeout": 1}))
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(r.chat, "free", max_tokens=100, timeout=30)
+        fake.wait_requests(1, timeout=5)
+        waiting = r.chat("free", max_tokens=100)
+        assert waiting.status == 400 and waiting.error()["type"] == "budget_exceeded", \
+            waiting.text
+        assert waiting.error()["message"] == ("Budget has been exceeded! Current cost: 0.0, "
+                                              "Max budget: 1.0; calls in flight may add 1.0")
+        assert 0.8 <= waiting.elapsed < 2.5, waiting.elapsed
+        assert slow.result().status == 200
+    assert len(fake.chat_requests) == 1
 
 
 def test_unpriced_deployment_reserves_its_recent_mean_cost(fake, start_router):
