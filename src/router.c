@@ -191,6 +191,7 @@ struct router_call {
 	size_t sent_bytes;   /* this attempt's request body as sent upstream */
 	size_t output_chars; /* generated text seen: content, reasoning, tool calls */
 	bool attempt_open;   /* sent upstream and not settled yet */
+	bool budget_wait;    /* waiting for calls in flight to settle */
 	struct spend_hold hold;
 	double est_usd; /* what the attempt may cost (reserved), < 0 = unknown */
 	bool stream_failed, stream_failed_forwarded;
@@ -1112,11 +1113,34 @@ static double mean_if_unpriced(const struct router_call *c)
  * waits for them to settle (polling; a settle is at most one call's time away) as long as the
  * call's timeout allows, then decides on what they really cost. Returns 0, or < 0 after
  * arranging the wait or ending the call. */
+static int64_t left_ms(const struct router_call *c)
+{
+	return c->r->cfg->router_settings.timeout_s * 1000 - (now_mono_us() - c->t_start) / 1000;
+}
+
+static void wait_for_budget(struct router_call *c)
+{
+	c->budget_wait = true;
+	c->backoff_us += BUDGET_WAIT_MS * 1000;
+	arm(c, T_BACKOFF, BUDGET_WAIT_MS);
+}
+
+/* A waiting call polls with the cheap check and builds its request only once it may go. */
+static bool still_waiting(struct router_call *c)
+{
+	if (!c->budget_wait)
+		return false;
+	c->budget_wait = false;
+	if (left_ms(c) <= BUDGET_WAIT_MS ||
+	    spend_check(c->r->spend, c->key_hash, c->who.key, now_ms(), NULL, 0, NULL) != -EBUSY)
+		return false;
+	wait_for_budget(c);
+	return true;
+}
+
 static int reserve(struct router_call *c, size_t body_len)
 {
 	const struct config_model_info *mi = &c->dep->m->model_info;
-	int64_t left_ms =
-		c->r->cfg->router_settings.timeout_s * 1000 - (now_mono_us() - c->t_start) / 1000;
 	const char *which = NULL;
 	char msg[512];
 	int rc;
@@ -1130,9 +1154,8 @@ static int reserve(struct router_call *c, size_t body_len)
 	if (rc == 0)
 		return 0;
 	c->dep = NULL;
-	if (rc == -EBUSY && left_ms > BUDGET_WAIT_MS) {
-		c->backoff_us += BUDGET_WAIT_MS * 1000;
-		arm(c, T_BACKOFF, BUDGET_WAIT_MS);
+	if (rc == -EBUSY && left_ms(c) > BUDGET_WAIT_MS) {
+		wait_for_budget(c);
 		return rc;
 	}
 	log_warn("budget %s reached: refusing a call to %s", which, c->group->name);
@@ -1160,6 +1183,8 @@ static void attempt(struct router_call *c)
 		fail_call(c, E_CANCELLED, 499, "cancelled");
 		return;
 	}
+	if (still_waiting(c))
+		return;
 	c->group = find_group(r, c->chain[c->chain_pos]);
 	if ((int64_t)r->in_flight >= r->cfg->router.max_concurrent_upstream) {
 		fail_call(c, E_RATE_LIMIT, 429,
