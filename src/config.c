@@ -2628,7 +2628,7 @@ static const struct opt key_opts[] = {
 	{"alias", T_STR, FLD(config_key, alias), .check = check_name,
 	 .text = "name in metrics (api_key_alias) and logs"},
 	{"models", T_STRS, FLD(config_key, models), CNT(config_key, n_models), .cap = 256,
-	 .flags = F_MODEL, .text = "groups this key may use; empty = all"},
+	 .flags = F_MODEL, .text = "groups this key may use, fallbacks included; empty = all"},
 	{"max_budget", T_NUM, FLD(config_key, max_budget_usd), .def = "0", .min = 0, .max = 1000000,
 	 .text = "USD per budget_duration; 0 = no cap"},
 	{"budget_duration", T_PERIOD, FLD(config_key, budget_duration_s),

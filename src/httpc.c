@@ -551,6 +551,17 @@ const char *httpc_header(const struct httpc_req *r, const char *name)
 	return NULL;
 }
 
+bool httpc_request_sent(const struct httpc_req *r)
+{
+	curl_off_t sent = 0;
+
+	if (r->status > 0)
+		return true;
+	if (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &sent) != CURLE_OK)
+		return false;
+	return sent > 0 && sent >= (curl_off_t)r->body_len;
+}
+
 long httpc_first_byte_ms(const struct httpc_req *r)
 {
 	return r->first_byte_us ? (long)((r->first_byte_us - r->start_us) / 1000) : -1;

@@ -7,6 +7,7 @@
 #ifndef HERMETIC_HTTPC_H
 #define HERMETIC_HTTPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -73,6 +74,9 @@ const char *httpc_body(const struct httpc_req *req, size_t *len);
 /* Value of a response header (case-insensitive); NULL if absent. The string is valid until
  * the next httpc_header call. */
 const char *httpc_header(const struct httpc_req *req, const char *name);
+/* True when the whole request body went out (so the server may be working on it); false when
+ * the request failed or was cancelled before that (no connection, refused, still sending). */
+bool httpc_request_sent(const struct httpc_req *req);
 /* Milliseconds from start to the first response byte (-1 if none) and to the end. */
 long httpc_first_byte_ms(const struct httpc_req *req);
 long httpc_total_ms(const struct httpc_req *req);

@@ -1,10 +1,19 @@
 /* router: one `struct router_call` per client request, driven as a state machine on the loop:
  *
- *   start -> checks (allowlist, key models, budget) -> pick deployment -> send
- *     -> answer ok -> record spend, metrics -> done
+ *   start -> checks (allowlist, key models, budget) -> pick deployment
+ *     -> reserve the attempt's estimated cost in the budgets (while calls in flight hold
+ *        the rest of one: wait for them, polling, within the call's timeout) -> send
+ *     -> answer ok -> metrics -> done
  *     -> retryable error and retries left in this group -> backoff timer -> pick -> send
  *     -> group exhausted -> next group of the fallback chain (chosen by the first error's
- *        class) -> pick -> send ... -> chain exhausted -> error to the client
+ *        class, only groups the caller's key may use) -> pick -> send ... -> chain
+ *        exhausted -> error to the client
+ *
+ * Every attempt settles when its HTTP request ends, whatever the call does next: the
+ * reservation is given back and, when the provider received the request and did not refuse
+ * it with an HTTP error, its cost goes to the ledger (the provider's usage, else an estimate
+ * from the bytes sent and the text seen, marked as such), so cancelled, cut, timed-out and
+ * oversized attempts and every retry are paid for in the budgets and the breaker.
  *
  * Streams: upstream SSE events are parsed as they arrive; until the first event has been
  * forwarded a failure may still retry or fall back; after it, a failure becomes an SSE error
@@ -41,6 +50,7 @@
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_MAX_MS	5000
 #define WINDOW_SLOTS	60
+#define BUDGET_WAIT_MS	50 /* polling for calls in flight to settle */
 
 enum eclass {
 	E_NONE,
@@ -177,9 +187,13 @@ struct router_call {
 	bool upstream_done;  /* [DONE] seen */
 	bool got_event;
 	struct buf errbody;
-	size_t forwarded_bytes;
 	size_t stream_bytes; /* upstream bytes of this attempt's stream, against the cap */
-	size_t req_bytes;
+	size_t sent_bytes;   /* this attempt's request body as sent upstream */
+	size_t output_chars; /* generated text seen: content, reasoning, tool calls */
+	bool attempt_open;   /* sent upstream and not settled yet */
+	bool budget_wait;    /* waiting for calls in flight to settle */
+	struct spend_hold hold;
+	double est_usd; /* what the attempt may cost (reserved), < 0 = unknown */
 	bool stream_failed, stream_failed_forwarded;
 	/* last error */
 	enum eclass err;
@@ -187,10 +201,12 @@ struct router_call {
 	long err_status, first_err_status;
 	char *err_msg;
 	long retry_after_s;
-	/* result */
+	/* result (of the current attempt) */
 	int64_t prompt_tokens, completion_tokens;
 	double cost_usd;
-	bool have_cost;
+	bool have_cost, got_usage;
+	bool estimated; /* no usage arrived: tokens and cost are estimates */
+	const char *cost_source;
 	char *final_body;
 	int final_status;
 	/* timing (µs) */
@@ -808,7 +824,6 @@ static void forward(struct router_call *c, const char *data, size_t len)
 	buf_puts(out, "data: ");
 	buf_append(out, data, len);
 	buf_puts(out, "\n\n");
-	c->forwarded_bytes += len;
 	if (!c->r->feeding)
 		flush_stream(c);
 }
@@ -851,6 +866,44 @@ static void read_usage(struct router_call *c, cJSON *usage)
 		c->cost_usd = cost->valuedouble;
 		c->have_cost = true;
 	}
+	c->got_usage = c->got_usage || cJSON_IsNumber(pt) || cJSON_IsNumber(ct) || c->have_cost;
+}
+
+static size_t string_len(const cJSON *v)
+{
+	return cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+}
+
+/* Characters of generated text in a message or delta (what the provider bills as output). */
+static size_t text_chars(const cJSON *m)
+{
+	static const char *const fields[] = {"content", "reasoning", "reasoning_content",
+					     "refusal"};
+	const cJSON *v, *f, *tc = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+	size_t n = 0, i;
+
+	for (i = 0; i < ARRAY_LEN(fields); i++)
+		n += string_len(cJSON_GetObjectItemCaseSensitive(m, fields[i]));
+	cJSON_ArrayForEach(v, tc)
+	{
+		f = cJSON_GetObjectItemCaseSensitive(v, "function");
+		n += string_len(cJSON_GetObjectItemCaseSensitive(f, "name"));
+		n += string_len(cJSON_GetObjectItemCaseSensitive(f, "arguments"));
+	}
+	return n;
+}
+
+/* Generated characters in every choice's field ("delta" of a chunk, "message" of an answer). */
+static size_t choices_chars(const cJSON *choices, const char *field)
+{
+	const cJSON *ch;
+	size_t n = 0;
+
+	cJSON_ArrayForEach(ch, choices)
+	{
+		n += text_chars(cJSON_GetObjectItemCaseSensitive(ch, field));
+	}
+	return n;
 }
 
 /* An upstream error seen inside a stream, before anything reached the client. */
@@ -894,6 +947,7 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
 	usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
 	if (cJSON_IsObject(usage))
 		read_usage(c, usage);
+	c->output_chars += choices_chars(choices, "delta");
 	error_event = cJSON_GetObjectItemCaseSensitive(root, "error") && !cJSON_IsArray(choices);
 	usage_only =
 		cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0 && cJSON_IsObject(usage);
@@ -1023,13 +1077,104 @@ static int parse_request(struct router_call *c)
 	return 0;
 }
 
+/* Output tokens the attempt may be billed for: the request's limit (after the clamp), else the
+ * model's max_output_tokens, else a default; never more than the model can produce. */
+static int64_t output_bound(const struct router_call *c)
+{
+	const char *keys[] = {"max_tokens", "max_completion_tokens"};
+	int64_t model_max = c->dep->m->model_info.max_output_tokens, n = 0;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(keys); i++) {
+		cJSON *v = cJSON_GetObjectItemCaseSensitive(c->req, keys[i]);
+
+		if (cJSON_IsNumber(v) && v->valuedouble > (double)n)
+			n = v->valuedouble < 1e9 ? (int64_t)v->valuedouble : 1000000000;
+	}
+	if (n <= 0)
+		n = model_max > 0 ? model_max : SPEND_DEFAULT_OUTPUT_TOKENS;
+	return model_max > 0 && n > model_max ? model_max : n;
+}
+
+/* The deployment's recent mean cost when it has no prices, else -1. */
+static double mean_if_unpriced(const struct router_call *c)
+{
+	const struct config_model_info *mi = &c->dep->m->model_info;
+	double mean = -1;
+
+	if (mi->input_cost_per_token > 0 || mi->output_cost_per_token > 0 || !c->r->spend ||
+	    spend_deployment_mean(c->r->spend, mi->id, now_ms(), &mean) < 0)
+		return -1;
+	return mean;
+}
+
+/* Reserves what the attempt (c->req as it goes upstream, body_len bytes) may cost in every
+ * capped budget, so calls in flight count. When they hold the rest of a budget, the attempt
+ * waits for them to settle (polling; a settle is at most one call's time away) as long as the
+ * call's timeout allows, then decides on what they really cost. Returns 0, or < 0 after
+ * arranging the wait or ending the call. */
+static int64_t left_ms(const struct router_call *c)
+{
+	return c->r->cfg->router_settings.timeout_s * 1000 - (now_mono_us() - c->t_start) / 1000;
+}
+
+static void wait_for_budget(struct router_call *c)
+{
+	c->budget_wait = true;
+	c->backoff_us += BUDGET_WAIT_MS * 1000;
+	arm(c, T_BACKOFF, BUDGET_WAIT_MS);
+}
+
+/* A waiting call polls with the cheap check and builds its request only once it may go. */
+static bool still_waiting(struct router_call *c)
+{
+	if (!c->budget_wait)
+		return false;
+	c->budget_wait = false;
+	if (left_ms(c) <= BUDGET_WAIT_MS ||
+	    spend_check(c->r->spend, c->key_hash, c->who.key, now_ms(), NULL, 0, NULL) != -EBUSY)
+		return false;
+	wait_for_budget(c);
+	return true;
+}
+
+static int reserve(struct router_call *c, size_t body_len)
+{
+	const struct config_model_info *mi = &c->dep->m->model_info;
+	const char *which = NULL;
+	char msg[512];
+	int rc;
+
+	c->est_usd = spend_estimate_usd(body_len, output_bound(c), mi->input_cost_per_token,
+					mi->output_cost_per_token, mean_if_unpriced(c));
+	if (!c->r->spend)
+		return 0;
+	rc = spend_reserve(c->r->spend, c->key_hash, c->who.key, now_ms(), c->est_usd, &c->hold,
+			   msg, sizeof(msg), &which);
+	if (rc == 0)
+		return 0;
+	c->dep = NULL;
+	if (rc == -EBUSY && left_ms(c) > BUDGET_WAIT_MS) {
+		wait_for_budget(c);
+		return rc;
+	}
+	log_warn("budget %s reached: refusing a call to %s", which, c->group->name);
+	fail_call(c, E_BUDGET, 400, msg);
+	return rc;
+}
+
+static void release(struct router_call *c)
+{
+	if (c->r->spend)
+		spend_release(c->r->spend, &c->hold);
+}
+
 static void attempt(struct router_call *c)
 {
 	struct router *r = c->r;
 	struct httpc_opts o = {0};
 	const struct config_litellm_params *p;
 	char msg[512], *body;
-	const char *which = NULL;
 	long wait_s = 1;
 	bool all_cooling;
 	int64_t timeout_s;
@@ -1038,13 +1183,9 @@ static void attempt(struct router_call *c)
 		fail_call(c, E_CANCELLED, 499, "cancelled");
 		return;
 	}
-	c->group = find_group(r, c->chain[c->chain_pos]);
-	if (r->spend && spend_check(r->spend, c->key_hash, c->who.key, now_ms(), msg, sizeof(msg),
-				    &which) < 0) {
-		log_warn("budget %s reached: refusing a call to %s", which, c->group->name);
-		fail_call(c, E_BUDGET, 400, msg);
+	if (still_waiting(c))
 		return;
-	}
+	c->group = find_group(r, c->chain[c->chain_pos]);
 	if ((int64_t)r->in_flight >= r->cfg->router.max_concurrent_upstream) {
 		fail_call(c, E_RATE_LIMIT, 429,
 			  "too many concurrent upstream requests; retry later");
@@ -1069,32 +1210,38 @@ static void attempt(struct router_call *c)
 		group_exhausted(c);
 		return;
 	}
-	if (r->breaker && breaker_admit(r->breaker, now_mono_ms(), msg, sizeof(msg)) < 0) {
-		struct breaker_state bs;
-
-		breaker_state(r->breaker, now_mono_ms(), &bs);
-		c->dep = NULL;
-		fail_call(c, E_BREAKER, 429, msg);
-		c->retry_after_s = bs.until_ms ? (bs.until_ms - now_mono_ms()) / 1000 + 1 : 0;
-		return;
-	}
 	p = &c->dep->m->litellm_params;
-	c->err = E_NONE;
-	c->retry_after_s = 0;
 	timeout_s = p->timeout_s ? p->timeout_s : r->cfg->router_settings.timeout_s;
 	if (!c->req && parse_request(c) < 0) {
 		fail_call(c, E_BAD_REQUEST, 400, "request body is not a JSON object");
 		return;
 	}
 	body = upstream_body(c);
+	o.body_len = strlen(body);
+	if (reserve(c, o.body_len) < 0) {
+		free(body);
+		return;
+	}
 	/* An open stream should not hold the parsed request (about 1 KiB for a short one): a
 	 * retry or fallback parses the kept text again. */
 	cJSON_Delete(c->req);
 	c->req = NULL;
+	if (r->breaker && breaker_admit(r->breaker, now_mono_ms(), msg, sizeof(msg)) < 0) {
+		struct breaker_state bs;
+
+		release(c);
+		free(body);
+		breaker_state(r->breaker, now_mono_ms(), &bs);
+		c->dep = NULL;
+		fail_call(c, E_BREAKER, 429, msg);
+		c->retry_after_s = bs.until_ms ? (bs.until_ms - now_mono_ms()) / 1000 + 1 : 0;
+		return;
+	}
+	c->err = E_NONE;
+	c->retry_after_s = 0;
 	o.url = c->dep->url;
 	o.headers = (const char *const *)c->dep->headers;
 	o.body = body;
-	o.body_len = strlen(body);
 	o.timeout_ms = timeout_s * 1000;
 	o.connect_timeout_ms = timeout_s < 10 ? timeout_s * 1000 : 10000;
 	o.max_response_bytes = (size_t)r->cfg->router.max_response_bytes;
@@ -1110,11 +1257,20 @@ static void attempt(struct router_call *c)
 	}
 	c->t_attempt = now_mono_us();
 	if (httpc_start(r->loop, &o, on_http_done, c, &c->http) < 0) {
+		release(c);
 		free(body);
 		fail_call(c, E_TRANSPORT, 502, "cannot start the upstream request (bad api_base?)");
 		return;
 	}
 	free(body);
+	/* The usage and cost read from here on are this attempt's. */
+	c->attempt_open = true;
+	c->sent_bytes = o.body_len;
+	c->output_chars = 0;
+	c->prompt_tokens = c->completion_tokens = 0;
+	c->cost_usd = 0;
+	c->have_cost = c->got_usage = c->estimated = false;
+	c->cost_source = NULL;
 	c->dep->in_flight++;
 	r->in_flight++;
 	c->dep->win.reqs[slot(&c->dep->win, now_mono_ms() / 1000)]++;
@@ -1135,6 +1291,10 @@ static int64_t backoff_ms(int n)
 	return base * 3 / 4 + (int64_t)(random() % (base / 2 + 1));
 }
 
+static bool key_allows(const struct config_key *k, const char *model);
+
+/* Appends the groups of names that exist, are not in the chain yet and that the caller's key
+ * may use: a key limited to some models never reaches another through a fallback. */
 static void chain_append(struct router_call *c, char *const *names, size_t n, size_t max)
 {
 	size_t i, j;
@@ -1144,10 +1304,14 @@ static void chain_append(struct router_call *c, char *const *names, size_t n, si
 
 		for (j = 0; j < c->n_chain; j++)
 			dup = dup || strcmp(c->chain[j], names[i]) == 0;
-		if (!dup && find_group(c->r, names[i])) {
-			c->chain = xrealloc(c->chain, (c->n_chain + 1) * sizeof(char *));
-			c->chain[c->n_chain++] = names[i];
+		if (dup || !find_group(c->r, names[i]))
+			continue;
+		if (!key_allows(c->who.key, names[i])) {
+			log_debug("fallback %s skipped: the caller's key may not use it", names[i]);
+			continue;
 		}
+		c->chain = xrealloc(c->chain, (c->n_chain + 1) * sizeof(char *));
+		c->chain[c->n_chain++] = names[i];
 	}
 }
 
@@ -1250,32 +1414,77 @@ static long parse_retry_after(const char *v)
 	return v && parse_i64(v, 0, 86400, &n) == 0 ? (long)n : 0;
 }
 
-static void record_success(struct router_call *c, const char *source_override)
+/* Tokens of an attempt whose usage did not arrive, from what was sent and seen. */
+static void estimate_tokens(struct router_call *c)
+{
+	if (c->got_usage)
+		return;
+	c->prompt_tokens = (int64_t)(c->sent_bytes / 4);
+	c->completion_tokens = (int64_t)((c->output_chars + 3) / 4);
+}
+
+/* The cost of the attempt that just ended: the provider's usage.cost, else its token counts at
+ * model_info prices, else (no usage arrived) an estimate marked as such. */
+static void price_attempt(struct router_call *c, struct httpc_req *req)
+{
+	const struct config_model_info *mi = &c->dep->m->model_info;
+	const char *mv[] = {c->dep->m->litellm_params.model, NULL};
+	size_t seen;
+	double est;
+
+	c->estimated = !c->got_usage;
+	if (c->have_cost) {
+		c->cost_source = "upstream";
+		return;
+	}
+	if (c->got_usage) {
+		c->cost_usd = (double)c->prompt_tokens * mi->input_cost_per_token +
+			      (double)c->completion_tokens * mi->output_cost_per_token;
+		c->cost_source = c->cost_usd > 0 ? "model_info" : "none";
+		if (c->cost_usd <= 0)
+			metric_inc(c->r->m_cost_unknown, mv, 1);
+		return;
+	}
+	c->cost_source = "estimate";
+	if (!c->client_stream && !c->output_chars) {
+		httpc_body(req, &seen);
+		/* Over the cap, the piece that did not fit was not kept, but it came. */
+		if (httpc_result(req) == HTTPC_TOO_BIG)
+			seen = (size_t)c->r->cfg->router.max_response_bytes;
+		c->output_chars = seen;
+	}
+	estimate_tokens(c);
+	est = spend_estimate_usd(c->sent_bytes, c->completion_tokens, mi->input_cost_per_token,
+				 mi->output_cost_per_token, mean_if_unpriced(c));
+	/* A non-streamed answer shows nothing before it is whole: cut short (timeout, cancel,
+	 * size cap), the provider may have generated all of it, so the reserved bound stands. */
+	if (!c->client_stream && httpc_result(req) != HTTPC_OK && c->est_usd > est)
+		est = c->est_usd;
+	c->cost_usd = est > 0 ? est : 0;
+	if (est < 0)
+		metric_inc(c->r->m_cost_unknown, mv, 1);
+}
+
+/* Every attempt the provider received is billed by it, whatever became of the call: one
+ * ledger row each (retries, fallbacks, cut, cancelled, timed-out and oversized answers too),
+ * fed to the budgets, the breaker, the spend metric and the deployment's tpm window. An HTTP
+ * error status is the provider's refusal, which it does not bill, and a request that never
+ * went out whole costs nothing: those only give their reservation back. */
+static void settle(struct router_call *c, struct httpc_req *req)
 {
 	struct router *r = c->r;
 	const struct config_model *m = c->dep->m;
-	const char *source = "upstream";
-	double secs = (double)(now_mono_us() - c->t_attempt) / 1e6;
-	const char *mv[] = {m->litellm_params.model, NULL};
+	long status = httpc_status(req);
 	const char *kv[] = {
 		m->litellm_params.model, c->key_hash, alias_or_none(c), NULL, NULL, NULL};
-	const char *tv[] = {m->litellm_params.model,
-			    c->group->name,
-			    c->key_hash,
-			    alias_or_none(c),
-			    NULL,
-			    NULL,
-			    NULL};
 
-	if (!c->have_cost) {
-		c->cost_usd = (double)c->prompt_tokens * m->model_info.input_cost_per_token +
-			      (double)c->completion_tokens * m->model_info.output_cost_per_token;
-		source = c->cost_usd > 0 ? "model_info" : "none";
-		if (c->cost_usd <= 0)
-			metric_inc(r->m_cost_unknown, mv, 1);
-	}
-	if (source_override)
-		source = source_override;
+	if (!c->attempt_open)
+		return;
+	c->attempt_open = false;
+	release(c);
+	if (status != 200 && (status != 0 || !httpc_request_sent(req)))
+		return;
+	price_attempt(c, req);
 	if (r->breaker)
 		breaker_add_cost(r->breaker, now_mono_ms(), c->cost_usd);
 	c->dep->win.tokens[slot(&c->dep->win, now_mono_ms() / 1000)] +=
@@ -1288,12 +1497,33 @@ static void record_success(struct router_call *c, const char *source_override)
 					.input_tokens = c->prompt_tokens,
 					.output_tokens = c->completion_tokens,
 					.cost_usd = c->cost_usd,
-					.cost_source = source};
+					.cost_source = c->cost_source,
+					.estimated = c->estimated};
 
 		spend_record(r->spend, &e);
 	}
-	metric_inc(r->m_requests, kv, 1);
 	metric_inc(r->m_spend, kv, c->cost_usd);
+}
+
+/* Metrics of an answer that reached the client (its cost is settled with the attempt). */
+static void count_success(struct router_call *c)
+{
+	struct router *r = c->r;
+	const struct config_model *m = c->dep->m;
+	double secs = (double)(now_mono_us() - c->t_attempt) / 1e6;
+	const char *mv[] = {m->litellm_params.model, NULL};
+	const char *kv[] = {
+		m->litellm_params.model, c->key_hash, alias_or_none(c), NULL, NULL, NULL};
+	const char *tv[] = {m->litellm_params.model,
+			    c->group->name,
+			    c->key_hash,
+			    alias_or_none(c),
+			    NULL,
+			    NULL,
+			    NULL};
+
+	estimate_tokens(c);
+	metric_inc(r->m_requests, kv, 1);
 	metric_inc(r->m_in_tokens, tv, (double)c->prompt_tokens);
 	metric_inc(r->m_out_tokens, tv, (double)c->completion_tokens);
 	metric_inc(r->m_tokens, tv, (double)(c->prompt_tokens + c->completion_tokens));
@@ -1315,12 +1545,7 @@ static void end_stream_with_error(struct router_call *c, const char *already_for
 		forward(c, ev, strlen(ev));
 		free(ev);
 	}
-	/* Bill what we can see: the provider charged for it even if the stream broke. */
-	if (!c->prompt_tokens && !c->completion_tokens) {
-		c->prompt_tokens = (int64_t)(c->req_bytes / 4);
-		c->completion_tokens = (int64_t)(c->forwarded_bytes / 4);
-	}
-	record_success(c, c->have_cost ? NULL : "estimate");
+	count_success(c);
 	c->final_status = 200;
 	c->stream_failed = true;
 	arm(c, T_FINISH, 0);
@@ -1331,7 +1556,7 @@ static void on_stream_done(struct router_call *c, enum httpc_result res)
 	if (c->stream_started) {
 		if (res == HTTPC_OK && c->upstream_done) {
 			c->cbs.on_stream_data(c, "data: [DONE]\n\n", 14, c->arg);
-			record_success(c, NULL);
+			count_success(c);
 			c->final_status = 200;
 			arm(c, T_FINISH, 0);
 			return;
@@ -1349,7 +1574,7 @@ static void on_stream_done(struct router_call *c, enum httpc_result res)
 		/* A valid stream without a single chunk: answer with an empty stream. */
 		start_stream(c);
 		c->cbs.on_stream_data(c, "data: [DONE]\n\n", 14, c->arg);
-		record_success(c, NULL);
+		count_success(c);
 		c->final_status = 200;
 		arm(c, T_FINISH, 0);
 		return;
@@ -1375,6 +1600,9 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 		usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
 		if (!is_error && cJSON_IsObject(usage))
 			read_usage(c, usage);
+		if (!is_error)
+			c->output_chars = choices_chars(
+				cJSON_GetObjectItemCaseSensitive(root, "choices"), "message");
 	}
 	drop_scratch(root);
 	if (!is_object) {
@@ -1396,13 +1624,12 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 	free(c->final_body);
 	c->final_body = xstrndup(body, len);
 	c->final_status = 200;
-	record_success(c, NULL);
+	count_success(c);
 	arm(c, T_FINISH, 0);
 }
 
-static void on_http_done(struct httpc_req *req, void *arg)
+static void answer(struct router_call *c, struct httpc_req *req)
 {
-	struct router_call *c = arg;
 	enum httpc_result res = httpc_result(req);
 	long status = httpc_status(req);
 	size_t len;
@@ -1461,6 +1688,16 @@ static void on_http_done(struct httpc_req *req, void *arg)
 		return;
 	}
 	on_non_stream_ok(c, body, len);
+}
+
+/* What the answer means for the call first (retry, fall back, finish: all later, from the
+ * loop), then what the attempt cost. */
+static void on_http_done(struct httpc_req *req, void *arg)
+{
+	struct router_call *c = arg;
+
+	answer(c, req);
+	settle(c, req);
 }
 
 /* ---- start, cancel, finish ---- */
@@ -1582,6 +1819,7 @@ static bool admit(struct router_call *c)
 	char msg[512];
 	const char *which = NULL;
 	size_t i;
+	int rc = 0;
 
 	if (!router_has_model(c->r, c->requested)) {
 		snprintf(msg, sizeof(msg),
@@ -1609,8 +1847,11 @@ static bool admit(struct router_call *c)
 		fail_call(c, E_AUTH, 401, msg);
 		return false;
 	}
-	if (c->r->spend && spend_check(c->r->spend, c->key_hash, c->who.key, now_ms(), msg,
-				       sizeof(msg), &which) < 0) {
+	if (c->r->spend)
+		rc = spend_check(c->r->spend, c->key_hash, c->who.key, now_ms(), msg, sizeof(msg),
+				 &which);
+	/* -EBUSY: calls in flight hold the rest of a budget; the attempt waits for them. */
+	if (rc < 0 && rc != -EBUSY) {
 		log_warn("budget %s reached: refusing a call to %s", which, c->requested);
 		fail_call(c, E_BUDGET, 400, msg);
 		return false;
@@ -1637,7 +1878,6 @@ int router_chat(struct router *r, const char *body, size_t len, const struct rou
 	c->arg = arg;
 	c->t_start = now_mono_us();
 	c->timer = evtimer_new(loop_base(r->loop), on_timer, c);
-	c->req_bytes = len;
 	buf_init(&c->errbody, ERROR_BODY_CAP);
 	c->next = r->calls;
 	if (c->next)

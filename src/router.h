@@ -4,8 +4,11 @@
  * budgets before anything is sent, picks a deployment (simple-shuffle or least-busy, skipping
  * deployments in cooldown or over their rpm/tpm), sends the request upstream with the
  * provider's model id, retries retryable failures with backoff (honouring Retry-After),
- * then walks the fallback chain for the error class, records tokens and cost in the spend
- * ledger, and updates LiteLLM-named metrics. Streams pass through chunk by chunk.
+ * then walks the fallback chain for the error class (skipping groups the caller's key may not
+ * use). Each attempt reserves its estimated cost in the budgets before it is sent, so calls in
+ * flight count, and every attempt the provider received (retries, cut, cancelled, timed-out
+ * ones too) is recorded in the spend ledger, with an estimate marked as such when no usage
+ * arrived. It updates LiteLLM-named metrics. Streams pass through chunk by chunk.
  *
  * Async contract: router_chat() returns 0 and on_done fires exactly once, later, from the
  * loop (also for requests refused before any upstream call, and on cancel). It returns a
@@ -76,8 +79,8 @@ void router_cancel(struct router_call *c);
 bool router_has_model(const struct router *r, const char *name);
 size_t router_in_flight(const struct router *r);
 /* Every upstream send (retries and fallbacks too) asks b first and is refused with 429
- * bleed_breaker_open when it says no; each call's cost is fed to it. b is borrowed (it must
- * outlive the router); NULL = no breaker (`hermetic router`, `chat`). */
+ * bleed_breaker_open when it says no; each attempt's cost (estimated ones too) is fed to it.
+ * b is borrowed (it must outlive the router); NULL = no breaker (`hermetic router`, `chat`). */
 void router_set_breaker(struct router *r, struct breaker *b);
 
 #endif

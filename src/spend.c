@@ -7,6 +7,12 @@
  * the windows forward to the entry's period, so a reload can neither miss the row nor count it
  * twice. A row that could not be written is still counted and remembered per window
  * (unsaved_usd) until its period ends, so reloading a total after a read error never drops it.
+ * Calls in flight hold reservations: each window also keeps reserved_usd, what the attempts in
+ * flight reserved in it, which the checks add to the total and spend_release() takes back. A
+ * reservation outlives a period change (the call is recorded in the period it ends in), so
+ * reserved_usd is not reset with the total. An attempt of unknown cost reserves what is left of
+ * each cap, which lets it run alone; the deployment's recent mean cost (a ring of the last
+ * costs per deployment, loaded once from the ledger) usually makes it known.
  * Periods come from localtime_r()/mktime() in the process time zone: day numbers since
  * 1970-01-01 are converted with Howard Hinnant's civil-date algorithms, local midnights with
  * mktime(), so DST days of 23 or 25 hours are still one day.
@@ -25,14 +31,29 @@
 #include <string.h>
 #include <time.h>
 
-#define DAY_S	   86400
-#define SPAN_MONTH (-1) /* the local calendar month; other spans are seconds, 0 = lifetime */
+#define DAY_S		 86400
+#define SPAN_MONTH	 (-1) /* the local calendar month; other spans are seconds, 0 = lifetime */
+#define MEAN_CALLS	 16
+#define MEAN_DEPLOYMENTS 256
+#define MEAN_WINDOW_MS	 (7LL * DAY_S * 1000)
+
+/* Windows of a hold: the three global ones, then W_KEY + the index in s->keys. */
+enum { W_DAY, W_MONTH, W_PROXY, W_KEY };
 
 struct window {
 	int64_t start_ms, end_ms; /* current period [start, end); empty before the first load */
 	double total_usd;	  /* spent in the period: the database sum + later records */
 	double unsaved_usd;	  /* the part of total_usd whose rows could not be written */
 	bool loaded;		  /* total_usd includes the database sum of the period */
+	double reserved_usd;	  /* held by attempts in flight (any period) */
+	int n_held;		  /* how many attempts hold a part of reserved_usd */
+};
+
+/* The last costs of one deployment, for the estimate of a call whose price is unknown. */
+struct dep_costs {
+	char *id;
+	double usd[MEAN_CALLS];
+	size_t n, pos;
 };
 
 struct key_budget {
@@ -44,10 +65,12 @@ struct key_budget {
 struct spend {
 	struct store *store;
 	const struct config *cfg;
-	sqlite3_stmt *insert, *sum, *sum_key;
+	sqlite3_stmt *insert, *sum, *sum_key, *recent;
 	struct window day, month, proxy;
 	struct key_budget *keys;
 	size_t n_keys;
+	struct dep_costs *deps;
+	size_t n_deps;
 	bool write_failing, read_failing; /* a failure is logged once until it clears */
 	char which[80];
 };
@@ -271,9 +294,13 @@ static int prepare(struct spend *s)
 
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO spend (ts_ms, day, model_group, deployment, key_hash,"
-			       " input_tokens, output_tokens, cost_usd, cost_source)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			       " input_tokens, output_tokens, cost_usd, cost_source, estimated)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 			       -1, &s->insert, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "SELECT cost_usd FROM spend WHERE ts_ms >= ?2 AND deployment = ?1"
+			       " AND estimated = 0 ORDER BY ts_ms DESC LIMIT ?3",
+			       -1, &s->recent, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "SELECT COALESCE(SUM(cost_usd), 0) FROM spend"
 			       " WHERE ts_ms >= ?1 AND ts_ms < ?2",
@@ -327,9 +354,13 @@ void spend_destroy(struct spend *s)
 	sqlite3_finalize(s->insert);
 	sqlite3_finalize(s->sum);
 	sqlite3_finalize(s->sum_key);
+	sqlite3_finalize(s->recent);
 	for (i = 0; i < s->n_keys; i++)
 		free(s->keys[i].hash);
 	free(s->keys);
+	for (i = 0; i < s->n_deps; i++)
+		free(s->deps[i].id);
+	free(s->deps);
 	free(s);
 }
 
@@ -349,6 +380,7 @@ static int insert(struct spend *s, const struct spend_entry *e)
 	sqlite3_bind_int64(st, 7, e->output_tokens);
 	sqlite3_bind_double(st, 8, e->cost_usd);
 	sqlite3_bind_text(st, 9, e->cost_source, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 10, e->estimated);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -367,6 +399,87 @@ static void add(struct window *w, int64_t ts_ms, double cost_usd, bool saved)
 	w->total_usd += cost_usd;
 	if (!saved)
 		w->unsaved_usd += cost_usd;
+}
+
+static struct dep_costs *find_dep(struct spend *s, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_deps; i++)
+		if (strcmp(s->deps[i].id, id) == 0)
+			return &s->deps[i];
+	return NULL;
+}
+
+static void push_cost(struct dep_costs *d, double usd)
+{
+	d->usd[d->pos] = usd;
+	d->pos = (d->pos + 1) % MEAN_CALLS;
+	if (d->n < MEAN_CALLS)
+		d->n++;
+}
+
+/* Only deployments whose history was loaded keep one: a later load reads this row anyway. */
+static void note_cost(struct spend *s, const char *deployment, double usd)
+{
+	struct dep_costs *d = find_dep(s, deployment);
+
+	if (d)
+		push_cost(d, usd);
+}
+
+static struct dep_costs *load_dep(struct spend *s, const char *id, int64_t now_ms)
+{
+	sqlite3_stmt *st = s->recent;
+	struct dep_costs *d;
+	int rc;
+
+	if (s->n_deps >= MEAN_DEPLOYMENTS)
+		return NULL;
+	s->deps = xrealloc(s->deps, (s->n_deps + 1) * sizeof(*s->deps));
+	d = &s->deps[s->n_deps++];
+	memset(d, 0, sizeof(*d));
+	d->id = xstrdup(id);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now_ms - MEAN_WINDOW_MS);
+	sqlite3_bind_int(st, 3, MEAN_CALLS);
+	for (;;) {
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW)
+			break;
+		push_cost(d, sqlite3_column_double(st, 0));
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		failed(s, &s->read_failing, "reading");
+	return d;
+}
+
+int spend_deployment_mean(struct spend *s, const char *deployment, int64_t now_ms, double *mean_usd)
+{
+	struct dep_costs *d = find_dep(s, deployment);
+	double sum = 0;
+	size_t i;
+
+	if (!d)
+		d = load_dep(s, deployment, now_ms);
+	if (!d || d->n == 0)
+		return -ENOENT;
+	for (i = 0; i < d->n; i++)
+		sum += d->usd[i];
+	*mean_usd = sum / (double)d->n;
+	return 0;
+}
+
+double spend_estimate_usd(size_t prompt_bytes, int64_t output_tokens, double input_price,
+			  double output_price, double mean_usd)
+{
+	if (input_price > 0 || output_price > 0)
+		return (double)(prompt_bytes / 4) * (input_price > 0 ? input_price : 0) +
+		       (double)(output_tokens > 0 ? output_tokens : 0) *
+			       (output_price > 0 ? output_price : 0);
+	return mean_usd >= 0 && isfinite(mean_usd) ? mean_usd : -1;
 }
 
 int spend_record(struct spend *s, const struct spend_entry *e)
@@ -392,6 +505,8 @@ int spend_record(struct spend *s, const struct spend_entry *e)
 		add(&s->proxy, e->ts_ms, e->cost_usd, rc == 0);
 	if (k)
 		add(&k->w, e->ts_ms, e->cost_usd, rc == 0);
+	if (!e->estimated)
+		note_cost(s, e->deployment, e->cost_usd);
 	return rc;
 }
 
@@ -427,6 +542,7 @@ struct cap {
 	struct window *w;
 	int64_t span_s;
 	const char *key_hash; /* NULL = all keys */
+	int window;	      /* W_DAY... for a hold */
 };
 
 static size_t caps_of(struct spend *s, const char *key_hash, const struct config_key *key,
@@ -437,20 +553,35 @@ static size_t caps_of(struct spend *s, const char *key_hash, const struct config
 	size_t n = 0;
 
 	if (cfg->budget.daily_usd > 0)
-		caps[n++] = (struct cap){"daily", cfg->budget.daily_usd, &s->day, DAY_S, NULL};
+		caps[n++] = (struct cap){.name = "daily",
+					 .max_usd = cfg->budget.daily_usd,
+					 .w = &s->day,
+					 .span_s = DAY_S,
+					 .window = W_DAY};
 	if (cfg->budget.monthly_usd > 0)
-		caps[n++] = (struct cap){"monthly", cfg->budget.monthly_usd, &s->month, SPAN_MONTH,
-					 NULL};
+		caps[n++] = (struct cap){.name = "monthly",
+					 .max_usd = cfg->budget.monthly_usd,
+					 .w = &s->month,
+					 .span_s = SPAN_MONTH,
+					 .window = W_MONTH};
 	if (cfg->litellm_settings.max_budget_usd > 0)
-		caps[n++] = (struct cap){"max_budget", cfg->litellm_settings.max_budget_usd,
-					 &s->proxy, cfg->litellm_settings.budget_duration_s, NULL};
+		caps[n++] = (struct cap){.name = "max_budget",
+					 .max_usd = cfg->litellm_settings.max_budget_usd,
+					 .w = &s->proxy,
+					 .span_s = cfg->litellm_settings.budget_duration_s,
+					 .window = W_PROXY};
 	if (key && key->max_budget_usd > 0) {
 		k = key_budget(s, key_hash, key);
 		if (key->alias)
 			snprintf(s->which, sizeof(s->which), "key:%s", key->alias);
 		else
 			snprintf(s->which, sizeof(s->which), "key:%.8s", k->hash);
-		caps[n++] = (struct cap){s->which, key->max_budget_usd, &k->w, k->span_s, k->hash};
+		caps[n++] = (struct cap){.name = s->which,
+					 .max_usd = key->max_budget_usd,
+					 .w = &k->w,
+					 .span_s = k->span_s,
+					 .key_hash = k->hash,
+					 .window = W_KEY + (int)(k - s->keys)};
 	}
 	return n;
 }
@@ -458,14 +589,55 @@ static size_t caps_of(struct spend *s, const char *key_hash, const struct config
 int spend_check(struct spend *s, const char *key_hash, const struct config_key *key, int64_t now_ms,
 		char *msg, size_t msg_len, const char **which)
 {
-	char cost[40], max[40];
+	return spend_reserve(s, key_hash, key, now_ms, 0, NULL, msg, msg_len, which);
+}
+
+static void refused(const struct cap *c, char *msg, size_t msg_len)
+{
+	char cost[40], max[40], held[40];
+	int n;
+
+	if (!msg || !msg_len)
+		return;
+	py_float(c->w->total_usd, cost, sizeof(cost));
+	py_float(c->max_usd, max, sizeof(max));
+	n = snprintf(msg, msg_len, "Budget has been exceeded! Current cost: %s, Max budget: %s",
+		     cost, max);
+	if (c->w->total_usd < c->max_usd && n > 0 && (size_t)n < msg_len) {
+		py_float(c->w->reserved_usd, held, sizeof(held));
+		snprintf(msg + n, msg_len - (size_t)n, "; calls in flight may add %s", held);
+	}
+}
+
+static struct window *window_of(struct spend *s, int window)
+{
+	switch (window) {
+	case W_DAY:
+		return &s->day;
+	case W_MONTH:
+		return &s->month;
+	case W_PROXY:
+		return &s->proxy;
+	default:
+		return &s->keys[window - W_KEY].w;
+	}
+}
+
+int spend_reserve(struct spend *s, const char *key_hash, const struct config_key *key,
+		  int64_t now_ms, double est_usd, struct spend_hold *hold, char *msg,
+		  size_t msg_len, const char **which)
+{
 	struct cap caps[4];
 	size_t i, n = caps_of(s, key_hash, key, caps);
+	int busy = -1; /* the cap that refuses */
+	double usd;
 
 	if (msg && msg_len)
 		msg[0] = '\0';
 	if (which)
 		*which = NULL;
+	if (hold)
+		memset(hold, 0, sizeof(*hold));
 	for (i = 0; i < n; i++) {
 		if (refresh(s, caps[i].w, caps[i].span_s, caps[i].key_hash, now_ms) < 0) {
 			if (msg && msg_len)
@@ -476,19 +648,51 @@ int spend_check(struct spend *s, const char *key_hash, const struct config_key *
 				*which = caps[i].name;
 			return -EIO;
 		}
-		if (caps[i].w->total_usd < caps[i].max_usd)
+		if (caps[i].w->total_usd + caps[i].w->reserved_usd < caps[i].max_usd)
 			continue;
-		py_float(caps[i].w->total_usd, cost, sizeof(cost));
-		py_float(caps[i].max_usd, max, sizeof(max));
-		if (msg && msg_len)
-			snprintf(msg, msg_len,
-				 "Budget has been exceeded! Current cost: %s, Max budget: %s", cost,
-				 max);
+		/* A cap reached by spend wins over one only reservations fill. */
+		if (busy < 0 || caps[i].w->total_usd >= caps[i].max_usd)
+			busy = (int)i;
+		if (caps[i].w->total_usd >= caps[i].max_usd)
+			break;
+	}
+	if (busy >= 0) {
+		refused(&caps[busy], msg, msg_len);
 		if (which)
-			*which = caps[i].name;
-		return -EDQUOT;
+			*which = caps[busy].name;
+		return caps[busy].w->total_usd >= caps[busy].max_usd ? -EDQUOT : -EBUSY;
+	}
+	if (!hold)
+		return 0;
+	for (i = 0; i < n; i++) {
+		struct window *w = caps[i].w;
+
+		usd = est_usd >= 0 && isfinite(est_usd)
+			      ? est_usd
+			      : caps[i].max_usd - w->total_usd - w->reserved_usd;
+		w->reserved_usd += usd;
+		w->n_held++;
+		hold->usd[hold->n] = usd;
+		hold->window[hold->n++] = caps[i].window;
 	}
 	return 0;
+}
+
+void spend_release(struct spend *s, struct spend_hold *hold)
+{
+	size_t i;
+
+	for (i = 0; i < hold->n; i++) {
+		struct window *w = window_of(s, hold->window[i]);
+
+		w->reserved_usd -= hold->usd[i];
+		/* The last one out leaves exactly nothing, not a rounding residue. */
+		if (--w->n_held <= 0) {
+			w->n_held = 0;
+			w->reserved_usd = 0;
+		}
+	}
+	hold->n = 0;
 }
 
 double spend_day_usd(struct spend *s, int64_t now_ms)
@@ -529,7 +733,7 @@ double spend_proxy_remaining_usd(struct spend *s, int64_t now_ms)
 struct report_row {
 	char day[16];
 	char *group;
-	int64_t calls, input_tokens, output_tokens;
+	int64_t calls, input_tokens, output_tokens, estimated;
 	double cost_usd;
 };
 
@@ -548,7 +752,7 @@ static int report_rows(struct store *store, int days, int64_t now_ms, struct rep
 	day_string(today, last);
 	rc = sqlite3_prepare_v2(db,
 				"SELECT day, model_group, COUNT(*), SUM(input_tokens),"
-				" SUM(output_tokens), SUM(cost_usd) FROM spend"
+				" SUM(output_tokens), SUM(cost_usd), SUM(estimated) FROM spend"
 				" WHERE day >= ?1 AND day <= ?2 GROUP BY day, model_group"
 				" ORDER BY day DESC, model_group",
 				-1, &st, NULL);
@@ -568,6 +772,7 @@ static int report_rows(struct store *store, int days, int64_t now_ms, struct rep
 		r->input_tokens = sqlite3_column_int64(st, 3);
 		r->output_tokens = sqlite3_column_int64(st, 4);
 		r->cost_usd = sqlite3_column_double(st, 5);
+		r->estimated = sqlite3_column_int64(st, 6);
 	}
 	sqlite3_finalize(st);
 out:
@@ -581,7 +786,7 @@ out:
 
 int spend_report(struct store *store, int days, int64_t now_ms, FILE *out)
 {
-	struct report_row *rows, total = {"total", NULL, 0, 0, 0, 0};
+	struct report_row *rows, total = {"total", NULL, 0, 0, 0, 0, 0};
 	int width = (int)strlen("MODEL GROUP");
 	size_t n, i;
 	int rc;
@@ -598,16 +803,18 @@ int spend_report(struct store *store, int days, int64_t now_ms, FILE *out)
 		total.input_tokens += rows[i].input_tokens;
 		total.output_tokens += rows[i].output_tokens;
 		total.cost_usd += rows[i].cost_usd;
+		total.estimated += rows[i].estimated;
 	}
-	fprintf(out, "%-10s  %-*s  %8s  %13s  %13s  %12s\n", "DAY", width, "MODEL GROUP", "CALLS",
-		"INPUT TOKENS", "OUTPUT TOKENS", "COST USD");
+	fprintf(out, "%-10s  %-*s  %8s  %13s  %13s  %12s  %9s\n", "DAY", width, "MODEL GROUP",
+		"CALLS", "INPUT TOKENS", "OUTPUT TOKENS", "COST USD", "ESTIMATED");
 	for (i = 0; i < n; i++)
-		fprintf(out, "%-10s  %-*s  %8lld  %13lld  %13lld  %12.6f\n", rows[i].day, width,
-			rows[i].group, (long long)rows[i].calls, (long long)rows[i].input_tokens,
-			(long long)rows[i].output_tokens, rows[i].cost_usd);
-	fprintf(out, "%-10s  %-*s  %8lld  %13lld  %13lld  %12.6f\n", total.day, width, "",
+		fprintf(out, "%-10s  %-*s  %8lld  %13lld  %13lld  %12.6f  %9lld\n", rows[i].day,
+			width, rows[i].group, (long long)rows[i].calls,
+			(long long)rows[i].input_tokens, (long long)rows[i].output_tokens,
+			rows[i].cost_usd, (long long)rows[i].estimated);
+	fprintf(out, "%-10s  %-*s  %8lld  %13lld  %13lld  %12.6f  %9lld\n", total.day, width, "",
 		(long long)total.calls, (long long)total.input_tokens,
-		(long long)total.output_tokens, total.cost_usd);
+		(long long)total.output_tokens, total.cost_usd, (long long)total.estimated);
 out:
 	for (i = 0; i < n; i++)
 		free(rows[i].group);

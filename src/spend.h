@@ -14,10 +14,19 @@
  * A row belongs to the period holding its ts_ms. Totals come from the database at start and
  * whenever a period begins, and are then kept in memory, so spend_check() never touches SQLite
  * within a period. Single-threaded (the event loop).
+ *
+ * Calls in flight count too: before each upstream attempt the router reserves an estimate of
+ * its cost (spend_reserve) in every capped period, and settles it when the answer comes
+ * (spend_release, then spend_record of the real or estimated cost). A call that finds the rest
+ * of a cap reserved is told to wait (-EBUSY), so concurrent calls cannot all pass a check made
+ * before any of them is recorded: the cap holds within one call's cost. Reservations live in
+ * memory (a crash loses them with the calls; the ledger holds what was recorded).
  */
 #ifndef HERMETIC_SPEND_H
 #define HERMETIC_SPEND_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -41,7 +50,16 @@
  * a CLI command over at most months of rows. */
 #define SPEND_LEAN_SQL "DROP INDEX IF EXISTS spend_day; DROP INDEX IF EXISTS spend_key_ts;"
 
+/* Migration 4: rows whose cost is an estimate (a call cut, cancelled, timed out or over the
+ * size cap before the provider's usage arrived). Older estimated rows said so in cost_source. */
+#define SPEND_ESTIMATED_SQL                                                                        \
+	"ALTER TABLE spend ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;"                       \
+	" UPDATE spend SET estimated = 1 WHERE cost_source = 'estimate';"
+
 #define SPEND_REPORT_MAX_DAYS 3660
+
+/* Output tokens assumed for an attempt whose request, config and model name no limit. */
+#define SPEND_DEFAULT_OUTPUT_TOKENS 4096
 
 struct spend;
 
@@ -58,7 +76,8 @@ struct spend_entry {
 	const char *key_hash; /* SHA-256 hex of the caller's key, or "internal" in-process */
 	int64_t input_tokens, output_tokens;
 	double cost_usd;
-	const char *cost_source; /* "upstream" | "model_info" | "none" */
+	const char *cost_source; /* "upstream" | "model_info" | "none" | "estimate" */
+	bool estimated;		 /* no usage arrived: tokens and cost are estimates */
 };
 
 /* Commits one row (one short transaction) and adds the cost to the in-memory totals of the
@@ -79,9 +98,44 @@ int spend_record(struct spend *s, const struct spend_entry *e);
  * hash>". Returns -EIO (fail closed: refuse the call as for -EDQUOT) when a capped period's
  * total cannot be read from the database, with msg saying so and *which set. msg (msg_len
  * bytes) and which may be NULL; on 0 msg is "" and *which NULL. *which points into s and is
- * valid until the next spend_check(). Within a period no SQLite query is made. */
+ * valid until the next spend_check(). Returns -EBUSY when no cap is reached but the calls in
+ * flight have reserved the rest of one (total + reserved >= cap): the call may wait for them to
+ * settle; msg and *which are set as for -EDQUOT, msg ending "; calls in flight may add
+ * <reserved>". Within a period no SQLite query is made. */
 int spend_check(struct spend *s, const char *key_hash, const struct config_key *key, int64_t now_ms,
 		char *msg, size_t msg_len, const char **which);
+
+/* The reservation of one attempt in flight: what it added to each capped period. Fields are
+ * private; a zeroed hold is empty. */
+struct spend_hold {
+	double usd[4];
+	int window[4];
+	size_t n;
+};
+
+/* spend_check(), then, when the call may go, reserves est_usd (what the attempt may cost) in each
+ * capped period until spend_release(hold). est_usd < 0 (or not finite) means unknown: the
+ * attempt then reserves all that is left of each cap, so it runs alone until it settles. So the
+ * calls that pass while others are in flight overshoot a cap by at most one call's estimate.
+ * On error (-EDQUOT, -EBUSY, -EIO) hold is left empty. hold may be NULL (check only). */
+int spend_reserve(struct spend *s, const char *key_hash, const struct config_key *key,
+		  int64_t now_ms, double est_usd, struct spend_hold *hold, char *msg,
+		  size_t msg_len, const char **which);
+/* Takes the reservation back (the attempt ended; record its cost with spend_record). Accepts an
+ * empty hold; leaves it empty. */
+void spend_release(struct spend *s, struct spend_hold *hold);
+
+/* The mean cost of the last 16 calls of deployment (model_info.id) within 7 days whose cost was
+ * not estimated. The ledger is read once per deployment (at most 256), then kept up to date by
+ * spend_record. Returns 0 with *mean_usd, or -ENOENT when there is no such call. */
+int spend_deployment_mean(struct spend *s, const char *deployment, int64_t now_ms,
+			  double *mean_usd);
+
+/* What an attempt costs, estimated: prompt_bytes / 4 tokens at input_price plus output_tokens
+ * at output_price (USD per token) when either price is known (> 0); else mean_usd, the
+ * deployment's recent mean cost (< 0: none). Returns < 0 when neither is known. */
+double spend_estimate_usd(size_t prompt_bytes, int64_t output_tokens, double input_price,
+			  double output_price, double mean_usd);
 
 /* Total of the local day / calendar month holding now_ms, all keys, in USD. */
 double spend_day_usd(struct spend *s, int64_t now_ms);
@@ -94,10 +148,10 @@ double spend_key_remaining_usd(struct spend *s, const char *key_hash, const stru
 double spend_proxy_remaining_usd(struct spend *s, int64_t now_ms);
 
 /* `hermetic spend [--days N]`: prints one line per local day and model group (calls, input
- * tokens, output tokens, cost) for the last days (1..SPEND_REPORT_MAX_DAYS) local days up to
- * and including the day of now_ms, newest day first, then a total line. Reads the database
- * only, so it works beside a running daemon (WAL readers do not block). Returns 0, -EINVAL
- * for days out of range, or -EIO (logged). */
+ * tokens, output tokens, cost, and how many of the calls have an estimated cost) for the last days
+ * (1..SPEND_REPORT_MAX_DAYS) local days up to and including the day of now_ms, newest day first,
+ * then a total line. Reads the database only, so it works beside a running daemon (WAL readers do
+ * not block). Returns 0, -EINVAL for days out of range, or -EIO (logged). */
 int spend_report(struct store *store, int days, int64_t now_ms, FILE *out);
 
 /* Calls, tokens and cost of the local day and month holding now_ms (for /usage). */

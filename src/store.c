@@ -51,6 +51,7 @@ static const struct store_migration builtin[] = {
 	{"telegram", TELEGRAM_SCHEMA_SQL},
 	{"hook-runs", HOOKS_SCHEMA_SQL},
 	{"hook-runs-resume", HOOKS_RESUME_SQL},
+	{"spend-estimated", SPEND_ESTIMATED_SQL},
 };
 
 #define CHECKPOINT_EVERY_S 1

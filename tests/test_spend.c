@@ -2,7 +2,10 @@
  * (daily, monthly, max_budget per window, per key) refuses with LiteLLM's message at the cap and
  * not before; periods turn at local midnight in Asia/Manila, on DST days in Europe, on UTC hours
  * for "1h" and on local N-day boundaries for "2d"; the report prints days and model groups; a
- * locked or broken database makes spend_record() return -EIO while the budgets keep counting.
+ * locked or broken database makes spend_record() return -EIO while the budgets keep counting;
+ * reservations of calls in flight count against every cap (an unknown cost takes the rest) and
+ * outlive a period change; a deployment's mean cost skips estimated rows; the migration marks
+ * older estimated rows.
  *
  * Time zones come from a private TZDIR with minimal TZif files written here (Manila has had no
  * DST since 1978, so one fixed offset is the real zone), and from POSIX TZ strings for DST, so
@@ -16,6 +19,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +32,7 @@ static int n_dbs;
 
 static const struct store_migration migrations[] = {
 	{"spend", SPEND_SCHEMA_SQL},
+	{"spend-estimated", SPEND_ESTIMATED_SQL},
 };
 
 static void put32(unsigned char *p, uint32_t v)
@@ -163,21 +168,28 @@ static void fx_close(struct fx *f)
 	use_tz("UTC");
 }
 
-static int record(struct fx *f, int64_t ts_ms, const char *group, const char *key_hash,
-		  double cost_usd)
+static int record_as(struct fx *f, int64_t ts_ms, const char *group, const char *key_hash,
+		     double cost_usd, const char *deployment, bool estimated)
 {
 	struct spend_entry e = {
 		.ts_ms = ts_ms,
 		.model_group = group,
-		.deployment = "dep-1",
+		.deployment = deployment,
 		.key_hash = key_hash,
 		.input_tokens = 100,
 		.output_tokens = 10,
 		.cost_usd = cost_usd,
-		.cost_source = "upstream",
+		.cost_source = estimated ? "estimate" : "upstream",
+		.estimated = estimated,
 	};
 
 	return spend_record(f->spend, &e);
+}
+
+static int record(struct fx *f, int64_t ts_ms, const char *group, const char *key_hash,
+		  double cost_usd)
+{
+	return record_as(f, ts_ms, group, key_hash, cost_usd, "dep-1", false);
 }
 
 /* spend_check() without a key: rc, and the message and cap name when refused. */
@@ -583,7 +595,7 @@ static void report_lists_days_and_model_groups(void **state)
 	assert_int_equal(record(&f, day2 - 3600000, "free", "internal", 0.5), 0);
 	assert_int_equal(record(&f, day2 - 7200000, "free", "k1", 0.25), 0);
 	assert_int_equal(record(&f, day2 - 7200000, "openai-strong", "k1", 0.125), 0);
-	assert_int_equal(record(&f, day2 + 1800000, "free", "internal", 0), 0);
+	assert_int_equal(record_as(&f, day2 + 1800000, "free", "internal", 0, "dep-1", true), 0);
 	/* The report reads the database with its own handle, as the CLI beside a daemon does. */
 	spend_destroy(f.spend);
 	f.spend = NULL;
@@ -591,12 +603,16 @@ static void report_lists_days_and_model_groups(void **state)
 	assert_int_equal(rc, 0);
 	assert_string_equal(
 		text,
-		"DAY         MODEL GROUP       CALLS   INPUT TOKENS  OUTPUT TOKENS      COST USD\n"
-		"2025-03-15  free                  1            100             10      0.000000\n"
-		"2025-03-14  free                  2            200             20      0.750000\n"
-		"2025-03-14  openai-strong         1            100             10      0.125000\n"
-		"total                             4            400             40      "
-		"0.875000\n");
+		"DAY         MODEL GROUP       CALLS   INPUT TOKENS  OUTPUT TOKENS      COST USD  "
+		"ESTIMATED\n"
+		"2025-03-15  free                  1            100             10      0.000000  "
+		"        1\n"
+		"2025-03-14  free                  2            200             20      0.750000  "
+		"        0\n"
+		"2025-03-14  openai-strong         1            100             10      0.125000  "
+		"        0\n"
+		"total                             4            400             40      0.875000  "
+		"        1\n");
 	free(text);
 	text = report(&f, 3, day2 + 3600000, &rc);
 	assert_int_equal(rc, 0);
@@ -605,10 +621,10 @@ static void report_lists_days_and_model_groups(void **state)
 	free(text);
 	text = report(&f, 1, day2 - 86400000LL * 10, &rc);
 	assert_int_equal(rc, 0);
-	assert_string_equal(
-		text,
-		"DAY         MODEL GROUP     CALLS   INPUT TOKENS  OUTPUT TOKENS      COST USD\n"
-		"total                           0              0              0      0.000000\n");
+	assert_string_equal(text, "DAY         MODEL GROUP     CALLS   INPUT TOKENS  OUTPUT TOKENS "
+				  "     COST USD  ESTIMATED\n"
+				  "total                           0              0              0 "
+				  "     0.000000          0\n");
 	free(text);
 	text = report(&f, 0, day2, &rc);
 	assert_int_equal(rc, -EINVAL);
@@ -729,7 +745,9 @@ static void unreadable_ledger_fails_closed_and_keeps_unsaved_spend(void **state)
 	assert_int_equal(record(&f, t + 1, "free", "internal", 0.25), -EIO);
 	assert_int_equal(record(&f, t + 2, "free", "internal", 0.25), -EIO);
 	/* Repaired, with a row of the day written meanwhile by another process. */
-	assert_int_equal(sqlite3_exec(other, SPEND_SCHEMA_SQL, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(other, SPEND_SCHEMA_SQL SPEND_ESTIMATED_SQL, NULL, NULL, NULL),
+		SQLITE_OK);
 	assert_int_equal(
 		sqlite3_exec(other,
 			     "INSERT INTO spend (ts_ms, day, model_group, deployment,"
@@ -744,6 +762,221 @@ static void unreadable_ledger_fails_closed_and_keeps_unsaved_spend(void **state)
 	assert_int_equal(record(&f, t + 4, "free", "internal", 0.4375), 0);
 	assert_int_equal(check(&f, t + 5, msg, &which), -EDQUOT);
 	assert_string_equal(msg, "Budget has been exceeded! Current cost: 1.0, Max budget: 1.0");
+	fx_close(&f);
+}
+
+/* Ten calls checked before any of them ends: each reservation counts, so the cap holds within
+ * one call's cost (the others are told to wait: -EBUSY); settling swaps the reservation for the
+ * real cost. */
+static void reservations_count_calls_in_flight(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+	struct spend_hold h[10];
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+	int admitted = 0, busy = 0, i, rc;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	for (i = 0; i < 10; i++) {
+		rc = spend_reserve(f.spend, NULL, NULL, t, 0.5, &h[i], msg, sizeof(msg), &which);
+		admitted += rc == 0;
+		busy += rc == -EBUSY;
+	}
+	assert_int_equal(admitted, 2);
+	assert_int_equal(busy, 8);
+	assert_int_equal(h[2].n, 0);
+	assert_string_equal(which, "daily");
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 0.0, Max budget: 1.0; "
+				 "calls in flight may add 1.0");
+	assert_int_equal(check(&f, t, msg, &which), -EBUSY);
+	/* The first ends cheaper than reserved: 0.25 spent + 0.5 in flight leaves room. */
+	spend_release(f.spend, &h[0]);
+	assert_int_equal(h[0].n, 0);
+	assert_int_equal(record(&f, t + 1, "free", "internal", 0.25), 0);
+	assert_int_equal(check(&f, t + 2, msg, &which), 0);
+	assert_int_equal(
+		spend_reserve(f.spend, NULL, NULL, t + 2, 0.5, &h[0], msg, sizeof(msg), &which), 0);
+	assert_int_equal(check(&f, t + 2, msg, &which), -EBUSY);
+	spend_release(f.spend, &h[0]);
+	spend_release(f.spend, &h[1]);
+	spend_release(f.spend, &h[1]); /* an empty hold: nothing */
+	assert_int_equal(check(&f, t + 3, msg, &which), 0);
+	assert_true(spend_day_usd(f.spend, t + 3) == 0.25);
+	fx_close(&f);
+}
+
+/* An attempt of unknown cost reserves what is left, so it runs alone until it settles. */
+static void unknown_cost_reserves_the_rest_of_each_cap(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+	struct spend_hold h, h2;
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	assert_int_equal(record(&f, t, "free", "internal", 0.25), 0);
+	assert_int_equal(spend_reserve(f.spend, NULL, NULL, t, -1, &h, msg, sizeof(msg), &which),
+			 0);
+	assert_true(h.n == 1 && h.usd[0] == 0.75);
+	assert_int_equal(spend_reserve(f.spend, NULL, NULL, t, 0, &h2, msg, sizeof(msg), &which),
+			 -EBUSY);
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 0.25, Max budget: 1.0; "
+				 "calls in flight may add 0.75");
+	spend_release(f.spend, &h);
+	assert_int_equal(spend_reserve(f.spend, NULL, NULL, t, NAN, &h, msg, sizeof(msg), &which),
+			 0);
+	assert_true(h.usd[0] == 0.75);
+	spend_release(f.spend, &h);
+	fx_close(&f);
+}
+
+/* A call that starts before midnight and ends after it is still in flight on the new day. */
+static void a_reservation_outlives_the_period_change(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+	struct spend_hold h;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	assert_int_equal(record(&f, MANILA_MIDNIGHT - 2000, "free", "internal", 0.5), 0);
+	assert_int_equal(spend_reserve(f.spend, NULL, NULL, MANILA_MIDNIGHT - 1000, 1.0, &h, msg,
+				       sizeof(msg), &which),
+			 0);
+	assert_int_equal(check(&f, MANILA_MIDNIGHT + 1000, msg, &which), -EBUSY);
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 0.0, Max budget: 1.0; "
+				 "calls in flight may add 1.0");
+	spend_release(f.spend, &h);
+	assert_int_equal(check(&f, MANILA_MIDNIGHT + 2000, msg, &which), 0);
+	fx_close(&f);
+}
+
+/* Key, monthly and max_budget caps hold reservations too, each key its own. */
+static void every_cap_holds_reservations(void **state)
+{
+	static const char *const yaml =
+		"timezone: Asia/Manila\n"
+		"budget: {monthly_usd: 2.0}\n"
+		"litellm_settings: {max_budget: 1.5, budget_duration: 1d}\n"
+		"keys:\n"
+		"  - {key: sk-test-alpha-key, alias: alpha, max_budget: 0.5, budget_duration: 1d}\n"
+		"  - {key: sk-test-beta-key, alias: beta, max_budget: 5}\n";
+	const char *which;
+	char msg[200], alpha[65], beta[65];
+	struct fx f;
+	struct spend_hold a, b[3];
+	const struct config_key *k;
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+
+	fx_open(&f, yaml, "Asia/Manila");
+	k = f.cfg->keys;
+	sha256_hex(k[0].key, strlen(k[0].key), alpha);
+	sha256_hex(k[1].key, strlen(k[1].key), beta);
+	assert_int_equal(spend_reserve(f.spend, alpha, &k[0], t, 0.5, &a, msg, sizeof(msg), &which),
+			 0);
+	assert_int_equal(a.n, 3); /* monthly, max_budget, alpha's */
+	assert_int_equal(check_key(&f, &k[0], t, msg, &which), -EBUSY);
+	assert_string_equal(which, "key:alpha");
+	/* beta is not held by alpha's key budget, but by the proxy-wide max_budget. */
+	assert_int_equal(
+		spend_reserve(f.spend, beta, &k[1], t, 0.5, &b[0], msg, sizeof(msg), &which), 0);
+	assert_int_equal(
+		spend_reserve(f.spend, beta, &k[1], t, 0.5, &b[1], msg, sizeof(msg), &which), 0);
+	assert_int_equal(
+		spend_reserve(f.spend, beta, &k[1], t, 0.5, &b[2], msg, sizeof(msg), &which),
+		-EBUSY);
+	assert_string_equal(which, "max_budget");
+	spend_release(f.spend, &a);
+	assert_int_equal(record(&f, t + 1, "free", alpha, 0.5), 0);
+	/* alpha's spend reached its cap: that refusal wins over max_budget's reservations. */
+	assert_int_equal(check_key(&f, &k[0], t + 2, msg, &which), -EDQUOT);
+	assert_string_equal(which, "key:alpha");
+	assert_string_equal(msg, "Budget has been exceeded! Current cost: 0.5, Max budget: 0.5");
+	spend_release(f.spend, &b[0]);
+	spend_release(f.spend, &b[1]);
+	assert_int_equal(check_key(&f, &k[1], t + 2, msg, &which), 0);
+	assert_int_equal(record(&f, t + 3, "free", beta, 0.75), 0);
+	/* The monthly cap counts a reservation made past max_budget's day (the next day). */
+	assert_int_equal(spend_reserve(f.spend, beta, &k[1], t + 86400000, 0.75, &b[0], msg,
+				       sizeof(msg), &which),
+			 0);
+	assert_int_equal(check_key(&f, &k[1], t + 86400001, msg, &which), -EBUSY);
+	assert_string_equal(which, "monthly");
+	spend_release(f.spend, &b[0]);
+	fx_close(&f);
+}
+
+/* The mean of a deployment's recent calls comes from the ledger once, then from records;
+ * estimated rows and other deployments do not count. */
+static void deployment_mean_skips_estimates_and_survives_restart(void **state)
+{
+	struct fx f;
+	double mean = -1;
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+	int i;
+
+	fx_open(&f, "timezone: Asia/Manila\n", "Asia/Manila");
+	assert_int_equal(spend_deployment_mean(f.spend, "dep-1", t, &mean), -ENOENT);
+	assert_int_equal(record_as(&f, t - 8 * 86400000LL, "free", "internal", 8, "dep-1", false),
+			 0);
+	assert_int_equal(record_as(&f, t + 1, "free", "internal", 0.5, "dep-1", false), 0);
+	assert_int_equal(record_as(&f, t + 2, "free", "internal", 0.25, "dep-1", false), 0);
+	assert_int_equal(record_as(&f, t + 3, "free", "internal", 9, "dep-1", true), 0);
+	assert_int_equal(record_as(&f, t + 4, "free", "internal", 7, "dep-2", false), 0);
+	fx_restart(&f);
+	assert_int_equal(spend_deployment_mean(f.spend, "dep-1", t + 5, &mean), 0);
+	assert_true(mean == 0.375);
+	assert_int_equal(record_as(&f, t + 6, "free", "internal", 1.25, "dep-1", false), 0);
+	assert_int_equal(record_as(&f, t + 7, "free", "internal", 5, "dep-1", true), 0);
+	assert_int_equal(spend_deployment_mean(f.spend, "dep-1", t + 8, &mean), 0);
+	assert_true(mean == 2.0 / 3);
+	/* Only the last 16 calls count. */
+	for (i = 0; i < 16; i++)
+		assert_int_equal(
+			record_as(&f, t + 10 + i, "free", "internal", 0.125, "dep-1", false), 0);
+	assert_int_equal(spend_deployment_mean(f.spend, "dep-1", t + 30, &mean), 0);
+	assert_true(mean == 0.125);
+	fx_close(&f);
+}
+
+static void estimate_uses_prices_else_the_mean(void **state)
+{
+	/* 400 prompt bytes are 100 tokens. */
+	assert_true(fabs(spend_estimate_usd(400, 50, 1e-6, 2e-6, 7) - 2e-4) < 1e-15);
+	assert_true(fabs(spend_estimate_usd(400, 50, 0, 2e-6, 7) - 1e-4) < 1e-15);
+	assert_true(fabs(spend_estimate_usd(400, 50, 1e-6, 0, -1) - 1e-4) < 1e-15);
+	assert_true(spend_estimate_usd(400, 50, 0, 0, 0.5) == 0.5);
+	assert_true(spend_estimate_usd(400, 50, 0, 0, 0) == 0);
+	assert_true(spend_estimate_usd(400, 50, 0, 0, -1) < 0);
+	assert_true(spend_estimate_usd(400, 50, 0, 0, NAN) < 0);
+}
+
+/* A state.db of the last release gains the column; its estimated rows say so. */
+static void migration_marks_existing_estimates(void **state)
+{
+	static const struct store_migration old[] = {{"spend", SPEND_SCHEMA_SQL}};
+	struct fx f;
+	char err[256];
+
+	use_tz("Asia/Manila");
+	f.cfg = config_from("timezone: Asia/Manila\n");
+	f.path = xasprintf("%s/spend-%d.db", dir, n_dbs++);
+	assert_int_equal(store_open_with(f.path, old, 1, &f.store, err, sizeof(err)), 0);
+	assert_int_equal(
+		sqlite3_exec(store_db(f.store),
+			     "INSERT INTO spend (ts_ms, day, model_group, deployment,"
+			     " key_hash, input_tokens, output_tokens, cost_usd, cost_source)"
+			     " VALUES (1, '1970-01-01', 'free', 'd', 'internal', 1, 1, 0.5,"
+			     " 'estimate'), (2, '1970-01-01', 'free', 'd', 'internal', 1, 1,"
+			     " 0.25, 'upstream')",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	store_close(f.store);
+	fx_open_store(&f);
+	expect_text(&f, "SELECT group_concat(cost_source || ':' || estimated, ',') FROM spend",
+		    "estimate:1,upstream:0");
 	fx_close(&f);
 }
 
@@ -783,6 +1016,13 @@ int main(void)
 		cmocka_unit_test(locked_database_fails_writes_but_budgets_count),
 		cmocka_unit_test(failed_write_of_a_new_period_still_counts),
 		cmocka_unit_test(unreadable_ledger_fails_closed_and_keeps_unsaved_spend),
+		cmocka_unit_test(reservations_count_calls_in_flight),
+		cmocka_unit_test(unknown_cost_reserves_the_rest_of_each_cap),
+		cmocka_unit_test(a_reservation_outlives_the_period_change),
+		cmocka_unit_test(every_cap_holds_reservations),
+		cmocka_unit_test(deployment_mean_skips_estimates_and_survives_restart),
+		cmocka_unit_test(estimate_uses_prices_else_the_mean),
+		cmocka_unit_test(migration_marks_existing_estimates),
 		cmocka_unit_test(create_refuses_a_database_without_the_table),
 	};
 
