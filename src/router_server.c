@@ -135,7 +135,8 @@ static void add_result_headers(struct evhttp_request *req, const struct router_r
 
 	if (r->deployment_id && *r->deployment_id)
 		evhttp_add_header(h, "x-litellm-model-id", r->deployment_id);
-	evhttp_add_header(h, "x-litellm-model-group", r->model_group);
+	if (r->model_group)
+		evhttp_add_header(h, "x-litellm-model-group", r->model_group);
 	evhttp_add_header(h, "x-litellm-attempted-retries", fmt_long(v, r->retries));
 	evhttp_add_header(h, "x-litellm-attempted-fallbacks", fmt_long(v, r->fallbacks));
 	if (with_cost) {
