@@ -2567,8 +2567,8 @@ static const struct table general_settings_table = {"general_settings", "general
 						    .text = "LiteLLM's proxy settings."};
 
 static const struct opt router_opts[] = {
-	{"listen", T_LISTEN, FLD(config_router, listen), .def = "0.0.0.0:4000",
-	 .text = "address of `hermetic router`"},
+	{"listen", T_LISTEN, FLD(config_router, listen), .def = "127.0.0.1:4000",
+	 .text = "address of `hermetic router`; not loopback = needs a master_key or keys"},
 	{"max_body_bytes", T_INT, FLD(config_router, max_body_bytes), .def = "4194304", .min = 1024,
 	 .max = 64 * MIB, .text = "largest request body"},
 	{"max_concurrent_upstream", T_INT, FLD(config_router, max_concurrent_upstream), .def = "64",
@@ -3256,6 +3256,22 @@ static void check_telegram(struct ctx *c, const struct node *root)
 			"ids)");
 }
 
+/* An open router is a spend faucet: anyone who reaches it calls paid models. */
+static void check_router_listen(struct ctx *c, const struct node *root)
+{
+	const struct config *cfg = c->cfg;
+
+	if (!cfg->router.listen.host || cfg->general_settings.master_key || cfg->n_keys ||
+	    is_loopback(cfg->router.listen.host))
+		return;
+	err_at(c, loc(map_get(root, "router"), "listen"),
+	       "router.listen: %s is not a loopback address and neither "
+	       "general_settings.master_key nor keys is set: anyone who can reach it could spend "
+	       "your budget; set general_settings.master_key (e.g. "
+	       "os.environ/LITELLM_MASTER_KEY) or listen on 127.0.0.1",
+	       cfg->router.listen.addr);
+}
+
 static void finish(struct ctx *c, const struct node *root)
 {
 	struct config *cfg = c->cfg;
@@ -3265,6 +3281,7 @@ static void finish(struct ctx *c, const struct node *root)
 	resolve_models(cfg);
 	resolve_router_settings(cfg);
 	check_telegram(c, root);
+	check_router_listen(c, root);
 	check_refs(c);
 	if (cfg->n_models == 0)
 		warn_at(c, root, "model_list is empty: no model can be called");
