@@ -5,6 +5,7 @@ response header echoes them. The per-family series cap and the label length cap 
 tests/test_metrics.c."""
 import http.client
 import json
+import os
 
 from fakes.fake_openai import text
 from router_harness import fake, router_config, start_router  # noqa: F401 (fixtures)
@@ -40,9 +41,15 @@ def metrics_head(port, limit):
         conn.close()
 
 
+def no_quarantine():
+    """Sanitizer builds keep freed memory in a quarantine: RSS would measure that, not us."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return {"ASAN_OPTIONS": (asan + ":" if asan else "") + "quarantine_size_mb=0"}
+
+
 def test_rejected_model_names_do_not_grow_memory_metrics_or_headers(fake, start_router):
     fake.script_for("test/free", text("ok"))
-    r = start_router(router_config(fake))
+    r = start_router(router_config(fake), env=no_quarantine())
     conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=30)
     # Warm up the allocator and the registry with the answered and the refused paths.
     assert post_chat(conn, "free").status == 200
