@@ -216,8 +216,9 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
 	conn_mark(c, C_NEW);
 	c->refused = h->n_conns >= h->max_conns;
 	if (c->refused && (!h->warned_ms || c->t_mark_ms - h->warned_ms >= 60000)) {
-		log_warn("http: %zu connections open, the cap: refusing new ones with 503 (port %d)",
-			 h->max_conns, h->port);
+		log_warn(
+			"http: %zu connections open, the cap: refusing new ones with 503 (port %d)",
+			h->max_conns, h->port);
 		h->warned_ms = c->t_mark_ms;
 	}
 	c->next = h->conns;
@@ -244,10 +245,11 @@ static void refuse(struct conn *c)
 	if (fd >= 0) {
 		for (i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
 			;
-		n = snprintf(head, sizeof(head),
-			     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-			     "Retry-After: 1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
-			     sizeof(body) - 1);
+		n = snprintf(
+			head, sizeof(head),
+			"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+			"Retry-After: 1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
+			sizeof(body) - 1);
 		(void)!send(fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
 		(void)!send(fd, body, sizeof(body) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		shutdown(fd, SHUT_WR);

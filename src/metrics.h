@@ -40,8 +40,8 @@ void metrics_on_collect(struct metrics *m, metrics_collect_cb cb, void *arg);
  * METRICS_MAX_SERIES series; further label combinations all count in one extra series whose
  * values are METRICS_OVERFLOW. */
 #define METRICS_MAX_LABEL_BYTES 128
-#define METRICS_MAX_SERIES 1000
-#define METRICS_OVERFLOW "__overflow__"
+#define METRICS_MAX_SERIES	1000
+#define METRICS_OVERFLOW	"__overflow__"
 
 /* values: one per label, in registration order (NULL -> "None", LiteLLM's convention). */
 void metric_inc(struct metric *f, const char *const *values, double by);

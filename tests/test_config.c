@@ -760,11 +760,12 @@ static void test_open_router_without_a_key_is_refused(void **state)
 	struct result r;
 
 	(void)state;
-	expect_error("router: {listen: \"0.0.0.0:4000\"}\n",
-		     "t.yaml:1:18: error: router.listen: 0.0.0.0:4000 is not a loopback address and "
-		     "neither general_settings.master_key nor keys is set: anyone who can reach it "
-		     "could spend your budget; set general_settings.master_key (e.g. "
-		     "os.environ/LITELLM_MASTER_KEY) or listen on 127.0.0.1");
+	expect_error(
+		"router: {listen: \"0.0.0.0:4000\"}\n",
+		"t.yaml:1:18: error: router.listen: 0.0.0.0:4000 is not a loopback address and "
+		"neither general_settings.master_key nor keys is set: anyone who can reach it "
+		"could spend your budget; set general_settings.master_key (e.g. "
+		"os.environ/LITELLM_MASTER_KEY) or listen on 127.0.0.1");
 	/* Loopback needs no key; an open address with a master key or virtual keys is fine. */
 	r = parse("router: {listen: \"127.0.0.1:4000\"}\n");
 	assert_int_equal(r.rc, 0);
