@@ -70,8 +70,7 @@ struct httpd {
 	int port;
 	httpd_observe_cb observe;
 	void *observe_arg;
-	struct event_base *base;
-	struct event *tick;
+	struct event *tick; /* setup of new connections, deadlines, ends evhttp did not report */
 	struct conn *conns;
 	size_t n_conns, max_conns;
 	int64_t idle_ms, header_ms, body_ms;
@@ -444,8 +443,13 @@ int httpd_create(struct loop *l, const struct httpd_opts *o, struct httpd **out,
 	evhttp_set_max_headers_size(
 		h->http, (ev_ssize_t)(o->max_header_bytes ? o->max_header_bytes : 16 * 1024));
 	evhttp_set_timeout(h->http, o->timeout_s > 0 ? o->timeout_s : 60);
-	h->base = loop_base(l);
-	h->tick = evtimer_new(h->base, on_tick, h);
+	h->tick = evtimer_new(loop_base(l), on_tick, h);
+	if (!h->tick) {
+		snprintf(err, err_len, "cannot create the HTTP server's timer");
+		evhttp_free(h->http);
+		free(h);
+		return -1;
+	}
 	h->max_conns = or_default(o->max_connections, 256);
 	h->idle_ms = 1000 * (int64_t)or_default(o->idle_timeout_s, 60);
 	h->header_ms = 1000 * (int64_t)or_default(o->header_timeout_s, 10);
