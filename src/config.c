@@ -2605,14 +2605,22 @@ static const struct table general_settings_table = {"general_settings", "general
 						    .text = "LiteLLM's proxy settings."};
 
 static const struct opt router_opts[] = {
-	{"listen", T_LISTEN, FLD(config_router, listen), .def = "0.0.0.0:4000",
-	 .text = "address of `hermetic router`"},
+	{"listen", T_LISTEN, FLD(config_router, listen), .def = "127.0.0.1:4000",
+	 .text = "address of `hermetic router`; not loopback = needs a master_key or keys"},
 	{"max_body_bytes", T_INT, FLD(config_router, max_body_bytes), .def = "4194304", .min = 1024,
 	 .max = 64 * MIB, .text = "largest request body"},
 	{"max_concurrent_upstream", T_INT, FLD(config_router, max_concurrent_upstream), .def = "64",
 	 .min = 1, .max = 4096, .text = "upstream calls in flight"},
 	{"max_response_bytes", T_INT, FLD(config_router, max_response_bytes), .def = "8388608",
 	 .min = 1024, .max = 256 * MIB, .text = "largest upstream response"},
+	{"max_connections", T_INT, FLD(config_router, max_connections), .def = "256", .min = 1,
+	 .max = 65536, .text = "open client connections; past it a new one gets 503"},
+	{"idle_timeout_s", T_INT, FLD(config_router, idle_timeout_s), .def = "60", .min = 1,
+	 .max = 3600, .text = "a kept-alive connection with no request is closed after this"},
+	{"header_timeout_s", T_INT, FLD(config_router, header_timeout_s), .def = "10", .min = 1,
+	 .max = 600, .text = "from the connect (or a request's first byte) to its complete head"},
+	{"body_timeout_s", T_INT, FLD(config_router, body_timeout_s), .def = "60", .min = 1,
+	 .max = 3600, .text = "from the request head to its complete body"},
 	{"openrouter_referer", T_STR, FLD(config_router, openrouter_referer), .def = "",
 	 .flags = F_ONELINE, .text = "HTTP-Referer sent to OpenRouter; empty = not sent"},
 	{"openrouter_title", T_STR, FLD(config_router, openrouter_title), .def = "hermetic",
@@ -3312,6 +3320,22 @@ static void check_telegram(struct ctx *c, const struct node *root)
 			"ids)");
 }
 
+/* An open router is a spend faucet: anyone who reaches it calls paid models. */
+static void check_router_listen(struct ctx *c, const struct node *root)
+{
+	const struct config *cfg = c->cfg;
+
+	if (!cfg->router.listen.host || cfg->general_settings.master_key || cfg->n_keys ||
+	    is_loopback(cfg->router.listen.host))
+		return;
+	err_at(c, loc(map_get(root, "router"), "listen"),
+	       "router.listen: %s is not a loopback address and neither "
+	       "general_settings.master_key nor keys is set: anyone who can reach it could spend "
+	       "your budget; set general_settings.master_key (e.g. "
+	       "os.environ/LITELLM_MASTER_KEY) or listen on 127.0.0.1",
+	       cfg->router.listen.addr);
+}
+
 static void finish(struct ctx *c, const struct node *root)
 {
 	struct config *cfg = c->cfg;
@@ -3321,6 +3345,7 @@ static void finish(struct ctx *c, const struct node *root)
 	resolve_models(cfg);
 	resolve_router_settings(cfg);
 	check_telegram(c, root);
+	check_router_listen(c, root);
 	check_refs(c);
 	if (cfg->n_models == 0)
 		warn_at(c, root, "model_list is empty: no model can be called");

@@ -144,6 +144,10 @@ struct config_router {
 	int64_t max_body_bytes;
 	int64_t max_concurrent_upstream;
 	int64_t max_response_bytes;
+	int64_t max_connections;  /* open client connections; past it 503 */
+	int64_t idle_timeout_s;	  /* keep-alive connection without a request */
+	int64_t header_timeout_s; /* connect or first byte to the end of the request head */
+	int64_t body_timeout_s;	  /* end of the head to the end of the body */
 	char *openrouter_referer; /* "" = header not sent */
 	char *openrouter_title;
 };

@@ -190,6 +190,21 @@ int daemon_init(struct daemon *d, const struct config *cfg, const char *what)
 	return 0;
 }
 
+int daemon_listen_opts(struct daemon *d, const struct httpd_opts *o, const char *config_key,
+		       struct httpd **out)
+{
+	char err[512];
+
+	if (httpd_create(d->loop, o, out, err, sizeof(err)) < 0) {
+		log_error("%s: %s (change %s or stop what holds the port)", config_key, err,
+			  config_key);
+		return -1;
+	}
+	httpd_set_observer(*out, observe_http, d);
+	log_info("%s: listening on %s (port %d)", config_key, o->listen, httpd_port(*out));
+	return 0;
+}
+
 int daemon_listen(struct daemon *d, const char *listen, const char *config_key, long max_body_bytes,
 		  int timeout_s, struct httpd **out)
 {
@@ -198,16 +213,8 @@ int daemon_listen(struct daemon *d, const char *listen, const char *config_key, 
 		.max_body_bytes = (size_t)max_body_bytes,
 		.timeout_s = timeout_s,
 	};
-	char err[512];
 
-	if (httpd_create(d->loop, &o, out, err, sizeof(err)) < 0) {
-		log_error("%s: %s (change %s or stop what holds the port)", config_key, err,
-			  config_key);
-		return -1;
-	}
-	httpd_set_observer(*out, observe_http, d);
-	log_info("%s: listening on %s (port %d)", config_key, listen, httpd_port(*out));
-	return 0;
+	return daemon_listen_opts(d, &o, config_key, out);
 }
 
 void daemon_add_health_routes(struct daemon *d, struct httpd *h)

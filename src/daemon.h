@@ -10,6 +10,7 @@
 
 struct config;
 struct httpd;
+struct httpd_opts;
 struct loop;
 struct metrics;
 struct store;
@@ -39,6 +40,9 @@ int daemon_init(struct daemon *d, const struct config *cfg, const char *what);
  * naming the config key). */
 int daemon_listen(struct daemon *d, const char *listen, const char *config_key, long max_body_bytes,
 		  int timeout_s, struct httpd **out);
+/* The same with every httpd option (connection cap and deadlines). */
+int daemon_listen_opts(struct daemon *d, const struct httpd_opts *o, const char *config_key,
+		       struct httpd **out);
 /* Adds GET /healthz, /readyz and /metrics to h. */
 void daemon_add_health_routes(struct daemon *d, struct httpd *h);
 /* Starts the store's checkpoint thread, then runs the loop until a stop signal. Call it after

@@ -1,8 +1,13 @@
 /* httpd: a small HTTP/1.1 server on evhttp for the loopback API, the router and /metrics.
  *
- * Caps: request body (413 past it), request headers, per-connection timeout. Routes are a
- * table of {methods, path, handler}; a path ending in '*' matches a prefix. Unknown paths get
- * 404 and wrong methods 405, both in OpenAI's error body shape.
+ * Caps: request body (413 past it), request headers, open connections (past the cap a new
+ * connection gets 503 and is closed), and time: a request's head must arrive within
+ * header_timeout_s of its first byte (of the connect, for a new connection), its body within
+ * body_timeout_s of the head, and a keep-alive connection may sit idle between requests for
+ * idle_timeout_s. None of these runs while a handler holds the request, so long answers and
+ * streams are never cut by them; timeout_s bounds a write (or read) that makes no progress.
+ * Routes are a table of {methods, path, handler}; a path ending in '*' matches a prefix.
+ * Unknown paths get 404 and wrong methods 405, both in OpenAI's error body shape.
  */
 #ifndef HERMETIC_HTTPD_H
 #define HERMETIC_HTTPD_H
@@ -27,7 +32,11 @@ struct httpd_opts {
 	const char *listen;	 /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
 	size_t max_body_bytes;	 /* 0 = 1 MiB */
 	size_t max_header_bytes; /* 0 = 16 KiB */
-	int timeout_s;		 /* read/write timeout per connection; 0 = 60 */
+	int timeout_s;		 /* a read or write without progress; 0 = 60 */
+	int max_connections;	 /* open connections; 0 = 256 */
+	int idle_timeout_s;	 /* keep-alive connection between requests; 0 = 60 */
+	int header_timeout_s;	 /* first byte (or connect) to the end of the head; 0 = 10 */
+	int body_timeout_s;	 /* end of the head to the end of the body; 0 = 60 */
 };
 
 /* Binds and listens. Returns 0, or -1 with a message in err ("cannot listen on ...: ..."). */
@@ -36,6 +45,8 @@ int httpd_create(struct loop *l, const struct httpd_opts *o, struct httpd **out,
 /* Stops listening and drops open connections. Accepts NULL. */
 void httpd_destroy(struct httpd *h);
 int httpd_port(const struct httpd *h);
+/* Connections open now (also those being refused). */
+size_t httpd_connections(const struct httpd *h);
 /* Adds a route (path copied). Later routes do not override earlier ones. */
 void httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn, void *arg);
 /* Counts answered requests in metrics when set: called after each reply with the route path

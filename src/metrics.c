@@ -1,11 +1,15 @@
 /* metrics: families hold a linked list of series keyed by their label values. Lookup is a
  * linear scan: hermetic has tens of series per family, not thousands, and a hash table would
- * cost more memory than it saves time. Rendering follows the text format 0.0.4: HELP and TYPE
+ * cost more memory than it saves time. Label values are cut to METRICS_MAX_LABEL_BYTES and a
+ * family holds at most METRICS_MAX_SERIES series; past that every new combination lands in
+ * one overflow series (all values "__overflow__"), so neither memory nor a scrape grows with
+ * what clients send. Rendering follows the text format 0.0.4: HELP and TYPE
  * lines, label values escaped (\\, \", \n), histograms as cumulative _bucket/_sum/_count.
  */
 #include "metrics.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +39,8 @@ struct metric {
 	size_t n_bounds;
 	struct series *series;
 	struct series **tail;
+	size_t n_series;
+	struct series *overflow;
 };
 
 struct collector {
@@ -166,6 +172,43 @@ static const char *value_or_none(const char *const *values, size_t i)
 	return values && values[i] ? values[i] : "None";
 }
 
+/* The value as stored: NULL -> "None", cut to METRICS_MAX_LABEL_BYTES without splitting a
+ * UTF-8 sequence. Returns the length to keep. */
+static size_t label_len(const char *v)
+{
+	size_t n = strnlen(v, METRICS_MAX_LABEL_BYTES + 1);
+
+	if (n <= METRICS_MAX_LABEL_BYTES)
+		return n;
+	n = METRICS_MAX_LABEL_BYTES;
+	while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
+static bool same_value(const char *stored, const char *v)
+{
+	size_t n = label_len(v);
+
+	return strncmp(stored, v, n) == 0 && stored[n] == '\0';
+}
+
+static struct series *series_new(struct metric *f, const char *const *values)
+{
+	struct series *s = xcalloc(1, sizeof(*s));
+	size_t i;
+
+	s->values = xcalloc(f->n_labels ? f->n_labels : 1, sizeof(char *));
+	for (i = 0; i < f->n_labels; i++) {
+		const char *v = values ? value_or_none(values, i) : METRICS_OVERFLOW;
+
+		s->values[i] = xstrndup(v, label_len(v));
+	}
+	if (f->type == METRIC_HISTOGRAM)
+		s->buckets = xcalloc(f->n_bounds ? f->n_bounds : 1, sizeof(double));
+	return s;
+}
+
 static struct series *find(struct metric *f, const char *const *values, int create)
 {
 	struct series *s;
@@ -173,21 +216,26 @@ static struct series *find(struct metric *f, const char *const *values, int crea
 
 	for (s = f->series; s; s = s->next) {
 		for (i = 0; i < f->n_labels; i++)
-			if (strcmp(s->values[i], value_or_none(values, i)) != 0)
+			if (!same_value(s->values[i], value_or_none(values, i)))
 				break;
 		if (i == f->n_labels)
 			return s;
 	}
 	if (!create)
 		return NULL;
-	s = xcalloc(1, sizeof(*s));
-	s->values = xcalloc(f->n_labels ? f->n_labels : 1, sizeof(char *));
-	for (i = 0; i < f->n_labels; i++)
-		s->values[i] = xstrdup(value_or_none(values, i));
-	if (f->type == METRIC_HISTOGRAM)
-		s->buckets = xcalloc(f->n_bounds ? f->n_bounds : 1, sizeof(double));
+	/* Once full, no series is added before the overflow one: it stays last. */
+	if (f->n_series >= METRICS_MAX_SERIES) {
+		if (!f->overflow) {
+			f->overflow = series_new(f, NULL);
+			*f->tail = f->overflow;
+			f->tail = &f->overflow->next;
+		}
+		return f->overflow;
+	}
+	s = series_new(f, values);
 	*f->tail = s;
 	f->tail = &s->next;
+	f->n_series++;
 	return s;
 }
 

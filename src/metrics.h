@@ -1,7 +1,8 @@
 /* metrics: an in-process Prometheus registry rendered in the text exposition format.
  *
  * Families are registered once at start-up (name, help, type, label names); series are
- * created on first use with their label values. Label values are escaped on render.
+ * created on first use with their label values, up to a cap per family (see below). Label
+ * values are escaped on render.
  * Single-threaded (the event loop).
  */
 #ifndef HERMETIC_METRICS_H
@@ -34,6 +35,14 @@ struct metric *metrics_add_histogram(struct metrics *m, const char *name, const 
 /* Called at the start of every render, to refresh gauges computed on demand. */
 void metrics_on_collect(struct metrics *m, metrics_collect_cb cb, void *arg);
 
+/* Bounds on what callers (and through them, clients) can make the registry hold: a label
+ * value is cut to METRICS_MAX_LABEL_BYTES (at a UTF-8 boundary), and a family keeps at most
+ * METRICS_MAX_SERIES series; further label combinations all count in one extra series whose
+ * values are METRICS_OVERFLOW. */
+#define METRICS_MAX_LABEL_BYTES 128
+#define METRICS_MAX_SERIES	1000
+#define METRICS_OVERFLOW	"__overflow__"
+
 /* values: one per label, in registration order (NULL -> "None", LiteLLM's convention). */
 void metric_inc(struct metric *f, const char *const *values, double by);
 void metric_set(struct metric *f, const char *const *values, double v);
@@ -41,8 +50,8 @@ void metric_observe(struct metric *f, const char *const *values, double v);
 /* Current value of a counter/gauge series, or the count of a histogram series; 0 if absent. */
 double metric_get(struct metric *f, const char *const *values);
 
-/* Appends the whole registry in Prometheus text format 0.0.4 to an uncapped buf (label
- * values come only from the config and fixed sets, so the output is bounded by the config). */
+/* Appends the whole registry in Prometheus text format 0.0.4 to an uncapped buf: the label
+ * and series caps above bound its size whatever the label values were. */
 void metrics_render(struct metrics *m, struct buf *out);
 
 /* LiteLLM's latency buckets (seconds), REFERENCE.md §3. */

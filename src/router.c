@@ -1011,11 +1011,15 @@ static int on_http_data(struct httpc_req *req, const char *data, size_t len, voi
 	return rc < 0 ? -1 : 0;
 }
 
+/* Both token fields are clamped (a client sending a small max_tokens and a huge
+ * max_completion_tokens gets both cut); with neither present, max_tokens is added.
+ * refuse_max_tokens has already dropped nulls and refused anything but whole numbers. */
 static void clamp_max_tokens(struct router_call *c)
 {
 	const struct config_guardrails *g = &c->r->cfg->guardrails;
 	int64_t ceiling = g->max_tokens_default;
 	const char *keys[] = {"max_tokens", "max_completion_tokens"};
+	bool present = false;
 	size_t i;
 
 	for (i = 0; i < g->n_max_tokens; i++)
@@ -1028,10 +1032,77 @@ static void clamp_max_tokens(struct router_call *c)
 
 		if (cJSON_IsNumber(v) && v->valuedouble > (double)ceiling)
 			cJSON_SetNumberValue(v, (double)ceiling);
-		if (v)
-			return;
+		present = present || v;
 	}
-	cJSON_AddNumberToObject(c->req, "max_tokens", (double)ceiling);
+	if (!present)
+		cJSON_AddNumberToObject(c->req, "max_tokens", (double)ceiling);
+}
+
+static const char *json_kind(const cJSON *v)
+{
+	if (cJSON_IsString(v))
+		return "a string";
+	if (cJSON_IsBool(v))
+		return "a boolean";
+	if (cJSON_IsArray(v))
+		return "an array";
+	if (cJSON_IsObject(v))
+		return "an object";
+	return "a decimal number";
+}
+
+/* OpenAI's checks of max_tokens and max_completion_tokens: a whole number >= 1, and null is
+ * the same as absent (dropped here, so the clamp applies). Returns true after arranging a 400
+ * in OpenAI's shape ({"error":{..., "param": <field>, "code": "invalid_type"}}). */
+static bool refuse_max_tokens(struct router_call *c)
+{
+	static const char *const keys[] = {"max_tokens", "max_completion_tokens"};
+	cJSON *root, *e;
+	char msg[160];
+	const char *code = NULL, *param = NULL;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(keys) && !code; i++) {
+		cJSON *v = cJSON_GetObjectItemCaseSensitive(c->req, keys[i]);
+
+		if (!v)
+			continue;
+		if (cJSON_IsNull(v)) {
+			cJSON_DeleteItemFromObjectCaseSensitive(c->req, keys[i]);
+			continue;
+		}
+		if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
+		    v->valuedouble != floor(v->valuedouble)) {
+			snprintf(msg, sizeof(msg),
+				 "Invalid type for '%s': expected an integer, but got %s instead.",
+				 keys[i], json_kind(v));
+			code = "invalid_type";
+			param = keys[i];
+		} else if (v->valuedouble < 1) {
+			snprintf(msg, sizeof(msg),
+				 "Invalid '%s': integer below minimum value. Expected a value >= 1,"
+				 " but got %.0f instead.",
+				 keys[i], v->valuedouble);
+			code = "integer_below_min_value";
+			param = keys[i];
+		}
+	}
+	if (!code)
+		return false;
+	root = cJSON_CreateObject();
+	e = cJSON_AddObjectToObject(root, "error");
+	cJSON_AddStringToObject(e, "message", msg);
+	cJSON_AddStringToObject(e, "type", type_names[E_BAD_REQUEST]);
+	cJSON_AddStringToObject(e, "param", param);
+	cJSON_AddStringToObject(e, "code", code);
+	c->err = E_BAD_REQUEST;
+	c->err_status = 400;
+	c->final_status = 400;
+	free(c->final_body);
+	c->final_body = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	arm(c, T_FINISH, 0);
+	return true;
 }
 
 static void set_field(cJSON *obj, const char *name, cJSON *value)
@@ -1702,6 +1773,13 @@ static void on_http_done(struct httpc_req *req, void *arg)
 
 /* ---- start, cancel, finish ---- */
 
+/* The requested model where it is shown back (metric labels, x-litellm-model-group): a
+ * configured group name, or NULL ("None") for a rejected one, never the client's string. */
+static const char *known_requested(const struct router_call *c)
+{
+	return c->requested && router_has_model(c->r, c->requested) ? c->requested : NULL;
+}
+
 static void finish(struct router_call *c)
 {
 	struct router *r = c->r;
@@ -1713,7 +1791,7 @@ static void finish(struct router_call *c)
 		.body = c->final_body ? c->final_body : "",
 		.body_len = c->final_body ? strlen(c->final_body) : 0,
 		.streamed = c->stream_started,
-		.model_group = c->group ? c->group->name : (c->requested ? c->requested : ""),
+		.model_group = c->group ? c->group->name : known_requested(c),
 		.deployment_id = c->dep && c->final_status == 200 ? c->dep->m->model_info.id : "",
 		.cost_usd = c->cost_usd,
 		.prompt_tokens = c->prompt_tokens,
@@ -1726,7 +1804,7 @@ static void finish(struct router_call *c)
 	};
 	char code[16], exc[16];
 	size_t i;
-	const char *req_model = c->requested ? c->requested : "None";
+	const char *req_model = known_requested(c);
 	const char *tv[] = {req_model, code, c->key_hash, alias_or_none(c), NULL, NULL, NULL};
 	const char *fv[] = {
 		req_model, exc, class_names[c->err], c->key_hash, alias_or_none(c), NULL,
@@ -1901,6 +1979,8 @@ int router_chat(struct router *r, const char *body, size_t len, const struct rou
 		fail_call(c, E_BAD_REQUEST, 400, bad);
 		return 0;
 	}
+	if (refuse_max_tokens(c))
+		return 0;
 	if (!admit(c))
 		return 0;
 	/* LiteLLM's own request fields are not for the provider. */

@@ -43,7 +43,8 @@ struct router_result {
 	const char *body; /* non-streamed answer or error body (OpenAI JSON) */
 	size_t body_len;
 	bool streamed;		   /* the stream reached the client (on_stream_* were called) */
-	const char *model_group;   /* group that answered, else the requested one */
+	const char *model_group;   /* group that answered, else the requested one if it is
+				    * configured, else NULL (never the client's unchecked name) */
 	const char *deployment_id; /* model_info.id of the deployment that answered, or "" */
 	double cost_usd;
 	int64_t prompt_tokens, completion_tokens;

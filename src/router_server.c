@@ -5,7 +5,8 @@
  * (never provider ids or keys). /health/liveliness and /health/readiness need no key, like
  * LiteLLM's. Auth: general_settings.master_key or a declarative key, compared in constant
  * time; only the key's SHA-256 reaches logs and metrics. A client that disconnects cancels its
- * upstream call.
+ * upstream call. Connections are capped (router.max_connections) and given deadlines for the
+ * request head and body and for idling between requests (httpd.h).
  */
 #include "router_server.h"
 #include "config.h"
@@ -135,7 +136,8 @@ static void add_result_headers(struct evhttp_request *req, const struct router_r
 
 	if (r->deployment_id && *r->deployment_id)
 		evhttp_add_header(h, "x-litellm-model-id", r->deployment_id);
-	evhttp_add_header(h, "x-litellm-model-group", r->model_group);
+	if (r->model_group)
+		evhttp_add_header(h, "x-litellm-model-group", r->model_group);
 	evhttp_add_header(h, "x-litellm-attempted-retries", fmt_long(v, r->retries));
 	evhttp_add_header(h, "x-litellm-attempted-fallbacks", fmt_long(v, r->fallbacks));
 	if (with_cost) {
@@ -405,6 +407,16 @@ static void on_stop(struct daemon *d, void *arg)
 int router_server_run(const struct config *cfg)
 {
 	struct server s = {0};
+	/* A no-progress write may last as long as the slowest upstream call may. */
+	const struct httpd_opts o = {
+		.listen = cfg->router.listen.addr,
+		.max_body_bytes = (size_t)cfg->router.max_body_bytes,
+		.timeout_s = (int)cfg->router_settings.timeout_s + 60,
+		.max_connections = (int)cfg->router.max_connections,
+		.idle_timeout_s = (int)cfg->router.idle_timeout_s,
+		.header_timeout_s = (int)cfg->router.header_timeout_s,
+		.body_timeout_s = (int)cfg->router.body_timeout_s,
+	};
 	int rc = 1;
 
 	if (cfg->n_models == 0)
@@ -427,9 +439,7 @@ int router_server_run(const struct config *cfg)
 		goto out;
 	}
 	s.router = router_create(cfg, s.d.loop, s.spend, s.d.metrics);
-	if (daemon_listen(&s.d, cfg->router.listen.addr, "router.listen",
-			  (long)cfg->router.max_body_bytes,
-			  (int)cfg->router_settings.timeout_s + 60, &s.http) < 0)
+	if (daemon_listen_opts(&s.d, &o, "router.listen", &s.http) < 0)
 		goto out;
 	add_routes(&s);
 	/* Everything is open and bound: from here on the process is sealed (Landlock, then

@@ -521,7 +521,7 @@ static void test_empty_config_has_every_default(void **state)
 	assert_int_equal(c->router_settings.cooldown_time_s, 30);
 	assert_int_equal(c->router_settings.retry_policy.rate_limit, -1);
 	assert_int_equal(c->router_settings.retry_policy.bad_request, -1);
-	assert_string_equal(c->router.listen.addr, "0.0.0.0:4000");
+	assert_string_equal(c->router.listen.addr, "127.0.0.1:4000");
 	assert_string_equal(c->router.openrouter_title, "hermetic");
 	assert_string_equal(c->router.openrouter_referer, "");
 	assert_int_equal(c->guardrails.bleed.max_calls, 60);
@@ -753,6 +753,32 @@ static void test_bad_listen_address_says_the_form(void **state)
 	expect_error("router: {listen: \"::1:4000\"}\n",
 		     "t.yaml:1:18: error: router.listen: expected HOST:PORT with a port of 1-65535 "
 		     "(e.g. 127.0.0.1:8642 or [::1]:8642), got '::1:4000'");
+}
+
+static void test_open_router_without_a_key_is_refused(void **state)
+{
+	struct result r;
+
+	(void)state;
+	expect_error(
+		"router: {listen: \"0.0.0.0:4000\"}\n",
+		"t.yaml:1:18: error: router.listen: 0.0.0.0:4000 is not a loopback address and "
+		"neither general_settings.master_key nor keys is set: anyone who can reach it "
+		"could spend your budget; set general_settings.master_key (e.g. "
+		"os.environ/LITELLM_MASTER_KEY) or listen on 127.0.0.1");
+	/* Loopback needs no key; an open address with a master key or virtual keys is fine. */
+	r = parse("router: {listen: \"127.0.0.1:4000\"}\n");
+	assert_int_equal(r.rc, 0);
+	result_finish(&r);
+	r = parse("router: {listen: \"[::1]:4000\"}\n");
+	assert_int_equal(r.rc, 0);
+	result_finish(&r);
+	r = parse("router: {listen: \"0.0.0.0:4000\"}\ngeneral_settings: {master_key: sk-1234}\n");
+	assert_int_equal(r.rc, 0);
+	result_finish(&r);
+	r = parse("router: {listen: \"0.0.0.0:4000\"}\nkeys: [{key: sk-abcd}]\n");
+	assert_int_equal(r.rc, 0);
+	result_finish(&r);
 }
 
 static void test_duplicate_key_points_at_both(void **state)
@@ -1536,6 +1562,7 @@ int main(void)
 		cmocka_unit_test(test_unsupported_routing_strategy_names_supported),
 		cmocka_unit_test(test_bad_cron_schedule_says_why),
 		cmocka_unit_test(test_bad_listen_address_says_the_form),
+		cmocka_unit_test(test_open_router_without_a_key_is_refused),
 		cmocka_unit_test(test_duplicate_key_points_at_both),
 		cmocka_unit_test(test_duplicate_cron_and_hook_names),
 		cmocka_unit_test(test_deep_nesting_is_capped),

@@ -3,7 +3,9 @@
  * on both sides (413, client body cap), 404/405 shapes, streaming callbacks, first-byte and
  * whole-request timeouts, connection refused, cancel (callback exactly once, never
  * synchronously, also from inside the data callback), many requests at once, and the peer
- * address check (sees resolved names, skips proxies and pooled connections). */
+ * address check (sees resolved names, skips proxies and pooled connections); on the server
+ * side, the connection cap (503) and the head and idle deadlines, which never cut a request a
+ * handler holds. */
 #include "test.h"
 #include "httpc.h"
 #include "httpd.h"
@@ -11,6 +13,7 @@
 #include "netcheck.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -18,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct fx {
 	struct loop *loop;
@@ -481,6 +486,150 @@ static void address_check_never_reuses_a_pooled_connection(void **state)
 	assert_int_equal(f->hello_hits, 1);
 }
 
+/* ---- server-side connection cap and deadlines, with raw client sockets ---- */
+
+struct srv {
+	struct loop *loop;
+	struct httpd *h;
+	struct evhttp_request *held;
+};
+
+static void hold_request(struct evhttp_request *req, void *arg)
+{
+	((struct srv *)arg)->held = req;
+}
+
+static void srv_start(struct srv *s, int max_connections)
+{
+	struct httpd_opts o = {.listen = "127.0.0.1:0",
+			       .max_connections = max_connections,
+			       .idle_timeout_s = 1,
+			       .header_timeout_s = 1,
+			       .body_timeout_s = 1};
+	char err[256];
+
+	memset(s, 0, sizeof(*s));
+	s->loop = loop_create();
+	assert_int_equal(httpd_create(s->loop, &o, &s->h, err, sizeof(err)), 0);
+	httpd_route(s->h, HTTPD_GET, "/hold", hold_request, s);
+}
+
+static void srv_finish(struct srv *s)
+{
+	httpd_destroy(s->h);
+	loop_destroy(s->loop);
+}
+
+static void srv_run_ms(struct srv *s, long ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	event_base_loopexit(loop_base(s->loop), &tv);
+	event_base_dispatch(loop_base(s->loop));
+}
+
+static int client(const struct srv *s)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	a.sin_port = htons((uint16_t)httpd_port(s->h));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* What the server sent so far (NUL-terminated in out), -1 once it closed with nothing. */
+static ssize_t client_read(int fd, char *out, size_t len)
+{
+	ssize_t n = recv(fd, out, len - 1, MSG_DONTWAIT);
+
+	out[n > 0 ? n : 0] = '\0';
+	if (n == 0)
+		return -1;
+	return n < 0 ? 0 : n;
+}
+
+static void connections_past_the_cap_get_503_and_are_closed(void **state)
+{
+	struct srv s;
+	char got[1024];
+	int a, b, c, d;
+
+	srv_start(&s, 2);
+	a = client(&s);
+	b = client(&s);
+	srv_run_ms(&s, 100);
+	assert_int_equal(httpd_connections(s.h), 2);
+	c = client(&s);
+	srv_run_ms(&s, 100);
+	assert_true(client_read(c, got, sizeof(got)) > 0);
+	assert_non_null(strstr(got, "HTTP/1.1 503 Service Unavailable\r\n"));
+	assert_non_null(strstr(got, "\"code\":\"503\""));
+	assert_int_equal(client_read(c, got, sizeof(got)), -1);
+	assert_int_equal(httpd_connections(s.h), 2);
+	/* A slot that frees up is given to the next client. */
+	close(a);
+	srv_run_ms(&s, 100);
+	assert_int_equal(httpd_connections(s.h), 1);
+	d = client(&s);
+	assert_int_equal(send(d, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 31, 0), 31);
+	srv_run_ms(&s, 100);
+	assert_true(client_read(d, got, sizeof(got)) > 0);
+	assert_non_null(strstr(got, "HTTP/1.1 404 "));
+	close(b);
+	close(c);
+	close(d);
+	srv_finish(&s);
+}
+
+static void a_head_trickled_past_the_deadline_is_dropped(void **state)
+{
+	struct srv s;
+	char got[256];
+	int fd, i;
+
+	srv_start(&s, 0);
+	fd = client(&s);
+	assert_int_equal(send(fd, "GET /hold HTTP/1.1\r\n", 20, 0), 20);
+	for (i = 0; i < 12 && client_read(fd, got, sizeof(got)) == 0; i++) {
+		(void)!send(fd, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL);
+		srv_run_ms(&s, 250);
+	}
+	assert_int_equal(client_read(fd, got, sizeof(got)), -1);
+	assert_true(i >= 3); /* not before the 1 s deadline */
+	assert_null(s.held);
+	assert_int_equal(httpd_connections(s.h), 0);
+	close(fd);
+	srv_finish(&s);
+}
+
+static void a_held_request_outlives_every_deadline(void **state)
+{
+	struct srv s;
+	char got[256];
+	int fd;
+
+	srv_start(&s, 0);
+	fd = client(&s);
+	assert_int_equal(send(fd, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n", 31, 0), 31);
+	srv_run_ms(&s, 2500);
+	assert_non_null(s.held);
+	assert_int_equal(client_read(fd, got, sizeof(got)), 0);
+	httpd_reply(s.held, 200, "text/plain", "late", 4);
+	srv_run_ms(&s, 100);
+	assert_true(client_read(fd, got, sizeof(got)) > 0);
+	assert_non_null(strstr(got, "\r\n\r\nlate"));
+	/* Kept alive, then idle past idle_timeout_s: closed. */
+	assert_int_equal(httpd_connections(s.h), 1);
+	srv_run_ms(&s, 2300);
+	assert_int_equal(client_read(fd, got, sizeof(got)), -1);
+	assert_int_equal(httpd_connections(s.h), 0);
+	close(fd);
+	srv_finish(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -516,6 +665,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(address_check_never_reuses_a_pooled_connection,
 						setup, teardown),
+		cmocka_unit_test(connections_past_the_cap_get_503_and_are_closed),
+		cmocka_unit_test(a_head_trickled_past_the_deadline_is_dropped),
+		cmocka_unit_test(a_held_request_outlives_every_deadline),
 	};
 	int rc;
 

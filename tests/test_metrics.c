@@ -1,9 +1,11 @@
 /* metrics: the text format Prometheus parses (HELP/TYPE, escaping, None for missing labels,
- * cumulative histogram buckets with +Inf, _sum and _count). promtool checks the real gateway
+ * cumulative histogram buckets with +Inf, _sum and _count) and the bounds on label values
+ * and series per family. promtool checks the real gateway
  * output in the e2e suite; here the exact lines are asserted. */
 #include "test.h"
 #include "metrics.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,12 +81,101 @@ static void collectors_run_before_each_render(void **state)
 	metrics_destroy(m);
 }
 
+static void label_values_are_cut_to_the_cap(void **state)
+{
+	static const char *const labels[] = {"requested_model", NULL};
+	struct metrics *m = metrics_create();
+	struct metric *c = metrics_add(m, METRIC_COUNTER, "c_total", "c", labels);
+	char big[4096], want[METRICS_MAX_LABEL_BYTES + 64];
+	const char *v[] = {big, NULL};
+	struct buf out;
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	metric_inc(c, v, 1);
+	/* A different value with the same first 128 bytes is the same series. */
+	big[1000] = 'y';
+	metric_inc(c, v, 1);
+	buf_init(&out, 0);
+	metrics_render(m, &out);
+	snprintf(want, sizeof(want), "c_total{requested_model=\"%.*s\"} 2\n",
+		 METRICS_MAX_LABEL_BYTES, big);
+	assert_non_null(strstr(buf_str(&out), want));
+	assert_true(out.len < 512);
+	buf_finish(&out);
+	metrics_destroy(m);
+}
+
+static void a_cut_never_splits_a_utf8_sequence(void **state)
+{
+	static const char *const labels[] = {"l", NULL};
+	struct metrics *m = metrics_create();
+	struct metric *c = metrics_add(m, METRIC_GAUGE, "g", "g", labels);
+	char v0[METRICS_MAX_LABEL_BYTES + 8];
+	const char *v[] = {v0, NULL};
+	struct buf out;
+	const char *p;
+
+	/* 127 ASCII bytes then a 3-byte character straddling the cap. */
+	memset(v0, 'a', METRICS_MAX_LABEL_BYTES - 1);
+	memcpy(v0 + METRICS_MAX_LABEL_BYTES - 1, "\xe2\x82\xac", 4);
+	metric_set(c, v, 1);
+	buf_init(&out, 0);
+	metrics_render(m, &out);
+	p = strstr(buf_str(&out), "g{l=\"");
+	assert_non_null(p);
+	assert_int_equal(strchr(p + 5, '"') - (p + 5), METRICS_MAX_LABEL_BYTES - 1);
+	buf_finish(&out);
+	metrics_destroy(m);
+}
+
+static void series_past_the_cap_count_in_one_overflow_series(void **state)
+{
+	static const char *const labels[] = {"requested_model", "status_code", NULL};
+	static const double bounds[] = {0.1, 1.0};
+	struct metrics *m = metrics_create();
+	struct metric *c = metrics_add(m, METRIC_COUNTER, "c_total", "c", labels);
+	struct metric *h = metrics_add_histogram(m, "h", "h", labels, bounds, 2);
+	const char *over[] = {METRICS_OVERFLOW, METRICS_OVERFLOW, NULL};
+	char name[32];
+	const char *v[] = {name, "400", NULL};
+	struct buf out;
+	size_t i, lines = 0;
+	const char *p;
+
+	for (i = 0; i < METRICS_MAX_SERIES + 500; i++) {
+		snprintf(name, sizeof(name), "m%zu", i);
+		metric_inc(c, v, 1);
+		metric_observe(h, v, 0.5);
+	}
+	/* Existing series keep counting after the cap. */
+	snprintf(name, sizeof(name), "m0");
+	metric_inc(c, v, 1);
+	assert_true(metric_get(c, v) == 2);
+	assert_true(metric_get(c, over) == 500);
+	assert_true(metric_get(h, over) == 500);
+	buf_init(&out, 0);
+	metrics_render(m, &out);
+	for (p = buf_str(&out); (p = strstr(p, "c_total{")) != NULL; p++)
+		lines++;
+	assert_int_equal(lines, METRICS_MAX_SERIES + 1);
+	assert_non_null(strstr(buf_str(&out), "c_total{requested_model=\"__overflow__\","
+					      "status_code=\"__overflow__\"} 500\n"));
+	assert_non_null(strstr(buf_str(&out), "h_bucket{requested_model=\"__overflow__\","
+					      "status_code=\"__overflow__\",le=\"1\"} 500\n"));
+	buf_finish(&out);
+	metrics_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(counter_renders_with_labels_and_none),
 		cmocka_unit_test(histogram_buckets_are_cumulative),
 		cmocka_unit_test(collectors_run_before_each_render),
+		cmocka_unit_test(label_values_are_cut_to_the_cap),
+		cmocka_unit_test(a_cut_never_splits_a_utf8_sequence),
+		cmocka_unit_test(series_past_the_cap_count_in_one_overflow_series),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,13 +73,15 @@ def test_request_spend_token_and_fallback_metrics_match_the_traffic(fake, start_
     alice = sha256_hex(ALICE_KEY)
     total = "litellm_proxy_total_requests_metric_total"
     assert msum(m, total, requested_model="free", status_code="200", hashed_api_key=master) == 3
-    assert msum(m, total, requested_model="nope", status_code="400", hashed_api_key=master) == 1
+    # A rejected model is labelled "None", never with the client's string (issue 14).
+    assert msum(m, total, requested_model="None", status_code="400", hashed_api_key=master) == 1
+    assert not samples(m, total, requested_model="nope")
     assert msum(m, total, requested_model="cheap", status_code="200", hashed_api_key=alice,
                 api_key_alias="alice") == 1
     assert all(s[1]["team"] == "None" and s[1]["user"] == "None"
                for s in samples(m, total)), samples(m, total)
     failed = "litellm_proxy_failed_requests_metric_total"
-    assert msum(m, failed, requested_model="nope", exception_status="400") == 1
+    assert msum(m, failed, requested_model="None", exception_status="400") == 1
     fb = "litellm_deployment_successful_fallbacks_total"
     assert msum(m, fb, requested_model="free", fallback_model="cheap", exception_status="429") == 1
     assert msum(m, fb) == 1
