@@ -1,0 +1,93 @@
+"""What the model reads of a real MCP server (issue 14, items 22-25, 30, 31).
+
+@modelcontextprotocol/server-filesystem (pinned in tests/peers) answers every tool twice (a text
+block and structuredContent), puts base64 into structuredContent for media files, and ships
+descriptions longer than 400 bytes whose last sentence is the safety rule. tests/fakes/
+fake_mcp_exact.py echoes tool arguments as it received them and offers a schema with integers
+above 2^53, and can offer many tools.
+"""
+import json
+import re
+import struct
+import zlib
+
+import pytest
+
+from agent_harness import agent, fake  # noqa: F401
+from conftest import ROOT, SLOW
+from fakes.fake_openai import text, tool_calls
+from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, NODE, PY, McpGateway, PyMcpStdio,
+                         mcp_call, mcp_list, peers, write_config)  # noqa: F401
+
+FAKE_EXACT = ROOT / "tests" / "fakes" / "fake_mcp_exact.py"
+SAFETY = "Only works within allowed directories."
+BIG = 1234567890123456789
+MAX_SAFE = 9007199254740991
+# A run of base64 this long in model text is a leaked blob (no English word is this long).
+B64_RUN = re.compile(r"[A-Za-z0-9+/]{64,}")
+
+
+def filesystem_js(peers):
+    return (peers.prefix / "node_modules" / "@modelcontextprotocol" / "server-filesystem" /
+            "dist" / "index.js")
+
+
+def filesystem_entry(peers, root):
+    return {"command": NODE, "args": [str(filesystem_js(peers)), str(root)],
+            "timeout": CALL_TIMEOUT, "connect_timeout": 3 * CONNECT_TIMEOUT}
+
+
+def exact_entry(*args):
+    return {"command": PY, "args": [str(FAKE_EXACT), *args], "timeout": CALL_TIMEOUT,
+            "connect_timeout": CONNECT_TIMEOUT}
+
+
+def png(n_bytes):
+    """A valid PNG of about n_bytes (an IDAT of incompressible noise)."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    side = int((n_bytes / 3) ** 0.5) + 1
+    rows = b"".join(b"\0" + bytes((x * 7919 + y * 104729) % 251 for x in range(side * 3))
+                    for y in range(side))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows, 0)) + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def files(tmp_path):
+    root = tmp_path / "files"
+    root.mkdir()
+    return root
+
+
+# -- item 22: text blocks win over structuredContent ---------------------------------------------
+
+def test_a_file_read_reaches_the_model_once(peers, tmp_path, files):
+    """read_text_file of an 11 KB file: exactly the file, not its JSON copy first."""
+    body = "".join(f'line {i}: "quoted" \\ and more text to fill the line\n' for i in range(200))
+    body = body[:11000]
+    (files / "notes.txt").write_text(body)
+    cfg = write_config(tmp_path, {"fs": filesystem_entry(peers, files)})
+    r = mcp_call(cfg, "fs", "read_text_file", {"path": str(files / "notes.txt")})
+    assert r.returncode == 0, r
+    assert r.stdout == body + "\n", r
+    assert "truncated" not in r.stdout
+
+
+# -- item 23: no base64 from any part of a result ------------------------------------------------
+
+def test_media_files_never_reach_the_model_as_base64(peers, tmp_path, files):
+    image = png(12000)
+    (files / "pic.png").write_bytes(image)
+    (files / "blob.bin").write_bytes(bytes(range(256)) * 20)
+    cfg = write_config(tmp_path, {"fs": filesystem_entry(peers, files)})
+    r = mcp_call(cfg, "fs", "read_media_file", {"path": str(files / "pic.png")})
+    assert r.returncode == 0, r
+    assert not B64_RUN.search(r.stdout), r.stdout[:3000]
+    assert f"[image: image/png, {len(image)} bytes]" in r.stdout, r
+    assert len(r.stdout) < 1000, r
+    r = mcp_call(cfg, "fs", "read_media_file", {"path": str(files / "blob.bin")})
+    assert r.returncode == 0, r
+    assert not B64_RUN.search(r.stdout), r.stdout[:3000]
+    assert "application/octet-stream, 5120 bytes]" in r.stdout, r
