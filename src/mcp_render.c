@@ -42,14 +42,23 @@ static size_t b64_size(const char *s)
 	return n / 4 * 3 - (n % 4 == 0 ? pad : 0);
 }
 
+/* Encoded binary mixes upper case, lower case and digits; a long word, a run of one letter
+ * or a hex digest does not. */
 static bool looks_base64(const char *s)
 {
+	bool upper = false, lower = false, digit = false;
 	size_t n;
 
-	for (n = 0; s[n]; n++)
-		if (!isalnum((unsigned char)s[n]) && !strchr("+/=-_", s[n]))
+	for (n = 0; s[n]; n++) {
+		unsigned char c = (unsigned char)s[n];
+
+		if (!isalnum(c) && !strchr("+/=-_", c))
 			return false;
-	return n >= B64_MIN_LEN;
+		upper = upper || isupper(c);
+		lower = lower || islower(c);
+		digit = digit || isdigit(c);
+	}
+	return n >= B64_MIN_LEN && upper && lower && digit;
 }
 
 static void replace_string(cJSON *item, const char *note)

@@ -52,7 +52,7 @@ static char *b64(size_t n)
 	char *s = malloc(n + 1);
 
 	for (size_t i = 0; i < n; i++)
-		s[i] = "AB+/"[i % 4];
+		s[i] = "AB+/b9"[i % 6];
 	s[n] = '\0';
 	return s;
 }
@@ -70,7 +70,7 @@ static void base64_in_structured_content_becomes_a_note(void **state)
 			 "\"thumb\":\"%s\"}}",
 			 data, data, data);
 	s = render(json, 100000, &err);
-	assert_null(strstr(s, "AB+/"));
+	assert_null(strstr(s, "AB+/b9"));
 	assert_null(strstr(s, "AAAA"));
 	assert_string_equal(s, "{\"content\":[{\"type\":\"image\",\"data\":\"[image: image/png, "
 			       "3072 bytes]\",\"mimeType\":\"image/png\"},{\"type\":\"resource\","
@@ -91,10 +91,21 @@ static void base64_text_becomes_a_note(void **state)
 	char *s = render(json, 100000, &err);
 
 	/* A short run is text (ids, hashes); a long one is data. */
-	assert_true(strncmp(s, "[base64 data, 300 bytes]\nAB+/", 29) == 0);
+	assert_true(strncmp(s, "[base64 data, 300 bytes]\nAB+/b9", 31) == 0);
 	free(s);
 	free(json);
 	free(data);
+	/* Neither is a run of one letter or a hex digest. */
+	json = xasprintf("{\"content\":[{\"type\":\"text\",\"text\":\"%0400d\"},"
+			 "{\"type\":\"text\",\"text\":\"%s\"}]}",
+			 0, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	s = render(json, 100000, &err);
+	assert_null(strstr(s, "base64"));
+	free(s);
+	free(json);
 }
 
 static void image_and_audio_become_size_notes(void **state)
