@@ -9,14 +9,16 @@
  * agent.tool_result_max_bytes on a UTF-8 boundary with a note saying how much was cut.
  *
  * Builtin schemas are rendered once at create; MCP schemas each time (servers come and go).
- * MCP descriptions are cut to MCP_DESC_MAX bytes: some servers ship a page of prose per tool
- * and it would be paid on every request.
+ * MCP descriptions arrive already cut by mcp (MCP_RENDER_DESC_MAX bytes at a sentence end,
+ * with a marker): some servers ship a page of prose per tool and it would be paid on every
+ * request; `mcp list` shows the same text.
  */
 #include "tools.h"
 #include "config.h"
 #include "log.h"
 #include "loop.h"
 #include "mcp.h"
+#include "mcp_render.h"
 #include "tools/tool.h"
 #include "util.h"
 
@@ -25,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MCP_DESC_MAX	 400
 #define DID_YOU_MEAN_MAX 3
 
 static const struct tool_def *const builtins[] = {
@@ -124,7 +125,8 @@ void tools_schemas_json(struct tools *t, struct buf *out)
 			struct mcp_tool_info ti;
 
 			mcp_tool_info(t->env.mcp, i, &ti);
-			append_schema(out, ti.name, ti.description, MCP_DESC_MAX, ti.schema_json);
+			append_schema(out, ti.name, ti.description, MCP_RENDER_DESC_MAX,
+				      ti.schema_json);
 		}
 	}
 	buf_puts(out, "]");

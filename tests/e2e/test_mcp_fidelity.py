@@ -91,3 +91,38 @@ def test_media_files_never_reach_the_model_as_base64(peers, tmp_path, files):
     assert r.returncode == 0, r
     assert not B64_RUN.search(r.stdout), r.stdout[:3000]
     assert "application/octet-stream, 5120 bytes]" in r.stdout, r
+
+
+# -- item 24: descriptions keep whole sentences; mcp list shows what the model gets --------------
+
+def test_descriptions_keep_their_safety_sentence_and_list_shows_them_as_sent(
+        peers, tmp_path, files, fake, agent):  # noqa: F811
+    c = PyMcpStdio([NODE, str(filesystem_js(peers)), str(files)])
+    try:
+        c.initialize()
+        original = {t["name"]: t.get("description", "") for t in c.list_tools()}
+    finally:
+        c.close()
+    long_ones = [n for n, d in original.items() if SAFETY in d and len(d.encode()) > 400]
+    assert long_ones, "server-filesystem has no long description with the safety sentence"
+
+    agent.configure(mcp_servers={"fs": filesystem_entry(peers, files)})
+    fake.script_for("test/free", text("done"))
+    r = agent.chat("hello", timeout=60)
+    assert r.returncode == 0, r.stderr
+    sent = {t["function"]["name"]: t["function"]["description"]
+            for t in fake.chat_requests[0]["body"]["tools"]
+            if t["function"]["name"].startswith("mcp_fs_")}
+    assert len(sent) == len(original)
+    for name, desc in original.items():
+        got = sent["mcp_fs_" + name]
+        if len(desc.encode()) <= 1024:
+            assert got == desc, name
+        else:
+            assert got.endswith(". [...]") and len(got.encode()) <= 1024, (name, got)
+    for name in long_ones:
+        assert SAFETY in sent["mcp_fs_" + name], (name, sent["mcp_fs_" + name])
+
+    listed = {t["name"]: t["description"]
+              for t in mcp_list(agent.config_path, env=agent.env).server("fs")["tools"]}
+    assert listed == sent
