@@ -15,6 +15,7 @@
  */
 #include "tools.h"
 #include "config.h"
+#include "json_exact.h"
 #include "log.h"
 #include "loop.h"
 #include "mcp.h"
@@ -332,7 +333,7 @@ static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJ
 
 static void run_mcp(struct tools_call *c, const cJSON *args)
 {
-	char *text = cJSON_PrintUnformatted(args);
+	char *text = json_exact_print(args);
 	int rc = mcp_call(c->t->env.mcp, c->name, text, on_mcp, c, &c->mc);
 
 	cJSON_free(text);
@@ -372,7 +373,10 @@ static cJSON *parse_args(const char *text, struct buf *err)
 		buf_puts(err, "the arguments must be a JSON object, e.g. {\"name\": \"value\"}");
 		return NULL;
 	}
-	return j;
+	/* Valid: parse again keeping numbers as written, for the MCP server (an id above 2^53
+	 * must not arrive rounded). */
+	cJSON_Delete(j);
+	return json_exact_parse(text, strlen(text));
 }
 
 int tools_call(struct tools *t, const char *name, const char *args_json, const char *session_id,

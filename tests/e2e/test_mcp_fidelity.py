@@ -13,7 +13,7 @@ import zlib
 
 import pytest
 
-from agent_harness import agent, fake  # noqa: F401
+from agent_harness import agent, fake, tool_results  # noqa: F401
 from conftest import ROOT, SLOW
 from fakes.fake_openai import text, tool_calls
 from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, NODE, PY, McpGateway, PyMcpStdio,
@@ -126,3 +126,45 @@ def test_descriptions_keep_their_safety_sentence_and_list_shows_them_as_sent(
     listed = {t["name"]: t["description"]
               for t in mcp_list(agent.config_path, env=agent.env).server("fs")["tools"]}
     assert listed == sent
+
+
+# -- item 25: integers above 2^53 pass unchanged on every path ------------------------------------
+
+EXACT_ARGS = '{"n":1234567890123456789,"x":0.1,"m":-9223372036854775808}'
+
+
+def test_cli_call_arguments_reach_the_server_exactly(tmp_path):
+    cfg = write_config(tmp_path, {"ex": exact_entry()})
+    r = mcp_call(cfg, "ex", "echo_args", EXACT_ARGS)
+    assert r.returncode == 0, r
+    assert r.stdout == EXACT_ARGS + "\n"
+
+
+def test_gateway_api_keeps_schema_and_argument_numbers(tmp_path):
+    gw = McpGateway(tmp_path, {"ex": exact_entry()}).start()
+    try:
+        gw.wait_tools("ex")
+        r = gw.tools_reply()
+        assert r.status == 200, r
+        schema = {t["name"]: t for t in r.json()["tools"]}["mcp_ex_echo_args"]["parameters"]
+        assert schema["properties"]["n"]["maximum"] == MAX_SAFE
+        assert schema["properties"]["n"]["default"] == BIG
+        r = gw.request("POST", "/v1/tools/call",
+                       body=('{"name":"mcp_ex_echo_args","arguments":' + EXACT_ARGS + "}").encode())
+        assert r.status == 200, r
+        assert r.json()["content"] == EXACT_ARGS
+    finally:
+        gw.stop()
+
+
+def test_model_gets_exact_schemas_and_server_gets_exact_arguments(fake, agent):  # noqa: F811
+    agent.configure(mcp_servers={"ex": exact_entry()})
+    fake.script_for("test/free", tool_calls(("c1", "mcp_ex_echo_args", EXACT_ARGS)), text("done"))
+    r = agent.chat("echo", timeout=60)
+    assert r.returncode == 0, r.stderr
+    first = fake.chat_requests[0]
+    assert "9007199254740991" in first["raw"] and "1234567890123456789" in first["raw"]
+    tool = {t["function"]["name"]: t for t in first["body"]["tools"]}["mcp_ex_echo_args"]
+    assert tool["function"]["parameters"]["properties"]["n"]["maximum"] == MAX_SAFE
+    assert tool_results(fake.chat_requests[1]) == [EXACT_ARGS]
+
