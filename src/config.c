@@ -2138,6 +2138,10 @@ static void mcp_check(struct ctx *c, const struct node *map, void *obj)
 	if (s->url && (s->n_args || s->n_env))
 		key_err(c, map, s->n_args ? "args" : "env", true,
 			"args and env apply only to servers with a command");
+	if (s->n_tools_include && s->n_tools_exclude)
+		key_err(c, map, "tools", false,
+			"include and exclude are both set: include wins, as in Hermes (only the "
+			"included tools are offered; exclude is ignored)");
 	s->prefix = xstrdup(s->name);
 	for (i = 0; s->prefix[i]; i++)
 		if (!isalnum((unsigned char)s->prefix[i]) && s->prefix[i] != '_')
@@ -2700,7 +2704,7 @@ static const struct table log_table = {"log", "log", OPTS(log_opts), .text = "Lo
 static const struct opt mcp_tools_opts[] = {
 	{"include", T_STRS, FLD(config_mcp_server, tools_include),
 	 CNT(config_mcp_server, n_tools_include), .cap = 256, .flags = F_ONELINE,
-	 .text = "offer only these tools; empty = all"},
+	 .text = "offer only these tools; empty = all; wins over exclude"},
 	{"exclude", T_STRS, FLD(config_mcp_server, tools_exclude),
 	 CNT(config_mcp_server, n_tools_exclude), .cap = 256, .flags = F_ONELINE,
 	 .text = "never offer these tools"},
@@ -2725,10 +2729,11 @@ static const struct opt mcp_opts[] = {
 	{"headers", T_PAIRS, FLD(config_mcp_server, headers), CNT(config_mcp_server, n_headers),
 	 .cap = 32, .check = check_header_name, .flags = F_SECRET | F_ONELINE,
 	 .text = "HTTP headers (values are secrets)"},
-	{"timeout", T_INT, FLD(config_mcp_server, timeout_s), .def = "60", .min = 1, .max = 3600,
-	 .text = "seconds per request"},
-	{"connect_timeout", T_INT, FLD(config_mcp_server, connect_timeout_s), .def = "10", .min = 1,
-	 .max = 300, .text = "seconds to connect and initialize"},
+	{"timeout", T_INT, FLD(config_mcp_server, timeout_s), .def = "120", .min = 1, .max = 3600,
+	 .text = "seconds per request (Hermes' default)"},
+	{"connect_timeout", T_INT, FLD(config_mcp_server, connect_timeout_s), .def = "60", .min = 1,
+	 .max = 300, .text = "seconds to connect and initialize (Hermes' default; a cold `npx -y` "
+			    "needs it)"},
 	{"tools", T_SECTION, .off = 0, .table = &mcp_tools_table},
 	{"enabled", T_BOOL, FLD(config_mcp_server, enabled), .def = "true",
 	 .text = "false = keep the entry but do not connect"},
@@ -2968,6 +2973,10 @@ static const struct ignored {
 	{"litellm_params", "seed", WHY_PARAMS},
 	{"litellm_params", "extra_body", WHY_PARAMS},
 	{"litellm_params", "reasoning_effort", WHY_PARAMS},
+	{"mcp_servers", "sampling", "hermetic does not let MCP servers call the model (Hermes)"},
+	{"mcp_servers", "auth", "hermetic does no MCP OAuth; send a token in headers (Hermes)"},
+	{"tools", "prompts", "hermetic offers MCP tools only, not prompts (Hermes)"},
+	{"tools", "resources", "hermetic offers MCP tools only, not resources (Hermes)"},
 };
 
 static bool key_matches(const char *pattern, const char *key)
@@ -3754,8 +3763,9 @@ void config_print_reference(FILE *out)
 	size_t i;
 
 	ref_table(out, &top_table);
-	fputs("### LiteLLM keys accepted and ignored\n\nThese load with a warning `ignored: ...` "
-	      "so a LiteLLM config works unchanged. A trailing `*` matches any suffix.\n\n"
+	fputs("### LiteLLM and Hermes keys accepted and ignored\n\nThese load with a warning "
+	      "`ignored: ...` so a LiteLLM or Hermes config works unchanged. A trailing `*` matches "
+	      "any suffix.\n\n"
 	      "| section | key | why |\n|---|---|---|\n",
 	      out);
 	for (i = 0; i < ARRAY_LEN(ignored); i++)

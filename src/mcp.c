@@ -479,17 +479,20 @@ static char *model_name(const char *prefix, const char *tool)
 	return cut;
 }
 
+/* include wins over exclude when both are set, as in Hermes (config check warns). */
 static bool wanted(const struct config_mcp_server *c, const char *tool)
 {
 	size_t i;
-	bool in = c->n_tools_include == 0;
 
 	for (i = 0; i < c->n_tools_include; i++)
-		in = in || strcmp(c->tools_include[i], tool) == 0;
+		if (strcmp(c->tools_include[i], tool) == 0)
+			return true;
+	if (c->n_tools_include)
+		return false;
 	for (i = 0; i < c->n_tools_exclude; i++)
 		if (strcmp(c->tools_exclude[i], tool) == 0)
 			return false;
-	return in;
+	return true;
 }
 
 /* True when another server already offers a tool under that model-facing name. */

@@ -168,3 +168,18 @@ def test_model_gets_exact_schemas_and_server_gets_exact_arguments(fake, agent): 
     assert tool["function"]["parameters"]["properties"]["n"]["maximum"] == MAX_SAFE
     assert tool_results(fake.chat_requests[1]) == [EXACT_ARGS]
 
+
+# -- item 31: a Hermes mcp_servers entry loads unchanged -----------------------------------------
+
+def test_hermes_server_entry_loads_and_include_wins_over_exclude(tmp_path):
+    entry = dict(exact_entry("--tools", "2"), auth="oauth",
+                 sampling={"enabled": True, "max_tokens_cap": 4096},
+                 tools={"include": ["echo_args", "tool_000"], "exclude": ["echo_args"],
+                        "resources": True, "prompts": False})
+    cfg = write_config(tmp_path, {"hermes": entry})
+    r = mcp_list(cfg)
+    assert r.returncode == 0, r
+    assert sorted(r.tool_names("hermes")) == ["mcp_hermes_echo_args", "mcp_hermes_tool_000"]
+    for key in ("'auth'", "'sampling'", "'resources'", "'prompts'"):
+        assert re.search(rf"warning: ignored: {key} in 'mcp_servers\.hermes", r.stderr), r
+    assert "include and exclude are both set: include wins" in r.stderr, r
