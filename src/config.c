@@ -2351,6 +2351,9 @@ static const struct opt agent_opts[] = {
 	 .text = "tool output beyond this is cut before the model sees it"},
 	{"tool_timeout_s", T_INT, FLD(config_agent, tool_timeout_s), .def = "60", .min = 1,
 	 .max = 3600, .text = "limit of one tool call"},
+	{"max_tools", T_INT, FLD(config_agent, max_tools), .def = "128", .min = 16, .max = 1024,
+	 .text = "tools per request (OpenAI refuses more than 128): builtin tools first, then MCP "
+		 "tools in server order; the rest are left out (logged; doctor warns)"},
 };
 
 static const struct table agent_table = {"agent", "agent", OPTS(agent_opts),

@@ -369,6 +369,7 @@ static void check_full_agent(const struct config *c)
 	assert_int_equal(c->agent.turn_timeout_s, 600);
 	assert_int_equal(c->agent.tool_result_max_bytes, 32768);
 	assert_int_equal(c->agent.tool_timeout_s, 90);
+	assert_int_equal(c->agent.max_tools, 64);
 	assert_int_equal(c->toolsets, CONFIG_TOOLSET_ALL);
 	assert_int_equal(c->skills.n_external_dirs, 2);
 	assert_string_equal(c->skills.external_dirs[1], "/opt/shared-skills");

@@ -183,3 +183,41 @@ def test_hermes_server_entry_loads_and_include_wins_over_exclude(tmp_path):
     for key in ("'auth'", "'sampling'", "'resources'", "'prompts'"):
         assert re.search(rf"warning: ignored: {key} in 'mcp_servers\.hermes", r.stderr), r
     assert "include and exclude are both set: include wins" in r.stderr, r
+
+
+# -- item 30: never more tools than the provider accepts ------------------------------------------
+
+OPENAI_MAX_TOOLS = 128
+
+
+def test_requests_carry_at_most_128_tools_builtin_first(fake, agent):  # noqa: F811
+    agent.configure(mcp_servers={"many": exact_entry("--tools", "170")})
+    fake.script_for("test/free", text("done"), text("done again"))
+    r = agent.chat("hello", timeout=60)
+    assert r.returncode == 0, r.stderr
+    names = [t["function"]["name"] for t in fake.chat_requests[0]["body"]["tools"]]
+    assert len(names) == OPENAI_MAX_TOOLS
+    builtin = [n for n in names if not n.startswith("mcp_")]
+    assert builtin and names[:len(builtin)] == builtin  # builtin tools first, all of them
+    assert "time" in builtin and "memory" in builtin
+    # MCP tools in the server's order until the cap; the log names those left out.
+    n_mcp = OPENAI_MAX_TOOLS - len(builtin)
+    assert names[len(builtin):] == (["mcp_many_echo_args"] +
+                                    [f"mcp_many_tool_{i:03d}" for i in range(n_mcp - 1)])
+    log = r.stderr
+    first_out = f"mcp_many_tool_{n_mcp - 1:03d}"
+    m = re.search(r"exceed agent\.max_tools \(128\); (\d+) MCP tools are left out.*?: (.*)", log)
+    assert m, log[-3000:]
+    assert int(m.group(1)) == 171 - n_mcp
+    assert m.group(2).startswith(first_out) and "mcp_many_tool_169" in m.group(2)
+
+
+def test_a_lower_max_tools_caps_too_and_doctor_warns(fake, agent):  # noqa: F811
+    agent.configure(mcp_servers={"many": exact_entry("--tools", "40")}, agent={"max_tools": 20})
+    fake.script_for("test/free", text("done"))
+    r = agent.chat("hello", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert len(fake.chat_requests[0]["body"]["tools"]) == 20
+    d = agent.run("doctor")
+    assert re.search(r"tools: WARNING: up to \d+ builtin \+ 41 MCP tools exceed "
+                     r"agent\.max_tools \(20", d.stdout), d.stdout
