@@ -954,6 +954,7 @@ enum {
 	 * (PATH, TZ, MODE: read-only) is plain config, and redacting it would blank ordinary
 	 * words out of every log line and tool result. */
 	F_LITERAL_PUBLIC = 1 << 7,
+	F_ONE_OR_LIST = 1 << 8, /* T_STRS: a single string is a list of one (Hermes' spelling) */
 };
 
 struct choice {
@@ -1354,23 +1355,27 @@ static int set_period(struct ctx *c, const struct opt *o, const struct node *n, 
 static int set_strs(struct ctx *c, const struct opt *o, const struct node *n, void *obj)
 {
 	void *base = base_of(c, o, obj);
+	struct node *const *items = n->kids, *one = (struct node *)n;
+	size_t i, k = 0, at, n_items = n->n_kids;
 	char **v;
-	size_t i, k = 0, at;
 	int rc = 0;
 
-	if (n->type != N_SEQ) {
+	if (n->type == N_SCALAR && (o->flags & F_ONE_OR_LIST)) {
+		items = &one;
+		n_items = 1;
+	} else if (n->type != N_SEQ) {
 		err(c, n, "expected a list of strings, got %s", kind(n));
 		return -EINVAL;
 	}
-	if (too_many(c, o, n, n->n_kids) || set_twice(c, o, n, base))
+	if (too_many(c, o, n, n_items) || set_twice(c, o, n, base))
 		return -EINVAL;
 	types[o->type].clear(o, base);
-	v = xcalloc(n->n_kids + 1, sizeof(*v));
-	for (i = 0; i < n->n_kids; i++) {
+	v = xcalloc(n_items + 1, sizeof(*v));
+	for (i = 0; i < n_items; i++) {
 		at = path_index(c, i);
-		v[k] = get_str(c, n->kids[i], o->flags, o->check);
+		v[k] = get_str(c, items[i], o->flags, o->check);
 		if (v[k] && (o->flags & F_MODEL))
-			add_ref(c, REF_MODEL, n->kids[i], v[k]);
+			add_ref(c, REF_MODEL, items[i], v[k]);
 		rc = v[k] ? rc : -EINVAL;
 		k += v[k] != NULL;
 		path_pop(c, at);
@@ -2706,11 +2711,11 @@ static const struct table log_table = {"log", "log", OPTS(log_opts), .text = "Lo
 
 static const struct opt mcp_tools_opts[] = {
 	{"include", T_STRS, FLD(config_mcp_server, tools_include),
-	 CNT(config_mcp_server, n_tools_include), .cap = 256, .flags = F_ONELINE,
-	 .text = "offer only these tools; empty = all; wins over exclude"},
+	 CNT(config_mcp_server, n_tools_include), .cap = 256, .flags = F_ONELINE | F_ONE_OR_LIST,
+	 .text = "offer only these tools (a name or a list); empty = all; wins over exclude"},
 	{"exclude", T_STRS, FLD(config_mcp_server, tools_exclude),
-	 CNT(config_mcp_server, n_tools_exclude), .cap = 256, .flags = F_ONELINE,
-	 .text = "never offer these tools"},
+	 CNT(config_mcp_server, n_tools_exclude), .cap = 256, .flags = F_ONELINE | F_ONE_OR_LIST,
+	 .text = "never offer these tools (a name or a list)"},
 };
 
 static const struct table mcp_tools_table = {"tools", "mcp_servers.NAME.tools",

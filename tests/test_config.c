@@ -989,6 +989,13 @@ static void test_hermes_mcp_keys_load_with_warnings(void **state)
 		       "set: include wins, as in Hermes (only the included tools are offered; "
 		       "exclude is ignored)");
 	result_finish(&r);
+	/* Hermes also takes a single name for include and exclude. */
+	r = parse("mcp_servers:\n  gh:\n    url: \"https://mcp.example.com/mcp\"\n"
+		  "    tools: {exclude: delete_repo}\n");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->mcp_servers[0].n_tools_exclude, 1);
+	assert_string_equal(r.cfg->mcp_servers[0].tools_exclude[0], "delete_repo");
+	result_finish(&r);
 }
 
 static void test_timezone_is_checked(void **state)
