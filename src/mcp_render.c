@@ -187,7 +187,13 @@ char *mcp_render_description(const char *desc, size_t max)
 
 	if (len <= max)
 		return xstrdup(desc);
-	room = max > sizeof(DESC_MARKER) ? max - (sizeof(DESC_MARKER) - 1) : 0;
+	if (max < 2 * sizeof(DESC_MARKER)) {
+		/* No room for text and marker: a plain cut. */
+		for (cut = max; cut > 0 && ((unsigned char)desc[cut] & 0xC0) == 0x80; cut--)
+			;
+		return xstrndup(desc, cut);
+	}
+	room = max - (sizeof(DESC_MARKER) - 1);
 	/* A cut at i keeps desc[0..i): after a sentence's punctuation, before a line break, or
 	 * (fallback) before a space. Servers put the safety sentence last, so a cut that loses
 	 * half of it would read as a different rule. */

@@ -229,8 +229,14 @@ static void a_description_without_sentences_is_cut_between_words(void **state)
 	assert_string_equal(s, "alpha beta gamma delta epsilon [...]");
 	free(s);
 	/* One long word: cut on a UTF-8 boundary. */
-	s = mcp_render_description("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 13);
-	assert_string_equal(s, "\xc3\xa9\xc3\xa9\xc3\xa9 [...]");
+	s = mcp_render_description("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+				   "\xc3\xa9\xc3\xa9\xc3\xa9",
+				   15);
+	assert_string_equal(s, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 [...]");
+	free(s);
+	/* A cap too small for the marker: a plain cut, still within the cap. */
+	s = mcp_render_description("abcdefghij", 5);
+	assert_string_equal(s, "abcde");
 	free(s);
 }
 
