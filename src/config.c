@@ -2740,8 +2740,8 @@ static const struct opt mcp_opts[] = {
 	{"timeout", T_INT, FLD(config_mcp_server, timeout_s), .def = "120", .min = 1, .max = 3600,
 	 .text = "seconds per request (Hermes' default)"},
 	{"connect_timeout", T_INT, FLD(config_mcp_server, connect_timeout_s), .def = "60", .min = 1,
-	 .max = 300, .text = "seconds to connect and initialize (Hermes' default; a cold `npx -y` "
-			    "needs it)"},
+	 .max = 300,
+	 .text = "seconds to connect and initialize (Hermes' default; a cold `npx -y` needs it)"},
 	{"tools", T_SECTION, .off = 0, .table = &mcp_tools_table},
 	{"enabled", T_BOOL, FLD(config_mcp_server, enabled), .def = "true",
 	 .text = "false = keep the entry but do not connect"},
@@ -3772,8 +3772,8 @@ void config_print_reference(FILE *out)
 
 	ref_table(out, &top_table);
 	fputs("### LiteLLM and Hermes keys accepted and ignored\n\nThese load with a warning "
-	      "`ignored: ...` so a LiteLLM or Hermes config works unchanged. A trailing `*` matches "
-	      "any suffix.\n\n"
+	      "`ignored: ...` so a LiteLLM or Hermes config works unchanged. A trailing `*` "
+	      "matches any suffix.\n\n"
 	      "| section | key | why |\n|---|---|---|\n",
 	      out);
 	for (i = 0; i < ARRAY_LEN(ignored); i++)

@@ -538,8 +538,8 @@ static void add_tool(struct mcp_server *s, const cJSON *t)
 	nt = &s->next_tools[s->n_next++];
 	nt->name = mapped;
 	nt->tool = xstrdup(name->valuestring);
-	nt->description =
-		mcp_render_description(cJSON_IsString(desc) ? desc->valuestring : "", MCP_RENDER_DESC_MAX);
+	nt->description = mcp_render_description(cJSON_IsString(desc) ? desc->valuestring : "",
+						 MCP_RENDER_DESC_MAX);
 	nt->schema = schema ? json_exact_print(schema)
 			    : xstrdup("{\"type\":\"object\",\"properties\":{}}");
 }

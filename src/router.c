@@ -12,9 +12,10 @@
  * chunk is captured for the ledger even when the client did not ask for it.
  *
  * The client's JSON is parsed with cJSON and re-serialised per attempt with the deployment's
- * model id; unknown fields pass through untouched, numbers as written (json_exact). The tree is dropped once the first attempt
- * is sent (open streams should not hold it) and parsed again from the kept text on a retry.
- * Rejected: buffering whole streams (breaks time to first token) and a thread per call.
+ * model id; unknown fields pass through untouched, numbers as written (json_exact). The tree is
+ * dropped once the first attempt is sent (open streams should not hold it) and parsed again from
+ * the kept text on a retry. Rejected: buffering whole streams (breaks time to first token) and a
+ * thread per call.
  */
 #include "router.h"
 #include "breaker.h"

@@ -159,8 +159,8 @@ static void note_left_out(struct tools *t, size_t n, size_t room)
 	}
 	log_warn("tools: %zu builtin + %zu MCP tools exceed agent.max_tools (%lld); %zu MCP "
 		 "tools are left out of every request (narrow them with tools.include): %s%s",
-		 t->n_offered, n, (long long)t->env.cfg->agent.max_tools, n - room,
-		 buf_str(&names), i < n ? ", ..." : "");
+		 t->n_offered, n, (long long)t->env.cfg->agent.max_tools, n - room, buf_str(&names),
+		 i < n ? ", ..." : "");
 	buf_finish(&names);
 }
 

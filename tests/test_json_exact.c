@@ -36,8 +36,9 @@ static void decimals_and_exponents_keep_their_spelling(void **state)
 
 static void strings_with_escapes_and_duplicate_keys_stay_aligned(void **state)
 {
-	char *s = roundtrip("\xEF\xBB\xBF {\"a\\\"]}\":\"x\\\\\",\"n\":1e400,\"n\":12345678901234567890,"
-			    "\"t\":[true,false,null,{}]}");
+	char *s = roundtrip(
+		"\xEF\xBB\xBF {\"a\\\"]}\":\"x\\\\\",\"n\":1e400,\"n\":12345678901234567890,"
+		"\"t\":[true,false,null,{}]}");
 
 	assert_string_equal(s, "{\"a\\\"]}\":\"x\\\\\",\"n\":1e400,\"n\":12345678901234567890,"
 			       "\"t\":[true,false,null,{}]}");

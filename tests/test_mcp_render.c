@@ -85,9 +85,10 @@ static void base64_in_structured_content_becomes_a_note(void **state)
 static void base64_text_becomes_a_note(void **state)
 {
 	bool err;
-	char *data = b64(400), *json = xasprintf("{\"content\":[{\"type\":\"text\",\"text\":"
-						 "\"%s\"},{\"type\":\"text\",\"text\":\"%.200s\"}]}",
-						 data, data);
+	char *data = b64(400),
+	     *json = xasprintf("{\"content\":[{\"type\":\"text\",\"text\":"
+			       "\"%s\"},{\"type\":\"text\",\"text\":\"%.200s\"}]}",
+			       data, data);
 	char *s = render(json, 100000, &err);
 
 	/* A short run is text (ids, hashes); a long one is data. */
@@ -96,12 +97,14 @@ static void base64_text_becomes_a_note(void **state)
 	free(json);
 	free(data);
 	/* Neither is a run of one letter or a hex digest. */
-	json = xasprintf("{\"content\":[{\"type\":\"text\",\"text\":\"%0400d\"},"
-			 "{\"type\":\"text\",\"text\":\"%s\"}]}",
-			 0, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	json = xasprintf(
+		"{\"content\":[{\"type\":\"text\",\"text\":\"%0400d\"},"
+		"{\"type\":\"text\",\"text\":\"%s\"}]}",
+		0,
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
 	s = render(json, 100000, &err);
 	assert_null(strstr(s, "base64"));
 	free(s);
