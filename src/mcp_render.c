@@ -136,6 +136,8 @@ static void render_block(struct buf *out, const cJSON *b)
 	if (!type)
 		return;
 	if (strcmp(type, "text") == 0 && text) {
+		if (!*text)
+			return;
 		sep(out);
 		put_text(out, text);
 	} else if (strcmp(type, "image") == 0 || strcmp(type, "audio") == 0) {
@@ -232,9 +234,10 @@ char *mcp_render_result(const char *result_json, size_t len, size_t cap, bool *i
 	content = cJSON_GetObjectItemCaseSensitive(root, "content");
 	cJSON_ArrayForEach(b, content)
 	{
-		const char *type = str(b, "type");
+		const char *type = str(b, "type"), *said = str(b, "text");
 
-		has_text = has_text || (type && strcmp(type, "text") == 0 && str(b, "text"));
+		/* An empty text block says nothing: structuredContent then still counts. */
+		has_text = has_text || (type && strcmp(type, "text") == 0 && said && *said);
 	}
 	sc = cJSON_GetObjectItemCaseSensitive(root, "structuredContent");
 	if (!has_text && sc && !cJSON_IsNull(sc)) {

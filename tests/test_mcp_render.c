@@ -45,6 +45,12 @@ static void structured_content_is_compact_json_when_there_is_no_text(void **stat
 
 	assert_string_equal(s, "{\"t\":21,\"id\":1234567890123456789}");
 	free(s);
+	/* An empty text block does not hide structuredContent. */
+	s = render("{\"content\":[{\"type\":\"text\",\"text\":\"\"}],"
+		   "\"structuredContent\":{\"t\":21}}",
+		   1000, &err);
+	assert_string_equal(s, "{\"t\":21}");
+	free(s);
 }
 
 static char *b64(size_t n)
