@@ -5,7 +5,8 @@
  * doctor also asks OpenRouter for each distinct key of the openrouter/ deployments
  * (GET <api_base>/key, spend layer 5): the key's own credit limit, its usage and what is
  * left, all requests at once on the same loop, each bounded in size and time. The key itself
- * is never printed, nor OpenRouter's masked label of it. */
+ * is never printed, nor OpenRouter's masked label of it. doctor also warns when the builtin
+ * and MCP tools together exceed agent.max_tools. */
 #include "cli_mcp.h"
 #include "config.h"
 #include "httpc.h"
@@ -15,6 +16,7 @@
 #include "mcp.h"
 #include "rootguard.h"
 #include "store.h"
+#include "tools.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -414,6 +416,22 @@ static void check_sandbox(const struct config *cfg)
 		       "HERMETIC_ALLOW_ROOT=1\n");
 }
 
+/* Warns when the tools would exceed agent.max_tools: the last MCP tools would never reach
+ * the model (informational: the requests still go out, capped). */
+static void check_tool_count(const struct config *cfg, const struct mcp *m)
+{
+	size_t builtin = tools_n_builtin_max(cfg);
+	size_t n_mcp = (cfg->toolsets & CONFIG_TOOLSET_MCP) ? mcp_n_tools(m) : 0;
+	size_t max = (size_t)cfg->agent.max_tools;
+
+	if (builtin + n_mcp <= max)
+		return;
+	printf("tools: WARNING: up to %zu builtin + %zu MCP tools exceed agent.max_tools (%zu; "
+	       "OpenAI refuses more than 128): %zu MCP tools are left out of every request; "
+	       "narrow them with mcp_servers.NAME.tools.include\n",
+	       builtin, n_mcp, max, builtin + n_mcp - max < n_mcp ? builtin + n_mcp - max : n_mcp);
+}
+
 int cli_doctor(const struct config *cfg)
 {
 	struct run r = {0};
@@ -439,6 +457,7 @@ int cli_doctor(const struct config *cfg)
 			ok = false;
 		}
 	}
+	check_tool_count(cfg, r.mcp);
 	fflush(stdout);
 	if (!check_provider_keys(&r, cfg))
 		ok = false;

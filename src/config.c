@@ -955,6 +955,7 @@ enum {
 	 * (PATH, TZ, MODE: read-only) is plain config, and redacting it would blank ordinary
 	 * words out of every log line and tool result. */
 	F_LITERAL_PUBLIC = 1 << 7,
+	F_ONE_OR_LIST = 1 << 8, /* T_STRS: a single string is a list of one (Hermes' spelling) */
 };
 
 struct choice {
@@ -1355,23 +1356,27 @@ static int set_period(struct ctx *c, const struct opt *o, const struct node *n, 
 static int set_strs(struct ctx *c, const struct opt *o, const struct node *n, void *obj)
 {
 	void *base = base_of(c, o, obj);
+	struct node *const *items = n->kids, *one = (struct node *)n;
+	size_t i, k = 0, at, n_items = n->n_kids;
 	char **v;
-	size_t i, k = 0, at;
 	int rc = 0;
 
-	if (n->type != N_SEQ) {
+	if (n->type == N_SCALAR && (o->flags & F_ONE_OR_LIST)) {
+		items = &one;
+		n_items = 1;
+	} else if (n->type != N_SEQ) {
 		err(c, n, "expected a list of strings, got %s", kind(n));
 		return -EINVAL;
 	}
-	if (too_many(c, o, n, n->n_kids) || set_twice(c, o, n, base))
+	if (too_many(c, o, n, n_items) || set_twice(c, o, n, base))
 		return -EINVAL;
 	types[o->type].clear(o, base);
-	v = xcalloc(n->n_kids + 1, sizeof(*v));
-	for (i = 0; i < n->n_kids; i++) {
+	v = xcalloc(n_items + 1, sizeof(*v));
+	for (i = 0; i < n_items; i++) {
 		at = path_index(c, i);
-		v[k] = get_str(c, n->kids[i], o->flags, o->check);
+		v[k] = get_str(c, items[i], o->flags, o->check);
 		if (v[k] && (o->flags & F_MODEL))
-			add_ref(c, REF_MODEL, n->kids[i], v[k]);
+			add_ref(c, REF_MODEL, items[i], v[k]);
 		rc = v[k] ? rc : -EINVAL;
 		k += v[k] != NULL;
 		path_pop(c, at);
@@ -2139,6 +2144,10 @@ static void mcp_check(struct ctx *c, const struct node *map, void *obj)
 	if (s->url && (s->n_args || s->n_env))
 		key_err(c, map, s->n_args ? "args" : "env", true,
 			"args and env apply only to servers with a command");
+	if (s->n_tools_include && s->n_tools_exclude)
+		key_err(c, map, "tools", false,
+			"include and exclude are both set: include wins, as in Hermes (only the "
+			"included tools are offered; exclude is ignored)");
 	s->prefix = xstrdup(s->name);
 	for (i = 0; s->prefix[i]; i++)
 		if (!isalnum((unsigned char)s->prefix[i]) && s->prefix[i] != '_')
@@ -2384,6 +2393,9 @@ static const struct opt agent_opts[] = {
 	 .text = "tool output beyond this is cut before the model sees it"},
 	{"tool_timeout_s", T_INT, FLD(config_agent, tool_timeout_s), .def = "60", .min = 1,
 	 .max = 3600, .text = "limit of one tool call"},
+	{"max_tools", T_INT, FLD(config_agent, max_tools), .def = "128", .min = 16, .max = 1024,
+	 .text = "tools per request (OpenAI refuses more than 128): builtin tools first, then MCP "
+		 "tools in server order; the rest are left out (logged; doctor warns)"},
 };
 
 static const struct table agent_table = {"agent", "agent", OPTS(agent_opts),
@@ -2749,11 +2761,11 @@ static const struct table log_table = {"log", "log", OPTS(log_opts), .text = "Lo
 
 static const struct opt mcp_tools_opts[] = {
 	{"include", T_STRS, FLD(config_mcp_server, tools_include),
-	 CNT(config_mcp_server, n_tools_include), .cap = 256, .flags = F_ONELINE,
-	 .text = "offer only these tools; empty = all"},
+	 CNT(config_mcp_server, n_tools_include), .cap = 256, .flags = F_ONELINE | F_ONE_OR_LIST,
+	 .text = "offer only these tools (a name or a list); empty = all; wins over exclude"},
 	{"exclude", T_STRS, FLD(config_mcp_server, tools_exclude),
-	 CNT(config_mcp_server, n_tools_exclude), .cap = 256, .flags = F_ONELINE,
-	 .text = "never offer these tools"},
+	 CNT(config_mcp_server, n_tools_exclude), .cap = 256, .flags = F_ONELINE | F_ONE_OR_LIST,
+	 .text = "never offer these tools (a name or a list)"},
 };
 
 static const struct table mcp_tools_table = {"tools", "mcp_servers.NAME.tools",
@@ -2775,10 +2787,11 @@ static const struct opt mcp_opts[] = {
 	{"headers", T_PAIRS, FLD(config_mcp_server, headers), CNT(config_mcp_server, n_headers),
 	 .cap = 32, .check = check_header_name, .flags = F_SECRET | F_ONELINE,
 	 .text = "HTTP headers (values are secrets)"},
-	{"timeout", T_INT, FLD(config_mcp_server, timeout_s), .def = "60", .min = 1, .max = 3600,
-	 .text = "seconds per request"},
-	{"connect_timeout", T_INT, FLD(config_mcp_server, connect_timeout_s), .def = "10", .min = 1,
-	 .max = 300, .text = "seconds to connect and initialize"},
+	{"timeout", T_INT, FLD(config_mcp_server, timeout_s), .def = "120", .min = 1, .max = 3600,
+	 .text = "seconds per request (Hermes' default)"},
+	{"connect_timeout", T_INT, FLD(config_mcp_server, connect_timeout_s), .def = "60", .min = 1,
+	 .max = 300,
+	 .text = "seconds to connect and initialize (Hermes' default; a cold `npx -y` needs it)"},
 	{"tools", T_SECTION, .off = 0, .table = &mcp_tools_table},
 	{"enabled", T_BOOL, FLD(config_mcp_server, enabled), .def = "true",
 	 .text = "false = keep the entry but do not connect"},
@@ -3032,6 +3045,10 @@ static const struct ignored {
 	{"litellm_params", "seed", WHY_PARAMS},
 	{"litellm_params", "extra_body", WHY_PARAMS},
 	{"litellm_params", "reasoning_effort", WHY_PARAMS},
+	{"mcp_servers", "sampling", "hermetic does not let MCP servers call the model (Hermes)"},
+	{"mcp_servers", "auth", "hermetic does no MCP OAuth; send a token in headers (Hermes)"},
+	{"tools", "prompts", "hermetic offers MCP tools only, not prompts (Hermes)"},
+	{"tools", "resources", "hermetic offers MCP tools only, not resources (Hermes)"},
 };
 
 static bool key_matches(const char *pattern, const char *key)
@@ -3835,8 +3852,9 @@ void config_print_reference(FILE *out)
 	size_t i;
 
 	ref_table(out, &top_table);
-	fputs("### LiteLLM keys accepted and ignored\n\nThese load with a warning `ignored: ...` "
-	      "so a LiteLLM config works unchanged. A trailing `*` matches any suffix.\n\n"
+	fputs("### LiteLLM and Hermes keys accepted and ignored\n\nThese load with a warning "
+	      "`ignored: ...` so a LiteLLM or Hermes config works unchanged. A trailing `*` "
+	      "matches any suffix.\n\n"
 	      "| section | key | why |\n|---|---|---|\n",
 	      out);
 	for (i = 0; i < ARRAY_LEN(ignored); i++)

@@ -171,6 +171,7 @@ struct config_agent {
 	int64_t turn_timeout_s;
 	int64_t tool_result_max_bytes;
 	int64_t tool_timeout_s;
+	int64_t max_tools; /* tools per request: builtin first, then MCP in server order */
 };
 
 /* Auxiliary model slots; every slot is resolved (unset = cfg->model). */

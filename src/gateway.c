@@ -27,6 +27,7 @@
 #include "hooks.h"
 #include "httpd.h"
 #include "jobs.h"
+#include "json_exact.h"
 #include "log.h"
 #include "mcp.h"
 #include "router.h"
@@ -132,7 +133,7 @@ static void on_tools(struct evhttp_request *req, void *arg)
 		cJSON_AddStringToObject(t, "server", ti.server);
 		cJSON_AddStringToObject(t, "tool", ti.tool);
 		cJSON_AddStringToObject(t, "description", ti.description);
-		cJSON_AddItemToObject(t, "parameters", cJSON_Parse(ti.schema_json));
+		cJSON_AddRawToObject(t, "parameters", ti.schema_json);
 		cJSON_AddItemToArray(arr, t);
 	}
 	reply_json(req, 200, root);
@@ -178,7 +179,7 @@ static void on_tools_call(struct evhttp_request *req, void *arg)
 	if (!authorized(g, req))
 		return;
 	body = httpd_body(req, NULL);
-	root = cJSON_Parse(body);
+	root = body ? json_exact_parse(body, strlen(body)) : NULL;
 	free(body);
 	name = cJSON_GetObjectItemCaseSensitive(root, "name");
 	args = cJSON_GetObjectItemCaseSensitive(root, "arguments");
@@ -189,7 +190,7 @@ static void on_tools_call(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (args)
-		args_text = cJSON_PrintUnformatted(args);
+		args_text = json_exact_print(args);
 	tr = xcalloc(1, sizeof(*tr));
 	tr->req = req;
 	rc = mcp_call(g->mcp, name->valuestring, args_text, on_call_done, tr, &tr->call);

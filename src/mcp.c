@@ -10,10 +10,14 @@
  * notifications/cancelled and its exchange abandoned (HTTP: the stream is closed by us). A
  * 404 on a request that carried a session id re-initializes once and re-sends that request
  * with a new id. Results become model text in mcp_render.c.
+ *
+ * Messages are parsed and printed with json_exact, so arguments, input schemas and results keep
+ * their numbers as written (cJSON alone turns integers above 2^53 into rounded doubles).
  */
 #include "mcp.h"
 #include "config.h"
 #include "config_build.h"
+#include "json_exact.h"
 #include "log.h"
 #include "loop.h"
 #include "mcp/transport.h"
@@ -266,7 +270,7 @@ static void transmit(struct mcp_server *s, struct pending *p)
 	cJSON_AddNumberToObject(msg, "id", (double)p->id);
 	cJSON_AddStringToObject(msg, "method", p->method);
 	if (p->params)
-		cJSON_AddItemToObject(msg, "params", cJSON_Parse(p->params));
+		cJSON_AddRawToObject(msg, "params", p->params);
 	p->next = s->pendings;
 	s->pendings = p;
 	if (!p->timer)
@@ -283,7 +287,7 @@ static struct pending *request(struct mcp_server *s, const char *method, cJSON *
 
 	p->s = s;
 	p->method = xstrdup(method);
-	p->params = params ? cJSON_PrintUnformatted(params) : NULL;
+	p->params = params ? json_exact_print(params) : NULL;
 	cJSON_Delete(params);
 	p->timeout_ms = timeout_ms;
 	p->on_result = on_result;
@@ -374,7 +378,8 @@ static struct tool *find_tool(struct mcp_server *s, const char *name, bool own_n
 static int start_call(struct mcp_server *s, struct tool *t, const char *args_json, mcp_call_cb cb,
 		      void *arg, struct mcp_call **out)
 {
-	cJSON *args = args_json && *args_json ? cJSON_Parse(args_json) : cJSON_CreateObject();
+	cJSON *args = args_json && *args_json ? json_exact_parse(args_json, strlen(args_json))
+					      : cJSON_CreateObject();
 	cJSON *params;
 	struct mcp_call *c;
 
@@ -479,17 +484,20 @@ static char *model_name(const char *prefix, const char *tool)
 	return cut;
 }
 
+/* include wins over exclude when both are set, as in Hermes (config check warns). */
 static bool wanted(const struct config_mcp_server *c, const char *tool)
 {
 	size_t i;
-	bool in = c->n_tools_include == 0;
 
 	for (i = 0; i < c->n_tools_include; i++)
-		in = in || strcmp(c->tools_include[i], tool) == 0;
+		if (strcmp(c->tools_include[i], tool) == 0)
+			return true;
+	if (c->n_tools_include)
+		return false;
 	for (i = 0; i < c->n_tools_exclude; i++)
 		if (strcmp(c->tools_exclude[i], tool) == 0)
 			return false;
-	return in;
+	return true;
 }
 
 /* True when another server already offers a tool under that model-facing name. */
@@ -535,8 +543,9 @@ static void add_tool(struct mcp_server *s, const cJSON *t)
 	nt = &s->next_tools[s->n_next++];
 	nt->name = mapped;
 	nt->tool = xstrdup(name->valuestring);
-	nt->description = xstrdup(cJSON_IsString(desc) ? desc->valuestring : "");
-	nt->schema = schema ? cJSON_PrintUnformatted(schema)
+	nt->description = mcp_render_description(cJSON_IsString(desc) ? desc->valuestring : "",
+						 MCP_RENDER_DESC_MAX);
+	nt->schema = schema ? json_exact_print(schema)
 			    : xstrdup("{\"type\":\"object\",\"properties\":{}}");
 }
 
@@ -564,7 +573,7 @@ static void became_ready(struct mcp_server *s)
 static void tools_page(struct pending *p, const char *result, size_t len)
 {
 	struct mcp_server *s = p->s;
-	cJSON *root = cJSON_ParseWithLength(result, len), *tools, *t, *cursor;
+	cJSON *root = json_exact_parse(result, len), *tools, *t, *cursor;
 
 	tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
 	cJSON_ArrayForEach(t, tools)
@@ -840,14 +849,14 @@ static void on_response(struct mcp_server *s, const cJSON *msg, const cJSON *id)
 	unlink_pending(&s->pendings, p);
 	evtimer_del(p->timer);
 	if (error) {
-		text = cJSON_PrintUnformatted(error);
+		text = json_exact_print(error);
 		p->on_error(p, "the server answered with an error", text, strlen(text), false);
 	} else if (!result) {
 		text = NULL;
 		p->on_error(p, "the server sent an invalid JSON-RPC answer (no result, no error)",
 			    NULL, 0, false);
 	} else {
-		text = cJSON_PrintUnformatted(result);
+		text = json_exact_print(result);
 		p->on_result(p, text, strlen(text));
 	}
 	free(text);
@@ -875,7 +884,7 @@ static void dispatch(struct mcp_server *s, const cJSON *msg)
 
 void mcp_transport_message(struct mcp_server *s, const char *json, size_t len)
 {
-	cJSON *root = cJSON_ParseWithLength(json, len), *item;
+	cJSON *root = json_exact_parse(json, len), *item;
 
 	if (!root) {
 		log_warn("mcp %s: ignoring a message that is not JSON (%zu bytes)", s->cfg->name,

@@ -21,14 +21,16 @@
  * chunk is captured for the ledger even when the client did not ask for it.
  *
  * The client's JSON is parsed with cJSON and re-serialised per attempt with the deployment's
- * model id; unknown fields pass through untouched. The tree is dropped once the first attempt
- * is sent (open streams should not hold it) and parsed again from the kept text on a retry.
- * Rejected: buffering whole streams (breaks time to first token) and a thread per call.
+ * model id; unknown fields pass through untouched, numbers as written (json_exact). The tree is
+ * dropped once the first attempt is sent (open streams should not hold it) and parsed again from
+ * the kept text on a retry. Rejected: buffering whole streams (breaks time to first token) and a
+ * thread per call.
  */
 #include "router.h"
 #include "breaker.h"
 #include "config.h"
 #include "httpc.h"
+#include "json_exact.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -1131,7 +1133,7 @@ static char *upstream_body(struct router_call *c)
 		set_field(c->req, "usage", u);
 	}
 	clamp_max_tokens(c);
-	return cJSON_PrintUnformatted(c->req);
+	return json_exact_print(c->req);
 }
 
 static void on_http_done(struct httpc_req *req, void *arg);
@@ -1140,7 +1142,7 @@ static void group_exhausted(struct router_call *c);
 /* The client's JSON without LiteLLM's own request fields, which are not for the provider. */
 static int parse_request(struct router_call *c)
 {
-	c->req = cJSON_ParseWithLength(c->body, c->body_len);
+	c->req = json_exact_parse(c->body, c->body_len);
 	if (!cJSON_IsObject(c->req))
 		return -1;
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "fallbacks");
@@ -1967,7 +1969,7 @@ int router_chat(struct router *r, const char *body, size_t len, const struct rou
 	memcpy(c->body, body, len);
 	c->body[len] = '\0';
 	c->body_len = len;
-	c->req = cJSON_ParseWithLength(body, len);
+	c->req = json_exact_parse(body, len);
 	if (!cJSON_IsObject(c->req)) {
 		fail_call(c, E_BAD_REQUEST, 400, "request body is not a JSON object");
 		return 0;

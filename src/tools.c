@@ -15,23 +15,28 @@
  * web.allow_hosts. Which results taint is the caller's business (tools_taints answers).
  *
  * Builtin schemas are rendered once at create; MCP schemas each time (servers come and go).
- * MCP descriptions are cut to MCP_DESC_MAX bytes: some servers ship a page of prose per tool
- * and it would be paid on every request.
+ * MCP descriptions arrive already cut by mcp (MCP_RENDER_DESC_MAX bytes at a sentence end,
+ * with a marker): some servers ship a page of prose per tool and it would be paid on every
+ * request; `mcp list` shows the same text. A request carries at most agent.max_tools tools
+ * (OpenAI refuses more than 128): builtin first, then MCP tools in server order; the log names
+ * the MCP tools left out whenever that set changes.
  */
 #include "tools.h"
 #include "config.h"
+#include "json_exact.h"
 #include "log.h"
 #include "loop.h"
 #include "mcp.h"
+#include "mcp_render.h"
 #include "tools/tool.h"
 #include "util.h"
 
 #include <errno.h>
 #include <event2/event.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MCP_DESC_MAX	 400
 #define DID_YOU_MEAN_MAX 3
 
 static const struct tool_def *const builtins[] = {
@@ -48,6 +53,7 @@ struct tools {
 	const struct tool_def *offered[ARRAY_LEN(builtins)];
 	size_t n_offered;
 	char *schemas; /* builtin entries, comma-separated, no brackets */
+	uint64_t left_out_hash; /* of the MCP tool names last left out by agent.max_tools */
 };
 
 struct tools_call {
@@ -121,18 +127,65 @@ static bool mcp_on(const struct tools *t)
 	return t->env.mcp && (t->env.cfg->toolsets & CONFIG_TOOLSET_MCP);
 }
 
+/* MCP tools that fit in a request after the builtin ones. */
+static size_t mcp_room(const struct tools *t)
+{
+	size_t max = (size_t)t->env.cfg->agent.max_tools;
+
+	return max > t->n_offered ? max - t->n_offered : 0;
+}
+
+/* Logs the MCP tools agent.max_tools leaves out, when that set changes. */
+static void note_left_out(struct tools *t, size_t n, size_t room)
+{
+	uint64_t h = 1469598103934665603ULL;
+	struct mcp_tool_info ti;
+	struct buf names;
+	size_t i;
+
+	for (i = room; i < n; i++) {
+		mcp_tool_info(t->env.mcp, i, &ti);
+		for (const char *p = ti.name; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		h = (h ^ ',') * 1099511628211ULL;
+	}
+	if (n <= room)
+		h = 0; /* nothing left out: also the state at create */
+	if (h == t->left_out_hash)
+		return;
+	t->left_out_hash = h;
+	if (n <= room) {
+		log_info("tools: all %zu MCP tools fit in agent.max_tools (%lld) again", n,
+			 (long long)t->env.cfg->agent.max_tools);
+		return;
+	}
+	buf_init(&names, 2048);
+	for (i = room; i < n; i++) {
+		mcp_tool_info(t->env.mcp, i, &ti);
+		if (buf_printf(&names, "%s%s", i > room ? ", " : "", ti.name) < 0)
+			break;
+	}
+	log_warn("tools: %zu builtin + %zu MCP tools exceed agent.max_tools (%lld); %zu MCP "
+		 "tools are left out of every request (narrow them with tools.include): %s%s",
+		 t->n_offered, n, (long long)t->env.cfg->agent.max_tools, n - room, buf_str(&names),
+		 i < n ? ", ..." : "");
+	buf_finish(&names);
+}
+
 void tools_schemas_json(struct tools *t, struct buf *out)
 {
 	buf_puts(out, "[");
 	buf_puts(out, t->schemas);
 	if (mcp_on(t)) {
-		size_t n = mcp_n_tools(t->env.mcp);
+		size_t n = mcp_n_tools(t->env.mcp), room = mcp_room(t);
 
-		for (size_t i = 0; i < n; i++) {
+		note_left_out(t, n, room);
+		for (size_t i = 0; i < n && i < room; i++) {
 			struct mcp_tool_info ti;
 
 			mcp_tool_info(t->env.mcp, i, &ti);
-			append_schema(out, ti.name, ti.description, MCP_DESC_MAX, ti.schema_json);
+			append_schema(out, ti.name, ti.description, MCP_RENDER_DESC_MAX,
+				      ti.schema_json);
 		}
 	}
 	buf_puts(out, "]");
@@ -140,7 +193,18 @@ void tools_schemas_json(struct tools *t, struct buf *out)
 
 size_t tools_n_offered(struct tools *t)
 {
-	return t->n_offered + (mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0);
+	size_t n = mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0, room = mcp_room(t);
+
+	return t->n_offered + (n < room ? n : room);
+}
+
+size_t tools_n_builtin_max(const struct config *cfg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(builtins); i++)
+		n += (cfg->toolsets & builtins[i]->toolset) != 0;
+	return n;
 }
 
 static const struct tool_def *find_builtin(const struct tools *t, const char *name)
@@ -410,7 +474,7 @@ static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJ
 
 static void run_mcp(struct tools_call *c, const cJSON *args)
 {
-	char *text = cJSON_PrintUnformatted(args);
+	char *text = json_exact_print(args);
 	int rc = mcp_call(c->t->env.mcp, c->name, text, on_mcp, c, &c->mc);
 
 	cJSON_free(text);
@@ -450,7 +514,10 @@ static cJSON *parse_args(const char *text, struct buf *err)
 		buf_puts(err, "the arguments must be a JSON object, e.g. {\"name\": \"value\"}");
 		return NULL;
 	}
-	return j;
+	/* Valid: parse again keeping numbers as written, for the MCP server (an id above 2^53
+	 * must not arrive rounded). */
+	cJSON_Delete(j);
+	return json_exact_parse(text, strlen(text));
 }
 
 int tools_call(struct tools *t, const char *name, const char *args_json,

@@ -51,8 +51,13 @@ void tools_destroy(struct tools *t);
 
 /* Appends the OpenAI `tools` array ("[{"type":"function",...},...]", "[]" when none) of the
  * tools offered now (builtin per cfg->toolsets, then connected MCP servers' tools). */
+/* At most agent.max_tools entries: the builtin tools, then MCP tools in server order until the
+ * cap; the log names those left out (once per change). */
 void tools_schemas_json(struct tools *t, struct buf *out);
+/* What tools_schemas_json sends now (capped). */
 size_t tools_n_offered(struct tools *t);
+/* Builtin tools the config can offer (toolsets; before per-tool checks): for doctor's count. */
+size_t tools_n_builtin_max(const struct config *cfg);
 /* True for a builtin marked read-only; MCP tools with annotations.readOnlyHint. */
 bool tools_read_only(struct tools *t, const char *name);
 /* True when a result of name is untrusted text that taints the turn reading it: web_fetch,

@@ -369,6 +369,7 @@ static void check_full_agent(const struct config *c)
 	assert_int_equal(c->agent.turn_timeout_s, 600);
 	assert_int_equal(c->agent.tool_result_max_bytes, 32768);
 	assert_int_equal(c->agent.tool_timeout_s, 90);
+	assert_int_equal(c->agent.max_tools, 64);
 	assert_int_equal(c->toolsets, CONFIG_TOOLSET_ALL);
 	assert_int_equal(c->skills.n_external_dirs, 2);
 	assert_string_equal(c->skills.external_dirs[1], "/opt/shared-skills");
@@ -447,6 +448,10 @@ static void check_full_mcp(const struct config *c)
 	assert_string_equal(f->env[0].name, "FILES_TOKEN");
 	assert_string_equal(f->env[0].value, "test-mcp-token");
 	assert_string_equal(f->env[1].value, "read-only");
+	assert_int_equal(f->n_tools_exclude, 1);
+	/* Hermes' defaults: a cold `npx -y` needs more than 10 s to connect. */
+	assert_int_equal(f->timeout_s, 120);
+	assert_int_equal(f->connect_timeout_s, 60);
 	assert_int_equal(c->mcp_servers[2].transport, CONFIG_MCP_SSE);
 	assert_false(c->mcp_servers[2].enabled);
 }
@@ -974,6 +979,49 @@ static void test_mcp_tool_prefix_collision_is_an_error(void **state)
 		     "t.yaml:3:3: error: mcp_servers: 'my-k8s' and 'my.k8s' both become the tool "
 		     "prefix 'my_k8s' (characters other than a-z, A-Z, 0-9, _ turn into _); rename "
 		     "one");
+}
+
+/* A Hermes mcp_servers entry loads unchanged: what hermetic does not do is ignored, with a
+ * warning; include and exclude together do what Hermes does (include wins). */
+static void test_hermes_mcp_keys_load_with_warnings(void **state)
+{
+	const char *yaml = "mcp_servers:\n"
+			   "  gh:\n"
+			   "    url: \"https://mcp.example.com/mcp\"\n"
+			   "    auth: oauth\n"
+			   "    sampling: {enabled: true, model: gemini, max_tokens_cap: 4096}\n"
+			   "    tools:\n"
+			   "      include: [list_issues]\n"
+			   "      exclude: [list_issues, delete_repo]\n"
+			   "      resources: false\n"
+			   "      prompts: true\n";
+	struct result r = parse(yaml);
+
+	(void)state;
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.warnings, 6); /* and "model_list is empty" */
+	check_line(&r, "t.yaml:4:5: warning: ignored: 'auth' in 'mcp_servers.gh': hermetic does "
+		       "no MCP OAuth; send a token in headers (Hermes)");
+	check_line(&r, "t.yaml:5:5: warning: ignored: 'sampling' in 'mcp_servers.gh': hermetic "
+		       "does not let MCP servers call the model (Hermes)");
+	check_line(&r, "t.yaml:9:7: warning: ignored: 'resources' in 'mcp_servers.gh.tools': "
+		       "hermetic offers MCP tools only, not resources (Hermes)");
+	check_line(&r, "t.yaml:10:7: warning: ignored: 'prompts' in 'mcp_servers.gh.tools': "
+		       "hermetic offers MCP tools only, not prompts (Hermes)");
+	check_line(&r, "t.yaml:7:7: warning: mcp_servers.gh.tools: include and exclude are both "
+		       "set: include wins, as in Hermes (only the included tools are offered; "
+		       "exclude is ignored)");
+	result_finish(&r);
+	/* Hermes also takes a single name for include and exclude. */
+	r = parse("mcp_servers:\n  gh:\n    url: \"https://mcp.example.com/mcp\"\n"
+		  "    tools: {exclude: delete_repo}\n");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->mcp_servers[0].n_tools_exclude, 1);
+	assert_string_equal(r.cfg->mcp_servers[0].tools_exclude[0], "delete_repo");
+	result_finish(&r);
 }
 
 static void test_timezone_is_checked(void **state)
@@ -1576,6 +1624,7 @@ int main(void)
 		cmocka_unit_test(test_provider_prefixes),
 		cmocka_unit_test(test_mcp_server_needs_exactly_one_of_url_and_command),
 		cmocka_unit_test(test_mcp_tool_prefix_collision_is_an_error),
+		cmocka_unit_test(test_hermes_mcp_keys_load_with_warnings),
 		cmocka_unit_test(test_timezone_is_checked),
 		cmocka_unit_test(test_toolsets_are_checked),
 		cmocka_unit_test(test_duration_forms),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real MCP servers the e2e tests talk to, pinned by tests/peers/package-lock.json:
-#   @modelcontextprotocol/server-everything@2026.8.31 (node) and kubernetes-mcp-server@0.0.67
+#   @modelcontextprotocol/server-everything@2026.8.31 and server-filesystem@2026.8.31 (node) and
+#   kubernetes-mcp-server@0.0.67
 #   (a Go binary shipped in the npm package kubernetes-mcp-server-linux-amd64).
 # Idempotent: the install lives in ${HERMETIC_CACHE:-$HOME/.cache/hermetic}/peers/<hash of the
 # pins>; when it is complete the script only checks it (well under a second). Only the npm
@@ -21,10 +22,11 @@ esac
 hash=$(cat "$here/package.json" "$here/package-lock.json" | sha256sum | cut -c1-16)
 dir=$cache/peers/$hash
 everything=$dir/node_modules/@modelcontextprotocol/server-everything/dist/index.js
+filesystem=$dir/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js
 k8s=$dir/node_modules/kubernetes-mcp-server-linux-$arch/bin/kubernetes-mcp-server-linux-$arch
 
 complete() {
-  [ -f "$dir/.complete" ] && [ -f "$everything" ] && [ -x "$k8s" ]
+  [ -f "$dir/.complete" ] && [ -f "$everything" ] && [ -f "$filesystem" ] && [ -x "$k8s" ]
 }
 
 if ! complete; then
@@ -60,9 +62,12 @@ if ! complete; then
 fi
 
 [ -f "$everything" ] || { echo "install.sh: missing $everything" >&2; exit 1; }
+[ -f "$filesystem" ] || { echo "install.sh: missing $filesystem" >&2; exit 1; }
 [ -x "$k8s" ] || { echo "install.sh: missing $k8s" >&2; exit 1; }
 v=$("$k8s" --version 2>&1 | tail -n1)
 [ "$v" = "v0.0.67" ] || { echo "install.sh: $k8s --version says '$v', want v0.0.67" >&2; exit 1; }
 "$NODE" -e 'const p=require(process.argv[1]); if (p.version !== "2026.8.31") { console.error("server-everything is " + p.version); process.exit(1) }' \
   "$dir/node_modules/@modelcontextprotocol/server-everything/package.json"
+"$NODE" -e 'const p=require(process.argv[1]); if (p.version !== "2026.8.31") { console.error("server-filesystem is " + p.version); process.exit(1) }' \
+  "$dir/node_modules/@modelcontextprotocol/server-filesystem/package.json"
 echo "$dir"

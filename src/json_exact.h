@@ -1,0 +1,24 @@
+/* json_exact: JSON that passes through hermetic keeps its numbers exactly as written.
+ *
+ * cJSON stores every number as a double, so 1234567890123456789 comes back as
+ * 1.2345678901234568e+18 and 9007199254740991 as 9.00719925474099e+15. Text that is only
+ * relayed (tool-call arguments, MCP input schemas, structuredContent, a request body the router
+ * forwards) is parsed with json_exact_parse, which keeps each number's source text in the
+ * item's otherwise unused valuestring, and printed with json_exact_print, which writes that
+ * text back. Everything else about the tree is ordinary cJSON; code may read valuedouble as
+ * before. A number changed with cJSON_SetNumberValue no longer matches its text, and is then
+ * printed from the double.
+ */
+#ifndef HERMETIC_JSON_EXACT_H
+#define HERMETIC_JSON_EXACT_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+/* As cJSON_ParseWithLength (NULL when the text is not JSON); free with cJSON_Delete. */
+cJSON *json_exact_parse(const char *text, size_t len);
+/* As cJSON_PrintUnformatted, numbers as they were written (malloc'd). The tree is unchanged
+ * when this returns (it is relabelled during the call; the loop is single-threaded). */
+char *json_exact_print(const cJSON *item);
+
+#endif
