@@ -10,6 +10,10 @@
  * notifications/cancelled and its exchange abandoned (HTTP: the stream is closed by us). A
  * 404 on a request that carried a session id re-initializes once and re-sends that request
  * with a new id. Results become model text in mcp_render.c.
+ *
+ * Transport failures are handled from the loop (a zero-timeout event per server), never
+ * inside the call that reported them: a send may fail at once (EPIPE), and the request it
+ * carries is linked and owned by a call whose callback must fire exactly once, later.
  */
 #include "mcp.h"
 #include "config.h"
@@ -80,6 +84,8 @@ struct mcp_server {
 	struct pending *pendings;
 	struct pending *resend; /* waiting for a re-initialized session */
 	struct event *retry_timer, *connect_timer, *ping_timer;
+	struct event *fail_ev; /* a transport failure, handled from the loop */
+	char *fail_why;
 	int64_t backoff_ms;
 };
 
@@ -193,8 +199,14 @@ static void send_json(struct mcp_server *s, cJSON *msg, int64_t id)
 {
 	char *text = cJSON_PrintUnformatted(msg);
 
-	if (s->ops->send(s, text, strlen(text), id) < 0)
-		log_warn("mcp %s: could not send a message", s->cfg->name);
+	/* A request that cannot go out breaks the connection; the failure is handled from the
+	 * loop, after the caller that is sending has returned. */
+	if (s->ops->send(s, text, strlen(text), id) < 0) {
+		if (id >= 0)
+			mcp_transport_failed(s, "could not send a request to the server");
+		else
+			log_warn("mcp %s: could not send a message", s->cfg->name);
+	}
 	free(text);
 }
 
@@ -271,12 +283,15 @@ static void transmit(struct mcp_server *s, struct pending *p)
 	cJSON_Delete(msg);
 }
 
+/* call: the tools/call this request carries, or NULL; set before anything is sent. */
 static struct pending *request(struct mcp_server *s, const char *method, cJSON *params,
-			       int64_t timeout_ms, result_fn on_result, error_fn on_error)
+			       int64_t timeout_ms, result_fn on_result, error_fn on_error,
+			       struct mcp_call *call)
 {
 	struct pending *p = xcalloc(1, sizeof(*p));
 
 	p->s = s;
+	p->call = call;
 	p->method = xstrdup(method);
 	p->params = params ? cJSON_PrintUnformatted(params) : NULL;
 	cJSON_Delete(params);
@@ -392,8 +407,7 @@ static int start_call(struct mcp_server *s, struct tool *t, const char *args_jso
 	params = cJSON_CreateObject();
 	cJSON_AddStringToObject(params, "name", t->tool);
 	cJSON_AddItemToObject(params, "arguments", args);
-	c->p = request(s, "tools/call", params, request_timeout_ms(s), call_result, call_error);
-	c->p->call = c;
+	c->p = request(s, "tools/call", params, request_timeout_ms(s), call_result, call_error, c);
 	if (out)
 		*out = c;
 	return 0;
@@ -612,7 +626,7 @@ static void list_tools(struct mcp_server *s, const char *cursor)
 		params = cJSON_CreateObject();
 		cJSON_AddStringToObject(params, "cursor", cursor);
 	}
-	request(s, "tools/list", params, request_timeout_ms(s), tools_page, tools_error);
+	request(s, "tools/list", params, request_timeout_ms(s), tools_page, tools_error, NULL);
 }
 
 /* ---- initialize ---- */
@@ -663,7 +677,7 @@ void mcp_transport_ready(struct mcp_server *s)
 	cJSON_AddStringToObject(info, "version", HERMETIC_VERSION);
 	free(s->protocol);
 	s->protocol = NULL;
-	request(s, "initialize", params, request_timeout_ms(s), init_result, init_error);
+	request(s, "initialize", params, request_timeout_ms(s), init_result, init_error, NULL);
 }
 
 /* ---- failure, reconnect, ping ---- */
@@ -680,12 +694,20 @@ static void fail_pendings(struct pending **list, const char *why)
 	}
 }
 
+static void forget_deferred_failure(struct mcp_server *s)
+{
+	event_del(s->fail_ev);
+	free(s->fail_why);
+	s->fail_why = NULL;
+}
+
 static void fail_server(struct mcp_server *s, const char *why)
 {
 	char *clean;
 
 	if (s->state != S_CONNECTING && s->state != S_READY)
 		return;
+	forget_deferred_failure(s);
 	/* Kept for `mcp list`, doctor and /status, which do not pass through the logger. */
 	clean = log_redact(why);
 	/* Once per change of state or reason: a server down for a day does not fill the log. */
@@ -720,9 +742,26 @@ static void fail_server(struct mcp_server *s, const char *why)
 	changed(s);
 }
 
+/* Transports may report from inside a send (a write that fails at once): the failure is
+ * handled from the loop, once the core's own call has returned. The first reason wins. */
 void mcp_transport_failed(struct mcp_server *s, const char *why)
 {
-	fail_server(s, why);
+	if (s->state != S_CONNECTING && s->state != S_READY)
+		return;
+	if (!s->fail_why)
+		s->fail_why = xstrdup(why);
+	event_active(s->fail_ev, EV_TIMEOUT, 0);
+}
+
+static void on_deferred_failure(evutil_socket_t fd, short what, void *arg)
+{
+	struct mcp_server *s = arg;
+	char *why = s->fail_why;
+
+	s->fail_why = NULL;
+	if (why)
+		fail_server(s, why);
+	free(why);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -766,11 +805,12 @@ static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
 	struct mcp_server *s = arg;
 
 	if (s->state == S_READY)
-		request(s, "ping", NULL, PING_TIMEOUT_MS, ping_ok, ping_error);
+		request(s, "ping", NULL, PING_TIMEOUT_MS, ping_ok, ping_error, NULL);
 }
 
 static void connect_server(struct mcp_server *s)
 {
+	forget_deferred_failure(s);
 	s->state = S_CONNECTING;
 	arm(s->connect_timer,
 	    (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000);
@@ -976,6 +1016,7 @@ struct mcp *mcp_create(const struct config *cfg, struct loop *loop, struct metri
 		s->retry_timer = evtimer_new(base, on_retry, s);
 		s->connect_timer = evtimer_new(base, on_connect_timeout, s);
 		s->ping_timer = evtimer_new(base, on_ping_timer, s);
+		s->fail_ev = evtimer_new(base, on_deferred_failure, s);
 		if (metrics) {
 			const char *lv[] = {s->cfg->name, NULL};
 
@@ -1119,6 +1160,7 @@ void mcp_destroy(struct mcp *m)
 		evtimer_del(s->retry_timer);
 		evtimer_del(s->connect_timer);
 		evtimer_del(s->ping_timer);
+		forget_deferred_failure(s);
 		fail_pendings(&s->pendings, "hermetic is shutting down");
 		fail_pendings(&s->resend, "hermetic is shutting down");
 		if (s->transport_open) {
@@ -1134,6 +1176,7 @@ void mcp_destroy(struct mcp *m)
 		event_free(s->retry_timer);
 		event_free(s->connect_timer);
 		event_free(s->ping_timer);
+		event_free(s->fail_ev);
 		free_tools(s->tools, s->n_tools);
 		free_tools(s->next_tools, s->n_next);
 		free(s->protocol);

@@ -222,6 +222,9 @@ int spawn_launcher_start(char *err, size_t err_len)
 				  "before the sandbox closed");
 		return -ECHILD;
 	}
+	/* A child that closes its stdin must not kill us when we write to it: the write fails
+	 * with EPIPE instead. Set here, before any sandbox seals the signal calls. */
+	signal(SIGPIPE, SIG_IGN);
 	pid = launcher_fork(&fd);
 	if (pid < 0) {
 		snprintf(err, err_len, "cannot start the process launcher: %s", strerror(-pid));

@@ -60,6 +60,8 @@ struct mcp_server *mcp_server_at(struct mcp *m, size_t i);
 
 /* Reports from transports. */
 void mcp_transport_ready(struct mcp_server *s);
+/* The connection is broken. Handled from the loop after the current call returns (never
+ * re-entrantly, so a transport may report from inside send). */
 void mcp_transport_failed(struct mcp_server *s, const char *why);
 void mcp_transport_message(struct mcp_server *s, const char *json, size_t len);
 /* An HTTP exchange for request id ended without a JSON-RPC answer: status is the HTTP status

@@ -32,7 +32,7 @@ struct stdio_t {
 	struct evbuffer *wbuf;
 	struct buf out_line, err_line;
 	int busy;
-	bool dead;
+	bool dead, broken;
 };
 
 static void destroy(struct stdio_t *t)
@@ -63,10 +63,13 @@ static bool leave(struct stdio_t *t)
 	return !t->dead;
 }
 
+/* The core handles the failure from the loop; nothing more is written meanwhile. */
 static void fail(struct stdio_t *t, const char *why)
 {
-	if (!t->dead)
-		mcp_transport_failed(t->s, why);
+	if (t->dead)
+		return;
+	t->broken = true;
+	mcp_transport_failed(t->s, why);
 }
 
 /* Splits buffered bytes into lines; returns false when the transport died meanwhile. */
@@ -137,7 +140,7 @@ static void flush(struct stdio_t *t)
 {
 	int fd = t->sp ? spawn_stdin_fd(t->sp) : -1;
 
-	if (fd < 0)
+	if (fd < 0 || t->broken)
 		return;
 	while (evbuffer_get_length(t->wbuf) > 0) {
 		int n = evbuffer_write(t->wbuf, fd);
@@ -147,7 +150,10 @@ static void flush(struct stdio_t *t)
 			return;
 		}
 		if (n <= 0) {
-			fail(t, "writing to the server's stdin failed (it exited?)");
+			evbuffer_drain(t->wbuf, evbuffer_get_length(t->wbuf));
+			fail(t, n < 0 && errno == EPIPE
+					? "the server closed its stdin"
+					: "writing to the server's stdin failed (it exited?)");
 			return;
 		}
 	}
@@ -245,7 +251,7 @@ static int send_stdio(struct mcp_server *s, const char *json, size_t len, int64_
 {
 	struct stdio_t *t = mcp_server_transport_state(s);
 
-	if (!t || t->dead || !t->sp)
+	if (!t || t->dead || !t->sp || t->broken)
 		return -EPIPE;
 	evbuffer_add(t->wbuf, json, len);
 	evbuffer_add(t->wbuf, "\n", 1);

@@ -916,8 +916,9 @@ class StdioServer:
     """The stdio fake: newline-delimited JSON-RPC on stdin/stdout."""
 
     def __init__(self, logic, record=None, early_notifications=False, garbage_first=False,
-                 ignore_sigterm=False, ignore_eof=False):
+                 ignore_sigterm=False, ignore_eof=False, close_stdin_after_list=False):
         self.logic = logic
+        self.close_stdin_after_list = close_stdin_after_list
         self.record = open(record, "a", encoding="utf-8") if record else None
         self.early = early_notifications
         self.garbage_first = garbage_first
@@ -959,6 +960,15 @@ class StdioServer:
                 continue
             if "id" not in msg:
                 continue  # notifications: recorded only
+            if self.close_stdin_after_list and msg["method"] == "tools/list":
+                # Answer, then close fd 0 for good and stay alive: the client's next write
+                # gets EPIPE.
+                self.handle(msg)
+                sys.stdin.close()
+                os.close(0)
+                self.rec({"_stdin_closed": True})
+                while True:
+                    time.sleep(3600)
             threading.Thread(target=self.handle, args=(msg,), daemon=True).start()
         self.rec({"_eof": True})
         if self.ignore_eof:
@@ -1112,6 +1122,8 @@ def main(argv=None):
     p.add_argument("--ignore-sigterm", action="store_true",
                    help="ignore SIGTERM and keep running after stdin closes")
     p.add_argument("--pid-file")
+    p.add_argument("--close-stdin-after-list", action="store_true",
+                   help="stdio: after answering tools/list, close fd 0 and stay alive")
     p.add_argument("--exec", nargs=argparse.REMAINDER, dest="exec_cmd",
                    help="stdio: run this real server, recording what the client sends (--record)")
     args = p.parse_args(argv)
@@ -1131,7 +1143,8 @@ def main(argv=None):
         sys.stderr.flush()
         logic = Logic(tools, args.page_size, args.protocol_version)
         StdioServer(logic, record=args.record, early_notifications=args.early_notifications,
-                    garbage_first=args.garbage_first, ignore_sigterm=args.ignore_sigterm).run()
+                    garbage_first=args.garbage_first, ignore_sigterm=args.ignore_sigterm,
+                    close_stdin_after_list=args.close_stdin_after_list).run()
         return 0
 
     fake = FakeMcp(args.host, args.port, tools=tools, page_size=args.page_size,

@@ -1,0 +1,85 @@
+"""MCP transport faults: servers that break the pipe, lose the session, hang, outlive a
+timeout, die at start, or speak only the legacy SSE transport.
+
+Each test drives the real binary (`hermetic mcp ...`, doctor, the gateway) against
+tests/fakes/fake_mcp.py, which acts out what real servers and bridges do.
+"""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from agent_harness import agent, fake, tool_results  # noqa: F401 (fake: the model)
+from fakes.fake_mcp import FakeMcp, tool
+from fakes.fake_openai import text, tool_calls
+from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, FAKE_MCP, PY, assert_clean_exit, doctor,
+                         free_port, http_entry, mcp_call, mcp_gateway, mcp_list, out_text,
+                         port_open, proc_state, wait_until, write_config)  # noqa: F401
+
+ECHO = "fake echo: "
+
+
+@pytest.fixture
+def mcp_fake():
+    """FakeMcp servers made by the test (Streamable HTTP or legacy SSE), closed after it."""
+    made = []
+
+    def make(**kw):
+        f = FakeMcp(**kw).start()
+        made.append(f)
+        return f
+    yield make
+    for f in made:
+        f.close()
+
+
+def _stdio(*args, **kw):
+    return {"command": PY, "args": [str(FAKE_MCP), "--stdio", *map(str, args)],
+            "timeout": kw.pop("timeout", CALL_TIMEOUT),
+            "connect_timeout": kw.pop("connect_timeout", CONNECT_TIMEOUT), **kw}
+
+
+def _alive(pid):
+    return proc_state(pid) not in (None, "Z")
+
+
+# ---------------------------------------------------------------------------
+# Item 1: a server that closes its stdin breaks the call, never the process
+# ---------------------------------------------------------------------------
+
+def test_cli_call_to_a_server_that_closed_its_stdin_is_an_error(tmp_path):
+    c = write_config(tmp_path, {"fake": _stdio("--close-stdin-after-list")})
+    r = mcp_call(c, "fake", "echo", {"message": "x"})
+    assert_clean_exit(r, (1,))  # not SIGPIPE (141), not SIGSEGV
+    assert "closed its stdin" in r.stdout + r.stderr, r
+
+
+def test_gateway_survives_a_server_that_closed_its_stdin(tmp_path, mcp_gateway):
+    g = mcp_gateway({"fake": _stdio("--close-stdin-after-list")})
+    g.wait_tools("fake")
+    r = g.call("mcp_fake_echo", {"message": "x"})
+    assert r.status in (200, 503), r
+    if r.status == 200:  # the call got its one answer: an error
+        assert r.json()["is_error"] is True
+        assert "closed its stdin" in r.json()["content"], r
+    assert g.proc.poll() is None, g.stderr()
+    assert g.request("GET", "/healthz").status == 200
+    # again, after the reconnect: the same clean error, the process still up
+    g.wait_tools("fake", timeout=20)
+    r = g.call("mcp_fake_echo", {"message": "y"})
+    assert r.status in (200, 503), r
+    assert g.proc.poll() is None, g.stderr()
+
+
+def test_turn_tool_call_to_a_server_that_closed_its_stdin(agent, fake):
+    """The model's tool call gets the error as its result; the turn goes on to the answer."""
+    agent.configure(mcp_servers={"fake": _stdio("--close-stdin-after-list")})
+    fake.script_for("test/free", tool_calls(("c0", "mcp_fake_echo", '{"message": "x"}')),
+                    text("handled"))
+    r = agent.chat("use the tool")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "handled"
+    results = tool_results(fake.chat_requests[1])
+    assert len(results) == 1 and "closed its stdin" in results[0], results
