@@ -44,7 +44,8 @@ struct launcher_rep {
 
 /* Forks the launcher. Returns its pid with *sock set to our end of the socketpair
  * (close-on-exec, blocking), or a negative errno. The launcher exits when sock reaches EOF or
- * when the calling thread dies (PR_SET_PDEATHSIG). */
+ * when the calling thread dies (PR_SET_PDEATHSIG), and then kills every child's process group
+ * still running: no child outlives hermetic. */
 pid_t launcher_fork(int *sock);
 
 #endif

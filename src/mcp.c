@@ -23,6 +23,7 @@
 #include "mcp/transport.h"
 #include "mcp_render.h"
 #include "metrics.h"
+#include "spawn.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -1161,6 +1162,10 @@ void mcp_destroy(struct mcp *m)
 		evtimer_del(s->connect_timer);
 		evtimer_del(s->ping_timer);
 		forget_deferred_failure(s);
+		/* Failed first, so the error callbacks of a server still connecting do not close it
+		 * the abrupt way: it is closed gracefully below. */
+		if (s->state == S_CONNECTING || s->state == S_READY)
+			s->state = S_FAILED;
 		fail_pendings(&s->pendings, "hermetic is shutting down");
 		fail_pendings(&s->resend, "hermetic is shutting down");
 		if (s->transport_open) {
@@ -1170,6 +1175,9 @@ void mcp_destroy(struct mcp *m)
 	}
 	/* Let the error callbacks of cancelled calls run and the goodbyes go out. */
 	drain(m, 2000);
+	/* Children given up on earlier (a failed connection) wait for timers that will not run
+	 * any more: stop and reap them now (SIGTERM, SIGKILL after a short grace). */
+	spawn_stop_all(1000);
 	for (i = 0; i < m->n_servers; i++) {
 		struct mcp_server *s = &m->servers[i];
 

@@ -83,3 +83,51 @@ def test_turn_tool_call_to_a_server_that_closed_its_stdin(agent, fake):
     assert r.stdout.strip() == "handled"
     results = tool_results(fake.chat_requests[1])
     assert len(results) == 1 and "closed its stdin" in results[0], results
+
+
+# ---------------------------------------------------------------------------
+# Item 27: every child is killed and reaped
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["list", "call", "doctor"])
+def test_cli_kills_a_child_that_missed_connect_timeout(tmp_path, command):
+    pidf = tmp_path / "child.pid"
+    c = write_config(tmp_path, {"slow": _stdio("--hang-initialize", "--ignore-sigterm",
+                                               "--pid-file", pidf, connect_timeout=1)})
+    if command == "list":
+        r = mcp_list(c)
+    elif command == "call":
+        r = mcp_call(c, "slow", "echo", {})
+    else:
+        r = doctor(c)
+    assert_clean_exit(r, (1,))
+    pid = int(pidf.read_text())
+    # gone when hermetic has exited: killed and reaped, not left to init
+    assert not _alive(pid), f"child {pid} outlived `hermetic {command}` ({proc_state(pid)})"
+
+
+def test_gateway_stop_kills_a_connecting_child_and_its_group(tmp_path, mcp_gateway):
+    """A server still in its handshake that ignores SIGTERM, started through a shell (as
+    `npx` starts node): the shell and the server both go when the gateway stops."""
+    pidf = tmp_path / "child.pid"
+    inner = f"{PY} {FAKE_MCP} --stdio --hang-initialize --ignore-sigterm --pid-file {pidf}"
+    g = mcp_gateway({"slow": {"command": "/bin/sh", "args": ["-c", f"trap '' TERM; {inner}; :"],
+                              "connect_timeout": 30, "timeout": 30}})
+    wait_until(lambda: pidf.exists() and pidf.read_text().strip(), timeout=10,
+               what="the server's pid file")
+    pid = int(pidf.read_text())
+    t0 = time.monotonic()
+    assert g.stop() == 0, g.stderr()
+    assert time.monotonic() - t0 < 12
+    wait_until(lambda: not _alive(pid), timeout=3, what=f"server {pid} gone")
+
+
+def test_children_die_with_a_killed_gateway(tmp_path, mcp_gateway):
+    """SIGKILL leaves hermetic no time to stop its servers: its launcher does it."""
+    pidf = tmp_path / "child.pid"
+    g = mcp_gateway({"fake": _stdio("--ignore-sigterm", "--pid-file", pidf)})
+    g.wait_tools("fake")
+    pid = int(pidf.read_text())
+    g.proc.kill()
+    g.proc.wait(10)
+    wait_until(lambda: not _alive(pid), timeout=3, what=f"server {pid} gone with the gateway")

@@ -916,9 +916,11 @@ class StdioServer:
     """The stdio fake: newline-delimited JSON-RPC on stdin/stdout."""
 
     def __init__(self, logic, record=None, early_notifications=False, garbage_first=False,
-                 ignore_sigterm=False, ignore_eof=False, close_stdin_after_list=False):
+                 ignore_sigterm=False, ignore_eof=False, close_stdin_after_list=False,
+                 hang_initialize=False):
         self.logic = logic
         self.close_stdin_after_list = close_stdin_after_list
+        self.hang_initialize = hang_initialize
         self.record = open(record, "a", encoding="utf-8") if record else None
         self.early = early_notifications
         self.garbage_first = garbage_first
@@ -977,6 +979,8 @@ class StdioServer:
 
     def handle(self, msg):
         rid, method, params = msg["id"], msg["method"], msg.get("params")
+        if method == "initialize" and self.hang_initialize:
+            return None
         if method == "initialize":
             if self.early:
                 self.write({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
@@ -1124,6 +1128,8 @@ def main(argv=None):
     p.add_argument("--pid-file")
     p.add_argument("--close-stdin-after-list", action="store_true",
                    help="stdio: after answering tools/list, close fd 0 and stay alive")
+    p.add_argument("--hang-initialize", action="store_true",
+                   help="stdio: never answer initialize")
     p.add_argument("--exec", nargs=argparse.REMAINDER, dest="exec_cmd",
                    help="stdio: run this real server, recording what the client sends (--record)")
     args = p.parse_args(argv)
@@ -1144,7 +1150,8 @@ def main(argv=None):
         logic = Logic(tools, args.page_size, args.protocol_version)
         StdioServer(logic, record=args.record, early_notifications=args.early_notifications,
                     garbage_first=args.garbage_first, ignore_sigterm=args.ignore_sigterm,
-                    close_stdin_after_list=args.close_stdin_after_list).run()
+                    close_stdin_after_list=args.close_stdin_after_list,
+                    hang_initialize=args.hang_initialize).run()
         return 0
 
     fake = FakeMcp(args.host, args.port, tools=tools, page_size=args.page_size,
