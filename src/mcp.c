@@ -702,15 +702,33 @@ static void forget_deferred_failure(struct mcp_server *s)
 	s->fail_why = NULL;
 }
 
+/* why and the server's last stderr lines. */
+static char *failure_text(struct mcp_server *s, const char *why)
+{
+	char *tail = s->ops->last_words ? s->ops->last_words(s) : NULL;
+	char *text = xstrdup(why);
+
+	if (tail) {
+		char *both = xasprintf("%s\n%s", text, tail);
+
+		free(text);
+		text = both;
+	}
+	free(tail);
+	return text;
+}
+
 static void fail_server(struct mcp_server *s, const char *why)
 {
-	char *clean;
+	char *clean, *text;
 
 	if (s->state != S_CONNECTING && s->state != S_READY)
 		return;
 	forget_deferred_failure(s);
 	/* Kept for `mcp list`, doctor and /status, which do not pass through the logger. */
-	clean = log_redact(why);
+	text = failure_text(s, why);
+	clean = log_redact(text);
+	free(text);
 	/* Once per change of state or reason: a server down for a day does not fill the log. */
 	if (s->state == S_READY || !s->error || strcmp(s->error, clean) != 0)
 		log_warn("mcp %s: %s%s", s->cfg->name, clean,

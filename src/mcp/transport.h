@@ -37,6 +37,9 @@ struct mcp_transport_ops {
 	void (*reset_session)(struct mcp_server *s);
 	/* notifications/initialized has been sent (HTTP opens its optional GET stream). */
 	void (*initialized)(struct mcp_server *s);
+	/* What the server said last on its own (stdio: the last stderr lines), as text to show
+	 * under an error, or NULL. Called just before close after a failure. May be NULL. */
+	char *(*last_words)(struct mcp_server *s);
 };
 
 /* Session DELETEs still on the wire (shutdown waits for them, bounded). */

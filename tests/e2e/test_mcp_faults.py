@@ -86,6 +86,34 @@ def test_turn_tool_call_to_a_server_that_closed_its_stdin(agent, fake):
 
 
 # ---------------------------------------------------------------------------
+# Item 28: a stdio server's last stderr lines are shown with its failure
+# ---------------------------------------------------------------------------
+
+def test_stderr_of_a_server_that_exits_at_start_is_shown(tmp_path):
+    c = write_config(tmp_path, {"fs": _stdio("--stderr-lines", 20, "--stderr-exit", 1)})
+    r = mcp_list(c)
+    assert_clean_exit(r, (1,))
+    err = r.server("fs")["error"]
+    assert "exited with status 1" in err or "closed its stdout" in err, err
+    assert "fake_mcp stderr line 20" in err, err
+    assert "fake_mcp stderr line 13" in err, err
+    assert "fake_mcp stderr line 12" not in err, err  # the last 8 lines only
+    assert len(err) < 2600, err
+    d = doctor(c)
+    assert_clean_exit(d, (1,))
+    assert "mcp fs: FAILED" in d.stdout and "fake_mcp stderr line 20" in d.stdout, d
+
+
+def test_stderr_is_shown_after_a_connect_timeout(tmp_path):
+    c = write_config(tmp_path, {"slow": _stdio("--stderr-lines", 2, "--hang-initialize",
+                                               connect_timeout=1)})
+    r = mcp_list(c)
+    assert_clean_exit(r, (1,))
+    err = r.server("slow")["error"]
+    assert "connect_timeout" in err and "fake_mcp stderr line 2" in err, err
+
+
+# ---------------------------------------------------------------------------
 # Item 27: every child is killed and reaped
 # ---------------------------------------------------------------------------
 

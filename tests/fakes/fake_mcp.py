@@ -1130,6 +1130,8 @@ def main(argv=None):
                    help="stdio: after answering tools/list, close fd 0 and stay alive")
     p.add_argument("--hang-initialize", action="store_true",
                    help="stdio: never answer initialize")
+    p.add_argument("--stderr-exit", metavar="STATUS", type=int,
+                   help="stdio: after --stderr-lines, exit with STATUS before reading stdin")
     p.add_argument("--exec", nargs=argparse.REMAINDER, dest="exec_cmd",
                    help="stdio: run this real server, recording what the client sends (--record)")
     args = p.parse_args(argv)
@@ -1147,6 +1149,8 @@ def main(argv=None):
         for i in range(args.stderr_lines):
             sys.stderr.write(f"fake_mcp stderr line {i + 1}\n")
         sys.stderr.flush()
+        if args.stderr_exit is not None:
+            os._exit(args.stderr_exit)
         logic = Logic(tools, args.page_size, args.protocol_version)
         StdioServer(logic, record=args.record, early_notifications=args.early_notifications,
                     garbage_first=args.garbage_first, ignore_sigterm=args.ignore_sigterm,
