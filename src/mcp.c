@@ -7,9 +7,11 @@
  *
  * Request ids come from one process-wide counter, so an id is never reused, not even across
  * reconnects. Every request has a timer; a tools/call that times out is cancelled with
- * notifications/cancelled and its exchange abandoned (HTTP: the stream is closed by us). A
- * 404 on a request that carried a session id re-initializes once and re-sends that request
- * with a new id. Results become model text in mcp_render.c.
+ * notifications/cancelled and its exchange abandoned (HTTP: the stream is closed by us), and
+ * the ping runs at once to find a hung server. A lost session (a 404 on a request that carried
+ * a session id, or a JSON-RPC error saying the session is unknown) re-initializes once and
+ * re-sends that request with a new id; for stdio and legacy SSE the session is the connection,
+ * so that means a new one. Results become model text in mcp_render.c.
  *
  * Transport failures are handled from the loop (a zero-timeout event per server), never
  * inside the call that reported them: a send may fail at once (EPIPE), and the request it
@@ -87,6 +89,7 @@ struct mcp_server {
 	struct event *retry_timer, *connect_timer, *ping_timer;
 	struct event *fail_ev; /* a transport failure, handled from the loop */
 	char *fail_why;
+	bool pinging;
 	int64_t backoff_ms;
 };
 
@@ -119,6 +122,9 @@ static int64_t next_id = 1;
 
 static void connect_server(struct mcp_server *s);
 static void fail_server(struct mcp_server *s, const char *why);
+static bool session_error(const cJSON *error);
+static bool may_renew(const struct pending *p);
+static void renew_session(struct mcp_server *s, struct pending *p);
 static void list_tools(struct mcp_server *s, const char *cursor);
 
 /* ---- accessors for transports ---- */
@@ -260,6 +266,10 @@ static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
 		notify(s, "notifications/cancelled", params);
 	}
 	s->ops->abandon(s, p->id);
+	/* A call that got no answer may mean a hung server: the ping finds out now, not at its
+	 * next round. */
+	if (strcmp(p->method, "tools/call") == 0 && s->state == S_READY && !s->pinging)
+		arm(s->ping_timer, 0);
 	p->on_error(p, "timed out", NULL, 0, true);
 	free_pending(p);
 }
@@ -746,6 +756,7 @@ static void fail_server(struct mcp_server *s, const char *why)
 		s->transport_open = false;
 		s->ops->close(s, false);
 	}
+	s->pinging = false;
 	/* The error callbacks may look at the server: they see it failed. */
 	fail_pendings(&s->pendings, why);
 	fail_pendings(&s->resend, why);
@@ -805,12 +816,14 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 
 static void ping_ok(struct pending *p, const char *result, size_t len)
 {
+	p->s->pinging = false;
 	arm(p->s->ping_timer, PING_EVERY_MS);
 }
 
 static void ping_error(struct pending *p, const char *why, const char *rpc, size_t len,
 		       bool timeout)
 {
+	p->s->pinging = false;
 	/* A server that answers ping with an error is alive; one that does not answer is not. */
 	if (rpc) {
 		arm(p->s->ping_timer, PING_EVERY_MS);
@@ -822,9 +835,13 @@ static void ping_error(struct pending *p, const char *why, const char *rpc, size
 static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct mcp_server *s = arg;
+	int64_t timeout_ms = request_timeout_ms(s);
 
-	if (s->state == S_READY)
-		request(s, "ping", NULL, PING_TIMEOUT_MS, ping_ok, ping_error, NULL);
+	if (s->state != S_READY || s->pinging)
+		return;
+	s->pinging = true;
+	request(s, "ping", NULL, timeout_ms < PING_TIMEOUT_MS ? timeout_ms : PING_TIMEOUT_MS,
+		ping_ok, ping_error, NULL);
 }
 
 static void connect_server(struct mcp_server *s)
@@ -893,6 +910,10 @@ static void on_response(struct mcp_server *s, const cJSON *msg, const cJSON *id)
 	}
 	unlink_pending(&s->pendings, p);
 	evtimer_del(p->timer);
+	if (error && session_error(error) && may_renew(p)) {
+		renew_session(s, p);
+		return;
+	}
 	if (error) {
 		text = cJSON_PrintUnformatted(error);
 		p->on_error(p, "the server answered with an error", text, strlen(text), false);
@@ -947,6 +968,79 @@ void mcp_transport_message(struct mcp_server *s, const char *json, size_t len)
 	cJSON_Delete(root);
 }
 
+/* An answer that tells us the server lost our session (the TypeScript SDK answers
+ * -32001 "Session not found", its examples -32000 "Bad Request: No valid session ID
+ * provided"; bridges such as mcp-remote pass these on). Only server-error codes whose message
+ * speaks of the session count: a tool's own failure comes as a result with isError. */
+static bool session_error(const cJSON *error)
+{
+	static const char *const lost[] = {"not found", "no valid", "invalid",	 "expired",
+					   "unknown",	"missing",  "terminated"};
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(error, "message");
+	size_t i;
+
+	if (!cJSON_IsNumber(code) || code->valuedouble > -32000 || code->valuedouble < -32099 ||
+	    !cJSON_IsString(msg) || !strcasestr(msg->valuestring, "session"))
+		return false;
+	for (i = 0; i < ARRAY_LEN(lost); i++)
+		if (strcasestr(msg->valuestring, lost[i]))
+			return true;
+	return false;
+}
+
+bool mcp_session_lost_body(const char *body, size_t len)
+{
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	bool lost = session_error(cJSON_GetObjectItemCaseSensitive(root, "error"));
+
+	cJSON_Delete(root);
+	return lost;
+}
+
+/* Once per request, and only on a session that was established (or is being renewed): during
+ * the first handshake a lost session is a failed connection attempt. */
+static bool may_renew(const struct pending *p)
+{
+	return !p->resent && strcmp(p->method, "initialize") != 0 &&
+	       (p->s->state == S_READY || (p->s->state == S_CONNECTING && p->s->resend));
+}
+
+/* The server forgot our session: start a new one and send p again (once, with a new id).
+ * Streamable HTTP keeps its connection and only drops the session id; for stdio and legacy
+ * SSE the session is the connection, so it is made anew and what was in flight on the old
+ * one fails. */
+static void renew_session(struct mcp_server *s, struct pending *p)
+{
+	log_info("mcp %s: the server lost our session; re-initializing", s->cfg->name);
+	p->resent = true;
+	p->next = s->resend;
+	s->resend = p;
+	evtimer_del(s->ping_timer);
+	s->pinging = false;
+	if (s->ops->reset_session(s) == 0) {
+		s->state = S_CONNECTING;
+		arm(s->connect_timer,
+		    (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000);
+		changed(s);
+		mcp_transport_ready(s);
+		return;
+	}
+	/* Idle: the error callbacks of the lost requests must not fail the server. */
+	s->state = S_IDLE;
+	s->refreshing = false;
+	fail_pendings(&s->pendings, "the server lost the session");
+	free_tools(s->next_tools, s->n_next);
+	s->next_tools = NULL;
+	s->n_next = 0;
+	if (s->transport_open) {
+		s->transport_open = false;
+		s->ops->close(s, false);
+	}
+	connect_server(s);
+	changed(s);
+}
+
 void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,
 				  const char *why)
 {
@@ -960,17 +1054,8 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
 		return;
 	unlink_pending(&s->pendings, p);
 	evtimer_del(p->timer);
-	if (session_lost && !p->resent && strcmp(p->method, "initialize") != 0) {
-		/* The server forgot our session: start a new one and send this request again. */
-		log_info("mcp %s: session expired; re-initializing", s->cfg->name);
-		p->resent = true;
-		p->next = s->resend;
-		s->resend = p;
-		s->ops->reset_session(s);
-		s->state = S_CONNECTING;
-		arm(s->connect_timer,
-		    (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000);
-		mcp_transport_ready(s);
+	if (session_lost && may_renew(p)) {
+		renew_session(s, p);
 		return;
 	}
 	msg = status ? xasprintf("HTTP %ld: %s", status, why) : xstrdup(why);

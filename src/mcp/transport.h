@@ -33,8 +33,10 @@ struct mcp_transport_ops {
 	/* Tears down. graceful: say goodbye (DELETE the session, close stdin before signals).
 	 * No report arrives after close returns. */
 	void (*close)(struct mcp_server *s, bool graceful);
-	/* The session was forgotten by the server (HTTP 404): drop session state. */
-	void (*reset_session)(struct mcp_server *s);
+	/* The session was forgotten by the server: drop session state and return 0 (the core
+	 * then initializes again on the same transport), or -ENOTSUP when the session is the
+	 * connection itself (stdio, legacy SSE: the core reconnects). */
+	int (*reset_session)(struct mcp_server *s);
 	/* notifications/initialized has been sent (HTTP opens its optional GET stream). */
 	void (*initialized)(struct mcp_server *s);
 	/* What the server said last on its own (stdio: the last stderr lines), as text to show
@@ -71,5 +73,7 @@ void mcp_transport_message(struct mcp_server *s, const char *json, size_t len);
  * (0 for transport errors); session_lost is true for a 404 on a request with a session. */
 void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,
 				  const char *why);
+/* True when a JSON body is a JSON-RPC error saying our session is unknown to the server. */
+bool mcp_session_lost_body(const char *body, size_t len);
 
 #endif

@@ -1,10 +1,11 @@
 /* mcp/transport_http: MCP Streamable HTTP. Every message is a POST to the one endpoint with
  * both Accept types; the answer is JSON or an SSE stream (parsed event by event), 202 for
  * notifications. The Mcp-Session-Id from the initialize answer is kept and sent (never
- * invented for stateless servers), MCP-Protocol-Version once negotiated. A 404 on a request
- * that carried a session is reported as a lost session (the core re-initializes). After the
- * handshake an optional GET stream carries server messages such as tools/list_changed;
- * servers that do not offer it (405) are left alone. Closing DELETEs the session.
+ * invented for stateless servers), MCP-Protocol-Version once negotiated. A 404 (or a 400 whose
+ * JSON-RPC error says so) on a request that carried a session is reported as a lost session
+ * (the core re-initializes). After the handshake an optional GET stream carries server
+ * messages such as tools/list_changed; servers that do not offer it (405) are left alone.
+ * Closing DELETEs the session.
  *
  * Each POST is a `struct post` that outlives the transport when needed: closing detaches
  * posts (post->t = NULL) and cancels them; their httpc callbacks then only free them.
@@ -194,6 +195,7 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 {
 	long status = httpc_status(req);
 	char why[256];
+	bool lost;
 
 	if (httpc_result(req) != HTTPC_OK) {
 		snprintf(why, sizeof(why), "%s", httpc_error(req));
@@ -210,8 +212,12 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 			  why);
 		return;
 	}
-	mcp_transport_request_failed(t->s, p->id, httpc_result(req) == HTTPC_OK ? status : 0,
-				     status == 404 && p->sent_session, why);
+	/* The spec's 404 for an unknown session, or a 400 that says so in JSON-RPC. */
+	lost = p->sent_session &&
+	       (status == 404 ||
+		(status == 400 && p->body.len && mcp_session_lost_body(p->body.data, p->body.len)));
+	mcp_transport_request_failed(t->s, p->id, httpc_result(req) == HTTPC_OK ? status : 0, lost,
+				     why);
 }
 
 static void on_goodbye_done(struct httpc_req *req, void *arg)
@@ -481,16 +487,17 @@ static void close_http(struct mcp_server *s, bool graceful)
 		destroy(t);
 }
 
-static void reset_http(struct mcp_server *s)
+static int reset_http(struct mcp_server *s)
 {
 	struct http_t *t = mcp_server_transport_state(s);
 
 	if (!t)
-		return;
+		return 0;
 	free(t->session);
 	t->session = NULL;
 	if (t->get)
 		httpc_cancel(t->get);
+	return 0;
 }
 
 const struct mcp_transport_ops mcp_transport_http = {

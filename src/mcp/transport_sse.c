@@ -180,10 +180,17 @@ static void on_post_done(struct httpc_req *req, void *arg)
 	if (t && !t->dead) {
 		unlink_post(t, p);
 		if ((httpc_result(req) != HTTPC_OK || status / 100 != 2) && p->id >= 0) {
+			size_t len = 0;
+			const char *body = httpc_body(req, &len);
+			bool ok = httpc_result(req) == HTTPC_OK;
+			/* The endpoint names our session: 404, or a 400 about it, means the
+			 * server forgot it (a restart). */
+			bool lost = ok && (status == 404 || (status == 400 && body &&
+							     memmem(body, len, "ession", 6)));
+
 			t->busy++;
-			mcp_transport_request_failed(t->s, p->id,
-						     httpc_result(req) == HTTPC_OK ? status : 0,
-						     false, httpc_error(req));
+			mcp_transport_request_failed(t->s, p->id, ok ? status : 0, lost,
+						     httpc_error(req));
 			leave(t);
 		}
 	}
@@ -243,8 +250,9 @@ static void close_sse(struct mcp_server *s, bool graceful)
 		destroy(t);
 }
 
-static void reset_sse(struct mcp_server *s)
+static int reset_sse(struct mcp_server *s)
 {
+	return -ENOTSUP; /* the session is the event stream: the core reconnects */
 }
 
 static void initialized_sse(struct mcp_server *s)

@@ -341,8 +341,9 @@ static void close_stdio(struct mcp_server *s, bool graceful)
 		destroy(t);
 }
 
-static void reset_stdio(struct mcp_server *s)
+static int reset_stdio(struct mcp_server *s)
 {
+	return -ENOTSUP; /* the session is the process: the core starts it anew */
 }
 
 /* Takes what the child wrote to stderr but we have not read yet (it may have exited a moment

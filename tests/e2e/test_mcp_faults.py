@@ -159,3 +159,71 @@ def test_children_die_with_a_killed_gateway(tmp_path, mcp_gateway):
     g.proc.kill()
     g.proc.wait(10)
     wait_until(lambda: not _alive(pid), timeout=3, what=f"server {pid} gone with the gateway")
+
+
+# ---------------------------------------------------------------------------
+# Item 26: lost sessions are renewed once; a hung server is marked down
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("answer", ["400-jsonrpc", "404-jsonrpc", "200-rpc-error"])
+def test_lost_session_answers_reinitialize_and_retry(mcp_fake, mcp_gateway, answer):
+    f = mcp_fake(get_stream=False, unknown_session=answer)
+    g = mcp_gateway({"fake": http_entry(f.url)})
+    g.wait_tools("fake")
+    assert g.call("mcp_fake_echo", {"message": "one"}).json()["content"] == ECHO + "one"
+    assert f.expire_sessions() == 1
+    r = g.call("mcp_fake_echo", {"message": "two"})
+    assert r.status == 200, r
+    assert r.json() == {"content": ECHO + "two", "is_error": False}
+    assert len(f.posts("initialize")) == 2
+    calls = f.posts("tools/call")
+    assert calls[-1]["body"]["params"]["arguments"] == {"message": "two"}
+    assert calls[-1]["session"] == f.state()["sessions"][0]
+    assert calls[-1]["body"]["id"] != calls[-2]["body"]["id"]
+    assert f.violations == []
+
+
+def test_cli_lost_session_is_renewed(mcp_fake, tmp_path):
+    f = mcp_fake(get_stream=False, unknown_session="400-jsonrpc", expire_after=3)
+    r = mcp_call(write_config(tmp_path, {"fake": http_entry(f.url)}), "fake", "echo",
+                 {"message": "cli"})
+    assert_clean_exit(r, (0,))
+    assert out_text(r) == ECHO + "cli"
+    assert len(f.posts("initialize")) == 2
+
+
+def test_stdio_bridge_lost_session_restarts_and_retries(tmp_path, mcp_gateway):
+    """A stdio bridge (mcp-remote) passes on -32001 "Session not found" when its upstream
+    restarted: the session is the process, so it is started anew and the call sent once more."""
+    marker, pidf = tmp_path / "lost-once", tmp_path / "child.pid"
+    g = mcp_gateway({"bridge": _stdio("--session-lost-once", marker, "--pid-file", pidf)})
+    g.wait_tools("bridge")
+    first = int(pidf.read_text())
+    r = g.call("mcp_bridge_echo", {"message": "again"})
+    assert r.status == 200, r
+    assert r.json() == {"content": ECHO + "again", "is_error": False}
+    assert marker.exists() and int(pidf.read_text()) != first
+    wait_until(lambda: not _alive(first), timeout=5, what="the old bridge process gone")
+
+
+def test_hung_server_is_marked_down_by_the_ping(tmp_path, mcp_gateway):
+    port = free_port()
+    p = subprocess.Popen([PY, str(FAKE_MCP), "--port", str(port)], stdout=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: port_open(port), timeout=10, what="the fake's port")
+        g = mcp_gateway({"fake": http_entry(f"http://127.0.0.1:{port}/mcp", timeout=1)})
+        g.wait_tools("fake")
+        assert g.metric("hermetic_mcp_server_up", server="fake") == 1
+        os.kill(p.pid, signal.SIGSTOP)
+        r = g.call("mcp_fake_echo", {"message": "hung"})
+        assert r.status == 200 and r.json()["is_error"] is True, r
+        wait_until(lambda: g.metric("hermetic_mcp_server_up", server="fake") == 0, timeout=5,
+                   what="hermetic_mcp_server_up 0 for the hung server")
+        assert g.tool_names("fake") == []
+        os.kill(p.pid, signal.SIGCONT)
+        g.wait_tools("fake", timeout=30)
+        assert g.metric("hermetic_mcp_server_up", server="fake") == 1
+    finally:
+        os.kill(p.pid, signal.SIGCONT)
+        p.terminate()
+        p.wait(10)

@@ -62,7 +62,11 @@ Protocol
 ``SUPPORTED_VERSIONS``, else the newest. HTTP: a session id (``Mcp-Session-Id``) is given unless
 ``stateless``; later requests without it get 400, with an unknown one 404 (``text/plain``);
 ``expire_after=N`` drops a session after N requests carrying its id (that request gets 404);
-``expire_sessions()`` drops all now (and closes their GET streams). Notifications and client
+``expire_sessions()`` drops all now (and closes their GET streams). How an unknown session is
+answered is ``unknown_session``: ``404`` (text/plain, the default), ``404-jsonrpc`` (the SDK's
+-32001 "Session not found"), ``400-jsonrpc`` (the SDK examples' -32000 "No valid session ID"),
+``200-rpc-error`` (a JSON-RPC error for the request's id, as a bridge passes it on).
+Notifications and client
 responses get 202. ``GET`` opens an SSE stream for server messages (405 with
 ``get_stream=False``), ``DELETE`` ends the session (``delete_status``, default 200).
 
@@ -264,6 +268,24 @@ class Headers(dict):
 # ---------------------------------------------------------------------------
 # Streamable HTTP
 # ---------------------------------------------------------------------------
+
+# How a server answers a request for a session it does not know (it restarted, or expired it):
+# the spec's 404 (plain, or the TypeScript SDK's 404 with JSON-RPC -32001 "Session not found"),
+# the SDK examples' 400 "Bad Request: No valid session ID provided" (-32000), or, what a bridge
+# passes on, HTTP 200 with a JSON-RPC error for the request's own id.
+def _rpc_err(rid, code, message):
+    return {"jsonrpc": "2.0", "id": rid, "error": {"code": code, "message": message}}
+
+
+UNKNOWN_SESSION = {
+    "404": lambda rec: (404, "session not found\n", "text/plain"),
+    "404-jsonrpc": lambda rec: (404, _rpc_err(None, -32001, "Session not found")),
+    "400-jsonrpc": lambda rec: (400, _rpc_err(
+        None, -32000, "Bad Request: No valid session ID provided")),
+    "200-rpc-error": lambda rec: (200, _rpc_err(
+        (rec["body"] or {}).get("id") if isinstance(rec["body"], dict) else None, -32001,
+        "Session not found: No valid session ID")),
+}
 
 class _Session:
     def __init__(self, sid, version):
@@ -635,9 +657,13 @@ class FakeMcp:
 
     def __init__(self, host="127.0.0.1", port=0, *, tools=None, page_size=None,
                  stateless=False, answer="json", protocol_version=None, expire_after=None,
-                 get_stream=True, delete_status=200, path="/mcp", verbose=False):
+                 get_stream=True, delete_status=200, path="/mcp", verbose=False,
+                 unknown_session="404"):
         if answer not in ("json", "sse"):
             raise ValueError("answer is 'json' or 'sse'")
+        if unknown_session not in UNKNOWN_SESSION:
+            raise ValueError(f"unknown_session is one of {tuple(UNKNOWN_SESSION)}")
+        self.unknown_session = unknown_session
         self.logic = Logic(tools, page_size, protocol_version)
         self.stateless = stateless
         self.answer = answer
@@ -770,7 +796,7 @@ class FakeMcp:
             if sess is None:
                 self.not_found += 1
                 rec["session"] = sid
-                return None, (404, "session not found\n", "text/plain")
+                return None, UNKNOWN_SESSION[self.unknown_session](rec)
         rec["session"] = sid
         if pv != sess.version:
             self._violation(f"{h.command} with MCP-Protocol-Version {pv!r}, negotiated "
@@ -917,10 +943,11 @@ class StdioServer:
 
     def __init__(self, logic, record=None, early_notifications=False, garbage_first=False,
                  ignore_sigterm=False, ignore_eof=False, close_stdin_after_list=False,
-                 hang_initialize=False):
+                 hang_initialize=False, session_lost_once=None):
         self.logic = logic
         self.close_stdin_after_list = close_stdin_after_list
         self.hang_initialize = hang_initialize
+        self.session_lost_once = session_lost_once
         self.record = open(record, "a", encoding="utf-8") if record else None
         self.early = early_notifications
         self.garbage_first = garbage_first
@@ -981,6 +1008,16 @@ class StdioServer:
         rid, method, params = msg["id"], msg["method"], msg.get("params")
         if method == "initialize" and self.hang_initialize:
             return None
+        if method == "tools/call" and self.session_lost_once:
+            # What a bridge such as mcp-remote passes on when its upstream restarted and
+            # forgot the session: the SDK's -32001 "Session not found". Once per marker
+            # file, so the server started anew answers.
+            try:
+                os.close(os.open(self.session_lost_once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass
+            else:
+                return self.write(_rpc_err(rid, -32001, "Session not found: No valid session ID"))
         if method == "initialize":
             if self.early:
                 self.write({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
@@ -1115,6 +1152,7 @@ def main(argv=None):
     p.add_argument("--expire-after", type=int)
     p.add_argument("--no-get-stream", action="store_true")
     p.add_argument("--delete-status", type=int, default=200)
+    p.add_argument("--unknown-session", choices=tuple(UNKNOWN_SESSION), default="404")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--stdio", action="store_true", help="serve MCP on stdin/stdout")
     p.add_argument("--record", help="stdio: append every received message (JSON lines)")
@@ -1130,6 +1168,9 @@ def main(argv=None):
                    help="stdio: after answering tools/list, close fd 0 and stay alive")
     p.add_argument("--hang-initialize", action="store_true",
                    help="stdio: never answer initialize")
+    p.add_argument("--session-lost-once", metavar="FILE",
+                   help="stdio: answer the first tools/call with -32001 Session not found if "
+                        "FILE does not exist yet (and create it)")
     p.add_argument("--stderr-exit", metavar="STATUS", type=int,
                    help="stdio: after --stderr-lines, exit with STATUS before reading stdin")
     p.add_argument("--exec", nargs=argparse.REMAINDER, dest="exec_cmd",
@@ -1155,14 +1196,15 @@ def main(argv=None):
         StdioServer(logic, record=args.record, early_notifications=args.early_notifications,
                     garbage_first=args.garbage_first, ignore_sigterm=args.ignore_sigterm,
                     close_stdin_after_list=args.close_stdin_after_list,
-                    hang_initialize=args.hang_initialize).run()
+                    hang_initialize=args.hang_initialize,
+                    session_lost_once=args.session_lost_once).run()
         return 0
 
     fake = FakeMcp(args.host, args.port, tools=tools, page_size=args.page_size,
                    stateless=args.stateless, answer=args.answer,
                    protocol_version=args.protocol_version, expire_after=args.expire_after,
                    get_stream=not args.no_get_stream, delete_status=args.delete_status,
-                   verbose=args.verbose)
+                   verbose=args.verbose, unknown_session=args.unknown_session)
     stop = threading.Event()
     if not args.ignore_sigterm:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
