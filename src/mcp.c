@@ -11,7 +11,9 @@
  * the ping runs at once to find a hung server. A lost session (a 404 on a request that carried
  * a session id, or a JSON-RPC error saying the session is unknown) re-initializes once and
  * re-sends that request with a new id; for stdio and legacy SSE the session is the connection,
- * so that means a new one. Results become model text in mcp_render.c.
+ * so that means a new one. A url server that refuses the Streamable HTTP initialize with
+ * 400/404/405 is tried as legacy SSE (the spec's backwards compatibility) before it fails.
+ * Results become model text in mcp_render.c.
  *
  * Transport failures are handled from the loop (a zero-timeout event per server), never
  * inside the call that reported them: a send may fail at once (EPIPE), and the request it
@@ -89,6 +91,7 @@ struct mcp_server {
 	struct event *retry_timer, *connect_timer, *ping_timer;
 	struct event *fail_ev; /* a transport failure, handled from the loop */
 	char *fail_why;
+	char *probe_why; /* why the Streamable HTTP initialize failed (legacy SSE fallback) */
 	bool pinging;
 	int64_t backoff_ms;
 };
@@ -122,6 +125,7 @@ static int64_t next_id = 1;
 
 static void connect_server(struct mcp_server *s);
 static void fail_server(struct mcp_server *s, const char *why);
+static const struct mcp_transport_ops *ops_for(enum config_mcp_transport t);
 static bool session_error(const cJSON *error);
 static bool may_renew(const struct pending *p);
 static void renew_session(struct mcp_server *s, struct pending *p);
@@ -712,12 +716,18 @@ static void forget_deferred_failure(struct mcp_server *s)
 	s->fail_why = NULL;
 }
 
-/* why and the server's last stderr lines. */
+/* why, what the legacy SSE fallback found, and the server's last stderr lines. */
 static char *failure_text(struct mcp_server *s, const char *why)
 {
 	char *tail = s->ops->last_words ? s->ops->last_words(s) : NULL;
-	char *text = xstrdup(why);
+	char *text;
 
+	if (s->probe_why)
+		text = xasprintf("no MCP server answers at this URL: the Streamable HTTP "
+				 "initialize got %s, and the legacy SSE fallback: %s",
+				 s->probe_why, why);
+	else
+		text = xstrdup(why);
 	if (tail) {
 		char *both = xasprintf("%s\n%s", text, tail);
 
@@ -739,6 +749,8 @@ static void fail_server(struct mcp_server *s, const char *why)
 	text = failure_text(s, why);
 	clean = log_redact(text);
 	free(text);
+	free(s->probe_why);
+	s->probe_why = NULL;
 	/* Once per change of state or reason: a server down for a day does not fill the log. */
 	if (s->state == S_READY || !s->error || strcmp(s->error, clean) != 0)
 		log_warn("mcp %s: %s%s", s->cfg->name, clean,
@@ -756,6 +768,8 @@ static void fail_server(struct mcp_server *s, const char *why)
 		s->transport_open = false;
 		s->ops->close(s, false);
 	}
+	/* A url server found speaking legacy SSE is probed with Streamable HTTP again next time. */
+	s->ops = ops_for(s->cfg->transport);
 	s->pinging = false;
 	/* The error callbacks may look at the server: they see it failed. */
 	fail_pendings(&s->pendings, why);
@@ -1041,6 +1055,13 @@ static void renew_session(struct mcp_server *s, struct pending *p)
 	changed(s);
 }
 
+/* A Streamable HTTP initialize refused the way legacy servers refuse POSTs to their SSE url. */
+static bool legacy_answer(const struct mcp_server *s, long status)
+{
+	return s->ops == &mcp_transport_http && s->cfg->transport == CONFIG_MCP_HTTP &&
+	       (status == 400 || status == 404 || status == 405);
+}
+
 void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,
 				  const char *why)
 {
@@ -1059,6 +1080,22 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
 		return;
 	}
 	msg = status ? xasprintf("HTTP %ld: %s", status, why) : xstrdup(why);
+	if (strcmp(p->method, "initialize") == 0 && legacy_answer(s, status)) {
+		/* The MCP spec's backwards compatibility: a url that refuses the initialize POST
+		 * with 400, 404 or 405 may be a legacy HTTP+SSE server; its GET stream says. */
+		log_info("mcp %s: initialize got %s; trying the legacy HTTP+SSE transport",
+			 s->cfg->name, msg);
+		s->probe_why = msg;
+		free_pending(p);
+		forget_deferred_failure(s);
+		s->ops->close(s, false);
+		s->ops = &mcp_transport_sse;
+		if (s->ops->open(s) < 0) {
+			s->transport_open = false;
+			fail_server(s, "the transport could not start");
+		}
+		return;
+	}
 	p->on_error(p, msg, NULL, 0, false);
 	free_pending(p);
 	free(msg);
@@ -1288,6 +1325,7 @@ void mcp_destroy(struct mcp *m)
 		event_free(s->connect_timer);
 		event_free(s->ping_timer);
 		event_free(s->fail_ev);
+		free(s->probe_why);
 		free_tools(s->tools, s->n_tools);
 		free_tools(s->next_tools, s->n_next);
 		free(s->protocol);

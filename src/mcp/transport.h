@@ -73,6 +73,9 @@ void mcp_transport_message(struct mcp_server *s, const char *json, size_t len);
  * (0 for transport errors); session_lost is true for a 404 on a request with a session. */
 void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,
 				  const char *why);
+/* An HTTP error body as a short line for an error message: a text excerpt (redacted, at most
+ * 200 characters), or for HTML and other markup only its type and size. Returns malloc'd. */
+char *mcp_http_describe(const char *content_type, const char *body, size_t len);
 /* True when a JSON body is a JSON-RPC error saying our session is unknown to the server. */
 bool mcp_session_lost_body(const char *body, size_t len);
 

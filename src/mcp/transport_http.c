@@ -5,7 +5,8 @@
  * JSON-RPC error says so) on a request that carried a session is reported as a lost session
  * (the core re-initializes). After the handshake an optional GET stream carries server
  * messages such as tools/list_changed; servers that do not offer it (405) are left alone.
- * Closing DELETEs the session.
+ * Closing DELETEs the session. Error bodies reach messages as a short text excerpt; an HTML
+ * page only as its type and size.
  *
  * Each POST is a `struct post` that outlives the transport when needed: closing detaches
  * posts (post->t = NULL) and cancels them; their httpc callbacks then only free them.
@@ -191,25 +192,47 @@ static int on_post_data(struct httpc_req *req, const char *data, size_t len, voi
 	return rc < 0 ? -1 : 0;
 }
 
+char *mcp_http_describe(const char *content_type, const char *body, size_t len)
+{
+	char ctype[64], *text, *clean, *out;
+	size_t n, i;
+
+	snprintf(ctype, sizeof(ctype), "%.*s", (int)strcspn(content_type ? content_type : "", ";"),
+		 content_type ? content_type : "");
+	if (!len)
+		return xstrdup(*ctype ? ctype : "no answer");
+	/* An error page is markup for a browser: its type and size say enough. */
+	if (strcasestr(ctype, "html") || strcasestr(ctype, "xml") || body[0] == '<')
+		return xasprintf("%s, %zu bytes", *ctype ? ctype : "markup", len);
+	n = len < 400 ? len : 400;
+	text = xstrndup(body, n);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)text[i] < ' ')
+			text[i] = ' ';
+	/* Redact before cutting: the body may quote our headers, and a secret cut in half is
+	 * not recognised any more. */
+	clean = log_redact(text);
+	out = xasprintf("%.200s%s", clean, strlen(clean) > 200 || len > n ? "..." : "");
+	free(clean);
+	free(text);
+	return out;
+}
+
 static void report_post_failure(struct http_t *t, struct post *p, struct httpc_req *req)
 {
 	long status = httpc_status(req);
-	char why[256];
 	bool lost;
+	char *why;
 
-	if (httpc_result(req) != HTTPC_OK) {
-		snprintf(why, sizeof(why), "%s", httpc_error(req));
-	} else {
-		/* Redact before cutting: the body may quote our headers, and a secret cut in
-		 * half is not recognised any more. */
-		char *clean = log_redact(p->body.len ? buf_str(&p->body) : "no answer");
-
-		snprintf(why, sizeof(why), "%.200s", clean);
-		free(clean);
-	}
+	if (httpc_result(req) != HTTPC_OK)
+		why = xstrdup(httpc_error(req));
+	else
+		why = mcp_http_describe(httpc_header(req, "Content-Type"), p->body.data,
+					p->body.len);
 	if (p->id < 0) {
 		log_debug("mcp %s: a notification got HTTP %ld: %s", mcp_server_name(t->s), status,
 			  why);
+		free(why);
 		return;
 	}
 	/* The spec's 404 for an unknown session, or a 400 that says so in JSON-RPC. */
@@ -218,6 +241,7 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 		(status == 400 && p->body.len && mcp_session_lost_body(p->body.data, p->body.len)));
 	mcp_transport_request_failed(t->s, p->id, httpc_result(req) == HTTPC_OK ? status : 0, lost,
 				     why);
+	free(why);
 }
 
 static void on_goodbye_done(struct httpc_req *req, void *arg)

@@ -187,10 +187,13 @@ static void on_post_done(struct httpc_req *req, void *arg)
 			 * server forgot it (a restart). */
 			bool lost = ok && (status == 404 || (status == 400 && body &&
 							     memmem(body, len, "ession", 6)));
+			char *why =
+				ok ? mcp_http_describe(httpc_header(req, "Content-Type"), body, len)
+				   : xstrdup(httpc_error(req));
 
 			t->busy++;
-			mcp_transport_request_failed(t->s, p->id, ok ? status : 0, lost,
-						     httpc_error(req));
+			mcp_transport_request_failed(t->s, p->id, ok ? status : 0, lost, why);
+			free(why);
 			leave(t);
 		}
 	}

@@ -227,3 +227,44 @@ def test_hung_server_is_marked_down_by_the_ping(tmp_path, mcp_gateway):
         os.kill(p.pid, signal.SIGCONT)
         p.terminate()
         p.wait(10)
+
+
+# ---------------------------------------------------------------------------
+# Item 29: legacy SSE behind a plain url; no HTML page in an error
+# ---------------------------------------------------------------------------
+
+def test_url_without_transport_falls_back_to_legacy_sse(mcp_fake, tmp_path):
+    f = mcp_fake(legacy_sse=True, path="/sse", tools=[tool("echo")])
+    c = write_config(tmp_path, {"old": http_entry(f.url)})
+    r = mcp_list(c)
+    assert_clean_exit(r, (0,))
+    s = r.server("old")
+    assert s["state"] == "connected" and s["transport"] == "sse", s
+    assert [t["tool"] for t in s["tools"]] == ["echo"]
+    r = mcp_call(c, "old", "echo", {"message": "legacy"})
+    assert_clean_exit(r, (0,))
+    assert out_text(r) == ECHO + "legacy"
+    # the spec's order: POST initialize to the url first, then GET it for the event stream
+    first = [q for q in f.requests if q["path"].startswith("/sse")][:2]
+    assert [q["method"] for q in first] == ["POST", "GET"], first
+
+
+def test_gateway_uses_a_legacy_sse_url_without_transport(mcp_fake, mcp_gateway):
+    f = mcp_fake(legacy_sse=True, path="/sse", tools=[tool("echo")])
+    g = mcp_gateway({"old": http_entry(f.url)})
+    g.wait_tools("old")
+    r = g.call("mcp_old_echo", {"message": "gw"})
+    assert r.json() == {"content": ECHO + "gw", "is_error": False}
+
+
+def test_html_error_page_is_never_printed(mcp_fake, tmp_path):
+    f = mcp_fake(legacy_sse=True, path="/sse")
+    c = write_config(tmp_path, {"wrong": http_entry(f"http://127.0.0.1:{f.port}/nothing-here")})
+    r = mcp_list(c)
+    assert_clean_exit(r, (1,))
+    err = r.server("wrong")["error"]
+    for text in (err, r.stderr):
+        assert "<html" not in text.lower() and "<pre>" not in text.lower(), text
+    assert "404" in err and "text/html" in err, err
+    d = doctor(c)
+    assert "<html" not in (d.stdout + d.stderr).lower(), d

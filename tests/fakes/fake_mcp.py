@@ -66,7 +66,10 @@ Protocol
 answered is ``unknown_session``: ``404`` (text/plain, the default), ``404-jsonrpc`` (the SDK's
 -32001 "Session not found"), ``400-jsonrpc`` (the SDK examples' -32000 "No valid session ID"),
 ``200-rpc-error`` (a JSON-RPC error for the request's id, as a bridge passes it on).
-Notifications and client
+``legacy_sse=True`` serves the legacy HTTP+SSE transport instead: ``GET <path>`` is the event
+stream whose first event is ``endpoint`` (``/messages?sessionId=...``), POSTs there get 202 and
+their answers on the stream, and anything else (a Streamable HTTP POST to ``<path>``) gets
+Express's HTML 404 page, as the SDK's Express servers answer. Notifications and client
 responses get 202. ``GET`` opens an SSE stream for server messages (405 with
 ``get_stream=False``), ``DELETE`` ends the session (``delete_status``, default 200).
 
@@ -287,6 +290,13 @@ UNKNOWN_SESSION = {
         "Session not found: No valid session ID")),
 }
 
+# Express's answer to a route it does not have (legacy SSE servers built on it answer a POST to
+# their /sse URL with this page).
+EXPRESS_404 = ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+               '<title>Error</title>\n</head>\n<body>\n<pre>Cannot %s %s</pre>\n</body>\n'
+               '</html>\n')
+
+
 class _Session:
     def __init__(self, sid, version):
         self.id = sid
@@ -411,6 +421,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path.startswith("/_fake/"):
             return self._control("GET", path)
+        if self.fake.legacy_sse:
+            return self._legacy_get(path)
         if path != self.fake.path:
             return self._send(404, "not found\n", "text/plain")
         rec = self.fake._record(self, b"")
@@ -463,6 +475,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self._read_body()
         if path.startswith("/_fake/"):
             return self._control("POST", path, raw)
+        if self.fake.legacy_sse:
+            return self._legacy_post(path, raw)
         if path != self.fake.path:
             return self._send(404, "not found\n", "text/plain")
         rec = self.fake._record(self, raw)
@@ -627,6 +641,70 @@ class _Handler(BaseHTTPRequestHandler):
         ok = ev.wait(5)
         self._sse(_response(rid, text_result("pong: ok" if ok else "pong: none")), "message")
 
+    # -- legacy HTTP+SSE (2024-11-05) --
+
+    def _express_404(self, method, path):
+        return self._send(404, EXPRESS_404 % (method, path), "text/html; charset=utf-8")
+
+    def _legacy_get(self, path):
+        if path != self.fake.path:
+            return self._express_404("GET", path)
+        rec = self.fake._record(self, b"")
+        rec["status"] = 200
+        sid = uuid.uuid4().hex
+        q = queue.Queue()
+        with self.fake.lock:
+            self.fake.legacy_streams[sid] = q
+        try:
+            self._sse_start()
+            self._sse(f"/messages?sessionId={sid}", event="endpoint")
+            while not self.fake.closing:
+                try:
+                    msg = q.get(timeout=0.2)
+                except queue.Empty:
+                    if self._client_gone(0):
+                        return
+                    continue
+                self._sse(msg, event="message")
+        except OSError:
+            pass
+        finally:
+            with self.fake.lock:
+                self.fake.legacy_streams.pop(sid, None)
+
+    def _legacy_post(self, path, raw):
+        rec = self.fake._record(self, raw)
+        if path != "/messages":
+            rec["status"] = 404
+            return self._express_404("POST", path)
+        sid = dict(p.split("=", 1) for p in urlsplit(self.path).query.split("&") if "=" in p
+                   ).get("sessionId")
+        with self.fake.lock:
+            q = self.fake.legacy_streams.get(sid)
+        if q is None:
+            rec["status"] = 400
+            return self._send(400, "No transport found for sessionId", "text/plain")
+        msg = rec["body"]
+        rec["status"] = 202
+        self._send(202, "Accepted", "text/plain")
+        if not isinstance(msg, dict) or "method" not in msg or "id" not in msg:
+            return None
+        method, params, rid = msg["method"], msg.get("params"), msg["id"]
+        if method == "initialize":
+            res = self.fake.logic.initialize_result(params)
+        elif method == "ping":
+            res = {}
+        elif method == "tools/list":
+            res = self.fake.logic.list_tools(params)
+        elif method == "tools/call":
+            res = self.fake.logic.call(params)
+            if isinstance(res, Special):
+                res = ("error", -32603, f"{res.kind} is not acted out over legacy SSE")
+        else:
+            res = ("error", -32601, f"Method not found: {method}")
+        q.put(_response(rid, res))
+        return None
+
     # -- control --
 
     def _control(self, method, path, raw=b""):
@@ -658,12 +736,14 @@ class FakeMcp:
     def __init__(self, host="127.0.0.1", port=0, *, tools=None, page_size=None,
                  stateless=False, answer="json", protocol_version=None, expire_after=None,
                  get_stream=True, delete_status=200, path="/mcp", verbose=False,
-                 unknown_session="404"):
+                 unknown_session="404", legacy_sse=False):
         if answer not in ("json", "sse"):
             raise ValueError("answer is 'json' or 'sse'")
         if unknown_session not in UNKNOWN_SESSION:
             raise ValueError(f"unknown_session is one of {tuple(UNKNOWN_SESSION)}")
         self.unknown_session = unknown_session
+        self.legacy_sse = legacy_sse
+        self.legacy_streams = {}  # legacy SSE: session id -> queue of its stream
         self.logic = Logic(tools, page_size, protocol_version)
         self.stateless = stateless
         self.answer = answer
@@ -1153,6 +1233,9 @@ def main(argv=None):
     p.add_argument("--no-get-stream", action="store_true")
     p.add_argument("--delete-status", type=int, default=200)
     p.add_argument("--unknown-session", choices=tuple(UNKNOWN_SESSION), default="404")
+    p.add_argument("--legacy-sse", action="store_true",
+                   help="serve the legacy HTTP+SSE transport at --path instead")
+    p.add_argument("--path", default="/mcp")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--stdio", action="store_true", help="serve MCP on stdin/stdout")
     p.add_argument("--record", help="stdio: append every received message (JSON lines)")
@@ -1204,7 +1287,8 @@ def main(argv=None):
                    stateless=args.stateless, answer=args.answer,
                    protocol_version=args.protocol_version, expire_after=args.expire_after,
                    get_stream=not args.no_get_stream, delete_status=args.delete_status,
-                   verbose=args.verbose, unknown_session=args.unknown_session)
+                   verbose=args.verbose, unknown_session=args.unknown_session,
+                   legacy_sse=args.legacy_sse, path=args.path)
     stop = threading.Event()
     if not args.ignore_sigterm:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
