@@ -15,7 +15,7 @@ from agent_harness import agent, fake, tool_results  # noqa: F401 (fake: the mod
 from fakes.fake_mcp import FakeMcp, tool
 from fakes.fake_openai import text, tool_calls
 from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, FAKE_MCP, PY, assert_clean_exit, doctor,
-                         free_port, http_entry, mcp_call, mcp_gateway, mcp_list, out_text,
+                         free_port, hermetic, http_entry, mcp_call, mcp_gateway, mcp_list, out_text,
                          port_open, proc_state, wait_until, write_config)  # noqa: F401
 
 ECHO = "fake echo: "
@@ -102,6 +102,13 @@ def test_stderr_of_a_server_that_exits_at_start_is_shown(tmp_path):
     d = doctor(c)
     assert_clean_exit(d, (1,))
     assert "mcp fs: FAILED" in d.stdout and "fake_mcp stderr line 20" in d.stdout, d
+    # as text, the stderr lines sit indented under their server
+    t = hermetic("mcp", "list", "--config", str(c))
+    lines = t.stdout.splitlines()
+    first = next(i for i, l in enumerate(lines) if l.startswith("fs  stdio  failed"))
+    assert lines[first + 1].strip() == "its stderr ended with:", t
+    assert all(l.startswith("    ") for l in lines[first + 1:first + 10]), t
+    assert lines[first + 9].strip() == "fake_mcp stderr line 20", t
 
 
 def test_stderr_is_shown_after_a_connect_timeout(tmp_path):
