@@ -28,6 +28,7 @@
 #define GET_RETRY_MS   2000
 #define GET_MAX_FAILS  3
 #define DELETE_TIMEOUT 2000
+#define FRAME_CAP_WHY  "the server sent a message over the 4 MiB frame cap"
 
 size_t mcp_http_goodbyes_in_flight;
 
@@ -50,6 +51,7 @@ struct post {
 	bool sent_session, is_sse, kind_known;
 	struct farewell *farewell; /* the session DELETE waiting for this notification */
 	bool goodbye_only;	   /* a notification let finish after a close, no session */
+	bool too_big;		   /* cut at MCP_FRAME_CAP */
 	struct sse_parser sse;
 	struct buf body;
 };
@@ -186,8 +188,10 @@ static int on_post_data(struct httpc_req *req, const char *data, size_t len, voi
 		rc = sse_feed(&p->sse, data, len);
 	else if (buf_append(&p->body, data, len) < 0)
 		rc = -E2BIG;
-	if (rc == -E2BIG && !t->dead)
-		mcp_transport_failed(t->s, "the server sent a message over the 4 MiB frame cap");
+	if (rc == -E2BIG && !t->dead) {
+		p->too_big = true;
+		mcp_transport_failed(t->s, FRAME_CAP_WHY);
+	}
 	leave(t);
 	return rc < 0 ? -1 : 0;
 }
@@ -224,7 +228,9 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 	bool lost;
 	char *why;
 
-	if (httpc_result(req) != HTTPC_OK)
+	if (p->too_big)
+		why = xstrdup(FRAME_CAP_WHY); /* not the abort it caused */
+	else if (httpc_result(req) != HTTPC_OK)
 		why = xstrdup(httpc_error(req));
 	else
 		why = mcp_http_describe(httpc_header(req, "Content-Type"), p->body.data,
