@@ -141,13 +141,17 @@ def test_cli_kills_a_child_that_missed_connect_timeout(tmp_path, command):
     assert not _alive(pid), f"child {pid} outlived `hermetic {command}` ({proc_state(pid)})"
 
 
-def test_gateway_stop_kills_a_connecting_child_and_its_group(tmp_path, mcp_gateway):
-    """A server still in its handshake that ignores SIGTERM, started through a shell (as
-    `npx` starts node): the shell and the server both go when the gateway stops."""
+@pytest.mark.parametrize("shell", [False, True], ids=["direct", "through-a-shell"])
+def test_gateway_stop_kills_a_connecting_child_and_its_group(tmp_path, mcp_gateway, shell):
+    """A server still in its handshake that ignores SIGTERM, started directly or through a
+    shell (as `npx` starts node): the shell and the server both go when the gateway stops."""
     pidf = tmp_path / "child.pid"
-    inner = f"{PY} {FAKE_MCP} --stdio --hang-initialize --ignore-sigterm --pid-file {pidf}"
-    g = mcp_gateway({"slow": {"command": "/bin/sh", "args": ["-c", f"trap '' TERM; {inner}; :"],
-                              "connect_timeout": 30, "timeout": 30}})
+    if shell:
+        inner = f"{PY} {FAKE_MCP} --stdio --hang-initialize --ignore-sigterm --pid-file {pidf}"
+        entry = {"command": "/bin/sh", "args": ["-c", f"trap '' TERM; {inner}; :"]}
+    else:
+        entry = _stdio("--hang-initialize", "--ignore-sigterm", "--pid-file", pidf)
+    g = mcp_gateway({"slow": {**entry, "connect_timeout": 30, "timeout": 30}})
     wait_until(lambda: pidf.exists() and pidf.read_text().strip(), timeout=10,
                what="the server's pid file")
     pid = int(pidf.read_text())
