@@ -111,6 +111,16 @@ def test_stderr_of_a_server_that_exits_at_start_is_shown(tmp_path):
     assert lines[first + 9].strip() == "fake_mcp stderr line 20", t
 
 
+def test_gateway_log_has_the_stderr_with_the_failure(tmp_path, mcp_gateway):
+    g = mcp_gateway({"fs": _stdio("--stderr-lines", 3, "--stderr-exit", 1)})
+
+    def failure_logged():
+        return [l for l in g.log().splitlines()
+                if "mcp fs: " in l and "its stderr ended with" in l]
+    lines = wait_until(failure_logged, timeout=10, what="the failure with its stderr in the log")
+    assert "fake_mcp stderr line 3" in lines[0], lines
+
+
 def test_stderr_is_shown_after_a_connect_timeout(tmp_path):
     c = write_config(tmp_path, {"slow": _stdio("--stderr-lines", 2, "--hang-initialize",
                                                connect_timeout=1)})
