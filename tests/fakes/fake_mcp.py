@@ -23,6 +23,13 @@ As a process::
     python3 tests/fakes/fake_mcp.py --stdio --early-notifications --stderr-lines 3 \\
         --record /tmp/rec.jsonl --ignore-sigterm --pid-file /tmp/pid
     python3 tests/fakes/fake_mcp.py --record /tmp/rec.jsonl --exec node server.js stdio
+    python3 tests/fakes/fake_mcp.py --legacy-sse --path /sse --port 0 --port-file /tmp/port
+
+stdio faults: ``--close-stdin-after-list`` (answers tools/list, then closes fd 0 and stays
+alive: the client's next write gets EPIPE), ``--hang-initialize`` (never answers initialize),
+``--session-lost-once FILE`` (the first tools/call gets -32001 "Session not found", as a bridge
+passes it on; once per FILE, so a restarted server answers), ``--stderr-exit STATUS`` (exits
+right after ``--stderr-lines``, as a server with a bad argument does).
 
 HTTP mode prints ``listening on http://127.0.0.1:PORT/mcp`` and serves until SIGTERM/SIGINT.
 
