@@ -289,3 +289,45 @@ def test_html_error_page_is_never_printed(mcp_fake, tmp_path):
     assert "404" in err and "text/html" in err, err
     d = doctor(c)
     assert "<html" not in (d.stdout + d.stderr).lower(), d
+
+
+@pytest.fixture
+def web_page():
+    """A plain web server: POST gets a 404 page, GET a 200 HTML page (a url that is no MCP
+    server at all)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def _page(self, status):
+            body = b"<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>\n"
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            self._page(200)
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._page(404)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/"
+    srv.shutdown()
+
+
+def test_web_page_url_fails_at_once_without_html(web_page, tmp_path):
+    c = write_config(tmp_path, {"site": http_entry(web_page, connect_timeout=10)})
+    r = mcp_list(c)
+    assert_clean_exit(r, (1,))
+    assert r.elapsed < 8, f"waited {r.elapsed:.1f}s for an event stream that cannot come"
+    err = r.server("site")["error"]
+    assert "404" in err and "not text/event-stream" in err and "text/html" in err, err
+    assert "<html" not in (err + r.stderr).lower(), err
