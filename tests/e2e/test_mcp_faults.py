@@ -278,6 +278,20 @@ def test_gateway_uses_a_legacy_sse_url_without_transport(mcp_fake, mcp_gateway):
     assert r.json() == {"content": ECHO + "gw", "is_error": False}
 
 
+def test_legacy_sse_session_lost_by_the_server_is_renewed(mcp_fake, mcp_gateway):
+    """A legacy server that restarted answers a POST for the old session 400 "No transport
+    found for sessionId" (the SDK's Express example): a new event stream, the call again."""
+    f = mcp_fake(legacy_sse=True, path="/sse", tools=[tool("echo")])
+    g = mcp_gateway({"old": {**http_entry(f.url), "transport": "sse"}})
+    g.wait_tools("old")
+    assert g.call("mcp_old_echo", {"message": "one"}).json()["content"] == ECHO + "one"
+    with f.lock:
+        f.legacy_streams.clear()  # forgets the session, the stream stays open
+    r = g.call("mcp_old_echo", {"message": "two"})
+    assert r.json() == {"content": ECHO + "two", "is_error": False}, r
+    assert len([q for q in f.requests if q["method"] == "GET"]) == 2
+
+
 def test_html_error_page_is_never_printed(mcp_fake, tmp_path):
     f = mcp_fake(legacy_sse=True, path="/sse")
     c = write_config(tmp_path, {"wrong": http_entry(f"http://127.0.0.1:{f.port}/nothing-here")})
