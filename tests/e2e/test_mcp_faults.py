@@ -35,6 +35,33 @@ def mcp_fake():
         f.close()
 
 
+def _fake_pids():
+    """PIDs of fake_mcp.py processes of this checkout."""
+    out = set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    if str(FAKE_MCP).encode() in f.read():
+                        out.add(int(d))
+            except OSError:
+                pass
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_orphans_left():
+    """Kills the fake servers a test started that are still alive after it: a build with the
+    bugs these tests catch leaves them to init (the tests fail on that before this runs)."""
+    before = _fake_pids()
+    yield
+    for pid in _fake_pids() - before:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def _stdio(*args, **kw):
     return {"command": PY, "args": [str(FAKE_MCP), "--stdio", *map(str, args)],
             "timeout": kw.pop("timeout", CALL_TIMEOUT),
