@@ -89,6 +89,19 @@ static cJSON *server_json(const struct mcp *m, size_t i)
 	return o;
 }
 
+/* An error of several lines (a stdio server's last stderr lines follow the reason) with the
+ * lines after the first indented under the entry they belong to. */
+static void print_error(const char *error)
+{
+	const char *nl;
+
+	while ((nl = strchr(error, '\n'))) {
+		printf("%.*s\n    ", (int)(nl - error), error);
+		error = nl + 1;
+	}
+	printf("%s\n", error);
+}
+
 static void print_text(const struct mcp *m, size_t i)
 {
 	struct mcp_server_info si;
@@ -96,10 +109,11 @@ static void print_text(const struct mcp *m, size_t i)
 	size_t k;
 
 	mcp_server_info(m, i, &si);
-	printf("%s  %s  %s  %s  %zu tools%s%s\n", si.name, si.transport,
+	printf("%s  %s  %s  %s  %zu tools%s", si.name, si.transport,
 	       strcmp(si.state, "connected") == 0 ? "connected" : si.state,
 	       si.protocol_version ? si.protocol_version : "-", si.n_tools,
-	       si.error ? "  error: " : "", si.error ? si.error : "");
+	       si.error ? "  error: " : "");
+	print_error(si.error ? si.error : "");
 	for (k = 0; k < mcp_n_tools(m); k++) {
 		const char *nl;
 
@@ -453,7 +467,8 @@ int cli_doctor(const struct config *cfg)
 		} else if (strcmp(si.state, "disabled") == 0) {
 			printf("mcp %s: disabled\n", si.name);
 		} else {
-			printf("mcp %s: FAILED: %s\n", si.name, si.error ? si.error : si.state);
+			printf("mcp %s: FAILED: ", si.name);
+			print_error(si.error ? si.error : si.state);
 			ok = false;
 		}
 	}

@@ -17,8 +17,13 @@
  * only uses async-signal-safe calls: no malloc, no stdio, static buffers. It resets every
  * signal disposition libevent installed (their handlers would write into the main process's
  * loop), closes every inherited descriptor but its socket and stdio, and exits on EOF or,
- * through PR_SET_PDEATHSIG, when the main process dies. Its children do not get a death
- * signal: like before, they see EOF on stdin when hermetic goes away.
+ * through PR_SET_PDEATHSIG (SIGUSR2, read from its signalfd), when the main process dies,
+ * even by SIGKILL.
+ *
+ * Each child leads its own process group, and signals go to the group: a server started
+ * through `npx` or a shell is a tree, and killing only its top would leave the server itself
+ * running. When a child is reaped, what is left of its group is killed; so is every group
+ * still running when the main process closes the socket.
  *
  * Rejected: posix_spawn in the main process (needs clone/execve in the filter, the thing the
  * sandbox removes); passing the pipes back from the launcher (spawn_start would have to wait
@@ -40,6 +45,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SOCK_FD 3
@@ -132,6 +138,7 @@ static void exec_child(const int fds[3], int status_fd, const struct launcher_pr
 
 	sigemptyset(&none);
 	reset_signals(&none);
+	setpgid(0, 0);
 	for (i = 0; i < 3; i++) {
 		if (fds[i] == i)
 			fcntl(i, F_SETFD, 0);
@@ -187,6 +194,8 @@ static void start(const struct launcher_req *rq, const int fds[3])
 	pid = fork();
 	if (pid == 0)
 		exec_child(fds, st[1], &progs[rq->prog]);
+	if (pid > 0)
+		setpgid(pid, pid); /* also here: a KILL may come before the child ran */
 	close(st[1]);
 	if (pid < 0) {
 		e = errno;
@@ -209,6 +218,8 @@ static void start(const struct launcher_req *rq, const int fds[3])
 	c->pid = pid;
 }
 
+static void __attribute__((noreturn)) kill_all_and_exit(void);
+
 static void reap(int sfd)
 {
 	struct signalfd_siginfo si;
@@ -217,12 +228,14 @@ static void reap(int sfd)
 	size_t i;
 
 	while (read(sfd, &si, sizeof(si)) == sizeof(si))
-		;
+		if (si.ssi_signo == SIGUSR2)
+			kill_all_and_exit(); /* our parent died */
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		for (i = 0; i < LAUNCHER_MAX_CHILDREN; i++) {
 			if (kids[i].pid != pid)
 				continue;
 			kids[i].pid = 0;
+			kill(-pid, SIGKILL); /* what the server left behind in its group */
 			send_rep(LAUNCHER_EXITED, kids[i].id, pid, status, 0);
 			break;
 		}
@@ -284,7 +297,7 @@ static bool handle_request(void)
 	} else if (rq.type == LAUNCHER_KILL && (size_t)n == sizeof(rq) &&
 		   !(mh.msg_flags & MSG_TRUNC)) {
 		c = slot_for(rq.id);
-		if (c)
+		if (c && kill(-c->pid, rq.sig) < 0)
 			kill(c->pid, rq.sig);
 	}
 out:
@@ -292,6 +305,29 @@ out:
 		if (fds[i] >= 0)
 			close(fds[i]);
 	return true;
+}
+
+/* The main process is gone: no child may outlive it. */
+static void __attribute__((noreturn)) kill_all_and_exit(void)
+{
+	struct timespec tick = {0, 2000000};
+	int waited;
+	size_t i;
+
+	for (i = 0; i < LAUNCHER_MAX_CHILDREN; i++) {
+		if (kids[i].pid > 0) {
+			kill(-kids[i].pid, SIGKILL);
+			kill(kids[i].pid, SIGKILL);
+		}
+	}
+	/* Reaped here, bounded: whoever adopts an orphan may never wait for it. */
+	for (i = 0; i < LAUNCHER_MAX_CHILDREN; i++)
+		for (waited = 0; kids[i].pid > 0 && waited < 250; waited++)
+			if (waitpid(kids[i].pid, NULL, WNOHANG) != 0)
+				kids[i].pid = 0;
+			else
+				nanosleep(&tick, NULL);
+	_exit(0);
 }
 
 static void __attribute__((noreturn)) run(pid_t parent)
@@ -302,6 +338,7 @@ static void __attribute__((noreturn)) run(pid_t parent)
 
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
+	sigaddset(&chld, SIGUSR2);
 	reset_signals(&chld);
 	signal(SIGPIPE, SIG_IGN);
 	/* Stop signals for the terminal's process group reach hermetic itself, which ends us by
@@ -309,7 +346,7 @@ static void __attribute__((noreturn)) run(pid_t parent)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+	if (prctl(PR_SET_PDEATHSIG, SIGUSR2) < 0 || getppid() != parent)
 		_exit(0);
 	close_inherited();
 	sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -326,7 +363,7 @@ static void __attribute__((noreturn)) run(pid_t parent)
 		if (p[1].revents)
 			reap(sfd);
 		if (p[0].revents && !handle_request())
-			_exit(0);
+			kill_all_and_exit();
 	}
 }
 

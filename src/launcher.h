@@ -57,7 +57,8 @@ struct launcher_rep {
  * table it keeps; the caller may free or change its own afterwards; an entry with a NULL path
  * is never run). Returns its pid with *sock set to our end of the socketpair (close-on-exec,
  * blocking), or a negative errno. The launcher exits when sock reaches EOF or when the
- * calling thread dies (PR_SET_PDEATHSIG). */
+ * calling thread dies (PR_SET_PDEATHSIG), and then kills every child's process group still
+ * running: no child outlives hermetic. */
 pid_t launcher_fork(const struct launcher_prog *progs, size_t n, int *sock);
 
 #endif

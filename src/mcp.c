@@ -7,9 +7,17 @@
  *
  * Request ids come from one process-wide counter, so an id is never reused, not even across
  * reconnects. Every request has a timer; a tools/call that times out is cancelled with
- * notifications/cancelled and its exchange abandoned (HTTP: the stream is closed by us). A
- * 404 on a request that carried a session id re-initializes once and re-sends that request
- * with a new id. Results become model text in mcp_render.c.
+ * notifications/cancelled and its exchange abandoned (HTTP: the stream is closed by us), and
+ * the ping runs at once to find a hung server. A lost session (a 404 on a request that carried
+ * a session id, or a JSON-RPC error saying the session is unknown) re-initializes once and
+ * re-sends that request with a new id; for stdio and legacy SSE the session is the connection,
+ * so that means a new one. A url server that refuses the Streamable HTTP initialize with
+ * 400/404/405 is tried as legacy SSE (the spec's backwards compatibility) before it fails.
+ * Results become model text in mcp_render.c.
+ *
+ * Transport failures are handled from the loop (a zero-timeout event per server), never
+ * inside the call that reported them: a send may fail at once (EPIPE), and the request it
+ * carries is linked and owned by a call whose callback must fire exactly once, later.
  *
  * Messages are parsed and printed with json_exact, so arguments, input schemas and results keep
  * their numbers as written (cJSON alone turns integers above 2^53 into rounded doubles).
@@ -23,6 +31,7 @@
 #include "mcp/transport.h"
 #include "mcp_render.h"
 #include "metrics.h"
+#include "spawn.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -84,6 +93,10 @@ struct mcp_server {
 	struct pending *pendings;
 	struct pending *resend; /* waiting for a re-initialized session */
 	struct event *retry_timer, *connect_timer, *ping_timer;
+	struct event *fail_ev; /* a transport failure, handled from the loop */
+	char *fail_why;
+	char *probe_why; /* why the Streamable HTTP initialize failed (legacy SSE fallback) */
+	bool pinging;
 	int64_t backoff_ms;
 };
 
@@ -116,6 +129,10 @@ static int64_t next_id = 1;
 
 static void connect_server(struct mcp_server *s);
 static void fail_server(struct mcp_server *s, const char *why);
+static const struct mcp_transport_ops *ops_for(enum config_mcp_transport t);
+static bool session_error(const cJSON *error);
+static bool may_renew(const struct pending *p);
+static void renew_session(struct mcp_server *s, struct pending *p);
 static void list_tools(struct mcp_server *s, const char *cursor);
 
 /* ---- accessors for transports ---- */
@@ -202,8 +219,14 @@ static void send_json(struct mcp_server *s, cJSON *msg, int64_t id)
 {
 	char *text = cJSON_PrintUnformatted(msg);
 
-	if (s->ops->send(s, text, strlen(text), id) < 0)
-		log_warn("mcp %s: could not send a message", s->cfg->name);
+	/* A request that cannot go out breaks the connection; the failure is handled from the
+	 * loop, after the caller that is sending has returned. */
+	if (s->ops->send(s, text, strlen(text), id) < 0) {
+		if (id >= 0)
+			mcp_transport_failed(s, "could not send a request to the server");
+		else
+			log_warn("mcp %s: could not send a message", s->cfg->name);
+	}
 	free(text);
 }
 
@@ -256,6 +279,10 @@ static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
 		notify(s, "notifications/cancelled", params);
 	}
 	s->ops->abandon(s, p->id);
+	/* A call that got no answer may mean a hung server: the ping finds out now, not at its
+	 * next round. */
+	if (strcmp(p->method, "tools/call") == 0 && s->state == S_READY && !s->pinging)
+		arm(s->ping_timer, 0);
 	p->on_error(p, "timed out", NULL, 0, true);
 	free_pending(p);
 }
@@ -280,12 +307,15 @@ static void transmit(struct mcp_server *s, struct pending *p)
 	cJSON_Delete(msg);
 }
 
+/* call: the tools/call this request carries, or NULL; set before anything is sent. */
 static struct pending *request(struct mcp_server *s, const char *method, cJSON *params,
-			       int64_t timeout_ms, result_fn on_result, error_fn on_error)
+			       int64_t timeout_ms, result_fn on_result, error_fn on_error,
+			       struct mcp_call *call)
 {
 	struct pending *p = xcalloc(1, sizeof(*p));
 
 	p->s = s;
+	p->call = call;
 	p->method = xstrdup(method);
 	p->params = params ? json_exact_print(params) : NULL;
 	cJSON_Delete(params);
@@ -402,8 +432,7 @@ static int start_call(struct mcp_server *s, struct tool *t, const char *args_jso
 	params = cJSON_CreateObject();
 	cJSON_AddStringToObject(params, "name", t->tool);
 	cJSON_AddItemToObject(params, "arguments", args);
-	c->p = request(s, "tools/call", params, request_timeout_ms(s), call_result, call_error);
-	c->p->call = c;
+	c->p = request(s, "tools/call", params, request_timeout_ms(s), call_result, call_error, c);
 	if (out)
 		*out = c;
 	return 0;
@@ -626,7 +655,7 @@ static void list_tools(struct mcp_server *s, const char *cursor)
 		params = cJSON_CreateObject();
 		cJSON_AddStringToObject(params, "cursor", cursor);
 	}
-	request(s, "tools/list", params, request_timeout_ms(s), tools_page, tools_error);
+	request(s, "tools/list", params, request_timeout_ms(s), tools_page, tools_error, NULL);
 }
 
 /* ---- initialize ---- */
@@ -677,7 +706,7 @@ void mcp_transport_ready(struct mcp_server *s)
 	cJSON_AddStringToObject(info, "version", HERMETIC_VERSION);
 	free(s->protocol);
 	s->protocol = NULL;
-	request(s, "initialize", params, request_timeout_ms(s), init_result, init_error);
+	request(s, "initialize", params, request_timeout_ms(s), init_result, init_error, NULL);
 }
 
 /* ---- failure, reconnect, ping ---- */
@@ -694,14 +723,48 @@ static void fail_pendings(struct pending **list, const char *why)
 	}
 }
 
+static void forget_deferred_failure(struct mcp_server *s)
+{
+	event_del(s->fail_ev);
+	free(s->fail_why);
+	s->fail_why = NULL;
+}
+
+/* why, what the legacy SSE fallback found, and the server's last stderr lines. */
+static char *failure_text(struct mcp_server *s, const char *why)
+{
+	char *tail = s->ops->last_words ? s->ops->last_words(s) : NULL;
+	char *text;
+
+	if (s->probe_why)
+		text = xasprintf("no MCP server answers at this URL: the Streamable HTTP "
+				 "initialize got %s, and the legacy SSE fallback: %s",
+				 s->probe_why, why);
+	else
+		text = xstrdup(why);
+	if (tail) {
+		char *both = xasprintf("%s\n%s", text, tail);
+
+		free(text);
+		text = both;
+	}
+	free(tail);
+	return text;
+}
+
 static void fail_server(struct mcp_server *s, const char *why)
 {
-	char *clean;
+	char *clean, *text;
 
 	if (s->state != S_CONNECTING && s->state != S_READY)
 		return;
+	forget_deferred_failure(s);
 	/* Kept for `mcp list`, doctor and /status, which do not pass through the logger. */
-	clean = log_redact(why);
+	text = failure_text(s, why);
+	clean = log_redact(text);
+	free(text);
+	free(s->probe_why);
+	s->probe_why = NULL;
 	/* Once per change of state or reason: a server down for a day does not fill the log. */
 	if (s->state == S_READY || !s->error || strcmp(s->error, clean) != 0)
 		log_warn("mcp %s: %s%s", s->cfg->name, clean,
@@ -719,6 +782,9 @@ static void fail_server(struct mcp_server *s, const char *why)
 		s->transport_open = false;
 		s->ops->close(s, false);
 	}
+	/* A url server found speaking legacy SSE is probed with Streamable HTTP again next time. */
+	s->ops = ops_for(s->cfg->transport);
+	s->pinging = false;
 	/* The error callbacks may look at the server: they see it failed. */
 	fail_pendings(&s->pendings, why);
 	fail_pendings(&s->resend, why);
@@ -734,9 +800,26 @@ static void fail_server(struct mcp_server *s, const char *why)
 	changed(s);
 }
 
+/* Transports may report from inside a send (a write that fails at once): the failure is
+ * handled from the loop, once the core's own call has returned. The first reason wins. */
 void mcp_transport_failed(struct mcp_server *s, const char *why)
 {
-	fail_server(s, why);
+	if (s->state != S_CONNECTING && s->state != S_READY)
+		return;
+	if (!s->fail_why)
+		s->fail_why = xstrdup(why);
+	event_active(s->fail_ev, EV_TIMEOUT, 0);
+}
+
+static void on_deferred_failure(evutil_socket_t fd, short what, void *arg)
+{
+	struct mcp_server *s = arg;
+	char *why = s->fail_why;
+
+	s->fail_why = NULL;
+	if (why)
+		fail_server(s, why);
+	free(why);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -761,12 +844,14 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 
 static void ping_ok(struct pending *p, const char *result, size_t len)
 {
+	p->s->pinging = false;
 	arm(p->s->ping_timer, PING_EVERY_MS);
 }
 
 static void ping_error(struct pending *p, const char *why, const char *rpc, size_t len,
 		       bool timeout)
 {
+	p->s->pinging = false;
 	/* A server that answers ping with an error is alive; one that does not answer is not. */
 	if (rpc) {
 		arm(p->s->ping_timer, PING_EVERY_MS);
@@ -778,13 +863,18 @@ static void ping_error(struct pending *p, const char *why, const char *rpc, size
 static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct mcp_server *s = arg;
+	int64_t timeout_ms = request_timeout_ms(s);
 
-	if (s->state == S_READY)
-		request(s, "ping", NULL, PING_TIMEOUT_MS, ping_ok, ping_error);
+	if (s->state != S_READY || s->pinging)
+		return;
+	s->pinging = true;
+	request(s, "ping", NULL, timeout_ms < PING_TIMEOUT_MS ? timeout_ms : PING_TIMEOUT_MS,
+		ping_ok, ping_error, NULL);
 }
 
 static void connect_server(struct mcp_server *s)
 {
+	forget_deferred_failure(s);
 	s->state = S_CONNECTING;
 	arm(s->connect_timer,
 	    (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000);
@@ -848,6 +938,10 @@ static void on_response(struct mcp_server *s, const cJSON *msg, const cJSON *id)
 	}
 	unlink_pending(&s->pendings, p);
 	evtimer_del(p->timer);
+	if (error && session_error(error) && may_renew(p)) {
+		renew_session(s, p);
+		return;
+	}
 	if (error) {
 		text = json_exact_print(error);
 		p->on_error(p, "the server answered with an error", text, strlen(text), false);
@@ -902,6 +996,86 @@ void mcp_transport_message(struct mcp_server *s, const char *json, size_t len)
 	cJSON_Delete(root);
 }
 
+/* An answer that tells us the server lost our session (the TypeScript SDK answers
+ * -32001 "Session not found", its examples -32000 "Bad Request: No valid session ID
+ * provided"; bridges such as mcp-remote pass these on). Only server-error codes whose message
+ * speaks of the session count: a tool's own failure comes as a result with isError. */
+static bool session_error(const cJSON *error)
+{
+	static const char *const lost[] = {"not found", "no valid", "invalid",	 "expired",
+					   "unknown",	"missing",  "terminated"};
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(error, "message");
+	size_t i;
+
+	if (!cJSON_IsNumber(code) || code->valuedouble > -32000 || code->valuedouble < -32099 ||
+	    !cJSON_IsString(msg) || !strcasestr(msg->valuestring, "session"))
+		return false;
+	for (i = 0; i < ARRAY_LEN(lost); i++)
+		if (strcasestr(msg->valuestring, lost[i]))
+			return true;
+	return false;
+}
+
+bool mcp_session_lost_body(const char *body, size_t len)
+{
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	bool lost = session_error(cJSON_GetObjectItemCaseSensitive(root, "error"));
+
+	cJSON_Delete(root);
+	return lost;
+}
+
+/* Once per request, and only on a session that was established (or is being renewed): during
+ * the first handshake a lost session is a failed connection attempt. */
+static bool may_renew(const struct pending *p)
+{
+	return !p->resent && strcmp(p->method, "initialize") != 0 &&
+	       (p->s->state == S_READY || (p->s->state == S_CONNECTING && p->s->resend));
+}
+
+/* The server forgot our session: start a new one and send p again (once, with a new id).
+ * Streamable HTTP keeps its connection and only drops the session id; for stdio and legacy
+ * SSE the session is the connection, so it is made anew and what was in flight on the old
+ * one fails. */
+static void renew_session(struct mcp_server *s, struct pending *p)
+{
+	log_info("mcp %s: the server lost our session; re-initializing", s->cfg->name);
+	p->resent = true;
+	p->next = s->resend;
+	s->resend = p;
+	evtimer_del(s->ping_timer);
+	s->pinging = false;
+	if (s->ops->reset_session(s) == 0) {
+		s->state = S_CONNECTING;
+		arm(s->connect_timer,
+		    (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000);
+		changed(s);
+		mcp_transport_ready(s);
+		return;
+	}
+	/* Idle: the error callbacks of the lost requests must not fail the server. */
+	s->state = S_IDLE;
+	s->refreshing = false;
+	fail_pendings(&s->pendings, "the server lost the session");
+	free_tools(s->next_tools, s->n_next);
+	s->next_tools = NULL;
+	s->n_next = 0;
+	if (s->transport_open) {
+		s->transport_open = false;
+		s->ops->close(s, false);
+	}
+	connect_server(s);
+	changed(s);
+}
+
+/* A Streamable HTTP initialize refused the way legacy servers refuse POSTs to their SSE url. */
+static bool legacy_answer(const struct mcp_server *s, long status)
+{
+	return s->ops == &mcp_transport_http && s->cfg->transport == CONFIG_MCP_HTTP &&
+	       (status == 400 || status == 404 || status == 405);
+}
+
 void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,
 				  const char *why)
 {
@@ -915,20 +1089,27 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
 		return;
 	unlink_pending(&s->pendings, p);
 	evtimer_del(p->timer);
-	if (session_lost && !p->resent && strcmp(p->method, "initialize") != 0) {
-		/* The server forgot our session: start a new one and send this request again. */
-		log_info("mcp %s: session expired; re-initializing", s->cfg->name);
-		p->resent = true;
-		p->next = s->resend;
-		s->resend = p;
-		s->ops->reset_session(s);
-		s->state = S_CONNECTING;
-		arm(s->connect_timer,
-		    (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000);
-		mcp_transport_ready(s);
+	if (session_lost && may_renew(p)) {
+		renew_session(s, p);
 		return;
 	}
 	msg = status ? xasprintf("HTTP %ld: %s", status, why) : xstrdup(why);
+	if (strcmp(p->method, "initialize") == 0 && legacy_answer(s, status)) {
+		/* The MCP spec's backwards compatibility: a url that refuses the initialize POST
+		 * with 400, 404 or 405 may be a legacy HTTP+SSE server; its GET stream says. */
+		log_info("mcp %s: initialize got %s; trying the legacy HTTP+SSE transport",
+			 s->cfg->name, msg);
+		s->probe_why = msg;
+		free_pending(p);
+		forget_deferred_failure(s);
+		s->ops->close(s, false);
+		s->ops = &mcp_transport_sse;
+		if (s->ops->open(s) < 0) {
+			s->transport_open = false;
+			fail_server(s, "the transport could not start");
+		}
+		return;
+	}
 	p->on_error(p, msg, NULL, 0, false);
 	free_pending(p);
 	free(msg);
@@ -994,6 +1175,7 @@ struct mcp *mcp_create(const struct config *cfg, struct loop *loop, struct metri
 		s->retry_timer = evtimer_new(base, on_retry, s);
 		s->connect_timer = evtimer_new(base, on_connect_timeout, s);
 		s->ping_timer = evtimer_new(base, on_ping_timer, s);
+		s->fail_ev = evtimer_new(base, on_deferred_failure, s);
 		if (metrics) {
 			const char *lv[] = {s->cfg->name, NULL};
 
@@ -1137,6 +1319,11 @@ void mcp_destroy(struct mcp *m)
 		evtimer_del(s->retry_timer);
 		evtimer_del(s->connect_timer);
 		evtimer_del(s->ping_timer);
+		forget_deferred_failure(s);
+		/* Failed first, so the error callbacks of a server still connecting do not close it
+		 * the abrupt way: it is closed gracefully below. */
+		if (s->state == S_CONNECTING || s->state == S_READY)
+			s->state = S_FAILED;
 		fail_pendings(&s->pendings, "hermetic is shutting down");
 		fail_pendings(&s->resend, "hermetic is shutting down");
 		if (s->transport_open) {
@@ -1146,12 +1333,17 @@ void mcp_destroy(struct mcp *m)
 	}
 	/* Let the error callbacks of cancelled calls run and the goodbyes go out. */
 	drain(m, 2000);
+	/* Children given up on earlier (a failed connection) wait for timers that will not run
+	 * any more: stop and reap them now (SIGTERM, SIGKILL after a short grace). */
+	spawn_stop_all(1000);
 	for (i = 0; i < m->n_servers; i++) {
 		struct mcp_server *s = &m->servers[i];
 
 		event_free(s->retry_timer);
 		event_free(s->connect_timer);
 		event_free(s->ping_timer);
+		event_free(s->fail_ev);
+		free(s->probe_why);
 		free_tools(s->tools, s->n_tools);
 		free_tools(s->next_tools, s->n_next);
 		free(s->protocol);

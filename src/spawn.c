@@ -283,6 +283,9 @@ int spawn_launcher_start(const struct spawn_prog *progs, size_t n, char *err, si
 	/* Forking now would run into the filter; a launcher that died stays dead. */
 	if (L.closed || L.pid > 0)
 		return no_launcher(err, err_len);
+	/* A child that closes its stdin must not kill us when we write to it: the write fails
+	 * with EPIPE instead. Set here, before any sandbox seals the signal calls. */
+	signal(SIGPIPE, SIG_IGN);
 	set_table(progs, n);
 	pid = launcher_fork(L.progs, L.n_progs, &fd);
 	if (pid < 0) {
@@ -585,6 +588,51 @@ static void drop_late(struct spawn *sp)
 			return;
 		}
 	}
+}
+
+/* Reads launcher reports for up to ms until no child is left running (shutdown only). */
+static void wait_all(int ms)
+{
+	struct timespec t0, t;
+	struct pollfd p;
+	int left = ms, rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (children && L.fd >= 0 && left > 0) {
+		p = (struct pollfd){.fd = L.fd, .events = POLLIN};
+		if (poll(&p, 1, left) > 0) {
+			while (children && L.fd >= 0 && (rc = read_report(false)) > 0)
+				;
+			if (L.fd >= 0 && rc < 0)
+				launcher_lost(false);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = ms -
+		       (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+	}
+}
+
+void spawn_stop_all(int grace_ms)
+{
+	struct spawn *sp, *next;
+
+	for (sp = children; sp; sp = sp->next) {
+		close_fd(&sp->in_fd);
+		signal_child(sp, SIGTERM);
+	}
+	wait_all(grace_ms);
+	for (sp = children; sp; sp = sp->next) {
+		log_warn("child %d did not exit on SIGTERM; killing it", (int)sp->pid);
+		signal_child(sp, SIGKILL);
+	}
+	wait_all(grace_ms);
+	/* Abandoned children that were reaped now have nobody else to free them. */
+	for (sp = late; sp; sp = next) {
+		next = sp->next;
+		if (sp->on_exit == free_after_exit)
+			spawn_free(sp);
+	}
+	unwatch();
 }
 
 void spawn_free(struct spawn *sp)

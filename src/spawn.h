@@ -65,6 +65,12 @@ void spawn_abandon(struct spawn *sp, int grace_ms);
  * at process shutdown only, bounded by 2 x 1 s). Accepts NULL. */
 void spawn_free(struct spawn *sp);
 
+/* Stops every child still running, abandoned ones included (their kill timers need a loop
+ * that may not run again): close stdin, SIGTERM, SIGKILL after grace_ms, each reaped, the
+ * whole bounded by 2 x grace_ms. For the end of a command or a process. Handles still held
+ * stay valid; their on_exit fires from the loop if it runs again. */
+void spawn_stop_all(int grace_ms);
+
 /* The child environment for a server: PATH, HOME, LANG, TZ from ours plus extra "K=V" pairs.
  * Returns a malloc'd NULL-terminated list; free with spawn_env_free. */
 char **spawn_env(const char *const *extra_names, const char *const *extra_values, size_t n);

@@ -1,8 +1,9 @@
 /* Tests of spawn through the launcher process: output and exit status arrive on the loop, the
  * child gets exactly the given environment, a bad command is an error at once, an execve
  * failure is an exit 127 reported once, stop escalates to SIGTERM through the launcher,
- * spawn_free at shutdown reaps without the loop, and the launcher runs only the programs of
- * its table: a forged exec or an index outside the table runs nothing.
+ * spawn_free at shutdown reaps without the loop, spawn_stop_all kills abandoned children
+ * with everything in their process group, and the launcher runs only the programs of its
+ * table: a forged exec or an index outside the table runs nothing.
  */
 #include "test.h"
 #include "loop.h"
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct run {
@@ -63,6 +65,7 @@ enum prog {
 	P_NOT_A_PROGRAM,
 	P_SLEEP,
 	P_CAT,
+	P_TRAP_SH, /* a shell that ignores SIGTERM, with a grandchild that ignores it too */
 	P_NONE, /* a hole in the table (a server that is not stdio) */
 	N_PROGS
 };
@@ -79,6 +82,9 @@ static int setup(void **state)
 	static const char *const x_argv[] = {"x", NULL};
 	static const char *const sleep_argv[] = {"sleep", "30", NULL};
 	static const char *const cat_argv[] = {"cat", NULL};
+	static const char *const trap_argv[] = {"sh", "-c",
+						"trap '' TERM; sleep 30 & echo $!; wait; :", NULL};
+	static const char *const path_env[] = {"PATH=/usr/bin:/bin", NULL};
 	const char *nap_argv[] = {not_a_program, NULL};
 	struct spawn_prog progs[N_PROGS] = {
 		[P_OUT_ENV_STATUS] = {"sh", out_argv, out_env},
@@ -88,6 +94,7 @@ static int setup(void **state)
 		[P_NOT_A_PROGRAM] = {not_a_program, nap_argv, none},
 		[P_SLEEP] = {"sleep", sleep_argv, none},
 		[P_CAT] = {"cat", cat_argv, none},
+		[P_TRAP_SH] = {"sh", trap_argv, path_env},
 	};
 	char err[256];
 	int fd = mkstemp(not_a_program);
@@ -232,6 +239,55 @@ static void free_at_shutdown_reaps_without_the_loop(void **state)
 	/* cat exits on EOF: spawn_free closes stdin and waits for the launcher's report. */
 	spawn_free(sp);
 	assert_int_equal(r.exits, 0);
+	loop_destroy(r.loop);
+}
+
+static bool gone(pid_t pid)
+{
+	char path[64], st = '?';
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	if (fscanf(f, "%*d (%*[^)]) %c", &st) != 1)
+		st = '?';
+	fclose(f);
+	return st == 'Z' || st == 'X';
+}
+
+static void stop_all_kills_abandoned_children_and_their_groups(void **state)
+{
+	/* A shell that ignores SIGTERM, with a grandchild that ignores it too (as npx starts
+	 * node): abandoned, with no loop left to run its kill timers. */
+	struct run r = {loop_create(), -1, 0};
+	struct spawn *sp = start(&r, P_TRAP_SH);
+	char line[32] = "";
+	struct pollfd p = {spawn_stdout_fd(sp), POLLIN, 0};
+	pid_t grandchild, child;
+	struct timespec t0, t1;
+	ssize_t n;
+
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	n = read(spawn_stdout_fd(sp), line, sizeof(line) - 1);
+	assert_true(n > 0);
+	grandchild = (pid_t)strtol(line, NULL, 10);
+	assert_true(grandchild > 0);
+	while (spawn_pid(sp) < 0) /* the STARTED report comes on the loop */
+		event_base_loop(loop_base(r.loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	child = spawn_pid(sp);
+	spawn_abandon(sp, 10000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	spawn_stop_all(200);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+	assert_true(gone(child));
+	/* SIGKILL was sent to the group; the grandchild dies a moment later. */
+	for (n = 0; n < 100 && !gone(grandchild); n++)
+		usleep(10000);
+	assert_true(gone(grandchild));
+	assert_int_equal(r.exits, 0); /* an abandoned child's on_exit is not called */
 	loop_destroy(r.loop);
 }
 
@@ -381,6 +437,7 @@ int main(void)
 		cmocka_unit_test(stop_escalates_to_sigterm_through_the_launcher),
 		cmocka_unit_test(free_at_shutdown_reaps_without_the_loop),
 		cmocka_unit_test(only_programs_of_the_table_can_be_started),
+		cmocka_unit_test(stop_all_kills_abandoned_children_and_their_groups),
 		cmocka_unit_test(a_start_with_the_wrong_descriptors_is_answered_and_closes_them),
 		cmocka_unit_test(forged_requests_run_nothing),
 	};

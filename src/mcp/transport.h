@@ -33,10 +33,15 @@ struct mcp_transport_ops {
 	/* Tears down. graceful: say goodbye (DELETE the session, close stdin before signals).
 	 * No report arrives after close returns. */
 	void (*close)(struct mcp_server *s, bool graceful);
-	/* The session was forgotten by the server (HTTP 404): drop session state. */
-	void (*reset_session)(struct mcp_server *s);
+	/* The session was forgotten by the server: drop session state and return 0 (the core
+	 * then initializes again on the same transport), or -ENOTSUP when the session is the
+	 * connection itself (stdio, legacy SSE: the core reconnects). */
+	int (*reset_session)(struct mcp_server *s);
 	/* notifications/initialized has been sent (HTTP opens its optional GET stream). */
 	void (*initialized)(struct mcp_server *s);
+	/* What the server said last on its own (stdio: the last stderr lines), as text to show
+	 * under an error, or NULL. Called just before close after a failure. May be NULL. */
+	char *(*last_words)(struct mcp_server *s);
 };
 
 /* Session DELETEs still on the wire (shutdown waits for them, bounded). */
@@ -67,11 +72,18 @@ struct mcp_server *mcp_server_at(struct mcp *m, size_t i);
 
 /* Reports from transports. */
 void mcp_transport_ready(struct mcp_server *s);
+/* The connection is broken. Handled from the loop after the current call returns (never
+ * re-entrantly, so a transport may report from inside send). */
 void mcp_transport_failed(struct mcp_server *s, const char *why);
 void mcp_transport_message(struct mcp_server *s, const char *json, size_t len);
 /* An HTTP exchange for request id ended without a JSON-RPC answer: status is the HTTP status
  * (0 for transport errors); session_lost is true for a 404 on a request with a session. */
 void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,
 				  const char *why);
+/* An HTTP error body as a short line for an error message: a text excerpt (redacted, at most
+ * 200 characters), or for HTML and other markup only its type and size. Returns malloc'd. */
+char *mcp_http_describe(const char *content_type, const char *body, size_t len);
+/* True when a JSON body is a JSON-RPC error saying our session is unknown to the server. */
+bool mcp_session_lost_body(const char *body, size_t len);
 
 #endif

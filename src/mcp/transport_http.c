@@ -1,10 +1,12 @@
 /* mcp/transport_http: MCP Streamable HTTP. Every message is a POST to the one endpoint with
  * both Accept types; the answer is JSON or an SSE stream (parsed event by event), 202 for
  * notifications. The Mcp-Session-Id from the initialize answer is kept and sent (never
- * invented for stateless servers), MCP-Protocol-Version once negotiated. A 404 on a request
- * that carried a session is reported as a lost session (the core re-initializes). After the
- * handshake an optional GET stream carries server messages such as tools/list_changed;
- * servers that do not offer it (405) are left alone. Closing DELETEs the session.
+ * invented for stateless servers), MCP-Protocol-Version once negotiated. A 404 (or a 400 whose
+ * JSON-RPC error says so) on a request that carried a session is reported as a lost session
+ * (the core re-initializes). After the handshake an optional GET stream carries server
+ * messages such as tools/list_changed; servers that do not offer it (405) are left alone.
+ * Closing DELETEs the session. Error bodies reach messages as a short text excerpt; an HTML
+ * page only as its type and size.
  *
  * Each POST is a `struct post` that outlives the transport when needed: closing detaches
  * posts (post->t = NULL) and cancels them; their httpc callbacks then only free them.
@@ -26,6 +28,7 @@
 #define GET_RETRY_MS   2000
 #define GET_MAX_FAILS  3
 #define DELETE_TIMEOUT 2000
+#define FRAME_CAP_WHY  "the server sent a message over the 4 MiB frame cap"
 
 size_t mcp_http_goodbyes_in_flight;
 
@@ -48,6 +51,7 @@ struct post {
 	bool sent_session, is_sse, kind_known;
 	struct farewell *farewell; /* the session DELETE waiting for this notification */
 	bool goodbye_only;	   /* a notification let finish after a close, no session */
+	bool too_big;		   /* cut at MCP_FRAME_CAP */
 	struct sse_parser sse;
 	struct buf body;
 };
@@ -184,34 +188,66 @@ static int on_post_data(struct httpc_req *req, const char *data, size_t len, voi
 		rc = sse_feed(&p->sse, data, len);
 	else if (buf_append(&p->body, data, len) < 0)
 		rc = -E2BIG;
-	if (rc == -E2BIG && !t->dead)
-		mcp_transport_failed(t->s, "the server sent a message over the 4 MiB frame cap");
+	if (rc == -E2BIG && !t->dead) {
+		p->too_big = true;
+		mcp_transport_failed(t->s, FRAME_CAP_WHY);
+	}
 	leave(t);
 	return rc < 0 ? -1 : 0;
+}
+
+char *mcp_http_describe(const char *content_type, const char *body, size_t len)
+{
+	char ctype[64], *text, *clean, *out;
+	size_t n, i;
+
+	snprintf(ctype, sizeof(ctype), "%.*s", (int)strcspn(content_type ? content_type : "", ";"),
+		 content_type ? content_type : "");
+	if (!len)
+		return xstrdup(*ctype ? ctype : "no answer");
+	/* An error page is markup for a browser: its type and size say enough. */
+	if (strcasestr(ctype, "html") || strcasestr(ctype, "xml") || body[0] == '<')
+		return xasprintf("%s, %zu bytes", *ctype ? ctype : "markup", len);
+	n = len < 400 ? len : 400;
+	text = xstrndup(body, n);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)text[i] < ' ')
+			text[i] = ' ';
+	/* Redact before cutting: the body may quote our headers, and a secret cut in half is
+	 * not recognised any more. */
+	clean = log_redact(text);
+	out = xasprintf("%.200s%s", clean, strlen(clean) > 200 || len > n ? "..." : "");
+	free(clean);
+	free(text);
+	return out;
 }
 
 static void report_post_failure(struct http_t *t, struct post *p, struct httpc_req *req)
 {
 	long status = httpc_status(req);
-	char why[256];
+	bool lost;
+	char *why;
 
-	if (httpc_result(req) != HTTPC_OK) {
-		snprintf(why, sizeof(why), "%s", httpc_error(req));
-	} else {
-		/* Redact before cutting: the body may quote our headers, and a secret cut in
-		 * half is not recognised any more. */
-		char *clean = log_redact(p->body.len ? buf_str(&p->body) : "no answer");
-
-		snprintf(why, sizeof(why), "%.200s", clean);
-		free(clean);
-	}
+	if (p->too_big)
+		why = xstrdup(FRAME_CAP_WHY); /* not the abort it caused */
+	else if (httpc_result(req) != HTTPC_OK)
+		why = xstrdup(httpc_error(req));
+	else
+		why = mcp_http_describe(httpc_header(req, "Content-Type"), p->body.data,
+					p->body.len);
 	if (p->id < 0) {
 		log_debug("mcp %s: a notification got HTTP %ld: %s", mcp_server_name(t->s), status,
 			  why);
+		free(why);
 		return;
 	}
-	mcp_transport_request_failed(t->s, p->id, httpc_result(req) == HTTPC_OK ? status : 0,
-				     status == 404 && p->sent_session, why);
+	/* The spec's 404 for an unknown session, or a 400 that says so in JSON-RPC. */
+	lost = p->sent_session &&
+	       (status == 404 ||
+		(status == 400 && p->body.len && mcp_session_lost_body(p->body.data, p->body.len)));
+	mcp_transport_request_failed(t->s, p->id, httpc_result(req) == HTTPC_OK ? status : 0, lost,
+				     why);
+	free(why);
 }
 
 static void on_goodbye_done(struct httpc_req *req, void *arg)
@@ -481,16 +517,17 @@ static void close_http(struct mcp_server *s, bool graceful)
 		destroy(t);
 }
 
-static void reset_http(struct mcp_server *s)
+static int reset_http(struct mcp_server *s)
 {
 	struct http_t *t = mcp_server_transport_state(s);
 
 	if (!t)
-		return;
+		return 0;
 	free(t->session);
 	t->session = NULL;
 	if (t->get)
 		httpc_cancel(t->get);
+	return 0;
 }
 
 const struct mcp_transport_ops mcp_transport_http = {

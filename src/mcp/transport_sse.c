@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct sse_t;
 
@@ -32,7 +33,7 @@ struct sse_t {
 	char *endpoint;
 	struct post *posts;
 	int busy;
-	bool dead;
+	bool dead, type_checked;
 };
 
 static void destroy(struct sse_t *t)
@@ -101,12 +102,36 @@ static int on_get_data(struct httpc_req *req, const char *data, size_t len, void
 
 	if (httpc_status(req) != 200 || t->dead)
 		return t->dead ? -1 : 0;
+	if (!t->type_checked) {
+		const char *ct = httpc_header(req, "Content-Type");
+		char why[160];
+
+		t->type_checked = true;
+		/* A url that is no legacy server (probed after a refused initialize) may answer a
+		 * web page: say so now rather than wait for connect_timeout. */
+		if (!ct || strncasecmp(ct, "text/event-stream", 17) != 0) {
+			snprintf(why, sizeof(why),
+				 "SSE stream: HTTP 200 with %.60s, not text/event-stream",
+				 ct ? ct : "no Content-Type");
+			mcp_transport_failed(t->s, why);
+			return -1;
+		}
+	}
 	t->busy++;
 	rc = sse_feed(&t->sse, data, len);
 	if (rc == -E2BIG && !t->dead)
 		mcp_transport_failed(t->s, "the server sent an event over the 4 MiB frame cap");
 	leave(t);
 	return rc < 0 ? -1 : 0;
+}
+
+/* "SSE stream: HTTP 404 (text/html)": the status and type, never the body (an error page). */
+static void no_stream(char *why, size_t len, long status, const char *ctype)
+{
+	if (ctype)
+		snprintf(why, len, "SSE stream: HTTP %ld (%.60s)", status, ctype);
+	else
+		snprintf(why, len, "SSE stream: HTTP %ld", status);
 }
 
 static void on_get_done(struct httpc_req *req, void *arg)
@@ -119,7 +144,8 @@ static void on_get_done(struct httpc_req *req, void *arg)
 		if (httpc_result(req) != HTTPC_OK)
 			snprintf(why, sizeof(why), "SSE stream: %s", httpc_error(req));
 		else if (httpc_status(req) != 200)
-			snprintf(why, sizeof(why), "SSE stream: HTTP %ld", httpc_status(req));
+			no_stream(why, sizeof(why), httpc_status(req),
+				  httpc_header(req, "Content-Type"));
 		else
 			snprintf(why, sizeof(why), "the server closed the SSE stream");
 		mcp_transport_failed(t->s, why);
@@ -180,10 +206,20 @@ static void on_post_done(struct httpc_req *req, void *arg)
 	if (t && !t->dead) {
 		unlink_post(t, p);
 		if ((httpc_result(req) != HTTPC_OK || status / 100 != 2) && p->id >= 0) {
+			size_t len = 0;
+			const char *body = httpc_body(req, &len);
+			bool ok = httpc_result(req) == HTTPC_OK;
+			/* The endpoint names our session: 404, or a 400 about it, means the
+			 * server forgot it (a restart). */
+			bool lost = ok && (status == 404 || (status == 400 && body &&
+							     memmem(body, len, "ession", 6)));
+			char *why =
+				ok ? mcp_http_describe(httpc_header(req, "Content-Type"), body, len)
+				   : xstrdup(httpc_error(req));
+
 			t->busy++;
-			mcp_transport_request_failed(t->s, p->id,
-						     httpc_result(req) == HTTPC_OK ? status : 0,
-						     false, httpc_error(req));
+			mcp_transport_request_failed(t->s, p->id, ok ? status : 0, lost, why);
+			free(why);
 			leave(t);
 		}
 	}
@@ -243,8 +279,9 @@ static void close_sse(struct mcp_server *s, bool graceful)
 		destroy(t);
 }
 
-static void reset_sse(struct mcp_server *s)
+static int reset_sse(struct mcp_server *s)
 {
+	return -ENOTSUP; /* the session is the event stream: the core reconnects */
 }
 
 static void initialized_sse(struct mcp_server *s)

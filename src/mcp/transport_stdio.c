@@ -1,8 +1,9 @@
 /* mcp/transport_stdio: an MCP server as a child process speaking newline-delimited JSON-RPC
- * on stdin/stdout; its stderr lines go to our log. The child gets a filtered environment
- * (PATH, HOME, LANG, TZ plus the server's `env`). Command, args and environment of every
- * stdio server are handed to the process launcher once, before the sandbox seals
- * (mcp_stdio_launcher_start); a connect asks it for the server's index only. Shutdown closes
+ * on stdin/stdout; its stderr lines go to our log, and the last few (a bounded ring) are shown
+ * under the error when the server fails (a server that exits at start says why there). The child
+ * gets a filtered environment (PATH, HOME, LANG, TZ plus the server's `env`). Command, args and
+ * environment of every stdio server are handed to the process launcher once, before the sandbox
+ * seals (mcp_stdio_launcher_start); a connect asks it for the server's index only. Shutdown closes
  * stdin, then SIGTERM, then SIGKILL (spawn.c), and the child is always reaped.
  *
  * Reading is done with plain non-blocking read(2) on libevent events into capped line
@@ -26,6 +27,9 @@
 
 #define STDERR_LINE_CAP 4096
 #define GRACE_MS	1000
+#define TAIL_LINES	8
+#define TAIL_BYTES	2048
+#define TAIL_LINE_MAX	512
 
 struct stdio_t {
 	struct mcp_server *s;
@@ -33,8 +37,10 @@ struct stdio_t {
 	struct event *ev_out, *ev_err, *ev_in, *ev_ready;
 	struct evbuffer *wbuf;
 	struct buf out_line, err_line;
+	char *tail[TAIL_LINES]; /* the last stderr lines, oldest first */
+	size_t n_tail, tail_bytes;
 	int busy;
-	bool dead;
+	bool dead, broken;
 };
 
 static void destroy(struct stdio_t *t)
@@ -51,7 +57,33 @@ static void destroy(struct stdio_t *t)
 		evbuffer_free(t->wbuf);
 	buf_finish(&t->out_line);
 	buf_finish(&t->err_line);
+	while (t->n_tail)
+		free(t->tail[--t->n_tail]);
 	free(t);
+}
+
+/* Keeps line in the ring of the last TAIL_LINES lines (TAIL_BYTES in all). */
+static void remember(struct stdio_t *t, const char *line)
+{
+	char *copy = xstrndup(line, strnlen(line, TAIL_LINE_MAX));
+	size_t len = strlen(copy);
+
+	/* A line cut inside a UTF-8 character loses that character's first bytes too. */
+	if (len == TAIL_LINE_MAX && ((unsigned char)line[len] & 0xC0) == 0x80) {
+		while (len && ((unsigned char)copy[len - 1] & 0xC0) == 0x80)
+			len--;
+		if (len)
+			len--; /* its lead byte */
+		copy[len] = '\0';
+	}
+
+	while (t->n_tail == TAIL_LINES || (t->n_tail && t->tail_bytes + len > TAIL_BYTES)) {
+		t->tail_bytes -= strlen(t->tail[0]);
+		free(t->tail[0]);
+		memmove(t->tail, t->tail + 1, --t->n_tail * sizeof(t->tail[0]));
+	}
+	t->tail_bytes += len;
+	t->tail[t->n_tail++] = copy;
 }
 
 /* Ends a callback: frees the state if close() ran meanwhile. */
@@ -65,10 +97,13 @@ static bool leave(struct stdio_t *t)
 	return !t->dead;
 }
 
+/* The core handles the failure from the loop; nothing more is written meanwhile. */
 static void fail(struct stdio_t *t, const char *why)
 {
-	if (!t->dead)
-		mcp_transport_failed(t->s, why);
+	if (t->dead)
+		return;
+	t->broken = true;
+	mcp_transport_failed(t->s, why);
 }
 
 /* Splits buffered bytes into lines; returns false when the transport died meanwhile. */
@@ -82,9 +117,10 @@ static bool take_lines(struct stdio_t *t, struct buf *b, bool is_err)
 		b->data[n] = '\0';
 		if (n && b->data[n - 1] == '\r')
 			b->data[--n] = '\0';
-		if (is_err && n)
+		if (is_err && n) {
 			log_info("mcp %s stderr: %s", mcp_server_name(t->s), b->data);
-		else if (n)
+			remember(t, b->data);
+		} else if (n)
 			mcp_transport_message(t->s, b->data, n);
 		if (!t->dead)
 			buf_consume(b, (size_t)(nl - b->data) + 1);
@@ -139,7 +175,7 @@ static void flush(struct stdio_t *t)
 {
 	int fd = t->sp ? spawn_stdin_fd(t->sp) : -1;
 
-	if (fd < 0)
+	if (fd < 0 || t->broken)
 		return;
 	while (evbuffer_get_length(t->wbuf) > 0) {
 		int n = evbuffer_write(t->wbuf, fd);
@@ -149,7 +185,10 @@ static void flush(struct stdio_t *t)
 			return;
 		}
 		if (n <= 0) {
-			fail(t, "writing to the server's stdin failed (it exited?)");
+			evbuffer_drain(t->wbuf, evbuffer_get_length(t->wbuf));
+			fail(t, n < 0 && errno == EPIPE
+					? "the server closed its stdin"
+					: "writing to the server's stdin failed (it exited?)");
 			return;
 		}
 	}
@@ -164,6 +203,26 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 	leave(t);
 }
 
+/* Reads what is left in the stderr pipe without blocking (bounded): the exit report or a
+ * closed stdout can arrive before the child's last words are read. */
+static void drain_stderr(struct stdio_t *t, int fd)
+{
+	char chunk[4096];
+	ssize_t n;
+	int rounds;
+
+	for (rounds = 0; fd >= 0 && rounds < 16; rounds++) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n <= 0)
+			break;
+		if (buf_append(&t->err_line, chunk, (size_t)n) < 0)
+			buf_reset(&t->err_line);
+		t->busy++;
+		take_lines(t, &t->err_line, true);
+		t->busy--;
+	}
+}
+
 static void on_exit_cb(struct spawn *sp, int status, void *arg)
 {
 	struct stdio_t *t = arg;
@@ -176,6 +235,7 @@ static void on_exit_cb(struct spawn *sp, int status, void *arg)
 		snprintf(why, sizeof(why), "the server process was killed by signal %d",
 			 WTERMSIG(status));
 	t->busy++;
+	drain_stderr(t, spawn_stderr_fd(t->sp));
 	spawn_free(t->sp);
 	t->sp = NULL;
 	fail(t, why);
@@ -275,7 +335,7 @@ static int send_stdio(struct mcp_server *s, const char *json, size_t len, int64_
 {
 	struct stdio_t *t = mcp_server_transport_state(s);
 
-	if (!t || t->dead || !t->sp)
+	if (!t || t->dead || !t->sp || t->broken)
 		return -EPIPE;
 	evbuffer_add(t->wbuf, json, len);
 	evbuffer_add(t->wbuf, "\n", 1);
@@ -311,8 +371,34 @@ static void close_stdio(struct mcp_server *s, bool graceful)
 		destroy(t);
 }
 
-static void reset_stdio(struct mcp_server *s)
+static int reset_stdio(struct mcp_server *s)
 {
+	return -ENOTSUP; /* the session is the process: the core starts it anew */
+}
+
+/* Takes what the child wrote to stderr but we have not read yet (it may have exited a moment
+ * ago), then its last lines. */
+static char *last_words_stdio(struct mcp_server *s)
+{
+	struct stdio_t *t = mcp_server_transport_state(s);
+	int fd = t && t->sp ? spawn_stderr_fd(t->sp) : -1;
+	struct buf out;
+	size_t i;
+
+	if (!t)
+		return NULL;
+	drain_stderr(t, fd);
+	if (t->err_line.len) { /* a last line without its newline */
+		remember(t, buf_str(&t->err_line));
+		buf_reset(&t->err_line);
+	}
+	if (!t->n_tail)
+		return NULL;
+	buf_init(&out, 0);
+	buf_puts(&out, "its stderr ended with:");
+	for (i = 0; i < t->n_tail; i++)
+		buf_printf(&out, "\n  %s", t->tail[i]);
+	return buf_steal(&out);
 }
 
 static void initialized_stdio(struct mcp_server *s)
@@ -327,4 +413,5 @@ const struct mcp_transport_ops mcp_transport_stdio = {
 	.close = close_stdio,
 	.reset_session = reset_stdio,
 	.initialized = initialized_stdio,
+	.last_words = last_words_stdio,
 };

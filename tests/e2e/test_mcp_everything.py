@@ -290,3 +290,19 @@ def test_gateway_stdio_child_killed_is_reaped_and_respawned(servers, mcp_gateway
     # a clean stop takes the child with it
     assert g.stop() == 0, g.stderr()
     wait_until(lambda: proc_state(kids[0]) is None, timeout=10, what="child gone after stop")
+
+
+def test_legacy_sse_url_without_transport_falls_back(module_servers, tmp_path):
+    """The MCP spec's backwards compatibility: the initialize POST to the /sse url is refused
+    (Express's 404 page), so the client GETs it and finds the legacy endpoint event."""
+    srv = module_servers.everything("sse")
+    c = write_config(tmp_path, {"everything": {"url": srv.url, "timeout": CALL_TIMEOUT,
+                                               "connect_timeout": CONNECT_TIMEOUT}})
+    r = mcp_list(c)
+    assert_clean_exit(r, (0,))
+    s = r.server("everything")
+    assert s["state"] == "connected" and s["transport"] == "sse", s
+    assert "mcp_everything_echo" in r.tool_names("everything")
+    r = mcp_call(c, "everything", "echo", {"message": "fallback"})
+    assert_clean_exit(r, (0,))
+    assert out_text(r) == "Echo: fallback"

@@ -315,7 +315,7 @@ def test_over_cap_answer_is_refused_without_memory_blowup(fake, tmp_path, sse):
     r, rss = hermetic_rusage("mcp", "call", "--config", str(c), "fake", "huge",
                              json.dumps({"sse": sse}))
     assert_clean_exit(r, (1,))
-    assert out_text(r).startswith("error: "), r
+    assert out_text(r).startswith("error: ") and "frame cap" in out_text(r), r
     assert "AAAAAAAAAAAAAAAA" not in r.stdout
     grew_mib = (rss - base_rss) / 1024
     assert grew_mib < 24, f"peak RSS grew {grew_mib:.1f} MiB for a 32 MiB answer"

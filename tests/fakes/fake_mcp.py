@@ -23,6 +23,13 @@ As a process::
     python3 tests/fakes/fake_mcp.py --stdio --early-notifications --stderr-lines 3 \\
         --record /tmp/rec.jsonl --ignore-sigterm --pid-file /tmp/pid
     python3 tests/fakes/fake_mcp.py --record /tmp/rec.jsonl --exec node server.js stdio
+    python3 tests/fakes/fake_mcp.py --legacy-sse --path /sse --port 0 --port-file /tmp/port
+
+stdio faults: ``--close-stdin-after-list`` (answers tools/list, then closes fd 0 and stays
+alive: the client's next write gets EPIPE), ``--hang-initialize`` (never answers initialize),
+``--session-lost-once FILE`` (the first tools/call gets -32001 "Session not found", as a bridge
+passes it on; once per FILE, so a restarted server answers), ``--stderr-exit STATUS`` (exits
+right after ``--stderr-lines``, as a server with a bad argument does).
 
 HTTP mode prints ``listening on http://127.0.0.1:PORT/mcp`` and serves until SIGTERM/SIGINT.
 
@@ -62,7 +69,14 @@ Protocol
 ``SUPPORTED_VERSIONS``, else the newest. HTTP: a session id (``Mcp-Session-Id``) is given unless
 ``stateless``; later requests without it get 400, with an unknown one 404 (``text/plain``);
 ``expire_after=N`` drops a session after N requests carrying its id (that request gets 404);
-``expire_sessions()`` drops all now (and closes their GET streams). Notifications and client
+``expire_sessions()`` drops all now (and closes their GET streams). How an unknown session is
+answered is ``unknown_session``: ``404`` (text/plain, the default), ``404-jsonrpc`` (the SDK's
+-32001 "Session not found"), ``400-jsonrpc`` (the SDK examples' -32000 "No valid session ID"),
+``200-rpc-error`` (a JSON-RPC error for the request's id, as a bridge passes it on).
+``legacy_sse=True`` serves the legacy HTTP+SSE transport instead: ``GET <path>`` is the event
+stream whose first event is ``endpoint`` (``/messages?sessionId=...``), POSTs there get 202 and
+their answers on the stream, and anything else (a Streamable HTTP POST to ``<path>``) gets
+Express's HTML 404 page, as the SDK's Express servers answer. Notifications and client
 responses get 202. ``GET`` opens an SSE stream for server messages (405 with
 ``get_stream=False``), ``DELETE`` ends the session (``delete_status``, default 200).
 
@@ -265,6 +279,31 @@ class Headers(dict):
 # Streamable HTTP
 # ---------------------------------------------------------------------------
 
+# How a server answers a request for a session it does not know (it restarted, or expired it):
+# the spec's 404 (plain, or the TypeScript SDK's 404 with JSON-RPC -32001 "Session not found"),
+# the SDK examples' 400 "Bad Request: No valid session ID provided" (-32000), or, what a bridge
+# passes on, HTTP 200 with a JSON-RPC error for the request's own id.
+def _rpc_err(rid, code, message):
+    return {"jsonrpc": "2.0", "id": rid, "error": {"code": code, "message": message}}
+
+
+UNKNOWN_SESSION = {
+    "404": lambda rec: (404, "session not found\n", "text/plain"),
+    "404-jsonrpc": lambda rec: (404, _rpc_err(None, -32001, "Session not found")),
+    "400-jsonrpc": lambda rec: (400, _rpc_err(
+        None, -32000, "Bad Request: No valid session ID provided")),
+    "200-rpc-error": lambda rec: (200, _rpc_err(
+        (rec["body"] or {}).get("id") if isinstance(rec["body"], dict) else None, -32001,
+        "Session not found: No valid session ID")),
+}
+
+# Express's answer to a route it does not have (legacy SSE servers built on it answer a POST to
+# their /sse URL with this page).
+EXPRESS_404 = ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+               '<title>Error</title>\n</head>\n<body>\n<pre>Cannot %s %s</pre>\n</body>\n'
+               '</html>\n')
+
+
 class _Session:
     def __init__(self, sid, version):
         self.id = sid
@@ -389,6 +428,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path.startswith("/_fake/"):
             return self._control("GET", path)
+        if self.fake.legacy_sse:
+            return self._legacy_get(path)
         if path != self.fake.path:
             return self._send(404, "not found\n", "text/plain")
         rec = self.fake._record(self, b"")
@@ -441,6 +482,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self._read_body()
         if path.startswith("/_fake/"):
             return self._control("POST", path, raw)
+        if self.fake.legacy_sse:
+            return self._legacy_post(path, raw)
         if path != self.fake.path:
             return self._send(404, "not found\n", "text/plain")
         rec = self.fake._record(self, raw)
@@ -605,6 +648,70 @@ class _Handler(BaseHTTPRequestHandler):
         ok = ev.wait(5)
         self._sse(_response(rid, text_result("pong: ok" if ok else "pong: none")), "message")
 
+    # -- legacy HTTP+SSE (2024-11-05) --
+
+    def _express_404(self, method, path):
+        return self._send(404, EXPRESS_404 % (method, path), "text/html; charset=utf-8")
+
+    def _legacy_get(self, path):
+        if path != self.fake.path:
+            return self._express_404("GET", path)
+        rec = self.fake._record(self, b"")
+        rec["status"] = 200
+        sid = uuid.uuid4().hex
+        q = queue.Queue()
+        with self.fake.lock:
+            self.fake.legacy_streams[sid] = q
+        try:
+            self._sse_start()
+            self._sse(f"/messages?sessionId={sid}", event="endpoint")
+            while not self.fake.closing:
+                try:
+                    msg = q.get(timeout=0.2)
+                except queue.Empty:
+                    if self._client_gone(0):
+                        return
+                    continue
+                self._sse(msg, event="message")
+        except OSError:
+            pass
+        finally:
+            with self.fake.lock:
+                self.fake.legacy_streams.pop(sid, None)
+
+    def _legacy_post(self, path, raw):
+        rec = self.fake._record(self, raw)
+        if path != "/messages":
+            rec["status"] = 404
+            return self._express_404("POST", path)
+        sid = dict(p.split("=", 1) for p in urlsplit(self.path).query.split("&") if "=" in p
+                   ).get("sessionId")
+        with self.fake.lock:
+            q = self.fake.legacy_streams.get(sid)
+        if q is None:
+            rec["status"] = 400
+            return self._send(400, "No transport found for sessionId", "text/plain")
+        msg = rec["body"]
+        rec["status"] = 202
+        self._send(202, "Accepted", "text/plain")
+        if not isinstance(msg, dict) or "method" not in msg or "id" not in msg:
+            return None
+        method, params, rid = msg["method"], msg.get("params"), msg["id"]
+        if method == "initialize":
+            res = self.fake.logic.initialize_result(params)
+        elif method == "ping":
+            res = {}
+        elif method == "tools/list":
+            res = self.fake.logic.list_tools(params)
+        elif method == "tools/call":
+            res = self.fake.logic.call(params)
+            if isinstance(res, Special):
+                res = ("error", -32603, f"{res.kind} is not acted out over legacy SSE")
+        else:
+            res = ("error", -32601, f"Method not found: {method}")
+        q.put(_response(rid, res))
+        return None
+
     # -- control --
 
     def _control(self, method, path, raw=b""):
@@ -635,9 +742,15 @@ class FakeMcp:
 
     def __init__(self, host="127.0.0.1", port=0, *, tools=None, page_size=None,
                  stateless=False, answer="json", protocol_version=None, expire_after=None,
-                 get_stream=True, delete_status=200, path="/mcp", verbose=False):
+                 get_stream=True, delete_status=200, path="/mcp", verbose=False,
+                 unknown_session="404", legacy_sse=False):
         if answer not in ("json", "sse"):
             raise ValueError("answer is 'json' or 'sse'")
+        if unknown_session not in UNKNOWN_SESSION:
+            raise ValueError(f"unknown_session is one of {tuple(UNKNOWN_SESSION)}")
+        self.unknown_session = unknown_session
+        self.legacy_sse = legacy_sse
+        self.legacy_streams = {}  # legacy SSE: session id -> queue of its stream
         self.logic = Logic(tools, page_size, protocol_version)
         self.stateless = stateless
         self.answer = answer
@@ -770,7 +883,7 @@ class FakeMcp:
             if sess is None:
                 self.not_found += 1
                 rec["session"] = sid
-                return None, (404, "session not found\n", "text/plain")
+                return None, UNKNOWN_SESSION[self.unknown_session](rec)
         rec["session"] = sid
         if pv != sess.version:
             self._violation(f"{h.command} with MCP-Protocol-Version {pv!r}, negotiated "
@@ -916,8 +1029,12 @@ class StdioServer:
     """The stdio fake: newline-delimited JSON-RPC on stdin/stdout."""
 
     def __init__(self, logic, record=None, early_notifications=False, garbage_first=False,
-                 ignore_sigterm=False, ignore_eof=False):
+                 ignore_sigterm=False, ignore_eof=False, close_stdin_after_list=False,
+                 hang_initialize=False, session_lost_once=None):
         self.logic = logic
+        self.close_stdin_after_list = close_stdin_after_list
+        self.hang_initialize = hang_initialize
+        self.session_lost_once = session_lost_once
         self.record = open(record, "a", encoding="utf-8") if record else None
         self.early = early_notifications
         self.garbage_first = garbage_first
@@ -959,6 +1076,15 @@ class StdioServer:
                 continue
             if "id" not in msg:
                 continue  # notifications: recorded only
+            if self.close_stdin_after_list and msg["method"] == "tools/list":
+                # Answer, then close fd 0 for good and stay alive: the client's next write
+                # gets EPIPE.
+                self.handle(msg)
+                sys.stdin.close()
+                os.close(0)
+                self.rec({"_stdin_closed": True})
+                while True:
+                    time.sleep(3600)
             threading.Thread(target=self.handle, args=(msg,), daemon=True).start()
         self.rec({"_eof": True})
         if self.ignore_eof:
@@ -967,6 +1093,18 @@ class StdioServer:
 
     def handle(self, msg):
         rid, method, params = msg["id"], msg["method"], msg.get("params")
+        if method == "initialize" and self.hang_initialize:
+            return None
+        if method == "tools/call" and self.session_lost_once:
+            # What a bridge such as mcp-remote passes on when its upstream restarted and
+            # forgot the session: the SDK's -32001 "Session not found". Once per marker
+            # file, so the server started anew answers.
+            try:
+                os.close(os.open(self.session_lost_once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass
+            else:
+                return self.write(_rpc_err(rid, -32001, "Session not found: No valid session ID"))
         if method == "initialize":
             if self.early:
                 self.write({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
@@ -1101,6 +1239,10 @@ def main(argv=None):
     p.add_argument("--expire-after", type=int)
     p.add_argument("--no-get-stream", action="store_true")
     p.add_argument("--delete-status", type=int, default=200)
+    p.add_argument("--unknown-session", choices=tuple(UNKNOWN_SESSION), default="404")
+    p.add_argument("--legacy-sse", action="store_true",
+                   help="serve the legacy HTTP+SSE transport at --path instead")
+    p.add_argument("--path", default="/mcp")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--stdio", action="store_true", help="serve MCP on stdin/stdout")
     p.add_argument("--record", help="stdio: append every received message (JSON lines)")
@@ -1112,6 +1254,15 @@ def main(argv=None):
     p.add_argument("--ignore-sigterm", action="store_true",
                    help="ignore SIGTERM and keep running after stdin closes")
     p.add_argument("--pid-file")
+    p.add_argument("--close-stdin-after-list", action="store_true",
+                   help="stdio: after answering tools/list, close fd 0 and stay alive")
+    p.add_argument("--hang-initialize", action="store_true",
+                   help="stdio: never answer initialize")
+    p.add_argument("--session-lost-once", metavar="FILE",
+                   help="stdio: answer the first tools/call with -32001 Session not found if "
+                        "FILE does not exist yet (and create it)")
+    p.add_argument("--stderr-exit", metavar="STATUS", type=int,
+                   help="stdio: after --stderr-lines, exit with STATUS before reading stdin")
     p.add_argument("--exec", nargs=argparse.REMAINDER, dest="exec_cmd",
                    help="stdio: run this real server, recording what the client sends (--record)")
     args = p.parse_args(argv)
@@ -1129,16 +1280,22 @@ def main(argv=None):
         for i in range(args.stderr_lines):
             sys.stderr.write(f"fake_mcp stderr line {i + 1}\n")
         sys.stderr.flush()
+        if args.stderr_exit is not None:
+            os._exit(args.stderr_exit)
         logic = Logic(tools, args.page_size, args.protocol_version)
         StdioServer(logic, record=args.record, early_notifications=args.early_notifications,
-                    garbage_first=args.garbage_first, ignore_sigterm=args.ignore_sigterm).run()
+                    garbage_first=args.garbage_first, ignore_sigterm=args.ignore_sigterm,
+                    close_stdin_after_list=args.close_stdin_after_list,
+                    hang_initialize=args.hang_initialize,
+                    session_lost_once=args.session_lost_once).run()
         return 0
 
     fake = FakeMcp(args.host, args.port, tools=tools, page_size=args.page_size,
                    stateless=args.stateless, answer=args.answer,
                    protocol_version=args.protocol_version, expire_after=args.expire_after,
                    get_stream=not args.no_get_stream, delete_status=args.delete_status,
-                   verbose=args.verbose)
+                   verbose=args.verbose, unknown_session=args.unknown_session,
+                   legacy_sse=args.legacy_sse, path=args.path)
     stop = threading.Event()
     if not args.ignore_sigterm:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
