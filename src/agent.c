@@ -97,6 +97,7 @@ struct agent_turn {
 	double cost_usd;
 	bool compress_tried, cancelled, time_up;
 	char *fail_text;
+	char *stored_answer; /* a continued turn whose answer was already stored */
 };
 
 struct agent {
@@ -141,14 +142,22 @@ static char role_char(const char *role)
 	return 's';
 }
 
-/* Stores a message and keeps it in memory. text is what session_search indexes. */
-static int add_msg(struct agent_turn *t, const char *role, char *json, const char *text)
+/* Stores a message (with its origin, may be NULL) and keeps it in memory. text is what
+ * session_search indexes. */
+static int add_msg_from(struct agent_turn *t, const char *role, char *json, const char *text,
+			const char *origin)
 {
 	int64_t id = 0;
-	int rc = sessions_append(t->a->env.store, t->session_id, role, json, text, &id);
+	int rc = sessions_append_origin(t->a->env.store, t->session_id, role, json, text, origin,
+					&id);
 
 	push_msg(t, id, role_char(role), json);
 	return rc;
+}
+
+static int add_msg(struct agent_turn *t, const char *role, char *json, const char *text)
+{
+	return add_msg_from(t, role, json, text, NULL);
 }
 
 static char *json_message(const char *role, const char *content, const char *tool_call_id)
@@ -670,6 +679,10 @@ static void step(struct agent_turn *t)
 		finish(t, AGENT_FAILED, t->fail_text);
 		return;
 	}
+	if (t->stored_answer) {
+		finish(t, AGENT_DONE, t->stored_answer);
+		return;
+	}
 	if ((t->model_calls > 0 || t->time_up) && t->limit == AGENT_DONE)
 		t->limit = limit_hit(t);
 	buf_init(&tools_json, 0);
@@ -945,6 +958,7 @@ static void turn_free(struct agent_turn *t)
 	free(t->system);
 	free(t->extra_system);
 	free(t->fail_text);
+	free(t->stored_answer);
 	free(t);
 }
 
@@ -960,7 +974,7 @@ static void finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 				   limit_text(t, why, sizeof(why)));
 	else
 		answer = xstrdup(text ? text : "");
-	if (stop != AGENT_FAILED && stop != AGENT_CANCELLED && *answer)
+	if (stop != AGENT_FAILED && stop != AGENT_CANCELLED && *answer && !t->stored_answer)
 		add_msg(t, "assistant", json_message("assistant", answer, NULL), answer);
 	sessions_add_usage(t->a->env.store, t->session_id, t->prompt_tokens, t->completion_tokens,
 			   t->cost_usd, true);
@@ -1021,6 +1035,34 @@ static int open_session(struct agent_turn *t, const struct agent_turn_opts *o,
 	return rc;
 }
 
+/* True when the session already holds the user message of origin: a turn for it was cut
+ * short (kill -9 mid-turn) and continues from the stored messages. When they end with a
+ * final answer after it, that answer is kept in t->stored_answer. */
+static bool continues(struct agent_turn *t, const char *origin)
+{
+	int64_t id;
+	size_t at = t->n_msgs;
+	const struct msg *last = t->n_msgs ? &t->msgs[t->n_msgs - 1] : NULL;
+	cJSON *j, *content;
+
+	if (sessions_find_origin(t->a->env.store, t->session_id, origin, &id) < 0)
+		return false;
+	log_info("agent: %s: continuing the interrupted turn of %s (its message is stored)",
+		 t->source, origin);
+	for (size_t i = 0; i < t->n_msgs; i++)
+		if (t->msgs[i].id == id)
+			at = i;
+	if (at >= t->n_msgs || !last || last == &t->msgs[at] || last->role != 'a' || !last->id)
+		return true;
+	j = cJSON_Parse(last->json);
+	content = cJSON_GetObjectItemCaseSensitive(j, "content");
+	if (!cJSON_GetObjectItemCaseSensitive(j, "tool_calls") && cJSON_IsString(content) &&
+	    *content->valuestring)
+		t->stored_answer = xstrdup(content->valuestring);
+	cJSON_Delete(j);
+	return true;
+}
+
 struct agent_turn *agent_find(struct agent *a, const char *source)
 {
 	for (struct agent_turn *t = a->turns; t; t = t->next)
@@ -1049,8 +1091,8 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	}
 	if (!router_has_model(a->env.router, t->model))
 		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);
-	else
-		add_msg(t, "user", json_message("user", user_text, NULL), user_text);
+	else if (!o->origin || !continues(t, o->origin))
+		add_msg_from(t, "user", json_message("user", user_text, NULL), user_text, o->origin);
 	t->timer = evtimer_new(loop_base(a->env.loop), on_timeout, t);
 	t->defer = evtimer_new(loop_base(a->env.loop), on_defer, t);
 	evtimer_add(t->timer, &tv);

@@ -35,6 +35,8 @@ static const struct store_migration builtin[] = {
 	{"sessions", SESSIONS_SCHEMA_SQL},
 	{"telegram", TELEGRAM_SCHEMA_SQL},
 	{"hook-runs", HOOKS_SCHEMA_SQL},
+	{"telegram-attempts", TELEGRAM_ATTEMPTS_SQL},
+	{"messages-origin", SESSIONS_ORIGIN_SQL},
 };
 
 #define CHECKPOINT_EVERY_S 1
