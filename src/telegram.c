@@ -99,6 +99,7 @@ struct chat {
 	struct chat *next;
 	int64_t id;
 	int64_t busy_update; /* inbox row being handled, 0 = idle */
+	int64_t started;     /* last row this process started (a retake is no new attempt) */
 	struct agent_turn *turn;
 	struct event *typing;
 	int64_t next_send_ms;
@@ -645,10 +646,14 @@ static void chat_next(struct chat *c)
 	sqlite3_finalize(st);
 	if (!c->busy_update)
 		return;
-	/* Counted before it runs: a start the process did not survive stays counted. */
-	if (attempts < POISON_ATTEMPTS)
+	/* Counted before it runs: a start the process did not survive stays counted. A row
+	 * taken again by this process (its reply could not be stored) is no new attempt. */
+	if (c->started == c->busy_update)
+		attempts = 0;
+	else if (attempts < POISON_ATTEMPTS)
 		row_exec(t, "UPDATE tg_inbox SET attempts = attempts + 1 WHERE update_id = ?",
 			 c->busy_update);
+	c->started = c->busy_update;
 	if (attempts >= POISON_ATTEMPTS) {
 		log_error("telegram: chat %lld: update %lld stopped the gateway %lld times; "
 			  "answering that it could not be processed",

@@ -66,6 +66,7 @@ def start_gateway(tmp_path, model, tg):
     return Gateway(tmp_path, text, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
 
 
+@pytest.mark.smoke
 def test_sigkill_every_few_hundred_ms_loses_nothing_and_repeats_nothing(tmp_path, model, tg):
     rng = random.Random(int(os.environ.get("HERMETIC_CHAOS_SEED", "14")))
     expected = {c: [] for c in CHATS}
