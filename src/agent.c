@@ -1092,7 +1092,8 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	if (!router_has_model(a->env.router, t->model))
 		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);
 	else if (!o->origin || !continues(t, o->origin))
-		add_msg_from(t, "user", json_message("user", user_text, NULL), user_text, o->origin);
+		add_msg_from(t, "user", json_message("user", user_text, NULL), user_text,
+			     o->origin);
 	t->timer = evtimer_new(loop_base(a->env.loop), on_timeout, t);
 	t->defer = evtimer_new(loop_base(a->env.loop), on_defer, t);
 	evtimer_add(t->timer, &tv);

@@ -178,8 +178,8 @@ int sessions_find_origin(struct store *s, int64_t id, const char *origin, int64_
 	sqlite3_stmt *st;
 	int rc;
 
-	if (prepare(db, "SELECT id FROM messages WHERE session_id = ? AND origin = ? LIMIT 1", &st) <
-	    0)
+	if (prepare(db, "SELECT id FROM messages WHERE session_id = ? AND origin = ? LIMIT 1",
+		    &st) < 0)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, origin, -1, SQLITE_STATIC);

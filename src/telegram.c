@@ -74,7 +74,7 @@
 /* Starts of one inbox row the process did not survive before it is given up. */
 #define POISON_ATTEMPTS 2
 #define POISON_TEXT                                                                                \
-	"Sorry, this message could not be processed: working on it stopped me twice. "            \
+	"Sorry, this message could not be processed: working on it stopped me twice. "             \
 	"Please rephrase it."
 
 static const char help_text[] = "I am your hermetic assistant. Write to me in plain words.\n"
@@ -415,8 +415,9 @@ static void on_turn_done(const struct agent_result *r, void *arg)
 	event_del(c->typing);
 	if (c->t->closing) {
 		/* Stays queued and runs again at the next start; a clean stop is no crash. */
-		row_exec(c->t, "UPDATE tg_inbox SET attempts = max(attempts - 1, 0) "
-			       "WHERE update_id = ?",
+		row_exec(c->t,
+			 "UPDATE tg_inbox SET attempts = max(attempts - 1, 0) "
+			 "WHERE update_id = ?",
 			 c->busy_update);
 		c->busy_update = 0;
 		return;
@@ -632,8 +633,8 @@ static void chat_next(struct chat *c)
 	if (c->busy_update || c->turn)
 		return;
 	if (sqlite3_prepare_v2(db(t),
-			       "SELECT update_id, text, kind, attempts FROM tg_inbox WHERE done = 0 "
-			       "AND chat_id = ? ORDER BY update_id LIMIT 1",
+			       "SELECT update_id, text, kind, attempts FROM tg_inbox "
+			       "WHERE done = 0 AND chat_id = ? ORDER BY update_id LIMIT 1",
 			       -1, &st, NULL) != SQLITE_OK)
 		return;
 	sqlite3_bind_int64(st, 1, c->id);
@@ -1032,8 +1033,9 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 		buf_init(&plain, 0);
 		html_text_reduce(s->text, strlen(s->text), &plain);
 		if (sqlite3_prepare_v2(db(t),
-				       "UPDATE tg_outbox SET text = ?, html = 0, sending = 0 WHERE id = ?", -1,
-				       &st, NULL) == SQLITE_OK) {
+				       "UPDATE tg_outbox SET text = ?, html = 0, sending = 0 "
+				       "WHERE id = ?",
+				       -1, &st, NULL) == SQLITE_OK) {
 			sqlite3_bind_text(st, 1, plain.len ? buf_str(&plain) : "(empty)", -1,
 					  SQLITE_STATIC);
 			sqlite3_bind_int64(st, 2, s->row);
@@ -1059,9 +1061,10 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 		if (a->status > 0 && a->status < 500) /* refused: not shown */
 			send_row_done(t, s, "UPDATE tg_outbox SET sending = 0 WHERE id = ?");
 		if (a->status == 0)
-			log_warn("telegram: chat %lld: the part may arrive twice (Telegram may have "
-				 "taken it before the connection failed)",
-				 (long long)s->chat_id);
+			log_warn(
+				"telegram: chat %lld: the part may arrive twice (Telegram may have "
+				"taken it before the connection failed)",
+				(long long)s->chat_id);
 	}
 	free(s->text);
 	free(s);
@@ -1198,8 +1201,8 @@ static void resume(struct telegram *t)
 {
 	sqlite3_stmt *st;
 
-	if (sqlite3_prepare_v2(db(t), "SELECT id, chat_id FROM tg_outbox WHERE sending = 1", -1, &st,
-			       NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(db(t), "SELECT id, chat_id FROM tg_outbox WHERE sending = 1", -1,
+			       &st, NULL) == SQLITE_OK) {
 		while (sqlite3_step(st) == SQLITE_ROW)
 			log_warn("telegram: chat %lld: outbox part %lld was being sent when the "
 				 "gateway stopped; sending it again (it may arrive twice)",
