@@ -1016,7 +1016,10 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 	}
 	if (a->ok) {
 		/* First thing after Telegram took it: the duplicate window closes here. */
-		send_row_done(t, s, "DELETE FROM tg_outbox WHERE id = ?");
+		if (row_exec(t, "DELETE FROM tg_outbox WHERE id = ?", s->row) < 0)
+			log_warn("telegram: chat %lld: outbox part %lld was sent but not deleted "
+				 "(%s); it may arrive twice",
+				 (long long)s->chat_id, (long long)s->row, sqlite3_errmsg(db(t)));
 		metric_inc(t->m_sent, (const char *const[]){"ok"}, 1);
 		t->send_backoff_ms = 0;
 	} else if (a->error_code == 429) {
