@@ -59,7 +59,8 @@ struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct m
 /* Clears a webhook, registers the commands, resumes queued work and starts polling. */
 void telegram_start(struct telegram *t);
 /* Cancels running turns and in-flight requests (their rows stay queued for the next start)
- * and frees. Accepts NULL. */
+ * and frees; a sendMessage in flight is given up to 3 s to finish first (cut, it would be
+ * sent again at the next start). Accepts NULL. */
 void telegram_destroy(struct telegram *t);
 
 /* False when no poll has succeeded for longer than twice telegram.poll_timeout_s, and at
