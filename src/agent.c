@@ -108,6 +108,7 @@ struct agent_turn {
 	bool compress_tried, cancelled, time_up;
 	bool tainted, web_any; /* trust: see the top of this file */
 	char *fail_text;
+	char *stored_answer; /* a continued turn whose answer was already stored */
 };
 
 struct agent {
@@ -157,14 +158,15 @@ static char role_char(const char *role)
 struct msg_write {
 	int64_t session_id, id;
 	const char *role; /* a string literal */
-	char *json, *text;
+	char *json, *text, *origin;
 };
 
 static int write_msg(struct store *s, void *arg)
 {
 	struct msg_write *w = arg;
 
-	return sessions_append(s, w->session_id, w->role, w->json, w->text, &w->id);
+	return sessions_append_origin(s, w->session_id, w->role, w->json, w->text, w->origin,
+				      &w->id);
 }
 
 static void msg_write_free(struct msg_write *w, int rc)
@@ -174,6 +176,7 @@ static void msg_write_free(struct msg_write *w, int rc)
 			  (long long)w->session_id);
 	free(w->json);
 	free(w->text);
+	free(w->origin);
 	free(w);
 }
 
@@ -182,9 +185,10 @@ static void on_msg_written(void *arg, int rc)
 	msg_write_free(arg, rc);
 }
 
-/* Stores a message and keeps it in memory. text is what session_search indexes. The id is 0
- * while the message waits for the database. */
-static int add_msg(struct agent_turn *t, const char *role, char *json, const char *text)
+/* Stores a message (with its origin, may be NULL) and keeps it in memory. text is what
+ * session_search indexes. The id is 0 while the message waits for the database. */
+static int add_msg_from(struct agent_turn *t, const char *role, char *json, const char *text,
+			const char *origin)
 {
 	struct msg_write *w = xcalloc(1, sizeof(*w));
 	int64_t id = 0;
@@ -194,6 +198,7 @@ static int add_msg(struct agent_turn *t, const char *role, char *json, const cha
 	w->role = role;
 	w->json = xstrdup(json);
 	w->text = text ? xstrdup(text) : NULL;
+	w->origin = origin ? xstrdup(origin) : NULL;
 	rc = store_write(t->a->env.store, write_msg, w, on_msg_written);
 	if (rc != -EINPROGRESS) {
 		id = w->id;
@@ -219,6 +224,11 @@ static int write_usage(struct store *s, void *arg)
 static void on_usage_written(void *arg, int rc)
 {
 	free(arg);
+}
+
+static int add_msg(struct agent_turn *t, const char *role, char *json, const char *text)
+{
+	return add_msg_from(t, role, json, text, NULL);
 }
 
 static char *json_message(const char *role, const char *content, const char *tool_call_id)
@@ -740,6 +750,10 @@ static void step(struct agent_turn *t)
 		finish(t, AGENT_FAILED, t->fail_text);
 		return;
 	}
+	if (t->stored_answer) {
+		finish(t, AGENT_DONE, t->stored_answer);
+		return;
+	}
 	if ((t->model_calls > 0 || t->time_up) && t->limit == AGENT_DONE)
 		t->limit = limit_hit(t);
 	buf_init(&tools_json, 0);
@@ -1037,6 +1051,7 @@ static void turn_free(struct agent_turn *t)
 	free(t->system);
 	free(t->extra_system);
 	free(t->fail_text);
+	free(t->stored_answer);
 	free(t);
 }
 
@@ -1052,7 +1067,7 @@ static void finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 				   limit_text(t, why, sizeof(why)));
 	else
 		answer = xstrdup(text ? text : "");
-	if (stop != AGENT_FAILED && stop != AGENT_CANCELLED && *answer)
+	if (stop != AGENT_FAILED && stop != AGENT_CANCELLED && *answer && !t->stored_answer)
 		add_msg(t, "assistant", json_message("assistant", answer, NULL), answer);
 	{
 		struct usage_write *w = xmalloc(sizeof(*w));
@@ -1119,6 +1134,34 @@ static int open_session(struct agent_turn *t, const struct agent_turn_opts *o,
 	return rc;
 }
 
+/* True when the session already holds the user message of origin: a turn for it was cut
+ * short (kill -9 mid-turn) and continues from the stored messages. When they end with a
+ * final answer after it, that answer is kept in t->stored_answer. */
+static bool continues(struct agent_turn *t, const char *origin)
+{
+	int64_t id;
+	size_t at = t->n_msgs;
+	const struct msg *last = t->n_msgs ? &t->msgs[t->n_msgs - 1] : NULL;
+	cJSON *j, *content;
+
+	if (sessions_find_origin(t->a->env.store, t->session_id, origin, &id) < 0)
+		return false;
+	log_info("agent: %s: continuing the interrupted turn of %s (its message is stored)",
+		 t->source, origin);
+	for (size_t i = 0; i < t->n_msgs; i++)
+		if (t->msgs[i].id == id)
+			at = i;
+	if (at >= t->n_msgs || !last || last == &t->msgs[at] || last->role != 'a' || !last->id)
+		return true;
+	j = cJSON_Parse(last->json);
+	content = cJSON_GetObjectItemCaseSensitive(j, "content");
+	if (!cJSON_GetObjectItemCaseSensitive(j, "tool_calls") && cJSON_IsString(content) &&
+	    *content->valuestring)
+		t->stored_answer = xstrdup(content->valuestring);
+	cJSON_Delete(j);
+	return true;
+}
+
 struct agent_turn *agent_find(struct agent *a, const char *source)
 {
 	for (struct agent_turn *t = a->turns; t; t = t->next)
@@ -1155,8 +1198,9 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	}
 	if (!router_has_model(a->env.router, t->model))
 		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);
-	else
-		add_msg(t, "user", json_message("user", user_text, NULL), user_text);
+	else if (!o->origin || !continues(t, o->origin))
+		add_msg_from(t, "user", json_message("user", user_text, NULL), user_text,
+			     o->origin);
 	t->timer = evtimer_new(loop_base(a->env.loop), on_timeout, t);
 	t->defer = evtimer_new(loop_base(a->env.loop), on_defer, t);
 	evtimer_add(t->timer, &tv);

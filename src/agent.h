@@ -42,6 +42,12 @@ struct agent_turn_opts {
 	const char *model;	  /* NULL = the session's model, else cfg->model */
 	bool fresh;		  /* start a new session with no history (cron, hooks) */
 	const char *extra_system; /* appended to the system prompt (e.g. a cron job's skills) */
+	/* NULL, or what the message answers to outside the session (e.g. "telegram:<update>").
+	 * It is stored with the user message; when the session already holds a message with
+	 * this origin (a turn for it was cut short by a crash), the turn continues from the
+	 * stored messages instead of adding the user text again, and an answer already stored
+	 * after it is returned without a model call. */
+	const char *origin;
 };
 
 enum agent_stop {

@@ -2715,12 +2715,18 @@ static const struct opt telegram_opts[] = {
 	{"allowed_users", T_INTS, FLD(config_telegram, allowed_users),
 	 CNT(config_telegram, n_allowed_users), .min = 1, .max = MAX_I64, .cap = 1024,
 	 .text = "user ids served; empty = nobody"},
+	{"allowed_chats", T_INTS, FLD(config_telegram, allowed_chats),
+	 CNT(config_telegram, n_allowed_chats), .min = INT64_MIN + 1, .max = MAX_I64, .cap = 1024,
+	 .text = "group chat ids (negative) where allowed users are answered; private chats need "
+		 "no entry, other groups are ignored"},
 	{"api_base", T_STR, FLD(config_telegram, api_base), .def = "https://api.telegram.org",
 	 .check = check_url, .text = "Bot API server"},
 	{"admin_chat", T_INT, FLD(config_telegram, admin_chat), .def = "0", .min = INT64_MIN + 1,
 	 .max = MAX_I64, .text = "chat for alerts (budget, bleed, failures); 0 = none"},
 	{"poll_timeout_s", T_INT, FLD(config_telegram, poll_timeout_s), .def = "30", .min = 1,
-	 .max = 120, .text = "getUpdates long-poll timeout"},
+	 .max = 120,
+	 .text = "getUpdates long-poll timeout; `/readyz` fails after no successful poll for "
+		 "twice this, at least 10 s"},
 	{"refuse_unknown", T_BOOL, FLD(config_telegram, refuse_unknown), .def = "true",
 	 .text = "answer strangers with a refusal (false = ignore them)"},
 };

@@ -259,6 +259,8 @@ struct config_telegram {
 	char *token;  /* secret; NULL = Telegram off */
 	int64_t *allowed_users;
 	size_t n_allowed_users;
+	int64_t *allowed_chats; /* group chats served; private chats always are */
+	size_t n_allowed_chats;
 	char *api_base;
 	int64_t admin_chat; /* 0 = none */
 	int64_t poll_timeout_s;

@@ -175,6 +175,32 @@ int sessions_create(struct store *s, const char *source, const char *model,
 int sessions_append(struct store *s, int64_t id, const char *role, const char *json,
 		    const char *text, int64_t *msg_id)
 {
+	return sessions_append_origin(s, id, role, json, text, NULL, msg_id);
+}
+
+int sessions_find_origin(struct store *s, int64_t id, const char *origin, int64_t *msg_id)
+{
+	sqlite3 *db = store_db(s);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (prepare(db, "SELECT id FROM messages WHERE session_id = ? AND origin = ? LIMIT 1",
+		    &st) < 0)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, origin, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*msg_id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : fail(db, "find origin");
+}
+
+int sessions_append_origin(struct store *s, int64_t id, const char *role, const char *json,
+			   const char *text, const char *origin, int64_t *msg_id)
+{
 	sqlite3 *db = store_db(s);
 	sqlite3_stmt *st;
 	int64_t now = now_wall_ms();
@@ -184,8 +210,8 @@ int sessions_append(struct store *s, int64_t id, const char *role, const char *j
 	if (rc < 0)
 		return rc == -EBUSY ? rc : fail(db, "begin");
 	rc = prepare(db,
-		     "INSERT INTO messages (session_id, role, content, json, created_ms)"
-		     " VALUES (?, ?, ?, ?, ?)",
+		     "INSERT INTO messages (session_id, role, content, json, created_ms, origin)"
+		     " VALUES (?, ?, ?, ?, ?, ?)",
 		     &st);
 	if (rc == 0) {
 		sqlite3_bind_int64(st, 1, id);
@@ -193,6 +219,8 @@ int sessions_append(struct store *s, int64_t id, const char *role, const char *j
 		sqlite3_bind_text(st, 3, text ? text : "", -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, json, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, now);
+		if (origin)
+			sqlite3_bind_text(st, 6, origin, -1, SQLITE_STATIC);
 		rc = step_done(db, st, "append message");
 		if (rc == 0 && msg_id)
 			*msg_id = sqlite3_last_insert_rowid(db);

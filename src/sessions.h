@@ -40,6 +40,10 @@ struct store;
 	" INSERT INTO messages_fts (messages_fts, rowid, content)"                                 \
 	" VALUES ('delete', old.id, old.content); END;"
 
+/* origin: what a user message answers to outside the session (e.g. a Telegram update), so a
+ * turn interrupted by a crash is continued, not asked again. */
+#define SESSIONS_ORIGIN_SQL "ALTER TABLE messages ADD COLUMN origin TEXT;"
+
 struct session_info {
 	int64_t id;
 	char *source;
@@ -70,6 +74,12 @@ int sessions_get(struct store *s, int64_t id, struct session_info *out); /* -ENO
  * message's id goes to *msg_id when msg_id is not NULL. */
 int sessions_append(struct store *s, int64_t id, const char *role, const char *json,
 		    const char *text, int64_t *msg_id);
+/* The same with an origin key (NULL = none): what the message answers to outside the
+ * session, e.g. "telegram:<update_id>". */
+int sessions_append_origin(struct store *s, int64_t id, const char *role, const char *json,
+			   const char *text, const char *origin, int64_t *msg_id);
+/* The id of session id's message with this origin: 0 with *msg_id set, -ENOENT, or -EIO. */
+int sessions_find_origin(struct store *s, int64_t id, const char *origin, int64_t *msg_id);
 /* Calls cb for each message not compacted away, in conversation order (the db id is
  * passed: sessions_compact takes those ids). */
 typedef void (*sessions_message_cb)(int64_t msg_id, const char *role, const char *json, void *arg);

@@ -52,6 +52,8 @@ static const struct store_migration builtin[] = {
 	{"hook-runs", HOOKS_SCHEMA_SQL},
 	{"hook-runs-resume", HOOKS_RESUME_SQL},
 	{"spend-estimated", SPEND_ESTIMATED_SQL},
+	{"telegram-attempts", TELEGRAM_ATTEMPTS_SQL},
+	{"messages-origin", SESSIONS_ORIGIN_SQL},
 };
 
 #define CHECKPOINT_EVERY_S 1

@@ -10,13 +10,20 @@
  *   sender  one sendMessage at a time: the oldest outbox row whose chat may send again
  *           (1 message/s per chat, or later after a 429), deleted once Telegram took it.
  *
- * Only telegram.allowed_users are served. Anyone else's message never reaches the model; it
- * is logged with the user id and answered with one short refusal per user per day
- * (telegram.refuse_unknown).
+ * Only telegram.allowed_users are served, in private chats and in the groups named by
+ * telegram.allowed_chats. Anyone else's message never reaches the model; a stranger in a
+ * private chat is logged once and answered with one short refusal per day, within a global
+ * rate (telegram.refuse_unknown). Strangers leave no rows and no struct chat: a small fixed
+ * table remembers the last ones, and chats are freed as soon as they have nothing to do.
  *
  * The one gap left: a crash after Telegram accepted a message but before its outbox row is
- * deleted (one SQLite statement later) sends that part again at the next start. Telegram has
- * no idempotency key for sendMessage, so at-least-once is the best a client can do.
+ * deleted (one SQLite statement later), or a connection cut after acceptance, sends that part
+ * again. Telegram has no idempotency key for sendMessage, so at-least-once is the best a
+ * client can do; the row's `sending` mark says which parts may show twice.
+ *
+ * A row's turn that the process did not survive continues from the stored messages (the
+ * turn's origin is the update id); its attempts are counted, and after POISON_ATTEMPTS it is
+ * answered "could not be processed" instead of crashing every start.
  *
  * Rejected: webhooks (they need an inbound public endpoint on a home cluster) and sending
  * straight from the turn's callback (a crash or a Telegram outage between the answer and the
@@ -56,11 +63,21 @@
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
 #define SEND_GAP_MS    1000 /* per chat */
+#define DRAIN_SEND_MS  3000 /* a stop waits this long for a sendMessage in flight */
 #define TYPING_EVERY_S 4
 #define MAX_PARTS      64   /* a reply longer than this many messages is cut */
 #define TG_TEXT_MAX    4096 /* UTF-16 units per message */
 #define RESPONSE_MAX   (4 * 1024 * 1024)
 #define OFFSET_KEY     "telegram.offset"
+/* Strangers: this many are remembered (least recently seen forgotten first), and all of them
+ * together get at most this many refusals a minute. Nothing about them is stored. */
+#define STRANGERS_MAX	    256
+#define REFUSALS_PER_MINUTE 10
+/* Starts of one inbox row the process did not survive before it is given up. */
+#define POISON_ATTEMPTS 2
+#define POISON_TEXT                                                                                \
+	"Sorry, this message could not be processed: working on it stopped me twice. "             \
+	"Please rephrase it."
 
 static const char help_text[] = "I am your hermetic assistant. Write to me in plain words.\n"
 				"/new - start a new conversation\n"
@@ -85,6 +102,7 @@ struct chat {
 	struct chat *next;
 	int64_t id;
 	int64_t busy_update; /* inbox row being handled, 0 = idle */
+	int64_t started;     /* last row this process started (a retake is no new attempt) */
 	struct agent_turn *turn;
 	struct event *typing;
 	int64_t next_send_ms;
@@ -109,6 +127,13 @@ struct api_call {
 	struct api_call *next;
 };
 
+/* A stranger who was answered (or seen) lately: one refusal per user per day. */
+struct stranger {
+	int64_t user_id;
+	int64_t day;	 /* days since the epoch of the last refusal, 0 = none */
+	int64_t seen_ms; /* for eviction: the least recently seen goes */
+};
+
 struct telegram {
 	struct daemon *d;
 	const struct config *cfg;
@@ -128,6 +153,9 @@ struct telegram {
 	bool sending;
 	bool updates_unstored; /* the last batch could not be stored (logged once) */
 	int64_t send_backoff_ms;
+	struct stranger strangers[STRANGERS_MAX]; /* the only state strangers get */
+	int64_t refusals_minute;		  /* minute of the count below */
+	int refusals_in_minute;
 	struct metric *m_last_poll, *m_poll_errors, *m_updates, *m_sent;
 };
 
@@ -219,19 +247,47 @@ static void ignore_answer(struct telegram *t, const struct answer *a, void *arg)
 
 /* ---- chats and the inbox ------------------------------------------------------------- */
 
-static struct chat *chat_get(struct telegram *t, int64_t id)
+static struct chat *chat_find(struct telegram *t, int64_t id)
 {
-	struct chat *c;
-
-	for (c = t->chats; c; c = c->next)
+	for (struct chat *c = t->chats; c; c = c->next)
 		if (c->id == id)
 			return c;
+	return NULL;
+}
+
+static struct chat *chat_get(struct telegram *t, int64_t id)
+{
+	struct chat *c = chat_find(t, id);
+
+	if (c)
+		return c;
 	c = xcalloc(1, sizeof(*c));
 	c->t = t;
 	c->id = id;
 	c->next = t->chats;
 	t->chats = c;
 	return c;
+}
+
+/* Frees the chats with nothing to do (no turn, no row, no send gap pending): chats exist
+ * only while they work, so their number follows the work, not everyone who ever wrote.
+ * Called only from the top of an event callback, never with a chat on the stack. */
+static void reap_chats(struct telegram *t)
+{
+	int64_t now = now_mono_ms();
+
+	for (struct chat **p = &t->chats; *p;) {
+		struct chat *c = *p;
+
+		if (c->turn || c->busy_update || c->next_send_ms > now) {
+			p = &c->next;
+			continue;
+		}
+		*p = c->next;
+		if (c->typing)
+			event_free(c->typing);
+		free(c);
+	}
 }
 
 static void source_of(int64_t chat_id, char *out, size_t len)
@@ -242,6 +298,20 @@ static void source_of(int64_t chat_id, char *out, size_t len)
 static sqlite3 *db(struct telegram *t)
 {
 	return store_db(t->d->store);
+}
+
+/* Runs sql with one integer parameter; 0 or -EIO. */
+static int row_exec(struct telegram *t, const char *sql, int64_t row)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db(t), sql, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, row);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+	sqlite3_finalize(st);
+	return rc;
 }
 
 static void kick_sender(struct telegram *t, long delay_ms)
@@ -401,7 +471,12 @@ static void on_turn_done(const struct agent_result *r, void *arg)
 	c->turn = NULL;
 	event_del(c->typing);
 	if (c->t->closing) {
-		c->busy_update = 0; /* stays queued: it runs again at the next start */
+		/* Stays queued and runs again at the next start; a clean stop is no crash. */
+		row_exec(c->t,
+			 "UPDATE tg_inbox SET attempts = max(attempts - 1, 0) "
+			 "WHERE update_id = ?",
+			 c->busy_update);
+		c->busy_update = 0;
 		return;
 	}
 	if (r->stop == AGENT_CANCELLED)
@@ -420,12 +495,14 @@ static const struct agent_cbs turn_cbs = {NULL, NULL, on_turn_done};
 static void start_turn(struct chat *c, const char *text)
 {
 	struct telegram *t = c->t;
-	char source[48];
+	char source[48], origin[48];
 	struct timeval every = {TYPING_EVERY_S, 0};
 
 	source_of(c->id, source, sizeof(source));
-	if (agent_turn(t->agent, &(struct agent_turn_opts){.source = source}, text, &turn_cbs, c,
-		       &c->turn) < 0) {
+	/* A turn the process did not survive continues from its stored messages. */
+	snprintf(origin, sizeof(origin), "telegram:%lld", (long long)c->busy_update);
+	if (agent_turn(t->agent, &(struct agent_turn_opts){.source = source, .origin = origin},
+		       text, &turn_cbs, c, &c->turn) < 0) {
 		finish_row(c, "Sorry, I could not start on that (see the log).");
 		chat_next(c);
 		return;
@@ -610,12 +687,13 @@ static void chat_next(struct chat *c)
 	struct telegram *t = c->t;
 	sqlite3_stmt *st;
 	char *text = NULL, *kind = NULL;
+	int64_t attempts = 0;
 
 	if (c->busy_update || c->turn)
 		return;
 	if (sqlite3_prepare_v2(db(t),
-			       "SELECT update_id, text, kind FROM tg_inbox WHERE done = 0 AND "
-			       "chat_id = ? ORDER BY update_id LIMIT 1",
+			       "SELECT update_id, text, kind, attempts FROM tg_inbox "
+			       "WHERE done = 0 AND chat_id = ? ORDER BY update_id LIMIT 1",
 			       -1, &st, NULL) != SQLITE_OK)
 		return;
 	sqlite3_bind_int64(st, 1, c->id);
@@ -623,11 +701,25 @@ static void chat_next(struct chat *c)
 		c->busy_update = sqlite3_column_int64(st, 0);
 		text = xstrdup((const char *)sqlite3_column_text(st, 1));
 		kind = xstrdup((const char *)sqlite3_column_text(st, 2));
+		attempts = sqlite3_column_int64(st, 3);
 	}
 	sqlite3_finalize(st);
 	if (!c->busy_update)
 		return;
-	if (strcmp(kind, "text") != 0)
+	/* Counted before it runs: a start the process did not survive stays counted. A row
+	 * taken again by this process (its reply could not be stored) is no new attempt. */
+	if (c->started == c->busy_update)
+		attempts = 0;
+	else if (attempts < POISON_ATTEMPTS)
+		row_exec(t, "UPDATE tg_inbox SET attempts = attempts + 1 WHERE update_id = ?",
+			 c->busy_update);
+	c->started = c->busy_update;
+	if (attempts >= POISON_ATTEMPTS) {
+		log_error("telegram: chat %lld: update %lld stopped the gateway %lld times; "
+			  "answering that it could not be processed",
+			  (long long)c->id, (long long)c->busy_update, (long long)attempts);
+		finish_row(c, POISON_TEXT);
+	} else if (strcmp(kind, "text") != 0)
 		finish_row(c, "Only text messages are supported for now.");
 	else if (!command(c, text))
 		start_turn(c, text);
@@ -639,6 +731,14 @@ static void chat_next(struct chat *c)
 
 /* ---- receiving updates --------------------------------------------------------------- */
 
+static bool group_allowed(const struct config *cfg, int64_t chat_id)
+{
+	for (size_t i = 0; i < cfg->telegram.n_allowed_chats; i++)
+		if (cfg->telegram.allowed_chats[i] == chat_id)
+			return true;
+	return false;
+}
+
 static bool allowed(const struct config *cfg, int64_t user_id)
 {
 	for (size_t i = 0; i < cfg->telegram.n_allowed_users; i++)
@@ -647,26 +747,49 @@ static bool allowed(const struct config *cfg, int64_t user_id)
 	return false;
 }
 
+/* The stranger's slot: found, or the least recently seen one reused. */
+static struct stranger *stranger_get(struct telegram *t, int64_t user_id, bool *known)
+{
+	struct stranger *oldest = &t->strangers[0];
+
+	for (size_t i = 0; i < STRANGERS_MAX; i++) {
+		struct stranger *s = &t->strangers[i];
+
+		if (s->user_id == user_id) {
+			*known = true;
+			return s;
+		}
+		if (s->seen_ms < oldest->seen_ms)
+			oldest = s;
+	}
+	*known = false;
+	*oldest = (struct stranger){.user_id = user_id};
+	return oldest;
+}
+
+/* Someone not in allowed_users wrote in a private chat: logged when new, answered with one
+ * refusal a day, within a global rate; no row, no struct chat. */
 static void refuse(struct telegram *t, int64_t chat_id, int64_t user_id)
 {
-	char key[64], day[16], *last = NULL;
-	time_t now = time(NULL);
-	struct tm tm;
+	int64_t now = now_wall_ms(), day = now / 86400000 + 1, minute = now / 60000;
+	bool known;
+	struct stranger *s = stranger_get(t, user_id, &known);
 
-	log_warn("telegram: message from user %lld (not in telegram.allowed_users) ignored",
-		 (long long)user_id);
 	metric_inc(t->m_updates, (const char *const[]){"refused"}, 1);
-	if (!t->cfg->telegram.refuse_unknown)
+	s->seen_ms = now;
+	if (!known)
+		log_warn("telegram: message from user %lld (not in telegram.allowed_users) ignored",
+			 (long long)user_id);
+	if (!t->cfg->telegram.refuse_unknown || s->day == day)
 		return;
-	localtime_r(&now, &tm);
-	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-	snprintf(key, sizeof(key), "telegram.refused.%lld", (long long)user_id);
-	if (store_kv_get(t->d->store, key, &last) == 0 && strcmp(last, day) == 0) {
-		free(last);
-		return;
+	if (t->refusals_minute != minute) {
+		t->refusals_minute = minute;
+		t->refusals_in_minute = 0;
 	}
-	free(last);
-	store_kv_set(t->d->store, key, day);
+	if (t->refusals_in_minute >= REFUSALS_PER_MINUTE)
+		return;
+	t->refusals_in_minute++;
+	s->day = day;
 	outbox_add(t, chat_id, "This is a private assistant. Sorry.");
 }
 
@@ -706,7 +829,9 @@ static void inbox_add(struct telegram *t, sqlite3_stmt *st, int64_t update_id, c
 	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(chat, "id");
 	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(from, "id");
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "text");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(chat, "type");
 	int64_t chat_id, user_id;
+	bool private;
 
 	if (!cJSON_IsNumber(cid) || !cJSON_IsNumber(uid)) {
 		metric_inc(t->m_updates, (const char *const[]){"skipped"}, 1);
@@ -714,8 +839,22 @@ static void inbox_add(struct telegram *t, sqlite3_stmt *st, int64_t update_id, c
 	}
 	chat_id = (int64_t)cid->valuedouble;
 	user_id = (int64_t)uid->valuedouble;
+	private = cJSON_IsString(type) && strcmp(type->valuestring, "private") == 0;
+	/* Answers draw on private memory and notes: a group sees them only when named. */
+	if (!private && !group_allowed(t->cfg, chat_id)) {
+		metric_inc(t->m_updates, (const char *const[]){"refused"}, 1);
+		if (allowed(t->cfg, user_id))
+			log_warn("telegram: message from user %lld in chat %lld ignored (a %s chat "
+				 "not in telegram.allowed_chats)",
+				 (long long)user_id, (long long)chat_id,
+				 cJSON_IsString(type) ? type->valuestring : "non-private");
+		return;
+	}
 	if (!allowed(t->cfg, user_id)) {
-		refuse(t, chat_id, user_id);
+		if (private)
+			refuse(t, chat_id, user_id);
+		else
+			metric_inc(t->m_updates, (const char *const[]){"refused"}, 1);
 		return;
 	}
 	if (cJSON_IsString(text) && stop_now(t, chat_id, text->valuestring)) {
@@ -826,8 +965,18 @@ static void poll_failed(struct telegram *t, const char *what, const struct answe
 	schedule_poll(t, wait);
 }
 
+/* Starts the chats with queued rows: one query, whatever the number of chats. */
 static void kick_chats(struct telegram *t)
 {
+	sqlite3_stmt *st;
+
+	reap_chats(t);
+	if (sqlite3_prepare_v2(db(t), "SELECT DISTINCT chat_id FROM tg_inbox WHERE done = 0", -1,
+			       &st, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		chat_get(t, sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
 	for (struct chat *c = t->chats; c; c = c->next)
 		chat_next(c);
 }
@@ -894,6 +1043,8 @@ static void on_poll_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct telegram *t = arg;
 
+	if (t->closing)
+		return;
 	if (!t->started_polling)
 		api(t, "deleteWebhook", "{\"drop_pending_updates\":false}", API_TIMEOUT_MS,
 		    on_webhook_deleted, NULL);
@@ -905,58 +1056,68 @@ static void on_poll_event(evutil_socket_t fd, short what, void *arg)
 
 struct sending {
 	int64_t row;
-	struct chat *chat;
+	int64_t chat_id;
 	bool html;
 	char *text;
 };
 
-struct row_delete {
+struct row_done {
 	struct telegram *t;
-	int64_t row;
+	int64_t row, chat_id;
+	const char *sql; /* a string literal */
+	bool sent;	 /* Telegram took the part: a failed delete may repeat it */
 };
 
-static int delete_row(struct store *s, void *arg)
+static int row_done_exec(struct store *s, void *arg)
 {
-	struct row_delete *d = arg;
+	struct row_done *d = arg;
 	sqlite3_stmt *st;
 	int rc = 0;
 
-	if (sqlite3_prepare_v2(store_db(s), "DELETE FROM tg_outbox WHERE id = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return store_fail(s, "delete a sent message");
+	if (sqlite3_prepare_v2(store_db(s), d->sql, -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, "update the outbox");
 	sqlite3_bind_int64(st, 1, d->row);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = store_fail(s, "delete a sent message");
+		rc = store_fail(s, "update the outbox");
 	sqlite3_finalize(st);
 	return rc;
 }
 
-static void on_row_deleted(void *arg, int rc)
+static void row_done_failed(const struct row_done *d)
 {
-	struct row_delete *d = arg;
+	if (d->sent)
+		log_warn("telegram: chat %lld: outbox part %lld was sent but not deleted (%s); it "
+			 "may arrive twice",
+			 (long long)d->chat_id, (long long)d->row, store_error(d->t->d->store));
+	else
+		log_error("telegram: chat %lld: outbox part %lld could not be updated (%s)",
+			  (long long)d->chat_id, (long long)d->row, store_error(d->t->d->store));
+}
+
+static void on_row_done(void *arg, int rc)
+{
+	struct row_done *d = arg;
 
 	if (rc < 0)
-		log_error("telegram: a sent message stays in the outbox (%s); it is sent again",
-			  store_error(d->t->d->store));
+		row_done_failed(d);
 	if (!d->t->closing)
 		kick_sender(d->t, 0);
 	free(d);
 }
 
-/* Forgets a sent (or refused) outbox row. While the database is locked the delete waits in
- * memory and the sender pauses (on_send_event), so the row is not sent again meanwhile. */
-static void send_row_done(struct telegram *t, struct sending *s)
+/* Runs sql (one row id parameter) on a sent, refused or retried outbox row. While the
+ * database is locked the write waits in memory and the sender pauses (on_send_event), so the
+ * row is not sent again meanwhile. */
+static void send_row_done(struct telegram *t, struct sending *s, const char *sql, bool sent)
 {
-	struct row_delete *d = xcalloc(1, sizeof(*d));
+	struct row_done *d = xcalloc(1, sizeof(*d));
 	int rc;
 
-	d->t = t;
-	d->row = s->row;
-	rc = store_write(t->d->store, delete_row, d, on_row_deleted);
+	*d = (struct row_done){t, s->row, s->chat_id, sql, sent};
+	rc = store_write(t->d->store, row_done_exec, d, on_row_done);
 	if (rc != -EINPROGRESS) {
 		if (rc < 0)
-			log_error("telegram: a sent message stays in the outbox (%s)",
-				  store_error(t->d->store));
+			row_done_failed(d);
 		free(d);
 	}
 }
@@ -964,23 +1125,26 @@ static void send_row_done(struct telegram *t, struct sending *s)
 static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 {
 	struct sending *s = arg;
+	struct chat *c = chat_get(t, s->chat_id);
 	int64_t now = now_mono_ms();
 	long next = 0;
 
 	t->sending = false;
-	s->chat->next_send_ms = now + SEND_GAP_MS;
+	c->next_send_ms = now + SEND_GAP_MS;
 	if (t->closing && !a->ok) {
 		free(s->text);
 		free(s);
 		return;
 	}
 	if (a->ok) {
+		/* First thing after Telegram took it: the duplicate window closes here. */
+		send_row_done(t, s, "DELETE FROM tg_outbox WHERE id = ?", true);
 		metric_inc(t->m_sent, (const char *const[]){"ok"}, 1);
-		send_row_done(t, s);
 		t->send_backoff_ms = 0;
 	} else if (a->error_code == 429) {
 		metric_inc(t->m_sent, (const char *const[]){"rate_limited"}, 1);
-		s->chat->next_send_ms = now + (a->retry_after_s > 0 ? a->retry_after_s : 1) * 1000;
+		send_row_done(t, s, "UPDATE tg_outbox SET sending = 0 WHERE id = ?", false);
+		c->next_send_ms = now + (a->retry_after_s > 0 ? a->retry_after_s : 1) * 1000;
 	} else if (a->error_code == 400 && s->html && a->description &&
 		   strstr(a->description, "can't parse entities")) {
 		struct buf plain;
@@ -991,8 +1155,9 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 		buf_init(&plain, 0);
 		html_text_reduce(s->text, strlen(s->text), &plain);
 		if (sqlite3_prepare_v2(db(t),
-				       "UPDATE tg_outbox SET text = ?, html = 0 WHERE id = ?", -1,
-				       &st, NULL) == SQLITE_OK) {
+				       "UPDATE tg_outbox SET text = ?, html = 0, sending = 0 "
+				       "WHERE id = ?",
+				       -1, &st, NULL) == SQLITE_OK) {
 			sqlite3_bind_text(st, 1, plain.len ? buf_str(&plain) : "(empty)", -1,
 					  SQLITE_STATIC);
 			sqlite3_bind_int64(st, 2, s->row);
@@ -1000,13 +1165,13 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 			sqlite3_finalize(st);
 		}
 		buf_finish(&plain);
-		s->chat->next_send_ms = now;
+		c->next_send_ms = now;
 	} else if (a->status >= 400 && a->status < 500 && a->error_code != 401 &&
 		   a->error_code != 404) {
 		metric_inc(t->m_sent, (const char *const[]){"dropped"}, 1);
 		log_error("telegram: a message to chat %lld was refused for good: %s",
-			  (long long)s->chat->id, a->description ? a->description : "?");
-		send_row_done(t, s);
+			  (long long)s->chat_id, a->description ? a->description : "?");
+		send_row_done(t, s, "DELETE FROM tg_outbox WHERE id = ?", false);
 	} else {
 		metric_inc(t->m_sent, (const char *const[]){"retry"}, 1);
 		t->send_backoff_ms = t->send_backoff_ms ? t->send_backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -1015,6 +1180,13 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 		log_warn("telegram: sendMessage failed (%s); retrying in %lld ms",
 			 a->description ? a->description : "?", (long long)t->send_backoff_ms);
 		next = (long)t->send_backoff_ms;
+		if (a->status > 0 && a->status < 500) /* refused: not shown */
+			send_row_done(t, s, "UPDATE tg_outbox SET sending = 0 WHERE id = ?", false);
+		if (a->status == 0)
+			log_warn(
+				"telegram: chat %lld: the part may arrive twice (Telegram may have "
+				"taken it before the connection failed)",
+				(long long)s->chat_id);
 	}
 	free(s->text);
 	free(s);
@@ -1030,7 +1202,7 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 	int64_t now = now_mono_ms(), wait = -1;
 	struct sending *s = NULL;
 
-	if (t->sending)
+	if (t->sending || t->closing)
 		return;
 	/* Writes wait for a locked database (maybe the delete of a sent row, which must land
 	 * before the next send): look again shortly. */
@@ -1038,20 +1210,21 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 		kick_sender(t, 250);
 		return;
 	}
+	reap_chats(t);
 	if (sqlite3_prepare_v2(db(t), "SELECT id, chat_id, text, html FROM tg_outbox ORDER BY id",
 			       -1, &st, NULL) != SQLITE_OK)
 		return;
 	while (!s && sqlite3_step(st) == SQLITE_ROW) {
-		struct chat *c = chat_get(t, sqlite3_column_int64(st, 1));
+		struct chat *c = chat_find(t, sqlite3_column_int64(st, 1));
 
-		if (c->next_send_ms > now) {
+		if (c && c->next_send_ms > now) {
 			if (wait < 0 || c->next_send_ms - now < wait)
 				wait = c->next_send_ms - now;
 			continue;
 		}
 		s = xcalloc(1, sizeof(*s));
 		s->row = sqlite3_column_int64(st, 0);
-		s->chat = c;
+		s->chat_id = sqlite3_column_int64(st, 1);
 		s->text = xstrdup((const char *)sqlite3_column_text(st, 2));
 		s->html = sqlite3_column_int(st, 3) != 0;
 	}
@@ -1061,11 +1234,19 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 			kick_sender(t, (long)wait);
 		return;
 	}
+	/* Marked before the call: after a crash, only rows marked so can show twice. A row that
+	 * cannot be marked (the database is locked) is not sent yet. */
+	if (row_exec(t, "UPDATE tg_outbox SET sending = 1 WHERE id = ?", s->row) < 0) {
+		free(s->text);
+		free(s);
+		kick_sender(t, 250);
+		return;
+	}
 	{
 		struct buf p;
 
 		buf_init(&p, 0);
-		buf_printf(&p, "{\"chat_id\":%lld,\"text\":", (long long)s->chat->id);
+		buf_printf(&p, "{\"chat_id\":%lld,\"text\":", (long long)s->chat_id);
 		buf_json_str(&p, s->text, strlen(s->text));
 		buf_printf(&p, "%s,\"disable_web_page_preview\":true}",
 			   s->html ? ",\"parse_mode\":\"HTML\"" : "");
@@ -1186,17 +1367,20 @@ struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct m
 	return t;
 }
 
-/* Chats with queued rows from before a restart. */
+/* Queued rows from before a restart, and a word on parts that may show twice. */
 static void resume(struct telegram *t)
 {
 	sqlite3_stmt *st;
 
-	if (sqlite3_prepare_v2(db(t), "SELECT DISTINCT chat_id FROM tg_inbox WHERE done = 0", -1,
-			       &st, NULL) != SQLITE_OK)
-		return;
-	while (sqlite3_step(st) == SQLITE_ROW)
-		chat_get(t, sqlite3_column_int64(st, 0));
-	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(db(t), "SELECT id, chat_id FROM tg_outbox WHERE sending = 1", -1,
+			       &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			log_warn("telegram: chat %lld: outbox part %lld was being sent when the "
+				 "gateway stopped; sending it again (it may arrive twice)",
+				 (long long)sqlite3_column_int64(st, 1),
+				 (long long)sqlite3_column_int64(st, 0));
+		sqlite3_finalize(st);
+	}
 	kick_chats(t);
 	kick_sender(t, 0);
 }
@@ -1209,6 +1393,28 @@ void telegram_start(struct telegram *t)
 	schedule_poll(t, 0);
 }
 
+static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+/* A sendMessage in flight at a stop is let finish (for a bounded time): cancelled, it might
+ * have been taken by Telegram already and would be sent again at the next start. */
+static void drain_send(struct telegram *t)
+{
+	struct event_base *base = loop_base(t->d->loop);
+	struct timeval tv = {DRAIN_SEND_MS / 1000, DRAIN_SEND_MS % 1000 * 1000};
+	int64_t until = now_mono_ms() + DRAIN_SEND_MS;
+	struct event *deadline;
+
+	if (!t->sending)
+		return;
+	deadline = evtimer_new(base, on_drain_deadline, NULL);
+	evtimer_add(deadline, &tv);
+	while (t->sending && now_mono_ms() < until)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(deadline);
+}
+
 void telegram_destroy(struct telegram *t)
 {
 	bool busy = true;
@@ -1219,6 +1425,10 @@ void telegram_destroy(struct telegram *t)
 	for (struct chat *c = t->chats; c; c = c->next)
 		if (c->turn)
 			agent_cancel(c->turn);
+	for (struct api_call *c = t->calls; c; c = c->next)
+		if (c->cb != on_sent)
+			httpc_cancel(c->req);
+	drain_send(t);
 	for (struct api_call *c = t->calls; c; c = c->next)
 		httpc_cancel(c->req);
 	/* Cancellations answer from the loop: deliver them before anything is freed. A turn's

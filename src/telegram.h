@@ -9,6 +9,16 @@
  * done; a sender drains the outbox at most one message per second per chat, honours 429
  * retry_after, falls back to plain text on 400 "can't parse entities", and retries network
  * and server errors forever. Cron and hook deliveries go through the same outbox.
+ *
+ * Delivery is at least once: sendMessage has no idempotency key, so a part Telegram took
+ * shows twice when the gateway dies before its outbox row is deleted (the statement right
+ * after the answer), or when the connection breaks after Telegram took it (retried). A row
+ * is marked `sending` before its call; only marked rows can show twice, and their resend
+ * after a restart is logged. A clean stop waits (bounded) for the send in flight.
+ *
+ * A turn cut short by a crash continues from its stored messages (agent origin); a row whose
+ * start the process did not survive twice is answered "this message could not be processed".
+ * Only private chats are served, and groups named in telegram.allowed_chats.
  */
 #ifndef HERMETIC_TELEGRAM_H
 #define HERMETIC_TELEGRAM_H
@@ -33,6 +43,14 @@ struct telegram;
 	"CREATE TABLE tg_outbox (id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL,"                \
 	" text TEXT NOT NULL, html INTEGER NOT NULL, created_ms INTEGER NOT NULL) STRICT;"
 
+/* attempts: how many times the row was started (a start the process did not survive stays
+ * counted; a clean stop takes it back). sending: a sendMessage for the row was in flight,
+ * so Telegram may already show it. Strangers' refusals are no longer remembered in kv. */
+#define TELEGRAM_ATTEMPTS_SQL                                                                      \
+	"ALTER TABLE tg_inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"                     \
+	"ALTER TABLE tg_outbox ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;"                     \
+	"DELETE FROM kv WHERE key LIKE 'telegram.refused.%';"
+
 /* d (borrowed) gives the config, loop, store, metrics and start time. agent, mcp and spend
  * are borrowed (spend may be NULL: /usage then shows session numbers only). Returns NULL when
  * Telegram is not configured (no token). */
@@ -41,11 +59,13 @@ struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct m
 /* Clears a webhook, registers the commands, resumes queued work and starts polling. */
 void telegram_start(struct telegram *t);
 /* Cancels running turns and in-flight requests (their rows stay queued for the next start)
- * and frees. Accepts NULL. */
+ * and frees; a sendMessage in flight is given up to 3 s to finish first (cut, it would be
+ * sent again at the next start). Accepts NULL. */
 void telegram_destroy(struct telegram *t);
 
-/* False when no poll has succeeded for longer than twice the poll timeout (at least 10 s);
- * why says so. */
+/* False when no poll has succeeded for longer than twice telegram.poll_timeout_s, and at
+ * least 10 s (a shorter limit flaps with a 1-4 s poll timeout and one slow round trip; the
+ * README says the same); why says so. */
 bool telegram_ready(const struct telegram *t, char *why, size_t len);
 
 /* The bleed breaker /status shows and /resume closes (borrowed, may be NULL). Accepts a

@@ -180,6 +180,21 @@ static void usage_adds_up(void **state)
 	session_info_finish(&si);
 }
 
+static void a_message_is_found_by_its_origin_in_its_session_only(void **state)
+{
+	int64_t a, b, msg = 0, found = 0;
+
+	assert_int_equal(sessions_create(st, "telegram:1", "free", NULL, &a), 0);
+	assert_int_equal(sessions_create(st, "telegram:2", "free", NULL, &b), 0);
+	assert_int_equal(sessions_find_origin(st, a, "telegram:100", &found), -ENOENT);
+	assert_int_equal(sessions_append_origin(st, a, "user", "{}", "x", "telegram:100", &msg), 0);
+	assert_int_equal(sessions_append(st, a, "assistant", "{}", "y", NULL), 0);
+	assert_int_equal(sessions_find_origin(st, a, "telegram:100", &found), 0);
+	assert_int_equal(found, msg);
+	assert_int_equal(sessions_find_origin(st, b, "telegram:100", &found), -ENOENT);
+	assert_int_equal(sessions_find_origin(st, a, "telegram:101", &found), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +203,7 @@ int main(void)
 		cmocka_unit_test(compaction_keeps_order_and_search),
 		cmocka_unit_test(search_is_free_text_and_excludes),
 		cmocka_unit_test(usage_adds_up),
+		cmocka_unit_test(a_message_is_found_by_its_origin_in_its_session_only),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -120,20 +120,26 @@ def test_locked_database_keeps_the_reply_and_never_stalls_the_loop(bot, tg, fake
 
 
 def test_message_sent_while_locked_is_not_sent_again(bot, tg, fake):
-    # Telegram takes the reply while the database is locked, so the delete of its outbox row
-    # cannot be written: the row must not be sent again meanwhile (nor after the lock).
+    # Telegram takes the reply just as another process locks the database, so the delete of its
+    # outbox row cannot be written: the row must not be sent again meanwhile (nor after the
+    # lock). The lock starts inside the fake's sendMessage, before its answer goes back.
     fake.script_for("test/free", text("only once"))
-    tg.rate_limit(1, retry_after=2)  # the first send waits 2 s: it lands inside the lock
+    lockers = []
+
+    def lock_on_accept(_message):
+        if not lockers:  # longer than two 5 s busy waits (an empty poll's, then the delete's)
+            lockers.append(lock(g.home / "state.db", "IMMEDIATE", 12 * SLOW))
+
+    tg.after_send = lock_on_accept
     g = bot()
     tg.push_text("question", chat_id=CHAT)
-    tg.wait_requests(1, method="sendMessage", timeout=20 * SLOW)
-    # Longer than two 5 s busy waits (an empty poll's, then the delete's) plus the retry.
-    locker = lock(g.home / "state.db", "IMMEDIATE", 14 * SLOW)
+    assert tg.wait_sent(CHAT, 1, timeout=20 * SLOW) == ["only once"]
     try:
-        assert tg.wait_sent(CHAT, 1, timeout=14 * SLOW) == ["only once"]
+        time.sleep(3 * SLOW)  # inside the lock: the sender must not try the row again
+        assert len(tg.calls("sendMessage")) == 1
     finally:
-        assert locker.stdout.readline().strip() == "released"
-        locker.wait(timeout=10)
+        assert lockers and lockers[0].stdout.readline().strip() == "released"
+        lockers[0].wait(timeout=10)
     deadline = time.monotonic() + 10 * SLOW
     while True:
         db = sqlite3.connect(g.home / "state.db")
@@ -145,4 +151,4 @@ def test_message_sent_while_locked_is_not_sent_again(bot, tg, fake):
     assert left == 0
     time.sleep(1.5)
     assert tg.sent(CHAT) == ["only once"]
-    assert len(tg.calls("sendMessage")) == 2  # the 429, then the one that was taken
+    assert len(tg.calls("sendMessage")) == 1

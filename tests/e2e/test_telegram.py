@@ -6,11 +6,12 @@ import os
 import signal
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
 from agent_harness import agent_config, fake  # noqa: F401
-from conftest import SLOW, Gateway, http_get, to_yaml
+from conftest import SLOW, Gateway, http_get, run, to_yaml
 from fakes.fake_openai import text
 from fakes.fake_telegram import FakeTelegram
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
@@ -200,3 +201,78 @@ def test_usage_numbers_match_the_ledger(bot, tg, fake):
     assert (calls, tin, tout) == (1, 700, 30)
     assert f"Today: 1 calls, 700 tokens in, 30 out, ${cost:.4f}." in usage
     assert f"${0.5 - cost:.4f} left" in usage
+
+
+def test_readyz_fails_after_twice_the_poll_timeout_but_not_before_10_s(bot, tg, fake):
+    g = bot()  # poll_timeout_s: 1, so the 10 s floor applies
+    tg.wait_requests(2, method="getUpdates", timeout=20 * SLOW)
+    tg.server_error(100000, status=502, method="getUpdates")
+    broke = time.monotonic()
+    status = 200
+    while status == 200 and time.monotonic() < broke + 30 * SLOW:
+        status = http_get(g.url + "/readyz")[0]
+        if status == 200:
+            time.sleep(0.2)
+    waited = time.monotonic() - broke
+    assert status == 503
+    # The last success was at most one poll (1 s) before the fault.
+    assert 8.5 <= waited <= 10.5 + 2 * SLOW, waited
+    # The config reference (the README's table) and the README's text say what the code does.
+    ref = run("config", "reference").stdout
+    assert "| `poll_timeout_s` |" in ref and "twice this, at least 10 s" in ref
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert "no poll succeeded for twice\n`telegram.poll_timeout_s`, at least 10 s" in readme
+
+
+def test_an_allowed_user_in_a_group_gets_no_answer_by_default(bot, tg, fake):
+    fake.script_for("test/free", text("private answer"), text("public answer"))
+    g = bot()
+    tg.push_text("what is in my notes?", chat_id=-1001111111111, user_id=ALLOWED,
+                 chat_type="supergroup", title="Friends")
+    tg.push_text("in private", chat_id=ALLOWED)
+    assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == ["private answer"]
+    time.sleep(1.5)
+    assert tg.sent(-1001111111111) == []
+    assert [r["body"]["messages"][-1]["content"] for r in fake.chat_requests] == ["in private"]
+    assert "telegram.allowed_chats" in g.stderr()
+
+
+def test_groups_are_served_only_when_named_in_allowed_chats(bot, tg, fake):
+    group, other = -1001234567890, -1009876543210
+    fake.script_for("test/free", text("private answer"), text("group answer"))
+    g = bot(telegram={"allowed_chats": [group]})
+    tg.push_text("in a group nobody named", chat_id=other, user_id=ALLOWED,
+                 chat_type="supergroup", title="Friends")
+    tg.push_text("in private", chat_id=ALLOWED)
+    assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == ["private answer"]
+    tg.push_text("in the named group", chat_id=group, user_id=ALLOWED, chat_type="group")
+    tg.push_text("a stranger in the named group", chat_id=group, user_id=5555,
+                 chat_type="group")
+    assert tg.wait_sent(group, 1, timeout=20 * SLOW) == ["group answer"]
+    time.sleep(1.5)
+    assert tg.sent(other) == [] and tg.sent(group) == ["group answer"]
+    assert [r["body"]["messages"][-1]["content"] for r in fake.chat_requests] == [
+        "in private", "in the named group"]
+    assert f"chat {other} ignored" in g.stderr()
+
+
+def test_strangers_leave_no_rows_and_get_few_refusals(bot, tg, fake):
+    fake.script_for("test/free", text("for the owner"))
+    g = bot()
+    strangers = range(7000, 7040)
+    for _ in range(2):
+        for user in strangers:
+            tg.push_text("let me in", chat_id=user)
+    tg.push_text("hello", chat_id=ALLOWED)
+    assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == ["for the owner"]
+    time.sleep(2)
+    db = sqlite3.connect(g.home / "state.db")
+    assert db.execute("SELECT count(*) FROM kv WHERE key LIKE 'telegram.refused.%'"
+                      ).fetchone()[0] == 0
+    refused = sum(len(tg.sent(u)) for u in strangers)
+    queued = db.execute("SELECT count(*) FROM tg_outbox WHERE chat_id >= 7000").fetchone()[0]
+    assert 1 <= refused + queued <= 10, (refused, queued)  # 10 a minute for all strangers
+    assert all(len(tg.sent(u)) <= 1 for u in strangers)
+    assert db.execute("SELECT count(*) FROM tg_inbox WHERE user_id >= 7000").fetchone()[0] == 0
+    assert len(fake.chat_requests) == 1
+    assert g.stderr().count("user 7000 ") == 1  # logged once, not per message

@@ -107,9 +107,13 @@ Control surface (in-process methods; HTTP routes under ``/_fake/`` take and give
     ...) for the next n requests of that method (None: any method); ``html=True`` answers
     nginx's HTML error page instead, as api.telegram.org does when its backend is down.
 ``drop(n=1, method=None)``: close the connection without answering.
-    ``POST /_fake/fault {"kind": "conflict"|"rate_limit"|"server_error"|"drop", "count": n,
-    "method": m, "retry_after": s, "status": code, "html": bool}``. Faults queue in order; each request
-    takes the first one that matches its method.
+``drop_after(n=1, method="sendMessage")``: run the method (a sendMessage is accepted and shows
+    in ``sent``), then close the connection without answering: a cut after acceptance.
+    ``POST /_fake/fault {"kind": "conflict"|"rate_limit"|"server_error"|"drop"|"drop_after",
+    "count": n, "method": m, "retry_after": s, "status": code, "html": bool}``. Faults queue
+    in order; each request takes the first one that matches its method.
+``after_send``: None, or a callable given each accepted sendMessage's Message (a copy) before
+    the answer is written (e.g. to SIGKILL the client inside its at-least-once window).
 ``set_webhook(url)`` / ``add_chat(chat_id)`` / ``block(chat_id)``: ``POST /_fake/webhook``,
     ``/_fake/chat {"chat_id", "blocked"}``.
 Observation: ``sent(chat_id)`` (texts in order), ``messages(chat_id)`` (Message dicts),
@@ -811,6 +815,7 @@ class FakeTelegram:
             self._allowed: list = []
             self._webhook = ""
             self._poll_gen = 0
+            self.after_send = None
             self._lock.notify_all()
 
     # -- incoming updates ----------------------------------------------------
@@ -823,12 +828,16 @@ class FakeTelegram:
         user["language_code"] = "en"
         return user
 
-    def _incoming(self, chat_id, user_id, first_name, username, date) -> dict:
+    def _incoming(self, chat_id, user_id, first_name, username, date, chat_type="private",
+                  title=None) -> dict:
         chat_id = _chat_key(chat_id)
         user = self._user(chat_id, user_id, first_name, username)
-        chat = {"id": chat_id, "first_name": first_name, "type": "private"}
-        if username:
-            chat["username"] = username
+        if chat_type == "private":
+            chat = {"id": chat_id, "first_name": first_name, "type": "private"}
+            if username:
+                chat["username"] = username
+        else:
+            chat = {"id": chat_id, "title": title or "Group", "type": chat_type}
         with self._lock:
             self._chats[chat_id] = chat
             mid = self._msg_ids.get(chat_id, 0) + 1
@@ -837,9 +846,13 @@ class FakeTelegram:
                 "date": int(date if date is not None else time.time())}
 
     def push_text(self, text: str, chat_id=1001, user_id=None, first_name: str = "Ada",
-                  username: str | None = "ada", date=None) -> dict:
-        """A user writes ``text`` to the bot in a private chat; returns the Update."""
-        message = self._incoming(chat_id, user_id, first_name, username, date)
+                  username: str | None = "ada", date=None, chat_type: str = "private",
+                  title: str | None = None) -> dict:
+        """A user writes ``text`` to the bot in a private chat (or, with ``chat_type``
+        ``group``/``supergroup``/``channel`` and a negative ``chat_id``, in that chat; pass
+        ``user_id`` then); returns the Update."""
+        message = self._incoming(chat_id, user_id, first_name, username, date, chat_type,
+                                 title)
         message["text"] = text
         entities = command_entities(text)
         if entities:
@@ -908,7 +921,8 @@ class FakeTelegram:
     def fault(self, kind: str, count: int = 1, method: str | None = None,
               retry_after: int = 3, status: int = 502, html: bool = False):
         """Queue a fault; see ``conflict``, ``rate_limit``, ``server_error``, ``drop``."""
-        if kind not in ("conflict", "rate_limit", "server_error", "drop", "bad_entities"):
+        if kind not in ("conflict", "rate_limit", "server_error", "drop", "drop_after",
+                        "bad_entities"):
             raise ValueError(f"unknown fault {kind!r}")
         if kind == "conflict":
             method = "getUpdates"
@@ -932,6 +946,9 @@ class FakeTelegram:
                      html: bool = False):
         """5xx: Telegram's JSON envelope, or (``html=True``) nginx's HTML error page."""
         self.fault("server_error", n, method, status=status, html=html)
+
+    def drop_after(self, n: int = 1, method: str | None = "sendMessage"):
+        self.fault("drop_after", n, method=method)
 
     def drop(self, n: int = 1, method: str | None = None):
         self.fault("drop", n, method)
@@ -1061,8 +1078,13 @@ class FakeTelegram:
                 error = ApiError(fault["status"], REASONS.get(fault["status"], "Server Error"))
                 error.html = fault["html"]
                 raise error
+            if kind == "drop_after":
+                handler(self, params)  # Telegram took it; the answer is lost on the way
             raise _Drop()
-        return handler(self, params)
+        result = handler(self, params)
+        if method == "sendmessage" and self.after_send is not None:
+            self.after_send(dict(result))
+        return result
 
     def _bot_user(self) -> dict:
         return {"id": self.bot_id, "is_bot": True, "first_name": self.bot_first_name,
