@@ -5,8 +5,8 @@
  * copy: the configured stdio MCP servers), chosen by index: a request carries no path, argv
  * or environment, so a compromised main process cannot have it run anything else. The main
  * process talks to it over a SOCK_SEQPACKET socketpair (one request or report per packet, so
- * every read is one bounded recvmsg). Only spawn.c speaks this protocol; nothing else should
- * include this header.
+ * every read is one bounded recvmsg). Only spawn.c speaks this protocol (and the sandbox's
+ * self-test, which forges requests); nothing else should include this header.
  */
 #ifndef HERMETIC_LAUNCHER_H
 #define HERMETIC_LAUNCHER_H
@@ -52,6 +52,12 @@ struct launcher_rep {
 	int32_t status; /* as from waitpid */
 	int32_t err;	/* errno of a failed execve, else 0 */
 };
+
+/* Sends one request packet (len bytes; a struct launcher_req, or anything else for the
+ * sandbox's self-test of forged requests) on sock with the three descriptors fds attached by
+ * SCM_RIGHTS, as a START carries them. flags go to sendmsg (MSG_NOSIGNAL is always added).
+ * Returns 0 or a negative errno; the descriptors stay the caller's. */
+int launcher_send(int sock, const void *pkt, size_t len, const int fds[3], int flags);
 
 /* Forks the launcher with progs[0..n) as its table (the child's copy of this memory is the
  * table it keeps; the caller may free or change its own afterwards; an entry with a NULL path

@@ -706,15 +706,8 @@ static bool next_report(int sock, struct launcher_rep *r)
  * acceptable answer here. */
 static bool forged_start(int sock, const char *name, const void *pkt, size_t len, FILE *out)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(3 * sizeof(int))];
-	} ctl;
-	struct iovec iov = {(void *)pkt, len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct launcher_rep r = {0};
-	struct cmsghdr *cm;
-	int p[2], fds[3];
+	int p[2], fds[3], rc;
 	bool refused = false;
 
 	if (pipe2(p, O_CLOEXEC) < 0) {
@@ -724,16 +717,9 @@ static bool forged_start(int sock, const char *name, const void *pkt, size_t len
 	fds[0] = p[0];
 	fds[1] = p[1];
 	fds[2] = p[1];
-	memset(&ctl, 0, sizeof(ctl));
-	mh.msg_control = ctl.buf;
-	mh.msg_controllen = sizeof(ctl.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
-	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-	if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0) {
-		fprintf(out, "%s: send: %s\n", name, strerror(errno));
+	rc = launcher_send(sock, pkt, len, fds, 0);
+	if (rc < 0) {
+		fprintf(out, "%s: send: %s\n", name, strerror(-rc));
 	} else if (!next_report(sock, &r)) {
 		fprintf(out, "%s: no answer\n", name);
 	} else if (r.type == LAUNCHER_EXITED && r.pid < 0 && r.err) {

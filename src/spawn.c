@@ -372,32 +372,14 @@ static char *resolve(const char *path)
 static int send_start(uint32_t id, const struct spawn_opts *o, const char *path, int fds[3],
 		      char *err, size_t err_len)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(3 * sizeof(int))];
-	} ctl;
 	struct launcher_req rq = {.type = LAUNCHER_START, .id = id, .prog = (uint32_t)o->prog};
-	struct iovec iov = {&rq, sizeof(rq)};
-	struct msghdr mh = {0};
-	struct cmsghdr *cm;
+	int rc = launcher_send(L.fd, &rq, sizeof(rq), fds, MSG_DONTWAIT);
 
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	memset(&ctl, 0, sizeof(ctl));
-	mh.msg_control = ctl.buf;
-	mh.msg_controllen = sizeof(ctl.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
-	memcpy(CMSG_DATA(cm), fds, 3 * sizeof(int));
-	if (sendmsg(L.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+	if (rc < 0)
 		snprintf(err, err_len,
 			 "cannot run %s: the process launcher does not accept it (%s)", path,
-			 strerror(errno));
-		return -errno;
-	}
-	return 0;
+			 strerror(-rc));
+	return rc;
 }
 
 int spawn_start(struct loop *l, const struct spawn_opts *o, struct spawn **out, char *err,
