@@ -83,9 +83,11 @@ def test_sealed_gateway_turn_over_tls_in_kill_mode(sealable, tls_fake, cert, mcp
 def test_a_ca_bundle_replaced_by_rename_still_verifies(tls_fake, cert, mcp_gateway, tmp_path):
     """Landlock is granted the bundle's directory, not the bundle's inode: after the bundle is
     replaced by rename (a new inode, same bytes) the next HTTPS connection still verifies.
-    curl with mbedTLS (the static build) reads the bundle for every new connection; libcurl
-    with OpenSSL (a dynamic build) caches the parsed bundle for a day, so there
-    test_guardrails_fs.py's probe of the renamed bundle is the check that bites."""
+    This is a guard of the whole HTTPS path, not the proof of the Landlock rule: libcurl keeps
+    the parsed bundle between connections (it passed on 3096e83 with the dynamic OpenSSL build
+    and with the static mbedTLS build alike), so the bundle is not read again here.
+    test_guardrails_fs.py's probe, which reads the renamed bundle itself, is the check that
+    fails without the rule."""
     if landlock_abi() <= 0:
         pytest.skip("Landlock is not offered here")
     ca = tmp_path / "ca"
