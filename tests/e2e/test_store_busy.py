@@ -2,7 +2,8 @@
 backup, `sqlite3` by hand): the loop keeps serving, a reply whose turn is done waits in memory
 and is stored and sent once the lock is gone, no turn is paid for twice, and the log names the
 locked database with SQLite's own error (not "cannot rollback"); a message Telegram took while
-the lock is held is not sent again because its outbox row could not be deleted yet."""
+the lock is held is not sent again because its outbox row could not be deleted yet. A spend
+ledger row waits too and lands when the lock goes, counted once."""
 import signal
 import sqlite3
 import subprocess
@@ -15,7 +16,10 @@ from agent_harness import agent_config, fake  # noqa: F401
 from conftest import SLOW, Gateway, http_get, to_yaml
 from fakes.fake_openai import text
 from fakes.fake_telegram import FakeTelegram
-from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from router_harness import (  # noqa: F401 (start_router is a fixture)
+    BUDGET_EXCEEDED, UPSTREAM_ENV, UPSTREAM_KEY, approx, count_calls, router_config,
+    start_router,
+)
 
 TOKEN = "123456:TEST-e2e-SECRET-token"
 CHAT = 1001
@@ -152,3 +156,43 @@ def test_message_sent_while_locked_is_not_sent_again(bot, tg, fake):
     time.sleep(1.5)
     assert tg.sent(CHAT) == ["only once"]
     assert len(tg.calls("sendMessage")) == 1
+
+
+def released(locker):
+    assert locker.stdout.readline().strip() == "released"
+    locker.wait(timeout=10)
+
+
+def test_spend_row_waits_for_the_lock_and_counts_once(fake, start_router):
+    # The router's ledger row of a call answered while another process locks state.db waits
+    # in memory and is written when the lock goes: the day's spend after a restart is what was
+    # paid, and the budget counts the call once before and once after the row lands.
+    fake.script_for("test/free", *[text(f"paid {i}", cost=0.02) for i in range(3)],
+                    text("must not be reached"))
+    r = start_router(router_config(fake, budget={"daily_usd": 0.05}))
+    assert r.chat("free").status == 200
+    assert len(r.wait_spend_rows(1)) == 1
+    locker = lock(r.home / "state.db", "IMMEDIATE", 5 * SLOW)
+    try:
+        # 0.02, then 0.04 spent before each: both go, and the third finds 0.06 counted.
+        for i in (1, 2):
+            reply = r.chat("free")
+            assert reply.status == 200 and reply.content() == f"paid {i}", reply.text
+        refused = r.chat("free")
+        assert refused.status == 400
+        assert approx(BUDGET_EXCEEDED.match(refused.error()["message"]).group(1), 0.06, 1e-9)
+        assert len(r.spend_rows()) == 1  # still locked: the rows wait
+    finally:
+        released(locker)
+    rows = r.wait_spend_rows(3, timeout=10)
+    assert len(rows) == 3 and approx(sum(x["cost_usd"] for x in rows), 0.06, 1e-9), rows
+    # Landing did not add them a second time.
+    refused = r.chat("free")
+    assert refused.status == 400
+    assert approx(BUDGET_EXCEEDED.match(refused.error()["message"]).group(1), 0.06, 1e-9)
+    r.kill()
+    r.start()
+    refused = r.chat("free")
+    assert refused.status == 400, refused.text
+    assert approx(BUDGET_EXCEEDED.match(refused.error()["message"]).group(1), 0.06, 1e-9)
+    assert count_calls(fake, "test/free") == 3
