@@ -821,12 +821,14 @@ static void taint_key(const struct agent_turn *t, char *key, size_t len)
 static void taint(struct agent_turn *t, const char *by)
 {
 	char key[48];
+	int rc;
 
 	if (t->tainted)
 		return;
 	t->tainted = true;
 	taint_key(t, key, sizeof(key));
-	if (store_kv_set(t->a->env.store, key, by) < 0)
+	rc = store_kv_put(t->a->env.store, key, by);
+	if (rc < 0 && rc != -EINPROGRESS)
 		log_warn("agent: session %lld: the untrusted mark was not stored",
 			 (long long)t->session_id);
 }

@@ -3,6 +3,8 @@
  * mktime() in the process time zone; so DST changes and clock jumps cannot make a job fire
  * twice or never: a due job runs once and its next time is computed strictly after "now".
  * The timer is never armed for more than a minute, so a wall clock step is noticed soon.
+ * Last-run records wait in store_write's queue while another process locks state.db (a lost
+ * one would make the run repeat as a misfire at the next start).
  *
  * Rejected: one timer per job (more events for no gain); computing the next time from the
  * previous scheduled time (a clock jump forward would replay every missed minute); a
@@ -120,8 +122,11 @@ static void save_last(struct cron *c, struct cron_job *job, int64_t time_ms, con
 	char *key = kv_key(job);
 	char *value = xasprintf("{\"time_ms\":%lld,\"status\":\"%s\",\"cost_usd\":%.6f}",
 				(long long)time_ms, status, cost_usd);
+	int rc;
 
-	if (store_kv_set(c->store, key, value) < 0)
+	/* Through store_write: a last run lost to a lock would repeat as a misfire at start. */
+	rc = store_kv_put(c->store, key, value);
+	if (rc < 0 && rc != -EINPROGRESS)
 		log_warn("cron %s: could not save the last run time", job->cfg->name);
 	free(value);
 	free(key);

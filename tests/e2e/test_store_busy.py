@@ -3,7 +3,9 @@ backup, `sqlite3` by hand): the loop keeps serving, a reply whose turn is done w
 and is stored and sent once the lock is gone, no turn is paid for twice, and the log names the
 locked database with SQLite's own error (not "cannot rollback"); a message Telegram took while
 the lock is held is not sent again because its outbox row could not be deleted yet. A spend
-ledger row waits too and lands when the lock goes, counted once."""
+ledger row waits too and lands when the lock goes, counted once, and so does a cron run's
+last-run record."""
+import json
 import signal
 import sqlite3
 import subprocess
@@ -22,6 +24,7 @@ from router_harness import (  # noqa: F401 (start_router is a fixture)
 )
 
 TOKEN = "123456:TEST-e2e-SECRET-token"
+HOOK_TOKEN = "hook-e2e-SECRET-77c1"
 CHAT = 1001
 LOCK_S = 8
 
@@ -48,16 +51,17 @@ def tg():
 def bot(tmp_path, fake, tg):
     started = []
 
-    def make():
+    def make(start=True, **sections):
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"},
                            telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN",
                                      "allowed_users": [CHAT], "api_base": tg.url,
-                                     "poll_timeout_s": 1})
+                                     "poll_timeout_s": 1}, **sections)
         text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
         text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN,
+                                      "HOOK_TOKEN": HOOK_TOKEN})
         started.append(g)
-        return g.start()
+        return g.start() if start else g
 
     yield make
     for g in started:
@@ -196,3 +200,60 @@ def test_spend_row_waits_for_the_lock_and_counts_once(fake, start_router):
     assert refused.status == 400, refused.text
     assert approx(BUDGET_EXCEEDED.match(refused.error()["message"]).group(1), 0.06, 1e-9)
     assert count_calls(fake, "test/free") == 3
+
+
+def briefing():
+    """An hourly job whose last scheduled time was a minute or two ago (not again for an hour,
+    so only the missed run runs during a test)."""
+    minute = (time.gmtime().tm_min - 1) % 60
+    return [{"name": "briefing", "schedule": f"{minute} * * * *", "misfire_grace_s": 600,
+             "prompt": "Morning briefing.", "deliver": f"telegram:{CHAT}", "model": "cheap"}]
+
+
+def missed_run_and_queued_message(g, tg):
+    """While g is down: the briefing missed a run, and CHAT's first message is queued."""
+    tg.add_chat(CHAT)  # the user started the bot earlier
+    db = sqlite3.connect(g.home / "state.db")
+    two_days_ago = int(time.time() * 1000) - 2 * 86400 * 1000
+    db.execute("INSERT OR REPLACE INTO kv (key, value, updated_ms) VALUES (?, ?, ?)",
+               ("cron.briefing.last_run",
+                json.dumps({"time_ms": two_days_ago, "status": "ok", "cost_usd": 0}),
+                two_days_ago))
+    db.execute("INSERT INTO tg_inbox (update_id, chat_id, user_id, text, kind, created_ms) "
+               "VALUES (900, ?, ?, 'queued question', 'text', 0)", (CHAT, CHAT))
+    db.commit()
+    db.close()
+
+
+def cron_record(g):
+    db = sqlite3.connect(g.home / "state.db")
+    row = db.execute("SELECT value FROM kv WHERE key = 'cron.briefing.last_run'").fetchone()
+    db.close()
+    return json.loads(row[0])
+
+
+def test_cron_last_run_written_after_the_lock(bot, tg, fake):
+    # The missed run starts at once; it ends while another process locks state.db, so its
+    # last-run record ("ok", its cost) waits and is written when the lock goes.
+    g = bot(start=False, cron=briefing())
+    g.start()
+    g.stop()
+    missed_run_and_queued_message(g, tg)
+    fake.script_for("test/cheap", text("Good morning.", first_byte_delay=2, cost=0.01))
+    fake.script_for("test/free", text("queued answer"))
+    g.start()
+    fake.wait_requests(2, timeout=20 * SLOW)
+    assert cron_record(g)["status"] == "running"
+    locker = lock(g.home / "state.db", "IMMEDIATE", 4 * SLOW)
+    try:
+        time.sleep(3 * SLOW)  # the run ends inside the lock
+        assert cron_record(g)["status"] == "running"
+    finally:
+        released(locker)
+    deadline = time.monotonic() + 10 * SLOW
+    while cron_record(g)["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    record = cron_record(g)
+    assert record["status"] == "ok" and approx(record["cost_usd"], 0.01, 1e-6), record
+    assert sorted(tg.wait_sent(CHAT, 2, timeout=20 * SLOW)) == ["Good morning.", "queued answer"]
+    assert g.stop(signal.SIGTERM) == 0
