@@ -1177,6 +1177,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 {
 	struct agent_turn *t;
 	struct timeval tv = {(time_t)a->env.cfg->agent.turn_timeout_s, 0};
+	int rc;
 
 	if (agent_find(a, o->source))
 		return -EBUSY;
@@ -1186,9 +1187,11 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	t->arg = arg;
 	t->source = xstrdup(o->source);
 	t->extra_system = xstrdup(o->extra_system);
-	if (open_session(t, o, user_text) < 0) {
+	rc = open_session(t, o, user_text);
+	if (rc < 0) {
 		turn_free(t);
-		return -EIO;
+		/* Another process holds the database's lock: the caller may try again shortly. */
+		return rc == -EBUSY ? -EAGAIN : -EIO;
 	}
 	tools_source_trust(a->env.cfg, t->source, &t->tainted, &t->web_any);
 	if (!t->tainted) {

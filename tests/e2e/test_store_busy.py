@@ -2,15 +2,19 @@
 backup, `sqlite3` by hand): the loop keeps serving, a reply whose turn is done waits in memory
 and is stored and sent once the lock is gone, no turn is paid for twice, and the log names the
 locked database with SQLite's own error (not "cannot rollback"); a message Telegram took while
-the lock is held is not sent again because its outbox row could not be deleted yet. A spend
-ledger row waits too and lands when the lock goes, counted once, and so does a cron run's
-last-run record."""
+the lock is held is not sent again because its outbox row could not be deleted yet. Nothing
+else is lost or refused for the lock either: a spend ledger row waits and lands (counted once),
+a cron run's last-run record waits and lands, and a turn that needs a new session waits (a
+Telegram row stays queued, a cron run retries) or is refused as retryable (the API and hooks
+answer 503 with Retry-After)."""
 import json
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -32,10 +36,17 @@ LOCK_S = 8
 LOCKER = r"""
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+if len(sys.argv) > 4:  # committed just before the lock is taken
+    db.execute("BEGIN IMMEDIATE")
+    db.execute(sys.argv[4])
+    db.execute("COMMIT")
 db.execute("BEGIN " + sys.argv[2])
 db.execute("INSERT INTO kv (key, value, updated_ms) VALUES ('locker', 'x', 0)")
 print("locked", flush=True)
-time.sleep(float(sys.argv[3]))
+if sys.argv[3] == "stdin":  # until told
+    sys.stdin.readline()
+else:
+    time.sleep(float(sys.argv[3]))
 db.execute("ROLLBACK")
 print("released", flush=True)
 """
@@ -69,9 +80,12 @@ def bot(tmp_path, fake, tg):
         assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
 
 
-def lock(db_path, mode, seconds):
-    p = subprocess.Popen([sys.executable, "-c", LOCKER, str(db_path), mode, str(seconds)],
-                         stdout=subprocess.PIPE, text=True)
+def lock(db_path, mode, seconds, first_sql=None):
+    """Locks for seconds, or (seconds "stdin") until a line is written to the locker's stdin;
+    first_sql is committed right before."""
+    p = subprocess.Popen([sys.executable, "-c", LOCKER, str(db_path), mode, str(seconds)] +
+                         ([first_sql] if first_sql else []),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().strip() == "locked"
     return p
 
@@ -163,6 +177,9 @@ def test_message_sent_while_locked_is_not_sent_again(bot, tg, fake):
 
 
 def released(locker):
+    if locker.poll() is None:
+        locker.stdin.write("\n")
+        locker.stdin.flush()
     assert locker.stdout.readline().strip() == "released"
     locker.wait(timeout=10)
 
@@ -257,3 +274,75 @@ def test_cron_last_run_written_after_the_lock(bot, tg, fake):
     assert record["status"] == "ok" and approx(record["cost_usd"], 0.01, 1e-6), record
     assert sorted(tg.wait_sent(CHAT, 2, timeout=20 * SLOW)) == ["Good morning.", "queued answer"]
     assert g.stop(signal.SIGTERM) == 0
+
+
+def inbox_row(g, update_id):
+    db = sqlite3.connect(g.home / "state.db")
+    row = db.execute("SELECT done, attempts FROM tg_inbox WHERE update_id = ?",
+                     (update_id,)).fetchone()
+    db.close()
+    return row
+
+
+def test_first_message_waits_for_the_lock_instead_of_being_refused(bot, tg, fake):
+    # A chat's first message is taken while another process locks state.db, so its session
+    # cannot be created yet: the row stays queued (no refusal, no attempt counted) and runs,
+    # once, when the lock is gone. The locker queues the row and locks at once, so the
+    # gateway takes it (at its next poll) inside the lock.
+    tg.add_chat(CHAT)
+    fake.script_for("test/free", text("queued answer"))
+    g = bot()
+    queue = ("INSERT INTO tg_inbox (update_id, chat_id, user_id, text, kind, created_ms)"
+             f" VALUES (900, {CHAT}, {CHAT}, 'queued question', 'text', 0)")
+    locker = lock(g.home / "state.db", "IMMEDIATE", "stdin", first_sql=queue)
+    try:
+        deadline = time.monotonic() + 5 * SLOW
+        while "update 900 waits" not in g.stderr() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5 * SLOW)  # a retry or two later
+        assert fake.chat_requests == [] and tg.sent(CHAT) == []
+        assert inbox_row(g, 900) == (0, 0)
+    finally:
+        released(locker)
+    assert tg.wait_sent(CHAT, 1, timeout=20 * SLOW) == ["queued answer"]
+    assert inbox_row(g, 900) == (1, 1)
+    time.sleep(0.5)
+    assert len(fake.chat_requests) == 1 and tg.sent(CHAT) == ["queued answer"]
+    assert g.stop(signal.SIGTERM) == 0
+
+
+def post(g, path, body, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(g.url + path, data=json.dumps(body).encode(), headers=headers,
+                                 method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30 * SLOW) as r:
+            return r.status, dict(r.headers), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), json.loads(e.read() or b"{}")
+
+
+def test_api_and_hooks_answer_503_while_a_new_session_cannot_be_created(bot, fake):
+    hooks = [{"name": "ping", "token": "os.environ/HOOK_TOKEN", "prompt": "Ping."}]
+    g = bot(hooks=hooks)
+    fake.script_for("test/free", text("after the lock"))
+    chat = {"model": "free", "messages": [{"role": "user", "content": "hi"}]}
+    locker = lock(g.home / "state.db", "IMMEDIATE", 4 * SLOW)
+    try:
+        status, headers, body = post(g, "/v1/chat/completions", chat)
+        assert status == 503, body
+        assert headers.get("Retry-After") == "2"
+        err = body["error"]
+        assert err["type"] == "service_unavailable" and err["code"] == "503", body
+        assert "locked by another process" in err["message"], body
+        status, headers, body = post(g, "/v1/hooks/ping", {"id": 1}, token=HOOK_TOKEN)
+        assert status == 503 and headers.get("Retry-After") == "2", body
+        assert "locked by another process" in body["error"]["message"], body
+        assert fake.chat_requests == []
+    finally:
+        released(locker)
+    status, _, body = post(g, "/v1/chat/completions", chat)
+    assert status == 200, body
+    assert body["choices"][0]["message"]["content"] == "after the lock"
