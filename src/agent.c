@@ -821,12 +821,14 @@ static void taint_key(const struct agent_turn *t, char *key, size_t len)
 static void taint(struct agent_turn *t, const char *by)
 {
 	char key[48];
+	int rc;
 
 	if (t->tainted)
 		return;
 	t->tainted = true;
 	taint_key(t, key, sizeof(key));
-	if (store_kv_set(t->a->env.store, key, by) < 0)
+	rc = store_kv_put(t->a->env.store, key, by);
+	if (rc < 0 && rc != -EINPROGRESS)
 		log_warn("agent: session %lld: the untrusted mark was not stored",
 			 (long long)t->session_id);
 }
@@ -1175,6 +1177,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 {
 	struct agent_turn *t;
 	struct timeval tv = {(time_t)a->env.cfg->agent.turn_timeout_s, 0};
+	int rc;
 
 	if (agent_find(a, o->source))
 		return -EBUSY;
@@ -1184,9 +1187,11 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	t->arg = arg;
 	t->source = xstrdup(o->source);
 	t->extra_system = xstrdup(o->extra_system);
-	if (open_session(t, o, user_text) < 0) {
+	rc = open_session(t, o, user_text);
+	if (rc < 0) {
 		turn_free(t);
-		return -EIO;
+		/* Another process holds the database's lock: the caller may try again shortly. */
+		return rc == -EBUSY ? -EAGAIN : -EIO;
 	}
 	tools_source_trust(a->env.cfg, t->source, &t->tainted, &t->web_any);
 	if (!t->tainted) {

@@ -12,7 +12,9 @@
  *
  * Async contract: agent_turn returns 0 and on_done fires exactly once, later, from the loop
  * (also when the turn fails before any model call, and on cancel). A negative return means
- * nothing fires: -EBUSY when the source already has a turn running, -EIO (store).
+ * nothing fires: -EBUSY when the source already has a turn running, -EAGAIN when the turn
+ * needs a new session and another process holds the lock of state.db (nothing was stored:
+ * try again shortly), -EIO (store).
  */
 #ifndef HERMETIC_AGENT_H
 #define HERMETIC_AGENT_H

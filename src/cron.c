@@ -3,6 +3,9 @@
  * mktime() in the process time zone; so DST changes and clock jumps cannot make a job fire
  * twice or never: a due job runs once and its next time is computed strictly after "now".
  * The timer is never armed for more than a minute, so a wall clock step is noticed soon.
+ * While another process locks state.db a run cannot create its session: it is tried again
+ * every LOCKED_RETRY_MS instead of being skipped, and last-run records wait in store_write's
+ * queue (a lost one would make the run repeat as a misfire at the next start).
  *
  * Rejected: one timer per job (more events for no gain); computing the next time from the
  * previous scheduled time (a clock jump forward would replay every missed minute); a
@@ -31,6 +34,9 @@
 #define MAX_ARM_MS    60000
 #define MISFIRE_STEPS 100000
 #define SKILLS_MAX    (64 * 1024)
+/* A run whose session cannot be created while another process locks state.db tries again
+ * after this long (its next scheduled run, if sooner, replaces the retry). */
+#define LOCKED_RETRY_MS 2000
 
 struct cron_run;
 
@@ -39,6 +45,7 @@ struct cron_job {
 	int64_t next_ms; /* -1 = never */
 	int64_t last_ms; /* last start time, -1 = never ran */
 	struct cron_run *running;
+	bool waiting; /* its last start found state.db locked (logged once) */
 };
 
 struct cron {
@@ -120,8 +127,11 @@ static void save_last(struct cron *c, struct cron_job *job, int64_t time_ms, con
 	char *key = kv_key(job);
 	char *value = xasprintf("{\"time_ms\":%lld,\"status\":\"%s\",\"cost_usd\":%.6f}",
 				(long long)time_ms, status, cost_usd);
+	int rc;
 
-	if (store_kv_set(c->store, key, value) < 0)
+	/* Through store_write: a last run lost to a lock would repeat as a misfire at start. */
+	rc = store_kv_put(c->store, key, value);
+	if (rc < 0 && rc != -EINPROGRESS)
 		log_warn("cron %s: could not save the last run time", job->cfg->name);
 	free(value);
 	free(key);
@@ -202,7 +212,9 @@ static void on_run_done(const struct job_result *r, void *arg)
 	free(run);
 }
 
-static void start_job(struct cron *c, struct cron_job *job, int64_t now_ms)
+/* Starts a run of job. Returns -EAGAIN when it should be tried again shortly (the database
+ * is locked by another process), else 0 (started or skipped, logged). */
+static int start_job(struct cron *c, struct cron_job *job, int64_t now_ms)
 {
 	const struct config_cron_job *j = job->cfg;
 	struct cron_run *run;
@@ -213,7 +225,7 @@ static void start_job(struct cron *c, struct cron_job *job, int64_t now_ms)
 		log_warn("cron %s: skipped: the previous run is still going", j->name);
 		if (c->m_skipped)
 			metric_inc(c->m_skipped, (const char *[]){j->name}, 1);
-		return;
+		return 0;
 	}
 	run = xcalloc(1, sizeof(*run));
 	run->c = c;
@@ -224,13 +236,23 @@ static void start_job(struct cron *c, struct cron_job *job, int64_t now_ms)
 	rc = c->sink->run(c->sink->ctx, source, j->model, j->prompt, extra, on_run_done, run);
 	free(extra);
 	free(source);
+	if (rc == -EAGAIN) {
+		free(run);
+		if (!job->waiting)
+			log_warn("cron %s: waits: state.db is locked by another process, so its"
+				 " session cannot be created; retrying every %d s",
+				 j->name, LOCKED_RETRY_MS / 1000);
+		job->waiting = true;
+		return rc;
+	}
+	job->waiting = false;
 	if (rc < 0) {
 		free(run);
 		log_warn("cron %s: skipped: the turn could not start (%s)", j->name,
 			 rc == -EBUSY ? "a turn of this job is running" : strerror(-rc));
 		if (c->m_skipped)
 			metric_inc(c->m_skipped, (const char *[]){j->name}, 1);
-		return;
+		return 0;
 	}
 	log_info("cron %s: started", j->name);
 	job->running = run;
@@ -239,6 +261,7 @@ static void start_job(struct cron *c, struct cron_job *job, int64_t now_ms)
 	save_last(c, job, now_ms, "running", 0);
 	if (c->m_last)
 		metric_set(c->m_last, (const char *[]){j->name}, (double)now_ms / 1000);
+	return 0;
 }
 
 static void arm(struct cron *c, int64_t now_ms)
@@ -262,10 +285,13 @@ static void arm(struct cron *c, int64_t now_ms)
 	evtimer_add(c->timer, &tv);
 }
 
-static void compute_next(struct cron_job *job, int64_t now_ms)
+/* The next run after now; after start_rc -EAGAIN, a retry soon unless a run is due first. */
+static void compute_next(struct cron_job *job, int64_t now_ms, int start_rc)
 {
 	if (cron_next_run(job->cfg, now_ms, &job->next_ms) < 0)
 		job->next_ms = -1;
+	if (start_rc == -EAGAIN && (job->next_ms < 0 || now_ms + LOCKED_RETRY_MS < job->next_ms))
+		job->next_ms = now_ms + LOCKED_RETRY_MS;
 }
 
 void cron_tick(struct cron *c, int64_t now_wall_ms)
@@ -277,8 +303,7 @@ void cron_tick(struct cron *c, int64_t now_wall_ms)
 		job = &c->jobs[i];
 		if (job->next_ms < 0 || job->next_ms > now_wall_ms)
 			continue;
-		start_job(c, job, now_wall_ms);
-		compute_next(job, now_wall_ms);
+		compute_next(job, now_wall_ms, start_job(c, job, now_wall_ms));
 	}
 	arm(c, now_wall_ms);
 }
@@ -353,13 +378,16 @@ void cron_start_at(struct cron *c, int64_t now)
 {
 	size_t i;
 
+	int rc;
+
 	for (i = 0; i < c->n_jobs; i++) {
+		rc = 0;
 		if (misfired(&c->jobs[i], now)) {
 			log_info("cron %s: running a run missed while hermetic was down",
 				 c->jobs[i].cfg->name);
-			start_job(c, &c->jobs[i], now);
+			rc = start_job(c, &c->jobs[i], now);
 		}
-		compute_next(&c->jobs[i], now);
+		compute_next(&c->jobs[i], now, rc);
 	}
 	arm(c, now);
 }

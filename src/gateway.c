@@ -45,8 +45,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SESSION_NAME_MAX 64
-#define TRANSCRIPT_MAX	 (32 * 1024)
+#define SESSION_NAME_MAX     64
+#define TRANSCRIPT_MAX	     (32 * 1024)
+#define LOCKED_RETRY_AFTER_S "2" /* a turn refused while state.db is locked */
 
 struct gateway {
 	struct daemon d;
@@ -346,6 +347,17 @@ static void on_chat_done(const struct agent_result *r, void *arg)
 
 static const struct agent_cbs chat_cbs = {NULL, NULL, on_chat_done};
 
+/* A turn that needs a new session while another process holds the lock of state.db: nothing
+ * was stored or paid for, so the client may simply send it again. */
+static void reply_locked(struct evhttp_request *req)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+			  LOCKED_RETRY_AFTER_S);
+	httpd_reply_error(req, 503, "service_unavailable",
+			  "the database (state.db) is locked by another process; nothing was run."
+			  " Retry shortly");
+}
+
 /* The session source: "api:<user>" when named (safe characters only), else a fresh one. */
 static bool chat_source(struct evhttp_request *req, const cJSON *root, char *out, size_t len,
 			uint64_t n)
@@ -415,6 +427,8 @@ static void on_chat(struct evhttp_request *req, void *arg)
 				req, 409, "conflict_error",
 				"a turn is already running for this session; retry when it "
 				"has answered");
+		else if (rc == -EAGAIN)
+			reply_locked(req);
 		else
 			httpd_reply_error(req, 500, "api_error", "the turn could not start");
 		goto out;

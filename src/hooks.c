@@ -39,8 +39,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CUT_NOTE       "\n[payload cut: the prompt is limited to 32 KiB]"
-#define RESUME_RETRY_S 5 /* after the store or the sink failed to resume a run */
+#define CUT_NOTE	     "\n[payload cut: the prompt is limited to 32 KiB]"
+#define RESUME_RETRY_S	     5	 /* after the store or the sink failed to resume a run */
+#define LOCKED_RETRY_AFTER_S "2" /* a run refused while state.db is locked */
 
 struct hooks;
 
@@ -553,6 +554,15 @@ static void on_hook(struct evhttp_request *req, void *arg)
 		count(ep->h, hk->name, "busy");
 		httpd_reply_error(req, 409, "conflict_error",
 				  "a run of this hook is still going; retry when it has answered");
+	} else if (rc == -EAGAIN) {
+		/* A fresh session cannot be written: nothing ran, so the sender may repeat it. */
+		count(ep->h, hk->name, "locked");
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+				  LOCKED_RETRY_AFTER_S);
+		httpd_reply_error(
+			req, 503, "service_unavailable",
+			"the database (state.db) is locked by another process; the run did"
+			" not start. Retry shortly");
 	} else if (rc < 0) {
 		httpd_reply_error(req, 500, "api_error", "the run could not start");
 	}
@@ -700,9 +710,10 @@ struct hooks *hooks_create(const struct config *cfg, struct loop *loop, struct s
 		h->eps[i].cfg = &cfg->hooks[i];
 	}
 	if (metrics)
-		h->m_runs = metrics_add(metrics, METRIC_COUNTER, "hermetic_hook_runs_total",
-					"Hook requests by outcome (ok, failed, duplicate, busy)",
-					(const char *[]){"hook", "status", NULL});
+		h->m_runs = metrics_add(
+			metrics, METRIC_COUNTER, "hermetic_hook_runs_total",
+			"Hook requests by outcome (ok, failed, duplicate, busy, locked)",
+			(const char *[]){"hook", "status", NULL});
 	exec_sql(h, "DELETE FROM hook_runs WHERE created_ms < ?4", NULL, NULL, NULL,
 		 now_wall_ms() - HOOKS_KEEP_MS);
 	/* Rows still running belong to a process that was killed or crashed mid-run. */

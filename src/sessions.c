@@ -142,7 +142,8 @@ int sessions_current(struct store *s, const char *source, int64_t idle_ms, struc
 		return fail(db, "current session");
 	if (idle_ms > 0 && now_wall_ms() - out->updated_ms > idle_ms) {
 		session_info_finish(out);
-		return sessions_end(s, source) < 0 ? -EIO : -ENOENT;
+		rc = sessions_end(s, source);
+		return rc < 0 ? rc : -ENOENT;
 	}
 	return 0;
 }
@@ -153,21 +154,24 @@ int sessions_create(struct store *s, const char *source, const char *model,
 	sqlite3 *db = store_db(s);
 	sqlite3_stmt *st;
 	int64_t now = now_wall_ms();
+	int rc = sessions_end(s, source);
 
-	if (sessions_end(s, source) < 0)
-		return -EIO;
-	if (prepare(db,
-		    "INSERT INTO sessions (source, model, system_prompt, created_ms, updated_ms)"
-		    " VALUES (?, ?, ?, ?, ?)",
-		    &st) < 0)
-		return -EIO;
+	if (rc < 0)
+		return rc;
+	rc = prepare(db,
+		     "INSERT INTO sessions (source, model, system_prompt, created_ms, updated_ms)"
+		     " VALUES (?, ?, ?, ?, ?)",
+		     &st);
+	if (rc < 0)
+		return rc;
 	sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, system_prompt, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now);
 	sqlite3_bind_int64(st, 5, now);
-	if (step_done(db, st, "create session") < 0)
-		return -EIO;
+	rc = step_done(db, st, "create session");
+	if (rc < 0)
+		return rc;
 	*id = sqlite3_last_insert_rowid(db);
 	return 0;
 }

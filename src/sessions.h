@@ -60,10 +60,13 @@ struct session_info {
 void session_info_finish(struct session_info *si); /* accepts a zeroed struct */
 
 /* The open session of source, if it was active within idle_ms (0 = no idle limit): 0 with
- * *out filled, -ENOENT when there is none (or it went idle: it is then ended). */
+ * *out filled, -ENOENT when there is none (or it went idle: it is then ended), -EBUSY when
+ * ending an idle one found the database locked by another process, or -EIO. */
 int sessions_current(struct store *s, const char *source, int64_t idle_ms,
 		     struct session_info *out);
-/* Ends the open session of source (if any) and starts a new one. */
+/* Ends the open session of source (if any) and starts a new one. 0, -EBUSY when the
+ * database is locked by another process (nothing changed, or only the old one ended: call
+ * again), or -EIO. */
 int sessions_create(struct store *s, const char *source, const char *model,
 		    const char *system_prompt, int64_t *id);
 /* Ends the open session of source; returns 0 also when there was none. */

@@ -7,6 +7,9 @@
  * the windows forward to the entry's period, so a reload can neither miss the row nor count it
  * twice. A row that could not be written is still counted and remembered per window
  * (unsaved_usd) until its period ends, so reloading a total after a read error never drops it.
+ * A row that finds state.db locked by another process waits in store_write's queue (a copy
+ * on s->pending) and is written when the lock goes; a reload meanwhile adds the pending rows
+ * of its period, so the row counts once before and once after it lands.
  * Calls in flight hold reservations: each window also keeps reserved_usd, what the attempts in
  * flight reserved in it, which the checks add to the total and spend_release() takes back. A
  * reservation outlives a period change (the call is recorded in the period it ends in), so
@@ -62,10 +65,19 @@ struct key_budget {
 	struct window w;
 };
 
+/* A row waiting in store_write's queue for a database locked by another process. Its cost is
+ * in the totals already; a window reloaded meanwhile adds it back (pending_usd). */
+struct pending_row {
+	struct spend *s;
+	struct spend_entry e; /* strings owned */
+	struct pending_row *prev, *next;
+};
+
 struct spend {
 	struct store *store;
 	const struct config *cfg;
 	sqlite3_stmt *insert, *sum, *sum_key, *recent;
+	struct pending_row *pending;
 	struct window day, month, proxy;
 	struct key_budget *keys;
 	size_t n_keys;
@@ -221,6 +233,19 @@ static int db_sum(struct spend *s, const char *key_hash, int64_t start, int64_t 
 	return 0;
 }
 
+/* The cost of the rows of w's period (and key_hash's, NULL = all keys) that wait for the
+ * database. */
+static double pending_usd(const struct spend *s, const struct window *w, const char *key_hash)
+{
+	double usd = 0;
+
+	for (const struct pending_row *p = s->pending; p; p = p->next)
+		if (p->e.ts_ms >= w->start_ms && p->e.ts_ms < w->end_ms &&
+		    (!key_hash || (p->e.key_hash && strcmp(key_hash, p->e.key_hash) == 0)))
+			usd += p->e.cost_usd;
+	return usd;
+}
+
 /* Makes w hold the period of span_s holding at_ms, loading its total if needed. Returns 0, or
  * -EIO when the total could not be read (w then counts only this process's records). */
 static int refresh(struct spend *s, struct window *w, int64_t span_s, const char *key_hash,
@@ -238,8 +263,9 @@ static int refresh(struct spend *s, struct window *w, int64_t span_s, const char
 		return 0;
 	if (db_sum(s, key_hash, w->start_ms, w->end_ms, &sum) < 0)
 		return -EIO;
-	/* Records made while the total was unreadable are in the database or in unsaved. */
-	w->total_usd = sum + w->unsaved_usd;
+	/* Records made while the total was unreadable are in the database, in unsaved, or
+	 * still waiting for a lock to go. */
+	w->total_usd = sum + w->unsaved_usd + pending_usd(s, w, key_hash);
 	w->loaded = true;
 	return 0;
 }
@@ -351,6 +377,9 @@ void spend_destroy(struct spend *s)
 
 	if (!s)
 		return;
+	/* Rows waiting for a locked database: a last try (their callbacks use s). */
+	if (s->pending)
+		store_flush(s->store);
 	sqlite3_finalize(s->insert);
 	sqlite3_finalize(s->sum);
 	sqlite3_finalize(s->sum_key);
@@ -384,6 +413,9 @@ static int insert(struct spend *s, const struct spend_entry *e)
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	/* Another process's lock is logged by the store, and the row waits for it. */
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		return -EBUSY;
 	if (rc != SQLITE_DONE) {
 		failed(s, &s->write_failing, "writing");
 		return -EIO;
@@ -399,6 +431,91 @@ static void add(struct window *w, int64_t ts_ms, double cost_usd, bool saved)
 	w->total_usd += cost_usd;
 	if (!saved)
 		w->unsaved_usd += cost_usd;
+}
+
+/* A row counted in the totals whose write finally failed: from now on only unsaved keeps it
+ * across a reload of its window. */
+static void keep_unsaved(struct window *w, int64_t ts_ms, double cost_usd)
+{
+	if (ts_ms >= w->start_ms && ts_ms < w->end_ms)
+		w->unsaved_usd += cost_usd;
+}
+
+static void add_unsaved(struct spend *s, const struct spend_entry *e)
+{
+	struct key_budget *k = e->key_hash ? find_key(s, e->key_hash) : NULL;
+
+	keep_unsaved(&s->day, e->ts_ms, e->cost_usd);
+	keep_unsaved(&s->month, e->ts_ms, e->cost_usd);
+	if (s->cfg->litellm_settings.max_budget_usd > 0)
+		keep_unsaved(&s->proxy, e->ts_ms, e->cost_usd);
+	if (k)
+		keep_unsaved(&k->w, e->ts_ms, e->cost_usd);
+}
+
+static void pending_free(struct pending_row *p)
+{
+	free((char *)p->e.model_group);
+	free((char *)p->e.deployment);
+	free((char *)p->e.key_hash);
+	free((char *)p->e.cost_source);
+	free(p);
+}
+
+static int write_pending(struct store *store, void *arg)
+{
+	struct pending_row *p = arg;
+
+	return insert(p->s, &p->e);
+}
+
+/* The row waited for a lock and is written now (rc 0: the database's sums hold it), or never
+ * will be (unsaved keeps it in the totals until its period ends). */
+static void on_pending_written(void *arg, int rc)
+{
+	struct pending_row *p = arg;
+	struct spend *s = p->s;
+
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		s->pending = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	if (rc < 0) {
+		log_error("spend: a ledger row of $%.6f (%s) was not written: %s; budgets keep"
+			  " counting it until its period ends",
+			  p->e.cost_usd, p->e.model_group, store_error(s->store));
+		add_unsaved(s, &p->e);
+	}
+	pending_free(p);
+}
+
+/* Writes the row, or queues it behind another process's lock (store_write). Returns 0 when
+ * written, -EINPROGRESS when it waits, or -EIO. */
+static int write_entry(struct spend *s, const struct spend_entry *e)
+{
+	struct pending_row *p = xcalloc(1, sizeof(*p));
+	int rc;
+
+	p->s = s;
+	p->e = *e;
+	p->e.model_group = xstrdup(e->model_group);
+	p->e.deployment = xstrdup(e->deployment);
+	p->e.key_hash = e->key_hash ? xstrdup(e->key_hash) : NULL;
+	p->e.cost_source = xstrdup(e->cost_source);
+	rc = store_write(s->store, write_pending, p, on_pending_written);
+	if (rc != -EINPROGRESS) {
+		pending_free(p);
+		if (rc == -EBUSY) /* no loop to wait on (a CLI command): as final as any error */
+			failed(s, &s->write_failing, "writing");
+		return rc < 0 ? -EIO : 0;
+	}
+	p->next = s->pending;
+	if (p->next)
+		p->next->prev = p;
+	s->pending = p;
+	return rc;
 }
 
 static struct dep_costs *find_dep(struct spend *s, const char *id)
@@ -498,13 +615,15 @@ int spend_record(struct spend *s, const struct spend_entry *e)
 		refresh(s, &s->proxy, proxy_span, NULL, e->ts_ms);
 	if (k && e->ts_ms >= k->w.end_ms)
 		refresh(s, &k->w, k->span_s, k->hash, e->ts_ms);
-	rc = insert(s, e);
-	add(&s->day, e->ts_ms, e->cost_usd, rc == 0);
-	add(&s->month, e->ts_ms, e->cost_usd, rc == 0);
+	/* A row that waits for the database counts as saved: it is in s->pending, which a
+	 * reload adds, until it is written or given up (then unsaved). */
+	rc = write_entry(s, e);
+	add(&s->day, e->ts_ms, e->cost_usd, rc != -EIO);
+	add(&s->month, e->ts_ms, e->cost_usd, rc != -EIO);
 	if (proxy)
-		add(&s->proxy, e->ts_ms, e->cost_usd, rc == 0);
+		add(&s->proxy, e->ts_ms, e->cost_usd, rc != -EIO);
 	if (k)
-		add(&k->w, e->ts_ms, e->cost_usd, rc == 0);
+		add(&k->w, e->ts_ms, e->cost_usd, rc != -EIO);
 	if (!e->estimated)
 		note_cost(s, e->deployment, e->cost_usd);
 	return rc;

@@ -63,7 +63,8 @@
 
 struct spend;
 
-/* Creates the ledger on store (borrowed; must outlive it) for cfg (borrowed, immutable) and
+/* Creates the ledger on store (borrowed; must outlive it; spend_destroy flushes the store
+ * when rows of it still wait for a lock) for cfg (borrowed, immutable) and
  * loads the totals of the current periods. Returns NULL, after logging why, only when the
  * spend table is unusable (schema missing); a failed read is logged and retried later. */
 struct spend *spend_create(struct store *store, const struct config *cfg);
@@ -81,9 +82,13 @@ struct spend_entry {
 };
 
 /* Commits one row (one short transaction) and adds the cost to the in-memory totals of the
- * periods holding e->ts_ms. Returns 0, or -EIO when the row could not be written: the totals
- * still include the cost (budgets fail closed, they never under-count) and keep including it
- * when a period's total is reloaded; the failure is logged once until writes work again. */
+ * periods holding e->ts_ms. Returns 0; -EINPROGRESS when another process holds the lock of
+ * state.db: the row (copied) waits in store_write's queue and is written once the lock goes,
+ * counted in the totals meanwhile and not again when it lands; or -EIO when the row could not
+ * be written: the totals still include the cost (budgets fail closed, they never under-count)
+ * and keep including it when a period's total is reloaded; the failure is logged once until
+ * writes work again. A row given up while waiting (the lock outlived spend_destroy's last
+ * try) is kept the same way and logged. */
 int spend_record(struct spend *s, const struct spend_entry *e);
 
 /* Called before each upstream call. Caps checked, in this order: budget.daily_usd,

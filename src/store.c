@@ -486,16 +486,51 @@ int store_kv_set(struct store *s, const char *key, const char *value)
 			       " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
 			       " updated_ms = excluded.updated_ms",
 			       -1, &st, NULL))
-		return -EIO;
+		return store_fail(s, "write kv");
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now_wall_ms());
-	rc = sqlite3_step(st);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : store_fail(s, "write kv");
 	sqlite3_finalize(st);
-	if (rc == SQLITE_DONE)
-		return 0;
-	log_error("store: writing %s failed: %s", key, sqlite3_errmsg(s->db));
-	return -EIO;
+	/* A lock is logged by the busy handler; store_write() callers retry it. */
+	if (rc == -EIO)
+		log_error("store: writing %s failed: %s", key, store_error(s));
+	return rc;
+}
+
+struct kv_write {
+	char *key, *value;
+};
+
+static int write_kv(struct store *s, void *arg)
+{
+	struct kv_write *w = arg;
+
+	return store_kv_set(s, w->key, w->value);
+}
+
+static void kv_write_free(void *arg, int rc)
+{
+	struct kv_write *w = arg;
+
+	if (rc == -EBUSY)
+		log_error("store: %s was not written: the database stayed locked", w->key);
+	free(w->key);
+	free(w->value);
+	free(w);
+}
+
+int store_kv_put(struct store *s, const char *key, const char *value)
+{
+	struct kv_write *w = xmalloc(sizeof(*w));
+	int rc;
+
+	w->key = xstrdup(key);
+	w->value = xstrdup(value);
+	rc = store_write(s, write_kv, w, kv_write_free);
+	if (rc != -EINPROGRESS)
+		kv_write_free(w, rc);
+	return rc;
 }
 
 int store_kv_del(struct store *s, const char *key)

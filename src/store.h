@@ -85,9 +85,14 @@ size_t store_writes_waiting(const struct store *s);
 void store_flush(struct store *s);
 
 /* Small key/value state (Telegram offset, cron last runs...). get returns 0 and a malloc'd
- * copy in *value, -ENOENT when absent, or -EIO. set and del return 0 or -EIO. */
+ * copy in *value, -ENOENT when absent, or -EIO. set returns 0, -EBUSY when the database was
+ * locked (for store_write), or -EIO; del returns 0 or -EIO. */
 int store_kv_get(struct store *s, const char *key, char **value);
 int store_kv_set(struct store *s, const char *key, const char *value);
 int store_kv_del(struct store *s, const char *key);
+/* store_kv_set through store_write (copies key and value): 0 when stored, -EINPROGRESS when
+ * it waits for a locked database (it is written once the lock is gone, in order with the
+ * other waiting writes), or the error (logged). */
+int store_kv_put(struct store *s, const char *key, const char *value);
 
 #endif

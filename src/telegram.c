@@ -6,7 +6,8 @@
  *   chats   per chat: take the oldest inbox row, run it (command, agent turn, or "not
  *           supported"), write the reply parts to the outbox and mark the row done in one
  *           transaction (kept in memory and retried while another process locks state.db:
- *           the row is never run again for it), next row.
+ *           the row is never run again for it), next row. A row whose turn needs a new
+ *           session while state.db is locked stays queued and is taken again after a second.
  *   sender  one sendMessage at a time: the oldest outbox row whose chat may send again
  *           (1 message/s per chat, or later after a 429), deleted once Telegram took it.
  *
@@ -75,6 +76,9 @@
 #define REFUSALS_PER_MINUTE 10
 /* Starts of one inbox row the process did not survive before it is given up. */
 #define POISON_ATTEMPTS 2
+/* A row whose turn needs a new session while another process locks state.db stays queued and
+ * is taken again after this long. */
+#define LOCKED_RETRY_MS 1000
 #define POISON_TEXT                                                                                \
 	"Sorry, this message could not be processed: working on it stopped me twice. "             \
 	"Please rephrase it."
@@ -105,6 +109,8 @@ struct chat {
 	int64_t started;     /* last row this process started (a retake is no new attempt) */
 	struct agent_turn *turn;
 	struct event *typing;
+	struct event *retry; /* takes the row again: its turn found state.db locked */
+	bool waiting;	     /* the row waits for the lock (logged once) */
 	int64_t next_send_ms;
 };
 
@@ -286,6 +292,8 @@ static void reap_chats(struct telegram *t)
 		*p = c->next;
 		if (c->typing)
 			event_free(c->typing);
+		if (c->retry)
+			event_free(c->retry);
 		free(c);
 	}
 }
@@ -492,17 +500,54 @@ static void on_turn_done(const struct agent_result *r, void *arg)
 
 static const struct agent_cbs turn_cbs = {NULL, NULL, on_turn_done};
 
+static void on_retry_row(evutil_socket_t fd, short what, void *arg)
+{
+	struct chat *c = arg;
+
+	if (c->t->closing)
+		return;
+	c->busy_update = 0;
+	chat_next(c);
+}
+
+/* The row's turn needs a new session and another process locks state.db: the row stays
+ * queued (not done, no attempt counted) and the chat busy with it, and it is taken again
+ * after LOCKED_RETRY_MS, so it runs, in order, once the lock is gone. */
+static void retry_row(struct chat *c)
+{
+	struct timeval tv = {LOCKED_RETRY_MS / 1000, (LOCKED_RETRY_MS % 1000) * 1000};
+
+	if (!c->waiting)
+		log_warn("telegram: chat %lld: update %lld waits: state.db is locked by another"
+			 " process, so its session cannot be created; trying again every %d ms",
+			 (long long)c->id, (long long)c->busy_update, LOCKED_RETRY_MS);
+	c->waiting = true;
+	if (!c->retry)
+		c->retry = evtimer_new(loop_base(c->t->d->loop), on_retry_row, c);
+	evtimer_add(c->retry, &tv);
+}
+
 static void start_turn(struct chat *c, const char *text)
 {
 	struct telegram *t = c->t;
 	char source[48], origin[48];
 	struct timeval every = {TYPING_EVERY_S, 0};
+	int rc;
 
 	source_of(c->id, source, sizeof(source));
 	/* A turn the process did not survive continues from its stored messages. */
 	snprintf(origin, sizeof(origin), "telegram:%lld", (long long)c->busy_update);
-	if (agent_turn(t->agent, &(struct agent_turn_opts){.source = source, .origin = origin},
-		       text, &turn_cbs, c, &c->turn) < 0) {
+	rc = agent_turn(t->agent, &(struct agent_turn_opts){.source = source, .origin = origin},
+			text, &turn_cbs, c, &c->turn);
+	if (rc == -EAGAIN) {
+		retry_row(c);
+		return;
+	}
+	if (c->waiting)
+		log_info("telegram: chat %lld: state.db is free again; update %lld runs",
+			 (long long)c->id, (long long)c->busy_update);
+	c->waiting = false;
+	if (rc < 0) {
 		finish_row(c, "Sorry, I could not start on that (see the log).");
 		chat_next(c);
 		return;
@@ -710,10 +755,11 @@ static void chat_next(struct chat *c)
 	 * taken again by this process (its reply could not be stored) is no new attempt. */
 	if (c->started == c->busy_update)
 		attempts = 0;
-	else if (attempts < POISON_ATTEMPTS)
-		row_exec(t, "UPDATE tg_inbox SET attempts = attempts + 1 WHERE update_id = ?",
-			 c->busy_update);
-	c->started = c->busy_update;
+	else if (attempts >= POISON_ATTEMPTS ||
+		 row_exec(t, "UPDATE tg_inbox SET attempts = attempts + 1 WHERE update_id = ?",
+			  c->busy_update) == 0)
+		/* Not when the count could not be written (a lock): the next take counts it. */
+		c->started = c->busy_update;
 	if (attempts >= POISON_ATTEMPTS) {
 		log_error("telegram: chat %lld: update %lld stopped the gateway %lld times; "
 			  "answering that it could not be processed",
@@ -1449,6 +1495,8 @@ void telegram_destroy(struct telegram *t)
 		t->chats = c->next;
 		if (c->typing)
 			event_free(c->typing);
+		if (c->retry)
+			event_free(c->retry);
 		free(c);
 	}
 	event_free(t->poll_ev);

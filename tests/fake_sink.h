@@ -1,5 +1,6 @@
 /* A job_sink for the cron and hooks tests: records every run and delivery, refuses runs with
- * -EBUSY when told to, and completes a run only when the test calls fake_complete(). */
+ * -EBUSY (or -EAGAIN) when told to, and completes a run only when the test calls fake_complete().
+ */
 #ifndef HERMETIC_FAKE_SINK_H
 #define HERMETIC_FAKE_SINK_H
 
@@ -30,6 +31,7 @@ struct fake_sink {
 	char *delivered_to[FAKE_MAX];
 	size_t n_delivered;
 	bool busy;
+	bool locked; /* refuse runs with -EAGAIN, as while state.db is locked */
 };
 
 static int fake_run(void *ctx, const char *source, const char *model, const char *prompt,
@@ -40,6 +42,8 @@ static int fake_run(void *ctx, const char *source, const char *model, const char
 
 	if (f->busy)
 		return -EBUSY;
+	if (f->locked)
+		return -EAGAIN;
 	assert_true(f->n_runs < FAKE_MAX);
 	r = &f->runs[f->n_runs++];
 	r->source = xstrdup(source);

@@ -211,6 +211,39 @@ static void sink_busy_counts_as_skipped(void **state)
 	fx_destroy(f);
 }
 
+static void locked_store_retries_the_run_soon(void **state)
+{
+	struct fx *f = fx_create("cron:\n  - {name: l, schedule: '@hourly', prompt: p}\n");
+
+	cron_start_at(f->cron, utc(2026, 6, 1, 12, 15));
+	f->fake.locked = true;
+	cron_tick(f->cron, utc(2026, 6, 1, 13, 0));
+	assert_int_equal(f->fake.n_runs, 0);
+	/* Not skipped: it tries again in 2 s, and again while the lock lasts. */
+	assert_true(metric_value(f, "hermetic_cron_skipped_total",
+				 (const char *[]){"job", "l", NULL}) <= 0);
+	assert_true(cron_job_next_ms(f->cron, "l") == utc(2026, 6, 1, 13, 0) + 2000);
+	cron_tick(f->cron, utc(2026, 6, 1, 13, 0) + 2000);
+	assert_true(cron_job_next_ms(f->cron, "l") == utc(2026, 6, 1, 13, 0) + 4000);
+	f->fake.locked = false;
+	cron_tick(f->cron, utc(2026, 6, 1, 13, 0) + 4000);
+	assert_int_equal(f->fake.n_runs, 1);
+	assert_true(cron_job_next_ms(f->cron, "l") == utc(2026, 6, 1, 14, 0));
+	fake_complete(&f->fake, 0, true, "x", 0);
+	fx_destroy(f);
+}
+
+static void locked_retry_never_passes_the_next_scheduled_run(void **state)
+{
+	struct fx *f = fx_create("cron:\n  - {name: m, schedule: '* * * * *', prompt: p}\n");
+
+	cron_start_at(f->cron, utc(2026, 6, 1, 12, 15));
+	f->fake.locked = true;
+	cron_tick(f->cron, utc(2026, 6, 1, 12, 16) + 59000);
+	assert_true(cron_job_next_ms(f->cron, "m") == utc(2026, 6, 1, 12, 17));
+	fx_destroy(f);
+}
+
 static void last_run_is_persisted_across_restarts(void **state)
 {
 	struct fx *f = fx_create("cron:\n  - {name: p, schedule: '0 7 * * *', prompt: p}\n");
@@ -312,6 +345,8 @@ int main(void)
 		cmocka_unit_test(hourly_and_daily_macros),
 		cmocka_unit_test(job_still_running_is_skipped_and_counted),
 		cmocka_unit_test(sink_busy_counts_as_skipped),
+		cmocka_unit_test(locked_store_retries_the_run_soon),
+		cmocka_unit_test(locked_retry_never_passes_the_next_scheduled_run),
 		cmocka_unit_test(last_run_is_persisted_across_restarts),
 		cmocka_unit_test(misfire_within_grace_runs_once_at_start),
 		cmocka_unit_test(misfire_outside_grace_or_never_ran_does_not_run),

@@ -14,11 +14,13 @@
 #include "test.h"
 #include "config.h"
 #include "log.h"
+#include "loop.h"
 #include "spend.h"
 #include "store.h"
 #include "util.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -697,6 +699,64 @@ static void locked_database_fails_writes_but_budgets_count(void **state)
 	fx_close(&f);
 }
 
+static void row_behind_a_lock_waits_and_counts_once(void **state)
+{
+	const char *which;
+	char msg[200];
+	struct fx f;
+	struct loop *loop = loop_create();
+	int64_t t = MANILA_MIDNIGHT + 3600000, day_ms = 86400000;
+	sqlite3 *other;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	store_attach_loop(f.store, loop);
+	assert_int_equal(record(&f, t, "free", "internal", 0.5), 0);
+	assert_int_equal(sqlite3_open(f.path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(record(&f, t + 1, "free", "internal", 0.25), -EINPROGRESS);
+	assert_int_equal(store_writes_waiting(f.store), 1);
+	assert_true(spend_day_usd(f.spend, t + 2) == 0.75);
+	/* A reload of the day (after a look at the next one) adds the waiting row. */
+	assert_true(spend_day_usd(f.spend, t + day_ms) == 0);
+	assert_true(spend_day_usd(f.spend, t + 3) == 0.75);
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	while (store_writes_waiting(f.store))
+		event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	/* Written, and counted once: in memory, and after a reload from the database. */
+	expect_text(&f, "SELECT count(*) || ' ' || sum(cost_usd) FROM spend", "2 0.75");
+	assert_true(spend_day_usd(f.spend, t + 4) == 0.75);
+	assert_true(spend_day_usd(f.spend, t + day_ms) == 0);
+	assert_true(spend_day_usd(f.spend, t + 5) == 0.75);
+	assert_int_equal(check(&f, t + 6, msg, &which), 0);
+	fx_restart(&f);
+	assert_true(spend_day_usd(f.spend, t + 7) == 0.75);
+	fx_close(&f);
+	loop_destroy(loop);
+}
+
+static void row_still_locked_at_shutdown_is_given_up_cleanly(void **state)
+{
+	struct fx f;
+	struct loop *loop = loop_create();
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+	sqlite3 *other;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	store_attach_loop(f.store, loop);
+	assert_int_equal(sqlite3_open(f.path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(record(&f, t, "free", "internal", 0.25), -EINPROGRESS);
+	/* spend_destroy's last try gives the row up (the lock outlives it); nothing leaks. */
+	spend_destroy(f.spend);
+	f.spend = NULL;
+	assert_int_equal(store_writes_waiting(f.store), 0);
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	fx_close(&f);
+	loop_destroy(loop);
+}
+
 static void failed_write_of_a_new_period_still_counts(void **state)
 {
 	const char *which;
@@ -1014,6 +1074,8 @@ int main(void)
 		cmocka_unit_test(no_caps_never_refuse),
 		cmocka_unit_test(report_lists_days_and_model_groups),
 		cmocka_unit_test(locked_database_fails_writes_but_budgets_count),
+		cmocka_unit_test(row_behind_a_lock_waits_and_counts_once),
+		cmocka_unit_test(row_still_locked_at_shutdown_is_given_up_cleanly),
 		cmocka_unit_test(failed_write_of_a_new_period_still_counts),
 		cmocka_unit_test(unreadable_ledger_fails_closed_and_keeps_unsaved_spend),
 		cmocka_unit_test(reservations_count_calls_in_flight),

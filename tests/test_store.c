@@ -335,7 +335,7 @@ static void locked_database_costs_the_loop_one_short_wait_and_writes_wait_in_ord
 	/* Queued behind the first; and a direct write now fails at once, not after a wait. */
 	t0 = now_mono_ms();
 	assert_int_equal(store_write(s, write_kv, &b, kv_written), -EINPROGRESS);
-	assert_int_equal(store_kv_set(s, "direct", "x"), -EIO);
+	assert_int_equal(store_kv_set(s, "direct", "x"), -EBUSY);
 	assert_true(now_mono_ms() - t0 < 50);
 	assert_int_equal(store_writes_waiting(s), 2);
 	assert_int_equal(n_done, 0);
