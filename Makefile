@@ -46,8 +46,12 @@ static-aarch64:
 fuzz: ## run every fuzz target for FUZZ_SECONDS each
 	@FUZZ_ONLY=1 FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-all.sh
 
+# The C sources under clang-format and `make lint`: src/ at any depth, the unit tests, the fuzz targets.
+C_SOURCES = $(shell find src tests -maxdepth 1 -name '*.[ch]'; find src -mindepth 2 -name '*.[ch]'; \
+	      find tests/fuzz -name '*.c')
+
 format: ## apply .clang-format to the C sources
-	clang-format -i src/*.c src/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h tests/fuzz/*.c
+	clang-format -i $(sort $(C_SOURCES))
 
 clean: ## remove build directories and dist/
 	rm -rf build build-* dist

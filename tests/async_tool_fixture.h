@@ -12,12 +12,12 @@
 #include <event2/http.h>
 #include <stdlib.h>
 
-#include "config.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "loop.h"
+#include "core/config.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "core/loop.h"
 #include "tools/tool.h"
-#include "util.h"
+#include "core/util.h"
 
 #define UNUSED __attribute__((unused))
 

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "jobs.h"
-#include "util.h"
+#include "core/config.h"
+#include "gateway/jobs.h"
+#include "core/util.h"
 
 #define FAKE_MAX 32
 

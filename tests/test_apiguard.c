@@ -3,8 +3,8 @@
  * server's own; a body is JSON only as application/json.
  */
 #include "test.h"
-#include "apiguard.h"
-#include "config.h"
+#include "gateway/apiguard.h"
+#include "core/config.h"
 
 static void host_must_name_this_server(void **state)
 {

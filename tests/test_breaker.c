@@ -5,10 +5,10 @@
  * on the window's spend and not on spend that left the window; limits of 0 are off.
  */
 #include "test.h"
-#include "breaker.h"
-#include "config.h"
-#include "log.h"
-#include "util.h"
+#include "router/breaker.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

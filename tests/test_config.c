@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
-#include "util.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
 
 /* Values of the environment the test configs reference; all distinct and >= 4 bytes. */
 static const char *const test_env[][2] = {

@@ -5,12 +5,12 @@
  * run in flight. Time is driven with cron_tick()/cron_start_at(); the loop never runs. */
 #include "fake_sink.h"
 
-#include "cron.h"
-#include "fileio.h"
-#include "log.h"
-#include "loop.h"
-#include "metrics.h"
-#include "store.h"
+#include "gateway/cron.h"
+#include "core/fileio.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "core/store.h"
 
 #include <stdio.h>
 #include <sys/stat.h>

@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cronexpr.h"
+#include "core/cronexpr.h"
 
 static struct cronexpr parse_ok(const char *expr)
 {

@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
+#include "core/fileio.h"
 #include "tools/tool.h"
-#include "util.h"
+#include "core/util.h"
 
 static char *tmpdir(void)
 {

@@ -9,14 +9,14 @@
  * two crashes is marked failed. */
 #include "fake_sink.h"
 
-#include "fileio.h"
-#include "hooks.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "log.h"
-#include "loop.h"
-#include "metrics.h"
-#include "store.h"
+#include "core/fileio.h"
+#include "gateway/hooks.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "core/store.h"
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>

@@ -4,8 +4,8 @@
  * character boundary. Plain text cleaning and HTML sniffing too.
  */
 #include "test.h"
-#include "html_text.h"
-#include "util.h"
+#include "net/html_text.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -7,11 +7,11 @@
  * side, the connection cap (503) and the head and idle deadlines, which never cut a request a
  * handler holds. */
 #include "test.h"
-#include "httpc.h"
-#include "httpd.h"
-#include "loop.h"
-#include "netcheck.h"
-#include "util.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "core/loop.h"
+#include "net/netcheck.h"
+#include "core/util.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

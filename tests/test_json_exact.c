@@ -1,6 +1,6 @@
 /* json_exact: numbers relayed through cJSON keep the text they were written with. */
 #include "test.h"
-#include "json_exact.h"
+#include "core/json_exact.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* log: secrets never reach the file, control characters cannot forge lines, levels filter,
  * and the file rotates by size keeping the configured number of old files. */
 #include "test.h"
-#include "log.h"
-#include "util.h"
+#include "core/log.h"
+#include "core/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* mcp_render: what the model reads for each kind of MCP tool result. */
 #include "test.h"
-#include "mcp_render.h"
-#include "log.h"
-#include "util.h"
+#include "mcp/mcp_render.h"
+#include "core/log.h"
+#include "core/util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * and series per family. promtool checks the real gateway
  * output in the e2e suite; here the exact lines are asserted. */
 #include "test.h"
-#include "metrics.h"
+#include "core/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * machine's own addresses from getifaddrs.
  */
 #include "test.h"
-#include "netcheck.h"
+#include "net/netcheck.h"
 
 #include <ifaddrs.h>
 #include <netinet/in.h>

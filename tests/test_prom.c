@@ -4,7 +4,7 @@
  * and cutting, the series cap, warnings, Prometheus errors and non-JSON answers.
  */
 #include "test.h"
-#include "prom.h"
+#include "net/prom.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
-#include "safeio.h"
-#include "util.h"
+#include "core/fileio.h"
+#include "core/safeio.h"
+#include "core/util.h"
 
 struct tree {
 	char *root;

@@ -2,9 +2,9 @@
  * come back in conversation order, compaction puts the summary where the range was and keeps
  * the old rows searchable, and search takes free text (FTS5 syntax in it is not interpreted). */
 #include "test.h"
-#include "sessions.h"
-#include "store.h"
-#include "util.h"
+#include "core/sessions.h"
+#include "core/store.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <sqlite3.h>

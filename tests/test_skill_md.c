@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "skill_md.h"
-#include "util.h"
+#include "tools/skill_md.h"
+#include "core/util.h"
 
 /* Parses text; returns rc, the error in *err (malloc'd, "" when none). */
 static int parse(const char *text, struct skill_md *md, char **err)

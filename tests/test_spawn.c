@@ -6,9 +6,9 @@
  * table: a forged exec or an index outside the table runs nothing.
  */
 #include "test.h"
-#include "loop.h"
-#include "spawn.h"
-#include "launcher.h"
+#include "core/loop.h"
+#include "sandbox/spawn.h"
+#include "sandbox/launcher.h"
 
 #include <errno.h>
 #include <event2/event.h>

@@ -12,12 +12,12 @@
  * the tests do not depend on the host's tzdata.
  */
 #include "test.h"
-#include "config.h"
-#include "log.h"
-#include "loop.h"
-#include "spend.h"
-#include "store.h"
-#include "util.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "router/spend.h"
+#include "core/store.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <event2/event.h>

@@ -4,8 +4,8 @@
  * real OpenAI stream and an MCP answer give the same events at every split.
  */
 #include "test.h"
-#include "sse.h"
-#include "util.h"
+#include "net/sse.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,9 +5,9 @@
  * order once it is gone (done fires once, never from inside store_write), and a failed BEGIN
  * reports SQLite's error with the database's path, not the ROLLBACK's. */
 #include "test.h"
-#include "loop.h"
-#include "store.h"
-#include "util.h"
+#include "core/loop.h"
+#include "core/store.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <event2/event.h>

@@ -1,7 +1,7 @@
 /* util: the capped buffer refuses growth past its cap without losing what it holds; strict
  * number parsing; constant-time equality; SHA-256 known answer; edit distance. */
 #include "test.h"
-#include "util.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

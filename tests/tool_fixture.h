@@ -15,12 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "fileio.h"
-#include "log.h"
-#include "loop.h"
+#include "core/config.h"
+#include "core/fileio.h"
+#include "core/log.h"
+#include "core/loop.h"
 #include "tools/tool.h"
-#include "util.h"
+#include "core/util.h"
 
 struct fixture {
 	char home[32];

@@ -1,4 +1,4 @@
-/* mcp/transport.h: the interface between the MCP core (src/mcp.c) and its transports
+/* mcp/transport.h: the interface between the MCP core (src/mcp/mcp.c) and its transports
  * (stdio, streamable HTTP, legacy HTTP+SSE). Internal to the MCP client.
  *
  * A transport moves JSON-RPC messages; the core owns ids, timeouts and the lifecycle.

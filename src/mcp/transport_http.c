@@ -11,13 +11,13 @@
  * Each POST is a `struct post` that outlives the transport when needed: closing detaches
  * posts (post->t = NULL) and cancels them; their httpc callbacks then only free them.
  */
-#include "config.h"
-#include "httpc.h"
-#include "log.h"
-#include "loop.h"
+#include "core/config.h"
+#include "net/httpc.h"
+#include "core/log.h"
+#include "core/loop.h"
 #include "mcp/transport.h"
-#include "sse.h"
-#include "util.h"
+#include "net/sse.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <event2/event.h>

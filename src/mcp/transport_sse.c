@@ -3,13 +3,13 @@
  * relatively) where to POST; answers arrive as `message` events on the stream. The endpoint is
  * resolved against the SSE URL with curl's URL API. The stream ending is a disconnect.
  */
-#include "config.h"
-#include "httpc.h"
-#include "log.h"
-#include "loop.h"
+#include "core/config.h"
+#include "net/httpc.h"
+#include "core/log.h"
+#include "core/loop.h"
 #include "mcp/transport.h"
-#include "sse.h"
-#include "util.h"
+#include "net/sse.h"
+#include "core/util.h"
 
 #include <curl/curl.h>
 #include <errno.h>

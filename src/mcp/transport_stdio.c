@@ -10,12 +10,12 @@
  * buffers; a report to the core may close this transport, so the state is only freed after
  * the callback that caused it has returned.
  */
-#include "config.h"
-#include "log.h"
-#include "loop.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/loop.h"
 #include "mcp/transport.h"
-#include "spawn.h"
-#include "util.h"
+#include "sandbox/spawn.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <event2/buffer.h>

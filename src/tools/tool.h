@@ -18,8 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "tools.h"
-#include "util.h"
+#include "tools/tools.h"
+#include "core/util.h"
 
 struct tool_job;
 

@@ -28,9 +28,9 @@
  * it would need the same abandonment and gains little), and O_NONBLOCK or timeouts on the
  * syscalls (regular files ignore O_NONBLOCK; NFS hard mounts ignore everything).
  */
-#include "config.h"
-#include "fileio.h"
-#include "loop.h"
+#include "core/config.h"
+#include "core/fileio.h"
+#include "core/loop.h"
 #include "tools/tool.h"
 
 #include <dirent.h>

@@ -16,9 +16,9 @@
  * in state.db (the files are meant to be read and edited by the user) and Hermes' batch operations
  * (more schema bytes in every request for a rare case).
  */
-#include "config.h"
-#include "log.h"
-#include "safeio.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/safeio.h"
 #include "tools/tool.h"
 
 #include <errno.h>

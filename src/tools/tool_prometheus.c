@@ -11,9 +11,9 @@
  */
 #include "tools/tool.h"
 
-#include "config.h"
-#include "httpc.h"
-#include "prom.h"
+#include "core/config.h"
+#include "net/httpc.h"
+#include "net/prom.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -14,9 +14,9 @@
  * CLI that approves needs no schema), and storing the resulting file instead of the call (a
  * stale proposal would overwrite every edit made since; the call is re-checked instead).
  */
-#include "config.h"
-#include "safeio.h"
-#include "sessions.h"
+#include "core/config.h"
+#include "core/safeio.h"
+#include "core/sessions.h"
 #include "tools/tool.h"
 
 #include <dirent.h>

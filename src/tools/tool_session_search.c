@@ -4,8 +4,8 @@
  * a summary would cost one more model call per search. The calling session is excluded (its
  * messages are in the context anyway).
  */
-#include "config.h"
-#include "sessions.h"
+#include "core/config.h"
+#include "core/sessions.h"
 #include "tools/tool.h"
 
 #include <stdlib.h>

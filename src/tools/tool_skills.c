@@ -15,11 +15,11 @@
  * files by hand or in an external dir) and a cache of parsed skills (a directory scan per
  * session start or skills_list call is cheap, and a cache would go stale on hand edits).
  */
-#include "config.h"
-#include "fileio.h"
-#include "log.h"
-#include "safeio.h"
-#include "skill_md.h"
+#include "core/config.h"
+#include "core/fileio.h"
+#include "core/log.h"
+#include "core/safeio.h"
+#include "tools/skill_md.h"
 #include "tools/tool.h"
 
 #include <dirent.h>

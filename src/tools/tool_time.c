@@ -5,7 +5,7 @@
  * and this avoids bundling a zone parser. Names are checked against the IANA form first so
  * nothing like "../../etc/passwd" reaches the zoneinfo lookup.
  */
-#include "config.h"
+#include "core/config.h"
 #include "tools/tool.h"
 
 #include <ctype.h>

@@ -26,10 +26,10 @@
  */
 #include "tools/tool.h"
 
-#include "config.h"
-#include "html_text.h"
-#include "httpc.h"
-#include "netcheck.h"
+#include "core/config.h"
+#include "net/html_text.h"
+#include "net/httpc.h"
+#include "net/netcheck.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -2,15 +2,15 @@
  * leak, unbounded recursion or an endless loop. Build (see tests/fuzz/corpus/config/ for
  * seeds):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
- *     tests/fuzz/fuzz_config.c src/config.c src/cronexpr.c src/util.c src/log.c \
+ *     tests/fuzz/fuzz_config.c src/core/config.c src/core/cronexpr.c src/core/util.c src/core/log.c \
  *     -lyaml -lmbedcrypto
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "config.h"
-#include "log.h"
+#include "core/config.h"
+#include "core/log.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -5,7 +5,7 @@
  * html_text_sniff over the same bytes.
  * Build (see tests/fuzz/corpus/html/ for seeds):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
- *     tests/fuzz/fuzz_html.c src/html_text.c src/util.c src/log.c -lmbedcrypto
+ *     tests/fuzz/fuzz_html.c src/net/html_text.c src/core/util.c src/core/log.c -lmbedcrypto
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "html_text.h"
-#include "util.h"
+#include "net/html_text.h"
+#include "core/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,10 +1,10 @@
 /* Fuzzes the MCP client's JSON-RPC dispatch: whatever a server sends (responses to unknown
  * ids, batches, requests, notifications, garbage) reaches mcp_transport_message() of a server
  * that has no open transport, so every answer path runs and nothing is sent. */
-#include "config.h"
-#include "log.h"
-#include "loop.h"
-#include "mcp.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "mcp/mcp.h"
 #include "mcp/transport.h"
 
 #include <stddef.h>

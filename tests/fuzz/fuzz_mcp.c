@@ -2,9 +2,9 @@
  * errors, with a small cap so the truncation path runs too. The first byte picks the cap.
  * Also: json_exact's print of its parse is JSON that cJSON reads back as the same tree, and
  * a description cut stays within its cap. */
-#include "json_exact.h"
-#include "mcp_render.h"
-#include "util.h"
+#include "core/json_exact.h"
+#include "mcp/mcp_render.h"
+#include "core/util.h"
 
 #include <stddef.h>
 #include <stdint.h>

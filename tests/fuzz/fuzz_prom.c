@@ -4,8 +4,8 @@
  * bytes as a string and must return 0 (with a finite value) or -EINVAL.
  * Build (see tests/fuzz/corpus/prom/ for seeds):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
- *     -I/usr/include/cjson tests/fuzz/fuzz_prom.c src/prom.c src/html_text.c src/util.c \
- *     src/log.c -lcjson -lmbedcrypto -lm
+ *     -I/usr/include/cjson tests/fuzz/fuzz_prom.c src/net/prom.c src/net/html_text.c src/core/util.c \
+ *     src/core/log.c -lcjson -lmbedcrypto -lm
  */
 #include <errno.h>
 #include <math.h>
@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "prom.h"
-#include "util.h"
+#include "net/prom.h"
+#include "core/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

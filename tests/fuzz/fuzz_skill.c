@@ -2,15 +2,15 @@
  * (name rule, description cap, body offset inside the input) or one error line, never a crash,
  * a leak or a read past the input. Build (see tests/fuzz/corpus/skill/ for seeds):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
- *     tests/fuzz/fuzz_skill.c src/skill_md.c src/util.c -lyaml -lmbedcrypto
+ *     tests/fuzz/fuzz_skill.c src/tools/skill_md.c src/core/util.c -lyaml -lmbedcrypto
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "skill_md.h"
-#include "util.h"
+#include "tools/skill_md.h"
+#include "core/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

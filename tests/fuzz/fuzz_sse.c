@@ -3,7 +3,7 @@
  * never crash, leak or read out of bounds. The cap is small (4096) so -E2BIG is reached often.
  * Build (see tests/fuzz/corpus/sse/ for seeds):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
- *     tests/fuzz/fuzz_sse.c src/sse.c src/util.c src/log.c -lmbedcrypto
+ *     tests/fuzz/fuzz_sse.c src/net/sse.c src/core/util.c src/core/log.c -lmbedcrypto
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sse.h"
+#include "net/sse.h"
 
 #define CAP 4096
 

@@ -1,0 +1,1287 @@
+/* agent: the turn state machine (see agent.h for the shape).
+ *
+ * A turn holds the session's messages in memory as the OpenAI message JSON texts they are
+ * stored as, so building a request is concatenation, not re-serialisation. Each message is
+ * written to the store as soon as it exists (through store_write: while another process
+ * locks the database it waits in memory), so a crash or a cancel loses at most the call
+ * in flight; on load, tool calls left without results (a crash mid-tool) get a synthetic
+ * "interrupted" result so the history stays valid for the API.
+ *
+ * Context economy, in the order applied before each model call when the estimated request
+ * (bytes / 4) is over 85% of the budget (min of model_info.max_input_tokens and
+ * agent.context_tokens):
+ *   1. free: tool results outside the recent tail shortened to one line (in memory only);
+ *   2. one call to auxiliary.compression summarising the middle (the first message and the
+ *      recent tail kept, tool-call/result groups never split), persisted with
+ *      sessions_compact. At most once per turn; a failure backs off for the session;
+ *   3. last resort without any call: the oldest middle groups are left out of the request.
+ * Hermes Agent re-ran compression until it fit (up to 9 calls per event in the seed
+ * deployments); here a turn pays for at most one.
+ *
+ * Trust (README, "Trust"): a turn is tainted when its source is a cron job or a hook, or
+ * once a tool whose results are untrusted text (tools_taints: web_fetch, session_search,
+ * MCP) answered in its session; the mark is kept in the store (kv "session.<id>.tainted") so
+ * the next turn of that session, whose history holds the text, is tainted too (and so is a
+ * turn whose mark cannot be read). Calls carry the mark to
+ * tools_call, which holds back memory and skill writes and keeps web_fetch to
+ * web.allow_hosts.
+ *
+ * Rejected: streaming model calls (the agent needs the whole message before it can act;
+ * Telegram gets the answer in one message), and a title model call per session (the first
+ * line of the first message names it for free).
+ */
+#include "agent/agent.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "router/router.h"
+#include "core/sessions.h"
+#include "core/store.h"
+#include "tools/tools.h"
+#include "core/util.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUDGET_FILL	    0.85	 /* compress above this share of the context budget */
+#define TAIL_SHARE	    0.35	 /* compression keeps about this share as recent tail */
+#define TAIL_KEEP_MSGS	    4		 /* the free pass never shortens these last messages */
+#define SHORT_LINE	    120		 /* a shortened tool result keeps this much */
+#define COMPRESS_BACKOFF_MS 600000	 /* after a failed compression, for the session */
+#define COMPRESS_MAX_TOKENS 800		 /* length of the summary */
+#define COMPRESS_INPUT_MAX  (256 * 1024) /* excerpt sent to the compression model */
+#define TITLE_MAX	    60
+#define MAX_TOOL_CALLS	    32 /* per model answer; more are answered with an error */
+#define N_BACKOFF	    16
+
+static const char default_persona[] =
+	"You are hermetic, the user's personal assistant, running on their own small server. "
+	"Be brief and concrete; answer in the user's language. Use tools when they help and "
+	"say when you are unsure. Keep durable facts about the user with the memory tool.";
+
+static const char compress_prompt[] =
+	"You compress chat history for an AI assistant. Summarise the excerpt in a few short "
+	"lines: what the user asked, facts and numbers learned, decisions, tool results that "
+	"still matter, open tasks. No preamble.";
+
+struct msg {
+	int64_t id; /* store id; 0 = not stored */
+	char *json; /* the OpenAI message object */
+	size_t len;
+	char role; /* 'u'ser, 'a'ssistant, 't'ool, 's'ystem */
+};
+
+struct call {
+	struct agent_turn *t;
+	char *id, *name, *args;
+	char *result;
+	bool is_error, started, done;
+	struct tools_call *tc;
+};
+
+enum state { T_START, T_COMPRESS, T_MODEL, T_TOOLS, T_SUMMARY, T_END };
+
+struct agent_turn {
+	struct agent *a;
+	struct agent_turn *next;
+	struct agent_cbs cbs;
+	void *arg;
+	char *source, *model, *system, *extra_system;
+	int64_t session_id;
+	struct msg *msgs;
+	size_t n_msgs, alloc_msgs;
+	struct call *calls;
+	size_t n_calls, next_call, running;
+	struct router_call *rc;
+	enum state state;
+	enum agent_stop limit; /* AGENT_DONE while no limit was hit */
+	struct event *timer;   /* turn_timeout_s */
+	struct event *defer;   /* runs step() from the loop */
+	int model_calls, n_tool_calls, compressions;
+	int64_t prompt_tokens, completion_tokens, last_bytes;
+	double cost_usd;
+	bool compress_tried, cancelled, time_up;
+	bool tainted, web_any; /* trust: see the top of this file */
+	char *fail_text;
+	char *stored_answer; /* a continued turn whose answer was already stored */
+};
+
+struct agent {
+	struct agent_env env;
+	struct agent_turn *turns;
+	struct {
+		int64_t session_id, until_ms;
+	} backoff[N_BACKOFF];
+	size_t next_backoff;
+};
+
+static void step(struct agent_turn *t);
+static void finish(struct agent_turn *t, enum agent_stop stop, const char *text);
+
+const char *agent_stop_name(enum agent_stop s)
+{
+	static const char *const names[] = {"done",	    "max_iterations", "max_turn_cost",
+					    "turn_timeout", "cancelled",      "failed"};
+
+	return (size_t)s < ARRAY_LEN(names) ? names[s] : "?";
+}
+
+/* ---- messages ---------------------------------------------------------------------- */
+
+static void push_msg(struct agent_turn *t, int64_t id, char role, char *json)
+{
+	if (t->n_msgs == t->alloc_msgs) {
+		t->alloc_msgs = t->alloc_msgs ? t->alloc_msgs * 2 : 16;
+		t->msgs = xrealloc(t->msgs, t->alloc_msgs * sizeof(*t->msgs));
+	}
+	t->msgs[t->n_msgs++] = (struct msg){id, json, strlen(json), role};
+}
+
+static char role_char(const char *role)
+{
+	if (strcmp(role, "user") == 0)
+		return 'u';
+	if (strcmp(role, "assistant") == 0)
+		return 'a';
+	if (strcmp(role, "tool") == 0)
+		return 't';
+	return 's';
+}
+
+/* A message on its way to the store; it waits in memory (store_write) while another process
+ * holds the database's lock, so a busy database loses no message. */
+struct msg_write {
+	int64_t session_id, id;
+	const char *role; /* a string literal */
+	char *json, *text, *origin;
+};
+
+static int write_msg(struct store *s, void *arg)
+{
+	struct msg_write *w = arg;
+
+	return sessions_append_origin(s, w->session_id, w->role, w->json, w->text, w->origin,
+				      &w->id);
+}
+
+static void msg_write_free(struct msg_write *w, int rc)
+{
+	if (rc < 0)
+		log_error("agent: a %s message of session %lld was not stored", w->role,
+			  (long long)w->session_id);
+	free(w->json);
+	free(w->text);
+	free(w->origin);
+	free(w);
+}
+
+static void on_msg_written(void *arg, int rc)
+{
+	msg_write_free(arg, rc);
+}
+
+/* Stores a message (with its origin, may be NULL) and keeps it in memory. text is what
+ * session_search indexes. The id is 0 while the message waits for the database. */
+static int add_msg_from(struct agent_turn *t, const char *role, char *json, const char *text,
+			const char *origin)
+{
+	struct msg_write *w = xcalloc(1, sizeof(*w));
+	int64_t id = 0;
+	int rc;
+
+	w->session_id = t->session_id;
+	w->role = role;
+	w->json = xstrdup(json);
+	w->text = text ? xstrdup(text) : NULL;
+	w->origin = origin ? xstrdup(origin) : NULL;
+	rc = store_write(t->a->env.store, write_msg, w, on_msg_written);
+	if (rc != -EINPROGRESS) {
+		id = w->id;
+		msg_write_free(w, rc);
+	}
+	push_msg(t, id, role_char(role), json);
+	return rc == -EINPROGRESS ? 0 : rc;
+}
+
+struct usage_write {
+	int64_t session_id, prompt_tokens, completion_tokens;
+	double cost_usd;
+};
+
+static int write_usage(struct store *s, void *arg)
+{
+	struct usage_write *w = arg;
+
+	return sessions_add_usage(s, w->session_id, w->prompt_tokens, w->completion_tokens,
+				  w->cost_usd, true);
+}
+
+static void on_usage_written(void *arg, int rc)
+{
+	free(arg);
+}
+
+static int add_msg(struct agent_turn *t, const char *role, char *json, const char *text)
+{
+	return add_msg_from(t, role, json, text, NULL);
+}
+
+static char *json_message(const char *role, const char *content, const char *tool_call_id)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_printf(&b, "{\"role\":\"%s\",", role);
+	if (tool_call_id) {
+		buf_puts(&b, "\"tool_call_id\":");
+		buf_json_str(&b, tool_call_id, strlen(tool_call_id));
+		buf_puts(&b, ",");
+	}
+	buf_puts(&b, "\"content\":");
+	buf_json_str(&b, content, strlen(content));
+	buf_puts(&b, "}");
+	return buf_steal(&b);
+}
+
+struct load {
+	struct agent_turn *t;
+	cJSON *pending; /* ids of tool calls not answered yet */
+};
+
+static void answer_missing(struct load *l)
+{
+	cJSON *id;
+
+	cJSON_ArrayForEach(id, l->pending)
+	{
+		push_msg(l->t, 0, 't',
+			 json_message("tool", "(no result: the turn was interrupted)",
+				      id->valuestring));
+	}
+	cJSON_Delete(l->pending);
+	l->pending = NULL;
+}
+
+static void on_loaded(int64_t id, const char *role, const char *json, void *arg)
+{
+	struct load *l = arg;
+	char r = role_char(role);
+	cJSON *j;
+
+	if (r != 't' && l->pending)
+		answer_missing(l);
+	j = cJSON_Parse(json);
+	if (!j) {
+		log_warn("agent: session %lld: message %lld is not JSON; skipped",
+			 (long long)l->t->session_id, (long long)id);
+		return;
+	}
+	if (r == 'a') {
+		cJSON *calls = cJSON_GetObjectItemCaseSensitive(j, "tool_calls"), *c;
+
+		cJSON_ArrayForEach(c, calls)
+		{
+			cJSON *cid = cJSON_GetObjectItemCaseSensitive(c, "id");
+
+			if (!l->pending)
+				l->pending = cJSON_CreateArray();
+			if (cJSON_IsString(cid))
+				cJSON_AddItemToArray(l->pending,
+						     cJSON_CreateString(cid->valuestring));
+		}
+	} else if (r == 't' && l->pending) {
+		cJSON *cid = cJSON_GetObjectItemCaseSensitive(j, "tool_call_id"), *p;
+		int i = 0;
+
+		cJSON_ArrayForEach(p, l->pending)
+		{
+			if (cJSON_IsString(cid) && strcmp(p->valuestring, cid->valuestring) == 0) {
+				cJSON_DeleteItemFromArray(l->pending, i);
+				break;
+			}
+			i++;
+		}
+	}
+	cJSON_Delete(j);
+	push_msg(l->t, id, r, xstrdup(json));
+}
+
+static int load_history(struct agent_turn *t)
+{
+	struct load l = {t, NULL};
+	int rc = sessions_messages(t->a->env.store, t->session_id, on_loaded, &l);
+
+	if (l.pending)
+		answer_missing(&l);
+	return rc;
+}
+
+/* ---- the system prompt ------------------------------------------------------------- */
+
+static void read_persona(const struct config *cfg, struct buf *out)
+{
+	FILE *f;
+	char chunk[4096];
+	size_t n;
+
+	if (!cfg->agent.persona_file) {
+		buf_puts(out, default_persona);
+		return;
+	}
+	f = fopen(cfg->agent.persona_file, "re");
+	if (!f) {
+		log_warn("agent: persona %s unreadable (%m); using the built-in one",
+			 cfg->agent.persona_file);
+		buf_puts(out, default_persona);
+		return;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_append(out, chunk, n) < 0)
+			break;
+	fclose(f);
+}
+
+char *agent_system_prompt(const struct agent *a)
+{
+	const struct config *cfg = a->env.cfg;
+	struct buf b, part;
+
+	buf_init(&b, 64 * 1024);
+	read_persona(cfg, &b);
+	buf_init(&part, 0);
+	if (cfg->toolsets & CONFIG_TOOLSET_SKILLS) {
+		tools_skills_index(cfg, &part, 4096);
+		if (part.len)
+			buf_printf(&b, "\n\n## Skills (skill_view NAME for details)\n%s",
+				   buf_str(&part));
+	}
+	buf_reset(&part);
+	if (cfg->toolsets & CONFIG_TOOLSET_MEMORY) {
+		tools_memory_snapshot(cfg, &part);
+		if (part.len)
+			buf_printf(&b, "\n\n%s", buf_str(&part));
+	}
+	buf_finish(&part);
+	return buf_steal(&b);
+}
+
+static void append_now(const struct config *cfg, struct buf *b)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	char line[80];
+
+	localtime_r(&now, &tm);
+	strftime(line, sizeof(line), "%a %Y-%m-%d %H:%M %Z", &tm);
+	buf_printf(b, "\n\nNow: %s (%s).", line, cfg->timezone);
+}
+
+/* ---- budget and compression ---------------------------------------------------------- */
+
+static int64_t budget_tokens(const struct agent_turn *t)
+{
+	const struct config *cfg = t->a->env.cfg;
+	int64_t budget = cfg->agent.context_tokens;
+
+	for (size_t i = 0; i < cfg->n_models; i++) {
+		int64_t m = cfg->models[i].model_info.max_input_tokens;
+
+		if (m > 0 && m < budget && strcmp(cfg->models[i].model_name, t->model) == 0)
+			budget = m;
+	}
+	return budget;
+}
+
+static size_t history_bytes(const struct agent_turn *t)
+{
+	size_t n = strlen(t->system) + 256;
+
+	for (size_t i = 0; i < t->n_msgs; i++)
+		n += t->msgs[i].len + 1;
+	return n;
+}
+
+static bool over_budget(const struct agent_turn *t, size_t tools_bytes)
+{
+	return (double)(history_bytes(t) + tools_bytes) / 4.0 >
+	       BUDGET_FILL * (double)budget_tokens(t);
+}
+
+/* Pass 1: old tool results become their first line. */
+static void shorten_tool_results(struct agent_turn *t)
+{
+	size_t end = t->n_msgs > TAIL_KEEP_MSGS ? t->n_msgs - TAIL_KEEP_MSGS : 0;
+
+	for (size_t i = 0; i < end; i++) {
+		struct msg *m = &t->msgs[i];
+		cJSON *j, *content, *id;
+		char line[SHORT_LINE + 64];
+		size_t n;
+
+		if (m->role != 't' || m->len < SHORT_LINE * 2)
+			continue;
+		j = cJSON_Parse(m->json);
+		content = cJSON_GetObjectItemCaseSensitive(j, "content");
+		id = cJSON_GetObjectItemCaseSensitive(j, "tool_call_id");
+		if (cJSON_IsString(content) && cJSON_IsString(id)) {
+			n = strcspn(content->valuestring, "\n");
+			if (n > SHORT_LINE)
+				n = SHORT_LINE;
+			n = utf8_cut(content->valuestring, n);
+			snprintf(line, sizeof(line), "%.*s ... [shortened from %zu bytes]", (int)n,
+				 content->valuestring, strlen(content->valuestring));
+			free(m->json);
+			m->json = json_message("tool", line, id->valuestring);
+			m->len = strlen(m->json);
+		}
+		cJSON_Delete(j);
+	}
+}
+
+/* The middle: after the first message (and its tool results), before the recent tail;
+ * both ends on a message that is not a tool result, so no call loses its result. */
+static bool pick_middle(const struct agent_turn *t, size_t *from, size_t *to)
+{
+	size_t head = 1, tail = t->n_msgs, tail_bytes = 0;
+	size_t keep = (size_t)((double)budget_tokens(t) * 4.0 * TAIL_SHARE);
+
+	while (head < t->n_msgs && t->msgs[head].role == 't')
+		head++;
+	while (tail > head && tail_bytes + t->msgs[tail - 1].len <= keep) {
+		tail--;
+		tail_bytes += t->msgs[tail].len;
+	}
+	if (tail == t->n_msgs && tail > head)
+		tail--; /* at least the last message stays */
+	while (tail > head && t->msgs[tail].role == 't')
+		tail--;
+	*from = head;
+	*to = tail;
+	return tail > head;
+}
+
+static void render_excerpt(const struct agent_turn *t, size_t from, size_t to, struct buf *out)
+{
+	for (size_t i = from; i < to; i++) {
+		cJSON *j = cJSON_Parse(t->msgs[i].json), *c, *calls, *call;
+		const char *role = t->msgs[i].role == 'u'   ? "user"
+				   : t->msgs[i].role == 'a' ? "assistant"
+				   : t->msgs[i].role == 't' ? "tool result"
+							    : "note";
+		size_t max = t->msgs[i].role == 't' ? 600 : 3000;
+
+		c = cJSON_GetObjectItemCaseSensitive(j, "content");
+		if (cJSON_IsString(c) && *c->valuestring)
+			buf_printf(out, "%s: %.*s\n", role,
+				   (int)utf8_cut(c->valuestring, strnlen(c->valuestring, max)),
+				   c->valuestring);
+		calls = cJSON_GetObjectItemCaseSensitive(j, "tool_calls");
+		cJSON_ArrayForEach(call, calls)
+		{
+			cJSON *f = cJSON_GetObjectItemCaseSensitive(call, "function");
+			cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+			cJSON *args = cJSON_GetObjectItemCaseSensitive(f, "arguments");
+
+			buf_printf(out, "assistant called %s %.*s\n",
+				   cJSON_IsString(name) ? name->valuestring : "?",
+				   cJSON_IsString(args) ? (int)strnlen(args->valuestring, 300) : 0,
+				   cJSON_IsString(args) ? args->valuestring : "");
+		}
+		cJSON_Delete(j);
+	}
+}
+
+static bool in_backoff(struct agent *a, int64_t session_id)
+{
+	for (size_t i = 0; i < N_BACKOFF; i++)
+		if (a->backoff[i].session_id == session_id &&
+		    now_mono_ms() < a->backoff[i].until_ms)
+			return true;
+	return false;
+}
+
+static void set_backoff(struct agent *a, int64_t session_id)
+{
+	a->backoff[a->next_backoff].session_id = session_id;
+	a->backoff[a->next_backoff].until_ms = now_mono_ms() + COMPRESS_BACKOFF_MS;
+	a->next_backoff = (a->next_backoff + 1) % N_BACKOFF;
+}
+
+/* Pass 3: leave the oldest middle groups out of the request (memory only). */
+static void trim_to_fit(struct agent_turn *t, size_t tools_bytes)
+{
+	size_t dropped = 0;
+
+	while (over_budget(t, tools_bytes)) {
+		size_t from, to, end;
+
+		if (!pick_middle(t, &from, &to)) {
+			/* No middle left: drop from the start, but never the last user message
+			 * and what follows it (the request would be pointless without it). */
+			size_t last_user = t->n_msgs;
+
+			while (last_user > 0 && t->msgs[last_user - 1].role != 'u')
+				last_user--;
+			from = 0;
+			to = last_user > 0 ? last_user - 1 : 0;
+			if (to == 0)
+				break;
+		}
+		end = from + 1;
+		while (end < to && t->msgs[end].role == 't')
+			end++;
+		for (size_t i = from; i < end; i++)
+			free(t->msgs[i].json);
+		memmove(&t->msgs[from], &t->msgs[end], (t->n_msgs - end) * sizeof(*t->msgs));
+		t->n_msgs -= end - from;
+		dropped += end - from;
+	}
+	if (dropped)
+		log_warn("agent: session %lld: %zu old messages left out to fit the context budget",
+			 (long long)t->session_id, dropped);
+}
+
+static void on_compressed(struct router_call *rc, const struct router_result *r, void *arg);
+
+static const struct router_caller internal_caller = {"internal", "agent", NULL};
+
+static const struct router_cbs compress_cbs = {.on_done = on_compressed};
+
+/* Returns true when a compression call was started (step continues from its callback). */
+static bool compress_start(struct agent_turn *t)
+{
+	const struct config *cfg = t->a->env.cfg;
+	size_t from, to;
+	struct buf excerpt, body;
+	int rc;
+
+	if (t->compress_tried || in_backoff(t->a, t->session_id) || !pick_middle(t, &from, &to))
+		return false;
+	t->compress_tried = true;
+	buf_init(&excerpt, COMPRESS_INPUT_MAX);
+	render_excerpt(t, from, to, &excerpt);
+	buf_init(&body, 0);
+	buf_puts(&body, "{\"model\":");
+	buf_json_str(&body, cfg->auxiliary.compression, strlen(cfg->auxiliary.compression));
+	buf_printf(&body, ",\"max_tokens\":%d,\"messages\":[{\"role\":\"system\",\"content\":",
+		   COMPRESS_MAX_TOKENS);
+	buf_json_str(&body, compress_prompt, strlen(compress_prompt));
+	buf_puts(&body, "},{\"role\":\"user\",\"content\":");
+	buf_json_str(&body, excerpt.data ? excerpt.data : "", excerpt.len);
+	buf_puts(&body, "}]}");
+	buf_finish(&excerpt);
+	t->state = T_COMPRESS;
+	rc = router_chat(t->a->env.router, body.data, body.len, &internal_caller, &compress_cbs, t,
+			 &t->rc);
+	buf_finish(&body);
+	return rc == 0;
+}
+
+static char *answer_content(const char *body, size_t len);
+
+static void apply_summary(struct agent_turn *t, const char *summary)
+{
+	size_t from, to;
+	char *text, *json;
+	int64_t *ids;
+	size_t n_ids = 0;
+
+	if (!pick_middle(t, &from, &to))
+		return;
+	text = xasprintf("[Summary of the earlier conversation]\n%s", summary);
+	json = json_message("user", text, NULL);
+	ids = xcalloc(to - from, sizeof(*ids));
+	for (size_t i = from; i < to; i++)
+		if (t->msgs[i].id > 0)
+			ids[n_ids++] = t->msgs[i].id;
+	if (sessions_compact(t->a->env.store, t->session_id, ids, n_ids, json, summary) < 0)
+		log_warn("agent: session %lld: summary not stored; it holds for this turn only",
+			 (long long)t->session_id);
+	free(ids);
+	free(text);
+	for (size_t i = from; i < to; i++)
+		free(t->msgs[i].json);
+	t->msgs[from] = (struct msg){0, json, strlen(json), 'u'};
+	memmove(&t->msgs[from + 1], &t->msgs[to], (t->n_msgs - to) * sizeof(*t->msgs));
+	t->n_msgs -= to - from - 1;
+}
+
+static void on_compressed(struct router_call *rc, const struct router_result *r, void *arg)
+{
+	struct agent_turn *t = arg;
+	char *summary = NULL;
+
+	t->rc = NULL;
+	t->compressions++;
+	t->cost_usd += r->cost_usd;
+	t->prompt_tokens += r->prompt_tokens;
+	t->completion_tokens += r->completion_tokens;
+	if (r->status == 200)
+		summary = answer_content(r->body, r->body_len);
+	if (summary && *summary) {
+		apply_summary(t, summary);
+		log_info("agent: session %lld: compressed the middle of the history (one call)",
+			 (long long)t->session_id);
+	} else if (!t->cancelled && !t->time_up) {
+		log_warn(
+			"agent: session %lld: compression failed (HTTP %d); not retried for %d min",
+			(long long)t->session_id, r->status, COMPRESS_BACKOFF_MS / 60000);
+		set_backoff(t->a, t->session_id);
+	}
+	free(summary);
+	t->state = T_START;
+	step(t);
+}
+
+/* ---- model calls ------------------------------------------------------------------- */
+
+static void on_model(struct router_call *rc, const struct router_result *r, void *arg);
+static const struct router_cbs model_cbs = {.on_done = on_model};
+
+static void build_request(struct agent_turn *t, const char *tools_json, bool summary,
+			  const char *note, struct buf *b)
+{
+	struct buf sys;
+
+	buf_init(&sys, 0);
+	buf_puts(&sys, t->system);
+	if (t->extra_system)
+		buf_printf(&sys, "\n\n%s", t->extra_system);
+	append_now(t->a->env.cfg, &sys);
+	buf_puts(b, "{\"model\":");
+	buf_json_str(b, t->model, strlen(t->model));
+	buf_puts(b, ",\"messages\":[{\"role\":\"system\",\"content\":");
+	buf_json_str(b, sys.data, sys.len);
+	buf_puts(b, "}");
+	buf_finish(&sys);
+	for (size_t i = 0; i < t->n_msgs; i++) {
+		buf_puts(b, ",");
+		buf_append(b, t->msgs[i].json, t->msgs[i].len);
+	}
+	if (note) {
+		buf_puts(b, ",{\"role\":\"user\",\"content\":");
+		buf_json_str(b, note, strlen(note));
+		buf_puts(b, "}");
+	}
+	buf_puts(b, "]");
+	if (tools_json && strcmp(tools_json, "[]") != 0) {
+		buf_printf(b, ",\"tools\":%s", tools_json);
+		if (summary)
+			buf_puts(b, ",\"tool_choice\":\"none\"");
+	}
+	buf_puts(b, "}");
+}
+
+static const char *limit_text(const struct agent_turn *t, char *out, size_t len)
+{
+	const struct config *cfg = t->a->env.cfg;
+
+	switch (t->limit) {
+	case AGENT_STOP_ITERATIONS:
+		snprintf(out, len, "the limit of %lld model calls per turn (agent.max_iterations)",
+			 (long long)cfg->agent.max_iterations);
+		break;
+	case AGENT_STOP_COST:
+		snprintf(out, len, "the cost limit of $%.4f per turn (agent.max_turn_cost_usd)",
+			 cfg->agent.max_turn_cost_usd);
+		break;
+	case AGENT_STOP_TIME:
+		snprintf(out, len, "the time limit of %lld s per turn (agent.turn_timeout_s)",
+			 (long long)cfg->agent.turn_timeout_s);
+		break;
+	default:
+		snprintf(out, len, "a limit");
+	}
+	return out;
+}
+
+static void model_call(struct agent_turn *t, const char *tools_json)
+{
+	bool summary = t->limit != AGENT_DONE;
+	char why[160], note[400];
+	struct buf body;
+	int rc;
+
+	if (summary)
+		snprintf(note, sizeof(note),
+			 "[hermetic] This turn has reached %s. Do not call tools. Tell the user "
+			 "briefly what you did, what you found, and what is still open.",
+			 limit_text(t, why, sizeof(why)));
+	buf_init(&body, 0);
+	build_request(t, tools_json, summary, summary ? note : NULL, &body);
+	t->last_bytes = (int64_t)body.len;
+	t->state = summary ? T_SUMMARY : T_MODEL;
+	t->model_calls++;
+	rc = router_chat(t->a->env.router, body.data, body.len, &internal_caller, &model_cbs, t,
+			 &t->rc);
+	buf_finish(&body);
+	if (rc < 0)
+		finish(t, AGENT_FAILED, "internal error: the router refused the request");
+}
+
+static enum agent_stop limit_hit(const struct agent_turn *t)
+{
+	const struct config *cfg = t->a->env.cfg;
+
+	if (t->time_up)
+		return AGENT_STOP_TIME;
+	if (t->model_calls >= cfg->agent.max_iterations)
+		return AGENT_STOP_ITERATIONS;
+	if (cfg->agent.max_turn_cost_usd > 0 && t->cost_usd >= cfg->agent.max_turn_cost_usd)
+		return AGENT_STOP_COST;
+	return AGENT_DONE;
+}
+
+/* Decides what happens next: compression, a model call, or the limit's summary call. */
+static void step(struct agent_turn *t)
+{
+	struct buf tools_json;
+
+	if (t->cancelled) {
+		finish(t, AGENT_CANCELLED, "");
+		return;
+	}
+	if (t->fail_text) {
+		finish(t, AGENT_FAILED, t->fail_text);
+		return;
+	}
+	if (t->stored_answer) {
+		finish(t, AGENT_DONE, t->stored_answer);
+		return;
+	}
+	if ((t->model_calls > 0 || t->time_up) && t->limit == AGENT_DONE)
+		t->limit = limit_hit(t);
+	buf_init(&tools_json, 0);
+	tools_schemas_json(t->a->env.tools, &tools_json);
+	if (over_budget(t, tools_json.len)) {
+		shorten_tool_results(t);
+		if (over_budget(t, tools_json.len) && t->state != T_COMPRESS && compress_start(t)) {
+			buf_finish(&tools_json);
+			return;
+		}
+		trim_to_fit(t, tools_json.len);
+	}
+	model_call(t, buf_str(&tools_json));
+	buf_finish(&tools_json);
+}
+
+static void on_defer(evutil_socket_t fd, short what, void *arg)
+{
+	step(arg);
+}
+
+/* choices[0].message of a parsed completion, or NULL. */
+static cJSON *first_message(const cJSON *completion)
+{
+	return cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(completion, "choices"), 0),
+		"message");
+}
+
+/* The assistant's text of a completion body, or NULL. */
+static char *answer_content(const char *body, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(body, len);
+	cJSON *msg = first_message(j);
+	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+	char *s = cJSON_IsString(content) ? xstrdup(content->valuestring) : NULL;
+
+	cJSON_Delete(j);
+	return s;
+}
+
+/* "the model call failed: MESSAGE (HTTP 429)" from an OpenAI error body. */
+static char *error_text(const struct router_result *r)
+{
+	cJSON *j = cJSON_ParseWithLength(r->body ? r->body : "", r->body_len);
+	cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"),
+						    "message");
+	char *s = xasprintf("The model call failed (HTTP %d): %s", r->status,
+			    cJSON_IsString(m) ? m->valuestring : "no details");
+
+	cJSON_Delete(j);
+	return s;
+}
+
+/* ---- tool calls -------------------------------------------------------------------- */
+
+static void run_calls(struct agent_turn *t);
+
+static void taint_key(const struct agent_turn *t, char *key, size_t len)
+{
+	snprintf(key, len, "session.%lld.tainted", (long long)t->session_id);
+}
+
+/* From now on, and in later turns of the session: its history holds untrusted text. */
+static void taint(struct agent_turn *t, const char *by)
+{
+	char key[48];
+	int rc;
+
+	if (t->tainted)
+		return;
+	t->tainted = true;
+	taint_key(t, key, sizeof(key));
+	rc = store_kv_put(t->a->env.store, key, by);
+	if (rc < 0 && rc != -EINPROGRESS)
+		log_warn("agent: session %lld: the untrusted mark was not stored",
+			 (long long)t->session_id);
+}
+
+static void on_tool(bool is_error, const char *text, size_t len, void *arg)
+{
+	struct call *c = arg;
+	struct agent_turn *t = c->t;
+
+	c->tc = NULL;
+	if (tools_taints(t->a->env.tools, c->name))
+		taint(t, c->name);
+	c->done = true;
+	c->is_error = is_error;
+	c->result = xstrndup(text, len);
+	t->running--;
+	if (t->cbs.on_tool_result)
+		t->cbs.on_tool_result(c->name, is_error, text, len, t->arg);
+	run_calls(t);
+}
+
+static void start_call(struct agent_turn *t, struct call *c)
+{
+	char sid[24];
+	struct tools_ctx ctx = {sid, t->source, t->tainted, t->web_any};
+
+	snprintf(sid, sizeof(sid), "%lld", (long long)t->session_id);
+	c->started = true;
+	t->running++;
+	t->n_tool_calls++;
+	if (t->cbs.on_tool_call)
+		t->cbs.on_tool_call(c->name, c->args, t->arg);
+	tools_call(t->a->env.tools, c->name, c->args, &ctx, on_tool, c, &c->tc);
+}
+
+static void free_calls(struct agent_turn *t)
+{
+	for (size_t i = 0; i < t->n_calls; i++) {
+		free(t->calls[i].id);
+		free(t->calls[i].name);
+		free(t->calls[i].args);
+		free(t->calls[i].result);
+	}
+	free(t->calls);
+	t->calls = NULL;
+	t->n_calls = t->next_call = 0;
+}
+
+/* All results in: stored in call order, then the next step. */
+static void calls_done(struct agent_turn *t)
+{
+	for (size_t i = 0; i < t->n_calls; i++) {
+		struct call *c = &t->calls[i];
+		const char *text = c->result ? c->result : "not run: the turn was stopped";
+		char *body = c->is_error ? xasprintf("Error: %s", text) : xstrdup(text);
+
+		add_msg(t, "tool", json_message("tool", body, c->id), NULL);
+		free(body);
+	}
+	free_calls(t);
+	t->state = T_START;
+	step(t);
+}
+
+/* Consecutive read-only calls run together; any other call runs alone, in order. */
+static void run_calls(struct agent_turn *t)
+{
+	while (t->next_call < t->n_calls && !t->cancelled && !t->time_up) {
+		struct call *c = &t->calls[t->next_call];
+		bool ro = tools_read_only(t->a->env.tools, c->name);
+
+		if (c->done) { /* answered already (over MAX_TOOL_CALLS) */
+			t->next_call++;
+			continue;
+		}
+		if (!ro && t->running > 0)
+			return;
+		t->next_call++;
+		start_call(t, c);
+		if (!ro)
+			return;
+	}
+	if (t->running == 0)
+		calls_done(t);
+}
+
+/* Copies the assistant message (content, tool_calls) out of the parsed answer. */
+static void take_calls(struct agent_turn *t, const cJSON *calls, const char *content)
+{
+	cJSON *stored = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(stored, "tool_calls");
+	cJSON *c;
+	char *json;
+	size_t n = 0;
+
+	cJSON_AddStringToObject(stored, "role", "assistant");
+	if (content)
+		cJSON_AddStringToObject(stored, "content", content);
+	else
+		cJSON_AddNullToObject(stored, "content");
+	t->n_calls = (size_t)cJSON_GetArraySize(calls);
+	t->calls = xcalloc(t->n_calls ? t->n_calls : 1, sizeof(*t->calls));
+	cJSON_ArrayForEach(c, calls)
+	{
+		cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "function");
+		cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
+		cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+		cJSON *args = cJSON_GetObjectItemCaseSensitive(f, "arguments");
+		struct call *k = &t->calls[n];
+		cJSON *out = cJSON_CreateObject(), *fo;
+
+		k->t = t;
+		k->id = cJSON_IsString(id) && *id->valuestring
+				? xstrdup(id->valuestring)
+				: xasprintf("call_%d_%zu", t->model_calls, n);
+		k->name = xstrdup(cJSON_IsString(name) ? name->valuestring : "");
+		k->args = cJSON_IsString(args) ? xstrdup(args->valuestring)
+			  : args	       ? cJSON_PrintUnformatted(args)
+					       : xstrdup("{}");
+		cJSON_AddStringToObject(out, "id", k->id);
+		cJSON_AddStringToObject(out, "type", "function");
+		fo = cJSON_AddObjectToObject(out, "function");
+		cJSON_AddStringToObject(fo, "name", k->name);
+		cJSON_AddStringToObject(fo, "arguments", k->args);
+		cJSON_AddItemToArray(arr, out);
+		if (n >= MAX_TOOL_CALLS) {
+			k->done = k->started = true;
+			k->is_error = true;
+			k->result = xasprintf("not run: at most %d tool calls per answer",
+					      MAX_TOOL_CALLS);
+		}
+		n++;
+	}
+	json = cJSON_PrintUnformatted(stored);
+	cJSON_Delete(stored);
+	add_msg(t, "assistant", json, content);
+}
+
+static void got_answer(struct agent_turn *t, const struct router_result *r)
+{
+	cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
+	cJSON *msg = first_message(j);
+	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+	cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+	const char *text = cJSON_IsString(content) ? content->valuestring : NULL;
+
+	if (!msg) {
+		finish(t, AGENT_FAILED, "The model's answer could not be read (no message).");
+	} else if (t->state == T_MODEL && cJSON_GetArraySize(calls) > 0) {
+		take_calls(t, calls, text);
+		t->state = T_TOOLS;
+		run_calls(t);
+	} else {
+		finish(t, t->state == T_SUMMARY ? t->limit : AGENT_DONE, text ? text : "");
+	}
+	cJSON_Delete(j);
+}
+
+static void on_model(struct router_call *rc, const struct router_result *r, void *arg)
+{
+	struct agent_turn *t = arg;
+	char *err;
+
+	t->rc = NULL;
+	t->cost_usd += r->cost_usd;
+	t->prompt_tokens += r->prompt_tokens;
+	t->completion_tokens += r->completion_tokens;
+	if (t->cancelled) {
+		finish(t, AGENT_CANCELLED, "");
+		return;
+	}
+	if (r->status == 200) {
+		got_answer(t, r);
+		return;
+	}
+	if (t->time_up && t->state == T_MODEL) {
+		step(t); /* the timer cancelled the call: now the summary */
+		return;
+	}
+	err = error_text(r);
+	finish(t, t->state == T_SUMMARY ? t->limit : AGENT_FAILED, err);
+	free(err);
+}
+
+/* ---- turn life --------------------------------------------------------------------- */
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent_turn *t = arg;
+
+	t->time_up = true;
+	if (t->rc && (t->state == T_MODEL || t->state == T_COMPRESS)) {
+		router_cancel(t->rc);
+		return;
+	}
+	for (size_t i = 0; i < t->n_calls; i++)
+		if (t->calls[i].tc)
+			tools_cancel(t->calls[i].tc);
+}
+
+static void unlink_turn(struct agent_turn *t)
+{
+	for (struct agent_turn **p = &t->a->turns; *p; p = &(*p)->next) {
+		if (*p == t) {
+			*p = t->next;
+			return;
+		}
+	}
+}
+
+static void turn_free(struct agent_turn *t)
+{
+	for (size_t i = 0; i < t->n_msgs; i++)
+		free(t->msgs[i].json);
+	free(t->msgs);
+	free_calls(t);
+	if (t->timer)
+		event_free(t->timer);
+	if (t->defer)
+		event_free(t->defer);
+	free(t->source);
+	free(t->model);
+	free(t->system);
+	free(t->extra_system);
+	free(t->fail_text);
+	free(t->stored_answer);
+	free(t);
+}
+
+static void finish(struct agent_turn *t, enum agent_stop stop, const char *text)
+{
+	struct agent_result r = {0};
+	char why[160];
+	char *answer;
+
+	if (stop >= AGENT_STOP_ITERATIONS && stop <= AGENT_STOP_TIME)
+		answer = xasprintf("%s\n\n(Stopped: this turn reached %s.)",
+				   text && *text ? text : "I could not finish.",
+				   limit_text(t, why, sizeof(why)));
+	else
+		answer = xstrdup(text ? text : "");
+	if (stop != AGENT_FAILED && stop != AGENT_CANCELLED && *answer && !t->stored_answer)
+		add_msg(t, "assistant", json_message("assistant", answer, NULL), answer);
+	{
+		struct usage_write *w = xmalloc(sizeof(*w));
+
+		*w = (struct usage_write){t->session_id, t->prompt_tokens, t->completion_tokens,
+					  t->cost_usd};
+		if (store_write(t->a->env.store, write_usage, w, on_usage_written) != -EINPROGRESS)
+			free(w);
+	}
+	t->state = T_END;
+	unlink_turn(t);
+	r.stop = stop;
+	r.text = answer;
+	r.session_id = t->session_id;
+	r.model = t->model;
+	r.model_calls = t->model_calls;
+	r.tool_calls = t->n_tool_calls;
+	r.compressions = t->compressions;
+	r.prompt_tokens = t->prompt_tokens;
+	r.completion_tokens = t->completion_tokens;
+	r.last_prompt_bytes = t->last_bytes;
+	r.cost_usd = t->cost_usd;
+	t->cbs.on_done(&r, t->arg);
+	free(answer);
+	turn_free(t);
+}
+
+static char *title_of(const char *text)
+{
+	size_t n = strcspn(text, "\n");
+
+	if (n > TITLE_MAX)
+		n = TITLE_MAX;
+	return xstrndup(text, utf8_cut(text, n));
+}
+
+/* The source's session, continued or new; t->session_id, model and system set. */
+static int open_session(struct agent_turn *t, const struct agent_turn_opts *o,
+			const char *user_text)
+{
+	struct agent *a = t->a;
+	struct session_info si;
+	int64_t idle_ms = a->env.cfg->agent.session_idle_minutes * 60000;
+	int rc = o->fresh ? -ENOENT : sessions_current(a->env.store, t->source, idle_ms, &si);
+
+	if (rc == 0) {
+		t->session_id = si.id;
+		t->system = si.system_prompt ? xstrdup(si.system_prompt) : agent_system_prompt(a);
+		t->model = xstrdup(o->model ? o->model : si.model ? si.model : a->env.cfg->model);
+		session_info_finish(&si);
+		return load_history(t);
+	}
+	if (rc != -ENOENT)
+		return rc;
+	t->system = agent_system_prompt(a);
+	t->model = xstrdup(o->model ? o->model : a->env.cfg->model);
+	rc = sessions_create(a->env.store, t->source, t->model, t->system, &t->session_id);
+	if (rc == 0) {
+		char *title = title_of(user_text);
+
+		sessions_set_title(a->env.store, t->session_id, title);
+		free(title);
+	}
+	return rc;
+}
+
+/* True when the session already holds the user message of origin: a turn for it was cut
+ * short (kill -9 mid-turn) and continues from the stored messages. When they end with a
+ * final answer after it, that answer is kept in t->stored_answer. */
+static bool continues(struct agent_turn *t, const char *origin)
+{
+	int64_t id;
+	size_t at = t->n_msgs;
+	const struct msg *last = t->n_msgs ? &t->msgs[t->n_msgs - 1] : NULL;
+	cJSON *j, *content;
+
+	if (sessions_find_origin(t->a->env.store, t->session_id, origin, &id) < 0)
+		return false;
+	log_info("agent: %s: continuing the interrupted turn of %s (its message is stored)",
+		 t->source, origin);
+	for (size_t i = 0; i < t->n_msgs; i++)
+		if (t->msgs[i].id == id)
+			at = i;
+	if (at >= t->n_msgs || !last || last == &t->msgs[at] || last->role != 'a' || !last->id)
+		return true;
+	j = cJSON_Parse(last->json);
+	content = cJSON_GetObjectItemCaseSensitive(j, "content");
+	if (!cJSON_GetObjectItemCaseSensitive(j, "tool_calls") && cJSON_IsString(content) &&
+	    *content->valuestring)
+		t->stored_answer = xstrdup(content->valuestring);
+	cJSON_Delete(j);
+	return true;
+}
+
+struct agent_turn *agent_find(struct agent *a, const char *source)
+{
+	for (struct agent_turn *t = a->turns; t; t = t->next)
+		if (strcmp(t->source, source) == 0)
+			return t;
+	return NULL;
+}
+
+int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *user_text,
+	       const struct agent_cbs *cbs, void *arg, struct agent_turn **out)
+{
+	struct agent_turn *t;
+	struct timeval tv = {(time_t)a->env.cfg->agent.turn_timeout_s, 0};
+	int rc;
+
+	if (agent_find(a, o->source))
+		return -EBUSY;
+	t = xcalloc(1, sizeof(*t));
+	t->a = a;
+	t->cbs = *cbs;
+	t->arg = arg;
+	t->source = xstrdup(o->source);
+	t->extra_system = xstrdup(o->extra_system);
+	rc = open_session(t, o, user_text);
+	if (rc < 0) {
+		turn_free(t);
+		/* Another process holds the database's lock: the caller may try again shortly. */
+		return rc == -EBUSY ? -EAGAIN : -EIO;
+	}
+	tools_source_trust(a->env.cfg, t->source, &t->tainted, &t->web_any);
+	if (!t->tainted) {
+		char key[48], *by = NULL;
+
+		taint_key(t, key, sizeof(key));
+		t->tainted = store_kv_get(a->env.store, key, &by) != -ENOENT;
+		free(by);
+	}
+	if (!router_has_model(a->env.router, t->model))
+		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);
+	else if (!o->origin || !continues(t, o->origin))
+		add_msg_from(t, "user", json_message("user", user_text, NULL), user_text,
+			     o->origin);
+	t->timer = evtimer_new(loop_base(a->env.loop), on_timeout, t);
+	t->defer = evtimer_new(loop_base(a->env.loop), on_defer, t);
+	evtimer_add(t->timer, &tv);
+	t->next = a->turns;
+	a->turns = t;
+	if (out)
+		*out = t;
+	tv.tv_sec = 0;
+	evtimer_add(t->defer, &tv);
+	return 0;
+}
+
+void agent_cancel(struct agent_turn *t)
+{
+	if (t->cancelled || t->state == T_END)
+		return;
+	t->cancelled = true;
+	if (t->rc) {
+		router_cancel(t->rc);
+		return;
+	}
+	for (size_t i = 0; i < t->n_calls; i++)
+		if (t->calls[i].tc)
+			tools_cancel(t->calls[i].tc);
+	/* Not waiting on anything (about to start): step() sees the flag. */
+}
+
+int agent_reset(struct agent *a, const char *source)
+{
+	return sessions_end(a->env.store, source);
+}
+
+int agent_set_model(struct agent *a, const char *source, const char *model)
+{
+	struct session_info si;
+	int rc;
+
+	if (!router_has_model(a->env.router, model))
+		return -ENOENT;
+	rc = sessions_current(a->env.store, source, a->env.cfg->agent.session_idle_minutes * 60000,
+			      &si);
+	if (rc == -ENOENT) {
+		char *sys = agent_system_prompt(a);
+		int64_t id;
+
+		rc = sessions_create(a->env.store, source, model, sys, &id);
+		free(sys);
+		return rc;
+	}
+	if (rc < 0)
+		return rc;
+	rc = sessions_set_model(a->env.store, si.id, model);
+	session_info_finish(&si);
+	return rc;
+}
+
+struct agent *agent_create(const struct agent_env *env)
+{
+	struct agent *a = xcalloc(1, sizeof(*a));
+
+	a->env = *env;
+	return a;
+}
+
+void agent_destroy(struct agent *a)
+{
+	if (!a)
+		return;
+	for (struct agent_turn *t = a->turns; t; t = t->next)
+		agent_cancel(t);
+	/* Cancellations complete from the loop (router and tool callbacks): deliver them, so
+	 * every on_done fires and no callback is left pointing at a freed turn. */
+	for (int i = 0; a->turns && i < 10000; i++)
+		event_base_loop(loop_base(a->env.loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	if (a->turns)
+		log_error("agent: turns still running at shutdown; leaking them");
+	else
+		free(a);
+}

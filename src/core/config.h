@@ -1,0 +1,419 @@
+/* config: loads hermetic's YAML config (LiteLLM's router format plus hermetic's own sections)
+ * into plain structs, validating every value at load.
+ *
+ * A loaded `struct config` is immutable: modules read its fields directly and never write
+ * them. Every string field is owned by the config and lives until config_destroy(). After a
+ * successful load every default is filled in: a NULL string means "not set" only where the
+ * field's comment says so. Env references (`os.environ/NAME`, `${NAME}`) are already
+ * resolved. README.md is the user-facing reference (generated from the same table).
+ */
+#ifndef HERMETIC_CONFIG_H
+#define HERMETIC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/cronexpr.h"
+#include "core/log.h"
+
+#define CONFIG_MAX_FILE_BYTES  (1024 * 1024)
+#define CONFIG_MAX_DEPTH       32
+#define CONFIG_MAX_MODELS      256
+#define CONFIG_MAX_MCP_SERVERS 64
+#define CONFIG_MAX_CRON_JOBS   128
+#define CONFIG_MAX_HOOKS       64
+#define CONFIG_MAX_KEYS	       256
+#define CONFIG_MAX_SECRETS     48 /* distinct secret values; log.c redacts at most 64 */
+#define CONFIG_DEFAULT_PATH    "/etc/hermetic/config.yaml"
+#define CONFIG_DEFAULT_HOME    "/opt/data"
+
+/* A string pair: HTTP header, environment variable. value may be a secret. */
+struct config_pair {
+	char *name;
+	char *value;
+};
+
+/* "HOST:PORT" as written, split. host keeps no brackets ("::1" for "[::1]:8642"). */
+struct config_listen {
+	char *addr;
+	char *host;
+	int port;
+};
+
+/* Where a cron/hook result goes. target NULL = not delivered (kept in the session only). */
+struct config_deliver {
+	char *target;		  /* "telegram:123456789" as written */
+	int64_t telegram_chat_id; /* parsed; 0 when target is NULL */
+};
+
+/* litellm_params of a model_list entry. */
+struct config_litellm_params {
+	char *model;			   /* as written: "openrouter/qwen/qwen3-coder:free" */
+	char *api_base;			   /* always set: given, or the provider's default */
+	char *api_key;			   /* secret; NULL = no Authorization header */
+	int64_t rpm, tpm;		   /* 0 = no limit */
+	int64_t weight;			   /* simple-shuffle weight, default 1 */
+	int64_t timeout_s;		   /* whole call; 0 = router_settings.timeout_s */
+	int64_t stream_timeout_s;	   /* first streamed chunk; 0 = timeout_s */
+	int64_t max_tokens;		   /* 0 = leave to the request / guardrails */
+	int64_t num_retries;		   /* -1 = router_settings.num_retries */
+	double input_cost_per_token;	   /* < 0 = not given here (see model_info) */
+	double output_cost_per_token;	   /* < 0 = not given here (see model_info) */
+	struct config_pair *extra_headers; /* values are secrets */
+	size_t n_extra_headers;
+};
+
+/* model_info of a model_list entry (costs resolved: model_info, else litellm_params, else 0). */
+struct config_model_info {
+	double input_cost_per_token; /* USD */
+	double output_cost_per_token;
+	int64_t max_input_tokens;  /* 0 = unknown */
+	int64_t max_output_tokens; /* 0 = unknown; `max_tokens` is accepted as an alias */
+	char *id;		   /* deployment id; always set (default "<model_name>-<n>") */
+};
+
+/* One model_list entry = one deployment of the group (virtual model) model_name. */
+struct config_model {
+	char *model_name;
+	struct config_litellm_params litellm_params;
+	struct config_model_info model_info;
+	char *provider; /* derived: "openrouter", "openai", or an unknown prefix used with api_base
+			 */
+	char *upstream_model; /* derived: the id sent upstream, e.g. "qwen/qwen3-coder:free" */
+};
+
+struct config_fallback {
+	char *from;
+	char **to;
+	size_t n_to;
+};
+
+struct config_litellm_settings {
+	int64_t num_retries;
+	int64_t request_timeout_s;
+	struct config_fallback *fallbacks;
+	size_t n_fallbacks;
+	struct config_fallback *context_window_fallbacks;
+	size_t n_context_window_fallbacks;
+	struct config_fallback *content_policy_fallbacks;
+	size_t n_content_policy_fallbacks;
+	char **default_fallbacks;
+	size_t n_default_fallbacks;
+	int64_t max_fallbacks;
+	double max_budget_usd;	   /* 0 = no proxy-wide budget */
+	int64_t budget_duration_s; /* 0 = never resets; "1mo" counts as 30 days */
+};
+
+enum config_routing {
+	CONFIG_ROUTING_SIMPLE_SHUFFLE,
+	CONFIG_ROUTING_LEAST_BUSY,
+};
+
+/* Per-error-class retry counts; -1 = not set: rate limit, timeout and internal server
+ * errors then use num_retries, the other classes are not retried (LiteLLM's defaults). */
+struct config_retry_policy {
+	int64_t rate_limit;
+	int64_t timeout;
+	int64_t internal_server;
+	int64_t bad_request;
+	int64_t authentication;
+	int64_t content_policy;
+};
+
+/* num_retries, timeout_s and max_fallbacks are resolved: router_settings wins over
+ * litellm_settings (num_retries, request_timeout, max_fallbacks). */
+struct config_router_settings {
+	enum config_routing routing_strategy;
+	int64_t allowed_fails;
+	int64_t cooldown_time_s;
+	int64_t num_retries;
+	struct config_retry_policy retry_policy;
+	int64_t timeout_s;
+	int64_t max_fallbacks;
+	bool enable_pre_call_checks;
+};
+
+struct config_general_settings {
+	char *master_key; /* secret; NULL = the router accepts only `keys` (or nothing) */
+};
+
+struct config_router {
+	struct config_listen listen;
+	int64_t max_body_bytes;
+	int64_t max_concurrent_upstream;
+	int64_t max_response_bytes;
+	int64_t max_connections;  /* open client connections; past it 503 */
+	int64_t idle_timeout_s;	  /* keep-alive connection without a request */
+	int64_t header_timeout_s; /* connect or first byte to the end of the request head */
+	int64_t body_timeout_s;	  /* end of the head to the end of the body */
+	char *openrouter_referer; /* "" = header not sent */
+	char *openrouter_title;
+};
+
+/* A declarative virtual key of the router. */
+struct config_key {
+	char *key;     /* secret */
+	char *alias;   /* NULL = none */
+	char **models; /* allowed model groups; 0 = all */
+	size_t n_models;
+	double max_budget_usd;	   /* 0 = none */
+	int64_t budget_duration_s; /* 0 = never resets */
+};
+
+struct config_agent {
+	int64_t max_iterations;
+	double max_turn_cost_usd; /* 0 = no cap */
+	int64_t context_tokens;
+	char *persona_file; /* NULL = built-in persona */
+	int64_t session_idle_minutes;
+	int64_t turn_timeout_s;
+	int64_t tool_result_max_bytes;
+	int64_t tool_timeout_s;
+	int64_t max_tools; /* tools per request: builtin first, then MCP in server order */
+};
+
+/* Auxiliary model slots; every slot is resolved (unset = cfg->model). */
+struct config_auxiliary {
+	char *compression;
+	char *title;
+	char *session_search;
+	char *vision;
+	char *web_extract;
+};
+
+enum config_toolset {
+	CONFIG_TOOLSET_MEMORY = 1 << 0,
+	CONFIG_TOOLSET_SESSION_SEARCH = 1 << 1,
+	CONFIG_TOOLSET_SKILLS = 1 << 2,
+	CONFIG_TOOLSET_FILES = 1 << 3,
+	CONFIG_TOOLSET_WEB = 1 << 4,
+	CONFIG_TOOLSET_PROMETHEUS = 1 << 5,
+	CONFIG_TOOLSET_TIME = 1 << 6,
+	CONFIG_TOOLSET_MCP = 1 << 7,
+	CONFIG_TOOLSET_ALL = (1 << 8) - 1,
+};
+
+/* Bounds of home/memories/MEMORY.md and USER.md, in characters (UTF-8 code points). */
+struct config_memory {
+	int64_t max_chars;
+	int64_t user_max_chars;
+};
+
+struct config_skills {
+	char **external_dirs; /* absolute, read-only */
+	size_t n_external_dirs;
+};
+
+struct config_web {
+	char **allow_hosts; /* "example.com", "*.example.com"; 0 = any host */
+	size_t n_allow_hosts;
+	int64_t timeout_s;
+	int64_t max_bytes;
+};
+
+struct config_prometheus {
+	char *url; /* NULL = prometheus_query is not offered */
+	int64_t timeout_s;
+};
+
+struct config_budget {
+	double daily_usd;   /* 0 = no cap */
+	double monthly_usd; /* 0 = no cap */
+};
+
+struct config_bleed {
+	int64_t max_calls; /* upstream calls per window; 0 = off */
+	int64_t window_s;
+	double max_cost_usd; /* spend per window; 0 = off */
+	int64_t cooldown_s;  /* 0 = open until /resume */
+};
+
+/* guardrails.max_tokens entry other than `default`. */
+struct config_model_limit {
+	char *model;
+	int64_t max_tokens;
+};
+
+enum config_seccomp_action {
+	CONFIG_SECCOMP_ERRNO,
+	CONFIG_SECCOMP_KILL,
+};
+
+struct config_seccomp {
+	bool enabled;
+	enum config_seccomp_action action;
+};
+
+struct config_guardrails {
+	struct config_bleed bleed;
+	int64_t max_tokens_default;
+	struct config_model_limit *max_tokens; /* per model group */
+	size_t n_max_tokens;
+	struct config_seccomp seccomp;
+};
+
+struct config_telegram {
+	bool enabled; /* derived: token set and non-empty */
+	char *token;  /* secret; NULL = Telegram off */
+	int64_t *allowed_users;
+	size_t n_allowed_users;
+	int64_t *allowed_chats; /* group chats served; private chats always are */
+	size_t n_allowed_chats;
+	char *api_base;
+	int64_t admin_chat; /* 0 = none */
+	int64_t poll_timeout_s;
+	bool refuse_unknown;
+};
+
+struct config_api {
+	struct config_listen listen;
+	char *key; /* secret; NULL = no auth (refused unless listen is loopback) */
+	char **allowed_hosts; /* Host names besides listen's and loopback ("*" = any) */
+	size_t n_allowed_hosts;
+	int64_t max_body_bytes;
+	int64_t timeout_s;
+};
+
+struct config_log {
+	enum log_level level;
+	bool file; /* also write home/logs/hermetic.log */
+	int64_t max_bytes;
+	int64_t keep;
+};
+
+enum config_mcp_transport {
+	CONFIG_MCP_HTTP,
+	CONFIG_MCP_SSE,
+	CONFIG_MCP_STDIO,
+};
+
+struct config_mcp_server {
+	char *name;   /* the key under mcp_servers */
+	char *prefix; /* derived: name with [^a-zA-Z0-9_] -> '_', unique among servers */
+	enum config_mcp_transport transport;
+	char *url;     /* http/sse */
+	char *command; /* stdio */
+	char **args;
+	size_t n_args;
+	struct config_pair *env; /* stdio; values are secrets */
+	size_t n_env;
+	struct config_pair *headers; /* http/sse; values are secrets */
+	size_t n_headers;
+	int64_t timeout_s;
+	int64_t connect_timeout_s;
+	char **tools_include; /* 0 = all tools */
+	size_t n_tools_include;
+	char **tools_exclude;
+	size_t n_tools_exclude;
+	bool enabled;
+};
+
+/* cron[].web_fetch, hooks[].web_fetch: where web_fetch may go in the job's runs, which are
+ * untrusted (README, "Trust"). */
+enum {
+	CONFIG_JOB_WEB_ALLOW_HOSTS, /* only hosts in web.allow_hosts (default) */
+	CONFIG_JOB_WEB_ANY,	    /* any host a chat may fetch */
+};
+
+struct config_cron_job {
+	char *name;
+	char *schedule; /* as written */
+	struct cronexpr expr;
+	char *prompt;
+	struct config_deliver deliver;
+	char **skills;
+	size_t n_skills;
+	char *model; /* always set: given, or cfg->model */
+	int64_t misfire_grace_s;
+	bool enabled;
+	int web_fetch; /* CONFIG_JOB_WEB_* */
+};
+
+struct config_hook {
+	char *name;
+	char *token;  /* secret, required */
+	char *prompt; /* "{{payload}}" is replaced by the request body */
+	struct config_deliver deliver;
+	char *idempotency_field; /* NULL = no deduplication */
+	bool async;
+	char *model;   /* always set: given, or cfg->model */
+	int web_fetch; /* CONFIG_JOB_WEB_* */
+};
+
+struct config {
+	char *name;	/* the file name given to config_parse() */
+	char *home;	/* always set */
+	char *timezone; /* always set, default "UTC" */
+	char *model;	/* default virtual model; NULL only when model_list is empty */
+	struct config_auxiliary auxiliary;
+	struct config_agent agent;
+	unsigned toolsets; /* CONFIG_TOOLSET_* bits */
+	struct config_memory memory;
+	struct config_skills skills;
+	char **notes_dirs;
+	size_t n_notes_dirs;
+	struct config_web web;
+	struct config_prometheus prometheus;
+	struct config_model *models; /* model_list, in file order */
+	size_t n_models;
+	char **model_groups; /* distinct model_name values, in first-seen order (borrowed from
+				models) */
+	size_t n_model_groups;
+	struct config_litellm_settings litellm_settings;
+	struct config_router_settings router_settings;
+	struct config_general_settings general_settings;
+	struct config_router router;
+	struct config_key *keys;
+	size_t n_keys;
+	struct config_budget budget;
+	struct config_guardrails guardrails;
+	struct config_telegram telegram;
+	struct config_api api;
+	struct config_log log;
+	struct config_mcp_server *mcp_servers; /* in file order */
+	size_t n_mcp_servers;
+	struct config_cron_job *cron_jobs;
+	size_t n_cron_jobs;
+	struct config_hook *hooks;
+	size_t n_hooks;
+};
+
+/* Collected messages of one or more loads, each with file, line and column. */
+struct config_diag;
+
+struct config_diag *config_diag_create(void);
+void config_diag_destroy(struct config_diag *d); /* accepts NULL */
+size_t config_diag_errors(const struct config_diag *d);
+size_t config_diag_warnings(const struct config_diag *d);
+/* One "FILE:LINE:COL: error: msg" or "FILE:LINE:COL: warning: msg" line per message, sorted
+ * by file position ("FILE: error: msg" for whole-file problems). Never contains a secret.
+ * Identical messages are kept once. A parse stops looking for problems once 200 messages
+ * are held; a last line then says how many more were counted but not shown. */
+void config_diag_print(const struct config_diag *d, FILE *out);
+
+/* $HERMETIC_CONFIG if set and non-empty, else CONFIG_DEFAULT_PATH. Borrowed string. */
+const char *config_default_path(void);
+
+/* Reads path (at most CONFIG_MAX_FILE_BYTES) and calls config_parse() with path as name.
+ * Returns 0 with *out set, or -EINVAL (unreadable, too big, or invalid; diag says why). */
+int config_load(const char *path, struct config **out, struct config_diag *diag);
+
+/* Parses text[0..len) (need not be NUL-terminated); name is used in messages. Returns 0
+ * with *out set (diag may hold warnings), or -EINVAL with at least one error added to diag
+ * and *out NULL. Resolves env references with getenv(). On success only, registers every
+ * secret value (and every env value substituted into a secret) with log_add_secret(). */
+int config_parse(const char *name, const char *text, size_t len, struct config **out,
+		 struct config_diag *diag);
+
+void config_destroy(struct config *cfg); /* accepts NULL */
+
+/* Prints the `hermetic config check` summary. Secrets appear only as "set"/"not set". */
+void config_print_summary(const struct config *cfg, FILE *out);
+
+/* Prints the Markdown key reference (the tables of README.md) generated from the
+ * option table, so the documentation cannot drift from the parser. */
+void config_print_reference(FILE *out);
+
+#endif

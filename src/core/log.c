@@ -1,0 +1,319 @@
+/* log: formats one line per call, redacts registered secrets, escapes control characters,
+ * writes to stderr and to an optional file that rotates by size (path -> path.1 -> ...).
+ *
+ * Writes are plain write(2) calls on an O_APPEND descriptor: a log line is small and local
+ * disk writes do not stall the loop in practice. A syslog/journald sink was rejected: the
+ * static FROM-scratch image has neither, and Kubernetes collects stderr.
+ */
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_MAX_SECRETS 64
+#define LOG_LINE_MAX	8192
+
+static struct {
+	enum log_level level;
+	int to_stderr;
+	int fd;
+	char *path;
+	size_t max_bytes;
+	int keep;
+	size_t size;
+	char *secrets[LOG_MAX_SECRETS];
+	size_t n_secrets;
+} L = {.level = LOG_INFO, .to_stderr = 1, .fd = -1};
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(level_names); i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *log_level_name(enum log_level level)
+{
+	return level <= LOG_DEBUG ? level_names[level] : "?";
+}
+
+void log_set_level(enum log_level level)
+{
+	L.level = level;
+}
+
+enum log_level log_get_level(void)
+{
+	return L.level;
+}
+
+void log_set_stderr(int enabled)
+{
+	L.to_stderr = enabled;
+}
+
+int log_open_file(const char *path, size_t max_bytes, int keep)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (L.fd >= 0)
+		close(L.fd);
+	free(L.path);
+	L.fd = fd;
+	L.path = xstrdup(path);
+	L.max_bytes = max_bytes;
+	L.keep = keep;
+	L.size = fstat(fd, &st) == 0 ? (size_t)st.st_size : 0;
+	return 0;
+}
+
+void log_close(void)
+{
+	if (L.fd >= 0)
+		close(L.fd);
+	L.fd = -1;
+	free(L.path);
+	L.path = NULL;
+}
+
+void log_forget_secrets(void)
+{
+	size_t i;
+
+	for (i = 0; i < L.n_secrets; i++)
+		free(L.secrets[i]);
+	L.n_secrets = 0;
+}
+
+void log_add_secret(const char *secret)
+{
+	size_t i;
+
+	if (!secret || strlen(secret) < 4)
+		return;
+	for (i = 0; i < L.n_secrets; i++)
+		if (strcmp(L.secrets[i], secret) == 0)
+			return;
+	if (L.n_secrets == LOG_MAX_SECRETS) {
+		/* Better to refuse loudly than to leak: this only happens with a pathological
+		 * config. */
+		fprintf(stderr, "hermetic: too many secrets registered for redaction\n");
+		abort();
+	}
+	L.secrets[L.n_secrets++] = xstrdup(secret);
+}
+
+/* Length of a Telegram bot token at s ("<digits>:<[A-Za-z0-9_-]+>"), or 0. */
+static size_t bot_token_len(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (n == 0 || s[n] != ':')
+		return 0;
+	n++;
+	n += strspn(s + n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+	return n;
+}
+
+/* The next match of each pattern at or after the scan point. A pattern is searched again only
+ * once the scan has passed its match, and never again once it is absent (NULL), so redacting
+ * a long text with many hits stays linear in its length: searching every pattern afresh after
+ * each hit cost hits x length x secrets, minutes for a megabyte tool result full of them. */
+struct scan {
+	const char *next[LOG_MAX_SECRETS];
+	const char *bot; /* "/bot" followed by a token, or NULL */
+	size_t bot_len;	 /* the token's length */
+};
+
+/* The first "/bot<token>" at or after p. */
+static void find_bot(struct scan *sc, const char *p)
+{
+	const char *q;
+
+	for (q = strstr(p, "/bot"); q; q = strstr(q + 4, "/bot")) {
+		size_t n = bot_token_len(q + 4);
+
+		if (n) {
+			sc->bot = q;
+			sc->bot_len = n;
+			return;
+		}
+	}
+	sc->bot = NULL;
+}
+
+static void scan_init(struct scan *sc, const char *s)
+{
+	for (size_t i = 0; i < L.n_secrets; i++)
+		sc->next[i] = strstr(s, L.secrets[i]);
+	find_bot(sc, s);
+}
+
+/* Where the next thing to redact starts at or after p, or NULL: a registered secret or a
+ * Bot API path segment "/bot<token>". *len is its length, *repl what replaces it. */
+static const char *next_hit(struct scan *sc, const char *p, size_t *len, const char **repl)
+{
+	const char *best = NULL;
+	size_t i, best_len = 0;
+
+	for (i = 0; i < L.n_secrets; i++) {
+		size_t n = strlen(L.secrets[i]);
+
+		if (sc->next[i] && sc->next[i] < p)
+			sc->next[i] = strstr(p, L.secrets[i]);
+		if (sc->next[i] &&
+		    (!best || sc->next[i] < best || (sc->next[i] == best && n > best_len))) {
+			best = sc->next[i];
+			best_len = n;
+			*repl = "[REDACTED]";
+		}
+	}
+	/* Earliest start wins, then the longer match; a token that is also registered still
+	 * reads "/bot<redacted>/" in a URL. */
+	if (sc->bot && sc->bot < p)
+		find_bot(sc, p);
+	if (sc->bot &&
+	    (!best || sc->bot + 4 < best || (sc->bot + 4 == best && sc->bot_len >= best_len))) {
+		best = sc->bot + 4;
+		best_len = sc->bot_len;
+		*repl = "<redacted>";
+	}
+	*len = best_len;
+	return best;
+}
+
+char *log_redact(const char *s)
+{
+	struct buf out;
+	struct scan sc;
+	const char *p = s, *hit, *repl = NULL;
+	size_t len;
+
+	scan_init(&sc, s);
+	hit = next_hit(&sc, p, &len, &repl);
+	if (!hit)
+		return xstrdup(s);
+	buf_init(&out, 0);
+	while (hit) {
+		buf_append(&out, p, (size_t)(hit - p));
+		buf_puts(&out, repl);
+		p = hit + len;
+		hit = next_hit(&sc, p, &len, &repl);
+	}
+	buf_puts(&out, p);
+	return buf_steal(&out);
+}
+
+static void rotate(void)
+{
+	int i;
+	char *from, *to;
+
+	close(L.fd);
+	L.fd = -1;
+	for (i = L.keep; i >= 1; i--) {
+		from = i == 1 ? xstrdup(L.path) : xasprintf("%s.%d", L.path, i - 1);
+		to = xasprintf("%s.%d", L.path, i);
+		rename(from, to);
+		free(from);
+		free(to);
+	}
+	if (L.keep <= 0)
+		unlink(L.path);
+	L.fd = open(L.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	L.size = 0;
+}
+
+static void write_all(int fd, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Escapes control characters except tab so one call is always one line. */
+static void escape_into(struct buf *out, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\n')
+			buf_puts(out, "\\n");
+		else if (c == '\r')
+			buf_puts(out, "\\r");
+		else if (c < 0x20 && c != '\t')
+			buf_printf(out, "\\x%02x", c);
+		else
+			buf_append(out, s, 1);
+	}
+}
+
+void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
+{
+	char stamp[32], *msg, *clean;
+	const char *base = strrchr(file, '/');
+	struct buf out;
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+
+	if (level > L.level)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	clean = log_redact(msg);
+	buf_init(&out, 0);
+	buf_printf(&out, "%s.%03ldZ %-5s [%s:%d] ", stamp, ts.tv_nsec / 1000000, level_names[level],
+		   base ? base + 1 : file, line);
+	escape_into(&out, clean);
+	if (out.len > LOG_LINE_MAX) {
+		out.len = LOG_LINE_MAX;
+		out.data[out.len] = '\0';
+		buf_puts(&out, "...[truncated]");
+	}
+	buf_puts(&out, "\n");
+	if (L.to_stderr || level == LOG_ERROR)
+		write_all(STDERR_FILENO, out.data, out.len);
+	if (L.fd >= 0) {
+		if (L.max_bytes && L.size + out.len > L.max_bytes && L.size > 0)
+			rotate();
+		if (L.fd >= 0) {
+			write_all(L.fd, out.data, out.len);
+			L.size += out.len;
+		}
+	}
+	free(msg);
+	free(clean);
+	buf_finish(&out);
+}

@@ -1,0 +1,389 @@
+/* metrics: families hold a linked list of series keyed by their label values. Lookup is a
+ * linear scan: hermetic has tens of series per family, not thousands, and a hash table would
+ * cost more memory than it saves time. Label values are cut to METRICS_MAX_LABEL_BYTES and a
+ * family holds at most METRICS_MAX_SERIES series; past that every new combination lands in
+ * one overflow series (all values "__overflow__"), so neither memory nor a scrape grows with
+ * what clients send. Rendering follows the text format 0.0.4: HELP and TYPE
+ * lines, label values escaped (\\, \", \n), histograms as cumulative _bucket/_sum/_count.
+ */
+#include "core/metrics.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const double metrics_latency_buckets[] = {
+	0.005, 0.00625, 0.0125, 0.025, 0.05, 0.1,  0.5,	 1.0,	1.5,   2.0,   2.5,  3.0,
+	3.5,   4.0,	4.5,	5.0,   5.5,  6.0,  6.5,	 7.0,	7.5,   8.0,   8.5,  9.0,
+	9.5,   10.0,	15.0,	20.0,  25.0, 30.0, 60.0, 120.0, 180.0, 240.0, 300.0};
+const size_t metrics_n_latency_buckets = ARRAY_LEN(metrics_latency_buckets);
+
+struct series {
+	struct series *next;
+	char **values;
+	double value; /* counter/gauge value, histogram sum */
+	double count;
+	double *buckets;
+};
+
+struct metric {
+	struct metric *next;
+	enum metric_type type;
+	char *name;
+	char *help;
+	char **labels;
+	size_t n_labels;
+	double *bounds;
+	size_t n_bounds;
+	struct series *series;
+	struct series **tail;
+	size_t n_series;
+	struct series *overflow;
+};
+
+struct collector {
+	metrics_collect_cb cb;
+	void *arg;
+};
+
+struct metrics {
+	struct metric *head;
+	struct metric **tail;
+	struct collector collectors[16];
+	size_t n_collectors;
+};
+
+struct metrics *metrics_create(void)
+{
+	struct metrics *m = xcalloc(1, sizeof(*m));
+
+	m->tail = &m->head;
+	return m;
+}
+
+static void series_free(struct series *s, size_t n_labels)
+{
+	size_t i;
+
+	for (i = 0; i < n_labels; i++)
+		free(s->values[i]);
+	free(s->values);
+	free(s->buckets);
+	free(s);
+}
+
+void metrics_destroy(struct metrics *m)
+{
+	struct metric *f, *fn;
+	struct series *s, *sn;
+	size_t i;
+
+	if (!m)
+		return;
+	for (f = m->head; f; f = fn) {
+		fn = f->next;
+		for (s = f->series; s; s = sn) {
+			sn = s->next;
+			series_free(s, f->n_labels);
+		}
+		for (i = 0; i < f->n_labels; i++)
+			free(f->labels[i]);
+		free(f->labels);
+		free(f->bounds);
+		free(f->name);
+		free(f->help);
+		free(f);
+	}
+	free(m);
+}
+
+static int valid_name(const char *s)
+{
+	const char *p;
+
+	if (!*s || (*s >= '0' && *s <= '9'))
+		return 0;
+	for (p = s; *p; p++) {
+		int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			 (*p >= '0' && *p <= '9') || *p == '_' || *p == ':';
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+struct metric *metrics_add(struct metrics *m, enum metric_type type, const char *name,
+			   const char *help, const char *const *labels)
+{
+	struct metric *f;
+	size_t n = 0, i;
+
+	for (f = m->head; f; f = f->next) {
+		if (strcmp(f->name, name) == 0) {
+			fprintf(stderr, "hermetic: metric %s registered twice\n", name);
+			abort();
+		}
+	}
+	if (!valid_name(name)) {
+		fprintf(stderr, "hermetic: invalid metric name %s\n", name);
+		abort();
+	}
+	while (labels && labels[n])
+		n++;
+	f = xcalloc(1, sizeof(*f));
+	f->type = type;
+	f->name = xstrdup(name);
+	f->help = xstrdup(help);
+	f->n_labels = n;
+	f->labels = xcalloc(n ? n : 1, sizeof(char *));
+	for (i = 0; i < n; i++)
+		f->labels[i] = xstrdup(labels[i]);
+	f->tail = &f->series;
+	*m->tail = f;
+	m->tail = &f->next;
+	return f;
+}
+
+struct metric *metrics_add_histogram(struct metrics *m, const char *name, const char *help,
+				     const char *const *labels, const double *bounds,
+				     size_t n_bounds)
+{
+	struct metric *f = metrics_add(m, METRIC_HISTOGRAM, name, help, labels);
+
+	f->bounds = xcalloc(n_bounds ? n_bounds : 1, sizeof(double));
+	memcpy(f->bounds, bounds, n_bounds * sizeof(double));
+	f->n_bounds = n_bounds;
+	return f;
+}
+
+void metrics_on_collect(struct metrics *m, metrics_collect_cb cb, void *arg)
+{
+	if (m->n_collectors == ARRAY_LEN(m->collectors))
+		abort();
+	m->collectors[m->n_collectors].cb = cb;
+	m->collectors[m->n_collectors].arg = arg;
+	m->n_collectors++;
+}
+
+static const char *value_or_none(const char *const *values, size_t i)
+{
+	return values && values[i] ? values[i] : "None";
+}
+
+/* The value as stored: NULL -> "None", cut to METRICS_MAX_LABEL_BYTES without splitting a
+ * UTF-8 sequence. Returns the length to keep. */
+static size_t label_len(const char *v)
+{
+	size_t n = strnlen(v, METRICS_MAX_LABEL_BYTES + 1);
+
+	if (n <= METRICS_MAX_LABEL_BYTES)
+		return n;
+	n = METRICS_MAX_LABEL_BYTES;
+	while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
+static bool same_value(const char *stored, const char *v)
+{
+	size_t n = label_len(v);
+
+	return strncmp(stored, v, n) == 0 && stored[n] == '\0';
+}
+
+static struct series *series_new(struct metric *f, const char *const *values)
+{
+	struct series *s = xcalloc(1, sizeof(*s));
+	size_t i;
+
+	s->values = xcalloc(f->n_labels ? f->n_labels : 1, sizeof(char *));
+	for (i = 0; i < f->n_labels; i++) {
+		const char *v = values ? value_or_none(values, i) : METRICS_OVERFLOW;
+
+		s->values[i] = xstrndup(v, label_len(v));
+	}
+	if (f->type == METRIC_HISTOGRAM)
+		s->buckets = xcalloc(f->n_bounds ? f->n_bounds : 1, sizeof(double));
+	return s;
+}
+
+static struct series *find(struct metric *f, const char *const *values, int create)
+{
+	struct series *s;
+	size_t i;
+
+	for (s = f->series; s; s = s->next) {
+		for (i = 0; i < f->n_labels; i++)
+			if (!same_value(s->values[i], value_or_none(values, i)))
+				break;
+		if (i == f->n_labels)
+			return s;
+	}
+	if (!create)
+		return NULL;
+	/* Once full, no series is added before the overflow one: it stays last. */
+	if (f->n_series >= METRICS_MAX_SERIES) {
+		if (!f->overflow) {
+			f->overflow = series_new(f, NULL);
+			*f->tail = f->overflow;
+			f->tail = &f->overflow->next;
+		}
+		return f->overflow;
+	}
+	s = series_new(f, values);
+	*f->tail = s;
+	f->tail = &s->next;
+	f->n_series++;
+	return s;
+}
+
+void metric_inc(struct metric *f, const char *const *values, double by)
+{
+	find(f, values, 1)->value += by;
+}
+
+void metric_set(struct metric *f, const char *const *values, double v)
+{
+	find(f, values, 1)->value = v;
+}
+
+void metric_observe(struct metric *f, const char *const *values, double v)
+{
+	struct series *s = find(f, values, 1);
+	size_t i;
+
+	for (i = 0; i < f->n_bounds; i++)
+		if (v <= f->bounds[i])
+			s->buckets[i] += 1;
+	s->value += v;
+	s->count += 1;
+}
+
+double metric_get(struct metric *f, const char *const *values)
+{
+	struct series *s = find(f, values, 0);
+
+	if (!s)
+		return 0;
+	return f->type == METRIC_HISTOGRAM ? s->count : s->value;
+}
+
+static void put_escaped(struct buf *out, const char *s, int label)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			buf_puts(out, "\\\\");
+		else if (*s == '\n')
+			buf_puts(out, "\\n");
+		else if (*s == '"' && label)
+			buf_puts(out, "\\\"");
+		else
+			buf_append(out, s, 1);
+	}
+}
+
+/* The shortest decimal that reads back as the same double (0.1 + 0.2 -> 0.30000000000000004,
+ * 5.55 -> 5.55), as Prometheus' own clients print. */
+static const char *shortest(double v, char *tmp, size_t len)
+{
+	int prec;
+
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(tmp, len, "%.*g", prec, v);
+		if (strtod(tmp, NULL) == v)
+			return tmp;
+	}
+	snprintf(tmp, len, "%.17g", v);
+	return tmp;
+}
+
+static void put_number(struct buf *out, double v)
+{
+	char tmp[32];
+
+	if (isinf(v))
+		buf_puts(out, v > 0 ? "+Inf" : "-Inf");
+	else if (isnan(v))
+		buf_puts(out, "NaN");
+	else if (v == (double)(long long)v && fabs(v) < 1e15)
+		buf_printf(out, "%lld", (long long)v);
+	else
+		buf_puts(out, shortest(v, tmp, sizeof(tmp)));
+}
+
+/* Writes name{l1="v1",...[,le="x"]} */
+static void put_series_name(struct buf *out, const struct metric *f, const struct series *s,
+			    const char *suffix, const char *le)
+{
+	size_t i;
+
+	buf_puts(out, f->name);
+	buf_puts(out, suffix);
+	if (!f->n_labels && !le)
+		return;
+	buf_puts(out, "{");
+	for (i = 0; i < f->n_labels; i++) {
+		buf_printf(out, "%s%s=\"", i ? "," : "", f->labels[i]);
+		put_escaped(out, s->values[i], 1);
+		buf_puts(out, "\"");
+	}
+	if (le)
+		buf_printf(out, "%sle=\"%s\"", f->n_labels ? "," : "", le);
+	buf_puts(out, "}");
+}
+
+static void render_histogram(struct buf *out, const struct metric *f, const struct series *s)
+{
+	char le[64];
+	size_t i;
+
+	for (i = 0; i < f->n_bounds; i++) {
+		snprintf(le, sizeof(le), "%g", f->bounds[i]);
+		put_series_name(out, f, s, "_bucket", le);
+		buf_puts(out, " ");
+		put_number(out, s->buckets[i]);
+		buf_puts(out, "\n");
+	}
+	put_series_name(out, f, s, "_bucket", "+Inf");
+	buf_puts(out, " ");
+	put_number(out, s->count);
+	buf_puts(out, "\n");
+	put_series_name(out, f, s, "_sum", NULL);
+	buf_puts(out, " ");
+	put_number(out, s->value);
+	buf_puts(out, "\n");
+	put_series_name(out, f, s, "_count", NULL);
+	buf_puts(out, " ");
+	put_number(out, s->count);
+	buf_puts(out, "\n");
+}
+
+void metrics_render(struct metrics *m, struct buf *out)
+{
+	static const char *const type_names[] = {"counter", "gauge", "histogram"};
+	struct metric *f;
+	struct series *s;
+	size_t i;
+
+	for (i = 0; i < m->n_collectors; i++)
+		m->collectors[i].cb(m, m->collectors[i].arg);
+	for (f = m->head; f; f = f->next) {
+		/* Text format 0.0.4 keeps a counter's _total in HELP and TYPE (client_golang does).
+		 */
+		buf_printf(out, "# HELP %s ", f->name);
+		put_escaped(out, f->help, 0);
+		buf_printf(out, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
+		for (s = f->series; s; s = s->next) {
+			if (f->type == METRIC_HISTOGRAM) {
+				render_histogram(out, f, s);
+				continue;
+			}
+			put_series_name(out, f, s, "", NULL);
+			buf_puts(out, " ");
+			put_number(out, s->value);
+			buf_puts(out, "\n");
+		}
+	}
+}

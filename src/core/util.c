@@ -1,0 +1,407 @@
+/* util: OOM-aborting allocation, the capped `struct buf`, strict number parsing,
+ * constant-time comparison, clocks, SHA-256 (mbedTLS's, the TLS library we ship) and
+ * edit distance for "did you mean" hints.
+ */
+#include "core/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mbedtls/sha256.h>
+#include <mbedtls/version.h>
+
+static void oom(size_t len)
+{
+	fprintf(stderr, "hermetic: out of memory allocating %zu bytes\n", len);
+	abort();
+}
+
+void *xmalloc(size_t len)
+{
+	void *p = malloc(len ? len : 1);
+
+	if (!p)
+		oom(len);
+	return p;
+}
+
+void *xcalloc(size_t n, size_t len)
+{
+	void *p = calloc(n ? n : 1, len ? len : 1);
+
+	if (!p)
+		oom(n * len);
+	return p;
+}
+
+void *xrealloc(void *p, size_t len)
+{
+	void *q = realloc(p, len ? len : 1);
+
+	if (!q)
+		oom(len);
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	if (!s)
+		return NULL;
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t len)
+{
+	char *p = xmalloc(len + 1);
+
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+char *xvasprintf(const char *fmt, va_list ap)
+{
+	va_list ap2;
+	int n;
+	char *p;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		oom(0);
+	p = xmalloc((size_t)n + 1);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+
+	va_start(ap, fmt);
+	p = xvasprintf(fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+void buf_init(struct buf *b, size_t cap)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->alloc = 0;
+	b->cap = cap;
+}
+
+void buf_finish(struct buf *b)
+{
+	if (!b)
+		return;
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+	b->alloc = 0;
+}
+
+void buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+int buf_append(struct buf *b, const void *data, size_t n)
+{
+	size_t need;
+
+	if (b->cap && (n > b->cap || b->len > b->cap - n))
+		return -E2BIG;
+	need = b->len + n + 1;
+	if (need > b->alloc) {
+		size_t alloc = b->alloc ? b->alloc : 64;
+
+		while (alloc < need)
+			alloc *= 2;
+		b->data = xrealloc(b->data, alloc);
+		b->alloc = alloc;
+	}
+	if (n)
+		memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int rc;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	rc = buf_puts(b, s);
+	free(s);
+	return rc;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+	if (n >= b->len) {
+		buf_reset(b);
+		return;
+	}
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+	b->data[b->len] = '\0';
+}
+
+char *buf_steal(struct buf *b)
+{
+	char *p = b->data ? b->data : xstrdup("");
+
+	b->data = NULL;
+	b->len = 0;
+	b->alloc = 0;
+	return p;
+}
+
+const char *buf_str(const struct buf *b)
+{
+	return b->data ? b->data : "";
+}
+
+int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	/* strtoll alone would accept leading blanks and '+': the whole string must be digits. */
+	if (!s || !(*s == '-' || (*s >= '0' && *s <= '9')))
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return -EINVAL;
+	if (errno == ERANGE || v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int parse_double(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	/* Plain decimal only: no blanks, '+', hex floats, inf or nan. */
+	if (!s || !(*s == '-' || *s == '.' || (*s >= '0' && *s <= '9')) || strpbrk(s, "xXnN"))
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end != '\0')
+		return -EINVAL;
+	if (errno == ERANGE || !isfinite(v))
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+bool secret_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i;
+	unsigned char diff = la != lb;
+
+	/* Walk the longer string fully so timing does not reveal the first mismatch. */
+	for (i = 0; i < (la > lb ? la : lb); i++) {
+		unsigned char ca = i < la ? (unsigned char)a[i] : 0;
+		unsigned char cb = i < lb ? (unsigned char)b[i] : 0;
+
+		diff |= ca ^ cb;
+	}
+	return diff == 0;
+}
+
+static int64_t clock_us(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t now_mono_ms(void)
+{
+	return clock_us(CLOCK_MONOTONIC) / 1000;
+}
+
+int64_t now_mono_us(void)
+{
+	return clock_us(CLOCK_MONOTONIC);
+}
+
+int64_t now_wall_ms(void)
+{
+	return clock_us(CLOCK_REALTIME) / 1000;
+}
+
+void sha256_hex(const void *data, size_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	size_t i;
+
+#if MBEDTLS_VERSION_MAJOR >= 3
+	mbedtls_sha256(data, len, md, 0);
+#else
+	mbedtls_sha256_ret(data, len, md, 0);
+#endif
+	for (i = 0; i < sizeof(md); i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+size_t edit_distance(const char *a, const char *b, size_t max)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, best, *row;
+
+	if (la > 64 || lb > 64)
+		return max + 1;
+	if ((la > lb ? la - lb : lb - la) > max)
+		return max + 1;
+	row = xcalloc(lb + 1, sizeof(*row));
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		best = row[0];
+		for (j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			size_t v = diag + cost;
+
+			if (up + 1 < v)
+				v = up + 1;
+			if (row[j - 1] + 1 < v)
+				v = row[j - 1] + 1;
+			row[j] = v;
+			diag = up;
+			if (v < best)
+				best = v;
+		}
+		if (best > max) {
+			free(row);
+			return max + 1;
+		}
+	}
+	best = row[lb];
+	free(row);
+	return best > max ? max + 1 : best;
+}
+
+size_t utf8_seq(const char *str, size_t left)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		n = 2, cp = s[0] & 0x1F;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		n = 3, cp = s[0] & 0x0F;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (left < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return n;
+}
+
+int buf_json_str(struct buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, run = 0;
+	int rc = buf_puts(b, "\"");
+
+	while (rc == 0 && i < len) {
+		size_t n = utf8_seq(s + i, len - i);
+
+		if (n == 1 && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\') {
+			i++;
+			run++;
+			continue;
+		}
+		if (n > 1) {
+			i += n;
+			run += n;
+			continue;
+		}
+		rc = buf_append(b, p + i - run, run);
+		run = 0;
+		if (rc < 0)
+			break;
+		if (n == 0)
+			rc = buf_puts(b, "\\ufffd");
+		else if (p[i] == '"' || p[i] == '\\')
+			rc = buf_printf(b, "\\%c", p[i]);
+		else if (p[i] == '\n')
+			rc = buf_puts(b, "\\n");
+		else
+			rc = buf_printf(b, "\\u%04x", p[i]);
+		i++;
+	}
+	if (rc == 0)
+		rc = buf_append(b, p + i - run, run);
+	if (rc == 0)
+		rc = buf_puts(b, "\"");
+	return rc;
+}
+
+size_t utf8_cut(const char *s, size_t len)
+{
+	size_t i = len;
+
+	/* Step back over continuation bytes to the start of the last sequence. */
+	while (i > 0 && len - i < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+		i--;
+	if (i == 0)
+		return len;
+	if (utf8_seq(s + i - 1, len - i + 1) == len - i + 1)
+		return len;
+	return ((unsigned char)s[i - 1] & 0xC0) == 0xC0 ? i - 1 : len;
+}
+
+size_t utf8_count(const char *s, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++)
+		n += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return n;
+}

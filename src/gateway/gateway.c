@@ -1,0 +1,606 @@
+/* gateway: `hermetic gateway`, the always-on process. It serves the loopback API on
+ * api.listen (health, readiness, metrics, and the tool routes below) and keeps the MCP
+ * servers connected in the background: a server that is down at start does not stop the
+ * gateway, and its tools appear once it is up. The agent, Telegram, hooks and cron attach to
+ * the same loop.
+ *
+ * Routes (Bearer api.key when one is configured; a request whose Host does not name this
+ * server, with a cross-origin Origin, or a POST that is not application/json is refused
+ * first, see apiguard.h; /healthz, /readyz and /metrics are exempt):
+ *   POST /v1/chat/completions  an agent turn, OpenAI-compatible (see on_chat)
+ *   GET  /v1/tools       the tools of connected MCP servers with their JSON schemas
+ *   POST /v1/tools/call  {"name": ..., "arguments": {...}} -> {"content": ..., "is_error": ...}
+ *
+ * The chat route answers when the turn is done; with "stream": true the answer is sent as one
+ * content chunk in OpenAI's SSE framing (the agent does not stream tokens: it acts on whole
+ * messages). `user` (or the X-Hermetic-Session header) names a persistent session
+ * "api:<user>"; without it each request is a fresh session and earlier messages of the
+ * request are folded into the prompt as a short transcript.
+ */
+#include "gateway/gateway.h"
+#include "agent/agent.h"
+#include "gateway/apiguard.h"
+#include "router/breaker.h"
+#include "core/config.h"
+#include "gateway/cron.h"
+#include "net/daemon.h"
+#include "gateway/hooks.h"
+#include "net/httpd.h"
+#include "gateway/jobs.h"
+#include "core/json_exact.h"
+#include "core/log.h"
+#include "mcp/mcp.h"
+#include "router/router.h"
+#include "sandbox/sandbox.h"
+#include "router/spend.h"
+#include "gateway/telegram.h"
+#include "tools/tools.h"
+#include "core/util.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SESSION_NAME_MAX     64
+#define TRANSCRIPT_MAX	     (32 * 1024)
+#define LOCKED_RETRY_AFTER_S "2" /* a turn refused while state.db is locked */
+
+struct gateway {
+	struct daemon d;
+	struct httpd *api;
+	struct mcp *mcp;
+	struct spend *spend;
+	struct router *router;
+	struct breaker *breaker; /* guardrails.bleed, for every model call of this process */
+	struct tools *tools;
+	struct agent *agent;
+	struct telegram *tg;
+	struct job_sink sink;
+	struct cron *cron;
+	struct hooks *hooks;
+	uint64_t n_chats;
+};
+
+/* One cron or hook run in flight. */
+struct job_run {
+	job_done_cb done;
+	void *arg;
+};
+
+/* One /v1/chat/completions turn in flight; freed once answered. */
+struct chat_req {
+	struct gateway *g;
+	struct evhttp_request *req;
+	struct agent_turn *turn;
+	char *model; /* as the client named it (cosmetic) */
+	bool stream;
+	uint64_t n;
+};
+
+/* One /v1/tools/call in flight; freed once answered. */
+struct tool_req {
+	struct evhttp_request *req;
+	struct mcp_call *call;
+};
+
+/* Every API route but the probes and /metrics: browser-shaped requests are refused first
+ * (apiguard.h), then the key is checked. False when req has been answered. */
+static bool authorized(struct gateway *g, struct evhttp_request *req)
+{
+	const char *key = g->d.cfg->api.key, *token;
+
+	if (!apiguard_check(&g->d.cfg->api, req))
+		return false;
+	if (!key)
+		return true;
+	token = httpd_bearer(req);
+	if (token && secret_equal(token, key))
+		return true;
+	httpd_reply_error(req, 401, "auth_error",
+			  "missing or wrong API key (Authorization: Bearer"
+			  " <api.key>)");
+	return false;
+}
+
+static void reply_json(struct evhttp_request *req, int status, cJSON *root)
+{
+	char *s = cJSON_PrintUnformatted(root);
+
+	httpd_reply(req, status, "application/json", s, strlen(s));
+	free(s);
+	cJSON_Delete(root);
+}
+
+static void on_tools(struct evhttp_request *req, void *arg)
+{
+	struct gateway *g = arg;
+	cJSON *root, *arr;
+	size_t i;
+
+	if (!authorized(g, req))
+		return;
+	root = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(root, "tools");
+	for (i = 0; i < mcp_n_tools(g->mcp); i++) {
+		struct mcp_tool_info ti;
+		cJSON *t = cJSON_CreateObject();
+
+		mcp_tool_info(g->mcp, i, &ti);
+		cJSON_AddStringToObject(t, "name", ti.name);
+		cJSON_AddStringToObject(t, "server", ti.server);
+		cJSON_AddStringToObject(t, "tool", ti.tool);
+		cJSON_AddStringToObject(t, "description", ti.description);
+		cJSON_AddRawToObject(t, "parameters", ti.schema_json);
+		cJSON_AddItemToArray(arr, t);
+	}
+	reply_json(req, 200, root);
+}
+
+static void forget_connection(struct tool_req *tr)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(tr->req);
+
+	if (conn)
+		evhttp_connection_set_closecb(conn, NULL, NULL);
+}
+
+static void on_client_close(struct evhttp_connection *conn, void *arg)
+{
+	struct tool_req *tr = arg;
+
+	if (tr->call)
+		mcp_call_cancel(tr->call);
+}
+
+static void on_call_done(const struct mcp_result *r, void *arg)
+{
+	struct tool_req *tr = arg;
+	cJSON *root = cJSON_CreateObject();
+
+	tr->call = NULL;
+	forget_connection(tr);
+	cJSON_AddStringToObject(root, "content", r->text);
+	cJSON_AddBoolToObject(root, "is_error", r->is_error);
+	reply_json(tr->req, 200, root);
+	free(tr);
+}
+
+static void on_tools_call(struct evhttp_request *req, void *arg)
+{
+	struct gateway *g = arg;
+	char *body, *args_text = NULL;
+	cJSON *root, *name, *args;
+	struct tool_req *tr;
+	int rc;
+
+	if (!authorized(g, req))
+		return;
+	body = httpd_body(req, NULL);
+	root = body ? json_exact_parse(body, strlen(body)) : NULL;
+	free(body);
+	name = cJSON_GetObjectItemCaseSensitive(root, "name");
+	args = cJSON_GetObjectItemCaseSensitive(root, "arguments");
+	if (!cJSON_IsString(name) || (args && !cJSON_IsObject(args))) {
+		cJSON_Delete(root);
+		httpd_reply_error(req, 400, "invalid_request_error",
+				  "expected {\"name\": \"<tool>\", \"arguments\": {...}}");
+		return;
+	}
+	if (args)
+		args_text = json_exact_print(args);
+	tr = xcalloc(1, sizeof(*tr));
+	tr->req = req;
+	rc = mcp_call(g->mcp, name->valuestring, args_text, on_call_done, tr, &tr->call);
+	free(args_text);
+	if (rc == 0) {
+		struct evhttp_connection *conn = evhttp_request_get_connection(req);
+
+		if (conn)
+			evhttp_connection_set_closecb(conn, on_client_close, tr);
+	} else {
+		free(tr);
+		if (rc == -ENOTCONN)
+			httpd_reply_error(req, 503, "service_unavailable",
+					  "the tool's MCP server is not connected right now");
+		else
+			httpd_reply_error(req, 404, "not_found_error",
+					  "no such tool (see GET /v1/tools)");
+	}
+	cJSON_Delete(root);
+}
+
+/* Text of a message's content: a string, or the text parts of an array. */
+static void content_text(const cJSON *content, struct buf *out)
+{
+	const cJSON *part;
+
+	if (cJSON_IsString(content)) {
+		buf_puts(out, content->valuestring);
+		return;
+	}
+	cJSON_ArrayForEach(part, content)
+	{
+		const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+
+		if (cJSON_IsString(text))
+			buf_printf(out, "%s%s", out->len ? "\n" : "", text->valuestring);
+	}
+}
+
+/* The prompt: the last user message, after a transcript of the earlier ones when stateless. */
+static int chat_prompt(const cJSON *messages, bool stateless, struct buf *out)
+{
+	int n = cJSON_GetArraySize(messages), last = -1;
+	struct buf earlier;
+
+	for (int i = 0; i < n; i++) {
+		const cJSON *role =
+			cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(messages, i), "role");
+
+		if (cJSON_IsString(role) && strcmp(role->valuestring, "user") == 0)
+			last = i;
+	}
+	if (last < 0)
+		return -EINVAL;
+	buf_init(&earlier, TRANSCRIPT_MAX);
+	for (int i = 0; stateless && i < last; i++) {
+		const cJSON *m = cJSON_GetArrayItem(messages, i);
+		const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+
+		if (!cJSON_IsString(role) || (strcmp(role->valuestring, "user") != 0 &&
+					      strcmp(role->valuestring, "assistant") != 0))
+			continue;
+		buf_printf(&earlier, "%s: ", role->valuestring);
+		content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), &earlier);
+		buf_puts(&earlier, "\n");
+	}
+	if (earlier.len)
+		buf_printf(out, "Earlier in this conversation:\n%s\n", buf_str(&earlier));
+	buf_finish(&earlier);
+	content_text(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(messages, last), "content"),
+		out);
+	return out->len ? 0 : -EINVAL;
+}
+
+static void chat_forget_connection(struct chat_req *cr)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(cr->req);
+
+	if (conn)
+		evhttp_connection_set_closecb(conn, NULL, NULL);
+}
+
+static void on_chat_client_close(struct evhttp_connection *conn, void *arg)
+{
+	struct chat_req *cr = arg;
+
+	if (cr->turn)
+		agent_cancel(cr->turn);
+}
+
+static cJSON *completion_json(const struct chat_req *cr, const struct agent_result *r, bool chunk)
+{
+	cJSON *root = cJSON_CreateObject(), *choices, *choice, *msg, *usage;
+	char id[64];
+
+	snprintf(id, sizeof(id), "chatcmpl-hermetic-%lld-%llu", (long long)r->session_id,
+		 (unsigned long long)cr->n);
+	cJSON_AddStringToObject(root, "id", id);
+	cJSON_AddStringToObject(root, "object",
+				chunk ? "chat.completion.chunk" : "chat.completion");
+	cJSON_AddNumberToObject(root, "created", (double)(now_wall_ms() / 1000));
+	cJSON_AddStringToObject(root, "model", cr->model ? cr->model : r->model);
+	choices = cJSON_AddArrayToObject(root, "choices");
+	choice = cJSON_CreateObject();
+	cJSON_AddItemToArray(choices, choice);
+	cJSON_AddNumberToObject(choice, "index", 0);
+	msg = cJSON_AddObjectToObject(choice, chunk ? "delta" : "message");
+	cJSON_AddStringToObject(msg, "role", "assistant");
+	cJSON_AddStringToObject(msg, "content", r->text);
+	cJSON_AddStringToObject(choice, "finish_reason", r->stop == AGENT_DONE ? "stop" : "length");
+	usage = cJSON_AddObjectToObject(root, "usage");
+	cJSON_AddNumberToObject(usage, "prompt_tokens", (double)r->prompt_tokens);
+	cJSON_AddNumberToObject(usage, "completion_tokens", (double)r->completion_tokens);
+	cJSON_AddNumberToObject(usage, "total_tokens",
+				(double)(r->prompt_tokens + r->completion_tokens));
+	cJSON_AddNumberToObject(usage, "cost", r->cost_usd);
+	return root;
+}
+
+static void reply_stream(struct evhttp_request *req, cJSON *chunk)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *s = cJSON_PrintUnformatted(chunk);
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/event-stream");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-cache");
+	evbuffer_add_printf(b, "data: %s\n\ndata: [DONE]\n\n", s);
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+	free(s);
+	cJSON_Delete(chunk);
+}
+
+static void on_chat_done(const struct agent_result *r, void *arg)
+{
+	struct chat_req *cr = arg;
+
+	cr->turn = NULL;
+	chat_forget_connection(cr);
+	if (r->stop == AGENT_CANCELLED)
+		evhttp_send_error(cr->req, 499, "Client Closed Request");
+	else if (r->stop == AGENT_FAILED)
+		httpd_reply_error(cr->req, 502, "api_error", r->text);
+	else if (cr->stream)
+		reply_stream(cr->req, completion_json(cr, r, true));
+	else
+		reply_json(cr->req, 200, completion_json(cr, r, false));
+	free(cr->model);
+	free(cr);
+}
+
+static const struct agent_cbs chat_cbs = {NULL, NULL, on_chat_done};
+
+/* A turn that needs a new session while another process holds the lock of state.db: nothing
+ * was stored or paid for, so the client may simply send it again. */
+static void reply_locked(struct evhttp_request *req)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+			  LOCKED_RETRY_AFTER_S);
+	httpd_reply_error(req, 503, "service_unavailable",
+			  "the database (state.db) is locked by another process; nothing was run."
+			  " Retry shortly");
+}
+
+/* The session source: "api:<user>" when named (safe characters only), else a fresh one. */
+static bool chat_source(struct evhttp_request *req, const cJSON *root, char *out, size_t len,
+			uint64_t n)
+{
+	const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "user");
+	const char *name = httpd_header(req, "X-Hermetic-Session");
+
+	if (!name && cJSON_IsString(user))
+		name = user->valuestring;
+	if (!name || !*name || strlen(name) > SESSION_NAME_MAX) {
+		snprintf(out, len, "api:~%llu", (unsigned long long)n);
+		return false;
+	}
+	snprintf(out, len, "api:%s", name);
+	for (char *p = out + 4; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-@", *p))
+			*p = '_';
+	return true;
+}
+
+static void on_chat(struct evhttp_request *req, void *arg)
+{
+	struct gateway *g = arg;
+	char *body, source[SESSION_NAME_MAX + 16];
+	cJSON *root;
+	const cJSON *model, *stream;
+	struct buf prompt;
+	struct chat_req *cr;
+	bool persistent;
+	int rc;
+
+	if (!authorized(g, req))
+		return;
+	if (!g->d.cfg->model) {
+		httpd_reply_error(req, 503, "service_unavailable",
+				  "no model: add a model_list to the config");
+		return;
+	}
+	body = httpd_body(req, NULL);
+	root = cJSON_Parse(body);
+	free(body);
+	buf_init(&prompt, 0);
+	g->n_chats++;
+	persistent = chat_source(req, root, source, sizeof(source), g->n_chats);
+	if (!cJSON_IsObject(root) || chat_prompt(cJSON_GetObjectItemCaseSensitive(root, "messages"),
+						 !persistent, &prompt) < 0) {
+		httpd_reply_error(req, 400, "invalid_request_error",
+				  "expected {\"messages\": [..., {\"role\": \"user\", \"content\": "
+				  "\"...\"}]}");
+		goto out;
+	}
+	model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+	cr = xcalloc(1, sizeof(*cr));
+	cr->g = g;
+	cr->req = req;
+	cr->n = g->n_chats;
+	cr->stream = cJSON_IsTrue(stream);
+	cr->model = cJSON_IsString(model) ? xstrdup(model->valuestring) : NULL;
+	rc = agent_turn(g->agent, &(struct agent_turn_opts){.source = source, .fresh = !persistent},
+			buf_str(&prompt), &chat_cbs, cr, &cr->turn);
+	if (rc < 0) {
+		free(cr->model);
+		free(cr);
+		if (rc == -EBUSY)
+			httpd_reply_error(
+				req, 409, "conflict_error",
+				"a turn is already running for this session; retry when it "
+				"has answered");
+		else if (rc == -EAGAIN)
+			reply_locked(req);
+		else
+			httpd_reply_error(req, 500, "api_error", "the turn could not start");
+		goto out;
+	}
+	{
+		struct evhttp_connection *conn = evhttp_request_get_connection(req);
+
+		if (conn)
+			evhttp_connection_set_closecb(conn, on_chat_client_close, cr);
+	}
+out:
+	buf_finish(&prompt);
+	cJSON_Delete(root);
+}
+
+static void on_job_turn(const struct agent_result *r, void *arg)
+{
+	struct job_run *j = arg;
+	struct job_result jr = {r->stop != AGENT_FAILED && r->stop != AGENT_CANCELLED, r->text,
+				r->session_id, r->cost_usd};
+
+	j->done(&jr, j->arg);
+	free(j);
+}
+
+static const struct agent_cbs job_cbs = {NULL, NULL, on_job_turn};
+
+/* job_sink.run: a fresh session per run, so cron and hooks never grow a history. */
+static int sink_run(void *ctx, const char *source, const char *model, const char *prompt,
+		    const char *extra_system, job_done_cb done, void *arg)
+{
+	struct gateway *g = ctx;
+	struct job_run *j = xcalloc(1, sizeof(*j));
+	struct agent_turn_opts o = {
+		.source = source, .model = model, .fresh = true, .extra_system = extra_system};
+	int rc;
+
+	j->done = done;
+	j->arg = arg;
+	rc = agent_turn(g->agent, &o, prompt, &job_cbs, j, NULL);
+	if (rc < 0)
+		free(j);
+	return rc;
+}
+
+/* job_sink.deliver: Telegram's outbox (durable, retried), else the log. */
+static void sink_deliver(void *ctx, const struct config_deliver *to, const char *text)
+{
+	struct gateway *g = ctx;
+	char *clean;
+
+	if (!to->target)
+		return;
+	if (to->telegram_chat_id && g->tg) {
+		telegram_deliver(g->tg, to->telegram_chat_id, text);
+		return;
+	}
+	/* Redact before cutting: a secret cut in half is not recognised by the logger. */
+	clean = log_redact(text);
+	log_warn("delivery to %s is not possible (Telegram is not configured); the result was: "
+		 "%.300s",
+		 to->target, clean);
+	free(clean);
+}
+
+/* The bleed breaker opened (it has logged a warning): one alert to telegram.admin_chat. */
+static void on_breaker_trip(const char *why, int64_t until_ms, void *arg)
+{
+	struct gateway *g = arg;
+	int64_t chat = g->d.cfg->telegram.admin_chat;
+	char until[64] = "someone sends /resume";
+	char *text;
+
+	if (!chat || !g->tg)
+		return;
+	if (until_ms)
+		breaker_format_time(until_ms, until, sizeof(until));
+	text = xasprintf("**Bleed breaker open**: %s. Model calls are refused until %s. "
+			 "Send /resume to close it now (guardrails.bleed).",
+			 why, until);
+	telegram_deliver(g->tg, chat, text);
+	free(text);
+}
+
+/* A tainted turn's memory or skill write awaits the human: telegram.admin_chat, else the
+ * Telegram chat that asked, else the log (hermetic proposals lists it). */
+static void on_proposal(const char *source, const char *text, void *arg)
+{
+	struct gateway *g = arg;
+	long long chat = g->d.cfg->telegram.admin_chat;
+
+	if (!chat && sscanf(source, "telegram:%lld", &chat) != 1)
+		chat = 0;
+	if (chat && g->tg) {
+		telegram_deliver(g->tg, chat, text);
+		return;
+	}
+	log_warn("%s", text);
+}
+
+static int start_agent(struct gateway *g, const struct config *cfg)
+{
+	g->spend = spend_create(g->d.store, cfg);
+	g->router = router_create(cfg, g->d.loop, g->spend, g->d.metrics);
+	if (!g->router)
+		return -1;
+	g->breaker = breaker_create(&cfg->guardrails.bleed);
+	breaker_register_metrics(g->breaker, g->d.metrics);
+	breaker_on_trip(g->breaker, on_breaker_trip, g);
+	router_set_breaker(g->router, g->breaker);
+	g->tools = tools_create(&(struct tools_env){cfg, g->d.loop, g->d.store, g->mcp});
+	g->agent =
+		agent_create(&(struct agent_env){cfg, g->d.loop, g->router, g->tools, g->d.store});
+	g->tg = telegram_create(&g->d, g->agent, g->mcp, g->spend);
+	tools_set_notify(g->tools, on_proposal, g);
+	telegram_set_breaker(g->tg, g->breaker);
+	g->sink = (struct job_sink){sink_run, sink_deliver, g};
+	g->cron = cron_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
+	g->hooks = hooks_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
+	return 0;
+}
+
+static bool ready(void *arg, char *why, size_t len)
+{
+	struct gateway *g = arg;
+
+	return !g->tg || telegram_ready(g->tg, why, len);
+}
+
+int gateway_run(const struct config *cfg)
+{
+	struct gateway g = {0};
+	int rc = 1;
+
+	if (daemon_init(&g.d, cfg, "gateway") < 0)
+		goto out;
+	if (daemon_listen(&g.d, cfg->api.listen.addr, "api.listen", (long)cfg->api.max_body_bytes,
+			  (int)cfg->api.timeout_s, &g.api) < 0)
+		goto out;
+	daemon_add_health_routes(&g.d, g.api);
+	httpd_route(g.api, HTTPD_GET, "/v1/tools", on_tools, &g);
+	httpd_route(g.api, HTTPD_POST, "/v1/tools/call", on_tools_call, &g);
+	g.mcp = mcp_create(cfg, g.d.loop, g.d.metrics, true);
+	mcp_start(g.mcp);
+	if (start_agent(&g, cfg) < 0)
+		goto out;
+	httpd_route(g.api, HTTPD_POST, "/v1/chat/completions", on_chat, &g);
+	g.d.ready = ready;
+	g.d.ready_arg = &g;
+	hooks_add_routes(g.hooks, g.api);
+	telegram_start(g.tg);
+	cron_start(g.cron);
+	/* Everything is open and bound: from here on the process is sealed (Landlock, then
+	 * seccomp). */
+	if (sandbox_seal(cfg) < 0)
+		goto out;
+	if (daemon_run(&g.d) == 0)
+		rc = 0;
+out:
+	/* Turns and pending tool calls are answered through the API server: end them first. */
+	cron_destroy(g.cron);
+	hooks_destroy(g.hooks);
+	telegram_destroy(g.tg);
+	agent_destroy(g.agent);
+	tools_destroy(g.tools);
+	router_destroy(g.router);
+	breaker_destroy(g.breaker);
+	spend_destroy(g.spend);
+	mcp_destroy(g.mcp);
+	httpd_destroy(g.api);
+	daemon_finish(&g.d);
+	if (rc == 0)
+		log_info("stopped cleanly");
+	return rc;
+}

@@ -1,0 +1,1505 @@
+/* telegram: the bot (see telegram.h for the guarantees). Three loops on the event loop:
+ *
+ *   poller  deleteWebhook -> setMyCommands -> getUpdates (long poll) -> store -> getUpdates ...
+ *           errors (409, 429, 5xx, network) back off 1 s .. 60 s and retry forever; a change
+ *           of error kind is logged once, recovery too; /readyz follows the last success.
+ *   chats   per chat: take the oldest inbox row, run it (command, agent turn, or "not
+ *           supported"), write the reply parts to the outbox and mark the row done in one
+ *           transaction (kept in memory and retried while another process locks state.db:
+ *           the row is never run again for it), next row. A row whose turn needs a new
+ *           session while state.db is locked stays queued and is taken again after a second.
+ *   sender  one sendMessage at a time: the oldest outbox row whose chat may send again
+ *           (1 message/s per chat, or later after a 429), deleted once Telegram took it.
+ *
+ * Only telegram.allowed_users are served, in private chats and in the groups named by
+ * telegram.allowed_chats. Anyone else's message never reaches the model; a stranger in a
+ * private chat is logged once and answered with one short refusal per day, within a global
+ * rate (telegram.refuse_unknown). Strangers leave no rows and no struct chat: a small fixed
+ * table remembers the last ones, and chats are freed as soon as they have nothing to do.
+ *
+ * The one gap left: a crash after Telegram accepted a message but before its outbox row is
+ * deleted (one SQLite statement later), or a connection cut after acceptance, sends that part
+ * again. Telegram has no idempotency key for sendMessage, so at-least-once is the best a
+ * client can do; the row's `sending` mark says which parts may show twice.
+ *
+ * A row's turn that the process did not survive continues from the stored messages (the
+ * turn's origin is the update id); its attempts are counted, and after POISON_ATTEMPTS it is
+ * answered "could not be processed" instead of crashing every start.
+ *
+ * Rejected: webhooks (they need an inbound public endpoint on a home cluster) and sending
+ * straight from the turn's callback (a crash or a Telegram outage between the answer and the
+ * send would lose the reply; the outbox makes it durable).
+ */
+#include "gateway/telegram.h"
+#include "agent/agent.h"
+#include "router/breaker.h"
+#include "core/config.h"
+#include "net/daemon.h"
+#include "net/html_text.h"
+#include "net/httpc.h"
+#include "sandbox/landlock.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "mcp/mcp.h"
+#include "core/metrics.h"
+#include "sandbox/rootguard.h"
+#include "sandbox/sandbox.h"
+#include "core/sessions.h"
+#include "router/spend.h"
+#include "core/store.h"
+#include "gateway/tg_format.h"
+#include "tools/tools.h"
+#include "core/util.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define API_TIMEOUT_MS 30000
+#define POLL_SLACK_S   15 /* HTTP timeout of getUpdates above its long-poll timeout */
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 60000
+#define SEND_GAP_MS    1000 /* per chat */
+#define DRAIN_SEND_MS  3000 /* a stop waits this long for a sendMessage in flight */
+#define TYPING_EVERY_S 4
+#define MAX_PARTS      64   /* a reply longer than this many messages is cut */
+#define TG_TEXT_MAX    4096 /* UTF-16 units per message */
+#define RESPONSE_MAX   (4 * 1024 * 1024)
+#define OFFSET_KEY     "telegram.offset"
+/* Strangers: this many are remembered (least recently seen forgotten first), and all of them
+ * together get at most this many refusals a minute. Nothing about them is stored. */
+#define STRANGERS_MAX	    256
+#define REFUSALS_PER_MINUTE 10
+/* Starts of one inbox row the process did not survive before it is given up. */
+#define POISON_ATTEMPTS 2
+/* A row whose turn needs a new session while another process locks state.db stays queued and
+ * is taken again after this long. */
+#define LOCKED_RETRY_MS 1000
+#define POISON_TEXT                                                                                \
+	"Sorry, this message could not be processed: working on it stopped me twice. "             \
+	"Please rephrase it."
+
+static const char help_text[] = "I am your hermetic assistant. Write to me in plain words.\n"
+				"/new - start a new conversation\n"
+				"/stop - stop what I am doing\n"
+				"/usage - tokens and cost today and this month\n"
+				"/model - show or switch the model\n"
+				"/status - uptime, model, tool servers, breaker\n"
+				"/resume - close the bleed breaker so model calls flow again\n"
+				"/approve ID, /reject ID - decide a held memory change";
+
+static const char *const commands_json =
+	"[{\"command\":\"new\",\"description\":\"Start a new conversation\"},"
+	"{\"command\":\"stop\",\"description\":\"Stop the running answer\"},"
+	"{\"command\":\"usage\",\"description\":\"Tokens and cost today and this month\"},"
+	"{\"command\":\"model\",\"description\":\"Show or switch the model\"},"
+	"{\"command\":\"status\",\"description\":\"Uptime, model, tool servers, breaker\"},"
+	"{\"command\":\"resume\",\"description\":\"Close the bleed breaker\"},"
+	"{\"command\":\"help\",\"description\":\"What I can do\"}]";
+
+struct chat {
+	struct telegram *t;
+	struct chat *next;
+	int64_t id;
+	int64_t busy_update; /* inbox row being handled, 0 = idle */
+	int64_t started;     /* last row this process started (a retake is no new attempt) */
+	struct agent_turn *turn;
+	struct event *typing;
+	struct event *retry; /* takes the row again: its turn found state.db locked */
+	bool waiting;	     /* the row waits for the lock (logged once) */
+	int64_t next_send_ms;
+};
+
+struct answer {
+	bool ok;		 /* transport ok and "ok": true */
+	long status;		 /* HTTP status, 0 = no response */
+	long error_code;	 /* Telegram's error_code */
+	const char *description; /* Telegram's, or the transport error */
+	long retry_after_s;
+	const cJSON *result;
+};
+
+typedef void (*api_cb)(struct telegram *t, const struct answer *a, void *arg);
+
+struct api_call {
+	struct telegram *t;
+	api_cb cb;
+	void *arg;
+	struct httpc_req *req;
+	struct api_call *next;
+};
+
+/* A stranger who was answered (or seen) lately: one refusal per user per day. */
+struct stranger {
+	int64_t user_id;
+	int64_t day;	 /* days since the epoch of the last refusal, 0 = none */
+	int64_t seen_ms; /* for eviction: the least recently seen goes */
+};
+
+struct telegram {
+	struct daemon *d;
+	const struct config *cfg;
+	struct agent *agent;
+	struct mcp *mcp;
+	struct spend *spend;
+	struct breaker *breaker; /* NULL: /status and /resume say there is none */
+	struct chat *chats;
+	struct api_call *calls; /* in flight, for destroy */
+	struct event *poll_ev, *send_ev;
+	int64_t offset;	    /* last stored update_id */
+	int64_t last_ok_ms; /* last successful getUpdates (monotonic), or start */
+	int64_t backoff_ms;
+	const char *err_kind; /* current error state, NULL = healthy */
+	bool started_polling;
+	bool closing; /* telegram_destroy: answers only unwind, nothing new starts */
+	bool sending;
+	bool updates_unstored; /* the last batch could not be stored (logged once) */
+	int64_t send_backoff_ms;
+	struct stranger strangers[STRANGERS_MAX]; /* the only state strangers get */
+	int64_t refusals_minute;		  /* minute of the count below */
+	int refusals_in_minute;
+	struct metric *m_last_poll, *m_poll_errors, *m_updates, *m_sent;
+};
+
+/* ---- Bot API calls ------------------------------------------------------------------- */
+
+static void forget_call(struct telegram *t, struct api_call *c)
+{
+	for (struct api_call **p = &t->calls; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			return;
+		}
+}
+
+static void on_api_done(struct httpc_req *req, void *arg)
+{
+	struct api_call *c = arg;
+	struct telegram *t = c->t;
+	struct answer a = {0};
+	size_t len;
+	const char *body = httpc_body(req, &len);
+	cJSON *j = NULL;
+
+	forget_call(t, c);
+	a.status = httpc_status(req);
+	if (httpc_result(req) != HTTPC_OK) {
+		a.description = httpc_error(req);
+	} else {
+		j = cJSON_ParseWithLength(body, len);
+		cJSON *ok = cJSON_GetObjectItemCaseSensitive(j, "ok");
+		cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "error_code");
+		cJSON *desc = cJSON_GetObjectItemCaseSensitive(j, "description");
+		cJSON *ra = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(j, "parameters"), "retry_after");
+
+		a.ok = cJSON_IsTrue(ok);
+		a.error_code = cJSON_IsNumber(code) ? (long)code->valuedouble : a.status;
+		a.description = cJSON_IsString(desc) ? desc->valuestring
+				: j		     ? "no description"
+						     : "the answer is not JSON";
+		a.retry_after_s = cJSON_IsNumber(ra) ? (long)ra->valuedouble : 0;
+		a.result = cJSON_GetObjectItemCaseSensitive(j, "result");
+	}
+	c->cb(t, &a, c->arg);
+	cJSON_Delete(j);
+	free(c);
+}
+
+/* POSTs params (a JSON object text) to method. cb fires exactly once from the loop. */
+static void api(struct telegram *t, const char *method, const char *params, long timeout_ms,
+		api_cb cb, void *arg)
+{
+	struct api_call *c = xcalloc(1, sizeof(*c));
+	char *url =
+		xasprintf("%s/bot%s/%s", t->cfg->telegram.api_base, t->cfg->telegram.token, method);
+	static const char *const headers[] = {"Content-Type: application/json", NULL};
+	struct httpc_opts o = {
+		.method = "POST",
+		.url = url,
+		.headers = headers,
+		.body = params,
+		.body_len = strlen(params),
+		.timeout_ms = timeout_ms,
+		.max_response_bytes = RESPONSE_MAX,
+	};
+
+	c->t = t;
+	c->cb = cb;
+	c->arg = arg;
+	if (httpc_start(t->d->loop, &o, on_api_done, c, &c->req) < 0) {
+		struct answer a = {.description = "the request could not start"};
+
+		/* Rare (allocation); answer from here rather than lose the callback. */
+		free(url);
+		free(c);
+		cb(t, &a, arg);
+		return;
+	}
+	c->next = t->calls;
+	t->calls = c;
+	free(url);
+}
+
+static void ignore_answer(struct telegram *t, const struct answer *a, void *arg)
+{
+	if (!a->ok)
+		log_debug("telegram: %s", a->description ? a->description : "failed");
+}
+
+/* ---- chats and the inbox ------------------------------------------------------------- */
+
+static struct chat *chat_find(struct telegram *t, int64_t id)
+{
+	for (struct chat *c = t->chats; c; c = c->next)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static struct chat *chat_get(struct telegram *t, int64_t id)
+{
+	struct chat *c = chat_find(t, id);
+
+	if (c)
+		return c;
+	c = xcalloc(1, sizeof(*c));
+	c->t = t;
+	c->id = id;
+	c->next = t->chats;
+	t->chats = c;
+	return c;
+}
+
+/* Frees the chats with nothing to do (no turn, no row, no send gap pending): chats exist
+ * only while they work, so their number follows the work, not everyone who ever wrote.
+ * Called only from the top of an event callback, never with a chat on the stack. */
+static void reap_chats(struct telegram *t)
+{
+	int64_t now = now_mono_ms();
+
+	for (struct chat **p = &t->chats; *p;) {
+		struct chat *c = *p;
+
+		if (c->turn || c->busy_update || c->next_send_ms > now) {
+			p = &c->next;
+			continue;
+		}
+		*p = c->next;
+		if (c->typing)
+			event_free(c->typing);
+		if (c->retry)
+			event_free(c->retry);
+		free(c);
+	}
+}
+
+static void source_of(int64_t chat_id, char *out, size_t len)
+{
+	snprintf(out, len, "telegram:%lld", (long long)chat_id);
+}
+
+static sqlite3 *db(struct telegram *t)
+{
+	return store_db(t->d->store);
+}
+
+/* Runs sql with one integer parameter; 0 or -EIO. */
+static int row_exec(struct telegram *t, const char *sql, int64_t row)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db(t), sql, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, row);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void kick_sender(struct telegram *t, long delay_ms)
+{
+	struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+
+	if (t->sending)
+		return;
+	event_del(t->send_ev);
+	event_add(t->send_ev, &tv);
+}
+
+/* Appends the reply parts for markdown to the outbox (inside the caller's transaction). */
+static int outbox_add(struct telegram *t, int64_t chat_id, const char *markdown)
+{
+	struct buf html;
+	struct tg_part *parts = NULL;
+	size_t n;
+	bool is_html = true;
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	buf_init(&html, 1024 * 1024);
+	if (tg_format_html(markdown, strlen(markdown), &html) < 0) {
+		buf_reset(&html);
+		tg_format_plain(markdown, strlen(markdown), &html);
+		is_html = false;
+	}
+	n = is_html ? tg_split(buf_str(&html), html.len, TG_TEXT_MAX, &parts)
+		    : tg_split_plain(buf_str(&html), html.len, TG_TEXT_MAX, &parts);
+	if (n == 0) {
+		/* An empty answer still gets a visible reply: silence is what users fear. */
+		tg_parts_free(parts, n);
+		n = tg_split_plain("(no answer)", 11, TG_TEXT_MAX, &parts);
+		is_html = false;
+	}
+	if (sqlite3_prepare_v2(db(t),
+			       "INSERT INTO tg_outbox (chat_id, text, html, created_ms) "
+			       "VALUES (?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = store_fail(t->d->store, "store reply");
+		goto out;
+	}
+	for (size_t i = 0; i < n && i < MAX_PARTS && rc == 0; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, chat_id);
+		sqlite3_bind_text(st, 2, parts[i].text, (int)parts[i].len, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, is_html);
+		sqlite3_bind_int64(st, 4, now_wall_ms());
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = store_fail(t->d->store, "store reply");
+	}
+	sqlite3_finalize(st);
+	if (n > MAX_PARTS)
+		log_warn("telegram: a reply of %zu messages was cut to %d", n, MAX_PARTS);
+out:
+	tg_parts_free(parts, n);
+	buf_finish(&html);
+	return rc;
+}
+
+static void chat_next(struct chat *c);
+
+/* A reply to store with its inbox row's done mark (kept in memory while the database is
+ * locked by another process: the answer is never lost, its turn never run again). */
+struct row_reply {
+	struct telegram *t;
+	int64_t chat_id, update_id;
+	char *reply; /* NULL = none */
+};
+
+static int write_row(struct store *s, void *arg)
+{
+	struct row_reply *w = arg;
+	sqlite3_stmt *st;
+	int rc = store_begin(s);
+
+	if (rc == 0 && w->reply)
+		rc = outbox_add(w->t, w->chat_id, w->reply);
+	if (rc == 0 &&
+	    sqlite3_prepare_v2(store_db(s), "UPDATE tg_inbox SET done = 1 WHERE update_id = ?", -1,
+			       &st, NULL) != SQLITE_OK)
+		rc = store_fail(s, "mark message done");
+	else if (rc == 0) {
+		sqlite3_bind_int64(st, 1, w->update_id);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = store_fail(s, "mark message done");
+		sqlite3_finalize(st);
+	}
+	return store_end(s, rc);
+}
+
+static void row_reply_free(struct row_reply *w, int rc)
+{
+	if (rc < 0)
+		log_error("telegram: chat %lld: reply not stored (%s); the message stays queued",
+			  (long long)w->chat_id, store_error(w->t->d->store));
+	free(w->reply);
+	free(w);
+}
+
+/* The reply stored after a wait: the chat goes on. */
+static void on_row_stored(void *arg, int rc)
+{
+	struct row_reply *w = arg;
+	struct telegram *t = w->t;
+	struct chat *c;
+
+	if (!t->closing) {
+		c = chat_get(t, w->chat_id);
+		if (c->busy_update == w->update_id)
+			c->busy_update = 0;
+		kick_sender(t, 0);
+		chat_next(c);
+	}
+	row_reply_free(w, rc);
+}
+
+/* Reply for an inbox row and mark it done, in one transaction. While the database is locked
+ * the chat stays busy with this row (nothing else runs in it) until the reply is stored. */
+static void finish_row(struct chat *c, const char *reply)
+{
+	struct telegram *t = c->t;
+	struct row_reply *w = xcalloc(1, sizeof(*w));
+	int rc;
+
+	w->t = t;
+	w->chat_id = c->id;
+	w->update_id = c->busy_update;
+	w->reply = reply ? xstrdup(reply) : NULL;
+	rc = store_write(t->d->store, write_row, w, on_row_stored);
+	if (rc == -EINPROGRESS) {
+		log_warn("telegram: chat %lld: the reply waits for the database (%s)",
+			 (long long)c->id, store_error(t->d->store));
+		return;
+	}
+	row_reply_free(w, rc);
+	c->busy_update = 0;
+	kick_sender(t, 0);
+}
+
+static void on_typing(evutil_socket_t fd, short what, void *arg)
+{
+	struct chat *c = arg;
+	char params[96];
+
+	snprintf(params, sizeof(params), "{\"chat_id\":%lld,\"action\":\"typing\"}",
+		 (long long)c->id);
+	api(c->t, "sendChatAction", params, API_TIMEOUT_MS, ignore_answer, NULL);
+}
+
+static void on_turn_done(const struct agent_result *r, void *arg)
+{
+	struct chat *c = arg;
+	char *text;
+
+	c->turn = NULL;
+	event_del(c->typing);
+	if (c->t->closing) {
+		/* Stays queued and runs again at the next start; a clean stop is no crash. */
+		row_exec(c->t,
+			 "UPDATE tg_inbox SET attempts = max(attempts - 1, 0) "
+			 "WHERE update_id = ?",
+			 c->busy_update);
+		c->busy_update = 0;
+		return;
+	}
+	if (r->stop == AGENT_CANCELLED)
+		text = xstrdup("Stopped.");
+	else if (r->stop == AGENT_FAILED)
+		text = xasprintf("Sorry, that failed: %s", r->text);
+	else
+		text = xstrdup(r->text);
+	finish_row(c, text);
+	free(text);
+	chat_next(c);
+}
+
+static const struct agent_cbs turn_cbs = {NULL, NULL, on_turn_done};
+
+static void on_retry_row(evutil_socket_t fd, short what, void *arg)
+{
+	struct chat *c = arg;
+
+	if (c->t->closing)
+		return;
+	c->busy_update = 0;
+	chat_next(c);
+}
+
+/* The row's turn needs a new session and another process locks state.db: the row stays
+ * queued (not done, no attempt counted) and the chat busy with it, and it is taken again
+ * after LOCKED_RETRY_MS, so it runs, in order, once the lock is gone. */
+static void retry_row(struct chat *c)
+{
+	struct timeval tv = {LOCKED_RETRY_MS / 1000, (LOCKED_RETRY_MS % 1000) * 1000};
+
+	if (!c->waiting)
+		log_warn("telegram: chat %lld: update %lld waits: state.db is locked by another"
+			 " process, so its session cannot be created; trying again every %d ms",
+			 (long long)c->id, (long long)c->busy_update, LOCKED_RETRY_MS);
+	c->waiting = true;
+	if (!c->retry)
+		c->retry = evtimer_new(loop_base(c->t->d->loop), on_retry_row, c);
+	evtimer_add(c->retry, &tv);
+}
+
+static void start_turn(struct chat *c, const char *text)
+{
+	struct telegram *t = c->t;
+	char source[48], origin[48];
+	struct timeval every = {TYPING_EVERY_S, 0};
+	int rc;
+
+	source_of(c->id, source, sizeof(source));
+	/* A turn the process did not survive continues from its stored messages. */
+	snprintf(origin, sizeof(origin), "telegram:%lld", (long long)c->busy_update);
+	rc = agent_turn(t->agent, &(struct agent_turn_opts){.source = source, .origin = origin},
+			text, &turn_cbs, c, &c->turn);
+	if (rc == -EAGAIN) {
+		retry_row(c);
+		return;
+	}
+	if (c->waiting)
+		log_info("telegram: chat %lld: state.db is free again; update %lld runs",
+			 (long long)c->id, (long long)c->busy_update);
+	c->waiting = false;
+	if (rc < 0) {
+		finish_row(c, "Sorry, I could not start on that (see the log).");
+		chat_next(c);
+		return;
+	}
+	if (!c->typing)
+		c->typing = event_new(loop_base(t->d->loop), -1, EV_PERSIST, on_typing, c);
+	on_typing(-1, 0, c);
+	event_add(c->typing, &every);
+}
+
+/* ---- commands ------------------------------------------------------------------------ */
+
+static void usage_text(struct telegram *t, struct chat *c, struct buf *out)
+{
+	struct spend_usage today = {0}, month = {0};
+	const struct config_budget *b = &t->cfg->budget;
+
+	if (t->spend && spend_usage(t->d->store, now_wall_ms(), &today, &month) == 0) {
+		buf_printf(out, "Today: %lld calls, %lld tokens in, %lld out, $%.4f.\n",
+			   (long long)today.calls, (long long)today.input_tokens,
+			   (long long)today.output_tokens, today.cost_usd);
+		buf_printf(out, "This month: %lld calls, %lld tokens in, %lld out, $%.4f.\n",
+			   (long long)month.calls, (long long)month.input_tokens,
+			   (long long)month.output_tokens, month.cost_usd);
+		if (b->daily_usd > 0)
+			buf_printf(out, "Daily budget: $%.2f, $%.4f left.\n", b->daily_usd,
+				   b->daily_usd > today.cost_usd ? b->daily_usd - today.cost_usd
+								 : 0);
+		if (b->monthly_usd > 0)
+			buf_printf(out, "Monthly budget: $%.2f, $%.4f left.\n", b->monthly_usd,
+				   b->monthly_usd > month.cost_usd ? b->monthly_usd - month.cost_usd
+								   : 0);
+	} else {
+		buf_puts(out, "No spend figures available.\n");
+	}
+}
+
+static const char *current_model(struct telegram *t, struct chat *c, struct session_info *si)
+{
+	char source[48];
+
+	source_of(c->id, source, sizeof(source));
+	if (sessions_current(t->d->store, source, 0, si) == 0 && si->model)
+		return si->model;
+	return t->cfg->model;
+}
+
+static void model_text(struct telegram *t, struct chat *c, const char *arg, struct buf *out)
+{
+	struct session_info si = {0};
+	char source[48];
+
+	source_of(c->id, source, sizeof(source));
+	if (arg && *arg) {
+		if (agent_set_model(t->agent, source, arg) == 0)
+			buf_printf(out, "Model: %s.", arg);
+		else
+			buf_printf(out, "There is no model \"%s\".", arg);
+	} else {
+		buf_printf(out, "Model: %s.", current_model(t, c, &si));
+	}
+	buf_puts(out, " Configured:");
+	for (size_t i = 0; i < t->cfg->n_model_groups; i++)
+		buf_printf(out, " %s", t->cfg->model_groups[i]);
+	session_info_finish(&si);
+}
+
+static void breaker_text(struct telegram *t, struct buf *out)
+{
+	struct breaker_state bs;
+	char until[64];
+
+	if (!t->breaker)
+		return;
+	breaker_state(t->breaker, now_mono_ms(), &bs);
+	if (!bs.enabled) {
+		buf_puts(out, "Bleed breaker: off (guardrails.bleed).\n");
+	} else if (!bs.open) {
+		buf_printf(out,
+			   "Bleed breaker: closed, %lld calls in the window, tripped %llu times.\n",
+			   (long long)bs.calls_in_window, (unsigned long long)bs.trips);
+	} else if (bs.until_ms) {
+		breaker_format_time(bs.until_ms, until, sizeof(until));
+		buf_printf(out, "Bleed breaker: OPEN (%s) until %s; /resume closes it.\n", bs.why,
+			   until);
+	} else {
+		buf_printf(out, "Bleed breaker: OPEN (%s) until /resume.\n", bs.why);
+	}
+}
+
+static void status_text(struct telegram *t, struct chat *c, struct buf *out)
+{
+	struct session_info si = {0};
+	int64_t up_s = (now_wall_ms() - t->d->start_wall_ms) / 1000;
+	size_t n = t->mcp ? mcp_n_servers(t->mcp) : 0;
+
+	if (rootguard_is_root())
+		buf_puts(out,
+			 "WARNING: running as root (HERMETIC_ALLOW_ROOT=1); run hermetic as an "
+			 "unprivileged user.\n");
+	buf_printf(out, "Up %lldd %02lldh %02lldm. Model: %s.\n", (long long)(up_s / 86400),
+		   (long long)(up_s / 3600 % 24), (long long)(up_s / 60 % 60),
+		   current_model(t, c, &si));
+	session_info_finish(&si);
+	for (size_t i = 0; i < n; i++) {
+		struct mcp_server_info mi;
+
+		mcp_server_info(t->mcp, i, &mi);
+		buf_printf(out, "MCP %s: %s, %zu tools.\n", mi.name, mi.state, mi.n_tools);
+	}
+	if (n == 0)
+		buf_puts(out, "No MCP servers.\n");
+	buf_printf(out, "%s.\n", landlock_state());
+	buf_printf(out, "Seccomp: %s.\n", sandbox_status());
+	breaker_text(t, out);
+}
+
+/* Only allowed users' messages reach a chat's inbox, so whoever sends this may resume. */
+static void resume_text(struct telegram *t, int64_t chat_id, struct buf *out)
+{
+	if (!t->breaker) {
+		buf_puts(out, "There is no bleed breaker here.");
+		return;
+	}
+	if (breaker_resume(t->breaker, now_mono_ms())) {
+		log_warn("telegram: chat %lld closed the bleed breaker with /resume",
+			 (long long)chat_id);
+		buf_puts(out, "Bleed breaker closed: model calls flow again.");
+	} else {
+		buf_puts(out, "The bleed breaker is not open: model calls flow.");
+	}
+}
+
+/* Handles /command; returns false when it is not one of ours (the text goes to the model). */
+static bool command(struct chat *c, const char *text)
+{
+	struct telegram *t = c->t;
+	char name[33] = "", source[48];
+	const char *arg;
+	size_t n = 0;
+	struct buf out;
+
+	if (text[0] != '/')
+		return false;
+	for (const char *p = text + 1; *p && *p != ' ' && *p != '@' && *p != '\n' && n < 32; p++)
+		name[n++] = *p;
+	name[n] = '\0';
+	arg = strchr(text, ' ');
+	arg = arg ? arg + 1 : NULL;
+	buf_init(&out, 0);
+	source_of(c->id, source, sizeof(source));
+	if (strcmp(name, "start") == 0 || strcmp(name, "help") == 0)
+		buf_puts(&out, help_text);
+	else if (strcmp(name, "new") == 0 || strcmp(name, "reset") == 0)
+		buf_puts(&out, agent_reset(t->agent, source) == 0
+				       ? "New conversation started."
+				       : "Could not reset (see the log).");
+	else if (strcmp(name, "stop") == 0)
+		buf_puts(&out, "Nothing is running.");
+	else if (strcmp(name, "usage") == 0)
+		usage_text(t, c, &out);
+	else if (strcmp(name, "model") == 0)
+		model_text(t, c, arg, &out);
+	else if (strcmp(name, "status") == 0)
+		status_text(t, c, &out);
+	else if (strcmp(name, "resume") == 0)
+		resume_text(t, c->id, &out);
+	else if (strcmp(name, "approve") == 0 || strcmp(name, "reject") == 0)
+		tools_proposal_decide(t->cfg, arg, name[0] == 'a', &out); /* allowed users only */
+	if (out.len == 0) {
+		buf_finish(&out);
+		return false;
+	}
+	finish_row(c, buf_str(&out));
+	buf_finish(&out);
+	return true;
+}
+
+/* Takes the chat's oldest queued row, if the chat is idle. */
+static void chat_next(struct chat *c)
+{
+	struct telegram *t = c->t;
+	sqlite3_stmt *st;
+	char *text = NULL, *kind = NULL;
+	int64_t attempts = 0;
+
+	if (c->busy_update || c->turn)
+		return;
+	if (sqlite3_prepare_v2(db(t),
+			       "SELECT update_id, text, kind, attempts FROM tg_inbox "
+			       "WHERE done = 0 AND chat_id = ? ORDER BY update_id LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, c->id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		c->busy_update = sqlite3_column_int64(st, 0);
+		text = xstrdup((const char *)sqlite3_column_text(st, 1));
+		kind = xstrdup((const char *)sqlite3_column_text(st, 2));
+		attempts = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_finalize(st);
+	if (!c->busy_update)
+		return;
+	/* Counted before it runs: a start the process did not survive stays counted. A row
+	 * taken again by this process (its reply could not be stored) is no new attempt. */
+	if (c->started == c->busy_update)
+		attempts = 0;
+	else if (attempts >= POISON_ATTEMPTS ||
+		 row_exec(t, "UPDATE tg_inbox SET attempts = attempts + 1 WHERE update_id = ?",
+			  c->busy_update) == 0)
+		/* Not when the count could not be written (a lock): the next take counts it. */
+		c->started = c->busy_update;
+	if (attempts >= POISON_ATTEMPTS) {
+		log_error("telegram: chat %lld: update %lld stopped the gateway %lld times; "
+			  "answering that it could not be processed",
+			  (long long)c->id, (long long)c->busy_update, (long long)attempts);
+		finish_row(c, POISON_TEXT);
+	} else if (strcmp(kind, "text") != 0)
+		finish_row(c, "Only text messages are supported for now.");
+	else if (!command(c, text))
+		start_turn(c, text);
+	free(text);
+	free(kind);
+	if (!c->busy_update && !c->turn)
+		chat_next(c);
+}
+
+/* ---- receiving updates --------------------------------------------------------------- */
+
+static bool group_allowed(const struct config *cfg, int64_t chat_id)
+{
+	for (size_t i = 0; i < cfg->telegram.n_allowed_chats; i++)
+		if (cfg->telegram.allowed_chats[i] == chat_id)
+			return true;
+	return false;
+}
+
+static bool allowed(const struct config *cfg, int64_t user_id)
+{
+	for (size_t i = 0; i < cfg->telegram.n_allowed_users; i++)
+		if (cfg->telegram.allowed_users[i] == user_id)
+			return true;
+	return false;
+}
+
+/* The stranger's slot: found, or the least recently seen one reused. */
+static struct stranger *stranger_get(struct telegram *t, int64_t user_id, bool *known)
+{
+	struct stranger *oldest = &t->strangers[0];
+
+	for (size_t i = 0; i < STRANGERS_MAX; i++) {
+		struct stranger *s = &t->strangers[i];
+
+		if (s->user_id == user_id) {
+			*known = true;
+			return s;
+		}
+		if (s->seen_ms < oldest->seen_ms)
+			oldest = s;
+	}
+	*known = false;
+	*oldest = (struct stranger){.user_id = user_id};
+	return oldest;
+}
+
+/* Someone not in allowed_users wrote in a private chat: logged when new, answered with one
+ * refusal a day, within a global rate; no row, no struct chat. */
+static void refuse(struct telegram *t, int64_t chat_id, int64_t user_id)
+{
+	int64_t now = now_wall_ms(), day = now / 86400000 + 1, minute = now / 60000;
+	bool known;
+	struct stranger *s = stranger_get(t, user_id, &known);
+
+	metric_inc(t->m_updates, (const char *const[]){"refused"}, 1);
+	s->seen_ms = now;
+	if (!known)
+		log_warn("telegram: message from user %lld (not in telegram.allowed_users) ignored",
+			 (long long)user_id);
+	if (!t->cfg->telegram.refuse_unknown || s->day == day)
+		return;
+	if (t->refusals_minute != minute) {
+		t->refusals_minute = minute;
+		t->refusals_in_minute = 0;
+	}
+	if (t->refusals_in_minute >= REFUSALS_PER_MINUTE)
+		return;
+	t->refusals_in_minute++;
+	s->day = day;
+	outbox_add(t, chat_id, "This is a private assistant. Sorry.");
+}
+
+/* Kind of a message: "text", or what it carries instead. */
+static const char *message_kind(const cJSON *msg)
+{
+	static const char *const kinds[] = {"voice",	"photo",   "document",	"video",
+					    "audio",	"sticker", "animation", "video_note",
+					    "location", "contact", "poll"};
+
+	if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(msg, "text")))
+		return "text";
+	for (size_t i = 0; i < ARRAY_LEN(kinds); i++)
+		if (cJSON_GetObjectItemCaseSensitive(msg, kinds[i]))
+			return kinds[i];
+	return "other";
+}
+
+/* /stop acts at once, not after the turn it should stop. */
+static bool stop_now(struct telegram *t, int64_t chat_id, const char *text)
+{
+	struct chat *c;
+
+	if (strncmp(text, "/stop", 5) != 0 || (text[5] && text[5] != '@' && text[5] != ' '))
+		return false;
+	c = chat_get(t, chat_id);
+	if (!c->turn)
+		return false; /* queued like any command: answers "Nothing is running." */
+	agent_cancel(c->turn);
+	return true;
+}
+
+static void inbox_add(struct telegram *t, sqlite3_stmt *st, int64_t update_id, const cJSON *msg)
+{
+	const cJSON *chat = cJSON_GetObjectItemCaseSensitive(msg, "chat");
+	const cJSON *from = cJSON_GetObjectItemCaseSensitive(msg, "from");
+	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(chat, "id");
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(from, "id");
+	const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "text");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(chat, "type");
+	int64_t chat_id, user_id;
+	bool private;
+
+	if (!cJSON_IsNumber(cid) || !cJSON_IsNumber(uid)) {
+		metric_inc(t->m_updates, (const char *const[]){"skipped"}, 1);
+		return;
+	}
+	chat_id = (int64_t)cid->valuedouble;
+	user_id = (int64_t)uid->valuedouble;
+	private = cJSON_IsString(type) && strcmp(type->valuestring, "private") == 0;
+	/* Answers draw on private memory and notes: a group sees them only when named. */
+	if (!private && !group_allowed(t->cfg, chat_id)) {
+		metric_inc(t->m_updates, (const char *const[]){"refused"}, 1);
+		if (allowed(t->cfg, user_id))
+			log_warn("telegram: message from user %lld in chat %lld ignored (a %s chat "
+				 "not in telegram.allowed_chats)",
+				 (long long)user_id, (long long)chat_id,
+				 cJSON_IsString(type) ? type->valuestring : "non-private");
+		return;
+	}
+	if (!allowed(t->cfg, user_id)) {
+		if (private)
+			refuse(t, chat_id, user_id);
+		else
+			metric_inc(t->m_updates, (const char *const[]){"refused"}, 1);
+		return;
+	}
+	if (cJSON_IsString(text) && stop_now(t, chat_id, text->valuestring)) {
+		metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
+		return;
+	}
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, update_id);
+	sqlite3_bind_int64(st, 2, chat_id);
+	sqlite3_bind_int64(st, 3, user_id);
+	sqlite3_bind_text(st, 4, cJSON_IsString(text) ? text->valuestring : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, message_kind(msg), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, now_wall_ms());
+	sqlite3_step(st);
+	metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
+	chat_get(t, chat_id);
+}
+
+/* Stores the batch and the new offset in one transaction; returns the chats to kick. */
+static int store_updates(struct telegram *t, const cJSON *updates)
+{
+	const cJSON *u;
+	sqlite3_stmt *st;
+	int64_t max = t->offset;
+	char value[24];
+	int rc = 0;
+
+	if (cJSON_GetArraySize(updates) == 0)
+		return 0; /* an empty long poll: nothing to write */
+	rc = store_begin(t->d->store);
+	if (rc < 0)
+		return rc;
+	if (sqlite3_prepare_v2(db(t),
+			       "INSERT OR IGNORE INTO tg_inbox (update_id, chat_id, user_id, text, "
+			       "kind, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return store_end(t->d->store, store_fail(t->d->store, "store updates"));
+	cJSON_ArrayForEach(u, updates)
+	{
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(u, "update_id");
+		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(u, "message");
+		int64_t uid;
+
+		if (!cJSON_IsNumber(id))
+			continue;
+		uid = (int64_t)id->valuedouble;
+		if (uid <= t->offset)
+			continue; /* handled before a restart */
+		if (uid > max)
+			max = uid;
+		if (msg)
+			inbox_add(t, st, uid, msg);
+		else
+			metric_inc(t->m_updates, (const char *const[]){"skipped"}, 1);
+	}
+	sqlite3_finalize(st);
+	snprintf(value, sizeof(value), "%lld", (long long)max);
+	if (store_kv_set(t->d->store, OFFSET_KEY, value) < 0)
+		rc = store_fail(t->d->store, "store the update offset");
+	rc = store_end(t->d->store, rc);
+	if (rc == 0)
+		t->offset = max;
+	return rc;
+}
+
+/* ---- the poller ---------------------------------------------------------------------- */
+
+static void schedule_poll(struct telegram *t, int64_t delay_ms)
+{
+	struct timeval tv = {(time_t)(delay_ms / 1000), (suseconds_t)(delay_ms % 1000 * 1000)};
+
+	event_del(t->poll_ev);
+	event_add(t->poll_ev, &tv);
+}
+
+static const char *error_kind(const struct answer *a)
+{
+	if (a->status == 0)
+		return "network";
+	if (a->error_code == 409)
+		return "conflict";
+	if (a->error_code == 429)
+		return "rate_limited";
+	if (a->error_code == 401 || a->error_code == 404)
+		return "unauthorized";
+	if (a->status >= 500)
+		return "server";
+	return "other";
+}
+
+/* Logs a failure once per change of kind; backs off; retries forever. */
+static void poll_failed(struct telegram *t, const char *what, const struct answer *a)
+{
+	const char *kind = error_kind(a);
+	int64_t wait;
+
+	metric_inc(t->m_poll_errors, (const char *const[]){kind}, 1);
+	if (t->err_kind != kind)
+		log_warn("telegram: %s failed (%s: %s); retrying with backoff until it works", what,
+			 kind, a->description ? a->description : "?");
+	t->err_kind = kind;
+	t->backoff_ms = t->backoff_ms ? t->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (t->backoff_ms > BACKOFF_MAX_MS)
+		t->backoff_ms = BACKOFF_MAX_MS;
+	wait = t->backoff_ms;
+	if (a->retry_after_s * 1000 > wait)
+		wait = a->retry_after_s * 1000;
+	schedule_poll(t, wait);
+}
+
+/* Starts the chats with queued rows: one query, whatever the number of chats. */
+static void kick_chats(struct telegram *t)
+{
+	sqlite3_stmt *st;
+
+	reap_chats(t);
+	if (sqlite3_prepare_v2(db(t), "SELECT DISTINCT chat_id FROM tg_inbox WHERE done = 0", -1,
+			       &st, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		chat_get(t, sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	for (struct chat *c = t->chats; c; c = c->next)
+		chat_next(c);
+}
+
+static void on_updates(struct telegram *t, const struct answer *a, void *arg)
+{
+	if (t->closing)
+		return;
+	if (!a->ok || !cJSON_IsArray(a->result)) {
+		poll_failed(t, "getUpdates", a);
+		return;
+	}
+	if (t->err_kind)
+		log_info("telegram: polling works again");
+	t->err_kind = NULL;
+	t->backoff_ms = 0;
+	t->last_ok_ms = now_mono_ms();
+	metric_set(t->m_last_poll, NULL, (double)now_wall_ms() / 1000.0);
+	if (store_updates(t, a->result) < 0) {
+		if (!t->updates_unstored)
+			log_error("telegram: updates not stored (%s); asking again every second",
+				  store_error(t->d->store));
+		t->updates_unstored = true;
+		schedule_poll(t, BACKOFF_MIN_MS);
+		return;
+	}
+	if (t->updates_unstored)
+		log_info("telegram: updates are stored again");
+	t->updates_unstored = false;
+	kick_chats(t);
+	kick_sender(t, 0);
+	schedule_poll(t, 0);
+}
+
+static void poll_now(struct telegram *t)
+{
+	char params[160];
+
+	snprintf(params, sizeof(params),
+		 "{\"offset\":%lld,\"timeout\":%lld,\"allowed_updates\":[\"message\"]}",
+		 (long long)(t->offset + 1), (long long)t->cfg->telegram.poll_timeout_s);
+	api(t, "getUpdates", params, (t->cfg->telegram.poll_timeout_s + POLL_SLACK_S) * 1000,
+	    on_updates, NULL);
+}
+
+static void on_webhook_deleted(struct telegram *t, const struct answer *a, void *arg)
+{
+	char *params;
+
+	if (t->closing)
+		return;
+	if (!a->ok) {
+		poll_failed(t, "deleteWebhook", a);
+		return;
+	}
+	t->started_polling = true;
+	params = xasprintf("{\"commands\":%s}", commands_json);
+	api(t, "setMyCommands", params, API_TIMEOUT_MS, ignore_answer, NULL);
+	free(params);
+	poll_now(t);
+}
+
+static void on_poll_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct telegram *t = arg;
+
+	if (t->closing)
+		return;
+	if (!t->started_polling)
+		api(t, "deleteWebhook", "{\"drop_pending_updates\":false}", API_TIMEOUT_MS,
+		    on_webhook_deleted, NULL);
+	else
+		poll_now(t);
+}
+
+/* ---- the sender ---------------------------------------------------------------------- */
+
+struct sending {
+	int64_t row;
+	int64_t chat_id;
+	bool html;
+	char *text;
+};
+
+struct row_done {
+	struct telegram *t;
+	int64_t row, chat_id;
+	const char *sql; /* a string literal */
+	bool sent;	 /* Telegram took the part: a failed delete may repeat it */
+};
+
+static int row_done_exec(struct store *s, void *arg)
+{
+	struct row_done *d = arg;
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(store_db(s), d->sql, -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, "update the outbox");
+	sqlite3_bind_int64(st, 1, d->row);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, "update the outbox");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void row_done_failed(const struct row_done *d)
+{
+	if (d->sent)
+		log_warn("telegram: chat %lld: outbox part %lld was sent but not deleted (%s); it "
+			 "may arrive twice",
+			 (long long)d->chat_id, (long long)d->row, store_error(d->t->d->store));
+	else
+		log_error("telegram: chat %lld: outbox part %lld could not be updated (%s)",
+			  (long long)d->chat_id, (long long)d->row, store_error(d->t->d->store));
+}
+
+static void on_row_done(void *arg, int rc)
+{
+	struct row_done *d = arg;
+
+	if (rc < 0)
+		row_done_failed(d);
+	if (!d->t->closing)
+		kick_sender(d->t, 0);
+	free(d);
+}
+
+/* Runs sql (one row id parameter) on a sent, refused or retried outbox row. While the
+ * database is locked the write waits in memory and the sender pauses (on_send_event), so the
+ * row is not sent again meanwhile. */
+static void send_row_done(struct telegram *t, struct sending *s, const char *sql, bool sent)
+{
+	struct row_done *d = xcalloc(1, sizeof(*d));
+	int rc;
+
+	*d = (struct row_done){t, s->row, s->chat_id, sql, sent};
+	rc = store_write(t->d->store, row_done_exec, d, on_row_done);
+	if (rc != -EINPROGRESS) {
+		if (rc < 0)
+			row_done_failed(d);
+		free(d);
+	}
+}
+
+static void on_sent(struct telegram *t, const struct answer *a, void *arg)
+{
+	struct sending *s = arg;
+	struct chat *c = chat_get(t, s->chat_id);
+	int64_t now = now_mono_ms();
+	long next = 0;
+
+	t->sending = false;
+	c->next_send_ms = now + SEND_GAP_MS;
+	if (t->closing && !a->ok) {
+		free(s->text);
+		free(s);
+		return;
+	}
+	if (a->ok) {
+		/* First thing after Telegram took it: the duplicate window closes here. */
+		send_row_done(t, s, "DELETE FROM tg_outbox WHERE id = ?", true);
+		metric_inc(t->m_sent, (const char *const[]){"ok"}, 1);
+		t->send_backoff_ms = 0;
+	} else if (a->error_code == 429) {
+		metric_inc(t->m_sent, (const char *const[]){"rate_limited"}, 1);
+		send_row_done(t, s, "UPDATE tg_outbox SET sending = 0 WHERE id = ?", false);
+		c->next_send_ms = now + (a->retry_after_s > 0 ? a->retry_after_s : 1) * 1000;
+	} else if (a->error_code == 400 && s->html && a->description &&
+		   strstr(a->description, "can't parse entities")) {
+		struct buf plain;
+		sqlite3_stmt *st;
+
+		/* Never drop a reply: the same part as plain text. */
+		metric_inc(t->m_sent, (const char *const[]){"plain_fallback"}, 1);
+		buf_init(&plain, 0);
+		html_text_reduce(s->text, strlen(s->text), &plain);
+		if (sqlite3_prepare_v2(db(t),
+				       "UPDATE tg_outbox SET text = ?, html = 0, sending = 0 "
+				       "WHERE id = ?",
+				       -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, plain.len ? buf_str(&plain) : "(empty)", -1,
+					  SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, s->row);
+			sqlite3_step(st);
+			sqlite3_finalize(st);
+		}
+		buf_finish(&plain);
+		c->next_send_ms = now;
+	} else if (a->status >= 400 && a->status < 500 && a->error_code != 401 &&
+		   a->error_code != 404) {
+		metric_inc(t->m_sent, (const char *const[]){"dropped"}, 1);
+		log_error("telegram: a message to chat %lld was refused for good: %s",
+			  (long long)s->chat_id, a->description ? a->description : "?");
+		send_row_done(t, s, "DELETE FROM tg_outbox WHERE id = ?", false);
+	} else {
+		metric_inc(t->m_sent, (const char *const[]){"retry"}, 1);
+		t->send_backoff_ms = t->send_backoff_ms ? t->send_backoff_ms * 2 : BACKOFF_MIN_MS;
+		if (t->send_backoff_ms > BACKOFF_MAX_MS)
+			t->send_backoff_ms = BACKOFF_MAX_MS;
+		log_warn("telegram: sendMessage failed (%s); retrying in %lld ms",
+			 a->description ? a->description : "?", (long long)t->send_backoff_ms);
+		next = (long)t->send_backoff_ms;
+		if (a->status > 0 && a->status < 500) /* refused: not shown */
+			send_row_done(t, s, "UPDATE tg_outbox SET sending = 0 WHERE id = ?", false);
+		if (a->status == 0)
+			log_warn(
+				"telegram: chat %lld: the part may arrive twice (Telegram may have "
+				"taken it before the connection failed)",
+				(long long)s->chat_id);
+	}
+	free(s->text);
+	free(s);
+	if (!t->closing)
+		kick_sender(t, next);
+}
+
+/* Sends the oldest outbox row of a chat that may send now; else waits for the earliest. */
+static void on_send_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct telegram *t = arg;
+	sqlite3_stmt *st;
+	int64_t now = now_mono_ms(), wait = -1;
+	struct sending *s = NULL;
+
+	if (t->sending || t->closing)
+		return;
+	/* Writes wait for a locked database (maybe the delete of a sent row, which must land
+	 * before the next send): look again shortly. */
+	if (store_writes_waiting(t->d->store)) {
+		kick_sender(t, 250);
+		return;
+	}
+	reap_chats(t);
+	if (sqlite3_prepare_v2(db(t), "SELECT id, chat_id, text, html FROM tg_outbox ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return;
+	while (!s && sqlite3_step(st) == SQLITE_ROW) {
+		struct chat *c = chat_find(t, sqlite3_column_int64(st, 1));
+
+		if (c && c->next_send_ms > now) {
+			if (wait < 0 || c->next_send_ms - now < wait)
+				wait = c->next_send_ms - now;
+			continue;
+		}
+		s = xcalloc(1, sizeof(*s));
+		s->row = sqlite3_column_int64(st, 0);
+		s->chat_id = sqlite3_column_int64(st, 1);
+		s->text = xstrdup((const char *)sqlite3_column_text(st, 2));
+		s->html = sqlite3_column_int(st, 3) != 0;
+	}
+	sqlite3_finalize(st);
+	if (!s) {
+		if (wait >= 0)
+			kick_sender(t, (long)wait);
+		return;
+	}
+	/* Marked before the call: after a crash, only rows marked so can show twice. A row that
+	 * cannot be marked (the database is locked) is not sent yet. */
+	if (row_exec(t, "UPDATE tg_outbox SET sending = 1 WHERE id = ?", s->row) < 0) {
+		free(s->text);
+		free(s);
+		kick_sender(t, 250);
+		return;
+	}
+	{
+		struct buf p;
+
+		buf_init(&p, 0);
+		buf_printf(&p, "{\"chat_id\":%lld,\"text\":", (long long)s->chat_id);
+		buf_json_str(&p, s->text, strlen(s->text));
+		buf_printf(&p, "%s,\"disable_web_page_preview\":true}",
+			   s->html ? ",\"parse_mode\":\"HTML\"" : "");
+		t->sending = true;
+		api(t, "sendMessage", buf_str(&p), API_TIMEOUT_MS, on_sent, s);
+		buf_finish(&p);
+	}
+}
+
+/* ---- life ---------------------------------------------------------------------------- */
+
+void telegram_set_breaker(struct telegram *t, struct breaker *b)
+{
+	if (t)
+		t->breaker = b;
+}
+
+struct delivery {
+	struct telegram *t;
+	int64_t chat_id;
+	char *markdown;
+};
+
+static int write_delivery(struct store *s, void *arg)
+{
+	struct delivery *d = arg;
+	int rc = store_begin(s);
+
+	if (rc == 0)
+		rc = outbox_add(d->t, d->chat_id, d->markdown);
+	return store_end(s, rc);
+}
+
+static void delivery_free(struct delivery *d, int rc)
+{
+	if (rc < 0)
+		log_error("telegram: delivery to chat %lld not stored: %s", (long long)d->chat_id,
+			  store_error(d->t->d->store));
+	if (!d->t->closing)
+		kick_sender(d->t, 0);
+	free(d->markdown);
+	free(d);
+}
+
+static void on_delivery_stored(void *arg, int rc)
+{
+	delivery_free(arg, rc);
+}
+
+void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown)
+{
+	struct delivery *d = xcalloc(1, sizeof(*d));
+	int rc;
+
+	d->t = t;
+	d->chat_id = chat_id;
+	d->markdown = xstrdup(markdown);
+	rc = store_write(t->d->store, write_delivery, d, on_delivery_stored);
+	if (rc != -EINPROGRESS)
+		delivery_free(d, rc);
+}
+
+bool telegram_ready(const struct telegram *t, char *why, size_t len)
+{
+	int64_t limit = 2 * t->cfg->telegram.poll_timeout_s * 1000;
+	int64_t age = now_mono_ms() - t->last_ok_ms;
+
+	if (limit < 10000)
+		limit = 10000;
+	if (age <= limit)
+		return true;
+	snprintf(why, len, "telegram: no successful poll for %lld s (%s)\n",
+		 (long long)(age / 1000), t->err_kind ? t->err_kind : "waiting");
+	return false;
+}
+
+static void register_metrics(struct telegram *t)
+{
+	struct metrics *m = t->d->metrics;
+
+	t->m_last_poll = metrics_add(m, METRIC_GAUGE,
+				     "hermetic_telegram_last_poll_success_timestamp_seconds",
+				     "Unix time of the last successful getUpdates", NULL);
+	t->m_poll_errors =
+		metrics_add(m, METRIC_COUNTER, "hermetic_telegram_poll_errors_total",
+			    "Failed Bot API polls by kind", (const char *const[]){"kind", NULL});
+	t->m_updates = metrics_add(m, METRIC_COUNTER, "hermetic_telegram_updates_total",
+				   "Updates received by result (handled, refused, skipped)",
+				   (const char *const[]){"result", NULL});
+	t->m_sent = metrics_add(m, METRIC_COUNTER, "hermetic_telegram_messages_sent_total",
+				"sendMessage attempts by result",
+				(const char *const[]){"result", NULL});
+}
+
+struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct mcp *mcp,
+				 struct spend *spend)
+{
+	struct telegram *t;
+	char *value = NULL;
+
+	if (!d->cfg->telegram.enabled)
+		return NULL;
+	t = xcalloc(1, sizeof(*t));
+	t->d = d;
+	t->cfg = d->cfg;
+	t->agent = agent;
+	t->mcp = mcp;
+	t->spend = spend;
+	t->last_ok_ms = now_mono_ms();
+	if (store_kv_get(d->store, OFFSET_KEY, &value) == 0)
+		parse_i64(value, 0, INT64_MAX, &t->offset);
+	free(value);
+	t->poll_ev = evtimer_new(loop_base(d->loop), on_poll_event, t);
+	t->send_ev = evtimer_new(loop_base(d->loop), on_send_event, t);
+	register_metrics(t);
+	if (d->cfg->telegram.n_allowed_users == 0)
+		log_warn("telegram: telegram.allowed_users is empty: the bot answers nobody");
+	return t;
+}
+
+/* Queued rows from before a restart, and a word on parts that may show twice. */
+static void resume(struct telegram *t)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db(t), "SELECT id, chat_id FROM tg_outbox WHERE sending = 1", -1,
+			       &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			log_warn("telegram: chat %lld: outbox part %lld was being sent when the "
+				 "gateway stopped; sending it again (it may arrive twice)",
+				 (long long)sqlite3_column_int64(st, 1),
+				 (long long)sqlite3_column_int64(st, 0));
+		sqlite3_finalize(st);
+	}
+	kick_chats(t);
+	kick_sender(t, 0);
+}
+
+void telegram_start(struct telegram *t)
+{
+	if (!t)
+		return;
+	resume(t);
+	schedule_poll(t, 0);
+}
+
+static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+/* A sendMessage in flight at a stop is let finish (for a bounded time): cancelled, it might
+ * have been taken by Telegram already and would be sent again at the next start. */
+static void drain_send(struct telegram *t)
+{
+	struct event_base *base = loop_base(t->d->loop);
+	struct timeval tv = {DRAIN_SEND_MS / 1000, DRAIN_SEND_MS % 1000 * 1000};
+	int64_t until = now_mono_ms() + DRAIN_SEND_MS;
+	struct event *deadline;
+
+	if (!t->sending)
+		return;
+	deadline = evtimer_new(base, on_drain_deadline, NULL);
+	evtimer_add(deadline, &tv);
+	while (t->sending && now_mono_ms() < until)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(deadline);
+}
+
+void telegram_destroy(struct telegram *t)
+{
+	bool busy = true;
+
+	if (!t)
+		return;
+	t->closing = true;
+	for (struct chat *c = t->chats; c; c = c->next)
+		if (c->turn)
+			agent_cancel(c->turn);
+	for (struct api_call *c = t->calls; c; c = c->next)
+		if (c->cb != on_sent)
+			httpc_cancel(c->req);
+	drain_send(t);
+	for (struct api_call *c = t->calls; c; c = c->next)
+		httpc_cancel(c->req);
+	/* Cancellations answer from the loop: deliver them before anything is freed. A turn's
+	 * row stays queued (done = 0) and runs again at the next start. */
+	for (int i = 0; i < 10000 && busy; i++) {
+		busy = t->calls != NULL;
+		for (struct chat *c = t->chats; c; c = c->next)
+			busy = busy || c->turn;
+		if (busy)
+			event_base_loop(loop_base(t->d->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	}
+	/* Replies and deliveries still waiting for a locked database: one last try, before the
+	 * chats their callbacks look up are freed. */
+	store_flush(t->d->store);
+	while (t->chats) {
+		struct chat *c = t->chats;
+
+		t->chats = c->next;
+		if (c->typing)
+			event_free(c->typing);
+		if (c->retry)
+			event_free(c->retry);
+		free(c);
+	}
+	event_free(t->poll_ev);
+	event_free(t->send_ev);
+	free(t);
+}

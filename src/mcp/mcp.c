@@ -1,0 +1,1354 @@
+/* mcp: the MCP client core. One `struct mcp_server` per configured server moves through
+ *
+ *   idle -> connecting (transport open -> initialize -> initialized -> tools/list pages)
+ *        -> ready (calls, pings every 30 s, tools/list_changed refreshes)
+ *        -> failed (pending calls answered with an error, tools hidden)
+ *        -> retry after a capped, jittered exponential backoff (daemon mode) -> connecting
+ *
+ * Request ids come from one process-wide counter, so an id is never reused, not even across
+ * reconnects. Every request has a timer; a tools/call that times out is cancelled with
+ * notifications/cancelled and its exchange abandoned (HTTP: the stream is closed by us), and
+ * the ping runs at once to find a hung server. A lost session (a 404 on a request that carried
+ * a session id, or a JSON-RPC error saying the session is unknown) re-initializes once and
+ * re-sends that request with a new id; for stdio and legacy SSE the session is the connection,
+ * so that means a new one. A url server that refuses the Streamable HTTP initialize with
+ * 400/404/405 is tried as legacy SSE (the spec's backwards compatibility) before it fails.
+ * Results become model text in mcp_render.c.
+ *
+ * Transport failures are handled from the loop (a zero-timeout event per server), never
+ * inside the call that reported them: a send may fail at once (EPIPE), and the request it
+ * carries is linked and owned by a call whose callback must fire exactly once, later.
+ *
+ * Messages are parsed and printed with json_exact, so arguments, input schemas and results keep
+ * their numbers as written (cJSON alone turns integers above 2^53 into rounded doubles).
+ */
+#include "mcp/mcp.h"
+#include "core/config.h"
+#include "config_build.h"
+#include "core/json_exact.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "mcp/transport.h"
+#include "mcp/mcp_render.h"
+#include "core/metrics.h"
+#include "sandbox/spawn.h"
+#include "core/util.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROTOCOL_OFFERED "2025-11-25"
+#define BACKOFF_MIN_MS	 500
+#define BACKOFF_MAX_MS	 30000
+#define PING_EVERY_MS	 30000
+#define PING_TIMEOUT_MS	 10000
+#define MAX_TOOLS	 512
+#define MAX_TOOL_PAGES	 64
+#define MAX_NAME_LEN	 64
+
+static const char *const accepted_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
+
+enum state { S_DISABLED, S_IDLE, S_CONNECTING, S_READY, S_FAILED };
+
+static const char *const state_names[] = {"disabled", "idle", "connecting", "connected", "failed"};
+
+struct tool {
+	char *name, *tool, *description, *schema;
+};
+
+struct pending;
+typedef void (*result_fn)(struct pending *p, const char *result, size_t len);
+typedef void (*error_fn)(struct pending *p, const char *why, const char *rpc_error, size_t len,
+			 bool timeout);
+
+struct pending {
+	struct pending *next;
+	struct mcp_server *s;
+	int64_t id;
+	char *method;
+	char *params; /* JSON text, kept to re-send after a lost session */
+	int64_t timeout_ms;
+	struct event *timer;
+	result_fn on_result;
+	error_fn on_error;
+	struct mcp_call *call;
+	bool resent;
+};
+
+struct mcp_server {
+	struct mcp *m;
+	const struct config_mcp_server *cfg;
+	const struct mcp_transport_ops *ops;
+	void *tstate;
+	enum state state;
+	bool settled, transport_open;
+	char *protocol;
+	char *error;
+	struct tool *tools, *next_tools;
+	size_t n_tools, n_next, pages;
+	bool refreshing;
+	struct pending *pendings;
+	struct pending *resend; /* waiting for a re-initialized session */
+	struct event *retry_timer, *connect_timer, *ping_timer;
+	struct event *fail_ev; /* a transport failure, handled from the loop */
+	char *fail_why;
+	char *probe_why; /* why the Streamable HTTP initialize failed (legacy SSE fallback) */
+	bool pinging;
+	int64_t backoff_ms;
+};
+
+struct mcp_call {
+	struct mcp *m;
+	struct mcp_server *s;
+	struct pending *p;
+	mcp_call_cb cb;
+	void *arg;
+	int64_t t0_us;
+	struct event *finish;
+	bool is_error, done;
+	const char *outcome;
+	char *text;
+};
+
+struct mcp {
+	const struct config *cfg;
+	struct loop *loop;
+	struct mcp_server *servers;
+	size_t n_servers;
+	bool reconnect;
+	size_t live_calls; /* calls whose callback has not fired yet */
+	mcp_change_cb on_change;
+	void *change_arg;
+	struct metric *m_up, *m_tools, *m_calls, *m_duration, *m_reconnects;
+};
+
+static int64_t next_id = 1;
+
+static void connect_server(struct mcp_server *s);
+static void fail_server(struct mcp_server *s, const char *why);
+static const struct mcp_transport_ops *ops_for(enum config_mcp_transport t);
+static bool session_error(const cJSON *error);
+static bool may_renew(const struct pending *p);
+static void renew_session(struct mcp_server *s, struct pending *p);
+static void list_tools(struct mcp_server *s, const char *cursor);
+
+/* ---- accessors for transports ---- */
+
+struct mcp_server *mcp_server_at(struct mcp *m, size_t i)
+{
+	return i < m->n_servers ? &m->servers[i] : NULL;
+}
+
+size_t mcp_server_index(const struct mcp_server *s)
+{
+	return (size_t)(s - s->m->servers);
+}
+
+const struct config_mcp_server *mcp_server_config(const struct mcp_server *s)
+{
+	return s->cfg;
+}
+
+struct loop *mcp_server_loop(const struct mcp_server *s)
+{
+	return s->m->loop;
+}
+
+const char *mcp_server_name(const struct mcp_server *s)
+{
+	return s->cfg->name;
+}
+
+const char *mcp_server_protocol(const struct mcp_server *s)
+{
+	return s->protocol;
+}
+
+void *mcp_server_transport_state(const struct mcp_server *s)
+{
+	return s->tstate;
+}
+
+void mcp_server_set_transport_state(struct mcp_server *s, void *state)
+{
+	s->tstate = state;
+}
+
+/* ---- small helpers ---- */
+
+static void set_metric(struct mcp_server *s, struct metric *m, double v)
+{
+	const char *lv[] = {s->cfg->name, NULL};
+
+	if (m)
+		metric_set(m, lv, v);
+}
+
+static void changed(struct mcp_server *s)
+{
+	set_metric(s, s->m->m_up, s->state == S_READY ? 1 : 0);
+	set_metric(s, s->m->m_tools, s->state == S_READY ? (double)s->n_tools : 0);
+	if (s->m->on_change)
+		s->m->on_change(s->m, s->m->change_arg);
+}
+
+static void arm(struct event *ev, int64_t ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	evtimer_add(ev, &tv);
+}
+
+static void free_tools(struct tool *t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(t[i].name);
+		free(t[i].tool);
+		free(t[i].description);
+		free(t[i].schema);
+	}
+	free(t);
+}
+
+static void send_json(struct mcp_server *s, cJSON *msg, int64_t id)
+{
+	char *text = cJSON_PrintUnformatted(msg);
+
+	/* A request that cannot go out breaks the connection; the failure is handled from the
+	 * loop, after the caller that is sending has returned. */
+	if (s->ops->send(s, text, strlen(text), id) < 0) {
+		if (id >= 0)
+			mcp_transport_failed(s, "could not send a request to the server");
+		else
+			log_warn("mcp %s: could not send a message", s->cfg->name);
+	}
+	free(text);
+}
+
+static void notify(struct mcp_server *s, const char *method, cJSON *params)
+{
+	cJSON *msg = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
+	cJSON_AddStringToObject(msg, "method", method);
+	if (params)
+		cJSON_AddItemToObject(msg, "params", params);
+	send_json(s, msg, -1);
+	cJSON_Delete(msg);
+}
+
+/* ---- requests ---- */
+
+static void unlink_pending(struct pending **list, struct pending *p)
+{
+	struct pending **pp;
+
+	for (pp = list; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			return;
+		}
+	}
+}
+
+static void free_pending(struct pending *p)
+{
+	if (p->timer)
+		event_free(p->timer);
+	free(p->method);
+	free(p->params);
+	free(p);
+}
+
+static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct pending *p = arg;
+	struct mcp_server *s = p->s;
+
+	unlink_pending(&s->pendings, p);
+	if (strcmp(p->method, "initialize") != 0) {
+		cJSON *params = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(params, "requestId", (double)p->id);
+		cJSON_AddStringToObject(params, "reason", "timeout");
+		notify(s, "notifications/cancelled", params);
+	}
+	s->ops->abandon(s, p->id);
+	/* A call that got no answer may mean a hung server: the ping finds out now, not at its
+	 * next round. */
+	if (strcmp(p->method, "tools/call") == 0 && s->state == S_READY && !s->pinging)
+		arm(s->ping_timer, 0);
+	p->on_error(p, "timed out", NULL, 0, true);
+	free_pending(p);
+}
+
+/* Sends p as a new request (a fresh id every time). */
+static void transmit(struct mcp_server *s, struct pending *p)
+{
+	cJSON *msg = cJSON_CreateObject();
+
+	p->id = next_id++;
+	cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
+	cJSON_AddNumberToObject(msg, "id", (double)p->id);
+	cJSON_AddStringToObject(msg, "method", p->method);
+	if (p->params)
+		cJSON_AddRawToObject(msg, "params", p->params);
+	p->next = s->pendings;
+	s->pendings = p;
+	if (!p->timer)
+		p->timer = evtimer_new(loop_base(s->m->loop), on_request_timeout, p);
+	arm(p->timer, p->timeout_ms);
+	send_json(s, msg, p->id);
+	cJSON_Delete(msg);
+}
+
+/* call: the tools/call this request carries, or NULL; set before anything is sent. */
+static struct pending *request(struct mcp_server *s, const char *method, cJSON *params,
+			       int64_t timeout_ms, result_fn on_result, error_fn on_error,
+			       struct mcp_call *call)
+{
+	struct pending *p = xcalloc(1, sizeof(*p));
+
+	p->s = s;
+	p->call = call;
+	p->method = xstrdup(method);
+	p->params = params ? json_exact_print(params) : NULL;
+	cJSON_Delete(params);
+	p->timeout_ms = timeout_ms;
+	p->on_result = on_result;
+	p->on_error = on_error;
+	transmit(s, p);
+	return p;
+}
+
+static int64_t request_timeout_ms(const struct mcp_server *s)
+{
+	return (s->cfg->timeout_s > 0 ? s->cfg->timeout_s : 60) * 1000;
+}
+
+/* ---- calls ---- */
+
+static void on_call_finish(evutil_socket_t fd, short what, void *arg)
+{
+	struct mcp_call *c = arg;
+	struct mcp_result r = {.is_error = c->is_error, .text = c->text};
+	const char *lv[] = {c->s->cfg->name, c->outcome, NULL};
+	const char *sv[] = {c->s->cfg->name, NULL};
+
+	if (c->m->m_calls) {
+		metric_inc(c->m->m_calls, lv, 1);
+		metric_observe(c->m->m_duration, sv, (double)(now_mono_us() - c->t0_us) / 1e6);
+	}
+	c->m->live_calls--;
+	c->cb(&r, c->arg);
+	event_free(c->finish);
+	free(c->text);
+	free(c);
+}
+
+static void complete_call(struct mcp_call *c, bool is_error, char *text, const char *outcome)
+{
+	if (c->done) {
+		free(text);
+		return;
+	}
+	c->done = true;
+	c->p = NULL;
+	c->is_error = is_error;
+	/* A server may echo its environment or headers, which can carry our secrets. */
+	c->text = log_redact(text);
+	free(text);
+	c->outcome = outcome;
+	arm(c->finish, 0);
+}
+
+static size_t result_cap(const struct mcp_server *s)
+{
+	return (size_t)s->m->cfg->agent.tool_result_max_bytes;
+}
+
+static void call_result(struct pending *p, const char *result, size_t len)
+{
+	bool is_error;
+	char *text = mcp_render_result(result, len, result_cap(p->s), &is_error);
+
+	complete_call(p->call, is_error, text, is_error ? "error" : "ok");
+}
+
+static void call_error(struct pending *p, const char *why, const char *rpc, size_t len,
+		       bool timeout)
+{
+	char *text;
+
+	if (rpc)
+		text = mcp_render_rpc_error(rpc, len, result_cap(p->s));
+	else if (timeout)
+		text = xasprintf("error: timed out after %lld s; the call was cancelled",
+				 (long long)(p->timeout_ms / 1000));
+	else
+		text = xasprintf("error: MCP server %s: %s", p->s->cfg->name, why);
+	complete_call(p->call, true, text, timeout ? "timeout" : "error");
+}
+
+static struct tool *find_tool(struct mcp_server *s, const char *name, bool own_name)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_tools; i++)
+		if (strcmp(own_name ? s->tools[i].tool : s->tools[i].name, name) == 0)
+			return &s->tools[i];
+	return NULL;
+}
+
+static int start_call(struct mcp_server *s, struct tool *t, const char *args_json, mcp_call_cb cb,
+		      void *arg, struct mcp_call **out)
+{
+	cJSON *args = args_json && *args_json ? json_exact_parse(args_json, strlen(args_json))
+					      : cJSON_CreateObject();
+	cJSON *params;
+	struct mcp_call *c;
+
+	if (!cJSON_IsObject(args)) {
+		cJSON_Delete(args);
+		return -EINVAL;
+	}
+	if (s->state != S_READY) {
+		cJSON_Delete(args);
+		return -ENOTCONN;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->m = s->m;
+	c->s = s;
+	c->cb = cb;
+	c->arg = arg;
+	c->t0_us = now_mono_us();
+	c->finish = evtimer_new(loop_base(s->m->loop), on_call_finish, c);
+	s->m->live_calls++;
+	params = cJSON_CreateObject();
+	cJSON_AddStringToObject(params, "name", t->tool);
+	cJSON_AddItemToObject(params, "arguments", args);
+	c->p = request(s, "tools/call", params, request_timeout_ms(s), call_result, call_error, c);
+	if (out)
+		*out = c;
+	return 0;
+}
+
+int mcp_call(struct mcp *m, const char *name, const char *args_json, mcp_call_cb cb, void *arg,
+	     struct mcp_call **out)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_servers; i++) {
+		struct mcp_server *s = &m->servers[i];
+		struct tool *t = find_tool(s, name, false);
+
+		if (t)
+			return start_call(s, t, args_json, cb, arg, out);
+	}
+	return -ENOENT;
+}
+
+int mcp_call_server(struct mcp *m, const char *server, const char *tool, const char *args_json,
+		    mcp_call_cb cb, void *arg, struct mcp_call **out)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_servers; i++) {
+		struct mcp_server *s = &m->servers[i];
+		struct tool *t;
+
+		if (strcmp(s->cfg->name, server) != 0)
+			continue;
+		t = find_tool(s, tool, true);
+		if (!t)
+			return s->state == S_READY ? -ENOENT : -ENOTCONN;
+		return start_call(s, t, args_json, cb, arg, out);
+	}
+	return -ENOENT;
+}
+
+void mcp_call_cancel(struct mcp_call *c)
+{
+	struct pending *p = c->p;
+	cJSON *params;
+
+	if (c->done || !p)
+		return;
+	unlink_pending(&c->s->pendings, p);
+	unlink_pending(&c->s->resend, p);
+	params = cJSON_CreateObject();
+	cJSON_AddNumberToObject(params, "requestId", (double)p->id);
+	cJSON_AddStringToObject(params, "reason", "cancelled by the user");
+	if (c->s->state == S_READY)
+		notify(c->s, "notifications/cancelled", params);
+	else
+		cJSON_Delete(params);
+	c->s->ops->abandon(c->s, p->id);
+	complete_call(c, true, xstrdup("error: the call was cancelled"), "error");
+	free_pending(p);
+}
+
+/* ---- tools/list ---- */
+
+/* mcp_<server>_<tool> with [^a-zA-Z0-9_] -> '_'; longer than 64: cut and made unique with
+ * 8 hex digits of the full name's SHA-256. */
+static char *model_name(const char *prefix, const char *tool)
+{
+	char *full = xasprintf("mcp_%s_%s", prefix, tool), *p, hash[65], *cut;
+
+	for (p = full; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_'))
+			*p = '_';
+	if (strlen(full) <= MAX_NAME_LEN)
+		return full;
+	sha256_hex(full, strlen(full), hash);
+	cut = xasprintf("%.*s_%.8s", MAX_NAME_LEN - 9, full, hash);
+	free(full);
+	return cut;
+}
+
+/* include wins over exclude when both are set, as in Hermes (config check warns). */
+static bool wanted(const struct config_mcp_server *c, const char *tool)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_tools_include; i++)
+		if (strcmp(c->tools_include[i], tool) == 0)
+			return true;
+	if (c->n_tools_include)
+		return false;
+	for (i = 0; i < c->n_tools_exclude; i++)
+		if (strcmp(c->tools_exclude[i], tool) == 0)
+			return false;
+	return true;
+}
+
+/* True when another server already offers a tool under that model-facing name. */
+static bool name_taken(struct mcp_server *self, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < self->m->n_servers; i++) {
+		struct mcp_server *o = &self->m->servers[i];
+
+		if (o != self && o->state == S_READY && find_tool(o, name, false))
+			return true;
+	}
+	for (i = 0; i < self->n_next; i++)
+		if (strcmp(self->next_tools[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static void add_tool(struct mcp_server *s, const cJSON *t)
+{
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+	const cJSON *desc = cJSON_GetObjectItemCaseSensitive(t, "description");
+	const cJSON *schema = cJSON_GetObjectItemCaseSensitive(t, "inputSchema");
+	struct tool *nt;
+	char *mapped;
+
+	if (!cJSON_IsString(name) || !wanted(s->cfg, name->valuestring))
+		return;
+	if (s->n_next >= MAX_TOOLS) {
+		log_warn("mcp %s: more than %d tools; the rest are ignored", s->cfg->name,
+			 MAX_TOOLS);
+		return;
+	}
+	mapped = model_name(s->cfg->prefix, name->valuestring);
+	if (name_taken(s, mapped)) {
+		log_warn("mcp %s: tool %s maps to %s, which another tool already uses; refused",
+			 s->cfg->name, name->valuestring, mapped);
+		free(mapped);
+		return;
+	}
+	s->next_tools = xrealloc(s->next_tools, (s->n_next + 1) * sizeof(*s->next_tools));
+	nt = &s->next_tools[s->n_next++];
+	nt->name = mapped;
+	nt->tool = xstrdup(name->valuestring);
+	nt->description = mcp_render_description(cJSON_IsString(desc) ? desc->valuestring : "",
+						 MCP_RENDER_DESC_MAX);
+	nt->schema = schema ? json_exact_print(schema)
+			    : xstrdup("{\"type\":\"object\",\"properties\":{}}");
+}
+
+static void became_ready(struct mcp_server *s)
+{
+	struct pending *p, *next;
+
+	evtimer_del(s->connect_timer);
+	s->state = S_READY;
+	s->settled = true;
+	s->backoff_ms = 0;
+	free(s->error);
+	s->error = NULL;
+	arm(s->ping_timer, PING_EVERY_MS);
+	log_info("mcp %s: connected (%s, protocol %s, %zu tools)", s->cfg->name, s->ops->name,
+		 s->protocol, s->n_tools);
+	/* Requests that lost their session go out again, each with a new id. */
+	for (p = s->resend, s->resend = NULL; p; p = next) {
+		next = p->next;
+		transmit(s, p);
+	}
+	changed(s);
+}
+
+static void tools_page(struct pending *p, const char *result, size_t len)
+{
+	struct mcp_server *s = p->s;
+	cJSON *root = json_exact_parse(result, len), *tools, *t, *cursor;
+
+	tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
+	cJSON_ArrayForEach(t, tools)
+	{
+		add_tool(s, t);
+	}
+	cursor = cJSON_GetObjectItemCaseSensitive(root, "nextCursor");
+	if (cJSON_IsString(cursor) && *cursor->valuestring && ++s->pages < MAX_TOOL_PAGES) {
+		list_tools(s, cursor->valuestring);
+		cJSON_Delete(root);
+		return;
+	}
+	cJSON_Delete(root);
+	free_tools(s->tools, s->n_tools);
+	s->tools = s->next_tools;
+	s->n_tools = s->n_next;
+	s->next_tools = NULL;
+	s->n_next = 0;
+	if (s->refreshing) {
+		s->refreshing = false;
+		log_info("mcp %s: tool list changed, now %zu tools", s->cfg->name, s->n_tools);
+		changed(s);
+		return;
+	}
+	became_ready(s);
+}
+
+static void tools_error(struct pending *p, const char *why, const char *rpc, size_t len,
+			bool timeout)
+{
+	struct mcp_server *s = p->s;
+
+	free_tools(s->next_tools, s->n_next);
+	s->next_tools = NULL;
+	s->n_next = 0;
+	if (s->refreshing) {
+		s->refreshing = false;
+		log_warn("mcp %s: refreshing the tool list failed; keeping the old one",
+			 s->cfg->name);
+		return;
+	}
+	fail_server(s, timeout ? "tools/list timed out" : "tools/list failed");
+}
+
+static void list_tools(struct mcp_server *s, const char *cursor)
+{
+	cJSON *params = NULL;
+
+	if (cursor) {
+		params = cJSON_CreateObject();
+		cJSON_AddStringToObject(params, "cursor", cursor);
+	}
+	request(s, "tools/list", params, request_timeout_ms(s), tools_page, tools_error, NULL);
+}
+
+/* ---- initialize ---- */
+
+static void init_result(struct pending *p, const char *result, size_t len)
+{
+	struct mcp_server *s = p->s;
+	cJSON *root = cJSON_ParseWithLength(result, len);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "protocolVersion");
+	size_t i;
+	bool ok = false;
+
+	for (i = 0; cJSON_IsString(v) && i < ARRAY_LEN(accepted_versions); i++)
+		ok = ok || strcmp(v->valuestring, accepted_versions[i]) == 0;
+	if (!ok) {
+		char *why = xasprintf("the server speaks protocol %s, which hermetic does not"
+				      " (it accepts 2025-11-25, 2025-06-18 and 2025-03-26)",
+				      cJSON_IsString(v) ? v->valuestring : "(none)");
+
+		cJSON_Delete(root);
+		fail_server(s, why);
+		free(why);
+		return;
+	}
+	free(s->protocol);
+	s->protocol = xstrdup(v->valuestring);
+	cJSON_Delete(root);
+	notify(s, "notifications/initialized", NULL);
+	s->ops->initialized(s);
+	s->pages = 0;
+	list_tools(s, NULL);
+}
+
+static void init_error(struct pending *p, const char *why, const char *rpc, size_t len,
+		       bool timeout)
+{
+	fail_server(p->s, timeout ? "initialize timed out" : why);
+}
+
+void mcp_transport_ready(struct mcp_server *s)
+{
+	cJSON *params = cJSON_CreateObject(), *info;
+
+	cJSON_AddStringToObject(params, "protocolVersion", PROTOCOL_OFFERED);
+	cJSON_AddObjectToObject(params, "capabilities");
+	info = cJSON_AddObjectToObject(params, "clientInfo");
+	cJSON_AddStringToObject(info, "name", "hermetic");
+	cJSON_AddStringToObject(info, "version", HERMETIC_VERSION);
+	free(s->protocol);
+	s->protocol = NULL;
+	request(s, "initialize", params, request_timeout_ms(s), init_result, init_error, NULL);
+}
+
+/* ---- failure, reconnect, ping ---- */
+
+static void fail_pendings(struct pending **list, const char *why)
+{
+	struct pending *p;
+
+	while ((p = *list)) {
+		*list = p->next;
+		evtimer_del(p->timer);
+		p->on_error(p, why, NULL, 0, false);
+		free_pending(p);
+	}
+}
+
+static void forget_deferred_failure(struct mcp_server *s)
+{
+	event_del(s->fail_ev);
+	free(s->fail_why);
+	s->fail_why = NULL;
+}
+
+/* why, what the legacy SSE fallback found, and the server's last stderr lines. */
+static char *failure_text(struct mcp_server *s, const char *why)
+{
+	char *tail = s->ops->last_words ? s->ops->last_words(s) : NULL;
+	char *text;
+
+	if (s->probe_why)
+		text = xasprintf("no MCP server answers at this URL: the Streamable HTTP "
+				 "initialize got %s, and the legacy SSE fallback: %s",
+				 s->probe_why, why);
+	else
+		text = xstrdup(why);
+	if (tail) {
+		char *both = xasprintf("%s\n%s", text, tail);
+
+		free(text);
+		text = both;
+	}
+	free(tail);
+	return text;
+}
+
+static void fail_server(struct mcp_server *s, const char *why)
+{
+	char *clean, *text;
+
+	if (s->state != S_CONNECTING && s->state != S_READY)
+		return;
+	forget_deferred_failure(s);
+	/* Kept for `mcp list`, doctor and /status, which do not pass through the logger. */
+	text = failure_text(s, why);
+	clean = log_redact(text);
+	free(text);
+	free(s->probe_why);
+	s->probe_why = NULL;
+	/* Once per change of state or reason: a server down for a day does not fill the log. */
+	if (s->state == S_READY || !s->error || strcmp(s->error, clean) != 0)
+		log_warn("mcp %s: %s%s", s->cfg->name, clean,
+			 s->m->reconnect ? " (retrying with backoff)" : "");
+	else
+		log_debug("mcp %s: still failing: %s", s->cfg->name, clean);
+	free(s->error);
+	s->error = clean;
+	s->state = S_FAILED;
+	s->settled = true;
+	s->refreshing = false;
+	evtimer_del(s->connect_timer);
+	evtimer_del(s->ping_timer);
+	if (s->transport_open) {
+		s->transport_open = false;
+		s->ops->close(s, false);
+	}
+	/* A url server found speaking legacy SSE is probed with Streamable HTTP again next time. */
+	s->ops = ops_for(s->cfg->transport);
+	s->pinging = false;
+	/* The error callbacks may look at the server: they see it failed. */
+	fail_pendings(&s->pendings, why);
+	fail_pendings(&s->resend, why);
+	free_tools(s->next_tools, s->n_next);
+	s->next_tools = NULL;
+	s->n_next = 0;
+	if (s->m->reconnect) {
+		int64_t base = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
+
+		s->backoff_ms = base > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : base;
+		arm(s->retry_timer, s->backoff_ms * 3 / 4 + random() % (s->backoff_ms / 2 + 1));
+	}
+	changed(s);
+}
+
+/* Transports may report from inside a send (a write that fails at once): the failure is
+ * handled from the loop, once the core's own call has returned. The first reason wins. */
+void mcp_transport_failed(struct mcp_server *s, const char *why)
+{
+	if (s->state != S_CONNECTING && s->state != S_READY)
+		return;
+	if (!s->fail_why)
+		s->fail_why = xstrdup(why);
+	event_active(s->fail_ev, EV_TIMEOUT, 0);
+}
+
+static void on_deferred_failure(evutil_socket_t fd, short what, void *arg)
+{
+	struct mcp_server *s = arg;
+	char *why = s->fail_why;
+
+	s->fail_why = NULL;
+	if (why)
+		fail_server(s, why);
+	free(why);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct mcp_server *s = arg;
+	const char *lv[] = {s->cfg->name, NULL};
+
+	if (s->m->m_reconnects)
+		metric_inc(s->m->m_reconnects, lv, 1);
+	connect_server(s);
+}
+
+static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct mcp_server *s = arg;
+	char *why = xasprintf("not connected within connect_timeout (%lld s)",
+			      (long long)s->cfg->connect_timeout_s);
+
+	fail_server(s, why);
+	free(why);
+}
+
+static void ping_ok(struct pending *p, const char *result, size_t len)
+{
+	p->s->pinging = false;
+	arm(p->s->ping_timer, PING_EVERY_MS);
+}
+
+static void ping_error(struct pending *p, const char *why, const char *rpc, size_t len,
+		       bool timeout)
+{
+	p->s->pinging = false;
+	/* A server that answers ping with an error is alive; one that does not answer is not. */
+	if (rpc) {
+		arm(p->s->ping_timer, PING_EVERY_MS);
+		return;
+	}
+	fail_server(p->s, timeout ? "ping timed out: the connection is dead" : why);
+}
+
+static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct mcp_server *s = arg;
+	int64_t timeout_ms = request_timeout_ms(s);
+
+	if (s->state != S_READY || s->pinging)
+		return;
+	s->pinging = true;
+	request(s, "ping", NULL, timeout_ms < PING_TIMEOUT_MS ? timeout_ms : PING_TIMEOUT_MS,
+		ping_ok, ping_error, NULL);
+}
+
+static void connect_server(struct mcp_server *s)
+{
+	forget_deferred_failure(s);
+	s->state = S_CONNECTING;
+	arm(s->connect_timer,
+	    (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000);
+	s->transport_open = true;
+	if (s->ops->open(s) < 0) {
+		s->transport_open = false;
+		fail_server(s, "the transport could not start");
+	}
+}
+
+/* ---- messages from the server ---- */
+
+static void respond(struct mcp_server *s, const cJSON *id, const char *method)
+{
+	cJSON *msg = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
+	cJSON_AddItemToObject(msg, "id", cJSON_Duplicate(id, 1));
+	if (strcmp(method, "ping") == 0) {
+		cJSON_AddObjectToObject(msg, "result");
+	} else {
+		cJSON *e = cJSON_AddObjectToObject(msg, "error");
+
+		cJSON_AddNumberToObject(e, "code", -32601);
+		cJSON_AddStringToObject(e, "message", "Method not found");
+	}
+	send_json(s, msg, -1);
+	cJSON_Delete(msg);
+}
+
+static void on_notification(struct mcp_server *s, const char *method, const cJSON *params)
+{
+	if (strcmp(method, "notifications/tools/list_changed") == 0) {
+		if (s->state == S_READY && !s->refreshing) {
+			s->refreshing = true;
+			s->pages = 0;
+			list_tools(s, NULL);
+		}
+	} else if (strcmp(method, "notifications/message") == 0) {
+		const cJSON *data = cJSON_GetObjectItemCaseSensitive(params, "data");
+		char *text = data ? cJSON_PrintUnformatted(data) : xstrdup("");
+
+		log_info("mcp %s says: %s", s->cfg->name, text);
+		free(text);
+	}
+}
+
+static void on_response(struct mcp_server *s, const cJSON *msg, const cJSON *id)
+{
+	struct pending *p;
+	const cJSON *result = cJSON_GetObjectItemCaseSensitive(msg, "result");
+	const cJSON *error = cJSON_GetObjectItemCaseSensitive(msg, "error");
+	char *text;
+
+	for (p = s->pendings; p; p = p->next)
+		if (cJSON_IsNumber(id) && (int64_t)id->valuedouble == p->id)
+			break;
+	if (!p) {
+		log_debug("mcp %s: answer to an unknown or expired request", s->cfg->name);
+		return;
+	}
+	unlink_pending(&s->pendings, p);
+	evtimer_del(p->timer);
+	if (error && session_error(error) && may_renew(p)) {
+		renew_session(s, p);
+		return;
+	}
+	if (error) {
+		text = json_exact_print(error);
+		p->on_error(p, "the server answered with an error", text, strlen(text), false);
+	} else if (!result) {
+		text = NULL;
+		p->on_error(p, "the server sent an invalid JSON-RPC answer (no result, no error)",
+			    NULL, 0, false);
+	} else {
+		text = json_exact_print(result);
+		p->on_result(p, text, strlen(text));
+	}
+	free(text);
+	free_pending(p);
+}
+
+static void dispatch(struct mcp_server *s, const cJSON *msg)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+	const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
+
+	if (!cJSON_IsObject(msg))
+		return;
+	if (cJSON_IsString(method)) {
+		if (id && !cJSON_IsNull(id))
+			respond(s, id, method->valuestring);
+		else
+			on_notification(s, method->valuestring,
+					cJSON_GetObjectItemCaseSensitive(msg, "params"));
+		return;
+	}
+	if (id)
+		on_response(s, msg, id);
+}
+
+void mcp_transport_message(struct mcp_server *s, const char *json, size_t len)
+{
+	cJSON *root = json_exact_parse(json, len), *item;
+
+	if (!root) {
+		log_warn("mcp %s: ignoring a message that is not JSON (%zu bytes)", s->cfg->name,
+			 len);
+		return;
+	}
+	if (cJSON_IsArray(root)) {
+		cJSON_ArrayForEach(item, root)
+		{
+			dispatch(s, item);
+		}
+	} else {
+		dispatch(s, root);
+	}
+	cJSON_Delete(root);
+}
+
+/* An answer that tells us the server lost our session (the TypeScript SDK answers
+ * -32001 "Session not found", its examples -32000 "Bad Request: No valid session ID
+ * provided"; bridges such as mcp-remote pass these on). Only server-error codes whose message
+ * speaks of the session count: a tool's own failure comes as a result with isError. */
+static bool session_error(const cJSON *error)
+{
+	static const char *const lost[] = {"not found", "no valid", "invalid",	 "expired",
+					   "unknown",	"missing",  "terminated"};
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(error, "message");
+	size_t i;
+
+	if (!cJSON_IsNumber(code) || code->valuedouble > -32000 || code->valuedouble < -32099 ||
+	    !cJSON_IsString(msg) || !strcasestr(msg->valuestring, "session"))
+		return false;
+	for (i = 0; i < ARRAY_LEN(lost); i++)
+		if (strcasestr(msg->valuestring, lost[i]))
+			return true;
+	return false;
+}
+
+bool mcp_session_lost_body(const char *body, size_t len)
+{
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	bool lost = session_error(cJSON_GetObjectItemCaseSensitive(root, "error"));
+
+	cJSON_Delete(root);
+	return lost;
+}
+
+/* Once per request, and only on a session that was established (or is being renewed): during
+ * the first handshake a lost session is a failed connection attempt. */
+static bool may_renew(const struct pending *p)
+{
+	return !p->resent && strcmp(p->method, "initialize") != 0 &&
+	       (p->s->state == S_READY || (p->s->state == S_CONNECTING && p->s->resend));
+}
+
+/* The server forgot our session: start a new one and send p again (once, with a new id).
+ * Streamable HTTP keeps its connection and only drops the session id; for stdio and legacy
+ * SSE the session is the connection, so it is made anew and what was in flight on the old
+ * one fails. */
+static void renew_session(struct mcp_server *s, struct pending *p)
+{
+	log_info("mcp %s: the server lost our session; re-initializing", s->cfg->name);
+	p->resent = true;
+	p->next = s->resend;
+	s->resend = p;
+	evtimer_del(s->ping_timer);
+	s->pinging = false;
+	if (s->ops->reset_session(s) == 0) {
+		s->state = S_CONNECTING;
+		arm(s->connect_timer,
+		    (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000);
+		changed(s);
+		mcp_transport_ready(s);
+		return;
+	}
+	/* Idle: the error callbacks of the lost requests must not fail the server. */
+	s->state = S_IDLE;
+	s->refreshing = false;
+	fail_pendings(&s->pendings, "the server lost the session");
+	free_tools(s->next_tools, s->n_next);
+	s->next_tools = NULL;
+	s->n_next = 0;
+	if (s->transport_open) {
+		s->transport_open = false;
+		s->ops->close(s, false);
+	}
+	connect_server(s);
+	changed(s);
+}
+
+/* A Streamable HTTP initialize refused the way legacy servers refuse POSTs to their SSE url. */
+static bool legacy_answer(const struct mcp_server *s, long status)
+{
+	return s->ops == &mcp_transport_http && s->cfg->transport == CONFIG_MCP_HTTP &&
+	       (status == 400 || status == 404 || status == 405);
+}
+
+void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,
+				  const char *why)
+{
+	struct pending *p;
+	char *msg;
+
+	for (p = s->pendings; p; p = p->next)
+		if (p->id == id)
+			break;
+	if (!p)
+		return;
+	unlink_pending(&s->pendings, p);
+	evtimer_del(p->timer);
+	if (session_lost && may_renew(p)) {
+		renew_session(s, p);
+		return;
+	}
+	msg = status ? xasprintf("HTTP %ld: %s", status, why) : xstrdup(why);
+	if (strcmp(p->method, "initialize") == 0 && legacy_answer(s, status)) {
+		/* The MCP spec's backwards compatibility: a url that refuses the initialize POST
+		 * with 400, 404 or 405 may be a legacy HTTP+SSE server; its GET stream says. */
+		log_info("mcp %s: initialize got %s; trying the legacy HTTP+SSE transport",
+			 s->cfg->name, msg);
+		s->probe_why = msg;
+		free_pending(p);
+		forget_deferred_failure(s);
+		s->ops->close(s, false);
+		s->ops = &mcp_transport_sse;
+		if (s->ops->open(s) < 0) {
+			s->transport_open = false;
+			fail_server(s, "the transport could not start");
+		}
+		return;
+	}
+	p->on_error(p, msg, NULL, 0, false);
+	free_pending(p);
+	free(msg);
+}
+
+/* ---- create, start, destroy, introspection ---- */
+
+static const struct mcp_transport_ops *ops_for(enum config_mcp_transport t)
+{
+	switch (t) {
+	case CONFIG_MCP_STDIO:
+		return &mcp_transport_stdio;
+	case CONFIG_MCP_SSE:
+		return &mcp_transport_sse;
+	default:
+		return &mcp_transport_http;
+	}
+}
+
+static void register_metrics(struct mcp *m, struct metrics *reg)
+{
+	static const char *const server_l[] = {"server", NULL};
+	static const char *const call_l[] = {"server", "outcome", NULL};
+
+	m->m_up = metrics_add(reg, METRIC_GAUGE, "hermetic_mcp_server_up",
+			      "1 while the MCP server is connected", server_l);
+	m->m_tools = metrics_add(reg, METRIC_GAUGE, "hermetic_mcp_tools",
+				 "Tools offered to the model by the MCP server", server_l);
+	m->m_calls = metrics_add(reg, METRIC_COUNTER, "hermetic_mcp_calls_total",
+				 "MCP tool calls by outcome (ok, error, timeout)", call_l);
+	m->m_duration = metrics_add_histogram(reg, "hermetic_mcp_call_duration_seconds",
+					      "MCP tool call duration in seconds", server_l,
+					      metrics_latency_buckets, metrics_n_latency_buckets);
+	m->m_reconnects = metrics_add(reg, METRIC_COUNTER, "hermetic_mcp_reconnects_total",
+				      "Reconnection attempts after a failure", server_l);
+}
+
+struct mcp *mcp_create(const struct config *cfg, struct loop *loop, struct metrics *metrics,
+		       bool reconnect)
+{
+	struct mcp *m = xcalloc(1, sizeof(*m));
+	struct event_base *base = loop_base(loop);
+	char err[256];
+	size_t i;
+
+	/* Before any server starts and before the seal: the launcher's table is the config's. */
+	if (mcp_stdio_launcher_start(cfg, err, sizeof(err)) < 0)
+		log_error("%s; stdio MCP servers cannot start", err);
+	m->cfg = cfg;
+	m->loop = loop;
+	m->reconnect = reconnect;
+	m->n_servers = cfg->n_mcp_servers;
+	m->servers = xcalloc(m->n_servers ? m->n_servers : 1, sizeof(*m->servers));
+	if (metrics)
+		register_metrics(m, metrics);
+	for (i = 0; i < m->n_servers; i++) {
+		struct mcp_server *s = &m->servers[i];
+
+		s->m = m;
+		s->cfg = &cfg->mcp_servers[i];
+		s->ops = ops_for(s->cfg->transport);
+		s->state = s->cfg->enabled ? S_IDLE : S_DISABLED;
+		s->retry_timer = evtimer_new(base, on_retry, s);
+		s->connect_timer = evtimer_new(base, on_connect_timeout, s);
+		s->ping_timer = evtimer_new(base, on_ping_timer, s);
+		s->fail_ev = evtimer_new(base, on_deferred_failure, s);
+		if (metrics) {
+			const char *lv[] = {s->cfg->name, NULL};
+
+			metric_inc(m->m_reconnects, lv, 0); /* exported as 0 from the start */
+			changed(s);
+		}
+	}
+	return m;
+}
+
+void mcp_start(struct mcp *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_servers; i++)
+		if (m->servers[i].state == S_IDLE)
+			connect_server(&m->servers[i]);
+}
+
+void mcp_on_change(struct mcp *m, mcp_change_cb cb, void *arg)
+{
+	m->on_change = cb;
+	m->change_arg = arg;
+}
+
+static void stop_when_settled(struct mcp *m, void *arg)
+{
+	if (mcp_settled(m))
+		loop_stop(m->loop);
+}
+
+static void on_wait_guard(evutil_socket_t fd, short what, void *arg)
+{
+	loop_stop(arg);
+}
+
+void mcp_start_and_wait(struct mcp *m)
+{
+	struct timeval tv = {2, 0};
+	struct event *guard;
+
+	for (size_t i = 0; i < m->cfg->n_mcp_servers; i++)
+		if (m->cfg->mcp_servers[i].connect_timeout_s + 2 > tv.tv_sec)
+			tv.tv_sec = (time_t)m->cfg->mcp_servers[i].connect_timeout_s + 2;
+	guard = evtimer_new(loop_base(m->loop), on_wait_guard, m->loop);
+	evtimer_add(guard, &tv);
+	mcp_on_change(m, stop_when_settled, NULL);
+	mcp_start(m);
+	if (!mcp_settled(m))
+		loop_run(m->loop);
+	mcp_on_change(m, NULL, NULL);
+	event_free(guard);
+}
+
+bool mcp_settled(const struct mcp *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_servers; i++)
+		if (m->servers[i].state != S_DISABLED && !m->servers[i].settled)
+			return false;
+	return true;
+}
+
+size_t mcp_n_servers(const struct mcp *m)
+{
+	return m->n_servers;
+}
+
+void mcp_server_info(const struct mcp *m, size_t i, struct mcp_server_info *out)
+{
+	const struct mcp_server *s = &m->servers[i];
+
+	out->name = s->cfg->name;
+	out->transport = s->ops->name;
+	out->state = state_names[s->state];
+	out->protocol_version = s->protocol;
+	out->error = s->error;
+	out->n_tools = s->state == S_READY ? s->n_tools : 0;
+}
+
+size_t mcp_n_tools(const struct mcp *m)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < m->n_servers; i++)
+		if (m->servers[i].state == S_READY)
+			n += m->servers[i].n_tools;
+	return n;
+}
+
+void mcp_tool_info(const struct mcp *m, size_t i, struct mcp_tool_info *out)
+{
+	size_t k;
+
+	for (k = 0; k < m->n_servers; k++) {
+		const struct mcp_server *s = &m->servers[k];
+
+		if (s->state != S_READY)
+			continue;
+		if (i < s->n_tools) {
+			out->name = s->tools[i].name;
+			out->server = s->cfg->name;
+			out->tool = s->tools[i].tool;
+			out->description = s->tools[i].description;
+			out->schema_json = s->tools[i].schema;
+			return;
+		}
+		i -= s->n_tools;
+	}
+	memset(out, 0, sizeof(*out));
+}
+
+static void on_guard(evutil_socket_t fd, short what, void *arg)
+{
+	*(bool *)arg = true;
+}
+
+/* Runs the loop until every call callback has fired and every session DELETE is done,
+ * bounded by max_ms: used only at shutdown, when nothing else needs the loop. */
+static void drain(struct mcp *m, int64_t max_ms)
+{
+	bool expired = false;
+	struct event *guard = evtimer_new(loop_base(m->loop), on_guard, &expired);
+
+	arm(guard, max_ms);
+	while (!expired && (m->live_calls || mcp_http_goodbyes_in_flight))
+		event_base_loop(loop_base(m->loop), EVLOOP_ONCE);
+	event_free(guard);
+}
+
+void mcp_destroy(struct mcp *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->n_servers; i++) {
+		struct mcp_server *s = &m->servers[i];
+
+		evtimer_del(s->retry_timer);
+		evtimer_del(s->connect_timer);
+		evtimer_del(s->ping_timer);
+		forget_deferred_failure(s);
+		/* Failed first, so the error callbacks of a server still connecting do not close it
+		 * the abrupt way: it is closed gracefully below. */
+		if (s->state == S_CONNECTING || s->state == S_READY)
+			s->state = S_FAILED;
+		fail_pendings(&s->pendings, "hermetic is shutting down");
+		fail_pendings(&s->resend, "hermetic is shutting down");
+		if (s->transport_open) {
+			s->transport_open = false;
+			s->ops->close(s, true);
+		}
+	}
+	/* Let the error callbacks of cancelled calls run and the goodbyes go out. */
+	drain(m, 2000);
+	/* Children given up on earlier (a failed connection) wait for timers that will not run
+	 * any more: stop and reap them now (SIGTERM, SIGKILL after a short grace). */
+	spawn_stop_all(1000);
+	for (i = 0; i < m->n_servers; i++) {
+		struct mcp_server *s = &m->servers[i];
+
+		event_free(s->retry_timer);
+		event_free(s->connect_timer);
+		event_free(s->ping_timer);
+		event_free(s->fail_ev);
+		free(s->probe_why);
+		free_tools(s->tools, s->n_tools);
+		free_tools(s->next_tools, s->n_next);
+		free(s->protocol);
+		free(s->error);
+	}
+	free(m->servers);
+	free(m);
+}

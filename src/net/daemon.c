@@ -1,0 +1,256 @@
+/* daemon: start-up and shutdown shared by the long-running commands.
+ *
+ * Start-up order: data directories -> log file -> store -> loop -> metrics -> signals; the
+ * command then adds its servers and modules. Shutdown reverses it: the command stops its
+ * servers, then outstanding transfers are cancelled and their callbacks run once more on the
+ * loop, the store is closed (WAL checkpoint), and everything is freed.
+ */
+#include "net/daemon.h"
+#include "core/config.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "core/store.h"
+#include "core/util.h"
+#include "core/version.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int ensure_dir(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -errno;
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int open_home(const struct config *cfg)
+{
+	char *logs = xasprintf("%s/logs", cfg->home);
+	char *file = xasprintf("%s/hermetic.log", logs);
+	int rc = ensure_dir(cfg->home);
+
+	if (rc < 0) {
+		log_error("data directory %s: %s (create it, or set home: / HERMETIC_HOME to a"
+			  " writable directory)",
+			  cfg->home, strerror(-rc));
+		goto out;
+	}
+	if (!cfg->log.file)
+		goto out;
+	rc = ensure_dir(logs);
+	if (rc == 0)
+		rc = log_open_file(file, (size_t)cfg->log.max_bytes, (int)cfg->log.keep);
+	if (rc < 0)
+		log_error("log file %s: %s", file, strerror(-rc));
+out:
+	free(logs);
+	free(file);
+	return rc;
+}
+
+static long read_rss_bytes(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * sysconf(_SC_PAGESIZE);
+}
+
+static void collect(struct metrics *m, void *arg)
+{
+	struct daemon *d = arg;
+
+	metric_set(d->m_rss, NULL, (double)read_rss_bytes());
+}
+
+static void observe_http(const char *route, int status, void *arg)
+{
+	struct daemon *d = arg;
+	char code[16];
+	const char *values[] = {route, code, NULL};
+
+	snprintf(code, sizeof(code), "%d", status);
+	metric_inc(d->m_http, values, 1);
+}
+
+static void setup_metrics(struct daemon *d)
+{
+	static const char *const build_labels[] = {"version", "revision", NULL};
+	static const char *const http_labels[] = {"route", "code", NULL};
+	const char *build_values[] = {version_string(), version_revision(), NULL};
+	struct metric *m;
+
+	d->metrics = metrics_create();
+	m = metrics_add(d->metrics, METRIC_GAUGE, "hermetic_build_info",
+			"Version and git revision of the running binary", build_labels);
+	metric_set(m, build_values, 1);
+	m = metrics_add(d->metrics, METRIC_GAUGE, "hermetic_start_time_seconds",
+			"Unix time the process started", NULL);
+	metric_set(m, NULL, (double)d->start_wall_ms / 1000.0);
+	d->m_rss = metrics_add(d->metrics, METRIC_GAUGE, "process_resident_memory_bytes",
+			       "Resident memory size in bytes", NULL);
+	d->m_http = metrics_add(d->metrics, METRIC_COUNTER, "hermetic_http_requests_total",
+				"Requests answered by this process's HTTP servers, by route and"
+				" status",
+				http_labels);
+	metrics_on_collect(d->metrics, collect, d);
+}
+
+static void on_healthz(struct evhttp_request *req, void *arg)
+{
+	httpd_reply(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
+}
+
+static void on_readyz(struct evhttp_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	char why[256];
+
+	if (d->stopping) {
+		httpd_reply(req, 503, "text/plain; charset=utf-8", "stopping\n", 9);
+		return;
+	}
+	if (d->ready && !d->ready(d->ready_arg, why, sizeof(why))) {
+		httpd_reply(req, 503, "text/plain; charset=utf-8", why, strlen(why));
+		return;
+	}
+	httpd_reply(req, 200, "text/plain; charset=utf-8", "ready\n", 6);
+}
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct buf out;
+
+	buf_init(&out, 0);
+	metrics_render(d->metrics, &out);
+	httpd_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", buf_str(&out), out.len);
+	buf_finish(&out);
+}
+
+static void on_signal(int signo, void *arg)
+{
+	struct daemon *d = arg;
+
+	log_info("received %s, shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+	d->stopping = true;
+	if (d->on_stop)
+		d->on_stop(d, d->stop_arg);
+	loop_stop(d->loop);
+}
+
+int daemon_init(struct daemon *d, const struct config *cfg, const char *what)
+{
+	char err[512], *db;
+	int rc;
+
+	d->cfg = cfg;
+	d->start_wall_ms = now_wall_ms();
+	signal(SIGPIPE, SIG_IGN);
+	if (open_home(cfg) < 0)
+		return -1;
+	log_info("hermetic %s (%s) %s starting, home %s", version_string(), version_revision(),
+		 what, cfg->home);
+	db = xasprintf("%s/state.db", cfg->home);
+	rc = store_open(db, &d->store, err, sizeof(err));
+	free(db);
+	if (rc < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	d->loop = loop_create();
+	if (!d->loop)
+		return -1;
+	setup_metrics(d);
+	if (loop_on_signal(d->loop, SIGTERM, on_signal, d) < 0 ||
+	    loop_on_signal(d->loop, SIGINT, on_signal, d) < 0) {
+		log_error("cannot install signal handlers");
+		return -1;
+	}
+	return 0;
+}
+
+int daemon_listen_opts(struct daemon *d, const struct httpd_opts *o, const char *config_key,
+		       struct httpd **out)
+{
+	char err[512];
+
+	if (httpd_create(d->loop, o, out, err, sizeof(err)) < 0) {
+		log_error("%s: %s (change %s or stop what holds the port)", config_key, err,
+			  config_key);
+		return -1;
+	}
+	httpd_set_observer(*out, observe_http, d);
+	log_info("%s: listening on %s (port %d)", config_key, o->listen, httpd_port(*out));
+	return 0;
+}
+
+int daemon_listen(struct daemon *d, const char *listen, const char *config_key, long max_body_bytes,
+		  int timeout_s, struct httpd **out)
+{
+	struct httpd_opts o = {
+		.listen = listen,
+		.max_body_bytes = (size_t)max_body_bytes,
+		.timeout_s = timeout_s,
+	};
+
+	return daemon_listen_opts(d, &o, config_key, out);
+}
+
+void daemon_add_health_routes(struct daemon *d, struct httpd *h)
+{
+	httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/healthz", on_healthz, d);
+	httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/readyz", on_readyz, d);
+	httpd_route(h, HTTPD_GET, "/metrics", on_metrics, d);
+}
+
+int daemon_run(struct daemon *d)
+{
+	/* Callers seal before running: the checkpoint thread starts inside the sandbox. */
+	store_start_checkpointer(d->store);
+	/* From here on the loop serves: another process's lock on state.db must not stall it. */
+	store_attach_loop(d->store, d->loop);
+	log_info("ready");
+	if (loop_run(d->loop) < 0) {
+		log_error("event loop failed");
+		return -1;
+	}
+	return 0;
+}
+
+void daemon_finish(struct daemon *d)
+{
+	if (d->loop) {
+		/* Cancelled transfers report on the next loop pass; run it so each callback fires.
+		 */
+		httpc_cancel_all(d->loop);
+		event_base_loop(loop_base(d->loop), EVLOOP_NONBLOCK);
+		event_base_loop(loop_base(d->loop), EVLOOP_NONBLOCK);
+	}
+	store_close(d->store);
+	d->store = NULL;
+	loop_destroy(d->loop);
+	d->loop = NULL;
+	metrics_destroy(d->metrics);
+	d->metrics = NULL;
+}

@@ -1,0 +1,575 @@
+/* httpc: one easy handle per request (from the loop's pool of reset handles), handed to the
+ * loop's multi handle.
+ *
+ * Bodies are buffered into a capped `struct buf` or passed to a streaming callback. Response
+ * headers are kept (capped) for lookups like Retry-After. Cancelling never touches the multi
+ * handle directly, because curl forbids that from inside its own callbacks: it marks the
+ * request and arms a zero-delay timer that removes the handle and reports the end. Every
+ * request is on a list so shutdown can cancel all of them.
+ *
+ * The optional address check runs in CURLOPT_OPENSOCKETFUNCTION, i.e. on the address curl is
+ * about to connect to, so it sees what DNS answered. Rejected: CURLOPT_RESOLVE pinning after a
+ * lookup of our own (a second, blocking resolver next to curl's) and CURLOPT_PREREQFUNCTION
+ * (it runs once the connection to the refused peer is already open).
+ */
+#include "net/httpc.h"
+#include "config_build.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/util.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define HEADERS_CAP	 (64 * 1024)
+#define DEFAULT_BODY_CAP (8 * 1024 * 1024)
+
+struct httpc_req {
+	struct httpc_req *prev, *next;
+	struct loop *loop;
+	CURL *easy;
+	struct curl_slist *headers;
+	char *body; /* the request body curl sends from (CURLOPT_POSTFIELDS) */
+	size_t body_len;
+	struct buf resp;
+	struct buf hdrs;
+	httpc_data_cb on_data;
+	httpc_addr_cb check_addr;
+	void *check_arg;
+	char refused[160]; /* why check_addr refused the last address ("" = none refused) */
+	httpc_done_cb done;
+	void *arg;
+	struct event *fb_timer;
+	struct event *defer;	/* cancel: finishes from the loop; made on first use */
+	struct event *start_ev; /* adds the transfer from the loop when started inside curl */
+	enum httpc_result result;
+	enum httpc_result pending; /* set when we abort from outside curl's own failure */
+	char errbuf[CURL_ERROR_SIZE];
+	char *scrubbed; /* errbuf with secrets and /bot<token> cut: curl may quote the URL */
+	const char *error;
+	long status;
+	int64_t start_us, first_byte_us, end_us;
+	int in_multi;
+};
+
+/* curl's send buffer (CURLOPT_UPLOAD_BUFFERSIZE; 16 KiB is its minimum) holds the request
+ * while it goes out. A transfer with a short answer keeps it: the pooled handle reuses it for
+ * the next request. A streamed transfer lasts seconds after its request went out, so it asks
+ * for a slightly different size, which tells the wrapper below to let curl free it. */
+#define SENDBUF_KEEP 16384L
+#define SENDBUF_FREE 17408L
+
+#ifdef HERMETIC_CURL_SENDBUF_NO_SPARES
+/* Static builds with curl >= 8.7 (meson links with --wrap=Curl_bufq_init2). curl keeps a
+ * drained send buffer as a "spare" chunk for the life of the transfer, and the allocator has
+ * written to its first and last page: about 8 KiB resident per open stream, a quarter of what
+ * 256 streams cost. BUFQ_OPT_NO_SPARES is curl's own option to free a chunk once it is
+ * drained; it only changes when curl frees the buffer, never what it sends. Only the send
+ * buffer of streamed transfers gets it (its size is SENDBUF_FREE): freeing after every
+ * request costs a 16 KiB calloc per request (~6.7k instructions), which short answers do not
+ * need to pay. If a later curl drops Curl_bufq_init2, __real_Curl_bufq_init2 fails the link. */
+struct bufq;
+void __real_Curl_bufq_init2(struct bufq *q, size_t chunk_size, size_t max_chunks, int opts);
+void __wrap_Curl_bufq_init2(struct bufq *q, size_t chunk_size, size_t max_chunks, int opts);
+void __wrap_Curl_bufq_init2(struct bufq *q, size_t chunk_size, size_t max_chunks, int opts)
+{
+	if (chunk_size == (size_t)SENDBUF_FREE)
+		opts |= 1 << 1; /* BUFQ_OPT_NO_SPARES */
+	__real_Curl_bufq_init2(q, chunk_size, max_chunks, opts);
+}
+#endif
+
+static struct httpc_req *all_reqs;
+/* > 0 while curl runs one of our callbacks: curl forbids adding transfers from there. */
+static int in_curl_callback;
+
+static const char *const result_names[] = {
+	"ok",	   "timeout",	"first_byte_timeout", "connect",
+	"too_big", "cancelled", "transport",	      "refused",
+};
+
+const char *httpc_result_name(enum httpc_result r)
+{
+	return (size_t)r < ARRAY_LEN(result_names) ? result_names[r] : "?";
+}
+
+static void finish(struct httpc_req *r)
+{
+	if (!r->end_us)
+		r->end_us = now_mono_us();
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		all_reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->done(r, r->arg);
+	if (r->fb_timer)
+		event_free(r->fb_timer);
+	if (r->defer)
+		event_free(r->defer);
+	if (r->start_ev)
+		event_free(r->start_ev);
+	loop_curl_release(r->loop, r->easy);
+	curl_slist_free_all(r->headers);
+	free(r->body);
+	free(r->scrubbed);
+	buf_finish(&r->resp);
+	buf_finish(&r->hdrs);
+	free(r);
+}
+
+static void mark_first_byte(struct httpc_req *r)
+{
+	if (r->first_byte_us)
+		return;
+	r->first_byte_us = now_mono_us();
+	if (r->fb_timer)
+		evtimer_del(r->fb_timer);
+}
+
+static size_t header_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct httpc_req *r = arg;
+	size_t len = size * n;
+
+	mark_first_byte(r);
+	if (r->pending != HTTPC_OK)
+		return 0;
+	/* A new status line starts a new response (1xx interim answers come first). The status
+	 * is known from here on, so streaming callers can tell an error body from a stream. */
+	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+		const char *sp = memchr(p, ' ', len);
+
+		buf_reset(&r->hdrs);
+		if (sp && (size_t)(sp - p) + 4 <= len)
+			r->status = strtol(sp + 1, NULL, 10);
+	}
+	if (buf_append(&r->hdrs, p, len) < 0) {
+		r->pending = HTTPC_TOO_BIG;
+		r->error = "response headers over the cap";
+		return 0;
+	}
+	return len;
+}
+
+/* A streamed answer lasts seconds to minutes after its request went out, and a request can be
+ * a long prompt: once answer bytes arrive and curl reports the whole body sent, curl never
+ * reads it again (it rewinds only to retry a request that got no answer at all), so it is
+ * freed here instead of when the stream ends. */
+static void drop_sent_body(struct httpc_req *r)
+{
+	curl_off_t sent = 0;
+
+	if (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK &&
+	    sent >= (curl_off_t)r->body_len) {
+		free(r->body);
+		r->body = NULL;
+	}
+}
+
+static size_t write_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct httpc_req *r = arg;
+	size_t len = size * n;
+
+	mark_first_byte(r);
+	if (r->pending != HTTPC_OK)
+		return 0;
+	if (r->on_data) {
+		if (r->body)
+			drop_sent_body(r);
+		if (r->on_data(r, p, len, r->arg) < 0 && r->pending == HTTPC_OK)
+			r->pending = HTTPC_CANCELLED;
+		return r->pending == HTTPC_OK ? len : 0;
+	}
+	if (buf_append(&r->resp, p, len) < 0) {
+		r->pending = HTTPC_TOO_BIG;
+		r->error = "response body over the cap";
+		return 0;
+	}
+	return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	size_t rc;
+
+	in_curl_callback++;
+	rc = header_cb(p, size, n, arg);
+	in_curl_callback--;
+	return rc;
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *arg)
+{
+	size_t rc;
+
+	in_curl_callback++;
+	rc = write_cb(p, size, n, arg);
+	in_curl_callback--;
+	return rc;
+}
+
+static curl_socket_t open_checked(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct httpc_req *r = arg;
+	char why[sizeof(r->refused)] = "";
+	int rc;
+
+	in_curl_callback++;
+	rc = r->check_addr(&a->addr, a->addrlen, why, sizeof(why), r->check_arg);
+	in_curl_callback--;
+	if (rc < 0) {
+		snprintf(r->refused, sizeof(r->refused), "%s", why[0] ? why : "address refused");
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* With a check: no proxy (it would be the peer the check sees) and fresh connections only
+ * (a pooled one was opened by a request that may have had no check). */
+static void set_check(struct httpc_req *r, const struct httpc_opts *o)
+{
+	if (!o->check_addr)
+		return;
+	r->check_addr = o->check_addr;
+	r->check_arg = o->check_arg;
+	curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+	curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
+}
+
+/* Trust anchors: the CA bundle compiled into curl (/etc/ssl/certs/ca-certificates.crt) unless
+ * the environment names others, as the curl tool and OpenSSL read it: CURL_CA_BUNDLE, else
+ * SSL_CERT_FILE, for a bundle file; SSL_CERT_DIR for a hashed directory. A cluster with its own
+ * CA (an in-cluster model server, a corporate proxy) sets one of them. Read once: the
+ * environment does not change while we run, and Landlock allows reading these paths. */
+static void set_trust(CURL *easy)
+{
+	static bool read;
+	static const char *file, *dir;
+
+	if (!read) {
+		file = getenv("CURL_CA_BUNDLE");
+		if (!file || !*file)
+			file = getenv("SSL_CERT_FILE");
+		dir = getenv("SSL_CERT_DIR");
+		read = true;
+	}
+	if (file && *file)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, file);
+	if (dir && *dir)
+		curl_easy_setopt(easy, CURLOPT_CAPATH, dir);
+}
+
+static enum httpc_result map_code(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return HTTPC_OK;
+	case CURLE_OPERATION_TIMEDOUT:
+		return HTTPC_TIMEOUT;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+		return HTTPC_CONNECT;
+	default:
+		return HTTPC_TRANSPORT;
+	}
+}
+
+static void on_done(CURL *easy, CURLcode rc, void *arg)
+{
+	struct httpc_req *r = arg;
+
+	r->in_multi = 0;
+	r->end_us = now_mono_us();
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->status);
+	if (r->pending != HTTPC_OK) {
+		r->result = r->pending;
+	} else {
+		r->result = map_code(rc);
+		if (r->result != HTTPC_OK && r->errbuf[0]) {
+			r->scrubbed = log_redact(r->errbuf);
+			r->error = r->scrubbed;
+		} else if (r->result != HTTPC_OK) {
+			r->error = curl_easy_strerror(rc);
+		}
+		/* No connection, and the check refused at least one address: that is why. */
+		if (r->result == HTTPC_CONNECT && r->refused[0]) {
+			r->result = HTTPC_REFUSED;
+			r->error = r->refused;
+		}
+	}
+	finish(r);
+}
+
+/* Runs from the loop for httpc_cancel and the first-byte timer: safe to touch the multi. */
+static void abort_now(struct httpc_req *r)
+{
+	if (r->in_multi) {
+		loop_curl_remove(r->loop, r->easy);
+		r->in_multi = 0;
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	}
+	r->result = r->pending;
+	finish(r);
+}
+
+static void on_defer(evutil_socket_t fd, short what, void *arg)
+{
+	abort_now(arg);
+}
+
+/* A request started inside a curl callback joins the multi handle from the loop. */
+static void on_start(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpc_req *r = arg;
+
+	if (r->pending != HTTPC_OK)
+		return; /* cancelled meanwhile: the defer timer finishes it */
+	if (loop_curl_add(r->loop, r->easy, on_done, r) < 0) {
+		r->pending = HTTPC_TRANSPORT;
+		r->error = "could not start the transfer";
+		abort_now(r);
+		return;
+	}
+	r->in_multi = 1;
+}
+
+static void on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpc_req *r = arg;
+
+	if (r->pending == HTTPC_OK) {
+		r->pending = HTTPC_FIRST_BYTE;
+		r->error = "no response byte before the first-byte timeout";
+	}
+	abort_now(r);
+}
+
+static void set_method(struct httpc_req *r, const struct httpc_opts *o)
+{
+	const char *method = o->method ? o->method : (o->body ? "POST" : "GET");
+
+	if (o->body) {
+		r->body = xmalloc(o->body_len + 1);
+		memcpy(r->body, o->body, o->body_len);
+		r->body[o->body_len] = '\0';
+		r->body_len = o->body_len;
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+	}
+	if (strcmp(method, "GET") == 0 && !o->body)
+		curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L);
+	else if (strcmp(method, "POST") != 0)
+		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
+	else if (!o->body)
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+}
+
+static int set_headers(struct httpc_req *r, const struct httpc_opts *o)
+{
+	size_t i;
+
+	/* No 100-continue round trip: our peers answer POSTs directly. */
+	r->headers = curl_slist_append(NULL, "Expect:");
+	for (i = 0; o->headers && o->headers[i]; i++) {
+		struct curl_slist *n = curl_slist_append(r->headers, o->headers[i]);
+
+		if (!n)
+			return -1;
+		r->headers = n;
+	}
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+	return 0;
+}
+
+static int valid_scheme(const char *url)
+{
+	return url && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0);
+}
+
+int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, void *arg,
+		struct httpc_req **out)
+{
+	struct httpc_req *r;
+
+	if (!valid_scheme(o->url))
+		return -1;
+	r = xcalloc(1, sizeof(*r));
+	r->loop = l;
+	r->done = done;
+	r->arg = arg;
+	r->on_data = o->on_data;
+	buf_init(&r->resp, o->max_response_bytes ? o->max_response_bytes : DEFAULT_BODY_CAP);
+	buf_init(&r->hdrs, HEADERS_CAP);
+	r->easy = loop_curl_easy(l);
+	if (!r->easy || set_headers(r, o) < 0)
+		goto fail;
+	curl_easy_setopt(r->easy, CURLOPT_URL, o->url);
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "hermetic/" HERMETIC_VERSION);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS,
+			 o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
+	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	set_trust(r->easy);
+	/* curl's 16 KiB default receive buffer per transfer adds up with many open streams. */
+	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 8192L);
+	/* The send buffer (64 KiB by default, for requests of a few KiB) stays with the handle
+	 * while the transfer lasts, so every open stream would hold one (see SENDBUF_FREE). */
+	curl_easy_setopt(r->easy, CURLOPT_UPLOAD_BUFFERSIZE,
+			 o->on_data ? SENDBUF_FREE : SENDBUF_KEEP);
+	set_method(r, o);
+	set_check(r, o);
+	if (o->first_byte_timeout_ms > 0) {
+		struct timeval tv = {o->first_byte_timeout_ms / 1000,
+				     (o->first_byte_timeout_ms % 1000) * 1000};
+
+		r->fb_timer = evtimer_new(loop_base(l), on_first_byte_timeout, r);
+		if (!r->fb_timer)
+			goto fail;
+		evtimer_add(r->fb_timer, &tv);
+	}
+	r->start_us = now_mono_us();
+	if (in_curl_callback) {
+		r->start_ev = evtimer_new(loop_base(l), on_start, r);
+		if (!r->start_ev)
+			goto fail;
+		event_active(r->start_ev, EV_TIMEOUT, 1);
+	} else {
+		if (loop_curl_add(l, r->easy, on_done, r) < 0)
+			goto fail;
+		r->in_multi = 1;
+	}
+	r->next = all_reqs;
+	if (r->next)
+		r->next->prev = r;
+	all_reqs = r;
+	if (out)
+		*out = r;
+	return 0;
+fail:
+	if (r->fb_timer)
+		event_free(r->fb_timer);
+	if (r->defer)
+		event_free(r->defer);
+	if (r->start_ev)
+		event_free(r->start_ev);
+	loop_curl_release(l, r->easy);
+	curl_slist_free_all(r->headers);
+	free(r->body);
+	buf_finish(&r->resp);
+	buf_finish(&r->hdrs);
+	free(r);
+	return -1;
+}
+
+void httpc_cancel(struct httpc_req *r)
+{
+	if (r->pending == HTTPC_OK) {
+		r->pending = HTTPC_CANCELLED;
+		r->error = "cancelled";
+	}
+	if (!r->defer) {
+		r->defer = evtimer_new(loop_base(r->loop), on_defer, r);
+		if (!r->defer)
+			abort(); /* out of memory, as xmalloc */
+	}
+	event_active(r->defer, EV_TIMEOUT, 1);
+}
+
+void httpc_cancel_all(struct loop *l)
+{
+	struct httpc_req *r;
+
+	for (r = all_reqs; r; r = r->next)
+		if (r->loop == l)
+			httpc_cancel(r);
+}
+
+enum httpc_result httpc_result(const struct httpc_req *r)
+{
+	return r->result;
+}
+
+const char *httpc_error(const struct httpc_req *r)
+{
+	return r->result == HTTPC_OK ? "" : (r->error ? r->error : httpc_result_name(r->result));
+}
+
+long httpc_status(const struct httpc_req *r)
+{
+	return r->status;
+}
+
+const char *httpc_body(const struct httpc_req *r, size_t *len)
+{
+	if (len)
+		*len = r->resp.len;
+	return buf_str(&r->resp);
+}
+
+const char *httpc_header(const struct httpc_req *r, const char *name)
+{
+	static char value[1024];
+	const char *p = buf_str(&r->hdrs);
+	size_t n = strlen(name);
+
+	/* Lines are "Name: value\r\n"; the first line is the status line. */
+	while ((p = strchr(p, '\n'))) {
+		const char *end, *v;
+		size_t vlen;
+
+		p++;
+		if (strncasecmp(p, name, n) != 0 || p[n] != ':')
+			continue;
+		v = p + n + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		end = strpbrk(v, "\r\n");
+		vlen = end ? (size_t)(end - v) : strlen(v);
+		if (vlen >= sizeof(value))
+			vlen = sizeof(value) - 1;
+		memcpy(value, v, vlen);
+		value[vlen] = '\0';
+		return value;
+	}
+	return NULL;
+}
+
+bool httpc_request_sent(const struct httpc_req *r)
+{
+	curl_off_t sent = 0;
+
+	if (r->status > 0)
+		return true;
+	if (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &sent) != CURLE_OK)
+		return false;
+	return sent > 0 && sent >= (curl_off_t)r->body_len;
+}
+
+long httpc_first_byte_ms(const struct httpc_req *r)
+{
+	return r->first_byte_us ? (long)((r->first_byte_us - r->start_us) / 1000) : -1;
+}
+
+long httpc_total_ms(const struct httpc_req *r)
+{
+	int64_t end = r->end_us ? r->end_us : now_mono_us();
+
+	return (long)((end - r->start_us) / 1000);
+}

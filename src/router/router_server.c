@@ -1,0 +1,463 @@
+/* router_server: LiteLLM's proxy routes on router.listen.
+ *
+ * POST /v1/chat/completions (and /chat/completions) runs a router call; streamed answers go
+ * out as chunked SSE as they arrive. /v1/models, /model/info list the virtual models only
+ * (never provider ids or keys). /health/liveliness and /health/readiness need no key, like
+ * LiteLLM's. Auth: general_settings.master_key or a declarative key, compared in constant
+ * time; only the key's SHA-256 reaches logs and metrics. A client that disconnects cancels its
+ * upstream call. Connections are capped (router.max_connections) and given deadlines for the
+ * request head and body and for idling between requests (httpd.h).
+ */
+#include "router/router_server.h"
+#include "core/config.h"
+#include "net/daemon.h"
+#include "net/httpd.h"
+#include "core/log.h"
+#include "router/router.h"
+#include "sandbox/sandbox.h"
+#include "router/spend.h"
+#include "core/util.h"
+#include "core/version.h"
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct server {
+	struct daemon d;
+	struct router *router;
+	struct spend *spend;
+	struct httpd *http;
+	struct evbuffer *chunk; /* reused for every streamed chunk: evhttp moves its data out */
+	/* SHA-256 hex of the master key and of each declarative key, computed once at start */
+	char master_hash[65];
+	char (*key_hashes)[65];
+};
+
+/* One proxied request. Freed in on_done, after the answer. */
+struct proxy {
+	struct server *s;
+	struct evhttp_request *req;
+	struct router_call *call;
+	bool client_gone;
+};
+
+struct auth {
+	char hash[65];
+	const char *alias;
+	const struct config_key *key;
+};
+
+/* Returns true when the request may proceed; otherwise it has been answered with 401. */
+static bool authenticate(struct server *s, struct evhttp_request *req, struct auth *a)
+{
+	const struct config *cfg = s->d.cfg;
+	const char *token = httpd_bearer(req);
+	size_t i;
+
+	a->alias = NULL;
+	a->key = NULL;
+	if (!cfg->general_settings.master_key && cfg->n_keys == 0) {
+		snprintf(a->hash, sizeof(a->hash), "None");
+		return true;
+	}
+	/* The token is compared with every configured key in constant time; only the hash of
+	 * the key it matched is needed, and that was computed at start. */
+	if (token) {
+		if (cfg->general_settings.master_key &&
+		    secret_equal(token, cfg->general_settings.master_key)) {
+			memcpy(a->hash, s->master_hash, sizeof(a->hash));
+			return true;
+		}
+		for (i = 0; i < cfg->n_keys; i++) {
+			if (secret_equal(token, cfg->keys[i].key)) {
+				memcpy(a->hash, s->key_hashes[i], sizeof(a->hash));
+				a->key = &cfg->keys[i];
+				a->alias = cfg->keys[i].alias;
+				return true;
+			}
+		}
+	}
+	log_info("router: refused a request with %s key", token ? "an unknown" : "no");
+	httpd_reply_error(req, 401, "auth_error",
+			  token ? "Authentication Error, Invalid proxy server token passed."
+				: "Authentication Error, No api key passed in.");
+	return false;
+}
+
+/* Decimal digits of v into out (at least 24 bytes); returns out. snprintf's general
+ * machinery costs more than the rest of a header; these are on every answer. */
+static char *fmt_long(char *out, long v)
+{
+	char tmp[24];
+	size_t n = 0, i = 0;
+	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[i++] = '-';
+	while (n)
+		out[i++] = tmp[--n];
+	out[i] = '\0';
+	return out;
+}
+
+/* Same text as "%.3f" for a value that is a whole number of microseconds in ms. */
+static char *fmt_ms3(char *out, double ms)
+{
+	long long us = llround(ms * 1000.0);
+	char *p;
+
+	if (us < 0 || us > 1000LL * 1000 * 1000 * 1000) {
+		snprintf(out, 64, "%.3f", ms);
+		return out;
+	}
+	p = out + strlen(fmt_long(out, (long)(us / 1000)));
+	*p++ = '.';
+	*p++ = (char)('0' + us / 100 % 10);
+	*p++ = (char)('0' + us / 10 % 10);
+	*p++ = (char)('0' + us % 10);
+	*p = '\0';
+	return out;
+}
+
+static void add_result_headers(struct evhttp_request *req, const struct router_result *r,
+			       bool with_cost)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char v[64];
+
+	if (r->deployment_id && *r->deployment_id)
+		evhttp_add_header(h, "x-litellm-model-id", r->deployment_id);
+	if (r->model_group)
+		evhttp_add_header(h, "x-litellm-model-group", r->model_group);
+	evhttp_add_header(h, "x-litellm-attempted-retries", fmt_long(v, r->retries));
+	evhttp_add_header(h, "x-litellm-attempted-fallbacks", fmt_long(v, r->fallbacks));
+	if (with_cost) {
+		snprintf(v, sizeof(v), "%.10g", r->cost_usd);
+		evhttp_add_header(h, "x-litellm-response-cost", v);
+		evhttp_add_header(h, "x-litellm-overhead-duration-ms", fmt_ms3(v, r->overhead_ms));
+	}
+	if (r->retry_after_s > 0)
+		evhttp_add_header(h, "Retry-After", fmt_long(v, r->retry_after_s));
+}
+
+static void on_client_close(struct evhttp_connection *conn, void *arg)
+{
+	struct proxy *p = arg;
+
+	p->client_gone = true;
+	if (p->call)
+		router_cancel(p->call);
+}
+
+static void forget_connection(struct proxy *p)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(p->req);
+
+	if (conn)
+		evhttp_connection_set_closecb(conn, NULL, NULL);
+}
+
+static void on_stream_start(struct router_call *c, const struct router_result *r, void *arg)
+{
+	struct proxy *p = arg;
+	struct evkeyvalq *h = evhttp_request_get_output_headers(p->req);
+
+	evhttp_add_header(h, "Content-Type", "text/event-stream");
+	evhttp_add_header(h, "Cache-Control", "no-cache");
+	add_result_headers(p->req, r, false);
+	evhttp_send_reply_start(p->req, 200, "OK");
+}
+
+static void on_stream_data(struct router_call *c, const char *data, size_t len, void *arg)
+{
+	struct proxy *p = arg;
+	struct evbuffer *b = p->s->chunk;
+
+	evbuffer_add(b, data, len);
+	evhttp_send_reply_chunk(p->req, b);
+	/* Not sent (the client left): do not hand it to the next stream. */
+	evbuffer_drain(b, evbuffer_get_length(b));
+}
+
+static void on_done(struct router_call *c, const struct router_result *r, void *arg)
+{
+	struct proxy *p = arg;
+
+	forget_connection(p);
+	/* Every request is answered exactly once, also after the client left: libevent frees a
+	 * request whose connection is gone when it is answered. */
+	if (r->streamed) {
+		evhttp_send_reply_end(p->req);
+	} else {
+		add_result_headers(p->req, r, r->status == 200);
+		httpd_reply(p->req, r->status, "application/json", r->body, r->body_len);
+	}
+	free(p);
+}
+
+static void on_chat(struct evhttp_request *req, void *arg)
+{
+	static const struct router_cbs cbs = {on_stream_start, on_stream_data, on_done};
+	struct server *s = arg;
+	struct auth a;
+	struct router_caller who;
+	struct proxy *p;
+	struct evhttp_connection *conn;
+	size_t len;
+	char *body;
+
+	if (!authenticate(s, req, &a))
+		return;
+	who.key_hash = a.hash;
+	who.key_alias = a.alias;
+	who.key = a.key;
+	p = xcalloc(1, sizeof(*p));
+	p->s = s;
+	p->req = req;
+	conn = evhttp_request_get_connection(req);
+	if (conn)
+		evhttp_connection_set_closecb(conn, on_client_close, p);
+	body = httpd_body(req, &len);
+	/* The router keeps its own copy; libevent would hold this one until the answer ends,
+	 * which for a stream is seconds (the chain's 1 KiB or more, per open stream). */
+	evbuffer_drain(evhttp_request_get_input_buffer(req), len);
+	if (router_chat(s->router, body, len, &who, &cbs, p, &p->call) < 0) {
+		forget_connection(p);
+		httpd_reply_error(req, 500, "api_error", "router refused the call");
+		free(p);
+	}
+	free(body);
+}
+
+static const struct config_key *key_of(struct server *s, struct evhttp_request *req, bool *ok)
+{
+	struct auth a;
+
+	*ok = authenticate(s, req, &a);
+	return a.key;
+}
+
+static bool listed(const struct config_key *k, const char *group)
+{
+	size_t i;
+
+	if (!k || !k->n_models)
+		return true;
+	for (i = 0; i < k->n_models; i++)
+		if (strcmp(k->models[i], group) == 0)
+			return true;
+	return false;
+}
+
+static void reply_json(struct evhttp_request *req, int status, cJSON *root)
+{
+	char *s = cJSON_PrintUnformatted(root);
+
+	httpd_reply(req, status, "application/json", s, strlen(s));
+	free(s);
+	cJSON_Delete(root);
+}
+
+static void on_models(struct evhttp_request *req, void *arg)
+{
+	struct server *s = arg;
+	const struct config *cfg = s->d.cfg;
+	bool ok;
+	const struct config_key *k = key_of(s, req, &ok);
+	cJSON *root, *data;
+	size_t i;
+
+	if (!ok)
+		return;
+	root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "object", "list");
+	data = cJSON_AddArrayToObject(root, "data");
+	for (i = 0; i < cfg->n_model_groups; i++) {
+		cJSON *m;
+
+		if (!listed(k, cfg->model_groups[i]))
+			continue;
+		m = cJSON_CreateObject();
+		cJSON_AddStringToObject(m, "id", cfg->model_groups[i]);
+		cJSON_AddStringToObject(m, "object", "model");
+		cJSON_AddNumberToObject(m, "created", (double)(s->d.start_wall_ms / 1000));
+		cJSON_AddStringToObject(m, "owned_by", "hermetic");
+		cJSON_AddItemToArray(data, m);
+	}
+	reply_json(req, 200, root);
+}
+
+static cJSON *deployment_info(const struct config_model *m)
+{
+	const struct config_litellm_params *p = &m->litellm_params;
+	cJSON *d = cJSON_CreateObject(), *lp, *mi;
+
+	cJSON_AddStringToObject(d, "model_name", m->model_name);
+	lp = cJSON_AddObjectToObject(d, "litellm_params");
+	cJSON_AddStringToObject(lp, "model", p->model);
+	cJSON_AddStringToObject(lp, "api_base", p->api_base);
+	if (p->rpm)
+		cJSON_AddNumberToObject(lp, "rpm", (double)p->rpm);
+	if (p->tpm)
+		cJSON_AddNumberToObject(lp, "tpm", (double)p->tpm);
+	if (p->timeout_s)
+		cJSON_AddNumberToObject(lp, "timeout", (double)p->timeout_s);
+	if (p->stream_timeout_s)
+		cJSON_AddNumberToObject(lp, "stream_timeout", (double)p->stream_timeout_s);
+	mi = cJSON_AddObjectToObject(d, "model_info");
+	cJSON_AddStringToObject(mi, "id", m->model_info.id);
+	cJSON_AddStringToObject(mi, "litellm_provider", m->provider);
+	cJSON_AddNumberToObject(mi, "input_cost_per_token", m->model_info.input_cost_per_token);
+	cJSON_AddNumberToObject(mi, "output_cost_per_token", m->model_info.output_cost_per_token);
+	if (m->model_info.max_input_tokens)
+		cJSON_AddNumberToObject(mi, "max_input_tokens",
+					(double)m->model_info.max_input_tokens);
+	if (m->model_info.max_output_tokens)
+		cJSON_AddNumberToObject(mi, "max_output_tokens",
+					(double)m->model_info.max_output_tokens);
+	return d;
+}
+
+static void on_model_info(struct evhttp_request *req, void *arg)
+{
+	struct server *s = arg;
+	const struct config *cfg = s->d.cfg;
+	bool ok;
+	const struct config_key *k = key_of(s, req, &ok);
+	cJSON *root, *data;
+	size_t i;
+
+	if (!ok)
+		return;
+	root = cJSON_CreateObject();
+	data = cJSON_AddArrayToObject(root, "data");
+	for (i = 0; i < cfg->n_models; i++)
+		if (listed(k, cfg->models[i].model_name))
+			cJSON_AddItemToArray(data, deployment_info(&cfg->models[i]));
+	reply_json(req, 200, root);
+}
+
+static void on_liveliness(struct evhttp_request *req, void *arg)
+{
+	static const char body[] = "\"I'm alive!\"";
+
+	httpd_reply(req, 200, "application/json", body, sizeof(body) - 1);
+}
+
+static void on_readiness(struct evhttp_request *req, void *arg)
+{
+	struct server *s = arg;
+	cJSON *root = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(root, "status", s->d.stopping ? "stopping" : "healthy");
+	cJSON_AddStringToObject(root, "db", s->d.store ? "connected" : "Not connected");
+	cJSON_AddStringToObject(root, "litellm_version", version_string());
+	cJSON_AddStringToObject(root, "hermetic_revision", version_revision());
+	cJSON_AddNumberToObject(root, "in_flight", (double)router_in_flight(s->router));
+	reply_json(req, s->d.stopping ? 503 : 200, root);
+}
+
+static void add_routes(struct server *s)
+{
+	static const char *const chat[] = {"/v1/chat/completions", "/chat/completions"};
+	static const char *const models[] = {"/v1/models", "/models"};
+	static const char *const info[] = {"/model/info", "/v1/model/info"};
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		httpd_route(s->http, HTTPD_POST, chat[i], on_chat, s);
+		httpd_route(s->http, HTTPD_GET, models[i], on_models, s);
+		httpd_route(s->http, HTTPD_GET, info[i], on_model_info, s);
+	}
+	httpd_route(s->http, HTTPD_GET | HTTPD_HEAD, "/health/liveliness", on_liveliness, s);
+	httpd_route(s->http, HTTPD_GET | HTTPD_HEAD, "/health/liveness", on_liveliness, s);
+	httpd_route(s->http, HTTPD_GET, "/health/readiness", on_readiness, s);
+	daemon_add_health_routes(&s->d, s->http);
+}
+
+static void hash_keys(struct server *s, const struct config *cfg)
+{
+	size_t i;
+
+	if (cfg->general_settings.master_key)
+		sha256_hex(cfg->general_settings.master_key,
+			   strlen(cfg->general_settings.master_key), s->master_hash);
+	s->key_hashes = xcalloc(cfg->n_keys ? cfg->n_keys : 1, sizeof(*s->key_hashes));
+	for (i = 0; i < cfg->n_keys; i++)
+		sha256_hex(cfg->keys[i].key, strlen(cfg->keys[i].key), s->key_hashes[i]);
+}
+
+static void on_stop(struct daemon *d, void *arg)
+{
+	struct server *s = arg;
+
+	log_info("router: %zu call(s) in flight at shutdown are cancelled",
+		 router_in_flight(s->router));
+}
+
+int router_server_run(const struct config *cfg)
+{
+	struct server s = {0};
+	/* A no-progress write may last as long as the slowest upstream call may. */
+	const struct httpd_opts o = {
+		.listen = cfg->router.listen.addr,
+		.max_body_bytes = (size_t)cfg->router.max_body_bytes,
+		.timeout_s = (int)cfg->router_settings.timeout_s + 60,
+		.max_connections = (int)cfg->router.max_connections,
+		.idle_timeout_s = (int)cfg->router.idle_timeout_s,
+		.header_timeout_s = (int)cfg->router.header_timeout_s,
+		.body_timeout_s = (int)cfg->router.body_timeout_s,
+	};
+	int rc = 1;
+
+	if (cfg->n_models == 0)
+		log_warn("model_list is empty: every call will be refused");
+	if (daemon_init(&s.d, cfg, "router") < 0)
+		goto out;
+	s.d.on_stop = on_stop;
+	s.d.stop_arg = &s;
+	hash_keys(&s, cfg);
+	s.chunk = evbuffer_new();
+	if (!s.chunk) {
+		log_error("router: out of memory");
+		goto out;
+	}
+	s.spend = spend_create(s.d.store, cfg);
+	if (!s.spend) {
+		log_error("the spend ledger in %s/state.db is unusable; refusing to run without"
+			  " budgets (restore the database or move it aside)",
+			  cfg->home);
+		goto out;
+	}
+	s.router = router_create(cfg, s.d.loop, s.spend, s.d.metrics);
+	if (daemon_listen_opts(&s.d, &o, "router.listen", &s.http) < 0)
+		goto out;
+	add_routes(&s);
+	/* Everything is open and bound: from here on the process is sealed (Landlock, then
+	 * seccomp). */
+	if (sandbox_seal(cfg) < 0)
+		goto out;
+	if (daemon_run(&s.d) == 0)
+		rc = 0;
+out:
+	/* The router answers its cancelled calls through the server: destroy it first. */
+	router_destroy(s.router);
+	httpd_destroy(s.http);
+	spend_destroy(s.spend);
+	daemon_finish(&s.d);
+	free(s.key_hashes);
+	if (s.chunk)
+		evbuffer_free(s.chunk);
+	if (rc == 0)
+		log_info("stopped cleanly");
+	return rc;
+}

@@ -1,0 +1,984 @@
+/* spend: a SQLite ledger of upstream calls plus in-memory totals of the budget periods.
+ *
+ * Every budget (day, month, proxy max_budget, each key's max_budget) is a `struct window`: the
+ * bounds of its current period in ms and the period's total. A window is (re)loaded with one
+ * indexed SUM when the time asked about leaves its bounds, then kept up to date by
+ * spend_record(), so a check within a period is a few comparisons. spend_record() first moves
+ * the windows forward to the entry's period, so a reload can neither miss the row nor count it
+ * twice. A row that could not be written is still counted and remembered per window
+ * (unsaved_usd) until its period ends, so reloading a total after a read error never drops it.
+ * A row that finds state.db locked by another process waits in store_write's queue (a copy
+ * on s->pending) and is written when the lock goes; a reload meanwhile adds the pending rows
+ * of its period, so the row counts once before and once after it lands.
+ * Calls in flight hold reservations: each window also keeps reserved_usd, what the attempts in
+ * flight reserved in it, which the checks add to the total and spend_release() takes back. A
+ * reservation outlives a period change (the call is recorded in the period it ends in), so
+ * reserved_usd is not reset with the total. An attempt of unknown cost reserves what is left of
+ * each cap, which lets it run alone; the deployment's recent mean cost (a ring of the last
+ * costs per deployment, loaded once from the ledger) usually makes it known.
+ * Periods come from localtime_r()/mktime() in the process time zone: day numbers since
+ * 1970-01-01 are converted with Howard Hinnant's civil-date algorithms, local midnights with
+ * mktime(), so DST days of 23 or 25 hours are still one day.
+ * Rejected: querying SQLite in every check (hundreds of microseconds on a Pi SD card against a
+ * router overhead budget of tens) and rolling windows (LiteLLM resets budgets at fixed times,
+ * and a fixed period needs one number, not a queue of rows).
+ */
+#include "router/spend.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DAY_S		 86400
+#define SPAN_MONTH	 (-1) /* the local calendar month; other spans are seconds, 0 = lifetime */
+#define MEAN_CALLS	 16
+#define MEAN_DEPLOYMENTS 256
+#define MEAN_WINDOW_MS	 (7LL * DAY_S * 1000)
+
+/* Windows of a hold: the three global ones, then W_KEY + the index in s->keys. */
+enum { W_DAY, W_MONTH, W_PROXY, W_KEY };
+
+struct window {
+	int64_t start_ms, end_ms; /* current period [start, end); empty before the first load */
+	double total_usd;	  /* spent in the period: the database sum + later records */
+	double unsaved_usd;	  /* the part of total_usd whose rows could not be written */
+	bool loaded;		  /* total_usd includes the database sum of the period */
+	double reserved_usd;	  /* held by attempts in flight (any period) */
+	int n_held;		  /* how many attempts hold a part of reserved_usd */
+};
+
+/* The last costs of one deployment, for the estimate of a call whose price is unknown. */
+struct dep_costs {
+	char *id;
+	double usd[MEAN_CALLS];
+	size_t n, pos;
+};
+
+struct key_budget {
+	char *hash;
+	int64_t span_s;
+	struct window w;
+};
+
+/* A row waiting in store_write's queue for a database locked by another process. Its cost is
+ * in the totals already; a window reloaded meanwhile adds it back (pending_usd). */
+struct pending_row {
+	struct spend *s;
+	struct spend_entry e; /* strings owned */
+	struct pending_row *prev, *next;
+};
+
+struct spend {
+	struct store *store;
+	const struct config *cfg;
+	sqlite3_stmt *insert, *sum, *sum_key, *recent;
+	struct pending_row *pending;
+	struct window day, month, proxy;
+	struct key_budget *keys;
+	size_t n_keys;
+	struct dep_costs *deps;
+	size_t n_deps;
+	bool write_failing, read_failing; /* a failure is logged once until it clears */
+	char which[80];
+};
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1..12). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = floor_div(y, 400);
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += 719468;
+	era = floor_div(z, 146097);
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+static void local_tm(int64_t ms, struct tm *tm)
+{
+	time_t t = (time_t)floor_div(ms, 1000);
+
+	if (!localtime_r(&t, tm))
+		memset(tm, 0, sizeof(*tm));
+}
+
+/* The local day number (days since 1970-01-01) holding ms. */
+static int64_t local_day(int64_t ms)
+{
+	struct tm tm;
+
+	local_tm(ms, &tm);
+	return days_from_civil(tm.tm_year + 1900LL, tm.tm_mon + 1, tm.tm_mday);
+}
+
+/* The first local instant of a local day number, in ms. */
+static int64_t local_midnight_ms(int64_t day)
+{
+	struct tm tm = {0};
+	int64_t y;
+	int m, d;
+
+	civil_from_days(day, &y, &m, &d);
+	tm.tm_year = (int)(y - 1900);
+	tm.tm_mon = m - 1;
+	tm.tm_mday = d;
+	tm.tm_isdst = -1;
+	return (int64_t)mktime(&tm) * 1000;
+}
+
+static void day_string(int64_t day, char out[16])
+{
+	int64_t y;
+	int m, d;
+
+	civil_from_days(day, &y, &m, &d);
+	snprintf(out, 16, "%04d-%02d-%02d", (int)y, m, d);
+}
+
+/* The period of span_s (SPAN_MONTH, 0 = lifetime, or seconds) holding now_ms. */
+static void period(int64_t span_s, int64_t now_ms, int64_t *start, int64_t *end)
+{
+	int64_t day, first, y;
+	int m, d;
+
+	if (span_s == 0) {
+		*start = INT64_MIN;
+		*end = INT64_MAX;
+		return;
+	}
+	if (span_s == SPAN_MONTH) {
+		day = local_day(now_ms);
+		civil_from_days(day, &y, &m, &d);
+		first = day - (d - 1);
+		*start = local_midnight_ms(first);
+		*end = local_midnight_ms(m == 12 ? days_from_civil(y + 1, 1, 1)
+						 : days_from_civil(y, m + 1, 1));
+	} else if (span_s % DAY_S == 0) {
+		first = floor_div(local_day(now_ms), span_s / DAY_S) * (span_s / DAY_S);
+		*start = local_midnight_ms(first);
+		*end = local_midnight_ms(first + span_s / DAY_S);
+	} else {
+		*start = floor_div(now_ms, span_s * 1000) * span_s * 1000;
+		*end = *start + span_s * 1000;
+	}
+	/* Zones whose midnight falls in a DST gap: never leave now outside its own period. */
+	if (*start > now_ms)
+		*start = now_ms;
+	if (*end <= now_ms)
+		*end = now_ms + 1;
+}
+
+static void failed(struct spend *s, bool *failing, const char *what)
+{
+	if (!*failing)
+		log_error("spend: %s the spend ledger failed: %s; budgets keep counting this "
+			  "process's calls",
+			  what, sqlite3_errmsg(store_db(s->store)));
+	*failing = true;
+}
+
+static void worked(bool *failing, const char *what)
+{
+	if (*failing)
+		log_info("spend: %s the spend ledger works again", what);
+	*failing = false;
+}
+
+/* Sum of cost_usd over [start, end), for one key_hash or (NULL) all. */
+static int db_sum(struct spend *s, const char *key_hash, int64_t start, int64_t end, double *out)
+{
+	sqlite3_stmt *st = key_hash ? s->sum_key : s->sum;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, start);
+	sqlite3_bind_int64(st, 2, end);
+	if (key_hash)
+		sqlite3_bind_text(st, 3, key_hash, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_double(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW) {
+		failed(s, &s->read_failing, "reading");
+		return -EIO;
+	}
+	worked(&s->read_failing, "reading");
+	return 0;
+}
+
+/* The cost of the rows of w's period (and key_hash's, NULL = all keys) that wait for the
+ * database. */
+static double pending_usd(const struct spend *s, const struct window *w, const char *key_hash)
+{
+	double usd = 0;
+
+	for (const struct pending_row *p = s->pending; p; p = p->next)
+		if (p->e.ts_ms >= w->start_ms && p->e.ts_ms < w->end_ms &&
+		    (!key_hash || (p->e.key_hash && strcmp(key_hash, p->e.key_hash) == 0)))
+			usd += p->e.cost_usd;
+	return usd;
+}
+
+/* Makes w hold the period of span_s holding at_ms, loading its total if needed. Returns 0, or
+ * -EIO when the total could not be read (w then counts only this process's records). */
+static int refresh(struct spend *s, struct window *w, int64_t span_s, const char *key_hash,
+		   int64_t at_ms)
+{
+	double sum;
+
+	if (at_ms < w->start_ms || at_ms >= w->end_ms) {
+		period(span_s, at_ms, &w->start_ms, &w->end_ms);
+		w->total_usd = 0;
+		w->unsaved_usd = 0;
+		w->loaded = false;
+	}
+	if (w->loaded)
+		return 0;
+	if (db_sum(s, key_hash, w->start_ms, w->end_ms, &sum) < 0)
+		return -EIO;
+	/* Records made while the total was unreadable are in the database, in unsaved, or
+	 * still waiting for a lock to go. */
+	w->total_usd = sum + w->unsaved_usd + pending_usd(s, w, key_hash);
+	w->loaded = true;
+	return 0;
+}
+
+static struct key_budget *find_key(struct spend *s, const char *key_hash)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_keys; i++)
+		if (strcmp(s->keys[i].hash, key_hash) == 0)
+			return &s->keys[i];
+	return NULL;
+}
+
+static struct key_budget *add_key(struct spend *s, const char *key_hash, int64_t span_s)
+{
+	struct key_budget *k;
+
+	s->keys = xrealloc(s->keys, (s->n_keys + 1) * sizeof(*s->keys));
+	k = &s->keys[s->n_keys++];
+	memset(k, 0, sizeof(*k));
+	k->hash = xstrdup(key_hash);
+	k->span_s = span_s;
+	return k;
+}
+
+/* The budget of a capped key, created on first use (normally at spend_create). key_hash NULL
+ * = computed from the key. */
+static struct key_budget *key_budget(struct spend *s, const char *key_hash,
+				     const struct config_key *key)
+{
+	struct key_budget *k;
+	char hash[65];
+
+	if (!key_hash) {
+		sha256_hex(key->key, strlen(key->key), hash);
+		key_hash = hash;
+	}
+	k = find_key(s, key_hash);
+	if (!k)
+		return add_key(s, key_hash, key->budget_duration_s);
+	if (k->span_s != key->budget_duration_s) {
+		k->span_s = key->budget_duration_s;
+		memset(&k->w, 0, sizeof(k->w));
+	}
+	return k;
+}
+
+static int prepare(struct spend *s)
+{
+	sqlite3 *db = store_db(s->store);
+
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO spend (ts_ms, day, model_group, deployment, key_hash,"
+			       " input_tokens, output_tokens, cost_usd, cost_source, estimated)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+			       -1, &s->insert, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "SELECT cost_usd FROM spend WHERE ts_ms >= ?2 AND deployment = ?1"
+			       " AND estimated = 0 ORDER BY ts_ms DESC LIMIT ?3",
+			       -1, &s->recent, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "SELECT COALESCE(SUM(cost_usd), 0) FROM spend"
+			       " WHERE ts_ms >= ?1 AND ts_ms < ?2",
+			       -1, &s->sum, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "SELECT COALESCE(SUM(cost_usd), 0) FROM spend"
+			       " WHERE key_hash = ?3 AND ts_ms >= ?1 AND ts_ms < ?2",
+			       -1, &s->sum_key, NULL) != SQLITE_OK) {
+		log_error("spend: the spend table is unusable: %s (the database schema is older "
+			  "than this hermetic; restart it to migrate)",
+			  sqlite3_errmsg(db));
+		return -EIO;
+	}
+	return 0;
+}
+
+struct spend *spend_create(struct store *store, const struct config *cfg)
+{
+	struct spend *s = xcalloc(1, sizeof(*s));
+	int64_t now = now_wall_ms();
+	char hash[65];
+	struct key_budget *k;
+	size_t i;
+
+	s->store = store;
+	s->cfg = cfg;
+	if (prepare(s) < 0) {
+		spend_destroy(s);
+		return NULL;
+	}
+	refresh(s, &s->day, DAY_S, NULL, now);
+	refresh(s, &s->month, SPAN_MONTH, NULL, now);
+	if (cfg->litellm_settings.max_budget_usd > 0)
+		refresh(s, &s->proxy, cfg->litellm_settings.budget_duration_s, NULL, now);
+	for (i = 0; i < cfg->n_keys; i++) {
+		if (cfg->keys[i].max_budget_usd <= 0)
+			continue;
+		sha256_hex(cfg->keys[i].key, strlen(cfg->keys[i].key), hash);
+		k = add_key(s, hash, cfg->keys[i].budget_duration_s);
+		refresh(s, &k->w, k->span_s, k->hash, now);
+	}
+	return s;
+}
+
+void spend_destroy(struct spend *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	/* Rows waiting for a locked database: a last try (their callbacks use s). */
+	if (s->pending)
+		store_flush(s->store);
+	sqlite3_finalize(s->insert);
+	sqlite3_finalize(s->sum);
+	sqlite3_finalize(s->sum_key);
+	sqlite3_finalize(s->recent);
+	for (i = 0; i < s->n_keys; i++)
+		free(s->keys[i].hash);
+	free(s->keys);
+	for (i = 0; i < s->n_deps; i++)
+		free(s->deps[i].id);
+	free(s->deps);
+	free(s);
+}
+
+static int insert(struct spend *s, const struct spend_entry *e)
+{
+	sqlite3_stmt *st = s->insert;
+	char day[16];
+	int rc;
+
+	day_string(local_day(e->ts_ms), day);
+	sqlite3_bind_int64(st, 1, e->ts_ms);
+	sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, e->model_group, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, e->deployment, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, e->key_hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, e->input_tokens);
+	sqlite3_bind_int64(st, 7, e->output_tokens);
+	sqlite3_bind_double(st, 8, e->cost_usd);
+	sqlite3_bind_text(st, 9, e->cost_source, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 10, e->estimated);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	/* Another process's lock is logged by the store, and the row waits for it. */
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		return -EBUSY;
+	if (rc != SQLITE_DONE) {
+		failed(s, &s->write_failing, "writing");
+		return -EIO;
+	}
+	worked(&s->write_failing, "writing");
+	return 0;
+}
+
+static void add(struct window *w, int64_t ts_ms, double cost_usd, bool saved)
+{
+	if (ts_ms < w->start_ms || ts_ms >= w->end_ms)
+		return;
+	w->total_usd += cost_usd;
+	if (!saved)
+		w->unsaved_usd += cost_usd;
+}
+
+/* A row counted in the totals whose write finally failed: from now on only unsaved keeps it
+ * across a reload of its window. */
+static void keep_unsaved(struct window *w, int64_t ts_ms, double cost_usd)
+{
+	if (ts_ms >= w->start_ms && ts_ms < w->end_ms)
+		w->unsaved_usd += cost_usd;
+}
+
+static void add_unsaved(struct spend *s, const struct spend_entry *e)
+{
+	struct key_budget *k = e->key_hash ? find_key(s, e->key_hash) : NULL;
+
+	keep_unsaved(&s->day, e->ts_ms, e->cost_usd);
+	keep_unsaved(&s->month, e->ts_ms, e->cost_usd);
+	if (s->cfg->litellm_settings.max_budget_usd > 0)
+		keep_unsaved(&s->proxy, e->ts_ms, e->cost_usd);
+	if (k)
+		keep_unsaved(&k->w, e->ts_ms, e->cost_usd);
+}
+
+static void pending_free(struct pending_row *p)
+{
+	free((char *)p->e.model_group);
+	free((char *)p->e.deployment);
+	free((char *)p->e.key_hash);
+	free((char *)p->e.cost_source);
+	free(p);
+}
+
+static int write_pending(struct store *store, void *arg)
+{
+	struct pending_row *p = arg;
+
+	return insert(p->s, &p->e);
+}
+
+/* The row waited for a lock and is written now (rc 0: the database's sums hold it), or never
+ * will be (unsaved keeps it in the totals until its period ends). */
+static void on_pending_written(void *arg, int rc)
+{
+	struct pending_row *p = arg;
+	struct spend *s = p->s;
+
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		s->pending = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	if (rc < 0) {
+		log_error("spend: a ledger row of $%.6f (%s) was not written: %s; budgets keep"
+			  " counting it until its period ends",
+			  p->e.cost_usd, p->e.model_group, store_error(s->store));
+		add_unsaved(s, &p->e);
+	}
+	pending_free(p);
+}
+
+/* Writes the row, or queues it behind another process's lock (store_write). Returns 0 when
+ * written, -EINPROGRESS when it waits, or -EIO. */
+static int write_entry(struct spend *s, const struct spend_entry *e)
+{
+	struct pending_row *p = xcalloc(1, sizeof(*p));
+	int rc;
+
+	p->s = s;
+	p->e = *e;
+	p->e.model_group = xstrdup(e->model_group);
+	p->e.deployment = xstrdup(e->deployment);
+	p->e.key_hash = e->key_hash ? xstrdup(e->key_hash) : NULL;
+	p->e.cost_source = xstrdup(e->cost_source);
+	rc = store_write(s->store, write_pending, p, on_pending_written);
+	if (rc != -EINPROGRESS) {
+		pending_free(p);
+		if (rc == -EBUSY) /* no loop to wait on (a CLI command): as final as any error */
+			failed(s, &s->write_failing, "writing");
+		return rc < 0 ? -EIO : 0;
+	}
+	p->next = s->pending;
+	if (p->next)
+		p->next->prev = p;
+	s->pending = p;
+	return rc;
+}
+
+static struct dep_costs *find_dep(struct spend *s, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_deps; i++)
+		if (strcmp(s->deps[i].id, id) == 0)
+			return &s->deps[i];
+	return NULL;
+}
+
+static void push_cost(struct dep_costs *d, double usd)
+{
+	d->usd[d->pos] = usd;
+	d->pos = (d->pos + 1) % MEAN_CALLS;
+	if (d->n < MEAN_CALLS)
+		d->n++;
+}
+
+/* Only deployments whose history was loaded keep one: a later load reads this row anyway. */
+static void note_cost(struct spend *s, const char *deployment, double usd)
+{
+	struct dep_costs *d = find_dep(s, deployment);
+
+	if (d)
+		push_cost(d, usd);
+}
+
+static struct dep_costs *load_dep(struct spend *s, const char *id, int64_t now_ms)
+{
+	sqlite3_stmt *st = s->recent;
+	struct dep_costs *d;
+	int rc;
+
+	if (s->n_deps >= MEAN_DEPLOYMENTS)
+		return NULL;
+	s->deps = xrealloc(s->deps, (s->n_deps + 1) * sizeof(*s->deps));
+	d = &s->deps[s->n_deps++];
+	memset(d, 0, sizeof(*d));
+	d->id = xstrdup(id);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now_ms - MEAN_WINDOW_MS);
+	sqlite3_bind_int(st, 3, MEAN_CALLS);
+	for (;;) {
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW)
+			break;
+		push_cost(d, sqlite3_column_double(st, 0));
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		failed(s, &s->read_failing, "reading");
+	return d;
+}
+
+int spend_deployment_mean(struct spend *s, const char *deployment, int64_t now_ms, double *mean_usd)
+{
+	struct dep_costs *d = find_dep(s, deployment);
+	double sum = 0;
+	size_t i;
+
+	if (!d)
+		d = load_dep(s, deployment, now_ms);
+	if (!d || d->n == 0)
+		return -ENOENT;
+	for (i = 0; i < d->n; i++)
+		sum += d->usd[i];
+	*mean_usd = sum / (double)d->n;
+	return 0;
+}
+
+double spend_estimate_usd(size_t prompt_bytes, int64_t output_tokens, double input_price,
+			  double output_price, double mean_usd)
+{
+	if (input_price > 0 || output_price > 0)
+		return (double)(prompt_bytes / 4) * (input_price > 0 ? input_price : 0) +
+		       (double)(output_tokens > 0 ? output_tokens : 0) *
+			       (output_price > 0 ? output_price : 0);
+	return mean_usd >= 0 && isfinite(mean_usd) ? mean_usd : -1;
+}
+
+int spend_record(struct spend *s, const struct spend_entry *e)
+{
+	struct key_budget *k = e->key_hash ? find_key(s, e->key_hash) : NULL;
+	const int64_t proxy_span = s->cfg->litellm_settings.budget_duration_s;
+	bool proxy = s->cfg->litellm_settings.max_budget_usd > 0;
+	int rc;
+
+	/* Move windows whose period ended to the entry's period before it is written. */
+	if (e->ts_ms >= s->day.end_ms)
+		refresh(s, &s->day, DAY_S, NULL, e->ts_ms);
+	if (e->ts_ms >= s->month.end_ms)
+		refresh(s, &s->month, SPAN_MONTH, NULL, e->ts_ms);
+	if (proxy && e->ts_ms >= s->proxy.end_ms)
+		refresh(s, &s->proxy, proxy_span, NULL, e->ts_ms);
+	if (k && e->ts_ms >= k->w.end_ms)
+		refresh(s, &k->w, k->span_s, k->hash, e->ts_ms);
+	/* A row that waits for the database counts as saved: it is in s->pending, which a
+	 * reload adds, until it is written or given up (then unsaved). */
+	rc = write_entry(s, e);
+	add(&s->day, e->ts_ms, e->cost_usd, rc != -EIO);
+	add(&s->month, e->ts_ms, e->cost_usd, rc != -EIO);
+	if (proxy)
+		add(&s->proxy, e->ts_ms, e->cost_usd, rc != -EIO);
+	if (k)
+		add(&k->w, e->ts_ms, e->cost_usd, rc != -EIO);
+	if (!e->estimated)
+		note_cost(s, e->deployment, e->cost_usd);
+	return rc;
+}
+
+/* Python's repr() of a float, which is what LiteLLM prints: the shortest digits that read back
+ * as v, positional with at least one decimal for 1e-4 <= |v| < 1e16. */
+static void py_float(double v, char *out, size_t len)
+{
+	char tmp[40], *e;
+	int prec, exp;
+
+	if (!isfinite(v)) {
+		snprintf(out, len, "%s", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+		return;
+	}
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+	e = strchr(tmp, 'e');
+	exp = e ? (int)strtol(e + 1, NULL, 10) : 0;
+	if (v != 0 && (exp < -4 || exp >= 16)) {
+		snprintf(out, len, "%s", tmp);
+		return;
+	}
+	snprintf(out, len, "%.*f", prec - 1 - exp > 1 ? prec - 1 - exp : 1, v);
+}
+
+struct cap {
+	const char *name;
+	double max_usd;
+	struct window *w;
+	int64_t span_s;
+	const char *key_hash; /* NULL = all keys */
+	int window;	      /* W_DAY... for a hold */
+};
+
+static size_t caps_of(struct spend *s, const char *key_hash, const struct config_key *key,
+		      struct cap caps[4])
+{
+	const struct config *cfg = s->cfg;
+	struct key_budget *k;
+	size_t n = 0;
+
+	if (cfg->budget.daily_usd > 0)
+		caps[n++] = (struct cap){.name = "daily",
+					 .max_usd = cfg->budget.daily_usd,
+					 .w = &s->day,
+					 .span_s = DAY_S,
+					 .window = W_DAY};
+	if (cfg->budget.monthly_usd > 0)
+		caps[n++] = (struct cap){.name = "monthly",
+					 .max_usd = cfg->budget.monthly_usd,
+					 .w = &s->month,
+					 .span_s = SPAN_MONTH,
+					 .window = W_MONTH};
+	if (cfg->litellm_settings.max_budget_usd > 0)
+		caps[n++] = (struct cap){.name = "max_budget",
+					 .max_usd = cfg->litellm_settings.max_budget_usd,
+					 .w = &s->proxy,
+					 .span_s = cfg->litellm_settings.budget_duration_s,
+					 .window = W_PROXY};
+	if (key && key->max_budget_usd > 0) {
+		k = key_budget(s, key_hash, key);
+		if (key->alias)
+			snprintf(s->which, sizeof(s->which), "key:%s", key->alias);
+		else
+			snprintf(s->which, sizeof(s->which), "key:%.8s", k->hash);
+		caps[n++] = (struct cap){.name = s->which,
+					 .max_usd = key->max_budget_usd,
+					 .w = &k->w,
+					 .span_s = k->span_s,
+					 .key_hash = k->hash,
+					 .window = W_KEY + (int)(k - s->keys)};
+	}
+	return n;
+}
+
+int spend_check(struct spend *s, const char *key_hash, const struct config_key *key, int64_t now_ms,
+		char *msg, size_t msg_len, const char **which)
+{
+	return spend_reserve(s, key_hash, key, now_ms, 0, NULL, msg, msg_len, which);
+}
+
+static void refused(const struct cap *c, char *msg, size_t msg_len)
+{
+	char cost[40], max[40], held[40];
+	int n;
+
+	if (!msg || !msg_len)
+		return;
+	py_float(c->w->total_usd, cost, sizeof(cost));
+	py_float(c->max_usd, max, sizeof(max));
+	n = snprintf(msg, msg_len, "Budget has been exceeded! Current cost: %s, Max budget: %s",
+		     cost, max);
+	if (c->w->total_usd < c->max_usd && n > 0 && (size_t)n < msg_len) {
+		py_float(c->w->reserved_usd, held, sizeof(held));
+		snprintf(msg + n, msg_len - (size_t)n, "; calls in flight may add %s", held);
+	}
+}
+
+static struct window *window_of(struct spend *s, int window)
+{
+	switch (window) {
+	case W_DAY:
+		return &s->day;
+	case W_MONTH:
+		return &s->month;
+	case W_PROXY:
+		return &s->proxy;
+	default:
+		return &s->keys[window - W_KEY].w;
+	}
+}
+
+int spend_reserve(struct spend *s, const char *key_hash, const struct config_key *key,
+		  int64_t now_ms, double est_usd, struct spend_hold *hold, char *msg,
+		  size_t msg_len, const char **which)
+{
+	struct cap caps[4];
+	size_t i, n = caps_of(s, key_hash, key, caps);
+	int busy = -1; /* the cap that refuses */
+	double usd;
+
+	if (msg && msg_len)
+		msg[0] = '\0';
+	if (which)
+		*which = NULL;
+	if (hold)
+		memset(hold, 0, sizeof(*hold));
+	for (i = 0; i < n; i++) {
+		if (refresh(s, caps[i].w, caps[i].span_s, caps[i].key_hash, now_ms) < 0) {
+			if (msg && msg_len)
+				snprintf(msg, msg_len,
+					 "Budget check failed: the spend ledger cannot be read "
+					 "(see hermetic's log)");
+			if (which)
+				*which = caps[i].name;
+			return -EIO;
+		}
+		if (caps[i].w->total_usd + caps[i].w->reserved_usd < caps[i].max_usd)
+			continue;
+		/* A cap reached by spend wins over one only reservations fill. */
+		if (busy < 0 || caps[i].w->total_usd >= caps[i].max_usd)
+			busy = (int)i;
+		if (caps[i].w->total_usd >= caps[i].max_usd)
+			break;
+	}
+	if (busy >= 0) {
+		refused(&caps[busy], msg, msg_len);
+		if (which)
+			*which = caps[busy].name;
+		return caps[busy].w->total_usd >= caps[busy].max_usd ? -EDQUOT : -EBUSY;
+	}
+	if (!hold)
+		return 0;
+	for (i = 0; i < n; i++) {
+		struct window *w = caps[i].w;
+
+		usd = est_usd >= 0 && isfinite(est_usd)
+			      ? est_usd
+			      : caps[i].max_usd - w->total_usd - w->reserved_usd;
+		w->reserved_usd += usd;
+		w->n_held++;
+		hold->usd[hold->n] = usd;
+		hold->window[hold->n++] = caps[i].window;
+	}
+	return 0;
+}
+
+void spend_release(struct spend *s, struct spend_hold *hold)
+{
+	size_t i;
+
+	for (i = 0; i < hold->n; i++) {
+		struct window *w = window_of(s, hold->window[i]);
+
+		w->reserved_usd -= hold->usd[i];
+		/* The last one out leaves exactly nothing, not a rounding residue. */
+		if (--w->n_held <= 0) {
+			w->n_held = 0;
+			w->reserved_usd = 0;
+		}
+	}
+	hold->n = 0;
+}
+
+double spend_day_usd(struct spend *s, int64_t now_ms)
+{
+	refresh(s, &s->day, DAY_S, NULL, now_ms);
+	return s->day.total_usd;
+}
+
+double spend_month_usd(struct spend *s, int64_t now_ms)
+{
+	refresh(s, &s->month, SPAN_MONTH, NULL, now_ms);
+	return s->month.total_usd;
+}
+
+double spend_key_remaining_usd(struct spend *s, const char *key_hash, const struct config_key *key,
+			       int64_t now_ms)
+{
+	struct key_budget *k;
+
+	if (!key || key->max_budget_usd <= 0)
+		return -1;
+	k = key_budget(s, key_hash, key);
+	refresh(s, &k->w, k->span_s, k->hash, now_ms);
+	return key->max_budget_usd - k->w.total_usd;
+}
+
+double spend_proxy_remaining_usd(struct spend *s, int64_t now_ms)
+{
+	const struct config_litellm_settings *ls = &s->cfg->litellm_settings;
+
+	if (ls->max_budget_usd <= 0)
+		return -1;
+	refresh(s, &s->proxy, ls->budget_duration_s, NULL, now_ms);
+	return ls->max_budget_usd - s->proxy.total_usd;
+}
+
+/* One line of the report. */
+struct report_row {
+	char day[16];
+	char *group;
+	int64_t calls, input_tokens, output_tokens, estimated;
+	double cost_usd;
+};
+
+static int report_rows(struct store *store, int days, int64_t now_ms, struct report_row **out,
+		       size_t *n_out)
+{
+	sqlite3 *db = store_db(store);
+	struct report_row *rows = NULL, *r;
+	size_t n = 0;
+	char first[16], last[16];
+	int64_t today = local_day(now_ms);
+	sqlite3_stmt *st;
+	int rc;
+
+	day_string(today - (days - 1), first);
+	day_string(today, last);
+	rc = sqlite3_prepare_v2(db,
+				"SELECT day, model_group, COUNT(*), SUM(input_tokens),"
+				" SUM(output_tokens), SUM(cost_usd), SUM(estimated) FROM spend"
+				" WHERE day >= ?1 AND day <= ?2 GROUP BY day, model_group"
+				" ORDER BY day DESC, model_group",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, first, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, last, -1, SQLITE_STATIC);
+	for (;;) {
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW)
+			break;
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		r = &rows[n++];
+		snprintf(r->day, sizeof(r->day), "%s", (const char *)sqlite3_column_text(st, 0));
+		r->group = xstrdup((const char *)sqlite3_column_text(st, 1));
+		r->calls = sqlite3_column_int64(st, 2);
+		r->input_tokens = sqlite3_column_int64(st, 3);
+		r->output_tokens = sqlite3_column_int64(st, 4);
+		r->cost_usd = sqlite3_column_double(st, 5);
+		r->estimated = sqlite3_column_int64(st, 6);
+	}
+	sqlite3_finalize(st);
+out:
+	*out = rows;
+	*n_out = n;
+	if (rc == SQLITE_DONE)
+		return 0;
+	log_error("spend: reading the spend ledger failed: %s", sqlite3_errmsg(db));
+	return -EIO;
+}
+
+int spend_report(struct store *store, int days, int64_t now_ms, FILE *out)
+{
+	struct report_row *rows, total = {"total", NULL, 0, 0, 0, 0, 0};
+	int width = (int)strlen("MODEL GROUP");
+	size_t n, i;
+	int rc;
+
+	if (days < 1 || days > SPEND_REPORT_MAX_DAYS)
+		return -EINVAL;
+	rc = report_rows(store, days, now_ms, &rows, &n);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((int)strlen(rows[i].group) > width)
+			width = (int)strlen(rows[i].group);
+		total.calls += rows[i].calls;
+		total.input_tokens += rows[i].input_tokens;
+		total.output_tokens += rows[i].output_tokens;
+		total.cost_usd += rows[i].cost_usd;
+		total.estimated += rows[i].estimated;
+	}
+	fprintf(out, "%-10s  %-*s  %8s  %13s  %13s  %12s  %9s\n", "DAY", width, "MODEL GROUP",
+		"CALLS", "INPUT TOKENS", "OUTPUT TOKENS", "COST USD", "ESTIMATED");
+	for (i = 0; i < n; i++)
+		fprintf(out, "%-10s  %-*s  %8lld  %13lld  %13lld  %12.6f  %9lld\n", rows[i].day,
+			width, rows[i].group, (long long)rows[i].calls,
+			(long long)rows[i].input_tokens, (long long)rows[i].output_tokens,
+			rows[i].cost_usd, (long long)rows[i].estimated);
+	fprintf(out, "%-10s  %-*s  %8lld  %13lld  %13lld  %12.6f  %9lld\n", total.day, width, "",
+		(long long)total.calls, (long long)total.input_tokens,
+		(long long)total.output_tokens, total.cost_usd, (long long)total.estimated);
+out:
+	for (i = 0; i < n; i++)
+		free(rows[i].group);
+	free(rows);
+	return rc;
+}
+
+static int usage_since(sqlite3 *db, int64_t since_ms, struct spend_usage *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(*), coalesce(sum(input_tokens), 0), "
+			       "coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0) "
+			       "FROM spend WHERE ts_ms >= ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, since_ms);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->calls = sqlite3_column_int64(st, 0);
+		out->input_tokens = sqlite3_column_int64(st, 1);
+		out->output_tokens = sqlite3_column_int64(st, 2);
+		out->cost_usd = sqlite3_column_double(st, 3);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+int spend_usage(struct store *store, int64_t now_ms, struct spend_usage *today,
+		struct spend_usage *month)
+{
+	time_t now = (time_t)(now_ms / 1000);
+	struct tm tm;
+	int64_t day_ms, month_ms;
+
+	localtime_r(&now, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	day_ms = (int64_t)mktime(&tm) * 1000;
+	tm.tm_mday = 1;
+	tm.tm_isdst = -1;
+	month_ms = (int64_t)mktime(&tm) * 1000;
+	if (usage_since(store_db(store), day_ms, today) < 0)
+		return -EIO;
+	return usage_since(store_db(store), month_ms, month);
+}

@@ -1,0 +1,170 @@
+/* spend: the ledger of upstream calls (one SQLite row each) and the budget checks made before
+ * every upstream call; replaces LiteLLM's Postgres spend tracking.
+ *
+ * Budget windows are fixed periods, not rolling ones, in the process time zone (main sets TZ
+ * from cfg->timezone, so localtime_r() gives the configured zone):
+ *   - budget.daily_usd: the local calendar day (resets at local midnight);
+ *   - budget.monthly_usd: the local calendar month;
+ *   - a budget_duration_s that is a whole number of days (N * 86400): periods of N local days
+ *     starting at local midnight, aligned to the local days counted since 1970-01-01 (so "1d"
+ *     resets at every local midnight, "7d" every 7 local days, "1mo" = 30 days);
+ *   - any other budget_duration_s: periods aligned to multiples of the duration since the Unix
+ *     epoch (UTC), e.g. "1h" resets on every full UTC hour;
+ *   - budget_duration_s 0: lifetime (never resets).
+ * A row belongs to the period holding its ts_ms. Totals come from the database at start and
+ * whenever a period begins, and are then kept in memory, so spend_check() never touches SQLite
+ * within a period. Single-threaded (the event loop).
+ *
+ * Calls in flight count too: before each upstream attempt the router reserves an estimate of
+ * its cost (spend_reserve) in every capped period, and settles it when the answer comes
+ * (spend_release, then spend_record of the real or estimated cost). A call that finds the rest
+ * of a cap reserved is told to wait (-EBUSY), so concurrent calls cannot all pass a check made
+ * before any of them is recorded: the cap holds within one call's cost. Reservations live in
+ * memory (a crash loses them with the calls; the ledger holds what was recorded).
+ */
+#ifndef HERMETIC_SPEND_H
+#define HERMETIC_SPEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/config.h"
+#include "core/store.h"
+
+/* The schema, run by store.c as a migration. day is YYYY-MM-DD in the process time zone when
+ * the row was written (for reports); budget windows use ts_ms. */
+#define SPEND_SCHEMA_SQL                                                                           \
+	"CREATE TABLE spend (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"                      \
+	" day TEXT NOT NULL, model_group TEXT NOT NULL, deployment TEXT NOT NULL,"                 \
+	" key_hash TEXT NOT NULL, input_tokens INTEGER NOT NULL,"                                  \
+	" output_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, cost_source TEXT NOT NULL)"      \
+	" STRICT;"                                                                                 \
+	" CREATE INDEX spend_day ON spend (day);"                                                  \
+	" CREATE INDEX spend_ts ON spend (ts_ms);"                                                 \
+	" CREATE INDEX spend_key_ts ON spend (key_hash, ts_ms);"
+
+/* Migration 3: every index is written on every call's commit, on the loop. Budget sums need
+ * only ts_ms (a per-key sum filters that range, cached per period); the report's day scan is
+ * a CLI command over at most months of rows. */
+#define SPEND_LEAN_SQL "DROP INDEX IF EXISTS spend_day; DROP INDEX IF EXISTS spend_key_ts;"
+
+/* Migration 4: rows whose cost is an estimate (a call cut, cancelled, timed out or over the
+ * size cap before the provider's usage arrived). Older estimated rows said so in cost_source. */
+#define SPEND_ESTIMATED_SQL                                                                        \
+	"ALTER TABLE spend ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;"                       \
+	" UPDATE spend SET estimated = 1 WHERE cost_source = 'estimate';"
+
+#define SPEND_REPORT_MAX_DAYS 3660
+
+/* Output tokens assumed for an attempt whose request, config and model name no limit. */
+#define SPEND_DEFAULT_OUTPUT_TOKENS 4096
+
+struct spend;
+
+/* Creates the ledger on store (borrowed; must outlive it; spend_destroy flushes the store
+ * when rows of it still wait for a lock) for cfg (borrowed, immutable) and
+ * loads the totals of the current periods. Returns NULL, after logging why, only when the
+ * spend table is unusable (schema missing); a failed read is logged and retried later. */
+struct spend *spend_create(struct store *store, const struct config *cfg);
+void spend_destroy(struct spend *s); /* accepts NULL */
+
+/* One upstream call. Strings are borrowed for the call. */
+struct spend_entry {
+	int64_t ts_ms; /* when the call ended (wall clock) */
+	const char *model_group, *deployment;
+	const char *key_hash; /* SHA-256 hex of the caller's key, or "internal" in-process */
+	int64_t input_tokens, output_tokens;
+	double cost_usd;
+	const char *cost_source; /* "upstream" | "model_info" | "none" | "estimate" */
+	bool estimated;		 /* no usage arrived: tokens and cost are estimates */
+};
+
+/* Commits one row (one short transaction) and adds the cost to the in-memory totals of the
+ * periods holding e->ts_ms. Returns 0; -EINPROGRESS when another process holds the lock of
+ * state.db: the row (copied) waits in store_write's queue and is written once the lock goes,
+ * counted in the totals meanwhile and not again when it lands; or -EIO when the row could not
+ * be written: the totals still include the cost (budgets fail closed, they never under-count)
+ * and keep including it when a period's total is reloaded; the failure is logged once until
+ * writes work again. A row given up while waiting (the lock outlived spend_destroy's last
+ * try) is kept the same way and logged. */
+int spend_record(struct spend *s, const struct spend_entry *e);
+
+/* Called before each upstream call. Caps checked, in this order: budget.daily_usd,
+ * budget.monthly_usd, litellm_settings.max_budget_usd per its budget_duration_s, then
+ * key->max_budget_usd per key->budget_duration_s when key is not NULL (key_hash is its SHA-256
+ * hex, computed when NULL; key is normally an element of cfg->keys). A cap of 0 means none; a
+ * cap is reached when the period's total >= the cap.
+ * Returns 0 when the call may go. Returns -EDQUOT when a cap is reached, with msg set to
+ * LiteLLM's text "Budget has been exceeded! Current cost: <total>, Max budget: <cap>" (numbers
+ * as Python prints floats: 0.5, 2.0, 0.40741249999999996) and *which set to the cap's short
+ * name: "daily", "monthly", "max_budget" or "key:<alias, or the first 8 hex digits of the
+ * hash>". Returns -EIO (fail closed: refuse the call as for -EDQUOT) when a capped period's
+ * total cannot be read from the database, with msg saying so and *which set. msg (msg_len
+ * bytes) and which may be NULL; on 0 msg is "" and *which NULL. *which points into s and is
+ * valid until the next spend_check(). Returns -EBUSY when no cap is reached but the calls in
+ * flight have reserved the rest of one (total + reserved >= cap): the call may wait for them to
+ * settle; msg and *which are set as for -EDQUOT, msg ending "; calls in flight may add
+ * <reserved>". Within a period no SQLite query is made. */
+int spend_check(struct spend *s, const char *key_hash, const struct config_key *key, int64_t now_ms,
+		char *msg, size_t msg_len, const char **which);
+
+/* The reservation of one attempt in flight: what it added to each capped period. Fields are
+ * private; a zeroed hold is empty. */
+struct spend_hold {
+	double usd[4];
+	int window[4];
+	size_t n;
+};
+
+/* spend_check(), then, when the call may go, reserves est_usd (what the attempt may cost) in each
+ * capped period until spend_release(hold). est_usd < 0 (or not finite) means unknown: the
+ * attempt then reserves all that is left of each cap, so it runs alone until it settles. So the
+ * calls that pass while others are in flight overshoot a cap by at most one call's estimate.
+ * On error (-EDQUOT, -EBUSY, -EIO) hold is left empty. hold may be NULL (check only). */
+int spend_reserve(struct spend *s, const char *key_hash, const struct config_key *key,
+		  int64_t now_ms, double est_usd, struct spend_hold *hold, char *msg,
+		  size_t msg_len, const char **which);
+/* Takes the reservation back (the attempt ended; record its cost with spend_record). Accepts an
+ * empty hold; leaves it empty. */
+void spend_release(struct spend *s, struct spend_hold *hold);
+
+/* The mean cost of the last 16 calls of deployment (model_info.id) within 7 days whose cost was
+ * not estimated. The ledger is read once per deployment (at most 256), then kept up to date by
+ * spend_record. Returns 0 with *mean_usd, or -ENOENT when there is no such call. */
+int spend_deployment_mean(struct spend *s, const char *deployment, int64_t now_ms,
+			  double *mean_usd);
+
+/* What an attempt costs, estimated: prompt_bytes / 4 tokens at input_price plus output_tokens
+ * at output_price (USD per token) when either price is known (> 0); else mean_usd, the
+ * deployment's recent mean cost (< 0: none). Returns < 0 when neither is known. */
+double spend_estimate_usd(size_t prompt_bytes, int64_t output_tokens, double input_price,
+			  double output_price, double mean_usd);
+
+/* Total of the local day / calendar month holding now_ms, all keys, in USD. */
+double spend_day_usd(struct spend *s, int64_t now_ms);
+double spend_month_usd(struct spend *s, int64_t now_ms);
+
+/* Remaining budget for the litellm_remaining_api_key_budget_metric gauge: the cap minus the
+ * spend of the current period (negative once overspent), or -1 when there is no cap. */
+double spend_key_remaining_usd(struct spend *s, const char *key_hash, const struct config_key *key,
+			       int64_t now_ms);
+double spend_proxy_remaining_usd(struct spend *s, int64_t now_ms);
+
+/* `hermetic spend [--days N]`: prints one line per local day and model group (calls, input
+ * tokens, output tokens, cost, and how many of the calls have an estimated cost) for the last days
+ * (1..SPEND_REPORT_MAX_DAYS) local days up to and including the day of now_ms, newest day first,
+ * then a total line. Reads the database only, so it works beside a running daemon (WAL readers do
+ * not block). Returns 0, -EINVAL for days out of range, or -EIO (logged). */
+int spend_report(struct store *store, int days, int64_t now_ms, FILE *out);
+
+/* Calls, tokens and cost of the local day and month holding now_ms (for /usage). */
+struct spend_usage {
+	int64_t calls, input_tokens, output_tokens;
+	double cost_usd;
+};
+int spend_usage(struct store *store, int64_t now_ms, struct spend_usage *today,
+		struct spend_usage *month);
+
+#endif

@@ -1,0 +1,248 @@
+/* skill_md: SKILL.md front matter -> name and description.
+ *
+ * The fences are found by hand (a line "---", optional trailing blanks and CR); the YAML
+ * between them goes through libyaml's event parser, reading only the top-level mapping:
+ * `name` and `description` must be scalars, every other value is skipped by counting
+ * collection starts and ends. The event parser never expands aliases and keeps its own
+ * stack on the heap, and the input is capped at SKILL_MD_FRONT_MAX bytes, so hostile input
+ * costs bounded time and memory. Rejected: libyaml's document loader (builds the whole tree
+ * only to read two keys) and a line-based "key: value" scanner (wrong on quoted, folded and
+ * block scalars, which real skills use for long descriptions).
+ */
+#include "tools/skill_md.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+bool skill_md_name_ok(const char *name)
+{
+	size_t i;
+
+	if (!name || !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9')))
+		return false;
+	for (i = 0; name[i]; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '.' || name[i] == '_' || name[i] == '-'))
+			return false;
+	return i <= SKILL_MD_NAME_MAX;
+}
+
+void skill_md_finish(struct skill_md *md)
+{
+	if (!md)
+		return;
+	free(md->name);
+	free(md->description);
+	memset(md, 0, sizeof(*md));
+}
+
+/* Length of the line at p (without its '\n'), and whether it is a "---" fence. */
+static bool is_fence(const char *p, const char *end, size_t *line_len)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+	*line_len = n;
+	while (n > 3 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
+		n--;
+	return n == 3 && memcmp(p, "---", 3) == 0;
+}
+
+/* Finds the YAML between the fences: [*yaml, *yaml + *yaml_len), body after. */
+static int find_fences(const char *text, size_t len, size_t *yaml, size_t *yaml_len, size_t *body,
+		       struct buf *err)
+{
+	const char *end = text + len, *p = text;
+	size_t n;
+
+	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
+	if (!is_fence(p, end, &n) || p + n == end) {
+		buf_puts(err, "SKILL.md must start with a line \"---\" that opens the YAML front "
+			      "matter (name:, description:)");
+		return -EINVAL;
+	}
+	p += n + 1;
+	*yaml = (size_t)(p - text);
+	while (p < end && (size_t)(p - text) <= SKILL_MD_FRONT_MAX) {
+		if (is_fence(p, end, &n)) {
+			*yaml_len = (size_t)(p - text) - *yaml;
+			*body = p + n < end ? (size_t)(p - text) + n + 1 : len;
+			return 0;
+		}
+		p += n + (p + n < end);
+	}
+	buf_printf(err, "the front matter is not closed by a line \"---\" within the first %d KiB",
+		   SKILL_MD_FRONT_MAX / 1024);
+	return -EINVAL;
+}
+
+struct walk {
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	bool have_ev;
+	struct skill_md *md;
+	struct buf *err;
+};
+
+static int next(struct walk *w)
+{
+	if (w->have_ev)
+		yaml_event_delete(&w->ev);
+	w->have_ev = false;
+	if (!yaml_parser_parse(&w->parser, &w->ev)) {
+		if (w->parser.error == YAML_READER_ERROR)
+			buf_puts(w->err, "front matter: ");
+		else
+			buf_printf(w->err, "front matter, SKILL.md line %zu: ",
+				   (size_t)w->parser.problem_mark.line + 2);
+		buf_printf(w->err, "YAML error: %s",
+			   w->parser.problem ? w->parser.problem : "malformed input");
+		return -EINVAL;
+	}
+	w->have_ev = true;
+	return 0;
+}
+
+/* Skips the value whose first event is current (a scalar, alias or whole collection). */
+static int skip_value(struct walk *w)
+{
+	size_t depth = 0;
+
+	do {
+		if (w->ev.type == YAML_SEQUENCE_START_EVENT ||
+		    w->ev.type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (w->ev.type == YAML_SEQUENCE_END_EVENT ||
+			 w->ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		if (depth == 0)
+			return 0;
+	} while (next(w) == 0);
+	return -EINVAL;
+}
+
+/* Stores the current event, which must be a scalar, as the value of key into *dst. */
+static int take_scalar(struct walk *w, const char *key, char **dst)
+{
+	const char *v;
+	size_t n;
+
+	if (*dst) {
+		buf_printf(w->err, "front matter: %s is given twice", key);
+		return -EINVAL;
+	}
+	v = w->ev.type == YAML_SCALAR_EVENT ? (const char *)w->ev.data.scalar.value : NULL;
+	n = v ? w->ev.data.scalar.length : 0;
+	if (!v || strlen(v) != n) {
+		buf_printf(w->err, "front matter: %s must be a string", key);
+		return -EINVAL;
+	}
+	*dst = xstrndup(v, n);
+	return 0;
+}
+
+static int walk_pair(struct walk *w)
+{
+	char *key;
+	int rc;
+
+	if (w->ev.type != YAML_SCALAR_EVENT) {
+		buf_puts(w->err, "front matter: keys must be plain strings");
+		return -EINVAL;
+	}
+	key = xstrndup((const char *)w->ev.data.scalar.value, w->ev.data.scalar.length);
+	rc = next(w);
+	if (rc == 0 && strcmp(key, "name") == 0)
+		rc = take_scalar(w, "name", &w->md->name);
+	else if (rc == 0 && strcmp(key, "description") == 0)
+		rc = take_scalar(w, "description", &w->md->description);
+	else if (rc == 0)
+		rc = skip_value(w);
+	free(key);
+	return rc;
+}
+
+/* Walks the top-level mapping, stopping after its end. */
+static int walk(struct walk *w)
+{
+	int rc;
+
+	do {
+		rc = next(w);
+	} while (rc == 0 && (w->ev.type == YAML_STREAM_START_EVENT ||
+			     w->ev.type == YAML_DOCUMENT_START_EVENT));
+	if (rc < 0)
+		return rc;
+	if (w->ev.type != YAML_MAPPING_START_EVENT) {
+		buf_puts(w->err, "the front matter must be a YAML mapping (name: ..., "
+				 "description: ...)");
+		return -EINVAL;
+	}
+	for (;;) {
+		rc = next(w);
+		if (rc < 0 || w->ev.type == YAML_MAPPING_END_EVENT)
+			return rc;
+		rc = walk_pair(w);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static int check(const struct skill_md *md, struct buf *err)
+{
+	size_t n;
+
+	if (!md->name || !*md->name) {
+		buf_puts(err, "front matter: name is missing");
+		return -EINVAL;
+	}
+	if (!skill_md_name_ok(md->name)) {
+		buf_printf(err, "front matter: name: %s", SKILL_MD_NAME_RULE);
+		return -EINVAL;
+	}
+	n = md->description ? utf8_count(md->description, strlen(md->description)) : 0;
+	if (n == 0 || strspn(md->description, " \t\r\n") == strlen(md->description)) {
+		buf_puts(err, "front matter: description is missing (one line on when to use the "
+			      "skill)");
+		return -EINVAL;
+	}
+	if (n > SKILL_MD_DESC_MAX) {
+		buf_printf(err, "front matter: description is %zu characters; at most %d", n,
+			   SKILL_MD_DESC_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int skill_md_parse(const char *text, size_t len, struct skill_md *out, struct buf *err)
+{
+	struct walk w = {.md = out, .err = err};
+	size_t yaml = 0, yaml_len = 0, body = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = find_fences(text, len, &yaml, &yaml_len, &body, err);
+	if (rc < 0)
+		return rc;
+	if (!yaml_parser_initialize(&w.parser)) {
+		buf_puts(err, "out of memory");
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&w.parser, (const unsigned char *)text + yaml, yaml_len);
+	rc = walk(&w);
+	if (w.have_ev)
+		yaml_event_delete(&w.ev);
+	yaml_parser_delete(&w.parser);
+	if (rc == 0)
+		rc = check(out, err);
+	if (rc < 0)
+		skill_md_finish(out);
+	else
+		out->body = body;
+	return rc;
+}

@@ -1,0 +1,569 @@
+/* tools: the registry the agent calls. Builtin tools are a static table of plug-ins
+ * (src/tools/tool_*.c); those whose toolset is on (and whose offered() agrees) are offered,
+ * then every tool of the connected MCP servers.
+ *
+ * Every call ends in exactly one callback from the loop, whatever happens: arguments that
+ * are not JSON, an unknown name (answered with the closest names), a tool error, a timeout
+ * (the job is cancelled and the model told so) or a cancel. The model reads those as tool
+ * results and can correct itself; none of them fails the turn. Results are cut at
+ * agent.tool_result_max_bytes on a UTF-8 boundary with a note saying how much was cut.
+ *
+ * Trust (README, "Trust"): the caller says whether the turn is tainted. A tainted call of a
+ * tool that writes what later system prompts show (memory, skills) is not run: the call is
+ * stored as a proposal (tool_proposals.c), the notify callback tells the human, and the
+ * model reads that the change awaits approval. web_fetch learns to stay inside
+ * web.allow_hosts. Which results taint is the caller's business (tools_taints answers).
+ *
+ * Builtin schemas are rendered once at create; MCP schemas each time (servers come and go).
+ * MCP descriptions arrive already cut by mcp (MCP_RENDER_DESC_MAX bytes at a sentence end,
+ * with a marker): some servers ship a page of prose per tool and it would be paid on every
+ * request; `mcp list` shows the same text. A request carries at most agent.max_tools tools
+ * (OpenAI refuses more than 128): builtin first, then MCP tools in server order; the log names
+ * the MCP tools left out whenever that set changes.
+ */
+#include "tools/tools.h"
+#include "core/config.h"
+#include "core/json_exact.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "mcp/mcp.h"
+#include "mcp/mcp_render.h"
+#include "tools/tool.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DID_YOU_MEAN_MAX 3
+
+static const struct tool_def *const builtins[] = {
+	&tool_def_memory,	&tool_def_session_search, &tool_def_skills_list,
+	&tool_def_skill_view,	&tool_def_skill_manage,	  &tool_def_read_file,
+	&tool_def_search_files, &tool_def_web_fetch,	  &tool_def_prometheus_query,
+	&tool_def_time,
+};
+
+struct tools {
+	struct tools_env env;
+	tools_notify_cb notify;
+	void *notify_arg;
+	const struct tool_def *offered[ARRAY_LEN(builtins)];
+	size_t n_offered;
+	char *schemas; /* builtin entries, comma-separated, no brackets */
+	uint64_t left_out_hash; /* of the MCP tool names last left out by agent.max_tools */
+};
+
+struct tools_call {
+	struct tools *t;
+	tools_call_cb cb;
+	void *arg;
+	char *name;
+	struct event *ev; /* the timeout, then the deferred delivery */
+	const struct tool_def *def;
+	struct tool_job *job;
+	struct mcp_call *mc;
+	struct buf out;
+	bool is_error;
+	bool finished; /* out holds the result; ev delivers it */
+	bool timed_out;
+	bool cancelled;
+};
+
+static void append_json_string(struct buf *b, const char *s, size_t max)
+{
+	size_t len = s ? strnlen(s, max) : 0;
+
+	buf_json_str(b, s ? s : "", utf8_cut(s ? s : "", len));
+}
+
+static void append_schema(struct buf *b, const char *name, const char *desc, size_t desc_max,
+			  const char *params)
+{
+	if (b->len > 0 && b->data[b->len - 1] != '[')
+		buf_puts(b, ",");
+	buf_puts(b, "{\"type\":\"function\",\"function\":{\"name\":");
+	append_json_string(b, name, 256);
+	buf_puts(b, ",\"description\":");
+	append_json_string(b, desc, desc_max);
+	buf_printf(b, ",\"parameters\":%s}}",
+		   params && *params ? params : "{\"type\":\"object\",\"properties\":{}}");
+}
+
+struct tools *tools_create(const struct tools_env *env)
+{
+	struct tools *t = xcalloc(1, sizeof(*t));
+	struct buf b;
+
+	t->env = *env;
+	buf_init(&b, 0);
+	for (size_t i = 0; i < ARRAY_LEN(builtins); i++) {
+		const struct tool_def *d = builtins[i];
+
+		if (!(env->cfg->toolsets & d->toolset))
+			continue;
+		if (d->offered && !d->offered(env))
+			continue;
+		t->offered[t->n_offered++] = d;
+		append_schema(&b, d->name, d->description, 4096, d->params_json);
+	}
+	t->schemas = buf_steal(&b);
+	buf_finish(&b);
+	return t;
+}
+
+void tools_destroy(struct tools *t)
+{
+	if (!t)
+		return;
+	free(t->schemas);
+	free(t);
+}
+
+static bool mcp_on(const struct tools *t)
+{
+	return t->env.mcp && (t->env.cfg->toolsets & CONFIG_TOOLSET_MCP);
+}
+
+/* MCP tools that fit in a request after the builtin ones. */
+static size_t mcp_room(const struct tools *t)
+{
+	size_t max = (size_t)t->env.cfg->agent.max_tools;
+
+	return max > t->n_offered ? max - t->n_offered : 0;
+}
+
+/* Logs the MCP tools agent.max_tools leaves out, when that set changes. */
+static void note_left_out(struct tools *t, size_t n, size_t room)
+{
+	uint64_t h = 1469598103934665603ULL;
+	struct mcp_tool_info ti;
+	struct buf names;
+	size_t i;
+
+	for (i = room; i < n; i++) {
+		mcp_tool_info(t->env.mcp, i, &ti);
+		for (const char *p = ti.name; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		h = (h ^ ',') * 1099511628211ULL;
+	}
+	if (n <= room)
+		h = 0; /* nothing left out: also the state at create */
+	if (h == t->left_out_hash)
+		return;
+	t->left_out_hash = h;
+	if (n <= room) {
+		log_info("tools: all %zu MCP tools fit in agent.max_tools (%lld) again", n,
+			 (long long)t->env.cfg->agent.max_tools);
+		return;
+	}
+	buf_init(&names, 2048);
+	for (i = room; i < n; i++) {
+		mcp_tool_info(t->env.mcp, i, &ti);
+		if (buf_printf(&names, "%s%s", i > room ? ", " : "", ti.name) < 0)
+			break;
+	}
+	log_warn("tools: %zu builtin + %zu MCP tools exceed agent.max_tools (%lld); %zu MCP "
+		 "tools are left out of every request (narrow them with tools.include): %s%s",
+		 t->n_offered, n, (long long)t->env.cfg->agent.max_tools, n - room, buf_str(&names),
+		 i < n ? ", ..." : "");
+	buf_finish(&names);
+}
+
+void tools_schemas_json(struct tools *t, struct buf *out)
+{
+	buf_puts(out, "[");
+	buf_puts(out, t->schemas);
+	if (mcp_on(t)) {
+		size_t n = mcp_n_tools(t->env.mcp), room = mcp_room(t);
+
+		note_left_out(t, n, room);
+		for (size_t i = 0; i < n && i < room; i++) {
+			struct mcp_tool_info ti;
+
+			mcp_tool_info(t->env.mcp, i, &ti);
+			append_schema(out, ti.name, ti.description, MCP_RENDER_DESC_MAX,
+				      ti.schema_json);
+		}
+	}
+	buf_puts(out, "]");
+}
+
+size_t tools_n_offered(struct tools *t)
+{
+	size_t n = mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0, room = mcp_room(t);
+
+	return t->n_offered + (n < room ? n : room);
+}
+
+size_t tools_n_builtin_max(const struct config *cfg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(builtins); i++)
+		n += (cfg->toolsets & builtins[i]->toolset) != 0;
+	return n;
+}
+
+static const struct tool_def *find_builtin(const struct tools *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_offered; i++)
+		if (strcmp(t->offered[i]->name, name) == 0)
+			return t->offered[i];
+	return NULL;
+}
+
+static bool find_mcp(const struct tools *t, const char *name)
+{
+	size_t n = mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct mcp_tool_info ti;
+
+		mcp_tool_info(t->env.mcp, i, &ti);
+		if (strcmp(ti.name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool tools_read_only(struct tools *t, const char *name)
+{
+	const struct tool_def *d = find_builtin(t, name);
+
+	return d && d->read_only;
+}
+
+bool tools_taints(struct tools *t, const char *name)
+{
+	const struct tool_def *d = find_builtin(t, name);
+
+	return d ? d->taints : find_mcp(t, name);
+}
+
+void tools_source_trust(const struct config *cfg, const char *source, bool *tainted, bool *web_any)
+{
+	size_t i;
+
+	*tainted = false;
+	*web_any = false;
+	if (strncmp(source, "cron:", 5) == 0) {
+		*tainted = true;
+		for (i = 0; i < cfg->n_cron_jobs; i++)
+			if (strcmp(cfg->cron_jobs[i].name, source + 5) == 0)
+				*web_any = cfg->cron_jobs[i].web_fetch == CONFIG_JOB_WEB_ANY;
+	} else if (strncmp(source, "hook:", 5) == 0) {
+		*tainted = true;
+		for (i = 0; i < cfg->n_hooks; i++)
+			if (strcmp(cfg->hooks[i].name, source + 5) == 0)
+				*web_any = cfg->hooks[i].web_fetch == CONFIG_JOB_WEB_ANY;
+	}
+}
+
+void tools_set_notify(struct tools *t, tools_notify_cb cb, void *arg)
+{
+	t->notify = cb;
+	t->notify_arg = arg;
+}
+
+/* "unknown tool "x"; did you mean "y"? Tools: a, b, ..." */
+static void unknown_tool(const struct tools *t, const char *name, struct buf *out)
+{
+	const char *best = NULL;
+	size_t best_d = DID_YOU_MEAN_MAX + 1;
+	size_t n_mcp = mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0;
+
+	buf_printf(out, "unknown tool \"%.100s\"", name);
+	for (size_t i = 0; i < t->n_offered + n_mcp; i++) {
+		struct mcp_tool_info ti;
+		const char *cand;
+		size_t d;
+
+		if (i < t->n_offered) {
+			cand = t->offered[i]->name;
+		} else {
+			mcp_tool_info(t->env.mcp, i - t->n_offered, &ti);
+			cand = ti.name;
+		}
+		d = edit_distance(name, cand, DID_YOU_MEAN_MAX);
+		if (d < best_d) {
+			best_d = d;
+			best = cand;
+		}
+	}
+	if (best)
+		buf_printf(out, "; did you mean \"%s\"?", best);
+	else
+		buf_puts(out, ".");
+	buf_puts(out, " Call only the tools listed in this request.");
+}
+
+/* Redacts our secrets (what a tool read, a file, a page, a server's answer, may quote
+ * one), then cuts to tool_result_max_bytes: in that order, so a secret cut in half at the
+ * cap is not left unrecognised. */
+static void clean_result(struct tools_call *c)
+{
+	size_t max = (size_t)c->t->env.cfg->agent.tool_result_max_bytes, len, keep;
+	bool full = c->out.cap && c->out.len >= c->out.cap;
+	char *clean = log_redact(buf_str(&c->out)), note[96];
+
+	buf_reset(&c->out);
+	c->out.cap = 0;
+	buf_puts(&c->out, clean);
+	free(clean);
+	len = c->out.len;
+	if (len <= max)
+		return;
+	keep = utf8_cut(c->out.data, max);
+	snprintf(note, sizeof(note), "\n[cut: %zu of %zu%s bytes shown]", keep, len,
+		 full ? "+" : "");
+	c->out.len = keep;
+	c->out.data[keep] = '\0';
+	buf_puts(&c->out, note);
+}
+
+static void call_free(struct tools_call *c)
+{
+	if (c->ev)
+		event_free(c->ev);
+	buf_finish(&c->out);
+	free(c->name);
+	free(c);
+}
+
+static void deliver(struct tools_call *c)
+{
+	clean_result(c);
+	c->cb(c->is_error, buf_str(&c->out), c->out.len, c->arg);
+	call_free(c);
+}
+
+/* Result known now: deliver from the loop, not from inside tools_call. */
+static void finish_later(struct tools_call *c, bool is_error)
+{
+	struct timeval zero = {0, 0};
+
+	c->is_error = is_error;
+	c->finished = true;
+	event_del(c->ev);
+	event_add(c->ev, &zero);
+}
+
+static void set_result(struct tools_call *c, bool is_error, const char *text, size_t len)
+{
+	buf_reset(&c->out);
+	if (c->cancelled) {
+		buf_puts(&c->out, "cancelled");
+		is_error = true;
+	} else if (c->timed_out) {
+		buf_printf(&c->out,
+			   "%s timed out after %lld s; try a smaller request or another way",
+			   c->name, (long long)c->t->env.cfg->agent.tool_timeout_s);
+		is_error = true;
+	} else {
+		buf_append(&c->out, text, len);
+	}
+	c->is_error = is_error;
+}
+
+static void on_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct tools_call *c = arg;
+
+	if (c->finished) {
+		deliver(c);
+		return;
+	}
+	/* The timeout: cancel; the job's callback then delivers the timeout text. */
+	c->timed_out = true;
+	if (c->job)
+		c->def->cancel(c->job);
+	else if (c->mc)
+		mcp_call_cancel(c->mc);
+}
+
+static void on_job(bool is_error, const char *text, size_t len, void *arg)
+{
+	struct tools_call *c = arg;
+
+	c->job = NULL;
+	set_result(c, is_error, text, len);
+	event_del(c->ev);
+	deliver(c);
+}
+
+static void on_mcp(const struct mcp_result *r, void *arg)
+{
+	struct tools_call *c = arg;
+
+	c->mc = NULL;
+	set_result(c, r->is_error, r->text, strlen(r->text));
+	event_del(c->ev);
+	deliver(c);
+}
+
+static void arm_timeout(struct tools_call *c)
+{
+	struct timeval tv = {(time_t)c->t->env.cfg->agent.tool_timeout_s, 0};
+
+	event_add(c->ev, &tv);
+}
+
+/* A write from a tainted turn: stored for the human instead of made. */
+static void propose(struct tools_call *c, const struct tool_def *d, const cJSON *args,
+		    const struct tools_ctx *ctx)
+{
+	const char *source = ctx->source && *ctx->source ? ctx->source : "an untrusted turn";
+	struct buf note;
+	char id[8];
+
+	if (tool_proposal_store(c->t->env.cfg, d->name, args, source, id, &c->out) < 0) {
+		finish_later(c, true);
+		return;
+	}
+	buf_init(&note, 0);
+	buf_printf(&note, "**Approval needed** for a change from %s (proposal %s):\n\n", source,
+		   id);
+	tool_proposal_describe(d->name, args, &note);
+	buf_printf(&note,
+		   "\n\nThe turn had read untrusted content (a web page, an MCP result, other "
+		   "sessions, a hook payload or a scheduled job's input). Reply /approve %s or "
+		   "/reject %s (or run: hermetic proposals approve %s).",
+		   id, id, id);
+	if (c->t->notify)
+		c->t->notify(source, buf_str(&note), c->t->notify_arg);
+	else
+		log_warn("%s", buf_str(&note));
+	buf_finish(&note);
+	buf_printf(&c->out,
+		   "Not applied yet: this turn has read untrusted content (web pages, MCP "
+		   "results, other sessions, a hook payload or a scheduled job), so changes to "
+		   "memory and skills wait for the human's approval. Stored as proposal %s for "
+		   "the human to approve or reject; do not repeat the call.",
+		   id);
+	finish_later(c, false);
+}
+
+static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
+			const struct tools_ctx *ctx)
+{
+	struct tool_req req = {&c->t->env, ctx->session_id ? ctx->session_id : "", args,
+			       ctx->tainted && !ctx->web_any};
+	int rc;
+
+	c->def = d;
+	if (ctx->tainted && d->writes && d->writes(args)) {
+		propose(c, d, args, ctx);
+		return;
+	}
+	if (d->run) {
+		rc = d->run(&req, &c->out);
+		finish_later(c, rc < 0);
+		return;
+	}
+	rc = d->start(&req, on_job, c, &c->out, &c->job);
+	if (rc < 0) {
+		c->job = NULL;
+		finish_later(c, true);
+		return;
+	}
+	arm_timeout(c);
+}
+
+static void run_mcp(struct tools_call *c, const cJSON *args)
+{
+	char *text = json_exact_print(args);
+	int rc = mcp_call(c->t->env.mcp, c->name, text, on_mcp, c, &c->mc);
+
+	cJSON_free(text);
+	if (rc == 0) {
+		arm_timeout(c);
+		return;
+	}
+	c->mc = NULL;
+	if (rc == -ENOTCONN)
+		buf_printf(&c->out, "%s is not available now: its MCP server is not connected",
+			   c->name);
+	else
+		buf_printf(&c->out, "%s could not be called (%s)", c->name, strerror(-rc));
+	finish_later(c, true);
+}
+
+/* Parses the model's argument text; "" and "null" mean {}. */
+static cJSON *parse_args(const char *text, struct buf *err)
+{
+	const char *end = NULL;
+	cJSON *j;
+
+	if (!text || !*text || strcmp(text, "null") == 0)
+		return cJSON_CreateObject();
+	j = cJSON_ParseWithOpts(text, &end, true);
+	if (!j) {
+		size_t at = end ? (size_t)(end - text) : 0;
+
+		buf_printf(err,
+			   "the arguments are not valid JSON (error near byte %zu: \"%.40s\"); "
+			   "send one JSON object matching the tool's parameters",
+			   at, end ? end : "");
+		return NULL;
+	}
+	if (!cJSON_IsObject(j)) {
+		cJSON_Delete(j);
+		buf_puts(err, "the arguments must be a JSON object, e.g. {\"name\": \"value\"}");
+		return NULL;
+	}
+	/* Valid: parse again keeping numbers as written, for the MCP server (an id above 2^53
+	 * must not arrive rounded). */
+	cJSON_Delete(j);
+	return json_exact_parse(text, strlen(text));
+}
+
+int tools_call(struct tools *t, const char *name, const char *args_json,
+	       const struct tools_ctx *ctx, tools_call_cb cb, void *arg, struct tools_call **out)
+{
+	static const struct tools_ctx trusted = {"", "", false, false};
+	struct tools_call *c = xcalloc(1, sizeof(*c));
+	const struct tool_def *d;
+	cJSON *args;
+
+	c->t = t;
+	c->cb = cb;
+	c->arg = arg;
+	c->name = xstrdup(name ? name : "");
+	c->ev = evtimer_new(loop_base(t->env.loop), on_event, c);
+	buf_init(&c->out, (size_t)t->env.cfg->agent.tool_result_max_bytes * 4);
+	if (out)
+		*out = c;
+	d = find_builtin(t, c->name);
+	if (!d && !find_mcp(t, c->name)) {
+		unknown_tool(t, c->name, &c->out);
+		finish_later(c, true);
+		return 0;
+	}
+	args = parse_args(args_json, &c->out);
+	if (!args) {
+		finish_later(c, true);
+		return 0;
+	}
+	if (d)
+		run_builtin(c, d, args, ctx ? ctx : &trusted);
+	else
+		run_mcp(c, args);
+	cJSON_Delete(args);
+	return 0;
+}
+
+void tools_cancel(struct tools_call *c)
+{
+	c->cancelled = true;
+	if (c->finished) {
+		set_result(c, true, "", 0);
+		return;
+	}
+	if (c->job)
+		c->def->cancel(c->job);
+	else if (c->mc)
+		mcp_call_cancel(c->mc);
+}
