@@ -5,6 +5,7 @@
 #include "cli/cli_sessions.h"
 #include "core/config.h"
 #include "gateway/gateway.h"
+#include "gateway/schema.h"
 #include "sandbox/landlock.h"
 #include "core/log.h"
 #include "sandbox/rootguard.h"
@@ -417,6 +418,7 @@ int main(int argc, char **argv)
 	size_t i;
 	int rc;
 
+	schema_register();
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(usage_text, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

@@ -11,6 +11,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/store.h"
+#include "gateway/schema.h"
 
 #include <stdio.h>
 #include <sys/stat.h>
@@ -354,5 +355,6 @@ int main(void)
 		cmocka_unit_test(destroy_with_a_run_in_flight_is_safe),
 	};
 
+	schema_register();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/store.h"
+#include "gateway/schema.h"
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
@@ -560,5 +561,6 @@ int main(void)
 		cmocka_unit_test(run_cut_short_by_two_crashes_is_failed_not_run),
 	};
 
+	schema_register();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

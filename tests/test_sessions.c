@@ -4,6 +4,7 @@
 #include "test.h"
 #include "core/sessions.h"
 #include "core/store.h"
+#include "gateway/schema.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -206,5 +207,6 @@ int main(void)
 		cmocka_unit_test(a_message_is_found_by_its_origin_in_its_session_only),
 	};
 
+	schema_register();
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

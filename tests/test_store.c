@@ -7,6 +7,7 @@
 #include "test.h"
 #include "core/loop.h"
 #include "core/store.h"
+#include "gateway/schema.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -409,5 +410,6 @@ int main(void)
 		cmocka_unit_test(failed_begin_reports_the_lock_not_the_rollback),
 	};
 
+	schema_register();
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

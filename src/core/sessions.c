@@ -1,4 +1,4 @@
-/* sessions: the session and message tables (schema in sessions.h, migration in store.c).
+/* sessions: the session and message tables (schema in sessions.h, listed in gateway/schema.c).
  *
  * Statements are prepared per call: sessions are touched a few times per turn, so a cache of
  * prepared statements would save microseconds against model calls of seconds. Compaction

@@ -19,12 +19,8 @@
  * is almost always a sub-millisecond insert).
  */
 #include "core/store.h"
-#include "gateway/hooks.h"
 #include "core/log.h"
 #include "core/loop.h"
-#include "core/sessions.h"
-#include "gateway/telegram.h"
-#include "router/spend.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -42,19 +38,10 @@
 #define RETRY_MIN_MS	100
 #define RETRY_MAX_MS	2000
 
-static const struct store_migration builtin[] = {
-	{"kv", "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,"
-	       " updated_ms INTEGER NOT NULL) STRICT;"},
-	{"spend", SPEND_SCHEMA_SQL},
-	{"spend-lean", SPEND_LEAN_SQL},
-	{"sessions", SESSIONS_SCHEMA_SQL},
-	{"telegram", TELEGRAM_SCHEMA_SQL},
-	{"hook-runs", HOOKS_SCHEMA_SQL},
-	{"hook-runs-resume", HOOKS_RESUME_SQL},
-	{"spend-estimated", SPEND_ESTIMATED_SQL},
-	{"telegram-attempts", TELEGRAM_ATTEMPTS_SQL},
-	{"messages-origin", SESSIONS_ORIGIN_SQL},
-};
+/* The application's migrations, registered from above by store_set_schema() (gateway/schema.c):
+ * the store knows how to migrate, not which tables the modules above it keep. */
+static const struct store_migration *schema;
+static size_t n_schema;
 
 #define CHECKPOINT_EVERY_S 1
 /* What the WAL file is cut back to once a checkpoint let it restart (a string: SQL text). */
@@ -263,9 +250,21 @@ fail:
 	return -1;
 }
 
+void store_set_schema(const struct store_migration *migrations, size_t n)
+{
+	schema = migrations;
+	n_schema = n;
+}
+
 int store_open(const char *path, struct store **out, char *err, size_t err_len)
 {
-	return store_open_with(path, builtin, ARRAY_LEN(builtin), out, err, err_len);
+	if (!schema) {
+		*out = NULL;
+		snprintf(err, err_len, "%s: no schema registered (a program calls store_set_schema first)",
+			 path);
+		return -1;
+	}
+	return store_open_with(path, schema, n_schema, out, err, err_len);
 }
 
 void store_close(struct store *s)

@@ -26,7 +26,10 @@ struct store_migration {
 	const char *sql;
 };
 
-/* Opens (creating) path with the built-in migrations. Returns 0, or -1 with a message in err
+/* Sets the migrations store_open() applies: the application's list, owned by a higher layer
+ * (gateway/schema.c), borrowed for the life of the process. Call once, before store_open. */
+void store_set_schema(const struct store_migration *migrations, size_t n);
+/* Opens (creating) path with the migrations of store_set_schema() (-1 if none were set). Returns 0, or -1 with a message in err
  * naming the file and what to do. */
 int store_open(const char *path, struct store **out, char *err, size_t err_len);
 /* Same with an explicit migration list (tests). */

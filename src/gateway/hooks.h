@@ -38,7 +38,7 @@ struct store;
 #define HOOKS_RESULT_MAX  (64 * 1024)
 #define HOOKS_MAX_CRASHES 2
 
-/* The store migration of the idempotency table (appended to store.c's list). */
+/* The store migration of the idempotency table (appended to the list in gateway/schema.c). */
 #define HOOKS_SCHEMA_SQL                                                                           \
 	"CREATE TABLE hook_runs (hook TEXT NOT NULL, key TEXT NOT NULL, run_id TEXT NOT NULL,"     \
 	" status TEXT NOT NULL, result TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL,"     \

@@ -33,8 +33,8 @@
 #include "core/config.h"
 #include "core/store.h"
 
-/* The schema, run by store.c as a migration. day is YYYY-MM-DD in the process time zone when
- * the row was written (for reports); budget windows use ts_ms. */
+/* The schema, a migration listed in gateway/schema.c. day is YYYY-MM-DD in the process time
+ * zone when the row was written (for reports); budget windows use ts_ms. */
 #define SPEND_SCHEMA_SQL                                                                           \
 	"CREATE TABLE spend (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"                      \
 	" day TEXT NOT NULL, model_group TEXT NOT NULL, deployment TEXT NOT NULL,"                 \
