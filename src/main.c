@@ -1,5 +1,6 @@
 /* main: command line -> config -> the module that runs the command. Nothing else lives here. */
 #include "cli/cli_chat.h"
+#include "cli/cli_config.h"
 #include "cli/cli_mcp.h"
 #include "cli/cli_proposals.h"
 #include "cli/cli_sessions.h"
@@ -149,7 +150,7 @@ static int run_config_check(int argc, char **argv)
 		return 1;
 	}
 	printf("%s: ok\n", path);
-	config_print_summary(cfg, stdout);
+	cli_config_print_summary(cfg, stdout);
 	config_destroy(cfg);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli_config.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -1425,7 +1426,7 @@ static void test_secrets_never_appear_in_diag_or_summary(void **state)
 	(void)state;
 	assert_int_equal(r.rc, 0);
 	f = open_memstream(&summary, &len);
-	config_print_summary(r.cfg, f);
+	cli_config_print_summary(r.cfg, f);
 	fclose(f);
 	for (i = 0; i < ARRAY_LEN(test_env); i++)
 		if (strcmp(test_env[i][0], "HERMETIC_TEST_TEAM") != 0)
@@ -1473,7 +1474,7 @@ static void test_summary_hides_url_credentials(void **state)
 	(void)state;
 	assert_int_equal(r.rc, 0);
 	f = open_memstream(&summary, &len);
-	config_print_summary(r.cfg, f);
+	cli_config_print_summary(r.cfg, f);
 	fclose(f);
 	assert_non_null(strstr(summary, "https://***@h/mcp?..."));
 	assert_null(strstr(summary, "pw"));

@@ -409,8 +409,12 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 
 void config_destroy(struct config *cfg); /* accepts NULL */
 
-/* Prints the `hermetic config check` summary. Secrets appear only as "set"/"not set". */
-void config_print_summary(const struct config *cfg, FILE *out);
+/* The i-th toolset's YAML name (0 is "all") with its bit in *flag, or NULL past the last. */
+const char *config_toolset_name(size_t i, unsigned *flag);
+/* The YAML spelling of a routing strategy ("simple-shuffle", "least-busy"). */
+const char *config_routing_name(enum config_routing r);
+/* "http", "sse" or "stdio": the YAML spelling of t. */
+const char *config_mcp_transport_name(enum config_mcp_transport t);
 
 /* Prints the Markdown key reference (the tables of README.md) generated from the
  * option table, so the documentation cannot drift from the parser. */

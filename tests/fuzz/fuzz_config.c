@@ -1,14 +1,13 @@
 /* Fuzz target of config_parse(): any bytes must give a config or errors, never a crash, a
- * leak, unbounded recursion or an endless loop. Build (see tests/fuzz/corpus/config/ for
- * seeds):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
- *     tests/fuzz/fuzz_config.c src/core/config.c src/core/cronexpr.c src/core/util.c src/core/log.c \
- *     -lyaml -lmbedcrypto
+ * leak, unbounded recursion or an endless loop; a config that loads is also printed with the
+ * `config check` summary (cli/cli_config.c). Built by meson with -Dfuzz=true (tests/meson.build,
+ * linked against libhermetic); seeds in tests/fuzz/corpus/config/.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "cli/cli_config.h"
 #include "core/config.h"
 #include "core/log.h"
 
@@ -36,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FILE *null = fopen("/dev/null", "w");
 
 	if (config_parse("fuzz.yaml", (const char *)data, size, &cfg, diag) == 0 && null)
-		config_print_summary(cfg, null);
+		cli_config_print_summary(cfg, null);
 	if (null) {
 		config_diag_print(diag, null);
 		fclose(null);
