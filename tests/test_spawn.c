@@ -66,7 +66,7 @@ enum prog {
 	P_SLEEP,
 	P_CAT,
 	P_TRAP_SH, /* a shell that ignores SIGTERM, with a grandchild that ignores it too */
-	P_NONE, /* a hole in the table (a server that is not stdio) */
+	P_NONE,	   /* a hole in the table (a server that is not stdio) */
 	N_PROGS
 };
 

@@ -269,7 +269,7 @@ struct config_telegram {
 
 struct config_api {
 	struct config_listen listen;
-	char *key; /* secret; NULL = no auth (refused unless listen is loopback) */
+	char *key;	      /* secret; NULL = no auth (refused unless listen is loopback) */
 	char **allowed_hosts; /* Host names besides listen's and loopback ("*" = any) */
 	size_t n_allowed_hosts;
 	int64_t max_body_bytes;

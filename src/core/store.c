@@ -260,8 +260,8 @@ int store_open(const char *path, struct store **out, char *err, size_t err_len)
 {
 	if (!schema) {
 		*out = NULL;
-		snprintf(err, err_len, "%s: no schema registered (a program calls store_set_schema first)",
-			 path);
+		snprintf(err, err_len,
+			 "%s: no schema registered (a program calls store_set_schema first)", path);
 		return -1;
 	}
 	return store_open_with(path, schema, n_schema, out, err, err_len);

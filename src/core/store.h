@@ -29,8 +29,8 @@ struct store_migration {
 /* Sets the migrations store_open() applies: the application's list, owned by a higher layer
  * (gateway/schema.c), borrowed for the life of the process. Call once, before store_open. */
 void store_set_schema(const struct store_migration *migrations, size_t n);
-/* Opens (creating) path with the migrations of store_set_schema() (-1 if none were set). Returns 0, or -1 with a message in err
- * naming the file and what to do. */
+/* Opens (creating) path with the migrations of store_set_schema(). Returns 0, or -1 with a
+ * message in err naming the file and what to do (also when no schema was set). */
 int store_open(const char *path, struct store **out, char *err, size_t err_len);
 /* Same with an explicit migration list (tests). */
 int store_open_with(const char *path, const struct store_migration *migrations, size_t n,

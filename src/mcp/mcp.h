@@ -22,7 +22,7 @@ struct mcp_call;
 struct mcp_tool_info {
 	const char *name; /* as the model sees it: mcp_<server>_<tool> */
 	const char *server;
-	const char *tool; /* the server's own name */
+	const char *tool;	 /* the server's own name */
 	const char *description; /* as the model gets it: cut by mcp_render_description */
 	const char *schema_json; /* inputSchema, compact JSON */
 };

@@ -52,7 +52,7 @@ struct tools {
 	void *notify_arg;
 	const struct tool_def *offered[ARRAY_LEN(builtins)];
 	size_t n_offered;
-	char *schemas; /* builtin entries, comma-separated, no brackets */
+	char *schemas;		/* builtin entries, comma-separated, no brackets */
 	uint64_t left_out_hash; /* of the MCP tool names last left out by agent.max_tools */
 };
 

@@ -4,8 +4,8 @@
  * bytes as a string and must return 0 (with a finite value) or -EINVAL.
  * Build (see tests/fuzz/corpus/prom/ for seeds):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
- *     -I/usr/include/cjson tests/fuzz/fuzz_prom.c src/net/prom.c src/net/html_text.c src/core/util.c \
- *     src/core/log.c -lcjson -lmbedcrypto -lm
+ *     -I/usr/include/cjson tests/fuzz/fuzz_prom.c src/net/prom.c src/net/html_text.c \
+ *     src/core/util.c src/core/log.c -lcjson -lmbedcrypto -lm
  */
 #include <errno.h>
 #include <math.h>
