@@ -8,7 +8,7 @@ MESON      ?= meson
 PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps demo test unit e2e static static-x86_64 static-aarch64 fuzz format clean help
+.PHONY: all deps demo test unit e2e static static-x86_64 static-aarch64 fuzz format lint clean help
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ C_SOURCES = $(shell find src tests -maxdepth 1 -name '*.[ch]'; find src -mindept
 
 format: ## apply .clang-format to the C sources
 	clang-format -i $(sort $(C_SOURCES))
+
+lint: ## clang-format check, banned functions, layer edges (scripts/lint.py; run by `make test`)
+	$(PYTHON) scripts/lint.py
 
 clean: ## remove build directories and dist/
 	rm -rf build build-* dist

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # make test: set up, then run every suite in order and end with one line "N passed, N failed".
-#   1. sanitizer build (ASan+UBSan) -> cmocka unit tests + pytest e2e against the real binary
-#   2. static x86_64 musl build -> e2e smoke
-#   3. static aarch64 musl build -> smoke under qemu-aarch64-static, size budget
-#   4. fuzz smoke: every libFuzzer target for FUZZ_SECONDS
+#   1. make lint: clang-format, banned functions, layer edges (one check)
+#   2. sanitizer build (ASan+UBSan) -> cmocka unit tests + pytest e2e against the real binary
+#   3. static x86_64 musl build -> e2e smoke
+#   4. static aarch64 musl build -> smoke under qemu-aarch64-static, size budget
+#   5. fuzz smoke: every libFuzzer target for FUZZ_SECONDS
 # Counts come from meson's testlog.json and pytest's JUnit XML; a build step counts as one check.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -104,6 +105,9 @@ note "setup: MCP test peers (npm, pinned by tests/peers/package-lock.json)"
 check peers tests/peers/install.sh
 
 if [ -n "${FUZZ_ONLY:-}" ]; then run_fuzz; finish; fi
+
+note "lint: clang-format, banned functions, layer edges (make lint)"
+check lint make -s -C "$ROOT" lint
 
 note "sanitizer build (address, undefined)"
 if check build-asan bash -c "{ [ -f build-asan/build.ninja ] || meson setup build-asan \
