@@ -65,7 +65,7 @@ bench: ## run the benchmarks (not part of make test); BENCH_ONLY=router|gateway,
 	@if [ "$(BENCH_ONLY)" != gateway ]; then benchmarks/router/run.sh; fi
 	@if [ "$(BENCH_ONLY)" != router ]; then benchmarks/gateway/run.sh; fi
 
-# ---- K3s delivery: in-cluster registry, kaniko builds, manifests (README.md, "Deploying on K3s") -------------
+# ---- K3s delivery: in-cluster registry, kaniko builds, manifests (docs/deploy-k3s.md) -------------
 KUBECTL      ?= kubectl
 REGISTRY     ?= registry.registry:5000
 TAG          ?= $(shell git describe --tags --always --abbrev=12 2>/dev/null | sed 's/^v\([0-9]\)/\1/')
@@ -86,7 +86,7 @@ ai: ## K3s: ai-registry, ai-hermes-build, ai-kubernetes-mcp-build, ai-hermes-dep
 ai-registry: ## K3s: registry:2 in namespace registry (NodePort 30500 for the nodes)
 	$(KUBECTL) apply -k registry/
 	$(KUBECTL) -n registry rollout status deployment/registry --timeout=300s
-	@echo "registry ready: every node needs registry/registries.yaml as /etc/rancher/k3s/registries.yaml (README.md, "Deploying on K3s")"
+	@echo "registry ready: every node needs registry/registries.yaml as /etc/rancher/k3s/registries.yaml (docs/deploy-k3s.md)"
 
 ai-hermes-build: ## K3s: build hermetic's image with kaniko from GIT_URL at GIT_REF/GIT_SHA, tags TAG and SHORT_SHA
 	@test -n "$(GIT_URL)" || { echo "no git remote 'origin': set GIT_URL=github.com/<you>/hermetic.git"; exit 1; }

@@ -23,11 +23,30 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
   missing=("${tmp[@]}")
 fi
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "install-deps: installing ${missing[*]}"
+  # Say what apt-get is about to do and why before doing it: plain `make` reaches this script.
+  echo "install-deps: these Debian packages are missing and are needed to build hermetic and run"
+  echo "install-deps: its tests (compilers, meson, the libraries it links, pytest, promtool, node"
+  echo "install-deps: for the MCP test peers); installing them with apt-get now:"
+  for p in "${missing[@]}"; do echo "install-deps:   $p"; done
   export DEBIAN_FRONTEND=noninteractive
   # The prometheus package ships promtool (used to check /metrics); its daemon is not wanted.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.hermetic
+  # invoke-rc.d consults only /usr/sbin/policy-rc.d: exit 101 there means "do not start". Put one
+  # in place for this apt-get alone and put back whatever was there before, also on failure.
+  policy=/usr/sbin/policy-rc.d
+  saved=""
+  if [ -e "$policy" ] || [ -L "$policy" ]; then
+    saved=$(mktemp /usr/sbin/policy-rc.d.saved.XXXXXX)
+    mv -f "$policy" "$saved"
+  fi
+  restore_policy() {
+    rm -f "$policy"
+    if [ -n "$saved" ]; then mv -f "$saved" "$policy"; fi
+  }
+  trap restore_policy EXIT
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod 755 "$policy"
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d.hermetic
+  restore_policy
+  trap - EXIT
 fi

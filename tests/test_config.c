@@ -1556,11 +1556,11 @@ static void test_diag_prints_in_file_order(void **state)
 	result_finish(&r);
 }
 
-/* README.md holds the generated reference between two markers. */
+/* docs/configuration.md holds the generated reference between two markers. */
 static void test_reference_doc_matches_the_table(void **state)
 {
 	const char *begin_mark = "<!-- BEGIN GENERATED REFERENCE -->\n";
-	char *path = data_path("../../README.md"), *doc = NULL, *gen = NULL;
+	char *path = data_path("../../docs/configuration.md"), *doc = NULL, *gen = NULL;
 	const char *begin = NULL, *end = NULL;
 	size_t doc_len = 0, gen_len;
 	bool same;
@@ -1584,8 +1584,8 @@ static void test_reference_doc_matches_the_table(void **state)
 	free(doc);
 	free(gen);
 	if (!same)
-		print_error("README.md (%zu bytes) is out of date: regenerate the block between "
-			    "the markers with `hermetic config reference`\n",
+		print_error("docs/configuration.md (%zu bytes) is out of date: regenerate the "
+			    "block between the markers with `hermetic config reference`\n",
 			    doc_len);
 	assert_true(same);
 }

@@ -295,7 +295,7 @@ static void an_unlisted_host_may_use_ports_80_and_443_only(void **state)
 	assert_int_equal(f->hits, 0);
 }
 
-/* A tainted turn (README, "Trust") reaches only listed hosts: with none listed, nothing. */
+/* A tainted turn (docs/security.md, Trust) reaches only listed hosts: with none listed, nothing. */
 static void a_tainted_turn_fetches_only_listed_hosts(void **state)
 {
 	struct fx *f = *state;

@@ -18,7 +18,7 @@
  * Hermes Agent re-ran compression until it fit (up to 9 calls per event in the seed
  * deployments); here a turn pays for at most one.
  *
- * Trust (README, "Trust"): a turn is tainted when its source is a cron job or a hook, or
+ * Trust (docs/security.md, "Trust"): a turn is tainted when its source is a cron job or a hook, or
  * once a tool whose results are untrusted text (tools_taints: web_fetch, session_search,
  * MCP) answered in its session; the mark is kept in the store (kv "session.<id>.tainted") so
  * the next turn of that session, whose history holds the text, is tainted too (and so is a

@@ -1,5 +1,5 @@
 /* cli_proposals: `hermetic proposals [list|approve ID|reject ID]`, the memory and skill
- * changes of untrusted turns that wait for the human (README, "Trust").
+ * changes of untrusted turns that wait for the human (docs/security.md, "Trust").
  */
 #ifndef HERMETIC_CLI_PROPOSALS_H
 #define HERMETIC_CLI_PROPOSALS_H

@@ -54,7 +54,7 @@ double metric_get(struct metric *f, const char *const *values);
  * and series caps above bound its size whatever the label values were. */
 void metrics_render(struct metrics *m, struct buf *out);
 
-/* LiteLLM's latency buckets (seconds), REFERENCE.md §3. */
+/* LiteLLM's latency buckets (seconds), docs/references.md section 3. */
 extern const double metrics_latency_buckets[];
 extern const size_t metrics_n_latency_buckets;
 

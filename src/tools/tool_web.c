@@ -11,8 +11,8 @@
  * A host matched by web.allow_hosts may be internal (that is what listing one is for), but a
  * cloud metadata address only when the host is listed exactly, not by a wildcard.
  *
- * A tainted turn (README, "Trust": it read a page, an MCP result or a hook payload, or runs
- * for a cron job or hook) may fetch only hosts in web.allow_hosts unless its job says
+ * A tainted turn (docs/security.md, "Trust": it read a page, an MCP result or a hook payload, or
+ * runs for a cron job or hook) may fetch only hosts in web.allow_hosts unless its job says
  * `web_fetch: any`: otherwise injected text could send what the turn can read (memory,
  * notes, history) to any host in a URL.
  *

@@ -8,11 +8,11 @@
  * results and can correct itself; none of them fails the turn. Results are cut at
  * agent.tool_result_max_bytes on a UTF-8 boundary with a note saying how much was cut.
  *
- * Trust (README, "Trust"): the caller says whether the turn is tainted. A tainted call of a
- * tool that writes what later system prompts show (memory, skills) is not run: the call is
- * stored as a proposal (tool_proposals.c), the notify callback tells the human, and the
- * model reads that the change awaits approval. web_fetch learns to stay inside
- * web.allow_hosts. Which results taint is the caller's business (tools_taints answers).
+ * Trust (docs/security.md, "Trust"): the caller says whether the turn is tainted. A tainted call of
+ * a tool that writes what later system prompts show (memory, skills) is not run: the call is stored
+ * as a proposal (tool_proposals.c), the notify callback tells the human, and the model reads that
+ * the change awaits approval. web_fetch learns to stay inside web.allow_hosts. Which results taint
+ * is the caller's business (tools_taints answers).
  *
  * Builtin schemas are rendered once at create; MCP schemas each time (servers come and go).
  * MCP descriptions arrive already cut by mcp (MCP_RENDER_DESC_MAX bytes at a sentence end,

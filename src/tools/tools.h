@@ -31,7 +31,7 @@ struct tools_env {
 
 typedef void (*tools_call_cb)(bool is_error, const char *text, size_t len, void *arg);
 
-/* Who is calling, for the trust rules (README, "Trust"). Borrowed during tools_call. */
+/* Who is calling, for the trust rules (docs/security.md, "Trust"). Borrowed during tools_call. */
 struct tools_ctx {
 	const char *session_id; /* "" when none */
 	const char *source;	/* "telegram:42", "cron:daily", "cli", ...; "" when none */

@@ -1,4 +1,4 @@
-"""Gateway memory under agent work, on the static x86_64 release binary (the budget in DESIGN.md:
+"""Gateway memory under agent work, on the static x86_64 release binary (the budget in docs/numbers.md:
 <= 8 MiB under load, no growth): 300 sequential scripted turns, each a tool call (the real
 server-everything over stdio, the memory tool, the time tool, in rotation) and an answer, in one
 API session whose history grows and gets compressed, every 50th turn a Telegram message to the

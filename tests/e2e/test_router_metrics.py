@@ -1,4 +1,4 @@
-"""`hermetic router` /metrics: LiteLLM's series names and labels (REFERENCE.md section 3), values
+"""`hermetic router` /metrics: LiteLLM's series names and labels (docs/references.md section 3), values
 that match the traffic that happened, `promtool check metrics`, and no raw key anywhere."""
 import math
 
@@ -27,7 +27,7 @@ LABELS = {
         ("requested_model", "fallback_model", "exception_status", "exception_class"),
     "litellm_deployment_state": ("litellm_model_name", "model_id", "api_base", "api_provider"),
 }
-# REFERENCE.md section 3: 0.005, 0.00625, 0.0125, 0.025, 0.05, 0.1, 0.5, 1.0 ... 10.0 by 0.5,
+# docs/references.md section 3: 0.005, 0.00625, 0.0125, 0.025, 0.05, 0.1, 0.5, 1.0 ... 10.0 by 0.5,
 # 15, 20, 25, 30, 60, 120, 180, 240, 300, +Inf
 LATENCY_BUCKETS = sorted({0.005, 0.00625, 0.0125, 0.025, 0.05, 0.1, 0.5}
                          | {1.0 + 0.5 * i for i in range(19)}

@@ -217,11 +217,11 @@ def test_readyz_fails_after_twice_the_poll_timeout_but_not_before_10_s(bot, tg, 
     assert status == 503
     # The last success was at most one poll (1 s) before the fault.
     assert 8.5 <= waited <= 10.5 + 2 * SLOW, waited
-    # The config reference (the README's table) and the README's text say what the code does.
+    # The config reference (docs/configuration.md's table) and docs/gateway.md say what the code does.
     ref = run("config", "reference").stdout
     assert "| `poll_timeout_s` |" in ref and "twice this, at least 10 s" in ref
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert "no poll succeeded for twice\n`telegram.poll_timeout_s`, at least 10 s" in readme
+    doc = (Path(__file__).parents[2] / "docs" / "gateway.md").read_text()
+    assert "no poll succeeded for twice\n`telegram.poll_timeout_s`, at least 10 s" in doc
 
 
 def test_an_allowed_user_in_a_group_gets_no_answer_by_default(bot, tg, fake):

@@ -1,4 +1,4 @@
-"""Trust by source (README, "Trust"): a turn that read untrusted text (a web page, an MCP
+"""Trust by source (docs/security.md, "Trust"): a turn that read untrusted text (a web page, an MCP
 result), and every cron or hook run, may not change memory or skills on its own (the change
 is stored as a proposal, the human is asked in Telegram and decides with /approve or
 /reject, or `hermetic proposals`), and its web_fetch reaches only web.allow_hosts unless the

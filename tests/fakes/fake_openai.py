@@ -3,7 +3,7 @@
 
 hermetic's end-to-end tests, benchmarks and ``make demo`` point the router at this
 server instead of https://openrouter.ai/api/v1. It speaks the wire format of the
-project's REFERENCE.md sections 1-2 (OpenAI chat completions, OpenRouter errors,
+project's docs/references.md sections 1-2 (OpenAI chat completions, OpenRouter errors,
 keep-alive comments, ``usage.cost``) and answers each chat request with the next *step* of a script.
 
 In a test::
@@ -163,7 +163,7 @@ DEFAULT_KEY_INFO = {
 }
 DEFAULT_STREAM_ERROR = {"code": 502, "message": "Provider returned error"}
 
-# Typical OpenRouter messages and metadata per status (REFERENCE.md section 2).
+# Typical OpenRouter messages and metadata per status (docs/references.md section 2).
 _OPENROUTER_DEFAULTS = {
     400: ("Bad Request: invalid or missing params", {}),
     401: ("No auth credentials found", None),

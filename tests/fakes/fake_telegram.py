@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A fake Telegram Bot API server (long-poll bot side), faithful to REFERENCE.md section 4.
+"""A fake Telegram Bot API server (long-poll bot side), faithful to docs/references.md section 4.
 
 hermetic's Telegram tests point the bot at this server instead of https://api.telegram.org.
 It serves ``/bot<TOKEN>/<method>`` over plain HTTP on 127.0.0.1, GET with a query string or
