@@ -92,7 +92,7 @@ def test_unknown_command_exits_2_with_usage():
 
 def test_readme_config_tables_are_what_config_reference_prints():
     """The README promises every config key: its tables must be the generated reference, so a key
-    added, renamed or given a new default in config.c without a README update fails here."""
+    added, renamed or given a new default in config_table.c without a README update fails here."""
     r = run("config", "reference")
     assert r.returncode == 0, r.stderr
     readme = (ROOT / "README.md").read_text()
