@@ -6,7 +6,7 @@
  * hostile input can exhaust neither the stack nor the CPU. (2) The tree is walked against the
  * option table (tmux's options-table.c style): each entry names a key, a type, the offset of
  * the field it fills, a default, a range or check function and, for sections and lists, a
- * sub-table. One handler per type (dispatched through `types[]`) parses, validates and frees,
+ * sub-table. One handler per type (dispatched through `cfg_types[]`) parses, validates and frees,
  * so a new key is one table entry, and defaults go through the same parser as user values.
  * (3) Cross-references (model names, Telegram deliveries, MCP tool prefixes, settings that
  * LiteLLM lets two sections set) are resolved once everything is loaded.
@@ -14,6 +14,9 @@
  * Rejected: libyaml's document loader (no depth or alias limits and no merge keys) and a
  * hand-written parser per section (long if-chains that drift from the documentation, which
  * config_print_reference() prints from the same table).
+ * The stages live in their own files, sharing the private core/config_int.h: config_yaml.c
+ * (1), config_types.c and config_table.c (2), config_check.c (3). This file holds the walk,
+ * the entry points and the reference printer, which reads the private tables.
  */
 #include "core/config.h"
 #include "core/config_int.h"
@@ -28,6 +31,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* ------------------------------------------------------------------------------------------
+ * The LiteLLM and Hermes keys hermetic ignores (cfg_ignored[] in config_table.c)
+ */
 
 static bool key_matches(const char *pattern, const char *key)
 {
