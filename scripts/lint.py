@@ -3,7 +3,8 @@
 
   format   clang-format --dry-run -Werror with the checked-in .clang-format
   banned   strcpy, sprintf, strcat, strtok, atoi, gets: called outside comments and strings
-  layers   an include of a src/<layer>/ header must point down: the LAYERS table below
+  layers   an include of a src/<layer>/ header must point down: the LAYERS table below, and a
+           private header (PRIVATE) is included only by the files of its module
 
 Every finding is one line FILE:LINE: message; the exit status is 1 if there was any.
 Usage: scripts/lint.py [--root DIR] [--only format|banned|layers]...  (stdlib only)
@@ -33,6 +34,11 @@ LAYERS = {
 # Edges allowed against the table, each with the reason: (file, included header) -> why.
 # Empty: phase A of issue 15 removed the last two (store.c's schemas, config.c's cron printer).
 EXCEPTIONS = {}
+# Private headers: header -> the files that may include it (a module split over several files
+# shares its internals through one header no other file sees).
+PRIVATE = {
+    "core/config_int.h": re.compile(r"src/core/config(_[a-z]+)?\.[ch]$"),
+}
 # Headers made by the build (meson's configure_file and vcs_tag), not under src/<layer>/.
 GENERATED = {"config_build.h", "version_git.h"}
 
@@ -105,9 +111,22 @@ def layer_of(f):
     return parts[1]
 
 
+def check_private(root, f):
+    errs = []
+    with open(os.path.join(root, f), encoding="utf-8", errors="replace") as fh:
+        lines = fh.read().split("\n")
+    for no, line in enumerate(lines, 1):
+        m = INCLUDE_RE.match(line)
+        if m and m.group(1) in PRIVATE and not PRIVATE[m.group(1)].match(f):
+            errs.append("%s:%d: #include \"%s\": a private header, only for the files of its "
+                        "module" % (f, no, m.group(1)))
+    return errs
+
+
 def check_layers(root, files):
     errs = []
     for f in files:
+        errs += check_private(root, f)
         layer = layer_of(f)
         if layer is None:
             continue  # tests may include any layer

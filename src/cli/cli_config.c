@@ -1,7 +1,8 @@
 /* cli_config: the summary `hermetic config check` prints after a successful load. It reads
  * only the public struct config; it lives here, not in core/config.c, because it shows each
  * cron job's next run (gateway/cron.h), and core/ may not include a higher layer. The
- * Markdown reference stays in config.c: it is generated from the private option table.
+ * Markdown reference stays in core/config.c: it is printed from the option table
+ * (core/config_table.c), whose types are private to core (core/config_int.h).
  */
 #include "cli/cli_config.h"
 #include "core/config.h"

@@ -92,8 +92,8 @@ def test_unknown_command_exits_2_with_usage():
 
 def test_docs_configuration_tables_are_what_config_reference_prints():
     """docs/configuration.md promises every config key: its tables must be the generated
-    reference, so a key added, renamed or given a new default in the option table without a docs
-    update fails here."""
+    reference, so a key added, renamed or given a new default in the option table
+    (src/core/config_table.c) without a docs update fails here."""
     r = run("config", "reference")
     assert r.returncode == 0, r.stderr
     doc = (ROOT / "docs" / "configuration.md").read_text()

@@ -1,7 +1,7 @@
 """`make lint` itself (scripts/lint.py): it passes on the tree as committed, and fails, naming
-FILE:LINE and the rule, on each kind of planted fault: an upward include, an include without
-its folder, a banned function, and a line clang-format would change. Each test lints a copy of
-the C sources, never the checkout."""
+FILE:LINE and the rule, on each kind of planted fault: an upward include, a private header
+included outside its module, an include without its folder, a banned function, and a line
+clang-format would change. Each test lints a copy of the C sources, never the checkout."""
 import shutil
 import subprocess
 import sys
@@ -63,6 +63,14 @@ def test_upward_include_fails_naming_the_edge(tree):
     assert rc == 1
     assert out == [f'{VICTIM}:{line}: forbidden edge core -> gateway (#include "gateway/cron.h"): '
                    'core may include only core']
+
+
+def test_private_header_outside_its_module_fails(tree):
+    line = plant_after_includes(tree, '#include "core/config_int.h"')
+    rc, out = lint(tree)
+    assert rc == 1
+    assert out == [f'{VICTIM}:{line}: #include "core/config_int.h": a private header, only for '
+                   'the files of its module']
 
 
 def test_include_without_its_folder_fails(tree):

@@ -1,0 +1,640 @@
+/* config_check: the checks. Checks of one string value (paths, URLs, names, time zones;
+ * they report, then return -EINVAL), checks across the keys of one mapping or one list
+ * (providers, MCP prefixes, unique names), and, once everything is loaded, inherited settings
+ * and references between sections (cfg_finish()).
+ */
+#include "core/config_int.h"
+#include "core/util.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------------------------
+ * Checks of string values (they report, then return -EINVAL)
+ */
+
+int cfg_check_abs_path(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN + 32];
+
+	if (v[0] == '/' && !strpbrk(v, "\r\n"))
+		return 0;
+	cfg_err(c, n, "expected an absolute path (starting with '/'), got %s", cfg_got(n, tmp));
+	return -EINVAL;
+}
+
+int cfg_check_command(struct ctx *c, const struct node *n, const char *v)
+{
+	if (*v && !strpbrk(v, "\r\n"))
+		return 0;
+	cfg_err(c, n, "expected a program path or name on one line");
+	return -EINVAL;
+}
+
+int cfg_check_url(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN + 32];
+	const char *host = NULL;
+	size_t i;
+
+	if (strncasecmp(v, "http://", 7) == 0)
+		host = v + 7;
+	else if (strncasecmp(v, "https://", 8) == 0)
+		host = v + 8;
+	for (i = 0; v[i]; i++)
+		if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f)
+			host = NULL;
+	if (host && *host && *host != '/')
+		return 0;
+	cfg_err(c, n, "expected an http:// or https:// URL, got %s", cfg_got(n, tmp));
+	return -EINVAL;
+}
+
+/* Cron job, hook, skill and key alias names: ^[a-z0-9][a-z0-9_-]{0,63}$. */
+int cfg_check_name(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN + 32];
+	size_t i, len = strlen(v);
+	bool ok = len >= 1 && len <= 64 &&
+		  (islower((unsigned char)v[0]) || isdigit((unsigned char)v[0]));
+
+	for (i = 1; ok && i < len; i++)
+		ok = islower((unsigned char)v[i]) || isdigit((unsigned char)v[i]) || v[i] == '_' ||
+		     v[i] == '-';
+	if (ok)
+		return 0;
+	cfg_err(c, n,
+		"expected a name of 1-64 characters a-z, 0-9, '_', '-' starting with a letter "
+		"or digit, got %s",
+		cfg_got(n, tmp));
+	return -EINVAL;
+}
+
+int cfg_check_header_name(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN];
+	size_t i;
+
+	for (i = 0; v[i]; i++)
+		if (!isalnum((unsigned char)v[i]) && !strchr("!#$%&'*+-.^_`|~", v[i]))
+			break;
+	if (i > 0 && !v[i])
+		return 0;
+	cfg_err(c, n, "'%s' is not a valid HTTP header name", cfg_show(v, tmp));
+	return -EINVAL;
+}
+
+int cfg_check_env_name(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN];
+
+	if (cfg_env_name_ok(v, strlen(v)))
+		return 0;
+	cfg_err(c, n, "'%s' is not a valid environment variable name", cfg_show(v, tmp));
+	return -EINVAL;
+}
+
+/* web.allow_hosts: "example.com" or "*.example.com", lowercase. */
+int cfg_check_host_pattern(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN + 32];
+	const char *h = strncmp(v, "*.", 2) == 0 ? v + 2 : v;
+	size_t i;
+
+	for (i = 0; h[i]; i++)
+		if (!islower((unsigned char)h[i]) && !isdigit((unsigned char)h[i]) && h[i] != '.' &&
+		    h[i] != '-')
+			break;
+	if (i > 0 && !h[i])
+		return 0;
+	cfg_err(c, n, "expected a lowercase host name like example.com or *.example.com, got %s",
+		cfg_got(n, tmp));
+	return -EINVAL;
+}
+
+/* A JSON field name of the hook payload, e.g. "id" or "data.id". */
+int cfg_check_field_name(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN + 32];
+	size_t i;
+
+	for (i = 0; v[i]; i++)
+		if (!isalnum((unsigned char)v[i]) && !strchr("_.-", v[i]))
+			break;
+	if (i > 0 && !v[i])
+		return 0;
+	cfg_err(c, n, "expected a JSON field name like id or data.id, got %s", cfg_got(n, tmp));
+	return -EINVAL;
+}
+
+/* An IANA name: no leading '/', no '.', so it cannot leave the zoneinfo directory. */
+static bool tz_name_ok(const char *v)
+{
+	size_t i;
+
+	if (!*v || *v == '/' || strlen(v) > 64 || strstr(v, "//") || v[strlen(v) - 1] == '/')
+		return false;
+	for (i = 0; v[i]; i++)
+		if (!isalnum((unsigned char)v[i]) && !strchr("_+-/", v[i]))
+			return false;
+	return true;
+}
+
+static bool is_tzif(const char *dir, const char *name)
+{
+	char *path = xasprintf("%s/%s", dir, name), magic[4];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	bool ok = false;
+	struct stat st;
+
+	free(path);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		ok = read(fd, magic, 4) == 4 && memcmp(magic, "TZif", 4) == 0;
+	close(fd);
+	return ok;
+}
+
+int cfg_check_timezone(struct ctx *c, const struct node *n, const char *v)
+{
+	const char *dir = getenv("TZDIR");
+	char tmp[SHOW_LEN + 32];
+	struct stat st;
+
+	if (!dir || !*dir)
+		dir = "/usr/share/zoneinfo";
+	if (!tz_name_ok(v)) {
+		cfg_err(c, n, "expected an IANA time zone name like Asia/Manila or UTC, got %s",
+			cfg_got(n, tmp));
+		return -EINVAL;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		cfg_warn(c, n,
+			 "cannot check the time zone: %s is missing (install tzdata or set TZDIR)",
+			 dir);
+		return 0;
+	}
+	if (is_tzif(dir, v))
+		return 0;
+	cfg_err(c, n,
+		"unknown time zone %s (no zoneinfo file under %s); use a name like Asia/Manila",
+		cfg_got(n, tmp), dir);
+	return -EINVAL;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Checks across the keys of one mapping or one list
+ */
+
+static const struct provider {
+	const char *name;
+	const char *api_base;
+} providers[] = {
+	{"openai", "https://api.openai.com/v1"}, /* first: bare ids are OpenAI's */
+	{"openrouter", "https://openrouter.ai/api/v1"},
+};
+
+static const struct provider *find_provider(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(providers); i++)
+		if (strlen(providers[i].name) == len && strncmp(providers[i].name, name, len) == 0)
+			return &providers[i];
+	return NULL;
+}
+
+/* "openrouter/qwen/qwen3-coder:free" -> provider openrouter, upstream qwen/qwen3-coder:free. */
+static void model_provider(struct ctx *c, const struct node *at, struct config_model *m)
+{
+	struct config_litellm_params *p = &m->litellm_params;
+	const char *slash = strchr(p->model, '/');
+	size_t len = slash ? (size_t)(slash - p->model) : 0;
+	const struct provider *pv = slash ? find_provider(p->model, len) : &providers[0];
+	char *prefix = xstrndup(p->model, len), tmp[SHOW_LEN], tmp2[SHOW_LEN];
+
+	if (slash && !slash[1]) {
+		cfg_err(c, at, "no model id after '%s/'", cfg_show(prefix, tmp));
+	} else if (!pv && !p->api_base) {
+		cfg_err(c, at,
+			"provider '%s' is not supported; use openrouter/... or openai/... with "
+			"api_base",
+			cfg_show(prefix, tmp));
+	} else {
+		if (!pv)
+			cfg_warn(c, at,
+				 "provider '%s' is not one hermetic knows: api_base is treated as "
+				 "an OpenAI-compatible API and gets model '%s' (write openai/... "
+				 "to silence this)",
+				 cfg_show(prefix, tmp), cfg_show(slash + 1, tmp2));
+		m->provider = pv ? xstrdup(pv->name) : xstrdup(prefix);
+		m->upstream_model = xstrdup(slash ? slash + 1 : p->model);
+		if (!p->api_base)
+			p->api_base = xstrdup(pv->api_base);
+	}
+	free(prefix);
+}
+
+static double pick_cost(double info, double params)
+{
+	return info >= 0 ? info : params >= 0 ? params : 0;
+}
+
+void cfg_model_check(struct ctx *c, const struct node *map, void *obj)
+{
+	struct config_model *m = obj;
+	struct config_model_info *mi = &m->model_info;
+	size_t at = cfg_path_push(c, ".litellm_params.model");
+
+	model_provider(c, cfg_loc(cfg_map_get(map, "litellm_params"), "model"), m);
+	cfg_path_pop(c, at);
+	mi->input_cost_per_token =
+		pick_cost(mi->input_cost_per_token, m->litellm_params.input_cost_per_token);
+	mi->output_cost_per_token =
+		pick_cost(mi->output_cost_per_token, m->litellm_params.output_cost_per_token);
+}
+
+/* The node of key inside the mapping under sub (e.g. model_info.id) of one list entry. */
+static const struct node *item_loc(const struct node *item, const char *sub, const char *key)
+{
+	const struct node *m = sub ? cfg_map_get(item, sub) : item;
+
+	return m ? cfg_loc(m, key) : item;
+}
+
+/* Default deployment ids are "<model_name>-<n>", n counting within the group from 1. */
+void cfg_models_check_all(struct ctx *c, const struct node *seq, void *items, size_t n)
+{
+	struct config_model *m = items;
+	char tmp[SHOW_LEN];
+	size_t i, j, k;
+
+	for (i = 0; i < n; i++) {
+		if (m[i].model_info.id || !m[i].model_name)
+			continue;
+		for (j = 0, k = 1; j < i; j++)
+			k += m[j].model_name && strcmp(m[j].model_name, m[i].model_name) == 0;
+		m[i].model_info.id = xasprintf("%s-%zu", m[i].model_name, k);
+	}
+	for (i = 0; i < n; i++)
+		for (j = 0; j < i && m[i].model_info.id; j++)
+			if (m[j].model_info.id &&
+			    strcmp(m[i].model_info.id, m[j].model_info.id) == 0)
+				cfg_err_at(c, item_loc(seq->kids[i], "model_info", "id"),
+					   "model_list[%zu]: deployment id '%s' is already used by "
+					   "model_list[%zu]; set a unique model_info.id",
+					   i, cfg_show(m[i].model_info.id, tmp), j);
+}
+
+static const char *const transport_names[] = {"http", "sse", "stdio"};
+
+const char *config_mcp_transport_name(enum config_mcp_transport t)
+{
+	return transport_names[t];
+}
+
+void cfg_mcp_check(struct ctx *c, const struct node *map, void *obj)
+{
+	struct config_mcp_server *s = obj;
+	size_t i;
+
+	if (!*s->name || strlen(s->name) > 64)
+		cfg_err(c, map, "a server name must be 1-64 characters");
+	if (!s->url == !s->command) {
+		cfg_err(c, map, "set exactly one of 'url' (http or sse) or 'command' (stdio)");
+		return;
+	}
+	if (!cfg_map_get(map, "transport"))
+		s->transport = s->url ? CONFIG_MCP_HTTP : CONFIG_MCP_STDIO;
+	else if ((s->transport == CONFIG_MCP_STDIO) != (s->command != NULL))
+		cfg_key_err(c, map, "transport", true, "transport '%s' needs '%s'",
+			    transport_names[s->transport], s->command ? "url" : "command");
+	if (s->command && s->n_headers)
+		cfg_key_err(c, map, "headers", true, "headers apply only to servers with a url");
+	if (s->url && (s->n_args || s->n_env))
+		cfg_key_err(c, map, s->n_args ? "args" : "env", true,
+			    "args and env apply only to servers with a command");
+	if (s->n_tools_include && s->n_tools_exclude)
+		cfg_key_err(
+			c, map, "tools", false,
+			"include and exclude are both set: include wins, as in Hermes (only the "
+			"included tools are offered; exclude is ignored)");
+	s->prefix = xstrdup(s->name);
+	for (i = 0; s->prefix[i]; i++)
+		if (!isalnum((unsigned char)s->prefix[i]) && s->prefix[i] != '_')
+			s->prefix[i] = '_';
+}
+
+/* Tool names are "mcp_<prefix>_<tool>": two servers must not share a prefix. */
+void cfg_mcp_check_all(struct ctx *c, const struct node *map, void *items, size_t n)
+{
+	struct config_mcp_server *s = items;
+	char a[SHOW_LEN], b[SHOW_LEN], p[SHOW_LEN];
+	size_t i, j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < i && s[i].prefix; j++)
+			if (s[j].prefix && strcmp(s[i].prefix, s[j].prefix) == 0)
+				cfg_err_at(c, map->kids[2 * i],
+					   "mcp_servers: '%s' and '%s' both become the tool prefix "
+					   "'%s' "
+					   "(characters other than a-z, A-Z, 0-9, _ turn into _); "
+					   "rename "
+					   "one",
+					   cfg_show(s[j].name, a), cfg_show(s[i].name, b),
+					   cfg_show(s[i].prefix, p));
+}
+
+void cfg_cron_check(struct ctx *c, const struct node *map, void *obj)
+{
+	struct config_cron_job *j = obj;
+	char why[160], tmp[SHOW_LEN + 32];
+
+	if (cronexpr_parse(j->schedule, &j->expr, why, sizeof(why)) < 0)
+		cfg_key_err(c, map, "schedule", true, "invalid cron schedule %s: %s",
+			    cfg_got(cfg_loc(map, "schedule"), tmp), why);
+}
+
+static void check_unique(struct ctx *c, const struct node *seq, void *items, size_t n, size_t size,
+			 size_t off, const char *what)
+{
+	char tmp[SHOW_LEN];
+	const char *a, *b;
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		a = *AT((char *)items + i * size, off, char *);
+		for (j = 0; j < i && a; j++) {
+			b = *AT((char *)items + j * size, off, char *);
+			if (b && strcmp(a, b) == 0)
+				cfg_err_at(c, item_loc(seq->kids[i], NULL, "name"),
+					   "%s[%zu]: duplicate %s name '%s' (first at line %u)",
+					   c->path, i, what, cfg_show(a, tmp),
+					   item_loc(seq->kids[j], NULL, "name")->line);
+		}
+	}
+}
+
+void cfg_cron_check_all(struct ctx *c, const struct node *seq, void *items, size_t n)
+{
+	check_unique(c, seq, items, n, sizeof(struct config_cron_job),
+		     offsetof(struct config_cron_job, name), "cron job");
+}
+
+void cfg_hook_check(struct ctx *c, const struct node *map, void *obj)
+{
+	struct config_hook *h = obj;
+
+	if (!strstr(h->prompt, "{{payload}}"))
+		cfg_key_err(c, map, "prompt", false,
+			    "has no {{payload}}: the request body will not reach the model");
+}
+
+void cfg_hooks_check_all(struct ctx *c, const struct node *seq, void *items, size_t n)
+{
+	check_unique(c, seq, items, n, sizeof(struct config_hook),
+		     offsetof(struct config_hook, name), "hook");
+}
+
+void cfg_keys_check_all(struct ctx *c, const struct node *seq, void *items, size_t n)
+{
+	struct config_key *k = items;
+	char tmp[SHOW_LEN];
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i; j++) {
+			if (k[i].alias && k[j].alias && strcmp(k[i].alias, k[j].alias) == 0)
+				cfg_err_at(c, item_loc(seq->kids[i], NULL, "alias"),
+					   "keys[%zu]: duplicate alias '%s'", i,
+					   cfg_show(k[i].alias, tmp));
+			if (k[i].key && k[j].key && strcmp(k[i].key, k[j].key) == 0)
+				cfg_err_at(c, item_loc(seq->kids[i], NULL, "key"),
+					   "keys[%zu]: the same key value as keys[%zu]; every key "
+					   "must "
+					   "differ",
+					   i, j);
+		}
+	}
+}
+
+static bool is_loopback(const char *host)
+{
+	struct in_addr a4;
+
+	/* 127.0.0.0/8 as an address: a name like 127.example.com is not loopback. */
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0;
+}
+
+/* An api.allowed_hosts entry: a host name or address as a Host header carries it, without
+ * port (lowercase letters, digits, '.', '-', ':' inside an IPv6 address), or "*". */
+int cfg_check_allowed_host(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN + 32];
+	size_t i;
+
+	if (strcmp(v, "*") == 0)
+		return 0;
+	for (i = 0; v[i]; i++)
+		if (!islower((unsigned char)v[i]) && !isdigit((unsigned char)v[i]) &&
+		    !strchr(".-:", v[i]))
+			break;
+	if (i > 0 && i <= 255 && !v[i] && (!strchr(v, ':') || strchr(v, '.') == NULL))
+		return 0;
+	cfg_err(c, n,
+		"expected a lowercase host name or address without port (hermetic.default.svc, "
+		"10.0.0.7, ::1) or \"*\", got %s",
+		cfg_got(n, tmp));
+	return -EINVAL;
+}
+
+void cfg_api_check(struct ctx *c, const struct node *map, void *obj)
+{
+	struct config_api *a = obj;
+	size_t i;
+
+	/* Without a key the API is safe only where no one else can reach it: a browser page can
+	 * still reach loopback, and the Host check (apiguard.c) is what stops it there. */
+	if (!a->key && !is_loopback(a->listen.host))
+		cfg_key_err(c, map, "listen", true,
+			    "api.key is not set and %s is not a loopback address: anyone who can "
+			    "reach it could run the agent; set api.key (e.g. "
+			    "os.environ/API_SERVER_KEY) or listen on 127.0.0.1",
+			    a->listen.host);
+	for (i = 0; !a->key && i < a->n_allowed_hosts; i++)
+		if (strcmp(a->allowed_hosts[i], "*") == 0)
+			cfg_key_err(c, map, "allowed_hosts", true,
+				    "\"*\" accepts any Host, which lets a web page reach the API "
+				    "through DNS rebinding: it needs api.key");
+}
+
+/* ------------------------------------------------------------------------------------------
+ * After the walk: inherited settings and references
+ */
+
+static void resolve_home(struct ctx *c, const struct node *root)
+{
+	const char *env = getenv("HERMETIC_HOME");
+
+	if (c->cfg->home)
+		return;
+	if (env && *env && env[0] != '/')
+		cfg_err_at(c, root, "HERMETIC_HOME must be an absolute path");
+	c->cfg->home = xstrdup(env && *env ? env : CONFIG_DEFAULT_HOME);
+}
+
+static bool has_group(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_model_groups; i++)
+		if (strcmp(cfg->model_groups[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void collect_groups(struct config *cfg)
+{
+	size_t i;
+
+	cfg->model_groups = xcalloc(cfg->n_models + 1, sizeof(*cfg->model_groups));
+	for (i = 0; i < cfg->n_models; i++)
+		if (cfg->models[i].model_name && !has_group(cfg, cfg->models[i].model_name))
+			cfg->model_groups[cfg->n_model_groups++] = cfg->models[i].model_name;
+}
+
+static void default_model(char **slot, const char *model)
+{
+	if (!*slot && model)
+		*slot = xstrdup(model);
+}
+
+static void resolve_models(struct config *cfg)
+{
+	struct config_auxiliary *a = &cfg->auxiliary;
+	size_t i;
+
+	if (!cfg->model && cfg->n_model_groups)
+		cfg->model = xstrdup(cfg->model_groups[0]);
+	default_model(&a->compression, cfg->model);
+	default_model(&a->title, cfg->model);
+	default_model(&a->session_search, cfg->model);
+	default_model(&a->vision, cfg->model);
+	default_model(&a->web_extract, cfg->model);
+	for (i = 0; i < cfg->n_cron_jobs; i++)
+		default_model(&cfg->cron_jobs[i].model, cfg->model);
+	for (i = 0; i < cfg->n_hooks; i++)
+		default_model(&cfg->hooks[i].model, cfg->model);
+}
+
+static void inherit(int64_t *v, int64_t from)
+{
+	if (*v < 0)
+		*v = from;
+}
+
+static void resolve_router_settings(struct config *cfg)
+{
+	struct config_router_settings *r = &cfg->router_settings;
+	size_t i;
+
+	/* retry_policy entries stay -1 when unset: the router applies LiteLLM's per-class
+	 * default (retryable classes use the deployment's num_retries, the others 0). */
+	inherit(&r->num_retries, cfg->litellm_settings.num_retries);
+	inherit(&r->timeout_s, cfg->litellm_settings.request_timeout_s);
+	inherit(&r->max_fallbacks, cfg->litellm_settings.max_fallbacks);
+	for (i = 0; i < cfg->n_models; i++)
+		inherit(&cfg->models[i].litellm_params.num_retries, r->num_retries);
+}
+
+static void check_model_ref(struct ctx *c, const struct ref *r)
+{
+	const struct config *cfg = c->cfg;
+	char tmp[SHOW_LEN];
+	const char *hint = NULL;
+	struct buf known;
+	size_t i;
+
+	if (cfg->n_models == 0 || has_group(cfg, r->name))
+		return;
+	buf_init(&known, 0);
+	for (i = 0; i < cfg->n_model_groups; i++) {
+		buf_printf(&known, "%s%s", i ? ", " : "", cfg->model_groups[i]);
+		if (!hint && cfg_similar(r->name, cfg->model_groups[i]))
+			hint = cfg->model_groups[i];
+	}
+	cfg_err_at(c, r->at, "%s%s'%s' is not a model_name in model_list%s%s%s (known: %s)",
+		   r->path, *r->path ? ": " : "", cfg_show(r->name, tmp),
+		   hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "",
+		   buf_str(&known));
+	buf_finish(&known);
+}
+
+static void check_refs(struct ctx *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_refs && !c->stop; i++) {
+		if (c->refs[i].kind == REF_MODEL)
+			check_model_ref(c, &c->refs[i]);
+		else if (!c->cfg->telegram.enabled)
+			cfg_warn_at(c, c->refs[i].at,
+				    "%s: Telegram is off (no telegram.token), so this is never "
+				    "delivered",
+				    c->refs[i].path);
+	}
+}
+
+static void check_telegram(struct ctx *c, const struct node *root)
+{
+	struct config_telegram *t = &c->cfg->telegram;
+
+	t->enabled = t->token && *t->token;
+	if (t->enabled && t->n_allowed_users == 0)
+		cfg_warn_at(
+			c, cfg_loc(cfg_map_get(root, "telegram"), "allowed_users"),
+			"telegram.allowed_users is empty: nobody will be served (add Telegram user "
+			"ids)");
+}
+
+/* An open router is a spend faucet: anyone who reaches it calls paid models. */
+static void check_router_listen(struct ctx *c, const struct node *root)
+{
+	const struct config *cfg = c->cfg;
+
+	if (!cfg->router.listen.host || cfg->general_settings.master_key || cfg->n_keys ||
+	    is_loopback(cfg->router.listen.host))
+		return;
+	cfg_err_at(
+		c, cfg_loc(cfg_map_get(root, "router"), "listen"),
+		"router.listen: %s is not a loopback address and neither "
+		"general_settings.master_key nor keys is set: anyone who can reach it could spend "
+		"your budget; set general_settings.master_key (e.g. "
+		"os.environ/LITELLM_MASTER_KEY) or listen on 127.0.0.1",
+		cfg->router.listen.addr);
+}
+
+void cfg_finish(struct ctx *c, const struct node *root)
+{
+	struct config *cfg = c->cfg;
+
+	resolve_home(c, root);
+	collect_groups(cfg);
+	resolve_models(cfg);
+	resolve_router_settings(cfg);
+	check_telegram(c, root);
+	check_router_listen(c, root);
+	check_refs(c);
+	if (cfg->n_models == 0)
+		cfg_warn_at(c, root, "model_list is empty: no model can be called");
+}

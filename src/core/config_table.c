@@ -1,0 +1,780 @@
+/* config_table: the option table as data only (tmux's options-table.c beside options.c):
+ * one struct opt per key with its type, field offset, default, range or check and help text,
+ * and the LiteLLM and Hermes keys hermetic accepts and ignores. Keys are listed in the order of
+ * the configuration reference, which config_print_reference() prints from these tables.
+ */
+#include "core/config_int.h"
+#include "core/util.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------------------------------
+ * The tables. Keys are listed in the order of README.md.
+ */
+
+#define FLD(s, f)    .off = offsetof(struct s, f)
+#define CNT(s, f)    .n_off = offsetof(struct s, f)
+#define OPTS(v)	     .opts = v, .n_opts = ARRAY_LEN(v)
+#define MIB	     (1024 * 1024)
+#define LITELLM_ONLY "a LiteLLM routing strategy hermetic does not support"
+
+/* Enum fields are written through an int. */
+_Static_assert(sizeof(enum config_routing) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_seccomp_action) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_mcp_transport) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
+
+static const struct choice toolset_choices[] = {
+	{"all", CONFIG_TOOLSET_ALL, NULL},
+	{"memory", CONFIG_TOOLSET_MEMORY, NULL},
+	{"session_search", CONFIG_TOOLSET_SESSION_SEARCH, NULL},
+	{"skills", CONFIG_TOOLSET_SKILLS, NULL},
+	{"files", CONFIG_TOOLSET_FILES, NULL},
+	{"web", CONFIG_TOOLSET_WEB, NULL},
+	{"prometheus", CONFIG_TOOLSET_PROMETHEUS, NULL},
+	{"time", CONFIG_TOOLSET_TIME, NULL},
+	{"mcp", CONFIG_TOOLSET_MCP, NULL},
+	{NULL, 0, NULL},
+};
+
+static const struct choice routing_choices[] = {
+	{"simple-shuffle", CONFIG_ROUTING_SIMPLE_SHUFFLE, NULL},
+	{"least-busy", CONFIG_ROUTING_LEAST_BUSY, NULL},
+	{"usage-based-routing", 0, LITELLM_ONLY},
+	{"usage-based-routing-v2", 0, LITELLM_ONLY},
+	{"latency-based-routing", 0, LITELLM_ONLY},
+	{"cost-based-routing", 0, LITELLM_ONLY},
+	{NULL, 0, NULL},
+};
+
+const char *config_toolset_name(size_t i, unsigned *flag)
+{
+	if (i >= ARRAY_LEN(toolset_choices) - 1)
+		return NULL;
+	*flag = (unsigned)toolset_choices[i].value;
+	return toolset_choices[i].name;
+}
+
+const char *config_routing_name(enum config_routing r)
+{
+	return routing_choices[r].name;
+}
+
+static const struct choice seccomp_choices[] = {
+	{"errno", CONFIG_SECCOMP_ERRNO, NULL},
+	{"kill", CONFIG_SECCOMP_KILL, NULL},
+	{NULL, 0, NULL},
+};
+
+static const struct choice log_choices[] = {
+	{"error", LOG_ERROR, NULL}, {"warn", LOG_WARN, NULL}, {"info", LOG_INFO, NULL},
+	{"debug", LOG_DEBUG, NULL}, {NULL, 0, NULL},
+};
+
+static const struct choice transport_choices[] = {
+	{"http", CONFIG_MCP_HTTP, NULL},
+	{"sse", CONFIG_MCP_SSE, NULL},
+	{"stdio", CONFIG_MCP_STDIO, NULL},
+	{NULL, 0, NULL},
+};
+
+static const struct opt auxiliary_opts[] = {
+	{"compression", T_STR, FLD(config_auxiliary, compression), .flags = F_MODEL,
+	 .text = "summarises old turns when the context fills up"},
+	{"title", T_STR, FLD(config_auxiliary, title), .flags = F_MODEL,
+	 .text = "reserved; sessions are named after their first message, with no call"},
+	{"session_search", T_STR, FLD(config_auxiliary, session_search), .flags = F_MODEL,
+	 .text = "reserved; session_search returns excerpts, with no call"},
+	{"vision", T_STR, FLD(config_auxiliary, vision), .flags = F_MODEL,
+	 .text = "reserved for image input (not used yet)"},
+	{"web_extract", T_STR, FLD(config_auxiliary, web_extract), .flags = F_MODEL,
+	 .text = "reserved; web_fetch returns the page as text, with no call"},
+};
+
+static const struct table auxiliary_table = {
+	"auxiliary",
+	"auxiliary",
+	OPTS(auxiliary_opts),
+	.text = "Model groups for side jobs. An unset slot uses `model`.",
+};
+
+static const struct opt agent_opts[] = {
+	{"max_iterations", T_INT, FLD(config_agent, max_iterations), .def = "12", .min = 1,
+	 .max = 1000, .text = "model calls per turn before the agent stops and answers"},
+	{"max_turn_cost_usd", T_NUM, FLD(config_agent, max_turn_cost_usd), .def = "0.05", .min = 0,
+	 .max = 1000, .text = "spend per turn before the agent stops; 0 = no cap"},
+	{"context_tokens", T_INT, FLD(config_agent, context_tokens), .def = "32000", .min = 1024,
+	 .max = 10000000, .text = "context budget; older turns are compressed beyond it"},
+	{"persona_file", T_STR, FLD(config_agent, persona_file), .check = cfg_check_abs_path,
+	 .text = "system prompt file (absolute path); unset = built-in persona"},
+	{"session_idle_minutes", T_INT, FLD(config_agent, session_idle_minutes), .def = "240",
+	 .min = 1, .max = 525600, .text = "a chat idle this long starts a new session"},
+	{"turn_timeout_s", T_INT, FLD(config_agent, turn_timeout_s), .def = "300", .min = 1,
+	 .max = 86400, .text = "wall-clock limit of one turn"},
+	{"tool_result_max_bytes", T_INT, FLD(config_agent, tool_result_max_bytes), .def = "16384",
+	 .min = 256, .max = 16 * MIB,
+	 .text = "tool output beyond this is cut before the model sees it"},
+	{"tool_timeout_s", T_INT, FLD(config_agent, tool_timeout_s), .def = "60", .min = 1,
+	 .max = 3600, .text = "limit of one tool call"},
+	{"max_tools", T_INT, FLD(config_agent, max_tools), .def = "128", .min = 16, .max = 1024,
+	 .text = "tools per request (OpenAI refuses more than 128): builtin tools first, then MCP "
+		 "tools in server order; the rest are left out (logged; doctor warns)"},
+};
+
+static const struct table agent_table = {"agent", "agent", OPTS(agent_opts),
+					 .text = "The agent loop."};
+
+static const struct opt memory_opts[] = {
+	{"max_chars", T_INT, FLD(config_memory, max_chars), .def = "2200", .min = 100,
+	 .max = 100000, .text = "bound of MEMORY.md (the agent's notes), in characters"},
+	{"user_max_chars", T_INT, FLD(config_memory, user_max_chars), .def = "1375", .min = 100,
+	 .max = 100000, .text = "bound of USER.md (about the user), in characters"},
+};
+
+static const struct table memory_table = {
+	"memory", "memory", OPTS(memory_opts),
+	.text = "The `memory` toolset: `home/memories/MEMORY.md` and `USER.md`, shown to the "
+		"model at session start."};
+
+static const struct opt skills_opts[] = {
+	{"external_dirs", T_STRS, FLD(config_skills, external_dirs),
+	 CNT(config_skills, n_external_dirs), .cap = 32, .check = cfg_check_abs_path,
+	 .text = "read-only skill directories besides home/skills (absolute paths)"},
+};
+
+static const struct table skills_table = {"skills", "skills", OPTS(skills_opts),
+					  .text = "Skills (`<dir>/<name>/SKILL.md`)."};
+
+static const struct opt web_opts[] = {
+	{"allow_hosts", T_STRS, FLD(config_web, allow_hosts), CNT(config_web, n_allow_hosts),
+	 .cap = 256, .check = cfg_check_host_pattern,
+	 .text = "hosts web_fetch may reach (`example.com`, `*.example.com`); a listed host may "
+		 "be internal and use any port; empty = any public host, ports 80 and 443"},
+	{"timeout_s", T_INT, FLD(config_web, timeout_s), .def = "20", .min = 1, .max = 300,
+	 .text = "limit of one fetch"},
+	{"max_bytes", T_INT, FLD(config_web, max_bytes), .def = "1048576", .min = 1024,
+	 .max = 64 * MIB, .text = "largest response body read"},
+};
+
+static const struct table web_table = {"web", "web", OPTS(web_opts), .text = "The `web` toolset."};
+
+static const struct opt prometheus_opts[] = {
+	{"url", T_STR, FLD(config_prometheus, url), .check = cfg_check_url,
+	 .text = "Prometheus base URL; unset = prometheus_query is not offered"},
+	{"timeout_s", T_INT, FLD(config_prometheus, timeout_s), .def = "15", .min = 1, .max = 300,
+	 .text = "limit of one query"},
+};
+
+static const struct table prometheus_table = {"prometheus", "prometheus", OPTS(prometheus_opts),
+					      .text = "The `prometheus` toolset."};
+
+static const struct opt litellm_params_opts[] = {
+	{"model", T_STR, FLD(config_litellm_params, model), .flags = F_REQUIRED,
+	 .text = "`openrouter/<id>`, `openai/<id>` or a bare OpenAI id; another `x/<id>` needs "
+		 "api_base"},
+	{"api_base", T_STR, FLD(config_litellm_params, api_base), .check = cfg_check_url,
+	 .text = "OpenAI-compatible base URL; default: the provider's"},
+	{"api_key", T_STR, FLD(config_litellm_params, api_key), .flags = F_SECRET,
+	 .text = "bearer key, normally `os.environ/NAME`"},
+	{"rpm", T_INT, FLD(config_litellm_params, rpm), .def = "0", .min = 0, .max = 1000000000,
+	 .text = "requests per minute this deployment takes; 0 = no limit"},
+	{"tpm", T_INT, FLD(config_litellm_params, tpm), .def = "0", .min = 0, .max = MAX_I64,
+	 .text = "tokens per minute; 0 = no limit"},
+	{"weight", T_INT, FLD(config_litellm_params, weight), .def = "1", .min = 1, .max = 1000,
+	 .text = "share of simple-shuffle picks within the group"},
+	{"timeout", T_INT, FLD(config_litellm_params, timeout_s), .def = "0", .min = 0,
+	 .max = 86400, .text = "seconds for the whole call; 0 = router_settings.timeout"},
+	{"stream_timeout", T_INT, FLD(config_litellm_params, stream_timeout_s), .def = "0",
+	 .min = 0, .max = 86400, .text = "seconds to the first streamed chunk; 0 = timeout"},
+	{"max_tokens", T_INT, FLD(config_litellm_params, max_tokens), .def = "0", .min = 0,
+	 .max = 10000000, .text = "max_tokens sent when the request has none; 0 = not sent"},
+	{"num_retries", T_INT, FLD(config_litellm_params, num_retries), .def = "-1", .min = 0,
+	 .max = 10, .text = "retries of this deployment; default router_settings.num_retries"},
+	{"input_cost_per_token", T_NUM, FLD(config_litellm_params, input_cost_per_token),
+	 .def = "-1", .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
+	{"output_cost_per_token", T_NUM, FLD(config_litellm_params, output_cost_per_token),
+	 .def = "-1", .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
+	{"extra_headers", T_PAIRS, FLD(config_litellm_params, extra_headers),
+	 CNT(config_litellm_params, n_extra_headers), .cap = 32, .check = cfg_check_header_name,
+	 .flags = F_SECRET | F_ONELINE, .text = "headers added to every upstream request (secret)"},
+};
+
+static const struct table litellm_params_table = {"litellm_params", "model_list[].litellm_params",
+						  OPTS(litellm_params_opts),
+						  .text = "How to call one deployment."};
+
+static const struct opt model_info_opts[] = {
+	{"input_cost_per_token", T_NUM, FLD(config_model_info, input_cost_per_token), .def = "-1",
+	 .min = 0, .max = 1, .text = "USD per prompt token; default 0"},
+	{"output_cost_per_token", T_NUM, FLD(config_model_info, output_cost_per_token), .def = "-1",
+	 .min = 0, .max = 1, .text = "USD per completion token; default 0"},
+	{"max_input_tokens", T_INT, FLD(config_model_info, max_input_tokens), .def = "0", .min = 0,
+	 .max = 100000000, .text = "context window; 0 = unknown"},
+	{"max_output_tokens", T_INT, FLD(config_model_info, max_output_tokens), .def = "0",
+	 .min = 0, .max = 100000000, .text = "completion limit; 0 = unknown"},
+	{"max_tokens", T_INT, FLD(config_model_info, max_output_tokens), .min = 0, .max = 100000000,
+	 .text = "same as max_output_tokens"},
+	{"id", T_STR, FLD(config_model_info, id), .flags = F_ONELINE,
+	 .text = "deployment id (x-litellm-model-id); default `<model_name>-<n>`"},
+};
+
+static const struct table model_info_table = {
+	"model_info", "model_list[].model_info", OPTS(model_info_opts), .lenient = true,
+	.text = "Facts about one deployment. LiteLLM keeps free-form data here, so unknown keys "
+		"are warnings."};
+
+static const struct opt model_opts[] = {
+	{"model_name", T_STR, FLD(config_model, model_name), .flags = F_REQUIRED | F_ONELINE,
+	 .text = "the group (virtual model) clients ask for; repeat it for more deployments"},
+	{"litellm_params", T_SECTION, FLD(config_model, litellm_params),
+	 .table = &litellm_params_table, .flags = F_REQUIRED},
+	{"model_info", T_SECTION, FLD(config_model, model_info), .table = &model_info_table},
+	{"(provider)", T_STR, FLD(config_model, provider), .flags = F_DERIVED},
+	{"(upstream_model)", T_STR, FLD(config_model, upstream_model), .flags = F_DERIVED},
+};
+
+static const struct table model_table = {
+	"model_list",
+	"model_list[]",
+	OPTS(model_opts),
+	.size = sizeof(struct config_model),
+	.check = cfg_model_check,
+	.check_all = cfg_models_check_all,
+	.text = "LiteLLM's model_list, verbatim: one entry per deployment."};
+
+static const struct opt litellm_settings_opts[] = {
+	{"num_retries", T_INT, FLD(config_litellm_settings, num_retries), .def = "2", .min = 0,
+	 .max = 10, .text = "retries within a group before falling back"},
+	{"request_timeout", T_INT, FLD(config_litellm_settings, request_timeout_s), .def = "600",
+	 .min = 1, .max = 86400, .text = "seconds per upstream call"},
+	{"fallbacks", T_FALLBACKS, FLD(config_litellm_settings, fallbacks),
+	 CNT(config_litellm_settings, n_fallbacks), .cap = 256,
+	 .text = "`[{\"free\": [\"free2\", \"cheap\"]}]`: groups tried in order on errors"},
+	{"context_window_fallbacks", T_FALLBACKS,
+	 FLD(config_litellm_settings, context_window_fallbacks),
+	 CNT(config_litellm_settings, n_context_window_fallbacks), .cap = 256,
+	 .text = "the same, for context-window errors"},
+	{"content_policy_fallbacks", T_FALLBACKS,
+	 FLD(config_litellm_settings, content_policy_fallbacks),
+	 CNT(config_litellm_settings, n_content_policy_fallbacks), .cap = 256,
+	 .text = "the same, for content-policy errors"},
+	{"default_fallbacks", T_STRS, FLD(config_litellm_settings, default_fallbacks),
+	 CNT(config_litellm_settings, n_default_fallbacks), .cap = 16, .flags = F_MODEL,
+	 .text = "groups tried after a group's own fallbacks"},
+	{"max_fallbacks", T_INT, FLD(config_litellm_settings, max_fallbacks), .def = "5", .min = 0,
+	 .max = 20, .text = "most fallback groups tried per request"},
+	{"max_budget", T_NUM, FLD(config_litellm_settings, max_budget_usd), .def = "0", .min = 0,
+	 .max = 1000000, .text = "USD the router may spend per budget_duration; 0 = no cap"},
+	{"budget_duration", T_PERIOD, FLD(config_litellm_settings, budget_duration_s),
+	 .text = "when max_budget resets; unset = never"},
+};
+
+static const struct table litellm_settings_table = {"litellm_settings", "litellm_settings",
+						    OPTS(litellm_settings_opts),
+						    .text = "LiteLLM's router-wide settings."};
+
+static const struct opt retry_policy_opts[] = {
+	{"RateLimitErrorRetries", T_INT, FLD(config_retry_policy, rate_limit), .def = "-1",
+	 .min = 0, .max = 10, .text = "retries after 429; default num_retries"},
+	{"TimeoutErrorRetries", T_INT, FLD(config_retry_policy, timeout), .def = "-1", .min = 0,
+	 .max = 10, .text = "retries after a timeout or 408"},
+	{"InternalServerErrorRetries", T_INT, FLD(config_retry_policy, internal_server),
+	 .def = "-1", .min = 0, .max = 10, .text = "retries after 5xx"},
+	{"BadRequestErrorRetries", T_INT, FLD(config_retry_policy, bad_request), .def = "-1",
+	 .min = 0, .max = 10, .text = "retries after 400"},
+	{"AuthenticationErrorRetries", T_INT, FLD(config_retry_policy, authentication), .def = "-1",
+	 .min = 0, .max = 10, .text = "retries after 401/403"},
+	{"ContentPolicyViolationErrorRetries", T_INT, FLD(config_retry_policy, content_policy),
+	 .def = "-1", .min = 0, .max = 10, .text = "retries after a content-policy refusal"},
+};
+
+static const struct table retry_policy_table = {
+	"retry_policy", "router_settings.retry_policy", OPTS(retry_policy_opts),
+	.text = "Retries per error class; unset classes use num_retries."};
+
+static const struct opt router_settings_opts[] = {
+	{"routing_strategy", T_ENUM, FLD(config_router_settings, routing_strategy),
+	 .def = "simple-shuffle", .choices = routing_choices,
+	 .text = "how a deployment is picked within a group"},
+	{"allowed_fails", T_INT, FLD(config_router_settings, allowed_fails), .def = "3", .min = 0,
+	 .max = 1000, .text = "failures within cooldown_time before a deployment cools down"},
+	{"cooldown_time", T_INT, FLD(config_router_settings, cooldown_time_s), .def = "30",
+	 .min = 0, .max = 86400, .text = "seconds a failing deployment is skipped"},
+	{"num_retries", T_INT, FLD(config_router_settings, num_retries), .def = "-1", .min = 0,
+	 .max = 10, .text = "retries within a group; default litellm_settings.num_retries"},
+	{"retry_policy", T_SECTION, FLD(config_router_settings, retry_policy),
+	 .table = &retry_policy_table},
+	{"timeout", T_INT, FLD(config_router_settings, timeout_s), .def = "-1", .min = 1,
+	 .max = 86400, .text = "seconds per call; default litellm_settings.request_timeout"},
+	{"max_fallbacks", T_INT, FLD(config_router_settings, max_fallbacks), .def = "-1", .min = 0,
+	 .max = 20, .text = "default litellm_settings.max_fallbacks"},
+	{"enable_pre_call_checks", T_BOOL, FLD(config_router_settings, enable_pre_call_checks),
+	 .def = "false", .text = "skip deployments whose context window is too small"},
+	{"fallbacks", T_FALLBACKS, FLD(config, litellm_settings.fallbacks),
+	 CNT(config, litellm_settings.n_fallbacks), .cap = 256, .flags = F_ROOT,
+	 .text = "same as litellm_settings.fallbacks (LiteLLM accepts both)"},
+	{"context_window_fallbacks", T_FALLBACKS,
+	 FLD(config, litellm_settings.context_window_fallbacks),
+	 CNT(config, litellm_settings.n_context_window_fallbacks), .cap = 256, .flags = F_ROOT,
+	 .text = "same as litellm_settings.context_window_fallbacks"},
+	{"content_policy_fallbacks", T_FALLBACKS,
+	 FLD(config, litellm_settings.content_policy_fallbacks),
+	 CNT(config, litellm_settings.n_content_policy_fallbacks), .cap = 256, .flags = F_ROOT,
+	 .text = "same as litellm_settings.content_policy_fallbacks"},
+	{"default_fallbacks", T_STRS, FLD(config, litellm_settings.default_fallbacks),
+	 CNT(config, litellm_settings.n_default_fallbacks), .cap = 16, .flags = F_ROOT | F_MODEL,
+	 .text = "same as litellm_settings.default_fallbacks"},
+};
+
+static const struct table router_settings_table = {"router_settings", "router_settings",
+						   OPTS(router_settings_opts),
+						   .text = "LiteLLM's routing settings."};
+
+static const struct opt general_settings_opts[] = {
+	{"master_key", T_STR, FLD(config_general_settings, master_key), .flags = F_SECRET,
+	 .text = "admin key of `hermetic router`; unset = only `keys` authenticate"},
+};
+
+static const struct table general_settings_table = {"general_settings", "general_settings",
+						    OPTS(general_settings_opts),
+						    .text = "LiteLLM's proxy settings."};
+
+static const struct opt router_opts[] = {
+	{"listen", T_LISTEN, FLD(config_router, listen), .def = "127.0.0.1:4000",
+	 .text = "address of `hermetic router`; not loopback = needs a master_key or keys"},
+	{"max_body_bytes", T_INT, FLD(config_router, max_body_bytes), .def = "4194304", .min = 1024,
+	 .max = 64 * MIB, .text = "largest request body"},
+	{"max_concurrent_upstream", T_INT, FLD(config_router, max_concurrent_upstream), .def = "64",
+	 .min = 1, .max = 4096, .text = "upstream calls in flight"},
+	{"max_response_bytes", T_INT, FLD(config_router, max_response_bytes), .def = "8388608",
+	 .min = 1024, .max = 256 * MIB, .text = "largest upstream response"},
+	{"max_connections", T_INT, FLD(config_router, max_connections), .def = "256", .min = 1,
+	 .max = 65536, .text = "open client connections; past it a new one gets 503"},
+	{"idle_timeout_s", T_INT, FLD(config_router, idle_timeout_s), .def = "60", .min = 1,
+	 .max = 3600, .text = "a kept-alive connection with no request is closed after this"},
+	{"header_timeout_s", T_INT, FLD(config_router, header_timeout_s), .def = "10", .min = 1,
+	 .max = 600, .text = "from the connect (or a request's first byte) to its complete head"},
+	{"body_timeout_s", T_INT, FLD(config_router, body_timeout_s), .def = "60", .min = 1,
+	 .max = 3600, .text = "from the request head to its complete body"},
+	{"openrouter_referer", T_STR, FLD(config_router, openrouter_referer), .def = "",
+	 .flags = F_ONELINE, .text = "HTTP-Referer sent to OpenRouter; empty = not sent"},
+	{"openrouter_title", T_STR, FLD(config_router, openrouter_title), .def = "hermetic",
+	 .flags = F_ONELINE, .text = "X-Title sent to OpenRouter; empty = not sent"},
+};
+
+static const struct table router_table = {"router", "router", OPTS(router_opts),
+					  .text = "hermetic's router process."};
+
+static const struct opt key_opts[] = {
+	{"key", T_STR, FLD(config_key, key), .flags = F_REQUIRED | F_SECRET,
+	 .text = "the bearer key, normally `os.environ/NAME`"},
+	{"alias", T_STR, FLD(config_key, alias), .check = cfg_check_name,
+	 .text = "name in metrics (api_key_alias) and logs"},
+	{"models", T_STRS, FLD(config_key, models), CNT(config_key, n_models), .cap = 256,
+	 .flags = F_MODEL, .text = "groups this key may use, fallbacks included; empty = all"},
+	{"max_budget", T_NUM, FLD(config_key, max_budget_usd), .def = "0", .min = 0, .max = 1000000,
+	 .text = "USD per budget_duration; 0 = no cap"},
+	{"budget_duration", T_PERIOD, FLD(config_key, budget_duration_s),
+	 .text = "when max_budget resets; unset = never"},
+};
+
+static const struct table key_table = {"keys",
+				       "keys[]",
+				       OPTS(key_opts),
+				       .size = sizeof(struct config_key),
+				       .check_all = cfg_keys_check_all,
+				       .text = "Virtual keys of `hermetic router`."};
+
+static const struct opt budget_opts[] = {
+	{"daily_usd", T_NUM, FLD(config_budget, daily_usd), .def = "0", .min = 0, .max = 1000000,
+	 .text = "spend per day (in `timezone`), all callers; 0 = no cap"},
+	{"monthly_usd", T_NUM, FLD(config_budget, monthly_usd), .def = "0", .min = 0,
+	 .max = 1000000, .text = "spend per calendar month (in `timezone`); 0 = no cap"},
+};
+
+static const struct table budget_table = {"budget", "budget", OPTS(budget_opts),
+					  .text = "Hard spend caps; calls beyond them fail."};
+
+static const struct opt bleed_opts[] = {
+	{"max_calls", T_INT, FLD(config_bleed, max_calls), .def = "60", .min = 0, .max = 1000000,
+	 .text = "upstream calls (retries too) per window; 0 = off"},
+	{"window_s", T_INT, FLD(config_bleed, window_s), .def = "900", .min = 1, .max = 86400,
+	 .text = "the sliding window"},
+	{"max_cost_usd", T_NUM, FLD(config_bleed, max_cost_usd), .def = "0", .min = 0, .max = 10000,
+	 .text = "spend per window; 0 = off"},
+	{"cooldown_s", T_INT, FLD(config_bleed, cooldown_s), .def = "3600", .min = 0, .max = 604800,
+	 .text = "calls are refused this long after a trip; 0 = until /resume"},
+};
+
+static const struct table bleed_table = {"bleed", "guardrails.bleed", OPTS(bleed_opts),
+					 .text = "The bleed detector: stops runaway loops."};
+
+static const struct opt seccomp_opts[] = {
+	{"enabled", T_BOOL, FLD(config_seccomp, enabled), .def = "true",
+	 .text = "install the syscall allowlist at start"},
+	{"action", T_ENUM, FLD(config_seccomp, action), .def = "errno", .choices = seccomp_choices,
+	 .text = "a denied syscall fails with EPERM (errno) or kills the process"},
+};
+
+static const struct table seccomp_table = {"seccomp", "guardrails.seccomp", OPTS(seccomp_opts),
+					   .text = "The process sandbox."};
+
+static const struct opt guardrails_opts[] = {
+	{"bleed", T_SECTION, FLD(config_guardrails, bleed), .table = &bleed_table},
+	{"max_tokens", T_LIMITS, FLD(config_guardrails, max_tokens),
+	 CNT(config_guardrails, n_max_tokens),
+	 .aux_off = offsetof(struct config_guardrails, max_tokens_default), .def = "4096", .min = 1,
+	 .max = 10000000, .cap = 256,
+	 .text = "completion cap: `{default: 4096, strong: 8192}` or one number"},
+	{"seccomp", T_SECTION, FLD(config_guardrails, seccomp), .table = &seccomp_table},
+};
+
+static const struct table guardrails_table = {"guardrails", "guardrails", OPTS(guardrails_opts),
+					      .text = "Limits the agent cannot talk its way past."};
+
+static const struct opt telegram_opts[] = {
+	{"token", T_STR, FLD(config_telegram, token), .flags = F_SECRET,
+	 .text = "bot token, normally `os.environ/TELEGRAM_BOT_TOKEN`; unset or empty = off"},
+	{"allowed_users", T_INTS, FLD(config_telegram, allowed_users),
+	 CNT(config_telegram, n_allowed_users), .min = 1, .max = MAX_I64, .cap = 1024,
+	 .text = "user ids served; empty = nobody"},
+	{"allowed_chats", T_INTS, FLD(config_telegram, allowed_chats),
+	 CNT(config_telegram, n_allowed_chats), .min = INT64_MIN + 1, .max = MAX_I64, .cap = 1024,
+	 .text = "group chat ids (negative) where allowed users are answered; private chats need "
+		 "no entry, other groups are ignored"},
+	{"api_base", T_STR, FLD(config_telegram, api_base), .def = "https://api.telegram.org",
+	 .check = cfg_check_url, .text = "Bot API server"},
+	{"admin_chat", T_INT, FLD(config_telegram, admin_chat), .def = "0", .min = INT64_MIN + 1,
+	 .max = MAX_I64, .text = "chat for alerts (budget, bleed, failures); 0 = none"},
+	{"poll_timeout_s", T_INT, FLD(config_telegram, poll_timeout_s), .def = "30", .min = 1,
+	 .max = 120,
+	 .text = "getUpdates long-poll timeout; `/readyz` fails after no successful poll for "
+		 "twice this, at least 10 s"},
+	{"refuse_unknown", T_BOOL, FLD(config_telegram, refuse_unknown), .def = "true",
+	 .text = "answer strangers with a refusal (false = ignore them)"},
+};
+
+static const struct table telegram_table = {"telegram", "telegram", OPTS(telegram_opts),
+					    .text = "The Telegram gateway."};
+
+static const struct opt api_opts[] = {
+	{"listen", T_LISTEN, FLD(config_api, listen), .def = "127.0.0.1:8642",
+	 .text = "address of the agent API and hooks"},
+	{"key", T_STR, FLD(config_api, key), .flags = F_SECRET,
+	 .text = "bearer key of the agent API; unset = no auth, then listen must be loopback"},
+	{"allowed_hosts", T_STRS, FLD(config_api, allowed_hosts), CNT(config_api, n_allowed_hosts),
+	 .cap = 64, .check = cfg_check_allowed_host,
+	 .text = "Host names the API answers besides loopback and listen's address (a Service "
+		 "name); `*` = any (needs key)"},
+	{"max_body_bytes", T_INT, FLD(config_api, max_body_bytes), .def = "1048576", .min = 1024,
+	 .max = 64 * MIB, .text = "largest request body"},
+	{"timeout_s", T_INT, FLD(config_api, timeout_s), .def = "60", .min = 1, .max = 3600,
+	 .text = "limit of one synchronous request"},
+};
+
+static const struct table api_table = {"api", "api", OPTS(api_opts), .check = cfg_api_check,
+				       .text = "The loopback HTTP API (chat, hooks)."};
+
+static const struct opt log_opts[] = {
+	{"level", T_ENUM, FLD(config_log, level), .def = "info", .choices = log_choices,
+	 .text = "least severe level written"},
+	{"file", T_BOOL, FLD(config_log, file), .def = "true",
+	 .text = "also write home/logs/hermetic.log"},
+	{"max_bytes", T_INT, FLD(config_log, max_bytes), .def = "10485760", .min = 65536,
+	 .max = 1024 * MIB, .text = "rotate the file beyond this size"},
+	{"keep", T_INT, FLD(config_log, keep), .def = "3", .min = 0, .max = 100,
+	 .text = "rotated files kept"},
+};
+
+static const struct table log_table = {"log", "log", OPTS(log_opts), .text = "Logging."};
+
+static const struct opt mcp_tools_opts[] = {
+	{"include", T_STRS, FLD(config_mcp_server, tools_include),
+	 CNT(config_mcp_server, n_tools_include), .cap = 256, .flags = F_ONELINE | F_ONE_OR_LIST,
+	 .text = "offer only these tools (a name or a list); empty = all; wins over exclude"},
+	{"exclude", T_STRS, FLD(config_mcp_server, tools_exclude),
+	 CNT(config_mcp_server, n_tools_exclude), .cap = 256, .flags = F_ONELINE | F_ONE_OR_LIST,
+	 .text = "never offer these tools (a name or a list)"},
+};
+
+static const struct table mcp_tools_table = {"tools", "mcp_servers.NAME.tools",
+					     OPTS(mcp_tools_opts),
+					     .text = "Which of the server's tools the model sees."};
+
+static const struct opt mcp_opts[] = {
+	{"url", T_STR, FLD(config_mcp_server, url), .check = cfg_check_url,
+	 .text = "endpoint of an http or sse server"},
+	{"command", T_STR, FLD(config_mcp_server, command), .check = cfg_check_command,
+	 .text = "program of a stdio server"},
+	{"transport", T_ENUM, FLD(config_mcp_server, transport), .choices = transport_choices,
+	 .text = "default http with url, stdio with command"},
+	{"args", T_STRS, FLD(config_mcp_server, args), CNT(config_mcp_server, n_args), .cap = 64,
+	 .text = "arguments of command"},
+	{"env", T_PAIRS, FLD(config_mcp_server, env), CNT(config_mcp_server, n_env), .cap = 64,
+	 .check = cfg_check_env_name, .flags = F_SECRET | F_LITERAL_PUBLIC,
+	 .text = "environment of command (values taken from the environment are secrets)"},
+	{"headers", T_PAIRS, FLD(config_mcp_server, headers), CNT(config_mcp_server, n_headers),
+	 .cap = 32, .check = cfg_check_header_name, .flags = F_SECRET | F_ONELINE,
+	 .text = "HTTP headers (values are secrets)"},
+	{"timeout", T_INT, FLD(config_mcp_server, timeout_s), .def = "120", .min = 1, .max = 3600,
+	 .text = "seconds per request (Hermes' default)"},
+	{"connect_timeout", T_INT, FLD(config_mcp_server, connect_timeout_s), .def = "60", .min = 1,
+	 .max = 300,
+	 .text = "seconds to connect and initialize (Hermes' default; a cold `npx -y` needs it)"},
+	{"tools", T_SECTION, .off = 0, .table = &mcp_tools_table},
+	{"enabled", T_BOOL, FLD(config_mcp_server, enabled), .def = "true",
+	 .text = "false = keep the entry but do not connect"},
+	{"(name)", T_STR, FLD(config_mcp_server, name), .flags = F_DERIVED},
+	{"(prefix)", T_STR, FLD(config_mcp_server, prefix), .flags = F_DERIVED},
+};
+
+static const struct table mcp_table = {
+	"mcp_servers",
+	"mcp_servers.NAME",
+	OPTS(mcp_opts),
+	.size = sizeof(struct config_mcp_server),
+	.name_off = offsetof(struct config_mcp_server, name),
+	.check = cfg_mcp_check,
+	.check_all = cfg_mcp_check_all,
+	.text = "MCP servers by name. Their tools are offered as `mcp_<name>_<tool>` (at most 64 "
+		"characters), with characters other than a-z, A-Z, 0-9, _ turned into _."};
+
+static const struct choice job_web_choices[] = {
+	{"allow_hosts", CONFIG_JOB_WEB_ALLOW_HOSTS, NULL},
+	{"any", CONFIG_JOB_WEB_ANY, NULL},
+	{NULL, 0, NULL},
+};
+
+#define JOB_WEB_TEXT                                                                               \
+	"where web_fetch may go in this job's runs (untrusted, see Trust): `allow_hosts` = only "  \
+	"web.allow_hosts; `any` = any host a chat may fetch"
+
+static const struct opt cron_opts[] = {
+	{"name", T_STR, FLD(config_cron_job, name), .check = cfg_check_name, .flags = F_REQUIRED,
+	 .text = "unique; `^[a-z0-9][a-z0-9_-]{0,63}$`"},
+	{"schedule", T_STR, FLD(config_cron_job, schedule), .flags = F_REQUIRED,
+	 .text = "5-field cron line in `timezone`, or @hourly/@daily/@weekly/@monthly/@yearly"},
+	{"prompt", T_STR, FLD(config_cron_job, prompt), .flags = F_REQUIRED,
+	 .text = "what the agent is asked"},
+	{"deliver", T_DELIVER, FLD(config_cron_job, deliver),
+	 .text = "where the answer goes; unset = kept in the session only"},
+	{"skills", T_STRS, FLD(config_cron_job, skills), CNT(config_cron_job, n_skills), .cap = 32,
+	 .check = cfg_check_name, .text = "skills loaded for the run"},
+	{"model", T_STR, FLD(config_cron_job, model), .flags = F_MODEL,
+	 .text = "model group; default `model`"},
+	{"misfire_grace_s", T_INT, FLD(config_cron_job, misfire_grace_s), .def = "600", .min = 0,
+	 .max = 86400, .text = "a run missed by less than this (downtime) still happens"},
+	{"enabled", T_BOOL, FLD(config_cron_job, enabled), .def = "true",
+	 .text = "false = keep the entry but never run it"},
+	{"web_fetch", T_ENUM, FLD(config_cron_job, web_fetch), .def = "allow_hosts",
+	 .choices = job_web_choices, .text = JOB_WEB_TEXT},
+};
+
+static const struct table cron_table = {"cron",
+					"cron[]",
+					OPTS(cron_opts),
+					.size = sizeof(struct config_cron_job),
+					.check = cfg_cron_check,
+					.check_all = cfg_cron_check_all,
+					.text = "Scheduled agent runs."};
+
+static const struct opt hook_opts[] = {
+	{"name", T_STR, FLD(config_hook, name), .check = cfg_check_name, .flags = F_REQUIRED,
+	 .text = "unique; the hook is POST /v1/hooks/<name>"},
+	{"token", T_STR, FLD(config_hook, token), .flags = F_REQUIRED | F_SECRET,
+	 .text = "bearer token callers send"},
+	{"prompt", T_STR, FLD(config_hook, prompt), .flags = F_REQUIRED,
+	 .text = "what the agent is asked; `{{payload}}` is the JSON body, `{{payload.a.b}}` one "
+		 "field"},
+	{"deliver", T_DELIVER, FLD(config_hook, deliver),
+	 .text = "where the answer goes; unset = only in the response"},
+	{"idempotency_field", T_STR, FLD(config_hook, idempotency_field),
+	 .check = cfg_check_field_name, .text = "payload field whose repeats are ignored"},
+	{"async", T_BOOL, FLD(config_hook, async), .def = "false",
+	 .text = "answer 202 at once instead of waiting for the agent"},
+	{"model", T_STR, FLD(config_hook, model), .flags = F_MODEL,
+	 .text = "model group; default `model`"},
+	{"web_fetch", T_ENUM, FLD(config_hook, web_fetch), .def = "allow_hosts",
+	 .choices = job_web_choices, .text = JOB_WEB_TEXT},
+};
+
+static const struct table hook_table = {"hooks",
+					"hooks[]",
+					OPTS(hook_opts),
+					.size = sizeof(struct config_hook),
+					.check = cfg_hook_check,
+					.check_all = cfg_hooks_check_all,
+					.text = "Webhooks that start an agent run."};
+
+static const struct opt top_opts[] = {
+	{"home", T_STR, FLD(config, home), .check = cfg_check_abs_path,
+	 .text = "data directory; default $HERMETIC_HOME, else /opt/data"},
+	{"timezone", T_STR, FLD(config, timezone), .def = "UTC", .check = cfg_check_timezone,
+	 .text = "IANA zone of cron schedules and of the time tool"},
+	{"model", T_STR, FLD(config, model), .flags = F_MODEL,
+	 .text = "default model group of the agent; default: the first in model_list"},
+	{"auxiliary", T_SECTION, FLD(config, auxiliary), .table = &auxiliary_table},
+	{"agent", T_SECTION, FLD(config, agent), .table = &agent_table},
+	{"toolsets", T_FLAGS, FLD(config, toolsets), .def = "all", .choices = toolset_choices,
+	 .text = "tool families offered to the model"},
+	{"memory", T_SECTION, FLD(config, memory), .table = &memory_table},
+	{"skills", T_SECTION, FLD(config, skills), .table = &skills_table},
+	{"notes_dirs", T_STRS, FLD(config, notes_dirs), CNT(config, n_notes_dirs), .cap = 32,
+	 .check = cfg_check_abs_path,
+	 .text = "read-only directories for read_file and search_files"},
+	{"web", T_SECTION, FLD(config, web), .table = &web_table},
+	{"prometheus", T_SECTION, FLD(config, prometheus), .table = &prometheus_table},
+	{"model_list", T_LIST, FLD(config, models), CNT(config, n_models), .cap = CONFIG_MAX_MODELS,
+	 .table = &model_table},
+	{"litellm_settings", T_SECTION, FLD(config, litellm_settings),
+	 .table = &litellm_settings_table},
+	{"router_settings", T_SECTION, FLD(config, router_settings),
+	 .table = &router_settings_table},
+	{"general_settings", T_SECTION, FLD(config, general_settings),
+	 .table = &general_settings_table},
+	{"router", T_SECTION, FLD(config, router), .table = &router_table},
+	{"keys", T_LIST, FLD(config, keys), CNT(config, n_keys), .cap = CONFIG_MAX_KEYS,
+	 .table = &key_table},
+	{"budget", T_SECTION, FLD(config, budget), .table = &budget_table},
+	{"guardrails", T_SECTION, FLD(config, guardrails), .table = &guardrails_table,
+	 .flags = F_SEQ_IGNORED},
+	{"telegram", T_SECTION, FLD(config, telegram), .table = &telegram_table},
+	{"api", T_SECTION, FLD(config, api), .table = &api_table},
+	{"log", T_SECTION, FLD(config, log), .table = &log_table},
+	{"mcp_servers", T_MAP, FLD(config, mcp_servers), CNT(config, n_mcp_servers),
+	 .cap = CONFIG_MAX_MCP_SERVERS, .table = &mcp_table},
+	{"cron", T_LIST, FLD(config, cron_jobs), CNT(config, n_cron_jobs),
+	 .cap = CONFIG_MAX_CRON_JOBS, .table = &cron_table},
+	{"hooks", T_LIST, FLD(config, hooks), CNT(config, n_hooks), .cap = CONFIG_MAX_HOOKS,
+	 .table = &hook_table},
+};
+
+const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text = "The sections."};
+
+/* ------------------------------------------------------------------------------------------
+ * LiteLLM keys that hermetic accepts and ignores, with the reason (one table, printed in
+ * README.md). A key ending in '*' matches every key with that prefix.
+ */
+
+#define WHY_METRICS  "metrics are always on: hermetic serves /metrics itself"
+#define WHY_CACHE    "hermetic does not cache responses"
+#define WHY_DB	     "hermetic keeps spend and keys in its own SQLite and this file"
+#define WHY_USERS    "hermetic has no teams, users or generated keys; use keys:"
+#define WHY_PARAMS   "hermetic does not rewrite request parameters per deployment"
+#define WHY_LOGGING  "hermetic's logging is set under log:"
+#define WHY_ROUTER   "hermetic's router does not implement this LiteLLM feature"
+#define WHY_PROVIDER "the provider comes from the model prefix and api_base"
+
+const struct ignored cfg_ignored[] = {
+	{"config", "environment_variables", "set variables in the container environment"},
+	{"config", "credential_list", "put api_key in each model's litellm_params"},
+	{"config", "callback_settings", WHY_METRICS},
+	{"config", "assistant_settings", "hermetic serves only chat completions"},
+	{"config", "files_settings", "hermetic serves only chat completions"},
+	{"config", "finetune_settings", "hermetic serves only chat completions"},
+	{"litellm_settings", "callbacks", WHY_METRICS},
+	{"litellm_settings", "success_callback", WHY_METRICS},
+	{"litellm_settings", "failure_callback", WHY_METRICS},
+	{"litellm_settings", "service_callback", WHY_METRICS},
+	{"litellm_settings", "prometheus_initialize_budget_metrics", WHY_METRICS},
+	{"litellm_settings", "drop_params", WHY_PARAMS},
+	{"litellm_settings", "modify_params", WHY_PARAMS},
+	{"litellm_settings", "set_verbose", WHY_LOGGING},
+	{"litellm_settings", "json_logs", WHY_LOGGING},
+	{"litellm_settings", "turn_off_message_logging", WHY_LOGGING},
+	{"litellm_settings", "redact_user_api_key_info", WHY_LOGGING},
+	{"litellm_settings", "telemetry", "hermetic sends no telemetry"},
+	{"litellm_settings", "cache", WHY_CACHE},
+	{"litellm_settings", "cache_params", WHY_CACHE},
+	{"litellm_settings", "enable_json_schema_validation", WHY_ROUTER},
+	{"litellm_settings", "default_team_settings", WHY_USERS},
+	{"litellm_settings", "max_internal_user_budget", WHY_USERS},
+	{"litellm_settings", "internal_user_budget_duration", WHY_USERS},
+	{"litellm_settings", "max_end_user_budget", WHY_USERS},
+	{"litellm_settings", "default_key_generate_params", WHY_USERS},
+	{"litellm_settings", "upperbound_key_generate_params", WHY_USERS},
+	{"litellm_settings", "disable_end_user_cost_tracking", WHY_USERS},
+	{"litellm_settings", "ssl_verify", "hermetic always verifies TLS"},
+	{"litellm_settings", "force_ipv4", WHY_ROUTER},
+	{"litellm_settings", "return_response_headers", WHY_ROUTER},
+	{"litellm_settings", "guardrails", "see hermetic's guardrails: section"},
+	{"router_settings", "redis_*", "hermetic keeps router state in process"},
+	{"router_settings", "cache_responses", WHY_CACHE},
+	{"router_settings", "caching_groups", WHY_CACHE},
+	{"router_settings", "routing_strategy_args", "the supported strategies take no arguments"},
+	{"router_settings", "model_group_alias", WHY_ROUTER},
+	{"router_settings", "provider_budget_config", "use budget: and keys:"},
+	{"router_settings", "enable_tag_filtering", WHY_ROUTER},
+	{"router_settings", "tag_filtering", WHY_ROUTER},
+	{"router_settings", "polling_interval", WHY_ROUTER},
+	{"router_settings", "client_ttl", WHY_ROUTER},
+	{"router_settings", "default_litellm_params", WHY_PARAMS},
+	{"router_settings", "debug_level", WHY_LOGGING},
+	{"router_settings", "set_verbose", WHY_LOGGING},
+	{"router_settings", "allowed_fails_policy", "allowed_fails applies to every error"},
+	{"router_settings", "disable_cooldowns", "set cooldown_time: 0"},
+	{"router_settings", "model_group_retry_policy", "use retry_policy"},
+	{"router_settings", "optional_pre_call_checks", WHY_ROUTER},
+	{"router_settings", "default_max_parallel_requests", "use router.max_concurrent_upstream"},
+	{"router_settings", "retry_after", WHY_ROUTER},
+	{"general_settings", "database_url", WHY_DB},
+	{"general_settings", "database_connection_pool_limit", WHY_DB},
+	{"general_settings", "database_connection_timeout", WHY_DB},
+	{"general_settings", "store_model_in_db", "models come only from this file"},
+	{"general_settings", "disable_spend_logs", WHY_DB},
+	{"general_settings", "proxy_batch_write_at", WHY_DB},
+	{"general_settings", "allow_requests_on_db_unavailable", WHY_DB},
+	{"general_settings", "maximum_spend_logs_retention_period", WHY_DB},
+	{"general_settings", "use_redis_transaction_buffer",
+	 "hermetic keeps router state in process"},
+	{"general_settings", "disable_reset_budget", WHY_DB},
+	{"general_settings", "alerting", "alerts go to telegram.admin_chat"},
+	{"general_settings", "alert_types", "alerts go to telegram.admin_chat"},
+	{"general_settings", "alerting_threshold", "alerts go to telegram.admin_chat"},
+	{"general_settings", "background_health_checks", WHY_ROUTER},
+	{"general_settings", "health_check_interval", WHY_ROUTER},
+	{"general_settings", "health_check_details", WHY_ROUTER},
+	{"general_settings", "ui_access_mode", "hermetic has no admin UI"},
+	{"general_settings", "disable_master_key_return", "hermetic has no admin UI"},
+	{"general_settings", "custom_auth", "keys come from master_key and keys:"},
+	{"general_settings", "enable_jwt_auth", "keys come from master_key and keys:"},
+	{"general_settings", "litellm_key_header_name", "keys come from master_key and keys:"},
+	{"general_settings", "max_parallel_requests", "use router.max_concurrent_upstream"},
+	{"general_settings", "global_max_parallel_requests", "use router.max_concurrent_upstream"},
+	{"general_settings", "infer_model_from_keys", WHY_ROUTER},
+	{"general_settings", "enforce_user_param", WHY_USERS},
+	{"general_settings", "public_routes", WHY_ROUTER},
+	{"general_settings", "allowed_routes", WHY_ROUTER},
+	{"general_settings", "pass_through_endpoints", WHY_ROUTER},
+	{"general_settings", "forward_client_headers_to_llm_api", WHY_ROUTER},
+	{"litellm_params", "api_version", WHY_PROVIDER},
+	{"litellm_params", "organization", WHY_PROVIDER},
+	{"litellm_params", "custom_llm_provider", WHY_PROVIDER},
+	{"litellm_params", "litellm_credential_name", "put api_key here instead"},
+	{"litellm_params", "region_name", WHY_PROVIDER},
+	{"litellm_params", "aws_*", WHY_PROVIDER},
+	{"litellm_params", "vertex_*", WHY_PROVIDER},
+	{"litellm_params", "max_retries", "use num_retries"},
+	{"litellm_params", "tags", WHY_ROUTER},
+	{"litellm_params", "order", WHY_ROUTER},
+	{"litellm_params", "mock_response", WHY_ROUTER},
+	{"litellm_params", "use_in_pass_through", WHY_ROUTER},
+	{"litellm_params", "merge_reasoning_content_in_choices", WHY_PARAMS},
+	{"litellm_params", "input_cost_per_second", "costs are per token"},
+	{"litellm_params", "output_cost_per_second", "costs are per token"},
+	{"litellm_params", "max_parallel_requests", "use rpm or router.max_concurrent_upstream"},
+	{"litellm_params", "drop_params", WHY_PARAMS},
+	{"litellm_params", "additional_drop_params", WHY_PARAMS},
+	{"litellm_params", "temperature", WHY_PARAMS},
+	{"litellm_params", "top_p", WHY_PARAMS},
+	{"litellm_params", "seed", WHY_PARAMS},
+	{"litellm_params", "extra_body", WHY_PARAMS},
+	{"litellm_params", "reasoning_effort", WHY_PARAMS},
+	{"mcp_servers", "sampling", "hermetic does not let MCP servers call the model (Hermes)"},
+	{"mcp_servers", "auth", "hermetic does no MCP OAuth; send a token in headers (Hermes)"},
+	{"tools", "prompts", "hermetic offers MCP tools only, not prompts (Hermes)"},
+	{"tools", "resources", "hermetic offers MCP tools only, not resources (Hermes)"},
+};
+
+const size_t cfg_n_ignored = ARRAY_LEN(cfg_ignored);
