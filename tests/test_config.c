@@ -1188,7 +1188,7 @@ static void test_litellm_guardrails_list_is_ignored(void **state)
 		"guardrails:\n  - guardrail_name: x\n",
 		"t.yaml:2:3: warning: guardrails: ignored: this is LiteLLM's list of "
 		"guardrails, which hermetic does not run; hermetic's guardrails is a mapping "
-		"(see the README)");
+		"(see docs/configuration.md)");
 }
 
 static void test_quoted_numbers_are_accepted(void **state)

@@ -5,7 +5,7 @@
  * them. Every string field is owned by the config and lives until config_destroy(). After a
  * successful load every default is filled in: a NULL string means "not set" only where the
  * field's comment says so. Env references (`os.environ/NAME`, `${NAME}`) are already
- * resolved. README.md is the user-facing reference (generated from the same table).
+ * resolved. docs/configuration.md is the user-facing reference (generated from the same table).
  */
 #ifndef HERMETIC_CONFIG_H
 #define HERMETIC_CONFIG_H
@@ -311,7 +311,7 @@ struct config_mcp_server {
 };
 
 /* cron[].web_fetch, hooks[].web_fetch: where web_fetch may go in the job's runs, which are
- * untrusted (README, "Trust"). */
+ * untrusted (docs/security.md, "Trust"). */
 enum {
 	CONFIG_JOB_WEB_ALLOW_HOSTS, /* only hosts in web.allow_hosts (default) */
 	CONFIG_JOB_WEB_ANY,	    /* any host a chat may fetch */
@@ -416,7 +416,7 @@ const char *config_routing_name(enum config_routing r);
 /* "http", "sse" or "stdio": the YAML spelling of t. */
 const char *config_mcp_transport_name(enum config_mcp_transport t);
 
-/* Prints the Markdown key reference (the tables of README.md) generated from the
+/* Prints the Markdown key reference (the tables of docs/configuration.md) generated from the
  * option table, so the documentation cannot drift from the parser. */
 void config_print_reference(FILE *out);
 

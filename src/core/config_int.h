@@ -144,7 +144,7 @@ struct opt {
 	const struct table *table;
 	const struct choice *choices;
 	unsigned flags;
-	const char *text; /* one line for README.md */
+	const char *text; /* one line for docs/configuration.md */
 };
 
 struct table {

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* ------------------------------------------------------------------------------------------
- * The tables. Keys are listed in the order of README.md.
+ * The tables. Keys are listed in the order of docs/configuration.md.
  */
 
 #define FLD(s, f)    .off = offsetof(struct s, f)
@@ -654,7 +654,7 @@ const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text
 
 /* ------------------------------------------------------------------------------------------
  * LiteLLM keys that hermetic accepts and ignores, with the reason (one table, printed in
- * README.md). A key ending in '*' matches every key with that prefix.
+ * docs/configuration.md). A key ending in '*' matches every key with that prefix.
  */
 
 #define WHY_METRICS  "metrics are always on: hermetic serves /metrics itself"

@@ -698,7 +698,7 @@ static int set_section(struct ctx *c, const struct opt *o, const struct node *n,
 	if (n->type == N_SEQ && (o->flags & F_SEQ_IGNORED)) {
 		cfg_warn(c, n,
 			 "ignored: this is LiteLLM's list of guardrails, which hermetic does not "
-			 "run; hermetic's guardrails is a mapping (see the README)");
+			 "run; hermetic's guardrails is a mapping (see docs/configuration.md)");
 		return 0;
 	}
 	if (n->type != N_MAP) {
