@@ -15,10 +15,11 @@
  * from the bytes sent and the text seen, marked as such), so cancelled, cut, timed-out and
  * oversized attempts and every retry are paid for in the budgets and the breaker.
  *
- * Streams: upstream SSE events are parsed as they arrive; until the first event has been
- * forwarded a failure may still retry or fall back; after it, a failure becomes an SSE error
- * event so the client is never cut silently. Keep-alive comments are dropped and the usage
- * chunk is captured for the ledger even when the client did not ask for it.
+ * Streams (read in router_stream.c): upstream SSE events are parsed as they arrive; until
+ * the first event has been forwarded a failure may still retry or fall back; after it, a
+ * failure becomes an SSE error event so the client is never cut silently. Keep-alive comments
+ * are dropped and the usage chunk is captured for the ledger even when the client did not ask
+ * for it. The decisions (classes, retries, picking, the fallback chain) are router/policy.c's.
  *
  * The client's JSON is parsed with cJSON and re-serialised per attempt with the deployment's
  * model id; unknown fields pass through untouched, numbers as written (json_exact). The tree is
@@ -44,11 +45,9 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define BUDGET_WAIT_MS 50 /* polling for calls in flight to settle */
 

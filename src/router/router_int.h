@@ -53,7 +53,7 @@ struct router {
 	struct router_call *calls;
 	size_t in_flight;
 	struct buf out; /* SSE events forwarded during one upstream read */
-	bool feeding;	/* inside sse_feed: forward() only collects */
+	bool feeding;	/* inside sse_feed: router_stream_forward() only collects */
 	struct router_metrics m;
 };
 
