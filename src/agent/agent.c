@@ -16,7 +16,8 @@
  *      sessions_compact. At most once per turn; a failure backs off for the session;
  *   3. last resort without any call: the oldest middle groups are left out of the request.
  * Hermes Agent re-ran compression until it fit (up to 9 calls per event in the seed
- * deployments); here a turn pays for at most one.
+ * deployments); here a turn pays for at most one. The choices are agent/context.c's
+ * (context_*); this file applies them to the turn.
  *
  * Trust (docs/security.md, "Trust"): a turn is tainted when its source is a cron job or a hook, or
  * once a tool whose results are untrusted text (tools_taints: web_fetch, session_search,
@@ -31,6 +32,7 @@
  * line of the first message names it for free).
  */
 #include "agent/agent.h"
+#include "agent/context.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -48,16 +50,10 @@
 #include <string.h>
 #include <time.h>
 
-#define BUDGET_FILL	    0.85	 /* compress above this share of the context budget */
-#define TAIL_SHARE	    0.35	 /* compression keeps about this share as recent tail */
-#define TAIL_KEEP_MSGS	    4		 /* the free pass never shortens these last messages */
-#define SHORT_LINE	    120		 /* a shortened tool result keeps this much */
-#define COMPRESS_BACKOFF_MS 600000	 /* after a failed compression, for the session */
 #define COMPRESS_MAX_TOKENS 800		 /* length of the summary */
 #define COMPRESS_INPUT_MAX  (256 * 1024) /* excerpt sent to the compression model */
 #define TITLE_MAX	    60
 #define MAX_TOOL_CALLS	    32 /* per model answer; more are answered with an error */
-#define N_BACKOFF	    16
 
 static const char default_persona[] =
 	"You are hermetic, the user's personal assistant, running on their own small server. "
@@ -68,13 +64,6 @@ static const char compress_prompt[] =
 	"You compress chat history for an AI assistant. Summarise the excerpt in a few short "
 	"lines: what the user asked, facts and numbers learned, decisions, tool results that "
 	"still matter, open tasks. No preamble.";
-
-struct msg {
-	int64_t id; /* store id; 0 = not stored */
-	char *json; /* the OpenAI message object */
-	size_t len;
-	char role; /* 'u'ser, 'a'ssistant, 't'ool, 's'ystem */
-};
 
 struct call {
 	struct agent_turn *t;
@@ -93,7 +82,7 @@ struct agent_turn {
 	void *arg;
 	char *source, *model, *system, *extra_system;
 	int64_t session_id;
-	struct msg *msgs;
+	struct context_msg *msgs;
 	size_t n_msgs, alloc_msgs;
 	struct call *calls;
 	size_t n_calls, next_call, running;
@@ -114,10 +103,7 @@ struct agent_turn {
 struct agent {
 	struct agent_env env;
 	struct agent_turn *turns;
-	struct {
-		int64_t session_id, until_ms;
-	} backoff[N_BACKOFF];
-	size_t next_backoff;
+	struct context_backoff backoff;
 };
 
 static void step(struct agent_turn *t);
@@ -139,7 +125,7 @@ static void push_msg(struct agent_turn *t, int64_t id, char role, char *json)
 		t->alloc_msgs = t->alloc_msgs ? t->alloc_msgs * 2 : 16;
 		t->msgs = xrealloc(t->msgs, t->alloc_msgs * sizeof(*t->msgs));
 	}
-	t->msgs[t->n_msgs++] = (struct msg){id, json, strlen(json), role};
+	t->msgs[t->n_msgs++] = (struct context_msg){id, json, strlen(json), role};
 }
 
 static char role_char(const char *role)
@@ -385,84 +371,44 @@ static void append_now(const struct config *cfg, struct buf *b)
 
 static int64_t budget_tokens(const struct agent_turn *t)
 {
-	const struct config *cfg = t->a->env.cfg;
-	int64_t budget = cfg->agent.context_tokens;
-
-	for (size_t i = 0; i < cfg->n_models; i++) {
-		int64_t m = cfg->models[i].model_info.max_input_tokens;
-
-		if (m > 0 && m < budget && strcmp(cfg->models[i].model_name, t->model) == 0)
-			budget = m;
-	}
-	return budget;
-}
-
-static size_t history_bytes(const struct agent_turn *t)
-{
-	size_t n = strlen(t->system) + 256;
-
-	for (size_t i = 0; i < t->n_msgs; i++)
-		n += t->msgs[i].len + 1;
-	return n;
+	return context_budget_tokens(t->a->env.cfg, t->model);
 }
 
 static bool over_budget(const struct agent_turn *t, size_t tools_bytes)
 {
-	return (double)(history_bytes(t) + tools_bytes) / 4.0 >
-	       BUDGET_FILL * (double)budget_tokens(t);
+	return context_over_budget(context_request_bytes(strlen(t->system), t->msgs, t->n_msgs) +
+					   tools_bytes,
+				   budget_tokens(t));
 }
 
 /* Pass 1: old tool results become their first line. */
 static void shorten_tool_results(struct agent_turn *t)
 {
-	size_t end = t->n_msgs > TAIL_KEEP_MSGS ? t->n_msgs - TAIL_KEEP_MSGS : 0;
-
-	for (size_t i = 0; i < end; i++) {
-		struct msg *m = &t->msgs[i];
+	for (size_t i = 0; i < t->n_msgs; i++) {
+		struct context_msg *m = &t->msgs[i];
 		cJSON *j, *content, *id;
-		char line[SHORT_LINE + 64];
-		size_t n;
+		char *line;
 
-		if (m->role != 't' || m->len < SHORT_LINE * 2)
+		if (!context_shortens(t->msgs, i, t->n_msgs))
 			continue;
 		j = cJSON_Parse(m->json);
 		content = cJSON_GetObjectItemCaseSensitive(j, "content");
 		id = cJSON_GetObjectItemCaseSensitive(j, "tool_call_id");
 		if (cJSON_IsString(content) && cJSON_IsString(id)) {
-			n = strcspn(content->valuestring, "\n");
-			if (n > SHORT_LINE)
-				n = SHORT_LINE;
-			n = utf8_cut(content->valuestring, n);
-			snprintf(line, sizeof(line), "%.*s ... [shortened from %zu bytes]", (int)n,
-				 content->valuestring, strlen(content->valuestring));
+			line = context_shortened(content->valuestring);
 			free(m->json);
 			m->json = json_message("tool", line, id->valuestring);
 			m->len = strlen(m->json);
+			free(line);
 		}
 		cJSON_Delete(j);
 	}
 }
 
-/* The middle: after the first message (and its tool results), before the recent tail;
- * both ends on a message that is not a tool result, so no call loses its result. */
+/* The middle to summarise or leave out (context_middle). */
 static bool pick_middle(const struct agent_turn *t, size_t *from, size_t *to)
 {
-	size_t head = 1, tail = t->n_msgs, tail_bytes = 0;
-	size_t keep = (size_t)((double)budget_tokens(t) * 4.0 * TAIL_SHARE);
-
-	while (head < t->n_msgs && t->msgs[head].role == 't')
-		head++;
-	while (tail > head && tail_bytes + t->msgs[tail - 1].len <= keep) {
-		tail--;
-		tail_bytes += t->msgs[tail].len;
-	}
-	if (tail == t->n_msgs && tail > head)
-		tail--; /* at least the last message stays */
-	while (tail > head && t->msgs[tail].role == 't')
-		tail--;
-	*from = head;
-	*to = tail;
-	return tail > head;
+	return context_middle(t->msgs, t->n_msgs, budget_tokens(t), from, to);
 }
 
 static void render_excerpt(const struct agent_turn *t, size_t from, size_t to, struct buf *out)
@@ -496,45 +442,16 @@ static void render_excerpt(const struct agent_turn *t, size_t from, size_t to, s
 	}
 }
 
-static bool in_backoff(struct agent *a, int64_t session_id)
-{
-	for (size_t i = 0; i < N_BACKOFF; i++)
-		if (a->backoff[i].session_id == session_id &&
-		    now_mono_ms() < a->backoff[i].until_ms)
-			return true;
-	return false;
-}
-
-static void set_backoff(struct agent *a, int64_t session_id)
-{
-	a->backoff[a->next_backoff].session_id = session_id;
-	a->backoff[a->next_backoff].until_ms = now_mono_ms() + COMPRESS_BACKOFF_MS;
-	a->next_backoff = (a->next_backoff + 1) % N_BACKOFF;
-}
-
 /* Pass 3: leave the oldest middle groups out of the request (memory only). */
 static void trim_to_fit(struct agent_turn *t, size_t tools_bytes)
 {
 	size_t dropped = 0;
 
 	while (over_budget(t, tools_bytes)) {
-		size_t from, to, end;
+		size_t from, end;
 
-		if (!pick_middle(t, &from, &to)) {
-			/* No middle left: drop from the start, but never the last user message
-			 * and what follows it (the request would be pointless without it). */
-			size_t last_user = t->n_msgs;
-
-			while (last_user > 0 && t->msgs[last_user - 1].role != 'u')
-				last_user--;
-			from = 0;
-			to = last_user > 0 ? last_user - 1 : 0;
-			if (to == 0)
-				break;
-		}
-		end = from + 1;
-		while (end < to && t->msgs[end].role == 't')
-			end++;
+		if (!context_next_drop(t->msgs, t->n_msgs, budget_tokens(t), &from, &end))
+			break;
 		for (size_t i = from; i < end; i++)
 			free(t->msgs[i].json);
 		memmove(&t->msgs[from], &t->msgs[end], (t->n_msgs - end) * sizeof(*t->msgs));
@@ -558,9 +475,13 @@ static bool compress_start(struct agent_turn *t)
 	const struct config *cfg = t->a->env.cfg;
 	size_t from, to;
 	struct buf excerpt, body;
+	bool has_middle;
 	int rc;
 
-	if (t->compress_tried || in_backoff(t->a, t->session_id) || !pick_middle(t, &from, &to))
+	has_middle = pick_middle(t, &from, &to);
+	if (!context_compress_allowed(
+		    t->compress_tried,
+		    context_in_backoff(&t->a->backoff, t->session_id, now_mono_ms()), has_middle))
 		return false;
 	t->compress_tried = true;
 	buf_init(&excerpt, COMPRESS_INPUT_MAX);
@@ -606,7 +527,7 @@ static void apply_summary(struct agent_turn *t, const char *summary)
 	free(text);
 	for (size_t i = from; i < to; i++)
 		free(t->msgs[i].json);
-	t->msgs[from] = (struct msg){0, json, strlen(json), 'u'};
+	t->msgs[from] = (struct context_msg){0, json, strlen(json), 'u'};
 	memmove(&t->msgs[from + 1], &t->msgs[to], (t->n_msgs - to) * sizeof(*t->msgs));
 	t->n_msgs -= to - from - 1;
 }
@@ -630,8 +551,8 @@ static void on_compressed(struct router_call *rc, const struct router_result *r,
 	} else if (!t->cancelled && !t->time_up) {
 		log_warn(
 			"agent: session %lld: compression failed (HTTP %d); not retried for %d min",
-			(long long)t->session_id, r->status, COMPRESS_BACKOFF_MS / 60000);
-		set_backoff(t->a, t->session_id);
+			(long long)t->session_id, r->status, CONTEXT_COMPRESS_BACKOFF_MS / 60000);
+		context_backoff_set(&t->a->backoff, t->session_id, now_mono_ms());
 	}
 	free(summary);
 	t->state = T_START;
@@ -1143,7 +1064,7 @@ static bool continues(struct agent_turn *t, const char *origin)
 {
 	int64_t id;
 	size_t at = t->n_msgs;
-	const struct msg *last = t->n_msgs ? &t->msgs[t->n_msgs - 1] : NULL;
+	const struct context_msg *last = t->n_msgs ? &t->msgs[t->n_msgs - 1] : NULL;
 	cJSON *j, *content;
 
 	if (sessions_find_origin(t->a->env.store, t->session_id, origin, &id) < 0)

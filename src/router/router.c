@@ -15,10 +15,11 @@
  * from the bytes sent and the text seen, marked as such), so cancelled, cut, timed-out and
  * oversized attempts and every retry are paid for in the budgets and the breaker.
  *
- * Streams: upstream SSE events are parsed as they arrive; until the first event has been
- * forwarded a failure may still retry or fall back; after it, a failure becomes an SSE error
- * event so the client is never cut silently. Keep-alive comments are dropped and the usage
- * chunk is captured for the ledger even when the client did not ask for it.
+ * Streams (read in router_stream.c): upstream SSE events are parsed as they arrive; until
+ * the first event has been forwarded a failure may still retry or fall back; after it, a
+ * failure becomes an SSE error event so the client is never cut silently. Keep-alive comments
+ * are dropped and the usage chunk is captured for the ledger even when the client did not ask
+ * for it. The decisions (classes, retries, picking, the fallback chain) are router/policy.c's.
  *
  * The client's JSON is parsed with cJSON and re-serialised per attempt with the deployment's
  * model id; unknown fields pass through untouched, numbers as written (json_exact). The tree is
@@ -27,7 +28,10 @@
  * thread per call.
  */
 #include "router/router.h"
+#include "router/router_int.h"
 #include "router/breaker.h"
+#include "router/policy.h"
+#include "router/router_metrics.h"
 #include "core/config.h"
 #include "net/httpc.h"
 #include "core/json_exact.h"
@@ -41,179 +45,11 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#define SSE_EVENT_CAP	(1024 * 1024)
-#define ERROR_BODY_CAP	(64 * 1024)
-#define BACKOFF_BASE_MS 100
-#define BACKOFF_MAX_MS	5000
-#define WINDOW_SLOTS	60
-#define BUDGET_WAIT_MS	50 /* polling for calls in flight to settle */
-
-enum eclass {
-	E_NONE,
-	E_BAD_REQUEST,
-	E_AUTH,
-	E_PAYMENT,
-	E_NOT_FOUND,
-	E_CONTEXT,
-	E_POLICY,
-	E_TIMEOUT,
-	E_RATE_LIMIT,
-	E_SERVER,
-	E_TRANSPORT,
-	E_MALFORMED,
-	E_NO_DEPLOYMENT,
-	E_BUDGET,
-	E_BREAKER,
-	E_CANCELLED,
-};
-
-static const char *const class_names[] = {
-	[E_NONE] = "None",
-	[E_BAD_REQUEST] = "BadRequestError",
-	[E_AUTH] = "AuthenticationError",
-	[E_PAYMENT] = "BadRequestError",
-	[E_NOT_FOUND] = "NotFoundError",
-	[E_CONTEXT] = "ContextWindowExceededError",
-	[E_POLICY] = "ContentPolicyViolationError",
-	[E_TIMEOUT] = "Timeout",
-	[E_RATE_LIMIT] = "RateLimitError",
-	[E_SERVER] = "InternalServerError",
-	[E_TRANSPORT] = "APIConnectionError",
-	[E_MALFORMED] = "APIError",
-	[E_NO_DEPLOYMENT] = "RateLimitError",
-	[E_BUDGET] = "BudgetExceededError",
-	[E_BREAKER] = "BleedBreakerOpenError",
-	[E_CANCELLED] = "Cancelled",
-};
-
-static const char *const type_names[] = {
-	[E_NONE] = "api_error",
-	[E_BAD_REQUEST] = "invalid_request_error",
-	[E_AUTH] = "authentication_error",
-	[E_PAYMENT] = "insufficient_quota",
-	[E_NOT_FOUND] = "not_found_error",
-	[E_CONTEXT] = "context_length_exceeded",
-	[E_POLICY] = "content_policy_violation",
-	[E_TIMEOUT] = "timeout",
-	[E_RATE_LIMIT] = "rate_limit_error",
-	[E_SERVER] = "api_error",
-	[E_TRANSPORT] = "api_connection_error",
-	[E_MALFORMED] = "api_error",
-	[E_NO_DEPLOYMENT] = "rate_limit_error",
-	[E_BUDGET] = "budget_exceeded",
-	[E_BREAKER] = "bleed_breaker_open",
-	[E_CANCELLED] = "cancelled",
-};
-
-/* Requests and tokens per second over the last minute, for rpm/tpm. */
-struct window {
-	int64_t sec[WINDOW_SLOTS];
-	int64_t reqs[WINDOW_SLOTS];
-	int64_t tokens[WINDOW_SLOTS];
-};
-
-struct deployment {
-	const struct config_model *m;
-	char *url;
-	char *auth_header;
-	char **headers; /* NULL-terminated, for httpc */
-	int in_flight;
-	int64_t *fail_ms; /* ring of recent failure times, allowed_fails + 1 long */
-	size_t n_fail_slots, fail_pos;
-	int64_t cooldown_until_ms;
-	int64_t last_fail_ms;
-	struct window win;
-};
-
-struct group {
-	const char *name;
-	struct deployment **deps;
-	size_t n_deps;
-};
-
-struct router {
-	const struct config *cfg;
-	struct loop *loop;
-	struct spend *spend;
-	struct breaker *breaker; /* borrowed; asked before every upstream send, or NULL */
-	struct deployment *deps;
-	size_t n_deps;
-	struct group *groups;
-	size_t n_groups;
-	struct router_call *calls;
-	size_t in_flight;
-	struct buf out; /* SSE events forwarded during one upstream read */
-	bool feeding;	/* inside sse_feed: forward() only collects */
-	/* metrics */
-	struct metric *m_total, *m_failed, *m_requests, *m_spend, *m_tokens, *m_in_tokens,
-		*m_out_tokens, *m_latency, *m_api_latency, *m_ttft, *m_overhead, *m_fb_ok,
-		*m_fb_fail, *m_cooled, *m_state, *m_remaining, *m_retries, *m_cost_unknown,
-		*m_in_flight, *m_spend_today;
-};
-
-struct router_call {
-	struct router_call *prev, *next;
-	struct router *r;
-	struct router_caller who;
-	char *key_hash, *key_alias;
-	struct router_cbs cbs;
-	void *arg;
-	cJSON *req; /* the client's request, until the first attempt was sent */
-	char *body; /* its text, to rebuild req for a retry or fallback */
-	size_t body_len;
-	char *requested;
-	bool client_stream, client_usage, disable_fallbacks;
-	char **body_fallbacks; /* per-request "fallbacks", or NULL */
-	size_t n_body_fallbacks;
-	/* the chain of groups: [requested, fallbacks...], decided after the first group fails */
-	const char **chain;
-	size_t n_chain, chain_pos;
-	bool chain_decided;
-	struct group *group;
-	struct deployment *dep, *last_failed;
-	int attempts_in_group, retries, fallbacks;
-	struct httpc_req *http;
-	struct event *timer;
-	enum { T_NONE, T_BACKOFF, T_FINISH, T_STREAM_TIMEOUT } timer_kind;
-	bool cancelled, done;
-	/* current attempt */
-	struct sse_parser sse;
-	bool sse_active;
-	bool stream_started; /* bytes reached the client */
-	bool upstream_done;  /* [DONE] seen */
-	bool got_event;
-	struct buf errbody;
-	size_t stream_bytes; /* upstream bytes of this attempt's stream, against the cap */
-	size_t sent_bytes;   /* this attempt's request body as sent upstream */
-	size_t output_chars; /* generated text seen: content, reasoning, tool calls */
-	bool attempt_open;   /* sent upstream and not settled yet */
-	bool budget_wait;    /* waiting for calls in flight to settle */
-	struct spend_hold hold;
-	double est_usd; /* what the attempt may cost (reserved), < 0 = unknown */
-	bool stream_failed, stream_failed_forwarded;
-	/* last error */
-	enum eclass err;
-	enum eclass first_err;
-	long err_status, first_err_status;
-	char *err_msg;
-	long retry_after_s;
-	/* result (of the current attempt) */
-	int64_t prompt_tokens, completion_tokens;
-	double cost_usd;
-	bool have_cost, got_usage;
-	bool estimated; /* no usage arrived: tokens and cost are estimates */
-	const char *cost_source;
-	char *final_body;
-	int final_status;
-	/* timing (µs) */
-	int64_t t_start, t_attempt, t_first_token, upstream_us, backoff_us;
-};
+#define BUDGET_WAIT_MS 50 /* polling for calls in flight to settle */
 
 /* ---- small helpers ---- */
 
@@ -225,68 +61,19 @@ static int64_t now_ms(void)
 	return now_wall_ms();
 }
 
-static char *json_error(enum eclass c, long status, const char *msg)
+static char *json_error(enum policy_eclass c, long status, const char *msg)
 {
 	cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
 	char code[16], *s;
 
 	snprintf(code, sizeof(code), "%ld", status);
 	cJSON_AddStringToObject(e, "message", msg);
-	cJSON_AddStringToObject(e, "type", type_names[c]);
+	cJSON_AddStringToObject(e, "type", policy_type_name(c));
 	cJSON_AddNullToObject(e, "param");
 	cJSON_AddStringToObject(e, "code", code);
 	s = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	return s;
-}
-
-/* Upstream answers and stream chunks are parsed, read and deleted with no callback in
- * between: their nodes come from a static scratch area instead of a malloc and a free per
- * node and string (about a third of the parse). cJSON's hooks are global, so they are set
- * only around the parse and the delete (the process parses JSON on one thread); anything
- * past the area comes from malloc, and scratch_free tells the two apart by address. */
-#define SCRATCH_BYTES (16 * 1024)
-
-static _Alignas(16) unsigned char scratch[SCRATCH_BYTES];
-static size_t scratch_used;
-
-static void *scratch_alloc(size_t n)
-{
-	void *p;
-
-	n = (n + 15) & ~(size_t)15;
-	if (n > SCRATCH_BYTES - scratch_used)
-		return malloc(n);
-	p = scratch + scratch_used;
-	scratch_used += n;
-	return p;
-}
-
-static void scratch_free(void *p)
-{
-	if ((unsigned char *)p < scratch || (unsigned char *)p >= scratch + SCRATCH_BYTES)
-		free(p);
-}
-
-static cJSON *parse_scratch(const char *s, size_t len)
-{
-	cJSON_Hooks h = {scratch_alloc, scratch_free};
-	cJSON *root;
-
-	cJSON_InitHooks(&h);
-	root = cJSON_ParseWithLength(s, len);
-	cJSON_InitHooks(NULL);
-	return root;
-}
-
-static void drop_scratch(cJSON *root)
-{
-	cJSON_Hooks h = {scratch_alloc, scratch_free};
-
-	cJSON_InitHooks(&h);
-	cJSON_Delete(root);
-	cJSON_InitHooks(NULL);
-	scratch_used = 0;
 }
 
 static struct group *find_group(const struct router *r, const char *name)
@@ -316,40 +103,15 @@ static const char *alias_or_none(const struct router_call *c)
 
 /* ---- windows, cooldowns, picking ---- */
 
-static size_t slot(struct window *w, int64_t sec)
-{
-	size_t i = (size_t)(sec % WINDOW_SLOTS);
-
-	if (w->sec[i] != sec) {
-		w->sec[i] = sec;
-		w->reqs[i] = 0;
-		w->tokens[i] = 0;
-	}
-	return i;
-}
-
-static void window_sum(const struct window *w, int64_t sec, int64_t *reqs, int64_t *tokens)
-{
-	size_t i;
-
-	*reqs = *tokens = 0;
-	for (i = 0; i < WINDOW_SLOTS; i++) {
-		if (w->sec[i] > sec - WINDOW_SLOTS && w->sec[i] <= sec) {
-			*reqs += w->reqs[i];
-			*tokens += w->tokens[i];
-		}
-	}
-}
-
-static bool over_limits(struct deployment *d, int64_t t_ms)
+static bool over_limits(const struct deployment *d, int64_t t_ms)
 {
 	const struct config_litellm_params *p = &d->m->litellm_params;
 	int64_t reqs, tokens;
 
 	if (!p->rpm && !p->tpm)
 		return false;
-	window_sum(&d->win, t_ms / 1000, &reqs, &tokens);
-	return (p->rpm && reqs >= p->rpm) || (p->tpm && tokens >= p->tpm);
+	policy_window_sum(&d->win, t_ms / 1000, &reqs, &tokens);
+	return policy_over_limits(p->rpm, p->tpm, reqs, tokens);
 }
 
 static bool cooling(const struct deployment *d, int64_t t_ms)
@@ -361,29 +123,23 @@ static void set_state_metric(struct router *r, struct deployment *d, int64_t t_m
 {
 	const char *v[] = {d->m->model_name, d->m->model_info.id, d->m->litellm_params.api_base,
 			   d->m->provider, NULL};
-	double state = 0;
 
-	if (cooling(d, t_ms))
-		state = 2;
-	else if (d->last_fail_ms &&
-		 t_ms - d->last_fail_ms < r->cfg->router_settings.cooldown_time_s * 1000)
-		state = 1;
-	metric_set(r->m_state, v, state);
+	metric_set(r->m.state, v,
+		   policy_deployment_state(d->cooldown_until_ms, d->last_fail_ms, t_ms,
+					   r->cfg->router_settings.cooldown_time_s * 1000));
 }
 
 static void note_failure(struct router *r, struct deployment *d, long status)
 {
 	int64_t t = now_mono_ms(), window = r->cfg->router_settings.cooldown_time_s * 1000;
-	size_t i, recent = 0;
+	size_t recent;
 	char st[16];
 
 	d->last_fail_ms = t;
 	d->fail_ms[d->fail_pos] = t;
 	d->fail_pos = (d->fail_pos + 1) % d->n_fail_slots;
-	for (i = 0; i < d->n_fail_slots; i++)
-		if (d->fail_ms[i] && t - d->fail_ms[i] < window)
-			recent++;
-	if ((int64_t)recent > r->cfg->router_settings.allowed_fails && !cooling(d, t)) {
+	recent = policy_recent_failures(d->fail_ms, d->n_fail_slots, t, window);
+	if (policy_starts_cooldown(recent, r->cfg->router_settings.allowed_fails, cooling(d, t))) {
 		const char *v[] = {d->m->model_name,
 				   d->m->model_info.id,
 				   d->m->litellm_params.api_base,
@@ -394,7 +150,7 @@ static void note_failure(struct router *r, struct deployment *d, long status)
 		snprintf(st, sizeof(st), "%ld", status);
 		d->cooldown_until_ms = t + window;
 		memset(d->fail_ms, 0, d->n_fail_slots * sizeof(*d->fail_ms));
-		metric_inc(r->m_cooled, v, 1);
+		metric_inc(r->m.cooled, v, 1);
 		log_warn("deployment %s (%s) cooling down for %lld s after %zu failures",
 			 d->m->model_info.id, d->m->model_name,
 			 (long long)r->cfg->router_settings.cooldown_time_s, recent);
@@ -402,268 +158,34 @@ static void note_failure(struct router *r, struct deployment *d, long status)
 	set_state_metric(r, d, t);
 }
 
-static bool counts_for_cooldown(enum eclass c, long status)
-{
-	if (c == E_TIMEOUT || c == E_TRANSPORT || c == E_MALFORMED || c == E_SERVER)
-		return true;
-	return status == 429 || status == 401 || status == 404 || status == 408;
-}
-
-static int64_t weight_of(const struct deployment *d)
-{
-	const struct config_litellm_params *p = &d->m->litellm_params;
-
-	if (p->weight > 1)
-		return p->weight;
-	if (p->rpm)
-		return p->rpm;
-	if (p->tpm)
-		return p->tpm;
-	return p->weight > 0 ? p->weight : 1;
-}
-
-/* Picks a usable deployment of the group, avoiding the one that just failed when another
- * is usable. Returns NULL and sets *wait_s when all are cooling or over their limits. */
+/* Picks a usable deployment of the group (policy_pick), avoiding the one that just failed when
+ * another is usable. Returns NULL and sets *wait_s when all are cooling or over their limits. */
 static struct deployment *pick(struct router *r, struct group *g, struct deployment *avoid,
 			       long *wait_s, bool *all_cooling)
 {
-	struct deployment *cand[64];
-	size_t n = 0, i;
-	int64_t t = now_mono_ms(), soonest = 0, total = 0, roll;
+	struct policy_candidate *cand = xcalloc(g->n_deps ? g->n_deps : 1, sizeof(*cand));
+	bool least_busy = r->cfg->router_settings.routing_strategy == CONFIG_ROUTING_LEAST_BUSY;
+	int64_t t = now_mono_ms();
+	long i, avoid_i = -1;
 
-	*all_cooling = true;
-	for (i = 0; i < g->n_deps && n < ARRAY_LEN(cand); i++) {
-		struct deployment *d = g->deps[i];
+	for (i = 0; i < (long)g->n_deps; i++) {
+		const struct deployment *d = g->deps[i];
+		const struct config_litellm_params *p = &d->m->litellm_params;
 
-		if (cooling(d, t)) {
-			if (!soonest || d->cooldown_until_ms < soonest)
-				soonest = d->cooldown_until_ms;
-			continue;
-		}
-		*all_cooling = false;
-		if (over_limits(d, t))
-			continue;
-		cand[n++] = d;
+		cand[i].cooldown_until_ms = d->cooldown_until_ms;
+		cand[i].over_limits = !cooling(d, t) && over_limits(d, t);
+		cand[i].in_flight = d->in_flight;
+		cand[i].weight = policy_weight(p->weight, p->rpm, p->tpm);
+		if (d == avoid)
+			avoid_i = i;
 	}
-	*wait_s = soonest ? (long)((soonest - t + 999) / 1000) : 1;
-	if (n == 0)
-		return NULL;
-	if (n > 1 && avoid) {
-		for (i = 0; i < n; i++) {
-			if (cand[i] == avoid) {
-				cand[i] = cand[--n];
-				break;
-			}
-		}
-	}
-	if (r->cfg->router_settings.routing_strategy == CONFIG_ROUTING_LEAST_BUSY) {
-		struct deployment *best = cand[0];
-
-		for (i = 1; i < n; i++)
-			if (cand[i]->in_flight < best->in_flight)
-				best = cand[i];
-		return best;
-	}
-	for (i = 0; i < n; i++)
-		total += weight_of(cand[i]);
-	roll = (int64_t)(random() % total);
-	for (i = 0; i < n; i++) {
-		roll -= weight_of(cand[i]);
-		if (roll < 0)
-			return cand[i];
-	}
-	return cand[n - 1];
-}
-
-/* ---- error classification ---- */
-
-static bool contains_ci(const char *hay, const char *needle)
-{
-	size_t n = strlen(needle);
-
-	for (; hay && *hay; hay++)
-		if (strncasecmp(hay, needle, n) == 0)
-			return true;
-	return false;
-}
-
-/* Reads an upstream error body (OpenAI or OpenRouter shape) into a message and class. */
-static enum eclass classify(long status, const char *body, char **msg)
-{
-	cJSON *root = body ? cJSON_Parse(body) : NULL;
-	cJSON *e = root ? cJSON_GetObjectItemCaseSensitive(root, "error") : NULL;
-	cJSON *m = e ? cJSON_GetObjectItemCaseSensitive(e, "message") : NULL;
-	cJSON *code = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
-	const char *text = cJSON_IsString(m) ? m->valuestring : NULL;
-	const char *codestr = cJSON_IsString(code) ? code->valuestring : "";
-	enum eclass c;
-
-	if (cJSON_IsNumber(code) && status == 200)
-		status = (long)code->valuedouble;
-	/* Some upstreams quote the request's Authorization header back in their error. */
-	*msg = log_redact(text ? text
-			       : (body && *body && !root ? "upstream answered a non-JSON error"
-							 : "upstream error"));
-	if (strcmp(codestr, "context_length_exceeded") == 0 ||
-	    contains_ci(text, "maximum context length") || contains_ci(text, "context length") ||
-	    contains_ci(text, "context window"))
-		c = E_CONTEXT;
-	else if (strcmp(codestr, "content_policy_violation") == 0 ||
-		 contains_ci(text, "content policy") || contains_ci(text, "flagged") ||
-		 (status == 403 && contains_ci(text, "moderation")))
-		c = E_POLICY;
-	else if (status == 408)
-		c = E_TIMEOUT;
-	else if (status == 429)
-		c = E_RATE_LIMIT;
-	else if (status == 409 || status >= 500)
-		c = E_SERVER;
-	else if (status == 401 || status == 403)
-		c = E_AUTH;
-	else if (status == 402)
-		c = E_PAYMENT;
-	else if (status == 404)
-		c = E_NOT_FOUND;
-	else
-		c = E_BAD_REQUEST;
-	cJSON_Delete(root);
-	return c;
-}
-
-static int64_t retries_for(const struct router *r, const struct deployment *d, enum eclass c)
-{
-	const struct config_retry_policy *p = &r->cfg->router_settings.retry_policy;
-	int64_t n = d ? d->m->litellm_params.num_retries : r->cfg->router_settings.num_retries;
-	int64_t pol;
-
-	switch (c) {
-	case E_RATE_LIMIT:
-		pol = p->rate_limit;
-		break;
-	case E_TIMEOUT:
-		pol = p->timeout;
-		break;
-	case E_SERVER:
-	case E_TRANSPORT:
-	case E_MALFORMED:
-		pol = p->internal_server;
-		break;
-	case E_BAD_REQUEST:
-	case E_CONTEXT:
-		return p->bad_request > 0 ? p->bad_request : 0;
-	case E_AUTH:
-		return p->authentication > 0 ? p->authentication : 0;
-	case E_POLICY:
-		return p->content_policy > 0 ? p->content_policy : 0;
-	default:
-		return 0;
-	}
-	return pol >= 0 ? pol : n;
-}
-
-static long client_status(enum eclass c, long upstream)
-{
-	switch (c) {
-	case E_TIMEOUT:
-		return 408;
-	case E_RATE_LIMIT:
-	case E_NO_DEPLOYMENT:
-		return 429;
-	case E_TRANSPORT:
-	case E_MALFORMED:
-		return 502;
-	case E_CONTEXT:
-	case E_POLICY:
-	case E_BUDGET:
-		return 400;
-	case E_CANCELLED:
-		return 499;
-	default:
-		return upstream >= 400 ? upstream : 500;
-	}
+	i = policy_pick(cand, g->n_deps, avoid_i, least_busy, least_busy ? 0 : random(), t, wait_s,
+			all_cooling);
+	free(cand);
+	return i < 0 ? NULL : g->deps[i];
 }
 
 /* ---- metrics ---- */
-
-static void register_metrics(struct router *r, struct metrics *m)
-{
-	static const char *const total_l[] = {"requested_model",
-					      "status_code",
-					      "hashed_api_key",
-					      "api_key_alias",
-					      "team",
-					      "user",
-					      NULL};
-	static const char *const failed_l[] = {"requested_model",
-					       "exception_status",
-					       "exception_class",
-					       "hashed_api_key",
-					       "api_key_alias",
-					       "team",
-					       "user",
-					       NULL};
-	static const char *const model_l[] = {"model", "hashed_api_key", "api_key_alias",
-					      "team",  "user",		 NULL};
-	static const char *const tok_l[] = {
-		"model", "requested_model", "hashed_api_key", "api_key_alias", "team", "user",
-		NULL};
-	static const char *const lat_l[] = {"requested_model", "model", NULL};
-	static const char *const m_l[] = {"model", NULL};
-	static const char *const fb_l[] = {"requested_model", "fallback_model", "exception_status",
-					   "exception_class", NULL};
-	static const char *const dep_st[] = {"litellm_model_name", "model_id",	       "api_base",
-					     "api_provider",	   "exception_status", NULL};
-	static const char *const dep_l[] = {"litellm_model_name", "model_id", "api_base",
-					    "api_provider", NULL};
-	static const char *const key_l[] = {"hashed_api_key", "api_key_alias", NULL};
-	static const char *const grp_l[] = {"model_group", NULL};
-	const double *b = metrics_latency_buckets;
-	size_t nb = metrics_n_latency_buckets;
-
-	r->m_total = metrics_add(m, METRIC_COUNTER, "litellm_proxy_total_requests_metric_total",
-				 "Requests to the router, by requested model and status", total_l);
-	r->m_failed = metrics_add(m, METRIC_COUNTER, "litellm_proxy_failed_requests_metric_total",
-				  "Failed requests, by exception", failed_l);
-	r->m_requests = metrics_add(m, METRIC_COUNTER, "litellm_requests_metric_total",
-				    "Successful upstream calls, by provider model", model_l);
-	r->m_spend = metrics_add(m, METRIC_COUNTER, "litellm_spend_metric_total",
-				 "Spend in USD, by provider model", model_l);
-	r->m_tokens = metrics_add(m, METRIC_COUNTER, "litellm_total_tokens_metric_total",
-				  "Input plus output tokens", tok_l);
-	r->m_in_tokens = metrics_add(m, METRIC_COUNTER, "litellm_input_tokens_metric_total",
-				     "Input (prompt) tokens", tok_l);
-	r->m_out_tokens = metrics_add(m, METRIC_COUNTER, "litellm_output_tokens_metric_total",
-				      "Output (completion) tokens", tok_l);
-	r->m_latency = metrics_add_histogram(m, "litellm_request_total_latency_metric",
-					     "Whole request latency in seconds", lat_l, b, nb);
-	r->m_api_latency = metrics_add_histogram(m, "litellm_llm_api_latency_metric",
-						 "Upstream call latency in seconds", m_l, b, nb);
-	r->m_ttft =
-		metrics_add_histogram(m, "litellm_llm_api_time_to_first_token_metric",
-				      "Time to the first streamed token in seconds", m_l, b, nb);
-	r->m_overhead =
-		metrics_add_histogram(m, "litellm_overhead_latency_metric",
-				      "Time spent in the router itself in seconds", m_l, b, nb);
-	r->m_fb_ok = metrics_add(m, METRIC_COUNTER, "litellm_deployment_successful_fallbacks_total",
-				 "Requests answered by a fallback model group", fb_l);
-	r->m_fb_fail = metrics_add(m, METRIC_COUNTER, "litellm_deployment_failed_fallbacks_total",
-				   "Fallback model groups that failed too", fb_l);
-	r->m_cooled = metrics_add(m, METRIC_COUNTER, "litellm_deployment_cooled_down_total",
-				  "Deployments put in cooldown", dep_st);
-	r->m_state =
-		metrics_add(m, METRIC_GAUGE, "litellm_deployment_state",
-			    "Deployment state: 0 ok, 1 recent failures, 2 cooling down", dep_l);
-	r->m_remaining = metrics_add(m, METRIC_GAUGE, "litellm_remaining_api_key_budget_metric",
-				     "Budget left in USD for the key's current window", key_l);
-	r->m_retries = metrics_add(m, METRIC_COUNTER, "hermetic_router_retries_total",
-				   "Retries inside a model group", grp_l);
-	r->m_cost_unknown = metrics_add(m, METRIC_COUNTER, "hermetic_router_cost_unknown_total",
-					"Calls whose cost was neither reported nor priced", m_l);
-	r->m_in_flight = metrics_add(m, METRIC_GAUGE, "hermetic_router_in_flight",
-				     "Upstream calls in flight", NULL);
-	r->m_spend_today = metrics_add(m, METRIC_GAUGE, "hermetic_spend_today_usd",
-				       "Spend today (configured timezone) in USD", NULL);
-}
 
 static void collect(struct metrics *m, void *arg)
 {
@@ -671,19 +193,19 @@ static void collect(struct metrics *m, void *arg)
 	int64_t t = now_ms();
 	size_t i;
 
-	metric_set(r->m_in_flight, NULL, (double)r->in_flight);
+	metric_set(r->m.in_flight, NULL, (double)r->in_flight);
 	for (i = 0; i < r->n_deps; i++)
 		set_state_metric(r, &r->deps[i], now_mono_ms());
 	if (!r->spend)
 		return;
-	metric_set(r->m_spend_today, NULL, spend_day_usd(r->spend, t));
+	metric_set(r->m.spend_today, NULL, spend_day_usd(r->spend, t));
 	for (i = 0; i < r->cfg->n_keys; i++) {
 		const struct config_key *k = &r->cfg->keys[i];
 		char hash[65];
 		const char *v[] = {hash, k->alias, NULL};
 
 		sha256_hex(k->key, strlen(k->key), hash);
-		metric_set(r->m_remaining, v, spend_key_remaining_usd(r->spend, hash, k, t));
+		metric_set(r->m.remaining, v, spend_key_remaining_usd(r->spend, hash, k, t));
 	}
 }
 
@@ -743,7 +265,7 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 	}
 	/* Keep a warm connection for every call that may be in flight at once. */
 	loop_set_max_connections(loop, (long)cfg->router.max_concurrent_upstream);
-	register_metrics(r, metrics);
+	router_metrics_register(&r->m, metrics);
 	metrics_on_collect(metrics, collect, r);
 	for (i = 0; i < r->n_deps; i++)
 		set_state_metric(r, &r->deps[i], now_mono_ms());
@@ -798,235 +320,23 @@ static void arm(struct router_call *c, int kind, int64_t delay_ms)
 }
 
 /* Ends the call with an error answer (before any stream reached the client). */
-static void fail_call(struct router_call *c, enum eclass cls, long status, const char *msg)
+static void fail_call(struct router_call *c, enum policy_eclass cls, long status, const char *msg)
 {
 	c->err = cls;
 	c->err_status = status;
-	c->final_status = (int)client_status(cls, status);
+	c->final_status = (int)policy_client_status(cls, status);
 	free(c->final_body);
 	c->final_body = json_error(cls, c->final_status, msg);
 	arm(c, T_FINISH, 0);
 }
 
-static void flush_stream(struct router_call *c)
-{
-	struct buf *out = &c->r->out;
-
-	if (out->len)
-		c->cbs.on_stream_data(c, out->data, out->len, c->arg);
-	buf_reset(out);
-}
-
-/* The events of one upstream read go to the client together (one HTTP chunk, one buffer),
- * when the read has been parsed; outside a read, at once. */
-static void forward(struct router_call *c, const char *data, size_t len)
-{
-	struct buf *out = &c->r->out;
-
-	buf_puts(out, "data: ");
-	buf_append(out, data, len);
-	buf_puts(out, "\n\n");
-	if (!c->r->feeding)
-		flush_stream(c);
-}
-
-static void start_stream(struct router_call *c)
-{
-	struct router_result res = {.status = 200,
-				    .streamed = true,
-				    .model_group = c->group->name,
-				    .deployment_id = c->dep->m->model_info.id,
-				    .retries = c->retries,
-				    .fallbacks = c->fallbacks};
-
-	c->stream_started = true;
-	/* Once bytes reached the client there is no retry or fallback (an error becomes an SSE
-	 * error event), so the request text kept to rebuild one goes now, not at the end of
-	 * the stream. */
-	free(c->body);
-	c->body = NULL;
-	c->body_len = 0;
-	c->t_first_token = now_mono_us();
-	if (c->timer_kind == T_STREAM_TIMEOUT) {
-		evtimer_del(c->timer);
-		c->timer_kind = T_NONE;
-	}
-	c->cbs.on_stream_start(c, &res, c->arg);
-}
-
-static void read_usage(struct router_call *c, cJSON *usage)
-{
-	cJSON *pt = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
-	cJSON *ct = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
-	cJSON *cost = cJSON_GetObjectItemCaseSensitive(usage, "cost");
-
-	if (cJSON_IsNumber(pt))
-		c->prompt_tokens = (int64_t)pt->valuedouble;
-	if (cJSON_IsNumber(ct))
-		c->completion_tokens = (int64_t)ct->valuedouble;
-	if (cJSON_IsNumber(cost) && cost->valuedouble >= 0) {
-		c->cost_usd = cost->valuedouble;
-		c->have_cost = true;
-	}
-	c->got_usage = c->got_usage || cJSON_IsNumber(pt) || cJSON_IsNumber(ct) || c->have_cost;
-}
-
-static size_t string_len(const cJSON *v)
-{
-	return cJSON_IsString(v) ? strlen(v->valuestring) : 0;
-}
-
-/* Characters of generated text in a message or delta (what the provider bills as output). */
-static size_t text_chars(const cJSON *m)
-{
-	static const char *const fields[] = {"content", "reasoning", "reasoning_content",
-					     "refusal"};
-	const cJSON *v, *f, *tc = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
-	size_t n = 0, i;
-
-	for (i = 0; i < ARRAY_LEN(fields); i++)
-		n += string_len(cJSON_GetObjectItemCaseSensitive(m, fields[i]));
-	cJSON_ArrayForEach(v, tc)
-	{
-		f = cJSON_GetObjectItemCaseSensitive(v, "function");
-		n += string_len(cJSON_GetObjectItemCaseSensitive(f, "name"));
-		n += string_len(cJSON_GetObjectItemCaseSensitive(f, "arguments"));
-	}
-	return n;
-}
-
-/* Generated characters in every choice's field ("delta" of a chunk, "message" of an answer). */
-static size_t choices_chars(const cJSON *choices, const char *field)
-{
-	const cJSON *ch;
-	size_t n = 0;
-
-	cJSON_ArrayForEach(ch, choices)
-	{
-		n += text_chars(cJSON_GetObjectItemCaseSensitive(ch, field));
-	}
-	return n;
-}
-
-/* An upstream error seen inside a stream, before anything reached the client. */
-static int stream_error_before_start(struct router_call *c, cJSON *root)
-{
-	char *body = cJSON_PrintUnformatted(root), *msg = NULL;
-	cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
-	cJSON *code = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
-	long status = cJSON_IsNumber(code) ? (long)code->valuedouble : 502;
-
-	c->err = classify(status, body, &msg);
-	c->err_status = status;
-	free(c->err_msg);
-	c->err_msg = msg;
-	free(body);
-	return -1;
-}
-
-static int on_sse_event(const struct sse_event *ev, void *arg)
-{
-	struct router_call *c = arg;
-	cJSON *root, *choices, *usage;
-	bool error_event, usage_only;
-	int rc = 0;
-
-	if (strcmp(ev->data, "[DONE]") == 0) {
-		c->upstream_done = true;
-		return 0;
-	}
-	c->got_event = true;
-	root = parse_scratch(ev->data, ev->data_len);
-	if (!cJSON_IsObject(root)) {
-		drop_scratch(root);
-		c->err = E_MALFORMED;
-		c->err_status = 502;
-		free(c->err_msg);
-		c->err_msg = xstrdup("upstream sent a stream chunk that is not JSON");
-		return -1;
-	}
-	choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
-	usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
-	if (cJSON_IsObject(usage))
-		read_usage(c, usage);
-	c->output_chars += choices_chars(choices, "delta");
-	error_event = cJSON_GetObjectItemCaseSensitive(root, "error") && !cJSON_IsArray(choices);
-	usage_only =
-		cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0 && cJSON_IsObject(usage);
-	if (error_event && !c->stream_started)
-		rc = stream_error_before_start(c, root);
-	drop_scratch(root);
-	if (error_event) {
-		if (c->stream_started) {
-			/* Pass the provider's error event on, then stop; without our
-			 * secrets: some providers quote the request's headers. */
-			char *clean = log_redact(ev->data);
-
-			forward(c, clean, strlen(clean));
-			free(clean);
-			c->stream_failed_forwarded = true;
-			c->err = E_SERVER;
-			c->err_status = 502;
-			free(c->err_msg);
-			c->err_msg = xstrdup("upstream error event in the stream");
-			rc = -2;
-		}
-	} else if (usage_only) {
-		if (c->client_usage)
-			forward(c, ev->data, ev->data_len);
-	} else {
-		if (!c->stream_started)
-			start_stream(c);
-		forward(c, ev->data, ev->data_len);
-	}
-	return rc;
-}
-
-static int on_http_data(struct httpc_req *req, const char *data, size_t len, void *arg)
-{
-	struct router_call *c = arg;
-	int rc;
-
-	if (httpc_status(req) != 200) {
-		buf_append(&c->errbody, data, len); /* past the cap the tail is dropped */
-		return 0;
-	}
-	c->stream_bytes += len;
-	if (c->stream_bytes > (size_t)c->r->cfg->router.max_response_bytes) {
-		c->err = E_MALFORMED;
-		c->err_status = 502;
-		free(c->err_msg);
-		c->err_msg = xasprintf("upstream stream over router.max_response_bytes (%lld)",
-				       (long long)c->r->cfg->router.max_response_bytes);
-		return -1;
-	}
-	c->r->feeding = true;
-	rc = sse_feed(&c->sse, data, len);
-	c->r->feeding = false;
-	flush_stream(c);
-	if (rc == -E2BIG) {
-		c->err = E_MALFORMED;
-		c->err_status = 502;
-		free(c->err_msg);
-		c->err_msg = xstrdup("upstream stream event over the size cap");
-	}
-	return rc < 0 ? -1 : 0;
-}
-
-/* Both token fields are clamped (a client sending a small max_tokens and a huge
- * max_completion_tokens gets both cut); with neither present, max_tokens is added.
- * refuse_max_tokens has already dropped nulls and refused anything but whole numbers. */
 static void clamp_max_tokens(struct router_call *c)
 {
-	const struct config_guardrails *g = &c->r->cfg->guardrails;
-	int64_t ceiling = g->max_tokens_default;
+	int64_t ceiling = policy_max_tokens_ceiling(&c->r->cfg->guardrails, c->group->name);
 	const char *keys[] = {"max_tokens", "max_completion_tokens"};
 	bool present = false;
 	size_t i;
 
-	for (i = 0; i < g->n_max_tokens; i++)
-		if (strcmp(g->max_tokens[i].model, c->group->name) == 0)
-			ceiling = g->max_tokens[i].max_tokens;
 	if (ceiling <= 0)
 		return;
 	for (i = 0; i < ARRAY_LEN(keys); i++) {
@@ -1040,8 +350,11 @@ static void clamp_max_tokens(struct router_call *c)
 		cJSON_AddNumberToObject(c->req, "max_tokens", (double)ceiling);
 }
 
+/* What a non-number is, in OpenAI's words; NULL for a number. */
 static const char *json_kind(const cJSON *v)
 {
+	if (cJSON_IsNumber(v))
+		return NULL;
 	if (cJSON_IsString(v))
 		return "a string";
 	if (cJSON_IsBool(v))
@@ -1073,28 +386,16 @@ static bool refuse_max_tokens(struct router_call *c)
 			cJSON_DeleteItemFromObjectCaseSensitive(c->req, keys[i]);
 			continue;
 		}
-		if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
-		    v->valuedouble != floor(v->valuedouble)) {
-			snprintf(msg, sizeof(msg),
-				 "Invalid type for '%s': expected an integer, but got %s instead.",
-				 keys[i], json_kind(v));
-			code = "invalid_type";
-			param = keys[i];
-		} else if (v->valuedouble < 1) {
-			snprintf(msg, sizeof(msg),
-				 "Invalid '%s': integer below minimum value. Expected a value >= 1,"
-				 " but got %.0f instead.",
-				 keys[i], v->valuedouble);
-			code = "integer_below_min_value";
-			param = keys[i];
-		}
+		code = policy_max_tokens_refusal(keys[i], json_kind(v), v->valuedouble, msg,
+						 sizeof(msg));
+		param = keys[i];
 	}
 	if (!code)
 		return false;
 	root = cJSON_CreateObject();
 	e = cJSON_AddObjectToObject(root, "error");
 	cJSON_AddStringToObject(e, "message", msg);
-	cJSON_AddStringToObject(e, "type", type_names[E_BAD_REQUEST]);
+	cJSON_AddStringToObject(e, "type", policy_type_name(E_BAD_REQUEST));
 	cJSON_AddStringToObject(e, "param", param);
 	cJSON_AddStringToObject(e, "code", code);
 	c->err = E_BAD_REQUEST;
@@ -1155,18 +456,17 @@ static int parse_request(struct router_call *c)
 static int64_t output_bound(const struct router_call *c)
 {
 	const char *keys[] = {"max_tokens", "max_completion_tokens"};
-	int64_t model_max = c->dep->m->model_info.max_output_tokens, n = 0;
+	double n = 0;
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(keys); i++) {
 		cJSON *v = cJSON_GetObjectItemCaseSensitive(c->req, keys[i]);
 
-		if (cJSON_IsNumber(v) && v->valuedouble > (double)n)
-			n = v->valuedouble < 1e9 ? (int64_t)v->valuedouble : 1000000000;
+		if (cJSON_IsNumber(v) && v->valuedouble > n)
+			n = v->valuedouble;
 	}
-	if (n <= 0)
-		n = model_max > 0 ? model_max : SPEND_DEFAULT_OUTPUT_TOKENS;
-	return model_max > 0 && n > model_max ? model_max : n;
+	return policy_output_bound(n, c->dep->m->model_info.max_output_tokens,
+				   SPEND_DEFAULT_OUTPUT_TOKENS);
 }
 
 /* The deployment's recent mean cost when it has no prices, else -1. */
@@ -1322,10 +622,10 @@ static void attempt(struct router_call *c)
 	c->stream_bytes = 0;
 	buf_reset(&c->errbody);
 	if (c->client_stream) {
-		o.on_data = on_http_data;
+		o.on_data = router_on_http_data;
 		if (c->sse_active)
 			sse_finish(&c->sse);
-		sse_init(&c->sse, SSE_EVENT_CAP, on_sse_event, c);
+		sse_init(&c->sse, SSE_EVENT_CAP, router_stream_on_event, c);
 		c->sse_active = true;
 	}
 	c->t_attempt = now_mono_us();
@@ -1346,7 +646,7 @@ static void attempt(struct router_call *c)
 	c->cost_source = NULL;
 	c->dep->in_flight++;
 	r->in_flight++;
-	c->dep->win.reqs[slot(&c->dep->win, now_mono_ms() / 1000)]++;
+	policy_window_add(&c->dep->win, now_mono_ms() / 1000, 1, 0);
 	if (c->client_stream) {
 		int64_t st = p->stream_timeout_s ? p->stream_timeout_s : timeout_s;
 
@@ -1354,74 +654,33 @@ static void attempt(struct router_call *c)
 	}
 }
 
-static int64_t backoff_ms(int n)
-{
-	int64_t base = (int64_t)BACKOFF_BASE_MS << (n < 6 ? n : 6);
-
-	if (base > BACKOFF_MAX_MS)
-		base = BACKOFF_MAX_MS;
-	/* +-25% jitter so clients that failed together do not retry together. */
-	return base * 3 / 4 + (int64_t)(random() % (base / 2 + 1));
-}
-
-static bool key_allows(const struct config_key *k, const char *model);
-
-/* Appends the groups of names that exist, are not in the chain yet and that the caller's key
- * may use: a key limited to some models never reaches another through a fallback. */
-static void chain_append(struct router_call *c, char *const *names, size_t n, size_t max)
-{
-	size_t i, j;
-
-	for (i = 0; i < n && c->n_chain - 1 < max; i++) {
-		bool dup = false;
-
-		for (j = 0; j < c->n_chain; j++)
-			dup = dup || strcmp(c->chain[j], names[i]) == 0;
-		if (dup || !find_group(c->r, names[i]))
-			continue;
-		if (!key_allows(c->who.key, names[i])) {
-			log_debug("fallback %s skipped: the caller's key may not use it", names[i]);
-			continue;
-		}
-		c->chain = xrealloc(c->chain, (c->n_chain + 1) * sizeof(char *));
-		c->chain[c->n_chain++] = names[i];
-	}
-}
-
-/* Decides the fallback chain from the class of the requested group's failure: the class's
- * own list (context window, content policy) or the request's / config's `fallbacks` for the
- * group, then `default_fallbacks`, at most max_fallbacks groups in all. */
+/* Decides the fallback chain from the class of the requested group's failure
+ * (policy_fallback_chain). */
 static void decide_chain(struct router_call *c)
 {
-	const struct config_litellm_settings *ls = &c->r->cfg->litellm_settings;
-	const struct config_fallback *list = ls->fallbacks;
-	size_t n_list = ls->n_fallbacks, i, max = (size_t)c->r->cfg->router_settings.max_fallbacks;
+	const struct config *cfg = c->r->cfg;
+	struct policy_fallback_ask ask = {
+		.requested = c->requested,
+		.err = c->err,
+		.disable_fallbacks = c->disable_fallbacks,
+		.body_fallbacks = c->body_fallbacks,
+		.n_body_fallbacks = c->n_body_fallbacks,
+		.ls = &cfg->litellm_settings,
+		.max_fallbacks = cfg->router_settings.max_fallbacks,
+		.key = c->who.key,
+		.groups = cfg->model_groups,
+		.n_groups = cfg->n_model_groups,
+	};
 
 	c->chain_decided = true;
-	if (c->disable_fallbacks || c->err == E_BAD_REQUEST || c->err == E_BUDGET)
-		return;
-	if (c->err == E_CONTEXT && ls->n_context_window_fallbacks) {
-		list = ls->context_window_fallbacks;
-		n_list = ls->n_context_window_fallbacks;
-	} else if (c->err == E_POLICY && ls->n_content_policy_fallbacks) {
-		list = ls->content_policy_fallbacks;
-		n_list = ls->n_content_policy_fallbacks;
-	}
-	if (c->body_fallbacks) {
-		chain_append(c, c->body_fallbacks, c->n_body_fallbacks, max);
-	} else {
-		for (i = 0; i < n_list; i++)
-			if (strcmp(list[i].from, c->requested) == 0)
-				chain_append(c, list[i].to, list[i].n_to, max);
-	}
-	chain_append(c, ls->default_fallbacks, ls->n_default_fallbacks, max);
+	policy_fallback_chain(&ask, &c->chain, &c->n_chain);
 }
 
 static void fallback_metric(struct router_call *c, struct metric *m)
 {
 	char st[16];
-	const char *v[] = {c->requested, c->chain[c->chain_pos], st, class_names[c->first_err],
-			   NULL};
+	const char *v[] = {c->requested, c->chain[c->chain_pos], st,
+			   policy_class_name(c->first_err), NULL};
 
 	snprintf(st, sizeof(st), "%ld", c->first_err_status);
 	metric_inc(m, v, 1);
@@ -1436,14 +695,14 @@ static void group_exhausted(struct router_call *c)
 	if (!c->chain_decided)
 		decide_chain(c);
 	if (c->chain_pos > 0)
-		fallback_metric(c, c->r->m_fb_fail);
+		fallback_metric(c, c->r->m.fb_fail);
 	if (c->chain_pos + 1 < c->n_chain) {
 		c->chain_pos++;
 		c->fallbacks++;
 		c->attempts_in_group = 0;
 		c->last_failed = NULL;
 		log_info("falling back from %s to %s after %s", c->chain[c->chain_pos - 1],
-			 c->chain[c->chain_pos], class_names[c->err]);
+			 c->chain[c->chain_pos], policy_class_name(c->err));
 		arm(c, T_BACKOFF, 0);
 		return;
 	}
@@ -1454,28 +713,27 @@ static void group_exhausted(struct router_call *c)
 static void attempt_failed(struct router_call *c)
 {
 	struct router *r = c->r;
-	int64_t allowed = retries_for(r, c->dep, c->err);
+	int64_t allowed = policy_retries(&r->cfg->router_settings.retry_policy,
+					 c->dep->m->litellm_params.num_retries, c->err);
 	int64_t left_ms =
 		r->cfg->router_settings.timeout_s * 1000 - (now_mono_us() - c->t_start) / 1000;
+	int64_t delay;
 	const char *v[] = {c->group->name, NULL};
 
-	if (counts_for_cooldown(c->err, c->err_status))
+	if (policy_counts_for_cooldown(c->err, c->err_status))
 		note_failure(r, c->dep, c->err_status);
 	c->last_failed = c->dep;
 	log_info("%s via %s failed: %s %ld: %s", c->group->name, c->dep->m->model_info.id,
-		 class_names[c->err], c->err_status, c->err_msg ? c->err_msg : "");
-	if (c->attempts_in_group < allowed && !c->cancelled) {
-		int64_t delay = c->retry_after_s > 0 ? c->retry_after_s * 1000
-						     : backoff_ms(c->attempts_in_group);
-
-		if (delay < left_ms) {
-			c->attempts_in_group++;
-			c->retries++;
-			c->backoff_us += delay * 1000;
-			metric_inc(r->m_retries, v, 1);
-			arm(c, T_BACKOFF, delay);
-			return;
-		}
+		 policy_class_name(c->err), c->err_status, c->err_msg ? c->err_msg : "");
+	delay = policy_retry_delay_ms(c->attempts_in_group, allowed, c->cancelled, c->retry_after_s,
+				      c->retry_after_s > 0 ? 0 : random(), left_ms);
+	if (delay >= 0) {
+		c->attempts_in_group++;
+		c->retries++;
+		c->backoff_us += delay * 1000;
+		metric_inc(r->m.retries, v, 1);
+		arm(c, T_BACKOFF, delay);
+		return;
 	}
 	group_exhausted(c);
 }
@@ -1492,8 +750,8 @@ static void estimate_tokens(struct router_call *c)
 {
 	if (c->got_usage)
 		return;
-	c->prompt_tokens = (int64_t)(c->sent_bytes / 4);
-	c->completion_tokens = (int64_t)((c->output_chars + 3) / 4);
+	policy_estimate_tokens(c->sent_bytes, c->output_chars, &c->prompt_tokens,
+			       &c->completion_tokens);
 }
 
 /* The cost of the attempt that just ended: the provider's usage.cost, else its token counts at
@@ -1515,7 +773,7 @@ static void price_attempt(struct router_call *c, struct httpc_req *req)
 			      (double)c->completion_tokens * mi->output_cost_per_token;
 		c->cost_source = c->cost_usd > 0 ? "model_info" : "none";
 		if (c->cost_usd <= 0)
-			metric_inc(c->r->m_cost_unknown, mv, 1);
+			metric_inc(c->r->m.cost_unknown, mv, 1);
 		return;
 	}
 	c->cost_source = "estimate";
@@ -1535,7 +793,7 @@ static void price_attempt(struct router_call *c, struct httpc_req *req)
 		est = c->est_usd;
 	c->cost_usd = est > 0 ? est : 0;
 	if (est < 0)
-		metric_inc(c->r->m_cost_unknown, mv, 1);
+		metric_inc(c->r->m.cost_unknown, mv, 1);
 }
 
 /* Every attempt the provider received is billed by it, whatever became of the call: one
@@ -1560,8 +818,8 @@ static void settle(struct router_call *c, struct httpc_req *req)
 	price_attempt(c, req);
 	if (r->breaker)
 		breaker_add_cost(r->breaker, now_mono_ms(), c->cost_usd);
-	c->dep->win.tokens[slot(&c->dep->win, now_mono_ms() / 1000)] +=
-		c->prompt_tokens + c->completion_tokens;
+	policy_window_add(&c->dep->win, now_mono_ms() / 1000, 0,
+			  c->prompt_tokens + c->completion_tokens);
 	if (r->spend) {
 		struct spend_entry e = {.ts_ms = now_ms(),
 					.model_group = c->group->name,
@@ -1575,7 +833,7 @@ static void settle(struct router_call *c, struct httpc_req *req)
 
 		spend_record(r->spend, &e);
 	}
-	metric_inc(r->m_spend, kv, c->cost_usd);
+	metric_inc(r->m.spend, kv, c->cost_usd);
 }
 
 /* Metrics of an answer that reached the client (its cost is settled with the attempt). */
@@ -1596,15 +854,15 @@ static void count_success(struct router_call *c)
 			    NULL};
 
 	estimate_tokens(c);
-	metric_inc(r->m_requests, kv, 1);
-	metric_inc(r->m_in_tokens, tv, (double)c->prompt_tokens);
-	metric_inc(r->m_out_tokens, tv, (double)c->completion_tokens);
-	metric_inc(r->m_tokens, tv, (double)(c->prompt_tokens + c->completion_tokens));
-	metric_observe(r->m_api_latency, mv, secs);
+	metric_inc(r->m.requests, kv, 1);
+	metric_inc(r->m.in_tokens, tv, (double)c->prompt_tokens);
+	metric_inc(r->m.out_tokens, tv, (double)c->completion_tokens);
+	metric_inc(r->m.tokens, tv, (double)(c->prompt_tokens + c->completion_tokens));
+	metric_observe(r->m.api_latency, mv, secs);
 	if (c->t_first_token)
-		metric_observe(r->m_ttft, mv, (double)(c->t_first_token - c->t_attempt) / 1e6);
+		metric_observe(r->m.ttft, mv, (double)(c->t_first_token - c->t_attempt) / 1e6);
 	if (c->fallbacks)
-		fallback_metric(c, r->m_fb_ok);
+		fallback_metric(c, r->m.fb_ok);
 	set_state_metric(r, c->dep, now_mono_ms());
 }
 
@@ -1615,7 +873,7 @@ static void end_stream_with_error(struct router_call *c, const char *already_for
 		char *ev = json_error(c->err ? c->err : E_SERVER, 502,
 				      c->err_msg ? c->err_msg : "upstream stream broke");
 
-		forward(c, ev, strlen(ev));
+		router_stream_forward(c, ev, strlen(ev));
 		free(ev);
 	}
 	count_success(c);
@@ -1645,7 +903,7 @@ static void on_stream_done(struct router_call *c, enum httpc_result res)
 	}
 	if (res == HTTPC_OK && c->upstream_done) {
 		/* A valid stream without a single chunk: answer with an empty stream. */
-		start_stream(c);
+		router_stream_start(c);
 		c->cbs.on_stream_data(c, "data: [DONE]\n\n", 14, c->arg);
 		count_success(c);
 		c->final_status = 200;
@@ -1663,7 +921,7 @@ static void on_stream_done(struct router_call *c, enum httpc_result res)
 
 static void on_non_stream_ok(struct router_call *c, const char *body, size_t len)
 {
-	cJSON *root = parse_scratch(body, len), *usage;
+	cJSON *root = router_parse_scratch(body, len), *usage;
 	bool is_object = cJSON_IsObject(root), is_error = false;
 	char *msg = NULL;
 
@@ -1672,12 +930,12 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 			   !cJSON_GetObjectItemCaseSensitive(root, "choices");
 		usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
 		if (!is_error && cJSON_IsObject(usage))
-			read_usage(c, usage);
+			router_read_usage(c, usage);
 		if (!is_error)
-			c->output_chars = choices_chars(
+			c->output_chars = router_choices_chars(
 				cJSON_GetObjectItemCaseSensitive(root, "choices"), "message");
 	}
-	drop_scratch(root);
+	router_drop_scratch(root);
 	if (!is_object) {
 		c->err = E_MALFORMED;
 		c->err_status = 502;
@@ -1687,8 +945,8 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 		return;
 	}
 	if (is_error) {
-		c->err = classify(200, body, &msg);
-		c->err_status = client_status(c->err, 502);
+		c->err = policy_classify(200, body, &msg);
+		c->err_status = policy_client_status(c->err, 502);
 		free(c->err_msg);
 		c->err_msg = msg;
 		attempt_failed(c);
@@ -1753,7 +1011,7 @@ static void answer(struct router_call *c, struct httpc_req *req)
 
 		if (c->client_stream)
 			body = buf_str(&c->errbody);
-		c->err = classify(status, body, &msg);
+		c->err = policy_classify(status, body, &msg);
 		c->err_status = status;
 		free(c->err_msg);
 		c->err_msg = msg;
@@ -1809,7 +1067,7 @@ static void finish(struct router_call *c)
 	const char *req_model = known_requested(c);
 	const char *tv[] = {req_model, code, c->key_hash, alias_or_none(c), NULL, NULL, NULL};
 	const char *fv[] = {
-		req_model, exc, class_names[c->err], c->key_hash, alias_or_none(c), NULL,
+		req_model, exc, policy_class_name(c->err), c->key_hash, alias_or_none(c), NULL,
 		NULL,	   NULL};
 	const char *lv[] = {req_model, c->dep ? c->dep->m->litellm_params.model : "None", NULL};
 	const char *mv[] = {c->dep ? c->dep->m->litellm_params.model : "None", NULL};
@@ -1818,13 +1076,13 @@ static void finish(struct router_call *c)
 		return;
 	c->done = true;
 	snprintf(code, sizeof(code), "%d", c->final_status);
-	metric_inc(r->m_total, tv, 1);
+	metric_inc(r->m.total, tv, 1);
 	if (c->final_status >= 400 || c->stream_failed) {
 		snprintf(exc, sizeof(exc), "%ld", c->err_status);
-		metric_inc(r->m_failed, fv, 1);
+		metric_inc(r->m.failed, fv, 1);
 	}
-	metric_observe(r->m_latency, lv, total_s);
-	metric_observe(r->m_overhead, mv, res.overhead_ms / 1e3);
+	metric_observe(r->m.latency, lv, total_s);
+	metric_observe(r->m.overhead, mv, res.overhead_ms / 1e3);
 	c->cbs.on_done(c, &res, c->arg);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -1881,50 +1139,19 @@ static const char *read_request(struct router_call *c)
 	return NULL;
 }
 
-static bool key_allows(const struct config_key *k, const char *model)
-{
-	size_t i;
-
-	if (!k || k->n_models == 0)
-		return true;
-	for (i = 0; i < k->n_models; i++)
-		if (strcmp(k->models[i], model) == 0)
-			return true;
-	return false;
-}
-
 /* Allowlist, key restrictions and budget; returns false after arranging the error answer. */
 static bool admit(struct router_call *c)
 {
+	const struct config *cfg = c->r->cfg;
 	char msg[512];
 	const char *which = NULL;
-	size_t i;
+	enum policy_eclass refused;
 	int rc = 0;
 
-	if (!router_has_model(c->r, c->requested)) {
-		snprintf(msg, sizeof(msg),
-			 "Invalid model name passed in model=%s. Call /v1/models"
-			 " to view available models for your key.",
-			 c->requested);
-		fail_call(c, E_BAD_REQUEST, 400, msg);
-		return false;
-	}
-	for (i = 0; i < c->n_body_fallbacks; i++) {
-		if (!router_has_model(c->r, c->body_fallbacks[i])) {
-			snprintf(msg, sizeof(msg),
-				 "Invalid model name passed in fallbacks=%s. Call"
-				 " /v1/models to view available models for your key.",
-				 c->body_fallbacks[i]);
-			fail_call(c, E_BAD_REQUEST, 400, msg);
-			return false;
-		}
-	}
-	if (!key_allows(c->who.key, c->requested)) {
-		snprintf(msg, sizeof(msg),
-			 "key not allowed to access model. This key can only"
-			 " access models=%s... Tried to access %s",
-			 c->who.key->models[0], c->requested);
-		fail_call(c, E_AUTH, 401, msg);
+	refused = policy_admit(c->requested, c->body_fallbacks, c->n_body_fallbacks, c->who.key,
+			       cfg->model_groups, cfg->n_model_groups, msg, sizeof(msg));
+	if (refused != E_NONE) {
+		fail_call(c, refused, refused == E_AUTH ? 401 : 400, msg);
 		return false;
 	}
 	if (c->r->spend)

@@ -1,0 +1,484 @@
+/* policy: the router's decision tables (error classes, retries and backoff, rpm/tpm windows,
+ * cooldowns, deployment picking, the fallback chain) as pure functions over plain values.
+ * router.c owns the clock, the random numbers and the deployments, and calls these with what
+ * it read; keeping them apart lets tests/test_router_policy.c walk each table without a loop,
+ * a socket or a fake upstream. Rejected: a policy object with callbacks into the router (the
+ * inputs are few and plain, and a callback would hide which ones a decision reads). */
+#include "router/policy.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_MAX_MS	5000
+#define PICK_MAX	64
+
+static const char *const class_names[] = {
+	[E_NONE] = "None",
+	[E_BAD_REQUEST] = "BadRequestError",
+	[E_AUTH] = "AuthenticationError",
+	[E_PAYMENT] = "BadRequestError",
+	[E_NOT_FOUND] = "NotFoundError",
+	[E_CONTEXT] = "ContextWindowExceededError",
+	[E_POLICY] = "ContentPolicyViolationError",
+	[E_TIMEOUT] = "Timeout",
+	[E_RATE_LIMIT] = "RateLimitError",
+	[E_SERVER] = "InternalServerError",
+	[E_TRANSPORT] = "APIConnectionError",
+	[E_MALFORMED] = "APIError",
+	[E_NO_DEPLOYMENT] = "RateLimitError",
+	[E_BUDGET] = "BudgetExceededError",
+	[E_BREAKER] = "BleedBreakerOpenError",
+	[E_CANCELLED] = "Cancelled",
+};
+
+static const char *const type_names[] = {
+	[E_NONE] = "api_error",
+	[E_BAD_REQUEST] = "invalid_request_error",
+	[E_AUTH] = "authentication_error",
+	[E_PAYMENT] = "insufficient_quota",
+	[E_NOT_FOUND] = "not_found_error",
+	[E_CONTEXT] = "context_length_exceeded",
+	[E_POLICY] = "content_policy_violation",
+	[E_TIMEOUT] = "timeout",
+	[E_RATE_LIMIT] = "rate_limit_error",
+	[E_SERVER] = "api_error",
+	[E_TRANSPORT] = "api_connection_error",
+	[E_MALFORMED] = "api_error",
+	[E_NO_DEPLOYMENT] = "rate_limit_error",
+	[E_BUDGET] = "budget_exceeded",
+	[E_BREAKER] = "bleed_breaker_open",
+	[E_CANCELLED] = "cancelled",
+};
+
+const char *policy_class_name(enum policy_eclass c)
+{
+	return class_names[c];
+}
+
+const char *policy_type_name(enum policy_eclass c)
+{
+	return type_names[c];
+}
+
+/* ---- error classes ---- */
+
+static bool contains_ci(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; hay && *hay; hay++)
+		if (strncasecmp(hay, needle, n) == 0)
+			return true;
+	return false;
+}
+
+static enum policy_eclass class_of(long status, const char *codestr, const char *text)
+{
+	if (strcmp(codestr, "context_length_exceeded") == 0 ||
+	    contains_ci(text, "maximum context length") || contains_ci(text, "context length") ||
+	    contains_ci(text, "context window"))
+		return E_CONTEXT;
+	if (strcmp(codestr, "content_policy_violation") == 0 ||
+	    contains_ci(text, "content policy") || contains_ci(text, "flagged") ||
+	    (status == 403 && contains_ci(text, "moderation")))
+		return E_POLICY;
+	if (status == 408)
+		return E_TIMEOUT;
+	if (status == 429)
+		return E_RATE_LIMIT;
+	if (status == 409 || status >= 500)
+		return E_SERVER;
+	if (status == 401 || status == 403)
+		return E_AUTH;
+	if (status == 402)
+		return E_PAYMENT;
+	if (status == 404)
+		return E_NOT_FOUND;
+	return E_BAD_REQUEST;
+}
+
+enum policy_eclass policy_classify(long status, const char *body, char **msg)
+{
+	cJSON *root = body ? cJSON_Parse(body) : NULL;
+	cJSON *e = root ? cJSON_GetObjectItemCaseSensitive(root, "error") : NULL;
+	cJSON *m = e ? cJSON_GetObjectItemCaseSensitive(e, "message") : NULL;
+	cJSON *code = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
+	const char *text = cJSON_IsString(m) ? m->valuestring : NULL;
+	const char *codestr = cJSON_IsString(code) ? code->valuestring : "";
+	enum policy_eclass c;
+
+	if (cJSON_IsNumber(code) && status == 200)
+		status = (long)code->valuedouble;
+	/* Some upstreams quote the request's Authorization header back in their error. */
+	*msg = log_redact(text ? text
+			       : (body && *body && !root ? "upstream answered a non-JSON error"
+							 : "upstream error"));
+	c = class_of(status, codestr, text);
+	cJSON_Delete(root);
+	return c;
+}
+
+long policy_client_status(enum policy_eclass c, long upstream)
+{
+	switch (c) {
+	case E_TIMEOUT:
+		return 408;
+	case E_RATE_LIMIT:
+	case E_NO_DEPLOYMENT:
+		return 429;
+	case E_TRANSPORT:
+	case E_MALFORMED:
+		return 502;
+	case E_CONTEXT:
+	case E_POLICY:
+	case E_BUDGET:
+		return 400;
+	case E_CANCELLED:
+		return 499;
+	default:
+		return upstream >= 400 ? upstream : 500;
+	}
+}
+
+bool policy_counts_for_cooldown(enum policy_eclass c, long status)
+{
+	if (c == E_TIMEOUT || c == E_TRANSPORT || c == E_MALFORMED || c == E_SERVER)
+		return true;
+	return status == 429 || status == 401 || status == 404 || status == 408;
+}
+
+/* ---- retries and backoff ---- */
+
+int64_t policy_retries(const struct config_retry_policy *p, int64_t num_retries,
+		       enum policy_eclass c)
+{
+	int64_t pol;
+
+	switch (c) {
+	case E_RATE_LIMIT:
+		pol = p->rate_limit;
+		break;
+	case E_TIMEOUT:
+		pol = p->timeout;
+		break;
+	case E_SERVER:
+	case E_TRANSPORT:
+	case E_MALFORMED:
+		pol = p->internal_server;
+		break;
+	case E_BAD_REQUEST:
+	case E_CONTEXT:
+		return p->bad_request > 0 ? p->bad_request : 0;
+	case E_AUTH:
+		return p->authentication > 0 ? p->authentication : 0;
+	case E_POLICY:
+		return p->content_policy > 0 ? p->content_policy : 0;
+	default:
+		return 0;
+	}
+	return pol >= 0 ? pol : num_retries;
+}
+
+int64_t policy_retry_delay_ms(int64_t attempt, int64_t allowed, bool cancelled, long retry_after_s,
+			      long jitter_draw, int64_t left_ms)
+{
+	int64_t delay, base;
+
+	if (attempt >= allowed || cancelled)
+		return -1;
+	if (retry_after_s > 0) {
+		delay = (int64_t)retry_after_s * 1000;
+	} else {
+		base = (int64_t)BACKOFF_BASE_MS << (attempt < 6 ? attempt : 6);
+		if (base > BACKOFF_MAX_MS)
+			base = BACKOFF_MAX_MS;
+		/* +-25% jitter so clients that failed together do not retry together. */
+		delay = base * 3 / 4 + (int64_t)(jitter_draw % (base / 2 + 1));
+	}
+	return delay < left_ms ? delay : -1;
+}
+
+/* ---- admission and the request's limits ---- */
+
+static bool listed(char *const *names, size_t n, const char *name);
+
+enum policy_eclass policy_admit(const char *requested, char *const *body_fallbacks,
+				size_t n_body_fallbacks, const struct config_key *key,
+				char *const *groups, size_t n_groups, char *msg, size_t msg_len)
+{
+	size_t i;
+
+	if (!listed(groups, n_groups, requested)) {
+		snprintf(msg, msg_len,
+			 "Invalid model name passed in model=%s. Call /v1/models"
+			 " to view available models for your key.",
+			 requested);
+		return E_BAD_REQUEST;
+	}
+	for (i = 0; i < n_body_fallbacks; i++) {
+		if (!listed(groups, n_groups, body_fallbacks[i])) {
+			snprintf(msg, msg_len,
+				 "Invalid model name passed in fallbacks=%s. Call"
+				 " /v1/models to view available models for your key.",
+				 body_fallbacks[i]);
+			return E_BAD_REQUEST;
+		}
+	}
+	if (!policy_key_allows(key, requested)) {
+		snprintf(msg, msg_len,
+			 "key not allowed to access model. This key can only"
+			 " access models=%s... Tried to access %s",
+			 key->models[0], requested);
+		return E_AUTH;
+	}
+	return E_NONE;
+}
+
+const char *policy_max_tokens_refusal(const char *field, const char *kind, double value, char *msg,
+				      size_t msg_len)
+{
+	if (kind || !isfinite(value) || value != floor(value)) {
+		snprintf(msg, msg_len,
+			 "Invalid type for '%s': expected an integer, but got %s instead.", field,
+			 kind ? kind : "a decimal number");
+		return "invalid_type";
+	}
+	if (value < 1) {
+		snprintf(msg, msg_len,
+			 "Invalid '%s': integer below minimum value. Expected a value >= 1,"
+			 " but got %.0f instead.",
+			 field, value);
+		return "integer_below_min_value";
+	}
+	return NULL;
+}
+
+int64_t policy_max_tokens_ceiling(const struct config_guardrails *g, const char *group)
+{
+	int64_t ceiling = g->max_tokens_default;
+	size_t i;
+
+	for (i = 0; i < g->n_max_tokens; i++)
+		if (strcmp(g->max_tokens[i].model, group) == 0)
+			ceiling = g->max_tokens[i].max_tokens;
+	return ceiling;
+}
+
+int64_t policy_output_bound(double requested_max, int64_t model_max, int64_t default_tokens)
+{
+	int64_t n = 0;
+
+	if (requested_max > 0)
+		n = requested_max < 1e9 ? (int64_t)requested_max : 1000000000;
+	if (n <= 0)
+		n = model_max > 0 ? model_max : default_tokens;
+	return model_max > 0 && n > model_max ? model_max : n;
+}
+
+void policy_estimate_tokens(size_t sent_bytes, size_t output_chars, int64_t *prompt_tokens,
+			    int64_t *completion_tokens)
+{
+	*prompt_tokens = (int64_t)(sent_bytes / 4);
+	*completion_tokens = (int64_t)((output_chars + 3) / 4);
+}
+
+/* ---- rpm/tpm windows ---- */
+
+void policy_window_add(struct policy_window *w, int64_t sec, int64_t reqs, int64_t tokens)
+{
+	size_t i = (size_t)(sec % POLICY_WINDOW_SLOTS);
+
+	if (w->sec[i] != sec) {
+		w->sec[i] = sec;
+		w->reqs[i] = 0;
+		w->tokens[i] = 0;
+	}
+	w->reqs[i] += reqs;
+	w->tokens[i] += tokens;
+}
+
+void policy_window_sum(const struct policy_window *w, int64_t sec, int64_t *reqs, int64_t *tokens)
+{
+	size_t i;
+
+	*reqs = *tokens = 0;
+	for (i = 0; i < POLICY_WINDOW_SLOTS; i++) {
+		if (w->sec[i] > sec - POLICY_WINDOW_SLOTS && w->sec[i] <= sec) {
+			*reqs += w->reqs[i];
+			*tokens += w->tokens[i];
+		}
+	}
+}
+
+bool policy_over_limits(int64_t rpm, int64_t tpm, int64_t reqs, int64_t tokens)
+{
+	return (rpm && reqs >= rpm) || (tpm && tokens >= tpm);
+}
+
+/* ---- cooldowns ---- */
+
+size_t policy_recent_failures(const int64_t *fail_ms, size_t n, int64_t t_ms, int64_t window_ms)
+{
+	size_t i, recent = 0;
+
+	for (i = 0; i < n; i++)
+		if (fail_ms[i] && t_ms - fail_ms[i] < window_ms)
+			recent++;
+	return recent;
+}
+
+bool policy_starts_cooldown(size_t recent, int64_t allowed_fails, bool cooling)
+{
+	return (int64_t)recent > allowed_fails && !cooling;
+}
+
+int policy_deployment_state(int64_t cooldown_until_ms, int64_t last_fail_ms, int64_t t_ms,
+			    int64_t window_ms)
+{
+	if (cooldown_until_ms > t_ms)
+		return 2;
+	if (last_fail_ms && t_ms - last_fail_ms < window_ms)
+		return 1;
+	return 0;
+}
+
+/* ---- deployment picking ---- */
+
+int64_t policy_weight(int64_t weight, int64_t rpm, int64_t tpm)
+{
+	if (weight > 1)
+		return weight;
+	if (rpm)
+		return rpm;
+	if (tpm)
+		return tpm;
+	return weight > 0 ? weight : 1;
+}
+
+long policy_pick(const struct policy_candidate *d, size_t n_deps, long avoid, bool least_busy,
+		 long draw, int64_t now_ms, long *wait_s, bool *all_cooling)
+{
+	long cand[PICK_MAX];
+	size_t n = 0, i;
+	int64_t soonest = 0, total = 0, roll;
+
+	*all_cooling = true;
+	for (i = 0; i < n_deps && n < PICK_MAX; i++) {
+		if (d[i].cooldown_until_ms > now_ms) {
+			if (!soonest || d[i].cooldown_until_ms < soonest)
+				soonest = d[i].cooldown_until_ms;
+			continue;
+		}
+		*all_cooling = false;
+		if (d[i].over_limits)
+			continue;
+		cand[n++] = (long)i;
+	}
+	*wait_s = soonest ? (long)((soonest - now_ms + 999) / 1000) : 1;
+	if (n == 0)
+		return -1;
+	if (n > 1 && avoid >= 0) {
+		for (i = 0; i < n; i++) {
+			if (cand[i] == avoid) {
+				cand[i] = cand[--n];
+				break;
+			}
+		}
+	}
+	if (least_busy) {
+		long best = cand[0];
+
+		for (i = 1; i < n; i++)
+			if (d[cand[i]].in_flight < d[best].in_flight)
+				best = cand[i];
+		return best;
+	}
+	for (i = 0; i < n; i++)
+		total += d[cand[i]].weight;
+	roll = (int64_t)(draw % total);
+	for (i = 0; i < n; i++) {
+		roll -= d[cand[i]].weight;
+		if (roll < 0)
+			return cand[i];
+	}
+	return cand[n - 1];
+}
+
+/* ---- the fallback chain ---- */
+
+bool policy_key_allows(const struct config_key *k, const char *model)
+{
+	size_t i;
+
+	if (!k || k->n_models == 0)
+		return true;
+	for (i = 0; i < k->n_models; i++)
+		if (strcmp(k->models[i], model) == 0)
+			return true;
+	return false;
+}
+
+static bool listed(char *const *names, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Appends the groups of names that exist, are not in the chain yet and that the caller's key
+ * may use: a key limited to some models never reaches another through a fallback. */
+static void chain_append(const struct policy_fallback_ask *a, char *const *names, size_t n,
+			 const char ***chain, size_t *n_chain)
+{
+	size_t i, j;
+
+	for (i = 0; i < n && (int64_t)(*n_chain - 1) < a->max_fallbacks; i++) {
+		bool dup = false;
+
+		for (j = 0; j < *n_chain; j++)
+			dup = dup || strcmp((*chain)[j], names[i]) == 0;
+		if (dup || !listed(a->groups, a->n_groups, names[i]))
+			continue;
+		if (!policy_key_allows(a->key, names[i])) {
+			log_debug("fallback %s skipped: the caller's key may not use it", names[i]);
+			continue;
+		}
+		*chain = xrealloc(*chain, (*n_chain + 1) * sizeof(char *));
+		(*chain)[(*n_chain)++] = names[i];
+	}
+}
+
+void policy_fallback_chain(const struct policy_fallback_ask *a, const char ***chain,
+			   size_t *n_chain)
+{
+	const struct config_litellm_settings *ls = a->ls;
+	const struct config_fallback *list = ls->fallbacks;
+	size_t n_list = ls->n_fallbacks, i;
+
+	if (a->disable_fallbacks || a->err == E_BAD_REQUEST || a->err == E_BUDGET)
+		return;
+	if (a->err == E_CONTEXT && ls->n_context_window_fallbacks) {
+		list = ls->context_window_fallbacks;
+		n_list = ls->n_context_window_fallbacks;
+	} else if (a->err == E_POLICY && ls->n_content_policy_fallbacks) {
+		list = ls->content_policy_fallbacks;
+		n_list = ls->n_content_policy_fallbacks;
+	}
+	if (a->body_fallbacks) {
+		chain_append(a, a->body_fallbacks, a->n_body_fallbacks, chain, n_chain);
+	} else {
+		for (i = 0; i < n_list; i++)
+			if (strcmp(list[i].from, a->requested) == 0)
+				chain_append(a, list[i].to, list[i].n_to, chain, n_chain);
+	}
+	chain_append(a, ls->default_fallbacks, ls->n_default_fallbacks, chain, n_chain);
+}

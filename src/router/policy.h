@@ -1,0 +1,180 @@
+/* policy: the router's decisions as pure functions. Each takes plain values (config structs,
+ * numbers, strings, a random draw) and returns plain values; none reads a clock, draws a random
+ * number or touches a deployment. router.c's state machine gathers the inputs and acts on the
+ * answers; tests/test_router_policy.c checks each decision table directly. */
+#ifndef HERMETIC_ROUTER_POLICY_H
+#define HERMETIC_ROUTER_POLICY_H
+
+#include "core/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The class of a failed attempt or refused call; names what the client is told. */
+enum policy_eclass {
+	E_NONE,
+	E_BAD_REQUEST,
+	E_AUTH,
+	E_PAYMENT,
+	E_NOT_FOUND,
+	E_CONTEXT,
+	E_POLICY,
+	E_TIMEOUT,
+	E_RATE_LIMIT,
+	E_SERVER,
+	E_TRANSPORT,
+	E_MALFORMED,
+	E_NO_DEPLOYMENT,
+	E_BUDGET,
+	E_BREAKER,
+	E_CANCELLED,
+};
+
+/* LiteLLM's exception name for the class ("RateLimitError"); a static string. */
+const char *policy_class_name(enum policy_eclass c);
+
+/* OpenAI's error "type" for the class ("rate_limit_error"); a static string. */
+const char *policy_type_name(enum policy_eclass c);
+
+/* Classifies an upstream error from its HTTP status and body (OpenAI or OpenRouter shape;
+ * body may be NULL or not JSON). A numeric error.code in a 200 body stands for the status.
+ * Sets *msg to the error's message with secrets redacted (caller frees). */
+enum policy_eclass policy_classify(long status, const char *body, char **msg);
+
+/* The HTTP status the client gets for a call that failed with class c after the upstream
+ * answered `upstream` (0 when it did not). */
+long policy_client_status(enum policy_eclass c, long upstream);
+
+/* Whether a failure of class c with that upstream status counts towards a deployment's
+ * allowed_fails (and so towards its cooldown). */
+bool policy_counts_for_cooldown(enum policy_eclass c, long status);
+
+/* Retries allowed in one group for class c: retry_policy's entry for the class when set
+ * (>= 0), else num_retries (the deployment's, or the router's); 0 for classes never retried. */
+int64_t policy_retries(const struct config_retry_policy *p, int64_t num_retries,
+		       enum policy_eclass c);
+
+/* The delay before retry `attempt` (0-based) of a group: Retry-After when the upstream sent
+ * one (> 0 s), else exponential backoff from 100 ms, capped at 5 s, with +-25% jitter taken
+ * from `jitter_draw` (any non-negative random number). Returns -1 (give up on this group) when
+ * no retry is left (attempt >= allowed), the call was cancelled, or the delay would not end
+ * before the call's deadline (left_ms from now). */
+int64_t policy_retry_delay_ms(int64_t attempt, int64_t allowed, bool cancelled, long retry_after_s,
+			      long jitter_draw, int64_t left_ms);
+
+/* ---- admission and the request's limits ---- */
+
+/* Whether a call for `requested` (with the request's own fallbacks) may start: E_NONE, or
+ * E_BAD_REQUEST (a model group that does not exist; the client gets 400) or E_AUTH (the key may
+ * not use the requested group; 401), with msg set to what the client is told. groups are the
+ * model groups that exist. The budget is checked apart (spend). */
+enum policy_eclass policy_admit(const char *requested, char *const *body_fallbacks,
+				size_t n_body_fallbacks, const struct config_key *key,
+				char *const *groups, size_t n_groups, char *msg, size_t msg_len);
+
+/* OpenAI's check of one of max_tokens / max_completion_tokens (`field`): a whole number >= 1.
+ * kind is NULL for a JSON number (then value is it), else what the value is ("a string").
+ * Returns NULL when it passes, else OpenAI's error code ("invalid_type",
+ * "integer_below_min_value") with msg set to OpenAI's message. */
+const char *policy_max_tokens_refusal(const char *field, const char *kind, double value, char *msg,
+				      size_t msg_len);
+
+/* The max_tokens ceiling of a model group: its guardrails.max_tokens entry, else
+ * max_tokens_default; <= 0 = none. */
+int64_t policy_max_tokens_ceiling(const struct config_guardrails *g, const char *group);
+
+/* The output tokens an attempt may generate, for its reservation: the request's largest
+ * max_tokens (0 = none), else the model's max_output_tokens (0 = unknown), else
+ * default_tokens; never above max_output_tokens when that is known. */
+int64_t policy_output_bound(double requested_max, int64_t model_max, int64_t default_tokens);
+
+/* Tokens of an attempt whose usage did not arrive: about 4 bytes a token of what was sent, and
+ * 4 characters a token (rounded up) of the text seen. */
+void policy_estimate_tokens(size_t sent_bytes, size_t output_chars, int64_t *prompt_tokens,
+			    int64_t *completion_tokens);
+
+/* ---- rpm/tpm windows ---- */
+
+#define POLICY_WINDOW_SLOTS 60
+
+/* Requests and tokens per second over the last minute, for rpm/tpm. Fields are private;
+ * zeroed memory is an empty window. */
+struct policy_window {
+	int64_t sec[POLICY_WINDOW_SLOTS];
+	int64_t reqs[POLICY_WINDOW_SLOTS];
+	int64_t tokens[POLICY_WINDOW_SLOTS];
+};
+
+/* Adds requests and tokens to the slot of second `sec`. */
+void policy_window_add(struct policy_window *w, int64_t sec, int64_t reqs, int64_t tokens);
+
+/* Sums the requests and tokens of the 60 seconds up to and including `sec`. */
+void policy_window_sum(const struct policy_window *w, int64_t sec, int64_t *reqs, int64_t *tokens);
+
+/* Whether a deployment with these limits (0 = none) is full for this minute. */
+bool policy_over_limits(int64_t rpm, int64_t tpm, int64_t reqs, int64_t tokens);
+
+/* ---- cooldowns ---- */
+
+/* Failures in the ring (times in ms, 0 = empty slot) that are younger than window_ms at t_ms. */
+size_t policy_recent_failures(const int64_t *fail_ms, size_t n, int64_t t_ms, int64_t window_ms);
+
+/* Whether a deployment starts cooling down: more than allowed_fails recent failures and not
+ * cooling already. */
+bool policy_starts_cooldown(size_t recent, int64_t allowed_fails, bool cooling);
+
+/* The deployment state gauge: 2 cooling, 1 failed within the cooldown window, 0 healthy. */
+int policy_deployment_state(int64_t cooldown_until_ms, int64_t last_fail_ms, int64_t t_ms,
+			    int64_t window_ms);
+
+/* ---- deployment picking ---- */
+
+/* What picking needs to know of one deployment of a group. */
+struct policy_candidate {
+	int64_t cooldown_until_ms; /* cooling while > now */
+	bool over_limits;	   /* rpm or tpm full this minute */
+	int in_flight;
+	int64_t weight; /* from policy_weight() */
+};
+
+/* A deployment's share in weighted picking: weight when > 1, else rpm, else tpm, else 1. */
+int64_t policy_weight(int64_t weight, int64_t rpm, int64_t tpm);
+
+/* Picks one of the first deployments (at most 64 usable are considered) of a group: not
+ * cooling at now_ms, not over its limits, not `avoid` (an index, or -1) unless it is the only
+ * one left; the least busy one, or else by weight with `draw` (any non-negative random
+ * number). Returns its index, or -1 when none is usable; always sets *all_cooling (no
+ * deployment is out of cooldown) and *wait_s (seconds until the first cooldown ends, 1 when
+ * none is cooling). */
+long policy_pick(const struct policy_candidate *d, size_t n, long avoid, bool least_busy, long draw,
+		 int64_t now_ms, long *wait_s, bool *all_cooling);
+
+/* ---- the fallback chain ---- */
+
+/* Whether key k (NULL = the master key or no auth) may use model group `model`. */
+bool policy_key_allows(const struct config_key *k, const char *model);
+
+/* What decides the fallback chain of a call. */
+struct policy_fallback_ask {
+	const char *requested;
+	enum policy_eclass err; /* the class of the requested group's failure */
+	bool disable_fallbacks;
+	char *const *body_fallbacks; /* the request's "fallbacks", or NULL for the config's */
+	size_t n_body_fallbacks;
+	const struct config_litellm_settings *ls;
+	int64_t max_fallbacks;
+	const struct config_key *key;
+	char *const *groups; /* the model groups that exist */
+	size_t n_groups;
+};
+
+/* Appends the fallback groups to *chain (xrealloc'd; holds [requested] on entry, *n_chain
+ * entries): none for disable_fallbacks, a bad request or a budget refusal; else the class's
+ * own list (context window, content policy) or the request's / config's `fallbacks` for the
+ * requested group, then `default_fallbacks`; only groups that exist, are not in the chain
+ * yet and the key may use; at most max_fallbacks in all. The names are borrowed from ask. */
+void policy_fallback_chain(const struct policy_fallback_ask *ask, const char ***chain,
+			   size_t *n_chain);
+
+#endif

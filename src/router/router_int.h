@@ -1,0 +1,146 @@
+/* router_int: what router.c and router_stream.c share: the router's and a call's state and
+ * the helpers one calls in the other. Private to src/router/router*.c; everyone else sees
+ * router.h. The fields are the state machine's: see router.c for who sets what. */
+#ifndef HERMETIC_ROUTER_INT_H
+#define HERMETIC_ROUTER_INT_H
+
+#include "router/router.h"
+#include "router/policy.h"
+#include "router/router_metrics.h"
+#include "router/spend.h"
+#include "core/config.h"
+#include "core/util.h"
+#include "net/httpc.h"
+#include "net/sse.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SSE_EVENT_CAP  (1024 * 1024)
+#define ERROR_BODY_CAP (64 * 1024)
+
+struct event;
+
+struct deployment {
+	const struct config_model *m;
+	char *url;
+	char *auth_header;
+	char **headers; /* NULL-terminated, for httpc */
+	int in_flight;
+	int64_t *fail_ms; /* ring of recent failure times, allowed_fails + 1 long */
+	size_t n_fail_slots, fail_pos;
+	int64_t cooldown_until_ms;
+	int64_t last_fail_ms;
+	struct policy_window win;
+};
+
+struct group {
+	const char *name;
+	struct deployment **deps;
+	size_t n_deps;
+};
+
+struct router {
+	const struct config *cfg;
+	struct loop *loop;
+	struct spend *spend;
+	struct breaker *breaker; /* borrowed; asked before every upstream send, or NULL */
+	struct deployment *deps;
+	size_t n_deps;
+	struct group *groups;
+	size_t n_groups;
+	struct router_call *calls;
+	size_t in_flight;
+	struct buf out; /* SSE events forwarded during one upstream read */
+	bool feeding;	/* inside sse_feed: router_stream_forward() only collects */
+	struct router_metrics m;
+};
+
+struct router_call {
+	struct router_call *prev, *next;
+	struct router *r;
+	struct router_caller who;
+	char *key_hash, *key_alias;
+	struct router_cbs cbs;
+	void *arg;
+	cJSON *req; /* the client's request, until the first attempt was sent */
+	char *body; /* its text, to rebuild req for a retry or fallback */
+	size_t body_len;
+	char *requested;
+	bool client_stream, client_usage, disable_fallbacks;
+	char **body_fallbacks; /* per-request "fallbacks", or NULL */
+	size_t n_body_fallbacks;
+	/* the chain of groups: [requested, fallbacks...], decided after the first group fails */
+	const char **chain;
+	size_t n_chain, chain_pos;
+	bool chain_decided;
+	struct group *group;
+	struct deployment *dep, *last_failed;
+	int attempts_in_group, retries, fallbacks;
+	struct httpc_req *http;
+	struct event *timer;
+	enum { T_NONE, T_BACKOFF, T_FINISH, T_STREAM_TIMEOUT } timer_kind;
+	bool cancelled, done;
+	/* current attempt */
+	struct sse_parser sse;
+	bool sse_active;
+	bool stream_started; /* bytes reached the client */
+	bool upstream_done;  /* [DONE] seen */
+	bool got_event;
+	struct buf errbody;
+	size_t stream_bytes; /* upstream bytes of this attempt's stream, against the cap */
+	size_t sent_bytes;   /* this attempt's request body as sent upstream */
+	size_t output_chars; /* generated text seen: content, reasoning, tool calls */
+	bool attempt_open;   /* sent upstream and not settled yet */
+	bool budget_wait;    /* waiting for calls in flight to settle */
+	struct spend_hold hold;
+	double est_usd; /* what the attempt may cost (reserved), < 0 = unknown */
+	bool stream_failed, stream_failed_forwarded;
+	/* last error */
+	enum policy_eclass err;
+	enum policy_eclass first_err;
+	long err_status, first_err_status;
+	char *err_msg;
+	long retry_after_s;
+	/* result (of the current attempt) */
+	int64_t prompt_tokens, completion_tokens;
+	double cost_usd;
+	bool have_cost, got_usage;
+	bool estimated; /* no usage arrived: tokens and cost are estimates */
+	const char *cost_source;
+	char *final_body;
+	int final_status;
+	/* timing (µs) */
+	int64_t t_start, t_attempt, t_first_token, upstream_us, backoff_us;
+};
+
+/* ---- router_stream.c ---- */
+
+/* Parses an upstream answer or chunk into the scratch area (see router_stream.c); NULL when it
+ * is not JSON. Free with router_drop_scratch() before the next parse. */
+cJSON *router_parse_scratch(const char *s, size_t len);
+
+/* Deletes a tree from router_parse_scratch() and empties the scratch area. */
+void router_drop_scratch(cJSON *root);
+
+/* Reads a "usage" object (tokens, cost) into the call's attempt. */
+void router_read_usage(struct router_call *c, cJSON *usage);
+
+/* Generated characters in every choice's field ("delta" of a chunk, "message" of an answer). */
+size_t router_choices_chars(const cJSON *choices, const char *field);
+
+/* Starts the client's stream (its on_stream_start), once. */
+void router_stream_start(struct router_call *c);
+
+/* Sends SSE bytes to the client, collected while the router is inside sse_feed. */
+void router_stream_forward(struct router_call *c, const char *data, size_t len);
+
+/* One upstream SSE event of a streamed attempt (the sse_parser callback). */
+int router_stream_on_event(const struct sse_event *ev, void *arg);
+
+/* Upstream body bytes of an attempt (the httpc on_data callback): fed to the SSE parser of a
+ * streamed call, kept as the error body of a failed one. */
+int router_on_http_data(struct httpc_req *req, const char *data, size_t len, void *arg);
+
+#endif

@@ -1,0 +1,270 @@
+/* router_stream: reading upstream answers as they arrive. A streamed attempt's SSE events are
+ * parsed, their usage and generated text counted, and forwarded to the client (collected while
+ * inside one sse_feed, flushed after it); an error event before anything reached the client is
+ * classified so the state machine in router.c may still retry or fall back. Answers and chunks
+ * are parsed into a static scratch area. Rejected: buffering whole streams (breaks time to
+ * first token). */
+#include "router/router_int.h"
+#include "core/log.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Upstream answers and stream chunks are parsed, read and deleted with no callback in
+ * between: their nodes come from a static scratch area instead of a malloc and a free per
+ * node and string (about a third of the parse). cJSON's hooks are global, so they are set
+ * only around the parse and the delete (the process parses JSON on one thread); anything
+ * past the area comes from malloc, and scratch_free tells the two apart by address. */
+#define SCRATCH_BYTES (16 * 1024)
+
+static _Alignas(16) unsigned char scratch[SCRATCH_BYTES];
+static size_t scratch_used;
+
+static void *scratch_alloc(size_t n)
+{
+	void *p;
+
+	n = (n + 15) & ~(size_t)15;
+	if (n > SCRATCH_BYTES - scratch_used)
+		return malloc(n);
+	p = scratch + scratch_used;
+	scratch_used += n;
+	return p;
+}
+
+static void scratch_free(void *p)
+{
+	if ((unsigned char *)p < scratch || (unsigned char *)p >= scratch + SCRATCH_BYTES)
+		free(p);
+}
+
+cJSON *router_parse_scratch(const char *s, size_t len)
+{
+	cJSON_Hooks h = {scratch_alloc, scratch_free};
+	cJSON *root;
+
+	cJSON_InitHooks(&h);
+	root = cJSON_ParseWithLength(s, len);
+	cJSON_InitHooks(NULL);
+	return root;
+}
+
+void router_drop_scratch(cJSON *root)
+{
+	cJSON_Hooks h = {scratch_alloc, scratch_free};
+
+	cJSON_InitHooks(&h);
+	cJSON_Delete(root);
+	cJSON_InitHooks(NULL);
+	scratch_used = 0;
+}
+
+static void flush_stream(struct router_call *c)
+{
+	struct buf *out = &c->r->out;
+
+	if (out->len)
+		c->cbs.on_stream_data(c, out->data, out->len, c->arg);
+	buf_reset(out);
+}
+
+/* The events of one upstream read go to the client together (one HTTP chunk, one buffer),
+ * when the read has been parsed; outside a read, at once. */
+void router_stream_forward(struct router_call *c, const char *data, size_t len)
+{
+	struct buf *out = &c->r->out;
+
+	buf_puts(out, "data: ");
+	buf_append(out, data, len);
+	buf_puts(out, "\n\n");
+	if (!c->r->feeding)
+		flush_stream(c);
+}
+
+void router_stream_start(struct router_call *c)
+{
+	struct router_result res = {.status = 200,
+				    .streamed = true,
+				    .model_group = c->group->name,
+				    .deployment_id = c->dep->m->model_info.id,
+				    .retries = c->retries,
+				    .fallbacks = c->fallbacks};
+
+	c->stream_started = true;
+	/* Once bytes reached the client there is no retry or fallback (an error becomes an SSE
+	 * error event), so the request text kept to rebuild one goes now, not at the end of
+	 * the stream. */
+	free(c->body);
+	c->body = NULL;
+	c->body_len = 0;
+	c->t_first_token = now_mono_us();
+	if (c->timer_kind == T_STREAM_TIMEOUT) {
+		evtimer_del(c->timer);
+		c->timer_kind = T_NONE;
+	}
+	c->cbs.on_stream_start(c, &res, c->arg);
+}
+
+void router_read_usage(struct router_call *c, cJSON *usage)
+{
+	cJSON *pt = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
+	cJSON *ct = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
+	cJSON *cost = cJSON_GetObjectItemCaseSensitive(usage, "cost");
+
+	if (cJSON_IsNumber(pt))
+		c->prompt_tokens = (int64_t)pt->valuedouble;
+	if (cJSON_IsNumber(ct))
+		c->completion_tokens = (int64_t)ct->valuedouble;
+	if (cJSON_IsNumber(cost) && cost->valuedouble >= 0) {
+		c->cost_usd = cost->valuedouble;
+		c->have_cost = true;
+	}
+	c->got_usage = c->got_usage || cJSON_IsNumber(pt) || cJSON_IsNumber(ct) || c->have_cost;
+}
+
+static size_t string_len(const cJSON *v)
+{
+	return cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+}
+
+/* Characters of generated text in a message or delta (what the provider bills as output). */
+static size_t text_chars(const cJSON *m)
+{
+	static const char *const fields[] = {"content", "reasoning", "reasoning_content",
+					     "refusal"};
+	const cJSON *v, *f, *tc = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+	size_t n = 0, i;
+
+	for (i = 0; i < ARRAY_LEN(fields); i++)
+		n += string_len(cJSON_GetObjectItemCaseSensitive(m, fields[i]));
+	cJSON_ArrayForEach(v, tc)
+	{
+		f = cJSON_GetObjectItemCaseSensitive(v, "function");
+		n += string_len(cJSON_GetObjectItemCaseSensitive(f, "name"));
+		n += string_len(cJSON_GetObjectItemCaseSensitive(f, "arguments"));
+	}
+	return n;
+}
+
+/* Generated characters in every choice's field ("delta" of a chunk, "message" of an answer). */
+size_t router_choices_chars(const cJSON *choices, const char *field)
+{
+	const cJSON *ch;
+	size_t n = 0;
+
+	cJSON_ArrayForEach(ch, choices)
+	{
+		n += text_chars(cJSON_GetObjectItemCaseSensitive(ch, field));
+	}
+	return n;
+}
+
+/* An upstream error seen inside a stream, before anything reached the client. */
+static int stream_error_before_start(struct router_call *c, cJSON *root)
+{
+	char *body = cJSON_PrintUnformatted(root), *msg = NULL;
+	cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+	cJSON *code = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
+	long status = cJSON_IsNumber(code) ? (long)code->valuedouble : 502;
+
+	c->err = policy_classify(status, body, &msg);
+	c->err_status = status;
+	free(c->err_msg);
+	c->err_msg = msg;
+	free(body);
+	return -1;
+}
+
+int router_stream_on_event(const struct sse_event *ev, void *arg)
+{
+	struct router_call *c = arg;
+	cJSON *root, *choices, *usage;
+	bool error_event, usage_only;
+	int rc = 0;
+
+	if (strcmp(ev->data, "[DONE]") == 0) {
+		c->upstream_done = true;
+		return 0;
+	}
+	c->got_event = true;
+	root = router_parse_scratch(ev->data, ev->data_len);
+	if (!cJSON_IsObject(root)) {
+		router_drop_scratch(root);
+		c->err = E_MALFORMED;
+		c->err_status = 502;
+		free(c->err_msg);
+		c->err_msg = xstrdup("upstream sent a stream chunk that is not JSON");
+		return -1;
+	}
+	choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
+	usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
+	if (cJSON_IsObject(usage))
+		router_read_usage(c, usage);
+	c->output_chars += router_choices_chars(choices, "delta");
+	error_event = cJSON_GetObjectItemCaseSensitive(root, "error") && !cJSON_IsArray(choices);
+	usage_only =
+		cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0 && cJSON_IsObject(usage);
+	if (error_event && !c->stream_started)
+		rc = stream_error_before_start(c, root);
+	router_drop_scratch(root);
+	if (error_event) {
+		if (c->stream_started) {
+			/* Pass the provider's error event on, then stop; without our
+			 * secrets: some providers quote the request's headers. */
+			char *clean = log_redact(ev->data);
+
+			router_stream_forward(c, clean, strlen(clean));
+			free(clean);
+			c->stream_failed_forwarded = true;
+			c->err = E_SERVER;
+			c->err_status = 502;
+			free(c->err_msg);
+			c->err_msg = xstrdup("upstream error event in the stream");
+			rc = -2;
+		}
+	} else if (usage_only) {
+		if (c->client_usage)
+			router_stream_forward(c, ev->data, ev->data_len);
+	} else {
+		if (!c->stream_started)
+			router_stream_start(c);
+		router_stream_forward(c, ev->data, ev->data_len);
+	}
+	return rc;
+}
+
+int router_on_http_data(struct httpc_req *req, const char *data, size_t len, void *arg)
+{
+	struct router_call *c = arg;
+	int rc;
+
+	if (httpc_status(req) != 200) {
+		buf_append(&c->errbody, data, len); /* past the cap the tail is dropped */
+		return 0;
+	}
+	c->stream_bytes += len;
+	if (c->stream_bytes > (size_t)c->r->cfg->router.max_response_bytes) {
+		c->err = E_MALFORMED;
+		c->err_status = 502;
+		free(c->err_msg);
+		c->err_msg = xasprintf("upstream stream over router.max_response_bytes (%lld)",
+				       (long long)c->r->cfg->router.max_response_bytes);
+		return -1;
+	}
+	c->r->feeding = true;
+	rc = sse_feed(&c->sse, data, len);
+	c->r->feeding = false;
+	flush_stream(c);
+	if (rc == -E2BIG) {
+		c->err = E_MALFORMED;
+		c->err_status = 502;
+		free(c->err_msg);
+		c->err_msg = xstrdup("upstream stream event over the size cap");
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+/* Both token fields are clamped (a client sending a small max_tokens and a huge
+ * max_completion_tokens gets both cut); with neither present, max_tokens is added.
+ * refuse_max_tokens has already dropped nulls and refused anything but whole numbers. */

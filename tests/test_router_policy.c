@@ -1,0 +1,576 @@
+/* router policy: each decision table of src/router/policy.c walked case by case: error bodies
+ * and statuses to classes, classes to client statuses and cooldown counting, retries per class,
+ * the retry delay (Retry-After, backoff with jitter, giving up), rpm/tpm windows, cooldowns,
+ * deployment picking (cooling, limits, avoid, least busy, weights), admission, max_tokens
+ * checks and the fallback chain (class lists, request lists, defaults, max_fallbacks, key
+ * restrictions, disable_fallbacks).
+ */
+#include "test.h"
+#include "router/policy.h"
+#include "core/config.h"
+#include "core/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- error classes ---- */
+
+struct classify_case {
+	const char *name;
+	long status;
+	const char *body;
+	enum policy_eclass want;
+	const char *want_msg;
+};
+
+static const struct classify_case classify_cases[] = {
+	{"context code wins over status", 400,
+	 "{\"error\":{\"message\":\"too long\",\"code\":\"context_length_exceeded\"}}", E_CONTEXT,
+	 "too long"},
+	{"context window text", 400, "{\"error\":{\"message\":\"exceeds the Context Window\"}}",
+	 E_CONTEXT, NULL},
+	{"maximum context length text", 500,
+	 "{\"error\":{\"message\":\"This model's maximum context length is 8192\"}}", E_CONTEXT,
+	 NULL},
+	{"content policy code", 400, "{\"error\":{\"code\":\"content_policy_violation\"}}",
+	 E_POLICY, "upstream error"},
+	{"flagged text", 400, "{\"error\":{\"message\":\"input was flagged\"}}", E_POLICY, NULL},
+	{"moderation only on 403", 403, "{\"error\":{\"message\":\"moderation blocked it\"}}",
+	 E_POLICY, NULL},
+	{"moderation on 400 is a bad request", 400,
+	 "{\"error\":{\"message\":\"moderation blocked it\"}}", E_BAD_REQUEST, NULL},
+	{"408 timeout", 408, NULL, E_TIMEOUT, "upstream error"},
+	{"429 rate limit", 429, "{\"error\":{\"message\":\"slow down\"}}", E_RATE_LIMIT,
+	 "slow down"},
+	{"409 is a server error", 409, "", E_SERVER, "upstream error"},
+	{"503 server error", 503, "<html>down</html>", E_SERVER,
+	 "upstream answered a non-JSON error"},
+	{"401 auth", 401, "{}", E_AUTH, "upstream error"},
+	{"403 auth", 403, "{\"error\":{\"message\":\"forbidden\"}}", E_AUTH, NULL},
+	{"402 payment", 402, NULL, E_PAYMENT, NULL},
+	{"404 not found", 404, NULL, E_NOT_FOUND, NULL},
+	{"other 4xx is a bad request", 422, NULL, E_BAD_REQUEST, NULL},
+	{"numeric code in a 200 body stands for the status", 200,
+	 "{\"error\":{\"message\":\"busy\",\"code\":429}}", E_RATE_LIMIT, "busy"},
+	{"numeric code ignored when the status is an error", 500,
+	 "{\"error\":{\"message\":\"x\",\"code\":429}}", E_SERVER, NULL},
+};
+
+static void test_classify_table(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(classify_cases) / sizeof(classify_cases[0]); i++) {
+		const struct classify_case *k = &classify_cases[i];
+		char *msg = NULL;
+		enum policy_eclass got = policy_classify(k->status, k->body, &msg);
+
+		if (got != k->want)
+			fail_msg("%s: class %d, want %d", k->name, got, k->want);
+		assert_non_null(msg);
+		if (k->want_msg && strcmp(msg, k->want_msg) != 0)
+			fail_msg("%s: message '%s', want '%s'", k->name, msg, k->want_msg);
+		free(msg);
+	}
+}
+
+static void test_classify_redacts_a_registered_secret_quoted_back(void **state)
+{
+	char *msg = NULL;
+
+	(void)state;
+	log_add_secret("sk-abcdef0123456789abcdef");
+	policy_classify(
+		401,
+		"{\"error\":{\"message\":\"bad Authorization: Bearer sk-abcdef0123456789abcdef\"}}",
+		&msg);
+	assert_null(strstr(msg, "sk-abcdef0123456789abcdef"));
+	assert_non_null(strstr(msg, "[REDACTED]"));
+	free(msg);
+	log_forget_secrets();
+}
+
+static void test_client_status_table(void **state)
+{
+	static const struct {
+		enum policy_eclass c;
+		long upstream, want;
+	} cases[] = {
+		{E_TIMEOUT, 0, 408},	   {E_RATE_LIMIT, 503, 429}, {E_NO_DEPLOYMENT, 0, 429},
+		{E_TRANSPORT, 0, 502},	   {E_MALFORMED, 200, 502},  {E_CONTEXT, 413, 400},
+		{E_POLICY, 403, 400},	   {E_BUDGET, 0, 400},	     {E_CANCELLED, 0, 499},
+		{E_AUTH, 401, 401},	   {E_SERVER, 503, 503},     {E_SERVER, 0, 500},
+		{E_BAD_REQUEST, 422, 422},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (policy_client_status(cases[i].c, cases[i].upstream) != cases[i].want)
+			fail_msg("case %zu: class %d upstream %ld -> %ld, want %ld", i, cases[i].c,
+				 cases[i].upstream,
+				 policy_client_status(cases[i].c, cases[i].upstream),
+				 cases[i].want);
+}
+
+static void test_class_names_are_litellm_and_openai_names(void **state)
+{
+	(void)state;
+	assert_string_equal(policy_class_name(E_CONTEXT), "ContextWindowExceededError");
+	assert_string_equal(policy_class_name(E_NO_DEPLOYMENT), "RateLimitError");
+	assert_string_equal(policy_type_name(E_PAYMENT), "insufficient_quota");
+	assert_string_equal(policy_type_name(E_BREAKER), "bleed_breaker_open");
+}
+
+static void test_cooldown_counts_server_side_failures_and_some_statuses(void **state)
+{
+	(void)state;
+	assert_true(policy_counts_for_cooldown(E_TIMEOUT, 0));
+	assert_true(policy_counts_for_cooldown(E_TRANSPORT, 0));
+	assert_true(policy_counts_for_cooldown(E_MALFORMED, 200));
+	assert_true(policy_counts_for_cooldown(E_SERVER, 503));
+	assert_true(policy_counts_for_cooldown(E_RATE_LIMIT, 429));
+	assert_true(policy_counts_for_cooldown(E_AUTH, 401));
+	assert_true(policy_counts_for_cooldown(E_NOT_FOUND, 404));
+	assert_false(policy_counts_for_cooldown(E_AUTH, 403));
+	assert_false(policy_counts_for_cooldown(E_BAD_REQUEST, 400));
+	assert_false(policy_counts_for_cooldown(E_CONTEXT, 400));
+	assert_false(policy_counts_for_cooldown(E_POLICY, 400));
+}
+
+/* ---- retries and backoff ---- */
+
+static void test_retries_per_class(void **state)
+{
+	struct config_retry_policy unset = {-1, -1, -1, -1, -1, -1};
+	struct config_retry_policy set = {2, 3, 4, 1, 5, 6};
+
+	(void)state;
+	/* unset: rate limit, timeout and server errors use num_retries; the rest never retry */
+	assert_int_equal(policy_retries(&unset, 7, E_RATE_LIMIT), 7);
+	assert_int_equal(policy_retries(&unset, 7, E_TIMEOUT), 7);
+	assert_int_equal(policy_retries(&unset, 7, E_SERVER), 7);
+	assert_int_equal(policy_retries(&unset, 7, E_TRANSPORT), 7);
+	assert_int_equal(policy_retries(&unset, 7, E_MALFORMED), 7);
+	assert_int_equal(policy_retries(&unset, 7, E_BAD_REQUEST), 0);
+	assert_int_equal(policy_retries(&unset, 7, E_CONTEXT), 0);
+	assert_int_equal(policy_retries(&unset, 7, E_AUTH), 0);
+	assert_int_equal(policy_retries(&unset, 7, E_POLICY), 0);
+	assert_int_equal(policy_retries(&unset, 7, E_PAYMENT), 0);
+	assert_int_equal(policy_retries(&unset, 7, E_NOT_FOUND), 0);
+	/* set: each class takes its own entry */
+	assert_int_equal(policy_retries(&set, 7, E_RATE_LIMIT), 2);
+	assert_int_equal(policy_retries(&set, 7, E_TIMEOUT), 3);
+	assert_int_equal(policy_retries(&set, 7, E_SERVER), 4);
+	assert_int_equal(policy_retries(&set, 7, E_BAD_REQUEST), 1);
+	assert_int_equal(policy_retries(&set, 7, E_CONTEXT), 1);
+	assert_int_equal(policy_retries(&set, 7, E_AUTH), 5);
+	assert_int_equal(policy_retries(&set, 7, E_POLICY), 6);
+	/* 0 in the policy means no retries, not "use num_retries" */
+	set.rate_limit = 0;
+	assert_int_equal(policy_retries(&set, 7, E_RATE_LIMIT), 0);
+}
+
+static void test_retry_delay_table(void **state)
+{
+	static const struct {
+		const char *name;
+		int64_t attempt, allowed;
+		bool cancelled;
+		long retry_after_s, draw;
+		int64_t left_ms, want;
+	} cases[] = {
+		{"first backoff low end is 75 ms", 0, 3, false, 0, 0, 60000, 75},
+		{"first backoff high end is 125 ms", 0, 3, false, 0, 50, 60000, 125},
+		{"jitter wraps modulo the range", 0, 3, false, 0, 51, 60000, 75},
+		{"second backoff doubles", 1, 3, false, 0, 0, 60000, 150},
+		{"backoff caps at 5 s", 9, 10, false, 0, 0, 60000, 3750},
+		{"retry-after wins over backoff", 0, 3, false, 7, 50, 60000, 7000},
+		{"no retries left gives up", 3, 3, false, 0, 0, 60000, -1},
+		{"cancelled gives up", 0, 3, true, 0, 0, 60000, -1},
+		{"a delay past the deadline gives up", 0, 3, false, 2, 0, 2000, -1},
+		{"a delay just inside the deadline waits", 0, 3, false, 2, 0, 2001, 2000},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t got = policy_retry_delay_ms(cases[i].attempt, cases[i].allowed,
+						    cases[i].cancelled, cases[i].retry_after_s,
+						    cases[i].draw, cases[i].left_ms);
+
+		if (got != cases[i].want)
+			fail_msg("%s: %lld ms, want %lld", cases[i].name, (long long)got,
+				 (long long)cases[i].want);
+	}
+}
+
+/* ---- windows and cooldowns ---- */
+
+static void test_window_counts_the_last_minute_only(void **state)
+{
+	struct policy_window w;
+	int64_t reqs, tokens;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	policy_window_add(&w, 1000, 1, 0);
+	policy_window_add(&w, 1000, 0, 50);
+	policy_window_add(&w, 1030, 2, 20);
+	policy_window_sum(&w, 1059, &reqs, &tokens);
+	assert_int_equal(reqs, 3);
+	assert_int_equal(tokens, 70);
+	/* second 1000 left the window at 1060 */
+	policy_window_sum(&w, 1060, &reqs, &tokens);
+	assert_int_equal(reqs, 2);
+	assert_int_equal(tokens, 20);
+	/* 1090 reuses the slot of 1030 (a minute earlier), which starts again from zero */
+	policy_window_add(&w, 1090, 1, 5);
+	policy_window_sum(&w, 1090, &reqs, &tokens);
+	assert_int_equal(reqs, 1);
+	assert_int_equal(tokens, 5);
+}
+
+static void test_over_limits_table(void **state)
+{
+	(void)state;
+	assert_false(policy_over_limits(0, 0, 1000, 1000000));
+	assert_false(policy_over_limits(10, 0, 9, 1000000));
+	assert_true(policy_over_limits(10, 0, 10, 0));
+	assert_false(policy_over_limits(0, 100, 1000, 99));
+	assert_true(policy_over_limits(0, 100, 0, 100));
+	assert_true(policy_over_limits(10, 100, 0, 100));
+}
+
+static void test_cooldown_after_more_than_allowed_fails_in_window(void **state)
+{
+	int64_t ring[4] = {0, 1000, 5000, 9000};
+
+	(void)state;
+	/* at 10 s with a 6 s window: 5000 and 9000 are recent, 1000 is not, 0 is empty */
+	assert_int_equal(policy_recent_failures(ring, 4, 10000, 6000), 2);
+	assert_int_equal(policy_recent_failures(ring, 4, 10000, 60000), 3);
+	assert_false(policy_starts_cooldown(2, 2, false));
+	assert_true(policy_starts_cooldown(3, 2, false));
+	assert_false(policy_starts_cooldown(3, 2, true));
+	assert_true(policy_starts_cooldown(1, 0, false));
+}
+
+static void test_deployment_state_table(void **state)
+{
+	(void)state;
+	assert_int_equal(policy_deployment_state(0, 0, 5000, 60000), 0);
+	assert_int_equal(policy_deployment_state(6000, 4000, 5000, 60000), 2);
+	assert_int_equal(policy_deployment_state(5000, 4000, 5000, 60000), 1);
+	assert_int_equal(policy_deployment_state(0, 4000, 70000, 60000), 0);
+}
+
+/* ---- picking ---- */
+
+static void test_weight_table(void **state)
+{
+	(void)state;
+	assert_int_equal(policy_weight(5, 100, 1000), 5);
+	assert_int_equal(policy_weight(1, 100, 1000), 100);
+	assert_int_equal(policy_weight(0, 0, 1000), 1000);
+	assert_int_equal(policy_weight(1, 0, 0), 1);
+	assert_int_equal(policy_weight(0, 0, 0), 1);
+}
+
+static void test_pick_skips_cooling_and_full_deployments(void **state)
+{
+	struct policy_candidate d[3] = {
+		{.cooldown_until_ms = 9000, .weight = 1},
+		{.over_limits = true, .weight = 1},
+		{.weight = 1},
+	};
+	long wait_s = 0;
+	bool all_cooling = true;
+
+	(void)state;
+	assert_int_equal(policy_pick(d, 3, -1, false, 0, 5000, &wait_s, &all_cooling), 2);
+	assert_false(all_cooling);
+	assert_int_equal(wait_s, 4);
+}
+
+static void test_pick_none_usable_says_how_long_to_wait(void **state)
+{
+	struct policy_candidate cooling[2] = {{.cooldown_until_ms = 7500, .weight = 1},
+					      {.cooldown_until_ms = 6001, .weight = 1}};
+	struct policy_candidate full[1] = {{.over_limits = true, .weight = 1}};
+	long wait_s = 0;
+	bool all_cooling = false;
+
+	(void)state;
+	assert_int_equal(policy_pick(cooling, 2, -1, false, 0, 5000, &wait_s, &all_cooling), -1);
+	assert_true(all_cooling);
+	assert_int_equal(wait_s, 2); /* 1001 ms rounds up */
+	assert_int_equal(policy_pick(full, 1, -1, false, 0, 5000, &wait_s, &all_cooling), -1);
+	assert_false(all_cooling);
+	assert_int_equal(wait_s, 1);
+}
+
+static void test_pick_avoids_the_failed_one_unless_alone(void **state)
+{
+	struct policy_candidate d[2] = {{.weight = 1}, {.weight = 1}};
+	long wait_s;
+	bool all_cooling;
+	long draw;
+
+	(void)state;
+	for (draw = 0; draw < 4; draw++)
+		assert_int_equal(policy_pick(d, 2, 0, false, draw, 0, &wait_s, &all_cooling), 1);
+	assert_int_equal(policy_pick(d, 1, 0, false, 0, 0, &wait_s, &all_cooling), 0);
+}
+
+static void test_pick_least_busy(void **state)
+{
+	struct policy_candidate d[3] = {
+		{.in_flight = 3, .weight = 100}, {.in_flight = 1, .weight = 1}, {.in_flight = 2}};
+	long wait_s;
+	bool all_cooling;
+
+	(void)state;
+	assert_int_equal(policy_pick(d, 3, -1, true, 0, 0, &wait_s, &all_cooling), 1);
+	/* the least busy one just failed: the next least busy */
+	assert_int_equal(policy_pick(d, 3, 1, true, 0, 0, &wait_s, &all_cooling), 2);
+}
+
+static void test_pick_by_weight_follows_the_draw(void **state)
+{
+	struct policy_candidate d[3] = {{.weight = 1}, {.weight = 3}, {.weight = 6}};
+	static const struct {
+		long draw, want;
+	} cases[] = {{0, 0}, {1, 1}, {3, 1}, {4, 2}, {9, 2}, {10, 0}, {14, 2}};
+	long wait_s;
+	bool all_cooling;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (policy_pick(d, 3, -1, false, cases[i].draw, 0, &wait_s, &all_cooling) !=
+		    cases[i].want)
+			fail_msg("draw %ld: want %ld", cases[i].draw, cases[i].want);
+}
+
+/* ---- admission and max_tokens ---- */
+
+static char *groups[] = {"gpt", "claude", "local"};
+static char *only_gpt_models[] = {"gpt"};
+static const struct config_key only_gpt = {.key = "sk-1", .models = only_gpt_models, .n_models = 1};
+
+static void test_admit_table(void **state)
+{
+	char *bad_fb[] = {"nope"};
+	char *good_fb[] = {"claude"};
+	char msg[512];
+
+	(void)state;
+	assert_int_equal(policy_admit("gpt", NULL, 0, NULL, groups, 3, msg, sizeof(msg)), E_NONE);
+	assert_int_equal(policy_admit("x", NULL, 0, NULL, groups, 3, msg, sizeof(msg)),
+			 E_BAD_REQUEST);
+	assert_non_null(strstr(msg, "model=x"));
+	assert_int_equal(policy_admit("gpt", bad_fb, 1, NULL, groups, 3, msg, sizeof(msg)),
+			 E_BAD_REQUEST);
+	assert_non_null(strstr(msg, "fallbacks=nope"));
+	assert_int_equal(policy_admit("gpt", good_fb, 1, &only_gpt, groups, 3, msg, sizeof(msg)),
+			 E_NONE);
+	assert_int_equal(policy_admit("claude", NULL, 0, &only_gpt, groups, 3, msg, sizeof(msg)),
+			 E_AUTH);
+	assert_non_null(strstr(msg, "models=gpt"));
+}
+
+static void test_max_tokens_refusal_table(void **state)
+{
+	char msg[160];
+
+	(void)state;
+	assert_null(policy_max_tokens_refusal("max_tokens", NULL, 1, msg, sizeof(msg)));
+	assert_null(policy_max_tokens_refusal("max_tokens", NULL, 1e6, msg, sizeof(msg)));
+	assert_string_equal(policy_max_tokens_refusal("max_tokens", NULL, 0, msg, sizeof(msg)),
+			    "integer_below_min_value");
+	assert_string_equal(msg, "Invalid 'max_tokens': integer below minimum value. Expected a"
+				 " value >= 1, but got 0 instead.");
+	assert_string_equal(
+		policy_max_tokens_refusal("max_completion_tokens", NULL, 2.5, msg, sizeof(msg)),
+		"invalid_type");
+	assert_string_equal(msg, "Invalid type for 'max_completion_tokens': expected an integer,"
+				 " but got a decimal number instead.");
+	assert_string_equal(
+		policy_max_tokens_refusal("max_tokens", "a string", 0, msg, sizeof(msg)),
+		"invalid_type");
+	assert_non_null(strstr(msg, "but got a string instead"));
+}
+
+static void test_max_tokens_ceiling_and_output_bound(void **state)
+{
+	struct config_model_limit lim[] = {{"gpt", 100}, {"local", 0}};
+	struct config_guardrails g = {
+		.max_tokens_default = 2000, .max_tokens = lim, .n_max_tokens = 2};
+
+	(void)state;
+	assert_int_equal(policy_max_tokens_ceiling(&g, "gpt"), 100);
+	assert_int_equal(policy_max_tokens_ceiling(&g, "local"), 0);
+	assert_int_equal(policy_max_tokens_ceiling(&g, "claude"), 2000);
+	assert_int_equal(policy_output_bound(500, 0, 4096), 500);
+	assert_int_equal(policy_output_bound(500, 200, 4096), 200);
+	assert_int_equal(policy_output_bound(0, 200, 4096), 200);
+	assert_int_equal(policy_output_bound(0, 0, 4096), 4096);
+	assert_int_equal(policy_output_bound(0.5, 0, 4096), 4096);
+	assert_int_equal(policy_output_bound(5e12, 0, 4096), 1000000000);
+}
+
+static void test_estimate_tokens_rounds_output_up(void **state)
+{
+	int64_t p, c;
+
+	(void)state;
+	policy_estimate_tokens(403, 5, &p, &c);
+	assert_int_equal(p, 100);
+	assert_int_equal(c, 2);
+	policy_estimate_tokens(0, 0, &p, &c);
+	assert_int_equal(p, 0);
+	assert_int_equal(c, 0);
+}
+
+/* ---- the fallback chain ---- */
+
+static char *to_claude[] = {"claude"};
+static char *to_local[] = {"local"};
+static char *to_both[] = {"claude", "local", "gpt", "missing"};
+static struct config_fallback fb[] = {{"gpt", to_both, 4}};
+static struct config_fallback ctx_fb[] = {{"gpt", to_local, 1}};
+static struct config_fallback pol_fb[] = {{"gpt", to_claude, 1}};
+
+static struct config_litellm_settings settings(void)
+{
+	struct config_litellm_settings ls = {0};
+
+	ls.fallbacks = fb;
+	ls.n_fallbacks = 1;
+	ls.context_window_fallbacks = ctx_fb;
+	ls.n_context_window_fallbacks = 1;
+	ls.content_policy_fallbacks = pol_fb;
+	ls.n_content_policy_fallbacks = 1;
+	ls.default_fallbacks = to_local;
+	ls.n_default_fallbacks = 1;
+	return ls;
+}
+
+/* The chain as "a,b,c" for one ask, starting from [requested]. */
+static void chain_of(const struct policy_fallback_ask *a, char *out, size_t len)
+{
+	const char **chain = calloc(1, sizeof(char *));
+	size_t n = 1, i;
+
+	chain[0] = a->requested;
+	policy_fallback_chain(a, &chain, &n);
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		strncat(out, chain[i], len - strlen(out) - 1);
+		if (i + 1 < n)
+			strncat(out, ",", len - strlen(out) - 1);
+	}
+	free(chain);
+}
+
+static void test_fallback_chain_table(void **state)
+{
+	struct config_litellm_settings ls = settings();
+	struct config_litellm_settings no_class_lists = settings();
+	char *body_fb[] = {"local", "claude"};
+	static const struct {
+		const char *name;
+		enum policy_eclass err;
+		bool disable, body, key_only_gpt, plain;
+		int64_t max;
+		const char *want;
+	} cases[] = {
+		{"server error takes fallbacks, no duplicates, missing groups dropped", E_SERVER,
+		 false, false, false, false, 5, "gpt,claude,local"},
+		{"max_fallbacks cuts the chain", E_SERVER, false, false, false, false, 1,
+		 "gpt,claude"},
+		{"max_fallbacks 0 means none", E_RATE_LIMIT, false, false, false, false, 0, "gpt"},
+		{"context window error takes its own list", E_CONTEXT, false, false, false, false,
+		 5, "gpt,local"},
+		{"content policy error takes its own list, then the defaults", E_POLICY, false,
+		 false, false, false, 5, "gpt,claude,local"},
+		{"context error without its list takes fallbacks", E_CONTEXT, false, false, false,
+		 true, 5, "gpt,claude,local"},
+		{"request fallbacks replace the config's", E_SERVER, false, true, false, false, 5,
+		 "gpt,local,claude"},
+		{"disable_fallbacks: none", E_SERVER, true, false, false, false, 5, "gpt"},
+		{"bad request: none", E_BAD_REQUEST, false, false, false, false, 5, "gpt"},
+		{"budget: none", E_BUDGET, false, false, false, false, 5, "gpt"},
+		{"a key limited to gpt never falls back elsewhere", E_SERVER, false, false, true,
+		 false, 5, "gpt"},
+	};
+	char got[256];
+	size_t i;
+
+	(void)state;
+	no_class_lists.n_context_window_fallbacks = 0;
+	no_class_lists.n_content_policy_fallbacks = 0;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct policy_fallback_ask a = {
+			.requested = "gpt",
+			.err = cases[i].err,
+			.disable_fallbacks = cases[i].disable,
+			.body_fallbacks = cases[i].body ? body_fb : NULL,
+			.n_body_fallbacks = cases[i].body ? 2 : 0,
+			.ls = cases[i].plain ? &no_class_lists : &ls,
+			.max_fallbacks = cases[i].max,
+			.key = cases[i].key_only_gpt ? &only_gpt : NULL,
+			.groups = groups,
+			.n_groups = 3,
+		};
+
+		chain_of(&a, got, sizeof(got));
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("%s: chain %s, want %s", cases[i].name, got, cases[i].want);
+	}
+}
+
+static void test_key_allows_table(void **state)
+{
+	struct config_key all = {.key = "sk-2"};
+
+	(void)state;
+	assert_true(policy_key_allows(NULL, "claude"));
+	assert_true(policy_key_allows(&all, "claude"));
+	assert_true(policy_key_allows(&only_gpt, "gpt"));
+	assert_false(policy_key_allows(&only_gpt, "claude"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_classify_table),
+		cmocka_unit_test(test_classify_redacts_a_registered_secret_quoted_back),
+		cmocka_unit_test(test_client_status_table),
+		cmocka_unit_test(test_class_names_are_litellm_and_openai_names),
+		cmocka_unit_test(test_cooldown_counts_server_side_failures_and_some_statuses),
+		cmocka_unit_test(test_retries_per_class),
+		cmocka_unit_test(test_retry_delay_table),
+		cmocka_unit_test(test_window_counts_the_last_minute_only),
+		cmocka_unit_test(test_over_limits_table),
+		cmocka_unit_test(test_cooldown_after_more_than_allowed_fails_in_window),
+		cmocka_unit_test(test_deployment_state_table),
+		cmocka_unit_test(test_weight_table),
+		cmocka_unit_test(test_pick_skips_cooling_and_full_deployments),
+		cmocka_unit_test(test_pick_none_usable_says_how_long_to_wait),
+		cmocka_unit_test(test_pick_avoids_the_failed_one_unless_alone),
+		cmocka_unit_test(test_pick_least_busy),
+		cmocka_unit_test(test_pick_by_weight_follows_the_draw),
+		cmocka_unit_test(test_admit_table),
+		cmocka_unit_test(test_max_tokens_refusal_table),
+		cmocka_unit_test(test_max_tokens_ceiling_and_output_bound),
+		cmocka_unit_test(test_estimate_tokens_rounds_output_up),
+		cmocka_unit_test(test_fallback_chain_table),
+		cmocka_unit_test(test_key_allows_table),
+	};
+
+	log_set_stderr(0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
