@@ -52,6 +52,7 @@
 #include "core/util.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -82,24 +83,6 @@
 #define POISON_TEXT                                                                                \
 	"Sorry, this message could not be processed: working on it stopped me twice. "             \
 	"Please rephrase it."
-
-static const char help_text[] = "I am your hermetic assistant. Write to me in plain words.\n"
-				"/new - start a new conversation\n"
-				"/stop - stop what I am doing\n"
-				"/usage - tokens and cost today and this month\n"
-				"/model - show or switch the model\n"
-				"/status - uptime, model, tool servers, breaker\n"
-				"/resume - close the bleed breaker so model calls flow again\n"
-				"/approve ID, /reject ID - decide a held memory change";
-
-static const char *const commands_json =
-	"[{\"command\":\"new\",\"description\":\"Start a new conversation\"},"
-	"{\"command\":\"stop\",\"description\":\"Stop the running answer\"},"
-	"{\"command\":\"usage\",\"description\":\"Tokens and cost today and this month\"},"
-	"{\"command\":\"model\",\"description\":\"Show or switch the model\"},"
-	"{\"command\":\"status\",\"description\":\"Uptime, model, tool servers, breaker\"},"
-	"{\"command\":\"resume\",\"description\":\"Close the bleed breaker\"},"
-	"{\"command\":\"help\",\"description\":\"What I can do\"}]";
 
 struct chat {
 	struct telegram *t;
@@ -681,11 +664,120 @@ static void resume_text(struct telegram *t, int64_t chat_id, struct buf *out)
 	}
 }
 
+static void help_cmd(struct chat *c, const char *name, const char *arg, struct buf *out);
+
+static void new_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	char source[48];
+
+	source_of(c->id, source, sizeof(source));
+	buf_puts(out, agent_reset(c->t->agent, source) == 0 ? "New conversation started."
+							    : "Could not reset (see the log).");
+}
+
+/* A /stop while a turn runs never gets here (on_message stops the turn). */
+static void stop_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	buf_puts(out, "Nothing is running.");
+}
+
+static void usage_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	usage_text(c->t, c, out);
+}
+
+static void model_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	model_text(c->t, c, arg, out);
+}
+
+static void status_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	status_text(c->t, c, out);
+}
+
+static void resume_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	resume_text(c->t, c->id, out);
+}
+
+/* Allowed users only: only their messages reach a chat's inbox. */
+static void decide_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	tools_proposal_decide(c->t->cfg, arg, name[0] == 'a', out);
+}
+
+enum { IN_HELP = 1 << 0, IN_MENU = 1 << 1 };
+
+/* The one list of chat commands: it generates /help, the setMyCommands menu and the dispatch.
+ * description starts lower case (/help prints it so; the menu capitalizes it). An entry in
+ * /help without a description shares the next entry's line ("/approve ID, /reject ID - ...");
+ * an entry in neither list is an alias. */
+static const struct tg_command {
+	const char *name;
+	const char *args; /* shown after the name in /help, or NULL */
+	const char *description;
+	unsigned where;
+	void (*handler)(struct chat *c, const char *name, const char *arg, struct buf *out);
+} commands[] = {
+	{"new", NULL, "start a new conversation", IN_HELP | IN_MENU, new_cmd},
+	{"stop", NULL, "stop what I am doing", IN_HELP | IN_MENU, stop_cmd},
+	{"usage", NULL, "tokens and cost today and this month", IN_HELP | IN_MENU, usage_cmd},
+	{"model", NULL, "show or switch the model", IN_HELP | IN_MENU, model_cmd},
+	{"status", NULL, "uptime, model, tool servers, breaker", IN_HELP | IN_MENU, status_cmd},
+	{"resume", NULL, "close the bleed breaker so model calls flow again", IN_HELP | IN_MENU,
+	 resume_cmd},
+	{"help", NULL, "what I can do", IN_MENU, help_cmd},
+	{"approve", "ID", NULL, IN_HELP, decide_cmd},
+	{"reject", "ID", "decide a held memory change", IN_HELP, decide_cmd},
+	{"start", NULL, NULL, 0, help_cmd},
+	{"reset", NULL, NULL, 0, new_cmd},
+};
+
+static void help_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	bool joined = false;
+
+	buf_puts(out, "I am your hermetic assistant. Write to me in plain words.");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct tg_command *k = &commands[i];
+
+		if (!(k->where & IN_HELP))
+			continue;
+		buf_printf(out, "%s/%s", joined ? ", " : "\n", k->name);
+		if (k->args)
+			buf_printf(out, " %s", k->args);
+		joined = !k->description;
+		if (k->description)
+			buf_printf(out, " - %s", k->description);
+	}
+}
+
+/* The setMyCommands menu: [{"command":..., "description":...}, ...], malloc'd. */
+static char *menu_json(void)
+{
+	struct buf b;
+	bool first = true;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "[");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct tg_command *k = &commands[i];
+
+		if (!(k->where & IN_MENU))
+			continue;
+		buf_printf(&b, "%s{\"command\":\"%s\",\"description\":\"%c%s\"}", first ? "" : ",",
+			   k->name, toupper((unsigned char)k->description[0]), k->description + 1);
+		first = false;
+	}
+	buf_puts(&b, "]");
+	return buf_steal(&b);
+}
+
 /* Handles /command; returns false when it is not one of ours (the text goes to the model). */
 static bool command(struct chat *c, const char *text)
 {
-	struct telegram *t = c->t;
-	char name[33] = "", source[48];
+	char name[33] = "";
 	const char *arg;
 	size_t n = 0;
 	struct buf out;
@@ -698,25 +790,11 @@ static bool command(struct chat *c, const char *text)
 	arg = strchr(text, ' ');
 	arg = arg ? arg + 1 : NULL;
 	buf_init(&out, 0);
-	source_of(c->id, source, sizeof(source));
-	if (strcmp(name, "start") == 0 || strcmp(name, "help") == 0)
-		buf_puts(&out, help_text);
-	else if (strcmp(name, "new") == 0 || strcmp(name, "reset") == 0)
-		buf_puts(&out, agent_reset(t->agent, source) == 0
-				       ? "New conversation started."
-				       : "Could not reset (see the log).");
-	else if (strcmp(name, "stop") == 0)
-		buf_puts(&out, "Nothing is running.");
-	else if (strcmp(name, "usage") == 0)
-		usage_text(t, c, &out);
-	else if (strcmp(name, "model") == 0)
-		model_text(t, c, arg, &out);
-	else if (strcmp(name, "status") == 0)
-		status_text(t, c, &out);
-	else if (strcmp(name, "resume") == 0)
-		resume_text(t, c->id, &out);
-	else if (strcmp(name, "approve") == 0 || strcmp(name, "reject") == 0)
-		tools_proposal_decide(t->cfg, arg, name[0] == 'a', &out); /* allowed users only */
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0) {
+			commands[i].handler(c, name, arg, &out);
+			break;
+		}
 	if (out.len == 0) {
 		buf_finish(&out);
 		return false;
@@ -1070,7 +1148,7 @@ static void poll_now(struct telegram *t)
 
 static void on_webhook_deleted(struct telegram *t, const struct answer *a, void *arg)
 {
-	char *params;
+	char *params, *menu;
 
 	if (t->closing)
 		return;
@@ -1079,7 +1157,9 @@ static void on_webhook_deleted(struct telegram *t, const struct answer *a, void 
 		return;
 	}
 	t->started_polling = true;
-	params = xasprintf("{\"commands\":%s}", commands_json);
+	menu = menu_json();
+	params = xasprintf("{\"commands\":%s}", menu);
+	free(menu);
 	api(t, "setMyCommands", params, API_TIMEOUT_MS, ignore_answer, NULL);
 	free(params);
 	poll_now(t);
