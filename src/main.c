@@ -23,39 +23,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One row per subcommand: it generates the dispatch in main() and the usage text of --help. */
 struct cmd {
 	const char *name;
 	const char *sub; /* second word, or NULL */
 	int (*run)(int argc, char **argv);
-	const char *help;
-	bool no_root; /* long-running, acts on a model's output: refused as root */
+	const char *synopsis; /* the command line in the usage text after "hermetic " */
+	const char *help;     /* what it does, in the usage text; NULL = hidden */
+	bool no_root;	      /* long-running, acts on a model's output: refused as root */
 };
-
-static const char usage_text[] =
-	"usage: hermetic COMMAND [--config FILE]\n"
-	"\n"
-	"commands:\n"
-	"  --version                 version of hermetic and of the linked libraries\n"
-	"  gateway [--config FILE]   agent daemon: loopback API, health, metrics\n"
-	"  router [--config FILE]    OpenAI-compatible LLM router (LiteLLM proxy replacement)\n"
-	"  chat [-q PROMPT] [-m MODEL] [--config FILE]\n"
-	"                            talk to the agent: one turn with -q, else a REPL\n"
-	"  sessions list|show ID|search WORDS [--config FILE]\n"
-	"                            the session store\n"
-	"  spend [--days N] [--config FILE]\n"
-	"                            spend ledger by day and model group\n"
-	"  proposals [list|approve ID|reject ID] [--config FILE]\n"
-	"                            memory and skill changes of untrusted turns awaiting you\n"
-	"  mcp list [--json] [--config FILE]\n"
-	"                            connect to every MCP server and list its tools\n"
-	"  mcp call [--config FILE] SERVER TOOL ['JSON-ARGS']\n"
-	"                            call one MCP tool and print what the model would read\n"
-	"  doctor [--config FILE]    check the data directory and every MCP server\n"
-	"  config check [--config FILE]\n"
-	"                            validate the config; errors as FILE:LINE:COL: message\n"
-	"  config reference          print every config key (Markdown tables)\n"
-	"\n"
-	"The config file is --config, else $HERMETIC_CONFIG, else /etc/hermetic/config.yaml.\n";
 
 /* Parses --config FILE / -c FILE; returns the path, or NULL after printing a usage error. */
 static const char *config_arg(int argc, char **argv, int *ok)
@@ -395,24 +371,56 @@ static int run_sandbox_rules(int argc, char **argv)
 }
 
 static const struct cmd commands[] = {
-	{"--version", NULL, run_version, "print versions", false},
-	{"version", NULL, run_version, "print versions", false},
-	{"gateway", NULL, run_gateway, "run the daemon", true},
-	{"router", NULL, run_router, "serve the LLM router alone", true},
-	{"chat", NULL, run_chat, "talk to the agent", true},
-	{"sessions", NULL, run_sessions, "the session store", false},
-	{"spend", NULL, run_spend, "print the spend ledger", false},
+	{"--version", NULL, run_version, "--version",
+	 "version of hermetic and of the linked libraries", false},
+	{"version", NULL, run_version, NULL, NULL, false},
+	{"gateway", NULL, run_gateway, "gateway [--config FILE]",
+	 "agent daemon: loopback API, health, metrics", true},
+	{"router", NULL, run_router, "router [--config FILE]",
+	 "OpenAI-compatible LLM router (LiteLLM proxy replacement)", true},
+	{"chat", NULL, run_chat, "chat [-q PROMPT] [-m MODEL] [--config FILE]",
+	 "talk to the agent: one turn with -q, else a REPL", true},
+	{"sessions", NULL, run_sessions, "sessions list|show ID|search WORDS [--config FILE]",
+	 "the session store", false},
+	{"spend", NULL, run_spend, "spend [--days N] [--config FILE]",
+	 "spend ledger by day and model group", false},
 	/* Approving writes memory and skill files: as root they would end up root's. */
-	{"proposals", NULL, run_proposals, "decide held memory and skill changes", true},
-	{"mcp", "list", run_mcp_list, "list MCP servers and tools", false},
-	{"mcp", "call", run_mcp_call, "call one MCP tool", false},
-	{"doctor", NULL, run_doctor, "check the setup", false},
-	{"config", "check", run_config_check, "validate the config", false},
-	{"config", "reference", run_config_reference, "print the config key reference", false},
-	{"sandbox-selftest", NULL, run_sandbox_selftest, "test the seccomp filter (hidden)", false},
-	{"sandbox-rules", NULL, run_sandbox_rules, "print the seccomp filter (hidden)", false},
-	{"landlock-probe", NULL, run_landlock_probe, "tests: open paths after the seal", false},
+	{"proposals", NULL, run_proposals, "proposals [list|approve ID|reject ID] [--config FILE]",
+	 "memory and skill changes of untrusted turns awaiting you", true},
+	{"mcp", "list", run_mcp_list, "mcp list [--json] [--config FILE]",
+	 "connect to every MCP server and list its tools", false},
+	{"mcp", "call", run_mcp_call, "mcp call [--config FILE] SERVER TOOL ['JSON-ARGS']",
+	 "call one MCP tool and print what the model would read", false},
+	{"doctor", NULL, run_doctor, "doctor [--config FILE]",
+	 "data dir, sandbox, MCP servers, OpenRouter key limits; exit 1 on a failure", false},
+	{"config", "check", run_config_check, "config check [--config FILE]",
+	 "validate the config; errors as FILE:LINE:COL: message", false},
+	{"config", "reference", run_config_reference, "config reference",
+	 "print every config key (Markdown tables)", false},
+	/* Hidden: for the tests and the sandbox's own checks. */
+	{"sandbox-selftest", NULL, run_sandbox_selftest, NULL, NULL, false},
+	{"sandbox-rules", NULL, run_sandbox_rules, NULL, NULL, false},
+	{"landlock-probe", NULL, run_landlock_probe, NULL, NULL, false},
 };
+
+/* The usage text, from the table: a synopsis that leaves room shares its line with the help. */
+static void usage(FILE *f)
+{
+	fputs("usage: hermetic COMMAND [--config FILE]\n\ncommands:\n", f);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct cmd *c = &commands[i];
+
+		if (!c->help)
+			continue;
+		if (strlen(c->synopsis) <= 24)
+			fprintf(f, "  %-26s%s\n", c->synopsis, c->help);
+		else
+			fprintf(f, "  %s\n%28s%s\n", c->synopsis, "", c->help);
+	}
+	fputs("\nThe config file is --config, else $HERMETIC_CONFIG, else "
+	      "/etc/hermetic/config.yaml.\n",
+	      f);
+}
 
 int main(int argc, char **argv)
 {
@@ -421,7 +429,7 @@ int main(int argc, char **argv)
 
 	schema_register();
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		fputs(usage_text, argc < 2 ? stderr : stdout);
+		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
@@ -440,7 +448,8 @@ int main(int argc, char **argv)
 		log_close();
 		return rc;
 	}
-	fprintf(stderr, "hermetic: unknown command '%s%s%s'\n\n%s", argv[1], argc > 2 ? " " : "",
-		argc > 2 ? argv[2] : "", usage_text);
+	fprintf(stderr, "hermetic: unknown command '%s%s%s'\n\n", argv[1], argc > 2 ? " " : "",
+		argc > 2 ? argv[2] : "");
+	usage(stderr);
 	return 2;
 }

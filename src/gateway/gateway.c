@@ -106,15 +106,6 @@ static bool authorized(struct gateway *g, struct evhttp_request *req)
 	return false;
 }
 
-static void reply_json(struct evhttp_request *req, int status, cJSON *root)
-{
-	char *s = cJSON_PrintUnformatted(root);
-
-	httpd_reply(req, status, "application/json", s, strlen(s));
-	free(s);
-	cJSON_Delete(root);
-}
-
 static void on_tools(struct evhttp_request *req, void *arg)
 {
 	struct gateway *g = arg;
@@ -137,7 +128,7 @@ static void on_tools(struct evhttp_request *req, void *arg)
 		cJSON_AddRawToObject(t, "parameters", ti.schema_json);
 		cJSON_AddItemToArray(arr, t);
 	}
-	reply_json(req, 200, root);
+	httpd_reply_json(req, 200, root);
 }
 
 static void forget_connection(struct tool_req *tr)
@@ -165,7 +156,7 @@ static void on_call_done(const struct mcp_result *r, void *arg)
 	forget_connection(tr);
 	cJSON_AddStringToObject(root, "content", r->text);
 	cJSON_AddBoolToObject(root, "is_error", r->is_error);
-	reply_json(tr->req, 200, root);
+	httpd_reply_json(tr->req, 200, root);
 	free(tr);
 }
 
@@ -340,7 +331,7 @@ static void on_chat_done(const struct agent_result *r, void *arg)
 	else if (cr->stream)
 		reply_stream(cr->req, completion_json(cr, r, true));
 	else
-		reply_json(cr->req, 200, completion_json(cr, r, false));
+		httpd_reply_json(cr->req, 200, completion_json(cr, r, false));
 	free(cr->model);
 	free(cr);
 }

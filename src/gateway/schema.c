@@ -7,7 +7,7 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "gateway/hooks.h"
-#include "gateway/telegram.h"
+#include "gateway/tg_store.h"
 #include "router/spend.h"
 
 static const struct store_migration migrations[] = {
@@ -16,11 +16,11 @@ static const struct store_migration migrations[] = {
 	{"spend", SPEND_SCHEMA_SQL},
 	{"spend-lean", SPEND_LEAN_SQL},
 	{"sessions", SESSIONS_SCHEMA_SQL},
-	{"telegram", TELEGRAM_SCHEMA_SQL},
+	{"telegram", TG_STORE_SCHEMA_SQL},
 	{"hook-runs", HOOKS_SCHEMA_SQL},
 	{"hook-runs-resume", HOOKS_RESUME_SQL},
 	{"spend-estimated", SPEND_ESTIMATED_SQL},
-	{"telegram-attempts", TELEGRAM_ATTEMPTS_SQL},
+	{"telegram-attempts", TG_STORE_ATTEMPTS_SQL},
 	{"messages-origin", SESSIONS_ORIGIN_SQL},
 };
 

@@ -26,6 +26,9 @@
  * turn's origin is the update id); its attempts are counted, and after POISON_ATTEMPTS it is
  * answered "could not be processed" instead of crashing every start.
  *
+ * The SQL of tg_inbox and tg_outbox lives in tg_store.c; this file keeps the Bot API protocol
+ * and the state machines above, and decides what runs in which transaction (store_write).
+ *
  * Rejected: webhooks (they need an inbound public endpoint on a home cluster) and sending
  * straight from the turn's callback (a crash or a Telegram outage between the answer and the
  * send would lose the reply; the outbox makes it durable).
@@ -48,10 +51,12 @@
 #include "router/spend.h"
 #include "core/store.h"
 #include "gateway/tg_format.h"
+#include "gateway/tg_store.h"
 #include "tools/tools.h"
 #include "core/util.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -82,24 +87,6 @@
 #define POISON_TEXT                                                                                \
 	"Sorry, this message could not be processed: working on it stopped me twice. "             \
 	"Please rephrase it."
-
-static const char help_text[] = "I am your hermetic assistant. Write to me in plain words.\n"
-				"/new - start a new conversation\n"
-				"/stop - stop what I am doing\n"
-				"/usage - tokens and cost today and this month\n"
-				"/model - show or switch the model\n"
-				"/status - uptime, model, tool servers, breaker\n"
-				"/resume - close the bleed breaker so model calls flow again\n"
-				"/approve ID, /reject ID - decide a held memory change";
-
-static const char *const commands_json =
-	"[{\"command\":\"new\",\"description\":\"Start a new conversation\"},"
-	"{\"command\":\"stop\",\"description\":\"Stop the running answer\"},"
-	"{\"command\":\"usage\",\"description\":\"Tokens and cost today and this month\"},"
-	"{\"command\":\"model\",\"description\":\"Show or switch the model\"},"
-	"{\"command\":\"status\",\"description\":\"Uptime, model, tool servers, breaker\"},"
-	"{\"command\":\"resume\",\"description\":\"Close the bleed breaker\"},"
-	"{\"command\":\"help\",\"description\":\"What I can do\"}]";
 
 struct chat {
 	struct telegram *t;
@@ -303,25 +290,6 @@ static void source_of(int64_t chat_id, char *out, size_t len)
 	snprintf(out, len, "telegram:%lld", (long long)chat_id);
 }
 
-static sqlite3 *db(struct telegram *t)
-{
-	return store_db(t->d->store);
-}
-
-/* Runs sql with one integer parameter; 0 or -EIO. */
-static int row_exec(struct telegram *t, const char *sql, int64_t row)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (sqlite3_prepare_v2(db(t), sql, -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, row);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-	sqlite3_finalize(st);
-	return rc;
-}
-
 static void kick_sender(struct telegram *t, long delay_ms)
 {
 	struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
@@ -339,8 +307,7 @@ static int outbox_add(struct telegram *t, int64_t chat_id, const char *markdown)
 	struct tg_part *parts = NULL;
 	size_t n;
 	bool is_html = true;
-	sqlite3_stmt *st;
-	int rc = 0;
+	int rc;
 
 	buf_init(&html, 1024 * 1024);
 	if (tg_format_html(markdown, strlen(markdown), &html) < 0) {
@@ -356,26 +323,9 @@ static int outbox_add(struct telegram *t, int64_t chat_id, const char *markdown)
 		n = tg_split_plain("(no answer)", 11, TG_TEXT_MAX, &parts);
 		is_html = false;
 	}
-	if (sqlite3_prepare_v2(db(t),
-			       "INSERT INTO tg_outbox (chat_id, text, html, created_ms) "
-			       "VALUES (?, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK) {
-		rc = store_fail(t->d->store, "store reply");
-		goto out;
-	}
-	for (size_t i = 0; i < n && i < MAX_PARTS && rc == 0; i++) {
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, chat_id);
-		sqlite3_bind_text(st, 2, parts[i].text, (int)parts[i].len, SQLITE_STATIC);
-		sqlite3_bind_int(st, 3, is_html);
-		sqlite3_bind_int64(st, 4, now_wall_ms());
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = store_fail(t->d->store, "store reply");
-	}
-	sqlite3_finalize(st);
-	if (n > MAX_PARTS)
+	rc = tg_outbox_add(t->d->store, chat_id, parts, n < MAX_PARTS ? n : MAX_PARTS, is_html);
+	if (rc == 0 && n > MAX_PARTS)
 		log_warn("telegram: a reply of %zu messages was cut to %d", n, MAX_PARTS);
-out:
 	tg_parts_free(parts, n);
 	buf_finish(&html);
 	return rc;
@@ -394,21 +344,12 @@ struct row_reply {
 static int write_row(struct store *s, void *arg)
 {
 	struct row_reply *w = arg;
-	sqlite3_stmt *st;
 	int rc = store_begin(s);
 
 	if (rc == 0 && w->reply)
 		rc = outbox_add(w->t, w->chat_id, w->reply);
-	if (rc == 0 &&
-	    sqlite3_prepare_v2(store_db(s), "UPDATE tg_inbox SET done = 1 WHERE update_id = ?", -1,
-			       &st, NULL) != SQLITE_OK)
-		rc = store_fail(s, "mark message done");
-	else if (rc == 0) {
-		sqlite3_bind_int64(st, 1, w->update_id);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = store_fail(s, "mark message done");
-		sqlite3_finalize(st);
-	}
+	if (rc == 0)
+		rc = tg_inbox_mark_done(s, w->update_id);
 	return store_end(s, rc);
 }
 
@@ -480,10 +421,7 @@ static void on_turn_done(const struct agent_result *r, void *arg)
 	event_del(c->typing);
 	if (c->t->closing) {
 		/* Stays queued and runs again at the next start; a clean stop is no crash. */
-		row_exec(c->t,
-			 "UPDATE tg_inbox SET attempts = max(attempts - 1, 0) "
-			 "WHERE update_id = ?",
-			 c->busy_update);
+		tg_inbox_uncount_attempt(c->t->d->store, c->busy_update);
 		c->busy_update = 0;
 		return;
 	}
@@ -681,11 +619,120 @@ static void resume_text(struct telegram *t, int64_t chat_id, struct buf *out)
 	}
 }
 
+static void help_cmd(struct chat *c, const char *name, const char *arg, struct buf *out);
+
+static void new_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	char source[48];
+
+	source_of(c->id, source, sizeof(source));
+	buf_puts(out, agent_reset(c->t->agent, source) == 0 ? "New conversation started."
+							    : "Could not reset (see the log).");
+}
+
+/* A /stop while a turn runs never gets here (on_message stops the turn). */
+static void stop_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	buf_puts(out, "Nothing is running.");
+}
+
+static void usage_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	usage_text(c->t, c, out);
+}
+
+static void model_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	model_text(c->t, c, arg, out);
+}
+
+static void status_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	status_text(c->t, c, out);
+}
+
+static void resume_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	resume_text(c->t, c->id, out);
+}
+
+/* Allowed users only: only their messages reach a chat's inbox. */
+static void decide_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	tools_proposal_decide(c->t->cfg, arg, name[0] == 'a', out);
+}
+
+enum { IN_HELP = 1 << 0, IN_MENU = 1 << 1 };
+
+/* The one list of chat commands: it generates /help, the setMyCommands menu and the dispatch.
+ * description starts lower case (/help prints it so; the menu capitalizes it). An entry in
+ * /help without a description shares the next entry's line ("/approve ID, /reject ID - ...");
+ * an entry in neither list is an alias. */
+static const struct tg_command {
+	const char *name;
+	const char *args; /* shown after the name in /help, or NULL */
+	const char *description;
+	unsigned where;
+	void (*handler)(struct chat *c, const char *name, const char *arg, struct buf *out);
+} commands[] = {
+	{"new", NULL, "start a new conversation", IN_HELP | IN_MENU, new_cmd},
+	{"stop", NULL, "stop what I am doing", IN_HELP | IN_MENU, stop_cmd},
+	{"usage", NULL, "tokens and cost today and this month", IN_HELP | IN_MENU, usage_cmd},
+	{"model", NULL, "show or switch the model", IN_HELP | IN_MENU, model_cmd},
+	{"status", NULL, "uptime, model, tool servers, breaker", IN_HELP | IN_MENU, status_cmd},
+	{"resume", NULL, "close the bleed breaker so model calls flow again", IN_HELP | IN_MENU,
+	 resume_cmd},
+	{"help", NULL, "what I can do", IN_MENU, help_cmd},
+	{"approve", "ID", NULL, IN_HELP, decide_cmd},
+	{"reject", "ID", "decide a held memory change", IN_HELP, decide_cmd},
+	{"start", NULL, NULL, 0, help_cmd},
+	{"reset", NULL, NULL, 0, new_cmd},
+};
+
+static void help_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	bool joined = false;
+
+	buf_puts(out, "I am your hermetic assistant. Write to me in plain words.");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct tg_command *k = &commands[i];
+
+		if (!(k->where & IN_HELP))
+			continue;
+		buf_printf(out, "%s/%s", joined ? ", " : "\n", k->name);
+		if (k->args)
+			buf_printf(out, " %s", k->args);
+		joined = !k->description;
+		if (k->description)
+			buf_printf(out, " - %s", k->description);
+	}
+}
+
+/* The setMyCommands menu: [{"command":..., "description":...}, ...], malloc'd. */
+static char *menu_json(void)
+{
+	struct buf b;
+	bool first = true;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "[");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct tg_command *k = &commands[i];
+
+		if (!(k->where & IN_MENU))
+			continue;
+		buf_printf(&b, "%s{\"command\":\"%s\",\"description\":\"%c%s\"}", first ? "" : ",",
+			   k->name, toupper((unsigned char)k->description[0]), k->description + 1);
+		first = false;
+	}
+	buf_puts(&b, "]");
+	return buf_steal(&b);
+}
+
 /* Handles /command; returns false when it is not one of ours (the text goes to the model). */
 static bool command(struct chat *c, const char *text)
 {
-	struct telegram *t = c->t;
-	char name[33] = "", source[48];
+	char name[33] = "";
 	const char *arg;
 	size_t n = 0;
 	struct buf out;
@@ -698,25 +745,11 @@ static bool command(struct chat *c, const char *text)
 	arg = strchr(text, ' ');
 	arg = arg ? arg + 1 : NULL;
 	buf_init(&out, 0);
-	source_of(c->id, source, sizeof(source));
-	if (strcmp(name, "start") == 0 || strcmp(name, "help") == 0)
-		buf_puts(&out, help_text);
-	else if (strcmp(name, "new") == 0 || strcmp(name, "reset") == 0)
-		buf_puts(&out, agent_reset(t->agent, source) == 0
-				       ? "New conversation started."
-				       : "Could not reset (see the log).");
-	else if (strcmp(name, "stop") == 0)
-		buf_puts(&out, "Nothing is running.");
-	else if (strcmp(name, "usage") == 0)
-		usage_text(t, c, &out);
-	else if (strcmp(name, "model") == 0)
-		model_text(t, c, arg, &out);
-	else if (strcmp(name, "status") == 0)
-		status_text(t, c, &out);
-	else if (strcmp(name, "resume") == 0)
-		resume_text(t, c->id, &out);
-	else if (strcmp(name, "approve") == 0 || strcmp(name, "reject") == 0)
-		tools_proposal_decide(t->cfg, arg, name[0] == 'a', &out); /* allowed users only */
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0) {
+			commands[i].handler(c, name, arg, &out);
+			break;
+		}
 	if (out.len == 0) {
 		buf_finish(&out);
 		return false;
@@ -730,34 +763,21 @@ static bool command(struct chat *c, const char *text)
 static void chat_next(struct chat *c)
 {
 	struct telegram *t = c->t;
-	sqlite3_stmt *st;
-	char *text = NULL, *kind = NULL;
-	int64_t attempts = 0;
+	struct tg_inbox_row row = {0};
+	int64_t attempts;
 
 	if (c->busy_update || c->turn)
 		return;
-	if (sqlite3_prepare_v2(db(t),
-			       "SELECT update_id, text, kind, attempts FROM tg_inbox "
-			       "WHERE done = 0 AND chat_id = ? ORDER BY update_id LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (tg_inbox_next(t->d->store, c->id, &row) < 0)
 		return;
-	sqlite3_bind_int64(st, 1, c->id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		c->busy_update = sqlite3_column_int64(st, 0);
-		text = xstrdup((const char *)sqlite3_column_text(st, 1));
-		kind = xstrdup((const char *)sqlite3_column_text(st, 2));
-		attempts = sqlite3_column_int64(st, 3);
-	}
-	sqlite3_finalize(st);
-	if (!c->busy_update)
-		return;
+	c->busy_update = row.update_id;
+	attempts = row.attempts;
 	/* Counted before it runs: a start the process did not survive stays counted. A row
 	 * taken again by this process (its reply could not be stored) is no new attempt. */
 	if (c->started == c->busy_update)
 		attempts = 0;
 	else if (attempts >= POISON_ATTEMPTS ||
-		 row_exec(t, "UPDATE tg_inbox SET attempts = attempts + 1 WHERE update_id = ?",
-			  c->busy_update) == 0)
+		 tg_inbox_count_attempt(t->d->store, c->busy_update) == 0)
 		/* Not when the count could not be written (a lock): the next take counts it. */
 		c->started = c->busy_update;
 	if (attempts >= POISON_ATTEMPTS) {
@@ -765,12 +785,11 @@ static void chat_next(struct chat *c)
 			  "answering that it could not be processed",
 			  (long long)c->id, (long long)c->busy_update, (long long)attempts);
 		finish_row(c, POISON_TEXT);
-	} else if (strcmp(kind, "text") != 0)
+	} else if (strcmp(row.kind, "text") != 0)
 		finish_row(c, "Only text messages are supported for now.");
-	else if (!command(c, text))
-		start_turn(c, text);
-	free(text);
-	free(kind);
+	else if (!command(c, row.text))
+		start_turn(c, row.text);
+	tg_inbox_row_finish(&row);
 	if (!c->busy_update && !c->turn)
 		chat_next(c);
 }
@@ -868,7 +887,8 @@ static bool stop_now(struct telegram *t, int64_t chat_id, const char *text)
 	return true;
 }
 
-static void inbox_add(struct telegram *t, sqlite3_stmt *st, int64_t update_id, const cJSON *msg)
+static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t update_id,
+		      const cJSON *msg)
 {
 	const cJSON *chat = cJSON_GetObjectItemCaseSensitive(msg, "chat");
 	const cJSON *from = cJSON_GetObjectItemCaseSensitive(msg, "from");
@@ -907,14 +927,8 @@ static void inbox_add(struct telegram *t, sqlite3_stmt *st, int64_t update_id, c
 		metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
 		return;
 	}
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, update_id);
-	sqlite3_bind_int64(st, 2, chat_id);
-	sqlite3_bind_int64(st, 3, user_id);
-	sqlite3_bind_text(st, 4, cJSON_IsString(text) ? text->valuestring : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, message_kind(msg), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, now_wall_ms());
-	sqlite3_step(st);
+	tg_inbox_insert(ins, update_id, chat_id, user_id,
+			cJSON_IsString(text) ? text->valuestring : "", message_kind(msg));
 	metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
 	chat_get(t, chat_id);
 }
@@ -923,7 +937,7 @@ static void inbox_add(struct telegram *t, sqlite3_stmt *st, int64_t update_id, c
 static int store_updates(struct telegram *t, const cJSON *updates)
 {
 	const cJSON *u;
-	sqlite3_stmt *st;
+	struct tg_inbox_insert *ins;
 	int64_t max = t->offset;
 	char value[24];
 	int rc = 0;
@@ -933,11 +947,9 @@ static int store_updates(struct telegram *t, const cJSON *updates)
 	rc = store_begin(t->d->store);
 	if (rc < 0)
 		return rc;
-	if (sqlite3_prepare_v2(db(t),
-			       "INSERT OR IGNORE INTO tg_inbox (update_id, chat_id, user_id, text, "
-			       "kind, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
-		return store_end(t->d->store, store_fail(t->d->store, "store updates"));
+	rc = tg_inbox_insert_start(t->d->store, &ins);
+	if (rc < 0)
+		return store_end(t->d->store, rc);
 	cJSON_ArrayForEach(u, updates)
 	{
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(u, "update_id");
@@ -952,11 +964,11 @@ static int store_updates(struct telegram *t, const cJSON *updates)
 		if (uid > max)
 			max = uid;
 		if (msg)
-			inbox_add(t, st, uid, msg);
+			inbox_add(t, ins, uid, msg);
 		else
 			metric_inc(t->m_updates, (const char *const[]){"skipped"}, 1);
 	}
-	sqlite3_finalize(st);
+	tg_inbox_insert_finish(ins);
 	snprintf(value, sizeof(value), "%lld", (long long)max);
 	if (store_kv_set(t->d->store, OFFSET_KEY, value) < 0)
 		rc = store_fail(t->d->store, "store the update offset");
@@ -1011,18 +1023,17 @@ static void poll_failed(struct telegram *t, const char *what, const struct answe
 	schedule_poll(t, wait);
 }
 
+static void pending_chat(int64_t chat_id, void *arg)
+{
+	chat_get(arg, chat_id);
+}
+
 /* Starts the chats with queued rows: one query, whatever the number of chats. */
 static void kick_chats(struct telegram *t)
 {
-	sqlite3_stmt *st;
-
 	reap_chats(t);
-	if (sqlite3_prepare_v2(db(t), "SELECT DISTINCT chat_id FROM tg_inbox WHERE done = 0", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (tg_inbox_each_pending_chat(t->d->store, pending_chat, t) < 0)
 		return;
-	while (sqlite3_step(st) == SQLITE_ROW)
-		chat_get(t, sqlite3_column_int64(st, 0));
-	sqlite3_finalize(st);
 	for (struct chat *c = t->chats; c; c = c->next)
 		chat_next(c);
 }
@@ -1070,7 +1081,7 @@ static void poll_now(struct telegram *t)
 
 static void on_webhook_deleted(struct telegram *t, const struct answer *a, void *arg)
 {
-	char *params;
+	char *params, *menu;
 
 	if (t->closing)
 		return;
@@ -1079,7 +1090,9 @@ static void on_webhook_deleted(struct telegram *t, const struct answer *a, void 
 		return;
 	}
 	t->started_polling = true;
-	params = xasprintf("{\"commands\":%s}", commands_json);
+	menu = menu_json();
+	params = xasprintf("{\"commands\":%s}", menu);
+	free(menu);
 	api(t, "setMyCommands", params, API_TIMEOUT_MS, ignore_answer, NULL);
 	free(params);
 	poll_now(t);
@@ -1110,23 +1123,15 @@ struct sending {
 struct row_done {
 	struct telegram *t;
 	int64_t row, chat_id;
-	const char *sql; /* a string literal */
-	bool sent;	 /* Telegram took the part: a failed delete may repeat it */
+	int (*op)(struct store *s, int64_t id); /* tg_outbox_delete or tg_outbox_unmark_sending */
+	bool sent; /* Telegram took the part: a failed delete may repeat it */
 };
 
 static int row_done_exec(struct store *s, void *arg)
 {
 	struct row_done *d = arg;
-	sqlite3_stmt *st;
-	int rc = 0;
 
-	if (sqlite3_prepare_v2(store_db(s), d->sql, -1, &st, NULL) != SQLITE_OK)
-		return store_fail(s, "update the outbox");
-	sqlite3_bind_int64(st, 1, d->row);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = store_fail(s, "update the outbox");
-	sqlite3_finalize(st);
-	return rc;
+	return d->op(s, d->row);
 }
 
 static void row_done_failed(const struct row_done *d)
@@ -1151,15 +1156,16 @@ static void on_row_done(void *arg, int rc)
 	free(d);
 }
 
-/* Runs sql (one row id parameter) on a sent, refused or retried outbox row. While the
+/* Runs op on a sent, refused or retried outbox row. While the
  * database is locked the write waits in memory and the sender pauses (on_send_event), so the
  * row is not sent again meanwhile. */
-static void send_row_done(struct telegram *t, struct sending *s, const char *sql, bool sent)
+static void send_row_done(struct telegram *t, struct sending *s,
+			  int (*op)(struct store *s, int64_t id), bool sent)
 {
 	struct row_done *d = xcalloc(1, sizeof(*d));
 	int rc;
 
-	*d = (struct row_done){t, s->row, s->chat_id, sql, sent};
+	*d = (struct row_done){t, s->row, s->chat_id, op, sent};
 	rc = store_write(t->d->store, row_done_exec, d, on_row_done);
 	if (rc != -EINPROGRESS) {
 		if (rc < 0)
@@ -1184,32 +1190,22 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 	}
 	if (a->ok) {
 		/* First thing after Telegram took it: the duplicate window closes here. */
-		send_row_done(t, s, "DELETE FROM tg_outbox WHERE id = ?", true);
+		send_row_done(t, s, tg_outbox_delete, true);
 		metric_inc(t->m_sent, (const char *const[]){"ok"}, 1);
 		t->send_backoff_ms = 0;
 	} else if (a->error_code == 429) {
 		metric_inc(t->m_sent, (const char *const[]){"rate_limited"}, 1);
-		send_row_done(t, s, "UPDATE tg_outbox SET sending = 0 WHERE id = ?", false);
+		send_row_done(t, s, tg_outbox_unmark_sending, false);
 		c->next_send_ms = now + (a->retry_after_s > 0 ? a->retry_after_s : 1) * 1000;
 	} else if (a->error_code == 400 && s->html && a->description &&
 		   strstr(a->description, "can't parse entities")) {
 		struct buf plain;
-		sqlite3_stmt *st;
 
 		/* Never drop a reply: the same part as plain text. */
 		metric_inc(t->m_sent, (const char *const[]){"plain_fallback"}, 1);
 		buf_init(&plain, 0);
 		html_text_reduce(s->text, strlen(s->text), &plain);
-		if (sqlite3_prepare_v2(db(t),
-				       "UPDATE tg_outbox SET text = ?, html = 0, sending = 0 "
-				       "WHERE id = ?",
-				       -1, &st, NULL) == SQLITE_OK) {
-			sqlite3_bind_text(st, 1, plain.len ? buf_str(&plain) : "(empty)", -1,
-					  SQLITE_STATIC);
-			sqlite3_bind_int64(st, 2, s->row);
-			sqlite3_step(st);
-			sqlite3_finalize(st);
-		}
+		tg_outbox_make_plain(t->d->store, s->row, plain.len ? buf_str(&plain) : "(empty)");
 		buf_finish(&plain);
 		c->next_send_ms = now;
 	} else if (a->status >= 400 && a->status < 500 && a->error_code != 401 &&
@@ -1217,7 +1213,7 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 		metric_inc(t->m_sent, (const char *const[]){"dropped"}, 1);
 		log_error("telegram: a message to chat %lld was refused for good: %s",
 			  (long long)s->chat_id, a->description ? a->description : "?");
-		send_row_done(t, s, "DELETE FROM tg_outbox WHERE id = ?", false);
+		send_row_done(t, s, tg_outbox_delete, false);
 	} else {
 		metric_inc(t->m_sent, (const char *const[]){"retry"}, 1);
 		t->send_backoff_ms = t->send_backoff_ms ? t->send_backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -1227,7 +1223,7 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 			 a->description ? a->description : "?", (long long)t->send_backoff_ms);
 		next = (long)t->send_backoff_ms;
 		if (a->status > 0 && a->status < 500) /* refused: not shown */
-			send_row_done(t, s, "UPDATE tg_outbox SET sending = 0 WHERE id = ?", false);
+			send_row_done(t, s, tg_outbox_unmark_sending, false);
 		if (a->status == 0)
 			log_warn(
 				"telegram: chat %lld: the part may arrive twice (Telegram may have "
@@ -1240,13 +1236,33 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 		kick_sender(t, next);
 }
 
+struct send_wait {
+	struct telegram *t;
+	int64_t now, wait; /* wait: ms until the earliest chat may send, -1 = none waits */
+};
+
+/* A chat that sent within SEND_GAP_MS (or was told to wait) is skipped; notes its wait. */
+static bool may_send(int64_t chat_id, void *arg)
+{
+	struct send_wait *w = arg;
+	struct chat *c = chat_find(w->t, chat_id);
+
+	if (c && c->next_send_ms > w->now) {
+		if (w->wait < 0 || c->next_send_ms - w->now < w->wait)
+			w->wait = c->next_send_ms - w->now;
+		return false;
+	}
+	return true;
+}
+
 /* Sends the oldest outbox row of a chat that may send now; else waits for the earliest. */
 static void on_send_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct telegram *t = arg;
-	sqlite3_stmt *st;
-	int64_t now = now_mono_ms(), wait = -1;
-	struct sending *s = NULL;
+	struct send_wait w = {t, now_mono_ms(), -1};
+	struct tg_outbox_row row = {0};
+	struct sending *s;
+	int rc;
 
 	if (t->sending || t->closing)
 		return;
@@ -1257,32 +1273,22 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	reap_chats(t);
-	if (sqlite3_prepare_v2(db(t), "SELECT id, chat_id, text, html FROM tg_outbox ORDER BY id",
-			       -1, &st, NULL) != SQLITE_OK)
+	rc = tg_outbox_next(t->d->store, may_send, &w, &row);
+	if (rc == -EIO)
 		return;
-	while (!s && sqlite3_step(st) == SQLITE_ROW) {
-		struct chat *c = chat_find(t, sqlite3_column_int64(st, 1));
-
-		if (c && c->next_send_ms > now) {
-			if (wait < 0 || c->next_send_ms - now < wait)
-				wait = c->next_send_ms - now;
-			continue;
-		}
-		s = xcalloc(1, sizeof(*s));
-		s->row = sqlite3_column_int64(st, 0);
-		s->chat_id = sqlite3_column_int64(st, 1);
-		s->text = xstrdup((const char *)sqlite3_column_text(st, 2));
-		s->html = sqlite3_column_int(st, 3) != 0;
-	}
-	sqlite3_finalize(st);
-	if (!s) {
-		if (wait >= 0)
-			kick_sender(t, (long)wait);
+	if (rc < 0) {
+		if (w.wait >= 0)
+			kick_sender(t, (long)w.wait);
 		return;
 	}
+	s = xcalloc(1, sizeof(*s));
+	s->row = row.id;
+	s->chat_id = row.chat_id;
+	s->text = row.text; /* taken */
+	s->html = row.html;
 	/* Marked before the call: after a crash, only rows marked so can show twice. A row that
 	 * cannot be marked (the database is locked) is not sent yet. */
-	if (row_exec(t, "UPDATE tg_outbox SET sending = 1 WHERE id = ?", s->row) < 0) {
+	if (tg_outbox_mark_sending(t->d->store, s->row) < 0) {
 		free(s->text);
 		free(s);
 		kick_sender(t, 250);
@@ -1414,19 +1420,16 @@ struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct m
 }
 
 /* Queued rows from before a restart, and a word on parts that may show twice. */
+static void warn_resent(int64_t id, int64_t chat_id, void *arg)
+{
+	log_warn("telegram: chat %lld: outbox part %lld was being sent when the gateway stopped; "
+		 "sending it again (it may arrive twice)",
+		 (long long)chat_id, (long long)id);
+}
+
 static void resume(struct telegram *t)
 {
-	sqlite3_stmt *st;
-
-	if (sqlite3_prepare_v2(db(t), "SELECT id, chat_id FROM tg_outbox WHERE sending = 1", -1,
-			       &st, NULL) == SQLITE_OK) {
-		while (sqlite3_step(st) == SQLITE_ROW)
-			log_warn("telegram: chat %lld: outbox part %lld was being sent when the "
-				 "gateway stopped; sending it again (it may arrive twice)",
-				 (long long)sqlite3_column_int64(st, 1),
-				 (long long)sqlite3_column_int64(st, 0));
-		sqlite3_finalize(st);
-	}
+	tg_outbox_each_sending(t->d->store, warn_resent, NULL);
 	kick_chats(t);
 	kick_sender(t, 0);
 }

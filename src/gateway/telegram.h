@@ -35,22 +35,6 @@ struct mcp;
 struct spend;
 struct telegram;
 
-#define TELEGRAM_SCHEMA_SQL                                                                        \
-	"CREATE TABLE tg_inbox (update_id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL,"          \
-	" user_id INTEGER NOT NULL, text TEXT NOT NULL, kind TEXT NOT NULL,"                       \
-	" done INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL) STRICT;"                   \
-	"CREATE INDEX tg_inbox_queue ON tg_inbox (done, chat_id, update_id);"                      \
-	"CREATE TABLE tg_outbox (id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL,"                \
-	" text TEXT NOT NULL, html INTEGER NOT NULL, created_ms INTEGER NOT NULL) STRICT;"
-
-/* attempts: how many times the row was started (a start the process did not survive stays
- * counted; a clean stop takes it back). sending: a sendMessage for the row was in flight,
- * so Telegram may already show it. Strangers' refusals are no longer remembered in kv. */
-#define TELEGRAM_ATTEMPTS_SQL                                                                      \
-	"ALTER TABLE tg_inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"                     \
-	"ALTER TABLE tg_outbox ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;"                     \
-	"DELETE FROM kv WHERE key LIKE 'telegram.refused.%';"
-
 /* d (borrowed) gives the config, loop, store, metrics and start time. agent, mcp and spend
  * are borrowed (spend may be NULL: /usage then shows session numbers only). Returns NULL when
  * Telegram is not configured (no token). */

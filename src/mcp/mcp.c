@@ -120,6 +120,7 @@ struct mcp {
 	size_t n_servers;
 	bool reconnect;
 	size_t live_calls; /* calls whose callback has not fired yet */
+	struct mcp_goodbyes *goodbyes;
 	mcp_change_cb on_change;
 	void *change_arg;
 	struct metric *m_up, *m_tools, *m_calls, *m_duration, *m_reconnects;
@@ -136,6 +137,30 @@ static void renew_session(struct mcp_server *s, struct pending *p);
 static void list_tools(struct mcp_server *s, const char *cursor);
 
 /* ---- accessors for transports ---- */
+
+/* Heap-held, not in struct mcp: a goodbye still in flight when drain gives up reports after
+ * mcp_destroy, so whichever of the two lets go last frees it. */
+struct mcp_goodbyes {
+	size_t in_flight;
+	bool orphaned; /* its mcp is destroyed */
+};
+
+struct mcp_goodbyes *mcp_server_goodbyes(const struct mcp_server *s)
+{
+	return s->m->goodbyes;
+}
+
+void mcp_goodbyes_add(struct mcp_goodbyes *g)
+{
+	g->in_flight++;
+}
+
+void mcp_goodbyes_done(struct mcp_goodbyes *g)
+{
+	g->in_flight--;
+	if (g->orphaned && g->in_flight == 0)
+		free(g);
+}
 
 struct mcp_server *mcp_server_at(struct mcp *m, size_t i)
 {
@@ -1161,6 +1186,7 @@ struct mcp *mcp_create(const struct config *cfg, struct loop *loop, struct metri
 	m->cfg = cfg;
 	m->loop = loop;
 	m->reconnect = reconnect;
+	m->goodbyes = xcalloc(1, sizeof(*m->goodbyes));
 	m->n_servers = cfg->n_mcp_servers;
 	m->servers = xcalloc(m->n_servers ? m->n_servers : 1, sizeof(*m->servers));
 	if (metrics)
@@ -1302,7 +1328,7 @@ static void drain(struct mcp *m, int64_t max_ms)
 	struct event *guard = evtimer_new(loop_base(m->loop), on_guard, &expired);
 
 	arm(guard, max_ms);
-	while (!expired && (m->live_calls || mcp_http_goodbyes_in_flight))
+	while (!expired && (m->live_calls || m->goodbyes->in_flight))
 		event_base_loop(loop_base(m->loop), EVLOOP_ONCE);
 	event_free(guard);
 }
@@ -1350,5 +1376,9 @@ void mcp_destroy(struct mcp *m)
 		free(s->error);
 	}
 	free(m->servers);
+	if (m->goodbyes->in_flight)
+		m->goodbyes->orphaned = true;
+	else
+		free(m->goodbyes);
 	free(m);
 }

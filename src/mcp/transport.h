@@ -44,8 +44,15 @@ struct mcp_transport_ops {
 	char *(*last_words)(struct mcp_server *s);
 };
 
-/* Session DELETEs still on the wire (shutdown waits for them, bounded). */
-extern size_t mcp_http_goodbyes_in_flight;
+/* Goodbyes still on the wire (session DELETEs and the notifications a graceful close lets
+ * finish), one count per struct mcp: mcp_destroy waits for them, bounded. The count outlives
+ * its mcp while goodbyes are in flight; the last mcp_goodbyes_done then frees it. */
+struct mcp_goodbyes;
+/* The count of s's mcp. Borrowed: valid until the transport's last mcp_goodbyes_done. */
+struct mcp_goodbyes *mcp_server_goodbyes(const struct mcp_server *s);
+void mcp_goodbyes_add(struct mcp_goodbyes *g);
+/* One goodbye finished; frees g when its mcp is gone and this was the last. */
+void mcp_goodbyes_done(struct mcp_goodbyes *g);
 
 extern const struct mcp_transport_ops mcp_transport_stdio;
 extern const struct mcp_transport_ops mcp_transport_http;

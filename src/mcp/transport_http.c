@@ -30,14 +30,13 @@
 #define DELETE_TIMEOUT 2000
 #define FRAME_CAP_WHY  "the server sent a message over the 4 MiB frame cap"
 
-size_t mcp_http_goodbyes_in_flight;
-
 struct http_t;
 
 /* The session DELETE of a graceful close waits for the notifications still in flight (a
  * notifications/cancelled must reach the server while the session still exists). */
 struct farewell {
 	struct loop *loop;
+	struct mcp_goodbyes *goodbyes;
 	char *url;
 	char **headers;
 	int waiting;
@@ -49,9 +48,10 @@ struct post {
 	int64_t id;
 	struct httpc_req *req;
 	bool sent_session, is_sse, kind_known;
-	struct farewell *farewell; /* the session DELETE waiting for this notification */
-	bool goodbye_only;	   /* a notification let finish after a close, no session */
-	bool too_big;		   /* cut at MCP_FRAME_CAP */
+	struct farewell *farewell;     /* the session DELETE waiting for this notification */
+	bool goodbye_only;	       /* a notification let finish after a close, no session */
+	struct mcp_goodbyes *goodbyes; /* counts this post when farewell or goodbye_only */
+	bool too_big;		       /* cut at MCP_FRAME_CAP */
 	struct sse_parser sse;
 	struct buf body;
 };
@@ -252,7 +252,7 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 
 static void on_goodbye_done(struct httpc_req *req, void *arg)
 {
-	mcp_http_goodbyes_in_flight--;
+	mcp_goodbyes_done(arg);
 }
 
 /* Sends the session DELETE and frees the farewell. */
@@ -265,8 +265,8 @@ static void say_goodbye(struct farewell *f)
 	o.url = f->url;
 	o.headers = (const char *const *)f->headers;
 	o.timeout_ms = DELETE_TIMEOUT;
-	if (httpc_start(f->loop, &o, on_goodbye_done, NULL, NULL) == 0)
-		mcp_http_goodbyes_in_flight++;
+	if (httpc_start(f->loop, &o, on_goodbye_done, f->goodbyes, NULL) == 0)
+		mcp_goodbyes_add(f->goodbyes);
 	for (p = f->headers; p && *p; p++)
 		free(*p);
 	free(f->headers);
@@ -280,10 +280,12 @@ static void on_post_done(struct httpc_req *req, void *arg)
 	struct http_t *t = p->t;
 	long status = httpc_status(req);
 
-	if (p->farewell || p->goodbye_only)
-		mcp_http_goodbyes_in_flight--;
+	/* The DELETE is counted before this post stops counting: the count may be the last
+	 * thing alive of a destroyed mcp, freed when it reaches zero. */
 	if (p->farewell && --p->farewell->waiting == 0)
 		say_goodbye(p->farewell);
+	if (p->farewell || p->goodbye_only)
+		mcp_goodbyes_done(p->goodbyes);
 	if (!t || t->dead) {
 		free_post(p);
 		return;
@@ -484,6 +486,7 @@ static void close_http(struct mcp_server *s, bool graceful)
 	if (graceful && t->session) {
 		f = xcalloc(1, sizeof(*f));
 		f->loop = mcp_server_loop(s);
+		f->goodbyes = mcp_server_goodbyes(s);
 		f->url = xstrdup(mcp_server_config(s)->url);
 		f->headers = headers(t, false, true);
 		f->waiting = 1; /* released below, after the posts are sorted */
@@ -495,7 +498,8 @@ static void close_http(struct mcp_server *s, bool graceful)
 		/* Notifications (notifications/cancelled above all) still go out on a graceful
 		 * close, before the session is deleted; requests nobody waits for are cut. */
 		if (graceful && p->id < 0) {
-			mcp_http_goodbyes_in_flight++;
+			p->goodbyes = mcp_server_goodbyes(s);
+			mcp_goodbyes_add(p->goodbyes);
 			if (f) {
 				p->farewell = f;
 				f->waiting++;

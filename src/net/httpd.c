@@ -19,6 +19,7 @@
 #include "core/loop.h"
 #include "core/util.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -582,6 +583,15 @@ static void put_json_string(struct buf *out, const char *s)
 			buf_append(out, s, 1);
 	}
 	buf_puts(out, "\"");
+}
+
+void httpd_reply_json(struct evhttp_request *req, int status, cJSON *root)
+{
+	char *s = cJSON_PrintUnformatted(root);
+
+	httpd_reply(req, status, "application/json", s, strlen(s));
+	free(s);
+	cJSON_Delete(root);
 }
 
 void httpd_reply_error(struct evhttp_request *req, int status, const char *type,

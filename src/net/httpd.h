@@ -17,6 +17,7 @@
 struct loop;
 struct httpd;
 struct evhttp_request;
+struct cJSON;
 
 enum httpd_method {
 	HTTPD_GET = 1 << 0,
@@ -57,6 +58,9 @@ void httpd_set_observer(struct httpd *h, httpd_observe_cb cb, void *arg);
 /* Helpers for handlers. */
 void httpd_reply(struct evhttp_request *req, int status, const char *content_type, const char *body,
 		 size_t len);
+/* Answers with root printed unformatted as application/json. Takes root (deletes it). The
+ * one place a cJSON tree crosses into this module: it is the reply body, not parsed input. */
+void httpd_reply_json(struct evhttp_request *req, int status, struct cJSON *root);
 /* {"error":{"message":..., "type":..., "param":null, "code":"<status>"}} */
 void httpd_reply_error(struct evhttp_request *req, int status, const char *type,
 		       const char *message);

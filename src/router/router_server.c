@@ -258,15 +258,6 @@ static bool listed(const struct config_key *k, const char *group)
 	return false;
 }
 
-static void reply_json(struct evhttp_request *req, int status, cJSON *root)
-{
-	char *s = cJSON_PrintUnformatted(root);
-
-	httpd_reply(req, status, "application/json", s, strlen(s));
-	free(s);
-	cJSON_Delete(root);
-}
-
 static void on_models(struct evhttp_request *req, void *arg)
 {
 	struct server *s = arg;
@@ -293,7 +284,7 @@ static void on_models(struct evhttp_request *req, void *arg)
 		cJSON_AddStringToObject(m, "owned_by", "hermetic");
 		cJSON_AddItemToArray(data, m);
 	}
-	reply_json(req, 200, root);
+	httpd_reply_json(req, 200, root);
 }
 
 static cJSON *deployment_info(const struct config_model *m)
@@ -343,7 +334,7 @@ static void on_model_info(struct evhttp_request *req, void *arg)
 	for (i = 0; i < cfg->n_models; i++)
 		if (listed(k, cfg->models[i].model_name))
 			cJSON_AddItemToArray(data, deployment_info(&cfg->models[i]));
-	reply_json(req, 200, root);
+	httpd_reply_json(req, 200, root);
 }
 
 static void on_liveliness(struct evhttp_request *req, void *arg)
@@ -363,7 +354,7 @@ static void on_readiness(struct evhttp_request *req, void *arg)
 	cJSON_AddStringToObject(root, "litellm_version", version_string());
 	cJSON_AddStringToObject(root, "hermetic_revision", version_revision());
 	cJSON_AddNumberToObject(root, "in_flight", (double)router_in_flight(s->router));
-	reply_json(req, s->d.stopping ? 503 : 200, root);
+	httpd_reply_json(req, s->d.stopping ? 503 : 200, root);
 }
 
 static void add_routes(struct server *s)

@@ -90,6 +90,42 @@ def test_unknown_command_exits_2_with_usage():
     assert "unknown command" in r.stderr and "usage:" in r.stderr
 
 
+def command_words(synopsis):
+    """The subcommand a synopsis names: its leading words up to the first option, argument or
+    alternative ("mcp list", "sessions", "--version")."""
+    words = synopsis.split()
+    name = [words[0]]
+    for w in words[1:]:
+        if not re.fullmatch(r"[a-z][a-z-]*", w):
+            break
+        name.append(w)
+    return " ".join(name)
+
+
+def test_readme_command_line_and_usage_name_the_same_subcommands():
+    """README's command-line block and `hermetic --help` are two copies of one list: a subcommand
+    added, dropped or given other options in main.c's table without the README (or the other
+    way round) fails here."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"^## Command line\n\n```\n(.*?)^```", readme, re.S | re.M)
+    assert block, "README.md has no ## Command line code block"
+    documented = {}
+    for line in block.group(1).splitlines():
+        synopsis = line.split("#")[0].strip()
+        assert synopsis.startswith("hermetic "), line
+        synopsis = synopsis[len("hermetic "):]
+        documented[command_words(synopsis)] = synopsis
+    r = run("--help")
+    assert r.returncode == 0
+    printed = {}
+    for line in r.stdout.splitlines():
+        if re.match(r"  \S", line):
+            synopsis = re.split(r"\s{2,}", line.strip())[0]
+            printed[command_words(synopsis)] = synopsis
+    assert "doctor" in printed and "mcp list" in printed
+    assert documented == printed
+
+
 def test_docs_configuration_tables_are_what_config_reference_prints():
     """docs/configuration.md promises every config key: its tables must be the generated
     reference, so a key added, renamed or given a new default in the option table

@@ -163,6 +163,16 @@ def test_409_storm_then_recovery_shows_in_readyz_and_metrics(bot, tg, fake):
     assert "conflict" in g.stderr()
 
 
+HELP = ("I am your hermetic assistant. Write to me in plain words.\n"
+        "/new - start a new conversation\n"
+        "/stop - stop what I am doing\n"
+        "/usage - tokens and cost today and this month\n"
+        "/model - show or switch the model\n"
+        "/status - uptime, model, tool servers, breaker\n"
+        "/resume - close the bleed breaker so model calls flow again\n"
+        "/approve ID, /reject ID - decide a held memory change")
+
+
 def test_commands_and_non_text(bot, tg, fake):
     bot(budget={"daily_usd": 1.0})
     tg.push_text("/help", chat_id=ALLOWED)
@@ -172,7 +182,14 @@ def test_commands_and_non_text(bot, tg, fake):
     tg.push_text("/status", chat_id=ALLOWED)
     tg.push_text("/stop", chat_id=ALLOWED)
     sent = tg.wait_sent(ALLOWED, 6, timeout=20 * SLOW)
-    assert "/new" in sent[0]
+    assert sent[0] == HELP
+    # The menu and /help come from one table: every menu entry is a /help line in its words.
+    assert [c["command"] for c in tg.commands] == [
+        "new", "stop", "usage", "model", "status", "resume", "help"]
+    for c in tg.commands:
+        if c["command"] != "help":
+            line = f"/{c['command']} - {c['description'][0].lower()}{c['description'][1:]}"
+            assert line in sent[0].split("\n")
     assert sent[1] == "Only text messages are supported for now."
     assert sent[2].startswith("Model: free.") and "cheap" in sent[2]
     assert "Today: 0 calls" in sent[3] and "$1.0000 left" in sent[3]

@@ -1,0 +1,260 @@
+/* tg_store: the SQL of the Telegram bot's inbox and outbox, out of telegram.c, which keeps the
+ * Bot API protocol and the per-chat state machine and calls these by name (as core/sessions.c
+ * and router/spend.c wrap their tables).
+ *
+ * Each function prepares, binds, steps and finalizes its statement at once; none caches a
+ * statement or opens a transaction, so the caller decides what runs in one and what goes
+ * through store_write() when the database is locked. The batch insert of updates is the one
+ * statement kept across calls: a long poll's updates go in with the offset in one transaction.
+ * Rejected: returning sqlite3_stmt iterators to telegram.c (the SQL would leak back out).
+ */
+#include "gateway/tg_store.h"
+#include "core/store.h"
+#include "core/util.h"
+#include "gateway/tg_format.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+struct tg_inbox_insert {
+	sqlite3_stmt *st;
+};
+
+/* Runs sql with one integer parameter; 0 or -EIO (nothing recorded). */
+static int row_exec(struct store *s, const char *sql, int64_t row)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, row);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Same, for store_write fns: the error recorded as what, store_fail's code. */
+static int row_write(struct store *s, const char *sql, int64_t row, const char *what)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, what);
+	sqlite3_bind_int64(st, 1, row);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, what);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static char *column_copy(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return xstrdup(t ? (const char *)t : "");
+}
+
+/* ---- inbox ---- */
+
+int tg_inbox_insert_start(struct store *s, struct tg_inbox_insert **out)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(store_db(s),
+			       "INSERT OR IGNORE INTO tg_inbox (update_id, chat_id, user_id, text, "
+			       "kind, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, "store updates");
+	*out = xcalloc(1, sizeof(**out));
+	(*out)->st = st;
+	return 0;
+}
+
+void tg_inbox_insert(struct tg_inbox_insert *ins, int64_t update_id, int64_t chat_id,
+		     int64_t user_id, const char *text, const char *kind)
+{
+	sqlite3_stmt *st = ins->st;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, update_id);
+	sqlite3_bind_int64(st, 2, chat_id);
+	sqlite3_bind_int64(st, 3, user_id);
+	sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, now_wall_ms());
+	sqlite3_step(st);
+	sqlite3_clear_bindings(st); /* text and kind are the caller's */
+}
+
+void tg_inbox_insert_finish(struct tg_inbox_insert *ins)
+{
+	if (!ins)
+		return;
+	sqlite3_finalize(ins->st);
+	free(ins);
+}
+
+int tg_inbox_next(struct store *s, int64_t chat_id, struct tg_inbox_row *row)
+{
+	sqlite3_stmt *st;
+	int rc = -ENOENT;
+
+	if (sqlite3_prepare_v2(store_db(s),
+			       "SELECT update_id, text, kind, attempts FROM tg_inbox "
+			       "WHERE done = 0 AND chat_id = ? ORDER BY update_id LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, chat_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		row->update_id = sqlite3_column_int64(st, 0);
+		row->text = column_copy(st, 1);
+		row->kind = column_copy(st, 2);
+		row->attempts = sqlite3_column_int64(st, 3);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void tg_inbox_row_finish(struct tg_inbox_row *row)
+{
+	free(row->text);
+	free(row->kind);
+	row->text = row->kind = NULL;
+}
+
+int tg_inbox_count_attempt(struct store *s, int64_t update_id)
+{
+	return row_exec(s, "UPDATE tg_inbox SET attempts = attempts + 1 WHERE update_id = ?",
+			update_id);
+}
+
+int tg_inbox_uncount_attempt(struct store *s, int64_t update_id)
+{
+	return row_exec(s,
+			"UPDATE tg_inbox SET attempts = max(attempts - 1, 0) WHERE update_id = ?",
+			update_id);
+}
+
+int tg_inbox_mark_done(struct store *s, int64_t update_id)
+{
+	return row_write(s, "UPDATE tg_inbox SET done = 1 WHERE update_id = ?", update_id,
+			 "mark message done");
+}
+
+int tg_inbox_each_pending_chat(struct store *s, void (*fn)(int64_t chat_id, void *arg), void *arg)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(store_db(s), "SELECT DISTINCT chat_id FROM tg_inbox WHERE done = 0",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		fn(sqlite3_column_int64(st, 0), arg);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* ---- outbox ---- */
+
+int tg_outbox_add(struct store *s, int64_t chat_id, const struct tg_part *parts, size_t n,
+		  bool html)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(store_db(s),
+			       "INSERT INTO tg_outbox (chat_id, text, html, created_ms) "
+			       "VALUES (?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, "store reply");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, chat_id);
+		sqlite3_bind_text(st, 2, parts[i].text, (int)parts[i].len, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, html);
+		sqlite3_bind_int64(st, 4, now_wall_ms());
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = store_fail(s, "store reply");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int tg_outbox_next(struct store *s, bool (*may_send)(int64_t chat_id, void *arg), void *arg,
+		   struct tg_outbox_row *row)
+{
+	sqlite3_stmt *st;
+	int rc = -ENOENT;
+
+	if (sqlite3_prepare_v2(store_db(s),
+			       "SELECT id, chat_id, text, html FROM tg_outbox ORDER BY id", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -EIO;
+	while (rc == -ENOENT && sqlite3_step(st) == SQLITE_ROW) {
+		if (!may_send(sqlite3_column_int64(st, 1), arg))
+			continue;
+		row->id = sqlite3_column_int64(st, 0);
+		row->chat_id = sqlite3_column_int64(st, 1);
+		row->text = column_copy(st, 2);
+		row->html = sqlite3_column_int(st, 3) != 0;
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void tg_outbox_row_finish(struct tg_outbox_row *row)
+{
+	free(row->text);
+	row->text = NULL;
+}
+
+int tg_outbox_mark_sending(struct store *s, int64_t id)
+{
+	return row_exec(s, "UPDATE tg_outbox SET sending = 1 WHERE id = ?", id);
+}
+
+int tg_outbox_unmark_sending(struct store *s, int64_t id)
+{
+	return row_write(s, "UPDATE tg_outbox SET sending = 0 WHERE id = ?", id,
+			 "update the outbox");
+}
+
+int tg_outbox_make_plain(struct store *s, int64_t id, const char *text)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(store_db(s),
+			       "UPDATE tg_outbox SET text = ?, html = 0, sending = 0 WHERE id = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int tg_outbox_delete(struct store *s, int64_t id)
+{
+	return row_write(s, "DELETE FROM tg_outbox WHERE id = ?", id, "update the outbox");
+}
+
+int tg_outbox_each_sending(struct store *s, void (*fn)(int64_t id, int64_t chat_id, void *arg),
+			   void *arg)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(store_db(s), "SELECT id, chat_id FROM tg_outbox WHERE sending = 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		fn(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), arg);
+	sqlite3_finalize(st);
+	return 0;
+}

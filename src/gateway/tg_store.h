@@ -1,0 +1,108 @@
+/* tg_store: the Telegram bot's tables in state.db, tg_inbox (updates to answer, one row per
+ * message, in update order per chat) and tg_outbox (reply parts to send, in id order).
+ *
+ * Every function runs its statements on the store's connection at once; none opens a
+ * transaction (callers that need one wrap the calls in store_begin/store_end, or in a
+ * store_write fn so a locked database delays the write instead of losing it). Functions
+ * documented "store_fail's code" record the SQLite error with store_fail() and return -EBUSY
+ * (locked) or -EIO, as a store_write fn must; the others return -EIO on any failure.
+ */
+#ifndef HERMETIC_TG_STORE_H
+#define HERMETIC_TG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct tg_part;
+
+#define TG_STORE_SCHEMA_SQL                                                                        \
+	"CREATE TABLE tg_inbox (update_id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL,"          \
+	" user_id INTEGER NOT NULL, text TEXT NOT NULL, kind TEXT NOT NULL,"                       \
+	" done INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL) STRICT;"                   \
+	"CREATE INDEX tg_inbox_queue ON tg_inbox (done, chat_id, update_id);"                      \
+	"CREATE TABLE tg_outbox (id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL,"                \
+	" text TEXT NOT NULL, html INTEGER NOT NULL, created_ms INTEGER NOT NULL) STRICT;"
+
+/* attempts: how many times the row was started (a start the process did not survive stays
+ * counted; a clean stop takes it back). sending: a sendMessage for the row was in flight,
+ * so Telegram may already show it. Strangers' refusals are no longer remembered in kv. */
+#define TG_STORE_ATTEMPTS_SQL                                                                      \
+	"ALTER TABLE tg_inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"                     \
+	"ALTER TABLE tg_outbox ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;"                     \
+	"DELETE FROM kv WHERE key LIKE 'telegram.refused.%';"
+
+/* ---- inbox ---- */
+
+/* A batch of updates to insert (one prepared statement, for the caller's transaction). */
+struct tg_inbox_insert;
+
+/* Prepares the batch. Returns 0, or store_fail's code (nothing to finish then). */
+int tg_inbox_insert_start(struct store *s, struct tg_inbox_insert **out);
+/* Inserts one message unless its update_id is already stored (INSERT OR IGNORE); text and
+ * kind are copied. A failed insert is not reported: the offset written in the same
+ * transaction decides what Telegram sends again. */
+void tg_inbox_insert(struct tg_inbox_insert *ins, int64_t update_id, int64_t chat_id,
+		     int64_t user_id, const char *text, const char *kind);
+/* Frees the batch. Accepts NULL. */
+void tg_inbox_insert_finish(struct tg_inbox_insert *ins);
+
+/* An inbox row; text and kind are malloc'd copies, freed by tg_inbox_row_finish. */
+struct tg_inbox_row {
+	int64_t update_id;
+	char *text;
+	char *kind; /* "text", "voice", ... */
+	int64_t attempts;
+};
+
+/* The chat's oldest row not done into *row. Returns 0, -ENOENT when there is none, or -EIO
+ * (*row untouched on error). */
+int tg_inbox_next(struct store *s, int64_t chat_id, struct tg_inbox_row *row);
+/* Frees the copies of a row filled by tg_inbox_next. Accepts a zeroed row. */
+void tg_inbox_row_finish(struct tg_inbox_row *row);
+/* attempts + 1: counted before the row runs. 0 or -EIO. */
+int tg_inbox_count_attempt(struct store *s, int64_t update_id);
+/* attempts - 1 (not below 0): a clean stop is no failed attempt. 0 or -EIO. */
+int tg_inbox_uncount_attempt(struct store *s, int64_t update_id);
+/* Marks the row answered. 0 or store_fail's code. */
+int tg_inbox_mark_done(struct store *s, int64_t update_id);
+/* Calls fn once for each chat with rows not done. 0 once the query ran (a failing step ends
+ * the walk early), -EIO when it could not start (fn never called). */
+int tg_inbox_each_pending_chat(struct store *s, void (*fn)(int64_t chat_id, void *arg), void *arg);
+
+/* ---- outbox ---- */
+
+/* Appends n parts for chat_id (text copied, html: parse_mode HTML). 0 or store_fail's code
+ * (parts before the failure are inserted: callers roll the transaction back). */
+int tg_outbox_add(struct store *s, int64_t chat_id, const struct tg_part *parts, size_t n,
+		  bool html);
+
+/* An outbox row; text is a malloc'd copy, freed by tg_outbox_row_finish. */
+struct tg_outbox_row {
+	int64_t id, chat_id;
+	char *text;
+	bool html;
+};
+
+/* The first row in id order whose chat may_send says yes to (may_send is asked about each
+ * row before it, in order, and may note when those chats may send). Returns 0 with *row
+ * filled, -ENOENT when may_send said no to every row (or there is none), or -EIO. */
+int tg_outbox_next(struct store *s, bool (*may_send)(int64_t chat_id, void *arg), void *arg,
+		   struct tg_outbox_row *row);
+/* Frees the copy of a row filled by tg_outbox_next. Accepts a zeroed row. */
+void tg_outbox_row_finish(struct tg_outbox_row *row);
+/* sending = 1, before its sendMessage: after a crash only such rows may show twice. 0 or -EIO. */
+int tg_outbox_mark_sending(struct store *s, int64_t id);
+/* sending = 0: the row is sent again later. 0 or store_fail's code. */
+int tg_outbox_unmark_sending(struct store *s, int64_t id);
+/* Replaces the row's text by plain text (copied), html = 0, sending = 0. 0 or -EIO. */
+int tg_outbox_make_plain(struct store *s, int64_t id, const char *text);
+/* Deletes the row (sent, or refused for good). 0 or store_fail's code. */
+int tg_outbox_delete(struct store *s, int64_t id);
+/* Calls fn for each row marked sending (in flight when the process stopped). 0 once the
+ * query ran (a failing step ends the walk early), -EIO when it could not start. */
+int tg_outbox_each_sending(struct store *s, void (*fn)(int64_t id, int64_t chat_id, void *arg),
+			   void *arg);
+
+#endif
