@@ -1,6 +1,7 @@
 /* main: command line -> config -> the module that runs the command. Nothing else lives here. */
 #include "cli/cli_chat.h"
 #include "cli/cli_config.h"
+#include "cli/cli_doctor.h"
 #include "cli/cli_mcp.h"
 #include "cli/cli_proposals.h"
 #include "cli/cli_sessions.h"
