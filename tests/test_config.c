@@ -943,18 +943,69 @@ static void test_provider_prefixes(void **state)
 {
 	(void)state;
 	expect_error("model_list:\n  - model_name: c\n    litellm_params: {model: "
-		     "anthropic/claude-3}\n",
-		     "t.yaml:3:29: error: model_list[0].litellm_params.model: provider 'anthropic' "
-		     "is not supported; use openrouter/... or openai/... with api_base");
+		     "vertex_ai/gemini-pro}\n",
+		     "t.yaml:3:29: error: model_list[0].litellm_params.model: provider 'vertex_ai' "
+		     "is not supported: use gemini/<model> with a Google AI Studio key "
+		     "(GEMINI_API_KEY)");
+	expect_error("model_list:\n  - model_name: c\n    litellm_params: {model: "
+		     "nosuch/m}\n",
+		     "t.yaml:3:29: error: model_list[0].litellm_params.model: provider 'nosuch' is "
+		     "not one hermetic knows (docs/router.md lists them); give api_base to call it "
+		     "as an OpenAI-compatible server");
 	expect_warning("model_list:\n  - model_name: c\n    litellm_params: {model: "
-		       "hosted_vllm/llama3, api_base: \"http://vllm:8000/v1\"}\n",
+		       "nosuch/llama3, api_base: \"http://vllm:8000/v1\"}\n",
 		       "t.yaml:3:29: warning: model_list[0].litellm_params.model: provider "
-		       "'hosted_vllm' is not one hermetic knows: api_base is treated as an "
+		       "'nosuch' is not one hermetic knows: api_base is treated as an "
 		       "OpenAI-compatible API and gets model 'llama3' (write openai/... to silence "
 		       "this)");
+	expect_error("model_list:\n  - model_name: c\n    litellm_params: {model: "
+		     "hosted_vllm/llama3}\n",
+		     "t.yaml:3:29: error: model_list[0].litellm_params.model: provider "
+		     "'hosted_vllm' needs api_base (the server's URL) or HOSTED_VLLM_API_BASE");
 	expect_error("model_list:\n  - model_name: c\n    litellm_params: {model: openrouter/}\n",
 		     "t.yaml:3:29: error: model_list[0].litellm_params.model: no model id after "
 		     "'openrouter/'");
+}
+
+/* Every catalogue provider loads with its default base and its dialect; ollama gets the /v1
+ * of its OpenAI-compatible API; azure gets the default api-version; custom_llm_provider names
+ * the provider of an id without a prefix. */
+static void test_provider_defaults(void **state)
+{
+	struct result r;
+	struct config *cfg;
+
+	(void)state;
+	setenv("GROQ_API_KEY", "gsk-from-env-1234", 1);
+	r = parse("model_list:\n"
+		  "  - {model_name: g, litellm_params: {model: groq/llama-3.3-70b}}\n"
+		  "  - {model_name: o, litellm_params: {model: ollama_chat/qwen3, api_base: "
+		  "\"http://ollama:11434\"}}\n"
+		  "  - {model_name: a, litellm_params: {model: azure/gpt4o-dep, api_base: "
+		  "\"https://x.openai.azure.com\", api_key: k123}}\n"
+		  "  - {model_name: c, litellm_params: {model: claude-x, custom_llm_provider: "
+		  "anthropic, api_key: k123}}\n"
+		  "  - {model_name: m, litellm_params: {model: gemini/gemini-2.0-flash, "
+		  "api_key: k123}}\n");
+	unsetenv("GROQ_API_KEY");
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	cfg = r.cfg;
+	assert_string_equal(cfg->models[0].litellm_params.api_base,
+			    "https://api.groq.com/openai/v1");
+	assert_string_equal(cfg->models[0].litellm_params.api_key, "gsk-from-env-1234");
+	assert_int_equal(cfg->models[0].dialect, DIALECT_OPENAI);
+	assert_string_equal(cfg->models[1].litellm_params.api_base, "http://ollama:11434/v1");
+	assert_string_equal(cfg->models[1].upstream_model, "qwen3");
+	assert_int_equal(cfg->models[2].dialect, DIALECT_AZURE);
+	assert_string_equal(cfg->models[2].litellm_params.api_version, "2024-10-21");
+	assert_int_equal(cfg->models[3].dialect, DIALECT_ANTHROPIC);
+	assert_string_equal(cfg->models[3].upstream_model, "claude-x");
+	assert_string_equal(cfg->models[3].litellm_params.api_base, "https://api.anthropic.com");
+	assert_int_equal(cfg->models[4].dialect, DIALECT_GEMINI);
+	assert_string_equal(cfg->models[4].upstream_model, "gemini-2.0-flash");
+	result_finish(&r);
 }
 
 static void test_mcp_server_needs_exactly_one_of_url_and_command(void **state)
@@ -1623,6 +1674,7 @@ int main(void)
 		cmocka_unit_test(test_paths_must_be_absolute),
 		cmocka_unit_test(test_deliver_target_must_be_telegram_chat),
 		cmocka_unit_test(test_provider_prefixes),
+		cmocka_unit_test(test_provider_defaults),
 		cmocka_unit_test(test_mcp_server_needs_exactly_one_of_url_and_command),
 		cmocka_unit_test(test_mcp_tool_prefix_collision_is_an_error),
 		cmocka_unit_test(test_hermes_mcp_keys_load_with_warnings),

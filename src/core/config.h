@@ -10,6 +10,8 @@
 #ifndef HERMETIC_CONFIG_H
 #define HERMETIC_CONFIG_H
 
+#include "core/providers.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +65,15 @@ struct config_litellm_params {
 	double output_cost_per_token;	   /* < 0 = not given here (see model_info) */
 	struct config_pair *extra_headers; /* values are secrets */
 	size_t n_extra_headers;
+	char *api_version;	   /* azure: the api-version query; default AZURE_API_VERSION or
+				    * 2024-10-21 */
+	char *custom_llm_provider; /* overrides the model's prefix (then model is the id) */
+	/* bedrock: region and credentials; unset = AWS_REGION / AWS_DEFAULT_REGION,
+	 * AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN */
+	char *aws_region_name;
+	char *aws_access_key_id;     /* secret */
+	char *aws_secret_access_key; /* secret */
+	char *aws_session_token;     /* secret; NULL = none */
 };
 
 /* model_info of a model_list entry (costs resolved: model_info, else litellm_params, else 0). */
@@ -79,8 +90,9 @@ struct config_model {
 	char *model_name;
 	struct config_litellm_params litellm_params;
 	struct config_model_info model_info;
-	char *provider; /* derived: "openrouter", "openai", or an unknown prefix used with api_base
-			 */
+	char *provider; /* derived: the catalogue name ("openrouter", "anthropic", ...; see
+			 * core/providers.h), or an unknown prefix used with api_base */
+	enum provider_dialect dialect; /* derived: how the provider is spoken to */
 	char *upstream_model; /* derived: the id sent upstream, e.g. "qwen/qwen3-coder:free" */
 };
 

@@ -194,51 +194,175 @@ int cfg_check_timezone(struct ctx *c, const struct node *n, const char *v)
  * Checks across the keys of one mapping or one list
  */
 
-static const struct provider {
-	const char *name;
-	const char *api_base;
-} providers[] = {
-	{"openai", "https://api.openai.com/v1"}, /* first: bare ids are OpenAI's */
-	{"openrouter", "https://openrouter.ai/api/v1"},
+/* LiteLLM prefixes that need a flow hermetic does not implement, with what to use instead. */
+static const char *const unsupported[][2] = {
+	{"vertex_ai", "use gemini/<model> with a Google AI Studio key (GEMINI_API_KEY)"},
+	{"vertex_ai_beta", "use gemini/<model> with a Google AI Studio key (GEMINI_API_KEY)"},
+	{"sagemaker", "serve the model behind an OpenAI-compatible api_base (openai/<id>)"},
+	{"watsonx", "serve the model behind an OpenAI-compatible api_base (openai/<id>)"},
 };
 
-static const struct provider *find_provider(const char *name, size_t len)
+/* The environment's value of name (NULL or "" = unset), registered as a secret if asked. */
+static const char *env_default(struct ctx *c, const struct node *at, const char *name, bool secret)
 {
-	size_t i;
+	const char *v = name ? getenv(name) : NULL;
 
-	for (i = 0; i < ARRAY_LEN(providers); i++)
-		if (strlen(providers[i].name) == len && strncmp(providers[i].name, name, len) == 0)
-			return &providers[i];
-	return NULL;
+	if (!v || !*v)
+		return NULL;
+	if (secret)
+		cfg_note_secret(c, at, v);
+	return v;
 }
 
-/* "openrouter/qwen/qwen3-coder:free" -> provider openrouter, upstream qwen/qwen3-coder:free. */
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	while (n && s[n - 1] == '/')
+		n--;
+	return n >= k && strncmp(s + n - k, suffix, k) == 0;
+}
+
+/* Bedrock: region from the entry or AWS's variables, static credentials likewise; the
+ * endpoint is the region's bedrock-runtime host unless api_base says otherwise. */
+static void bedrock_defaults(struct ctx *c, const struct node *at, struct config_model *m)
+{
+	struct config_litellm_params *p = &m->litellm_params;
+	const char *v;
+
+	if (!p->aws_region_name) {
+		v = env_default(c, at, "AWS_REGION", false);
+		v = v ? v : env_default(c, at, "AWS_DEFAULT_REGION", false);
+		if (!v) {
+			cfg_err(c, at,
+				"bedrock needs a region: set aws_region_name in litellm_params or "
+				"AWS_REGION in the environment");
+			return;
+		}
+		p->aws_region_name = xstrdup(v);
+	}
+	if (!p->aws_access_key_id && (v = env_default(c, at, "AWS_ACCESS_KEY_ID", true)))
+		p->aws_access_key_id = xstrdup(v);
+	if (!p->aws_secret_access_key && (v = env_default(c, at, "AWS_SECRET_ACCESS_KEY", true)))
+		p->aws_secret_access_key = xstrdup(v);
+	if (!p->aws_session_token && (v = env_default(c, at, "AWS_SESSION_TOKEN", true)))
+		p->aws_session_token = xstrdup(v);
+	if (!p->aws_access_key_id || !p->aws_secret_access_key)
+		cfg_err(c, at,
+			"bedrock needs AWS credentials: set AWS_ACCESS_KEY_ID and "
+			"AWS_SECRET_ACCESS_KEY in the environment (or aws_access_key_id and "
+			"aws_secret_access_key here); profiles and assumed roles are not read");
+	if (!p->api_base && p->aws_region_name)
+		p->api_base =
+			xasprintf("https://bedrock-runtime.%s.amazonaws.com", p->aws_region_name);
+	/* LiteLLM's route markers: hermetic always speaks Converse. */
+	if (strncmp(m->upstream_model, "converse/", 9) == 0)
+		memmove(m->upstream_model, m->upstream_model + 9,
+			strlen(m->upstream_model + 9) + 1);
+}
+
+/* Fills api_base, api_key and the dialect's own defaults from the catalogue entry. */
+static void provider_defaults(struct ctx *c, const struct node *at, struct config_model *m,
+			      const struct provider_info *pv)
+{
+	struct config_litellm_params *p = &m->litellm_params;
+	const char *v;
+	char tmp[SHOW_LEN];
+	bool own_base = p->api_base != NULL;
+
+	m->dialect = pv->dialect;
+	if (!p->api_key && (v = env_default(c, at, pv->key_env, true)))
+		p->api_key = xstrdup(v);
+	if (pv->dialect == DIALECT_BEDROCK) {
+		bedrock_defaults(c, at, m);
+		return;
+	}
+	if (!p->api_base && (v = env_default(c, at, pv->base_env, false)))
+		p->api_base = xstrdup(v);
+	if (!p->api_base && pv->api_base)
+		p->api_base = xstrdup(pv->api_base);
+	if (!p->api_base) {
+		cfg_err(c, at, "provider '%s' needs api_base (the server's URL)%s%s",
+			cfg_show(pv->name, tmp), pv->base_env ? " or " : "",
+			pv->base_env ? pv->base_env : "");
+		return;
+	}
+	if (pv->path_prefix && !ends_with(p->api_base, pv->path_prefix)) {
+		char *b = p->api_base;
+		size_t n = strlen(b);
+
+		while (n && b[n - 1] == '/')
+			n--;
+		p->api_base = xasprintf("%.*s%s", (int)n, b, pv->path_prefix);
+		free(b);
+	}
+	if (pv->dialect == DIALECT_AZURE && !p->api_version) {
+		v = env_default(c, at, "AZURE_API_VERSION", false);
+		p->api_version = xstrdup(v ? v : "2024-10-21");
+	}
+	if (!p->api_key && !pv->key_optional && !own_base)
+		cfg_warn(c, at,
+			 "no api_key for provider '%s' and %s is not set: requests go without a "
+			 "key",
+			 cfg_show(pv->name, tmp), pv->key_env ? pv->key_env : "no variable");
+}
+
+/* "openrouter/qwen/qwen3-coder:free" -> provider openrouter, upstream qwen/qwen3-coder:free;
+ * custom_llm_provider names the provider of a model id written without a prefix. */
 static void model_provider(struct ctx *c, const struct node *at, struct config_model *m)
 {
 	struct config_litellm_params *p = &m->litellm_params;
-	const char *slash = strchr(p->model, '/');
-	size_t len = slash ? (size_t)(slash - p->model) : 0;
-	const struct provider *pv = slash ? find_provider(p->model, len) : &providers[0];
-	char *prefix = xstrndup(p->model, len), tmp[SHOW_LEN], tmp2[SHOW_LEN];
+	const char *slash = strchr(p->model, '/'), *id;
+	const struct provider_info *pv;
+	char *prefix, tmp[SHOW_LEN], tmp2[SHOW_LEN];
+	size_t i, len;
 
-	if (slash && !slash[1]) {
-		cfg_err(c, at, "no model id after '%s/'", cfg_show(prefix, tmp));
-	} else if (!pv && !p->api_base) {
-		cfg_err(c, at,
-			"provider '%s' is not supported; use openrouter/... or openai/... with "
-			"api_base",
-			cfg_show(prefix, tmp));
+	if (p->custom_llm_provider) {
+		pv = providers_find(p->custom_llm_provider, strlen(p->custom_llm_provider));
+		len = strlen(p->custom_llm_provider);
+		prefix = xstrdup(p->custom_llm_provider);
+		id = slash && strncmp(p->model, prefix, (size_t)(slash - p->model)) == 0 &&
+				     (size_t)(slash - p->model) == len
+			     ? slash + 1
+			     : p->model;
 	} else {
-		if (!pv)
-			cfg_warn(c, at,
-				 "provider '%s' is not one hermetic knows: api_base is treated as "
-				 "an OpenAI-compatible API and gets model '%s' (write openai/... "
-				 "to silence this)",
-				 cfg_show(prefix, tmp), cfg_show(slash + 1, tmp2));
-		m->provider = pv ? xstrdup(pv->name) : xstrdup(prefix);
-		m->upstream_model = xstrdup(slash ? slash + 1 : p->model);
-		if (!p->api_base)
-			p->api_base = xstrdup(pv->api_base);
+		len = slash ? (size_t)(slash - p->model) : 0;
+		pv = slash ? providers_find(p->model, len) : providers_at(0);
+		prefix = xstrndup(p->model, len);
+		id = slash ? slash + 1 : p->model;
+	}
+	if (!*id) {
+		cfg_err(c, at, "no model id after '%s/'", cfg_show(prefix, tmp));
+		free(prefix);
+		return;
+	}
+	for (i = 0; !pv && i < ARRAY_LEN(unsupported); i++)
+		if (strcmp(prefix, unsupported[i][0]) == 0 && !p->api_base) {
+			cfg_err(c, at, "provider '%s' is not supported: %s", unsupported[i][0],
+				unsupported[i][1]);
+			free(prefix);
+			return;
+		}
+	if (!pv && !p->api_base) {
+		cfg_err(c, at,
+			"provider '%s' is not one hermetic knows (docs/router.md lists them); give "
+			"api_base to call it as an OpenAI-compatible server",
+			cfg_show(prefix, tmp));
+		free(prefix);
+		return;
+	}
+	m->upstream_model = xstrdup(id);
+	if (pv) {
+		m->provider = xstrdup(pv->name);
+		provider_defaults(c, at, m, pv);
+	} else {
+		cfg_warn(c, at,
+			 "provider '%s' is not one hermetic knows: api_base is treated as an "
+			 "OpenAI-compatible API and gets model '%s' (write openai/... to silence "
+			 "this)",
+			 cfg_show(prefix, tmp), cfg_show(id, tmp2));
+		m->provider = xstrdup(prefix);
+		m->dialect = DIALECT_OPENAI;
 	}
 	free(prefix);
 }

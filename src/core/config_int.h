@@ -225,6 +225,8 @@ void cfg_key_err(struct ctx *c, const struct node *map, const char *key, bool er
 		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* An environment variable name: [A-Za-z_][A-Za-z0-9_]*, shorter than ENV_NAME_LEN. */
 bool cfg_env_name_ok(const char *s, size_t len);
+/* Registers s as a secret value (log redaction), e.g. a key taken from the environment. */
+void cfg_note_secret(struct ctx *c, const struct node *at, const char *s);
 /* Counts cost against MAX_WALK; true (after reporting once) when the walk must stop. */
 bool cfg_over_budget(struct ctx *c, const struct node *at, size_t cost);
 /* One handler per enum otype: parse and check a value into its field, free the field. */

@@ -171,12 +171,13 @@ static const struct table prometheus_table = {"prometheus", "prometheus", OPTS(p
 
 static const struct opt litellm_params_opts[] = {
 	{"model", T_STR, FLD(config_litellm_params, model), .flags = F_REQUIRED,
-	 .text = "`openrouter/<id>`, `openai/<id>` or a bare OpenAI id; another `x/<id>` needs "
-		 "api_base"},
+	 .text = "`<provider>/<id>` (docs/router.md lists the providers) or a bare OpenAI id"},
 	{"api_base", T_STR, FLD(config_litellm_params, api_base), .check = cfg_check_url,
-	 .text = "OpenAI-compatible base URL; default: the provider's"},
+	 .text = "the provider's base URL; default: the provider's variable (GROQ_API_BASE...), "
+		 "else its public URL"},
 	{"api_key", T_STR, FLD(config_litellm_params, api_key), .flags = F_SECRET,
-	 .text = "bearer key, normally `os.environ/NAME`"},
+	 .text = "the provider's key, normally `os.environ/NAME`; default: the provider's "
+		 "variable (GROQ_API_KEY...)"},
 	{"rpm", T_INT, FLD(config_litellm_params, rpm), .def = "0", .min = 0, .max = 1000000000,
 	 .text = "requests per minute this deployment takes; 0 = no limit"},
 	{"tpm", T_INT, FLD(config_litellm_params, tpm), .def = "0", .min = 0, .max = MAX_I64,
@@ -198,6 +199,19 @@ static const struct opt litellm_params_opts[] = {
 	{"extra_headers", T_PAIRS, FLD(config_litellm_params, extra_headers),
 	 CNT(config_litellm_params, n_extra_headers), .cap = 32, .check = cfg_check_header_name,
 	 .flags = F_SECRET | F_ONELINE, .text = "headers added to every upstream request (secret)"},
+	{"api_version", T_STR, FLD(config_litellm_params, api_version), .flags = F_ONELINE,
+	 .text = "azure: the api-version query; default AZURE_API_VERSION, else 2024-10-21"},
+	{"custom_llm_provider", T_STR, FLD(config_litellm_params, custom_llm_provider),
+	 .flags = F_ONELINE,
+	 .text = "the provider when model has no prefix (then model is sent as written)"},
+	{"aws_region_name", T_STR, FLD(config_litellm_params, aws_region_name), .flags = F_ONELINE,
+	 .text = "bedrock: the region; default AWS_REGION, else AWS_DEFAULT_REGION"},
+	{"aws_access_key_id", T_STR, FLD(config_litellm_params, aws_access_key_id),
+	 .flags = F_SECRET, .text = "bedrock: default AWS_ACCESS_KEY_ID"},
+	{"aws_secret_access_key", T_STR, FLD(config_litellm_params, aws_secret_access_key),
+	 .flags = F_SECRET, .text = "bedrock: default AWS_SECRET_ACCESS_KEY"},
+	{"aws_session_token", T_STR, FLD(config_litellm_params, aws_session_token),
+	 .flags = F_SECRET, .text = "bedrock: default AWS_SESSION_TOKEN (temporary credentials)"},
 };
 
 static const struct table litellm_params_table = {"litellm_params", "model_list[].litellm_params",
@@ -748,12 +762,11 @@ const struct ignored cfg_ignored[] = {
 	{"general_settings", "allowed_routes", WHY_ROUTER},
 	{"general_settings", "pass_through_endpoints", WHY_ROUTER},
 	{"general_settings", "forward_client_headers_to_llm_api", WHY_ROUTER},
-	{"litellm_params", "api_version", WHY_PROVIDER},
 	{"litellm_params", "organization", WHY_PROVIDER},
-	{"litellm_params", "custom_llm_provider", WHY_PROVIDER},
 	{"litellm_params", "litellm_credential_name", "put api_key here instead"},
 	{"litellm_params", "region_name", WHY_PROVIDER},
-	{"litellm_params", "aws_*", WHY_PROVIDER},
+	{"litellm_params", "aws_*",
+	 "hermetic signs with the region and static keys only (no profiles or assumed roles)"},
 	{"litellm_params", "vertex_*", WHY_PROVIDER},
 	{"litellm_params", "max_retries", "use num_retries"},
 	{"litellm_params", "tags", WHY_ROUTER},

@@ -106,6 +106,11 @@ static void note_secret(struct ctx *c, const struct node *at, const char *s)
 	}
 }
 
+void cfg_note_secret(struct ctx *c, const struct node *at, const char *s)
+{
+	note_secret(c, at, s);
+}
+
 /* ------------------------------------------------------------------------------------------
  * Environment references: `os.environ/NAME` (a whole scalar) and `${NAME}` (anywhere;
  * `$${` is a literal `${`).

@@ -213,27 +213,9 @@ static void collect(struct metrics *m, void *arg)
 
 static void setup_deployment(struct router *r, struct deployment *d, const struct config_model *m)
 {
-	const struct config_litellm_params *p = &m->litellm_params;
-	size_t n = 0, i, base_len = strlen(p->api_base);
-
 	d->m = m;
-	while (base_len && p->api_base[base_len - 1] == '/')
-		base_len--;
-	d->url = xasprintf("%.*s/chat/completions", (int)base_len, p->api_base);
-	d->headers = xcalloc(p->n_extra_headers + 6, sizeof(char *));
-	d->headers[n++] = xstrdup("Content-Type: application/json");
-	if (p->api_key)
-		d->headers[n++] = xasprintf("Authorization: Bearer %s", p->api_key);
-	if (strcmp(m->provider, "openrouter") == 0) {
-		if (r->cfg->router.openrouter_referer && *r->cfg->router.openrouter_referer)
-			d->headers[n++] =
-				xasprintf("HTTP-Referer: %s", r->cfg->router.openrouter_referer);
-		if (r->cfg->router.openrouter_title && *r->cfg->router.openrouter_title)
-			d->headers[n++] = xasprintf("X-Title: %s", r->cfg->router.openrouter_title);
-	}
-	for (i = 0; i < p->n_extra_headers; i++)
-		d->headers[n++] =
-			xasprintf("%s: %s", p->extra_headers[i].name, p->extra_headers[i].value);
+	d->ops = provider_ops_of(m->dialect);
+	d->headers = provider_headers(m, &r->cfg->router);
 	d->n_fail_slots = (size_t)r->cfg->router_settings.allowed_fails + 1;
 	d->fail_ms = xcalloc(d->n_fail_slots, sizeof(*d->fail_ms));
 }
@@ -408,33 +390,20 @@ static bool refuse_max_tokens(struct router_call *c)
 	return true;
 }
 
-static void set_field(cJSON *obj, const char *name, cJSON *value)
+/* The attempt as the deployment's dialect frames it (router/providers/): URL, body, and
+ * headers when they are per attempt (signed). Returns 0, or < 0 after arranging a 400. */
+static int upstream_request(struct router_call *c, struct provider_request *out)
 {
-	if (cJSON_GetObjectItemCaseSensitive(obj, name))
-		cJSON_ReplaceItemInObjectCaseSensitive(obj, name, value);
-	else
-		cJSON_AddItemToObject(obj, name, value);
-}
+	char err[256] = "";
 
-static char *upstream_body(struct router_call *c)
-{
-	const struct config_model *m = c->dep->m;
-
-	set_field(c->req, "model", cJSON_CreateString(m->upstream_model));
-	if (c->client_stream) {
-		cJSON *so = cJSON_CreateObject();
-
-		cJSON_AddBoolToObject(so, "include_usage", 1);
-		set_field(c->req, "stream_options", so);
-	}
-	if (strcmp(m->provider, "openrouter") == 0) {
-		cJSON *u = cJSON_CreateObject();
-
-		cJSON_AddBoolToObject(u, "include", 1);
-		set_field(c->req, "usage", u);
-	}
 	clamp_max_tokens(c);
-	return json_exact_print(c->req);
+	if (c->dep->ops->build(c->dep->m, PROVIDER_CHAT, c->req, c->client_stream, out, err,
+			       sizeof(err)) == 0)
+		return 0;
+	provider_request_finish(out);
+	c->dep = NULL;
+	fail_call(c, E_BAD_REQUEST, 400, *err ? err : "the provider cannot take this request");
+	return -1;
 }
 
 static void on_http_done(struct httpc_req *req, void *arg);
@@ -546,8 +515,9 @@ static void attempt(struct router_call *c)
 {
 	struct router *r = c->r;
 	struct httpc_opts o = {0};
+	struct provider_request preq = {0};
 	const struct config_litellm_params *p;
-	char msg[512], *body;
+	char msg[512];
 	long wait_s = 1;
 	bool all_cooling;
 	int64_t timeout_s;
@@ -589,10 +559,11 @@ static void attempt(struct router_call *c)
 		fail_call(c, E_BAD_REQUEST, 400, "request body is not a JSON object");
 		return;
 	}
-	body = upstream_body(c);
-	o.body_len = strlen(body);
+	if (upstream_request(c, &preq) < 0)
+		return;
+	o.body_len = preq.body_len;
 	if (reserve(c, o.body_len) < 0) {
-		free(body);
+		provider_request_finish(&preq);
 		return;
 	}
 	/* An open stream should not hold the parsed request (about 1 KiB for a short one): a
@@ -603,7 +574,7 @@ static void attempt(struct router_call *c)
 		struct breaker_state bs;
 
 		release(c);
-		free(body);
+		provider_request_finish(&preq);
 		breaker_state(r->breaker, now_mono_ms(), &bs);
 		c->dep = NULL;
 		fail_call(c, E_BREAKER, 429, msg);
@@ -612,9 +583,9 @@ static void attempt(struct router_call *c)
 	}
 	c->err = E_NONE;
 	c->retry_after_s = 0;
-	o.url = c->dep->url;
-	o.headers = (const char *const *)c->dep->headers;
-	o.body = body;
+	o.url = preq.url;
+	o.headers = (const char *const *)(preq.headers ? preq.headers : c->dep->headers);
+	o.body = preq.body;
 	o.timeout_ms = timeout_s * 1000;
 	o.connect_timeout_ms = timeout_s < 10 ? timeout_s * 1000 : 10000;
 	o.max_response_bytes = (size_t)r->cfg->router.max_response_bytes;
@@ -627,15 +598,22 @@ static void attempt(struct router_call *c)
 			sse_finish(&c->sse);
 		sse_init(&c->sse, SSE_EVENT_CAP, router_stream_on_event, c);
 		c->sse_active = true;
+		if (c->pstream)
+			c->pstream_ops->stream_destroy(c->pstream);
+		c->pstream_ops = c->dep->ops;
+		c->pstream = c->dep->ops->stream_create
+				     ? c->dep->ops->stream_create(c->dep->m, SSE_EVENT_CAP,
+								  router_stream_on_chunk, c)
+				     : NULL;
 	}
 	c->t_attempt = now_mono_us();
 	if (httpc_start(r->loop, &o, on_http_done, c, &c->http) < 0) {
 		release(c);
-		free(body);
+		provider_request_finish(&preq);
 		fail_call(c, E_TRANSPORT, 502, "cannot start the upstream request (bad api_base?)");
 		return;
 	}
-	free(body);
+	provider_request_finish(&preq);
 	/* The usage and cost read from here on are this attempt's. */
 	c->attempt_open = true;
 	c->sent_bytes = o.body_len;
@@ -919,11 +897,36 @@ static void on_stream_done(struct router_call *c, enum httpc_result res)
 	attempt_failed(c);
 }
 
+static void malformed(struct router_call *c, const char *msg)
+{
+	c->err = E_MALFORMED;
+	c->err_status = 502;
+	free(c->err_msg);
+	c->err_msg = xstrdup(msg);
+	attempt_failed(c);
+}
+
+/* An error object in a 200 answer, in the dialect's shape or OpenAI's. */
+static void error_in_answer(struct router_call *c, const char *body, size_t len)
+{
+	char *norm = c->dep->ops->error ? c->dep->ops->error(200, body, len) : NULL, *msg = NULL;
+
+	c->err = policy_classify(200, norm ? norm : body, &msg);
+	c->err_status = policy_client_status(c->err, 502);
+	free(c->err_msg);
+	c->err_msg = msg;
+	free(norm);
+	attempt_failed(c);
+}
+
 static void on_non_stream_ok(struct router_call *c, const char *body, size_t len)
 {
-	cJSON *root = router_parse_scratch(body, len), *usage;
+	/* Another dialect's answer becomes OpenAI's first (router/providers/). */
+	char *translated = c->dep->ops->answer ? c->dep->ops->answer(c->dep->m, body, len) : NULL;
+	const char *text = translated ? translated : body;
+	size_t text_len = translated ? strlen(translated) : len;
+	cJSON *root = router_parse_scratch(text, text_len), *usage;
 	bool is_object = cJSON_IsObject(root), is_error = false;
-	char *msg = NULL;
 
 	if (is_object) {
 		is_error = cJSON_GetObjectItemCaseSensitive(root, "error") &&
@@ -937,26 +940,20 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 	}
 	router_drop_scratch(root);
 	if (!is_object) {
-		c->err = E_MALFORMED;
-		c->err_status = 502;
-		free(c->err_msg);
-		c->err_msg = xstrdup("upstream answered 200 with a body that is not JSON");
-		attempt_failed(c);
-		return;
+		malformed(c, "upstream answered 200 with a body that is not JSON");
+	} else if (is_error) {
+		error_in_answer(c, text, text_len);
+	} else if (c->dep->ops->answer && !translated) {
+		malformed(c, "upstream answered 200 with a body that is not an answer of its API");
+	} else {
+		free(c->final_body);
+		c->final_body = translated ? translated : xstrndup(body, len);
+		translated = NULL;
+		c->final_status = 200;
+		count_success(c);
+		arm(c, T_FINISH, 0);
 	}
-	if (is_error) {
-		c->err = policy_classify(200, body, &msg);
-		c->err_status = policy_client_status(c->err, 502);
-		free(c->err_msg);
-		c->err_msg = msg;
-		attempt_failed(c);
-		return;
-	}
-	free(c->final_body);
-	c->final_body = xstrndup(body, len);
-	c->final_status = 200;
-	count_success(c);
-	arm(c, T_FINISH, 0);
+	free(translated);
 }
 
 static void answer(struct router_call *c, struct httpc_req *req)
@@ -1007,11 +1004,16 @@ static void answer(struct router_call *c, struct httpc_req *req)
 		return;
 	}
 	if (status != 200) {
-		char *msg = NULL;
+		char *msg = NULL, *norm = NULL;
 
-		if (c->client_stream)
+		if (c->client_stream) {
 			body = buf_str(&c->errbody);
-		c->err = policy_classify(status, body, &msg);
+			len = c->errbody.len;
+		}
+		if (c->dep->ops->error)
+			norm = c->dep->ops->error(status, body, len);
+		c->err = policy_classify(status, norm ? norm : body, &msg);
+		free(norm);
 		c->err_status = status;
 		free(c->err_msg);
 		c->err_msg = msg;
@@ -1092,6 +1094,8 @@ static void finish(struct router_call *c)
 		c->next->prev = c->prev;
 	if (c->sse_active)
 		sse_finish(&c->sse);
+	if (c->pstream)
+		c->pstream_ops->stream_destroy(c->pstream);
 	buf_finish(&c->errbody);
 	event_free(c->timer);
 	cJSON_Delete(c->req);
@@ -1255,12 +1259,7 @@ void router_destroy(struct router *r)
 	for (i = 0; r->calls && i < 1000; i++)
 		event_base_loop(loop_base(r->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	for (i = 0; i < r->n_deps; i++) {
-		char **h;
-
-		for (h = r->deps[i].headers; *h; h++)
-			free(*h);
-		free(r->deps[i].headers);
-		free(r->deps[i].url);
+		provider_headers_free(r->deps[i].headers);
 		free(r->deps[i].fail_ms);
 	}
 	for (i = 0; i < r->n_groups; i++)

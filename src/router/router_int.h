@@ -8,6 +8,7 @@
 #include "router/policy.h"
 #include "router/router_metrics.h"
 #include "router/spend.h"
+#include "router/providers/provider.h"
 #include "core/config.h"
 #include "core/util.h"
 #include "net/httpc.h"
@@ -24,9 +25,8 @@ struct event;
 
 struct deployment {
 	const struct config_model *m;
-	char *url;
-	char *auth_header;
-	char **headers; /* NULL-terminated, for httpc */
+	const struct provider_ops *ops; /* the provider's wire dialect */
+	char **headers;			/* NULL-terminated, for httpc */
 	int in_flight;
 	int64_t *fail_ms; /* ring of recent failure times, allowed_fails + 1 long */
 	size_t n_fail_slots, fail_pos;
@@ -85,8 +85,10 @@ struct router_call {
 	/* current attempt */
 	struct sse_parser sse;
 	bool sse_active;
-	bool stream_started; /* bytes reached the client */
-	bool upstream_done;  /* [DONE] seen */
+	struct provider_stream *pstream; /* a non-OpenAI dialect's stream decoder, else NULL */
+	const struct provider_ops *pstream_ops; /* the dialect that made it */
+	bool stream_started;			/* bytes reached the client */
+	bool upstream_done;			/* [DONE] seen */
 	bool got_event;
 	struct buf errbody;
 	size_t stream_bytes; /* upstream bytes of this attempt's stream, against the cap */
@@ -135,6 +137,9 @@ void router_stream_start(struct router_call *c);
 
 /* Sends SSE bytes to the client, collected while the router is inside sse_feed. */
 void router_stream_forward(struct router_call *c, const char *data, size_t len);
+
+/* One translated chunk of a non-OpenAI dialect's stream (the provider_emit_cb). */
+int router_stream_on_chunk(const char *data, size_t len, void *arg);
 
 /* One upstream SSE event of a streamed attempt (the sse_parser callback). */
 int router_stream_on_event(const struct sse_event *ev, void *arg);

@@ -7,6 +7,7 @@
 #include "router/router_int.h"
 #include "core/log.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +235,13 @@ int router_stream_on_event(const struct sse_event *ev, void *arg)
 	return rc;
 }
 
+int router_stream_on_chunk(const char *data, size_t len, void *arg)
+{
+	struct sse_event ev = {.event = "", .data = data, .data_len = len, .id = ""};
+
+	return router_stream_on_event(&ev, arg);
+}
+
 int router_on_http_data(struct httpc_req *req, const char *data, size_t len, void *arg)
 {
 	struct router_call *c = arg;
@@ -253,14 +261,18 @@ int router_on_http_data(struct httpc_req *req, const char *data, size_t len, voi
 		return -1;
 	}
 	c->r->feeding = true;
-	rc = sse_feed(&c->sse, data, len);
+	/* Another dialect's decoder emits OpenAI chunks into router_stream_on_chunk. */
+	rc = c->pstream ? c->pstream_ops->stream_feed(c->pstream, data, len)
+			: sse_feed(&c->sse, data, len);
 	c->r->feeding = false;
 	flush_stream(c);
-	if (rc == -E2BIG) {
+	if ((rc == -E2BIG || rc == -EPROTO) && !c->err) {
 		c->err = E_MALFORMED;
 		c->err_status = 502;
 		free(c->err_msg);
-		c->err_msg = xstrdup("upstream stream event over the size cap");
+		c->err_msg = xstrdup(
+			rc == -E2BIG ? "upstream stream event over the size cap"
+				     : "upstream stream is not framed as its API frames it");
 	}
 	return rc < 0 ? -1 : 0;
 }

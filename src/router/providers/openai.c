@@ -1,0 +1,85 @@
+/* openai: the OpenAI-compatible dialect (OpenAI, OpenRouter, Groq, Cerebras, DeepSeek,
+ * Mistral, Together, Fireworks, NVIDIA NIM, xAI, Perplexity, vLLM, Ollama, LM Studio...) and
+ * Azure OpenAI, which differs only in its URL and key header. The request goes out as the
+ * client wrote it (numbers as written, unknown fields kept) with the upstream model id; the
+ * answer, the stream and errors are OpenAI's already, so they pass through with no copy.
+ * Streams always ask for the usage chunk (stream_options.include_usage) so the ledger has
+ * real token counts; OpenRouter also gets usage.include for its cost. */
+#include "router/providers/provider.h"
+#include "core/json_exact.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const route_paths[] = {
+	[PROVIDER_CHAT] = "/chat/completions", [PROVIDER_COMPLETIONS] = "/completions",
+	[PROVIDER_EMBEDDINGS] = "/embeddings", [PROVIDER_TRANSCRIPTIONS] = "/audio/transcriptions",
+	[PROVIDER_SPEECH] = "/audio/speech",
+};
+
+static void set_field(cJSON *obj, const char *name, cJSON *value)
+{
+	if (cJSON_GetObjectItemCaseSensitive(obj, name))
+		cJSON_ReplaceItemInObjectCaseSensitive(obj, name, value);
+	else
+		cJSON_AddItemToObject(obj, name, value);
+}
+
+/* The body every OpenAI-compatible dialect sends: the client's request with the upstream id. */
+static void openai_body(const struct config_model *m, enum provider_route route, cJSON *req,
+			bool stream, struct provider_request *out)
+{
+	set_field(req, "model", cJSON_CreateString(m->upstream_model));
+	if (stream && (route == PROVIDER_CHAT || route == PROVIDER_COMPLETIONS)) {
+		cJSON *so = cJSON_CreateObject();
+
+		cJSON_AddBoolToObject(so, "include_usage", 1);
+		set_field(req, "stream_options", so);
+	}
+	if (strcmp(m->provider, "openrouter") == 0) {
+		cJSON *u = cJSON_CreateObject();
+
+		cJSON_AddBoolToObject(u, "include", 1);
+		set_field(req, "usage", u);
+	}
+	out->body = json_exact_print(req);
+	out->body_len = strlen(out->body);
+}
+
+static int openai_build(const struct config_model *m, enum provider_route route, cJSON *req,
+			bool stream, struct provider_request *out, char *err, size_t err_len)
+{
+	out->url = provider_join(m->litellm_params.api_base, route_paths[route]);
+	openai_body(m, route, req, stream, out);
+	return 0;
+}
+
+/* Azure: the deployment is in the URL with the api-version query, unless api_base is the
+ * v1 API (".../openai/v1"), which takes stock OpenAI requests. */
+static int azure_build(const struct config_model *m, enum provider_route route, cJSON *req,
+		       bool stream, struct provider_request *out, char *err, size_t err_len)
+{
+	const struct config_litellm_params *p = &m->litellm_params;
+	size_t n = strlen(p->api_base);
+	char *path;
+
+	while (n && p->api_base[n - 1] == '/')
+		n--;
+	if (n >= 10 && strncmp(p->api_base + n - 10, "/openai/v1", 10) == 0) {
+		out->url = provider_join(p->api_base, route_paths[route]);
+	} else {
+		path = xasprintf("/openai/deployments/%s%s?api-version=%s", m->upstream_model,
+				 route_paths[route],
+				 p->api_version ? p->api_version : "2024-10-21");
+		out->url = provider_join(p->api_base, path);
+		free(path);
+	}
+	openai_body(m, route, req, stream, out);
+	return 0;
+}
+
+const struct provider_ops provider_openai = {.name = "openai", .build = openai_build};
+const struct provider_ops provider_azure = {.name = "azure", .build = azure_build};

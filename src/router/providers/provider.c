@@ -1,0 +1,113 @@
+/* provider: the dialect table and what the dialects share (headers, URLs, OpenAI-shaped
+ * errors). See provider.h for the contract each dialect keeps. */
+#include "router/providers/provider.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const struct provider_ops *provider_ops_of(enum provider_dialect d)
+{
+	switch (d) {
+	case DIALECT_AZURE:
+		return &provider_azure;
+	case DIALECT_ANTHROPIC:
+		return &provider_anthropic;
+	case DIALECT_GEMINI:
+		return &provider_gemini;
+	case DIALECT_BEDROCK:
+		return &provider_bedrock;
+	case DIALECT_OPENAI:
+		break;
+	}
+	return &provider_openai;
+}
+
+void provider_request_finish(struct provider_request *r)
+{
+	if (!r)
+		return;
+	free(r->url);
+	free(r->body);
+	provider_headers_free(r->headers);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The key's header in each dialect; Bedrock signs every request instead (bedrock.c). */
+static char *auth_header(const struct config_model *m)
+{
+	const char *key = m->litellm_params.api_key;
+
+	if (!key)
+		return NULL;
+	switch (m->dialect) {
+	case DIALECT_AZURE:
+		return xasprintf("api-key: %s", key);
+	case DIALECT_ANTHROPIC:
+		return xasprintf("x-api-key: %s", key);
+	case DIALECT_GEMINI:
+		return xasprintf("x-goog-api-key: %s", key);
+	case DIALECT_BEDROCK:
+		return NULL;
+	case DIALECT_OPENAI:
+		break;
+	}
+	return xasprintf("Authorization: Bearer %s", key);
+}
+
+char **provider_headers(const struct config_model *m, const struct config_router *rc)
+{
+	const struct config_litellm_params *p = &m->litellm_params;
+	char **h = xcalloc(p->n_extra_headers + 8, sizeof(char *));
+	size_t n = 0, i;
+
+	h[n++] = xstrdup("Content-Type: application/json");
+	h[n] = auth_header(m);
+	n += h[n] != NULL;
+	if (m->dialect == DIALECT_ANTHROPIC)
+		h[n++] = xstrdup("anthropic-version: 2023-06-01");
+	if (strcmp(m->provider, "openrouter") == 0) {
+		if (rc->openrouter_referer && *rc->openrouter_referer)
+			h[n++] = xasprintf("HTTP-Referer: %s", rc->openrouter_referer);
+		if (rc->openrouter_title && *rc->openrouter_title)
+			h[n++] = xasprintf("X-Title: %s", rc->openrouter_title);
+	}
+	for (i = 0; i < p->n_extra_headers; i++)
+		h[n++] = xasprintf("%s: %s", p->extra_headers[i].name, p->extra_headers[i].value);
+	return h;
+}
+
+void provider_headers_free(char **h)
+{
+	char **p;
+
+	if (!h)
+		return;
+	for (p = h; *p; p++)
+		free(*p);
+	free(h);
+}
+
+char *provider_join(const char *api_base, const char *path)
+{
+	size_t n = strlen(api_base);
+
+	while (n && api_base[n - 1] == '/')
+		n--;
+	return xasprintf("%.*s%s", (int)n, api_base, path);
+}
+
+char *provider_openai_error(const char *message, const char *type, const char *code, long status)
+{
+	cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
+	char num[24], *s;
+
+	snprintf(num, sizeof(num), "%ld", status);
+	cJSON_AddStringToObject(e, "message", message ? message : "upstream error");
+	cJSON_AddStringToObject(e, "type", type ? type : "api_error");
+	cJSON_AddNullToObject(e, "param");
+	cJSON_AddStringToObject(e, "code", code ? code : num);
+	s = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return s;
+}
