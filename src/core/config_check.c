@@ -271,12 +271,12 @@ static void provider_defaults(struct ctx *c, const struct node *at, struct confi
 	bool own_base = p->api_base != NULL;
 
 	m->dialect = pv->dialect;
-	if (!p->api_key && (v = env_default(c, at, pv->key_env, true)))
-		p->api_key = xstrdup(v);
 	if (pv->dialect == DIALECT_BEDROCK) {
 		bedrock_defaults(c, at, m);
 		return;
 	}
+	if (!p->api_key && (v = env_default(c, at, pv->key_env, true)))
+		p->api_key = xstrdup(v);
 	if (!p->api_base && (v = env_default(c, at, pv->base_env, false)))
 		p->api_base = xstrdup(v);
 	if (!p->api_base && pv->api_base)

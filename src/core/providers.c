@@ -6,6 +6,7 @@
 #include "core/providers.h"
 #include "core/util.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct provider_info catalogue[] = {
@@ -64,7 +65,9 @@ static const struct provider_info catalogue[] = {
 	 "ANTHROPIC_API_BASE", false},
 	{"gemini", DIALECT_GEMINI, "https://generativelanguage.googleapis.com", NULL,
 	 "GEMINI_API_KEY", "GEMINI_API_BASE", false},
-	{"bedrock", DIALECT_BEDROCK, NULL, NULL, NULL, NULL, true},
+	/* api_base and key_env are what the reference prints: the config derives both */
+	{"bedrock", DIALECT_BEDROCK, "https://bedrock-runtime.<region>.amazonaws.com", NULL,
+	 "AWS_ACCESS_KEY_ID", "AWS_REGION", false},
 };
 
 const struct provider_info *providers_find(const char *prefix, size_t len)
@@ -97,4 +100,33 @@ const char *providers_dialect_name(enum provider_dialect d)
 	};
 
 	return names[d];
+}
+
+void providers_print_reference(FILE *out)
+{
+	size_t i;
+
+	fputs("### Providers\n\nThe `<provider>/` prefixes of `litellm_params.model` (or "
+	      "`custom_llm_provider`). The key and base variables are read when `api_key` or "
+	      "`api_base` is not given, as LiteLLM reads them. `bedrock` takes its region and "
+	      "credentials from `aws_*` or AWS's variables and its base from the region.\n\n"
+	      "| prefix | dialect | default api_base | key variable | base variable |\n"
+	      "|---|---|---|---|---|\n",
+	      out);
+	for (i = 0; i < ARRAY_LEN(catalogue); i++) {
+		const struct provider_info *p = &catalogue[i];
+		char base[128], key[64], benv[64];
+
+		if (!p->api_base)
+			snprintf(base, sizeof(base), "required");
+		else
+			snprintf(base, sizeof(base), "`%s%s`", p->api_base,
+				 p->path_prefix ? p->path_prefix : "");
+		snprintf(key, sizeof(key), p->key_env ? "`%s`%s" : "-%s",
+			 p->key_env ? p->key_env : "", p->key_optional ? " (optional)" : "");
+		snprintf(benv, sizeof(benv), p->base_env ? "`%s`" : "-%s",
+			 p->base_env ? p->base_env : "");
+		fprintf(out, "| `%s` | %s | %s | %s | %s |\n", p->name,
+			providers_dialect_name(p->dialect), base, key, benv);
+	}
 }

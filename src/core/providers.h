@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* How a request is framed on the wire. */
 enum provider_dialect {
@@ -38,5 +39,8 @@ const struct provider_info *providers_at(size_t i);
 size_t providers_count(void);
 /* "anthropic" for DIALECT_ANTHROPIC, ... */
 const char *providers_dialect_name(enum provider_dialect d);
+
+/* The catalogue as a Markdown table (part of `hermetic config reference`). */
+void providers_print_reference(FILE *out);
 
 #endif

@@ -81,5 +81,29 @@ static int azure_build(const struct config_model *m, enum provider_route route, 
 	return 0;
 }
 
+/* Azure's content filter answers 400 with code "content_filter" (and
+ * innererror.code ResponsibleAIPolicyViolation): LiteLLM's content-policy class, so
+ * content_policy_fallbacks apply. Other errors are OpenAI-shaped already (NULL). */
+static char *azure_error(long status, const char *body, size_t len)
+{
+	cJSON *root = cJSON_ParseWithLength(body, len), *e, *code, *msg, *inner;
+	char *out = NULL;
+
+	e = cJSON_GetObjectItemCaseSensitive(root, "error");
+	code = cJSON_GetObjectItemCaseSensitive(e, "code");
+	inner = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "innererror"),
+						 "code");
+	msg = cJSON_GetObjectItemCaseSensitive(e, "message");
+	if ((cJSON_IsString(code) && strcmp(code->valuestring, "content_filter") == 0) ||
+	    (cJSON_IsString(inner) &&
+	     strcmp(inner->valuestring, "ResponsibleAIPolicyViolation") == 0))
+		out = provider_openai_error(cJSON_IsString(msg) ? msg->valuestring : NULL,
+					    "invalid_request_error", "content_policy_violation",
+					    status);
+	cJSON_Delete(root);
+	return out;
+}
+
 const struct provider_ops provider_openai = {.name = "openai", .build = openai_build};
-const struct provider_ops provider_azure = {.name = "azure", .build = azure_build};
+const struct provider_ops provider_azure = {
+	.name = "azure", .build = azure_build, .error = azure_error};
