@@ -2,8 +2,8 @@
 """Checks the benchmark's fake upstream (upstream.c) against the documented wire shapes, so the
 benchmark measures the router against answers a real provider would give.
 
-Anthropic's Messages API (docs.anthropic.com "Messages" and "Streaming Messages", the Python
-SDK's types; summarised with sources in /work/shared/REFERENCE-2.md section 1):
+Anthropic's Messages API (docs.anthropic.com "Messages", "Streaming Messages" and "Errors"; the
+types and the SSE decoder of anthropics/anthropic-sdk-python):
   - non-stream: {"id":"msg_...","type":"message","role":"assistant","content":[{"type":"text",
     "text"}],"model","stop_reason" (one of the documented values),"stop_sequence":null|str,
     "usage":{"input_tokens","output_tokens"}} with content-type application/json;
