@@ -1,11 +1,17 @@
 /*
- * loadgen.c: open-loop HTTP/1.1 load generator for the router benchmark.
+ * loadgen.c: HTTP/1.1 load generator for the router benchmark.
  *
- * Sends POST requests at a fixed arrival rate (request i is due at t0 + i/rate, whatever
- * happened to earlier requests) over keep-alive connections, so queueing in the server shows
- * up in the numbers instead of slowing the generator down (no coordinated omission). The
- * latency of a request is measured from its *due* time to the last byte of the response;
- * the service time from the moment its first byte was written.
+ * Open loop (--rate): sends POST requests at a fixed arrival rate (request i is due at
+ * t0 + i/rate, whatever happened to earlier requests) over keep-alive connections, so queueing
+ * in the server shows up in the numbers instead of slowing the generator down (no coordinated
+ * omission). The latency of a request is measured from its *due* time to the last byte of the
+ * response; the service time from the moment its first byte was written.
+ *
+ * Closed loop (--concurrency C --count N): C requests in flight, each next one sent as soon as
+ * an answer is complete (C = 1: one request at a time on one keep-alive connection, the
+ * concurrency-1 method of gateway benchmarks). A request is due when it is sent. The first
+ * --warmup-count requests are not counted; --duration bounds the whole run (the requests not
+ * sent by then are left out and "truncated" is true).
  *
  * Raw sockets + epoll + timerfd, single-threaded, IPv4 loopback only, plain HTTP.
  * Understands Content-Length, chunked and read-until-close responses.
@@ -14,7 +20,9 @@
  *   loadgen --url http://127.0.0.1:PORT/v1/chat/completions --rate 1000 --duration 5
  *           [--warmup 1] [-H 'Name: value']... [--body JSON | --body-file F]
  *           [--capture-header NAME] [--max-conns 4096] [--timeout 10] [--raw FILE]
- * Prints one JSON object on stdout. Bounded: it stops at warmup + duration + timeout + 2 s.
+ *   loadgen --url ... --concurrency 1 --count 1000 [--warmup-count 50] [--duration 30] ...
+ * Prints one JSON object on stdout. Bounded: it stops at warmup + duration + timeout + 2 s
+ * (closed loop: duration + timeout + 2 s).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -84,6 +92,7 @@ static size_t capture_len;
 static struct rec *recs;
 static long n_total, n_warm, next_send;
 static int64_t t0, interval_ns;
+static long concurrency; /* > 0: closed loop */
 
 static struct conn *conns;
 static int max_conns, n_open, conns_opened;
@@ -517,7 +526,9 @@ static void usage(void)
 			"[--warmup S]\n"
 			"       [-H 'Name: value']... [--body JSON | --body-file F] "
 			"[--capture-header NAME]\n"
-			"       [--max-conns N] [--timeout S] [--raw FILE]\n");
+			"       [--max-conns N] [--timeout S] [--raw FILE]\n"
+			"       loadgen --url ... --concurrency C --count N [--warmup-count W] "
+			"[--duration S] ...\n");
 	exit(2);
 }
 
@@ -525,6 +536,7 @@ int main(int argc, char **argv)
 {
 	const char *url = NULL, *body = NULL, *raw = NULL;
 	double rate = 1000, duration = 5, warmup = 1, timeout = 10;
+	long count = 0, warmup_count = 0;
 	char *hdrs = calloc(1, 1);
 	size_t hdrs_len = 0;
 	max_conns = 4096;
@@ -543,6 +555,12 @@ int main(int argc, char **argv)
 			warmup = atof(v);
 		else if (!strcmp(a, "--timeout"))
 			timeout = atof(v);
+		else if (!strcmp(a, "--concurrency"))
+			concurrency = atol(v);
+		else if (!strcmp(a, "--count"))
+			count = atol(v);
+		else if (!strcmp(a, "--warmup-count"))
+			warmup_count = atol(v);
 		else if (!strcmp(a, "--max-conns"))
 			max_conns = atoi(v);
 		else if (!strcmp(a, "--capture-header")) {
@@ -570,8 +588,11 @@ int main(int argc, char **argv)
 		} else
 			usage();
 	}
-	if (!url || rate <= 0 || duration <= 0 || warmup < 0 || max_conns < 1 || timeout <= 0)
+	if (!url || rate <= 0 || duration <= 0 || warmup < 0 || max_conns < 1 || timeout <= 0 ||
+	    concurrency < 0 || (concurrency > 0 && (count < 1 || warmup_count < 0)))
 		usage();
+	if (concurrency > max_conns)
+		max_conns = (int)concurrency;
 	if (!body)
 		body = "{\"model\":\"bench\",\"messages\":[{\"role\":\"user\",\"content\":"
 		       "\"Hello\"}],"
@@ -617,10 +638,15 @@ int main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); /* timers fire within ~1 us, not 50 us */
 	signal(SIGPIPE, SIG_IGN);
 
-	n_warm = (long)llround(rate * warmup);
-	n_total = n_warm + (long)llround(rate * duration);
+	if (concurrency > 0) {
+		n_warm = warmup_count;
+		n_total = warmup_count + count;
+	} else {
+		n_warm = (long)llround(rate * warmup);
+		n_total = n_warm + (long)llround(rate * duration);
+	}
 	if (n_total > 20000000)
-		die("rate * (warmup + duration) is too large");
+		die("too many requests (rate * (warmup + duration), or count + warmup-count)");
 	interval_ns = (int64_t)(1e9 / rate);
 	timeout_ns = (int64_t)(timeout * 1e9);
 	recs = calloc((size_t)n_total, sizeof(*recs));
@@ -641,9 +667,15 @@ int main(int argc, char **argv)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, tfd, &tev);
 
 	t0 = now_ns() + 1000000; /* 1 ms from now */
-	for (long i = 0; i < n_total; i++)
-		recs[i].sched = t0 + i * interval_ns;
-	int64_t t_end_sched = t0 + n_total * interval_ns;
+	int64_t t_end_sched;
+	int truncated = 0;
+	if (concurrency > 0) {
+		t_end_sched = t0 + (int64_t)(duration * 1e9); /* nothing is sent after this */
+	} else {
+		for (long i = 0; i < n_total; i++)
+			recs[i].sched = t0 + i * interval_ns;
+		t_end_sched = t0 + n_total * interval_ns;
+	}
 	int64_t hard_end = t_end_sched + timeout_ns + 2000000000LL;
 	int64_t last_scan = 0;
 	struct epoll_event evs[256];
@@ -652,8 +684,23 @@ int main(int argc, char **argv)
 		int64_t now = now_ns();
 		if (now > hard_end)
 			break;
-		while (next_send < n_total && recs[next_send].sched <= now)
-			dispatch(next_send++);
+		if (concurrency > 0) {
+			/* closed loop: the next request as soon as one is answered */
+			while (next_send < n_total && next_send - n_done < concurrency &&
+			       now < t_end_sched) {
+				recs[next_send].sched = now_ns();
+				dispatch(next_send++);
+			}
+			if (next_send < n_total && now >= t_end_sched) {
+				n_total = next_send; /* out of time: the rest is never sent */
+				truncated = 1;
+				if (n_warm > n_total)
+					n_warm = n_total;
+			}
+		} else {
+			while (next_send < n_total && recs[next_send].sched <= now)
+				dispatch(next_send++);
+		}
 		if (now - last_scan > 50000000LL) {
 			last_scan = now;
 			for (int i = 0; i < max_conns; i++) {
@@ -670,7 +717,7 @@ int main(int argc, char **argv)
 			       now - recs[pending[pend_head]].sched > timeout_ns)
 				finish(pending[pend_head++], E_TIMEOUT, 0, NAN, 0);
 		}
-		if (next_send < n_total) {
+		if (concurrency == 0 && next_send < n_total) {
 			struct itimerspec its = {0};
 			int64_t t = recs[next_send].sched;
 			its.it_value.tv_sec = t / 1000000000LL;
@@ -771,8 +818,16 @@ int main(int argc, char **argv)
 		}
 	}
 
-	printf("{\"url\":\"%s\",\"rate\":%.1f,\"duration_s\":%.3f,\"warmup_s\":%.3f,", url, rate,
-	       duration, warmup);
+	if (concurrency > 0)
+		printf("{\"url\":\"%s\",\"mode\":\"closed\",\"concurrency\":%ld,\"count\":%ld,"
+		       "\"warmup_count\":%ld,\"max_duration_s\":%.3f,\"truncated\":%s,"
+		       "\"elapsed_s\":%.3f,",
+		       url, concurrency, count, warmup_count, duration,
+		       truncated ? "true" : "false", (double)(t_stop - t0) / 1e9);
+	else
+		printf("{\"url\":\"%s\",\"mode\":\"open\",\"rate\":%.1f,\"duration_s\":%.3f,"
+		       "\"warmup_s\":%.3f,",
+		       url, rate, duration, warmup);
 	printf("\"requests\":%ld,\"ok\":%ld,\"errors\":%ld,\"retries\":%ld,", m, st2, n_err,
 	       retries);
 	printf("\"status\":{\"2xx\":%ld,\"4xx\":%ld,\"5xx\":%ld,\"other\":%ld},", st2, st4, st5,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Router benchmark: hermetic router vs direct vs the Portkey gateway, on loopback.
+# Router benchmark: hermetic router vs direct vs the nginx floor vs the Portkey gateway, on loopback.
 # `make bench` runs it; see benchmarks/router/README.md. Not part of `make test`.
 #
-# 1. builds the fake upstream and the load generator (gcc, Debian libevent-dev);
+# 1. builds the fake upstream and the load generator (gcc, Debian libevent-dev) and checks the
+#    fake upstream's answers against the documented OpenAI and Anthropic shapes (check_upstream.py);
 # 2. builds the static musl hermetic (cross/build-static.sh x86_64) unless HERMETIC_BIN is set;
 # 3. installs nginx-light (the floor: a proxy that only forwards) if missing, and the pinned Portkey gateway into ~/.cache/hermetic/bench/portkey (npm ci);
 # 4. runs bench.py, which writes benchmarks/results/<date>-<rev>-router.json and prints a table.
@@ -11,7 +12,8 @@
 #      BENCH_NO_BUILD=1  use dist/hermetic-x86_64 as it is
 #      BENCH_NO_PORTKEY=1  leave Portkey out
 #      BENCH_NO_FLOOR=1  leave the nginx floor out
-#      BENCH_QUICK=1     2 rounds x 2 s, 64 streams: a smoke run of the harness (~1 min)
+#      BENCH_QUICK=1     2 rounds x 2 s, 300 requests at concurrency 1, 64 streams: a smoke run
+#                        of the harness (~1.5 min)
 #      BENCH_ARGS        extra bench.py arguments (--rates 1000,200 --rounds 5 --window 5 ...)
 set -euo pipefail
 export LC_ALL=C
@@ -38,6 +40,7 @@ CFLAGS=(-O2 -g -Wall -Wextra -Werror -std=gnu11)
 read -ra EVENT <<<"$(pkg-config --cflags --libs libevent)"
 gcc "${CFLAGS[@]}" -o "$TOOLS/upstream" "$HERE/upstream.c" "${EVENT[@]}"
 gcc "${CFLAGS[@]}" -o "$TOOLS/loadgen" "$HERE/loadgen.c" -lm
+"$PY" "$HERE/check_upstream.py" "$TOOLS/upstream" || die "the fake upstream does not answer in the documented shapes"
 
 # -- hermetic ------------------------------------------------------------------------------------
 if [ -n "${HERMETIC_BIN:-}" ]; then
@@ -94,7 +97,7 @@ args=(--loadgen "$TOOLS/loadgen" --upstream "$TOOLS/upstream" --hermetic "$BIN"
       --portkey-dir "$PK_DIR" --portkey-why "$PK_WHY" --command "${BENCH_COMMAND:-make bench}")
 [ -z "$PK_DIR" ] && args+=(--no-portkey)
 [ -n "$NGINX_WHY" ] && args+=(--no-floor --nginx-why "$NGINX_WHY")
-[ "${BENCH_QUICK:-0}" = 1 ] && args+=(--rounds 2 --window 2 --streams 64)
+[ "${BENCH_QUICK:-0}" = 1 ] && args+=(--rounds 2 --window 2 --streams 64 --c1-requests 300 --c1-warmup 20)
 # shellcheck disable=SC2206
 args+=(${BENCH_ARGS:-})
-exec timeout 900 "$PY" "$HERE/bench.py" "${args[@]}"
+exec timeout 1200 "$PY" "$HERE/bench.py" "${args[@]}"
