@@ -631,7 +631,7 @@ static const char TEXT_STREAM[] =
 	"\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":4,\"totalTokenCount\":4},"
 	"\"modelVersion\":\"gemini-2.5-flash\",\"responseId\":\"r1\"}\r\n\r\n"
 	"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hmm\",\"thought\":true}],"
-	"\"role\":\"model\"},\"index\":0}],\"responseId\":\"r1\"}\r\n\r\n"
+	"\"role\":\"model\"},\"index\":0}]}\r\n\r\n"
 	"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lo ☃\"}],\"role\":\"model\"},"
 	"\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":4,"
 	"\"candidatesTokenCount\":2,\"thoughtsTokenCount\":3,\"totalTokenCount\":9},"
@@ -652,6 +652,9 @@ static void check_text_stream(struct sink *k)
 	c = cJSON_Parse(k->events[1]);
 	assert_null(at(c, "choices.0.delta.role"));
 	assert_null(at(c, "choices.0.delta.content"));
+	/* An event without modelVersion keeps the stream's model and id. */
+	assert_string_equal(str_at(c, "model"), "gemini-2.5-flash");
+	assert_string_equal(str_at(c, "id"), "chatcmpl-r1");
 	assert_string_equal(str_at(c, "choices.0.delta.reasoning_content"), "hmm");
 	cJSON_Delete(c);
 	c = cJSON_Parse(k->events[2]);

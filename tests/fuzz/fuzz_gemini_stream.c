@@ -5,8 +5,9 @@
  * out of bounds. The cap is small (4096) so -E2BIG is reached often.
  * Seeds: tests/fuzz/corpus/gemini_stream/ (a split byte, then SSE or a JSON body). Build:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
- *     -I/usr/include/cjson tests/fuzz/fuzz_gemini_stream.c src/router/providers/*.c \
- *     src/net/sse.c src/core/json_exact.c src/core/util.c src/core/log.c -lcjson -lmbedcrypto
+ *     -I/usr/include/cjson tests/fuzz/fuzz_gemini_stream.c src/router/providers/{gemini,
+ *     provider,openai,anthropic,bedrock}.c src/net/sse.c src/core/json_exact.c \
+ *     src/core/util.c src/core/log.c -lcjson -lmbedcrypto
  */
 #include <cjson/cJSON.h>
 #include <stdbool.h>

@@ -1146,13 +1146,29 @@ struct provider_stream {
 	provider_emit_cb emit;
 	void *arg;
 	char id[160];
-	bool started; /* id chosen, role sent */
-	bool done;    /* [DONE] emitted: later events are ignored */
-	int n_calls;  /* tool_calls index across the stream */
+	char model[128]; /* modelVersion of the first event, else the upstream id */
+	bool started;	 /* id and model chosen, role sent */
+	bool done;	 /* [DONE] emitted: later events are ignored */
+	int n_calls;	 /* tool_calls index across the stream */
 	bool have_usage;
 	double prompt, candidates, thoughts, cached;
 	bool have_cached;
 };
+
+/* Every chunk of one stream carries the first event's id and model. */
+static cJSON *chunk_head(struct provider_stream *s, const cJSON *resp)
+{
+	const char *model = get_str(resp, "modelVersion");
+	cJSON *root;
+
+	if (!s->started) {
+		make_id(resp, s->id, sizeof(s->id));
+		snprintf(s->model, sizeof(s->model), "%s", model ? model : s->m->upstream_model);
+	}
+	root = head(resp, s->m, "chat.completion.chunk", s->id);
+	cJSON_ReplaceItemInObjectCaseSensitive(root, "model", cJSON_CreateString(s->model));
+	return root;
+}
 
 static int emit_json(struct provider_stream *s, cJSON *root)
 {
@@ -1187,7 +1203,7 @@ static int emit_usage(struct provider_stream *s, const cJSON *resp)
 	cJSON_AddNumberToObject(um, "thoughtsTokenCount", s->thoughts);
 	if (s->have_cached)
 		cJSON_AddNumberToObject(um, "cachedContentTokenCount", s->cached);
-	root = head(resp, s->m, "chat.completion.chunk", s->id);
+	root = chunk_head(s, resp);
 	cJSON_AddArrayToObject(root, "choices");
 	cJSON_AddItemToObject(root, "usage", usage_of(um));
 	cJSON_Delete(um);
@@ -1256,9 +1272,7 @@ static int stream_response(struct provider_stream *s, const cJSON *resp)
 	if (cJSON_GetArraySize(cands) == 0)
 		return get_str(get(resp, "promptFeedback"), "blockReason") ? stream_blocked(s, resp)
 									   : 0;
-	if (!s->started)
-		make_id(resp, s->id, sizeof(s->id));
-	root = head(resp, s->m, "chat.completion.chunk", s->id);
+	root = chunk_head(s, resp);
 	choices = cJSON_AddArrayToObject(root, "choices");
 	cJSON_ArrayForEach(c, cands)
 	{
