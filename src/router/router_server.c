@@ -13,6 +13,8 @@
 #include "net/daemon.h"
 #include "net/httpd.h"
 #include "core/log.h"
+#include "router/ingress_anthropic.h"
+#include "router/policy.h"
 #include "router/router.h"
 #include "sandbox/sandbox.h"
 #include "router/spend.h"
@@ -238,6 +240,207 @@ static void on_chat(struct evhttp_request *req, void *arg)
 	free(body);
 }
 
+/* ---- /v1/messages: Anthropic's Messages API in front of router_chat (ingress_anthropic.h) */
+
+/* One /v1/messages call. p comes first: on_client_close and on_stream_start take it as the
+ * callback argument. */
+struct messages_call {
+	struct proxy p;
+	char *model;				 /* the client's model, reported back */
+	struct ingress_anthropic_stream *stream; /* NULL unless streaming */
+	struct buf out; /* Anthropic events of one router chunk; bounded by the chunk */
+};
+
+/* The router's stream events can be SSE_EVENT_CAP (1 MiB) long, plus "data: ". */
+#define MESSAGES_EVENT_CAP (2 * 1024 * 1024)
+
+static void reply_anthropic_error(struct evhttp_request *req, long status, const char *message)
+{
+	char *body = ingress_anthropic_error_message(status, message);
+
+	httpd_reply(req, (int)status, "application/json", body, strlen(body));
+	free(body);
+}
+
+/* Whether token is the master key or a declarative key (as authenticate() checks it). */
+static bool key_matches(struct server *s, const char *token, struct auth *a)
+{
+	const struct config *cfg = s->d.cfg;
+	size_t i;
+
+	if (!token)
+		return false;
+	if (cfg->general_settings.master_key &&
+	    secret_equal(token, cfg->general_settings.master_key)) {
+		memcpy(a->hash, s->master_hash, sizeof(a->hash));
+		return true;
+	}
+	for (i = 0; i < cfg->n_keys; i++) {
+		if (secret_equal(token, cfg->keys[i].key)) {
+			memcpy(a->hash, s->key_hashes[i], sizeof(a->hash));
+			a->key = &cfg->keys[i];
+			a->alias = cfg->keys[i].alias;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Claude Code sends its key as x-api-key (ANTHROPIC_API_KEY) or as a bearer token
+ * (ANTHROPIC_AUTH_TOKEN); either may be the router's. Refusals are in Anthropic's shape. */
+static bool messages_auth(struct server *s, struct evhttp_request *req, struct auth *a)
+{
+	const struct config *cfg = s->d.cfg;
+	const char *key = httpd_header(req, "x-api-key"), *bearer = httpd_bearer(req);
+
+	a->alias = NULL;
+	a->key = NULL;
+	if (!cfg->general_settings.master_key && cfg->n_keys == 0) {
+		snprintf(a->hash, sizeof(a->hash), "None");
+		return true;
+	}
+	if (key_matches(s, key, a) || key_matches(s, bearer, a))
+		return true;
+	log_info("router: refused a /v1/messages request with %s key",
+		 key || bearer ? "an unknown" : "no");
+	reply_anthropic_error(req, 401,
+			      key || bearer ? "invalid x-api-key" : "x-api-key header is required");
+	return false;
+}
+
+static void messages_send(struct messages_call *m)
+{
+	struct evbuffer *b = m->p.s->chunk;
+
+	if (!m->out.len)
+		return;
+	evbuffer_add(b, m->out.data, m->out.len);
+	evhttp_send_reply_chunk(m->p.req, b);
+	evbuffer_drain(b, evbuffer_get_length(b));
+	buf_reset(&m->out);
+}
+
+static void messages_stream_data(struct router_call *c, const char *data, size_t len, void *arg)
+{
+	struct messages_call *m = arg;
+
+	ingress_anthropic_stream_feed(m->stream, data, len, &m->out);
+	messages_send(m);
+}
+
+static void messages_done(struct router_call *c, const struct router_result *r, void *arg)
+{
+	struct messages_call *m = arg;
+	struct evhttp_request *req = m->p.req;
+	char *body = NULL;
+
+	forget_connection(&m->p);
+	if (r->streamed) {
+		ingress_anthropic_stream_end(m->stream, &m->out);
+		messages_send(m);
+		evhttp_send_reply_end(req);
+	} else if (r->status == 200) {
+		body = ingress_anthropic_answer(r->body, r->body_len, m->model);
+		add_result_headers(req, r, body != NULL);
+		if (body)
+			httpd_reply(req, 200, "application/json", body, strlen(body));
+		else
+			reply_anthropic_error(req, 502,
+					      "the upstream answer is not a chat completion");
+	} else {
+		body = ingress_anthropic_error(r->status, r->body, r->body_len);
+		add_result_headers(req, r, false);
+		httpd_reply(req, r->status, "application/json", body, strlen(body));
+	}
+	free(body);
+	ingress_anthropic_stream_destroy(m->stream);
+	buf_finish(&m->out);
+	free(m->model);
+	free(m);
+}
+
+static void on_messages(struct evhttp_request *req, void *arg)
+{
+	static const struct router_cbs cbs = {on_stream_start, messages_stream_data, messages_done};
+	struct server *s = arg;
+	struct ingress_anthropic_request in;
+	struct router_caller who;
+	struct messages_call *m;
+	struct evhttp_connection *conn;
+	struct auth a;
+	char err[256], *body;
+	size_t len;
+	int rc;
+
+	if (!messages_auth(s, req, &a))
+		return;
+	body = httpd_body(req, &len);
+	evbuffer_drain(evhttp_request_get_input_buffer(req), len);
+	rc = ingress_anthropic_request(body, len, &in, err, sizeof(err));
+	free(body);
+	if (rc < 0) {
+		reply_anthropic_error(req, 400, err);
+		return;
+	}
+	who.key_hash = a.hash;
+	who.key_alias = a.alias;
+	who.key = a.key;
+	m = xcalloc(1, sizeof(*m));
+	m->p.s = s;
+	m->p.req = req;
+	m->model = xstrdup(in.model);
+	buf_init(&m->out, 0);
+	if (in.stream)
+		m->stream = ingress_anthropic_stream_create(in.model, MESSAGES_EVENT_CAP);
+	conn = evhttp_request_get_connection(req);
+	if (conn)
+		evhttp_connection_set_closecb(conn, on_client_close, &m->p);
+	if (router_chat(s->router, in.body, in.body_len, &who, &cbs, m, &m->p.call) < 0) {
+		forget_connection(&m->p);
+		reply_anthropic_error(req, 500, "router refused the call");
+		ingress_anthropic_stream_destroy(m->stream);
+		free(m->model);
+		free(m);
+	}
+	ingress_anthropic_request_finish(&in);
+}
+
+/* Claude Code asks before a turn; no provider is called: an estimate, the model checked as a
+ * call to it would be. */
+static void on_count_tokens(struct evhttp_request *req, void *arg)
+{
+	struct server *s = arg;
+	const struct config *cfg = s->d.cfg;
+	struct ingress_anthropic_request in;
+	enum policy_eclass refused;
+	struct auth a;
+	char err[512], *body;
+	size_t len;
+	cJSON *root;
+	int rc;
+
+	if (!messages_auth(s, req, &a))
+		return;
+	body = httpd_body(req, &len);
+	rc = ingress_anthropic_request(body, len, &in, err, sizeof(err));
+	free(body);
+	if (rc < 0) {
+		reply_anthropic_error(req, 400, err);
+		return;
+	}
+	refused = policy_admit(in.model, NULL, 0, a.key, cfg->model_groups, cfg->n_model_groups,
+			       err, sizeof(err));
+	if (refused != E_NONE) {
+		reply_anthropic_error(req, refused == E_AUTH ? 401 : 400, err);
+	} else {
+		root = cJSON_CreateObject();
+		cJSON_AddNumberToObject(root, "input_tokens",
+					(double)ingress_anthropic_count_tokens(&in));
+		httpd_reply_json(req, 200, root);
+	}
+	ingress_anthropic_request_finish(&in);
+}
+
 static const struct config_key *key_of(struct server *s, struct evhttp_request *req, bool *ok)
 {
 	struct auth a;
@@ -369,6 +572,8 @@ static void add_routes(struct server *s)
 		httpd_route(s->http, HTTPD_GET, models[i], on_models, s);
 		httpd_route(s->http, HTTPD_GET, info[i], on_model_info, s);
 	}
+	httpd_route(s->http, HTTPD_POST, "/v1/messages", on_messages, s);
+	httpd_route(s->http, HTTPD_POST, "/v1/messages/count_tokens", on_count_tokens, s);
 	httpd_route(s->http, HTTPD_GET | HTTPD_HEAD, "/health/liveliness", on_liveliness, s);
 	httpd_route(s->http, HTTPD_GET | HTTPD_HEAD, "/health/liveness", on_liveliness, s);
 	httpd_route(s->http, HTTPD_GET, "/health/readiness", on_readiness, s);
