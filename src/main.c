@@ -6,7 +6,6 @@
 #include "cli/cli_proposals.h"
 #include "cli/cli_sessions.h"
 #include "core/config.h"
-#include "core/providers.h"
 #include "gateway/gateway.h"
 #include "gateway/schema.h"
 #include "sandbox/landlock.h"
@@ -136,8 +135,6 @@ static int run_config_check(int argc, char **argv)
 static int run_config_reference(int argc, char **argv)
 {
 	config_print_reference(stdout);
-	fputs("\n", stdout);
-	providers_print_reference(stdout);
 	return 0;
 }
 

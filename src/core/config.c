@@ -452,4 +452,6 @@ void config_print_reference(FILE *out)
 			strcmp(cfg_ignored[i].section, "config") ? cfg_ignored[i].section
 								 : "top level",
 			cfg_ignored[i].key, cfg_ignored[i].why);
+	fputs("\n", out);
+	providers_print_reference(out);
 }
