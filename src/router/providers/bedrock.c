@@ -96,7 +96,10 @@ static void add_image(struct conv *cv, cJSON *blocks, const char *url)
 	if (n == 3 && strncmp(p, "jpg", 3) == 0)
 		i = 1;
 	if (i == ARRAY_LEN(formats)) {
-		fail(cv, "bedrock takes png, jpeg, gif and webp images, not %s", url + 11);
+		char *fmt = xstrndup(p, n < 32 ? n : 32);
+
+		fail(cv, "bedrock takes png, jpeg, gif and webp images, not image/%s", fmt);
+		free(fmt);
 		return;
 	}
 	b = cJSON_CreateObject();
@@ -229,6 +232,28 @@ static void add_message(struct conv *cv, const cJSON *msg)
 		cJSON_AddItemToArray(blocks, cache_point());
 }
 
+/* tool_choice -> toolChoice: "auto" {auto:{}}, "required" {any:{}}, a function {tool:{name}}. */
+static void add_tool_choice(struct conv *cv, cJSON *tc, const cJSON *choice)
+{
+	const cJSON *name;
+
+	if (cJSON_IsString(choice) && strcmp(choice->valuestring, "auto") == 0) {
+		cJSON_AddObjectToObject(cJSON_AddObjectToObject(tc, "toolChoice"), "auto");
+	} else if (cJSON_IsString(choice) && strcmp(choice->valuestring, "required") == 0) {
+		cJSON_AddObjectToObject(cJSON_AddObjectToObject(tc, "toolChoice"), "any");
+	} else if (cJSON_IsObject(choice)) {
+		name = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(choice, "function"), "name");
+		if (!cJSON_IsString(name)) {
+			fail(cv, "tool_choice needs function.name%s", NULL);
+			return;
+		}
+		cJSON_AddStringToObject(
+			cJSON_AddObjectToObject(cJSON_AddObjectToObject(tc, "toolChoice"), "tool"),
+			"name", name->valuestring);
+	}
+}
+
 /* tools -> toolConfig.tools; tool_choice -> toolChoice ("none" has no Converse form: the
  * tools stay, a history with toolUse blocks needs them). */
 static cJSON *tool_config(struct conv *cv, const cJSON *tools, const cJSON *choice)
@@ -260,21 +285,7 @@ static cJSON *tool_config(struct conv *cv, const cJSON *tools, const cJSON *choi
 		if (has_cache_control(item))
 			cJSON_AddItemToArray(list, cache_point());
 	}
-	if (cJSON_IsString(choice) && strcmp(choice->valuestring, "auto") == 0)
-		cJSON_AddObjectToObject(cJSON_AddObjectToObject(tc, "toolChoice"), "auto");
-	else if (cJSON_IsString(choice) && strcmp(choice->valuestring, "required") == 0)
-		cJSON_AddObjectToObject(cJSON_AddObjectToObject(tc, "toolChoice"), "any");
-	else if (cJSON_IsObject(choice)) {
-		name = cJSON_GetObjectItemCaseSensitive(
-			cJSON_GetObjectItemCaseSensitive(choice, "function"), "name");
-		if (cJSON_IsString(name))
-			cJSON_AddStringToObject(
-				cJSON_AddObjectToObject(cJSON_AddObjectToObject(tc, "toolChoice"),
-							"tool"),
-				"name", name->valuestring);
-		else
-			fail(cv, "tool_choice needs function.name%s", NULL);
-	}
+	add_tool_choice(cv, tc, choice);
 	return tc;
 }
 
