@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from fakes.fake_bedrock import (FakeBedrock, error, service_unavailable, stream_exception,
-                                text, throttling, too_long, tool_use)
+from fakes.fake_bedrock import (FakeBedrock, canonical_uri, error, service_unavailable,
+                                stream_exception, text, throttling, too_long, tool_use)
 from fakes.fake_openai import text as openai_text
 from router_harness import (  # noqa: F401 (fake, start_router are fixtures)
     deployment, fake, router_config, start_router,
@@ -66,7 +66,7 @@ def test_chat_is_a_signed_converse_call_with_the_model_id_encoded(bedrock, fake,
     assert req["path"] == "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
     assert req["model_id"] == MODEL_ID
     assert req["auth"] == "ok"
-    assert "%253A0" in bedrock_canonical_uri(req)
+    assert "%253A0" in canonical_uri(req["path"])  # what the fake verified the signature on
     assert req["headers"]["authorization"].startswith(
         f"AWS4-HMAC-SHA256 Credential={AKID}/")
     assert "/eu-west-1/bedrock/aws4_request" in req["headers"]["authorization"]
@@ -74,11 +74,6 @@ def test_chat_is_a_signed_converse_call_with_the_model_id_encoded(bedrock, fake,
         "messages": [{"role": "user", "content": [{"text": "hi"}]}],
         "system": [{"text": "Be brief."}],
         "inferenceConfig": {"maxTokens": 100, "temperature": 0.5, "stopSequences": ["END"]}}
-
-
-def bedrock_canonical_uri(req):
-    from fakes.fake_bedrock import canonical_uri
-    return canonical_uri(req["path"])
 
 
 @pytest.mark.smoke
@@ -187,6 +182,14 @@ def test_wrong_secret_key_is_a_clear_auth_error(bedrock, fake, start_router):
     assert bedrock.remaining == 0
 
 
+def test_region_is_the_signature_scope(bedrock, fake, start_router):
+    r = start(start_router, fake, [bedrock_deployment(bedrock, aws_region_name="us-east-1")])
+    reply = r.chat("claude")
+    assert reply.status == 403, reply.text
+    assert "scoped to a valid region" in reply.error()["message"]
+    assert "/us-east-1/bedrock/aws4_request" in bedrock.requests[0]["headers"]["authorization"]
+
+
 def test_session_token_is_sent_and_signed(fake, start_router):
     with FakeBedrock(access_key_id=AKID, secret_access_key=SECRET, region="eu-west-1",
                      session_token=TOKEN) as sts:
@@ -284,3 +287,55 @@ def test_remote_image_url_is_refused_before_sending(bedrock, fake, start_router)
     assert "data:image" in reply.error()["message"]
     assert bedrock.requests == []
 
+
+
+# ---------------------------------------------------------------------------
+# The fake's own verifier: AWS's published vectors, and curl's signer as a second opinion
+# ---------------------------------------------------------------------------
+
+def test_fake_verifier_reproduces_aws_published_vectors():
+    import email.message
+    import hashlib
+    import hmac
+
+    from fakes.fake_bedrock import canonical_request, signing_key
+    secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+    assert signing_key(secret, "20150830", "us-east-1", "iam").hex() == (
+        "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9")
+    h = email.message.Message()
+    h["Host"] = "example.amazonaws.com"
+    h["X-Amz-Date"] = "20150830T123600Z"
+    vectors = (("GET", "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
+               ("POST", "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"))
+    for method, want in vectors:
+        creq = canonical_request(method, "/", "", h, ["host", "x-amz-date"], b"")
+        sts = "\n".join(["AWS4-HMAC-SHA256", "20150830T123600Z",
+                         "20150830/us-east-1/service/aws4_request",
+                         hashlib.sha256(creq.encode()).hexdigest()])
+        key = signing_key(secret, "20150830", "us-east-1", "service")
+        assert hmac.new(key, sts.encode(), hashlib.sha256).hexdigest() == want
+
+
+def test_curl_aws_sigv4_agrees_on_plain_ids_and_old_curl_fails_on_colons(bedrock):
+    """Why hermetic signs itself: libcurl 7.88's CURLOPT_AWS_SIGV4 signs the path verbatim."""
+    import shutil
+    import subprocess
+    curl = shutil.which("curl")
+    if not curl:
+        pytest.skip("no curl command")
+    version = subprocess.run([curl, "--version"], capture_output=True, text=True).stdout
+    bedrock.script(text("one"), text("two"))
+    body = json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]})
+
+    def call(model_path):
+        out = subprocess.run([curl, "-s", "--aws-sigv4", "aws:amz:eu-west-1:bedrock",
+                              "--user", f"{AKID}:{SECRET}",
+                              "-H", "Content-Type: application/json",
+                              "-d", body, f"{bedrock.url}/model/{model_path}/converse"],
+                             capture_output=True, text=True, timeout=10)
+        return json.loads(out.stdout)
+
+    assert "output" in call("amazon.nova-lite-v1")  # an independent signer passes the fake
+    answer = call("anthropic.claude-3-5-sonnet-20240620-v1%3A0")
+    if version.startswith("curl 7.88"):
+        assert "signature we calculated does not match" in answer["message"]

@@ -54,7 +54,6 @@ import socketserver
 import struct
 import sys
 import threading
-import time
 import urllib.parse
 
 SERVICE = "bedrock"
@@ -204,7 +203,7 @@ def verify(fake, method, raw_path, raw_query, headers, body: bytes) -> dict:
                         f"Credential should be scoped to correct service: '{SERVICE}'. ")
     if region != fake.region:
         raise AuthError("InvalidSignatureException",
-                        f"Credential should be scoped to a valid region. ")
+                        "Credential should be scoped to a valid region. ")
     amz_date = headers.get("X-Amz-Date", "")
     try:
         when = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(
