@@ -258,6 +258,16 @@ static bool listed(const struct config_key *k, const char *group)
 	return false;
 }
 
+static bool is_group(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_model_groups; i++)
+		if (strcmp(cfg->model_groups[i], name) == 0)
+			return true;
+	return false;
+}
+
 static void add_model(cJSON *data, const char *id, int64_t start_wall_ms)
 {
 	cJSON *m = cJSON_CreateObject();
@@ -290,7 +300,7 @@ static void on_models(struct evhttp_request *req, void *arg)
 		if (listed(k, cfg->model_groups[i]))
 			add_model(data, cfg->model_groups[i], s->d.start_wall_ms);
 	for (i = 0; i < rs->n_aliases; i++)
-		if (!rs->aliases[i].hidden &&
+		if (!rs->aliases[i].hidden && !is_group(cfg, rs->aliases[i].alias) &&
 		    (listed(k, rs->aliases[i].alias) || listed(k, rs->aliases[i].model)))
 			add_model(data, rs->aliases[i].alias, s->d.start_wall_ms);
 	httpd_reply_json(req, 200, root);
