@@ -1796,6 +1796,133 @@ static void test_reference_doc_matches_the_table(void **state)
 	assert_true(same);
 }
 
+/* router_settings.model_group_alias: both forms, targets checked, a shadowed group named. */
+static void test_model_group_alias_forms_and_checks(void **state)
+{
+	char *text = with_models("router_settings:\n"
+				 "  model_group_alias:\n"
+				 "    gpt-4: free\n"
+				 "    old: {model: cheap, hidden: true}\n"
+				 "    free: cheap\n"
+				 "keys: [{key: sk-alias-test-key, models: [gpt-4]}]\n");
+	struct result r = parse(text);
+	const struct config_router_settings *rs;
+
+	(void)state;
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	rs = &r.cfg->router_settings;
+	assert_int_equal(rs->n_aliases, 3);
+	assert_string_equal(rs->aliases[0].alias, "gpt-4");
+	assert_string_equal(rs->aliases[0].model, "free");
+	assert_false(rs->aliases[0].hidden);
+	assert_string_equal(rs->aliases[1].model, "cheap");
+	assert_true(rs->aliases[1].hidden);
+	check_line(&r, "t.yaml:10:11: warning: model_group_alias: 'free' is also a model_name; "
+		       "requests for it go to 'cheap', as in LiteLLM");
+	result_finish(&r);
+	free(text);
+	text = with_models("router_settings: {model_group_alias: {gpt-4: strong}}\n");
+	expect_error(text,
+		     "t.yaml:6:46: error: router_settings.model_group_alias.gpt-4: 'strong' is "
+		     "not a model_name in model_list (known: free, cheap)");
+	free(text);
+	text = with_models("router_settings: {model_group_alias: {a: {model: free, hidden: 2}}}\n");
+	expect_error(text, "t.yaml:6:64: error: router_settings.model_group_alias.a: expected true "
+			   "or false, got '2'");
+	free(text);
+	text = with_models("router_settings: {model_group_alias: {a: [free]}}\n");
+	expect_error(text, "t.yaml:6:42: error: router_settings.model_group_alias.a: expected a "
+			   "model group name or {model: GROUP, hidden: true}");
+	free(text);
+	text = with_models("keys: [{key: sk-alias-test-key, models: [gpt-4]}]\n");
+	expect_error(text, "t.yaml:6:42: error: keys[0].models[0]: 'gpt-4' is not a model_name in "
+			   "model_list (known: free, cheap)");
+	free(text);
+}
+
+/* model_info.mode: LiteLLM's values; another one loads as chat with a warning. */
+static void test_model_info_mode(void **state)
+{
+	struct result r = parse("model_list:\n"
+				"  - model_name: e\n"
+				"    litellm_params: {model: openrouter/a/b}\n"
+				"    model_info: {mode: embedding}\n"
+				"  - model_name: t\n"
+				"    litellm_params: {model: openrouter/a/c}\n"
+				"    model_info: {mode: audio_transcription}\n"
+				"  - model_name: x\n"
+				"    litellm_params: {model: openrouter/a/d}\n"
+				"    model_info: {mode: video_generation}\n"
+				"  - model_name: d\n"
+				"    litellm_params: {model: openrouter/a/e}\n");
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->models[0].model_info.mode, CONFIG_MODE_EMBEDDING);
+	assert_int_equal(r.cfg->models[1].model_info.mode, CONFIG_MODE_AUDIO_TRANSCRIPTION);
+	assert_int_equal(r.cfg->models[2].model_info.mode, CONFIG_MODE_CHAT);
+	assert_int_equal(r.cfg->models[3].model_info.mode, CONFIG_MODE_CHAT);
+	check_line(&r, "t.yaml:10:24: warning: model_list[2].model_info.mode: unknown value "
+		       "'video_generation' is taken as chat; known: chat, completion, embedding, "
+		       "audio_transcription, audio_speech, image_generation, rerank, moderation, "
+		       "responses");
+	result_finish(&r);
+}
+
+/* A '*' in model_name: a warning says what it opens; two '*' are refused. */
+static void test_wildcard_entries(void **state)
+{
+	struct result r =
+		parse("model_list:\n"
+		      "  - model_name: anthropic/*\n"
+		      "    litellm_params: {model: anthropic/*, api_key: sk-ant-test-key}\n"
+		      "  - model_name: claude-*\n"
+		      "    litellm_params: {model: openrouter/qwen/qwen3-coder:free}\n");
+
+	(void)state;
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_true(r.cfg->models[0].wildcard);
+	assert_string_equal(r.cfg->models[0].upstream_model, "*");
+	check_line(&r,
+		   "t.yaml:2:17: warning: model_list[0].model_name: 'anthropic/*' is a "
+		   "wildcard: it opens the allowlist for provider 'anthropic': any of its model "
+		   "ids that matches can be called, and is billed to this deployment's key");
+	check_line(&r, "t.yaml:4:17: warning: model_list[1].model_name: 'claude-*' is a wildcard: "
+		       "any model name that matches is answered by "
+		       "'openrouter/qwen/qwen3-coder:free' and billed to this deployment's key");
+	result_finish(&r);
+	expect_error("model_list:\n"
+		     "  - model_name: a*b*\n"
+		     "    litellm_params: {model: openrouter/x/*}\n",
+		     "t.yaml:2:17: error: model_list[0].model_name: 'a*b*' has more than one '*'; "
+		     "hermetic matches one (e.g. \"*\" or \"anthropic/*\")");
+}
+
+/* LiteLLM's documented keys warn; a typo of one is an error naming it. */
+static void test_documented_litellm_keys_and_their_typos(void **state)
+{
+	char *text = with_models("general_settings: {store_prompts_in_spend_logs: true, "
+				 "allow_user_auth: true, use_queue: true}\n"
+				 "litellm_settings: {allowed_fails: 2, ssl_verify: false}\n");
+	struct result r = parse(text);
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.warnings, 4);
+	assert_int_equal(r.cfg->router_settings.allowed_fails, 2);
+	result_finish(&r);
+	free(text);
+	text = with_models("general_settings: {store_prompt_in_spend_logs: true}\n");
+	expect_error(text, "t.yaml:6:20: error: unknown key 'store_prompt_in_spend_logs' in "
+			   "'general_settings'; did you mean 'store_prompts_in_spend_logs'?");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1840,6 +1967,10 @@ int main(void)
 		cmocka_unit_test(test_fallbacks_in_both_sections_router_settings_wins),
 		cmocka_unit_test(test_default_fallbacks_in_both_sections_router_settings_wins),
 		cmocka_unit_test(test_router_keys_from_both_sections),
+		cmocka_unit_test(test_model_group_alias_forms_and_checks),
+		cmocka_unit_test(test_model_info_mode),
+		cmocka_unit_test(test_wildcard_entries),
+		cmocka_unit_test(test_documented_litellm_keys_and_their_typos),
 		cmocka_unit_test(test_litellm_guardrails_list_is_ignored),
 		cmocka_unit_test(test_quoted_numbers_are_accepted),
 		cmocka_unit_test(test_anchors_aliases_and_merge_keys),

@@ -1111,7 +1111,7 @@ static void clear_limits(const struct opt *o, void *obj)
 static int set_alias(struct ctx *c, const struct node *k, const struct node *v,
 		     struct config_alias *out)
 {
-	const struct node *model = v, *hidden = NULL;
+	const struct node *model = v->type == N_SCALAR ? v : NULL, *hidden = NULL;
 	char tmp[SHOW_LEN + 32];
 	size_t i;
 	int rc = 0;
