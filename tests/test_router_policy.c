@@ -3,7 +3,7 @@
  * the retry delay (Retry-After, backoff with jitter, giving up), rpm/tpm windows, cooldowns,
  * deployment picking (cooling, limits, avoid, least busy, weights), admission, max_tokens
  * checks and the fallback chain (class lists, request lists, defaults, max_fallbacks, key
- * restrictions, disable_fallbacks).
+ * restrictions, disable_fallbacks), and the requested name through aliases and wildcards.
  */
 #include "test.h"
 #include "router/policy.h"
