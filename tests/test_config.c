@@ -275,7 +275,7 @@ static void test_seed_config_lands_every_field(void **state)
 	assert_int_equal(r.warnings, 1);
 	path = data_path("seed.yaml");
 	line = xasprintf("%s:38:3: warning: ignored: 'success_callback' in 'litellm_settings': "
-			 "metrics are always on: hermetic serves /metrics itself",
+			 "hermetic serves Prometheus metrics at /metrics itself; no callbacks",
 			 path);
 	check_line(&r, line);
 	free(line);
@@ -319,14 +319,18 @@ static void check_full_routing(const struct config *c)
 	const struct config_litellm_settings *l = &c->litellm_settings;
 	const struct config_router_settings *rs = &c->router_settings;
 
-	assert_int_equal(l->num_retries, 3);
-	assert_int_equal(l->request_timeout_s, 45);
+	/* The same values as router_settings': both sections set every key, no warning. */
+	assert_int_equal(l->num_retries, 4);
+	assert_int_equal(l->request_timeout_s, 50);
+	assert_int_equal(l->allowed_fails, 5);
+	assert_int_equal(l->cooldown_time_s, 60);
+	assert_int_equal(l->retry_policy.content_policy, 1);
 	assert_int_equal(l->n_fallbacks, 2);
 	assert_string_equal(l->fallbacks[1].from, "cheap");
 	assert_string_equal(l->context_window_fallbacks[0].to[0], "strong");
 	assert_string_equal(l->content_policy_fallbacks[0].from, "strong");
 	assert_string_equal(l->default_fallbacks[0], "cheap");
-	assert_int_equal(l->max_fallbacks, 3);
+	assert_int_equal(l->max_fallbacks, 2);
 	assert_true(l->max_budget_usd == 5.5);
 	assert_int_equal(l->budget_duration_s, 30 * 86400);
 	assert_int_equal(rs->routing_strategy, CONFIG_ROUTING_LEAST_BUSY);
@@ -519,12 +523,12 @@ static void test_empty_config_has_every_default(void **state)
 	assert_int_equal(c->toolsets, CONFIG_TOOLSET_ALL);
 	assert_int_equal(c->memory.max_chars, 2200);
 	assert_int_equal(c->memory.user_max_chars, 1375);
-	assert_int_equal(c->litellm_settings.max_fallbacks, 5);
+	assert_int_equal(c->litellm_settings.max_fallbacks, -1);
 	assert_int_equal(c->router_settings.max_fallbacks, 5);
 	assert_int_equal(c->router_settings.num_retries, 2);
 	assert_int_equal(c->router_settings.timeout_s, 600);
 	assert_int_equal(c->router_settings.allowed_fails, 3);
-	assert_int_equal(c->router_settings.cooldown_time_s, 30);
+	assert_int_equal(c->router_settings.cooldown_time_s, 5);
 	assert_int_equal(c->router_settings.retry_policy.rate_limit, -1);
 	assert_int_equal(c->router_settings.retry_policy.bad_request, -1);
 	assert_string_equal(c->router.listen.addr, "127.0.0.1:4000");
@@ -1188,19 +1192,18 @@ static void test_litellm_keys_warn_instead_of_failing(void **state)
 		print_error("%s", r.out);
 	assert_int_equal(r.rc, 0);
 	assert_int_equal(r.errors, 0);
-	assert_int_equal(r.warnings, 16);
+	assert_int_equal(r.warnings, 15);
 	check_line(&r, "t.yaml:6:7: warning: ignored: 'drop_params' in "
-		       "'model_list[0].litellm_params': hermetic does not rewrite request "
-		       "parameters per deployment");
-	check_line(&r, "t.yaml:7:18: warning: unknown key 'mode' in 'model_list[0].model_info'; "
-		       "known keys: input_cost_per_token, output_cost_per_token, max_input_tokens, "
-		       "max_output_tokens, max_tokens, id");
-	check_line(&r, "t.yaml:12:3: warning: ignored: 'callbacks' in 'litellm_settings': metrics "
-		       "are always on: hermetic serves /metrics itself");
+		       "'model_list[0].litellm_params': hermetic sends the client's request "
+		       "parameters as they are");
+	assert_int_equal(r.cfg->models[0].model_info.mode, CONFIG_MODE_CHAT);
+	check_line(&r, "t.yaml:12:3: warning: ignored: 'callbacks' in 'litellm_settings': hermetic "
+		       "serves Prometheus metrics at /metrics itself; no callbacks");
 	check_line(&r, "t.yaml:18:3: warning: ignored: 'redis_host' in 'router_settings': hermetic "
 		       "keeps router state in process");
-	check_line(&r, "t.yaml:23:3: warning: ignored: 'database_url' in 'general_settings': "
-		       "hermetic keeps spend and keys in its own SQLite and this file");
+	check_line(&r,
+		   "t.yaml:23:3: warning: ignored: 'database_url' in 'general_settings': "
+		   "hermetic keeps spend in its own SQLite (home/state.db) and keys in this file");
 	check_line(&r, "t.yaml:24:3: warning: ignored: 'store_model_in_db' in 'general_settings': "
 		       "models come only from this file");
 	check_line(&r, "t.yaml:27:1: warning: ignored: 'environment_variables' at the top level: "
@@ -1210,25 +1213,105 @@ static void test_litellm_keys_warn_instead_of_failing(void **state)
 	result_finish(&r);
 }
 
-static void test_fallbacks_in_both_settings_sections_is_an_error(void **state)
+/* LiteLLM's Router(fallbacks=...) wins over litellm.fallbacks: router_settings' list is used
+ * whichever section comes first, with a warning at the list that is not. */
+static void test_fallbacks_in_both_sections_router_settings_wins(void **state)
 {
 	char *text = with_models("litellm_settings: {fallbacks: [{free: [cheap]}]}\n"
 				 "router_settings: {fallbacks: [{cheap: [free]}]}\n");
+	struct result r = parse(text);
 
 	(void)state;
-	expect_error(text, "t.yaml:7:30: error: router_settings.fallbacks: is set in both "
-			   "litellm_settings and router_settings; keep one");
+	assert_int_equal(r.rc, 0);
+	check_line(&r,
+		   "t.yaml:7:30: warning: router_settings.fallbacks: is set in litellm_settings "
+		   "too; this one wins, as in LiteLLM (the litellm_settings list is not used)");
+	assert_int_equal(r.cfg->litellm_settings.n_fallbacks, 1);
+	assert_string_equal(r.cfg->litellm_settings.fallbacks[0].from, "cheap");
+	result_finish(&r);
+	free(text);
+	text = with_models("router_settings: {fallbacks: [{cheap: [free]}]}\n"
+			   "litellm_settings: {fallbacks: [{free: [cheap]}]}\n");
+	r = parse(text);
+	assert_int_equal(r.rc, 0);
+	check_line(&r,
+		   "t.yaml:7:31: warning: litellm_settings.fallbacks: is set in router_settings "
+		   "too, which wins, as in LiteLLM: this list is not used");
+	assert_int_equal(r.cfg->litellm_settings.n_fallbacks, 1);
+	assert_string_equal(r.cfg->litellm_settings.fallbacks[0].from, "cheap");
+	result_finish(&r);
 	free(text);
 }
 
-static void test_default_fallbacks_in_both_sections_is_an_error(void **state)
+static void test_default_fallbacks_in_both_sections_router_settings_wins(void **state)
 {
-	char *text = with_models("router_settings: {default_fallbacks: [cheap]}\n"
-				 "litellm_settings: {default_fallbacks: [free]}\n");
+	char *text = with_models("router_settings: {default_fallbacks: [free]}\n"
+				 "litellm_settings: {default_fallbacks: [cheap]}\n");
+	struct result r = parse(text);
 
 	(void)state;
-	expect_error(text, "t.yaml:7:39: error: litellm_settings.default_fallbacks: is set in both "
-			   "litellm_settings and router_settings; keep one");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.warnings, 1);
+	assert_int_equal(r.cfg->litellm_settings.n_default_fallbacks, 1);
+	assert_string_equal(r.cfg->litellm_settings.default_fallbacks[0], "free");
+	result_finish(&r);
+	free(text);
+}
+
+/* The router keys LiteLLM reads from both sections: each alone works, router_settings wins
+ * (with a warning when they differ), and LiteLLM's Router defaults fill the rest. */
+static void test_router_keys_from_both_sections(void **state)
+{
+	static const struct {
+		const char *yaml;
+		int64_t retries, timeout, fails, cooldown, max_fb, rate_limit;
+		size_t warnings;
+	} cases[] = {
+		{"", 2, 600, 3, 5, 5, -1, 0},
+		{"litellm_settings: {num_retries: 4, request_timeout: 40, allowed_fails: 1, "
+		 "cooldown_time: 9, max_fallbacks: 2, retry_policy: {RateLimitErrorRetries: 1}}\n",
+		 4, 40, 1, 9, 2, 1, 0},
+		{"router_settings: {num_retries: 4, timeout: 40, allowed_fails: 1, cooldown_time: "
+		 "9, "
+		 "max_fallbacks: 2, retry_policy: {RateLimitErrorRetries: 1}}\n",
+		 4, 40, 1, 9, 2, 1, 0},
+		{"litellm_settings: {num_retries: 1, request_timeout: 20, allowed_fails: 7, "
+		 "cooldown_time: 8, max_fallbacks: 3, retry_policy: {RateLimitErrorRetries: 3}}\n"
+		 "router_settings: {num_retries: 4, timeout: 40, allowed_fails: 1, cooldown_time: "
+		 "9, "
+		 "max_fallbacks: 2, retry_policy: {RateLimitErrorRetries: 1}}\n",
+		 4, 40, 1, 9, 2, 1, 6},
+		{"litellm_settings: {num_retries: 4, cooldown_time: 0}\n"
+		 "router_settings: {num_retries: 4}\n",
+		 4, 600, 3, 0, 5, -1, 0},
+	};
+	struct result r;
+	char *text;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		text = with_models(cases[i].yaml);
+		r = parse(text);
+		if (r.rc != 0 || r.warnings != cases[i].warnings)
+			print_error("case %zu:\n%s", i, r.out);
+		assert_int_equal(r.rc, 0);
+		assert_int_equal(r.warnings, cases[i].warnings);
+		assert_int_equal(r.cfg->router_settings.num_retries, cases[i].retries);
+		assert_int_equal(r.cfg->router_settings.timeout_s, cases[i].timeout);
+		assert_int_equal(r.cfg->router_settings.allowed_fails, cases[i].fails);
+		assert_int_equal(r.cfg->router_settings.cooldown_time_s, cases[i].cooldown);
+		assert_int_equal(r.cfg->router_settings.max_fallbacks, cases[i].max_fb);
+		assert_int_equal(r.cfg->router_settings.retry_policy.rate_limit,
+				 cases[i].rate_limit);
+		assert_int_equal(r.cfg->models[0].litellm_params.num_retries, cases[i].retries);
+		result_finish(&r);
+		free(text);
+	}
+	text = with_models(
+		"litellm_settings: {num_retries: 1}\nrouter_settings: {num_retries: 4}\n");
+	expect_warning(text, "t.yaml:7:32: warning: router_settings.num_retries (4) wins over "
+			     "litellm_settings.num_retries (1), as in LiteLLM");
 	free(text);
 }
 
@@ -1264,7 +1347,10 @@ static void test_anchors_aliases_and_merge_keys(void **state)
 				"  rpm: 10\n");
 
 	(void)state;
-	assert_int_equal(r.rc, -EINVAL); /* x-defaults is not a key of ours */
+	/* x-defaults only holds anchors (docker compose's and Helm's habit): a warning */
+	assert_int_equal(r.rc, 0);
+	check_line(&r, "t.yaml:1:1: warning: ignored: 'x-defaults' at the top level: a holder of "
+		       "YAML anchors: hermetic reads what the aliases bring in");
 	result_finish(&r);
 	r = parse("model_list:\n"
 		  "  - model_name: free\n"
@@ -1372,7 +1458,76 @@ static void test_env_references_in_both_forms(void **state)
 		     "(write '$${' for a literal '${')");
 	expect_error("router: {openrouter_title: os.environ/BAD-NAME}\n",
 		     "t.yaml:1:28: error: router.openrouter_title: 'BAD-NAME' is not a valid "
-		     "environment variable name");
+		     "environment variable name (letters, digits and '_', not starting with a "
+		     "digit)");
+}
+
+/* docker compose's default forms: `:-` when unset or empty, `-` only when unset. */
+static void test_env_defaults_in_braces(void **state)
+{
+	struct result r;
+
+	(void)state;
+	unsetenv("HERMETIC_TEST_UNSET");
+	setenv("HERMETIC_TEST_EMPTY", "", 1);
+	r = parse(
+		"router: {openrouter_title: \"${HERMETIC_TEST_UNSET:-a}/${HERMETIC_TEST_EMPTY:-b}/"
+		"${HERMETIC_TEST_EMPTY-c}/${HERMETIC_TEST_UNSET-d}/${HERMETIC_TEST_TEAM:-e}\"}\n"
+		"agent: {max_iterations: \"${HERMETIC_TEST_UNSET:-9}\"}\n");
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.cfg->router.openrouter_title, "a/b//d/blue");
+	assert_int_equal(r.cfg->agent.max_iterations, 9);
+	result_finish(&r);
+	unsetenv("HERMETIC_TEST_EMPTY");
+	expect_error("router: {openrouter_title: \"${HERMETIC_TEST_TEAM:?no}\"}\n",
+		     "t.yaml:1:28: error: router.openrouter_title: '${HERMETIC_TEST_TEAM:?no}' is "
+		     "not a form hermetic reads: write ${NAME}, ${NAME:-default} or "
+		     "${NAME-default}");
+	expect_error("router: {openrouter_title: \"x${}\"}\n",
+		     "t.yaml:1:28: error: router.openrouter_title: '${}' is not a form hermetic "
+		     "reads: write ${NAME}, ${NAME:-default} or ${NAME-default}");
+	expect_error("router: {openrouter_title: \"${1X:-a}\"}\n",
+		     "t.yaml:1:28: error: router.openrouter_title: '1X' is not a valid "
+		     "environment variable name (letters, digits and '_', not starting with a "
+		     "digit)");
+}
+
+/* os.environ/NAME and ${NAME} work in every string field, not only keys. */
+static void test_env_references_in_model_base_and_version(void **state)
+{
+	struct result r;
+
+	(void)state;
+	setenv("HERMETIC_TEST_BASE", "http://127.0.0.1:9/v1", 1);
+	setenv("HERMETIC_TEST_MODEL", "azure/my-deploy", 1);
+	setenv("HERMETIC_TEST_VERSION", "2025-01-01-preview", 1);
+	r = parse("model_list:\n"
+		  "  - model_name: az\n"
+		  "    litellm_params:\n"
+		  "      model: os.environ/HERMETIC_TEST_MODEL\n"
+		  "      api_base: os.environ/HERMETIC_TEST_BASE\n"
+		  "      api_version: os.environ/HERMETIC_TEST_VERSION\n"
+		  "      api_key: sk-az-literal-key\n"
+		  "  - model_name: oa\n"
+		  "    litellm_params:\n"
+		  "      model: openai/${HERMETIC_TEST_UNSET:-gpt-4o-mini}\n"
+		  "      api_base: \"${HERMETIC_TEST_BASE}\"\n"
+		  "      api_key: sk-oa-literal-key\n");
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.cfg->models[0].provider, "azure");
+	assert_string_equal(r.cfg->models[0].upstream_model, "my-deploy");
+	assert_string_equal(r.cfg->models[0].litellm_params.api_base, "http://127.0.0.1:9/v1");
+	assert_string_equal(r.cfg->models[0].litellm_params.api_version, "2025-01-01-preview");
+	assert_string_equal(r.cfg->models[1].upstream_model, "gpt-4o-mini");
+	assert_string_equal(r.cfg->models[1].litellm_params.api_base, "http://127.0.0.1:9/v1");
+	result_finish(&r);
+	unsetenv("HERMETIC_TEST_BASE");
+	unsetenv("HERMETIC_TEST_MODEL");
+	unsetenv("HERMETIC_TEST_VERSION");
 }
 
 static void test_secrets_are_registered_for_redaction(void **state)
@@ -1641,6 +1796,133 @@ static void test_reference_doc_matches_the_table(void **state)
 	assert_true(same);
 }
 
+/* router_settings.model_group_alias: both forms, targets checked, a shadowed group named. */
+static void test_model_group_alias_forms_and_checks(void **state)
+{
+	char *text = with_models("router_settings:\n"
+				 "  model_group_alias:\n"
+				 "    gpt-4: free\n"
+				 "    old: {model: cheap, hidden: true}\n"
+				 "    free: cheap\n"
+				 "keys: [{key: sk-alias-test-key, models: [gpt-4]}]\n");
+	struct result r = parse(text);
+	const struct config_router_settings *rs;
+
+	(void)state;
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	rs = &r.cfg->router_settings;
+	assert_int_equal(rs->n_aliases, 3);
+	assert_string_equal(rs->aliases[0].alias, "gpt-4");
+	assert_string_equal(rs->aliases[0].model, "free");
+	assert_false(rs->aliases[0].hidden);
+	assert_string_equal(rs->aliases[1].model, "cheap");
+	assert_true(rs->aliases[1].hidden);
+	check_line(&r, "t.yaml:10:11: warning: model_group_alias: 'free' is also a model_name; "
+		       "requests for it go to 'cheap', as in LiteLLM");
+	result_finish(&r);
+	free(text);
+	text = with_models("router_settings: {model_group_alias: {gpt-4: strong}}\n");
+	expect_error(text,
+		     "t.yaml:6:46: error: router_settings.model_group_alias.gpt-4: 'strong' is "
+		     "not a model_name in model_list (known: free, cheap)");
+	free(text);
+	text = with_models("router_settings: {model_group_alias: {a: {model: free, hidden: 2}}}\n");
+	expect_error(text, "t.yaml:6:64: error: router_settings.model_group_alias.a: expected true "
+			   "or false, got '2'");
+	free(text);
+	text = with_models("router_settings: {model_group_alias: {a: [free]}}\n");
+	expect_error(text, "t.yaml:6:42: error: router_settings.model_group_alias.a: expected a "
+			   "model group name or {model: GROUP, hidden: true}");
+	free(text);
+	text = with_models("keys: [{key: sk-alias-test-key, models: [gpt-4]}]\n");
+	expect_error(text, "t.yaml:6:42: error: keys[0].models[0]: 'gpt-4' is not a model_name in "
+			   "model_list (known: free, cheap)");
+	free(text);
+}
+
+/* model_info.mode: LiteLLM's values; another one loads as chat with a warning. */
+static void test_model_info_mode(void **state)
+{
+	struct result r = parse("model_list:\n"
+				"  - model_name: e\n"
+				"    litellm_params: {model: openrouter/a/b}\n"
+				"    model_info: {mode: embedding}\n"
+				"  - model_name: t\n"
+				"    litellm_params: {model: openrouter/a/c}\n"
+				"    model_info: {mode: audio_transcription}\n"
+				"  - model_name: x\n"
+				"    litellm_params: {model: openrouter/a/d}\n"
+				"    model_info: {mode: video_generation}\n"
+				"  - model_name: d\n"
+				"    litellm_params: {model: openrouter/a/e}\n");
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->models[0].model_info.mode, CONFIG_MODE_EMBEDDING);
+	assert_int_equal(r.cfg->models[1].model_info.mode, CONFIG_MODE_AUDIO_TRANSCRIPTION);
+	assert_int_equal(r.cfg->models[2].model_info.mode, CONFIG_MODE_CHAT);
+	assert_int_equal(r.cfg->models[3].model_info.mode, CONFIG_MODE_CHAT);
+	check_line(&r, "t.yaml:10:24: warning: model_list[2].model_info.mode: unknown value "
+		       "'video_generation' is taken as chat; known: chat, completion, embedding, "
+		       "audio_transcription, audio_speech, image_generation, rerank, moderation, "
+		       "responses");
+	result_finish(&r);
+}
+
+/* A '*' in model_name: a warning says what it opens; two '*' are refused. */
+static void test_wildcard_entries(void **state)
+{
+	struct result r =
+		parse("model_list:\n"
+		      "  - model_name: anthropic/*\n"
+		      "    litellm_params: {model: anthropic/*, api_key: sk-ant-test-key}\n"
+		      "  - model_name: claude-*\n"
+		      "    litellm_params: {model: openrouter/qwen/qwen3-coder:free}\n");
+
+	(void)state;
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_true(r.cfg->models[0].wildcard);
+	assert_string_equal(r.cfg->models[0].upstream_model, "*");
+	check_line(&r,
+		   "t.yaml:2:17: warning: model_list[0].model_name: 'anthropic/*' is a "
+		   "wildcard: it opens the allowlist for provider 'anthropic': any of its model "
+		   "ids that matches can be called, and is billed to this deployment's key");
+	check_line(&r, "t.yaml:4:17: warning: model_list[1].model_name: 'claude-*' is a wildcard: "
+		       "any model name that matches is answered by "
+		       "'openrouter/qwen/qwen3-coder:free' and billed to this deployment's key");
+	result_finish(&r);
+	expect_error("model_list:\n"
+		     "  - model_name: a*b*\n"
+		     "    litellm_params: {model: openrouter/x/*}\n",
+		     "t.yaml:2:17: error: model_list[0].model_name: 'a*b*' has more than one '*'; "
+		     "hermetic matches one (e.g. \"*\" or \"anthropic/*\")");
+}
+
+/* LiteLLM's documented keys warn; a typo of one is an error naming it. */
+static void test_documented_litellm_keys_and_their_typos(void **state)
+{
+	char *text = with_models("general_settings: {store_prompts_in_spend_logs: true, "
+				 "allow_user_auth: true, use_queue: true}\n"
+				 "litellm_settings: {allowed_fails: 2, ssl_verify: false}\n");
+	struct result r = parse(text);
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.warnings, 4);
+	assert_int_equal(r.cfg->router_settings.allowed_fails, 2);
+	result_finish(&r);
+	free(text);
+	text = with_models("general_settings: {store_prompt_in_spend_logs: true}\n");
+	expect_error(text, "t.yaml:6:20: error: unknown key 'store_prompt_in_spend_logs' in "
+			   "'general_settings'; did you mean 'store_prompts_in_spend_logs'?");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1682,14 +1964,21 @@ int main(void)
 		cmocka_unit_test(test_toolsets_are_checked),
 		cmocka_unit_test(test_duration_forms),
 		cmocka_unit_test(test_litellm_keys_warn_instead_of_failing),
-		cmocka_unit_test(test_fallbacks_in_both_settings_sections_is_an_error),
-		cmocka_unit_test(test_default_fallbacks_in_both_sections_is_an_error),
+		cmocka_unit_test(test_fallbacks_in_both_sections_router_settings_wins),
+		cmocka_unit_test(test_default_fallbacks_in_both_sections_router_settings_wins),
+		cmocka_unit_test(test_router_keys_from_both_sections),
+		cmocka_unit_test(test_model_group_alias_forms_and_checks),
+		cmocka_unit_test(test_model_info_mode),
+		cmocka_unit_test(test_wildcard_entries),
+		cmocka_unit_test(test_documented_litellm_keys_and_their_typos),
 		cmocka_unit_test(test_litellm_guardrails_list_is_ignored),
 		cmocka_unit_test(test_quoted_numbers_are_accepted),
 		cmocka_unit_test(test_anchors_aliases_and_merge_keys),
 		cmocka_unit_test(test_alias_bombs_stay_cheap),
 		cmocka_unit_test(test_alias_expansion_of_the_schema_walk_is_capped),
 		cmocka_unit_test(test_env_references_in_both_forms),
+		cmocka_unit_test(test_env_defaults_in_braces),
+		cmocka_unit_test(test_env_references_in_model_base_and_version),
 		cmocka_unit_test(test_secrets_are_registered_for_redaction),
 		cmocka_unit_test(test_literal_mcp_env_values_are_not_secrets),
 		cmocka_unit_test(test_header_credentials_without_the_scheme_are_secrets),

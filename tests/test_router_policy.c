@@ -3,12 +3,13 @@
  * the retry delay (Retry-After, backoff with jitter, giving up), rpm/tpm windows, cooldowns,
  * deployment picking (cooling, limits, avoid, least busy, weights), admission, max_tokens
  * checks and the fallback chain (class lists, request lists, defaults, max_fallbacks, key
- * restrictions, disable_fallbacks).
+ * restrictions, disable_fallbacks), and the requested name through aliases and wildcards.
  */
 #include "test.h"
 #include "router/policy.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -543,6 +544,97 @@ static void test_key_allows_table(void **state)
 	assert_false(policy_key_allows(&only_gpt, "claude"));
 }
 
+/* ---- the requested name: aliases and wildcards ---- */
+
+static char *route_groups[] = {"gpt-4o",  "strong", "*", "anthropic/*", "anthropic/claude-*",
+			       "claude-*"};
+
+static const struct config_alias route_aliases[] = {
+	{"gpt-4", "strong", false},
+	{"old-name", "gpt-4o", true},
+	{"gpt-4o", "strong", false}, /* an alias shadows a group of its name, as in LiteLLM */
+};
+
+struct route_case {
+	const char *name;
+	const char *requested;
+	const char *group; /* NULL = no route */
+	bool alias, wildcard;
+};
+
+static const struct route_case route_cases[] = {
+	{"an alias answers as its group", "gpt-4", "strong", true, false},
+	{"a hidden alias is callable too", "old-name", "gpt-4o", true, false},
+	{"an alias is looked up before a group of the same name", "gpt-4o", "strong", true, false},
+	{"an exact group", "strong", "strong", false, false},
+	{"an exact wildcard name is its own group", "anthropic/*", "anthropic/*", false, false},
+	{"the longest literal part wins", "anthropic/claude-x", "anthropic/claude-*", false, true},
+	{"a provider wildcard", "anthropic/opus", "anthropic/*", false, true},
+	{"a name wildcard", "claude-haiku", "claude-*", false, true},
+	{"the catch-all takes the rest", "mistral-large", "*", false, true},
+	{"an empty match is no match", "anthropic/", "*", false, true},
+};
+
+static void test_resolve_model_table(void **state)
+{
+	struct policy_route rt;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(route_cases); i++) {
+		const struct route_case *t = &route_cases[i];
+		bool ok = policy_resolve_model(t->requested, route_groups, ARRAY_LEN(route_groups),
+					       route_aliases, ARRAY_LEN(route_aliases), &rt);
+
+		if (!ok || strcmp(rt.group, t->group) != 0 || rt.alias != t->alias ||
+		    rt.wildcard != t->wildcard)
+			fail_msg("%s: got %s", t->name, ok ? rt.group : "(none)");
+	}
+	/* without a catch-all, an unknown name has no route */
+	assert_false(policy_resolve_model("mistral-large", route_groups, 2, NULL, 0, &rt));
+	assert_false(policy_resolve_model("gpt-4", route_groups, 2, NULL, 0, &rt));
+}
+
+struct wild_case {
+	const char *pattern, *upstream, *requested;
+	const char *want; /* NULL = the configured id is sent */
+};
+
+static const struct wild_case wild_cases[] = {
+	{"anthropic/*", "*", "anthropic/claude-x", "claude-x"},
+	{"*", "*", "gpt-4o", "gpt-4o"},
+	{"*", "*", "anthropic/claude-x", "anthropic/claude-x"},
+	{"openai/*", "*", "openai/gpt-4.1-mini", "gpt-4.1-mini"},
+	{"claude-*", "claude-*", "claude-haiku", "claude-haiku"},
+	{"*-fast", "llama-*", "qwen-fast", "llama-qwen"},
+	{"claude-*", "qwen3:27b", "claude-haiku", NULL},
+	{"anthropic/*", "*", "openai/gpt-4o", NULL},
+	{"anthropic/*", "*", "anthropic/", NULL},
+};
+
+static void test_wildcard_upstream_table(void **state)
+{
+	size_t i, off, len;
+	char *got;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(wild_cases); i++) {
+		const struct wild_case *t = &wild_cases[i];
+
+		got = policy_wildcard_upstream(t->pattern, t->upstream, t->requested);
+		if (t->want ? !got || strcmp(got, t->want) != 0 : got != NULL)
+			fail_msg("%s + %s for %s: got %s", t->pattern, t->upstream, t->requested,
+				 got ? got : "(null)");
+		free(got);
+	}
+	assert_true(policy_wildcard_match("a*c", "abbc", &off, &len));
+	assert_int_equal(off, 1);
+	assert_int_equal(len, 2);
+	assert_false(policy_wildcard_match("a*c", "ac", &off, &len));
+	assert_false(policy_wildcard_match("a*b*", "axbx", &off, &len)); /* one '*' only */
+	assert_false(policy_wildcard_match("plain", "plain", &off, &len));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,6 +661,8 @@ int main(void)
 		cmocka_unit_test(test_estimate_tokens_rounds_output_up),
 		cmocka_unit_test(test_fallback_chain_table),
 		cmocka_unit_test(test_key_allows_table),
+		cmocka_unit_test(test_resolve_model_table),
+		cmocka_unit_test(test_wildcard_upstream_table),
 	};
 
 	log_set_stderr(0);

@@ -76,13 +76,28 @@ struct config_litellm_params {
 	char *aws_session_token;     /* secret; NULL = none */
 };
 
+/* What a deployment serves (LiteLLM's model_info.mode); unknown values load as chat with a
+ * warning. */
+enum config_model_mode {
+	CONFIG_MODE_CHAT,
+	CONFIG_MODE_COMPLETION,
+	CONFIG_MODE_EMBEDDING,
+	CONFIG_MODE_AUDIO_TRANSCRIPTION,
+	CONFIG_MODE_AUDIO_SPEECH,
+	CONFIG_MODE_IMAGE_GENERATION,
+	CONFIG_MODE_RERANK,
+	CONFIG_MODE_MODERATION,
+	CONFIG_MODE_RESPONSES,
+};
+
 /* model_info of a model_list entry (costs resolved: model_info, else litellm_params, else 0). */
 struct config_model_info {
 	double input_cost_per_token; /* USD */
 	double output_cost_per_token;
-	int64_t max_input_tokens;  /* 0 = unknown */
-	int64_t max_output_tokens; /* 0 = unknown; `max_tokens` is accepted as an alias */
-	char *id;		   /* deployment id; always set (default "<model_name>-<n>") */
+	int64_t max_input_tokens;    /* 0 = unknown */
+	int64_t max_output_tokens;   /* 0 = unknown; `max_tokens` is accepted as an alias */
+	char *id;		     /* deployment id; always set (default "<model_name>-<n>") */
+	enum config_model_mode mode; /* default CONFIG_MODE_CHAT */
 };
 
 /* One model_list entry = one deployment of the group (virtual model) model_name. */
@@ -93,7 +108,10 @@ struct config_model {
 	char *provider; /* derived: the catalogue name ("openrouter", "anthropic", ...; see
 			 * core/providers.h), or an unknown prefix used with api_base */
 	enum provider_dialect dialect; /* derived: how the provider is spoken to */
-	char *upstream_model; /* derived: the id sent upstream, e.g. "qwen/qwen3-coder:free" */
+	char *upstream_model; /* derived: the id sent upstream, e.g. "qwen/qwen3-coder:free";
+			       * for a wildcard entry a '*' in it stands for what the '*' of
+			       * model_name matched (see router/policy.h) */
+	bool wildcard;	      /* derived: model_name has a '*': "*", "anthropic/" + '*' */
 };
 
 struct config_fallback {
@@ -102,9 +120,26 @@ struct config_fallback {
 	size_t n_to;
 };
 
+/* Per-error-class retry counts; -1 = not set: rate limit, timeout and internal server
+ * errors then use num_retries, the other classes are not retried (LiteLLM's defaults). */
+struct config_retry_policy {
+	int64_t rate_limit;
+	int64_t timeout;
+	int64_t internal_server;
+	int64_t bad_request;
+	int64_t authentication;
+	int64_t content_policy;
+};
+
+/* The router keys LiteLLM reads from both sections are resolved into router_settings (which
+ * wins, as in LiteLLM); the copies here are what litellm_settings said (-1 = not set). The
+ * fallback lists are resolved here. */
 struct config_litellm_settings {
 	int64_t num_retries;
 	int64_t request_timeout_s;
+	int64_t allowed_fails;
+	int64_t cooldown_time_s;
+	struct config_retry_policy retry_policy;
 	struct config_fallback *fallbacks;
 	size_t n_fallbacks;
 	struct config_fallback *context_window_fallbacks;
@@ -123,19 +158,16 @@ enum config_routing {
 	CONFIG_ROUTING_LEAST_BUSY,
 };
 
-/* Per-error-class retry counts; -1 = not set: rate limit, timeout and internal server
- * errors then use num_retries, the other classes are not retried (LiteLLM's defaults). */
-struct config_retry_policy {
-	int64_t rate_limit;
-	int64_t timeout;
-	int64_t internal_server;
-	int64_t bad_request;
-	int64_t authentication;
-	int64_t content_policy;
+/* router_settings.model_group_alias: requests for `alias` go to the group `model`. */
+struct config_alias {
+	char *alias;
+	char *model;
+	bool hidden; /* not listed in /v1/models */
 };
 
-/* num_retries, timeout_s and max_fallbacks are resolved: router_settings wins over
- * litellm_settings (num_retries, request_timeout, max_fallbacks). */
+/* Resolved: router_settings wins over litellm_settings for num_retries, timeout
+ * (litellm_settings.request_timeout), allowed_fails, cooldown_time, retry_policy and
+ * max_fallbacks, as in LiteLLM; unset in both = LiteLLM's defaults (2, 600 s, 3, 5 s, none, 5). */
 struct config_router_settings {
 	enum config_routing routing_strategy;
 	int64_t allowed_fails;
@@ -145,6 +177,8 @@ struct config_router_settings {
 	int64_t timeout_s;
 	int64_t max_fallbacks;
 	bool enable_pre_call_checks;
+	struct config_alias *aliases; /* model_group_alias, in file order */
+	size_t n_aliases;
 };
 
 struct config_general_settings {

@@ -372,6 +372,44 @@ static double pick_cost(double info, double params)
 	return info >= 0 ? info : params >= 0 ? params : 0;
 }
 
+/* A '*' in model_name makes the entry a wildcard (LiteLLM's pattern routing): a request for
+ * any name it matches goes to this deployment, with what the '*' matched put in place of the
+ * '*' of the upstream id. One '*' only: LiteLLM's multi-segment patterns are rare. */
+static void wildcard_check(struct ctx *c, const struct node *map, struct config_model *m)
+{
+	const char *star = strchr(m->model_name, '*');
+	char tmp[SHOW_LEN], tmp2[SHOW_LEN];
+
+	m->wildcard = star != NULL;
+	if (star && strchr(star + 1, '*')) {
+		cfg_key_err(c, map, "model_name", true,
+			    "'%s' has more than one '*'; hermetic matches one (e.g. \"*\" or "
+			    "\"anthropic/*\")",
+			    cfg_show(m->model_name, tmp));
+		return;
+	}
+	if (!star) {
+		if (m->upstream_model && strchr(m->upstream_model, '*'))
+			cfg_key_err(c, map, "model_name", false,
+				    "litellm_params.model has a '*' but model_name '%s' has none: "
+				    "the '*' is sent upstream as written",
+				    cfg_show(m->model_name, tmp));
+		return;
+	}
+	if (m->upstream_model && strchr(m->upstream_model, '*'))
+		cfg_key_err(c, map, "model_name", false,
+			    "'%s' is a wildcard: it opens the allowlist for provider '%s': any of "
+			    "its model ids that matches can be called, and is billed to this "
+			    "deployment's key",
+			    cfg_show(m->model_name, tmp),
+			    cfg_show(m->provider ? m->provider : "?", tmp2));
+	else
+		cfg_key_err(c, map, "model_name", false,
+			    "'%s' is a wildcard: any model name that matches is answered by '%s' "
+			    "and billed to this deployment's key",
+			    cfg_show(m->model_name, tmp), cfg_show(m->litellm_params.model, tmp2));
+}
+
 void cfg_model_check(struct ctx *c, const struct node *map, void *obj)
 {
 	struct config_model *m = obj;
@@ -380,6 +418,7 @@ void cfg_model_check(struct ctx *c, const struct node *map, void *obj)
 
 	model_provider(c, cfg_loc(cfg_map_get(map, "litellm_params"), "model"), m);
 	cfg_path_pop(c, at);
+	wildcard_check(c, map, m);
 	mi->input_cost_per_token =
 		pick_cost(mi->input_cost_per_token, m->litellm_params.input_cost_per_token);
 	mi->output_cost_per_token =
@@ -661,24 +700,94 @@ static void resolve_models(struct config *cfg)
 		default_model(&cfg->hooks[i].model, cfg->model);
 }
 
+/* LiteLLM reads these router keys from router_settings (Router's arguments) and
+ * litellm_settings (module globals); router_settings wins, and unset in both is LiteLLM's
+ * Router default (num_retries: openai.DEFAULT_MAX_RETRIES, 2; allowed_fails 3; cooldown 5 s;
+ * max_fallbacks 5). The timeout default stays OpenAI's SDK 600 s rather than LiteLLM's
+ * 6000 s: an hour and a half per call holds a Pi's connection slots for nothing. */
+static void pick_setting(struct ctx *c, const struct node *root, const char *rkey, const char *lkey,
+			 int64_t *r, int64_t l, int64_t def)
+{
+	const struct node *rs = cfg_map_get(root, "router_settings");
+
+	if (*r >= 0 && l >= 0 && *r != l)
+		cfg_warn_at(c, cfg_loc(rs, rkey),
+			    "router_settings.%s (%lld) wins over litellm_settings.%s (%lld), as "
+			    "in LiteLLM",
+			    rkey, (long long)*r, lkey, (long long)l);
+	if (*r < 0)
+		*r = l >= 0 ? l : def;
+}
+
+static bool policy_set(const struct config_retry_policy *p)
+{
+	return p->rate_limit >= 0 || p->timeout >= 0 || p->internal_server >= 0 ||
+	       p->bad_request >= 0 || p->authentication >= 0 || p->content_policy >= 0;
+}
+
 static void inherit(int64_t *v, int64_t from)
 {
 	if (*v < 0)
 		*v = from;
 }
 
-static void resolve_router_settings(struct config *cfg)
+static void resolve_router_settings(struct ctx *c, const struct node *root)
 {
+	struct config *cfg = c->cfg;
 	struct config_router_settings *r = &cfg->router_settings;
+	const struct config_litellm_settings *l = &cfg->litellm_settings;
 	size_t i;
 
+	pick_setting(c, root, "num_retries", "num_retries", &r->num_retries, l->num_retries, 2);
+	pick_setting(c, root, "timeout", "request_timeout", &r->timeout_s, l->request_timeout_s,
+		     600);
+	pick_setting(c, root, "allowed_fails", "allowed_fails", &r->allowed_fails, l->allowed_fails,
+		     3);
+	pick_setting(c, root, "cooldown_time", "cooldown_time", &r->cooldown_time_s,
+		     l->cooldown_time_s, 5);
+	pick_setting(c, root, "max_fallbacks", "max_fallbacks", &r->max_fallbacks, l->max_fallbacks,
+		     5);
+	/* retry_policy is one object in LiteLLM: the whole of router_settings' wins. */
+	if (policy_set(&r->retry_policy) && policy_set(&l->retry_policy) &&
+	    memcmp(&r->retry_policy, &l->retry_policy, sizeof(r->retry_policy)) != 0)
+		cfg_warn_at(c, cfg_loc(cfg_map_get(root, "router_settings"), "retry_policy"),
+			    "router_settings.retry_policy wins over litellm_settings.retry_policy, "
+			    "as in LiteLLM (the latter is not used)");
+	else if (!policy_set(&r->retry_policy))
+		r->retry_policy = l->retry_policy;
 	/* retry_policy entries stay -1 when unset: the router applies LiteLLM's per-class
 	 * default (retryable classes use the deployment's num_retries, the others 0). */
-	inherit(&r->num_retries, cfg->litellm_settings.num_retries);
-	inherit(&r->timeout_s, cfg->litellm_settings.request_timeout_s);
-	inherit(&r->max_fallbacks, cfg->litellm_settings.max_fallbacks);
 	for (i = 0; i < cfg->n_models; i++)
 		inherit(&cfg->models[i].litellm_params.num_retries, r->num_retries);
+}
+
+static const struct config_alias *find_alias(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->router_settings.n_aliases; i++)
+		if (strcmp(cfg->router_settings.aliases[i].alias, name) == 0)
+			return &cfg->router_settings.aliases[i];
+	return NULL;
+}
+
+/* An alias that is also a group name takes the group's requests, as in LiteLLM (aliases are
+ * looked up first). */
+static void check_aliases(struct ctx *c, const struct node *root)
+{
+	const struct config_router_settings *r = &c->cfg->router_settings;
+	const struct node *map =
+		cfg_map_get(cfg_map_get(root, "router_settings"), "model_group_alias");
+	char a[SHOW_LEN], b[SHOW_LEN];
+	size_t i;
+
+	for (i = 0; i < r->n_aliases; i++)
+		if (has_group(c->cfg, r->aliases[i].alias))
+			cfg_warn_at(c, map ? cfg_loc(map, r->aliases[i].alias) : root,
+				    "model_group_alias: '%s' is also a model_name; requests for it "
+				    "go to '%s', as in LiteLLM",
+				    cfg_show(r->aliases[i].alias, a),
+				    cfg_show(r->aliases[i].model, b));
 }
 
 static void check_model_ref(struct ctx *c, const struct ref *r)
@@ -690,6 +799,8 @@ static void check_model_ref(struct ctx *c, const struct ref *r)
 	size_t i;
 
 	if (cfg->n_models == 0 || has_group(cfg, r->name))
+		return;
+	if (r->kind == REF_MODEL_OR_ALIAS && find_alias(cfg, r->name))
 		return;
 	buf_init(&known, 0);
 	for (i = 0; i < cfg->n_model_groups; i++) {
@@ -709,7 +820,7 @@ static void check_refs(struct ctx *c)
 	size_t i;
 
 	for (i = 0; i < c->n_refs && !c->stop; i++) {
-		if (c->refs[i].kind == REF_MODEL)
+		if (c->refs[i].kind != REF_TELEGRAM)
 			check_model_ref(c, &c->refs[i]);
 		else if (!c->cfg->telegram.enabled)
 			cfg_warn_at(c, c->refs[i].at,
@@ -755,7 +866,8 @@ void cfg_finish(struct ctx *c, const struct node *root)
 	resolve_home(c, root);
 	collect_groups(cfg);
 	resolve_models(cfg);
-	resolve_router_settings(cfg);
+	resolve_router_settings(c, root);
+	check_aliases(c, root);
 	check_telegram(c, root);
 	check_router_listen(c, root);
 	check_refs(c);

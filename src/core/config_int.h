@@ -73,7 +73,7 @@ struct ctx {
 	struct tree tree;
 };
 
-enum ref_kind { REF_MODEL, REF_TELEGRAM };
+enum ref_kind { REF_MODEL, REF_MODEL_OR_ALIAS, REF_TELEGRAM };
 
 /* A name to check once everything is loaded (model_list may come after its users). */
 struct ref {
@@ -101,6 +101,7 @@ enum otype {
 	T_DELIVER,   /* struct config_deliver */
 	T_FALLBACKS, /* struct config_fallback * + count, LiteLLM's [{from: [to, ...]}, ...] */
 	T_LIMITS,    /* struct config_model_limit * + count; `default` goes to aux_off */
+	T_ALIASES,   /* struct config_alias * + count: LiteLLM's model_group_alias */
 	N_TYPES,
 };
 
@@ -116,7 +117,9 @@ enum {
 	 * (PATH, TZ, MODE: read-only) is plain config, and redacting it would blank ordinary
 	 * words out of every log line and tool result. */
 	F_LITERAL_PUBLIC = 1 << 7,
-	F_ONE_OR_LIST = 1 << 8, /* T_STRS: a single string is a list of one (Hermes' spelling) */
+	F_ONE_OR_LIST = 1 << 8,	 /* T_STRS: a single string is a list of one (Hermes' spelling) */
+	F_WARN_UNKNOWN = 1 << 9, /* T_ENUM: an unknown value is a warning and keeps the default */
+	F_ALIAS_OK = 1 << 10,	 /* F_MODEL: a model_group_alias name is accepted too */
 };
 
 struct choice {

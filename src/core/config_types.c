@@ -112,8 +112,9 @@ void cfg_note_secret(struct ctx *c, const struct node *at, const char *s)
 }
 
 /* ------------------------------------------------------------------------------------------
- * Environment references: `os.environ/NAME` (a whole scalar) and `${NAME}` (anywhere;
- * `$${` is a literal `${`).
+ * Environment references: `os.environ/NAME` (a whole scalar, LiteLLM's form) and `${NAME}`,
+ * `${NAME:-default}`, `${NAME-default}` (anywhere, docker compose's forms; `$${` is a literal
+ * `${`). Rejected: `:?`, `:+` and nested references, which no LiteLLM config in the sample used.
  */
 
 bool cfg_env_name_ok(const char *s, size_t len)
@@ -128,8 +129,12 @@ bool cfg_env_name_ok(const char *s, size_t len)
 	return true;
 }
 
+/* Appends the value of the variable name[0..len) to out. def (NULL = none) is the default of
+ * `${NAME:-def}` (used when the variable is unset or empty, def_if_empty) or `${NAME-def}`
+ * (only when unset), as in POSIX sh and docker compose. */
 static int env_append(struct ctx *c, const struct node *n, const char *name, size_t len,
-		      bool secret, struct buf *out)
+		      const char *def, size_t def_len, bool def_if_empty, bool secret,
+		      struct buf *out)
 {
 	char key[ENV_NAME_LEN], tmp[SHOW_LEN];
 	const char *v;
@@ -137,18 +142,24 @@ static int env_append(struct ctx *c, const struct node *n, const char *name, siz
 	if (!cfg_env_name_ok(name, len)) {
 		char *bad = xstrndup(name, len);
 
-		cfg_err(c, n, "'%s' is not a valid environment variable name", cfg_show(bad, tmp));
+		cfg_err(c, n,
+			"'%s' is not a valid environment variable name (letters, digits and '_', "
+			"not starting with a digit)",
+			cfg_show(bad, tmp));
 		free(bad);
 		return -EINVAL;
 	}
 	memcpy(key, name, len);
 	key[len] = '\0';
 	v = getenv(key);
+	if (def && (!v || (def_if_empty && !*v))) {
+		buf_append(out, def, def_len);
+		return 0;
+	}
 	if (!v) {
 		cfg_err(c, n,
 			"environment variable %s is not set (referenced here); export it or put it "
-			"in "
-			"the Secret",
+			"in the Secret",
 			key);
 		return -EINVAL;
 	}
@@ -156,6 +167,34 @@ static int env_append(struct ctx *c, const struct node *n, const char *name, siz
 		note_secret(c, n, v);
 	buf_puts(out, v);
 	return 0;
+}
+
+/* One `${...}` body (between the braces): NAME, NAME:-default or NAME-default. */
+static int env_braces(struct ctx *c, const struct node *n, const char *body, size_t len,
+		      bool secret, struct buf *out)
+{
+	size_t name_len = 0;
+	char tmp[SHOW_LEN];
+	char *bad;
+
+	while (name_len < len && (isalnum((unsigned char)body[name_len]) || body[name_len] == '_'))
+		name_len++;
+	if (name_len == len && len > 0)
+		return env_append(c, n, body, len, NULL, 0, false, secret, out);
+	if (name_len > 0 && body[name_len] == ':' && name_len + 1 < len &&
+	    body[name_len + 1] == '-')
+		return env_append(c, n, body, name_len, body + name_len + 2, len - name_len - 2,
+				  true, secret, out);
+	if (name_len > 0 && body[name_len] == '-')
+		return env_append(c, n, body, name_len, body + name_len + 1, len - name_len - 1,
+				  false, secret, out);
+	bad = xstrndup(body, len);
+	cfg_err(c, n,
+		"'${%s}' is not a form hermetic reads: write ${NAME}, ${NAME:-default} or "
+		"${NAME-default}",
+		cfg_show(bad, tmp));
+	free(bad);
+	return -EINVAL;
 }
 
 static int resolve_braces(struct ctx *c, const struct node *n, bool secret, struct buf *out)
@@ -184,7 +223,7 @@ static int resolve_braces(struct ctx *c, const struct node *n, bool secret, stru
 				"'${' without a closing '}' (write '$${' for a literal '${')");
 			return -EINVAL;
 		}
-		rc = env_append(c, n, p + 2, (size_t)(end - p - 2), secret, out);
+		rc = env_braces(c, n, p + 2, (size_t)(end - p - 2), secret, out);
 		if (rc < 0)
 			return rc;
 		s = end + 1;
@@ -201,7 +240,8 @@ static char *resolve(struct ctx *c, const struct node *n, bool secret)
 
 	buf_init(&out, 0);
 	if (strncmp(n->text, "os.environ/", 11) == 0)
-		rc = env_append(c, n, n->text + 11, strlen(n->text + 11), secret, &out);
+		rc = env_append(c, n, n->text + 11, strlen(n->text + 11), NULL, 0, false, secret,
+				&out);
 	else
 		rc = resolve_braces(c, n, secret, &out);
 	if (rc < 0) {
@@ -258,13 +298,23 @@ static bool too_many(struct ctx *c, const struct opt *o, const struct node *n, s
 	return true;
 }
 
-/* A list is only non-empty before its key is read when LiteLLM's other section (see F_ROOT)
- * already filled it. */
+/* The fallback lists LiteLLM reads from litellm_settings and router_settings (F_ROOT): a list
+ * is only non-empty before its key is read when the other section filled it. router_settings
+ * wins, as in LiteLLM (Router(fallbacks=...) over litellm.fallbacks), whichever comes first
+ * in the file. Returns true when this value is to be skipped. */
 static bool set_twice(struct ctx *c, const struct opt *o, const struct node *n, void *base)
 {
 	if (*AT(base, o->n_off, size_t) == 0)
 		return false;
-	cfg_err(c, n, "is set in both litellm_settings and router_settings; keep one");
+	if (o->flags & F_ROOT) {
+		cfg_warn(c, n,
+			 "is set in litellm_settings too; this one wins, as in LiteLLM (the "
+			 "litellm_settings list is not used)");
+		return false;
+	}
+	cfg_warn(c, n,
+		 "is set in router_settings too, which wins, as in LiteLLM: this list is not "
+		 "used");
 	return true;
 }
 
@@ -468,12 +518,33 @@ static const struct choice *get_choice(struct ctx *c, const struct node *n, cons
 	return NULL;
 }
 
+/* F_WARN_UNKNOWN: a value outside the choices keeps the default, with a warning. */
+static const struct choice *lenient_choice(struct ctx *c, const struct node *n,
+					   const struct choice *ch, const char *s)
+{
+	char tmp[SHOW_LEN + 32];
+	struct buf names;
+	size_t i;
+
+	for (i = 0; ch[i].name; i++)
+		if (strcmp(ch[i].name, s) == 0)
+			return &ch[i];
+	buf_init(&names, 0);
+	choice_names(ch, &names);
+	cfg_warn(c, n, "unknown value %s is taken as %s; known: %s", cfg_got(n, tmp), ch[0].name,
+		 buf_str(&names));
+	buf_finish(&names);
+	return &ch[0];
+}
+
 static int set_enum(struct ctx *c, const struct opt *o, const struct node *n, void *obj)
 {
 	const struct choice *ch = NULL;
 	char *s = get_str(c, n, 0, NULL);
 
-	if (s)
+	if (s && (o->flags & F_WARN_UNKNOWN))
+		ch = lenient_choice(c, n, o->choices, s);
+	else if (s)
 		ch = get_choice(c, n, o->choices, s);
 	free(s);
 	if (!ch)
@@ -573,15 +644,18 @@ static int set_strs(struct ctx *c, const struct opt *o, const struct node *n, vo
 		cfg_err(c, n, "expected a list of strings, got %s", cfg_kind(n));
 		return -EINVAL;
 	}
-	if (too_many(c, o, n, n_items) || set_twice(c, o, n, base))
+	if (too_many(c, o, n, n_items))
 		return -EINVAL;
+	if (set_twice(c, o, n, base))
+		return 0;
 	cfg_types[o->type].clear(o, base);
 	v = xcalloc(n_items + 1, sizeof(*v));
 	for (i = 0; i < n_items; i++) {
 		at = path_index(c, i);
 		v[k] = get_str(c, items[i], o->flags, o->check);
 		if (v[k] && (o->flags & F_MODEL))
-			add_ref(c, REF_MODEL, items[i], v[k]);
+			add_ref(c, (o->flags & F_ALIAS_OK) ? REF_MODEL_OR_ALIAS : REF_MODEL,
+				items[i], v[k]);
 		rc = v[k] ? rc : -EINVAL;
 		k += v[k] != NULL;
 		cfg_path_pop(c, at);
@@ -942,8 +1016,10 @@ static int set_fallbacks(struct ctx *c, const struct opt *o, const struct node *
 	}
 	for (i = 0; i < n->n_kids; i++)
 		total += n->kids[i]->type == N_MAP ? n->kids[i]->n_kids / 2 : 0;
-	if (too_many(c, o, n, total) || set_twice(c, o, n, base))
+	if (too_many(c, o, n, total))
 		return -EINVAL;
+	if (set_twice(c, o, n, base))
+		return 0;
 	cfg_types[o->type].clear(o, base);
 	v = xcalloc(total + 1, sizeof(*v));
 	for (i = 0; i < n->n_kids; i++) {
@@ -1030,6 +1106,97 @@ static void clear_limits(const struct opt *o, void *obj)
 	*AT(obj, o->n_off, size_t) = 0;
 }
 
+/* router_settings.model_group_alias: {"alias": "group"} or {"alias": {"model": "group",
+ * "hidden": true}}. */
+static int set_alias(struct ctx *c, const struct node *k, const struct node *v,
+		     struct config_alias *out)
+{
+	const struct node *model = v->type == N_SCALAR ? v : NULL, *hidden = NULL;
+	char tmp[SHOW_LEN + 32];
+	size_t i;
+	int rc = 0;
+
+	if (v->type == N_MAP) {
+		model = cfg_map_get(v, "model");
+		hidden = cfg_map_get(v, "hidden");
+		for (i = 0; i < v->n_kids; i += 2)
+			if (strcmp(v->kids[i]->text, "model") != 0 &&
+			    strcmp(v->kids[i]->text, "hidden") != 0)
+				cfg_err_at(c, v->kids[i],
+					   "unknown key '%s' in model_group_alias.%s; known keys: "
+					   "model, hidden",
+					   cfg_show(v->kids[i]->text, tmp),
+					   cfg_show(k->text, tmp + SHOW_LEN / 2));
+	}
+	if (!model) {
+		cfg_err(c, v, "expected a model group name or {model: GROUP, hidden: true}");
+		return -EINVAL;
+	}
+	out->model = get_str(c, model, F_ONELINE, NULL);
+	if (!out->model)
+		return -EINVAL;
+	if (hidden) {
+		char *h = get_str(c, hidden, 0, NULL);
+
+		if (h && (strcasecmp(h, "true") == 0 || strcasecmp(h, "yes") == 0))
+			out->hidden = true;
+		else if (!h || (strcasecmp(h, "false") != 0 && strcasecmp(h, "no") != 0)) {
+			cfg_err(c, hidden, "expected true or false, got %s", cfg_got(hidden, tmp));
+			rc = -EINVAL;
+		}
+		free(h);
+	}
+	add_ref(c, REF_MODEL, model, out->model);
+	out->alias = xstrdup(k->text);
+	return rc;
+}
+
+static int set_aliases(struct ctx *c, const struct opt *o, const struct node *n, void *obj)
+{
+	struct config_alias *v;
+	size_t i, k = 0, at;
+	int rc = 0;
+
+	if (n->type != N_MAP) {
+		cfg_err(c, n, "expected a mapping of alias names to model groups, got %s",
+			cfg_kind(n));
+		return -EINVAL;
+	}
+	if (too_many(c, o, n, n->n_kids / 2))
+		return -EINVAL;
+	cfg_types[o->type].clear(o, obj);
+	v = xcalloc(n->n_kids / 2 + 1, sizeof(*v));
+	for (i = 0; i < n->n_kids; i += 2) {
+		at = cfg_path_key(c, n->kids[i]->text);
+		if (set_alias(c, n->kids[i], n->kids[i + 1], &v[k]) == 0) {
+			k++;
+		} else {
+			free(v[k].alias);
+			free(v[k].model);
+			memset(&v[k], 0, sizeof(v[k]));
+			rc = -EINVAL;
+		}
+		cfg_path_pop(c, at);
+	}
+	set_ptr(obj, o->off, v);
+	*AT(obj, o->n_off, size_t) = k;
+	return rc;
+}
+
+static void clear_aliases(const struct opt *o, void *obj)
+{
+	struct config_alias *v = get_ptr(obj, o->off);
+	size_t i, n = *AT(obj, o->n_off, size_t);
+
+	for (i = 0; i < n; i++) {
+		free(v[i].alias);
+		free(v[i].model);
+	}
+	free(v);
+	set_ptr(obj, o->off, NULL);
+	*AT(obj, o->n_off, size_t) = 0;
+}
+
 const struct type_ops cfg_types[N_TYPES] = {
 	[T_STR] = {"string", set_str, clear_str},
 	[T_INT] = {"integer", set_int, clear_none},
@@ -1049,4 +1216,6 @@ const struct type_ops cfg_types[N_TYPES] = {
 	[T_FALLBACKS] = {"list of {group: [groups]}", set_fallbacks, clear_fallbacks},
 	[T_LIMITS] = {"integer, or mapping of group (or `default`) to integer", set_limits,
 		      clear_limits},
+	[T_ALIASES] = {"mapping of alias to group, or to {model, hidden}", set_aliases,
+		       clear_aliases},
 };

@@ -208,6 +208,68 @@ int64_t policy_retry_delay_ms(int64_t attempt, int64_t allowed, bool cancelled, 
 
 static bool listed(char *const *names, size_t n, const char *name);
 
+/* ---- the requested name: aliases and wildcards ---- */
+
+bool policy_wildcard_match(const char *pattern, const char *name, size_t *off, size_t *len)
+{
+	const char *star = strchr(pattern, '*');
+	size_t pre, suf, n = strlen(name);
+
+	if (!star || strchr(star + 1, '*'))
+		return false;
+	pre = (size_t)(star - pattern);
+	suf = strlen(star + 1);
+	if (n <= pre + suf || strncmp(name, pattern, pre) != 0 ||
+	    strcmp(name + n - suf, star + 1) != 0)
+		return false;
+	*off = pre;
+	*len = n - pre - suf;
+	return true;
+}
+
+bool policy_resolve_model(const char *requested, char *const *groups, size_t n_groups,
+			  const struct config_alias *aliases, size_t n_aliases,
+			  struct policy_route *out)
+{
+	size_t i, off, len, best_literal = 0;
+	bool found = false;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < n_aliases; i++)
+		if (strcmp(aliases[i].alias, requested) == 0) {
+			out->group = aliases[i].model;
+			out->alias = true;
+			return true;
+		}
+	for (i = 0; i < n_groups; i++)
+		if (strcmp(groups[i], requested) == 0) {
+			out->group = groups[i];
+			return true;
+		}
+	for (i = 0; i < n_groups; i++) {
+		if (!policy_wildcard_match(groups[i], requested, &off, &len))
+			continue;
+		if (!found || strlen(groups[i]) - 1 > best_literal) {
+			out->group = groups[i];
+			best_literal = strlen(groups[i]) - 1;
+			found = true;
+		}
+	}
+	out->wildcard = found;
+	return found;
+}
+
+char *policy_wildcard_upstream(const char *pattern, const char *upstream, const char *requested)
+{
+	const char *star = strchr(upstream, '*');
+	size_t off, len;
+
+	if (!star || !policy_wildcard_match(pattern, requested, &off, &len))
+		return NULL;
+	return xasprintf("%.*s%.*s%s", (int)(star - upstream), upstream, (int)len, requested + off,
+			 star + 1);
+}
+
 enum policy_eclass policy_admit(const char *requested, char *const *body_fallbacks,
 				size_t n_body_fallbacks, const struct config_key *key,
 				char *const *groups, size_t n_groups, char *msg, size_t msg_len)

@@ -63,6 +63,32 @@ int64_t policy_retries(const struct config_retry_policy *p, int64_t num_retries,
 int64_t policy_retry_delay_ms(int64_t attempt, int64_t allowed, bool cancelled, long retry_after_s,
 			      long jitter_draw, int64_t left_ms);
 
+/* ---- the requested name: aliases and wildcards ---- */
+
+/* What a requested model name resolves to. */
+struct policy_route {
+	const char *group; /* the model group that answers (borrowed from the groups given) */
+	bool alias;	   /* through router_settings.model_group_alias */
+	bool wildcard;	   /* through a group whose name has a '*' */
+};
+
+/* Resolves `requested` as LiteLLM's router does: a model_group_alias name first, then a group
+ * of that name, then the wildcard group that matches it with the longest literal part ("*"
+ * matches any name; ties go to the first group). Returns false when nothing matches. */
+bool policy_resolve_model(const char *requested, char *const *groups, size_t n_groups,
+			  const struct config_alias *aliases, size_t n_aliases,
+			  struct policy_route *out);
+
+/* Whether `name` matches the one-'*' `pattern` ("anthropic/" + '*', "*"), the '*' standing
+ * for at least one character; sets *off and *len to what the '*' matched. */
+bool policy_wildcard_match(const char *pattern, const char *name, size_t *off, size_t *len);
+
+/* The upstream id of one call to a wildcard deployment: `upstream` (the deployment's id as
+ * configured, e.g. "*") with its '*' replaced by what the '*' of `pattern` (the group name)
+ * matched in `requested`. Returns a malloc'd string, or NULL when `requested` does not match
+ * `pattern` or `upstream` has no '*' (then the configured id is sent). */
+char *policy_wildcard_upstream(const char *pattern, const char *upstream, const char *requested);
+
 /* ---- admission and the request's limits ---- */
 
 /* Whether a call for `requested` (with the request's own fallbacks) may start: E_NONE, or

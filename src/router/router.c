@@ -390,15 +390,40 @@ static bool refuse_max_tokens(struct router_call *c)
 	return true;
 }
 
+/* A wildcard deployment (model_name "anthropic/" + a star) is called with the id the client's name
+ * gave its
+ * '*': a shallow copy of the deployment with upstream_model replaced (freed by the caller when
+ * the copy is returned), else the deployment itself. */
+static const struct config_model *wildcard_model(const struct router_call *c,
+						 struct config_model *copy)
+{
+	const struct config_model *m = c->dep->m;
+	char *id;
+
+	if (!c->asked || !m->wildcard)
+		return m;
+	id = policy_wildcard_upstream(m->model_name, m->upstream_model, c->asked);
+	if (!id)
+		return m;
+	*copy = *m;
+	copy->upstream_model = id;
+	return copy;
+}
+
 /* The attempt as the deployment's dialect frames it (router/providers/): URL, body, and
  * headers when they are per attempt (signed). Returns 0, or < 0 after arranging a 400. */
 static int upstream_request(struct router_call *c, struct provider_request *out)
 {
 	char err[256] = "";
+	struct config_model wild;
+	const struct config_model *m = wildcard_model(c, &wild);
+	int rc;
 
 	clamp_max_tokens(c);
-	if (c->dep->ops->build(c->dep->m, PROVIDER_CHAT, c->req, c->client_stream, out, err,
-			       sizeof(err)) == 0)
+	rc = c->dep->ops->build(m, PROVIDER_CHAT, c->req, c->client_stream, out, err, sizeof(err));
+	if (m == &wild)
+		free(wild.upstream_model);
+	if (rc == 0)
 		return 0;
 	provider_request_finish(out);
 	c->dep = NULL;
@@ -1105,6 +1130,7 @@ static void finish(struct router_call *c)
 	free(c->body_fallbacks);
 	free(c->chain);
 	free(c->requested);
+	free(c->asked);
 	free(c->key_hash);
 	free(c->key_alias);
 	free(c->err_msg);
@@ -1143,6 +1169,29 @@ static const char *read_request(struct router_call *c)
 	return NULL;
 }
 
+/* model_group_alias names and wildcard groups (policy_resolve_model): the call goes on under
+ * the group that answers, so labels, ledger and fallbacks see a configured name; the client's
+ * own name is kept in asked for the key check and the wildcard's upstream id. */
+static void resolve_requested(struct router_call *c)
+{
+	const struct config *cfg = c->r->cfg;
+	struct policy_route rt;
+
+	if (!policy_resolve_model(c->requested, cfg->model_groups, cfg->n_model_groups,
+				  cfg->router_settings.aliases, cfg->router_settings.n_aliases,
+				  &rt) ||
+	    strcmp(rt.group, c->requested) == 0)
+		return;
+	c->asked = c->requested;
+	c->requested = xstrdup(rt.group);
+}
+
+/* A key that lists the name the client used (an alias) may call it, as it may its group. */
+static const struct config_key *admit_key(const struct router_call *c)
+{
+	return c->asked && policy_key_allows(c->who.key, c->asked) ? NULL : c->who.key;
+}
+
 /* Allowlist, key restrictions and budget; returns false after arranging the error answer. */
 static bool admit(struct router_call *c)
 {
@@ -1152,7 +1201,7 @@ static bool admit(struct router_call *c)
 	enum policy_eclass refused;
 	int rc = 0;
 
-	refused = policy_admit(c->requested, c->body_fallbacks, c->n_body_fallbacks, c->who.key,
+	refused = policy_admit(c->requested, c->body_fallbacks, c->n_body_fallbacks, admit_key(c),
 			       cfg->model_groups, cfg->n_model_groups, msg, sizeof(msg));
 	if (refused != E_NONE) {
 		fail_call(c, refused, refused == E_AUTH ? 401 : 400, msg);
@@ -1212,6 +1261,7 @@ int router_chat(struct router *r, const char *body, size_t len, const struct rou
 		fail_call(c, E_BAD_REQUEST, 400, bad);
 		return 0;
 	}
+	resolve_requested(c);
 	if (refuse_max_tokens(c))
 		return 0;
 	if (!admit(c))

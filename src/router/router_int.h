@@ -68,6 +68,8 @@ struct router_call {
 	char *body; /* its text, to rebuild req for a retry or fallback */
 	size_t body_len;
 	char *requested;
+	char *asked; /* the client's model name when an alias or wildcard resolved it into
+		      * requested (the group): for the key check and wildcard ids, never a label */
 	bool client_stream, client_usage, disable_fallbacks;
 	char **body_fallbacks; /* per-request "fallbacks", or NULL */
 	size_t n_body_fallbacks;

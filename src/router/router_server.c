@@ -461,10 +461,34 @@ static bool listed(const struct config_key *k, const char *group)
 	return false;
 }
 
+static bool is_group(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_model_groups; i++)
+		if (strcmp(cfg->model_groups[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void add_model(cJSON *data, const char *id, int64_t start_wall_ms)
+{
+	cJSON *m = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(m, "id", id);
+	cJSON_AddStringToObject(m, "object", "model");
+	cJSON_AddNumberToObject(m, "created", (double)(start_wall_ms / 1000));
+	cJSON_AddStringToObject(m, "owned_by", "hermetic");
+	cJSON_AddItemToArray(data, m);
+}
+
+/* Groups, then the model_group_alias names that are not hidden (as LiteLLM lists them), each
+ * when the key may call it. */
 static void on_models(struct evhttp_request *req, void *arg)
 {
 	struct server *s = arg;
 	const struct config *cfg = s->d.cfg;
+	const struct config_router_settings *rs = &cfg->router_settings;
 	bool ok;
 	const struct config_key *k = key_of(s, req, &ok);
 	cJSON *root, *data;
@@ -475,18 +499,13 @@ static void on_models(struct evhttp_request *req, void *arg)
 	root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "object", "list");
 	data = cJSON_AddArrayToObject(root, "data");
-	for (i = 0; i < cfg->n_model_groups; i++) {
-		cJSON *m;
-
-		if (!listed(k, cfg->model_groups[i]))
-			continue;
-		m = cJSON_CreateObject();
-		cJSON_AddStringToObject(m, "id", cfg->model_groups[i]);
-		cJSON_AddStringToObject(m, "object", "model");
-		cJSON_AddNumberToObject(m, "created", (double)(s->d.start_wall_ms / 1000));
-		cJSON_AddStringToObject(m, "owned_by", "hermetic");
-		cJSON_AddItemToArray(data, m);
-	}
+	for (i = 0; i < cfg->n_model_groups; i++)
+		if (listed(k, cfg->model_groups[i]))
+			add_model(data, cfg->model_groups[i], s->d.start_wall_ms);
+	for (i = 0; i < rs->n_aliases; i++)
+		if (!rs->aliases[i].hidden && !is_group(cfg, rs->aliases[i].alias) &&
+		    (listed(k, rs->aliases[i].alias) || listed(k, rs->aliases[i].model)))
+			add_model(data, rs->aliases[i].alias, s->d.start_wall_ms);
 	httpd_reply_json(req, 200, root);
 }
 
