@@ -82,8 +82,8 @@ struct config_model_info {
 	double output_cost_per_token;
 	double input_cost_per_character; /* USD per character of a speech input; 0 = by token */
 	int64_t max_input_tokens;	 /* 0 = unknown */
-	int64_t max_output_tokens; /* 0 = unknown; `max_tokens` is accepted as an alias */
-	char *id;		   /* deployment id; always set (default "<model_name>-<n>") */
+	int64_t max_output_tokens;	 /* 0 = unknown; `max_tokens` is accepted as an alias */
+	char *id; /* deployment id; always set (default "<model_name>-<n>") */
 };
 
 /* One model_list entry = one deployment of the group (virtual model) model_name. */

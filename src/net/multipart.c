@@ -113,6 +113,17 @@ static int read_disposition(struct multipart_part *part)
 	return -1;
 }
 
+/* RFC 2046's bchars: letters, digits, '()+_,-./:=? and spaces, not at the end. */
+static bool bchars(const char *b)
+{
+	const char *p;
+
+	for (p = b; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("'()+_,-./:=? ", *p))
+			return false;
+	return p[-1] != ' ';
+}
+
 static int read_boundary(const char *content_type, struct multipart_form *out, char *err,
 			 size_t err_len)
 {
@@ -127,7 +138,8 @@ static int read_boundary(const char *content_type, struct multipart_form *out, c
 	}
 	s = skip_ws(content_type, content_type + strlen(content_type));
 	end = s + strlen(s);
-	if ((size_t)(end - s) < sizeof(media) - 1 || strncasecmp(s, media, sizeof(media) - 1) != 0 ||
+	if ((size_t)(end - s) < sizeof(media) - 1 ||
+	    strncasecmp(s, media, sizeof(media) - 1) != 0 ||
 	    (s[sizeof(media) - 1] != ';' && s[sizeof(media) - 1] != ' ' &&
 	     s[sizeof(media) - 1] != '\0')) {
 		set_err(err, err_len, "the body must be multipart/form-data");
@@ -135,10 +147,10 @@ static int read_boundary(const char *content_type, struct multipart_form *out, c
 	}
 	b = param_value(s + sizeof(media) - 1, end, "boundary");
 	n = b ? strlen(b) : 0;
-	if (n == 0 || n > MULTIPART_MAX_BOUNDARY) {
+	if (n == 0 || n > MULTIPART_MAX_BOUNDARY || !bchars(b)) {
 		free(b);
 		set_err(err, err_len,
-			"multipart/form-data needs a boundary parameter of 1 to 70 characters");
+			"multipart/form-data needs a boundary of 1 to 70 characters of RFC 2046");
 		return -EINVAL;
 	}
 	memcpy(out->boundary, b, n + 1);
@@ -152,6 +164,8 @@ static const char *find_delim(const char *p, const char *end, const char *delim,
 	return (size_t)(end - p) < dlen ? NULL : memmem(p, (size_t)(end - p), delim, dlen);
 }
 
+#define NAMELESS "a multipart part lacks Content-Disposition: form-data; name=\"...\""
+
 /* One part starting at p (just after its "--boundary" line). Returns where the next delimiter
  * starts, or NULL with err set. */
 static const char *read_part(const char *p, const char *end, const char *delim, size_t dlen,
@@ -163,7 +177,11 @@ static const char *read_part(const char *p, const char *end, const char *delim, 
 	if (cap > MULTIPART_MAX_HEADER_BYTES + 4)
 		cap = MULTIPART_MAX_HEADER_BYTES + 4;
 	/* A part without headers has no name, so it is refused with the nameless ones. */
-	hend = memmem(p, cap, "\r\n\r\n", 4);
+	hend = cap >= 2 && p[0] == '\r' && p[1] == '\n' ? NULL : memmem(p, cap, "\r\n\r\n", 4);
+	if (!hend && cap >= 2 && p[0] == '\r') {
+		set_err(err, err_len, NAMELESS);
+		return NULL;
+	}
 	if (!hend) {
 		set_err(err, err_len, "a multipart part's headers are too long or unended");
 		return NULL;
@@ -171,8 +189,7 @@ static const char *read_part(const char *p, const char *end, const char *delim, 
 	part->head = p;
 	part->head_len = (size_t)(hend - p);
 	if (read_disposition(part) < 0) {
-		set_err(err, err_len,
-			"a multipart part lacks Content-Disposition: form-data; name=\"...\"");
+		set_err(err, err_len, NAMELESS);
 		return NULL;
 	}
 	part->data = hend + 4;
@@ -226,8 +243,9 @@ int multipart_parse(const char *content_type, const char *body, size_t len,
 		}
 		p += 2;
 	}
-	set_err(err, err_len, out->n_parts ? "the multipart body does not follow its boundary"
-					   : "the multipart body has no part");
+	set_err(err, err_len,
+		out->n_parts ? "the multipart body does not follow its boundary"
+			     : "the multipart body has no part");
 	multipart_form_finish(out);
 	return -EINVAL;
 }

@@ -16,11 +16,11 @@
 #define MULTIPART_MAX_BOUNDARY	   70
 
 struct multipart_part {
-	char *name;	   /* the form field's name (malloc'd, unquoted) */
-	char *filename;	   /* the file name of a file part (malloc'd), NULL for a plain field */
-	const char *head;  /* the part's header lines as sent, without the blank line (borrowed) */
+	char *name;	  /* the form field's name (malloc'd, unquoted) */
+	char *filename;	  /* the file name of a file part (malloc'd), NULL for a plain field */
+	const char *head; /* the part's header lines as sent, without the blank line (borrowed) */
 	size_t head_len;
-	const char *data;  /* the content (borrowed from the body; may hold NULs) */
+	const char *data; /* the content (borrowed from the body; may hold NULs) */
 	size_t data_len;
 };
 

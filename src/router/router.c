@@ -457,8 +457,7 @@ static int upstream_request(struct router_call *c, struct provider_request *out)
 			goto refuse;
 		}
 	}
-	if (c->dep->ops->build(m, c->route, c->req, c->client_stream, out, err, sizeof(err)) ==
-	    0) {
+	if (c->dep->ops->build(m, c->route, c->req, c->client_stream, out, err, sizeof(err)) == 0) {
 		if (!out->headers && out->content_type)
 			out->headers = provider_headers_typed(c->dep->headers, out->content_type);
 		return 0;
@@ -483,7 +482,8 @@ static cJSON *form_fields(const struct multipart_form *f)
 		const struct multipart_part *p = &f->parts[i];
 		char *v;
 
-		if (p->filename || p->data_len > 4096 || cJSON_GetObjectItemCaseSensitive(obj, p->name))
+		if (p->filename || p->data_len > 4096 ||
+		    cJSON_GetObjectItemCaseSensitive(obj, p->name))
 			continue;
 		v = xstrndup(p->data, p->data_len);
 		cJSON_AddStringToObject(obj, p->name, v);
@@ -577,9 +577,9 @@ static int reserve(struct router_call *c, size_t body_len)
 	if (c->route == PROVIDER_SPEECH && mi->input_cost_per_character > 0)
 		c->est_usd = (double)c->input_chars * mi->input_cost_per_character;
 	else
-		c->est_usd = spend_estimate_usd(body_len, spec_of(c)->text_out ? output_bound(c) : 0,
-						mi->input_cost_per_token,
-						mi->output_cost_per_token, mean_if_unpriced(c));
+		c->est_usd = spend_estimate_usd(
+			body_len, spec_of(c)->text_out ? output_bound(c) : 0,
+			mi->input_cost_per_token, mi->output_cost_per_token, mean_if_unpriced(c));
 	if (!c->r->spend)
 		return 0;
 	rc = spend_reserve(c->r->spend, c->key_hash, c->who.key, now_ms(), c->est_usd, &c->hold,
@@ -1044,8 +1044,7 @@ static bool raw_answer(struct router_call *c, const char *body, size_t len, cons
 	return true;
 }
 
-static void on_non_stream_ok(struct router_call *c, const char *body, size_t len,
-			     const char *type)
+static void on_non_stream_ok(struct router_call *c, const char *body, size_t len, const char *type)
 {
 	/* Another dialect's chat answer becomes OpenAI's first (router/providers/). */
 	bool translate = c->route == PROVIDER_CHAT && c->dep->ops->answer;
@@ -1069,9 +1068,9 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 		if (!is_error && cJSON_IsObject(usage))
 			router_read_usage(c, usage);
 		if (!is_error)
-			c->output_chars = router_choices_chars(choices, "message") +
-					  (cJSON_IsString(out_text) ? strlen(out_text->valuestring)
-								    : 0);
+			c->output_chars =
+				router_choices_chars(choices, "message") +
+				(cJSON_IsString(out_text) ? strlen(out_text->valuestring) : 0);
 	}
 	router_drop_scratch(root);
 	if (!is_object) {

@@ -46,8 +46,8 @@ struct router_result {
 	int status;	  /* HTTP status for the client (499 when cancelled) */
 	const char *body; /* non-streamed answer or error body; binary for speech (body_len) */
 	size_t body_len;
-	const char *content_type; /* the body's type: the upstream's for a speech or a
-				   * transcription answer, NULL = application/json */
+	const char *content_type;  /* the body's type: the upstream's for a speech or a
+				    * transcription answer, NULL = application/json */
 	bool streamed;		   /* the stream reached the client (on_stream_* were called) */
 	const char *model_group;   /* group that answered, else the requested one if it is
 				    * configured, else NULL (never the client's unchecked name) */

@@ -2,12 +2,12 @@
  *
  * POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/audio/transcriptions and
  * /v1/audio/speech (each also without /v1) run a router call of that route; streamed answers
- * go out as chunked SSE as they arrive, speech as the upstream's audio with its type. /v1/models, /model/info list the virtual models only
- * (never provider ids or keys). /health/liveliness and /health/readiness need no key, like
- * LiteLLM's. Auth: general_settings.master_key or a declarative key, compared in constant
- * time; only the key's SHA-256 reaches logs and metrics. A client that disconnects cancels its
- * upstream call. Connections are capped (router.max_connections) and given deadlines for the
- * request head and body and for idling between requests (httpd.h).
+ * go out as chunked SSE as they arrive, speech as the upstream's audio with its type. /v1/models,
+ * /model/info list the virtual models only (never provider ids or keys). /health/liveliness and
+ * /health/readiness need no key, like LiteLLM's. Auth: general_settings.master_key or a declarative
+ * key, compared in constant time; only the key's SHA-256 reaches logs and metrics. A client that
+ * disconnects cancels its upstream call. Connections are capped (router.max_connections) and given
+ * deadlines for the request head and body and for idling between requests (httpd.h).
  */
 #include "router/router_server.h"
 #include "core/config.h"
@@ -209,8 +209,9 @@ static void on_done(struct router_call *c, const struct router_result *r, void *
 		evhttp_send_reply_end(p->req);
 	} else {
 		add_result_headers(p->req, r, r->status == 200);
-		httpd_reply(p->req, r->status, r->content_type ? r->content_type : "application/json",
-			    r->body, r->body_len);
+		httpd_reply(p->req, r->status,
+			    r->content_type ? r->content_type : "application/json", r->body,
+			    r->body_len);
 	}
 	free(p);
 }

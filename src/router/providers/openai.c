@@ -85,8 +85,8 @@ static int azure_build(const struct config_model *m, enum provider_route route, 
 	return 0;
 }
 
-#define OPENAI_ROUTES                                                                  \
-	(PROVIDER_ROUTE_BIT(PROVIDER_COMPLETIONS) | PROVIDER_ROUTE_BIT(PROVIDER_EMBEDDINGS) | \
+#define OPENAI_ROUTES                                                                              \
+	(PROVIDER_ROUTE_BIT(PROVIDER_COMPLETIONS) | PROVIDER_ROUTE_BIT(PROVIDER_EMBEDDINGS) |      \
 	 PROVIDER_ROUTE_BIT(PROVIDER_TRANSCRIPTIONS) | PROVIDER_ROUTE_BIT(PROVIDER_SPEECH))
 
 const struct provider_ops provider_openai = {

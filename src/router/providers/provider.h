@@ -51,7 +51,7 @@ struct provider_request {
 	char *url;
 	char *body;
 	size_t body_len;
-	char **headers;	    /* NULL-terminated; NULL = the deployment's headers (provider_headers) */
+	char **headers; /* NULL-terminated; NULL = the deployment's headers (provider_headers) */
 	char *content_type; /* the body's type when not application/json (with the deployment's
 			     * headers, it replaces their Content-Type), else NULL */
 };
