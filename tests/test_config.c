@@ -1193,7 +1193,8 @@ static void test_litellm_keys_warn_instead_of_failing(void **state)
 		       "'model_list[0].litellm_params': hermetic does not rewrite request "
 		       "parameters per deployment");
 	check_line(&r, "t.yaml:7:18: warning: unknown key 'mode' in 'model_list[0].model_info'; "
-		       "known keys: input_cost_per_token, output_cost_per_token, input_cost_per_character, max_input_tokens, "
+		       "known keys: input_cost_per_token, output_cost_per_token, "
+		       "input_cost_per_character, max_input_tokens, "
 		       "max_output_tokens, max_tokens, id");
 	check_line(&r, "t.yaml:12:3: warning: ignored: 'callbacks' in 'litellm_settings': metrics "
 		       "are always on: hermetic serves /metrics itself");
