@@ -239,6 +239,24 @@ def test_transcription_upload_arrives_byte_exact_with_the_upstream_model(
     assert approx(row["cost_usd"], u["input_tokens"] * 2.5e-6 + u["output_tokens"] * 1e-5, 1e-15)
 
 
+def test_a_3_mib_upload_arrives_whole_and_one_over_max_body_bytes_is_refused(
+        fake, media, start_router):
+    audio = b"RIFF" + os.urandom(3 * 1024 * 1024)  # past curl's 1 MiB Expect: 100-continue
+    r = start_router(router_config(fake, media_models(media)))
+    reply = transcribe(r, "whisper", audio)
+    assert reply.status == 200, reply.text
+    assert hashlib.sha256(media.requests[-1]["form"]["file"]["data"]).digest() == \
+        hashlib.sha256(audio).digest()
+    small = start_router(router_config(fake, media_models(media),
+                                       router={"max_body_bytes": 1024 * 1024}), name="small")
+    try:
+        big = transcribe(small, "whisper", audio)
+        assert big.status == 413, big.status
+    except ConnectionError:
+        pass  # the server may close before the client has sent the whole body
+    assert len(media.requests) == 1
+
+
 def test_transcription_without_token_usage_is_estimated_and_text_format_stays_text(
         fake, media, start_router, tmp_path):
     _, audio = wav_file(tmp_path)
