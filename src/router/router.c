@@ -692,7 +692,7 @@ static void attempt(struct router_call *c)
 		if (c->pstream)
 			c->pstream_ops->stream_destroy(c->pstream);
 		c->pstream_ops = c->dep->ops;
-		c->pstream = c->dep->ops->stream_create
+		c->pstream = c->route == PROVIDER_CHAT && c->dep->ops->stream_create
 				     ? c->dep->ops->stream_create(c->dep->m, SSE_EVENT_CAP,
 								  router_stream_on_chunk, c)
 				     : NULL;

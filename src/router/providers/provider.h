@@ -76,7 +76,10 @@ struct provider_ops {
 	 * express. */
 	int (*build)(const struct config_model *m, enum provider_route route, cJSON *req,
 		     bool stream, struct provider_request *out, char *err, size_t err_len);
-	/* A 200 answer in the provider's shape -> an OpenAI chat.completion (malloc'd). NULL when
+	/* answer and stream_* translate chat (PROVIDER_CHAT) only: the other routes' answers go
+	 * to the client as the provider sent them, so a dialect serves them only where they are
+	 * OpenAI's already.
+	 * A 200 answer in the provider's shape -> an OpenAI chat.completion (malloc'd). NULL when
 	 * the body is not one: the router treats it as malformed. NULL member = pass through. */
 	char *(*answer)(const struct config_model *m, const char *body, size_t len);
 	/* Stream decoder of one attempt; max_event_bytes caps any buffered event or frame.
