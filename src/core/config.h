@@ -94,8 +94,9 @@ enum config_model_mode {
 struct config_model_info {
 	double input_cost_per_token; /* USD */
 	double output_cost_per_token;
-	int64_t max_input_tokens;    /* 0 = unknown */
-	int64_t max_output_tokens;   /* 0 = unknown; `max_tokens` is accepted as an alias */
+	double input_cost_per_character; /* USD per character of a speech input; 0 = by token */
+	int64_t max_input_tokens;	 /* 0 = unknown */
+	int64_t max_output_tokens;	 /* 0 = unknown; `max_tokens` is accepted as an alias */
 	char *id;		     /* deployment id; always set (default "<model_name>-<n>") */
 	enum config_model_mode mode; /* default CONFIG_MODE_CHAT */
 };

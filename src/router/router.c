@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define BUDGET_WAIT_MS 50 /* polling for calls in flight to settle */
 
@@ -74,6 +75,30 @@ static char *json_error(enum policy_eclass c, long status, const char *msg)
 	s = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	return s;
+}
+
+/* ---- routes ---- */
+
+/* What the state machine does differently per OpenAI endpoint. */
+struct route_spec {
+	const char *needs[2]; /* fields it cannot go without, besides model */
+	bool multipart;	      /* the body is a multipart/form-data form, else JSON */
+	bool streams;	      /* "stream": true is served (as SSE) */
+	bool max_tokens;      /* max_tokens is checked and clamped, and bounds the output */
+	bool text_out;	      /* the answer's text is the billed output (estimated when no usage) */
+};
+
+static const struct route_spec route_specs[] = {
+	[PROVIDER_CHAT] = {{"messages"}, false, true, true, true},
+	[PROVIDER_COMPLETIONS] = {{"prompt"}, false, true, true, true},
+	[PROVIDER_EMBEDDINGS] = {{"input"}, false, false, false, false},
+	[PROVIDER_TRANSCRIPTIONS] = {{"file"}, true, false, false, true},
+	[PROVIDER_SPEECH] = {{"input", "voice"}, false, false, false, false},
+};
+
+static const struct route_spec *spec_of(const struct router_call *c)
+{
+	return &route_specs[c->route];
 }
 
 static struct group *find_group(const struct router *r, const char *name)
@@ -301,15 +326,49 @@ static void arm(struct router_call *c, int kind, int64_t delay_ms)
 	event_active(c->timer, EV_TIMEOUT, 1);
 }
 
+/* The answer's body (taken), len bytes, and its type (copied; NULL = application/json). */
+static void set_final(struct router_call *c, char *body, size_t len, const char *type)
+{
+	free(c->final_body);
+	free(c->final_type);
+	c->final_body = body;
+	c->final_len = len;
+	c->final_type = type ? xstrdup(type) : NULL;
+}
+
 /* Ends the call with an error answer (before any stream reached the client). */
 static void fail_call(struct router_call *c, enum policy_eclass cls, long status, const char *msg)
 {
+	char *body;
+
 	c->err = cls;
 	c->err_status = status;
 	c->final_status = (int)policy_client_status(cls, status);
-	free(c->final_body);
-	c->final_body = json_error(cls, c->final_status, msg);
+	body = json_error(cls, c->final_status, msg);
+	set_final(c, body, strlen(body), NULL);
 	arm(c, T_FINISH, 0);
+}
+
+/* Ends the call with OpenAI's 400 for a request field ({"error":{message, type
+ * "invalid_request_error", param, code}}). Returns true. */
+static bool refuse_param(struct router_call *c, const char *msg, const char *param,
+			 const char *code)
+{
+	cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
+	char *body;
+
+	cJSON_AddStringToObject(e, "message", msg);
+	cJSON_AddStringToObject(e, "type", policy_type_name(E_BAD_REQUEST));
+	cJSON_AddStringToObject(e, "param", param);
+	cJSON_AddStringToObject(e, "code", code);
+	c->err = E_BAD_REQUEST;
+	c->err_status = 400;
+	c->final_status = 400;
+	body = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	set_final(c, body, strlen(body), NULL);
+	arm(c, T_FINISH, 0);
+	return true;
 }
 
 static void clamp_max_tokens(struct router_call *c)
@@ -354,7 +413,6 @@ static const char *json_kind(const cJSON *v)
 static bool refuse_max_tokens(struct router_call *c)
 {
 	static const char *const keys[] = {"max_tokens", "max_completion_tokens"};
-	cJSON *root, *e;
 	char msg[160];
 	const char *code = NULL, *param = NULL;
 	size_t i;
@@ -372,22 +430,7 @@ static bool refuse_max_tokens(struct router_call *c)
 						 sizeof(msg));
 		param = keys[i];
 	}
-	if (!code)
-		return false;
-	root = cJSON_CreateObject();
-	e = cJSON_AddObjectToObject(root, "error");
-	cJSON_AddStringToObject(e, "message", msg);
-	cJSON_AddStringToObject(e, "type", policy_type_name(E_BAD_REQUEST));
-	cJSON_AddStringToObject(e, "param", param);
-	cJSON_AddStringToObject(e, "code", code);
-	c->err = E_BAD_REQUEST;
-	c->err_status = 400;
-	c->final_status = 400;
-	free(c->final_body);
-	c->final_body = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	arm(c, T_FINISH, 0);
-	return true;
+	return code && refuse_param(c, msg, param, code);
 }
 
 /* A wildcard deployment (model_name "anthropic/" + a star) is called with the id the client's name
@@ -417,10 +460,29 @@ static int upstream_request(struct router_call *c, struct provider_request *out)
 	char err[256] = "";
 	struct config_model wild;
 	const struct config_model *m = wildcard_model(c, &wild);
-	int rc;
+	int rc = -1;
 
-	clamp_max_tokens(c);
-	rc = c->dep->ops->build(m, PROVIDER_CHAT, c->req, c->client_stream, out, err, sizeof(err));
+	if (c->route != PROVIDER_CHAT && !(c->dep->ops->routes & PROVIDER_ROUTE_BIT(c->route))) {
+		snprintf(err, sizeof(err), "provider %s does not serve %s", m->provider,
+			 provider_route_path(c->route));
+		goto out;
+	}
+	if (spec_of(c)->max_tokens)
+		clamp_max_tokens(c);
+	/* A form goes out as it came, with the upstream id (provider.h). */
+	if (spec_of(c)->multipart) {
+		out->body = multipart_encode(&c->form, "model", m->upstream_model, &out->body_len,
+					     &out->content_type);
+		if (!out->body) {
+			snprintf(err, sizeof(err), "the form's boundary occurs in the model id %s",
+				 m->upstream_model);
+			goto out;
+		}
+	}
+	rc = c->dep->ops->build(m, c->route, c->req, c->client_stream, out, err, sizeof(err));
+	if (rc == 0 && !out->headers && out->content_type)
+		out->headers = provider_headers_typed(c->dep->headers, out->content_type);
+out:
 	if (m == &wild)
 		free(wild.upstream_model);
 	if (rc == 0)
@@ -434,9 +496,33 @@ static int upstream_request(struct router_call *c, struct provider_request *out)
 static void on_http_done(struct httpc_req *req, void *arg);
 static void group_exhausted(struct router_call *c);
 
+/* A form's plain fields as strings (what build() may read); files and long values left out. */
+static cJSON *form_fields(const struct multipart_form *f)
+{
+	cJSON *obj = cJSON_CreateObject();
+	size_t i;
+
+	for (i = 0; i < f->n_parts; i++) {
+		const struct multipart_part *p = &f->parts[i];
+		char *v;
+
+		if (p->filename || p->data_len > 4096 ||
+		    cJSON_GetObjectItemCaseSensitive(obj, p->name))
+			continue;
+		v = xstrndup(p->data, p->data_len);
+		cJSON_AddStringToObject(obj, p->name, v);
+		free(v);
+	}
+	return obj;
+}
+
 /* The client's JSON without LiteLLM's own request fields, which are not for the provider. */
 static int parse_request(struct router_call *c)
 {
+	if (spec_of(c)->multipart) {
+		c->req = form_fields(&c->form);
+		return 0;
+	}
 	c->req = json_exact_parse(c->body, c->body_len);
 	if (!cJSON_IsObject(c->req))
 		return -1;
@@ -512,8 +598,12 @@ static int reserve(struct router_call *c, size_t body_len)
 	char msg[512];
 	int rc;
 
-	c->est_usd = spend_estimate_usd(body_len, output_bound(c), mi->input_cost_per_token,
-					mi->output_cost_per_token, mean_if_unpriced(c));
+	if (c->route == PROVIDER_SPEECH && mi->input_cost_per_character > 0)
+		c->est_usd = (double)c->input_chars * mi->input_cost_per_character;
+	else
+		c->est_usd = spend_estimate_usd(
+			body_len, spec_of(c)->text_out ? output_bound(c) : 0,
+			mi->input_cost_per_token, mi->output_cost_per_token, mean_if_unpriced(c));
 	if (!c->r->spend)
 		return 0;
 	rc = spend_reserve(c->r->spend, c->key_hash, c->who.key, now_ms(), c->est_usd, &c->hold,
@@ -626,7 +716,7 @@ static void attempt(struct router_call *c)
 		if (c->pstream)
 			c->pstream_ops->stream_destroy(c->pstream);
 		c->pstream_ops = c->dep->ops;
-		c->pstream = c->dep->ops->stream_create
+		c->pstream = c->route == PROVIDER_CHAT && c->dep->ops->stream_create
 				     ? c->dep->ops->stream_create(c->dep->m, SSE_EVENT_CAP,
 								  router_stream_on_chunk, c)
 				     : NULL;
@@ -771,6 +861,13 @@ static void price_attempt(struct router_call *c, struct httpc_req *req)
 		c->cost_source = "upstream";
 		return;
 	}
+	if (c->route == PROVIDER_SPEECH && mi->input_cost_per_character > 0) {
+		estimate_tokens(c);
+		c->cost_usd = (double)c->input_chars * mi->input_cost_per_character;
+		c->cost_source = "model_info";
+		c->estimated = false;
+		return;
+	}
 	if (c->got_usage) {
 		c->cost_usd = (double)c->prompt_tokens * mi->input_cost_per_token +
 			      (double)c->completion_tokens * mi->output_cost_per_token;
@@ -780,7 +877,7 @@ static void price_attempt(struct router_call *c, struct httpc_req *req)
 		return;
 	}
 	c->cost_source = "estimate";
-	if (!c->client_stream && !c->output_chars) {
+	if (!c->client_stream && !c->output_chars && spec_of(c)->text_out) {
 		httpc_body(req, &seen);
 		/* Over the cap, the piece that did not fit was not kept, but it came. */
 		if (httpc_result(req) == HTTPC_TOO_BIG)
@@ -944,39 +1041,71 @@ static void error_in_answer(struct router_call *c, const char *body, size_t len)
 	attempt_failed(c);
 }
 
-static void on_non_stream_ok(struct router_call *c, const char *body, size_t len)
+static void answer_ok(struct router_call *c, char *body, size_t len, const char *type)
 {
-	/* Another dialect's answer becomes OpenAI's first (router/providers/). */
-	char *translated = c->dep->ops->answer ? c->dep->ops->answer(c->dep->m, body, len) : NULL;
+	set_final(c, body, len, type);
+	c->final_status = 200;
+	count_success(c);
+	arm(c, T_FINISH, 0);
+}
+
+static bool is_json_type(const char *type)
+{
+	while (type && (*type == ' ' || *type == '\t'))
+		type++;
+	return type && strncasecmp(type, "application/json", 16) == 0;
+}
+
+/* A 200 answer that is not JSON: speech's audio, a transcription as text, srt or vtt. It goes
+ * to the client with the upstream's type; a transcription's text is its billed output. */
+static bool raw_answer(struct router_call *c, const char *body, size_t len, const char *type)
+{
+	if (c->route != PROVIDER_SPEECH &&
+	    (c->route != PROVIDER_TRANSCRIPTIONS || is_json_type(type)))
+		return false;
+	c->output_chars = c->route == PROVIDER_SPEECH ? 0 : len;
+	answer_ok(c, xstrndup(body, len), len, type ? type : "application/octet-stream");
+	return true;
+}
+
+static void on_non_stream_ok(struct router_call *c, const char *body, size_t len, const char *type)
+{
+	/* Another dialect's chat answer becomes OpenAI's first (router/providers/). */
+	bool translate = c->route == PROVIDER_CHAT && c->dep->ops->answer;
+	char *translated = translate ? c->dep->ops->answer(c->dep->m, body, len) : NULL;
 	const char *text = translated ? translated : body;
 	size_t text_len = translated ? strlen(translated) : len;
-	cJSON *root = router_parse_scratch(text, text_len), *usage;
-	bool is_object = cJSON_IsObject(root), is_error = false;
+	cJSON *root, *usage, *choices, *out_text;
+	bool is_object, is_error = false;
 
+	if (raw_answer(c, body, len, type))
+		return;
+	root = router_parse_scratch(text, text_len);
+	is_object = cJSON_IsObject(root);
 	if (is_object) {
-		is_error = cJSON_GetObjectItemCaseSensitive(root, "error") &&
-			   !cJSON_GetObjectItemCaseSensitive(root, "choices");
+		choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
+		out_text = cJSON_GetObjectItemCaseSensitive(root, "text");
+		/* choices (chat, completions), data (embeddings), text (transcriptions) */
+		is_error = cJSON_GetObjectItemCaseSensitive(root, "error") && !choices &&
+			   !out_text && !cJSON_GetObjectItemCaseSensitive(root, "data");
 		usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
 		if (!is_error && cJSON_IsObject(usage))
 			router_read_usage(c, usage);
 		if (!is_error)
-			c->output_chars = router_choices_chars(
-				cJSON_GetObjectItemCaseSensitive(root, "choices"), "message");
+			c->output_chars =
+				router_choices_chars(choices, "message") +
+				(cJSON_IsString(out_text) ? strlen(out_text->valuestring) : 0);
 	}
 	router_drop_scratch(root);
 	if (!is_object) {
 		malformed(c, "upstream answered 200 with a body that is not JSON");
 	} else if (is_error) {
 		error_in_answer(c, text, text_len);
-	} else if (c->dep->ops->answer && !translated) {
+	} else if (translate && !translated) {
 		malformed(c, "upstream answered 200 with a body that is not an answer of its API");
 	} else {
-		free(c->final_body);
-		c->final_body = translated ? translated : xstrndup(body, len);
+		answer_ok(c, translated ? translated : xstrndup(body, len), text_len, NULL);
 		translated = NULL;
-		c->final_status = 200;
-		count_success(c);
-		arm(c, T_FINISH, 0);
 	}
 	free(translated);
 }
@@ -1045,7 +1174,7 @@ static void answer(struct router_call *c, struct httpc_req *req)
 		attempt_failed(c);
 		return;
 	}
-	on_non_stream_ok(c, body, len);
+	on_non_stream_ok(c, body, len, httpc_header(req, "Content-Type"));
 }
 
 /* What the answer means for the call first (retry, fall back, finish: all later, from the
@@ -1076,7 +1205,8 @@ static void finish(struct router_call *c)
 	struct router_result res = {
 		.status = c->final_status,
 		.body = c->final_body ? c->final_body : "",
-		.body_len = c->final_body ? strlen(c->final_body) : 0,
+		.body_len = c->final_body ? c->final_len : 0,
+		.content_type = c->final_status == 200 ? c->final_type : NULL,
 		.streamed = c->stream_started,
 		.model_group = c->group ? c->group->name : known_requested(c),
 		.deployment_id = c->dep && c->final_status == 200 ? c->dep->m->model_info.id : "",
@@ -1135,6 +1265,9 @@ static void finish(struct router_call *c)
 	free(c->key_alias);
 	free(c->err_msg);
 	free(c->final_body);
+	free(c->final_type);
+	free(c->content_type);
+	multipart_form_finish(&c->form);
 	free(c);
 }
 
@@ -1151,13 +1284,13 @@ static const char *read_request(struct router_call *c)
 
 	if (!cJSON_IsString(model) || !*model->valuestring)
 		return "model is required (a string naming one of /v1/models)";
-	if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0)
+	if (c->route == PROVIDER_CHAT && (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0))
 		return "messages is required (a non-empty array)";
 	c->requested = xstrdup(model->valuestring);
-	c->client_stream = cJSON_IsTrue(stream);
+	c->client_stream = cJSON_IsTrue(stream) && spec_of(c)->streams;
 	c->client_usage = so && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
 	c->disable_fallbacks = cJSON_IsTrue(dis);
-	if (cJSON_IsArray(fb)) {
+	if (cJSON_IsArray(fb) && !spec_of(c)->multipart) {
 		c->body_fallbacks = xcalloc((size_t)cJSON_GetArraySize(fb) + 1, sizeof(char *));
 		cJSON_ArrayForEach(item, fb)
 		{
@@ -1219,16 +1352,99 @@ static bool admit(struct router_call *c)
 	return true;
 }
 
-int router_chat(struct router *r, const char *body, size_t len, const struct router_caller *who,
+/* Characters (not bytes) of a UTF-8 string. */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* OpenAI's checks of a required field of the route (routes with messages have theirs in
+ * read_request): present, of a type the endpoint takes, not empty. Returns true after
+ * arranging the 400. */
+static bool refuse_field(struct router_call *c, const char *name)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(c->req, name);
+	char msg[160];
+	bool ok;
+
+	if (spec_of(c)->multipart) {
+		if (multipart_find(&c->form, name))
+			return false;
+		v = NULL;
+	}
+	if (!v || cJSON_IsNull(v)) {
+		snprintf(msg, sizeof(msg), "Missing required parameter: '%s'.", name);
+		return refuse_param(c, msg, name, "missing_required_parameter");
+	}
+	if (strcmp(name, "voice") == 0)
+		ok = cJSON_IsString(v) || cJSON_IsObject(v);
+	else if (c->route == PROVIDER_SPEECH)
+		ok = cJSON_IsString(v);
+	else
+		ok = cJSON_IsString(v) || cJSON_IsArray(v);
+	if (!ok) {
+		snprintf(msg, sizeof(msg), "Invalid type for '%s': expected %s.", name,
+			 c->route == PROVIDER_SPEECH ? "a string" : "a string or an array");
+		return refuse_param(c, msg, name, "invalid_type");
+	}
+	if (c->route != PROVIDER_COMPLETIONS &&
+	    ((cJSON_IsString(v) && !*v->valuestring) ||
+	     (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))) {
+		snprintf(msg, sizeof(msg), "'%s' must not be empty.", name);
+		return refuse_param(c, msg, name, "invalid_value");
+	}
+	if (c->route == PROVIDER_SPEECH && strcmp(name, "input") == 0)
+		c->input_chars = utf8_chars(v->valuestring);
+	return false;
+}
+
+static bool refuse_fields(struct router_call *c)
+{
+	size_t i;
+
+	for (i = 0; c->route != PROVIDER_CHAT && i < ARRAY_LEN(route_specs[0].needs); i++)
+		if (spec_of(c)->needs[i] && refuse_field(c, spec_of(c)->needs[i]))
+			return true;
+	return false;
+}
+
+/* The body as the route reads it, whole (LiteLLM's own fields too): JSON, or a form whose
+ * plain fields become c->req. Returns true after arranging the 400. */
+static bool refuse_body(struct router_call *c)
+{
+	char err[160] = "";
+
+	if (!spec_of(c)->multipart) {
+		c->req = json_exact_parse(c->body, c->body_len);
+		if (cJSON_IsObject(c->req))
+			return false;
+		fail_call(c, E_BAD_REQUEST, 400, "request body is not a JSON object");
+		return true;
+	}
+	if (multipart_parse(c->content_type, c->body, c->body_len, &c->form, err, sizeof(err)) <
+	    0) {
+		fail_call(c, E_BAD_REQUEST, 400, err);
+		return true;
+	}
+	c->req = form_fields(&c->form);
+	return false;
+}
+
+int router_call(struct router *r, const struct router_request *q, const struct router_caller *who,
 		const struct router_cbs *cbs, void *arg, struct router_call **out)
 {
 	struct router_call *c;
 	const char *bad;
 
-	if (!cbs || !cbs->on_done)
+	if (!cbs || !cbs->on_done || (size_t)q->route >= ARRAY_LEN(route_specs))
 		return -EINVAL;
 	c = xcalloc(1, sizeof(*c));
 	c->r = r;
+	c->route = q->route;
 	c->who = *who;
 	c->key_hash = xstrdup(who->key_hash ? who->key_hash : "internal");
 	c->key_alias = xstrdup(who->key_alias);
@@ -1245,15 +1461,11 @@ int router_chat(struct router *r, const char *body, size_t len, const struct rou
 	r->calls = c;
 	if (out)
 		*out = c;
-	c->body = xmalloc(len + 1);
-	memcpy(c->body, body, len);
-	c->body[len] = '\0';
-	c->body_len = len;
-	c->req = json_exact_parse(body, len);
-	if (!cJSON_IsObject(c->req)) {
-		fail_call(c, E_BAD_REQUEST, 400, "request body is not a JSON object");
+	c->body = xstrndup(q->body, q->len);
+	c->body_len = q->len;
+	c->content_type = q->content_type ? xstrdup(q->content_type) : NULL;
+	if (refuse_body(c))
 		return 0;
-	}
 	bad = read_request(c);
 	if (!bad && c->client_stream && (!cbs->on_stream_start || !cbs->on_stream_data))
 		bad = "this caller does not take streamed answers: leave stream unset";
@@ -1262,7 +1474,7 @@ int router_chat(struct router *r, const char *body, size_t len, const struct rou
 		return 0;
 	}
 	resolve_requested(c);
-	if (refuse_max_tokens(c))
+	if (refuse_fields(c) || (spec_of(c)->max_tokens && refuse_max_tokens(c)))
 		return 0;
 	if (!admit(c))
 		return 0;
@@ -1274,6 +1486,14 @@ int router_chat(struct router *r, const char *body, size_t len, const struct rou
 	c->n_chain = 1;
 	arm(c, T_BACKOFF, 0);
 	return 0;
+}
+
+int router_chat(struct router *r, const char *body, size_t len, const struct router_caller *who,
+		const struct router_cbs *cbs, void *arg, struct router_call **out)
+{
+	const struct router_request q = {.route = PROVIDER_CHAT, .body = body, .len = len};
+
+	return router_call(r, &q, who, cbs, arg, out);
 }
 
 void router_cancel(struct router_call *c)

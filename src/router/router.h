@@ -1,4 +1,6 @@
-/* router: LiteLLM-compatible routing of OpenAI chat-completion requests, in process.
+/* router: LiteLLM-compatible routing of OpenAI requests, in process: chat completions,
+ * completions, embeddings, audio transcriptions (multipart/form-data) and speech (a binary
+ * answer), each a route of the same state machine.
  *
  * A call names a virtual model (a model_list group). The router checks the allowlist and the
  * budgets before anything is sent, picks a deployment (simple-shuffle or least-busy, skipping
@@ -10,12 +12,14 @@
  * ones too) is recorded in the spend ledger, with an estimate marked as such when no usage
  * arrived. It updates LiteLLM-named metrics. Streams pass through chunk by chunk.
  *
- * Async contract: router_chat() returns 0 and on_done fires exactly once, later, from the
- * loop (also for requests refused before any upstream call, and on cancel). It returns a
- * negative value only on a programming error (then nothing fires).
+ * Async contract: router_call() and router_chat() return 0 and on_done fires exactly once,
+ * later, from the loop (also for requests refused before any upstream call, and on cancel).
+ * They return a negative value only on a programming error (then nothing fires).
  */
 #ifndef HERMETIC_ROUTER_H
 #define HERMETIC_ROUTER_H
+
+#include "router/providers/provider.h" /* enum provider_route */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,8 +44,10 @@ struct router_caller {
 /* What the client gets. Strings are borrowed for the duration of the callback. */
 struct router_result {
 	int status;	  /* HTTP status for the client (499 when cancelled) */
-	const char *body; /* non-streamed answer or error body (OpenAI JSON) */
+	const char *body; /* non-streamed answer or error body; binary for speech (body_len) */
 	size_t body_len;
+	const char *content_type;  /* the body's type: the upstream's for a speech or a
+				    * transcription answer, NULL = application/json */
 	bool streamed;		   /* the stream reached the client (on_stream_* were called) */
 	const char *model_group;   /* group that answered, else the requested one if it is
 				    * configured, else NULL (never the client's unchecked name) */
@@ -70,7 +76,30 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 /* Cancels every call (their on_done fire from the loop) and frees. Accepts NULL. */
 void router_destroy(struct router *r);
 
-/* Starts a call for the request body (OpenAI chat completions JSON, copied). */
+/* One request to an OpenAI endpoint. */
+struct router_request {
+	enum provider_route route;
+	const char *body; /* the client's body (copied): JSON, or the multipart form */
+	size_t len;
+	/* The body's Content-Type: required for PROVIDER_TRANSCRIPTIONS ("multipart/form-data;
+	 * boundary=..."), ignored for the JSON routes. Copied. */
+	const char *content_type;
+};
+
+/* Starts a call of route q->route: the same allowlist, key restrictions, budgets, ledger rows,
+ * retries, fallbacks, cooldowns and metrics for every route. A request the route cannot take
+ * (model missing, embeddings without input, speech without voice, a transcription without a
+ * file part...) or a deployment whose provider does not serve the route ends with an
+ * OpenAI-shaped 400 through on_done, before anything is sent. Only PROVIDER_CHAT and
+ * PROVIDER_COMPLETIONS stream; a speech answer is the upstream's audio (result body_len bytes,
+ * content_type set). For an in-process caller (the agent) that wants a transcription: route
+ * PROVIDER_TRANSCRIPTIONS, a multipart/form-data body with `model` (a model_list group) and
+ * `file` parts and its content type; who->key_hash "internal"; on_done gets the upstream's
+ * answer ({"text":...} JSON, or plain text for response_format text). */
+int router_call(struct router *r, const struct router_request *q, const struct router_caller *who,
+		const struct router_cbs *cbs, void *arg, struct router_call **out);
+
+/* router_call for PROVIDER_CHAT: the request body is OpenAI chat completions JSON (copied). */
 int router_chat(struct router *r, const char *body, size_t len, const struct router_caller *who,
 		const struct router_cbs *cbs, void *arg, struct router_call **out);
 /* Aborts the call; on_done fires later with status 499. Not after on_done. */

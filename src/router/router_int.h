@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/util.h"
 #include "net/httpc.h"
+#include "net/multipart.h"
 #include "net/sse.h"
 
 #include <cjson/cJSON.h>
@@ -64,9 +65,13 @@ struct router_call {
 	char *key_hash, *key_alias;
 	struct router_cbs cbs;
 	void *arg;
-	cJSON *req; /* the client's request, until the first attempt was sent */
+	enum provider_route route;
+	cJSON *req; /* the client's request (a form's plain fields), until the first attempt */
 	char *body; /* its text, to rebuild req for a retry or fallback */
 	size_t body_len;
+	char *content_type;	    /* the body's, for a multipart route */
+	struct multipart_form form; /* a multipart body's parts (pointing into body) */
+	size_t input_chars;	    /* characters of a speech request's input */
 	char *requested;
 	char *asked; /* the client's model name when an alias or wildcard resolved it into
 		      * requested (the group): for the key check and wildcard ids, never a label */
@@ -114,6 +119,8 @@ struct router_call {
 	bool estimated; /* no usage arrived: tokens and cost are estimates */
 	const char *cost_source;
 	char *final_body;
+	size_t final_len;
+	char *final_type; /* content type of a 200 answer that is not JSON, else NULL */
 	int final_status;
 	/* timing (µs) */
 	int64_t t_start, t_attempt, t_first_token, upstream_us, backoff_us;
@@ -131,7 +138,8 @@ void router_drop_scratch(cJSON *root);
 /* Reads a "usage" object (tokens, cost) into the call's attempt. */
 void router_read_usage(struct router_call *c, cJSON *usage);
 
-/* Generated characters in every choice's field ("delta" of a chunk, "message" of an answer). */
+/* Generated characters in every choice's field ("delta" of a chunk, "message" of an answer)
+ * and in its "text" (completions). */
 size_t router_choices_chars(const cJSON *choices, const char *field);
 
 /* Starts the client's stream (its on_stream_start), once. */

@@ -1,12 +1,13 @@
 /* router_server: LiteLLM's proxy routes on router.listen.
  *
- * POST /v1/chat/completions (and /chat/completions) runs a router call; streamed answers go
- * out as chunked SSE as they arrive. /v1/models, /model/info list the virtual models only
- * (never provider ids or keys). /health/liveliness and /health/readiness need no key, like
- * LiteLLM's. Auth: general_settings.master_key or a declarative key, compared in constant
- * time; only the key's SHA-256 reaches logs and metrics. A client that disconnects cancels its
- * upstream call. Connections are capped (router.max_connections) and given deadlines for the
- * request head and body and for idling between requests (httpd.h).
+ * POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/audio/transcriptions and
+ * /v1/audio/speech (each also without /v1) run a router call of that route; streamed answers
+ * go out as chunked SSE as they arrive, speech as the upstream's audio with its type. /v1/models,
+ * /model/info list the virtual models only (never provider ids or keys). /health/liveliness and
+ * /health/readiness need no key, like LiteLLM's. Auth: general_settings.master_key or a declarative
+ * key, compared in constant time; only the key's SHA-256 reaches logs and metrics. A client that
+ * disconnects cancels its upstream call. Connections are capped (router.max_connections) and given
+ * deadlines for the request head and body and for idling between requests (httpd.h).
  */
 #include "router/router_server.h"
 #include "core/config.h"
@@ -29,8 +30,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct server;
+
+/* One OpenAI endpoint: the route its paths run. */
+struct endpoint {
+	struct server *s;
+	enum provider_route route;
+};
+
 struct server {
 	struct daemon d;
+	struct endpoint endpoints[PROVIDER_SPEECH + 1];
 	struct router *router;
 	struct spend *spend;
 	struct httpd *http;
@@ -201,15 +211,19 @@ static void on_done(struct router_call *c, const struct router_result *r, void *
 		evhttp_send_reply_end(p->req);
 	} else {
 		add_result_headers(p->req, r, r->status == 200);
-		httpd_reply(p->req, r->status, "application/json", r->body, r->body_len);
+		httpd_reply(p->req, r->status,
+			    r->content_type ? r->content_type : "application/json", r->body,
+			    r->body_len);
 	}
 	free(p);
 }
 
-static void on_chat(struct evhttp_request *req, void *arg)
+static void on_endpoint(struct evhttp_request *req, void *arg)
 {
 	static const struct router_cbs cbs = {on_stream_start, on_stream_data, on_done};
-	struct server *s = arg;
+	const struct endpoint *e = arg;
+	struct server *s = e->s;
+	struct router_request q = {.route = e->route};
 	struct auth a;
 	struct router_caller who;
 	struct proxy *p;
@@ -232,7 +246,10 @@ static void on_chat(struct evhttp_request *req, void *arg)
 	/* The router keeps its own copy; libevent would hold this one until the answer ends,
 	 * which for a stream is seconds (the chain's 1 KiB or more, per open stream). */
 	evbuffer_drain(evhttp_request_get_input_buffer(req), len);
-	if (router_chat(s->router, body, len, &who, &cbs, p, &p->call) < 0) {
+	q.body = body;
+	q.len = len;
+	q.content_type = httpd_header(req, "Content-Type");
+	if (router_call(s->router, &q, &who, &cbs, p, &p->call) < 0) {
 		forget_connection(p);
 		httpd_reply_error(req, 500, "api_error", "router refused the call");
 		free(p);
@@ -581,13 +598,31 @@ static void on_readiness(struct evhttp_request *req, void *arg)
 
 static void add_routes(struct server *s)
 {
-	static const char *const chat[] = {"/v1/chat/completions", "/chat/completions"};
+	static const struct {
+		enum provider_route route;
+		const char *path;
+	} posts[] = {
+		{PROVIDER_CHAT, "/chat/completions"},
+		{PROVIDER_COMPLETIONS, "/completions"},
+		{PROVIDER_EMBEDDINGS, "/embeddings"},
+		{PROVIDER_TRANSCRIPTIONS, "/audio/transcriptions"},
+		{PROVIDER_SPEECH, "/audio/speech"},
+	};
 	static const char *const models[] = {"/v1/models", "/models"};
 	static const char *const info[] = {"/model/info", "/v1/model/info"};
+	char v1[64];
 	size_t i;
 
+	for (i = 0; i < ARRAY_LEN(posts); i++) {
+		struct endpoint *e = &s->endpoints[posts[i].route];
+
+		e->s = s;
+		e->route = posts[i].route;
+		snprintf(v1, sizeof(v1), "/v1%s", posts[i].path);
+		httpd_route(s->http, HTTPD_POST, v1, on_endpoint, e);
+		httpd_route(s->http, HTTPD_POST, posts[i].path, on_endpoint, e);
+	}
 	for (i = 0; i < 2; i++) {
-		httpd_route(s->http, HTTPD_POST, chat[i], on_chat, s);
 		httpd_route(s->http, HTTPD_GET, models[i], on_models, s);
 		httpd_route(s->http, HTTPD_GET, info[i], on_model_info, s);
 	}

@@ -113,6 +113,12 @@ void router_read_usage(struct router_call *c, cJSON *usage)
 	cJSON *ct = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
 	cJSON *cost = cJSON_GetObjectItemCaseSensitive(usage, "cost");
 
+	/* A transcription's usage ("type": "tokens") names them as the Responses API does. */
+	if (!pt && !ct) {
+		pt = cJSON_GetObjectItemCaseSensitive(usage, "input_tokens");
+		ct = cJSON_GetObjectItemCaseSensitive(usage, "output_tokens");
+	}
+
 	if (cJSON_IsNumber(pt))
 		c->prompt_tokens = (int64_t)pt->valuedouble;
 	if (cJSON_IsNumber(ct))
@@ -148,7 +154,8 @@ static size_t text_chars(const cJSON *m)
 	return n;
 }
 
-/* Generated characters in every choice's field ("delta" of a chunk, "message" of an answer). */
+/* Generated characters in every choice's field ("delta" of a chunk, "message" of an answer),
+ * or its "text" (completions). */
 size_t router_choices_chars(const cJSON *choices, const char *field)
 {
 	const cJSON *ch;
@@ -157,6 +164,7 @@ size_t router_choices_chars(const cJSON *choices, const char *field)
 	cJSON_ArrayForEach(ch, choices)
 	{
 		n += text_chars(cJSON_GetObjectItemCaseSensitive(ch, field));
+		n += string_len(cJSON_GetObjectItemCaseSensitive(ch, "text"));
 	}
 	return n;
 }

@@ -2,7 +2,8 @@
 # Installs the real MCP servers the e2e tests talk to, pinned by tests/peers/package-lock.json:
 #   @modelcontextprotocol/server-everything@2026.8.31 and server-filesystem@2026.8.31 (node) and
 #   kubernetes-mcp-server@0.0.67
-#   (a Go binary shipped in the npm package kubernetes-mcp-server-linux-amd64).
+#   (a Go binary shipped in the npm package kubernetes-mcp-server-linux-amd64), and the OpenAI
+#   Node SDK openai@6.49.0 (tests/e2e/test_router_endpoints.py drives `hermetic router` with it).
 # Idempotent: the install lives in ${HERMETIC_CACHE:-$HOME/.cache/hermetic}/peers/<hash of the
 # pins>; when it is complete the script only checks it (well under a second). Only the npm
 # registry is contacted (npm ci; the lockfile records no download URLs, only integrity hashes).
@@ -24,9 +25,11 @@ dir=$cache/peers/$hash
 everything=$dir/node_modules/@modelcontextprotocol/server-everything/dist/index.js
 filesystem=$dir/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js
 k8s=$dir/node_modules/kubernetes-mcp-server-linux-$arch/bin/kubernetes-mcp-server-linux-$arch
+openai=$dir/node_modules/openai/package.json
 
 complete() {
-  [ -f "$dir/.complete" ] && [ -f "$everything" ] && [ -f "$filesystem" ] && [ -x "$k8s" ]
+  [ -f "$dir/.complete" ] && [ -f "$everything" ] && [ -f "$filesystem" ] && [ -x "$k8s" ] &&
+    [ -f "$openai" ]
 }
 
 if ! complete; then
@@ -70,4 +73,6 @@ v=$("$k8s" --version 2>&1 | tail -n1)
   "$dir/node_modules/@modelcontextprotocol/server-everything/package.json"
 "$NODE" -e 'const p=require(process.argv[1]); if (p.version !== "2026.8.31") { console.error("server-filesystem is " + p.version); process.exit(1) }' \
   "$dir/node_modules/@modelcontextprotocol/server-filesystem/package.json"
+"$NODE" -e 'const p=require(process.argv[1]); if (p.version !== "6.49.0") { console.error("openai is " + p.version); process.exit(1) }' \
+  "$openai"
 echo "$dir"

@@ -28,10 +28,13 @@ static void set_field(cJSON *obj, const char *name, cJSON *value)
 		cJSON_AddItemToObject(obj, name, value);
 }
 
-/* The body every OpenAI-compatible dialect sends: the client's request with the upstream id. */
+/* The body every OpenAI-compatible dialect sends: the client's request with the upstream id.
+ * A multipart body was framed by the router already (provider.h). */
 static void openai_body(const struct config_model *m, enum provider_route route, cJSON *req,
 			bool stream, struct provider_request *out)
 {
+	if (route == PROVIDER_TRANSCRIPTIONS)
+		return;
 	set_field(req, "model", cJSON_CreateString(m->upstream_model));
 	if (stream && (route == PROVIDER_CHAT || route == PROVIDER_COMPLETIONS)) {
 		cJSON *so = cJSON_CreateObject();
@@ -39,7 +42,8 @@ static void openai_body(const struct config_model *m, enum provider_route route,
 		cJSON_AddBoolToObject(so, "include_usage", 1);
 		set_field(req, "stream_options", so);
 	}
-	if (strcmp(m->provider, "openrouter") == 0) {
+	if (strcmp(m->provider, "openrouter") == 0 &&
+	    (route == PROVIDER_CHAT || route == PROVIDER_COMPLETIONS)) {
 		cJSON *u = cJSON_CreateObject();
 
 		cJSON_AddBoolToObject(u, "include", 1);
@@ -104,6 +108,11 @@ static char *azure_error(long status, const char *body, size_t len)
 	return out;
 }
 
-const struct provider_ops provider_openai = {.name = "openai", .build = openai_build};
+#define OPENAI_ROUTES                                                                              \
+	(PROVIDER_ROUTE_BIT(PROVIDER_COMPLETIONS) | PROVIDER_ROUTE_BIT(PROVIDER_EMBEDDINGS) |      \
+	 PROVIDER_ROUTE_BIT(PROVIDER_TRANSCRIPTIONS) | PROVIDER_ROUTE_BIT(PROVIDER_SPEECH))
+
+const struct provider_ops provider_openai = {
+	.name = "openai", .routes = OPENAI_ROUTES, .build = openai_build};
 const struct provider_ops provider_azure = {
-	.name = "azure", .build = azure_build, .error = azure_error};
+	.name = "azure", .routes = OPENAI_ROUTES, .build = azure_build, .error = azure_error};

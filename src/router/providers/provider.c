@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const struct provider_ops *provider_ops_of(enum provider_dialect d)
 {
@@ -23,12 +24,26 @@ const struct provider_ops *provider_ops_of(enum provider_dialect d)
 	return &provider_openai;
 }
 
+const char *provider_route_path(enum provider_route route)
+{
+	static const char *const paths[] = {
+		[PROVIDER_CHAT] = "/v1/chat/completions",
+		[PROVIDER_COMPLETIONS] = "/v1/completions",
+		[PROVIDER_EMBEDDINGS] = "/v1/embeddings",
+		[PROVIDER_TRANSCRIPTIONS] = "/v1/audio/transcriptions",
+		[PROVIDER_SPEECH] = "/v1/audio/speech",
+	};
+
+	return (size_t)route < ARRAY_LEN(paths) && paths[route] ? paths[route] : "this endpoint";
+}
+
 void provider_request_finish(struct provider_request *r)
 {
 	if (!r)
 		return;
 	free(r->url);
 	free(r->body);
+	free(r->content_type);
 	provider_headers_free(r->headers);
 	memset(r, 0, sizeof(*r));
 }
@@ -86,6 +101,22 @@ void provider_headers_free(char **h)
 	for (p = h; *p; p++)
 		free(*p);
 	free(h);
+}
+
+char **provider_headers_typed(char *const *h, const char *content_type)
+{
+	size_t n = 0, i;
+	char **out;
+
+	while (h[n])
+		n++;
+	out = xcalloc(n + 2, sizeof(char *));
+	out[0] = xasprintf("Content-Type: %s", content_type);
+	n = 1;
+	for (i = 0; h[i]; i++)
+		if (strncasecmp(h[i], "Content-Type:", 13) != 0)
+			out[n++] = xstrdup(h[i]);
+	return out;
 }
 
 char *provider_join(const char *api_base, const char *path)

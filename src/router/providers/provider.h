@@ -35,12 +35,25 @@ enum provider_route {
 	PROVIDER_SPEECH,	 /* /v1/audio/speech (binary answer) */
 };
 
-/* What one attempt sends. Every member is malloc'd and freed by provider_request_finish. */
+/* The bit of a route in provider_ops.routes. */
+#define PROVIDER_ROUTE_BIT(route) (1u << (unsigned)(route))
+
+/* The client's path of a route ("/v1/embeddings"), for messages. */
+const char *provider_route_path(enum provider_route route);
+
+/* What one attempt sends. Every member is malloc'd and freed by provider_request_finish.
+ *
+ * A multipart route (PROVIDER_TRANSCRIPTIONS) is framed by the router, not the dialect: before
+ * build() it fills body, body_len and content_type with the client's form re-encoded with the
+ * upstream model id (every other part byte for byte), and req holds the form's plain fields as
+ * strings, to read only. build() then sets the URL (and may replace the body). */
 struct provider_request {
 	char *url;
 	char *body;
 	size_t body_len;
 	char **headers; /* NULL-terminated; NULL = the deployment's headers (provider_headers) */
+	char *content_type; /* the body's type when not application/json (with the deployment's
+			     * headers, it replaces their Content-Type), else NULL */
 };
 
 /* Frees the members; accepts a zeroed request. */
@@ -54,12 +67,19 @@ struct provider_stream;
 
 struct provider_ops {
 	const char *name;
+	/* PROVIDER_ROUTE_BIT()s of the routes it serves besides PROVIDER_CHAT; 0 = chat only.
+	 * The router answers 400 "provider X does not serve /v1/..." for the others, before
+	 * build() and before anything is sent. */
+	unsigned routes;
 	/* Builds the attempt for route. Returns 0, or < 0 with a message for the client in err
 	 * (answered 400 invalid_request_error, nothing sent): a request this dialect cannot
 	 * express. */
 	int (*build)(const struct config_model *m, enum provider_route route, cJSON *req,
 		     bool stream, struct provider_request *out, char *err, size_t err_len);
-	/* A 200 answer in the provider's shape -> an OpenAI chat.completion (malloc'd). NULL when
+	/* answer and stream_* translate chat (PROVIDER_CHAT) only: the other routes' answers go
+	 * to the client as the provider sent them, so a dialect serves them only where they are
+	 * OpenAI's already.
+	 * A 200 answer in the provider's shape -> an OpenAI chat.completion (malloc'd). NULL when
 	 * the body is not one: the router treats it as malformed. NULL member = pass through. */
 	char *(*answer)(const struct config_model *m, const char *body, size_t len);
 	/* Stream decoder of one attempt; max_event_bytes caps any buffered event or frame.
@@ -83,6 +103,10 @@ const struct provider_ops *provider_ops_of(enum provider_dialect d);
  * attribution), NULL-terminated and malloc'd: free with provider_headers_free. */
 char **provider_headers(const struct config_model *m, const struct config_router *rc);
 void provider_headers_free(char **h);
+
+/* A copy of the header list h (NULL-terminated) with its Content-Type set to content_type,
+ * malloc'd: free with provider_headers_free. */
+char **provider_headers_typed(char *const *h, const char *content_type);
 
 /* api_base without trailing slashes, followed by path (malloc'd). */
 char *provider_join(const char *api_base, const char *path);
