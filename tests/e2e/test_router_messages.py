@@ -310,18 +310,12 @@ def test_count_tokens_is_an_estimate_without_an_upstream_call(fake, start_router
 # ---------------------------------------------------------------------------
 
 def sdk_dir():
-    """node_modules with @anthropic-ai/sdk at the version pinned in tests/peers/package.json,
-    installed once into the cache (npm registry only)."""
-    pins = json.loads((ROOT / "tests/peers/package.json").read_text())["dependencies"]
-    version = pins["@anthropic-ai/sdk"]
-    cache = Path(os.environ.get("HERMETIC_CACHE", Path.home() / ".cache/hermetic"))
-    d = cache / f"anthropic-sdk-{version}"
-    if not (d / "node_modules/@anthropic-ai/sdk/package.json").exists():
-        d.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--no-save", "--ignore-scripts", "--no-audit",
-                        "--no-fund", "--prefix", str(d), f"@anthropic-ai/sdk@{version}"],
-                       check=True, capture_output=True, timeout=300)
-    return d / "node_modules"
+    """node_modules of tests/peers (pinned by its package-lock.json), where tests/peers/install.sh
+    puts @anthropic-ai/sdk with the other real peers (npm registry only)."""
+    p = subprocess.run(["bash", str(ROOT / "tests" / "peers" / "install.sh")],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, f"tests/peers/install.sh failed:\n{p.stdout}\n{p.stderr}"
+    return Path(p.stdout.strip().splitlines()[-1]) / "node_modules"
 
 
 @pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,

@@ -3,7 +3,8 @@
 #   @modelcontextprotocol/server-everything@2026.8.31 and server-filesystem@2026.8.31 (node) and
 #   kubernetes-mcp-server@0.0.67
 #   (a Go binary shipped in the npm package kubernetes-mcp-server-linux-amd64), and the OpenAI
-#   Node SDK openai@6.49.0 (tests/e2e/test_router_endpoints.py drives `hermetic router` with it).
+#   Node SDK openai@6.49.0 (tests/e2e/test_router_endpoints.py drives `hermetic router` with it),
+#   and the Anthropic TypeScript SDK @anthropic-ai/sdk@1.12.0 (tests/e2e/test_router_messages.py).
 # Idempotent: the install lives in ${HERMETIC_CACHE:-$HOME/.cache/hermetic}/peers/<hash of the
 # pins>; when it is complete the script only checks it (well under a second). Only the npm
 # registry is contacted (npm ci; the lockfile records no download URLs, only integrity hashes).
@@ -26,10 +27,11 @@ everything=$dir/node_modules/@modelcontextprotocol/server-everything/dist/index.
 filesystem=$dir/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js
 k8s=$dir/node_modules/kubernetes-mcp-server-linux-$arch/bin/kubernetes-mcp-server-linux-$arch
 openai=$dir/node_modules/openai/package.json
+anthropic=$dir/node_modules/@anthropic-ai/sdk/package.json
 
 complete() {
   [ -f "$dir/.complete" ] && [ -f "$everything" ] && [ -f "$filesystem" ] && [ -x "$k8s" ] &&
-    [ -f "$openai" ]
+    [ -f "$openai" ] && [ -f "$anthropic" ]
 }
 
 if ! complete; then
