@@ -64,12 +64,36 @@ struct auth {
 	const struct config_key *key;
 };
 
+/* Whether token is the master key or a declarative key ; on a match *a holds its hash, key and
+ * alias. Every configured key is compared in constant time; the hashes were computed at start. */
+static bool key_matches(struct server *s, const char *token, struct auth *a)
+{
+	const struct config *cfg = s->d.cfg;
+	size_t i;
+
+	if (!token)
+		return false;
+	if (cfg->general_settings.master_key &&
+	    secret_equal(token, cfg->general_settings.master_key)) {
+		memcpy(a->hash, s->master_hash, sizeof(a->hash));
+		return true;
+	}
+	for (i = 0; i < cfg->n_keys; i++) {
+		if (secret_equal(token, cfg->keys[i].key)) {
+			memcpy(a->hash, s->key_hashes[i], sizeof(a->hash));
+			a->key = &cfg->keys[i];
+			a->alias = cfg->keys[i].alias;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Returns true when the request may proceed; otherwise it has been answered with 401. */
 static bool authenticate(struct server *s, struct evhttp_request *req, struct auth *a)
 {
 	const struct config *cfg = s->d.cfg;
 	const char *token = httpd_bearer(req);
-	size_t i;
 
 	a->alias = NULL;
 	a->key = NULL;
@@ -77,23 +101,8 @@ static bool authenticate(struct server *s, struct evhttp_request *req, struct au
 		snprintf(a->hash, sizeof(a->hash), "None");
 		return true;
 	}
-	/* The token is compared with every configured key in constant time; only the hash of
-	 * the key it matched is needed, and that was computed at start. */
-	if (token) {
-		if (cfg->general_settings.master_key &&
-		    secret_equal(token, cfg->general_settings.master_key)) {
-			memcpy(a->hash, s->master_hash, sizeof(a->hash));
-			return true;
-		}
-		for (i = 0; i < cfg->n_keys; i++) {
-			if (secret_equal(token, cfg->keys[i].key)) {
-				memcpy(a->hash, s->key_hashes[i], sizeof(a->hash));
-				a->key = &cfg->keys[i];
-				a->alias = cfg->keys[i].alias;
-				return true;
-			}
-		}
-	}
+	if (key_matches(s, token, a))
+		return true;
 	log_info("router: refused a request with %s key", token ? "an unknown" : "no");
 	httpd_reply_error(req, 401, "auth_error",
 			  token ? "Authentication Error, Invalid proxy server token passed."
@@ -277,30 +286,6 @@ static void reply_anthropic_error(struct evhttp_request *req, long status, const
 
 	httpd_reply(req, (int)status, "application/json", body, strlen(body));
 	free(body);
-}
-
-/* Whether token is the master key or a declarative key (as authenticate() checks it). */
-static bool key_matches(struct server *s, const char *token, struct auth *a)
-{
-	const struct config *cfg = s->d.cfg;
-	size_t i;
-
-	if (!token)
-		return false;
-	if (cfg->general_settings.master_key &&
-	    secret_equal(token, cfg->general_settings.master_key)) {
-		memcpy(a->hash, s->master_hash, sizeof(a->hash));
-		return true;
-	}
-	for (i = 0; i < cfg->n_keys; i++) {
-		if (secret_equal(token, cfg->keys[i].key)) {
-			memcpy(a->hash, s->key_hashes[i], sizeof(a->hash));
-			a->key = &cfg->keys[i];
-			a->alias = cfg->keys[i].alias;
-			return true;
-		}
-	}
-	return false;
 }
 
 /* Claude Code sends its key as x-api-key (ANTHROPIC_API_KEY) or as a bearer token
