@@ -225,6 +225,15 @@ def test_overloaded_529_falls_back_to_an_openai_deployment(fake, claude, start_r
     assert len(claude.message_requests) == 1
 
 
+def test_overloaded_529_on_a_stream_falls_back(fake, claude, start_router):
+    claude.script(overloaded())
+    r = fallback_to_gpt(fake, claude, start_router)
+    reply = r.chat("claude", stream=True)
+    assert reply.status == 200, reply.text
+    assert reply.error_events() == [] and reply.done(), reply.text
+    assert reply.stream_content() == "from the openai deployment"
+
+
 def test_overloaded_error_event_before_any_chunk_falls_back(fake, claude, start_router):
     claude.script(text("never shown", error_after=0))
     r = fallback_to_gpt(fake, claude, start_router)

@@ -421,6 +421,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake_anthropic/1"
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass

@@ -91,7 +91,7 @@ struct req {
 	const char *role;  /* role of the open message; NULL = none open */
 	size_t n_messages; /* messages written */
 	size_t n_blocks;   /* blocks in the open message */
-	size_t msg, part;  /* where we are, for error messages */
+	size_t msg;	   /* the message being written, for error messages */
 	char *err;
 	size_t err_len;
 };
@@ -220,13 +220,11 @@ static int content_blocks(struct req *q, struct buf *b, size_t *n, const cJSON *
 	}
 	if (!cJSON_IsArray(content) && !cJSON_IsNull(content) && content)
 		return fail(q, "content must be a string or an array of parts");
-	q->part = 0;
 	cJSON_ArrayForEach(part, content)
 	{
 		rc = part_block(q, b, n, part, part->next ? NULL : cache, text_only);
 		if (rc < 0)
 			return rc;
-		q->part++;
 	}
 	return 0;
 }
