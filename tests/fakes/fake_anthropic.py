@@ -2,8 +2,8 @@
 """A scripted fake of Anthropic's Messages API (``POST /v1/messages``).
 
 hermetic's ``anthropic/`` dialect is tested against this server instead of
-https://api.anthropic.com. It follows Anthropic's documentation (the facts and their sources are
-in /work/shared/REFERENCE-2.md section 1 and docs/providers/anthropic.md):
+https://api.anthropic.com. It follows Anthropic's documentation (the Messages API, its streaming
+events and its error table; docs/providers/anthropic.md says what hermetic relies on):
 
 * Headers: ``x-api-key`` (missing: 401 ``x-api-key header is required``; wrong: 401
   ``invalid x-api-key``, both ``authentication_error``) and ``anthropic-version`` (missing: 400
