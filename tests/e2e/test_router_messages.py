@@ -340,3 +340,47 @@ def test_official_typescript_sdk_create_and_stream(fake, start_router):
                                        "name": "get_weather", "input": {"city": "Oslo"}}]
     assert res["tool"]["stop_reason"] == "tool_use"
     assert res["error_status"] == 400 and res["error_type"] == "invalid_request_error", res
+
+
+# ---------------------------------------------------------------------------
+# Anthropic in, Anthropic out: /v1/messages to an anthropic/ deployment
+# ---------------------------------------------------------------------------
+
+def test_messages_to_an_anthropic_deployment_round_trips_through_openai(fake, start_router):
+    """Claude Code's request through /v1/messages to an anthropic/ deployment is translated
+    to OpenAI's shape and back to Anthropic's by the dialect: the provider gets a valid
+    Messages request (system, tools, the tool_result after its tool_use), and the client gets
+    the tool_use and, streamed, the text, as Anthropic would send them."""
+    from fakes.fake_anthropic import FakeAnthropic, text as a_text, tool_use as a_tool_use
+    with FakeAnthropic(api_key="sk-ant-e2e-key-1234") as anth:
+        anth.script(a_tool_use(("toolu_1", "get_weather", {"city": "Oslo"})),
+                    a_text("It is sunny in Oslo.", chunk_size=4))
+        cfg = router_config(fake, [{"model_name": "claude-sonnet", "litellm_params": {
+            "model": "anthropic/claude-sonnet-4-5", "api_base": anth.url,
+            "api_key": "sk-ant-e2e-key-1234"}}])
+        r = start_router(cfg)
+        tools = [{"name": "get_weather", "description": "Weather for a city",
+                  "input_schema": {"type": "object",
+                                   "properties": {"city": {"type": "string"}}}}]
+        first = messages(r, body("Weather in Oslo?", system="Be brief.", tools=tools))
+        assert first.status == 200, first.text
+        answer = first.json()
+        assert answer["stop_reason"] == "tool_use"
+        [call] = [b for b in answer["content"] if b["type"] == "tool_use"]
+        assert call["name"] == "get_weather" and call["input"] == {"city": "Oslo"}
+        follow = body(stream=True, system="Be brief.", tools=tools, messages=[
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": answer["content"]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"],
+                                          "content": "sunny, 21 C"}]}])
+        second = messages(r, follow)
+        assert second.status == 200, second.text
+        msg = reassemble(anthropic_events(second))
+        assert msg["content"] == [{"type": "text", "text": "It is sunny in Oslo."}]
+        sent = [q for q in anth.requests if q["path"] == "/v1/messages"]
+        assert [q["status"] for q in sent] == [200, 200], [q.get("error") for q in sent]
+        upstream = sent[1]["body"]
+        assert upstream["model"] == "claude-sonnet-4-5" and upstream["system"] == "Be brief."
+        assert upstream["messages"][1]["content"][-1]["type"] == "tool_use"
+        assert upstream["messages"][2]["content"][0] == {
+            "type": "tool_result", "tool_use_id": call["id"], "content": "sunny, 21 C"}
