@@ -1070,8 +1070,11 @@ static bool raw_answer(struct router_call *c, const char *body, size_t len, cons
 
 static void on_non_stream_ok(struct router_call *c, const char *body, size_t len, const char *type)
 {
-	/* Another dialect's chat answer becomes OpenAI's first (router/providers/). */
-	bool translate = c->route == PROVIDER_CHAT && c->dep->ops->answer;
+	/* Another dialect's answer becomes OpenAI's first (router/providers/): chat, and every
+	 * other route the dialect declares it serves. */
+	bool translate =
+		c->dep->ops->answer &&
+		(c->route == PROVIDER_CHAT || (c->dep->ops->routes & PROVIDER_ROUTE_BIT(c->route)));
 	char *translated = translate ? c->dep->ops->answer(c->dep->m, body, len) : NULL;
 	const char *text = translated ? translated : body;
 	size_t text_len = translated ? strlen(translated) : len;

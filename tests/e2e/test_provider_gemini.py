@@ -233,3 +233,26 @@ def test_stream_error_after_the_first_chunk_is_reported_in_the_stream(gemini, fa
     errors = reply.error_events()
     assert errors and "overloaded" in errors[-1]["error"]["message"], reply.text
     assert not reply.done()
+
+
+def test_embeddings_go_to_batch_embed_contents_and_are_billed_as_estimates(gemini, fake,
+                                                                           start_router):
+    """POST /v1/embeddings to a gemini/ deployment: one batchEmbedContents call with one
+    request per input, the answer as OpenAI's embeddings list in input order, and, since
+    Google reports no token counts, a ledger row billed from the bytes sent and marked
+    estimated (never a silent zero)."""
+    r = start(start_router, fake,
+              [gemini_deployment("emb", gemini, model="text-embedding-004",
+                                 input_cost_per_token=1e-6)])
+    reply = r.post("/v1/embeddings", {"model": "emb", "input": ["alpha", "be"]})
+    assert reply.status == 200, reply.text
+    out = reply.json()
+    assert out["object"] == "list"
+    assert [d["index"] for d in out["data"]] == [0, 1]
+    assert out["data"][0]["embedding"][-1] == float(ord("a"))
+    assert out["data"][1]["embedding"][0] == 2.0
+    req = only_request(gemini)
+    assert req["path"] == "/v1beta/models/text-embedding-004:batchEmbedContents"
+    assert [q["content"]["parts"][0]["text"] for q in req["body"]["requests"]] == ["alpha", "be"]
+    rows = r.spend_rows()
+    assert len(rows) == 1 and rows[0]["estimated"] == 1 and rows[0]["cost_usd"] > 0, rows

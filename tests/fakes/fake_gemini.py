@@ -499,6 +499,8 @@ class _Handler(BaseHTTPRequestHandler):
                 {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
                  "domain": "googleapis.com",
                  "metadata": {"service": "generativelanguage.googleapis.com"}}]), None
+        if rpc == "batchEmbedContents":
+            return self._embed(fake, model, raw, rec)
         if rpc not in ("generateContent", "streamGenerateContent"):
             return 404, error_body(404, f"Method not found: {rpc}"), None
         if fake.models is not None and model not in fake.models:
@@ -522,6 +524,35 @@ class _Handler(BaseHTTPRequestHandler):
             rec["step"] = "error"
             return step["status"], step["body"], None
         return 200, None, step
+
+    def _embed(self, fake, model, raw, rec):
+        """models.batchEmbedContents: {"requests": [EmbedContentRequest]} -> {"embeddings":
+        [{"values": [...]}]}, one per request, in order. Each request names the same model as
+        the path (Google refuses a mismatch) and has content.parts with text. The values are
+        made from the text (its length and first byte), so a test can tell them apart."""
+        try:
+            body = rec["body"] = json.loads(raw or b"null")
+        except ValueError as e:
+            return 400, error_body(400, f"Invalid JSON payload received. {e}"), None
+        reqs = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(reqs, list) or not reqs:
+            return 400, error_body(400, "* BatchEmbedContentsRequest.requests: contents is not "
+                                        "specified"), None
+        out = []
+        for i, q in enumerate(reqs):
+            if not isinstance(q, dict) or q.get("model") != f"models/{model}":
+                return 400, error_body(400, f"* BatchEmbedContentsRequest.requests[{i}].model: "
+                                            f"the model in each request must be models/{model}"), None
+            parts = (q.get("content") or {}).get("parts")
+            if not isinstance(parts, list) or not parts or not all(
+                    isinstance(p, dict) and isinstance(p.get("text"), str) for p in parts):
+                return 400, error_body(400, f"* BatchEmbedContentsRequest.requests[{i}].content"
+                                            f": parts must be text parts"), None
+            text = "".join(p["text"] for p in parts)
+            dims = q.get("outputDimensionality") or 4
+            out.append({"values": [round(len(text) + 0.25 * k, 3) for k in range(dims - 1)]
+                        + [float(ord(text[0])) if text else 0.0]})
+        return 200, {"embeddings": out}, None
 
     def _answer(self, rec, step, raw):
         model, rid = rec["model"], self.server.fake.new_id()

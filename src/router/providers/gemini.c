@@ -979,7 +979,7 @@ static char *blocked_prompt(const cJSON *resp, long code_num, bool numeric)
 
 static char *embeddings_answer(const struct config_model *m, const cJSON *resp)
 {
-	cJSON *root = cJSON_CreateObject(), *data = cJSON_AddArrayToObject(root, "data"), *u;
+	cJSON *root = cJSON_CreateObject(), *data = cJSON_AddArrayToObject(root, "data");
 	const cJSON *e;
 	int i = 0;
 
@@ -996,10 +996,8 @@ static char *embeddings_answer(const struct config_model *m, const cJSON *resp)
 					      : cJSON_CreateArray());
 	}
 	cJSON_AddStringToObject(root, "model", m->upstream_model);
-	/* batchEmbedContents reports no token counts. */
-	u = cJSON_AddObjectToObject(root, "usage");
-	cJSON_AddNumberToObject(u, "prompt_tokens", 0);
-	cJSON_AddNumberToObject(u, "total_tokens", 0);
+	/* batchEmbedContents reports no token counts: no usage, so the router bills the estimate
+	 * from the bytes sent (marked estimated), never a zero it did not see. */
 	return print_free(root);
 }
 
@@ -1335,6 +1333,7 @@ static void stream_destroy(struct provider_stream *s)
 
 const struct provider_ops provider_gemini = {
 	.name = "gemini",
+	.routes = PROVIDER_ROUTE_BIT(PROVIDER_EMBEDDINGS),
 	.build = build,
 	.answer = answer,
 	.stream_create = stream_create,

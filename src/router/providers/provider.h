@@ -76,11 +76,11 @@ struct provider_ops {
 	 * express. */
 	int (*build)(const struct config_model *m, enum provider_route route, cJSON *req,
 		     bool stream, struct provider_request *out, char *err, size_t err_len);
-	/* answer and stream_* translate chat (PROVIDER_CHAT) only: the other routes' answers go
-	 * to the client as the provider sent them, so a dialect serves them only where they are
-	 * OpenAI's already.
-	 * A 200 answer in the provider's shape -> an OpenAI chat.completion (malloc'd). NULL when
-	 * the body is not one: the router treats it as malformed. NULL member = pass through. */
+	/* A 200 answer in the provider's shape -> OpenAI's answer of the route (malloc'd): a
+	 * chat.completion, or for another route the dialect declares in routes that route's
+	 * object (an embeddings list...), told apart by the body's shape. NULL when the body is
+	 * not one: the router treats it as malformed. NULL member = pass through. stream_*
+	 * translate chat streams only. */
 	char *(*answer)(const struct config_model *m, const char *body, size_t len);
 	/* Stream decoder of one attempt; max_event_bytes caps any buffered event or frame.
 	 * NULL members = OpenAI SSE passes through. emit fires from inside stream_feed only. */
