@@ -33,6 +33,7 @@ enum provider_route {
 	PROVIDER_EMBEDDINGS,	 /* /v1/embeddings */
 	PROVIDER_TRANSCRIPTIONS, /* /v1/audio/transcriptions (multipart) */
 	PROVIDER_SPEECH,	 /* /v1/audio/speech (binary answer) */
+	PROVIDER_RESPONSES,	 /* /v1/responses (OpenAI's Responses API, passed through) */
 };
 
 /* The bit of a route in provider_ops.routes. */
@@ -77,8 +78,9 @@ struct provider_ops {
 	int (*build)(const struct config_model *m, enum provider_route route, cJSON *req,
 		     bool stream, struct provider_request *out, char *err, size_t err_len);
 	/* answer and stream_* translate chat (PROVIDER_CHAT) only: the other routes' answers go
-	 * to the client as the provider sent them, so a dialect serves them only where they are
-	 * OpenAI's already.
+	 * to the client as the provider sent them (a PROVIDER_RESPONSES stream too: its named
+	 * events, without "[DONE]"), so a dialect serves them only where they are OpenAI's
+	 * already.
 	 * A 200 answer in the provider's shape -> an OpenAI chat.completion (malloc'd). NULL when
 	 * the body is not one: the router treats it as malformed. NULL member = pass through. */
 	char *(*answer)(const struct config_model *m, const char *body, size_t len);
