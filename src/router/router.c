@@ -85,7 +85,7 @@ struct route_spec {
 	const char *limits[2]; /* its output-token bounds: checked, clamped, reserved for */
 	bool multipart;	       /* the body is a multipart/form-data form, else JSON */
 	bool streams;	       /* "stream": true is served (as SSE) */
-	bool text_out; /* the answer's text is the billed output (estimated when no usage) */
+	bool text_out;	       /* its answer's text is billed output (estimated without usage) */
 };
 
 static const struct route_spec route_specs[] = {

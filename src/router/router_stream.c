@@ -410,6 +410,10 @@ int router_stream_on_responses_event(const struct sse_event *ev, void *arg)
 	cJSON *root;
 	enum revent k;
 
+	/* Not the API's, but some OpenAI-compatible servers end their Responses streams with it
+	 * too: the final event decides, and the client does not get it. */
+	if (strcmp(ev->data, "[DONE]") == 0)
+		return 0;
 	c->got_event = true;
 	root = router_parse_scratch(ev->data, ev->data_len);
 	if (!cJSON_IsObject(root))

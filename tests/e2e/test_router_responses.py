@@ -135,6 +135,15 @@ def test_a_stream_keeps_its_event_names_and_ends_without_done(fake, upstream, st
     assert row["output_tokens"] == usage["output_tokens"] and row["estimated"] == 0, row
 
 
+def test_an_upstream_done_after_the_final_event_is_not_forwarded(fake, upstream, start_router):
+    upstream.script(ok(done=True))
+    r = start_router(router_config(fake, models(upstream)))
+    reply = r.post("/v1/responses", {"model": "gpt", "input": "hi", "stream": True})
+    evs = sse_events(reply)
+    assert evs[-1][0] == "response.completed" and "[DONE]" not in reply.text, reply.text
+    assert rows_of(r, "gpt")[0]["estimated"] == 0
+
+
 def test_a_function_call_item_passes_through_answered_and_streamed(
         fake, upstream, start_router):
     call = {"name": "get_weather", "arguments": '{"city":"Paris","unit":"celsius"}'}

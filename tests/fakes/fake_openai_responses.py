@@ -39,7 +39,8 @@ leave it out), ``call`` ({"name", "arguments"}: answer with a function call), ``
 (seconds before answering), and for streams ``fail_after`` (events sent before the failure) with
 ``fail`` one of ``"error"`` (an ``error`` event, ``code`` given by ``fail_code``), ``"failed"`` (a
 ``response.failed`` event with ``response.error``), ``"cut"`` (the connection closes mid-body) or
-``"end"`` (the body ends cleanly, without a final event). With the
+``"end"`` (the body ends cleanly, without a final event); ``done=True`` appends a chat-style
+``data: [DONE]`` (not the API's; some compatible servers send it). With the
 queue empty every valid request gets the normal answer. Recorded requests (``fake.requests``):
 ``path``, ``headers`` (lower-case keys), ``raw``, ``body`` (parsed JSON or None), ``status``.
 """
@@ -313,6 +314,8 @@ class _Handler(BaseHTTPRequestHandler):
         if step.get("fail") == "cut" and fail_after is not None:
             self.close_connection = True
             return
+        if step.get("done"):
+            self._chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
 
 
