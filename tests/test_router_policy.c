@@ -92,6 +92,39 @@ static void test_classify_redacts_a_registered_secret_quoted_back(void **state)
 	log_forget_secrets();
 }
 
+/* A Responses API error code (an "error" event's, a failed response's) stands for the status
+ * that decides retries and fallbacks: rate limits 429, timeouts 408, requests the model cannot
+ * take 400, the rest (server_error, unknown, none) 500. */
+static void test_responses_status_table(void **state)
+{
+	static const struct {
+		const char *code;
+		long want;
+	} cases[] = {
+		{"rate_limit_exceeded", 429},
+		{"insufficient_quota", 429},
+		{"vector_store_timeout", 408},
+		{"context_length_exceeded", 400},
+		{"invalid_prompt", 400},
+		{"invalid_image_url", 400},
+		{"image_content_policy_violation", 400},
+		{"unsupported_image_media_type", 400},
+		{"empty_image_file", 400},
+		{"failed_to_download_image", 400},
+		{"server_error", 500},
+		{"some_new_code", 500},
+		{"", 500},
+		{NULL, 500},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (policy_responses_status(cases[i].code) != cases[i].want)
+			fail_msg("%s: %ld, want %ld", cases[i].code ? cases[i].code : "NULL",
+				 policy_responses_status(cases[i].code), cases[i].want);
+}
+
 static void test_client_status_table(void **state)
 {
 	static const struct {
@@ -657,6 +690,7 @@ int main(void)
 		cmocka_unit_test(test_pick_by_weight_follows_the_draw),
 		cmocka_unit_test(test_admit_table),
 		cmocka_unit_test(test_max_tokens_refusal_table),
+		cmocka_unit_test(test_responses_status_table),
 		cmocka_unit_test(test_max_tokens_ceiling_and_output_bound),
 		cmocka_unit_test(test_estimate_tokens_rounds_output_up),
 		cmocka_unit_test(test_fallback_chain_table),

@@ -124,6 +124,32 @@ enum policy_eclass policy_classify(long status, const char *body, char **msg)
 	return c;
 }
 
+long policy_responses_status(const char *code)
+{
+	static const struct {
+		const char *code;
+		long status;
+	} exact[] = {
+		{"rate_limit_exceeded", 429},	   {"insufficient_quota", 429},
+		{"vector_store_timeout", 408},	   {"context_length_exceeded", 400},
+		{"failed_to_download_image", 400}, {"invalid_prompt", 400},
+	};
+	/* The documented codes of images and inputs the model cannot take. */
+	static const char *const client_prefixes[] = {"invalid_", "image_", "unsupported_",
+						      "empty_"};
+	size_t i;
+
+	if (!code)
+		return 500;
+	for (i = 0; i < ARRAY_LEN(exact); i++)
+		if (strcmp(code, exact[i].code) == 0)
+			return exact[i].status;
+	for (i = 0; i < ARRAY_LEN(client_prefixes); i++)
+		if (strncmp(code, client_prefixes[i], strlen(client_prefixes[i])) == 0)
+			return 400;
+	return 500;
+}
+
 long policy_client_status(enum policy_eclass c, long upstream)
 {
 	switch (c) {

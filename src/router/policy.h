@@ -42,6 +42,13 @@ const char *policy_type_name(enum policy_eclass c);
  * Sets *msg to the error's message with secrets redacted (caller frees). */
 enum policy_eclass policy_classify(long status, const char *body, char **msg);
 
+/* The HTTP status a Responses API error code stands for: an "error" event and a failed
+ * response carry a code ("rate_limit_exceeded", "server_error", "invalid_image"...) and no
+ * status. 429 for rate limits and quota, 408 for a timeout, 400 for a request the model
+ * cannot take (context length, invalid input, images), else 500: a server error, retried and
+ * fallen back from. code may be NULL. */
+long policy_responses_status(const char *code);
+
 /* The HTTP status the client gets for a call that failed with class c after the upstream
  * answered `upstream` (0 when it did not). */
 long policy_client_status(enum policy_eclass c, long upstream);

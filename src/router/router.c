@@ -81,19 +81,22 @@ static char *json_error(enum policy_eclass c, long status, const char *msg)
 
 /* What the state machine does differently per OpenAI endpoint. */
 struct route_spec {
-	const char *needs[2]; /* fields it cannot go without, besides model */
-	bool multipart;	      /* the body is a multipart/form-data form, else JSON */
-	bool streams;	      /* "stream": true is served (as SSE) */
-	bool max_tokens;      /* max_tokens is checked and clamped, and bounds the output */
-	bool text_out;	      /* the answer's text is the billed output (estimated when no usage) */
+	const char *needs[2];  /* fields it cannot go without, besides model */
+	const char *limits[2]; /* its output-token bounds: checked, clamped, reserved for */
+	bool multipart;	       /* the body is a multipart/form-data form, else JSON */
+	bool streams;	       /* "stream": true is served (as SSE) */
+	bool text_out;	       /* its answer's text is billed output (estimated without usage) */
 };
 
 static const struct route_spec route_specs[] = {
-	[PROVIDER_CHAT] = {{"messages"}, false, true, true, true},
-	[PROVIDER_COMPLETIONS] = {{"prompt"}, false, true, true, true},
-	[PROVIDER_EMBEDDINGS] = {{"input"}, false, false, false, false},
-	[PROVIDER_TRANSCRIPTIONS] = {{"file"}, true, false, false, true},
-	[PROVIDER_SPEECH] = {{"input", "voice"}, false, false, false, false},
+	[PROVIDER_CHAT] =
+		{{"messages"}, {"max_tokens", "max_completion_tokens"}, false, true, true},
+	[PROVIDER_COMPLETIONS] =
+		{{"prompt"}, {"max_tokens", "max_completion_tokens"}, false, true, true},
+	[PROVIDER_EMBEDDINGS] = {{"input"}, {NULL}, false, false, false},
+	[PROVIDER_TRANSCRIPTIONS] = {{"file"}, {NULL}, true, false, true},
+	[PROVIDER_SPEECH] = {{"input", "voice"}, {NULL}, false, false, false},
+	[PROVIDER_RESPONSES] = {{"input"}, {"max_output_tokens"}, false, true, true},
 };
 
 static const struct route_spec *spec_of(const struct router_call *c)
@@ -374,13 +377,13 @@ static bool refuse_param(struct router_call *c, const char *msg, const char *par
 static void clamp_max_tokens(struct router_call *c)
 {
 	int64_t ceiling = policy_max_tokens_ceiling(&c->r->cfg->guardrails, c->group->name);
-	const char *keys[] = {"max_tokens", "max_completion_tokens"};
+	const char *const *keys = spec_of(c)->limits;
 	bool present = false;
 	size_t i;
 
 	if (ceiling <= 0)
 		return;
-	for (i = 0; i < ARRAY_LEN(keys); i++) {
+	for (i = 0; i < ARRAY_LEN(spec_of(c)->limits) && keys[i]; i++) {
 		cJSON *v = cJSON_GetObjectItemCaseSensitive(c->req, keys[i]);
 
 		if (cJSON_IsNumber(v) && v->valuedouble > (double)ceiling)
@@ -388,7 +391,7 @@ static void clamp_max_tokens(struct router_call *c)
 		present = present || v;
 	}
 	if (!present)
-		cJSON_AddNumberToObject(c->req, "max_tokens", (double)ceiling);
+		cJSON_AddNumberToObject(c->req, keys[0], (double)ceiling);
 }
 
 /* What a non-number is, in OpenAI's words; NULL for a number. */
@@ -407,17 +410,18 @@ static const char *json_kind(const cJSON *v)
 	return "a decimal number";
 }
 
-/* OpenAI's checks of max_tokens and max_completion_tokens: a whole number >= 1, and null is
- * the same as absent (dropped here, so the clamp applies). Returns true after arranging a 400
- * in OpenAI's shape ({"error":{..., "param": <field>, "code": "invalid_type"}}). */
+/* OpenAI's checks of the route's output bounds (max_tokens and max_completion_tokens,
+ * max_output_tokens): a whole number >= 1, and null is the same as absent (dropped here, so
+ * the clamp applies). Returns true after arranging a 400 in OpenAI's shape ({"error":{...,
+ * "param": <field>, "code": "invalid_type"}}). */
 static bool refuse_max_tokens(struct router_call *c)
 {
-	static const char *const keys[] = {"max_tokens", "max_completion_tokens"};
+	const char *const *keys = spec_of(c)->limits;
 	char msg[160];
 	const char *code = NULL, *param = NULL;
 	size_t i;
 
-	for (i = 0; i < ARRAY_LEN(keys) && !code; i++) {
+	for (i = 0; i < ARRAY_LEN(spec_of(c)->limits) && keys[i] && !code; i++) {
 		cJSON *v = cJSON_GetObjectItemCaseSensitive(c->req, keys[i]);
 
 		if (!v)
@@ -467,7 +471,7 @@ static int upstream_request(struct router_call *c, struct provider_request *out)
 			 provider_route_path(c->route));
 		goto out;
 	}
-	if (spec_of(c)->max_tokens)
+	if (spec_of(c)->limits[0])
 		clamp_max_tokens(c);
 	/* A form goes out as it came, with the upstream id (provider.h). */
 	if (spec_of(c)->multipart) {
@@ -535,11 +539,11 @@ static int parse_request(struct router_call *c)
  * model's max_output_tokens, else a default; never more than the model can produce. */
 static int64_t output_bound(const struct router_call *c)
 {
-	const char *keys[] = {"max_tokens", "max_completion_tokens"};
+	const char *const *keys = spec_of(c)->limits;
 	double n = 0;
 	size_t i;
 
-	for (i = 0; i < ARRAY_LEN(keys); i++) {
+	for (i = 0; i < ARRAY_LEN(spec_of(c)->limits) && keys[i]; i++) {
 		cJSON *v = cJSON_GetObjectItemCaseSensitive(c->req, keys[i]);
 
 		if (cJSON_IsNumber(v) && v->valuedouble > n)
@@ -711,7 +715,12 @@ static void attempt(struct router_call *c)
 		o.on_data = router_on_http_data;
 		if (c->sse_active)
 			sse_finish(&c->sse);
-		sse_init(&c->sse, SSE_EVENT_CAP, router_stream_on_event, c);
+		sse_init(&c->sse, SSE_EVENT_CAP,
+			 c->route == PROVIDER_RESPONSES ? router_stream_on_responses_event
+							: router_stream_on_event,
+			 c);
+		buf_finish(&c->held);
+		c->next_seq = 0;
 		c->sse_active = true;
 		if (c->pstream)
 			c->pstream_ops->stream_destroy(c->pstream);
@@ -969,7 +978,9 @@ static void count_success(struct router_call *c)
 /* The stream reached the client and then broke: tell it in the stream, never cut silently. */
 static void end_stream_with_error(struct router_call *c, const char *already_forwarded)
 {
-	if (!already_forwarded) {
+	if (!already_forwarded && c->route == PROVIDER_RESPONSES) {
+		router_responses_forward_error(c);
+	} else if (!already_forwarded) {
 		char *ev = json_error(c->err ? c->err : E_SERVER, 502,
 				      c->err_msg ? c->err_msg : "upstream stream broke");
 
@@ -982,11 +993,19 @@ static void end_stream_with_error(struct router_call *c, const char *already_for
 	arm(c, T_FINISH, 0);
 }
 
+/* The client's end of a whole stream: "[DONE]" as OpenAI's chat and completions end theirs;
+ * a Responses stream ended with its final event, already forwarded. */
+static void end_stream(struct router_call *c)
+{
+	if (c->route != PROVIDER_RESPONSES)
+		c->cbs.on_stream_data(c, "data: [DONE]\n\n", 14, c->arg);
+}
+
 static void on_stream_done(struct router_call *c, enum httpc_result res)
 {
 	if (c->stream_started) {
 		if (res == HTTPC_OK && c->upstream_done) {
-			c->cbs.on_stream_data(c, "data: [DONE]\n\n", 14, c->arg);
+			end_stream(c);
 			count_success(c);
 			c->final_status = 200;
 			arm(c, T_FINISH, 0);
@@ -996,7 +1015,10 @@ static void on_stream_done(struct router_call *c, enum httpc_result res)
 			c->err = E_TRANSPORT;
 			c->err_status = 502;
 			free(c->err_msg);
-			c->err_msg = xstrdup("upstream stream ended before [DONE]");
+			c->err_msg =
+				xstrdup(c->route == PROVIDER_RESPONSES
+						? "upstream stream ended before response.completed"
+						: "upstream stream ended before [DONE]");
 		}
 		end_stream_with_error(c, c->stream_failed_forwarded ? "yes" : NULL);
 		return;
@@ -1004,7 +1026,7 @@ static void on_stream_done(struct router_call *c, enum httpc_result res)
 	if (res == HTTPC_OK && c->upstream_done) {
 		/* A valid stream without a single chunk: answer with an empty stream. */
 		router_stream_start(c);
-		c->cbs.on_stream_data(c, "data: [DONE]\n\n", 14, c->arg);
+		end_stream(c);
 		count_success(c);
 		c->final_status = 200;
 		arm(c, T_FINISH, 0);
@@ -1068,6 +1090,22 @@ static bool raw_answer(struct router_call *c, const char *body, size_t len, cons
 	return true;
 }
 
+/* A Responses API answer: its usage and output read into the attempt; a failed response
+ * (an "error" object, not null) classified into it. Returns whether it failed. */
+static bool read_response_object(struct router_call *c, const cJSON *root)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+	cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
+
+	if (cJSON_IsObject(usage))
+		router_read_usage(c, usage);
+	c->output_chars = router_responses_chars(cJSON_GetObjectItemCaseSensitive(root, "output"));
+	if (!cJSON_IsObject(e))
+		return false;
+	router_responses_error(c, e);
+	return true;
+}
+
 static void on_non_stream_ok(struct router_call *c, const char *body, size_t len, const char *type)
 {
 	/* Another dialect's answer becomes OpenAI's first (router/providers/): chat, and every
@@ -1085,7 +1123,9 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 		return;
 	root = router_parse_scratch(text, text_len);
 	is_object = cJSON_IsObject(root);
-	if (is_object) {
+	if (is_object && c->route == PROVIDER_RESPONSES) {
+		is_error = read_response_object(c, root);
+	} else if (is_object) {
 		choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
 		out_text = cJSON_GetObjectItemCaseSensitive(root, "text");
 		/* choices (chat, completions), data (embeddings), text (transcriptions) */
@@ -1102,6 +1142,8 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 	router_drop_scratch(root);
 	if (!is_object) {
 		malformed(c, "upstream answered 200 with a body that is not JSON");
+	} else if (is_error && c->route == PROVIDER_RESPONSES) {
+		attempt_failed(c); /* classified by read_response_object */
 	} else if (is_error) {
 		error_in_answer(c, text, text_len);
 	} else if (translate && !translated) {
@@ -1255,6 +1297,7 @@ static void finish(struct router_call *c)
 	if (c->pstream)
 		c->pstream_ops->stream_destroy(c->pstream);
 	buf_finish(&c->errbody);
+	buf_finish(&c->held);
 	event_free(c->timer);
 	cJSON_Delete(c->req);
 	free(c->body);
@@ -1365,6 +1408,15 @@ static size_t utf8_chars(const char *s)
 	return n;
 }
 
+/* A Responses request may leave input out when a reusable prompt or a conversation gives
+ * the model its input items. */
+static bool input_given_otherwise(const struct router_call *c)
+{
+	return c->route == PROVIDER_RESPONSES &&
+	       (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(c->req, "prompt")) ||
+		cJSON_GetObjectItemCaseSensitive(c->req, "conversation"));
+}
+
 /* OpenAI's checks of a required field of the route (routes with messages have theirs in
  * read_request): present, of a type the endpoint takes, not empty. Returns true after
  * arranging the 400. */
@@ -1379,6 +1431,8 @@ static bool refuse_field(struct router_call *c, const char *name)
 			return false;
 		v = NULL;
 	}
+	if (!v && input_given_otherwise(c))
+		return false;
 	if (!v || cJSON_IsNull(v)) {
 		snprintf(msg, sizeof(msg), "Missing required parameter: '%s'.", name);
 		return refuse_param(c, msg, name, "missing_required_parameter");
@@ -1394,7 +1448,7 @@ static bool refuse_field(struct router_call *c, const char *name)
 			 c->route == PROVIDER_SPEECH ? "a string" : "a string or an array");
 		return refuse_param(c, msg, name, "invalid_type");
 	}
-	if (c->route != PROVIDER_COMPLETIONS &&
+	if (c->route != PROVIDER_COMPLETIONS && c->route != PROVIDER_RESPONSES &&
 	    ((cJSON_IsString(v) && !*v->valuestring) ||
 	     (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))) {
 		snprintf(msg, sizeof(msg), "'%s' must not be empty.", name);
@@ -1477,7 +1531,7 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 		return 0;
 	}
 	resolve_requested(c);
-	if (refuse_fields(c) || (spec_of(c)->max_tokens && refuse_max_tokens(c)))
+	if (refuse_fields(c) || (spec_of(c)->limits[0] && refuse_max_tokens(c)))
 		return 0;
 	if (!admit(c))
 		return 0;

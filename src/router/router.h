@@ -1,6 +1,6 @@
 /* router: LiteLLM-compatible routing of OpenAI requests, in process: chat completions,
- * completions, embeddings, audio transcriptions (multipart/form-data) and speech (a binary
- * answer), each a route of the same state machine.
+ * completions, embeddings, audio transcriptions (multipart/form-data), speech (a binary
+ * answer) and the Responses API, each a route of the same state machine.
  *
  * A call names a virtual model (a model_list group). The router checks the allowlist and the
  * budgets before anything is sent, picks a deployment (simple-shuffle or least-busy, skipping
@@ -90,12 +90,13 @@ struct router_request {
  * retries, fallbacks, cooldowns and metrics for every route. A request the route cannot take
  * (model missing, embeddings without input, speech without voice, a transcription without a
  * file part...) or a deployment whose provider does not serve the route ends with an
- * OpenAI-shaped 400 through on_done, before anything is sent. Only PROVIDER_CHAT and
- * PROVIDER_COMPLETIONS stream; a speech answer is the upstream's audio (result body_len bytes,
- * content_type set). For an in-process caller (the agent) that wants a transcription: route
- * PROVIDER_TRANSCRIPTIONS, a multipart/form-data body with `model` (a model_list group) and
- * `file` parts and its content type; who->key_hash "internal"; on_done gets the upstream's
- * answer ({"text":...} JSON, or plain text for response_format text). */
+ * OpenAI-shaped 400 through on_done, before anything is sent. Only PROVIDER_CHAT,
+ * PROVIDER_COMPLETIONS and PROVIDER_RESPONSES stream (the last with its named events and no
+ * "[DONE]": on_stream_data gets whole SSE events either way); a speech answer is the upstream's
+ * audio (result body_len bytes, content_type set). For an in-process caller (the agent) that wants
+ * a transcription: route PROVIDER_TRANSCRIPTIONS, a multipart/form-data body with `model` (a
+ * model_list group) and `file` parts and its content type; who->key_hash "internal"; on_done gets
+ * the upstream's answer ({"text":...} JSON, or plain text for response_format text). */
 int router_call(struct router *r, const struct router_request *q, const struct router_caller *who,
 		const struct router_cbs *cbs, void *arg, struct router_call **out);
 

@@ -95,7 +95,9 @@ struct router_call {
 	struct provider_stream *pstream; /* a non-OpenAI dialect's stream decoder, else NULL */
 	const struct provider_ops *pstream_ops; /* the dialect that made it */
 	bool stream_started;			/* bytes reached the client */
-	bool upstream_done;			/* [DONE] seen */
+	bool upstream_done; /* [DONE] (a Responses stream: its final event) seen */
+	struct buf held;    /* a Responses stream's opening events, until its first output */
+	int64_t next_seq;   /* a Responses stream's next sequence_number */
 	bool got_event;
 	struct buf errbody;
 	size_t stream_bytes; /* upstream bytes of this attempt's stream, against the cap */
@@ -153,6 +155,24 @@ int router_stream_on_chunk(const char *data, size_t len, void *arg);
 
 /* One upstream SSE event of a streamed attempt (the sse_parser callback). */
 int router_stream_on_event(const struct sse_event *ev, void *arg);
+
+/* The same for a PROVIDER_RESPONSES attempt: named events forwarded with their names, the
+ * opening ones (response.created, response.in_progress) held until the first output so a
+ * failure right after them may still retry or fall back; response.completed, .incomplete
+ * and .failed end the stream and carry its usage. No "[DONE]". */
+int router_stream_on_responses_event(const struct sse_event *ev, void *arg);
+
+/* Ends a Responses stream that broke after it reached the client with an "error" event of
+ * the API's shape (code "server_error", the call's err_msg). */
+void router_responses_forward_error(struct router_call *c);
+
+/* Generated characters of a Response's output items (text, refusals, function-call
+ * arguments, reasoning summaries). */
+size_t router_responses_chars(const cJSON *output);
+
+/* Classifies a Responses API error object ({"code", "message"}: an "error" event, a failed
+ * response's "error") into the call's err, err_status and err_msg. */
+void router_responses_error(struct router_call *c, const cJSON *e);
 
 /* Upstream body bytes of an attempt (the httpc on_data callback): fed to the SSE parser of a
  * streamed call, kept as the error body of a failed one. */

@@ -1,8 +1,9 @@
 /* router_server: LiteLLM's proxy routes on router.listen.
  *
- * POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/audio/transcriptions and
- * /v1/audio/speech (each also without /v1) run a router call of that route; streamed answers
- * go out as chunked SSE as they arrive, speech as the upstream's audio with its type. /v1/models,
+ * POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/audio/transcriptions,
+ * /v1/audio/speech and /v1/responses (each also without /v1) run a router call of that route;
+ * streamed answers go out as chunked SSE as they arrive, speech as the upstream's audio with
+ * its type. /v1/models,
  * /model/info list the virtual models only (never provider ids or keys). /health/liveliness and
  * /health/readiness need no key, like LiteLLM's. Auth: general_settings.master_key or a declarative
  * key, compared in constant time; only the key's SHA-256 reaches logs and metrics. A client that
@@ -40,7 +41,7 @@ struct endpoint {
 
 struct server {
 	struct daemon d;
-	struct endpoint endpoints[PROVIDER_SPEECH + 1];
+	struct endpoint endpoints[PROVIDER_RESPONSES + 1];
 	struct router *router;
 	struct spend *spend;
 	struct httpd *http;
@@ -592,6 +593,7 @@ static void add_routes(struct server *s)
 		{PROVIDER_EMBEDDINGS, "/embeddings"},
 		{PROVIDER_TRANSCRIPTIONS, "/audio/transcriptions"},
 		{PROVIDER_SPEECH, "/audio/speech"},
+		{PROVIDER_RESPONSES, "/responses"},
 	};
 	static const char *const models[] = {"/v1/models", "/models"};
 	static const char *const info[] = {"/model/info", "/v1/model/info"};

@@ -1,9 +1,11 @@
 /* router_stream: reading upstream answers as they arrive. A streamed attempt's SSE events are
  * parsed, their usage and generated text counted, and forwarded to the client (collected while
  * inside one sse_feed, flushed after it); an error event before anything reached the client is
- * classified so the state machine in router.c may still retry or fall back. Answers and chunks
- * are parsed into a static scratch area. Rejected: buffering whole streams (breaks time to
- * first token). */
+ * classified so the state machine in router.c may still retry or fall back. A Responses API
+ * stream's events keep their `event:` names, its opening events wait for the first output (so
+ * a failure right after them may still fall back) and its final event ends it with no
+ * "[DONE]". Answers and chunks are parsed into a static scratch area. Rejected: buffering
+ * whole streams (breaks time to first token). */
 #include "router/router_int.h"
 #include "core/log.h"
 
@@ -185,6 +187,16 @@ static int stream_error_before_start(struct router_call *c, cJSON *root)
 	return -1;
 }
 
+static int not_json(struct router_call *c, cJSON *root)
+{
+	router_drop_scratch(root);
+	c->err = E_MALFORMED;
+	c->err_status = 502;
+	free(c->err_msg);
+	c->err_msg = xstrdup("upstream sent a stream chunk that is not JSON");
+	return -1;
+}
+
 int router_stream_on_event(const struct sse_event *ev, void *arg)
 {
 	struct router_call *c = arg;
@@ -198,14 +210,8 @@ int router_stream_on_event(const struct sse_event *ev, void *arg)
 	}
 	c->got_event = true;
 	root = router_parse_scratch(ev->data, ev->data_len);
-	if (!cJSON_IsObject(root)) {
-		router_drop_scratch(root);
-		c->err = E_MALFORMED;
-		c->err_status = 502;
-		free(c->err_msg);
-		c->err_msg = xstrdup("upstream sent a stream chunk that is not JSON");
-		return -1;
-	}
+	if (!cJSON_IsObject(root))
+		return not_json(c, root);
 	choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
 	usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
 	if (cJSON_IsObject(usage))
@@ -241,6 +247,202 @@ int router_stream_on_event(const struct sse_event *ev, void *arg)
 		router_stream_forward(c, ev->data, ev->data_len);
 	}
 	return rc;
+}
+
+/* ---- the Responses API (PROVIDER_RESPONSES) ---- */
+
+/* Opening events held before the stream starts: two of them, at most an event cap each. */
+#define HELD_BYTES (2 * SSE_EVENT_CAP)
+
+/* Characters of the fields of every element of an item's array (content parts, summaries). */
+static size_t parts_chars(const cJSON *item, const char *array, const char *const *fields,
+			  size_t n_fields)
+{
+	const cJSON *part;
+	size_t n = 0, i;
+
+	cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(item, array))
+	{
+		for (i = 0; i < n_fields; i++)
+			n += string_len(cJSON_GetObjectItemCaseSensitive(part, fields[i]));
+	}
+	return n;
+}
+
+size_t router_responses_chars(const cJSON *output)
+{
+	static const char *const content[] = {"text", "refusal"};
+	const cJSON *item;
+	size_t n = 0;
+
+	cJSON_ArrayForEach(item, output)
+	{
+		n += string_len(cJSON_GetObjectItemCaseSensitive(item, "arguments"));
+		n += parts_chars(item, "content", content, ARRAY_LEN(content));
+		n += parts_chars(item, "summary", content, 1);
+	}
+	return n;
+}
+
+void router_responses_error(struct router_call *c, const cJSON *e)
+{
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
+	const char *cs = cJSON_IsString(code) ? code->valuestring : NULL;
+	long status = policy_responses_status(cs);
+	char *body, *text = NULL;
+
+	/* "image_content_policy_violation" is LiteLLM's content-policy class too. */
+	if (cs && strstr(cs, "content_policy"))
+		cs = "content_policy_violation";
+	body = provider_openai_error(cJSON_IsString(msg) ? msg->valuestring : NULL,
+				     status >= 500 ? "server_error" : "invalid_request_error", cs,
+				     status);
+	c->err = policy_classify(status, body, &text);
+	c->err_status = status;
+	free(c->err_msg);
+	c->err_msg = text;
+	free(body);
+}
+
+/* One event as SSE: its event: line when it came with one, each data line prefixed. */
+static void put_event(struct buf *b, const struct sse_event *ev)
+{
+	const char *p = ev->data, *end = ev->data + ev->data_len, *nl;
+
+	if (*ev->event) {
+		buf_puts(b, "event: ");
+		buf_puts(b, ev->event);
+		buf_puts(b, "\n");
+	}
+	do {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		buf_puts(b, "data: ");
+		buf_append(b, p, (size_t)((nl ? nl : end) - p));
+		buf_puts(b, "\n");
+		p = nl ? nl + 1 : end;
+	} while (nl);
+	buf_puts(b, "\n");
+}
+
+static void forward_event(struct router_call *c, const struct sse_event *ev)
+{
+	if (!c->stream_started) {
+		router_stream_start(c);
+		buf_append(&c->r->out, c->held.data, c->held.len);
+		buf_finish(&c->held);
+	}
+	put_event(&c->r->out, ev);
+	if (!c->r->feeding)
+		flush_stream(c);
+}
+
+void router_responses_forward_error(struct router_call *c)
+{
+	const char *msg = c->err_msg ? c->err_msg : "upstream stream broke";
+	struct buf data;
+	struct sse_event ev = {.event = "error", .id = ""};
+
+	buf_init(&data, 0);
+	buf_puts(&data, "{\"type\":\"error\",\"code\":\"server_error\",\"message\":");
+	buf_json_str(&data, msg, strlen(msg));
+	buf_printf(&data, ",\"param\":null,\"sequence_number\":%lld}", (long long)c->next_seq);
+	ev.data = data.data;
+	ev.data_len = data.len;
+	forward_event(c, &ev);
+	buf_finish(&data);
+}
+
+/* What a Responses stream event means to the router; every other type is output. */
+enum revent { R_OUTPUT, R_OPENING, R_END, R_FAILED, R_ERROR };
+
+static enum revent revent_of(const char *type)
+{
+	static const struct {
+		const char *type;
+		enum revent kind;
+	} kinds[] = {
+		{"response.created", R_OPENING},
+		{"response.in_progress", R_OPENING},
+		{"response.queued", R_OPENING},
+		{"response.completed", R_END},
+		{"response.incomplete", R_END},
+		{"response.failed", R_FAILED},
+		{"error", R_ERROR},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(kinds); i++)
+		if (strcmp(type, kinds[i].type) == 0)
+			return kinds[i].kind;
+	return R_OUTPUT;
+}
+
+/* Reads what the router keeps of one event (usage, output, sequence, a failure's class) and
+ * returns its kind. */
+static enum revent read_revent(struct router_call *c, const cJSON *root, const char *name)
+{
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
+	const cJSON *resp = cJSON_GetObjectItemCaseSensitive(root, "response");
+	const cJSON *delta = cJSON_GetObjectItemCaseSensitive(root, "delta");
+	const cJSON *seq = cJSON_GetObjectItemCaseSensitive(root, "sequence_number");
+	cJSON *usage = cJSON_GetObjectItemCaseSensitive(resp, "usage");
+	enum revent k = revent_of(cJSON_IsString(type) ? type->valuestring : name);
+
+	if (cJSON_IsNumber(seq))
+		c->next_seq = (int64_t)seq->valuedouble + 1;
+	/* Every *.delta is generated output: text, refusals, tool arguments, reasoning. */
+	if (cJSON_IsString(delta))
+		c->output_chars += strlen(delta->valuestring);
+	if ((k == R_END || k == R_FAILED) && cJSON_IsObject(usage))
+		router_read_usage(c, usage);
+	c->upstream_done = k == R_END;
+	if (k == R_ERROR)
+		router_responses_error(c, root);
+	else if (k == R_FAILED)
+		router_responses_error(c, cJSON_GetObjectItemCaseSensitive(resp, "error"));
+	return k;
+}
+
+int router_stream_on_responses_event(const struct sse_event *ev, void *arg)
+{
+	struct router_call *c = arg;
+	cJSON *root;
+	enum revent k;
+
+	/* Not the API's, but some OpenAI-compatible servers end their Responses streams with it
+	 * too: the final event decides, and the client does not get it. */
+	if (strcmp(ev->data, "[DONE]") == 0)
+		return 0;
+	c->got_event = true;
+	root = router_parse_scratch(ev->data, ev->data_len);
+	if (!cJSON_IsObject(root))
+		return not_json(c, root);
+	k = read_revent(c, root, ev->event);
+	router_drop_scratch(root);
+	if ((k == R_FAILED || k == R_ERROR) && !c->stream_started) {
+		buf_finish(&c->held);
+		return -1;
+	}
+	if (k == R_OPENING && !c->stream_started && c->held.len + ev->data_len <= HELD_BYTES) {
+		put_event(&c->held, ev);
+		return 0;
+	}
+	if (k == R_FAILED || k == R_ERROR) {
+		/* Forwarded as the provider sent it (without our secrets), then the stream
+		 * ends: the client sees the failure in the API's own terms. */
+		char *clean = log_redact(ev->data);
+		struct sse_event copy = *ev;
+
+		copy.data = clean;
+		copy.data_len = strlen(clean);
+		forward_event(c, &copy);
+		free(clean);
+		c->stream_failed_forwarded = true;
+		return -2;
+	}
+	forward_event(c, ev);
+	return 0;
 }
 
 int router_stream_on_chunk(const char *data, size_t len, void *arg)

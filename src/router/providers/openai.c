@@ -3,8 +3,9 @@
  * Azure OpenAI, which differs only in its URL and key header. The request goes out as the
  * client wrote it (numbers as written, unknown fields kept) with the upstream model id; the
  * answer, the stream and errors are OpenAI's already, so they pass through with no copy.
- * Streams always ask for the usage chunk (stream_options.include_usage) so the ledger has
- * real token counts; OpenRouter also gets usage.include for its cost. */
+ * Chat and completions streams always ask for the usage chunk (stream_options.include_usage)
+ * so the ledger has real token counts; OpenRouter also gets usage.include for its cost. The
+ * Responses API has neither: its usage is in the answer and in the stream's final event. */
 #include "router/providers/provider.h"
 #include "core/json_exact.h"
 #include "core/util.h"
@@ -17,8 +18,14 @@
 static const char *const route_paths[] = {
 	[PROVIDER_CHAT] = "/chat/completions", [PROVIDER_COMPLETIONS] = "/completions",
 	[PROVIDER_EMBEDDINGS] = "/embeddings", [PROVIDER_TRANSCRIPTIONS] = "/audio/transcriptions",
-	[PROVIDER_SPEECH] = "/audio/speech",
+	[PROVIDER_SPEECH] = "/audio/speech",   [PROVIDER_RESPONSES] = "/responses",
 };
+
+/* Azure's classic Responses API has no deployment in its path (the deployment name goes in
+ * the body's model) and came with api-version 2025-03-01-preview: an older api_version (the
+ * chat default 2024-10-21 among them) is replaced by this one for that route. */
+#define AZURE_RESPONSES_API_VERSION "2025-04-01-preview"
+#define AZURE_RESPONSES_SINCE	    "2025-03-01"
 
 static void set_field(cJSON *obj, const char *name, cJSON *value)
 {
@@ -62,7 +69,8 @@ static int openai_build(const struct config_model *m, enum provider_route route,
 }
 
 /* Azure: the deployment is in the URL with the api-version query, unless api_base is the
- * v1 API (".../openai/v1"), which takes stock OpenAI requests. */
+ * v1 API (".../openai/v1"), which takes stock OpenAI requests; the classic Responses API is
+ * /openai/responses?api-version=... with the deployment in the body. */
 static int azure_build(const struct config_model *m, enum provider_route route, cJSON *req,
 		       bool stream, struct provider_request *out, char *err, size_t err_len)
 {
@@ -74,6 +82,15 @@ static int azure_build(const struct config_model *m, enum provider_route route, 
 		n--;
 	if (n >= 10 && strncmp(p->api_base + n - 10, "/openai/v1", 10) == 0) {
 		out->url = provider_join(p->api_base, route_paths[route]);
+	} else if (route == PROVIDER_RESPONSES) {
+		/* Dates compare as strings; "preview" and "latest" sort after them. */
+		path = xasprintf("/openai/responses?api-version=%s",
+				 p->api_version &&
+						 strcmp(p->api_version, AZURE_RESPONSES_SINCE) >= 0
+					 ? p->api_version
+					 : AZURE_RESPONSES_API_VERSION);
+		out->url = provider_join(p->api_base, path);
+		free(path);
 	} else {
 		path = xasprintf("/openai/deployments/%s%s?api-version=%s", m->upstream_model,
 				 route_paths[route],
@@ -110,7 +127,8 @@ static char *azure_error(long status, const char *body, size_t len)
 
 #define OPENAI_ROUTES                                                                              \
 	(PROVIDER_ROUTE_BIT(PROVIDER_COMPLETIONS) | PROVIDER_ROUTE_BIT(PROVIDER_EMBEDDINGS) |      \
-	 PROVIDER_ROUTE_BIT(PROVIDER_TRANSCRIPTIONS) | PROVIDER_ROUTE_BIT(PROVIDER_SPEECH))
+	 PROVIDER_ROUTE_BIT(PROVIDER_TRANSCRIPTIONS) | PROVIDER_ROUTE_BIT(PROVIDER_SPEECH) |       \
+	 PROVIDER_ROUTE_BIT(PROVIDER_RESPONSES))
 
 const struct provider_ops provider_openai = {
 	.name = "openai", .routes = OPENAI_ROUTES, .build = openai_build};

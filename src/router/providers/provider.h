@@ -33,6 +33,7 @@ enum provider_route {
 	PROVIDER_EMBEDDINGS,	 /* /v1/embeddings */
 	PROVIDER_TRANSCRIPTIONS, /* /v1/audio/transcriptions (multipart) */
 	PROVIDER_SPEECH,	 /* /v1/audio/speech (binary answer) */
+	PROVIDER_RESPONSES,	 /* /v1/responses (OpenAI's Responses API, passed through) */
 };
 
 /* The bit of a route in provider_ops.routes. */
@@ -80,7 +81,8 @@ struct provider_ops {
 	 * chat.completion, or for another route the dialect declares in routes that route's
 	 * object (an embeddings list...), told apart by the body's shape. NULL when the body is
 	 * not one: the router treats it as malformed. NULL member = pass through. stream_*
-	 * translate chat streams only. */
+	 * translate chat streams only; other routes' streams go to the client as the provider
+	 * sent them (a PROVIDER_RESPONSES stream too: its named events, without "[DONE]"). */
 	char *(*answer)(const struct config_model *m, const char *body, size_t len);
 	/* Stream decoder of one attempt; max_event_bytes caps any buffered event or frame.
 	 * NULL members = OpenAI SSE passes through. emit fires from inside stream_feed only. */
