@@ -120,6 +120,21 @@ static void utf8_cut_never_splits_a_character(void **state)
 	assert_int_equal(utf8_cut(s, 0), 0);
 }
 
+/* Numbers from the network become integers without undefined behaviour: out of range
+ * saturates, NaN takes the low bound. */
+static void clamp_i64_saturates_and_keeps_whole_numbers(void **state)
+{
+	(void)state;
+	assert_int_equal(clamp_i64(429.0, 0, 999), 429);
+	assert_int_equal(clamp_i64(429.9, 0, 999), 429);
+	assert_int_equal(clamp_i64(8.88889e+37, 0, 999), 999);
+	assert_int_equal(clamp_i64(-1e300, -5, 5), -5);
+	assert_int_equal(clamp_i64(0.0 / 0.0, 7, 9), 7);
+	assert_true(clamp_i64(1e300, INT64_MIN, INT64_MAX) == INT64_MAX);
+	assert_true(clamp_i64(-1e300, INT64_MIN, INT64_MAX) == INT64_MIN);
+	assert_true(clamp_i64(-9007199254740993.0, INT64_MIN, INT64_MAX) == -9007199254740992);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,6 +147,7 @@ int main(void)
 		cmocka_unit_test(secret_equal_compares_whole_strings),
 		cmocka_unit_test(sha256_hex_matches_known_answer),
 		cmocka_unit_test(edit_distance_caps),
+		cmocka_unit_test(clamp_i64_saturates_and_keeps_whole_numbers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -405,3 +405,12 @@ size_t utf8_count(const char *s, size_t len)
 		n += ((unsigned char)s[i] & 0xc0) != 0x80;
 	return n;
 }
+
+int64_t clamp_i64(double v, int64_t lo, int64_t hi)
+{
+	if (!(v >= (double)lo))
+		return lo;
+	if (v >= (double)hi)
+		return hi;
+	return (int64_t)v;
+}

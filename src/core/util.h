@@ -57,6 +57,10 @@ size_t utf8_cut(const char *s, size_t len);
 /* Parsing helpers that check the whole string and the range; return 0 or -EINVAL/-ERANGE. */
 int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 int parse_double(const char *s, double *out);
+/* v as a whole number within [lo, hi]: below lo (or NaN) gives lo, above hi gives hi. For
+ * numbers that came from the network (a JSON double cast to an integer out of range is
+ * undefined behaviour). */
+int64_t clamp_i64(double v, int64_t lo, int64_t hi);
 
 /* Constant-time comparison of two byte strings (length differences leak only the fact). */
 bool secret_equal(const char *a, const char *b);

@@ -185,11 +185,13 @@ static void on_api_done(struct httpc_req *req, void *arg)
 			cJSON_GetObjectItemCaseSensitive(j, "parameters"), "retry_after");
 
 		a.ok = cJSON_IsTrue(ok);
-		a.error_code = cJSON_IsNumber(code) ? (long)code->valuedouble : a.status;
+		a.error_code = cJSON_IsNumber(code) ? (long)clamp_i64(code->valuedouble, 0, 999)
+						    : a.status;
 		a.description = cJSON_IsString(desc) ? desc->valuestring
 				: j		     ? "no description"
 						     : "the answer is not JSON";
-		a.retry_after_s = cJSON_IsNumber(ra) ? (long)ra->valuedouble : 0;
+		a.retry_after_s =
+			cJSON_IsNumber(ra) ? (long)clamp_i64(ra->valuedouble, 0, 86400) : 0;
 		a.result = cJSON_GetObjectItemCaseSensitive(j, "result");
 	}
 	c->cb(t, &a, c->arg);
@@ -903,8 +905,8 @@ static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t u
 		metric_inc(t->m_updates, (const char *const[]){"skipped"}, 1);
 		return;
 	}
-	chat_id = (int64_t)cid->valuedouble;
-	user_id = (int64_t)uid->valuedouble;
+	chat_id = clamp_i64(cid->valuedouble, INT64_MIN, INT64_MAX);
+	user_id = clamp_i64(uid->valuedouble, INT64_MIN, INT64_MAX);
 	private = cJSON_IsString(type) && strcmp(type->valuestring, "private") == 0;
 	/* Answers draw on private memory and notes: a group sees them only when named. */
 	if (!private && !group_allowed(t->cfg, chat_id)) {
@@ -958,7 +960,7 @@ static int store_updates(struct telegram *t, const cJSON *updates)
 
 		if (!cJSON_IsNumber(id))
 			continue;
-		uid = (int64_t)id->valuedouble;
+		uid = clamp_i64(id->valuedouble, INT64_MIN, INT64_MAX);
 		if (uid <= t->offset)
 			continue; /* handled before a restart */
 		if (uid > max)

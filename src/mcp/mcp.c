@@ -955,7 +955,7 @@ static void on_response(struct mcp_server *s, const cJSON *msg, const cJSON *id)
 	char *text;
 
 	for (p = s->pendings; p; p = p->next)
-		if (cJSON_IsNumber(id) && (int64_t)id->valuedouble == p->id)
+		if (cJSON_IsNumber(id) && clamp_i64(id->valuedouble, INT64_MIN, INT64_MAX) == p->id)
 			break;
 	if (!p) {
 		log_debug("mcp %s: answer to an unknown or expired request", s->cfg->name);

@@ -263,9 +263,10 @@ char *mcp_render_rpc_error(const char *error_json, size_t len, size_t cap)
 	cJSON *root = cJSON_ParseWithLength(error_json, len);
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(root, "code");
 	const char *msg = str(root, "message");
-	char *text = xasprintf("error: MCP error %d: %s",
-			       cJSON_IsNumber(code) ? (int)code->valuedouble : 0,
-			       msg ? msg : "(no message)");
+	char *text = xasprintf(
+		"error: MCP error %d: %s",
+		cJSON_IsNumber(code) ? (int)clamp_i64(code->valuedouble, INT32_MIN, INT32_MAX) : 0,
+		msg ? msg : "(no message)");
 
 	cJSON_Delete(root);
 	return mcp_render_cap(text, cap);

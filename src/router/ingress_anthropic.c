@@ -653,7 +653,7 @@ static int64_t int_field(const cJSON *o, const char *key)
 {
 	const cJSON *v = field(o, key);
 
-	return cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0;
+	return cJSON_IsNumber(v) ? clamp_i64(v->valuedouble, 0, INT64_C(1) << 50) : 0;
 }
 
 /* OpenAI's usage; cache reads from prompt_tokens_details.cached_tokens, cache writes from
@@ -1004,7 +1004,7 @@ static int tool_delta(struct ingress_anthropic_stream *s, const cJSON *tc)
 	char fallback[32];
 
 	if (cJSON_IsNumber(ix))
-		idx = (long)ix->valuedouble;
+		idx = (long)clamp_i64(ix->valuedouble, -1, 1 << 20);
 	else if (id || s->open != BLOCK_TOOL)
 		idx = (long)s->n_tools; /* no index: a call with an id is a new one */
 	else
@@ -1073,7 +1073,7 @@ static void upstream_error(struct ingress_anthropic_stream *s, const cJSON *root
 	long status = 500;
 
 	if (cJSON_IsNumber(code))
-		status = (long)code->valuedouble;
+		status = (long)clamp_i64(code->valuedouble, 0, 999);
 	else if (cJSON_IsString(code) && code->valuestring[0] >= '1' && code->valuestring[0] <= '9')
 		status = strtol(code->valuestring, NULL, 10);
 	stream_error(s,

@@ -114,7 +114,7 @@ enum policy_eclass policy_classify(long status, const char *body, char **msg)
 	enum policy_eclass c;
 
 	if (cJSON_IsNumber(code) && status == 200)
-		status = (long)code->valuedouble;
+		status = (long)clamp_i64(code->valuedouble, 0, 999);
 	/* Some upstreams quote the request's Authorization header back in their error. */
 	*msg = log_redact(text ? text
 			       : (body && *body && !root ? "upstream answered a non-JSON error"

@@ -122,9 +122,9 @@ void router_read_usage(struct router_call *c, cJSON *usage)
 	}
 
 	if (cJSON_IsNumber(pt))
-		c->prompt_tokens = (int64_t)pt->valuedouble;
+		c->prompt_tokens = clamp_i64(pt->valuedouble, 0, INT64_C(1) << 50);
 	if (cJSON_IsNumber(ct))
-		c->completion_tokens = (int64_t)ct->valuedouble;
+		c->completion_tokens = clamp_i64(ct->valuedouble, 0, INT64_C(1) << 50);
 	if (cJSON_IsNumber(cost) && cost->valuedouble >= 0) {
 		c->cost_usd = cost->valuedouble;
 		c->have_cost = true;
@@ -177,7 +177,7 @@ static int stream_error_before_start(struct router_call *c, cJSON *root)
 	char *body = cJSON_PrintUnformatted(root), *msg = NULL;
 	cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
 	cJSON *code = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
-	long status = cJSON_IsNumber(code) ? (long)code->valuedouble : 502;
+	long status = cJSON_IsNumber(code) ? (long)clamp_i64(code->valuedouble, 0, 999) : 502;
 
 	c->err = policy_classify(status, body, &msg);
 	c->err_status = status;
@@ -390,7 +390,7 @@ static enum revent read_revent(struct router_call *c, const cJSON *root, const c
 	enum revent k = revent_of(cJSON_IsString(type) ? type->valuestring : name);
 
 	if (cJSON_IsNumber(seq))
-		c->next_seq = (int64_t)seq->valuedouble + 1;
+		c->next_seq = clamp_i64(seq->valuedouble, -1, INT64_C(1) << 50) + 1;
 	/* Every *.delta is generated output: text, refusals, tool arguments, reasoning. */
 	if (cJSON_IsString(delta))
 		c->output_chars += strlen(delta->valuestring);

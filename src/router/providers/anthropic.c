@@ -520,7 +520,7 @@ static int64_t max_tokens_of(const struct config_model *m, const cJSON *req)
 	if (!cJSON_IsNumber(v))
 		v = get(req, "max_completion_tokens");
 	if (cJSON_IsNumber(v) && v->valuedouble >= 1)
-		return (int64_t)v->valuedouble;
+		return clamp_i64(v->valuedouble, 1, INT64_C(1) << 40);
 	if (m->litellm_params.max_tokens > 0)
 		return m->litellm_params.max_tokens;
 	if (m->model_info.max_output_tokens > 0)
@@ -969,7 +969,7 @@ static int on_block_start(struct provider_stream *s, const cJSON *ev)
 		return -E2BIG;
 	s->blocks = xrealloc(s->blocks, (s->n_blocks + 1) * sizeof(*s->blocks));
 	b = &s->blocks[s->n_blocks++];
-	b->index = (int64_t)index->valuedouble;
+	b->index = clamp_i64(index->valuedouble, -1, INT64_C(1) << 40);
 	b->kind = B_OTHER;
 	b->tool = 0;
 	if (type && strcmp(type, "text") == 0) {

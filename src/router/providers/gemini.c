@@ -1111,7 +1111,7 @@ static char *error_from(long status, const cJSON *root)
 	if (!cJSON_IsObject(e) || cJSON_IsString(code))
 		return NULL;
 	if (cJSON_IsNumber(code) && (status == 200 || status <= 0))
-		status = (long)code->valuedouble;
+		status = (long)clamp_i64(code->valuedouble, 0, 999);
 	if (status <= 0)
 		status = 500;
 	for (i = 0; i < ARRAY_LEN(context_phrases); i++)
