@@ -990,7 +990,9 @@ static void test_provider_defaults(void **state)
 		  "  - {model_name: c, litellm_params: {model: claude-x, custom_llm_provider: "
 		  "anthropic, api_key: k123}}\n"
 		  "  - {model_name: m, litellm_params: {model: gemini/gemini-2.0-flash, "
-		  "api_key: k123}}\n");
+		  "api_key: k123}}\n"
+		  "  - {model_name: b, litellm_params: {model: claude-sonnet-4-5, api_key: "
+		  "k123}}\n");
 	unsetenv("GROQ_API_KEY");
 	if (r.rc != 0)
 		print_error("%s", r.out);
@@ -1009,6 +1011,10 @@ static void test_provider_defaults(void **state)
 	assert_string_equal(cfg->models[3].litellm_params.api_base, "https://api.anthropic.com");
 	assert_int_equal(cfg->models[4].dialect, DIALECT_GEMINI);
 	assert_string_equal(cfg->models[4].upstream_model, "gemini-2.0-flash");
+	/* A bare claude-... id is Anthropic's, as LiteLLM infers it. */
+	assert_int_equal(cfg->models[5].dialect, DIALECT_ANTHROPIC);
+	assert_string_equal(cfg->models[5].provider, "anthropic");
+	assert_string_equal(cfg->models[5].upstream_model, "claude-sonnet-4-5");
 	result_finish(&r);
 }
 

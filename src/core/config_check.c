@@ -307,6 +307,15 @@ static void provider_defaults(struct ctx *c, const struct node *at, struct confi
 			 cfg_show(pv->name, tmp), pv->key_env ? pv->key_env : "no variable");
 }
 
+/* The provider of a model id written without a prefix, as LiteLLM infers it for the ids it
+ * knows: Anthropic's "claude-..." ids, else OpenAI's. */
+static const struct provider_info *bare_provider(const char *id)
+{
+	if (strncmp(id, "claude-", 7) == 0)
+		return providers_find("anthropic", 9);
+	return providers_at(0);
+}
+
 /* "openrouter/qwen/qwen3-coder:free" -> provider openrouter, upstream qwen/qwen3-coder:free;
  * custom_llm_provider names the provider of a model id written without a prefix. */
 static void model_provider(struct ctx *c, const struct node *at, struct config_model *m)
@@ -327,7 +336,7 @@ static void model_provider(struct ctx *c, const struct node *at, struct config_m
 			     : p->model;
 	} else {
 		len = slash ? (size_t)(slash - p->model) : 0;
-		pv = slash ? providers_find(p->model, len) : providers_at(0);
+		pv = slash ? providers_find(p->model, len) : bare_provider(p->model);
 		prefix = xstrndup(p->model, len);
 		id = slash ? slash + 1 : p->model;
 	}
