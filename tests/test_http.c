@@ -3,7 +3,8 @@
  * on both sides (413, client body cap), 404/405 shapes, streaming callbacks, first-byte and
  * whole-request timeouts, connection refused, cancel (callback exactly once, never
  * synchronously, also from inside the data callback), many requests at once, and the peer
- * address check (sees resolved names, skips proxies and pooled connections); on the server
+ * address check (sees resolved names, skips proxies and pooled connections), the proxy
+ * variables read as curl reads them (http_proxy, all_proxy, no_proxy); on the server
  * side, the connection cap (503) and the head and idle deadlines, which never cut a request a
  * handler holds. */
 #include "test.h"
@@ -464,11 +465,83 @@ static void address_check_ignores_proxy_settings(void **state)
 
 	/* A proxy that does not exist: used, it would fail the request. */
 	setenv("http_proxy", "http://127.0.0.1:1", 1);
+	httpc_env_changed();
 	start(f, "/hello", &o);
 	run(f, 1);
 	unsetenv("http_proxy");
+	httpc_env_changed();
 	assert_int_equal(f->result, HTTPC_OK);
 	assert_string_equal(f->checked, "127.0.0.1");
+}
+
+/* The proxy variables as curl reads them: httpc reads them once and hands them to curl. */
+static void set_proxy_env(const char *name, const char *value)
+{
+	static const char *const all[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+					  "all_proxy",	"ALL_PROXY",  "no_proxy",    "NO_PROXY"};
+	size_t i;
+
+	if (!name)
+		for (i = 0; i < ARRAY_LEN(all); i++)
+			unsetenv(all[i]);
+	else
+		setenv(name, value, 1);
+	httpc_env_changed();
+}
+
+static void get_via(struct fx *f, const char *url)
+{
+	struct httpc_opts o = {.url = url};
+
+	assert_int_equal(httpc_start(f->loop, &o, on_done, f, NULL), 0);
+	run(f, ++f->expected);
+}
+
+static void http_proxy_variable_routes_requests_through_the_proxy(void **state)
+{
+	struct fx *f = *state;
+
+	/* Our server is the proxy: it gets "GET http://upstream.invalid/hello" and answers it; a
+	 * direct request could not even resolve the name. */
+	set_proxy_env(NULL, NULL);
+	set_proxy_env("http_proxy", f->base);
+	get_via(f, "http://upstream.invalid/hello");
+	set_proxy_env(NULL, NULL);
+	assert_int_equal(f->result, HTTPC_OK);
+	assert_string_equal(f->body, "hello");
+}
+
+static void all_proxy_is_the_fallback_and_upper_case_http_proxy_is_ignored(void **state)
+{
+	struct fx *f = *state;
+	char url[96];
+
+	snprintf(url, sizeof(url), "%s/hello", f->base);
+	set_proxy_env(NULL, NULL);
+	set_proxy_env("HTTP_PROXY", "http://127.0.0.1:1"); /* curl never reads it */
+	get_via(f, url);
+	assert_int_equal(f->result, HTTPC_OK);
+	set_proxy_env("ALL_PROXY", "http://127.0.0.1:1");
+	get_via(f, url);
+	set_proxy_env(NULL, NULL);
+	assert_int_equal(f->result, HTTPC_CONNECT);
+}
+
+static void no_proxy_host_goes_direct(void **state)
+{
+	struct fx *f = *state;
+	char url[96];
+
+	snprintf(url, sizeof(url), "%s/hello", f->base);
+	set_proxy_env(NULL, NULL);
+	set_proxy_env("http_proxy", "http://127.0.0.1:1");
+	get_via(f, url);
+	assert_int_equal(f->result, HTTPC_CONNECT);
+	set_proxy_env("NO_PROXY", "example.com,127.0.0.1");
+	get_via(f, url);
+	set_proxy_env(NULL, NULL);
+	assert_int_equal(f->result, HTTPC_OK);
+	assert_string_equal(f->body, "hello");
 }
 
 static void address_check_never_reuses_a_pooled_connection(void **state)
@@ -663,6 +736,12 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(address_check_ignores_proxy_settings, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			http_proxy_variable_routes_requests_through_the_proxy, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			all_proxy_is_the_fallback_and_upper_case_http_proxy_is_ignored, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(no_proxy_host_goes_direct, setup, teardown),
 		cmocka_unit_test_setup_teardown(address_check_never_reuses_a_pooled_connection,
 						setup, teardown),
 		cmocka_unit_test(connections_past_the_cap_get_503_and_are_closed),

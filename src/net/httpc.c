@@ -268,6 +268,61 @@ static void set_trust(CURL *easy)
 		curl_easy_setopt(easy, CURLOPT_CAPATH, dir);
 }
 
+/* The proxy variables, read once the way curl reads them on every transfer (five getenv
+ * calls, each a scan of the whole environment: 8k instructions a request): no_proxy, else
+ * NO_PROXY; for http only the lower-case http_proxy (curl ignores HTTP_PROXY, which a CGI
+ * client could set through a Proxy: header), for https https_proxy, else HTTPS_PROXY; then
+ * all_proxy, else ALL_PROXY. An empty variable counts as unset, as in curl_getenv. Handed to
+ * curl as CURLOPT_PROXY and CURLOPT_NOPROXY, which it then applies with the same rules (the
+ * host in no_proxy: no proxy; "" : none), without looking itself. */
+static struct {
+	bool read;
+	char *no_proxy, *http_proxy, *https_proxy; /* NULL = none */
+} env;
+
+static const char *env_or(const char *a, const char *b)
+{
+	const char *v = a ? getenv(a) : NULL;
+
+	if (v && *v)
+		return v;
+	v = b ? getenv(b) : NULL;
+	return v && *v ? v : NULL;
+}
+
+static char *env_dup_or(const char *a, const char *b, const char *fallback)
+{
+	const char *v = env_or(a, b);
+
+	v = v ? v : fallback;
+	return v ? xstrdup(v) : NULL;
+}
+
+void httpc_env_changed(void)
+{
+	free(env.no_proxy);
+	free(env.http_proxy);
+	free(env.https_proxy);
+	memset(&env, 0, sizeof(env));
+}
+
+static void set_proxy(CURL *easy, const char *url)
+{
+	const char *proxy;
+
+	if (!env.read) {
+		const char *all = env_or("all_proxy", "ALL_PROXY");
+
+		env.no_proxy = env_dup_or("no_proxy", "NO_PROXY", NULL);
+		env.http_proxy = env_dup_or("http_proxy", NULL, all);
+		env.https_proxy = env_dup_or("https_proxy", "HTTPS_PROXY", all);
+		env.read = true;
+	}
+	proxy = strncmp(url, "https:", 6) == 0 ? env.https_proxy : env.http_proxy;
+	curl_easy_setopt(easy, CURLOPT_PROXY, proxy ? proxy : "");
+	curl_easy_setopt(easy, CURLOPT_NOPROXY, env.no_proxy ? env.no_proxy : "");
+}
+
 static enum httpc_result map_code(CURLcode rc)
 {
 	switch (rc) {
@@ -427,6 +482,7 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 			 o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	set_trust(r->easy);
+	set_proxy(r->easy, o->url);
 	/* curl's 16 KiB default receive buffer per transfer adds up with many open streams. */
 	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 8192L);
 	/* The send buffer (64 KiB by default, for requests of a few KiB) stays with the handle

@@ -61,6 +61,10 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 void httpc_cancel(struct httpc_req *req);
 /* Cancels every outstanding request of the loop (shutdown). */
 void httpc_cancel_all(struct loop *l);
+/* The proxy variables (no_proxy, http_proxy, https_proxy, all_proxy and their upper-case
+ * forms, with curl's rules) are read at the first request and kept; a process that changes
+ * them later calls this so that the next request reads them again. */
+void httpc_env_changed(void);
 
 enum httpc_result httpc_result(const struct httpc_req *req);
 const char *httpc_result_name(enum httpc_result r);
