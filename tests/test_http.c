@@ -4,7 +4,8 @@
  * whole-request timeouts, connection refused, cancel (callback exactly once, never
  * synchronously, also from inside the data callback), many requests at once, and the peer
  * address check (sees resolved names, skips proxies and pooled connections), the proxy
- * variables read as curl reads them (http_proxy, all_proxy, no_proxy); on the server
+ * variables read as curl reads them (http_proxy, all_proxy, no_proxy), head lines written
+ * without printf byte for byte as printf writes them; on the server
  * side, the connection cap (503) and the head and idle deadlines, which never cut a request a
  * handler holds. */
 #include "test.h"
@@ -16,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <stdarg.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -559,6 +561,47 @@ static void address_check_never_reuses_a_pooled_connection(void **state)
 	assert_int_equal(f->hello_hits, 1);
 }
 
+/* ---- head lines written without printf ---- */
+
+/* Both writers on the same arguments: the same bytes and the same result. */
+static void same_as_printf(const char *fmt, ...)
+{
+	struct evbuffer *a = evbuffer_new(), *b = evbuffer_new();
+	va_list ap, cp;
+	int na, nb;
+
+	va_start(ap, fmt);
+	va_copy(cp, ap);
+	na = httpd_add_vprintf(a, fmt, ap);
+	nb = evbuffer_add_vprintf(b, fmt, cp);
+	va_end(cp);
+	va_end(ap);
+	assert_int_equal(na, nb);
+	assert_int_equal(evbuffer_get_length(a), evbuffer_get_length(b));
+	assert_memory_equal(evbuffer_pullup(a, -1), evbuffer_pullup(b, -1), evbuffer_get_length(b));
+	evbuffer_free(a);
+	evbuffer_free(b);
+}
+
+static void head_lines_are_the_bytes_printf_writes(void **state)
+{
+	char long_value[700];
+
+	memset(long_value, 'v', sizeof(long_value) - 1);
+	long_value[sizeof(long_value) - 1] = '\0';
+	same_as_printf("%s: %s\r\n", "Content-Type", "application/json");
+	same_as_printf("%s: %s\r\n", "x-empty", "");
+	same_as_printf("%s: %s\r\n", "x-long", long_value); /* over the line buffer */
+	same_as_printf("HTTP/%d.%d %d %s\r\n", 1, 1, 200, "OK");
+	same_as_printf("HTTP/%d.%d %d %s\r\n", 1, 0, 503, "Service Unavailable");
+	same_as_printf("HTTP/%d.%d %d %s\r\n", 1, 1, -7, "");
+	same_as_printf("%x\r\n", 0u);
+	same_as_printf("%x\r\n", 0x1f3au);
+	same_as_printf("%x\r\n", 0xffffffffu);
+	same_as_printf("data: %s\n\n", "not one of evhttp's formats");
+	same_as_printf("%%%02X", 7);
+}
+
 /* ---- server-side connection cap and deadlines, with raw client sockets ---- */
 
 struct srv {
@@ -744,6 +787,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(no_proxy_host_goes_direct, setup, teardown),
 		cmocka_unit_test_setup_teardown(address_check_never_reuses_a_pooled_connection,
 						setup, teardown),
+		cmocka_unit_test(head_lines_are_the_bytes_printf_writes),
 		cmocka_unit_test(connections_past_the_cap_get_503_and_are_closed),
 		cmocka_unit_test(a_head_trickled_past_the_deadline_is_dropped),
 		cmocka_unit_test(a_held_request_outlives_every_deadline),
