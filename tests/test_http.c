@@ -5,7 +5,8 @@
  * synchronously, also from inside the data callback), many requests at once, and the peer
  * address check (sees resolved names, skips proxies and pooled connections), the proxy
  * variables read as curl reads them (http_proxy, all_proxy, no_proxy), head lines written
- * without printf byte for byte as printf writes them; on the server
+ * without printf byte for byte as printf writes them, and request heads as curl's printf
+ * writes them; on the server
  * side, the connection cap (503) and the head and idle deadlines, which never cut a request a
  * handler holds. */
 #include "test.h"
@@ -17,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <curl/mprintf.h>
 #include <stdarg.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -602,6 +604,50 @@ static void head_lines_are_the_bytes_printf_writes(void **state)
 	same_as_printf("%%%02X", 7);
 }
 
+/* httpc_vformat against curl's own printf, on the same arguments. */
+static void same_as_curl(const char *fmt, ...)
+{
+	char mine[256], curls[256];
+	va_list ap, cp;
+	size_t n;
+	int want;
+
+	assert_true(httpc_format_fast(fmt));
+	va_start(ap, fmt);
+	va_copy(cp, ap);
+	n = httpc_vformat(mine, sizeof(mine) - 1, fmt, ap);
+	want = curl_mvsnprintf(curls, sizeof(curls), fmt, cp);
+	va_end(cp);
+	va_end(ap);
+	assert_int_equal(n, want);
+	mine[n] = '\0';
+	assert_memory_equal(mine, curls, n);
+}
+
+static void request_heads_are_the_bytes_curls_printf_writes(void **state)
+{
+	const char name[] = "Content-Type: application/json"; /* not cut at the colon */
+
+	same_as_curl("POST /v1/chat/completions HTTP/%s\r\n%s%s", "1.1", "Host: a\r\n", "");
+	same_as_curl("%.*s:\r\n", 12, name);
+	same_as_curl("%.*s|%.*s|%.*s", -1, "neg", 0, "zero", 2, (const char *)NULL);
+	same_as_curl("%s|%.*s|%.*s", (const char *)NULL, 5, (const char *)NULL, 9, "ab");
+	same_as_curl("Host: %s%s%s:%d\r\n", "[", "::1", "]", 8080);
+	same_as_curl("%d %d %u %ld %lu %lld %llu %zu", -2147483647 - 1, 0, 4294967295u,
+		     -9223372036854775807L - 1, 18446744073709551615UL, -42LL, 42ULL,
+		     (size_t)123456);
+	same_as_curl("Content-Length: %lld\r\n", 1234567890123LL);
+	same_as_curl(";type=%c 100%% %s", 'A', "done");
+	same_as_curl("");
+	same_as_curl("no directives");
+	assert_false(httpc_format_fast("%5s"));
+	assert_false(httpc_format_fast("%-s"));
+	assert_false(httpc_format_fast("%02d"));
+	assert_false(httpc_format_fast("%x"));
+	assert_false(httpc_format_fast("%1$s"));
+	assert_false(httpc_format_fast("%"));
+}
+
 /* ---- server-side connection cap and deadlines, with raw client sockets ---- */
 
 struct srv {
@@ -788,6 +834,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(address_check_never_reuses_a_pooled_connection,
 						setup, teardown),
 		cmocka_unit_test(head_lines_are_the_bytes_printf_writes),
+		cmocka_unit_test(request_heads_are_the_bytes_curls_printf_writes),
 		cmocka_unit_test(connections_past_the_cap_get_503_and_are_closed),
 		cmocka_unit_test(a_head_trickled_past_the_deadline_is_dropped),
 		cmocka_unit_test(a_held_request_outlives_every_deadline),
