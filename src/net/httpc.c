@@ -94,12 +94,20 @@ void __wrap_Curl_bufq_init2(struct bufq *q, size_t chunk_size, size_t max_chunks
  * none); static builds link curl's curlx_dyn_vprintf and curl_maprintf to wrappers (meson:
  * --wrap) that use it and hand any other format, or a result over 1 KiB, to curl's own. */
 
+/* The next '%' or the end: formats are short, a plain loop beats strchr's setup. */
+static const char *next_pct(const char *p)
+{
+	while (*p && *p != '%')
+		p++;
+	return p;
+}
+
 /* Every directive of fmt is one httpc_vformat() writes. */
 bool httpc_format_fast(const char *fmt)
 {
 	const char *p;
 
-	for (p = strchr(fmt, '%'); p; p = strchr(p, '%')) {
+	for (p = next_pct(fmt); *p; p = next_pct(p)) {
 		p++;
 		if (*p == '%' || *p == 's' || *p == 'd' || *p == 'u' || *p == 'c') {
 			p++;
@@ -161,7 +169,7 @@ size_t httpc_vformat(char *out, size_t cap, const char *fmt, va_list ap)
 	const char *p = fmt, *pct;
 	char c;
 
-	while ((pct = strchr(p, '%'))) {
+	for (pct = next_pct(p); *pct; pct = next_pct(p)) {
 		fmt_put(&o, p, (size_t)(pct - p));
 		p = pct + 1;
 		if (*p == '%') {
@@ -202,7 +210,7 @@ size_t httpc_vformat(char *out, size_t cap, const char *fmt, va_list ap)
 			p += 2;
 		}
 	}
-	fmt_put(&o, p, strlen(p));
+	fmt_put(&o, p, (size_t)(pct - p));
 	return o.len;
 }
 
