@@ -3,7 +3,10 @@
  * on both sides (413, client body cap), 404/405 shapes, streaming callbacks, first-byte and
  * whole-request timeouts, connection refused, cancel (callback exactly once, never
  * synchronously, also from inside the data callback), many requests at once, and the peer
- * address check (sees resolved names, skips proxies and pooled connections); on the server
+ * address check (sees resolved names, skips proxies and pooled connections), the proxy
+ * variables read as curl reads them (http_proxy, all_proxy, no_proxy), head lines written
+ * without printf byte for byte as printf writes them, and request heads as curl's printf
+ * writes them; on the server
  * side, the connection cap (503) and the head and idle deadlines, which never cut a request a
  * handler holds. */
 #include "test.h"
@@ -15,6 +18,8 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <curl/mprintf.h>
+#include <stdarg.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -464,11 +469,83 @@ static void address_check_ignores_proxy_settings(void **state)
 
 	/* A proxy that does not exist: used, it would fail the request. */
 	setenv("http_proxy", "http://127.0.0.1:1", 1);
+	httpc_env_changed();
 	start(f, "/hello", &o);
 	run(f, 1);
 	unsetenv("http_proxy");
+	httpc_env_changed();
 	assert_int_equal(f->result, HTTPC_OK);
 	assert_string_equal(f->checked, "127.0.0.1");
+}
+
+/* The proxy variables as curl reads them: httpc reads them once and hands them to curl. */
+static void set_proxy_env(const char *name, const char *value)
+{
+	static const char *const all[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+					  "all_proxy",	"ALL_PROXY",  "no_proxy",    "NO_PROXY"};
+	size_t i;
+
+	if (!name)
+		for (i = 0; i < ARRAY_LEN(all); i++)
+			unsetenv(all[i]);
+	else
+		setenv(name, value, 1);
+	httpc_env_changed();
+}
+
+static void get_via(struct fx *f, const char *url)
+{
+	struct httpc_opts o = {.url = url};
+
+	assert_int_equal(httpc_start(f->loop, &o, on_done, f, NULL), 0);
+	run(f, ++f->expected);
+}
+
+static void http_proxy_variable_routes_requests_through_the_proxy(void **state)
+{
+	struct fx *f = *state;
+
+	/* Our server is the proxy: it gets "GET http://upstream.invalid/hello" and answers it; a
+	 * direct request could not even resolve the name. */
+	set_proxy_env(NULL, NULL);
+	set_proxy_env("http_proxy", f->base);
+	get_via(f, "http://upstream.invalid/hello");
+	set_proxy_env(NULL, NULL);
+	assert_int_equal(f->result, HTTPC_OK);
+	assert_string_equal(f->body, "hello");
+}
+
+static void all_proxy_is_the_fallback_and_upper_case_http_proxy_is_ignored(void **state)
+{
+	struct fx *f = *state;
+	char url[96];
+
+	snprintf(url, sizeof(url), "%s/hello", f->base);
+	set_proxy_env(NULL, NULL);
+	set_proxy_env("HTTP_PROXY", "http://127.0.0.1:1"); /* curl never reads it */
+	get_via(f, url);
+	assert_int_equal(f->result, HTTPC_OK);
+	set_proxy_env("ALL_PROXY", "http://127.0.0.1:1");
+	get_via(f, url);
+	set_proxy_env(NULL, NULL);
+	assert_int_equal(f->result, HTTPC_CONNECT);
+}
+
+static void no_proxy_host_goes_direct(void **state)
+{
+	struct fx *f = *state;
+	char url[96];
+
+	snprintf(url, sizeof(url), "%s/hello", f->base);
+	set_proxy_env(NULL, NULL);
+	set_proxy_env("http_proxy", "http://127.0.0.1:1");
+	get_via(f, url);
+	assert_int_equal(f->result, HTTPC_CONNECT);
+	set_proxy_env("NO_PROXY", "example.com,127.0.0.1");
+	get_via(f, url);
+	set_proxy_env(NULL, NULL);
+	assert_int_equal(f->result, HTTPC_OK);
+	assert_string_equal(f->body, "hello");
 }
 
 static void address_check_never_reuses_a_pooled_connection(void **state)
@@ -484,6 +561,91 @@ static void address_check_never_reuses_a_pooled_connection(void **state)
 	assert_int_equal(f->result, HTTPC_REFUSED);
 	assert_string_equal(f->error, "127.0.0.1 is a loopback address");
 	assert_int_equal(f->hello_hits, 1);
+}
+
+/* ---- head lines written without printf ---- */
+
+/* Both writers on the same arguments: the same bytes and the same result. */
+static void same_as_printf(const char *fmt, ...)
+{
+	struct evbuffer *a = evbuffer_new(), *b = evbuffer_new();
+	va_list ap, cp;
+	int na, nb;
+
+	va_start(ap, fmt);
+	va_copy(cp, ap);
+	na = httpd_add_vprintf(a, fmt, ap);
+	nb = evbuffer_add_vprintf(b, fmt, cp);
+	va_end(cp);
+	va_end(ap);
+	assert_int_equal(na, nb);
+	assert_int_equal(evbuffer_get_length(a), evbuffer_get_length(b));
+	assert_memory_equal(evbuffer_pullup(a, -1), evbuffer_pullup(b, -1), evbuffer_get_length(b));
+	evbuffer_free(a);
+	evbuffer_free(b);
+}
+
+static void head_lines_are_the_bytes_printf_writes(void **state)
+{
+	char long_value[700];
+
+	memset(long_value, 'v', sizeof(long_value) - 1);
+	long_value[sizeof(long_value) - 1] = '\0';
+	same_as_printf("%s: %s\r\n", "Content-Type", "application/json");
+	same_as_printf("%s: %s\r\n", "x-empty", "");
+	same_as_printf("%s: %s\r\n", "x-long", long_value); /* over the line buffer */
+	same_as_printf("HTTP/%d.%d %d %s\r\n", 1, 1, 200, "OK");
+	same_as_printf("HTTP/%d.%d %d %s\r\n", 1, 0, 503, "Service Unavailable");
+	same_as_printf("HTTP/%d.%d %d %s\r\n", 1, 1, -7, "");
+	same_as_printf("%x\r\n", 0u);
+	same_as_printf("%x\r\n", 0x1f3au);
+	same_as_printf("%x\r\n", 0xffffffffu);
+	same_as_printf("data: %s\n\n", "not one of evhttp's formats");
+	same_as_printf("%%%02X", 7);
+}
+
+/* httpc_vformat against curl's own printf, on the same arguments. */
+static void same_as_curl(const char *fmt, ...)
+{
+	char mine[256], curls[256];
+	va_list ap, cp;
+	size_t n;
+	int want;
+
+	assert_true(httpc_format_fast(fmt));
+	va_start(ap, fmt);
+	va_copy(cp, ap);
+	n = httpc_vformat(mine, sizeof(mine) - 1, fmt, ap);
+	want = curl_mvsnprintf(curls, sizeof(curls), fmt, cp);
+	va_end(cp);
+	va_end(ap);
+	assert_int_equal(n, want);
+	mine[n] = '\0';
+	assert_memory_equal(mine, curls, n);
+}
+
+static void request_heads_are_the_bytes_curls_printf_writes(void **state)
+{
+	const char name[] = "Content-Type: application/json"; /* not cut at the colon */
+
+	same_as_curl("POST /v1/chat/completions HTTP/%s\r\n%s%s", "1.1", "Host: a\r\n", "");
+	same_as_curl("%.*s:\r\n", 12, name);
+	same_as_curl("%.*s|%.*s|%.*s", -1, "neg", 0, "zero", 2, (const char *)NULL);
+	same_as_curl("%s|%.*s|%.*s", (const char *)NULL, 5, (const char *)NULL, 9, "ab");
+	same_as_curl("Host: %s%s%s:%d\r\n", "[", "::1", "]", 8080);
+	same_as_curl("%d %d %u %ld %lu %lld %llu %zu", -2147483647 - 1, 0, 4294967295u,
+		     -9223372036854775807L - 1, 18446744073709551615UL, -42LL, 42ULL,
+		     (size_t)123456);
+	same_as_curl("Content-Length: %lld\r\n", 1234567890123LL);
+	same_as_curl(";type=%c 100%% %s", 'A', "done");
+	same_as_curl("");
+	same_as_curl("no directives");
+	assert_false(httpc_format_fast("%5s"));
+	assert_false(httpc_format_fast("%-s"));
+	assert_false(httpc_format_fast("%02d"));
+	assert_false(httpc_format_fast("%x"));
+	assert_false(httpc_format_fast("%1$s"));
+	assert_false(httpc_format_fast("%"));
 }
 
 /* ---- server-side connection cap and deadlines, with raw client sockets ---- */
@@ -663,8 +825,16 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(address_check_ignores_proxy_settings, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			http_proxy_variable_routes_requests_through_the_proxy, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			all_proxy_is_the_fallback_and_upper_case_http_proxy_is_ignored, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(no_proxy_host_goes_direct, setup, teardown),
 		cmocka_unit_test_setup_teardown(address_check_never_reuses_a_pooled_connection,
 						setup, teardown),
+		cmocka_unit_test(head_lines_are_the_bytes_printf_writes),
+		cmocka_unit_test(request_heads_are_the_bytes_curls_printf_writes),
 		cmocka_unit_test(connections_past_the_cap_get_503_and_are_closed),
 		cmocka_unit_test(a_head_trickled_past_the_deadline_is_dropped),
 		cmocka_unit_test(a_held_request_outlives_every_deadline),

@@ -395,6 +395,48 @@ static void dst_days_and_months_turn_at_local_midnight(void **state)
 	fx_close(&f);
 }
 
+/* The ledger keeps each day's date with its bounds; every row must still carry the date
+ * localtime_r gives its instant: across midnights, on DST days (23 and 25 hours), in a zone
+ * whose DST ends at 00:30 (the date goes back for half an hour), and for late rows. */
+static void row_dates_are_the_local_date_of_each_instant(void **state)
+{
+	static const char *const zones[] = {"CET-1CEST,M3.5.0,M10.5.0/3",
+					    "XST-3XDT,M3.5.0/0,M9.5.0/0:30", "Asia/Manila"};
+	const int64_t around[] = {utc_ms(2025, 3, 29, 12, 0, 0), utc_ms(2025, 9, 27, 12, 0, 0),
+				  utc_ms(2025, 10, 25, 12, 0, 0)};
+	size_t z, a;
+
+	for (z = 0; z < ARRAY_LEN(zones); z++) {
+		struct fx f;
+		struct buf want;
+
+		fx_open(&f, "timezone: UTC\n", zones[z]);
+		buf_init(&want, 0);
+		for (a = 0; a < ARRAY_LEN(around); a++) {
+			int64_t t, step = 7 * 60 * 1000 + 13; /* every 7 minutes for 3 days */
+
+			for (t = around[a]; t < around[a] + 3 * 86400000LL; t += step) {
+				/* A late row for an earlier day now and then. */
+				int64_t ts = (t / step) % 50 == 0 ? t - 86400000LL : t;
+				time_t secs = (time_t)(ts / 1000);
+				struct tm tm;
+				char day[16];
+
+				assert_non_null(localtime_r(&secs, &tm));
+				strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+				buf_printf(&want, "%s%s", want.len ? "," : "", day);
+				assert_int_equal(record(&f, ts, "free", "internal", 0), 0);
+			}
+		}
+		expect_text(
+			&f,
+			"SELECT group_concat(day, ',') FROM (SELECT day FROM spend ORDER BY id)",
+			buf_str(&want));
+		buf_finish(&want);
+		fx_close(&f);
+	}
+}
+
 static void monthly_cap_spans_the_local_month(void **state)
 {
 	const char *which;
@@ -1063,6 +1105,7 @@ int main(void)
 		cmocka_unit_test(daily_cap_refuses_with_litellm_message),
 		cmocka_unit_test(message_numbers_print_like_python),
 		cmocka_unit_test(totals_survive_restart),
+		cmocka_unit_test(row_dates_are_the_local_date_of_each_instant),
 		cmocka_unit_test(day_turns_at_manila_midnight),
 		cmocka_unit_test(a_check_after_midnight_without_records_sees_zero),
 		cmocka_unit_test(dst_days_and_months_turn_at_local_midnight),

@@ -1,6 +1,9 @@
 /* metrics: families hold a linked list of series keyed by their label values. Lookup is a
  * linear scan: hermetic has tens of series per family, not thousands, and a hash table would
- * cost more memory than it saves time. Label values are cut to METRICS_MAX_LABEL_BYTES and a
+ * cost more memory than it saves time. The scan measures the asked values once and compares
+ * lengths before bytes, eight at a time (a router request does about a dozen lookups with
+ * 64-character key hashes among the values: byte-wise strncmp was 10k instructions of it).
+ * Label values are cut to METRICS_MAX_LABEL_BYTES and a
  * family holds at most METRICS_MAX_SERIES series; past that every new combination lands in
  * one overflow series (all values "__overflow__"), so neither memory nor a scrape grows with
  * what clients send. Rendering follows the text format 0.0.4: HELP and TYPE
@@ -10,6 +13,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +27,7 @@ const size_t metrics_n_latency_buckets = ARRAY_LEN(metrics_latency_buckets);
 struct series {
 	struct series *next;
 	char **values;
+	size_t *lens; /* strlen of each value */
 	double value; /* counter/gauge value, histogram sum */
 	double count;
 	double *buckets;
@@ -70,6 +75,7 @@ static void series_free(struct series *s, size_t n_labels)
 	for (i = 0; i < n_labels; i++)
 		free(s->values[i]);
 	free(s->values);
+	free(s->lens);
 	free(s->buckets);
 	free(s);
 }
@@ -132,6 +138,11 @@ struct metric *metrics_add(struct metrics *m, enum metric_type type, const char 
 	}
 	while (labels && labels[n])
 		n++;
+	if (n > METRICS_MAX_LABELS) {
+		fprintf(stderr, "hermetic: metric %s has more than %d labels\n", name,
+			METRICS_MAX_LABELS);
+		abort();
+	}
 	f = xcalloc(1, sizeof(*f));
 	f->type = type;
 	f->name = xstrdup(name);
@@ -186,23 +197,46 @@ static size_t label_len(const char *v)
 	return n;
 }
 
-static bool same_value(const char *stored, const char *v)
+/* n bytes equal; memcmp would do, but musl's compares a byte at a time. */
+static bool same_bytes(const char *a, const char *b, size_t n)
 {
-	size_t n = label_len(v);
+	uint64_t x, y;
 
-	return strncmp(stored, v, n) == 0 && stored[n] == '\0';
+	for (; n >= 8; n -= 8, a += 8, b += 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return false;
+	}
+	for (; n; n--)
+		if (*a++ != *b++)
+			return false;
+	return true;
+}
+
+static bool same_series(const struct metric *f, const struct series *s, const char *const *v,
+			const size_t *lens)
+{
+	size_t i;
+
+	for (i = 0; i < f->n_labels; i++)
+		if (s->lens[i] != lens[i] || !same_bytes(s->values[i], v[i], lens[i]))
+			return false;
+	return true;
 }
 
 static struct series *series_new(struct metric *f, const char *const *values)
 {
 	struct series *s = xcalloc(1, sizeof(*s));
-	size_t i;
+	size_t i, n = f->n_labels ? f->n_labels : 1;
 
-	s->values = xcalloc(f->n_labels ? f->n_labels : 1, sizeof(char *));
+	s->values = xcalloc(n, sizeof(char *));
+	s->lens = xcalloc(n, sizeof(size_t));
 	for (i = 0; i < f->n_labels; i++) {
 		const char *v = values ? value_or_none(values, i) : METRICS_OVERFLOW;
 
-		s->values[i] = xstrndup(v, label_len(v));
+		s->lens[i] = label_len(v);
+		s->values[i] = xstrndup(v, s->lens[i]);
 	}
 	if (f->type == METRIC_HISTOGRAM)
 		s->buckets = xcalloc(f->n_bounds ? f->n_bounds : 1, sizeof(double));
@@ -211,16 +245,17 @@ static struct series *series_new(struct metric *f, const char *const *values)
 
 static struct series *find(struct metric *f, const char *const *values, int create)
 {
+	const char *v[METRICS_MAX_LABELS];
+	size_t lens[METRICS_MAX_LABELS], i;
 	struct series *s;
-	size_t i;
 
-	for (s = f->series; s; s = s->next) {
-		for (i = 0; i < f->n_labels; i++)
-			if (!same_value(s->values[i], value_or_none(values, i)))
-				break;
-		if (i == f->n_labels)
-			return s;
+	for (i = 0; i < f->n_labels; i++) {
+		v[i] = value_or_none(values, i);
+		lens[i] = label_len(v[i]);
 	}
+	for (s = f->series; s; s = s->next)
+		if (same_series(f, s, v, lens))
+			return s;
 	if (!create)
 		return NULL;
 	/* Once full, no series is added before the overflow one: it stays last. */

@@ -41,6 +41,7 @@ void metrics_on_collect(struct metrics *m, metrics_collect_cb cb, void *arg);
  * values are METRICS_OVERFLOW. */
 #define METRICS_MAX_LABEL_BYTES 128
 #define METRICS_MAX_SERIES	1000
+#define METRICS_MAX_LABELS	16 /* per family; more aborts at registration */
 #define METRICS_OVERFLOW	"__overflow__"
 
 /* values: one per label, in registration order (NULL -> "None", LiteLLM's convention). */

@@ -370,13 +370,23 @@ void store_attach_loop(struct store *s, struct loop *loop)
 
 int store_write(struct store *s, store_write_fn fn, void *arg, store_done_fn done)
 {
-	struct store_job *j;
 	int rc;
 
 	if (!s->jobs) {
 		rc = fn(s, arg);
-		if (rc != -EBUSY || !s->retry_ev)
+		if (rc != -EBUSY)
 			return rc;
+	}
+	return store_write_later(s, fn, arg, done);
+}
+
+int store_write_later(struct store *s, store_write_fn fn, void *arg, store_done_fn done)
+{
+	struct store_job *j;
+
+	if (!s->retry_ev)
+		return -EBUSY;
+	if (!s->jobs) {
 		s->retry_ms = RETRY_MIN_MS;
 		schedule_retry(s);
 	}

@@ -79,6 +79,10 @@ const char *store_error(const struct store *s);
 typedef int (*store_write_fn)(struct store *s, void *arg);
 typedef void (*store_done_fn)(void *arg, int rc);
 int store_write(struct store *s, store_write_fn fn, void *arg, store_done_fn done);
+/* The second half of store_write, for a caller that ran its write itself (no writes were
+ * waiting) and got -EBUSY, so that it copies its data only then: keeps the write as above
+ * (-EINPROGRESS), or returns -EBUSY when no loop is attached (nothing kept, done never fires). */
+int store_write_later(struct store *s, store_write_fn fn, void *arg, store_done_fn done);
 /* Writes waiting for the database (0 = none). */
 size_t store_writes_waiting(const struct store *s);
 /* Tries the waiting writes once more now, waiting up to store_busy_timeout_ms() for the first;

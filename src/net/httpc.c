@@ -18,7 +18,9 @@
 #include "core/loop.h"
 #include "core/util.h"
 
+#include <curl/mprintf.h>
 #include <event2/event.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +81,200 @@ void __wrap_Curl_bufq_init2(struct bufq *q, size_t chunk_size, size_t max_chunks
 	if (chunk_size == (size_t)SENDBUF_FREE)
 		opts |= 1 << 1; /* BUFQ_OPT_NO_SPARES */
 	__real_Curl_bufq_init2(q, chunk_size, max_chunks, opts);
+}
+#endif
+
+/* ---- curl's printf, for its request heads ----
+ *
+ * curl formats the request line, Host, User-Agent, the custom headers and the URL with its own
+ * printf, which appends one character at a time (a curlx_dyn_addn call per byte): 38k
+ * instructions per proxied request. httpc_vformat() does the directives those formats use
+ * (%s %.*s %d %u %ld %lu %lld %llu %zu %c %%, no flags or widths) with curl's rules (a NULL
+ * string prints "(nil)", or nothing under a precision below 5; a negative precision counts as
+ * none); static builds link curl's curlx_dyn_vprintf and curl_maprintf to wrappers (meson:
+ * --wrap) that use it and hand any other format, or a result over 1 KiB, to curl's own. */
+
+/* The next '%' or the end: formats are short, a plain loop beats strchr's setup. */
+static const char *next_pct(const char *p)
+{
+	while (*p && *p != '%')
+		p++;
+	return p;
+}
+
+/* Every directive of fmt is one httpc_vformat() writes. */
+bool httpc_format_fast(const char *fmt)
+{
+	const char *p;
+
+	for (p = next_pct(fmt); *p; p = next_pct(p)) {
+		p++;
+		if (*p == '%' || *p == 's' || *p == 'd' || *p == 'u' || *p == 'c') {
+			p++;
+		} else if (strncmp(p, ".*s", 3) == 0 || strncmp(p, "lld", 3) == 0 ||
+			   strncmp(p, "llu", 3) == 0) {
+			p += 3;
+		} else if (strncmp(p, "ld", 2) == 0 || strncmp(p, "lu", 2) == 0 ||
+			   strncmp(p, "zu", 2) == 0) {
+			p += 2;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+struct fmt_out {
+	char *buf;
+	size_t cap, len; /* len counts past cap: what the whole result needs */
+};
+
+static void fmt_put(struct fmt_out *o, const char *s, size_t n)
+{
+	if (o->len < o->cap)
+		memcpy(o->buf + o->len, s, n < o->cap - o->len ? n : o->cap - o->len);
+	o->len += n;
+}
+
+static void fmt_num(struct fmt_out *o, unsigned long long u, bool negative)
+{
+	char tmp[24];
+	size_t n = sizeof(tmp);
+
+	do {
+		tmp[--n] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (negative)
+		tmp[--n] = '-';
+	fmt_put(o, tmp + n, sizeof(tmp) - n);
+}
+
+static void fmt_signed(struct fmt_out *o, long long v)
+{
+	fmt_num(o, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v, v < 0);
+}
+
+static void fmt_str(struct fmt_out *o, const char *s, int prec)
+{
+	if (!s)
+		fmt_put(o, "(nil)", prec < 0 || prec >= 5 ? 5 : 0);
+	else
+		fmt_put(o, s, prec < 0 ? strlen(s) : strnlen(s, (size_t)prec));
+}
+
+size_t httpc_vformat(char *out, size_t cap, const char *fmt, va_list ap)
+{
+	struct fmt_out o = {out, cap, 0};
+	const char *p = fmt, *pct;
+	char c;
+
+	for (pct = next_pct(p); *pct; pct = next_pct(p)) {
+		fmt_put(&o, p, (size_t)(pct - p));
+		p = pct + 1;
+		if (*p == '%') {
+			fmt_put(&o, "%", 1);
+			p++;
+		} else if (*p == 's') {
+			fmt_str(&o, va_arg(ap, const char *), -1);
+			p++;
+		} else if (*p == '.') {
+			int prec = va_arg(ap, int);
+
+			fmt_str(&o, va_arg(ap, const char *), prec);
+			p += 3;
+		} else if (*p == 'd') {
+			fmt_signed(&o, va_arg(ap, int));
+			p++;
+		} else if (*p == 'u') {
+			fmt_num(&o, va_arg(ap, unsigned), false);
+			p++;
+		} else if (*p == 'c') {
+			c = (char)va_arg(ap, int);
+			fmt_put(&o, &c, 1);
+			p++;
+		} else if (*p == 'z') {
+			fmt_num(&o, va_arg(ap, size_t), false);
+			p += 2;
+		} else if (p[1] == 'l') {
+			if (p[2] == 'd')
+				fmt_signed(&o, va_arg(ap, long long));
+			else
+				fmt_num(&o, va_arg(ap, unsigned long long), false);
+			p += 3;
+		} else {
+			if (p[1] == 'd')
+				fmt_signed(&o, va_arg(ap, long));
+			else
+				fmt_num(&o, va_arg(ap, unsigned long), false);
+			p += 2;
+		}
+	}
+	fmt_put(&o, p, (size_t)(pct - p));
+	return o.len;
+}
+
+#ifdef HERMETIC_WRAP_CURL_PRINTF
+struct dynbuf;
+int __real_curlx_dyn_vprintf(struct dynbuf *dyn, const char *fmt, va_list ap);
+int __wrap_curlx_dyn_vprintf(struct dynbuf *dyn, const char *fmt, va_list ap);
+CURLcode curlx_dyn_addn(struct dynbuf *dyn, const void *mem, size_t len);
+void curlx_dyn_free(struct dynbuf *dyn);
+char *__wrap_curl_maprintf(const char *fmt, ...);
+
+/* curl: appends to dyn; 0, or on failure frees dyn and returns MERR_TOO_LARGE (2) or
+ * MERR_MEM (1). */
+int __wrap_curlx_dyn_vprintf(struct dynbuf *dyn, const char *fmt, va_list ap)
+{
+	char tmp[1024];
+	size_t n;
+	va_list cp;
+	CURLcode rc;
+
+	if (!httpc_format_fast(fmt))
+		return __real_curlx_dyn_vprintf(dyn, fmt, ap);
+	va_copy(cp, ap);
+	n = httpc_vformat(tmp, sizeof(tmp), fmt, cp);
+	va_end(cp);
+	if (n > sizeof(tmp))
+		return __real_curlx_dyn_vprintf(dyn, fmt, ap);
+	if (!n)
+		return 0;
+	rc = curlx_dyn_addn(dyn, tmp, n);
+	if (rc == CURLE_OK)
+		return 0;
+	curlx_dyn_free(dyn);
+	return rc == CURLE_TOO_LARGE ? 2 : 1;
+}
+
+/* curl: a malloc'd string, "" for an empty result, NULL when out of memory. */
+char *__wrap_curl_maprintf(const char *fmt, ...)
+{
+	va_list ap, cp;
+	char *s;
+	size_t n;
+
+	va_start(ap, fmt);
+	if (!httpc_format_fast(fmt)) {
+		s = curl_mvaprintf(fmt, ap);
+		va_end(ap);
+		return s;
+	}
+	va_copy(cp, ap);
+	n = httpc_vformat(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n >= 1024) {
+		s = curl_mvaprintf(fmt, ap);
+		va_end(ap);
+		return s;
+	}
+	s = malloc(n + 1);
+	if (s) {
+		httpc_vformat(s, n, fmt, ap);
+		s[n] = '\0';
+	}
+	va_end(ap);
+	return s;
 }
 #endif
 
@@ -268,6 +464,61 @@ static void set_trust(CURL *easy)
 		curl_easy_setopt(easy, CURLOPT_CAPATH, dir);
 }
 
+/* The proxy variables, read once the way curl reads them on every transfer (five getenv
+ * calls, each a scan of the whole environment: 8k instructions a request): no_proxy, else
+ * NO_PROXY; for http only the lower-case http_proxy (curl ignores HTTP_PROXY, which a CGI
+ * client could set through a Proxy: header), for https https_proxy, else HTTPS_PROXY; then
+ * all_proxy, else ALL_PROXY. An empty variable counts as unset, as in curl_getenv. Handed to
+ * curl as CURLOPT_PROXY and CURLOPT_NOPROXY, which it then applies with the same rules (the
+ * host in no_proxy: no proxy; "" : none), without looking itself. */
+static struct {
+	bool read;
+	char *no_proxy, *http_proxy, *https_proxy; /* NULL = none */
+} env;
+
+static const char *env_or(const char *a, const char *b)
+{
+	const char *v = a ? getenv(a) : NULL;
+
+	if (v && *v)
+		return v;
+	v = b ? getenv(b) : NULL;
+	return v && *v ? v : NULL;
+}
+
+static char *env_dup_or(const char *a, const char *b, const char *fallback)
+{
+	const char *v = env_or(a, b);
+
+	v = v ? v : fallback;
+	return v ? xstrdup(v) : NULL;
+}
+
+void httpc_env_changed(void)
+{
+	free(env.no_proxy);
+	free(env.http_proxy);
+	free(env.https_proxy);
+	memset(&env, 0, sizeof(env));
+}
+
+static void set_proxy(CURL *easy, const char *url)
+{
+	const char *proxy;
+
+	if (!env.read) {
+		const char *all = env_or("all_proxy", "ALL_PROXY");
+
+		env.no_proxy = env_dup_or("no_proxy", "NO_PROXY", NULL);
+		env.http_proxy = env_dup_or("http_proxy", NULL, all);
+		env.https_proxy = env_dup_or("https_proxy", "HTTPS_PROXY", all);
+		env.read = true;
+	}
+	proxy = strncmp(url, "https:", 6) == 0 ? env.https_proxy : env.http_proxy;
+	curl_easy_setopt(easy, CURLOPT_PROXY, proxy ? proxy : "");
+	curl_easy_setopt(easy, CURLOPT_NOPROXY, env.no_proxy ? env.no_proxy : "");
+}
+
 static enum httpc_result map_code(CURLcode rc)
 {
 	switch (rc) {
@@ -427,6 +678,7 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 			 o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	set_trust(r->easy);
+	set_proxy(r->easy, o->url);
 	/* curl's 16 KiB default receive buffer per transfer adds up with many open streams. */
 	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 8192L);
 	/* The send buffer (64 KiB by default, for requests of a few KiB) stays with the handle

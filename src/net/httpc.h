@@ -7,6 +7,7 @@
 #ifndef HERMETIC_HTTPC_H
 #define HERMETIC_HTTPC_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -61,6 +62,17 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 void httpc_cancel(struct httpc_req *req);
 /* Cancels every outstanding request of the loop (shutdown). */
 void httpc_cancel_all(struct loop *l);
+/* The proxy variables (no_proxy, http_proxy, https_proxy, all_proxy and their upper-case
+ * forms, with curl's rules) are read at the first request and kept; a process that changes
+ * them later calls this so that the next request reads them again. */
+void httpc_env_changed(void);
+
+/* The formats of curl's own printf that httpc writes faster (static builds link curl's
+ * request-head formatting to it): httpc_format_fast(fmt) says whether every directive of fmt
+ * is one of %s %.*s %d %u %ld %lu %lld %llu %zu %c %%; httpc_vformat then writes what
+ * curl_mvsnprintf would write, up to cap bytes (no NUL), and returns the whole length. */
+bool httpc_format_fast(const char *fmt);
+size_t httpc_vformat(char *out, size_t cap, const char *fmt, va_list ap);
 
 enum httpc_result httpc_result(const struct httpc_req *req);
 const char *httpc_result_name(enum httpc_result r);

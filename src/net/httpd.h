@@ -12,10 +12,12 @@
 #ifndef HERMETIC_HTTPD_H
 #define HERMETIC_HTTPD_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 struct loop;
 struct httpd;
+struct evbuffer;
 struct evhttp_request;
 struct cJSON;
 
@@ -70,6 +72,11 @@ char *httpd_body(struct evhttp_request *req, size_t *len);
 /* The bearer token of the Authorization header, or NULL. Borrowed from the request. */
 const char *httpd_bearer(struct evhttp_request *req);
 const char *httpd_header(struct evhttp_request *req, const char *name);
+
+/* evbuffer_add_vprintf(buf, fmt, ap), the same bytes and result, with the formats evhttp
+ * writes heads and chunk sizes with ("%s: %s\r\n", "HTTP/%d.%d %d %s\r\n", "%x\r\n") done
+ * without printf. Static builds route libevent's evbuffer_add_printf through it. */
+int httpd_add_vprintf(struct evbuffer *buf, const char *fmt, va_list ap);
 
 /* Splits "HOST:PORT" / "[V6]:PORT" into host (copied into host, size host_len) and port.
  * Returns 0 or -EINVAL. */

@@ -84,6 +84,8 @@ struct spend {
 	struct dep_costs *deps;
 	size_t n_deps;
 	bool write_failing, read_failing; /* a failure is logged once until it clears */
+	int64_t day_lo_ms, day_hi_ms;	  /* rows in [lo, hi) have the date day_text */
+	char day_text[16];
 	char which[80];
 };
 
@@ -393,15 +395,41 @@ void spend_destroy(struct spend *s)
 	free(s);
 }
 
+/* The local date of a row, "YYYY-MM-DD". localtime_r reads TZ from the environment on every
+ * call, so the date is kept with the bounds of its day: when the UTC offset at the day's first
+ * and last millisecond is the same (not a DST change day, whose rows each ask again), local
+ * time runs evenly between them and every instant in between has that date. */
+static const char *row_day(struct spend *s, int64_t ms)
+{
+	int64_t day, lo, hi;
+	struct tm a, b;
+
+	if (ms >= s->day_lo_ms && ms < s->day_hi_ms)
+		return s->day_text;
+	day = local_day(ms);
+	day_string(day, s->day_text);
+	lo = local_midnight_ms(day);
+	hi = local_midnight_ms(day + 1);
+	local_tm(lo, &a);
+	local_tm(hi - 1, &b);
+	if (lo <= ms && ms < hi && a.tm_gmtoff == b.tm_gmtoff &&
+	    days_from_civil(a.tm_year + 1900LL, a.tm_mon + 1, a.tm_mday) == day &&
+	    days_from_civil(b.tm_year + 1900LL, b.tm_mon + 1, b.tm_mday) == day) {
+		s->day_lo_ms = lo;
+		s->day_hi_ms = hi;
+	} else {
+		s->day_lo_ms = s->day_hi_ms = 0;
+	}
+	return s->day_text;
+}
+
 static int insert(struct spend *s, const struct spend_entry *e)
 {
 	sqlite3_stmt *st = s->insert;
-	char day[16];
 	int rc;
 
-	day_string(local_day(e->ts_ms), day);
 	sqlite3_bind_int64(st, 1, e->ts_ms);
-	sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, row_day(s, e->ts_ms), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, e->model_group, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, e->deployment, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, e->key_hash, -1, SQLITE_STATIC);
@@ -495,16 +523,23 @@ static void on_pending_written(void *arg, int rc)
  * written, -EINPROGRESS when it waits, or -EIO. */
 static int write_entry(struct spend *s, const struct spend_entry *e)
 {
-	struct pending_row *p = xcalloc(1, sizeof(*p));
+	struct pending_row *p;
 	int rc;
 
+	/* Written at once unless rows wait for a lock: the copy is made only for the queue. */
+	if (!store_writes_waiting(s->store)) {
+		rc = insert(s, e);
+		if (rc != -EBUSY)
+			return rc;
+	}
+	p = xcalloc(1, sizeof(*p));
 	p->s = s;
 	p->e = *e;
 	p->e.model_group = xstrdup(e->model_group);
 	p->e.deployment = xstrdup(e->deployment);
 	p->e.key_hash = e->key_hash ? xstrdup(e->key_hash) : NULL;
 	p->e.cost_source = xstrdup(e->cost_source);
-	rc = store_write(s->store, write_pending, p, on_pending_written);
+	rc = store_write_later(s->store, write_pending, p, on_pending_written);
 	if (rc != -EINPROGRESS) {
 		pending_free(p);
 		if (rc == -EBUSY) /* no loop to wait on (a CLI command): as final as any error */
