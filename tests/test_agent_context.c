@@ -15,7 +15,7 @@
 static void msgs_of(const char *roles, size_t len, struct context_msg *out)
 {
 	for (size_t i = 0; roles[i]; i++)
-		out[i] = (struct context_msg){0, NULL, len, roles[i]};
+		out[i] = (struct context_msg){0, NULL, len, roles[i], false};
 }
 
 static void test_budget_is_the_smaller_of_config_and_model(void **state)

@@ -56,7 +56,7 @@ static void insert(int64_t update_id, int64_t chat_id, const char *text, const c
 	struct tg_inbox_insert *ins;
 
 	assert_int_equal(tg_inbox_insert_start(st, &ins), 0);
-	tg_inbox_insert(ins, update_id, chat_id, 7, text, kind);
+	tg_inbox_insert(ins, update_id, chat_id, 7, text, kind, "");
 	tg_inbox_insert_finish(ins);
 }
 
@@ -67,10 +67,10 @@ static void inbox_rows_come_back_per_chat_in_update_order_once(void **state)
 
 	wipe();
 	assert_int_equal(tg_inbox_insert_start(st, &ins), 0);
-	tg_inbox_insert(ins, 12, 100, 7, "second", "text");
-	tg_inbox_insert(ins, 11, 100, 7, "first", "text");
-	tg_inbox_insert(ins, 13, 200, 7, "", "voice");
-	tg_inbox_insert(ins, 11, 100, 7, "again", "text"); /* Telegram sent it twice */
+	tg_inbox_insert(ins, 12, 100, 7, "second", "text", NULL);
+	tg_inbox_insert(ins, 11, 100, 7, "first", "text", NULL);
+	tg_inbox_insert(ins, 13, 200, 7, "", "voice", "{\"kind\":\"voice\"}");
+	tg_inbox_insert(ins, 11, 100, 7, "again", "text", NULL); /* Telegram sent it twice */
 	tg_inbox_insert_finish(ins);
 	assert_int_equal(tg_inbox_next(st, 100, &row), 0);
 	assert_int_equal(row.update_id, 11);
@@ -81,6 +81,10 @@ static void inbox_rows_come_back_per_chat_in_update_order_once(void **state)
 	assert_int_equal(tg_inbox_next(st, 200, &row), 0);
 	assert_int_equal(row.update_id, 13);
 	assert_string_equal(row.kind, "voice");
+	assert_string_equal(row.media, "{\"kind\":\"voice\"}");
+	tg_inbox_row_finish(&row);
+	assert_int_equal(tg_inbox_next(st, 100, &row), 0);
+	assert_string_equal(row.media, ""); /* a text row has no media */
 	tg_inbox_row_finish(&row);
 	assert_int_equal(tg_inbox_next(st, 300, &row), -ENOENT);
 	assert_null(row.text);
@@ -144,6 +148,26 @@ static bool not_chat_100(int64_t chat_id, void *arg)
 static bool any_chat(int64_t chat_id, void *arg)
 {
 	return true;
+}
+
+static void a_file_row_keeps_its_file_method_and_caption_in_order(void **state)
+{
+	struct tg_outbox_row row = {0};
+
+	wipe();
+	add(100, "answer", false);
+	assert_int_equal(tg_outbox_add_file(st, 100, "sendVoice", "media/9-reply.ogg", NULL), 0);
+	assert_int_equal(tg_outbox_next(st, any_chat, NULL, &row), 0);
+	assert_string_equal(row.text, "answer");
+	assert_string_equal(row.file, ""); /* a text row */
+	assert_int_equal(tg_outbox_delete(st, row.id), 0);
+	tg_outbox_row_finish(&row);
+	assert_int_equal(tg_outbox_next(st, any_chat, NULL, &row), 0);
+	assert_string_equal(row.file, "media/9-reply.ogg");
+	assert_string_equal(row.method, "sendVoice");
+	assert_string_equal(row.text, "");
+	tg_outbox_row_finish(&row);
+	assert_null(row.file);
 }
 
 static void outbox_next_skips_chats_that_may_not_send_in_id_order(void **state)
@@ -253,6 +277,7 @@ int main(void)
 		cmocka_unit_test(a_done_row_is_not_taken_again_nor_its_chat_pending),
 		cmocka_unit_test(outbox_next_skips_chats_that_may_not_send_in_id_order),
 		cmocka_unit_test(sending_marks_are_listed_and_plain_text_clears_them),
+		cmocka_unit_test(a_file_row_keeps_its_file_method_and_caption_in_order),
 		cmocka_unit_test(store_write_fns_report_ebusy_when_another_connection_locks),
 	};
 

@@ -122,6 +122,39 @@ static void utf8_cut_never_splits_a_character(void **state)
 
 /* Numbers from the network become integers without undefined behaviour: out of range
  * saturates, NaN takes the low bound. */
+static void base64_matches_rfc4648_vectors_and_joins_pieces(void **state)
+{
+	static const char *const vec[][2] = {{"", ""},	       {"f", "Zg=="},
+					     {"fo", "Zm8="},   {"foo", "Zm9v"},
+					     {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+					     {"foobar", "Zm9vYmFy"}};
+	struct buf b;
+	unsigned char big[3000];
+
+	buf_init(&b, 0);
+	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+		buf_reset(&b);
+		assert_int_equal(buf_base64(&b, vec[i][0], strlen(vec[i][0])), 0);
+		assert_string_equal(buf_str(&b), vec[i][1]);
+	}
+	/* Pieces of 3n bytes join into the encoding of the whole (over the 1 KiB block). */
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (unsigned char)(i * 7);
+	buf_reset(&b);
+	buf_base64(&b, big, 1500);
+	buf_base64(&b, big + 1500, 1499);
+	{
+		struct buf whole;
+
+		buf_init(&whole, 0);
+		buf_base64(&whole, big, 2999);
+		assert_int_equal(b.len, 4000);
+		assert_memory_equal(b.data, whole.data, whole.len);
+		buf_finish(&whole);
+	}
+	buf_finish(&b);
+}
+
 static void clamp_i64_saturates_and_keeps_whole_numbers(void **state)
 {
 	(void)state;
@@ -148,6 +181,7 @@ int main(void)
 		cmocka_unit_test(sha256_hex_matches_known_answer),
 		cmocka_unit_test(edit_distance_caps),
 		cmocka_unit_test(clamp_i64_saturates_and_keeps_whole_numbers),
+		cmocka_unit_test(base64_matches_rfc4648_vectors_and_joins_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,12 +38,16 @@
 #include "core/loop.h"
 #include "router/router.h"
 #include "core/sessions.h"
+#include "core/fileio.h"
+#include "core/safeio.h"
 #include "core/store.h"
 #include "tools/tools.h"
 #include "core/util.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +102,8 @@ struct agent_turn {
 	bool tainted, web_any; /* trust: see the top of this file */
 	char *fail_text;
 	char *stored_answer; /* a continued turn whose answer was already stored */
+	struct agent_part *parts; /* copies; they go with the message marked parts */
+	size_t n_parts;
 };
 
 struct agent {
@@ -125,7 +131,7 @@ static void push_msg(struct agent_turn *t, int64_t id, char role, char *json)
 		t->alloc_msgs = t->alloc_msgs ? t->alloc_msgs * 2 : 16;
 		t->msgs = xrealloc(t->msgs, t->alloc_msgs * sizeof(*t->msgs));
 	}
-	t->msgs[t->n_msgs++] = (struct context_msg){id, json, strlen(json), role};
+	t->msgs[t->n_msgs++] = (struct context_msg){id, json, strlen(json), role, false};
 }
 
 static char role_char(const char *role)
@@ -527,7 +533,7 @@ static void apply_summary(struct agent_turn *t, const char *summary)
 	free(text);
 	for (size_t i = from; i < to; i++)
 		free(t->msgs[i].json);
-	t->msgs[from] = (struct context_msg){0, json, strlen(json), 'u'};
+	t->msgs[from] = (struct context_msg){0, json, strlen(json), 'u', false};
 	memmove(&t->msgs[from + 1], &t->msgs[to], (t->n_msgs - to) * sizeof(*t->msgs));
 	t->n_msgs -= to - from - 1;
 }
@@ -564,6 +570,79 @@ static void on_compressed(struct router_call *rc, const struct router_result *r,
 static void on_model(struct router_call *rc, const struct router_result *r, void *arg);
 static const struct router_cbs model_cbs = {.on_done = on_model};
 
+/* Appends the file at home/rel as base64. 0, or a negative errno with nothing appended. */
+static int append_file_base64(int home_fd, const char *rel, struct buf *b)
+{
+	int rc, fd = safeio_open_at(home_fd, rel, O_RDONLY, 0);
+
+	if (fd < 0)
+		return fd;
+	rc = fileio_base64_fd(fd, b);
+	close(fd);
+	return rc;
+}
+
+static void append_part(struct agent_turn *t, int home_fd, const struct agent_part *p,
+			struct buf *b)
+{
+	size_t start = b->len;
+	int rc = -EBADF;
+
+	switch (p->kind) {
+	case AGENT_PART_IMAGE:
+		buf_printf(b, ",{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:%s;base64,",
+			   p->type);
+		break;
+	case AGENT_PART_AUDIO:
+		buf_puts(b, ",{\"type\":\"input_audio\",\"input_audio\":{\"data\":\"");
+		break;
+	case AGENT_PART_PDF:
+		buf_puts(b, ",{\"type\":\"file\",\"file\":{\"filename\":");
+		buf_json_str(b, p->filename, strlen(p->filename));
+		buf_puts(b, ",\"file_data\":\"data:application/pdf;base64,");
+		break;
+	}
+	if (home_fd >= 0)
+		rc = append_file_base64(home_fd, p->path, b);
+	if (rc < 0) {
+		char note[300];
+
+		b->len = start;
+		snprintf(note, sizeof(note), "[the attached file %s could not be read: %s]", p->path,
+			 safeio_strerror(rc));
+		buf_puts(b, ",{\"type\":\"text\",\"text\":");
+		buf_json_str(b, note, strlen(note));
+		buf_puts(b, "}");
+		log_warn("agent: %s: %s", t->source, note);
+		return;
+	}
+	if (p->kind == AGENT_PART_AUDIO)
+		buf_printf(b, "\",\"format\":\"%s\"}}", p->type);
+	else
+		buf_puts(b, "\"}}");
+}
+
+/* The turn's user message with its files: content becomes [text, parts...]. */
+static void user_with_parts(struct agent_turn *t, const struct context_msg *m, struct buf *b)
+{
+	cJSON *j = cJSON_ParseWithLength(m->json, m->len);
+	const cJSON *content = cJSON_GetObjectItemCaseSensitive(j, "content");
+	int home_fd = safeio_open_home(t->a->env.cfg->home);
+
+	buf_puts(b, "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":");
+	if (cJSON_IsString(content))
+		buf_json_str(b, content->valuestring, strlen(content->valuestring));
+	else
+		buf_puts(b, "\"\"");
+	buf_puts(b, "}");
+	for (size_t i = 0; i < t->n_parts; i++)
+		append_part(t, home_fd, &t->parts[i], b);
+	buf_puts(b, "]}");
+	if (home_fd >= 0)
+		close(home_fd);
+	cJSON_Delete(j);
+}
+
 static void build_request(struct agent_turn *t, const char *tools_json, bool summary,
 			  const char *note, struct buf *b)
 {
@@ -582,7 +661,10 @@ static void build_request(struct agent_turn *t, const char *tools_json, bool sum
 	buf_finish(&sys);
 	for (size_t i = 0; i < t->n_msgs; i++) {
 		buf_puts(b, ",");
-		buf_append(b, t->msgs[i].json, t->msgs[i].len);
+		if (t->msgs[i].parts && t->n_parts)
+			user_with_parts(t, &t->msgs[i], b);
+		else
+			buf_append(b, t->msgs[i].json, t->msgs[i].len);
 	}
 	if (note) {
 		buf_puts(b, ",{\"role\":\"user\",\"content\":");
@@ -975,6 +1057,12 @@ static void turn_free(struct agent_turn *t)
 	free(t->extra_system);
 	free(t->fail_text);
 	free(t->stored_answer);
+	for (size_t i = 0; i < t->n_parts; i++) {
+		free((char *)t->parts[i].path);
+		free((char *)t->parts[i].type);
+		free((char *)t->parts[i].filename);
+	}
+	free(t->parts);
 	free(t);
 }
 
@@ -1074,6 +1162,8 @@ static bool continues(struct agent_turn *t, const char *origin)
 	for (size_t i = 0; i < t->n_msgs; i++)
 		if (t->msgs[i].id == id)
 			at = i;
+	if (at < t->n_msgs)
+		t->msgs[at].parts = true;
 	if (at >= t->n_msgs || !last || last == &t->msgs[at] || last->role != 'a' || !last->id)
 		return true;
 	j = cJSON_Parse(last->json);
@@ -1124,9 +1214,22 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	}
 	if (!router_has_model(a->env.router, t->model))
 		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);
-	else if (!o->origin || !continues(t, o->origin))
+	else if (!o->origin || !continues(t, o->origin)) {
 		add_msg_from(t, "user", json_message("user", user_text, NULL), user_text,
 			     o->origin);
+		t->msgs[t->n_msgs - 1].parts = true;
+	}
+	if (o->n_parts) {
+		t->parts = xcalloc(o->n_parts, sizeof(*t->parts));
+		t->n_parts = o->n_parts;
+		for (size_t i = 0; i < o->n_parts; i++)
+			t->parts[i] = (struct agent_part){
+				o->parts[i].kind,
+				xstrdup(o->parts[i].path),
+				xstrdup(o->parts[i].type ? o->parts[i].type : ""),
+				xstrdup(o->parts[i].filename ? o->parts[i].filename : "file.pdf"),
+			};
+	}
 	t->timer = evtimer_new(loop_base(a->env.loop), on_timeout, t);
 	t->defer = evtimer_new(loop_base(a->env.loop), on_defer, t);
 	evtimer_add(t->timer, &tv);

@@ -39,6 +39,22 @@ struct agent_env {
 	struct store *store;
 };
 
+/* A file that goes with the turn's user message as an OpenAI content part. It is read from
+ * home at each model call of the turn and never stored in the session: the stored message is
+ * the text (which names the file), so later turns do not send it again. */
+enum agent_part_kind {
+	AGENT_PART_IMAGE, /* image_url with a data: URL */
+	AGENT_PART_AUDIO, /* input_audio */
+	AGENT_PART_PDF,	  /* file with a data: URL */
+};
+
+struct agent_part {
+	enum agent_part_kind kind;
+	const char *path;     /* relative to home */
+	const char *type;     /* image: its MIME type; audio: input_audio's format ("ogg") */
+	const char *filename; /* PDF: the name shown to the model */
+};
+
 struct agent_turn_opts {
 	const char *source;	  /* session key */
 	const char *model;	  /* NULL = the session's model, else cfg->model */
@@ -50,6 +66,8 @@ struct agent_turn_opts {
 	 * stored messages instead of adding the user text again, and an answer already stored
 	 * after it is returned without a model call. */
 	const char *origin;
+	const struct agent_part *parts; /* copied */
+	size_t n_parts;
 };
 
 enum agent_stop {

@@ -25,7 +25,8 @@ struct context_msg {
 	int64_t id;
 	char *json;
 	size_t len;
-	char role; /* 'u'ser, 'a'ssistant, 't'ool, 's'ystem */
+	char role;  /* 'u'ser, 'a'ssistant, 't'ool, 's'ystem */
+	bool parts; /* the turn's user message: its files go with it (agent_part) */
 };
 
 /* The context budget in tokens for a model group: agent.context_tokens, or the smallest

@@ -99,6 +99,10 @@ struct config_model_info {
 	int64_t max_output_tokens;	 /* 0 = unknown; `max_tokens` is accepted as an alias */
 	char *id;		     /* deployment id; always set (default "<model_name>-<n>") */
 	enum config_model_mode mode; /* default CONFIG_MODE_CHAT */
+	double input_cost_per_second; /* USD per second of transcribed audio; 0 = by token */
+	bool supports_vision;	      /* takes image_url content parts */
+	bool supports_audio_input;    /* takes input_audio content parts */
+	bool supports_pdf_input;      /* takes file content parts with a PDF */
 };
 
 /* One model_list entry = one deployment of the group (virtual model) model_name. */
@@ -228,6 +232,8 @@ struct config_auxiliary {
 	char *session_search;
 	char *vision;
 	char *web_extract;
+	char *transcription; /* NULL = unset: voice notes are answered with how to turn them on */
+	char *speech;	     /* NULL = unset: no voice replies */
 };
 
 enum config_toolset {
@@ -312,6 +318,22 @@ struct config_telegram {
 	int64_t admin_chat; /* 0 = none */
 	int64_t poll_timeout_s;
 	bool refuse_unknown;
+	int64_t max_file_bytes;	    /* largest file downloaded from Telegram */
+	int64_t max_image_bytes;    /* largest photo size taken */
+	int64_t max_text_doc_bytes; /* a text document up to this size goes into the turn */
+	int voice_replies;	    /* CONFIG_VOICE_* */
+	char *voice;		    /* the speech voice ("alloy") */
+};
+
+enum {
+	CONFIG_VOICE_NEVER,
+	CONFIG_VOICE_WHEN_ASKED, /* the agent gets a send_voice tool */
+	CONFIG_VOICE_MIRROR,	 /* a voice note is answered with text and voice */
+};
+
+struct config_media {
+	int64_t retention_days;
+	int64_t max_total_bytes;
 };
 
 struct config_api {
@@ -417,6 +439,7 @@ struct config {
 	struct config_budget budget;
 	struct config_guardrails guardrails;
 	struct config_telegram telegram;
+	struct config_media media;
 	struct config_api api;
 	struct config_log log;
 	struct config_mcp_server *mcp_servers; /* in file order */

@@ -87,6 +87,13 @@ static const struct choice log_choices[] = {
 	{"debug", LOG_DEBUG, NULL}, {NULL, 0, NULL},
 };
 
+static const struct choice voice_choices[] = {
+	{"never", CONFIG_VOICE_NEVER, NULL},
+	{"when_asked", CONFIG_VOICE_WHEN_ASKED, NULL},
+	{"mirror", CONFIG_VOICE_MIRROR, NULL},
+	{NULL, 0, NULL},
+};
+
 static const struct choice transport_choices[] = {
 	{"http", CONFIG_MCP_HTTP, NULL},
 	{"sse", CONFIG_MCP_SSE, NULL},
@@ -102,9 +109,17 @@ static const struct opt auxiliary_opts[] = {
 	{"session_search", T_STR, FLD(config_auxiliary, session_search), .flags = F_MODEL,
 	 .text = "reserved; session_search returns excerpts, with no call"},
 	{"vision", T_STR, FLD(config_auxiliary, vision), .flags = F_MODEL,
-	 .text = "reserved for image input (not used yet)"},
+	 .text = "describes a photo in words when the chat's model has no "
+		 "`model_info.supports_vision`"},
 	{"web_extract", T_STR, FLD(config_auxiliary, web_extract), .flags = F_MODEL,
 	 .text = "reserved; web_fetch returns the page as text, with no call"},
+	{"transcription", T_STR, FLD(config_auxiliary, transcription), .flags = F_MODEL,
+	 .text = "turns voice notes into text: a group of `mode: audio_transcription` "
+		 "(/v1/audio/transcriptions) or a chat group with "
+		 "`model_info.supports_audio_input`; unset = voice notes are not transcribed"},
+	{"speech", T_STR, FLD(config_auxiliary, speech), .flags = F_MODEL,
+	 .text = "voice replies: a group of `mode: audio_speech` (/v1/audio/speech, Opus out); "
+		 "unset = none"},
 };
 
 static const struct table auxiliary_table = {
@@ -252,6 +267,17 @@ static const struct opt model_info_opts[] = {
 	{"mode", T_ENUM, FLD(config_model_info, mode), .def = "chat", .choices = mode_choices,
 	 .flags = F_WARN_UNKNOWN,
 	 .text = "what the deployment serves; another LiteLLM mode loads as chat, with a warning"},
+	{"input_cost_per_second", T_NUM, FLD(config_model_info, input_cost_per_second),
+	 .def = "0", .min = 0, .max = 1,
+	 .text = "USD per second of audio a /v1/audio/transcriptions call took in; 0 = by token"},
+	{"supports_vision", T_BOOL, FLD(config_model_info, supports_vision), .def = "false",
+	 .text = "the model reads images: Telegram photos go to it as image parts"},
+	{"supports_audio_input", T_BOOL, FLD(config_model_info, supports_audio_input),
+	 .def = "false",
+	 .text = "the chat model hears input_audio parts (usable as auxiliary.transcription)"},
+	{"supports_pdf_input", T_BOOL, FLD(config_model_info, supports_pdf_input), .def = "false",
+	 .text = "the model reads PDF file parts (openrouter/ models always may: OpenRouter "
+		 "parses PDFs)"},
 };
 
 static const struct table model_info_table = {
@@ -521,10 +547,39 @@ static const struct opt telegram_opts[] = {
 		 "twice this, at least 10 s"},
 	{"refuse_unknown", T_BOOL, FLD(config_telegram, refuse_unknown), .def = "true",
 	 .text = "answer strangers with a refusal (false = ignore them)"},
+	{"max_file_bytes", T_INT, FLD(config_telegram, max_file_bytes), .def = "20971520",
+	 .min = 1024, .max = 2000 * MIB,
+	 .text = "largest voice note, audio or document downloaded (Telegram's cloud Bot API "
+		 "serves bots 20 MB; a local Bot API server more)"},
+	{"max_image_bytes", T_INT, FLD(config_telegram, max_image_bytes), .def = "1048576",
+	 .min = 1024, .max = 20 * MIB,
+	 .text = "the largest of a photo's sizes under this is taken"},
+	{"max_text_doc_bytes", T_INT, FLD(config_telegram, max_text_doc_bytes), .def = "32768",
+	 .min = 0, .max = MIB,
+	 .text = "a text document up to this size goes into the turn; a larger one is given "
+		 "as its path under home for read_file"},
+	{"voice_replies", T_ENUM, FLD(config_telegram, voice_replies), .def = "never",
+	 .choices = voice_choices,
+	 .text = "`never`; `when_asked`: the agent gets a send_voice tool; `mirror`: a voice "
+		 "note is answered with text and voice (needs auxiliary.speech)"},
+	{"voice", T_STR, FLD(config_telegram, voice), .def = "alloy", .flags = F_ONELINE,
+	 .text = "the speech voice of voice replies"},
 };
 
 static const struct table telegram_table = {"telegram", "telegram", OPTS(telegram_opts),
 					    .text = "The Telegram gateway."};
+
+static const struct opt media_opts[] = {
+	{"retention_days", T_INT, FLD(config_media, retention_days), .def = "30", .min = 0,
+	 .max = 3650, .text = "files under home/media older than this are deleted; 0 = kept"},
+	{"max_total_bytes", T_INT, FLD(config_media, max_total_bytes), .def = "524288000",
+	 .min = 0, .max = MAX_I64,
+	 .text = "home/media is pruned, oldest first, to this size; 0 = no cap"},
+};
+
+static const struct table media_table = {
+	"media", "media", OPTS(media_opts),
+	.text = "Files received from and sent to Telegram, under home/media (pruned hourly)."};
 
 static const struct opt api_opts[] = {
 	{"listen", T_LISTEN, FLD(config_api, listen), .def = "127.0.0.1:8642",
@@ -708,6 +763,7 @@ static const struct opt top_opts[] = {
 	{"guardrails", T_SECTION, FLD(config, guardrails), .table = &guardrails_table,
 	 .flags = F_SEQ_IGNORED},
 	{"telegram", T_SECTION, FLD(config, telegram), .table = &telegram_table},
+	{"media", T_SECTION, FLD(config, media), .table = &media_table},
 	{"api", T_SECTION, FLD(config, api), .table = &api_table},
 	{"log", T_SECTION, FLD(config, log), .table = &log_table},
 	{"mcp_servers", T_MAP, FLD(config, mcp_servers), CNT(config, n_mcp_servers),
@@ -975,7 +1031,7 @@ const struct ignored cfg_ignored[] = {
 	{"litellm_params", "use_in_pass_through", WHY_ROUTES},
 	{"litellm_params", "use_litellm_proxy", WHY_ROUTER},
 	{"litellm_params", "merge_reasoning_content_in_choices", WHY_PARAMS},
-	{"litellm_params", "input_cost_per_second", "costs are per token"},
+	{"litellm_params", "input_cost_per_second", "set it under model_info"},
 	{"litellm_params", "output_cost_per_second", "costs are per token"},
 	{"litellm_params", "max_parallel_requests", "use rpm or router.max_concurrent_upstream"},
 	{"litellm_params", "max_budget", "use budget: and keys:"},

@@ -80,6 +80,28 @@ int fileio_read_fd(int fd, size_t cap, struct buf *out)
 	return rc;
 }
 
+int fileio_base64_fd(int fd, struct buf *out)
+{
+	char piece[48 * 1024]; /* 3n bytes: the pieces join into one encoding */
+	size_t start = out->len;
+	off_t at = 0;
+	ssize_t got;
+
+	/* pread of a regular file is short only at its end, so every piece but the last is 3n. */
+	while ((got = pread(fd, piece, sizeof(piece), at)) > 0) {
+		if (buf_base64(out, piece, (size_t)got) < 0) {
+			out->len = start;
+			return -EFBIG;
+		}
+		at += got;
+	}
+	if (got < 0) {
+		out->len = start;
+		return -EIO;
+	}
+	return 0;
+}
+
 int fileio_read(const char *path, size_t cap, struct buf *out)
 {
 	int rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);

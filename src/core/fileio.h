@@ -23,6 +23,9 @@ int fileio_read(const char *path, size_t cap, struct buf *out);
 
 /* fileio_read() on an open descriptor (borrowed, read from its current offset). */
 int fileio_read_fd(int fd, size_t cap, struct buf *out);
+/* Appends the regular file fd from offset 0 to out as base64 (buf_base64), read in pieces,
+ * so only its encoding is held. 0, or a negative errno with out as it was. */
+int fileio_base64_fd(int fd, struct buf *out);
 
 /* Like fileio_read(), but a larger file is not an error: at most max bytes of its start are
  * appended, and *size (may be NULL) is set to its size when opened. */

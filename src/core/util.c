@@ -343,6 +343,35 @@ size_t utf8_seq(const char *str, size_t left)
 	return n;
 }
 
+int buf_base64(struct buf *b, const void *data, size_t len)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = data;
+	char out[4 * 256];
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		size_t left = len - i;
+
+		if (left > 1)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (left > 2)
+			v |= p[i + 2];
+		out[n++] = alphabet[v >> 18 & 63];
+		out[n++] = alphabet[v >> 12 & 63];
+		out[n++] = left > 1 ? alphabet[v >> 6 & 63] : '=';
+		out[n++] = left > 2 ? alphabet[v & 63] : '=';
+		if (n == sizeof(out)) {
+			if (buf_append(b, out, n) < 0)
+				return -1;
+			n = 0;
+		}
+	}
+	return n ? buf_append(b, out, n) : 0;
+}
+
 int buf_json_str(struct buf *b, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -48,6 +48,9 @@ const char *buf_str(const struct buf *b); /* "" when empty */
 /* Appends s[0..len) as a JSON string literal (quotes included): ", \\ and control characters
  * escaped, invalid UTF-8 replaced by U+FFFD so the result is always valid JSON. */
 int buf_json_str(struct buf *b, const char *s, size_t len);
+/* Appends data as standard base64 (RFC 4648, padded). Pieces of one stream may be appended in
+ * turn when every piece but the last is a multiple of 3 bytes long. */
+int buf_base64(struct buf *b, const void *data, size_t len);
 /* Length (1-4) of the valid UTF-8 sequence at s[0..len), or 0 when it is not one (overlong
  * forms, surrogates and code points past U+10FFFF are not). len must be > 0. */
 size_t utf8_seq(const char *s, size_t len);

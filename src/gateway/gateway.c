@@ -533,8 +533,10 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 	g->tools = tools_create(&(struct tools_env){cfg, g->d.loop, g->d.store, g->mcp});
 	g->agent =
 		agent_create(&(struct agent_env){cfg, g->d.loop, g->router, g->tools, g->d.store});
-	g->tg = telegram_create(&g->d, g->agent, g->mcp, g->spend);
+	g->tg = telegram_create(&g->d, g->agent, g->mcp, g->spend, g->router);
 	tools_set_notify(g->tools, on_proposal, g);
+	if (g->tg)
+		tools_set_outlet(g->tools, telegram_outlet, g->tg);
 	telegram_set_breaker(g->tg, g->breaker);
 	g->sink = (struct job_sink){sink_run, sink_deliver, g};
 	g->cron = cron_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);

@@ -22,6 +22,7 @@ static const struct store_migration migrations[] = {
 	{"spend-estimated", SPEND_ESTIMATED_SQL},
 	{"telegram-attempts", TG_STORE_ATTEMPTS_SQL},
 	{"messages-origin", SESSIONS_ORIGIN_SQL},
+	{"telegram-media", TG_STORE_MEDIA_SQL},
 };
 
 void schema_register(void)

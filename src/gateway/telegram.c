@@ -51,7 +51,10 @@
 #include "router/spend.h"
 #include "core/store.h"
 #include "gateway/tg_format.h"
+#include "gateway/tg_media.h"
 #include "gateway/tg_store.h"
+#include "core/safeio.h"
+#include "router/router.h"
 #include "tools/tools.h"
 #include "core/util.h"
 
@@ -62,7 +65,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define API_TIMEOUT_MS 30000
 #define POLL_SLACK_S   15 /* HTTP timeout of getUpdates above its long-poll timeout */
@@ -75,6 +81,11 @@
 #define TG_TEXT_MAX    4096 /* UTF-16 units per message */
 #define RESPONSE_MAX   (4 * 1024 * 1024)
 #define OFFSET_KEY     "telegram.offset"
+#define ECHO_KEY       "telegram.echoed." /* + update id: the transcript was shown */
+#define PRUNE_EVERY_S  3600
+#define UPLOAD_MAX     (50LL * 1024 * 1024) /* Bot API upload cap (photos: 10 MB) */
+#define PHOTO_MAX      (10LL * 1024 * 1024)
+#define UPLOAD_TIMEOUT_MS 300000
 /* Strangers: this many are remembered (least recently seen forgotten first), and all of them
  * together get at most this many refusals a minute. Nothing about them is stored. */
 #define STRANGERS_MAX	    256
@@ -95,6 +106,10 @@ struct chat {
 	int64_t busy_update; /* inbox row being handled, 0 = idle */
 	int64_t started;     /* last row this process started (a retake is no new attempt) */
 	struct agent_turn *turn;
+	struct tg_media *media; /* the row's file being fetched or prepared */
+	bool voice_in;		/* the row was a voice note (voice_replies: mirror) */
+	bool speaking;		/* its voice reply is being made */
+	struct router_call *speak_rc;
 	struct event *typing;
 	struct event *retry; /* takes the row again: its turn found state.db locked */
 	bool waiting;	     /* the row waits for the lock (logged once) */
@@ -133,6 +148,8 @@ struct telegram {
 	struct agent *agent;
 	struct mcp *mcp;
 	struct spend *spend;
+	struct router *router;
+	struct event *prune_ev;
 	struct breaker *breaker; /* NULL: /status and /resume say there is none */
 	struct chat *chats;
 	struct api_call *calls; /* in flight, for destroy */
@@ -199,28 +216,23 @@ static void on_api_done(struct httpc_req *req, void *arg)
 	free(c);
 }
 
-/* POSTs params (a JSON object text) to method. cb fires exactly once from the loop. */
-static void api(struct telegram *t, const char *method, const char *params, long timeout_ms,
-		api_cb cb, void *arg)
+/* POSTs o's body (and upload) to method with o's headers; cb fires exactly once from the
+ * loop. */
+static void api_post(struct telegram *t, const char *method, struct httpc_opts *o, api_cb cb,
+		     void *arg)
 {
 	struct api_call *c = xcalloc(1, sizeof(*c));
 	char *url =
 		xasprintf("%s/bot%s/%s", t->cfg->telegram.api_base, t->cfg->telegram.token, method);
-	static const char *const headers[] = {"Content-Type: application/json", NULL};
-	struct httpc_opts o = {
-		.method = "POST",
-		.url = url,
-		.headers = headers,
-		.body = params,
-		.body_len = strlen(params),
-		.timeout_ms = timeout_ms,
-		.max_response_bytes = RESPONSE_MAX,
-	};
+
+	o->method = "POST";
+	o->url = url;
+	o->max_response_bytes = RESPONSE_MAX;
 
 	c->t = t;
 	c->cb = cb;
 	c->arg = arg;
-	if (httpc_start(t->d->loop, &o, on_api_done, c, &c->req) < 0) {
+	if (httpc_start(t->d->loop, o, on_api_done, c, &c->req) < 0) {
 		struct answer a = {.description = "the request could not start"};
 
 		/* Rare (allocation); answer from here rather than lose the callback. */
@@ -232,6 +244,21 @@ static void api(struct telegram *t, const char *method, const char *params, long
 	c->next = t->calls;
 	t->calls = c;
 	free(url);
+}
+
+/* POSTs params (a JSON object text) to method. cb fires exactly once from the loop. */
+static void api(struct telegram *t, const char *method, const char *params, long timeout_ms,
+		api_cb cb, void *arg)
+{
+	static const char *const headers[] = {"Content-Type: application/json", NULL};
+	struct httpc_opts o = {
+		.headers = headers,
+		.body = params,
+		.body_len = strlen(params),
+		.timeout_ms = timeout_ms,
+	};
+
+	api_post(t, method, &o, cb, arg);
 }
 
 static void ignore_answer(struct telegram *t, const struct answer *a, void *arg)
@@ -274,7 +301,7 @@ static void reap_chats(struct telegram *t)
 	for (struct chat **p = &t->chats; *p;) {
 		struct chat *c = *p;
 
-		if (c->turn || c->busy_update || c->next_send_ms > now) {
+		if (c->turn || c->media || c->speaking || c->busy_update || c->next_send_ms > now) {
 			p = &c->next;
 			continue;
 		}
@@ -341,17 +368,29 @@ struct row_reply {
 	struct telegram *t;
 	int64_t chat_id, update_id;
 	char *reply; /* NULL = none */
+	char *voice; /* NULL, or a voice reply's file (relative to home) sent after it */
 };
+
+static void echo_key(int64_t update_id, char *out, size_t len)
+{
+	snprintf(out, len, ECHO_KEY "%lld", (long long)update_id);
+}
 
 static int write_row(struct store *s, void *arg)
 {
 	struct row_reply *w = arg;
+	char key[48];
 	int rc = store_begin(s);
 
 	if (rc == 0 && w->reply)
 		rc = outbox_add(w->t, w->chat_id, w->reply);
+	if (rc == 0 && w->voice)
+		rc = tg_outbox_add_file(s, w->chat_id, "sendVoice", w->voice, NULL);
 	if (rc == 0)
 		rc = tg_inbox_mark_done(s, w->update_id);
+	echo_key(w->update_id, key, sizeof(key));
+	if (rc == 0 && store_kv_del(s, key) < 0)
+		rc = store_fail(s, "forget the transcript mark");
 	return store_end(s, rc);
 }
 
@@ -361,6 +400,7 @@ static void row_reply_free(struct row_reply *w, int rc)
 		log_error("telegram: chat %lld: reply not stored (%s); the message stays queued",
 			  (long long)w->chat_id, store_error(w->t->d->store));
 	free(w->reply);
+	free(w->voice);
 	free(w);
 }
 
@@ -383,7 +423,7 @@ static void on_row_stored(void *arg, int rc)
 
 /* Reply for an inbox row and mark it done, in one transaction. While the database is locked
  * the chat stays busy with this row (nothing else runs in it) until the reply is stored. */
-static void finish_row(struct chat *c, const char *reply)
+static void finish_row_voice(struct chat *c, const char *reply, const char *voice)
 {
 	struct telegram *t = c->t;
 	struct row_reply *w = xcalloc(1, sizeof(*w));
@@ -393,6 +433,8 @@ static void finish_row(struct chat *c, const char *reply)
 	w->chat_id = c->id;
 	w->update_id = c->busy_update;
 	w->reply = reply ? xstrdup(reply) : NULL;
+	w->voice = voice ? xstrdup(voice) : NULL;
+	c->voice_in = false;
 	rc = store_write(t->d->store, write_row, w, on_row_stored);
 	if (rc == -EINPROGRESS) {
 		log_warn("telegram: chat %lld: the reply waits for the database (%s)",
@@ -404,6 +446,11 @@ static void finish_row(struct chat *c, const char *reply)
 	kick_sender(t, 0);
 }
 
+static void finish_row(struct chat *c, const char *reply)
+{
+	finish_row_voice(c, reply, NULL);
+}
+
 static void on_typing(evutil_socket_t fd, short what, void *arg)
 {
 	struct chat *c = arg;
@@ -412,6 +459,59 @@ static void on_typing(evutil_socket_t fd, short what, void *arg)
 	snprintf(params, sizeof(params), "{\"chat_id\":%lld,\"action\":\"typing\"}",
 		 (long long)c->id);
 	api(c->t, "sendChatAction", params, API_TIMEOUT_MS, ignore_answer, NULL);
+}
+
+/* A voice note answered in voice too (telegram.voice_replies: mirror): the text reply and
+ * the voice file go to the outbox together once the speech is made; a failed speech leaves
+ * the text alone, with a note in the log. */
+struct spoken {
+	struct telegram *t;
+	int64_t chat_id, update_id;
+	char *text;
+};
+
+static void on_spoken(const char *rel, const char *error, void *arg)
+{
+	struct spoken *sp = arg;
+	struct telegram *t = sp->t;
+	struct chat *c = chat_find(t, sp->chat_id);
+
+	if (error)
+		log_warn("telegram: chat %lld: no voice reply: %s", (long long)sp->chat_id, error);
+	if (c) {
+		c->speaking = false;
+		c->speak_rc = NULL;
+	}
+	if (c && !t->closing && c->busy_update == sp->update_id) {
+		finish_row_voice(c, sp->text, rel);
+		chat_next(c);
+	} else if (c && t->closing) {
+		/* Stays queued: the next start answers from the stored turn. */
+		tg_inbox_uncount_attempt(t->d->store, sp->update_id);
+		c->busy_update = 0;
+	}
+	free(sp->text);
+	free(sp);
+}
+
+static bool speak_reply(struct chat *c, const char *text)
+{
+	struct telegram *t = c->t;
+	struct spoken *sp;
+	struct tg_media_env env = {t->cfg, t->d->loop, t->router};
+
+	if (t->cfg->telegram.voice_replies != CONFIG_VOICE_MIRROR || !t->cfg->auxiliary.speech ||
+	    !t->router)
+		return false;
+	sp = xcalloc(1, sizeof(*sp));
+	*sp = (struct spoken){t, c->id, c->busy_update, xstrdup(text)};
+	if (tg_media_speak(&env, c->busy_update, text, on_spoken, sp, &c->speak_rc) < 0) {
+		free(sp->text);
+		free(sp);
+		return false;
+	}
+	c->speaking = true;
+	return true;
 }
 
 static void on_turn_done(const struct agent_result *r, void *arg)
@@ -433,6 +533,10 @@ static void on_turn_done(const struct agent_result *r, void *arg)
 		text = xasprintf("Sorry, that failed: %s", r->text);
 	else
 		text = xstrdup(r->text);
+	if (c->voice_in && r->stop == AGENT_DONE && *text && speak_reply(c, text)) {
+		free(text);
+		return; /* finished when the voice is made */
+	}
 	finish_row(c, text);
 	free(text);
 	chat_next(c);
@@ -467,7 +571,8 @@ static void retry_row(struct chat *c)
 	evtimer_add(c->retry, &tv);
 }
 
-static void start_turn(struct chat *c, const char *text)
+static void start_turn_parts(struct chat *c, const char *text, const struct agent_part *parts,
+			     size_t n_parts)
 {
 	struct telegram *t = c->t;
 	char source[48], origin[48];
@@ -477,7 +582,11 @@ static void start_turn(struct chat *c, const char *text)
 	source_of(c->id, source, sizeof(source));
 	/* A turn the process did not survive continues from its stored messages. */
 	snprintf(origin, sizeof(origin), "telegram:%lld", (long long)c->busy_update);
-	rc = agent_turn(t->agent, &(struct agent_turn_opts){.source = source, .origin = origin},
+	rc = agent_turn(t->agent,
+			&(struct agent_turn_opts){.source = source,
+						  .origin = origin,
+						  .parts = parts,
+						  .n_parts = n_parts},
 			text, &turn_cbs, c, &c->turn);
 	if (rc == -EAGAIN) {
 		retry_row(c);
@@ -496,6 +605,103 @@ static void start_turn(struct chat *c, const char *text)
 		c->typing = event_new(loop_base(t->d->loop), -1, EV_PERSIST, on_typing, c);
 	on_typing(-1, 0, c);
 	event_add(c->typing, &every);
+}
+
+static void start_turn(struct chat *c, const char *text)
+{
+	start_turn_parts(c, text, NULL, 0);
+}
+
+/* ---- media --------------------------------------------------------------------------- */
+
+struct echo_write {
+	struct telegram *t;
+	int64_t chat_id, update_id;
+	char *markdown;
+};
+
+static int write_echo(struct store *s, void *arg)
+{
+	struct echo_write *e = arg;
+	char key[48];
+	int rc = store_begin(s);
+
+	echo_key(e->update_id, key, sizeof(key));
+	if (rc == 0)
+		rc = outbox_add(e->t, e->chat_id, e->markdown);
+	if (rc == 0 && store_kv_set(s, key, "1") < 0)
+		rc = store_fail(s, "mark the transcript shown");
+	return store_end(s, rc);
+}
+
+static void echo_free(void *arg, int rc)
+{
+	struct echo_write *e = arg;
+
+	if (rc < 0)
+		log_warn("telegram: chat %lld: the transcript was not shown (%s)",
+			 (long long)e->chat_id, store_error(e->t->d->store));
+	else if (!e->t->closing)
+		kick_sender(e->t, 0);
+	free(e->markdown);
+	free(e);
+}
+
+/* The transcript goes out before the answer, once: a mark in kv (dropped with the row's done
+ * mark) says it was queued, so a restart does not show it again. */
+static void show_echo(struct chat *c, const char *markdown)
+{
+	struct telegram *t = c->t;
+	struct echo_write *e;
+	char key[48], *seen = NULL;
+	int rc;
+
+	echo_key(c->busy_update, key, sizeof(key));
+	if (store_kv_get(t->d->store, key, &seen) == 0) {
+		free(seen);
+		return;
+	}
+	e = xcalloc(1, sizeof(*e));
+	*e = (struct echo_write){t, c->id, c->busy_update, xstrdup(markdown)};
+	rc = store_write(t->d->store, write_echo, e, echo_free);
+	if (rc != -EINPROGRESS)
+		echo_free(e, rc);
+}
+
+static void on_media_ready(const struct tg_media_ready *r, void *arg)
+{
+	struct chat *c = arg;
+
+	c->media = NULL;
+	if (r->cancelled || c->t->closing) {
+		/* Stays queued; what was downloaded or transcribed is kept for the next start. */
+		tg_inbox_uncount_attempt(c->t->d->store, c->busy_update);
+		c->busy_update = 0;
+		return;
+	}
+	if (r->error) {
+		finish_row(c, r->error);
+		chat_next(c);
+		return;
+	}
+	if (r->echo)
+		show_echo(c, r->echo);
+	c->voice_in = r->voice;
+	start_turn_parts(c, r->turn_text, r->parts, r->n_parts);
+}
+
+static const char *current_model(struct telegram *t, struct chat *c, struct session_info *si);
+
+static void start_media(struct chat *c, const struct tg_inbox_row *row)
+{
+	struct telegram *t = c->t;
+	struct tg_media_env env = {t->cfg, t->d->loop, t->router};
+	struct session_info si = {0};
+
+	tg_media_start(&env, row->update_id, row->media, row->text, current_model(t, c, &si),
+		       on_media_ready, c, &c->media);
+	session_info_finish(&si);
+	on_typing(-1, 0, c);
 }
 
 /* ---- commands ------------------------------------------------------------------------ */
@@ -768,7 +974,7 @@ static void chat_next(struct chat *c)
 	struct tg_inbox_row row = {0};
 	int64_t attempts;
 
-	if (c->busy_update || c->turn)
+	if (c->busy_update || c->turn || c->media || c->speaking)
 		return;
 	if (tg_inbox_next(t->d->store, c->id, &row) < 0)
 		return;
@@ -787,12 +993,19 @@ static void chat_next(struct chat *c)
 			  "answering that it could not be processed",
 			  (long long)c->id, (long long)c->busy_update, (long long)attempts);
 		finish_row(c, POISON_TEXT);
-	} else if (strcmp(row.kind, "text") != 0)
-		finish_row(c, "Only text messages are supported for now.");
-	else if (!command(c, row.text))
+	} else if (strcmp(row.kind, "text") != 0 && *row.media) {
+		start_media(c, &row);
+	} else if (strcmp(row.kind, "text") != 0) {
+		char *no = xasprintf("I can't take %s messages. Send text, a voice note, a photo or a "
+				     "document.",
+				     row.kind);
+
+		finish_row(c, no);
+		free(no);
+	} else if (!command(c, row.text))
 		start_turn(c, row.text);
 	tg_inbox_row_finish(&row);
-	if (!c->busy_update && !c->turn)
+	if (!c->busy_update && !c->turn && !c->media)
 		chat_next(c);
 }
 
@@ -860,21 +1073,6 @@ static void refuse(struct telegram *t, int64_t chat_id, int64_t user_id)
 	outbox_add(t, chat_id, "This is a private assistant. Sorry.");
 }
 
-/* Kind of a message: "text", or what it carries instead. */
-static const char *message_kind(const cJSON *msg)
-{
-	static const char *const kinds[] = {"voice",	"photo",   "document",	"video",
-					    "audio",	"sticker", "animation", "video_note",
-					    "location", "contact", "poll"};
-
-	if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(msg, "text")))
-		return "text";
-	for (size_t i = 0; i < ARRAY_LEN(kinds); i++)
-		if (cJSON_GetObjectItemCaseSensitive(msg, kinds[i]))
-			return kinds[i];
-	return "other";
-}
-
 /* /stop acts at once, not after the turn it should stop. */
 static bool stop_now(struct telegram *t, int64_t chat_id, const char *text)
 {
@@ -897,9 +1095,12 @@ static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t u
 	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(chat, "id");
 	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(from, "id");
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "text");
+	const cJSON *caption = cJSON_GetObjectItemCaseSensitive(msg, "caption");
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(chat, "type");
 	int64_t chat_id, user_id;
 	bool private;
+	const char *kind = "other";
+	char *media;
 
 	if (!cJSON_IsNumber(cid) || !cJSON_IsNumber(uid)) {
 		metric_inc(t->m_updates, (const char *const[]){"skipped"}, 1);
@@ -929,8 +1130,13 @@ static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t u
 		metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
 		return;
 	}
+	media = tg_media_pick(msg, t->cfg, &kind);
 	tg_inbox_insert(ins, update_id, chat_id, user_id,
-			cJSON_IsString(text) ? text->valuestring : "", message_kind(msg));
+			cJSON_IsString(text)	  ? text->valuestring
+			: cJSON_IsString(caption) ? caption->valuestring
+						  : "",
+			kind, media);
+	free(media);
 	metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
 	chat_get(t, chat_id);
 }
@@ -1120,7 +1326,16 @@ struct sending {
 	int64_t chat_id;
 	bool html;
 	char *text;
+	char *file, *method; /* a file row: "" = text */
 };
+
+static void sending_free(struct sending *s)
+{
+	free(s->text);
+	free(s->file);
+	free(s->method);
+	free(s);
+}
 
 struct row_done {
 	struct telegram *t;
@@ -1186,8 +1401,7 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 	t->sending = false;
 	c->next_send_ms = now + SEND_GAP_MS;
 	if (t->closing && !a->ok) {
-		free(s->text);
-		free(s);
+		sending_free(s);
 		return;
 	}
 	if (a->ok) {
@@ -1232,8 +1446,7 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 				"taken it before the connection failed)",
 				(long long)s->chat_id);
 	}
-	free(s->text);
-	free(s);
+	sending_free(s);
 	if (!t->closing)
 		kick_sender(t, next);
 }
@@ -1255,6 +1468,74 @@ static bool may_send(int64_t chat_id, void *arg)
 		return false;
 	}
 	return true;
+}
+
+/* A file row: multipart/form-data with the file streamed from home (never whole in memory).
+ * A file that is gone or too big is reported to the chat instead. */
+static void send_file_row(struct telegram *t, struct sending *s)
+{
+	const char *field = strcmp(s->method, "sendVoice") == 0	  ? "voice"
+			    : strcmp(s->method, "sendPhoto") == 0 ? "photo"
+								  : "document";
+	long long cap = strcmp(field, "photo") == 0 ? PHOTO_MAX : UPLOAD_MAX;
+	const char *base = strrchr(s->file, '/') ? strrchr(s->file, '/') + 1 : s->file;
+	char boundary[48], ctype[96], *tail;
+	int home_fd = safeio_open_home(t->cfg->home), fd = -1;
+	struct stat st;
+	struct buf head;
+	struct httpc_opts o = {0};
+	const char *headers[] = {ctype, NULL};
+
+	if (home_fd >= 0) {
+		fd = safeio_open_at(home_fd, s->file, O_RDONLY, 0);
+		close(home_fd);
+	}
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    st.st_size > cap) {
+		char *why = xasprintf("I could not send %s: %s.", s->file,
+				      fd < 0 ? safeio_strerror(fd)
+				      : st.st_size > cap ? "it is larger than Telegram takes from bots"
+							 : "it is not a regular file with content");
+
+		log_warn("telegram: chat %lld: %s", (long long)s->chat_id, why);
+		if (fd >= 0)
+			close(fd);
+		tg_outbox_delete(t->d->store, s->row);
+		outbox_add(t, s->chat_id, why);
+		free(why);
+		sending_free(s);
+		kick_sender(t, 0);
+		return;
+	}
+	snprintf(boundary, sizeof(boundary), "hermetic-out-%lld", (long long)s->row);
+	snprintf(ctype, sizeof(ctype), "Content-Type: multipart/form-data; boundary=%s", boundary);
+	buf_init(&head, 0);
+	buf_printf(&head,
+		   "--%s\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n%lld\r\n",
+		   boundary, (long long)s->chat_id);
+	if (*s->text)
+		buf_printf(&head,
+			   "--%s\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\n%s\r\n",
+			   boundary, s->text);
+	buf_printf(&head,
+		   "--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
+		   "Content-Type: %s\r\n\r\n",
+		   boundary, field, base,
+		   strcmp(field, "voice") == 0	 ? "audio/ogg"
+		   : strcmp(field, "photo") == 0 ? "image/jpeg"
+						 : "application/octet-stream");
+	tail = xasprintf("\r\n--%s--\r\n", boundary);
+	o.headers = headers;
+	o.body = head.data;
+	o.body_len = head.len;
+	o.upload_fd = fd;
+	o.upload_len = (size_t)st.st_size;
+	o.body_tail = tail;
+	o.timeout_ms = UPLOAD_TIMEOUT_MS;
+	t->sending = true;
+	api_post(t, s->method, &o, on_sent, s);
+	free(tail);
+	buf_finish(&head);
 }
 
 /* Sends the oldest outbox row of a chat that may send now; else waits for the earliest. */
@@ -1288,12 +1569,17 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 	s->chat_id = row.chat_id;
 	s->text = row.text; /* taken */
 	s->html = row.html;
+	s->file = row.file;
+	s->method = row.method;
 	/* Marked before the call: after a crash, only rows marked so can show twice. A row that
 	 * cannot be marked (the database is locked) is not sent yet. */
 	if (tg_outbox_mark_sending(t->d->store, s->row) < 0) {
-		free(s->text);
-		free(s);
+		sending_free(s);
 		kick_sender(t, 250);
+		return;
+	}
+	if (*s->file) {
+		send_file_row(t, s);
 		return;
 	}
 	{
@@ -1363,6 +1649,59 @@ void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown)
 		delivery_free(d, rc);
 }
 
+struct file_out {
+	struct telegram *t;
+	int64_t chat_id;
+	char *method, *rel, *caption;
+};
+
+static int write_file_out(struct store *s, void *arg)
+{
+	struct file_out *f = arg;
+
+	return tg_outbox_add_file(s, f->chat_id, f->method, f->rel, f->caption);
+}
+
+static void file_out_free(void *arg, int rc)
+{
+	struct file_out *f = arg;
+
+	if (rc < 0)
+		log_error("telegram: chat %lld: %s not queued: %s", (long long)f->chat_id, f->rel,
+			  store_error(f->t->d->store));
+	else if (!f->t->closing)
+		kick_sender(f->t, 0);
+	free(f->method);
+	free(f->rel);
+	free(f->caption);
+	free(f);
+}
+
+int telegram_outlet(const char *source, const char *method, const char *rel, const char *caption,
+		    char *err, size_t err_len, void *arg)
+{
+	struct telegram *t = arg;
+	struct file_out *f;
+	int64_t chat_id;
+	int rc;
+
+	if (!t || strncmp(source, "telegram:", 9) != 0 ||
+	    parse_i64(source + 9, INT64_MIN + 1, INT64_MAX, &chat_id) < 0) {
+		snprintf(err, err_len, "this turn is not a Telegram chat (%s)",
+			 *source ? source : "no source");
+		return -ENOTSUP;
+	}
+	f = xcalloc(1, sizeof(*f));
+	*f = (struct file_out){t, chat_id, xstrdup(method), xstrdup(rel), xstrdup(caption)};
+	rc = store_write(t->d->store, write_file_out, f, file_out_free);
+	if (rc == -EINPROGRESS)
+		return 0;
+	file_out_free(f, rc);
+	if (rc < 0)
+		snprintf(err, err_len, "the outbox could not store it");
+	return rc;
+}
+
 bool telegram_ready(const struct telegram *t, char *why, size_t len)
 {
 	int64_t limit = 2 * t->cfg->telegram.poll_timeout_s * 1000;
@@ -1395,8 +1734,17 @@ static void register_metrics(struct telegram *t)
 				(const char *const[]){"result", NULL});
 }
 
+static void on_prune(evutil_socket_t fd, short what, void *arg)
+{
+	struct telegram *t = arg;
+	struct timeval every = {PRUNE_EVERY_S, 0};
+
+	tg_media_prune(t->cfg, now_wall_ms());
+	evtimer_add(t->prune_ev, &every);
+}
+
 struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct mcp *mcp,
-				 struct spend *spend)
+				 struct spend *spend, struct router *router)
 {
 	struct telegram *t;
 	char *value = NULL;
@@ -1409,12 +1757,14 @@ struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct m
 	t->agent = agent;
 	t->mcp = mcp;
 	t->spend = spend;
+	t->router = router;
 	t->last_ok_ms = now_mono_ms();
 	if (store_kv_get(d->store, OFFSET_KEY, &value) == 0)
 		parse_i64(value, 0, INT64_MAX, &t->offset);
 	free(value);
 	t->poll_ev = evtimer_new(loop_base(d->loop), on_poll_event, t);
 	t->send_ev = evtimer_new(loop_base(d->loop), on_send_event, t);
+	t->prune_ev = evtimer_new(loop_base(d->loop), on_prune, t);
 	register_metrics(t);
 	if (d->cfg->telegram.n_allowed_users == 0)
 		log_warn("telegram: telegram.allowed_users is empty: the bot answers nobody");
@@ -1442,6 +1792,7 @@ void telegram_start(struct telegram *t)
 		return;
 	resume(t);
 	schedule_poll(t, 0);
+	on_prune(-1, 0, t);
 }
 
 static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
@@ -1473,9 +1824,14 @@ void telegram_destroy(struct telegram *t)
 	if (!t)
 		return;
 	t->closing = true;
-	for (struct chat *c = t->chats; c; c = c->next)
+	for (struct chat *c = t->chats; c; c = c->next) {
 		if (c->turn)
 			agent_cancel(c->turn);
+		if (c->media)
+			tg_media_cancel(c->media);
+		if (c->speak_rc)
+			router_cancel(c->speak_rc);
+	}
 	for (struct api_call *c = t->calls; c; c = c->next)
 		if (c->cb != on_sent)
 			httpc_cancel(c->req);
@@ -1487,7 +1843,7 @@ void telegram_destroy(struct telegram *t)
 	for (int i = 0; i < 10000 && busy; i++) {
 		busy = t->calls != NULL;
 		for (struct chat *c = t->chats; c; c = c->next)
-			busy = busy || c->turn;
+			busy = busy || c->turn || c->media || c->speaking;
 		if (busy)
 			event_base_loop(loop_base(t->d->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	}
@@ -1506,5 +1862,6 @@ void telegram_destroy(struct telegram *t)
 	}
 	event_free(t->poll_ev);
 	event_free(t->send_ev);
+	event_free(t->prune_ev);
 	free(t);
 }

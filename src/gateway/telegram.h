@@ -33,13 +33,17 @@ struct config;
 struct daemon;
 struct mcp;
 struct spend;
+struct router;
 struct telegram;
 
 /* d (borrowed) gives the config, loop, store, metrics and start time. agent, mcp and spend
  * are borrowed (spend may be NULL: /usage then shows session numbers only). Returns NULL when
  * Telegram is not configured (no token). */
 struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct mcp *mcp,
-				 struct spend *spend);
+				 struct spend *spend, struct router *router);
+/* tools_outlet_cb for send_file: queues rel for the chat of a "telegram:<chat>" source. */
+int telegram_outlet(const char *source, const char *method, const char *rel, const char *caption,
+		    char *err, size_t err_len, void *arg);
 /* Clears a webhook, registers the commands, resumes queued work and starts polling. */
 void telegram_start(struct telegram *t);
 /* Cancels running turns and in-flight requests (their rows stay queued for the next start)

@@ -65,7 +65,7 @@ int tg_inbox_insert_start(struct store *s, struct tg_inbox_insert **out)
 
 	if (sqlite3_prepare_v2(store_db(s),
 			       "INSERT OR IGNORE INTO tg_inbox (update_id, chat_id, user_id, text, "
-			       "kind, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+			       "kind, created_ms, media) VALUES (?, ?, ?, ?, ?, ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return store_fail(s, "store updates");
 	*out = xcalloc(1, sizeof(**out));
@@ -74,7 +74,7 @@ int tg_inbox_insert_start(struct store *s, struct tg_inbox_insert **out)
 }
 
 void tg_inbox_insert(struct tg_inbox_insert *ins, int64_t update_id, int64_t chat_id,
-		     int64_t user_id, const char *text, const char *kind)
+		     int64_t user_id, const char *text, const char *kind, const char *media)
 {
 	sqlite3_stmt *st = ins->st;
 
@@ -85,6 +85,7 @@ void tg_inbox_insert(struct tg_inbox_insert *ins, int64_t update_id, int64_t cha
 	sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, now_wall_ms());
+	sqlite3_bind_text(st, 7, media ? media : "", -1, SQLITE_STATIC);
 	sqlite3_step(st);
 	sqlite3_clear_bindings(st); /* text and kind are the caller's */
 }
@@ -103,7 +104,7 @@ int tg_inbox_next(struct store *s, int64_t chat_id, struct tg_inbox_row *row)
 	int rc = -ENOENT;
 
 	if (sqlite3_prepare_v2(store_db(s),
-			       "SELECT update_id, text, kind, attempts FROM tg_inbox "
+			       "SELECT update_id, text, kind, attempts, media FROM tg_inbox "
 			       "WHERE done = 0 AND chat_id = ? ORDER BY update_id LIMIT 1",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
@@ -113,6 +114,7 @@ int tg_inbox_next(struct store *s, int64_t chat_id, struct tg_inbox_row *row)
 		row->text = column_copy(st, 1);
 		row->kind = column_copy(st, 2);
 		row->attempts = sqlite3_column_int64(st, 3);
+		row->media = column_copy(st, 4);
 		rc = 0;
 	}
 	sqlite3_finalize(st);
@@ -123,7 +125,8 @@ void tg_inbox_row_finish(struct tg_inbox_row *row)
 {
 	free(row->text);
 	free(row->kind);
-	row->text = row->kind = NULL;
+	free(row->media);
+	row->text = row->kind = row->media = NULL;
 }
 
 int tg_inbox_count_attempt(struct store *s, int64_t update_id)
@@ -184,6 +187,28 @@ int tg_outbox_add(struct store *s, int64_t chat_id, const struct tg_part *parts,
 	return rc;
 }
 
+int tg_outbox_add_file(struct store *s, int64_t chat_id, const char *method, const char *file,
+		       const char *caption)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(store_db(s),
+			       "INSERT INTO tg_outbox (chat_id, text, html, created_ms, file, method) "
+			       "VALUES (?, ?, 0, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, "store a file to send");
+	sqlite3_bind_int64(st, 1, chat_id);
+	sqlite3_bind_text(st, 2, caption ? caption : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now_wall_ms());
+	sqlite3_bind_text(st, 4, file, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, method, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, "store a file to send");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int tg_outbox_next(struct store *s, bool (*may_send)(int64_t chat_id, void *arg), void *arg,
 		   struct tg_outbox_row *row)
 {
@@ -191,7 +216,7 @@ int tg_outbox_next(struct store *s, bool (*may_send)(int64_t chat_id, void *arg)
 	int rc = -ENOENT;
 
 	if (sqlite3_prepare_v2(store_db(s),
-			       "SELECT id, chat_id, text, html FROM tg_outbox ORDER BY id", -1, &st,
+			       "SELECT id, chat_id, text, html, file, method FROM tg_outbox ORDER BY id", -1, &st,
 			       NULL) != SQLITE_OK)
 		return -EIO;
 	while (rc == -ENOENT && sqlite3_step(st) == SQLITE_ROW) {
@@ -201,6 +226,8 @@ int tg_outbox_next(struct store *s, bool (*may_send)(int64_t chat_id, void *arg)
 		row->chat_id = sqlite3_column_int64(st, 1);
 		row->text = column_copy(st, 2);
 		row->html = sqlite3_column_int(st, 3) != 0;
+		row->file = column_copy(st, 4);
+		row->method = column_copy(st, 5);
 		rc = 0;
 	}
 	sqlite3_finalize(st);
@@ -210,7 +237,9 @@ int tg_outbox_next(struct store *s, bool (*may_send)(int64_t chat_id, void *arg)
 void tg_outbox_row_finish(struct tg_outbox_row *row)
 {
 	free(row->text);
-	row->text = NULL;
+	free(row->file);
+	free(row->method);
+	row->text = row->file = row->method = NULL;
 }
 
 int tg_outbox_mark_sending(struct store *s, int64_t id)

@@ -33,6 +33,16 @@ struct tg_part;
 	"ALTER TABLE tg_outbox ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;"                     \
 	"DELETE FROM kv WHERE key LIKE 'telegram.refused.%';"
 
+/* media: a media message's file as hermetic picked it at receipt (a compact JSON object:
+ * kind, file_id, file_unique_id, file_size, duration, mime_type, file_name, width); '' for
+ * text. The message's caption is the row's text. file and method: an outbox row that sends a
+ * file under home (file, relative to home) with method (sendVoice, sendPhoto, sendDocument);
+ * its text is the caption. '' for a text row. */
+#define TG_STORE_MEDIA_SQL                                                                         \
+	"ALTER TABLE tg_inbox ADD COLUMN media TEXT NOT NULL DEFAULT '';"                          \
+	"ALTER TABLE tg_outbox ADD COLUMN file TEXT NOT NULL DEFAULT '';"                          \
+	"ALTER TABLE tg_outbox ADD COLUMN method TEXT NOT NULL DEFAULT '';"
+
 /* ---- inbox ---- */
 
 /* A batch of updates to insert (one prepared statement, for the caller's transaction). */
@@ -44,7 +54,7 @@ int tg_inbox_insert_start(struct store *s, struct tg_inbox_insert **out);
  * kind are copied. A failed insert is not reported: the offset written in the same
  * transaction decides what Telegram sends again. */
 void tg_inbox_insert(struct tg_inbox_insert *ins, int64_t update_id, int64_t chat_id,
-		     int64_t user_id, const char *text, const char *kind);
+		     int64_t user_id, const char *text, const char *kind, const char *media);
 /* Frees the batch. Accepts NULL. */
 void tg_inbox_insert_finish(struct tg_inbox_insert *ins);
 
@@ -52,7 +62,8 @@ void tg_inbox_insert_finish(struct tg_inbox_insert *ins);
 struct tg_inbox_row {
 	int64_t update_id;
 	char *text;
-	char *kind; /* "text", "voice", ... */
+	char *kind;  /* "text", "voice", ... */
+	char *media; /* "" for text (see TG_STORE_MEDIA_SQL) */
 	int64_t attempts;
 };
 
@@ -78,11 +89,18 @@ int tg_inbox_each_pending_chat(struct store *s, void (*fn)(int64_t chat_id, void
 int tg_outbox_add(struct store *s, int64_t chat_id, const struct tg_part *parts, size_t n,
 		  bool html);
 
-/* An outbox row; text is a malloc'd copy, freed by tg_outbox_row_finish. */
+/* Appends a file row: method (sendVoice, sendPhoto, sendDocument) sends file (relative to
+ * home) with caption (may be NULL). 0 or store_fail's code. */
+int tg_outbox_add_file(struct store *s, int64_t chat_id, const char *method, const char *file,
+		       const char *caption);
+
+/* An outbox row; the strings are malloc'd copies, freed by tg_outbox_row_finish. */
 struct tg_outbox_row {
 	int64_t id, chat_id;
 	char *text;
 	bool html;
+	char *file;   /* "" = a text row */
+	char *method; /* the file's send method */
 };
 
 /* The first row in id order whose chat may_send says yes to (may_send is asked about each

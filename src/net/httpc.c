@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define HEADERS_CAP	 (64 * 1024)
 #define DEFAULT_BODY_CAP (8 * 1024 * 1024)
@@ -36,6 +37,11 @@ struct httpc_req {
 	struct curl_slist *headers;
 	char *body; /* the request body curl sends from (CURLOPT_POSTFIELDS) */
 	size_t body_len;
+	/* An upload from a file: head (body), upload_len bytes of upload_fd, then tail. */
+	int upload_fd; /* -1 = none */
+	size_t head_len, upload_len, upload_pos;
+	char *tail;
+	size_t tail_len;
 	struct buf resp;
 	struct buf hdrs;
 	httpc_data_cb on_data;
@@ -312,6 +318,9 @@ static void finish(struct httpc_req *r)
 	loop_curl_release(r->loop, r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->body);
+	free(r->tail);
+	if (r->upload_fd >= 0)
+		close(r->upload_fd);
 	free(r->scrubbed);
 	buf_finish(&r->resp);
 	buf_finish(&r->hdrs);
@@ -605,10 +614,71 @@ static void on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
 	abort_now(r);
 }
 
+/* curl asks for the next piece of an upload: the head, the file, the tail, in order. A file
+ * that shrank under us ends the transfer (curl reports the short body). */
+static size_t upload_read(char *out, size_t size, size_t n, void *arg)
+{
+	struct httpc_req *r = arg;
+	size_t cap = size * n, pos = r->upload_pos, done = 0;
+	ssize_t got;
+
+	if (pos < r->head_len) {
+		done = r->head_len - pos < cap ? r->head_len - pos : cap;
+		memcpy(out, r->body + pos, done);
+	} else if (pos < r->head_len + r->upload_len) {
+		size_t want = r->head_len + r->upload_len - pos;
+
+		got = pread(r->upload_fd, out, want < cap ? want : cap, (off_t)(pos - r->head_len));
+		if (got <= 0)
+			return CURL_READFUNC_ABORT;
+		done = (size_t)got;
+	} else if (pos < r->body_len) {
+		size_t at = pos - r->head_len - r->upload_len;
+
+		done = r->tail_len - at < cap ? r->tail_len - at : cap;
+		memcpy(out, r->tail + at, done);
+	}
+	r->upload_pos += done;
+	return done;
+}
+
+static int upload_seek(void *arg, curl_off_t offset, int origin)
+{
+	struct httpc_req *r = arg;
+
+	if (origin != SEEK_SET || offset < 0 || (size_t)offset > r->body_len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	r->upload_pos = (size_t)offset;
+	return CURL_SEEKFUNC_OK;
+}
+
+static void set_upload(struct httpc_req *r, const struct httpc_opts *o)
+{
+	r->body = xmalloc(o->body_len + 1);
+	memcpy(r->body, o->body ? o->body : "", o->body_len);
+	r->head_len = o->body_len;
+	r->upload_len = o->upload_len;
+	r->tail_len = o->body_tail ? strlen(o->body_tail) : 0;
+	r->tail = xstrndup(o->body_tail ? o->body_tail : "", r->tail_len);
+	r->body_len = r->head_len + r->upload_len + r->tail_len;
+	curl_easy_setopt(r->easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_READFUNCTION, upload_read);
+	curl_easy_setopt(r->easy, CURLOPT_READDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_SEEKFUNCTION, upload_seek);
+	curl_easy_setopt(r->easy, CURLOPT_SEEKDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+}
+
 static void set_method(struct httpc_req *r, const struct httpc_opts *o)
 {
 	const char *method = o->method ? o->method : (o->body ? "POST" : "GET");
 
+	if (r->upload_fd >= 0) {
+		set_upload(r, o);
+		if (o->method && strcmp(o->method, "POST") != 0)
+			curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, o->method);
+		return;
+	}
 	if (o->body) {
 		r->body = xmalloc(o->body_len + 1);
 		memcpy(r->body, o->body, o->body_len);
@@ -652,13 +722,17 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 {
 	struct httpc_req *r;
 
-	if (!valid_scheme(o->url))
+	if (!valid_scheme(o->url)) {
+		if (o->upload_len > 0)
+			close(o->upload_fd);
 		return -1;
+	}
 	r = xcalloc(1, sizeof(*r));
 	r->loop = l;
 	r->done = done;
 	r->arg = arg;
 	r->on_data = o->on_data;
+	r->upload_fd = o->upload_len > 0 ? o->upload_fd : -1;
 	buf_init(&r->resp, o->max_response_bytes ? o->max_response_bytes : DEFAULT_BODY_CAP);
 	buf_init(&r->hdrs, HEADERS_CAP);
 	r->easy = loop_curl_easy(l);
@@ -724,6 +798,9 @@ fail:
 	loop_curl_release(l, r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->body);
+	free(r->tail);
+	if (r->upload_fd >= 0)
+		close(r->upload_fd);
 	buf_finish(&r->resp);
 	buf_finish(&r->hdrs);
 	free(r);

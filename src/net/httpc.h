@@ -43,6 +43,13 @@ struct httpc_opts {
 	const char *const *headers; /* NULL-terminated "Name: value" lines, copied */
 	const char *body;	    /* copied */
 	size_t body_len;
+	/* A file streamed after body (POST): upload_len bytes of upload_fd from offset 0, then
+	 * body_tail (copied; may be NULL). For uploads too big to hold in memory (a multipart
+	 * form's head in body, the file, the closing boundary in body_tail). With upload_len > 0
+	 * httpc owns upload_fd: it is closed when the request ends, or by a failing httpc_start. */
+	int upload_fd;
+	size_t upload_len;
+	const char *body_tail;
 	long timeout_ms;	    /* whole request; 0 = none */
 	long connect_timeout_ms;    /* 0 = 10 s */
 	long first_byte_timeout_ms; /* 0 = none */

@@ -595,6 +595,25 @@ static bool still_waiting(struct router_call *c)
 	return true;
 }
 
+/* A transcription priced per second: the answer's duration, else the caller's, else the
+ * upload at 16 kbit/s (2,000 bytes a second: low for speech codecs, so the bound is high). */
+static bool per_second(const struct router_call *c)
+{
+	return c->route == PROVIDER_TRANSCRIPTIONS &&
+	       c->dep->m->model_info.input_cost_per_second > 0;
+}
+
+static double audio_seconds(const struct router_call *c, bool *estimated)
+{
+	*estimated = false;
+	if (c->audio_s > 0)
+		return c->audio_s;
+	if (c->audio_hint_s > 0)
+		return c->audio_hint_s;
+	*estimated = true;
+	return (double)c->body_len / 2000.0;
+}
+
 static int reserve(struct router_call *c, size_t body_len)
 {
 	const struct config_model_info *mi = &c->dep->m->model_info;
@@ -602,8 +621,12 @@ static int reserve(struct router_call *c, size_t body_len)
 	char msg[512];
 	int rc;
 
+	bool unused;
+
 	if (c->route == PROVIDER_SPEECH && mi->input_cost_per_character > 0)
 		c->est_usd = (double)c->input_chars * mi->input_cost_per_character;
+	else if (per_second(c))
+		c->est_usd = audio_seconds(c, &unused) * mi->input_cost_per_second;
 	else
 		c->est_usd = spend_estimate_usd(
 			body_len, spec_of(c)->text_out ? output_bound(c) : 0,
@@ -877,6 +900,16 @@ static void price_attempt(struct router_call *c, struct httpc_req *req)
 		c->estimated = false;
 		return;
 	}
+	if (per_second(c)) {
+		bool guessed;
+
+		if (!c->got_usage)
+			estimate_tokens(c);
+		c->cost_usd = audio_seconds(c, &guessed) * mi->input_cost_per_second;
+		c->cost_source = guessed ? "estimate" : "model_info";
+		c->estimated = guessed;
+		return;
+	}
 	if (c->got_usage) {
 		c->cost_usd = (double)c->prompt_tokens * mi->input_cost_per_token +
 			      (double)c->completion_tokens * mi->output_cost_per_token;
@@ -1106,6 +1139,22 @@ static bool read_response_object(struct router_call *c, const cJSON *root)
 	return true;
 }
 
+/* A transcription's length: verbose_json's "duration", or whisper-1's usage
+ * {"type": "duration", "seconds": N}. */
+static void read_duration(struct router_call *c, const cJSON *root)
+{
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "duration");
+	const cJSON *sec = cJSON_GetObjectItemCaseSensitive(u, "seconds");
+
+	if (cJSON_IsNumber(sec) && sec->valuedouble > 0 && sec->valuedouble < 1e7) {
+		c->audio_s = sec->valuedouble;
+		c->got_usage = true;
+	} else if (cJSON_IsNumber(d) && d->valuedouble > 0 && d->valuedouble < 1e7) {
+		c->audio_s = d->valuedouble;
+	}
+}
+
 static void on_non_stream_ok(struct router_call *c, const char *body, size_t len, const char *type)
 {
 	/* Another dialect's answer becomes OpenAI's first (router/providers/): chat, and every
@@ -1134,6 +1183,8 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 		usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
 		if (!is_error && cJSON_IsObject(usage))
 			router_read_usage(c, usage);
+		if (!is_error && c->route == PROVIDER_TRANSCRIPTIONS)
+			read_duration(c, root);
 		if (!is_error)
 			c->output_chars =
 				router_choices_chars(choices, "message") +
@@ -1521,6 +1572,7 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 	c->body = xstrndup(q->body, q->len);
 	c->body_len = q->len;
 	c->content_type = q->content_type ? xstrdup(q->content_type) : NULL;
+	c->audio_hint_s = q->audio_seconds > 0 && q->audio_seconds < 1e7 ? q->audio_seconds : 0;
 	if (refuse_body(c))
 		return 0;
 	bad = read_request(c);

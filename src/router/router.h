@@ -84,6 +84,11 @@ struct router_request {
 	/* The body's Content-Type: required for PROVIDER_TRANSCRIPTIONS ("multipart/form-data;
 	 * boundary=..."), ignored for the JSON routes. Copied. */
 	const char *content_type;
+	/* PROVIDER_TRANSCRIPTIONS: the audio's length in seconds when the caller knows it (a
+	 * Telegram voice note's duration), 0 = unknown. With model_info.input_cost_per_second
+	 * the cost is the answer's duration (usage seconds, verbose_json duration), else this,
+	 * else an estimate from the file's size at 16 kbit/s (marked as an estimate). */
+	double audio_seconds;
 };
 
 /* Starts a call of route q->route: the same allowlist, key restrictions, budgets, ledger rows,

@@ -72,6 +72,8 @@ struct router_call {
 	char *content_type;	    /* the body's, for a multipart route */
 	struct multipart_form form; /* a multipart body's parts (pointing into body) */
 	size_t input_chars;	    /* characters of a speech request's input */
+	double audio_hint_s;	    /* a transcription's length as the caller knows it; 0 = not */
+	double audio_s;		    /* the length the provider's answer gave; 0 = none */
 	char *requested;
 	char *asked; /* the client's model name when an alias or wildcard resolved it into
 		      * requested (the group): for the key check and wildcard ids, never a label */

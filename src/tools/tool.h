@@ -30,6 +30,9 @@ struct tool_req {
 	const cJSON *args;	/* always a JSON object (tools.c checks) */
 	/* web_fetch: only hosts in web.allow_hosts (a tainted turn without web_fetch: any). */
 	bool web_listed_only;
+	const char *source;	   /* the calling turn's source ("" when none) */
+	tools_outlet_cb outlet;	   /* send_file's delivery, NULL = none */
+	void *outlet_arg;
 };
 
 /* Asynchronous tools report here exactly once, from the loop (never inside start()). */
@@ -75,6 +78,7 @@ void tool_proposal_describe(const char *tool, const cJSON *args, struct buf *out
 
 /* The builtin tools, defined in src/tools/tool_*.c. */
 extern const struct tool_def tool_def_memory;
+extern const struct tool_def tool_def_send_file;
 extern const struct tool_def tool_def_session_search;
 extern const struct tool_def tool_def_skills_list;
 extern const struct tool_def tool_def_skill_view;

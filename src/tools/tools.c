@@ -43,13 +43,15 @@ static const struct tool_def *const builtins[] = {
 	&tool_def_memory,	&tool_def_session_search, &tool_def_skills_list,
 	&tool_def_skill_view,	&tool_def_skill_manage,	  &tool_def_read_file,
 	&tool_def_search_files, &tool_def_web_fetch,	  &tool_def_prometheus_query,
-	&tool_def_time,
+	&tool_def_time,		&tool_def_send_file,
 };
 
 struct tools {
 	struct tools_env env;
 	tools_notify_cb notify;
 	void *notify_arg;
+	tools_outlet_cb outlet;
+	void *outlet_arg;
 	const struct tool_def *offered[ARRAY_LEN(builtins)];
 	size_t n_offered;
 	char *schemas;		/* builtin entries, comma-separated, no brackets */
@@ -262,6 +264,12 @@ void tools_source_trust(const struct config *cfg, const char *source, bool *tain
 	}
 }
 
+void tools_set_outlet(struct tools *t, tools_outlet_cb cb, void *arg)
+{
+	t->outlet = cb;
+	t->outlet_arg = arg;
+}
+
 void tools_set_notify(struct tools *t, tools_notify_cb cb, void *arg)
 {
 	t->notify = cb;
@@ -449,8 +457,13 @@ static void propose(struct tools_call *c, const struct tool_def *d, const cJSON 
 static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
 			const struct tools_ctx *ctx)
 {
-	struct tool_req req = {&c->t->env, ctx->session_id ? ctx->session_id : "", args,
-			       ctx->tainted && !ctx->web_any};
+	struct tool_req req = {&c->t->env,
+			       ctx->session_id ? ctx->session_id : "",
+			       args,
+			       ctx->tainted && !ctx->web_any,
+			       ctx->source ? ctx->source : "",
+			       c->t->outlet,
+			       c->t->outlet_arg};
 	int rc;
 
 	c->def = d;

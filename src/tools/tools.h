@@ -45,6 +45,12 @@ struct tools_ctx {
  * call from source. Without one, tools_call logs the text as a warning. */
 typedef void (*tools_notify_cb)(const char *source, const char *text, void *arg);
 
+/* Sends a file under home (rel) to the chat of source with method (sendPhoto, sendDocument)
+ * and caption (may be NULL): queued durably, sent later. 0, or a negative errno with the
+ * reason in err (a source that is no chat: -ENOTSUP). */
+typedef int (*tools_outlet_cb)(const char *source, const char *method, const char *rel,
+			       const char *caption, char *err, size_t err_len, void *arg);
+
 struct tools *tools_create(const struct tools_env *env);
 /* Cancels nothing: callers cancel their calls first. Accepts NULL. */
 void tools_destroy(struct tools *t);
@@ -69,6 +75,8 @@ bool tools_taints(struct tools *t, const char *name);
  * clean. */
 void tools_source_trust(const struct config *cfg, const char *source, bool *tainted, bool *web_any);
 void tools_set_notify(struct tools *t, tools_notify_cb cb, void *arg);
+/* Where send_file delivers; without one send_file answers that no chat can take files. */
+void tools_set_outlet(struct tools *t, tools_outlet_cb cb, void *arg);
 
 /* Calls name with args_json (the model's text, may be invalid) for ctx (NULL: a trusted call
  * with no session). Results are cut to agent.tool_result_max_bytes; a call running longer

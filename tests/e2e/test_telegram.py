@@ -176,7 +176,10 @@ HELP = ("I am your hermetic assistant. Write to me in plain words.\n"
 def test_commands_and_non_text(bot, tg, fake):
     bot(budget={"daily_usd": 1.0})
     tg.push_text("/help", chat_id=ALLOWED)
-    tg.push_voice(chat_id=ALLOWED)
+    tg.push_update({"message": {**tg._incoming(ALLOWED, None, "Ada", "ada", None),
+                                "sticker": {"file_id": "CAACAgIAAxk", "file_unique_id": "AgAD",
+                                            "width": 512, "height": 512, "is_animated": False,
+                                            "is_video": False, "type": "regular"}}})
     tg.push_text("/model", chat_id=ALLOWED)
     tg.push_text("/usage", chat_id=ALLOWED)
     tg.push_text("/status", chat_id=ALLOWED)
@@ -190,7 +193,8 @@ def test_commands_and_non_text(bot, tg, fake):
         if c["command"] != "help":
             line = f"/{c['command']} - {c['description'][0].lower()}{c['description'][1:]}"
             assert line in sent[0].split("\n")
-    assert sent[1] == "Only text messages are supported for now."
+    assert sent[1] == ("I can't take sticker messages. Send text, a voice note, a photo or a "
+                       "document.")
     assert sent[2].startswith("Model: free.") and "cheap" in sent[2]
     assert "Today: 0 calls" in sent[3] and "$1.0000 left" in sent[3]
     status = sent[4]
