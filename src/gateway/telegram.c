@@ -1677,11 +1677,44 @@ static void file_out_free(void *arg, int rc)
 	free(f);
 }
 
+static int queue_file(struct telegram *t, int64_t chat_id, const char *method, const char *rel,
+		      const char *caption)
+{
+	struct file_out *f = xcalloc(1, sizeof(*f));
+	int rc;
+
+	*f = (struct file_out){t, chat_id, xstrdup(method), xstrdup(rel), xstrdup(caption)};
+	rc = store_write(t->d->store, write_file_out, f, file_out_free);
+	if (rc == -EINPROGRESS)
+		return 0;
+	file_out_free(f, rc);
+	return rc;
+}
+
+/* send_voice (telegram.voice_replies: when_asked): the speech is made, then queued as a
+ * voice message. A restart in between loses it (the tool already answered "queued"). */
+struct voice_out {
+	struct telegram *t;
+	int64_t chat_id;
+};
+
+static void on_voice_made(const char *rel, const char *error, void *arg)
+{
+	struct voice_out *v = arg;
+
+	if (error)
+		log_warn("telegram: chat %lld: send_voice: %s", (long long)v->chat_id, error);
+	else if (!v->t->closing)
+		queue_file(v->t, v->chat_id, "sendVoice", rel, NULL);
+	free(v);
+}
+
+static int64_t voice_seq;
+
 int telegram_outlet(const char *source, const char *method, const char *rel, const char *caption,
 		    char *err, size_t err_len, void *arg)
 {
 	struct telegram *t = arg;
-	struct file_out *f;
 	int64_t chat_id;
 	int rc;
 
@@ -1691,12 +1724,21 @@ int telegram_outlet(const char *source, const char *method, const char *rel, con
 			 *source ? source : "no source");
 		return -ENOTSUP;
 	}
-	f = xcalloc(1, sizeof(*f));
-	*f = (struct file_out){t, chat_id, xstrdup(method), xstrdup(rel), xstrdup(caption)};
-	rc = store_write(t->d->store, write_file_out, f, file_out_free);
-	if (rc == -EINPROGRESS)
-		return 0;
-	file_out_free(f, rc);
+	if (strcmp(method, "speak") == 0) {
+		struct tg_media_env env = {t->cfg, t->d->loop, t->router};
+		struct voice_out *v = xcalloc(1, sizeof(*v));
+
+		*v = (struct voice_out){t, chat_id};
+		/* Its own file name: the negative sequence never meets an update id. */
+		rc = tg_media_speak(&env, -(++voice_seq) - now_wall_ms() * 1000, caption,
+				    on_voice_made, v, NULL);
+		if (rc < 0) {
+			free(v);
+			snprintf(err, err_len, "no speech model (auxiliary.speech)");
+		}
+		return rc;
+	}
+	rc = queue_file(t, chat_id, method, rel, caption);
 	if (rc < 0)
 		snprintf(err, err_len, "the outbox could not store it");
 	return rc;

@@ -79,6 +79,7 @@ void tool_proposal_describe(const char *tool, const cJSON *args, struct buf *out
 /* The builtin tools, defined in src/tools/tool_*.c. */
 extern const struct tool_def tool_def_memory;
 extern const struct tool_def tool_def_send_file;
+extern const struct tool_def tool_def_send_voice;
 extern const struct tool_def tool_def_session_search;
 extern const struct tool_def tool_def_skills_list;
 extern const struct tool_def tool_def_skill_view;

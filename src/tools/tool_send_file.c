@@ -109,3 +109,41 @@ const struct tool_def tool_def_send_file = {
 	.offered = offered,
 	.run = run,
 };
+
+/* send_voice: the text spoken through auxiliary.speech and sent as a voice message, offered
+ * with telegram.voice_replies: when_asked (the user asked for a voice answer). */
+static int run_voice(const struct tool_req *req, struct buf *out)
+{
+	const char *say = tool_arg_str(req->args, "text", true, out);
+	char err[200] = "";
+
+	if (!say)
+		return -1;
+	if (!*say || strlen(say) > 4096)
+		return buf_puts(out, "text must be 1 to 4096 characters"), -1;
+	if (!req->outlet)
+		return buf_puts(out, "no chat can take voice messages here"), -1;
+	if (req->outlet(req->source, "speak", NULL, say, err, sizeof(err), req->outlet_arg) < 0)
+		return buf_printf(out, "not sent: %s", err), -1;
+	buf_puts(out, "Queued: the voice message is being made and will arrive shortly. Also "
+		      "answer in text as usual.");
+	return 0;
+}
+
+static bool voice_offered(const struct tools_env *env)
+{
+	return env->cfg->telegram.enabled &&
+	       env->cfg->telegram.voice_replies == CONFIG_VOICE_WHEN_ASKED &&
+	       env->cfg->auxiliary.speech;
+}
+
+const struct tool_def tool_def_send_voice = {
+	.name = "send_voice",
+	.toolset = CONFIG_TOOLSET_FILES,
+	.description = "Speak text as a Telegram voice message, only when the user asks for a "
+		       "voice answer.",
+	.params_json = "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"}},"
+		       "\"required\":[\"text\"]}",
+	.offered = voice_offered,
+	.run = run_voice,
+};

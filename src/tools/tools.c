@@ -43,7 +43,7 @@ static const struct tool_def *const builtins[] = {
 	&tool_def_memory,	&tool_def_session_search, &tool_def_skills_list,
 	&tool_def_skill_view,	&tool_def_skill_manage,	  &tool_def_read_file,
 	&tool_def_search_files, &tool_def_web_fetch,	  &tool_def_prometheus_query,
-	&tool_def_time,		&tool_def_send_file,
+	&tool_def_time,		&tool_def_send_file,	  &tool_def_send_voice,
 };
 
 struct tools {
