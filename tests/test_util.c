@@ -124,9 +124,12 @@ static void utf8_cut_never_splits_a_character(void **state)
  * saturates, NaN takes the low bound. */
 static void base64_matches_rfc4648_vectors_and_joins_pieces(void **state)
 {
-	static const char *const vec[][2] = {{"", ""},	       {"f", "Zg=="},
-					     {"fo", "Zm8="},   {"foo", "Zm9v"},
-					     {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+	static const char *const vec[][2] = {{"", ""},
+					     {"f", "Zg=="},
+					     {"fo", "Zm8="},
+					     {"foo", "Zm9v"},
+					     {"foob", "Zm9vYg=="},
+					     {"fooba", "Zm9vYmE="},
 					     {"foobar", "Zm9vYmFy"}};
 	struct buf b;
 	unsigned char big[3000];

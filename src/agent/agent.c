@@ -101,7 +101,7 @@ struct agent_turn {
 	bool compress_tried, cancelled, time_up;
 	bool tainted, web_any; /* trust: see the top of this file */
 	char *fail_text;
-	char *stored_answer; /* a continued turn whose answer was already stored */
+	char *stored_answer;	  /* a continued turn whose answer was already stored */
 	struct agent_part *parts; /* copies; they go with the message marked parts */
 	size_t n_parts;
 };
@@ -608,8 +608,8 @@ static void append_part(struct agent_turn *t, int home_fd, const struct agent_pa
 		char note[300];
 
 		b->len = start;
-		snprintf(note, sizeof(note), "[the attached file %s could not be read: %s]", p->path,
-			 safeio_strerror(rc));
+		snprintf(note, sizeof(note), "[the attached file %s could not be read: %s]",
+			 p->path, safeio_strerror(rc));
 		buf_puts(b, ",{\"type\":\"text\",\"text\":");
 		buf_json_str(b, note, strlen(note));
 		buf_puts(b, "}");

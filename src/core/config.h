@@ -97,8 +97,8 @@ struct config_model_info {
 	double input_cost_per_character; /* USD per character of a speech input; 0 = by token */
 	int64_t max_input_tokens;	 /* 0 = unknown */
 	int64_t max_output_tokens;	 /* 0 = unknown; `max_tokens` is accepted as an alias */
-	char *id;		     /* deployment id; always set (default "<model_name>-<n>") */
-	enum config_model_mode mode; /* default CONFIG_MODE_CHAT */
+	char *id;		      /* deployment id; always set (default "<model_name>-<n>") */
+	enum config_model_mode mode;  /* default CONFIG_MODE_CHAT */
 	double input_cost_per_second; /* USD per second of transcribed audio; 0 = by token */
 	bool supports_vision;	      /* takes image_url content parts */
 	bool supports_audio_input;    /* takes input_audio content parts */

@@ -267,8 +267,8 @@ static const struct opt model_info_opts[] = {
 	{"mode", T_ENUM, FLD(config_model_info, mode), .def = "chat", .choices = mode_choices,
 	 .flags = F_WARN_UNKNOWN,
 	 .text = "what the deployment serves; another LiteLLM mode loads as chat, with a warning"},
-	{"input_cost_per_second", T_NUM, FLD(config_model_info, input_cost_per_second),
-	 .def = "0", .min = 0, .max = 1,
+	{"input_cost_per_second", T_NUM, FLD(config_model_info, input_cost_per_second), .def = "0",
+	 .min = 0, .max = 1,
 	 .text = "USD per second of audio a /v1/audio/transcriptions call took in; 0 = by token"},
 	{"supports_vision", T_BOOL, FLD(config_model_info, supports_vision), .def = "false",
 	 .text = "the model reads images: Telegram photos go to it as image parts"},
@@ -572,9 +572,8 @@ static const struct table telegram_table = {"telegram", "telegram", OPTS(telegra
 static const struct opt media_opts[] = {
 	{"retention_days", T_INT, FLD(config_media, retention_days), .def = "30", .min = 0,
 	 .max = 3650, .text = "files under home/media older than this are deleted; 0 = kept"},
-	{"max_total_bytes", T_INT, FLD(config_media, max_total_bytes), .def = "524288000",
-	 .min = 0, .max = MAX_I64,
-	 .text = "home/media is pruned, oldest first, to this size; 0 = no cap"},
+	{"max_total_bytes", T_INT, FLD(config_media, max_total_bytes), .def = "524288000", .min = 0,
+	 .max = MAX_I64, .text = "home/media is pruned, oldest first, to this size; 0 = no cap"},
 };
 
 static const struct table media_table = {

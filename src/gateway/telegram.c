@@ -70,21 +70,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#define API_TIMEOUT_MS 30000
-#define POLL_SLACK_S   15 /* HTTP timeout of getUpdates above its long-poll timeout */
-#define BACKOFF_MIN_MS 1000
-#define BACKOFF_MAX_MS 60000
-#define SEND_GAP_MS    1000 /* per chat */
-#define DRAIN_SEND_MS  3000 /* a stop waits this long for a sendMessage in flight */
-#define TYPING_EVERY_S 4
-#define MAX_PARTS      64   /* a reply longer than this many messages is cut */
-#define TG_TEXT_MAX    4096 /* UTF-16 units per message */
-#define RESPONSE_MAX   (4 * 1024 * 1024)
-#define OFFSET_KEY     "telegram.offset"
-#define ECHO_KEY       "telegram.echoed." /* + update id: the transcript was shown */
-#define PRUNE_EVERY_S  3600
-#define UPLOAD_MAX     (50LL * 1024 * 1024) /* Bot API upload cap (photos: 10 MB) */
-#define PHOTO_MAX      (10LL * 1024 * 1024)
+#define API_TIMEOUT_MS	  30000
+#define POLL_SLACK_S	  15 /* HTTP timeout of getUpdates above its long-poll timeout */
+#define BACKOFF_MIN_MS	  1000
+#define BACKOFF_MAX_MS	  60000
+#define SEND_GAP_MS	  1000 /* per chat */
+#define DRAIN_SEND_MS	  3000 /* a stop waits this long for a sendMessage in flight */
+#define TYPING_EVERY_S	  4
+#define MAX_PARTS	  64   /* a reply longer than this many messages is cut */
+#define TG_TEXT_MAX	  4096 /* UTF-16 units per message */
+#define RESPONSE_MAX	  (4 * 1024 * 1024)
+#define OFFSET_KEY	  "telegram.offset"
+#define ECHO_KEY	  "telegram.echoed." /* + update id: the transcript was shown */
+#define PRUNE_EVERY_S	  3600
+#define UPLOAD_MAX	  (50LL * 1024 * 1024) /* Bot API upload cap (photos: 10 MB) */
+#define PHOTO_MAX	  (10LL * 1024 * 1024)
 #define UPLOAD_TIMEOUT_MS 300000
 /* Strangers: this many are remembered (least recently seen forgotten first), and all of them
  * together get at most this many refusals a minute. Nothing about them is stored. */
@@ -582,12 +582,11 @@ static void start_turn_parts(struct chat *c, const char *text, const struct agen
 	source_of(c->id, source, sizeof(source));
 	/* A turn the process did not survive continues from its stored messages. */
 	snprintf(origin, sizeof(origin), "telegram:%lld", (long long)c->busy_update);
-	rc = agent_turn(t->agent,
-			&(struct agent_turn_opts){.source = source,
-						  .origin = origin,
-						  .parts = parts,
-						  .n_parts = n_parts},
-			text, &turn_cbs, c, &c->turn);
+	rc = agent_turn(
+		t->agent,
+		&(struct agent_turn_opts){
+			.source = source, .origin = origin, .parts = parts, .n_parts = n_parts},
+		text, &turn_cbs, c, &c->turn);
 	if (rc == -EAGAIN) {
 		retry_row(c);
 		return;
@@ -996,9 +995,10 @@ static void chat_next(struct chat *c)
 	} else if (strcmp(row.kind, "text") != 0 && *row.media) {
 		start_media(c, &row);
 	} else if (strcmp(row.kind, "text") != 0) {
-		char *no = xasprintf("I can't take %s messages. Send text, a voice note, a photo or a "
-				     "document.",
-				     row.kind);
+		char *no =
+			xasprintf("I can't take %s messages. Send text, a voice note, a photo or a "
+				  "document.",
+				  row.kind);
 
 		finish_row(c, no);
 		free(no);
@@ -1492,10 +1492,11 @@ static void send_file_row(struct telegram *t, struct sending *s)
 	}
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
 	    st.st_size > cap) {
-		char *why = xasprintf("I could not send %s: %s.", s->file,
-				      fd < 0 ? safeio_strerror(fd)
-				      : st.st_size > cap ? "it is larger than Telegram takes from bots"
-							 : "it is not a regular file with content");
+		char *why =
+			xasprintf("I could not send %s: %s.", s->file,
+				  fd < 0	     ? safeio_strerror(fd)
+				  : st.st_size > cap ? "it is larger than Telegram takes from bots"
+						     : "it is not a regular file with content");
 
 		log_warn("telegram: chat %lld: %s", (long long)s->chat_id, why);
 		if (fd >= 0)

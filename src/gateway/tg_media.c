@@ -41,7 +41,7 @@
 	"Transcribe this voice message verbatim, in its language. Answer with the transcript "     \
 	"only."
 #define DESCRIBE_PROMPT                                                                            \
-	"Describe this image for someone who cannot see it: what it shows, any text in it "       \
+	"Describe this image for someone who cannot see it: what it shows, any text in it "        \
 	"verbatim, numbers, and anything unusual. Be complete but brief."
 
 enum step { S_GETFILE, S_FETCH, S_MODEL, S_READY };
@@ -110,7 +110,7 @@ static char *file_json(const char *kind, const cJSON *f)
 char *tg_media_pick(const cJSON *msg, const struct config *cfg, const char **kind)
 {
 	static const char *const files[] = {"voice", "audio", "video_note", "document"};
-	static const char *const others[] = {"video",	 "sticker", "animation", "location",
+	static const char *const others[] = {"video",	"sticker", "animation", "location",
 					     "contact", "poll",	   "venue",	"dice"};
 	const cJSON *photo = cJSON_GetObjectItemCaseSensitive(msg, "photo");
 
@@ -191,11 +191,11 @@ static const char *ext_for(const struct tg_media *m)
 	static const struct {
 		const char *mime, *ext;
 	} types[] = {
-		{"audio/ogg", "ogg"},	    {"audio/mpeg", "mp3"},     {"audio/mp4", "m4a"},
-		{"audio/x-m4a", "m4a"},	    {"audio/wav", "wav"},      {"audio/x-wav", "wav"},
-		{"audio/flac", "flac"},	    {"audio/aac", "aac"},      {"audio/webm", "webm"},
-		{"application/pdf", "pdf"}, {"image/jpeg", "jpg"},     {"image/png", "png"},
-		{"image/webp", "webp"},	    {"image/gif", "gif"},      {"text/plain", "txt"},
+		{"audio/ogg", "ogg"},	    {"audio/mpeg", "mp3"},	  {"audio/mp4", "m4a"},
+		{"audio/x-m4a", "m4a"},	    {"audio/wav", "wav"},	  {"audio/x-wav", "wav"},
+		{"audio/flac", "flac"},	    {"audio/aac", "aac"},	  {"audio/webm", "webm"},
+		{"application/pdf", "pdf"}, {"image/jpeg", "jpg"},	  {"image/png", "png"},
+		{"image/webp", "webp"},	    {"image/gif", "gif"},	  {"text/plain", "txt"},
 		{"text/csv", "csv"},	    {"application/json", "json"},
 	};
 
@@ -280,8 +280,8 @@ static void write_cache(const struct tg_media *m, const char *text)
 	snprintf(rel, sizeof(rel), "%s.txt", m->rel);
 	rc = safeio_write_atomic_at(m->home_fd, rel, text, strlen(text), 0600);
 	if (rc < 0)
-		log_warn("telegram: %s: could not keep the result (%s); a restart asks again",
-			 rel, safeio_strerror(rc));
+		log_warn("telegram: %s: could not keep the result (%s); a restart asks again", rel,
+			 safeio_strerror(rc));
 }
 
 /* ---- ending a job -------------------------------------------------------------------- */
@@ -370,7 +370,7 @@ static void model_call(struct tg_media *m);
 static void ready_voice(struct tg_media *m, const char *transcript)
 {
 	int64_t d = m->duration;
-	const char *what = strcmp(m->kind, "audio") == 0	  ? "audio"
+	const char *what = strcmp(m->kind, "audio") == 0	? "audio"
 			   : strcmp(m->kind, "video_note") == 0 ? "video note"
 								: "voice note";
 
@@ -386,14 +386,13 @@ static void ready_voice(struct tg_media *m, const char *transcript)
 
 static bool is_text_like(const struct tg_media *m, const char *data, size_t len)
 {
-	static const char *const exts[] = {"txt", "md",	 "csv", "tsv", "json", "yaml", "yml",
-					   "log", "xml", "ini", "toml", "conf", "c",	"h",
-					   "py",  "js",	 "ts",	"go",  "rs",   "sh",   "java",
-					   "rb",  "sql", "html", "css", "diff", "patch"};
+	static const char *const exts[] = {"txt", "md",	 "csv",	 "tsv",	 "json", "yaml", "yml",
+					   "log", "xml", "ini",	 "toml", "conf", "c",	 "h",
+					   "py",  "js",	 "ts",	 "go",	 "rs",	 "sh",	 "java",
+					   "rb",  "sql", "html", "css",	 "diff", "patch"};
 	const char *ext = ext_of_name(m->file_name);
-	bool named = m->mime && (strncmp(m->mime, "text/", 5) == 0 ||
-				 strstr(m->mime, "json") || strstr(m->mime, "yaml") ||
-				 strstr(m->mime, "xml"));
+	bool named = m->mime && (strncmp(m->mime, "text/", 5) == 0 || strstr(m->mime, "json") ||
+				 strstr(m->mime, "yaml") || strstr(m->mime, "xml"));
 
 	for (size_t i = 0; !named && ext && i < ARRAY_LEN(exts); i++)
 		named = strcasecmp(ext, exts[i]) == 0;
@@ -426,8 +425,8 @@ static void prepare_document(struct tg_media *m)
 	}
 	fd = safeio_open_at(m->home_fd, m->rel, O_RDONLY, 0);
 	buf_init(&head, 0);
-	if (fd < 0 || fileio_read_fd(fd, (size_t)m->env.cfg->telegram.max_text_doc_bytes, &head) ==
-			      -EFBIG) {
+	if (fd < 0 ||
+	    fileio_read_fd(fd, (size_t)m->env.cfg->telegram.max_text_doc_bytes, &head) == -EFBIG) {
 		struct stat st;
 
 		/* Larger than the cap: sniff its start only. */
@@ -451,8 +450,9 @@ static void prepare_document(struct tg_media *m)
 		     m->mime ? m->mime : "these", name);
 	} else if (size > 0) {
 		m->turn_text = with_caption(
-			m, xasprintf("[document %s, %lld bytes, saved as %s: read it with read_file]",
-				     name, (long long)size, m->rel));
+			m,
+			xasprintf("[document %s, %lld bytes, saved as %s: read it with read_file]",
+				  name, (long long)size, m->rel));
 		fire(m);
 	} else {
 		struct buf t;
@@ -594,12 +594,13 @@ static int form_body(struct tg_media *m, const char *group, const char *boundary
 		close(fd);
 		return -EFBIG;
 	}
-	buf_printf(b,
-		   "--%s\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n%s\r\n"
-		   "--%s\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\njson\r\n"
-		   "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s.%s\"\r\n"
-		   "Content-Type: application/octet-stream\r\n\r\n",
-		   boundary, group, boundary, boundary, m->kind, ext_for(m));
+	buf_printf(
+		b,
+		"--%s\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n%s\r\n"
+		"--%s\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\njson\r\n"
+		"--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s.%s\"\r\n"
+		"Content-Type: application/octet-stream\r\n\r\n",
+		boundary, group, boundary, boundary, m->kind, ext_for(m));
 	for (at = 0; at < (size_t)st.st_size; at += (size_t)got) {
 		char piece[64 * 1024];
 
@@ -639,7 +640,8 @@ static void model_call(struct tg_media *m)
 		if (!photo && !input_audio_format(ext_for(m))) {
 			buf_finish(&body);
 			fail(m,
-			     "I can't send %s audio to the chat model \"%s\"; a transcription model "
+			     "I can't send %s audio to the chat model \"%s\"; a transcription "
+			     "model "
 			     "(mode: audio_transcription) takes it.",
 			     ext_for(m), group);
 			return;
@@ -681,8 +683,8 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 		free(text);
 		if (m->tries < TRIES && r->status != 402 && r->status != 429) {
 			log_warn("telegram: update %lld: %s failed (HTTP %d); trying once more",
-				 (long long)m->update_id, photo ? "the description" : "transcription",
-				 r->status);
+				 (long long)m->update_id,
+				 photo ? "the description" : "transcription", r->status);
 			model_call(m);
 			return;
 		}
@@ -694,9 +696,9 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 	}
 	write_cache(m, text);
 	if (photo) {
-		m->turn_text = with_caption(m, xasprintf("[photo, saved as %s; described by %s: %s]",
-							 m->rel, m->env.cfg->auxiliary.vision,
-							 text));
+		m->turn_text =
+			with_caption(m, xasprintf("[photo, saved as %s; described by %s: %s]",
+						  m->rel, m->env.cfg->auxiliary.vision, text));
 		fire(m);
 	} else {
 		ready_voice(m, text);
@@ -742,8 +744,9 @@ static void on_fetched(struct httpc_req *req, void *arg)
 	}
 	if (m->got > m->env.cfg->telegram.max_file_bytes) {
 		unlinkat(m->home_fd, m->part, 0);
-		fail(m, "That file is larger than telegram.max_file_bytes (%lld bytes); I did not "
-			"keep it.",
+		fail(m,
+		     "That file is larger than telegram.max_file_bytes (%lld bytes); I did not "
+		     "keep it.",
 		     (long long)m->env.cfg->telegram.max_file_bytes);
 		return;
 	}
@@ -826,15 +829,17 @@ static void on_got_file(struct httpc_req *req, void *arg)
 	size = int_of(res, "file_size");
 	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok"))) {
 		if (desc && strstr(desc, "too big"))
-			fail(m, "That file is too big for me to download: Telegram lets bots download "
-				"files up to 20 MB.");
+			fail(m,
+			     "That file is too big for me to download: Telegram lets bots download "
+			     "files up to 20 MB.");
 		else
 			fail(m, "Telegram would not give me the file (%s).",
 			     desc ? desc : "no description");
 	} else if (!path_ok(path)) {
 		fail(m, "Telegram gave a file path I do not accept (%.80s).",
-		     path ? path : "none; a local Bot API server in --local mode gives absolute "
-				   "paths, which hermetic does not read");
+		     path ? path
+			  : "none; a local Bot API server in --local mode gives absolute "
+			    "paths, which hermetic does not read");
 	} else if (size > m->env.cfg->telegram.max_file_bytes) {
 		fail(m, "That file has %lld bytes, more than telegram.max_file_bytes (%lld).",
 		     (long long)size, (long long)m->env.cfg->telegram.max_file_bytes);

@@ -49,7 +49,7 @@ struct tg_media_ready {
 	const char *echo;      /* Markdown to show first (a transcript), NULL = none */
 	const struct agent_part *parts;
 	size_t n_parts;
-	bool voice; /* a voice note or audio (telegram.voice_replies: mirror) */
+	bool voice;	 /* a voice note or audio (telegram.voice_replies: mirror) */
 	double cost_usd; /* model calls this job made */
 };
 

@@ -193,10 +193,11 @@ int tg_outbox_add_file(struct store *s, int64_t chat_id, const char *method, con
 	sqlite3_stmt *st;
 	int rc = 0;
 
-	if (sqlite3_prepare_v2(store_db(s),
-			       "INSERT INTO tg_outbox (chat_id, text, html, created_ms, file, method) "
-			       "VALUES (?, ?, 0, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    store_db(s),
+		    "INSERT INTO tg_outbox (chat_id, text, html, created_ms, file, method) "
+		    "VALUES (?, ?, 0, ?, ?, ?)",
+		    -1, &st, NULL) != SQLITE_OK)
 		return store_fail(s, "store a file to send");
 	sqlite3_bind_int64(st, 1, chat_id);
 	sqlite3_bind_text(st, 2, caption ? caption : "", -1, SQLITE_STATIC);
@@ -215,9 +216,10 @@ int tg_outbox_next(struct store *s, bool (*may_send)(int64_t chat_id, void *arg)
 	sqlite3_stmt *st;
 	int rc = -ENOENT;
 
-	if (sqlite3_prepare_v2(store_db(s),
-			       "SELECT id, chat_id, text, html, file, method FROM tg_outbox ORDER BY id", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    store_db(s),
+		    "SELECT id, chat_id, text, html, file, method FROM tg_outbox ORDER BY id", -1,
+		    &st, NULL) != SQLITE_OK)
 		return -EIO;
 	while (rc == -ENOENT && sqlite3_step(st) == SQLITE_ROW) {
 		if (!may_send(sqlite3_column_int64(st, 1), arg))

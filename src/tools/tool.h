@@ -30,8 +30,8 @@ struct tool_req {
 	const cJSON *args;	/* always a JSON object (tools.c checks) */
 	/* web_fetch: only hosts in web.allow_hosts (a tainted turn without web_fetch: any). */
 	bool web_listed_only;
-	const char *source;	   /* the calling turn's source ("" when none) */
-	tools_outlet_cb outlet;	   /* send_file's delivery, NULL = none */
+	const char *source;	/* the calling turn's source ("" when none) */
+	tools_outlet_cb outlet; /* send_file's delivery, NULL = none */
 	void *outlet_arg;
 };
 
