@@ -680,9 +680,11 @@ static void set_method(struct httpc_req *r, const struct httpc_opts *o)
 		return;
 	}
 	if (o->body) {
-		r->body = xmalloc(o->body_len + 1);
-		memcpy(r->body, o->body, o->body_len);
-		r->body[o->body_len] = '\0';
+		if (!o->body_take) { /* else taken in httpc_start */
+			r->body = xmalloc(o->body_len + 1);
+			memcpy(r->body, o->body, o->body_len);
+			r->body[o->body_len] = '\0';
+		}
 		r->body_len = o->body_len;
 		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
 		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
@@ -725,6 +727,8 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	if (!valid_scheme(o->url)) {
 		if (o->upload_len > 0)
 			close(o->upload_fd);
+		if (o->body_take)
+			free((char *)o->body);
 		return -1;
 	}
 	r = xcalloc(1, sizeof(*r));
@@ -733,6 +737,8 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	r->arg = arg;
 	r->on_data = o->on_data;
 	r->upload_fd = o->upload_len > 0 ? o->upload_fd : -1;
+	if (o->body_take)
+		r->body = (char *)o->body; /* freed with r, also on failure below */
 	buf_init(&r->resp, o->max_response_bytes ? o->max_response_bytes : DEFAULT_BODY_CAP);
 	buf_init(&r->hdrs, HEADERS_CAP);
 	r->easy = loop_curl_easy(l);

@@ -41,8 +41,11 @@ struct httpc_opts {
 	const char *method;	    /* NULL = GET, or POST when body is set */
 	const char *url;	    /* http:// or https:// only */
 	const char *const *headers; /* NULL-terminated "Name: value" lines, copied */
-	const char *body;	    /* copied */
+	const char *body;	    /* copied, unless body_take */
 	size_t body_len;
+	/* body is malloc'd and handed to httpc (freed by it, also when httpc_start fails): no
+	 * copy of a large request. */
+	bool body_take;
 	/* A file streamed after body (POST): upload_len bytes of upload_fd from offset 0, then
 	 * body_tail (copied; may be NULL). For uploads too big to hold in memory (a multipart
 	 * form's head in body, the file, the closing boundary in body_tail). With upload_len > 0

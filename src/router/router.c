@@ -754,6 +754,9 @@ static void attempt(struct router_call *c)
 				     : NULL;
 	}
 	c->t_attempt = now_mono_us();
+	/* httpc takes the body: a long prompt or an audio form is not copied once more. */
+	o.body_take = preq.body != NULL;
+	preq.body = NULL;
 	if (httpc_start(r->loop, &o, on_http_done, c, &c->http) < 0) {
 		release(c);
 		provider_request_finish(&preq);
@@ -1147,12 +1150,10 @@ static void read_duration(struct router_call *c, const cJSON *root)
 	const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "duration");
 	const cJSON *sec = cJSON_GetObjectItemCaseSensitive(u, "seconds");
 
-	if (cJSON_IsNumber(sec) && sec->valuedouble > 0 && sec->valuedouble < 1e7) {
+	if (cJSON_IsNumber(sec) && sec->valuedouble > 0 && sec->valuedouble < 1e7)
 		c->audio_s = sec->valuedouble;
-		c->got_usage = true;
-	} else if (cJSON_IsNumber(d) && d->valuedouble > 0 && d->valuedouble < 1e7) {
+	else if (cJSON_IsNumber(d) && d->valuedouble > 0 && d->valuedouble < 1e7)
 		c->audio_s = d->valuedouble;
-	}
 }
 
 static void on_non_stream_ok(struct router_call *c, const char *body, size_t len, const char *type)

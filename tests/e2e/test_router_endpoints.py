@@ -473,3 +473,23 @@ def test_openai_node_sdk_embeddings_transcription_and_speech(
     assert sorted(x["model_group"] for x in rows) == ["embed", "stt", "tts"], rows
     digest = hashlib.sha256(b"").hexdigest()
     assert sp["sha256"] != digest and sp["length"] > 100
+
+
+def test_transcription_priced_per_second_bills_the_answers_duration_else_an_estimate(
+        fake, media, start_router, tmp_path):
+    """model_info.input_cost_per_second (LiteLLM's whisper pricing): whisper-1's usage
+    {"type": "duration", "seconds": N} is billed N seconds; verbose_json's duration likewise;
+    an answer without either is an estimate from the upload at 16 kbit/s, marked as one."""
+    _, audio = wav_file(tmp_path)
+    seconds = max(1, len(audio) // 32000)  # what the fake reports
+    price = 0.0001
+    models = [dep("ears", "whisper-1", media, model_info={"input_cost_per_second": price})]
+    r = start_router(router_config(fake, models))
+    assert transcribe(r, "ears", audio).status == 200
+    assert transcribe(r, "ears", audio, response_format="verbose_json").status == 200
+    media.script(ok(usage=None))
+    assert transcribe(r, "ears", audio).status == 200
+    rows = rows_of(r, "ears", 3)
+    assert [x["cost_usd"] for x in rows[:2]] == [pytest.approx(seconds * price)] * 2
+    assert [x["estimated"] for x in rows] == [0, 0, 1]
+    assert rows[2]["cost_usd"] > 0 and rows[2]["cost_source"] == "estimate"
