@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from fakes.fake_openai import FakeOpenAI, text, tool_calls  # noqa: E402
+from fakes.fake_openai_media import FakeOpenAIMedia  # noqa: E402
 from fakes.fake_telegram import FakeTelegram  # noqa: E402
 from benchlib import free_port, http_req, log, proc_status  # noqa: E402
 
@@ -444,6 +445,66 @@ def measure_memory(binary, work, fake, tg, peers, idle_s, turns, soak, wrapper=N
     return res
 
 
+def measure_media(binary, work, fake, tg, voice_bytes, photo_bytes):
+    """Resident memory while a voice note is downloaded and transcribed and a photo goes to a
+    vision model (issue 17: <= 12 MiB peak, back to idle after). VmRSS is sampled every 10 ms
+    from /proc while each turn runs; VmHWM is read after each."""
+    media = FakeOpenAIMedia(api_key=UPSTREAM_KEY).start()
+    fake.reset()
+    tg.reset()
+    tg.add_chat(CHAT)
+    fake.script_for("test/vision", *[text("noted")] * 4)
+    home = os.path.join(work, "home")
+    cfg = seed_config(home, free_port(), fake, tg, {})
+    cfg["model_list"] += [
+        {"model_name": "ears", "litellm_params": {
+            "model": "openai/whisper-1", "api_base": media.url + "/v1",
+            "api_key": "os.environ/OPENROUTER_API_KEY"},
+         "model_info": {"mode": "audio_transcription", "input_cost_per_second": 0.0001}},
+        {"model_name": "vision", "litellm_params": {
+            "model": "openrouter/test/vision", "api_base": fake.url,
+            "api_key": "os.environ/OPENROUTER_API_KEY"},
+         "model_info": {"supports_vision": True}}]
+    cfg["model"] = "vision"
+    cfg["auxiliary"]["transcription"] = "ears"
+    cfg["telegram"]["max_image_bytes"] = photo_bytes + 1024
+    del cfg["litellm_settings"]["fallbacks"]
+    g = Gateway(binary, work, cfg).start()
+    res = {"voice_bytes": voice_bytes, "photo_bytes": photo_bytes}
+    try:
+        g.ready(30)
+        pid = g.proc.pid
+        time.sleep(2)
+        res["idle"] = proc_status(pid)
+
+        def run(push, n_sent, key):
+            peak = 0
+            push()
+            deadline = time.monotonic() + 120
+            while len(tg.sent(CHAT)) < n_sent and time.monotonic() < deadline:
+                peak = max(peak, proc_status(pid)["VmRSS"])
+                time.sleep(0.01)
+            st = proc_status(pid)
+            time.sleep(1)
+            res[key] = {"max_VmRSS_sampled": max(peak, st["VmRSS"]), "VmHWM": st["VmHWM"],
+                        "VmRSS_1s_after": proc_status(pid)["VmRSS"],
+                        "answered": len(tg.sent(CHAT)) >= n_sent}
+        run(lambda: tg.push_voice(chat_id=CHAT, data=b"OggS" + os.urandom(voice_bytes - 4),
+                                  duration=600), 2, "voice")
+        run(lambda: tg.push_photo(chat_id=CHAT, data=[b"\xff\xd8" + os.urandom(4000),
+                                                      b"\xff\xd8" + os.urandom(photo_bytes - 2)]),
+            3, "photo")
+    finally:
+        g.stop()
+        media.close()
+    res["how"] = (f"static binary, seed config plus a whisper-1 group (fake) as "
+                  f"auxiliary.transcription and a vision chat group as the model; a "
+                  f"{voice_bytes:,} byte voice note (10 minutes of Opus at 32 kbit/s), then a "
+                  f"{photo_bytes:,} byte photo; VmRSS sampled every 10 ms while each turn ran, "
+                  f"VmHWM after it, VmRSS 1 s after")
+    return res
+
+
 def qemu_hello(cc, work, wrapper):
     src = os.path.join(work, "hello.c")
     exe = os.path.join(work, "hello-aarch64")
@@ -674,6 +735,14 @@ def table(r):
                      "<= 4 / 8 MiB"))
         rows.append(("  of which qemu JIT code buffer / qemu heap, after turns",
                      f"{mib(o['jit_after_turns'])} / {mib(o['qemu_heap_after_turns'])}", "-"))
+    md = r.get("media")
+    if md:
+        rows.append(("media idle VmRSS", mib(md["idle"]["VmRSS"]), "-"))
+        for key, label in (("voice", "10-minute voice note"), ("photo", "1 MB photo")):
+            x = md[key]
+            rows.append((f"{label}: max VmRSS / VmHWM / 1 s after",
+                         f"{mib(x['max_VmRSS_sampled'])} / {mib(x['VmHWM'])} / "
+                         f"{mib(x['VmRSS_1s_after'])}", "<= 12 MiB, back to idle"))
     dy = r.get("day")
     if dy:
         rows.append(("day: model calls / input / output tokens",
@@ -754,6 +823,10 @@ def main():
         os.makedirs(os.path.join(work, "memory"))
         result["memory"] = measure_memory(a.hermetic, os.path.join(work, "memory"), fake, tg,
                                           peers, idle_s, turns, soak)
+        log("media: a 10-minute voice note and a 1 MB photo")
+        os.makedirs(os.path.join(work, "media"))
+        result["media"] = measure_media(a.hermetic, os.path.join(work, "media"), fake, tg,
+                                        2_400_000, 1_000_000)
         log("day: briefings, hooks, chat, a long conversation")
         os.makedirs(os.path.join(work, "day"))
         result["day"] = measure_day(a.hermetic, os.path.join(work, "day"), peers, k8s, n_chat,
