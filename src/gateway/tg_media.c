@@ -467,6 +467,16 @@ static void prepare_document(struct tg_media *m)
 	buf_finish(&head);
 }
 
+static const char *image_type(const struct tg_media *m, const char *ext)
+{
+	if (m->mime && (strcmp(m->mime, "image/png") == 0 || strcmp(m->mime, "image/webp") == 0 ||
+			strcmp(m->mime, "image/gif") == 0))
+		return m->mime;
+	return strcmp(ext, "png") == 0	  ? "image/png"
+	       : strcmp(ext, "webp") == 0 ? "image/webp"
+					  : "image/jpeg";
+}
+
 static void prepare(struct tg_media *m)
 {
 	const struct config *cfg = m->env.cfg;
@@ -487,11 +497,8 @@ static void prepare(struct tg_media *m)
 	if (strcmp(m->kind, "photo") == 0 && group_sees(cfg, m->turn_model)) {
 		const char *ext = ext_for(m);
 
-		m->part_out = (struct agent_part){AGENT_PART_IMAGE, m->rel,
-						  strcmp(ext, "png") == 0    ? "image/png"
-						  : strcmp(ext, "webp") == 0 ? "image/webp"
-									     : "image/jpeg",
-						  NULL};
+		m->part_out =
+			(struct agent_part){AGENT_PART_IMAGE, m->rel, image_type(m, ext), NULL};
 		m->n_parts = 1;
 		m->turn_text = with_caption(m, xasprintf("[photo, saved as %s]", m->rel));
 		fire(m);
@@ -567,8 +574,8 @@ static int chat_body(struct tg_media *m, const char *group, const char *prompt, 
 	buf_puts(b, ",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":");
 	buf_json_str(b, prompt, strlen(prompt));
 	if (photo)
-		buf_puts(b, "},{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/jpeg;"
-			    "base64,");
+		buf_printf(b, "},{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:%s;base64,",
+			   image_type(m, ext_for(m)));
 	else
 		buf_puts(b, "},{\"type\":\"input_audio\",\"input_audio\":{\"data\":\"");
 	rc = fileio_base64_fd(fd, b);
@@ -580,13 +587,16 @@ static int chat_body(struct tg_media *m, const char *group, const char *prompt, 
 	return rc;
 }
 
-/* A /v1/audio/transcriptions form: model, response_format and the file, read once. */
+/* A /v1/audio/transcriptions form: model, response_format and the file, read once into one
+ * allocation of the exact size (no growth copies of a 20 MB note). */
 static int form_body(struct tg_media *m, const char *group, const char *boundary, struct buf *b)
 {
 	int fd = safeio_open_at(m->home_fd, m->rel, O_RDONLY, 0);
+	struct buf head;
 	struct stat st;
-	size_t at;
-	ssize_t got;
+	char tail[96];
+	size_t size, tail_len, at;
+	ssize_t got = 0;
 
 	if (fd < 0)
 		return fd;
@@ -594,24 +604,33 @@ static int form_body(struct tg_media *m, const char *group, const char *boundary
 		close(fd);
 		return -EFBIG;
 	}
+	size = (size_t)st.st_size;
+	buf_init(&head, 0);
 	buf_printf(
-		b,
+		&head,
 		"--%s\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n%s\r\n"
 		"--%s\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\njson\r\n"
 		"--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s.%s\"\r\n"
 		"Content-Type: application/octet-stream\r\n\r\n",
 		boundary, group, boundary, boundary, m->kind, ext_for(m));
-	for (at = 0; at < (size_t)st.st_size; at += (size_t)got) {
-		char piece[64 * 1024];
-
-		got = pread(fd, piece, sizeof(piece), (off_t)at);
-		if (got <= 0 || buf_append(b, piece, (size_t)got) < 0) {
-			close(fd);
-			return -EIO;
-		}
+	tail_len = (size_t)snprintf(tail, sizeof(tail), "\r\n--%s--\r\n", boundary);
+	buf_finish(b);
+	b->data = xmalloc(head.len + size + tail_len + 1);
+	b->alloc = head.len + size + tail_len + 1;
+	memcpy(b->data, head.data, head.len);
+	for (at = 0; at < size; at += (size_t)got) {
+		got = pread(fd, b->data + head.len + at, size - at, (off_t)at);
+		if (got <= 0)
+			break;
 	}
 	close(fd);
-	buf_printf(b, "\r\n--%s--\r\n", boundary);
+	if (at != size) {
+		buf_finish(&head);
+		return -EIO;
+	}
+	memcpy(b->data + head.len + size, tail, tail_len + 1);
+	b->len = head.len + size + tail_len;
+	buf_finish(&head);
 	return 0;
 }
 
