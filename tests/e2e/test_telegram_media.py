@@ -99,6 +99,14 @@ def ledger(g):
         db.close()
 
 
+def outbox_rows(g):
+    db = sqlite3.connect(g.home / "state.db")
+    try:
+        return db.execute("SELECT count(*) FROM tg_outbox").fetchone()[0]
+    finally:
+        db.close()
+
+
 def wait_for(cond, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -175,15 +183,17 @@ def test_voice_without_a_transcription_model_is_said_not_silent(bot, tg, fake):
 
 def test_a_failed_transcription_is_retried_once_then_said(bot, tg, fake, media):
     from fakes.fake_openai_media import error
-    media.script(error(500), error(500))
+    # An empty transcript (billed by the provider), then an HTTP 500 (a refusal, not billed).
+    media.script(ok(text=""), error(500))
     g = bot(auxiliary={"transcription": "ears"})
     tg.push_voice(chat_id=ALLOWED, data=OGG)
     sent = tg.wait_sent(ALLOWED, 1, timeout=30 * SLOW)
     assert sent[0].startswith("Transcribing the voice note failed (HTTP 500")
     assert len([r for r in media.requests if "transcriptions" in r["path"]]) == 2
     assert not fake.chat_requests
-    # Both attempts reached the provider: both are in the ledger.
-    assert len([r for r in ledger(g) if r[0] == "ears"]) == 2
+    # The attempt the provider answered is in the ledger; the refused one is not billed.
+    wait_for(lambda: [r for r in ledger(g) if r[0] == "ears"], 10 * SLOW, "the ledger row")
+    assert len([r for r in ledger(g) if r[0] == "ears"]) == 1
 
 
 def test_voice_replies_mirror_a_voice_note_with_an_ogg_voice_message(bot, tg, fake, media):
@@ -311,9 +321,9 @@ def test_send_file_delivers_a_file_under_home_and_refuses_paths_outside(bot, tg,
     outside = tmp_path / "secret.txt"
     outside.write_text("not for the chat")
     fake.script_for("test/free",
-                    tool_calls(("send_file", {"path": "notes/report.txt", "caption": "here"})),
-                    tool_calls(("send_file", {"path": "../secret.txt"})),
-                    tool_calls(("send_file", {"path": str(outside)})),
+                    tool_calls(("c1", "send_file", {"path": "notes/report.txt", "caption": "here"})),
+                    tool_calls(("c2", "send_file", {"path": "../secret.txt"})),
+                    tool_calls(("c3", "send_file", {"path": str(outside)})),
                     text("Sent the report."))
     g = bot()
     (g.home / "notes").mkdir(parents=True, exist_ok=True)
@@ -323,13 +333,14 @@ def test_send_file_delivers_a_file_under_home_and_refuses_paths_outside(bot, tg,
     f = tg.files_sent(ALLOWED)[0]
     assert f["method"].lower() == "senddocument" and f["filename"] == "report.txt"
     assert f["data"] == b"quarterly numbers\n" * 100 and f["caption"] == "here"
-    tg.wait_sent(ALLOWED, 2, timeout=30 * SLOW)
+    tg.wait_sent(ALLOWED, 1, timeout=30 * SLOW)
     results = [m["content"] for m in fake.chat_requests[-1]["body"]["messages"]
                if m["role"] == "tool"]
     assert results[0].startswith("Queued: notes/report.txt")
     assert "send_file sends files under home only" in results[1]
     assert "send_file sends files under home only" in results[2]
     assert len(tg.files_sent(ALLOWED)) == 1
+    assert tg.sent(ALLOWED) == ["Sent the report."]
 
 
 # ---- caps and faults -------------------------------------------------------------------------
@@ -393,6 +404,9 @@ def test_a_kill_after_transcription_makes_no_second_transcription_nor_echo(
     tg.push_voice(chat_id=ALLOWED, data=OGG)
     fake.wait_requests(1, timeout=30 * SLOW)
     tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW)  # the transcript was shown
+    # ... and its outbox row deleted (a kill before that is the at-least-once window of any
+    # reply, tested in test_telegram_durability.py).
+    wait_for(lambda: outbox_rows(g) == 0, 10 * SLOW, "the outbox to empty")
     g.proc.send_signal(signal.SIGKILL)
     g.proc.wait()
     g._err.close()
@@ -460,7 +474,7 @@ def test_memory_stays_under_12_mib_for_a_ten_minute_voice_note_and_a_photo(bot, 
 
 
 def test_send_voice_is_offered_when_asked_and_delivers_a_voice_message(bot, tg, fake, media):
-    fake.script_for("test/free", tool_calls(("send_voice", {"text": "Good night, Ada."})),
+    fake.script_for("test/free", tool_calls(("c1", "send_voice", {"text": "Good night, Ada."})),
                     text("Said it in voice too."))
     bot(auxiliary={"speech": "mouth"}, telegram={"voice_replies": "when_asked"})
     tg.push_text("say good night to me out loud", chat_id=ALLOWED)

@@ -481,6 +481,11 @@ class _Server(ThreadingHTTPServer):
 
 
 _PATH = re.compile(r"^/bot([^/]*)/([^/]*)/?$")
+_FILE_PATH = re.compile(r"^/file/bot([^/]*)/(.+)$")
+DOWNLOAD_MAX = 20 * 1024 * 1024  # what the cloud Bot API lets bots download
+UPLOAD_MAX = 50 * 1024 * 1024
+PHOTO_UPLOAD_MAX = 10 * 1024 * 1024
+CAPTION_MAX = 1024
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -568,10 +573,16 @@ class _Handler(BaseHTTPRequestHandler):
                     filename = part.get_filename()
                     params[name] = ({"filename": filename, "size": len(payload)} if filename
                                     else payload.decode("utf-8", "replace"))
+                    if filename:
+                        self._files[name] = {"filename": filename, "data": payload,
+                                             "content_type": part.get_content_type()}
         return params
 
     def _dispatch(self):
         parts = urlsplit(self.path)
+        self._files = {}
+        if self.command == "GET" and parts.path.startswith("/file/bot"):
+            return self._download(parts.path)
         try:
             raw = self._read_body()
         except ValueError:
@@ -585,7 +596,7 @@ class _Handler(BaseHTTPRequestHandler):
                   "http_method": self.command, "path": parts.path, "params": {},
                   "content_type": self.headers.get("Content-Type"), "time": time.time(),
                   "monotonic": time.monotonic(), "peer": "%s:%s" % self.client_address[:2],
-                  "status": None}
+                  "status": None, "thread": threading.get_ident()}
         try:
             params_error = None
             try:
@@ -599,6 +610,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(401, "Unauthorized")
             if params_error:
                 raise params_error
+            record["files"] = self._files
             result = self.fake._call(record["api_method"], record["params"], record)
             status, body = 200, {"ok": True, "result": result}
         except ApiError as e:
@@ -616,6 +628,39 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         self.fake._finish(record, status)
         return self._send(status, body)
+
+    def _download(self, path: str):
+        """GET /file/bot<token>/<file_path>: the file's bytes (404 for a wrong token or an
+        unknown path, as api.telegram.org answers both)."""
+        fake = self.fake
+        m = _FILE_PATH.match(path)
+        data = None
+        if m and m.group(1) == fake.token:
+            data = fake._file_bytes(m.group(2))
+        cut = fake._take_download_fault() if data is not None else None
+        with fake._lock:
+            fake._downloads.append({"path": path, "status": 200 if data is not None else 404,
+                                    "bytes": (len(data) if cut is None else min(cut, len(data)))
+                                    if data is not None else 0})
+            fake._lock.notify_all()
+        if data is None:
+            return self._send(404, {"ok": False, "error_code": 404,
+                                    "description": "Not Found"})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if cut is None:
+            self.wfile.write(data)
+            return None
+        self.wfile.write(data[:cut])  # then the connection ends before Content-Length
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return None
 
     def _control(self, path: str, query: str, raw: bytes):
         fake = self.fake
@@ -815,6 +860,11 @@ class FakeTelegram:
             self._allowed: list = []
             self._webhook = ""
             self._poll_gen = 0
+            self._file_store: dict = {}
+            self._downloads: list = []
+            self._download_faults: list = []
+            self._files_sent: dict = {}
+            self._next_file = 1
             self.after_send = None
             self._lock.notify_all()
 
@@ -861,32 +911,95 @@ class FakeTelegram:
 
     def push_media(self, kind: str, chat_id=1001, user_id=None, first_name: str = "Ada",
                    username: str | None = "ada", caption: str | None = None, date=None,
-                   **fields) -> dict:
-        """A voice note, photo or document from a user; returns the Update."""
+                   data=None, **fields) -> dict:
+        """A voice note, audio, video note, photo or document from a user; returns the Update.
+        ``data``: the file's bytes, registered for getFile and download (for a photo a list of
+        bytes, one per size, smallest first; ``file_size`` is then each one's length);
+        ``fields`` override the media object's fields (``file_id``, ``duration``, ...)."""
         message = self._incoming(chat_id, user_id, first_name, username, date)
         uid = f"{message['chat']['id']}_{message['message_id']}"
+        sized = {} if data is None or kind == "photo" else {"file_size": len(data)}
         if kind == "voice":
-            message["voice"] = {"duration": 3, "mime_type": "audio/ogg",
-                                "file_id": f"AwACAgIAAxkBAAI{uid}voice",
-                                "file_unique_id": f"AgAD{uid}v", "file_size": 12345, **fields}
+            obj = {"duration": 3, "mime_type": "audio/ogg", "file_id": f"AwACAgIAAxkBAAI{uid}voice",
+                   "file_unique_id": f"AgAD{uid}v", "file_size": 12345, **sized, **fields}
+        elif kind == "audio":
+            obj = {"duration": 30, "mime_type": "audio/mpeg", "file_name": "song.mp3",
+                   "performer": "Ada", "title": "Song", "file_id": f"CQACAgIAAxkBAAI{uid}audio",
+                   "file_unique_id": f"AgAD{uid}a", "file_size": 54321, **sized, **fields}
+        elif kind == "video_note":
+            obj = {"duration": 5, "length": 240, "file_id": f"DQACAgIAAxkBAAI{uid}vnote",
+                   "file_unique_id": f"AgAD{uid}n", "file_size": 98765, **sized, **fields}
         elif kind == "photo":
-            message["photo"] = [
-                {"file_id": f"AgACAgIAAxkBAAI{uid}s{w}", "file_unique_id": f"AQAD{uid}{w}",
-                 "file_size": w * 40, "width": w, "height": w * 3 // 4, **fields}
-                for w in (90, 320, 800)]
+            sizes = list(data) if data is not None else [None, None, None]
+            widths = (90, 320, 800, 1280, 2560)[:len(sizes)]
+            obj = [{"file_id": f"AgACAgIAAxkBAAI{uid}s{w}", "file_unique_id": f"AQAD{uid}{w}",
+                    "file_size": len(d) if d is not None else w * 40, "width": w,
+                    "height": w * 3 // 4, **fields} for w, d in zip(widths, sizes)]
+            for o, d in zip(obj, sizes):
+                if d is not None:
+                    self.add_file(o["file_id"], d, kind="photo")
         elif kind == "document":
-            message["document"] = {"file_name": "report.pdf", "mime_type": "application/pdf",
-                                   "file_id": f"BQACAgIAAxkBAAI{uid}doc",
-                                   "file_unique_id": f"AgAD{uid}d", "file_size": 54321,
-                                   **fields}
+            obj = {"file_name": "report.pdf", "mime_type": "application/pdf",
+                   "file_id": f"BQACAgIAAxkBAAI{uid}doc", "file_unique_id": f"AgAD{uid}d",
+                   "file_size": 54321, **sized, **fields}
         else:
-            raise ValueError(f"unknown media kind {kind!r} (voice, photo, document)")
+            raise ValueError(f"unknown media kind {kind!r} (voice, audio, video_note, photo, "
+                             "document)")
+        if data is not None and kind != "photo" and obj["file_id"] not in self._file_store:
+            self.add_file(obj["file_id"], data, kind=kind, size=fields.get("file_size"))
+        message[kind] = obj
         if caption is not None:
             message["caption"] = caption
             entities = command_entities(caption)
             if entities:
                 message["caption_entities"] = entities
         return self.push_update({"message": message})
+
+    def add_file(self, file_id: str, data: bytes, file_path: str | None = None,
+                 kind: str = "document", size: int | None = None):
+        """Registers bytes under a file_id for getFile and /file/bot<token>/<file_path>.
+        ``file_path`` defaults to Telegram's style ("voice/file_3.oga", "photos/file_4.jpg");
+        ``size`` is the file_size getFile reports (to lie about it)."""
+        folder, ext = {"voice": ("voice", "oga"), "audio": ("music", "mp3"),
+                       "video_note": ("video_notes", "mp4"), "photo": ("photos", "jpg")}.get(
+            kind, ("documents", "bin"))
+        with self._lock:
+            n = self._next_file
+            self._next_file += 1
+            self._file_store[file_id] = {
+                "file_path": file_path or f"{folder}/file_{n}.{ext}", "data": bytes(data),
+                "size": len(data) if size is None else size,
+                "file_unique_id": f"AgAD{n:04d}u"}
+
+    def truncate_download(self, n: int = 1, after: int = 0):
+        """The next n file downloads send the full Content-Length, then only ``after`` bytes,
+        then close the connection (a cut transfer)."""
+        with self._lock:
+            self._download_faults += [after] * n
+
+    @property
+    def downloads(self) -> list[dict]:
+        """File downloads in order: ``path``, ``status``, ``bytes`` sent."""
+        with self._lock:
+            return [dict(d) for d in self._downloads]
+
+    def files_sent(self, chat_id) -> list[dict]:
+        """Files the bot sent to ``chat_id`` in order: ``method``, ``field``, ``filename``,
+        ``content_type``, ``data`` (bytes), ``caption``, ``shown_as`` ("voice" when sendVoice
+        got OGG, MP3 or M4A bytes, else "document", as Telegram shows them)."""
+        with self._lock:
+            return [dict(f) for f in self._files_sent.get(_chat_key(chat_id), [])]
+
+    def _file_bytes(self, file_path: str):
+        with self._lock:
+            for f in self._file_store.values():
+                if f["file_path"] == file_path:
+                    return f["data"]
+        return None
+
+    def _take_download_fault(self):
+        with self._lock:
+            return self._download_faults.pop(0) if self._download_faults else None
 
     def push_voice(self, **kw) -> dict:
         return self.push_media("voice", **kw)
@@ -1236,6 +1349,69 @@ class FakeTelegram:
                     return dict(message)
         raise bad_request("message to edit not found")
 
+    def _get_file(self, params):
+        file_id = params.get("file_id")
+        if not file_id:
+            raise bad_request("file_id not specified")
+        with self._lock:
+            f = self._file_store.get(str(file_id))
+        if f is None:
+            raise bad_request("invalid file_id")
+        if f["size"] > DOWNLOAD_MAX:
+            raise bad_request("file is too big")
+        return {"file_id": file_id, "file_unique_id": f["file_unique_id"],
+                "file_size": f["size"], "file_path": f["file_path"]}
+
+    def _send_file(self, method: str, field: str, params):
+        """sendVoice/sendAudio/sendDocument/sendPhoto with a multipart upload (the file's bytes
+        are kept) or a file_id/URL string."""
+        cid, chat = self._chat(params)
+        record = self._current_record()
+        upload = (record or {}).get("files", {}).get(field)
+        given = params.get(field)
+        if upload is None and not (isinstance(given, str) and given):
+            raise bad_request(f"there is no {field} in the request")
+        caption = params.get("caption")
+        if caption is not None and len(str(caption)) > CAPTION_MAX:
+            raise bad_request("message caption is too long")
+        if upload is not None:
+            cap = PHOTO_UPLOAD_MAX if field == "photo" else UPLOAD_MAX
+            if len(upload["data"]) > cap:
+                raise ApiError(413, "Request Entity Too Large")
+            data = upload["data"]
+        else:
+            data = b""
+        shown = field
+        if field == "voice" and upload is not None and not (
+                data[:4] == b"OggS" or data[:3] == b"ID3" or data[:2] == b"\xff\xfb"
+                or data[4:8] == b"ftyp"):
+            shown = "document"
+        with self._lock:
+            mid = self._msg_ids.get(cid, 0) + 1
+            self._msg_ids[cid] = mid
+            n = self._next_file
+            self._next_file += 1
+            obj = {"file_id": f"sent{n}", "file_unique_id": f"AgADsent{n}",
+                   "file_size": len(data)}
+            message = {"message_id": mid, "from": self._bot_user(), "chat": chat,
+                       "date": int(time.time()), "text": str(caption or ""),
+                       shown: [obj] if shown == "photo" else obj}
+            self._files_sent.setdefault(cid, []).append({
+                "method": method, "field": field,
+                "filename": upload["filename"] if upload else None,
+                "content_type": upload["content_type"] if upload else None,
+                "data": data, "caption": caption, "shown_as": shown})
+            self._lock.notify_all()
+            return dict(message)
+
+    def _current_record(self):
+        with self._lock:
+            mine = threading.get_ident()
+            for r in reversed(self._requests):
+                if r.get("thread") == mine:
+                    return r
+        return None
+
     def _send_chat_action(self, params):
         cid, _ = self._chat(params)
         action = params.get("action")
@@ -1249,6 +1425,11 @@ class FakeTelegram:
 
 
 _METHODS = {
+    "getfile": FakeTelegram._get_file,
+    "sendvoice": lambda self, p: self._send_file("sendVoice", "voice", p),
+    "sendaudio": lambda self, p: self._send_file("sendAudio", "audio", p),
+    "senddocument": lambda self, p: self._send_file("sendDocument", "document", p),
+    "sendphoto": lambda self, p: self._send_file("sendPhoto", "photo", p),
     "getme": FakeTelegram._get_me,
     "getupdates": FakeTelegram._get_updates,
     "deletewebhook": FakeTelegram._delete_webhook,
