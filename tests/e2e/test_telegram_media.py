@@ -467,6 +467,7 @@ def test_memory_stays_under_12_mib_for_a_ten_minute_voice_note_and_a_photo(bot, 
     peak = _rss_kib(g.proc.pid, "VmHWM")
     time.sleep(1)
     after = _rss_kib(g.proc.pid, "VmRSS")
+    print(f"media memory: idle {idle} KiB, peak (VmHWM) {peak} KiB, 1 s after {after} KiB")
     assert [r for r in media.requests if "transcriptions" in r["path"]][0]["form"]["file"][
         "data"] == voice
     assert peak <= 12 * 1024, f"peak {peak} KiB (idle {idle} KiB)"
