@@ -458,7 +458,7 @@ def measure_media(binary, work, fake, tg, voice_bytes, photo_bytes):
     cfg = seed_config(home, free_port(), fake, tg, {})
     cfg["model_list"] += [
         {"model_name": "ears", "litellm_params": {
-            "model": "openai/whisper-1", "api_base": media.url + "/v1",
+            "model": "openai/whisper-1", "api_base": media.url,
             "api_key": "os.environ/OPENROUTER_API_KEY"},
          "model_info": {"mode": "audio_transcription", "input_cost_per_second": 0.0001}},
         {"model_name": "vision", "litellm_params": {
