@@ -23,7 +23,9 @@
  * 4 pwrite + 6 fcntl), and at 1000 req/s nearly every upstream answer arrives in a loop pass
  * of its own, so batching one pass's rows saved nothing (1% of rows shared a commit). A batch
  * therefore stays open for STORE_BATCH_MS, on the loop's own connection, and the statements
- * run inside it as they come; the commit costs the loop a few microseconds. Rejected: a
+ * run inside it as they come; the commit costs the loop a few microseconds. A row that comes
+ * after a quiet window is written alone (a batch of one is 2k instructions and a timer
+ * wake-up dearer than autocommit); the next row within the window opens a batch. Rejected: a
  * writer thread with a queue (same batching, plus copies, a second connection whose lock
  * the loop's own writes would wait for, and a wake-up per row).
  */
@@ -87,6 +89,7 @@ struct store {
 	sqlite3_stmt *batch_begin, *batch_commit;
 	bool batch_open;
 	size_t batch_rows;
+	int64_t last_join_ms; /* when a row last asked to join */
 	struct batch_listener listeners[STORE_BATCH_LISTENERS];
 	size_t n_listeners;
 	uint64_t n_batch_commits, n_batch_joins;
@@ -521,8 +524,15 @@ int store_batch_join(struct store *s, store_batch_fn fn, void *arg)
 	size_t i;
 	int rc;
 
+	int64_t now = now_mono_ms(), last = s->last_join_ms;
+
 	/* A transaction of someone else's (store_begin) is open: write inside it, as before. */
 	if (!s->batch_ev || s->jobs || (!s->batch_open && !sqlite3_get_autocommit(s->db)))
+		return -ENOTSUP;
+	s->last_join_ms = now;
+	/* The first row after a quiet window goes alone: a batch of one costs more than
+	 * autocommit, and when rows come closer than the window, the next one opens the batch. */
+	if (!s->batch_open && (!last || now - last >= STORE_BATCH_MS))
 		return -ENOTSUP;
 	if (s->batch_rows >= STORE_BATCH_MAX_ROWS)
 		store_batch_end(s);

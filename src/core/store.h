@@ -101,8 +101,10 @@ void store_flush(struct store *s);
  * store_batch_join opens the batch if none is (BEGIN IMMEDIATE) and returns 0: the caller
  * then runs its statements, in autocommit form, inside the batch; fn(arg, rc) fires once
  * when the batch ends: rc 0 committed, -EIO rolled back (the rows are not in the database).
- * It returns -ENOTSUP without a loop, while store_write's queue waits, or inside another
- * transaction on the connection (write as before),
+ * It returns -ENOTSUP (write as before, in autocommit) for the first row after
+ * STORE_BATCH_MS without one (a batch of one row costs more than autocommit; under load the
+ * next row opens the batch), without a loop, while store_write's queue waits, or inside
+ * another transaction on the connection,
  * -EBUSY when another process holds the lock, or -EIO; fn then never fires.
  * A statement that failed inside the batch may have rolled all of it back: call
  * store_batch_check() after a failure, which ends the batch with -EIO if so.
