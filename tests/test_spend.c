@@ -753,6 +753,8 @@ static void row_behind_a_lock_waits_and_counts_once(void **state)
 	fx_open(&f, daily_yaml, "Asia/Manila");
 	store_attach_loop(f.store, loop);
 	assert_int_equal(record(&f, t, "free", "internal", 0.5), 0);
+	/* The row's batch commits when its window ends. */
+	event_base_loop(loop_base(loop), EVLOOP_ONCE);
 	assert_int_equal(sqlite3_open(f.path, &other), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(record(&f, t + 1, "free", "internal", 0.25), -EINPROGRESS);
@@ -773,6 +775,125 @@ static void row_behind_a_lock_waits_and_counts_once(void **state)
 	assert_int_equal(check(&f, t + 6, msg, &which), 0);
 	fx_restart(&f);
 	assert_true(spend_day_usd(f.spend, t + 7) == 0.75);
+	fx_close(&f);
+	loop_destroy(loop);
+}
+
+/* What another process sees: only committed rows. */
+static void expect_committed(struct fx *f, const char *want)
+{
+	sqlite3 *other;
+	sqlite3_stmt *st;
+
+	assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(other,
+					    "SELECT count(*) || ' ' || coalesce(sum(cost_usd), 0)"
+					    " FROM spend",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), want);
+	sqlite3_finalize(st);
+	sqlite3_close(other);
+}
+
+static void rows_within_the_window_share_one_commit(void **state)
+{
+	struct fx f;
+	struct loop *loop = loop_create();
+	int64_t t = MANILA_MIDNIGHT + 3600000, t0;
+	uint64_t joins, commits;
+	int i;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	store_attach_loop(f.store, loop);
+	assert_true(spend_day_usd(f.spend, t) == 0);
+	/* A burst: eight attempts end within the window. The first, after a quiet window, is
+	 * written alone; the seven after it share a batch. */
+	t0 = now_mono_ms();
+	for (i = 0; i < 8; i++)
+		assert_int_equal(record(&f, t + i, "free", "internal", 0.125), 0);
+	store_batch_stats(f.store, &joins, &commits);
+	assert_int_equal(joins, 7);
+	assert_int_equal(commits, 0);
+	event_base_loop(loop_base(loop), EVLOOP_NONBLOCK);
+	expect_committed(&f, "1 0.125");
+	assert_true(spend_day_usd(f.spend, t + 8) == 1.0);
+	/* The window's end commits all eight at once, in order, within its bound. */
+	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	assert_true(now_mono_ms() - t0 >= STORE_BATCH_MS - 1);
+	store_batch_stats(f.store, &joins, &commits);
+	assert_int_equal(commits, 1);
+	expect_committed(&f, "8 1.0");
+	expect_text(&f,
+		    "SELECT group_concat(ts_ms - (SELECT min(ts_ms) FROM spend), ',')"
+		    " FROM (SELECT ts_ms FROM spend ORDER BY id)",
+		    "0,1,2,3,4,5,6,7");
+	/* A row after a quiet window is written alone, at once. */
+	usleep((STORE_BATCH_MS + 1) * 1000);
+	assert_int_equal(record(&f, t + 9, "free", "internal", 0.5), 0);
+	store_batch_stats(f.store, &joins, &commits);
+	assert_int_equal(joins, 7);
+	assert_int_equal(commits, 1);
+	expect_committed(&f, "9 1.5");
+	/* A reload of the day reads them back: nothing counted twice. */
+	assert_true(spend_day_usd(f.spend, t + 86400000) == 0);
+	assert_true(spend_day_usd(f.spend, t + 10) == 1.5);
+	fx_close(&f);
+	loop_destroy(loop);
+}
+
+static void a_full_batch_commits_without_waiting(void **state)
+{
+	struct fx f;
+	struct loop *loop = loop_create();
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+	uint64_t joins, commits;
+	int i;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	store_attach_loop(f.store, loop);
+	/* One row alone, then a full batch, then one more that opens the next. */
+	for (i = 0; i <= STORE_BATCH_MAX_ROWS + 1; i++)
+		assert_int_equal(record(&f, t + i, "free", "internal", 0.5), 0);
+	store_batch_stats(f.store, &joins, &commits);
+	assert_int_equal(commits, 1);
+	expect_committed(&f, "65 32.5");
+	/* A clean shutdown commits the open batch. */
+	fx_restart(&f);
+	expect_committed(&f, "66 33.0");
+	fx_close(&f);
+	loop_destroy(loop);
+}
+
+static void a_batch_rolled_back_keeps_its_rows_in_the_totals(void **state)
+{
+	struct fx f;
+	struct loop *loop = loop_create();
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+	sqlite3 *db;
+
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	store_attach_loop(f.store, loop);
+	assert_true(spend_day_usd(f.spend, t) == 0);
+	assert_true(spend_month_usd(f.spend, t) == 0);
+	db = store_db(f.store);
+	assert_int_equal(record(&f, t, "free", "internal", 0.125), 0); /* alone */
+	assert_int_equal(record(&f, t + 1, "free", "internal", 0.5), 0);
+	assert_int_equal(record(&f, t + 1, "free", "internal", 0.25), 0);
+	/* What SQLite does to a transaction after an I/O error or a full disk. */
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	expect_committed(&f, "1 0.125");
+	/* Never under-count: the lost rows stay in the totals (as unsaved: see
+	 * failed_write_of_a_new_period_still_counts for what that means across reloads). */
+	assert_true(spend_day_usd(f.spend, t + 2) == 0.875);
+	assert_true(spend_month_usd(f.spend, t + 3) == 0.875);
+	/* The next row is written as usual. */
+	assert_int_equal(record(&f, t + 4, "free", "internal", 0.0625), 0);
+	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	expect_committed(&f, "2 0.1875");
+	assert_true(spend_day_usd(f.spend, t + 5) == 0.9375);
 	fx_close(&f);
 	loop_destroy(loop);
 }
@@ -1119,6 +1240,9 @@ int main(void)
 		cmocka_unit_test(locked_database_fails_writes_but_budgets_count),
 		cmocka_unit_test(row_behind_a_lock_waits_and_counts_once),
 		cmocka_unit_test(row_still_locked_at_shutdown_is_given_up_cleanly),
+		cmocka_unit_test(rows_within_the_window_share_one_commit),
+		cmocka_unit_test(a_full_batch_commits_without_waiting),
+		cmocka_unit_test(a_batch_rolled_back_keeps_its_rows_in_the_totals),
 		cmocka_unit_test(failed_write_of_a_new_period_still_counts),
 		cmocka_unit_test(unreadable_ledger_fails_closed_and_keeps_unsaved_spend),
 		cmocka_unit_test(reservations_count_calls_in_flight),

@@ -13,6 +13,7 @@
 #define HERMETIC_STORE_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,6 +91,37 @@ size_t store_writes_waiting(const struct store *s);
  * fires before it returns. Owners call it before freeing what their done callbacks use;
  * store_close() calls it too. */
 void store_flush(struct store *s);
+
+/* Group commit on a loop's connection. Rows written while a batch is open share one
+ * transaction, committed STORE_BATCH_MS after the batch opened (a timer on the loop), or as
+ * soon as it holds STORE_BATCH_MAX_ROWS rows, or earlier by store_batch_end(): every other
+ * use of the connection ends the batch first (store_db, store_begin, store_write and its
+ * retries, store_kv_*, store_close), so nothing else ever runs inside it. Order is kept (one
+ * connection, rows in the order written).
+ * store_batch_join opens the batch if none is (BEGIN IMMEDIATE) and returns 0: the caller
+ * then runs its statements, in autocommit form, inside the batch; fn(arg, rc) fires once
+ * when the batch ends: rc 0 committed, -EIO rolled back (the rows are not in the database).
+ * It returns -ENOTSUP (write as before, in autocommit) for the first row after
+ * STORE_BATCH_MS without one (a batch of one row costs more than autocommit; under load the
+ * next row opens the batch), without a loop, while store_write's queue waits, or inside
+ * another transaction on the connection,
+ * -EBUSY when another process holds the lock, or -EIO; fn then never fires.
+ * A statement that failed inside the batch may have rolled all of it back: call
+ * store_batch_check() after a failure, which ends the batch with -EIO if so.
+ * Crash semantics: a clean exit commits; a crash (SIGKILL, a fault) loses the open batch, the
+ * rows of at most the last STORE_BATCH_MS; other processes see a row at most STORE_BATCH_MS
+ * after it was written, and wait at most that long for the write lock while a batch is open.
+ * A power loss loses the last commits anyway (synchronous=NORMAL). */
+#define STORE_BATCH_MS	     5
+#define STORE_BATCH_MAX_ROWS 64
+typedef void (*store_batch_fn)(void *arg, int rc);
+int store_batch_join(struct store *s, store_batch_fn fn, void *arg);
+void store_batch_end(struct store *s);
+void store_batch_check(struct store *s);
+/* A batch is open (the caller's last statement ran inside it). */
+bool store_batch_open(const struct store *s);
+/* Rows joined and batches committed since open (tests, benchmarks). */
+void store_batch_stats(const struct store *s, uint64_t *joins, uint64_t *commits);
 
 /* Small key/value state (Telegram offset, cron last runs...). get returns 0 and a malloc'd
  * copy in *value, -ENOENT when absent, or -EIO. set returns 0, -EBUSY when the database was

@@ -1156,6 +1156,24 @@ static void read_duration(struct router_call *c, const cJSON *root)
 		c->audio_s = d->valuedouble;
 }
 
+/* The facts of a chat, completions, embeddings or transcription answer: one pass over the
+ * text, or (text the pass does not model) cJSON's tree. Returns false when it is not a JSON
+ * object. */
+static bool answer_facts(const char *text, size_t len, struct answer_facts *f)
+{
+	cJSON *root;
+	bool is_object;
+
+	if (answer_scan(text, len, f) == 0)
+		return true;
+	root = router_parse_scratch(text, len);
+	is_object = cJSON_IsObject(root);
+	if (is_object)
+		answer_scan_tree(root, f);
+	router_drop_scratch(root);
+	return is_object;
+}
+
 static void on_non_stream_ok(struct router_call *c, const char *body, size_t len, const char *type)
 {
 	/* Another dialect's answer becomes OpenAI's first (router/providers/): chat, and every
@@ -1166,32 +1184,32 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 	char *translated = translate ? c->dep->ops->answer(c->dep->m, body, len) : NULL;
 	const char *text = translated ? translated : body;
 	size_t text_len = translated ? strlen(translated) : len;
-	cJSON *root, *usage, *choices, *out_text;
+	struct answer_facts f;
+	cJSON *root;
 	bool is_object, is_error = false;
 
 	if (raw_answer(c, body, len, type))
 		return;
-	root = router_parse_scratch(text, text_len);
-	is_object = cJSON_IsObject(root);
-	if (is_object && c->route == PROVIDER_RESPONSES) {
-		is_error = read_response_object(c, root);
-	} else if (is_object) {
-		choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
-		out_text = cJSON_GetObjectItemCaseSensitive(root, "text");
+	if (c->route == PROVIDER_RESPONSES) {
+		root = router_parse_scratch(text, text_len);
+		is_object = cJSON_IsObject(root);
+		if (is_object)
+			is_error = read_response_object(c, root);
+		router_drop_scratch(root);
+	} else {
+		is_object = answer_facts(text, text_len, &f);
 		/* choices (chat, completions), data (embeddings), text (transcriptions) */
-		is_error = cJSON_GetObjectItemCaseSensitive(root, "error") && !choices &&
-			   !out_text && !cJSON_GetObjectItemCaseSensitive(root, "data");
-		usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
-		if (!is_error && cJSON_IsObject(usage))
-			router_read_usage(c, usage);
-		if (!is_error && c->route == PROVIDER_TRANSCRIPTIONS)
-			read_duration(c, root);
-		if (!is_error)
-			c->output_chars =
-				router_choices_chars(choices, "message") +
-				(cJSON_IsString(out_text) ? strlen(out_text->valuestring) : 0);
+		is_error = is_object && f.has_error && !f.has_choices && !f.has_text && !f.has_data;
+		if (is_object && !is_error && f.usage_object)
+			router_take_usage(c, &f.u);
+		if (is_object && !is_error)
+			c->output_chars = f.output_chars;
+		if (is_object && !is_error && c->route == PROVIDER_TRANSCRIPTIONS) {
+			root = router_parse_scratch(text, text_len);
+			read_duration(c, root); /* rare: the tree is fine here */
+			router_drop_scratch(root);
+		}
 	}
-	router_drop_scratch(root);
 	if (!is_object) {
 		malformed(c, "upstream answered 200 with a body that is not JSON");
 	} else if (is_error && c->route == PROVIDER_RESPONSES) {

@@ -5,6 +5,7 @@
 #define HERMETIC_ROUTER_INT_H
 
 #include "router/router.h"
+#include "router/answer_scan.h"
 #include "router/policy.h"
 #include "router/router_metrics.h"
 #include "router/spend.h"
@@ -141,6 +142,8 @@ void router_drop_scratch(cJSON *root);
 
 /* Reads a "usage" object (tokens, cost) into the call's attempt. */
 void router_read_usage(struct router_call *c, cJSON *usage);
+/* The same from usage members already read (answer_scan). */
+void router_take_usage(struct router_call *c, const struct answer_usage *u);
 
 /* Generated characters in every choice's field ("delta" of a chunk, "message" of an answer)
  * and in its "text" (completions). */

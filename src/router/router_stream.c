@@ -109,66 +109,36 @@ void router_stream_start(struct router_call *c)
 	c->cbs.on_stream_start(c, &res, c->arg);
 }
 
-void router_read_usage(struct router_call *c, cJSON *usage)
+/* The usage an answer or chunk reported: its token counts, and the provider's cost. */
+void router_take_usage(struct router_call *c, const struct answer_usage *u)
 {
-	cJSON *pt = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
-	cJSON *ct = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
-	cJSON *cost = cJSON_GetObjectItemCaseSensitive(usage, "cost");
-
 	/* A transcription's usage ("type": "tokens") names them as the Responses API does. */
-	if (!pt && !ct) {
-		pt = cJSON_GetObjectItemCaseSensitive(usage, "input_tokens");
-		ct = cJSON_GetObjectItemCaseSensitive(usage, "output_tokens");
-	}
+	bool io = !u->has_prompt && !u->has_completion;
+	bool pt = io ? u->input_num : u->prompt_num, ct = io ? u->output_num : u->completion_num;
 
-	if (cJSON_IsNumber(pt))
-		c->prompt_tokens = clamp_i64(pt->valuedouble, 0, INT64_C(1) << 50);
-	if (cJSON_IsNumber(ct))
-		c->completion_tokens = clamp_i64(ct->valuedouble, 0, INT64_C(1) << 50);
-	if (cJSON_IsNumber(cost) && cost->valuedouble >= 0) {
-		c->cost_usd = cost->valuedouble;
+	if (pt)
+		c->prompt_tokens = clamp_i64(io ? u->input : u->prompt, 0, INT64_C(1) << 50);
+	if (ct)
+		c->completion_tokens =
+			clamp_i64(io ? u->output : u->completion, 0, INT64_C(1) << 50);
+	if (u->cost_num && u->cost >= 0) {
+		c->cost_usd = u->cost;
 		c->have_cost = true;
 	}
-	c->got_usage = c->got_usage || cJSON_IsNumber(pt) || cJSON_IsNumber(ct) || c->have_cost;
+	c->got_usage = c->got_usage || pt || ct || c->have_cost;
 }
 
-static size_t string_len(const cJSON *v)
+void router_read_usage(struct router_call *c, cJSON *usage)
 {
-	return cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+	struct answer_usage u;
+
+	answer_usage_tree(usage, &u);
+	router_take_usage(c, &u);
 }
 
-/* Characters of generated text in a message or delta (what the provider bills as output). */
-static size_t text_chars(const cJSON *m)
-{
-	static const char *const fields[] = {"content", "reasoning", "reasoning_content",
-					     "refusal"};
-	const cJSON *v, *f, *tc = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
-	size_t n = 0, i;
-
-	for (i = 0; i < ARRAY_LEN(fields); i++)
-		n += string_len(cJSON_GetObjectItemCaseSensitive(m, fields[i]));
-	cJSON_ArrayForEach(v, tc)
-	{
-		f = cJSON_GetObjectItemCaseSensitive(v, "function");
-		n += string_len(cJSON_GetObjectItemCaseSensitive(f, "name"));
-		n += string_len(cJSON_GetObjectItemCaseSensitive(f, "arguments"));
-	}
-	return n;
-}
-
-/* Generated characters in every choice's field ("delta" of a chunk, "message" of an answer),
- * or its "text" (completions). */
 size_t router_choices_chars(const cJSON *choices, const char *field)
 {
-	const cJSON *ch;
-	size_t n = 0;
-
-	cJSON_ArrayForEach(ch, choices)
-	{
-		n += text_chars(cJSON_GetObjectItemCaseSensitive(ch, field));
-		n += string_len(cJSON_GetObjectItemCaseSensitive(ch, "text"));
-	}
-	return n;
+	return answer_choices_chars(choices, field);
 }
 
 /* An upstream error seen inside a stream, before anything reached the client. */
@@ -255,6 +225,11 @@ int router_stream_on_event(const struct sse_event *ev, void *arg)
 #define HELD_BYTES (2 * SSE_EVENT_CAP)
 
 /* Characters of the fields of every element of an item's array (content parts, summaries). */
+static size_t string_len(const cJSON *v)
+{
+	return cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+}
+
 static size_t parts_chars(const cJSON *item, const char *array, const char *const *fields,
 			  size_t n_fields)
 {

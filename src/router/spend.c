@@ -39,6 +39,7 @@
 #define MEAN_CALLS	 16
 #define MEAN_DEPLOYMENTS 256
 #define MEAN_WINDOW_MS	 (7LL * DAY_S * 1000)
+#define BATCHED		 1 /* write_entry: the row is in the store's open batch */
 
 /* Windows of a hold: the three global ones, then W_KEY + the index in s->keys. */
 enum { W_DAY, W_MONTH, W_PROXY, W_KEY };
@@ -47,6 +48,7 @@ struct window {
 	int64_t start_ms, end_ms; /* current period [start, end); empty before the first load */
 	double total_usd;	  /* spent in the period: the database sum + later records */
 	double unsaved_usd;	  /* the part of total_usd whose rows could not be written */
+	double batch_usd;	  /* the part of total_usd in the store's open batch */
 	bool loaded;		  /* total_usd includes the database sum of the period */
 	double reserved_usd;	  /* held by attempts in flight (any period) */
 	int n_held;		  /* how many attempts hold a part of reserved_usd */
@@ -75,6 +77,7 @@ struct pending_row {
 
 struct spend {
 	struct store *store;
+	sqlite3 *db; /* for error messages: store_db() would end the open batch */
 	const struct config *cfg;
 	sqlite3_stmt *insert, *sum, *sum_key, *recent;
 	struct pending_row *pending;
@@ -201,7 +204,7 @@ static void failed(struct spend *s, bool *failing, const char *what)
 	if (!*failing)
 		log_error("spend: %s the spend ledger failed: %s; budgets keep counting this "
 			  "process's calls",
-			  what, sqlite3_errmsg(store_db(s->store)));
+			  what, sqlite3_errmsg(s->db));
 	*failing = true;
 }
 
@@ -255,6 +258,10 @@ static int refresh(struct spend *s, struct window *w, int64_t span_s, const char
 {
 	double sum;
 
+	/* The open batch's rows are counted as saved in the current periods: settled before
+	 * a period moves or a sum is read. */
+	if (at_ms < w->start_ms || at_ms >= w->end_ms || !w->loaded)
+		store_batch_end(s->store);
 	if (at_ms < w->start_ms || at_ms >= w->end_ms) {
 		period(span_s, at_ms, &w->start_ms, &w->end_ms);
 		w->total_usd = 0;
@@ -320,6 +327,7 @@ static int prepare(struct spend *s)
 {
 	sqlite3 *db = store_db(s->store);
 
+	s->db = db;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO spend (ts_ms, day, model_group, deployment, key_hash,"
 			       " input_tokens, output_tokens, cost_usd, cost_source, estimated)"
@@ -382,6 +390,7 @@ void spend_destroy(struct spend *s)
 	/* Rows waiting for a locked database: a last try (their callbacks use s). */
 	if (s->pending)
 		store_flush(s->store);
+	store_batch_end(s->store); /* its end callback uses s */
 	sqlite3_finalize(s->insert);
 	sqlite3_finalize(s->sum);
 	sqlite3_finalize(s->sum_key);
@@ -445,6 +454,7 @@ static int insert(struct spend *s, const struct spend_entry *e)
 	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
 		return -EBUSY;
 	if (rc != SQLITE_DONE) {
+		store_batch_check(s->store); /* a failure may have rolled the batch back */
 		failed(s, &s->write_failing, "writing");
 		return -EIO;
 	}
@@ -452,13 +462,40 @@ static int insert(struct spend *s, const struct spend_entry *e)
 	return 0;
 }
 
-static void add(struct window *w, int64_t ts_ms, double cost_usd, bool saved)
+static void add(struct window *w, int64_t ts_ms, double cost_usd, int rc)
 {
 	if (ts_ms < w->start_ms || ts_ms >= w->end_ms)
 		return;
 	w->total_usd += cost_usd;
-	if (!saved)
+	if (rc == -EIO)
 		w->unsaved_usd += cost_usd;
+	else if (rc == BATCHED)
+		w->batch_usd += cost_usd;
+}
+
+static void settle_batch(struct window *w, int rc)
+{
+	if (rc < 0)
+		w->unsaved_usd += w->batch_usd;
+	w->batch_usd = 0;
+}
+
+/* The store's batch ended: its rows are in the database, or (rolled back) only in the totals,
+ * kept there as unsaved until their periods end. */
+static void on_batch_end(void *arg, int rc)
+{
+	struct spend *s = arg;
+	size_t i;
+
+	if (rc < 0)
+		log_error("spend: the ledger rows of one loop pass ($%.6f today) were not written:"
+			  " %s; budgets keep counting them until their periods end",
+			  s->day.batch_usd, store_error(s->store));
+	settle_batch(&s->day, rc);
+	settle_batch(&s->month, rc);
+	settle_batch(&s->proxy, rc);
+	for (i = 0; i < s->n_keys; i++)
+		settle_batch(&s->keys[i].w, rc);
 }
 
 /* A row counted in the totals whose write finally failed: from now on only unsaved keeps it
@@ -519,8 +556,9 @@ static void on_pending_written(void *arg, int rc)
 	pending_free(p);
 }
 
-/* Writes the row, or queues it behind another process's lock (store_write). Returns 0 when
- * written, -EINPROGRESS when it waits, or -EIO. */
+/* Writes the row into the store's batch (BATCHED: committed at the end of this loop pass,
+ * on_batch_end tells how it went) or, without a loop, at once (0), or queues it behind another
+ * process's lock (store_write; -EINPROGRESS). -EIO when it failed. */
 static int write_entry(struct spend *s, const struct spend_entry *e)
 {
 	struct pending_row *p;
@@ -528,7 +566,12 @@ static int write_entry(struct spend *s, const struct spend_entry *e)
 
 	/* Written at once unless rows wait for a lock: the copy is made only for the queue. */
 	if (!store_writes_waiting(s->store)) {
-		rc = insert(s, e);
+		rc = store_batch_join(s->store, on_batch_end, s);
+		if (rc == 0 || rc == -ENOTSUP) {
+			rc = insert(s, e);
+			if (rc == 0 && store_batch_open(s->store))
+				return BATCHED;
+		}
 		if (rc != -EBUSY)
 			return rc;
 	}
@@ -653,15 +696,15 @@ int spend_record(struct spend *s, const struct spend_entry *e)
 	/* A row that waits for the database counts as saved: it is in s->pending, which a
 	 * reload adds, until it is written or given up (then unsaved). */
 	rc = write_entry(s, e);
-	add(&s->day, e->ts_ms, e->cost_usd, rc != -EIO);
-	add(&s->month, e->ts_ms, e->cost_usd, rc != -EIO);
+	add(&s->day, e->ts_ms, e->cost_usd, rc);
+	add(&s->month, e->ts_ms, e->cost_usd, rc);
 	if (proxy)
-		add(&s->proxy, e->ts_ms, e->cost_usd, rc != -EIO);
+		add(&s->proxy, e->ts_ms, e->cost_usd, rc);
 	if (k)
-		add(&k->w, e->ts_ms, e->cost_usd, rc != -EIO);
+		add(&k->w, e->ts_ms, e->cost_usd, rc);
 	if (!e->estimated)
 		note_cost(s, e->deployment, e->cost_usd);
-	return rc;
+	return rc == BATCHED ? 0 : rc;
 }
 
 /* Python's repr() of a float, which is what LiteLLM prints: the shortest digits that read back

@@ -81,8 +81,11 @@ struct spend_entry {
 	bool estimated;		 /* no usage arrived: tokens and cost are estimates */
 };
 
-/* Commits one row (one short transaction) and adds the cost to the in-memory totals of the
- * periods holding e->ts_ms. Returns 0; -EINPROGRESS when another process holds the lock of
+/* Writes one row and adds the cost to the in-memory totals of the periods holding e->ts_ms.
+ * On a loop the row joins the store's group commit (store_batch_join: committed within
+ * STORE_BATCH_MS with the other rows of that window; a batch rolled back is kept in the
+ * totals as unsaved, as below, and logged), without one it is its own transaction.
+ * Returns 0; -EINPROGRESS when another process holds the lock of
  * state.db: the row (copied) waits in store_write's queue and is written once the lock goes,
  * counted in the totals meanwhile and not again when it lands; or -EIO when the row could not
  * be written: the totals still include the cost (budgets fail closed, they never under-count)

@@ -5,6 +5,7 @@ import datetime
 import json
 import re
 import sqlite3
+import threading
 import time
 import zoneinfo
 
@@ -211,3 +212,30 @@ def test_spend_command_days_limits_the_report(fake, start_router):
     month = r.spend_cli("--days", "30")
     assert month.returncode == 0, month.stderr
     assert "free" in month.stdout and "ancient" in month.stdout, month.stdout
+
+
+def test_a_burst_of_concurrent_calls_leaves_one_ledger_row_each(fake, start_router):
+    # The answers arrive together, so their rows share group commits (store_batch_*); every
+    # one must still land, once, in the order written.
+    n = 16
+    fake.script_for("test/free", *[text(f"burst {i}", cost=0.001 * (i + 1),
+                                        first_byte_delay=0.3) for i in range(n)])
+    r = start_router(router_config(fake))
+    replies = []
+    threads = [threading.Thread(target=lambda: replies.append(r.chat("free")))
+               for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(x.status for x in replies) == [200] * n, [x.text for x in replies]
+    rows = r.wait_spend_rows(n)
+    assert len(rows) == n, rows
+    assert approx(sum(x["cost_usd"] for x in rows), 0.001 * n * (n + 1) / 2, 1e-9), rows
+    assert sorted(x["cost_usd"] for x in rows) == sorted(0.001 * (i + 1) for i in range(n))
+    con = sqlite3.connect(f"file:{r.home / 'state.db'}?mode=ro", uri=True, timeout=5)
+    ids = [row[0] for row in con.execute("SELECT ts_ms FROM spend ORDER BY id")]
+    con.close()
+    assert ids == sorted(ids), ids
+    assert r.stop() == 0, r.stderr()
+    assert len(r.spend_rows()) == n

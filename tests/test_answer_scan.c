@@ -1,0 +1,148 @@
+/* answer_scan: one pass over an answer reads what cJSON's tree gives, or gives up. */
+#include "test.h"
+#include "answer_scan_check.h"
+
+#include <string.h>
+
+static int check(const char *text, struct answer_facts *f)
+{
+	return answer_scan_check(text, strlen(text), f);
+}
+
+static void a_chat_completion_is_read_without_a_tree(void **state)
+{
+	struct answer_facts f;
+
+	assert_int_equal(
+		check("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,"
+		      "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+		      "\"content\":\"Hello there\",\"refusal\":null},\"finish_reason\":"
+		      "\"stop\"}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":12,"
+		      "\"total_tokens\":21,\"cost\":1.5e-05}}",
+		      &f),
+		1);
+	assert_true(f.has_choices && f.usage_object && !f.has_error);
+	assert_int_equal(f.output_chars, 11);
+	assert_true(f.u.prompt_num && f.u.prompt == 9 && f.u.completion == 12);
+	assert_true(f.u.cost_num && f.u.cost == 1.5e-05);
+}
+
+static void escapes_count_as_unescaped_bytes(void **state)
+{
+	struct answer_facts f;
+
+	/* \n, \u00e9 (2 bytes), \u20ac (3), a surrogate pair (4), \/ */
+	assert_int_equal(check("{\"choices\":[{\"message\":{\"content\":\"a\\nb\\u00e9\\u20ac"
+			       "\\ud83d\\ude00\\/\"}}]}",
+			       &f),
+			 1);
+	assert_int_equal(f.output_chars, 1 + 1 + 1 + 2 + 3 + 4 + 1);
+}
+
+static void first_of_duplicate_keys_counts(void **state)
+{
+	struct answer_facts f;
+
+	assert_int_equal(
+		check("{\"usage\":{\"prompt_tokens\":1,\"prompt_tokens\":2},"
+		      "\"usage\":{\"prompt_tokens\":3},\"choices\":[{\"message\":"
+		      "{\"content\":\"ab\",\"content\":\"abcdef\"},\"message\":{\"content\":"
+		      "\"x\"},\"text\":\"cd\"}],\"choices\":[{\"text\":\"zzzz\"}]}",
+		      &f),
+		1);
+	assert_true(f.u.prompt == 1);
+	assert_int_equal(f.output_chars, 4);
+}
+
+static void tool_calls_text_and_odd_types_match_the_tree(void **state)
+{
+	static const char *const texts[] = {
+		"{\"choices\":[{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"f\","
+		"\"arguments\":\"{\\\"a\\\":1}\"}},7,{\"function\":[1]}]}}]}",
+		"{\"choices\":[1,\"x\",null,[{\"message\":{\"content\":\"no\"}}],{\"message\":[]}]"
+		"}",
+		"{\"choices\":\"none\",\"text\":\"transcribed\",\"usage\":{\"input_tokens\":4,"
+		"\"output_tokens\":5,\"type\":\"tokens\"}}",
+		"{\"error\":{\"message\":\"bad\"}}",
+		"{\"error\":null,\"data\":[{\"embedding\":[0.1,-2e3,0,1E+2]}]}",
+		"{\"usage\":{\"prompt_tokens\":\"9\",\"completion_tokens\":-0.5,\"cost\":-1}}",
+		"{\"usage\":[1,2],\"text\":5}",
+		" \r\n\t{ \"a\" : [ true , false , null , { } , [ ] ] } \n",
+		"{\"usage\":{\"cost\":0.000024,\"prompt_tokens\":123456789012345,"
+		"\"completion_tokens\":0.30000000000000004,\"input_tokens\":-0.1}}",
+		"{\"usage\":{\"cost\":9.999999999999999,\"prompt_tokens\":-0,"
+		"\"completion_tokens\":1234567890.12345,\"output_tokens\":0.1e1}}",
+		"{\"usage\":{\"prompt_tokens\":1e400,\"completion_tokens\":"
+		"123456789012345678901234}}",
+	};
+	struct answer_facts f;
+	size_t i;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		assert_int_equal(check(texts[i], &f), 1);
+}
+
+/* cJSON's leniencies, truncations and object iterations: the scan leaves them to the tree. */
+static void what_the_scan_does_not_model_is_left_to_cjson(void **state)
+{
+	static const char *const texts[] = {
+		"{\"choices\":{\"a\":{\"message\":{\"content\":\"x\"}}}}",
+		"{\"choices\":[{\"message\":{\"tool_calls\":{\"a\":{\"function\":{}}}}}]}",
+		"{\"a\":01}",
+		"{\"a\":1} trailing",
+		"\xEF\xBB\xBF{}",
+		"{\"a\":\"\\u0000\"}",
+		"{\"a\":\"\\uzzzz\"}",
+		"{\"a\":\"\\udc00\"}",
+		"{\"a\":\"\\ud800x\"}",
+		"{\"us\\u0061ge\":{}}",
+		"{\"a\":\"raw\x01\"}",
+		"{\"a\":1.}",
+		"{\"a\":-}",
+		"{\"a\":[1,]}",
+		"{\"a\":1,}",
+		"[]",
+		"",
+		"{\"a\":tru}",
+		"{\"a\":\"unterminated",
+		"{\"n\":1234567890123456789012345678901234567890123456789012345678901234}",
+	};
+	struct answer_facts f;
+	size_t i;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		assert_int_equal(check(texts[i], &f), 0);
+}
+
+static void nesting_past_the_limit_is_left_to_cjson(void **state)
+{
+	char text[2 * ANSWER_SCAN_MAX_DEPTH + 16];
+	struct answer_facts f;
+	size_t n = 0, i;
+
+	text[n++] = '{';
+	text[n++] = '"';
+	text[n++] = 'a';
+	text[n++] = '"';
+	text[n++] = ':';
+	for (i = 0; i < ANSWER_SCAN_MAX_DEPTH; i++)
+		text[n++] = '[';
+	for (i = 0; i < ANSWER_SCAN_MAX_DEPTH; i++)
+		text[n++] = ']';
+	text[n++] = '}';
+	assert_int_equal(answer_scan_check(text, n, &f), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(a_chat_completion_is_read_without_a_tree),
+		cmocka_unit_test(escapes_count_as_unescaped_bytes),
+		cmocka_unit_test(first_of_duplicate_keys_counts),
+		cmocka_unit_test(tool_calls_text_and_odd_types_match_the_tree),
+		cmocka_unit_test(what_the_scan_does_not_model_is_left_to_cjson),
+		cmocka_unit_test(nesting_past_the_limit_is_left_to_cjson),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
