@@ -92,7 +92,11 @@ def test_hook_auth_template_idempotency_and_delivery(jobs_gateway, tg, fake):
 
 
 def test_missed_cron_run_fires_at_start_and_delivers_to_a_busy_chat(jobs_gateway, tg, fake):
-    cron = [{"name": "briefing", "schedule": "* * * * *", "prompt": "Morning briefing.",
+    # Hourly at the minute three minutes ago: that run was missed (within misfire_grace_s)
+    # and the next one is an hour away, so no second run lands inside the test. An every-
+    # minute schedule fired again when a minute boundary fell inside the slow turn.
+    minute = time.localtime(time.time() - 180).tm_min
+    cron = [{"name": "briefing", "schedule": f"{minute} * * * *", "prompt": "Morning briefing.",
              "deliver": f"telegram:{CHAT}", "model": "cheap"}]
     g = jobs_gateway(cron=cron)
     g.stop()
