@@ -3,6 +3,8 @@
 Everything goes over real HTTP on loopback with http.client only.
 """
 
+import base64
+import hashlib
 import http.client
 import json
 import pathlib
@@ -538,3 +540,125 @@ def test_cycle_repeats_the_script_and_keep_requests_bounds_the_log():
         assert totals["fake/model"]["calls"] == 5 and totals["cheap"]["calls"] == 2
         assert totals["cheap"]["completion_tokens"] == 2 * (len("summary") // 4)
         assert totals["fake/model"]["prompt_tokens"] > 0
+
+
+# -- user content parts --------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(30)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def parts_chat(fake, *parts, role="user"):
+    body = {"model": "m", "messages": [{"role": "system", "content": "be brief"},
+                                       {"role": role, "content": list(parts)}]}
+    status, _, raw_body, _ = request(fake, "POST", CHAT, body)
+    return status, json.loads(raw_body)
+
+
+def test_content_parts_are_decoded_and_recorded():
+    wav, pdf = b"RIFF" + bytes(100), b"%PDF-1.4\n" + bytes(50)
+    with FakeOpenAI() as fake:
+        fake.script(text("ok"))
+        status, _ = parts_chat(
+            fake, {"type": "text", "text": "what is this?", "cache_control": {"type": "ephemeral"}},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64(PNG)}",
+                                                "detail": "low"}},
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
+            {"type": "input_audio", "input_audio": {"data": b64(wav), "format": "ogg"}},
+            {"type": "file", "file": {"filename": "r.pdf",
+                                      "file_data": f"data:application/pdf;base64,{b64(pdf)}"}},
+            {"type": "file", "file": {"file_id": "file-abc"}})
+        assert status == 200
+        parts = fake.requests[-1]["parts"]
+        assert [(p["message"], p["index"], p["type"]) for p in parts] == [
+            (1, 0, "text"), (1, 1, "image_url"), (1, 2, "image_url"), (1, 3, "input_audio"),
+            (1, 4, "file"), (1, 5, "file")]
+        assert parts[0]["text"] == "what is this?" and parts[0]["bytes"] == 13
+        assert parts[1] == {"message": 1, "index": 1, "type": "image_url", "detail": "low",
+                            "mime": "image/png", "bytes": len(PNG),
+                            "sha256": hashlib.sha256(PNG).hexdigest()}
+        assert parts[2]["url"] == "https://example.com/cat.jpg" and parts[2]["bytes"] is None
+        assert parts[3]["format"] == "ogg" and parts[3]["bytes"] == len(wav)
+        assert parts[3]["sha256"] == hashlib.sha256(wav).hexdigest()
+        assert parts[4]["mime"] == "application/pdf" and parts[4]["bytes"] == len(pdf)
+        assert parts[4]["filename"] == "r.pdf" and parts[5]["file_id"] == "file-abc"
+        # a string content records no parts; a content array of another role is not checked
+        fake.script(text("ok"), text("ok"))
+        assert chat(fake)[0] == 200 and fake.requests[-1]["parts"] == []
+        assert parts_chat(fake, {"type": "weird"}, role="assistant")[0] == 200
+
+
+@pytest.mark.parametrize("part, param, code, message", [
+    ({"type": "image"}, "messages[1].content[0].type", "invalid_value",
+     "Invalid value: 'image'. Supported values are: 'text', 'image_url', 'input_audio', and "
+     "'file'."),
+    ("hello", "messages[1].content[0]", "invalid_type",
+     "Invalid type for 'messages[1].content[0]': expected an object, but got a string instead."),
+    ({"text": "x"}, "messages[1].content[0].type", "missing_required_parameter",
+     "Missing required parameter: 'messages[1].content[0].type'."),
+    ({"type": "text"}, "messages[1].content[0].text", "missing_required_parameter",
+     "Missing required parameter: 'messages[1].content[0].text'."),
+    ({"type": "image_url", "image_url": "https://x.y/a.png"}, "messages[1].content[0].image_url",
+     "invalid_type", "Invalid type for 'messages[1].content[0].image_url': expected an object, "
+     "but got a string instead."),
+    ({"type": "image_url", "image_url": {"url": b64(PNG)}}, "messages[1].content[0].image_url.url",
+     "invalid_value", "Invalid image URL: 'messages[1].content[0].image_url.url'. Expected a "
+     "base64-encoded data URL with an image MIME type (e.g. 'data:image/png;base64,aW1nIGJ5dGV"
+     "zIGhlcmU='), but got a value without the 'data:' prefix."),
+    ({"type": "image_url", "image_url": {"url": "data:image/png;base64,%%%"}},
+     "messages[1].content[0].image_url.url", "invalid_value", None),
+    ({"type": "image_url", "image_url": {"url": "data:image/png;base64,"}},
+     "messages[1].content[0].image_url.url", "invalid_value", None),
+    ({"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGk="}},
+     "messages[1].content[0].image_url.url", "invalid_value", None),
+    ({"type": "image_url", "image_url": {"url": "data:image/bmp;base64,aGk="}},
+     "messages[1].content[0].image_url.url", "invalid_image_format", None),
+    ({"type": "image_url", "image_url": {"url": "data:image/png,rawbytes"}},
+     "messages[1].content[0].image_url.url", "invalid_value", None),
+    ({"type": "image_url", "image_url": {"url": "https://x.y/a.png", "detail": "max"}},
+     "messages[1].content[0].image_url.detail", "invalid_value", None),
+    ({"type": "input_audio", "input_audio": {"data": "aGk=", "format": "opus"}},
+     "messages[1].content[0].input_audio.format", "invalid_value",
+     "Invalid value: 'opus'. Supported values are: 'wav', 'mp3', 'flac', 'm4a', 'ogg', 'aiff', "
+     "'aac', 'pcm16', and 'pcm24'."),
+    ({"type": "input_audio", "input_audio": {"data": "data:audio/ogg;base64,aGk=",
+                                             "format": "ogg"}},
+     "messages[1].content[0].input_audio.data", "invalid_value", None),
+    ({"type": "input_audio", "input_audio": {"data": "not base64!", "format": "wav"}},
+     "messages[1].content[0].input_audio.data", "invalid_value", None),
+    ({"type": "input_audio", "input_audio": {"data": "aGk="}},
+     "messages[1].content[0].input_audio.format", "missing_required_parameter", None),
+    ({"type": "file", "file": {"filename": "a.pdf", "file_data": "data:text/csv;base64,aGk="}},
+     "messages[1].content[0].file.file_data", "invalid_value", None),
+    ({"type": "file", "file": {"filename": "a.pdf", "file_data": "aGk="}},
+     "messages[1].content[0].file.file_data", "invalid_value", None),
+    ({"type": "file", "file": {"filename": "a.pdf"}},
+     "messages[1].content[0].file.file_data", "missing_required_parameter", None),
+])
+def test_malformed_content_parts_are_refused_like_openai(part, param, code, message):
+    with FakeOpenAI() as fake:
+        fake.script(text("never sent"))
+        status, body = parts_chat(fake, part)
+        assert status == 400 and body["error"]["type"] == "invalid_request_error", body
+        assert body["error"]["param"] == param and body["error"]["code"] == code, body
+        if message:
+            assert body["error"]["message"] == message
+        assert fake.remaining == 1 and fake.requests[-1]["step"] == "invalid"
+
+
+def test_content_errors_name_the_part_and_validation_can_be_off():
+    with FakeOpenAI() as fake:
+        fake.script(text("ok"))
+        status, body = parts_chat(fake, {"type": "text", "text": "fine"},
+                                  {"type": "image_url", "image_url": {"url": "data:image/jpeg;"
+                                                                      "base64,/9j/"}},
+                                  {"type": "image_url", "image_url": {"url": "ftp://x"}})
+        assert status == 400 and body["error"]["param"] == "messages[1].content[2].image_url.url"
+        assert body["error"]["message"].endswith("but got a value without the 'data:' prefix.")
+    with FakeOpenAI(validate_content=False) as fake:
+        fake.script(text("ok"))
+        assert parts_chat(fake, {"type": "bogus"})[0] == 200
+        assert fake.requests[-1]["parts"] == []

@@ -95,6 +95,41 @@ OpenAI), then ``data: [DONE]``. "Data events" in the options above are these chu
     ``headers`` sets Content-Length or Transfer-Encoding (then the connection is closed
     after the body).
 
+User content parts
+------------------
+Before a step is taken, the content arrays of ``user`` messages are checked as OpenAI
+documents them (OpenRouter's list for audio formats; other roles and string contents are not
+checked; extra keys such as ``cache_control`` pass):
+    ``{"type": "text", "text": str}``
+    ``{"type": "image_url", "image_url": {"url", "detail"?}}``: ``url`` http(s), or
+        ``data:image/(png|jpeg|gif|webp);base64,<strict base64, not empty>``; ``detail``
+        auto|low|high
+    ``{"type": "input_audio", "input_audio": {"data", "format"}}``: ``data`` base64 WITHOUT
+        a ``data:`` prefix; ``format`` wav|mp3|flac|m4a|ogg|aiff|aac|pcm16|pcm24
+    ``{"type": "file", "file": {"filename"?, "file_data"}}`` (``data:application/pdf;base64,
+        ...`` or, as OpenRouter takes it, an http(s) URL) or ``{"file": {"file_id"}}``
+A malformed part answers 400 in OpenAI's shape ``{"error": {"message", "type":
+"invalid_request_error", "param": "messages[1].content[2].image_url.url", "code"}}``, the
+request marked ``step: "invalid"`` and no step consumed. Codes and wording: an unknown type
+``invalid_value`` "Invalid value: 'x'. Supported values are: 'text', 'image_url',
+'input_audio', and 'file'."; a missing field ``missing_required_parameter`` "Missing required
+parameter: '<param>'."; a wrong JSON type ``invalid_type`` "Invalid type for '<param>':
+expected an object, but got a string instead."; a bad data URL ``invalid_value`` "Invalid
+image URL: '<param>'. Expected a base64-encoded data URL with an image MIME type (e.g.
+'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got a value without the 'data:' prefix."
+(or "... but got an invalid base64-encoded value." / "empty base64-encoded bytes." /
+"unsupported MIME type 'x'." / "a value that is not base64-encoded."; for a PDF "Invalid file
+data: ..." with an application/pdf MIME type); an image/* type outside the four
+``invalid_image_format``; a bad audio format ``invalid_value`` with the supported list;
+audio data with a ``data:`` prefix, invalid or empty base64 ``invalid_value``.
+``FakeOpenAI(validate_content=False)`` turns the check (and the recording) off.
+Every chat request records ``parts``: the decoded parts of the user content arrays, dicts
+``message`` (index in messages), ``index`` (in content), ``type``, and: text ``text``,
+``bytes``, ``sha256``; image_url ``detail``, ``mime``, ``bytes`` (decoded length),
+``sha256`` (of the decoded bytes), or ``url`` (then mime/bytes/sha256 None); input_audio
+``format``, ``bytes``, ``sha256``; file ``filename``, ``mime``, ``bytes``, ``sha256``, or
+``url`` / ``file_id``. ``fake.requests[-1]["parts"]``; ``[]`` for string contents.
+
 Other endpoints
 ---------------
 ``GET /v1/models`` (also ``/models``, ``/api/v1/models``): the models named in scripts
@@ -116,8 +151,8 @@ Recorded requests (``fake.requests``, ``GET /_fake/requests``) are dicts: ``meth
 ``path``, ``headers`` (case-insensitive dict, lower-case keys), ``body`` (parsed JSON or
 None), ``raw`` (body text), ``time`` (epoch s), ``monotonic`` (CLOCK_MONOTONIC s),
 ``peer`` ("ip:port" of the client connection), and for chat requests ``n`` (1-based),
-``model``, ``stream`` and ``step`` (the kind that answered, or "exhausted", "echo", "auth",
-"invalid"). Helpers: ``fake.chat_requests``, ``fake.wait_requests(count, timeout)``,
+``model``, ``stream``, ``parts`` (above) and ``step`` (the kind that answered, or
+"exhausted", "echo", "auth", "invalid"). Helpers: ``fake.chat_requests``, ``fake.wait_requests(count, timeout)``,
 ``fake.remaining`` (steps not consumed), ``fake.reset()``.
 
 A script file (``--script``) is a JSON list of steps, or an object
@@ -127,11 +162,15 @@ A script file (``--script``) is a JSON list of steps, or an object
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import collections
 import copy
+import hashlib
 import itertools
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -195,6 +234,180 @@ _STEP_KEYS = {
     "raw": frozenset({"status", "body", "headers"}),
     "hang": frozenset(),
 }
+
+
+# ---------------------------------------------------------------------------
+# User content parts (OpenAI's chat content array, OpenRouter's audio/PDF parts)
+# ---------------------------------------------------------------------------
+
+PART_TYPES = ("text", "image_url", "input_audio", "file")
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+AUDIO_FORMATS = ("wav", "mp3", "flac", "m4a", "ogg", "aiff", "aac", "pcm16", "pcm24")
+IMAGE_DETAILS = ("auto", "low", "high")
+_IMAGE_EXAMPLE = "data:image/png;base64,aW1nIGJ5dGVzIGhlcmU="
+_PDF_EXAMPLE = "data:application/pdf;base64,SGVsbG8sIFdvcmxkIQ=="
+_DATA_URL = re.compile(r"data:([^;,]*)((?:;[^;,]*)*),(.*)", re.S)
+
+
+class PartError(Exception):
+    """A malformed content part: OpenAI's 400 invalid_request_error."""
+
+    def __init__(self, message: str, param: str, code: str):
+        super().__init__(message)
+        self.body = {"error": {"message": message, "type": "invalid_request_error",
+                               "param": param, "code": code}}
+
+
+def _supported(values) -> str:
+    quoted = [f"'{v}'" for v in values]
+    return ", ".join(quoted[:-1]) + (", and " if len(quoted) > 2 else " and ") + quoted[-1]
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "an array", dict: "an object"}.get(type(value), "a value")
+
+
+def _field(obj: dict, key: str, param: str, want=str):
+    value = obj.get(key)
+    if value is None:
+        raise PartError(f"Missing required parameter: '{param}'.", param,
+                        "missing_required_parameter")
+    if not isinstance(value, want):
+        raise PartError(f"Invalid type for '{param}': expected {_json_type(want())}, but got "
+                        f"{_json_type(value)} instead.", param, "invalid_type")
+    return value
+
+
+def _b64(data: str) -> bytes | None:
+    """Strict base64 (padding required), else None."""
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _digest(data: bytes) -> dict:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _data_url(url: str, param: str, what: str, mimes, example: str, invalid: str) -> tuple:
+    """(mime, bytes) of ``data:<mime>;base64,<data>`` or PartError in OpenAI's wording."""
+    head = (f"{invalid}: '{param}'. Expected a base64-encoded data URL with {what} "
+            f"(e.g. '{example}')")
+    m = _DATA_URL.fullmatch(url)
+    if not url.startswith("data:") or not m:
+        raise PartError(f"{head}, but got a value without the 'data:' prefix.", param,
+                        "invalid_value")
+    mime, params, payload = m.group(1).lower(), m.group(2).lower(), m.group(3)
+    if "base64" not in params.split(";"):
+        raise PartError(f"{head}, but got a value that is not base64-encoded.", param,
+                        "invalid_value")
+    if mime not in mimes:
+        if mimes is IMAGE_MIMES and mime.startswith("image/"):
+            raise PartError("You uploaded an unsupported image. Please make sure your image "
+                            "has of one the following formats: ['png', 'jpeg', 'gif', "
+                            "'webp'].", param, "invalid_image_format")
+        raise PartError(f"{head}, but got unsupported MIME type '{mime}'.", param,
+                        "invalid_value")
+    data = _b64(payload)
+    if data is None:
+        raise PartError(f"{head}, but got an invalid base64-encoded value.", param,
+                        "invalid_value")
+    if not data:
+        raise PartError(f"{head}, but got empty base64-encoded bytes.", param, "invalid_value")
+    return mime, data
+
+
+def content_parts(body: dict) -> list[dict]:
+    """Check the content arrays of ``user`` messages as OpenAI (and OpenRouter, for
+    ``input_audio`` formats and PDF ``file`` parts) documents them; return the parts
+    decoded, or raise PartError. Extra keys on a part (``cache_control``) pass."""
+    parts: list[dict] = []
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return parts
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for j, part in enumerate(content):
+            p = f"messages[{i}].content[{j}]"
+            if not isinstance(part, dict):
+                raise PartError(f"Invalid type for '{p}': expected an object, but got "
+                                f"{_json_type(part)} instead.", p, "invalid_type")
+            kind = part.get("type")
+            if kind is None:
+                raise PartError(f"Missing required parameter: '{p}.type'.", f"{p}.type",
+                                "missing_required_parameter")
+            if kind not in PART_TYPES:
+                raise PartError(f"Invalid value: '{kind}'. Supported values are: "
+                                f"{_supported(PART_TYPES)}.", f"{p}.type", "invalid_value")
+            got = {"message": i, "index": j, "type": kind}
+            if kind == "text":
+                text = _field(part, "text", f"{p}.text")
+                got.update(text=text, **_digest(text.encode()))
+            elif kind == "image_url":
+                image = _field(part, "image_url", f"{p}.image_url", dict)
+                url = _field(image, "url", f"{p}.image_url.url")
+                detail = image.get("detail")
+                if detail is not None and detail not in IMAGE_DETAILS:
+                    raise PartError(f"Invalid value: '{detail}'. Supported values are: "
+                                    f"{_supported(IMAGE_DETAILS)}.", f"{p}.image_url.detail",
+                                    "invalid_value")
+                got["detail"] = detail
+                if re.match(r"(?i)https?://", url):
+                    got.update(url=url, mime=None, bytes=None, sha256=None)
+                else:
+                    mime, data = _data_url(url, f"{p}.image_url.url",
+                                           "an image MIME type", IMAGE_MIMES, _IMAGE_EXAMPLE,
+                                           "Invalid image URL")
+                    got.update(mime=mime, **_digest(data))
+            elif kind == "input_audio":
+                audio = _field(part, "input_audio", f"{p}.input_audio", dict)
+                data_b64 = _field(audio, "data", f"{p}.input_audio.data")
+                fmt = _field(audio, "format", f"{p}.input_audio.format")
+                if fmt not in AUDIO_FORMATS:
+                    raise PartError(f"Invalid value: '{fmt}'. Supported values are: "
+                                    f"{_supported(AUDIO_FORMATS)}.", f"{p}.input_audio.format",
+                                    "invalid_value")
+                param = f"{p}.input_audio.data"
+                if data_b64.startswith("data:"):
+                    raise PartError(f"Invalid '{param}'. Expected base64-encoded audio bytes, "
+                                    "but got a data URL (send the base64 without the 'data:' "
+                                    "prefix).", param, "invalid_value")
+                data = _b64(data_b64)
+                if data is None:
+                    raise PartError(f"Invalid '{param}'. Expected base64-encoded audio bytes, "
+                                    "but got an invalid base64-encoded value.", param,
+                                    "invalid_value")
+                if not data:
+                    raise PartError(f"Invalid '{param}'. Expected base64-encoded audio bytes, "
+                                    "but got empty base64-encoded bytes.", param,
+                                    "invalid_value")
+                got.update(format=fmt, **_digest(data))
+            else:
+                file = _field(part, "file", f"{p}.file", dict)
+                got["filename"] = file.get("filename")
+                if file.get("file_data") is None and file.get("file_id") is not None:
+                    got.update(file_id=_field(file, "file_id", f"{p}.file.file_id"),
+                               mime=None, bytes=None, sha256=None)
+                else:
+                    file_data = _field(file, "file_data", f"{p}.file.file_data")
+                    if re.match(r"(?i)https?://", file_data):  # OpenRouter: a public URL
+                        got.update(url=file_data, mime=None, bytes=None, sha256=None)
+                    else:
+                        mime, data = _data_url(file_data, f"{p}.file.file_data",
+                                               "an application/pdf MIME type",
+                                               ("application/pdf",), _PDF_EXAMPLE,
+                                               "Invalid file data")
+                        got.update(mime=mime, **_digest(data))
+            parts.append(got)
+    return parts
 
 
 # ---------------------------------------------------------------------------
@@ -635,6 +848,12 @@ class _Handler(BaseHTTPRequestHandler):
                 "code": 400, "message": "fake_openai: request body is not a JSON object"}})
         if self._auth_failed():
             return self.fake._mark(record, "auth")
+        if self.fake.validate_content:
+            try:
+                self.fake._set_parts(record, content_parts(body))
+            except PartError as e:
+                self.fake._mark(record, "invalid")
+                return self._send(400, e.body)
         step = self.fake._next_step(record)
         if step is None:
             return self._send(500, {"error": {
@@ -761,7 +980,8 @@ class FakeOpenAI:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
                  responder: str = "script", latency: float = 0.0, models=(),
                  key_info: dict | None = None, verbose: bool = False, cycle: bool = False,
-                 keep_requests: int | None = None, tls: tuple[str, str] | None = None):
+                 keep_requests: int | None = None, tls: tuple[str, str] | None = None,
+                 validate_content: bool = True):
         if responder not in ("script", "echo"):
             raise ValueError("responder must be 'script' or 'echo'")
         self.api_key = api_key
@@ -771,6 +991,7 @@ class FakeOpenAI:
         self.verbose = verbose
         self._fixed_models = list(models)
         self.cycle = cycle
+        self.validate_content = validate_content
         self._keep = keep_requests
         self._totals: dict[str, dict] = {}
         self._lock = threading.Condition()
@@ -972,12 +1193,16 @@ class FakeOpenAI:
         with self._lock:
             if handler.command == "POST" and path in CHAT_PATHS:
                 self._chat_count += 1
-                record.update(n=self._chat_count, step=None,
+                record.update(n=self._chat_count, step=None, parts=[],
                               model=_dict(body).get("model"),
                               stream=_dict(body).get("stream") is True)
             self._requests.append(record)
             self._lock.notify_all()
         return record
+
+    def _set_parts(self, record: dict, parts: list[dict]):
+        with self._lock:
+            record["parts"] = parts
 
     def _mark(self, record: dict, step_kind: str):
         with self._lock:
