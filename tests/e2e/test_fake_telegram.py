@@ -4,8 +4,10 @@ Everything goes over real HTTP on loopback with urllib only. Long polls are only
 return (empty or not), never timed tightly.
 """
 
+import base64
 import json
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -482,3 +484,288 @@ def test_process_mode_and_control_routes(tmp_path):
         out, errout = proc.communicate(timeout=10)
     assert proc.returncode == 0 and errout == ""
     assert out.startswith(f"listening on {base}")
+
+
+# -- files: getFile, downloads, uploads -------------------------------------------
+
+OGG = b"OggS\x00\x02" + bytes(200)
+PNG_1x1 = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4"
+                        "890000000d49444154789c6360000002000154a24f5d0000000049454e44ae"
+                        "426082")
+
+
+def multipart(fields, files):
+    """(body, content type): ``fields`` name -> str, ``files`` name -> (filename, ctype, data)."""
+    boundary = "----hermeticFakeBoundary7"
+    out = b""
+    for name, value in fields.items():
+        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                f"{value}\r\n").encode()
+    for name, (filename, ctype, data) in files.items():
+        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                f'filename="{filename}"\r\n')
+        if ctype:
+            head += f"Content-Type: {ctype}\r\n"
+        out += head.encode() + b"\r\n" + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def upload(tg, method, fields, files, token=None):
+    body, ctype = multipart(fields, files)
+    return http(f"{tg.url}/bot{token or tg.token}/{method}", body, ctype)
+
+
+def download(url, headers=None):
+    """(status, headers, body) of a GET; HTTP errors are answers."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def test_get_file_and_download_pushed_media(tg):
+    voice = tg.push_voice(chat_id=5, data=OGG)["message"]["voice"]
+    assert voice["file_size"] == len(OGG) and voice["mime_type"] == "audio/ogg"
+    f = ok(api(tg, "getFile", file_id=voice["file_id"]))
+    assert f == {"file_id": voice["file_id"], "file_unique_id": voice["file_unique_id"],
+                 "file_size": len(OGG), "file_path": f["file_path"]}
+    assert re.fullmatch(r"voice/file_\d+\.oga", f["file_path"])
+    status, headers, body = download(f"{tg.url}/file/bot{tg.token}/{f['file_path']}")
+    assert (status, body) == (200, OGG)
+    assert headers["Content-Type"] == "application/octet-stream"
+    assert headers["Content-Length"] == str(len(OGG))
+    assert tg.calls("getFile")[0]["status"] == 200  # getFile is recorded like any method
+    d = tg.downloads
+    assert [(x["file_path"], x["status"], x["bytes"], x["size"]) for x in d] == [
+        (f["file_path"], 200, len(OGG), len(OGG))]
+    # without data: a stub of the reported size with the kind's magic
+    doc = tg.push_document(chat_id=5)["message"]["document"]
+    f = ok(api(tg, "getFile", file_id=doc["file_id"], how="get"))
+    assert re.fullmatch(r"documents/file_\d+\.pdf", f["file_path"])
+    body = download(f"{tg.url}/file/bot{tg.token}/{f['file_path']}")[2]
+    assert len(body) == doc["file_size"] == 54321 and body.startswith(b"%PDF")
+
+
+def test_photo_sizes_audio_and_video_note(tg):
+    sizes = [b"\xff\xd8small", b"\xff\xd8" + bytes(500), b"\xff\xd8" + bytes(5000)]
+    photo = tg.push_photo(chat_id=5, data=sizes)["message"]["photo"]
+    assert [(p["width"], p["file_size"]) for p in photo] == [
+        (90, len(sizes[0])), (320, len(sizes[1])), (800, len(sizes[2]))]
+    for p, data in zip(photo, sizes):
+        f = ok(api(tg, "getFile", file_id=p["file_id"]))
+        assert f["file_path"].startswith("photos/") and f["file_path"].endswith(".jpg")
+        assert download(f"{tg.url}/file/bot{tg.token}/{f['file_path']}")[2] == data
+    photo = tg.push_photo(chat_id=5, data={1280: b"\xff\xd8big", 90: b"\xff\xd8s"})
+    assert [p["width"] for p in photo["message"]["photo"]] == [90, 1280]
+    audio = tg.push_audio(chat_id=5, data=b"ID3mp3", title="Song", performer="Ada")
+    audio = audio["message"]["audio"]
+    assert audio["mime_type"] == "audio/mpeg" and audio["title"] == "Song"
+    assert audio["performer"] == "Ada" and audio["file_name"] == "audio.mp3"
+    assert ok(api(tg, "getFile", file_id=audio["file_id"]))["file_path"].startswith("music/")
+    note = tg.push_video_note(chat_id=5)["message"]["video_note"]
+    assert note["length"] == 240 and note["duration"] and "mime_type" not in note
+    f = ok(api(tg, "getFile", file_id=note["file_id"]))
+    assert f["file_path"].startswith("video_notes/") and f["file_path"].endswith(".mp4")
+    with pytest.raises(ValueError):
+        tg.push_media("sticker", chat_id=5)
+
+
+def test_get_file_errors_and_download_errors(tg):
+    err(api(tg, "getFile", file_id="nope"), 400, "Bad Request: invalid file_id")
+    err(api(tg, "getFile"), 400, "Bad Request: file_id not specified")
+    # a file over 20 MB: Telegram refuses getFile for bots
+    big = tg.push_voice(chat_id=5, file_size=20 * 1024 * 1024 + 1)["message"]["voice"]
+    err(api(tg, "getFile", file_id=big["file_id"]), 400, "Bad Request: file is too big")
+    at_cap = tg.add_file("cap", b"x", size=20 * 1024 * 1024)
+    assert ok(api(tg, "getFile", file_id="cap"))["file_size"] == 20 * 1024 * 1024
+    # size lies: getFile reports it, the download serves the real bytes
+    tg.add_file("liar", b"y" * 300, file_path="documents/liar.bin", size=10)
+    assert ok(api(tg, "getFile", file_id="liar"))["file_size"] == 10
+    assert len(download(f"{tg.url}/file/bot{tg.token}/documents/liar.bin")[2]) == 300
+    # wrong token, unknown path
+    status, _, body = download(f"{tg.url}/file/bot1:wrong/{at_cap['file_path']}")
+    assert status == 401 and json.loads(body) == {"ok": False, "error_code": 401,
+                                                  "description": "Unauthorized"}
+    status, _, body = download(f"{tg.url}/file/bot{tg.token}/voice/file_999.oga")
+    assert status == 404 and json.loads(body)["description"] == "Not Found"
+    assert [d["status"] for d in tg.downloads] == [200, 401, 404]
+    assert not [r for r in tg.requests if r["path"].startswith("/file/")]  # not API calls
+
+
+def test_download_range_truncate_slow_and_error(tg):
+    data = bytes(range(256)) * 40
+    tg.add_file("f1", data, file_path="documents/file_1.bin")
+    url = f"{tg.url}/file/bot{tg.token}/documents/file_1.bin"
+    status, headers, body = download(url, {"Range": "bytes=100-"})
+    assert (status, body) == (206, data[100:])
+    assert headers["Content-Range"] == f"bytes 100-{len(data) - 1}/{len(data)}"
+    assert download(url, {"Range": "bytes=0-9"})[2] == data[:10]
+    assert download(url, {"Range": f"bytes={len(data)}-"})[0] == 416
+    # truncated: the full Content-Length, 1000 bytes, then the connection closes
+    tg.truncate_download(1, after=1000)
+    with socket.create_connection((tg.host, tg.port), timeout=10) as sock:
+        sock.sendall(f"GET /file/bot{tg.token}/documents/file_1.bin HTTP/1.1\r\n"
+                     "Host: x\r\n\r\n".encode())
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert f"Content-Length: {len(data)}".encode() in head and body == data[:1000]
+    with pytest.raises(Exception):  # urllib sees an IncompleteRead
+        tg.truncate_download(1)
+        download(url)
+    assert [d["fault"] for d in tg.downloads[-2:]] == ["truncate_download"] * 2
+    assert tg.downloads[-1]["bytes"] == len(data) // 2
+    tg.slow_download(1, chunk=4000, delay=0.05)
+    t0 = time.monotonic()
+    assert download(url)[2] == data and time.monotonic() - t0 >= 0.09
+    tg.download_error(1, status=502)
+    status, headers, body = download(url)
+    assert status == 502 and b"502 Bad Gateway" in body
+    assert download(url)[2] == data  # faults are used up
+    assert [d["status"] for d in tg.downloads][-3:] == [200, 502, 200]
+
+
+def test_send_voice_upload_and_files_sent(tg):
+    tg.add_chat(7)
+    msg = ok(upload(tg, "sendVoice", {"chat_id": "7", "caption": "<b>hi</b>",
+                                      "parse_mode": "HTML", "duration": "4"},
+                    {"voice": ("reply.ogg", "audio/ogg", OGG)}))
+    assert msg["voice"]["duration"] == 4 and msg["voice"]["mime_type"] == "audio/ogg"
+    assert msg["voice"]["file_size"] == len(OGG) and "text" not in msg
+    assert msg["caption"] == "hi" and msg["caption_entities"][0]["type"] == "bold"
+    sent = tg.files_sent(7)
+    assert len(sent) == 1 and sent[0]["data"] == OGG
+    assert {k: sent[0][k] for k in ("method", "field", "filename", "content_type", "caption",
+                                    "shown_as", "format", "source")} == {
+        "method": "sendVoice", "field": "voice", "filename": "reply.ogg",
+        "content_type": "audio/ogg", "caption": "hi", "shown_as": "voice", "format": "ogg",
+        "source": "upload"}
+    assert tg.sent(7) == ["hi"] and tg.messages(7)[0]["voice"] == msg["voice"]
+    # the recorded params keep the old shape for a file part
+    assert tg.calls("sendVoice")[0]["params"]["voice"] == {"filename": "reply.ogg",
+                                                           "size": len(OGG)}
+    # what was sent can be fetched back, like on Telegram
+    f = ok(api(tg, "getFile", file_id=msg["voice"]["file_id"]))
+    assert download(f"{tg.url}/file/bot{tg.token}/{f['file_path']}")[2] == OGG
+    # a WAV is not a voice message: Telegram shows it as a file
+    wav = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40)
+    msg = ok(upload(tg, "sendVoice", {"chat_id": "7"}, {"voice": ("a.wav", None, wav)}))
+    assert "voice" not in msg and msg["document"]["file_name"] == "a.wav"
+    assert tg.files_sent(7)[1]["shown_as"] == "document" and tg.sent(7) == ["hi", ""]
+    # MP3 and M4A show as voice (Bot API: OGG/Opus, MP3 or M4A)
+    msg = ok(upload(tg, "sendVoice", {"chat_id": "7"}, {"voice": ("a.mp3", None, b"ID3x")}))
+    assert msg["voice"]["mime_type"] == "audio/mpeg" and tg.files_sent(7)[2]["format"] == "mp3"
+    # an existing file_id instead of bytes
+    msg = ok(api(tg, "sendVoice", chat_id=7, voice=msg["voice"]["file_id"]))
+    assert tg.files_sent(7)[3]["source"] == "file_id" and tg.files_sent(7)[3]["data"] == b"ID3x"
+
+
+def test_send_document_photo_audio(tg):
+    tg.add_chat(7)
+    csv = b"a,b\n1,2\n"
+    msg = ok(upload(tg, "sendDocument", {"chat_id": "7"},
+                    {"document": ("t.csv", "application/octet-stream", csv)}))
+    assert msg["document"]["file_name"] == "t.csv" and msg["document"]["file_size"] == len(csv)
+    assert msg["document"]["mime_type"] == "text/csv"  # from the name, as Telegram does
+    msg = ok(upload(tg, "sendPhoto", {"chat_id": "7", "caption": "look"},
+                    {"photo": ("p.png", "image/png", PNG_1x1)}))
+    assert msg["photo"][-1]["width"] == 1 and msg["photo"][-1]["height"] == 1
+    assert msg["caption"] == "look" and tg.files_sent(7)[1]["shown_as"] == "photo"
+    big = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (2000).to_bytes(4, "big") * 2 + bytes(100)
+    msg = ok(upload(tg, "sendPhoto", {"chat_id": "7"}, {"photo": ("b.png", None, big)}))
+    assert [p["width"] for p in msg["photo"]] == [90, 320, 800, 1280, 2000]
+    msg = ok(upload(tg, "sendAudio", {"chat_id": "7", "title": "T", "performer": "P"},
+                    {"audio": ("s.mp3", "audio/mpeg", b"ID3song")}))
+    assert msg["audio"]["title"] == "T" and msg["audio"]["file_name"] == "s.mp3"
+    ok(api(tg, "sendDocument", chat_id=7, document="https://example.com/r.pdf"))
+    assert tg.files_sent(7)[-1]["source"] == "url" and tg.files_sent(7)[-1]["data"] is None
+    assert [m["message_id"] for m in tg.messages(7)] == [1, 2, 3, 4, 5]
+    err(api(tg, "editMessageText", chat_id=7, message_id=1, text="x"), 400,
+        "Bad Request: there is no text in the message to edit")
+
+
+def test_upload_errors(tg):
+    tg.add_chat(7)
+    for method, field in (("sendVoice", "voice"), ("sendAudio", "audio"),
+                          ("sendDocument", "document"), ("sendPhoto", "photo")):
+        err(api(tg, method, chat_id=7), 400, f"Bad Request: there is no {field} in the request")
+    err(upload(tg, "sendVoice", {}, {"voice": ("a.ogg", None, OGG)}), 400,
+        "Bad Request: chat_id is empty")
+    err(upload(tg, "sendVoice", {"chat_id": "8"}, {"voice": ("a.ogg", None, OGG)}), 400,
+        "Bad Request: chat not found")
+    err(upload(tg, "sendVoice", {"chat_id": "7"}, {"voice": ("a.ogg", None, b"")}), 400,
+        "Bad Request: file must be non-empty")
+    err(upload(tg, "sendVoice", {"chat_id": "7", "caption": "x" * 1025},
+               {"voice": ("a.ogg", None, OGG)}), 400, "Bad Request: message caption is too long")
+    ok(upload(tg, "sendVoice", {"chat_id": "7", "caption": "<b>" + "x" * 1024 + "</b>",
+                                "parse_mode": "HTML"}, {"voice": ("a.ogg", None, OGG)}))
+    err(upload(tg, "sendDocument", {"chat_id": "7", "caption": "<b>x", "parse_mode": "HTML"},
+               {"document": ("a.txt", None, b"x")}), 400,
+        "Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"b\"")
+    err(upload(tg, "sendPhoto", {"chat_id": "7"}, {"photo": ("a.png", None, b"not an image")}),
+        400, "Bad Request: IMAGE_PROCESS_FAILED")
+    err(upload(tg, "sendPhoto", {"chat_id": "7"},
+               {"photo": ("a.jpg", None, b"\xff\xd8" + bytes(10 * 1024 * 1024))}),
+        413, "Request Entity Too Large")
+    err(upload(tg, "sendDocument", {"chat_id": "7"},
+               {"document": ("a.bin", None, bytes(50 * 1024 * 1024 + 1))}),
+        413, "Request Entity Too Large")
+    err(api(tg, "sendDocument", chat_id=7, document="no-such-id"), 400,
+        "Bad Request: wrong file identifier/HTTP URL specified")
+    photo = tg.push_photo(chat_id=7)["message"]["photo"][0]["file_id"]
+    err(api(tg, "sendVoice", chat_id=7, voice=photo), 400, "Bad Request: type of file mismatch")
+    tg.block(7)
+    err(upload(tg, "sendVoice", {"chat_id": "7"}, {"voice": ("a.ogg", None, OGG)}), 403,
+        "Forbidden: bot was blocked by the user")
+    assert len(tg.files_sent(7)) == 1 and tg.sent(7) == ["x" * 1024]
+
+
+def test_faults_and_after_send_apply_to_uploads(tg):
+    tg.add_chat(7)
+    tg.rate_limit(1, retry_after=2, method="sendVoice")
+    status, body = upload(tg, "sendVoice", {"chat_id": "7"}, {"voice": ("a.ogg", None, OGG)})
+    assert status == 429 and body["parameters"] == {"retry_after": 2}
+    seen = []
+    tg.after_send = seen.append
+    ok(upload(tg, "sendDocument", {"chat_id": "7"}, {"document": ("a.txt", None, b"x")}))
+    assert seen[0]["document"]["file_name"] == "a.txt"
+
+
+def test_process_mode_file_routes(tmp_path):
+    proc, port = start_process(tmp_path, "--token", TOKEN, "--chat", "9")
+    base = f"http://127.0.0.1:{port}"
+
+    def post(path, body):
+        return http(base + path, json.dumps(body).encode(), "application/json")
+
+    class Remote:
+        url, token = base, TOKEN
+    try:
+        status, f = post("/_fake/file", {"file_id": "F1", "data_b64": "aGVsbG8=",
+                                         "kind": "voice"})
+        assert status == 200 and f["file_size"] == 5 and f["file_path"].startswith("voice/")
+        assert ok(api(Remote, "getFile", file_id="F1")) == f
+        assert download(f"{base}/file/bot{TOKEN}/{f['file_path']}")[2] == b"hello"
+        status, update = post("/_fake/media", {"kind": "photo", "chat_id": 9,
+                                               "data_b64": ["AA==", "AAA=", "AAAA"]})
+        assert [p["file_size"] for p in update["message"]["photo"]] == [1, 2, 3]
+        assert post("/_fake/fault", {"kind": "truncate_download", "after": 2})[0] == 200
+        with pytest.raises(Exception):
+            download(f"{base}/file/bot{TOKEN}/{f['file_path']}")
+        status, downloads = http(base + "/_fake/downloads")
+        assert [(d["status"], d["bytes"], d["fault"]) for d in downloads] == [
+            (200, 5, None), (200, 2, "truncate_download")]
+        ok(upload(Remote, "sendVoice", {"chat_id": "9", "caption": "c"},
+                  {"voice": ("v.ogg", "audio/ogg", OGG)}))
+        status, sent = http(base + "/_fake/files_sent?chat_id=9")
+        assert status == 200 and sent[0]["data_b64"] == base64.b64encode(OGG).decode()
+        assert sent[0]["shown_as"] == "voice" and sent[0]["caption"] == "c"
+        assert http(base + "/_fake/files_sent")[1]["9"][0]["method"] == "sendVoice"
+        assert post("/_fake/file", {"file_id": "F2", "data_b64": "!!"})[0] == 400
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, errout = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and errout == ""

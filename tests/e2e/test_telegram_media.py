@@ -333,14 +333,14 @@ def test_send_file_delivers_a_file_under_home_and_refuses_paths_outside(bot, tg,
     f = tg.files_sent(ALLOWED)[0]
     assert f["method"].lower() == "senddocument" and f["filename"] == "report.txt"
     assert f["data"] == b"quarterly numbers\n" * 100 and f["caption"] == "here"
-    tg.wait_sent(ALLOWED, 1, timeout=30 * SLOW)
+    # The chat shows the file (its caption is the message's text), then the answer.
+    assert tg.wait_sent(ALLOWED, 2, timeout=30 * SLOW) == ["here", "Sent the report."]
     results = [m["content"] for m in fake.chat_requests[-1]["body"]["messages"]
                if m["role"] == "tool"]
     assert results[0].startswith("Queued: notes/report.txt")
     assert "send_file sends files under home only" in results[1]
     assert "send_file sends files under home only" in results[2]
     assert len(tg.files_sent(ALLOWED)) == 1
-    assert tg.sent(ALLOWED) == ["Sent the report."]
 
 
 # ---- caps and faults -------------------------------------------------------------------------

@@ -5,8 +5,9 @@ hermetic's Telegram tests point the bot at this server instead of https://api.te
 It serves ``/bot<TOKEN>/<method>`` over plain HTTP on 127.0.0.1, GET with a query string or
 POST with ``application/json``, ``application/x-www-form-urlencoded`` or
 ``multipart/form-data`` (query string and body are merged, the body wins; chunked bodies and
-``Expect: 100-continue`` work, as libcurl sends them; an uploaded file is recorded as
-``{"filename", "size"}``), and answers with Telegram's envelope::
+``Expect: 100-continue`` work, as libcurl sends them; a multipart part with a filename is a
+file, recorded in ``params`` as ``{"filename", "size"}``, its bytes kept for the upload
+methods and ``files_sent``), and answers with Telegram's envelope::
 
     {"ok": true, "result": ...}
     {"ok": false, "error_code": 400, "description": "Bad Request: ...",
@@ -66,12 +67,52 @@ Methods
                      ``from`` the bot, ``chat``, ``date``, ``text``, ``entities``).
 ``editMessageText``  ``chat_id``, ``message_id``, ``text``, ``parse_mode``; ``Bad Request:
                      message to edit not found``; the same text again: ``Bad Request:
-                     message is not modified: ...``. The sent message is updated in place
-                     (``edit_date`` set).
+                     message is not modified: ...``; a media message: ``Bad Request: there
+                     is no text in the message to edit``. The sent message is updated in
+                     place (``edit_date`` set).
 ``sendChatAction``   ``chat_id``, ``action`` (typing, upload_photo, record_voice, ...;
                      otherwise ``Bad Request: wrong parameter action in request``);
                      recorded in ``tg.chat_actions(chat_id)``.
+``getFile``          ``file_id`` -> File ``{"file_id", "file_unique_id", "file_size",
+                     "file_path"}`` from the file store (``push_media``, ``add_file``, files
+                     the bot sent). ``Bad Request: file_id not specified``, ``Bad Request:
+                     invalid file_id`` (unknown), ``Bad Request: file is too big`` (file_size
+                     over 20 MB = 20*1024*1024, Telegram's limit for bots).
+``sendVoice`` ``sendAudio`` ``sendDocument`` ``sendPhoto``
+                     ``chat_id`` (checked as for sendMessage), the file in the part named
+                     ``voice``/``audio``/``document``/``photo`` (multipart with a filename),
+                     or a string: a file_id from the store (``Bad Request: wrong file
+                     identifier/HTTP URL specified`` when unknown, ``Bad Request: type of
+                     file mismatch`` when of another kind; sendDocument takes any kind but a
+                     photo) or an http(s) URL (not fetched; recorded). ``caption`` (0-1024
+                     UTF-16 units after entity parsing, ``parse_mode`` as for sendMessage:
+                     ``Bad Request: message caption is too long``, ``can't parse entities``),
+                     ``duration``, ``title``, ``performer``; others recorded. Errors: ``Bad
+                     Request: there is no voice in the request`` (and audio, document,
+                     photo), ``Bad Request: file must be non-empty``, 413 ``Request Entity
+                     Too Large`` (an upload over 50 MB; a photo over 10 MB), sendPhoto:
+                     ``Bad Request: IMAGE_PROCESS_FAILED`` (not JPEG/PNG/GIF/WebP),
+                     ``Bad Request: PHOTO_INVALID_DIMENSIONS`` (width + height > 10000, or
+                     ratio > 20). sendVoice shows OGG (``OggS``), MP3 (ID3 or an MPEG frame
+                     sync) and M4A (``ftyp``) as a voice message; anything else becomes a
+                     document (``shown_as`` "document": the Message has ``document``, not
+                     ``voice``). The result is the Message with ``voice{duration, mime_type,
+                     file_id, file_unique_id, file_size}``, ``audio{duration, performer?,
+                     title?, file_name?, mime_type, ...}``, ``document{file_name?, mime_type
+                     (from the file name, else the part's type), ...}`` or ``photo``
+                     (PhotoSize list, ascending: 90/320/800/1280 thumbnails below the
+                     image's size and the image capped at 2560, dimensions read from the
+                     PNG/JPEG/GIF/WebP header), ``caption``, ``caption_entities``, no
+                     ``text``. The sent file joins the file store (getFile + download work).
+                     The message joins ``messages(chat)`` with ``text`` = caption or ``""``.
 Wrong token: 401 ``Unauthorized``. Unknown method or any other path: 404 ``Not Found``.
+
+Downloads: ``GET /file/bot<TOKEN>/<file_path>`` serves the stored bytes (``Content-Type:
+application/octet-stream``, ``Content-Length``, ``Accept-Ranges: bytes``; a ``Range:
+bytes=a-b`` / ``a-`` / ``-n`` header gets 206 with ``Content-Range``, an unsatisfiable one
+416). Wrong token: 401 ``{"ok":false,"error_code":401,"description":"Unauthorized"}``;
+unknown path: 404 ``... "Not Found"``. Downloads are not API requests: they are recorded in
+``tg.downloads``, not ``tg.requests``.
 
 HTML parse mode follows tdlib's parser (the one behind the Bot API): tags b strong i em u
 ins s strike del code pre a(href) tg-spoiler span(class="tg-spoiler") blockquote
@@ -95,9 +136,26 @@ Control surface (in-process methods; HTTP routes under ``/_fake/`` take and give
     is_bot: false, first_name, username, language_code}``, ``chat {id, first_name,
     username, type: private}``, ``date``, ``text``, ``entities`` of type ``bot_command``
     for ``/cmd`` and ``/cmd@bot``). ``POST /_fake/message`` with the same keys.
-``push_voice/push_photo/push_document(chat_id=..., caption=None, ...)``, or
-    ``push_media(kind, ...)``: realistic file objects (file_id, file_unique_id, sizes).
-    ``POST /_fake/media {"kind": "voice", "chat_id": 42, ...}``.
+``push_voice/push_audio/push_video_note/push_photo/push_document(chat_id=...,
+    caption=None, data=None, **fields)``, or ``push_media(kind, ...)``: realistic file
+    objects (``voice{duration, mime_type audio/ogg}``, ``audio{duration, mime_type
+    audio/mpeg, file_name}`` (+ ``performer``, ``title`` given as fields),
+    ``video_note{duration, length}``, ``document{file_name, mime_type}``, ``photo`` three
+    PhotoSizes 90/320/800 wide; each with file_id, file_unique_id, file_size), registered in
+    the file store: ``data`` bytes are served (file_size = len), else a stub of the
+    reported size with the kind's magic bytes. Photo ``data``: bytes (every size), a list
+    (one per size, smallest first: widths 90/320/800 for three, else 90, 180, 270 ...) or a
+    dict width -> bytes (height = width * 3 / 4). ``fields`` override the file
+    object; a ``file_size`` there is what the message AND getFile report (a lie, whatever
+    the bytes). ``POST /_fake/media {"kind": "voice", "chat_id": 42, "data_b64": ...}``
+    (``data_b64``: base64, or a list / an object width -> base64 for a photo).
+``add_file(file_id, data, file_path=None, file_unique_id=None, size=None, kind="document",
+    ext=None)`` -> the File: registers bytes under a file_id; ``file_path`` defaults to
+    Telegram's form ``voice/file_N.oga``, ``music/file_N.mp3``, ``photos/file_N.jpg``,
+    ``documents/file_N.<ext or pdf>``, ``video_notes/file_N.mp4``; ``size`` overrides the
+    reported file_size (the download still serves ``data``). ``file(file_id)``: the entry
+    (with ``kind`` and ``data``). ``POST /_fake/file {"file_id", "data_b64", "file_path",
+    "file_unique_id", "size", "kind"}``.
 ``push_update(update)``: any Update dict (``update_id`` assigned if missing).
     ``POST /_fake/update``.
 ``conflict(n=1)``: the next n getUpdates answer 409 (terminated by other getUpdates).
@@ -109,10 +167,19 @@ Control surface (in-process methods; HTTP routes under ``/_fake/`` take and give
 ``drop(n=1, method=None)``: close the connection without answering.
 ``drop_after(n=1, method="sendMessage")``: run the method (a sendMessage is accepted and shows
     in ``sent``), then close the connection without answering: a cut after acceptance.
+``truncate_download(n=1, after=None)``: the next n downloads send the full Content-Length,
+    then only ``after`` bytes (default half the file), then close the connection.
+``slow_download(n=1, chunk=4096, delay=0.05, first_byte_delay=0.0)``: the next n downloads
+    send ``chunk`` bytes every ``delay`` s (after ``first_byte_delay`` s).
+``download_error(n=1, status=502)``: the next n downloads answer nginx's HTML error page.
     ``POST /_fake/fault {"kind": "conflict"|"rate_limit"|"server_error"|"drop"|"drop_after",
-    "count": n, "method": m, "retry_after": s, "status": code, "html": bool}``. Faults queue
-    in order; each request takes the first one that matches its method.
-``after_send``: None, or a callable given each accepted sendMessage's Message (a copy) before
+    "count": n, "method": m, "retry_after": s, "status": code, "html": bool}``, and
+    ``{"kind": "truncate_download"|"slow_download"|"download_error", "count", "after",
+    "chunk", "delay", "first_byte_delay", "status"}``. API faults queue in order; each
+    request takes the first one that matches its method. Download faults have their own
+    queue, taken by downloads only (in order, whatever the file).
+``after_send``: None, or a callable given each accepted sendMessage's (and sendVoice's,
+    sendAudio's, sendDocument's, sendPhoto's) Message (a copy) before
     the answer is written (e.g. to SIGKILL the client inside its at-least-once window).
 ``set_webhook(url)`` / ``add_chat(chat_id)`` / ``block(chat_id)``: ``POST /_fake/webhook``,
     ``/_fake/chat {"chat_id", "blocked"}``.
@@ -121,18 +188,32 @@ Observation: ``sent(chat_id)`` (texts in order), ``messages(chat_id)`` (Message 
     ``method`` as sent, ``api_method`` lower-case, ``http_method``, ``params``,
     ``content_type``, ``time``, ``monotonic``, ``status`` of the answer, ``peer``),
     ``calls(method)``, ``wait_requests(count, method=None, timeout)``, ``commands``,
-    ``chat_actions(chat_id)``, ``pending`` (updates not confirmed), ``reset()``.
+    ``chat_actions(chat_id)``, ``pending`` (updates not confirmed), ``reset()``;
+    ``files_sent(chat_id)``: dicts ``method`` (sendVoice ...), ``field``, ``source``
+    (``upload``|``file_id``|``url``), ``filename``, ``content_type`` (the part's),
+    ``data`` (bytes; None for a URL), ``size``, ``caption`` (parsed), ``shown_as``
+    (voice|audio|document|photo), ``format`` (voice/audio: ogg|mp3|m4a|None),
+    ``message_id``, ``file_id``, ``url``, ``params`` (the others); ``downloads``: dicts
+    ``path``, ``file_path``, ``status``, ``bytes`` (body bytes written), ``size``
+    (Content-Length), ``range``, ``fault``, ``time``, ``monotonic``, ``peer``;
+    ``wait_downloads(count, timeout)``.
     ``GET /_fake/sent?chat_id=42`` (``{"texts", "messages"}``; without chat_id all chats),
     ``GET /_fake/wait_sent?chat_id=42&count=2&timeout=5`` (408 on timeout),
-    ``GET /_fake/requests``, ``GET /_fake/state``, ``POST /_fake/reset``.
+    ``GET /_fake/requests``, ``GET /_fake/state`` (also ``files`` without bytes),
+    ``GET /_fake/files_sent?chat_id=42`` (a list, ``data_b64`` for ``data``; without
+    chat_id an object per chat), ``GET /_fake/downloads``, ``POST /_fake/reset``.
 Control routes need no token and are never recorded. All methods are thread-safe.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import email.policy
+import hashlib
 import json
+import mimetypes
 import os
 import re
 import signal
@@ -159,6 +240,23 @@ CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "recor
                 "record_video_note", "upload_video_note"}
 REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
            504: "Gateway Timeout"}
+MAX_CAPTION = 1024
+MAX_DOWNLOAD = 20 * 1024 * 1024      # getFile: bots download files of up to 20 MB
+MAX_UPLOAD = 50 * 1024 * 1024        # sendVoice/sendAudio/sendDocument by multipart
+MAX_PHOTO_UPLOAD = 10 * 1024 * 1024  # sendPhoto
+TOO_LARGE = "Request Entity Too Large"
+# kind -> (file_id prefix, file_path folder, extension, magic of the stub bytes)
+_FILE_KINDS = {
+    "voice": ("AwACAgIAAxkBAAI", "voice", "oga", b"OggS\x00\x02"),
+    "audio": ("CQACAgIAAxkBAAI", "music", "mp3", b"ID3\x04\x00"),
+    "photo": ("AgACAgIAAxkBAAI", "photos", "jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"),
+    "document": ("BQACAgIAAxkBAAI", "documents", "pdf", b"%PDF-1.4\n"),
+    "video_note": ("DQACAgIAAxkBAAI", "video_notes", "mp4", b"\x00\x00\x00\x18ftypmp42"),
+}
+# upload method -> (file field, Message field of an accepted upload)
+_SENDS = {"sendvoice": ("sendVoice", "voice"), "sendaudio": ("sendAudio", "audio"),
+          "senddocument": ("sendDocument", "document"), "sendphoto": ("sendPhoto", "photo")}
+_MEDIA_FIELDS = ("voice", "audio", "document", "photo", "video_note")
 
 
 class ApiError(Exception):
@@ -453,11 +551,81 @@ def command_entities(text: str) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------
+# Files: sniffing uploaded bytes, stub bytes
+# ---------------------------------------------------------------------------
+
+def audio_format(data: bytes | None) -> str | None:
+    """``ogg``, ``mp3``, ``m4a`` or None: the formats sendVoice shows as a voice message."""
+    if not data:
+        return None
+    if data.startswith(b"OggS"):
+        return "ogg"
+    if data.startswith(b"ID3") or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return "mp3"
+    if data[4:8] == b"ftyp":
+        return "m4a"
+    return None
+
+
+def image_info(data: bytes | None) -> tuple[str, int, int] | None:
+    """(``jpeg``|``png``|``gif``|``webp``, width, height) of an image, else None."""
+    if not data:
+        return None
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        return "png", int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return "gif", int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        if data[12:16] == b"VP8X" and len(data) >= 30:
+            return ("webp", int.from_bytes(data[24:27], "little") + 1,
+                    int.from_bytes(data[27:30], "little") + 1)
+        if data[12:16] == b"VP8 " and len(data) >= 30:
+            return ("webp", int.from_bytes(data[26:28], "little") & 0x3FFF,
+                    int.from_bytes(data[28:30], "little") & 0x3FFF)
+        if data[12:16] == b"VP8L" and len(data) >= 25:
+            bits = int.from_bytes(data[21:25], "little")
+            return "webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        return "webp", 512, 512
+    if data.startswith(b"\xff\xd8"):
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                i += 1
+                continue
+            marker = data[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+                i += 1 if marker == 0xFF else 2
+                continue
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                return ("jpeg", int.from_bytes(data[i + 7:i + 9], "big"),
+                        int.from_bytes(data[i + 5:i + 7], "big"))
+            i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        return "jpeg", 800, 600  # no frame header in reach: a stub
+    return None
+
+
+def stub_bytes(kind: str, size: int) -> bytes:
+    """``size`` bytes starting with the kind's magic (OggS, ID3, JPEG, %PDF, ftyp)."""
+    magic = _FILE_KINDS[kind][3]
+    return (magic + bytes(max(size - len(magic), 0)))[:max(size, 0)]
+
+
+# ---------------------------------------------------------------------------
 # HTTP
 # ---------------------------------------------------------------------------
 
 class _Drop(Exception):
     pass
+
+
+class _Upload(dict):
+    """A multipart part with a filename: recorded in ``params`` as ``{"filename", "size"}``;
+    the bytes and the part's Content-Type are kept aside for the upload methods."""
+
+    def __init__(self, filename: str, data: bytes, content_type: str | None):
+        super().__init__(filename=filename, size=len(data))
+        self.data = data
+        self.content_type = content_type
 
 
 class _Server(ThreadingHTTPServer):
@@ -482,10 +650,7 @@ class _Server(ThreadingHTTPServer):
 
 _PATH = re.compile(r"^/bot([^/]*)/([^/]*)/?$")
 _FILE_PATH = re.compile(r"^/file/bot([^/]*)/(.+)$")
-DOWNLOAD_MAX = 20 * 1024 * 1024  # what the cloud Bot API lets bots download
-UPLOAD_MAX = 50 * 1024 * 1024
-PHOTO_UPLOAD_MAX = 10 * 1024 * 1024
-CAPTION_MAX = 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -571,18 +736,13 @@ class _Handler(BaseHTTPRequestHandler):
                 if name:
                     payload = part.get_payload(decode=True) or b""
                     filename = part.get_filename()
-                    params[name] = ({"filename": filename, "size": len(payload)} if filename
+                    params[name] = (_Upload(filename, payload, part.get("Content-Type"))
+                                    if filename is not None
                                     else payload.decode("utf-8", "replace"))
-                    if filename:
-                        self._files[name] = {"filename": filename, "data": payload,
-                                             "content_type": part.get_content_type()}
         return params
 
     def _dispatch(self):
         parts = urlsplit(self.path)
-        self._files = {}
-        if self.command == "GET" and parts.path.startswith("/file/bot"):
-            return self._download(parts.path)
         try:
             raw = self._read_body()
         except ValueError:
@@ -590,13 +750,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, {"ok": False, "error_code": 400, "description": "Bad Request"})
         if parts.path.startswith("/_fake/"):
             return self._control(parts.path, parts.query, raw)
+        download = _FILE_PATH.match(parts.path)
+        if download and self.command == "GET":
+            return self._download(parts.path, download.group(1), download.group(2))
         m = _PATH.match(parts.path)
         record = {"method": m.group(2) if m else None,
                   "api_method": m.group(2).lower() if m else None,
                   "http_method": self.command, "path": parts.path, "params": {},
                   "content_type": self.headers.get("Content-Type"), "time": time.time(),
                   "monotonic": time.monotonic(), "peer": "%s:%s" % self.client_address[:2],
-                  "status": None, "thread": threading.get_ident()}
+                  "status": None}
         try:
             params_error = None
             try:
@@ -610,7 +773,6 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(401, "Unauthorized")
             if params_error:
                 raise params_error
-            record["files"] = self._files
             result = self.fake._call(record["api_method"], record["params"], record)
             status, body = 200, {"ok": True, "result": result}
         except ApiError as e:
@@ -629,37 +791,80 @@ class _Handler(BaseHTTPRequestHandler):
         self.fake._finish(record, status)
         return self._send(status, body)
 
-    def _download(self, path: str):
-        """GET /file/bot<token>/<file_path>: the file's bytes (404 for a wrong token or an
-        unknown path, as api.telegram.org answers both)."""
+    def _download(self, path: str, token: str, file_path: str):
+        """GET /file/bot<TOKEN>/<file_path>: the bytes, as Telegram's nginx serves them."""
         fake = self.fake
-        m = _FILE_PATH.match(path)
-        data = None
-        if m and m.group(1) == fake.token:
-            data = fake._file_bytes(m.group(2))
-        cut = fake._take_download_fault() if data is not None else None
-        with fake._lock:
-            fake._downloads.append({"path": path, "status": 200 if data is not None else 404,
-                                    "bytes": (len(data) if cut is None else min(cut, len(data)))
-                                    if data is not None else 0})
-            fake._lock.notify_all()
+        record = {"path": path, "file_path": file_path, "status": None, "bytes": 0,
+                  "size": None, "range": self.headers.get("Range"), "fault": None,
+                  "time": time.time(), "monotonic": time.monotonic(),
+                  "peer": "%s:%s" % self.client_address[:2]}
+        fake._record_download(record)
+        if token != fake.token:
+            fake._finish(record, 401)
+            return self._send(401, ApiError(401, "Unauthorized").envelope())
+        data = fake._file_data(file_path)
         if data is None:
-            return self._send(404, {"ok": False, "error_code": 404,
-                                    "description": "Not Found"})
-        self.send_response(200)
+            fake._finish(record, 404)
+            return self._send(404, ApiError(404, "Not Found").envelope())
+        fault = fake._take_download_fault()
+        if fault:
+            record["fault"] = fault["kind"]
+        if fault and fault["kind"] == "download_error":
+            fake._finish(record, fault["status"])
+            return self._send_html(fault["status"], REASONS.get(fault["status"], "Error"))
+        status, start, end = 200, 0, len(data)
+        if record["range"]:
+            m = _RANGE.match(record["range"].strip())
+            first = int(m.group(1)) if m and m.group(1) else None
+            last = int(m.group(2)) if m and m.group(2) else None
+            if first is None and last is not None:       # bytes=-N: the last N bytes
+                first, last = max(len(data) - last, 0), len(data) - 1
+            if not m or first is None or first >= len(data) or (last is not None
+                                                                and last < first):
+                fake._finish(record, 416)
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            status, start = 206, first
+            end = min(last + 1, len(data)) if last is not None else len(data)
+        body = data[start:end]
+        record["size"] = len(body)
+        fake._finish(record, status)
+        self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
         self.end_headers()
-        if cut is None:
-            self.wfile.write(data)
-            return None
-        self.wfile.write(data[:cut])  # then the connection ends before Content-Length
-        self.wfile.flush()
-        self.close_connection = True
+        limit, chunk, delay = len(body), 65536, 0.0
+        if fault and fault["kind"] == "truncate_download":
+            limit = min(len(body) // 2 if fault["after"] is None else fault["after"], len(body))
+        elif fault and fault["kind"] == "slow_download":
+            chunk, delay = max(fault["chunk"], 1), fault["delay"]
+            if fault["first_byte_delay"] and fake._stop.wait(fault["first_byte_delay"]):
+                limit = 0
+        sent = 0
         try:
-            self.connection.shutdown(socket.SHUT_RDWR)
+            while sent < limit:
+                piece = body[sent:min(sent + chunk, limit)]
+                self.wfile.write(piece)
+                self.wfile.flush()
+                sent += len(piece)
+                fake._count_download(record, sent)
+                if delay and sent < limit and fake._stop.wait(delay):
+                    break
         except OSError:
-            pass
+            self.close_connection = True
+            return None
+        if sent < len(body):  # cut: Content-Length promised more than was sent
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         return None
 
     def _control(self, path: str, query: str, raw: bytes):
@@ -680,6 +885,20 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._send(200, {"texts": fake.sent(cid),
                                             "messages": fake.messages(cid)})
                 return self._send(200, fake.all_sent())
+            if self.command == "GET" and path == "/_fake/files_sent":
+                def jsonable(f):
+                    data = f.pop("data")
+                    return {**f, "data_b64": None if data is None
+                            else base64.b64encode(data).decode()}
+                if "chat_id" in q:
+                    return self._send(200, [jsonable(f) for f in
+                                            fake.files_sent(_chat_key(q["chat_id"]))])
+                with fake._lock:
+                    chats = list(fake._files_sent)
+                return self._send(200, {str(c): [jsonable(f) for f in fake.files_sent(c)]
+                                        for c in chats})
+            if self.command == "GET" and path == "/_fake/downloads":
+                return self._send(200, fake.downloads)
             if self.command == "GET" and path == "/_fake/wait_sent":
                 cid = _chat_key(q["chat_id"])
                 try:
@@ -697,7 +916,21 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/_fake/message":
                 return self._send(200, fake.push_text(**data))
             if path == "/_fake/media":
+                if "data_b64" in data:
+                    raw_data = data.pop("data_b64")
+                    if isinstance(raw_data, dict):
+                        data["data"] = {int(w): _b64(v)
+                                        for w, v in raw_data.items()}
+                    elif isinstance(raw_data, list):
+                        data["data"] = [_b64(v) for v in raw_data]
+                    else:
+                        data["data"] = _b64(raw_data)
                 return self._send(200, fake.push_media(**data))
+            if path == "/_fake/file":
+                raw_data = data.pop("data_b64", None)
+                return self._send(200, fake.add_file(
+                    data.pop("file_id"),
+                    None if raw_data is None else _b64(raw_data), **data))
             if path == "/_fake/update":
                 return self._send(200, fake.push_update(data.get("update", data)))
             if path == "/_fake/fault":
@@ -711,9 +944,13 @@ class _Handler(BaseHTTPRequestHandler):
                 if "blocked" in data:
                     fake.block(data["chat_id"], bool(data["blocked"]))
                 return self._send(200, {"ok": True})
-        except (TypeError, KeyError, ValueError) as e:
+        except (TypeError, KeyError, ValueError, binascii.Error) as e:
             return self._send(400, {"ok": False, "description": f"{type(e).__name__}: {e}"})
         return self._send(404, {"ok": False, "description": f"no control route {path}"})
+
+
+def _b64(s: str) -> bytes:
+    return base64.b64decode(s, validate=True)
 
 
 def _chat_key(chat_id):
@@ -845,7 +1082,8 @@ class FakeTelegram:
         self.close()
 
     def reset(self):
-        """Forget updates, faults, sent messages, requests, commands; keep the token."""
+        """Forget updates, faults, sent messages, requests, commands, files, downloads; keep
+        the token."""
         with self._lock:
             self._updates: list[dict] = []
             self._next_update_id = 100000001
@@ -860,11 +1098,12 @@ class FakeTelegram:
             self._allowed: list = []
             self._webhook = ""
             self._poll_gen = 0
-            self._file_store: dict = {}
-            self._downloads: list = []
-            self._download_faults: list = []
-            self._files_sent: dict = {}
-            self._next_file = 1
+            self._files: dict = {}         # file_id -> {"file_id", "file_unique_id", ...}
+            self._paths: dict = {}         # file_path -> file_id
+            self._file_seq = 0
+            self._files_sent: dict = {}    # chat -> [upload records]
+            self._downloads: list[dict] = []
+            self._dl_faults: list[dict] = []
             self.after_send = None
             self._lock.notify_all()
 
@@ -912,42 +1151,52 @@ class FakeTelegram:
     def push_media(self, kind: str, chat_id=1001, user_id=None, first_name: str = "Ada",
                    username: str | None = "ada", caption: str | None = None, date=None,
                    data=None, **fields) -> dict:
-        """A voice note, audio, video note, photo or document from a user; returns the Update.
-        ``data``: the file's bytes, registered for getFile and download (for a photo a list of
-        bytes, one per size, smallest first; ``file_size`` is then each one's length);
-        ``fields`` override the media object's fields (``file_id``, ``duration``, ...)."""
+        """A voice note, audio file, video note, photo or document from a user; returns the
+        Update. The file is registered in the file store (``getFile`` and downloads work):
+        with ``data`` (bytes) its ``file_size`` is ``len(data)``, else a stub of the
+        reported size. For a photo ``data`` may be one bytes object (every size), a list
+        with one per size (smallest first) or a dict width -> bytes. ``fields`` are merged
+        over the file object (over every PhotoSize); a ``file_size`` there is reported by
+        the message AND by getFile, whatever the bytes (a lie, to test a client's cap)."""
+        if kind not in _FILE_KINDS:
+            raise ValueError(f"unknown media kind {kind!r} ({', '.join(_FILE_KINDS)})")
         message = self._incoming(chat_id, user_id, first_name, username, date)
         uid = f"{message['chat']['id']}_{message['message_id']}"
-        sized = {} if data is None or kind == "photo" else {"file_size": len(data)}
-        if kind == "voice":
-            obj = {"duration": 3, "mime_type": "audio/ogg", "file_id": f"AwACAgIAAxkBAAI{uid}voice",
-                   "file_unique_id": f"AgAD{uid}v", "file_size": 12345, **sized, **fields}
-        elif kind == "audio":
-            obj = {"duration": 30, "mime_type": "audio/mpeg", "file_name": "song.mp3",
-                   "performer": "Ada", "title": "Song", "file_id": f"CQACAgIAAxkBAAI{uid}audio",
-                   "file_unique_id": f"AgAD{uid}a", "file_size": 54321, **sized, **fields}
-        elif kind == "video_note":
-            obj = {"duration": 5, "length": 240, "file_id": f"DQACAgIAAxkBAAI{uid}vnote",
-                   "file_unique_id": f"AgAD{uid}n", "file_size": 98765, **sized, **fields}
-        elif kind == "photo":
-            sizes = list(data) if data is not None else [None, None, None]
-            widths = (90, 320, 800, 1280, 2560)[:len(sizes)]
-            obj = [{"file_id": f"AgACAgIAAxkBAAI{uid}s{w}", "file_unique_id": f"AQAD{uid}{w}",
-                    "file_size": len(d) if d is not None else w * 40, "width": w,
-                    "height": w * 3 // 4, **fields} for w, d in zip(widths, sizes)]
-            for o, d in zip(obj, sizes):
-                if d is not None:
-                    self.add_file(o["file_id"], d, kind="photo")
-        elif kind == "document":
-            obj = {"file_name": "report.pdf", "mime_type": "application/pdf",
-                   "file_id": f"BQACAgIAAxkBAAI{uid}doc", "file_unique_id": f"AgAD{uid}d",
-                   "file_size": 54321, **sized, **fields}
+        prefix = _FILE_KINDS[kind][0]
+        if kind == "photo":
+            if isinstance(data, dict):
+                sizes = sorted((int(w), d) for w, d in data.items())
+            elif isinstance(data, (list, tuple)):
+                widths = (90, 320, 800) if len(data) == 3 else [
+                    90 * (i + 1) for i in range(len(data))]
+                sizes = list(zip(widths, data))
+            else:
+                sizes = [(w, data) for w in (90, 320, 800)]
+            message["photo"] = []
+            for w, d in sizes:
+                size = {"file_id": f"{prefix}{uid}s{w}", "file_unique_id": f"AQAD{uid}{w}",
+                        "file_size": len(d) if d is not None else w * 40, "width": w,
+                        "height": w * 3 // 4, **fields}
+                self._register(size, kind, d)
+                message["photo"].append(size)
         else:
-            raise ValueError(f"unknown media kind {kind!r} (voice, audio, video_note, photo, "
-                             "document)")
-        if data is not None and kind != "photo" and obj["file_id"] not in self._file_store:
-            self.add_file(obj["file_id"], data, kind=kind, size=fields.get("file_size"))
-        message[kind] = obj
+            size = len(data) if data is not None else None
+            if kind == "voice":
+                obj = {"duration": 3, "mime_type": "audio/ogg", "file_size": size or 12345}
+            elif kind == "audio":
+                obj = {"duration": 30, "mime_type": "audio/mpeg", "file_name": "audio.mp3",
+                       "file_size": size or 480000}
+            elif kind == "video_note":
+                obj = {"duration": 5, "length": 240, "file_size": size or 204800}
+            else:
+                obj = {"file_name": "report.pdf", "mime_type": "application/pdf",
+                       "file_size": size or 54321}
+            short = {"voice": "voice", "audio": "audio", "video_note": "vnote",
+                     "document": "doc"}[kind]
+            obj.update(file_id=f"{prefix}{uid}{short}", file_unique_id=f"AgAD{uid}{kind[0]}")
+            obj.update(fields)
+            self._register(obj, kind, data)
+            message[kind] = obj
         if caption is not None:
             message["caption"] = caption
             entities = command_entities(caption)
@@ -955,51 +1204,12 @@ class FakeTelegram:
                 message["caption_entities"] = entities
         return self.push_update({"message": message})
 
-    def add_file(self, file_id: str, data: bytes, file_path: str | None = None,
-                 kind: str = "document", size: int | None = None):
-        """Registers bytes under a file_id for getFile and /file/bot<token>/<file_path>.
-        ``file_path`` defaults to Telegram's style ("voice/file_3.oga", "photos/file_4.jpg");
-        ``size`` is the file_size getFile reports (to lie about it)."""
-        folder, ext = {"voice": ("voice", "oga"), "audio": ("music", "mp3"),
-                       "video_note": ("video_notes", "mp4"), "photo": ("photos", "jpg")}.get(
-            kind, ("documents", "bin"))
-        with self._lock:
-            n = self._next_file
-            self._next_file += 1
-            self._file_store[file_id] = {
-                "file_path": file_path or f"{folder}/file_{n}.{ext}", "data": bytes(data),
-                "size": len(data) if size is None else size,
-                "file_unique_id": f"AgAD{n:04d}u"}
-
-    def truncate_download(self, n: int = 1, after: int = 0):
-        """The next n file downloads send the full Content-Length, then only ``after`` bytes,
-        then close the connection (a cut transfer)."""
-        with self._lock:
-            self._download_faults += [after] * n
-
-    @property
-    def downloads(self) -> list[dict]:
-        """File downloads in order: ``path``, ``status``, ``bytes`` sent."""
-        with self._lock:
-            return [dict(d) for d in self._downloads]
-
-    def files_sent(self, chat_id) -> list[dict]:
-        """Files the bot sent to ``chat_id`` in order: ``method``, ``field``, ``filename``,
-        ``content_type``, ``data`` (bytes), ``caption``, ``shown_as`` ("voice" when sendVoice
-        got OGG, MP3 or M4A bytes, else "document", as Telegram shows them)."""
-        with self._lock:
-            return [dict(f) for f in self._files_sent.get(_chat_key(chat_id), [])]
-
-    def _file_bytes(self, file_path: str):
-        with self._lock:
-            for f in self._file_store.values():
-                if f["file_path"] == file_path:
-                    return f["data"]
-        return None
-
-    def _take_download_fault(self):
-        with self._lock:
-            return self._download_faults.pop(0) if self._download_faults else None
+    def _register(self, obj: dict, kind: str, data):
+        """File-store entry for a file object of a message (push_media, uploads)."""
+        name = obj.get("file_name")
+        ext = name.rsplit(".", 1)[-1] if name and "." in name else None
+        self.add_file(obj["file_id"], data, file_unique_id=obj["file_unique_id"],
+                      size=obj.get("file_size"), kind=kind, ext=ext)
 
     def push_voice(self, **kw) -> dict:
         return self.push_media("voice", **kw)
@@ -1009,6 +1219,68 @@ class FakeTelegram:
 
     def push_document(self, **kw) -> dict:
         return self.push_media("document", **kw)
+
+    def push_audio(self, **kw) -> dict:
+        return self.push_media("audio", **kw)
+
+    def push_video_note(self, **kw) -> dict:
+        return self.push_media("video_note", **kw)
+
+    # -- the file store ------------------------------------------------------
+
+    def add_file(self, file_id: str, data: bytes | None, file_path: str | None = None,
+                 file_unique_id: str | None = None, size: int | None = None,
+                 kind: str = "document", ext: str | None = None) -> dict:
+        """Register ``data`` under ``file_id`` for getFile and downloads; returns the File.
+        ``file_path`` defaults to Telegram's form for the kind (``voice/file_12.oga``,
+        ``music/file_4.mp3``, ``photos/file_3.jpg``, ``documents/file_7.pdf`` (``ext``
+        from a file name), ``video_notes/file_2.mp4``); ``size`` overrides the
+        ``file_size`` getFile reports (a lie: downloads serve ``data`` as it is);
+        ``data=None`` stores a stub of ``size`` bytes (12345 when no size) with the
+        kind's magic; a stub over 20 MB is cut to 1 KiB (getFile refuses it anyway)."""
+        if kind not in _FILE_KINDS:
+            raise ValueError(f"unknown file kind {kind!r} ({', '.join(_FILE_KINDS)})")
+        if data is not None and not isinstance(data, (bytes, bytearray)):
+            raise TypeError("file data is bytes")
+        if data is None:
+            want = 12345 if size is None else int(size)
+            data = stub_bytes(kind, want if want <= MAX_DOWNLOAD else 1024)
+            size = want
+        data = bytes(data)
+        with self._lock:
+            old = self._files.get(file_id)
+            if file_path is None:
+                if old is not None:
+                    file_path = old["file_path"]
+                else:
+                    self._file_seq += 1
+                    _, folder, default_ext, _ = _FILE_KINDS[kind]
+                    file_path = f"{folder}/file_{self._file_seq}.{ext or default_ext}"
+            if old is not None:
+                self._paths.pop(old["file_path"], None)
+            entry = {"file_id": file_id,
+                     "file_unique_id": file_unique_id or (old or {}).get("file_unique_id")
+                     or "AgAD" + hashlib.sha256(file_id.encode()).hexdigest()[:12],
+                     "file_size": len(data) if size is None else int(size),
+                     "file_path": file_path, "kind": kind, "data": data}
+            self._files[file_id] = entry
+            self._paths[file_path] = file_id
+            return self._file_object(entry)
+
+    @staticmethod
+    def _file_object(entry: dict) -> dict:
+        return {k: entry[k] for k in ("file_id", "file_unique_id", "file_size", "file_path")}
+
+    def file(self, file_id: str) -> dict | None:
+        """The store's entry: File fields plus ``kind`` and ``data`` (bytes), or None."""
+        with self._lock:
+            entry = self._files.get(file_id)
+            return dict(entry) if entry else None
+
+    def _file_data(self, file_path: str) -> bytes | None:
+        with self._lock:
+            file_id = self._paths.get(file_path)
+            return self._files[file_id]["data"] if file_id else None
 
     def push_update(self, update: dict) -> dict:
         """Queue any Update dict; ``update_id`` is assigned when missing."""
@@ -1032,8 +1304,20 @@ class FakeTelegram:
     # -- faults and chats ----------------------------------------------------
 
     def fault(self, kind: str, count: int = 1, method: str | None = None,
-              retry_after: int = 3, status: int = 502, html: bool = False):
-        """Queue a fault; see ``conflict``, ``rate_limit``, ``server_error``, ``drop``."""
+              retry_after: int = 3, status: int = 502, html: bool = False,
+              after: int | None = None, chunk: int = 4096, delay: float = 0.05,
+              first_byte_delay: float = 0.0):
+        """Queue a fault; see ``conflict``, ``rate_limit``, ``server_error``, ``drop``, and
+        for file downloads ``truncate_download``, ``slow_download``, ``download_error``."""
+        if kind in ("truncate_download", "slow_download", "download_error"):
+            if kind == "download_error" and not 400 <= int(status) <= 599:
+                raise ValueError("download_error status must be 4xx or 5xx")
+            with self._lock:
+                self._dl_faults.append({
+                    "kind": kind, "count": int(count), "status": int(status),
+                    "after": None if after is None else int(after), "chunk": int(chunk),
+                    "delay": float(delay), "first_byte_delay": float(first_byte_delay)})
+            return
         if kind not in ("conflict", "rate_limit", "server_error", "drop", "drop_after",
                         "bad_entities"):
             raise ValueError(f"unknown fault {kind!r}")
@@ -1070,6 +1354,22 @@ class FakeTelegram:
         """The next n sendMessage calls WITH a parse_mode answer Telegram's 400 ``can't parse
         entities`` (for a client's plain-text fallback; calls without parse_mode pass)."""
         self.fault("bad_entities", n)
+
+    def truncate_download(self, n: int = 1, after: int | None = None):
+        """The next n file downloads send the full Content-Length, then only ``after``
+        bytes (default: half the file), then close the connection."""
+        self.fault("truncate_download", n, after=after)
+
+    def slow_download(self, n: int = 1, chunk: int = 4096, delay: float = 0.05,
+                      first_byte_delay: float = 0.0):
+        """The next n file downloads wait ``first_byte_delay`` s after the headers, then
+        send ``chunk`` bytes every ``delay`` s."""
+        self.fault("slow_download", n, chunk=chunk, delay=delay,
+                   first_byte_delay=first_byte_delay)
+
+    def download_error(self, n: int = 1, status: int = 502):
+        """The next n file downloads answer nginx's HTML error page with ``status``."""
+        self.fault("download_error", n, status=status)
 
     def set_webhook(self, url: str):
         """Simulate a webhook set elsewhere: getUpdates answers 409 until deleteWebhook."""
@@ -1128,6 +1428,30 @@ class FakeTelegram:
                                    f"{[m['text'] for m in self._sent.get(cid, [])]!r}")
             return [m["text"] for m in self._sent[cid]]
 
+    def files_sent(self, chat_id) -> list[dict]:
+        """Files the bot sent to ``chat_id`` (sendVoice/sendAudio/sendDocument/sendPhoto that
+        were accepted), in order: ``method``, ``field``, ``source`` (``upload``|``file_id``|
+        ``url``), ``filename``, ``content_type``, ``data`` (bytes, None for a URL),
+        ``size``, ``caption``, ``shown_as``, ``format`` (voice: ogg|mp3|m4a|None),
+        ``message_id``, ``file_id``, ``url``, ``params`` (the other parameters)."""
+        with self._lock:
+            return [dict(f) for f in self._files_sent.get(_chat_key(chat_id), [])]
+
+    @property
+    def downloads(self) -> list[dict]:
+        """File downloads in order: ``path``, ``file_path``, ``status`` (0 before the
+        headers), ``bytes`` (body bytes written), ``size`` (Content-Length), ``range``
+        (the Range header), ``fault``, ``time``, ``monotonic``, ``peer``."""
+        with self._lock:
+            return [dict(d) for d in self._downloads]
+
+    def wait_downloads(self, count: int, timeout: float = 5.0) -> list[dict]:
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self._downloads) >= count, timeout):
+                raise TimeoutError(f"fake_telegram: {len(self._downloads)} of {count} "
+                                   f"downloads after {timeout} s")
+            return [dict(d) for d in self._downloads]
+
     def chat_actions(self, chat_id) -> list[str]:
         with self._lock:
             return list(self._actions.get(_chat_key(chat_id), []))
@@ -1142,6 +1466,9 @@ class FakeTelegram:
             return {"pending": [dict(u) for u in self._updates], "commands": self._commands,
                     "webhook": self._webhook, "faults": [dict(f) for f in self._faults],
                     "allowed_updates": self._allowed,
+                    "files": {fid: {k: v for k, v in f.items() if k != "data"}
+                              for fid, f in self._files.items()},
+                    "download_faults": [dict(f) for f in self._dl_faults],
                     "chat_actions": {str(k): v for k, v in self._actions.items()},
                     "sent": {str(k): [m["text"] for m in v] for k, v in self._sent.items()}}
 
@@ -1159,6 +1486,25 @@ class FakeTelegram:
     def _finish(self, record: dict, status: int):
         with self._lock:
             record["status"] = status
+
+    def _record_download(self, record: dict):
+        with self._lock:
+            self._downloads.append(record)
+            self._lock.notify_all()
+
+    def _count_download(self, record: dict, sent: int):
+        with self._lock:
+            record["bytes"] = sent
+
+    def _take_download_fault(self):
+        with self._lock:
+            if not self._dl_faults:
+                return None
+            f = self._dl_faults[0]
+            f["count"] -= 1
+            if f["count"] <= 0:
+                self._dl_faults.pop(0)
+            return dict(f)
 
     def _take_fault(self, method: str, params: dict | None = None):
         with self._lock:
@@ -1195,7 +1541,7 @@ class FakeTelegram:
                 handler(self, params)  # Telegram took it; the answer is lost on the way
             raise _Drop()
         result = handler(self, params)
-        if method == "sendmessage" and self.after_send is not None:
+        if (method == "sendmessage" or method in _SENDS) and self.after_send is not None:
             self.after_send(dict(result))
         return result
 
@@ -1338,6 +1684,8 @@ class FakeTelegram:
         with self._lock:
             for message in self._sent.get(cid, []):
                 if message["message_id"] == mid:
+                    if any(f in message for f in _MEDIA_FIELDS):
+                        raise bad_request("there is no text in the message to edit")
                     if message["text"] == text and message.get("entities", []) == entities:
                         raise bad_request(NOT_MODIFIED[len("Bad Request: "):])
                     message["text"] = text
@@ -1351,66 +1699,144 @@ class FakeTelegram:
 
     def _get_file(self, params):
         file_id = params.get("file_id")
-        if not file_id:
+        if file_id is None or file_id == "":
             raise bad_request("file_id not specified")
         with self._lock:
-            f = self._file_store.get(str(file_id))
-        if f is None:
-            raise bad_request("invalid file_id")
-        if f["size"] > DOWNLOAD_MAX:
-            raise bad_request("file is too big")
-        return {"file_id": file_id, "file_unique_id": f["file_unique_id"],
-                "file_size": f["size"], "file_path": f["file_path"]}
+            entry = self._files.get(str(file_id))
+            if entry is None:
+                raise bad_request("invalid file_id")
+            if entry["file_size"] > MAX_DOWNLOAD:
+                raise bad_request("file is too big")
+            return self._file_object(entry)
 
-    def _send_file(self, method: str, field: str, params):
-        """sendVoice/sendAudio/sendDocument/sendPhoto with a multipart upload (the file's bytes
-        are kept) or a file_id/URL string."""
-        cid, chat = self._chat(params)
-        record = self._current_record()
-        upload = (record or {}).get("files", {}).get(field)
-        given = params.get(field)
-        if upload is None and not (isinstance(given, str) and given):
-            raise bad_request(f"there is no {field} in the request")
+    @staticmethod
+    def _caption(params) -> tuple[str, list[dict]]:
+        """A caption parsed like a message text: 0-1024 UTF-16 units after entities."""
         caption = params.get("caption")
-        if caption is not None and len(str(caption)) > CAPTION_MAX:
+        if caption is None or caption == "":
+            return "", []
+        caption = str(caption)
+        mode = params.get("parse_mode") or ""
+        entities: list[dict] = []
+        if mode.lower() == "html":
+            try:
+                caption, entities = parse_html(caption)
+            except ParseError as e:
+                raise bad_request(f"can't parse entities: {e}") from None  # noqa: RSE102
+        elif mode.lower() not in ("", "markdown", "markdownv2"):
+            raise bad_request("unsupported parse_mode")
+        caption, entities = _trim(caption, entities)
+        if utf16_len(caption) > MAX_CAPTION:
             raise bad_request("message caption is too long")
-        if upload is not None:
-            cap = PHOTO_UPLOAD_MAX if field == "photo" else UPLOAD_MAX
-            if len(upload["data"]) > cap:
-                raise ApiError(413, "Request Entity Too Large")
-            data = upload["data"]
+        return caption, entities
+
+    def _send_file(self, params, api_method: str):
+        """sendVoice / sendAudio / sendDocument / sendPhoto."""
+        method, field = _SENDS[api_method]
+        cid, chat = self._chat(params)
+        value = params.get(field)
+        if value is None or value == "":
+            raise bad_request(f"there is no {field} in the request")
+        url = stored = None
+        if isinstance(value, _Upload):
+            source, data = "upload", value.data
+            filename, ctype = value.get("filename") or "", value.content_type
+            if not data:
+                raise bad_request("file must be non-empty")
+            if len(data) > (MAX_PHOTO_UPLOAD if field == "photo" else MAX_UPLOAD):
+                raise ApiError(413, TOO_LARGE)
+        elif isinstance(value, str) and re.match(r"(?i)https?://", value):
+            source, data, filename, ctype, url = "url", None, value.rsplit("/", 1)[-1], None, value
         else:
-            data = b""
-        shown = field
-        if field == "voice" and upload is not None and not (
-                data[:4] == b"OggS" or data[:3] == b"ID3" or data[:2] == b"\xff\xfb"
-                or data[4:8] == b"ftyp"):
-            shown = "document"
+            stored = self.file(str(value)) if isinstance(value, str) else None
+            if stored is None:
+                raise bad_request("wrong file identifier/HTTP URL specified")
+            if stored["kind"] != field and not (field == "document"
+                                                and stored["kind"] != "photo"):
+                raise bad_request("type of file mismatch")
+            source, data, filename, ctype = "file_id", stored["data"], "", None
+        caption, entities = self._caption(params)
+        fmt = audio_format(data) if field in ("voice", "audio") else None
+        image = image_info(data) if field == "photo" and data is not None else None
+        if field == "photo" and source == "upload":
+            if image is None:
+                raise bad_request("IMAGE_PROCESS_FAILED")
+            if image[1] + image[2] > 10000 or min(image[1], image[2]) < 1 or max(
+                    image[1], image[2]) > 20 * min(image[1], image[2]):
+                raise bad_request("PHOTO_INVALID_DIMENSIONS")
+        shown_as = field
+        if field == "voice" and source == "upload" and fmt is None:
+            shown_as = "document"  # Telegram: not OGG/Opus, MP3 or M4A -> a file
         with self._lock:
             mid = self._msg_ids.get(cid, 0) + 1
             self._msg_ids[cid] = mid
-            n = self._next_file
-            self._next_file += 1
-            obj = {"file_id": f"sent{n}", "file_unique_id": f"AgADsent{n}",
-                   "file_size": len(data)}
-            message = {"message_id": mid, "from": self._bot_user(), "chat": chat,
-                       "date": int(time.time()), "text": str(caption or ""),
-                       shown: [obj] if shown == "photo" else obj}
-            self._files_sent.setdefault(cid, []).append({
-                "method": method, "field": field,
-                "filename": upload["filename"] if upload else None,
-                "content_type": upload["content_type"] if upload else None,
-                "data": data, "caption": caption, "shown_as": shown})
-            self._lock.notify_all()
-            return dict(message)
-
-    def _current_record(self):
+        uid = f"{cid}_{mid}"
+        prefix = _FILE_KINDS[shown_as][0]
+        size = len(data) if data is not None else 0
+        if stored is not None and stored["kind"] == shown_as:
+            obj = {"file_id": stored["file_id"], "file_unique_id": stored["file_unique_id"],
+                   "file_size": stored["file_size"]}
+        else:
+            obj = {"file_id": f"{prefix}{uid}{shown_as[:3]}", "file_unique_id": f"AgAD{uid}o",
+                   "file_size": size}
+        mimes = {"ogg": "audio/ogg", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
+        if shown_as == "voice":
+            obj = {"duration": _int(params, "duration", 0), "mime_type": mimes.get(fmt,
+                                                                                 "audio/ogg"),
+                   **obj}
+        elif shown_as == "audio":
+            obj = {"duration": _int(params, "duration", 0),
+                   **({"performer": str(params["performer"])} if params.get("performer")
+                      else {}),
+                   **({"title": str(params["title"])} if params.get("title") else {}),
+                   **({"file_name": filename} if filename else {}),
+                   "mime_type": mimes.get(fmt) or (ctype or "audio/mpeg").split(";")[0], **obj}
+        elif shown_as == "document":
+            ctype_base = (ctype or "").split(";")[0].strip().lower()
+            mime = (mimetypes.guess_type(filename)[0] if filename else None) or (
+                ctype_base if ctype_base not in ("", "application/octet-stream") else None)
+            obj = {**({"file_name": filename} if filename else {}),
+                   "mime_type": mime or "application/octet-stream", **obj}
+        if stored is None or stored["kind"] != shown_as:
+            if shown_as == "photo":
+                w, h = (image[1], image[2]) if image else (800, 600)
+                sizes = []
+                for limit in (90, 320, 800, 1280):
+                    if max(w, h) > limit:
+                        k = limit / max(w, h)
+                        sizes.append((max(int(w * k), 1), max(int(h * k), 1)))
+                k = min(1.0, 2560 / max(w, h))
+                sizes.append((max(int(w * k), 1), max(int(h * k), 1)))
+                obj = []
+                for i, (sw, sh) in enumerate(sizes):
+                    last = i == len(sizes) - 1
+                    fsize = size if last else max(size * sw * sh // (w * h), 1)
+                    ps = {"file_id": f"{prefix}{uid}s{sw}", "file_unique_id": f"AQAD{uid}{sw}",
+                          "file_size": fsize, "width": sw, "height": sh}
+                    self.add_file(ps["file_id"], data if last and data is not None else None,
+                                  file_unique_id=ps["file_unique_id"], size=fsize, kind="photo")
+                    obj.append(ps)
+            else:
+                self._register(obj, shown_as, data if data is not None else b"")
+        elif shown_as == "photo":
+            obj = [{**obj, "width": 800, "height": 600}]
+        message = {"message_id": mid, "from": self._bot_user(), "chat": chat,
+                   "date": int(time.time()), shown_as: obj}
+        if caption:
+            message["caption"] = caption
+            if entities:
+                message["caption_entities"] = entities
+        record = {"method": method, "field": field, "source": source, "filename": filename,
+                  "content_type": ctype, "data": data, "size": None if data is None else size,
+                  "caption": caption, "shown_as": shown_as, "format": fmt,
+                  "message_id": mid, "file_id": (obj[-1] if isinstance(obj, list)
+                                                 else obj)["file_id"],
+                  "url": url, "params": {k: v for k, v in params.items() if k != field}}
         with self._lock:
-            mine = threading.get_ident()
-            for r in reversed(self._requests):
-                if r.get("thread") == mine:
-                    return r
-        return None
+            self._sent.setdefault(cid, []).append({**message, "text": caption})
+            self._files_sent.setdefault(cid, []).append(record)
+            self._lock.notify_all()
+        return message
 
     def _send_chat_action(self, params):
         cid, _ = self._chat(params)
@@ -1425,11 +1851,6 @@ class FakeTelegram:
 
 
 _METHODS = {
-    "getfile": FakeTelegram._get_file,
-    "sendvoice": lambda self, p: self._send_file("sendVoice", "voice", p),
-    "sendaudio": lambda self, p: self._send_file("sendAudio", "audio", p),
-    "senddocument": lambda self, p: self._send_file("sendDocument", "document", p),
-    "sendphoto": lambda self, p: self._send_file("sendPhoto", "photo", p),
     "getme": FakeTelegram._get_me,
     "getupdates": FakeTelegram._get_updates,
     "deletewebhook": FakeTelegram._delete_webhook,
@@ -1439,6 +1860,11 @@ _METHODS = {
     "sendmessage": FakeTelegram._send_message,
     "editmessagetext": FakeTelegram._edit_message_text,
     "sendchataction": FakeTelegram._send_chat_action,
+    "getfile": FakeTelegram._get_file,
+    "sendvoice": lambda self, params: self._send_file(params, "sendvoice"),
+    "sendaudio": lambda self, params: self._send_file(params, "sendaudio"),
+    "senddocument": lambda self, params: self._send_file(params, "senddocument"),
+    "sendphoto": lambda self, params: self._send_file(params, "sendphoto"),
 }
 
 
