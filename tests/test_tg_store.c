@@ -56,7 +56,7 @@ static void insert(int64_t update_id, int64_t chat_id, const char *text, const c
 	struct tg_inbox_insert *ins;
 
 	assert_int_equal(tg_inbox_insert_start(st, &ins), 0);
-	tg_inbox_insert(ins, update_id, chat_id, 7, text, kind, "");
+	tg_inbox_insert(ins, update_id, chat_id, 7, text, kind, "", 0, 0);
 	tg_inbox_insert_finish(ins);
 }
 
@@ -67,10 +67,10 @@ static void inbox_rows_come_back_per_chat_in_update_order_once(void **state)
 
 	wipe();
 	assert_int_equal(tg_inbox_insert_start(st, &ins), 0);
-	tg_inbox_insert(ins, 12, 100, 7, "second", "text", NULL);
-	tg_inbox_insert(ins, 11, 100, 7, "first", "text", NULL);
-	tg_inbox_insert(ins, 13, 200, 7, "", "voice", "{\"kind\":\"voice\"}");
-	tg_inbox_insert(ins, 11, 100, 7, "again", "text", NULL); /* Telegram sent it twice */
+	tg_inbox_insert(ins, 12, 100, 7, "second", "text", NULL, 0, 0);
+	tg_inbox_insert(ins, 11, 100, 7, "first", "text", NULL, 0, 0);
+	tg_inbox_insert(ins, 13, 200, 7, "", "voice", "{\"kind\":\"voice\"}", 0, 0);
+	tg_inbox_insert(ins, 11, 100, 7, "again", "text", NULL, 0, 0); /* Telegram sent it twice */
 	tg_inbox_insert_finish(ins);
 	assert_int_equal(tg_inbox_next(st, 100, &row), 0);
 	assert_int_equal(row.update_id, 11);
@@ -136,7 +136,7 @@ static void add(int64_t chat_id, const char *text, bool html)
 {
 	struct tg_part part = {(char *)text, strlen(text), strlen(text)};
 
-	assert_int_equal(tg_outbox_add(st, chat_id, &part, 1, html), 0);
+	assert_int_equal(tg_outbox_add(st, chat_id, &part, 1, html, NULL), 0);
 }
 
 static bool not_chat_100(int64_t chat_id, void *arg)
@@ -156,7 +156,8 @@ static void a_file_row_keeps_its_file_method_and_caption_in_order(void **state)
 
 	wipe();
 	add(100, "answer", false);
-	assert_int_equal(tg_outbox_add_file(st, 100, "sendVoice", "media/9-reply.ogg", NULL), 0);
+	assert_int_equal(tg_outbox_add_file(st, 100, "sendVoice", "media/9-reply.ogg", NULL, NULL),
+			 0);
 	assert_int_equal(tg_outbox_next(st, any_chat, NULL, &row), 0);
 	assert_string_equal(row.text, "answer");
 	assert_string_equal(row.file, ""); /* a text row */
@@ -168,6 +169,48 @@ static void a_file_row_keeps_its_file_method_and_caption_in_order(void **state)
 	assert_string_equal(row.text, "");
 	tg_outbox_row_finish(&row);
 	assert_null(row.file);
+}
+
+/* A streamed turn's final text edits its live message: the first part carries the message to
+ * edit, the keyboard and tag go with the last part, and a gone message makes it a send. */
+static void a_reply_edits_with_its_first_part_and_buttons_its_last(void **state)
+{
+	struct tg_part parts[2] = {{"one", 3, 3}, {"two", 3, 3}};
+	struct tg_out_opts o = {
+		.thread_id = 7, .edit_id = 555, .markup = "{\"k\":1}", .tag = "q:1"};
+	struct tg_outbox_row row = {0};
+	struct tg_inbox_insert *ins;
+	struct tg_inbox_row in = {0};
+
+	wipe();
+	assert_int_equal(tg_outbox_add(st, 100, parts, 2, false, &o), 0);
+	assert_int_equal(tg_outbox_next(st, any_chat, NULL, &row), 0);
+	assert_string_equal(row.text, "one");
+	assert_int_equal(row.edit_id, 555);
+	assert_int_equal(row.thread_id, 7);
+	assert_string_equal(row.markup, "");
+	assert_string_equal(row.tag, "");
+	assert_int_equal(tg_outbox_mark_sending(st, row.id), 0);
+	assert_int_equal(tg_outbox_make_send(st, row.id), 0);
+	tg_outbox_row_finish(&row);
+	assert_int_equal(tg_outbox_next(st, any_chat, NULL, &row), 0);
+	assert_int_equal(row.edit_id, 0); /* the message to edit was gone: sent anew */
+	assert_int_equal(tg_outbox_delete(st, row.id), 0);
+	tg_outbox_row_finish(&row);
+	assert_int_equal(tg_outbox_next(st, any_chat, NULL, &row), 0);
+	assert_string_equal(row.text, "two");
+	assert_int_equal(row.edit_id, 0);
+	assert_int_equal(row.thread_id, 7);
+	assert_string_equal(row.markup, "{\"k\":1}");
+	assert_string_equal(row.tag, "q:1");
+	tg_outbox_row_finish(&row);
+	assert_int_equal(tg_inbox_insert_start(st, &ins), 0);
+	tg_inbox_insert(ins, 41, 100, 7, "in a topic", "text", NULL, 9, 1234);
+	tg_inbox_insert_finish(ins);
+	assert_int_equal(tg_inbox_next(st, 100, &in), 0);
+	assert_int_equal(in.thread_id, 9);
+	assert_int_equal(in.message_id, 1234);
+	tg_inbox_row_finish(&in);
 }
 
 static void outbox_next_skips_chats_that_may_not_send_in_id_order(void **state)
@@ -254,7 +297,7 @@ static void store_write_fns_report_ebusy_when_another_connection_locks(void **st
 	sqlite3_busy_timeout(store_db(st), 0);
 	assert_int_equal(tg_inbox_mark_done(st, 41), -EBUSY);
 	assert_non_null(strstr(store_error(st), "mark message done"));
-	assert_int_equal(tg_outbox_add(st, 100, &part, 1, false), -EBUSY);
+	assert_int_equal(tg_outbox_add(st, 100, &part, 1, false, NULL), -EBUSY);
 	assert_non_null(strstr(store_error(st), "store reply"));
 	assert_int_equal(tg_outbox_delete(st, row.id), -EBUSY);
 	assert_int_equal(tg_outbox_unmark_sending(st, row.id), -EBUSY);
@@ -278,6 +321,7 @@ int main(void)
 		cmocka_unit_test(outbox_next_skips_chats_that_may_not_send_in_id_order),
 		cmocka_unit_test(sending_marks_are_listed_and_plain_text_clears_them),
 		cmocka_unit_test(a_file_row_keeps_its_file_method_and_caption_in_order),
+		cmocka_unit_test(a_reply_edits_with_its_first_part_and_buttons_its_last),
 		cmocka_unit_test(store_write_fns_report_ebusy_when_another_connection_locks),
 	};
 

@@ -98,6 +98,9 @@ struct agent_cbs {
 	void (*on_tool_result)(const char *name, bool is_error, const char *text, size_t len,
 			       void *arg);
 	void (*on_done)(const struct agent_result *r, void *arg);
+	/* Optional: the current model call's answer so far (cumulative; a new model call after
+	 * tool results starts again from ""). Set, the model calls stream. */
+	void (*on_text)(const char *so_far, size_t len, void *arg);
 };
 
 struct agent *agent_create(const struct agent_env *env);

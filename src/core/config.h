@@ -323,7 +323,14 @@ struct config_telegram {
 	int64_t max_text_doc_bytes; /* a text document up to this size goes into the turn */
 	int voice_replies;	    /* CONFIG_VOICE_* */
 	char *voice;		    /* the speech voice ("alloy") */
+	int stream;		    /* CONFIG_STREAM_* */
+	int progress;		    /* CONFIG_PROGRESS_* */
+	bool reactions;
+	int64_t edit_every_ms; /* the per-chat rate budget's gap */
 };
+
+enum { CONFIG_STREAM_EDIT, CONFIG_STREAM_DRAFT, CONFIG_STREAM_OFF };
+enum { CONFIG_PROGRESS_TOOLS, CONFIG_PROGRESS_OFF };
 
 enum {
 	CONFIG_VOICE_NEVER,

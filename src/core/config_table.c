@@ -94,6 +94,19 @@ static const struct choice voice_choices[] = {
 	{NULL, 0, NULL},
 };
 
+static const struct choice stream_choices[] = {
+	{"edit", CONFIG_STREAM_EDIT, NULL},
+	{"draft", CONFIG_STREAM_DRAFT, NULL},
+	{"off", CONFIG_STREAM_OFF, NULL},
+	{NULL, 0, NULL},
+};
+
+static const struct choice progress_choices[] = {
+	{"tools", CONFIG_PROGRESS_TOOLS, NULL},
+	{"off", CONFIG_PROGRESS_OFF, NULL},
+	{NULL, 0, NULL},
+};
+
 static const struct choice transport_choices[] = {
 	{"http", CONFIG_MCP_HTTP, NULL},
 	{"sse", CONFIG_MCP_SSE, NULL},
@@ -564,6 +577,20 @@ static const struct opt telegram_opts[] = {
 		 "note is answered with text and voice (needs auxiliary.speech)"},
 	{"voice", T_STR, FLD(config_telegram, voice), .def = "alloy", .flags = F_ONELINE,
 	 .text = "the speech voice of voice replies"},
+	{"stream", T_ENUM, FLD(config_telegram, stream), .def = "edit", .choices = stream_choices,
+	 .text = "`edit`: the answer grows in one message edited in place; `draft`: in "
+		 "private chats a sendMessageDraft preview (Bot API 9.3), then the message; "
+		 "`off`: the whole answer at once"},
+	{"progress", T_ENUM, FLD(config_telegram, progress), .def = "tools",
+	 .choices = progress_choices,
+	 .text = "`tools`: the live message says which tool runs until the answer replaces it; "
+		 "`off`"},
+	{"reactions", T_BOOL, FLD(config_telegram, reactions), .def = "false",
+	 .text = "react to the user's message: 👀 taken, 👍 answered, 🤯 failed"},
+	{"edit_every_ms", T_INT, FLD(config_telegram, edit_every_ms), .def = "1500", .min = 1000,
+	 .max = 60000,
+	 .text = "the per-chat budget: sends, edits, typing and reactions of one private chat "
+		 "are at least this far apart (groups: twice this, at most 20 a minute)"},
 };
 
 static const struct table telegram_table = {"telegram", "telegram", OPTS(telegram_opts),

@@ -23,6 +23,7 @@ static const struct store_migration migrations[] = {
 	{"telegram-attempts", TG_STORE_ATTEMPTS_SQL},
 	{"messages-origin", SESSIONS_ORIGIN_SQL},
 	{"telegram-media", TG_STORE_MEDIA_SQL},
+	{"telegram-live", TG_STORE_LIVE_SQL},
 };
 
 void schema_register(void)

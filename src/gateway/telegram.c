@@ -78,7 +78,11 @@
 #define DRAIN_SEND_MS	  3000 /* a stop waits this long for a sendMessage in flight */
 #define TYPING_EVERY_S	  4
 #define MAX_PARTS	  64   /* a reply longer than this many messages is cut */
-#define TG_TEXT_MAX	  4096 /* UTF-16 units per message */
+#define GROUP_GAP_MS	  3000 /* 20 messages a minute in a group */
+#define LIVE_MAX	  3800 /* bytes of an intermediate text (under 4096 UTF-16 units) */
+#define LIVE_KEY	  "telegram.live." /* + update id: the message the turn shows in */
+#define QUOTE_MAX	  1000		   /* bytes of a replied-to message brought into a turn */
+#define TG_TEXT_MAX	  4096		   /* UTF-16 units per message */
 #define RESPONSE_MAX	  (4 * 1024 * 1024)
 #define OFFSET_KEY	  "telegram.offset"
 #define ECHO_KEY	  "telegram.echoed." /* + update id: the transcript was shown */
@@ -99,6 +103,25 @@
 	"Sorry, this message could not be processed: working on it stopped me twice. "             \
 	"Please rephrase it."
 
+/* A turn shown while it runs: one message of the bot's (or a draft) with the answer so far,
+ * or which tool runs. Intermediate texts are plain; the final text goes through the outbox
+ * as an edit of this message (telegram.stream, telegram.progress). */
+struct live {
+	int64_t message_id; /* the bot's message, 0 = none yet */
+	int64_t draft_id;   /* sendMessageDraft's id (stream: draft) */
+	char *answer;	    /* the current model call's text so far, NULL = none */
+	char *progress;	    /* "running X ...", NULL = none */
+	char *shown;	    /* what Telegram shows now */
+	char *sending;	    /* the text of the call in flight */
+	bool in_flight;
+	int64_t last_ms;   /* when the last update was sent (edit_every_ms apart) */
+	struct event *ev;  /* the next update */
+	char *final;	   /* the turn ended while an update was in flight */
+	const char *react; /* a reaction to set on react_to, NULL = none */
+	int64_t react_to;
+	bool react_flight;
+};
+
 struct chat {
 	struct telegram *t;
 	struct chat *next;
@@ -113,7 +136,11 @@ struct chat {
 	struct event *typing;
 	struct event *retry; /* takes the row again: its turn found state.db locked */
 	bool waiting;	     /* the row waits for the lock (logged once) */
+	/* The per-chat rate budget: no send, edit, typing or reaction before this (monotonic). */
 	int64_t next_send_ms;
+	int64_t thread;	  /* the busy row's topic, 0 = none */
+	int64_t msg_id;	  /* the busy row's message (reactions) */
+	struct live live; /* the busy row's turn as Telegram shows it while it runs */
 };
 
 struct answer {
@@ -162,6 +189,7 @@ struct telegram {
 	bool closing; /* telegram_destroy: answers only unwind, nothing new starts */
 	bool sending;
 	bool updates_unstored; /* the last batch could not be stored (logged once) */
+	bool no_drafts;	       /* sendMessageDraft is unknown here: edits instead */
 	int64_t send_backoff_ms;
 	struct stranger strangers[STRANGERS_MAX]; /* the only state strangers get */
 	int64_t refusals_minute;		  /* minute of the count below */
@@ -291,6 +319,29 @@ static struct chat *chat_get(struct telegram *t, int64_t id)
 	return c;
 }
 
+static void live_clear(struct live *l)
+{
+	free(l->answer);
+	free(l->progress);
+	free(l->shown);
+	free(l->final);
+	l->answer = l->progress = l->shown = l->final = NULL;
+	l->message_id = l->draft_id = 0;
+}
+
+static void chat_free(struct chat *c)
+{
+	if (c->typing)
+		event_free(c->typing);
+	if (c->retry)
+		event_free(c->retry);
+	if (c->live.ev)
+		event_free(c->live.ev);
+	live_clear(&c->live);
+	free(c->live.sending);
+	free(c);
+}
+
 /* Frees the chats with nothing to do (no turn, no row, no send gap pending): chats exist
  * only while they work, so their number follows the work, not everyone who ever wrote.
  * Called only from the top of an event callback, never with a chat on the stack. */
@@ -301,22 +352,51 @@ static void reap_chats(struct telegram *t)
 	for (struct chat **p = &t->chats; *p;) {
 		struct chat *c = *p;
 
-		if (c->turn || c->media || c->speaking || c->busy_update || c->next_send_ms > now) {
+		if (c->turn || c->media || c->speaking || c->busy_update || c->next_send_ms > now ||
+		    c->live.in_flight || c->live.react || c->live.react_flight) {
 			p = &c->next;
 			continue;
 		}
 		*p = c->next;
-		if (c->typing)
-			event_free(c->typing);
-		if (c->retry)
-			event_free(c->retry);
-		free(c);
+		chat_free(c);
 	}
 }
 
-static void source_of(int64_t chat_id, char *out, size_t len)
+/* The session of a chat, or of one topic in it: "telegram:<chat>" or "telegram:<chat>:<thread>". */
+static void source_of(int64_t chat_id, int64_t thread, char *out, size_t len)
 {
-	snprintf(out, len, "telegram:%lld", (long long)chat_id);
+	if (thread)
+		snprintf(out, len, "telegram:%lld:%lld", (long long)chat_id, (long long)thread);
+	else
+		snprintf(out, len, "telegram:%lld", (long long)chat_id);
+}
+
+/* ---- the per-chat rate budget -------------------------------------------------------- */
+
+/* Sends, edits, typing and reactions of one chat draw on one budget: Telegram allows about one
+ * message a second in a chat and 20 a minute in a group, and counts edits and actions too. */
+static int64_t chat_gap_ms(const struct chat *c)
+{
+	return c->id < 0 ? GROUP_GAP_MS : SEND_GAP_MS;
+}
+
+static bool budget_ok(const struct chat *c, int64_t now)
+{
+	return c->next_send_ms <= now;
+}
+
+static void budget_take(struct chat *c, int64_t now)
+{
+	c->next_send_ms = now + chat_gap_ms(c);
+}
+
+/* A 429's retry_after holds the whole chat: sends, edits, typing and reactions. */
+static void budget_hold(struct chat *c, int64_t now, long retry_after_s)
+{
+	int64_t until = now + (retry_after_s > 0 ? retry_after_s : 1) * 1000;
+
+	if (until > c->next_send_ms)
+		c->next_send_ms = until;
 }
 
 static void kick_sender(struct telegram *t, long delay_ms)
@@ -329,8 +409,10 @@ static void kick_sender(struct telegram *t, long delay_ms)
 	event_add(t->send_ev, &tv);
 }
 
-/* Appends the reply parts for markdown to the outbox (inside the caller's transaction). */
-static int outbox_add(struct telegram *t, int64_t chat_id, const char *markdown)
+/* Appends the reply parts for markdown to the outbox (inside the caller's transaction); o
+ * (may be NULL) says where they go, which message the first edits, the last one's buttons. */
+static int outbox_add_to(struct telegram *t, int64_t chat_id, const char *markdown,
+			 const struct tg_out_opts *o)
 {
 	struct buf html;
 	struct tg_part *parts = NULL;
@@ -352,12 +434,17 @@ static int outbox_add(struct telegram *t, int64_t chat_id, const char *markdown)
 		n = tg_split_plain("(no answer)", 11, TG_TEXT_MAX, &parts);
 		is_html = false;
 	}
-	rc = tg_outbox_add(t->d->store, chat_id, parts, n < MAX_PARTS ? n : MAX_PARTS, is_html);
+	rc = tg_outbox_add(t->d->store, chat_id, parts, n < MAX_PARTS ? n : MAX_PARTS, is_html, o);
 	if (rc == 0 && n > MAX_PARTS)
 		log_warn("telegram: a reply of %zu messages was cut to %d", n, MAX_PARTS);
 	tg_parts_free(parts, n);
 	buf_finish(&html);
 	return rc;
+}
+
+static int outbox_add(struct telegram *t, int64_t chat_id, const char *markdown)
+{
+	return outbox_add_to(t, chat_id, markdown, NULL);
 }
 
 static void chat_next(struct chat *c);
@@ -367,7 +454,8 @@ static void chat_next(struct chat *c);
 struct row_reply {
 	struct telegram *t;
 	int64_t chat_id, update_id;
-	char *reply; /* NULL = none */
+	int64_t thread, edit_id; /* the row's topic; the live message the reply replaces */
+	char *reply;		 /* NULL = none */
 	char *voice; /* NULL, or a voice reply's file (relative to home) sent after it */
 };
 
@@ -376,21 +464,31 @@ static void echo_key(int64_t update_id, char *out, size_t len)
 	snprintf(out, len, ECHO_KEY "%lld", (long long)update_id);
 }
 
+static void live_key(int64_t update_id, char *out, size_t len)
+{
+	snprintf(out, len, LIVE_KEY "%lld", (long long)update_id);
+}
+
 static int write_row(struct store *s, void *arg)
 {
 	struct row_reply *w = arg;
+	struct tg_out_opts o = {.thread_id = w->thread, .edit_id = w->edit_id};
+	struct tg_out_opts file = {.thread_id = w->thread};
 	char key[48];
 	int rc = store_begin(s);
 
 	if (rc == 0 && w->reply)
-		rc = outbox_add(w->t, w->chat_id, w->reply);
+		rc = outbox_add_to(w->t, w->chat_id, w->reply, &o);
 	if (rc == 0 && w->voice)
-		rc = tg_outbox_add_file(s, w->chat_id, "sendVoice", w->voice, NULL);
+		rc = tg_outbox_add_file(s, w->chat_id, "sendVoice", w->voice, NULL, &file);
 	if (rc == 0)
 		rc = tg_inbox_mark_done(s, w->update_id);
 	echo_key(w->update_id, key, sizeof(key));
 	if (rc == 0 && store_kv_del(s, key) < 0)
 		rc = store_fail(s, "forget the transcript mark");
+	live_key(w->update_id, key, sizeof(key));
+	if (rc == 0 && store_kv_del(s, key) < 0)
+		rc = store_fail(s, "forget the live message");
 	return store_end(s, rc);
 }
 
@@ -432,6 +530,10 @@ static void finish_row_voice(struct chat *c, const char *reply, const char *voic
 	w->t = t;
 	w->chat_id = c->id;
 	w->update_id = c->busy_update;
+	w->thread = c->thread;
+	/* Draft previews vanish by themselves: the final is a message of its own then. */
+	w->edit_id = reply && !c->live.draft_id ? c->live.message_id : 0;
+	live_clear(&c->live);
 	w->reply = reply ? xstrdup(reply) : NULL;
 	w->voice = voice ? xstrdup(voice) : NULL;
 	c->voice_in = false;
@@ -451,14 +553,269 @@ static void finish_row(struct chat *c, const char *reply)
 	finish_row_voice(c, reply, NULL);
 }
 
+/* "typing..." while nothing else shows the turn at work, within the chat's budget. */
 static void on_typing(evutil_socket_t fd, short what, void *arg)
 {
 	struct chat *c = arg;
-	char params[96];
+	int64_t now = now_mono_ms();
+	char params[128];
 
-	snprintf(params, sizeof(params), "{\"chat_id\":%lld,\"action\":\"typing\"}",
-		 (long long)c->id);
+	if (c->live.message_id || c->live.draft_id || !budget_ok(c, now))
+		return;
+	budget_take(c, now);
+	if (c->thread)
+		snprintf(params, sizeof(params),
+			 "{\"chat_id\":%lld,\"message_thread_id\":%lld,\"action\":\"typing\"}",
+			 (long long)c->id, (long long)c->thread);
+	else
+		snprintf(params, sizeof(params), "{\"chat_id\":%lld,\"action\":\"typing\"}",
+			 (long long)c->id);
 	api(c->t, "sendChatAction", params, API_TIMEOUT_MS, ignore_answer, NULL);
+}
+
+/* ---- the live message ---------------------------------------------------------------- */
+
+static void live_kick(struct chat *c);
+static void live_finish(struct chat *c);
+
+/* What the live message should say now: the answer so far (cut to LIVE_MAX bytes on a
+ * character boundary), then which tool runs. Plain text: Markdown is rendered only in the
+ * final edit, where it is whole. */
+static void live_compose(const struct live *l, struct buf *out)
+{
+	if (l->answer && *l->answer) {
+		size_t n = strlen(l->answer);
+
+		if (n > LIVE_MAX) {
+			n = LIVE_MAX;
+			while (n > 0 && ((unsigned char)l->answer[n] & 0xC0) == 0x80)
+				n--;
+		}
+		buf_append(out, l->answer, n);
+		if (n < strlen(l->answer))
+			buf_puts(out, " …");
+	}
+	if (l->progress) {
+		if (out->len)
+			buf_puts(out, "\n\n");
+		buf_puts(out, l->progress);
+	}
+}
+
+static void on_live_sent(struct telegram *t, const struct answer *a, void *arg)
+{
+	struct chat *c = arg;
+	struct live *l = &c->live;
+	int64_t now = now_mono_ms();
+	const cJSON *mid = cJSON_GetObjectItemCaseSensitive(a->result, "message_id");
+
+	l->in_flight = false;
+	if (t->closing) {
+		free(l->sending);
+		l->sending = NULL;
+		return;
+	}
+	if (a->ok) {
+		free(l->shown);
+		l->shown = l->sending;
+		l->sending = NULL;
+		if (!l->message_id && !l->draft_id && cJSON_IsNumber(mid)) {
+			char key[48], value[24];
+
+			l->message_id = (int64_t)mid->valuedouble;
+			/* A turn the process does not survive goes on in this message. */
+			live_key(c->busy_update, key, sizeof(key));
+			snprintf(value, sizeof(value), "%lld", (long long)l->message_id);
+			if (store_kv_put(t->d->store, key, value) < 0)
+				log_debug("telegram: chat %lld: live message id not stored",
+					  (long long)c->id);
+		}
+	} else if (a->error_code == 429) {
+		budget_hold(c, now, a->retry_after_s);
+	} else if (a->description && strstr(a->description, "message is not modified")) {
+		free(l->shown);
+		l->shown = l->sending;
+		l->sending = NULL;
+	} else if (l->draft_id &&
+		   (a->error_code == 404 || (a->description && strstr(a->description, "method")))) {
+		log_warn("telegram: sendMessageDraft is not available (%s); streaming by editing "
+			 "a message instead",
+			 a->description ? a->description : "?");
+		t->no_drafts = true;
+		l->draft_id = 0;
+	} else if (a->description && (strstr(a->description, "message to edit not found") ||
+				      strstr(a->description, "message can't be edited"))) {
+		l->message_id = 0; /* deleted by the user: a new one */
+	} else {
+		log_debug("telegram: chat %lld: live update failed: %s", (long long)c->id,
+			  a->description ? a->description : "?");
+	}
+	free(l->sending);
+	l->sending = NULL;
+	if (l->final)
+		live_finish(c);
+	else
+		live_kick(c);
+}
+
+static void on_reacted(struct telegram *t, const struct answer *a, void *arg)
+{
+	struct chat *c = arg;
+
+	c->live.react_flight = false;
+	if (t->closing)
+		return;
+	if (a->error_code == 429) {
+		budget_hold(c, now_mono_ms(), a->retry_after_s);
+		live_kick(c);
+		return;
+	}
+	if (!a->ok)
+		log_debug("telegram: chat %lld: reaction not set: %s", (long long)c->id,
+			  a->description ? a->description : "?");
+	live_kick(c);
+}
+
+/* telegram.reactions: one setMessageReaction, the latest wanted (a newer one replaces a
+ * reaction not sent yet, as Telegram replaces the bot's reaction). */
+static void send_reaction(struct chat *c, int64_t now)
+{
+	struct live *l = &c->live;
+	char params[192];
+
+	snprintf(params, sizeof(params),
+		 "{\"chat_id\":%lld,\"message_id\":%lld,\"reaction\":[{\"type\":\"emoji\","
+		 "\"emoji\":\"%s\"}]}",
+		 (long long)c->id, (long long)l->react_to, l->react);
+	l->react = NULL;
+	l->react_flight = true;
+	budget_take(c, now);
+	api(c->t, "setMessageReaction", params, API_TIMEOUT_MS, on_reacted, c);
+}
+
+static void react(struct chat *c, int64_t message_id, const char *emoji)
+{
+	if (!c->t->cfg->telegram.reactions || message_id <= 0)
+		return;
+	c->live.react = emoji;
+	c->live.react_to = message_id;
+	live_kick(c);
+}
+
+static void on_live_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct chat *c = arg;
+	struct telegram *t = c->t;
+	struct live *l = &c->live;
+	int64_t now = now_mono_ms();
+	struct buf p, text;
+
+	if (t->closing || l->in_flight || l->react_flight || l->final)
+		return;
+	if (l->react && budget_ok(c, now)) {
+		send_reaction(c, now);
+		return;
+	}
+	if (!budget_ok(c, now) || now - l->last_ms < t->cfg->telegram.edit_every_ms) {
+		live_kick(c);
+		return;
+	}
+	buf_init(&text, 0);
+	live_compose(l, &text);
+	if (text.len == 0 || (l->shown && strcmp(l->shown, buf_str(&text)) == 0)) {
+		buf_finish(&text);
+		return;
+	}
+	buf_init(&p, 0);
+	buf_printf(&p, "{\"chat_id\":%lld", (long long)c->id);
+	if (c->thread)
+		buf_printf(&p, ",\"message_thread_id\":%lld", (long long)c->thread);
+	if (t->cfg->telegram.stream == CONFIG_STREAM_DRAFT && c->id > 0 && !t->no_drafts &&
+	    !l->message_id) {
+		if (!l->draft_id)
+			l->draft_id = c->busy_update > 0 ? c->busy_update : 1;
+		buf_printf(&p, ",\"draft_id\":%lld,\"text\":", (long long)l->draft_id);
+	} else if (l->message_id) {
+		buf_printf(&p, ",\"message_id\":%lld,\"text\":", (long long)l->message_id);
+	} else {
+		buf_puts(&p, ",\"text\":");
+	}
+	buf_json_str(&p, text.data, text.len);
+	buf_puts(&p, ",\"disable_web_page_preview\":true}");
+	l->in_flight = true;
+	l->last_ms = now;
+	budget_take(c, now);
+	free(l->sending);
+	l->sending = buf_steal(&text);
+	api(t,
+	    l->draft_id	    ? "sendMessageDraft"
+	    : l->message_id ? "editMessageText"
+			    : "sendMessage",
+	    buf_str(&p), API_TIMEOUT_MS, on_live_sent, c);
+	buf_finish(&p);
+}
+
+/* The next update, when the budget and edit_every_ms allow. */
+static void live_kick(struct chat *c)
+{
+	struct telegram *t = c->t;
+	struct live *l = &c->live;
+	int64_t now = now_mono_ms(), at = now, wait;
+	struct timeval tv;
+
+	if (t->closing || l->in_flight || l->react_flight)
+		return;
+	if (c->next_send_ms > at)
+		at = c->next_send_ms;
+	if (!l->react && l->last_ms + t->cfg->telegram.edit_every_ms > at)
+		at = l->last_ms + t->cfg->telegram.edit_every_ms;
+	wait = at - now;
+	tv.tv_sec = (time_t)(wait / 1000);
+	tv.tv_usec = (suseconds_t)(wait % 1000 * 1000);
+	if (!l->ev)
+		l->ev = evtimer_new(loop_base(t->d->loop), on_live_event, c);
+	if (!evtimer_pending(l->ev, NULL))
+		evtimer_add(l->ev, &tv);
+}
+
+static void on_text(const char *so_far, size_t len, void *arg)
+{
+	struct chat *c = arg;
+
+	free(c->live.answer);
+	c->live.answer = xstrndup(so_far, len);
+	free(c->live.progress);
+	c->live.progress = NULL;
+	live_kick(c);
+}
+
+/* "running kubernetes pods_list ...": an MCP tool (mcp_<prefix>_<tool>) shows its server and
+ * its own name apart. */
+static void on_tool_call(const char *name, const char *args, void *arg)
+{
+	struct chat *c = arg;
+	const struct config *cfg = c->t->cfg;
+	char *what = NULL;
+
+	for (size_t i = 0; i < cfg->n_mcp_servers && strncmp(name, "mcp_", 4) == 0; i++) {
+		const char *prefix = cfg->mcp_servers[i].prefix;
+		size_t n = strlen(prefix);
+
+		if (strncmp(name + 4, prefix, n) == 0 && name[4 + n] == '_') {
+			what = xasprintf("⚙ running %s %s …", cfg->mcp_servers[i].name,
+					 name + 5 + n);
+			break;
+		}
+	}
+	if (!what)
+		what = xasprintf("⚙ running %s …", name);
+	if (c->t->cfg->telegram.progress == CONFIG_PROGRESS_OFF) {
+		free(what);
+		return;
+	}
+	free(c->live.progress);
+	c->live.progress = what;
+	live_kick(c);
 }
 
 /* A voice note answered in voice too (telegram.voice_replies: mirror): the text reply and
@@ -514,6 +871,31 @@ static bool speak_reply(struct chat *c, const char *text)
 	return true;
 }
 
+/* The row's reply, once no live update is in flight (its message id must be known: the
+ * final text is an edit of it). */
+static void finish_turn_row(struct chat *c, const char *text)
+{
+	if (c->live.ev)
+		evtimer_del(c->live.ev);
+	if (c->live.in_flight) {
+		free(c->live.final);
+		c->live.final = xstrdup(text);
+		return;
+	}
+	finish_row(c, text);
+	chat_next(c);
+}
+
+static void live_finish(struct chat *c)
+{
+	char *text = c->live.final;
+
+	c->live.final = NULL;
+	finish_row(c, text);
+	free(text);
+	chat_next(c);
+}
+
 static void on_turn_done(const struct agent_result *r, void *arg)
 {
 	struct chat *c = arg;
@@ -521,12 +903,18 @@ static void on_turn_done(const struct agent_result *r, void *arg)
 
 	c->turn = NULL;
 	event_del(c->typing);
+	free(c->live.progress);
+	c->live.progress = NULL;
 	if (c->t->closing) {
 		/* Stays queued and runs again at the next start; a clean stop is no crash. */
 		tg_inbox_uncount_attempt(c->t->d->store, c->busy_update);
 		c->busy_update = 0;
 		return;
 	}
+	react(c, c->msg_id,
+	      r->stop == AGENT_FAILED	   ? "👎"
+	      : r->stop == AGENT_CANCELLED ? "🤔"
+					   : "👍");
 	if (r->stop == AGENT_CANCELLED)
 		text = xstrdup("Stopped.");
 	else if (r->stop == AGENT_FAILED)
@@ -537,12 +925,13 @@ static void on_turn_done(const struct agent_result *r, void *arg)
 		free(text);
 		return; /* finished when the voice is made */
 	}
-	finish_row(c, text);
+	finish_turn_row(c, text);
 	free(text);
-	chat_next(c);
 }
 
-static const struct agent_cbs turn_cbs = {NULL, NULL, on_turn_done};
+static const struct agent_cbs turn_cbs = {.on_tool_call = on_tool_call, .on_done = on_turn_done};
+static const struct agent_cbs turn_cbs_streamed = {
+	.on_tool_call = on_tool_call, .on_done = on_turn_done, .on_text = on_text};
 
 static void on_retry_row(evutil_socket_t fd, short what, void *arg)
 {
@@ -575,18 +964,27 @@ static void start_turn_parts(struct chat *c, const char *text, const struct agen
 			     size_t n_parts)
 {
 	struct telegram *t = c->t;
-	char source[48], origin[48];
+	char source[64], origin[48];
 	struct timeval every = {TYPING_EVERY_S, 0};
 	int rc;
 
-	source_of(c->id, source, sizeof(source));
-	/* A turn the process did not survive continues from its stored messages. */
+	char key[48], *shown = NULL;
+
+	source_of(c->id, c->thread, source, sizeof(source));
+	/* A turn the process did not survive continues from its stored messages, and in the
+	 * message it was showing itself in. */
 	snprintf(origin, sizeof(origin), "telegram:%lld", (long long)c->busy_update);
+	live_key(c->busy_update, key, sizeof(key));
+	if (store_kv_get(t->d->store, key, &shown) == 0 &&
+	    parse_i64(shown, 1, INT64_MAX, &c->live.message_id) < 0)
+		c->live.message_id = 0;
+	free(shown);
 	rc = agent_turn(
 		t->agent,
 		&(struct agent_turn_opts){
 			.source = source, .origin = origin, .parts = parts, .n_parts = n_parts},
-		text, &turn_cbs, c, &c->turn);
+		text, t->cfg->telegram.stream == CONFIG_STREAM_OFF ? &turn_cbs : &turn_cbs_streamed,
+		c, &c->turn);
 	if (rc == -EAGAIN) {
 		retry_row(c);
 		return;
@@ -602,6 +1000,7 @@ static void start_turn_parts(struct chat *c, const char *text, const struct agen
 	}
 	if (!c->typing)
 		c->typing = event_new(loop_base(t->d->loop), -1, EV_PERSIST, on_typing, c);
+	react(c, c->msg_id, "👀");
 	on_typing(-1, 0, c);
 	event_add(c->typing, &every);
 }
@@ -732,9 +1131,9 @@ static void usage_text(struct telegram *t, struct chat *c, struct buf *out)
 
 static const char *current_model(struct telegram *t, struct chat *c, struct session_info *si)
 {
-	char source[48];
+	char source[64];
 
-	source_of(c->id, source, sizeof(source));
+	source_of(c->id, c->thread, source, sizeof(source));
 	if (sessions_current(t->d->store, source, 0, si) == 0 && si->model)
 		return si->model;
 	return t->cfg->model;
@@ -743,9 +1142,9 @@ static const char *current_model(struct telegram *t, struct chat *c, struct sess
 static void model_text(struct telegram *t, struct chat *c, const char *arg, struct buf *out)
 {
 	struct session_info si = {0};
-	char source[48];
+	char source[64];
 
-	source_of(c->id, source, sizeof(source));
+	source_of(c->id, c->thread, source, sizeof(source));
 	if (arg && *arg) {
 		if (agent_set_model(t->agent, source, arg) == 0)
 			buf_printf(out, "Model: %s.", arg);
@@ -830,9 +1229,9 @@ static void help_cmd(struct chat *c, const char *name, const char *arg, struct b
 
 static void new_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
 {
-	char source[48];
+	char source[64];
 
-	source_of(c->id, source, sizeof(source));
+	source_of(c->id, c->thread, source, sizeof(source));
 	buf_puts(out, agent_reset(c->t->agent, source) == 0 ? "New conversation started."
 							    : "Could not reset (see the log).");
 }
@@ -978,6 +1377,8 @@ static void chat_next(struct chat *c)
 	if (tg_inbox_next(t->d->store, c->id, &row) < 0)
 		return;
 	c->busy_update = row.update_id;
+	c->thread = row.thread_id;
+	c->msg_id = row.message_id;
 	attempts = row.attempts;
 	/* Counted before it runs: a start the process did not survive stays counted. A row
 	 * taken again by this process (its reply could not be stored) is no new attempt. */
@@ -1087,6 +1488,47 @@ static bool stop_now(struct telegram *t, int64_t chat_id, const char *text)
 	return true;
 }
 
+/* The topic a message belongs to (Bot API 9.3 topics in private chats, forum topics in
+ * groups): its own session, and replies go back into it. 0 = none. */
+static int64_t topic_of(const cJSON *msg)
+{
+	const cJSON *thread = cJSON_GetObjectItemCaseSensitive(msg, "message_thread_id");
+	const cJSON *is_topic = cJSON_GetObjectItemCaseSensitive(msg, "is_topic_message");
+
+	if (!cJSON_IsNumber(thread) || !cJSON_IsTrue(is_topic))
+		return 0;
+	return clamp_i64(thread->valuedouble, 0, INT64_MAX);
+}
+
+/* A reply to an earlier message brings what it quotes into the turn: the part the user
+ * selected (quote), else the replied-to message's text or caption, cut to QUOTE_MAX bytes.
+ * NULL when the message replies to nothing with text. malloc'd. */
+static char *with_quote(const cJSON *msg, const char *text)
+{
+	const cJSON *to = cJSON_GetObjectItemCaseSensitive(msg, "reply_to_message");
+	const cJSON *quote = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(msg, "quote"), "text");
+	const cJSON *q = cJSON_IsString(quote) ? quote
+			 : cJSON_IsString(cJSON_GetObjectItemCaseSensitive(to, "text"))
+				 ? cJSON_GetObjectItemCaseSensitive(to, "text")
+				 : cJSON_GetObjectItemCaseSensitive(to, "caption");
+	size_t n;
+
+	/* In a topic every message "replies" to the topic's first message: not a quote. */
+	if (!to || !cJSON_IsString(q) || !*q->valuestring ||
+	    (topic_of(msg) && !cJSON_IsString(quote) &&
+	     cJSON_GetObjectItemCaseSensitive(to, "forum_topic_created")))
+		return NULL;
+	n = strlen(q->valuestring);
+	if (n > QUOTE_MAX) {
+		n = QUOTE_MAX;
+		while (n > 0 && ((unsigned char)q->valuestring[n] & 0xC0) == 0x80)
+			n--;
+	}
+	return xasprintf("[Replying to: \"%.*s%s\"]\n%s", (int)n, q->valuestring,
+			 n < strlen(q->valuestring) ? "…" : "", text);
+}
+
 static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t update_id,
 		      const cJSON *msg)
 {
@@ -1097,10 +1539,11 @@ static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t u
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "text");
 	const cJSON *caption = cJSON_GetObjectItemCaseSensitive(msg, "caption");
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(chat, "type");
+	const cJSON *mid = cJSON_GetObjectItemCaseSensitive(msg, "message_id");
 	int64_t chat_id, user_id;
 	bool private;
-	const char *kind = "other";
-	char *media;
+	const char *kind = "other", *body;
+	char *media, *quoted;
 
 	if (!cJSON_IsNumber(cid) || !cJSON_IsNumber(uid)) {
 		metric_inc(t->m_updates, (const char *const[]){"skipped"}, 1);
@@ -1131,11 +1574,13 @@ static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t u
 		return;
 	}
 	media = tg_media_pick(msg, t->cfg, &kind);
-	tg_inbox_insert(ins, update_id, chat_id, user_id,
-			cJSON_IsString(text)	  ? text->valuestring
-			: cJSON_IsString(caption) ? caption->valuestring
-						  : "",
-			kind, media);
+	body = cJSON_IsString(text)	 ? text->valuestring
+	       : cJSON_IsString(caption) ? caption->valuestring
+					 : "";
+	quoted = with_quote(msg, body);
+	tg_inbox_insert(ins, update_id, chat_id, user_id, quoted ? quoted : body, kind, media,
+			topic_of(msg), cJSON_IsNumber(mid) ? (int64_t)mid->valuedouble : 0);
+	free(quoted);
 	free(media);
 	metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
 	chat_get(t, chat_id);
@@ -1327,6 +1772,8 @@ struct sending {
 	bool html;
 	char *text;
 	char *file, *method; /* a file row: "" = text */
+	int64_t thread, edit_id;
+	char *markup, *tag; /* "" = none */
 };
 
 static void sending_free(struct sending *s)
@@ -1334,6 +1781,8 @@ static void sending_free(struct sending *s)
 	free(s->text);
 	free(s->file);
 	free(s->method);
+	free(s->markup);
+	free(s->tag);
 	free(s);
 }
 
@@ -1391,6 +1840,8 @@ static void send_row_done(struct telegram *t, struct sending *s,
 	}
 }
 
+static void tagged_sent(struct telegram *t, const char *tag, int64_t chat_id, int64_t message_id);
+
 static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 {
 	struct sending *s = arg;
@@ -1399,12 +1850,29 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 	long next = 0;
 
 	t->sending = false;
-	c->next_send_ms = now + SEND_GAP_MS;
+	budget_take(c, now);
 	if (t->closing && !a->ok) {
 		sending_free(s);
 		return;
 	}
-	if (a->ok) {
+	if (!a->ok && s->edit_id && a->description &&
+	    strstr(a->description, "message is not modified")) {
+		/* The final edit was made before a restart (or the live text was the final one):
+		 * done, and no second final. */
+		metric_inc(t->m_sent, (const char *const[]){"ok"}, 1);
+		send_row_done(t, s, tg_outbox_delete, true);
+		c->next_send_ms = now;
+	} else if (!a->ok && s->edit_id && a->description &&
+		   (strstr(a->description, "message to edit not found") ||
+		    strstr(a->description, "message can't be edited"))) {
+		/* The user deleted the live message (or it is too old to edit): a new one. */
+		tg_outbox_make_send(t->d->store, s->row);
+		c->next_send_ms = now;
+	} else if (a->ok) {
+		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(a->result, "message_id");
+
+		if (*s->tag && cJSON_IsNumber(mid))
+			tagged_sent(t, s->tag, s->chat_id, (int64_t)mid->valuedouble);
 		/* First thing after Telegram took it: the duplicate window closes here. */
 		send_row_done(t, s, tg_outbox_delete, true);
 		metric_inc(t->m_sent, (const char *const[]){"ok"}, 1);
@@ -1412,7 +1880,7 @@ static void on_sent(struct telegram *t, const struct answer *a, void *arg)
 	} else if (a->error_code == 429) {
 		metric_inc(t->m_sent, (const char *const[]){"rate_limited"}, 1);
 		send_row_done(t, s, tg_outbox_unmark_sending, false);
-		c->next_send_ms = now + (a->retry_after_s > 0 ? a->retry_after_s : 1) * 1000;
+		budget_hold(c, now, a->retry_after_s);
 	} else if (a->error_code == 400 && s->html && a->description &&
 		   strstr(a->description, "can't parse entities")) {
 		struct buf plain;
@@ -1518,6 +1986,16 @@ static void send_file_row(struct telegram *t, struct sending *s)
 		buf_printf(&head,
 			   "--%s\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\n%s\r\n",
 			   boundary, s->text);
+	if (s->thread)
+		buf_printf(&head,
+			   "--%s\r\nContent-Disposition: form-data; name=\"message_thread_id\""
+			   "\r\n\r\n%lld\r\n",
+			   boundary, (long long)s->thread);
+	if (*s->markup)
+		buf_printf(&head,
+			   "--%s\r\nContent-Disposition: form-data; name=\"reply_markup\"\r\n\r\n%s"
+			   "\r\n",
+			   boundary, s->markup);
 	buf_printf(&head,
 		   "--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
 		   "Content-Type: %s\r\n\r\n",
@@ -1572,6 +2050,10 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 	s->html = row.html;
 	s->file = row.file;
 	s->method = row.method;
+	s->thread = row.thread_id;
+	s->edit_id = row.edit_id;
+	s->markup = row.markup;
+	s->tag = row.tag;
 	/* Marked before the call: after a crash, only rows marked so can show twice. A row that
 	 * cannot be marked (the database is locked) is not sent yet. */
 	if (tg_outbox_mark_sending(t->d->store, s->row) < 0) {
@@ -1587,14 +2069,30 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 		struct buf p;
 
 		buf_init(&p, 0);
-		buf_printf(&p, "{\"chat_id\":%lld,\"text\":", (long long)s->chat_id);
+		buf_printf(&p, "{\"chat_id\":%lld", (long long)s->chat_id);
+		if (s->edit_id)
+			buf_printf(&p, ",\"message_id\":%lld", (long long)s->edit_id);
+		else if (s->thread)
+			buf_printf(&p, ",\"message_thread_id\":%lld", (long long)s->thread);
+		if (*s->markup)
+			buf_printf(&p, ",\"reply_markup\":%s", s->markup);
+		buf_puts(&p, ",\"text\":");
 		buf_json_str(&p, s->text, strlen(s->text));
 		buf_printf(&p, "%s,\"disable_web_page_preview\":true}",
 			   s->html ? ",\"parse_mode\":\"HTML\"" : "");
 		t->sending = true;
-		api(t, "sendMessage", buf_str(&p), API_TIMEOUT_MS, on_sent, s);
+		api(t, s->edit_id ? "editMessageText" : "sendMessage", buf_str(&p), API_TIMEOUT_MS,
+		    on_sent, s);
 		buf_finish(&p);
 	}
+}
+
+/* ---- questions ----------------------------------------------------------------------- */
+
+static void tagged_sent(struct telegram *t, const char *tag, int64_t chat_id, int64_t message_id)
+{
+	log_debug("telegram: chat %lld: %s is message %lld", (long long)chat_id, tag,
+		  (long long)message_id);
 }
 
 /* ---- life ---------------------------------------------------------------------------- */
@@ -1652,7 +2150,7 @@ void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown)
 
 struct file_out {
 	struct telegram *t;
-	int64_t chat_id;
+	int64_t chat_id, thread;
 	char *method, *rel, *caption;
 };
 
@@ -1660,7 +2158,9 @@ static int write_file_out(struct store *s, void *arg)
 {
 	struct file_out *f = arg;
 
-	return tg_outbox_add_file(s, f->chat_id, f->method, f->rel, f->caption);
+	struct tg_out_opts o = {.thread_id = f->thread};
+
+	return tg_outbox_add_file(s, f->chat_id, f->method, f->rel, f->caption, &o);
 }
 
 static void file_out_free(void *arg, int rc)
@@ -1678,13 +2178,13 @@ static void file_out_free(void *arg, int rc)
 	free(f);
 }
 
-static int queue_file(struct telegram *t, int64_t chat_id, const char *method, const char *rel,
-		      const char *caption)
+static int queue_file(struct telegram *t, int64_t chat_id, int64_t thread, const char *method,
+		      const char *rel, const char *caption)
 {
 	struct file_out *f = xcalloc(1, sizeof(*f));
 	int rc;
 
-	*f = (struct file_out){t, chat_id, xstrdup(method), xstrdup(rel), xstrdup(caption)};
+	*f = (struct file_out){t, chat_id, thread, xstrdup(method), xstrdup(rel), xstrdup(caption)};
 	rc = store_write(t->d->store, write_file_out, f, file_out_free);
 	if (rc == -EINPROGRESS)
 		return 0;
@@ -1696,7 +2196,7 @@ static int queue_file(struct telegram *t, int64_t chat_id, const char *method, c
  * voice message. A restart in between loses it (the tool already answered "queued"). */
 struct voice_out {
 	struct telegram *t;
-	int64_t chat_id;
+	int64_t chat_id, thread;
 };
 
 static void on_voice_made(const char *rel, const char *error, void *arg)
@@ -1706,21 +2206,44 @@ static void on_voice_made(const char *rel, const char *error, void *arg)
 	if (error)
 		log_warn("telegram: chat %lld: send_voice: %s", (long long)v->chat_id, error);
 	else if (!v->t->closing)
-		queue_file(v->t, v->chat_id, "sendVoice", rel, NULL);
+		queue_file(v->t, v->chat_id, v->thread, "sendVoice", rel, NULL);
 	free(v);
 }
 
 static int64_t voice_seq;
 
+/* "telegram:<chat>" or "telegram:<chat>:<thread>" (source_of). 0 or -EINVAL. */
+static int parse_source(const char *source, int64_t *chat_id, int64_t *thread)
+{
+	char num[24];
+	const char *colon;
+	size_t n;
+
+	*thread = 0;
+	if (strncmp(source, "telegram:", 9) != 0)
+		return -EINVAL;
+	source += 9;
+	colon = strchr(source, ':');
+	n = colon ? (size_t)(colon - source) : strlen(source);
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, source, n);
+	num[n] = '\0';
+	if (parse_i64(num, INT64_MIN + 1, INT64_MAX, chat_id) < 0)
+		return -EINVAL;
+	if (colon && parse_i64(colon + 1, 1, INT64_MAX, thread) < 0)
+		return -EINVAL;
+	return 0;
+}
+
 int telegram_outlet(const char *source, const char *method, const char *rel, const char *caption,
 		    char *err, size_t err_len, void *arg)
 {
 	struct telegram *t = arg;
-	int64_t chat_id;
+	int64_t chat_id, thread;
 	int rc;
 
-	if (!t || strncmp(source, "telegram:", 9) != 0 ||
-	    parse_i64(source + 9, INT64_MIN + 1, INT64_MAX, &chat_id) < 0) {
+	if (!t || parse_source(source, &chat_id, &thread) < 0) {
 		snprintf(err, err_len, "this turn is not a Telegram chat (%s)",
 			 *source ? source : "no source");
 		return -ENOTSUP;
@@ -1729,7 +2252,7 @@ int telegram_outlet(const char *source, const char *method, const char *rel, con
 		struct tg_media_env env = {t->cfg, t->d->loop, t->router};
 		struct voice_out *v = xcalloc(1, sizeof(*v));
 
-		*v = (struct voice_out){t, chat_id};
+		*v = (struct voice_out){t, chat_id, thread};
 		/* Its own file name: the negative sequence never meets an update id. */
 		rc = tg_media_speak(&env, -(++voice_seq) - now_wall_ms() * 1000, caption,
 				    on_voice_made, v, NULL);
@@ -1739,7 +2262,7 @@ int telegram_outlet(const char *source, const char *method, const char *rel, con
 		}
 		return rc;
 	}
-	rc = queue_file(t, chat_id, method, rel, caption);
+	rc = queue_file(t, chat_id, thread, method, rel, caption);
 	if (rc < 0)
 		snprintf(err, err_len, "the outbox could not store it");
 	return rc;
@@ -1897,11 +2420,7 @@ void telegram_destroy(struct telegram *t)
 		struct chat *c = t->chats;
 
 		t->chats = c->next;
-		if (c->typing)
-			event_free(c->typing);
-		if (c->retry)
-			event_free(c->retry);
-		free(c);
+		chat_free(c);
 	}
 	event_free(t->poll_ev);
 	event_free(t->send_ev);

@@ -65,7 +65,8 @@ int tg_inbox_insert_start(struct store *s, struct tg_inbox_insert **out)
 
 	if (sqlite3_prepare_v2(store_db(s),
 			       "INSERT OR IGNORE INTO tg_inbox (update_id, chat_id, user_id, text, "
-			       "kind, created_ms, media) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			       "kind, created_ms, media, thread_id, message_id) "
+			       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return store_fail(s, "store updates");
 	*out = xcalloc(1, sizeof(**out));
@@ -74,7 +75,8 @@ int tg_inbox_insert_start(struct store *s, struct tg_inbox_insert **out)
 }
 
 void tg_inbox_insert(struct tg_inbox_insert *ins, int64_t update_id, int64_t chat_id,
-		     int64_t user_id, const char *text, const char *kind, const char *media)
+		     int64_t user_id, const char *text, const char *kind, const char *media,
+		     int64_t thread_id, int64_t message_id)
 {
 	sqlite3_stmt *st = ins->st;
 
@@ -86,6 +88,8 @@ void tg_inbox_insert(struct tg_inbox_insert *ins, int64_t update_id, int64_t cha
 	sqlite3_bind_text(st, 5, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, now_wall_ms());
 	sqlite3_bind_text(st, 7, media ? media : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, thread_id);
+	sqlite3_bind_int64(st, 9, message_id);
 	sqlite3_step(st);
 	sqlite3_clear_bindings(st); /* text and kind are the caller's */
 }
@@ -103,10 +107,12 @@ int tg_inbox_next(struct store *s, int64_t chat_id, struct tg_inbox_row *row)
 	sqlite3_stmt *st;
 	int rc = -ENOENT;
 
-	if (sqlite3_prepare_v2(store_db(s),
-			       "SELECT update_id, text, kind, attempts, media FROM tg_inbox "
-			       "WHERE done = 0 AND chat_id = ? ORDER BY update_id LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    store_db(s),
+		    "SELECT update_id, text, kind, attempts, media, thread_id, message_id "
+		    "FROM tg_inbox "
+		    "WHERE done = 0 AND chat_id = ? ORDER BY update_id LIMIT 1",
+		    -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, chat_id);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -115,6 +121,8 @@ int tg_inbox_next(struct store *s, int64_t chat_id, struct tg_inbox_row *row)
 		row->kind = column_copy(st, 2);
 		row->attempts = sqlite3_column_int64(st, 3);
 		row->media = column_copy(st, 4);
+		row->thread_id = sqlite3_column_int64(st, 5);
+		row->message_id = sqlite3_column_int64(st, 6);
 		rc = 0;
 	}
 	sqlite3_finalize(st);
@@ -164,22 +172,31 @@ int tg_inbox_each_pending_chat(struct store *s, void (*fn)(int64_t chat_id, void
 /* ---- outbox ---- */
 
 int tg_outbox_add(struct store *s, int64_t chat_id, const struct tg_part *parts, size_t n,
-		  bool html)
+		  bool html, const struct tg_out_opts *o)
 {
+	static const struct tg_out_opts none = {0};
 	sqlite3_stmt *st;
 	int rc = 0;
 
+	if (!o)
+		o = &none;
 	if (sqlite3_prepare_v2(store_db(s),
-			       "INSERT INTO tg_outbox (chat_id, text, html, created_ms) "
-			       "VALUES (?, ?, ?, ?)",
+			       "INSERT INTO tg_outbox (chat_id, text, html, created_ms, thread_id, "
+			       "edit_id, markup, tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return store_fail(s, "store reply");
 	for (size_t i = 0; i < n && rc == 0; i++) {
+		bool last = i + 1 == n;
+
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, chat_id);
 		sqlite3_bind_text(st, 2, parts[i].text, (int)parts[i].len, SQLITE_STATIC);
 		sqlite3_bind_int(st, 3, html);
 		sqlite3_bind_int64(st, 4, now_wall_ms());
+		sqlite3_bind_int64(st, 5, o->thread_id);
+		sqlite3_bind_int64(st, 6, i == 0 ? o->edit_id : 0);
+		sqlite3_bind_text(st, 7, last && o->markup ? o->markup : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 8, last && o->tag ? o->tag : "", -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = store_fail(s, "store reply");
 	}
@@ -188,15 +205,18 @@ int tg_outbox_add(struct store *s, int64_t chat_id, const struct tg_part *parts,
 }
 
 int tg_outbox_add_file(struct store *s, int64_t chat_id, const char *method, const char *file,
-		       const char *caption)
+		       const char *caption, const struct tg_out_opts *o)
 {
+	static const struct tg_out_opts none = {0};
 	sqlite3_stmt *st;
 	int rc = 0;
 
+	if (!o)
+		o = &none;
 	if (sqlite3_prepare_v2(
 		    store_db(s),
-		    "INSERT INTO tg_outbox (chat_id, text, html, created_ms, file, method) "
-		    "VALUES (?, ?, 0, ?, ?, ?)",
+		    "INSERT INTO tg_outbox (chat_id, text, html, created_ms, file, method, "
+		    "thread_id, markup, tag) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)",
 		    -1, &st, NULL) != SQLITE_OK)
 		return store_fail(s, "store a file to send");
 	sqlite3_bind_int64(st, 1, chat_id);
@@ -204,6 +224,9 @@ int tg_outbox_add_file(struct store *s, int64_t chat_id, const char *method, con
 	sqlite3_bind_int64(st, 3, now_wall_ms());
 	sqlite3_bind_text(st, 4, file, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, method, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, o->thread_id);
+	sqlite3_bind_text(st, 7, o->markup ? o->markup : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, o->tag ? o->tag : "", -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = store_fail(s, "store a file to send");
 	sqlite3_finalize(st);
@@ -218,8 +241,9 @@ int tg_outbox_next(struct store *s, bool (*may_send)(int64_t chat_id, void *arg)
 
 	if (sqlite3_prepare_v2(
 		    store_db(s),
-		    "SELECT id, chat_id, text, html, file, method FROM tg_outbox ORDER BY id", -1,
-		    &st, NULL) != SQLITE_OK)
+		    "SELECT id, chat_id, text, html, file, method, thread_id, edit_id, markup, tag "
+		    "FROM tg_outbox ORDER BY id",
+		    -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	while (rc == -ENOENT && sqlite3_step(st) == SQLITE_ROW) {
 		if (!may_send(sqlite3_column_int64(st, 1), arg))
@@ -230,6 +254,10 @@ int tg_outbox_next(struct store *s, bool (*may_send)(int64_t chat_id, void *arg)
 		row->html = sqlite3_column_int(st, 3) != 0;
 		row->file = column_copy(st, 4);
 		row->method = column_copy(st, 5);
+		row->thread_id = sqlite3_column_int64(st, 6);
+		row->edit_id = sqlite3_column_int64(st, 7);
+		row->markup = column_copy(st, 8);
+		row->tag = column_copy(st, 9);
 		rc = 0;
 	}
 	sqlite3_finalize(st);
@@ -241,7 +269,9 @@ void tg_outbox_row_finish(struct tg_outbox_row *row)
 	free(row->text);
 	free(row->file);
 	free(row->method);
-	row->text = row->file = row->method = NULL;
+	free(row->markup);
+	free(row->tag);
+	row->text = row->file = row->method = row->markup = row->tag = NULL;
 }
 
 int tg_outbox_mark_sending(struct store *s, int64_t id)
@@ -269,6 +299,11 @@ int tg_outbox_make_plain(struct store *s, int64_t id, const char *text)
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int tg_outbox_make_send(struct store *s, int64_t id)
+{
+	return row_exec(s, "UPDATE tg_outbox SET edit_id = 0, sending = 0 WHERE id = ?", id);
 }
 
 int tg_outbox_delete(struct store *s, int64_t id)

@@ -43,6 +43,21 @@ struct tg_part;
 	"ALTER TABLE tg_outbox ADD COLUMN file TEXT NOT NULL DEFAULT '';"                          \
 	"ALTER TABLE tg_outbox ADD COLUMN method TEXT NOT NULL DEFAULT '';"
 
+/* Live chats. tg_inbox: thread_id, the topic of a private chat or forum (0 = none: a topic is
+ * its own session, replies go back into it); message_id, the user's message (reactions, and the
+ * quote of a reply). tg_outbox: thread_id, where the part goes; edit_id, a message of the bot's
+ * that the part replaces with editMessageText (the live message a turn streamed into: its final
+ * text is an edit, so a restart edits again instead of posting a second final); markup, an
+ * inline keyboard (JSON, '' = none); tag, what the part is for ("q:<id>" a question) so the
+ * message id Telegram gives it can be reported. */
+#define TG_STORE_LIVE_SQL                                                                          \
+	"ALTER TABLE tg_inbox ADD COLUMN thread_id INTEGER NOT NULL DEFAULT 0;"                    \
+	"ALTER TABLE tg_inbox ADD COLUMN message_id INTEGER NOT NULL DEFAULT 0;"                   \
+	"ALTER TABLE tg_outbox ADD COLUMN thread_id INTEGER NOT NULL DEFAULT 0;"                   \
+	"ALTER TABLE tg_outbox ADD COLUMN edit_id INTEGER NOT NULL DEFAULT 0;"                     \
+	"ALTER TABLE tg_outbox ADD COLUMN markup TEXT NOT NULL DEFAULT '';"                        \
+	"ALTER TABLE tg_outbox ADD COLUMN tag TEXT NOT NULL DEFAULT '';"
+
 /* ---- inbox ---- */
 
 /* A batch of updates to insert (one prepared statement, for the caller's transaction). */
@@ -54,7 +69,8 @@ int tg_inbox_insert_start(struct store *s, struct tg_inbox_insert **out);
  * kind are copied. A failed insert is not reported: the offset written in the same
  * transaction decides what Telegram sends again. */
 void tg_inbox_insert(struct tg_inbox_insert *ins, int64_t update_id, int64_t chat_id,
-		     int64_t user_id, const char *text, const char *kind, const char *media);
+		     int64_t user_id, const char *text, const char *kind, const char *media,
+		     int64_t thread_id, int64_t message_id);
 /* Frees the batch. Accepts NULL. */
 void tg_inbox_insert_finish(struct tg_inbox_insert *ins);
 
@@ -65,6 +81,7 @@ struct tg_inbox_row {
 	char *kind;  /* "text", "voice", ... */
 	char *media; /* "" for text (see TG_STORE_MEDIA_SQL) */
 	int64_t attempts;
+	int64_t thread_id, message_id; /* see TG_STORE_LIVE_SQL */
 };
 
 /* The chat's oldest row not done into *row. Returns 0, -ENOENT when there is none, or -EIO
@@ -84,15 +101,23 @@ int tg_inbox_each_pending_chat(struct store *s, void (*fn)(int64_t chat_id, void
 
 /* ---- outbox ---- */
 
+/* Where and how a reply goes (all optional: a zeroed struct or NULL is a plain send). */
+struct tg_out_opts {
+	int64_t thread_id;
+	int64_t edit_id;    /* the first part edits this message instead of sending */
+	const char *markup; /* inline keyboard JSON, on the last part */
+	const char *tag;    /* on the last part */
+};
+
 /* Appends n parts for chat_id (text copied, html: parse_mode HTML). 0 or store_fail's code
  * (parts before the failure are inserted: callers roll the transaction back). */
 int tg_outbox_add(struct store *s, int64_t chat_id, const struct tg_part *parts, size_t n,
-		  bool html);
+		  bool html, const struct tg_out_opts *o);
 
 /* Appends a file row: method (sendVoice, sendPhoto, sendDocument) sends file (relative to
  * home) with caption (may be NULL). 0 or store_fail's code. */
 int tg_outbox_add_file(struct store *s, int64_t chat_id, const char *method, const char *file,
-		       const char *caption);
+		       const char *caption, const struct tg_out_opts *o);
 
 /* An outbox row; the strings are malloc'd copies, freed by tg_outbox_row_finish. */
 struct tg_outbox_row {
@@ -101,6 +126,8 @@ struct tg_outbox_row {
 	bool html;
 	char *file;   /* "" = a text row */
 	char *method; /* the file's send method */
+	int64_t thread_id, edit_id;
+	char *markup, *tag; /* "" = none */
 };
 
 /* The first row in id order whose chat may_send says yes to (may_send is asked about each
@@ -116,6 +143,9 @@ int tg_outbox_mark_sending(struct store *s, int64_t id);
 int tg_outbox_unmark_sending(struct store *s, int64_t id);
 /* Replaces the row's text by plain text (copied), html = 0, sending = 0. 0 or -EIO. */
 int tg_outbox_make_plain(struct store *s, int64_t id, const char *text);
+/* edit_id = 0, sending = 0: the message to edit is gone, so the part is sent as a new one.
+ * 0 or -EIO. */
+int tg_outbox_make_send(struct store *s, int64_t id);
 /* Deletes the row (sent, or refused for good). 0 or store_fail's code. */
 int tg_outbox_delete(struct store *s, int64_t id);
 /* Calls fn for each row marked sending (in flight when the process stopped). 0 once the

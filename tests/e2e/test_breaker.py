@@ -49,6 +49,7 @@ def start(tmp_path, fake):
         sections.setdefault("agent", {"max_iterations": 50})
         if telegram is not None:
             sections["telegram"] = {"token": "os.environ/TELEGRAM_BOT_TOKEN",
+                "stream": "off", "progress": "off",  # whole answers (live: test_telegram_live)
                                     "allowed_users": [ALLOWED], "admin_chat": ADMIN,
                                     "poll_timeout_s": 1, **telegram}
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT",

@@ -37,7 +37,8 @@ def jobs_gateway(tmp_path, fake, tg):
     def make(start=True, **sections):
         cfg = agent_config(
             fake, "HOME", api={"listen": "127.0.0.1:PORT"},
-            telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [CHAT],
+            telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN",
+                "stream": "off", "progress": "off", "allowed_users": [CHAT],
                       "api_base": tg.url, "poll_timeout_s": 1},
             hooks=[{"name": "workout", "token": "os.environ/HOOK_TOKEN",
                     "prompt": "A workout was logged: {{payload.kind}} {{payload.km}} km.",

@@ -100,7 +100,8 @@ def test_gateway_memory_stays_bounded_over_300_turns(tmp_path, peers):  # noqa: 
                                                           **model}},
                 {"model_name": "cheap", "litellm_params": {"model": "openrouter/test/cheap",
                                                            **model}}],
-            "telegram": {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [CHAT],
+            "telegram": {"token": "os.environ/TELEGRAM_BOT_TOKEN",
+                "stream": "off", "progress": "off", "allowed_users": [CHAT],
                          "api_base": tg.url},
             # 300 turns in seconds: the bleed breaker (60 calls in 15 min) would refuse them.
             "guardrails": {"bleed": {"max_calls": 0}},

@@ -180,7 +180,8 @@ def test_telegram_stop_is_recorded_and_counted_by_the_breaker(tmp_path, fake):
             fake, "HOME", api={"listen": "127.0.0.1:PORT"},
             model_list=[deployment("free", "test/free", fake, model_info=PRICES),
                         deployment("cheap", "test/cheap", fake)],
-            telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
+            telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN",
+                "stream": "off", "progress": "off", "allowed_users": [ALLOWED],
                       "api_base": tg.url, "poll_timeout_s": 1},
             guardrails={"max_tokens": 1000,
                         "bleed": {"max_calls": 100, "window_s": 3600, "max_cost_usd": 0.5}})

@@ -65,6 +65,7 @@ def bot(tmp_path, fake, tg):
     def make(start=True, **sections):
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"},
                            telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN",
+                "stream": "off", "progress": "off",  # whole answers (live: test_telegram_live)
                                      "allowed_users": [CHAT], "api_base": tg.url,
                                      "poll_timeout_s": 1}, **sections)
         text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")

@@ -31,7 +31,8 @@ def bot(tmp_path, fake, tg):
     started = []
 
     def make(**sections):
-        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
+        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN",
+                "stream": "off", "progress": "off", "allowed_users": [ALLOWED],
                 "api_base": tg.url, "poll_timeout_s": 1}
         tele.update(sections.pop("telegram", {}))
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,

@@ -60,7 +60,8 @@ def tg():
 
 
 def start_gateway(tmp_path, model, tg):
-    tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": list(CHATS),
+    tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN",
+                "stream": "off", "progress": "off", "allowed_users": list(CHATS),
             "api_base": tg.url, "poll_timeout_s": 1}
     cfg = agent_config(model, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele)
     text = to_yaml(cfg).replace("{", "{{").replace("}", "}}")

@@ -61,7 +61,8 @@ def bot(tmp_path, fake, tg, media):
                   media_dep("mouth", "tts-1", media, mode="audio_speech",
                             input_cost_per_character=0.000015),
                   *extra_models]
-        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
+        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN",
+                "stream": "off", "progress": "off", "allowed_users": [ALLOWED],
                 "api_base": tg.url, "poll_timeout_s": 1, **(telegram or {})}
         cfg = {"home": "HOME", "timezone": "UTC", "model": "free",
                "auxiliary": {"compression": "cheap", **(auxiliary or {})},

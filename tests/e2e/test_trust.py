@@ -141,7 +141,8 @@ def trust_gateway(tmp_path, fake, tg):
             hook_["web_fetch"] = web_fetch
         cfg = agent_config(
             fake, "HOME", api={"listen": "127.0.0.1:PORT"},
-            telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ADMIN],
+            telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN",
+                "stream": "off", "progress": "off", "allowed_users": [ADMIN],
                       "admin_chat": ADMIN, "api_base": tg.url, "poll_timeout_s": 1},
             hooks=[hook_])
         text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
