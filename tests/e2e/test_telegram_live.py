@@ -144,3 +144,39 @@ def test_a_deleted_live_message_gets_the_final_as_a_new_message(bot, tg, fake):
     g.start()
     assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == ["Recovered final."]
     wait_for(lambda: not outbox_rows(g), 10 * SLOW, "an empty outbox")
+
+
+def test_reactions_mark_the_message_taken_then_answered(bot, tg, fake):
+    fake.script_for("test/free", text("Sure.", first_byte_delay=1.5 * SLOW))
+    bot(stream="off", progress="off", reactions=True)
+    mid = tg.push_text("do it", chat_id=ALLOWED)["message"]["message_id"]
+    assert tg.wait_sent(ALLOWED, 1, timeout=30 * SLOW) == ["Sure."]
+    wait_for(lambda: tg.reactions(ALLOWED, mid) == ["👍"], 10 * SLOW, "👍")
+    history = [h["reaction"] for h in tg.reaction_history(ALLOWED, mid)]
+    assert history[0] == ["👀"], history
+
+
+def test_topics_are_separate_sessions_and_replies_go_back_into_them(bot, tg, fake):
+    fake.script_for("test/free", text("Answer in seven."), text("Answer in nine."))
+    bot(stream="off", progress="off")
+    tg.push_text("alpha secret plan", chat_id=ALLOWED, thread_id=7)
+    tg.wait_sent(ALLOWED, 1, timeout=30 * SLOW)
+    tg.push_text("beta question", chat_id=ALLOWED, thread_id=9)
+    tg.wait_sent(ALLOWED, 2, timeout=30 * SLOW)
+    first, second = fake.chat_requests[0], fake.chat_requests[1]
+    assert "alpha secret plan" not in str(messages(second))  # another session
+    assert messages(second)[-1]["content"] == "beta question"
+    threads = [m.get("message_thread_id") for m in tg.messages(ALLOWED)]
+    assert threads == [7, 9]
+
+
+def test_a_reply_brings_the_quoted_text_into_the_turn(bot, tg, fake):
+    fake.script_for("test/free", text("The report is due Friday."), text("Yes, Friday."))
+    bot(stream="off", progress="off")
+    tg.push_text("when is the report due?", chat_id=ALLOWED)
+    tg.wait_sent(ALLOWED, 1, timeout=30 * SLOW)
+    bot_mid = tg.messages(ALLOWED)[0]["message_id"]
+    tg.push_text("are you sure?", chat_id=ALLOWED, reply_to=bot_mid, quote="due Friday")
+    tg.wait_sent(ALLOWED, 2, timeout=30 * SLOW)
+    assert messages(fake.chat_requests[1])[-1]["content"] == (
+        '[Replying to: "due Friday"]\nare you sure?')
