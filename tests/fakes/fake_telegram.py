@@ -39,7 +39,8 @@ Methods
                      (default 100). ``timeout`` seconds (default 0): the request is held
                      open until an update is queued or the timeout passes (then ``[]``).
                      ``allowed_updates`` (a JSON list; remembered across calls, like
-                     Telegram; ``[]`` means all) filters by update type. A second
+                     Telegram; ``[]`` means all but chat_member, message_reaction and
+                     message_reaction_count) filters by update type. A second
                      getUpdates while one is held ends the held one with 409 ``Conflict:
                      terminated by other getUpdates request; make sure that only one bot
                      instance is running``. While a webhook is set (``tg.set_webhook``),
@@ -65,11 +66,48 @@ Methods
                      by the user`` (403, ``tg.block(chat_id)``). The result is the Message
                      (``message_id`` increases per chat, shared with incoming messages,
                      ``from`` the bot, ``chat``, ``date``, ``text``, ``entities``).
-``editMessageText``  ``chat_id``, ``message_id``, ``text``, ``parse_mode``; ``Bad Request:
-                     message to edit not found``; the same text again: ``Bad Request:
-                     message is not modified: ...``; a media message: ``Bad Request: there
-                     is no text in the message to edit``. The sent message is updated in
-                     place (``edit_date`` set).
+``editMessageText``  ``chat_id``, ``message_id``, ``text``, ``parse_mode`` (checked as for
+                     sendMessage), ``reply_markup`` (InlineKeyboardMarkup only, else ``Bad
+                     Request: REPLY_MARKUP_INVALID``; an edit without it drops the keyboard,
+                     as in Telegram); ``Bad Request: message to edit not found``; a user's
+                     message: ``Bad Request: message can't be edited``; the same text,
+                     entities and keyboard again: ``Bad Request: message is not modified:
+                     ...``; a media message: ``Bad Request: there is no text in the message
+                     to edit``. The sent message is updated in place (``edit_date`` set),
+                     each accepted edit recorded (``edits``, ``versions``).
+``editMessageReplyMarkup`` ``chat_id``, ``message_id``, ``reply_markup`` (omitted: removed);
+                     the same errors; media messages too.
+``reply_markup``     on sendMessage, send* and the edits, read as the Bot API reads it (see
+                     ``parse_reply_markup``): JSON, an object, ``inline_keyboard`` an Array
+                     of Arrays of buttons with ``text`` and exactly one action;
+                     ``callback_data`` 1-64 bytes (``BUTTON_DATA_INVALID``; an empty one is
+                     no action: ``Text buttons are unallowed in the inline keyboard``);
+                     ``style`` danger|success|primary (``BUTTON_STYLE_INVALID``). An inline
+                     keyboard shows on the Message as ``reply_markup``.
+``sendMessageDraft`` (Bot API 9.3) ``chat_id`` (a private chat, else ``Bad Request:
+                     TEXTDRAFT_PEER_INVALID``), ``draft_id`` (non-zero, else ``Bad Request:
+                     DRAFT_ID_INVALID``), ``text`` (0-4096 after parsing; empty allowed),
+                     ``parse_mode``, ``message_thread_id``; ``true``; recorded in
+                     ``drafts(chat)``, not a message. ``disable_method("sendMessageDraft")``
+                     makes it 404 ``Not Found``, as an older server.
+``answerCallbackQuery`` ``callback_query_id``, ``text`` (<= 200, else ``Bad Request:
+                     MESSAGE_TOO_LONG``), ``show_alert``, ``url``, ``cache_time``; ``Bad
+                     Request: query is too old and response timeout expired or query ID is
+                     invalid`` for an unknown or answered id or ``callback_timeout`` (15 s)
+                     after the press; recorded in ``callback_answers``.
+``setMessageReaction`` ``chat_id``, ``message_id`` (the bot's or a user's message, else ``Bad
+                     Request: message to react not found``), ``reaction`` (``[]`` or omitted
+                     removes; JSON/shape errors as the official server words them), ``is_big``;
+                     an emoji outside ``REACTION_EMOJI`` or a custom emoji: ``Bad Request:
+                     REACTION_INVALID``; two or more: ``Bad Request: REACTIONS_TOO_MANY``.
+                     ``reactions(chat, message_id)``, ``reaction_history(...)``.
+``message_thread_id`` on sendMessage, sendMessageDraft, send*: recorded on the Message
+                     (``message_thread_id``, ``is_topic_message``); with ``strict_topics`` a
+                     topic not declared (``add_topic``, or a user's message in it) gives
+                     ``Bad Request: message thread not found``.
+Flood limits (``flood_limits(...)``, off by default): counted methods (``FLOOD_METHODS``) per
+chat; over a limit 429 ``Too Many Requests: retry after N``; a counted call inside an open
+window (also one a ``rate_limit`` fault opened) is a violation (``violations``).
 ``sendChatAction``   ``chat_id``, ``action`` (typing, upload_photo, record_voice, ...;
                      otherwise ``Bad Request: wrong parameter action in request``);
                      recorded in ``tg.chat_actions(chat_id)``.
@@ -156,6 +194,12 @@ Control surface (in-process methods; HTTP routes under ``/_fake/`` take and give
     reported file_size (the download still serves ``data``). ``file(file_id)``: the entry
     (with ``kind`` and ``data``). ``POST /_fake/file {"file_id", "data_b64", "file_path",
     "file_unique_id", "size", "kind"}``.
+``press(chat_id, message_id, data, user_id=None, ...)``: a user presses an inline button
+    of a bot message: a ``callback_query`` Update. ``push_text``/``push_media`` take
+    ``thread_id``, ``reply_to`` (a message_id: ``reply_to_message``) and ``quote`` (text).
+    ``POST /_fake/press``, ``/_fake/topic``, ``/_fake/methods``, ``/_fake/flood``,
+    ``/_fake/callbacks``; ``GET /_fake/edits``, ``/_fake/versions``, ``/_fake/drafts``,
+    ``/_fake/reactions``, ``/_fake/callbacks``, ``/_fake/flood`` (tests/fakes/README.md).
 ``push_update(update)``: any Update dict (``update_id`` assigned if missing).
     ``POST /_fake/update``.
 ``conflict(n=1)``: the next n getUpdates answer 409 (terminated by other getUpdates).
