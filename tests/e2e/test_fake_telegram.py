@@ -769,3 +769,381 @@ def test_process_mode_file_routes(tmp_path):
         proc.send_signal(signal.SIGTERM)
         out, errout = proc.communicate(timeout=10)
     assert proc.returncode == 0 and errout == ""
+
+
+# -- live features: edits, drafts, keyboards, callbacks, reactions, topics, floods ------------
+
+from fakes.fake_telegram import NOT_MODIFIED, QUERY_INVALID, REACTION_EMOJI  # noqa: E402
+
+KEYBOARD = {"inline_keyboard": [[{"text": "Stop", "callback_data": "stop", "style": "danger"},
+                                 {"text": "Docs", "url": "https://example.org/"}]]}
+
+
+def test_edit_message_text_keeps_a_timed_history_and_the_final_parse_mode(tg):
+    tg.add_chat(3)
+    mid = ok(api(tg, "sendMessage", chat_id=3, text="…"))["message_id"]
+    ok(api(tg, "editMessageText", chat_id=3, message_id=mid, text="Hel"))
+    time.sleep(0.3)
+    final = ok(api(tg, "editMessageText", "form", chat_id=3, message_id=mid,
+                   text="<b>Hello</b>", parse_mode="HTML", reply_markup=KEYBOARD))
+    assert final["text"] == "Hello" and final["reply_markup"] == KEYBOARD
+    edits = tg.edits(3)
+    assert [e["text"] for e in edits] == ["Hel", "Hello"]
+    assert edits[1]["parse_mode"] == "HTML" and edits[1]["since_previous"] >= 0.3
+    assert edits[1]["monotonic"] - edits[0]["monotonic"] >= 0.3
+    assert [v["method"] for v in tg.versions(3, mid)] == [
+        "sendMessage", "editMessageText", "editMessageText"]
+    assert tg.sent(3) == ["Hello"] and len(tg.messages(3)) == 1
+    status, body = http(f"{tg.url}/_fake/edits?chat_id=3&message_id={mid}")
+    assert status == 200 and [e["text"] for e in body] == ["Hel", "Hello"]
+
+
+def test_edit_message_text_errors(tg):
+    tg.add_chat(3)
+    mid = ok(api(tg, "sendMessage", chat_id=3, text="a", reply_markup=KEYBOARD))["message_id"]
+    # same text and same keyboard: not modified (Telegram's full sentence)
+    err(api(tg, "editMessageText", chat_id=3, message_id=mid, text="a", reply_markup=KEYBOARD),
+        400, NOT_MODIFIED)
+    # same text without reply_markup removes the keyboard: a change
+    assert "reply_markup" not in ok(api(tg, "editMessageText", chat_id=3, message_id=mid,
+                                        text="a"))
+    err(api(tg, "editMessageText", chat_id=3, message_id=mid, text="a"), 400, NOT_MODIFIED)
+    err(api(tg, "editMessageText", chat_id=3, message_id=mid, text="x" * 4097), 400,
+        "Bad Request: message is too long")
+    err(api(tg, "editMessageText", chat_id=3, message_id=mid, text="<b>x", parse_mode="HTML"),
+        400, "Bad Request: can't parse entities: Can't find end tag corresponding to start "
+        "tag \"b\"")
+    err(api(tg, "editMessageText", chat_id=3, message_id=mid, text=""), 400,
+        "Bad Request: message text is empty")
+    err(api(tg, "editMessageText", chat_id=3, message_id=mid + 5, text="b"), 400,
+        "Bad Request: message to edit not found")
+    user_mid = tg.push_text("mine", chat_id=3)["message"]["message_id"]
+    err(api(tg, "editMessageText", chat_id=3, message_id=user_mid, text="b"), 400,
+        "Bad Request: message can't be edited")
+    err(api(tg, "editMessageText", chat_id=3, message_id=mid, text="b",
+            reply_markup={"keyboard": [["x"]]}), 400, "Bad Request: REPLY_MARKUP_INVALID")
+    assert len(tg.edits(3, mid)) == 1 and tg.sent(3) == ["a"]
+
+
+def test_edit_message_reply_markup(tg):
+    tg.add_chat(3)
+    mid = ok(api(tg, "sendMessage", chat_id=3, text="pick", reply_markup=KEYBOARD))[
+        "message_id"]
+    err(api(tg, "editMessageReplyMarkup", chat_id=3, message_id=mid, reply_markup=KEYBOARD),
+        400, NOT_MODIFIED)
+    removed = ok(api(tg, "editMessageReplyMarkup", chat_id=3, message_id=mid))
+    assert "reply_markup" not in removed and removed["text"] == "pick"
+    err(api(tg, "editMessageReplyMarkup", chat_id=3, message_id=mid), 400, NOT_MODIFIED)
+    err(api(tg, "editMessageReplyMarkup", chat_id=3, message_id=99, reply_markup=KEYBOARD),
+        400, "Bad Request: message to edit not found")
+    assert [e["method"] for e in tg.edits(3)] == ["editMessageReplyMarkup"]
+
+
+@pytest.mark.parametrize("markup, why", [
+    ("{not json", "can't parse reply keyboard markup JSON object"),
+    ([1], "object expected as reply markup"),
+    ({"inline_keyboard": {"a": 1}},
+     'field "inline_keyboard" of the InlineKeyboardMarkup must be an Array'),
+    ({"inline_keyboard": [{"text": "a"}]},
+     'field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays'),
+    ({"inline_keyboard": [["a"]]},
+     "can't parse inline keyboard button: InlineKeyboardButton must be an Object"),
+    ({"inline_keyboard": [[{"callback_data": "a"}]]},
+     'can\'t parse inline keyboard button: Can\'t find field "text"'),
+    ({"inline_keyboard": [[{"text": 5, "callback_data": "a"}]]},
+     'can\'t parse inline keyboard button: Field "text" must be of type String'),
+    ({"inline_keyboard": [[{"text": "a"}]]},
+     "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"),
+    ({"inline_keyboard": [[{"text": "a", "callback_data": ""}]]},
+     "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"),
+    ({"inline_keyboard": [[{"text": "a", "callback_data": "x", "url": "https://a.b/"}]]},
+     "can't parse inline keyboard button: exactly one of the optional fields must be used"),
+    ({"inline_keyboard": [[{"text": "a", "callback_data": "é" * 33}]]}, "BUTTON_DATA_INVALID"),
+    ({"inline_keyboard": [[{"text": "a", "callback_data": "x", "style": "red"}]]},
+     "BUTTON_STYLE_INVALID"),
+])
+def test_inline_keyboard_is_checked(tg, markup, why):
+    tg.add_chat(3)
+    err(api(tg, "sendMessage", chat_id=3, text="x", reply_markup=markup), 400,
+        f"Bad Request: {why}")
+    assert tg.sent(3) == []
+
+
+def test_inline_keyboard_limits_and_other_markups_are_accepted(tg):
+    tg.add_chat(3)
+    ok(api(tg, "sendMessage", chat_id=3, text="x", reply_markup={"inline_keyboard": [[
+        {"text": "a", "callback_data": "é" * 32, "style": s}] for s in
+        ("danger", "success", "primary")]}))  # 64 bytes: the maximum
+    sent = ok(api(tg, "sendMessage", "form", chat_id=3, text="y",
+                  reply_markup={"keyboard": [[{"text": "Yes"}]], "one_time_keyboard": True}))
+    assert "reply_markup" not in sent  # only inline keyboards show on the Message
+    assert tg.messages(3)[0]["reply_markup"]["inline_keyboard"][2][0]["style"] == "primary"
+
+
+def test_press_queues_a_callback_query_interleaved_with_messages(tg):
+    tg.add_chat(5)
+    msg = ok(api(tg, "sendMessage", chat_id=5, text="Run it?", reply_markup=KEYBOARD))
+    first = tg.push_text("before", chat_id=5)
+    press = tg.press(5, msg["message_id"], "stop", user_id=5)
+    after = tg.push_text("after", chat_id=5)
+    got = ok(api(tg, "getUpdates", allowed_updates=["message", "callback_query"]))
+    assert [u["update_id"] for u in got] == [first["update_id"], press["update_id"],
+                                             after["update_id"]]
+    assert [next(k for k in u if k != "update_id") for u in got] == [
+        "message", "callback_query", "message"]
+    q = got[1]["callback_query"]
+    assert set(q) == {"id", "from", "message", "chat_instance", "data"} and q["data"] == "stop"
+    assert q["from"]["id"] == 5 and q["message"]["message_id"] == msg["message_id"]
+    assert q["message"]["chat"]["id"] == 5 and q["message"]["text"] == "Run it?"
+    assert isinstance(q["id"], str) and isinstance(q["chat_instance"], str)
+    # hermetic's default subscription (["message"]) does not see it
+    assert [("message" in u) for u in ok(api(tg, "getUpdates",
+                                             allowed_updates=["message"]))] == [True, True]
+    with pytest.raises(ValueError):
+        tg.press(5, msg["message_id"], "not-a-button")
+    with pytest.raises(ValueError):
+        tg.press(5, 999, "stop")
+
+
+def test_answer_callback_query_and_its_errors(tg):
+    tg.add_chat(5)
+    mid = ok(api(tg, "sendMessage", chat_id=5, text="?", reply_markup=KEYBOARD))["message_id"]
+    q1 = tg.press(5, mid, "stop")["callback_query"]["id"]
+    q2 = tg.press(5, mid, "stop")["callback_query"]["id"]
+    assert len(tg.unanswered_callbacks()) == 2
+    err(api(tg, "answerCallbackQuery", callback_query_id=q1, text="x" * 201), 400,
+        "Bad Request: MESSAGE_TOO_LONG")
+    assert ok(api(tg, "answerCallbackQuery", callback_query_id=q1, text="Stopped",
+                  show_alert=True)) is True
+    err(api(tg, "answerCallbackQuery", callback_query_id=q1), 400, f"Bad Request: {QUERY_INVALID}")
+    err(api(tg, "answerCallbackQuery", callback_query_id="12345"), 400,
+        f"Bad Request: {QUERY_INVALID}")
+    tg.callback_timeout = 0.2
+    time.sleep(0.3)
+    err(api(tg, "answerCallbackQuery", callback_query_id=q2), 400,
+        f"Bad Request: {QUERY_INVALID}")
+    [answer] = tg.callback_answers
+    assert answer["callback_query_id"] == q1 and answer["text"] == "Stopped"
+    assert answer["show_alert"] is True and answer["data"] == "stop" and answer["after"] >= 0
+    assert [q["id"] for q in tg.unanswered_callbacks()] == [q2]
+    status, body = http(f"{tg.url}/_fake/callbacks")
+    assert [q["id"] for q in body["unanswered"]] == [q2] and len(body["answers"]) == 1
+
+
+def test_send_message_draft(tg):
+    tg.add_chat(7)
+    assert ok(api(tg, "sendMessageDraft", chat_id=7, draft_id=1, text="")) is True
+    assert ok(api(tg, "sendMessageDraft", "form", chat_id=7, draft_id=1,
+                  text="<b>Thinking</b> hard", parse_mode="HTML")) is True
+    drafts = tg.drafts(7)
+    assert [(d["draft_id"], d["text"], d["parse_mode"]) for d in drafts] == [
+        (1, "", None), (1, "Thinking hard", "HTML")]
+    assert drafts[1]["entities"][0]["type"] == "bold"
+    assert tg.sent(7) == [] and tg.messages(7) == []  # drafts are not messages
+    err(api(tg, "sendMessageDraft", chat_id=7, draft_id=0, text="x"), 400,
+        "Bad Request: DRAFT_ID_INVALID")
+    err(api(tg, "sendMessageDraft", chat_id=7, text="x"), 400, "Bad Request: DRAFT_ID_INVALID")
+    err(api(tg, "sendMessageDraft", chat_id=7, draft_id=2, text="x" * 4097), 400,
+        "Bad Request: message is too long")
+    err(api(tg, "sendMessageDraft", chat_id=7, draft_id=2, text="<x>", parse_mode="HTML"),
+        400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0")
+    tg.push_text("hi", chat_id=-100123, user_id=7, chat_type="supergroup")
+    err(api(tg, "sendMessageDraft", chat_id=-100123, draft_id=1, text="x"), 400,
+        "Bad Request: TEXTDRAFT_PEER_INVALID")
+    assert len(tg.drafts(7)) == 2
+    status, body = http(f"{tg.url}/_fake/drafts?chat_id=7")
+    assert status == 200 and [d["text"] for d in body] == ["", "Thinking hard"]
+
+
+def test_send_message_draft_can_be_unknown_like_an_older_server(tg):
+    tg.add_chat(7)
+    tg.disable_method("sendMessageDraft")
+    err(api(tg, "sendMessageDraft", chat_id=7, draft_id=1, text="x"), 404, "Not Found")
+    assert ok(api(tg, "sendMessage", chat_id=7, text="fallback"))
+    status, _ = http(f"{tg.url}/_fake/methods", json.dumps(
+        {"enable": ["sendMessageDraft"]}).encode(), "application/json")
+    assert status == 200
+    assert ok(api(tg, "sendMessageDraft", chat_id=7, draft_id=1, text="x")) is True
+
+
+def test_rate_limit_fault_applies_to_edits_and_drafts(tg):
+    tg.add_chat(7)
+    mid = ok(api(tg, "sendMessage", chat_id=7, text="a"))["message_id"]
+    tg.rate_limit(1, retry_after=4, method="editMessageText")
+    tg.rate_limit(1, retry_after=5, method="sendMessageDraft")
+    status, body = api(tg, "editMessageText", chat_id=7, message_id=mid, text="b")
+    assert status == 429 and body["parameters"] == {"retry_after": 4}
+    status, body = api(tg, "sendMessageDraft", chat_id=7, draft_id=3, text="b")
+    assert status == 429 and body == {"ok": False, "error_code": 429,
+                                      "description": "Too Many Requests: retry after 5",
+                                      "parameters": {"retry_after": 5}}
+    # the second call came inside the first 429's window: counted, answered as usual
+    assert tg.violations == 1 and tg.flood_stats()["violation_calls"][0]["method"] == \
+        "sendMessageDraft"
+    assert tg.sent(7) == ["a"] and tg.drafts(7) == []
+
+
+def test_set_message_reaction(tg):
+    tg.add_chat(9)
+    user_mid = tg.push_text("hello", chat_id=9)["message"]["message_id"]
+    bot_mid = ok(api(tg, "sendMessage", chat_id=9, text="hi"))["message_id"]
+    assert len(REACTION_EMOJI) == 73 and len(set(REACTION_EMOJI)) == 73
+    for emoji in REACTION_EMOJI:
+        assert ok(api(tg, "setMessageReaction", chat_id=9, message_id=user_mid,
+                      reaction=[{"type": "emoji", "emoji": emoji}])) is True
+    assert tg.reactions(9, user_mid) == ["😡"] and len(tg.reaction_history(9, user_mid)) == 73
+    ok(api(tg, "setMessageReaction", "form", chat_id=9, message_id=bot_mid,
+           reaction=[{"type": "emoji", "emoji": "👀"}], is_big=True))
+    assert tg.reactions(9, bot_mid) == ["👀"] and tg.reaction_history(9, bot_mid)[0]["is_big"]
+    ok(api(tg, "setMessageReaction", chat_id=9, message_id=bot_mid, reaction=[]))
+    assert tg.reactions(9, bot_mid) == [] and len(tg.reaction_history(9, bot_mid)) == 2
+    status, body = http(f"{tg.url}/_fake/reactions?chat_id=9&message_id={bot_mid}")
+    assert body["reactions"] == [] and body["history"][0]["reaction"][0]["emoji"] == "👀"
+
+
+@pytest.mark.parametrize("reaction, message_id, why", [
+    ([{"type": "emoji", "emoji": "❤️"}], 1, "REACTION_INVALID"),   # with U+FE0F: not listed
+    ([{"type": "emoji", "emoji": "🦖"}], 1, "REACTION_INVALID"),
+    ([{"type": "custom_emoji", "custom_emoji_id": "5368324170671202286"}], 1,
+     "REACTION_INVALID"),
+    ([{"type": "emoji", "emoji": "👍"}, {"type": "emoji", "emoji": "🔥"}], 1,
+     "REACTIONS_TOO_MANY"),
+    ([{"type": "emoji", "emoji": "👍"}], 42, "message to react not found"),
+    ([{"type": "paid"}], 1, "can't parse ReactionType: invalid reaction type specified"),
+    ([{"emoji": "👍"}], 1, 'can\'t parse ReactionType: Can\'t find field "type"'),
+    ([{"type": "emoji"}], 1, 'can\'t parse ReactionType: Can\'t find field "emoji"'),
+    (["👍"], 1, "can't parse ReactionType: expected an Object"),
+    ({"type": "emoji"}, 1, "expected an Array of ReactionType"),
+])
+def test_set_message_reaction_errors(tg, reaction, message_id, why):
+    tg.push_text("hello", chat_id=9)
+    err(api(tg, "setMessageReaction", chat_id=9, message_id=message_id, reaction=reaction),
+        400, f"Bad Request: {why}")
+    assert tg.reactions(9, 1) == []
+
+
+def test_topics_threads_and_strict_topics(tg):
+    update = tg.push_text("in a topic", chat_id=11, thread_id=77)
+    m = update["message"]
+    assert m["message_thread_id"] == 77 and m["is_topic_message"] is True
+    sent = ok(api(tg, "sendMessage", chat_id=11, text="answer", message_thread_id=77))
+    assert sent["message_thread_id"] == 77 and sent["is_topic_message"] is True
+    ok(api(tg, "sendMessageDraft", chat_id=11, draft_id=5, text="…", message_thread_id=77))
+    assert tg.drafts(11)[0]["message_thread_id"] == 77
+    # an unknown topic is accepted while strict_topics is off (the default)
+    assert ok(api(tg, "sendMessage", chat_id=11, text="x", message_thread_id=5))[
+        "message_thread_id"] == 5
+    status, _ = http(f"{tg.url}/_fake/topic", json.dumps(
+        {"chat_id": 11, "thread_id": 78, "strict": True}).encode(), "application/json")
+    assert status == 200 and tg.strict_topics
+    for method, extra in (("sendMessage", {"text": "x"}),
+                          ("sendMessageDraft", {"draft_id": 1, "text": "x"})):
+        err(api(tg, method, chat_id=11, message_thread_id=5, **extra), 400,
+            "Bad Request: message thread not found")
+    ok(api(tg, "sendMessage", chat_id=11, text="y", message_thread_id=78))
+    voice = tg.push_voice(chat_id=11, thread_id=78)["message"]
+    assert voice["message_thread_id"] == 78 and voice["is_topic_message"] is True
+    assert [m.get("message_thread_id") for m in tg.messages(11)] == [77, 5, 78]
+
+
+def test_reply_to_message_and_quote_on_pushed_updates(tg):
+    tg.add_chat(12)
+    bot = ok(api(tg, "sendMessage", chat_id=12, text="Pods: web-1 crashed 😢 twice"))
+    reply = tg.push_text("why?", chat_id=12, reply_to=bot["message_id"],
+                         quote="crashed")["message"]
+    quoted = reply["reply_to_message"]
+    assert {k: quoted[k] for k in ("message_id", "from", "chat", "date", "text")} == {
+        k: bot[k] for k in ("message_id", "from", "chat", "date", "text")}
+    assert quoted["from"]["is_bot"] is True
+    assert reply["quote"] == {"text": "crashed", "position": 12, "is_manual": True}
+    # a quote after an astral emoji: positions count UTF-16 units (22 code points before)
+    assert tg.push_text("?", chat_id=12, reply_to=bot["message_id"], quote="twice")[
+        "message"]["quote"]["position"] == 23
+    user = tg.push_text("first", chat_id=12)["message"]
+    again = tg.push_text("second", chat_id=12, reply_to=user["message_id"])["message"]
+    assert again["reply_to_message"]["text"] == "first" and "quote" not in again
+    assert again["reply_to_message"]["from"]["is_bot"] is False
+    nested = tg.push_text("third", chat_id=12, reply_to=again["message_id"])["message"]
+    assert "reply_to_message" not in nested["reply_to_message"]  # one level, as Telegram
+    with pytest.raises(ValueError):
+        tg.push_text("x", chat_id=12, reply_to=999)
+    with pytest.raises(ValueError):
+        tg.push_text("x", chat_id=12, reply_to=bot["message_id"], quote="absent")
+    status, body = http(f"{tg.url}/_fake/message", json.dumps(
+        {"chat_id": 12, "text": "r", "reply_to": user["message_id"]}).encode(),
+        "application/json")
+    assert status == 200 and body["message"]["reply_to_message"]["text"] == "first"
+
+
+def test_flood_limits_are_off_by_default(tg):
+    tg.add_chat(13)
+    for i in range(12):
+        ok(api(tg, "sendMessage", chat_id=13, text=f"m{i}"))
+    assert tg.violations == 0 and tg.flood_stats()["enabled"] is False
+
+
+def test_flood_limits_per_chat_and_violations_inside_the_window(tg):
+    tg.add_chat(13)
+    tg.add_chat(14)
+    tg.flood_limits(per_chat_per_s=1, burst=2)
+    ok(api(tg, "sendMessage", chat_id=13, text="a"))
+    ok(api(tg, "sendChatAction", chat_id=13, action="typing"))  # counted too
+    status, body = api(tg, "sendMessage", chat_id=13, text="b")
+    assert status == 429 and body == {"ok": False, "error_code": 429,
+                                      "description": "Too Many Requests: retry after 1",
+                                      "parameters": {"retry_after": 1}}
+    assert tg.violations == 0  # hitting the limit is not a violation, ignoring it is
+    status, body = api(tg, "editMessageText", chat_id=13, message_id=1, text="c")
+    assert status == 429 and body["parameters"]["retry_after"] == 1
+    assert tg.violations == 1
+    ok(api(tg, "sendMessage", chat_id=14, text="other chat"))  # per chat
+    time.sleep(1.1)  # honour retry_after
+    ok(api(tg, "sendMessage", chat_id=13, text="b"))
+    stats = tg.flood_stats()
+    assert stats["violations"] == 1 and stats["limited"] == 1
+    assert stats["violation_calls"][0]["method"] == "editMessageText"
+    assert [c["status"] for c in tg.calls("sendMessage")] == [200, 429, 200, 200]
+    assert tg.sent(13) == ["a", "b"]
+
+
+def test_flood_limits_fixed_retry_after_groups_and_http_control(tg):
+    tg.push_text("hi", chat_id=-100500, user_id=1, chat_type="supergroup")
+    status, stats = http(f"{tg.url}/_fake/flood", json.dumps(
+        {"per_chat_per_s": 100, "burst": 100, "group_per_min": 3, "retry_after": 9}).encode(),
+        "application/json")
+    assert status == 200 and stats["enabled"] and stats["config"]["group_per_min"] == 3
+    for i in range(3):
+        ok(api(tg, "sendMessage", chat_id=-100500, text=f"g{i}"))
+    status, body = api(tg, "sendMessage", chat_id=-100500, text="g3")
+    assert status == 429 and body["parameters"] == {"retry_after": 9}
+    status, body = api(tg, "setMessageReaction", chat_id=-100500, message_id=1,
+                       reaction=[{"type": "emoji", "emoji": "👍"}])
+    assert status == 429 and body["parameters"]["retry_after"] in (8, 9)
+    status, stats = http(f"{tg.url}/_fake/flood")
+    assert stats["violations"] == 1 and "-100500" in stats["windows"]
+    ok(api(tg, "getMe"))  # not a counted method
+    tg.flood_limits(enabled=False)
+    assert tg.flood_stats()["enabled"] is False
+
+
+def test_default_subscription_leaves_out_reaction_and_member_updates(tg):
+    tg.push_update({"message_reaction": {"chat": {"id": 1}, "message_id": 1}})
+    tg.push_update({"chat_member": {"chat": {"id": 1}}})
+    cb = tg.push_update({"callback_query": {"id": "1", "data": "x"}})
+    assert [u["update_id"] for u in ok(api(tg, "getUpdates"))] == [cb["update_id"]]
+    assert len(ok(api(tg, "getUpdates", allowed_updates=["message_reaction"]))) == 1
+
+
+def test_press_over_http(tg):
+    tg.add_chat(5)
+    mid = ok(api(tg, "sendMessage", chat_id=5, text="?", reply_markup=KEYBOARD))["message_id"]
+    status, update = http(f"{tg.url}/_fake/press", json.dumps(
+        {"chat_id": 5, "message_id": mid, "data": "stop", "user_id": 6}).encode(),
+        "application/json")
+    assert status == 200 and update["callback_query"]["from"]["id"] == 6
+    assert ok(api(tg, "getUpdates", allowed_updates=["message", "callback_query"])) == [update]
+    status, body = http(f"{tg.url}/_fake/press", json.dumps(
+        {"chat_id": 5, "message_id": mid, "data": "nope"}).encode(), "application/json")
+    assert status == 400 and "no button" in body["description"]
+    assert http(f"{tg.url}/_fake/callbacks", json.dumps({"timeout": 30}).encode(),
+                "application/json")[0] == 200 and tg.callback_timeout == 30

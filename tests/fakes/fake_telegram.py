@@ -39,7 +39,8 @@ Methods
                      (default 100). ``timeout`` seconds (default 0): the request is held
                      open until an update is queued or the timeout passes (then ``[]``).
                      ``allowed_updates`` (a JSON list; remembered across calls, like
-                     Telegram; ``[]`` means all) filters by update type. A second
+                     Telegram; ``[]`` means all but chat_member, message_reaction and
+                     message_reaction_count) filters by update type. A second
                      getUpdates while one is held ends the held one with 409 ``Conflict:
                      terminated by other getUpdates request; make sure that only one bot
                      instance is running``. While a webhook is set (``tg.set_webhook``),
@@ -65,11 +66,48 @@ Methods
                      by the user`` (403, ``tg.block(chat_id)``). The result is the Message
                      (``message_id`` increases per chat, shared with incoming messages,
                      ``from`` the bot, ``chat``, ``date``, ``text``, ``entities``).
-``editMessageText``  ``chat_id``, ``message_id``, ``text``, ``parse_mode``; ``Bad Request:
-                     message to edit not found``; the same text again: ``Bad Request:
-                     message is not modified: ...``; a media message: ``Bad Request: there
-                     is no text in the message to edit``. The sent message is updated in
-                     place (``edit_date`` set).
+``editMessageText``  ``chat_id``, ``message_id``, ``text``, ``parse_mode`` (checked as for
+                     sendMessage), ``reply_markup`` (InlineKeyboardMarkup only, else ``Bad
+                     Request: REPLY_MARKUP_INVALID``; an edit without it drops the keyboard,
+                     as in Telegram); ``Bad Request: message to edit not found``; a user's
+                     message: ``Bad Request: message can't be edited``; the same text,
+                     entities and keyboard again: ``Bad Request: message is not modified:
+                     ...``; a media message: ``Bad Request: there is no text in the message
+                     to edit``. The sent message is updated in place (``edit_date`` set),
+                     each accepted edit recorded (``edits``, ``versions``).
+``editMessageReplyMarkup`` ``chat_id``, ``message_id``, ``reply_markup`` (omitted: removed);
+                     the same errors; media messages too.
+``reply_markup``     on sendMessage, send* and the edits, read as the Bot API reads it (see
+                     ``parse_reply_markup``): JSON, an object, ``inline_keyboard`` an Array
+                     of Arrays of buttons with ``text`` and exactly one action;
+                     ``callback_data`` 1-64 bytes (``BUTTON_DATA_INVALID``; an empty one is
+                     no action: ``Text buttons are unallowed in the inline keyboard``);
+                     ``style`` danger|success|primary (``BUTTON_STYLE_INVALID``). An inline
+                     keyboard shows on the Message as ``reply_markup``.
+``sendMessageDraft`` (Bot API 9.3) ``chat_id`` (a private chat, else ``Bad Request:
+                     TEXTDRAFT_PEER_INVALID``), ``draft_id`` (non-zero, else ``Bad Request:
+                     DRAFT_ID_INVALID``), ``text`` (0-4096 after parsing; empty allowed),
+                     ``parse_mode``, ``message_thread_id``; ``true``; recorded in
+                     ``drafts(chat)``, not a message. ``disable_method("sendMessageDraft")``
+                     makes it 404 ``Not Found``, as an older server.
+``answerCallbackQuery`` ``callback_query_id``, ``text`` (<= 200, else ``Bad Request:
+                     MESSAGE_TOO_LONG``), ``show_alert``, ``url``, ``cache_time``; ``Bad
+                     Request: query is too old and response timeout expired or query ID is
+                     invalid`` for an unknown or answered id or ``callback_timeout`` (15 s)
+                     after the press; recorded in ``callback_answers``.
+``setMessageReaction`` ``chat_id``, ``message_id`` (the bot's or a user's message, else ``Bad
+                     Request: message to react not found``), ``reaction`` (``[]`` or omitted
+                     removes; JSON/shape errors as the official server words them), ``is_big``;
+                     an emoji outside ``REACTION_EMOJI`` or a custom emoji: ``Bad Request:
+                     REACTION_INVALID``; two or more: ``Bad Request: REACTIONS_TOO_MANY``.
+                     ``reactions(chat, message_id)``, ``reaction_history(...)``.
+``message_thread_id`` on sendMessage, sendMessageDraft, send*: recorded on the Message
+                     (``message_thread_id``, ``is_topic_message``); with ``strict_topics`` a
+                     topic not declared (``add_topic``, or a user's message in it) gives
+                     ``Bad Request: message thread not found``.
+Flood limits (``flood_limits(...)``, off by default): counted methods (``FLOOD_METHODS``) per
+chat; over a limit 429 ``Too Many Requests: retry after N``; a counted call inside an open
+window (also one a ``rate_limit`` fault opened) is a violation (``violations``).
 ``sendChatAction``   ``chat_id``, ``action`` (typing, upload_photo, record_voice, ...;
                      otherwise ``Bad Request: wrong parameter action in request``);
                      recorded in ``tg.chat_actions(chat_id)``.
@@ -156,6 +194,12 @@ Control surface (in-process methods; HTTP routes under ``/_fake/`` take and give
     reported file_size (the download still serves ``data``). ``file(file_id)``: the entry
     (with ``kind`` and ``data``). ``POST /_fake/file {"file_id", "data_b64", "file_path",
     "file_unique_id", "size", "kind"}``.
+``press(chat_id, message_id, data, user_id=None, ...)``: a user presses an inline button
+    of a bot message: a ``callback_query`` Update. ``push_text``/``push_media`` take
+    ``thread_id``, ``reply_to`` (a message_id: ``reply_to_message``) and ``quote`` (text).
+    ``POST /_fake/press``, ``/_fake/topic``, ``/_fake/methods``, ``/_fake/flood``,
+    ``/_fake/callbacks``; ``GET /_fake/edits``, ``/_fake/versions``, ``/_fake/drafts``,
+    ``/_fake/reactions``, ``/_fake/callbacks``, ``/_fake/flood`` (tests/fakes/README.md).
 ``push_update(update)``: any Update dict (``update_id`` assigned if missing).
     ``POST /_fake/update``.
 ``conflict(n=1)``: the next n getUpdates answer 409 (terminated by other getUpdates).
@@ -213,6 +257,7 @@ import binascii
 import email.policy
 import hashlib
 import json
+import math
 import mimetypes
 import os
 import re
@@ -222,6 +267,7 @@ import socketserver
 import sys
 import threading
 import time
+from collections import deque
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -257,6 +303,26 @@ _FILE_KINDS = {
 _SENDS = {"sendvoice": ("sendVoice", "voice"), "sendaudio": ("sendAudio", "audio"),
           "senddocument": ("sendDocument", "document"), "sendphoto": ("sendPhoto", "photo")}
 _MEDIA_FIELDS = ("voice", "audio", "document", "photo", "video_note")
+QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
+# ReactionTypeEmoji: the 73 emoji the Bot API lists (no U+FE0F variation selectors)
+REACTION_EMOJI = (
+    "👍", "👎", "❤", "🔥", "🥰", "👏", "😁", "🤔", "🤯", "😱", "🤬", "😢", "🎉", "🤩", "🤮", "💩",
+    "🙏", "👌", "🕊", "🤡", "🥱", "🥴", "😍", "🐳", "❤\u200d🔥", "🌚", "🌭", "💯", "🤣", "⚡", "🍌",
+    "🏆", "💔", "🤨", "😐", "🍓", "🍾", "💋", "🖕", "😈", "😴", "😭", "🤓", "👻",
+    "👨\u200d💻", "👀", "🎃", "🙈", "😇", "😨", "🤝", "✍", "🤗", "🫡", "🎅", "🎄", "☃", "💅",
+    "🤪", "🗿", "🆒", "💘", "🙉", "🦄", "😘", "💊", "🙊", "😎", "👾", "🤷\u200d♂", "🤷",
+    "🤷\u200d♀", "😡")
+BUTTON_STYLES = ("danger", "success", "primary")
+_BUTTON_ACTIONS = ("url", "callback_data", "web_app", "login_url", "switch_inline_query",
+                   "switch_inline_query_current_chat", "switch_inline_query_chosen_chat",
+                   "copy_text", "callback_game", "pay")
+# methods that count against a chat's flood limits (and whose calls inside an open
+# retry_after window are violations)
+FLOOD_METHODS = {"sendmessage", "editmessagetext", "editmessagereplymarkup", "sendchataction",
+                 "setmessagereaction", "sendmessagedraft", "sendvoice", "sendaudio",
+                 "senddocument", "sendphoto"}
+# getUpdates without allowed_updates (or with []): every type but these three
+_NOT_BY_DEFAULT = {"chat_member", "message_reaction", "message_reaction_count"}
 
 
 class ApiError(Exception):
@@ -899,6 +965,24 @@ class _Handler(BaseHTTPRequestHandler):
                                         for c in chats})
             if self.command == "GET" and path == "/_fake/downloads":
                 return self._send(200, fake.downloads)
+            if self.command == "GET" and path in ("/_fake/edits", "/_fake/versions"):
+                cid = _chat_key(q["chat_id"])
+                if path == "/_fake/versions":
+                    return self._send(200, fake.versions(cid, int(q["message_id"])))
+                mid = int(q["message_id"]) if "message_id" in q else None
+                return self._send(200, fake.edits(cid, mid))
+            if self.command == "GET" and path == "/_fake/drafts":
+                return self._send(200, fake.drafts(_chat_key(q["chat_id"])))
+            if self.command == "GET" and path == "/_fake/reactions":
+                cid, mid = _chat_key(q["chat_id"]), int(q["message_id"])
+                return self._send(200, {"reactions": fake.reactions(cid, mid),
+                                        "history": fake.reaction_history(cid, mid)})
+            if self.command == "GET" and path == "/_fake/callbacks":
+                return self._send(200, {"queries": fake.callback_queries,
+                                        "answers": fake.callback_answers,
+                                        "unanswered": fake.unanswered_callbacks()})
+            if self.command == "GET" and path == "/_fake/flood":
+                return self._send(200, fake.flood_stats())
             if self.command == "GET" and path == "/_fake/wait_sent":
                 cid = _chat_key(q["chat_id"])
                 try:
@@ -938,6 +1022,24 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, {"ok": True})
             if path == "/_fake/webhook":
                 fake.set_webhook(data.get("url", ""))
+                return self._send(200, {"ok": True})
+            if path == "/_fake/press":
+                return self._send(200, fake.press(**data))
+            if path == "/_fake/callbacks":
+                fake.callback_timeout = float(data["timeout"])
+                return self._send(200, {"ok": True})
+            if path == "/_fake/flood":
+                fake.flood_limits(**data)
+                return self._send(200, fake.flood_stats())
+            if path == "/_fake/topic":
+                if "strict" in data:
+                    fake.strict_topics = bool(data["strict"])
+                if "thread_id" in data:
+                    fake.add_topic(data["chat_id"], data["thread_id"])
+                return self._send(200, {"ok": True})
+            if path == "/_fake/methods":
+                fake.disable_method(*data.get("disable", []))
+                fake.enable_method(*data.get("enable", []))
                 return self._send(200, {"ok": True})
             if path == "/_fake/chat":
                 fake.add_chat(data["chat_id"])
@@ -995,6 +1097,123 @@ def _json_list(params: dict, name: str):
     return value
 
 
+def _wanted(update: dict, allowed: set) -> bool:
+    """getUpdates' allowed_updates filter; empty: every type but ``_NOT_BY_DEFAULT``."""
+    kinds = set(update) - {"update_id"}
+    if allowed:
+        return bool(allowed & kinds)
+    return not kinds or bool(kinds - _NOT_BY_DEFAULT)
+
+
+def _button_error(what: str) -> ApiError:
+    return bad_request(f"can't parse inline keyboard button: {what}")
+
+
+def _check_button(button) -> dict:
+    """An InlineKeyboardButton as the Bot API reads it (text + exactly one action)."""
+    if not isinstance(button, dict):
+        raise _button_error("InlineKeyboardButton must be an Object")
+    if "text" not in button:
+        raise _button_error('Can\'t find field "text"')
+    if not isinstance(button["text"], str):
+        raise _button_error('Field "text" must be of type String')
+    # an empty callback_data is no action at all (Telegram: "Text buttons are unallowed")
+    actions = [k for k in _BUTTON_ACTIONS if k in button
+               and not (k == "callback_data" and button[k] == "")]
+    if not actions:
+        raise _button_error("Text buttons are unallowed in the inline keyboard")
+    if len(actions) > 1:
+        raise _button_error("exactly one of the optional fields must be used")
+    if "callback_data" in actions:
+        data = button["callback_data"]
+        if not isinstance(data, str):
+            raise _button_error('Field "callback_data" must be of type String')
+        if not 1 <= len(data.encode("utf-8")) <= 64:
+            raise bad_request("BUTTON_DATA_INVALID")
+    if "url" in actions and (not isinstance(button["url"], str) or not button["url"]):
+        raise _button_error('Field "url" must be of type String')
+    if "style" in button and button["style"] not in BUTTON_STYLES:
+        raise bad_request("BUTTON_STYLE_INVALID")
+    return button
+
+
+def parse_reply_markup(value, inline_only: bool = False) -> dict | None:
+    """``reply_markup`` (a dict, or a JSON string in a form) checked as the Bot API does;
+    None when absent. ``inline_only``: editMessageText/editMessageReplyMarkup take only an
+    InlineKeyboardMarkup."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise bad_request("can't parse reply keyboard markup JSON object") from None  # noqa: RSE102
+    if not isinstance(value, dict):
+        raise bad_request("object expected as reply markup")
+    if "inline_keyboard" in value:
+        rows = value["inline_keyboard"]
+        if not isinstance(rows, list):
+            raise bad_request('field "inline_keyboard" of the InlineKeyboardMarkup must be '
+                              "an Array")
+        for row in rows:
+            if not isinstance(row, list):
+                raise bad_request('field "inline_keyboard" of the InlineKeyboardMarkup must '
+                                  "be an Array of Arrays")
+            for button in row:
+                _check_button(button)
+        return {"inline_keyboard": rows}
+    if inline_only:
+        raise bad_request("REPLY_MARKUP_INVALID")
+    if "keyboard" in value:
+        rows = value["keyboard"]
+        if not isinstance(rows, list):
+            raise bad_request('field "keyboard" of the ReplyKeyboardMarkup must be an Array')
+        if any(not isinstance(row, list) for row in rows):
+            raise bad_request('field "keyboard" of the ReplyKeyboardMarkup must be an Array '
+                              "of Arrays")
+        return dict(value)
+    if "remove_keyboard" in value or "force_reply" in value:
+        return dict(value)
+    return None
+
+
+def callback_data_of(markup: dict | None) -> list[str]:
+    """Every callback_data of an InlineKeyboardMarkup, in reading order."""
+    return [b["callback_data"] for row in (markup or {}).get("inline_keyboard", [])
+            for b in row if isinstance(b, dict) and b.get("callback_data")]
+
+
+def _reaction_list(params) -> list[dict]:
+    """``reaction`` read as the official server reads it (before the chat and message)."""
+    value = params.get("reaction")
+    if value is None or value == "" or value == "null":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise bad_request("can't parse reaction types JSON object") from None  # noqa: RSE102
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise bad_request("expected an Array of ReactionType")
+    out = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise bad_request("can't parse ReactionType: expected an Object")
+        if "type" not in item:
+            raise bad_request('can\'t parse ReactionType: Can\'t find field "type"')
+        if item["type"] == "emoji":
+            if "emoji" not in item:
+                raise bad_request('can\'t parse ReactionType: Can\'t find field "emoji"')
+            if not item["emoji"]:
+                raise bad_request("invalid reaction type specified")
+        elif item["type"] != "custom_emoji":
+            raise bad_request("can't parse ReactionType: invalid reaction type specified")
+        out.append(dict(item))
+    return out
+
+
 # ---------------------------------------------------------------------------
 # The fake
 # ---------------------------------------------------------------------------
@@ -1007,11 +1226,14 @@ class FakeTelegram:
 
     def __init__(self, token: str = DEFAULT_TOKEN, host: str = "127.0.0.1", port: int = 0,
                  bot_username: str = "hermetic_test_bot", bot_first_name: str = "Hermetic",
-                 chats=(), strict_chats: bool = True, verbose: bool = False):
+                 chats=(), strict_chats: bool = True, verbose: bool = False,
+                 strict_topics: bool = False, callback_timeout: float = 15.0):
         self.token = token
         self.bot_username = bot_username
         self.bot_first_name = bot_first_name
         self.strict_chats = strict_chats
+        self.strict_topics = strict_topics        # unknown message_thread_id -> 400
+        self.callback_timeout = callback_timeout  # s to answer a callback query
         self.verbose = verbose
         self._initial_chats = [_chat_key(c) for c in chats]
         self._lock = threading.Condition()
@@ -1104,6 +1326,21 @@ class FakeTelegram:
             self._files_sent: dict = {}    # chat -> [upload records]
             self._downloads: list[dict] = []
             self._dl_faults: list[dict] = []
+            self._inbox: dict = {}         # chat -> {message_id: Message} users sent
+            self._versions: dict = {}      # (chat, message_id) -> [send/edit records]
+            self._drafts: dict = {}        # chat -> [draft records]
+            self._reactions: dict = {}     # (chat, message_id) -> {"current", "history"}
+            self._queries: dict = {}       # callback_query id -> record
+            self._answers: list[dict] = []
+            self._query_seq = 0
+            self._topics: dict = {}        # chat -> {thread ids}
+            self._disabled: set = set()    # method names (lower case) answering 404
+            self._flood: dict | None = None
+            self._flood_state: dict = {}   # chat -> {"tokens", "last", "minute"}
+            self._flood_global: deque = deque()
+            self._windows: dict = {}       # chat -> monotonic end of its retry_after window
+            self._violations: list[dict] = []
+            self._flood_limited = 0
             self.after_send = None
             self._lock.notify_all()
 
@@ -1118,7 +1355,7 @@ class FakeTelegram:
         return user
 
     def _incoming(self, chat_id, user_id, first_name, username, date, chat_type="private",
-                  title=None) -> dict:
+                  title=None, thread_id=None, reply_to=None, quote=None) -> dict:
         chat_id = _chat_key(chat_id)
         user = self._user(chat_id, user_id, first_name, username)
         if chat_type == "private":
@@ -1128,20 +1365,50 @@ class FakeTelegram:
         else:
             chat = {"id": chat_id, "title": title or "Group", "type": chat_type}
         with self._lock:
+            quoted = None
+            if reply_to is not None:
+                quoted = self._find_message(chat_id, int(reply_to))
+                if quoted is None:
+                    raise ValueError(f"reply_to: no message {reply_to} in chat {chat_id}")
             self._chats[chat_id] = chat
             mid = self._msg_ids.get(chat_id, 0) + 1
             self._msg_ids[chat_id] = mid
-        return {"message_id": mid, "from": user, "chat": chat,
-                "date": int(date if date is not None else time.time())}
+            message = {"message_id": mid}
+            if thread_id is not None:
+                message["message_thread_id"] = int(thread_id)
+            message.update({"from": user, "chat": chat,
+                            "date": int(date if date is not None else time.time())})
+            if thread_id is not None:
+                message["is_topic_message"] = True
+                self._topics.setdefault(chat_id, set()).add(int(thread_id))
+            if quoted is not None:
+                message["reply_to_message"] = {k: v for k, v in quoted.items()
+                                               if k != "reply_to_message"}
+                if quote is not None:
+                    source = quoted.get("text") or quoted.get("caption") or ""
+                    at = source.find(quote)
+                    if not quote or at < 0:
+                        raise ValueError(f"quote {quote!r} is not in message {reply_to}")
+                    message["quote"] = {"text": quote, "position": utf16_len(source[:at]),
+                                        "is_manual": True}
+            elif quote is not None:
+                raise ValueError("quote needs reply_to")
+            self._inbox.setdefault(chat_id, {})[mid] = message
+        return message
 
     def push_text(self, text: str, chat_id=1001, user_id=None, first_name: str = "Ada",
                   username: str | None = "ada", date=None, chat_type: str = "private",
-                  title: str | None = None) -> dict:
+                  title: str | None = None, thread_id: int | None = None,
+                  reply_to: int | None = None, quote: str | None = None) -> dict:
         """A user writes ``text`` to the bot in a private chat (or, with ``chat_type``
         ``group``/``supergroup``/``channel`` and a negative ``chat_id``, in that chat; pass
-        ``user_id`` then); returns the Update."""
+        ``user_id`` then); returns the Update. ``thread_id``: the message is in that topic
+        (``message_thread_id``, ``is_topic_message``; the topic becomes known).
+        ``reply_to``: the message_id (the bot's or a user's) it replies to, sent as
+        ``reply_to_message``; ``quote``: a part of that message's text, sent as ``quote``
+        (TextQuote ``{text, position, is_manual}``)."""
         message = self._incoming(chat_id, user_id, first_name, username, date, chat_type,
-                                 title)
+                                 title, thread_id, reply_to, quote)
         message["text"] = text
         entities = command_entities(text)
         if entities:
@@ -1150,7 +1417,8 @@ class FakeTelegram:
 
     def push_media(self, kind: str, chat_id=1001, user_id=None, first_name: str = "Ada",
                    username: str | None = "ada", caption: str | None = None, date=None,
-                   data=None, **fields) -> dict:
+                   data=None, thread_id: int | None = None, reply_to: int | None = None,
+                   **fields) -> dict:
         """A voice note, audio file, video note, photo or document from a user; returns the
         Update. The file is registered in the file store (``getFile`` and downloads work):
         with ``data`` (bytes) its ``file_size`` is ``len(data)``, else a stub of the
@@ -1160,7 +1428,8 @@ class FakeTelegram:
         the message AND by getFile, whatever the bytes (a lie, to test a client's cap)."""
         if kind not in _FILE_KINDS:
             raise ValueError(f"unknown media kind {kind!r} ({', '.join(_FILE_KINDS)})")
-        message = self._incoming(chat_id, user_id, first_name, username, date)
+        message = self._incoming(chat_id, user_id, first_name, username, date,
+                                 thread_id=thread_id, reply_to=reply_to)
         uid = f"{message['chat']['id']}_{message['message_id']}"
         prefix = _FILE_KINDS[kind][0]
         if kind == "photo":
@@ -1386,6 +1655,70 @@ class FakeTelegram:
         with self._lock:
             (self._blocked.add if blocked else self._blocked.discard)(_chat_key(chat_id))
 
+    def add_topic(self, chat_id, thread_id: int):
+        """Declare a topic (``message_thread_id``) of a chat; with ``strict_topics`` any other
+        thread id answers 400 ``message thread not found``."""
+        with self._lock:
+            cid = _chat_key(chat_id)
+            self._chats.setdefault(cid, {"id": cid, "type": "private"})
+            self._topics.setdefault(cid, set()).add(int(thread_id))
+
+    def disable_method(self, *methods: str):
+        """These methods answer 404 ``Not Found``, as on a server that predates them (e.g.
+        ``sendMessageDraft`` before Bot API 9.3)."""
+        with self._lock:
+            self._disabled.update(m.lower() for m in methods)
+
+    def enable_method(self, *methods: str):
+        with self._lock:
+            self._disabled.difference_update(m.lower() for m in methods)
+
+    def flood_limits(self, per_chat_per_s: float = 1.0, burst: int = 3,
+                     group_per_min: int | None = 20, retry_after: int | None = None,
+                     global_per_s: float | None = 30, enabled: bool = True):
+        """Enforce Telegram's flood limits (off by default). Per chat: a token bucket of
+        ``burst`` calls refilled at ``per_chat_per_s``; in a group (negative id or a
+        group/supergroup chat) also at most ``group_per_min`` calls in any 60 s; over all
+        chats ``global_per_s`` calls in any 1 s. Counted methods: ``FLOOD_METHODS``. Over a
+        limit: 429 ``Too Many Requests: retry after N`` (``parameters.retry_after`` N: the
+        time until the limit allows a call, at least 1, or ``retry_after`` when given), and
+        the chat's window stays shut for N s: a counted call inside it is a violation
+        (``violations``) and gets 429 with the remaining seconds. ``enabled=False``: off."""
+        with self._lock:
+            self._flood = None if not enabled else {
+                "per_chat_per_s": float(per_chat_per_s), "burst": max(int(burst), 1),
+                "group_per_min": None if group_per_min is None else int(group_per_min),
+                "retry_after": None if retry_after is None else int(retry_after),
+                "global_per_s": None if global_per_s is None else float(global_per_s)}
+            self._flood_state = {}
+            self._flood_global = deque()
+
+    def press(self, chat_id, message_id: int, data: str, user_id=None,
+              first_name: str = "Ada", username: str | None = "ada",
+              check: bool = True) -> dict:
+        """A user presses the inline button with ``callback_data`` ``data`` under the bot's
+        message: queues (and returns) a ``callback_query`` Update ``{id, from, message,
+        chat_instance, data}``. ``check``: the button must be on the message's current
+        keyboard (ValueError otherwise)."""
+        cid = _chat_key(chat_id)
+        with self._lock:
+            message = self._find_sent(cid, int(message_id))
+            if message is None:
+                raise ValueError(f"press: the bot sent no message {message_id} to chat {cid}")
+            if check and data not in callback_data_of(message.get("reply_markup")):
+                raise ValueError(f"press: no button {data!r} on message {message_id}: "
+                                 f"{callback_data_of(message.get('reply_markup'))!r}")
+            self._query_seq += 1
+            qid = str(1740000000000000000 + self.bot_id % 100000 * 100000 + self._query_seq)
+            user = self._user(cid, user_id, first_name, username)
+            instance = int(hashlib.sha256(f"{self.bot_id}:{cid}".encode()).hexdigest()[:15], 16)
+            query = {"id": qid, "from": user, "message": json.loads(json.dumps(message)),
+                     "chat_instance": str(-instance), "data": data}
+            self._queries[qid] = {"id": qid, "chat_id": cid, "message_id": int(message_id),
+                                  "data": data, "user_id": user["id"], "time": time.time(),
+                                  "monotonic": time.monotonic(), "answered": False}
+        return self.push_update({"callback_query": query})
+
     # -- observation ---------------------------------------------------------
 
     @property
@@ -1452,6 +1785,93 @@ class FakeTelegram:
                                    f"downloads after {timeout} s")
             return [dict(d) for d in self._downloads]
 
+    def versions(self, chat_id, message_id: int) -> list[dict]:
+        """Every state of a bot message: the send, then each accepted edit. Records:
+        ``message_id``, ``method`` (sendMessage, editMessageText, editMessageReplyMarkup,
+        sendVoice ...), ``text``, ``entities``, ``parse_mode``, ``reply_markup``,
+        ``message_thread_id``, ``time``, ``monotonic``, ``since_previous`` (s since the
+        previous version; None for the send)."""
+        with self._lock:
+            return [dict(v) for v in self._versions.get((_chat_key(chat_id), int(message_id)),
+                                                        [])]
+
+    def edits(self, chat_id, message_id: int | None = None) -> list[dict]:
+        """Accepted edits (editMessageText, editMessageReplyMarkup) of the bot's messages in
+        a chat (or of one message), in order; records as in ``versions``."""
+        cid = _chat_key(chat_id)
+        with self._lock:
+            out = [dict(v) for (c, mid), vs in self._versions.items() if c == cid
+                   and (message_id is None or mid == int(message_id))
+                   for v in vs if v["method"].startswith("edit")]
+        return sorted(out, key=lambda v: v["monotonic"])
+
+    def drafts(self, chat_id) -> list[dict]:
+        """Accepted sendMessageDraft calls to a chat: ``draft_id``, ``text`` (parsed),
+        ``entities``, ``parse_mode``, ``message_thread_id``, ``time``, ``monotonic``."""
+        with self._lock:
+            return [dict(d) for d in self._drafts.get(_chat_key(chat_id), [])]
+
+    def reactions(self, chat_id, message_id: int) -> list[str]:
+        """The bot's current reaction emoji on a message (``[]`` when none or removed)."""
+        with self._lock:
+            entry = self._reactions.get((_chat_key(chat_id), int(message_id)))
+            return [r.get("emoji") or r.get("custom_emoji_id") for r in entry["current"]] \
+                if entry else []
+
+    def reaction_history(self, chat_id, message_id: int) -> list[dict]:
+        """Accepted setMessageReaction calls on a message: ``reaction`` (ReactionType list),
+        ``is_big``, ``time``, ``monotonic``."""
+        with self._lock:
+            entry = self._reactions.get((_chat_key(chat_id), int(message_id)))
+            return [dict(h) for h in entry["history"]] if entry else []
+
+    @property
+    def callback_queries(self) -> list[dict]:
+        """Pressed buttons: ``id``, ``chat_id``, ``message_id``, ``data``, ``user_id``,
+        ``time``, ``monotonic``, ``answered``."""
+        with self._lock:
+            return [dict(q) for q in self._queries.values()]
+
+    @property
+    def callback_answers(self) -> list[dict]:
+        """Accepted answerCallbackQuery calls: ``callback_query_id``, ``text``,
+        ``show_alert``, ``url``, ``cache_time``, ``data`` (of the query), ``after`` (s since
+        the press), ``time``, ``monotonic``."""
+        with self._lock:
+            return [dict(a) for a in self._answers]
+
+    def unanswered_callbacks(self) -> list[dict]:
+        """Pressed queries never answered (in time): ``[]`` when every press was answered."""
+        return [q for q in self.callback_queries if not q["answered"]]
+
+    def wait_callback_answers(self, count: int, timeout: float = 5.0) -> list[dict]:
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self._answers) >= count, timeout):
+                raise TimeoutError(f"fake_telegram: {len(self._answers)} of {count} callback "
+                                   f"answers after {timeout} s")
+            return [dict(a) for a in self._answers]
+
+    @property
+    def violations(self) -> int:
+        """Counted calls a client made to a chat inside an open retry_after window (a 429's,
+        from ``flood_limits`` or a ``rate_limit`` fault): what a well-behaved client keeps
+        at 0."""
+        with self._lock:
+            return len(self._violations)
+
+    def flood_stats(self) -> dict:
+        """``enabled``, ``config``, ``violations`` (count), ``violation_calls`` (``method``,
+        ``chat_id``, ``remaining`` s, ``monotonic``), ``limited`` (429s the limits gave),
+        ``windows`` (chat -> seconds still shut)."""
+        now = time.monotonic()
+        with self._lock:
+            return {"enabled": self._flood is not None, "config": dict(self._flood or {}),
+                    "violations": len(self._violations),
+                    "violation_calls": [dict(v) for v in self._violations],
+                    "limited": self._flood_limited,
+                    "windows": {str(c): round(u - now, 3) for c, u in self._windows.items()
+                                if u > now}}
+
     def chat_actions(self, chat_id) -> list[str]:
         with self._lock:
             return list(self._actions.get(_chat_key(chat_id), []))
@@ -1470,6 +1890,14 @@ class FakeTelegram:
                               for fid, f in self._files.items()},
                     "download_faults": [dict(f) for f in self._dl_faults],
                     "chat_actions": {str(k): v for k, v in self._actions.items()},
+                    "drafts": {str(k): [dict(d) for d in v] for k, v in self._drafts.items()},
+                    "callback_queries": [dict(q) for q in self._queries.values()],
+                    "callback_answers": [dict(a) for a in self._answers],
+                    "topics": {str(k): sorted(v) for k, v in self._topics.items()},
+                    "strict_topics": self.strict_topics,
+                    "disabled_methods": sorted(self._disabled),
+                    "flood": dict(self._flood) if self._flood else None,
+                    "violations": len(self._violations),
                     "sent": {str(k): [m["text"] for m in v] for k, v in self._sent.items()}}
 
     # -- used by the handler -------------------------------------------------
@@ -1518,10 +1946,127 @@ class FakeTelegram:
                     return dict(f)
         return None
 
+    def _find_sent(self, cid, mid: int) -> dict | None:
+        """The bot's message (under the lock)."""
+        for message in self._sent.get(cid, []):
+            if message["message_id"] == mid:
+                return message
+        return None
+
+    def _find_message(self, cid, mid: int) -> dict | None:
+        """A message of the chat, the bot's or a user's (under the lock)."""
+        return self._find_sent(cid, mid) or self._inbox.get(cid, {}).get(mid)
+
+    def _version(self, cid, message: dict, method: str, parse_mode):
+        """Record a state of a bot message (under the lock)."""
+        versions = self._versions.setdefault((cid, message["message_id"]), [])
+        now = time.monotonic()
+        versions.append({
+            "message_id": message["message_id"], "method": method,
+            "text": message.get("text", message.get("caption", "")),
+            "entities": list(message.get("entities", message.get("caption_entities", []))),
+            "parse_mode": parse_mode or None,
+            "reply_markup": message.get("reply_markup"),
+            "message_thread_id": message.get("message_thread_id"),
+            "time": time.time(), "monotonic": now,
+            "since_previous": round(now - versions[-1]["monotonic"], 6) if versions else None})
+
+    def _thread_id(self, params, cid) -> int | None:
+        """``message_thread_id``: None when absent; 400 for an unknown topic when strict."""
+        tid = _int(params, "message_thread_id", 0)
+        if not tid:
+            return None
+        with self._lock:
+            if self.strict_topics and tid not in self._topics.get(cid, set()):
+                raise bad_request("message thread not found")
+        return tid
+
+    def _is_group(self, cid) -> bool:
+        chat = self._chats.get(cid) or {}
+        return (isinstance(cid, int) and cid < 0) or chat.get("type") in ("group",
+                                                                            "supergroup")
+
+    def _flood_window(self, method: str, params: dict, record: dict):
+        """A counted call inside its chat's open retry_after window: a violation (and, when
+        the limits are on, 429 again with the time left)."""
+        if method not in FLOOD_METHODS or params.get("chat_id") in (None, ""):
+            return
+        try:
+            cid = _chat_key(params["chat_id"])
+        except ApiError:
+            return
+        now = time.monotonic()
+        with self._lock:
+            until = self._windows.get(cid)
+            if until is None or now >= until:
+                return
+            left = until - now
+            self._violations.append({"method": record.get("method"), "chat_id": cid,
+                                     "remaining": round(left, 3), "monotonic": now})
+            record["flood_violation"] = True
+            if self._flood is not None:
+                ra = max(1, math.ceil(left))
+                raise ApiError(429, f"Too Many Requests: retry after {ra}", {"retry_after": ra})
+
+    def _open_window(self, method: str, params: dict, retry_after: int):
+        if method not in FLOOD_METHODS or params.get("chat_id") in (None, ""):
+            return
+        try:
+            cid = _chat_key(params["chat_id"])
+        except ApiError:
+            return
+        with self._lock:
+            self._windows[cid] = time.monotonic() + retry_after
+
+    def _flood_take(self, method: str, params: dict, record: dict):
+        """Spend one call of the chat's budget, or 429 and shut the chat's window."""
+        if method not in FLOOD_METHODS or params.get("chat_id") in (None, ""):
+            return
+        try:
+            cid = _chat_key(params["chat_id"])
+        except ApiError:
+            return
+        now = time.monotonic()
+        with self._lock:
+            cfg = self._flood
+            if cfg is None:
+                return
+            st = self._flood_state.setdefault(cid, {"tokens": float(cfg["burst"]), "last": now,
+                                                    "minute": deque()})
+            rate = cfg["per_chat_per_s"]
+            st["tokens"] = min(float(cfg["burst"]), st["tokens"] + (now - st["last"]) * rate)
+            st["last"] = now
+            wait = 0.0
+            if st["tokens"] < 1:
+                wait = (1 - st["tokens"]) / rate if rate > 0 else 60.0
+            if cfg["group_per_min"] is not None and self._is_group(cid):
+                while st["minute"] and st["minute"][0] <= now - 60:
+                    st["minute"].popleft()
+                if len(st["minute"]) >= cfg["group_per_min"]:
+                    wait = max(wait, st["minute"][0] + 60 - now)
+            glob = self._flood_global
+            if cfg["global_per_s"] is not None:
+                while glob and glob[0] <= now - 1:
+                    glob.popleft()
+                if len(glob) >= cfg["global_per_s"]:
+                    wait = max(wait, glob[0] + 1 - now)
+            if wait > 0:
+                ra = cfg["retry_after"] or max(1, math.ceil(wait))
+                self._windows[cid] = now + ra
+                self._flood_limited += 1
+                record["flood_limited"] = True
+                raise ApiError(429, f"Too Many Requests: retry after {ra}", {"retry_after": ra})
+            st["tokens"] -= 1
+            st["minute"].append(now)
+            glob.append(now)
+
     def _call(self, method: str, params: dict, record: dict):
         handler = _METHODS.get(method)
-        if handler is None:
+        with self._lock:
+            disabled = method in self._disabled
+        if handler is None or disabled:
             raise ApiError(404, "Not Found")
+        self._flood_window(method, params, record)
         fault = self._take_fault(method, params)
         if fault:
             kind = fault["kind"]
@@ -1532,6 +2077,7 @@ class FakeTelegram:
                 raise ApiError(409, CONFLICT_POLL)
             if kind == "rate_limit":
                 ra = fault["retry_after"]
+                self._open_window(method, params, ra)
                 raise ApiError(429, f"Too Many Requests: retry after {ra}", {"retry_after": ra})
             if kind == "server_error":
                 error = ApiError(fault["status"], REASONS.get(fault["status"], "Server Error"))
@@ -1540,6 +2086,7 @@ class FakeTelegram:
             if kind == "drop_after":
                 handler(self, params)  # Telegram took it; the answer is lost on the way
             raise _Drop()
+        self._flood_take(method, params, record)
         result = handler(self, params)
         if (method == "sendmessage" or method in _SENDS) and self.after_send is not None:
             self.after_send(dict(result))
@@ -1581,8 +2128,7 @@ class FakeTelegram:
                 if self._poll_gen != gen:
                     raise ApiError(409, CONFLICT_POLL)
                 wanted = set(self._allowed)
-                ready = [u for u in self._updates
-                         if not wanted or wanted & (set(u) - {"update_id"})]
+                ready = [u for u in self._updates if _wanted(u, wanted)]
                 left = deadline - time.monotonic()
                 if ready or left <= 0:
                     return [dict(u) for u in ready[:limit]]
@@ -1638,9 +2184,11 @@ class FakeTelegram:
             return cid, dict(chat)
 
     @staticmethod
-    def _format(params) -> tuple[str, list[dict]]:
+    def _format(params, allow_empty: bool = False) -> tuple[str, list[dict]]:
         text = params.get("text")
         if text is None:
+            if allow_empty:
+                return "", []
             raise bad_request("message text is empty")
         text = str(text)
         if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
@@ -1655,47 +2203,159 @@ class FakeTelegram:
         elif mode.lower() not in ("", "markdown", "markdownv2"):
             raise bad_request("unsupported parse_mode")
         text, entities = _trim(text, entities)
-        if not text:
+        if not text and not allow_empty:
             raise bad_request("message text is empty")
         if utf16_len(text) > MAX_TEXT:
             raise bad_request("message is too long")
         return text, entities
 
+    def _outgoing(self, params, cid) -> dict:
+        """What sendMessage and send* add to the Message: ``message_thread_id`` +
+        ``is_topic_message`` and an inline ``reply_markup``; the markup as sent."""
+        tid = self._thread_id(params, cid)
+        markup = parse_reply_markup(params.get("reply_markup"))
+        extra = {}
+        if tid is not None:
+            extra["message_thread_id"] = tid
+            extra["is_topic_message"] = True
+        if markup and "inline_keyboard" in markup:
+            extra["reply_markup"] = markup
+        return extra
+
     def _send_message(self, params):
         cid, chat = self._chat(params)
         text, entities = self._format(params)
+        extra = self._outgoing(params, cid)
         with self._lock:
             mid = self._msg_ids.get(cid, 0) + 1
             self._msg_ids[cid] = mid
             message = {"message_id": mid, "from": self._bot_user(), "chat": chat,
                        "date": int(time.time()), "text": text}
+            if "message_thread_id" in extra:
+                message = {"message_id": mid, "message_thread_id": extra["message_thread_id"],
+                           **{k: v for k, v in message.items() if k != "message_id"},
+                           "is_topic_message": True}
             if entities:
                 message["entities"] = entities
+            if "reply_markup" in extra:
+                message["reply_markup"] = extra["reply_markup"]
             self._sent.setdefault(cid, []).append(message)
+            self._version(cid, message, "sendMessage", params.get("parse_mode"))
             self._lock.notify_all()
-            return dict(message)
+            return json.loads(json.dumps(message))
 
-    def _edit_message_text(self, params):
+    def _edited(self, cid, message: dict, method: str, parse_mode) -> dict:
+        """Finish an accepted edit (under the lock)."""
+        message["edit_date"] = int(time.time())
+        self._version(cid, message, method, parse_mode)
+        self._lock.notify_all()
+        return json.loads(json.dumps(message))
+
+    def _message_to_edit(self, params) -> tuple:
         cid, _ = self._chat(params)
         mid = _int(params, "message_id")
         if mid is None:
             raise bad_request("message identifier is not specified")
+        return cid, mid
+
+    def _edit_message_text(self, params):
+        cid, mid = self._message_to_edit(params)
         text, entities = self._format(params)
+        markup = parse_reply_markup(params.get("reply_markup"), inline_only=True)
         with self._lock:
-            for message in self._sent.get(cid, []):
-                if message["message_id"] == mid:
-                    if any(f in message for f in _MEDIA_FIELDS):
-                        raise bad_request("there is no text in the message to edit")
-                    if message["text"] == text and message.get("entities", []) == entities:
-                        raise bad_request(NOT_MODIFIED[len("Bad Request: "):])
-                    message["text"] = text
-                    message.pop("entities", None)
-                    if entities:
-                        message["entities"] = entities
-                    message["edit_date"] = int(time.time())
-                    self._lock.notify_all()
-                    return dict(message)
-        raise bad_request("message to edit not found")
+            message = self._find_sent(cid, mid)
+            if message is None:
+                if mid in self._inbox.get(cid, {}):
+                    raise bad_request("message can't be edited")
+                raise bad_request("message to edit not found")
+            if any(f in message for f in _MEDIA_FIELDS):
+                raise bad_request("there is no text in the message to edit")
+            if (message["text"] == text and message.get("entities", []) == entities
+                    and message.get("reply_markup") == markup):
+                raise bad_request(NOT_MODIFIED[len("Bad Request: "):])
+            message["text"] = text
+            message.pop("entities", None)
+            if entities:
+                message["entities"] = entities
+            message.pop("reply_markup", None)  # an edit without reply_markup drops the keyboard
+            if markup:
+                message["reply_markup"] = markup
+            return self._edited(cid, message, "editMessageText", params.get("parse_mode"))
+
+    def _edit_message_reply_markup(self, params):
+        cid, mid = self._message_to_edit(params)
+        markup = parse_reply_markup(params.get("reply_markup"), inline_only=True)
+        with self._lock:
+            message = self._find_sent(cid, mid)
+            if message is None:
+                if mid in self._inbox.get(cid, {}):
+                    raise bad_request("message can't be edited")
+                raise bad_request("message to edit not found")
+            if message.get("reply_markup") == markup:
+                raise bad_request(NOT_MODIFIED[len("Bad Request: "):])
+            message.pop("reply_markup", None)
+            if markup:
+                message["reply_markup"] = markup
+            last = self._versions.get((cid, mid), [{}])[-1].get("parse_mode")
+            return self._edited(cid, message, "editMessageReplyMarkup", last)
+
+    def _send_message_draft(self, params):
+        cid, chat = self._chat(params)
+        if chat.get("type", "private") != "private" or (isinstance(cid, int) and cid < 0):
+            raise bad_request("TEXTDRAFT_PEER_INVALID")
+        draft_id = _int(params, "draft_id", 0)
+        if not draft_id:
+            raise bad_request("DRAFT_ID_INVALID")
+        tid = self._thread_id(params, cid)
+        text, entities = self._format(params, allow_empty=True)
+        with self._lock:
+            self._drafts.setdefault(cid, []).append({
+                "draft_id": draft_id, "text": text, "entities": entities,
+                "parse_mode": params.get("parse_mode") or None, "message_thread_id": tid,
+                "time": time.time(), "monotonic": time.monotonic()})
+            self._lock.notify_all()
+        return True
+
+    def _answer_callback_query(self, params):
+        qid = str(params.get("callback_query_id") or "")
+        text = params.get("text")
+        now = time.monotonic()
+        with self._lock:
+            query = self._queries.get(qid)
+            if (query is None or query["answered"]
+                    or now - query["monotonic"] > self.callback_timeout):
+                raise bad_request(QUERY_INVALID)
+            if text is not None and len(str(text)) > 200:
+                raise bad_request("MESSAGE_TOO_LONG")
+            query["answered"] = True
+            self._answers.append({
+                "callback_query_id": qid, "text": None if text is None else str(text),
+                "show_alert": _bool(params, "show_alert"), "url": params.get("url"),
+                "cache_time": _int(params, "cache_time"), "data": query["data"],
+                "after": round(now - query["monotonic"], 6), "time": time.time(),
+                "monotonic": now})
+            self._lock.notify_all()
+        return True
+
+    def _set_message_reaction(self, params):
+        reaction = _reaction_list(params)
+        cid, _ = self._chat(params)
+        mid = _int(params, "message_id", 0)
+        with self._lock:
+            if mid <= 0 or self._find_message(cid, mid) is None:
+                raise bad_request("message to react not found")
+        for r in reaction:
+            if r["type"] != "emoji" or r["emoji"] not in REACTION_EMOJI:
+                raise bad_request("REACTION_INVALID")
+        if len(reaction) > 1:
+            raise bad_request("REACTIONS_TOO_MANY")
+        with self._lock:
+            entry = self._reactions.setdefault((cid, mid), {"current": [], "history": []})
+            entry["current"] = reaction
+            entry["history"].append({"reaction": reaction, "is_big": _bool(params, "is_big"),
+                                     "time": time.time(), "monotonic": time.monotonic()})
+            self._lock.notify_all()
+        return True
 
     def _get_file(self, params):
         file_id = params.get("file_id")
@@ -1734,6 +2394,7 @@ class FakeTelegram:
         """sendVoice / sendAudio / sendDocument / sendPhoto."""
         method, field = _SENDS[api_method]
         cid, chat = self._chat(params)
+        extra = self._outgoing(params, cid)
         value = params.get(field)
         if value is None or value == "":
             raise bad_request(f"there is no {field} in the request")
@@ -1822,10 +2483,16 @@ class FakeTelegram:
             obj = [{**obj, "width": 800, "height": 600}]
         message = {"message_id": mid, "from": self._bot_user(), "chat": chat,
                    "date": int(time.time()), shown_as: obj}
+        if "message_thread_id" in extra:
+            message = {"message_id": mid, "message_thread_id": extra["message_thread_id"],
+                       **{k: v for k, v in message.items() if k != "message_id"},
+                       "is_topic_message": True}
         if caption:
             message["caption"] = caption
             if entities:
                 message["caption_entities"] = entities
+        if "reply_markup" in extra:
+            message["reply_markup"] = extra["reply_markup"]
         record = {"method": method, "field": field, "source": source, "filename": filename,
                   "content_type": ctype, "data": data, "size": None if data is None else size,
                   "caption": caption, "shown_as": shown_as, "format": fmt,
@@ -1834,6 +2501,7 @@ class FakeTelegram:
                   "url": url, "params": {k: v for k, v in params.items() if k != field}}
         with self._lock:
             self._sent.setdefault(cid, []).append({**message, "text": caption})
+            self._version(cid, self._sent[cid][-1], method, params.get("parse_mode"))
             self._files_sent.setdefault(cid, []).append(record)
             self._lock.notify_all()
         return message
@@ -1860,6 +2528,10 @@ _METHODS = {
     "sendmessage": FakeTelegram._send_message,
     "editmessagetext": FakeTelegram._edit_message_text,
     "sendchataction": FakeTelegram._send_chat_action,
+    "editmessagereplymarkup": FakeTelegram._edit_message_reply_markup,
+    "sendmessagedraft": FakeTelegram._send_message_draft,
+    "answercallbackquery": FakeTelegram._answer_callback_query,
+    "setmessagereaction": FakeTelegram._set_message_reaction,
     "getfile": FakeTelegram._get_file,
     "sendvoice": lambda self, params: self._send_file(params, "sendvoice"),
     "sendaudio": lambda self, params: self._send_file(params, "sendaudio"),
