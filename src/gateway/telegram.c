@@ -81,6 +81,7 @@
 #define GROUP_GAP_MS	  3000 /* 20 messages a minute in a group */
 #define LIVE_MAX	  3800 /* bytes of an intermediate text (under 4096 UTF-16 units) */
 #define LIVE_KEY	  "telegram.live." /* + update id: the message the turn shows in */
+#define REACT_MAX	  4		   /* reactions waiting for the chat's budget */
 #define QUOTE_MAX	  1000		   /* bytes of a replied-to message brought into a turn */
 #define TG_TEXT_MAX	  4096		   /* UTF-16 units per message */
 #define RESPONSE_MAX	  (4 * 1024 * 1024)
@@ -114,11 +115,15 @@ struct live {
 	char *shown;	    /* what Telegram shows now */
 	char *sending;	    /* the text of the call in flight */
 	bool in_flight;
-	int64_t last_ms;   /* when the last update was sent (edit_every_ms apart) */
-	struct event *ev;  /* the next update */
-	char *final;	   /* the turn ended while an update was in flight */
-	const char *react; /* a reaction to set on react_to, NULL = none */
-	int64_t react_to;
+	int64_t last_ms;  /* when the last update was sent (edit_every_ms apart) */
+	struct event *ev; /* the next update */
+	char *final;	  /* the turn ended while an update was in flight */
+	/* Reactions to set, oldest first (a newer one for the same message replaces it). */
+	struct {
+		int64_t message_id;
+		const char *emoji;
+	} react[REACT_MAX];
+	int n_react;
 	bool react_flight;
 };
 
@@ -353,7 +358,7 @@ static void reap_chats(struct telegram *t)
 		struct chat *c = *p;
 
 		if (c->turn || c->media || c->speaking || c->busy_update || c->next_send_ms > now ||
-		    c->live.in_flight || c->live.react || c->live.react_flight) {
+		    c->live.in_flight || c->live.n_react || c->live.react_flight) {
 			p = &c->next;
 			continue;
 		}
@@ -676,8 +681,7 @@ static void on_reacted(struct telegram *t, const struct answer *a, void *arg)
 	live_kick(c);
 }
 
-/* telegram.reactions: one setMessageReaction, the latest wanted (a newer one replaces a
- * reaction not sent yet, as Telegram replaces the bot's reaction). */
+/* telegram.reactions: the oldest waiting reaction, one setMessageReaction. */
 static void send_reaction(struct chat *c, int64_t now)
 {
 	struct live *l = &c->live;
@@ -686,19 +690,35 @@ static void send_reaction(struct chat *c, int64_t now)
 	snprintf(params, sizeof(params),
 		 "{\"chat_id\":%lld,\"message_id\":%lld,\"reaction\":[{\"type\":\"emoji\","
 		 "\"emoji\":\"%s\"}]}",
-		 (long long)c->id, (long long)l->react_to, l->react);
-	l->react = NULL;
+		 (long long)c->id, (long long)l->react[0].message_id, l->react[0].emoji);
+	memmove(&l->react[0], &l->react[1], (size_t)(l->n_react - 1) * sizeof(l->react[0]));
+	l->n_react--;
 	l->react_flight = true;
 	budget_take(c, now);
 	api(c->t, "setMessageReaction", params, API_TIMEOUT_MS, on_reacted, c);
 }
 
+/* Reactions wait for the chat's budget; one not sent yet is replaced by a newer one for the
+ * same message (Telegram would replace it anyway), and when REACT_MAX wait the oldest goes. */
 static void react(struct chat *c, int64_t message_id, const char *emoji)
 {
+	struct live *l = &c->live;
+	int i;
+
 	if (!c->t->cfg->telegram.reactions || message_id <= 0)
 		return;
-	c->live.react = emoji;
-	c->live.react_to = message_id;
+	for (i = 0; i < l->n_react && l->react[i].message_id != message_id; i++)
+		;
+	if (i == l->n_react) {
+		if (l->n_react == REACT_MAX) {
+			memmove(&l->react[0], &l->react[1],
+				(size_t)(REACT_MAX - 1) * sizeof(l->react[0]));
+			l->n_react--;
+		}
+		i = l->n_react++;
+	}
+	l->react[i].message_id = message_id;
+	l->react[i].emoji = emoji;
 	live_kick(c);
 }
 
@@ -712,7 +732,7 @@ static void on_live_event(evutil_socket_t fd, short what, void *arg)
 
 	if (t->closing || l->in_flight || l->react_flight || l->final)
 		return;
-	if (l->react && budget_ok(c, now)) {
+	if (l->n_react && budget_ok(c, now)) {
 		send_reaction(c, now);
 		return;
 	}
@@ -767,7 +787,7 @@ static void live_kick(struct chat *c)
 		return;
 	if (c->next_send_ms > at)
 		at = c->next_send_ms;
-	if (!l->react && l->last_ms + t->cfg->telegram.edit_every_ms > at)
+	if (!l->n_react && l->last_ms + t->cfg->telegram.edit_every_ms > at)
 		at = l->last_ms + t->cfg->telegram.edit_every_ms;
 	wait = at - now;
 	tv.tv_sec = (time_t)(wait / 1000);
@@ -875,7 +895,7 @@ static bool speak_reply(struct chat *c, const char *text)
  * final text is an edit of it). */
 static void finish_turn_row(struct chat *c, const char *text)
 {
-	if (c->live.ev)
+	if (c->live.ev && !c->live.n_react)
 		evtimer_del(c->live.ev);
 	if (c->live.in_flight) {
 		free(c->live.final);

@@ -152,8 +152,8 @@ def test_reactions_mark_the_message_taken_then_answered(bot, tg, fake):
     mid = tg.push_text("do it", chat_id=ALLOWED)["message"]["message_id"]
     assert tg.wait_sent(ALLOWED, 1, timeout=30 * SLOW) == ["Sure."]
     wait_for(lambda: tg.reactions(ALLOWED, mid) == ["👍"], 10 * SLOW, "👍")
-    history = [h["reaction"] for h in tg.reaction_history(ALLOWED, mid)]
-    assert history[0] == ["👀"], history
+    history = [[r["emoji"] for r in h["reaction"]] for h in tg.reaction_history(ALLOWED, mid)]
+    assert history == [["👀"], ["👍"]], history
 
 
 def test_topics_are_separate_sessions_and_replies_go_back_into_them(bot, tg, fake):
@@ -180,3 +180,19 @@ def test_a_reply_brings_the_quoted_text_into_the_turn(bot, tg, fake):
     tg.wait_sent(ALLOWED, 2, timeout=30 * SLOW)
     assert messages(fake.chat_requests[1])[-1]["content"] == (
         '[Replying to: "due Friday"]\nare you sure?')
+
+
+def test_sends_edits_typing_and_reactions_share_one_budget_under_telegrams_limits(
+        bot, tg, fake):
+    # Four tools in a row: progress edits, typing, two reactions and the final edit, against
+    # a fake that answers 429 beyond one call a second per chat (burst 1) and counts calls
+    # made inside a retry_after window as violations.
+    tg.flood_limits(per_chat_per_s=1, burst=1)
+    steps = [tool_calls((f"c{i}", "time", "{}"), first_byte_delay=0.4) for i in range(4)]
+    fake.script_for("test/free", *steps, text("Checked **four** times."))
+    bot(stream="off", reactions=True)
+    mid = tg.push_text("check four times", chat_id=ALLOWED)["message"]["message_id"]
+    wait_for(lambda: tg.sent(ALLOWED) == ["Checked four times."], 60 * SLOW, "the final")
+    wait_for(lambda: tg.reactions(ALLOWED, mid) == ["👍"], 10 * SLOW, "👍")
+    assert tg.violations == 0, tg.flood_stats()
+    assert len(bot_calls(tg, ALLOWED, "sendMessage")) == 1
