@@ -111,7 +111,8 @@ static void on_done(const struct agent_result *r, void *arg)
 		event_add(c->input, c->input_tv);
 }
 
-static const struct agent_cbs chat_cbs = {on_tool_call, on_tool_result, on_done};
+static const struct agent_cbs chat_cbs = {
+	.on_tool_call = on_tool_call, .on_tool_result = on_tool_result, .on_done = on_done};
 
 static int start_turn(struct chat *c, const char *text, bool fresh)
 {

@@ -336,7 +336,7 @@ static void on_chat_done(const struct agent_result *r, void *arg)
 	free(cr);
 }
 
-static const struct agent_cbs chat_cbs = {NULL, NULL, on_chat_done};
+static const struct agent_cbs chat_cbs = {.on_done = on_chat_done};
 
 /* A turn that needs a new session while another process holds the lock of state.db: nothing
  * was stored or paid for, so the client may simply send it again. */
@@ -445,7 +445,7 @@ static void on_job_turn(const struct agent_result *r, void *arg)
 	free(j);
 }
 
-static const struct agent_cbs job_cbs = {NULL, NULL, on_job_turn};
+static const struct agent_cbs job_cbs = {.on_done = on_job_turn};
 
 /* job_sink.run: a fresh session per run, so cron and hooks never grow a history. */
 static int sink_run(void *ctx, const char *source, const char *model, const char *prompt,

@@ -542,7 +542,7 @@ static void on_turn_done(const struct agent_result *r, void *arg)
 	chat_next(c);
 }
 
-static const struct agent_cbs turn_cbs = {NULL, NULL, on_turn_done};
+static const struct agent_cbs turn_cbs = {.on_done = on_turn_done};
 
 static void on_retry_row(evutil_socket_t fd, short what, void *arg)
 {
