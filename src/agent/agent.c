@@ -27,9 +27,20 @@
  * tools_call, which holds back memory and skill writes and keeps web_fetch to
  * web.allow_hosts.
  *
- * Rejected: streaming model calls (the agent needs the whole message before it can act;
- * Telegram gets the answer in one message), and a title model call per session (the first
- * line of the first message names it for free).
+ * Streaming (agent_cbs.on_text set): every model call of the turn, the limit's summary call
+ * too, asks for "stream": true with the usage chunk. The router hands the in-process caller
+ * OpenAI chat.completion.chunk events whatever the provider's dialect; they are read as they
+ * arrive (delta.content appended, delta.tool_calls merged by index, finish_reason, usage),
+ * on_text gets the call's whole text after each event that added some, and at [DONE] the
+ * pieces become the same completion object a non-streamed call returns, so storage, tools,
+ * limits and costs take one path. What is assembled is capped by router.max_response_bytes;
+ * a stream that breaks after its first chunk (an error event, no [DONE]) cannot be retried
+ * by the router and fails the turn, storing nothing of the broken answer. The compression
+ * call is never streamed: nobody watches it.
+ *
+ * Rejected: a title model call per session (the first line of the first message names it
+ * for free), and throttling on_text here (a chat edits a message at its own pace; a CLI
+ * prints every piece).
  */
 #include "agent/agent.h"
 #include "agent/context.h"
@@ -43,6 +54,7 @@
 #include "core/store.h"
 #include "tools/tools.h"
 #include "core/util.h"
+#include "net/sse.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -58,11 +70,19 @@
 #define COMPRESS_INPUT_MAX  (256 * 1024) /* excerpt sent to the compression model */
 #define TITLE_MAX	    60
 #define MAX_TOOL_CALLS	    32 /* per model answer; more are answered with an error */
+/* A streamed answer: one event at most the router's own SSE event cap, and at most this many
+ * distinct tool calls (past MAX_TOOL_CALLS they are answered with an error, as unstreamed
+ * ones are; far past it the answer is not one to act on). */
+#define STREAM_EVENT_CAP (1024 * 1024)
+#define STREAM_MAX_CALLS (4 * MAX_TOOL_CALLS)
+#define LAST_SLOTS	 64 /* sources whose last model call's usage is remembered */
 
 static const char default_persona[] =
 	"You are hermetic, the user's personal assistant, running on their own small server. "
 	"Be brief and concrete; answer in the user's language. Use tools when they help and "
 	"say when you are unsure. Keep durable facts about the user with the memory tool.";
+
+static const char skills_head[] = "\n\n## Skills (skill_view NAME for details)\n";
 
 static const char compress_prompt[] =
 	"You compress chat history for an AI assistant. Summarise the excerpt in a few short "
@@ -78,6 +98,27 @@ struct call {
 };
 
 enum state { T_START, T_COMPRESS, T_MODEL, T_TOOLS, T_SUMMARY, T_END };
+
+/* One tool call of a streamed answer, merged from its fragments. */
+struct stream_call {
+	int64_t index;
+	struct buf id, name, args;
+};
+
+/* The streamed answer of the current model call, as it arrives. */
+struct stream {
+	bool on; /* the current model call asked for a stream */
+	struct sse_parser sse;
+	struct buf content;
+	struct stream_call *calls; /* sorted by index */
+	size_t n_calls;
+	size_t bytes; /* content and tool-call text, against router.max_response_bytes */
+	char *finish_reason;
+	bool have_usage;
+	int64_t prompt_tokens, completion_tokens, cached_tokens;
+	bool done;   /* [DONE] seen */
+	char *error; /* why the answer is not whole (the turn's failure text), or NULL */
+};
 
 struct agent_turn {
 	struct agent *a;
@@ -97,7 +138,9 @@ struct agent_turn {
 	struct event *defer;   /* runs step() from the loop */
 	int model_calls, n_tool_calls, compressions;
 	int64_t prompt_tokens, completion_tokens, last_bytes;
+	int64_t last_prompt_tokens, cached_tokens; /* of the last model call */
 	double cost_usd;
+	struct stream stream;
 	bool compress_tried, cancelled, time_up;
 	bool tainted, web_any; /* trust: see the top of this file */
 	char *fail_text;
@@ -106,10 +149,18 @@ struct agent_turn {
 	size_t n_parts;
 };
 
+/* The usage of a source's last model call, for agent_context_split. */
+struct last_call {
+	char *source; /* NULL = free slot */
+	int64_t session_id, prompt_tokens, cached_tokens;
+};
+
 struct agent {
 	struct agent_env env;
 	struct agent_turn *turns;
 	struct context_backoff backoff;
+	struct last_call last[LAST_SLOTS];
+	size_t next_last; /* the slot a new source takes (the oldest) */
 };
 
 static void step(struct agent_turn *t);
@@ -349,8 +400,7 @@ char *agent_system_prompt(const struct agent *a)
 	if (cfg->toolsets & CONFIG_TOOLSET_SKILLS) {
 		tools_skills_index(cfg, &part, 4096);
 		if (part.len)
-			buf_printf(&b, "\n\n## Skills (skill_view NAME for details)\n%s",
-				   buf_str(&part));
+			buf_printf(&b, "%s%s", skills_head, buf_str(&part));
 	}
 	buf_reset(&part);
 	if (cfg->toolsets & CONFIG_TOOLSET_MEMORY) {
@@ -570,6 +620,258 @@ static void on_compressed(struct router_call *rc, const struct router_result *r,
 static void on_model(struct router_call *rc, const struct router_result *r, void *arg);
 static const struct router_cbs model_cbs = {.on_done = on_model};
 
+/* ---- streamed answers ------------------------------------------------------------- */
+
+static void stream_finish(struct stream *s)
+{
+	if (s->on)
+		sse_finish(&s->sse);
+	buf_finish(&s->content);
+	for (size_t i = 0; i < s->n_calls; i++) {
+		buf_finish(&s->calls[i].id);
+		buf_finish(&s->calls[i].name);
+		buf_finish(&s->calls[i].args);
+	}
+	free(s->calls);
+	free(s->finish_reason);
+	free(s->error);
+	memset(s, 0, sizeof(*s));
+}
+
+static void stream_fail(struct stream *s, char *why)
+{
+	if (!s->error)
+		s->error = why;
+	else
+		free(why);
+}
+
+/* Counts n more bytes of answer; false (and the call stopped) past the cap. */
+static bool stream_room(struct agent_turn *t, size_t n)
+{
+	long long cap = (long long)t->a->env.cfg->router.max_response_bytes;
+
+	t->stream.bytes += n;
+	if ((long long)t->stream.bytes <= cap)
+		return true;
+	stream_fail(&t->stream,
+		    xasprintf("The model's answer is over router.max_response_bytes (%lld bytes); "
+			      "it was stopped there.",
+			      cap));
+	/* Deferred by the router (httpc_cancel), so safe from inside its data callback. */
+	if (t->rc)
+		router_cancel(t->rc);
+	return false;
+}
+
+/* The call of a tool_calls fragment: by index, kept sorted; a fragment without an index
+ * starts a call when it has an id, else continues the last one. NULL at the cap. */
+static struct stream_call *stream_call_of(struct agent_turn *t, const cJSON *frag)
+{
+	struct stream *s = &t->stream;
+	const cJSON *index = cJSON_GetObjectItemCaseSensitive(frag, "index");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(frag, "id");
+	int64_t at;
+	size_t i;
+
+	if (cJSON_IsNumber(index))
+		at = clamp_i64(index->valuedouble, 0, INT64_C(1) << 40);
+	else if (s->n_calls && !(cJSON_IsString(id) && *id->valuestring))
+		return &s->calls[s->n_calls - 1];
+	else
+		at = s->n_calls ? s->calls[s->n_calls - 1].index + 1 : 0;
+	for (i = 0; i < s->n_calls && s->calls[i].index < at; i++)
+		;
+	if (i < s->n_calls && s->calls[i].index == at)
+		return &s->calls[i];
+	if (s->n_calls == STREAM_MAX_CALLS) {
+		stream_fail(s, xasprintf("The model's answer has more than %d tool calls; it was "
+					 "not acted on.",
+					 STREAM_MAX_CALLS));
+		if (t->rc)
+			router_cancel(t->rc);
+		return NULL;
+	}
+	s->calls = xrealloc(s->calls, (s->n_calls + 1) * sizeof(*s->calls));
+	memmove(&s->calls[i + 1], &s->calls[i], (s->n_calls - i) * sizeof(*s->calls));
+	s->n_calls++;
+	s->calls[i] = (struct stream_call){.index = at};
+	return &s->calls[i];
+}
+
+/* Appends a string fragment to b, counted against the cap. */
+static bool stream_add(struct agent_turn *t, struct buf *b, const cJSON *v)
+{
+	size_t n;
+
+	if (!cJSON_IsString(v))
+		return true;
+	n = strlen(v->valuestring);
+	if (!stream_room(t, n))
+		return false;
+	buf_append(b, v->valuestring, n);
+	return true;
+}
+
+static bool stream_tool_calls(struct agent_turn *t, const cJSON *calls)
+{
+	const cJSON *frag;
+
+	cJSON_ArrayForEach(frag, calls)
+	{
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(frag, "function");
+		struct stream_call *c = stream_call_of(t, frag);
+
+		if (!c || !stream_add(t, &c->id, cJSON_GetObjectItemCaseSensitive(frag, "id")) ||
+		    !stream_add(t, &c->name, cJSON_GetObjectItemCaseSensitive(f, "name")) ||
+		    !stream_add(t, &c->args, cJSON_GetObjectItemCaseSensitive(f, "arguments")))
+			return false;
+	}
+	return true;
+}
+
+static void stream_usage(struct stream *s, const cJSON *usage)
+{
+	const cJSON *pt = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
+	const cJSON *ct = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
+	const cJSON *details = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
+	const cJSON *cached = cJSON_GetObjectItemCaseSensitive(details, "cached_tokens");
+
+	s->have_usage = true;
+	if (cJSON_IsNumber(pt))
+		s->prompt_tokens = clamp_i64(pt->valuedouble, 0, INT64_C(1) << 50);
+	if (cJSON_IsNumber(ct))
+		s->completion_tokens = clamp_i64(ct->valuedouble, 0, INT64_C(1) << 50);
+	if (cJSON_IsNumber(cached))
+		s->cached_tokens = clamp_i64(cached->valuedouble, 0, INT64_C(1) << 50);
+}
+
+/* Reads one chunk; returns whether it added text. An error stops the parser (sticky). */
+static int stream_chunk(struct agent_turn *t, const cJSON *root, bool *added)
+{
+	struct stream *s = &t->stream;
+	const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
+	const cJSON *err = cJSON_GetObjectItemCaseSensitive(root, "error");
+	const cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
+	const cJSON *choice = cJSON_GetArrayItem(choices, 0);
+	const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
+	const cJSON *content = cJSON_GetObjectItemCaseSensitive(delta, "content");
+	const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
+	size_t before = s->content.len;
+
+	if (err && !cJSON_IsArray(choices)) {
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(err, "message");
+
+		stream_fail(s, xasprintf("The model's answer broke off mid-stream: %s",
+					 cJSON_IsString(m) ? m->valuestring : "an error event"));
+		return -1;
+	}
+	if (cJSON_IsObject(usage))
+		stream_usage(s, usage);
+	if (cJSON_IsString(fr)) {
+		free(s->finish_reason);
+		s->finish_reason = xstrdup(fr->valuestring);
+	}
+	if (!stream_add(t, &s->content, content) ||
+	    !stream_tool_calls(t, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls")))
+		return -1;
+	*added = s->content.len > before;
+	return 0;
+}
+
+/* One SSE event of the stream (the sse_parser callback). */
+static int stream_event(const struct sse_event *ev, void *arg)
+{
+	struct agent_turn *t = arg;
+	struct stream *s = &t->stream;
+	bool added = false;
+	cJSON *root;
+	int rc;
+
+	if (strcmp(ev->data, "[DONE]") == 0) {
+		s->done = true;
+		return 0;
+	}
+	root = cJSON_ParseWithLength(ev->data, ev->data_len);
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		stream_fail(s, xstrdup("The model's answer broke off mid-stream: a chunk that is "
+				       "not JSON."));
+		return -1;
+	}
+	rc = stream_chunk(t, root, &added);
+	cJSON_Delete(root);
+	if (rc == 0 && added && !t->cancelled)
+		t->cbs.on_text(buf_str(&s->content), s->content.len, t->arg);
+	return rc;
+}
+
+static void on_stream_start(struct router_call *rc, const struct router_result *r, void *arg)
+{
+}
+
+static void on_stream_data(struct router_call *rc, const char *data, size_t len, void *arg)
+{
+	struct agent_turn *t = arg;
+	int rc_feed;
+
+	if (!t->stream.on || t->stream.error || t->stream.done || t->cancelled)
+		return;
+	rc_feed = sse_feed(&t->stream.sse, data, len);
+	if (rc_feed == -E2BIG)
+		stream_fail(
+			&t->stream,
+			xasprintf("The model's answer broke off: a streamed event over %d bytes.",
+				  STREAM_EVENT_CAP));
+}
+
+static const struct router_cbs stream_cbs = {
+	.on_stream_start = on_stream_start, .on_stream_data = on_stream_data, .on_done = on_model};
+
+/* The completion a non-streamed call would have returned, from the streamed pieces: the
+ * message (content null when there is none, as in a tool-call answer), finish_reason, usage. */
+static char *stream_completion(const struct stream *s)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
+		     "{\"role\":\"assistant\",\"content\":");
+	if (s->content.len)
+		buf_json_str(&b, s->content.data, s->content.len);
+	else
+		buf_puts(&b, "null");
+	if (s->n_calls) {
+		buf_puts(&b, ",\"tool_calls\":[");
+		for (size_t i = 0; i < s->n_calls; i++) {
+			const struct stream_call *c = &s->calls[i];
+
+			buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+			buf_json_str(&b, buf_str(&c->id), c->id.len);
+			buf_puts(&b, ",\"type\":\"function\",\"function\":{\"name\":");
+			buf_json_str(&b, buf_str(&c->name), c->name.len);
+			buf_puts(&b, ",\"arguments\":");
+			buf_json_str(&b, buf_str(&c->args), c->args.len);
+			buf_puts(&b, "}}");
+		}
+		buf_puts(&b, "]");
+	}
+	buf_puts(&b, "},\"finish_reason\":");
+	if (s->finish_reason)
+		buf_json_str(&b, s->finish_reason, strlen(s->finish_reason));
+	else
+		buf_puts(&b, "null");
+	buf_puts(&b, "}]");
+	if (s->have_usage)
+		buf_printf(&b,
+			   ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
+			   "\"prompt_tokens_details\":{\"cached_tokens\":%lld}}",
+			   (long long)s->prompt_tokens, (long long)s->completion_tokens,
+			   (long long)s->cached_tokens);
+	buf_puts(&b, "}");
+	return buf_steal(&b);
+}
+
 /* Appends the file at home/rel as base64. 0, or a negative errno with nothing appended. */
 static int append_file_base64(int home_fd, const char *rel, struct buf *b)
 {
@@ -644,7 +946,7 @@ static void user_with_parts(struct agent_turn *t, const struct context_msg *m, s
 }
 
 static void build_request(struct agent_turn *t, const char *tools_json, bool summary,
-			  const char *note, struct buf *b)
+			  const char *note, bool stream, struct buf *b)
 {
 	struct buf sys;
 
@@ -677,6 +979,8 @@ static void build_request(struct agent_turn *t, const char *tools_json, bool sum
 		if (summary)
 			buf_puts(b, ",\"tool_choice\":\"none\"");
 	}
+	if (stream)
+		buf_puts(b, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
 	buf_puts(b, "}");
 }
 
@@ -715,13 +1019,19 @@ static void model_call(struct agent_turn *t, const char *tools_json)
 			 "[hermetic] This turn has reached %s. Do not call tools. Tell the user "
 			 "briefly what you did, what you found, and what is still open.",
 			 limit_text(t, why, sizeof(why)));
+	stream_finish(&t->stream);
+	if (t->cbs.on_text) {
+		t->stream.on = true;
+		sse_init(&t->stream.sse, STREAM_EVENT_CAP, stream_event, t);
+		buf_init(&t->stream.content, 0);
+	}
 	buf_init(&body, 0);
-	build_request(t, tools_json, summary, summary ? note : NULL, &body);
+	build_request(t, tools_json, summary, summary ? note : NULL, t->stream.on, &body);
 	t->last_bytes = (int64_t)body.len;
 	t->state = summary ? T_SUMMARY : T_MODEL;
 	t->model_calls++;
-	rc = router_chat(t->a->env.router, body.data, body.len, &internal_caller, &model_cbs, t,
-			 &t->rc);
+	rc = router_chat(t->a->env.router, body.data, body.len, &internal_caller,
+			 t->stream.on ? &stream_cbs : &model_cbs, t, &t->rc);
 	buf_finish(&body);
 	if (rc < 0)
 		finish(t, AGENT_FAILED, "internal error: the router refused the request");
@@ -969,14 +1279,27 @@ static void take_calls(struct agent_turn *t, const cJSON *calls, const char *con
 	add_msg(t, "assistant", json, content);
 }
 
-static void got_answer(struct agent_turn *t, const struct router_result *r)
+/* usage.prompt_tokens_details.cached_tokens of a completion, 0 when absent. */
+static int64_t cached_of(const cJSON *completion)
 {
-	cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
+	const cJSON *usage = cJSON_GetObjectItemCaseSensitive(completion, "usage");
+	const cJSON *details = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
+	const cJSON *cached = cJSON_GetObjectItemCaseSensitive(details, "cached_tokens");
+
+	return cJSON_IsNumber(cached) ? clamp_i64(cached->valuedouble, 0, INT64_C(1) << 50) : 0;
+}
+
+/* A whole completion (the router's answer, or one assembled from a stream): its tool calls
+ * run, or its text ends the turn. */
+static void got_answer(struct agent_turn *t, const char *body, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(body, len);
 	cJSON *msg = first_message(j);
 	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
 	cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
 	const char *text = cJSON_IsString(content) ? content->valuestring : NULL;
 
+	t->cached_tokens = cached_of(j);
 	if (!msg) {
 		finish(t, AGENT_FAILED, "The model's answer could not be read (no message).");
 	} else if (t->state == T_MODEL && cJSON_GetArraySize(calls) > 0) {
@@ -989,28 +1312,49 @@ static void got_answer(struct agent_turn *t, const struct router_result *r)
 	cJSON_Delete(j);
 }
 
+/* A streamed call that ended with status 200: whole ([DONE], no error), or why not. */
+static bool stream_whole(const struct stream *s, const struct router_result *r)
+{
+	return !r->streamed || (s->done && !s->error);
+}
+
 static void on_model(struct router_call *rc, const struct router_result *r, void *arg)
 {
 	struct agent_turn *t = arg;
+	struct stream *s = &t->stream;
 	char *err;
 
 	t->rc = NULL;
 	t->cost_usd += r->cost_usd;
 	t->prompt_tokens += r->prompt_tokens;
 	t->completion_tokens += r->completion_tokens;
+	t->last_prompt_tokens = r->prompt_tokens;
+	t->cached_tokens = 0;
 	if (t->cancelled) {
 		finish(t, AGENT_CANCELLED, "");
 		return;
 	}
-	if (r->status == 200) {
-		got_answer(t, r);
+	if (r->status == 200 && s->on && r->streamed && stream_whole(s, r)) {
+		char *body = stream_completion(s);
+
+		got_answer(t, body, strlen(body));
+		free(body);
+		return;
+	}
+	if (r->status == 200 && stream_whole(s, r)) {
+		got_answer(t, r->body, r->body_len);
 		return;
 	}
 	if (t->time_up && t->state == T_MODEL) {
 		step(t); /* the timer cancelled the call: now the summary */
 		return;
 	}
-	err = error_text(r);
+	if (s->error)
+		err = xstrdup(s->error);
+	else if (r->status == 200)
+		err = xstrdup("The model's answer broke off mid-stream (its end never came).");
+	else
+		err = error_text(r);
 	finish(t, t->state == T_SUMMARY ? t->limit : AGENT_FAILED, err);
 	free(err);
 }
@@ -1057,6 +1401,7 @@ static void turn_free(struct agent_turn *t)
 	free(t->extra_system);
 	free(t->fail_text);
 	free(t->stored_answer);
+	stream_finish(&t->stream);
 	for (size_t i = 0; i < t->n_parts; i++) {
 		free((char *)t->parts[i].path);
 		free((char *)t->parts[i].type);
@@ -1064,6 +1409,27 @@ static void turn_free(struct agent_turn *t)
 	}
 	free(t->parts);
 	free(t);
+}
+
+/* Keeps the usage of the source's last model call for agent_context_split. */
+static void remember_last(struct agent *a, const struct agent_turn *t)
+{
+	struct last_call *l = NULL;
+
+	if (t->last_prompt_tokens <= 0)
+		return;
+	for (size_t i = 0; i < LAST_SLOTS && !l; i++)
+		if (a->last[i].source && strcmp(a->last[i].source, t->source) == 0)
+			l = &a->last[i];
+	if (!l) {
+		l = &a->last[a->next_last];
+		a->next_last = (a->next_last + 1) % LAST_SLOTS;
+		free(l->source);
+		l->source = xstrdup(t->source);
+	}
+	l->session_id = t->session_id;
+	l->prompt_tokens = t->last_prompt_tokens;
+	l->cached_tokens = t->cached_tokens;
 }
 
 static void finish(struct agent_turn *t, enum agent_stop stop, const char *text)
@@ -1090,6 +1456,7 @@ static void finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 	}
 	t->state = T_END;
 	unlink_turn(t);
+	remember_last(t->a, t);
 	r.stop = stop;
 	r.text = answer;
 	r.session_id = t->session_id;
@@ -1100,6 +1467,8 @@ static void finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 	r.prompt_tokens = t->prompt_tokens;
 	r.completion_tokens = t->completion_tokens;
 	r.last_prompt_bytes = t->last_bytes;
+	r.last_prompt_tokens = t->last_prompt_tokens;
+	r.cached_tokens = t->cached_tokens;
 	r.cost_usd = t->cost_usd;
 	t->cbs.on_done(&r, t->arg);
 	free(answer);
@@ -1115,22 +1484,31 @@ static char *title_of(const char *text)
 	return xstrndup(text, utf8_cut(text, n));
 }
 
+/* The source's current session with its history into t (session_id, model, system, msgs):
+ * 0, -ENOENT when there is none (an idle one is ended), or the store's error. */
+static int load_current(struct agent_turn *t, const char *model)
+{
+	struct agent *a = t->a;
+	struct session_info si;
+	int64_t idle_ms = a->env.cfg->agent.session_idle_minutes * 60000;
+	int rc = sessions_current(a->env.store, t->source, idle_ms, &si);
+
+	if (rc < 0)
+		return rc;
+	t->session_id = si.id;
+	t->system = si.system_prompt ? xstrdup(si.system_prompt) : agent_system_prompt(a);
+	t->model = xstrdup(model ? model : si.model ? si.model : a->env.cfg->model);
+	session_info_finish(&si);
+	return load_history(t);
+}
+
 /* The source's session, continued or new; t->session_id, model and system set. */
 static int open_session(struct agent_turn *t, const struct agent_turn_opts *o,
 			const char *user_text)
 {
 	struct agent *a = t->a;
-	struct session_info si;
-	int64_t idle_ms = a->env.cfg->agent.session_idle_minutes * 60000;
-	int rc = o->fresh ? -ENOENT : sessions_current(a->env.store, t->source, idle_ms, &si);
+	int rc = o->fresh ? -ENOENT : load_current(t, o->model);
 
-	if (rc == 0) {
-		t->session_id = si.id;
-		t->system = si.system_prompt ? xstrdup(si.system_prompt) : agent_system_prompt(a);
-		t->model = xstrdup(o->model ? o->model : si.model ? si.model : a->env.cfg->model);
-		session_info_finish(&si);
-		return load_history(t);
-	}
 	if (rc != -ENOENT)
 		return rc;
 	t->system = agent_system_prompt(a);
@@ -1286,6 +1664,116 @@ int agent_set_model(struct agent *a, const char *source, const char *model)
 	return rc;
 }
 
+/* ---- the context split ------------------------------------------------------------- */
+
+/* Bytes of s[0..len) inside a JSON string literal (without its quotes), as build_request
+ * writes it. */
+static size_t json_len(const char *s, size_t len)
+{
+	struct buf b;
+	size_t n;
+
+	buf_init(&b, 0);
+	buf_json_str(&b, s, len);
+	n = b.len - 2;
+	buf_finish(&b);
+	return n;
+}
+
+/* Where the sections agent_system_prompt wrote begin in a stored system prompt: the skills
+ * index after its heading's blank line, the memory snapshot at its first "## Memory (" or
+ * "## User (" heading after that; len when absent. */
+static void system_sections(const char *sys, size_t *skills_at, size_t *memory_at)
+{
+	static const char *const memory_heads[] = {"\n\n## Memory (", "\n\n## User ("};
+	const char *p = strstr(sys, skills_head);
+	size_t len = strlen(sys);
+
+	*skills_at = p ? (size_t)(p - sys) : len;
+	*memory_at = len;
+	for (size_t i = 0; i < ARRAY_LEN(memory_heads); i++) {
+		p = strstr(sys + (*skills_at < len ? *skills_at : 0), memory_heads[i]);
+		if (p && (size_t)(p - sys) < *memory_at)
+			*memory_at = (size_t)(p - sys);
+	}
+	if (*skills_at > *memory_at)
+		*skills_at = *memory_at;
+}
+
+static void part_set(struct agent_context_part *p, size_t bytes)
+{
+	p->bytes = bytes;
+	p->tokens = context_est_tokens(bytes);
+}
+
+/* The parts of the request t would send now (no note, not streamed). */
+static void split_request(struct agent_turn *t, struct agent_context_split *out)
+{
+	size_t skills_at, memory_at, sys_len = strlen(t->system), history = 0, now;
+	struct buf tools_json, body, line;
+
+	buf_init(&tools_json, 0);
+	tools_schemas_json(t->a->env.tools, &tools_json);
+	buf_init(&body, 0);
+	build_request(t, buf_str(&tools_json), false, NULL, false, &body);
+	buf_init(&line, 0);
+	if (t->extra_system)
+		buf_printf(&line, "\n\n%s", t->extra_system);
+	append_now(t->a->env.cfg, &line);
+	now = json_len(line.data, line.len);
+	system_sections(t->system, &skills_at, &memory_at);
+	part_set(&out->persona, json_len(t->system, skills_at) + now);
+	part_set(&out->skills, json_len(t->system + skills_at, memory_at - skills_at));
+	part_set(&out->memory, json_len(t->system + memory_at, sys_len - memory_at));
+	part_set(&out->tools, strcmp(buf_str(&tools_json), "[]") != 0 ? tools_json.len : 0);
+	for (size_t i = 0; i < t->n_msgs; i++)
+		history += t->msgs[i].len;
+	part_set(&out->history, history);
+	out->n_messages = t->n_msgs;
+	part_set(&out->total, body.len);
+	part_set(&out->framing, body.len - out->persona.bytes - out->skills.bytes -
+					out->memory.bytes - out->tools.bytes - history);
+	buf_finish(&line);
+	buf_finish(&body);
+	buf_finish(&tools_json);
+}
+
+int agent_context_split(struct agent *a, const char *source, struct agent_context_split *out)
+{
+	struct agent_turn *t = xcalloc(1, sizeof(*t));
+	const char *model = a->env.cfg->model ? a->env.cfg->model : "";
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	t->a = a;
+	t->source = xstrdup(source);
+	rc = load_current(t, NULL);
+	if (rc == -ENOENT) {
+		t->system = agent_system_prompt(a);
+		t->model = xstrdup(model);
+		rc = 0;
+	}
+	if (rc == 0) {
+		if (!t->model)
+			t->model = xstrdup(model);
+		split_request(t, out);
+		out->session_id = t->session_id;
+		out->budget_tokens = budget_tokens(t);
+		for (size_t i = 0; i < LAST_SLOTS; i++) {
+			const struct last_call *l = &a->last[i];
+
+			if (l->source && t->session_id && l->session_id == t->session_id &&
+			    strcmp(l->source, source) == 0) {
+				out->have_last = true;
+				out->last_prompt_tokens = l->prompt_tokens;
+				out->last_cached_tokens = l->cached_tokens;
+			}
+		}
+	}
+	turn_free(t);
+	return rc;
+}
+
 struct agent *agent_create(const struct agent_env *env)
 {
 	struct agent *a = xcalloc(1, sizeof(*a));
@@ -1304,8 +1792,11 @@ void agent_destroy(struct agent *a)
 	 * every on_done fires and no callback is left pointing at a freed turn. */
 	for (int i = 0; a->turns && i < 10000; i++)
 		event_base_loop(loop_base(a->env.loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
-	if (a->turns)
+	if (a->turns) {
 		log_error("agent: turns still running at shutdown; leaking them");
-	else
-		free(a);
+		return;
+	}
+	for (size_t i = 0; i < LAST_SLOTS; i++)
+		free(a->last[i].source);
+	free(a);
 }

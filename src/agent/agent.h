@@ -88,7 +88,12 @@ struct agent_result {
 	int tool_calls;
 	int compressions; /* auxiliary compression calls made in this turn (0 or 1) */
 	int64_t prompt_tokens, completion_tokens;
-	int64_t last_prompt_bytes; /* size of the last request's body sent to the router */
+	int64_t last_prompt_bytes;  /* size of the last request's body sent to the router */
+	int64_t last_prompt_tokens; /* prompt tokens of the last model call (the provider's
+				     * usage, else the router's estimate); 0 = no model call */
+	/* Of those, the tokens the provider served from its prompt cache
+	 * (usage.prompt_tokens_details.cached_tokens); 0 when it did not say. */
+	int64_t cached_tokens;
 	double cost_usd;
 };
 
@@ -98,8 +103,15 @@ struct agent_cbs {
 	void (*on_tool_result)(const char *name, bool is_error, const char *text, size_t len,
 			       void *arg);
 	void (*on_done)(const struct agent_result *r, void *arg);
-	/* Optional: the current model call's answer so far (cumulative; a new model call after
-	 * tool results starts again from ""). Set, the model calls stream. */
+	/* Optional (last, so positional initialisers of the fields above stay valid): the
+	 * model's answer as it is generated. When set, every model call of the turn
+	 * (the limit's summary call too, not the compression call) is streamed, and after each
+	 * streamed event that added text this gets the whole text of the CURRENT model call so
+	 * far (so_far[len] is a NUL; borrowed during the call): cumulative, growing, and starting
+	 * again from "" when the model is called again after tool results. Called from the loop,
+	 * never from inside agent_turn(); not throttled (the consumer throttles). It may call
+	 * agent_cancel(). Tools, storage, limits and costs are the same as without it; a stream
+	 * cut mid-way ends the turn AGENT_FAILED, and what was shown so far is not stored. */
 	void (*on_text)(const char *so_far, size_t len, void *arg);
 };
 
@@ -120,6 +132,42 @@ struct agent_turn *agent_find(struct agent *a, const char *source);
 int agent_reset(struct agent *a, const char *source);
 /* Sets the model of the source's session (/model). -ENOENT: not a model_list group. */
 int agent_set_model(struct agent *a, const char *source, const char *model);
+
+/* One part of a request: its bytes in the request body (JSON-escaped where it is a string)
+ * and its estimated tokens (bytes / 4, as the context budget counts them). */
+struct agent_context_part {
+	size_t bytes;
+	int64_t tokens;
+};
+
+/* How the next request of a source would split (agent_context_split). The parts add up to
+ * total: the body the agent would send the router now for the stored history (without a new
+ * user message, the files that come with one, and the "stream" fields a streamed turn adds;
+ * before the context budget's passes, which may shorten it). */
+struct agent_context_split {
+	int64_t session_id;    /* the current session, 0 = none (the split of a new session's) */
+	int64_t budget_tokens; /* the model's context budget (context_budget_tokens) */
+	struct agent_context_part persona; /* the persona, the current-time line and the
+					    * system prompt's own separators */
+	struct agent_context_part memory;  /* the memory snapshot section of the system prompt */
+	struct agent_context_part skills;  /* the skills index section of the system prompt */
+	struct agent_context_part tools;   /* the tool schemas ("tools" array) */
+	struct agent_context_part history; /* the session's stored messages */
+	struct agent_context_part framing; /* the JSON around them: model, keys, commas */
+	struct agent_context_part total;
+	size_t n_messages; /* stored messages in history */
+	/* The last model call of this session in this process (kept in memory per source):
+	 * its prompt tokens and the part of them served from the provider's prompt cache. */
+	bool have_last;
+	int64_t last_prompt_tokens, last_cached_tokens;
+};
+
+/* Fills out for source's current session (or the new session a turn would start: no
+ * history; an idle session is ended, as a turn would end it). The session's model decides the
+ * budget. Reads the store, the persona, the skills
+ * and the memory files; synchronous, no model call. Returns 0, or a negative errno from the
+ * store (-EBUSY: another process holds the database's lock). */
+int agent_context_split(struct agent *a, const char *source, struct agent_context_split *out);
 
 /* The system prompt a new session would get now (persona, skills index, memory). */
 char *agent_system_prompt(const struct agent *a);

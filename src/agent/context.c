@@ -33,6 +33,11 @@ size_t context_request_bytes(size_t system_len, const struct context_msg *m, siz
 	return bytes;
 }
 
+int64_t context_est_tokens(size_t bytes)
+{
+	return (int64_t)((bytes + 3) / 4);
+}
+
 bool context_over_budget(size_t request_bytes, int64_t budget_tokens)
 {
 	return (double)request_bytes / 4.0 > CONTEXT_BUDGET_FILL * (double)budget_tokens;

@@ -36,6 +36,10 @@ int64_t context_budget_tokens(const struct config *cfg, const char *model);
 /* Estimated request bytes: the system prompt, every message and a fixed 256 for the rest. */
 size_t context_request_bytes(size_t system_len, const struct context_msg *m, size_t n);
 
+/* Estimated tokens of that many request bytes: bytes / 4 rounded up, the estimate the budget
+ * uses (no tokenizer is linked). */
+int64_t context_est_tokens(size_t bytes);
+
 /* Whether a request of that many bytes (about 4 a token) is over 85% of the budget. */
 bool context_over_budget(size_t request_bytes, int64_t budget_tokens);
 

@@ -1,0 +1,860 @@
+/* The agent's turn against an in-process OpenAI-compatible upstream (evhttp on loopback),
+ * through the real router, tools and store: streamed answers (agent_cbs.on_text) growing,
+ * tool calls assembled from fragments, usage and cost of a stream, a stream cut mid-way, the
+ * unstreamed path left as it was, and agent_context_split adding up to the body sent. */
+#include "test.h"
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "agent/agent.h"
+#include "core/config.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "core/sessions.h"
+#include "core/store.h"
+#include "core/util.h"
+#include "gateway/schema.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+#include "router/router.h"
+#include "router/spend.h"
+#include "tools/tools.h"
+
+#define MAX_STEPS 8
+#define MAX_SEEN  256
+
+/* ---- the fake upstream -------------------------------------------------------------- */
+
+struct call_spec {
+	const char *id, *name, *args;
+};
+
+/* One scripted answer, streamed when the request asks for a stream. */
+struct step {
+	const char *content; /* NULL: none */
+	struct call_spec calls[2];
+	size_t n_calls;
+	int64_t prompt, completion, cached; /* usage; cached < 0: no prompt_tokens_details */
+	size_t piece;			    /* bytes of content or arguments per chunk */
+	bool interleave;		    /* the calls' argument pieces alternate */
+	int cut_after;			    /* > 0: the stream ends after this many events */
+	int error_after;		    /* > 0: an error event after this many events */
+	int delay_ms;			    /* between events */
+};
+
+struct sender {
+	struct fx *f;
+	struct evhttp_request *req;
+	struct event *ev;
+	char **events;
+	size_t n, i;
+	int delay_ms;
+};
+
+struct fx {
+	char home[64];
+	struct loop *loop;
+	struct httpd *srv;
+	int port;
+	struct config *cfg;
+	struct store *store;
+	struct spend *spend;
+	struct metrics *metrics;
+	struct router *router;
+	struct tools *tools;
+	struct agent *agent;
+	struct event *guard, *pause;
+	bool timed_out;
+	/* upstream */
+	struct step steps[MAX_STEPS];
+	size_t n_steps, next_step;
+	char *bodies[MAX_STEPS];
+	size_t n_bodies;
+	int senders;
+	/* the turn */
+	int done;
+	enum agent_stop stop;
+	char *text;
+	struct agent_result r;
+	char *texts[MAX_SEEN]; /* what on_text got, in order */
+	size_t n_texts;
+	size_t model_call_of[MAX_SEEN]; /* requests the upstream had seen at each on_text */
+	char *tool_args[8];
+	size_t n_tool_args;
+};
+
+static void add_event(char ***ev, size_t *n, struct buf *b)
+{
+	*ev = xrealloc(*ev, (*n + 1) * sizeof(**ev));
+	(*ev)[(*n)++] = buf_steal(b);
+}
+
+static void usage_json(const struct step *s, struct buf *b)
+{
+	buf_printf(b,
+		   "\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%"
+		   "lld",
+		   (long long)s->prompt, (long long)s->completion,
+		   (long long)(s->prompt + s->completion));
+	if (s->cached >= 0)
+		buf_printf(b, ",\"prompt_tokens_details\":{\"cached_tokens\":%lld}",
+			   (long long)s->cached);
+	buf_puts(b, "}");
+}
+
+static void chunk_head(struct buf *b)
+{
+	buf_puts(b, "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+		    "\"model\":\"m1\",\"choices\":[{\"index\":0,\"delta\":{");
+}
+
+static void chunk_tail(struct buf *b, const char *finish)
+{
+	buf_printf(b, "},\"finish_reason\":%s}]}", finish ? finish : "null");
+}
+
+/* An argument piece of call k, starting at *at. */
+static void args_piece(const struct step *s, size_t k, size_t *at, char ***ev, size_t *n)
+{
+	const char *a = s->calls[k].args;
+	size_t len = strlen(a), m = len - *at < s->piece ? len - *at : s->piece;
+	struct buf b;
+
+	buf_init(&b, 0);
+	chunk_head(&b);
+	buf_printf(&b, "\"tool_calls\":[{\"index\":%zu,\"function\":{\"arguments\":", k);
+	buf_json_str(&b, a + *at, m);
+	buf_puts(&b, "}}]");
+	chunk_tail(&b, NULL);
+	add_event(ev, n, &b);
+	*at += m;
+}
+
+/* The stream's events as OpenAI sends them: role, content pieces, each call's head and
+ * argument pieces, the finish, the usage chunk, [DONE]. */
+static void stream_events(const struct step *s, bool usage, char ***ev, size_t *n)
+{
+	struct buf b;
+	size_t at[2] = {0, 0};
+
+	buf_init(&b, 0);
+	chunk_head(&b);
+	buf_puts(&b, "\"role\":\"assistant\",\"content\":\"\"");
+	chunk_tail(&b, NULL);
+	add_event(ev, n, &b);
+	for (size_t i = 0; s->content && i < strlen(s->content); i += s->piece) {
+		size_t len = strlen(s->content) - i;
+
+		chunk_head(&b);
+		buf_puts(&b, "\"content\":");
+		buf_json_str(&b, s->content + i, len < s->piece ? len : s->piece);
+		chunk_tail(&b, NULL);
+		add_event(ev, n, &b);
+	}
+	for (size_t k = 0; k < s->n_calls; k++) {
+		chunk_head(&b);
+		buf_printf(&b,
+			   "\"tool_calls\":[{\"index\":%zu,\"id\":\"%s\",\"type\":\"function\","
+			   "\"function\":{\"name\":\"%s\",\"arguments\":\"\"}}]",
+			   k, s->calls[k].id, s->calls[k].name);
+		chunk_tail(&b, NULL);
+		add_event(ev, n, &b);
+		while (!s->interleave && at[k] < strlen(s->calls[k].args))
+			args_piece(s, k, &at[k], ev, n);
+	}
+	while (s->interleave && (at[0] < strlen(s->calls[0].args) ||
+				 (s->n_calls > 1 && at[1] < strlen(s->calls[1].args)))) {
+		for (size_t k = 0; k < s->n_calls; k++)
+			if (at[k] < strlen(s->calls[k].args))
+				args_piece(s, k, &at[k], ev, n);
+	}
+	chunk_head(&b);
+	chunk_tail(&b, s->n_calls ? "\"tool_calls\"" : "\"stop\"");
+	add_event(ev, n, &b);
+	if (usage) {
+		buf_puts(&b, "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\","
+			     "\"created\":1,\"model\":\"m1\",\"choices\":[],");
+		usage_json(s, &b);
+		buf_puts(&b, "}");
+		add_event(ev, n, &b);
+	}
+	buf_puts(&b, "[DONE]");
+	add_event(ev, n, &b);
+}
+
+static char *completion_json(const struct step *s)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_puts(&b,
+		 "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,"
+		 "\"model\":\"m1\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+		 "\"content\":");
+	if (s->content)
+		buf_json_str(&b, s->content, strlen(s->content));
+	else
+		buf_puts(&b, "null");
+	if (s->n_calls) {
+		buf_puts(&b, ",\"tool_calls\":[");
+		for (size_t k = 0; k < s->n_calls; k++) {
+			buf_printf(&b,
+				   "%s{\"id\":\"%s\",\"type\":\"function\",\"function\":"
+				   "{\"name\":\"%s\",\"arguments\":",
+				   k ? "," : "", s->calls[k].id, s->calls[k].name);
+			buf_json_str(&b, s->calls[k].args, strlen(s->calls[k].args));
+			buf_puts(&b, "}}");
+		}
+		buf_puts(&b, "]");
+	}
+	buf_printf(&b, "},\"finish_reason\":\"%s\"}],", s->n_calls ? "tool_calls" : "stop");
+	usage_json(s, &b);
+	buf_puts(&b, "}");
+	return buf_steal(&b);
+}
+
+static void sender_free(struct sender *sd)
+{
+	for (size_t i = 0; i < sd->n; i++)
+		free(sd->events[i]);
+	free(sd->events);
+	if (sd->ev)
+		event_free(sd->ev);
+	sd->f->senders--;
+	free(sd);
+}
+
+/* Sends the next event (all of them at once without a delay), then ends the reply. */
+static void send_events(evutil_socket_t fd, short what, void *arg)
+{
+	struct sender *sd = arg;
+	struct timeval tv = {0, sd->delay_ms * 1000};
+
+	do {
+		struct evbuffer *b = evbuffer_new();
+
+		evbuffer_add_printf(b, "data: %s\n\n", sd->events[sd->i++]);
+		evhttp_send_reply_chunk(sd->req, b);
+		evbuffer_free(b);
+	} while (!sd->delay_ms && sd->i < sd->n);
+	if (sd->i < sd->n) {
+		evtimer_add(sd->ev, &tv);
+		return;
+	}
+	evhttp_send_reply_end(sd->req);
+	sender_free(sd);
+}
+
+static void on_chat(struct evhttp_request *req, void *arg)
+{
+	struct fx *f = arg;
+	size_t len;
+	char *body = httpd_body(req, &len);
+	cJSON *j = cJSON_Parse(body);
+	cJSON *so = cJSON_GetObjectItemCaseSensitive(j, "stream_options");
+	bool stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stream"));
+	bool usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+	struct step *s;
+	struct sender *sd;
+
+	cJSON_Delete(j);
+	if (f->n_bodies < MAX_STEPS)
+		f->bodies[f->n_bodies++] = body;
+	else
+		free(body);
+	if (f->next_step == f->n_steps) {
+		httpd_reply_error(req, 500, "server_error", "script exhausted");
+		return;
+	}
+	s = &f->steps[f->next_step++];
+	if (!stream) {
+		char *answer = completion_json(s);
+
+		httpd_reply(req, 200, "application/json", answer, strlen(answer));
+		free(answer);
+		return;
+	}
+	sd = xcalloc(1, sizeof(*sd));
+	sd->f = f;
+	sd->req = req;
+	sd->delay_ms = s->delay_ms;
+	stream_events(s, usage, &sd->events, &sd->n);
+	if (s->cut_after > 0 && (size_t)s->cut_after < sd->n) {
+		for (size_t i = (size_t)s->cut_after; i < sd->n; i++)
+			free(sd->events[i]);
+		sd->n = (size_t)s->cut_after;
+	}
+	if (s->error_after > 0 && (size_t)s->error_after < sd->n) {
+		for (size_t i = (size_t)s->error_after; i < sd->n; i++)
+			free(sd->events[i]);
+		sd->n = (size_t)s->error_after + 1;
+		sd->events[s->error_after] =
+			xstrdup("{\"error\":{\"message\":\"upstream overloaded mid-answer\","
+				"\"code\":502}}");
+	}
+	f->senders++;
+	sd->ev = evtimer_new(loop_base(f->loop), send_events, sd);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/event-stream");
+	evhttp_send_reply_start(req, 200, "OK");
+	event_active(sd->ev, EV_TIMEOUT, 1);
+}
+
+/* ---- the agent around it ------------------------------------------------------------ */
+
+static void on_guard(evutil_socket_t fd, short what, void *arg)
+{
+	struct fx *f = arg;
+
+	f->timed_out = true;
+	loop_stop(f->loop);
+}
+
+static void on_pause(evutil_socket_t fd, short what, void *arg)
+{
+	loop_stop(((struct fx *)arg)->loop);
+}
+
+static void put(const char *home, const char *rel, const char *text)
+{
+	char *path = xasprintf("%s/%s", home, rel);
+	FILE *fp;
+
+	for (char *p = path + strlen(home) + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		mkdir(path, 0700);
+		*p = '/';
+	}
+	fp = fopen(path, "we");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	free(path);
+}
+
+/* Everything the gateway wires, on a fresh home; extra YAML appended to the config. */
+static struct fx *fx_create(const char *extra)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	struct httpd_opts o = {.listen = "127.0.0.1:0", .max_body_bytes = 4 * 1024 * 1024};
+	struct config_diag *diag = config_diag_create();
+	struct timeval tv = {20, 0};
+	char err[256], *yaml, *db;
+
+	snprintf(f->home, sizeof(f->home), "/tmp/hermetic-agent-XXXXXX");
+	assert_non_null(mkdtemp(f->home));
+	f->loop = loop_create();
+	assert_int_equal(httpd_create(f->loop, &o, &f->srv, err, sizeof(err)), 0);
+	f->port = httpd_port(f->srv);
+	httpd_route(f->srv, HTTPD_POST, "/v1/chat/completions", on_chat, f);
+	yaml = xasprintf(
+		"home: %s\n"
+		"timezone: UTC\n"
+		"model: m1\n"
+		"model_list:\n"
+		"  - model_name: m1\n"
+		"    litellm_params: {model: openai/m1, api_base: \"http://127.0.0.1:%d/v1\","
+		" api_key: sk-test}\n"
+		"    model_info: {input_cost_per_token: 0.000001,"
+		" output_cost_per_token: 0.000002}\n"
+		"router_settings: {num_retries: 0, allowed_fails: 100, timeout: 10}\n%s",
+		f->home, f->port, extra ? extra : "toolsets: [files]\n");
+	if (config_parse("t.yaml", yaml, strlen(yaml), &f->cfg, diag) != 0)
+		config_diag_print(diag, stderr);
+	assert_non_null(f->cfg);
+	config_diag_destroy(diag);
+	free(yaml);
+	db = xasprintf("%s/state.db", f->home);
+	assert_int_equal(store_open(db, &f->store, err, sizeof(err)), 0);
+	free(db);
+	f->spend = spend_create(f->store, f->cfg);
+	f->metrics = metrics_create();
+	f->router = router_create(f->cfg, f->loop, f->spend, f->metrics);
+	f->tools = tools_create(&(struct tools_env){f->cfg, f->loop, f->store, NULL});
+	f->agent =
+		agent_create(&(struct agent_env){f->cfg, f->loop, f->router, f->tools, f->store});
+	f->guard = evtimer_new(loop_base(f->loop), on_guard, f);
+	f->pause = evtimer_new(loop_base(f->loop), on_pause, f);
+	evtimer_add(f->guard, &tv);
+	return f;
+}
+
+static void clear_turn(struct fx *f)
+{
+	for (size_t i = 0; i < f->n_texts; i++)
+		free(f->texts[i]);
+	for (size_t i = 0; i < f->n_tool_args; i++)
+		free(f->tool_args[i]);
+	free(f->text);
+	f->text = NULL;
+	f->n_texts = f->n_tool_args = 0;
+	f->done = 0;
+}
+
+static void clear_upstream(struct fx *f)
+{
+	for (size_t i = 0; i < f->n_bodies; i++)
+		free(f->bodies[i]);
+	f->n_bodies = f->n_steps = f->next_step = 0;
+}
+
+static void fx_destroy(struct fx *f)
+{
+	char *cmd = xasprintf("rm -rf %s", f->home);
+
+	agent_destroy(f->agent);
+	tools_destroy(f->tools);
+	router_destroy(f->router);
+	while (f->senders > 0 && !f->timed_out)
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
+	httpc_cancel_all(f->loop);
+	event_base_loop(loop_base(f->loop), EVLOOP_NONBLOCK);
+	spend_destroy(f->spend);
+	metrics_destroy(f->metrics);
+	store_close(f->store);
+	event_free(f->guard);
+	event_free(f->pause);
+	httpd_destroy(f->srv);
+	loop_destroy(f->loop);
+	config_destroy(f->cfg);
+	clear_turn(f);
+	clear_upstream(f);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	free(f);
+}
+
+static void script(struct fx *f, const struct step *s)
+{
+	assert_true(f->n_steps < MAX_STEPS);
+	f->steps[f->n_steps++] = *s;
+}
+
+static void on_text(const char *so_far, size_t len, void *arg)
+{
+	struct fx *f = arg;
+
+	assert_int_equal(strlen(so_far), len);
+	assert_true(f->n_texts < MAX_SEEN);
+	f->model_call_of[f->n_texts] = f->n_bodies;
+	f->texts[f->n_texts++] = xstrndup(so_far, len);
+}
+
+static void on_tool_call(const char *name, const char *args, void *arg)
+{
+	struct fx *f = arg;
+
+	assert_true(f->n_tool_args < ARRAY_LEN(f->tool_args));
+	f->tool_args[f->n_tool_args++] = xasprintf("%s %s", name, args);
+}
+
+static void on_done(const struct agent_result *r, void *arg)
+{
+	struct fx *f = arg;
+
+	f->done++;
+	f->r = *r;
+	f->r.text = NULL;
+	f->r.model = NULL;
+	f->text = xstrdup(r->text);
+	loop_stop(f->loop);
+}
+
+/* Runs one turn of source to its end; with stream, on_text is set. */
+static void turn(struct fx *f, const char *source, const char *user, bool stream)
+{
+	struct agent_cbs cbs = {.on_tool_call = on_tool_call, .on_done = on_done};
+	struct agent_turn_opts o = {.source = source};
+
+	if (stream)
+		cbs.on_text = on_text;
+	clear_turn(f);
+	assert_int_equal(agent_turn(f->agent, &o, user, &cbs, f, NULL), 0);
+	/* Never from inside agent_turn: nothing has been said yet. */
+	assert_int_equal(f->n_texts, 0);
+	assert_int_equal(f->done, 0);
+	loop_run(f->loop);
+	assert_false(f->timed_out);
+	assert_int_equal(f->done, 1);
+}
+
+/* Lets the loop run for ms more (a second on_done would show up here). */
+static void settle(struct fx *f, int ms)
+{
+	struct timeval tv = {0, ms * 1000};
+
+	evtimer_add(f->pause, &tv);
+	loop_run(f->loop);
+}
+
+static cJSON *body_of(struct fx *f, size_t i)
+{
+	cJSON *j;
+
+	assert_true(i < f->n_bodies);
+	j = cJSON_Parse(f->bodies[i]);
+	assert_non_null(j);
+	return j;
+}
+
+/* The stored messages of a session, one "role json" line each. */
+static void collect(int64_t id, const char *role, const char *json, void *arg)
+{
+	buf_printf(arg, "%s %s\n", role, json);
+}
+
+static char *stored(struct fx *f, int64_t session_id)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	assert_int_equal(sessions_messages(f->store, session_id, collect, &b), 0);
+	return buf_steal(&b);
+}
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+static const char fox[] = "The quick brown fox jumps over the lazy dog, and then it naps.";
+
+static void test_streamed_answer_reaches_on_text_growing(void **state)
+{
+	struct fx *f = fx_create(NULL);
+	cJSON *req, *so;
+
+	script(f, &(struct step){.content = fox,
+				 .piece = 3,
+				 .prompt = 40,
+				 .completion = 20,
+				 .cached = -1,
+				 .delay_ms = 1});
+	turn(f, "cli", "tell me", true);
+	assert_int_equal(f->r.stop, AGENT_DONE);
+	assert_string_equal(f->text, fox);
+	/* One call per content piece: growing, each the whole text so far. */
+	assert_int_equal(f->n_texts, (sizeof(fox) - 1 + 2) / 3);
+	for (size_t i = 1; i < f->n_texts; i++) {
+		assert_true(strlen(f->texts[i]) > strlen(f->texts[i - 1]));
+		assert_memory_equal(f->texts[i], f->texts[i - 1], strlen(f->texts[i - 1]));
+	}
+	assert_string_equal(f->texts[0], "The");
+	assert_string_equal(f->texts[f->n_texts - 1], fox);
+	req = body_of(f, 0);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "stream")));
+	so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage")));
+	cJSON_Delete(req);
+	fx_destroy(f);
+}
+
+static void test_unstreamed_turn_sends_no_stream(void **state)
+{
+	struct fx *f = fx_create(NULL);
+	cJSON *req;
+
+	script(f, &(struct step){.content = fox, .prompt = 40, .completion = 20, .cached = 7});
+	turn(f, "cli", "tell me", false);
+	assert_int_equal(f->r.stop, AGENT_DONE);
+	assert_string_equal(f->text, fox);
+	assert_int_equal(f->n_texts, 0);
+	req = body_of(f, 0);
+	assert_null(cJSON_GetObjectItemCaseSensitive(req, "stream"));
+	assert_null(cJSON_GetObjectItemCaseSensitive(req, "stream_options"));
+	cJSON_Delete(req);
+	/* The unstreamed answer's usage gives the cache reads too. */
+	assert_int_equal(f->r.last_prompt_tokens, 40);
+	assert_int_equal(f->r.cached_tokens, 7);
+	fx_destroy(f);
+}
+
+/* Two read_file calls whose arguments come in pieces (interleaved by index), then an answer. */
+static void script_tools(struct fx *f)
+{
+	script(f, &(struct step){.content = "Reading both.",
+				 .calls = {{"call_a", "read_file", "{\"path\": \"notes/a.txt\"}"},
+					   {"call_b", "read_file", "{\"path\": \"notes/b.txt\"}"}},
+				 .n_calls = 2,
+				 .piece = 4,
+				 .interleave = true,
+				 .prompt = 100,
+				 .completion = 30,
+				 .cached = 0});
+	script(f, &(struct step){.content = "a says alpha, b says beta.",
+				 .piece = 5,
+				 .prompt = 150,
+				 .completion = 10,
+				 .cached = 64});
+}
+
+static void test_streamed_tool_calls_run_with_exact_args(void **state)
+{
+	struct fx *f = fx_create(NULL);
+	char *plain, *live;
+	cJSON *req, *m;
+	int64_t plain_id;
+	int n_tool = 0;
+
+	put(f->home, "notes/a.txt", "alpha\n");
+	put(f->home, "notes/b.txt", "beta\n");
+	/* The same turn unstreamed first: what it stores is the reference. */
+	script_tools(f);
+	turn(f, "plain", "read a and b", false);
+	assert_int_equal(f->r.stop, AGENT_DONE);
+	plain_id = f->r.session_id;
+	clear_upstream(f);
+
+	script_tools(f);
+	turn(f, "live", "read a and b", true);
+	assert_int_equal(f->r.stop, AGENT_DONE);
+	assert_string_equal(f->text, "a says alpha, b says beta.");
+	assert_int_equal(f->r.model_calls, 2);
+	assert_int_equal(f->r.tool_calls, 2);
+	assert_int_equal(f->n_tool_args, 2);
+	assert_string_equal(f->tool_args[0], "read_file {\"path\": \"notes/a.txt\"}");
+	assert_string_equal(f->tool_args[1], "read_file {\"path\": \"notes/b.txt\"}");
+	/* The second model call's text starts again from "". */
+	assert_string_equal(f->texts[0], "Read");
+	for (size_t i = 0; i < f->n_texts; i++) {
+		const char *whole =
+			f->model_call_of[i] == 1 ? "Reading both." : "a says alpha, b says beta.";
+
+		assert_memory_equal(f->texts[i], whole, strlen(f->texts[i]));
+	}
+	assert_string_equal(f->texts[f->n_texts - 1], "a says alpha, b says beta.");
+	/* The results went back to the model in call order, under the streamed ids. */
+	req = body_of(f, 1);
+	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(req, "messages"))
+	{
+		cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
+		cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+
+		if (!id)
+			continue;
+		assert_string_equal(id->valuestring, n_tool == 0 ? "call_a" : "call_b");
+		assert_non_null(strstr(content->valuestring, n_tool == 0 ? "alpha" : "beta"));
+		n_tool++;
+	}
+	assert_int_equal(n_tool, 2);
+	cJSON_Delete(req);
+	/* Stored exactly as the unstreamed turn stored its messages. */
+	plain = stored(f, plain_id);
+	live = stored(f, f->r.session_id);
+	assert_non_null(strstr(live, "\"tool_calls\""));
+	assert_string_equal(live, plain);
+	free(plain);
+	free(live);
+	fx_destroy(f);
+}
+
+static void test_streamed_usage_and_cost_counted(void **state)
+{
+	struct fx *f = fx_create(NULL);
+	struct spend_usage today, month;
+	struct agent_context_split sp;
+
+	script(f, &(struct step){.content = "cached answer",
+				 .piece = 4,
+				 .prompt = 1000,
+				 .completion = 50,
+				 .cached = 600});
+	turn(f, "cli", "hi", true);
+	assert_int_equal(f->r.stop, AGENT_DONE);
+	assert_int_equal(f->r.prompt_tokens, 1000);
+	assert_int_equal(f->r.completion_tokens, 50);
+	assert_int_equal(f->r.last_prompt_tokens, 1000);
+	assert_int_equal(f->r.cached_tokens, 600);
+	/* model_info prices: 1000 * 1e-6 + 50 * 2e-6. */
+	assert_true(fabs(f->r.cost_usd - 0.0011) < 1e-9);
+	assert_int_equal(spend_usage(f->store, now_wall_ms(), &today, &month), 0);
+	assert_int_equal(today.calls, 1);
+	assert_int_equal(today.input_tokens, 1000);
+	assert_int_equal(today.output_tokens, 50);
+	assert_true(fabs(today.cost_usd - 0.0011) < 1e-9);
+	/* The source's last call is remembered for /context. */
+	assert_int_equal(agent_context_split(f->agent, "cli", &sp), 0);
+	assert_true(sp.have_last);
+	assert_int_equal(sp.last_prompt_tokens, 1000);
+	assert_int_equal(sp.last_cached_tokens, 600);
+	fx_destroy(f);
+}
+
+static void test_stream_cut_midway_fails_once_and_is_billed(void **state)
+{
+	struct fx *f = fx_create(NULL);
+	struct spend_usage today, month;
+	char *msgs;
+
+	/* Role, then 4 content pieces, then the end of the body: no finish, no [DONE]. */
+	script(f, &(struct step){.content = fox, .piece = 4, .cut_after = 5, .cached = -1});
+	turn(f, "cli", "tell me", true);
+	settle(f, 100);
+	assert_int_equal(f->done, 1);
+	assert_int_equal(f->r.stop, AGENT_FAILED);
+	assert_non_null(strstr(f->text, "broke off mid-stream"));
+	assert_non_null(strstr(f->text, "[DONE]"));
+	assert_int_equal(f->n_texts, 4);
+	assert_string_equal(f->texts[3], "The quick brown ");
+	/* The provider generated what came: one ledger row (an estimate, no usage came). */
+	assert_int_equal(spend_usage(f->store, now_wall_ms(), &today, &month), 0);
+	assert_int_equal(today.calls, 1);
+	assert_true(today.output_tokens > 0);
+	assert_true(f->r.cost_usd > 0);
+	/* Nothing of the broken answer is stored: the user's message only. */
+	msgs = stored(f, f->r.session_id);
+	assert_null(strstr(msgs, "assistant"));
+	free(msgs);
+	fx_destroy(f);
+}
+
+static void test_stream_error_event_fails_with_its_message(void **state)
+{
+	struct fx *f = fx_create(NULL);
+
+	script(f, &(struct step){.content = fox, .piece = 8, .error_after = 3, .cached = -1});
+	turn(f, "cli", "tell me", true);
+	settle(f, 50);
+	assert_int_equal(f->done, 1);
+	assert_int_equal(f->r.stop, AGENT_FAILED);
+	assert_non_null(strstr(f->text, "upstream overloaded mid-answer"));
+	assert_int_equal(f->n_texts, 2);
+	fx_destroy(f);
+}
+
+static void test_streamed_answer_over_the_cap_fails(void **state)
+{
+	struct fx *f = fx_create("toolsets: [files]\nrouter: {max_response_bytes: 4096}\n");
+	char *big = xcalloc(1, 20001);
+
+	memset(big, 'x', 20000);
+	script(f, &(struct step){.content = big, .piece = 100, .cached = -1});
+	turn(f, "cli", "a lot", true);
+	settle(f, 50);
+	assert_int_equal(f->done, 1);
+	assert_int_equal(f->r.stop, AGENT_FAILED);
+	assert_non_null(strstr(f->text, "max_response_bytes"));
+	assert_true(f->n_texts > 0);
+	assert_true(strlen(f->texts[f->n_texts - 1]) <= 4096);
+	free(big);
+	fx_destroy(f);
+}
+
+/* ---- agent_context_split ---- */
+
+static size_t printed_len(const cJSON *j)
+{
+	char *s = cJSON_PrintUnformatted(j);
+	size_t n = strlen(s);
+
+	free(s);
+	return n;
+}
+
+static size_t json_escaped_len(const char *s)
+{
+	struct buf b;
+	size_t n;
+
+	buf_init(&b, 0);
+	buf_json_str(&b, s, strlen(s));
+	n = b.len - 2;
+	buf_finish(&b);
+	return n;
+}
+
+static size_t parts_sum(const struct agent_context_split *s)
+{
+	return s->persona.bytes + s->memory.bytes + s->skills.bytes + s->tools.bytes +
+	       s->history.bytes + s->framing.bytes;
+}
+
+static void test_context_split_adds_up_to_the_body_sent(void **state)
+{
+	struct fx *f = fx_create("toolsets: [files, memory, skills]\n");
+	struct agent_context_split sp;
+	char *user_json;
+	const char *tail;
+	cJSON *req, *msgs, *m;
+	size_t history = 0;
+	int i = 0;
+
+	put(f->home, "memories/USER.md", "Prefers metric units.");
+	put(f->home, "skills/k3s-upgrade/SKILL.md",
+	    "---\nname: k3s-upgrade\ndescription: Upgrade K3s node by node.\n---\n# Steps\n");
+	/* No session yet: a new session's prompt, no history. */
+	assert_int_equal(agent_context_split(f->agent, "tg", &sp), 0);
+	assert_int_equal(sp.session_id, 0);
+	assert_int_equal(sp.history.bytes, 0);
+	assert_false(sp.have_last);
+	assert_int_equal(parts_sum(&sp), sp.total.bytes);
+
+	script(f, &(struct step){.content = "Hello \"there\".", .prompt = 500, .cached = 0});
+	turn(f, "tg", "hello", false);
+	assert_int_equal(agent_context_split(f->agent, "tg", &sp), 0);
+	assert_int_equal(sp.session_id, f->r.session_id);
+	assert_int_equal(sp.n_messages, 2);
+	assert_true(sp.persona.bytes > 100);
+	assert_true(sp.memory.bytes > strlen("Prefers metric units."));
+	assert_true(sp.skills.bytes > strlen("k3s-upgrade: Upgrade K3s node by node."));
+	assert_true(sp.tools.bytes > 100);
+	assert_true(sp.framing.bytes > 0 && sp.framing.bytes < 200);
+	assert_int_equal(parts_sum(&sp), sp.total.bytes);
+	assert_int_equal(sp.total.tokens, (int64_t)(sp.total.bytes + 3) / 4);
+	assert_int_equal(sp.budget_tokens, f->cfg->agent.context_tokens);
+	assert_true(sp.have_last);
+	assert_int_equal(sp.last_prompt_tokens, 500);
+
+	/* The next turn sends exactly that plus its user message (and a comma). */
+	clear_upstream(f);
+	script(f, &(struct step){.content = "again", .cached = -1});
+	turn(f, "tg", "once more", false);
+	user_json = xstrdup("{\"role\":\"user\",\"content\":\"once more\"}");
+	assert_int_equal(f->r.last_prompt_bytes, sp.total.bytes + strlen(user_json) + 1);
+	/* What the upstream got, part by part: the agent's body, and the max_tokens the router
+	 * adds for a request without one. */
+	tail = ",\"max_tokens\":4096}";
+	assert_int_equal(strlen(f->bodies[0]), f->r.last_prompt_bytes + strlen(tail) - 1);
+	assert_string_equal(f->bodies[0] + strlen(f->bodies[0]) - strlen(tail), tail);
+	req = body_of(f, 0);
+	assert_int_equal(printed_len(cJSON_GetObjectItemCaseSensitive(req, "tools")),
+			 sp.tools.bytes);
+	msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
+	cJSON_ArrayForEach(m, msgs)
+	{
+		if (i == 0)
+			assert_int_equal(
+				json_escaped_len(cJSON_GetObjectItemCaseSensitive(m, "content")
+							 ->valuestring),
+				sp.persona.bytes + sp.skills.bytes + sp.memory.bytes);
+		else if (i < 3)
+			history += printed_len(m);
+		i++;
+	}
+	assert_int_equal(i, 4);
+	assert_int_equal(history, sp.history.bytes);
+	cJSON_Delete(req);
+	free(user_json);
+	fx_destroy(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_streamed_answer_reaches_on_text_growing),
+		cmocka_unit_test(test_unstreamed_turn_sends_no_stream),
+		cmocka_unit_test(test_streamed_tool_calls_run_with_exact_args),
+		cmocka_unit_test(test_streamed_usage_and_cost_counted),
+		cmocka_unit_test(test_stream_cut_midway_fails_once_and_is_billed),
+		cmocka_unit_test(test_stream_error_event_fails_with_its_message),
+		cmocka_unit_test(test_streamed_answer_over_the_cap_fails),
+		cmocka_unit_test(test_context_split_adds_up_to_the_body_sent),
+	};
+
+	schema_register();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
