@@ -1247,6 +1247,54 @@ static void resume_text(struct telegram *t, int64_t chat_id, struct buf *out)
 
 static void help_cmd(struct chat *c, const char *name, const char *arg, struct buf *out);
 
+static void context_line(struct buf *out, const char *what, const struct agent_context_part *p,
+			 int64_t total)
+{
+	buf_printf(out, "\n%s: %lld tokens (%lld%%, %zu bytes)", what, (long long)p->tokens,
+		   total > 0 ? (long long)(p->tokens * 100 / total) : 0LL, p->bytes);
+}
+
+/* How the next request's tokens split, and what the provider's prompt cache served of the
+ * last one: where the money of a long chat goes. */
+static void context_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	struct agent_context_split sp = {0};
+	char source[64];
+	int64_t total;
+
+	source_of(c->id, c->thread, source, sizeof(source));
+	if (agent_context_split(c->t->agent, source, &sp) < 0) {
+		buf_puts(out,
+			 "The context could not be read now (the database is busy); try again.");
+		return;
+	}
+	total = sp.total.tokens;
+	buf_printf(out, "The next request: about %lld tokens of the model's %lld (%s).",
+		   (long long)total, (long long)sp.budget_tokens,
+		   sp.session_id ? "this conversation" : "a new conversation");
+	context_line(out, "persona", &sp.persona, total);
+	context_line(out, "memory", &sp.memory, total);
+	context_line(out, "skills index", &sp.skills, total);
+	context_line(out, "tool schemas", &sp.tools, total);
+	buf_printf(out, "\nhistory, %zu messages: %lld tokens (%lld%%, %zu bytes)", sp.n_messages,
+		   (long long)sp.history.tokens,
+		   total > 0 ? (long long)(sp.history.tokens * 100 / total) : 0LL,
+		   sp.history.bytes);
+	context_line(out, "JSON framing", &sp.framing, total);
+	buf_printf(out, "\ntotal: %zu bytes", sp.total.bytes);
+	if (sp.have_last)
+		buf_printf(out,
+			   "\nThe last request: %lld prompt tokens, %lld of them (%lld%%) from the "
+			   "provider's prompt cache.",
+			   (long long)sp.last_prompt_tokens, (long long)sp.last_cached_tokens,
+			   sp.last_prompt_tokens > 0 ? (long long)(sp.last_cached_tokens * 100 /
+								   sp.last_prompt_tokens)
+						     : 0LL);
+	else
+		buf_puts(out,
+			 "\nNo request of this conversation since the start: no cache figures.");
+}
+
 static void new_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
 {
 	char source[64];
@@ -1306,6 +1354,8 @@ static const struct tg_command {
 	{"usage", NULL, "tokens and cost today and this month", IN_HELP | IN_MENU, usage_cmd},
 	{"model", NULL, "show or switch the model", IN_HELP | IN_MENU, model_cmd},
 	{"status", NULL, "uptime, model, tool servers, breaker", IN_HELP | IN_MENU, status_cmd},
+	{"context", NULL, "what the next request holds, and the prompt cache", IN_HELP | IN_MENU,
+	 context_cmd},
 	{"resume", NULL, "close the bleed breaker so model calls flow again", IN_HELP | IN_MENU,
 	 resume_cmd},
 	{"help", NULL, "what I can do", IN_MENU, help_cmd},

@@ -196,3 +196,83 @@ def test_sends_edits_typing_and_reactions_share_one_budget_under_telegrams_limit
     wait_for(lambda: tg.reactions(ALLOWED, mid) == ["👍"], 10 * SLOW, "👍")
     assert tg.violations == 0, tg.flood_stats()
     assert len(bot_calls(tg, ALLOWED, "sendMessage")) == 1
+
+
+LONG = " ".join(f"word{i}" for i in range(300)) + " **end**."
+
+
+def test_a_long_streamed_answer_grows_by_edits_under_the_limit_and_ends_rendered(
+        bot, tg, fake):
+    # 300 words in chunks of 40 bytes, 0.05 s apart: about 15 s of streaming.
+    tg.flood_limits(per_chat_per_s=1, burst=1)
+    fake.script_for("test/free", text(LONG, chunk_size=40, chunk_delay=0.05))
+    bot()
+    tg.push_text("tell me a lot", chat_id=ALLOWED)
+    wait_for(lambda: tg.sent(ALLOWED) and tg.sent(ALLOWED)[0].endswith("end."), 60 * SLOW,
+             "the final text")
+    assert fake.chat_requests[0]["body"]["stream"] is True
+    posted = bot_calls(tg, ALLOWED, "sendMessage")
+    assert len(posted) == 1  # one message, grown by edits
+    mid = tg.messages(ALLOWED)[0]["message_id"]
+    versions = [v["text"] for v in tg.versions(ALLOWED, mid)]
+    assert len(versions) >= 3, versions  # it grew while the model wrote
+    assert all(len(a) <= len(b) for a, b in zip(versions[:-2], versions[1:-1]))
+    final = tg.edits(ALLOWED, mid)[-1]
+    assert final["parse_mode"] == "HTML" and final["text"].endswith(" end.")
+    assert [e["type"] for e in final["entities"]] == ["bold"]  # rendered only at the end
+    assert all(v["entities"] == [] for v in tg.versions(ALLOWED, mid)[:-1])
+    assert tg.violations == 0, tg.flood_stats()
+    times = [v["monotonic"] for v in tg.versions(ALLOWED, mid)]
+    assert all(b - a >= 0.95 for a, b in zip(times, times[1:])), times
+
+
+def test_draft_mode_previews_then_sends_the_final_once(bot, tg, fake):
+    fake.script_for("test/free", text(LONG, chunk_size=60, chunk_delay=0.05))
+    bot(stream="draft")
+    tg.push_text("tell me a lot", chat_id=ALLOWED)
+    assert tg.wait_sent(ALLOWED, 1, timeout=60 * SLOW)[0].endswith("end.")
+    drafts = tg.drafts(ALLOWED)
+    assert len(drafts) >= 2 and all(d["draft_id"] == drafts[0]["draft_id"] for d in drafts)
+    assert tg.calls("editMessageText") == []
+    time.sleep(1)
+    assert len(tg.sent(ALLOWED)) == 1
+
+
+def test_without_drafts_on_the_server_the_answer_streams_by_edits(bot, tg, fake):
+    tg.disable_method("sendMessageDraft")
+    fake.script_for("test/free", text(LONG, chunk_size=60, chunk_delay=0.05))
+    g = bot(stream="draft")
+    tg.push_text("tell me a lot", chat_id=ALLOWED)
+    wait_for(lambda: tg.sent(ALLOWED) and tg.sent(ALLOWED)[0].endswith("end."), 60 * SLOW,
+             "the final text")
+    assert tg.edits(ALLOWED) and len(bot_calls(tg, ALLOWED, "sendMessage")) == 1
+    assert "sendMessageDraft is not available" in g.stderr()
+
+
+def test_context_adds_up_to_what_the_upstream_receives_and_shows_the_cache(bot, tg, fake):
+    import json
+    import re
+    fake.script_for("test/free",
+                    text("First answer.", usage={"prompt_tokens": 1200,
+                                                 "prompt_tokens_details": {"cached_tokens": 900}}),
+                    text("Second answer."))
+    bot(stream="off", progress="off")
+    tg.push_text("hello there", chat_id=ALLOWED)
+    tg.wait_sent(ALLOWED, 1, timeout=30 * SLOW)
+    tg.push_text("/context", chat_id=ALLOWED)
+    report = tg.wait_sent(ALLOWED, 2, timeout=30 * SLOW)[1]
+    assert "history, 2 messages" in report, report
+    assert "1200 prompt tokens, 900 of them (75%) from the provider's prompt cache" in report
+    parts = {k: int(v) for k, v in re.findall(r"\n([a-zA-Z ,0-9]+?): \d+ tokens \(\d+%, (\d+) "
+                                              r"bytes\)", report)}
+    total = int(re.search(r"total: (\d+) bytes", report).group(1))
+    assert sum(parts.values()) == total, (parts, total)
+    tg.push_text("x", chat_id=ALLOWED)
+    tg.wait_sent(ALLOWED, 3, timeout=30 * SLOW)
+    sent = fake.chat_requests[1]
+    user = "," + json.dumps({"role": "user", "content": "x"}, separators=(",", ":"))
+    # The router names the provider's model for the group, adds its max_tokens and
+    # OpenRouter's usage flag; nothing else differs.
+    raw = (sent["raw"].replace('"model":"test/free"', '"model":"free"', 1)
+           .replace(',"max_tokens":4096', "").replace(',"usage":{"include":true}', ""))
+    assert len(raw.encode()) == total + len(user), (total, raw)
