@@ -802,8 +802,10 @@ static void on_text(const char *so_far, size_t len, void *arg)
 {
 	struct chat *c = arg;
 
+	/* Only the head is ever shown: a copy of at most LIVE_MAX + 1 bytes per event keeps a
+	 * long answer's cost linear (live_compose cuts and marks it). */
 	free(c->live.answer);
-	c->live.answer = xstrndup(so_far, len);
+	c->live.answer = xstrndup(so_far, len > LIVE_MAX + 1 ? LIVE_MAX + 1 : len);
 	free(c->live.progress);
 	c->live.progress = NULL;
 	live_kick(c);

@@ -276,3 +276,21 @@ def test_context_adds_up_to_what_the_upstream_receives_and_shows_the_cache(bot, 
     raw = (sent["raw"].replace('"model":"test/free"', '"model":"free"', 1)
            .replace(',"max_tokens":4096', "").replace(',"usage":{"include":true}', ""))
     assert len(raw.encode()) == total + len(user), (total, raw)
+
+
+def test_an_answer_over_4096_units_edits_the_live_message_and_continues_in_new_ones(
+        bot, tg, fake):
+    answer = "\n".join(f"line {i}: " + "x" * 60 for i in range(120))  # ~8 KB
+    fake.script_for("test/free", text(answer, chunk_size=500, chunk_delay=0.2))
+    bot()
+    tg.push_text("a long one", chat_id=ALLOWED)
+    whole = answer.replace("\n", "")
+    wait_for(lambda: "".join(s.replace("\n", "") for s in tg.sent(ALLOWED)) == whole,
+             60 * SLOW, "the whole answer")
+    sent = tg.sent(ALLOWED)
+    assert len(sent) >= 2
+    first = tg.messages(ALLOWED)[0]["message_id"]
+    assert tg.edits(ALLOWED, first), "the first part is an edit of the live message"
+    assert all(len(s.encode("utf-16-le")) // 2 <= 4096 for s in sent)
+    live = [v["text"] for v in tg.versions(ALLOWED, first)[:-1]]
+    assert live and all(len(v) <= 3802 for v in live)  # intermediate texts are cut
