@@ -114,6 +114,7 @@ struct live {
 	char *progress;	    /* "running X ...", NULL = none */
 	char *shown;	    /* what Telegram shows now */
 	char *sending;	    /* the text of the call in flight */
+	int64_t sent_for;   /* the row (update id) the call in flight shows */
 	bool in_flight;
 	int64_t last_ms;  /* when the last update was sent (edit_every_ms apart) */
 	struct event *ev; /* the next update */
@@ -615,9 +616,13 @@ static void on_live_sent(struct telegram *t, const struct answer *a, void *arg)
 	const cJSON *mid = cJSON_GetObjectItemCaseSensitive(a->result, "message_id");
 
 	l->in_flight = false;
-	if (t->closing) {
+	if (t->closing || l->sent_for != c->busy_update) {
+		/* Stopping, or the row was finished meanwhile (a voice reply does not wait for
+		 * the call): its message id belongs to no turn now. */
 		free(l->sending);
 		l->sending = NULL;
+		if (!t->closing && l->n_react)
+			live_kick(c);
 		return;
 	}
 	if (a->ok) {
@@ -763,6 +768,7 @@ static void on_live_event(evutil_socket_t fd, short what, void *arg)
 	buf_json_str(&p, text.data, text.len);
 	buf_puts(&p, ",\"disable_web_page_preview\":true}");
 	l->in_flight = true;
+	l->sent_for = c->busy_update;
 	l->last_ms = now;
 	budget_take(c, now);
 	free(l->sending);
