@@ -294,3 +294,15 @@ def test_an_answer_over_4096_units_edits_the_live_message_and_continues_in_new_o
     assert all(len(s.encode("utf-16-le")) // 2 <= 4096 for s in sent)
     live = [v["text"] for v in tg.versions(ALLOWED, first)[:-1]]
     assert live and all(len(v) <= 3802 for v in live)  # intermediate texts are cut
+
+
+def test_in_a_group_the_budget_keeps_to_twenty_messages_a_minute(bot, tg, fake):
+    group = -5001
+    answer = "\n".join(f"line {i}: " + "y" * 60 for i in range(150))  # 3 messages
+    fake.script_for("test/free", text(answer))
+    bot(stream="off", progress="off", allowed_chats=[group])
+    tg.push_text("long one", chat_id=group, user_id=ALLOWED, chat_type="group")
+    wait_for(lambda: len(tg.sent(group)) >= 3, 60 * SLOW, "three parts")
+    sends = [r["monotonic"] for r in tg.requests
+             if r["method"] == "sendMessage" and str(r["params"].get("chat_id")) == str(group)]
+    assert all(b - a >= 2.9 for a, b in zip(sends, sends[1:])), sends
