@@ -126,6 +126,8 @@ struct live {
 	} react[REACT_MAX];
 	int n_react;
 	bool react_flight;
+	int64_t react_sent_to; /* the reaction in flight, put back after a 429 */
+	const char *react_sent;
 };
 
 struct chat {
@@ -668,6 +670,8 @@ static void on_live_sent(struct telegram *t, const struct answer *a, void *arg)
 		live_kick(c);
 }
 
+static void react(struct chat *c, int64_t message_id, const char *emoji);
+
 static void on_reacted(struct telegram *t, const struct answer *a, void *arg)
 {
 	struct chat *c = arg;
@@ -676,7 +680,14 @@ static void on_reacted(struct telegram *t, const struct answer *a, void *arg)
 	if (t->closing)
 		return;
 	if (a->error_code == 429) {
+		/* Flood control: the reaction waits for retry_after like everything else. */
+		bool newer = false;
+
 		budget_hold(c, now_mono_ms(), a->retry_after_s);
+		for (int i = 0; i < c->live.n_react; i++)
+			newer = newer || c->live.react[i].message_id == c->live.react_sent_to;
+		if (!newer) /* a newer reaction for the message replaces this one */
+			react(c, c->live.react_sent_to, c->live.react_sent);
 		live_kick(c);
 		return;
 	}
@@ -696,6 +707,8 @@ static void send_reaction(struct chat *c, int64_t now)
 		 "{\"chat_id\":%lld,\"message_id\":%lld,\"reaction\":[{\"type\":\"emoji\","
 		 "\"emoji\":\"%s\"}]}",
 		 (long long)c->id, (long long)l->react[0].message_id, l->react[0].emoji);
+	l->react_sent_to = l->react[0].message_id;
+	l->react_sent = l->react[0].emoji;
 	memmove(&l->react[0], &l->react[1], (size_t)(l->n_react - 1) * sizeof(l->react[0]));
 	l->n_react--;
 	l->react_flight = true;
