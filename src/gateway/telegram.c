@@ -74,11 +74,11 @@
 #define POLL_SLACK_S	  15 /* HTTP timeout of getUpdates above its long-poll timeout */
 #define BACKOFF_MIN_MS	  1000
 #define BACKOFF_MAX_MS	  60000
-#define SEND_GAP_MS	  1000 /* per chat */
+#define SEND_GAP_MS	  1100 /* per chat: 1 s plus room for network jitter */
 #define DRAIN_SEND_MS	  3000 /* a stop waits this long for a sendMessage in flight */
 #define TYPING_EVERY_S	  4
 #define MAX_PARTS	  64   /* a reply longer than this many messages is cut */
-#define GROUP_GAP_MS	  3000 /* 20 messages a minute in a group */
+#define GROUP_GAP_MS	  3100 /* 20 messages a minute in a group, plus jitter */
 #define LIVE_MAX	  3800 /* bytes of an intermediate text (under 4096 UTF-16 units) */
 #define LIVE_KEY	  "telegram.live." /* + update id: the message the turn shows in */
 #define REACT_MAX	  4		   /* reactions waiting for the chat's budget */

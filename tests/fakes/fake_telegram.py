@@ -916,10 +916,16 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             while sent < limit:
                 piece = body[sent:min(sent + chunk, limit)]
-                self.wfile.write(piece)
-                self.wfile.flush()
+                # Counted before it is written, so that a client holding the bytes sees
+                # them counted; a write that fails takes the count back.
+                fake._count_download(record, sent + len(piece))
+                try:
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+                except OSError:
+                    fake._count_download(record, sent)
+                    raise
                 sent += len(piece)
-                fake._count_download(record, sent)
                 if delay and sent < limit and fake._stop.wait(delay):
                     break
         except OSError:
