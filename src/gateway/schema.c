@@ -7,6 +7,7 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "gateway/hooks.h"
+#include "gateway/reminders.h"
 #include "gateway/tg_store.h"
 #include "router/spend.h"
 
@@ -23,6 +24,7 @@ static const struct store_migration migrations[] = {
 	{"telegram-attempts", TG_STORE_ATTEMPTS_SQL},
 	{"messages-origin", SESSIONS_ORIGIN_SQL},
 	{"telegram-media", TG_STORE_MEDIA_SQL},
+	{"reminders", REMINDERS_SCHEMA_SQL},
 };
 
 void schema_register(void)
