@@ -487,15 +487,14 @@ static int reminder_run(void *ctx, const char *source, const char *prompt, const
 
 /* reminders_sink.deliver: Telegram's outbox, which stores the text before it returns and
  * retries it itself, so a configured bot counts as delivered. Without one nothing can take
- * it: the reminder keeps it and asks again later. telegram_deliver has no thread yet: a
- * topic's reminder goes to the chat. */
+ * it: the reminder keeps it and asks again later. A reminder set in a topic fires there. */
 static int reminder_deliver(void *ctx, int64_t chat_id, int64_t thread_id, const char *markdown)
 {
 	struct gateway *g = ctx;
 
 	if (!g->tg)
 		return -ENOTCONN;
-	telegram_deliver(g->tg, chat_id, markdown);
+	telegram_deliver_thread(g->tg, chat_id, thread_id, markdown);
 	return 0;
 }
 
