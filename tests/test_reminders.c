@@ -32,6 +32,7 @@ struct fake_run {
 	double cap;
 	job_done_cb done;
 	void *arg;
+	bool fired;
 };
 
 struct fx {
@@ -58,7 +59,7 @@ static int fake_run(void *ctx, const char *source, const char *prompt, const cha
 
 	assert_true(f->n_runs < MAX);
 	u = &f->runs[f->n_runs++];
-	*u = (struct fake_run){xstrdup(source), xstrdup(prompt), xstrdup(extra), cap, done, arg};
+	*u = (struct fake_run){xstrdup(source), xstrdup(prompt), xstrdup(extra), cap, done, arg, false};
 	return 0;
 }
 
@@ -135,7 +136,16 @@ static void fx_restart(struct fx *f)
 
 static void fx_destroy(struct fx *f)
 {
+	struct job_result stopped = {.ok = false, .text = "stopped"};
+
 	reminders_destroy(f->r);
+	/* As the job runner does when it stops: each run still going ends, once, after the
+	 * reminders that started it are gone. */
+	for (size_t i = 0; i < f->n_runs; i++)
+		if (!f->runs[i].fired) {
+			f->runs[i].fired = true;
+			f->runs[i].done(&stopped, f->runs[i].arg);
+		}
 	store_close(f->store);
 	loop_destroy(f->loop);
 	config_destroy(f->cfg);
@@ -155,6 +165,8 @@ static void complete(struct fx *f, size_t i, bool ok, const char *text)
 	struct job_result res = {.ok = ok, .text = text, .session_id = 1, .cost_usd = 0.01};
 
 	assert_true(i < f->n_runs);
+	assert_false(f->runs[i].fired);
+	f->runs[i].fired = true;
 	f->runs[i].done(&res, f->runs[i].arg);
 }
 
