@@ -141,6 +141,8 @@ struct agent_turn {
 	int64_t last_prompt_tokens, cached_tokens; /* of the last model call */
 	double cost_usd;
 	struct stream stream;
+	double max_cost_usd; /* this turn's cap: agent.max_turn_cost_usd or the caller's lower one
+			      */
 	bool compress_tried, cancelled, time_up;
 	bool tainted, web_any; /* trust: see the top of this file */
 	char *fail_text;
@@ -994,8 +996,13 @@ static const char *limit_text(const struct agent_turn *t, char *out, size_t len)
 			 (long long)cfg->agent.max_iterations);
 		break;
 	case AGENT_STOP_COST:
-		snprintf(out, len, "the cost limit of $%.4f per turn (agent.max_turn_cost_usd)",
-			 cfg->agent.max_turn_cost_usd);
+		if (t->max_cost_usd < cfg->agent.max_turn_cost_usd ||
+		    cfg->agent.max_turn_cost_usd <= 0)
+			snprintf(out, len, "the cost limit of $%.4f for this run", t->max_cost_usd);
+		else
+			snprintf(out, len,
+				 "the cost limit of $%.4f per turn (agent.max_turn_cost_usd)",
+				 cfg->agent.max_turn_cost_usd);
 		break;
 	case AGENT_STOP_TIME:
 		snprintf(out, len, "the time limit of %lld s per turn (agent.turn_timeout_s)",
@@ -1045,7 +1052,7 @@ static enum agent_stop limit_hit(const struct agent_turn *t)
 		return AGENT_STOP_TIME;
 	if (t->model_calls >= cfg->agent.max_iterations)
 		return AGENT_STOP_ITERATIONS;
-	if (cfg->agent.max_turn_cost_usd > 0 && t->cost_usd >= cfg->agent.max_turn_cost_usd)
+	if (t->max_cost_usd > 0 && t->cost_usd >= t->max_cost_usd)
 		return AGENT_STOP_COST;
 	return AGENT_DONE;
 }
@@ -1576,6 +1583,10 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	t->arg = arg;
 	t->source = xstrdup(o->source);
 	t->extra_system = xstrdup(o->extra_system);
+	/* A caller's cap (a reminder's) only lowers the global one, never lifts it. */
+	t->max_cost_usd = a->env.cfg->agent.max_turn_cost_usd;
+	if (o->max_cost_usd > 0 && (t->max_cost_usd <= 0 || o->max_cost_usd < t->max_cost_usd))
+		t->max_cost_usd = o->max_cost_usd;
 	rc = open_session(t, o, user_text);
 	if (rc < 0) {
 		turn_free(t);

@@ -68,6 +68,9 @@ struct agent_turn_opts {
 	const char *origin;
 	const struct agent_part *parts; /* copied */
 	size_t n_parts;
+	/* > 0: this turn's cost cap when below agent.max_turn_cost_usd (a reminder's cap);
+	 * 0 = the global one. Reaching it stops the turn like the global cap (AGENT_STOP_COST). */
+	double max_cost_usd;
 };
 
 enum agent_stop {

@@ -254,6 +254,15 @@ struct config_memory {
 	int64_t user_max_chars;
 };
 
+/* reminders: the jobs the agent schedules for a chat (gateway/reminders.c, tool `schedule`). */
+struct config_reminders {
+	bool enabled;
+	int64_t max_per_chat;	/* active + paused jobs of one chat */
+	double max_cost_usd;	/* a run's cost cap when the model names none (and the highest) */
+	int64_t min_interval_s; /* a recurring job runs at most this often */
+	bool continuity;	/* a recurring run sees its previous result */
+};
+
 struct config_skills {
 	char **external_dirs; /* absolute, read-only */
 	size_t n_external_dirs;
@@ -455,6 +464,7 @@ struct config {
 	size_t n_cron_jobs;
 	struct config_hook *hooks;
 	size_t n_hooks;
+	struct config_reminders reminders;
 };
 
 /* Collected messages of one or more loads, each with file, line and column. */

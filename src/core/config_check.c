@@ -570,6 +570,16 @@ void cfg_hook_check(struct ctx *c, const struct node *map, void *obj)
 			    "has no {{payload}}: the request body will not reach the model");
 }
 
+void cfg_reminders_check(struct ctx *c, const struct node *map, void *obj)
+{
+	const struct config_reminders *r = obj;
+
+	/* Every run of an agent-made job has a cap: 0 would read as "no cap" in the agent. */
+	if (r->max_cost_usd <= 0)
+		cfg_key_err(c, map, "max_cost_usd", true,
+			    "must be above 0: every reminder run has a cost cap (e.g. 0.05)");
+}
+
 void cfg_hooks_check_all(struct ctx *c, const struct node *seq, void *items, size_t n)
 {
 	check_unique(c, seq, items, n, sizeof(struct config_hook),

@@ -255,6 +255,7 @@ void cfg_mcp_check_all(struct ctx *c, const struct node *map, void *items, size_
 void cfg_cron_check(struct ctx *c, const struct node *map, void *obj);
 void cfg_cron_check_all(struct ctx *c, const struct node *seq, void *items, size_t n);
 void cfg_hook_check(struct ctx *c, const struct node *map, void *obj);
+void cfg_reminders_check(struct ctx *c, const struct node *map, void *obj);
 void cfg_hooks_check_all(struct ctx *c, const struct node *seq, void *items, size_t n);
 void cfg_keys_check_all(struct ctx *c, const struct node *seq, void *items, size_t n);
 void cfg_api_check(struct ctx *c, const struct node *map, void *obj);

@@ -756,6 +756,25 @@ static const struct table hook_table = {"hooks",
 					.check_all = cfg_hooks_check_all,
 					.text = "Webhooks that start an agent run."};
 
+static const struct opt reminders_opts[] = {
+	{"enabled", T_BOOL, FLD(config_reminders, enabled), .def = "true",
+	 .text = "offer the `schedule` tool in Telegram chats and run its jobs (gateway)"},
+	{"max_per_chat", T_INT, FLD(config_reminders, max_per_chat), .def = "20", .min = 1,
+	 .max = 1000, .text = "active and paused jobs one chat may have"},
+	{"max_cost_usd", T_NUM, FLD(config_reminders, max_cost_usd), .def = "0.05", .min = 0,
+	 .max = 100,
+	 .text = "cost cap of one run when the model names none; also the highest it may name"},
+	{"min_interval_s", T_INT, FLD(config_reminders, min_interval_s), .def = "300", .min = 60,
+	 .max = 31536000, .text = "a recurring job may not run more often than this"},
+	{"continuity", T_BOOL, FLD(config_reminders, continuity), .def = "true",
+	 .text = "a recurring job's run is shown its previous result"},
+};
+
+static const struct table reminders_table = {
+	"reminders", "reminders", OPTS(reminders_opts), .check = cfg_reminders_check,
+	.text = "Reminders and schedules the agent makes for a chat (`schedule` tool), kept in "
+		"state.db apart from `cron`. See docs/gateway.md, \"Reminders\"."};
+
 static const struct opt top_opts[] = {
 	{"home", T_STR, FLD(config, home), .check = cfg_check_abs_path,
 	 .text = "data directory; default $HERMETIC_HOME, else /opt/data"},
@@ -798,6 +817,7 @@ static const struct opt top_opts[] = {
 	 .cap = CONFIG_MAX_CRON_JOBS, .table = &cron_table},
 	{"hooks", T_LIST, FLD(config, hooks), CNT(config, n_hooks), .cap = CONFIG_MAX_HOOKS,
 	 .table = &hook_table},
+	{"reminders", T_SECTION, FLD(config, reminders), .table = &reminders_table},
 };
 
 const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text = "The sections."};

@@ -27,6 +27,7 @@
 #include "gateway/hooks.h"
 #include "net/httpd.h"
 #include "gateway/jobs.h"
+#include "gateway/reminders.h"
 #include "core/json_exact.h"
 #include "core/log.h"
 #include "mcp/mcp.h"
@@ -62,6 +63,8 @@ struct gateway {
 	struct job_sink sink;
 	struct cron *cron;
 	struct hooks *hooks;
+	struct reminders_sink rsink;
+	struct reminders *reminders; /* NULL: reminders.enabled is false */
 	uint64_t n_chats;
 };
 
@@ -447,14 +450,17 @@ static void on_job_turn(const struct agent_result *r, void *arg)
 
 static const struct agent_cbs job_cbs = {.on_done = on_job_turn};
 
-/* job_sink.run: a fresh session per run, so cron and hooks never grow a history. */
-static int sink_run(void *ctx, const char *source, const char *model, const char *prompt,
-		    const char *extra_system, job_done_cb done, void *arg)
+/* A job's turn: a fresh session per run, so cron, hooks and reminders never grow a history.
+ * max_cost_usd > 0 lowers the turn's cost cap (a reminder's). */
+static int run_job(struct gateway *g, const char *source, const char *model, const char *prompt,
+		   const char *extra_system, double max_cost_usd, job_done_cb done, void *arg)
 {
-	struct gateway *g = ctx;
 	struct job_run *j = xcalloc(1, sizeof(*j));
-	struct agent_turn_opts o = {
-		.source = source, .model = model, .fresh = true, .extra_system = extra_system};
+	struct agent_turn_opts o = {.source = source,
+				    .model = model,
+				    .fresh = true,
+				    .extra_system = extra_system,
+				    .max_cost_usd = max_cost_usd};
 	int rc;
 
 	j->done = done;
@@ -463,6 +469,33 @@ static int sink_run(void *ctx, const char *source, const char *model, const char
 	if (rc < 0)
 		free(j);
 	return rc;
+}
+
+/* job_sink.run: cron and hooks, under agent.max_turn_cost_usd. */
+static int sink_run(void *ctx, const char *source, const char *model, const char *prompt,
+		    const char *extra_system, job_done_cb done, void *arg)
+{
+	return run_job(ctx, source, model, prompt, extra_system, 0, done, arg);
+}
+
+/* reminders_sink.run: the config's model, the job's own cap. */
+static int reminder_run(void *ctx, const char *source, const char *prompt, const char *extra_system,
+			double max_cost_usd, job_done_cb done, void *arg)
+{
+	return run_job(ctx, source, NULL, prompt, extra_system, max_cost_usd, done, arg);
+}
+
+/* reminders_sink.deliver: Telegram's outbox, which stores the text before it returns and
+ * retries it itself, so a configured bot counts as delivered. Without one nothing can take
+ * it: the reminder keeps it and asks again later. A reminder set in a topic fires there. */
+static int reminder_deliver(void *ctx, int64_t chat_id, int64_t thread_id, const char *markdown)
+{
+	struct gateway *g = ctx;
+
+	if (!g->tg)
+		return -ENOTCONN;
+	telegram_deliver_thread(g->tg, chat_id, thread_id, markdown);
+	return 0;
 }
 
 /* job_sink.deliver: Telegram's outbox (durable, retried), else the log. */
@@ -541,6 +574,11 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 	g->sink = (struct job_sink){sink_run, sink_deliver, g};
 	g->cron = cron_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
 	g->hooks = hooks_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
+	if (cfg->reminders.enabled) {
+		g->rsink = (struct reminders_sink){reminder_run, reminder_deliver, g};
+		g->reminders = reminders_create(cfg, g->d.loop, g->d.store, &g->rsink);
+		tools_set_scheduler(g->tools, reminders_scheduler(), g->reminders);
+	}
 	return 0;
 }
 
@@ -574,6 +612,8 @@ int gateway_run(const struct config *cfg)
 	hooks_add_routes(g.hooks, g.api);
 	telegram_start(g.tg);
 	cron_start(g.cron);
+	if (g.reminders)
+		reminders_start(g.reminders);
 	/* Everything is open and bound: from here on the process is sealed (Landlock, then
 	 * seccomp). */
 	if (sandbox_seal(cfg) < 0)
@@ -583,6 +623,7 @@ int gateway_run(const struct config *cfg)
 out:
 	/* Turns and pending tool calls are answered through the API server: end them first. */
 	cron_destroy(g.cron);
+	reminders_destroy(g.reminders);
 	hooks_destroy(g.hooks);
 	telegram_destroy(g.tg);
 	agent_destroy(g.agent);

@@ -7,6 +7,7 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "gateway/hooks.h"
+#include "gateway/reminders.h"
 #include "gateway/tg_store.h"
 #include "router/spend.h"
 
@@ -24,6 +25,7 @@ static const struct store_migration migrations[] = {
 	{"messages-origin", SESSIONS_ORIGIN_SQL},
 	{"telegram-media", TG_STORE_MEDIA_SQL},
 	{"telegram-live", TG_STORE_LIVE_SQL},
+	{"reminders", REMINDERS_SCHEMA_SQL},
 };
 
 void schema_register(void)

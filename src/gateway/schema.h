@@ -1,7 +1,7 @@
 /* schema: the ordered list of state.db migrations, collected from the modules that own the
- * tables (spend, sessions, telegram, hooks). It lives here, above all of them, so that the store
- * in core/ names none of them: main hands the list to store_set_schema() before anything opens
- * the database. Append only: a migration's position is its user_version number. */
+ * tables (spend, sessions, telegram, hooks, reminders). It lives here, above all of them, so that
+ * the store in core/ names none of them: main hands the list to store_set_schema() before anything
+ * opens the database. Append only: a migration's position is its user_version number. */
 #ifndef HERMETIC_SCHEMA_H
 #define HERMETIC_SCHEMA_H
 

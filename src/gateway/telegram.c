@@ -2196,7 +2196,7 @@ void telegram_set_breaker(struct telegram *t, struct breaker *b)
 
 struct delivery {
 	struct telegram *t;
-	int64_t chat_id;
+	int64_t chat_id, thread;
 	char *markdown;
 };
 
@@ -2205,8 +2205,10 @@ static int write_delivery(struct store *s, void *arg)
 	struct delivery *d = arg;
 	int rc = store_begin(s);
 
+	struct tg_out_opts o = {.thread_id = d->thread};
+
 	if (rc == 0)
-		rc = outbox_add(d->t, d->chat_id, d->markdown);
+		rc = outbox_add_to(d->t, d->chat_id, d->markdown, &o);
 	return store_end(s, rc);
 }
 
@@ -2228,11 +2230,18 @@ static void on_delivery_stored(void *arg, int rc)
 
 void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown)
 {
+	telegram_deliver_thread(t, chat_id, 0, markdown);
+}
+
+void telegram_deliver_thread(struct telegram *t, int64_t chat_id, int64_t thread,
+			     const char *markdown)
+{
 	struct delivery *d = xcalloc(1, sizeof(*d));
 	int rc;
 
 	d->t = t;
 	d->chat_id = chat_id;
+	d->thread = thread;
 	d->markdown = xstrdup(markdown);
 	rc = store_write(t->d->store, write_delivery, d, on_delivery_stored);
 	if (rc != -EINPROGRESS)

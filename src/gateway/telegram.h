@@ -62,5 +62,8 @@ void telegram_set_breaker(struct telegram *t, struct breaker *b);
 
 /* Queues Markdown text for chat_id (cron and hook results); never dropped. */
 void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown);
+/* The same into a topic of the chat (thread 0 = none): a reminder set in a topic fires there. */
+void telegram_deliver_thread(struct telegram *t, int64_t chat_id, int64_t thread,
+			     const char *markdown);
 
 #endif

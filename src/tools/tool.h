@@ -33,6 +33,8 @@ struct tool_req {
 	const char *source;	/* the calling turn's source ("" when none) */
 	tools_outlet_cb outlet; /* send_file's delivery, NULL = none */
 	void *outlet_arg;
+	const struct tools_scheduler *scheduler; /* schedule's jobs (tools_set_scheduler) */
+	void *scheduler_arg;
 };
 
 /* Asynchronous tools report here exactly once, from the loop (never inside start()). */
@@ -50,6 +52,7 @@ struct tool_def {
 	const char *params_json; /* JSON Schema of the arguments, compact */
 	/* NULL = offered whenever its toolset is on; else also this must say yes. */
 	bool (*offered)(const struct tools_env *env);
+	bool needs_scheduler; /* offered only once tools_set_scheduler gave one */
 	/* Synchronous tools (SQLite, home's own files): append the result to out and return 0, or
 	 * append an error text and return < 0. out has a cap; running into it is fine (the
 	 * text is cut). Must not block for long: bounded local I/O only. */
@@ -89,5 +92,13 @@ extern const struct tool_def tool_def_search_files;
 extern const struct tool_def tool_def_web_fetch;
 extern const struct tool_def tool_def_prometheus_query;
 extern const struct tool_def tool_def_time;
+extern const struct tool_def tool_def_schedule;
+
+/* schedule's `when` ("in 20 minutes", "tomorrow 07:00", "2026-12-01 09:30", "at 18:00")
+ * read in the process time zone relative to now_ms. Returns 0 with *at_ms (wall clock ms),
+ * or -EINVAL with err saying what was not understood, or -ERANGE for a time in the past or
+ * more than a year ahead. In tool_schedule.c. */
+int tool_schedule_parse_when(const char *when, int64_t now_ms, int64_t *at_ms, char *err,
+			     size_t err_len);
 
 #endif

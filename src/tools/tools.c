@@ -44,6 +44,7 @@ static const struct tool_def *const builtins[] = {
 	&tool_def_skill_view,	&tool_def_skill_manage,	  &tool_def_read_file,
 	&tool_def_search_files, &tool_def_web_fetch,	  &tool_def_prometheus_query,
 	&tool_def_time,		&tool_def_send_file,	  &tool_def_send_voice,
+	&tool_def_schedule,
 };
 
 struct tools {
@@ -52,6 +53,8 @@ struct tools {
 	void *notify_arg;
 	tools_outlet_cb outlet;
 	void *outlet_arg;
+	const struct tools_scheduler *scheduler;
+	void *scheduler_arg;
 	const struct tool_def *offered[ARRAY_LEN(builtins)];
 	size_t n_offered;
 	char *schemas;		/* builtin entries, comma-separated, no brackets */
@@ -94,12 +97,14 @@ static void append_schema(struct buf *b, const char *name, const char *desc, siz
 		   params && *params ? params : "{\"type\":\"object\",\"properties\":{}}");
 }
 
-struct tools *tools_create(const struct tools_env *env)
+/* The builtin tools env allows, and their schemas (again after tools_set_scheduler). */
+static void offer_builtins(struct tools *t)
 {
-	struct tools *t = xcalloc(1, sizeof(*t));
+	const struct tools_env *env = &t->env;
 	struct buf b;
 
-	t->env = *env;
+	free(t->schemas);
+	t->n_offered = 0;
 	buf_init(&b, 0);
 	for (size_t i = 0; i < ARRAY_LEN(builtins); i++) {
 		const struct tool_def *d = builtins[i];
@@ -108,12 +113,29 @@ struct tools *tools_create(const struct tools_env *env)
 			continue;
 		if (d->offered && !d->offered(env))
 			continue;
+		if (d->needs_scheduler && !t->scheduler)
+			continue;
 		t->offered[t->n_offered++] = d;
 		append_schema(&b, d->name, d->description, 4096, d->params_json);
 	}
 	t->schemas = buf_steal(&b);
 	buf_finish(&b);
+}
+
+struct tools *tools_create(const struct tools_env *env)
+{
+	struct tools *t = xcalloc(1, sizeof(*t));
+
+	t->env = *env;
+	offer_builtins(t);
 	return t;
+}
+
+void tools_set_scheduler(struct tools *t, const struct tools_scheduler *s, void *arg)
+{
+	t->scheduler = s;
+	t->scheduler_arg = arg;
+	offer_builtins(t);
 }
 
 void tools_destroy(struct tools *t)
@@ -261,6 +283,10 @@ void tools_source_trust(const struct config *cfg, const char *source, bool *tain
 		for (i = 0; i < cfg->n_hooks; i++)
 			if (strcmp(cfg->hooks[i].name, source + 5) == 0)
 				*web_any = cfg->hooks[i].web_fetch == CONFIG_JOB_WEB_ANY;
+	} else if (strncmp(source, "reminder:", 9) == 0) {
+		/* A model wrote the reminder's prompt, perhaps after reading a page: its runs
+		 * are trusted no more than a cron job's. */
+		*tainted = true;
 	}
 }
 
@@ -463,7 +489,9 @@ static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJ
 			       ctx->tainted && !ctx->web_any,
 			       ctx->source ? ctx->source : "",
 			       c->t->outlet,
-			       c->t->outlet_arg};
+			       c->t->outlet_arg,
+			       c->t->scheduler,
+			       c->t->scheduler_arg};
 	int rc;
 
 	c->def = d;

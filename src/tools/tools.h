@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf;
 struct config;
@@ -20,6 +21,7 @@ struct mcp;
 struct store;
 struct tools;
 struct tools_call;
+struct tools_scheduler;
 
 /* What the tools reach. Borrowed; must outlive the tools. */
 struct tools_env {
@@ -70,13 +72,40 @@ bool tools_read_only(struct tools *t, const char *name);
  * session_search and every MCP tool (pages, hook payloads, pod logs and issue texts may carry
  * instructions). */
 bool tools_taints(struct tools *t, const char *name);
-/* The trust a turn of source starts with: cron ("cron:<job>") and hook ("hook:<name>") runs
- * are tainted, and *web_any is their job's `web_fetch: any`; every other source starts
- * clean. */
+/* The trust a turn of source starts with: cron ("cron:<job>"), hook ("hook:<name>") and
+ * reminder ("reminder:<id>") runs are tainted, and *web_any is a cron job's or hook's
+ * `web_fetch: any`; every other source starts clean. */
 void tools_source_trust(const struct config *cfg, const char *source, bool *tainted, bool *web_any);
 void tools_set_notify(struct tools *t, tools_notify_cb cb, void *arg);
 /* Where send_file delivers; without one send_file answers that no chat can take files. */
 void tools_set_outlet(struct tools *t, tools_outlet_cb cb, void *arg);
+
+/* schedule: the tool asks the gateway's reminders (gateway/reminders.h) to keep a job for
+ * the calling chat. The tools layer only parses the model's words; the scheduler owns the
+ * jobs, their limits and the chat they belong to. */
+struct tools_schedule_req {
+	int64_t at_ms;	     /* one-shot: when, wall clock ms; 0 for a recurring job */
+	const char *cron;    /* recurring: 5-field cron in cfg->timezone; NULL for a one-shot */
+	const char *prompt;  /* what the agent is asked when it fires */
+	const char *title;   /* short name for lists; NULL = taken from prompt */
+	double max_cost_usd; /* cap of one run; 0 = reminders.max_cost_usd */
+};
+
+/* Each call is synchronous (bounded local SQL), appends what the model reads to out, and
+ * returns 0 or a negative errno with the reason in out. source is the calling turn's
+ * ("telegram:42"): a job is only ever seen or changed by the chat that made it (another
+ * chat's id is -ENOENT). */
+struct tools_scheduler {
+	int (*create)(void *arg, const char *source, const struct tools_schedule_req *req,
+		      struct buf *out);
+	int (*list)(void *arg, const char *source, struct buf *out);
+	int (*cancel)(void *arg, const char *source, int64_t id, struct buf *out);
+};
+
+/* Offers `schedule` (with reminders.enabled and the time toolset) over s (borrowed, with
+ * arg, for the tools' life). Call before the first turn: the builtin schemas are rendered
+ * again. */
+void tools_set_scheduler(struct tools *t, const struct tools_scheduler *s, void *arg);
 
 /* Calls name with args_json (the model's text, may be invalid) for ctx (NULL: a trusted call
  * with no session). Results are cut to agent.tool_result_max_bytes; a call running longer

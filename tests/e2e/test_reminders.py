@@ -1,0 +1,126 @@
+"""Reminders through the real gateway: in a Telegram chat the scripted model calls
+`schedule` {when: "in 1 minute"}; the job is a row of state.db and the model reads its id and
+time. While the gateway is down the job comes due (next_ms set in the past, as test_jobs does
+for cron); at the next start it runs as a fresh "reminder:<id>" turn with the reminder's
+system text, its answer arrives in the chat, and the job is done: a further restart neither
+runs nor sends it again."""
+import json
+import sqlite3
+import time
+
+import pytest
+
+from agent_harness import agent_config, fake, messages, tool_results  # noqa: F401
+from conftest import SLOW, Gateway, to_yaml
+from fakes.fake_openai import text, tool_calls
+from fakes.fake_telegram import FakeTelegram
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+
+TOKEN = "123456:TEST-e2e-SECRET-token"
+CHAT = 1001
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram(token=TOKEN) as t:
+        t.add_chat(CHAT)
+        yield t
+
+
+@pytest.fixture
+def gateway(tmp_path, fake, tg):
+    started = []
+
+    def make():
+        cfg = agent_config(
+            fake, "HOME", api={"listen": "127.0.0.1:PORT"},
+            telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [CHAT],
+                      "api_base": tg.url, "poll_timeout_s": 1},
+            reminders={"max_cost_usd": 0.02})
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+        started.append(g)
+        return g.start()
+
+    yield make
+    for g in started:
+        g.kill()
+        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+def rows(g):
+    db = sqlite3.connect(g.home / "state.db")
+    db.row_factory = sqlite3.Row
+    out = [dict(r) for r in db.execute("SELECT * FROM reminders ORDER BY id")]
+    db.close()
+    return out
+
+
+def test_schedule_in_chat_fires_after_restart_into_the_chat(gateway, tg, fake):
+    args = {"when": "in 1 minute", "prompt": "Remind me to call mum", "title": "Call mum"}
+    fake.script_for("test/free",
+                    tool_calls(("c1", "schedule", json.dumps(args))),
+                    text("I'll remind you in a minute."))
+    g = gateway()
+    tg.push_text("remind me in a minute to call mum", chat_id=CHAT)
+    assert tg.wait_sent(CHAT, 1, timeout=30 * SLOW) == ["I'll remind you in a minute."]
+    answer = tool_results(fake.chat_requests[1])[0]
+    assert answer.startswith('Scheduled job 1 "Call mum": once, at '), answer
+    assert "Each run may spend at most $0.0200" in answer
+    [row] = rows(g)
+    assert row["source"] == f"telegram:{CHAT}" and row["chat_id"] == CHAT
+    assert row["kind"] == "once" and row["status"] == "active"
+    assert row["prompt"] == "Remind me to call mum"
+    assert 0 < row["next_ms"] - time.time() * 1000 <= 120_000
+
+    # Down while it comes due: it fires at the next start, a fresh turn of its own.
+    g.stop()
+    db = sqlite3.connect(g.home / "state.db")
+    past = int(time.time() * 1000) - 1000
+    db.execute("UPDATE reminders SET next_ms = ?, at_ms = ? WHERE id = 1", (past, past))
+    db.commit()
+    db.close()
+    fake.script_for("test/free", text("Time to call mum!"))
+    g.start()
+    sent = tg.wait_sent(CHAT, 2, timeout=30 * SLOW)
+    assert sent[1] == "Time to call mum!"
+    req = fake.chat_requests[2]
+    system = messages(req)[0]["content"]
+    assert 'A scheduled job of this chat is firing now (job 1, "Call mum")' in system
+    assert [m["role"] for m in messages(req)] == ["system", "user"]
+    assert messages(req)[-1]["content"] == "Remind me to call mum"
+    for _ in range(50):
+        if rows(g)[0]["status"] == "done":
+            break
+        time.sleep(0.1)
+    [row] = rows(g)
+    assert row["status"] == "done" and row["pending"] is None
+    assert row["last_result"] == "Time to call mum!"
+
+    # Done is done: another restart runs and sends nothing.
+    g.stop()
+    g.start()
+    time.sleep(1.5 * SLOW)
+    assert len(fake.chat_requests) == 3
+    assert len(tg.wait_sent(CHAT, 2, timeout=1)) == 2
+
+
+def test_a_reminder_run_cannot_schedule_more_jobs(gateway, tg, fake):
+    g = gateway()
+    g.stop()
+    db = sqlite3.connect(g.home / "state.db")
+    now = int(time.time() * 1000)
+    db.execute("INSERT INTO reminders (source, chat_id, kind, at_ms, prompt, title, max_cost_usd,"
+               " status, created_ms, next_ms) VALUES (?, ?, 'once', ?, 'spawn', 'Spawn', 0.02,"
+               " 'active', ?, ?)", (f"telegram:{CHAT}", CHAT, now - 1000, now, now - 1000))
+    db.commit()
+    db.close()
+    args = {"when": "in 1 minute", "prompt": "again"}
+    fake.script_for("test/free",
+                    tool_calls(("c1", "schedule", json.dumps(args))),
+                    text("Could not schedule."))
+    g.start()
+    assert tg.wait_sent(CHAT, 1, timeout=30 * SLOW) == ["Could not schedule."]
+    assert "reminders cannot schedule jobs" in tool_results(fake.chat_requests[1])[0]
+    assert len(rows(g)) == 1
