@@ -211,8 +211,9 @@ build_curl() {
     --with-mbedtls="$SYSROOT" --without-openssl --without-gnutls --without-wolfssl --without-rustls \
     --with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --without-ca-path --without-ca-fallback --without-ca-embed \
     --enable-http --enable-proxy --enable-ipv6 --enable-threaded-resolver --enable-unix-sockets \
-    --enable-verbose --enable-mime --enable-headers-api --enable-basic-auth --enable-bearer-auth \
-    --enable-digest-auth --enable-http-auth --enable-socketpair --enable-bindlocal --enable-symbol-hiding \
+    --enable-basic-auth --enable-http-auth --enable-socketpair --enable-symbol-hiding \
+    --disable-verbose --disable-mime --disable-headers-api --disable-bearer-auth \
+    --disable-digest-auth --disable-bindlocal \
     --disable-ftp --disable-file --disable-ipfs --disable-ldap --disable-ldaps --disable-rtsp \
     --disable-dict --disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb \
     --disable-smtp --disable-gopher --disable-mqtt --disable-websockets --disable-manual --disable-docs \
