@@ -144,6 +144,11 @@ struct agent_turn {
 	double max_cost_usd; /* this turn's cap: agent.max_turn_cost_usd or the caller's lower one
 			      */
 	bool compress_tried, cancelled, time_up;
+	/* The turn's clock stops while a tool call waits for the human (an approval, ask_user):
+	 * deadline_ms moves on by each wait; a timer firing during one waits for its end. */
+	int asking;
+	int64_t asking_since_ms, deadline_ms;
+	bool timeout_held;
 	bool tainted, web_any; /* trust: see the top of this file */
 	char *fail_text;
 	char *stored_answer;	  /* a continued turn whose answer was already stored */
@@ -1170,10 +1175,33 @@ static void on_tool(bool is_error, const char *text, size_t len, void *arg)
 	run_calls(t);
 }
 
+static void on_asking(bool on, void *arg)
+{
+	struct agent_turn *t = arg;
+	int64_t now = now_mono_ms(), left;
+	struct timeval tv;
+
+	if (on) {
+		if (t->asking++ == 0)
+			t->asking_since_ms = now;
+		return;
+	}
+	if (t->asking <= 0 || --t->asking > 0)
+		return;
+	t->deadline_ms += now - t->asking_since_ms;
+	left = t->deadline_ms > now ? t->deadline_ms - now : 0;
+	tv = (struct timeval){(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+	if (t->timeout_held || evtimer_pending(t->timer, NULL)) {
+		t->timeout_held = false;
+		evtimer_del(t->timer);
+		evtimer_add(t->timer, &tv);
+	}
+}
+
 static void start_call(struct agent_turn *t, struct call *c)
 {
 	char sid[24];
-	struct tools_ctx ctx = {sid, t->source, t->tainted, t->web_any};
+	struct tools_ctx ctx = {sid, t->source, t->tainted, t->web_any, on_asking, t};
 
 	snprintf(sid, sizeof(sid), "%lld", (long long)t->session_id);
 	c->started = true;
@@ -1372,6 +1400,10 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct agent_turn *t = arg;
 
+	if (t->asking > 0) {
+		t->timeout_held = true;
+		return;
+	}
 	t->time_up = true;
 	if (t->rc && (t->state == T_MODEL || t->state == T_COMPRESS)) {
 		router_cancel(t->rc);
@@ -1622,6 +1654,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	t->timer = evtimer_new(loop_base(a->env.loop), on_timeout, t);
 	t->defer = evtimer_new(loop_base(a->env.loop), on_defer, t);
 	evtimer_add(t->timer, &tv);
+	t->deadline_ms = now_mono_ms() + (int64_t)tv.tv_sec * 1000;
 	t->next = a->turns;
 	a->turns = t;
 	if (out)

@@ -263,6 +263,23 @@ struct config_reminders {
 	bool continuity;	/* a recurring run sees its previous result */
 };
 
+/* What waits for the human's yes (docs/gateway.md, "Approvals"). */
+struct config_approvals {
+	int64_t timeout_s; /* no answer: denied */
+	int mcp;	   /* CONFIG_APPROVE_MCP_* */
+	unsigned builtin;  /* CONFIG_APPROVE_* bits */
+	char **tools;	   /* names or fnmatch patterns (builtin or mcp_<server>_<tool>) */
+	size_t n_tools;
+};
+
+enum { CONFIG_APPROVE_MCP_NOT_READ_ONLY, CONFIG_APPROVE_MCP_DESTRUCTIVE, CONFIG_APPROVE_MCP_NONE };
+enum {
+	CONFIG_APPROVE_SKILL_MANAGE = 1 << 0,
+	CONFIG_APPROVE_SEND_FILE = 1 << 1,
+	CONFIG_APPROVE_SCHEDULE = 1 << 2,
+	CONFIG_APPROVE_ALL = (1 << 3) - 1,
+};
+
 struct config_skills {
 	char **external_dirs; /* absolute, read-only */
 	size_t n_external_dirs;
@@ -465,6 +482,7 @@ struct config {
 	struct config_hook *hooks;
 	size_t n_hooks;
 	struct config_reminders reminders;
+	struct config_approvals approvals;
 };
 
 /* Collected messages of one or more loads, each with file, line and column. */

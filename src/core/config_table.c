@@ -53,6 +53,21 @@ static const struct choice toolset_choices[] = {
 	{NULL, 0, NULL},
 };
 
+static const struct choice approve_mcp_choices[] = {
+	{"not_read_only", CONFIG_APPROVE_MCP_NOT_READ_ONLY, NULL},
+	{"destructive", CONFIG_APPROVE_MCP_DESTRUCTIVE, NULL},
+	{"none", CONFIG_APPROVE_MCP_NONE, NULL},
+	{NULL, 0, NULL},
+};
+
+static const struct choice approve_builtin_choices[] = {
+	{"all", CONFIG_APPROVE_ALL, NULL},
+	{"skill_manage", CONFIG_APPROVE_SKILL_MANAGE, NULL},
+	{"send_file", CONFIG_APPROVE_SEND_FILE, NULL},
+	{"schedule", CONFIG_APPROVE_SCHEDULE, NULL},
+	{NULL, 0, NULL},
+};
+
 static const struct choice routing_choices[] = {
 	{"simple-shuffle", CONFIG_ROUTING_SIMPLE_SHUFFLE, NULL},
 	{"least-busy", CONFIG_ROUTING_LEAST_BUSY, NULL},
@@ -775,6 +790,29 @@ static const struct table reminders_table = {
 	.text = "Reminders and schedules the agent makes for a chat (`schedule` tool), kept in "
 		"state.db apart from `cron`. See docs/gateway.md, \"Reminders\"."};
 
+static const struct opt approvals_opts[] = {
+	{"timeout_s", T_INT, FLD(config_approvals, timeout_s), .def = "300", .min = 10,
+	 .max = 86400, .text = "a question nobody answers in this time is answered no"},
+	{"mcp", T_ENUM, FLD(config_approvals, mcp), .def = "not_read_only",
+	 .choices = approve_mcp_choices,
+	 .text = "which MCP tools ask, by their tools/list annotations: `not_read_only` = "
+		 "all but `readOnlyHint: true`; `destructive` = also not `destructiveHint: "
+		 "false`; `none`"},
+	{"builtin", T_FLAGS, FLD(config_approvals, builtin), .def = "all",
+	 .choices = approve_builtin_choices,
+	 .text = "builtin tools that ask: skill_manage, send_file, schedule (`[]`: none)"},
+	{"tools", T_STRS, FLD(config_approvals, tools), CNT(config_approvals, n_tools), .cap = 64,
+	 .text = "more tools that ask: names or patterns (`mcp_kubernetes_*`, `web_fetch`)"},
+};
+
+static const struct table approvals_table = {
+	"approvals", "approvals", OPTS(approvals_opts),
+	.text = "Tool calls that wait for the human's yes in the chat (buttons Approve, Always in "
+		"this chat, Deny). Asked in chats only: `hermetic chat` and the agent API run "
+		"them, "
+		"and a cron job or hook asks in its deliver chat (else telegram.admin_chat; with "
+		"none the call is denied). See docs/gateway.md, \"Approvals\"."};
+
 static const struct opt top_opts[] = {
 	{"home", T_STR, FLD(config, home), .check = cfg_check_abs_path,
 	 .text = "data directory; default $HERMETIC_HOME, else /opt/data"},
@@ -818,6 +856,7 @@ static const struct opt top_opts[] = {
 	{"hooks", T_LIST, FLD(config, hooks), CNT(config, n_hooks), .cap = CONFIG_MAX_HOOKS,
 	 .table = &hook_table},
 	{"reminders", T_SECTION, FLD(config, reminders), .table = &reminders_table},
+	{"approvals", T_SECTION, FLD(config, approvals), .table = &approvals_table},
 };
 
 const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text = "The sections."};

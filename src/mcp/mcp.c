@@ -57,6 +57,7 @@ static const char *const state_names[] = {"disabled", "idle", "connecting", "con
 
 struct tool {
 	char *name, *tool, *description, *schema;
+	bool read_only, destructive; /* from annotations (see struct mcp_tool_info) */
 };
 
 struct pending;
@@ -576,6 +577,7 @@ static void add_tool(struct mcp_server *s, const cJSON *t)
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
 	const cJSON *desc = cJSON_GetObjectItemCaseSensitive(t, "description");
 	const cJSON *schema = cJSON_GetObjectItemCaseSensitive(t, "inputSchema");
+	const cJSON *ann = cJSON_GetObjectItemCaseSensitive(t, "annotations");
 	struct tool *nt;
 	char *mapped;
 
@@ -601,6 +603,10 @@ static void add_tool(struct mcp_server *s, const cJSON *t)
 						 MCP_RENDER_DESC_MAX);
 	nt->schema = schema ? json_exact_print(schema)
 			    : xstrdup("{\"type\":\"object\",\"properties\":{}}");
+	/* The spec's defaults: readOnlyHint false; destructiveHint true unless read-only. */
+	nt->read_only = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ann, "readOnlyHint"));
+	nt->destructive = !nt->read_only &&
+			  !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ann, "destructiveHint"));
 }
 
 static void became_ready(struct mcp_server *s)
@@ -1308,6 +1314,8 @@ void mcp_tool_info(const struct mcp *m, size_t i, struct mcp_tool_info *out)
 			out->tool = s->tools[i].tool;
 			out->description = s->tools[i].description;
 			out->schema_json = s->tools[i].schema;
+			out->read_only = s->tools[i].read_only;
+			out->destructive = s->tools[i].destructive;
 			return;
 		}
 		i -= s->n_tools;

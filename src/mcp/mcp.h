@@ -25,6 +25,10 @@ struct mcp_tool_info {
 	const char *tool;	 /* the server's own name */
 	const char *description; /* as the model gets it: cut by mcp_render_description */
 	const char *schema_json; /* inputSchema, compact JSON */
+	/* tools/list annotations, as the spec defines their defaults: read_only = readOnlyHint
+	 * true; destructive = not read-only and destructiveHint not false. Hints from the server,
+	 * trusted only as far as the config trusts the server (approvals.mcp). */
+	bool read_only, destructive;
 };
 
 struct mcp_server_info {

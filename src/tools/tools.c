@@ -33,18 +33,36 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <fnmatch.h>
+#include <sys/random.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DID_YOU_MEAN_MAX 3
+#define ALWAYS_MAX	 256  /* "Always in this chat" answers kept (source, tool) */
+#define ASK_TEXT_MAX	 1000 /* bytes of an ask_user question */
+#define ASK_CHOICES_MAX	 8
+#define ASK_CHOICE_MAX	 64 /* bytes of one choice (a button) */
+
+/* ask_user: run by tools.c itself (it waits on the asker like an approval). */
+static const struct tool_def tool_def_ask_user = {
+	.name = "ask_user",
+	.toolset = CONFIG_TOOLSET_ALL,
+	.description = "Ask the user a short multiple-choice question (buttons) and wait for the "
+		       "choice. Only when you cannot go on without their decision.",
+	.params_json = "{\"type\":\"object\",\"properties\":{\"question\":{\"type\":"
+		       "\"string\"},\"choices\":{\"type\":\"array\",\"items\":{\"type\":"
+		       "\"string\"},\"minItems\":2,\"maxItems\":8}},\"required\":[\"question\","
+		       "\"choices\"]}",
+};
 
 static const struct tool_def *const builtins[] = {
 	&tool_def_memory,	&tool_def_session_search, &tool_def_skills_list,
 	&tool_def_skill_view,	&tool_def_skill_manage,	  &tool_def_read_file,
 	&tool_def_search_files, &tool_def_web_fetch,	  &tool_def_prometheus_query,
 	&tool_def_time,		&tool_def_send_file,	  &tool_def_send_voice,
-	&tool_def_schedule,
+	&tool_def_schedule,	&tool_def_ask_user,
 };
 
 struct tools {
@@ -59,6 +77,11 @@ struct tools {
 	size_t n_offered;
 	char *schemas;		/* builtin entries, comma-separated, no brackets */
 	uint64_t left_out_hash; /* of the MCP tool names last left out by agent.max_tools */
+	const struct tools_asker *asker;
+	void *asker_arg;
+	struct tools_call *asking; /* calls with a question out, linked by next_asking */
+	char **always;		   /* "<source>\t<tool>": approved for good (until a restart) */
+	size_t n_always;
 };
 
 struct tools_call {
@@ -75,6 +98,21 @@ struct tools_call {
 	bool finished; /* out holds the result; ev delivers it */
 	bool timed_out;
 	bool cancelled;
+	/* A question out (approval or ask_user): ev is its timeout, then its answer. */
+	bool asking;
+	enum tools_q_kind q_kind;
+	uint64_t q_id;
+	long answer;   /* the chosen index, -1 = none yet */
+	char *outcome; /* how the question ended, for the asker's closed() */
+	struct tools_call *next_asking;
+	char **choices; /* ask_user's */
+	size_t n_choices;
+	cJSON *args;			/* an approval's call, run once approved */
+	const struct tool_def *run_def; /* NULL: an MCP tool */
+	char *sid, *source;
+	bool tainted, web_any;
+	void (*asking_cb)(bool on, void *arg);
+	void *asking_arg;
 };
 
 static void append_json_string(struct buf *b, const char *s, size_t max)
@@ -115,6 +153,8 @@ static void offer_builtins(struct tools *t)
 			continue;
 		if (d->needs_scheduler && !t->scheduler)
 			continue;
+		if (d == &tool_def_ask_user && !t->asker)
+			continue;
 		t->offered[t->n_offered++] = d;
 		append_schema(&b, d->name, d->description, 4096, d->params_json);
 	}
@@ -138,10 +178,20 @@ void tools_set_scheduler(struct tools *t, const struct tools_scheduler *s, void 
 	offer_builtins(t);
 }
 
+void tools_set_asker(struct tools *t, const struct tools_asker *a, void *arg)
+{
+	t->asker = a;
+	t->asker_arg = arg;
+	offer_builtins(t);
+}
+
 void tools_destroy(struct tools *t)
 {
 	if (!t)
 		return;
+	for (size_t i = 0; i < t->n_always; i++)
+		free(t->always[i]);
+	free(t->always);
 	free(t->schemas);
 	free(t);
 }
@@ -364,11 +414,40 @@ static void call_free(struct tools_call *c)
 		event_free(c->ev);
 	buf_finish(&c->out);
 	free(c->name);
+	for (size_t i = 0; i < c->n_choices; i++)
+		free(c->choices[i]);
+	free(c->choices);
+	free(c->outcome);
+	cJSON_Delete(c->args);
+	free(c->sid);
+	free(c->source);
 	free(c);
+}
+
+/* The question is over: out of the list, the asker told, the turn's clock running again. */
+static void end_question(struct tools_call *c)
+{
+	struct tools *t = c->t;
+
+	if (!c->asking)
+		return;
+	c->asking = false;
+	for (struct tools_call **p = &t->asking; *p; p = &(*p)->next_asking)
+		if (*p == c) {
+			*p = c->next_asking;
+			break;
+		}
+	log_info("tools: question %016llx (%s): %s", (unsigned long long)c->q_id, c->name,
+		 c->outcome ? c->outcome : "closed");
+	if (t->asker && t->asker->closed)
+		t->asker->closed(c->q_id, c->outcome ? c->outcome : "Closed", t->asker_arg);
+	if (c->asking_cb)
+		c->asking_cb(false, c->asking_arg);
 }
 
 static void deliver(struct tools_call *c)
 {
+	end_question(c);
 	clean_result(c);
 	c->cb(c->is_error, buf_str(&c->out), c->out.len, c->arg);
 	call_free(c);
@@ -389,6 +468,8 @@ static void set_result(struct tools_call *c, bool is_error, const char *text, si
 {
 	buf_reset(&c->out);
 	if (c->cancelled) {
+		if (c->asking && !c->outcome)
+			c->outcome = xstrdup("Cancelled");
 		buf_puts(&c->out, "cancelled");
 		is_error = true;
 	} else if (c->timed_out) {
@@ -402,12 +483,18 @@ static void set_result(struct tools_call *c, bool is_error, const char *text, si
 	c->is_error = is_error;
 }
 
+static void on_answer(struct tools_call *c);
+
 static void on_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct tools_call *c = arg;
 
 	if (c->finished) {
 		deliver(c);
+		return;
+	}
+	if (c->asking) {
+		on_answer(c);
 		return;
 	}
 	/* The timeout: cancel; the job's callback then delivers the timeout text. */
@@ -561,10 +648,288 @@ static cJSON *parse_args(const char *text, struct buf *err)
 	return json_exact_parse(text, strlen(text));
 }
 
+/* ---- questions: approvals and ask_user --------------------------------------------------- */
+
+static bool always_has(const struct tools *t, const char *source, const char *name)
+{
+	size_t sl = strlen(source);
+
+	for (size_t i = 0; i < t->n_always; i++)
+		if (strncmp(t->always[i], source, sl) == 0 && t->always[i][sl] == '\t' &&
+		    strcmp(t->always[i] + sl + 1, name) == 0)
+			return true;
+	return false;
+}
+
+static void always_add(struct tools *t, const char *source, const char *name)
+{
+	if (always_has(t, source, name))
+		return;
+	if (t->n_always >= ALWAYS_MAX) { /* the oldest goes: it will simply be asked again */
+		free(t->always[0]);
+		memmove(t->always, t->always + 1, (t->n_always - 1) * sizeof(*t->always));
+		t->n_always--;
+	}
+	t->always = xrealloc(t->always, (t->n_always + 1) * sizeof(*t->always));
+	t->always[t->n_always++] = xasprintf("%s\t%s", source, name);
+}
+
+/* Whether a call of name (builtin d, else MCP) with args from source waits for a yes. The
+ * terminal's `chat` ("cli"), the agent API's callers ("api:<user>", who hold the API key) and
+ * internal calls ("") are the owner's own: never asked. */
+static bool needs_approval(const struct tools *t, const struct tool_def *d, const char *name,
+			   const cJSON *args, const char *source)
+{
+	const struct config_approvals *a = &t->env.cfg->approvals;
+	const char *action;
+
+	if (!source || !*source || strcmp(source, "cli") == 0 || strncmp(source, "api:", 4) == 0 ||
+	    always_has(t, source, name))
+		return false;
+	for (size_t i = 0; i < a->n_tools; i++)
+		if (fnmatch(a->tools[i], name, 0) == 0)
+			return true;
+	if (d == &tool_def_skill_manage)
+		return a->builtin & CONFIG_APPROVE_SKILL_MANAGE;
+	if (d == &tool_def_send_file)
+		return a->builtin & CONFIG_APPROVE_SEND_FILE;
+	if (d == &tool_def_schedule) {
+		action = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "action"));
+		/* Only a chat may create jobs (the tool refuses the rest itself). */
+		return (a->builtin & CONFIG_APPROVE_SCHEDULE) &&
+		       strncmp(source, "telegram:", 9) == 0 &&
+		       (!action || strcmp(action, "create") == 0);
+	}
+	if (d)
+		return false;
+	for (size_t i = 0, n = mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0; i < n; i++) {
+		struct mcp_tool_info ti;
+
+		mcp_tool_info(t->env.mcp, i, &ti);
+		if (strcmp(ti.name, name) != 0)
+			continue;
+		if (a->mcp == CONFIG_APPROVE_MCP_NOT_READ_ONLY)
+			return !ti.read_only;
+		if (a->mcp == CONFIG_APPROVE_MCP_DESTRUCTIVE)
+			return ti.destructive;
+		return false;
+	}
+	return false;
+}
+
+/* The call as the human reads it: the tool, then "key: value" per argument (strings as they
+ * are, the rest as JSON), secrets redacted. Never cut here: the asker sends what is too long
+ * for a message as a document. */
+static char *approval_text(const char *name, const cJSON *args)
+{
+	const cJSON *a;
+	struct buf b;
+	char *out;
+
+	buf_init(&b, 0);
+	buf_puts(&b, name);
+	cJSON_ArrayForEach(a, args)
+	{
+		buf_printf(&b, "\n%s: ", a->string ? a->string : "?");
+		if (cJSON_IsString(a)) {
+			buf_puts(&b, a->valuestring);
+		} else {
+			char *j = json_exact_print(a);
+
+			buf_puts(&b, j ? j : "?");
+			cJSON_free(j);
+		}
+	}
+	out = log_redact(buf_str(&b));
+	buf_finish(&b);
+	return out;
+}
+
+static uint64_t question_id(void)
+{
+	uint64_t id = 0;
+
+	while (id == 0)
+		if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
+			id = ((uint64_t)now_mono_ms() << 20) ^ (uint64_t)(uintptr_t)&id;
+	return id;
+}
+
+static void keep_ctx(struct tools_call *c, const struct tools_ctx *ctx)
+{
+	c->sid = xstrdup(ctx->session_id ? ctx->session_id : "");
+	c->source = xstrdup(ctx->source ? ctx->source : "");
+	c->tainted = ctx->tainted;
+	c->web_any = ctx->web_any;
+	c->asking_cb = ctx->asking;
+	c->asking_arg = ctx->asking_arg;
+}
+
+/* Puts the question to the asker: 0 and the call waits (ev is the question's timeout), or a
+ * negative errno with the reason in c->out. */
+static int put_question(struct tools_call *c, enum tools_q_kind kind, const char *text,
+			const char *const *choices, size_t n_choices)
+{
+	struct tools *t = c->t;
+	struct tools_question q = {question_id(),
+				   kind,
+				   c->source,
+				   text,
+				   choices,
+				   n_choices,
+				   t->env.cfg->approvals.timeout_s};
+	struct timeval tv = {(time_t)q.timeout_s, 0};
+	int rc = -ENOENT;
+
+	if (t->asker)
+		rc = t->asker->ask(&q, t->asker_arg);
+	if (rc < 0) {
+		buf_printf(&c->out,
+			   "%s needs the user's answer, and no chat can ask them (%s has no chat: "
+			   "set telegram.admin_chat or the job's deliver chat); it was not run",
+			   c->name, *c->source ? c->source : "this turn");
+		return rc;
+	}
+	c->q_id = q.id;
+	c->q_kind = kind;
+	c->answer = -1;
+	c->asking = true;
+	c->next_asking = t->asking;
+	t->asking = c;
+	log_info("tools: question %016llx (%s) for %s", (unsigned long long)q.id, c->name,
+		 c->source);
+	event_add(c->ev, &tv);
+	if (c->asking_cb)
+		c->asking_cb(true, c->asking_arg);
+	return 0;
+}
+
+static void ask_approval(struct tools_call *c, const struct tool_def *d, cJSON *args,
+			 const struct tools_ctx *ctx)
+{
+	static const char *const choices[] = {"Approve", "Always in this chat", "Deny"};
+	char *text = approval_text(c->name, args);
+
+	keep_ctx(c, ctx);
+	c->run_def = d;
+	c->args = args;
+	if (put_question(c, TOOLS_Q_APPROVAL, text, choices, ARRAY_LEN(choices)) < 0)
+		finish_later(c, true);
+	free(text);
+}
+
+static void ask_user(struct tools_call *c, const cJSON *args, const struct tools_ctx *ctx)
+{
+	const char *q = tool_arg_str(args, "question", true, &c->out);
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(args, "choices"), *e;
+	size_t n = (size_t)cJSON_GetArraySize(list);
+
+	keep_ctx(c, ctx);
+	if (c->out.len)
+		goto bad;
+	if (!*q || strlen(q) > ASK_TEXT_MAX) {
+		buf_printf(&c->out, "question must be 1 to %d bytes", ASK_TEXT_MAX);
+		goto bad;
+	}
+	if (!cJSON_IsArray(list) || n < 2 || n > ASK_CHOICES_MAX) {
+		buf_printf(&c->out, "choices must be a list of 2 to %d short strings",
+			   ASK_CHOICES_MAX);
+		goto bad;
+	}
+	c->choices = xcalloc(n, sizeof(*c->choices));
+	cJSON_ArrayForEach(e, list)
+	{
+		if (!cJSON_IsString(e) || !*e->valuestring ||
+		    strlen(e->valuestring) > ASK_CHOICE_MAX) {
+			buf_printf(&c->out, "each choice must be a string of 1 to %d bytes",
+				   ASK_CHOICE_MAX);
+			goto bad;
+		}
+		c->choices[c->n_choices++] = xstrdup(e->valuestring);
+	}
+	if (!*c->source || strcmp(c->source, "cli") == 0) {
+		buf_puts(&c->out, "ask_user works in chats; here, ask in your answer instead");
+		goto bad;
+	}
+	if (put_question(c, TOOLS_Q_ASK, q, (const char *const *)c->choices, c->n_choices) == 0)
+		return;
+bad:
+	finish_later(c, true);
+}
+
+static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
+			const struct tools_ctx *ctx);
+static void run_mcp(struct tools_call *c, const cJSON *args);
+
+/* From the loop: the human answered (c->answer) or the question timed out (-1). */
+static void on_answer(struct tools_call *c)
+{
+	const struct config *cfg = c->t->env.cfg;
+	long k = c->answer;
+
+	if (c->q_kind == TOOLS_Q_ASK) {
+		if (k < 0) {
+			c->outcome = xasprintf("No answer in %lld s",
+					       (long long)cfg->approvals.timeout_s);
+			buf_printf(&c->out,
+				   "The user did not answer within %lld s; go on without it or ask "
+				   "in your reply.",
+				   (long long)cfg->approvals.timeout_s);
+		} else {
+			c->outcome = xasprintf("Answered: %s", c->choices[k]);
+			buf_printf(&c->out, "The user chose: %s", c->choices[k]);
+		}
+		deliver(c);
+		return;
+	}
+	if (k == TOOLS_APPROVE || k == TOOLS_APPROVE_ALWAYS) {
+		struct tools_ctx ctx = {c->sid, c->source, c->tainted, c->web_any, NULL, NULL};
+
+		if (k == TOOLS_APPROVE_ALWAYS)
+			always_add(c->t, c->source, c->name);
+		c->outcome = xstrdup(k == TOOLS_APPROVE ? "Approved"
+							: "Approved, and always in this chat");
+		end_question(c);
+		if (c->run_def)
+			run_builtin(c, c->run_def, c->args, &ctx);
+		else
+			run_mcp(c, c->args);
+		return;
+	}
+	if (k < 0)
+		c->outcome = xasprintf("No answer in %lld s: denied",
+				       (long long)cfg->approvals.timeout_s);
+	else
+		c->outcome = xstrdup("Denied");
+	buf_printf(&c->out,
+		   "The user %s this call of %s; it was not run. Do not try to get the same done "
+		   "another way: ask the user what they want.",
+		   k < 0 ? "did not approve (no answer in time)" : "denied", c->name);
+	c->is_error = true;
+	deliver(c);
+}
+
+int tools_answer(struct tools *t, uint64_t id, size_t choice)
+{
+	struct timeval zero = {0, 0};
+
+	for (struct tools_call *c = t->asking; c; c = c->next_asking) {
+		if (c->q_id != id || c->finished || c->answer >= 0)
+			continue;
+		if (choice >= (c->q_kind == TOOLS_Q_ASK ? c->n_choices : 3))
+			return -EINVAL;
+		c->answer = (long)choice;
+		event_del(c->ev);
+		event_add(c->ev, &zero);
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int tools_call(struct tools *t, const char *name, const char *args_json,
 	       const struct tools_ctx *ctx, tools_call_cb cb, void *arg, struct tools_call **out)
 {
-	static const struct tools_ctx trusted = {"", "", false, false};
+	static const struct tools_ctx trusted = {"", "", false, false, NULL, NULL};
 	struct tools_call *c = xcalloc(1, sizeof(*c));
 	const struct tool_def *d;
 	cJSON *args;
@@ -588,10 +953,19 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 		finish_later(c, true);
 		return 0;
 	}
-	if (d)
-		run_builtin(c, d, args, ctx ? ctx : &trusted);
-	else
+	if (!ctx)
+		ctx = &trusted;
+	if (d == &tool_def_ask_user) {
+		ask_user(c, args, ctx);
+	} else if (!(ctx->tainted && d && d->writes && d->writes(args)) && /* a proposal */
+		   needs_approval(t, d, c->name, args, ctx->source)) {
+		ask_approval(c, d, args, ctx);
+		return 0; /* args are the call's now */
+	} else if (d) {
+		run_builtin(c, d, args, ctx);
+	} else {
 		run_mcp(c, args);
+	}
 	cJSON_Delete(args);
 	return 0;
 }
@@ -601,6 +975,11 @@ void tools_cancel(struct tools_call *c)
 	c->cancelled = true;
 	if (c->finished) {
 		set_result(c, true, "", 0);
+		return;
+	}
+	if (c->asking) { /* the question closes when the cancel is delivered */
+		set_result(c, true, "", 0);
+		finish_later(c, true);
 		return;
 	}
 	if (c->job)

@@ -41,6 +41,10 @@ struct tools_ctx {
 	 * writes become proposals for the human, web_fetch reaches web.allow_hosts only. */
 	bool tainted;
 	bool web_any; /* the job's web_fetch: any: web_fetch as in a chat, even when tainted */
+	/* NULL, or told when the call starts (on) and stops (off) waiting for the human's
+	 * answer (an approval or ask_user): the agent's turn clock stops meanwhile. */
+	void (*asking)(bool on, void *arg);
+	void *asking_arg;
 };
 
 /* Told that a proposal awaits the human (text: what to approve and how, Markdown) for a
@@ -52,6 +56,34 @@ typedef void (*tools_notify_cb)(const char *source, const char *text, void *arg)
  * reason in err (a source that is no chat: -ENOTSUP). */
 typedef int (*tools_outlet_cb)(const char *source, const char *method, const char *rel,
 			       const char *caption, char *err, size_t err_len, void *arg);
+
+/* Questions for the human: approvals (docs/gateway.md, "Approvals") and ask_user. */
+enum tools_q_kind { TOOLS_Q_APPROVAL, TOOLS_Q_ASK };
+
+/* Approval choices, in this order. */
+enum { TOOLS_APPROVE, TOOLS_APPROVE_ALWAYS, TOOLS_DENY };
+
+struct tools_question {
+	uint64_t id; /* random, never 0: a button of an old question matches nothing */
+	enum tools_q_kind kind;
+	const char *source; /* the asking turn's ("telegram:42", "cron:nightly") */
+	/* approval: the tool's name, then one "key: value" line per argument (redacted, never
+	 * cut); ask_user: the question */
+	const char *text;
+	const char *const *choices; /* the buttons' texts */
+	size_t n_choices;
+	int64_t timeout_s; /* then the answer is no (approvals.timeout_s) */
+};
+
+/* Who shows questions to the human (the Telegram gateway). ask: 0 when the question will be
+ * shown (its answer comes through tools_answer), or a negative errno when no chat can be
+ * asked (-ENOENT). closed: the question ended with outcome ("Approved", "Denied", "No answer
+ * in 300 s: denied", "Cancelled", "Answered: X"); its buttons should go. Both are called from
+ * the loop, never from inside a call the asker made into the tools. */
+struct tools_asker {
+	int (*ask)(const struct tools_question *q, void *arg);
+	void (*closed)(uint64_t id, const char *outcome, void *arg);
+};
 
 struct tools *tools_create(const struct tools_env *env);
 /* Cancels nothing: callers cancel their calls first. Accepts NULL. */
@@ -107,6 +139,14 @@ struct tools_scheduler {
  * again. */
 void tools_set_scheduler(struct tools *t, const struct tools_scheduler *s, void *arg);
 
+/* Sets who asks (a and arg borrowed for the tools' life); offers ask_user from then on.
+ * Without one, a call that needs approval is denied with a reason, as nobody can say yes. */
+void tools_set_asker(struct tools *t, const struct tools_asker *a, void *arg);
+/* The human chose choice (index into the question's choices) for question id. Returns 0
+ * (the call goes on later, from the loop), -ENOENT (no such question waits: answered, timed
+ * out, or asked before a restart) or -EINVAL (no such choice). */
+int tools_answer(struct tools *t, uint64_t id, size_t choice);
+
 /* Calls name with args_json (the model's text, may be invalid) for ctx (NULL: a trusted call
  * with no session). Results are cut to agent.tool_result_max_bytes; a call running longer
  * than agent.tool_timeout_s is cancelled and answered with a timeout error. A write to
@@ -114,6 +154,10 @@ void tools_set_scheduler(struct tools *t, const struct tools_scheduler *s, void 
  * callback is told, and the result says so. */
 int tools_call(struct tools *t, const char *name, const char *args_json,
 	       const struct tools_ctx *ctx, tools_call_cb cb, void *arg, struct tools_call **out);
+/* A call that needs approval (approvals:, from a source that is not the terminal's `chat`)
+ * first asks the asker and runs only after Approve; Deny, no answer within
+ * approvals.timeout_s, or no chat to ask answer the model with an error and do not run it.
+ * The approval's wait is not part of agent.tool_timeout_s. */
 /* cb fires later with an error ("cancelled"). Not after cb fired. */
 void tools_cancel(struct tools_call *c);
 

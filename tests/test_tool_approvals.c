@@ -1,0 +1,336 @@
+/* tools: approvals and ask_user. A call that needs approval runs only after Approve, answers
+ * Deny and a cancel without running, is denied when nobody can be asked, is asked again
+ * unless "Always in this chat" was pressed for that chat, and is never asked from the
+ * terminal's chat; answers to unknown questions or choices are refused; every question is
+ * closed once, from the loop, and the turn's asking hook is told on and off in pairs. */
+#include "tool_fixture.h"
+
+#include "tools/tools.h"
+
+#define CHAT "telegram:42"
+
+struct asker_fx {
+	struct fixture *f;
+	struct tools *t;
+	struct tools_asker asker;
+	int asked, closed, refuse;
+	uint64_t id;
+	enum tools_q_kind kind;
+	char text[512], source[64], outcome[128];
+	size_t n_choices;
+	/* the call */
+	int done;
+	bool is_error;
+	char result[1024];
+	int asking_on, asking_off;
+	bool in_answer; /* set while tools_answer runs: nothing may call back then */
+	int sent;	/* send_file's deliveries */
+};
+
+static int fx_outlet(const char *source, const char *method, const char *rel, const char *caption,
+		     char *err, size_t err_len, void *arg)
+{
+	((struct asker_fx *)arg)->sent++;
+	return 0;
+}
+
+#define TELEGRAM "telegram:\n  token: \"1:x\"\n  allowed_users: [42]\n"
+
+static int fx_ask(const struct tools_question *q, void *arg)
+{
+	struct asker_fx *a = arg;
+
+	if (a->refuse)
+		return -ENOENT;
+	a->asked++;
+	a->id = q->id;
+	a->kind = q->kind;
+	a->n_choices = q->n_choices;
+	snprintf(a->text, sizeof(a->text), "%s", q->text);
+	snprintf(a->source, sizeof(a->source), "%s", q->source);
+	assert_true(q->id != 0);
+	assert_int_equal(q->timeout_s, 300);
+	return 0;
+}
+
+static void fx_closed(uint64_t id, const char *outcome, void *arg)
+{
+	struct asker_fx *a = arg;
+
+	assert_false(a->in_answer);
+	assert_true(id == a->id);
+	a->closed++;
+	snprintf(a->outcome, sizeof(a->outcome), "%s", outcome);
+}
+
+static void on_done(bool is_error, const char *text, size_t len, void *arg)
+{
+	struct asker_fx *a = arg;
+
+	assert_false(a->in_answer);
+	a->done++;
+	a->is_error = is_error;
+	snprintf(a->result, sizeof(a->result), "%.*s", (int)len, text);
+}
+
+static void on_asking(bool on, void *arg)
+{
+	struct asker_fx *a = arg;
+
+	if (on)
+		a->asking_on++;
+	else
+		a->asking_off++;
+}
+
+static struct asker_fx *fx_create(const char *extra, bool with_asker)
+{
+	struct asker_fx *a = xcalloc(1, sizeof(*a));
+
+	a->f = fixture_create(extra);
+	a->f->loop = loop_create();
+	a->f->env.loop = a->f->loop;
+	a->t = tools_create(&a->f->env);
+	a->asker = (struct tools_asker){fx_ask, fx_closed};
+	tools_set_outlet(a->t, fx_outlet, a);
+	if (with_asker)
+		tools_set_asker(a->t, &a->asker, a);
+	return a;
+}
+
+static void fx_destroy(struct asker_fx *a)
+{
+	tools_destroy(a->t);
+	fixture_destroy(a->f);
+	free(a);
+}
+
+static struct tools_call *fx_call(struct asker_fx *a, const char *source, const char *name,
+				  const char *args)
+{
+	struct tools_ctx ctx = {"1", source, false, false, on_asking, a};
+	struct tools_call *c = NULL;
+
+	a->done = 0;
+	assert_int_equal(tools_call(a->t, name, args, &ctx, on_done, a, &c), 0);
+	return c;
+}
+
+static void spin(struct asker_fx *a, int rounds)
+{
+	for (int i = 0; i < rounds; i++)
+		event_base_loop(loop_base(a->f->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+}
+
+static void wait_done(struct asker_fx *a)
+{
+	for (int i = 0; i < 1000 && !a->done; i++)
+		event_base_loop(loop_base(a->f->loop), EVLOOP_ONCE);
+	assert_int_equal(a->done, 1);
+}
+
+static int answer(struct asker_fx *a, uint64_t id, size_t choice)
+{
+	int rc;
+
+	a->in_answer = true;
+	rc = tools_answer(a->t, id, choice);
+	a->in_answer = false;
+	return rc;
+}
+
+#define ASK_TIME "approvals:\n  tools: [\"ti*\"]\n"
+
+static void test_approve_runs_the_call_after_the_yes(void **state)
+{
+	struct asker_fx *a = fx_create(ASK_TIME, true);
+
+	fx_call(a, CHAT, "time", "{\"timezone\": \"UTC\"}");
+	spin(a, 5);
+	assert_int_equal(a->asked, 1);
+	assert_int_equal(a->kind, TOOLS_Q_APPROVAL);
+	assert_int_equal(a->n_choices, 3);
+	assert_string_equal(a->text, "time\ntimezone: UTC");
+	assert_string_equal(a->source, CHAT);
+	assert_int_equal(a->done, 0); /* waits */
+	assert_int_equal(a->asking_on, 1);
+	assert_int_equal(answer(a, a->id + 1, TOOLS_APPROVE), -ENOENT);
+	assert_int_equal(answer(a, a->id, 3), -EINVAL);
+	assert_int_equal(answer(a, a->id, TOOLS_APPROVE), 0);
+	assert_int_equal(answer(a, a->id, TOOLS_DENY), -ENOENT); /* answered already */
+	assert_int_equal(a->closed, 0);				 /* from the loop, not inside */
+	wait_done(a);
+	assert_false(a->is_error);
+	assert_non_null(strstr(a->result, "UTC"));
+	assert_int_equal(a->closed, 1);
+	assert_string_equal(a->outcome, "Approved");
+	assert_int_equal(a->asking_off, 1);
+	/* Approve is for this call only: the next one asks again. */
+	fx_call(a, CHAT, "time", "{}");
+	spin(a, 5);
+	assert_int_equal(a->asked, 2);
+	assert_int_equal(answer(a, a->id, TOOLS_DENY), 0);
+	wait_done(a);
+	fx_destroy(a);
+}
+
+static void test_deny_and_cancel_do_not_run_it(void **state)
+{
+	struct asker_fx *a = fx_create(ASK_TIME, true);
+	struct tools_call *c;
+
+	fx_call(a, CHAT, "time", "{}");
+	spin(a, 5);
+	assert_int_equal(answer(a, a->id, TOOLS_DENY), 0);
+	wait_done(a);
+	assert_true(a->is_error);
+	assert_non_null(strstr(a->result, "denied this call of time; it was not run"));
+	assert_string_equal(a->outcome, "Denied");
+	c = fx_call(a, CHAT, "time", "{}");
+	spin(a, 5);
+	tools_cancel(c);
+	assert_int_equal(a->done, 0);
+	wait_done(a);
+	assert_true(a->is_error);
+	assert_string_equal(a->result, "cancelled");
+	assert_int_equal(a->closed, 2);
+	assert_string_equal(a->outcome, "Cancelled");
+	assert_int_equal(a->asking_on, 2);
+	assert_int_equal(a->asking_off, 2);
+	assert_int_equal(answer(a, a->id, TOOLS_APPROVE), -ENOENT); /* nothing left to approve */
+	fx_destroy(a);
+}
+
+static void test_always_in_this_chat_holds_for_that_chat_and_tool_only(void **state)
+{
+	struct asker_fx *a = fx_create(ASK_TIME, true);
+
+	fx_call(a, CHAT, "time", "{}");
+	spin(a, 5);
+	assert_int_equal(answer(a, a->id, TOOLS_APPROVE_ALWAYS), 0);
+	wait_done(a);
+	assert_string_equal(a->outcome, "Approved, and always in this chat");
+	fx_call(a, CHAT, "time", "{}");
+	wait_done(a);
+	assert_int_equal(a->asked, 1); /* not asked again */
+	assert_false(a->is_error);
+	fx_call(a, "telegram:43", "time", "{}"); /* another chat is asked */
+	spin(a, 5);
+	assert_int_equal(a->asked, 2);
+	assert_string_equal(a->source, "telegram:43");
+	assert_int_equal(answer(a, a->id, TOOLS_DENY), 0);
+	wait_done(a);
+	fx_destroy(a);
+}
+
+static void test_nobody_to_ask_is_a_no_and_the_terminal_is_not_asked(void **state)
+{
+	struct asker_fx *a = fx_create(ASK_TIME, false);
+
+	fx_call(a, CHAT, "time", "{}");
+	wait_done(a);
+	assert_true(a->is_error);
+	assert_non_null(strstr(a->result, "no chat can ask them"));
+	fx_destroy(a);
+
+	a = fx_create(ASK_TIME, true);
+	a->refuse = 1; /* the asker has no chat for this source */
+	fx_call(a, "cron:nightly", "time", "{}");
+	wait_done(a);
+	assert_true(a->is_error);
+	assert_non_null(strstr(a->result, "cron:nightly has no chat"));
+	assert_int_equal(a->asking_on, 0);
+	a->refuse = 0;
+	fx_call(a, "cli", "time", "{}");
+	wait_done(a);
+	assert_false(a->is_error);
+	fx_call(a, "api:ada", "time", "{}");
+	wait_done(a);
+	assert_false(a->is_error);
+	assert_int_equal(a->asked, 0);
+	fx_destroy(a);
+}
+
+static void put_home_file(struct asker_fx *a)
+{
+	char *path = xasprintf("%s/x.txt", a->f->home);
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fputs("x", fp);
+	fclose(fp);
+	free(path);
+}
+
+static void test_builtin_defaults_ask_for_send_file_but_not_read_only_tools(void **state)
+{
+	struct asker_fx *a = fx_create(TELEGRAM, true);
+
+	put_home_file(a);
+	fx_call(a, CHAT, "time", "{}"); /* read-only, not listed: runs */
+	wait_done(a);
+	assert_int_equal(a->asked, 0);
+	fx_call(a, CHAT, "send_file", "{\"path\": \"x.txt\"}");
+	spin(a, 5);
+	assert_int_equal(a->asked, 1);
+	assert_string_equal(a->text, "send_file\npath: x.txt");
+	assert_int_equal(answer(a, a->id, TOOLS_DENY), 0);
+	wait_done(a);
+	assert_int_equal(a->sent, 0);
+	fx_call(a, CHAT, "send_file", "{\"path\": \"x.txt\"}");
+	spin(a, 5);
+	assert_int_equal(answer(a, a->id, TOOLS_APPROVE), 0);
+	wait_done(a);
+	assert_false(a->is_error);
+	assert_int_equal(a->sent, 1);
+	fx_destroy(a);
+
+	a = fx_create(TELEGRAM "approvals:\n  builtin: []\n", true);
+	put_home_file(a);
+	fx_call(a, CHAT, "send_file", "{\"path\": \"x.txt\"}");
+	wait_done(a); /* not asked */
+	assert_int_equal(a->asked, 0);
+	assert_int_equal(a->sent, 1);
+	fx_destroy(a);
+}
+
+static void test_ask_user_returns_the_choice_and_checks_its_arguments(void **state)
+{
+	struct asker_fx *a = fx_create(NULL, true);
+
+	fx_call(a, CHAT, "ask_user", "{\"question\": \"Tea?\", \"choices\": [\"Yes\", \"No\"]}");
+	spin(a, 5);
+	assert_int_equal(a->kind, TOOLS_Q_ASK);
+	assert_string_equal(a->text, "Tea?");
+	assert_int_equal(a->n_choices, 2);
+	assert_int_equal(answer(a, a->id, 2), -EINVAL);
+	assert_int_equal(answer(a, a->id, 1), 0);
+	wait_done(a);
+	assert_false(a->is_error);
+	assert_string_equal(a->result, "The user chose: No");
+	assert_string_equal(a->outcome, "Answered: No");
+	fx_call(a, CHAT, "ask_user", "{\"question\": \"Tea?\", \"choices\": [\"Yes\"]}");
+	wait_done(a);
+	assert_true(a->is_error);
+	assert_non_null(strstr(a->result, "choices must be a list of 2 to 8"));
+	fx_call(a, "cli", "ask_user", "{\"question\": \"Tea?\", \"choices\": [\"a\", \"b\"]}");
+	wait_done(a);
+	assert_true(a->is_error);
+	assert_non_null(strstr(a->result, "ask in your answer instead"));
+	assert_int_equal(a->asked, 1);
+	fx_destroy(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_approve_runs_the_call_after_the_yes),
+		cmocka_unit_test(test_deny_and_cancel_do_not_run_it),
+		cmocka_unit_test(test_always_in_this_chat_holds_for_that_chat_and_tool_only),
+		cmocka_unit_test(test_nobody_to_ask_is_a_no_and_the_terminal_is_not_asked),
+		cmocka_unit_test(test_builtin_defaults_ask_for_send_file_but_not_read_only_tools),
+		cmocka_unit_test(test_ask_user_returns_the_choice_and_checks_its_arguments),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
