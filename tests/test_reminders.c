@@ -59,7 +59,8 @@ static int fake_run(void *ctx, const char *source, const char *prompt, const cha
 
 	assert_true(f->n_runs < MAX);
 	u = &f->runs[f->n_runs++];
-	*u = (struct fake_run){xstrdup(source), xstrdup(prompt), xstrdup(extra), cap, done, arg, false};
+	*u = (struct fake_run){
+		xstrdup(source), xstrdup(prompt), xstrdup(extra), cap, done, arg, false};
 	return 0;
 }
 

@@ -568,8 +568,10 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 		agent_create(&(struct agent_env){cfg, g->d.loop, g->router, g->tools, g->d.store});
 	g->tg = telegram_create(&g->d, g->agent, g->mcp, g->spend, g->router);
 	tools_set_notify(g->tools, on_proposal, g);
-	if (g->tg)
+	if (g->tg) {
 		tools_set_outlet(g->tools, telegram_outlet, g->tg);
+		telegram_set_tools(g->tg, g->tools);
+	}
 	telegram_set_breaker(g->tg, g->breaker);
 	g->sink = (struct job_sink){sink_run, sink_deliver, g};
 	g->cron = cron_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
@@ -578,6 +580,8 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 		g->rsink = (struct reminders_sink){reminder_run, reminder_deliver, g};
 		g->reminders = reminders_create(cfg, g->d.loop, g->d.store, &g->rsink);
 		tools_set_scheduler(g->tools, reminders_scheduler(), g->reminders);
+		if (g->tg)
+			telegram_set_reminders(g->tg, g->reminders);
 	}
 	return 0;
 }

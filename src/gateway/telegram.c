@@ -34,6 +34,7 @@
  * send would lose the reply; the outbox makes it durable).
  */
 #include "gateway/telegram.h"
+#include "gateway/reminders.h"
 #include "agent/agent.h"
 #include "router/breaker.h"
 #include "core/config.h"
@@ -149,6 +150,7 @@ struct chat {
 	int64_t thread;	  /* the busy row's topic, 0 = none */
 	int64_t msg_id;	  /* the busy row's message (reactions) */
 	struct live live; /* the busy row's turn as Telegram shows it while it runs */
+	char *markup;	  /* a command's reply keyboard (set by the handler, sent with it) */
 };
 
 struct answer {
@@ -161,6 +163,8 @@ struct answer {
 };
 
 typedef void (*api_cb)(struct telegram *t, const struct answer *a, void *arg);
+
+struct question;
 
 struct api_call {
 	struct telegram *t;
@@ -196,8 +200,11 @@ struct telegram {
 	bool started_polling;
 	bool closing; /* telegram_destroy: answers only unwind, nothing new starts */
 	bool sending;
-	bool updates_unstored; /* the last batch could not be stored (logged once) */
-	bool no_drafts;	       /* sendMessageDraft is unknown here: edits instead */
+	bool updates_unstored;	     /* the last batch could not be stored (logged once) */
+	bool no_drafts;		     /* sendMessageDraft is unknown here: edits instead */
+	struct tools *tools;	     /* approvals and ask_user answer here (telegram_set_tools) */
+	struct reminders *reminders; /* /jobs (telegram_set_reminders), NULL = off */
+	struct question *questions;  /* asked, not closed */
 	int64_t send_backoff_ms;
 	struct stranger strangers[STRANGERS_MAX]; /* the only state strangers get */
 	int64_t refusals_minute;		  /* minute of the count below */
@@ -347,6 +354,7 @@ static void chat_free(struct chat *c)
 		event_free(c->live.ev);
 	live_clear(&c->live);
 	free(c->live.sending);
+	free(c->markup);
 	free(c);
 }
 
@@ -464,7 +472,8 @@ struct row_reply {
 	int64_t chat_id, update_id;
 	int64_t thread, edit_id; /* the row's topic; the live message the reply replaces */
 	char *reply;		 /* NULL = none */
-	char *voice; /* NULL, or a voice reply's file (relative to home) sent after it */
+	char *voice;  /* NULL, or a voice reply's file (relative to home) sent after it */
+	char *markup; /* NULL, or the reply's inline keyboard */
 };
 
 static void echo_key(int64_t update_id, char *out, size_t len)
@@ -480,7 +489,7 @@ static void live_key(int64_t update_id, char *out, size_t len)
 static int write_row(struct store *s, void *arg)
 {
 	struct row_reply *w = arg;
-	struct tg_out_opts o = {.thread_id = w->thread, .edit_id = w->edit_id};
+	struct tg_out_opts o = {.thread_id = w->thread, .edit_id = w->edit_id, .markup = w->markup};
 	struct tg_out_opts file = {.thread_id = w->thread};
 	char key[48];
 	int rc = store_begin(s);
@@ -507,6 +516,7 @@ static void row_reply_free(struct row_reply *w, int rc)
 			  (long long)w->chat_id, store_error(w->t->d->store));
 	free(w->reply);
 	free(w->voice);
+	free(w->markup);
 	free(w);
 }
 
@@ -544,6 +554,8 @@ static void finish_row_voice(struct chat *c, const char *reply, const char *voic
 	live_clear(&c->live);
 	w->reply = reply ? xstrdup(reply) : NULL;
 	w->voice = voice ? xstrdup(voice) : NULL;
+	w->markup = c->markup;
+	c->markup = NULL;
 	c->voice_in = false;
 	rc = store_write(t->d->store, write_row, w, on_row_stored);
 	if (rc == -EINPROGRESS) {
@@ -1351,6 +1363,57 @@ static void resume_cmd(struct chat *c, const char *name, const char *arg, struct
 	resume_text(c->t, c->id, out);
 }
 
+/* ---- /jobs: the chat's reminders with Pause / Resume / Delete buttons ----------------- */
+
+#define JOBS_BUTTONS_MAX 20 /* rows of buttons (reminders.max_per_chat is 20 by default) */
+
+/* The list (Markdown) of source's jobs and the config's cron jobs, and its keyboard (NULL
+ * when no job of the chat can be changed). */
+static void jobs_text(struct telegram *t, const char *source, struct buf *out, char **markup)
+{
+	struct reminders_job *jobs = NULL;
+	size_t n = 0;
+	struct buf b;
+
+	*markup = NULL;
+	if (!t->reminders) {
+		buf_puts(out, "Reminders are off here (reminders.enabled: false).");
+		return;
+	}
+	if (reminders_list_text(t->reminders, source, true, out) < 0 ||
+	    reminders_list(t->reminders, source, &jobs, &n) < 0 || n == 0) {
+		free(jobs);
+		return;
+	}
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"inline_keyboard\":[");
+	for (size_t i = 0; i < n && i < JOBS_BUTTONS_MAX; i++) {
+		bool paused = strcmp(jobs[i].status, "paused") == 0;
+		char label[64];
+
+		snprintf(label, sizeof(label), "%s %lld. %.40s", paused ? "▶ Resume" : "⏸ Pause",
+			 (long long)jobs[i].id, jobs[i].title);
+		buf_printf(&b, "%s[{\"text\":", i ? "," : "");
+		buf_json_str(&b, label, utf8_cut(label, strlen(label)));
+		buf_printf(&b,
+			   ",\"callback_data\":\"j:%c:%lld\"},{\"text\":\"🗑 Delete\","
+			   "\"callback_data\":\"j:d:%lld\",\"style\":\"danger\"}]",
+			   paused ? 'r' : 'p', (long long)jobs[i].id, (long long)jobs[i].id);
+	}
+	buf_puts(&b, "]}");
+	*markup = buf_steal(&b);
+	free(jobs);
+}
+
+static void jobs_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	char source[64];
+
+	source_of(c->id, c->thread, source, sizeof(source));
+	free(c->markup);
+	jobs_text(c->t, source, out, &c->markup);
+}
+
 /* Allowed users only: only their messages reach a chat's inbox. */
 static void decide_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
 {
@@ -1379,6 +1442,8 @@ static const struct tg_command {
 	 context_cmd},
 	{"resume", NULL, "close the bleed breaker so model calls flow again", IN_HELP | IN_MENU,
 	 resume_cmd},
+	{"jobs", NULL, "reminders and scheduled jobs, to pause or delete", IN_HELP | IN_MENU,
+	 jobs_cmd},
 	{"help", NULL, "what I can do", IN_MENU, help_cmd},
 	{"approve", "ID", NULL, IN_HELP, decide_cmd},
 	{"reject", "ID", "decide a held memory change", IN_HELP, decide_cmd},
@@ -1709,7 +1774,7 @@ static int store_updates(struct telegram *t, const cJSON *updates)
 			max = uid;
 		if (msg)
 			inbox_add(t, ins, uid, msg);
-		else
+		else if (!cJSON_GetObjectItemCaseSensitive(u, "callback_query"))
 			metric_inc(t->m_updates, (const char *const[]){"skipped"}, 1);
 	}
 	tg_inbox_insert_finish(ins);
@@ -1720,6 +1785,386 @@ static int store_updates(struct telegram *t, const cJSON *updates)
 	if (rc == 0)
 		t->offset = max;
 	return rc;
+}
+
+/* ---- questions: approvals and ask_user with buttons ---------------------------------- */
+
+static int parse_source(const char *source, int64_t *chat_id, int64_t *thread);
+
+/* A question of the tools layer shown in a chat: its message gets the buttons; when the tools
+ * layer closes it (answered, timed out, cancelled) the message is edited to say so and loses
+ * its buttons. Pending questions live in memory only, as in the tools layer: after a restart
+ * a press on an old button is answered "expired, ask again" (never approved by a restart). */
+struct question {
+	struct question *next;
+	uint64_t id;
+	int64_t chat_id, thread, message_id; /* message_id 0 = not sent yet */
+	char *text;			     /* the message as sent (plain) */
+	char *outcome;			     /* closed before its message was sent */
+	bool file;			     /* sent as a document: text is its caption */
+};
+
+#define QUESTION_TEXT_MAX 3500 /* longer: the whole text goes as a document */
+
+static struct question *question_find(struct telegram *t, uint64_t id, bool unlink)
+{
+	for (struct question **p = &t->questions; *p; p = &(*p)->next)
+		if ((*p)->id == id) {
+			struct question *q = *p;
+
+			if (unlink)
+				*p = q->next;
+			return q;
+		}
+	return NULL;
+}
+
+static void question_free(struct question *q)
+{
+	free(q->text);
+	free(q->outcome);
+	free(q);
+}
+
+/* The chat a question of source goes to: the chat itself, a cron job's or hook's deliver
+ * chat, else telegram.admin_chat. 0 = none. */
+static int64_t question_chat(const struct telegram *t, const char *source, int64_t *thread)
+{
+	const struct config *cfg = t->cfg;
+	int64_t chat = 0;
+
+	*thread = 0;
+	if (parse_source(source, &chat, thread) == 0)
+		return chat;
+	for (size_t i = 0; i < cfg->n_cron_jobs && strncmp(source, "cron:", 5) == 0; i++)
+		if (strcmp(cfg->cron_jobs[i].name, source + 5) == 0)
+			chat = cfg->cron_jobs[i].deliver.telegram_chat_id;
+	for (size_t i = 0; i < cfg->n_hooks && strncmp(source, "hook:", 5) == 0; i++)
+		if (strcmp(cfg->hooks[i].name, source + 5) == 0)
+			chat = cfg->hooks[i].deliver.telegram_chat_id;
+	return chat ? chat : cfg->telegram.admin_chat;
+}
+
+struct question_write {
+	struct telegram *t;
+	int64_t chat_id;
+	struct tg_out_opts o;
+	char *text, *markup, *tag, *file; /* file: a long question's document, else NULL */
+	bool markdown;			  /* text is Markdown (rendered, split), else plain */
+};
+
+static int write_question(struct store *s, void *arg)
+{
+	struct question_write *w = arg;
+	struct tg_part part = {w->text, strlen(w->text), strlen(w->text)};
+
+	int rc;
+
+	if (w->file)
+		return tg_outbox_add_file(s, w->chat_id, "sendDocument", w->file, w->text, &w->o);
+	if (!w->markdown)
+		return tg_outbox_add(s, w->chat_id, &part, 1, false, &w->o);
+	rc = store_begin(s);
+	if (rc == 0)
+		rc = outbox_add_to(w->t, w->chat_id, w->text, &w->o);
+	return store_end(s, rc);
+}
+
+static void question_write_free(void *arg, int rc)
+{
+	struct question_write *w = arg;
+
+	if (rc < 0)
+		log_error("telegram: chat %lld: a question was not queued (%s)",
+			  (long long)w->chat_id, store_error(w->t->d->store));
+	else if (!w->t->closing)
+		kick_sender(w->t, 0);
+	free(w->text);
+	free(w->markup);
+	free(w->tag);
+	free(w->file);
+	free(w);
+}
+
+/* Queues text for the chat with markup and tag: a new message, the document file with text
+ * as its caption, or (edit_id not 0) an edit of message edit_id: of its caption when file is
+ * not NULL (a document's), else of its text. */
+static int queue_question(struct telegram *t, int64_t chat_id, int64_t thread, int64_t edit_id,
+			  const char *text, const char *markup, const char *tag, const char *file)
+{
+	struct question_write *w = xcalloc(1, sizeof(*w));
+	int rc;
+
+	w->t = t;
+	w->chat_id = chat_id;
+	w->text = xstrdup(text);
+	w->markup = markup ? xstrdup(markup) : NULL;
+	w->tag = tag ? xstrdup(tag) : NULL;
+	w->file = file && !edit_id ? xstrdup(file) : NULL;
+	w->o = (struct tg_out_opts){.thread_id = thread,
+				    .edit_id = edit_id,
+				    .markup = w->markup,
+				    .tag = w->tag,
+				    .caption = edit_id && file};
+	rc = store_write(t->d->store, write_question, w, question_write_free);
+	if (rc == -EINPROGRESS)
+		return 0;
+	question_write_free(w, rc);
+	return rc;
+}
+
+/* Edits message edit_id of chat to the Markdown md with markup (NULL: no buttons). */
+static void queue_markdown_edit(struct telegram *t, int64_t chat_id, int64_t edit_id,
+				const char *md, const char *markup)
+{
+	struct question_write *w = xcalloc(1, sizeof(*w));
+	int rc;
+
+	w->t = t;
+	w->chat_id = chat_id;
+	w->text = xstrdup(md);
+	w->markup = markup ? xstrdup(markup) : NULL;
+	w->markdown = true;
+	w->o = (struct tg_out_opts){.edit_id = edit_id, .markup = w->markup};
+	rc = store_write(t->d->store, write_question, w, question_write_free);
+	if (rc != -EINPROGRESS)
+		question_write_free(w, rc);
+}
+
+/* The inline keyboard: one row per choice, "q:<id>:<index>" (at most 21 bytes of Telegram's
+ * 64); approvals get Bot API 9.4 styles (clients without them show plain buttons). */
+static char *question_markup(const struct tools_question *q)
+{
+	static const char *const styles[] = {"success", "primary", "danger"};
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"inline_keyboard\":[");
+	for (size_t i = 0; i < q->n_choices && i < 8; i++) {
+		buf_printf(&b, "%s[{\"text\":", i ? "," : "");
+		buf_json_str(&b, q->choices[i], strlen(q->choices[i]));
+		buf_printf(&b, ",\"callback_data\":\"q:%016llx:%zu\"", (unsigned long long)q->id,
+			   i);
+		if (q->kind == TOOLS_Q_APPROVAL && i < 3)
+			buf_printf(&b, ",\"style\":\"%s\"", styles[i]);
+		buf_puts(&b, "}]");
+	}
+	buf_puts(&b, "]}");
+	return buf_steal(&b);
+}
+
+/* A long question goes whole into home/approvals/<id>.txt, sent as a document with the
+ * buttons: never cut. Returns the file (relative to home) or NULL. */
+static char *question_file(struct telegram *t, const struct tools_question *q)
+{
+	char *rel = xasprintf("approvals/%016llx.txt", (unsigned long long)q->id);
+	int home = safeio_open_home(t->cfg->home), rc = -1;
+
+	if (home >= 0) {
+		rc = safeio_mkdirs_at(home, "approvals", 0700);
+		if (rc == 0)
+			rc = safeio_write_atomic_at(home, rel, q->text, strlen(q->text), 0600);
+		close(home);
+	}
+	if (rc < 0) {
+		log_error("telegram: the question's text could not be written to %s", rel);
+		free(rel);
+		return NULL;
+	}
+	return rel;
+}
+
+static int ask_in_chat(const struct tools_question *q, void *arg)
+{
+	struct telegram *t = arg;
+	struct question *k;
+	int64_t thread, chat = question_chat(t, q->source, &thread);
+	char tag[24], *markup, *file = NULL, *text;
+	int rc;
+
+	if (!chat || t->closing)
+		return -ENOENT;
+	if (q->kind == TOOLS_Q_APPROVAL)
+		text = xasprintf("🔐 May I run this? (%s; no answer in %lld s = no)\n\n%s",
+				 q->source, (long long)q->timeout_s, q->text);
+	else
+		text = xasprintf("❓ %s", q->text);
+	if (strlen(text) > QUESTION_TEXT_MAX) {
+		file = question_file(t, q);
+		free(text);
+		if (!file)
+			return -EIO;
+		text = xasprintf("🔐 May I run this? The whole call is in the file (%zu bytes). No "
+				 "answer in %lld s = no.",
+				 strlen(q->text), (long long)q->timeout_s);
+	}
+	snprintf(tag, sizeof(tag), "q:%016llx", (unsigned long long)q->id);
+	markup = question_markup(q);
+	rc = queue_question(t, chat, thread, 0, text, markup, tag, file);
+	free(markup);
+	if (rc < 0) {
+		free(file);
+		free(text);
+		return rc;
+	}
+	k = xcalloc(1, sizeof(*k));
+	*k = (struct question){t->questions, q->id, chat, thread, 0, text, NULL, file != NULL};
+	free(file);
+	t->questions = k;
+	return 0;
+}
+
+/* The question's message loses its buttons and says how it ended. */
+static void close_message(struct telegram *t, struct question *q, const char *outcome)
+{
+	char *text = xasprintf("%s\n\n→ %s", q->text, outcome);
+
+	queue_question(t, q->chat_id, q->thread, q->message_id, text, NULL, NULL,
+		       q->file ? "caption" : NULL);
+	free(text);
+}
+
+static void question_closed(uint64_t id, const char *outcome, void *arg)
+{
+	struct telegram *t = arg;
+	struct question *q = question_find(t, id, false);
+
+	if (!q)
+		return;
+	if (!q->message_id) {
+		free(q->outcome);
+		q->outcome = xstrdup(outcome); /* edited once its message id is known */
+		return;
+	}
+	question_find(t, id, true);
+	close_message(t, q, outcome);
+	question_free(q);
+}
+
+static const struct tools_asker telegram_asker = {ask_in_chat, question_closed};
+
+static void tagged_sent(struct telegram *t, const char *tag, int64_t chat_id, int64_t message_id)
+{
+	unsigned long long id;
+	struct question *q;
+
+	if (sscanf(tag, "q:%16llx", &id) != 1 || !(q = question_find(t, id, false)))
+		return;
+	q->message_id = message_id;
+	if (q->outcome) {
+		question_find(t, id, true);
+		close_message(t, q, q->outcome);
+		question_free(q);
+	}
+}
+
+static void answer_callback(struct telegram *t, const char *query_id, const char *text)
+{
+	struct buf p;
+
+	buf_init(&p, 0);
+	buf_puts(&p, "{\"callback_query_id\":");
+	buf_json_str(&p, query_id, strlen(query_id));
+	if (text) {
+		buf_puts(&p, ",\"text\":");
+		buf_json_str(&p, text, strlen(text));
+	}
+	buf_puts(&p, "}");
+	api(t, "answerCallbackQuery", buf_str(&p), API_TIMEOUT_MS, ignore_answer, NULL);
+	buf_finish(&p);
+}
+
+/* A press on /jobs' buttons ("j:p:<id>" pause, "j:r:<id>" resume, "j:d:<id>" delete): done
+ * for the chat (and topic) of the message, answered with what happened, and the list under
+ * the buttons is shown anew. */
+static void on_jobs_press(struct telegram *t, const char *query_id, const char *data,
+			  int64_t chat_id, int64_t thread, int64_t message_id)
+{
+	char source[64], op = 0, *markup = NULL;
+	long long id = 0;
+	struct buf out, list;
+	int n = 0;
+
+	if (sscanf(data, "j:%c:%lld%n", &op, &id, &n) != 2 || data[n] || !strchr("prd", op) ||
+	    !t->reminders) {
+		answer_callback(t, query_id, "I do not know this button.");
+		return;
+	}
+	source_of(chat_id, thread, source, sizeof(source));
+	buf_init(&out, 0);
+	if (op == 'd')
+		reminders_delete(t->reminders, source, id, &out);
+	else
+		reminders_pause(t->reminders, source, id, op == 'p', &out);
+	answer_callback(t, query_id,
+			utf8_cut(buf_str(&out), 190) < out.len ? "Done." : buf_str(&out));
+	buf_finish(&out);
+	buf_init(&list, 0);
+	jobs_text(t, source, &list, &markup);
+	queue_markdown_edit(t, chat_id, message_id, buf_str(&list), markup);
+	free(markup);
+	buf_finish(&list);
+}
+
+/* A button press: checked like a message (allowed users, allowed chats), always answered so
+ * the client stops spinning. */
+static void on_callback(struct telegram *t, const cJSON *cq)
+{
+	const cJSON *qid = cJSON_GetObjectItemCaseSensitive(cq, "id");
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(cq, "from"), "id");
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(cq, "data");
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(cq, "message");
+	const cJSON *chat = cJSON_GetObjectItemCaseSensitive(msg, "chat");
+	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(chat, "id");
+	const cJSON *mid = cJSON_GetObjectItemCaseSensitive(msg, "message_id");
+	const cJSON *mtext = cJSON_GetObjectItemCaseSensitive(msg, "text");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(chat, "type");
+	int64_t chat_id = cJSON_IsNumber(cid) ? (int64_t)cid->valuedouble : 0;
+	bool private = cJSON_IsString(type) && strcmp(type->valuestring, "private") == 0;
+	unsigned long long id;
+	size_t choice;
+	int n = 0;
+
+	if (!cJSON_IsString(qid))
+		return;
+	if (!cJSON_IsNumber(uid) || !allowed(t->cfg, (int64_t)uid->valuedouble) ||
+	    (!private && !group_allowed(t->cfg, chat_id))) {
+		metric_inc(t->m_updates, (const char *const[]){"refused"}, 1);
+		log_warn("telegram: a button press by user %lld refused (not in "
+			 "telegram.allowed_users or not an allowed chat)",
+			 cJSON_IsNumber(uid) ? (long long)uid->valuedouble : 0LL);
+		answer_callback(t, qid->valuestring, "This is a private assistant.");
+		return;
+	}
+	metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
+	if (cJSON_IsString(data) && strncmp(data->valuestring, "j:", 2) == 0 && chat_id &&
+	    cJSON_IsNumber(mid)) {
+		const cJSON *th = cJSON_GetObjectItemCaseSensitive(msg, "message_thread_id");
+
+		on_jobs_press(t, qid->valuestring, data->valuestring, chat_id,
+			      cJSON_IsNumber(th) ? (int64_t)th->valuedouble : 0,
+			      (int64_t)mid->valuedouble);
+		return;
+	}
+	if (!cJSON_IsString(data) ||
+	    sscanf(data->valuestring, "q:%16llx:%zu%n", &id, &choice, &n) != 2 ||
+	    data->valuestring[n]) {
+		answer_callback(t, qid->valuestring, "I do not know this button.");
+		return;
+	}
+	if (!t->tools || tools_answer(t->tools, id, choice) < 0) {
+		answer_callback(t, qid->valuestring, "This question has expired. Ask me again.");
+		if (chat_id && cJSON_IsNumber(mid) && cJSON_IsString(mtext)) {
+			char *text = xasprintf("%s\n\n→ Expired: ask again.", mtext->valuestring);
+
+			queue_question(t, chat_id, 0, (int64_t)mid->valuedouble, text, NULL, NULL,
+				       NULL);
+			free(text);
+		}
+		return;
+	}
+	answer_callback(t, qid->valuestring, NULL);
 }
 
 /* ---- the poller ---------------------------------------------------------------------- */
@@ -1784,6 +2229,9 @@ static void kick_chats(struct telegram *t)
 
 static void on_updates(struct telegram *t, const struct answer *a, void *arg)
 {
+	int64_t before = t->offset;
+	const cJSON *u;
+
 	if (t->closing)
 		return;
 	if (!a->ok || !cJSON_IsArray(a->result)) {
@@ -1807,6 +2255,17 @@ static void on_updates(struct telegram *t, const struct answer *a, void *arg)
 	if (t->updates_unstored)
 		log_info("telegram: updates are stored again");
 	t->updates_unstored = false;
+	/* Button presses act at once, not through the inbox: a turn waiting for an approval
+	 * keeps its chat busy. A press whose update a crash hands over again finds its question
+	 * answered already ("expired"), which is harmless. */
+	cJSON_ArrayForEach(u, a->result)
+	{
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(u, "update_id");
+		const cJSON *cq = cJSON_GetObjectItemCaseSensitive(u, "callback_query");
+
+		if (cq && cJSON_IsNumber(id) && (int64_t)id->valuedouble > before)
+			on_callback(t, cq);
+	}
 	kick_chats(t);
 	kick_sender(t, 0);
 	schedule_poll(t, 0);
@@ -1817,7 +2276,8 @@ static void poll_now(struct telegram *t)
 	char params[160];
 
 	snprintf(params, sizeof(params),
-		 "{\"offset\":%lld,\"timeout\":%lld,\"allowed_updates\":[\"message\"]}",
+		 "{\"offset\":%lld,\"timeout\":%lld,\"allowed_updates\":[\"message\","
+		 "\"callback_query\"]}",
 		 (long long)(t->offset + 1), (long long)t->cfg->telegram.poll_timeout_s);
 	api(t, "getUpdates", params, (t->cfg->telegram.poll_timeout_s + POLL_SLACK_S) * 1000,
 	    on_updates, NULL);
@@ -2158,6 +2618,7 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 	}
 	{
 		struct buf p;
+		bool caption;
 
 		buf_init(&p, 0);
 		buf_printf(&p, "{\"chat_id\":%lld", (long long)s->chat_id);
@@ -2167,23 +2628,19 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 			buf_printf(&p, ",\"message_thread_id\":%lld", (long long)s->thread);
 		if (*s->markup)
 			buf_printf(&p, ",\"reply_markup\":%s", s->markup);
-		buf_puts(&p, ",\"text\":");
+		caption = s->edit_id && strcmp(s->method, "editMessageCaption") == 0;
+		buf_puts(&p, caption ? ",\"caption\":" : ",\"text\":");
 		buf_json_str(&p, s->text, strlen(s->text));
-		buf_printf(&p, "%s,\"disable_web_page_preview\":true}",
-			   s->html ? ",\"parse_mode\":\"HTML\"" : "");
+		buf_printf(&p, "%s%s}", s->html ? ",\"parse_mode\":\"HTML\"" : "",
+			   caption ? "" : ",\"disable_web_page_preview\":true");
 		t->sending = true;
-		api(t, s->edit_id ? "editMessageText" : "sendMessage", buf_str(&p), API_TIMEOUT_MS,
-		    on_sent, s);
+		api(t,
+		    caption	 ? "editMessageCaption"
+		    : s->edit_id ? "editMessageText"
+				 : "sendMessage",
+		    buf_str(&p), API_TIMEOUT_MS, on_sent, s);
 		buf_finish(&p);
 	}
-}
-
-/* ---- questions ----------------------------------------------------------------------- */
-
-static void tagged_sent(struct telegram *t, const char *tag, int64_t chat_id, int64_t message_id)
-{
-	log_debug("telegram: chat %lld: %s is message %lld", (long long)chat_id, tag,
-		  (long long)message_id);
 }
 
 /* ---- life ---------------------------------------------------------------------------- */
@@ -2483,6 +2940,17 @@ static void drain_send(struct telegram *t)
 	event_free(deadline);
 }
 
+void telegram_set_reminders(struct telegram *t, struct reminders *r)
+{
+	t->reminders = r;
+}
+
+void telegram_set_tools(struct telegram *t, struct tools *tools)
+{
+	t->tools = tools;
+	tools_set_asker(tools, &telegram_asker, t);
+}
+
 void telegram_destroy(struct telegram *t)
 {
 	bool busy = true;
@@ -2490,6 +2958,15 @@ void telegram_destroy(struct telegram *t)
 	if (!t)
 		return;
 	t->closing = true;
+	/* Questions still out end without us: their buttons answer "expired" after a restart. */
+	if (t->tools)
+		tools_set_asker(t->tools, NULL, NULL);
+	while (t->questions) {
+		struct question *q = t->questions;
+
+		t->questions = q->next;
+		question_free(q);
+	}
 	for (struct chat *c = t->chats; c; c = c->next) {
 		if (c->turn)
 			agent_cancel(c->turn);

@@ -35,6 +35,8 @@ struct mcp;
 struct spend;
 struct router;
 struct telegram;
+struct tools;
+struct reminders;
 
 /* d (borrowed) gives the config, loop, store, metrics and start time. agent, mcp and spend
  * are borrowed (spend may be NULL: /usage then shows session numbers only). Returns NULL when
@@ -49,6 +51,11 @@ void telegram_start(struct telegram *t);
 /* Cancels running turns and in-flight requests (their rows stay queued for the next start)
  * and frees; a sendMessage in flight is given up to 3 s to finish first (cut, it would be
  * sent again at the next start). Accepts NULL. */
+/* Approvals and ask_user are asked in chats and answered by their buttons (tools borrowed;
+ * must outlive t). */
+void telegram_set_tools(struct telegram *t, struct tools *tools);
+/* /jobs lists and changes the chat's reminders in r (borrowed; NULL = off). */
+void telegram_set_reminders(struct telegram *t, struct reminders *r);
 void telegram_destroy(struct telegram *t);
 
 /* False when no poll has succeeded for longer than twice telegram.poll_timeout_s, and at

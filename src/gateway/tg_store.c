@@ -182,7 +182,7 @@ int tg_outbox_add(struct store *s, int64_t chat_id, const struct tg_part *parts,
 		o = &none;
 	if (sqlite3_prepare_v2(store_db(s),
 			       "INSERT INTO tg_outbox (chat_id, text, html, created_ms, thread_id, "
-			       "edit_id, markup, tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			       "edit_id, markup, tag, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return store_fail(s, "store reply");
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -197,6 +197,9 @@ int tg_outbox_add(struct store *s, int64_t chat_id, const struct tg_part *parts,
 		sqlite3_bind_int64(st, 6, i == 0 ? o->edit_id : 0);
 		sqlite3_bind_text(st, 7, last && o->markup ? o->markup : "", -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 8, last && o->tag ? o->tag : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 9,
+				  i == 0 && o->edit_id && o->caption ? "editMessageCaption" : "",
+				  -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = store_fail(s, "store reply");
 	}

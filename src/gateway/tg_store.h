@@ -107,6 +107,7 @@ struct tg_out_opts {
 	int64_t edit_id;    /* the first part edits this message instead of sending */
 	const char *markup; /* inline keyboard JSON, on the last part */
 	const char *tag;    /* on the last part */
+	bool caption;	    /* with edit_id: the edit is of a file's caption (editMessageCaption) */
 };
 
 /* Appends n parts for chat_id (text copied, html: parse_mode HTML). 0 or store_fail's code

@@ -17,7 +17,7 @@ from agent_harness import fake  # noqa: F401
 from conftest import SLOW, Gateway, to_yaml
 from fakes.fake_openai import text, tool_calls
 from fakes.fake_openai_media import TRANSCRIPT, FakeOpenAIMedia, ok
-from fakes.fake_telegram import FakeTelegram
+from fakes.fake_telegram import FakeTelegram, callback_data_of
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY, api_base_of, deployment
 
 TOKEN = "123456:TEST-media-token"
@@ -330,12 +330,22 @@ def test_send_file_delivers_a_file_under_home_and_refuses_paths_outside(bot, tg,
     (g.home / "notes").mkdir(parents=True, exist_ok=True)
     (g.home / "notes" / "report.txt").write_bytes(b"quarterly numbers\n" * 100)
     tg.push_text("send me the report", chat_id=ALLOWED)
+    # send_file asks first (approvals.builtin); "Always in this chat" lets the rest run.
+    wait_for(lambda: [m for m in tg.messages(ALLOWED) if m.get("reply_markup")], 30 * SLOW,
+             "the approval question")
+    [ask] = [m for m in tg.messages(ALLOWED) if m.get("reply_markup")]
+    assert "send_file" in ask["text"] and "path: notes/report.txt" in ask["text"]
+    time.sleep(0.5 * SLOW)
+    assert not tg.files_sent(ALLOWED)
+    tg.press(ALLOWED, ask["message_id"], callback_data_of(ask["reply_markup"])[1],
+             user_id=ALLOWED)
     wait_for(lambda: tg.files_sent(ALLOWED), 30 * SLOW, "the file")
     f = tg.files_sent(ALLOWED)[0]
     assert f["method"].lower() == "senddocument" and f["filename"] == "report.txt"
     assert f["data"] == b"quarterly numbers\n" * 100 and f["caption"] == "here"
     # The chat shows the file (its caption is the message's text), then the answer.
-    assert tg.wait_sent(ALLOWED, 2, timeout=30 * SLOW) == ["here", "Sent the report."]
+    assert tg.wait_sent(ALLOWED, 3, timeout=30 * SLOW)[1:] == ["here", "Sent the report."]
+    assert tg.sent(ALLOWED)[0].endswith("→ Approved, and always in this chat")
     results = [m["content"] for m in fake.chat_requests[-1]["body"]["messages"]
                if m["role"] == "tool"]
     assert results[0].startswith("Queued: notes/report.txt")

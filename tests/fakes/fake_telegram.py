@@ -77,6 +77,9 @@ Methods
                      each accepted edit recorded (``edits``, ``versions``).
 ``editMessageReplyMarkup`` ``chat_id``, ``message_id``, ``reply_markup`` (omitted: removed);
                      the same errors; media messages too.
+``editMessageCaption`` ``chat_id``, ``message_id``, ``caption`` (<= 1024), ``parse_mode``,
+                     ``reply_markup`` (omitted: removed) of a media message; a text message:
+                     ``Bad Request: there is no caption in the message to edit``.
 ``reply_markup``     on sendMessage, send* and the edits, read as the Bot API reads it (see
                      ``parse_reply_markup``): JSON, an object, ``inline_keyboard`` an Array
                      of Arrays of buttons with ``text`` and exactly one action;
@@ -318,7 +321,8 @@ _BUTTON_ACTIONS = ("url", "callback_data", "web_app", "login_url", "switch_inlin
                    "copy_text", "callback_game", "pay")
 # methods that count against a chat's flood limits (and whose calls inside an open
 # retry_after window are violations)
-FLOOD_METHODS = {"sendmessage", "editmessagetext", "editmessagereplymarkup", "sendchataction",
+FLOOD_METHODS = {"sendmessage", "editmessagetext", "editmessagereplymarkup", "editmessagecaption",
+                 "sendchataction",
                  "setmessagereaction", "sendmessagedraft", "sendvoice", "sendaudio",
                  "senddocument", "sendphoto"}
 # getUpdates without allowed_updates (or with []): every type but these three
@@ -2288,6 +2292,41 @@ class FakeTelegram:
                 message["reply_markup"] = markup
             return self._edited(cid, message, "editMessageText", params.get("parse_mode"))
 
+    def _edit_message_caption(self, params):
+        """editMessageCaption: ``caption`` (empty or absent: removed), ``parse_mode``,
+        ``reply_markup`` (omitted: removed) of a media message; a text message: ``Bad Request:
+        there is no caption in the message to edit``; over 1024 characters: ``message caption
+        is too long``."""
+        cid, mid = self._message_to_edit(params)
+        caption, entities = self._format({"text": params.get("caption") or "",
+                                          "parse_mode": params.get("parse_mode")},
+                                         allow_empty=True)
+        if utf16_len(caption) > 1024:
+            raise bad_request("message caption is too long")
+        markup = parse_reply_markup(params.get("reply_markup"), inline_only=True)
+        with self._lock:
+            message = self._find_sent(cid, mid)
+            if message is None:
+                if mid in self._inbox.get(cid, {}):
+                    raise bad_request("message can't be edited")
+                raise bad_request("message to edit not found")
+            if not any(f in message for f in _MEDIA_FIELDS):
+                raise bad_request("there is no caption in the message to edit")
+            if (message.get("caption", "") == caption
+                    and message.get("caption_entities", []) == entities
+                    and message.get("reply_markup") == markup):
+                raise bad_request(NOT_MODIFIED[len("Bad Request: "):])
+            for k in ("caption", "caption_entities", "reply_markup"):
+                message.pop(k, None)
+            if caption:
+                message["caption"] = caption
+                if entities:
+                    message["caption_entities"] = entities
+            message["text"] = caption
+            if markup:
+                message["reply_markup"] = markup
+            return self._edited(cid, message, "editMessageCaption", params.get("parse_mode"))
+
     def _edit_message_reply_markup(self, params):
         cid, mid = self._message_to_edit(params)
         markup = parse_reply_markup(params.get("reply_markup"), inline_only=True)
@@ -2535,6 +2574,7 @@ _METHODS = {
     "editmessagetext": FakeTelegram._edit_message_text,
     "sendchataction": FakeTelegram._send_chat_action,
     "editmessagereplymarkup": FakeTelegram._edit_message_reply_markup,
+    "editmessagecaption": FakeTelegram._edit_message_caption,
     "sendmessagedraft": FakeTelegram._send_message_draft,
     "answercallbackquery": FakeTelegram._answer_callback_query,
     "setmessagereaction": FakeTelegram._set_message_reaction,
