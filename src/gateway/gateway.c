@@ -539,7 +539,7 @@ static void on_breaker_trip(const char *why, int64_t until_ms, void *arg)
 
 /* A tainted turn's memory or skill write awaits the human: telegram.admin_chat, else the
  * Telegram chat that asked, else the log (hermetic proposals lists it). */
-static void on_proposal(const char *source, const char *text, void *arg)
+static void on_proposal(const char *source, const char *id, const char *text, void *arg)
 {
 	struct gateway *g = arg;
 	long long chat = g->d.cfg->telegram.admin_chat;
@@ -547,7 +547,7 @@ static void on_proposal(const char *source, const char *text, void *arg)
 	if (!chat && sscanf(source, "telegram:%lld", &chat) != 1)
 		chat = 0;
 	if (chat && g->tg) {
-		telegram_deliver(g->tg, chat, text);
+		telegram_propose(g->tg, chat, id, text);
 		return;
 	}
 	log_warn("%s", text);

@@ -2106,6 +2106,38 @@ static void on_jobs_press(struct telegram *t, const char *query_id, const char *
 	buf_finish(&list);
 }
 
+/* A press on a proposal's Approve ("p:a:<id>") or Reject ("p:r:<id>"): decided as /approve
+ * and /reject decide it, answered with the outcome, and the notice loses its buttons. */
+static void on_proposal_press(struct telegram *t, const char *query_id, const char *data,
+			      int64_t chat_id, int64_t message_id, const char *text)
+{
+	struct buf out;
+	char *edited;
+	const char *nl;
+	int rc;
+
+	if ((strncmp(data, "p:a:", 4) != 0 && strncmp(data, "p:r:", 4) != 0) || !data[4]) {
+		answer_callback(t, query_id, "I do not know this button.");
+		return;
+	}
+	buf_init(&out, 0);
+	rc = tools_proposal_decide(t->cfg, data + 4, data[2] == 'a', &out);
+	nl = strchr(buf_str(&out), '\n');
+	if (nl)
+		out.data[nl - out.data] = '\0', out.len = (size_t)(nl - out.data);
+	if (out.len > 190)
+		out.data[utf8_cut(out.data, 190)] = '\0';
+	answer_callback(t, query_id, buf_str(&out));
+	if (chat_id && message_id) {
+		/* The notice's last message, kept under Telegram's 4096 with the outcome. */
+		edited = xasprintf("%.*s\n\n→ %s", (int)utf8_cut(text, strnlen(text, 3600)), text,
+				   rc == -ENOENT ? "Already decided (or unknown)." : buf_str(&out));
+		queue_question(t, chat_id, 0, message_id, edited, NULL, NULL, NULL);
+		free(edited);
+	}
+	buf_finish(&out);
+}
+
 /* A button press: checked like a message (allowed users, allowed chats), always answered so
  * the client stops spinning. */
 static void on_callback(struct telegram *t, const cJSON *cq)
@@ -2145,6 +2177,12 @@ static void on_callback(struct telegram *t, const cJSON *cq)
 		on_jobs_press(t, qid->valuestring, data->valuestring, chat_id,
 			      cJSON_IsNumber(th) ? (int64_t)th->valuedouble : 0,
 			      (int64_t)mid->valuedouble);
+		return;
+	}
+	if (cJSON_IsString(data) && strncmp(data->valuestring, "p:", 2) == 0) {
+		on_proposal_press(t, qid->valuestring, data->valuestring, chat_id,
+				  cJSON_IsNumber(mid) ? (int64_t)mid->valuedouble : 0,
+				  cJSON_IsString(mtext) ? mtext->valuestring : "");
 		return;
 	}
 	if (!cJSON_IsString(data) ||
@@ -2655,6 +2693,7 @@ struct delivery {
 	struct telegram *t;
 	int64_t chat_id, thread;
 	char *markdown;
+	char *markup; /* NULL, or the last part's buttons */
 };
 
 static int write_delivery(struct store *s, void *arg)
@@ -2662,7 +2701,7 @@ static int write_delivery(struct store *s, void *arg)
 	struct delivery *d = arg;
 	int rc = store_begin(s);
 
-	struct tg_out_opts o = {.thread_id = d->thread};
+	struct tg_out_opts o = {.thread_id = d->thread, .markup = d->markup};
 
 	if (rc == 0)
 		rc = outbox_add_to(d->t, d->chat_id, d->markdown, &o);
@@ -2677,6 +2716,7 @@ static void delivery_free(struct delivery *d, int rc)
 	if (!d->t->closing)
 		kick_sender(d->t, 0);
 	free(d->markdown);
+	free(d->markup);
 	free(d);
 }
 
@@ -2690,8 +2730,8 @@ void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown)
 	telegram_deliver_thread(t, chat_id, 0, markdown);
 }
 
-void telegram_deliver_thread(struct telegram *t, int64_t chat_id, int64_t thread,
-			     const char *markdown)
+static void deliver_with(struct telegram *t, int64_t chat_id, int64_t thread, const char *markdown,
+			 const char *markup)
 {
 	struct delivery *d = xcalloc(1, sizeof(*d));
 	int rc;
@@ -2700,9 +2740,28 @@ void telegram_deliver_thread(struct telegram *t, int64_t chat_id, int64_t thread
 	d->chat_id = chat_id;
 	d->thread = thread;
 	d->markdown = xstrdup(markdown);
+	d->markup = markup ? xstrdup(markup) : NULL;
 	rc = store_write(t->d->store, write_delivery, d, on_delivery_stored);
 	if (rc != -EINPROGRESS)
 		delivery_free(d, rc);
+}
+
+void telegram_deliver_thread(struct telegram *t, int64_t chat_id, int64_t thread,
+			     const char *markdown)
+{
+	deliver_with(t, chat_id, thread, markdown, NULL);
+}
+
+void telegram_propose(struct telegram *t, int64_t chat_id, const char *id, const char *markdown)
+{
+	char markup[256];
+
+	snprintf(markup, sizeof(markup),
+		 "{\"inline_keyboard\":[[{\"text\":\"Approve\",\"callback_data\":\"p:a:%.8s\","
+		 "\"style\":\"success\"},{\"text\":\"Reject\",\"callback_data\":\"p:r:%.8s\","
+		 "\"style\":\"danger\"}]]}",
+		 id, id);
+	deliver_with(t, chat_id, 0, markdown, markup);
 }
 
 struct file_out {

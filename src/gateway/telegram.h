@@ -54,6 +54,9 @@ void telegram_start(struct telegram *t);
 /* Approvals and ask_user are asked in chats and answered by their buttons (tools borrowed;
  * must outlive t). */
 void telegram_set_tools(struct telegram *t, struct tools *tools);
+/* Delivers a proposal's notice (Markdown) to chat_id with Approve and Reject buttons for
+ * proposal id (the same as /approve ID and /reject ID). */
+void telegram_propose(struct telegram *t, int64_t chat_id, const char *id, const char *markdown);
 /* /jobs lists and changes the chat's reminders in r (borrowed; NULL = off). */
 void telegram_set_reminders(struct telegram *t, struct reminders *r);
 void telegram_destroy(struct telegram *t);

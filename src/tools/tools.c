@@ -554,7 +554,7 @@ static void propose(struct tools_call *c, const struct tool_def *d, const cJSON 
 		   "/reject %s (or run: hermetic proposals approve %s).",
 		   id, id, id);
 	if (c->t->notify)
-		c->t->notify(source, buf_str(&note), c->t->notify_arg);
+		c->t->notify(source, id, buf_str(&note), c->t->notify_arg);
 	else
 		log_warn("%s", buf_str(&note));
 	buf_finish(&note);

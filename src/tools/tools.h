@@ -47,9 +47,9 @@ struct tools_ctx {
 	void *asking_arg;
 };
 
-/* Told that a proposal awaits the human (text: what to approve and how, Markdown) for a
+/* Told that proposal id awaits the human (text: what to approve and how, Markdown) for a
  * call from source. Without one, tools_call logs the text as a warning. */
-typedef void (*tools_notify_cb)(const char *source, const char *text, void *arg);
+typedef void (*tools_notify_cb)(const char *source, const char *id, const char *text, void *arg);
 
 /* Sends a file under home (rel) to the chat of source with method (sendPhoto, sendDocument)
  * and caption (may be NULL): queued durably, sent later. 0, or a negative errno with the

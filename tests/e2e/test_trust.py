@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from agent_harness import agent, agent_config, fake, tool_results  # noqa: F401
 from conftest import SLOW, Gateway, argv, to_yaml
 from fakes.fake_openai import text, tool_calls
-from fakes.fake_telegram import FakeTelegram
+from fakes.fake_telegram import FakeTelegram, callback_data_of
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 
 TOKEN = "123456:TEST-e2e-SECRET-token"
@@ -134,7 +135,7 @@ def tg():
 def trust_gateway(tmp_path, fake, tg):
     started = []
 
-    def make(web_fetch=None):
+    def make(web_fetch=None, approvals=None):
         hook_ = {"name": "inbox", "token": "os.environ/HOOK_TOKEN",
                  "prompt": "New mail: {{payload.body}}"}
         if web_fetch:
@@ -144,7 +145,7 @@ def trust_gateway(tmp_path, fake, tg):
             telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN",
                 "stream": "off", "progress": "off", "allowed_users": [ADMIN],
                       "admin_chat": ADMIN, "api_base": tg.url, "poll_timeout_s": 1},
-            hooks=[hook_])
+            hooks=[hook_], **({"approvals": approvals} if approvals else {}))
         text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
         text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
         g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN,
@@ -198,6 +199,44 @@ def test_a_hook_run_fetches_only_listed_hosts_and_asks_before_writing_memory(
     assert "There is no proposal" in sent[2], sent
 
 
+def test_a_proposal_is_decided_by_its_buttons(trust_gateway, tg, fake):
+    g = trust_gateway()
+    fake.script_for("test/free",
+                    tool_calls(("c1", "memory", json.dumps(
+                        {"action": "add", "target": "memory", "content": "Buttons work"}))),
+                    text("filed"),
+                    tool_calls(("c2", "memory", json.dumps(
+                        {"action": "add", "target": "memory", "content": "Never stored"}))),
+                    text("filed"))
+    assert hook(g, {"body": "one"})["status"] == "ok"
+    notice = tg.wait_sent(ADMIN, 1, timeout=20 * SLOW)[0]
+    pid = re.search(r"proposal ([0-9a-f]{6})", notice).group(1)
+    [m] = [m for m in tg.messages(ADMIN) if m.get("reply_markup")]
+    assert callback_data_of(m["reply_markup"]) == [f"p:a:{pid}", f"p:r:{pid}"]
+    tg.press(ADMIN, m["message_id"], f"p:a:{pid}", user_id=ADMIN)
+    mem = g.home / "memories" / "MEMORY.md"
+    wait(lambda: mem.exists() and "Buttons work" in mem.read_text(), "the approved write")
+    wait(lambda: not tg.messages(ADMIN)[0].get("reply_markup"), "the buttons gone")
+    assert f"Approved proposal {pid}" in tg.messages(ADMIN)[0]["text"]
+    assert f"Approved proposal {pid}" in tg.calls("answerCallbackQuery")[-1]["params"]["text"]
+    # Reject drops the change; a second press on a decided proposal changes nothing.
+    assert hook(g, {"body": "two"})["status"] == "ok"
+    tg.wait_sent(ADMIN, 2, timeout=20 * SLOW)
+    m = tg.messages(ADMIN)[1]
+    rid = callback_data_of(m["reply_markup"])[1]
+    tg.press(ADMIN, m["message_id"], rid, user_id=ADMIN)
+    wait(lambda: not tg.messages(ADMIN)[1].get("reply_markup"), "the buttons gone")
+    assert "Never stored" not in mem.read_text()
+    assert tg.unanswered_callbacks() == []
+
+
+def wait(cond, what):
+    deadline = time.monotonic() + 20 * SLOW
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
 def test_a_hook_with_web_fetch_any_may_fetch_unlisted_hosts(trust_gateway, fake):
     g = trust_gateway(web_fetch="any")
     fake.script_for("test/free", tool_calls(("c0", "web_fetch", json.dumps(
@@ -233,3 +272,20 @@ def test_an_mcp_result_taints_the_turn(agent, fake):
     assert res[1].startswith("Not applied yet"), res[1]
     mem = agent.home / "memories" / "MEMORY.md"
     assert not mem.exists() or INJECTED not in mem.read_text()
+
+
+def test_a_hook_run_asks_the_admin_chat_before_a_tool_that_needs_approval(trust_gateway, tg, fake):
+    g = trust_gateway(approvals={"tools": ["time"]})
+    fake.script_for("test/free", tool_calls(("c1", "time", "{}")), text("done"))
+    result = {}
+    th = threading.Thread(target=lambda: result.update(hook(g, {"body": "what time"})))
+    th.start()
+    wait(lambda: [m for m in tg.messages(ADMIN) if m.get("reply_markup")], "the question")
+    [q] = [m for m in tg.messages(ADMIN) if m.get("reply_markup")]
+    assert "hook:inbox" in q["text"] and "\n\ntime" in q["text"]
+    assert not fake.chat_requests[1:]  # the run waits for the answer
+    tg.press(ADMIN, q["message_id"], callback_data_of(q["reply_markup"])[0], user_id=ADMIN)
+    th.join(30 * SLOW)
+    assert result.get("status") == "ok", result
+    res = tool_results(fake.chat_requests[1])[0]
+    assert "denied" not in res and "UTC" in res, res
