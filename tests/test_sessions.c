@@ -196,6 +196,53 @@ static void a_message_is_found_by_its_origin_in_its_session_only(void **state)
 	assert_int_equal(sessions_find_origin(st, a, "telegram:101", &found), -ENOENT);
 }
 
+static int64_t count(const char *sql)
+{
+	sqlite3_stmt *q;
+	int64_t n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(st), sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
+static void retention_prunes_old_sessions_in_batches_with_their_messages(void **state)
+{
+	int64_t id, recent, day = 86400000;
+	char source[32], *sql;
+	struct buf out;
+
+	for (int i = 0; i < 25; i++) {
+		snprintf(source, sizeof(source), "api:old%d", i);
+		assert_int_equal(sessions_create(st, source, "free", NULL, &id), 0);
+		sessions_append(st, id, "user", "{}", "zebracorn pasture", NULL);
+		sql = xasprintf("UPDATE sessions SET updated_ms = %lld WHERE id = %lld",
+				(long long)(now_wall_ms() - 100 * day + i), (long long)id);
+		assert_int_equal(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
+		free(sql);
+	}
+	assert_int_equal(sessions_create(st, "api:recent", "free", NULL, &recent), 0);
+	sessions_append(st, recent, "user", "{}", "zebracorn stable", NULL);
+	/* A new database gives freed pages back (auto_vacuum = INCREMENTAL). */
+	assert_int_equal(count("PRAGMA auto_vacuum"), 2);
+	assert_int_equal(sessions_prune(st, now_wall_ms() - 90 * day, 20), 20);
+	assert_int_equal(sessions_prune(st, now_wall_ms() - 90 * day, 20), 5);
+	assert_int_equal(sessions_prune(st, now_wall_ms() - 90 * day, 20), 0);
+	assert_int_equal(count("SELECT count(*) FROM sessions WHERE source LIKE 'api:old%'"), 0);
+	assert_int_equal(count("SELECT count(*) FROM messages WHERE content = 'zebracorn pasture'"),
+			 0);
+	/* The full-text rows went with them: search finds only the recent session. */
+	buf_init(&out, 0);
+	assert_int_equal(sessions_search(st, "zebracorn", 0, 50, &out), 1);
+	assert_non_null(strstr(buf_str(&out), "api:recent"));
+	assert_int_equal(count("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH "
+			       "'pasture'"),
+			 0);
+	buf_finish(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +252,7 @@ int main(void)
 		cmocka_unit_test(search_is_free_text_and_excludes),
 		cmocka_unit_test(usage_adds_up),
 		cmocka_unit_test(a_message_is_found_by_its_origin_in_its_session_only),
+		cmocka_unit_test(retention_prunes_old_sessions_in_batches_with_their_messages),
 	};
 
 	schema_register();

@@ -364,6 +364,10 @@ enum {
 	CONFIG_VOICE_MIRROR,	 /* a voice note is answered with text and voice */
 };
 
+struct config_sessions {
+	int64_t retention_days; /* 0 = keep every session */
+};
+
 struct config_media {
 	int64_t retention_days;
 	int64_t max_total_bytes;
@@ -483,6 +487,7 @@ struct config {
 	size_t n_hooks;
 	struct config_reminders reminders;
 	struct config_approvals approvals;
+	struct config_sessions sessions;
 };
 
 /* Collected messages of one or more loads, each with file, line and column. */

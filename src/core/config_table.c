@@ -622,6 +622,18 @@ static const struct table media_table = {
 	"media", "media", OPTS(media_opts),
 	.text = "Files received from and sent to Telegram, under home/media (pruned hourly)."};
 
+static const struct opt sessions_opts[] = {
+	{"retention_days", T_INT, FLD(config_sessions, retention_days), .def = "90", .min = 0,
+	 .max = 36500,
+	 .text = "conversations idle longer than this are deleted with their messages and search "
+		 "rows (0 = keep all)"},
+};
+
+static const struct table sessions_table = {"sessions", "sessions", OPTS(sessions_opts),
+					    .text = "Conversations in state.db (gateway: pruned 10 "
+						    "s after start, then hourly, in small "
+						    "batches)."};
+
 static const struct opt api_opts[] = {
 	{"listen", T_LISTEN, FLD(config_api, listen), .def = "127.0.0.1:8642",
 	 .text = "address of the agent API and hooks"},
@@ -857,6 +869,7 @@ static const struct opt top_opts[] = {
 	 .table = &hook_table},
 	{"reminders", T_SECTION, FLD(config, reminders), .table = &reminders_table},
 	{"approvals", T_SECTION, FLD(config, approvals), .table = &approvals_table},
+	{"sessions", T_SECTION, FLD(config, sessions), .table = &sessions_table},
 };
 
 const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text = "The sections."};

@@ -466,6 +466,28 @@ int sessions_search(struct store *s, const char *query, int64_t exclude_id, int 
 	return n;
 }
 
+int sessions_prune(struct store *s, int64_t before_ms, int max)
+{
+	sqlite3 *db = store_db(s);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (prepare(db,
+		    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE updated_ms < ?"
+		    " ORDER BY updated_ms, id LIMIT ?)",
+		    &st) < 0)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, before_ms);
+	sqlite3_bind_int(st, 2, max);
+	rc = step_done(db, st, "prune sessions");
+	if (rc < 0)
+		return rc;
+	rc = sqlite3_changes(db);
+	if (rc > 0)
+		sqlite3_exec(db, "PRAGMA incremental_vacuum(256)", NULL, NULL, NULL);
+	return rc;
+}
+
 int sessions_list(struct store *s, int limit, sessions_list_cb cb, void *arg)
 {
 	sqlite3 *db = store_db(s);

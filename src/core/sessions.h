@@ -108,6 +108,12 @@ int sessions_search(struct store *s, const char *query, int64_t exclude_id, int 
 /* "YYYY-MM-DD HH:MM" of a wall-clock time in the process's time zone. */
 void sessions_format_time(int64_t ms, char out[32]);
 
+/* Retention: deletes at most max sessions last active before before_ms (wall clock), oldest
+ * first, with their messages and full-text rows, in one statement; then gives up to 256 free
+ * pages back to the file system (a database made with auto_vacuum=INCREMENTAL; others reuse
+ * them). Returns how many sessions went, -EBUSY (locked: try later) or -EIO. */
+int sessions_prune(struct store *s, int64_t before_ms, int max);
+
 /* For `hermetic sessions list`: the newest first. */
 typedef void (*sessions_list_cb)(const struct session_info *si, void *arg);
 int sessions_list(struct store *s, int limit, sessions_list_cb cb, void *arg);

@@ -239,7 +239,11 @@ int store_open_with(const char *path, const struct store_migration *migrations, 
 	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
 	rc = exec(s->db,
-		  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+		  /* First, as it takes effect only on a database without tables: a new
+		   * state.db can give pages back after session retention deletes rows
+		   * (PRAGMA incremental_vacuum); an older one keeps reusing them. */
+		  "PRAGMA auto_vacuum=INCREMENTAL;"
+		  " PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 		  " PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;"
 		  /* SQLite's default 2 MiB page cache would be a quarter of the gateway's
 		   * memory budget; a personal agent's hot pages fit in 256 KiB. */

@@ -30,6 +30,8 @@
 #include "gateway/reminders.h"
 #include "core/json_exact.h"
 #include "core/log.h"
+#include "core/loop.h"
+#include "core/sessions.h"
 #include "mcp/mcp.h"
 #include "router/router.h"
 #include "sandbox/sandbox.h"
@@ -42,6 +44,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +69,43 @@ struct gateway {
 	struct reminders_sink rsink;
 	struct reminders *reminders; /* NULL: reminders.enabled is false */
 	uint64_t n_chats;
+	struct event *prune_ev; /* sessions.retention_days */
+	int64_t pruned;		/* sessions deleted by the current pruning run */
 };
+
+/* ---- session retention --------------------------------------------------------------- */
+
+#define PRUNE_FIRST_S	   10 /* after start */
+#define PRUNE_EVERY_S	   3600
+#define PRUNE_BATCH	   20  /* sessions per step: each step is one short transaction */
+#define PRUNE_BATCH_GAP_MS 200 /* between steps of one run: the loop serves in between */
+
+/* Deletes sessions idle longer than sessions.retention_days, PRUNE_BATCH at a time, so that
+ * no step holds the loop or the database long; a locked database waits for the next hour. */
+static void on_prune(evutil_socket_t fd, short what, void *arg)
+{
+	struct gateway *g = arg;
+	const struct config *cfg = g->d.cfg;
+	int64_t before = now_wall_ms() - cfg->sessions.retention_days * 86400000;
+	struct timeval tv = {PRUNE_EVERY_S, 0};
+	int n = sessions_prune(g->d.store, before, PRUNE_BATCH);
+
+	if (n > 0)
+		g->pruned += n;
+	if (n == PRUNE_BATCH) {
+		tv = (struct timeval){0, PRUNE_BATCH_GAP_MS * 1000};
+	} else {
+		if (n < 0)
+			log_warn("sessions: pruning waits for the next hour (%s)",
+				 n == -EBUSY ? "the database is locked" : "database error");
+		if (g->pruned > 0)
+			log_info("sessions: deleted %lld session(s) idle for more than %lld days "
+				 "(sessions.retention_days)",
+				 (long long)g->pruned, (long long)cfg->sessions.retention_days);
+		g->pruned = 0;
+	}
+	evtimer_add(g->prune_ev, &tv);
+}
 
 /* One cron or hook run in flight. */
 struct job_run {
@@ -618,6 +657,12 @@ int gateway_run(const struct config *cfg)
 	cron_start(g.cron);
 	if (g.reminders)
 		reminders_start(g.reminders);
+	if (cfg->sessions.retention_days > 0) {
+		struct timeval first = {PRUNE_FIRST_S, 0};
+
+		g.prune_ev = evtimer_new(loop_base(g.d.loop), on_prune, &g);
+		evtimer_add(g.prune_ev, &first);
+	}
 	/* Everything is open and bound: from here on the process is sealed (Landlock, then
 	 * seccomp). */
 	if (sandbox_seal(cfg) < 0)
@@ -626,6 +671,8 @@ int gateway_run(const struct config *cfg)
 		rc = 0;
 out:
 	/* Turns and pending tool calls are answered through the API server: end them first. */
+	if (g.prune_ev)
+		event_free(g.prune_ev);
 	cron_destroy(g.cron);
 	reminders_destroy(g.reminders);
 	hooks_destroy(g.hooks);

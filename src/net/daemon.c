@@ -17,6 +17,7 @@
 #include "core/version.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,6 +82,16 @@ static void collect(struct metrics *m, void *arg)
 	struct daemon *d = arg;
 
 	metric_set(d->m_rss, NULL, (double)read_rss_bytes());
+	if (d->store && store_path(d->store)) {
+		char wal[PATH_MAX];
+		struct stat st;
+
+		if (stat(store_path(d->store), &st) == 0)
+			metric_set(d->m_db, (const char *const[]){"db"}, (double)st.st_size);
+		snprintf(wal, sizeof(wal), "%s-wal", store_path(d->store));
+		metric_set(d->m_db, (const char *const[]){"wal"},
+			   stat(wal, &st) == 0 ? (double)st.st_size : 0);
+	}
 }
 
 static void observe_http(const char *route, int status, void *arg)
@@ -113,6 +124,9 @@ static void setup_metrics(struct daemon *d)
 				"Requests answered by this process's HTTP servers, by route and"
 				" status",
 				http_labels);
+	d->m_db = metrics_add(d->metrics, METRIC_GAUGE, "hermetic_state_db_bytes",
+			      "Size of state.db and of its write-ahead log",
+			      (const char *const[]){"file", NULL});
 	metrics_on_collect(d->metrics, collect, d);
 }
 

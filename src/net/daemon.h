@@ -30,6 +30,7 @@ struct daemon {
 	void *ready_arg;
 	struct metric *m_http;
 	struct metric *m_rss;
+	struct metric *m_db; /* hermetic_state_db_bytes{file} */
 };
 
 /* Opens home (created 0700), the log file, home/state.db, the loop and the base metrics, and

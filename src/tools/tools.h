@@ -98,7 +98,8 @@ void tools_schemas_json(struct tools *t, struct buf *out);
 size_t tools_n_offered(struct tools *t);
 /* Builtin tools the config can offer (toolsets; before per-tool checks): for doctor's count. */
 size_t tools_n_builtin_max(const struct config *cfg);
-/* True for a builtin marked read-only; MCP tools with annotations.readOnlyHint. */
+/* True for a builtin marked read-only (MCP tools: false; their readOnlyHint only spares them
+ * an approval, see approvals.mcp). */
 bool tools_read_only(struct tools *t, const char *name);
 /* True when a result of name is untrusted text that taints the turn reading it: web_fetch,
  * session_search and every MCP tool (pages, hook payloads, pod logs and issue texts may carry
