@@ -148,6 +148,7 @@ struct agent_turn {
 	 * deadline_ms moves on by each wait; a timer firing during one waits for its end. */
 	int asking;
 	int64_t asking_since_ms, deadline_ms;
+	int64_t started_ms, last_ms; /* the session's start and its last message (wall clock) */
 	bool timeout_held;
 	bool tainted, web_any; /* trust: see the top of this file */
 	char *fail_text;
@@ -419,15 +420,30 @@ char *agent_system_prompt(const struct agent *a)
 	return buf_steal(&b);
 }
 
-static void append_now(const struct config *cfg, struct buf *b)
+/* The time, for the model, without breaking the provider's prompt cache: the system prompt
+ * says when the conversation started (the same bytes in every call of the session), and a
+ * user message that comes TIME_NOTE_AFTER_MS or more after the previous message of the session
+ * starts with the time it was written, stored with it (so it never changes either). */
+#define TIME_NOTE_AFTER_MS (15 * 60 * 1000)
+
+static void format_local(int64_t ms, char *out, size_t len)
 {
-	time_t now = time(NULL);
+	time_t when = (time_t)(ms / 1000);
 	struct tm tm;
+
+	localtime_r(&when, &tm);
+	strftime(out, len, "%a %Y-%m-%d %H:%M %Z", &tm);
+}
+
+static void append_now(const struct agent_turn *t, struct buf *b)
+{
 	char line[80];
 
-	localtime_r(&now, &tm);
-	strftime(line, sizeof(line), "%a %Y-%m-%d %H:%M %Z", &tm);
-	buf_printf(b, "\n\nNow: %s (%s).", line, cfg->timezone);
+	format_local(t->started_ms ? t->started_ms : now_wall_ms(), line, sizeof(line));
+	buf_printf(b,
+		   "\n\nThis conversation started %s (%s); a later message starts with the time "
+		   "it was written when that has moved on.",
+		   line, t->a->env.cfg->timezone);
 }
 
 /* ---- budget and compression ---------------------------------------------------------- */
@@ -961,7 +977,7 @@ static void build_request(struct agent_turn *t, const char *tools_json, bool sum
 	buf_puts(&sys, t->system);
 	if (t->extra_system)
 		buf_printf(&sys, "\n\n%s", t->extra_system);
-	append_now(t->a->env.cfg, &sys);
+	append_now(t, &sys);
 	buf_puts(b, "{\"model\":");
 	buf_json_str(b, t->model, strlen(t->model));
 	buf_puts(b, ",\"messages\":[{\"role\":\"system\",\"content\":");
@@ -1535,6 +1551,8 @@ static int load_current(struct agent_turn *t, const char *model)
 	if (rc < 0)
 		return rc;
 	t->session_id = si.id;
+	t->started_ms = si.created_ms;
+	t->last_ms = si.updated_ms;
 	t->system = si.system_prompt ? xstrdup(si.system_prompt) : agent_system_prompt(a);
 	t->model = xstrdup(model ? model : si.model ? si.model : a->env.cfg->model);
 	session_info_finish(&si);
@@ -1552,9 +1570,17 @@ static int open_session(struct agent_turn *t, const struct agent_turn_opts *o,
 		return rc;
 	t->system = agent_system_prompt(a);
 	t->model = xstrdup(o->model ? o->model : a->env.cfg->model);
+	t->started_ms = t->last_ms = now_wall_ms();
 	rc = sessions_create(a->env.store, t->source, t->model, t->system, &t->session_id);
 	if (rc == 0) {
 		char *title = title_of(user_text);
+		struct session_info si;
+
+		/* The stored start, so that later turns print the very same minute. */
+		if (sessions_get(a->env.store, t->session_id, &si) == 0) {
+			t->started_ms = t->last_ms = si.created_ms;
+			session_info_finish(&si);
+		}
 
 		sessions_set_title(a->env.store, t->session_id, title);
 		free(title);
@@ -1636,8 +1662,16 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	if (!router_has_model(a->env.router, t->model))
 		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);
 	else if (!o->origin || !continues(t, o->origin)) {
-		add_msg_from(t, "user", json_message("user", user_text, NULL), user_text,
-			     o->origin);
+		int64_t now = now_wall_ms();
+		char when[80], *noted = NULL;
+
+		if (t->last_ms && now - t->last_ms >= TIME_NOTE_AFTER_MS) {
+			format_local(now, when, sizeof(when));
+			noted = xasprintf("[%s]\n%s", when, user_text);
+		}
+		add_msg_from(t, "user", json_message("user", noted ? noted : user_text, NULL),
+			     user_text, o->origin);
+		free(noted);
 		t->msgs[t->n_msgs - 1].parts = true;
 	}
 	if (o->n_parts) {
@@ -1763,7 +1797,7 @@ static void split_request(struct agent_turn *t, struct agent_context_split *out)
 	buf_init(&line, 0);
 	if (t->extra_system)
 		buf_printf(&line, "\n\n%s", t->extra_system);
-	append_now(t->a->env.cfg, &line);
+	append_now(t, &line);
 	now = json_len(line.data, line.len);
 	system_sections(t->system, &skills_at, &memory_at);
 	part_set(&out->persona, json_len(t->system, skills_at) + now);

@@ -107,3 +107,48 @@ def test_bad_requests_and_model_failures_are_openai_errors(chat_gateway, fake):
     fake.script_for("test/free", openrouter_error(400, message="upstream says no"))
     status, _, body = post(g, {"messages": [{"role": "user", "content": "hi"}]})
     assert status == 502 and "upstream says no" in json.loads(body)["error"]["message"]
+
+
+def common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def test_a_session_keeps_a_byte_identical_prefix_for_the_prompt_cache(chat_gateway, fake):
+    """System prompt, tools and history are the same bytes from one call to the next, except
+    for what was appended: the time is not in the system prompt but in the user message that
+    comes after a gap, where it stays."""
+    import sqlite3
+    g = chat_gateway()
+    fake.script_for("test/free", tool_calls(("t1", "time", "{}")), text("Noon."),
+                    text("Fine."), text("Still here."))
+    for prompt in ("time?", "how are you?"):
+        assert post(g, {"user": "ana",
+                        "messages": [{"role": "user", "content": prompt}]})[0] == 200
+    # A quarter of an hour later (the session's last message moved back in time).
+    db = sqlite3.connect(g.home / "state.db")
+    db.execute("UPDATE sessions SET updated_ms = updated_ms - 16 * 60000")
+    db.commit()
+    db.close()
+    assert post(g, {"user": "ana",
+                    "messages": [{"role": "user", "content": "still there?"}]})[0] == 200
+    reqs = fake.chat_requests
+    assert len(reqs) == 4
+    for prev, cur in zip(reqs, reqs[1:]):
+        a, b = messages(prev), messages(cur)
+        assert b[:len(a)] == a, (a, b)
+        assert prev["body"]["tools"] == cur["body"]["tools"]
+        # As a provider renders the prompt (tools, then messages), the common prefix is
+        # billed at its cached rate: at least 80% of every call here.
+        pa = json.dumps(prev["body"]["tools"]) + json.dumps(a)
+        pb = json.dumps(cur["body"]["tools"]) + json.dumps(b)
+        assert common_prefix(pa, pb) >= 0.8 * len(pb), (common_prefix(pa, pb), len(pb))
+    system = messages(reqs[0])[0]["content"]
+    assert "This conversation started" in system and "Now:" not in system
+    assert all(messages(r)[0]["content"] == system for r in reqs)
+    last_user = messages(reqs[3])[-1]["content"]
+    assert last_user.startswith("[") and last_user.endswith("]\nstill there?"), last_user
+    assert messages(reqs[2])[-1]["content"] == "how are you?"  # no gap, no time line
