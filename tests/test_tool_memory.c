@@ -128,7 +128,9 @@ static void a_write_past_the_bound_is_refused_with_the_numbers(void **state)
 	call(f, &tool_def_memory, args);
 	assert_int_equal(f->rc, 0);
 	assert_string_equal(buf_str(&f->out),
-			    "Added to USER.md (1,300/1,375 characters, 1 entry).");
+			    "Added to USER.md (1,300/1,375 characters, 1 entry). It is 94% full: "
+			    "merge related entries and drop stale ones now (replace, remove), "
+			    "before a write is refused.");
 	call(f, &tool_def_memory,
 	     "{\"action\":\"add\",\"target\":\"user\",\"content\":\"0123456789"
 	     "0123456789012345678901234567890123456789012345678901234567890123"
@@ -165,11 +167,16 @@ static void the_bound_comes_from_the_config(void **state)
 	     "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"0123456"
 	     "78901234567890123456789012345678901234567890123456789\"}");
 	assert_int_equal(f->rc, 0);
+	assert_null(strstr(buf_str(&f->out), "full")); /* 60%: nothing said */
 	call(f, &tool_def_memory,
 	     "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"0123456"
 	     "7890123456789012345678901234567890123456789\"}");
 	assert_true(f->rc < 0);
 	assert_contains(buf_str(&f->out), "MEMORY.md would be 113/100 characters");
+	call(f, &tool_def_memory,
+	     "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"0123456789012345678\"}");
+	assert_int_equal(f->rc, 0);
+	assert_contains(buf_str(&f->out), "It is 82% full: merge related entries");
 	fixture_destroy(f);
 }
 

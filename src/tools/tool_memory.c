@@ -27,10 +27,11 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define FILE_MAX_BYTES (256 * 1024) /* a larger file was edited by hand: we do not rewrite it */
-#define DELIM	       "\n§\n"
-#define DELIM_CHARS    3
-#define PREVIEW_BYTES  80
+#define FILE_MAX_BYTES	  (256 * 1024) /* a larger file was edited by hand: we do not rewrite it */
+#define FULL_WARN_PERCENT 80	       /* from here on every write's answer asks to consolidate */
+#define DELIM		  "\n§\n"
+#define DELIM_CHARS	  3
+#define PREVIEW_BYTES	  80
 
 /* One memory file, loaded. */
 struct mem {
@@ -216,9 +217,17 @@ static int save(struct mem *m, const char *done, struct buf *out)
 		buf_printf(out, "cannot write %s: %s; nothing was changed", m->file,
 			   safeio_strerror(rc));
 	} else {
+		size_t chars = chars_of(m->v, m->n);
+
 		buf_printf(out, "%s %s (", done, m->file);
-		usage(m, chars_of(m->v, m->n), out);
+		usage(m, chars, out);
 		buf_puts(out, ").");
+		/* Told before it fills, not when a write is refused. */
+		if (m->max_chars && chars * 100 >= m->max_chars * FULL_WARN_PERCENT)
+			buf_printf(out,
+				   " It is %zu%% full: merge related entries and drop stale ones "
+				   "now (replace, remove), before a write is refused.",
+				   chars * 100 / m->max_chars);
 	}
 	buf_finish(&b);
 	return rc;
