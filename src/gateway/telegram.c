@@ -2096,8 +2096,12 @@ static void on_jobs_press(struct telegram *t, const char *query_id, const char *
 		reminders_delete(t->reminders, source, id, &out);
 	else
 		reminders_pause(t->reminders, source, id, op == 'p', &out);
-	answer_callback(t, query_id,
-			utf8_cut(buf_str(&out), 190) < out.len ? "Done." : buf_str(&out));
+	/* Telegram shows at most 200 characters of an answer. */
+	if (out.len > 190) {
+		out.len = utf8_cut(out.data, 190);
+		out.data[out.len] = '\0';
+	}
+	answer_callback(t, query_id, buf_str(&out));
 	buf_finish(&out);
 	buf_init(&list, 0);
 	jobs_text(t, source, &list, &markup);

@@ -232,7 +232,8 @@ def test_lost_session_answers_reinitialize_and_retry(mcp_fake, mcp_gateway, answ
 
 
 def test_cli_lost_session_is_renewed(mcp_fake, tmp_path):
-    f = mcp_fake(get_stream=False, unknown_session="400-jsonrpc", expire_after=3)
+    # POSTs of the session: notifications/initialized, tools/list, then tools/call expires.
+    f = mcp_fake(get_stream=False, unknown_session="400-jsonrpc", expire_after=2)
     r = mcp_call(write_config(tmp_path, {"fake": http_entry(f.url)}), "fake", "echo",
                  {"message": "cli"})
     assert_clean_exit(r, (0,))

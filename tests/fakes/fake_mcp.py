@@ -68,7 +68,8 @@ Protocol
 ``initialize`` answers ``protocol_version`` if set, else the client's version if it is one of
 ``SUPPORTED_VERSIONS``, else the newest. HTTP: a session id (``Mcp-Session-Id``) is given unless
 ``stateless``; later requests without it get 400, with an unknown one 404 (``text/plain``);
-``expire_after=N`` drops a session after N requests carrying its id (that request gets 404);
+``expire_after=N`` drops the first session to reach N POSTs carrying its id, once (the next
+POST gets 404, as after a server restart);
 ``expire_sessions()`` drops all now (and closes their GET streams). How an unknown session is
 answered is ``unknown_session``: ``404`` (text/plain, the default), ``404-jsonrpc`` (the SDK's
 -32001 "Session not found"), ``400-jsonrpc`` (the SDK examples' -32000 "No valid session ID"),
@@ -875,11 +876,14 @@ class FakeMcp:
                 "code": -32000, "message": "Bad Request: Mcp-Session-Id header is required"}})
         with self.lock:
             sess = self.sessions.get(sid)
-            if sess is not None and self.expire_after is not None:
+            # POSTs only: the client's GET stream may come before or after a call, and a
+            # count that depended on that order would make the expiry land at random.
+            if sess is not None and self.expire_after is not None and h.command == "POST":
                 sess.count += 1
                 if sess.count > self.expire_after:
                     self._end_session(sess)
                     sess = None
+                    self.expire_after = None  # once, as a server restart
             if sess is None:
                 self.not_found += 1
                 rec["session"] = sid
