@@ -1790,6 +1790,8 @@ static int store_updates(struct telegram *t, const cJSON *updates)
 /* ---- questions: approvals and ask_user with buttons ---------------------------------- */
 
 static int parse_source(const char *source, int64_t *chat_id, int64_t *thread);
+static void deliver_with(struct telegram *t, int64_t chat_id, int64_t thread, int64_t edit_id,
+			 const char *markdown, const char *markup);
 
 /* A question of the tools layer shown in a chat: its message gets the buttons; when the tools
  * layer closes it (answered, timed out, cancelled) the message is edited to say so and loses
@@ -1850,7 +1852,6 @@ struct question_write {
 	int64_t chat_id;
 	struct tg_out_opts o;
 	char *text, *markup, *tag, *file; /* file: a long question's document, else NULL */
-	bool markdown;			  /* text is Markdown (rendered, split), else plain */
 };
 
 static int write_question(struct store *s, void *arg)
@@ -1858,16 +1859,9 @@ static int write_question(struct store *s, void *arg)
 	struct question_write *w = arg;
 	struct tg_part part = {w->text, strlen(w->text), strlen(w->text)};
 
-	int rc;
-
 	if (w->file)
 		return tg_outbox_add_file(s, w->chat_id, "sendDocument", w->file, w->text, &w->o);
-	if (!w->markdown)
-		return tg_outbox_add(s, w->chat_id, &part, 1, false, &w->o);
-	rc = store_begin(s);
-	if (rc == 0)
-		rc = outbox_add_to(w->t, w->chat_id, w->text, &w->o);
-	return store_end(s, rc);
+	return tg_outbox_add(s, w->chat_id, &part, 1, false, &w->o);
 }
 
 static void question_write_free(void *arg, int rc)
@@ -1911,24 +1905,6 @@ static int queue_question(struct telegram *t, int64_t chat_id, int64_t thread, i
 		return 0;
 	question_write_free(w, rc);
 	return rc;
-}
-
-/* Edits message edit_id of chat to the Markdown md with markup (NULL: no buttons). */
-static void queue_markdown_edit(struct telegram *t, int64_t chat_id, int64_t edit_id,
-				const char *md, const char *markup)
-{
-	struct question_write *w = xcalloc(1, sizeof(*w));
-	int rc;
-
-	w->t = t;
-	w->chat_id = chat_id;
-	w->text = xstrdup(md);
-	w->markup = markup ? xstrdup(markup) : NULL;
-	w->markdown = true;
-	w->o = (struct tg_out_opts){.edit_id = edit_id, .markup = w->markup};
-	rc = store_write(t->d->store, write_question, w, question_write_free);
-	if (rc != -EINPROGRESS)
-		question_write_free(w, rc);
 }
 
 /* The inline keyboard: one row per choice, "q:<id>:<index>" (at most 21 bytes of Telegram's
@@ -2014,14 +1990,22 @@ static int ask_in_chat(const struct tools_question *q, void *arg)
 	return 0;
 }
 
+/* Edits message_id of chat to its text (cut to stay under Telegram's 4096 with the
+ * addition) followed by "→ outcome", without buttons; caption: the message is a document's. */
+static void edit_with_outcome(struct telegram *t, int64_t chat_id, int64_t message_id,
+			      const char *text, const char *outcome, bool caption)
+{
+	char *edited =
+		xasprintf("%.*s\n\n→ %s", (int)utf8_cut(text, strnlen(text, 3600)), text, outcome);
+
+	queue_question(t, chat_id, 0, message_id, edited, NULL, NULL, caption ? "caption" : NULL);
+	free(edited);
+}
+
 /* The question's message loses its buttons and says how it ended. */
 static void close_message(struct telegram *t, struct question *q, const char *outcome)
 {
-	char *text = xasprintf("%s\n\n→ %s", q->text, outcome);
-
-	queue_question(t, q->chat_id, q->thread, q->message_id, text, NULL, NULL,
-		       q->file ? "caption" : NULL);
-	free(text);
+	edit_with_outcome(t, q->chat_id, q->message_id, q->text, outcome, q->file);
 }
 
 static void question_closed(uint64_t id, const char *outcome, void *arg)
@@ -2058,6 +2042,8 @@ static void tagged_sent(struct telegram *t, const char *tag, int64_t chat_id, in
 	}
 }
 
+#define CALLBACK_TEXT_MAX 190 /* bytes: Telegram shows at most 200 characters of an answer */
+
 static void answer_callback(struct telegram *t, const char *query_id, const char *text)
 {
 	struct buf p;
@@ -2067,7 +2053,7 @@ static void answer_callback(struct telegram *t, const char *query_id, const char
 	buf_json_str(&p, query_id, strlen(query_id));
 	if (text) {
 		buf_puts(&p, ",\"text\":");
-		buf_json_str(&p, text, strlen(text));
+		buf_json_str(&p, text, utf8_cut(text, strnlen(text, CALLBACK_TEXT_MAX)));
 	}
 	buf_puts(&p, "}");
 	api(t, "answerCallbackQuery", buf_str(&p), API_TIMEOUT_MS, ignore_answer, NULL);
@@ -2096,16 +2082,11 @@ static void on_jobs_press(struct telegram *t, const char *query_id, const char *
 		reminders_delete(t->reminders, source, id, &out);
 	else
 		reminders_pause(t->reminders, source, id, op == 'p', &out);
-	/* Telegram shows at most 200 characters of an answer. */
-	if (out.len > 190) {
-		out.len = utf8_cut(out.data, 190);
-		out.data[out.len] = '\0';
-	}
 	answer_callback(t, query_id, buf_str(&out));
 	buf_finish(&out);
 	buf_init(&list, 0);
 	jobs_text(t, source, &list, &markup);
-	queue_markdown_edit(t, chat_id, message_id, buf_str(&list), markup);
+	deliver_with(t, chat_id, 0, message_id, buf_str(&list), markup);
 	free(markup);
 	buf_finish(&list);
 }
@@ -2116,7 +2097,6 @@ static void on_proposal_press(struct telegram *t, const char *query_id, const ch
 			      int64_t chat_id, int64_t message_id, const char *text)
 {
 	struct buf out;
-	char *edited;
 	const char *nl;
 	int rc;
 
@@ -2126,19 +2106,16 @@ static void on_proposal_press(struct telegram *t, const char *query_id, const ch
 	}
 	buf_init(&out, 0);
 	rc = tools_proposal_decide(t->cfg, data + 4, data[2] == 'a', &out);
-	nl = strchr(buf_str(&out), '\n');
-	if (nl)
-		out.data[nl - out.data] = '\0', out.len = (size_t)(nl - out.data);
-	if (out.len > 190)
-		out.data[utf8_cut(out.data, 190)] = '\0';
-	answer_callback(t, query_id, buf_str(&out));
-	if (chat_id && message_id) {
-		/* The notice's last message, kept under Telegram's 4096 with the outcome. */
-		edited = xasprintf("%.*s\n\n→ %s", (int)utf8_cut(text, strnlen(text, 3600)), text,
-				   rc == -ENOENT ? "Already decided (or unknown)." : buf_str(&out));
-		queue_question(t, chat_id, 0, message_id, edited, NULL, NULL, NULL);
-		free(edited);
+	nl = strchr(buf_str(&out), '\n'); /* the first line says what happened */
+	if (nl) {
+		out.len = (size_t)(nl - out.data);
+		out.data[out.len] = '\0';
 	}
+	answer_callback(t, query_id, buf_str(&out));
+	if (chat_id && message_id)
+		edit_with_outcome(t, chat_id, message_id, text,
+				  rc == -ENOENT ? "Already decided (or unknown)." : buf_str(&out),
+				  false);
 	buf_finish(&out);
 }
 
@@ -2198,11 +2175,8 @@ static void on_callback(struct telegram *t, const cJSON *cq)
 	if (!t->tools || tools_answer(t->tools, id, choice) < 0) {
 		answer_callback(t, qid->valuestring, "This question has expired. Ask me again.");
 		if (chat_id && cJSON_IsNumber(mid) && cJSON_IsString(mtext)) {
-			char *text = xasprintf("%s\n\n→ Expired: ask again.", mtext->valuestring);
-
-			queue_question(t, chat_id, 0, (int64_t)mid->valuedouble, text, NULL, NULL,
-				       NULL);
-			free(text);
+			edit_with_outcome(t, chat_id, (int64_t)mid->valuedouble, mtext->valuestring,
+					  "Expired: ask again.", false);
 		}
 		return;
 	}
@@ -2696,6 +2670,7 @@ void telegram_set_breaker(struct telegram *t, struct breaker *b)
 struct delivery {
 	struct telegram *t;
 	int64_t chat_id, thread;
+	int64_t edit_id; /* 0, or the message the delivery replaces */
 	char *markdown;
 	char *markup; /* NULL, or the last part's buttons */
 };
@@ -2705,7 +2680,7 @@ static int write_delivery(struct store *s, void *arg)
 	struct delivery *d = arg;
 	int rc = store_begin(s);
 
-	struct tg_out_opts o = {.thread_id = d->thread, .markup = d->markup};
+	struct tg_out_opts o = {.thread_id = d->thread, .edit_id = d->edit_id, .markup = d->markup};
 
 	if (rc == 0)
 		rc = outbox_add_to(d->t, d->chat_id, d->markdown, &o);
@@ -2734,8 +2709,10 @@ void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown)
 	telegram_deliver_thread(t, chat_id, 0, markdown);
 }
 
-static void deliver_with(struct telegram *t, int64_t chat_id, int64_t thread, const char *markdown,
-			 const char *markup)
+/* Queues markdown for chat (a topic's thread, or an edit of message edit_id) with markup on
+ * its last part (NULL: no buttons). */
+static void deliver_with(struct telegram *t, int64_t chat_id, int64_t thread, int64_t edit_id,
+			 const char *markdown, const char *markup)
 {
 	struct delivery *d = xcalloc(1, sizeof(*d));
 	int rc;
@@ -2743,6 +2720,7 @@ static void deliver_with(struct telegram *t, int64_t chat_id, int64_t thread, co
 	d->t = t;
 	d->chat_id = chat_id;
 	d->thread = thread;
+	d->edit_id = edit_id;
 	d->markdown = xstrdup(markdown);
 	d->markup = markup ? xstrdup(markup) : NULL;
 	rc = store_write(t->d->store, write_delivery, d, on_delivery_stored);
@@ -2753,7 +2731,7 @@ static void deliver_with(struct telegram *t, int64_t chat_id, int64_t thread, co
 void telegram_deliver_thread(struct telegram *t, int64_t chat_id, int64_t thread,
 			     const char *markdown)
 {
-	deliver_with(t, chat_id, thread, markdown, NULL);
+	deliver_with(t, chat_id, thread, 0, markdown, NULL);
 }
 
 void telegram_propose(struct telegram *t, int64_t chat_id, const char *id, const char *markdown)
@@ -2765,7 +2743,7 @@ void telegram_propose(struct telegram *t, int64_t chat_id, const char *id, const
 		 "\"style\":\"success\"},{\"text\":\"Reject\",\"callback_data\":\"p:r:%.8s\","
 		 "\"style\":\"danger\"}]]}",
 		 id, id);
-	deliver_with(t, chat_id, 0, markdown, markup);
+	deliver_with(t, chat_id, 0, 0, markdown, markup);
 }
 
 struct file_out {

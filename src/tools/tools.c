@@ -289,16 +289,19 @@ static const struct tool_def *find_builtin(const struct tools *t, const char *na
 	return NULL;
 }
 
-static bool find_mcp(const struct tools *t, const char *name)
+/* The connected MCP tool called name into *out (may be NULL); false when there is none. */
+static bool find_mcp(const struct tools *t, const char *name, struct mcp_tool_info *out)
 {
 	size_t n = mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0;
+	struct mcp_tool_info ti;
 
 	for (size_t i = 0; i < n; i++) {
-		struct mcp_tool_info ti;
-
 		mcp_tool_info(t->env.mcp, i, &ti);
-		if (strcmp(ti.name, name) == 0)
+		if (strcmp(ti.name, name) == 0) {
+			if (out)
+				*out = ti;
 			return true;
+		}
 	}
 	return false;
 }
@@ -314,7 +317,7 @@ bool tools_taints(struct tools *t, const char *name)
 {
 	const struct tool_def *d = find_builtin(t, name);
 
-	return d ? d->taints : find_mcp(t, name);
+	return d ? d->taints : find_mcp(t, name, NULL);
 }
 
 void tools_source_trust(const struct config *cfg, const char *source, bool *tainted, bool *web_any)
@@ -674,11 +677,13 @@ static void always_add(struct tools *t, const char *source, const char *name)
 	t->always[t->n_always++] = xasprintf("%s\t%s", source, name);
 }
 
-/* Whether a call of name (builtin d, else MCP) with args from source waits for a yes. The
+/* Whether a call of name (builtin d, else the MCP tool mi) with args from source waits for a
+ * yes. The
  * terminal's `chat` ("cli"), the agent API's callers ("api:<user>", who hold the API key) and
  * internal calls ("") are the owner's own: never asked. */
-static bool needs_approval(const struct tools *t, const struct tool_def *d, const char *name,
-			   const cJSON *args, const char *source)
+static bool needs_approval(const struct tools *t, const struct tool_def *d,
+			   const struct mcp_tool_info *mi, const char *name, const cJSON *args,
+			   const char *source)
 {
 	const struct config_approvals *a = &t->env.cfg->approvals;
 	const char *action;
@@ -702,18 +707,10 @@ static bool needs_approval(const struct tools *t, const struct tool_def *d, cons
 	}
 	if (d)
 		return false;
-	for (size_t i = 0, n = mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0; i < n; i++) {
-		struct mcp_tool_info ti;
-
-		mcp_tool_info(t->env.mcp, i, &ti);
-		if (strcmp(ti.name, name) != 0)
-			continue;
-		if (a->mcp == CONFIG_APPROVE_MCP_NOT_READ_ONLY)
-			return !ti.read_only;
-		if (a->mcp == CONFIG_APPROVE_MCP_DESTRUCTIVE)
-			return ti.destructive;
-		return false;
-	}
+	if (a->mcp == CONFIG_APPROVE_MCP_NOT_READ_ONLY)
+		return !mi->read_only;
+	if (a->mcp == CONFIG_APPROVE_MCP_DESTRUCTIVE)
+		return mi->destructive;
 	return false;
 }
 
@@ -804,16 +801,18 @@ static int put_question(struct tools_call *c, enum tools_q_kind kind, const char
 	return 0;
 }
 
+static const char *const approval_choices[] = {"Approve", "Always in this chat", "Deny"};
+
 static void ask_approval(struct tools_call *c, const struct tool_def *d, cJSON *args,
 			 const struct tools_ctx *ctx)
 {
-	static const char *const choices[] = {"Approve", "Always in this chat", "Deny"};
 	char *text = approval_text(c->name, args);
 
 	keep_ctx(c, ctx);
 	c->run_def = d;
 	c->args = args;
-	if (put_question(c, TOOLS_Q_APPROVAL, text, choices, ARRAY_LEN(choices)) < 0)
+	if (put_question(c, TOOLS_Q_APPROVAL, text, approval_choices, ARRAY_LEN(approval_choices)) <
+	    0)
 		finish_later(c, true);
 	free(text);
 }
@@ -916,7 +915,8 @@ int tools_answer(struct tools *t, uint64_t id, size_t choice)
 	for (struct tools_call *c = t->asking; c; c = c->next_asking) {
 		if (c->q_id != id || c->finished || c->answer >= 0)
 			continue;
-		if (choice >= (c->q_kind == TOOLS_Q_ASK ? c->n_choices : 3))
+		if (choice >=
+		    (c->q_kind == TOOLS_Q_ASK ? c->n_choices : ARRAY_LEN(approval_choices)))
 			return -EINVAL;
 		c->answer = (long)choice;
 		event_del(c->ev);
@@ -932,6 +932,7 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 	static const struct tools_ctx trusted = {"", "", false, false, NULL, NULL};
 	struct tools_call *c = xcalloc(1, sizeof(*c));
 	const struct tool_def *d;
+	struct mcp_tool_info mi = {0}; /* the MCP tool's, when name is no builtin */
 	cJSON *args;
 
 	c->t = t;
@@ -943,7 +944,7 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 	if (out)
 		*out = c;
 	d = find_builtin(t, c->name);
-	if (!d && !find_mcp(t, c->name)) {
+	if (!d && !find_mcp(t, c->name, &mi)) {
 		unknown_tool(t, c->name, &c->out);
 		finish_later(c, true);
 		return 0;
@@ -958,7 +959,7 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 	if (d == &tool_def_ask_user) {
 		ask_user(c, args, ctx);
 	} else if (!(ctx->tainted && d && d->writes && d->writes(args)) && /* a proposal */
-		   needs_approval(t, d, c->name, args, ctx->source)) {
+		   needs_approval(t, d, &mi, c->name, args, ctx->source)) {
 		ask_approval(c, d, args, ctx);
 		return 0; /* args are the call's now */
 	} else if (d) {

@@ -2261,6 +2261,16 @@ class FakeTelegram:
         self._lock.notify_all()
         return json.loads(json.dumps(message))
 
+    def _sent_to_edit(self, cid, mid) -> dict:
+        """The bot's message mid in chat cid (under the lock), or the Bot API's refusal: a
+        user's message can't be edited, an unknown one is not found."""
+        message = self._find_sent(cid, mid)
+        if message is None:
+            if mid in self._inbox.get(cid, {}):
+                raise bad_request("message can't be edited")
+            raise bad_request("message to edit not found")
+        return message
+
     def _message_to_edit(self, params) -> tuple:
         cid, _ = self._chat(params)
         mid = _int(params, "message_id")
@@ -2273,11 +2283,7 @@ class FakeTelegram:
         text, entities = self._format(params)
         markup = parse_reply_markup(params.get("reply_markup"), inline_only=True)
         with self._lock:
-            message = self._find_sent(cid, mid)
-            if message is None:
-                if mid in self._inbox.get(cid, {}):
-                    raise bad_request("message can't be edited")
-                raise bad_request("message to edit not found")
+            message = self._sent_to_edit(cid, mid)
             if any(f in message for f in _MEDIA_FIELDS):
                 raise bad_request("there is no text in the message to edit")
             if (message["text"] == text and message.get("entities", []) == entities
@@ -2305,11 +2311,7 @@ class FakeTelegram:
             raise bad_request("message caption is too long")
         markup = parse_reply_markup(params.get("reply_markup"), inline_only=True)
         with self._lock:
-            message = self._find_sent(cid, mid)
-            if message is None:
-                if mid in self._inbox.get(cid, {}):
-                    raise bad_request("message can't be edited")
-                raise bad_request("message to edit not found")
+            message = self._sent_to_edit(cid, mid)
             if not any(f in message for f in _MEDIA_FIELDS):
                 raise bad_request("there is no caption in the message to edit")
             if (message.get("caption", "") == caption
@@ -2331,11 +2333,7 @@ class FakeTelegram:
         cid, mid = self._message_to_edit(params)
         markup = parse_reply_markup(params.get("reply_markup"), inline_only=True)
         with self._lock:
-            message = self._find_sent(cid, mid)
-            if message is None:
-                if mid in self._inbox.get(cid, {}):
-                    raise bad_request("message can't be edited")
-                raise bad_request("message to edit not found")
+            message = self._sent_to_edit(cid, mid)
             if message.get("reply_markup") == markup:
                 raise bad_request(NOT_MODIFIED[len("Bad Request: "):])
             message.pop("reply_markup", None)
