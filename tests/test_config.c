@@ -1842,6 +1842,21 @@ static void test_model_group_alias_forms_and_checks(void **state)
 	expect_error(text, "t.yaml:6:42: error: router_settings.model_group_alias.a: expected a "
 			   "model group name or {model: GROUP, hidden: true}");
 	free(text);
+	/* Both names in the unknown-key message are cut to 68 bytes and "...", each in its own
+	 * buffer (two long names once overran a shared one). */
+	text = with_models("router_settings: {model_group_alias: "
+			   "{aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+			   "aaaaaaaaaaaaaaaaaaaa: "
+			   "{model: free, "
+			   "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+			   "kkkkkkkkkkkkkkkkkkk: 1}}}\n");
+	expect_error(text,
+		     "t.yaml:6:145: error: unknown key "
+		     "'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...' in "
+		     "model_group_alias."
+		     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...; "
+		     "known keys: model, hidden");
+	free(text);
 	text = with_models("keys: [{key: sk-alias-test-key, models: [gpt-4]}]\n");
 	expect_error(text, "t.yaml:6:42: error: keys[0].models[0]: 'gpt-4' is not a model_name in "
 			   "model_list (known: free, cheap)");

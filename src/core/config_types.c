@@ -1112,7 +1112,7 @@ static int set_alias(struct ctx *c, const struct node *k, const struct node *v,
 		     struct config_alias *out)
 {
 	const struct node *model = v->type == N_SCALAR ? v : NULL, *hidden = NULL;
-	char tmp[SHOW_LEN + 32];
+	char tmp[SHOW_LEN + 32], tmp2[SHOW_LEN];
 	size_t i;
 	int rc = 0;
 
@@ -1126,7 +1126,7 @@ static int set_alias(struct ctx *c, const struct node *k, const struct node *v,
 					   "unknown key '%s' in model_group_alias.%s; known keys: "
 					   "model, hidden",
 					   cfg_show(v->kids[i]->text, tmp),
-					   cfg_show(k->text, tmp + SHOW_LEN / 2));
+					   cfg_show(k->text, tmp2));
 	}
 	if (!model) {
 		cfg_err(c, v, "expected a model group name or {model: GROUP, hidden: true}");
