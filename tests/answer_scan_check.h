@@ -28,7 +28,11 @@ static inline bool same_facts(const struct answer_facts *a, const struct answer_
 		same_number(x->completion_num, x->completion, y->completion_num, y->completion) &&
 		same_number(x->input_num, x->input, y->input_num, y->input) &&
 		same_number(x->output_num, x->output, y->output_num, y->output) &&
-		same_number(x->cost_num, x->cost, y->cost_num, y->cost));
+		same_number(x->cost_num, x->cost, y->cost_num, y->cost) &&
+		same_number(x->p_cached_num, x->p_cached, y->p_cached_num, y->p_cached) &&
+		same_number(x->p_write_num, x->p_write, y->p_write_num, y->p_write) &&
+		same_number(x->i_cached_num, x->i_cached, y->i_cached_num, y->i_cached) &&
+		same_number(x->creation_num, x->creation, y->creation_num, y->creation));
 }
 
 /* 1: scanned and equal to the tree's facts; 0: the scan gave up; -1: they differ, or the scan

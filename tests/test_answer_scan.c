@@ -27,6 +27,40 @@ static void a_chat_completion_is_read_without_a_tree(void **state)
 	assert_true(f.u.cost_num && f.u.cost == 1.5e-05);
 }
 
+/* The prompt cache's counts in each spelling a provider or the dialects give them, nested
+ * details too, read as the tree reads them (odd types and duplicates included). */
+static void cache_token_counts_are_read_in_every_spelling(void **state)
+{
+	static const char *const odd[] = {
+		"{\"usage\":{\"prompt_tokens_details\":[{\"cached_tokens\":3}]}}",
+		"{\"usage\":{\"prompt_tokens_details\":{\"cached_tokens\":\"3\","
+		"\"cached_tokens\":4},\"prompt_tokens_details\":{\"cached_tokens\":5}}}",
+		"{\"usage\":{\"input_tokens_details\":{\"cache_write_tokens\":9},"
+		"\"cache_creation_input_tokens\":null}}",
+	};
+	struct answer_facts f;
+	size_t i;
+
+	assert_int_equal(check("{\"usage\":{\"prompt_tokens\":2006,\"completion_tokens\":300,"
+			       "\"prompt_tokens_details\":{\"cached_tokens\":1920,"
+			       "\"cache_write_tokens\":64,\"audio_tokens\":0},"
+			       "\"cache_creation_input_tokens\":12}}",
+			       &f),
+			 1);
+	assert_true(f.u.p_cached_num && f.u.p_cached == 1920);
+	assert_true(f.u.p_write_num && f.u.p_write == 64);
+	assert_true(f.u.creation_num && f.u.creation == 12);
+	assert_false(f.u.i_cached_num);
+	assert_int_equal(check("{\"usage\":{\"input_tokens\":50,\"output_tokens\":5,"
+			       "\"input_tokens_details\":{\"cached_tokens\":40}}}",
+			       &f),
+			 1);
+	assert_true(f.u.i_cached_num && f.u.i_cached == 40 && !f.u.p_cached_num);
+	for (i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
+		assert_int_equal(check(odd[i], &f), 1);
+	assert_false(f.u.creation_num);
+}
+
 static void escapes_count_as_unescaped_bytes(void **state)
 {
 	struct answer_facts f;
@@ -137,6 +171,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_chat_completion_is_read_without_a_tree),
+		cmocka_unit_test(cache_token_counts_are_read_in_every_spelling),
 		cmocka_unit_test(escapes_count_as_unescaped_bytes),
 		cmocka_unit_test(first_of_duplicate_keys_counts),
 		cmocka_unit_test(tool_calls_text_and_odd_types_match_the_tree),

@@ -35,6 +35,7 @@ static int n_dbs;
 static const struct store_migration migrations[] = {
 	{"spend", SPEND_SCHEMA_SQL},
 	{"spend-estimated", SPEND_ESTIMATED_SQL},
+	{"spend-cache", SPEND_CACHE_SQL},
 };
 
 static void put32(unsigned char *p, uint32_t v)
@@ -179,6 +180,7 @@ static int record_as(struct fx *f, int64_t ts_ms, const char *group, const char 
 		.deployment = deployment,
 		.key_hash = key_hash,
 		.input_tokens = 100,
+		.cached_tokens = estimated ? 0 : 40, /* an estimate knows nothing of the cache */
 		.output_tokens = 10,
 		.cost_usd = cost_usd,
 		.cost_source = estimated ? "estimate" : "upstream",
@@ -647,16 +649,16 @@ static void report_lists_days_and_model_groups(void **state)
 	assert_int_equal(rc, 0);
 	assert_string_equal(
 		text,
-		"DAY         MODEL GROUP       CALLS   INPUT TOKENS  OUTPUT TOKENS      COST USD  "
-		"ESTIMATED\n"
-		"2025-03-15  free                  1            100             10      0.000000  "
-		"        1\n"
-		"2025-03-14  free                  2            200             20      0.750000  "
-		"        0\n"
-		"2025-03-14  openai-strong         1            100             10      0.125000  "
-		"        0\n"
-		"total                             4            400             40      0.875000  "
-		"        1\n");
+		"DAY         MODEL GROUP       CALLS   INPUT TOKENS  CACHED TOKENS  OUTPUT TOKENS  "
+		"    COST USD  ESTIMATED\n"
+		"2025-03-15  free                  1            100              0             10  "
+		"    0.000000          1\n"
+		"2025-03-14  free                  2            200             80             20  "
+		"    0.750000          0\n"
+		"2025-03-14  openai-strong         1            100             40             10  "
+		"    0.125000          0\n"
+		"total                             4            400            120             40  "
+		"    0.875000          1\n");
 	free(text);
 	text = report(&f, 3, day2 + 3600000, &rc);
 	assert_int_equal(rc, 0);
@@ -665,10 +667,11 @@ static void report_lists_days_and_model_groups(void **state)
 	free(text);
 	text = report(&f, 1, day2 - 86400000LL * 10, &rc);
 	assert_int_equal(rc, 0);
-	assert_string_equal(text, "DAY         MODEL GROUP     CALLS   INPUT TOKENS  OUTPUT TOKENS "
-				  "     COST USD  ESTIMATED\n"
-				  "total                           0              0              0 "
-				  "     0.000000          0\n");
+	assert_string_equal(text,
+			    "DAY         MODEL GROUP     CALLS   INPUT TOKENS  CACHED TOKENS  "
+			    "OUTPUT TOKENS      COST USD  ESTIMATED\n"
+			    "total                           0              0              0  "
+			    "            0      0.000000          0\n");
 	free(text);
 	text = report(&f, 0, day2, &rc);
 	assert_int_equal(rc, -EINVAL);
@@ -968,9 +971,9 @@ static void unreadable_ledger_fails_closed_and_keeps_unsaved_spend(void **state)
 	assert_int_equal(record(&f, t + 1, "free", "internal", 0.25), -EIO);
 	assert_int_equal(record(&f, t + 2, "free", "internal", 0.25), -EIO);
 	/* Repaired, with a row of the day written meanwhile by another process. */
-	assert_int_equal(
-		sqlite3_exec(other, SPEND_SCHEMA_SQL SPEND_ESTIMATED_SQL, NULL, NULL, NULL),
-		SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, SPEND_SCHEMA_SQL SPEND_ESTIMATED_SQL SPEND_CACHE_SQL,
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
 	assert_int_equal(
 		sqlite3_exec(other,
 			     "INSERT INTO spend (ts_ms, day, model_group, deployment,"

@@ -48,6 +48,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "router/router.h"
+#include "router/providers/prompt_cache.h"
 #include "core/sessions.h"
 #include "core/fileio.h"
 #include "core/safeio.h"
@@ -968,9 +969,42 @@ static void user_with_parts(struct agent_turn *t, const struct context_msg *m, s
 	cJSON_Delete(j);
 }
 
+/* Prompt-cache marks for providers that cache only what is marked (Anthropic; Gemini through
+ * OpenRouter: router_wants_cache_marks). Three of Anthropic's four: the system prompt (with
+ * the tools before it, the same all session), the turn's user message (a prefix that holds
+ * through the turn's tool rounds) and the request's last message (what the next call reads
+ * back). Anthropic looks for a cached prefix up to 20 blocks before each mark, so the marks
+ * moving on with the conversation still find the last call's. The router takes the marks
+ * out for a deployment that does not use them. */
+static void put_marked(struct buf *b, const char *json, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(json, len);
+	char *text;
+
+	if (!j || !prompt_cache_mark(j) || !(text = cJSON_PrintUnformatted(j))) {
+		buf_append(b, json, len);
+		cJSON_Delete(j);
+		return;
+	}
+	buf_puts(b, text);
+	free(text);
+	cJSON_Delete(j);
+}
+
+/* The index of the newest stored user message, or SIZE_MAX. */
+static size_t newest_user(const struct agent_turn *t)
+{
+	for (size_t i = t->n_msgs; i-- > 0;)
+		if (t->msgs[i].role == 'u')
+			return i;
+	return SIZE_MAX;
+}
+
 static void build_request(struct agent_turn *t, const char *tools_json, bool summary,
 			  const char *note, bool stream, struct buf *b)
 {
+	bool marks = router_wants_cache_marks(t->a->env.router, t->model);
+	size_t user = marks ? newest_user(t) : SIZE_MAX;
 	struct buf sys;
 
 	buf_init(&sys, 0);
@@ -981,19 +1015,41 @@ static void build_request(struct agent_turn *t, const char *tools_json, bool sum
 	buf_puts(b, "{\"model\":");
 	buf_json_str(b, t->model, strlen(t->model));
 	buf_puts(b, ",\"messages\":[{\"role\":\"system\",\"content\":");
+	if (marks)
+		buf_puts(b, "[{\"type\":\"text\",\"text\":");
 	buf_json_str(b, sys.data, sys.len);
+	if (marks)
+		buf_puts(b, ",\"cache_control\":{\"type\":\"ephemeral\"}}]");
 	buf_puts(b, "}");
 	buf_finish(&sys);
 	for (size_t i = 0; i < t->n_msgs; i++) {
+		bool mark = marks && (i == user || (i + 1 == t->n_msgs && !note));
+
 		buf_puts(b, ",");
-		if (t->msgs[i].parts && t->n_parts)
-			user_with_parts(t, &t->msgs[i], b);
-		else
+		if (t->msgs[i].parts && t->n_parts) {
+			if (!mark) {
+				user_with_parts(t, &t->msgs[i], b);
+				continue;
+			}
+			struct buf parts;
+
+			buf_init(&parts, 0);
+			user_with_parts(t, &t->msgs[i], &parts);
+			put_marked(b, parts.data, parts.len);
+			buf_finish(&parts);
+		} else if (mark) {
+			put_marked(b, t->msgs[i].json, t->msgs[i].len);
+		} else {
 			buf_append(b, t->msgs[i].json, t->msgs[i].len);
+		}
 	}
 	if (note) {
 		buf_puts(b, ",{\"role\":\"user\",\"content\":");
+		if (marks)
+			buf_puts(b, "[{\"type\":\"text\",\"text\":");
 		buf_json_str(b, note, strlen(note));
+		if (marks)
+			buf_puts(b, ",\"cache_control\":{\"type\":\"ephemeral\"}}]");
 		buf_puts(b, "}");
 	}
 	buf_puts(b, "]");

@@ -50,19 +50,40 @@ struct config_deliver {
 	int64_t telegram_chat_id; /* parsed; 0 when target is NULL */
 };
 
+/* One cache_control_injection_points entry: the message a breakpoint goes on. */
+enum config_cache_role {
+	CONFIG_CACHE_ANY_ROLE,
+	CONFIG_CACHE_SYSTEM,
+	CONFIG_CACHE_USER,
+	CONFIG_CACHE_ASSISTANT,
+	CONFIG_CACHE_TOOL,
+};
+struct config_cache_point {
+	int location;		     /* 0: "message", the only location LiteLLM documents */
+	enum config_cache_role role; /* with no index: the last message of this role */
+	int64_t index;		     /* with has_index: messages[index], negative from the end */
+	bool has_index;
+};
+
 /* litellm_params of a model_list entry. */
 struct config_litellm_params {
-	char *model;			   /* as written: "openrouter/qwen/qwen3-coder:free" */
-	char *api_base;			   /* always set: given, or the provider's default */
-	char *api_key;			   /* secret; NULL = no Authorization header */
-	int64_t rpm, tpm;		   /* 0 = no limit */
-	int64_t weight;			   /* simple-shuffle weight, default 1 */
-	int64_t timeout_s;		   /* whole call; 0 = router_settings.timeout_s */
-	int64_t stream_timeout_s;	   /* first streamed chunk; 0 = timeout_s */
-	int64_t max_tokens;		   /* 0 = leave to the request / guardrails */
-	int64_t num_retries;		   /* -1 = router_settings.num_retries */
-	double input_cost_per_token;	   /* < 0 = not given here (see model_info) */
-	double output_cost_per_token;	   /* < 0 = not given here (see model_info) */
+	char *model;				/* as written: "openrouter/qwen/qwen3-coder:free" */
+	char *api_base;				/* always set: given, or the provider's default */
+	char *api_key;				/* secret; NULL = no Authorization header */
+	int64_t rpm, tpm;			/* 0 = no limit */
+	int64_t weight;				/* simple-shuffle weight, default 1 */
+	int64_t timeout_s;			/* whole call; 0 = router_settings.timeout_s */
+	int64_t stream_timeout_s;		/* first streamed chunk; 0 = timeout_s */
+	int64_t max_tokens;			/* 0 = leave to the request / guardrails */
+	int64_t num_retries;			/* -1 = router_settings.num_retries */
+	double input_cost_per_token;		/* < 0 = not given here (see model_info) */
+	double output_cost_per_token;		/* < 0 = not given here (see model_info) */
+	double cache_read_input_token_cost;	/* < 0 = not given here (see model_info) */
+	double cache_creation_input_token_cost; /* < 0 = not given here (see model_info) */
+	/* LiteLLM's cache_control_injection_points: messages marked as prompt-cache
+	 * breakpoints on every request to this deployment. */
+	struct config_cache_point *cache_points;
+	size_t n_cache_points;
 	struct config_pair *extra_headers; /* values are secrets */
 	size_t n_extra_headers;
 	char *api_version;	   /* azure: the api-version query; default AZURE_API_VERSION or
@@ -103,6 +124,10 @@ struct config_model_info {
 	bool supports_vision;	      /* takes image_url content parts */
 	bool supports_audio_input;    /* takes input_audio content parts */
 	bool supports_pdf_input;      /* takes file content parts with a PDF */
+	/* USD per prompt token read from / written to the provider's prompt cache; resolved:
+	 * model_info, else litellm_params, else input_cost_per_token */
+	double cache_read_input_token_cost;
+	double cache_creation_input_token_cost;
 };
 
 /* One model_list entry = one deployment of the group (virtual model) model_name. */

@@ -432,6 +432,28 @@ void cfg_model_check(struct ctx *c, const struct node *map, void *obj)
 		pick_cost(mi->input_cost_per_token, m->litellm_params.input_cost_per_token);
 	mi->output_cost_per_token =
 		pick_cost(mi->output_cost_per_token, m->litellm_params.output_cost_per_token);
+	/* Cache tokens without a price of their own cost what a prompt token costs, as in LiteLLM.
+	 */
+	mi->cache_read_input_token_cost = mi->cache_read_input_token_cost >= 0
+						  ? mi->cache_read_input_token_cost
+					  : m->litellm_params.cache_read_input_token_cost >= 0
+						  ? m->litellm_params.cache_read_input_token_cost
+						  : mi->input_cost_per_token;
+	mi->cache_creation_input_token_cost =
+		mi->cache_creation_input_token_cost >= 0 ? mi->cache_creation_input_token_cost
+		: m->litellm_params.cache_creation_input_token_cost >= 0
+			? m->litellm_params.cache_creation_input_token_cost
+			: mi->input_cost_per_token;
+}
+
+/* A cache_control_injection_points entry names its message by index or by role. */
+void cfg_cache_point_check(struct ctx *c, const struct node *map, void *obj)
+{
+	struct config_cache_point *p = obj;
+
+	p->has_index = cfg_map_get(map, "index") != NULL;
+	if (!p->has_index && p->role == CONFIG_CACHE_ANY_ROLE)
+		cfg_err(c, map, "a cache_control_injection_points entry needs a role or an index");
 }
 
 /* The node of key inside the mapping under sub (e.g. model_info.id) of one list entry. */

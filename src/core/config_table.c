@@ -53,6 +53,19 @@ static const struct choice toolset_choices[] = {
 	{NULL, 0, NULL},
 };
 
+static const struct choice cache_location_choices[] = {
+	{"message", 0, NULL},
+	{NULL, 0, NULL},
+};
+
+static const struct choice cache_role_choices[] = {
+	{"system", CONFIG_CACHE_SYSTEM, NULL},
+	{"user", CONFIG_CACHE_USER, NULL},
+	{"assistant", CONFIG_CACHE_ASSISTANT, NULL},
+	{"tool", CONFIG_CACHE_TOOL, NULL},
+	{NULL, 0, NULL},
+};
+
 static const struct choice approve_mcp_choices[] = {
 	{"not_read_only", CONFIG_APPROVE_MCP_NOT_READ_ONLY, NULL},
 	{"destructive", CONFIG_APPROVE_MCP_DESTRUCTIVE, NULL},
@@ -227,6 +240,23 @@ static const struct opt prometheus_opts[] = {
 static const struct table prometheus_table = {"prometheus", "prometheus", OPTS(prometheus_opts),
 					      .text = "The `prometheus` toolset."};
 
+static const struct opt cache_point_opts[] = {
+	{"location", T_ENUM, FLD(config_cache_point, location), .def = "message",
+	 .choices = cache_location_choices, .text = "where the breakpoint goes: a message"},
+	{"role", T_ENUM, FLD(config_cache_point, role), .choices = cache_role_choices,
+	 .text = "the last message of this role (when no index is given)"},
+	{"index", T_INT, FLD(config_cache_point, index), .def = "0", .min = -1000000,
+	 .max = 1000000, .text = "messages[index]; negative counts from the end (-1: the last)"},
+};
+
+static const struct table cache_point_table = {
+	"cache_control_injection_points",
+	"model_list[].litellm_params.cache_control_injection_points[]",
+	OPTS(cache_point_opts),
+	.size = sizeof(struct config_cache_point),
+	.check = cfg_cache_point_check,
+	.text = "A prompt-cache breakpoint (`cache_control`) put on every request's message."};
+
 static const struct opt litellm_params_opts[] = {
 	{"model", T_STR, FLD(config_litellm_params, model), .flags = F_REQUIRED,
 	 .text = "`<provider>/<id>` (docs/router.md lists the providers) or a bare OpenAI id"},
@@ -254,6 +284,15 @@ static const struct opt litellm_params_opts[] = {
 	 .def = "-1", .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
 	{"output_cost_per_token", T_NUM, FLD(config_litellm_params, output_cost_per_token),
 	 .def = "-1", .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
+	{"cache_read_input_token_cost", T_NUM,
+	 FLD(config_litellm_params, cache_read_input_token_cost), .def = "-1", .min = 0, .max = 1,
+	 .text = "USD; LiteLLM's spelling, model_info wins"},
+	{"cache_creation_input_token_cost", T_NUM,
+	 FLD(config_litellm_params, cache_creation_input_token_cost), .def = "-1", .min = 0,
+	 .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
+	{"cache_control_injection_points", T_LIST, FLD(config_litellm_params, cache_points),
+	 CNT(config_litellm_params, n_cache_points), .cap = 4, .table = &cache_point_table,
+	 .text = "messages marked as prompt-cache breakpoints (at most 4, Anthropic's limit)"},
 	{"extra_headers", T_PAIRS, FLD(config_litellm_params, extra_headers),
 	 CNT(config_litellm_params, n_extra_headers), .cap = 32, .check = cfg_check_header_name,
 	 .flags = F_SECRET | F_ONELINE, .text = "headers added to every upstream request (secret)"},
@@ -281,6 +320,14 @@ static const struct opt model_info_opts[] = {
 	 .min = 0, .max = 1, .text = "USD per prompt token; default 0"},
 	{"output_cost_per_token", T_NUM, FLD(config_model_info, output_cost_per_token), .def = "-1",
 	 .min = 0, .max = 1, .text = "USD per completion token; default 0"},
+	{"cache_read_input_token_cost", T_NUM, FLD(config_model_info, cache_read_input_token_cost),
+	 .def = "-1", .min = 0, .max = 1,
+	 .text = "USD per prompt token read from the provider's cache; default "
+		 "input_cost_per_token"},
+	{"cache_creation_input_token_cost", T_NUM,
+	 FLD(config_model_info, cache_creation_input_token_cost), .def = "-1", .min = 0, .max = 1,
+	 .text = "USD per prompt token written to the provider's cache; default "
+		 "input_cost_per_token"},
 	{"input_cost_per_character", T_NUM, FLD(config_model_info, input_cost_per_character),
 	 .def = "0", .min = 0, .max = 1,
 	 .text = "USD per character of a /v1/audio/speech input; 0 = the token estimate"},
@@ -879,8 +926,11 @@ const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text
  * docs/configuration.md). A key ending in '*' matches every key with that prefix.
  */
 
-#define WHY_METRICS   "hermetic serves Prometheus metrics at /metrics itself; no callbacks"
-#define WHY_CACHE     "hermetic does not cache responses; every call goes upstream"
+#define WHY_METRICS "hermetic serves Prometheus metrics at /metrics itself; no callbacks"
+#define WHY_CACHE   "hermetic does not cache responses; every call goes upstream"
+#define WHY_CACHE_PRICE                                                                            \
+	"cache tokens are priced by cache_read_input_token_cost and "                              \
+	"cache_creation_input_token_cost"
 #define WHY_DB	      "hermetic keeps spend in its own SQLite (home/state.db) and keys in this file"
 #define WHY_USERS     "hermetic has no teams, users or generated keys; declare keys under keys:"
 #define WHY_PARAMS    "hermetic sends the client's request parameters as they are"
@@ -1138,7 +1188,6 @@ const struct ignored cfg_ignored[] = {
 	{"litellm_params", "additional_drop_params", WHY_PARAMS},
 	{"litellm_params", "allowed_openai_params", WHY_PARAMS},
 	{"litellm_params", "configurable_clientside_auth_params", WHY_AUTH},
-	{"litellm_params", "cache_control_injection_points", WHY_PARAMS},
 	{"litellm_params", "temperature", WHY_PARAMS},
 	{"litellm_params", "top_p", WHY_PARAMS},
 	{"litellm_params", "top_k", WHY_PARAMS},
@@ -1163,7 +1212,7 @@ const struct ignored cfg_ignored[] = {
 	{"litellm_params", "model_id",
 	 "bedrock: hermetic calls the id after bedrock/ (inference profile ARNs are not read)"},
 	{"litellm_params", "vector_store_ids", WHY_ROUTES},
-	{"litellm_params", "cache_*", "costs are input_cost_per_token and output_cost_per_token"},
+	{"litellm_params", "cache_*", WHY_CACHE_PRICE},
 	{"model_list", "rpm", "set rpm in litellm_params"},
 	{"model_list", "tpm", "set tpm in litellm_params"},
 	{"model_list", "rate_limits", "set rpm and tpm in litellm_params"},
@@ -1179,7 +1228,7 @@ const struct ignored cfg_ignored[] = {
 	{"model_info", "health_check_*", WHY_HEALTH},
 	{"model_info", "input_cost_per_*", "costs are per token: input_cost_per_token"},
 	{"model_info", "output_cost_per_*", "costs are per token: output_cost_per_token"},
-	{"model_info", "cache_*", WHY_CACHE},
+	{"model_info", "cache_*", WHY_CACHE_PRICE},
 	{"model_info", "output_vector_size", WHY_INFO},
 	{"model_info", "db_model", "models come only from this file"},
 	{"model_info", "version", WHY_INFO},

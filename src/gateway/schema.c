@@ -26,6 +26,7 @@ static const struct store_migration migrations[] = {
 	{"telegram-media", TG_STORE_MEDIA_SQL},
 	{"telegram-live", TG_STORE_LIVE_SQL},
 	{"reminders", REMINDERS_SCHEMA_SQL},
+	{"spend-cache", SPEND_CACHE_SQL},
 };
 
 void schema_register(void)

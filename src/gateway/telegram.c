@@ -1157,18 +1157,25 @@ static void start_media(struct chat *c, const struct tg_inbox_row *row)
 
 /* ---- commands ------------------------------------------------------------------------ */
 
+/* "Today: 3 calls, 9000 tokens in (80% from the prompt cache), 120 out, $0.0012." */
+static void usage_line(struct buf *out, const char *when, const struct spend_usage *u)
+{
+	buf_printf(out, "%s: %lld calls, %lld tokens in", when, (long long)u->calls,
+		   (long long)u->input_tokens);
+	if (u->cached_tokens > 0 && u->input_tokens > 0)
+		buf_printf(out, " (%lld%% from the prompt cache)",
+			   (long long)(u->cached_tokens * 100 / u->input_tokens));
+	buf_printf(out, ", %lld out, $%.4f.\n", (long long)u->output_tokens, u->cost_usd);
+}
+
 static void usage_text(struct telegram *t, struct chat *c, struct buf *out)
 {
 	struct spend_usage today = {0}, month = {0};
 	const struct config_budget *b = &t->cfg->budget;
 
 	if (t->spend && spend_usage(t->d->store, now_wall_ms(), &today, &month) == 0) {
-		buf_printf(out, "Today: %lld calls, %lld tokens in, %lld out, $%.4f.\n",
-			   (long long)today.calls, (long long)today.input_tokens,
-			   (long long)today.output_tokens, today.cost_usd);
-		buf_printf(out, "This month: %lld calls, %lld tokens in, %lld out, $%.4f.\n",
-			   (long long)month.calls, (long long)month.input_tokens,
-			   (long long)month.output_tokens, month.cost_usd);
+		usage_line(out, "Today", &today);
+		usage_line(out, "This month", &month);
 		if (b->daily_usd > 0)
 			buf_printf(out, "Daily budget: $%.2f, $%.4f left.\n", b->daily_usd,
 				   b->daily_usd > today.cost_usd ? b->daily_usd - today.cost_usd

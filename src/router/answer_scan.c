@@ -439,11 +439,44 @@ struct usage_scan {
 	unsigned seen;
 };
 
+/* A number member: read when it is a number, skipped otherwise (cJSON_IsNumber). */
+static int number_or_skip(struct scan *s, bool *num, double *val)
+{
+	if (peek(s) != '-' && !digit(peek(s)))
+		return skip(s);
+	*num = true;
+	return number(s, val);
+}
+
+struct details_scan {
+	bool *cached_num, *write_num; /* write_num NULL: input_tokens_details */
+	double *cached, *write;
+	unsigned seen;
+};
+
+static int details_member(struct scan *s, const char *k, size_t len, void *arg)
+{
+	static const struct name names[] = {NAME("cached_tokens"), NAME("cache_write_tokens")};
+	struct details_scan *d = arg;
+	int i = first_of(k, len, names, ARRAY_LEN(names), &d->seen);
+
+	if (i == 0)
+		return number_or_skip(s, d->cached_num, d->cached);
+	if (i == 1 && d->write_num)
+		return number_or_skip(s, d->write_num, d->write);
+	return skip(s);
+}
+
 static int usage_member(struct scan *s, const char *k, size_t len, void *arg)
 {
-	static const struct name names[] = {NAME("prompt_tokens"), NAME("completion_tokens"),
-					    NAME("input_tokens"), NAME("output_tokens"),
-					    NAME("cost")};
+	static const struct name names[] = {NAME("prompt_tokens"),
+					    NAME("completion_tokens"),
+					    NAME("input_tokens"),
+					    NAME("output_tokens"),
+					    NAME("cost"),
+					    NAME("prompt_tokens_details"),
+					    NAME("input_tokens_details"),
+					    NAME("cache_creation_input_tokens")};
 	struct usage_scan *us = arg;
 	struct answer_usage *u = us->u;
 	bool *present[] = {&u->has_prompt, &u->has_completion, &u->has_input, &u->has_output, NULL};
@@ -451,9 +484,17 @@ static int usage_member(struct scan *s, const char *k, size_t len, void *arg)
 		       &u->cost_num};
 	double *val[] = {&u->prompt, &u->completion, &u->input, &u->output, &u->cost};
 	int i = first_of(k, len, names, ARRAY_LEN(names), &us->seen);
+	struct details_scan pd = {&u->p_cached_num, &u->p_write_num, &u->p_cached, &u->p_write, 0};
+	struct details_scan id = {&u->i_cached_num, NULL, &u->i_cached, NULL, 0};
 
 	if (i < 0)
 		return skip(s);
+	if (i == 5)
+		return object_or_skip(s, details_member, &pd);
+	if (i == 6)
+		return object_or_skip(s, details_member, &id);
+	if (i == 7)
+		return number_or_skip(s, &u->creation_num, &u->creation);
 	if (present[i])
 		*present[i] = true;
 	if (peek(s) != '-' && !digit(peek(s)))
@@ -566,6 +607,8 @@ static void number_of(const cJSON *v, bool *present, bool *num, double *val)
 
 void answer_usage_tree(const cJSON *usage, struct answer_usage *u)
 {
+	const cJSON *pd, *id;
+
 	memset(u, 0, sizeof(*u));
 	number_of(member(usage, "prompt_tokens"), &u->has_prompt, &u->prompt_num, &u->prompt);
 	number_of(member(usage, "completion_tokens"), &u->has_completion, &u->completion_num,
@@ -573,6 +616,13 @@ void answer_usage_tree(const cJSON *usage, struct answer_usage *u)
 	number_of(member(usage, "input_tokens"), &u->has_input, &u->input_num, &u->input);
 	number_of(member(usage, "output_tokens"), &u->has_output, &u->output_num, &u->output);
 	number_of(member(usage, "cost"), NULL, &u->cost_num, &u->cost);
+	pd = member(usage, "prompt_tokens_details");
+	id = member(usage, "input_tokens_details");
+	number_of(member(pd, "cached_tokens"), NULL, &u->p_cached_num, &u->p_cached);
+	number_of(member(pd, "cache_write_tokens"), NULL, &u->p_write_num, &u->p_write);
+	number_of(member(id, "cached_tokens"), NULL, &u->i_cached_num, &u->i_cached);
+	number_of(member(usage, "cache_creation_input_tokens"), NULL, &u->creation_num,
+		  &u->creation);
 }
 
 void answer_scan_tree(const cJSON *root, struct answer_facts *out)

@@ -25,6 +25,12 @@ struct answer_usage {
 	bool has_prompt, has_completion, has_input, has_output; /* present, any type */
 	bool prompt_num, completion_num, input_num, output_num, cost_num;
 	double prompt, completion, input, output, cost;
+	/* The provider's prompt cache: prompt_tokens_details.cached_tokens and
+	 * .cache_write_tokens (OpenAI, OpenRouter), input_tokens_details.cached_tokens (the
+	 * Responses API), cache_creation_input_tokens (Anthropic's count, which LiteLLM and the
+	 * Anthropic dialect keep beside OpenAI's). Each counted only when a number. */
+	bool p_cached_num, p_write_num, i_cached_num, creation_num;
+	double p_cached, p_write, i_cached, creation;
 };
 
 struct answer_facts {

@@ -31,6 +31,7 @@
 #include "router/router_int.h"
 #include "router/breaker.h"
 #include "router/policy.h"
+#include "router/providers/prompt_cache.h"
 #include "router/router_metrics.h"
 #include "core/config.h"
 #include "net/httpc.h"
@@ -117,6 +118,16 @@ static struct group *find_group(const struct router *r, const char *name)
 bool router_has_model(const struct router *r, const char *name)
 {
 	return name && find_group(r, name) != NULL;
+}
+
+bool router_wants_cache_marks(const struct router *r, const char *name)
+{
+	const struct group *g = name ? find_group(r, name) : NULL;
+
+	for (size_t i = 0; g && i < g->n_deps; i++)
+		if (prompt_cache_needs_marks(g->deps[i]->m))
+			return true;
+	return false;
 }
 
 size_t router_in_flight(const struct router *r)
@@ -483,6 +494,8 @@ static int upstream_request(struct router_call *c, struct provider_request *out)
 			goto out;
 		}
 	}
+	if (c->route == PROVIDER_CHAT)
+		prompt_cache_prepare(m, c->req);
 	rc = c->dep->ops->build(m, c->route, c->req, c->client_stream, out, err, sizeof(err));
 	if (rc == 0 && !out->headers && out->content_type)
 		out->headers = provider_headers_typed(c->dep->headers, out->content_type);
@@ -769,6 +782,7 @@ static void attempt(struct router_call *c)
 	c->sent_bytes = o.body_len;
 	c->output_chars = 0;
 	c->prompt_tokens = c->completion_tokens = 0;
+	c->cached_tokens = c->cache_write_tokens = 0;
 	c->cost_usd = 0;
 	c->have_cost = c->got_usage = c->estimated = false;
 	c->cost_source = NULL;
@@ -914,7 +928,11 @@ static void price_attempt(struct router_call *c, struct httpc_req *req)
 		return;
 	}
 	if (c->got_usage) {
-		c->cost_usd = (double)c->prompt_tokens * mi->input_cost_per_token +
+		int64_t plain = c->prompt_tokens - c->cached_tokens - c->cache_write_tokens;
+
+		c->cost_usd = (double)plain * mi->input_cost_per_token +
+			      (double)c->cached_tokens * mi->cache_read_input_token_cost +
+			      (double)c->cache_write_tokens * mi->cache_creation_input_token_cost +
 			      (double)c->completion_tokens * mi->output_cost_per_token;
 		c->cost_source = c->cost_usd > 0 ? "model_info" : "none";
 		if (c->cost_usd <= 0)
@@ -971,6 +989,8 @@ static void settle(struct router_call *c, struct httpc_req *req)
 					.deployment = m->model_info.id,
 					.key_hash = c->key_hash,
 					.input_tokens = c->prompt_tokens,
+					.cached_tokens = c->cached_tokens,
+					.cache_write_tokens = c->cache_write_tokens,
 					.output_tokens = c->completion_tokens,
 					.cost_usd = c->cost_usd,
 					.cost_source = c->cost_source,
@@ -1002,6 +1022,8 @@ static void count_success(struct router_call *c)
 	metric_inc(r->m.requests, kv, 1);
 	metric_inc(r->m.in_tokens, tv, (double)c->prompt_tokens);
 	metric_inc(r->m.out_tokens, tv, (double)c->completion_tokens);
+	metric_inc(r->m.cached_tokens, tv, (double)c->cached_tokens);
+	metric_inc(r->m.cache_write_tokens, tv, (double)c->cache_write_tokens);
 	metric_inc(r->m.tokens, tv, (double)(c->prompt_tokens + c->completion_tokens));
 	metric_observe(r->m.api_latency, mv, secs);
 	if (c->t_first_token)

@@ -113,6 +113,9 @@ void router_cancel(struct router_call *c);
 
 /* True when name is a callable virtual model (a model_list model_name). */
 bool router_has_model(const struct router *r, const char *name);
+/* True when a deployment of model group name caches prompts only up to cache_control marks
+ * (router/providers/prompt_cache.h): a caller with a long-lived prompt should mark it. */
+bool router_wants_cache_marks(const struct router *r, const char *name);
 size_t router_in_flight(const struct router *r);
 /* Every upstream send (retries and fallbacks too) asks b first and is refused with 429
  * bleed_breaker_open when it says no; each attempt's cost (estimated ones too) is fed to it.

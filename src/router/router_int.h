@@ -119,6 +119,8 @@ struct router_call {
 	long retry_after_s;
 	/* result (of the current attempt) */
 	int64_t prompt_tokens, completion_tokens;
+	/* of prompt_tokens: read from and written to the provider's prompt cache */
+	int64_t cached_tokens, cache_write_tokens;
 	double cost_usd;
 	bool have_cost, got_usage;
 	bool estimated; /* no usage arrived: tokens and cost are estimates */

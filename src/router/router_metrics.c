@@ -53,6 +53,12 @@ void router_metrics_register(struct router_metrics *rm, struct metrics *m)
 				    "Input (prompt) tokens", tok_l);
 	rm->out_tokens = metrics_add(m, METRIC_COUNTER, "litellm_output_tokens_metric_total",
 				     "Output (completion) tokens", tok_l);
+	rm->cached_tokens =
+		metrics_add(m, METRIC_COUNTER, "hermetic_cached_input_tokens_total",
+			    "Input tokens the provider read from its prompt cache", tok_l);
+	rm->cache_write_tokens =
+		metrics_add(m, METRIC_COUNTER, "hermetic_cache_write_input_tokens_total",
+			    "Input tokens the provider wrote to its prompt cache", tok_l);
 	rm->latency = metrics_add_histogram(m, "litellm_request_total_latency_metric",
 					    "Whole request latency in seconds", lat_l, b, nb);
 	rm->api_latency = metrics_add_histogram(m, "litellm_llm_api_latency_metric",

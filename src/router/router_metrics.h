@@ -8,8 +8,9 @@
  * it to, and valid as long as that registry. */
 struct router_metrics {
 	struct metric *total, *failed, *requests, *spend, *tokens, *in_tokens, *out_tokens,
-		*latency, *api_latency, *ttft, *overhead, *fb_ok, *fb_fail, *cooled, *state,
-		*remaining, *retries, *cost_unknown, *in_flight, *spend_today;
+		*cached_tokens, *cache_write_tokens, *latency, *api_latency, *ttft, *overhead,
+		*fb_ok, *fb_fail, *cooled, *state, *remaining, *retries, *cost_unknown, *in_flight,
+		*spend_today;
 };
 
 /* Adds every router series to m (LiteLLM's names and labels, plus hermetic_router_*) and

@@ -125,6 +125,17 @@ void router_take_usage(struct router_call *c, const struct answer_usage *u)
 		c->cost_usd = u->cost;
 		c->have_cost = true;
 	}
+	if (io ? u->i_cached_num : u->p_cached_num)
+		c->cached_tokens = clamp_i64(io ? u->i_cached : u->p_cached, 0, INT64_C(1) << 50);
+	if (u->p_write_num || u->creation_num)
+		c->cache_write_tokens =
+			clamp_i64(u->p_write_num ? u->p_write : u->creation, 0, INT64_C(1) << 50);
+	/* Parts of the prompt, never more than it: a provider's odd count cannot make the
+	 * uncached rest negative. */
+	if (c->cached_tokens > c->prompt_tokens)
+		c->cached_tokens = c->prompt_tokens;
+	if (c->cache_write_tokens > c->prompt_tokens - c->cached_tokens)
+		c->cache_write_tokens = c->prompt_tokens - c->cached_tokens;
 	c->got_usage = c->got_usage || pt || ct || c->have_cost;
 }
 

@@ -330,8 +330,9 @@ static int prepare(struct spend *s)
 	s->db = db;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO spend (ts_ms, day, model_group, deployment, key_hash,"
-			       " input_tokens, output_tokens, cost_usd, cost_source, estimated)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+			       " input_tokens, output_tokens, cost_usd, cost_source, estimated,"
+			       " cached_tokens, cache_write_tokens)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 			       -1, &s->insert, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "SELECT cost_usd FROM spend WHERE ts_ms >= ?2 AND deployment = ?1"
@@ -447,6 +448,8 @@ static int insert(struct spend *s, const struct spend_entry *e)
 	sqlite3_bind_double(st, 8, e->cost_usd);
 	sqlite3_bind_text(st, 9, e->cost_source, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 10, e->estimated);
+	sqlite3_bind_int64(st, 11, e->cached_tokens);
+	sqlite3_bind_int64(st, 12, e->cache_write_tokens);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -930,7 +933,7 @@ double spend_proxy_remaining_usd(struct spend *s, int64_t now_ms)
 struct report_row {
 	char day[16];
 	char *group;
-	int64_t calls, input_tokens, output_tokens, estimated;
+	int64_t calls, input_tokens, cached_tokens, output_tokens, estimated;
 	double cost_usd;
 };
 
@@ -949,7 +952,8 @@ static int report_rows(struct store *store, int days, int64_t now_ms, struct rep
 	day_string(today, last);
 	rc = sqlite3_prepare_v2(db,
 				"SELECT day, model_group, COUNT(*), SUM(input_tokens),"
-				" SUM(output_tokens), SUM(cost_usd), SUM(estimated) FROM spend"
+				" SUM(output_tokens), SUM(cost_usd), SUM(estimated),"
+				" SUM(cached_tokens) FROM spend"
 				" WHERE day >= ?1 AND day <= ?2 GROUP BY day, model_group"
 				" ORDER BY day DESC, model_group",
 				-1, &st, NULL);
@@ -970,6 +974,7 @@ static int report_rows(struct store *store, int days, int64_t now_ms, struct rep
 		r->output_tokens = sqlite3_column_int64(st, 4);
 		r->cost_usd = sqlite3_column_double(st, 5);
 		r->estimated = sqlite3_column_int64(st, 6);
+		r->cached_tokens = sqlite3_column_int64(st, 7);
 	}
 	sqlite3_finalize(st);
 out:
@@ -983,7 +988,7 @@ out:
 
 int spend_report(struct store *store, int days, int64_t now_ms, FILE *out)
 {
-	struct report_row *rows, total = {"total", NULL, 0, 0, 0, 0, 0};
+	struct report_row *rows, total = {"total", NULL, 0, 0, 0, 0, 0, 0};
 	int width = (int)strlen("MODEL GROUP");
 	size_t n, i;
 	int rc;
@@ -998,20 +1003,21 @@ int spend_report(struct store *store, int days, int64_t now_ms, FILE *out)
 			width = (int)strlen(rows[i].group);
 		total.calls += rows[i].calls;
 		total.input_tokens += rows[i].input_tokens;
+		total.cached_tokens += rows[i].cached_tokens;
 		total.output_tokens += rows[i].output_tokens;
 		total.cost_usd += rows[i].cost_usd;
 		total.estimated += rows[i].estimated;
 	}
-	fprintf(out, "%-10s  %-*s  %8s  %13s  %13s  %12s  %9s\n", "DAY", width, "MODEL GROUP",
-		"CALLS", "INPUT TOKENS", "OUTPUT TOKENS", "COST USD", "ESTIMATED");
-	for (i = 0; i < n; i++)
-		fprintf(out, "%-10s  %-*s  %8lld  %13lld  %13lld  %12.6f  %9lld\n", rows[i].day,
-			width, rows[i].group, (long long)rows[i].calls,
-			(long long)rows[i].input_tokens, (long long)rows[i].output_tokens,
-			rows[i].cost_usd, (long long)rows[i].estimated);
-	fprintf(out, "%-10s  %-*s  %8lld  %13lld  %13lld  %12.6f  %9lld\n", total.day, width, "",
-		(long long)total.calls, (long long)total.input_tokens,
-		(long long)total.output_tokens, total.cost_usd, (long long)total.estimated);
+	fprintf(out, "%-10s  %-*s  %8s  %13s  %13s  %13s  %12s  %9s\n", "DAY", width, "MODEL GROUP",
+		"CALLS", "INPUT TOKENS", "CACHED TOKENS", "OUTPUT TOKENS", "COST USD", "ESTIMATED");
+	for (i = 0; i <= n; i++) {
+		const struct report_row *r = i < n ? &rows[i] : &total;
+
+		fprintf(out, "%-10s  %-*s  %8lld  %13lld  %13lld  %13lld  %12.6f  %9lld\n", r->day,
+			width, i < n ? r->group : "", (long long)r->calls,
+			(long long)r->input_tokens, (long long)r->cached_tokens,
+			(long long)r->output_tokens, r->cost_usd, (long long)r->estimated);
+	}
 out:
 	for (i = 0; i < n; i++)
 		free(rows[i].group);
@@ -1026,8 +1032,8 @@ static int usage_since(sqlite3 *db, int64_t since_ms, struct spend_usage *out)
 
 	if (sqlite3_prepare_v2(db,
 			       "SELECT count(*), coalesce(sum(input_tokens), 0), "
-			       "coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0) "
-			       "FROM spend WHERE ts_ms >= ?",
+			       "coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0), "
+			       "coalesce(sum(cached_tokens), 0) FROM spend WHERE ts_ms >= ?",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, since_ms);
@@ -1037,6 +1043,7 @@ static int usage_since(sqlite3 *db, int64_t since_ms, struct spend_usage *out)
 		out->input_tokens = sqlite3_column_int64(st, 1);
 		out->output_tokens = sqlite3_column_int64(st, 2);
 		out->cost_usd = sqlite3_column_double(st, 3);
+		out->cached_tokens = sqlite3_column_int64(st, 4);
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 0 : -EIO;

@@ -56,6 +56,12 @@
 	"ALTER TABLE spend ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;"                       \
 	" UPDATE spend SET estimated = 1 WHERE cost_source = 'estimate';"
 
+/* Migration "spend-cache": the prompt tokens of each call that the provider read from its
+ * prompt cache and wrote to it (both parts of input_tokens; 0 in rows from before). */
+#define SPEND_CACHE_SQL                                                                            \
+	"ALTER TABLE spend ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;"                   \
+	" ALTER TABLE spend ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;"
+
 #define SPEND_REPORT_MAX_DAYS 3660
 
 /* Output tokens assumed for an attempt whose request, config and model name no limit. */
@@ -76,6 +82,7 @@ struct spend_entry {
 	const char *model_group, *deployment;
 	const char *key_hash; /* SHA-256 hex of the caller's key, or "internal" in-process */
 	int64_t input_tokens, output_tokens;
+	int64_t cached_tokens, cache_write_tokens; /* parts of input_tokens */
 	double cost_usd;
 	const char *cost_source; /* "upstream" | "model_info" | "none" | "estimate" */
 	bool estimated;		 /* no usage arrived: tokens and cost are estimates */
@@ -165,6 +172,7 @@ int spend_report(struct store *store, int days, int64_t now_ms, FILE *out);
 /* Calls, tokens and cost of the local day and month holding now_ms (for /usage). */
 struct spend_usage {
 	int64_t calls, input_tokens, output_tokens;
+	int64_t cached_tokens; /* of input_tokens, read from the provider's prompt cache */
 	double cost_usd;
 };
 int spend_usage(struct store *store, int64_t now_ms, struct spend_usage *today,

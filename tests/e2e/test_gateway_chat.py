@@ -152,3 +152,45 @@ def test_a_session_keeps_a_byte_identical_prefix_for_the_prompt_cache(chat_gatew
     last_user = messages(reqs[3])[-1]["content"]
     assert last_user.startswith("[") and last_user.endswith("]\nstill there?"), last_user
     assert messages(reqs[2])[-1]["content"] == "how are you?"  # no gap, no time line
+
+
+def test_an_anthropic_session_marks_its_prompt_and_the_cache_pays(chat_gateway, fake):
+    """With a model that caches only what is marked (Anthropic), the agent marks the system
+    prompt, the turn's user message and the last message; the fake caches prefixes as
+    Anthropic documents, so from the second call of a session on most of each prompt is read
+    from the cache, and the ledger keeps and prices those tokens."""
+    import sqlite3
+
+    from agent_harness import deployment
+    from fakes.fake_anthropic import FakeAnthropic
+    from fakes.fake_anthropic import text as claude_text
+    from fakes.fake_anthropic import tool_use
+    prices = {"input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05,
+              "cache_read_input_token_cost": 3e-07, "cache_creation_input_token_cost": 3.75e-06}
+    with FakeAnthropic(api_key=UPSTREAM_KEY, prompt_cache_min_tokens=256) as claude:
+        claude.script(tool_use(("t1", "time", {})), claude_text("It is noon."),
+                      claude_text("Fine, thanks."))
+        g = chat_gateway(model_list=[
+            {"model_name": "free", "model_info": prices,
+             "litellm_params": {"model": "anthropic/claude-sonnet-4-5", "api_base": claude.url,
+                                "api_key": f"os.environ/{UPSTREAM_ENV}"}},
+            deployment("cheap", "test/cheap", fake)])
+        for prompt in ("time?", "how are you?"):
+            status, _, body = post(g, {"user": "ana",
+                                       "messages": [{"role": "user", "content": prompt}]})
+            assert status == 200, body
+        sent = claude.message_requests
+        assert [r["status"] for r in sent] == [200, 200, 200], [r.get("error") for r in sent]
+        for r in sent:
+            marks = json.dumps(r["body"]).count("cache_control")
+            assert 2 <= marks <= 3, r["body"]
+            assert r["body"]["system"][-1]["cache_control"] == {"type": "ephemeral"}
+        assert sent[0]["cache_read"] == 0 and sent[0]["cache_creation"] > 0
+        for r in sent[1:]:
+            assert r["cache_read"] >= 0.8 * r["prompt_tokens"], \
+                (r["cache_read"], r["prompt_tokens"])
+        db = sqlite3.connect(g.home / "state.db")
+        rows = db.execute("SELECT cached_tokens, cache_write_tokens FROM spend "
+                          "WHERE model_group = 'free' ORDER BY id").fetchall()
+        db.close()
+        assert rows == [(r["cache_read"], r["cache_creation"]) for r in sent], rows

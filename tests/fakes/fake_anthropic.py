@@ -53,12 +53,18 @@ the one after ``message_start``), ``error_after`` (N events, then ``event: error
 
 Recorded requests (``fake.requests``): ``method``, ``path``, ``headers`` (lower-case keys),
 ``body`` (parsed JSON or None), ``status`` (what the fake answered), ``error`` (the validation
-message, if any).
+message, if any), ``cache_read`` / ``cache_creation`` / ``prompt_tokens`` (all the prompt's
+tokens, cached or not; with the prompt cache on).
+
+Prompt caching (``FakeAnthropic(prompt_cache_min_tokens=N)``): breakpoints write and read a
+cache of prefixes as Anthropic documents it (see ``prompt_cache``), and the usage reports
+``cache_read_input_tokens`` / ``cache_creation_input_tokens`` with ``input_tokens`` the rest.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import re
 import socketserver
@@ -337,7 +343,7 @@ def _pieces(s: str, size: int) -> list[str]:
 
 
 class _Answer:
-    def __init__(self, n: int, body: dict, raw_len: int, step: dict):
+    def __init__(self, n: int, body: dict, raw_len: int, step: dict, cache=None):
         self.step = step
         self.id = f"msg_fake{n:06d}"
         self.model = step.get("model") or body.get("model")
@@ -352,8 +358,10 @@ class _Answer:
                                 "input": c["input"]})
         produced = len(step.get("text") or "") + sum(
             len(c["name"]) + len(_dumps(c["input"])) for c in step["calls"])
-        self.usage = {"input_tokens": raw_len // 4, "output_tokens": max(1, produced // 4),
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+        read, written = cache if cache else (0, 0)
+        self.usage = {"input_tokens": max(0, raw_len // 4 - read - written),
+                      "output_tokens": max(1, produced // 4),
+                      "cache_creation_input_tokens": written, "cache_read_input_tokens": read,
                       **step.get("usage", {})}
         self.stop_reason = step.get("stop_reason",
                                     "tool_use" if step["calls"] else "end_turn")
@@ -394,6 +402,70 @@ class _Answer:
                                       "usage": {"output_tokens": self.usage["output_tokens"]}}))
         out.append(("message_stop", {"type": "message_stop"}))
         return out
+
+
+# ---------------------------------------------------------------------------
+# Prompt caching
+# ---------------------------------------------------------------------------
+
+def cache_blocks(body: dict) -> list[tuple[str, bool]]:
+    """The request's blocks in the order Anthropic caches them (tools, system, messages), each
+    as its canonical JSON without ``cache_control`` and whether it carries a breakpoint."""
+    out = []
+
+    def add(block):
+        if isinstance(block, str):
+            block = {"type": "text", "text": block}
+        bare = {k: v for k, v in block.items() if k != "cache_control"}
+        out.append((json.dumps(bare, sort_keys=True, separators=(",", ":")),
+                    "cache_control" in block))
+
+    for t in body.get("tools") or []:
+        add(t)
+    system = body.get("system")
+    for b in [system] if isinstance(system, str) else system or []:
+        add(b)
+    for m in body.get("messages") or []:
+        content = m.get("content")
+        for b in [content] if isinstance(content, str) else content or []:
+            add(dict(b, role=m.get("role")) if isinstance(b, dict) else
+                {"type": "text", "text": b, "role": m.get("role")})
+    return out
+
+
+LOOKBACK = 20  # blocks before a breakpoint where Anthropic looks for an earlier cache entry
+
+
+def prompt_cache(self, body: dict):
+    """Anthropic's prompt cache, as documented: a breakpoint's prefix (everything up to and
+    including its block) is written when it is at least ``prompt_cache_min_tokens`` long; a
+    request reads the longest prefix written before that ends at a breakpoint or up to 20
+    blocks before one. Returns ``(read, written)`` tokens (4 bytes a token of the canonical
+    blocks), or None when the cache is off."""
+    if self.prompt_cache_min_tokens is None:
+        return None
+    blocks = cache_blocks(body)
+    keys, sizes, h, size = [], [], hashlib.sha256(str(body.get("model")).encode()), 0
+    for text, _ in blocks:
+        h.update(text.encode())
+        size += len(text.encode())
+        keys.append(h.hexdigest())
+        sizes.append(size // 4)
+    marks = [i for i, (_, marked) in enumerate(blocks) if marked]
+    with self._lock:
+        hit = -1
+        for b in marks:
+            for i in range(b, max(-1, b - LOOKBACK - 1), -1):
+                if keys[i] in self._cached:
+                    hit = max(hit, i)
+                    break
+        read = sizes[hit] if hit >= 0 else 0
+        written = 0
+        for b in marks:
+            if sizes[b] >= self.prompt_cache_min_tokens and b > hit:
+                self._cached[keys[b]] = sizes[b]
+                written = max(written, sizes[b] - read)
+    return read, written
 
 
 # ---------------------------------------------------------------------------
@@ -481,7 +553,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(step["status"], step["type"], step["message"],
                                {"retry-after": str(ra)} if ra is not None else None)
         rec["status"] = 200
-        answer = _Answer(fake._count, body, len(raw), step)
+        cache = fake._cache_lookup(body)
+        if cache:
+            rec.update(cache_read=cache[0], cache_creation=cache[1], prompt_tokens=len(raw) // 4)
+        answer = _Answer(fake._count, body, len(raw), step, cache)
         if body.get("stream") is True:
             return self._stream(answer)
         return self._send_json(200, answer.message())
@@ -515,8 +590,11 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeAnthropic:
     """The fake on 127.0.0.1 (ephemeral port); a context manager."""
 
-    def __init__(self, api_key: str | None = None, host="127.0.0.1", port=0):
+    def __init__(self, api_key: str | None = None, host="127.0.0.1", port=0,
+                 prompt_cache_min_tokens: int | None = None):
         self.api_key = api_key
+        self.prompt_cache_min_tokens = prompt_cache_min_tokens
+        self._cached: dict[str, int] = {}  # prefix hash -> tokens (no expiry: tests are short)
         self._lock = threading.Lock()
         self._queue: collections.deque = collections.deque()
         self._requests: list[dict] = []
@@ -552,6 +630,9 @@ class FakeAnthropic:
         with self._lock:
             self._queue.extend(steps)
         return self
+
+    def _cache_lookup(self, body: dict):
+        return prompt_cache(self, body)
 
     @property
     def remaining(self) -> int:

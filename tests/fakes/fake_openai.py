@@ -47,7 +47,9 @@ Options of ``text`` and ``tool_calls`` (the same step serves ``stream: true`` or
     ``usage``           dict merged over the computed usage: prompt_tokens =
                         len(request body bytes)//4, completion_tokens = len(content +
                         tool names + arguments)//4, total_tokens = their sum, cost = 0.0,
-                        prompt_tokens_details.cached_tokens = 0,
+                        prompt_tokens_details.cached_tokens = 0 (with the constructor's
+                        ``prompt_cache=(min_tokens, step)``: the prefix shared with an earlier
+                        request for the model, as OpenAI's automatic prompt cache counts it),
                         completion_tokens_details.reasoning_tokens = 0
     ``cost``            shorthand for ``usage.cost`` (USD, OpenRouter's credits)
     ``model``           model reported in the answer (default: the request's model)
@@ -568,6 +570,7 @@ class _Reply:
         self.calls = step.get("tool_calls") or []
         default_reason = "tool_calls" if step["kind"] == "tool_calls" else "stop"
         self.finish_reason = step.get("finish_reason", default_reason)
+        self.cached_tokens = 0
 
     def usage(self) -> dict:
         """The computed usage with the step's ``cost`` and ``usage`` merged over it."""
@@ -575,7 +578,7 @@ class _Reply:
             len(c["name"]) + len(c["arguments"]) for c in self.calls)
         usage = {"prompt_tokens": self.prompt_bytes // 4, "completion_tokens": produced // 4,
                  "total_tokens": 0, "cost": self.step.get("cost", 0.0),
-                 "prompt_tokens_details": {"cached_tokens": 0},
+                 "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
                  "completion_tokens_details": {"reasoning_tokens": 0}}
         given = self.step.get("usage") or {}
         for key, value in given.items():
@@ -869,6 +872,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "hang":
             return self._hang()
         reply = _Reply(record["n"], body, raw_body, step)
+        reply.cached_tokens = self.fake._prefix(record, raw_body)
         self.fake._count_usage(record["model"], reply.usage())
         return self._stream(reply) if reply.stream else self._complete(reply)
 
@@ -981,7 +985,7 @@ class FakeOpenAI:
                  responder: str = "script", latency: float = 0.0, models=(),
                  key_info: dict | None = None, verbose: bool = False, cycle: bool = False,
                  keep_requests: int | None = None, tls: tuple[str, str] | None = None,
-                 validate_content: bool = True):
+                 validate_content: bool = True, prompt_cache: tuple[int, int] | None = None):
         if responder not in ("script", "echo"):
             raise ValueError("responder must be 'script' or 'echo'")
         self.api_key = api_key
@@ -992,6 +996,9 @@ class FakeOpenAI:
         self._fixed_models = list(models)
         self.cycle = cycle
         self.validate_content = validate_content
+        # OpenAI's automatic prompt caching: (minimum prefix tokens, increment); None = off.
+        self.prompt_cache = prompt_cache
+        self._bodies: dict[str, collections.deque] = {}
         self._keep = keep_requests
         self._totals: dict[str, dict] = {}
         self._lock = threading.Condition()
@@ -1123,6 +1130,7 @@ class FakeOpenAI:
             self._per_model.clear()
             self._requests.clear()
             self._totals.clear()
+            self._bodies.clear()
             self._chat_count = 0
             self._models = list(self._fixed_models)
 
@@ -1157,6 +1165,34 @@ class FakeOpenAI:
         (the computed usage of every text/tool_calls answer, ``usage`` overrides included)."""
         with self._lock:
             return {m: dict(t) for m, t in self._totals.items()}
+
+    def _prefix(self, record: dict, raw: bytes) -> int:
+        """Sets ``record["prefix_bytes"]``, the bytes this body shares from its start with the
+        previous chat body for the same model, and returns the prompt tokens a provider with
+        automatic prompt caching (OpenAI: prefixes of 1,024 tokens and more, cached in steps of
+        128; ``prompt_cache``) reads from its cache: the longest prefix shared with any of the
+        last 64 bodies for the model, at 4 bytes a token, or 0 when the cache is off."""
+        def shared(a: bytes, b: bytes) -> int:
+            lo, hi = 0, min(len(a), len(b))
+            while lo < hi:  # the longest equal prefix, by halving (slices compare in C)
+                mid = (lo + hi + 1) // 2
+                if a[:mid] == b[:mid]:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            return lo
+
+        with self._lock:
+            seen = self._bodies.setdefault(str(record.get("model")),
+                                           collections.deque(maxlen=64))
+            record["prefix_bytes"] = shared(seen[-1], raw) if seen else 0
+            best = max((shared(b, raw) for b in seen), default=0) if self.prompt_cache else 0
+            seen.append(raw)
+        if not self.prompt_cache:
+            return 0
+        least, step = self.prompt_cache
+        tokens = best // 4
+        return 0 if tokens < least else tokens - (tokens - least) % step
 
     def _count_usage(self, model, usage: dict):
         with self._lock:

@@ -1,0 +1,203 @@
+/* prompt_cache: cache_control marks added where the config asks, removed where the wire does
+ * not take them (see prompt_cache.h). */
+#include "router/providers/prompt_cache.h"
+
+#include <string.h>
+
+static cJSON *get(const cJSON *o, const char *name)
+{
+	return cJSON_GetObjectItemCaseSensitive(o, name);
+}
+
+static bool has_mark(const cJSON *o)
+{
+	return get(o, "cache_control") != NULL;
+}
+
+static bool starts(const char *s, const char *prefix)
+{
+	return s && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool prompt_cache_needs_marks(const struct config_model *m)
+{
+	const char *id = m->upstream_model;
+
+	switch (m->dialect) {
+	case DIALECT_ANTHROPIC:
+		return true;
+	case DIALECT_BEDROCK: /* "anthropic.claude-...", "us.anthropic.claude-..." */
+		return id && strstr(id, "anthropic.") != NULL;
+	case DIALECT_OPENAI:
+		return m->provider && strcmp(m->provider, "openrouter") == 0 &&
+		       (starts(id, "anthropic/") || starts(id, "google/gemini"));
+	default:
+		return false;
+	}
+}
+
+/* The Anthropic and Bedrock dialects translate marks; OpenRouter and a LiteLLM proxy pass
+ * them on to providers that use them and drop them for the rest. */
+static bool takes_marks(const struct config_model *m)
+{
+	if (m->dialect == DIALECT_ANTHROPIC || m->dialect == DIALECT_BEDROCK)
+		return true;
+	return m->dialect == DIALECT_OPENAI && m->provider &&
+	       (strcmp(m->provider, "openrouter") == 0 ||
+		strcmp(m->provider, "litellm_proxy") == 0);
+}
+
+static cJSON *new_mark(void)
+{
+	cJSON *cc = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(cc, "type", "ephemeral");
+	return cc;
+}
+
+bool prompt_cache_mark(cJSON *message)
+{
+	cJSON *content = get(message, "content"), *last = NULL, *part;
+
+	if (cJSON_IsArray(content)) {
+		cJSON_ArrayForEach(part, content) last = part;
+		if (!cJSON_IsObject(last) || has_mark(last))
+			return false;
+		cJSON_AddItemToObject(last, "cache_control", new_mark());
+		return true;
+	}
+	if (cJSON_IsString(content) && content->valuestring[0]) {
+		cJSON *parts = cJSON_CreateArray(), *text = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(text, "type", "text");
+		cJSON_AddStringToObject(text, "text", content->valuestring);
+		cJSON_AddItemToObject(text, "cache_control", new_mark());
+		cJSON_AddItemToArray(parts, text);
+		cJSON_ReplaceItemInObjectCaseSensitive(message, "content", parts);
+		return true;
+	}
+	if (has_mark(message))
+		return false;
+	cJSON_AddItemToObject(message, "cache_control", new_mark());
+	return true;
+}
+
+/* Marks anywhere in the request: tools, messages and their parts. */
+static int count_marks(const cJSON *req)
+{
+	const cJSON *t, *msg, *part;
+	int n = 0;
+
+	cJSON_ArrayForEach(t, get(req, "tools")) n += has_mark(t);
+	cJSON_ArrayForEach(msg, get(req, "messages"))
+	{
+		const cJSON *content = get(msg, "content");
+
+		n += has_mark(msg);
+		if (cJSON_IsArray(content))
+			cJSON_ArrayForEach(part, content) n += has_mark(part);
+	}
+	return n;
+}
+
+static const char *role_name(enum config_cache_role r)
+{
+	static const char *const names[] = {
+		[CONFIG_CACHE_SYSTEM] = "system",
+		[CONFIG_CACHE_USER] = "user",
+		[CONFIG_CACHE_ASSISTANT] = "assistant",
+		[CONFIG_CACHE_TOOL] = "tool",
+	};
+
+	return r > CONFIG_CACHE_ANY_ROLE && r <= CONFIG_CACHE_TOOL ? names[r] : NULL;
+}
+
+/* The message a point names: messages[index] (negative from the end), else the last
+ * message of its role (LiteLLM marks every message of the role; one mark on the last covers
+ * the same prefix and keeps within Anthropic's four). */
+static cJSON *point_message(const struct config_cache_point *p, cJSON *messages)
+{
+	int n = cJSON_GetArraySize(messages);
+	const char *role = role_name(p->role);
+	cJSON *msg, *found = NULL;
+
+	if (p->has_index) {
+		int64_t i = p->index < 0 ? n + p->index : p->index;
+
+		return i >= 0 && i < n ? cJSON_GetArrayItem(messages, (int)i) : NULL;
+	}
+	cJSON_ArrayForEach(msg, messages)
+	{
+		const cJSON *r = get(msg, "role");
+
+		if (cJSON_IsString(r) && role && strcmp(r->valuestring, role) == 0)
+			found = msg;
+	}
+	return found;
+}
+
+/* A content of one text part without a mark goes back to the string it stands for. */
+static void unwrap_single_text(cJSON *msg)
+{
+	cJSON *content = get(msg, "content"), *part, *text;
+
+	if (!cJSON_IsArray(content) || cJSON_GetArraySize(content) != 1)
+		return;
+	part = cJSON_GetArrayItem(content, 0);
+	text = get(part, "text");
+	if (!cJSON_IsObject(part) || cJSON_GetArraySize(part) != 2 || !cJSON_IsString(text) ||
+	    !cJSON_IsString(get(part, "type")) || strcmp(get(part, "type")->valuestring, "text"))
+		return;
+	cJSON_ReplaceItemInObjectCaseSensitive(msg, "content",
+					       cJSON_CreateString(text->valuestring));
+}
+
+static void strip_marks(cJSON *req)
+{
+	cJSON *t, *msg, *part;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(req,
+						"cache_control"); /* OpenRouter's automatic form */
+	cJSON_ArrayForEach(t, get(req, "tools"))
+		cJSON_DeleteItemFromObjectCaseSensitive(t, "cache_control");
+	cJSON_ArrayForEach(msg, get(req, "messages"))
+	{
+		cJSON *content = get(msg, "content");
+		bool removed = has_mark(msg);
+
+		cJSON_DeleteItemFromObjectCaseSensitive(msg, "cache_control");
+		if (!cJSON_IsArray(content))
+			continue;
+		cJSON_ArrayForEach(part, content)
+		{
+			if (cJSON_IsObject(part) && has_mark(part)) {
+				cJSON_DeleteItemFromObjectCaseSensitive(part, "cache_control");
+				removed = true;
+			}
+		}
+		if (removed)
+			unwrap_single_text(msg);
+	}
+}
+
+void prompt_cache_prepare(const struct config_model *m, cJSON *req)
+{
+	const struct config_litellm_params *lp = &m->litellm_params;
+	cJSON *messages = get(req, "messages");
+	size_t i;
+
+	if (!cJSON_IsArray(messages))
+		return;
+	if (!takes_marks(m)) {
+		strip_marks(req);
+		return;
+	}
+	if (!lp->n_cache_points)
+		return;
+	for (i = 0; i < lp->n_cache_points && count_marks(req) < PROMPT_CACHE_MAX_MARKS; i++) {
+		cJSON *msg = point_message(&lp->cache_points[i], messages);
+
+		if (cJSON_IsObject(msg))
+			prompt_cache_mark(msg);
+	}
+}
