@@ -423,7 +423,7 @@ static void category_folders_are_skills_too(void **state)
 	call(f, &tool_def_skills_list, "{}");
 	assert_int_equal(f->rc, 0);
 	assert_string_equal(buf_str(&f->out), "Skills 1-3 of 3:\n"
-					      "Categories: devops (1), notes (1), mlops (1)\n"
+					      "Categories: devops (1), mlops (1), notes (1)\n"
 					      "k8s-pods [devops]: Restart pods.\n"
 					      "obsidian [notes]: Notes vault.\n"
 					      "axolotl [mlops]: Fine-tune models. (read-only)\n");
@@ -432,7 +432,7 @@ static void category_folders_are_skills_too(void **state)
 			    "Skills 1-1 of 1 in category notes:\nobsidian [notes]: Notes vault.\n");
 	call(f, &tool_def_skills_list, "{\"category\":\"nope\"}");
 	assert_string_equal(buf_str(&f->out), "No skills in category nope. Categories: devops "
-					      "(1), notes (1), mlops (1)\n");
+					      "(1), mlops (1), notes (1)\n");
 	call(f, &tool_def_skill_view, "{\"name\":\"axolotl\"}");
 	assert_int_equal(f->rc, 0);
 	assert_contains(buf_str(&f->out), "Fine-tune models.");

@@ -160,27 +160,29 @@ static void put_list_line(struct buf *out, const struct skill *sk)
 	buf_puts(out, sk->external ? " (read-only)\n" : "\n");
 }
 
-/* "Categories: a (3), b (12)" of the listed skills, when any has one. */
+static int by_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "Categories: a (3), b (12)" of the listed skills, by name, when any has one. */
 static void put_categories(struct buf *out, const struct skill_set *s)
 {
-	size_t i, j, n, shown = 0;
+	const char **cats = xcalloc(s->n + 1, sizeof(*cats));
+	size_t i, j, n = 0;
 
-	for (i = 0; i < s->n; i++) {
-		if (s->v[i].shadowed || !s->v[i].category)
-			continue;
-		for (j = 0; j < i; j++)
-			if (!s->v[j].shadowed && s->v[j].category &&
-			    strcmp(s->v[j].category, s->v[i].category) == 0)
-				break;
-		if (j < i)
-			continue;
-		for (n = 0, j = i; j < s->n; j++)
-			n += !s->v[j].shadowed && s->v[j].category &&
-			     strcmp(s->v[j].category, s->v[i].category) == 0;
-		buf_printf(out, "%s%s (%zu)", shown++ ? ", " : "Categories: ", s->v[i].category, n);
+	for (i = 0; i < s->n; i++)
+		if (!s->v[i].shadowed && s->v[i].category)
+			cats[n++] = s->v[i].category;
+	qsort(cats, n, sizeof(*cats), by_str);
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && strcmp(cats[j], cats[i]) == 0; j++)
+			;
+		buf_printf(out, "%s%s (%zu)", i ? ", " : "Categories: ", cats[i], j - i);
 	}
-	if (shown)
+	if (n)
 		buf_puts(out, "\n");
+	free(cats);
 }
 
 static void put_page(struct buf *out, const struct skill_set *s, const struct list *l,
