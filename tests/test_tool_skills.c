@@ -564,6 +564,33 @@ static size_t lines(const char *s)
 	return n;
 }
 
+static void long_descriptions_are_cut_to_one_line(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	char *desc = xmalloc(301), *text;
+	struct buf b;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 300; i++)
+		desc[i] = i % 10 == 9 ? ' ' : 'a' + (char)(i % 10);
+	desc[300] = '\0';
+	text = xasprintf(SKILL("long", "\"%s\""), desc);
+	put_file(f->home, "skills/long/SKILL.md", text);
+	buf_init(&b, 0);
+	tools_skills_index(f->cfg, NULL, NULL, 0, &b);
+	/* "long: " + at most 100 bytes ending at a space with "..." + "\n" */
+	assert_int_equal(b.len, 6 + 89 + 3 + 1);
+	assert_string_equal(buf_str(&b) + b.len - 13, "abcdefghi...\n");
+	call(f, &tool_def_skills_list, "{}");
+	assert_contains(buf_str(&f->out), "abcdefghi...\n");
+	assert_int_equal(lines(buf_str(&f->out)), 2);
+	buf_finish(&b);
+	free(text);
+	free(desc);
+	fixture_destroy(f);
+}
+
 static void skills_list_searches_and_pages(void **state)
 {
 	struct fixture *f = fixture_create(NULL);
@@ -672,6 +699,7 @@ int main(void)
 		cmocka_unit_test(the_index_names_the_skills_the_message_is_about),
 		cmocka_unit_test(a_cron_jobs_skills_are_always_in_the_index),
 		cmocka_unit_test(skills_list_searches_and_pages),
+		cmocka_unit_test(long_descriptions_are_cut_to_one_line),
 		cmocka_unit_test(punctuation_in_a_query_is_never_fts_syntax),
 	};
 

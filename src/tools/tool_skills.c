@@ -55,8 +55,8 @@ static void put_oneline(struct buf *out, const char *s, size_t max)
 {
 	bool space = false, started = false;
 	struct buf b;
+	const char *sp;
 	size_t n;
-	char *sp;
 
 	buf_init(&b, 0);
 	for (; *s; s++) {
@@ -70,16 +70,16 @@ static void put_oneline(struct buf *out, const char *s, size_t max)
 		started = true;
 		buf_append(&b, s, 1);
 	}
-	if (b.len > max) {
+	n = b.len;
+	if (n > max) {
 		n = utf8_cut(buf_str(&b), max - 3);
-		b.data[n] = '\0';
-		sp = strrchr(b.data, ' ');
-		if (sp && (size_t)(sp - b.data) + 24 > n)
-			n = (size_t)(sp - b.data);
-		b.len = n;
-		buf_puts(&b, "...");
+		sp = memrchr(buf_str(&b), ' ', n);
+		if (sp && (size_t)(sp - buf_str(&b)) + 24 > n)
+			n = (size_t)(sp - buf_str(&b));
 	}
-	buf_append(out, buf_str(&b), b.len);
+	buf_append(out, buf_str(&b), n);
+	if (n < b.len)
+		buf_puts(out, "...");
 	buf_finish(&b);
 }
 
