@@ -842,6 +842,61 @@ static void test_context_split_adds_up_to_the_body_sent(void **state)
 	fx_destroy(f);
 }
 
+/* The system prompt of the first request of a turn of source that starts with user. */
+static char *first_system(struct fx *f, const char *source, const char *user)
+{
+	cJSON *req, *msgs;
+	char *sys;
+
+	clear_upstream(f);
+	script(f, &(struct step){.content = "ok", .prompt = 10, .completion = 2});
+	turn(f, source, user, false);
+	req = body_of(f, 0);
+	msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
+	sys = xstrdup(cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, 0), "content")));
+	cJSON_Delete(req);
+	return sys;
+}
+
+/* A new session's skills index follows its first message, and a cron run's names the job's
+ * own skills whatever the budget. */
+static void test_skills_index_follows_the_first_message_and_the_cron_job(void **state)
+{
+	struct fx *f =
+		fx_create("toolsets: [skills]\n"
+			  "skills: {index_tokens: 40}\n"
+			  "cron:\n"
+			  "  - {name: nightly, schedule: \"0 3 * * *\", prompt: \"Check pods.\","
+			  " skills: [zeta-pinned]}\n");
+	char *rel, *text, *sys;
+
+	for (int i = 0; i < 30; i++) {
+		rel = xasprintf("skills/aaa-%02d/SKILL.md", i);
+		text = xasprintf("---\nname: aaa-%02d\ndescription: Plain steps %d.\n---\n", i, i);
+		put(f->home, rel, text);
+		free(text);
+		free(rel);
+	}
+	put(f->home, "skills/ops/kube-pods/SKILL.md",
+	    "---\nname: kube-pods\ndescription: Restart Kubernetes pods.\n---\n");
+	put(f->home, "skills/zeta-pinned/SKILL.md",
+	    "---\nname: zeta-pinned\ndescription: Unrelated steps.\n---\n");
+	sys = first_system(f, "cli", "hello");
+	assert_non_null(strstr(sys, "aaa-00: Plain steps 0."));
+	assert_null(strstr(sys, "kube-pods"));
+	assert_null(strstr(sys, "zeta-pinned"));
+	free(sys);
+	sys = first_system(f, "telegram:1", "my kubernetes pods are down");
+	assert_non_null(strstr(sys, "kube-pods: Restart Kubernetes pods."));
+	assert_null(strstr(sys, "zeta-pinned"));
+	free(sys);
+	sys = first_system(f, "cron:nightly", "Check pods.");
+	assert_non_null(strstr(sys, "zeta-pinned: Unrelated steps.\nkube-pods: "));
+	free(sys);
+	fx_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -853,6 +908,7 @@ int main(void)
 		cmocka_unit_test(test_stream_error_event_fails_with_its_message),
 		cmocka_unit_test(test_streamed_answer_over_the_cap_fails),
 		cmocka_unit_test(test_context_split_adds_up_to_the_body_sent),
+		cmocka_unit_test(test_skills_index_follows_the_first_message_and_the_cron_job),
 	};
 
 	schema_register();

@@ -2,6 +2,10 @@
  * rule, referenced files viewable while escapes ("..", absolute, symlinks) are refused,
  * external dirs listed read-only and never written, and the index of the system prompt. */
 #include "tool_fixture.h"
+#include "tools/skill_rank.h"
+#include "tools/tools.h"
+
+#include <ctype.h>
 
 #define SKILL(name, desc) "---\nname: " name "\ndescription: " desc "\n---\n# Steps\n1. go\n"
 
@@ -279,7 +283,8 @@ static void external_skills_are_read_only(void **state)
 	put_file(f->ext, "shared/SKILL.md", SKILL("shared", "Shared steps."));
 	call(f, &tool_def_skills_list, "{}");
 	assert_int_equal(f->rc, 0);
-	assert_string_equal(buf_str(&f->out), "shared: Shared steps. (read-only)\n");
+	assert_string_equal(buf_str(&f->out),
+			    "Skills 1-1 of 1:\nshared: Shared steps. (read-only)\n");
 	call(f, &tool_def_skill_view, "{\"name\":\"shared\"}");
 	assert_int_equal(f->rc, 0);
 	assert_contains(buf_str(&f->out), "Shared steps.");
@@ -321,6 +326,7 @@ static void list_and_index_put_home_skills_first(void **state)
 	put_file(f->ext, "0-ext/SKILL.md", SKILL("other", "Misnamed."));
 	call(f, &tool_def_skills_list, "{}");
 	assert_string_equal(buf_str(&f->out),
+			    "Skills 1-5 of 5:\n"
 			    "a-home: First, on two lines.\n"
 			    "b-home: Second.\n"
 			    "broken: [invalid: SKILL.md must start with a line \"---\" that opens "
@@ -329,14 +335,21 @@ static void list_and_index_put_home_skills_first(void **state)
 			    "directory name] (read-only)\n"
 			    "c-ext: Third. (read-only)\n");
 	buf_init(&b, 0);
-	tools_skills_index(f->cfg, &b, 4096);
+	tools_skills_index(f->cfg, NULL, NULL, 0, &b);
 	assert_string_equal(buf_str(&b), "a-home: First, on two lines.\nb-home: Second.\n"
 					 "c-ext: Third.\n");
 	buf_reset(&b);
-	tools_skills_index(f->cfg, &b, 58);
-	assert_string_equal(buf_str(&b), "a-home: First, on two lines.\n(2 more: skills_list)\n");
+	f->cfg->skills.index_tokens = 17; /* 68 bytes: one line and the note */
+	tools_skills_index(f->cfg, NULL, NULL, 0, &b);
+	assert_string_equal(buf_str(&b),
+			    "a-home: First, on two lines.\n(2 more: skills_list searches them)\n");
 	buf_reset(&b);
-	tools_skills_index(f->cfg, &b, 10);
+	f->cfg->skills.index_tokens = 2;
+	tools_skills_index(f->cfg, NULL, NULL, 0, &b);
+	assert_int_equal(b.len, 0);
+	buf_reset(&b);
+	f->cfg->skills.index_tokens = 0;
+	tools_skills_index(f->cfg, "second", NULL, 0, &b);
 	assert_int_equal(b.len, 0);
 	buf_finish(&b);
 	fixture_destroy(f);
@@ -353,8 +366,317 @@ static void no_skills_says_how_to_add_one(void **state)
 	assert_string_equal(buf_str(&f->out),
 			    "No skills yet; skill_manage with action=create adds one.");
 	buf_init(&b, 0);
-	tools_skills_index(f->cfg, &b, 4096);
+	tools_skills_index(f->cfg, "hello", NULL, 0, &b);
 	assert_int_equal(b.len, 0);
+	buf_finish(&b);
+	fixture_destroy(f);
+}
+
+/* ---- skills at scale: categories, the ranked index, search and paging ---------------------- */
+
+static const char *const topics[] = {
+	"backup", "calendar", "invoice", "postgres", "grafana", "obsidian", "mail",
+	"docker", "arxiv",    "pdf",	 "whisper",  "ffmpeg",	"github",   "terraform",
+	"nginx",  "spotify",  "weather", "rss",	     "latex",	"ansible",
+};
+static const char *const verbs[] = {"Plan", "Audit", "Draft", "Sync", "Summarise"};
+
+/* n skills in home/skills/<category>/<name>/ (every third at the top level), none about
+ * Kubernetes, and one that is: wrangle-k8s, last by name. */
+static void make_skills(struct fixture *f, size_t n)
+{
+	char *rel, *name, *text;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		name = xasprintf("%s-%s-%02zu", topics[i % ARRAY_LEN(topics)],
+				 verbs[i % ARRAY_LEN(verbs)], i);
+		for (char *p = name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		text = xasprintf(
+			SKILL("%s", "%s the %s work of the week, with steps, checks and the "
+				    "report for the operator (%zu)."),
+			name, verbs[i % ARRAY_LEN(verbs)], topics[i % ARRAY_LEN(topics)], i);
+		rel = i % 3 ? xasprintf("skills/cat-%zu/%s/SKILL.md", i % 7, name)
+			    : xasprintf("skills/%s/SKILL.md", name);
+		put_file(f->home, rel, text);
+		free(rel);
+		free(text);
+		free(name);
+	}
+	put_file(f->home, "skills/devops/wrangle-k8s/SKILL.md",
+		 SKILL("wrangle-k8s", "Inspect, restart and debug Kubernetes pods with kubectl."));
+}
+
+static void category_folders_are_skills_too(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	char *text;
+
+	(void)state;
+	put_file(f->home, "skills/devops/k8s-pods/SKILL.md", SKILL("k8s-pods", "Restart pods."));
+	put_file(f->home, "skills/devops/DESCRIPTION.md", "Operations.\n");
+	put_file(f->home, "skills/notes/obsidian/SKILL.md", SKILL("obsidian", "Notes vault."));
+	put_file(f->home, "skills/notes/obsidian/references/deep/x.md", "x\n");
+	put_file(f->home, "skills/.hub/hidden/SKILL.md", SKILL("hidden", "Not a skill."));
+	put_file(f->ext, "mlops/axolotl/SKILL.md", SKILL("axolotl", "Fine-tune models."));
+	call(f, &tool_def_skills_list, "{}");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(buf_str(&f->out), "Skills 1-3 of 3:\n"
+					      "Categories: devops (1), mlops (1), notes (1)\n"
+					      "k8s-pods [devops]: Restart pods.\n"
+					      "obsidian [notes]: Notes vault.\n"
+					      "axolotl [mlops]: Fine-tune models. (read-only)\n");
+	call(f, &tool_def_skills_list, "{\"category\":\"notes\"}");
+	assert_string_equal(buf_str(&f->out),
+			    "Skills 1-1 of 1 in category notes:\nobsidian [notes]: Notes vault.\n");
+	call(f, &tool_def_skills_list, "{\"category\":\"nope\"}");
+	assert_string_equal(buf_str(&f->out), "No skills in category nope. Categories: devops "
+					      "(1), mlops (1), notes (1)\n");
+	call(f, &tool_def_skill_view, "{\"name\":\"axolotl\"}");
+	assert_int_equal(f->rc, 0);
+	assert_contains(buf_str(&f->out), "Fine-tune models.");
+	call(f, &tool_def_skill_manage,
+	     "{\"action\":\"patch\",\"name\":\"k8s-pods\",\"old_text\":\"1. go\","
+	     "\"new_text\":\"1. kubectl delete pod\"}");
+	assert_int_equal(f->rc, 0);
+	text = get_file(f->home, "skills/devops/k8s-pods/SKILL.md");
+	assert_non_null(strstr(text, "kubectl delete pod"));
+	free(text);
+	assert_false(exists(f->home, "skills/k8s-pods"));
+	create(f, "devops", "Clashes with the category folder.");
+	assert_true(f->rc < 0);
+	assert_contains(buf_str(&f->out), "devops exists in home/skills and is not a skill");
+	create(f, "obsidian", "Again.");
+	assert_int_equal(f->rc, -EEXIST);
+	call(f, &tool_def_skill_manage, "{\"action\":\"delete\",\"name\":\"k8s-pods\"}");
+	assert_int_equal(f->rc, 0);
+	assert_false(exists(f->home, "skills/devops/k8s-pods"));
+	assert_true(exists(f->home, "skills/devops/DESCRIPTION.md"));
+	fixture_destroy(f);
+}
+
+static void duplicate_and_broken_skills_are_reported(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	struct buf b;
+	size_t n_skills;
+	char *line;
+
+	(void)state;
+	put_file(f->home, "skills/a/dup/SKILL.md", SKILL("dup", "First."));
+	put_file(f->home, "skills/b/dup/SKILL.md", SKILL("dup", "Second."));
+	put_file(f->home, "skills/misnamed/SKILL.md", SKILL("other", "Named otherwise."));
+	put_file(f->home, "skills/bare/SKILL.md", "# no front matter\n");
+	put_file(f->home, "skills/Bad_Name/SKILL.md", SKILL("bad", "x"));
+	put_file(f->home, "skills/fine/SKILL.md", SKILL("fine", "Fine."));
+	call(f, &tool_def_skill_view, "{\"name\":\"dup\"}");
+	assert_int_equal(f->rc, 0);
+	assert_contains(buf_str(&f->out), "First.");
+	assert_contains(buf_str(&f->out), "[2 skills are named dup: ");
+	assert_contains(buf_str(&f->out), "/skills/b/dup");
+	call(f, &tool_def_skill_manage, "{\"action\":\"delete\",\"name\":\"dup\"}");
+	assert_int_equal(f->rc, -EPERM);
+	assert_contains(buf_str(&f->out), "2 skills are named dup (");
+	assert_true(exists(f->home, "skills/a/dup/SKILL.md"));
+	buf_init(&b, 0);
+	assert_int_equal(tools_skills_check(f->cfg, &b, &n_skills), 4);
+	assert_int_equal(n_skills, 2); /* dup (the first) and fine */
+	line = xasprintf("%s/skills/misnamed/SKILL.md: front matter: name 'other' differs from "
+			 "the directory name\n",
+			 f->home);
+	assert_contains(buf_str(&b), line);
+	free(line);
+	line = xasprintf("%s/skills/b/dup: another skill is named dup (%s/skills/a/dup, which is "
+			 "used); names must be unique\n",
+			 f->home, f->home);
+	assert_contains(buf_str(&b), line);
+	free(line);
+	assert_contains(buf_str(&b), "/skills/bare/SKILL.md: SKILL.md must start with a line");
+	assert_contains(buf_str(&b), "/skills/Bad_Name/SKILL.md: the folder name 'Bad_Name' is "
+				     "invalid");
+	buf_finish(&b);
+	fixture_destroy(f);
+}
+
+static void the_index_names_the_skills_the_message_is_about(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	struct buf b;
+
+	(void)state;
+	make_skills(f, 100);
+	buf_init(&b, 0);
+	tools_skills_index(f->cfg, "Why do my kubernetes pods keep crashing?!", NULL, 0, &b);
+	assert_true(b.len <= 400 * 4);
+	assert_true(b.len > 300 * 4);
+	assert_true(strncmp(buf_str(&b), "wrangle-k8s: Inspect, restart", 29) == 0);
+	assert_contains(buf_str(&b), " more: skills_list searches them)\n");
+	/* Without the message the fill is by name, and the k8s skill comes last. */
+	buf_reset(&b);
+	tools_skills_index(f->cfg, NULL, NULL, 0, &b);
+	assert_null(strstr(buf_str(&b), "wrangle-k8s"));
+	assert_true(strncmp(buf_str(&b), "ansible-", 8) == 0);
+	/* Words the message shares with several skills: those come before the fill. */
+	buf_reset(&b);
+	tools_skills_index(f->cfg, "grafana dashboards", NULL, 0, &b);
+	assert_true(strncmp(buf_str(&b), "grafana-", 8) == 0);
+	buf_reset(&b);
+	f->cfg->skills.index_tokens = 60;
+	tools_skills_index(f->cfg, "kubernetes", NULL, 0, &b);
+	assert_true(b.len <= 240);
+	assert_contains(buf_str(&b), "wrangle-k8s");
+	buf_finish(&b);
+	fixture_destroy(f);
+}
+
+static void a_cron_jobs_skills_are_always_in_the_index(void **state)
+{
+	static const char *const pinned[] = {"missing", "latex-sync-98", "wrangle-k8s"};
+	struct fixture *f = fixture_create(NULL);
+	struct buf b;
+
+	(void)state;
+	make_skills(f, 100);
+	buf_init(&b, 0);
+	f->cfg->skills.index_tokens = 10; /* smaller than any line */
+	tools_skills_index(f->cfg, "grafana", pinned, ARRAY_LEN(pinned), &b);
+	assert_true(strncmp(buf_str(&b), "latex-sync-98: Sync the latex work", 34) == 0);
+	assert_contains(buf_str(&b), "\nwrangle-k8s: Inspect");
+	assert_null(strstr(buf_str(&b), "grafana-"));
+	buf_reset(&b);
+	f->cfg->skills.index_tokens = 400;
+	tools_skills_index(f->cfg, "grafana", pinned, ARRAY_LEN(pinned), &b);
+	assert_true(strncmp(buf_str(&b), "latex-sync-98: ", 15) == 0);
+	assert_contains(buf_str(&b), "\nwrangle-k8s: Inspect");
+	assert_contains(buf_str(&b), "\ngrafana-");
+	assert_true(b.len <= 400 * 4);
+	buf_finish(&b);
+	fixture_destroy(f);
+}
+
+static size_t lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void long_descriptions_are_cut_to_one_line(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	char *desc = xmalloc(301), *text;
+	struct buf b;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 300; i++)
+		desc[i] = i % 10 == 9 ? ' ' : 'a' + (char)(i % 10);
+	desc[300] = '\0';
+	text = xasprintf(SKILL("long", "\"%s\""), desc);
+	put_file(f->home, "skills/long/SKILL.md", text);
+	buf_init(&b, 0);
+	tools_skills_index(f->cfg, NULL, NULL, 0, &b);
+	/* "long: " + at most 100 bytes ending at a space with "..." + "\n" */
+	assert_int_equal(b.len, 6 + 89 + 3 + 1);
+	assert_string_equal(buf_str(&b) + b.len - 13, "abcdefghi...\n");
+	call(f, &tool_def_skills_list, "{}");
+	assert_contains(buf_str(&f->out), "abcdefghi...\n");
+	assert_int_equal(lines(buf_str(&f->out)), 2);
+	buf_finish(&b);
+	free(text);
+	free(desc);
+	fixture_destroy(f);
+}
+
+static void skills_list_searches_and_pages(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+
+	(void)state;
+	make_skills(f, 130);
+	call(f, &tool_def_skills_list, "{}");
+	assert_int_equal(f->rc, 0);
+	assert_true(f->out.len < 4096);
+	assert_true(strncmp(buf_str(&f->out), "Skills 1-20 of 131:\nCategories: ", 32) == 0);
+	assert_contains(buf_str(&f->out), "\nNext page: offset=20. query= searches names and "
+					  "descriptions.\n");
+	assert_int_equal(lines(buf_str(&f->out)), 23);
+	call(f, &tool_def_skills_list, "{\"offset\":120,\"limit\":50}");
+	assert_true(strncmp(buf_str(&f->out), "Skills 121-131 of 131:\n", 23) == 0);
+	assert_null(strstr(buf_str(&f->out), "Next page"));
+	assert_contains(buf_str(&f->out), "wrangle-k8s [devops]: ");
+	call(f, &tool_def_skills_list, "{\"limit\":500}");
+	assert_true(strncmp(buf_str(&f->out), "Skills 1-50 of 131:\n", 20) == 0);
+	call(f, &tool_def_skills_list, "{\"offset\":131}");
+	assert_string_equal(buf_str(&f->out), "offset 131 is past the end: 131 skills.\n");
+	call(f, &tool_def_skills_list, "{\"limit\":0}");
+	assert_true(f->rc < 0);
+	assert_contains(buf_str(&f->out), "limit must be an integer");
+	call(f, &tool_def_skills_list, "{\"query\":\"Kubernetes pod\"}");
+	assert_string_equal(buf_str(&f->out), "Skills 1-1 of 1 matching the query, best first:\n"
+					      "wrangle-k8s [devops]: Inspect, restart and debug "
+					      "Kubernetes pods with kubectl.\n");
+	call(f, &tool_def_skills_list, "{\"query\":\"grafana\",\"limit\":2}");
+	assert_true(strncmp(buf_str(&f->out), "Skills 1-2 of 7 matching the query", 34) == 0);
+	assert_contains(buf_str(&f->out), "Next page: offset=2.\n");
+	call(f, &tool_def_skills_list, "{\"query\":\"grafana\",\"category\":\"cat-1\"}");
+	assert_contains(buf_str(&f->out), "in category cat-1:\n");
+	call(f, &tool_def_skills_list, "{\"query\":\"zebra\"}");
+	assert_string_equal(buf_str(&f->out), "No skill matches the query; skills_list without "
+					      "query lists them all.");
+	fixture_destroy(f);
+}
+
+static void punctuation_in_a_query_is_never_fts_syntax(void **state)
+{
+	static const char *const queries[] = {
+		"\"unterminated",
+		"AND OR NOT",
+		"(*)",
+		"name:kubectl",
+		"NEAR(pods, 2)",
+		"^k8s",
+		"\"\" ''",
+		"k8s\" OR \"x",
+		"-",
+		"*",
+		"pods* \\\" {}[]",
+		"\u00e9t\u00e9 \u2603",
+		"a",
+		"",
+		"C++ (or c#)?",
+	};
+	struct fixture *f = fixture_create(NULL);
+	struct buf q, b;
+	cJSON *a;
+	char *json;
+	size_t i;
+
+	(void)state;
+	make_skills(f, 10);
+	buf_init(&b, 0);
+	for (i = 0; i < ARRAY_LEN(queries); i++) {
+		a = cJSON_CreateObject();
+		cJSON_AddStringToObject(a, "query", queries[i]);
+		json = cJSON_PrintUnformatted(a);
+		call(f, &tool_def_skills_list, json);
+		assert_int_equal(f->rc, 0);
+		buf_reset(&b);
+		tools_skills_index(f->cfg, queries[i], NULL, 0, &b);
+		assert_true(b.len > 0);
+		free(json);
+		cJSON_Delete(a);
+	}
+	call(f, &tool_def_skills_list, "{\"query\":\"k8s\\\" OR name:(pods\"}");
+	assert_int_equal(f->rc, 0);
+	assert_contains(buf_str(&f->out), "wrangle-k8s");
+	buf_init(&q, 0);
+	assert_int_equal(skill_rank_query("The \"pods\" AND pods, NEAR(x) c++ Pods!", &q), 2);
+	assert_string_equal(buf_str(&q), "\"pods\" OR \"near\"");
+	buf_finish(&q);
 	buf_finish(&b);
 	fixture_destroy(f);
 }
@@ -372,6 +694,13 @@ int main(void)
 		cmocka_unit_test(external_skills_are_read_only),
 		cmocka_unit_test(list_and_index_put_home_skills_first),
 		cmocka_unit_test(no_skills_says_how_to_add_one),
+		cmocka_unit_test(category_folders_are_skills_too),
+		cmocka_unit_test(duplicate_and_broken_skills_are_reported),
+		cmocka_unit_test(the_index_names_the_skills_the_message_is_about),
+		cmocka_unit_test(a_cron_jobs_skills_are_always_in_the_index),
+		cmocka_unit_test(skills_list_searches_and_pages),
+		cmocka_unit_test(long_descriptions_are_cut_to_one_line),
+		cmocka_unit_test(punctuation_in_a_query_is_never_fts_syntax),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

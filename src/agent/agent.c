@@ -398,16 +398,31 @@ static void read_persona(const struct config *cfg, struct buf *out)
 	fclose(f);
 }
 
-char *agent_system_prompt(const struct agent *a)
+/* The job a cron run's source ("cron:<job>") names, for its skills; NULL for other sources. */
+static const struct config_cron_job *cron_job_of(const struct config *cfg, const char *source)
+{
+	size_t i;
+
+	for (i = 0; source && strncmp(source, "cron:", 5) == 0 && i < cfg->n_cron_jobs; i++)
+		if (strcmp(cfg->cron_jobs[i].name, source + 5) == 0)
+			return &cfg->cron_jobs[i];
+	return NULL;
+}
+
+/* The system prompt of a session of source that starts with text (both may be NULL): the
+ * skills index names the skills that match text, and a cron job's own. */
+static char *system_prompt(const struct agent *a, const char *source, const char *text)
 {
 	const struct config *cfg = a->env.cfg;
+	const struct config_cron_job *job = cron_job_of(cfg, source);
 	struct buf b, part;
 
 	buf_init(&b, 64 * 1024);
 	read_persona(cfg, &b);
 	buf_init(&part, 0);
 	if (cfg->toolsets & CONFIG_TOOLSET_SKILLS) {
-		tools_skills_index(cfg, &part, 4096);
+		tools_skills_index(cfg, text, job ? (const char *const *)job->skills : NULL,
+				   job ? job->n_skills : 0, &part);
 		if (part.len)
 			buf_printf(&b, "%s%s", skills_head, buf_str(&part));
 	}
@@ -419,6 +434,11 @@ char *agent_system_prompt(const struct agent *a)
 	}
 	buf_finish(&part);
 	return buf_steal(&b);
+}
+
+char *agent_system_prompt(const struct agent *a)
+{
+	return system_prompt(a, NULL, NULL);
 }
 
 /* The time, for the model, without breaking the provider's prompt cache: the system prompt
@@ -1624,7 +1644,7 @@ static int open_session(struct agent_turn *t, const struct agent_turn_opts *o,
 
 	if (rc != -ENOENT)
 		return rc;
-	t->system = agent_system_prompt(a);
+	t->system = system_prompt(a, t->source, user_text);
 	t->model = xstrdup(o->model ? o->model : a->env.cfg->model);
 	t->started_ms = t->last_ms = now_wall_ms();
 	rc = sessions_create(a->env.store, t->source, t->model, t->system, &t->session_id);

@@ -172,7 +172,8 @@ struct agent_context_split {
  * store (-EBUSY: another process holds the database's lock). */
 int agent_context_split(struct agent *a, const char *source, struct agent_context_split *out);
 
-/* The system prompt a new session would get now (persona, skills index, memory). */
+/* The system prompt a new session would get now (persona, skills index as for a session with
+ * no first message, memory). */
 char *agent_system_prompt(const struct agent *a);
 
 const char *agent_stop_name(enum agent_stop s);

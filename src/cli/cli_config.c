@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "gateway/cron.h"
+#include "tools/tools.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -235,9 +236,32 @@ static void sum_listeners(const struct config *cfg, struct buf *b)
 		   set_or_not(cfg->general_settings.master_key));
 }
 
+/* "skills: N (index T tokens)" and a WARNING line per skill that is broken or shadowed. */
+static void sum_skills(const struct config *cfg, struct buf *b)
+{
+	struct buf problems;
+	size_t n_skills, n, at = 0, len;
+
+	if (!(cfg->toolsets & CONFIG_TOOLSET_SKILLS)) {
+		buf_puts(b, "skills:      off (toolsets)\n");
+		return;
+	}
+	buf_init(&problems, 0);
+	n = tools_skills_check(cfg, &problems, &n_skills);
+	buf_printf(b, "skills:      %zu usable, index %lld tokens", n_skills,
+		   (long long)cfg->skills.index_tokens);
+	buf_printf(b, n ? ", %zu with problems:\n" : "\n", n);
+	while (at < problems.len) {
+		len = strcspn(problems.data + at, "\n");
+		buf_printf(b, "  WARNING: %.*s\n", (int)len, problems.data + at);
+		at += len + 1;
+	}
+	buf_finish(&problems);
+}
+
 static void (*const summary_parts[])(const struct config *cfg, struct buf *b) = {
-	sum_general, sum_models, sum_fallbacks, sum_routing,
-	sum_budget,  sum_mcp,	 sum_jobs,	sum_listeners,
+	sum_general, sum_models, sum_fallbacks, sum_routing,   sum_budget,
+	sum_mcp,     sum_jobs,	 sum_skills,	sum_listeners,
 };
 
 void cli_config_print_summary(const struct config *cfg, FILE *out)

@@ -265,6 +265,25 @@ static void check_tool_count(const struct config *cfg, const struct mcp *m)
 	       builtin, n_mcp, max, builtin + n_mcp - max < n_mcp ? builtin + n_mcp - max : n_mcp);
 }
 
+/* The skills that are broken or shadowed (informational: the others still work). */
+static void check_skills(const struct config *cfg)
+{
+	struct buf problems;
+	size_t n_skills, n, at = 0, len;
+
+	if (!(cfg->toolsets & CONFIG_TOOLSET_SKILLS))
+		return;
+	buf_init(&problems, 0);
+	n = tools_skills_check(cfg, &problems, &n_skills);
+	printf("skills: %zu usable%s\n", n_skills, n ? "" : ", no problems");
+	while (at < problems.len) {
+		len = strcspn(problems.data + at, "\n");
+		printf("skills: WARNING: %.*s\n", (int)len, problems.data + at);
+		at += len + 1;
+	}
+	buf_finish(&problems);
+}
+
 int cli_doctor(const struct config *cfg)
 {
 	struct cli_mcp_run r = {0};
@@ -274,6 +293,7 @@ int cli_doctor(const struct config *cfg)
 	printf("config %s: ok\n", cfg->name);
 	ok = check_home(cfg);
 	check_sandbox(cfg);
+	check_skills(cfg);
 	if (cli_mcp_run_start(&r, cfg) < 0)
 		return 1;
 	for (i = 0; i < mcp_n_servers(r.mcp); i++) {

@@ -308,6 +308,7 @@ enum {
 struct config_skills {
 	char **external_dirs; /* absolute, read-only */
 	size_t n_external_dirs;
+	int64_t index_tokens; /* the skills index of the system prompt; 0 = none */
 };
 
 struct config_web {

@@ -212,10 +212,16 @@ static const struct opt skills_opts[] = {
 	{"external_dirs", T_STRS, FLD(config_skills, external_dirs),
 	 CNT(config_skills, n_external_dirs), .cap = 32, .check = cfg_check_abs_path,
 	 .text = "read-only skill directories besides home/skills (absolute paths)"},
+	{"index_tokens", T_INT, FLD(config_skills, index_tokens), .def = "400", .min = 0,
+	 .max = 100000,
+	 .text = "size of the skills index in the system prompt, in tokens (bytes/4): the skills "
+		 "that best match the session's first message (and a cron job's own) are named, "
+		 "skills_list searches the rest; 0 = no index"},
 };
 
-static const struct table skills_table = {"skills", "skills", OPTS(skills_opts),
-					  .text = "Skills (`<dir>/<name>/SKILL.md`)."};
+static const struct table skills_table = {
+	"skills", "skills", OPTS(skills_opts),
+	.text = "Skills (`<dir>/<name>/SKILL.md` or `<dir>/<category>/<name>/SKILL.md`)."};
 
 static const struct opt web_opts[] = {
 	{"allow_hosts", T_STRS, FLD(config_web, allow_hosts), CNT(config_web, n_allow_hosts),

@@ -22,6 +22,7 @@
 #include "core/metrics.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "tools/tools.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -137,22 +138,13 @@ static void save_last(struct cron *c, struct cron_job *job, int64_t time_ms, con
 	free(key);
 }
 
-static bool skill_name_ok(const char *name)
-{
-	return name[0] && name[0] != '.' && !strchr(name, '/');
-}
-
+/* The job's skill called name, found as skill_view finds it (home/skills, then
+ * skills.external_dirs, at the top or in a category folder). */
 static int read_skill(const struct config *cfg, const char *name, struct buf *out)
 {
-	char *path = xasprintf("%s/skills/%s/SKILL.md", cfg->home, name);
-	int rc = fileio_read_head(path, CRON_SKILL_MAX_BYTES, out, NULL);
-	size_t i;
+	char *path = tools_skill_file(cfg, name);
+	int rc = path ? fileio_read_head(path, CRON_SKILL_MAX_BYTES, out, NULL) : -ENOENT;
 
-	for (i = 0; rc < 0 && i < cfg->skills.n_external_dirs; i++) {
-		free(path);
-		path = xasprintf("%s/%s/SKILL.md", cfg->skills.external_dirs[i], name);
-		rc = fileio_read_head(path, CRON_SKILL_MAX_BYTES, out, NULL);
-	}
 	free(path);
 	return rc;
 }
@@ -166,7 +158,7 @@ static char *skills_text(const struct config *cfg, const struct config_cron_job 
 	buf_init(&b, SKILLS_MAX);
 	for (i = 0; i < j->n_skills; i++) {
 		buf_init(&one, 0);
-		if (!skill_name_ok(j->skills[i]) || read_skill(cfg, j->skills[i], &one) < 0)
+		if (read_skill(cfg, j->skills[i], &one) < 0)
 			log_warn("cron %s: skill '%s' not found; running without it", j->name,
 				 j->skills[i]);
 		else if (buf_printf(&b, "%s## Skill: %s\n%s\n", b.len ? "\n" : "", j->skills[i],

@@ -1,26 +1,34 @@
-/* tool_skills: skills_list, skill_view and skill_manage, and the skill index of the system
- * prompt.
+/* tool_skills: skills_list, skill_view and skill_manage, the skill index of the system
+ * prompt, and the skills report of `config check` and `doctor`.
  *
- * A skill is a directory <dir>/<name>/ holding SKILL.md (front matter parsed by skill_md.c)
- * and any files it references. Skills are looked up in home/skills first (the agent's own,
- * writable), then in skills.external_dirs in order (read-only); the first directory holding
- * a name wins. The name is the directory name and must equal the front matter's `name`, so a
- * name is checked against the name rule before it ever becomes part of a path, and files of
- * a skill are read only when their realpath stays inside the skill's directory.
+ * A skill is a folder holding SKILL.md (front matter parsed by skill_md.c) and any files it
+ * references, at the top of a skills directory or one level down in a category folder
+ * (skill_set.c finds them). Skills are looked up in home/skills first (the agent's own,
+ * writable), then in skills.external_dirs in order (read-only); a name is unique, the first
+ * skill holding it wins and the others are reported. The name is the folder name and must
+ * equal the front matter's `name`, so a name is checked against the name rule before it is
+ * looked up, and files of a skill are read only when their realpath stays inside the skill's
+ * folder.
+ *
+ * With a hundred skills neither a full index nor a full list fits a request: the index names
+ * the skills that match the session's first text best (skill_rank.c) within
+ * skills.index_tokens, and skills_list searches and pages, one line per skill.
  *
  * skill_manage writes only below home/skills, through safeio (relative to home's descriptor,
  * no symlink anywhere on the way): a SKILL.md is replaced atomically, never through a
- * symlink, and a delete never follows one. Rejected: Hermes' category folders and
- * supporting-file writes (more schema bytes in every request; the operator adds reference
- * files by hand or in an external dir) and a cache of parsed skills (a directory scan per
- * session start or skills_list call is cheap, and a cache would go stale on hand edits).
+ * symlink, and a delete never follows one. A new skill goes to the top level. Rejected:
+ * supporting-file writes and a category argument (more schema bytes in every request; the
+ * operator adds reference files and category folders by hand or in an external dir).
  */
 #include "core/config.h"
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/safeio.h"
 #include "tools/skill_md.h"
+#include "tools/skill_rank.h"
+#include "tools/skill_set.h"
 #include "tools/tool.h"
+#include "tools/tools.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,176 +39,48 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SKILL_MAX_BYTES (64 * 1024) /* one SKILL.md */
-#define VIEW_MAX_BYTES	(64 * 1024) /* one file shown by skill_view */
-#define MAX_SKILLS	512	    /* skills read from one directory */
-#define MAX_FILES	50	    /* files listed under a SKILL.md */
-#define FILES_DEPTH	3	    /* directory levels listed under a skill */
+#define SKILL_MAX_BYTES	   (64 * 1024) /* one SKILL.md */
+#define VIEW_MAX_BYTES	   (64 * 1024) /* one file shown by skill_view */
+#define MAX_FILES	   50	       /* files listed under a SKILL.md */
+#define FILES_DEPTH	   3	       /* directory levels listed under a skill */
+#define LIST_LIMIT	   20	       /* skills_list lines per page by default */
+#define LIST_LIMIT_MAX	   50	       /* and at most */
+#define LIST_DESC_MAX	   160	       /* bytes of a description in a skills_list line */
+#define INDEX_DESC_MAX	   100	       /* and in a line of the index */
+#define INDEX_BYTES_PER_TK 4	       /* the context budget's estimate (context_est_tokens) */
 
-struct skill {
-	char *name;
-	char *description; /* NULL when the skill is invalid */
-	char *error;	   /* why it is invalid */
-	const char *dir;   /* the skills directory it was found in (borrowed) */
-	bool external;
-};
-
-struct skill_set {
-	struct skill *v;
-	size_t n;
-};
-
-static void set_finish(struct skill_set *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->n; i++) {
-		free(s->v[i].name);
-		free(s->v[i].description);
-		free(s->v[i].error);
-	}
-	free(s->v);
-}
-
-static bool set_has(const struct skill_set *s, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < s->n; i++)
-		if (strcmp(s->v[i].name, name) == 0)
-			return true;
-	return false;
-}
-
-/* Reads and checks dir/name/SKILL.md into sk. -ENOENT when there is no SKILL.md. */
-static int load_skill(const char *dir, const char *name, struct skill *sk)
-{
-	char *path = xasprintf("%s/%s/SKILL.md", dir, name);
-	struct skill_md md;
-	struct buf text, err;
-	int rc;
-
-	buf_init(&text, 0);
-	buf_init(&err, 0);
-	rc = fileio_read(path, SKILL_MAX_BYTES, &text);
-	if (rc == -ENOENT || rc == -ENOTDIR)
-		goto out;
-	if (rc == -EFBIG)
-		buf_printf(&err, "SKILL.md is larger than %d KiB", SKILL_MAX_BYTES / 1024);
-	else if (rc < 0)
-		buf_printf(&err, "cannot read SKILL.md: %s", strerror(-rc));
-	else if (skill_md_parse(buf_str(&text), text.len, &md, &err) == 0) {
-		if (strcmp(md.name, name) != 0)
-			buf_printf(&err, "front matter: name '%s' differs from the directory name",
-				   md.name);
-		else
-			sk->description = md.description ? xstrdup(md.description) : NULL;
-		skill_md_finish(&md);
-	}
-	rc = 0;
-	sk->name = xstrdup(name);
-	sk->error = err.len ? buf_steal(&err) : NULL;
-out:
-	buf_finish(&err);
-	buf_finish(&text);
-	free(path);
-	return rc;
-}
-
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(((const struct skill *)a)->name, ((const struct skill *)b)->name);
-}
-
-/* Adds the skills of dir that no earlier directory had. */
-static void scan_dir(const char *dir, bool external, struct skill_set *s)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	struct skill sk;
-	size_t seen = 0;
-
-	if (!d) {
-		if (errno != ENOENT)
-			log_warn("skills: cannot open %s: %s", dir, strerror(errno));
-		return;
-	}
-	while ((e = readdir(d)) != NULL) {
-		if (!skill_md_name_ok(e->d_name) || set_has(s, e->d_name))
-			continue;
-		if (++seen > MAX_SKILLS) {
-			log_warn("skills: %s holds more than %d skills; the rest are ignored", dir,
-				 MAX_SKILLS);
-			break;
-		}
-		memset(&sk, 0, sizeof(sk));
-		sk.dir = dir;
-		sk.external = external;
-		if (load_skill(dir, e->d_name, &sk) < 0)
-			continue;
-		s->v = xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
-		s->v[s->n++] = sk;
-	}
-	closedir(d);
-}
-
-/* Home skills (sorted), then the external ones not shadowed (sorted). */
-static void scan_all(const struct config *cfg, const char *home_dir, struct skill_set *s)
-{
-	size_t i, n_home;
-
-	memset(s, 0, sizeof(*s));
-	scan_dir(home_dir, false, s);
-	n_home = s->n;
-	for (i = 0; i < cfg->skills.n_external_dirs; i++)
-		scan_dir(cfg->skills.external_dirs[i], true, s);
-	if (s->n) {
-		qsort(s->v, n_home, sizeof(*s->v), by_name);
-		qsort(s->v + n_home, s->n - n_home, sizeof(*s->v), by_name);
-	}
-}
-
-/* The description on one line: runs of white space become one space. */
-static void put_oneline(struct buf *out, const char *s)
+/* s on one line (runs of white space become one space), at most max bytes: a longer one is
+ * cut at a character boundary, at a space when there is one near, and ends with "...". */
+static void put_oneline(struct buf *out, const char *s, size_t max)
 {
 	bool space = false, started = false;
+	struct buf b;
+	const char *sp;
+	size_t n;
 
+	buf_init(&b, 0);
 	for (; *s; s++) {
 		if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
 			space = true;
 			continue;
 		}
 		if (space && started)
-			buf_append(out, " ", 1);
+			buf_append(&b, " ", 1);
 		space = false;
 		started = true;
-		buf_append(out, s, 1);
+		buf_append(&b, s, 1);
 	}
-}
-
-static char *home_skills(const struct config *cfg)
-{
-	return xasprintf("%s/skills", cfg->home);
-}
-
-/* Where the skill name lives: home/skills/name if present, else the first external dir
- * holding it. Returns a new path, or NULL. */
-static char *find_skill(const struct config *cfg, const char *name)
-{
-	char *path = xasprintf("%s/skills/%s", cfg->home, name);
-	struct stat st;
-	size_t i;
-
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return path;
-	for (i = 0; i < cfg->skills.n_external_dirs; i++) {
-		free(path);
-		path = xasprintf("%s/%s", cfg->skills.external_dirs[i], name);
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			return path;
+	n = b.len;
+	if (n > max) {
+		n = utf8_cut(buf_str(&b), max - 3);
+		sp = memrchr(buf_str(&b), ' ', n);
+		if (sp && (size_t)(sp - buf_str(&b)) + 24 > n)
+			n = (size_t)(sp - buf_str(&b));
 	}
-	free(path);
-	return NULL;
+	buf_append(out, buf_str(&b), n);
+	if (n < b.len)
+		buf_puts(out, "...");
+	buf_finish(&b);
 }
 
 static int check_name(const char *name, struct buf *out)
@@ -211,39 +91,173 @@ static int check_name(const char *name, struct buf *out)
 	return -EINVAL;
 }
 
+/* Where sk lives, for messages: its external dir, or home/skills. */
+static void put_root(struct buf *out, const struct config *cfg, const struct skill *sk)
+{
+	if (sk->root)
+		buf_puts(out, sk->root);
+	else
+		buf_printf(out, "%s/skills", cfg->home);
+}
+
 /* ---------------------------------------------------------------------------------------
  * skills_list
  */
 
-static int run_list(const struct tool_req *req, struct buf *out)
+struct list {
+	const struct skill **v; /* the skills the call shows, in order */
+	size_t n;
+};
+
+/* The usable and the invalid skills (not the shadowed ones) of the category ("" = all). */
+static void select_category(const struct skill_set *s, const char *category, struct list *l)
 {
-	const struct config *cfg = req->env->cfg;
-	char *dir = home_skills(cfg);
-	struct skill_set s;
 	size_t i;
 
-	scan_all(cfg, dir, &s);
-	for (i = 0; i < s.n; i++) {
-		buf_printf(out, "%s: ", s.v[i].name);
-		if (s.v[i].error)
-			buf_printf(out, "[invalid: %s]", s.v[i].error);
-		else
-			put_oneline(out, s.v[i].description);
-		buf_puts(out, s.v[i].external ? " (read-only)\n" : "\n");
+	l->v = xcalloc(s->n + 1, sizeof(*l->v));
+	l->n = 0;
+	for (i = 0; i < s->n; i++)
+		if (!s->v[i].shadowed &&
+		    (!*category || (s->v[i].category && strcmp(s->v[i].category, category) == 0)))
+			l->v[l->n++] = &s->v[i];
+}
+
+/* Keeps the skills of l that share a word with query, best first. -EIO when SQLite failed. */
+static int rank_list(struct list *l, const char *query)
+{
+	struct skill_rank_doc *docs = xcalloc(l->n + 1, sizeof(*docs));
+	const struct skill **ranked = xcalloc(l->n + 1, sizeof(*ranked));
+	size_t *order = xcalloc(l->n + 1, sizeof(*order)), i;
+	int n;
+
+	for (i = 0; i < l->n; i++)
+		docs[i] = (struct skill_rank_doc){l->v[i]->name, l->v[i]->category,
+						  l->v[i]->description};
+	n = skill_rank(docs, l->n, query, order);
+	for (i = 0; n > 0 && i < (size_t)n; i++)
+		ranked[i] = l->v[order[i]];
+	free(l->v);
+	l->v = ranked;
+	l->n = n > 0 ? (size_t)n : 0;
+	free(order);
+	free(docs);
+	return n < 0 ? n : 0;
+}
+
+static void put_list_line(struct buf *out, const struct skill *sk)
+{
+	buf_puts(out, sk->name);
+	if (sk->category)
+		buf_printf(out, " [%s]", sk->category);
+	buf_puts(out, ": ");
+	if (sk->description) {
+		put_oneline(out, sk->description, LIST_DESC_MAX);
+	} else {
+		buf_puts(out, "[invalid: ");
+		put_oneline(out, sk->error, LIST_DESC_MAX);
+		buf_puts(out, "]");
 	}
-	if (s.n == 0)
+	buf_puts(out, sk->external ? " (read-only)\n" : "\n");
+}
+
+static int by_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "Categories: a (3), b (12)" of the listed skills, by name, when any has one. */
+static void put_categories(struct buf *out, const struct skill_set *s)
+{
+	const char **cats = xcalloc(s->n + 1, sizeof(*cats));
+	size_t i, j, n = 0;
+
+	for (i = 0; i < s->n; i++)
+		if (!s->v[i].shadowed && s->v[i].category)
+			cats[n++] = s->v[i].category;
+	qsort(cats, n, sizeof(*cats), by_str);
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && strcmp(cats[j], cats[i]) == 0; j++)
+			;
+		buf_printf(out, "%s%s (%zu)", i ? ", " : "Categories: ", cats[i], j - i);
+	}
+	if (n)
+		buf_puts(out, "\n");
+	free(cats);
+}
+
+static void put_page(struct buf *out, const struct skill_set *s, const struct list *l,
+		     const char *query, const char *category, size_t offset, size_t limit)
+{
+	size_t i, end = offset + limit < l->n ? offset + limit : l->n;
+
+	if (offset >= l->n) {
+		buf_printf(out, "offset %zu is past the end: %zu skills", offset, l->n);
+		buf_puts(out, *query || *category ? " match.\n" : ".\n");
+		return;
+	}
+	buf_printf(out, "Skills %zu-%zu of %zu", offset + 1, end, l->n);
+	if (*query)
+		buf_puts(out, " matching the query, best first");
+	if (*category)
+		buf_printf(out, " in category %s", category);
+	buf_puts(out, ":\n");
+	if (!*query && !*category && offset == 0)
+		put_categories(out, s);
+	for (i = offset; i < end; i++)
+		put_list_line(out, l->v[i]);
+	if (end < l->n)
+		buf_printf(out, "Next page: offset=%zu.%s\n", end,
+			   *query ? "" : " query= searches names and descriptions.");
+}
+
+static int run_list(const struct tool_req *req, struct buf *out)
+{
+	size_t mark = out->len;
+	bool bad = false;
+	const char *query = tool_arg_str(req->args, "query", false, out);
+	const char *category = tool_arg_str(req->args, "category", false, out);
+	long long offset = tool_arg_int(req->args, "offset", 0, 0, 1000000, &bad, out);
+	long long limit = tool_arg_int(req->args, "limit", LIST_LIMIT, 1, 1000000, &bad, out);
+	struct skill_set s;
+	struct list l;
+	int rc = 0;
+
+	if (out->len > mark || bad)
+		return -EINVAL;
+	query = query ? query : "";
+	category = category ? category : "";
+	skill_set_scan(req->env->cfg, &s);
+	select_category(&s, category, &l);
+	if (*query)
+		rc = rank_list(&l, query);
+	if (rc < 0)
+		buf_puts(out, "the search failed; call skills_list without query");
+	else if (s.n == 0)
 		buf_puts(out, "No skills yet; skill_manage with action=create adds one.");
-	set_finish(&s);
-	free(dir);
-	return 0;
+	else if (l.n == 0 && *category && !*query) {
+		buf_printf(out, "No skills in category %s. ", category);
+		put_categories(out, &s);
+	} else if (l.n == 0)
+		buf_puts(out, "No skill matches the query; skills_list without query lists them "
+			      "all.");
+	else
+		put_page(out, &s, &l, query, category, (size_t)offset,
+			 limit > LIST_LIMIT_MAX ? LIST_LIMIT_MAX : (size_t)limit);
+	free(l.v);
+	skill_set_finish(&s);
+	return rc;
 }
 
 const struct tool_def tool_def_skills_list = {
 	.name = "skills_list",
 	.toolset = CONFIG_TOOLSET_SKILLS,
 	.read_only = true,
-	.description = "List skills (saved procedures) as name: description.",
-	.params_json = "{\"type\":\"object\",\"properties\":{}}",
+	.description = "List or search skills (saved procedures): one line each, 20 a page.",
+	.params_json = "{\"type\":\"object\",\"properties\":{"
+		       "\"query\":{\"type\":\"string\",\"description\":\"words to search for\"},"
+		       "\"category\":{\"type\":\"string\"},"
+		       "\"offset\":{\"type\":\"integer\"},"
+		       "\"limit\":{\"type\":\"integer\",\"description\":\"at most 50\"}}}",
 	.run = run_list,
 };
 
@@ -348,12 +362,23 @@ static int view(const char *dir, const char *file, struct buf *out)
 	return rc;
 }
 
+/* The folders of every skill called name, comma-separated. */
+static void put_paths(struct buf *out, const struct skill_set *s, const char *name)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < s->n; i++)
+		if (strcmp(s->v[i].name, name) == 0)
+			buf_printf(out, "%s%s", k++ ? ", " : "", s->v[i].path);
+}
+
 static int run_view(const struct tool_req *req, struct buf *out)
 {
-	size_t mark = out->len;
+	size_t mark = out->len, n_same;
 	const char *name = tool_arg_str(req->args, "name", true, out);
 	const char *file = tool_arg_str(req->args, "file", false, out);
-	char *dir;
+	const struct skill *sk;
+	struct skill_set s;
 	int rc;
 
 	if (out->len > mark || check_name(name, out) < 0)
@@ -364,13 +389,23 @@ static int run_view(const struct tool_req *req, struct buf *out)
 			      "references/api.md");
 		return -EINVAL;
 	}
-	dir = find_skill(req->env->cfg, name);
-	if (!dir) {
+	skill_set_scan(req->env->cfg, &s);
+	sk = skill_set_find(&s, name, &n_same);
+	if (!sk) {
 		buf_printf(out, "no skill named %s; skills_list shows them", name);
-		return -ENOENT;
+		rc = -ENOENT;
+	} else {
+		rc = view(sk->path, file, out);
+		if (rc == 0 && n_same > 1) {
+			buf_printf(out, "\n\n[%zu skills are named %s: ", n_same, name);
+			put_paths(out, &s, name);
+			buf_printf(out,
+				   "; this is %s. Names must be unique: tell the user to rename "
+				   "one.]",
+				   sk->path);
+		}
 	}
-	rc = view(dir, file, out);
-	free(dir);
+	skill_set_finish(&s);
 	return rc;
 }
 
@@ -396,9 +431,11 @@ struct manage {
 	const char *content;
 	const char *old_text;
 	const char *new_text;
-	char *dir;	/* home/skills/<name> */
-	char *rel_dir;	/* skills/<name>, below home */
-	char *rel_file; /* skills/<name>/SKILL.md */
+	struct skill_set set;
+	const struct skill *sk; /* the skill called name, or NULL */
+	size_t n_same;		/* skills called name */
+	char *rel_dir;		/* skills/[<category>/]<name>, below home */
+	char *rel_file;		/* that and /SKILL.md */
 };
 
 /* Checks a whole new SKILL.md: size, front matter, and that it names this skill. */
@@ -443,55 +480,63 @@ static int write_skill(const struct manage *m, const char *text, size_t len, con
 	return 0;
 }
 
-/* 0 when the skill is an agent-owned real directory in home/skills; else a message. */
+/* 0 when the skill is the only one of its name and an agent-owned real directory in
+ * home/skills; else a message. */
 static int owned(const struct manage *m, struct buf *out)
 {
 	struct stat st;
-	char *found;
 
-	if (lstat(m->dir, &st) == 0 && S_ISDIR(st.st_mode))
-		return 0;
-	if (lstat(m->dir, &st) == 0) {
-		buf_printf(out,
-			   "skill %s is a symlink or not a directory; it can only be changed "
-			   "by hand",
-			   m->name);
+	if (!m->sk) {
+		buf_printf(out, "no skill named %s; skills_list shows them", m->name);
+		return -ENOENT;
+	}
+	if (m->sk->external) {
+		buf_printf(out, "skill %s is read-only (in ", m->name);
+		put_root(out, m->cfg, m->sk);
+		buf_puts(out, ")");
 		return -EPERM;
 	}
-	found = find_skill(m->cfg, m->name);
-	if (found)
-		buf_printf(out, "skill %s is read-only (in %.*s)", m->name,
-			   (int)(strrchr(found, '/') - found), found);
-	else
-		buf_printf(out, "no skill named %s; skills_list shows them", m->name);
-	free(found);
-	return found ? -EPERM : -ENOENT;
+	if (m->n_same > 1) {
+		buf_printf(out, "%zu skills are named %s (", m->n_same, m->name);
+		put_paths(out, &m->set, m->name);
+		buf_puts(out, "); names must be unique: the user must rename one first");
+		return -EPERM;
+	}
+	if (lstat(m->sk->path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	buf_printf(out, "skill %s is a symlink or not a directory; it can only be changed by hand",
+		   m->name);
+	return -EPERM;
 }
 
 static int act_create(struct manage *m, struct buf *out)
 {
+	char *dir = xasprintf("%s/skills/%s", m->cfg->home, m->name);
 	struct stat st;
-	char *found;
+	int rc = -EEXIST;
 
 	if (!m->content) {
 		buf_puts(out, "create needs content: the whole SKILL.md, front matter included");
-		return -EINVAL;
-	}
-	if (lstat(m->dir, &st) == 0) {
+		rc = -EINVAL;
+	} else if (m->sk && m->sk->external) {
+		buf_printf(out, "%s is the name of a read-only skill (in ", m->name);
+		put_root(out, m->cfg, m->sk);
+		buf_puts(out, "); choose another");
+	} else if (m->sk) {
 		buf_printf(out, "skill %s already exists; use action=patch, or delete it first",
 			   m->name);
-		return -EEXIST;
+	} else if (lstat(dir, &st) == 0) {
+		buf_printf(out,
+			   "%s exists in home/skills and is not a skill (a category folder?); "
+			   "choose another name",
+			   m->name);
+	} else if (validate(m, m->content, strlen(m->content), out) < 0) {
+		rc = -EINVAL;
+	} else {
+		rc = write_skill(m, m->content, strlen(m->content), "Created", out);
 	}
-	found = find_skill(m->cfg, m->name);
-	if (found) {
-		buf_printf(out, "%s is the name of a read-only skill (in %.*s); choose another",
-			   m->name, (int)(strrchr(found, '/') - found), found);
-		free(found);
-		return -EEXIST;
-	}
-	if (validate(m, m->content, strlen(m->content), out) < 0)
-		return -EINVAL;
-	return write_skill(m, m->content, strlen(m->content), "Created", out);
+	free(dir);
+	return rc;
 }
 
 /* The number of non-overlapping occurrences of needle in hay[0..len), and the first. */
@@ -568,7 +613,8 @@ static int act_delete(struct manage *m, struct buf *out)
 	if (home_fd >= 0)
 		close(home_fd);
 	if (rc < 0) {
-		log_warn("skills: cannot delete %s: %s", m->dir, safeio_strerror(rc));
+		log_warn("skills: cannot delete %s/%s: %s", m->cfg->home, m->rel_dir,
+			 safeio_strerror(rc));
 		buf_printf(out, "cannot delete skill %s: %s", m->name, safeio_strerror(rc));
 		return rc;
 	}
@@ -608,13 +654,17 @@ static int run_manage(const struct tool_req *req, struct buf *out)
 	}
 	if (check_name(m.name, out) < 0)
 		return -EINVAL;
-	m.dir = xasprintf("%s/skills/%s", m.cfg->home, m.name);
-	m.rel_dir = xasprintf("skills/%s", m.name);
-	m.rel_file = xasprintf("skills/%s/SKILL.md", m.name);
+	skill_set_scan(m.cfg, &m.set);
+	m.sk = skill_set_find(&m.set, m.name, &m.n_same);
+	if (m.sk && m.sk->category && !m.sk->external)
+		m.rel_dir = xasprintf("skills/%s/%s", m.sk->category, m.name);
+	else
+		m.rel_dir = xasprintf("skills/%s", m.name);
+	m.rel_file = xasprintf("%s/SKILL.md", m.rel_dir);
 	rc = manage_actions[i].fn(&m, out);
 	free(m.rel_file);
 	free(m.rel_dir);
-	free(m.dir);
+	skill_set_finish(&m.set);
 	return rc;
 }
 
@@ -647,46 +697,143 @@ const struct tool_def tool_def_skill_manage = {
  * The index of the system prompt
  */
 
-static size_t note_len(size_t left)
+/* The note that ends a cut index; its longest form, with as many digits as n. */
+static void put_note(struct buf *out, size_t n)
 {
-	return left ? (size_t)snprintf(NULL, 0, "(%zu more: skills_list)\n", left) : 0;
+	buf_printf(out, "(%zu more: skills_list searches them)\n", n);
 }
 
-void tools_skills_index(const struct config *cfg, struct buf *out, size_t max_bytes)
-{
-	char *dir = home_skills(cfg);
-	struct skill_set s;
-	struct buf *lines, all;
-	size_t i, n = 0, used;
+struct pick {
+	const struct skill_set *s;
+	bool *taken;
+	size_t *order;
+	size_t n;
+};
 
-	scan_all(cfg, dir, &s);
-	lines = xcalloc(s.n + 1, sizeof(*lines));
-	for (i = 0; i < s.n; i++) {
-		if (s.v[i].error) {
-			log_warn("skills: skipping %s/%s/SKILL.md: %s", s.v[i].dir, s.v[i].name,
-				 s.v[i].error);
-			continue;
-		}
-		buf_init(&lines[n], 0);
-		buf_printf(&lines[n], "%s: ", s.v[i].name);
-		put_oneline(&lines[n], s.v[i].description);
-		buf_puts(&lines[n++], "\n");
+static void take(struct pick *p, size_t k)
+{
+	if (p->taken[k] || !skill_usable(&p->s->v[k]))
+		return;
+	p->taken[k] = true;
+	p->order[p->n++] = k;
+}
+
+/* The usable skills in the order the index takes them: the pinned ones (*n_first of them
+ * found), then those that match text best, then the rest by name. Returns how many (order
+ * has room for s->n). */
+static size_t index_order(const struct skill_set *s, const char *text, const char *const *pinned,
+			  size_t n_pinned, size_t *order, size_t *n_first)
+{
+	struct skill_rank_doc *docs = xcalloc(s->n + 1, sizeof(*docs));
+	size_t *ranked = xcalloc(s->n + 1, sizeof(*ranked)), i;
+	struct pick p = {s, xcalloc(s->n + 1, sizeof(bool)), order, 0};
+	const struct skill *sk;
+	int n_ranked;
+
+	for (i = 0; i < n_pinned; i++) {
+		sk = skill_set_find(s, pinned[i], NULL);
+		if (sk)
+			take(&p, (size_t)(sk - s->v));
 	}
-	/* Whole lines only, and room kept for a note on how many were left out. */
+	*n_first = p.n;
+	for (i = 0; i < s->n; i++)
+		docs[i] = (struct skill_rank_doc){s->v[i].name, s->v[i].category,
+						  s->v[i].description};
+	n_ranked = text && *text ? skill_rank(docs, s->n, text, ranked) : 0;
+	for (i = 0; n_ranked > 0 && i < (size_t)n_ranked; i++)
+		take(&p, ranked[i]);
+	for (i = 0; i < s->n; i++)
+		take(&p, i);
+	free(p.taken);
+	free(ranked);
+	free(docs);
+	return p.n;
+}
+
+static void index_line(struct buf *out, const struct skill *sk)
+{
+	buf_printf(out, "%s: ", sk->name);
+	put_oneline(out, sk->description, INDEX_DESC_MAX);
+	buf_puts(out, "\n");
+}
+
+void tools_skills_index(const struct config *cfg, const char *text, const char *const *pinned,
+			size_t n_pinned, struct buf *out)
+{
+	size_t max_bytes = (size_t)cfg->skills.index_tokens * INDEX_BYTES_PER_TK;
+	size_t *order, n, n_first, i, shown = 0, note_room;
+	struct skill_set s;
+	struct buf all, line, note;
+
+	skill_set_scan(cfg, &s);
+	order = xcalloc(s.n + 1, sizeof(*order));
+	n = index_order(&s, text, pinned, n_pinned, order, &n_first);
 	buf_init(&all, 0);
-	for (used = 0; used < n; used++) {
-		if (all.len + lines[used].len + note_len(n - used - 1) > max_bytes)
+	buf_init(&line, 0);
+	buf_init(&note, 0);
+	put_note(&note, n);
+	note_room = note.len;
+	/* Whole lines in order, room kept for the note; the pinned ones (first) whatever the
+	 * size. The first line that does not fit ends it (a shorter one after it would jump the
+	 * ranking). */
+	for (i = 0; i < n; i++) {
+		buf_reset(&line);
+		index_line(&line, &s.v[order[i]]);
+		if (i >= n_first && all.len + line.len + (i + 1 < n ? note_room : 0) > max_bytes)
 			break;
-		buf_append(&all, lines[used].data, lines[used].len);
+		buf_append(&all, line.data, line.len);
+		shown++;
 	}
-	if (used < n && all.len + note_len(n - used) <= max_bytes)
-		buf_printf(&all, "(%zu more: skills_list)\n", n - used);
-	if (all.len)
+	if (shown < n && all.len + note_room <= max_bytes)
+		put_note(&all, n - shown);
+	if (shown)
 		buf_append(out, all.data, all.len);
-	for (i = 0; i < n; i++)
-		buf_finish(&lines[i]);
-	free(lines);
+	for (i = 0; i < s.n; i++)
+		if (s.v[i].error)
+			log_warn("skills: skipping %s/SKILL.md: %s", s.v[i].path, s.v[i].error);
+	buf_finish(&note);
+	buf_finish(&line);
 	buf_finish(&all);
-	set_finish(&s);
-	free(dir);
+	free(order);
+	skill_set_finish(&s);
+}
+
+char *tools_skill_file(const struct config *cfg, const char *name)
+{
+	struct skill_set s;
+	const struct skill *sk;
+	char *path = NULL;
+
+	skill_set_scan(cfg, &s);
+	sk = skill_set_find(&s, name, NULL);
+	if (sk)
+		path = xasprintf("%s/SKILL.md", sk->path);
+	skill_set_finish(&s);
+	return path;
+}
+
+size_t tools_skills_check(const struct config *cfg, struct buf *out, size_t *n_skills)
+{
+	struct skill_set s;
+	size_t i, n = 0;
+
+	skill_set_scan(cfg, &s);
+	*n_skills = 0;
+	for (i = 0; i < s.n; i++) {
+		const struct skill *sk = &s.v[i];
+
+		*n_skills += skill_usable(sk);
+		if (sk->error) {
+			buf_printf(out, "%s/SKILL.md: %s\n", sk->path, sk->error);
+			n++;
+		} else if (sk->shadowed) {
+			buf_printf(out,
+				   "%s: another skill is named %s (%s, which is used); names must "
+				   "be unique\n",
+				   sk->path, sk->name, s.v[sk->first].path);
+			n++;
+		}
+	}
+	skill_set_finish(&s);
+	return n;
 }

@@ -163,9 +163,19 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 void tools_cancel(struct tools_call *c);
 
 /* For the system prompt. */
-/* "name: description" lines of every skill (home/skills, then skills.external_dirs); a skill
- * that fails to parse is skipped with a warning in the log. At most max_bytes appended. */
-void tools_skills_index(const struct config *cfg, struct buf *out, size_t max_bytes);
+/* "name: description" lines of the skills (home/skills, then skills.external_dirs) for a
+ * session that starts with text (NULL: none): the pinned ones (a cron job's, whatever their
+ * size), then those that match text best, then the rest by name, while they fit in
+ * skills.index_tokens; a note of how many were left out ends a cut index. A skill that fails
+ * to parse is skipped with a warning in the log. Appends nothing when no skill fits. */
+void tools_skills_index(const struct config *cfg, const char *text, const char *const *pinned,
+			size_t n_pinned, struct buf *out);
+/* The SKILL.md of the skill called name (a new string), or NULL. */
+char *tools_skill_file(const struct config *cfg, const char *name);
+/* For `config check` and `doctor`: one line "PATH: problem" per skill that is invalid (no or
+ * bad front matter, a name that is not its folder's) or shadowed by another of its name.
+ * Returns the number of lines; *n_skills gets the number of usable skills. */
+size_t tools_skills_check(const struct config *cfg, struct buf *out, size_t *n_skills);
 /* The bounded memory files as the model sees them at session start ("" when empty). */
 void tools_memory_snapshot(const struct config *cfg, struct buf *out);
 
