@@ -249,8 +249,9 @@ static void check_sandbox(const struct config *cfg)
 		       "HERMETIC_ALLOW_ROOT=1\n");
 }
 
-/* Warns when the tools would exceed agent.max_tools: the last MCP tools would never reach
- * the model (informational: the requests still go out, capped). */
+/* Warns when the tools would exceed agent.max_tools: without the catalog
+ * (agent.tool_schema_budget_tokens 0) the last MCP tools would never reach the model
+ * (informational: the requests still go out, capped). */
 static void check_tool_count(const struct config *cfg, const struct mcp *m)
 {
 	size_t builtin = tools_n_builtin_max(cfg);
@@ -259,6 +260,12 @@ static void check_tool_count(const struct config *cfg, const struct mcp *m)
 
 	if (builtin + n_mcp <= max)
 		return;
+	if (cfg->agent.tool_schema_budget_tokens > 0) {
+		printf("tools: %zu builtin + %zu MCP tools are more than agent.max_tools (%zu): "
+		       "the MCP tools go to the model as mcp_call's catalog\n",
+		       builtin, n_mcp, max);
+		return;
+	}
 	printf("tools: WARNING: up to %zu builtin + %zu MCP tools exceed agent.max_tools (%zu; "
 	       "OpenAI refuses more than 128): %zu MCP tools are left out of every request; "
 	       "narrow them with mcp_servers.NAME.tools.include\n",

@@ -248,6 +248,8 @@ struct config_agent {
 	int64_t tool_result_max_bytes;
 	int64_t tool_timeout_s;
 	int64_t max_tools; /* tools per request: builtin first, then MCP in server order */
+	/* MCP schemas past this (bytes / 4) go as a catalog and a loader; 0 = always whole */
+	int64_t tool_schema_budget_tokens;
 };
 
 /* Auxiliary model slots; every slot is resolved (unset = cfg->model). */

@@ -191,6 +191,11 @@ static const struct opt agent_opts[] = {
 	{"max_tools", T_INT, FLD(config_agent, max_tools), .def = "128", .min = 16, .max = 1024,
 	 .text = "tools per request (OpenAI refuses more than 128): builtin tools first, then MCP "
 		 "tools in server order; the rest are left out (logged; doctor warns)"},
+	{"tool_schema_budget_tokens", T_INT, FLD(config_agent, tool_schema_budget_tokens),
+	 .def = "1500", .min = 0, .max = 1000000,
+	 .text = "MCP tool schemas over this many tokens (bytes / 4), or past max_tools, go to "
+		 "the model as a one-line catalog in mcp_call with mcp_tool_schema to load a "
+		 "tool's parameters; 0 = always send every schema"},
 };
 
 static const struct table agent_table = {"agent", "agent", OPTS(agent_opts),

@@ -246,11 +246,92 @@ static void note_left_out(struct tools *t, size_t n, size_t room)
 	buf_finish(&names);
 }
 
+/* ---- MCP schemas on demand ----
+ * The schemas of a dozen real MCP servers add up to ~35k tokens a call. When the MCP tools'
+ * schemas pass agent.tool_schema_budget_tokens (bytes / 4), or there are more of them than
+ * agent.max_tools leaves room for, the model gets two tools instead: mcp_call, whose
+ * description is the catalog (each tool's name and the start of its description's first line),
+ * and mcp_tool_schema, which answers the whole schemas of the tools it names. The list stays
+ * the same for as long as the servers' tools do (a loaded schema is a tool result in the
+ * history, not a new tool), so the provider's prompt cache keeps it; and a call through
+ * mcp_call is the named tool's call in every other respect: approvals, taint, timeout, result.
+ * Rejected: dropping the tools least used (a guess that breaks the prefix whenever it
+ * changes) and a second model call to pick tools (it costs what it saves). */
+#define MCP_CALL	 "mcp_call"
+#define MCP_SCHEMA	 "mcp_tool_schema"
+#define CATALOG_LINE_MAX 72 /* bytes of a tool's description in the catalog */
+#define SCHEMA_NAMES_MAX 16 /* tools one mcp_tool_schema call may name */
+
+static bool catalog_mode(const struct tools *t)
+{
+	int64_t budget = t->env.cfg->agent.tool_schema_budget_tokens;
+	size_t n, bytes = 0;
+	struct mcp_tool_info ti;
+
+	if (!mcp_on(t) || budget <= 0)
+		return false;
+	n = mcp_n_tools(t->env.mcp);
+	if (n > mcp_room(t))
+		return n > 0;
+	for (size_t i = 0; i < n; i++) {
+		mcp_tool_info(t->env.mcp, i, &ti);
+		/* as append_schema writes it: the JSON around is about 60 bytes */
+		bytes += strlen(ti.name) + strlen(ti.description) + strlen(ti.schema_json) + 60;
+	}
+	return (int64_t)(bytes / 4) > budget;
+}
+
+/* The start of a description's first line, cut at a character boundary. */
+static void catalog_line(struct buf *b, const struct mcp_tool_info *ti)
+{
+	const char *d = ti->description ? ti->description : "";
+	size_t len = strcspn(d, "\r\n");
+
+	buf_printf(b, "\n%s", ti->name);
+	if (!len)
+		return;
+	buf_puts(b, ": ");
+	if (len > CATALOG_LINE_MAX) {
+		buf_append(b, d, utf8_cut(d, CATALOG_LINE_MAX));
+		buf_puts(b, "...");
+	} else {
+		buf_append(b, d, len);
+	}
+}
+
+static void catalog_schemas(struct tools *t, struct buf *out)
+{
+	size_t n = mcp_n_tools(t->env.mcp);
+	struct mcp_tool_info ti;
+	struct buf cat;
+
+	buf_init(&cat, 0);
+	buf_puts(&cat, "Call a tool of a connected MCP server: name from this catalog, arguments "
+		       "as the tool's schema says (load it with " MCP_SCHEMA " first). Catalog:");
+	for (size_t i = 0; i < n; i++) {
+		mcp_tool_info(t->env.mcp, i, &ti);
+		catalog_line(&cat, &ti);
+	}
+	append_schema(out, MCP_SCHEMA,
+		      "The description and parameters of MCP tools from " MCP_CALL
+		      "'s catalog. Load a tool's schema before calling it.",
+		      4096,
+		      "{\"type\":\"object\",\"properties\":{\"names\":{\"type\":\"array\","
+		      "\"items\":{\"type\":\"string\"},\"description\":\"tool names from the "
+		      "catalog\"}},\"required\":[\"names\"]}");
+	append_schema(out, MCP_CALL, buf_str(&cat), cat.len,
+		      "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
+		      "\"arguments\":{\"type\":\"object\"}},\"required\":[\"name\"]}");
+	buf_finish(&cat);
+}
+
 void tools_schemas_json(struct tools *t, struct buf *out)
 {
 	buf_puts(out, "[");
 	buf_puts(out, t->schemas);
-	if (mcp_on(t)) {
+	if (catalog_mode(t)) {
+		catalog_schemas(t, out);
+	} else if (mcp_on(t)) {
 		size_t n = mcp_n_tools(t->env.mcp), room = mcp_room(t);
 
 		note_left_out(t, n, room);
@@ -269,6 +350,8 @@ size_t tools_n_offered(struct tools *t)
 {
 	size_t n = mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0, room = mcp_room(t);
 
+	if (catalog_mode(t))
+		return t->n_offered + 2;
 	return t->n_offered + (n < room ? n : room);
 }
 
@@ -310,6 +393,8 @@ bool tools_read_only(struct tools *t, const char *name)
 {
 	const struct tool_def *d = find_builtin(t, name);
 
+	if (!d && strcmp(name, MCP_SCHEMA) == 0 && catalog_mode(t))
+		return true;
 	return d && d->read_only;
 }
 
@@ -317,6 +402,8 @@ bool tools_taints(struct tools *t, const char *name)
 {
 	const struct tool_def *d = find_builtin(t, name);
 
+	if (!d && strcmp(name, MCP_CALL) == 0 && catalog_mode(t))
+		return true; /* it answers what an MCP tool answers */
 	return d ? d->taints : find_mcp(t, name, NULL);
 }
 
@@ -926,6 +1013,77 @@ int tools_answer(struct tools *t, uint64_t id, size_t choice)
 	return -ENOENT;
 }
 
+/* mcp_tool_schema: each named tool's name, whole description and parameters. */
+static void load_schemas(struct tools *t, const cJSON *args, struct buf *out)
+{
+	const cJSON *names = cJSON_GetObjectItemCaseSensitive(args, "names"), *n;
+	struct mcp_tool_info ti;
+	size_t count = 0;
+
+	if (!cJSON_IsArray(names) || cJSON_GetArraySize(names) == 0) {
+		buf_puts(out, "names must be a list of tool names from " MCP_CALL "'s catalog");
+		return;
+	}
+	cJSON_ArrayForEach(n, names)
+	{
+		if (count++ == SCHEMA_NAMES_MAX) {
+			buf_printf(out, "(only %d tools per call)\n", SCHEMA_NAMES_MAX);
+			break;
+		}
+		if (!cJSON_IsString(n) || !find_mcp(t, n->valuestring, &ti)) {
+			buf_puts(out, "{\"name\":");
+			append_json_string(out, cJSON_IsString(n) ? n->valuestring : "?", 256);
+			buf_puts(out, ",\"error\":\"no such tool in the catalog\"}\n");
+			continue;
+		}
+		buf_puts(out, "{\"name\":");
+		append_json_string(out, ti.name, 256);
+		buf_puts(out, ",\"description\":");
+		append_json_string(out, ti.description, MCP_RENDER_DESC_MAX);
+		buf_printf(out, ",\"parameters\":%s}\n",
+			   *ti.schema_json ? ti.schema_json
+					   : "{\"type\":\"object\",\"properties\":{}}");
+	}
+}
+
+/* mcp_call {name, arguments}: the call becomes the named MCP tool's, with its arguments
+ * (an object, or a JSON text of one, which models send now and then). Returns them (args is
+ * consumed), or NULL with c->out saying why. */
+static cJSON *through_catalog(struct tools_call *c, cJSON *args, struct mcp_tool_info *mi)
+{
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(args, "name");
+	cJSON *inner = cJSON_DetachItemFromObjectCaseSensitive(args, "arguments");
+
+	if (!cJSON_IsString(name) || !find_mcp(c->t, name->valuestring, mi)) {
+		if (cJSON_IsString(name))
+			unknown_tool(c->t, name->valuestring, &c->out);
+		else
+			buf_puts(&c->out, MCP_CALL " needs the name of a tool from its catalog");
+		cJSON_Delete(inner);
+		cJSON_Delete(args);
+		return NULL;
+	}
+	free(c->name);
+	c->name = xstrdup(name->valuestring);
+	cJSON_Delete(args);
+	if (cJSON_IsString(inner)) {
+		cJSON *parsed = cJSON_Parse(inner->valuestring);
+
+		cJSON_Delete(inner);
+		inner = parsed;
+	}
+	if (!inner || cJSON_IsNull(inner)) {
+		cJSON_Delete(inner);
+		return cJSON_CreateObject();
+	}
+	if (!cJSON_IsObject(inner)) {
+		buf_printf(&c->out, "the arguments of %s must be an object", c->name);
+		cJSON_Delete(inner);
+		return NULL;
+	}
+	return inner;
+}
+
 int tools_call(struct tools *t, const char *name, const char *args_json,
 	       const struct tools_ctx *ctx, tools_call_cb cb, void *arg, struct tools_call **out)
 {
@@ -944,15 +1102,30 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 	if (out)
 		*out = c;
 	d = find_builtin(t, c->name);
-	if (!d && !find_mcp(t, c->name, &mi)) {
+	if (!d && catalog_mode(t) && strcmp(c->name, MCP_SCHEMA) == 0) {
+		args = parse_args(args_json, &c->out);
+		if (args)
+			load_schemas(t, args, &c->out);
+		finish_later(c, !args);
+		cJSON_Delete(args);
+		return 0;
+	}
+	if (!d && catalog_mode(t) && strcmp(c->name, MCP_CALL) == 0) {
+		args = parse_args(args_json, &c->out);
+		if (!args || !(args = through_catalog(c, args, &mi))) {
+			finish_later(c, true);
+			return 0;
+		}
+	} else if (!d && !find_mcp(t, c->name, &mi)) {
 		unknown_tool(t, c->name, &c->out);
 		finish_later(c, true);
 		return 0;
-	}
-	args = parse_args(args_json, &c->out);
-	if (!args) {
-		finish_later(c, true);
-		return 0;
+	} else {
+		args = parse_args(args_json, &c->out);
+		if (!args) {
+			finish_later(c, true);
+			return 0;
+		}
 	}
 	if (!ctx)
 		ctx = &trusted;
