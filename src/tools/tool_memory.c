@@ -805,7 +805,7 @@ static void on_condensed(int status, const char *text, void *arg)
 	j->call = NULL;
 	buf_init(&cond, 0);
 	if (j->cancelled || status == 499)
-		snprintf(why, sizeof(why), "the model call was cancelled");
+		snprintf(why, sizeof(why), "the model call was stopped before it answered");
 	else if (status != 200 || !text)
 		snprintf(why, sizeof(why), "the model call failed with HTTP %d", status);
 	if (*why || tool_memory_condensed(text, condensed_max(max), &cond, why, sizeof(why)) < 0 ||

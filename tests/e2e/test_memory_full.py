@@ -11,7 +11,7 @@ import re
 import pytest
 
 from agent_harness import agent, fake, tool_results  # noqa: F401
-from fakes.fake_openai import openrouter_error, text, tool_calls
+from fakes.fake_openai import hang, openrouter_error, text, tool_calls
 
 MAX = 400  # memory.max_chars of these tests; a condensed file may hold 70% of it
 ENTRIES = [f"Fact {i}: the rack in the hallway holds Pi number {i} of the cluster." for i in range(6)]
@@ -139,6 +139,19 @@ def test_a_bad_condensation_changes_nothing_and_the_user_is_told(full, fake, ans
     assert out.count("Memory is full: a new entry did not fit in MEMORY.md") == 1, out
     assert "condensing it failed" in out and "the file is unchanged" in out, out
     assert NOTICE not in out
+
+
+def test_a_condensing_call_cut_by_the_tool_timeout_changes_nothing(full, fake):
+    agent = full
+    agent.configure(memory={"max_chars": MAX}, agent={"tool_timeout_s": 1})
+    fake.script_for("test/cheap", hang())
+    before = (memories(agent) / "MEMORY.md").read_bytes()
+    r, res = run_turn(agent, fake, [add(NEW)])
+    assert r.returncode == 0, r.stderr
+    assert "timed out" in res[0], res[0]
+    assert (memories(agent) / "MEMORY.md").read_bytes() == before
+    assert history(agent) == []
+    assert "condensing it failed (the model call was stopped before it answered)" in r.stdout, r.stdout
 
 
 def test_an_entry_too_long_for_any_condensed_file_makes_no_call(full, fake):
