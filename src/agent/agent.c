@@ -38,6 +38,11 @@
  * by the router and fails the turn, storing nothing of the broken answer. The compression
  * call is never streamed: nobody watches it.
  *
+ * Side calls (tools_ctx.llm): a tool that needs a model (the memory tool condensing a full
+ * file) gets one router call per key per turn, counted in the turn's cost like compression;
+ * its lines for the human (tools_ctx.notice) are appended to the answer on_done gets, once
+ * each, and not stored, so the model never reads them back.
+ *
  * Rejected: a title model call per session (the first line of the first message names it
  * for free), and throttling on_text here (a chat edits a message at its own pace; a CLI
  * prints every piece).
