@@ -496,6 +496,7 @@ static struct fake_llm *fake_llm_create(struct fixture *f)
 
 	f->loop = loop_create();
 	f->env.loop = f->loop;
+	f->cfg->auxiliary.memory = xstrdup("cheap"); /* no model_list here to default it */
 	l->f = f;
 	l->status = 200;
 	l->ev = evtimer_new(loop_base(f->loop), fake_answer, l);

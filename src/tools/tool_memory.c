@@ -619,6 +619,10 @@ static bool condense_start(struct tool_job *j, const struct mem *m, char *why, s
 		snprintf(why, why_len, "the new entry is too long to fit even then");
 		return false;
 	}
+	if (!j->cfg->auxiliary.memory) {
+		snprintf(why, why_len, "no model is set (auxiliary.memory)");
+		return false;
+	}
 	buf_init(&sys, 0);
 	buf_init(&user, 0);
 	buf_printf(&sys, condense_prompt, target);
