@@ -7,18 +7,23 @@ that the write did not fit. A turn that read untrusted text never condenses: its
 proposal, as before. Run through `hermetic chat -q` against the scripted fake model."""
 import json
 import re
+import urllib.request
 
 import pytest
 
-from agent_harness import agent, fake, tool_results  # noqa: F401
+from agent_harness import agent, agent_config, fake, tool_results  # noqa: F401
+from conftest import SLOW, http_get, to_yaml
 from fakes.fake_openai import hang, openrouter_error, text, tool_calls
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 
 MAX = 400  # memory.max_chars of these tests; a condensed file may hold 70% of it
-ENTRIES = [f"Fact {i}: the rack in the hallway holds Pi number {i} of the cluster." for i in range(6)]
+ENTRIES = [f"Fact {i}: the rack in the hallway holds Pi number {i} of the cluster."
+           for i in range(6)]
 SEEDED = "\n§\n".join(ENTRIES) + "\n"  # over the bound, as a hand edit could leave it
 SEEDED_CHARS = len(SEEDED) - 1
 NEW = "The user's cat is called Miso."
-CONDENSED = "Facts 0-5: the hallway rack holds Pis 0 to 5 of the cluster.\n§\nThe NAS is in the attic."
+CONDENSED = ("Facts 0-5: the hallway rack holds Pis 0 to 5 of the cluster.\n§\n"
+             "The NAS is in the attic.")
 NOTICE = "Memory was full; I condensed MEMORY.md from"
 
 
@@ -90,7 +95,8 @@ def test_a_full_file_is_condensed_once_and_the_entry_added(full, fake):
     assert out.count(NOTICE) == 1, out
     assert SEEDED_CHARS > MAX
     chars = len(CONDENSED) + 3 + len(NEW)
-    assert f"from {SEEDED_CHARS} to {chars} characters (old version kept in memories/.history)." in out
+    assert (f"from {SEEDED_CHARS} to {chars} characters "
+            "(old version kept in memories/.history).") in out
     # The notice is for the human, not the session's history.
     fake.script_for("test/free", text("again"))
     n = len(fake.chat_requests)
@@ -151,7 +157,8 @@ def test_a_condensing_call_cut_by_the_tool_timeout_changes_nothing(full, fake):
     assert "timed out" in res[0], res[0]
     assert (memories(agent) / "MEMORY.md").read_bytes() == before
     assert history(agent) == []
-    assert "condensing it failed (the model call was stopped before it answered)" in r.stdout, r.stdout
+    assert "condensing it failed (the model call was stopped before it answered)" \
+        in r.stdout, r.stdout
 
 
 def test_an_entry_too_long_for_any_condensed_file_makes_no_call(full, fake):
@@ -212,3 +219,32 @@ def test_auxiliary_memory_names_its_own_model(full, fake):
     assert aux_requests(fake) == []
     assert (memories(agent) / "MEMORY.md").read_text() == CONDENSED + "\n§\n" + NEW + "\n"
     assert NOTICE in r.stdout
+
+
+def test_the_gateway_reply_carries_the_notice_and_the_turn_pays_the_call(gateway, fake, tmp_path):
+    api_key = "sk-e2e-memory-full-api-7f2a"
+    cfg = agent_config(fake, "{home}", memory={"max_chars": MAX},
+                       api={"listen": "127.0.0.1:{port}", "key": "os.environ/API_SERVER_KEY"})
+    text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+    text_ = text_.replace("{{home}}", "{home}").replace("{{port}}", "{port}")
+    g = gateway(text_, env={UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": api_key})
+    (g.home / "memories").mkdir(parents=True, exist_ok=True)
+    (g.home / "memories" / "MEMORY.md").write_text(SEEDED)
+    fake.script_for("test/free", tool_calls(add(NEW), cost=0.001), text("ok", cost=0.002))
+    fake.script_for("test/cheap", text(CONDENSED, cost=0.004))
+    body = json.dumps({"user": "full", "messages": [{"role": "user", "content": "remember"}]})
+    req = urllib.request.Request(g.url + "/v1/chat/completions", data=body.encode(),
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {api_key}"}, method="POST")
+    with urllib.request.urlopen(req, timeout=30 * SLOW) as r:
+        out = json.loads(r.read())
+    content = out["choices"][0]["message"]["content"]
+    assert content.startswith("ok\n\n") and content.count(NOTICE) == 1, content
+    # The condensing call is part of the turn's cost and of the router's requests.
+    assert out["usage"]["cost"] == pytest.approx(0.007)
+    _, _, metrics = http_get(g.url + "/metrics")
+    served = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                 if line.startswith("litellm_requests_metric_total{"))
+    assert served == 3
+    assert len(aux_requests(fake)) == 1
+    assert (g.home / "memories" / "MEMORY.md").read_text() == CONDENSED + "\n§\n" + NEW + "\n"
