@@ -189,6 +189,12 @@ def test_a_tainted_turn_does_not_condense_its_write_waits_for_approval(full, fak
     assert "would be" in ap.stdout + ap.stderr, ap.stdout + ap.stderr
     assert aux_requests(fake) == []
     assert (memories(agent) / "MEMORY.md").read_bytes() == before
+    # The same write from a turn that read nothing untrusted (a new session) condenses: only the
+    # taint held it back.
+    fake.script_for("test/cheap", text(CONDENSED))
+    r, res = run_turn(agent, fake, [add(NEW)])
+    assert r.returncode == 0, r.stderr
+    assert len(aux_requests(fake)) == 1 and NOTICE in r.stdout, r.stdout
 
 
 def test_history_keeps_the_newest_versions_only(full, fake):
