@@ -404,6 +404,8 @@ static void condensed_answers_are_checked(void **state)
 	assert_int_equal(
 		tool_memory_condensed("0123456789\n§\nabcdefghij", 22, &out, why, sizeof(why)), -1);
 	assert_string_equal(why, "the answer was 23 characters, over the 22 asked for");
+	assert_int_equal(tool_memory_condensed("0123456789abcdef", 2, &out, why, sizeof(why)), -1);
+	assert_string_equal(why, "the answer was 16 bytes, over the 2 characters asked for");
 	assert_int_equal(
 		tool_memory_condensed("0123456789\n§\nabcdefghij", 23, &out, why, sizeof(why)), 23);
 	buf_finish(&out);

@@ -497,6 +497,12 @@ long tool_memory_condensed(const char *answer, size_t max_chars, struct buf *out
 
 	memset(&m, 0, sizeof(m));
 	unfence(&s, &len);
+	if (len > max_chars * 4 + DELIM_CHARS) { /* more bytes than any text it may be */
+		snprintf(why, why_len,
+			 "the answer was %zu bytes, over the %zu characters asked for", len,
+			 max_chars);
+		goto out;
+	}
 	parse(&m, s, len);
 	if (m.n == 0) {
 		snprintf(why, why_len, "the answer held no entries");
