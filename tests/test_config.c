@@ -590,6 +590,22 @@ static void test_default_model_is_first_group(void **state)
 	assert_string_equal(r.cfg->model, "free");
 	assert_string_equal(r.cfg->auxiliary.compression, "free");
 	assert_string_equal(r.cfg->auxiliary.vision, "cheap");
+	assert_string_equal(r.cfg->auxiliary.memory, "free");
+	assert_int_equal(r.cfg->memory.history_keep, 10);
+	result_finish(&r);
+	free(text);
+}
+
+/* Condensing a memory file is a side job like compression: the same model unless named. */
+static void test_auxiliary_memory_defaults_to_compression(void **state)
+{
+	char *text = with_models("auxiliary: {compression: cheap}\n");
+	struct result r = parse(text);
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.cfg->model, "free");
+	assert_string_equal(r.cfg->auxiliary.memory, "cheap");
 	result_finish(&r);
 	free(text);
 }
@@ -1953,6 +1969,7 @@ int main(void)
 		cmocka_unit_test(test_null_values_keep_defaults),
 		cmocka_unit_test(test_home_comes_from_env_when_unset),
 		cmocka_unit_test(test_default_model_is_first_group),
+		cmocka_unit_test(test_auxiliary_memory_defaults_to_compression),
 		cmocka_unit_test(test_config_default_path_uses_env),
 		cmocka_unit_test(test_unknown_key_suggests_the_closest),
 		cmocka_unit_test(test_unknown_key_without_match_lists_known_keys),

@@ -108,7 +108,8 @@ static void fx_destroy(struct asker_fx *a)
 static struct tools_call *fx_call(struct asker_fx *a, const char *source, const char *name,
 				  const char *args)
 {
-	struct tools_ctx ctx = {"1", source, false, false, on_asking, a};
+	struct tools_ctx ctx = {
+		.session_id = "1", .source = source, .asking = on_asking, .asking_arg = a};
 	struct tools_call *c = NULL;
 
 	a->done = 0;

@@ -1,7 +1,10 @@
 /* memory: add/replace/remove/read on MEMORY.md and USER.md in Hermes' "§" format, the
  * character bound refused with the numbers, a failed write leaving the old file, and the
  * snapshot of the system prompt; a tainted turn's memory write kept as a proposal that the
- * human approves (applied with the tool's checks at that time) or rejects, at most 100. */
+ * human approves (applied with the tool's checks at that time) or rejects, at most 100; a
+ * write that does not fit, started as a turn starts it (with a lent model and notices): the
+ * model's condensed answer checked, the other entries condensed and the old file kept, a file
+ * edited meanwhile or a failed call leaving everything as it was and the user told. */
 #include "tool_fixture.h"
 
 #include <dirent.h>
@@ -375,6 +378,226 @@ static void at_most_100_proposals_wait(void **state)
 	fixture_destroy(f);
 }
 
+static void condensed_answers_are_checked(void **state)
+{
+	struct buf out;
+	char why[160];
+
+	(void)state;
+	buf_init(&out, 0);
+	assert_int_equal(tool_memory_condensed(" a\n§\nb\n§\na \n", 100, &out, why, sizeof(why)),
+			 5);
+	assert_string_equal(buf_str(&out), "a\n§\nb"); /* trimmed, the duplicate merged */
+	buf_reset(&out);
+	assert_int_equal(
+		tool_memory_condensed("```text\nné\n§\nb\n```\n", 100, &out, why, sizeof(why)),
+		6); /* characters, not bytes; one fence is taken off */
+	assert_string_equal(buf_str(&out), "né\n§\nb");
+	buf_reset(&out);
+	assert_int_equal(tool_memory_condensed("", 100, &out, why, sizeof(why)), -1);
+	assert_string_equal(why, "the answer held no entries");
+	assert_int_equal(tool_memory_condensed(" \n§\n \n", 100, &out, why, sizeof(why)), -1);
+	assert_int_equal(tool_memory_condensed(NULL, 100, &out, why, sizeof(why)), -1);
+	assert_int_equal(tool_memory_condensed("§\n§", 100, &out, why, sizeof(why)), -1);
+	assert_string_equal(why, "the answer was not in the file's format");
+	assert_int_equal(tool_memory_condensed("a\n```\nb", 100, &out, why, sizeof(why)), -1);
+	assert_int_equal(
+		tool_memory_condensed("0123456789\n§\nabcdefghij", 22, &out, why, sizeof(why)), -1);
+	assert_string_equal(why, "the answer was 23 characters, over the 22 asked for");
+	assert_int_equal(tool_memory_condensed("0123456789abcdef", 2, &out, why, sizeof(why)), -1);
+	assert_string_equal(why, "the answer was 16 bytes, over the 2 characters asked for");
+	assert_int_equal(
+		tool_memory_condensed("0123456789\n§\nabcdefghij", 23, &out, why, sizeof(why)), 23);
+	buf_finish(&out);
+}
+
+/* A model lent to the memory tool: answers the call from the loop, after edit (when set) was
+ * written over MEMORY.md as a hand edit would be. */
+struct fake_llm {
+	struct fixture *f;
+	struct event *ev;
+	const char *answer, *edit;
+	int status, calls;
+	char *key, *user, *notice;
+	tools_llm_cb cb;
+	void *cb_arg;
+};
+
+static void fake_answer(evutil_socket_t fd, short what, void *arg)
+{
+	struct fake_llm *l = arg;
+
+	(void)fd;
+	(void)what;
+	if (l->edit)
+		put_file(l->f->home, "memories/MEMORY.md", l->edit);
+	l->cb(l->status, l->status == 200 ? l->answer : NULL, l->cb_arg);
+}
+
+static int fake_chat(void *arg, const char *key, const char *model, const char *system,
+		     const char *user, int max_tokens, tools_llm_cb cb, void *cb_arg, void **call)
+{
+	struct fake_llm *l = arg;
+	struct timeval zero = {0, 0};
+
+	(void)model;
+	(void)system;
+	(void)max_tokens;
+	l->calls++;
+	free(l->key);
+	free(l->user);
+	l->key = xstrdup(key);
+	l->user = xstrdup(user);
+	l->cb = cb;
+	l->cb_arg = cb_arg;
+	evtimer_add(l->ev, &zero);
+	*call = l;
+	return 0;
+}
+
+static void fake_cancel(void *arg, void *call)
+{
+	(void)arg;
+	(void)call;
+}
+
+static const struct tools_llm fake_llm_ops = {fake_chat, fake_cancel};
+
+static void fake_notice(const char *text, void *arg)
+{
+	struct fake_llm *l = arg;
+
+	free(l->notice);
+	l->notice = xstrdup(text);
+}
+
+/* Runs the memory tool as a turn does (start(), with the fake model and notices). */
+static void start_with_llm(struct fixture *f, struct fake_llm *l, const char *args_json)
+{
+	cJSON *args = cJSON_Parse(args_json);
+	struct tool_req req = {.env = &f->env,
+			       .session_id = "",
+			       .args = args,
+			       .llm = &fake_llm_ops,
+			       .llm_arg = l,
+			       .notice = fake_notice,
+			       .notice_arg = l};
+	struct tool_job *job = NULL;
+	int done = f->done;
+
+	buf_reset(&f->out);
+	assert_int_equal(tool_def_memory.start(&req, on_fixture_job, f, &f->out, &job), 0);
+	while (f->done == done)
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
+	cJSON_Delete(args);
+}
+
+static struct fake_llm *fake_llm_create(struct fixture *f)
+{
+	struct fake_llm *l = xcalloc(1, sizeof(*l));
+
+	f->loop = loop_create();
+	f->env.loop = f->loop;
+	f->cfg->auxiliary.memory = xstrdup("cheap"); /* no model_list here to default it */
+	l->f = f;
+	l->status = 200;
+	l->ev = evtimer_new(loop_base(f->loop), fake_answer, l);
+	return l;
+}
+
+static void fake_llm_destroy(struct fake_llm *l)
+{
+	event_free(l->ev);
+	free(l->key);
+	free(l->user);
+	free(l->notice);
+	free(l);
+}
+
+#define FULL_FILE                                                                                  \
+	"first entry about the rack, long\n§\nsecond entry about the NAS, long\n§\n"             \
+	"third entry about backups, long\n§\nfourth entry to be replaced\n"
+
+static void a_replace_that_does_not_fit_condenses_the_other_entries(void **state)
+{
+	struct fixture *f = fixture_create("memory:\n  max_chars: 130\n");
+	struct fake_llm *l = fake_llm_create(f);
+	char *text, *hist;
+
+	(void)state;
+	put_file(f->home, "memories/MEMORY.md", FULL_FILE);
+	l->answer = "rack, NAS and backups: all long";
+	start_with_llm(f, l,
+		       "{\"action\":\"replace\",\"target\":\"memory\",\"old_text\":\"fourth\","
+		       "\"content\":\"fourth entry, now a bit longer\"}");
+	assert_int_equal(f->rc, 0);
+	assert_int_equal(l->calls, 1);
+	assert_string_equal(l->key, "memory:MEMORY.md");
+	assert_contains(l->user, "third entry about backups, long");
+	assert_null(strstr(l->user, "fourth")); /* the replaced entry is not condensed */
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, "rack, NAS and backups: all long\n§\nfourth entry, now a bit "
+				  "longer\n");
+	free(text);
+	assert_contains(buf_str(&f->out), "Replaced the entry in MEMORY.md (64/130 characters");
+	assert_contains(l->notice, "Memory was full; I condensed MEMORY.md from 131 to 64");
+	hist = strstr(buf_str(&f->out), "memories/.history/MEMORY.md.");
+	assert_non_null(hist);
+	hist = xstrndup(hist, strcspn(hist, " "));
+	hist[strlen(hist) - 1] = '\0'; /* the sentence's "." */
+	text = get_file(f->home, hist);
+	assert_string_equal(text, FULL_FILE);
+	free(text);
+	free(hist);
+	fake_llm_destroy(l);
+	fixture_destroy(f);
+}
+
+static void a_file_edited_while_the_model_wrote_is_not_overwritten(void **state)
+{
+	struct fixture *f = fixture_create("memory:\n  max_chars: 130\n");
+	struct fake_llm *l = fake_llm_create(f);
+	char *text;
+
+	(void)state;
+	put_file(f->home, "memories/MEMORY.md", FULL_FILE);
+	l->answer = "condensed";
+	l->edit = "edited by hand\n";
+	start_with_llm(f, l, "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"new one\"}");
+	/* The write is tried once more on the file as it is now: it fits there. */
+	assert_int_equal(f->rc, 0);
+	assert_contains(buf_str(&f->out), "Added to MEMORY.md");
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, "edited by hand\n§\nnew one\n");
+	free(text);
+	assert_false(exists(f->home, "memories/.history"));
+	assert_null(l->notice);
+	fake_llm_destroy(l);
+	fixture_destroy(f);
+}
+
+static void a_failed_condensing_call_leaves_the_file_and_tells_the_user(void **state)
+{
+	struct fixture *f = fixture_create("memory:\n  max_chars: 130\n");
+	struct fake_llm *l = fake_llm_create(f);
+	char *text;
+
+	(void)state;
+	put_file(f->home, "memories/MEMORY.md", FULL_FILE);
+	l->status = 429; /* a budget refused it */
+	start_with_llm(f, l, "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"new one\"}");
+	assert_int_equal(f->rc, -EIO);
+	assert_contains(buf_str(&f->out), "failed (the model call failed with HTTP 429)");
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, FULL_FILE);
+	free(text);
+	assert_false(exists(f->home, "memories/.history"));
+	assert_contains(l->notice, "Memory is full: a new entry did not fit in MEMORY.md (131/130 "
+				   "characters), and condensing it failed");
+	fake_llm_destroy(l);
+	fixture_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +615,10 @@ int main(void)
 		cmocka_unit_test(a_proposal_is_applied_on_approval_and_dropped_on_rejection),
 		cmocka_unit_test(a_stale_proposal_fails_with_the_tools_own_check),
 		cmocka_unit_test(at_most_100_proposals_wait),
+		cmocka_unit_test(condensed_answers_are_checked),
+		cmocka_unit_test(a_replace_that_does_not_fit_condenses_the_other_entries),
+		cmocka_unit_test(a_file_edited_while_the_model_wrote_is_not_overwritten),
+		cmocka_unit_test(a_failed_condensing_call_leaves_the_file_and_tells_the_user),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,6 +38,11 @@
  * by the router and fails the turn, storing nothing of the broken answer. The compression
  * call is never streamed: nobody watches it.
  *
+ * Side calls (tools_ctx.llm): a tool that needs a model (the memory tool condensing a full
+ * file) gets one router call per key per turn, counted in the turn's cost like compression;
+ * its lines for the human (tools_ctx.notice) are appended to the answer on_done gets, once
+ * each, and not stored, so the model never reads them back.
+ *
  * Rejected: a title model call per session (the first line of the first message names it
  * for free), and throttling on_text here (a chat edits a message at its own pace; a CLI
  * prints every piece).
@@ -156,6 +161,9 @@ struct agent_turn {
 	char *stored_answer;	  /* a continued turn whose answer was already stored */
 	struct agent_part *parts; /* copies; they go with the message marked parts */
 	size_t n_parts;
+	/* Tools' side calls and lines for the human (see "side calls" below). */
+	struct buf side_keys; /* "\nkey\n..." of the side calls made */
+	struct buf notices;   /* lines, shown after the answer */
 };
 
 /* The usage of a source's last model call, for agent_context_split. */
@@ -657,6 +665,97 @@ static void on_compressed(struct router_call *rc, const struct router_result *r,
 	free(summary);
 	t->state = T_START;
 	step(t);
+}
+
+/* ---- side calls and notices of tools ------------------------------------------------- */
+
+/* A tool's model call (tools_llm: the memory tool condensing a full file) goes through the
+ * router as compression does, so the ledger, the budgets and this turn's cost count it; one
+ * per key per turn, none once the turn is stopping or at its cost cap. */
+struct side_call {
+	struct agent_turn *t;
+	struct router_call *rc;
+	tools_llm_cb cb;
+	void *arg;
+};
+
+static void on_side_done(struct router_call *rc, const struct router_result *r, void *arg)
+{
+	struct side_call *s = arg;
+	struct agent_turn *t = s->t;
+	tools_llm_cb cb = s->cb;
+	void *cb_arg = s->arg;
+	char *text = r->status == 200 ? answer_content(r->body, r->body_len) : NULL;
+
+	(void)rc;
+	t->cost_usd += r->cost_usd;
+	t->prompt_tokens += r->prompt_tokens;
+	t->completion_tokens += r->completion_tokens;
+	free(s);
+	cb(r->status, text, cb_arg); /* may end the turn: nothing of it is touched after */
+	free(text);
+}
+
+static const struct router_cbs side_cbs = {.on_done = on_side_done};
+
+static int side_chat(void *arg, const char *key, const char *model, const char *system,
+		     const char *user, int max_tokens, tools_llm_cb cb, void *cb_arg, void **call)
+{
+	struct agent_turn *t = arg;
+	struct side_call *s;
+	struct buf body;
+	char *needle;
+	bool used;
+	int rc;
+
+	if (t->cancelled || t->time_up || (t->max_cost_usd > 0 && t->cost_usd >= t->max_cost_usd))
+		return -ECANCELED;
+	needle = xasprintf("\n%s\n", key);
+	used = strstr(buf_str(&t->side_keys), needle) != NULL;
+	free(needle);
+	if (used)
+		return -EALREADY;
+	buf_printf(&t->side_keys, "%s%s\n", t->side_keys.len ? "" : "\n", key);
+	buf_init(&body, 0);
+	buf_puts(&body, "{\"model\":");
+	buf_json_str(&body, model, strlen(model));
+	buf_printf(&body, ",\"max_tokens\":%d,\"messages\":[{\"role\":\"system\",\"content\":",
+		   max_tokens);
+	buf_json_str(&body, system, strlen(system));
+	buf_puts(&body, "},{\"role\":\"user\",\"content\":");
+	buf_json_str(&body, user, strlen(user));
+	buf_puts(&body, "}]}");
+	s = xcalloc(1, sizeof(*s));
+	*s = (struct side_call){t, NULL, cb, cb_arg};
+	rc = router_chat(t->a->env.router, body.data, body.len, &internal_caller, &side_cbs, s,
+			 &s->rc);
+	buf_finish(&body);
+	if (rc < 0) {
+		free(s);
+		return rc;
+	}
+	*call = s;
+	return 0;
+}
+
+static void side_cancel(void *arg, void *call)
+{
+	struct side_call *s = call;
+
+	(void)arg;
+	router_cancel(s->rc);
+}
+
+static const struct tools_llm side_llm = {side_chat, side_cancel};
+
+/* A tool's line for the human: shown once, after the turn's answer. */
+static void on_notice(const char *text, void *arg)
+{
+	struct agent_turn *t = arg;
+
+	if (strstr(buf_str(&t->notices), text))
+		return;
+	buf_printf(&t->notices, "%s%s", t->notices.len ? "\n" : "", text);
 }
 
 /* ---- model calls ------------------------------------------------------------------- */
@@ -1293,7 +1392,8 @@ static void on_asking(bool on, void *arg)
 static void start_call(struct agent_turn *t, struct call *c)
 {
 	char sid[24];
-	struct tools_ctx ctx = {sid, t->source, t->tainted, t->web_any, on_asking, t};
+	struct tools_ctx ctx = {sid, t->source, t->tainted, t->web_any, on_asking,
+				t,   &side_llm, t,	    on_notice,	t};
 
 	snprintf(sid, sizeof(sid), "%lld", (long long)t->session_id);
 	c->started = true;
@@ -1539,6 +1639,8 @@ static void turn_free(struct agent_turn *t)
 		free((char *)t->parts[i].filename);
 	}
 	free(t->parts);
+	buf_finish(&t->side_keys);
+	buf_finish(&t->notices);
 	free(t);
 }
 
@@ -1577,6 +1679,13 @@ static void finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 		answer = xstrdup(text ? text : "");
 	if (stop != AGENT_FAILED && stop != AGENT_CANCELLED && *answer && !t->stored_answer)
 		add_msg(t, "assistant", json_message("assistant", answer, NULL), answer);
+	if (t->notices.len) { /* for the human, not the session's history */
+		char *shown =
+			xasprintf("%s%s%s", answer, *answer ? "\n\n" : "", buf_str(&t->notices));
+
+		free(answer);
+		answer = shown;
+	}
 	{
 		struct usage_write *w = xmalloc(sizeof(*w));
 

@@ -84,7 +84,10 @@ enum agent_stop {
 
 struct agent_result {
 	enum agent_stop stop;
-	const char *text; /* the answer (borrowed during on_done) */
+	/* The answer (borrowed during on_done). Lines the turn's tools had for the human (a
+	 * memory file condensed, a memory write that did not fit) follow it after a blank
+	 * line, once each; they are not part of the session's stored answer. */
+	const char *text;
 	int64_t session_id;
 	const char *model;
 	int model_calls;

@@ -55,11 +55,11 @@ static void sum_general(const struct config *cfg, struct buf *b)
 	buf_printf(b, "model:       %s (default virtual model)\n",
 		   cfg->model ? cfg->model : "none");
 	buf_printf(b,
-		   "auxiliary:   compression=%s title=%s session_search=%s vision=%s "
+		   "auxiliary:   compression=%s memory=%s title=%s session_search=%s vision=%s "
 		   "web_extract=%s\n",
-		   a->compression ? a->compression : "-", a->title ? a->title : "-",
-		   a->session_search ? a->session_search : "-", a->vision ? a->vision : "-",
-		   a->web_extract ? a->web_extract : "-");
+		   a->compression ? a->compression : "-", a->memory ? a->memory : "-",
+		   a->title ? a->title : "-", a->session_search ? a->session_search : "-",
+		   a->vision ? a->vision : "-", a->web_extract ? a->web_extract : "-");
 	buf_puts(b, "toolsets:   ");
 	for (i = 1; (name = config_toolset_name(i, &flag)); i++)
 		if (cfg->toolsets & flag)

@@ -259,6 +259,7 @@ struct config_auxiliary {
 	char *session_search;
 	char *vision;
 	char *web_extract;
+	char *memory;	     /* condenses a full memory file; unset = compression */
 	char *transcription; /* NULL = unset: voice notes are answered with how to turn them on */
 	char *speech;	     /* NULL = unset: no voice replies */
 };
@@ -279,6 +280,7 @@ enum config_toolset {
 struct config_memory {
 	int64_t max_chars;
 	int64_t user_max_chars;
+	int64_t history_keep; /* condensed-away versions kept in memories/.history, per file */
 };
 
 /* reminders: the jobs the agent schedules for a chat (gateway/reminders.c, tool `schedule`). */

@@ -731,6 +731,7 @@ static void resolve_models(struct config *cfg)
 	if (!cfg->model && cfg->n_model_groups)
 		cfg->model = xstrdup(cfg->model_groups[0]);
 	default_model(&a->compression, cfg->model);
+	default_model(&a->memory, a->compression);
 	default_model(&a->title, cfg->model);
 	default_model(&a->session_search, cfg->model);
 	default_model(&a->vision, cfg->model);

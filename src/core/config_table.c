@@ -158,6 +158,9 @@ static const struct opt auxiliary_opts[] = {
 	 .text = "turns voice notes into text: a group of `mode: audio_transcription` "
 		 "(/v1/audio/transcriptions) or a chat group with "
 		 "`model_info.supports_audio_input`; unset = voice notes are not transcribed"},
+	{"memory", T_STR, FLD(config_auxiliary, memory), .flags = F_MODEL,
+	 .text = "condenses a memory file (MEMORY.md, USER.md) that a write would overflow; "
+		 "unset = `auxiliary.compression`"},
 	{"speech", T_STR, FLD(config_auxiliary, speech), .flags = F_MODEL,
 	 .text = "voice replies: a group of `mode: audio_speech` (/v1/audio/speech, Opus out); "
 		 "unset = none"},
@@ -206,6 +209,10 @@ static const struct opt memory_opts[] = {
 	 .max = 100000, .text = "bound of MEMORY.md (the agent's notes), in characters"},
 	{"user_max_chars", T_INT, FLD(config_memory, user_max_chars), .def = "1375", .min = 100,
 	 .max = 100000, .text = "bound of USER.md (about the user), in characters"},
+	{"history_keep", T_INT, FLD(config_memory, history_keep), .def = "10", .min = 1,
+	 .max = 1000,
+	 .text = "versions of a memory file kept in `home/memories/.history/` when it is "
+		 "condensed (oldest removed first)"},
 };
 
 static const struct table memory_table = {

@@ -35,6 +35,12 @@ struct tool_req {
 	void *outlet_arg;
 	const struct tools_scheduler *scheduler; /* schedule's jobs (tools_set_scheduler) */
 	void *scheduler_arg;
+	/* The turn's side calls and notices (tools_ctx); NULL when there are none. Unlike the
+	 * rest they stay valid until the call's cb fired. */
+	const struct tools_llm *llm;
+	void *llm_arg;
+	void (*notice)(const char *text, void *arg);
+	void *notice_arg;
 };
 
 /* Asynchronous tools report here exactly once, from the loop (never inside start()). */
@@ -57,13 +63,16 @@ struct tool_def {
 	 * append an error text and return < 0. out has a cap; running into it is fine (the
 	 * text is cut). Must not block for long: bounded local I/O only. */
 	int (*run)(const struct tool_req *req, struct buf *out);
-	/* Asynchronous tools (network; notes dir reads, which may hang, on a thread): return 0
+	/* Asynchronous tools (network; notes dir reads, which may hang, on a thread; memory,
+	 * which may ask a model to condense a full file): return 0
 	 * and call cb exactly once later, or return < 0 with an error text in err (then cb never
 	 * fires). */
 	int (*start)(const struct tool_req *req, tool_job_cb cb, void *arg, struct buf *err,
 		     struct tool_job **job);
 	/* Aborts a started job; cb still fires once, later, with an error. */
 	void (*cancel)(struct tool_job *job);
+	/* A tool with both: tools_call uses start(); run() is for calls without a loop or a
+	 * turn (a proposal applied by `hermetic proposals approve`, the unit tests). */
 };
 
 /* Argument helpers: return the member or NULL/def when absent; a present member of the wrong
@@ -78,6 +87,14 @@ int tool_proposal_store(const struct config *cfg, const char *tool, const cJSON 
 			const char *source, char id[8], struct buf *err);
 /* What the proposal changes, for the human: "memory add (user): ..." (Markdown). */
 void tool_proposal_describe(const char *tool, const cJSON *args, struct buf *out);
+
+/* A condensed memory file as the model wrote it (answer), checked: entries separated by a
+ * line holding only "§" (one wrapping ``` fence is tolerated), at least one, none longer
+ * than the file's bound, and all of them at most max_chars characters when joined as the
+ * file stores them. Appends the entries, joined so, to out and returns their characters; or
+ * returns -1 with why (a short reason) filled. In tool_memory.c. */
+long tool_memory_condensed(const char *answer, size_t max_chars, struct buf *out, char *why,
+			   size_t why_len);
 
 /* The builtin tools, defined in src/tools/tool_*.c. */
 extern const struct tool_def tool_def_memory;

@@ -5,6 +5,22 @@
  * (Hermes Agent's format, so its files can be copied over). Each file has a bound in
  * characters (memory.max_chars, memory.user_max_chars); a write that would pass it is
  * refused with the numbers and the current entries, so the model can consolidate and retry.
+ *
+ * Memory never fills silently: from FULL_WARN_PERCENT of the bound every write's answer asks
+ * the model to consolidate; and when an add or replace from a turn would not fit, one model
+ * call (auxiliary.memory, lent by the turn through tools_llm, so it is paid, ledgered and
+ * budgeted like compression) rewrites the other entries shorter, to at most CONDENSE_PERCENT
+ * of the bound. Its answer must be entries in the file's own format and is checked
+ * (tool_memory_condensed); the old file is kept as memories/.history/<file>.<UTC time>
+ * (memory.history_keep of them), the new one written, and the pending entry added verbatim.
+ * The human is told in one line with the reply (tools_ctx.notice), and also when a write
+ * still does not fit. A failed call, an answer that does not pass, or a file that changed
+ * while the model wrote leaves the file byte for byte as it was. At most one such call per
+ * file per turn (the turn enforces it by key). Writes from a tainted turn never get here:
+ * tools.c stores them as proposals first, and applying one (run(), no turn) never condenses.
+ * Rejected: condensing in the background before the file is full (a paid call for nothing
+ * on most days), and letting the model's answer replace the pending entry too (the entry the
+ * model asked to store is kept as written).
  * replace/remove pick one entry by a unique substring, as Hermes does: ids would cost tokens
  * and go stale, whole-entry matches make the model copy text back verbatim.
  *
@@ -18,13 +34,19 @@
  */
 #include "core/config.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/safeio.h"
 #include "tools/tool.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FILE_MAX_BYTES	  (256 * 1024) /* a larger file was edited by hand: we do not rewrite it */
@@ -32,6 +54,8 @@
 #define DELIM		  "\n§\n"
 #define DELIM_CHARS	  3
 #define PREVIEW_BYTES	  80
+#define CONDENSE_PERCENT  70 /* a condensed file leaves 30% of the bound free */
+#define HISTORY_DIR	  "memories/.history"
 
 /* One memory file, loaded. */
 struct mem {
@@ -41,6 +65,7 @@ struct mem {
 	size_t max_chars;
 	char **v; /* entries, trimmed, non-empty, distinct */
 	size_t n;
+	struct buf raw; /* the file's bytes as read ("" when missing) */
 };
 
 static void mem_init(struct mem *m, const struct config *cfg, bool user)
@@ -50,6 +75,7 @@ static void mem_init(struct mem *m, const struct config *cfg, bool user)
 	m->rel = xasprintf("memories/%s", m->file);
 	m->home = cfg->home;
 	m->max_chars = (size_t)(user ? cfg->memory.user_max_chars : cfg->memory.max_chars);
+	buf_init(&m->raw, 0);
 }
 
 static void mem_finish(struct mem *m)
@@ -60,6 +86,7 @@ static void mem_finish(struct mem *m)
 		free(m->v[i]);
 	free(m->v);
 	free(m->rel);
+	buf_finish(&m->raw);
 }
 
 static bool is_space(char c)
@@ -116,16 +143,15 @@ static void parse(struct mem *m, const char *text, size_t len)
 /* Reads the file; a missing one is empty. On error appends the reason to err. */
 static int load(struct mem *m, struct buf *err)
 {
-	struct buf b;
+	struct buf *b = &m->raw;
 	int rc, home_fd;
 
-	buf_init(&b, 0);
 	home_fd = safeio_open_home(m->home);
-	rc = home_fd < 0 ? home_fd : safeio_read_at(home_fd, m->rel, FILE_MAX_BYTES, &b);
+	rc = home_fd < 0 ? home_fd : safeio_read_at(home_fd, m->rel, FILE_MAX_BYTES, b);
 	if (home_fd >= 0)
 		close(home_fd);
 	if (rc == 0)
-		parse(m, buf_str(&b), b.len);
+		parse(m, buf_str(b), b->len);
 	else if (rc == -ENOENT)
 		rc = 0;
 	else if (rc == -EFBIG)
@@ -133,7 +159,6 @@ static int load(struct mem *m, struct buf *err)
 			   FILE_MAX_BYTES / 1024);
 	else
 		buf_printf(err, "cannot read %s: %s", m->rel, safeio_strerror(rc));
-	buf_finish(&b);
 	return rc;
 }
 
@@ -379,38 +404,479 @@ static const struct {
 	{"read", act_read},
 };
 
-static int run(const struct tool_req *req, struct buf *out)
+/* The action's index, the target and the strings of a call (borrowed from args); -EINVAL
+ * with the reason in out. */
+static int read_args(const cJSON *args, size_t *action, bool *user, struct call *c, struct buf *out)
 {
-	size_t mark = out->len;
-	const char *action = tool_arg_str(req->args, "action", true, out);
-	const char *target = tool_arg_str(req->args, "target", false, out);
-	struct call c = {
-		.content = tool_arg_str(req->args, "content", false, out),
-		.old_text = tool_arg_str(req->args, "old_text", false, out),
-	};
-	struct mem m;
-	size_t i;
-	int rc;
+	size_t mark = out->len, i;
+	const char *name = tool_arg_str(args, "action", true, out);
+	const char *target = tool_arg_str(args, "target", false, out);
 
-	if (!action || out->len > mark)
+	c->content = tool_arg_str(args, "content", false, out);
+	c->old_text = tool_arg_str(args, "old_text", false, out);
+	if (!name || out->len > mark)
 		return -EINVAL;
 	if (target && strcmp(target, "memory") != 0 && strcmp(target, "user") != 0) {
 		buf_puts(out, "target must be memory or user");
 		return -EINVAL;
 	}
-	for (i = 0; i < ARRAY_LEN(actions) && strcmp(actions[i].name, action) != 0; i++)
+	for (i = 0; i < ARRAY_LEN(actions) && strcmp(actions[i].name, name) != 0; i++)
 		;
 	if (i == ARRAY_LEN(actions)) {
 		buf_puts(out, "action must be add, replace, remove or read");
 		return -EINVAL;
 	}
-	mem_init(&m, req->env->cfg, target && strcmp(target, "user") == 0);
-	c.m = &m;
-	rc = load(&m, out);
-	if (rc == 0)
-		rc = actions[i].fn(&c, out);
+	*action = i;
+	*user = target && strcmp(target, "user") == 0;
+	return 0;
+}
+
+/* Loads the file into m (the caller finishes m) and runs the action on it. */
+static int act(const struct config *cfg, bool user, size_t action, struct call *c, struct mem *m,
+	       struct buf *out)
+{
+	int rc;
+
+	mem_init(m, cfg, user);
+	c->m = m;
+	rc = load(m, out);
+	return rc == 0 ? actions[action].fn(c, out) : rc;
+}
+
+static int run(const struct tool_req *req, struct buf *out)
+{
+	struct call c;
+	struct mem m;
+	size_t action;
+	bool user;
+	int rc = read_args(req->args, &action, &user, &c, out);
+
+	if (rc < 0)
+		return rc;
+	rc = act(req->env->cfg, user, action, &c, &m, out);
 	mem_finish(&m);
 	return rc;
+}
+
+/* ---- condensing a full file ------------------------------------------------------------ */
+
+static const char condense_prompt[] =
+	"You condense a full memory file of an AI assistant. Rewrite its entries shorter: merge "
+	"duplicates and related entries, drop what is stale or superseded, keep every durable "
+	"fact (names, numbers, dates, preferences, decisions). Answer with the entries only, in "
+	"the file's format: each entry separated from the next by a line holding only \"§\". No "
+	"preamble, no comments, no code fence. At most %zu characters in all.";
+
+/* The model's answer, for tool_memory_condensed: one ``` fence around it is taken off. */
+static void unfence(const char **s, size_t *len)
+{
+	const char *nl;
+
+	while (*len > 0 && is_space(**s)) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len > 0 && is_space((*s)[*len - 1]))
+		(*len)--;
+	if (*len < 6 || strncmp(*s, "```", 3) != 0 || strncmp(*s + *len - 3, "```", 3) != 0)
+		return;
+	nl = memchr(*s, '\n', *len - 3);
+	if (!nl)
+		return;
+	*len -= (size_t)(nl + 1 - *s) + 3;
+	*s = nl + 1;
+}
+
+long tool_memory_condensed(const char *answer, size_t max_chars, struct buf *out, char *why,
+			   size_t why_len)
+{
+	struct mem m;
+	const char *s = answer ? answer : "";
+	size_t len = strlen(s), chars, i;
+	long rc = -1;
+
+	memset(&m, 0, sizeof(m));
+	unfence(&s, &len);
+	if (len > max_chars * 4 + DELIM_CHARS) { /* more bytes than any text it may be */
+		snprintf(why, why_len,
+			 "the answer was %zu bytes, over the %zu characters asked for", len,
+			 max_chars);
+		goto out;
+	}
+	parse(&m, s, len);
+	if (m.n == 0) {
+		snprintf(why, why_len, "the answer held no entries");
+		goto out;
+	}
+	for (i = 0; i < m.n; i++)
+		if (strstr(m.v[i], "```") || has_delim_line(m.v[i])) {
+			snprintf(why, why_len, "the answer was not in the file's format");
+			goto out;
+		}
+	chars = chars_of(m.v, m.n);
+	if (chars > max_chars) {
+		snprintf(why, why_len, "the answer was %zu characters, over the %zu asked for",
+			 chars, max_chars);
+		goto out;
+	}
+	join(m.v, m.n, out);
+	rc = (long)chars;
+out:
+	mem_finish(&m);
+	return rc;
+}
+
+/* One memory call of a turn: answered at once (from the loop), or after a condensing call. */
+struct tool_job {
+	const struct config *cfg;
+	struct event *ev; /* delivers a result known in start() */
+	tool_job_cb cb;
+	void *arg;
+	const struct tools_llm *llm;
+	void *llm_arg;
+	void *call; /* the condensing call in flight */
+	void (*notice)(const char *text, void *arg);
+	void *notice_arg;
+	size_t action;
+	bool user, cancelled, is_error;
+	char *content, *old_text; /* the call's, copied */
+	struct buf before;	  /* the file's bytes the model was given */
+	size_t before_chars;
+	struct buf out;
+};
+
+static bool is_replace(const struct tool_job *j)
+{
+	return strcmp(actions[j->action].name, "replace") == 0;
+}
+
+static size_t condensed_max(size_t max_chars)
+{
+	return max_chars * CONDENSE_PERCENT / 100;
+}
+
+static void job_free(struct tool_job *j)
+{
+	if (j->ev)
+		event_free(j->ev);
+	free(j->content);
+	free(j->old_text);
+	buf_finish(&j->before);
+	buf_finish(&j->out);
+	free(j);
+}
+
+static void deliver(struct tool_job *j)
+{
+	j->cb(j->is_error, buf_str(&j->out), j->out.len, j->arg);
+	job_free(j);
+}
+
+static void on_ready(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	deliver(arg);
+}
+
+/* The human hears that a write did not fit: why is what condensing hit (tried: the call was
+ * made and failed), or NULL when it was not tried. */
+static void tell_full(const struct tool_job *j, const struct mem *m, const char *why, bool tried)
+{
+	char a[32], b[32], *text, *how;
+
+	if (!j->notice)
+		return;
+	if (tried)
+		how = xasprintf(", and condensing it failed (%s), so the file is unchanged and the "
+				"entry was not saved",
+				why);
+	else
+		how = xasprintf("%s%s%s; the entry was not saved",
+				why ? " and was not condensed (" : "", why ? why : "",
+				why ? ")" : "");
+	text = xasprintf("Memory is full: a new entry did not fit in %s (%s/%s characters)%s. Ask "
+			 "me to forget something, or edit memories/%s.",
+			 m->file, commas(chars_of(m->v, m->n), a), commas(m->max_chars, b), how,
+			 m->file);
+	j->notice(text, j->notice_arg);
+	free(how);
+	free(text);
+}
+
+static void on_condensed(int status, const char *text, void *arg);
+
+/* Starts the one model call that condenses m (which refused the pending write): every entry
+ * but the one a replace drops. false with why filled when it cannot help or cannot start. */
+static bool condense_start(struct tool_job *j, const struct mem *m, char *why, size_t why_len)
+{
+	char *e = trimmed(j->content, strlen(j->content)), *key, a[32], b[32];
+	size_t target = condensed_max(m->max_chars), need = chars_one(e), i, n = 0;
+	struct buf scratch, sys, user;
+	ssize_t drop = -1;
+	int rc;
+
+	free(e);
+	buf_init(&scratch, 0);
+	if (is_replace(j)) /* the entry it replaces is not kept */
+		drop = pick(m, j->old_text, "replace", &scratch);
+	buf_finish(&scratch);
+	if (need + DELIM_CHARS > m->max_chars - target) {
+		snprintf(why, why_len, "the new entry is too long to fit even then");
+		return false;
+	}
+	if (!j->cfg->auxiliary.memory) {
+		snprintf(why, why_len, "no model is set (auxiliary.memory)");
+		return false;
+	}
+	buf_init(&sys, 0);
+	buf_init(&user, 0);
+	buf_printf(&sys, condense_prompt, target);
+	buf_printf(&user, "%s (%s), %s/%s characters:\n\n", m->file,
+		   j->user ? "what the assistant knows about the user"
+			   : "the assistant's own notes",
+		   commas(chars_of(m->v, m->n), a), commas(m->max_chars, b));
+	for (i = 0; i < m->n; i++)
+		if ((ssize_t)i != drop)
+			buf_printf(&user, "%s%s", n++ ? DELIM : "", m->v[i]);
+	key = xasprintf("memory:%s", m->file);
+	/* A token per character is room enough for any text of target characters. */
+	rc = j->llm->chat(j->llm_arg, key, j->cfg->auxiliary.memory, buf_str(&sys), buf_str(&user),
+			  (int)target + 64, on_condensed, j, &j->call);
+	free(key);
+	buf_finish(&sys);
+	buf_finish(&user);
+	if (rc == -EALREADY)
+		snprintf(why, why_len, "it was condensed once in this turn already");
+	else if (rc < 0)
+		snprintf(why, why_len, "no model call could be made now");
+	if (rc < 0)
+		return false;
+	buf_append(&j->before, m->raw.data, m->raw.len);
+	j->before_chars = chars_of(m->v, m->n);
+	return true;
+}
+
+/* Keeps m's bytes as memories/.history/<file>.<UTC time>; its name goes to name. */
+static int history_put(int home_fd, const struct mem *m, char *name, size_t name_len)
+{
+	int64_t ms = now_wall_ms();
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	char stamp[32], *rel;
+	int rc;
+
+	gmtime_r(&s, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+	snprintf(name, name_len, "%s.%s.%03dZ", m->file, stamp, (int)(ms % 1000));
+	rc = safeio_mkdirs_at(home_fd, HISTORY_DIR, 0700);
+	if (rc < 0)
+		return rc;
+	rel = xasprintf("%s/%s", HISTORY_DIR, name);
+	rc = safeio_write_atomic_at(home_fd, rel, m->raw.data ? m->raw.data : "", m->raw.len, 0600);
+	free(rel);
+	return rc;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Removes the oldest kept versions of file past keep (names sort by time). Best effort. */
+static void history_prune(int home_fd, const char *file, size_t keep)
+{
+	int fd = safeio_open_at(home_fd, HISTORY_DIR, O_RDONLY | O_DIRECTORY, 0);
+	size_t n = 0, i, plen = strlen(file);
+	char **v = NULL;
+	struct dirent *e;
+	DIR *d;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, file, plen) == 0 && e->d_name[plen] == '.') {
+			v = xrealloc(v, (n + 1) * sizeof(*v));
+			v[n++] = xstrdup(e->d_name);
+		}
+	qsort(v, n, sizeof(*v), by_name);
+	for (i = 0; i < n; i++) {
+		if (i + keep < n && unlinkat(dirfd(d), v[i], 0) < 0)
+			log_warn("memory: cannot remove %s/%s: %s", HISTORY_DIR, v[i],
+				 strerror(errno));
+		free(v[i]);
+	}
+	free(v);
+	closedir(d);
+}
+
+/* Writes the condensed entries plus the pending one, the old file kept first. 0, or -1 with
+ * why filled and the file as it was. */
+static int condense_apply(struct tool_job *j, const struct buf *cond, char *why, size_t why_len)
+{
+	struct mem old, m;
+	struct buf scratch;
+	char name[96], a[32], b[32];
+	int rc = -1, home_fd = -1;
+	size_t chars;
+
+	mem_init(&old, j->cfg, j->user);
+	mem_init(&m, j->cfg, j->user);
+	buf_init(&scratch, 0);
+	if (load(&old, &scratch) < 0) {
+		snprintf(why, why_len, "%s", buf_str(&scratch));
+		goto out;
+	}
+	if (old.raw.len != j->before.len ||
+	    (old.raw.len && memcmp(old.raw.data, j->before.data, old.raw.len) != 0)) {
+		snprintf(why, why_len, "%s changed while the model wrote", old.file);
+		goto out;
+	}
+	parse(&m, cond->data ? cond->data : "", cond->len);
+	push(&m, trimmed(j->content, strlen(j->content)));
+	chars = chars_of(m.v, m.n);
+	if (chars > m.max_chars) {
+		snprintf(why, why_len, "the condensed file left no room");
+		goto out;
+	}
+	home_fd = safeio_open_home(j->cfg->home);
+	rc = home_fd < 0 ? home_fd : history_put(home_fd, &old, name, sizeof(name));
+	if (rc < 0) {
+		snprintf(why, why_len, "the old version could not be kept: %s",
+			 safeio_strerror(rc));
+		goto out;
+	}
+	rc = save(&m, is_replace(j) ? "Replaced the entry in" : "Added to", &scratch);
+	if (rc < 0) {
+		snprintf(why, why_len, "%s", buf_str(&scratch));
+		goto out;
+	}
+	history_prune(home_fd, old.file, (size_t)j->cfg->memory.history_keep);
+	buf_reset(&j->out);
+	buf_printf(&j->out,
+		   "%s It was full, so one model call condensed the other entries first (%s had "
+		   "%s characters); the old version is kept as %s/%s. Read the file "
+		   "(action=read) before you rely on an entry's exact words.",
+		   buf_str(&scratch), old.file, commas(j->before_chars, a), HISTORY_DIR, name);
+	log_info("memory: condensed %s from %zu to %zu characters (one model call), old version "
+		 "%s/%s",
+		 old.file, j->before_chars, chars, HISTORY_DIR, name);
+	if (j->notice) {
+		char *text = xasprintf("Memory was full; I condensed %s from %s to %s characters "
+				       "(old version kept in memories/.history).",
+				       old.file, commas(j->before_chars, a), commas(chars, b));
+
+		j->notice(text, j->notice_arg);
+		free(text);
+	}
+out:
+	if (home_fd >= 0)
+		close(home_fd);
+	buf_finish(&scratch);
+	mem_finish(&m);
+	mem_finish(&old);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Condensing failed (why): the write is tried once more on the file as it is now. */
+static void condense_failed(struct tool_job *j, const char *why)
+{
+	struct call c = {NULL, j->content, j->old_text};
+	struct mem m;
+	int rc;
+
+	log_warn("memory: condensing %s failed: %s; nothing was changed",
+		 j->user ? "USER.md" : "MEMORY.md", why);
+	buf_reset(&j->out);
+	rc = act(j->cfg, j->user, j->action, &c, &m, &j->out);
+	if (rc == -E2BIG) {
+		buf_printf(&j->out,
+			   "\nCondensing %s with one model call failed (%s); nothing was "
+			   "changed. The user was told.",
+			   m.file, why);
+		tell_full(j, &m, why, true);
+	}
+	j->is_error = rc < 0;
+	mem_finish(&m);
+}
+
+static void on_condensed(int status, const char *text, void *arg)
+{
+	struct tool_job *j = arg;
+	size_t max = (size_t)(j->user ? j->cfg->memory.user_max_chars : j->cfg->memory.max_chars);
+	struct buf cond;
+	char why[200] = "";
+
+	j->call = NULL;
+	buf_init(&cond, 0);
+	if (j->cancelled || status == 499)
+		snprintf(why, sizeof(why), "the model call was stopped before it answered");
+	else if (status != 200 || !text)
+		snprintf(why, sizeof(why), "the model call failed with HTTP %d", status);
+	if (*why || tool_memory_condensed(text, condensed_max(max), &cond, why, sizeof(why)) < 0 ||
+	    condense_apply(j, &cond, why, sizeof(why)) < 0)
+		condense_failed(j, why);
+	buf_finish(&cond);
+	deliver(j);
+}
+
+static int start(const struct tool_req *req, tool_job_cb cb, void *arg, struct buf *err,
+		 struct tool_job **out)
+{
+	struct timeval zero = {0, 0};
+	struct tool_job *j;
+	struct call c;
+	struct mem m;
+	size_t action;
+	bool user;
+	char why[160] = "";
+	int rc = read_args(req->args, &action, &user, &c, err);
+
+	if (rc < 0)
+		return rc;
+	j = xcalloc(1, sizeof(*j));
+	*j = (struct tool_job){.cfg = req->env->cfg,
+			       .cb = cb,
+			       .arg = arg,
+			       .llm = req->llm,
+			       .llm_arg = req->llm_arg,
+			       .notice = req->notice,
+			       .notice_arg = req->notice_arg,
+			       .action = action,
+			       .user = user,
+			       .content = xstrdup(c.content),
+			       .old_text = xstrdup(c.old_text)};
+	buf_init(&j->before, 0);
+	buf_init(&j->out, 0);
+	rc = act(j->cfg, user, action, &c, &m, &j->out);
+	if (rc == -E2BIG && j->llm && condense_start(j, &m, why, sizeof(why))) {
+		mem_finish(&m);
+		*out = j;
+		return 0;
+	}
+	if (rc == -E2BIG && *why)
+		buf_printf(&j->out, "\nIt was not condensed: %s.%s", why,
+			   j->notice ? " The user was told." : "");
+	if (rc == -E2BIG)
+		tell_full(j, &m, *why ? why : NULL, false);
+	mem_finish(&m);
+	j->is_error = rc < 0;
+	j->ev = evtimer_new(loop_base(req->env->loop), on_ready, j);
+	evtimer_add(j->ev, &zero);
+	*out = j;
+	return 0;
+}
+
+static void cancel(struct tool_job *j)
+{
+	j->cancelled = true;
+	if (j->call)
+		j->llm->cancel(j->llm_arg, j->call);
 }
 
 /* Every action but read changes what the next session's system prompt shows. */
@@ -435,6 +901,8 @@ const struct tool_def tool_def_memory = {
 		       "\"old_text\":{\"type\":\"string\"}},"
 		       "\"required\":[\"action\",\"target\"]}",
 	.run = run,
+	.start = start,
+	.cancel = cancel,
 };
 
 /* One "## Title (n/max characters, k entries)" block; an over-long file is cut at its bound. */

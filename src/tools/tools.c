@@ -113,6 +113,10 @@ struct tools_call {
 	bool tainted, web_any;
 	void (*asking_cb)(bool on, void *arg);
 	void *asking_arg;
+	const struct tools_llm *llm;
+	void *llm_arg;
+	void (*notice)(const char *text, void *arg);
+	void *notice_arg;
 };
 
 static void append_json_string(struct buf *b, const char *s, size_t max)
@@ -668,7 +672,11 @@ static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJ
 			       c->t->outlet,
 			       c->t->outlet_arg,
 			       c->t->scheduler,
-			       c->t->scheduler_arg};
+			       c->t->scheduler_arg,
+			       ctx->llm,
+			       ctx->llm_arg,
+			       ctx->notice,
+			       ctx->notice_arg};
 	int rc;
 
 	c->def = d;
@@ -676,7 +684,7 @@ static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJ
 		propose(c, d, args, ctx);
 		return;
 	}
-	if (d->run) {
+	if (!d->start) {
 		rc = d->run(&req, &c->out);
 		finish_later(c, rc < 0);
 		return;
@@ -847,6 +855,10 @@ static void keep_ctx(struct tools_call *c, const struct tools_ctx *ctx)
 	c->web_any = ctx->web_any;
 	c->asking_cb = ctx->asking;
 	c->asking_arg = ctx->asking_arg;
+	c->llm = ctx->llm;
+	c->llm_arg = ctx->llm_arg;
+	c->notice = ctx->notice;
+	c->notice_arg = ctx->notice_arg;
 }
 
 /* Puts the question to the asker: 0 and the call waits (ev is the question's timeout), or a
@@ -969,7 +981,8 @@ static void on_answer(struct tools_call *c)
 		return;
 	}
 	if (k == TOOLS_APPROVE || k == TOOLS_APPROVE_ALWAYS) {
-		struct tools_ctx ctx = {c->sid, c->source, c->tainted, c->web_any, NULL, NULL};
+		struct tools_ctx ctx = {c->sid, c->source, c->tainted, c->web_any, NULL,
+					NULL,	c->llm,	   c->llm_arg, c->notice,  c->notice_arg};
 
 		if (k == TOOLS_APPROVE_ALWAYS)
 			always_add(c->t, c->source, c->name);
@@ -1087,7 +1100,7 @@ static cJSON *through_catalog(struct tools_call *c, cJSON *args, struct mcp_tool
 int tools_call(struct tools *t, const char *name, const char *args_json,
 	       const struct tools_ctx *ctx, tools_call_cb cb, void *arg, struct tools_call **out)
 {
-	static const struct tools_ctx trusted = {"", "", false, false, NULL, NULL};
+	static const struct tools_ctx trusted = {.session_id = "", .source = ""};
 	struct tools_call *c = xcalloc(1, sizeof(*c));
 	const struct tool_def *d;
 	struct mcp_tool_info mi = {0}; /* the MCP tool's, when name is no builtin */

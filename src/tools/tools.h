@@ -33,6 +33,25 @@ struct tools_env {
 
 typedef void (*tools_call_cb)(bool is_error, const char *text, size_t len, void *arg);
 
+/* A model call a tool makes for a side job (condensing a full memory file), lent by the
+ * calling turn: it goes through the turn's router, so the spend ledger, the budgets and the
+ * turn's cost count it, as they count compression. */
+typedef void (*tools_llm_cb)(int status, const char *text, void *arg);
+
+struct tools_llm {
+	/* One unstreamed chat call of model group model: a system and a user message, at most
+	 * max_tokens. key names the side job ("memory:MEMORY.md"): a turn makes at most one call
+	 * per key (a second is -EALREADY), and none once it is stopping or at its cost cap
+	 * (-ECANCELED). Returns 0 and cb fires exactly once, later, from the loop, with the HTTP
+	 * status (499 when cancelled, 429 when a budget refused it) and on 200 the answer's text
+	 * (else NULL; borrowed during cb); *call is the handle for cancel until then. A negative
+	 * errno: cb never fires. */
+	int (*chat)(void *arg, const char *key, const char *model, const char *system,
+		    const char *user, int max_tokens, tools_llm_cb cb, void *cb_arg, void **call);
+	/* cb still fires once, later. Not after cb. */
+	void (*cancel)(void *arg, void *call);
+};
+
 /* Who is calling, for the trust rules (docs/security.md, "Trust"). Borrowed during tools_call. */
 struct tools_ctx {
 	const char *session_id; /* "" when none */
@@ -45,6 +64,15 @@ struct tools_ctx {
 	 * answer (an approval or ask_user): the agent's turn clock stops meanwhile. */
 	void (*asking)(bool on, void *arg);
 	void *asking_arg;
+	/* NULL, or side calls for the turn's tools (llm and llm_arg borrowed until the call's cb
+	 * fired). Without one the memory tool refuses a write that does not fit, as before. */
+	const struct tools_llm *llm;
+	void *llm_arg;
+	/* NULL, or shows the human one short line with the turn's reply (text copied; a line
+	 * told twice is shown once): what a tool did that they should know of. Called from the
+	 * loop before the call's cb. */
+	void (*notice)(const char *text, void *arg);
+	void *notice_arg;
 };
 
 /* Told that proposal id awaits the human (text: what to approve and how, Markdown) for a
