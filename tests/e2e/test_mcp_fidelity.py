@@ -106,7 +106,9 @@ def test_descriptions_keep_their_safety_sentence_and_list_shows_them_as_sent(
     long_ones = [n for n, d in original.items() if SAFETY in d and len(d.encode()) > 400]
     assert long_ones, "server-filesystem has no long description with the safety sentence"
 
-    agent.configure(mcp_servers={"fs": filesystem_entry(peers, files)})
+    # Every schema as it is (the catalog is tests/e2e/test_tool_catalog.py's).
+    agent.configure(mcp_servers={"fs": filesystem_entry(peers, files)},
+                    agent={"tool_schema_budget_tokens": 0})
     fake.script_for("test/free", text("done"))
     r = agent.chat("hello", timeout=60)
     assert r.returncode == 0, r.stderr
@@ -191,7 +193,9 @@ OPENAI_MAX_TOOLS = 128
 
 
 def test_requests_carry_at_most_128_tools_builtin_first(fake, agent):  # noqa: F811
-    agent.configure(mcp_servers={"many": exact_entry("--tools", "170")})
+    # With the catalog off; with it, no tool is left out (tests/e2e/test_tool_catalog.py).
+    agent.configure(mcp_servers={"many": exact_entry("--tools", "170")},
+                    agent={"tool_schema_budget_tokens": 0})
     fake.script_for("test/free", text("done"), text("done again"))
     r = agent.chat("hello", timeout=60)
     assert r.returncode == 0, r.stderr
@@ -213,7 +217,8 @@ def test_requests_carry_at_most_128_tools_builtin_first(fake, agent):  # noqa: F
 
 
 def test_a_lower_max_tools_caps_too_and_doctor_warns(fake, agent):  # noqa: F811
-    agent.configure(mcp_servers={"many": exact_entry("--tools", "40")}, agent={"max_tools": 20})
+    agent.configure(mcp_servers={"many": exact_entry("--tools", "40")},
+                    agent={"max_tools": 20, "tool_schema_budget_tokens": 0})
     fake.script_for("test/free", text("done"))
     r = agent.chat("hello", timeout=60)
     assert r.returncode == 0, r.stderr
@@ -221,3 +226,9 @@ def test_a_lower_max_tools_caps_too_and_doctor_warns(fake, agent):  # noqa: F811
     d = agent.run("doctor")
     assert re.search(r"tools: WARNING: up to \d+ builtin \+ 41 MCP tools exceed "
                      r"agent\.max_tools \(20", d.stdout), d.stdout
+    # With the catalog (the default budget) nothing is left out, and doctor says how.
+    agent.configure(mcp_servers={"many": exact_entry("--tools", "40")}, agent={"max_tools": 20})
+    d = agent.run("doctor")
+    assert re.search(r"tools: \d+ builtin \+ 41 MCP tools are more than agent\.max_tools "
+                     r"\(20\): the MCP tools go to the model as mcp_call's catalog", d.stdout), \
+        d.stdout
