@@ -3,6 +3,7 @@
  * external dirs listed read-only and never written, and the index of the system prompt. */
 #include "tool_fixture.h"
 #include "tools/skill_rank.h"
+#include "tools/skill_set.h"
 #include "tools/tools.h"
 
 #include <ctype.h>
@@ -408,6 +409,37 @@ static void make_skills(struct fixture *f, size_t n)
 		 SKILL("wrangle-k8s", "Inspect, restart and debug Kubernetes pods with kubectl."));
 }
 
+/* One cap over every directory together, home first: a scan reads at most 512 skills however
+ * many external dirs there are. */
+static void the_skill_cap_holds_over_all_directories(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	struct skill_set s;
+	char *rel, *name;
+	size_t i, home = 0;
+
+	(void)state;
+	for (i = 0; i < 300; i++) {
+		name = xasprintf("home-%03zu", i);
+		rel = xasprintf("skills/%s/SKILL.md", name);
+		put_file(f->home, rel, "---\nname: x\ndescription: y\n---\n");
+		free(rel);
+		free(name);
+		name = xasprintf("ext-%03zu", i);
+		rel = xasprintf("%s/SKILL.md", name);
+		put_file(f->ext, rel, "---\nname: x\ndescription: y\n---\n");
+		free(rel);
+		free(name);
+	}
+	skill_set_scan(f->cfg, &s);
+	assert_int_equal(s.n, 512);
+	for (i = 0; i < s.n; i++)
+		home += s.v[i].root == NULL;
+	assert_int_equal(home, 300);
+	skill_set_finish(&s);
+	fixture_destroy(f);
+}
+
 static void category_folders_are_skills_too(void **state)
 {
 	struct fixture *f = fixture_create(NULL);
@@ -650,6 +682,9 @@ static void punctuation_in_a_query_is_never_fts_syntax(void **state)
 		"C++ (or c#)?",
 	};
 	struct fixture *f = fixture_create(NULL);
+	struct skill_rank_doc docs[] = {{"wrangle-k8s", "devops", "Debug pods."},
+					{"near-things", NULL, "AND OR NOT, name: and NEAR."}};
+	size_t order[ARRAY_LEN(docs)];
 	struct buf q, b;
 	cJSON *a;
 	char *json;
@@ -659,6 +694,8 @@ static void punctuation_in_a_query_is_never_fts_syntax(void **state)
 	make_skills(f, 10);
 	buf_init(&b, 0);
 	for (i = 0; i < ARRAY_LEN(queries); i++) {
+		/* SQLite takes the query (an FTS5 syntax error would be -EIO). */
+		assert_true(skill_rank(docs, ARRAY_LEN(docs), queries[i], order) >= 0);
 		a = cJSON_CreateObject();
 		cJSON_AddStringToObject(a, "query", queries[i]);
 		json = cJSON_PrintUnformatted(a);
@@ -694,6 +731,7 @@ int main(void)
 		cmocka_unit_test(external_skills_are_read_only),
 		cmocka_unit_test(list_and_index_put_home_skills_first),
 		cmocka_unit_test(no_skills_says_how_to_add_one),
+		cmocka_unit_test(the_skill_cap_holds_over_all_directories),
 		cmocka_unit_test(category_folders_are_skills_too),
 		cmocka_unit_test(duplicate_and_broken_skills_are_reported),
 		cmocka_unit_test(the_index_names_the_skills_the_message_is_about),

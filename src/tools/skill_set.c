@@ -22,8 +22,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SKILL_MAX_BYTES (64 * 1024) /* one SKILL.md */
-#define MAX_SKILLS	512	    /* skills read from one directory, categories included */
+/* Skills in one set, all directories together; a directory's entries looked at. Both keep a
+ * scan, which runs on the event loop, to a bounded number of stat calls and reads. */
+#define MAX_SKILLS  512
+#define MAX_ENTRIES 4096
 
 void skill_set_finish(struct skill_set *s)
 {
@@ -82,6 +84,7 @@ static void load(struct skill *sk)
 	char *path;
 	struct skill_md md;
 	struct buf text, err;
+	size_t size = 0;
 	int rc;
 
 	sk->error = folder_error(sk);
@@ -90,8 +93,9 @@ static void load(struct skill *sk)
 	path = xasprintf("%s/SKILL.md", sk->path);
 	buf_init(&text, 0);
 	buf_init(&err, 0);
-	rc = fileio_read(path, SKILL_MAX_BYTES, &text);
-	if (rc == -EFBIG)
+	/* Only the front matter is read: it must close within SKILL_MD_FRONT_MAX bytes. */
+	rc = fileio_read_head(path, SKILL_MD_FRONT_MAX + 1, &text, &size);
+	if (rc == 0 && size > SKILL_MAX_BYTES)
 		buf_printf(&err, "SKILL.md is larger than %d KiB", SKILL_MAX_BYTES / 1024);
 	else if (rc < 0)
 		buf_printf(&err, "cannot read SKILL.md: %s", strerror(-rc));
@@ -112,19 +116,20 @@ static void load(struct skill *sk)
 
 struct scan {
 	struct skill_set *s;
-	const char *root;
-	bool external;
-	size_t n_root; /* skills found in root so far */
+	const char *root; /* NULL: home/skills */
+	const char *dir;  /* the directory being read */
+	bool full;	  /* MAX_SKILLS reached: nothing more is read */
 };
 
 static void add(struct scan *sc, const char *category, const char *name, char *path)
 {
 	struct skill *sk;
 
-	if (++sc->n_root > MAX_SKILLS) {
-		if (sc->n_root == MAX_SKILLS + 1)
-			log_warn("skills: %s holds more than %d skills; the rest are ignored",
-				 sc->root, MAX_SKILLS);
+	if (sc->s->n >= MAX_SKILLS) {
+		if (!sc->full)
+			log_warn("skills: more than %d skills; %s and what follows it are not read",
+				 MAX_SKILLS, sc->dir);
+		sc->full = true;
 		free(path);
 		return;
 	}
@@ -134,53 +139,40 @@ static void add(struct scan *sc, const char *category, const char *name, char *p
 	sk->name = xstrdup(name);
 	sk->category = category ? xstrdup(category) : NULL;
 	sk->path = path;
-	sk->root = sc->external ? sc->root : NULL;
-	sk->external = sc->external;
+	sk->root = sc->root;
 	load(sk);
 }
 
-/* The skills one level below the category folder dir. */
-static void scan_category(struct scan *sc, const char *category, const char *dir)
+/* The skills in dir: each entry holding SKILL.md, and at the top (category NULL) the skills
+ * one level inside each other folder, which is then a category. */
+static void scan_dir(struct scan *sc, const char *category, const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
-	char *path;
-
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		path = xasprintf("%s/%s", dir, e->d_name);
-		if (has_skill_md(path))
-			add(sc, category, e->d_name, path);
-		else
-			free(path);
-	}
-	closedir(d);
-}
-
-static void scan_root(struct scan *sc)
-{
-	DIR *d = opendir(sc->root);
-	struct dirent *e;
+	size_t seen = 0;
 	char *path;
 
 	if (!d) {
-		if (errno != ENOENT)
-			log_warn("skills: cannot open %s: %s", sc->root, strerror(errno));
+		if (!category && errno != ENOENT)
+			log_warn("skills: cannot open %s: %s", dir, strerror(errno));
 		return;
 	}
-	while ((e = readdir(d)) != NULL) {
+	while (!sc->full && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.')
 			continue;
-		path = xasprintf("%s/%s", sc->root, e->d_name);
+		if (++seen > MAX_ENTRIES) {
+			log_warn("skills: %s has more than %d entries; the rest are not read", dir,
+				 MAX_ENTRIES);
+			break;
+		}
+		path = xasprintf("%s/%s", dir, e->d_name);
+		sc->dir = dir;
 		if (has_skill_md(path)) {
-			add(sc, NULL, e->d_name, path);
+			add(sc, category, e->d_name, path);
 			continue;
 		}
-		if (is_dir(path))
-			scan_category(sc, e->d_name, path);
+		if (!category && is_dir(path))
+			scan_dir(sc, e->d_name, path);
 		free(path);
 	}
 	closedir(d);
@@ -192,9 +184,11 @@ static int by_name(const void *pa, const void *pb)
 	const struct skill *a = pa, *b = pb;
 	int c = strcmp(a->name, b->name);
 
-	if (c || !a->category != !b->category)
-		return c ? c : a->category ? 1 : -1;
-	return a->category ? strcmp(a->category, b->category) : 0;
+	if (c)
+		return c;
+	if (!a->category || !b->category)
+		return (a->category != NULL) - (b->category != NULL);
+	return strcmp(a->category, b->category);
 }
 
 static void mark_shadowed(struct skill_set *s)
@@ -213,18 +207,14 @@ static void mark_shadowed(struct skill_set *s)
 void skill_set_scan(const struct config *cfg, struct skill_set *s)
 {
 	char *home = xasprintf("%s/skills", cfg->home);
-	struct scan sc = {.s = s, .root = home};
+	struct scan sc = {.s = s};
 	size_t i, from;
 
 	memset(s, 0, sizeof(*s));
-	for (i = 0; i <= cfg->skills.n_external_dirs; i++) {
-		if (i) {
-			sc.root = cfg->skills.external_dirs[i - 1];
-			sc.external = true;
-		}
-		sc.n_root = 0;
+	for (i = 0; i <= cfg->skills.n_external_dirs && !sc.full; i++) {
+		sc.root = i ? cfg->skills.external_dirs[i - 1] : NULL;
 		from = s->n;
-		scan_root(&sc);
+		scan_dir(&sc, NULL, i ? sc.root : home);
 		if (s->n > from)
 			qsort(s->v + from, s->n - from, sizeof(*s->v), by_name);
 	}

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define SKILL_MAX_BYTES (64 * 1024) /* one SKILL.md */
+
 struct config;
 
 struct skill {
@@ -22,20 +24,21 @@ struct skill {
 	char *path;	   /* the skill's folder */
 	char *description; /* NULL when the skill is invalid */
 	char *error;	   /* why it is invalid (front matter, name, folder) */
-	const char *root;  /* its external dir (borrowed from the config); NULL = home/skills */
-	bool external;	   /* in skills.external_dirs: read-only */
+	const char *root;  /* its external dir (borrowed from the config, read-only); NULL =
+			    * home/skills */
 	/* Another skill of the same name came first: not listed, not usable; index of that one. */
 	bool shadowed;
 	size_t first;
 };
 
-/* Fields are private to skill_set.c; read only. */
+/* Read only outside skill_set.c. */
 struct skill_set {
 	struct skill *v; /* home skills by name, then each external dir's by name */
 	size_t n;
 };
 
-/* Reads every skill's front matter. Never fails: unreadable directories are logged. */
+/* Reads every skill's front matter, at most 512 skills in all (home first). Never fails:
+ * unreadable directories and what the cap leaves out are logged. */
 void skill_set_scan(const struct config *cfg, struct skill_set *s);
 void skill_set_finish(struct skill_set *s); /* accepts a zeroed struct */
 

@@ -640,9 +640,12 @@ static bool condense_start(struct tool_job *j, const struct mem *m, char *why, s
 		if ((ssize_t)i != drop)
 			buf_printf(&user, "%s%s", n++ ? DELIM : "", m->v[i]);
 	key = xasprintf("memory:%s", m->file);
-	/* A token per character is room enough for any text of target characters. */
+	/* A token is about four characters of English: half a token per character is room
+	 * enough for a text of target characters, and keeps a large file's call within what
+	 * providers accept (and what the router reserves for it). */
 	rc = j->llm->chat(j->llm_arg, key, j->cfg->auxiliary.memory, buf_str(&sys), buf_str(&user),
-			  (int)target + 64, on_condensed, j, &j->call);
+			  (int)(target / 2 + 256 < 16384 ? target / 2 + 256 : 16384), on_condensed,
+			  j, &j->call);
 	free(key);
 	buf_finish(&sys);
 	buf_finish(&user);
@@ -751,12 +754,13 @@ static int condense_apply(struct tool_job *j, const struct buf *cond, char *why,
 			 safeio_strerror(rc));
 		goto out;
 	}
+	/* Pruned before the save: a failed save cannot leave one version more than kept. */
+	history_prune(home_fd, old.file, (size_t)j->cfg->memory.history_keep);
 	rc = save(&m, is_replace(j) ? "Replaced the entry in" : "Added to", &scratch);
 	if (rc < 0) {
 		snprintf(why, why_len, "%s", buf_str(&scratch));
 		goto out;
 	}
-	history_prune(home_fd, old.file, (size_t)j->cfg->memory.history_keep);
 	buf_reset(&j->out);
 	buf_printf(&j->out,
 		   "%s It was full, so one model call condensed the other entries first (%s had "
@@ -818,9 +822,22 @@ static void on_condensed(int status, const char *text, void *arg)
 		snprintf(why, sizeof(why), "the model call was stopped before it answered");
 	else if (status != 200 || !text)
 		snprintf(why, sizeof(why), "the model call failed with HTTP %d", status);
-	if (*why || tool_memory_condensed(text, condensed_max(max), &cond, why, sizeof(why)) < 0 ||
-	    condense_apply(j, &cond, why, sizeof(why)) < 0)
+	if (j->cancelled) {
+		/* The tool call is over (cancelled or timed out; the model was answered so): the
+		 * write is not tried again, but the user learns that the entry was not saved, from
+		 * the file as it was sent, without reading it again. */
+		struct mem m;
+
+		mem_init(&m, j->cfg, j->user);
+		parse(&m, j->before.data ? j->before.data : "", j->before.len);
+		tell_full(j, &m, why, true);
+		mem_finish(&m);
+		j->is_error = true;
+	} else if (*why ||
+		   tool_memory_condensed(text, condensed_max(max), &cond, why, sizeof(why)) < 0 ||
+		   condense_apply(j, &cond, why, sizeof(why)) < 0) {
 		condense_failed(j, why);
+	}
 	buf_finish(&cond);
 	deliver(j);
 }

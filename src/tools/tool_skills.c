@@ -39,7 +39,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SKILL_MAX_BYTES	   (64 * 1024) /* one SKILL.md */
 #define VIEW_MAX_BYTES	   (64 * 1024) /* one file shown by skill_view */
 #define MAX_FILES	   50	       /* files listed under a SKILL.md */
 #define FILES_DEPTH	   3	       /* directory levels listed under a skill */
@@ -157,7 +156,7 @@ static void put_list_line(struct buf *out, const struct skill *sk)
 		put_oneline(out, sk->error, LIST_DESC_MAX);
 		buf_puts(out, "]");
 	}
-	buf_puts(out, sk->external ? " (read-only)\n" : "\n");
+	buf_puts(out, sk->root ? " (read-only)\n" : "\n");
 }
 
 static int by_str(const void *a, const void *b)
@@ -490,7 +489,7 @@ static int owned(const struct manage *m, struct buf *out)
 		buf_printf(out, "no skill named %s; skills_list shows them", m->name);
 		return -ENOENT;
 	}
-	if (m->sk->external) {
+	if (m->sk->root) {
 		buf_printf(out, "skill %s is read-only (in ", m->name);
 		put_root(out, m->cfg, m->sk);
 		buf_puts(out, ")");
@@ -518,7 +517,7 @@ static int act_create(struct manage *m, struct buf *out)
 	if (!m->content) {
 		buf_puts(out, "create needs content: the whole SKILL.md, front matter included");
 		rc = -EINVAL;
-	} else if (m->sk && m->sk->external) {
+	} else if (m->sk && m->sk->root) {
 		buf_printf(out, "%s is the name of a read-only skill (in ", m->name);
 		put_root(out, m->cfg, m->sk);
 		buf_puts(out, "); choose another");
@@ -656,7 +655,7 @@ static int run_manage(const struct tool_req *req, struct buf *out)
 		return -EINVAL;
 	skill_set_scan(m.cfg, &m.set);
 	m.sk = skill_set_find(&m.set, m.name, &m.n_same);
-	if (m.sk && m.sk->category && !m.sk->external)
+	if (m.sk && m.sk->category && !m.sk->root)
 		m.rel_dir = xasprintf("skills/%s/%s", m.sk->category, m.name);
 	else
 		m.rel_dir = xasprintf("skills/%s", m.name);

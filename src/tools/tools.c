@@ -406,8 +406,8 @@ bool tools_taints(struct tools *t, const char *name)
 {
 	const struct tool_def *d = find_builtin(t, name);
 
-	if (!d && strcmp(name, MCP_CALL) == 0 && catalog_mode(t))
-		return true; /* it answers what an MCP tool answers */
+	if (!d && strcmp(name, MCP_CALL) == 0)
+		return true; /* it answers what an MCP tool answers, whatever the mode is by now */
 	return d ? d->taints : find_mcp(t, name, NULL);
 }
 
@@ -1115,7 +1115,7 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 	if (out)
 		*out = c;
 	d = find_builtin(t, c->name);
-	if (!d && catalog_mode(t) && strcmp(c->name, MCP_SCHEMA) == 0) {
+	if (!d && strcmp(c->name, MCP_SCHEMA) == 0 && catalog_mode(t)) {
 		args = parse_args(args_json, &c->out);
 		if (args)
 			load_schemas(t, args, &c->out);
@@ -1123,7 +1123,7 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 		cJSON_Delete(args);
 		return 0;
 	}
-	if (!d && catalog_mode(t) && strcmp(c->name, MCP_CALL) == 0) {
+	if (!d && strcmp(c->name, MCP_CALL) == 0 && catalog_mode(t)) {
 		args = parse_args(args_json, &c->out);
 		if (!args || !(args = through_catalog(c, args, &mi))) {
 			finish_later(c, true);

@@ -252,5 +252,15 @@ def test_the_gateway_reply_carries_the_notice_and_the_turn_pays_the_call(gateway
     served = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                  if line.startswith("litellm_requests_metric_total{"))
     assert served == 3
+    # And of the ledger: one row for the condensing call, at its cost, with the turn's two.
+    import sqlite3
+    import time
+    deadline, rows = time.monotonic() + 5 * SLOW, []
+    while len(rows) < 3 and time.monotonic() < deadline:  # rows are group-committed (5 ms)
+        db = sqlite3.connect(g.home / "state.db")
+        rows = db.execute("SELECT model_group, cost_usd FROM spend ORDER BY id").fetchall()
+        db.close()
+        time.sleep(0.02)
+    assert sorted(rows) == [("cheap", 0.004), ("free", 0.001), ("free", 0.002)], rows
     assert len(aux_requests(fake)) == 1
     assert (g.home / "memories" / "MEMORY.md").read_text() == CONDENSED + "\n§\n" + NEW + "\n"

@@ -154,19 +154,24 @@ def test_marks_never_reach_a_provider_that_does_not_take_them(fake, claude, star
 
 def test_a_mark_past_anthropics_four_is_not_added(fake, claude, start_router):
     claude.script(claude_text("ok"))
-    points = [{"location": "message", "role": "system"}, {"location": "message", "index": 1}]
+    # Both points name unmarked messages: the last one and the last assistant message.
+    points = [{"location": "message", "index": -1}, {"location": "message", "role": "assistant"}]
     r = start_router(router_config(fake, [claude_entry(
         "claude", claude, cache_control_injection_points=points)]))
-    msgs = marked(conversation(3))
-    for m in msgs[1:4]:
-        m["content"] = [{"type": "text", "text": m["content"],
-                         "cache_control": {"type": "ephemeral"}}]
-    # The client placed four marks (system, messages 1-3, the last): five would be refused.
-    msgs[-1]["content"] = msgs[-1]["content"][0]["text"]
+    msgs = conversation(3)
+    # The client marked three: the system prompt and messages 1 and 2.
+    for i in (0, 1, 2):
+        msgs[i] = dict(msgs[i], content=[{"type": "text", "text": msgs[i]["content"],
+                                          "cache_control": {"type": "ephemeral"}}])
     chat(r, "claude", msgs)
     sent = claude.message_requests[0]
-    assert sent["status"] == 200, sent.get("error")
-    assert json.dumps(sent["body"]).count("cache_control") == 4
+    assert sent["status"] == 200, sent.get("error")  # five would be refused
+    body = sent["body"]
+    assert json.dumps(body).count("cache_control") == 4
+    # The first point made the fourth; the second found no room.
+    assert body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    last_assistant = [m for m in body["messages"] if m["role"] == "assistant"][-1]
+    assert "cache_control" not in json.dumps(last_assistant), last_assistant
 
 
 def test_injection_points_need_a_role_or_an_index(fake, start_router):

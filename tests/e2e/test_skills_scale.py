@@ -98,7 +98,12 @@ def test_hello_with_100_skills_costs_at_most_1500_input_tokens(agent, fake, caps
         print(f"\n  'hello' with 100 skills: {n} input tokens (bytes/4)")
     assert n <= 1500
     system = messages(fake.chat_requests[0])[0]["content"]
-    assert "kubernetes-troubleshoot" not in skills_section(system)  # nothing asked for it
+    # Nothing in "hello" matches a skill: the index is the first skills by name, no ranking.
+    listed = [line.split(":", 1)[0] for line in skills_section(system).splitlines()
+              if not line.startswith("(")]
+    by_name = sorted(name for _, name, _ in real_skills())
+    assert listed == by_name[:len(listed)], listed
+    assert "kubernetes-troubleshoot" not in listed
 
 
 def test_skills_list_pages_and_searches(agent, fake):

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from agent_harness import agent_config, fake, messages, tool_results  # noqa: F401
-from conftest import SLOW, Gateway, to_yaml
+from conftest import SLOW, Gateway, http_get, to_yaml
 from fakes.fake_mcp import FakeMcp, tool
 from fakes.fake_openai import text, tool_calls
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
@@ -67,12 +67,9 @@ def start(tmp_path, fake):
 
 
 def offered(g):
-    req = urllib.request.Request(g.url + "/v1/tools",
-                                 headers={"Authorization": f"Bearer {API_KEY}"})
     try:
-        with urllib.request.urlopen(req, timeout=5 * SLOW) as r:
-            return r.read().decode()
-    except OSError:
+        return http_get(g.url + "/v1/tools", headers={"Authorization": f"Bearer {API_KEY}"})[2]
+    except OSError:  # not listening yet
         return ""
 
 

@@ -184,6 +184,7 @@ void prompt_cache_prepare(const struct config_model *m, cJSON *req)
 {
 	const struct config_litellm_params *lp = &m->litellm_params;
 	cJSON *messages = get(req, "messages");
+	int marks;
 	size_t i;
 
 	if (!cJSON_IsArray(messages))
@@ -194,10 +195,11 @@ void prompt_cache_prepare(const struct config_model *m, cJSON *req)
 	}
 	if (!lp->n_cache_points)
 		return;
-	for (i = 0; i < lp->n_cache_points && count_marks(req) < PROMPT_CACHE_MAX_MARKS; i++) {
+	marks = count_marks(req);
+	for (i = 0; i < lp->n_cache_points && marks < PROMPT_CACHE_MAX_MARKS; i++) {
 		cJSON *msg = point_message(&lp->cache_points[i], messages);
 
 		if (cJSON_IsObject(msg))
-			prompt_cache_mark(msg);
+			marks += prompt_cache_mark(msg);
 	}
 }
