@@ -5,6 +5,8 @@
  * JSON-RPC error says so) on a request that carried a session is reported as a lost session
  * (the core re-initializes). After the handshake an optional GET stream carries server
  * messages such as tools/list_changed; servers that do not offer it (405) are left alone.
+ * Messages sent while notifications/initialized is on the wire wait for its answer: separate
+ * POSTs race, and servers (the Python SDK's among them) refuse a request that overtakes it.
  * Closing DELETEs the session. Error bodies reach messages as a short text excerpt; an HTML
  * page only as its type and size.
  *
@@ -28,6 +30,8 @@
 #define GET_RETRY_MS   2000
 #define GET_MAX_FAILS  3
 #define DELETE_TIMEOUT 2000
+/* A notification is answered 202 with no body: one that hangs does not hold the gate long. */
+#define NOTIFY_TIMEOUT 30000
 #define FRAME_CAP_WHY  "the server sent a message over the 4 MiB frame cap"
 
 struct http_t;
@@ -52,6 +56,8 @@ struct post {
 	bool goodbye_only;	       /* a notification let finish after a close, no session */
 	struct mcp_goodbyes *goodbyes; /* counts this post when farewell or goodbye_only */
 	bool too_big;		       /* cut at MCP_FRAME_CAP */
+	char *held;		       /* the message of a post held behind the gate, unsent */
+	size_t held_len;
 	struct sse_parser sse;
 	struct buf body;
 };
@@ -60,6 +66,10 @@ struct http_t {
 	struct mcp_server *s;
 	char *session;
 	struct post *posts;
+	/* notifications/initialized while it is on the wire: later messages wait for it, as
+	 * a server may refuse requests that overtake it (separate POSTs can arrive in any
+	 * order). */
+	struct post *gate;
 	struct httpc_req *get;
 	struct sse_parser get_sse;
 	bool get_sse_active, get_unsupported;
@@ -159,6 +169,7 @@ static void free_post(struct post *p)
 	if (p->kind_known && p->is_sse)
 		sse_finish(&p->sse);
 	buf_finish(&p->body);
+	free(p->held);
 	free(p);
 }
 
@@ -274,6 +285,8 @@ static void say_goodbye(struct farewell *f)
 	free(f);
 }
 
+static void open_gate(struct http_t *t);
+
 static void on_post_done(struct httpc_req *req, void *arg)
 {
 	struct post *p = arg;
@@ -292,7 +305,9 @@ static void on_post_done(struct httpc_req *req, void *arg)
 	}
 	unlink_post(t, p);
 	t->busy++;
-	if (httpc_result(req) == HTTPC_OK && status / 100 == 2) {
+	if (t->gate == p)
+		open_gate(t);
+	if (!t->dead && httpc_result(req) == HTTPC_OK && status / 100 == 2) {
 		take_session(t, req);
 		if (!p->is_sse && p->body.len)
 			mcp_transport_message(t->s, p->body.data, p->body.len);
@@ -302,29 +317,21 @@ static void on_post_done(struct httpc_req *req, void *arg)
 			mcp_transport_request_failed(
 				t->s, p->id, 0, false,
 				"the server ended the exchange without an answer");
-	} else if (httpc_result(req) != HTTPC_CANCELLED || !t->dead) {
+	} else if (!t->dead) {
 		report_post_failure(t, p, req);
 	}
 	free_post(p);
 	leave(t);
 }
 
-static int send_http(struct mcp_server *s, const char *json, size_t len, int64_t id)
+static int start_post(struct http_t *t, struct post *p, const char *json, size_t len)
 {
-	struct http_t *t = mcp_server_transport_state(s);
-	const struct config_mcp_server *c = mcp_server_config(s);
+	const struct config_mcp_server *c = mcp_server_config(t->s);
 	struct httpc_opts o = {0};
-	struct post *p;
 	char **h;
 	int rc;
 
-	if (!t || t->dead)
-		return -EPIPE;
-	p = xcalloc(1, sizeof(*p));
-	p->t = t;
-	p->id = id;
 	p->sent_session = t->session != NULL;
-	buf_init(&p->body, MCP_FRAME_CAP);
 	h = headers(t, true, true);
 	o.method = "POST";
 	o.url = c->url;
@@ -333,15 +340,70 @@ static int send_http(struct mcp_server *s, const char *json, size_t len, int64_t
 	o.body_len = len;
 	o.connect_timeout_ms = (c->connect_timeout_s > 0 ? c->connect_timeout_s : 10) * 1000;
 	o.on_data = on_post_data;
-	rc = httpc_start(mcp_server_loop(s), &o, on_post_done, p, &p->req);
+	if (p->id < 0)
+		o.timeout_ms = NOTIFY_TIMEOUT;
+	rc = httpc_start(mcp_server_loop(t->s), &o, on_post_done, p, &p->req);
 	free_headers(h);
-	if (rc < 0) {
+	return rc;
+}
+
+static int send_http(struct mcp_server *s, const char *json, size_t len, int64_t id)
+{
+	struct http_t *t = mcp_server_transport_state(s);
+	struct post *p, **tail;
+
+	if (!t || t->dead)
+		return -EPIPE;
+	p = xcalloc(1, sizeof(*p));
+	p->t = t;
+	p->id = id;
+	buf_init(&p->body, MCP_FRAME_CAP);
+	if (t->gate) {
+		p->held = xmalloc(len);
+		memcpy(p->held, json, len);
+		p->held_len = len;
+		/* Held posts go out in the order they were sent: kept at the list's end. */
+		for (tail = &t->posts; *tail; tail = &(*tail)->next)
+			;
+		*tail = p;
+		return 0;
+	}
+	if (start_post(t, p, json, len) < 0) {
 		free_post(p);
 		return -EIO;
 	}
 	p->next = t->posts;
 	t->posts = p;
 	return 0;
+}
+
+/* The gate's notification is answered: what waited behind it goes out, oldest first (held
+ * posts sit at the list's end in the order they were sent; posts started since go in front). */
+static void open_gate(struct http_t *t)
+{
+	struct post *p;
+
+	t->gate = NULL;
+	while (!t->dead) {
+		char *json;
+
+		for (p = t->posts; p && !p->held; p = p->next)
+			;
+		if (!p)
+			return;
+		json = p->held;
+		p->held = NULL;
+		if (start_post(t, p, json, p->held_len) < 0) {
+			int64_t id = p->id;
+
+			unlink_post(t, p);
+			free_post(p);
+			if (id >= 0)
+				mcp_transport_request_failed(t->s, id, 0, false,
+							     "the request could not be sent");
+		}
+		free(json);
+	}
 }
 
 static void abandon_http(struct mcp_server *s, int64_t id)
@@ -352,6 +414,10 @@ static void abandon_http(struct mcp_server *s, int64_t id)
 	for (p = t ? t->posts : NULL; p; p = p->next) {
 		if (p->id == id) {
 			unlink_post(t, p);
+			if (p->held) { /* never sent: nothing to cancel */
+				free_post(p);
+				return;
+			}
 			p->t = NULL; /* its callback now only frees it */
 			httpc_cancel(p->req);
 			return;
@@ -445,8 +511,12 @@ static void initialized_http(struct mcp_server *s)
 {
 	struct http_t *t = mcp_server_transport_state(s);
 
-	if (t)
-		open_get(t);
+	if (!t)
+		return;
+	/* The notification was the last post sent (the newest is the list's head). */
+	if (t->posts && t->posts->id < 0 && !t->posts->held)
+		t->gate = t->posts;
+	open_get(t);
 }
 
 /* ---- open, close ---- */
@@ -494,6 +564,10 @@ static void close_http(struct mcp_server *s, bool graceful)
 	t->dead = true;
 	while ((p = t->posts)) {
 		t->posts = p->next;
+		if (p->held) { /* never sent */
+			free_post(p);
+			continue;
+		}
 		p->t = NULL;
 		/* Notifications (notifications/cancelled above all) still go out on a graceful
 		 * close, before the session is deleted; requests nobody waits for are cut. */

@@ -86,6 +86,20 @@ def test_json_answers_lifecycle_and_headers(fake, tmp_path):
     _ids_unique(f)
 
 
+@pytest.mark.parametrize("answer", ["json", "sse"])
+def test_requests_wait_for_the_initialized_notification(fake, tmp_path, answer):
+    """Separate POSTs race: tools/list must not overtake notifications/initialized, which a
+    Python-SDK server refuses. The fake holds that notification's 202 for 0.5 s."""
+    f = fake(answer=answer, initialized_delay=0.5)
+    c = _cfg(tmp_path, f)
+    r = mcp_call(c, "fake", "echo", {"message": "after"})
+    assert_clean_exit(r, (0,))
+    assert out_text(r) == ECHO + "after"
+    assert f.violations == []
+    methods = [p["body"].get("method") for p in f.posts()]
+    assert methods[:3] == ["initialize", "notifications/initialized", "tools/list"], methods
+
+
 @pytest.mark.parametrize("version", ["2025-06-18", "2025-03-26"])
 def test_accepts_older_protocol_versions(fake, tmp_path, version):
     f = fake(protocol_version=version)

@@ -7,7 +7,9 @@ with ``nextCursor``, a stateless server, sessions that expire (404), tool calls 
 answer, garbage and over-cap answers, ``notifications/tools/list_changed`` on the GET stream,
 server-initiated pings. It records every request so tests can check what the client sent
 (``Accept``, ``MCP-Protocol-Version``, ``Mcp-Session-Id``, ids never reused,
-``notifications/cancelled``). Python 3.11 standard library only.
+``notifications/cancelled``) and refuses, as the Python SDK does, a request other than ping on
+a session before ``notifications/initialized`` reached it (``initialized_delay`` holds that
+notification's 202 back, so a client that does not wait for it is caught). Python 3.11 standard library only.
 
 In a test (Streamable HTTP on 127.0.0.1, ephemeral port)::
 
@@ -513,10 +515,18 @@ class _Handler(BaseHTTPRequestHandler):
             rec["status"] = 202
             return self._send(202)
         if rid is None:  # a notification
+            if method == "notifications/initialized" and self.fake.initialized_delay:
+                self.fake._stop.wait(self.fake.initialized_delay)
             self.fake._notification(sess, msg)
             rec["status"] = 202
             return self._send(202)
         self.fake._check_id(sess, rid)
+        if sess is not None and not sess.initialized and method != "ping":
+            # as the Python SDK's ServerSession: only pings before the client said it is ready
+            self.fake._violation(f"{method} before notifications/initialized")
+            rec["status"] = 200
+            return self._answer(_response(rid, (
+                "error", -32600, "Received request before initialization was complete")))
         if is_init:
             result = self.fake.logic.initialize_result(msg.get("params"))
             headers = {}
@@ -744,13 +754,16 @@ class FakeMcp:
     def __init__(self, host="127.0.0.1", port=0, *, tools=None, page_size=None,
                  stateless=False, answer="json", protocol_version=None, expire_after=None,
                  get_stream=True, delete_status=200, path="/mcp", verbose=False,
-                 unknown_session="404", legacy_sse=False):
+                 unknown_session="404", legacy_sse=False, initialized_delay=0.0):
         if answer not in ("json", "sse"):
             raise ValueError("answer is 'json' or 'sse'")
         if unknown_session not in UNKNOWN_SESSION:
             raise ValueError(f"unknown_session is one of {tuple(UNKNOWN_SESSION)}")
         self.unknown_session = unknown_session
         self.legacy_sse = legacy_sse
+        # seconds the 202 to notifications/initialized takes (the session counts as
+        # initialized only then): a client that does not wait for it sends tools/list early
+        self.initialized_delay = initialized_delay
         self.legacy_streams = {}  # legacy SSE: session id -> queue of its stream
         self.logic = Logic(tools, page_size, protocol_version)
         self.stateless = stateless
