@@ -883,7 +883,9 @@ static void test_skills_index_follows_the_first_message_and_the_cron_job(void **
 	put(f->home, "skills/zeta-pinned/SKILL.md",
 	    "---\nname: zeta-pinned\ndescription: Unrelated steps.\n---\n");
 	sys = first_system(f, "cli", "hello");
-	assert_non_null(strstr(sys, "aaa-00: Plain steps 0."));
+	/* Nothing matches "hello": no names, the count by category. */
+	assert_non_null(strstr(sys, "(32 skills in ops: skills_list searches them)"));
+	assert_null(strstr(sys, "aaa-00"));
 	assert_null(strstr(sys, "kube-pods"));
 	assert_null(strstr(sys, "zeta-pinned"));
 	free(sys);

@@ -340,10 +340,9 @@ static void list_and_index_put_home_skills_first(void **state)
 	assert_string_equal(buf_str(&b), "a-home: First, on two lines.\nb-home: Second.\n"
 					 "c-ext: Third.\n");
 	buf_reset(&b);
-	f->cfg->skills.index_tokens = 17; /* 68 bytes: one line and the note */
+	f->cfg->skills.index_tokens = 12; /* 48 bytes: not all of them, and nothing matches */
 	tools_skills_index(f->cfg, NULL, NULL, 0, &b);
-	assert_string_equal(buf_str(&b),
-			    "a-home: First, on two lines.\n(2 more: skills_list searches them)\n");
+	assert_string_equal(buf_str(&b), "(3 skills: skills_list searches them)\n");
 	buf_reset(&b);
 	f->cfg->skills.index_tokens = 2;
 	tools_skills_index(f->cfg, NULL, NULL, 0, &b);
@@ -541,14 +540,23 @@ static void the_index_names_the_skills_the_message_is_about(void **state)
 	buf_init(&b, 0);
 	tools_skills_index(f->cfg, "Why do my kubernetes pods keep crashing?!", NULL, 0, &b);
 	assert_true(b.len <= 400 * 4);
-	assert_true(b.len > 300 * 4);
 	assert_true(strncmp(buf_str(&b), "wrangle-k8s: Inspect, restart", 29) == 0);
-	assert_contains(buf_str(&b), " more: skills_list searches them)\n");
-	/* Without the message the fill is by name, and the k8s skill comes last. */
+	assert_contains(buf_str(&b), ": skills_list searches them)\n");
+	/* Only what matches is named: a hundred names the message is not about are noise. */
+	assert_null(strstr(buf_str(&b), "ansible-"));
+	/* Without a message nothing matches: the index only counts them. */
 	buf_reset(&b);
 	tools_skills_index(f->cfg, NULL, NULL, 0, &b);
-	assert_null(strstr(buf_str(&b), "wrangle-k8s"));
-	assert_true(strncmp(buf_str(&b), "ansible-", 8) == 0);
+	assert_string_equal(buf_str(&b), "(101 skills in cat-0, cat-1, cat-2, cat-3, cat-4, cat-5, "
+					 "cat-6, devops: skills_list searches them)\n");
+	/* Skills in category folders are counted by category. */
+	put_file(f->home, "skills/media/ffmpeg-cut/SKILL.md", SKILL("ffmpeg-cut", "Cut video."));
+	put_file(f->home, "skills/data/duckdb-load/SKILL.md", SKILL("duckdb-load", "Load CSV."));
+	buf_reset(&b);
+	tools_skills_index(f->cfg, "hello", NULL, 0, &b);
+	assert_string_equal(buf_str(&b),
+			    "(103 skills in cat-0, cat-1, cat-2, cat-3, cat-4, cat-5, cat-6, data, "
+			    "devops, media: skills_list searches them)\n");
 	/* Words the message shares with several skills: those come before the fill. */
 	buf_reset(&b);
 	tools_skills_index(f->cfg, "grafana dashboards", NULL, 0, &b);

@@ -468,11 +468,15 @@ static void append_now(const struct agent_turn *t, struct buf *b)
 {
 	char line[80];
 
+	const char *tz = t->a->env.cfg->timezone;
+
 	format_local(t->started_ms ? t->started_ms : now_wall_ms(), line, sizeof(line));
+	/* The zone's name once: "UTC (UTC)" says nothing twice. */
 	buf_printf(b,
-		   "\n\nThis conversation started %s (%s); a later message starts with the time "
-		   "it was written when that has moved on.",
-		   line, t->a->env.cfg->timezone);
+		   "\n\nThis conversation started %s%s%s%s; later messages start with their time "
+		   "when it has moved on.",
+		   line, strstr(line, tz) ? "" : " (", strstr(line, tz) ? "" : tz,
+		   strstr(line, tz) ? "" : ")");
 }
 
 /* ---- budget and compression ---------------------------------------------------------- */
@@ -1133,6 +1137,13 @@ static void build_request(struct agent_turn *t, const char *tools_json, bool sum
 	append_now(t, &sys);
 	buf_puts(b, "{\"model\":");
 	buf_json_str(b, t->model, strlen(t->model));
+	/* The tools before the messages, as providers put them in the prompt: the request's
+	 * bytes then share their longest prefix with the session's previous call. */
+	if (tools_json && strcmp(tools_json, "[]") != 0) {
+		buf_printf(b, ",\"tools\":%s", tools_json);
+		if (summary)
+			buf_puts(b, ",\"tool_choice\":\"none\"");
+	}
 	buf_puts(b, ",\"messages\":[{\"role\":\"system\",\"content\":");
 	if (marks)
 		buf_puts(b, "[{\"type\":\"text\",\"text\":");
@@ -1172,11 +1183,6 @@ static void build_request(struct agent_turn *t, const char *tools_json, bool sum
 		buf_puts(b, "}");
 	}
 	buf_puts(b, "]");
-	if (tools_json && strcmp(tools_json, "[]") != 0) {
-		buf_printf(b, ",\"tools\":%s", tools_json);
-		if (summary)
-			buf_puts(b, ",\"tool_choice\":\"none\"");
-	}
 	if (stream)
 		buf_puts(b, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
 	buf_puts(b, "}");

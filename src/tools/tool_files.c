@@ -589,8 +589,8 @@ const struct tool_def tool_def_read_file = {
 	.name = "read_file",
 	.toolset = CONFIG_TOOLSET_FILES,
 	.read_only = true,
-	.description = "Read a text file as numbered lines (or list a directory) in home or the "
-		       "notes dirs; path relative to home or absolute.",
+	.description = "Read a text file as numbered lines, or list a directory (home or the "
+		       "notes dirs).",
 	.params_json = "{\"type\":\"object\",\"properties\":{"
 		       "\"path\":{\"type\":\"string\"},"
 		       "\"offset\":{\"type\":\"integer\",\"description\":\"first line, 1-based\"},"
@@ -801,8 +801,8 @@ const struct tool_def tool_def_search_files = {
 	.name = "search_files",
 	.toolset = CONFIG_TOOLSET_FILES,
 	.read_only = true,
-	.description = "Find lines containing pattern (plain text, any case) in files under home "
-		       "and the notes dirs.",
+	.description = "Find lines containing a text (any case) in files under home and the notes "
+		       "dirs.",
 	.params_json = "{\"type\":\"object\",\"properties\":{"
 		       "\"pattern\":{\"type\":\"string\"},"
 		       "\"path\":{\"type\":\"string\",\"description\":\"subdirectory or file\"},"

@@ -909,8 +909,8 @@ const struct tool_def tool_def_memory = {
 	.toolset = CONFIG_TOOLSET_MEMORY,
 	.read_only = false,
 	.writes = writes,
-	.description = "Keep durable facts across sessions: target memory (your notes) or user "
-		       "(about the user); replace/remove pick an entry by a unique old_text.",
+	.description = "Durable facts across sessions: memory (your notes) or user (about the "
+		       "user); replace/remove match a unique old_text.",
 	.params_json = "{\"type\":\"object\",\"properties\":{"
 		       "\"action\":{\"enum\":[\"add\",\"replace\",\"remove\",\"read\"]},"
 		       "\"target\":{\"enum\":[\"memory\",\"user\"]},"

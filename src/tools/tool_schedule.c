@@ -354,15 +354,14 @@ const struct tool_def tool_def_schedule = {
 	.name = "schedule",
 	.toolset = CONFIG_TOOLSET_TIME,
 	.description =
-		"Reminders and recurring jobs for this chat: at that time you get `prompt` and "
-		"your answer is sent here. One-shot: `when`; recurring: `cron` (5 fields, local "
-		"time). Also list and delete (by id).",
+		"Reminders and recurring jobs for this chat: at that time you get prompt and "
+		"your answer is sent here. when: once; cron: recurring, local time.",
 	.params_json =
 		"{\"type\":\"object\",\"properties\":{\"action\":{\"type\":\"string\",\"enum\":"
 		"[\"create\",\"list\",\"delete\"]},\"when\":{\"type\":\"string\",\"description\":"
-		"\"'in 20 minutes', 'tomorrow 07:00', 'at 18:00', '2026-12-01 09:30'\"},\"cron\":"
+		"\"'in 20 minutes', 'tomorrow 07:00', '2026-12-01 09:30'\"},\"cron\":"
 		"{\"type\":\"string\",\"description\":\"e.g. '0 7 * * 1-5'\"},\"prompt\":{\"type\":"
-		"\"string\",\"description\":\"what to do then, e.g. 'Remind me to call mum'\"},"
+		"\"string\",\"description\":\"e.g. 'Remind me to call mum'\"},"
 		"\"title\":{\"type\":\"string\"},\"max_cost_usd\":{\"type\":\"number\"},\"id\":"
 		"{\"type\":\"integer\"}}}",
 	.offered = offered,

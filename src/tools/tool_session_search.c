@@ -39,8 +39,7 @@ const struct tool_def tool_def_session_search = {
 	.read_only = true,
 	/* Other sessions hold hook payloads and answers that quote pages: untrusted text. */
 	.taints = true,
-	.description = "Search past conversations by keywords; returns excerpts with session ids "
-		       "and dates.",
+	.description = "Search past conversations by keywords (excerpts, session ids, dates).",
 	.params_json = "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\"},"
 		       "\"limit\":{\"type\":\"integer\",\"description\":\"sessions, 1-10\"}},"
 		       "\"required\":[\"query\"]}",

@@ -251,9 +251,9 @@ const struct tool_def tool_def_skills_list = {
 	.name = "skills_list",
 	.toolset = CONFIG_TOOLSET_SKILLS,
 	.read_only = true,
-	.description = "List or search skills (saved procedures): one line each, 20 a page.",
+	.description = "List or search skills (saved procedures), 20 a page.",
 	.params_json = "{\"type\":\"object\",\"properties\":{"
-		       "\"query\":{\"type\":\"string\",\"description\":\"words to search for\"},"
+		       "\"query\":{\"type\":\"string\"},"
 		       "\"category\":{\"type\":\"string\"},"
 		       "\"offset\":{\"type\":\"integer\"},"
 		       "\"limit\":{\"type\":\"integer\",\"description\":\"at most 50\"}}}",
@@ -679,9 +679,8 @@ const struct tool_def tool_def_skill_manage = {
 	.toolset = CONFIG_TOOLSET_SKILLS,
 	.read_only = false,
 	.writes = manage_writes,
-	.description = "Save a reusable procedure as a skill: create (content = whole SKILL.md "
-		       "with name/description front matter), patch (old_text -> new_text) or "
-		       "delete.",
+	.description = "Save a procedure as a skill: create (content = SKILL.md with name and "
+		       "description front matter), patch (old_text -> new_text) or delete.",
 	.params_json = "{\"type\":\"object\",\"properties\":{"
 		       "\"action\":{\"enum\":[\"create\",\"patch\",\"delete\"]},"
 		       "\"name\":{\"type\":\"string\"},"
@@ -697,9 +696,36 @@ const struct tool_def tool_def_skill_manage = {
  */
 
 /* The note that ends a cut index; its longest form, with as many digits as n. */
-static void put_note(struct buf *out, size_t n)
+static int cmp_str(const void *a, const void *b)
 {
-	buf_printf(out, "(%zu more: skills_list searches them)\n", n);
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "(N more in cat1, cat2: skills_list searches them)", or "N skills" when none is named: the
+ * skills the index leaves out (those not flagged in shown), by category. */
+static void put_note(struct buf *out, const struct skill_set *s, const bool *shown)
+{
+	const char **cats = xcalloc(s->n + 1, sizeof(*cats));
+	size_t n = 0, n_cats = 0, i, k;
+	bool any = false;
+
+	for (i = 0; i < s->n; i++) {
+		any = any || shown[i];
+		if (shown[i] || !skill_usable(&s->v[i]))
+			continue;
+		n++;
+		if (s->v[i].category)
+			cats[n_cats++] = s->v[i].category;
+	}
+	qsort(cats, n_cats, sizeof(*cats), cmp_str);
+	buf_printf(out, "(%zu %s", n, any ? "more" : n == 1 ? "skill" : "skills");
+	for (i = k = 0; i < n_cats; i++) {
+		if (i && strcmp(cats[i], cats[i - 1]) == 0)
+			continue;
+		buf_printf(out, "%s%s", k++ ? ", " : " in ", cats[i]);
+	}
+	buf_puts(out, ": skills_list searches them)\n");
+	free(cats);
 }
 
 struct pick {
@@ -718,10 +744,10 @@ static void take(struct pick *p, size_t k)
 }
 
 /* The usable skills in the order the index takes them: the pinned ones (*n_first of them
- * found), then those that match text best, then the rest by name. Returns how many (order
- * has room for s->n). */
+ * found), then those that match text best (*n_match with the pinned), then the rest by name.
+ * Returns how many (order has room for s->n). */
 static size_t index_order(const struct skill_set *s, const char *text, const char *const *pinned,
-			  size_t n_pinned, size_t *order, size_t *n_first)
+			  size_t n_pinned, size_t *order, size_t *n_first, size_t *n_match)
 {
 	struct skill_rank_doc *docs = xcalloc(s->n + 1, sizeof(*docs));
 	size_t *ranked = xcalloc(s->n + 1, sizeof(*ranked)), i;
@@ -741,6 +767,7 @@ static size_t index_order(const struct skill_set *s, const char *text, const cha
 	n_ranked = text && *text ? skill_rank(docs, s->n, text, ranked) : 0;
 	for (i = 0; n_ranked > 0 && i < (size_t)n_ranked; i++)
 		take(&p, ranked[i]);
+	*n_match = p.n;
 	for (i = 0; i < s->n; i++)
 		take(&p, i);
 	free(p.taken);
@@ -760,39 +787,52 @@ void tools_skills_index(const struct config *cfg, const char *text, const char *
 			size_t n_pinned, struct buf *out)
 {
 	size_t max_bytes = (size_t)cfg->skills.index_tokens * INDEX_BYTES_PER_TK;
-	size_t *order, n, n_first, i, shown = 0, note_room;
+	size_t *order, n, n_first, n_match, i, note_room;
 	struct skill_set s;
 	struct buf all, line, note;
+	bool *shown;
 
 	skill_set_scan(cfg, &s);
 	order = xcalloc(s.n + 1, sizeof(*order));
-	n = index_order(&s, text, pinned, n_pinned, order, &n_first);
+	shown = xcalloc(s.n + 1, sizeof(*shown));
+	n = index_order(&s, text, pinned, n_pinned, order, &n_first, &n_match);
 	buf_init(&all, 0);
 	buf_init(&line, 0);
 	buf_init(&note, 0);
-	put_note(&note, n);
+	for (i = 0; i < n; i++)
+		index_line(&all, &s.v[order[i]]);
+	if (all.len <= max_bytes) { /* every skill fits: all of them, best first */
+		buf_append(out, all.data, all.len);
+		goto out;
+	}
+	/* Too many to name: the pinned ones whatever the size, then the ones the text is about
+	 * while they fit with room for the note; the rest are counted by category (names that
+	 * match nothing would only be noise). The first line that does not fit ends it (a
+	 * shorter one after it would jump the ranking). */
+	buf_reset(&all);
+	put_note(&note, &s, shown);
 	note_room = note.len;
-	/* Whole lines in order, room kept for the note; the pinned ones (first) whatever the
-	 * size. The first line that does not fit ends it (a shorter one after it would jump the
-	 * ranking). */
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n_match; i++) {
 		buf_reset(&line);
 		index_line(&line, &s.v[order[i]]);
-		if (i >= n_first && all.len + line.len + (i + 1 < n ? note_room : 0) > max_bytes)
+		if (i >= n_first && all.len + line.len + note_room > max_bytes)
 			break;
 		buf_append(&all, line.data, line.len);
-		shown++;
+		shown[order[i]] = true;
 	}
-	if (shown < n && all.len + note_room <= max_bytes)
-		put_note(&all, n - shown);
-	if (shown)
-		buf_append(out, all.data, all.len);
+	buf_reset(&note);
+	put_note(&note, &s, shown);
+	if (all.len + note.len <= max_bytes)
+		buf_append(&all, note.data, note.len);
+	buf_append(out, all.data, all.len);
+out:
 	for (i = 0; i < s.n; i++)
 		if (s.v[i].error)
 			log_warn("skills: skipping %s/SKILL.md: %s", s.v[i].path, s.v[i].error);
 	buf_finish(&note);
 	buf_finish(&line);
 	buf_finish(&all);
+	free(shown);
 	free(order);
 	skill_set_finish(&s);
 }

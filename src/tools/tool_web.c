@@ -620,12 +620,10 @@ const struct tool_def tool_def_web_fetch = {
 	.toolset = CONFIG_TOOLSET_WEB,
 	.read_only = true,
 	.taints = true,
-	.description = "Fetch an http(s) URL and return its text: HTML reduced to readable text "
-		       "(title first), JSON and text as they are. Public hosts only.",
+	.description = "Fetch a public http(s) URL as text (HTML made readable, title first).",
 	.params_json = "{\"type\":\"object\",\"properties\":{"
-		       "\"url\":{\"type\":\"string\",\"description\":\"http:// or https:// URL\"},"
-		       "\"max_chars\":{\"type\":\"integer\",\"description\":"
-		       "\"cap on the returned text, default 12000\"}},"
+		       "\"url\":{\"type\":\"string\"},"
+		       "\"max_chars\":{\"type\":\"integer\",\"description\":\"default 12000\"}},"
 		       "\"required\":[\"url\"]}",
 	.start = web_start,
 	.cancel = web_cancel,

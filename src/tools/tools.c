@@ -49,8 +49,8 @@
 static const struct tool_def tool_def_ask_user = {
 	.name = "ask_user",
 	.toolset = CONFIG_TOOLSET_ALL,
-	.description = "Ask the user a short multiple-choice question (buttons) and wait for the "
-		       "choice. Only when you cannot go on without their decision.",
+	.description = "Ask the user a multiple-choice question (buttons), only when you need "
+		       "their decision to go on.",
 	.params_json = "{\"type\":\"object\",\"properties\":{\"question\":{\"type\":"
 		       "\"string\"},\"choices\":{\"type\":\"array\",\"items\":{\"type\":"
 		       "\"string\"},\"minItems\":2,\"maxItems\":8}},\"required\":[\"question\","
@@ -263,8 +263,10 @@ static void note_left_out(struct tools *t, size_t n, size_t room)
  * changes) and a second model call to pick tools (it costs what it saves). */
 #define MCP_CALL	 "mcp_call"
 #define MCP_SCHEMA	 "mcp_tool_schema"
-#define CATALOG_LINE_MAX 72 /* bytes of a tool's description in the catalog */
-#define SCHEMA_NAMES_MAX 16 /* tools one mcp_tool_schema call may name */
+#define CATALOG_MAX	 850 /* bytes of the catalog: descriptions are cut to fit */
+#define CATALOG_DESC_MAX 64  /* bytes of a tool's description in the catalog, at most */
+#define CATALOG_DESC_MIN 32  /* narrower than this, the catalog is names only */
+#define SCHEMA_NAMES_MAX 16  /* tools one mcp_tool_schema call may name */
 
 static bool catalog_mode(const struct tools *t)
 {
@@ -285,44 +287,90 @@ static bool catalog_mode(const struct tools *t)
 	return (int64_t)(bytes / 4) > budget;
 }
 
-/* The start of a description's first line, cut at a character boundary. */
-static void catalog_line(struct buf *b, const struct mcp_tool_info *ti)
+/* The tool's name without its "mcp_<server>_" (the catalog's heading names the server). */
+static const char *catalog_short(const struct mcp_tool_info *ti)
 {
-	const char *d = ti->description ? ti->description : "";
-	size_t len = strcspn(d, "\r\n");
+	size_t n = strlen(ti->server);
 
-	buf_printf(b, "\n%s", ti->name);
-	if (!len)
-		return;
-	buf_puts(b, ": ");
-	if (len > CATALOG_LINE_MAX) {
-		buf_append(b, d, utf8_cut(d, CATALOG_LINE_MAX));
-		buf_puts(b, "...");
-	} else {
-		buf_append(b, d, len);
+	if (strncmp(ti->name, "mcp_", 4) == 0 && strlen(ti->name) > 5 + n && ti->name[4 + n] == '_')
+		return ti->name + 5 + n;
+	return ti->name;
+}
+
+/* How much of a description the catalog shows at width w: its first sentence, at most w
+ * bytes cut after a word, 0 when w leaves too little to say anything. *cut: "..." follows. */
+static size_t catalog_desc_len(const char *d, size_t w, bool *cut)
+{
+	size_t len = strcspn(d, "\r\n"), i;
+
+	*cut = false;
+	for (i = 0; i + 1 < len; i++) {
+		if (d[i] == '.' && d[i + 1] == ' ') {
+			len = i;
+			break;
+		}
+	}
+	if (len && d[len - 1] == '.')
+		len--;
+	if (len <= w)
+		return len;
+	if (w < CATALOG_DESC_MIN)
+		return 0;
+	for (i = w; i > w / 2 && d[i] != ' '; i--)
+		;
+	*cut = true;
+	return utf8_cut(d, i > w / 2 ? i : w);
+}
+
+/* The catalog at description width w: one heading per server, one line per tool. */
+static void catalog_text(struct tools *t, size_t w, struct buf *out)
+{
+	size_t n = mcp_n_tools(t->env.mcp);
+	const char *server = NULL;
+	struct mcp_tool_info ti;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *d;
+		size_t len;
+		bool cut;
+
+		mcp_tool_info(t->env.mcp, i, &ti);
+		if (!server || strcmp(server, ti.server) != 0)
+			buf_printf(out, "\n[%s]", ti.server);
+		server = ti.server;
+		buf_printf(out, "\n%s", catalog_short(&ti));
+		d = ti.description ? ti.description : "";
+		len = catalog_desc_len(d, w, &cut);
+		if (len) {
+			buf_puts(out, ": ");
+			buf_append(out, d, len);
+			if (cut)
+				buf_puts(out, "...");
+		}
 	}
 }
 
 static void catalog_schemas(struct tools *t, struct buf *out)
 {
-	size_t n = mcp_n_tools(t->env.mcp);
-	struct mcp_tool_info ti;
+	size_t w = CATALOG_DESC_MAX;
 	struct buf cat;
 
 	buf_init(&cat, 0);
-	buf_puts(&cat, "Call a tool of a connected MCP server: name from this catalog, arguments "
-		       "as the tool's schema says (load it with " MCP_SCHEMA " first). Catalog:");
-	for (size_t i = 0; i < n; i++) {
-		mcp_tool_info(t->env.mcp, i, &ti);
-		catalog_line(&cat, &ti);
+	/* The widest descriptions that keep the catalog within its cap (names always stay). */
+	for (;;) {
+		buf_reset(&cat);
+		buf_puts(&cat,
+			 "Call an MCP tool: name from this catalog (mcp_<server>_<tool> or the "
+			 "tool's own name), arguments as its schema says (" MCP_SCHEMA
+			 " loads it).");
+		catalog_text(t, w, &cat);
+		if (cat.len <= CATALOG_MAX || w < CATALOG_DESC_MIN)
+			break;
+		w -= 4;
 	}
-	append_schema(out, MCP_SCHEMA,
-		      "The description and parameters of MCP tools from " MCP_CALL
-		      "'s catalog. Load a tool's schema before calling it.",
-		      4096,
+	append_schema(out, MCP_SCHEMA, "Load MCP tools' descriptions and parameters.", 4096,
 		      "{\"type\":\"object\",\"properties\":{\"names\":{\"type\":\"array\","
-		      "\"items\":{\"type\":\"string\"},\"description\":\"tool names from the "
-		      "catalog\"}},\"required\":[\"names\"]}");
+		      "\"items\":{\"type\":\"string\"}}},\"required\":[\"names\"]}");
 	append_schema(out, MCP_CALL, buf_str(&cat), cat.len,
 		      "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
 		      "\"arguments\":{\"type\":\"object\"}},\"required\":[\"name\"]}");
@@ -391,6 +439,27 @@ static bool find_mcp(const struct tools *t, const char *name, struct mcp_tool_in
 		}
 	}
 	return false;
+}
+
+/* A tool named in mcp_call or mcp_tool_schema: its full name, or without "mcp_" or
+ * "mcp_<server>_" as the catalog shows it, when that names only one tool. */
+static bool find_catalog(const struct tools *t, const char *name, struct mcp_tool_info *out)
+{
+	size_t n = mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0, found = 0;
+	struct mcp_tool_info ti;
+
+	if (find_mcp(t, name, out))
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		mcp_tool_info(t->env.mcp, i, &ti);
+		if (strcmp(catalog_short(&ti), name) == 0 ||
+		    (strncmp(ti.name, "mcp_", 4) == 0 && strcmp(ti.name + 4, name) == 0)) {
+			if (found++)
+				return false; /* ambiguous: the full name is needed */
+			*out = ti;
+		}
+	}
+	return found == 1;
 }
 
 bool tools_read_only(struct tools *t, const char *name)
@@ -1043,7 +1112,7 @@ static void load_schemas(struct tools *t, const cJSON *args, struct buf *out)
 			buf_printf(out, "(only %d tools per call)\n", SCHEMA_NAMES_MAX);
 			break;
 		}
-		if (!cJSON_IsString(n) || !find_mcp(t, n->valuestring, &ti)) {
+		if (!cJSON_IsString(n) || !find_catalog(t, n->valuestring, &ti)) {
 			buf_puts(out, "{\"name\":");
 			append_json_string(out, cJSON_IsString(n) ? n->valuestring : "?", 256);
 			buf_puts(out, ",\"error\":\"no such tool in the catalog\"}\n");
@@ -1067,7 +1136,7 @@ static cJSON *through_catalog(struct tools_call *c, cJSON *args, struct mcp_tool
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(args, "name");
 	cJSON *inner = cJSON_DetachItemFromObjectCaseSensitive(args, "arguments");
 
-	if (!cJSON_IsString(name) || !find_mcp(c->t, name->valuestring, mi)) {
+	if (!cJSON_IsString(name) || !find_catalog(c->t, name->valuestring, mi)) {
 		if (cJSON_IsString(name))
 			unknown_tool(c->t, name->valuestring, &c->out);
 		else
@@ -1077,7 +1146,7 @@ static cJSON *through_catalog(struct tools_call *c, cJSON *args, struct mcp_tool
 		return NULL;
 	}
 	free(c->name);
-	c->name = xstrdup(name->valuestring);
+	c->name = xstrdup(mi->name); /* the full name, whichever form the model used */
 	cJSON_Delete(args);
 	if (cJSON_IsString(inner)) {
 		cJSON *parsed = cJSON_Parse(inner->valuestring);

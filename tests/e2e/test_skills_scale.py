@@ -6,60 +6,12 @@ another folder."""
 import json
 
 from agent_harness import agent, est_tokens, fake, messages, tool_results  # noqa: F401
+from mcp_harness import peers, servers  # noqa: F401
 from fakes.fake_openai import text, tool_calls
+from fakes.skills import real_skills, write_skills
 
-# Hermes-like categories, tools and what a skill does with them: 100 distinct skills with
-# descriptions of real length (60-160 characters, quoted YAML like real SKILL.md files).
-CATEGORIES = {
-    "mlops": ["axolotl", "vllm", "llama-cpp", "peft", "wandb", "huggingface-hub", "unsloth",
-              "gguf", "lm-eval", "tensorrt"],
-    "software-development": ["github-pr", "code-review", "git-bisect", "pytest", "rust-cargo",
-                             "go-modules", "typescript", "refactor", "changelog", "semver"],
-    "productivity": ["obsidian", "notion", "google-calendar", "todoist", "gmail", "slack",
-                     "linear", "trello", "zotero", "anki"],
-    "research": ["arxiv", "semantic-scholar", "pubmed", "wikipedia", "paper-summary",
-                 "citation", "literature-review", "patents", "datasets", "benchmarks"],
-    "media": ["ffmpeg", "whisper", "youtube", "spotify", "podcast", "image-resize", "gif",
-              "subtitles", "tts", "ocr"],
-    "data": ["postgres", "sqlite", "duckdb", "pandas", "csv-clean", "jq", "excel", "bigquery",
-             "grafana", "prometheus-alerts"],
-    "home": ["home-assistant", "mqtt", "zigbee", "backup-restic", "nas-health", "ups",
-             "printer", "router-dns", "wifi", "solar"],
-    "writing": ["blog-post", "newsletter", "latex", "pdf-report", "slides", "translate",
-                "proofread", "resume", "grant", "press-release"],
-    "finance": ["invoice", "expenses", "budget-review", "tax-docs", "crypto-prices",
-                "stock-news", "receipts", "payroll"],
-    "devops": ["docker-compose", "terraform", "ansible", "nginx", "caddy", "systemd",
-               "ssh-keys", "certbot", "uptime-kuma", "tailscale", "cron-audit"],
-}
-VERBS = ["Set up and run", "Debug and fix", "Plan, check and report on", "Automate",
-         "Review and clean up"]
-
-
-def real_skills():
-    out, i = [], 0
-    for cat, tools in CATEGORIES.items():
-        for tool in tools:
-            desc = (f"{VERBS[i % len(VERBS)]} {tool.replace('-', ' ')} tasks for the "
-                    f"{cat.replace('-', ' ')} work: the steps, the commands that worked last "
-                    f"time, and what to check before telling the user it is done.")
-            out.append((cat, tool, desc[:60 + (i * 37) % 100]))
-            i += 1
-    out.append(("devops", "kubernetes-troubleshoot",
-                "Diagnose crashing Kubernetes pods: kubectl describe, logs, events, "
-                "resource limits and rollout restarts."))
-    assert len(out) == 100
-    return out
-
-
-def write_skills(home, skills):
-    for cat, name, desc in skills:
-        d = home / "skills" / cat / name
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "SKILL.md").write_text(f"---\nname: {name}\ndescription: {json.dumps(desc)}\n"
-                                    f"metadata:\n  hermes:\n    tags: [{cat}]\n---\n"
-                                    f"# {name}\n\n## Steps\n1. Read the docs.\n" + "x" * 2000)
-        (d.parent / "DESCRIPTION.md").write_text(f"Skills for {cat}.\n")
+CATEGORY_LIST = ("data, devops, finance, home, media, mlops, productivity, research, "
+                 "software-development, writing")
 
 
 def skills_section(system):
@@ -81,8 +33,10 @@ def test_the_index_names_the_relevant_skill_within_its_budget(agent, fake, capsy
     assert index.startswith("kubernetes-troubleshoot: Diagnose crashing Kubernetes pods")
     assert len(index.encode()) <= 400 * 4
     named = [line.split(":", 1)[0] for line in index.splitlines()[:-1]]
-    assert index.splitlines()[-1] == f"({len(skills) - len(named)} more: skills_list searches them)"
-    assert len(named) >= 10
+    # Only skills the message is about are named; the rest are counted by category.
+    assert index.splitlines()[-1] == (f"({len(skills) - len(named)} more in {CATEGORY_LIST}: "
+                                      "skills_list searches them)")
+    assert "obsidian" not in named and "ffmpeg" not in named
     with capsys.disabled():
         print(f"\n  index of {len(skills)} skills: {len(index.encode())} bytes, "
               f"{len(named)} named")
@@ -98,12 +52,37 @@ def test_hello_with_100_skills_costs_at_most_1500_input_tokens(agent, fake, caps
         print(f"\n  'hello' with 100 skills: {n} input tokens (bytes/4)")
     assert n <= 1500
     system = messages(fake.chat_requests[0])[0]["content"]
-    # Nothing in "hello" matches a skill: the index is the first skills by name, no ranking.
-    listed = [line.split(":", 1)[0] for line in skills_section(system).splitlines()
-              if not line.startswith("(")]
-    by_name = sorted(name for _, name, _ in real_skills())
-    assert listed == by_name[:len(listed)], listed
-    assert "kubernetes-troubleshoot" not in listed
+    # Nothing in "hello" matches a skill: no names, only what there is by category.
+    assert skills_section(system) == (f"(100 skills in {CATEGORY_LIST}: skills_list "
+                                      "searches them)")
+
+
+def test_hello_with_100_skills_and_both_mcp_servers_costs_at_most_1500_tokens(
+        agent, fake, servers, capsys):
+    """The issue's figure: the default toolset, 100 skills, kubernetes-mcp-server (HTTP) and
+    server-everything (stdio) attached. Their schemas pass agent.tool_schema_budget_tokens, so
+    the model gets the catalog, cut to fit, and every MCP tool is in it."""
+    write_skills(agent.home, real_skills())
+    k8s = servers.kubernetes()
+    agent.configure(mcp_servers={
+        "kubernetes": {"url": k8s.url, "timeout": 60},
+        "everything": servers.everything_stdio_entry()})
+    fake.script_for("test/free", text("Hello!"))
+    r = agent.chat("hello")
+    assert r.returncode == 0, r.stderr
+    req = fake.chat_requests[0]
+    n = est_tokens(req)
+    tools = {t["function"]["name"]: t["function"] for t in req["body"]["tools"]}
+    with capsys.disabled():
+        print(f"\n  'hello' with 100 skills and both MCP servers: {n} input tokens (bytes/4)")
+    assert n <= 1500
+    assert "mcp_call" in tools and "mcp_tool_schema" in tools
+    assert not any(name.startswith("mcp_kubernetes_") for name in tools)
+    catalog = tools["mcp_call"]["description"]
+    assert "\n[kubernetes]\n" in catalog and "\n[everything]\n" in catalog
+    for name in ("pods_list", "pods_log", "events_list", "echo", "get_sum",
+                 "trigger_long_running_operation"):
+        assert f"\n{name}" in catalog, name
 
 
 def test_skills_list_pages_and_searches(agent, fake):

@@ -90,7 +90,8 @@ def names(req):
 def test_over_the_budget_the_model_gets_a_catalog_and_loads_what_it_needs(start, fake):
     fake.script_for("test/free",
                     tool_calls(("c1", "mcp_tool_schema", {"names": ["mcp_k8s_tool_7"]})),
-                    tool_calls(("c2", "mcp_call", {"name": "mcp_k8s_tool_7",
+                    # the catalog's own short name reaches the tool as the full one does
+                    tool_calls(("c2", "mcp_call", {"name": "tool_7",
                                                    "arguments": {"message": "pods?"}})),
                     text("Seven pods."))
     g, mcp = start(40)
@@ -108,8 +109,11 @@ def test_over_the_budget_the_model_gets_a_catalog_and_loads_what_it_needs(start,
     print(f"\n  40 MCP tools as a catalog: {len(json.dumps(mcp_part)) // 4} tokens (bytes/4)")
     catalog = next(t for t in mcp_part if t["function"]["name"] == "mcp_call")
     desc = catalog["function"]["description"]
-    assert all(f"mcp_k8s_tool_{i}: Tool {i} lists" in desc for i in range(40)), desc
-    assert "Second line" not in desc
+    # 40 tools with descriptions pass the catalog's 850 bytes: names only, under the server
+    assert "\n[k8s]\ntool_0\ntool_1\n" in desc, desc
+    assert all(f"\ntool_{i}\n" in desc + "\n" for i in range(40)), desc
+    assert len(desc.encode()) <= 850 + 200
+    assert "Second line" not in desc and "lists" not in desc
     loaded = json.loads(tool_results(reqs[1])[0].splitlines()[0])
     assert loaded["name"] == "mcp_k8s_tool_7"
     assert loaded["parameters"] == schema(7)
@@ -117,6 +121,17 @@ def test_over_the_budget_the_model_gets_a_catalog_and_loads_what_it_needs(start,
     assert tool_results(reqs[2])[-1].endswith("fake echo: pods?"), tool_results(reqs[2])
     calls = [p["body"]["params"] for p in mcp.posts("tools/call")]
     assert calls == [{"name": "tool_7", "arguments": {"message": "pods?"}}], calls
+
+
+def test_a_small_catalog_keeps_each_tools_first_sentence(start, fake):
+    fake.script_for("test/free", text("ok"))
+    g, _ = start(8, tool_schema_budget_tokens=200)
+    ask(g, "hi")
+    desc = next(t["function"]["description"] for t in fake.chat_requests[0]["body"]["tools"]
+                if t["function"]["name"] == "mcp_call")
+    for i in range(8):
+        assert f"\ntool_{i}: Tool {i} lists the cluster objects of kind {i}" in desc, desc
+    assert "Second line" not in desc and len(desc.encode()) <= 850 + 200
 
 
 def test_within_the_budget_or_with_none_every_schema_goes_as_it_is(start, fake):
@@ -141,7 +156,7 @@ def test_more_tools_than_a_request_may_carry_all_stay_reachable(start, fake):
     ask(g, "the last one")
     reqs = fake.chat_requests
     assert len(reqs[0]["body"]["tools"]) <= 128
-    assert "mcp_k8s_tool_149" in next(
+    assert "\ntool_149" in next(
         t["function"]["description"] for t in reqs[0]["body"]["tools"]
         if t["function"]["name"] == "mcp_call")
     assert tool_results(reqs[1])[0].endswith("fake echo: last")
