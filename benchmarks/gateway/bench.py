@@ -47,6 +47,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from fakes.fake_openai import FakeOpenAI, text, tool_calls  # noqa: E402
 from fakes.fake_openai_media import FakeOpenAIMedia  # noqa: E402
 from fakes.fake_telegram import FakeTelegram  # noqa: E402
+from fakes.skills import real_skills, write_skills  # noqa: E402
 from benchlib import free_port, http_req, log, proc_status  # noqa: E402
 
 API_KEY = "sk-bench-api-key"
@@ -66,6 +67,11 @@ SEED_MODELS = [
     ("strong", "deepseek/deepseek-chat-v3-0324", (0.00000028, 0.00000088)),
 ]
 PRICE = {mid: p for _, mid, p in SEED_MODELS}
+# Cached input tokens at a quarter of the input price: DeepSeek's published ratio for
+# deepseek-chat when V3-0324 was current ($0.07 per million on a cache hit, $0.27 on a miss).
+# The fake model caches as OpenAI does: prefixes of 1,024 tokens and more, in steps of 128.
+CACHE_READ_SHARE = 0.25
+PROMPT_CACHE = (1024, 128)
 FREE_ID, CHEAP_ID = SEED_MODELS[0][1], SEED_MODELS[2][1]
 
 
@@ -328,6 +334,7 @@ TURN_TOOLS = [
 ANSWER = ("Done. " + "Here is what I found, in a few sentences so the history grows like a real "
           "chat does over a day. " * 6)
 USER_TEXT = ("Please check this for me and keep it in mind for later; " * 12)
+CONVERSATION = 5  # chat turns per conversation in the day
 
 
 def soak_script(fake):
@@ -525,7 +532,7 @@ def qemu_hello(cc, work, wrapper):
 
 
 def measure_day(binary, work, peers, k8s, n_chat, long_turns):
-    fake = FakeOpenAI(api_key=UPSTREAM_KEY).start()
+    fake = FakeOpenAI(api_key=UPSTREAM_KEY, prompt_cache=PROMPT_CACHE).start()
     tg = FakeTelegram(token=TG_TOKEN).start()
     tg.add_chat(CHAT)
     try:
@@ -559,6 +566,7 @@ def _day(binary, work, fake, tg, peers, k8s, n_chat, long_turns):
            "everything": {"command": NODE, "args": ["--require", LOOPBACK_JS,
                                                      peers["everything_js"], "stdio"]}}
     cfg = seed_config(home, free_port(), fake, tg, mcp, cron=cron, hooks=hooks)
+    write_skills(home, real_skills())
     # A first start creates state.db; then the jobs are marked as last run yesterday.
     g = Gateway(binary, work, dict(cfg, cron=[])).start()
     g.ready()
@@ -594,12 +602,20 @@ def _day(binary, work, fake, tg, peers, k8s, n_chat, long_turns):
                       ("time", "{}"), ("memory", '{"action": "read", "target": "user"}'),
                       ("session_search", '{"query": "workout"}'),
                       ("mcp_everything_get-sum", '{"a": 2, "b": 3}')]
+        # The day's chats are hours apart: a chat idle for session_idle_minutes (240) starts a
+        # new session, which /new does here without the wait, every CONVERSATION turns.
+        sent = 9
         for k in range(n_chat):
+            if k and k % CONVERSATION == 0:
+                tg.push_text("/new", chat_id=CHAT, user_id=CHAT)
+                sent += 1
+                tg.wait_sent(CHAT, sent, timeout=120)
             name, args = chat_tools[k % len(chat_tools)]
             fake.script_for(FREE_ID, tool_calls((f"c{k}", name.replace("-", "_"), args)),
                             text(ANSWER))
             tg.push_text(f"Question {k}: " + USER_TEXT, chat_id=CHAT, user_id=CHAT)
-            tg.wait_sent(CHAT, 10 + k, timeout=120)
+            sent += 1
+            tg.wait_sent(CHAT, sent, timeout=120)
         phases["chat"] = dict(fake.usage_totals)
         # One long conversation (the API, one session) that passes the context budget.
         fake.script_for(CHEAP_ID, *[text("Summary so far: the user pasted long reports; "
@@ -635,8 +651,22 @@ def _day(binary, work, fake, tg, peers, k8s, n_chat, long_turns):
 
     seed_cost = sum(t["prompt_tokens"] * PRICE[m][0] + t["completion_tokens"] * PRICE[m][1]
                     for m, t in totals.items() if PRICE.get(m))
-    max_prompt = max((r["body"] and len(r["raw"]) // 4) or 0 for r in fake.chat_requests)
+    reqs = fake.chat_requests
+    max_prompt = max((r["body"] and len(r["raw"]) // 4) or 0 for r in reqs)
+    prefix = prefix_figures(reqs)
+    cached = {}
+    for r in reqs:
+        cached[r["model"]] = cached.get(r["model"], 0) + (r.get("cached_tokens") or 0)
+    cache_cost = sum((t["prompt_tokens"] - cached.get(m, 0) * (1 - CACHE_READ_SHARE)) *
+                     PRICE[m][0] + t["completion_tokens"] * PRICE[m][1]
+                     for m, t in totals.items() if PRICE.get(m))
+
+    def priced_cached(mid):
+        i, o = PRICE[mid]
+        return (p_tok - sum(cached.values()) * (1 - CACHE_READ_SHARE)) * i + c_tok * o
+
     hello = hello_tokens(binary, work, fake, tg)
+    hello_full = hello_tokens(binary, work, fake, tg, peers=peers, k8s=k8s)
     return {
         "model_calls": calls, "input_tokens": p_tok, "output_tokens": c_tok,
         "input_tokens_per_call": p_tok / calls if calls else None,
@@ -648,8 +678,13 @@ def _day(binary, work, fake, tg, peers, k8s, n_chat, long_turns):
         "cost_usd_seed_config": seed_cost,
         "cost_usd_if_all_cheap": priced(CHEAP_ID),
         "cost_usd_if_all_strong": priced("deepseek/deepseek-chat-v3-0324"),
+        "cached_input_tokens": sum(cached.values()),
+        "cost_usd_seed_config_cached": cache_cost,
+        "cost_usd_if_all_cheap_cached": priced_cached(CHEAP_ID),
+        "cost_usd_if_all_strong_cached": priced_cached("deepseek/deepseek-chat-v3-0324"),
+        "prefix": prefix,
         "tools_offered": tools_text.count('"name"'),
-        "hello": hello,
+        "hello": hello, "hello_100_skills_2_mcp": hello_full,
         "seed_measured": {"calls_per_day": 200, "usd_per_day": 5.09,
                           "tokens_per_call": "30,000-40,000",
                           "source": "seed deployment's forensic audit (/work/shared/seeds)"},
@@ -657,35 +692,79 @@ def _day(binary, work, fake, tg, peers, k8s, n_chat, long_turns):
                 "within the last hour, so they run at start; model cheap; each calls "
                 "kubernetes pods_list, then answers), 6 workout hooks (POST /v1/hooks/workout), "
                 f"{n_chat} Telegram turns each with one tool call (kubernetes, time, memory, "
-                "session_search, everything get-sum), one API conversation of "
-                f"{long_turns} ~2.5 KB messages (context_tokens 32000 -> compression); tokens "
+                f"session_search, everything get-sum) in conversations of {CONVERSATION} (/new "
+                "between them stands for the hours between a day's chats: a chat idle for "
+                "session_idle_minutes, 240, starts a new session), one API conversation of "
+                f"{long_turns} ~2.5 KB messages (context_tokens 12000 -> compression); tokens "
                 "are the fake model's usage (request bytes / 4, answer bytes / 4; the gateway's "
                 "spend ledger records the same tokens, its cost is $0 because the fake reports "
                 "usage.cost = 0, which takes precedence over model_info), cost = those tokens "
                 "at the seed's model_info prices per model (free tiers $0), and the same "
-                "tokens priced as if every call went to cheap or strong"),
+                "tokens priced as if every call went to cheap or strong; 'cached': the fake "
+                "caches as OpenAI does (the longest prefix shared with one of the model's last "
+                "64 requests, from 1,024 tokens, in steps of 128) and cached tokens cost "
+                f"{CACHE_READ_SHARE:.0%} of the input price; 100 real-shaped skills in "
+                "home/skills/<category>/"),
     }
 
 
-def hello_tokens(binary, work, fake, tg):
-    """Input tokens of "hello" with the seed's default toolset (no MCP), fresh session."""
-    home = os.path.join(work, "hello-home")
+def prefix_figures(reqs):
+    """How much of each call a caching provider could read from its cache: the bytes shared
+    from the start with the most similar of the model's last 64 requests (the fake's
+    cache_prefix_bytes), over the call's bytes. A session's first call shares the tools and
+    system prompt with the calls before it; the call after a compression shares less."""
+    shares = [r["cache_prefix_bytes"] / len(r["raw"]) for r in reqs[1:]
+              if r.get("raw") and "cache_prefix_bytes" in r]
+    total = sum(len(r["raw"]) for r in reqs[1:] if r.get("raw"))
+    shared = sum(r.get("cache_prefix_bytes", 0) for r in reqs[1:] if r.get("raw"))
+    low = [round(x, 3) for x in shares if x < 0.8]
+    return {"calls": len(shares), "calls_at_least_80pct": len(shares) - len(low),
+            "calls_below_80pct": low,
+            "share_of_all_input_bytes": shared / total if total else None,
+            "min_share": min(shares) if shares else None,
+            "how": "every call after the day's first: bytes shared from the start with the "
+                   "most similar of the same model's last 64 request bodies / its bytes"}
+
+
+def hello_tokens(binary, work, fake, tg, peers=None, k8s=None):
+    """Input tokens of "hello" in a fresh session: the seed config (its default toolset), or
+    with peers and k8s also 100 real-shaped skills and both MCP servers attached."""
+    full = peers is not None
+    home = os.path.join(work, "hello-full-home" if full else "hello-home")
+    mcp = {}
+    if full:
+        mcp = {"kubernetes": {"url": f"http://127.0.0.1:{k8s.port}/mcp", "timeout": 60,
+                              "tools": {"exclude": ["configuration_view"]}},
+               "everything": {"command": NODE, "args": ["--require", LOOPBACK_JS,
+                                                         peers["everything_js"], "stdio"]}}
+        write_skills(home, real_skills())
     fake.reset()
     fake.script_for(FREE_ID, text("Hello! How can I help?"))
-    g = Gateway(binary, work, seed_config(home, free_port(), fake, tg, {})).start()
+    g = Gateway(binary, work, seed_config(home, free_port(), fake, tg, mcp)).start()
     try:
         g.ready()
+        if full:
+            g.wait(lambda: "mcp_kubernetes_" in g.tools() and "mcp_everything_" in g.tools(),
+                   60, "both MCP servers' tools listed")
         g.chat("hello", "hello")
     finally:
         g.stop()
     t = fake.usage_totals.get(FREE_ID, {})
     pi, po = t.get("prompt_tokens", 0), t.get("completion_tokens", 0)
     strong = PRICE["deepseek/deepseek-chat-v3-0324"]
+    body = fake.chat_requests[-1]["body"]
     return {"input_tokens": pi, "output_tokens": po,
+            "tools_tokens": len(json.dumps(body.get("tools", []), separators=(",", ":"))) // 4,
+            "system_tokens": len(body["messages"][0]["content"]
+                                 if isinstance(body["messages"][0]["content"], str)
+                                 else json.dumps(body["messages"][0]["content"])) // 4,
             "cost_usd_at_cheap": pi * PRICE[CHEAP_ID][0] + po * PRICE[CHEAP_ID][1],
             "cost_usd_at_strong": pi * strong[0] + po * strong[1],
-            "how": "POST /v1/chat/completions 'hello', seed config without MCP servers; "
-                   "tokens = request bytes / 4"}
+            "how": "POST /v1/chat/completions 'hello', seed config " +
+                   ("with 100 real-shaped skills (home/skills/<category>/) and both MCP "
+                    "servers (kubernetes-mcp-server over HTTP, server-everything over stdio), "
+                    "once their tools are listed" if full else "without MCP servers") +
+                   "; tokens = request bytes / 4"}
 
 
 # ---------------------------------------------------------------------------
@@ -750,14 +829,24 @@ def table(r):
                      "seed: ~200 calls, 30-40k tokens per call"))
         rows.append(("day: input tokens per call (mean / max)",
                      f"{dy['input_tokens_per_call']:,.0f} / {dy['max_input_tokens_per_call']:,}",
-                     "-"))
+                     "<= 4,000 / <= 12,000"))
+        p = dy["prefix"]
+        rows.append(("day: calls with >= 80% cacheable prefix; share of all input",
+                     f"{p['calls_at_least_80pct']} of {p['calls']}; "
+                     f"{p['share_of_all_input_bytes']:.0%}", ">= 80% of each call"))
         rows.append(("day: cost seed config / all cheap / all strong",
                      f"${dy['cost_usd_seed_config']:.4f} / ${dy['cost_usd_if_all_cheap']:.4f} / "
                      f"${dy['cost_usd_if_all_strong']:.4f}", "seed: $5.09 at peak"))
-        h = dy["hello"]
-        rows.append(('"hello": input tokens, cost at cheap / strong',
-                     f"{h['input_tokens']} tokens, ${h['cost_usd_at_cheap']:.6f} / "
-                     f"${h['cost_usd_at_strong']:.6f}", "<= 1,500 tokens"))
+        rows.append(("day: the same with cache pricing",
+                     f"${dy['cost_usd_seed_config_cached']:.4f} / "
+                     f"${dy['cost_usd_if_all_cheap_cached']:.4f} / "
+                     f"${dy['cost_usd_if_all_strong_cached']:.4f}", "-"))
+        for key, label in (("hello", '"hello"'),
+                           ("hello_100_skills_2_mcp", '"hello", 100 skills, both MCP servers')):
+            h = dy[key]
+            rows.append((f"{label}: input tokens, cost at cheap / strong",
+                         f"{h['input_tokens']} tokens, ${h['cost_usd_at_cheap']:.6f} / "
+                         f"${h['cost_usd_at_strong']:.6f}", "<= 1,500 tokens"))
     w = max(len(a) for a, _, _ in rows) if rows else 10
     v = max(len(b) for _, b, _ in rows) if rows else 10
     lines = [f"{'measure':<{w}}  {'value':<{v}}  target", "-" * (w + v + 12)]
@@ -790,6 +879,8 @@ def main():
     ap.add_argument("--peers", required=True, help="tests/peers/install.sh's directory")
     ap.add_argument("--quick", action="store_true", help="a short smoke run of the harness")
     ap.add_argument("--no-qemu", action="store_true")
+    ap.add_argument("--only", choices=["size", "startup", "memory", "media", "day", "qemu"],
+                    help="measure only this part")
     ap.add_argument("--command", default="make bench")
     ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
     a = ap.parse_args()
@@ -809,29 +900,41 @@ def main():
               "command": a.command, "quick": q, "binary": os.path.relpath(a.hermetic, REPO),
               "machine": machine()}
     work = tempfile.mkdtemp(prefix="hermetic-bench-gw-")
+
+    def want(part):
+        return a.only in (None, part)
+
     fake = FakeOpenAI(api_key=UPSTREAM_KEY, cycle=True, keep_requests=20).start()
     tg = FakeTelegram(token=TG_TOKEN).start()
     tg.add_chat(CHAT)
     k8s = K8sMcp(peers["k8s_bin"], work)
     try:
-        result["size"] = measure_size(a.aarch64, a.image_tree)
-        log(f"start-up: {runs} restarts")
-        os.makedirs(os.path.join(work, "startup"))
-        result["startup"] = measure_startup(a.hermetic, os.path.join(work, "startup"), fake,
-                                            tg, k8s, runs)
-        log(f"memory: {idle_s} s idle, {soak} turns")
-        os.makedirs(os.path.join(work, "memory"))
-        result["memory"] = measure_memory(a.hermetic, os.path.join(work, "memory"), fake, tg,
-                                          peers, idle_s, turns, soak)
-        log("media: a 10-minute voice note and a 1 MB photo")
-        os.makedirs(os.path.join(work, "media"))
-        result["media"] = measure_media(a.hermetic, os.path.join(work, "media"), fake, tg,
-                                        2_400_000, 1_000_000)
-        log("day: briefings, hooks, chat, a long conversation")
-        os.makedirs(os.path.join(work, "day"))
-        result["day"] = measure_day(a.hermetic, os.path.join(work, "day"), peers, k8s, n_chat,
-                                    long_turns)
-        if a.aarch64 and a.aarch64_cc and not a.no_qemu and shutil.which("qemu-aarch64-static"):
+        if want("size"):
+            result["size"] = measure_size(a.aarch64, a.image_tree)
+        if want("startup"):
+            log(f"start-up: {runs} restarts")
+            os.makedirs(os.path.join(work, "startup"))
+            result["startup"] = measure_startup(a.hermetic, os.path.join(work, "startup"),
+                                                fake, tg, k8s, runs)
+        if want("memory"):
+            log(f"memory: {idle_s} s idle, {soak} turns")
+            os.makedirs(os.path.join(work, "memory"))
+            result["memory"] = measure_memory(a.hermetic, os.path.join(work, "memory"), fake,
+                                              tg, peers, idle_s, turns, soak)
+        if want("media"):
+            log("media: a 10-minute voice note and a 1 MB photo")
+            os.makedirs(os.path.join(work, "media"))
+            result["media"] = measure_media(a.hermetic, os.path.join(work, "media"), fake, tg,
+                                            2_400_000, 1_000_000)
+        if want("day"):
+            log("day: briefings, hooks, chat, a long conversation")
+            os.makedirs(os.path.join(work, "day"))
+            result["day"] = measure_day(a.hermetic, os.path.join(work, "day"), peers, k8s,
+                                        n_chat, long_turns)
+        if not want("qemu"):
+            pass
+        elif (a.aarch64 and a.aarch64_cc and not a.no_qemu and
+              shutil.which("qemu-aarch64-static")):
             log(f"qemu aarch64: {q_idle} s idle, {q_turns} turns")
             os.makedirs(os.path.join(work, "qemu"))
             wrapper = shutil.which("qemu-aarch64-static")
@@ -850,7 +953,8 @@ def main():
         fake.close()
     result["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
     os.makedirs(a.out, exist_ok=True)
-    name = f"{started.strftime('%Y-%m-%dT%H%M%S')}-{rev}-gateway{'-quick' if q else ''}.json"
+    name = (f"{started.strftime('%Y-%m-%dT%H%M%S')}-{rev}-gateway{'-quick' if q else ''}"
+            f"{'-' + a.only if a.only else ''}.json")
     path = os.path.join(a.out, name)
     with open(path, "w") as f:
         json.dump(result, f, indent=1)

@@ -360,9 +360,8 @@ static void catalog_schemas(struct tools *t, struct buf *out)
 	for (;;) {
 		buf_reset(&cat);
 		buf_puts(&cat,
-			 "Call an MCP tool: name from this catalog (mcp_<server>_<tool> or the "
-			 "tool's own name), arguments as its schema says (" MCP_SCHEMA
-			 " loads it).");
+			 "Call an MCP tool of this catalog by name, with arguments as its schema "
+			 "says (" MCP_SCHEMA " loads it).");
 		catalog_text(t, w, &cat);
 		if (cat.len <= CATALOG_MAX || w < CATALOG_DESC_MIN)
 			break;

@@ -872,7 +872,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "hang":
             return self._hang()
         reply = _Reply(record["n"], body, raw_body, step)
-        reply.cached_tokens = self.fake._prefix(record, raw_body)
+        reply.cached_tokens = record["cached_tokens"] = self.fake._prefix(record, raw_body)
         self.fake._count_usage(record["model"], reply.usage())
         return self._stream(reply) if reply.stream else self._complete(reply)
 
@@ -1168,10 +1168,12 @@ class FakeOpenAI:
 
     def _prefix(self, record: dict, raw: bytes) -> int:
         """Sets ``record["prefix_bytes"]``, the bytes this body shares from its start with the
-        previous chat body for the same model, and returns the prompt tokens a provider with
-        automatic prompt caching (OpenAI: prefixes of 1,024 tokens and more, cached in steps of
-        128; ``prompt_cache``) reads from its cache: the longest prefix shared with any of the
-        last 64 bodies for the model, at 4 bytes a token, or 0 when the cache is off."""
+        previous chat body for the same model, and ``record["cache_prefix_bytes"]``, the
+        longest prefix it shares with any of the last 64 bodies for the model (what a caching
+        provider could read, whichever session the earlier body was of); returns the prompt
+        tokens a provider with automatic prompt caching (OpenAI: prefixes of 1,024 tokens and
+        more, cached in steps of 128; ``prompt_cache``) reads from its cache: that prefix at 4
+        bytes a token, or 0 when the cache is off."""
         def shared(a: bytes, b: bytes) -> int:
             lo, hi = 0, min(len(a), len(b))
             while lo < hi:  # the longest equal prefix, by halving (slices compare in C)
@@ -1186,7 +1188,8 @@ class FakeOpenAI:
             seen = self._bodies.setdefault(str(record.get("model")),
                                            collections.deque(maxlen=64))
             record["prefix_bytes"] = shared(seen[-1], raw) if seen else 0
-            best = max((shared(b, raw) for b in seen), default=0) if self.prompt_cache else 0
+            best = max((shared(b, raw) for b in seen), default=0)
+            record["cache_prefix_bytes"] = best
             seen.append(raw)
         if not self.prompt_cache:
             return 0
