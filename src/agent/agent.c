@@ -161,6 +161,10 @@ struct agent_turn {
 	char *stored_answer;	  /* a continued turn whose answer was already stored */
 	struct agent_part *parts; /* copies; they go with the message marked parts */
 	size_t n_parts;
+	/* The tool list of the turn's first call, sent unchanged by its later calls: an MCP server
+	 * that connects or changes its tools mid-turn would otherwise change the request's
+	 * prefix, and the provider's cache would miss on all that follows it. */
+	char *tools_json;
 	/* Tools' side calls and lines for the human (see "side calls" below). */
 	struct buf side_keys; /* "\nkey\n..." of the side calls made */
 	struct buf notices;   /* lines, shown after the answer */
@@ -1262,7 +1266,7 @@ static enum agent_stop limit_hit(const struct agent_turn *t)
 /* Decides what happens next: compression, a model call, or the limit's summary call. */
 static void step(struct agent_turn *t)
 {
-	struct buf tools_json;
+	size_t tools_len;
 
 	if (t->cancelled) {
 		finish(t, AGENT_CANCELLED, "");
@@ -1278,18 +1282,21 @@ static void step(struct agent_turn *t)
 	}
 	if ((t->model_calls > 0 || t->time_up) && t->limit == AGENT_DONE)
 		t->limit = limit_hit(t);
-	buf_init(&tools_json, 0);
-	tools_schemas_json(t->a->env.tools, &tools_json);
-	if (over_budget(t, tools_json.len)) {
-		shorten_tool_results(t);
-		if (over_budget(t, tools_json.len) && t->state != T_COMPRESS && compress_start(t)) {
-			buf_finish(&tools_json);
-			return;
-		}
-		trim_to_fit(t, tools_json.len);
+	if (!t->tools_json) {
+		struct buf tools_json;
+
+		buf_init(&tools_json, 0);
+		tools_schemas_json(t->a->env.tools, &tools_json);
+		t->tools_json = buf_steal(&tools_json);
 	}
-	model_call(t, buf_str(&tools_json));
-	buf_finish(&tools_json);
+	tools_len = strlen(t->tools_json);
+	if (over_budget(t, tools_len)) {
+		shorten_tool_results(t);
+		if (over_budget(t, tools_len) && t->state != T_COMPRESS && compress_start(t))
+			return;
+		trim_to_fit(t, tools_len);
+	}
+	model_call(t, t->tools_json);
 }
 
 static void on_defer(evutil_socket_t fd, short what, void *arg)
@@ -1638,6 +1645,7 @@ static void turn_free(struct agent_turn *t)
 	free(t->extra_system);
 	free(t->fail_text);
 	free(t->stored_answer);
+	free(t->tools_json);
 	stream_finish(&t->stream);
 	for (size_t i = 0; i < t->n_parts; i++) {
 		free((char *)t->parts[i].path);

@@ -162,3 +162,31 @@ def test_more_tools_than_a_request_may_carry_all_stay_reachable(start, fake):
     assert tool_results(reqs[1])[0].endswith("fake echo: last")
     assert "mcp_k8s_nope" in tool_results(reqs[2])[-1]
     assert len(mcp.posts("tools/call")) == 1
+
+
+def test_a_tool_list_change_mid_turn_waits_for_the_next_turn(start, fake):
+    """An MCP server that changes its tools while a turn runs: the turn's later calls send the
+    list its first call sent (a changed list would change the request's prefix and the
+    provider's cache would miss on all that follows); the next turn offers the new list."""
+    import threading
+    fake.script_for("test/free",
+                    tool_calls(("c1", "time", "{}"), first_byte_delay=3 * SLOW),
+                    text("It is now."), text("Three tools."))
+    g, mcp = start(2, tool_schema_budget_tokens=0)
+    assert mcp.wait(lambda f: f.get_streams, 5 * SLOW), "the client never opened the GET stream"
+    answers = []
+    turn = threading.Thread(target=lambda: answers.append(ask(g, "what time is it")))
+    turn.start()
+    fake.wait_requests(1, timeout=10 * SLOW)
+    assert mcp.set_tools(many_tools(3)) >= 1
+    deadline = time.monotonic() + 10 * SLOW
+    while "mcp_k8s_tool_2" not in offered(g):  # the gateway took the new list mid-turn
+        assert time.monotonic() < deadline, "the new tool list never came"
+        time.sleep(0.05)
+    turn.join(timeout=30 * SLOW)
+    assert answers and answers[0]["choices"][0]["message"]["content"] == "It is now."
+    first, second = fake.chat_requests[:2]
+    assert "mcp_k8s_tool_2" not in names(first)
+    assert second["body"]["tools"] == first["body"]["tools"]
+    ask(g, "and now?")
+    assert "mcp_k8s_tool_2" in names(fake.chat_requests[2])
