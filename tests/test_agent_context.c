@@ -112,9 +112,9 @@ static void test_middle_keeps_first_message_and_recent_tail(void **state)
 	size_t from, to;
 
 	(void)state;
-	/* budget 100 tokens: the tail keeps 140 bytes = the last 3 messages of 40 */
+	/* budget 175 tokens: the tail keeps 20% of 700 bytes, 140 = the last 3 messages of 40 */
 	msgs_of("uatuauauau", 40, m);
-	assert_true(context_middle(m, 10, 100, &from, &to));
+	assert_true(context_middle(m, 10, 175, &from, &to));
 	assert_int_equal(from, 1);
 	assert_int_equal(to, 7);
 }
@@ -129,7 +129,7 @@ static void test_middle_never_splits_a_call_from_its_results(void **state)
 	msgs_of("sttuattau", 40, m);
 	/* the 140-byte tail would start on the tool result at 6: it moves back past the
 	 * results to their call at 4, which stays with them */
-	assert_true(context_middle(m, 9, 100, &from, &to));
+	assert_true(context_middle(m, 9, 175, &from, &to));
 	assert_int_equal(from, 3);
 	assert_int_equal(to, 4);
 }

@@ -518,7 +518,7 @@ static void test_empty_config_has_every_default(void **state)
 	assert_null(c->model);
 	assert_int_equal(c->agent.max_iterations, 12);
 	assert_true(c->agent.max_turn_cost_usd == 0.05);
-	assert_int_equal(c->agent.context_tokens, 12000);
+	assert_int_equal(c->agent.context_tokens, 9000);
 	assert_int_equal(c->agent.tool_result_max_bytes, 16384);
 	assert_int_equal(c->toolsets, CONFIG_TOOLSET_ALL);
 	assert_int_equal(c->memory.max_chars, 2200);

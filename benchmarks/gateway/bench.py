@@ -71,6 +71,8 @@ PRICE = {mid: p for _, mid, p in SEED_MODELS}
 # deepseek-chat when V3-0324 was current ($0.07 per million on a cache hit, $0.27 on a miss).
 # The fake model caches as OpenAI does: prefixes of 1,024 tokens and more, in steps of 128.
 CACHE_READ_SHARE = 0.25
+# Keys merged into the gateway's agent section, to compare settings (README: BENCH_AGENT).
+BENCH_AGENT = json.loads(os.environ.get("BENCH_AGENT") or "{}")
 PROMPT_CACHE = (1024, 128)
 FREE_ID, CHEAP_ID = SEED_MODELS[0][1], SEED_MODELS[2][1]
 
@@ -143,7 +145,7 @@ def seed_config(home, port, fake, tg, mcp, **extra):
     cfg = {
         "home": str(home), "timezone": "UTC", "model": "free",
         "auxiliary": {"compression": "cheap", "title": "cheap"},
-        "agent": {"max_iterations": 12, "max_turn_cost_usd": 0.05},
+        "agent": dict({"max_iterations": 12, "max_turn_cost_usd": 0.05}, **BENCH_AGENT),
         "model_list": models,
         "litellm_settings": {"num_retries": 2, "request_timeout": 30,
                              "fallbacks": [{"free": ["free2", "cheap"]}]},
@@ -682,7 +684,8 @@ def _day(binary, work, fake, tg, peers, k8s, n_chat, long_turns):
         "cost_usd_seed_config_cached": cache_cost,
         "cost_usd_if_all_cheap_cached": priced_cached(CHEAP_ID),
         "cost_usd_if_all_strong_cached": priced_cached("deepseek/deepseek-chat-v3-0324"),
-        "prefix": prefix,
+        "prefix": prefix, "session_prefix": session_prefix_figures(reqs),
+        "agent_overrides": BENCH_AGENT,
         "tools_offered": tools_text.count('"name"'),
         "hello": hello, "hello_100_skills_2_mcp": hello_full,
         "seed_measured": {"calls_per_day": 200, "usd_per_day": 5.09,
@@ -695,7 +698,7 @@ def _day(binary, work, fake, tg, peers, k8s, n_chat, long_turns):
                 f"session_search, everything get-sum) in conversations of {CONVERSATION} (/new "
                 "between them stands for the hours between a day's chats: a chat idle for "
                 "session_idle_minutes, 240, starts a new session), one API conversation of "
-                f"{long_turns} ~2.5 KB messages (context_tokens 12000 -> compression); tokens "
+                f"{long_turns} ~2.5 KB messages (the agent's context budget -> compression); tokens "
                 "are the fake model's usage (request bytes / 4, answer bytes / 4; the gateway's "
                 "spend ledger records the same tokens, its cost is $0 because the fake reports "
                 "usage.cost = 0, which takes precedence over model_info), cost = those tokens "
@@ -724,6 +727,48 @@ def prefix_figures(reqs):
             "min_share": min(shares) if shares else None,
             "how": "every call after the day's first: bytes shared from the start with the "
                    "most similar of the same model's last 64 request bodies / its bytes"}
+
+
+def session_prefix_figures(reqs):
+    """The issue's rule, per session: each call's bytes shared from the start with the
+    previous call of its session, over its bytes. A call's session is its model and its first
+    message after the system prompt (compression keeps that message); a session's first call
+    has no previous call and a compression call is a request of its own (its first message is
+    the middle it summarises), so neither is counted. The call after a compression cannot
+    share more than the system prompt, the tools and the first message: the summary replaces
+    what followed them in the previous call."""
+    last, shares, after = {}, [], []
+    for r in reqs:
+        body, raw = r.get("body") or {}, r.get("raw")
+        msgs = body.get("messages") or []
+        if not raw or len(msgs) < 2:
+            continue
+        key = (r.get("model"), json.dumps(msgs[1], sort_keys=True))
+        prev = last.get(key)
+        last[key] = raw
+        if prev is None:
+            continue
+        n = 0
+        limit = min(len(prev), len(raw))
+        while n < limit and prev[n] == raw[n]:
+            n += 1
+        share = n / len(raw)
+        shares.append(share)
+        if share < 0.8:
+            summarised = any("[Summary of the earlier conversation]" in str(m.get("content"))
+                             for m in msgs)
+            after.append({"share": round(share, 3), "after_compression": summarised,
+                          "messages": len(msgs), "bytes": len(raw),
+                          "last_two_messages_bytes": {m.get("role"): len(json.dumps(m))
+                                                      for m in msgs[-2:]}})
+    return {"calls": len(shares), "calls_at_least_80pct": len(shares) - len(after),
+            "below_80pct": after,
+            "below_80pct_not_after_compression": sum(1 for a in after
+                                                     if not a["after_compression"]),
+            "min_share": min(shares) if shares else None,
+            "how": "calls with an earlier call in their session (model + first message after "
+                   "the system prompt): bytes shared from the start with that session's "
+                   "previous request body / the call's bytes"}
 
 
 def hello_tokens(binary, work, fake, tg, peers=None, k8s=None):
@@ -834,6 +879,13 @@ def table(r):
         rows.append(("day: calls with >= 80% cacheable prefix; share of all input",
                      f"{p['calls_at_least_80pct']} of {p['calls']}; "
                      f"{p['share_of_all_input_bytes']:.0%}", ">= 80% of each call"))
+        sp = dy["session_prefix"]
+        rows.append(("day: in-session calls with >= 80% a prefix of the previous call",
+                     f"{sp['calls_at_least_80pct']} of {sp['calls']} (below: "
+                     f"{len(sp['below_80pct']) - sp['below_80pct_not_after_compression']} "
+                     "first calls after a compression, "
+                     f"{sp['below_80pct_not_after_compression']} others)",
+                     ">= 80% of each call"))
         rows.append(("day: cost seed config / all cheap / all strong",
                      f"${dy['cost_usd_seed_config']:.4f} / ${dy['cost_usd_if_all_cheap']:.4f} / "
                      f"${dy['cost_usd_if_all_strong']:.4f}", "seed: $5.09 at peak"))

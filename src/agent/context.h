@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define CONTEXT_BUDGET_FILL	    0.85   /* compress above this share of the context budget */
-#define CONTEXT_TAIL_SHARE	    0.35   /* compression keeps about this share as recent tail */
+#define CONTEXT_TAIL_SHARE	    0.20   /* compression keeps about this share as recent tail */
 #define CONTEXT_TAIL_KEEP_MSGS	    4	   /* the free pass never shortens these last messages */
 #define CONTEXT_SHORT_LINE	    120	   /* a shortened tool result keeps this much */
 #define CONTEXT_COMPRESS_BACKOFF_MS 600000 /* after a failed compression, for the session */
@@ -52,7 +52,7 @@ bool context_shortens(const struct context_msg *m, size_t i, size_t n);
 char *context_shortened(const char *content);
 
 /* The middle to compress or leave out: after the first message (and its tool results),
- * before a recent tail of about 35% of the budget (at least the last message); both ends on
+ * before a recent tail of about 20% of the budget (at least the last message); both ends on
  * a message that is not a tool result, so no call loses its result. Sets [*from, *to) and
  * returns whether it is not empty. */
 bool context_middle(const struct context_msg *m, size_t n, int64_t budget_tokens, size_t *from,

@@ -178,7 +178,7 @@ static const struct opt agent_opts[] = {
 	 .max = 1000, .text = "model calls per turn before the agent stops and answers"},
 	{"max_turn_cost_usd", T_NUM, FLD(config_agent, max_turn_cost_usd), .def = "0.05", .min = 0,
 	 .max = 1000, .text = "spend per turn before the agent stops; 0 = no cap"},
-	{"context_tokens", T_INT, FLD(config_agent, context_tokens), .def = "12000", .min = 1024,
+	{"context_tokens", T_INT, FLD(config_agent, context_tokens), .def = "9000", .min = 1024,
 	 .max = 10000000, .text = "context budget; older turns are compressed beyond it"},
 	{"persona_file", T_STR, FLD(config_agent, persona_file), .check = cfg_check_abs_path,
 	 .text = "system prompt file (absolute path); unset = built-in persona"},
