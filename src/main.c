@@ -3,8 +3,10 @@
 #include "cli/cli_config.h"
 #include "cli/cli_doctor.h"
 #include "cli/cli_mcp.h"
+#include "cli/cli_audit.h"
 #include "cli/cli_proposals.h"
 #include "cli/cli_sessions.h"
+#include "core/audit.h"
 #include "core/config.h"
 #include "gateway/gateway.h"
 #include "gateway/schema.h"
@@ -313,6 +315,65 @@ static int run_sessions(int argc, char **argv)
 				 LOG_WARN, cli_sessions);
 }
 
+#define AUDIT_USAGE                                                                                \
+	"hermetic audit tail|search [WORDS] [-n N] [--since AGE|TIME] [--source S] "               \
+	"[--session ID] [--json] [--config FILE]"
+
+/* hermetic audit tail|search ...: the audit trail (cli/cli_audit.c). */
+static int run_audit(int argc, char **argv)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"json", no_argument, NULL, 'j'},
+					     {"since", required_argument, NULL, 's'},
+					     {"source", required_argument, NULL, 'S'},
+					     {"session", required_argument, NULL, 'i'},
+					     {"lines", required_argument, NULL, 'n'},
+					     {NULL, 0, NULL, 0}};
+	struct cli_audit_opts o = {0};
+	const char *path = config_default_path();
+	struct config *cfg;
+	int64_t v;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:jn:", opts, NULL)) != -1) {
+		if (c == 'c') {
+			path = optarg;
+		} else if (c == 'j') {
+			o.json = true;
+		} else if (c == 's') {
+			o.since = optarg;
+		} else if (c == 'S') {
+			o.source = optarg;
+		} else if (c == 'i' && parse_i64(optarg, 1, INT64_MAX, &v) == 0) {
+			o.session = v;
+		} else if (c == 'n' && parse_i64(optarg, 1, 10000, &v) == 0) {
+			o.lines = (long)v;
+		} else {
+			fprintf(stderr, "usage: %s\n(-n is 1..10000, --session a session id)\n",
+				AUDIT_USAGE);
+			return 2;
+		}
+	}
+	if (optind >= argc ||
+	    (strcmp(argv[optind], "tail") != 0 && strcmp(argv[optind], "search") != 0) ||
+	    (strcmp(argv[optind], "tail") == 0 && optind + 1 < argc) ||
+	    (strcmp(argv[optind], "search") == 0 && optind + 1 >= argc)) {
+		fprintf(stderr, "usage: %s\n", AUDIT_USAGE);
+		return 2;
+	}
+	o.search = strcmp(argv[optind], "search") == 0;
+	o.words = argv + optind + 1;
+	o.n_words = argc - optind - 1;
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	log_set_level(LOG_WARN);
+	rc = cli_audit(cfg, &o);
+	config_destroy(cfg);
+	return rc;
+}
+
 /* hermetic proposals [list|approve ID|reject ID] [--config FILE] */
 static int run_proposals(int argc, char **argv)
 {
@@ -385,6 +446,9 @@ static const struct cmd commands[] = {
 	 "the session store", false},
 	{"spend", NULL, run_spend, "spend [--days N] [--config FILE]",
 	 "spend ledger by day and model group", false},
+	{"audit", NULL, run_audit,
+	 "audit tail|search [WORDS] [-n N] [--since AGE|TIME] [--source S] [--session ID] [--json]",
+	 "the audit trail: model attempts, tool calls and turns", false},
 	/* Approving writes memory and skill files: as root they would end up root's. */
 	{"proposals", NULL, run_proposals, "proposals [list|approve ID|reject ID] [--config FILE]",
 	 "memory and skill changes of untrusted turns awaiting you", true},
@@ -447,6 +511,7 @@ int main(int argc, char **argv)
 		rc = c->run(argc - words, argv + words);
 		curl_global_cleanup();
 		log_close();
+		audit_close();
 		return rc;
 	}
 	fprintf(stderr, "hermetic: unknown command '%s%s%s'\n\n", argv[1], argc > 2 ? " " : "",

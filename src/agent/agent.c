@@ -49,6 +49,7 @@
  */
 #include "agent/agent.h"
 #include "agent/context.h"
+#include "core/audit.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -165,6 +166,11 @@ struct agent_turn {
 	 * that connects or changes its tools mid-turn would otherwise change the request's
 	 * prefix, and the provider's cache would miss on all that follows it. */
 	char *tools_json;
+	/* The audit trail's turn line: its start, the skills it read ("a,b"), the user's text
+	 * when audit.include_text. */
+	int64_t audit_t0_ms;
+	struct buf audit_skills;
+	char *audit_in;
 	/* Tools' side calls and lines for the human (see "side calls" below). */
 	struct buf side_keys; /* "\nkey\n..." of the side calls made */
 	struct buf notices;   /* lines, shown after the answer */
@@ -581,7 +587,16 @@ static void trim_to_fit(struct agent_turn *t, size_t tools_bytes)
 
 static void on_compressed(struct router_call *rc, const struct router_result *r, void *arg);
 
-static const struct router_caller internal_caller = {"internal", "agent", NULL};
+/* The agent's caller for one of t's calls: budgets see "internal", the audit trail the
+ * turn's source and session. */
+static struct router_caller caller_of(const struct agent_turn *t, const char *purpose)
+{
+	return (struct router_caller){.key_hash = "internal",
+				      .key_alias = "agent",
+				      .source = t->source,
+				      .session_id = t->session_id,
+				      .purpose = purpose};
+}
 
 static const struct router_cbs compress_cbs = {.on_done = on_compressed};
 
@@ -591,6 +606,7 @@ static bool compress_start(struct agent_turn *t)
 	const struct config *cfg = t->a->env.cfg;
 	size_t from, to;
 	struct buf excerpt, body;
+	struct router_caller who;
 	bool has_middle;
 	int rc;
 
@@ -613,8 +629,8 @@ static bool compress_start(struct agent_turn *t)
 	buf_puts(&body, "}]}");
 	buf_finish(&excerpt);
 	t->state = T_COMPRESS;
-	rc = router_chat(t->a->env.router, body.data, body.len, &internal_caller, &compress_cbs, t,
-			 &t->rc);
+	who = caller_of(t, "compression");
+	rc = router_chat(t->a->env.router, body.data, body.len, &who, &compress_cbs, t, &t->rc);
 	buf_finish(&body);
 	return rc == 0;
 }
@@ -710,6 +726,7 @@ static int side_chat(void *arg, const char *key, const char *model, const char *
 		     const char *user, int max_tokens, tools_llm_cb cb, void *cb_arg, void **call)
 {
 	struct agent_turn *t = arg;
+	struct router_caller who;
 	struct side_call *s;
 	struct buf body;
 	char *needle;
@@ -735,8 +752,8 @@ static int side_chat(void *arg, const char *key, const char *model, const char *
 	buf_puts(&body, "}]}");
 	s = xcalloc(1, sizeof(*s));
 	*s = (struct side_call){t, NULL, cb, cb_arg};
-	rc = router_chat(t->a->env.router, body.data, body.len, &internal_caller, &side_cbs, s,
-			 &s->rc);
+	who = caller_of(t, key);
+	rc = router_chat(t->a->env.router, body.data, body.len, &who, &side_cbs, s, &s->rc);
 	buf_finish(&body);
 	if (rc < 0) {
 		free(s);
@@ -1224,6 +1241,7 @@ static void model_call(struct agent_turn *t, const char *tools_json)
 {
 	bool summary = t->limit != AGENT_DONE;
 	char why[160], note[400];
+	struct router_caller who;
 	struct buf body;
 	int rc;
 
@@ -1243,7 +1261,8 @@ static void model_call(struct agent_turn *t, const char *tools_json)
 	t->last_bytes = (int64_t)body.len;
 	t->state = summary ? T_SUMMARY : T_MODEL;
 	t->model_calls++;
-	rc = router_chat(t->a->env.router, body.data, body.len, &internal_caller,
+	who = caller_of(t, summary ? "limit_summary" : "turn");
+	rc = router_chat(t->a->env.router, body.data, body.len, &who,
 			 t->stream.on ? &stream_cbs : &model_cbs, t, &t->rc);
 	buf_finish(&body);
 	if (rc < 0)
@@ -1402,6 +1421,45 @@ static void on_asking(bool on, void *arg)
 	}
 }
 
+/* A skill the turn reads, for its audit line (capped: the buf drops what does not fit). */
+static void note_skill(struct agent_turn *t, const char *args)
+{
+	cJSON *j = cJSON_Parse(args ? args : "");
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
+
+	if (cJSON_IsString(n) && strlen(n->valuestring) < 128)
+		buf_printf(&t->audit_skills, "%s%s", t->audit_skills.len ? "," : "",
+			   n->valuestring);
+	cJSON_Delete(j);
+}
+
+/* The turn's line of the audit trail. */
+static void audit_turn(const struct agent_turn *t, enum agent_stop stop, const char *answer)
+{
+	struct audit_line l;
+
+	audit_begin(&l, "turn");
+	if (!l.on)
+		return;
+	audit_str(&l, "source", t->source);
+	audit_int(&l, "session", t->session_id);
+	audit_str(&l, "model_group", t->model);
+	if (t->audit_skills.len)
+		audit_str(&l, "skills", buf_str(&t->audit_skills));
+	audit_str(&l, "outcome", agent_stop_name(stop));
+	audit_int(&l, "model_calls", t->model_calls);
+	audit_int(&l, "tool_calls", (int64_t)t->n_tool_calls);
+	audit_int(&l, "compressions", t->compressions);
+	audit_int(&l, "input_tokens", t->prompt_tokens);
+	audit_int(&l, "cached_tokens", t->cached_tokens);
+	audit_int(&l, "output_tokens", t->completion_tokens);
+	audit_num(&l, "cost_usd", t->cost_usd);
+	audit_int(&l, "ms", now_mono_ms() - t->audit_t0_ms);
+	audit_text(&l, "text", t->audit_in);
+	audit_text(&l, "answer", answer);
+	audit_end(&l);
+}
+
 static void start_call(struct agent_turn *t, struct call *c)
 {
 	char sid[24];
@@ -1412,6 +1470,8 @@ static void start_call(struct agent_turn *t, struct call *c)
 	c->started = true;
 	t->running++;
 	t->n_tool_calls++;
+	if (audit_is_open() && strcmp(c->name, "skill_view") == 0)
+		note_skill(t, c->args);
 	if (t->cbs.on_tool_call)
 		t->cbs.on_tool_call(c->name, c->args, t->arg);
 	tools_call(t->a->env.tools, c->name, c->args, &ctx, on_tool, c, &c->tc);
@@ -1646,6 +1706,8 @@ static void turn_free(struct agent_turn *t)
 	free(t->fail_text);
 	free(t->stored_answer);
 	free(t->tools_json);
+	buf_finish(&t->audit_skills);
+	free(t->audit_in);
 	stream_finish(&t->stream);
 	for (size_t i = 0; i < t->n_parts; i++) {
 		free((char *)t->parts[i].path);
@@ -1724,6 +1786,7 @@ static void finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 	r.last_prompt_tokens = t->last_prompt_tokens;
 	r.cached_tokens = t->cached_tokens;
 	r.cost_usd = t->cost_usd;
+	audit_turn(t, stop, answer);
 	t->cbs.on_done(&r, t->arg);
 	free(answer);
 	turn_free(t);
@@ -1839,6 +1902,10 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	t->cbs = *cbs;
 	t->arg = arg;
 	t->source = xstrdup(o->source);
+	t->audit_t0_ms = now_mono_ms();
+	buf_init(&t->audit_skills, 1024);
+	if (audit_is_open() && a->env.cfg->audit.include_text)
+		t->audit_in = xstrdup(user_text);
 	t->extra_system = xstrdup(o->extra_system);
 	/* A caller's cap (a reminder's) only lowers the global one, never lifts it. */
 	t->max_cost_usd = a->env.cfg->agent.max_turn_cost_usd;

@@ -419,6 +419,14 @@ struct config_log {
 	int64_t keep;
 };
 
+/* audit: the trail of model attempts, tool calls and turns (core/audit.h). */
+struct config_audit {
+	bool enabled; /* write home/logs/audit.jsonl */
+	bool include_text;
+	int64_t max_bytes;
+	int64_t keep;
+};
+
 enum config_mcp_transport {
 	CONFIG_MCP_HTTP,
 	CONFIG_MCP_SSE,
@@ -509,6 +517,7 @@ struct config {
 	struct config_media media;
 	struct config_api api;
 	struct config_log log;
+	struct config_audit audit;
 	struct config_mcp_server *mcp_servers; /* in file order */
 	size_t n_mcp_servers;
 	struct config_cron_job *cron_jobs;

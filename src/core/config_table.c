@@ -730,6 +730,22 @@ static const struct opt log_opts[] = {
 
 static const struct table log_table = {"log", "log", OPTS(log_opts), .text = "Logging."};
 
+static const struct opt audit_opts[] = {
+	{"enabled", T_BOOL, FLD(config_audit, enabled), .def = "true",
+	 .text = "write home/logs/audit.jsonl (`gateway`, `router`, `chat`)"},
+	{"include_text", T_BOOL, FLD(config_audit, include_text), .def = "false",
+	 .text = "also the turn's message and answer (cut at 4 KiB each)"},
+	{"max_bytes", T_INT, FLD(config_audit, max_bytes), .def = "10485760", .min = 65536,
+	 .max = 1024 * MIB, .text = "rotate the file beyond this size"},
+	{"keep", T_INT, FLD(config_audit, keep), .def = "3", .min = 0, .max = 100,
+	 .text = "rotated files kept"},
+};
+
+static const struct table audit_table = {
+	"audit", "audit", OPTS(audit_opts),
+	.text = "The audit trail: one JSON line per model attempt, tool call and turn, without "
+		"secrets, and without message text unless include_text (docs/audit.md)."};
+
 static const struct opt mcp_tools_opts[] = {
 	{"include", T_STRS, FLD(config_mcp_server, tools_include),
 	 CNT(config_mcp_server, n_tools_include), .cap = 256, .flags = F_ONELINE | F_ONE_OR_LIST,
@@ -926,6 +942,7 @@ static const struct opt top_opts[] = {
 	{"media", T_SECTION, FLD(config, media), .table = &media_table},
 	{"api", T_SECTION, FLD(config, api), .table = &api_table},
 	{"log", T_SECTION, FLD(config, log), .table = &log_table},
+	{"audit", T_SECTION, FLD(config, audit), .table = &audit_table},
 	{"mcp_servers", T_MAP, FLD(config, mcp_servers), CNT(config, n_mcp_servers),
 	 .cap = CONFIG_MAX_MCP_SERVERS, .table = &mcp_table},
 	{"cron", T_LIST, FLD(config, cron_jobs), CNT(config, n_cron_jobs),

@@ -6,15 +6,14 @@
  * static FROM-scratch image has neither, and Kubernetes collects stderr.
  */
 #include "core/log.h"
+#include "core/rotfile.h"
 #include "core/util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,14 +23,10 @@
 static struct {
 	enum log_level level;
 	int to_stderr;
-	int fd;
-	char *path;
-	size_t max_bytes;
-	int keep;
-	size_t size;
+	struct rotfile file;
 	char *secrets[LOG_MAX_SECRETS];
 	size_t n_secrets;
-} L = {.level = LOG_INFO, .to_stderr = 1, .fd = -1};
+} L = {.level = LOG_INFO, .to_stderr = 1, .file = ROTFILE_CLOSED};
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -70,30 +65,12 @@ void log_set_stderr(int enabled)
 
 int log_open_file(const char *path, size_t max_bytes, int keep)
 {
-	struct stat st;
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	if (L.fd >= 0)
-		close(L.fd);
-	free(L.path);
-	L.fd = fd;
-	L.path = xstrdup(path);
-	L.max_bytes = max_bytes;
-	L.keep = keep;
-	L.size = fstat(fd, &st) == 0 ? (size_t)st.st_size : 0;
-	return 0;
+	return rotfile_open(&L.file, path, max_bytes, keep);
 }
 
 void log_close(void)
 {
-	if (L.fd >= 0)
-		close(L.fd);
-	L.fd = -1;
-	free(L.path);
-	L.path = NULL;
+	rotfile_close(&L.file);
 }
 
 void log_forget_secrets(void)
@@ -224,26 +201,6 @@ char *log_redact(const char *s)
 	return buf_steal(&out);
 }
 
-static void rotate(void)
-{
-	int i;
-	char *from, *to;
-
-	close(L.fd);
-	L.fd = -1;
-	for (i = L.keep; i >= 1; i--) {
-		from = i == 1 ? xstrdup(L.path) : xasprintf("%s.%d", L.path, i - 1);
-		to = xasprintf("%s.%d", L.path, i);
-		rename(from, to);
-		free(from);
-		free(to);
-	}
-	if (L.keep <= 0)
-		unlink(L.path);
-	L.fd = open(L.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-	L.size = 0;
-}
-
 static void write_all(int fd, const char *s, size_t n)
 {
 	while (n > 0) {
@@ -305,14 +262,7 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 	buf_puts(&out, "\n");
 	if (L.to_stderr || level == LOG_ERROR)
 		write_all(STDERR_FILENO, out.data, out.len);
-	if (L.fd >= 0) {
-		if (L.max_bytes && L.size + out.len > L.max_bytes && L.size > 0)
-			rotate();
-		if (L.fd >= 0) {
-			write_all(L.fd, out.data, out.len);
-			L.size += out.len;
-		}
-	}
+	rotfile_write(&L.file, out.data, out.len);
 	free(msg);
 	free(clean);
 	buf_finish(&out);

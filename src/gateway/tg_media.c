@@ -527,7 +527,10 @@ static void prepare(struct tg_media *m)
 
 static void on_model(struct router_call *rc, const struct router_result *r, void *arg);
 static const struct router_cbs model_cbs = {.on_done = on_model};
-static const struct router_caller internal = {"internal", NULL, NULL};
+static const struct router_caller internal = {
+	.key_hash = "internal", .source = "telegram", .purpose = "media"};
+static const struct router_caller speech_caller = {
+	.key_hash = "internal", .source = "telegram", .purpose = "speech"};
 
 /* The answer's text: a chat completion's content, a transcription's "text", or plain text. */
 static char *answer_text(const struct router_result *r)
@@ -1076,7 +1079,7 @@ int tg_media_speak(const struct tg_media_env *env, int64_t update_id, const char
 	buf_puts(&body, ",\"response_format\":\"opus\"}");
 	rc = router_call(env->router,
 			 &(struct router_request){PROVIDER_SPEECH, body.data, body.len, NULL, 0},
-			 &internal, &speak_cbs, s, out);
+			 &speech_caller, &speak_cbs, s, out);
 	buf_finish(&body);
 	if (rc < 0) {
 		free(s);

@@ -6,6 +6,7 @@
  * loop, the store is closed (WAL checkpoint), and everything is freed.
  */
 #include "net/daemon.h"
+#include "core/audit.h"
 #include "core/config.h"
 #include "net/httpc.h"
 #include "net/httpd.h"
@@ -43,6 +44,7 @@ static int open_home(const struct config *cfg)
 {
 	char *logs = xasprintf("%s/logs", cfg->home);
 	char *file = xasprintf("%s/hermetic.log", logs);
+	char *trail = xasprintf("%s/audit.jsonl", logs);
 	int rc = ensure_dir(cfg->home);
 
 	if (rc < 0) {
@@ -51,16 +53,23 @@ static int open_home(const struct config *cfg)
 			  cfg->home, strerror(-rc));
 		goto out;
 	}
-	if (!cfg->log.file)
+	if (!cfg->log.file && !cfg->audit.enabled)
 		goto out;
 	rc = ensure_dir(logs);
-	if (rc == 0)
+	if (rc == 0 && cfg->log.file)
 		rc = log_open_file(file, (size_t)cfg->log.max_bytes, (int)cfg->log.keep);
 	if (rc < 0)
 		log_error("log file %s: %s", file, strerror(-rc));
+	if (rc == 0 && cfg->audit.enabled) {
+		rc = audit_open(trail, (size_t)cfg->audit.max_bytes, (int)cfg->audit.keep,
+				cfg->audit.include_text);
+		if (rc < 0)
+			log_error("audit trail %s: %s", trail, strerror(-rc));
+	}
 out:
 	free(logs);
 	free(file);
+	free(trail);
 	return rc;
 }
 

@@ -33,6 +33,7 @@
 #include "router/policy.h"
 #include "router/providers/prompt_cache.h"
 #include "router/router_metrics.h"
+#include "core/audit.h"
 #include "core/config.h"
 #include "net/httpc.h"
 #include "core/json_exact.h"
@@ -779,6 +780,8 @@ static void attempt(struct router_call *c)
 	provider_request_finish(&preq);
 	/* The usage and cost read from here on are this attempt's. */
 	c->attempt_open = true;
+	c->attempt_no++;
+	c->attempt_fallback = c->fallbacks;
 	c->sent_bytes = o.body_len;
 	c->output_chars = 0;
 	c->prompt_tokens = c->completion_tokens = 0;
@@ -959,6 +962,47 @@ static void price_attempt(struct router_call *c, struct httpc_req *req)
 		metric_inc(c->r->m.cost_unknown, mv, 1);
 }
 
+/* One line of the audit trail per attempt that was started, billed or not: the retries and
+ * fallbacks of a call are its lines with the same call number. */
+static void audit_attempt(struct router_call *c, struct httpc_req *req, long status, bool billed)
+{
+	struct audit_line l;
+	const char *outcome = c->cancelled			   ? "cancelled"
+			      : status == 200 && !c->stream_failed ? "ok"
+			      : status != 0			   ? "http_error"
+					    : httpc_result_name(httpc_result(req));
+
+	audit_begin(&l, "attempt");
+	if (!l.on)
+		return;
+	audit_str(&l, "source", c->source);
+	if (c->who.session_id)
+		audit_int(&l, "session", c->who.session_id);
+	audit_str(&l, "purpose", c->purpose);
+	audit_str(&l, "key_alias", c->key_alias);
+	audit_int(&l, "call", c->id);
+	audit_str(&l, "route", provider_route_path(c->route));
+	audit_str(&l, "model_group", c->group->name);
+	audit_str(&l, "deployment", c->dep->m->model_info.id);
+	audit_int(&l, "attempt", c->attempt_no);
+	audit_int(&l, "fallback", c->attempt_fallback);
+	audit_int(&l, "status", status);
+	audit_str(&l, "outcome", outcome);
+	if (status != 200 && c->err_msg)
+		audit_str(&l, "error", c->err_msg);
+	audit_bool(&l, "billed", billed);
+	if (billed) {
+		audit_int(&l, "input_tokens", c->prompt_tokens);
+		audit_int(&l, "cached_tokens", c->cached_tokens);
+		audit_int(&l, "cache_write_tokens", c->cache_write_tokens);
+		audit_int(&l, "output_tokens", c->completion_tokens);
+		audit_num(&l, "cost_usd", c->cost_usd);
+		audit_str(&l, "cost_source", c->cost_source);
+	}
+	audit_int(&l, "ms", (now_mono_us() - c->t_attempt) / 1000);
+	audit_end(&l);
+}
+
 /* Every attempt the provider received is billed by it, whatever became of the call: one
  * ledger row each (retries, fallbacks, cut, cancelled, timed-out and oversized answers too),
  * fed to the budgets, the breaker, the spend metric and the deployment's tpm window. An HTTP
@@ -972,13 +1016,18 @@ static void settle(struct router_call *c, struct httpc_req *req)
 	const char *kv[] = {
 		m->litellm_params.model, c->key_hash, alias_or_none(c), NULL, NULL, NULL};
 
+	bool billed;
+
 	if (!c->attempt_open)
 		return;
 	c->attempt_open = false;
 	release(c);
-	if (status != 200 && (status != 0 || !httpc_request_sent(req)))
+	billed = status == 200 || (status == 0 && httpc_request_sent(req));
+	if (billed)
+		price_attempt(c, req);
+	audit_attempt(c, req, status, billed);
+	if (!billed)
 		return;
-	price_attempt(c, req);
 	if (r->breaker)
 		breaker_add_cost(r->breaker, now_mono_ms(), c->cost_usd);
 	policy_window_add(&c->dep->win, now_mono_ms() / 1000, 0,
@@ -1401,6 +1450,8 @@ static void finish(struct router_call *c)
 	free(c->asked);
 	free(c->key_hash);
 	free(c->key_alias);
+	free(c->source);
+	free(c->purpose);
 	free(c->err_msg);
 	free(c->final_body);
 	free(c->final_type);
@@ -1597,8 +1648,13 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 	c->who = *who;
 	c->key_hash = xstrdup(who->key_hash ? who->key_hash : "internal");
 	c->key_alias = xstrdup(who->key_alias);
+	c->id = ++r->calls_started;
+	c->source = xstrdup(who->source ? who->source : "api");
+	c->purpose = who->purpose ? xstrdup(who->purpose) : NULL;
 	c->who.key_hash = c->key_hash;
 	c->who.key_alias = c->key_alias;
+	c->who.source = c->source;
+	c->who.purpose = c->purpose;
 	c->cbs = *cbs;
 	c->arg = arg;
 	c->t_start = now_mono_us();

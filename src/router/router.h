@@ -39,6 +39,12 @@ struct router_caller {
 	const char *key_hash;	      /* SHA-256 hex of the bearer key, or "internal" */
 	const char *key_alias;	      /* NULL = "None" */
 	const struct config_key *key; /* declarative key (models, budget), or NULL */
+	/* For the audit trail (copied): where the call comes from ("telegram:<chat>", "cron:<job>",
+	 * "hook:<name>", "api:<user>"; NULL = "api", a client of the router), the agent's session
+	 * (0 = none) and what the call is for ("turn", "compression", ...; NULL = none). */
+	const char *source;
+	int64_t session_id;
+	const char *purpose;
 };
 
 /* What the client gets. Strings are borrowed for the duration of the callback. */

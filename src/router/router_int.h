@@ -46,6 +46,7 @@ struct group {
 struct router {
 	const struct config *cfg;
 	struct loop *loop;
+	int64_t calls_started; /* numbers the calls in the audit trail */
 	struct spend *spend;
 	struct breaker *breaker; /* borrowed; asked before every upstream send, or NULL */
 	struct deployment *deps;
@@ -63,7 +64,10 @@ struct router_call {
 	struct router_call *prev, *next;
 	struct router *r;
 	struct router_caller who;
-	char *key_hash, *key_alias;
+	char *key_hash, *key_alias, *source, *purpose;
+	int64_t id;	      /* the call's number since start (audit trail) */
+	int attempt_no;	      /* attempts sent so far, retries and fallbacks included */
+	int attempt_fallback; /* the fallbacks taken when the current attempt was sent */
 	struct router_cbs cbs;
 	void *arg;
 	enum provider_route route;

@@ -235,7 +235,7 @@ static void on_endpoint(struct evhttp_request *req, void *arg)
 	struct server *s = e->s;
 	struct router_request q = {.route = e->route};
 	struct auth a;
-	struct router_caller who;
+	struct router_caller who = {0};
 	struct proxy *p;
 	struct evhttp_connection *conn;
 	size_t len;
@@ -367,7 +367,7 @@ static void on_messages(struct evhttp_request *req, void *arg)
 	static const struct router_cbs cbs = {on_stream_start, messages_stream_data, messages_done};
 	struct server *s = arg;
 	struct ingress_anthropic_request in;
-	struct router_caller who;
+	struct router_caller who = {0};
 	struct messages_call *m;
 	struct evhttp_connection *conn;
 	struct auth a;

@@ -22,6 +22,7 @@
  * the MCP tools left out whenever that set changes.
  */
 #include "tools/tools.h"
+#include "core/audit.h"
 #include "core/config.h"
 #include "core/json_exact.h"
 #include "core/log.h"
@@ -111,6 +112,11 @@ struct tools_call {
 	const struct tool_def *run_def; /* NULL: an MCP tool */
 	char *sid, *source;
 	bool tainted, web_any;
+	/* the audit trail's: the calling turn's source and session, the arguments' hash, the
+	 * start, and whether an approval was asked */
+	char *a_source, a_sid[24], a_hash[17];
+	int64_t t0_ms;
+	bool approval_asked;
 	void (*asking_cb)(bool on, void *arg);
 	void *asking_arg;
 	const struct tools_llm *llm;
@@ -583,6 +589,7 @@ static void call_free(struct tools_call *c)
 	cJSON_Delete(c->args);
 	free(c->sid);
 	free(c->source);
+	free(c->a_source);
 	free(c);
 }
 
@@ -607,10 +614,36 @@ static void end_question(struct tools_call *c)
 		c->asking_cb(false, c->asking_arg);
 }
 
+/* The call's line of the audit trail: no arguments or result, only their shape. */
+static void audit_call(const struct tools_call *c)
+{
+	struct audit_line l;
+
+	audit_begin(&l, "tool");
+	if (!l.on)
+		return;
+	audit_str(&l, "source", c->a_source);
+	if (*c->a_sid)
+		audit_int(&l, "session", strtoll(c->a_sid, NULL, 10));
+	audit_str(&l, "tool", c->name);
+	audit_str(&l, "args_sha256", c->a_hash);
+	audit_str(&l, "outcome",
+		  c->cancelled	 ? "cancelled"
+		  : c->timed_out ? "timeout"
+		  : c->is_error	 ? "error"
+				 : "ok");
+	if (c->approval_asked)
+		audit_str(&l, "approval", c->outcome ? c->outcome : "closed");
+	audit_int(&l, "result_bytes", (int64_t)c->out.len);
+	audit_int(&l, "ms", now_mono_ms() - c->t0_ms);
+	audit_end(&l);
+}
+
 static void deliver(struct tools_call *c)
 {
 	end_question(c);
 	clean_result(c);
+	audit_call(c);
 	c->cb(c->is_error, buf_str(&c->out), c->out.len, c->arg);
 	call_free(c);
 }
@@ -956,6 +989,7 @@ static int put_question(struct tools_call *c, enum tools_q_kind kind, const char
 	}
 	c->q_id = q.id;
 	c->q_kind = kind;
+	c->approval_asked = kind == TOOLS_Q_APPROVAL;
 	c->answer = -1;
 	c->asking = true;
 	c->next_asking = t->asking;
@@ -1178,6 +1212,17 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 	c->cb = cb;
 	c->arg = arg;
 	c->name = xstrdup(name ? name : "");
+	if (audit_is_open()) {
+		char hex[65];
+		const char *a = args_json ? args_json : "";
+
+		c->a_source = xstrdup(ctx && ctx->source && *ctx->source ? ctx->source : NULL);
+		snprintf(c->a_sid, sizeof(c->a_sid), "%s",
+			 ctx && ctx->session_id ? ctx->session_id : "");
+		sha256_hex(a, strlen(a), hex);
+		memcpy(c->a_hash, hex, 16);
+		c->t0_ms = now_mono_ms();
+	}
 	c->ev = evtimer_new(loop_base(t->env.loop), on_event, c);
 	buf_init(&c->out, (size_t)t->env.cfg->agent.tool_result_max_bytes * 4);
 	if (out)

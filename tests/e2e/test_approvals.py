@@ -3,6 +3,7 @@ for the human's Approve (buttons under one message with the whole call) and only
 the MCP server; Deny and no answer never run it; "Always in this chat" stops asking; a
 stranger's press is refused; a button from before a restart approves nothing; ask_user hands
 the model the user's choice."""
+import json
 import time
 import urllib.request
 
@@ -107,7 +108,7 @@ def test_a_destructive_mcp_tool_waits_for_approve_then_runs(bot, tg, mcp, fake):
                     tool_calls(("c1", "mcp_k8s_list_pods", '{"message": "all"}')),
                     tool_calls(("c2", "mcp_k8s_delete_pod", '{"message": "web-7f9c"}')),
                     text("Deleted web-7f9c."))
-    bot()
+    g = bot()
     tg.push_text("delete the broken web pod", chat_id=ALLOWED)
     q = question(tg)
     # The read-only tool ran without asking; the destructive one waits, whole call shown.
@@ -125,6 +126,12 @@ def test_a_destructive_mcp_tool_waits_for_approve_then_runs(bot, tg, mcp, fake):
     assert closed["text"].endswith("→ Approved") and not closed.get("reply_markup")
     assert answers(tg) and tg.unanswered_callbacks() == []
     assert "fake echo: web-7f9c" in tool_results(fake.chat_requests[-1])[-1]
+    # The audit trail keeps the decision with the call (and no argument).
+    trail = (g.home / "logs" / "audit.jsonl").read_text()
+    tools = [json.loads(x) for x in trail.splitlines() if '"kind":"tool"' in x]
+    assert [(x["tool"], x.get("approval")) for x in tools] == [
+        ("mcp_k8s_list_pods", None), ("mcp_k8s_delete_pod", "Approved")]
+    assert tools[1]["source"] == f"telegram:{ALLOWED}" and "web-7f9c" not in trail
 
 
 def test_deny_and_no_answer_never_run_the_tool(bot, tg, mcp, fake):

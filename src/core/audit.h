@@ -1,0 +1,47 @@
+/* audit: the audit trail, one JSON object a line in home/logs/audit.jsonl (rotated by size
+ * like the log): every model attempt the router makes, every tool call and every turn, with
+ * where it came from (source, session), what it cost and how it ended. Its reader is
+ * `hermetic audit tail|search` (cli/cli_audit.c) and any JSON-lines tool.
+ *
+ * A line is built with audit_begin(), the field adders and audit_end(). String values pass
+ * log_redact() (no registered secret reaches the file) and are cut at AUDIT_STR_MAX bytes;
+ * message text is added only with `audit.include_text: true` (audit_text()). With the trail
+ * closed every call is a no-op, so callers need not check. Single-threaded (the loop). */
+#ifndef HERMETIC_AUDIT_H
+#define HERMETIC_AUDIT_H
+
+#include "core/util.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AUDIT_STR_MAX  256  /* a string field (a name, an error) */
+#define AUDIT_TEXT_MAX 4096 /* message text, with include_text */
+
+struct audit_line {
+	struct buf b;
+	bool on;
+};
+
+/* Opens the trail at path. Returns 0 or a negative errno (the trail stays closed). */
+int audit_open(const char *path, size_t max_bytes, int keep, bool include_text);
+void audit_close(void);
+bool audit_is_open(void);
+
+/* {"ts":"<UTC ISO 8601, ms>","kind":kind ... */
+void audit_begin(struct audit_line *l, const char *kind);
+/* "key":"value" (NULL: left out). */
+void audit_str(struct audit_line *l, const char *key, const char *value);
+/* Message text: only with include_text, cut at AUDIT_TEXT_MAX. */
+void audit_text(struct audit_line *l, const char *key, const char *value);
+void audit_int(struct audit_line *l, const char *key, int64_t value);
+void audit_num(struct audit_line *l, const char *key, double value);
+void audit_bool(struct audit_line *l, const char *key, bool value);
+/* "key":"<first 16 hex digits of the SHA-256 of data>": tells equal arguments apart without
+ * storing them. */
+void audit_hash(struct audit_line *l, const char *key, const char *data, size_t len);
+/* Closes the object and appends it as one line. */
+void audit_end(struct audit_line *l);
+
+#endif

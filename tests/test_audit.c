@@ -1,0 +1,162 @@
+/* audit: a line is one JSON object on one line; registered secrets never reach it; string
+ * fields are cut at 256 bytes on a character boundary; message text only with include_text;
+ * nothing is written while the trail is closed; the file rotates by size keeping `keep`. */
+#include "test.h"
+#include "core/audit.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/hermetic-test-audit-XXXXXX";
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+
+	if (!f)
+		return NULL;
+	buf_init(&b, 0);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	return buf_steal(&b);
+}
+
+static char *path_of(const char *name)
+{
+	return xasprintf("%s/%s", dir, name);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char *cmd = xasprintf("rm -rf %s", dir);
+	int rc = system(cmd);
+
+	(void)state;
+	free(cmd);
+	return rc == 0 ? 0 : -1;
+}
+
+static void test_a_line_is_json_without_secrets_or_text(void **state)
+{
+	char *path = path_of("a.jsonl"), *text, long_name[400];
+	struct audit_line l;
+	cJSON *j;
+
+	(void)state;
+	log_add_secret("sk-audit-SECRET-1234");
+	assert_int_equal(audit_open(path, 0, 0, false), 0);
+	memset(long_name, 'x', sizeof(long_name));
+	memcpy(long_name + 255, "\xc3\xa9", 2); /* a 2-byte character across the 256th byte */
+	long_name[sizeof(long_name) - 1] = '\0';
+	audit_begin(&l, "attempt");
+	audit_str(&l, "error", "bad key sk-audit-SECRET-1234 \"quoted\"\nnext");
+	audit_str(&l, "model_group", long_name);
+	audit_str(&l, "missing", NULL);
+	audit_int(&l, "status", 429);
+	audit_num(&l, "cost_usd", 0.25);
+	audit_bool(&l, "billed", false);
+	audit_hash(&l, "args_sha256", "{}", 2);
+	audit_text(&l, "text", "PRIVATE words");
+	audit_end(&l);
+	audit_close();
+	text = slurp(path);
+	assert_non_null(text);
+	assert_null(strstr(text, "SECRET"));
+	assert_null(strstr(text, "PRIVATE"));
+	assert_int_equal(strchr(text, '\n') - text + 1, (long)strlen(text)); /* one line */
+	j = cJSON_Parse(text);
+	assert_non_null(j);
+	assert_string_equal(cJSON_GetObjectItem(j, "kind")->valuestring, "attempt");
+	assert_non_null(strstr(cJSON_GetObjectItem(j, "error")->valuestring, "[REDACTED]"));
+	assert_int_equal(strlen(cJSON_GetObjectItem(j, "model_group")->valuestring), 255);
+	assert_null(cJSON_GetObjectItem(j, "missing"));
+	assert_int_equal(cJSON_GetObjectItem(j, "status")->valueint, 429);
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "billed")));
+	/* sha256("{}") = 44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a */
+	assert_string_equal(cJSON_GetObjectItem(j, "args_sha256")->valuestring, "44136fa355b3678a");
+	assert_null(cJSON_GetObjectItem(j, "text"));
+	cJSON_Delete(j);
+	free(text);
+	free(path);
+}
+
+static void test_include_text_adds_text_cut_at_4_kib(void **state)
+{
+	char *path = path_of("t.jsonl"), *text, *big = xmalloc(6000);
+	struct audit_line l;
+	cJSON *j;
+
+	(void)state;
+	memset(big, 'w', 5999);
+	big[5999] = '\0';
+	assert_int_equal(audit_open(path, 0, 0, true), 0);
+	audit_begin(&l, "turn");
+	audit_text(&l, "text", "hello");
+	audit_text(&l, "answer", big);
+	audit_end(&l);
+	audit_close();
+	text = slurp(path);
+	j = cJSON_Parse(text);
+	assert_string_equal(cJSON_GetObjectItem(j, "text")->valuestring, "hello");
+	assert_int_equal(strlen(cJSON_GetObjectItem(j, "answer")->valuestring), AUDIT_TEXT_MAX);
+	cJSON_Delete(j);
+	free(text);
+	free(big);
+	free(path);
+}
+
+static void test_closed_writes_nothing_and_the_file_rotates(void **state)
+{
+	char *path = path_of("r.jsonl"), *one = path_of("r.jsonl.1"), *two = path_of("r.jsonl.2");
+	struct audit_line l;
+	struct stat st;
+
+	(void)state;
+	audit_begin(&l, "turn"); /* closed: a no-op, nothing to free */
+	audit_str(&l, "source", "x");
+	audit_end(&l);
+	assert_false(audit_is_open());
+	assert_int_equal(audit_open(path, 200, 1, false), 0);
+	for (int i = 0; i < 12; i++) {
+		audit_begin(&l, "tool");
+		audit_int(&l, "n", i);
+		audit_end(&l);
+	}
+	audit_close();
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size <= 200);
+	assert_int_equal(stat(one, &st), 0);
+	assert_true(st.st_size <= 200);
+	assert_int_not_equal(stat(two, &st), 0); /* keep 1 */
+	free(path);
+	free(one);
+	free(two);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_a_line_is_json_without_secrets_or_text),
+		cmocka_unit_test(test_include_text_adds_text_cut_at_4_kib),
+		cmocka_unit_test(test_closed_writes_nothing_and_the_file_rotates),
+	};
+
+	log_set_stderr(0);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
