@@ -26,8 +26,8 @@
  * the client reads the answer instead of a reset; closing after an error answer does the
  * same. Rejected: bufferevents (an evbuffer chain per read and per write, callbacks for every
  * watermark: the allocations this module exists to avoid) and evhttp (above; it also had no
- * connection cap and only a per-read timeout). Chunked request bodies are refused with 411:
- * every client hermetic serves (OpenAI and Anthropic SDKs, curl, webhooks) sends a length.
+ * connection cap and only a per-read timeout). Chunked request bodies are decoded in place
+ * as they arrive (the OpenAI Node SDK sends its multipart uploads so), capped like others.
  */
 #include "net/httpd.h"
 #include "core/log.h"
@@ -96,8 +96,12 @@ struct httpd_req {
 	unsigned method;
 	int minor; /* HTTP/1.minor */
 	bool head_only, chunked, close_after, expect, body_dropped;
-	uint32_t uri, query; /* offsets; query 0 = none */
-	char *path;	     /* malloc'd only when the target has a query */
+	bool chunked_in; /* the body comes chunked: decoded in place as it arrives */
+	enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER } ch_state;
+	size_t ch_pos, ch_left; /* where decoding resumes in the input; data left in the chunk */
+	size_t raw_len;		/* the request's bytes in the input: head, body as sent */
+	uint32_t uri, query;	/* offsets; query 0 = none */
+	char *path;		/* malloc'd only when the target has a query */
 	size_t head_len, body_len;
 	struct hdr hdrs[MAX_HEADERS];
 	unsigned n_hdrs;
@@ -795,9 +799,10 @@ static int read_framing(struct conn *c, const char **why)
 			have_len = true;
 			cl = v;
 		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
-			*why = "send the body with a Content-Length (chunked request bodies are "
-			       "not accepted)";
-			return has_token(val, "chunked") ? 411 : 501;
+			*why = "only the chunked transfer coding is understood";
+			if (strcasecmp(val, "chunked") != 0 || r->chunked_in)
+				return 501;
+			r->chunked_in = true;
 		} else if (strcasecmp(name, "Connection") == 0) {
 			conn_close_tok |= has_token(val, "close");
 			conn_keep |= has_token(val, "keep-alive");
@@ -809,11 +814,16 @@ static int read_framing(struct conn *c, const char **why)
 			r->expect = true;
 		}
 	}
+	if (r->chunked_in && have_len) {
+		*why = "both Content-Length and Transfer-Encoding";
+		return 400;
+	}
 	if ((uint64_t)cl > c->h->max_body) {
 		*why = "request body too large";
 		return 413;
 	}
 	r->body_len = (size_t)cl;
+	r->raw_len = r->head_len + r->body_len;
 	c->keep_alive = r->minor >= 1 ? !conn_close_tok : conn_keep && !conn_close_tok;
 	return 0;
 }
@@ -910,12 +920,12 @@ static const struct route *match(const struct httpd *h, const char *path)
 static void dispatch(struct conn *c)
 {
 	struct httpd_req *r = &c->req;
-	size_t end = r->head_len + r->body_len;
+	size_t end = r->head_len + r->body_len, raw = r->raw_len;
 	const struct route *rt = match(c->h, httpd_path(r));
 	char saved = c->in[end];
 
 	r->phase = P_HELD;
-	c->req_bytes = end;
+	c->req_bytes = raw;
 	conn_mark(c, C_BUSY);
 	c->in[end] = '\0'; /* the body as a string; the byte may start the next request */
 	c->in_dispatch = true;
@@ -936,8 +946,8 @@ static void dispatch(struct conn *c)
 		return;
 	}
 	/* Held: drop the body; the handler has copied what it needs. */
-	memmove(c->in + r->head_len, c->in + end, c->in_len - end);
-	c->in_len -= r->body_len;
+	memmove(c->in + r->head_len, c->in + raw, c->in_len - raw);
+	c->in_len -= raw - r->head_len;
 	c->req_bytes = r->head_len;
 	r->body_len = 0;
 	r->body_dropped = true;
@@ -976,6 +986,88 @@ static void req_end(struct conn *c)
 	conn_watch(c);
 }
 
+/* Offset of the next LF at or after pos, or 0 when none has arrived. */
+static size_t lf_at(const struct conn *c, size_t pos)
+{
+	const char *lf = pos < c->in_len ? memchr(c->in + pos, '\n', c->in_len - pos) : NULL;
+
+	return lf ? (size_t)(lf - c->in) : 0;
+}
+
+/* Decodes the chunked body that has arrived so far in place, to just after the head. 1: the
+ * body is complete; 0: more bytes are needed; -1: refused (answered, closing). */
+static int dechunk(struct conn *c)
+{
+	struct httpd_req *r = &c->req;
+	size_t lf, n;
+	int64_t size;
+	char *e;
+
+	for (;;) {
+		switch (r->ch_state) {
+		case CH_SIZE:
+			lf = lf_at(c, r->ch_pos);
+			if (!lf) {
+				if (c->in_len - r->ch_pos > 1024)
+					goto bad;
+				return 0;
+			}
+			errno = 0;
+			size = strtoll(c->in + r->ch_pos, &e, 16);
+			if (e == c->in + r->ch_pos || errno || size < 0 ||
+			    (*e != ';' && *e != '\r' && *e != '\n'))
+				goto bad;
+			if ((uint64_t)size > c->h->max_body - r->body_len) {
+				refuse_request(c, 413, "request body too large");
+				return -1;
+			}
+			r->ch_pos = lf + 1;
+			r->ch_left = (size_t)size;
+			r->ch_state = size ? CH_DATA : CH_TRAILER;
+			break;
+		case CH_DATA:
+			n = c->in_len - r->ch_pos;
+			if (n > r->ch_left)
+				n = r->ch_left;
+			memmove(c->in + r->head_len + r->body_len, c->in + r->ch_pos, n);
+			r->body_len += n;
+			r->ch_pos += n;
+			r->ch_left -= n;
+			if (r->ch_left)
+				return 0;
+			r->ch_state = CH_DATA_END;
+			break;
+		case CH_DATA_END:
+			lf = lf_at(c, r->ch_pos);
+			if (!lf && c->in_len - r->ch_pos < 2)
+				return 0;
+			if (!lf || lf - r->ch_pos > 1 ||
+			    (lf > r->ch_pos && c->in[r->ch_pos] != '\r'))
+				goto bad;
+			r->ch_pos = lf + 1;
+			r->ch_state = CH_SIZE;
+			break;
+		case CH_TRAILER:
+			lf = lf_at(c, r->ch_pos);
+			if (!lf) {
+				if (c->in_len - r->head_len - r->body_len > c->h->max_header)
+					goto bad;
+				return 0;
+			}
+			n = lf - r->ch_pos;
+			r->ch_pos = lf + 1;
+			if (n == 0 || (n == 1 && c->in[lf - 1] == '\r')) {
+				r->raw_len = r->ch_pos;
+				return 1;
+			}
+			break;
+		}
+	}
+bad:
+	refuse_request(c, 400, "malformed chunked body");
+	return -1;
+}
+
 /* Runs the requests waiting in the input buffer, one at a time, in order. */
 static void conn_process(struct conn *c)
 {
@@ -988,14 +1080,20 @@ static void conn_process(struct conn *c)
 			if (rc <= 0)
 				return;
 			conn_mark(c, C_BODY);
-			if (r->expect && r->minor >= 1 && c->in_len < r->head_len + r->body_len)
+			r->ch_pos = r->head_len;
+			if (r->expect && r->minor >= 1 &&
+			    c->in_len < r->head_len + (r->chunked_in ? 1 : r->body_len))
 				conn_send(c,
 					  &(struct iovec){(void *)"HTTP/1.1 100 Continue\r\n\r\n",
 							  25},
 					  1);
 		}
-		if (c->in_len < r->head_len + r->body_len)
+		if (r->chunked_in) {
+			if (dechunk(c) <= 0)
+				return;
+		} else if (c->in_len < r->raw_len) {
 			return;
+		}
 		dispatch(c);
 	}
 }
@@ -1013,8 +1111,8 @@ static void conn_read(struct conn *c)
 		return;
 	}
 	want = 0;
-	if (c->state == C_BODY && c->req.head_len + c->req.body_len > c->in_len)
-		want = c->req.head_len + c->req.body_len - c->in_len;
+	if (c->state == C_BODY && !c->req.chunked_in && c->req.raw_len > c->in_len)
+		want = c->req.raw_len - c->in_len;
 	if (want < IN_MIN / 2)
 		want = IN_MIN / 2;
 	if (c->in_alloc - c->in_len < want + 1) {

@@ -13,8 +13,8 @@
  *
  * Requests: HTTP/1.1 and 1.0, keep-alive (1.0 only when asked) and `Connection: close`,
  * pipelined requests answered one after the other in order, HEAD (the head of the GET answer,
- * no body), `Expect: 100-continue`. Request bodies need a Content-Length: a chunked request
- * body is refused with 411 (Length Required) and the connection closed.
+ * no body), `Expect: 100-continue`, request bodies with a Content-Length or chunked (decoded,
+ * trailers ignored; the cap counts the decoded bytes).
  */
 #ifndef HERMETIC_HTTPD_H
 #define HERMETIC_HTTPD_H
