@@ -9,7 +9,6 @@
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <stdlib.h>
 
 #include "core/config.h"
