@@ -1,5 +1,5 @@
 /* For the unit tests of the asynchronous builtin tools (web_fetch, prometheus_query): a loop
- * with an evhttp server on a loopback port, a guard timer that ends a run that hangs, and a
+ * with an httpd server on a loopback port, a guard timer that ends a run that hangs, and a
  * call of a tool's start() whose one result lands in the fixture. Each test file adds its
  * routes and its config. */
 #ifndef HERMETIC_ASYNC_TOOL_FIXTURE_H
@@ -9,7 +9,6 @@
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <stdlib.h>
 
 #include "core/config.h"
@@ -33,7 +32,7 @@ struct fx {
 	bool is_error;
 	char *text;
 	int hits; /* requests the server answered (where a test counts them) */
-	struct evhttp_request *held;
+	struct httpd_req *held;
 	struct tool_job *job;
 	bool listed_only; /* start calls as a tainted turn's (tool_req.web_listed_only) */
 };

@@ -1,13 +1,11 @@
-/* The agent's turn against an in-process OpenAI-compatible upstream (evhttp on loopback),
+/* The agent's turn against an in-process OpenAI-compatible upstream (httpd on loopback),
  * through the real router, tools and store: streamed answers (agent_cbs.on_text) growing,
  * tool calls assembled from fragments, usage and cost of a stream, a stream cut mid-way, the
  * unstreamed path left as it was, and agent_context_split adding up to the body sent. */
 #include "test.h"
 
 #include <cjson/cJSON.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +49,7 @@ struct step {
 
 struct sender {
 	struct fx *f;
-	struct evhttp_request *req;
+	struct httpd_req *req;
 	struct event *ev;
 	char **events;
 	size_t n, i;
@@ -238,21 +236,20 @@ static void send_events(evutil_socket_t fd, short what, void *arg)
 	struct timeval tv = {0, sd->delay_ms * 1000};
 
 	do {
-		struct evbuffer *b = evbuffer_new();
+		char *line = xasprintf("data: %s\n\n", sd->events[sd->i++]);
 
-		evbuffer_add_printf(b, "data: %s\n\n", sd->events[sd->i++]);
-		evhttp_send_reply_chunk(sd->req, b);
-		evbuffer_free(b);
+		httpd_reply_chunk(sd->req, line, strlen(line));
+		free(line);
 	} while (!sd->delay_ms && sd->i < sd->n);
 	if (sd->i < sd->n) {
 		evtimer_add(sd->ev, &tv);
 		return;
 	}
-	evhttp_send_reply_end(sd->req);
+	httpd_reply_end(sd->req);
 	sender_free(sd);
 }
 
-static void on_chat(struct evhttp_request *req, void *arg)
+static void on_chat(struct httpd_req *req, void *arg)
 {
 	struct fx *f = arg;
 	size_t len;
@@ -301,9 +298,7 @@ static void on_chat(struct evhttp_request *req, void *arg)
 	}
 	f->senders++;
 	sd->ev = evtimer_new(loop_base(f->loop), send_events, sd);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "text/event-stream");
-	evhttp_send_reply_start(req, 200, "OK");
+	httpd_reply_start(req, 200, "text/event-stream");
 	event_active(sd->ev, EV_TIMEOUT, 1);
 }
 

@@ -1,5 +1,5 @@
 /* loop + httpc + httpd over real loopback HTTP: libcurl's multi interface driven by the
- * libevent loop talks to our evhttp server in the same thread. Proves: bodies, headers, caps
+ * libevent loop talks to our httpd server in the same thread. Proves: bodies, headers, caps
  * on both sides (413, client body cap), 404/405 shapes, streaming callbacks, first-byte and
  * whole-request timeouts, connection refused, cancel (callback exactly once, never
  * synchronously, also from inside the data callback), many requests at once, and the peer
@@ -20,9 +20,8 @@
 #include <curl/curl.h>
 #include <curl/mprintf.h>
 #include <stdarg.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +42,7 @@ struct fx {
 	char *header;
 	int chunks;
 	struct buf streamed;
-	struct evhttp_request *held;
+	struct httpd_req *held;
 	int cancel_in_data;
 	int chunkers; /* streaming replies still being written */
 	long status_in_data;
@@ -61,16 +60,16 @@ static void on_guard(evutil_socket_t fd, short what, void *arg)
 	loop_stop(f->loop);
 }
 
-static void on_hello(struct evhttp_request *req, void *arg)
+static void on_hello(struct httpd_req *req, void *arg)
 {
 	struct fx *f = arg;
 
 	f->hello_hits++;
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "7");
+	httpd_add_header(req, "Retry-After", "7");
 	httpd_reply(req, 200, "text/plain", "hello", 5);
 }
 
-static void on_echo(struct evhttp_request *req, void *arg)
+static void on_echo(struct httpd_req *req, void *arg)
 {
 	size_t len;
 	char *body = httpd_body(req, &len);
@@ -79,7 +78,7 @@ static void on_echo(struct evhttp_request *req, void *arg)
 	free(body);
 }
 
-static void on_big(struct evhttp_request *req, void *arg)
+static void on_big(struct httpd_req *req, void *arg)
 {
 	char *big = xmalloc(100000);
 
@@ -88,7 +87,7 @@ static void on_big(struct evhttp_request *req, void *arg)
 	free(big);
 }
 
-static void on_hold(struct evhttp_request *req, void *arg)
+static void on_hold(struct httpd_req *req, void *arg)
 {
 	struct fx *f = arg;
 
@@ -97,7 +96,7 @@ static void on_hold(struct evhttp_request *req, void *arg)
 
 struct chunker {
 	struct fx *f;
-	struct evhttp_request *req;
+	struct httpd_req *req;
 	struct event *ev;
 	int left;
 };
@@ -105,23 +104,22 @@ struct chunker {
 static void send_chunk(evutil_socket_t fd, short what, void *arg)
 {
 	struct chunker *c = arg;
-	struct evbuffer *b = evbuffer_new();
+	char line[32];
 	struct timeval tv = {0, 10000};
+	int n = snprintf(line, sizeof(line), "data: chunk %d\n\n", c->left);
 
-	evbuffer_add_printf(b, "data: chunk %d\n\n", c->left);
-	evhttp_send_reply_chunk(c->req, b);
-	evbuffer_free(b);
+	httpd_reply_chunk(c->req, line, (size_t)n);
 	if (--c->left > 0) {
 		evtimer_add(c->ev, &tv);
 		return;
 	}
-	evhttp_send_reply_end(c->req);
+	httpd_reply_end(c->req);
 	event_free(c->ev);
 	c->f->chunkers--;
 	free(c);
 }
 
-static void on_stream(struct evhttp_request *req, void *arg)
+static void on_stream(struct httpd_req *req, void *arg)
 {
 	struct fx *f = arg;
 	struct chunker *c = xcalloc(1, sizeof(*c));
@@ -132,7 +130,7 @@ static void on_stream(struct evhttp_request *req, void *arg)
 	c->left = 5;
 	f->chunkers++;
 	c->ev = evtimer_new(loop_base(f->loop), send_chunk, c);
-	evhttp_send_reply_start(req, 200, "OK");
+	httpd_reply_start(req, 200, NULL);
 	evtimer_add(c->ev, &tv);
 }
 
@@ -563,47 +561,6 @@ static void address_check_never_reuses_a_pooled_connection(void **state)
 	assert_int_equal(f->hello_hits, 1);
 }
 
-/* ---- head lines written without printf ---- */
-
-/* Both writers on the same arguments: the same bytes and the same result. */
-static void same_as_printf(const char *fmt, ...)
-{
-	struct evbuffer *a = evbuffer_new(), *b = evbuffer_new();
-	va_list ap, cp;
-	int na, nb;
-
-	va_start(ap, fmt);
-	va_copy(cp, ap);
-	na = httpd_add_vprintf(a, fmt, ap);
-	nb = evbuffer_add_vprintf(b, fmt, cp);
-	va_end(cp);
-	va_end(ap);
-	assert_int_equal(na, nb);
-	assert_int_equal(evbuffer_get_length(a), evbuffer_get_length(b));
-	assert_memory_equal(evbuffer_pullup(a, -1), evbuffer_pullup(b, -1), evbuffer_get_length(b));
-	evbuffer_free(a);
-	evbuffer_free(b);
-}
-
-static void head_lines_are_the_bytes_printf_writes(void **state)
-{
-	char long_value[700];
-
-	memset(long_value, 'v', sizeof(long_value) - 1);
-	long_value[sizeof(long_value) - 1] = '\0';
-	same_as_printf("%s: %s\r\n", "Content-Type", "application/json");
-	same_as_printf("%s: %s\r\n", "x-empty", "");
-	same_as_printf("%s: %s\r\n", "x-long", long_value); /* over the line buffer */
-	same_as_printf("HTTP/%d.%d %d %s\r\n", 1, 1, 200, "OK");
-	same_as_printf("HTTP/%d.%d %d %s\r\n", 1, 0, 503, "Service Unavailable");
-	same_as_printf("HTTP/%d.%d %d %s\r\n", 1, 1, -7, "");
-	same_as_printf("%x\r\n", 0u);
-	same_as_printf("%x\r\n", 0x1f3au);
-	same_as_printf("%x\r\n", 0xffffffffu);
-	same_as_printf("data: %s\n\n", "not one of evhttp's formats");
-	same_as_printf("%%%02X", 7);
-}
-
 /* httpc_vformat against curl's own printf, on the same arguments. */
 static void same_as_curl(const char *fmt, ...)
 {
@@ -653,12 +610,61 @@ static void request_heads_are_the_bytes_curls_printf_writes(void **state)
 struct srv {
 	struct loop *loop;
 	struct httpd *h;
-	struct evhttp_request *held;
+	struct httpd_req *held;
+	int handled;	   /* handler calls */
+	int closes;	   /* close callbacks */
+	int closes_inside; /* close callbacks that ran inside an httpd_* call */
+	bool in_call;
+	int observed;
 };
 
-static void hold_request(struct evhttp_request *req, void *arg)
+static void hold_request(struct httpd_req *req, void *arg)
 {
 	((struct srv *)arg)->held = req;
+}
+
+/* Answers with the query (or "hello"). */
+static void query_request(struct httpd_req *req, void *arg)
+{
+	const char *q = httpd_query(req);
+
+	((struct srv *)arg)->handled++;
+	httpd_reply(req, 200, "text/plain", q ? q : "hello", q ? strlen(q) : 5);
+}
+
+static void echo_request(struct httpd_req *req, void *arg)
+{
+	size_t len;
+	const char *body = httpd_body_ref(req, &len);
+
+	((struct srv *)arg)->handled++;
+	httpd_reply(req, 200, "application/octet-stream", body, len);
+}
+
+static void on_gone(struct httpd_req *req, void *arg)
+{
+	struct srv *s = arg;
+
+	s->closes++;
+	if (s->in_call)
+		s->closes_inside++;
+}
+
+/* Starts a stream and holds it, watching for the client to leave. */
+static void stream_request(struct httpd_req *req, void *arg)
+{
+	struct srv *s = arg;
+
+	s->handled++;
+	s->held = req;
+	httpd_on_close(req, on_gone, s);
+	httpd_reply_start(req, 200, "text/event-stream");
+	httpd_reply_chunk(req, "data: 1\n\n", 9);
+}
+
+static void count_observed(const char *route, int status, void *arg)
+{
+	((struct srv *)arg)->observed++;
 }
 
 static void srv_start(struct srv *s, int max_connections)
@@ -667,13 +673,19 @@ static void srv_start(struct srv *s, int max_connections)
 			       .max_connections = max_connections,
 			       .idle_timeout_s = 1,
 			       .header_timeout_s = 1,
-			       .body_timeout_s = 1};
+			       .body_timeout_s = 1,
+			       .max_body_bytes = 64,
+			       .max_header_bytes = 1024};
 	char err[256];
 
 	memset(s, 0, sizeof(*s));
 	s->loop = loop_create();
 	assert_int_equal(httpd_create(s->loop, &o, &s->h, err, sizeof(err)), 0);
 	httpd_route(s->h, HTTPD_GET, "/hold", hold_request, s);
+	httpd_route(s->h, HTTPD_GET | HTTPD_HEAD, "/q", query_request, s);
+	httpd_route(s->h, HTTPD_POST, "/echo", echo_request, s);
+	httpd_route(s->h, HTTPD_GET | HTTPD_HEAD, "/stream", stream_request, s);
+	httpd_set_observer(s->h, count_observed, s);
 }
 
 static void srv_finish(struct srv *s)
@@ -711,6 +723,350 @@ static ssize_t client_read(int fd, char *out, size_t len)
 	if (n == 0)
 		return -1;
 	return n < 0 ? 0 : n;
+}
+
+static void say(int fd, const char *text)
+{
+	size_t n = strlen(text);
+
+	assert_int_equal(send(fd, text, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* Runs the server and collects what it sends on fd for up to ms (or until it closes: then
+ * *closed is set). Returns the bytes, NUL-terminated in out. */
+static size_t collect(struct srv *s, int fd, char *out, size_t len, long ms, bool *closed)
+{
+	size_t got = 0;
+	long waited;
+
+	*closed = false;
+	for (waited = 0; waited < ms && !*closed; waited += 20) {
+		ssize_t n;
+
+		srv_run_ms(s, 20);
+		while ((n = recv(fd, out + got, len - 1 - got, MSG_DONTWAIT)) > 0)
+			got += (size_t)n;
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			*closed = true;
+	}
+	out[got] = '\0';
+	return got;
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	while ((hay = strstr(hay, needle))) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
+static void pipelined_requests_are_answered_in_order(void **state)
+{
+	struct srv s;
+	char got[4096];
+	bool closed;
+	const char *a, *b, *c;
+	int fd;
+
+	srv_start(&s, 0);
+	fd = client(&s);
+	say(fd, "GET /q?first HTTP/1.1\r\nHost: x\r\n\r\n"
+		"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nsecond"
+		"GET /q?third HTTP/1.1\r\nHost: x\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 300, &closed);
+	assert_false(closed);
+	assert_int_equal(count_of(got, "HTTP/1.1 200 OK\r\n"), 3);
+	a = strstr(got, "\r\n\r\nfirst");
+	b = strstr(got, "\r\n\r\nsecond");
+	c = strstr(got, "\r\n\r\nthird");
+	assert_true(a && b && c && a < b && b < c);
+	assert_int_equal(s.handled, 3);
+	assert_int_equal(s.observed, 3);
+	close(fd);
+	srv_finish(&s);
+}
+
+static void keep_alive_reuses_the_connection_and_close_ends_it(void **state)
+{
+	struct srv s;
+	char got[2048];
+	bool closed;
+	int fd;
+
+	srv_start(&s, 0);
+	fd = client(&s);
+	say(fd, "GET /q?one HTTP/1.1\r\nHost: x\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 100, &closed);
+	assert_non_null(strstr(got, "Content-Length: 3\r\n"));
+	assert_null(strstr(got, "Connection: close"));
+	assert_false(closed);
+	say(fd, "GET /q?two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 300, &closed);
+	assert_non_null(strstr(got, "\r\n\r\ntwo"));
+	assert_non_null(strstr(got, "Connection: close\r\n"));
+	assert_true(closed);
+	close(fd); /* the server read on until this close: its answer cannot be lost to a reset */
+	srv_run_ms(&s, 50);
+	assert_int_equal(httpd_connections(s.h), 0);
+	/* HTTP/1.0: closed after the answer unless it asks for keep-alive. */
+	fd = client(&s);
+	say(fd, "GET /q?old HTTP/1.0\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 300, &closed);
+	assert_non_null(strstr(got, "\r\n\r\nold"));
+	assert_true(closed);
+	close(fd);
+	fd = client(&s);
+	say(fd, "GET /q?kept HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 200, &closed);
+	assert_non_null(strstr(got, "Connection: keep-alive\r\n"));
+	assert_false(closed);
+	close(fd);
+	srv_finish(&s);
+}
+
+/* Each malformed or oversized request gets its status and a closed connection; the handler
+ * never runs. */
+static void refused_requests_get_their_status_and_a_close(void **state)
+{
+	static const struct {
+		const char *request, *status;
+	} cases[] = {
+		{"GARBAGE\r\n\r\n", "HTTP/1.1 400 "},
+		{"GET /q HTTP/2.0\r\n\r\n", "HTTP/1.1 505 "},
+		{"GET q HTTP/1.1\r\n\r\n", "HTTP/1.1 400 "},
+		{"GET /q HTTP/1.1\r\nBad Header: 1\r\n\r\n", "HTTP/1.1 400 "},
+		{"GET /q HTTP/1.1\r\n folded: 1\r\n\r\n", "HTTP/1.1 400 "},
+		{"POST /echo HTTP/1.1\r\nContent-Length: 65\r\n\r\n", "HTTP/1.1 413 "},
+		{"POST /echo HTTP/1.1\r\nContent-Length: x1\r\n\r\nx", "HTTP/1.1 400 "},
+		{"POST /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
+		 "HTTP/1.1 400 "},
+		{"POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 501 "},
+		{"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
+		 "HTTP/1.1 400 "},
+		{"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		 "HTTP/1.1 400 "},
+		{"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
+		 "HTTP/1.1 400 "},
+		{"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n"
+		 "0123456789abcdef0123456789abcdef\r\n21\r\n",
+		 "HTTP/1.1 413 "},
+		{"GET /q HTTP/1.1\r\nExpect: magic\r\n\r\n", "HTTP/1.1 417 "},
+	};
+	struct srv s;
+	char got[2048];
+	bool closed;
+	size_t i;
+
+	srv_start(&s, 0);
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		int fd = client(&s);
+
+		say(fd, cases[i].request);
+		collect(&s, fd, got, sizeof(got), 500, &closed);
+		if (strncmp(got, cases[i].status, strlen(cases[i].status)) != 0 || !closed)
+			fail_msg("case %zu: got '%.80s' closed %d", i, got, closed);
+		assert_non_null(strstr(got, "\"error\":{\"message\":"));
+		close(fd);
+	}
+	assert_int_equal(s.handled, 0);
+	assert_int_equal(s.observed, 0);
+	srv_finish(&s);
+}
+
+static void an_oversized_head_gets_431_and_a_close(void **state)
+{
+	struct srv s;
+	char got[2048], big[1500];
+	bool closed;
+	int fd;
+
+	srv_start(&s, 0);
+	fd = client(&s);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	say(fd, "GET /q HTTP/1.1\r\nX-Big: ");
+	say(fd, big); /* no end of the head yet: refused as soon as the cap is passed */
+	collect(&s, fd, got, sizeof(got), 500, &closed);
+	assert_true(strncmp(got, "HTTP/1.1 431 ", 13) == 0);
+	assert_true(closed);
+	close(fd);
+	/* Sixty-five short header lines are past the count. */
+	fd = client(&s);
+	say(fd, "GET /q HTTP/1.1\r\n");
+	for (int i = 0; i < 65; i++)
+		say(fd, "a: b\r\n");
+	say(fd, "\r\n");
+	collect(&s, fd, got, sizeof(got), 500, &closed);
+	assert_true(strncmp(got, "HTTP/1.1 431 ", 13) == 0);
+	close(fd);
+	assert_int_equal(s.handled, 0);
+	srv_finish(&s);
+}
+
+static void content_length_decides_where_the_body_ends(void **state)
+{
+	struct srv s;
+	char got[2048];
+	bool closed;
+	int fd;
+
+	srv_start(&s, 0);
+	/* Shorter than what follows: the rest is the next request (here not one: 400). */
+	fd = client(&s);
+	say(fd, "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcXYZ\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 500, &closed);
+	assert_non_null(strstr(got, "Content-Length: 3\r\n"));
+	assert_non_null(strstr(got, "\r\n\r\nabcHTTP/1.1 400 "));
+	assert_true(closed);
+	close(fd);
+	/* Longer than what comes: the handler never sees it; dropped at the body deadline. */
+	fd = client(&s);
+	say(fd, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+	collect(&s, fd, got, sizeof(got), 600, &closed);
+	assert_false(closed);
+	collect(&s, fd, got, sizeof(got), 1500, &closed);
+	assert_true(closed);
+	assert_int_equal(got[0], '\0');
+	assert_int_equal(s.handled, 1);
+	close(fd);
+	srv_finish(&s);
+}
+
+static void a_chunked_body_is_decoded_in_order_and_pipelined_after(void **state)
+{
+	struct srv s;
+	char got[2048];
+	bool closed;
+	int fd;
+
+	srv_start(&s, 0);
+	fd = client(&s);
+	say(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello");
+	collect(&s, fd, got, sizeof(got), 100, &closed);
+	assert_int_equal(got[0], '\0'); /* not complete yet */
+	say(fd, "\r\n1\r\n \r\nA\r\nchunked!!!\r\n0\r\nX-Trailer: t\r\n\r\n"
+		"GET /q?after HTTP/1.1\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 200, &closed);
+	assert_non_null(strstr(got, "Content-Length: 16\r\n"));
+	assert_non_null(strstr(got, "\r\n\r\nhello chunked!!!HTTP/1.1 200"));
+	assert_non_null(strstr(got, "\r\n\r\nafter"));
+	assert_false(closed);
+	close(fd);
+	srv_finish(&s);
+}
+
+static void expect_100_continue_is_answered_before_the_body(void **state)
+{
+	struct srv s;
+	char got[2048];
+	bool closed;
+	int fd;
+
+	srv_start(&s, 0);
+	fd = client(&s);
+	say(fd, "POST /echo HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 100, &closed);
+	assert_string_equal(got, "HTTP/1.1 100 Continue\r\n\r\n");
+	say(fd, "body");
+	collect(&s, fd, got, sizeof(got), 100, &closed);
+	assert_true(strncmp(got, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	assert_non_null(strstr(got, "\r\n\r\nbody"));
+	close(fd);
+	srv_finish(&s);
+}
+
+static void head_gets_the_length_and_no_body(void **state)
+{
+	struct srv s;
+	char got[2048];
+	bool closed;
+	int fd;
+
+	srv_start(&s, 0);
+	fd = client(&s);
+	say(fd, "HEAD /q?abcdef HTTP/1.1\r\nHost: x\r\n\r\nGET /q?next HTTP/1.1\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 200, &closed);
+	assert_non_null(strstr(got, "Content-Length: 6\r\n"));
+	assert_null(strstr(got, "abcdef"));
+	/* The next answer starts right after the head: no body bytes in between. */
+	assert_non_null(strstr(got, "\r\n\r\nHTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(got, "\r\n\r\nnext"));
+	/* HEAD on a GET-only route: 405. */
+	say(fd, "HEAD /hold HTTP/1.1\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 100, &closed);
+	assert_true(strncmp(got, "HTTP/1.1 405 ", 13) == 0);
+	close(fd);
+	srv_finish(&s);
+}
+
+static void a_client_leaving_mid_stream_fires_the_close_callback_once(void **state)
+{
+	struct srv s;
+	char got[2048];
+	bool closed;
+	int fd;
+
+	srv_start(&s, 0);
+	fd = client(&s);
+	say(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 100, &closed);
+	assert_non_null(strstr(got, "Transfer-Encoding: chunked\r\n"));
+	assert_non_null(strstr(got, "\r\n\r\n9\r\ndata: 1\n\n\r\n"));
+	s.in_call = true;
+	httpd_reply_chunk(s.held, "data: 2\n\n", 9);
+	s.in_call = false;
+	collect(&s, fd, got, sizeof(got), 50, &closed);
+	assert_string_equal(got, "9\r\ndata: 2\n\n\r\n");
+	assert_int_equal(s.closes, 0);
+	close(fd);
+	srv_run_ms(&s, 100);
+	assert_int_equal(s.closes, 1);
+	assert_int_equal(httpd_connections(s.h), 0);
+	/* The handler still ends its answer: dropped, no second callback, the record freed. */
+	s.in_call = true;
+	httpd_reply_chunk(s.held, "data: 3\n\n", 9);
+	httpd_reply_end(s.held);
+	s.in_call = false;
+	srv_run_ms(&s, 100);
+	assert_int_equal(s.closes, 1);
+	assert_int_equal(s.closes_inside, 0);
+	srv_finish(&s);
+}
+
+static void a_stream_ends_with_the_last_chunk_and_stays_alive(void **state)
+{
+	struct srv s;
+	char got[2048];
+	bool closed;
+	int fd;
+
+	srv_start(&s, 0);
+	fd = client(&s);
+	say(fd, "GET /stream HTTP/1.1\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 100, &closed);
+	httpd_reply_end(s.held);
+	collect(&s, fd, got, sizeof(got), 100, &closed);
+	assert_string_equal(got, "0\r\n\r\n");
+	say(fd, "GET /q?again HTTP/1.1\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 100, &closed);
+	assert_non_null(strstr(got, "\r\n\r\nagain"));
+	assert_int_equal(s.closes, 0);
+	close(fd);
+	/* HTTP/1.0 gets the stream unframed, ended by the close. */
+	fd = client(&s);
+	say(fd, "GET /stream HTTP/1.0\r\n\r\n");
+	collect(&s, fd, got, sizeof(got), 100, &closed);
+	assert_null(strstr(got, "chunked"));
+	assert_non_null(strstr(got, "\r\n\r\ndata: 1\n\n"));
+	httpd_reply_end(s.held);
+	collect(&s, fd, got, sizeof(got), 300, &closed);
+	assert_true(closed);
+	close(fd);
+	srv_finish(&s);
 }
 
 static void connections_past_the_cap_get_503_and_are_closed(void **state)
@@ -833,11 +1189,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(no_proxy_host_goes_direct, setup, teardown),
 		cmocka_unit_test_setup_teardown(address_check_never_reuses_a_pooled_connection,
 						setup, teardown),
-		cmocka_unit_test(head_lines_are_the_bytes_printf_writes),
 		cmocka_unit_test(request_heads_are_the_bytes_curls_printf_writes),
 		cmocka_unit_test(connections_past_the_cap_get_503_and_are_closed),
 		cmocka_unit_test(a_head_trickled_past_the_deadline_is_dropped),
 		cmocka_unit_test(a_held_request_outlives_every_deadline),
+		cmocka_unit_test(pipelined_requests_are_answered_in_order),
+		cmocka_unit_test(keep_alive_reuses_the_connection_and_close_ends_it),
+		cmocka_unit_test(refused_requests_get_their_status_and_a_close),
+		cmocka_unit_test(an_oversized_head_gets_431_and_a_close),
+		cmocka_unit_test(content_length_decides_where_the_body_ends),
+		cmocka_unit_test(expect_100_continue_is_answered_before_the_body),
+		cmocka_unit_test(a_chunked_body_is_decoded_in_order_and_pipelined_after),
+		cmocka_unit_test(head_gets_the_length_and_no_body),
+		cmocka_unit_test(a_client_leaving_mid_stream_fires_the_close_callback_once),
+		cmocka_unit_test(a_stream_ends_with_the_last_chunk_and_stays_alive),
 	};
 	int rc;
 

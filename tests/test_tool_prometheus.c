@@ -9,7 +9,6 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -147,17 +146,17 @@ static int stop_real(void **state)
 /* ---- the fake ---- */
 
 /* Answers a string result holding the request's URI, so tests see what was asked. */
-static void on_echo(struct evhttp_request *req, void *arg)
+static void on_echo(struct httpd_req *req, void *arg)
 {
 	char *body = xasprintf("{\"status\":\"success\",\"data\":{\"resultType\":\"string\","
 			       "\"result\":[0,\"%s\"]}}",
-			       evhttp_request_get_uri(req));
+			       httpd_uri(req));
 
 	httpd_reply(req, 200, "application/json", body, strlen(body));
 	free(body);
 }
 
-static void on_bad_gateway(struct evhttp_request *req, void *arg)
+static void on_bad_gateway(struct httpd_req *req, void *arg)
 {
 	const char *html = "<html><head><title>502 Bad Gateway</title></head><body><center>"
 			   "<h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body>"
@@ -166,7 +165,7 @@ static void on_bad_gateway(struct evhttp_request *req, void *arg)
 	httpd_reply(req, 502, "text/html", html, strlen(html));
 }
 
-static void on_big(struct evhttp_request *req, void *arg)
+static void on_big(struct httpd_req *req, void *arg)
 {
 	size_t n = 1536 * 1024;
 	char *big = xmalloc(n);
@@ -176,7 +175,7 @@ static void on_big(struct evhttp_request *req, void *arg)
 	free(big);
 }
 
-static void on_hold(struct evhttp_request *req, void *arg)
+static void on_hold(struct httpd_req *req, void *arg)
 {
 	struct fx *f = arg;
 

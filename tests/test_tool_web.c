@@ -1,4 +1,4 @@
-/* web_fetch end to end on loopback: a config from YAML, the real loop, httpc and an evhttp
+/* web_fetch end to end on loopback: a config from YAML, the real loop, httpc and an httpd
  * server in the same thread. Proves: an allowed host is fetched and its HTML reduced; JSON and
  * text pass; loopback, private, link-local, metadata and IPv6 loopback literals (also in the
  * decimal and mapped forms curl accepts) are refused by default before any request; a name
@@ -12,8 +12,6 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,34 +23,34 @@ static const char page_html[] =
 	"<p>First <a href=\"/x\">link text</a> paragraph.</p><ul><li>one</li><li>two</li></ul>"
 	"</body></html>";
 
-static void reply(struct fx *f, struct evhttp_request *req, int status, const char *type,
+static void reply(struct fx *f, struct httpd_req *req, int status, const char *type,
 		  const char *body)
 {
 	f->hits++;
 	httpd_reply(req, status, type, body, strlen(body));
 }
 
-static void on_page(struct evhttp_request *req, void *arg)
+static void on_page(struct httpd_req *req, void *arg)
 {
 	reply(arg, req, 200, "text/html; charset=utf-8", page_html);
 }
 
-static void on_json(struct evhttp_request *req, void *arg)
+static void on_json(struct httpd_req *req, void *arg)
 {
 	reply(arg, req, 200, "application/json", "{\"a\":[1,2],\"b\":\"x\"}");
 }
 
-static void on_text(struct evhttp_request *req, void *arg)
+static void on_text(struct httpd_req *req, void *arg)
 {
 	reply(arg, req, 200, "text/plain", "0123456789abcdefghijklmnopqrstuvwxyz");
 }
 
-static void on_sniffed(struct evhttp_request *req, void *arg)
+static void on_sniffed(struct httpd_req *req, void *arg)
 {
 	reply(arg, req, 200, "application/octet-stream", "<html><title>S</title><p>sniffed</p>");
 }
 
-static void on_big(struct evhttp_request *req, void *arg)
+static void on_big(struct httpd_req *req, void *arg)
 {
 	size_t n = 200000, i;
 	char *big = xmalloc(n + 1);
@@ -64,17 +62,17 @@ static void on_big(struct evhttp_request *req, void *arg)
 	free(big);
 }
 
-static void on_pdf(struct evhttp_request *req, void *arg)
+static void on_pdf(struct httpd_req *req, void *arg)
 {
 	reply(arg, req, 200, "application/pdf", "%PDF-1.4 binary");
 }
 
-static void on_missing(struct evhttp_request *req, void *arg)
+static void on_missing(struct httpd_req *req, void *arg)
 {
 	reply(arg, req, 404, "text/html", "<title>Not Found</title><p>no such page</p>");
 }
 
-static void on_hold(struct evhttp_request *req, void *arg)
+static void on_hold(struct httpd_req *req, void *arg)
 {
 	struct fx *f = arg;
 
@@ -82,22 +80,35 @@ static void on_hold(struct evhttp_request *req, void *arg)
 }
 
 /* /r?to=URL answers 302 with Location: URL. */
-static void on_redirect(struct evhttp_request *req, void *arg)
+static void on_redirect(struct httpd_req *req, void *arg)
 {
 	struct fx *f = arg;
-	struct evkeyvalq q;
-	const char *to;
+	const char *q = httpd_query(req);
+	char to[512];
+	size_t n = 0;
 
-	evhttp_parse_query(evhttp_request_get_uri(req), &q);
-	to = evhttp_find_header(&q, "to");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Location", to ? to : "/page");
+	/* the query's "to", percent-decoded */
+	snprintf(to, sizeof(to), "/page");
+	if (q && strncmp(q, "to=", 3) == 0) {
+		for (q += 3; *q && *q != '&' && n + 1 < sizeof(to); q++) {
+			unsigned v;
+
+			if (*q == '%' && sscanf(q + 1, "%2x", &v) == 1) {
+				to[n++] = (char)v;
+				q += 2;
+			} else {
+				to[n++] = *q;
+			}
+		}
+		to[n] = '\0';
+	}
+	httpd_add_header(req, "Location", to);
 	reply(f, req, 302, "text/html", "<p>moved</p>");
-	evhttp_clear_headers(&q);
 }
 
-static void on_loop(struct evhttp_request *req, void *arg)
+static void on_loop(struct httpd_req *req, void *arg)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Location", "/loop");
+	httpd_add_header(req, "Location", "/loop");
 	reply(arg, req, 301, "text/plain", "");
 }
 

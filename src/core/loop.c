@@ -5,7 +5,7 @@
  * curl_multi_socket_action the finished transfers are drained from curl_multi_info_read and
  * their callbacks run after the handle is removed, so a callback may start new transfers.
  * Rejected: a thread per transfer, and curl_multi_poll in a loop of our own (it cannot share
- * the thread with evhttp and timers).
+ * the thread with the HTTP server and timers).
  */
 #include "core/loop.h"
 #include "core/log.h"
@@ -170,7 +170,7 @@ static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void
 
 /* epoll with libevent's change list: interest changes of one loop iteration reach the kernel
  * as one epoll_ctl per socket when the loop next waits, so a socket disabled and enabled again
- * in between (evhttp's connection between a request and its answer, curl's between
+ * in between (the HTTP server's connection between a request and its answer, curl's between
  * transfers) costs one call or none instead of two. libevent's caveat for it is dup()ed
  * descriptors, which hermetic never watches. */
 static struct event_base *new_base(void)

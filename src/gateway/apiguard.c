@@ -11,7 +11,6 @@
 #include "net/httpd.h"
 
 #include <arpa/inet.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -114,7 +113,7 @@ bool apiguard_json_type(const char *content_type)
 	return *p == '\0' || *p == ';';
 }
 
-bool apiguard_check(const struct config_api *api, struct evhttp_request *req)
+bool apiguard_check(const struct config_api *api, struct httpd_req *req)
 {
 	const char *host = httpd_header(req, "Host"), *origin = httpd_header(req, "Origin");
 	char msg[384];
@@ -135,7 +134,7 @@ bool apiguard_check(const struct config_api *api, struct evhttp_request *req)
 		httpd_reply_error(req, 403, "permission_error", msg);
 		return false;
 	}
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST &&
+	if (httpd_method(req) == HTTPD_POST &&
 	    !apiguard_json_type(httpd_header(req, "Content-Type"))) {
 		httpd_reply_error(req, 415, "invalid_request_error",
 				  "the body must be JSON: send Content-Type: application/json");

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 
 struct config_api;
-struct evhttp_request;
+struct httpd_req;
 
 /* Whether the Host header value names this server: a loopback name or address (localhost,
  * 127.0.0.0/8, [::1]; any port, so a port-forward works), api.listen's host when it is not a
@@ -28,6 +28,6 @@ bool apiguard_json_type(const char *content_type);
 
 /* The gate of one API request: true when it may go on; else it has been answered (403 for
  * Host or Origin, 415 for a POST that is not application/json) and false. */
-bool apiguard_check(const struct config_api *api, struct evhttp_request *req);
+bool apiguard_check(const struct config_api *api, struct httpd_req *req);
 
 #endif

@@ -43,9 +43,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,7 +114,7 @@ struct job_run {
 /* One /v1/chat/completions turn in flight; freed once answered. */
 struct chat_req {
 	struct gateway *g;
-	struct evhttp_request *req;
+	struct httpd_req *req;
 	struct agent_turn *turn;
 	char *model; /* as the client named it (cosmetic) */
 	bool stream;
@@ -125,13 +123,13 @@ struct chat_req {
 
 /* One /v1/tools/call in flight; freed once answered. */
 struct tool_req {
-	struct evhttp_request *req;
+	struct httpd_req *req;
 	struct mcp_call *call;
 };
 
 /* Every API route but the probes and /metrics: browser-shaped requests are refused first
  * (apiguard.h), then the key is checked. False when req has been answered. */
-static bool authorized(struct gateway *g, struct evhttp_request *req)
+static bool authorized(struct gateway *g, struct httpd_req *req)
 {
 	const char *key = g->d.cfg->api.key, *token;
 
@@ -148,7 +146,7 @@ static bool authorized(struct gateway *g, struct evhttp_request *req)
 	return false;
 }
 
-static void on_tools(struct evhttp_request *req, void *arg)
+static void on_tools(struct httpd_req *req, void *arg)
 {
 	struct gateway *g = arg;
 	cJSON *root, *arr;
@@ -175,13 +173,10 @@ static void on_tools(struct evhttp_request *req, void *arg)
 
 static void forget_connection(struct tool_req *tr)
 {
-	struct evhttp_connection *conn = evhttp_request_get_connection(tr->req);
-
-	if (conn)
-		evhttp_connection_set_closecb(conn, NULL, NULL);
+	httpd_on_close(tr->req, NULL, NULL);
 }
 
-static void on_client_close(struct evhttp_connection *conn, void *arg)
+static void on_client_close(struct httpd_req *req, void *arg)
 {
 	struct tool_req *tr = arg;
 
@@ -202,7 +197,7 @@ static void on_call_done(const struct mcp_result *r, void *arg)
 	free(tr);
 }
 
-static void on_tools_call(struct evhttp_request *req, void *arg)
+static void on_tools_call(struct httpd_req *req, void *arg)
 {
 	struct gateway *g = arg;
 	char *body, *args_text = NULL;
@@ -230,10 +225,7 @@ static void on_tools_call(struct evhttp_request *req, void *arg)
 	rc = mcp_call(g->mcp, name->valuestring, args_text, on_call_done, tr, &tr->call);
 	free(args_text);
 	if (rc == 0) {
-		struct evhttp_connection *conn = evhttp_request_get_connection(req);
-
-		if (conn)
-			evhttp_connection_set_closecb(conn, on_client_close, tr);
+		httpd_on_close(req, on_client_close, tr);
 	} else {
 		free(tr);
 		if (rc == -ENOTCONN)
@@ -302,13 +294,10 @@ static int chat_prompt(const cJSON *messages, bool stateless, struct buf *out)
 
 static void chat_forget_connection(struct chat_req *cr)
 {
-	struct evhttp_connection *conn = evhttp_request_get_connection(cr->req);
-
-	if (conn)
-		evhttp_connection_set_closecb(conn, NULL, NULL);
+	httpd_on_close(cr->req, NULL, NULL);
 }
 
-static void on_chat_client_close(struct evhttp_connection *conn, void *arg)
+static void on_chat_client_close(struct httpd_req *req, void *arg)
 {
 	struct chat_req *cr = arg;
 
@@ -345,17 +334,16 @@ static cJSON *completion_json(const struct chat_req *cr, const struct agent_resu
 	return root;
 }
 
-static void reply_stream(struct evhttp_request *req, cJSON *chunk)
+static void reply_stream(struct httpd_req *req, cJSON *chunk)
 {
-	struct evbuffer *b = evbuffer_new();
 	char *s = cJSON_PrintUnformatted(chunk);
+	struct buf b;
 
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "text/event-stream");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-cache");
-	evbuffer_add_printf(b, "data: %s\n\ndata: [DONE]\n\n", s);
-	evhttp_send_reply(req, 200, "OK", b);
-	evbuffer_free(b);
+	buf_init(&b, 0);
+	buf_printf(&b, "data: %s\n\ndata: [DONE]\n\n", s);
+	httpd_add_header(req, "Cache-Control", "no-cache");
+	httpd_reply(req, 200, "text/event-stream", b.data, b.len);
+	buf_finish(&b);
 	free(s);
 	cJSON_Delete(chunk);
 }
@@ -367,7 +355,7 @@ static void on_chat_done(const struct agent_result *r, void *arg)
 	cr->turn = NULL;
 	chat_forget_connection(cr);
 	if (r->stop == AGENT_CANCELLED)
-		evhttp_send_error(cr->req, 499, "Client Closed Request");
+		httpd_reply_error(cr->req, 499, "api_error", "the client closed the request");
 	else if (r->stop == AGENT_FAILED)
 		httpd_reply_error(cr->req, 502, "api_error", r->text);
 	else if (cr->stream)
@@ -382,18 +370,16 @@ static const struct agent_cbs chat_cbs = {.on_done = on_chat_done};
 
 /* A turn that needs a new session while another process holds the lock of state.db: nothing
  * was stored or paid for, so the client may simply send it again. */
-static void reply_locked(struct evhttp_request *req)
+static void reply_locked(struct httpd_req *req)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
-			  LOCKED_RETRY_AFTER_S);
+	httpd_add_header(req, "Retry-After", LOCKED_RETRY_AFTER_S);
 	httpd_reply_error(req, 503, "service_unavailable",
 			  "the database (state.db) is locked by another process; nothing was run."
 			  " Retry shortly");
 }
 
 /* The session source: "api:<user>" when named (safe characters only), else a fresh one. */
-static bool chat_source(struct evhttp_request *req, const cJSON *root, char *out, size_t len,
-			uint64_t n)
+static bool chat_source(struct httpd_req *req, const cJSON *root, char *out, size_t len, uint64_t n)
 {
 	const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "user");
 	const char *name = httpd_header(req, "X-Hermetic-Session");
@@ -411,7 +397,7 @@ static bool chat_source(struct evhttp_request *req, const cJSON *root, char *out
 	return true;
 }
 
-static void on_chat(struct evhttp_request *req, void *arg)
+static void on_chat(struct httpd_req *req, void *arg)
 {
 	struct gateway *g = arg;
 	char *body, source[SESSION_NAME_MAX + 16];
@@ -466,12 +452,7 @@ static void on_chat(struct evhttp_request *req, void *arg)
 			httpd_reply_error(req, 500, "api_error", "the turn could not start");
 		goto out;
 	}
-	{
-		struct evhttp_connection *conn = evhttp_request_get_connection(req);
-
-		if (conn)
-			evhttp_connection_set_closecb(conn, on_chat_client_close, cr);
-	}
+	httpd_on_close(req, on_chat_client_close, cr);
 out:
 	buf_finish(&prompt);
 	cJSON_Delete(root);

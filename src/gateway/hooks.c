@@ -12,8 +12,8 @@
  * first run id; a repeated key meanwhile starts its run at once. Rows cut short by
  * HOOKS_MAX_CRASHES crashes are marked failed and reported instead.
  *
- * A sync request whose client goes away is not cancelled: evhttp detaches the request, the
- * run goes on, is delivered, and the late reply only frees the request.
+ * A sync request whose client goes away is not cancelled: httpd keeps the request, the run
+ * goes on, is delivered, and the late reply only frees the request.
  * Rejected: queueing a request when the hook's source is busy (the sender retries on 409,
  * and a queue would need its own cap and persistence); a template language with loops or
  * escaping (the prompt is read by a model, not parsed).
@@ -33,7 +33,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +53,8 @@ struct hook_ep {
 struct hook_run {
 	struct hooks *h;
 	struct hook_ep *ep;
-	struct evhttp_request *req; /* sync: waiting for the answer */
-	char *key;		    /* NULL = no idempotency key */
+	struct httpd_req *req; /* sync: waiting for the answer */
+	char *key;	       /* NULL = no idempotency key */
 	char run_id[24];
 	struct hook_run *prev, *next;
 };
@@ -337,7 +336,7 @@ static void save_result(struct hooks *h, const char *hook, const char *key, cons
 
 /* --- replies --- */
 
-static void reply_run(struct evhttp_request *req, int status, const char *run_id, const char *state,
+static void reply_run(struct httpd_req *req, int status, const char *run_id, const char *state,
 		      const char *result)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -428,8 +427,7 @@ static void new_run_id(struct hooks *h, const char *hook, char out[24])
 }
 
 /* The Idempotency-Key header, else the body's idempotency_field; NULL = none. */
-static char *idempotency_key(const struct config_hook *hk, struct evhttp_request *req,
-			     const cJSON *root)
+static char *idempotency_key(const struct config_hook *hk, struct httpd_req *req, const cJSON *root)
 {
 	const char *header = httpd_header(req, "Idempotency-Key");
 	const cJSON *v;
@@ -448,7 +446,7 @@ static char *idempotency_key(const struct config_hook *hk, struct evhttp_request
 
 /* Answers a repeated key; false when the key is new or its run was interrupted (then
  * run_id is that run's id, else ""): the caller runs it. */
-static bool answer_prior(struct hooks *h, const struct config_hook *hk, struct evhttp_request *req,
+static bool answer_prior(struct hooks *h, const struct config_hook *hk, struct httpd_req *req,
 			 const char *key, char run_id[24])
 {
 	struct prior p = {.result = NULL};
@@ -475,7 +473,7 @@ static bool answer_prior(struct hooks *h, const struct config_hook *hk, struct e
 
 /* Starts a run of prompt; takes key (NULL = none). run_id NULL or "" = a new id. req NULL =
  * nobody waits (a resumed run). */
-static int start_run(struct hook_ep *ep, struct evhttp_request *req, char *key, const char *prompt,
+static int start_run(struct hook_ep *ep, struct httpd_req *req, char *key, const char *prompt,
 		     const char *run_id)
 {
 	struct hooks *h = ep->h;
@@ -511,7 +509,7 @@ static int start_run(struct hook_ep *ep, struct evhttp_request *req, char *key, 
 	return 0;
 }
 
-static void on_hook(struct evhttp_request *req, void *arg)
+static void on_hook(struct httpd_req *req, void *arg)
 {
 	struct hook_ep *ep = arg;
 	const struct config_hook *hk = ep->cfg;
@@ -557,8 +555,7 @@ static void on_hook(struct evhttp_request *req, void *arg)
 	} else if (rc == -EAGAIN) {
 		/* A fresh session cannot be written: nothing ran, so the sender may repeat it. */
 		count(ep->h, hk->name, "locked");
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
-				  LOCKED_RETRY_AFTER_S);
+		httpd_add_header(req, "Retry-After", LOCKED_RETRY_AFTER_S);
 		httpd_reply_error(
 			req, 503, "service_unavailable",
 			"the database (state.db) is locked by another process; the run did"

@@ -139,12 +139,12 @@ static void setup_metrics(struct daemon *d)
 	metrics_on_collect(d->metrics, collect, d);
 }
 
-static void on_healthz(struct evhttp_request *req, void *arg)
+static void on_healthz(struct httpd_req *req, void *arg)
 {
 	httpd_reply(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
 }
 
-static void on_readyz(struct evhttp_request *req, void *arg)
+static void on_readyz(struct httpd_req *req, void *arg)
 {
 	struct daemon *d = arg;
 	char why[256];
@@ -160,7 +160,7 @@ static void on_readyz(struct evhttp_request *req, void *arg)
 	httpd_reply(req, 200, "text/plain; charset=utf-8", "ready\n", 6);
 }
 
-static void on_metrics(struct evhttp_request *req, void *arg)
+static void on_metrics(struct httpd_req *req, void *arg)
 {
 	struct daemon *d = arg;
 	struct buf out;

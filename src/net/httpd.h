@@ -1,24 +1,29 @@
-/* httpd: a small HTTP/1.1 server on evhttp for the loopback API, the router and /metrics.
+/* httpd: a small HTTP/1.1 server on the libevent loop for the loopback API, the router and
+ * /metrics.
  *
- * Caps: request body (413 past it), request headers, open connections (past the cap a new
- * connection gets 503 and is closed), and time: a request's head must arrive within
- * header_timeout_s of its first byte (of the connect, for a new connection), its body within
- * body_timeout_s of the head, and a keep-alive connection may sit idle between requests for
- * idle_timeout_s. None of these runs while a handler holds the request, so long answers and
- * streams are never cut by them; timeout_s bounds a write (or read) that makes no progress.
- * Routes are a table of {methods, path, handler}; a path ending in '*' matches a prefix.
- * Unknown paths get 404 and wrong methods 405, both in OpenAI's error body shape.
+ * Caps: request body (413 past it), request head (431 past max_header_bytes or 64 header
+ * lines), open connections (past the cap a new connection gets 503 and is closed), and time: a
+ * request's head must arrive within header_timeout_s of its first byte (of the connect, for a
+ * new connection), its body within body_timeout_s of the head, and a keep-alive connection may
+ * sit idle between requests for idle_timeout_s. None of these runs while a handler holds the
+ * request, so long answers and streams are never cut by them; timeout_s bounds a write that
+ * makes no progress. Routes are a table of {methods, path, handler}; a path ending in '*'
+ * matches a prefix. Unknown paths get 404 and wrong methods 405, both in OpenAI's error body
+ * shape; a request line or head that is not HTTP/1.x gets 400 and the connection is closed.
+ *
+ * Requests: HTTP/1.1 and 1.0, keep-alive (1.0 only when asked) and `Connection: close`,
+ * pipelined requests answered one after the other in order, HEAD (the head of the GET answer,
+ * no body), `Expect: 100-continue`, request bodies with a Content-Length or chunked (decoded,
+ * trailers ignored; the cap counts the decoded bytes).
  */
 #ifndef HERMETIC_HTTPD_H
 #define HERMETIC_HTTPD_H
 
-#include <stdarg.h>
 #include <stddef.h>
 
 struct loop;
 struct httpd;
-struct evbuffer;
-struct evhttp_request;
+struct httpd_req;
 struct cJSON;
 
 enum httpd_method {
@@ -26,16 +31,23 @@ enum httpd_method {
 	HTTPD_POST = 1 << 1,
 	HTTPD_DELETE = 1 << 2,
 	HTTPD_HEAD = 1 << 3,
+	HTTPD_OTHER = 1 << 4, /* PUT, OPTIONS, ...: only ever answered 404 or 405 */
 };
 
-/* Handlers must answer the request exactly once, now or later (evhttp keeps it alive). */
-typedef void (*httpd_handler)(struct evhttp_request *req, void *arg);
+/* Handlers must answer the request exactly once, now or later (httpd_reply*, or
+ * httpd_reply_start then httpd_reply_end), also after the client went away: the request stays
+ * valid until then. */
+typedef void (*httpd_handler)(struct httpd_req *req, void *arg);
+/* The client's connection closed (or failed) while its request was held and not answered yet.
+ * Fires at most once per request, from the loop, never from inside an httpd_* call; the
+ * handler still answers the request (the answer is dropped). */
+typedef void (*httpd_close_cb)(struct httpd_req *req, void *arg);
 
 struct httpd_opts {
 	const char *listen;	 /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
 	size_t max_body_bytes;	 /* 0 = 1 MiB */
 	size_t max_header_bytes; /* 0 = 16 KiB */
-	int timeout_s;		 /* a read or write without progress; 0 = 60 */
+	int timeout_s;		 /* a write without progress; 0 = 60 */
 	int max_connections;	 /* open connections; 0 = 256 */
 	int idle_timeout_s;	 /* keep-alive connection between requests; 0 = 60 */
 	int header_timeout_s;	 /* first byte (or connect) to the end of the head; 0 = 10 */
@@ -45,38 +57,65 @@ struct httpd_opts {
 /* Binds and listens. Returns 0, or -1 with a message in err ("cannot listen on ...: ..."). */
 int httpd_create(struct loop *l, const struct httpd_opts *o, struct httpd **out, char *err,
 		 size_t err_len);
-/* Stops listening and drops open connections. Accepts NULL. */
+/* Stops listening and closes open connections; requests still held are freed (their handlers
+ * must not answer them after this). Accepts NULL. */
 void httpd_destroy(struct httpd *h);
 int httpd_port(const struct httpd *h);
 /* Connections open now (also those being refused). */
 size_t httpd_connections(const struct httpd *h);
 /* Adds a route (path copied). Later routes do not override earlier ones. */
 void httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn, void *arg);
-/* Counts answered requests in metrics when set: called after each reply with the route path
- * ("unmatched" for 404s) and the status. */
+/* Counts answered requests in metrics when set: called from inside the reply call (it must not
+ * call httpd) with the route path ("unmatched" for 404s, "refused" for 503s past the
+ * connection cap) and the status. */
 typedef void (*httpd_observe_cb)(const char *route, int status, void *arg);
 void httpd_set_observer(struct httpd *h, httpd_observe_cb cb, void *arg);
 
-/* Helpers for handlers. */
-void httpd_reply(struct evhttp_request *req, int status, const char *content_type, const char *body,
+/* ---- the request; every string is borrowed and valid until control returns to the loop */
+
+/* One of enum httpd_method. */
+unsigned httpd_method(const struct httpd_req *req);
+/* The request target as sent ("/v1/models?x=1"), its path ("/v1/models") and its query
+ * ("x=1", NULL without a '?'). Not percent-decoded. */
+const char *httpd_uri(const struct httpd_req *req);
+const char *httpd_path(const struct httpd_req *req);
+const char *httpd_query(const struct httpd_req *req);
+/* The first header of that name (case-insensitive), or NULL. */
+const char *httpd_header(const struct httpd_req *req, const char *name);
+/* The bearer token of the Authorization header, or NULL. */
+const char *httpd_bearer(const struct httpd_req *req);
+/* The body (already capped by max_body_bytes), NUL-terminated, and its length. Valid until the
+ * handler returns: a request held past that drops its body (an open stream keeps no copy). */
+const char *httpd_body_ref(const struct httpd_req *req, size_t *len);
+/* The same copied into a malloc'd NUL-terminated string the caller frees. */
+char *httpd_body(const struct httpd_req *req, size_t *len);
+/* The client's address as text ("127.0.0.1", "::1"). */
+const char *httpd_peer(struct httpd_req *req);
+/* Sets (cb NULL: clears) the callback for a client that goes away before the answer ends. */
+void httpd_on_close(struct httpd_req *req, httpd_close_cb cb, void *arg);
+/* Answer bytes queued for the client and not yet taken by its socket (back-pressure). */
+size_t httpd_output_len(const struct httpd_req *req);
+
+/* ---- the answer */
+
+/* Adds a header to the answer (before httpd_reply or httpd_reply_start). Name and value are
+ * copied; one holding CR, LF or NUL is dropped. */
+void httpd_add_header(struct httpd_req *req, const char *name, const char *value);
+/* A whole answer: status, Content-Type (NULL = none), body (copied when the socket does not
+ * take it at once). Ends the request. */
+void httpd_reply(struct httpd_req *req, int status, const char *content_type, const char *body,
 		 size_t len);
 /* Answers with root printed unformatted as application/json. Takes root (deletes it). The
  * one place a cJSON tree crosses into this module: it is the reply body, not parsed input. */
-void httpd_reply_json(struct evhttp_request *req, int status, struct cJSON *root);
+void httpd_reply_json(struct httpd_req *req, int status, struct cJSON *root);
 /* {"error":{"message":..., "type":..., "param":null, "code":"<status>"}} */
-void httpd_reply_error(struct evhttp_request *req, int status, const char *type,
-		       const char *message);
-/* Copies the request body (already capped by max_body_bytes) into a malloc'd NUL-terminated
- * string; *len gets its length. */
-char *httpd_body(struct evhttp_request *req, size_t *len);
-/* The bearer token of the Authorization header, or NULL. Borrowed from the request. */
-const char *httpd_bearer(struct evhttp_request *req);
-const char *httpd_header(struct evhttp_request *req, const char *name);
-
-/* evbuffer_add_vprintf(buf, fmt, ap), the same bytes and result, with the formats evhttp
- * writes heads and chunk sizes with ("%s: %s\r\n", "HTTP/%d.%d %d %s\r\n", "%x\r\n") done
- * without printf. Static builds route libevent's evbuffer_add_printf through it. */
-int httpd_add_vprintf(struct evbuffer *buf, const char *fmt, va_list ap);
+void httpd_reply_error(struct httpd_req *req, int status, const char *type, const char *message);
+/* A streamed answer: the head now (chunked for HTTP/1.1; for 1.0 the body ends with the
+ * connection), each chunk as it is given (empty chunks are skipped), and the end, which ends
+ * the request. A client that does not read while more than 32 MiB wait for it is dropped. */
+void httpd_reply_start(struct httpd_req *req, int status, const char *content_type);
+void httpd_reply_chunk(struct httpd_req *req, const void *data, size_t len);
+void httpd_reply_end(struct httpd_req *req);
 
 /* Splits "HOST:PORT" / "[V6]:PORT" into host (copied into host, size host_len) and port.
  * Returns 0 or -EINVAL. */

@@ -24,8 +24,6 @@
 #include "core/version.h"
 
 #include <cjson/cJSON.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +43,6 @@ struct server {
 	struct router *router;
 	struct spend *spend;
 	struct httpd *http;
-	struct evbuffer *chunk; /* reused for every streamed chunk: evhttp moves its data out */
 	/* SHA-256 hex of the master key and of each declarative key, computed once at start */
 	char master_hash[65];
 	char (*key_hashes)[65];
@@ -54,7 +51,7 @@ struct server {
 /* One proxied request. Freed in on_done, after the answer. */
 struct proxy {
 	struct server *s;
-	struct evhttp_request *req;
+	struct httpd_req *req;
 	struct router_call *call;
 	bool client_gone;
 };
@@ -91,7 +88,7 @@ static bool key_matches(struct server *s, const char *token, struct auth *a)
 }
 
 /* Returns true when the request may proceed; otherwise it has been answered with 401. */
-static bool authenticate(struct server *s, struct evhttp_request *req, struct auth *a)
+static bool authenticate(struct server *s, struct httpd_req *req, struct auth *a)
 {
 	const struct config *cfg = s->d.cfg;
 	const char *token = httpd_bearer(req);
@@ -150,28 +147,26 @@ static char *fmt_ms3(char *out, double ms)
 	return out;
 }
 
-static void add_result_headers(struct evhttp_request *req, const struct router_result *r,
-			       bool with_cost)
+static void add_result_headers(struct httpd_req *req, const struct router_result *r, bool with_cost)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	char v[64];
 
 	if (r->deployment_id && *r->deployment_id)
-		evhttp_add_header(h, "x-litellm-model-id", r->deployment_id);
+		httpd_add_header(req, "x-litellm-model-id", r->deployment_id);
 	if (r->model_group)
-		evhttp_add_header(h, "x-litellm-model-group", r->model_group);
-	evhttp_add_header(h, "x-litellm-attempted-retries", fmt_long(v, r->retries));
-	evhttp_add_header(h, "x-litellm-attempted-fallbacks", fmt_long(v, r->fallbacks));
+		httpd_add_header(req, "x-litellm-model-group", r->model_group);
+	httpd_add_header(req, "x-litellm-attempted-retries", fmt_long(v, r->retries));
+	httpd_add_header(req, "x-litellm-attempted-fallbacks", fmt_long(v, r->fallbacks));
 	if (with_cost) {
 		snprintf(v, sizeof(v), "%.10g", r->cost_usd);
-		evhttp_add_header(h, "x-litellm-response-cost", v);
-		evhttp_add_header(h, "x-litellm-overhead-duration-ms", fmt_ms3(v, r->overhead_ms));
+		httpd_add_header(req, "x-litellm-response-cost", v);
+		httpd_add_header(req, "x-litellm-overhead-duration-ms", fmt_ms3(v, r->overhead_ms));
 	}
 	if (r->retry_after_s > 0)
-		evhttp_add_header(h, "Retry-After", fmt_long(v, r->retry_after_s));
+		httpd_add_header(req, "Retry-After", fmt_long(v, r->retry_after_s));
 }
 
-static void on_client_close(struct evhttp_connection *conn, void *arg)
+static void on_client_close(struct httpd_req *req, void *arg)
 {
 	struct proxy *p = arg;
 
@@ -182,32 +177,23 @@ static void on_client_close(struct evhttp_connection *conn, void *arg)
 
 static void forget_connection(struct proxy *p)
 {
-	struct evhttp_connection *conn = evhttp_request_get_connection(p->req);
-
-	if (conn)
-		evhttp_connection_set_closecb(conn, NULL, NULL);
+	httpd_on_close(p->req, NULL, NULL);
 }
 
 static void on_stream_start(struct router_call *c, const struct router_result *r, void *arg)
 {
 	struct proxy *p = arg;
-	struct evkeyvalq *h = evhttp_request_get_output_headers(p->req);
 
-	evhttp_add_header(h, "Content-Type", "text/event-stream");
-	evhttp_add_header(h, "Cache-Control", "no-cache");
+	httpd_add_header(p->req, "Cache-Control", "no-cache");
 	add_result_headers(p->req, r, false);
-	evhttp_send_reply_start(p->req, 200, "OK");
+	httpd_reply_start(p->req, 200, "text/event-stream");
 }
 
 static void on_stream_data(struct router_call *c, const char *data, size_t len, void *arg)
 {
 	struct proxy *p = arg;
-	struct evbuffer *b = p->s->chunk;
 
-	evbuffer_add(b, data, len);
-	evhttp_send_reply_chunk(p->req, b);
-	/* Not sent (the client left): do not hand it to the next stream. */
-	evbuffer_drain(b, evbuffer_get_length(b));
+	httpd_reply_chunk(p->req, data, len);
 }
 
 static void on_done(struct router_call *c, const struct router_result *r, void *arg)
@@ -215,10 +201,10 @@ static void on_done(struct router_call *c, const struct router_result *r, void *
 	struct proxy *p = arg;
 
 	forget_connection(p);
-	/* Every request is answered exactly once, also after the client left: libevent frees a
+	/* Every request is answered exactly once, also after the client left: httpd frees a
 	 * request whose connection is gone when it is answered. */
 	if (r->streamed) {
-		evhttp_send_reply_end(p->req);
+		httpd_reply_end(p->req);
 	} else {
 		add_result_headers(p->req, r, r->status == 200);
 		httpd_reply(p->req, r->status,
@@ -228,7 +214,7 @@ static void on_done(struct router_call *c, const struct router_result *r, void *
 	free(p);
 }
 
-static void on_endpoint(struct evhttp_request *req, void *arg)
+static void on_endpoint(struct httpd_req *req, void *arg)
 {
 	static const struct router_cbs cbs = {on_stream_start, on_stream_data, on_done};
 	const struct endpoint *e = arg;
@@ -237,9 +223,8 @@ static void on_endpoint(struct evhttp_request *req, void *arg)
 	struct auth a;
 	struct router_caller who = {0};
 	struct proxy *p;
-	struct evhttp_connection *conn;
 	size_t len;
-	char *body;
+	const char *body;
 
 	if (!authenticate(s, req, &a))
 		return;
@@ -249,13 +234,9 @@ static void on_endpoint(struct evhttp_request *req, void *arg)
 	p = xcalloc(1, sizeof(*p));
 	p->s = s;
 	p->req = req;
-	conn = evhttp_request_get_connection(req);
-	if (conn)
-		evhttp_connection_set_closecb(conn, on_client_close, p);
-	body = httpd_body(req, &len);
-	/* The router keeps its own copy; libevent would hold this one until the answer ends,
-	 * which for a stream is seconds (the chain's 1 KiB or more, per open stream). */
-	evbuffer_drain(evhttp_request_get_input_buffer(req), len);
+	httpd_on_close(req, on_client_close, p);
+	/* The router keeps its own copy; httpd drops the body when this handler returns. */
+	body = httpd_body_ref(req, &len);
 	q.body = body;
 	q.len = len;
 	q.content_type = httpd_header(req, "Content-Type");
@@ -264,7 +245,6 @@ static void on_endpoint(struct evhttp_request *req, void *arg)
 		httpd_reply_error(req, 500, "api_error", "router refused the call");
 		free(p);
 	}
-	free(body);
 }
 
 /* ---- /v1/messages: Anthropic's Messages API in front of router_chat (ingress_anthropic.h) */
@@ -281,7 +261,7 @@ struct messages_call {
 /* The router's stream events can be SSE_EVENT_CAP (1 MiB) long, plus "data: ". */
 #define MESSAGES_EVENT_CAP (2 * 1024 * 1024)
 
-static void reply_anthropic_error(struct evhttp_request *req, long status, const char *message)
+static void reply_anthropic_error(struct httpd_req *req, long status, const char *message)
 {
 	char *body = ingress_anthropic_error_message(status, message);
 
@@ -291,7 +271,7 @@ static void reply_anthropic_error(struct evhttp_request *req, long status, const
 
 /* Claude Code sends its key as x-api-key (ANTHROPIC_API_KEY) or as a bearer token
  * (ANTHROPIC_AUTH_TOKEN); either may be the router's. Refusals are in Anthropic's shape. */
-static bool messages_auth(struct server *s, struct evhttp_request *req, struct auth *a)
+static bool messages_auth(struct server *s, struct httpd_req *req, struct auth *a)
 {
 	const struct config *cfg = s->d.cfg;
 	const char *key = httpd_header(req, "x-api-key"), *bearer = httpd_bearer(req);
@@ -313,13 +293,9 @@ static bool messages_auth(struct server *s, struct evhttp_request *req, struct a
 
 static void messages_send(struct messages_call *m)
 {
-	struct evbuffer *b = m->p.s->chunk;
-
 	if (!m->out.len)
 		return;
-	evbuffer_add(b, m->out.data, m->out.len);
-	evhttp_send_reply_chunk(m->p.req, b);
-	evbuffer_drain(b, evbuffer_get_length(b));
+	httpd_reply_chunk(m->p.req, m->out.data, m->out.len);
 	buf_reset(&m->out);
 }
 
@@ -334,14 +310,14 @@ static void messages_stream_data(struct router_call *c, const char *data, size_t
 static void messages_done(struct router_call *c, const struct router_result *r, void *arg)
 {
 	struct messages_call *m = arg;
-	struct evhttp_request *req = m->p.req;
+	struct httpd_req *req = m->p.req;
 	char *body = NULL;
 
 	forget_connection(&m->p);
 	if (r->streamed) {
 		ingress_anthropic_stream_end(m->stream, &m->out);
 		messages_send(m);
-		evhttp_send_reply_end(req);
+		httpd_reply_end(req);
 	} else if (r->status == 200) {
 		body = ingress_anthropic_answer(r->body, r->body_len, m->model);
 		add_result_headers(req, r, body != NULL);
@@ -362,25 +338,23 @@ static void messages_done(struct router_call *c, const struct router_result *r, 
 	free(m);
 }
 
-static void on_messages(struct evhttp_request *req, void *arg)
+static void on_messages(struct httpd_req *req, void *arg)
 {
 	static const struct router_cbs cbs = {on_stream_start, messages_stream_data, messages_done};
 	struct server *s = arg;
 	struct ingress_anthropic_request in;
 	struct router_caller who = {0};
 	struct messages_call *m;
-	struct evhttp_connection *conn;
 	struct auth a;
-	char err[256], *body;
+	char err[256];
+	const char *body;
 	size_t len;
 	int rc;
 
 	if (!messages_auth(s, req, &a))
 		return;
-	body = httpd_body(req, &len);
-	evbuffer_drain(evhttp_request_get_input_buffer(req), len);
+	body = httpd_body_ref(req, &len);
 	rc = ingress_anthropic_request(body, len, &in, err, sizeof(err));
-	free(body);
 	if (rc < 0) {
 		reply_anthropic_error(req, 400, err);
 		return;
@@ -395,9 +369,7 @@ static void on_messages(struct evhttp_request *req, void *arg)
 	buf_init(&m->out, 0);
 	if (in.stream)
 		m->stream = ingress_anthropic_stream_create(in.model, MESSAGES_EVENT_CAP);
-	conn = evhttp_request_get_connection(req);
-	if (conn)
-		evhttp_connection_set_closecb(conn, on_client_close, &m->p);
+	httpd_on_close(req, on_client_close, &m->p);
 	if (router_chat(s->router, in.body, in.body_len, &who, &cbs, m, &m->p.call) < 0) {
 		forget_connection(&m->p);
 		reply_anthropic_error(req, 500, "router refused the call");
@@ -410,7 +382,7 @@ static void on_messages(struct evhttp_request *req, void *arg)
 
 /* Claude Code asks before a turn; no provider is called: an estimate, the model checked as a
  * call to it would be. */
-static void on_count_tokens(struct evhttp_request *req, void *arg)
+static void on_count_tokens(struct httpd_req *req, void *arg)
 {
 	struct server *s = arg;
 	const struct config *cfg = s->d.cfg;
@@ -444,7 +416,7 @@ static void on_count_tokens(struct evhttp_request *req, void *arg)
 	ingress_anthropic_request_finish(&in);
 }
 
-static const struct config_key *key_of(struct server *s, struct evhttp_request *req, bool *ok)
+static const struct config_key *key_of(struct server *s, struct httpd_req *req, bool *ok)
 {
 	struct auth a;
 
@@ -487,7 +459,7 @@ static void add_model(cJSON *data, const char *id, int64_t start_wall_ms)
 
 /* Groups, then the model_group_alias names that are not hidden (as LiteLLM lists them), each
  * when the key may call it. */
-static void on_models(struct evhttp_request *req, void *arg)
+static void on_models(struct httpd_req *req, void *arg)
 {
 	struct server *s = arg;
 	const struct config *cfg = s->d.cfg;
@@ -543,7 +515,7 @@ static cJSON *deployment_info(const struct config_model *m)
 	return d;
 }
 
-static void on_model_info(struct evhttp_request *req, void *arg)
+static void on_model_info(struct httpd_req *req, void *arg)
 {
 	struct server *s = arg;
 	const struct config *cfg = s->d.cfg;
@@ -562,14 +534,14 @@ static void on_model_info(struct evhttp_request *req, void *arg)
 	httpd_reply_json(req, 200, root);
 }
 
-static void on_liveliness(struct evhttp_request *req, void *arg)
+static void on_liveliness(struct httpd_req *req, void *arg)
 {
 	static const char body[] = "\"I'm alive!\"";
 
 	httpd_reply(req, 200, "application/json", body, sizeof(body) - 1);
 }
 
-static void on_readiness(struct evhttp_request *req, void *arg)
+static void on_readiness(struct httpd_req *req, void *arg)
 {
 	struct server *s = arg;
 	cJSON *root = cJSON_CreateObject();
@@ -663,11 +635,6 @@ int router_server_run(const struct config *cfg)
 	s.d.on_stop = on_stop;
 	s.d.stop_arg = &s;
 	hash_keys(&s, cfg);
-	s.chunk = evbuffer_new();
-	if (!s.chunk) {
-		log_error("router: out of memory");
-		goto out;
-	}
 	s.spend = spend_create(s.d.store, cfg);
 	if (!s.spend) {
 		log_error("the spend ledger in %s/state.db is unusable; refusing to run without"
@@ -692,8 +659,6 @@ out:
 	spend_destroy(s.spend);
 	daemon_finish(&s.d);
 	free(s.key_hashes);
-	if (s.chunk)
-		evbuffer_free(s.chunk);
 	if (rc == 0)
 		log_info("stopped cleanly");
 	return rc;
