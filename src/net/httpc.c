@@ -1954,6 +1954,11 @@ bool httpc_request_sent(const struct httpc_req *r)
 	return sent > 0 && sent >= (curl_off_t)r->body_len;
 }
 
+bool httpc_is_plain(const struct httpc_req *r)
+{
+	return r->pl != NULL;
+}
+
 long httpc_first_byte_ms(const struct httpc_req *r)
 {
 	return r->first_byte_us ? (long)((r->first_byte_us - r->start_us) / 1000) : -1;

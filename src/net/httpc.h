@@ -99,6 +99,9 @@ const char *httpc_header(const struct httpc_req *req, const char *name);
 /* True when the whole request body went out (so the server may be working on it); false when
  * the request failed or was cancelled before that (no connection, refused, still sending). */
 bool httpc_request_sent(const struct httpc_req *req);
+/* True when the request runs on httpc's own HTTP/1.1 path (plain http:// to a numeric address,
+ * no proxy), false when curl carries it. For tests and logs. */
+bool httpc_is_plain(const struct httpc_req *req);
 /* Milliseconds from start to the first response byte (-1 if none) and to the end. */
 long httpc_first_byte_ms(const struct httpc_req *req);
 long httpc_total_ms(const struct httpc_req *req);
