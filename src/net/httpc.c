@@ -825,6 +825,13 @@ static void plain_fail(struct httpc_req *r, enum httpc_result res, const char *f
 	}
 }
 
+/* An answer this path cannot read: an error (it was sent, so never handed to curl). */
+static int bad_answer(struct httpc_req *r, const char *what)
+{
+	plain_fail(r, HTTPC_TRANSPORT, "Bad HTTP answer from %s: %s", r->pl->key, what);
+	return -1;
+}
+
 /* From inside httpc_start (or anywhere the request must not end right now): the defer timer
  * ends it from the loop. */
 static void end_later(struct httpc_req *r)
@@ -1082,8 +1089,7 @@ static int status_line(struct httpc_req *r, const char *s, size_t len)
 	if (len < 12 || strncmp(s, "HTTP/1.", 7) != 0 || (s[7] != '0' && s[7] != '1') ||
 	    s[8] != ' ' || s[9] < '1' || s[9] > '5' || s[10] < '0' || s[10] > '9' || s[11] < '0' ||
 	    s[11] > '9' || (len > 12 && s[12] != ' ')) {
-		plain_fail(r, HTTPC_TRANSPORT, "Unsupported HTTP status line from %s", p->key);
-		return -1;
+		return bad_answer(r, "status line");
 	}
 	p->http10 = s[7] == '0';
 	r->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
@@ -1098,8 +1104,7 @@ static int header_line(struct httpc_req *r, const char *s, size_t len)
 	uint64_t n = 0;
 
 	if (!colon || s[0] == ' ' || s[0] == '\t') {
-		plain_fail(r, HTTPC_TRANSPORT, "Malformed header line from %s", p->key);
-		return -1;
+		return bad_answer(r, "header line");
 	}
 	v = colon + 1;
 	while (v < s + len && (*v == ' ' || *v == '\t'))
@@ -1113,16 +1118,13 @@ static int header_line(struct httpc_req *r, const char *s, size_t len)
 		for (i = 0; i < vlen && v[i] >= '0' && v[i] <= '9' && i < 18; i++)
 			n = n * 10 + (uint64_t)(v[i] - '0');
 		if (!vlen || i != vlen || (p->has_len && n != p->left)) {
-			plain_fail(r, HTTPC_TRANSPORT, "Invalid Content-Length from %s", p->key);
-			return -1;
+			return bad_answer(r, "Content-Length");
 		}
 		p->has_len = true;
 		p->left = n;
 	} else if (name_is(s, len, "Transfer-Encoding")) {
 		if (vlen != 7 || strncasecmp(v, "chunked", 7) != 0) {
-			plain_fail(r, HTTPC_TRANSPORT, "Unsupported Transfer-Encoding from %s",
-				   p->key);
-			return -1;
+			return bad_answer(r, "Transfer-Encoding");
 		}
 		p->chunked = true;
 	} else if (name_is(s, len, "Connection")) {
@@ -1141,9 +1143,7 @@ static int head_end(struct httpc_req *r)
 	struct plain *p = r->pl;
 
 	if (r->status == 101) {
-		plain_fail(r, HTTPC_TRANSPORT, "Unexpected 101 Switching Protocols from %s",
-			   p->key);
-		return -1;
+		return bad_answer(r, "101 Switching Protocols");
 	}
 	if (r->status < 200) { /* an interim answer: the real one follows */
 		buf_reset(&r->hdrs);
@@ -1300,9 +1300,7 @@ static int parse(struct httpc_req *r, const char *d, size_t n)
 		} else {
 			take = 1;
 			if (chunk_byte(r, *d) < 0) {
-				plain_fail(r, HTTPC_TRANSPORT, "Malformed chunked encoding from %s",
-					   p->key);
-				return -1;
+				return bad_answer(r, "chunked encoding");
 			}
 		}
 		d += take;
@@ -1486,13 +1484,37 @@ struct target {
 	const char *path; /* from the first '/' or '?'; "" = "/" */
 };
 
+/* t->host as a socket address, when it is a numeric one written as inet_ntop writes it. */
+static int plain_addr(struct target *t)
+{
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&t->sa;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&t->sa;
+	bool v6 = t->host[0] == '[';
+	int af = v6 ? AF_INET6 : AF_INET;
+	void *addr = v6 ? (void *)&a6->sin6_addr : (void *)&a4->sin_addr;
+	char host[INET6_ADDRSTRLEN], back[INET6_ADDRSTRLEN];
+	size_t hl = t->host_len - (v6 ? 2 : 0);
+
+	if (t->host_len < (v6 ? 4u : 1u) || hl >= sizeof(host) || (v6 && t->host[hl + 1] != ']'))
+		return -1;
+	memcpy(host, t->host + v6, hl);
+	host[hl] = '\0';
+	memset(&t->sa, 0, sizeof(t->sa));
+	if (inet_pton(af, host, addr) != 1 || !inet_ntop(af, addr, back, sizeof(back)) ||
+	    strcmp(host, back) != 0)
+		return -1;
+	t->sa.ss_family = (sa_family_t)af;
+	/* sin_port and sin6_port sit at the same offset */
+	a4->sin_port = htons((uint16_t)t->port);
+	t->sa_len = v6 ? sizeof(*a6) : sizeof(*a4);
+	return 0;
+}
+
 /* http://<IPv4 or [IPv6], written as inet_ntop writes it>[:port]<path>, nothing curl would
  * rewrite (user info, fragment, dot segments, bytes it would refuse or encode). */
 static int plain_url(const char *url, struct target *t)
 {
 	const char *h = url + 7, *end = h + strcspn(h, "/?#"), *colon, *s;
-	char host[INET6_ADDRSTRLEN], back[INET6_ADDRSTRLEN];
-	size_t hl;
 	unsigned long port = 80;
 
 	if (strncmp(url, "http://", 7) != 0 || *end == '#' || strchr(end, '#'))
@@ -1519,37 +1541,7 @@ static int plain_url(const char *url, struct target *t)
 	}
 	t->port = (unsigned)port;
 	t->path = end;
-	memset(&t->sa, 0, sizeof(t->sa));
-	if (h[0] == '[') {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&t->sa;
-
-		hl = t->host_len - 2;
-		if (t->host_len < 4 || hl >= sizeof(host))
-			return -1;
-		memcpy(host, h + 1, hl);
-		host[hl] = '\0';
-		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1 ||
-		    !inet_ntop(AF_INET6, &a->sin6_addr, back, sizeof(back)) || strcmp(host, back))
-			return -1;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		t->sa_len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&t->sa;
-
-		hl = t->host_len;
-		if (hl == 0 || hl >= sizeof(host))
-			return -1;
-		memcpy(host, h, hl);
-		host[hl] = '\0';
-		if (inet_pton(AF_INET, host, &a->sin_addr) != 1 ||
-		    !inet_ntop(AF_INET, &a->sin_addr, back, sizeof(back)) || strcmp(host, back))
-			return -1;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		t->sa_len = sizeof(*a);
-	}
-	return 0;
+	return plain_addr(t);
 }
 
 /* A custom header line's name is name ("Name:" or "Name;"). */
@@ -1641,13 +1633,10 @@ static void put_s(struct buf *b, const char *s)
 static void put_u(struct buf *b, unsigned long long u)
 {
 	char tmp[24];
-	size_t n = sizeof(tmp);
+	struct fmt_out o = {tmp, sizeof(tmp), 0};
 
-	do {
-		tmp[--n] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	buf_append(b, tmp + n, sizeof(tmp) - n);
+	fmt_num(&o, u, false);
+	buf_append(b, tmp, o.len);
 }
 
 /* The head curl would write: request line, Host (no port for 80), User-Agent, Accept, the
@@ -1711,18 +1700,11 @@ static void plain_start(struct httpc_req *r, const struct httpc_opts *o, const s
 {
 	const char *method = o->method ? o->method : (o->body ? "POST" : "GET");
 	struct plain *p = xcalloc(1, sizeof(*p));
-	char host[INET6_ADDRSTRLEN];
 
 	r->pl = p;
 	memcpy(&p->sa, &t->sa, sizeof(p->sa));
 	p->sa_len = t->sa_len;
-	if (t->sa.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&t->sa)->sin6_addr, host,
-			  sizeof(host));
-	else
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)&t->sa)->sin_addr, host,
-			  sizeof(host));
-	snprintf(p->key, sizeof(p->key), "%s port %u", host, t->port);
+	snprintf(p->key, sizeof(p->key), "%.*s port %u", (int)t->host_len, t->host, t->port);
 	p->keep = true;
 	p->idempotent = strcmp(method, "GET") == 0 && !o->body;
 	/* With a check, as in curl's path: a connection of its own, not kept. */
