@@ -1,4 +1,6 @@
-/* httpc: one easy handle per request (from the loop's pool of reset handles), handed to the
+/* httpc: plain http:// requests to a numeric address on its own HTTP/1.1 path (see "plain
+ * http:// without curl" below: a socket on the loop, a keep-alive pool per loop); everything
+ * else on one easy handle per request (from the loop's pool of reset handles), handed to the
  * loop's multi handle.
  *
  * Bodies are buffered into a capped `struct buf` or passed to a streaming callback. Response
@@ -1153,8 +1155,8 @@ static int head_end(struct httpc_req *r)
 		p->keep = true;
 		return 0;
 	}
-	if (p->http10)
-		p->keep = false;
+	if (p->http10 || (p->chunked && p->has_len))
+		p->keep = false; /* both lengths: framing is in doubt, never reuse */
 	if (r->status == 204 || r->status == 304) {
 		p->st = P_DONE;
 	} else if (p->chunked) {

@@ -1,4 +1,8 @@
-/* httpc: asynchronous HTTP(S) requests on the loop, through libcurl's multi interface.
+/* httpc: asynchronous HTTP(S) requests on the loop. Plain http:// to a numeric address with no
+ * proxy variable set goes over httpc's own HTTP/1.1 client with a keep-alive pool per loop
+ * (HERMETIC_HTTPC_CURL_ONLY=1 in the environment turns that off); everything else, and anything
+ * that path does not model exactly (host names, proxies, uploads from a file, Expect), goes
+ * through libcurl's multi interface. Both behave the same behind this API.
  *
  * Async contract (libuv's): if httpc_start returns an error, the done callback never fires;
  * otherwise it fires exactly once, on success, error, timeout or cancel, always from the loop
