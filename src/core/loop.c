@@ -45,6 +45,9 @@ struct loop {
 	size_t running;
 	struct sig sigs[8];
 	size_t n_sigs;
+	long max_connections;
+	void *user;
+	void (*user_free)(void *p);
 };
 
 struct sock {
@@ -204,6 +207,7 @@ struct loop *loop_create(void)
 	curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
 	/* Keep idle connections small on a 4 MiB budget; upstreams are few. */
 	curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, 8L);
+	l->max_connections = 8;
 	return l;
 }
 
@@ -213,6 +217,8 @@ void loop_destroy(struct loop *l)
 
 	if (!l)
 		return;
+	if (l->user_free)
+		l->user_free(l->user);
 	while (l->transfers)
 		loop_curl_remove(l, l->transfers->easy);
 	if (l->multi)
@@ -309,6 +315,23 @@ void loop_curl_remove(struct loop *l, CURL *easy)
 void loop_set_max_connections(struct loop *l, long n)
 {
 	curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, n);
+	l->max_connections = n;
+}
+
+long loop_max_connections(const struct loop *l)
+{
+	return l->max_connections;
+}
+
+void loop_set_user(struct loop *l, void *p, void (*free_cb)(void *p))
+{
+	l->user = p;
+	l->user_free = free_cb;
+}
+
+void *loop_user(const struct loop *l)
+{
+	return l->user;
 }
 
 size_t loop_curl_running(const struct loop *l)

@@ -51,5 +51,12 @@ void loop_curl_release(struct loop *l, CURL *easy);
 /* How many idle connections curl keeps for reuse (default 8). A proxy that has many calls in
  * flight needs about as many, or it reconnects for nearly every request. */
 void loop_set_max_connections(struct loop *l, long n);
+/* That number (8 unless set): httpc's own connection pool for http:// keeps as many. */
+long loop_max_connections(const struct loop *l);
+/* One slot for a module above the loop to keep state per loop (httpc's pool of idle
+ * connections). free_cb(p) runs in loop_destroy before the event base is freed, so it may
+ * still free its events. Setting it again replaces the pointer, not calling free_cb. */
+void loop_set_user(struct loop *l, void *p, void (*free_cb)(void *p));
+void *loop_user(const struct loop *l);
 
 #endif

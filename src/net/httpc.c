@@ -1,4 +1,6 @@
-/* httpc: one easy handle per request (from the loop's pool of reset handles), handed to the
+/* httpc: plain http:// requests to a numeric address on its own HTTP/1.1 path (see "plain
+ * http:// without curl" below: a socket on the loop, a keep-alive pool per loop); everything
+ * else on one easy handle per request (from the loop's pool of reset handles), handed to the
  * loop's multi handle.
  *
  * Bodies are buffered into a capped `struct buf` or passed to a streaming callback. Response
@@ -18,9 +20,15 @@
 #include "core/loop.h"
 #include "core/util.h"
 
+#include <arpa/inet.h>
 #include <curl/mprintf.h>
+#include <errno.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +69,8 @@ struct httpc_req {
 	long status;
 	int64_t start_us, first_byte_us, end_us;
 	int in_multi;
+	struct plain *pl; /* the plain http:// path (no easy handle), else NULL */
+	long connect_timeout_ms;
 };
 
 /* curl's send buffer (CURLOPT_UPLOAD_BUFFERSIZE; 16 KiB is its minimum) holds the request
@@ -298,6 +308,8 @@ const char *httpc_result_name(enum httpc_result r)
 	return (size_t)r < ARRAY_LEN(result_names) ? result_names[r] : "?";
 }
 
+static void plain_free(struct httpc_req *r);
+
 static void finish(struct httpc_req *r)
 {
 	if (!r->end_us)
@@ -315,6 +327,7 @@ static void finish(struct httpc_req *r)
 		event_free(r->defer);
 	if (r->start_ev)
 		event_free(r->start_ev);
+	plain_free(r);
 	loop_curl_release(r->loop, r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->body);
@@ -483,6 +496,8 @@ static void set_trust(CURL *easy)
 static struct {
 	bool read;
 	char *no_proxy, *http_proxy, *https_proxy; /* NULL = none */
+	bool upper_http_proxy; /* HTTP_PROXY is set: curl ignores it, the plain path leaves it to
+				  curl */
 } env;
 
 static const char *env_or(const char *a, const char *b)
@@ -511,18 +526,25 @@ void httpc_env_changed(void)
 	memset(&env, 0, sizeof(env));
 }
 
+static void load_env(void)
+{
+	const char *all;
+
+	if (env.read)
+		return;
+	all = env_or("all_proxy", "ALL_PROXY");
+	env.no_proxy = env_dup_or("no_proxy", "NO_PROXY", NULL);
+	env.http_proxy = env_dup_or("http_proxy", NULL, all);
+	env.https_proxy = env_dup_or("https_proxy", "HTTPS_PROXY", all);
+	env.upper_http_proxy = env_or("HTTP_PROXY", NULL) != NULL;
+	env.read = true;
+}
+
 static void set_proxy(CURL *easy, const char *url)
 {
 	const char *proxy;
 
-	if (!env.read) {
-		const char *all = env_or("all_proxy", "ALL_PROXY");
-
-		env.no_proxy = env_dup_or("no_proxy", "NO_PROXY", NULL);
-		env.http_proxy = env_dup_or("http_proxy", NULL, all);
-		env.https_proxy = env_dup_or("https_proxy", "HTTPS_PROXY", all);
-		env.read = true;
-	}
+	load_env();
 	proxy = strncmp(url, "https:", 6) == 0 ? env.https_proxy : env.http_proxy;
 	curl_easy_setopt(easy, CURLOPT_PROXY, proxy ? proxy : "");
 	curl_easy_setopt(easy, CURLOPT_NOPROXY, env.no_proxy ? env.no_proxy : "");
@@ -571,9 +593,13 @@ static void on_done(CURL *easy, CURLcode rc, void *arg)
 }
 
 /* Runs from the loop for httpc_cancel and the first-byte timer: safe to touch the multi. */
+static void plain_detach(struct httpc_req *r, bool keep);
+
 static void abort_now(struct httpc_req *r)
 {
-	if (r->in_multi) {
+	if (r->pl) {
+		plain_detach(r, false);
+	} else if (r->in_multi) {
 		loop_curl_remove(r->loop, r->easy);
 		r->in_multi = 0;
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
@@ -714,6 +740,1002 @@ static int set_headers(struct httpc_req *r, const struct httpc_opts *o)
 	return 0;
 }
 
+/* ---- plain http:// without curl ----
+ *
+ * curl's transfer machinery costs ~80k instructions per proxied request, most of a request's
+ * CPU next to the nginx floor. For http:// URLs it would model exactly (numeric host, no
+ * proxy variable, no upload from a file, headers it would send unchanged) httpc speaks
+ * HTTP/1.1 itself: a non-blocking socket on the loop, the request head and body in one
+ * sendmsg, the answer parsed as it arrives (status line, headers under HEADERS_CAP,
+ * Content-Length, chunked, or up to the close), the body handed on de-chunked, and the
+ * connection kept in a pool per loop for the next request to the same address.
+ *
+ * Host names stay with curl: libevent's evdns is not linked into the static binary (about as
+ * large as the room left under the 2 MiB budget), and a blocking getaddrinfo() on the loop is
+ * out of the question.
+ *
+ * Re-sending (money: a request that reached the server may have been charged). A pooled
+ * connection is probed before use (recv MSG_PEEK: a close the server sent while it idled is
+ * seen then, and the connection dropped), as curl probes its own. If a reused connection
+ * still fails before any byte of the answer, the request goes out again once on a new
+ * connection only when the server cannot have seen it (not one byte of it was accepted by the
+ * kernel), or when it is a GET without a body (idempotent, RFC 9110 9.2.2). A POST that went
+ * out and got nothing back ends with HTTPC_TRANSPORT and httpc_request_sent() true: the
+ * caller decides, knowing the server may have processed it. (curl re-sends in that case too;
+ * this path does not.) */
+
+#define IDLE_MS	   30000 /* a pooled connection older than this is closed, not reused */
+#define CHUNK_LINE 1024	 /* cap on a chunk-size line with its extensions */
+#define IN_BUF	   16384
+#define PLAIN_KEY  64
+
+enum pstate { P_HEAD, P_BODY, P_CHUNK_SIZE, P_CHUNK_DATA, P_CHUNK_END, P_TRAILER, P_DONE };
+
+struct conn {
+	struct conn *next; /* in the pool's idle list */
+	int fd;
+	short what; /* the events ev waits for (0 = not added) */
+	struct event ev;
+	struct httpc_req *req; /* NULL while idle */
+	int64_t idle_since_us;
+	char key[PLAIN_KEY];
+};
+
+struct pool {
+	struct conn *idle; /* most recently used first */
+	size_t n_idle;
+};
+
+struct plain {
+	struct conn *conn;
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+	char key[PLAIN_KEY]; /* "address port": the pool's key and the error texts' peer */
+	char *head;
+	size_t head_len, sent; /* sent counts head and body bytes the kernel took */
+	struct event timer;
+	bool timer_added, connecting, sending, reused, retried, idempotent, no_pool;
+	bool keep, chunked, has_len, until_close, http10;
+	int64_t connect_deadline_us, deadline_us;
+	enum pstate st;
+	uint64_t left; /* Content-Length or chunk bytes still to come */
+	size_t line_start, line_len;
+	unsigned line_no;
+	unsigned digits; /* of the chunk size */
+	bool ext, cr;	 /* inside a chunk extension; after its CR */
+};
+
+static int plain_mode = -1; /* -1 = not read yet; 0 = curl only (HERMETIC_HTTPC_CURL_ONLY=1) */
+
+static void plain_fail(struct httpc_req *r, enum httpc_result res, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void abort_now(struct httpc_req *r);
+
+static void plain_fail(struct httpc_req *r, enum httpc_result res, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->pending == HTTPC_OK) {
+		va_start(ap, fmt);
+		vsnprintf(r->errbuf, sizeof(r->errbuf), fmt, ap);
+		va_end(ap);
+		free(r->scrubbed);
+		r->scrubbed = log_redact(r->errbuf);
+		r->error = r->scrubbed;
+		r->pending = res;
+	}
+}
+
+/* An answer this path cannot read: an error (it was sent, so never handed to curl). */
+static int bad_answer(struct httpc_req *r, const char *what)
+{
+	plain_fail(r, HTTPC_TRANSPORT, "Bad HTTP answer from %s: %s", r->pl->key, what);
+	return -1;
+}
+
+/* From inside httpc_start (or anywhere the request must not end right now): the defer timer
+ * ends it from the loop. */
+static void end_later(struct httpc_req *r)
+{
+	if (!r->defer) {
+		r->defer = evtimer_new(loop_base(r->loop), on_defer, r);
+		if (!r->defer)
+			abort();
+	}
+	event_active(r->defer, EV_TIMEOUT, 1);
+}
+
+static void pool_free(void *arg)
+{
+	struct pool *pl = arg;
+	struct conn *c, *next;
+
+	for (c = pl->idle; c; c = next) {
+		next = c->next;
+		close(c->fd);
+		free(c);
+	}
+	free(pl);
+}
+
+static struct pool *pool_of(struct loop *l)
+{
+	struct pool *pl = loop_user(l);
+
+	if (!pl) {
+		pl = xcalloc(1, sizeof(*pl));
+		loop_set_user(l, pl, pool_free);
+	}
+	return pl;
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->what)
+		event_del(&c->ev);
+	close(c->fd);
+	free(c);
+}
+
+static void conn_cb(evutil_socket_t fd, short what, void *arg);
+
+static void conn_want(struct conn *c, struct loop *l, short what)
+{
+	if (c->what == what)
+		return;
+	if (c->what)
+		event_del(&c->ev);
+	c->what = what;
+	if (!what)
+		return;
+	event_assign(&c->ev, loop_base(l), c->fd, what | EV_PERSIST, conn_cb, c);
+	event_add(&c->ev, NULL);
+}
+
+/* A pooled connection to key that is still open, young enough and quiet (no byte, no close
+ * from the server while it idled); expired or dead ones met on the way are closed. */
+static struct conn *pool_take(struct loop *l, const char *key)
+{
+	struct pool *pl = pool_of(l);
+	struct conn **pp = &pl->idle, *c;
+	int64_t now = now_mono_us();
+	char b;
+
+	while ((c = *pp)) {
+		bool expired = now - c->idle_since_us >= (int64_t)IDLE_MS * 1000;
+
+		if (!expired && strcmp(c->key, key) != 0) {
+			pp = &c->next;
+			continue;
+		}
+		*pp = c->next;
+		pl->n_idle--;
+		if (!expired && recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK))
+			return c;
+		conn_close(c);
+	}
+	return NULL;
+}
+
+/* Keeps c for the next request (at most loop_max_connections idle per loop, which also bounds
+ * the idle connections to one host), or closes it. */
+static void pool_put(struct loop *l, struct conn *c)
+{
+	struct pool *pl = pool_of(l);
+
+	conn_want(c, l, 0); /* an idle socket must not keep loop_run going */
+	if ((long)pl->n_idle >= loop_max_connections(l)) {
+		conn_close(c);
+		return;
+	}
+	c->req = NULL;
+	c->idle_since_us = now_mono_us();
+	c->next = pl->idle;
+	pl->idle = c;
+	pl->n_idle++;
+}
+
+static void plain_detach(struct httpc_req *r, bool keep)
+{
+	struct plain *p = r->pl;
+	struct conn *c = p->conn;
+
+	if (p->timer_added) {
+		event_del(&p->timer);
+		p->timer_added = false;
+	}
+	if (!c)
+		return;
+	p->conn = NULL;
+	c->req = NULL;
+	if (keep && !p->no_pool)
+		pool_put(r->loop, c);
+	else
+		conn_close(c);
+}
+
+static void plain_arm(struct httpc_req *r)
+{
+	struct plain *p = r->pl;
+	int64_t at = p->deadline_us, left;
+	struct timeval tv;
+
+	if (p->connecting && (!at || p->connect_deadline_us < at))
+		at = p->connect_deadline_us;
+	if (p->timer_added) {
+		event_del(&p->timer);
+		p->timer_added = false;
+	}
+	if (!at)
+		return;
+	left = at - now_mono_us();
+	if (left < 0)
+		left = 0;
+	tv.tv_sec = left / 1000000;
+	tv.tv_usec = left % 1000000;
+	evtimer_add(&p->timer, &tv);
+	p->timer_added = true;
+}
+
+static void plain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpc_req *r = arg;
+	struct plain *p = r->pl;
+
+	p->timer_added = false;
+	if (p->connecting && (!p->deadline_us || p->connect_deadline_us <= p->deadline_us))
+		plain_fail(r, HTTPC_TIMEOUT, "Connection timed out after %ld milliseconds",
+			   httpc_total_ms(r));
+	else
+		plain_fail(r, HTTPC_TIMEOUT,
+			   "Operation timed out after %ld milliseconds with %zu bytes received",
+			   httpc_total_ms(r), r->resp.len);
+	abort_now(r);
+}
+
+static void plain_connect(struct httpc_req *r);
+
+/* The rule in the section comment: a new connection once, when the server cannot have
+ * taken the request, or it is a GET without a body. */
+static bool plain_resend(struct httpc_req *r)
+{
+	struct plain *p = r->pl;
+
+	if (!p->reused || p->retried || r->hdrs.len > 0 || (p->sent > 0 && !p->idempotent))
+		return false;
+	plain_detach(r, false);
+	p->retried = true;
+	p->reused = false;
+	p->sent = 0;
+	plain_connect(r);
+	return true;
+}
+
+static int plain_send(struct httpc_req *r)
+{
+	struct plain *p = r->pl;
+	struct msghdr m = {0};
+	struct iovec iov[2];
+	size_t total = p->head_len + r->body_len;
+	ssize_t n;
+
+	while (p->sent < total) {
+		m.msg_iov = iov;
+		m.msg_iovlen = 0;
+		if (p->sent < p->head_len) {
+			iov[m.msg_iovlen].iov_base = p->head + p->sent;
+			iov[m.msg_iovlen++].iov_len = p->head_len - p->sent;
+		}
+		if (r->body_len) {
+			size_t at = p->sent > p->head_len ? p->sent - p->head_len : 0;
+
+			iov[m.msg_iovlen].iov_base = r->body + at;
+			iov[m.msg_iovlen++].iov_len = r->body_len - at;
+		}
+		n = sendmsg(p->conn->fd, &m, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			conn_want(p->conn, r->loop, EV_READ | EV_WRITE);
+			return 0;
+		}
+		if (n < 0) {
+			int e = errno;
+
+			if ((e == EPIPE || e == ECONNRESET) && plain_resend(r))
+				return 0;
+			plain_fail(r, HTTPC_TRANSPORT, "Send failure: %s", strerror(e));
+			return -1;
+		}
+		p->sent += (size_t)n;
+	}
+	p->sending = false;
+	/* Sent and never re-sent (plain_resend): a long prompt need not stay for a stream. */
+	if (!p->idempotent) {
+		free(r->body);
+		r->body = NULL;
+	}
+	conn_want(p->conn, r->loop, EV_READ);
+	return 0;
+}
+
+static int deliver(struct httpc_req *r, const char *d, size_t n)
+{
+	if (!n)
+		return 0;
+	if (r->on_data) {
+		if (r->on_data(r, d, n, r->arg) < 0 && r->pending == HTTPC_OK) {
+			r->pending = HTTPC_CANCELLED;
+			r->error = "cancelled";
+		}
+	} else if (buf_append(&r->resp, d, n) < 0 && r->pending == HTTPC_OK) {
+		r->pending = HTTPC_TOO_BIG;
+		r->error = "response body over the cap";
+	}
+	return r->pending == HTTPC_OK ? 0 : -1;
+}
+
+static bool name_is(const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	return len > n && line[n] == ':' && strncasecmp(line, name, n) == 0;
+}
+
+static int status_line(struct httpc_req *r, const char *s, size_t len)
+{
+	struct plain *p = r->pl;
+
+	if (len < 12 || strncmp(s, "HTTP/1.", 7) != 0 || (s[7] != '0' && s[7] != '1') ||
+	    s[8] != ' ' || s[9] < '1' || s[9] > '5' || s[10] < '0' || s[10] > '9' || s[11] < '0' ||
+	    s[11] > '9' || (len > 12 && s[12] != ' ')) {
+		return bad_answer(r, "status line");
+	}
+	p->http10 = s[7] == '0';
+	r->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+	return 0;
+}
+
+static int header_line(struct httpc_req *r, const char *s, size_t len)
+{
+	struct plain *p = r->pl;
+	const char *v, *colon = memchr(s, ':', len);
+	size_t vlen;
+	uint64_t n = 0;
+
+	if (!colon || s[0] == ' ' || s[0] == '\t') {
+		return bad_answer(r, "header line");
+	}
+	v = colon + 1;
+	while (v < s + len && (*v == ' ' || *v == '\t'))
+		v++;
+	vlen = (size_t)(s + len - v);
+	while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+		vlen--;
+	if (name_is(s, len, "Content-Length")) {
+		size_t i;
+
+		for (i = 0; i < vlen && v[i] >= '0' && v[i] <= '9' && i < 18; i++)
+			n = n * 10 + (uint64_t)(v[i] - '0');
+		if (!vlen || i != vlen || (p->has_len && n != p->left)) {
+			return bad_answer(r, "Content-Length");
+		}
+		p->has_len = true;
+		p->left = n;
+	} else if (name_is(s, len, "Transfer-Encoding")) {
+		if (vlen != 7 || strncasecmp(v, "chunked", 7) != 0) {
+			return bad_answer(r, "Transfer-Encoding");
+		}
+		p->chunked = true;
+	} else if (name_is(s, len, "Connection")) {
+		size_t i;
+
+		for (i = 0; i + 5 <= vlen; i++)
+			if (strncasecmp(v + i, "close", 5) == 0)
+				p->keep = false;
+	}
+	return 0;
+}
+
+/* The blank line: what kind of body follows. */
+static int head_end(struct httpc_req *r)
+{
+	struct plain *p = r->pl;
+
+	if (r->status == 101) {
+		return bad_answer(r, "101 Switching Protocols");
+	}
+	if (r->status < 200) { /* an interim answer: the real one follows */
+		buf_reset(&r->hdrs);
+		p->line_start = 0;
+		p->line_no = 0;
+		p->has_len = p->chunked = false;
+		p->keep = true;
+		return 0;
+	}
+	if (p->http10 || (p->chunked && p->has_len))
+		p->keep = false; /* both lengths: framing is in doubt, never reuse */
+	if (r->status == 204 || r->status == 304) {
+		p->st = P_DONE;
+	} else if (p->chunked) {
+		p->st = P_CHUNK_SIZE;
+		p->line_len = 0;
+		p->left = 0;
+		p->digits = 0;
+		p->ext = p->cr = false;
+	} else if (p->has_len) {
+		p->st = p->left ? P_BODY : P_DONE;
+	} else {
+		p->st = P_BODY;
+		p->until_close = true;
+		p->keep = false;
+	}
+	return 0;
+}
+
+static int parse_head(struct httpc_req *r, const char **d, size_t *n)
+{
+	struct plain *p = r->pl;
+
+	while (*n && p->st == P_HEAD) {
+		const char *nl = memchr(*d, '\n', *n), *line;
+		size_t take = nl ? (size_t)(nl - *d) + 1 : *n, len;
+
+		if (buf_append(&r->hdrs, *d, take) < 0) {
+			plain_fail(r, HTTPC_TOO_BIG, "response headers over the cap");
+			return -1;
+		}
+		*d += take;
+		*n -= take;
+		if (!nl)
+			return 0;
+		line = buf_str(&r->hdrs) + p->line_start;
+		len = r->hdrs.len - p->line_start - 1;
+		if (len && line[len - 1] == '\r')
+			len--;
+		p->line_start = r->hdrs.len;
+		if (p->line_no++ == 0) {
+			if (status_line(r, line, len) < 0)
+				return -1;
+		} else if (len == 0) {
+			if (head_end(r) < 0)
+				return -1;
+		} else if (header_line(r, line, len) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* One byte of a chunk-size line, the CRLF after a chunk's data, or the trailer. */
+static int chunk_byte(struct httpc_req *r, char c)
+{
+	struct plain *p = r->pl;
+	int h;
+
+	if (p->st == P_CHUNK_END) {
+		if (c == '\r' && !p->cr) {
+			p->cr = true;
+			return 0;
+		}
+		if (c != '\n')
+			return -1;
+		p->cr = p->ext = false;
+		p->digits = 0;
+		p->line_len = 0;
+		p->st = P_CHUNK_SIZE;
+		return 0;
+	}
+	if (p->st == P_TRAILER) { /* left counts the trailer's bytes */
+		if (++p->left > HEADERS_CAP)
+			return -1;
+		if (c == '\n') {
+			if (!p->line_len)
+				p->st = P_DONE;
+			p->line_len = 0;
+		} else if (c != '\r') {
+			p->line_len++;
+		}
+		return 0;
+	}
+	if (++p->line_len > CHUNK_LINE)
+		return -1;
+	if (c == '\n') {
+		if (!p->digits)
+			return -1;
+		p->st = p->left ? P_CHUNK_DATA : P_TRAILER;
+		p->line_len = 0;
+		p->cr = false;
+		return 0;
+	}
+	if (p->cr)
+		return -1;
+	if (c == '\r') {
+		p->cr = true;
+		return 0;
+	}
+	if (p->ext)
+		return 0;
+	if (c == ';') {
+		p->ext = true;
+		return 0;
+	}
+	h = hexval(c);
+	if (h < 0 || p->left >> 59)
+		return -1;
+	p->left = p->left * 16 + (uint64_t)h;
+	p->digits++;
+	return 0;
+}
+
+/* Everything that arrived; -1 when the request ended with an error (pending is set). */
+static int parse(struct httpc_req *r, const char *d, size_t n)
+{
+	struct plain *p = r->pl;
+
+	mark_first_byte(r);
+	if (p->st == P_HEAD && parse_head(r, &d, &n) < 0)
+		return -1;
+	while (n && p->st != P_DONE && p->st != P_HEAD) {
+		size_t take;
+
+		if (p->st == P_BODY || p->st == P_CHUNK_DATA) {
+			take = p->until_close || p->left > n ? n : (size_t)p->left;
+			if (!p->until_close)
+				p->left -= take;
+			if (deliver(r, d, take) < 0)
+				return -1;
+			if (!p->left && !p->until_close)
+				p->st = p->st == P_BODY ? P_DONE : P_CHUNK_END;
+			if (p->st == P_CHUNK_END)
+				p->cr = false;
+		} else {
+			take = 1;
+			if (chunk_byte(r, *d) < 0) {
+				return bad_answer(r, "chunked encoding");
+			}
+		}
+		d += take;
+		n -= take;
+	}
+	if (p->st == P_DONE && n)
+		p->keep = false; /* bytes past the answer: the connection is out of step */
+	return 0;
+}
+
+static void plain_eof(struct httpc_req *r, int err)
+{
+	struct plain *p = r->pl;
+
+	if (p->st == P_BODY && p->until_close && !err) {
+		p->st = P_DONE;
+		return;
+	}
+	if (p->st == P_HEAD && r->hdrs.len == 0) {
+		if (plain_resend(r))
+			return;
+		if (err)
+			plain_fail(r, HTTPC_TRANSPORT, "Recv failure: %s", strerror(err));
+		else
+			plain_fail(r, HTTPC_TRANSPORT, "Empty reply from server");
+		return;
+	}
+	plain_fail(r, HTTPC_TRANSPORT, "connection to %s closed before the end of the answer%s%s",
+		   p->key, err ? ": " : "", err ? strerror(err) : "");
+}
+
+static void plain_read(struct httpc_req *r)
+{
+	struct plain *p = r->pl;
+	char in[IN_BUF];
+	ssize_t n;
+
+	do
+		n = recv(p->conn->fd, in, sizeof(in), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		plain_eof(r, n < 0 ? errno : 0);
+		if (p->conn && p->st != P_DONE && r->pending == HTTPC_OK)
+			return; /* sent again on a new connection */
+	} else if (parse(r, in, (size_t)n) < 0) {
+		abort_now(r);
+		return;
+	}
+	if (r->pending != HTTPC_OK) {
+		abort_now(r);
+	} else if (p->st == P_DONE) {
+		plain_detach(r, p->keep && !p->sending);
+		r->result = HTTPC_OK;
+		finish(r);
+	}
+}
+
+static void plain_connected(struct httpc_req *r)
+{
+	struct plain *p = r->pl;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(p->conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		plain_fail(r, HTTPC_CONNECT, "Failed to connect to %s: %s", p->key, strerror(err));
+		abort_now(r);
+		return;
+	}
+	p->connecting = false;
+	plain_arm(r);
+	if (plain_send(r) < 0)
+		abort_now(r);
+}
+
+static void conn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct httpc_req *r = c->req;
+
+	if (r->pending != HTTPC_OK) {
+		abort_now(r);
+		return;
+	}
+	if (r->pl->connecting) {
+		plain_connected(r);
+		return;
+	}
+	if ((what & EV_WRITE) && r->pl->sending) {
+		if (plain_send(r) < 0) {
+			abort_now(r);
+			return;
+		}
+		if (r->pl->conn != c)
+			return; /* sent again on a new connection */
+	}
+	if (what & EV_READ)
+		plain_read(r);
+}
+
+/* A new connection for r (its first, or the one it is sent again on). Failures end r from
+ * the loop: this runs inside httpc_start too. */
+static void plain_connect(struct httpc_req *r)
+{
+	struct plain *p = r->pl;
+	struct conn *c;
+	int fd, one = 1;
+
+	p->sending = true;
+	p->st = P_HEAD;
+	if (r->check_addr) {
+		char why[sizeof(r->refused)] = "";
+
+		if (r->check_addr((struct sockaddr *)&p->sa, p->sa_len, why, sizeof(why),
+				  r->check_arg) < 0) {
+			snprintf(r->refused, sizeof(r->refused), "%s",
+				 why[0] ? why : "address refused");
+			r->pending = HTTPC_REFUSED;
+			r->error = r->refused;
+			end_later(r);
+			return;
+		}
+	}
+	fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		plain_fail(r, HTTPC_CONNECT, "socket: %s", strerror(errno));
+		end_later(r);
+		return;
+	}
+	/* As curl sets them: no Nagle delay for the request, TCP keep-alive probes. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->req = r;
+	snprintf(c->key, sizeof(c->key), "%s", p->key);
+	p->conn = c;
+	p->connecting = true;
+	p->connect_deadline_us = now_mono_us() + (int64_t)r->connect_timeout_ms * 1000;
+	if (connect(fd, (struct sockaddr *)&p->sa, p->sa_len) < 0 && errno != EINPROGRESS) {
+		plain_fail(r, HTTPC_CONNECT, "Failed to connect to %s: %s", p->key,
+			   strerror(errno));
+		end_later(r);
+		return;
+	}
+	conn_want(c, r->loop, EV_WRITE);
+	plain_arm(r);
+}
+
+static void plain_go(struct httpc_req *r)
+{
+	struct plain *p = r->pl;
+	struct conn *c = p->no_pool ? NULL : pool_take(r->loop, p->key);
+
+	if (!c) {
+		plain_connect(r);
+		return;
+	}
+	c->req = r;
+	p->conn = c;
+	p->reused = true;
+	p->sending = true;
+	p->st = P_HEAD;
+	plain_arm(r);
+	conn_want(c, r->loop, EV_READ);
+	if (plain_send(r) < 0)
+		end_later(r);
+}
+
+/* ---- which requests take the plain path, and their request head ---- */
+
+struct target {
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+	const char *host; /* as written in the URL (brackets kept) */
+	size_t host_len;
+	unsigned port;
+	const char *path; /* from the first '/' or '?'; "" = "/" */
+};
+
+/* t->host as a socket address, when it is a numeric one written as inet_ntop writes it. */
+static int plain_addr(struct target *t)
+{
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&t->sa;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&t->sa;
+	bool v6 = t->host[0] == '[';
+	int af = v6 ? AF_INET6 : AF_INET;
+	void *addr = v6 ? (void *)&a6->sin6_addr : (void *)&a4->sin_addr;
+	char host[INET6_ADDRSTRLEN], back[INET6_ADDRSTRLEN];
+	size_t hl = t->host_len - (v6 ? 2 : 0);
+
+	if (t->host_len < (v6 ? 4u : 1u) || hl >= sizeof(host) || (v6 && t->host[hl + 1] != ']'))
+		return -1;
+	memcpy(host, t->host + v6, hl);
+	host[hl] = '\0';
+	memset(&t->sa, 0, sizeof(t->sa));
+	if (inet_pton(af, host, addr) != 1 || !inet_ntop(af, addr, back, sizeof(back)) ||
+	    strcmp(host, back) != 0)
+		return -1;
+	t->sa.ss_family = (sa_family_t)af;
+	/* sin_port and sin6_port sit at the same offset */
+	a4->sin_port = htons((uint16_t)t->port);
+	t->sa_len = v6 ? sizeof(*a6) : sizeof(*a4);
+	return 0;
+}
+
+/* http://<IPv4 or [IPv6], written as inet_ntop writes it>[:port]<path>, nothing curl would
+ * rewrite (user info, fragment, dot segments, bytes it would refuse or encode). */
+static int plain_url(const char *url, struct target *t)
+{
+	const char *h = url + 7, *end = h + strcspn(h, "/?#"), *colon, *s;
+	unsigned long port = 80;
+
+	if (strncmp(url, "http://", 7) != 0 || *end == '#' || strchr(end, '#'))
+		return -1;
+	for (s = url; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return -1;
+	if (strstr(end, "/.") || memchr(h, '@', (size_t)(end - h)))
+		return -1;
+	colon = h[0] == '[' ? memchr(h, ']', (size_t)(end - h)) : h;
+	if (!colon)
+		return -1;
+	colon = memchr(colon, ':', (size_t)(end - colon));
+	t->host = h;
+	t->host_len = (size_t)((colon ? colon : end) - h);
+	if (colon) {
+		char *e;
+
+		if (colon + 1 == end || colon[1] < '0' || colon[1] > '9')
+			return -1;
+		port = strtoul(colon + 1, &e, 10);
+		if (e != end || port == 0 || port > 65535)
+			return -1;
+	}
+	t->port = (unsigned)port;
+	t->path = end;
+	return plain_addr(t);
+}
+
+/* A custom header line's name is name ("Name:" or "Name;"). */
+static bool hdr_named(const char *line, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncasecmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ';');
+}
+
+static bool has_hdr(const char *const *hs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; hs && hs[i]; i++)
+		if (hdr_named(hs[i], name))
+			return true;
+	return false;
+}
+
+/* Custom headers curl would send as they are: no line breaks, a name, and none of the ones
+ * curl handles itself (Expect, Transfer-Encoding, Content-Length) or that would change the
+ * connection (Connection, Upgrade). */
+static bool plain_headers(const char *const *hs)
+{
+	static const char *const own[] = {"Expect",	"Transfer-Encoding", "Content-Length",
+					  "Connection", "Upgrade",	     "Proxy-Connection"};
+	size_t i, j;
+
+	for (i = 0; hs && hs[i]; i++) {
+		const char *h = hs[i], *semi;
+		size_t name = strcspn(h, ":;");
+
+		if (!name || !h[name] || strpbrk(h, "\r\n") || memchr(h, ' ', name))
+			return false;
+		/* curl looks for ':' first; "Name;" only counts with nothing after it */
+		semi = h + name;
+		if (*semi == ';' && (strchr(semi, ':') || semi[strspn(semi + 1, " \t") + 1]))
+			return false;
+		for (j = 0; j < ARRAY_LEN(own); j++)
+			if (hdr_named(h, own[j]))
+				return false;
+	}
+	return true;
+}
+
+static bool plain_method(const char *m)
+{
+	const char *s;
+
+	if (strcmp(m, "HEAD") == 0 || !*m)
+		return false;
+	for (s = m; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || *s == '-' || *s == '_'))
+			return false;
+	return true;
+}
+
+static bool plain_ok(const struct httpc_opts *o, struct target *t)
+{
+	const char *method = o->method ? o->method : (o->body ? "POST" : "GET");
+
+	if (plain_mode < 0) {
+		const char *v = getenv("HERMETIC_HTTPC_CURL_ONLY");
+
+		plain_mode = !(v && strcmp(v, "1") == 0);
+	}
+	if (!plain_mode || o->upload_len > 0 || !plain_method(method) ||
+	    (!o->body && strcmp(method, "GET") != 0) || !plain_headers(o->headers))
+		return false;
+	if (!o->check_addr) {
+		load_env();
+		if (env.http_proxy || env.upper_http_proxy)
+			return false;
+	}
+	return plain_url(o->url, t) == 0;
+}
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+	buf_append(b, s, n);
+}
+
+static void put_s(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s));
+}
+
+static void put_u(struct buf *b, unsigned long long u)
+{
+	char tmp[24];
+	struct fmt_out o = {tmp, sizeof(tmp), 0};
+
+	fmt_num(&o, u, false);
+	buf_append(b, tmp, o.len);
+}
+
+/* The head curl would write: request line, Host (no port for 80), User-Agent, Accept, the
+ * custom lines ("Name:" alone drops one of ours, "Name;" sends it empty), then Content-Length
+ * and curl's default Content-Type for a body. */
+static void plain_head(struct httpc_req *r, const struct httpc_opts *o, const struct target *t,
+		       const char *method)
+{
+	const char *const *hs = o->headers;
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, 0);
+	put_s(&b, method);
+	put(&b, " ", 1);
+	if (*t->path != '/')
+		put(&b, "/", 1);
+	put_s(&b, t->path);
+	put_s(&b, " HTTP/1.1\r\n");
+	if (!has_hdr(hs, "Host")) {
+		put_s(&b, "Host: ");
+		put(&b, t->host, t->host_len);
+		if (t->port != 80) {
+			put(&b, ":", 1);
+			put_u(&b, t->port);
+		}
+		put_s(&b, "\r\n");
+	}
+	if (!has_hdr(hs, "User-Agent"))
+		put_s(&b, "User-Agent: hermetic/" HERMETIC_VERSION "\r\n");
+	if (!has_hdr(hs, "Accept"))
+		put_s(&b, "Accept: */*\r\n");
+	for (i = 0; hs && hs[i]; i++) {
+		const char *h = hs[i], *sep = h + strcspn(h, ":;"), *v = sep + 1;
+
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (*sep == ':' && !*v)
+			continue;
+		put(&b, h, (size_t)(sep - h));
+		if (*sep == ';') {
+			put_s(&b, ":\r\n");
+			continue;
+		}
+		put_s(&b, sep);
+		put_s(&b, "\r\n");
+	}
+	if (o->body) {
+		put_s(&b, "Content-Length: ");
+		put_u(&b, o->body_len);
+		put_s(&b, "\r\n");
+		if (!has_hdr(hs, "Content-Type"))
+			put_s(&b, "Content-Type: application/x-www-form-urlencoded\r\n");
+	}
+	put_s(&b, "\r\n");
+	r->pl->head_len = b.len;
+	r->pl->head = buf_steal(&b);
+}
+
+static void plain_start(struct httpc_req *r, const struct httpc_opts *o, const struct target *t)
+{
+	const char *method = o->method ? o->method : (o->body ? "POST" : "GET");
+	struct plain *p = xcalloc(1, sizeof(*p));
+
+	r->pl = p;
+	memcpy(&p->sa, &t->sa, sizeof(p->sa));
+	p->sa_len = t->sa_len;
+	snprintf(p->key, sizeof(p->key), "%.*s port %u", (int)t->host_len, t->host, t->port);
+	p->keep = true;
+	p->idempotent = strcmp(method, "GET") == 0 && !o->body;
+	/* With a check, as in curl's path: a connection of its own, not kept. */
+	p->no_pool = o->check_addr != NULL;
+	r->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000L;
+	if (o->body) {
+		if (!o->body_take) {
+			r->body = xmalloc(o->body_len + 1);
+			memcpy(r->body, o->body, o->body_len);
+		}
+		r->body_len = o->body_len;
+	}
+	plain_head(r, o, t, method);
+	evtimer_assign(&p->timer, loop_base(r->loop), plain_timeout, r);
+	r->start_us = now_mono_us();
+	if (o->timeout_ms > 0)
+		p->deadline_us = r->start_us + (int64_t)o->timeout_ms * 1000;
+	plain_go(r);
+}
+
+static void plain_free(struct httpc_req *r)
+{
+	if (!r->pl)
+		return;
+	plain_detach(r, false);
+	free(r->pl->head);
+	free(r->pl);
+}
+
 static int valid_scheme(const char *url)
 {
 	return url && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0);
@@ -723,6 +1745,7 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 		struct httpc_req **out)
 {
 	struct httpc_req *r;
+	struct target t;
 
 	if (!valid_scheme(o->url)) {
 		if (o->upload_len > 0)
@@ -741,6 +1764,21 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 		r->body = (char *)o->body; /* freed with r, also on failure below */
 	buf_init(&r->resp, o->max_response_bytes ? o->max_response_bytes : DEFAULT_BODY_CAP);
 	buf_init(&r->hdrs, HEADERS_CAP);
+	if (plain_ok(o, &t)) {
+		r->check_addr = o->check_addr;
+		r->check_arg = o->check_arg;
+		if (o->first_byte_timeout_ms > 0) {
+			struct timeval tv = {o->first_byte_timeout_ms / 1000,
+					     (o->first_byte_timeout_ms % 1000) * 1000};
+
+			r->fb_timer = evtimer_new(loop_base(l), on_first_byte_timeout, r);
+			if (!r->fb_timer)
+				goto fail;
+			evtimer_add(r->fb_timer, &tv);
+		}
+		plain_start(r, o, &t);
+		goto started;
+	}
 	r->easy = loop_curl_easy(l);
 	if (!r->easy || set_headers(r, o) < 0)
 		goto fail;
@@ -787,6 +1825,7 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 			goto fail;
 		r->in_multi = 1;
 	}
+started:
 	r->next = all_reqs;
 	if (r->next)
 		r->next->prev = r;
@@ -892,9 +1931,16 @@ bool httpc_request_sent(const struct httpc_req *r)
 
 	if (r->status > 0)
 		return true;
+	if (r->pl)
+		return r->pl->sent > 0 && r->pl->sent >= r->pl->head_len + r->body_len;
 	if (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &sent) != CURLE_OK)
 		return false;
 	return sent > 0 && sent >= (curl_off_t)r->body_len;
+}
+
+bool httpc_is_plain(const struct httpc_req *r)
+{
+	return r->pl != NULL;
 }
 
 long httpc_first_byte_ms(const struct httpc_req *r)

@@ -1,4 +1,8 @@
-/* httpc: asynchronous HTTP(S) requests on the loop, through libcurl's multi interface.
+/* httpc: asynchronous HTTP(S) requests on the loop. Plain http:// to a numeric address with no
+ * proxy variable set goes over httpc's own HTTP/1.1 client with a keep-alive pool per loop
+ * (HERMETIC_HTTPC_CURL_ONLY=1 in the environment turns that off); everything else, and anything
+ * that path does not model exactly (host names, proxies, uploads from a file, Expect), goes
+ * through libcurl's multi interface. Both behave the same behind this API.
  *
  * Async contract (libuv's): if httpc_start returns an error, the done callback never fires;
  * otherwise it fires exactly once, on success, error, timeout or cancel, always from the loop
@@ -99,6 +103,9 @@ const char *httpc_header(const struct httpc_req *req, const char *name);
 /* True when the whole request body went out (so the server may be working on it); false when
  * the request failed or was cancelled before that (no connection, refused, still sending). */
 bool httpc_request_sent(const struct httpc_req *req);
+/* True when the request runs on httpc's own HTTP/1.1 path (plain http:// to a numeric address,
+ * no proxy), false when curl carries it. For tests and logs. */
+bool httpc_is_plain(const struct httpc_req *req);
 /* Milliseconds from start to the first response byte (-1 if none) and to the end. */
 long httpc_first_byte_ms(const struct httpc_req *req);
 long httpc_total_ms(const struct httpc_req *req);

@@ -1,0 +1,577 @@
+/* httpc's own HTTP/1.1 path (plain http:// to a numeric address) against a scripted raw
+ * server on loopback in the same loop: Content-Length, chunked answers trickled byte by byte,
+ * reading up to the close, 1xx interim answers skipped, keep-alive (one connection for many
+ * requests), a pooled connection the server closed while it idled (not used; the request goes
+ * out once), a reused connection dropped after the request (a POST is never sent again, a
+ * GET once), a close in the middle of the answer (an error, no retry), the body and header
+ * caps, the timeouts, cancel from inside the data callback, a bad status line, and that a
+ * host name stays with curl. Every test asserts httpc_is_plain, so each fails without the
+ * path (HERMETIC_HTTPC_CURL_ONLY=1). */
+#include "test.h"
+#include "core/loop.h"
+#include "core/util.h"
+#include "net/httpc.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum after { KEEP, CLOSE_AFTER, DROP_BEFORE_ANSWER, CLOSE_MID, HOLD };
+
+struct sconn {
+	struct srv *s;
+	int fd;
+	struct event *rev, *tick;
+	struct buf in;
+	const char *out;
+	size_t out_len, out_pos, cut; /* cut: close after this many bytes (CLOSE_MID) */
+	int served;
+};
+
+struct srv {
+	struct loop *loop;
+	int lfd, port;
+	struct event *lev, *guard, *wait;
+	int accepted, requests, timed_out;
+	char last[2048]; /* the last request head and body */
+	const char *resp;
+	int trickle;	     /* write one byte per millisecond */
+	enum after after[8]; /* per request number on a connection (0-based); KEEP past the end */
+	struct sconn *conns[16];
+	int n_conns;
+	/* the client side */
+	int done;
+	enum httpc_result result;
+	long status;
+	bool plain, sent;
+	char *body, *header, *error;
+	struct buf streamed;
+	int cancel_in_data, data_calls;
+	size_t cap;
+};
+
+static void conn_free(struct sconn *c)
+{
+	int i;
+
+	for (i = 0; i < c->s->n_conns; i++)
+		if (c->s->conns[i] == c)
+			c->s->conns[i] = NULL;
+	event_free(c->rev);
+	event_free(c->tick);
+	close(c->fd);
+	buf_finish(&c->in);
+	free(c);
+}
+
+static void write_some(evutil_socket_t fd, short what, void *arg)
+{
+	struct sconn *c = arg;
+	size_t left = c->out_len - c->out_pos, n;
+	struct timeval ms = {0, 1000};
+
+	if (c->cut && c->out_pos >= c->cut) {
+		conn_free(c);
+		return;
+	}
+	n = c->s->trickle ? 1 : left;
+	if (c->cut && c->out_pos + n > c->cut)
+		n = c->cut - c->out_pos;
+	if (n && write(c->fd, c->out + c->out_pos, n) > 0)
+		c->out_pos += n;
+	if (c->out_pos < c->out_len || c->cut) {
+		evtimer_add(c->tick, &ms);
+		return;
+	}
+	if (c->served > 0 && c->s->after[c->served - 1] == CLOSE_AFTER)
+		conn_free(c);
+}
+
+/* A whole request: the head and Content-Length bytes of body. */
+static size_t request_len(struct buf *b)
+{
+	const char *s = buf_str(b), *end = strstr(s, "\r\n\r\n"), *cl;
+	size_t body = 0;
+
+	if (!end)
+		return 0;
+	cl = strcasestr(s, "\r\nContent-Length: ");
+	if (cl && cl < end)
+		body = strtoul(cl + 18, NULL, 10);
+	return (size_t)(end + 4 - s) + body <= b->len ? (size_t)(end + 4 - s) + body : 0;
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct sconn *c = arg;
+	struct srv *s = c->s;
+	char tmp[4096];
+	ssize_t n = read(fd, tmp, sizeof(tmp));
+	size_t len;
+	enum after a;
+
+	if (n <= 0) {
+		conn_free(c);
+		return;
+	}
+	buf_append(&c->in, tmp, (size_t)n);
+	len = request_len(&c->in);
+	if (!len)
+		return;
+	s->requests++;
+	snprintf(s->last, sizeof(s->last), "%.*s", (int)len, buf_str(&c->in));
+	buf_consume(&c->in, len);
+	a = c->served < 8 ? s->after[c->served] : KEEP;
+	c->served++;
+	if (a == DROP_BEFORE_ANSWER) {
+		conn_free(c);
+		return;
+	}
+	if (a == HOLD)
+		return;
+	c->out = s->resp;
+	c->out_len = strlen(s->resp);
+	c->out_pos = 0;
+	c->cut = a == CLOSE_MID ? c->out_len / 2 : 0;
+	write_some(fd, 0, c);
+}
+
+static void on_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv *s = arg;
+	struct sconn *c;
+	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (cfd < 0)
+		return;
+	s->accepted++;
+	c = xcalloc(1, sizeof(*c));
+	c->s = s;
+	c->fd = cfd;
+	buf_init(&c->in, 0);
+	c->rev = event_new(loop_base(s->loop), cfd, EV_READ | EV_PERSIST, on_readable, c);
+	c->tick = evtimer_new(loop_base(s->loop), write_some, c);
+	event_add(c->rev, NULL);
+	if (s->n_conns < 16)
+		s->conns[s->n_conns++] = c;
+}
+
+static void on_guard(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv *s = arg;
+
+	s->timed_out = 1;
+	loop_stop(s->loop);
+}
+
+static int setup(void **state)
+{
+	struct srv *s = xcalloc(1, sizeof(*s));
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	struct timeval tv = {5, 0};
+
+	s->loop = loop_create();
+	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (bind(s->lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s->lfd, 16) < 0 ||
+	    getsockname(s->lfd, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	s->port = ntohs(a.sin_port);
+	s->lev = event_new(loop_base(s->loop), s->lfd, EV_READ | EV_PERSIST, on_accept, s);
+	event_add(s->lev, NULL);
+	s->guard = evtimer_new(loop_base(s->loop), on_guard, s);
+	evtimer_add(s->guard, &tv);
+	s->wait = evtimer_new(loop_base(s->loop), on_guard, s);
+	buf_init(&s->streamed, 0);
+	s->resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello";
+	*state = s;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct srv *s = *state;
+	int i;
+
+	httpc_cancel_all(s->loop);
+	event_base_loop(loop_base(s->loop), EVLOOP_NONBLOCK);
+	for (i = 0; i < s->n_conns; i++)
+		if (s->conns[i])
+			conn_free(s->conns[i]);
+	event_free(s->lev);
+	event_free(s->guard);
+	event_free(s->wait);
+	close(s->lfd);
+	loop_destroy(s->loop);
+	free(s->body);
+	free(s->header);
+	free(s->error);
+	buf_finish(&s->streamed);
+	free(s);
+	return 0;
+}
+
+static void on_done(struct httpc_req *req, void *arg)
+{
+	struct srv *s = arg;
+	const char *h = httpc_header(req, "X-A");
+
+	s->done++;
+	s->result = httpc_result(req);
+	s->status = httpc_status(req);
+	s->plain = httpc_is_plain(req);
+	s->sent = httpc_request_sent(req);
+	free(s->body);
+	s->body = xstrdup(httpc_body(req, NULL));
+	free(s->header);
+	s->header = h ? xstrdup(h) : NULL;
+	free(s->error);
+	s->error = xstrdup(httpc_error(req));
+	loop_stop(s->loop);
+}
+
+static int on_data(struct httpc_req *req, const char *d, size_t len, void *arg)
+{
+	struct srv *s = arg;
+
+	s->data_calls++;
+	buf_append(&s->streamed, d, len);
+	if (s->cancel_in_data)
+		httpc_cancel(req);
+	return 0;
+}
+
+/* One request to path on the server, run to its end. */
+static void call(struct srv *s, const char *method, const char *path, const char *body,
+		 struct httpc_opts *extra)
+{
+	struct httpc_opts o = {0};
+	char url[128];
+	int before = s->done;
+
+	if (extra)
+		o = *extra;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->port, path);
+	o.url = url;
+	o.method = method;
+	o.body = body;
+	o.body_len = body ? strlen(body) : 0;
+	assert_int_equal(httpc_start(s->loop, &o, on_done, s, NULL), 0);
+	assert_int_equal(s->done, before); /* never from inside httpc_start */
+	loop_run(s->loop);
+	assert_false(s->timed_out);
+	assert_int_equal(s->done, before + 1);
+	assert_true(s->plain);
+}
+
+/* Lets the loop run for ms (the server's close reaches the client's socket). */
+static void idle(struct srv *s, long ms)
+{
+	struct timeval tv = {0, ms * 1000};
+
+	evtimer_add(s->wait, &tv);
+	loop_run(s->loop);
+	s->timed_out = 0;
+}
+
+static void content_length_answer_and_the_request_head_curl_would_send(void **state)
+{
+	struct srv *s = *state;
+	char want[256];
+
+	call(s, NULL, "/p?q=1", NULL, NULL);
+	assert_int_equal(s->result, HTTPC_OK);
+	assert_int_equal(s->status, 200);
+	assert_string_equal(s->body, "hello");
+	assert_string_equal(s->header, "b");
+	snprintf(want, sizeof(want),
+		 "GET /p?q=1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: hermetic/", s->port);
+	assert_memory_equal(s->last, want, strlen(want));
+	assert_non_null(strstr(s->last, "\r\nAccept: */*\r\n\r\n"));
+	call(s, "POST", "/echo", "{\"a\":1}", NULL);
+	assert_non_null(strstr(s->last, "\r\nContent-Length: 7\r\nContent-Type: "
+					"application/x-www-form-urlencoded\r\n\r\n{\"a\":1}"));
+}
+
+static void custom_headers_replace_drop_and_empty_as_curl_does(void **state)
+{
+	struct srv *s = *state;
+	const char *hs[] = {"Content-Type: application/json", "Accept:", "X-Empty;",
+			    "Authorization: Bearer k", NULL};
+	struct httpc_opts o = {.headers = hs};
+
+	call(s, NULL, "/h", "{}", &o);
+	assert_int_equal(s->result, HTTPC_OK);
+	assert_null(strstr(s->last, "Accept:"));
+	assert_null(strstr(s->last, "urlencoded"));
+	assert_non_null(strstr(s->last, "\r\nContent-Type: application/json\r\nX-Empty:\r\n"
+					"Authorization: Bearer k\r\n"));
+}
+
+static const char chunked[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: c\r\n\r\n"
+			      "1\r\na\r\n"
+			      "0000A;ext=\"x\"\r\nbcdefghijk\r\n"
+			      "3\r\nlmn\r\n"
+			      "0\r\nTrailer: t\r\n\r\n";
+
+static void chunked_answer_trickled_byte_by_byte_streams_de_chunked(void **state)
+{
+	struct srv *s = *state;
+	struct httpc_opts o = {.on_data = on_data};
+
+	s->resp = chunked;
+	s->trickle = 1;
+	call(s, NULL, "/c", NULL, &o);
+	assert_int_equal(s->result, HTTPC_OK);
+	assert_int_equal(s->streamed.len, 14);
+	assert_memory_equal(buf_str(&s->streamed), "abcdefghijklmn", 14);
+	assert_true(s->data_calls >= 3);
+	assert_string_equal(s->header, "c");
+	/* The connection is kept: the chunked answer ended where it should. */
+	s->trickle = 0;
+	call(s, NULL, "/c", NULL, NULL);
+	assert_string_equal(s->body, "abcdefghijklmn");
+	assert_int_equal(s->accepted, 1);
+}
+
+static void bad_chunk_size_is_a_transport_error(void **state)
+{
+	struct srv *s = *state;
+
+	s->resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n";
+	call(s, NULL, "/c", NULL, NULL);
+	assert_int_equal(s->result, HTTPC_TRANSPORT);
+}
+
+static void answer_without_length_reads_to_the_close(void **state)
+{
+	struct srv *s = *state;
+
+	s->resp = "HTTP/1.1 200 OK\r\n\r\nuntil the end";
+	s->after[0] = CLOSE_AFTER;
+	call(s, NULL, "/x", NULL, NULL);
+	assert_int_equal(s->result, HTTPC_OK);
+	assert_string_equal(s->body, "until the end");
+}
+
+static void interim_1xx_answers_are_skipped(void **state)
+{
+	struct srv *s = *state;
+
+	s->resp = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nX-A: early\r\n\r\n"
+		  "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
+	call(s, NULL, "/x", NULL, NULL);
+	assert_int_equal(s->result, HTTPC_OK);
+	assert_int_equal(s->status, 201);
+	assert_string_equal(s->body, "ok");
+	assert_null(s->header);
+}
+
+static void keep_alive_serves_many_requests_on_one_connection(void **state)
+{
+	struct srv *s = *state;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		call(s, "POST", "/k", "x", NULL);
+		assert_string_equal(s->body, "hello");
+	}
+	assert_int_equal(s->requests, 5);
+	assert_int_equal(s->accepted, 1);
+}
+
+static void connection_close_answer_is_not_reused(void **state)
+{
+	struct srv *s = *state;
+
+	s->resp = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok";
+	call(s, NULL, "/x", NULL, NULL);
+	call(s, NULL, "/x", NULL, NULL);
+	assert_int_equal(s->result, HTTPC_OK);
+	assert_int_equal(s->accepted, 2);
+}
+
+static void idle_connection_the_server_closed_is_not_used(void **state)
+{
+	struct srv *s = *state;
+
+	s->after[0] = CLOSE_AFTER; /* closed after the answer, without saying so */
+	call(s, "POST", "/a", "one", NULL);
+	idle(s, 50);
+	call(s, "POST", "/a", "two", NULL);
+	assert_int_equal(s->result, HTTPC_OK);
+	assert_string_equal(s->body, "hello");
+	assert_int_equal(s->requests, 2); /* sent exactly once */
+	assert_int_equal(s->accepted, 2);
+}
+
+static void post_dropped_on_a_reused_connection_is_never_sent_again(void **state)
+{
+	struct srv *s = *state;
+
+	s->after[1] = DROP_BEFORE_ANSWER; /* reads the request, then closes */
+	call(s, "POST", "/a", "one", NULL);
+	call(s, "POST", "/a", "two", NULL);
+	assert_int_equal(s->result, HTTPC_TRANSPORT);
+	assert_true(s->sent); /* the caller knows the server may have it */
+	assert_int_equal(s->requests, 2);
+	assert_int_equal(s->accepted, 1);
+}
+
+static void get_dropped_on_a_reused_connection_is_sent_once_more(void **state)
+{
+	struct srv *s = *state;
+
+	s->after[1] = DROP_BEFORE_ANSWER;
+	call(s, NULL, "/g", NULL, NULL);
+	call(s, NULL, "/g", NULL, NULL);
+	assert_int_equal(s->result, HTTPC_OK);
+	assert_int_equal(s->requests, 3);
+	assert_int_equal(s->accepted, 2);
+}
+
+static void close_in_the_middle_of_the_answer_is_an_error_without_retry(void **state)
+{
+	struct srv *s = *state;
+
+	s->resp = "HTTP/1.1 200 OK\r\nContent-Length: "
+		  "40\r\n\r\n0123456789012345678901234567890123456789";
+	s->after[0] = CLOSE_MID;
+	call(s, NULL, "/m", NULL, NULL);
+	assert_int_equal(s->result, HTTPC_TRANSPORT);
+	assert_int_equal(s->requests, 1);
+}
+
+static void body_over_the_cap_is_too_big(void **state)
+{
+	struct srv *s = *state;
+	struct httpc_opts o = {.max_response_bytes = 3};
+
+	call(s, NULL, "/b", NULL, &o);
+	assert_int_equal(s->result, HTTPC_TOO_BIG);
+	assert_string_equal(s->error, "response body over the cap");
+}
+
+static void headers_over_the_cap_are_too_big(void **state)
+{
+	struct srv *s = *state;
+	size_t n = 70 * 1024;
+	char *big = xmalloc(n + 64);
+
+	memcpy(big, "HTTP/1.1 200 OK\r\nX-Big: ", 24);
+	memset(big + 24, 'h', n);
+	memcpy(big + 24 + n, "\r\nContent-Length: 0\r\n\r\n", 24);
+	s->resp = big;
+	call(s, NULL, "/h", NULL, NULL);
+	assert_int_equal(s->result, HTTPC_TOO_BIG);
+	assert_string_equal(s->error, "response headers over the cap");
+	free(big);
+}
+
+static void whole_request_and_first_byte_timeouts_fire(void **state)
+{
+	struct srv *s = *state;
+	struct httpc_opts t = {.timeout_ms = 100}, fb = {.first_byte_timeout_ms = 100};
+
+	s->after[0] = HOLD;
+	call(s, NULL, "/hold", NULL, &t);
+	assert_int_equal(s->result, HTTPC_TIMEOUT);
+	s->after[1] = HOLD;
+	call(s, NULL, "/hold", NULL, &fb);
+	assert_int_equal(s->result, HTTPC_FIRST_BYTE);
+}
+
+static void refused_connection_reports_connect(void **state)
+{
+	struct srv *s = *state;
+	struct httpc_opts o = {.url = "http://127.0.0.1:1/"};
+
+	assert_int_equal(httpc_start(s->loop, &o, on_done, s, NULL), 0);
+	assert_int_equal(s->done, 0);
+	loop_run(s->loop);
+	assert_int_equal(s->result, HTTPC_CONNECT);
+	assert_true(s->plain);
+	assert_false(s->sent);
+}
+
+static void cancel_inside_the_data_callback_ends_once_and_drops_the_connection(void **state)
+{
+	struct srv *s = *state;
+	struct httpc_opts o = {.on_data = on_data};
+
+	s->resp = chunked;
+	s->cancel_in_data = 1;
+	call(s, NULL, "/c", NULL, &o);
+	assert_int_equal(s->result, HTTPC_CANCELLED);
+	assert_int_equal(s->data_calls, 1);
+	idle(s, 20);
+	assert_int_equal(s->done, 1);
+	s->cancel_in_data = 0;
+	s->resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	call(s, NULL, "/x", NULL, NULL);
+	assert_int_equal(s->accepted, 2);
+}
+
+static void bad_status_line_is_a_transport_error(void **state)
+{
+	struct srv *s = *state;
+
+	s->resp = "HTTP/2 200\r\n\r\n";
+	call(s, NULL, "/x", NULL, NULL);
+	assert_int_equal(s->result, HTTPC_TRANSPORT);
+}
+
+static void host_names_stay_with_curl(void **state)
+{
+	struct srv *s = *state;
+	struct httpc_opts o = {0};
+	char url[64];
+
+	snprintf(url, sizeof(url), "http://localhost:%d/x", s->port);
+	o.url = url;
+	assert_int_equal(httpc_start(s->loop, &o, on_done, s, NULL), 0);
+	loop_run(s->loop);
+	assert_int_equal(s->done, 1);
+	assert_false(s->plain);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(content_length_answer_and_the_request_head_curl_would_send),
+		T(custom_headers_replace_drop_and_empty_as_curl_does),
+		T(chunked_answer_trickled_byte_by_byte_streams_de_chunked),
+		T(bad_chunk_size_is_a_transport_error),
+		T(answer_without_length_reads_to_the_close),
+		T(interim_1xx_answers_are_skipped),
+		T(keep_alive_serves_many_requests_on_one_connection),
+		T(connection_close_answer_is_not_reused),
+		T(idle_connection_the_server_closed_is_not_used),
+		T(post_dropped_on_a_reused_connection_is_never_sent_again),
+		T(get_dropped_on_a_reused_connection_is_sent_once_more),
+		T(close_in_the_middle_of_the_answer_is_an_error_without_retry),
+		T(body_over_the_cap_is_too_big),
+		T(headers_over_the_cap_are_too_big),
+		T(whole_request_and_first_byte_timeouts_fire),
+		T(refused_connection_reports_connect),
+		T(cancel_inside_the_data_callback_ends_once_and_drops_the_connection),
+		T(bad_status_line_is_a_transport_error),
+		T(host_names_stay_with_curl),
+	};
+	int rc;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	return rc;
+}
