@@ -725,7 +725,11 @@ static int valid_scheme(const char *url, bool mail)
 
 /* SMTP: MAIL FROM, RCPT TO, AUTH, TLS, and the message uploaded through upload_read. No
  * proxy: curl would tunnel mail through an HTTP proxy only when asked to. Credentials are
- * copied by curl and never written to the error buffer. */
+ * copied by curl and never written to the error buffer. libcurl sends QUIT and waits for its
+ * answer synchronously when it closes an SMTP connection (smtp_disconnect): a connection left
+ * in the pool would do that later, at shutdown or when pruned, to a server that may be gone
+ * by then. So the connection is never kept: QUIT follows right after the server accepted the
+ * message, one round trip to a server that just answered, bounded by the response timeout. */
 static int set_mail(struct httpc_req *r, const struct httpc_opts *o)
 {
 	const struct httpc_mail *m = o->mail;
@@ -751,6 +755,10 @@ static int set_mail(struct httpc_req *r, const struct httpc_opts *o)
 	}
 	curl_easy_setopt(r->easy, CURLOPT_USE_SSL, m->plain ? CURLUSESSL_NONE : CURLUSESSL_ALL);
 	curl_easy_setopt(r->easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
+	if (o->timeout_ms > 0)
+		curl_easy_setopt(r->easy, CURLOPT_SERVER_RESPONSE_TIMEOUT,
+				 (o->timeout_ms + 999) / 1000);
 	r->body = xmalloc(o->body_len + 1);
 	memcpy(r->body, o->body ? o->body : "", o->body_len);
 	r->body_len = r->head_len = o->body_len;
