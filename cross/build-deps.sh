@@ -216,7 +216,7 @@ build_curl() {
     --disable-digest-auth --disable-bindlocal \
     --disable-ftp --disable-file --disable-ipfs --disable-ldap --disable-ldaps --disable-rtsp \
     --disable-dict --disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb \
-    --disable-smtp --disable-gopher --disable-mqtt --disable-websockets --disable-manual --disable-docs \
+    --enable-smtp --disable-gopher --disable-mqtt --disable-websockets --disable-manual --disable-docs \
     --disable-libcurl-option --disable-alt-svc --disable-hsts --disable-cookies --disable-doh \
     --disable-netrc --disable-ntlm --disable-kerberos-auth --disable-negotiate-auth --disable-aws \
     --disable-tls-srp --disable-form-api --disable-progress-meter --disable-sha512-256 \

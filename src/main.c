@@ -1,4 +1,5 @@
 /* main: command line -> config -> the module that runs the command. Nothing else lives here. */
+#include "cli/cli_alerts.h"
 #include "cli/cli_chat.h"
 #include "cli/cli_config.h"
 #include "cli/cli_doctor.h"
@@ -432,6 +433,14 @@ static int run_sandbox_rules(int argc, char **argv)
 	return sandbox_export_rules(kill, stdout) < 0 ? 1 : 0;
 }
 
+static int run_alerts_test(int argc, char **argv)
+{
+	int ok;
+	const char *path = config_arg(argc, argv, &ok);
+
+	return ok ? with_config(path, LOG_WARN, cli_alerts_test) : 2;
+}
+
 static const struct cmd commands[] = {
 	{"--version", NULL, run_version, "--version",
 	 "version of hermetic and of the linked libraries", false},
@@ -458,6 +467,8 @@ static const struct cmd commands[] = {
 	 "call one MCP tool and print what the model would read", false},
 	{"doctor", NULL, run_doctor, "doctor [--config FILE]",
 	 "data dir, sandbox, MCP servers, OpenRouter key limits; exit 1 on a failure", false},
+	{"alerts", "test", run_alerts_test, "alerts test [--config FILE]",
+	 "send one test alert through each alerts channel; exit 1 if one failed", false},
 	{"config", "check", run_config_check, "config check [--config FILE]",
 	 "validate the config; errors as FILE:LINE:COL: message", false},
 	{"config", "reference", run_config_reference, "config reference",

@@ -2,8 +2,9 @@
  * config (loaded by the caller), the data directory and its schema, what the sandbox would load,
  * every MCP server (through cli_mcp's private loop), the tool count against agent.max_tools,
  * and OpenRouter's own limit of each distinct key of the openrouter/ deployments
- * (GET <api_base>/key, spend layer 5): the key's credit limit, its usage and what is left, all
- * requests at once on the same loop, each bounded in size and time. The key itself is never
+ * (GET <api_base>/key through router/balance.c, spend layer 5): the key's credit limit, its
+ * usage and what is left, all requests at once on the same loop, each bounded in size and
+ * time. The key itself is never
  * printed, nor OpenRouter's masked label of it. Exit 1 when a check failed. */
 #include "cli/cli_doctor.h"
 #include "cli/cli_mcp.h"
@@ -13,12 +14,11 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "mcp/mcp.h"
-#include "net/httpc.h"
+#include "router/balance.h"
 #include "sandbox/landlock.h"
 #include "sandbox/rootguard.h"
 #include "tools/tools.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -46,9 +46,6 @@ static bool check_home(const struct config *cfg)
 	return ok;
 }
 
-#define KEY_TIMEOUT_MS	 10000
-#define KEY_RESPONSE_MAX (64 * 1024)
-
 /* One distinct (api_base, api_key) pair of the openrouter/ deployments. */
 struct key_check {
 	struct cli_mcp_run *r;
@@ -59,81 +56,40 @@ struct key_check {
 	bool ok;
 };
 
-static void print_usd(struct buf *out, const char *what, const cJSON *v)
+static void print_usd(struct buf *out, const char *what, bool known, double v)
 {
-	if (cJSON_IsNumber(v))
-		buf_printf(out, "%s$%.4f", what, v->valuedouble);
+	if (known)
+		buf_printf(out, "%s$%.4f", what, v);
 	else
 		buf_printf(out, "%sunknown", what);
 }
 
-/* GET /key's {"data": {limit, limit_remaining, limit_reset, usage, usage_daily, ...}}. */
-static char *key_summary(const char *body, size_t len)
+/* GET /key's limit, what is left of it and the usage (router/balance.c reads the answer). */
+static char *key_summary(const struct balance *b)
 {
-	cJSON *root = cJSON_ParseWithLength(body, len);
-	const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "data");
-	const cJSON *limit = cJSON_GetObjectItemCaseSensitive(d, "limit");
-	const cJSON *reset = cJSON_GetObjectItemCaseSensitive(d, "limit_reset");
 	struct buf out;
 
-	if (!cJSON_IsObject(d)) {
-		cJSON_Delete(root);
-		return NULL;
-	}
 	buf_init(&out, 0);
-	if (cJSON_IsNumber(limit)) {
-		buf_printf(&out, "limit $%.4f", limit->valuedouble);
-		if (cJSON_IsString(reset))
-			buf_printf(&out, " (resets %s)", reset->valuestring);
-		print_usd(&out, ", remaining ",
-			  cJSON_GetObjectItemCaseSensitive(d, "limit_remaining"));
+	if (b->has_limit) {
+		buf_printf(&out, "limit $%.4f", b->limit_usd);
+		if (b->limit_reset[0])
+			buf_printf(&out, " (resets %s)", b->limit_reset);
+		print_usd(&out, ", remaining ", b->has_remaining, b->remaining_usd);
 	} else {
 		buf_puts(&out, "no credit limit on this key (set one: openrouter.ai -> Keys)");
 	}
-	print_usd(&out, "; used ", cJSON_GetObjectItemCaseSensitive(d, "usage_daily"));
-	print_usd(&out, " today, ", cJSON_GetObjectItemCaseSensitive(d, "usage"));
+	print_usd(&out, "; used ", b->usage_daily_usd >= 0, b->usage_daily_usd);
+	print_usd(&out, " today, ", true, b->usage_usd);
 	buf_puts(&out, " in total");
-	cJSON_Delete(root);
 	return buf_steal(&out);
 }
 
-/* OpenRouter's error body {"error": {"code": 401, "message": "..."}}: the message without our
- * secrets (a provider may quote the key it was sent), then cut short; cutting first could
- * leave the start of a key that redaction no longer recognises. */
-static char *error_message(const char *body, size_t len)
-{
-	cJSON *root = cJSON_ParseWithLength(body, len);
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(root, "error"), "message");
-	char *clean = log_redact(cJSON_IsString(m) ? m->valuestring : "no error message");
-	char *s = xasprintf("%.200s", clean);
-
-	free(clean);
-	cJSON_Delete(root);
-	return s;
-}
-
-static void on_key(struct httpc_req *req, void *arg)
+static void on_key(bool ok, const struct balance *b, const char *error, void *arg)
 {
 	struct key_check *k = arg;
-	size_t len;
-	const char *body = httpc_body(req, &len);
-	long status = httpc_status(req);
-	char *msg = NULL;
 
-	if (httpc_result(req) != HTTPC_OK) {
-		k->line = xasprintf("FAILED: %s", httpc_error(req));
-	} else if (status != 200) {
-		msg = error_message(body, len);
-		k->line = xasprintf("FAILED: HTTP %ld: %s", status, msg);
-	} else {
-		k->line = key_summary(body, len);
-		k->ok = k->line != NULL;
-		if (!k->ok)
-			k->line =
-				xstrdup("FAILED: the answer is not OpenRouter's {\"data\": {...}}");
-	}
-	free(msg);
+	k->ok = ok;
+	k->line = ok ? key_summary(b) : xasprintf("FAILED: %s", error);
 	if (--*k->pending == 0)
 		loop_stop(k->r->loop);
 }
@@ -186,10 +142,7 @@ static bool check_provider_keys(struct cli_mcp_run *r, const struct config *cfg)
 
 	for (i = 0; i < n; i++) {
 		struct key_check *k = &keys[i];
-		size_t base_len = strlen(k->api_base);
-		char *url, *auth = NULL;
-		const char *headers[2] = {NULL, NULL};
-		struct httpc_opts o = {0};
+		struct balance_account a = {BALANCE_OPENROUTER, k->api_base, k->api_key, NULL};
 
 		k->r = r;
 		k->pending = &pending;
@@ -197,22 +150,10 @@ static bool check_provider_keys(struct cli_mcp_run *r, const struct config *cfg)
 			k->line = xstrdup("FAILED: no api_key is configured for these deployments");
 			continue;
 		}
-		while (base_len && k->api_base[base_len - 1] == '/')
-			base_len--;
-		url = xasprintf("%.*s/key", (int)base_len, k->api_base);
-		auth = xasprintf("Authorization: Bearer %s", k->api_key);
-		headers[0] = auth;
-		o.url = url;
-		o.headers = headers;
-		o.timeout_ms = KEY_TIMEOUT_MS;
-		o.connect_timeout_ms = KEY_TIMEOUT_MS / 2;
-		o.max_response_bytes = KEY_RESPONSE_MAX;
-		if (httpc_start(r->loop, &o, on_key, k, NULL) == 0)
+		if (balance_fetch(r->loop, &a, on_key, k) == 0)
 			pending++;
 		else
 			k->line = xstrdup("FAILED: cannot start the request (bad api_base?)");
-		free(auth);
-		free(url);
 	}
 	if (pending)
 		loop_run(r->loop);

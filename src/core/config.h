@@ -486,6 +486,44 @@ struct config_hook {
 	int web_fetch; /* CONFIG_JOB_WEB_* */
 };
 
+/* alerts.channels[]: where alerts go besides Telegram (gateway/alerts.c, net/notify.c). */
+enum config_alert_type {
+	CONFIG_ALERT_EMAIL,
+	CONFIG_ALERT_NTFY,
+	CONFIG_ALERT_WEBHOOK,
+};
+
+struct config_alert_channel {
+	int type;	  /* CONFIG_ALERT_* */
+	char *name;	  /* for messages and metrics; default "<type>-<n>" */
+	char *url;	  /* secret: smtp(s):// for email, http(s):// otherwise */
+	char *token;	  /* secret; ntfy and webhook: Authorization: Bearer; NULL = none */
+	int64_t priority; /* ntfy: 1-5 */
+	char *from;	  /* email: the sender address */
+	char **to;	  /* email: recipients */
+	size_t n_to;
+	char *username; /* email: SMTP AUTH user; NULL = no AUTH */
+	char *password; /* secret */
+	/* email over smtp:// to a loopback host without STARTTLS (a local relay); off =
+	 * STARTTLS is required on smtp:// */
+	bool plain_loopback;
+	int64_t timeout_s;
+};
+
+struct config_alerts {
+	struct config_alert_channel *channels;
+	size_t n_channels;
+	int64_t poller_down_after_s; /* the Telegram poller without a successful poll */
+	int64_t mcp_down_after_s;    /* an enabled MCP server not connected */
+	int64_t balance_interval_s;
+	double balance_min_usd; /* 0 = no low-balance alert (the gauges still update) */
+	char *heartbeat_url;	/* secret; NULL = none */
+	int64_t heartbeat_interval_s;
+	int64_t dedupe_s;	      /* the same alert is not sent again within this */
+	int64_t max_per_hour;	      /* alerts sent per hour, all channels */
+	int64_t channel_max_per_hour; /* messages per hour through one channel */
+};
+
 struct config {
 	char *name;	/* the file name given to config_parse() */
 	char *home;	/* always set */
@@ -527,6 +565,7 @@ struct config {
 	struct config_reminders reminders;
 	struct config_approvals approvals;
 	struct config_sessions sessions;
+	struct config_alerts alerts;
 };
 
 /* Collected messages of one or more loads, each with file, line and column. */

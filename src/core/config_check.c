@@ -916,3 +916,109 @@ void cfg_finish(struct ctx *c, const struct node *root)
 	if (cfg->n_models == 0)
 		cfg_warn_at(c, root, "model_list is empty: no model can be called");
 }
+
+/* ------------------------------------------------------------------------------------------
+ * alerts
+ */
+
+/* The host of "scheme://[user@]host[:port][/...]" into out ("::1" without brackets). */
+static void url_host(const char *url, char *out, size_t len)
+{
+	const char *p = strstr(url, "://"), *end, *at;
+
+	out[0] = '\0';
+	if (!p)
+		return;
+	p += 3;
+	end = p + strcspn(p, "/?#");
+	at = memchr(p, '@', (size_t)(end - p));
+	if (at)
+		p = at + 1;
+	if (*p == '[') {
+		const char *close = memchr(p, ']', (size_t)(end - p));
+
+		if (close)
+			snprintf(out, len, "%.*s", (int)(close - p - 1), p + 1);
+		return;
+	}
+	snprintf(out, len, "%.*s", (int)strcspn(p, ":/?#"), p);
+}
+
+static bool has_scheme(const char *url, const char *scheme)
+{
+	size_t n = strlen(scheme);
+
+	return strncasecmp(url, scheme, n) == 0 && url[n] && url[n] != '/';
+}
+
+static void email_channel_check(struct ctx *c, const struct node *map,
+				const struct config_alert_channel *ch)
+{
+	char host[256];
+
+	if (!has_scheme(ch->url, "smtps://") && !has_scheme(ch->url, "smtp://"))
+		cfg_key_err(c, map, "url", true,
+			    "an email channel needs an smtps://host:465 or smtp://host:587 URL");
+	url_host(ch->url, host, sizeof(host));
+	if (ch->plain_loopback && !is_loopback(host))
+		cfg_key_err(c, map, "plain_loopback", true,
+			    "mail without STARTTLS is allowed only to a loopback host "
+			    "(127.0.0.1, ::1, localhost); use smtps:// or STARTTLS");
+	if (ch->plain_loopback && !has_scheme(ch->url, "smtp://"))
+		cfg_key_err(c, map, "plain_loopback", true, "applies to smtp:// URLs only");
+	if (!ch->from)
+		cfg_key_err(c, map, "type", true,
+			    "an email channel needs `from` (the sender address)");
+	if (!ch->n_to)
+		cfg_key_err(c, map, "type", true,
+			    "an email channel needs `to` (one or more recipient addresses)");
+	if (ch->password && !ch->username)
+		cfg_key_err(c, map, "password", true, "a password needs a username");
+	if (ch->token)
+		cfg_key_err(c, map, "token", true,
+			    "email channels authenticate with username and password");
+}
+
+void cfg_alert_channel_check(struct ctx *c, const struct node *map, void *obj)
+{
+	const struct config_alert_channel *ch = obj;
+
+	if (ch->type == CONFIG_ALERT_EMAIL) {
+		email_channel_check(c, map, ch);
+		return;
+	}
+	if (!has_scheme(ch->url, "http://") && !has_scheme(ch->url, "https://"))
+		cfg_key_err(c, map, "url", true, "expected an http:// or https:// URL");
+	if (ch->from || ch->n_to || ch->username || ch->password || ch->plain_loopback)
+		cfg_key_err(c, map, "type", true,
+			    "from, to, username, password and plain_loopback are for email "
+			    "channels only");
+}
+
+void cfg_alerts_check(struct ctx *c, const struct node *map, void *obj)
+{
+	struct config_alerts *a = obj;
+	static const char *const types[] = {"email", "ntfy", "webhook"};
+	size_t i, j;
+
+	/* The floors are low so that tests run in seconds; the defaults are what to use. */
+	if (a->poller_down_after_s < 5)
+		cfg_key_err(c, map, "poller_down_after", true, "must be at least 5s");
+	if (a->mcp_down_after_s < 5)
+		cfg_key_err(c, map, "mcp_down_after", true, "must be at least 5s");
+	if (a->balance_interval_s < 5)
+		cfg_key_err(c, map, "balance_interval", true, "must be at least 5s");
+	if (a->heartbeat_interval_s < 1 || a->heartbeat_interval_s > 3600)
+		cfg_key_err(c, map, "heartbeat_interval", true, "must be within 1s and 1h");
+	for (i = 0; i < a->n_channels; i++) {
+		struct config_alert_channel *ch = &a->channels[i];
+
+		if (!ch->name)
+			ch->name = xasprintf("%s-%zu", types[ch->type], i + 1);
+		for (j = 0; j < i; j++)
+			if (strcmp(a->channels[j].name, ch->name) == 0)
+				cfg_key_err(c, map, "channels", true,
+					    "two channels are named %s; names must differ",
+					    ch->name);
+	}
+}

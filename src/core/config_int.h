@@ -260,6 +260,8 @@ void cfg_reminders_check(struct ctx *c, const struct node *map, void *obj);
 void cfg_hooks_check_all(struct ctx *c, const struct node *seq, void *items, size_t n);
 void cfg_keys_check_all(struct ctx *c, const struct node *seq, void *items, size_t n);
 void cfg_api_check(struct ctx *c, const struct node *map, void *obj);
+void cfg_alert_channel_check(struct ctx *c, const struct node *map, void *obj);
+void cfg_alerts_check(struct ctx *c, const struct node *map, void *obj);
 /* After the walk: inherited settings, model and Telegram references, listen checks. */
 void cfg_finish(struct ctx *c, const struct node *root);
 

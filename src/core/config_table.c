@@ -26,6 +26,13 @@ _Static_assert(sizeof(enum config_mcp_transport) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_model_mode) == sizeof(int), "enum size");
 
+static const struct choice alert_type_choices[] = {
+	{"email", CONFIG_ALERT_EMAIL, NULL},
+	{"ntfy", CONFIG_ALERT_NTFY, NULL},
+	{"webhook", CONFIG_ALERT_WEBHOOK, NULL},
+	{NULL, 0, NULL},
+};
+
 /* LiteLLM's model_info.mode values; the first is the default. */
 static const struct choice mode_choices[] = {
 	{"chat", CONFIG_MODE_CHAT, NULL},
@@ -906,6 +913,73 @@ static const struct table approvals_table = {
 		"and a cron job or hook asks in its deliver chat (else telegram.admin_chat; with "
 		"none the call is denied). See docs/gateway.md, \"Approvals\"."};
 
+static const struct opt alert_channel_opts[] = {
+	{"type", T_ENUM, FLD(config_alert_channel, type), .choices = alert_type_choices,
+	 .flags = F_REQUIRED, .text = "`email` (SMTP), `ntfy` or `webhook` (a JSON POST)"},
+	{"url", T_STR, FLD(config_alert_channel, url), .flags = F_REQUIRED | F_SECRET | F_ONELINE,
+	 .text = "email: `smtps://host:465` or `smtp://host:587` (STARTTLS required); ntfy: the "
+		 "topic's URL; webhook: the URL (secret: topic names and hook URLs are "
+		 "credentials)"},
+	{"name", T_STR, FLD(config_alert_channel, name), .check = cfg_check_name,
+	 .text = "in `hermetic alerts test`, logs and metrics; default `<type>-<n>`"},
+	{"token", T_STR, FLD(config_alert_channel, token), .flags = F_SECRET | F_ONELINE,
+	 .text = "ntfy, webhook: sent as `Authorization: Bearer`; normally `os.environ/NAME`"},
+	{"priority", T_INT, FLD(config_alert_channel, priority), .def = "4", .min = 1, .max = 5,
+	 .text = "ntfy: the message priority (3 = default, 5 = max)"},
+	{"from", T_STR, FLD(config_alert_channel, from), .flags = F_ONELINE,
+	 .text = "email: the sender address"},
+	{"to", T_STRS, FLD(config_alert_channel, to), CNT(config_alert_channel, n_to), .cap = 16,
+	 .flags = F_ONELINE | F_ONE_OR_LIST, .text = "email: recipient addresses"},
+	{"username", T_STR, FLD(config_alert_channel, username), .flags = F_ONELINE,
+	 .text = "email: SMTP AUTH user, e.g. `os.environ/SMTP_USER`; unset = no AUTH"},
+	{"password", T_STR, FLD(config_alert_channel, password), .flags = F_SECRET | F_ONELINE,
+	 .text = "email: SMTP AUTH password, normally `os.environ/SMTP_PASSWORD`"},
+	{"plain_loopback", T_BOOL, FLD(config_alert_channel, plain_loopback), .def = "false",
+	 .text = "email: allow `smtp://` without STARTTLS, only to a loopback host (a local "
+		 "relay)"},
+	{"timeout_s", T_INT, FLD(config_alert_channel, timeout_s), .def = "20", .min = 1,
+	 .max = 300, .text = "limit of one send"},
+};
+
+static const struct table alert_channel_table = {
+	"channels",
+	"alerts.channels[]",
+	OPTS(alert_channel_opts),
+	.size = sizeof(struct config_alert_channel),
+	.check = cfg_alert_channel_check,
+	.text = "One place alerts go. Every channel gets every alert."};
+
+static const struct opt alerts_opts[] = {
+	{"channels", T_LIST, FLD(config_alerts, channels), CNT(config_alerts, n_channels), .cap = 8,
+	 .table = &alert_channel_table, .text = "where alerts go besides telegram.admin_chat"},
+	{"poller_down_after", T_PERIOD, FLD(config_alerts, poller_down_after_s), .def = "10m",
+	 .text = "the Telegram poller without a successful poll this long is an alert (sent "
+		 "through the channels only)"},
+	{"mcp_down_after", T_PERIOD, FLD(config_alerts, mcp_down_after_s), .def = "30m",
+	 .text = "an enabled MCP server not connected this long is an alert"},
+	{"balance_interval", T_PERIOD, FLD(config_alerts, balance_interval_s), .def = "1h",
+	 .text = "how often the provider balances (OpenRouter, DeepSeek) are read"},
+	{"balance_min_usd", T_NUM, FLD(config_alerts, balance_min_usd), .def = "0", .min = 0,
+	 .max = 1000000, .text = "a provider balance below this is an alert; 0 = no alert"},
+	{"heartbeat_url", T_STR, FLD(config_alerts, heartbeat_url), .flags = F_SECRET | F_ONELINE,
+	 .check = cfg_check_url,
+	 .text = "GET every heartbeat_interval while healthy (a dead man's switch); secret"},
+	{"heartbeat_interval", T_PERIOD, FLD(config_alerts, heartbeat_interval_s), .def = "1m",
+	 .text = "how often home/heartbeat.json is rewritten and heartbeat_url called"},
+	{"dedupe", T_PERIOD, FLD(config_alerts, dedupe_s), .def = "1h",
+	 .text = "the same alert still firing is not sent again within this"},
+	{"max_per_hour", T_INT, FLD(config_alerts, max_per_hour), .def = "30", .min = 1,
+	 .max = 10000, .text = "alerts sent per hour, all channels; the rest are logged"},
+	{"channel_max_per_hour", T_INT, FLD(config_alerts, channel_max_per_hour), .def = "20",
+	 .min = 1, .max = 10000, .text = "messages per hour through one channel"},
+};
+
+static const struct table alerts_table = {
+	"alerts", "alerts", OPTS(alerts_opts), .check = cfg_alerts_check,
+	.text = "Alerts that do not depend on Telegram (gateway): bleed breaker trips, the daily "
+		"budget reached, the Telegram poller down, a cron job failing twice in a row, an "
+		"MCP server down, a provider balance low. See docs/operations.md."};
+
 static const struct opt top_opts[] = {
 	{"home", T_STR, FLD(config, home), .check = cfg_check_abs_path,
 	 .text = "data directory; default $HERMETIC_HOME, else /opt/data"},
@@ -952,6 +1026,7 @@ static const struct opt top_opts[] = {
 	{"reminders", T_SECTION, FLD(config, reminders), .table = &reminders_table},
 	{"approvals", T_SECTION, FLD(config, approvals), .table = &approvals_table},
 	{"sessions", T_SECTION, FLD(config, sessions), .table = &sessions_table},
+	{"alerts", T_SECTION, FLD(config, alerts), .table = &alerts_table},
 };
 
 const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text = "The sections."};
@@ -974,7 +1049,7 @@ const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text
 #define WHY_PROVIDER  "the provider comes from the model prefix and api_base"
 #define WHY_AUTH      "hermetic authenticates with general_settings.master_key and keys: only"
 #define WHY_UI	      "hermetic has no admin UI"
-#define WHY_ALERTS    "hermetic has no Slack or e-mail alerts; see telegram.admin_chat"
+#define WHY_ALERTS    "hermetic's alerts are configured under alerts: (e-mail, ntfy, webhook)"
 #define WHY_ROUTES    "hermetic serves a fixed set of routes (docs/router.md)"
 #define WHY_ENTERP    "a LiteLLM Enterprise feature hermetic does not have"
 #define WHY_SECRETS   "hermetic reads secrets from the environment only (os.environ/NAME)"

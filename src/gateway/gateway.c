@@ -19,6 +19,7 @@
  */
 #include "gateway/gateway.h"
 #include "agent/agent.h"
+#include "gateway/alerts.h"
 #include "gateway/apiguard.h"
 #include "router/breaker.h"
 #include "core/config.h"
@@ -66,6 +67,7 @@ struct gateway {
 	struct hooks *hooks;
 	struct reminders_sink rsink;
 	struct reminders *reminders; /* NULL: reminders.enabled is false */
+	struct alerts *alerts;	     /* alerts: channels, watches, heartbeat */
 	uint64_t n_chats;
 	struct event *prune_ev; /* sessions.retention_days */
 	int64_t pruned;		/* sessions deleted by the current pruning run */
@@ -107,6 +109,8 @@ static void on_prune(evutil_socket_t fd, short what, void *arg)
 
 /* One cron or hook run in flight. */
 struct job_run {
+	struct gateway *g;
+	char *source; /* "cron:<name>", for the alerts */
 	job_done_cb done;
 	void *arg;
 };
@@ -464,7 +468,9 @@ static void on_job_turn(const struct agent_result *r, void *arg)
 	struct job_result jr = {r->stop != AGENT_FAILED && r->stop != AGENT_CANCELLED, r->text,
 				r->session_id, r->cost_usd};
 
+	alerts_job_done(j->g->alerts, j->source, jr.ok, r->text);
 	j->done(&jr, j->arg);
+	free(j->source);
 	free(j);
 }
 
@@ -483,11 +489,15 @@ static int run_job(struct gateway *g, const char *source, const char *model, con
 				    .max_cost_usd = max_cost_usd};
 	int rc;
 
+	j->g = g;
+	j->source = xstrdup(source);
 	j->done = done;
 	j->arg = arg;
 	rc = agent_turn(g->agent, &o, prompt, &job_cbs, j, NULL);
-	if (rc < 0)
+	if (rc < 0) {
+		free(j->source);
 		free(j);
+	}
 	return rc;
 }
 
@@ -538,7 +548,8 @@ static void sink_deliver(void *ctx, const struct config_deliver *to, const char 
 	free(clean);
 }
 
-/* The bleed breaker opened (it has logged a warning): one alert to telegram.admin_chat. */
+/* The bleed breaker opened (it has logged a warning): one alert to telegram.admin_chat and
+ * one through the alerts channels. */
 static void on_breaker_trip(const char *why, int64_t until_ms, void *arg)
 {
 	struct gateway *g = arg;
@@ -546,10 +557,11 @@ static void on_breaker_trip(const char *why, int64_t until_ms, void *arg)
 	char until[64] = "someone sends /resume";
 	char *text;
 
-	if (!chat || !g->tg)
-		return;
 	if (until_ms)
 		breaker_format_time(until_ms, until, sizeof(until));
+	alerts_breaker_trip(g->alerts, why, until);
+	if (!chat || !g->tg)
+		return;
 	text = xasprintf("**Bleed breaker open**: %s. Model calls are refused until %s. "
 			 "Send /resume to close it now (guardrails.bleed).",
 			 why, until);
@@ -575,6 +587,7 @@ static void on_proposal(const char *source, const char *id, const char *text, vo
 
 static int start_agent(struct gateway *g, const struct config *cfg)
 {
+	g->alerts = alerts_create(cfg, g->d.loop, g->d.metrics);
 	g->spend = spend_create(g->d.store, cfg);
 	g->router = router_create(cfg, g->d.loop, g->spend, g->d.metrics);
 	if (!g->router)
@@ -638,6 +651,8 @@ int gateway_run(const struct config *cfg)
 	cron_start(g.cron);
 	if (g.reminders)
 		reminders_start(g.reminders);
+	alerts_start(g.alerts,
+		     &(struct alerts_sources){g.breaker, g.tg, g.mcp, g.spend, g.d.store});
 	if (cfg->sessions.retention_days > 0) {
 		struct timeval first = {PRUNE_FIRST_S, 0};
 
@@ -654,6 +669,7 @@ out:
 	/* Turns and pending tool calls are answered through the API server: end them first. */
 	if (g.prune_ev)
 		event_free(g.prune_ev);
+	alerts_destroy(g.alerts);
 	cron_destroy(g.cron);
 	reminders_destroy(g.reminders);
 	hooks_destroy(g.hooks);

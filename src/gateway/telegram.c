@@ -2887,6 +2887,11 @@ bool telegram_ready(const struct telegram *t, char *why, size_t len)
 	return false;
 }
 
+int64_t telegram_poll_age_ms(const struct telegram *t)
+{
+	return now_mono_ms() - t->last_ok_ms;
+}
+
 static void register_metrics(struct telegram *t)
 {
 	struct metrics *m = t->d->metrics;

@@ -65,6 +65,8 @@ void telegram_destroy(struct telegram *t);
  * least 10 s (a shorter limit flaps with a 1-4 s poll timeout and one slow round trip; the
  * README says the same); why says so. */
 bool telegram_ready(const struct telegram *t, char *why, size_t len);
+/* Milliseconds since the last successful getUpdates (or since start, before the first). */
+int64_t telegram_poll_age_ms(const struct telegram *t);
 
 /* The bleed breaker /status shows and /resume closes (borrowed, may be NULL). Accepts a
  * NULL t. */

@@ -43,7 +43,8 @@ struct httpc_req {
 	struct loop *loop;
 	CURL *easy;
 	struct curl_slist *headers;
-	char *body; /* the request body curl sends from (CURLOPT_POSTFIELDS) */
+	struct curl_slist *rcpt; /* mail: the recipients */
+	char *body;		 /* the request body curl sends from (CURLOPT_POSTFIELDS) */
 	size_t body_len;
 	/* An upload from a file: head (body), upload_len bytes of upload_fd, then tail. */
 	int upload_fd; /* -1 = none */
@@ -330,6 +331,7 @@ static void finish(struct httpc_req *r)
 	plain_free(r);
 	loop_curl_release(r->loop, r->easy);
 	curl_slist_free_all(r->headers);
+	curl_slist_free_all(r->rcpt);
 	free(r->body);
 	free(r->tail);
 	if (r->upload_fd >= 0)
@@ -1736,9 +1738,57 @@ static void plain_free(struct httpc_req *r)
 	free(r->pl);
 }
 
-static int valid_scheme(const char *url)
+static int valid_scheme(const char *url, bool mail)
 {
+	if (mail)
+		return url && (strncmp(url, "smtp://", 7) == 0 || strncmp(url, "smtps://", 8) == 0);
 	return url && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0);
+}
+
+/* SMTP: MAIL FROM, RCPT TO, AUTH, TLS, and the message uploaded through upload_read. No
+ * proxy: curl would tunnel mail through an HTTP proxy only when asked to. Credentials are
+ * copied by curl and never written to the error buffer. libcurl sends QUIT and waits for its
+ * answer synchronously when it closes an SMTP connection (smtp_disconnect): a connection left
+ * in the pool would do that later, at shutdown or when pruned, to a server that may be gone
+ * by then. So the connection is never kept: QUIT follows right after the server accepted the
+ * message, one round trip to a server that just answered, bounded by the response timeout. */
+static int set_mail(struct httpc_req *r, const struct httpc_opts *o)
+{
+	const struct httpc_mail *m = o->mail;
+	char addr[320];
+
+	snprintf(addr, sizeof(addr), "<%s>", m->from);
+	curl_easy_setopt(r->easy, CURLOPT_MAIL_FROM, addr);
+	for (size_t i = 0; m->rcpt && m->rcpt[i]; i++) {
+		struct curl_slist *n;
+
+		snprintf(addr, sizeof(addr), "<%s>", m->rcpt[i]);
+		n = curl_slist_append(r->rcpt, addr);
+		if (!n)
+			return -1;
+		r->rcpt = n;
+	}
+	if (!r->rcpt)
+		return -1;
+	curl_easy_setopt(r->easy, CURLOPT_MAIL_RCPT, r->rcpt);
+	if (m->username) {
+		curl_easy_setopt(r->easy, CURLOPT_USERNAME, m->username);
+		curl_easy_setopt(r->easy, CURLOPT_PASSWORD, m->password ? m->password : "");
+	}
+	curl_easy_setopt(r->easy, CURLOPT_USE_SSL, m->plain ? CURLUSESSL_NONE : CURLUSESSL_ALL);
+	curl_easy_setopt(r->easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
+	if (o->timeout_ms > 0)
+		curl_easy_setopt(r->easy, CURLOPT_SERVER_RESPONSE_TIMEOUT,
+				 (o->timeout_ms + 999) / 1000);
+	r->body = xmalloc(o->body_len + 1);
+	memcpy(r->body, o->body ? o->body : "", o->body_len);
+	r->body_len = r->head_len = o->body_len;
+	curl_easy_setopt(r->easy, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_READFUNCTION, upload_read);
+	curl_easy_setopt(r->easy, CURLOPT_READDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+	return 0;
 }
 
 int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, void *arg,
@@ -1747,7 +1797,7 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	struct httpc_req *r;
 	struct target t;
 
-	if (!valid_scheme(o->url)) {
+	if (!valid_scheme(o->url, o->mail) || (o->mail && (o->body_take || o->upload_len))) {
 		if (o->upload_len > 0)
 			close(o->upload_fd);
 		if (o->body_take)
@@ -1783,7 +1833,7 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	if (!r->easy || set_headers(r, o) < 0)
 		goto fail;
 	curl_easy_setopt(r->easy, CURLOPT_URL, o->url);
-	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, o->mail ? "smtp,smtps" : "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "hermetic/" HERMETIC_VERSION);
@@ -1796,14 +1846,20 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 			 o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	set_trust(r->easy);
-	set_proxy(r->easy, o->url);
+	if (!o->mail)
+		set_proxy(r->easy, o->url);
 	/* curl's 16 KiB default receive buffer per transfer adds up with many open streams. */
 	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 8192L);
 	/* The send buffer (64 KiB by default, for requests of a few KiB) stays with the handle
 	 * while the transfer lasts, so every open stream would hold one (see SENDBUF_FREE). */
 	curl_easy_setopt(r->easy, CURLOPT_UPLOAD_BUFFERSIZE,
 			 o->on_data ? SENDBUF_FREE : SENDBUF_KEEP);
-	set_method(r, o);
+	if (o->mail) {
+		if (set_mail(r, o) < 0)
+			goto fail;
+	} else {
+		set_method(r, o);
+	}
 	set_check(r, o);
 	if (o->first_byte_timeout_ms > 0) {
 		struct timeval tv = {o->first_byte_timeout_ms / 1000,
@@ -1842,6 +1898,7 @@ fail:
 		event_free(r->start_ev);
 	loop_curl_release(l, r->easy);
 	curl_slist_free_all(r->headers);
+	curl_slist_free_all(r->rcpt);
 	free(r->body);
 	free(r->tail);
 	if (r->upload_fd >= 0)

@@ -41,9 +41,22 @@ typedef void (*httpc_done_cb)(struct httpc_req *req, void *arg);
 typedef int (*httpc_addr_cb)(const struct sockaddr *sa, size_t len, char *why, size_t why_len,
 			     void *arg);
 
+/* A mail submission instead of an HTTP request (libcurl's smtp/smtps): url is smtps://host
+ * (implicit TLS) or smtp://host (STARTTLS required unless plain is set), body is the RFC 5322
+ * message (headers, blank line, text; CRLF line ends), sent after MAIL FROM and one RCPT TO
+ * per recipient. Done fires with HTTPC_OK when the server took the message (httpc_status is
+ * its last reply code, 250); a refusal is HTTPC_TRANSPORT with curl's reason. */
+struct httpc_mail {
+	const char *from;	 /* "a@b", without brackets */
+	const char *const *rcpt; /* NULL-terminated "a@b" */
+	const char *username;	 /* NULL = no AUTH */
+	const char *password;
+	bool plain; /* no TLS at all (the caller checked the host is loopback) */
+};
+
 struct httpc_opts {
 	const char *method;	    /* NULL = GET, or POST when body is set */
-	const char *url;	    /* http:// or https:// only */
+	const char *url;	    /* http:// or https://; smtp:// or smtps:// with mail */
 	const char *const *headers; /* NULL-terminated "Name: value" lines, copied */
 	const char *body;	    /* copied, unless body_take */
 	size_t body_len;
@@ -65,7 +78,8 @@ struct httpc_opts {
 	/* NULL = connect anywhere. When set, proxies are not used (the check must see the real
 	 * peer) and connections are neither reused nor kept, so every request is checked. */
 	httpc_addr_cb check_addr;
-	void *check_arg; /* borrowed; must outlive the request */
+	void *check_arg;	       /* borrowed; must outlive the request */
+	const struct httpc_mail *mail; /* copied; NULL = HTTP */
 };
 
 int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, void *arg,

@@ -1,0 +1,711 @@
+/* alerts: keys -> decisions -> channels. Each report goes through alert_decide (dedupe), then
+ * the overall rate limit (alerts.max_per_hour, counted per alert), then each channel's own
+ * (alerts.channel_max_per_hour, counted per message); a report held back by a limit leaves its
+ * key un-notified, so the watches, which report every few seconds while a condition holds, send
+ * it once the limit allows. Sends are notify_send requests; one still in flight when the
+ * module is destroyed is detached (its record no longer points here) and freed by its own
+ * callback, which daemon_finish's httpc_cancel_all guarantees.
+ *
+ * The watches run on one timer (WATCH_EVERY_MS) and read plain state: telegram's last good
+ * poll, mcp_server_info, spend's in-memory day and month totals, breaker_state. The balance
+ * reads run on their own timer. The heartbeat is written at the watch tick that is due.
+ *
+ * Rejected: storing alert state in state.db (a restart re-announcing a condition that still
+ * holds is the honest outcome, and the dedupe window is short); retrying a failed send here
+ * (the watches re-report; a one-off event such as a cron failure is also in the log).
+ */
+#include "gateway/alerts.h"
+#include "core/config.h"
+#include "core/fileio.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "core/store.h"
+#include "core/util.h"
+#include "core/version.h"
+#include "gateway/telegram.h"
+#include "mcp/mcp.h"
+#include "net/httpc.h"
+#include "net/notify.h"
+#include "router/balance.h"
+#include "router/breaker.h"
+#include "router/spend.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WATCH_FIRST_MS	  3000
+#define WATCH_EVERY_MS	  2000
+#define BALANCE_FIRST_MS  5000
+#define HOUR_MS		  3600000
+#define MAX_KEYS	  512
+#define KEY_LEN		  96
+#define MAX_ACCOUNTS	  16
+#define MAX_MCP		  CONFIG_MAX_MCP_SERVERS
+#define HEARTBEAT_TIMEOUT 10000
+
+/* ---- the decisions ---------------------------------------------------------------------- */
+
+enum alert_verdict alert_decide(const struct alert_state *s, bool resolved, int64_t now_ms,
+				int64_t dedupe_ms)
+{
+	if (resolved)
+		return s->firing && s->notified ? ALERT_SEND : ALERT_QUIET;
+	if (s->firing && s->notified && now_ms - s->last_sent_ms < dedupe_ms)
+		return ALERT_DUPLICATE;
+	return ALERT_SEND;
+}
+
+void alert_update(struct alert_state *s, bool resolved, bool sent, int64_t now_ms)
+{
+	if (resolved) {
+		*s = (struct alert_state){0};
+		return;
+	}
+	s->firing = true;
+	if (sent) {
+		s->notified = true;
+		s->last_sent_ms = now_ms;
+	}
+}
+
+void alert_rate_init(struct alert_rate *r, size_t cap)
+{
+	*r = (struct alert_rate){xcalloc(cap ? cap : 1, sizeof(int64_t)), cap, 0, 0};
+}
+
+void alert_rate_finish(struct alert_rate *r)
+{
+	free(r->t);
+	*r = (struct alert_rate){0};
+}
+
+bool alert_rate_take(struct alert_rate *r, int64_t now_ms, int64_t window_ms)
+{
+	/* Events older than the window leave the ring from its oldest end. */
+	while (r->n && now_ms - r->t[r->head] >= window_ms) {
+		r->head = (r->head + 1) % r->cap;
+		r->n--;
+	}
+	if (r->n >= r->cap)
+		return false;
+	r->t[(r->head + r->n) % r->cap] = now_ms;
+	r->n++;
+	return true;
+}
+
+/* ---- the module -------------------------------------------------------------------------- */
+
+struct key_entry {
+	char key[KEY_LEN];
+	struct alert_state st;
+};
+
+struct send {
+	struct send *prev, *next;
+	struct alerts *a; /* NULL once the module is gone */
+	size_t channel;
+	char key[KEY_LEN];
+};
+
+struct beat {
+	struct alerts *a; /* NULL once the module is gone */
+};
+
+struct account {
+	struct balance_account acct;
+	bool in_flight;
+	struct alerts *a;
+};
+
+struct alerts {
+	const struct config *cfg;
+	struct loop *loop;
+	struct alerts_sources src;
+	struct key_entry *keys;
+	size_t n_keys;
+	struct alert_rate overall;
+	struct alert_rate *per_channel;
+	struct send *sends;
+	struct event *watch_ev, *balance_ev;
+	char host[64];
+	int64_t next_heartbeat_ms;
+	int64_t mcp_down_since[MAX_MCP]; /* 0 = connected (or disabled) */
+	/* cron jobs failing in a row, by name; at most CONFIG_MAX_CRON_JOBS */
+	struct {
+		char name[KEY_LEN];
+		int fails;
+	} cron[CONFIG_MAX_CRON_JOBS];
+	size_t n_cron;
+	struct account *accounts[MAX_ACCOUNTS];
+	size_t n_accounts;
+	struct beat *beat; /* the heartbeat_url request in flight, or NULL */
+	struct metric *m_sent, *m_suppressed, *m_heartbeat;
+	struct metric *m_balance, *m_limit, *m_usage, *m_cny, *m_balance_up;
+};
+
+static struct key_entry *key_find(struct alerts *a, const char *key, bool create)
+{
+	for (size_t i = 0; i < a->n_keys; i++)
+		if (strcmp(a->keys[i].key, key) == 0)
+			return &a->keys[i];
+	if (!create)
+		return NULL;
+	if (a->n_keys == MAX_KEYS) {
+		/* Reuse a key that is not firing; the sources are bounded by the config, so
+		 * this only happens with hundreds of MCP servers and cron jobs flapping. */
+		for (size_t i = 0; i < a->n_keys; i++)
+			if (!a->keys[i].st.firing) {
+				snprintf(a->keys[i].key, KEY_LEN, "%s", key);
+				return &a->keys[i];
+			}
+		return NULL;
+	}
+	snprintf(a->keys[a->n_keys].key, KEY_LEN, "%s", key);
+	a->keys[a->n_keys].st = (struct alert_state){0};
+	return &a->keys[a->n_keys++];
+}
+
+static void count(struct metric *m, const char *a, const char *b)
+{
+	if (m)
+		metric_inc(m, (const char *const[]){a, b}, 1);
+}
+
+static void on_sent(bool ok, const char *error, void *arg)
+{
+	struct send *s = arg;
+	struct alerts *a = s->a;
+
+	if (a) {
+		const char *ch = a->cfg->alerts.channels[s->channel].name;
+
+		if (s->prev)
+			s->prev->next = s->next;
+		else
+			a->sends = s->next;
+		if (s->next)
+			s->next->prev = s->prev;
+		count(a->m_sent, ch, ok ? "ok" : "failed");
+		if (ok)
+			log_info("alerts: %s sent through %s", s->key, ch);
+		else
+			log_warn("alerts: %s could not be sent through %s: %s", s->key, ch, error);
+	}
+	free(s);
+}
+
+/* Sends m through every channel whose own limit allows; true when at least one send started. */
+static bool send_all(struct alerts *a, const struct notify_msg *m, int64_t now)
+{
+	const struct config_alerts *ac = &a->cfg->alerts;
+	bool any = false;
+
+	for (size_t i = 0; i < ac->n_channels; i++) {
+		struct send *s;
+
+		if (!alert_rate_take(&a->per_channel[i], now, HOUR_MS)) {
+			log_warn("alerts: %s not sent through %s: over alerts.channel_max_per_hour",
+				 m->key, ac->channels[i].name);
+			count(a->m_sent, ac->channels[i].name, "rate_limited");
+			continue;
+		}
+		s = xcalloc(1, sizeof(*s));
+		s->a = a;
+		s->channel = i;
+		snprintf(s->key, sizeof(s->key), "%s", m->key);
+		if (notify_send(a->loop, &ac->channels[i], m, on_sent, s, NULL) < 0) {
+			log_warn("alerts: %s: channel %s cannot start a send", m->key,
+				 ac->channels[i].name);
+			free(s);
+			continue;
+		}
+		s->next = a->sends;
+		if (s->next)
+			s->next->prev = s;
+		a->sends = s;
+		any = true;
+	}
+	return any;
+}
+
+static void report(struct alerts *a, const char *key, bool resolved, const char *title,
+		   const char *text)
+{
+	int64_t now = now_mono_ms();
+	struct key_entry *k = key_find(a, key, !resolved);
+	struct notify_msg m = {key, title, text, resolved, now_wall_ms(), a->host};
+	enum alert_verdict v;
+	bool sent = false;
+
+	if (!k)
+		return;
+	v = alert_decide(&k->st, resolved, now, a->cfg->alerts.dedupe_s * 1000);
+	if (v == ALERT_DUPLICATE)
+		count(a->m_suppressed, "duplicate", NULL);
+	if (v != ALERT_SEND || !a->cfg->alerts.n_channels) {
+		alert_update(&k->st, resolved, false, now);
+		return;
+	}
+	if (!alert_rate_take(&a->overall, now, HOUR_MS)) {
+		/* Only the first refusal of a key is logged: the watches report again. */
+		if (!k->st.firing || resolved)
+			log_warn("alerts: %s not sent: over alerts.max_per_hour", key);
+		count(a->m_suppressed, "rate_limited", NULL);
+	} else {
+		log_warn("alerts: %s%s: %s", resolved ? "resolved " : "", key, title);
+		sent = send_all(a, &m, now);
+	}
+	alert_update(&k->st, resolved, sent, now);
+}
+
+void alerts_fire(struct alerts *a, const char *key, const char *title, const char *text)
+{
+	if (a)
+		report(a, key, false, title, text);
+}
+
+void alerts_resolve(struct alerts *a, const char *key, const char *text)
+{
+	struct key_entry *k;
+
+	if (!a)
+		return;
+	k = key_find(a, key, false);
+	if (k && k->st.firing)
+		report(a, key, true, text, text);
+}
+
+static bool firing(struct alerts *a, const char *key)
+{
+	struct key_entry *k = key_find(a, key, false);
+
+	return k && k->st.firing;
+}
+
+void alerts_breaker_trip(struct alerts *a, const char *why, const char *until)
+{
+	char *text;
+
+	if (!a)
+		return;
+	text = xasprintf("Bleed breaker open: %s. Model calls are refused until %s. Send /resume "
+			 "to the bot to close it now (guardrails.bleed).",
+			 why, until);
+	alerts_fire(a, "breaker", "Bleed breaker open: model calls are refused", text);
+	free(text);
+}
+
+void alerts_job_done(struct alerts *a, const char *source, bool ok, const char *text)
+{
+	const char *name;
+	char key[KEY_LEN];
+	size_t i;
+
+	if (!a || strncmp(source, "cron:", 5) != 0)
+		return;
+	name = source + 5;
+	for (i = 0; i < a->n_cron && strcmp(a->cron[i].name, name) != 0; i++)
+		;
+	if (i == a->n_cron) {
+		if (i == CONFIG_MAX_CRON_JOBS)
+			return;
+		snprintf(a->cron[i].name, KEY_LEN, "%s", name);
+		a->cron[i].fails = 0;
+		a->n_cron++;
+	}
+	snprintf(key, sizeof(key), "cron:%s", name);
+	if (ok) {
+		a->cron[i].fails = 0;
+		alerts_resolve(a, key, "the cron job ran successfully again");
+		return;
+	}
+	if (++a->cron[i].fails >= 2) {
+		char *title =
+			xasprintf("cron job %s failed %d times in a row", name, a->cron[i].fails);
+		char *body = xasprintf("%s. The last error: %.500s", title, text ? text : "");
+
+		alerts_fire(a, key, title, body);
+		free(title);
+		free(body);
+	}
+}
+
+/* ---- the watches ------------------------------------------------------------------------- */
+
+static void watch_poller(struct alerts *a)
+{
+	int64_t age;
+	char *text;
+
+	if (!a->src.tg)
+		return;
+	age = telegram_poll_age_ms(a->src.tg);
+	if (age < a->cfg->alerts.poller_down_after_s * 1000) {
+		if (firing(a, "telegram_poller"))
+			alerts_resolve(a, "telegram_poller",
+				       "Telegram poller is polling again: the bot is reachable");
+		return;
+	}
+	text = xasprintf(
+		"The Telegram poller has had no successful getUpdates for %lld s "
+		"(alerts.poller_down_after is %lld s): the bot cannot be reached. Check the "
+		"network, the bot token and the gateway's log.",
+		(long long)(age / 1000), (long long)a->cfg->alerts.poller_down_after_s);
+	alerts_fire(a, "telegram_poller", "Telegram poller down", text);
+	free(text);
+}
+
+static void watch_mcp(struct alerts *a, int64_t now)
+{
+	size_t n = a->src.mcp ? mcp_n_servers(a->src.mcp) : 0;
+
+	for (size_t i = 0; i < n && i < MAX_MCP; i++) {
+		struct mcp_server_info si;
+		char key[KEY_LEN];
+		bool up;
+
+		mcp_server_info(a->src.mcp, i, &si);
+		up = strcmp(si.state, "connected") == 0 || strcmp(si.state, "disabled") == 0;
+		snprintf(key, sizeof(key), "mcp:%s", si.name);
+		if (up) {
+			a->mcp_down_since[i] = 0;
+			if (firing(a, key))
+				alerts_resolve(a, key, "the MCP server is connected again");
+			continue;
+		}
+		if (!a->mcp_down_since[i])
+			a->mcp_down_since[i] = now;
+		if (now - a->mcp_down_since[i] >= a->cfg->alerts.mcp_down_after_s * 1000) {
+			char *title = xasprintf("MCP server %s down", si.name);
+			char *text =
+				xasprintf("MCP server %s has not been connected for %lld s (%s): "
+					  "its tools are not offered. Last error: %.300s",
+					  si.name, (long long)((now - a->mcp_down_since[i]) / 1000),
+					  si.state, si.error ? si.error : "none");
+
+			alerts_fire(a, key, title, text);
+			free(title);
+			free(text);
+		}
+	}
+}
+
+static void watch_budget_one(struct alerts *a, const char *key, const char *what, double cap,
+			     double spent)
+{
+	char *title, *text;
+
+	if (cap <= 0)
+		return;
+	if (spent < cap) {
+		if (firing(a, key))
+			alerts_resolve(a, key, "a new budget period began: model calls run again");
+		return;
+	}
+	title = xasprintf("%s budget reached: model calls are refused", what);
+	text = xasprintf(
+		"The %s budget is spent: $%.4f of $%.2f. Model calls are refused until the "
+		"period ends (budget: in the config).",
+		what, spent, cap);
+	alerts_fire(a, key, title, text);
+	free(title);
+	free(text);
+}
+
+static void watch_budget(struct alerts *a)
+{
+	int64_t now = now_wall_ms();
+
+	if (!a->src.spend)
+		return;
+	watch_budget_one(a, "budget:daily", "daily", a->cfg->budget.daily_usd,
+			 spend_day_usd(a->src.spend, now));
+	watch_budget_one(a, "budget:monthly", "monthly", a->cfg->budget.monthly_usd,
+			 spend_month_usd(a->src.spend, now));
+}
+
+static void watch_breaker(struct alerts *a)
+{
+	struct breaker_state st;
+
+	if (!a->src.breaker || !firing(a, "breaker"))
+		return;
+	breaker_state(a->src.breaker, now_mono_ms(), &st);
+	if (!st.open)
+		alerts_resolve(a, "breaker", "Bleed breaker closed: model calls run again");
+}
+
+/* ---- the heartbeat ----------------------------------------------------------------------- */
+
+static void on_beat(struct httpc_req *req, void *arg)
+{
+	struct beat *b = arg;
+	long status = httpc_status(req);
+
+	if (b->a)
+		b->a->beat = NULL;
+	free(b);
+	if (httpc_result(req) != HTTPC_OK)
+		log_warn("alerts: heartbeat_url: %s", httpc_error(req));
+	else if (status < 200 || status >= 300)
+		log_warn("alerts: heartbeat_url answered HTTP %ld", status);
+}
+
+/* Healthy: the loop runs (we are in its timer), the last Telegram poll is recent (when
+ * Telegram is on), and the store takes a write. why says what is not. */
+static bool healthy(struct alerts *a, char *why, size_t len)
+{
+	char stamp[32];
+	int rc;
+
+	if (a->src.tg && !telegram_ready(a->src.tg, why, len))
+		return false;
+	if (!a->src.store)
+		return true;
+	if (store_writes_waiting(a->src.store)) {
+		snprintf(why, len, "store: writes are waiting for the database lock");
+		return false;
+	}
+	snprintf(stamp, sizeof(stamp), "%lld", (long long)now_wall_ms());
+	rc = store_kv_put(a->src.store, "alerts.heartbeat", stamp);
+	if (rc == 0)
+		return true;
+	snprintf(why, len, "store: %s", rc == -EINPROGRESS ? "locked" : "write failed");
+	return false;
+}
+
+static void heartbeat(struct alerts *a, int64_t now)
+{
+	const struct config_alerts *ac = &a->cfg->alerts;
+	char why[256] = "", *path, *json;
+	int64_t wall = now_wall_ms();
+
+	if (now < a->next_heartbeat_ms)
+		return;
+	a->next_heartbeat_ms = now + ac->heartbeat_interval_s * 1000;
+	if (!healthy(a, why, sizeof(why))) {
+		log_warn("alerts: heartbeat skipped: %.*s", (int)strcspn(why, "\n"), why);
+		return;
+	}
+	if (a->m_heartbeat)
+		metric_set(a->m_heartbeat, NULL, (double)wall / 1000.0);
+	path = xasprintf("%s/heartbeat.json", a->cfg->home);
+	json = xasprintf("{\"ts_ms\": %lld, \"pid\": %ld, \"version\": \"%s\", \"telegram\": "
+			 "\"%s\", \"store\": \"ok\"}\n",
+			 (long long)wall, (long)getpid(), version_string(),
+			 a->src.tg ? "ok" : "off");
+	/* A few hundred bytes to the data directory; fileio_write_atomic's rename keeps readers
+	 * from seeing half a file. */
+	if (fileio_write_atomic(path, json, strlen(json), 0600) < 0)
+		log_warn("alerts: cannot write %s", path);
+	free(path);
+	free(json);
+	if (ac->heartbeat_url && !a->beat) {
+		struct httpc_opts o = {.url = ac->heartbeat_url,
+				       .timeout_ms = HEARTBEAT_TIMEOUT,
+				       .connect_timeout_ms = HEARTBEAT_TIMEOUT / 2,
+				       .max_response_bytes = 4096};
+
+		a->beat = xcalloc(1, sizeof(*a->beat));
+		a->beat->a = a;
+		if (httpc_start(a->loop, &o, on_beat, a->beat, NULL) < 0) {
+			log_warn("alerts: heartbeat_url: cannot start the request");
+			free(a->beat);
+			a->beat = NULL;
+		}
+	}
+}
+
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct alerts *a = arg;
+	int64_t now = now_mono_ms();
+	struct timeval tv = {WATCH_EVERY_MS / 1000, (WATCH_EVERY_MS % 1000) * 1000};
+
+	watch_poller(a);
+	watch_mcp(a, now);
+	watch_budget(a);
+	watch_breaker(a);
+	heartbeat(a, now);
+	evtimer_add(a->watch_ev, &tv);
+}
+
+/* ---- the balance watch ------------------------------------------------------------------- */
+
+static void balance_alert(struct alerts *a, const struct account *ac, const struct balance *b)
+{
+	const char *prov = balance_provider_name(ac->acct.provider);
+	double min = a->cfg->alerts.balance_min_usd;
+	char key[KEY_LEN], *title, *text;
+	bool low = (b->has_remaining && b->remaining_usd < min) || !b->available;
+
+	snprintf(key, sizeof(key), "balance:%s:%s", prov, ac->acct.group);
+	if (min <= 0 && b->available)
+		return;
+	if (!low) {
+		if (firing(a, key))
+			alerts_resolve(a, key,
+				       "the provider balance is above alerts.balance_min_usd");
+		return;
+	}
+	title = xasprintf("%s balance low (%s)", prov, ac->acct.group);
+	if (b->has_remaining)
+		text = xasprintf("%s says $%.4f is left for the deployments of %s "
+				 "(alerts.balance_min_usd is $%.2f)%s. Top up, or calls will fail.",
+				 prov, b->remaining_usd, ac->acct.group, min,
+				 b->available ? ""
+					      : "; the account is not available for API calls");
+	else
+		text = xasprintf("%s says the account of %s is not available for API calls "
+				 "(balance insufficient). Top up.",
+				 prov, ac->acct.group);
+	alerts_fire(a, key, title, text);
+	free(title);
+	free(text);
+}
+
+static void on_balance(bool ok, const struct balance *b, const char *error, void *arg)
+{
+	struct account *ac = arg;
+	struct alerts *a = ac->a;
+	const char *labels[] = {balance_provider_name(ac->acct.provider), ac->acct.group};
+
+	ac->in_flight = false;
+	if (!a) {
+		free(ac);
+		return;
+	}
+	if (a->m_balance_up)
+		metric_set(a->m_balance_up, labels, ok ? 1 : 0);
+	if (!ok) {
+		log_warn("alerts: %s balance of %s: %s", labels[0], labels[1], error);
+		return;
+	}
+	if (b->has_remaining && a->m_balance)
+		metric_set(a->m_balance, labels, b->remaining_usd);
+	if (b->has_limit && a->m_limit)
+		metric_set(a->m_limit, labels, b->limit_usd);
+	if (ac->acct.provider == BALANCE_OPENROUTER && a->m_usage)
+		metric_set(a->m_usage, labels, b->usage_usd);
+	if (b->cny >= 0 && a->m_cny)
+		metric_set(a->m_cny, labels, b->cny);
+	balance_alert(a, ac, b);
+}
+
+static void on_balance_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct alerts *a = arg;
+	struct timeval tv = {a->cfg->alerts.balance_interval_s, 0};
+
+	for (size_t i = 0; i < a->n_accounts; i++) {
+		struct account *ac = a->accounts[i];
+
+		if (ac->in_flight)
+			continue;
+		if (balance_fetch(a->loop, &ac->acct, on_balance, ac) == 0)
+			ac->in_flight = true;
+	}
+	evtimer_add(a->balance_ev, &tv);
+}
+
+/* ---- life -------------------------------------------------------------------------------- */
+
+static void register_metrics(struct alerts *a, struct metrics *m)
+{
+	static const char *const acct[] = {"provider", "account", NULL};
+
+	if (!m)
+		return;
+	a->m_sent = metrics_add(m, METRIC_COUNTER, "hermetic_alerts_sent_total",
+				"Alert messages by channel and result (ok, failed, rate_limited)",
+				(const char *const[]){"channel", "result", NULL});
+	a->m_suppressed = metrics_add(m, METRIC_COUNTER, "hermetic_alerts_suppressed_total",
+				      "Alerts not sent, by reason (duplicate, rate_limited)",
+				      (const char *const[]){"reason", NULL});
+	a->m_heartbeat = metrics_add(m, METRIC_GAUGE, "hermetic_heartbeat_timestamp_seconds",
+				     "Unix time of the last healthy heartbeat", NULL);
+	if (!a->n_accounts)
+		return;
+	a->m_balance = metrics_add(m, METRIC_GAUGE, "hermetic_provider_balance_usd",
+				   "What the provider says is left: OpenRouter's key "
+				   "limit_remaining, DeepSeek's USD balance",
+				   acct);
+	a->m_limit = metrics_add(m, METRIC_GAUGE, "hermetic_provider_limit_usd",
+				 "OpenRouter: the key's credit limit", acct);
+	a->m_usage = metrics_add(m, METRIC_GAUGE, "hermetic_provider_usage_usd",
+				 "OpenRouter: the key's usage, all time", acct);
+	a->m_cny = metrics_add(m, METRIC_GAUGE, "hermetic_provider_balance_cny",
+			       "DeepSeek: the CNY balance", acct);
+	a->m_balance_up = metrics_add(m, METRIC_GAUGE, "hermetic_provider_balance_up",
+				      "1 when the last balance read succeeded", acct);
+}
+
+struct alerts *alerts_create(const struct config *cfg, struct loop *loop, struct metrics *metrics)
+{
+	struct alerts *a = xcalloc(1, sizeof(*a));
+	struct balance_account accts[MAX_ACCOUNTS];
+	size_t i;
+
+	a->cfg = cfg;
+	a->loop = loop;
+	a->keys = xcalloc(MAX_KEYS, sizeof(*a->keys));
+	alert_rate_init(&a->overall, (size_t)cfg->alerts.max_per_hour);
+	a->per_channel = xcalloc(cfg->alerts.n_channels + 1, sizeof(*a->per_channel));
+	for (i = 0; i < cfg->alerts.n_channels; i++)
+		alert_rate_init(&a->per_channel[i], (size_t)cfg->alerts.channel_max_per_hour);
+	if (gethostname(a->host, sizeof(a->host) - 1) < 0)
+		snprintf(a->host, sizeof(a->host), "hermetic");
+	a->n_accounts = balance_accounts(cfg, accts, MAX_ACCOUNTS);
+	for (i = 0; i < a->n_accounts; i++) {
+		a->accounts[i] = xcalloc(1, sizeof(struct account));
+		a->accounts[i]->acct = accts[i];
+		a->accounts[i]->a = a;
+	}
+	register_metrics(a, metrics);
+	return a;
+}
+
+void alerts_start(struct alerts *a, const struct alerts_sources *src)
+{
+	struct timeval first = {WATCH_FIRST_MS / 1000, (WATCH_FIRST_MS % 1000) * 1000};
+	struct timeval bfirst = {BALANCE_FIRST_MS / 1000, (BALANCE_FIRST_MS % 1000) * 1000};
+
+	a->src = *src;
+	a->watch_ev = evtimer_new(loop_base(a->loop), on_watch, a);
+	evtimer_add(a->watch_ev, &first);
+	if (a->n_accounts) {
+		a->balance_ev = evtimer_new(loop_base(a->loop), on_balance_timer, a);
+		evtimer_add(a->balance_ev, &bfirst);
+	}
+}
+
+void alerts_destroy(struct alerts *a)
+{
+	if (!a)
+		return;
+	if (a->watch_ev)
+		event_free(a->watch_ev);
+	if (a->balance_ev)
+		event_free(a->balance_ev);
+	if (a->beat)
+		a->beat->a = NULL; /* freed by its callback (daemon_finish cancels it) */
+	for (struct send *s = a->sends; s; s = s->next)
+		s->a = NULL;
+	for (size_t i = 0; i < a->n_accounts; i++) {
+		if (a->accounts[i]->in_flight)
+			a->accounts[i]->a = NULL; /* freed by its callback */
+		else
+			free(a->accounts[i]);
+	}
+	for (size_t i = 0; i < a->cfg->alerts.n_channels; i++)
+		alert_rate_finish(&a->per_channel[i]);
+	free(a->per_channel);
+	alert_rate_finish(&a->overall);
+	free(a->keys);
+	free(a);
+}
