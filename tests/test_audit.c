@@ -149,12 +149,39 @@ static void test_closed_writes_nothing_and_the_file_rotates(void **state)
 	free(two);
 }
 
+static void test_numbers_print_exactly_without_printf(void **state)
+{
+	char *path = path_of("n.jsonl"), *text;
+	struct audit_line l;
+
+	(void)state;
+	assert_int_equal(audit_open(path, 0, 0, false), 0);
+	audit_begin(&l, "n");
+	audit_num(&l, "a", 0.25);
+	audit_num(&l, "b", 0);
+	audit_num(&l, "c", 1.5e-7);
+	audit_num(&l, "d", -2);
+	audit_num(&l, "e", 123.000000001);
+	audit_num(&l, "f", 0.9999999999);
+	audit_num(&l, "g", 0.0 / 0.0);
+	audit_int(&l, "h", -9007199254740993LL);
+	audit_end(&l);
+	audit_close();
+	text = slurp(path);
+	assert_non_null(strstr(text, "\"a\":0.25,\"b\":0,\"c\":0.00000015,\"d\":-2,"
+				     "\"e\":123.000000001,\"f\":1,\"g\":null,"
+				     "\"h\":-9007199254740993}\n"));
+	free(text);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_a_line_is_json_without_secrets_or_text),
 		cmocka_unit_test(test_include_text_adds_text_cut_at_4_kib),
 		cmocka_unit_test(test_closed_writes_nothing_and_the_file_rotates),
+		cmocka_unit_test(test_numbers_print_exactly_without_printf),
 	};
 
 	log_set_stderr(0);

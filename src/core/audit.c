@@ -31,42 +31,86 @@ bool audit_is_open(void)
 	return A.file.fd >= 0;
 }
 
+/* The line's time: the second's text is kept, so a busy second formats it once. */
+static void put_time(struct buf *b)
+{
+	static time_t last = -1;
+	static char stamp[24];
+	struct timespec ts;
+	char ms[5] = {'.', 0, 0, 0, 0};
+	long m;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec != last) {
+		struct tm tm;
+
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		last = ts.tv_sec;
+	}
+	m = ts.tv_nsec / 1000000;
+	ms[1] = (char)('0' + m / 100);
+	ms[2] = (char)('0' + m / 10 % 10);
+	ms[3] = (char)('0' + m % 10);
+	buf_puts(b, stamp);
+	buf_append(b, ms, 4);
+}
+
 void audit_begin(struct audit_line *l, const char *kind)
 {
-	char stamp[32];
-	struct timespec ts;
-	struct tm tm;
-
 	l->on = audit_is_open();
 	if (!l->on)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	buf_init(&l->b, 0);
-	buf_printf(&l->b, "{\"ts\":\"%s.%03ldZ\",\"kind\":", stamp, ts.tv_nsec / 1000000);
-	buf_json_str(&l->b, kind, strlen(kind));
+	buf_puts(&l->b, "{\"ts\":\"");
+	put_time(&l->b);
+	buf_puts(&l->b, "Z\",\"kind\":\"");
+	buf_puts(&l->b, kind); /* a literal of the callers' */
+	buf_puts(&l->b, "\"");
 }
 
+/* ,"k": (keys are the callers' literals: nothing to escape) */
 static void key(struct audit_line *l, const char *k)
 {
-	buf_puts(&l->b, ",");
-	buf_json_str(&l->b, k, strlen(k));
-	buf_puts(&l->b, ":");
+	buf_puts(&l->b, ",\"");
+	buf_puts(&l->b, k);
+	buf_puts(&l->b, "\":");
 }
 
 static void add_cut(struct audit_line *l, const char *k, const char *value, size_t cap)
 {
-	char *clean;
+	char *clean = NULL;
 	size_t n;
 
 	if (!l->on || !value)
 		return;
-	clean = log_redact(value);
-	n = utf8_cut(clean, strnlen(clean, cap));
+	if (log_has_secret(value))
+		value = clean = log_redact(value);
+	n = utf8_cut(value, strnlen(value, cap));
 	key(l, k);
-	buf_json_str(&l->b, clean, n);
+	buf_json_str(&l->b, value, n);
 	free(clean);
+}
+
+/* Digits of v into the end of out[24]; returns where they start. */
+static char *digits(uint64_t v, char out[24])
+{
+	char *p = out + 24;
+
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) && p > out);
+	return p;
+}
+
+static void put_int(struct buf *b, int64_t v)
+{
+	char tmp[24], *p;
+
+	if (v < 0)
+		buf_puts(b, "-");
+	p = digits(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, tmp);
+	buf_append(b, p, (size_t)(tmp + 24 - p));
 }
 
 void audit_str(struct audit_line *l, const char *k, const char *value)
@@ -85,18 +129,51 @@ void audit_int(struct audit_line *l, const char *k, int64_t value)
 	if (!l->on)
 		return;
 	key(l, k);
-	buf_printf(&l->b, "%lld", (long long)value);
+	put_int(&l->b, value);
 }
 
+/* Dollars and the like: 9 decimals, trailing zeros dropped (printf's %g costs thousands of
+ * instructions a number, and this runs on every attempt); outside +-1e9 or not finite, the
+ * integer part or null. */
 void audit_num(struct audit_line *l, const char *k, double value)
 {
+	double a = value < 0 ? -value : value;
+	uint64_t whole, frac;
+	char tmp[24], *p;
+	int n = 9;
+
 	if (!l->on)
 		return;
 	key(l, k);
-	if (isfinite(value))
-		buf_printf(&l->b, "%.9g", value);
-	else
+	if (!isfinite(value)) {
 		buf_puts(&l->b, "null");
+		return;
+	}
+	if (a >= 1e9) {
+		put_int(&l->b, (int64_t)value);
+		return;
+	}
+	whole = (uint64_t)a;
+	frac = (uint64_t)llround((a - (double)whole) * 1e9);
+	if (frac >= 1000000000u) {
+		whole++;
+		frac -= 1000000000u;
+	}
+	if (value < 0 && (whole || frac))
+		buf_puts(&l->b, "-");
+	p = digits(whole, tmp);
+	buf_append(&l->b, p, (size_t)(tmp + 24 - p));
+	if (!frac)
+		return;
+	while (frac % 10 == 0) {
+		frac /= 10;
+		n--;
+	}
+	p = digits(frac, tmp);
+	buf_puts(&l->b, ".");
+	for (int zeros = n - (int)(tmp + 24 - p); zeros > 0; zeros--)
+		buf_puts(&l->b, "0");
+	buf_append(&l->b, p, (size_t)(tmp + 24 - p));
 }
 
 void audit_bool(struct audit_line *l, const char *k, bool value)

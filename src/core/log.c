@@ -179,6 +179,16 @@ static const char *next_hit(struct scan *sc, const char *p, size_t *len, const c
 	return best;
 }
 
+bool log_has_secret(const char *s)
+{
+	struct scan sc;
+	size_t len;
+	const char *repl;
+
+	scan_init(&sc, s);
+	return next_hit(&sc, s, &len, &repl) != NULL;
+}
+
 char *log_redact(const char *s)
 {
 	struct buf out;

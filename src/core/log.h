@@ -9,6 +9,7 @@
 #ifndef HERMETIC_LOG_H
 #define HERMETIC_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -36,6 +37,8 @@ void log_add_secret(const char *secret);
  * secret). Also used outside logging wherever foreign text reaches a user or the model: tool
  * results, upstream error messages, curl error strings. */
 char *log_redact(const char *s);
+/* Whether log_redact(s) would change s (without copying it). */
+bool log_has_secret(const char *s);
 
 void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
