@@ -331,19 +331,6 @@ build_libevent() {
   sed -i 's/^Requires:.*$/Requires.private: libevent_core/' "$SYSROOT/lib/pkgconfig/libevent_extra.pc"
 }
 
-# --------------------------------------------------------------------------- libseccomp
-build_libseccomp() {
-  prepare libseccomp "$LIBSECCOMP_PKG"
-  autotools_touch
-  ./configure "${AUTOCONF_ARGS[@]}" --disable-python >/dev/null \
-    || { tail -n 40 config.log >&2; die "libseccomp configure failed"; }
-  make -C src -j "$JOBS" V=0 libseccomp.la >/dev/null
-  make -C src install-libLTLIBRARIES >/dev/null
-  make -C include install >/dev/null
-  make install-pkgconfDATA >/dev/null
-  rm -f "$SYSROOT/lib/libseccomp.la"
-}
-
 # --------------------------------------------------------------------------- cJSON
 build_cjson() {
   prepare cjson "$CJSON_PKG"
@@ -395,7 +382,7 @@ build_cmocka() {
 }
 
 # --------------------------------------------------------------------------- driver
-DEPS=(mbedtls curl sqlite libevent libseccomp cjson libyaml md4c cmocka)
+DEPS=(mbedtls curl sqlite libevent cjson libyaml md4c cmocka)
 t_all=$(date +%s)
 log "building static $ARCH dependencies into $SYSROOT (jobs: $JOBS)"
 for dep in "${DEPS[@]}"; do
@@ -424,7 +411,7 @@ rm -f "$SYSROOT"/lib/*.la "$SYSROOT"/lib/*.so*
 rmdir "$SYSROOT/lib/cmake" 2>/dev/null || true
 
 # every pkg-config name the project uses must resolve to a complete static link line
-PCS=(libcurl libcjson yaml-0.1 sqlite3 libevent_core libevent_extra libseccomp md4c md4c-html
+PCS=(libcurl libcjson yaml-0.1 sqlite3 libevent_core libevent_extra md4c md4c-html
      mbedtls mbedx509 mbedcrypto cmocka)
 for pc in "${PCS[@]}"; do
   pkg-config --exists "$pc" || die "pkg-config cannot resolve $pc in $PKG_CONFIG_LIBDIR"

@@ -20,7 +20,7 @@ install=1
 # Packages per build-host architecture. On amd64 we cross-compile aarch64 with the Debian
 # glibc cross gcc + musl-dev:arm64; on arm64 (the in-cluster kaniko builder) it is the
 # mirror image (x86_64 cross is optional there, so only the native set is required).
-common_pkgs=(make cmake meson ninja-build pkg-config dpkg-dev file python3 tcl gperf
+common_pkgs=(make cmake meson ninja-build pkg-config dpkg-dev file python3 tcl
              autoconf automake libtool xz-utils bzip2 patch gawk)
 case "$HOST_ARCH" in
   amd64)

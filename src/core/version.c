@@ -7,7 +7,6 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <mbedtls/version.h>
-#include <seccomp.h>
 #include <sqlite3.h>
 #include <yaml.h>
 
@@ -24,7 +23,6 @@ const char *version_revision(void)
 void version_print(FILE *out)
 {
 	const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
-	const struct scmp_version *sv = seccomp_version();
 	char tls[32];
 
 	mbedtls_version_get_string(tls);
@@ -35,5 +33,4 @@ void version_print(FILE *out)
 	fprintf(out, "libevent %s\n", event_get_version());
 	fprintf(out, "cjson %s\n", cJSON_Version());
 	fprintf(out, "libyaml %s\n", yaml_get_version_string());
-	fprintf(out, "libseccomp %u.%u.%u\n", sv->major, sv->minor, sv->micro);
 }

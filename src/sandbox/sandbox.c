@@ -1,8 +1,9 @@
 /* sandbox: the seccomp allowlist and the seal step.
  *
  * The allowlist below is data: each syscall the running gateway, router or chat uses (musl's
- * and glibc's forms, legacy and *at; libseccomp resolves names for the native arch and we skip
- * what the arch lacks, e.g. open/stat/fork on aarch64), some with an argument condition:
+ * and glibc's forms, legacy and *at; names are resolved against the native arch's
+ * <asm/unistd.h> and what the arch lacks is skipped, e.g. open/stat/fork on aarch64), some with
+ * an argument condition:
  * clone only with CLONE_THREAD (curl's threaded resolver and nothing else: CLONE_THREAD
  * implies CLONE_SIGHAND and CLONE_VM, so it cannot be a fork), socket only for unix, inet,
  * inet6 and netlink, ioctl only for the terminal and FIONREAD/FIONBIO requests, prlimit64 only
@@ -12,13 +13,26 @@
  * -- execve, ptrace, mount, bpf, unshare, keyctl, kexec, module loading, fork -- takes the default
  * action.
  *
- * Default action: errno mode uses SCMP_ACT_TRAP and a SIGSYS handler that makes the syscall
+ * Default action: errno mode uses SECCOMP_RET_TRAP and a SIGSYS handler that makes the syscall
  * return -EPERM and writes one line per syscall number to stderr (an atomic flag per number;
- * write(2) is async-signal-safe; names are resolved when the filter is built, since
- * libseccomp's resolver allocates). Rejected: SCMP_ACT_LOG (allows the call and logs every
- * time, in the audit log, not ours), SCMP_ACT_ERRNO (silent), a user notifier (needs a
- * supervisor thread or process). A denied call made while SIGSYS is blocked kills instead of
- * failing; hermetic blocks no signals around syscalls. Kill mode uses SCMP_ACT_KILL_PROCESS.
+ * write(2) is async-signal-safe; names come from a constant table). Rejected: SECCOMP_RET_LOG
+ * (allows the call and logs every time, in the audit log, not ours), SECCOMP_RET_ERRNO
+ * (silent), a user notifier (needs a supervisor thread or process). A denied call made while
+ * SIGSYS is blocked kills instead of failing; hermetic blocks no signals around syscalls. Kill
+ * mode uses SECCOMP_RET_KILL_PROCESS. Another arch's calls (i386's int 0x80, x32's numbers with
+ * bit 30 set) kill the thread, whatever the mode.
+ *
+ * The BPF program is built by our own code (seccomp_bpf.c), not libseccomp. libseccomp carried
+ * the syscall tables of every arch it knows, about 100 KB of the aarch64 binary's 2 MiB budget,
+ * for two arches we ship (aarch64, x86_64), and this policy is a flat allowlist with at most one
+ * argument comparison per rule: an arch check, a chain of jeqs and a few short blocks. The
+ * program keeps libseccomp's layout and meaning for the same rules, and is checked three ways:
+ * before libseccomp went, both programs were run over every syscall number, the x32 and foreign
+ * arch values and the interesting argument values, with the same result for each (x86_64
+ * natively, aarch64 under qemu); tests/test_seccomp_bpf.c runs the policy's program in a BPF
+ * interpreter over crafted seccomp_data (a foreign arch, x32, clone with and without
+ * CLONE_THREAD, ...) and loads it in a forked child; `hermetic sandbox-selftest` and
+ * tests/e2e/test_sandbox.py seal the real binary.
  *
  * Sanitizer builds do not load the filter: the ASan/LSan runtime needs clone, ptrace and
  * more at exit (LSan's StopTheWorld). The static musl build is where the filter is proved.
@@ -28,6 +42,7 @@
 #include "net/daemon.h"
 #include "sandbox/landlock.h"
 #include "sandbox/launcher.h"
+#include "sandbox/seccomp_bpf.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "sandbox/spawn.h"
@@ -36,14 +51,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -241,51 +257,61 @@ static const unsigned long ioctl_reqs[] = {FIONREAD, FIONBIO, FIOCLEX, FIONCLEX,
 enum state { OFF_CONFIG, OFF_SANITIZER, OFF_UNSUPPORTED, ACTIVE_ERRNO, ACTIVE_KILL };
 static enum state state = OFF_CONFIG;
 
-static const char *nr_names[MAX_NR];
 static unsigned char seen[MAX_NR];
 
-static int add_cond(scmp_filter_ctx ctx, int nr, const struct allow *a)
+/* Room for the allowlist with one rule per socket domain and ioctl request, and the denials. */
+#define MAX_RULES (ARRAY_LEN(allowlist) + ARRAY_LEN(socket_domains) + ARRAY_LEN(ioctl_reqs) + 8)
+
+struct rules {
+	struct seccomp_bpf_rule r[MAX_RULES];
+	size_t n;
+	uint32_t def;
+};
+
+/* Appends "nr gets action when (args[arg] & mask) == value" (arg SECCOMP_BPF_ANY_ARGS: always). */
+static int add(struct rules *rs, int nr, uint32_t action, int arg, uint64_t mask, uint64_t value)
 {
+	if (rs->n == ARRAY_LEN(rs->r))
+		return -ENOSPC;
+	rs->r[rs->n++] = (struct seccomp_bpf_rule){nr, action, arg, mask, value};
+	return 0;
+}
+
+static int add_cond(struct rules *rs, int nr, const struct allow *a, pid_t self)
+{
+	const uint32_t allow = SECCOMP_RET_ALLOW;
 	size_t i;
 	int rc = 0;
 
 	switch (a->cond) {
 	case ANY:
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+		return add(rs, nr, allow, SECCOMP_BPF_ANY_ARGS, 0, 0);
 	case THREAD_ONLY:
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-					SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+		return add(rs, nr, allow, 0, CLONE_THREAD, CLONE_THREAD);
 	case SOCKET_DOMAIN:
+		/* All 64 bits, as the kernel's int sees the low 32: a stray high bit is denied. */
 		for (i = 0; i < ARRAY_LEN(socket_domains) && rc == 0; i++)
-			rc = seccomp_rule_add(
-				ctx, SCMP_ACT_ALLOW, nr, 1,
-				SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)socket_domains[i], 0));
+			rc = add(rs, nr, allow, 0, UINT64_MAX, (uint64_t)socket_domains[i]);
 		return rc;
 	case UNIX_ONLY:
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-					SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
+		return add(rs, nr, allow, 0, UINT64_MAX, AF_UNIX);
 	case IOCTL_REQ:
 		/* The kernel takes the request as unsigned int: compare the low 32 bits only. */
 		for (i = 0; i < ARRAY_LEN(ioctl_reqs) && rc == 0; i++)
-			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-					      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL,
-						      ioctl_reqs[i] & 0xffffffffUL));
+			rc = add(rs, nr, allow, 1, 0xffffffffUL, ioctl_reqs[i] & 0xffffffffUL);
 		return rc;
 	case READ_ONLY_LIMIT:
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A2(SCMP_CMP_EQ, 0, 0));
+		return add(rs, nr, allow, 2, UINT64_MAX, 0);
 	case SELF_ONLY:
 		/* raise() and abort() signal us (glibc: tgkill(pid, tid); musl: tkill(tid), whose
 		 * main thread's tid is the pid). Children are signalled by the launcher, so any
 		 * other target -- the launcher, the servers, the user's other processes -- is
 		 * refused. The kernel takes pid_t: compare the low 32 bits. */
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-					SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffUL,
-						(scmp_datum_t)(uint32_t)getpid()));
+		return add(rs, nr, allow, 0, 0xffffffffUL, (uint32_t)self);
 	case PLAIN_MODE:
 		/* Our files are 0600/0644 (safeio, SQLite). A setuid or setgid bit on a file in
 		 * home would hand our uid to whoever runs it. */
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-					SCMP_A1(SCMP_CMP_MASKED_EQ, 07000, 0));
+		return add(rs, nr, allow, 1, 07000, 0);
 	}
 	return -EINVAL;
 }
@@ -293,68 +319,67 @@ static int add_cond(scmp_filter_ctx ctx, int nr, const struct allow *a)
 /* In errno mode, fork, vfork and clone without CLONE_THREAD fail with a plain EPERM rather
  * than the trap: libcs block every signal around them (musl's fork does), and a SIGSYS that
  * arrives blocked kills the process. They are not logged. */
-static int deny_forks(scmp_filter_ctx ctx, char *err, size_t err_len)
+static int deny_forks(struct rules *rs)
 {
 	static const char *const names[] = {"fork", "vfork"};
+	const uint32_t eperm = SECCOMP_RET_ERRNO | EPERM;
 	size_t i;
 	int nr, rc = 0;
 
 	for (i = 0; i < ARRAY_LEN(names) && rc == 0; i++) {
-		nr = seccomp_syscall_resolve_name(names[i]);
+		nr = seccomp_bpf_nr(names[i]);
 		if (nr >= 0)
-			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+			rc = add(rs, nr, eperm, SECCOMP_BPF_ANY_ARGS, 0, 0);
 	}
 	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-				      SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
-	if (rc < 0)
-		snprintf(err, err_len, "seccomp rule for fork: %s", strerror(-rc));
+		rc = add(rs, seccomp_bpf_nr("clone"), eperm, 0, CLONE_THREAD, 0);
 	return rc;
 }
 
-/* Builds the filter (not loaded). Returns NULL with a message in err. */
-static scmp_filter_ctx build(bool kill, char *err, size_t err_len)
+/* The rules for a process with pid self (not loaded). Returns 0, or a negative errno with a
+ * message in err. */
+static int build(bool kill, pid_t self, struct rules *rs, char *err, size_t err_len)
 {
-	uint32_t def = kill ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ERRNO(EPERM);
-	scmp_filter_ctx ctx;
 	size_t i;
-	int nr, rc;
+	int nr, rc = 0;
 
+	rs->n = 0;
+	rs->def = kill ? SECCOMP_RET_KILL_PROCESS : SECCOMP_RET_ERRNO | EPERM;
 #ifdef TRAP_SUPPORTED
 	if (!kill)
-		def = SCMP_ACT_TRAP;
+		rs->def = SECCOMP_RET_TRAP;
 #endif
-	ctx = seccomp_init(def);
-	if (!ctx) {
-		snprintf(err, err_len, "seccomp_init failed");
-		return NULL;
+	if (!seccomp_bpf_native()) {
+		snprintf(err, err_len,
+			 "this build has no seccomp filter for this architecture "
+			 "(only x86_64 and aarch64)");
+		return -ENOTSUP;
 	}
-	for (i = 0; i < ARRAY_LEN(allowlist); i++) {
-		nr = seccomp_syscall_resolve_name(allowlist[i].name);
-		if (nr == __NR_SCMP_ERROR || nr < 0)
-			continue; /* unknown here, or a legacy call this arch lacks */
-		rc = add_cond(ctx, nr, &allowlist[i]);
-		if (rc < 0) {
-			snprintf(err, err_len, "seccomp rule for %s: %s", allowlist[i].name,
-				 strerror(-rc));
-			seccomp_release(ctx);
-			return NULL;
-		}
+	for (i = 0; i < ARRAY_LEN(allowlist) && rc == 0; i++) {
+		nr = seccomp_bpf_nr(allowlist[i].name);
+		if (nr < 0)
+			continue; /* a legacy call this arch lacks */
+		rc = add_cond(rs, nr, &allowlist[i], self);
 	}
-	if (!kill && deny_forks(ctx, err, err_len) < 0) {
-		seccomp_release(ctx);
-		return NULL;
-	}
-	nr = seccomp_syscall_resolve_name("clone3");
-	if (nr >= 0) {
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
-		if (rc < 0) {
-			snprintf(err, err_len, "seccomp rule for clone3: %s", strerror(-rc));
-			seccomp_release(ctx);
-			return NULL;
-		}
-	}
-	return ctx;
+	if (rc == 0 && !kill)
+		rc = deny_forks(rs);
+	nr = seccomp_bpf_nr("clone3");
+	if (rc == 0 && nr >= 0)
+		rc = add(rs, nr, SECCOMP_RET_ERRNO | ENOSYS, SECCOMP_BPF_ANY_ARGS, 0, 0);
+	if (rc < 0)
+		snprintf(err, err_len, "seccomp rules: %s", strerror(-rc));
+	return rc;
+}
+
+int sandbox_filter(bool kill, struct sock_fprog *prog, char *err, size_t err_len)
+{
+	struct rules *rs = xmalloc(sizeof(*rs));
+	int rc = build(kill, getpid(), rs, err, err_len);
+
+	if (rc == 0)
+		rc = seccomp_bpf_compile(rs->r, rs->n, rs->def, prog, err, err_len);
+	free(rs);
+	return rc;
 }
 
 /* Appends s to the line being built in a signal handler. */
@@ -383,6 +408,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 {
 	ucontext_t *uc = ctx;
 	int nr = si->si_syscall, saved = errno;
+	const char *name = seccomp_bpf_name(nr);
 	char line[160];
 	size_t n = 0;
 
@@ -399,8 +425,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 	if (nr >= 0 && nr < MAX_NR && __atomic_exchange_n(&seen[nr], 1, __ATOMIC_RELAXED))
 		goto out;
 	n = put_str(line, n, sizeof(line), "hermetic: sandbox: denied syscall ");
-	n = put_str(line, n, sizeof(line),
-		    nr >= 0 && nr < MAX_NR && nr_names[nr] ? nr_names[nr] : "?");
+	n = put_str(line, n, sizeof(line), name ? name : "?");
 	n = put_str(line, n, sizeof(line), " (");
 	n = put_int(line, n, sizeof(line), nr < 0 ? 0 : nr);
 	n = put_str(line, n, sizeof(line), "): it fails with EPERM (logged once)\n");
@@ -413,11 +438,7 @@ out:
 static int install_trap(char *err, size_t err_len)
 {
 	struct sigaction sa;
-	int nr;
 
-	for (nr = 0; nr < MAX_NR; nr++)
-		if (!nr_names[nr])
-			nr_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigsys;
 	sa.sa_flags = SA_SIGINFO;
@@ -430,10 +451,59 @@ static int install_trap(char *err, size_t err_len)
 }
 #endif
 
+/* Whether seccomp(2) takes this filter flag: it checks the flags before it reads the program,
+ * so a NULL program fails with EFAULT exactly when the flag is known. */
+static bool flag_known(unsigned long flag)
+{
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flag, NULL) < 0 && errno == EFAULT;
+}
+
+static bool action_known(uint32_t action)
+{
+	return syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) == 0;
+}
+
+/* What this kernel offers, in libseccomp's API levels (the log names them): 1 the prctl alone;
+ * 2 seccomp(2) with TSYNC (3.17); 3 also the LOG flag and the LOG and KILL_PROCESS actions
+ * (4.14). qemu-user has no seccomp(2): 1. */
+static unsigned api_level(void)
+{
+	bool has_syscall =
+		syscall(SYS_seccomp, SECCOMP_SET_MODE_STRICT, 1L, NULL) < 0 && errno == EINVAL;
+
+	if (!has_syscall || !flag_known(SECCOMP_FILTER_FLAG_TSYNC))
+		return 1;
+	if (!flag_known(SECCOMP_FILTER_FLAG_LOG) || !action_known(SECCOMP_RET_LOG) ||
+	    !action_known(SECCOMP_RET_KILL_PROCESS))
+		return 2;
+	return 3;
+}
+
+/* Sets no_new_privs and loads prog. The filter (and no_new_privs) would bind the calling thread
+ * and the threads it starts later, not those already running: the store's checkpointer is
+ * started with the store. TSYNC puts every thread of the process under it. Without seccomp(2)
+ * (level 1: qemu-user, kernels before 3.17) only the prctl is left, which cannot sync: qemu
+ * refuses it with EINVAL, which the caller reports as "not available here". Returns 0 or the
+ * raw negative errno; -ESRCH when a thread could not be synced. */
+static int load(const struct sock_fprog *prog, unsigned level)
+{
+	long r;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) < 0)
+		return -errno;
+	if (level < 2)
+		return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog, 0L, 0L) < 0 ? -errno : 0;
+	r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, prog);
+	if (r > 0)
+		return -ESRCH; /* the id of the thread that could not be synced */
+	return r < 0 ? -errno : 0;
+}
+
 int sandbox_seccomp(const struct config *cfg, char *err, size_t err_len)
 {
 	bool kill = cfg->guardrails.seccomp.action == CONFIG_SECCOMP_KILL;
-	scmp_filter_ctx ctx;
+	struct sock_fprog prog = {0};
+	unsigned level;
 	int rc = 0;
 
 	if (!cfg->guardrails.seccomp.enabled) {
@@ -447,16 +517,17 @@ int sandbox_seccomp(const struct config *cfg, char *err, size_t err_len)
 		 "ptrace); use a release build for the sandbox");
 	return 0;
 #endif
-	/* SCMP_ACT_KILL_PROCESS needs seccomp API level 3 (Linux 4.14); qemu-user reports 1. */
-	if (kill && seccomp_api_get() < 3) {
+	/* SECCOMP_RET_KILL_PROCESS needs API level 3 (Linux 4.14); qemu-user reports 1. */
+	level = api_level();
+	if (kill && level < 3) {
 		log_warn("seccomp: this kernel cannot kill the process on a denied syscall (API "
 			 "level %u); denied syscalls fail with EPERM instead",
-			 seccomp_api_get());
+			 level);
 		kill = false;
 	}
-	ctx = build(kill, err, err_len);
-	if (!ctx)
-		return -EINVAL;
+	rc = sandbox_filter(kill, &prog, err, err_len);
+	if (rc < 0)
+		return rc;
 #ifdef TRAP_SUPPORTED
 	if (!kill) {
 		rc = install_trap(err, err_len);
@@ -464,15 +535,7 @@ int sandbox_seccomp(const struct config *cfg, char *err, size_t err_len)
 			goto out;
 	}
 #endif
-	/* libseccomp sets no_new_privs before loading (SCMP_FLTATR_CTL_NNP defaults to on).
-	 * Raw kernel errors, not -ECANCELED, tell "cannot filter here" from a real failure. */
-	seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
-	/* The filter (and no_new_privs) would bind the calling thread and the threads it starts
-	 * later, not those already running: the store's checkpointer is started with the store.
-	 * TSYNC puts every thread of the process under it. Not offered where seccomp(2) is not
-	 * (qemu-user): the load below then fails and says so. */
-	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
-	rc = seccomp_load(ctx);
+	rc = load(&prog, level);
 	if (rc == -EINVAL || rc == -ENOSYS) {
 		/* qemu-user and kernels without CONFIG_SECCOMP_FILTER: nothing to load into. */
 		state = OFF_UNSUPPORTED;
@@ -491,7 +554,7 @@ int sandbox_seccomp(const struct config *cfg, char *err, size_t err_len)
 	log_info("seccomp: active, other syscalls %s",
 		 kill ? "kill the process" : "fail with EPERM");
 out:
-	seccomp_release(ctx);
+	free(prog.filter);
 	return rc;
 }
 
@@ -537,22 +600,26 @@ const char *sandbox_status(void)
 
 int sandbox_export_rules(bool kill, FILE *out)
 {
+	struct rules *rs = xmalloc(sizeof(*rs));
+	struct sock_fprog prog = {0};
 	char err[256];
-	scmp_filter_ctx ctx;
 	int rc;
 
 	/* The filter as a current kernel gets it, whatever this one (or qemu) supports: it is
-	 * printed, never loaded. */
-	if (seccomp_api_get() < 3)
-		seccomp_api_set(3);
-	ctx = build(kill, err, sizeof(err));
-	if (!ctx) {
+	 * compiled (so a policy BPF cannot express fails here too) and printed, never loaded. */
+	rc = build(kill, getpid(), rs, err, sizeof(err));
+	if (rc == 0)
+		rc = seccomp_bpf_compile(rs->r, rs->n, rs->def, &prog, err, sizeof(err));
+	if (rc < 0) {
 		fprintf(stderr, "hermetic: %s\n", err);
-		return -EINVAL;
+		goto out;
 	}
+	seccomp_bpf_print(rs->r, rs->n, rs->def, out);
 	fflush(out);
-	rc = seccomp_export_pfc(ctx, fileno(out));
-	seccomp_release(ctx);
+	rc = ferror(out) ? -EIO : 0;
+out:
+	free(prog.filter);
+	free(rs);
 	return rc;
 }
 

@@ -1,7 +1,8 @@
 /* sandbox: seals the process after start-up so that even a confused model cannot widen its
- * own powers: Landlock (landlock.c) on the file tree, then a libseccomp allowlist of the
- * syscalls the gateway, the router and chat need once running, with no_new_privs. Children (stdio
- * MCP servers) are started by the launcher (launcher.c), forked before the filter closes.
+ * own powers: Landlock (landlock.c) on the file tree, then a seccomp allowlist (a BPF program
+ * of our own, seccomp_bpf.c) of the syscalls the gateway, the router and chat need once
+ * running, with no_new_privs. Children (stdio MCP servers) are started by the launcher
+ * (launcher.c), forked before the filter closes.
  */
 #ifndef HERMETIC_SANDBOX_H
 #define HERMETIC_SANDBOX_H
@@ -11,6 +12,7 @@
 #include <stdio.h>
 
 struct config;
+struct sock_fprog;
 
 /* The seal step, called once after config, home, store, log and listening sockets are open
  * (and after mcp_create, which forks the process launcher with the stdio servers' table):
@@ -29,8 +31,14 @@ int sandbox_seccomp(const struct config *cfg, char *err, size_t err_len);
 bool sandbox_active(void);
 const char *sandbox_status(void);
 
-/* Writes the filter that sandbox_seccomp would load, as libseccomp pseudo filter code, without
- * loading it (kill: the kill action, else errno). Returns 0 or a negative errno. */
+/* Builds the program sandbox_seccomp would load in this process (kill: the kill action, else
+ * the trap of errno mode), without loading it; prog->filter is allocated (free() it). Returns
+ * 0, or a negative errno with a message in err (an arch other than x86_64 and aarch64). */
+int sandbox_filter(bool kill, struct sock_fprog *prog, char *err, size_t err_len);
+
+/* Writes the filter that sandbox_seccomp would load, as pseudo filter code in libseccomp's
+ * layout, without loading it (kill: the kill action, else errno). Returns 0 or a negative
+ * errno. */
 int sandbox_export_rules(bool kill, FILE *out);
 
 /* `hermetic sandbox-selftest`: the real start-up, the seal, forged requests the launcher

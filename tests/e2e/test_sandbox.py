@@ -27,8 +27,8 @@ from router_harness import (UPSTREAM_ENV, UPSTREAM_KEY, deployment, router_confi
 
 API_KEY = "sk-e2e-sandbox-api-SECRET-5d0b"
 
-# What the gateway must never be able to do, and what it needs (each name as libseccomp prints
-# it in the exported filter).
+# What the gateway must never be able to do, and what it needs (each name as the exported
+# filter prints it: the kernel's name of the call).
 NEVER = ["execve", "execveat", "ptrace", "mount", "umount2", "pivot_root", "kexec_load",
          "kexec_file_load", "bpf", "init_module", "finit_module", "delete_module", "setns",
          "unshare", "keyctl", "add_key", "request_key", "chroot", "reboot", "swapon",
@@ -80,7 +80,7 @@ def sealable(tmp_path):
 
 
 def filter_blocks(pfc):
-    """{syscall name: [actions]} from libseccomp's pseudo filter code."""
+    """{syscall name: [actions]} from the pseudo filter code (libseccomp's layout)."""
     blocks, cur = {}, None
     for line in pfc.splitlines():
         m = re.match(r'\s*# filter for syscall "([^"]+)"', line)
