@@ -951,6 +951,12 @@ static void dispatch(struct conn *c)
 	c->req_bytes = r->head_len;
 	r->body_len = 0;
 	r->body_dropped = true;
+	/* A held request lasts (a stream): a large body's buffer goes back now, not at its end
+	 * (the head stays: the request's strings are offsets into it). */
+	if (c->in_alloc > IN_KEEP && c->in_len < IN_MIN) {
+		c->in = xrealloc(c->in, IN_MIN);
+		c->in_alloc = IN_MIN;
+	}
 }
 
 /* The answer is out (or queued): forget the request, then idle, or close after the answer. */
