@@ -3,6 +3,7 @@
  * nothing is written while the trail is closed; the file rotates by size keeping `keep`. */
 #include "test.h"
 #include "core/audit.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -15,19 +16,16 @@
 
 static char dir[] = "/tmp/hermetic-test-audit-XXXXXX";
 
+/* The file's text (fileio_read: capped, NUL-terminated), or NULL. */
 static char *slurp(const char *path)
 {
-	FILE *f = fopen(path, "r");
 	struct buf b;
-	char chunk[4096];
-	size_t n;
 
-	if (!f)
-		return NULL;
 	buf_init(&b, 0);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_append(&b, chunk, n);
-	fclose(f);
+	if (fileio_read(path, 1 << 20, &b) < 0) {
+		buf_finish(&b);
+		return NULL;
+	}
 	return buf_steal(&b);
 }
 

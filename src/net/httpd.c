@@ -490,6 +490,7 @@ static void send_head(struct httpd_req *r, int status, bool stream, const char *
 }
 
 static void req_end(struct conn *c);
+static void shrink_in(struct conn *c);
 
 /* Called by every answering call when the request is answered: outside a dispatch the
  * connection moves on here (the next pipelined request runs from the deferred event). */
@@ -953,6 +954,12 @@ static void dispatch(struct conn *c)
 	r->body_dropped = true;
 	/* A held request lasts (a stream): a large body's buffer goes back now, not at its end
 	 * (the head stays: the request's strings are offsets into it). */
+	shrink_in(c);
+}
+
+/* A large input buffer (a big body came) holding little now goes back to IN_MIN. */
+static void shrink_in(struct conn *c)
+{
 	if (c->in_alloc > IN_KEEP && c->in_len < IN_MIN) {
 		c->in = xrealloc(c->in, IN_MIN);
 		c->in_alloc = IN_MIN;
@@ -975,10 +982,7 @@ static void req_end(struct conn *c)
 		c->req_bytes = 0;
 	}
 	c->scan = 0;
-	if (c->in_alloc > IN_KEEP && c->in_len < IN_MIN) {
-		c->in = xrealloc(c->in, IN_MIN);
-		c->in_alloc = IN_MIN;
-	}
+	shrink_in(c);
 	if (c->fd < 0)
 		return;
 	if (r->close_after) {
