@@ -27,12 +27,16 @@
 #include <event2/event_struct.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define HEADERS_CAP	 (64 * 1024)
@@ -43,8 +47,8 @@ struct httpc_req {
 	struct loop *loop;
 	CURL *easy;
 	struct curl_slist *headers;
-	struct curl_slist *rcpt; /* mail: the recipients */
-	char *body;		 /* the request body curl sends from (CURLOPT_POSTFIELDS) */
+	struct mail_job *mail; /* a mail on its worker thread, else NULL */
+	char *body;	       /* the request body curl sends from (CURLOPT_POSTFIELDS) */
 	size_t body_len;
 	/* An upload from a file: head (body), upload_len bytes of upload_fd, then tail. */
 	int upload_fd; /* -1 = none */
@@ -331,7 +335,6 @@ static void finish(struct httpc_req *r)
 	plain_free(r);
 	loop_curl_release(r->loop, r->easy);
 	curl_slist_free_all(r->headers);
-	curl_slist_free_all(r->rcpt);
 	free(r->body);
 	free(r->tail);
 	if (r->upload_fd >= 0)
@@ -596,10 +599,13 @@ static void on_done(CURL *easy, CURLcode rc, void *arg)
 
 /* Runs from the loop for httpc_cancel and the first-byte timer: safe to touch the multi. */
 static void plain_detach(struct httpc_req *r, bool keep);
+static void mail_abandon(struct httpc_req *r);
 
 static void abort_now(struct httpc_req *r)
 {
-	if (r->pl) {
+	if (r->mail) {
+		mail_abandon(r);
+	} else if (r->pl) {
 		plain_detach(r, false);
 	} else if (r->in_multi) {
 		loop_curl_remove(r->loop, r->easy);
@@ -1745,50 +1751,234 @@ static int valid_scheme(const char *url, bool mail)
 	return url && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0);
 }
 
-/* SMTP: MAIL FROM, RCPT TO, AUTH, TLS, and the message uploaded through upload_read. No
+/* ---- mail, on a worker thread ----
+ *
+ * SMTP: MAIL FROM, RCPT TO, AUTH, TLS, and the message. libcurl sends QUIT and waits for its
+ * answer synchronously when it closes an SMTP connection (smtp_disconnect), wherever that
+ * happens: in multi_done with CURLOPT_FORBID_REUSE, or later when a pooled connection is
+ * pruned, to a server that may be gone by then. On the loop that is one blocking round trip
+ * per mail (up to the response timeout against a slow or hostile relay). So a mail runs on
+ * its own thread with its own easy handle (curl_easy_perform, nothing shared with the loop's
+ * multi handle) and posts its result back through an eventfd; the loop finishes the request
+ * from there, so done still fires exactly once, from the loop. A cancel answers at once and
+ * leaves the thread to end the transfer (the progress callback aborts it; an aborted SMTP
+ * connection is closed without QUIT) and free the job. Mail is rare and rate limited
+ * (alerts), so a thread per message costs nothing that matters; at most MAIL_THREADS run. No
  * proxy: curl would tunnel mail through an HTTP proxy only when asked to. Credentials are
- * copied by curl and never written to the error buffer. libcurl sends QUIT and waits for its
- * answer synchronously when it closes an SMTP connection (smtp_disconnect): a connection left
- * in the pool would do that later, at shutdown or when pruned, to a server that may be gone
- * by then. So the connection is never kept: QUIT follows right after the server accepted the
- * message, one round trip to a server that just answered, bounded by the response timeout. */
-static int set_mail(struct httpc_req *r, const struct httpc_opts *o)
+ * copied by curl and never written to the error buffer. */
+#define MAIL_THREADS	  4
+#define MAIL_THREAD_STACK (256 * 1024)
+
+struct mail_job {
+	atomic_int refs; /* the thread's and the loop's */
+	atomic_bool abort;
+	int efd;
+	struct event *ready;
+	struct httpc_req *r; /* loop side only; NULL once cancelled */
+	CURL *easy;
+	struct curl_slist *rcpt;
+	char *msg;
+	size_t len, pos;
+	CURLcode rc;
+	long status;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+static atomic_int mail_threads;
+
+static void mail_release(struct mail_job *j)
+{
+	if (atomic_fetch_sub(&j->refs, 1) != 1)
+		return;
+	if (j->easy)
+		curl_easy_cleanup(j->easy);
+	curl_slist_free_all(j->rcpt);
+	free(j->msg);
+	if (j->efd >= 0)
+		close(j->efd);
+	free(j);
+}
+
+static size_t mail_read(char *out, size_t size, size_t n, void *arg)
+{
+	struct mail_job *j = arg;
+	size_t cap = size * n, left = j->len - j->pos, take = left < cap ? left : cap;
+
+	if (atomic_load(&j->abort))
+		return CURL_READFUNC_ABORT;
+	memcpy(out, j->msg + j->pos, take);
+	j->pos += take;
+	return take;
+}
+
+/* SMTP has no body; anything curl hands here is dropped (the default would print it). */
+static size_t mail_discard(char *p, size_t size, size_t n, void *arg)
+{
+	return size * n;
+}
+
+static int mail_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct mail_job *j = arg;
+
+	return atomic_load(&j->abort) ? 1 : 0;
+}
+
+static void *mail_main(void *arg)
+{
+	struct mail_job *j = arg;
+	uint64_t one = 1;
+	sigset_t all;
+
+	sigfillset(&all);
+	sigdelset(&all, SIGSYS); /* as the file tools' workers: the sandbox's errno mode */
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	j->rc = curl_easy_perform(j->easy);
+	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &j->status);
+	/* The easy handle goes here, so the QUIT of its connection happens on this thread too. */
+	curl_easy_cleanup(j->easy);
+	j->easy = NULL;
+	atomic_fetch_sub(&mail_threads, 1);
+	while (write(j->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+	mail_release(j);
+	return NULL;
+}
+
+static void mail_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct mail_job *j = arg;
+	struct httpc_req *r = j->r;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno == EAGAIN)
+		return;
+	event_free(j->ready);
+	j->ready = NULL;
+	j->r = NULL;
+	r->mail = NULL;
+	r->end_us = now_mono_us();
+	r->status = j->status;
+	if (r->pending != HTTPC_OK) {
+		r->result = r->pending;
+	} else {
+		r->result = map_code(j->rc);
+		if (r->result != HTTPC_OK) {
+			memcpy(r->errbuf, j->errbuf, sizeof(r->errbuf));
+			r->errbuf[sizeof(r->errbuf) - 1] = '\0';
+			r->scrubbed =
+				log_redact(r->errbuf[0] ? r->errbuf : curl_easy_strerror(j->rc));
+			r->error = r->scrubbed;
+		}
+	}
+	mail_release(j);
+	finish(r);
+}
+
+/* From abort_now (the loop): the request ends now; the thread ends its transfer on its own. */
+static void mail_abandon(struct httpc_req *r)
+{
+	struct mail_job *j = r->mail;
+
+	atomic_store(&j->abort, true);
+	event_free(j->ready);
+	j->ready = NULL;
+	j->r = NULL;
+	r->mail = NULL;
+	mail_release(j);
+}
+
+static int mail_setup(struct mail_job *j, const struct httpc_opts *o)
 {
 	const struct httpc_mail *m = o->mail;
 	char addr[320];
 
+	curl_easy_setopt(j->easy, CURLOPT_URL, o->url);
+	curl_easy_setopt(j->easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->errbuf);
+	curl_easy_setopt(j->easy, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+	curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS,
+			 o->connect_timeout_ms ? (long)o->connect_timeout_ms : 10000L);
+	if (o->timeout_ms > 0)
+		curl_easy_setopt(j->easy, CURLOPT_SERVER_RESPONSE_TIMEOUT,
+				 (long)(o->timeout_ms + 999) / 1000);
+	curl_easy_setopt(j->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(j->easy, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(j->easy, CURLOPT_PROXY, "");
+	set_trust(j->easy);
 	snprintf(addr, sizeof(addr), "<%s>", m->from);
-	curl_easy_setopt(r->easy, CURLOPT_MAIL_FROM, addr);
+	curl_easy_setopt(j->easy, CURLOPT_MAIL_FROM, addr);
 	for (size_t i = 0; m->rcpt && m->rcpt[i]; i++) {
 		struct curl_slist *n;
 
 		snprintf(addr, sizeof(addr), "<%s>", m->rcpt[i]);
-		n = curl_slist_append(r->rcpt, addr);
+		n = curl_slist_append(j->rcpt, addr);
 		if (!n)
 			return -1;
-		r->rcpt = n;
+		j->rcpt = n;
 	}
-	if (!r->rcpt)
+	if (!j->rcpt)
 		return -1;
-	curl_easy_setopt(r->easy, CURLOPT_MAIL_RCPT, r->rcpt);
+	curl_easy_setopt(j->easy, CURLOPT_MAIL_RCPT, j->rcpt);
 	if (m->username) {
-		curl_easy_setopt(r->easy, CURLOPT_USERNAME, m->username);
-		curl_easy_setopt(r->easy, CURLOPT_PASSWORD, m->password ? m->password : "");
+		curl_easy_setopt(j->easy, CURLOPT_USERNAME, m->username);
+		curl_easy_setopt(j->easy, CURLOPT_PASSWORD, m->password ? m->password : "");
 	}
-	curl_easy_setopt(r->easy, CURLOPT_USE_SSL, m->plain ? CURLUSESSL_NONE : CURLUSESSL_ALL);
-	curl_easy_setopt(r->easy, CURLOPT_PROXY, "");
-	curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
-	if (o->timeout_ms > 0)
-		curl_easy_setopt(r->easy, CURLOPT_SERVER_RESPONSE_TIMEOUT,
-				 (o->timeout_ms + 999) / 1000);
-	r->body = xmalloc(o->body_len + 1);
-	memcpy(r->body, o->body ? o->body : "", o->body_len);
-	r->body_len = r->head_len = o->body_len;
-	curl_easy_setopt(r->easy, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_READFUNCTION, upload_read);
-	curl_easy_setopt(r->easy, CURLOPT_READDATA, r);
-	curl_easy_setopt(r->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+	curl_easy_setopt(j->easy, CURLOPT_USE_SSL, m->plain ? CURLUSESSL_NONE : CURLUSESSL_ALL);
+	curl_easy_setopt(j->easy, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(j->easy, CURLOPT_READFUNCTION, mail_read);
+	curl_easy_setopt(j->easy, CURLOPT_READDATA, j);
+	curl_easy_setopt(j->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)j->len);
+	curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, mail_discard);
+	curl_easy_setopt(j->easy, CURLOPT_HEADERFUNCTION, mail_discard);
+	curl_easy_setopt(j->easy, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(j->easy, CURLOPT_XFERINFOFUNCTION, mail_progress);
+	curl_easy_setopt(j->easy, CURLOPT_XFERINFODATA, j);
 	return 0;
+}
+
+static int mail_start(struct httpc_req *r, const struct httpc_opts *o)
+{
+	struct mail_job *j;
+	pthread_attr_t attr;
+	pthread_t thread;
+	int rc;
+
+	if (atomic_fetch_add(&mail_threads, 1) >= MAIL_THREADS) {
+		atomic_fetch_sub(&mail_threads, 1);
+		return -1;
+	}
+	j = xcalloc(1, sizeof(*j));
+	atomic_init(&j->refs, 2);
+	atomic_init(&j->abort, false);
+	j->r = r;
+	j->len = o->body_len;
+	j->msg = xmalloc(o->body_len + 1);
+	memcpy(j->msg, o->body ? o->body : "", o->body_len);
+	j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	j->easy = curl_easy_init();
+	if (j->efd < 0 || !j->easy || mail_setup(j, o) < 0)
+		goto fail;
+	j->ready = event_new(loop_base(r->loop), j->efd, EV_READ | EV_PERSIST, mail_ready, j);
+	if (!j->ready || event_add(j->ready, NULL) < 0)
+		goto fail;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, MAIL_THREAD_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&thread, &attr, mail_main, j);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		goto fail;
+	r->mail = j;
+	return 0;
+fail:
+	if (j->ready)
+		event_free(j->ready);
+	atomic_store(&j->refs, 1);
+	mail_release(j);
+	atomic_fetch_sub(&mail_threads, 1);
+	return -1;
 }
 
 int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, void *arg,
@@ -1797,7 +1987,8 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	struct httpc_req *r;
 	struct target t;
 
-	if (!valid_scheme(o->url, o->mail) || (o->mail && (o->body_take || o->upload_len))) {
+	if (!valid_scheme(o->url, o->mail) ||
+	    (o->mail && (o->body_take || o->upload_len || o->on_data || o->check_addr))) {
 		if (o->upload_len > 0)
 			close(o->upload_fd);
 		if (o->body_take)
@@ -1814,6 +2005,12 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 		r->body = (char *)o->body; /* freed with r, also on failure below */
 	buf_init(&r->resp, o->max_response_bytes ? o->max_response_bytes : DEFAULT_BODY_CAP);
 	buf_init(&r->hdrs, HEADERS_CAP);
+	r->start_us = now_mono_us();
+	if (o->mail) {
+		if (mail_start(r, o) < 0)
+			goto fail;
+		goto started;
+	}
 	if (plain_ok(o, &t)) {
 		r->check_addr = o->check_addr;
 		r->check_arg = o->check_arg;
@@ -1833,7 +2030,7 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	if (!r->easy || set_headers(r, o) < 0)
 		goto fail;
 	curl_easy_setopt(r->easy, CURLOPT_URL, o->url);
-	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, o->mail ? "smtp,smtps" : "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "hermetic/" HERMETIC_VERSION);
@@ -1846,20 +2043,14 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 			 o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	set_trust(r->easy);
-	if (!o->mail)
-		set_proxy(r->easy, o->url);
+	set_proxy(r->easy, o->url);
 	/* curl's 16 KiB default receive buffer per transfer adds up with many open streams. */
 	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 8192L);
 	/* The send buffer (64 KiB by default, for requests of a few KiB) stays with the handle
 	 * while the transfer lasts, so every open stream would hold one (see SENDBUF_FREE). */
 	curl_easy_setopt(r->easy, CURLOPT_UPLOAD_BUFFERSIZE,
 			 o->on_data ? SENDBUF_FREE : SENDBUF_KEEP);
-	if (o->mail) {
-		if (set_mail(r, o) < 0)
-			goto fail;
-	} else {
-		set_method(r, o);
-	}
+	set_method(r, o);
 	set_check(r, o);
 	if (o->first_byte_timeout_ms > 0) {
 		struct timeval tv = {o->first_byte_timeout_ms / 1000,
@@ -1898,7 +2089,6 @@ fail:
 		event_free(r->start_ev);
 	loop_curl_release(l, r->easy);
 	curl_slist_free_all(r->headers);
-	curl_slist_free_all(r->rcpt);
 	free(r->body);
 	free(r->tail);
 	if (r->upload_fd >= 0)

@@ -45,7 +45,9 @@ typedef int (*httpc_addr_cb)(const struct sockaddr *sa, size_t len, char *why, s
  * (implicit TLS) or smtp://host (STARTTLS required unless plain is set), body is the RFC 5322
  * message (headers, blank line, text; CRLF line ends), sent after MAIL FROM and one RCPT TO
  * per recipient. Done fires with HTTPC_OK when the server took the message (httpc_status is
- * its last reply code, 250); a refusal is HTTPC_TRANSPORT with curl's reason. */
+ * its last reply code, 250); a refusal is HTTPC_TRANSPORT with curl's reason. A mail runs
+ * on a worker thread with its own connection (libcurl's SMTP close waits for QUIT's answer),
+ * at most 4 at once: httpc_start fails beyond that. on_data and check_addr are refused. */
 struct httpc_mail {
 	const char *from;	 /* "a@b", without brackets */
 	const char *const *rcpt; /* NULL-terminated "a@b" */

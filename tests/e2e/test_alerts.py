@@ -343,6 +343,35 @@ def test_daily_budget_alert(start, fake, peer, smtp):
     assert "daily budget is spent" in body["text"]
 
 
+def test_a_slow_mail_relay_does_not_hold_the_loop(start, fake, peer, smtp):
+    """libcurl waits for the answer to QUIT when it closes an SMTP connection. On the loop, a
+    relay that takes its time to say goodbye would freeze the gateway for that long; the mail
+    runs on a worker thread, so the gateway answers meanwhile."""
+    smtp.quit_delay = 6.0
+    fake.script_for("test/free", *[tool_calls((f"c{i}", "time", "{}"), cost=0.01)
+                                   for i in range(5)])
+    g = start(alerts={"channels": channels(peer, smtp)[:1]}, budget={"daily_usd": 0.02})
+    import urllib.request
+    req = urllib.request.Request(
+        g.url + "/v1/chat/completions",
+        data=json.dumps({"messages": [{"role": "user", "content": "go"}]}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        urllib.request.urlopen(req, timeout=60 * SLOW).read()
+    except urllib.error.HTTPError:
+        pass
+    assert smtp.quit_seen.wait(20 * SLOW), "the alert mail never reached QUIT"
+    t0 = time.monotonic()
+    m = metrics(g)
+    took = time.monotonic() - t0
+    assert took < 2.0, f"/metrics took {took:.1f} s while the relay sat on QUIT"
+    assert msum(m, "hermetic_alerts_sent_total", channel="mail", result="ok") == 0, \
+        "not counted before the relay said goodbye"
+    assert "daily budget is spent" in smtp.messages[0]["data"]
+    wait_for(lambda: msum(metrics(g), "hermetic_alerts_sent_total", channel="mail",
+                          result="ok") == 1, 20, "the mail counted as sent")
+
+
 def test_balance_watch_gauges_and_low_balance_alert(start, fake, peer, smtp):
     models = [{"model_name": "or", "litellm_params": {
                   "model": "openrouter/qwen/qwen3", "api_base": peer.url + "/api/v1",

@@ -24,6 +24,8 @@ class FakeSMTP:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.port = None
+        self.quit_delay = 0.0  # seconds to wait before answering QUIT (a slow relay)
+        self.quit_seen = threading.Event()
 
     def __enter__(self):
         self._thread.start()
@@ -125,6 +127,8 @@ class FakeSMTP:
                 elif verb == "NOOP":
                     await reply("250 Ok")
                 elif verb == "QUIT":
+                    self.quit_seen.set()
+                    await asyncio.sleep(self.quit_delay)
                     await reply("221 Bye")
                     break
                 else:
