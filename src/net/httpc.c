@@ -1767,7 +1767,7 @@ static int valid_scheme(const char *url, bool mail)
  * proxy: curl would tunnel mail through an HTTP proxy only when asked to. Credentials are
  * copied by curl and never written to the error buffer. */
 #define MAIL_THREADS	  4
-#define MAIL_THREAD_STACK (256 * 1024)
+#define MAIL_THREAD_STACK (512 * 1024)
 
 struct mail_job {
 	atomic_int refs; /* the thread's and the loop's */
