@@ -813,7 +813,8 @@ static int render_label_values(const cJSON *data, size_t max, struct buf *out)
 		put_escaped(out, v->valuestring);
 		shown++;
 	}
-	more(out, shown, total);
+	if (shown < total)
+		buf_printf(out, "\n... %zu more values", total - shown);
 	return 0;
 }
 
