@@ -393,7 +393,8 @@ static void listings_are_capped_and_errors_read(void **state)
 			  "\"rule manager not ready\"}",
 			  10, &rc);
 	assert_int_equal(rc, -EINVAL);
-	assert_string_equal(got, "Prometheus failed (unavailable, HTTP 200): rule manager not ready");
+	assert_string_equal(got,
+			    "Prometheus failed (unavailable, HTTP 200): rule manager not ready");
 	free(got);
 	got = render_kind(PROM_KIND_SERIES, "{\"status\":\"success\",\"data\":{}}", 10, &rc);
 	assert_int_equal(rc, -EINVAL);
@@ -406,8 +407,9 @@ static void listing_urls_are_encoded(void **state)
 
 	buf_init(&b, 0);
 	prom_api_url(&b, "http://p:9090/", PROM_KIND_SERIES, "up{job=\"a b\"}", true, 10, 20);
-	assert_string_equal(buf_str(&b), "http://p:9090/api/v1/series?match%5B%5D=up%7Bjob%3D%22a%20"
-					 "b%22%7D&start=10.000&end=20.000");
+	assert_string_equal(buf_str(&b),
+			    "http://p:9090/api/v1/series?match%5B%5D=up%7Bjob%3D%22a%20"
+			    "b%22%7D&start=10.000&end=20.000");
 	buf_reset(&b);
 	prom_api_url(&b, "http://p:9090", PROM_KIND_LABEL_VALUES, "job", false, 0, 0);
 	assert_string_equal(buf_str(&b), "http://p:9090/api/v1/label/job/values");

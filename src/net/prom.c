@@ -255,7 +255,8 @@ void prom_sparkline(const double *v, size_t n, size_t width, struct buf *out)
 	if (n < width)
 		width = n;
 	for (k = 0; k < width; k++) {
-		/* A bucket shows its largest value: a spike stays visible however long the range. */
+		/* A bucket shows its largest value: a spike stays visible however long the range.
+		 */
 		from = k * n / width;
 		to = (k + 1) * n / width;
 		x = NAN;
@@ -776,7 +777,8 @@ static int render_series_list(const cJSON *data, size_t max, struct buf *out)
 	const cJSON *s;
 
 	if (!cJSON_IsArray(data))
-		return buf_puts(out, "Prometheus sent a series list of an unexpected shape"), -EINVAL;
+		return buf_puts(out, "Prometheus sent a series list of an unexpected shape"),
+		       -EINVAL;
 	if (total == 0)
 		return buf_puts(out, "series: none match (in the range)"), 0;
 	buf_printf(out, "series: %zu", total);
@@ -798,15 +800,18 @@ static int render_label_values(const cJSON *data, size_t max, struct buf *out)
 	const cJSON *v;
 
 	if (!cJSON_IsArray(data))
-		return buf_puts(out, "Prometheus sent label values of an unexpected shape"), -EINVAL;
+		return buf_puts(out, "Prometheus sent label values of an unexpected shape"),
+		       -EINVAL;
 	if (total == 0)
-		return buf_puts(out, "label values: none (no series has this label in the range)"), 0;
+		return buf_puts(out, "label values: none (no series has this label in the range)"),
+		       0;
 	buf_printf(out, "label values: %zu", total);
 	cJSON_ArrayForEach(v, data)
 	{
 		if (!cJSON_IsString(v))
 			continue;
-		/* Values are short: many per series line's worth, so the cap counts 4 per series. */
+		/* Values are short: many per series line's worth, so the cap counts 4 per series.
+		 */
 		if (!room_for_series(out, start, shown, 4 * max))
 			break;
 		buf_puts(out, "\n");
@@ -865,8 +870,7 @@ static void put_alert(struct buf *out, const cJSON *a, const char *indent)
 static int render_alerts(const cJSON *data, size_t max, struct buf *out)
 {
 	const cJSON *alerts = cJSON_GetObjectItemCaseSensitive(data, "alerts");
-	size_t total = (size_t)cJSON_GetArraySize(alerts), shown = 0, firing = 0,
-	       start = out->len;
+	size_t total = (size_t)cJSON_GetArraySize(alerts), shown = 0, firing = 0, start = out->len;
 	const cJSON *a;
 
 	if (!cJSON_IsArray(alerts))
@@ -1031,8 +1035,8 @@ int prom_matrix_parse(const char *body, size_t len, size_t max_series, size_t ma
 	    !cJSON_IsArray(result))
 		goto out;
 	m->total = (size_t)cJSON_GetArraySize(result);
-	m->lines = xcalloc(m->total < max_series ? m->total + 1 : max_series + 1,
-			   sizeof(*m->lines));
+	m->lines =
+		xcalloc(m->total < max_series ? m->total + 1 : max_series + 1, sizeof(*m->lines));
 	cJSON_ArrayForEach(s, result)
 	{
 		if (m->n == max_series)

@@ -28,14 +28,14 @@
 #define STBIW_FREE(p)		free(p)
 #include <stb/stb_image_write.h> /* its other writers (BMP, JPEG...): --gc-sections drops them */
 
-#define SCALE	   2			/* font pixels per glyph dot */
-#define GLYPH_W	   (3 * SCALE)
-#define GLYPH_H	   (5 * SCALE)
-#define ADVANCE	   (GLYPH_W + SCALE)	/* glyph plus spacing */
-#define LINE_H	   (GLYPH_H + 6)
-#define PAD	   10
-#define Y_LABEL_W  (10 * ADVANCE)	/* "-1.25e+06" and room */
-#define MAX_TICKS  8
+#define SCALE	  2 /* font pixels per glyph dot */
+#define GLYPH_W	  (3 * SCALE)
+#define GLYPH_H	  (5 * SCALE)
+#define ADVANCE	  (GLYPH_W + SCALE) /* glyph plus spacing */
+#define LINE_H	  (GLYPH_H + 6)
+#define PAD	  10
+#define Y_LABEL_W (10 * ADVANCE) /* "-1.25e+06" and room */
+#define MAX_TICKS 8
 
 #define WHITE 0xffffff
 #define GRID  0xe4e4e4
@@ -222,8 +222,8 @@ static void time_range(const struct chart *c, struct chart_geom *g)
 /* A whole number of seconds, minutes, hours or days giving at most MAX_TICKS - 1 ticks. */
 static double time_step(double span_s)
 {
-	static const double steps[] = {1,    2,	   5,	  10,	 15,	30,	60,	 120,
-				       300,  600,  900,	  1800,	 3600,	7200,	10800,	 21600,
+	static const double steps[] = {1,     2,     5,	     10,     15,      30,      60,    120,
+				       300,   600,   900,    1800,   3600,    7200,    10800, 21600,
 				       43200, 86400, 172800, 604800, 2592000, 31536000};
 	size_t i;
 
@@ -320,9 +320,8 @@ static int check(const struct chart *c)
 	size_t i;
 	bool any = false;
 
-	if (c->width < CHART_MIN_SIDE || c->width > CHART_MAX_WIDTH ||
-	    c->height < CHART_MIN_SIDE || c->height > CHART_MAX_HEIGHT || c->n_series == 0 ||
-	    c->n_series > CHART_MAX_SERIES)
+	if (c->width < CHART_MIN_SIDE || c->width > CHART_MAX_WIDTH || c->height < CHART_MIN_SIDE ||
+	    c->height > CHART_MAX_HEIGHT || c->n_series == 0 || c->n_series > CHART_MAX_SERIES)
 		return -EINVAL;
 	for (i = 0; i < c->n_series; i++) {
 		if (c->series[i].n > CHART_MAX_POINTS)
@@ -386,8 +385,7 @@ int chart_png(const struct chart *c, struct buf *png, struct chart_geom *geom)
 	for (i = 0; i < c->n_series; i++)
 		plot(&cv, &g, &c->series[i], chart_color(i));
 	legend(&cv, c, g.y1 + PAD + 2 * LINE_H + PAD);
-	ok = stbi_write_png_to_func(collect, &sink, c->width, c->height, 3, cv.rgb,
-				    c->width * 3);
+	ok = stbi_write_png_to_func(collect, &sink, c->width, c->height, 3, cv.rgb, c->width * 3);
 	/* stb hands the whole file over in one call: past the cap nothing was appended. */
 	rc = ok && !sink.full ? 0 : -EFBIG;
 	if (rc < 0)

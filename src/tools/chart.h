@@ -12,8 +12,8 @@
 #define CHART_MIN_SIDE	 200
 #define CHART_MAX_WIDTH	 1600
 #define CHART_MAX_HEIGHT 1200
-#define CHART_MAX_SERIES 8	/* one colour each; the caller counts the rest */
-#define CHART_MAX_POINTS 11000	/* per series: Prometheus' own limit for a range query */
+#define CHART_MAX_SERIES 8     /* one colour each; the caller counts the rest */
+#define CHART_MAX_POINTS 11000 /* per series: Prometheus' own limit for a range query */
 
 /* One line: n points (t_s[i], v[i]); a non-finite value breaks the line. Borrowed. */
 struct chart_series {

@@ -205,8 +205,8 @@ static int draw(const struct prom_matrix *m, const char *title, struct buf *png)
 	size_t i;
 
 	for (i = 0; i < m->n; i++)
-		series[i] = (struct chart_series){m->lines[i].label, m->lines[i].t_s,
-						  m->lines[i].v, m->lines[i].n};
+		series[i] = (struct chart_series){m->lines[i].label, m->lines[i].t_s, m->lines[i].v,
+						  m->lines[i].n};
 	return chart_png(&c, png, NULL);
 }
 
@@ -239,8 +239,8 @@ static void chart(struct tool_job *j, const char *body, size_t len, struct buf *
 	snprintf(caption, sizeof(caption), "%.120s%s", j->query,
 		 m.total > m.n ? " (first 8 series)" : "");
 	rc = j->outlet ? j->outlet(j->source, "sendPhoto", rel, caption, err, sizeof(err),
-				   j->outlet_arg) :
-			 -ENOTSUP;
+				   j->outlet_arg)
+		       : -ENOTSUP;
 	if (rc == 0)
 		buf_printf(out, "\nchart: sent to the chat as a photo (%s, %zu bytes)", rel,
 			   png.len);
@@ -248,8 +248,7 @@ static void chart(struct tool_job *j, const char *body, size_t len, struct buf *
 		buf_printf(out, "\nchart: saved as %s/%s (this turn has no chat to send it to)",
 			   j->cfg->home, rel);
 	else
-		buf_printf(out, "\nchart: saved as %s/%s but not sent: %s", j->cfg->home, rel,
-			   err);
+		buf_printf(out, "\nchart: saved as %s/%s but not sent: %s", j->cfg->home, rel, err);
 	if (m.total > m.n)
 		buf_printf(out, "; it shows the first %zu of %zu series", m.n, m.total);
 out:
