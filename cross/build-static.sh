@@ -2,7 +2,8 @@
 # The one entry point for a fully static musl release build (`make static` calls it):
 #   1. cross/toolchain.sh       Debian packages + musl compiler wrappers
 #   2. cross/fetch-sources.sh   pinned Debian source packages
-#   3. cross/build-deps.sh      static dependency sysroot (cached)
+#   3. cross/build-deps.sh      static dependency sysroot (cached);
+#      cross/stage-headers.sh   header-only dependencies (stb), outside the sysroot's key
 #   4. meson setup + ninja      build-static-<arch>/, target `hermetic`
 #   5. strip -> dist/hermetic-<arch>; fails unless the result is a static ELF for <arch>
 #
@@ -35,6 +36,7 @@ t0=$(date +%s)
 "$HERE/fetch-sources.sh"
 SYSROOT=$("$HERE/build-deps.sh" "$ARCH" | tail -n1)
 [ -f "$SYSROOT/.complete" ] || die "dependency sysroot $SYSROOT is incomplete"
+HEADERS=$("$HERE/stage-headers.sh" | tail -n1)
 t_deps=$(date +%s)
 log "toolchain + sources + dependencies: $((t_deps - t0))s (sysroot $SYSROOT)"
 
@@ -49,7 +51,8 @@ CROSS=("$SYSROOT/share/hermetic/meson-paths.ini" "$HERE/$ARCH-linux-musl.ini")
 stamp_want=$(cat "${CROSS[@]}" | sha256sum | cut -c1-16)
 
 opts=(-Dbuildtype=minsize -Dstrip=true -Ddefault_library=static -Dprefer_static=true
-      -Db_staticpic=false -Db_pie=false -Db_lto="${HERMETIC_LTO:-true}")
+      -Db_staticpic=false -Db_pie=false -Db_lto="${HERMETIC_LTO:-true}"
+      -Dstb_include="$HEADERS")
 if grep -qsE "option\(\s*'static'" "$REPO/meson_options.txt" "$REPO/meson.options"; then
   opts+=(-Dstatic=true)
 else

@@ -18,6 +18,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${HERMETIC_CACHE:-$HOME/.cache/hermetic}
 # shellcheck source=pins.env
 . "$HERE/pins.env"
+# header-only pins: fetched alike, outside the sysroot's cache key (see pins-headers.env)
+# shellcheck source=pins-headers.env
+. "$HERE/pins-headers.env"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 APTDIR=$CACHE/apt
 SRCDIR=$CACHE/src

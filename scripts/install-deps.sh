@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential meson ninja-build pkg-config git file
   libcurl4-openssl-dev libcjson-dev libyaml-dev libsqlite3-dev libevent-dev
-  libmbedtls-dev libmd4c-dev libcmocka-dev
+  libmbedtls-dev libmd4c-dev libcmocka-dev libstb-dev
   clang libclang-rt-14-dev clang-format
   python3 python3-pytest
   prometheus

@@ -1,12 +1,14 @@
 /* Tests of prom: time arguments (RFC 3339 with zones and fractions, unix seconds, now-1h),
  * durations, the default step, URL encoding, and the rendering of every answer shape:
  * vector, matrix (short and long series, NaN), scalar, string, empty results, label escaping
- * and cutting, the series cap, warnings, Prometheus errors and non-JSON answers.
+ * and cutting, the series cap, warnings, Prometheus errors and non-JSON answers; sparklines;
+ * the listings (series, label values, alerts, rules) and their URLs; a matrix as numbers.
  */
 #include "test.h"
 #include "net/prom.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,8 +169,8 @@ static void shared_labels_are_written_once(void **state)
 	       "{\"metric\":{\"job\":\"p\",\"i\":\"2\"},\"values\":[[0,\"2\"]]}]}}",
 	       200, 0,
 	       "matrix: 2 series, 1970-01-01T00:00:00Z to 1970-01-01T00:00:00Z; every series "
-	       "below has {job=\"p\"}\n{i=\"1\"} points=1 min=1 max=1 last=1 [00:00:00=1]\n"
-	       "{i=\"2\"} points=1 min=2 max=2 last=2 [00:00:00=2]");
+	       "below has {job=\"p\"}\n{i=\"1\"} points=1 min=1 max=1 last=1 ▁ [00:00:00=1]\n"
+	       "{i=\"2\"} points=1 min=2 max=2 last=2 ▁ [00:00:00=2]");
 }
 
 static void labels_are_escaped_and_cut(void **state)
@@ -200,7 +202,7 @@ static void matrices_summarise_each_series(void **state)
 	       "[1714564860,\"NaN\"],[1714564920.5,\"0\"]]}]}}",
 	       200, 0,
 	       "matrix: 1 series, 2024-05-01T12:00:00Z to 2024-05-01T12:02:00.500Z\n"
-	       "up points=3 min=0 max=1 last=0 [12:00:00=1 12:01:00=NaN 12:02:00.500=0]");
+	       "up points=3 min=0 max=1 last=0 █ ▁ [12:00:00=1 12:01:00=NaN 12:02:00.500=0]");
 	buf_init(&j, 1 << 20);
 	buf_puts(&j, "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
 		     "{\"metric\":{\"job\":\"a\"},\"values\":[");
@@ -210,7 +212,8 @@ static void matrices_summarise_each_series(void **state)
 	got = render(buf_str(&j), 200, PROM_MAX_SERIES, &rc);
 	assert_int_equal(rc, 0);
 	assert_string_equal(got, "matrix: 1 series, 2024-05-01T12:00:00Z to 2024-05-01T13:00:00Z\n"
-				 "{job=\"a\"} points=61 min=0 max=12 last=4");
+				 "{job=\"a\"} points=61 min=0 max=12 last=4 "
+				 "▁▅▆▆▃▇▇█▅▅▂▆▆▇▃▇█▅▅▆▆▃▇▇█▅▅▂▆▆▇▃▇█▅▅▆▂▆▇");
 	free(got);
 	buf_finish(&j);
 	expect("{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]}}", 200,
@@ -275,6 +278,179 @@ static void answers_that_are_not_json(void **state)
 	       "Prometheus answered with something that is not its API's JSON: [1,2]");
 }
 
+static char *spark(const double *v, size_t n, size_t width)
+{
+	struct buf b;
+
+	buf_init(&b, 4096);
+	prom_sparkline(v, n, width, &b);
+	return buf_steal(&b);
+}
+
+static void sparklines_scale_between_min_and_max(void **state)
+{
+	static const double ramp[] = {0, 1, 2, 3, 4, 5, 6, 7};
+	static const double flat[] = {5, 5, 5};
+	static const double gaps[] = {1, NAN, 3, INFINITY};
+	double many[1000];
+	char *got;
+	int i;
+
+	got = spark(ramp, 8, 40);
+	assert_string_equal(got, "▁▂▃▄▅▆▇█");
+	free(got);
+	got = spark(flat, 3, 40);
+	assert_string_equal(got, "▁▁▁");
+	free(got);
+	/* NaN and +Inf are gaps, and do not stretch the scale. */
+	got = spark(gaps, 4, 40);
+	assert_string_equal(got, "▁ █ ");
+	free(got);
+	/* Many points: width buckets, each its largest value, so a lone spike stays visible. */
+	for (i = 0; i < 1000; i++)
+		many[i] = i == 500 ? 100 : 1;
+	got = spark(many, 1000, 10);
+	assert_string_equal(got, "▁▁▁▁▁█▁▁▁▁");
+	free(got);
+	got = spark(ramp, 0, 40);
+	assert_string_equal(got, "");
+	free(got);
+}
+
+static char *render_kind(enum prom_kind kind, const char *json, size_t max, int *rc)
+{
+	struct buf b;
+
+	buf_init(&b, 1 << 20);
+	*rc = prom_render_kind(kind, json, strlen(json), 200, max, &b);
+	return buf_steal(&b);
+}
+
+static void expect_kind(enum prom_kind kind, const char *json, const char *want)
+{
+	int rc;
+	char *got = render_kind(kind, json, PROM_MAX_SERIES, &rc);
+
+	if (rc != 0 || strcmp(got, want) != 0)
+		fail_msg("rc %d, got:\n%s\nwant:\n%s", rc, got, want);
+	free(got);
+}
+
+static void listings_render_compactly(void **state)
+{
+	expect_kind(PROM_KIND_SERIES,
+		    "{\"status\":\"success\",\"data\":[{\"__name__\":\"up\",\"job\":\"node\"},"
+		    "{\"__name__\":\"up\",\"job\":\"prom\"}]}",
+		    "series: 2\nup{job=\"node\"}\nup{job=\"prom\"}");
+	expect_kind(PROM_KIND_SERIES, "{\"status\":\"success\",\"data\":[]}",
+		    "series: none match (in the range)");
+	expect_kind(PROM_KIND_LABEL_VALUES,
+		    "{\"status\":\"success\",\"data\":[\"node\",\"prom\\\"x\"]}",
+		    "label values: 2\nnode\nprom\\\"x");
+	expect_kind(PROM_KIND_ALERTS,
+		    "{\"status\":\"success\",\"data\":{\"alerts\":[{\"labels\":{\"alertname\":"
+		    "\"Down\",\"job\":\"node\"},\"annotations\":{\"summary\":\"node is down\"},"
+		    "\"state\":\"firing\",\"activeAt\":\"2024-05-01T12:00:00.123Z\",\"value\":"
+		    "\"0e+00\"},{\"labels\":{\"alertname\":\"Slow\"},\"annotations\":{},"
+		    "\"state\":\"pending\",\"activeAt\":\"2024-05-01T12:05:00Z\"}]}}",
+		    "alerts: 2 (1 firing, 1 pending)\n"
+		    "firing Down{job=\"node\"} since 2024-05-01T12:00:00Z value=0e+00: node is "
+		    "down\npending Slow since 2024-05-01T12:05:00Z");
+	expect_kind(PROM_KIND_ALERTS, "{\"status\":\"success\",\"data\":{\"alerts\":[]}}",
+		    "alerts: none firing or pending");
+	expect_kind(PROM_KIND_RULES,
+		    "{\"status\":\"success\",\"data\":{\"groups\":[{\"name\":\"g\",\"file\":"
+		    "\"/etc/r.yml\",\"rules\":[{\"type\":\"alerting\",\"name\":\"Down\",\"query\":"
+		    "\"up == 0\",\"state\":\"firing\",\"health\":\"ok\",\"alerts\":[{}]},"
+		    "{\"type\":\"recording\",\"name\":\"job:up:sum\",\"query\":\"sum by (job) "
+		    "(up)\",\"health\":\"err\",\"lastError\":\"boom\"}]}]}}",
+		    "rules: 1 groups, 2 rules\ngroup g (/etc/r.yml)\n"
+		    "  alert Down state=firing active=1 health=ok: up == 0\n"
+		    "  record job:up:sum health=err error=\"boom\": sum by (job) (up)");
+}
+
+static void listings_are_capped_and_errors_read(void **state)
+{
+	struct buf j;
+	char *got;
+	int i, rc;
+
+	buf_init(&j, 1 << 20);
+	buf_puts(&j, "{\"status\":\"success\",\"data\":{\"alerts\":[");
+	for (i = 0; i < 30; i++)
+		buf_printf(&j, "%s{\"labels\":{\"alertname\":\"A%d\"},\"state\":\"firing\"}",
+			   i ? "," : "", i);
+	buf_puts(&j, "]}}");
+	got = render_kind(PROM_KIND_ALERTS, buf_str(&j), 10, &rc);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(got, "\nfiring A9"));
+	assert_null(strstr(got, "A10"));
+	assert_non_null(strstr(got, "\n... 20 more alerts"));
+	free(got);
+	buf_finish(&j);
+	got = render_kind(PROM_KIND_RULES,
+			  "{\"status\":\"error\",\"errorType\":\"unavailable\",\"error\":"
+			  "\"rule manager not ready\"}",
+			  10, &rc);
+	assert_int_equal(rc, -EINVAL);
+	assert_string_equal(got,
+			    "Prometheus failed (unavailable, HTTP 200): rule manager not ready");
+	free(got);
+	got = render_kind(PROM_KIND_SERIES, "{\"status\":\"success\",\"data\":{}}", 10, &rc);
+	assert_int_equal(rc, -EINVAL);
+	free(got);
+}
+
+static void listing_urls_are_encoded(void **state)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	prom_api_url(&b, "http://p:9090/", PROM_KIND_SERIES, "up{job=\"a b\"}", true, 10, 20);
+	assert_string_equal(buf_str(&b),
+			    "http://p:9090/api/v1/series?match%5B%5D=up%7Bjob%3D%22a%20"
+			    "b%22%7D&start=10.000&end=20.000");
+	buf_reset(&b);
+	prom_api_url(&b, "http://p:9090", PROM_KIND_LABEL_VALUES, "job", false, 0, 0);
+	assert_string_equal(buf_str(&b), "http://p:9090/api/v1/label/job/values");
+	buf_reset(&b);
+	prom_api_url(&b, "http://p:9090", PROM_KIND_LABEL_VALUES, "job", true, 10, 20);
+	assert_string_equal(buf_str(&b),
+			    "http://p:9090/api/v1/label/job/values?start=10.000&end=20.000");
+	buf_reset(&b);
+	prom_api_url(&b, "http://p:9090", PROM_KIND_ALERTS, NULL, false, 0, 0);
+	assert_string_equal(buf_str(&b), "http://p:9090/api/v1/alerts");
+	buf_reset(&b);
+	prom_api_url(&b, "http://p:9090", PROM_KIND_RULES, NULL, false, 0, 0);
+	assert_string_equal(buf_str(&b), "http://p:9090/api/v1/rules");
+	buf_finish(&b);
+}
+
+static void matrices_parse_into_numbers(void **state)
+{
+	static const char json[] =
+		"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
+		"{\"metric\":{\"__name__\":\"up\",\"job\":\"a\"},\"values\":[[10,\"1\"],"
+		"[20,\"NaN\"],[30,\"2.5\"]]},{\"metric\":{\"job\":\"b\"},\"values\":[[10,\"0\"]]},"
+		"{\"metric\":{\"job\":\"c\"},\"values\":[]}]}}";
+	struct prom_matrix m;
+
+	assert_int_equal(prom_matrix_parse(json, strlen(json), 2, 2, &m), 0);
+	assert_int_equal(m.n, 2);
+	assert_int_equal(m.total, 3);
+	assert_string_equal(m.lines[0].label, "up{job=\"a\"}");
+	assert_int_equal(m.lines[0].n, 2);
+	assert_true(m.lines[0].t_s[1] == 20 && isnan(m.lines[0].v[1]));
+	assert_string_equal(m.lines[1].label, "{job=\"b\"}");
+	assert_true(m.lines[1].v[0] == 0);
+	prom_matrix_finish(&m);
+	assert_int_equal(prom_matrix_parse("{\"data\":{\"resultType\":\"vector\",\"result\":[]}}",
+					   44, 2, 2, &m),
+			 -EINVAL);
+	prom_matrix_finish(&m);
+	prom_matrix_finish(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +466,11 @@ int main(void)
 		cmocka_unit_test(scalars_strings_and_warnings),
 		cmocka_unit_test(prometheus_errors_are_readable),
 		cmocka_unit_test(answers_that_are_not_json),
+		cmocka_unit_test(sparklines_scale_between_min_and_max),
+		cmocka_unit_test(listings_render_compactly),
+		cmocka_unit_test(listings_are_capped_and_errors_read),
+		cmocka_unit_test(listing_urls_are_encoded),
+		cmocka_unit_test(matrices_parse_into_numbers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

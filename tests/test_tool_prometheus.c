@@ -385,7 +385,7 @@ static void bad_arguments_fail_before_any_request(void **state)
 	struct fx *f = *state;
 
 	use(f, "/hold", 5);
-	refused(f, "{}", "missing required argument query");
+	refused(f, "{}", "kind query needs query (PromQL)");
 	refused(f, "{\"query\":\"\"}", "query must be a PromQL expression");
 	refused(f, "{\"query\":\"up\",\"start\":\"yesterday\"}",
 		"start must be an RFC 3339 time (2024-05-01T12:00:00Z), unix seconds, or relative");

@@ -28,6 +28,7 @@
 #define SOFT_CAP_BYTES	(32 * 1024) /* no more series once the text is this long */
 #define EXCERPT_BYTES	300	    /* of a body that is not the API's JSON */
 #define MAX_COMMON	32	    /* labels factored out of the series lines */
+#define SPARK_WIDTH	40	    /* characters of a series' sparkline */
 
 /* ---- arguments ---- */
 
@@ -233,6 +234,75 @@ void prom_query_url(struct buf *out, const char *base, const char *query, bool r
 	put_encoded(out, query);
 	if (range)
 		buf_printf(out, "&start=%.3f&end=%.3f&step=%.3f", start_s, end_s, step_s);
+}
+
+/* ---- sparkline ---- */
+
+void prom_sparkline(const double *v, size_t n, size_t width, struct buf *out)
+{
+	static const char *const bars[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+	double lo = INFINITY, hi = -INFINITY, x;
+	size_t i, k, from, to;
+
+	if (width == 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (!isfinite(v[i]))
+			continue;
+		lo = v[i] < lo ? v[i] : lo;
+		hi = v[i] > hi ? v[i] : hi;
+	}
+	if (n < width)
+		width = n;
+	for (k = 0; k < width; k++) {
+		/* A bucket shows its largest value: a spike stays visible however long the range.
+		 */
+		from = k * n / width;
+		to = (k + 1) * n / width;
+		x = NAN;
+		for (i = from; i < to; i++)
+			if (isfinite(v[i]) && (isnan(x) || v[i] > x))
+				x = v[i];
+		if (isnan(x))
+			buf_puts(out, " ");
+		else if (hi <= lo)
+			buf_puts(out, bars[0]);
+		else
+			buf_puts(out, bars[(int)lround((x - lo) / (hi - lo) * 7)]);
+	}
+}
+
+/* path is the endpoint's, with the label name of label values encoded into it. */
+void prom_api_url(struct buf *out, const char *base, enum prom_kind kind, const char *arg,
+		  bool range, double start_s, double end_s)
+{
+	size_t n = strlen(base);
+	char sep = '?';
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	buf_append(out, base, n);
+	switch (kind) {
+	case PROM_KIND_SERIES:
+		buf_puts(out, "/api/v1/series?match%5B%5D=");
+		put_encoded(out, arg ? arg : "");
+		sep = '&';
+		break;
+	case PROM_KIND_LABEL_VALUES:
+		buf_puts(out, "/api/v1/label/");
+		put_encoded(out, arg ? arg : "");
+		buf_puts(out, "/values");
+		break;
+	case PROM_KIND_ALERTS:
+		buf_puts(out, "/api/v1/alerts");
+		return;
+	case PROM_KIND_RULES:
+	default:
+		buf_puts(out, "/api/v1/rules");
+		return;
+	}
+	if (range)
+		buf_printf(out, "%cstart=%.3f&end=%.3f", sep, start_s, end_s);
 }
 
 /* ---- rendering ---- */
@@ -494,6 +564,25 @@ static void series_stats(const cJSON *values, struct stats *st)
 	}
 }
 
+/* " ▁▃█" of a series' values (read as numbers), at most SPARK_WIDTH characters. */
+static void put_spark(struct buf *out, const cJSON *values, size_t points)
+{
+	double *v;
+	const cJSON *item;
+	const char *val;
+	double t;
+	size_t n = 0;
+
+	if (points == 0)
+		return;
+	v = xmalloc(points * sizeof(*v));
+	cJSON_ArrayForEach(item, values) if (n < points && sample(item, &t, &val)) v[n++] =
+		strtod(val, NULL);
+	buf_puts(out, " ");
+	prom_sparkline(v, n, SPARK_WIDTH, out);
+	free(v);
+}
+
 static void put_points(struct buf *out, const cJSON *values, bool time_only)
 {
 	const cJSON *v;
@@ -530,6 +619,7 @@ static void put_matrix_series(struct buf *out, const cJSON *s, const struct comm
 	}
 	buf_printf(out, " points=%zu min=%s max=%s last=%s", st.points, st.min ? st.min : "NaN",
 		   st.max ? st.max : "NaN", st.last ? st.last : "-");
+	put_spark(out, values, st.points);
 	if (st.points > 0 && st.points <= FEW_POINTS)
 		put_points(out, values, time_only);
 }
@@ -679,7 +769,200 @@ static int not_json(const char *body, size_t len, long status, struct buf *out)
 	return -EINVAL;
 }
 
-int prom_render(const char *body, size_t len, long http_status, size_t max_series, struct buf *out)
+/* ---- listings: series, label values, alerts, rules ---- */
+
+static int render_series_list(const cJSON *data, size_t max, struct buf *out)
+{
+	size_t total = (size_t)cJSON_GetArraySize(data), shown = 0, start = out->len;
+	const cJSON *s;
+
+	if (!cJSON_IsArray(data))
+		return buf_puts(out, "Prometheus sent a series list of an unexpected shape"),
+		       -EINVAL;
+	if (total == 0)
+		return buf_puts(out, "series: none match (in the range)"), 0;
+	buf_printf(out, "series: %zu", total);
+	cJSON_ArrayForEach(s, data)
+	{
+		if (!room_for_series(out, start, shown, max))
+			break;
+		buf_puts(out, "\n");
+		put_series(out, s, NULL);
+		shown++;
+	}
+	more(out, shown, total);
+	return 0;
+}
+
+static int render_label_values(const cJSON *data, size_t max, struct buf *out)
+{
+	size_t total = (size_t)cJSON_GetArraySize(data), shown = 0, start = out->len;
+	const cJSON *v;
+
+	if (!cJSON_IsArray(data))
+		return buf_puts(out, "Prometheus sent label values of an unexpected shape"),
+		       -EINVAL;
+	if (total == 0)
+		return buf_puts(out, "label values: none (no series has this label in the range)"),
+		       0;
+	buf_printf(out, "label values: %zu", total);
+	cJSON_ArrayForEach(v, data)
+	{
+		if (!cJSON_IsString(v))
+			continue;
+		/* Values are short: many per series line's worth, so the cap counts 4 per series.
+		 */
+		if (!room_for_series(out, start, shown, 4 * max))
+			break;
+		buf_puts(out, "\n");
+		put_escaped(out, v->valuestring);
+		shown++;
+	}
+	if (shown < total)
+		buf_printf(out, "\n... %zu more values", total - shown);
+	return 0;
+}
+
+static const char *str_member(const cJSON *o, const char *name, const char *def)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(m) ? m->valuestring : def;
+}
+
+/* activeAt and the like: RFC 3339 as Prometheus sends it, seconds cut off the fraction. */
+static void put_since(struct buf *out, const char *rfc3339)
+{
+	double t;
+
+	if (!rfc3339 || prom_parse_time(rfc3339, 0, &t) < 0)
+		return;
+	buf_puts(out, " since ");
+	put_time(out, floor(t), false);
+}
+
+static void put_alert(struct buf *out, const cJSON *a, const char *indent)
+{
+	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(a, "labels");
+	const cJSON *ann = cJSON_GetObjectItemCaseSensitive(a, "annotations");
+	const char *summary = str_member(ann, "summary", str_member(ann, "description", NULL));
+	const char *value = str_member(a, "value", NULL);
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(labels, "alertname");
+	struct common c = {.n = 0};
+
+	buf_printf(out, "\n%s%s ", indent, str_member(a, "state", "?"));
+	if (cJSON_IsString(name)) {
+		/* alertname leads the line, as a metric name would; not again in the braces. */
+		put_escaped(out, name->valuestring);
+		c.labels[c.n++] = name;
+	}
+	if ((size_t)cJSON_GetArraySize(labels) > c.n)
+		put_series(out, labels, &c);
+	put_since(out, str_member(a, "activeAt", NULL));
+	if (value)
+		buf_printf(out, " value=%.40s", value);
+	if (summary) {
+		buf_puts(out, ": ");
+		put_escaped(out, summary);
+	}
+}
+
+static int render_alerts(const cJSON *data, size_t max, struct buf *out)
+{
+	const cJSON *alerts = cJSON_GetObjectItemCaseSensitive(data, "alerts");
+	size_t total = (size_t)cJSON_GetArraySize(alerts), shown = 0, firing = 0, start = out->len;
+	const cJSON *a;
+
+	if (!cJSON_IsArray(alerts))
+		return buf_puts(out, "Prometheus sent alerts of an unexpected shape"), -EINVAL;
+	cJSON_ArrayForEach(a, alerts) firing += strcmp(str_member(a, "state", ""), "firing") == 0;
+	if (total == 0)
+		return buf_puts(out, "alerts: none firing or pending"), 0;
+	buf_printf(out, "alerts: %zu (%zu firing, %zu pending)", total, firing, total - firing);
+	cJSON_ArrayForEach(a, alerts)
+	{
+		if (!room_for_series(out, start, shown, max))
+			break;
+		put_alert(out, a, "");
+		shown++;
+	}
+	if (shown < total)
+		buf_printf(out, "\n... %zu more alerts", total - shown);
+	return 0;
+}
+
+static void put_rule(struct buf *out, const cJSON *r)
+{
+	const char *type = str_member(r, "type", "?");
+	const char *health = str_member(r, "health", "unknown");
+	const char *err = str_member(r, "lastError", "");
+	bool alerting = strcmp(type, "alerting") == 0;
+
+	buf_printf(out, "\n  %s ", alerting ? "alert" : "record");
+	put_escaped(out, str_member(r, "name", "?"));
+	if (alerting)
+		buf_printf(out, " state=%.20s active=%d", str_member(r, "state", "?"),
+			   cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "alerts")));
+	buf_printf(out, " health=%.20s", health);
+	if (*err) {
+		buf_puts(out, " error=\"");
+		put_escaped(out, err);
+		buf_puts(out, "\"");
+	}
+	buf_puts(out, ": ");
+	put_escaped(out, str_member(r, "query", ""));
+}
+
+static int render_rules(const cJSON *data, size_t max, struct buf *out)
+{
+	const cJSON *groups = cJSON_GetObjectItemCaseSensitive(data, "groups");
+	size_t n_rules = 0, shown = 0, start = out->len;
+	const cJSON *g, *r;
+
+	if (!cJSON_IsArray(groups))
+		return buf_puts(out, "Prometheus sent rules of an unexpected shape"), -EINVAL;
+	cJSON_ArrayForEach(g, groups) n_rules +=
+		(size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(g, "rules"));
+	buf_printf(out, "rules: %d groups, %zu rules", cJSON_GetArraySize(groups), n_rules);
+	cJSON_ArrayForEach(g, groups)
+	{
+		if (!room_for_series(out, start, shown, max))
+			break;
+		buf_puts(out, "\ngroup ");
+		put_escaped(out, str_member(g, "name", "?"));
+		buf_printf(out, " (%.200s)", str_member(g, "file", "?"));
+		cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(g, "rules"))
+		{
+			if (!room_for_series(out, start, shown, max))
+				break;
+			put_rule(out, r);
+			shown++;
+		}
+	}
+	if (shown < n_rules)
+		buf_printf(out, "\n... %zu more rules", n_rules - shown);
+	return 0;
+}
+
+static int render_kind(enum prom_kind kind, const cJSON *data, size_t max, struct buf *out)
+{
+	switch (kind) {
+	case PROM_KIND_SERIES:
+		return render_series_list(data, max, out);
+	case PROM_KIND_LABEL_VALUES:
+		return render_label_values(data, max, out);
+	case PROM_KIND_ALERTS:
+		return render_alerts(data, max, out);
+	case PROM_KIND_RULES:
+		return render_rules(data, max, out);
+	case PROM_KIND_QUERY:
+	default:
+		return render_data(data, max, out);
+	}
+}
+
+int prom_render_kind(enum prom_kind kind, const char *body, size_t len, long http_status,
+		     size_t max_series, struct buf *out)
 {
 	cJSON *root = cJSON_ParseWithLength(body, len);
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "status");
@@ -691,7 +974,8 @@ int prom_render(const char *body, size_t len, long http_status, size_t max_serie
 	else if (strcmp(s, "error") == 0)
 		rc = api_error(root, http_status, out);
 	else if (strcmp(s, "success") == 0)
-		rc = render_data(cJSON_GetObjectItemCaseSensitive(root, "data"), max_series, out);
+		rc = render_kind(kind, cJSON_GetObjectItemCaseSensitive(root, "data"), max_series,
+				 out);
 	else
 		rc = not_json(body, len, http_status, out);
 	if (rc == 0) {
@@ -700,4 +984,82 @@ int prom_render(const char *body, size_t len, long http_status, size_t max_serie
 	}
 	cJSON_Delete(root);
 	return rc;
+}
+
+int prom_render(const char *body, size_t len, long http_status, size_t max_series, struct buf *out)
+{
+	return prom_render_kind(PROM_KIND_QUERY, body, len, http_status, max_series, out);
+}
+
+/* ---- a matrix as numbers, for a chart ---- */
+
+static void parse_line(const cJSON *s, size_t max_points, struct prom_line *l)
+{
+	const cJSON *values = cJSON_GetObjectItemCaseSensitive(s, "values");
+	const cJSON *v;
+	struct buf label;
+	const char *val;
+	double t;
+	size_t n = (size_t)cJSON_GetArraySize(values);
+
+	buf_init(&label, LABEL_VALUE_MAX + 4);
+	put_series(&label, cJSON_GetObjectItemCaseSensitive(s, "metric"), NULL);
+	l->label = buf_steal(&label);
+	n = n < max_points ? n : max_points;
+	l->t_s = xmalloc((n ? n : 1) * sizeof(double));
+	l->v = xmalloc((n ? n : 1) * sizeof(double));
+	l->n = 0;
+	cJSON_ArrayForEach(v, values)
+	{
+		if (l->n == n)
+			break;
+		if (!sample(v, &t, &val))
+			continue;
+		l->t_s[l->n] = t;
+		l->v[l->n++] = strtod(val, NULL);
+	}
+}
+
+int prom_matrix_parse(const char *body, size_t len, size_t max_series, size_t max_points,
+		      struct prom_matrix *m)
+{
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(data, "resultType");
+	const cJSON *result = cJSON_GetObjectItemCaseSensitive(data, "result");
+	const cJSON *s;
+	int rc = -EINVAL;
+
+	memset(m, 0, sizeof(*m));
+	if (!cJSON_IsString(type) || strcmp(type->valuestring, "matrix") != 0 ||
+	    !cJSON_IsArray(result))
+		goto out;
+	m->total = (size_t)cJSON_GetArraySize(result);
+	m->lines =
+		xcalloc(m->total < max_series ? m->total + 1 : max_series + 1, sizeof(*m->lines));
+	cJSON_ArrayForEach(s, result)
+	{
+		if (m->n == max_series)
+			break;
+		parse_line(s, max_points, &m->lines[m->n++]);
+	}
+	rc = 0;
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+
+void prom_matrix_finish(struct prom_matrix *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->n; i++) {
+		free(m->lines[i].label);
+		free(m->lines[i].t_s);
+		free(m->lines[i].v);
+	}
+	free(m->lines);
+	memset(m, 0, sizeof(*m));
 }

@@ -1,35 +1,72 @@
-/* tool_prometheus: prometheus_query, an instant or range PromQL query against the configured
- * Prometheus, answered in the compact text of prom_render().
+/* tool_prometheus: prometheus_query, a PromQL query (instant or range) or a listing (series,
+ * label values, alerts, rules) against the configured Prometheus, answered in the compact
+ * text of prom_render_kind(). A range query can also come back as a PNG chart (chart: "png"),
+ * saved under home/media (pruned with the media Telegram brought in) and sent as a photo to
+ * the turn's chat through the same outlet as send_file; a turn without a chat gets the path.
  *
  * Arguments are checked before any request (times, step, the point count Prometheus would
  * refuse anyway), so the model gets a precise error without a round trip. Times may be
  * relative ("now-1h"): a model rarely knows the current time. The answer is capped at 1 MiB;
  * past that the model is told to narrow the query rather than given a cut JSON document.
+ * A chart that cannot be drawn or sent does not fail the call: the text is still the answer.
  *
  * Rejected: an SSRF guard like web_fetch's. prometheus.url is the operator's, usually
- * internal, and the model only chooses the query, never the host.
+ * internal, and the model only chooses the query, never the host. A separate tool per
+ * listing: four more schemas paid on every call for what one `kind` argument says.
  */
 #include "tools/tool.h"
 
 #include "core/config.h"
+#include "core/safeio.h"
 #include "net/httpc.h"
 #include "net/prom.h"
+#include "tools/chart.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BODY_CAP   (1024 * 1024)
 #define OUT_CAP	   (256 * 1024)
 #define MAX_POINTS 11000 /* Prometheus refuses range queries with more points per series */
 #define MAX_QUERY  16384
+#define MAX_LABEL  128
+#define CHART_W	   800
+#define CHART_H	   450
+#define PNG_CAP	   (4 * 1024 * 1024)
+#define CHART_DIR  "media"
 
 struct tool_job {
 	const struct config_prometheus *prom;
+	const struct config *cfg;
 	tool_job_cb cb;
 	void *arg;
 	struct httpc_req *http; /* never NULL until cb fired */
 	bool cancelled;
+	enum prom_kind kind;
+	/* chart: "png" on a range query: where it goes (the outlet outlives every turn). */
+	bool chart;
+	char *query, *source;
+	tools_outlet_cb outlet;
+	void *outlet_arg;
+};
+
+/* kind: what the model may ask for, and what each needs. */
+struct kind_def {
+	const char *name;
+	enum prom_kind kind;
+	bool needs_query; /* query is the PromQL (query) or series selector (series) */
+	bool takes_range; /* start/end apply */
+};
+
+static const struct kind_def kinds[] = {
+	{"query", PROM_KIND_QUERY, true, true},
+	{"series", PROM_KIND_SERIES, true, true},
+	{"label_values", PROM_KIND_LABEL_VALUES, false, true},
+	{"alerts", PROM_KIND_ALERTS, false, false},
+	{"rules", PROM_KIND_RULES, false, false},
 };
 
 struct range {
@@ -139,6 +176,86 @@ static void transport_error(const struct tool_job *j, const struct httpc_req *re
 	}
 }
 
+static void job_free(struct tool_job *j)
+{
+	free(j->query);
+	free(j->source);
+	free(j);
+}
+
+/* Writes the PNG as home/media/chart-<ms>-<n>.png; 0 with its path relative to home in rel. */
+static int save_png(const struct config *cfg, const struct buf *png, char *rel, size_t len)
+{
+	static unsigned seq;
+	int home_fd = safeio_open_home(cfg->home), rc;
+
+	snprintf(rel, len, CHART_DIR "/chart-%lld-%u.png", (long long)now_wall_ms(), ++seq);
+	rc = home_fd < 0 ? home_fd : safeio_mkdirs_at(home_fd, CHART_DIR, 0700);
+	if (rc == 0)
+		rc = safeio_write_atomic_at(home_fd, rel, png->data, png->len, 0600);
+	if (home_fd >= 0)
+		close(home_fd);
+	return rc;
+}
+
+static int draw(const struct prom_matrix *m, const char *title, struct buf *png)
+{
+	struct chart_series series[CHART_MAX_SERIES];
+	struct chart c = {CHART_W, CHART_H, title, series, m->n};
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		series[i] = (struct chart_series){m->lines[i].label, m->lines[i].t_s, m->lines[i].v,
+						  m->lines[i].n};
+	return chart_png(&c, png, NULL);
+}
+
+/* The chart of a range answer, drawn, saved and sent; what happened is appended to out. */
+static void chart(struct tool_job *j, const char *body, size_t len, struct buf *out)
+{
+	struct prom_matrix m;
+	struct buf png;
+	char rel[96], err[200] = "", caption[160];
+	int rc;
+
+	buf_init(&png, PNG_CAP);
+	rc = prom_matrix_parse(body, len, CHART_MAX_SERIES, CHART_MAX_POINTS, &m);
+	if (rc < 0 || m.n == 0) {
+		buf_puts(out, "\nchart: nothing to draw (no series)");
+		goto out;
+	}
+	rc = draw(&m, j->query, &png);
+	if (rc < 0) {
+		buf_printf(out, "\nchart: not drawn (%s)",
+			   rc == -ENODATA ? "no series has a number in the range" : strerror(-rc));
+		goto out;
+	}
+	rc = save_png(j->cfg, &png, rel, sizeof(rel));
+	if (rc < 0) {
+		buf_printf(out, "\nchart: could not be saved under home/%s (%s)", CHART_DIR,
+			   safeio_strerror(rc));
+		goto out;
+	}
+	snprintf(caption, sizeof(caption), "%.120s%s", j->query,
+		 m.total > m.n ? " (first 8 series)" : "");
+	rc = j->outlet ? j->outlet(j->source, "sendPhoto", rel, caption, err, sizeof(err),
+				   j->outlet_arg)
+		       : -ENOTSUP;
+	if (rc == 0)
+		buf_printf(out, "\nchart: sent to the chat as a photo (%s, %zu bytes)", rel,
+			   png.len);
+	else if (rc == -ENOTSUP)
+		buf_printf(out, "\nchart: saved as %s/%s (this turn has no chat to send it to)",
+			   j->cfg->home, rel);
+	else
+		buf_printf(out, "\nchart: saved as %s/%s but not sent: %s", j->cfg->home, rel, err);
+	if (m.total > m.n)
+		buf_printf(out, "; it shows the first %zu of %zu series", m.n, m.total);
+out:
+	prom_matrix_finish(&m);
+	buf_finish(&png);
+}
+
 static void on_done(struct httpc_req *req, void *arg)
 {
 	struct tool_job *j = arg;
@@ -154,11 +271,86 @@ static void on_done(struct httpc_req *req, void *arg)
 		transport_error(j, req, &out);
 	} else {
 		body = httpc_body(req, &len);
-		is_error = prom_render(body, len, httpc_status(req), PROM_MAX_SERIES, &out) < 0;
+		is_error = prom_render_kind(j->kind, body, len, httpc_status(req), PROM_MAX_SERIES,
+					    &out) < 0;
+		if (!is_error && j->chart)
+			chart(j, body, len, &out);
 	}
 	j->cb(is_error, buf_str(&out), out.len, j->arg);
 	buf_finish(&out);
-	free(j);
+	job_free(j);
+}
+
+static const struct kind_def *kind_arg(const cJSON *args, struct buf *err)
+{
+	const char *name = tool_arg_str(args, "kind", false, err);
+	size_t i;
+
+	if (!name)
+		return err->len ? NULL : &kinds[0];
+	for (i = 0; i < ARRAY_LEN(kinds); i++)
+		if (strcmp(name, kinds[i].name) == 0)
+			return &kinds[i];
+	buf_puts(err, "kind must be query, series, label_values, alerts or rules");
+	return NULL;
+}
+
+static bool label_name_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '_' ||
+		      (i > 0 && s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return i > 0 && i <= MAX_LABEL;
+}
+
+/* The arguments of one kind: query, label, range and chart. */
+static int check_args(const struct kind_def *k, const cJSON *args, const char *query,
+		      const char *label, struct range *r, bool *want_chart, struct buf *err)
+{
+	const char *chart_arg = tool_arg_str(args, "chart", false, err);
+
+	if (err->len)
+		return -EINVAL;
+	if (k->needs_query && !query) {
+		buf_printf(err, "kind %s needs query (%s)", k->name,
+			   k->kind == PROM_KIND_SERIES ? "a series selector like up{job=\"node\"}"
+						       : "PromQL");
+		return -EINVAL;
+	}
+	if (query && (!*query || strlen(query) > MAX_QUERY)) {
+		buf_printf(err,
+			   "query must be a PromQL expression of 1 to %d bytes, e.g. up or "
+			   "rate(x[5m])",
+			   MAX_QUERY);
+		return -EINVAL;
+	}
+	if (k->kind == PROM_KIND_LABEL_VALUES && (!label || !label_name_ok(label))) {
+		buf_puts(err, "kind label_values needs label: a label name like job or __name__");
+		return -EINVAL;
+	}
+	if (parse_range(args, r, err) < 0)
+		return -EINVAL;
+	if (r->on && !k->takes_range) {
+		buf_printf(err, "kind %s takes no start or end (it answers for now)", k->name);
+		return -EINVAL;
+	}
+	if (r->on && k->kind != PROM_KIND_QUERY && cJSON_GetObjectItemCaseSensitive(args, "step")) {
+		buf_puts(err, "step applies to range queries only");
+		return -EINVAL;
+	}
+	*want_chart = chart_arg && strcmp(chart_arg, "none") != 0;
+	if (chart_arg && strcmp(chart_arg, "png") != 0 && strcmp(chart_arg, "none") != 0) {
+		buf_puts(err, "chart must be \"png\" (or \"none\")");
+		return -EINVAL;
+	}
+	if (*want_chart && (k->kind != PROM_KIND_QUERY || !r->on)) {
+		buf_puts(err, "chart: \"png\" draws a range query: give query and start (and end)");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int prom_start(const struct tool_req *req, tool_job_cb cb, void *arg, struct buf *err,
@@ -166,34 +358,42 @@ static int prom_start(const struct tool_req *req, tool_job_cb cb, void *arg, str
 {
 	static const char *const headers[] = {"Accept: application/json", NULL};
 	const struct config_prometheus *prom = &req->env->cfg->prometheus;
-	const char *query = tool_arg_str(req->args, "query", true, err);
+	const struct kind_def *k = kind_arg(req->args, err);
+	const char *query = tool_arg_str(req->args, "query", false, err);
+	const char *label = tool_arg_str(req->args, "label", false, err);
 	struct httpc_opts o = {0};
 	struct tool_job *j;
 	struct range r;
 	struct buf url;
+	bool want_chart = false;
 	int rc;
 
-	if (!query)
+	if (!k || err->len)
 		return -EINVAL;
 	if (!prom->url) {
 		buf_puts(err, "prometheus_query is not configured (prometheus.url is not set)");
 		return -EINVAL;
 	}
-	if (!*query || strlen(query) > MAX_QUERY) {
-		buf_printf(err,
-			   "query must be a PromQL expression of 1 to %d bytes, e.g. up or "
-			   "rate(x[5m])",
-			   MAX_QUERY);
-		return -EINVAL;
-	}
-	if (parse_range(req->args, &r, err) < 0)
+	if (check_args(k, req->args, query, label, &r, &want_chart, err) < 0)
 		return -EINVAL;
 	buf_init(&url, 0); /* bounded: at most 3 bytes per byte of a capped query */
-	prom_query_url(&url, prom->url, query, r.on, r.start_s, r.end_s, r.step_s);
+	if (k->kind == PROM_KIND_QUERY)
+		prom_query_url(&url, prom->url, query, r.on, r.start_s, r.end_s, r.step_s);
+	else
+		prom_api_url(&url, prom->url, k->kind,
+			     k->kind == PROM_KIND_LABEL_VALUES ? label : query, r.on, r.start_s,
+			     r.end_s);
 	j = xcalloc(1, sizeof(*j));
 	j->prom = prom;
+	j->cfg = req->env->cfg;
 	j->cb = cb;
 	j->arg = arg;
+	j->kind = k->kind;
+	j->chart = want_chart;
+	j->query = xstrdup(query ? query : "");
+	j->source = xstrdup(req->source ? req->source : "");
+	j->outlet = req->outlet;
+	j->outlet_arg = req->outlet_arg;
 	o.url = buf_str(&url);
 	o.headers = headers;
 	o.timeout_ms = (long)prom->timeout_s * 1000;
@@ -202,7 +402,7 @@ static int prom_start(const struct tool_req *req, tool_job_cb cb, void *arg, str
 	buf_finish(&url);
 	if (rc < 0) {
 		buf_printf(err, "prometheus_query could not start a request to %s", prom->url);
-		free(j);
+		job_free(j);
 		return -EIO;
 	}
 	if (out)
@@ -221,16 +421,22 @@ const struct tool_def tool_def_prometheus_query = {
 	.name = "prometheus_query",
 	.toolset = CONFIG_TOOLSET_PROMETHEUS,
 	.read_only = true,
-	.description = "Run a PromQL query on Prometheus. Instant by default; give start (and end) "
-		       "for a range, summarised per series.",
+	.description = "Query Prometheus: PromQL (instant; start/end for a range, summarised per "
+		       "series with a sparkline; chart png sends a line chart), or list series, "
+		       "label values, alerts or rules.",
 	.params_json = "{\"type\":\"object\",\"properties\":{"
-		       "\"query\":{\"type\":\"string\",\"description\":\"PromQL\"},"
+		       "\"kind\":{\"type\":\"string\",\"enum\":[\"query\",\"series\","
+		       "\"label_values\",\"alerts\",\"rules\"],\"description\":\"default query\"},"
+		       "\"query\":{\"type\":\"string\",\"description\":"
+		       "\"PromQL; for series a selector\"},"
+		       "\"label\":{\"type\":\"string\",\"description\":\"label_values: name\"},"
 		       "\"start\":{\"type\":\"string\",\"description\":"
 		       "\"range start: RFC 3339, unix seconds or now-1h\"},"
 		       "\"end\":{\"type\":\"string\",\"description\":\"range end, default now\"},"
 		       "\"step\":{\"type\":\"string\",\"description\":"
-		       "\"e.g. 30s or 5m; default gives about 60 points\"}},"
-		       "\"required\":[\"query\"]}",
+		       "\"e.g. 30s or 5m; default gives about 60 points\"},"
+		       "\"chart\":{\"type\":\"string\",\"enum\":[\"png\"],\"description\":"
+		       "\"range query: also send a PNG chart to the chat\"}}}",
 	.offered = prom_offered,
 	.start = prom_start,
 	.cancel = prom_cancel,

@@ -536,3 +536,38 @@ def test_deploy_skips_monitoring_without_the_crd(tmp_path):
     assert r.returncode == 0
     assert "monitoring skipped" in r.stderr
     assert "kind: ServiceMonitor" not in applied
+
+
+# ---- hermetic's own alerts and the Alertmanager example (CRDs without a shared schema) ----------
+
+@pytest.mark.parametrize("rel,old,new,message", [
+    ("k8s/monitoring/prometheusrule.yaml", "          for: 10m\n", "          for: 10 minutes\n",
+     "/spec/groups/0/rules/4/for: must match pattern"),
+    ("k8s/monitoring/prometheusrule.yaml", "        - alert: HermeticMCPServerDown\n",
+     "        - alertname: HermeticMCPServerDown\n", "unknown field 'alertname'"),
+    ("k8s/monitoring/alertmanagerconfig.yaml", 'matchType: "=~"', 'matchType: "~"',
+     "/spec/route/matchers/0/matchType: must be equal to one of the allowed values"),
+    ("k8s/monitoring/alertmanagerconfig.yaml", "          sendResolved: true\n",
+     "          send_resolved: true\n", "unknown field 'send_resolved'"),
+])
+def test_monitoring_crds_are_checked_strictly(modules, copy, rel, old, new, message):
+    if not SHARED.is_dir():
+        pytest.skip("no ../shared/k8s-schemas")
+    copy(rel, old, new)
+    r = validate(modules, copy.root / "k8s" / "monitoring")
+    assert r.returncode == 1
+    assert message in r.stdout
+
+
+def test_hermetic_alerts_use_metrics_hermetic_serves():
+    rules = (ROOT / "k8s" / "monitoring" / "prometheusrule.yaml").read_text()
+    used = set(re.findall(r"\bhermetic_[a-z_]+", rules.split("spec:", 1)[1]))
+    assert {"hermetic_telegram_last_poll_success_timestamp_seconds", "hermetic_breaker_open",
+            "hermetic_spend_today_usd", "hermetic_mcp_server_up"} <= used
+    src = "".join(p.read_text() for p in (ROOT / "src").rglob("*.c"))
+    for name in used:
+        assert f'"{name}"' in src, f"{name} is not a metric hermetic serves"
+    # The webhook is the gateway's Service, port and route.
+    am = (ROOT / "k8s" / "monitoring" / "alertmanagerconfig.yaml").read_text()
+    assert "url: http://hermetic.ai.svc.cluster.local:8642/v1/alerts/alertmanager" in am
+    assert "port: 8642" in (ROOT / "k8s" / "service.yaml").read_text()

@@ -44,10 +44,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	parse_args(data + 2, size - 2);
 	buf_init(&out, 256 * 1024);
-	rc = prom_render((const char *)data + 2, size - 2, statuses[data[0] % 6], 1 + data[1] % 60,
-			 &out);
+	/* The first byte also picks the kind: a query answer or one of the listings. */
+	rc = prom_render_kind((enum prom_kind)(data[0] / 6 % 5), (const char *)data + 2, size - 2,
+			      statuses[data[0] % 6], 1 + data[1] % 60, &out);
 	if ((rc != 0 && rc != -EINVAL) || (rc < 0 && out.len == 0))
 		abort();
 	buf_finish(&out);
+	{
+		struct prom_matrix m;
+
+		rc = prom_matrix_parse((const char *)data + 2, size - 2, 8, 100, &m);
+		if ((rc != 0 && rc != -EINVAL) || m.n > 8)
+			abort();
+		prom_matrix_finish(&m);
+	}
 	return 0;
 }

@@ -249,11 +249,60 @@ function strictCheck(item) {
   if (!opt.schemas) return;
   const f = schemaFileFor(d);
   checks++;
-  if (!fs.existsSync(f)) { err("strict", item.file, d, `no strict schema ${path.basename(f)} in ${opt.schemas}`); return; }
-  const v = schemaValidator(f);
+  const own = CRD_SCHEMAS[`${d.apiVersion} ${d.kind}`];
+  if (!fs.existsSync(f) && !own) { err("strict", item.file, d, `no strict schema ${path.basename(f)} in ${opt.schemas}`); return; }
+  if (!fs.existsSync(f) && !compiled.has(f)) compiled.set(f, ajv.compile(own));
+  const v = compiled.has(f) ? compiled.get(f) : schemaValidator(f);
   if (!v(d)) for (const m of dedupe(ajvErrors(v))) err("strict", item.file, d, m);
 }
 const dedupe = (a) => [...new Set(a)];
+
+// CRDs the shared schemas lack (prometheus-operator's PrometheusRule and AlertmanagerConfig):
+// a structural check of our own, strict (unknown fields rejected) over the fields the CRDs
+// define that k8s/monitoring uses or may use, written from the prometheus-operator API
+// reference (monitoring.coreos.com/v1 PrometheusRuleSpec, v1alpha1 AlertmanagerConfigSpec).
+// A shared schema file, when one appears, wins.
+const obj = (properties, required = []) => ({ type: "object", additionalProperties: false, properties, required });
+const str = { type: "string" };
+const strMap = { type: "object", additionalProperties: { type: "string" } };
+const duration = { type: "string", pattern: "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$" };
+const meta = { type: "object" };
+const secretKey = obj({ name: str, key: str, optional: { type: "boolean" } }, ["key"]);
+const CRD_SCHEMAS = {
+  "monitoring.coreos.com/v1 PrometheusRule": obj({
+    apiVersion: str, kind: str, metadata: meta,
+    spec: obj({
+      groups: { type: "array", items: obj({
+        name: { type: "string", minLength: 1 }, interval: duration, limit: { type: "integer" },
+        partial_response_strategy: str, query_offset: duration, labels: strMap,
+        rules: { type: "array", items: {
+          ...obj({ alert: str, record: str, expr: { anyOf: [{ type: "string", minLength: 1 }, { type: "integer" }] },
+                   for: duration, keep_firing_for: duration, labels: strMap, annotations: strMap }, ["expr"]),
+          oneOf: [{ required: ["alert"] }, { required: ["record"] }] } },
+      }, ["name"]) },
+    }),
+  }, ["apiVersion", "kind", "metadata", "spec"]),
+  "monitoring.coreos.com/v1alpha1 AlertmanagerConfig": (() => {
+    const matcher = obj({ name: { type: "string", minLength: 1 }, value: str, matchType: { enum: ["!=", "=", "=~", "!~"] } }, ["name"]);
+    const route = obj({ receiver: str, groupBy: { type: "array", items: str }, groupWait: str, groupInterval: str,
+      repeatInterval: str, matchers: { type: "array", items: matcher }, continue: { type: "boolean" },
+      routes: { type: "array" }, muteTimeIntervals: { type: "array", items: str },
+      activeTimeIntervals: { type: "array", items: str } });
+    const httpConfig = obj({
+      authorization: obj({ type: str, credentials: secretKey }),
+      basicAuth: obj({ username: secretKey, password: secretKey }),
+      bearerTokenSecret: secretKey, tlsConfig: { type: "object" }, proxyURL: str, followRedirects: { type: "boolean" } });
+    const webhook = obj({ url: str, urlSecret: secretKey, sendResolved: { type: "boolean" },
+      maxAlerts: { type: "integer", minimum: 0 }, timeout: str, httpConfig });
+    return obj({
+      apiVersion: str, kind: str, metadata: meta,
+      spec: obj({ route, receivers: { type: "array", items: obj({ name: { type: "string", minLength: 1 },
+        webhookConfigs: { type: "array", items: webhook }, emailConfigs: { type: "array" },
+        slackConfigs: { type: "array" }, pagerdutyConfigs: { type: "array" } }, ["name"]) },
+        inhibitRules: { type: "array" }, muteTimeIntervals: { type: "array" } }),
+    }, ["apiVersion", "kind", "metadata", "spec"]);
+  })(),
+};
 
 // K3s /etc/rancher/k3s/registries.yaml: the shared schema when there is one, else the same rules
 // written from the K3s private-registry documentation
