@@ -11,6 +11,7 @@ pkgs=(
   python3 python3-pytest
   prometheus
   nodejs npm
+  qemu-system-arm  # the arm64 kernel test (tests/e2e/test_vm_arm64.py)
 )
 
 missing=()
