@@ -1033,6 +1033,8 @@ static void on_notification(struct httpd_req *req, void *arg)
 	size_t len = 0;
 	cJSON *root;
 
+	if (!apiguard_check(&am->cfg->api, req))
+		return;
 	if (!token || !secret_equal(token, am->cfg->alerts.alertmanager_token)) {
 		httpd_reply_error(req, 401, "auth_error",
 				  "missing or wrong token (Authorization: Bearer "
