@@ -48,8 +48,7 @@ static void test_parses_alertmanagers_payload(void **state)
 	assert_int_equal(n.n_alerts, 3);
 	assert_int_equal(n.n_dropped, 2);
 	assert_false(n.alerts[1].firing);
-	assert_string_equal(am_label_get(n.alerts[0].labels, n.alerts[0].n_labels, "pod"),
-			    "web-1");
+	assert_string_equal(am_label_get(n.alerts[0].labels, n.alerts[0].n_labels, "pod"), "web-1");
 	assert_string_equal(n.alerts[0].annotations[0].value, "crash");
 	assert_null(am_label_get(n.alerts[0].labels, n.alerts[0].n_labels, "nope"));
 	assert_int_equal(n.n_group_labels, 1);
@@ -79,7 +78,8 @@ static void test_errors_say_what_and_where(void **state)
 	expect_error("{\"version\":\"3\",\"status\":\"firing\"}", "version");
 	expect_error("{\"status\":\"burning\",\"groupKey\":\"k\",\"alerts\":[]}", "status");
 	expect_error("{\"status\":\"firing\",\"alerts\":[]}", "groupKey");
-	expect_error("{\"status\":\"firing\",\"groupKey\":\"k\",\"alerts\":{}}", "alerts: expected");
+	expect_error("{\"status\":\"firing\",\"groupKey\":\"k\",\"alerts\":{}}",
+		     "alerts: expected");
 	expect_error("{\"status\":\"firing\",\"groupKey\":\"k\",\"alerts\":[{\"status\":"
 		     "\"firing\",\"fingerprint\":\"a\"},{\"status\":\"firing\",\"labels\":"
 		     "{\"x\":1},\"fingerprint\":\"b\"}]}",
@@ -141,8 +141,7 @@ static void test_decision_table(void **state)
 	/* After reinvestigate_after the same alerts are investigated again. */
 	assert_int_equal(am_decide(&seen, true, "aa,bb", T0 + 4 * HOUR, &LIM), AM_INVESTIGATE);
 	/* A new alert joins: investigated, but not within group_min_interval. */
-	assert_int_equal(am_decide(&seen, true, "aa,bb,cc", T0 + 5 * MIN_MS, &LIM),
-			 AM_GROUP_RATE);
+	assert_int_equal(am_decide(&seen, true, "aa,bb,cc", T0 + 5 * MIN_MS, &LIM), AM_GROUP_RATE);
 	assert_int_equal(am_decide(&seen, true, "aa,bb,cc", T0 + 15 * MIN_MS, &LIM),
 			 AM_INVESTIGATE);
 	/* Acked: nothing while firing, whatever joins. */
@@ -184,9 +183,8 @@ static void test_runbook_front_matter_match(void **state)
 	static const char md[] = "---\nname: crash\ndescription: x\nlabels:\n  alertname: "
 				 "KubePodCrashLooping\n  namespace: \"prod\"\n---\nbody\nlabels:\n"
 				 "  pod: nope\n";
-	struct am_label yes[] = {{"alertname", "KubePodCrashLooping"},
-				 {"namespace", "prod"},
-				 {"pod", "web"}};
+	struct am_label yes[] = {
+		{"alertname", "KubePodCrashLooping"}, {"namespace", "prod"}, {"pod", "web"}};
 	struct am_label no[] = {{"alertname", "KubePodCrashLooping"}, {"namespace", "dev"}};
 	size_t n;
 

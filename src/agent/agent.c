@@ -1467,8 +1467,8 @@ static void audit_turn(const struct agent_turn *t, enum agent_stop stop, const c
 static void start_call(struct agent_turn *t, struct call *c)
 {
 	char sid[24];
-	struct tools_ctx ctx = {sid, t->source, t->tainted, t->web_any, on_asking,
-				t,   &side_llm, t,	    on_notice,	t, t->scope};
+	struct tools_ctx ctx = {sid,	   t->source, t->tainted, t->web_any, on_asking, t,
+				&side_llm, t,	      on_notice,  t,	      t->scope};
 
 	snprintf(sid, sizeof(sid), "%lld", (long long)t->session_id);
 	c->started = true;

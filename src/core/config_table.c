@@ -962,7 +962,8 @@ static const struct opt alerts_investigate_opts[] = {
 	{"model", T_STR, FLD(config_alerts_investigate, model), .flags = F_MODEL,
 	 .text = "model group of investigations; default: `model`"},
 	{"max_per_hour", T_INT, FLD(config_alerts_investigate, max_per_hour), .def = "6", .min = 1,
-	 .max = 1000, .text = "investigations started per hour, all groups; the rest are noted only"},
+	 .max = 1000,
+	 .text = "investigations started per hour, all groups; the rest are noted only"},
 	{"group_min_interval", T_PERIOD, FLD(config_alerts_investigate, group_min_interval_s),
 	 .def = "15m",
 	 .text = "one alert group (groupKey) starts at most one investigation per this, even when "
@@ -1013,8 +1014,8 @@ static const struct opt alerts_opts[] = {
 	{"reinvestigate_after", T_PERIOD, FLD(config_alerts, reinvestigate_after_s), .def = "4h",
 	 .text = "a group firing again with alerts (fingerprints) already investigated within "
 		 "this starts nothing"},
-	{"max_body_bytes", T_INT, FLD(config_alerts, max_body_bytes), .def = "1048576",
-	 .min = 1024, .max = 16 * MIB, .text = "largest Alertmanager notification taken"},
+	{"max_body_bytes", T_INT, FLD(config_alerts, max_body_bytes), .def = "1048576", .min = 1024,
+	 .max = 16 * MIB, .text = "largest Alertmanager notification taken"},
 	{"investigate", T_SECTION, FLD(config_alerts, investigate),
 	 .table = &alerts_investigate_table},
 };

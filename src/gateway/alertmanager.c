@@ -47,7 +47,8 @@ static char *str_field(const cJSON *obj, const char *name)
 
 	if (!cJSON_IsString(v))
 		return xstrdup("");
-	return xstrndup(v->valuestring, utf8_cut(v->valuestring, strnlen(v->valuestring, AM_VALUE_MAX)));
+	return xstrndup(v->valuestring,
+			utf8_cut(v->valuestring, strnlen(v->valuestring, AM_VALUE_MAX)));
 }
 
 static void labels_free(struct am_label *l, size_t n)
@@ -86,8 +87,9 @@ static int labels_parse(const cJSON *obj, const char *where, struct am_label **o
 		if (k == AM_LABELS_MAX)
 			break;
 		(*out)[k].name = xstrndup(it->string, strnlen(it->string, 256));
-		(*out)[k].value = xstrndup(
-			it->valuestring, utf8_cut(it->valuestring, strnlen(it->valuestring, AM_VALUE_MAX)));
+		(*out)[k].value =
+			xstrndup(it->valuestring,
+				 utf8_cut(it->valuestring, strnlen(it->valuestring, AM_VALUE_MAX)));
 		k++;
 	}
 	*n = k;
@@ -251,8 +253,9 @@ int am_parse(const char *body, size_t len, struct am_notification *out, char *er
 		return -EINVAL;
 	}
 	if (!cJSON_IsObject(root)) {
-		snprintf(err, err_len, "the body must be a JSON object (Alertmanager's webhook "
-				       "payload, version 4)");
+		snprintf(err, err_len,
+			 "the body must be a JSON object (Alertmanager's webhook "
+			 "payload, version 4)");
 		cJSON_Delete(root);
 		return -EINVAL;
 	}
@@ -340,9 +343,9 @@ enum am_action am_decide(const struct am_group_view *g, bool firing, const char 
 
 const char *am_action_name(enum am_action a)
 {
-	static const char *const names[] = {"investigating", "already_investigated", "acked",
-					    "group_rate_limited", "rate_limited", "resolved_noted",
-					    "nothing"};
+	static const char *const names[] = {
+		"investigating", "already_investigated", "acked",  "group_rate_limited",
+		"rate_limited",	 "resolved_noted",	 "nothing"};
 
 	return names[a];
 }
@@ -375,8 +378,9 @@ void am_silence_body(const struct am_label *labels, size_t n, int64_t now_ms, in
 		buf_json_str(out, labels[i].value, strlen(labels[i].value));
 		buf_puts(out, ",\"isRegex\":false,\"isEqual\":true}");
 	}
-	buf_printf(out, "],\"startsAt\":\"%s\",\"endsAt\":\"%s\",\"createdBy\":\"hermetic\","
-			"\"comment\":",
+	buf_printf(out,
+		   "],\"startsAt\":\"%s\",\"endsAt\":\"%s\",\"createdBy\":\"hermetic\","
+		   "\"comment\":",
 		   from, to);
 	buf_json_str(out, comment, strlen(comment));
 	buf_puts(out, "}");
@@ -551,11 +555,12 @@ static int write_group(struct store *s, void *arg)
 	sqlite3_stmt *st;
 	int rc = 0;
 
-	if (sqlite3_prepare_v2(store_db(s),
-			       "INSERT OR REPLACE INTO am_groups (id, group_key, labels, fingerprints,"
-			       " investigated_ms, chat_id, message_id, acked_by, firing, seen_ms)"
-			       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    store_db(s),
+		    "INSERT OR REPLACE INTO am_groups (id, group_key, labels, fingerprints,"
+		    " investigated_ms, chat_id, message_id, acked_by, firing, seen_ms)"
+		    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    -1, &st, NULL) != SQLITE_OK)
 		return store_fail(s, "alert groups");
 	sqlite3_bind_int64(st, 1, w->id);
 	sqlite3_bind_text(st, 2, w->key, -1, SQLITE_STATIC);
@@ -620,11 +625,12 @@ static void load(struct alertmanager *am)
 		sqlite3_step(st);
 		sqlite3_finalize(st);
 	}
-	if (sqlite3_prepare_v2(db,
-			       "SELECT id, group_key, labels, fingerprints, investigated_ms, chat_id,"
-			       " message_id, acked_by, firing, seen_ms FROM am_groups"
-			       " ORDER BY seen_ms DESC LIMIT ?",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+		    db,
+		    "SELECT id, group_key, labels, fingerprints, investigated_ms, chat_id,"
+		    " message_id, acked_by, firing, seen_ms FROM am_groups"
+		    " ORDER BY seen_ms DESC LIMIT ?",
+		    -1, &st, NULL) != SQLITE_OK) {
 		log_warn("alertmanager: reading alert groups: %s", sqlite3_errmsg(db));
 		return;
 	}
@@ -939,8 +945,8 @@ static char *title_of(const struct am_notification *n)
 	return xasprintf("%s (%zu firing)", name ? name : "alert group", firing);
 }
 
-static int investigate(struct alertmanager *am, struct am_group *g,
-		       const struct am_notification *n, const char *fps, int64_t now)
+static int investigate(struct alertmanager *am, struct am_group *g, const struct am_notification *n,
+		       const char *fps, int64_t now)
 {
 	struct buf prompt;
 	char *skill = NULL, *extra;
@@ -1009,8 +1015,9 @@ static enum am_action handle(struct alertmanager *am, const struct am_notificati
 	if (act == AM_GROUP_RATE || act == AM_RATE)
 		log_warn("alertmanager: group %lld (%s) not investigated: %s", (long long)g->id,
 			 g->title,
-			 act == AM_RATE ? "alerts.investigate.max_per_hour reached"
-					: "investigated within alerts.investigate.group_min_interval");
+			 act == AM_RATE
+				 ? "alerts.investigate.max_per_hour reached"
+				 : "investigated within alerts.investigate.group_min_interval");
 	if (!n->firing && g->firing) {
 		free(g->acked_by); /* an ack lasts until the group resolves */
 		g->acked_by = xstrdup("");
@@ -1043,8 +1050,9 @@ static void on_notification(struct httpd_req *req, void *arg)
 	}
 	body = httpd_body_ref(req, &len);
 	if (len > (size_t)am->cfg->alerts.max_body_bytes) {
-		msg = xasprintf("the notification is larger than alerts.max_body_bytes (%lld bytes)",
-				(long long)am->cfg->alerts.max_body_bytes);
+		msg = xasprintf(
+			"the notification is larger than alerts.max_body_bytes (%lld bytes)",
+			(long long)am->cfg->alerts.max_body_bytes);
 		httpd_reply_error(req, 413, "invalid_request_error", msg);
 		free(msg);
 		return;
@@ -1115,8 +1123,8 @@ static void on_silenced(struct httpc_req *req, void *arg)
 				 httpc_result(req) == HTTPC_OK ? "Alertmanager answered"
 							       : httpc_error(req),
 				 httpc_result(req) == HTTPC_OK && body ? body : "");
-		log_warn("alertmanager: silence for group %lld failed (HTTP %ld)",
-			 (long long)g->id, status);
+		log_warn("alertmanager: silence for group %lld failed (HTTP %ld)", (long long)g->id,
+			 status);
 	}
 	note(am, g, text);
 	free(text);
@@ -1153,11 +1161,12 @@ static const char *silence(struct alertmanager *am, struct am_group *g, int64_t 
 			    (long long)g->id);
 	buf_init(&body, 0);
 	am_silence_body(l, n, now_wall_ms(), hours * HOUR_MS, comment, &body);
-	url = xasprintf("%s%sapi/v2/silences", am->cfg->alerts.alertmanager_url,
-			am->cfg->alerts.alertmanager_url[strlen(am->cfg->alerts.alertmanager_url) -
-							 1] == '/'
-				? ""
-				: "/");
+	url = xasprintf(
+		"%s%sapi/v2/silences", am->cfg->alerts.alertmanager_url,
+		am->cfg->alerts.alertmanager_url[strlen(am->cfg->alerts.alertmanager_url) - 1] ==
+				'/'
+			? ""
+			: "/");
 	s = xcalloc(1, sizeof(*s));
 	*s = (struct am_silence){am, NULL, g->id, xstrdup(who), hours, am->silences};
 	rc = httpc_start(am->loop,
@@ -1263,8 +1272,8 @@ struct alertmanager *alertmanager_create(const struct config *cfg, struct loop *
 	if (!cfg->alerts.alertmanager_token)
 		return NULL;
 	am = xcalloc(1, sizeof(*am));
-	*am = (struct alertmanager){.cfg = cfg, .loop = loop, .store = store, .tg = tg,
-				    .sink = sink, .next_id = 1};
+	*am = (struct alertmanager){
+		.cfg = cfg, .loop = loop, .store = store, .tg = tg, .sink = sink, .next_id = 1};
 	am->groups = xcalloc(AM_GROUPS_MAX, sizeof(*am->groups));
 	am->builtins = xcalloc(1, sizeof(*am->builtins));
 	am->builtins[0] = "prometheus_query";

@@ -32,19 +32,19 @@ struct loop;
 struct store;
 struct telegram;
 
-#define AM_ALERTS_MAX	  500 /* alerts read from one notification; the rest are counted */
-#define AM_LABELS_MAX	  64  /* labels or annotations of one alert */
-#define AM_VALUE_MAX	  4096 /* bytes of one label or annotation value */
-#define AM_GROUPS_MAX	  1024 /* groups remembered; the least recently seen go first */
-#define AM_PROMPT_MAX	  (16 * 1024)
-#define AM_KEEP_MS	  (14LL * 24 * 3600 * 1000) /* groups not seen this long are forgotten */
+#define AM_ALERTS_MAX 500  /* alerts read from one notification; the rest are counted */
+#define AM_LABELS_MAX 64   /* labels or annotations of one alert */
+#define AM_VALUE_MAX  4096 /* bytes of one label or annotation value */
+#define AM_GROUPS_MAX 1024 /* groups remembered; the least recently seen go first */
+#define AM_PROMPT_MAX (16 * 1024)
+#define AM_KEEP_MS    (14LL * 24 * 3600 * 1000) /* groups not seen this long are forgotten */
 
 /* The store migration of the groups table (appended to the list in gateway/schema.c).
  * fingerprints: the sorted firing fingerprints of the last investigation; labels: the group's
  * labels as a JSON object (silence matchers); chat_id, message_id: the investigation's message;
  * acked_by: who pressed Ack ('' = not acked). */
 #define ALERTMANAGER_SCHEMA_SQL                                                                    \
-	"CREATE TABLE am_groups (id INTEGER PRIMARY KEY, group_key TEXT NOT NULL UNIQUE,"         \
+	"CREATE TABLE am_groups (id INTEGER PRIMARY KEY, group_key TEXT NOT NULL UNIQUE,"          \
 	" labels TEXT NOT NULL DEFAULT '{}', fingerprints TEXT NOT NULL DEFAULT '',"               \
 	" investigated_ms INTEGER NOT NULL DEFAULT 0, chat_id INTEGER NOT NULL DEFAULT 0,"         \
 	" message_id INTEGER NOT NULL DEFAULT 0, acked_by TEXT NOT NULL DEFAULT '',"               \
@@ -90,12 +90,12 @@ bool am_fingerprints_within(const char *a, const char *b);
 
 enum am_action {
 	AM_INVESTIGATE,
-	AM_SEEN,	/* those alerts were investigated within reinvestigate_after */
-	AM_ACKED,	/* someone pressed Ack: nothing until the group resolves */
-	AM_GROUP_RATE,	/* group_min_interval */
-	AM_RATE,	/* max_per_hour */
-	AM_RESOLVED,	/* a note under the investigation */
-	AM_NOTHING,	/* resolved without an investigation to answer */
+	AM_SEEN,       /* those alerts were investigated within reinvestigate_after */
+	AM_ACKED,      /* someone pressed Ack: nothing until the group resolves */
+	AM_GROUP_RATE, /* group_min_interval */
+	AM_RATE,       /* max_per_hour */
+	AM_RESOLVED,   /* a note under the investigation */
+	AM_NOTHING,    /* resolved without an investigation to answer */
 };
 
 struct am_group_view {

@@ -510,7 +510,12 @@ static int run_job(struct gateway *g, const struct job_opts *jo, job_done_cb don
 static int sink_run(void *ctx, const char *source, const char *model, const char *prompt,
 		    const char *extra_system, job_done_cb done, void *arg)
 {
-	return run_job(ctx, &(struct job_opts){.source = source, .model = model, .prompt = prompt, .extra_system = extra_system}, done, arg);
+	return run_job(ctx,
+		       &(struct job_opts){.source = source,
+					  .model = model,
+					  .prompt = prompt,
+					  .extra_system = extra_system},
+		       done, arg);
 }
 
 /* job_sink.run_opts: alert investigations. */
@@ -523,7 +528,11 @@ static int sink_run_opts(void *ctx, const struct job_opts *o, job_done_cb done, 
 static int reminder_run(void *ctx, const char *source, const char *prompt, const char *extra_system,
 			double max_cost_usd, job_done_cb done, void *arg)
 {
-	return run_job(ctx, &(struct job_opts){.source = source, .prompt = prompt, .extra_system = extra_system, .max_cost_usd = max_cost_usd},
+	return run_job(ctx,
+		       &(struct job_opts){.source = source,
+					  .prompt = prompt,
+					  .extra_system = extra_system,
+					  .max_cost_usd = max_cost_usd},
 		       done, arg);
 }
 

@@ -14,9 +14,9 @@ struct tools_scope;
 /* A turn with more than run() says (alert investigations). */
 struct job_opts {
 	const char *source, *model, *prompt, *extra_system; /* as for run() */
-	double max_cost_usd;	       /* 0 = agent.max_turn_cost_usd */
-	bool own_cap;		       /* max_cost_usd may be above agent.max_turn_cost_usd */
-	bool resume;		       /* continue source's session instead of a fresh one */
+	double max_cost_usd;				    /* 0 = agent.max_turn_cost_usd */
+	bool own_cap;			 /* max_cost_usd may be above agent.max_turn_cost_usd */
+	bool resume;			 /* continue source's session instead of a fresh one */
 	const struct tools_scope *scope; /* NULL = every tool; borrowed until done */
 };
 

@@ -206,7 +206,7 @@ struct telegram {
 	struct reminders *reminders; /* /jobs (telegram_set_reminders), NULL = off */
 	const struct telegram_buttons *buttons; /* "a:" presses and tags, NULL = none */
 	void *buttons_arg;
-	struct question *questions;  /* asked, not closed */
+	struct question *questions; /* asked, not closed */
 	int64_t send_backoff_ms;
 	struct stranger strangers[STRANGERS_MAX]; /* the only state strangers get */
 	int64_t refusals_minute;		  /* minute of the count below */

@@ -180,11 +180,12 @@ int tg_outbox_add(struct store *s, int64_t chat_id, const struct tg_part *parts,
 
 	if (!o)
 		o = &none;
-	if (sqlite3_prepare_v2(store_db(s),
-			       "INSERT INTO tg_outbox (chat_id, text, html, created_ms, thread_id, "
-			       "edit_id, markup, tag, method, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-			       "?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    store_db(s),
+		    "INSERT INTO tg_outbox (chat_id, text, html, created_ms, thread_id, "
+		    "edit_id, markup, tag, method, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+		    "?, ?)",
+		    -1, &st, NULL) != SQLITE_OK)
 		return store_fail(s, "store reply");
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		bool last = i + 1 == n;
@@ -244,11 +245,11 @@ int tg_outbox_next(struct store *s, bool (*may_send)(int64_t chat_id, void *arg)
 	sqlite3_stmt *st;
 	int rc = -ENOENT;
 
-	if (sqlite3_prepare_v2(
-		    store_db(s),
-		    "SELECT id, chat_id, text, html, file, method, thread_id, edit_id, markup, tag, "
-		    "reply_to FROM tg_outbox ORDER BY id",
-		    -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store_db(s),
+			       "SELECT id, chat_id, text, html, file, method, thread_id, edit_id, "
+			       "markup, tag, "
+			       "reply_to FROM tg_outbox ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	while (rc == -ENOENT && sqlite3_step(st) == SQLITE_ROW) {
 		if (!may_send(sqlite3_column_int64(st, 1), arg))

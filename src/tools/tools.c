@@ -492,7 +492,8 @@ bool tools_in_scope(struct tools *t, const struct tools_scope *scope, const char
 
 void tools_schemas_json_scoped(struct tools *t, const struct tools_scope *scope, struct buf *out)
 {
-	size_t n = mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0, room = (size_t)t->env.cfg->agent.max_tools;
+	size_t n = mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0,
+	       room = (size_t)t->env.cfg->agent.max_tools;
 
 	buf_puts(out, "[");
 	for (size_t i = 0; i < t->n_offered && room > 0; i++) {
@@ -1132,8 +1133,8 @@ static void on_answer(struct tools_call *c)
 		return;
 	}
 	if (k == TOOLS_APPROVE || k == TOOLS_APPROVE_ALWAYS) {
-		struct tools_ctx ctx = {c->sid, c->source, c->tainted, c->web_any, NULL,
-					NULL,	c->llm,	   c->llm_arg, c->notice,  c->notice_arg, NULL};
+		struct tools_ctx ctx = {c->sid, c->source,  c->tainted, c->web_any,    NULL, NULL,
+					c->llm, c->llm_arg, c->notice,	c->notice_arg, NULL};
 
 		if (k == TOOLS_APPROVE_ALWAYS)
 			always_add(c->t, c->source, c->name);
@@ -1278,7 +1279,8 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 		*out = c;
 	d = find_builtin(t, c->name);
 	if (ctx && ctx->scope && !tools_in_scope(t, ctx->scope, c->name)) {
-		buf_printf(&c->out, "tool \"%.100s\" is not available in this run (read-only tools only)",
+		buf_printf(&c->out,
+			   "tool \"%.100s\" is not available in this run (read-only tools only)",
 			   c->name);
 		finish_later(c, true);
 		return 0;

@@ -150,8 +150,8 @@ bool tools_read_only(struct tools *t, const char *name);
  * instructions). */
 bool tools_taints(struct tools *t, const char *name);
 /* The trust a turn of source starts with: cron ("cron:<job>"), hook ("hook:<name>"),
- * reminder ("reminder:<id>") and alert investigation ("alert:<group>") runs are tainted, and *web_any is a cron job's or hook's
- * `web_fetch: any`; every other source starts clean. */
+ * reminder ("reminder:<id>") and alert investigation ("alert:<group>") runs are tainted, and
+ * *web_any is a cron job's or hook's `web_fetch: any`; every other source starts clean. */
 void tools_source_trust(const struct config *cfg, const char *source, bool *tainted, bool *web_any);
 void tools_set_notify(struct tools *t, tools_notify_cb cb, void *arg);
 /* Where send_file delivers; without one send_file answers that no chat can take files. */
