@@ -468,13 +468,14 @@ struct am_group {
 	char *acked_by; /* "" = not acked */
 	bool firing;
 	bool running; /* an investigation or Dig deeper turn */
-	char *title;  /* "KubePodCrashLooping (2 firing)", for notes */
+	char *title;  /* the alertname, for notes */
 };
 
 struct am_run {
 	struct alertmanager *am; /* NULL: destroyed, the callback only frees */
 	int64_t group_id;
 	bool dig;
+	char heading[160]; /* "KubePodCrashLooping (2 firing)" */
 	struct am_run *next;
 };
 
@@ -613,6 +614,17 @@ static void save(struct alertmanager *am, const struct am_group *g)
 		group_row_free(w, rc);
 }
 
+/* The alertname of a stored group's labels, for its notes after a restart. */
+static char *title_of_json(const char *labels_json)
+{
+	cJSON *j = cJSON_Parse(labels_json);
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "alertname");
+	char *out = xstrdup(cJSON_IsString(name) ? name->valuestring : "alert group");
+
+	cJSON_Delete(j);
+	return out;
+}
+
 static void load(struct alertmanager *am)
 {
 	sqlite3 *db = store_db(am->store);
@@ -648,7 +660,7 @@ static void load(struct alertmanager *am)
 		g->acked_by = xstrdup((const char *)sqlite3_column_text(st, 7));
 		g->firing = sqlite3_column_int(st, 8) != 0;
 		g->seen_ms = sqlite3_column_int64(st, 9);
-		g->title = xstrdup("alert group");
+		g->title = title_of_json(g->labels_json);
 		am->groups[am->n_groups++] = g;
 		if (g->id >= am->next_id)
 			am->next_id = g->id + 1;
@@ -858,7 +870,7 @@ static void on_run_done(const struct job_result *r, void *arg)
 	}
 	g->running = false;
 	chat = g->chat_id ? g->chat_id : alerts_chat(am->cfg);
-	text = xasprintf("%s **%s**%s\n\n%s", run->dig ? "🔎" : "🚨", g->title,
+	text = xasprintf("%s **%s**%s\n\n%s", run->dig ? "🔎" : "🚨", run->heading,
 			 run->dig ? ": digging deeper" : "",
 			 r->ok ? (r->text ? r->text : "") : "The investigation failed.");
 	if (!r->ok)
@@ -885,8 +897,8 @@ static void on_run_done(const struct job_result *r, void *arg)
 	free(run);
 }
 
-static int start_turn(struct alertmanager *am, struct am_group *g, const char *prompt,
-		      const char *extra_system, bool dig)
+static int start_turn(struct alertmanager *am, struct am_group *g, const char *heading,
+		      const char *prompt, const char *extra_system, bool dig)
 {
 	const struct config_alerts_investigate *inv = &am->cfg->alerts.investigate;
 	struct am_run *run = xcalloc(1, sizeof(*run));
@@ -894,7 +906,8 @@ static int start_turn(struct alertmanager *am, struct am_group *g, const char *p
 	int rc;
 
 	snprintf(source, sizeof(source), "alert:%lld", (long long)g->id);
-	*run = (struct am_run){am, g->id, dig, am->runs};
+	*run = (struct am_run){am, g->id, dig, "", am->runs};
+	snprintf(run->heading, sizeof(run->heading), "%s", heading);
 	rc = am->sink->run_opts(am->sink->ctx,
 				&(struct job_opts){.source = source,
 						   .model = inv->model,
@@ -936,26 +949,27 @@ static char *labels_json(const struct am_notification *n)
 static char *title_of(const struct am_notification *n)
 {
 	const char *name = am_label_get(n->common_labels, n->n_common_labels, "alertname");
-	size_t firing = 0;
 
-	for (size_t i = 0; i < n->n_alerts; i++)
-		firing += n->alerts[i].firing;
 	if (!name && n->n_alerts)
 		name = am_label_get(n->alerts[0].labels, n->alerts[0].n_labels, "alertname");
-	return xasprintf("%s (%zu firing)", name ? name : "alert group", firing);
+	return xstrdup(name ? name : "alert group");
 }
 
 static int investigate(struct alertmanager *am, struct am_group *g, const struct am_notification *n,
 		       const char *fps, int64_t now)
 {
 	struct buf prompt;
-	char *skill = NULL, *extra;
+	char *skill = NULL, *extra, heading[160];
+	size_t firing = 0;
 	int rc;
 
+	for (size_t i = 0; i < n->n_alerts; i++)
+		firing += n->alerts[i].firing;
+	snprintf(heading, sizeof(heading), "%.120s (%zu firing)", g->title, firing);
 	buf_init(&prompt, 0);
 	build_prompt(n, &prompt);
 	extra = runbook(am->cfg, n, &skill);
-	rc = start_turn(am, g, buf_str(&prompt), extra, false);
+	rc = start_turn(am, g, heading, buf_str(&prompt), extra, false);
 	if (rc == 0) {
 		log_info("alertmanager: investigating group %lld (%s)%s%s", (long long)g->id,
 			 g->title, skill ? " with runbook " : "", skill ? skill : "");
@@ -1203,7 +1217,7 @@ static const char *dig(struct alertmanager *am, struct am_group *g, const char *
 			   "the read-only tools: what did you not check yet, what would confirm "
 			   "or rule out the cause? Change nothing. Answer briefly.",
 			   who);
-	rc = start_turn(am, g, prompt, NULL, true);
+	rc = start_turn(am, g, g->title, prompt, NULL, true);
 	free(prompt);
 	return rc == 0 ? "Digging deeper…" : "The follow-up could not start; try again shortly.";
 }

@@ -243,8 +243,9 @@ def test_firing_repeat_resolved_and_wrong_token(bot, tg, fake, mcp, prom):
     # Resolved: a short note replying to the investigation.
     assert send(g, payload("resolved"))[1]["action"] == "resolved_noted"
     wait_for(lambda: replies_to(tg, msg["message_id"]), 20 * SLOW, "the resolved note")
+    assert replies_to(tg, msg["message_id"])[-1]["text"] == "✅ Resolved: KubePodCrashLooping"
     assert replies_to(tg, msg["message_id"])[0]["text"] == \
-        "✅ Resolved: KubePodCrashLooping (1 firing)"
+        "✅ Resolved: KubePodCrashLooping"
 
 
 def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):
@@ -331,3 +332,4 @@ def test_a_restart_does_not_investigate_again(bot, tg, fake):
     # The message id survived the restart too: resolved still replies under it.
     send(g, payload("resolved"))
     wait_for(lambda: replies_to(tg, msg["message_id"]), 20 * SLOW, "the resolved note")
+    assert replies_to(tg, msg["message_id"])[-1]["text"] == "✅ Resolved: KubePodCrashLooping"
