@@ -166,6 +166,7 @@ struct agent_turn {
 	 * that connects or changes its tools mid-turn would otherwise change the request's
 	 * prefix, and the provider's cache would miss on all that follows it. */
 	char *tools_json;
+	const struct tools_scope *scope; /* NULL = every tool */
 	/* The audit trail's turn line: its start, the skills it read ("a,b"), the user's text
 	 * when audit.include_text. */
 	int64_t audit_t0_ms;
@@ -1219,7 +1220,7 @@ static const char *limit_text(const struct agent_turn *t, char *out, size_t len)
 			 (long long)cfg->agent.max_iterations);
 		break;
 	case AGENT_STOP_COST:
-		if (t->max_cost_usd < cfg->agent.max_turn_cost_usd ||
+		if (t->max_cost_usd != cfg->agent.max_turn_cost_usd ||
 		    cfg->agent.max_turn_cost_usd <= 0)
 			snprintf(out, len, "the cost limit of $%.4f for this run", t->max_cost_usd);
 		else
@@ -1305,7 +1306,10 @@ static void step(struct agent_turn *t)
 		struct buf tools_json;
 
 		buf_init(&tools_json, 0);
-		tools_schemas_json(t->a->env.tools, &tools_json);
+		if (t->scope)
+			tools_schemas_json_scoped(t->a->env.tools, t->scope, &tools_json);
+		else
+			tools_schemas_json(t->a->env.tools, &tools_json);
 		t->tools_json = buf_steal(&tools_json);
 	}
 	tools_len = strlen(t->tools_json);
@@ -1463,8 +1467,8 @@ static void audit_turn(const struct agent_turn *t, enum agent_stop stop, const c
 static void start_call(struct agent_turn *t, struct call *c)
 {
 	char sid[24];
-	struct tools_ctx ctx = {sid, t->source, t->tainted, t->web_any, on_asking,
-				t,   &side_llm, t,	    on_notice,	t};
+	struct tools_ctx ctx = {sid,	   t->source, t->tainted, t->web_any, on_asking, t,
+				&side_llm, t,	      on_notice,  t,	      t->scope};
 
 	snprintf(sid, sizeof(sid), "%lld", (long long)t->session_id);
 	c->started = true;
@@ -1907,10 +1911,13 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	if (audit_is_open() && a->env.cfg->audit.include_text)
 		t->audit_in = xstrdup(user_text);
 	t->extra_system = xstrdup(o->extra_system);
-	/* A caller's cap (a reminder's) only lowers the global one, never lifts it. */
+	/* A caller's cap (a reminder's) only lowers the global one, unless it is its own (an
+	 * alert investigation's). */
 	t->max_cost_usd = a->env.cfg->agent.max_turn_cost_usd;
-	if (o->max_cost_usd > 0 && (t->max_cost_usd <= 0 || o->max_cost_usd < t->max_cost_usd))
+	if (o->max_cost_usd > 0 &&
+	    (o->own_cap || t->max_cost_usd <= 0 || o->max_cost_usd < t->max_cost_usd))
 		t->max_cost_usd = o->max_cost_usd;
+	t->scope = o->scope;
 	rc = open_session(t, o, user_text);
 	if (rc < 0) {
 		turn_free(t);
@@ -2057,7 +2064,10 @@ static void split_request(struct agent_turn *t, struct agent_context_split *out)
 	struct buf tools_json, body, line;
 
 	buf_init(&tools_json, 0);
-	tools_schemas_json(t->a->env.tools, &tools_json);
+	if (t->scope)
+		tools_schemas_json_scoped(t->a->env.tools, t->scope, &tools_json);
+	else
+		tools_schemas_json(t->a->env.tools, &tools_json);
 	buf_init(&body, 0);
 	build_request(t, buf_str(&tools_json), false, NULL, false, &body);
 	buf_init(&line, 0);

@@ -28,6 +28,7 @@ struct loop;
 struct router;
 struct store;
 struct tools;
+struct tools_scope;
 struct agent;
 struct agent_turn;
 
@@ -71,6 +72,12 @@ struct agent_turn_opts {
 	/* > 0: this turn's cost cap when below agent.max_turn_cost_usd (a reminder's cap);
 	 * 0 = the global one. Reaching it stops the turn like the global cap (AGENT_STOP_COST). */
 	double max_cost_usd;
+	/* With max_cost_usd > 0: it is this turn's cap even above agent.max_turn_cost_usd (an
+	 * alert investigation's own cap, alerts.investigate.max_cost_usd). */
+	bool own_cap;
+	/* NULL, or the only tools the turn is offered and may call (borrowed: must outlive the
+	 * turn). */
+	const struct tools_scope *scope;
 };
 
 enum agent_stop {

@@ -510,6 +510,16 @@ struct config_alert_channel {
 	int64_t timeout_s;
 };
 
+/* alerts.investigate: the turns Alertmanager's notifications start (gateway/alertmanager.c). */
+struct config_alerts_investigate {
+	char **mcp_servers; /* their read-only tools are offered */
+	size_t n_mcp_servers;
+	double max_cost_usd;	      /* one investigation's own cap */
+	char *model;		      /* NULL = cfg->model */
+	int64_t max_per_hour;	      /* investigations started per hour, all groups */
+	int64_t group_min_interval_s; /* one group is investigated at most once per this */
+};
+
 struct config_alerts {
 	struct config_alert_channel *channels;
 	size_t n_channels;
@@ -522,6 +532,13 @@ struct config_alerts {
 	int64_t dedupe_s;	      /* the same alert is not sent again within this */
 	int64_t max_per_hour;	      /* alerts sent per hour, all channels */
 	int64_t channel_max_per_hour; /* messages per hour through one channel */
+	/* POST /v1/alerts/alertmanager (gateway/alertmanager.c) */
+	char *alertmanager_token;      /* secret; NULL = the route answers 404 */
+	char *alertmanager_url;	       /* API v2 base for silences; NULL = no Silence buttons */
+	int64_t telegram_chat;	       /* 0 = telegram.admin_chat, else the first allowed user */
+	int64_t reinvestigate_after_s; /* the same firing alerts are not investigated again */
+	int64_t max_body_bytes;	       /* of one notification */
+	struct config_alerts_investigate investigate;
 };
 
 struct config {

@@ -949,6 +949,32 @@ static const struct table alert_channel_table = {
 	.check = cfg_alert_channel_check,
 	.text = "One place alerts go. Every channel gets every alert."};
 
+static const struct opt alerts_investigate_opts[] = {
+	{"mcp_servers", T_STRS, FLD(config_alerts_investigate, mcp_servers),
+	 CNT(config_alerts_investigate, n_mcp_servers), .cap = 16,
+	 .text = "MCP servers (names in mcp_servers) whose read-only tools (readOnlyHint) an "
+		 "investigation may call, e.g. `[kubernetes]`; with `prometheus_query` they are "
+		 "its only tools"},
+	{"max_cost_usd", T_NUM, FLD(config_alerts_investigate, max_cost_usd), .def = "0.10",
+	 .min = 0.0001, .max = 100,
+	 .text = "one investigation's own cost cap (also above agent.max_turn_cost_usd); a Dig "
+		 "deeper turn gets the same"},
+	{"model", T_STR, FLD(config_alerts_investigate, model), .flags = F_MODEL,
+	 .text = "model group of investigations; default: `model`"},
+	{"max_per_hour", T_INT, FLD(config_alerts_investigate, max_per_hour), .def = "6", .min = 1,
+	 .max = 1000,
+	 .text = "investigations started per hour, all groups; the rest are noted only"},
+	{"group_min_interval", T_PERIOD, FLD(config_alerts_investigate, group_min_interval_s),
+	 .def = "15m",
+	 .text = "one alert group (groupKey) starts at most one investigation per this, even when "
+		 "new alerts join it"},
+};
+
+static const struct table alerts_investigate_table = {
+	"investigate", "alerts.investigate", OPTS(alerts_investigate_opts),
+	.text = "The agent turns Alertmanager's notifications start. See docs/operations.md, "
+		"\"Alert-driven investigations\"."};
+
 static const struct opt alerts_opts[] = {
 	{"channels", T_LIST, FLD(config_alerts, channels), CNT(config_alerts, n_channels), .cap = 8,
 	 .table = &alert_channel_table, .text = "where alerts go besides telegram.admin_chat"},
@@ -972,6 +998,26 @@ static const struct opt alerts_opts[] = {
 	 .max = 10000, .text = "alerts sent per hour, all channels; the rest are logged"},
 	{"channel_max_per_hour", T_INT, FLD(config_alerts, channel_max_per_hour), .def = "20",
 	 .min = 1, .max = 10000, .text = "messages per hour through one channel"},
+	{"alertmanager_token", T_STR, FLD(config_alerts, alertmanager_token),
+	 .flags = F_SECRET | F_ONELINE,
+	 .text = "bearer token of `POST /v1/alerts/alertmanager` (Alertmanager's "
+		 "`http_config.authorization`), normally `os.environ/ALERTMANAGER_TOKEN`; unset = "
+		 "the route is off"},
+	{"alertmanager_url", T_STR, FLD(config_alerts, alertmanager_url), .flags = F_ONELINE,
+	 .check = cfg_check_url,
+	 .text = "Alertmanager's base URL for silences (`POST /api/v2/silences`); unset = no "
+		 "Silence buttons"},
+	{"telegram_chat", T_INT, FLD(config_alerts, telegram_chat), .def = "0",
+	 .min = INT64_MIN + 1, .max = MAX_I64,
+	 .text = "where investigations go; 0 = telegram.admin_chat, else the first of "
+		 "telegram.allowed_users"},
+	{"reinvestigate_after", T_PERIOD, FLD(config_alerts, reinvestigate_after_s), .def = "4h",
+	 .text = "a group firing again with alerts (fingerprints) already investigated within "
+		 "this starts nothing"},
+	{"max_body_bytes", T_INT, FLD(config_alerts, max_body_bytes), .def = "1048576", .min = 1024,
+	 .max = 16 * MIB, .text = "largest Alertmanager notification taken"},
+	{"investigate", T_SECTION, FLD(config_alerts, investigate),
+	 .table = &alerts_investigate_table},
 };
 
 static const struct table alerts_table = {

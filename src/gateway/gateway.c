@@ -10,6 +10,7 @@
  *   POST /v1/chat/completions  an agent turn, OpenAI-compatible (see on_chat)
  *   GET  /v1/tools       the tools of connected MCP servers with their JSON schemas
  *   POST /v1/tools/call  {"name": ..., "arguments": {...}} -> {"content": ..., "is_error": ...}
+ *   POST /v1/alerts/alertmanager  Alertmanager's webhook, with its own token (alertmanager.h)
  *
  * The chat route answers when the turn is done; with "stream": true the answer is sent as one
  * content chunk in OpenAI's SSE framing (the agent does not stream tokens: it acts on whole
@@ -20,6 +21,7 @@
 #include "gateway/gateway.h"
 #include "agent/agent.h"
 #include "gateway/alerts.h"
+#include "gateway/alertmanager.h"
 #include "gateway/apiguard.h"
 #include "router/breaker.h"
 #include "core/config.h"
@@ -65,6 +67,7 @@ struct gateway {
 	struct job_sink sink;
 	struct cron *cron;
 	struct hooks *hooks;
+	struct alertmanager *am; /* NULL: alerts.alertmanager_token is not set */
 	struct reminders_sink rsink;
 	struct reminders *reminders; /* NULL: reminders.enabled is false */
 	struct alerts *alerts;	     /* alerts: channels, watches, heartbeat */
@@ -476,24 +479,26 @@ static void on_job_turn(const struct agent_result *r, void *arg)
 
 static const struct agent_cbs job_cbs = {.on_done = on_job_turn};
 
-/* A job's turn: a fresh session per run, so cron, hooks and reminders never grow a history.
- * max_cost_usd > 0 lowers the turn's cost cap (a reminder's). */
-static int run_job(struct gateway *g, const char *source, const char *model, const char *prompt,
-		   const char *extra_system, double max_cost_usd, job_done_cb done, void *arg)
+/* A job's turn: a fresh session per run, so cron, hooks and reminders never grow a history
+ * (an alert investigation's Dig deeper resumes its own). max_cost_usd > 0 lowers the turn's
+ * cost cap (a reminder's), or sets it (own_cap: an investigation's). */
+static int run_job(struct gateway *g, const struct job_opts *jo, job_done_cb done, void *arg)
 {
 	struct job_run *j = xcalloc(1, sizeof(*j));
-	struct agent_turn_opts o = {.source = source,
-				    .model = model,
-				    .fresh = true,
-				    .extra_system = extra_system,
-				    .max_cost_usd = max_cost_usd};
+	struct agent_turn_opts o = {.source = jo->source,
+				    .model = jo->model,
+				    .fresh = !jo->resume,
+				    .extra_system = jo->extra_system,
+				    .max_cost_usd = jo->max_cost_usd,
+				    .own_cap = jo->own_cap,
+				    .scope = jo->scope};
 	int rc;
 
 	j->g = g;
-	j->source = xstrdup(source);
+	j->source = xstrdup(jo->source);
 	j->done = done;
 	j->arg = arg;
-	rc = agent_turn(g->agent, &o, prompt, &job_cbs, j, NULL);
+	rc = agent_turn(g->agent, &o, jo->prompt, &job_cbs, j, NULL);
 	if (rc < 0) {
 		free(j->source);
 		free(j);
@@ -505,14 +510,30 @@ static int run_job(struct gateway *g, const char *source, const char *model, con
 static int sink_run(void *ctx, const char *source, const char *model, const char *prompt,
 		    const char *extra_system, job_done_cb done, void *arg)
 {
-	return run_job(ctx, source, model, prompt, extra_system, 0, done, arg);
+	return run_job(ctx,
+		       &(struct job_opts){.source = source,
+					  .model = model,
+					  .prompt = prompt,
+					  .extra_system = extra_system},
+		       done, arg);
+}
+
+/* job_sink.run_opts: alert investigations. */
+static int sink_run_opts(void *ctx, const struct job_opts *o, job_done_cb done, void *arg)
+{
+	return run_job(ctx, o, done, arg);
 }
 
 /* reminders_sink.run: the config's model, the job's own cap. */
 static int reminder_run(void *ctx, const char *source, const char *prompt, const char *extra_system,
 			double max_cost_usd, job_done_cb done, void *arg)
 {
-	return run_job(ctx, source, NULL, prompt, extra_system, max_cost_usd, done, arg);
+	return run_job(ctx,
+		       &(struct job_opts){.source = source,
+					  .prompt = prompt,
+					  .extra_system = extra_system,
+					  .max_cost_usd = max_cost_usd},
+		       done, arg);
 }
 
 /* reminders_sink.deliver: Telegram's outbox, which stores the text before it returns and
@@ -606,9 +627,10 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 		telegram_set_tools(g->tg, g->tools);
 	}
 	telegram_set_breaker(g->tg, g->breaker);
-	g->sink = (struct job_sink){sink_run, sink_deliver, g};
+	g->sink = (struct job_sink){sink_run, sink_deliver, g, sink_run_opts};
 	g->cron = cron_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
 	g->hooks = hooks_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
+	g->am = alertmanager_create(cfg, g->d.loop, g->d.store, g->tg, &g->sink);
 	if (cfg->reminders.enabled) {
 		g->rsink = (struct reminders_sink){reminder_run, reminder_deliver, g};
 		g->reminders = reminders_create(cfg, g->d.loop, g->d.store, &g->rsink);
@@ -647,6 +669,7 @@ int gateway_run(const struct config *cfg)
 	g.d.ready = ready;
 	g.d.ready_arg = &g;
 	hooks_add_routes(g.hooks, g.api);
+	alertmanager_add_routes(g.am, g.api);
 	telegram_start(g.tg);
 	cron_start(g.cron);
 	if (g.reminders)
@@ -673,6 +696,7 @@ out:
 	cron_destroy(g.cron);
 	reminders_destroy(g.reminders);
 	hooks_destroy(g.hooks);
+	alertmanager_destroy(g.am);
 	telegram_destroy(g.tg);
 	agent_destroy(g.agent);
 	tools_destroy(g.tools);

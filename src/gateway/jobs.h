@@ -9,6 +9,16 @@
 #include <stdint.h>
 
 struct config_deliver;
+struct tools_scope;
+
+/* A turn with more than run() says (alert investigations). */
+struct job_opts {
+	const char *source, *model, *prompt, *extra_system; /* as for run() */
+	double max_cost_usd;				    /* 0 = agent.max_turn_cost_usd */
+	bool own_cap;			 /* max_cost_usd may be above agent.max_turn_cost_usd */
+	bool resume;			 /* continue source's session instead of a fresh one */
+	const struct tools_scope *scope; /* NULL = every tool; borrowed until done */
+};
 
 struct job_result {
 	bool ok;	  /* false: the turn failed or was cancelled; text says why */
@@ -30,6 +40,8 @@ struct job_sink {
 	 * and never drops it. Does nothing when to->target is NULL. */
 	void (*deliver)(void *ctx, const struct config_deliver *to, const char *text);
 	void *ctx;
+	/* run() with o: the same contract. */
+	int (*run_opts)(void *ctx, const struct job_opts *o, job_done_cb done, void *arg);
 };
 
 #endif

@@ -3,6 +3,7 @@
  * up keeps the store free of them. The order and the names are exactly as before: changing
  * either would renumber user_version on every existing database. */
 #include "gateway/schema.h"
+#include "gateway/alertmanager.h"
 #include "core/sessions.h"
 #include "core/store.h"
 #include "core/util.h"
@@ -27,6 +28,8 @@ static const struct store_migration migrations[] = {
 	{"telegram-live", TG_STORE_LIVE_SQL},
 	{"reminders", REMINDERS_SCHEMA_SQL},
 	{"spend-cache", SPEND_CACHE_SQL},
+	{"telegram-reply", TG_STORE_REPLY_SQL},
+	{"alertmanager", ALERTMANAGER_SCHEMA_SQL},
 };
 
 void schema_register(void)

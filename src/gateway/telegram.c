@@ -204,7 +204,9 @@ struct telegram {
 	bool no_drafts;		     /* sendMessageDraft is unknown here: edits instead */
 	struct tools *tools;	     /* approvals and ask_user answer here (telegram_set_tools) */
 	struct reminders *reminders; /* /jobs (telegram_set_reminders), NULL = off */
-	struct question *questions;  /* asked, not closed */
+	const struct telegram_buttons *buttons; /* "a:" presses and tags, NULL = none */
+	void *buttons_arg;
+	struct question *questions; /* asked, not closed */
 	int64_t send_backoff_ms;
 	struct stranger strangers[STRANGERS_MAX]; /* the only state strangers get */
 	int64_t refusals_minute;		  /* minute of the count below */
@@ -2039,6 +2041,10 @@ static void tagged_sent(struct telegram *t, const char *tag, int64_t chat_id, in
 	unsigned long long id;
 	struct question *q;
 
+	if (t->buttons && strncmp(tag, t->buttons->prefix, strlen(t->buttons->prefix)) == 0) {
+		t->buttons->sent(tag, chat_id, message_id, t->buttons_arg);
+		return;
+	}
 	if (sscanf(tag, "q:%16llx", &id) != 1 || !(q = question_find(t, id, false)))
 		return;
 	q->message_id = message_id;
@@ -2126,6 +2132,27 @@ static void on_proposal_press(struct telegram *t, const char *query_id, const ch
 	buf_finish(&out);
 }
 
+/* A press on a button of t->buttons, handed over with who pressed it. */
+static void press_of(const cJSON *cq, const char *query_id, const char *data, int64_t chat_id,
+		     int64_t message_id, struct telegram *t)
+{
+	const cJSON *from = cJSON_GetObjectItemCaseSensitive(cq, "from");
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(from, "id");
+	const cJSON *uname = cJSON_GetObjectItemCaseSensitive(from, "username");
+	const cJSON *first = cJSON_GetObjectItemCaseSensitive(from, "first_name");
+	char who[96];
+
+	if (cJSON_IsString(uname) && *uname->valuestring)
+		snprintf(who, sizeof(who), "@%.64s", uname->valuestring);
+	else if (cJSON_IsString(first) && *first->valuestring)
+		snprintf(who, sizeof(who), "%.64s", first->valuestring);
+	else
+		snprintf(who, sizeof(who), "user %lld", (long long)uid->valuedouble);
+	t->buttons->press(&(struct telegram_press){query_id, data, chat_id, message_id,
+						   (int64_t)uid->valuedouble, who},
+			  t->buttons_arg);
+}
+
 /* A button press: checked like a message (allowed users, allowed chats), always answered so
  * the client stops spinning. */
 static void on_callback(struct telegram *t, const cJSON *cq)
@@ -2158,6 +2185,12 @@ static void on_callback(struct telegram *t, const cJSON *cq)
 		return;
 	}
 	metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
+	if (cJSON_IsString(data) && t->buttons &&
+	    strncmp(data->valuestring, t->buttons->prefix, strlen(t->buttons->prefix)) == 0) {
+		press_of(cq, qid->valuestring, data->valuestring, chat_id,
+			 cJSON_IsNumber(mid) ? (int64_t)mid->valuedouble : 0, t);
+		return;
+	}
 	if (cJSON_IsString(data) && strncmp(data->valuestring, "j:", 2) == 0 && chat_id &&
 	    cJSON_IsNumber(mid)) {
 		const cJSON *th = cJSON_GetObjectItemCaseSensitive(msg, "message_thread_id");
@@ -2348,6 +2381,7 @@ struct sending {
 	char *file, *method; /* a file row: "" = text */
 	int64_t thread, edit_id;
 	char *markup, *tag; /* "" = none */
+	int64_t reply_to;   /* 0 = none */
 };
 
 static void sending_free(struct sending *s)
@@ -2628,6 +2662,7 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 	s->edit_id = row.edit_id;
 	s->markup = row.markup;
 	s->tag = row.tag;
+	s->reply_to = row.reply_to;
 	/* Marked before the call: after a crash, only rows marked so can show twice. A row that
 	 * cannot be marked (the database is locked) is not sent yet. */
 	if (tg_outbox_mark_sending(t->d->store, s->row) < 0) {
@@ -2649,6 +2684,11 @@ static void on_send_event(evutil_socket_t fd, short what, void *arg)
 			buf_printf(&p, ",\"message_id\":%lld", (long long)s->edit_id);
 		else if (s->thread)
 			buf_printf(&p, ",\"message_thread_id\":%lld", (long long)s->thread);
+		if (s->reply_to && !s->edit_id)
+			buf_printf(&p,
+				   ",\"reply_parameters\":{\"message_id\":%lld,"
+				   "\"allow_sending_without_reply\":true}",
+				   (long long)s->reply_to);
 		if (*s->markup)
 			buf_printf(&p, ",\"reply_markup\":%s", s->markup);
 		caption = s->edit_id && strcmp(s->method, "editMessageCaption") == 0;
@@ -2680,6 +2720,8 @@ struct delivery {
 	int64_t edit_id; /* 0, or the message the delivery replaces */
 	char *markdown;
 	char *markup; /* NULL, or the last part's buttons */
+	char *tag;    /* NULL, or the last part's tag */
+	int64_t reply_to;
 };
 
 static int write_delivery(struct store *s, void *arg)
@@ -2687,7 +2729,11 @@ static int write_delivery(struct store *s, void *arg)
 	struct delivery *d = arg;
 	int rc = store_begin(s);
 
-	struct tg_out_opts o = {.thread_id = d->thread, .edit_id = d->edit_id, .markup = d->markup};
+	struct tg_out_opts o = {.thread_id = d->thread,
+				.edit_id = d->edit_id,
+				.markup = d->markup,
+				.tag = d->tag,
+				.reply_to = d->reply_to};
 
 	if (rc == 0)
 		rc = outbox_add_to(d->t, d->chat_id, d->markdown, &o);
@@ -2703,6 +2749,7 @@ static void delivery_free(struct delivery *d, int rc)
 		kick_sender(d->t, 0);
 	free(d->markdown);
 	free(d->markup);
+	free(d->tag);
 	free(d);
 }
 
@@ -2739,6 +2786,37 @@ void telegram_deliver_thread(struct telegram *t, int64_t chat_id, int64_t thread
 			     const char *markdown)
 {
 	deliver_with(t, chat_id, thread, 0, markdown, NULL);
+}
+
+void telegram_send(struct telegram *t, const struct telegram_msg *m)
+{
+	struct delivery *d = xcalloc(1, sizeof(*d));
+	int rc;
+
+	*d = (struct delivery){t,
+			       m->chat_id,
+			       0,
+			       m->edit_id,
+			       xstrdup(m->markdown),
+			       m->markup ? xstrdup(m->markup) : NULL,
+			       m->tag ? xstrdup(m->tag) : NULL,
+			       m->reply_to};
+	rc = store_write(t->d->store, write_delivery, d, on_delivery_stored);
+	if (rc != -EINPROGRESS)
+		delivery_free(d, rc);
+}
+
+void telegram_set_buttons(struct telegram *t, const struct telegram_buttons *b, void *arg)
+{
+	if (!t)
+		return;
+	t->buttons = b;
+	t->buttons_arg = arg;
+}
+
+void telegram_answer_press(struct telegram *t, const char *query_id, const char *text)
+{
+	answer_callback(t, query_id, text);
 }
 
 void telegram_propose(struct telegram *t, int64_t chat_id, const char *id, const char *markdown)

@@ -78,4 +78,35 @@ void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown)
 void telegram_deliver_thread(struct telegram *t, int64_t chat_id, int64_t thread,
 			     const char *markdown);
 
+/* A message of another module's (alert investigations): markdown to chat_id, replying to
+ * reply_to (0 = none) or editing edit_id (0 = none), with markup (inline keyboard JSON) and
+ * tag on its last part (NULL = none). Queued durably like telegram_deliver. */
+struct telegram_msg {
+	int64_t chat_id, reply_to, edit_id;
+	const char *markdown, *markup, *tag;
+};
+void telegram_send(struct telegram *t, const struct telegram_msg *m);
+
+/* A press on a button of telegram_set_buttons, by an allowed user in an allowed chat (the
+ * others are refused before this). Borrowed during the call. */
+struct telegram_press {
+	const char *query_id; /* answer it once with telegram_answer_press */
+	const char *data;     /* callback_data, prefix included */
+	int64_t chat_id, message_id;
+	int64_t user_id;
+	const char *who; /* "@name", else the first name, else "user <id>" */
+};
+
+/* Buttons whose callback_data starts with prefix go to press; the message id Telegram gives
+ * a part tagged with a tag starting with prefix goes to sent. Both from the loop. */
+struct telegram_buttons {
+	const char *prefix; /* "a:" */
+	void (*press)(const struct telegram_press *p, void *arg);
+	void (*sent)(const char *tag, int64_t chat_id, int64_t message_id, void *arg);
+};
+/* b and arg borrowed for t's life. Accepts a NULL t. */
+void telegram_set_buttons(struct telegram *t, const struct telegram_buttons *b, void *arg);
+/* Answers a press (text NULL = none; cut to what Telegram shows). */
+void telegram_answer_press(struct telegram *t, const char *query_id, const char *text);
+
 #endif

@@ -180,10 +180,12 @@ int tg_outbox_add(struct store *s, int64_t chat_id, const struct tg_part *parts,
 
 	if (!o)
 		o = &none;
-	if (sqlite3_prepare_v2(store_db(s),
-			       "INSERT INTO tg_outbox (chat_id, text, html, created_ms, thread_id, "
-			       "edit_id, markup, tag, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    store_db(s),
+		    "INSERT INTO tg_outbox (chat_id, text, html, created_ms, thread_id, "
+		    "edit_id, markup, tag, method, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+		    "?, ?)",
+		    -1, &st, NULL) != SQLITE_OK)
 		return store_fail(s, "store reply");
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		bool last = i + 1 == n;
@@ -200,6 +202,7 @@ int tg_outbox_add(struct store *s, int64_t chat_id, const struct tg_part *parts,
 		sqlite3_bind_text(st, 9,
 				  i == 0 && o->edit_id && o->caption ? "editMessageCaption" : "",
 				  -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 10, i == 0 ? o->reply_to : 0);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = store_fail(s, "store reply");
 	}
@@ -242,11 +245,11 @@ int tg_outbox_next(struct store *s, bool (*may_send)(int64_t chat_id, void *arg)
 	sqlite3_stmt *st;
 	int rc = -ENOENT;
 
-	if (sqlite3_prepare_v2(
-		    store_db(s),
-		    "SELECT id, chat_id, text, html, file, method, thread_id, edit_id, markup, tag "
-		    "FROM tg_outbox ORDER BY id",
-		    -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store_db(s),
+			       "SELECT id, chat_id, text, html, file, method, thread_id, edit_id, "
+			       "markup, tag, "
+			       "reply_to FROM tg_outbox ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	while (rc == -ENOENT && sqlite3_step(st) == SQLITE_ROW) {
 		if (!may_send(sqlite3_column_int64(st, 1), arg))
@@ -261,6 +264,7 @@ int tg_outbox_next(struct store *s, bool (*may_send)(int64_t chat_id, void *arg)
 		row->edit_id = sqlite3_column_int64(st, 7);
 		row->markup = column_copy(st, 8);
 		row->tag = column_copy(st, 9);
+		row->reply_to = sqlite3_column_int64(st, 10);
 		rc = 0;
 	}
 	sqlite3_finalize(st);

@@ -58,6 +58,10 @@ struct tg_part;
 	"ALTER TABLE tg_outbox ADD COLUMN markup TEXT NOT NULL DEFAULT '';"                        \
 	"ALTER TABLE tg_outbox ADD COLUMN tag TEXT NOT NULL DEFAULT '';"
 
+/* reply_to: a message of the chat the part answers (reply_parameters; 0 = none), e.g. an
+ * alert's resolved note under its investigation. */
+#define TG_STORE_REPLY_SQL "ALTER TABLE tg_outbox ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;"
+
 /* ---- inbox ---- */
 
 /* A batch of updates to insert (one prepared statement, for the caller's transaction). */
@@ -108,6 +112,7 @@ struct tg_out_opts {
 	const char *markup; /* inline keyboard JSON, on the last part */
 	const char *tag;    /* on the last part */
 	bool caption;	    /* with edit_id: the edit is of a file's caption (editMessageCaption) */
+	int64_t reply_to;   /* the first part replies to this message (0 = none) */
 };
 
 /* Appends n parts for chat_id (text copied, html: parse_mode HTML). 0 or store_fail's code
@@ -129,6 +134,7 @@ struct tg_outbox_row {
 	char *method; /* the file's send method */
 	int64_t thread_id, edit_id;
 	char *markup, *tag; /* "" = none */
+	int64_t reply_to;   /* 0 = none */
 };
 
 /* The first row in id order whose chat may_send says yes to (may_send is asked about each

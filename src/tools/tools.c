@@ -467,6 +467,55 @@ static bool find_catalog(const struct tools *t, const char *name, struct mcp_too
 	return found == 1;
 }
 
+static bool scope_has(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+static bool mcp_in_scope(const struct tools_scope *s, const struct mcp_tool_info *ti)
+{
+	return ti->read_only && scope_has(s->mcp_servers, s->n_mcp_servers, ti->server);
+}
+
+bool tools_in_scope(struct tools *t, const struct tools_scope *scope, const char *name)
+{
+	const struct tool_def *d = find_builtin(t, name);
+	struct mcp_tool_info ti;
+
+	if (d)
+		return scope_has(scope->builtins, scope->n_builtins, d->name);
+	return find_mcp(t, name, &ti) && mcp_in_scope(scope, &ti);
+}
+
+void tools_schemas_json_scoped(struct tools *t, const struct tools_scope *scope, struct buf *out)
+{
+	size_t n = mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0,
+	       room = (size_t)t->env.cfg->agent.max_tools;
+
+	buf_puts(out, "[");
+	for (size_t i = 0; i < t->n_offered && room > 0; i++) {
+		const struct tool_def *d = t->offered[i];
+
+		if (!scope_has(scope->builtins, scope->n_builtins, d->name))
+			continue;
+		append_schema(out, d->name, d->description, 4096, d->params_json);
+		room--;
+	}
+	for (size_t i = 0; i < n && room > 0; i++) {
+		struct mcp_tool_info ti;
+
+		mcp_tool_info(t->env.mcp, i, &ti);
+		if (!mcp_in_scope(scope, &ti))
+			continue;
+		append_schema(out, ti.name, ti.description, MCP_RENDER_DESC_MAX, ti.schema_json);
+		room--;
+	}
+	buf_puts(out, "]");
+}
+
 bool tools_read_only(struct tools *t, const char *name)
 {
 	const struct tool_def *d = find_builtin(t, name);
@@ -501,9 +550,10 @@ void tools_source_trust(const struct config *cfg, const char *source, bool *tain
 		for (i = 0; i < cfg->n_hooks; i++)
 			if (strcmp(cfg->hooks[i].name, source + 5) == 0)
 				*web_any = cfg->hooks[i].web_fetch == CONFIG_JOB_WEB_ANY;
-	} else if (strncmp(source, "reminder:", 9) == 0) {
-		/* A model wrote the reminder's prompt, perhaps after reading a page: its runs
-		 * are trusted no more than a cron job's. */
+	} else if (strncmp(source, "reminder:", 9) == 0 || strncmp(source, "alert:", 6) == 0) {
+		/* A model wrote the reminder's prompt, perhaps after reading a page, and an
+		 * alert's labels and annotations are whatever the cluster says: their runs are
+		 * trusted no more than a cron job's. */
 		*tainted = true;
 	}
 }
@@ -1083,8 +1133,8 @@ static void on_answer(struct tools_call *c)
 		return;
 	}
 	if (k == TOOLS_APPROVE || k == TOOLS_APPROVE_ALWAYS) {
-		struct tools_ctx ctx = {c->sid, c->source, c->tainted, c->web_any, NULL,
-					NULL,	c->llm,	   c->llm_arg, c->notice,  c->notice_arg};
+		struct tools_ctx ctx = {c->sid, c->source,  c->tainted, c->web_any,    NULL, NULL,
+					c->llm, c->llm_arg, c->notice,	c->notice_arg, NULL};
 
 		if (k == TOOLS_APPROVE_ALWAYS)
 			always_add(c->t, c->source, c->name);
@@ -1228,6 +1278,13 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 	if (out)
 		*out = c;
 	d = find_builtin(t, c->name);
+	if (ctx && ctx->scope && !tools_in_scope(t, ctx->scope, c->name)) {
+		buf_printf(&c->out,
+			   "tool \"%.100s\" is not available in this run (read-only tools only)",
+			   c->name);
+		finish_later(c, true);
+		return 0;
+	}
 	if (!d && strcmp(c->name, MCP_SCHEMA) == 0 && catalog_mode(t)) {
 		args = parse_args(args_json, &c->out);
 		if (args)

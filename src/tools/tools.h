@@ -52,6 +52,16 @@ struct tools_llm {
 	void (*cancel)(void *arg, void *call);
 };
 
+/* A turn's tools when not all of them (an alert investigation's): the builtins named (when
+ * offered) and the read-only tools (readOnlyHint) of the MCP servers named, listed directly
+ * (never through the catalog). Borrowed by whoever holds it. */
+struct tools_scope {
+	const char *const *builtins;
+	size_t n_builtins;
+	const char *const *mcp_servers;
+	size_t n_mcp_servers;
+};
+
 /* Who is calling, for the trust rules (docs/security.md, "Trust"). Borrowed during tools_call. */
 struct tools_ctx {
 	const char *session_id; /* "" when none */
@@ -73,6 +83,8 @@ struct tools_ctx {
 	 * loop before the call's cb. */
 	void (*notice)(const char *text, void *arg);
 	void *notice_arg;
+	/* NULL, or the only tools this call may be (tools_in_scope): another is a tool error. */
+	const struct tools_scope *scope;
 };
 
 /* Told that proposal id awaits the human (text: what to approve and how, Markdown) for a
@@ -122,6 +134,10 @@ void tools_destroy(struct tools *t);
 /* At most agent.max_tools entries: the builtin tools, then MCP tools in server order until the
  * cap; the log names those left out (once per change). */
 void tools_schemas_json(struct tools *t, struct buf *out);
+/* The same for a scoped turn: only the tools of scope (at most agent.max_tools). */
+void tools_schemas_json_scoped(struct tools *t, const struct tools_scope *scope, struct buf *out);
+/* True when name is one of scope's tools now. */
+bool tools_in_scope(struct tools *t, const struct tools_scope *scope, const char *name);
 /* What tools_schemas_json sends now (capped). */
 size_t tools_n_offered(struct tools *t);
 /* Builtin tools the config can offer (toolsets; before per-tool checks): for doctor's count. */
@@ -133,9 +149,9 @@ bool tools_read_only(struct tools *t, const char *name);
  * session_search and every MCP tool (pages, hook payloads, pod logs and issue texts may carry
  * instructions). */
 bool tools_taints(struct tools *t, const char *name);
-/* The trust a turn of source starts with: cron ("cron:<job>"), hook ("hook:<name>") and
- * reminder ("reminder:<id>") runs are tainted, and *web_any is a cron job's or hook's
- * `web_fetch: any`; every other source starts clean. */
+/* The trust a turn of source starts with: cron ("cron:<job>"), hook ("hook:<name>"),
+ * reminder ("reminder:<id>") and alert investigation ("alert:<group>") runs are tainted, and
+ * *web_any is a cron job's or hook's `web_fetch: any`; every other source starts clean. */
 void tools_source_trust(const struct config *cfg, const char *source, bool *tainted, bool *web_any);
 void tools_set_notify(struct tools *t, tools_notify_cb cb, void *arg);
 /* Where send_file delivers; without one send_file answers that no chat can take files. */

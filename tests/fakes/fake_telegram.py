@@ -2249,10 +2249,34 @@ class FakeTelegram:
                 message["entities"] = entities
             if "reply_markup" in extra:
                 message["reply_markup"] = extra["reply_markup"]
+            reply = self._reply_to(params, cid)
+            if reply is not None:
+                message["reply_to_message"] = reply
             self._sent.setdefault(cid, []).append(message)
             self._version(cid, message, "sendMessage", params.get("parse_mode"))
             self._lock.notify_all()
             return json.loads(json.dumps(message))
+
+    def _reply_to(self, params, cid) -> dict | None:
+        """reply_parameters (Bot API 7.0) of a send (under the lock): the replied message
+        without its own reply, or the Bot API's refusal when it is unknown and
+        allow_sending_without_reply is not set."""
+        rp = params.get("reply_parameters")
+        if isinstance(rp, str):
+            try:
+                rp = json.loads(rp)
+            except ValueError:
+                raise bad_request("can't parse reply parameters JSON object")
+        if rp is None:
+            return None
+        if not isinstance(rp, dict) or not isinstance(rp.get("message_id"), int):
+            raise bad_request("message to be replied not found")
+        quoted = self._find_sent(cid, rp["message_id"]) or self._find_message(cid, rp["message_id"])
+        if quoted is None:
+            if rp.get("allow_sending_without_reply"):
+                return None
+            raise bad_request("message to be replied not found")
+        return {k: v for k, v in quoted.items() if k != "reply_to_message"}
 
     def _edited(self, cid, message: dict, method: str, parse_mode) -> dict:
         """Finish an accepted edit (under the lock)."""

@@ -1,0 +1,335 @@
+"""Alert-driven investigations: an Alertmanager-shaped sender (webhook payload version 4)
+against the gateway's POST /v1/alerts/alertmanager, with a fake Kubernetes MCP server, a fake
+Prometheus, the fake Telegram Bot API and a fake Alertmanager API v2. A firing group starts one
+read-only investigation (only prometheus_query and the MCP server's read-only tools, the
+runbook in its system prompt) delivered with Silence 1h / Silence 4h / Ack / Dig deeper; a
+repeat within reinvestigate_after starts nothing, also after a restart; resolved adds a reply
+under the investigation; Silence sends the exact API v2 request; a stranger's press is
+refused; a wrong token is 401."""
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from agent_harness import agent_config, fake  # noqa: F401
+from conftest import SLOW, Gateway, to_yaml
+from fakes.fake_alertmanager import FakeAlertmanager
+from fakes.fake_mcp import FakeMcp, text_result, tool
+from fakes.fake_openai import text, tool_calls
+from fakes.fake_telegram import FakeTelegram, callback_data_of
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+
+TOKEN = "123456:TEST-e2e-SECRET-token"
+AM_TOKEN = "am-e2e-SECRET-token-7c1f"
+OWNER = 1001
+STRANGER = 666
+GROUP_KEY = '{}:{alertname="KubePodCrashLooping"}'
+
+K8S_TOOLS = [
+    tool("pods_log", "fixed", description="Logs of a pod",
+         result=text_result("panic: missing env DATABASE_URL"),
+         annotations={"readOnlyHint": True}),
+    tool("pods_delete", "echo", description="Delete a pod",
+         annotations={"destructiveHint": True}),
+]
+
+RUNBOOK = """---
+name: kubepodcrashlooping
+description: What to check when a pod crash-loops.
+---
+Check the pod's last logs first, then its restarts in Prometheus (RUNBOOK-MARKER-42).
+"""
+
+
+class _Prom(BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        self.server.queries.append(self.path)
+        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"pod": "web-7f9c"}, "value": [time.time(), "14"]}]}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+
+@pytest.fixture
+def prom():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Prom)
+    srv.queries = []
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram(token=TOKEN) as t:
+        t.add_chat(OWNER)  # the owner has started the bot
+        yield t
+
+
+@pytest.fixture
+def mcp():
+    with FakeMcp(tools=K8S_TOOLS) as m:
+        yield m
+
+
+@pytest.fixture
+def am():
+    with FakeAlertmanager() as a:
+        yield a
+
+
+@pytest.fixture
+def bot(tmp_path, fake, tg, mcp, prom, am):
+    started = []
+
+    def make():
+        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [OWNER],
+                "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
+        alerts = {"alertmanager_token": "os.environ/AM_TOKEN", "alertmanager_url": am.url,
+                  "reinvestigate_after": "4h",
+                  "investigate": {"mcp_servers": ["k8s"], "max_cost_usd": 0.5}}
+        cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
+                           alerts=alerts,
+                           prometheus={"url": f"http://127.0.0.1:{prom.server_address[1]}"},
+                           mcp_servers={"k8s": {"url": mcp.url, "timeout": 10 * SLOW}})
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN,
+                                      "AM_TOKEN": AM_TOKEN})
+        book = g.home / "skills" / "runbooks" / "kubepodcrashlooping"
+        book.mkdir(parents=True)
+        (book / "SKILL.md").write_text(RUNBOOK)
+        started.append(g)
+        g.start()
+        wait_for(lambda: "mcp_k8s_pods_log" in tools_of(g), 30 * SLOW, "the MCP tools")
+        return g
+
+    yield make
+    for g in started:
+        g.kill()
+        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+        assert AM_TOKEN not in g.stderr()
+
+
+def tools_of(g):
+    try:
+        with urllib.request.urlopen(g.url + "/v1/tools", timeout=5 * SLOW) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def payload(status="firing", fingerprints=("a1b2c3d4e5f60718",)):
+    now = datetime.now(timezone.utc)
+    alerts = [{"status": status,
+               "labels": {"alertname": "KubePodCrashLooping", "namespace": "prod",
+                          "pod": f"web-{fp[:4]}", "severity": "warning"},
+               "annotations": {"summary": "Pod prod/web is crash looping",
+                               "description": "Pod prod/web restarted 14 times in 10m."},
+               "startsAt": (now - timedelta(minutes=10)).isoformat().replace("+00:00", "Z"),
+               "endsAt": ("0001-01-01T00:00:00Z" if status == "firing"
+                          else now.isoformat().replace("+00:00", "Z")),
+               "generatorURL": "http://prometheus:9090/graph?g0.expr=x",
+               "fingerprint": fp} for fp in fingerprints]
+    return {"version": "4", "groupKey": GROUP_KEY, "truncatedAlerts": 0, "status": status,
+            "receiver": "hermetic", "groupLabels": {"alertname": "KubePodCrashLooping"},
+            "commonLabels": {"alertname": "KubePodCrashLooping", "namespace": "prod",
+                             "severity": "warning"},
+            "commonAnnotations": {}, "externalURL": "http://alertmanager:9093"}\
+        | {"alerts": alerts}
+
+
+def send(g, body, token=AM_TOKEN):
+    """POST as Alertmanager's webhook notifier does; (status, JSON answer)."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "Alertmanager/0.28.1"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(g.url + "/v1/alerts/alertmanager", data=data, headers=headers,
+                                 method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10 * SLOW) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def investigation(tg, n=1):
+    def found():
+        ms = [m for m in tg.messages(OWNER) if m.get("reply_markup")]
+        return ms[n - 1] if len(ms) >= n else None
+    wait_for(found, 30 * SLOW, f"investigation {n}")
+    return found()
+
+
+def replies_to(tg, message_id):
+    return [m for m in tg.messages(OWNER)
+            if (m.get("reply_to_message") or {}).get("message_id") == message_id]
+
+
+def offered_tools(req):
+    return sorted(t["function"]["name"] for t in req["body"].get("tools", []))
+
+
+def investigate_script(fake, answer="The pod web crash-loops: DATABASE_URL is missing."):
+    fake.script_for("test/free",
+                    tool_calls(("c1", "mcp_k8s_pods_log", '{"name": "web-a1b2"}')),
+                    tool_calls(("c2", "prometheus_query",
+                                '{"query": "kube_pod_container_status_restarts_total"}')),
+                    text(answer))
+
+
+def test_firing_repeat_resolved_and_wrong_token(bot, tg, fake, mcp, prom):
+    investigate_script(fake)
+    g = bot()
+    # Wrong, missing token; malformed JSON: refused, nothing runs.
+    assert send(g, payload(), token="nope")[0] == 401
+    status, answer = send(g, payload(), token=None)
+    assert status == 401 and "alertmanager_token" in answer["error"]["message"]
+    status, answer = send(g, b'{"version": "4",\n "status": firing}')
+    assert status == 400 and "line 2, column" in answer["error"]["message"]
+    status, answer = send(g, payload() | {"alerts": [{"status": "firing", "labels": []}]})
+    assert status == 400 and "alerts[0].labels" in answer["error"]["message"]
+    assert fake.chat_requests == []
+
+    assert send(g, payload()) == (200, {"status": "ok", "action": "investigating"})
+    msg = investigation(tg)
+    assert msg["text"].startswith("🚨 KubePodCrashLooping (1 firing)")
+    assert "DATABASE_URL is missing." in msg["text"]
+    labels = [[b["text"] for b in row] for row in msg["reply_markup"]["inline_keyboard"]]
+    assert labels == [["Silence 1h", "Silence 4h"], ["Ack", "Dig deeper"]]
+    assert all(len(d) <= 64 for d in callback_data_of(msg["reply_markup"]))
+    # Read-only tools only, the runbook in the system prompt, the alert in the prompt.
+    first = fake.chat_requests[0]
+    assert offered_tools(first) == ["mcp_k8s_pods_log", "prometheus_query"]
+    assert "RUNBOOK-MARKER-42" in first["body"]["messages"][0]["content"]
+    assert "Pod prod/web restarted 14 times" in first["body"]["messages"][-1]["content"]
+    assert any("restarts_total" in q for q in prom.queries)
+    assert [c["params"]["name"] for c in (r["body"] for r in mcp.requests
+            if isinstance(r.get("body"), dict) and r["body"].get("method") == "tools/call")] \
+        == ["pods_log"]
+    # The audit trail names the source.
+    trail = [json.loads(x) for x in (g.home / "logs" / "audit.jsonl").read_text().splitlines()]
+    assert any(x["kind"] == "turn" and x["source"].startswith("alert:") for x in trail)
+
+    # Alertmanager repeats the group (repeat_interval): nothing new.
+    n = len(fake.chat_requests)
+    assert send(g, payload())[1]["action"] == "already_investigated"
+    time.sleep(1 * SLOW)
+    assert len(fake.chat_requests) == n
+    assert len([m for m in tg.messages(OWNER) if m.get("reply_markup")]) == 1
+
+    # Resolved: a short note replying to the investigation.
+    assert send(g, payload("resolved"))[1]["action"] == "resolved_noted"
+    wait_for(lambda: replies_to(tg, msg["message_id"]), 20 * SLOW, "the resolved note")
+    assert replies_to(tg, msg["message_id"])[-1]["text"] == "✅ Resolved: KubePodCrashLooping"
+    assert replies_to(tg, msg["message_id"])[0]["text"] == \
+        "✅ Resolved: KubePodCrashLooping"
+
+
+def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):
+    investigate_script(fake)
+    g = bot()
+    send(g, payload())
+    msg = investigation(tg)
+    data = callback_data_of(msg["reply_markup"])
+    assert [d.split(":")[1] for d in data] == ["s1", "s4", "ack", "dig"]
+
+    # A stranger's press is refused and sends nothing.
+    tg.press(OWNER, msg["message_id"], data[0], user_id=STRANGER)
+    wait_for(lambda: len(tg.callback_answers) == 1, 10 * SLOW, "the stranger's answer")
+    assert tg.callback_answers[0]["text"] == "This is a private assistant."
+    assert am.requests == []
+
+    # Silence 1h: the exact API v2 request.
+    before = datetime.now(timezone.utc)
+    tg.press(OWNER, msg["message_id"], data[0], user_id=OWNER)
+    wait_for(lambda: am.requests, 10 * SLOW, "the silence request")
+    req = am.requests[0]
+    assert req["path"] == "/api/v2/silences"
+    assert req["headers"]["Content-Type"] == "application/json"
+    body = req["body"]
+    assert list(body) == ["matchers", "startsAt", "endsAt", "createdBy", "comment"]
+    assert body["matchers"] == [{"name": "alertname", "value": "KubePodCrashLooping",
+                                 "isRegex": False, "isEqual": True}]
+    start = datetime.fromisoformat(body["startsAt"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(body["endsAt"].replace("Z", "+00:00"))
+    assert abs((start - before).total_seconds()) < 5 * SLOW
+    assert end - start == timedelta(hours=1)
+    assert body["createdBy"] == "hermetic" and "@ada" in body["comment"]
+    sid = next(iter(am.silences))
+    wait_for(lambda: any(sid in m["text"] for m in replies_to(tg, msg["message_id"])),
+             10 * SLOW, "the silence note")
+    assert f"🔕 Silenced for 1h by @ada (silence {sid})" in \
+        [m["text"] for m in replies_to(tg, msg["message_id"])]
+
+    # Alertmanager refuses (API v2's 400 is a JSON string): the note says so.
+    am.fail_with = (400, "silence invalid: comment missing")
+    tg.press(OWNER, msg["message_id"], data[1], user_id=OWNER)
+    wait_for(lambda: any("not made" in m["text"] for m in replies_to(tg, msg["message_id"])),
+             10 * SLOW, "the failed silence note")
+    assert any("silence invalid: comment missing" in m["text"]
+               for m in replies_to(tg, msg["message_id"]))
+    am.fail_with = None
+
+    # Dig deeper continues the same session.
+    fake.script_for("test/free", text("Deeper: the Secret db-credentials was deleted at 09:12."))
+    n = len(fake.chat_requests)
+    tg.press(OWNER, msg["message_id"], data[3], user_id=OWNER)
+    wait_for(lambda: any("Deeper:" in m["text"] for m in replies_to(tg, msg["message_id"])),
+             30 * SLOW, "the follow-up")
+    follow = fake.chat_requests[n]
+    contents = [m.get("content") or "" for m in follow["body"]["messages"]]
+    assert any("DATABASE_URL is missing." in c for c in contents)  # the earlier answer
+    assert "dig deeper" in contents[-1]
+    assert offered_tools(follow) == ["mcp_k8s_pods_log", "prometheus_query"]
+
+    # Ack: recorded, and a repeat with a new alert in the group sends nothing more.
+    tg.press(OWNER, msg["message_id"], data[2], user_id=OWNER)
+    wait_for(lambda: any("Acked by @ada" in m["text"]
+                         for m in replies_to(tg, msg["message_id"])), 10 * SLOW, "the ack")
+    count = len(tg.messages(OWNER))
+    n = len(fake.chat_requests)
+    assert send(g, payload(fingerprints=("a1b2c3d4e5f60718", "ffff000011112222")))[1][
+        "action"] == "acked"
+    time.sleep(1 * SLOW)
+    assert len(tg.messages(OWNER)) == count and len(fake.chat_requests) == n
+    assert tg.unanswered_callbacks() == []
+
+
+def test_a_restart_does_not_investigate_again(bot, tg, fake):
+    investigate_script(fake)
+    g = bot()
+    send(g, payload())
+    msg = investigation(tg)
+    n = len(fake.chat_requests)
+    g.kill()
+    g.start()
+    assert send(g, payload())[1]["action"] == "already_investigated"
+    time.sleep(1 * SLOW)
+    assert len(fake.chat_requests) == n
+    # The message id survived the restart too: resolved still replies under it.
+    send(g, payload("resolved"))
+    wait_for(lambda: replies_to(tg, msg["message_id"]), 20 * SLOW, "the resolved note")
+    assert replies_to(tg, msg["message_id"])[-1]["text"] == "✅ Resolved: KubePodCrashLooping"
