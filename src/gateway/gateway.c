@@ -468,7 +468,6 @@ static void on_job_turn(const struct agent_result *r, void *arg)
 	struct job_result jr = {r->stop != AGENT_FAILED && r->stop != AGENT_CANCELLED, r->text,
 				r->session_id, r->cost_usd};
 
-	alerts_job_done(j->g->alerts, j->source, jr.ok, r->text);
 	j->done(&jr, j->arg);
 	free(j->source);
 	free(j);
@@ -479,14 +478,16 @@ static const struct agent_cbs job_cbs = {.on_done = on_job_turn};
 /* A job's turn: a fresh session per run, so cron, hooks and reminders never grow a history.
  * max_cost_usd > 0 lowers the turn's cost cap (a reminder's). */
 static int run_job(struct gateway *g, const char *source, const char *model, const char *prompt,
-		   const char *extra_system, double max_cost_usd, job_done_cb done, void *arg)
+		   const char *extra_system, const struct agent_tool *tool, double max_cost_usd,
+		   job_done_cb done, void *arg)
 {
 	struct job_run *j = xcalloc(1, sizeof(*j));
 	struct agent_turn_opts o = {.source = source,
 				    .model = model,
 				    .fresh = true,
 				    .extra_system = extra_system,
-				    .max_cost_usd = max_cost_usd};
+				    .max_cost_usd = max_cost_usd,
+				    .tool = tool};
 	int rc;
 
 	j->g = g;
@@ -503,16 +504,25 @@ static int run_job(struct gateway *g, const char *source, const char *model, con
 
 /* job_sink.run: cron and hooks, under agent.max_turn_cost_usd. */
 static int sink_run(void *ctx, const char *source, const char *model, const char *prompt,
-		    const char *extra_system, job_done_cb done, void *arg)
+		    const char *extra_system, const struct agent_tool *tool, job_done_cb done,
+		    void *arg)
 {
-	return run_job(ctx, source, model, prompt, extra_system, 0, done, arg);
+	return run_job(ctx, source, model, prompt, extra_system, tool, 0, done, arg);
+}
+
+/* job_sink.outcome: a cron job failing twice in a row is an alert. */
+static void sink_outcome(void *ctx, const char *source, bool ok, const char *text)
+{
+	struct gateway *g = ctx;
+
+	alerts_job_done(g->alerts, source, ok, text);
 }
 
 /* reminders_sink.run: the config's model, the job's own cap. */
 static int reminder_run(void *ctx, const char *source, const char *prompt, const char *extra_system,
 			double max_cost_usd, job_done_cb done, void *arg)
 {
-	return run_job(ctx, source, NULL, prompt, extra_system, max_cost_usd, done, arg);
+	return run_job(ctx, source, NULL, prompt, extra_system, NULL, max_cost_usd, done, arg);
 }
 
 /* reminders_sink.deliver: Telegram's outbox, which stores the text before it returns and
@@ -606,7 +616,7 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 		telegram_set_tools(g->tg, g->tools);
 	}
 	telegram_set_breaker(g->tg, g->breaker);
-	g->sink = (struct job_sink){sink_run, sink_deliver, g};
+	g->sink = (struct job_sink){sink_run, sink_deliver, g, sink_outcome};
 	g->cron = cron_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
 	g->hooks = hooks_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
 	if (cfg->reminders.enabled) {

@@ -6,6 +6,7 @@
 #include "core/sessions.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "gateway/cron.h"
 #include "gateway/hooks.h"
 #include "gateway/reminders.h"
 #include "gateway/tg_store.h"
@@ -27,6 +28,7 @@ static const struct store_migration migrations[] = {
 	{"telegram-live", TG_STORE_LIVE_SQL},
 	{"reminders", REMINDERS_SCHEMA_SQL},
 	{"spend-cache", SPEND_CACHE_SQL},
+	{"cron-verdicts", CRON_VERDICTS_SQL},
 };
 
 void schema_register(void)
