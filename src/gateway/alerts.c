@@ -631,7 +631,9 @@ static void watch_poller(struct alerts *a)
 		return;
 	age = telegram_poll_age_ms(a->src.tg);
 	if (age < a->cfg->alerts.poller_down_after_s * 1000) {
-		if (firing(a, "telegram_poller"))
+		/* Only a poll that worked says it is back: right after a restart the age counts
+		 * from the start, and a firing restored from before it may still hold. */
+		if (telegram_polled(a->src.tg) && firing(a, "telegram_poller"))
 			alerts_resolve(a, "telegram_poller",
 				       "Telegram poller is polling again: the bot is reachable");
 		return;
