@@ -18,6 +18,7 @@
 
 struct fake_run {
 	char *source, *model, *prompt, *extra;
+	const struct agent_tool *tool; /* a health check's report tool, or NULL */
 	job_done_cb done;
 	void *arg;
 	bool finished;
@@ -35,7 +36,8 @@ struct fake_sink {
 };
 
 static int fake_run(void *ctx, const char *source, const char *model, const char *prompt,
-		    const char *extra_system, job_done_cb done, void *arg)
+		    const char *extra_system, const struct agent_tool *tool, job_done_cb done,
+		    void *arg)
 {
 	struct fake_sink *f = ctx;
 	struct fake_run *r;
@@ -50,6 +52,7 @@ static int fake_run(void *ctx, const char *source, const char *model, const char
 	r->model = xstrdup(model);
 	r->prompt = xstrdup(prompt);
 	r->extra = xstrdup(extra_system);
+	r->tool = tool;
 	r->done = done;
 	r->arg = arg;
 	return 0;

@@ -3,17 +3,27 @@
  * limit is sent at the next report; resolved is said only when its firing was), the sliding
  * rate limit (at most cap per window, freed as events age out, ring wrap-around), the provider
  * balance parsers over their documented JSON and wrong shapes, and the e-mail and webhook
- * messages (CRLF, headers on one line, no registered secret).
+ * messages (CRLF, headers on one line, no registered secret); the retry schedule (doubling from
+ * retry_after, capped, bounded tries and queue); the state that survives a restart (the file's
+ * JSON both ways, bad entries skipped, sent times carried over by the wall clock), and the
+ * module on an injected clock: a firing restored from the file is a duplicate within the
+ * dedupe window and news after it, a cleared one leaves the file, cron failures keep counting
+ * across a restart.
  */
 #include "test.h"
 #include "core/config.h"
+#include "core/fileio.h"
 #include "core/log.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "core/util.h"
 #include "gateway/alerts.h"
 #include "net/notify.h"
 #include "router/balance.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,6 +201,241 @@ static void test_messages_are_redacted_and_well_formed(void **state)
 	log_forget_secrets();
 }
 
+static void test_retry_delay_doubles_up_to_the_cap(void **state)
+{
+	(void)state;
+	assert_true(alert_retry_delay_ms(1, 30000) == 30000);
+	assert_true(alert_retry_delay_ms(2, 30000) == 60000);
+	assert_true(alert_retry_delay_ms(3, 30000) == 120000);
+	assert_true(alert_retry_delay_ms(6, 30000) == ALERT_RETRY_MAX_MS);
+	assert_true(alert_retry_delay_ms(1000, 30000) == ALERT_RETRY_MAX_MS);
+	assert_true(alert_retry_delay_ms(1, 3600000) == ALERT_RETRY_MAX_MS);
+	assert_true(alert_retry_delay_ms(3, 0) == 0);
+}
+
+static void test_retry_is_bounded_by_tries_and_queue(void **state)
+{
+	(void)state;
+	assert_true(alert_retry_allowed(1, 4, 0));
+	assert_true(alert_retry_allowed(3, 4, ALERT_RETRY_QUEUE_MAX - 1));
+	assert_false(alert_retry_allowed(4, 4, 0));
+	assert_false(alert_retry_allowed(1, 1, 0)); /* send_attempts 1: no retry */
+	assert_false(alert_retry_allowed(1, 4, ALERT_RETRY_QUEUE_MAX));
+}
+
+static void test_state_file_both_ways(void **state)
+{
+	struct alert_saved *in = xcalloc(1, sizeof(*in)), *out = xcalloc(1, sizeof(*out));
+	const char *bad = "{\"version\": 1, \"firing\": [{\"key\": 5}, {\"key\": \"ok\", "
+			  "\"sent_ms\": 7}, {\"sent_ms\": 1}], \"cron_fails\": [{\"job\": \"j\", "
+			  "\"fails\": 0}, {\"job\": \"k\", \"fails\": 3}, \"x\"]}";
+	char *json;
+
+	(void)state;
+	snprintf(in->keys[0].key, ALERT_KEY_LEN, "cron:backup");
+	in->keys[0].sent_wall_ms = 1700000000123LL;
+	snprintf(in->keys[1].key, ALERT_KEY_LEN, "mcp:\"odd\"\\name");
+	in->keys[1].sent_wall_ms = 1;
+	in->n_keys = 2;
+	snprintf(in->jobs[0].job, ALERT_KEY_LEN, "backup");
+	in->jobs[0].fails = 2;
+	in->n_jobs = 1;
+	json = alert_state_encode(in);
+	assert_int_equal(alert_state_decode(json, strlen(json), out), 0);
+	assert_int_equal(out->n_keys, 2);
+	assert_string_equal(out->keys[0].key, "cron:backup");
+	assert_true(out->keys[0].sent_wall_ms == 1700000000123LL);
+	assert_string_equal(out->keys[1].key, "mcp:\"odd\"\\name");
+	assert_int_equal(out->n_jobs, 1);
+	assert_string_equal(out->jobs[0].job, "backup");
+	assert_int_equal(out->jobs[0].fails, 2);
+	free(json);
+	/* Entries that are not well formed are skipped; what is not the file at all is refused. */
+	assert_int_equal(alert_state_decode(bad, strlen(bad), out), 0);
+	assert_int_equal(out->n_keys, 1);
+	assert_string_equal(out->keys[0].key, "ok");
+	assert_int_equal(out->n_jobs, 1);
+	assert_string_equal(out->jobs[0].job, "k");
+	assert_int_equal(alert_state_decode("[1, 2]", 6, out), -EINVAL);
+	assert_int_equal(alert_state_decode("{\"firing\": ", 11, out), -EINVAL);
+	assert_int_equal(out->n_keys, 0);
+	free(in);
+	free(out);
+}
+
+static void test_restored_time_follows_the_wall_clock(void **state)
+{
+	(void)state;
+	/* Sent ten minutes before now by the wall clock: ten minutes before now on this boot's
+	 * monotonic clock, whatever its origin. */
+	assert_true(alert_restore_mono(T0, T0 + 10 * MIN_MS, 5000) == 5000 - 10 * MIN_MS);
+	/* A wall clock stepped back since: counted as sent now, never in the future. */
+	assert_true(alert_restore_mono(T0 + MIN_MS, T0, 5000) == 5000);
+}
+
+/* ---- the module on an injected clock ------------------------------------------------------ */
+
+struct clock {
+	int64_t mono, wall;
+};
+
+static int64_t clock_mono(void *arg)
+{
+	return ((struct clock *)arg)->mono;
+}
+
+static int64_t clock_wall(void *arg)
+{
+	return ((struct clock *)arg)->wall;
+}
+
+struct mod {
+	char home[32];
+	struct config *cfg;
+	struct loop *loop;
+	struct metrics *metrics;
+	struct alerts *a;
+	struct clock clock;
+};
+
+static void mod_start(struct mod *m)
+{
+	m->metrics = metrics_create();
+	m->a = alerts_create(m->cfg, m->loop, m->metrics);
+	alerts_set_clock(m->a, clock_mono, clock_wall, &m->clock);
+	alerts_start(m->a, &(struct alerts_sources){0});
+}
+
+static void mod_stop(struct mod *m)
+{
+	alerts_destroy(m->a);
+	metrics_destroy(m->metrics);
+	m->a = NULL;
+}
+
+static struct mod *mod_create(void)
+{
+	struct mod *m = xcalloc(1, sizeof(*m));
+	struct config_diag *diag = config_diag_create();
+	char *text;
+
+	log_set_stderr(0);
+	snprintf(m->home, sizeof(m->home), "/tmp/hm-alerts-XXXXXX");
+	assert_non_null(mkdtemp(m->home));
+	text = xasprintf("home: %s\nalerts: {dedupe: 1h}\n", m->home);
+	assert_int_equal(config_parse("t.yaml", text, strlen(text), &m->cfg, diag), 0);
+	free(text);
+	config_diag_destroy(diag);
+	m->loop = loop_create();
+	m->clock = (struct clock){50000, T0 + 100 * MIN_MS};
+	return m;
+}
+
+static void mod_destroy(struct mod *m)
+{
+	mod_stop(m);
+	loop_destroy(m->loop);
+	config_destroy(m->cfg);
+	assert_int_equal(fileio_remove_tree(m->home), 0);
+	free(m);
+}
+
+static char *state_file(struct mod *m)
+{
+	char *path = xasprintf("%s/alerts-state.json", m->home);
+	struct buf b;
+
+	buf_init(&b, 0);
+	if (fileio_read(path, ALERT_STATE_MAX_BYTES, &b) < 0)
+		buf_puts(&b, "(none)");
+	free(path);
+	return buf_steal(&b);
+}
+
+static bool has_metric(struct mod *m, const char *line)
+{
+	struct buf b;
+	bool found;
+
+	buf_init(&b, 0);
+	metrics_render(m->metrics, &b);
+	found = strstr(buf_str(&b), line) != NULL;
+	buf_finish(&b);
+	return found;
+}
+
+static void test_restart_within_the_window_stays_quiet(void **state)
+{
+	struct mod *m = mod_create();
+	char *path = xasprintf("%s/alerts-state.json", m->home);
+	/* A previous process announced the poller down 5 minutes ago (wall clock). */
+	char *json = xasprintf("{\"version\": 1, \"firing\": [{\"key\": \"telegram_poller\", "
+			       "\"sent_ms\": %lld}], \"cron_fails\": []}",
+			       (long long)(m->clock.wall - 5 * MIN_MS));
+	char *after;
+
+	(void)state;
+	assert_int_equal(fileio_write_atomic(path, json, strlen(json), 0600), 0);
+	mod_start(m);
+	alerts_fire(m->a, "telegram_poller", "Telegram poller down", "still down");
+	assert_true(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"duplicate\"} 1\n"));
+	/* Still a duplicate until an hour after the first send, then news (a reminder). */
+	m->clock.mono += 54 * MIN_MS;
+	alerts_fire(m->a, "telegram_poller", "Telegram poller down", "still down");
+	assert_true(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"duplicate\"} 2\n"));
+	m->clock.mono += MIN_MS;
+	alerts_fire(m->a, "telegram_poller", "Telegram poller down", "still down");
+	assert_true(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"duplicate\"} 2\n"));
+	/* It cleared: the key leaves the file, so the next start knows nothing of it. */
+	alerts_resolve(m->a, "telegram_poller", "polling again");
+	after = state_file(m);
+	assert_null(strstr(after, "telegram_poller"));
+	free(after);
+	free(json);
+	free(path);
+	mod_destroy(m);
+}
+
+static void test_cron_failures_keep_counting_across_a_restart(void **state)
+{
+	struct mod *m = mod_create();
+	char *text;
+
+	(void)state;
+	mod_start(m);
+	alerts_job_done(m->a, "cron:backup", false, "disk full");
+	alerts_job_done(m->a, "hook:x", false, "not a cron job");
+	text = state_file(m);
+	assert_non_null(strstr(text, "{\"job\": \"backup\", \"fails\": 1}"));
+	assert_null(strstr(text, "\"x\""));
+	free(text);
+	mod_stop(m);
+	mod_start(m);
+	alerts_job_done(m->a, "cron:backup", false, "disk full");
+	text = state_file(m);
+	assert_non_null(strstr(text, "{\"job\": \"backup\", \"fails\": 2}"));
+	free(text);
+	alerts_job_done(m->a, "cron:backup", true, "fine");
+	text = state_file(m);
+	assert_null(strstr(text, "backup"));
+	free(text);
+	mod_destroy(m);
+}
+
+static void test_unreadable_state_file_starts_empty(void **state)
+{
+	struct mod *m = mod_create();
+	char *path = xasprintf("%s/alerts-state.json", m->home);
+
+	(void)state;
+	assert_int_equal(fileio_write_atomic(path, "not json", 8, 0600), 0);
+	mod_start(m);
+	alerts_fire(m->a, "breaker", "open", "open");
+	assert_false(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"duplicate\"}"));
+	free(path);
+	mod_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +448,13 @@ int main(void)
 		cmocka_unit_test(test_openrouter_key_answer),
 		cmocka_unit_test(test_deepseek_balance_answer),
 		cmocka_unit_test(test_messages_are_redacted_and_well_formed),
+		cmocka_unit_test(test_retry_delay_doubles_up_to_the_cap),
+		cmocka_unit_test(test_retry_is_bounded_by_tries_and_queue),
+		cmocka_unit_test(test_state_file_both_ways),
+		cmocka_unit_test(test_restored_time_follows_the_wall_clock),
+		cmocka_unit_test(test_restart_within_the_window_stays_quiet),
+		cmocka_unit_test(test_cron_failures_keep_counting_across_a_restart),
+		cmocka_unit_test(test_unreadable_state_file_starts_empty),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,10 +2,14 @@
  * runs once however often the timer fires, skip-if-running counted, misfire within and
  * outside the grace, a job that never ran has no misfire run, last run persisted across
  * destroy/create, skills in the run's system text, failure text delivered, destroy with a
- * run in flight. Time is driven with cron_tick()/cron_start_at(); the loop never runs. */
+ * run in flight; health checks (report: on_failure): the report tool offered to their runs
+ * only, ok delivers nothing, warn/fail and no verdict are delivered, the last 10 verdicts
+ * kept, the health gauge, bad report arguments. Time is driven with
+ * cron_tick()/cron_start_at(); the loop never runs. */
 #include "fake_sink.h"
 
 #include "gateway/cron.h"
+#include "agent/agent.h"
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -337,6 +341,130 @@ static void destroy_with_a_run_in_flight_is_safe(void **state)
 	fx_destroy(f);
 }
 
+/* Runs job i's next hourly run (the n-th of the test) and answers its report tool with args
+ * (NULL: never called), then ends the turn ok. */
+static void health_run(struct fx *f, int n, const char *args)
+{
+	struct fake_run *r;
+	struct buf out;
+
+	cron_tick(f->cron, utc(2026, 6, 1, 13, 0) + (int64_t)n * 3600000);
+	assert_int_equal(f->fake.n_runs, (size_t)n + 1);
+	r = &f->fake.runs[n];
+	assert_non_null(r->tool);
+	assert_string_equal(r->tool->name, "report");
+	assert_non_null(strstr(r->extra, "call the `report` tool"));
+	if (args) {
+		buf_init(&out, 0);
+		assert_false(r->tool->call(args, &out, r->tool->arg));
+		assert_non_null(strstr(buf_str(&out), "Verdict recorded"));
+		buf_finish(&out);
+	}
+	fake_complete(&f->fake, (size_t)n, true, "checked", 0);
+	store_flush(f->store);
+}
+
+static void health_check_delivers_only_what_is_not_ok(void **state)
+{
+	struct fx *f = fx_create("cron:\n  - {name: hc, schedule: '@hourly', prompt: p,"
+				 " deliver: 'telegram:42', report: on_failure}\n"
+				 "  - {name: plain, schedule: '0 0 1 1 *', prompt: p}\n");
+	const char *hc[] = {"job", "hc", NULL};
+	struct cron_verdict v[CRON_VERDICTS_KEPT];
+	struct buf out;
+	size_t n;
+
+	cron_start_at(f->cron, utc(2026, 6, 1, 12, 15));
+	health_run(f, 0, "{\"status\": \"ok\", \"summary\": \"all pods ready\"}");
+	assert_int_equal(f->fake.n_delivered, 0);
+	assert_true(metric_value(f, "hermetic_cron_health_status", hc) == 0);
+	health_run(f, 1,
+		   "{\"status\": \"fail\", \"summary\": \"disk\\n95%\","
+		   " \"details\": \"/var at 95%\"}");
+	assert_int_equal(f->fake.n_delivered, 1);
+	assert_string_equal(f->fake.delivered[0], "Health check hc: FAIL\ndisk 95%\n\n/var at 95%");
+	assert_true(metric_value(f, "hermetic_cron_health_status", hc) == 2);
+	health_run(f, 2, NULL);
+	assert_int_equal(f->fake.n_delivered, 2);
+	assert_string_equal(f->fake.delivered[1], "Health check hc: FAIL\nno verdict: the run ended"
+						  " without calling report");
+	health_run(f, 3, "{\"status\": \"warn\", \"summary\": \"slow\"}");
+	assert_string_equal(f->fake.delivered[2], "Health check hc: WARN\nslow");
+	assert_true(metric_value(f, "hermetic_cron_health_status", hc) == 1);
+	assert_int_equal(cron_verdicts_list(f->store, "hc", v, CRON_VERDICTS_KEPT, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(v[0].status, CRON_WARN);
+	assert_string_equal(v[1].summary, "no verdict: the run ended without calling report");
+	buf_init(&out, 0);
+	cron_verdicts_text(f->store, &f->cfg->cron_jobs[0], &out);
+	assert_non_null(strstr(buf_str(&out), "health: warn at 2026-06-01 "));
+	assert_non_null(strstr(buf_str(&out), "last 4, oldest first: ✓✗✗⚠"));
+	buf_finish(&out);
+	/* The gauge starts from the stored verdict after a restart. */
+	fx_restart(f);
+	assert_true(metric_value(f, "hermetic_cron_health_status", hc) == 1);
+	fx_destroy(f);
+}
+
+static void health_check_keeps_the_last_ten(void **state)
+{
+	struct fx *f = fx_create("cron:\n  - {name: hc, schedule: '@hourly', prompt: p,"
+				 " report: on_failure}\n");
+	struct cron_verdict v[CRON_VERDICTS_KEPT + 2];
+	char args[96];
+	size_t n;
+
+	cron_start_at(f->cron, utc(2026, 6, 1, 12, 15));
+	for (int i = 0; i < 12; i++) {
+		snprintf(args, sizeof(args), "{\"status\": \"ok\", \"summary\": \"run %d\"}", i);
+		health_run(f, i, args);
+	}
+	assert_int_equal(cron_verdicts_list(f->store, "hc", v, ARRAY_LEN(v), &n), 0);
+	assert_int_equal(n, CRON_VERDICTS_KEPT);
+	assert_string_equal(v[0].summary, "run 11");
+	assert_string_equal(v[9].summary, "run 2");
+	fx_destroy(f);
+}
+
+static void report_arguments_are_checked(void **state)
+{
+	enum cron_status st;
+	char *sum = NULL, *det = NULL, err[128], long_sum[CRON_SUMMARY_MAX + 40], *args;
+
+	(void)state;
+	assert_int_equal(cron_verdict_parse("{\"status\": \"bad\", \"summary\": \"x\"}", &st, &sum,
+					    &det, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "status must be"));
+	assert_int_equal(
+		cron_verdict_parse("{\"status\": \"ok\"}", &st, &sum, &det, err, sizeof(err)),
+		-EINVAL);
+	assert_int_equal(cron_verdict_parse("not json", &st, &sum, &det, err, sizeof(err)),
+			 -EINVAL);
+	memset(long_sum, 'a', sizeof(long_sum) - 1);
+	long_sum[sizeof(long_sum) - 1] = '\0';
+	args = xasprintf("{\"status\": \"warn\", \"summary\": \"%s\", \"details\": null}",
+			 long_sum);
+	assert_int_equal(cron_verdict_parse(args, &st, &sum, &det, err, sizeof(err)), 0);
+	assert_int_equal(st, CRON_WARN);
+	assert_int_equal(strlen(sum), CRON_SUMMARY_MAX);
+	assert_string_equal(det, "");
+	free(sum);
+	free(det);
+	free(args);
+}
+
+static void plain_job_gets_no_report_tool(void **state)
+{
+	struct fx *f = fx_create("cron:\n  - {name: p, schedule: '@hourly', prompt: p}\n");
+
+	cron_start_at(f->cron, utc(2026, 6, 1, 12, 15));
+	cron_tick(f->cron, utc(2026, 6, 1, 13, 0));
+	assert_null(f->fake.runs[0].tool);
+	fake_complete(&f->fake, 0, true, "x", 0);
+	fx_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +481,10 @@ int main(void)
 		cmocka_unit_test(misfire_outside_grace_or_never_ran_does_not_run),
 		cmocka_unit_test(skills_are_passed_and_missing_ones_skipped),
 		cmocka_unit_test(destroy_with_a_run_in_flight_is_safe),
+		cmocka_unit_test(health_check_delivers_only_what_is_not_ok),
+		cmocka_unit_test(health_check_keeps_the_last_ten),
+		cmocka_unit_test(report_arguments_are_checked),
+		cmocka_unit_test(plain_job_gets_no_report_tool),
 	};
 
 	schema_register();

@@ -175,6 +175,13 @@ struct agent_turn {
 	/* Tools' side calls and lines for the human (see "side calls" below). */
 	struct buf side_keys; /* "\nkey\n..." of the side calls made */
 	struct buf notices;   /* lines, shown after the answer */
+	/* The caller's tool of this turn (agent_turn_opts.tool), or NULL; its call in flight
+	 * is answered from local_ev (a tool's answer never comes from inside start_call). */
+	const struct agent_tool *tool;
+	struct event *local_ev;
+	struct call *local_call;
+	struct buf local_out;
+	bool local_error;
 };
 
 /* The usage of a source's last model call, for agent_context_split. */
@@ -1284,6 +1291,22 @@ static enum agent_stop limit_hit(const struct agent_turn *t)
 }
 
 /* Decides what happens next: compression, a model call, or the limit's summary call. */
+/* The turn's own tool joins the array the tools layer rendered ("[...]"). */
+static void add_turn_tool(struct agent_turn *t, struct buf *tools_json)
+{
+	char *rendered = buf_steal(tools_json);
+	size_t len = strlen(rendered);
+
+	while (len && rendered[len - 1] != ']')
+		len--;
+	buf_init(tools_json, 0);
+	buf_append(tools_json, rendered, len ? len - 1 : 0);
+	if (!len)
+		buf_puts(tools_json, "[");
+	buf_printf(tools_json, "%s%s]", len > 2 ? "," : "", t->tool->schema_json);
+	free(rendered);
+}
+
 static void step(struct agent_turn *t)
 {
 	size_t tools_len;
@@ -1310,6 +1333,8 @@ static void step(struct agent_turn *t)
 			tools_schemas_json_scoped(t->a->env.tools, t->scope, &tools_json);
 		else
 			tools_schemas_json(t->a->env.tools, &tools_json);
+		if (t->tool)
+			add_turn_tool(t, &tools_json);
 		t->tools_json = buf_steal(&tools_json);
 	}
 	tools_len = strlen(t->tools_json);
@@ -1464,6 +1489,29 @@ static void audit_turn(const struct agent_turn *t, enum agent_stop stop, const c
 	audit_end(&l);
 }
 
+static void on_local(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent_turn *t = arg;
+	struct call *c = t->local_call;
+
+	t->local_call = NULL;
+	on_tool(t->local_error, buf_str(&t->local_out), t->local_out.len, c);
+}
+
+/* The turn's own tool: answered now, handed on from the loop. */
+static void call_local(struct agent_turn *t, struct call *c)
+{
+	struct timeval now = {0, 0};
+
+	buf_finish(&t->local_out);
+	buf_init(&t->local_out, 0);
+	t->local_error = t->tool->call(c->args, &t->local_out, t->tool->arg);
+	t->local_call = c;
+	if (!t->local_ev)
+		t->local_ev = evtimer_new(loop_base(t->a->env.loop), on_local, t);
+	evtimer_add(t->local_ev, &now);
+}
+
 static void start_call(struct agent_turn *t, struct call *c)
 {
 	char sid[24];
@@ -1478,6 +1526,10 @@ static void start_call(struct agent_turn *t, struct call *c)
 		note_skill(t, c->args);
 	if (t->cbs.on_tool_call)
 		t->cbs.on_tool_call(c->name, c->args, t->arg);
+	if (t->tool && strcmp(c->name, t->tool->name) == 0) {
+		call_local(t, c);
+		return;
+	}
 	tools_call(t->a->env.tools, c->name, c->args, &ctx, on_tool, c, &c->tc);
 }
 
@@ -1703,6 +1755,9 @@ static void turn_free(struct agent_turn *t)
 		event_free(t->timer);
 	if (t->defer)
 		event_free(t->defer);
+	if (t->local_ev)
+		event_free(t->local_ev);
+	buf_finish(&t->local_out);
 	free(t->source);
 	free(t->model);
 	free(t->system);
@@ -1911,6 +1966,8 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	if (audit_is_open() && a->env.cfg->audit.include_text)
 		t->audit_in = xstrdup(user_text);
 	t->extra_system = xstrdup(o->extra_system);
+	t->tool = o->tool;
+	buf_init(&t->local_out, 0);
 	/* A caller's cap (a reminder's) only lowers the global one, unless it is its own (an
 	 * alert investigation's). */
 	t->max_cost_usd = a->env.cfg->agent.max_turn_cost_usd;

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct buf;
 struct config;
 struct loop;
 struct router;
@@ -56,6 +57,18 @@ struct agent_part {
 	const char *filename; /* PDF: the name shown to the model */
 };
 
+/* A tool offered to one turn only (a health check's `report`), answered by its owner: the
+ * turn appends schema_json to its tools array and, when the model calls name, calls call()
+ * with the model's argument text instead of the tools layer. call appends what the model
+ * reads to out and returns true when that is an error; the turn hands the result on from the
+ * loop, as it does a tool's. Borrowed (with arg) until on_done. */
+struct agent_tool {
+	const char *name;
+	const char *schema_json; /* one OpenAI tools entry: {"type":"function",...} */
+	bool (*call)(const char *args_json, struct buf *out, void *arg);
+	void *arg;
+};
+
 struct agent_turn_opts {
 	const char *source;	  /* session key */
 	const char *model;	  /* NULL = the session's model, else cfg->model */
@@ -78,6 +91,8 @@ struct agent_turn_opts {
 	/* NULL, or the only tools the turn is offered and may call (borrowed: must outlive the
 	 * turn). */
 	const struct tools_scope *scope;
+	/* NULL, or a tool offered to this turn only (see struct agent_tool). */
+	const struct agent_tool *tool;
 };
 
 enum agent_stop {

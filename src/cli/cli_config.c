@@ -7,6 +7,7 @@
 #include "cli/cli_config.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/store.h"
 #include "core/util.h"
 #include "gateway/cron.h"
 #include "tools/tools.h"
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* `hermetic config check` summary. Secrets print as "set"/"not set"; URLs lose user info
  * and query strings; the whole text then goes through log_redact() as a second guard.
@@ -198,6 +200,32 @@ static void put_next_run(const struct config *cfg, const struct config_cron_job 
 	buf_printf(b, "cron %s: next run %s %s\n", j->name, when, cfg->timezone);
 }
 
+/* "cron NAME: health: ..." of each health check, from state.db when there is one (a check
+ * run before the first start creates none). */
+static void put_health(const struct config *cfg, struct buf *b)
+{
+	struct store *st = NULL;
+	char *db, err[256];
+	size_t i;
+
+	for (i = 0; i < cfg->n_cron_jobs; i++)
+		if (cfg->cron_jobs[i].report == CONFIG_CRON_REPORT_ON_FAILURE)
+			break;
+	if (i == cfg->n_cron_jobs)
+		return;
+	db = xasprintf("%s/state.db", cfg->home);
+	if (access(db, F_OK) == 0 && store_open(db, &st, err, sizeof(err)) < 0)
+		buf_printf(b, "cron health: %s\n", err);
+	for (i = 0; st && i < cfg->n_cron_jobs; i++) {
+		if (cfg->cron_jobs[i].report != CONFIG_CRON_REPORT_ON_FAILURE)
+			continue;
+		buf_printf(b, "cron %s: ", cfg->cron_jobs[i].name);
+		cron_verdicts_text(st, &cfg->cron_jobs[i], b);
+	}
+	store_close(st);
+	free(db);
+}
+
 static void sum_jobs(const struct config *cfg, struct buf *b)
 {
 	const struct config_cron_job *j;
@@ -213,6 +241,7 @@ static void sum_jobs(const struct config *cfg, struct buf *b)
 	for (i = 0; i < cfg->n_cron_jobs; i++)
 		if (cfg->cron_jobs[i].enabled)
 			put_next_run(cfg, &cfg->cron_jobs[i], b);
+	put_health(cfg, b);
 	buf_printf(b, "hooks:       %zu", cfg->n_hooks);
 	for (i = 0; i < cfg->n_hooks; i++)
 		buf_printf(b, "%s %s", i ? "," : "", cfg->hooks[i].name);

@@ -461,6 +461,13 @@ enum {
 	CONFIG_JOB_WEB_ANY,	    /* any host a chat may fetch */
 };
 
+/* cron[].report: off = the answer is delivered (a plain job); on_failure = a health check that
+ * ends with a verdict through the `report` tool, delivered only when it is not ok. */
+enum config_cron_report {
+	CONFIG_CRON_REPORT_OFF,
+	CONFIG_CRON_REPORT_ON_FAILURE,
+};
+
 struct config_cron_job {
 	char *name;
 	char *schedule; /* as written */
@@ -473,6 +480,7 @@ struct config_cron_job {
 	int64_t misfire_grace_s;
 	bool enabled;
 	int web_fetch; /* CONFIG_JOB_WEB_* */
+	int report;    /* CONFIG_CRON_REPORT_* */
 };
 
 struct config_hook {
@@ -539,6 +547,8 @@ struct config_alerts {
 	int64_t reinvestigate_after_s; /* the same firing alerts are not investigated again */
 	int64_t max_body_bytes;	       /* of one notification */
 	struct config_alerts_investigate investigate;
+	int64_t send_attempts;	      /* tries of one message through one channel, first included */
+	int64_t retry_after_s;	      /* before the first retry; doubles per retry */
 };
 
 struct config {

@@ -814,6 +814,12 @@ static const struct choice job_web_choices[] = {
 	"where web_fetch may go in this job's runs (untrusted, see Trust): `allow_hosts` = only "  \
 	"web.allow_hosts; `any` = any host a chat may fetch"
 
+static const struct choice cron_report_choices[] = {
+	{"off", CONFIG_CRON_REPORT_OFF, NULL},
+	{"on_failure", CONFIG_CRON_REPORT_ON_FAILURE, NULL},
+	{NULL, 0, NULL},
+};
+
 static const struct opt cron_opts[] = {
 	{"name", T_STR, FLD(config_cron_job, name), .check = cfg_check_name, .flags = F_REQUIRED,
 	 .text = "unique; `^[a-z0-9][a-z0-9_-]{0,63}$`"},
@@ -833,6 +839,12 @@ static const struct opt cron_opts[] = {
 	 .text = "false = keep the entry but never run it"},
 	{"web_fetch", T_ENUM, FLD(config_cron_job, web_fetch), .def = "allow_hosts",
 	 .choices = job_web_choices, .text = JOB_WEB_TEXT},
+	{"report", T_ENUM, FLD(config_cron_job, report), .def = "off",
+	 .choices = cron_report_choices,
+	 .text = "`on_failure` = a health check: the run ends with a verdict (ok, warn, fail) "
+		 "through the `report` tool and only a verdict that is not ok is delivered (a run "
+		 "without one counts as fail); the last 10 are kept. `off` = the answer is "
+		 "delivered"},
 };
 
 static const struct table cron_table = {"cron",
@@ -1016,6 +1028,12 @@ static const struct opt alerts_opts[] = {
 		 "this starts nothing"},
 	{"max_body_bytes", T_INT, FLD(config_alerts, max_body_bytes), .def = "1048576", .min = 1024,
 	 .max = 16 * MIB, .text = "largest Alertmanager notification taken"},
+	{"send_attempts", T_INT, FLD(config_alerts, send_attempts), .def = "4", .min = 1, .max = 10,
+	 .text = "tries of one alert through one channel, the first included; a channel that "
+		 "took it is not sent it again"},
+	{"retry_after", T_PERIOD, FLD(config_alerts, retry_after_s), .def = "30s",
+	 .text = "wait before the first retry of a failed send; it doubles with each retry, up "
+		 "to 15 minutes"},
 	{"investigate", T_SECTION, FLD(config_alerts, investigate),
 	 .table = &alerts_investigate_table},
 };

@@ -10,9 +10,18 @@
  * poll, mcp_server_info, spend's in-memory day and month totals, breaker_state. The balance
  * reads run on their own timer. The heartbeat is written at the watch tick that is due.
  *
- * Rejected: storing alert state in state.db (a restart re-announcing a condition that still
- * holds is the honest outcome, and the dedupe window is short); retrying a failed send here
- * (the watches re-report; a one-off event such as a cron failure is also in the log).
+ * A message is one refcounted copy shared by its channels' sends; each send keeps its own try
+ * count and, while it waits for a retry, its own timer. When the last send of a message ends
+ * and no channel took it, its key goes back to un-notified (the watches report it again).
+ *
+ * The announced keys and the cron failure counts are saved to home/alerts-state.json (written
+ * atomically, as the heartbeat is) whenever they change, with wall clock times, and read at
+ * start, where each time becomes a monotonic one as long ago as the wall clock says.
+ *
+ * Rejected: the state in state.db (the store can be locked by another process for a while,
+ * and an alert about that must still work; a small file needs no migration); one timer for
+ * all retries (a timer per waiting send is simpler and the queue is capped); counting retries
+ * against the channel rate limits (a retry is the same message, not a new one).
  */
 #include "gateway/alerts.h"
 #include "core/config.h"
@@ -31,6 +40,7 @@
 #include "router/breaker.h"
 #include "router/spend.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -42,8 +52,8 @@
 #define WATCH_EVERY_MS	  2000
 #define BALANCE_FIRST_MS  5000
 #define HOUR_MS		  3600000
-#define MAX_KEYS	  512
-#define KEY_LEN		  96
+#define MAX_KEYS	  ALERT_SAVED_KEYS
+#define KEY_LEN		  ALERT_KEY_LEN
 #define MAX_ACCOUNTS	  16
 #define MAX_MCP		  CONFIG_MAX_MCP_SERVERS
 #define HEARTBEAT_TIMEOUT 10000
@@ -98,6 +108,86 @@ bool alert_rate_take(struct alert_rate *r, int64_t now_ms, int64_t window_ms)
 	return true;
 }
 
+int64_t alert_retry_delay_ms(int retry, int64_t first_ms)
+{
+	int64_t d = first_ms > 0 ? first_ms : 0;
+
+	for (int i = 1; i < retry && d < ALERT_RETRY_MAX_MS; i++)
+		d *= 2;
+	return d < ALERT_RETRY_MAX_MS ? d : ALERT_RETRY_MAX_MS;
+}
+
+bool alert_retry_allowed(int attempts, int64_t max_attempts, size_t waiting)
+{
+	return attempts < max_attempts && waiting < ALERT_RETRY_QUEUE_MAX;
+}
+
+int64_t alert_restore_mono(int64_t sent_wall_ms, int64_t now_wall_ms, int64_t now_mono_ms)
+{
+	int64_t ago = now_wall_ms - sent_wall_ms;
+
+	return now_mono_ms - (ago > 0 ? ago : 0);
+}
+
+char *alert_state_encode(const struct alert_saved *s)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"version\": 1, \"firing\": [");
+	for (size_t i = 0; i < s->n_keys; i++) {
+		buf_puts(&b, i ? ", {\"key\": " : "{\"key\": ");
+		buf_json_str(&b, s->keys[i].key, strlen(s->keys[i].key));
+		buf_printf(&b, ", \"sent_ms\": %lld}", (long long)s->keys[i].sent_wall_ms);
+	}
+	buf_puts(&b, "], \"cron_fails\": [");
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		buf_puts(&b, i ? ", {\"job\": " : "{\"job\": ");
+		buf_json_str(&b, s->jobs[i].job, strlen(s->jobs[i].job));
+		buf_printf(&b, ", \"fails\": %d}", s->jobs[i].fails);
+	}
+	buf_puts(&b, "]}\n");
+	return buf_steal(&b);
+}
+
+int alert_state_decode(const char *json, size_t len, struct alert_saved *s)
+{
+	cJSON *root = cJSON_ParseWithLength(json, len), *e;
+	const cJSON *firing = cJSON_GetObjectItemCaseSensitive(root, "firing");
+	const cJSON *fails = cJSON_GetObjectItemCaseSensitive(root, "cron_fails");
+
+	memset(s, 0, sizeof(*s));
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(e, (cJSON_IsArray(firing) ? firing : NULL))
+	{
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "sent_ms");
+
+		if (s->n_keys == ALERT_SAVED_KEYS || !cJSON_IsString(k) || !cJSON_IsNumber(t) ||
+		    !*k->valuestring || strlen(k->valuestring) >= ALERT_KEY_LEN)
+			continue;
+		snprintf(s->keys[s->n_keys].key, ALERT_KEY_LEN, "%s", k->valuestring);
+		s->keys[s->n_keys++].sent_wall_ms = (int64_t)t->valuedouble;
+	}
+	cJSON_ArrayForEach(e, (cJSON_IsArray(fails) ? fails : NULL))
+	{
+		const cJSON *j = cJSON_GetObjectItemCaseSensitive(e, "job");
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "fails");
+
+		if (s->n_jobs == ALERT_SAVED_JOBS || !cJSON_IsString(j) || !cJSON_IsNumber(n) ||
+		    !*j->valuestring || strlen(j->valuestring) >= ALERT_KEY_LEN ||
+		    n->valuedouble < 1 || n->valuedouble > 1000000)
+			continue;
+		snprintf(s->jobs[s->n_jobs].job, ALERT_KEY_LEN, "%s", j->valuestring);
+		s->jobs[s->n_jobs++].fails = (int)n->valuedouble;
+	}
+	cJSON_Delete(root);
+	return 0;
+}
+
 /* ---- the module -------------------------------------------------------------------------- */
 
 struct key_entry {
@@ -105,11 +195,24 @@ struct key_entry {
 	struct alert_state st;
 };
 
+/* One alert message, shared by its channels' sends (refs of them). */
+struct msg {
+	int refs;
+	bool taken; /* a channel took it */
+	bool resolved;
+	int64_t ts_wall_ms;
+	char key[KEY_LEN];
+	char *title, *text;
+	int64_t sent_mono_ms; /* the key's last_sent_ms it set */
+};
+
 struct send {
 	struct send *prev, *next;
 	struct alerts *a; /* NULL once the module is gone */
+	struct msg *m;
 	size_t channel;
-	char key[KEY_LEN];
+	int attempts;		/* tries started */
+	struct event *retry_ev; /* while it waits for its next try */
 };
 
 struct beat {
@@ -130,7 +233,11 @@ struct alerts {
 	size_t n_keys;
 	struct alert_rate overall;
 	struct alert_rate *per_channel;
-	struct send *sends;
+	struct send *sends; /* in flight or waiting for a retry */
+	size_t n_waiting;   /* of them, waiting for a retry */
+	int64_t (*clock_mono)(void *arg), (*clock_wall)(void *arg);
+	void *clock_arg;
+	char *state_path;
 	struct event *watch_ev, *balance_ev;
 	char host[64];
 	int64_t next_heartbeat_ms;
@@ -144,7 +251,7 @@ struct alerts {
 	struct account *accounts[MAX_ACCOUNTS];
 	size_t n_accounts;
 	struct beat *beat; /* the heartbeat_url request in flight, or NULL */
-	struct metric *m_sent, *m_suppressed, *m_heartbeat;
+	struct metric *m_sent, *m_suppressed, *m_heartbeat, *m_given_up;
 	struct metric *m_balance, *m_limit, *m_usage, *m_cny, *m_balance_up;
 };
 
@@ -176,51 +283,216 @@ static void count(struct metric *m, const char *a, const char *b)
 		metric_inc(m, (const char *const[]){a, b}, 1);
 }
 
-static void on_sent(bool ok, const char *error, void *arg)
+static int64_t mono(const struct alerts *a)
+{
+	return a->clock_mono ? a->clock_mono(a->clock_arg) : now_mono_ms();
+}
+
+static int64_t wall(const struct alerts *a)
+{
+	return a->clock_wall ? a->clock_wall(a->clock_arg) : now_wall_ms();
+}
+
+/* ---- what survives a restart ------------------------------------------------------------- */
+
+static void save_state(struct alerts *a)
+{
+	struct alert_saved *sv = xcalloc(1, sizeof(*sv));
+	int64_t now = mono(a), now_wall = wall(a);
+	char *json;
+
+	for (size_t i = 0; i < a->n_keys && sv->n_keys < ALERT_SAVED_KEYS; i++) {
+		const struct key_entry *k = &a->keys[i];
+
+		if (!k->st.firing || !k->st.notified)
+			continue;
+		snprintf(sv->keys[sv->n_keys].key, KEY_LEN, "%s", k->key);
+		sv->keys[sv->n_keys++].sent_wall_ms = now_wall - (now - k->st.last_sent_ms);
+	}
+	for (size_t i = 0; i < a->n_cron && sv->n_jobs < ALERT_SAVED_JOBS; i++) {
+		if (!a->cron[i].fails)
+			continue;
+		snprintf(sv->jobs[sv->n_jobs].job, KEY_LEN, "%s", a->cron[i].name);
+		sv->jobs[sv->n_jobs++].fails = a->cron[i].fails;
+	}
+	json = alert_state_encode(sv);
+	if (fileio_write_atomic(a->state_path, json, strlen(json), 0600) < 0)
+		log_warn("alerts: cannot write %s: a restart may announce firing alerts again",
+			 a->state_path);
+	free(json);
+	free(sv);
+}
+
+static void load_state(struct alerts *a)
+{
+	struct alert_saved *sv = xcalloc(1, sizeof(*sv));
+	int64_t now = mono(a), now_wall = wall(a);
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 0);
+	rc = fileio_read(a->state_path, ALERT_STATE_MAX_BYTES, &b);
+	if (rc == 0)
+		rc = alert_state_decode(b.data, b.len, sv);
+	if (rc < 0 && rc != -ENOENT)
+		log_warn("alerts: %s unreadable (%s); starting with no alert firing", a->state_path,
+			 strerror(-rc));
+	for (size_t i = 0; rc == 0 && i < sv->n_keys; i++) {
+		struct key_entry *k = key_find(a, sv->keys[i].key, true);
+
+		if (k)
+			k->st = (struct alert_state){
+				true, true,
+				alert_restore_mono(sv->keys[i].sent_wall_ms, now_wall, now)};
+	}
+	for (size_t i = 0; rc == 0 && i < sv->n_jobs && a->n_cron < CONFIG_MAX_CRON_JOBS; i++) {
+		snprintf(a->cron[a->n_cron].name, KEY_LEN, "%s", sv->jobs[i].job);
+		a->cron[a->n_cron++].fails = sv->jobs[i].fails;
+	}
+	if (rc == 0 && sv->n_keys)
+		log_info("alerts: %zu alert(s) still firing from before the restart", sv->n_keys);
+	buf_finish(&b);
+	free(sv);
+}
+
+/* ---- sends and retries ------------------------------------------------------------------- */
+
+static void msg_unref(struct alerts *a, struct msg *m)
+{
+	struct key_entry *k;
+
+	if (--m->refs > 0)
+		return;
+	/* Nobody heard it: the key is news again, and the watches report it again. */
+	if (a && !m->taken && !m->resolved) {
+		k = key_find(a, m->key, false);
+		if (k && k->st.firing && k->st.notified && k->st.last_sent_ms == m->sent_mono_ms) {
+			k->st.notified = false;
+			save_state(a);
+		}
+	}
+	free(m->title);
+	free(m->text);
+	free(m);
+}
+
+static void send_unlink(struct alerts *a, struct send *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		a->sends = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+}
+
+static void send_free(struct alerts *a, struct send *s)
+{
+	if (s->retry_ev)
+		event_free(s->retry_ev);
+	msg_unref(a, s->m);
+	free(s);
+}
+
+static void on_sent(bool ok, const char *error, void *arg);
+
+/* One try of s; 0, or -EINVAL when the request cannot start. */
+static int send_try(struct alerts *a, struct send *s)
+{
+	struct notify_msg m = {s->m->key,      s->m->title,	 s->m->text,
+			       s->m->resolved, s->m->ts_wall_ms, a->host};
+
+	s->attempts++;
+	return notify_send(a->loop, &a->cfg->alerts.channels[s->channel], &m, on_sent, s, NULL);
+}
+
+static void give_up(struct alerts *a, struct send *s, const char *error)
+{
+	const char *ch = a->cfg->alerts.channels[s->channel].name;
+
+	log_warn("alerts: %s was not sent through %s (%d attempt(s)): %s", s->m->key, ch,
+		 s->attempts, error);
+	count(a->m_given_up, ch, NULL);
+	send_unlink(a, s);
+	send_free(a, s);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct send *s = arg;
 	struct alerts *a = s->a;
 
-	if (a) {
-		const char *ch = a->cfg->alerts.channels[s->channel].name;
+	a->n_waiting--;
+	if (send_try(a, s) < 0)
+		give_up(a, s, "the request cannot start");
+}
 
-		if (s->prev)
-			s->prev->next = s->next;
-		else
-			a->sends = s->next;
-		if (s->next)
-			s->next->prev = s->prev;
-		count(a->m_sent, ch, ok ? "ok" : "failed");
-		if (ok)
-			log_info("alerts: %s sent through %s", s->key, ch);
-		else
-			log_warn("alerts: %s could not be sent through %s: %s", s->key, ch, error);
+static void on_sent(bool ok, const char *error, void *arg)
+{
+	struct send *s = arg;
+	struct alerts *a = s->a;
+	const char *ch;
+	int64_t delay;
+	struct timeval tv;
+
+	if (!a) {
+		send_free(NULL, s);
+		return;
 	}
-	free(s);
+	ch = a->cfg->alerts.channels[s->channel].name;
+	count(a->m_sent, ch, ok ? "ok" : "failed");
+	if (ok) {
+		log_info("alerts: %s sent through %s", s->m->key, ch);
+		s->m->taken = true;
+		send_unlink(a, s);
+		send_free(a, s);
+		return;
+	}
+	if (!alert_retry_allowed(s->attempts, a->cfg->alerts.send_attempts, a->n_waiting)) {
+		give_up(a, s,
+			s->attempts < a->cfg->alerts.send_attempts ? "the retry queue is full"
+								   : error);
+		return;
+	}
+	delay = alert_retry_delay_ms(s->attempts, a->cfg->alerts.retry_after_s * 1000);
+	log_warn("alerts: %s could not be sent through %s: %s; trying again in %lld s", s->m->key,
+		 ch, error, (long long)(delay / 1000));
+	if (!s->retry_ev)
+		s->retry_ev = evtimer_new(loop_base(a->loop), on_retry, s);
+	tv = (struct timeval){(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+	evtimer_add(s->retry_ev, &tv);
+	a->n_waiting++;
 }
 
 /* Sends m through every channel whose own limit allows; true when at least one send started. */
-static bool send_all(struct alerts *a, const struct notify_msg *m, int64_t now)
+static bool send_all(struct alerts *a, const struct notify_msg *nm, int64_t now)
 {
 	const struct config_alerts *ac = &a->cfg->alerts;
+	struct msg *m = xcalloc(1, sizeof(*m));
 	bool any = false;
 
+	*m = (struct msg){
+		1,  false, nm->resolved, nm->ts_wall_ms, "", xstrdup(nm->title), xstrdup(nm->text),
+		now};
+	snprintf(m->key, sizeof(m->key), "%s", nm->key);
 	for (size_t i = 0; i < ac->n_channels; i++) {
 		struct send *s;
 
 		if (!alert_rate_take(&a->per_channel[i], now, HOUR_MS)) {
 			log_warn("alerts: %s not sent through %s: over alerts.channel_max_per_hour",
-				 m->key, ac->channels[i].name);
+				 nm->key, ac->channels[i].name);
 			count(a->m_sent, ac->channels[i].name, "rate_limited");
 			continue;
 		}
 		s = xcalloc(1, sizeof(*s));
 		s->a = a;
+		s->m = m;
 		s->channel = i;
-		snprintf(s->key, sizeof(s->key), "%s", m->key);
-		if (notify_send(a->loop, &ac->channels[i], m, on_sent, s, NULL) < 0) {
-			log_warn("alerts: %s: channel %s cannot start a send", m->key,
+		m->refs++;
+		if (send_try(a, s) < 0) {
+			log_warn("alerts: %s: channel %s cannot start a send", nm->key,
 				 ac->channels[i].name);
+			m->refs--;
 			free(s);
 			continue;
 		}
@@ -230,25 +502,31 @@ static bool send_all(struct alerts *a, const struct notify_msg *m, int64_t now)
 		a->sends = s;
 		any = true;
 	}
+	/* The sends hold it now; with none it goes (the key stays un-notified). */
+	m->taken = !any;
+	msg_unref(a, m);
 	return any;
 }
 
 static void report(struct alerts *a, const char *key, bool resolved, const char *title,
 		   const char *text)
 {
-	int64_t now = now_mono_ms();
+	int64_t now = mono(a);
 	struct key_entry *k = key_find(a, key, !resolved);
-	struct notify_msg m = {key, title, text, resolved, now_wall_ms(), a->host};
+	struct notify_msg m = {key, title, text, resolved, wall(a), a->host};
 	enum alert_verdict v;
-	bool sent = false;
+	bool sent = false, was_notified;
 
 	if (!k)
 		return;
+	was_notified = k->st.notified;
 	v = alert_decide(&k->st, resolved, now, a->cfg->alerts.dedupe_s * 1000);
 	if (v == ALERT_DUPLICATE)
 		count(a->m_suppressed, "duplicate", NULL);
 	if (v != ALERT_SEND || !a->cfg->alerts.n_channels) {
 		alert_update(&k->st, resolved, false, now);
+		if (was_notified && !k->st.notified)
+			save_state(a);
 		return;
 	}
 	if (!alert_rate_take(&a->overall, now, HOUR_MS)) {
@@ -261,6 +539,8 @@ static void report(struct alerts *a, const char *key, bool resolved, const char 
 		sent = send_all(a, &m, now);
 	}
 	alert_update(&k->st, resolved, sent, now);
+	if (sent || was_notified != k->st.notified)
+		save_state(a);
 }
 
 void alerts_fire(struct alerts *a, const char *key, const char *title, const char *text)
@@ -320,11 +600,16 @@ void alerts_job_done(struct alerts *a, const char *source, bool ok, const char *
 	}
 	snprintf(key, sizeof(key), "cron:%s", name);
 	if (ok) {
-		a->cron[i].fails = 0;
+		if (a->cron[i].fails) {
+			a->cron[i].fails = 0;
+			save_state(a);
+		}
 		alerts_resolve(a, key, "the cron job ran successfully again");
 		return;
 	}
-	if (++a->cron[i].fails >= 2) {
+	a->cron[i].fails++;
+	save_state(a);
+	if (a->cron[i].fails >= 2) {
 		char *title =
 			xasprintf("cron job %s failed %d times in a row", name, a->cron[i].fails);
 		char *body = xasprintf("%s. The last error: %.500s", title, text ? text : "");
@@ -346,7 +631,9 @@ static void watch_poller(struct alerts *a)
 		return;
 	age = telegram_poll_age_ms(a->src.tg);
 	if (age < a->cfg->alerts.poller_down_after_s * 1000) {
-		if (firing(a, "telegram_poller"))
+		/* Only a poll that worked says it is back: right after a restart the age counts
+		 * from the start, and a firing restored from before it may still hold. */
+		if (telegram_polled(a->src.tg) && firing(a, "telegram_poller"))
 			alerts_resolve(a, "telegram_poller",
 				       "Telegram poller is polling again: the bot is reachable");
 		return;
@@ -629,6 +916,10 @@ static void register_metrics(struct alerts *a, struct metrics *m)
 				      (const char *const[]){"reason", NULL});
 	a->m_heartbeat = metrics_add(m, METRIC_GAUGE, "hermetic_heartbeat_timestamp_seconds",
 				     "Unix time of the last healthy heartbeat", NULL);
+	a->m_given_up = metrics_add(m, METRIC_COUNTER, "hermetic_alerts_given_up_total",
+				    "Alert messages a channel never took: alerts.send_attempts "
+				    "tries failed, or the retry queue was full",
+				    (const char *const[]){"channel", NULL});
 	if (!a->n_accounts)
 		return;
 	a->m_balance = metrics_add(m, METRIC_GAUGE, "hermetic_provider_balance_usd",
@@ -654,6 +945,7 @@ struct alerts *alerts_create(const struct config *cfg, struct loop *loop, struct
 	a->cfg = cfg;
 	a->loop = loop;
 	a->keys = xcalloc(MAX_KEYS, sizeof(*a->keys));
+	a->state_path = xasprintf("%s/alerts-state.json", cfg->home);
 	alert_rate_init(&a->overall, (size_t)cfg->alerts.max_per_hour);
 	a->per_channel = xcalloc(cfg->alerts.n_channels + 1, sizeof(*a->per_channel));
 	for (i = 0; i < cfg->alerts.n_channels; i++)
@@ -676,6 +968,7 @@ void alerts_start(struct alerts *a, const struct alerts_sources *src)
 	struct timeval bfirst = {BALANCE_FIRST_MS / 1000, (BALANCE_FIRST_MS % 1000) * 1000};
 
 	a->src = *src;
+	load_state(a);
 	a->watch_ev = evtimer_new(loop_base(a->loop), on_watch, a);
 	evtimer_add(a->watch_ev, &first);
 	if (a->n_accounts) {
@@ -684,8 +977,18 @@ void alerts_start(struct alerts *a, const struct alerts_sources *src)
 	}
 }
 
+void alerts_set_clock(struct alerts *a, int64_t (*mono_ms)(void *arg),
+		      int64_t (*wall_ms)(void *arg), void *arg)
+{
+	a->clock_mono = mono_ms;
+	a->clock_wall = wall_ms;
+	a->clock_arg = arg;
+}
+
 void alerts_destroy(struct alerts *a)
 {
+	struct send *s, *next;
+
 	if (!a)
 		return;
 	if (a->watch_ev)
@@ -694,8 +997,15 @@ void alerts_destroy(struct alerts *a)
 		event_free(a->balance_ev);
 	if (a->beat)
 		a->beat->a = NULL; /* freed by its callback (daemon_finish cancels it) */
-	for (struct send *s = a->sends; s; s = s->next)
+	/* A send waiting for its retry goes now; one in flight is freed by its callback. */
+	for (s = a->sends; s; s = next) {
+		next = s->next;
+		if (s->retry_ev && evtimer_pending(s->retry_ev, NULL)) {
+			send_free(NULL, s);
+			continue;
+		}
 		s->a = NULL;
+	}
 	for (size_t i = 0; i < a->n_accounts; i++) {
 		if (a->accounts[i]->in_flight)
 			a->accounts[i]->a = NULL; /* freed by its callback */
@@ -707,5 +1017,6 @@ void alerts_destroy(struct alerts *a)
 	free(a->per_channel);
 	alert_rate_finish(&a->overall);
 	free(a->keys);
+	free(a->state_path);
 	free(a);
 }

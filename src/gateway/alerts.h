@@ -11,8 +11,17 @@
  * balances (router/balance.h) every alerts.balance_interval, and writes the heartbeat
  * (home/heartbeat.json, alerts.heartbeat_url) while the process is healthy.
  *
- * Single-threaded (the loop). Nothing here blocks: sends and balance reads are httpc requests,
- * the store's health write goes through store_kv_put (queued when the database is locked).
+ * A send a channel refuses (or that times out) is tried again after alerts.retry_after,
+ * doubling, up to alerts.send_attempts tries, each channel on its own: a channel that took the
+ * message is never sent it again. A message no channel took leaves its key un-notified, so the
+ * watches report it again. What was announced survives a restart (home/alerts-state.json):
+ * a condition still firing stays quiet within alerts.dedupe, one that cleared while the
+ * process was down is announced resolved, never fired again.
+ *
+ * Single-threaded (the loop). Nothing here blocks on the network: sends and balance reads are
+ * httpc requests, the store's health write goes through store_kv_put (queued when the
+ * database is locked); the state file is a few hundred bytes written atomically when an
+ * alert's state changes (at most alerts.max_per_hour times an hour, and per cron run).
  */
 #ifndef HERMETIC_ALERTS_H
 #define HERMETIC_ALERTS_H
@@ -61,6 +70,49 @@ void alert_rate_finish(struct alert_rate *r); /* accepts a zeroed one */
 /* True (and the event counted) when one more event at now_ms stays within the limit. */
 bool alert_rate_take(struct alert_rate *r, int64_t now_ms, int64_t window_ms);
 
+/* ---- retries ---------------------------------------------------------------------------- */
+
+#define ALERT_RETRY_MAX_MS    (15 * 60 * 1000) /* the longest wait before a retry */
+#define ALERT_RETRY_QUEUE_MAX 32	       /* sends waiting for a retry, all channels */
+
+/* The wait before retry n (1 = the first) of a failed send: first_ms doubled per retry, at
+ * most ALERT_RETRY_MAX_MS. */
+int64_t alert_retry_delay_ms(int retry, int64_t first_ms);
+/* Whether a send whose tries so far (attempts, >= 1) all failed is tried again: fewer than
+ * max_attempts tries, and a place among the waiting (fewer than ALERT_RETRY_QUEUE_MAX). */
+bool alert_retry_allowed(int attempts, int64_t max_attempts, size_t waiting);
+
+/* ---- what survives a restart (home/alerts-state.json) ------------------------------------ */
+
+#define ALERT_KEY_LEN	      96
+#define ALERT_SAVED_KEYS      512
+#define ALERT_SAVED_JOBS      128
+#define ALERT_STATE_MAX_BYTES (256 * 1024)
+
+/* The keys whose firing went out, with the wall clock time of its last send, and the cron
+ * jobs failing in a row. Fields are plain values; a zeroed one is empty. */
+struct alert_saved {
+	struct {
+		char key[ALERT_KEY_LEN];
+		int64_t sent_wall_ms;
+	} keys[ALERT_SAVED_KEYS];
+	size_t n_keys;
+	struct {
+		char job[ALERT_KEY_LEN];
+		int fails;
+	} jobs[ALERT_SAVED_JOBS];
+	size_t n_jobs;
+};
+
+/* The file's JSON (a new string). */
+char *alert_state_encode(const struct alert_saved *s);
+/* Fills s (zeroed first) from the file's text. Entries that are not well formed are skipped;
+ * -EINVAL when the text is not the file's JSON at all. */
+int alert_state_decode(const char *json, size_t len, struct alert_saved *s);
+/* The monotonic time of a send at sent_wall_ms seen now: as long ago as the wall clock says,
+ * and never in the future (a wall clock stepped back counts it as sent now). */
+int64_t alert_restore_mono(int64_t sent_wall_ms, int64_t now_wall_ms, int64_t now_mono_ms);
+
 /* ---- the module -------------------------------------------------------------------------- */
 
 struct alerts;
@@ -78,8 +130,13 @@ struct alerts_sources {
 /* Borrows cfg, loop and metrics (may be NULL) for its life. Registers its metric families.
  * Nothing runs until alerts_start. */
 struct alerts *alerts_create(const struct config *cfg, struct loop *loop, struct metrics *metrics);
-/* Arms the watch timer (first check after a few seconds) and the balance timer. */
+/* Reads home/alerts-state.json (what was announced before a restart), arms the watch timer
+ * (first check after a few seconds) and the balance timer. */
 void alerts_start(struct alerts *a, const struct alerts_sources *src);
+/* Tests: the monotonic and wall clocks the module reads (ms), instead of the process's. Call
+ * before alerts_start. */
+void alerts_set_clock(struct alerts *a, int64_t (*mono_ms)(void *arg),
+		      int64_t (*wall_ms)(void *arg), void *arg);
 /* Stops the timers; sends still in flight finish without it (their answers are only freed).
  * Accepts NULL. */
 void alerts_destroy(struct alerts *a);

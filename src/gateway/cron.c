@@ -12,8 +12,16 @@
  * catch-up of every missed run at start (only the latest one within misfire_grace_s runs).
  * In the repeated hour of a fall-back a fixed-time job runs once; a "*\/15" job does not run
  * a second time in the repeated hour (Vixie cron's choice for fixed times, applied to all).
+ *
+ * Health checks (report: on_failure): the run's turn gets a `report` tool of its own
+ * (agent_tool, answered here, so no other turn ever sees it); the last call's verdict wins.
+ * The verdict is stored through store_write with the rows past CRON_VERDICTS_KEPT deleted in
+ * the same transaction. Rejected: reading the verdict out of the answer's text (a model that
+ * writes "all ok, but..." is not a verdict), and a verdict in the kv table (ten rows a job
+ * read as a list want a table).
  */
 #include "gateway/cron.h"
+#include "agent/agent.h"
 #include "core/config.h"
 #include "core/fileio.h"
 #include "gateway/jobs.h"
@@ -28,6 +36,8 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,7 +67,7 @@ struct cron {
 	struct event *timer;
 	struct cron_job *jobs;
 	size_t n_jobs;
-	struct metric *m_last, *m_runs, *m_skipped;
+	struct metric *m_last, *m_runs, *m_skipped, *m_health;
 };
 
 /* One run in flight. c NULL = cron was destroyed; the callback only frees it. */
@@ -65,7 +75,112 @@ struct cron_run {
 	struct cron *c;
 	struct cron_job *job;
 	int64_t started_ms;
+	/* A health check's: its report tool and the verdict of the last good call. */
+	struct agent_tool tool;
+	bool have_verdict;
+	enum cron_status status;
+	char *summary, *details;
 };
+
+#define REPORT_SCHEMA                                                                              \
+	"{\"type\":\"function\",\"function\":{\"name\":\"report\",\"description\":\"End this "     \
+	"health check with its verdict: ok when everything checked is healthy, warn when "         \
+	"something needs a look soon, fail when something is broken or could not be checked. "     \
+	"Call it once, when the checks are done. Only warn and fail reach the human.\","           \
+	"\"parameters\":{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\","     \
+	"\"enum\":[\"ok\",\"warn\",\"fail\"]},\"summary\":{\"type\":\"string\",\"description\":"   \
+	"\"one line: what was found\"},\"details\":{\"type\":\"string\",\"description\":"          \
+	"\"optional: the evidence (values, names, errors) a human needs to act\"}},"               \
+	"\"required\":[\"status\",\"summary\"]}}}"
+
+#define REPORT_NOTE                                                                                \
+	"## Health check\nThis run is a scheduled health check. When your checks are done, call "  \
+	"the `report` tool once with the verdict (ok, warn or fail) and a one-line summary. A "    \
+	"run that ends without calling `report` counts as failed."
+
+static const char *const status_names[] = {"ok", "warn", "fail"};
+
+const char *cron_status_name(enum cron_status s)
+{
+	return (size_t)s < ARRAY_LEN(status_names) ? status_names[s] : "fail";
+}
+
+static int status_parse(const char *name, enum cron_status *out)
+{
+	for (size_t i = 0; i < ARRAY_LEN(status_names); i++)
+		if (strcmp(name, status_names[i]) == 0) {
+			*out = (enum cron_status)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* A copy of s cut to max bytes at a character boundary, line breaks of a one-liner blanked. */
+static char *cut_copy(const char *s, size_t max, bool one_line)
+{
+	size_t len = strlen(s);
+	char *out;
+
+	if (len > max)
+		len = utf8_cut(s, max);
+	out = xstrndup(s, len);
+	for (char *p = out; one_line && *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	return out;
+}
+
+int cron_verdict_parse(const char *args_json, enum cron_status *status, char **summary,
+		       char **details, char *err, size_t err_len)
+{
+	cJSON *root = cJSON_Parse(args_json ? args_json : "");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "status");
+	const cJSON *sum = cJSON_GetObjectItemCaseSensitive(root, "summary");
+	const cJSON *det = cJSON_GetObjectItemCaseSensitive(root, "details");
+	int rc = -EINVAL;
+
+	if (!cJSON_IsObject(root))
+		snprintf(err, err_len, "the arguments are not a JSON object");
+	else if (!cJSON_IsString(st) || status_parse(st->valuestring, status) < 0)
+		snprintf(err, err_len, "status must be \"ok\", \"warn\" or \"fail\"");
+	else if (!cJSON_IsString(sum) || !*sum->valuestring)
+		snprintf(err, err_len, "summary must be a non-empty string");
+	else if (det && !cJSON_IsString(det) && !cJSON_IsNull(det))
+		snprintf(err, err_len, "details must be a string");
+	else
+		rc = 0;
+	if (rc == 0) {
+		*summary = cut_copy(sum->valuestring, CRON_SUMMARY_MAX, true);
+		*details = cut_copy(cJSON_IsString(det) ? det->valuestring : "", CRON_DETAILS_MAX,
+				    false);
+	}
+	cJSON_Delete(root);
+	return rc;
+}
+
+/* The report tool's call (agent_tool.call). */
+static bool report_call(const char *args_json, struct buf *out, void *arg)
+{
+	struct cron_run *run = arg;
+	enum cron_status st;
+	char *summary, *details, err[128];
+
+	if (cron_verdict_parse(args_json, &st, &summary, &details, err, sizeof(err)) < 0) {
+		buf_printf(out, "The verdict was not recorded: %s. Call report again.", err);
+		return true;
+	}
+	free(run->summary);
+	free(run->details);
+	run->summary = summary;
+	run->details = details;
+	run->status = st;
+	run->have_verdict = true;
+	buf_printf(out,
+		   "Verdict recorded: %s. Finish with a one-line answer; do not call report "
+		   "again.",
+		   cron_status_name(st));
+	return false;
+}
 
 int cron_next_after(const struct cronexpr *expr, int64_t now_wall_ms, int64_t *next_ms)
 {
@@ -174,22 +289,220 @@ static char *skills_text(const struct config *cfg, const struct config_cron_job 
 	return buf_steal(&b);
 }
 
+/* ---- verdicts ------------------------------------------------------------------------ */
+
+/* A verdict on its way to the store; it waits in memory (store_write) while another process
+ * holds the database's lock. */
+struct verdict_write {
+	char *job, *summary, *details;
+	int64_t time_ms, session_id;
+	enum cron_status status;
+};
+
+static int write_verdict(struct store *s, void *arg)
+{
+	struct verdict_write *w = arg;
+	sqlite3_stmt *ins = NULL, *del = NULL;
+	int rc = store_begin(s);
+
+	if (rc == 0 &&
+	    (sqlite3_prepare_v2(store_db(s),
+				"INSERT INTO cron_verdicts (job, time_ms, status, summary, details,"
+				" session_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+				-1, &ins, NULL) != SQLITE_OK ||
+	     sqlite3_prepare_v2(store_db(s),
+				"DELETE FROM cron_verdicts WHERE job = ?1 AND id NOT IN (SELECT id"
+				" FROM cron_verdicts WHERE job = ?1 ORDER BY id DESC LIMIT ?2)",
+				-1, &del, NULL) != SQLITE_OK))
+		rc = store_fail(s, "cron verdicts");
+	if (rc == 0) {
+		sqlite3_bind_text(ins, 1, w->job, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 2, w->time_ms);
+		sqlite3_bind_text(ins, 3, cron_status_name(w->status), -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 4, w->summary, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 5, w->details, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 6, w->session_id);
+		if (sqlite3_step(ins) != SQLITE_DONE)
+			rc = store_fail(s, "store a cron verdict");
+	}
+	if (rc == 0) {
+		sqlite3_bind_text(del, 1, w->job, -1, SQLITE_STATIC);
+		sqlite3_bind_int(del, 2, CRON_VERDICTS_KEPT);
+		if (sqlite3_step(del) != SQLITE_DONE)
+			rc = store_fail(s, "drop old cron verdicts");
+	}
+	sqlite3_finalize(ins);
+	sqlite3_finalize(del);
+	return store_end(s, rc);
+}
+
+static void verdict_write_free(struct verdict_write *w, int rc)
+{
+	if (rc < 0)
+		log_warn("cron %s: the verdict was not stored", w->job);
+	free(w->job);
+	free(w->summary);
+	free(w->details);
+	free(w);
+}
+
+static void on_verdict_written(void *arg, int rc)
+{
+	verdict_write_free(arg, rc);
+}
+
+static void save_verdict(struct cron *c, const struct cron_run *run, enum cron_status st,
+			 const char *summary, const char *details, int64_t session_id)
+{
+	struct verdict_write *w = xcalloc(1, sizeof(*w));
+	int rc;
+
+	*w = (struct verdict_write){xstrdup(run->job->cfg->name),
+				    xstrdup(summary),
+				    xstrdup(details),
+				    run->started_ms,
+				    session_id,
+				    st};
+	rc = store_write(c->store, write_verdict, w, on_verdict_written);
+	if (rc != -EINPROGRESS) {
+		if (rc < 0)
+			log_warn("cron %s: %s", run->job->cfg->name, store_error(c->store));
+		verdict_write_free(w, rc);
+	}
+}
+
+int cron_verdicts_list(struct store *s, const char *job, struct cron_verdict *out, size_t max,
+		       size_t *n)
+{
+	sqlite3_stmt *st;
+	const char *status, *summary;
+	int rc;
+
+	*n = 0;
+	if (sqlite3_prepare_v2(store_db(s),
+			       "SELECT time_ms, status, summary FROM cron_verdicts WHERE job = ?1"
+			       " ORDER BY id DESC LIMIT ?2",
+			       -1, &st, NULL) != SQLITE_OK) {
+		store_fail(s, "read cron verdicts");
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+		struct cron_verdict *v = &out[(*n)++];
+
+		status = (const char *)sqlite3_column_text(st, 1);
+		summary = (const char *)sqlite3_column_text(st, 2);
+		v->time_ms = sqlite3_column_int64(st, 0);
+		if (!status || status_parse(status, &v->status) < 0)
+			v->status = CRON_FAIL;
+		snprintf(v->summary, sizeof(v->summary), "%s", summary ? summary : "");
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+void cron_verdicts_text(struct store *s, const struct config_cron_job *j, struct buf *out)
+{
+	static const char *const marks[] = {"✓", "⚠", "✗"};
+	struct cron_verdict v[CRON_VERDICTS_KEPT];
+	char when[32];
+	struct tm tm;
+	time_t t;
+	size_t n;
+
+	if (j->report != CONFIG_CRON_REPORT_ON_FAILURE)
+		return;
+	if (!s || cron_verdicts_list(s, j->name, v, ARRAY_LEN(v), &n) < 0) {
+		buf_puts(out, "health: verdicts could not be read\n");
+		return;
+	}
+	if (!n) {
+		buf_puts(out, "health: no verdict yet\n");
+		return;
+	}
+	t = (time_t)(v[0].time_ms / 1000);
+	if (!localtime_r(&t, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm))
+		snprintf(when, sizeof(when), "@%lld", (long long)t);
+	buf_printf(out,
+		   "health: %s at %s: %s; last %zu, oldest first: ", cron_status_name(v[0].status),
+		   when, v[0].summary, n);
+	for (size_t i = n; i-- > 0;)
+		buf_puts(out, marks[v[i].status]);
+	buf_puts(out, "\n");
+}
+
+static void set_health(struct cron *c, const struct cron_job *job, enum cron_status st)
+{
+	if (c->m_health)
+		metric_set(c->m_health, (const char *[]){job->cfg->name}, (double)st);
+}
+
+/* A health check's run ended: its verdict (fail "no verdict" without one) is stored, counted
+ * and delivered unless it is ok. */
+static void health_done(struct cron *c, struct cron_run *run, const struct job_result *r)
+{
+	const char *name = run->job->cfg->name;
+	enum cron_status st = run->have_verdict ? run->status : CRON_FAIL;
+	char *summary, *text;
+
+	if (run->have_verdict)
+		summary = xstrdup(run->summary);
+	else if (r->ok)
+		summary = xstrdup("no verdict: the run ended without calling report");
+	else
+		summary = xasprintf("no verdict: the run failed: %.200s",
+				    r->text && *r->text ? r->text : "unknown error");
+	save_verdict(c, run, st, summary, run->have_verdict ? run->details : "", r->session_id);
+	set_health(c, run->job, st);
+	if (st == CRON_OK) {
+		log_info("cron %s: health ok: %s", name, summary);
+	} else {
+		log_warn("cron %s: health %s: %s", name, cron_status_name(st), summary);
+		text = xasprintf("Health check %s: %s\n%s%s%s", name,
+				 st == CRON_WARN ? "WARN" : "FAIL", summary,
+				 run->have_verdict && *run->details ? "\n\n" : "",
+				 run->have_verdict ? run->details : "");
+		c->sink->deliver(c->sink->ctx, &run->job->cfg->deliver, text);
+		free(text);
+	}
+	if (c->sink->outcome) {
+		char *source = xasprintf("cron:%s", name);
+
+		c->sink->outcome(c->sink->ctx, source, st != CRON_FAIL, summary);
+		free(source);
+	}
+	free(summary);
+}
+
+static void run_free(struct cron_run *run)
+{
+	free(run->summary);
+	free(run->details);
+	free(run);
+}
+
 static void on_run_done(const struct job_result *r, void *arg)
 {
 	struct cron_run *run = arg;
 	struct cron *c = run->c;
 	struct cron_job *job = run->job;
 	const char *status = r->ok ? "ok" : "failed";
-	char *text;
+	char *text, *source;
 
 	if (!c) {
-		free(run);
+		run_free(run);
 		return;
 	}
 	job->running = NULL;
 	save_last(c, job, run->started_ms, status, r->cost_usd);
 	if (c->m_runs)
 		metric_inc(c->m_runs, (const char *[]){job->cfg->name, status}, 1);
+	if (job->cfg->report == CONFIG_CRON_REPORT_ON_FAILURE) {
+		health_done(c, run, r);
+		run_free(run);
+		return;
+	}
 	if (r->ok) {
 		log_info("cron %s: done", job->cfg->name);
 		c->sink->deliver(c->sink->ctx, &job->cfg->deliver, r->text ? r->text : "");
@@ -201,7 +514,12 @@ static void on_run_done(const struct job_result *r, void *arg)
 		c->sink->deliver(c->sink->ctx, &job->cfg->deliver, text);
 		free(text);
 	}
-	free(run);
+	if (c->sink->outcome) {
+		source = xasprintf("cron:%s", job->cfg->name);
+		c->sink->outcome(c->sink->ctx, source, r->ok, r->text);
+		free(source);
+	}
+	run_free(run);
 }
 
 /* Starts a run of job. Returns -EAGAIN when it should be tried again shortly (the database
@@ -225,7 +543,16 @@ static int start_job(struct cron *c, struct cron_job *job, int64_t now_ms)
 	run->started_ms = now_ms;
 	source = xasprintf("cron:%s", j->name);
 	extra = skills_text(c->cfg, j);
-	rc = c->sink->run(c->sink->ctx, source, j->model, j->prompt, extra, on_run_done, run);
+	if (j->report == CONFIG_CRON_REPORT_ON_FAILURE) {
+		char *with_note =
+			xasprintf("%s%s" REPORT_NOTE, extra ? extra : "", extra ? "\n\n" : "");
+
+		free(extra);
+		extra = with_note;
+		run->tool = (struct agent_tool){"report", REPORT_SCHEMA, report_call, run};
+	}
+	rc = c->sink->run(c->sink->ctx, source, j->model, j->prompt, extra,
+			  run->tool.name ? &run->tool : NULL, on_run_done, run);
 	free(extra);
 	free(source);
 	if (rc == -EAGAIN) {
@@ -326,6 +653,17 @@ static bool misfired(const struct cron_job *job, int64_t now_ms)
 	return false;
 }
 
+/* The gauge of a health check starts at its last stored verdict. */
+static void load_health(struct cron *c, const struct cron_job *job)
+{
+	struct cron_verdict v;
+	size_t n = 0;
+
+	if (job->cfg->report == CONFIG_CRON_REPORT_ON_FAILURE && c->store &&
+	    cron_verdicts_list(c->store, job->cfg->name, &v, 1, &n) == 0 && n == 1)
+		set_health(c, job, v.status);
+}
+
 struct cron *cron_create(const struct config *cfg, struct loop *loop, struct store *store,
 			 struct metrics *metrics, const struct job_sink *sink)
 {
@@ -348,6 +686,10 @@ struct cron *cron_create(const struct config *cfg, struct loop *loop, struct sto
 			metrics, METRIC_COUNTER, "hermetic_cron_skipped_total",
 			"Cron job runs skipped because the previous run was still going",
 			(const char *[]){"job", NULL});
+		c->m_health = metrics_add(
+			metrics, METRIC_GAUGE, "hermetic_cron_health_status",
+			"Last verdict of a health check (report: on_failure): 0 ok, 1 warn, 2 fail",
+			(const char *[]){"job", NULL});
 	}
 	c->jobs = xcalloc(cfg->n_cron_jobs ? cfg->n_cron_jobs : 1, sizeof(*c->jobs));
 	for (i = 0; i < cfg->n_cron_jobs; i++) {
@@ -356,6 +698,7 @@ struct cron *cron_create(const struct config *cfg, struct loop *loop, struct sto
 		c->jobs[c->n_jobs].cfg = &cfg->cron_jobs[i];
 		c->jobs[c->n_jobs].next_ms = -1;
 		load_last(c, &c->jobs[c->n_jobs]);
+		load_health(c, &c->jobs[c->n_jobs]);
 		c->n_jobs++;
 	}
 	return c;

@@ -1,6 +1,13 @@
 /* cron: runs the config's enabled cron jobs at their times, each as a fresh agent turn
  * through a job_sink, and delivers the answer to the job's `deliver` target.
  *
+ * A job with `report: on_failure` is a health check: its turn is offered a `report` tool
+ * (status ok|warn|fail, summary, details) and its verdict, not its answer, decides what is
+ * delivered: ok nothing, warn and fail a short message; a run that ends without a verdict
+ * counts as fail ("no verdict"). The last CRON_VERDICTS_KEPT verdicts per job are kept in
+ * state.db (table cron_verdicts), shown by /jobs and `hermetic config check`, and the last
+ * one is the gauge hermetic_cron_health_status.
+ *
  * Times are local (the process TZ, which main sets from cfg->timezone). A job still running
  * when its next time comes is skipped and counted. A run missed while the process was down
  * runs once at start when its time is within the job's misfire_grace_s. Last run time, status
@@ -9,8 +16,11 @@
 #ifndef HERMETIC_CRON_H
 #define HERMETIC_CRON_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+struct buf;
 struct config;
 struct config_cron_job;
 struct cronexpr;
@@ -20,6 +30,39 @@ struct metrics;
 struct store;
 
 #define CRON_SKILL_MAX_BYTES (16 * 1024)
+#define CRON_VERDICTS_KEPT   10
+#define CRON_SUMMARY_MAX     300  /* bytes of a verdict's summary kept (cut at a character) */
+#define CRON_DETAILS_MAX     2000 /* bytes of its details */
+
+/* The table of verdicts (a migration of gateway/schema.c). */
+#define CRON_VERDICTS_SQL                                                                          \
+	"CREATE TABLE cron_verdicts (id INTEGER PRIMARY KEY, job TEXT NOT NULL,"                   \
+	" time_ms INTEGER NOT NULL, status TEXT NOT NULL, summary TEXT NOT NULL,"                  \
+	" details TEXT NOT NULL DEFAULT '', session_id INTEGER NOT NULL DEFAULT 0) STRICT;"        \
+	"CREATE INDEX cron_verdicts_by_job ON cron_verdicts (job, id);"
+
+enum cron_status { CRON_OK, CRON_WARN, CRON_FAIL };
+
+struct cron_verdict {
+	int64_t time_ms; /* the run's start, wall clock */
+	enum cron_status status;
+	char summary[CRON_SUMMARY_MAX + 1];
+};
+
+/* "ok", "warn", "fail". */
+const char *cron_status_name(enum cron_status s);
+/* Parses the `report` tool's arguments (the model's text). Returns 0 with *status and the
+ * summary and details (new strings, cut to CRON_SUMMARY_MAX / CRON_DETAILS_MAX bytes; details
+ * "" when absent), or -EINVAL with what is wrong in err (for the model to read). */
+int cron_verdict_parse(const char *args_json, enum cron_status *status, char **summary,
+		       char **details, char *err, size_t err_len);
+/* Up to max verdicts of job, newest first, into out; *n gets how many. 0, or -EIO (also when
+ * the table is missing: an older state.db). */
+int cron_verdicts_list(struct store *s, const char *job, struct cron_verdict *out, size_t max,
+		       size_t *n);
+/* One line for lists (/jobs, config check): "health: fail at 18:00: summary; last 10: ✓⚠✗"
+ * for a health check with verdicts, "health: no verdict yet" without; nothing for a plain job. */
+void cron_verdicts_text(struct store *s, const struct config_cron_job *j, struct buf *out);
 
 struct cron;
 

@@ -471,7 +471,6 @@ static void on_job_turn(const struct agent_result *r, void *arg)
 	struct job_result jr = {r->stop != AGENT_FAILED && r->stop != AGENT_CANCELLED, r->text,
 				r->session_id, r->cost_usd};
 
-	alerts_job_done(j->g->alerts, j->source, jr.ok, r->text);
 	j->done(&jr, j->arg);
 	free(j->source);
 	free(j);
@@ -491,7 +490,8 @@ static int run_job(struct gateway *g, const struct job_opts *jo, job_done_cb don
 				    .extra_system = jo->extra_system,
 				    .max_cost_usd = jo->max_cost_usd,
 				    .own_cap = jo->own_cap,
-				    .scope = jo->scope};
+				    .scope = jo->scope,
+				    .tool = jo->tool};
 	int rc;
 
 	j->g = g;
@@ -508,13 +508,15 @@ static int run_job(struct gateway *g, const struct job_opts *jo, job_done_cb don
 
 /* job_sink.run: cron and hooks, under agent.max_turn_cost_usd. */
 static int sink_run(void *ctx, const char *source, const char *model, const char *prompt,
-		    const char *extra_system, job_done_cb done, void *arg)
+		    const char *extra_system, const struct agent_tool *tool, job_done_cb done,
+		    void *arg)
 {
 	return run_job(ctx,
 		       &(struct job_opts){.source = source,
 					  .model = model,
 					  .prompt = prompt,
-					  .extra_system = extra_system},
+					  .extra_system = extra_system,
+					  .tool = tool},
 		       done, arg);
 }
 
@@ -522,6 +524,14 @@ static int sink_run(void *ctx, const char *source, const char *model, const char
 static int sink_run_opts(void *ctx, const struct job_opts *o, job_done_cb done, void *arg)
 {
 	return run_job(ctx, o, done, arg);
+}
+
+/* job_sink.outcome: a cron job failing twice in a row is an alert. */
+static void sink_outcome(void *ctx, const char *source, bool ok, const char *text)
+{
+	struct gateway *g = ctx;
+
+	alerts_job_done(g->alerts, source, ok, text);
 }
 
 /* reminders_sink.run: the config's model, the job's own cap. */
@@ -627,7 +637,7 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 		telegram_set_tools(g->tg, g->tools);
 	}
 	telegram_set_breaker(g->tg, g->breaker);
-	g->sink = (struct job_sink){sink_run, sink_deliver, g, sink_run_opts};
+	g->sink = (struct job_sink){sink_run, sink_deliver, g, sink_run_opts, sink_outcome};
 	g->cron = cron_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
 	g->hooks = hooks_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
 	g->am = alertmanager_create(cfg, g->d.loop, g->d.store, g->tg, &g->sink);

@@ -791,6 +791,10 @@ int reminders_list_text(struct reminders *r, const char *source, bool with_confi
 
 		buf_printf(out, "- %s: cron `%s`%s\n", c->name, c->schedule,
 			   c->enabled ? "" : " (disabled)");
+		if (c->report == CONFIG_CRON_REPORT_ON_FAILURE) {
+			buf_puts(out, "  ");
+			cron_verdicts_text(r->store, c, out);
+		}
 	}
 	return 0;
 }

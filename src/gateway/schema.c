@@ -7,6 +7,7 @@
 #include "core/sessions.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "gateway/cron.h"
 #include "gateway/hooks.h"
 #include "gateway/reminders.h"
 #include "gateway/tg_store.h"
@@ -30,6 +31,7 @@ static const struct store_migration migrations[] = {
 	{"spend-cache", SPEND_CACHE_SQL},
 	{"telegram-reply", TG_STORE_REPLY_SQL},
 	{"alertmanager", ALERTMANAGER_SCHEMA_SQL},
+	{"cron-verdicts", CRON_VERDICTS_SQL},
 };
 
 void schema_register(void)

@@ -195,6 +195,7 @@ struct telegram {
 	struct event *poll_ev, *send_ev;
 	int64_t offset;	    /* last stored update_id */
 	int64_t last_ok_ms; /* last successful getUpdates (monotonic), or start */
+	bool polled;	    /* a getUpdates succeeded since the start */
 	int64_t backoff_ms;
 	const char *err_kind; /* current error state, NULL = healthy */
 	bool started_polling;
@@ -2299,6 +2300,7 @@ static void on_updates(struct telegram *t, const struct answer *a, void *arg)
 	t->err_kind = NULL;
 	t->backoff_ms = 0;
 	t->last_ok_ms = now_mono_ms();
+	t->polled = true;
 	metric_set(t->m_last_poll, NULL, (double)now_wall_ms() / 1000.0);
 	if (store_updates(t, a->result) < 0) {
 		if (!t->updates_unstored)
@@ -2968,6 +2970,11 @@ bool telegram_ready(const struct telegram *t, char *why, size_t len)
 int64_t telegram_poll_age_ms(const struct telegram *t)
 {
 	return now_mono_ms() - t->last_ok_ms;
+}
+
+bool telegram_polled(const struct telegram *t)
+{
+	return t->polled;
 }
 
 static void register_metrics(struct telegram *t)

@@ -67,6 +67,9 @@ void telegram_destroy(struct telegram *t);
 bool telegram_ready(const struct telegram *t, char *why, size_t len);
 /* Milliseconds since the last successful getUpdates (or since start, before the first). */
 int64_t telegram_poll_age_ms(const struct telegram *t);
+/* Whether a getUpdates has succeeded since the start (the age above counts from the start
+ * until one has). */
+bool telegram_polled(const struct telegram *t);
 
 /* The bleed breaker /status shows and /resume closes (borrowed, may be NULL). Accepts a
  * NULL t. */

@@ -9,8 +9,15 @@ webhook once (deduplicated), holds back what goes over the rate limit, watches t
 into /metrics and alerts when one is low, and keeps home/heartbeat.json fresh. No secret (the
 SMTP password, the ntfy token, the heartbeat URL's id, the provider key) appears in a message
 or a log.
+
+Reliability: a cron job (a health check) failing twice in a row, across a restart, alerts
+through ntfy and SMTP while the fake Telegram is down; a restart within alerts.dedupe stays
+quiet, and a condition that cleared while the gateway was down is announced resolved, not
+fired again; a channel that fails once gets the alert exactly once by a retry, the others are
+not sent it again, and a channel that never takes it is given up on and counted.
 """
 import json
+import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +26,7 @@ import pytest
 
 from agent_harness import agent_config, fake  # noqa: F401
 from conftest import SLOW, Gateway, clean_env, free_port, http_get, run, to_yaml
-from fakes.fake_openai import tool_calls
+from fakes.fake_openai import text, tool_calls
 from fakes.fake_smtp import FakeSMTP
 from fakes.fake_telegram import FakeTelegram
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY, msum, parse_metrics
@@ -45,6 +52,7 @@ class Peer:
     def __init__(self):
         self.requests = []
         self.lock = threading.Lock()
+        self.fail = {}  # path prefix -> how many requests to answer 503 first
         self.openrouter = (200, {"data": {"label": "sk-or-v1-e2e...c", "limit": 10.0,
                                           "limit_remaining": 2.5, "limit_reset": "monthly",
                                           "usage": 7.5, "usage_daily": 0.5, "usage_weekly": 1.0,
@@ -67,8 +75,14 @@ class Peer:
                        "headers": {k.lower(): v for k, v in self.headers.items()}}
                 with peer.lock:
                     peer.requests.append(rec)
+                    failing = [p for p, n in peer.fail.items()
+                               if n > 0 and self.path.startswith(p)]
+                    for p in failing:
+                        peer.fail[p] -= 1
                 status, out = 200, {"id": "x"}
-                if self.path.endswith("/api/v1/key"):
+                if failing:
+                    status, out = 503, {"error": "try again later"}
+                elif self.path.endswith("/api/v1/key"):
                     status, out = peer.openrouter
                 elif self.path.endswith("/user/balance"):
                     status, out = peer.deepseek
@@ -229,7 +243,7 @@ def test_alerts_config_is_checked(tmp_path, fake, peer, smtp):
 def start(tmp_path, fake):
     started = []
 
-    def make(tg=None, **sections):
+    def make(tg=None, start_now=True, **sections):
         if tg is not None:
             sections["telegram"] = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "api_base": tg.url,
                                     "stream": "off", "progress": "off",
@@ -241,11 +255,11 @@ def start(tmp_path, fake):
         text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
         g = Gateway(tmp_path, text_, ENV)
         started.append(g)
-        return g.start()
+        return g.start() if start_now else g
 
     yield make
     for g in started:
-        if g.proc.poll() is None:
+        if g.proc and g.proc.poll() is None:
             assert g.stop() == 0, g.stderr()
         err = g.stderr()
         assert "Sanitizer" not in err and "runtime error:" not in err, err
@@ -423,3 +437,132 @@ def test_heartbeat_file_and_push(start, peer, smtp, tmp_path):
     assert second["ts_ms"] > first["ts_ms"] and second["store"] == "ok"
     assert msum(metrics(g), "hermetic_heartbeat_timestamp_seconds") > 0
     assert BEAT_ID not in g.stderr()
+
+
+# ---- reliability -------------------------------------------------------------------------
+
+
+def make_due(g, job):
+    """The job last ran two days ago: its run three minutes ago runs at the next start."""
+    if not (g.home / "state.db").exists():
+        g.home.mkdir(parents=True, exist_ok=True)
+        r = run("sessions", "list", "--config", str(g.config), env=g.env)
+        assert r.returncode == 0, r.stderr
+    db = sqlite3.connect(g.home / "state.db")
+    t = int(time.time() * 1000) - 2 * 86400 * 1000
+    db.execute("INSERT OR REPLACE INTO kv (key, value, updated_ms) VALUES (?, ?, ?)",
+               (f"cron.{job}.last_run", json.dumps({"time_ms": t, "status": "ok",
+                                                    "cost_usd": 0}), t))
+    db.commit()
+    db.close()
+
+
+def n_verdicts(g, job):
+    db = sqlite3.connect(g.home / "state.db")
+    try:
+        return db.execute("SELECT count(*) FROM cron_verdicts WHERE job = ?",
+                          (job,)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_cron_failing_twice_alerts_while_telegram_is_down(start, fake, peer, smtp):
+    fake.script_for("test/free",
+                    tool_calls(("c1", "report", json.dumps(
+                        {"status": "fail", "summary": "backup failed: disk full"}))),
+                    text("The backup failed."),
+                    text("I could not tell whether the backup ran."))
+    minute = time.localtime(time.time() - 180).tm_min
+    with FakeTelegram(token=TOKEN) as tg:
+        tg.add_chat(ADMIN)
+        tg.server_error(n=100000)  # Telegram is down the whole time
+        g = start(tg=tg, start_now=False, alerts={"channels": channels(peer, smtp)[:2]},
+                  cron=[{"name": "backup", "schedule": f"{minute} * * * *",
+                         "prompt": "Check the backup.", "report": "on_failure",
+                         "deliver": f"telegram:{ADMIN}"}])
+        make_due(g, "backup")
+        g.start()
+        wait_for(lambda: n_verdicts(g, "backup") == 1, 30, "the first verdict")
+        time.sleep(1)
+        assert not any("backup" in r["headers"].get("title", "") for r in peer.at("/ntfy"))
+        assert g.stop() == 0
+        # The second failure (no verdict at all) comes after a restart: still twice in a row.
+        make_due(g, "backup")
+        g.start()
+        ntfy = peer.wait("/ntfy/hermetic-alerts", 1, timeout=30, pred=lambda r: r[
+            "headers"].get("title") == "cron job backup failed 2 times in a row")
+        assert "no verdict: the run ended without calling report" in ntfy[0]["body"]
+        mail = smtp.wait(1)[0]
+        assert "Subject: [hermetic] cron job backup failed 2 times in a row" in mail["data"]
+        assert tg.sent(ADMIN) == []  # nothing went through Telegram
+        no_secrets(*all_bodies(peer, smtp), g.stderr())
+
+
+def test_restart_within_the_dedupe_window_stays_quiet(start, peer, smtp):
+    def titles():
+        return [r["headers"].get("title") for r in peer.at("/ntfy")]
+
+    with FakeTelegram(token=TOKEN) as tg:
+        tg.add_chat(ADMIN)
+        tg.server_error(n=100000, method="getUpdates")
+        g = start(tg=tg, alerts={"channels": channels(peer, smtp)[1:2],
+                                 "poller_down_after": "5s"})
+        peer.wait("/ntfy/hermetic-alerts", 1, timeout=30)
+        assert titles() == ["Telegram poller down"]
+        assert g.stop() == 0
+        state = json.loads((g.home / "alerts-state.json").read_text())
+        assert [k["key"] for k in state["firing"]] == ["telegram_poller"]
+
+        # Still down after the restart: the same alert within the hour is a duplicate.
+        g.start()
+        wait_for(lambda: msum(metrics(g), "hermetic_alerts_suppressed_total",
+                              reason="duplicate") >= 1, 30, "the duplicate")
+        time.sleep(1)
+        assert titles() == ["Telegram poller down"]
+        assert g.stop() == 0
+
+        # It came back while the gateway was down: one RESOLVED, no new firing.
+        tg._faults.clear()
+        g.start()
+        peer.wait("/ntfy/hermetic-alerts", 2, timeout=30)
+        time.sleep(4)
+        assert titles() == ["Telegram poller down",
+                            "RESOLVED: Telegram poller is polling again: the bot is reachable"]
+        state = json.loads((g.home / "alerts-state.json").read_text())
+        assert state["firing"] == []
+
+
+def test_failed_send_is_retried_and_each_channel_gets_it_once(start, fake, peer, smtp):
+    fake.script_for("test/free", *[tool_calls((f"c{i}", "time", "{}"), cost=0.01)
+                                   for i in range(5)])
+    gone = f"http://127.0.0.1:{free_port()}/gone"
+    chans = channels(peer, smtp)[1:] + [{"type": "webhook", "name": "gone", "url": gone}]
+    peer.fail["/hook"] = 1  # the webhook receiver fails the first request, then recovers
+    g = start(alerts={"channels": chans, "retry_after": "1s", "send_attempts": 3},
+              budget={"daily_usd": 0.02})
+    import urllib.request
+    req = urllib.request.Request(
+        g.url + "/v1/chat/completions",
+        data=json.dumps({"messages": [{"role": "user", "content": "go"}]}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        urllib.request.urlopen(req, timeout=60 * SLOW).read()
+    except urllib.error.HTTPError:
+        pass
+    hooks = peer.wait("/hook", 2, timeout=30)
+    assert json.loads(hooks[0]["body"]) == json.loads(hooks[1]["body"])  # the same alert
+    assert json.loads(hooks[1]["body"])["key"] == "budget:daily"
+    # The channel that never takes it: three tries (1 s, then 2 s apart), then given up.
+    wait_for(lambda: msum(metrics(g), "hermetic_alerts_given_up_total", channel="gone") == 1,
+             30, "the give-up")
+    time.sleep(2)
+    assert len(peer.at("/hook")) == 2, "sent again after it was taken"
+    assert len(peer.at("/ntfy")) == 1, "a channel that took it is not sent it again"
+    m = metrics(g)
+    assert msum(m, "hermetic_alerts_sent_total", channel="hook", result="failed") == 1
+    assert msum(m, "hermetic_alerts_sent_total", channel="hook", result="ok") == 1
+    assert msum(m, "hermetic_alerts_sent_total", channel="gone", result="failed") == 3
+    assert msum(m, "hermetic_alerts_given_up_total", channel="hook") == 0
+    err = g.stderr()
+    assert "alerts: budget:daily could not be sent through hook: HTTP 503" in err
+    assert "alerts: budget:daily was not sent through gone (3 attempt(s))" in err
