@@ -547,8 +547,8 @@ struct config_alerts {
 	int64_t reinvestigate_after_s; /* the same firing alerts are not investigated again */
 	int64_t max_body_bytes;	       /* of one notification */
 	struct config_alerts_investigate investigate;
-	int64_t send_attempts;	      /* tries of one message through one channel, first included */
-	int64_t retry_after_s;	      /* before the first retry; doubles per retry */
+	int64_t send_attempts; /* tries of one message through one channel, first included */
+	int64_t retry_after_s; /* before the first retry; doubles per retry */
 };
 
 struct config {
