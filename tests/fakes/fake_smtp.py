@@ -33,7 +33,15 @@ class FakeSMTP:
         return self
 
     def __exit__(self, *exc):
-        self._loop.call_soon_threadsafe(self._server.close)
+        async def stop():
+            # Sessions still open (a client mid-QUIT) end here, not in a closed loop.
+            self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
