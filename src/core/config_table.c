@@ -968,9 +968,9 @@ static const struct opt alerts_investigate_opts[] = {
 		 "investigation may call, e.g. `[kubernetes]`; with `prometheus_query` they are "
 		 "its only tools"},
 	{"max_cost_usd", T_NUM, FLD(config_alerts_investigate, max_cost_usd), .def = "0.10",
-	 .min = 0.0001, .max = 100,
-	 .text = "one investigation's own cost cap (also above agent.max_turn_cost_usd); a Dig "
-		 "deeper turn gets the same"},
+	 .min = 0, .max = 100,
+	 .text = "one investigation's own cost cap (also above agent.max_turn_cost_usd; 0 = that "
+		 "one); a Dig deeper turn gets the same"},
 	{"model", T_STR, FLD(config_alerts_investigate, model), .flags = F_MODEL,
 	 .text = "model group of investigations; default: `model`"},
 	{"max_per_hour", T_INT, FLD(config_alerts_investigate, max_per_hour), .def = "6", .min = 1,
