@@ -662,6 +662,31 @@ int cfg_check_allowed_host(struct ctx *c, const struct node *n, const char *v)
 	return -EINVAL;
 }
 
+/* ui.password_hash: the form `hermetic ui hash-password` prints (the gateway checks the
+ * numbers and the base64 when it starts, gateway/uiauth.c). The value is not echoed. */
+int cfg_check_password_hash(struct ctx *c, const struct node *n, const char *v)
+{
+	static const char prefix[] = "pbkdf2-sha256$";
+	const char *p = v + sizeof(prefix) - 1;
+	size_t fields = 1;
+
+	if (strncmp(v, prefix, sizeof(prefix) - 1) != 0 || !isdigit((unsigned char)*p))
+		goto bad;
+	for (; *p; p++) {
+		if (*p == '$')
+			fields++;
+		else if (!isalnum((unsigned char)*p) && !strchr("+/=", *p))
+			goto bad;
+	}
+	if (fields == 3)
+		return 0;
+bad:
+	cfg_err(c, n,
+		"expected pbkdf2-sha256$<iterations>$<salt>$<hash> as `hermetic ui "
+		"hash-password` prints it (the password itself does not go in the config)");
+	return -EINVAL;
+}
+
 void cfg_api_check(struct ctx *c, const struct node *map, void *obj)
 {
 	struct config_api *a = obj;

@@ -1,0 +1,224 @@
+// hermetic cockpit: a hash-routed page over the JSON endpoints of docs/cockpit.md.
+// No framework and no innerHTML: every value reaches the page through textContent.
+'use strict';
+
+const $ = (sel) => document.querySelector(sel);
+let csrf = '';
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) if (k !== null && k !== undefined) e.append(k);
+  return e;
+}
+
+async function api(path, body) {
+  const init = { credentials: 'same-origin', headers: {} };
+  if (body !== undefined) {
+    init.method = 'POST';
+    init.headers['Content-Type'] = 'application/json';
+    if (csrf) init.headers['X-CSRF-Token'] = csrf;
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, init);
+  let data = {};
+  try { data = await r.json(); } catch (e) { data = {}; }
+  if (r.status === 401 && path !== '/v1/ui/login') {
+    csrf = '';
+    show('login');
+    throw new Error('not logged in');
+  }
+  if (!r.ok) throw new Error(data.error || 'HTTP ' + r.status);
+  return data;
+}
+
+function show(id) {
+  for (const s of document.querySelectorAll('main > section')) s.hidden = s.id !== id;
+  $('#nav').hidden = id === 'login';
+  for (const a of document.querySelectorAll('nav a')) {
+    const on = a.getAttribute('href') === '#' + (id === 'session' ? 'sessions' : id);
+    if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  if (id === 'login') $('#password').focus();
+}
+
+function status(msg) {
+  const s = $('#status');
+  s.textContent = msg || '';
+  s.hidden = !msg;
+}
+
+const usd = (v) => v.toFixed(6);
+const when = (ms) => new Date(ms).toLocaleString();
+
+function sessionItem(s) {
+  const title = s.title || '(untitled)';
+  return el('li', null, el('a', { href: '#session/' + s.id },
+    el('span', { class: 'title', text: title }),
+    el('span', { class: 'meta', text: `#${s.id} · ${s.source} · ${when(s.updated_ms)} · ${s.messages} msgs · $${usd(s.cost_usd)}` })));
+}
+
+async function pageSessions() {
+  show('sessions');
+  const d = await api('/v1/ui/sessions?limit=50');
+  const list = $('#session-list');
+  list.replaceChildren(...d.sessions.map(sessionItem));
+  if (!d.sessions.length) list.append(el('li', { class: 'meta', text: 'No sessions yet.' }));
+}
+
+async function search(q) {
+  const box = $('#search-result');
+  if (!q) { box.hidden = true; return; }
+  const d = await api('/v1/ui/sessions?q=' + encodeURIComponent(q));
+  box.replaceChildren(...d.text.split('\n').filter((l) => l).map((line) => {
+    const m = /^session (\d+) /.exec(line);
+    return m ? el('p', null, el('a', { href: '#session/' + m[1], text: line })) : el('p', { text: line });
+  }));
+  box.hidden = false;
+}
+
+function message(m) {
+  const li = el('li', null, el('div', { class: 'role', text: m.role }));
+  if (m.content) li.append(el('p', { class: 'text', text: m.content + (m.cut ? ' …' : '') }));
+  for (const t of m.tool_calls) {
+    li.append(el('details', null, el('summary', { text: 'tool call: ' + t.name }), el('pre', { text: t.arguments })));
+  }
+  return li;
+}
+
+async function pageSession(id) {
+  show('session');
+  const d = await api('/v1/ui/session?id=' + encodeURIComponent(id));
+  const s = d.session;
+  $('#session-title').textContent = s.title || 'Session ' + s.id;
+  $('#session-meta').textContent = `#${s.id} · ${s.source} · started ${when(s.created_ms)} · model ${s.model || '-'} · ` +
+    `${s.turns} turns · ${s.prompt_tokens} + ${s.completion_tokens} tokens · $${usd(s.cost_usd)}${s.ended ? ' · ended' : ''}`;
+  $('#messages').replaceChildren(...d.messages.map(message));
+}
+
+function chart(rows) {
+  const svg = $('#chart');
+  const ns = 'http://www.w3.org/2000/svg';
+  const byDay = new Map();
+  for (const r of rows) byDay.set(r.day, (byDay.get(r.day) || 0) + r.cost_usd);
+  const days = [...byDay.keys()].sort();
+  const max = Math.max(...byDay.values(), 0);
+  svg.replaceChildren();
+  const w = 300 / Math.max(days.length, 1);
+  days.forEach((day, i) => {
+    const v = byDay.get(day);
+    const h = max > 0 ? (v / max) * 96 : 0;
+    const r = document.createElementNS(ns, 'rect');
+    r.setAttribute('x', (i * w + w * 0.1).toFixed(2));
+    r.setAttribute('y', (100 - h).toFixed(2));
+    r.setAttribute('width', (w * 0.8).toFixed(2));
+    r.setAttribute('height', h.toFixed(2));
+    const t = document.createElementNS(ns, 'title');
+    t.textContent = `${day}: $${usd(v)}`;
+    r.append(t);
+    svg.append(r);
+  });
+}
+
+function spendRow(r, total) {
+  const n = (v) => el('td', { class: 'n', text: String(v) });
+  return el('tr', null, el('td', { text: total ? 'total' : r.day }), el('td', { text: total ? '' : r.model_group }),
+    n(r.calls), n(r.input_tokens), n(r.cached_tokens), n(r.output_tokens), n(usd(r.cost_usd)), n(r.estimated));
+}
+
+function breaker(b) {
+  let text = !b.enabled ? 'Off (guardrails.bleed sets no limit).'
+    : b.open ? `Open: ${b.why}. Model calls are refused${b.until ? ' until ' + b.until : ''}.`
+      : `Closed: ${b.calls_in_window} calls, $${usd(b.cost_in_window_usd)} in the window.`;
+  text += ` Trips: ${b.trips}, refused calls: ${b.refused}.`;
+  $('#breaker-state').textContent = text;
+  $('#resume').hidden = !b.open;
+}
+
+async function pageSpend() {
+  show('spend');
+  const d = await api('/v1/ui/spend?days=' + $('#days').value);
+  chart(d.rows);
+  $('#spend-table tbody').replaceChildren(...d.rows.map((r) => spendRow(r, false)));
+  $('#spend-table tfoot').replaceChildren(spendRow(d.total, true));
+  breaker(await api('/v1/ui/breaker'));
+}
+
+async function pageHealth() {
+  show('health');
+  const h = await api('/v1/ui/health');
+  const up = h.uptime_s;
+  const items = [
+    ['Ready', h.ready ? 'yes' : 'no: ' + h.ready_why, h.ready],
+    ['Version', `${h.version} (${h.revision})`],
+    ['Uptime', `${Math.floor(up / 86400)}d ${Math.floor(up % 86400 / 3600)}h ${Math.floor(up % 3600 / 60)}m`],
+    ['Telegram', h.telegram ? (h.telegram.ready ? 'polling' : 'not polling: ' + h.telegram.why) : 'not configured',
+      h.telegram ? h.telegram.ready : undefined],
+    ['Seccomp', h.sandbox.seccomp],
+    ['Landlock', h.sandbox.landlock],
+    ['Bleed breaker', h.breaker.open ? 'open: ' + h.breaker.why : 'closed', !h.breaker.open],
+    ['Cockpit logins', String(h.ui_sessions)],
+  ];
+  $('#health-list').replaceChildren(...items.flatMap(([k, v, ok]) =>
+    [el('dt', { text: k }), el('dd', ok === undefined ? { text: v } : { text: v, class: ok ? 'ok' : 'bad' })]));
+  $('#mcp-table tbody').replaceChildren(...(h.mcp.length ? h.mcp.map((m) => el('tr', null,
+    el('td', { text: m.name }), el('td', { text: m.transport }),
+    el('td', { text: m.state + (m.error ? ': ' + m.error : ''), class: m.state === 'connected' ? 'ok' : 'bad' }),
+    el('td', { class: 'n', text: String(m.tools) })))
+    : [el('tr', null, el('td', { colspan: '4', class: 'meta', text: 'No MCP servers configured.' }))]));
+}
+
+async function route() {
+  if (!csrf) return;
+  status('');
+  const [page, arg] = location.hash.slice(1).split('/');
+  try {
+    if (page === 'session' && arg) await pageSession(arg);
+    else if (page === 'spend') await pageSpend();
+    else if (page === 'health') await pageHealth();
+    else await pageSessions();
+  } catch (e) {
+    if (csrf) status(e.message);
+  }
+}
+
+async function start() {
+  $('#login-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    $('#login-error').textContent = '';
+    try {
+      const d = await api('/v1/ui/login', { password: $('#password').value });
+      csrf = d.csrf;
+      $('#password').value = '';
+      route();
+    } catch (e) {
+      $('#login-error').textContent = e.message;
+    }
+  });
+  $('#logout').addEventListener('click', async () => {
+    try { await api('/v1/ui/logout', {}); } catch (e) { /* logged out either way */ }
+    csrf = '';
+    show('login');
+  });
+  $('#search-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    search($('#q').value.trim()).catch((e) => status(e.message));
+  });
+  $('#days').addEventListener('change', () => route());
+  $('#resume').addEventListener('click', async () => {
+    try { breaker(await api('/v1/ui/breaker/resume', {})); } catch (e) { status(e.message); }
+  });
+  window.addEventListener('hashchange', route);
+  const me = await api('/v1/ui/me');
+  if (me.logged_in) {
+    csrf = me.csrf;
+    route();
+  } else {
+    show('login');
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => { start().catch((e) => status(e.message)); });
