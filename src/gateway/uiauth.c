@@ -249,6 +249,7 @@ struct uiauth *uiauth_create(int64_t ttl_ms, int max_failures)
 
 	a->ttl_ms = ttl_ms;
 	a->max_failures = max_failures;
+	a->window_ms = INT64_MIN / 2; /* the first attempt opens a window */
 	return a;
 }
 
