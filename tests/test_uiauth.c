@@ -13,7 +13,8 @@
 /* Made by Python: hashlib.pbkdf2_hmac('sha256', b'hunter2-but-longer', b'0123456789abcdef',
  * 10000), encoded as hermetic ui hash-password encodes it. */
 #define PY_HASH                                                                                    \
-	"pbkdf2-sha256$10000$MDEyMzQ1Njc4OWFiY2RlZg==$LX8Fn7vgaDFfCshBTNYEA8GHzW7TjoNQF4nwnW8tOGk="
+	"pbkdf2-sha256$10000$MDEyMzQ1Njc4OWFiY2RlZg==$"                                            \
+	"LX8Fn7vgaDFfCshBTNYEA8GHzW7TjoNQF4nwnW8tOGk="
 
 static void hex(const unsigned char *b, size_t n, char *out)
 {
