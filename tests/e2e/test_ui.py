@@ -1,0 +1,318 @@
+"""The web cockpit (issue 21, docs/cockpit.md) over real HTTP against `hermetic gateway`: off
+unless configured; assets served gzip-compressed with strong ETags and 304s under a strict CSP;
+`hermetic ui hash-password` makes a PBKDF2 hash Python's hashlib agrees with; login with that
+password or api.key, a wrong one refused, failed logins rate limited; the session cookie's
+flags; CSRF and Origin refusals of state-changing requests; and the JSON endpoints' numbers
+equal to what `hermetic spend` and `hermetic sessions` print from the same state.db."""
+import base64
+import gzip
+import hashlib
+import http.client
+import json
+import re
+import subprocess
+
+import pytest
+
+from agent_harness import agent_config, fake  # noqa: F401
+from conftest import SLOW, argv, clean_env, run, to_yaml
+from fakes.fake_openai import text
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+
+API_KEY = "sk-e2e-cockpit-api-SECRET-5d2a"
+PASSWORD = "a long cockpit passphrase"
+ASSETS = ["/ui/", "/ui/app.js", "/ui/app.css", "/ui/icon.svg"]
+
+
+@pytest.fixture(scope="module")
+def password_hash():
+    r = subprocess.run(argv("ui", "hash-password"), input=PASSWORD + "\n", capture_output=True,
+                       text=True, env=clean_env(), timeout=60 * SLOW)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.fixture
+def cockpit(gateway, fake, password_hash):
+    def make(ui=None, key=True):
+        api = {"listen": "127.0.0.1:{port}"}
+        if key:
+            api["key"] = "os.environ/API_SERVER_KEY"
+        sections = {"api": api}
+        if ui is not False:
+            sections["ui"] = {"password_hash": password_hash, **(ui or {})}
+        cfg = agent_config(fake, "{home}", **sections)
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace("{{home}}", "{home}").replace("{{port}}", "{port}")
+        return gateway(text_, env={UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY})
+    return make
+
+
+def request(g, method, path, body=None, headers=None):
+    """(status, headers as a lowercase dict, raw body bytes); Host is 127.0.0.1:<port> unless
+    given."""
+    c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=30 * SLOW)
+    h = dict(headers or {})
+    try:
+        c.putrequest(method, path, skip_host="Host" in h, skip_accept_encoding=True)
+        data = json.dumps(body).encode() if isinstance(body, dict) else (body or b"")
+        if method == "POST":
+            h.setdefault("Content-Type", "application/json")
+            h.setdefault("Content-Length", str(len(data)))
+        for k, v in h.items():
+            c.putheader(k, v)
+        c.endheaders(data if method == "POST" else None)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def login(g, password=PASSWORD):
+    """(status, cookie header value for later requests or None, csrf or None, headers)."""
+    status, h, body = request(g, "POST", "/v1/ui/login", {"password": password})
+    if status != 200:
+        return status, None, None, h
+    cookie = h["set-cookie"].split(";")[0]
+    return status, cookie, json.loads(body)["csrf"], h
+
+
+def get_json(g, path, cookie):
+    status, _, body = request(g, "GET", path, headers={"Cookie": cookie})
+    assert status == 200, body
+    return json.loads(body)
+
+
+def chat(g, user, prompt):
+    status, _, body = request(g, "POST", "/v1/chat/completions",
+                              {"messages": [{"role": "user", "content": prompt}], "user": user},
+                              {"Authorization": f"Bearer {API_KEY}"})
+    assert status == 200, body
+
+
+# ---- the hash ---------------------------------------------------------------------------------
+
+def test_hash_password_prints_a_pbkdf2_hash_hashlib_agrees_with(password_hash):
+    name, iterations, salt, key = password_hash.split("$")
+    assert name == "pbkdf2-sha256" and int(iterations) >= 100000
+    assert len(base64.b64decode(salt)) == 16
+    assert hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(), base64.b64decode(salt),
+                               int(iterations)) == base64.b64decode(key)
+    again = subprocess.run(argv("ui", "hash-password"), input=PASSWORD, capture_output=True,
+                           text=True, env=clean_env(), timeout=60 * SLOW)
+    assert again.returncode == 0 and again.stdout.strip() != password_hash  # a new salt
+    empty = subprocess.run(argv("ui", "hash-password"), input="", capture_output=True,
+                           text=True, env=clean_env(), timeout=60 * SLOW)
+    assert empty.returncode == 1 and "no password" in empty.stderr
+
+
+def test_a_password_instead_of_a_hash_is_refused_by_config_check(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(to_yaml({"home": str(tmp_path / "home"), "ui": {"password_hash": "hunter22"}}))
+    r = run("config", "check", "--config", str(cfg))
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "ui.password_hash: expected pbkdf2-sha256$" in out, out
+    assert "hunter22" not in out
+
+
+# ---- off, assets --------------------------------------------------------------------------------
+
+def test_the_cockpit_is_off_unless_configured(cockpit):
+    g = cockpit(ui=False)
+    for path in ("/ui/", "/ui/app.js"):
+        assert request(g, "GET", path)[0] == 404
+    assert request(g, "POST", "/v1/ui/login", {"password": PASSWORD})[0] == 404
+
+
+def test_assets_are_gzip_with_strong_etags_304_and_a_strict_csp(cockpit):
+    g = cockpit()
+    total = 0
+    for path in ASSETS:
+        status, h, body = request(g, "GET", path, headers={"Accept-Encoding": "gzip"})
+        assert status == 200, path
+        assert h["content-encoding"] == "gzip"
+        raw = gzip.decompress(body)
+        total += len(body)
+        etag = h["etag"]
+        assert re.fullmatch(r'"[0-9a-f]{32}"', etag), etag  # strong: no W/
+        assert etag == '"%s"' % hashlib.sha256(body).hexdigest()[:32]
+        assert "script-src 'self'" in h["content-security-policy"]
+        assert "unsafe-inline" not in h["content-security-policy"]
+        assert h["x-content-type-options"] == "nosniff"
+        assert h["cache-control"] == "no-cache"
+        status, h304, body304 = request(g, "GET", path, headers={"If-None-Match": etag})
+        assert status == 304 and body304 == b"" and h304["etag"] == etag
+        assert request(g, "GET", path, headers={"If-None-Match": '"other"'})[0] == 200
+        status, hh, hb = request(g, "HEAD", path)
+        assert status == 200 and hb == b"" and hh["etag"] == etag
+        if path == "/ui/":
+            assert h["content-type"] == "text/html; charset=utf-8"
+            assert b"<script" in raw and b'src="app.js"' in raw
+            assert not re.search(rb"<script>|on(click|load|submit)=", raw)  # no inline script
+        elif path.endswith(".js"):
+            assert h["content-type"].startswith("text/javascript")
+        elif path.endswith(".css"):
+            assert h["content-type"].startswith("text/css")
+    assert total <= 64 * 1024, f"assets are {total} bytes gzipped, over the 64 KiB budget"
+    assert request(g, "GET", "/ui/nope.js")[0] == 404
+    status, h, _ = request(g, "GET", "/ui")
+    assert status == 302 and h["location"] == "/ui/"
+
+
+def test_assets_refuse_a_host_of_another_name(cockpit):
+    g = cockpit()
+    status, _, _ = request(g, "GET", "/ui/", headers={"Host": "attacker.example"})
+    assert status == 403
+
+
+# ---- login ------------------------------------------------------------------------------------
+
+def test_login_with_the_password_sets_a_strict_httponly_cookie(cockpit):
+    g = cockpit()
+    status, _, body = request(g, "GET", "/v1/ui/me")
+    assert status == 200 and json.loads(body)["logged_in"] is False
+    status, cookie, csrf, h = login(g)
+    assert status == 200 and re.fullmatch(r"[0-9a-f]{64}", csrf)
+    flags = [f.strip() for f in h["set-cookie"].split(";")]
+    assert re.fullmatch(r"hermetic_ui=[0-9a-f]{64}", flags[0])
+    assert {"HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"} <= set(flags[1:])
+    me = get_json(g, "/v1/ui/me", cookie)
+    assert me["logged_in"] is True and me["csrf"] == csrf
+    # logout ends the session
+    status, h, _ = request(g, "POST", "/v1/ui/logout", {},
+                           {"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert status == 200 and "Max-Age=0" in h["set-cookie"]
+    assert request(g, "GET", "/v1/ui/sessions", headers={"Cookie": cookie})[0] == 401
+    assert PASSWORD not in g.stderr()
+
+
+def test_a_wrong_password_is_refused_and_api_key_works_too(cockpit):
+    g = cockpit()
+    status, cookie, _, _ = login(g, "not the password")
+    assert status == 401 and cookie is None
+    assert request(g, "GET", "/v1/ui/sessions", headers={"Cookie": "hermetic_ui=" + "0" * 64})[0] == 401
+    assert login(g, API_KEY)[0] == 200
+    assert request(g, "POST", "/v1/ui/login", b"password=x",
+                   {"Content-Type": "application/x-www-form-urlencoded"})[0] == 415
+
+
+def test_failed_logins_are_rate_limited(cockpit):
+    g = cockpit(ui={"login_failures": 3})
+    for _ in range(3):
+        assert login(g, "guess")[0] == 401
+    status, _, _, h = login(g, "guess")
+    assert status == 429 and 1 <= int(h["retry-after"]) <= 60
+    # while limited even the right password is not checked
+    assert login(g)[0] == 429
+
+
+def test_the_cockpit_needs_something_to_log_in_with(cockpit, gateway, fake, tmp_path):
+    cfg = agent_config(fake, str(tmp_path / "home2"), api={"listen": "127.0.0.1:{port}"},
+                       ui={"enabled": True})
+    text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}").replace("{{port}}", "{port}")
+    g = gateway(text_, env={UPSTREAM_ENV: UPSTREAM_KEY}, start=False)
+    g.start(wait=False)
+    assert g.proc.wait(timeout=20 * SLOW) == 1
+    assert "ui.password_hash" in g.stderr() and "api.key" in g.stderr()
+
+
+# ---- CSRF, Origin -------------------------------------------------------------------------------
+
+def test_state_changes_need_the_sessions_csrf_token(cockpit):
+    g = cockpit()
+    _, cookie, csrf, _ = login(g)
+    path = "/v1/ui/breaker/resume"
+    # no cookie at all (what a cross-site form or fetch gets with SameSite=Strict)
+    assert request(g, "POST", path, {})[0] == 401
+    # the cookie but no token, or another token
+    assert request(g, "POST", path, {}, {"Cookie": cookie})[0] == 403
+    assert request(g, "POST", path, {}, {"Cookie": cookie, "X-CSRF-Token": "0" * 64})[0] == 403
+    # a cross-site page's POST: Origin of another site, a form's content type
+    status, _, _ = request(g, "POST", path, {}, {"Cookie": cookie, "X-CSRF-Token": csrf,
+                                                 "Origin": "https://attacker.example"})
+    assert status == 403
+    status, _, _ = request(g, "POST", path, b"x=1",
+                           {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 415
+    status, _, body = request(g, "POST", path, {}, {"Cookie": cookie, "X-CSRF-Token": csrf,
+                                                    "Origin": f"http://127.0.0.1:{g.port}"})
+    assert status == 200 and json.loads(body)["open"] is False
+
+
+def test_reads_need_a_session(cockpit):
+    g = cockpit()
+    for path in ("/v1/ui/sessions", "/v1/ui/session?id=1", "/v1/ui/spend", "/v1/ui/breaker",
+                 "/v1/ui/health"):
+        assert request(g, "GET", path)[0] == 401, path
+
+
+# ---- the numbers --------------------------------------------------------------------------------
+
+def parse_spend(out):
+    """`hermetic spend` rows as dicts, and the total."""
+    rows, total = [], None
+    for line in out.splitlines()[1:]:
+        f = line.split()
+        if f[0] == "total":
+            total = dict(zip(["calls", "input_tokens", "cached_tokens", "output_tokens",
+                              "cost_usd", "estimated"], f[1:]))
+        else:
+            rows.append(dict(zip(["day", "model_group", "calls", "input_tokens",
+                                  "cached_tokens", "output_tokens", "cost_usd", "estimated"], f)))
+    return rows, total
+
+
+def as_cli(r):
+    return {k: ("%.6f" % v if k == "cost_usd" else str(v)) for k, v in r.items()}
+
+
+def test_endpoints_show_what_the_cli_shows(cockpit, fake):
+    g = cockpit()
+    fake.script_for("test/free", text("Disks are fine.", cost=0.0125, usage={"prompt_tokens": 120, "completion_tokens": 30}),
+                    text("The backup ran at night.", cost=0.0031, usage={"prompt_tokens": 200, "completion_tokens": 12}),
+                    text("Noted, the zebra backup.", cost=0.0007, usage={"prompt_tokens": 50, "completion_tokens": 8}))
+    chat(g, "alice", "How are the disks?")
+    chat(g, "bob", "When did the backup run?")
+    chat(g, "alice", "Remember the zebra backup")
+    _, cookie, _, _ = login(g)
+    env = clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY})
+
+    spend = get_json(g, "/v1/ui/spend?days=7", cookie)
+    r = run("spend", "--days", "7", "--config", str(g.config), env=env)
+    assert r.returncode == 0, r.stderr
+    rows, total = parse_spend(r.stdout)
+    assert [as_cli(x) for x in spend["rows"]] == rows and rows
+    assert as_cli(spend["total"]) == total
+    assert abs(spend["total"]["cost_usd"] - (0.0125 + 0.0031 + 0.0007)) < 1e-9
+
+    sessions = get_json(g, "/v1/ui/sessions", cookie)["sessions"]
+    r = run("sessions", "list", "--config", str(g.config), env=env)
+    assert r.returncode == 0, r.stderr
+    cli = [re.match(r"\s*(\d+)\s+\S+ \S+\s+(\S+)\s+(\d+) msgs\s+\$(\S+)", line).groups()
+           for line in r.stdout.splitlines()]
+    assert [(str(s["id"]), s["source"], str(s["messages"]), "%.6f" % s["cost_usd"])
+            for s in sessions] == cli
+    assert {s["source"] for s in sessions} == {"api:alice", "api:bob"}
+
+    found = get_json(g, "/v1/ui/sessions?q=zebra+backup", cookie)
+    r = run("sessions", "search", "zebra", "backup", "--config", str(g.config), env=env)
+    assert found["count"] >= 1 and found["text"] + "\n" == r.stdout
+
+    alice = next(s for s in sessions if s["source"] == "api:alice")
+    view = get_json(g, f"/v1/ui/session?id={alice['id']}", cookie)
+    r = run("sessions", "show", str(alice["id"]), "--config", str(g.config), env=env)
+    s = view["session"]
+    assert (f"session {s['id']}, {s['source']}," in r.stdout
+            and f"{s['turns']} turns, {s['prompt_tokens']} prompt + "
+                f"{s['completion_tokens']} completion tokens, ${s['cost_usd']:.6f}" in r.stdout)
+    shown = [m for m in view["messages"] if m["role"] in ("user", "assistant")]
+    assert [m["content"] for m in shown] == [
+        "How are the disks?", "Disks are fine.", "Remember the zebra backup",
+        "Noted, the zebra backup."]
+    assert request(g, "GET", "/v1/ui/session?id=999999", headers={"Cookie": cookie})[0] == 404
+    assert request(g, "GET", "/v1/ui/session?id=x", headers={"Cookie": cookie})[0] == 400
+
+    health = get_json(g, "/v1/ui/health", cookie)
+    assert health["ready"] is True and health["uptime_s"] >= 0
+    assert health["telegram"] is None and health["mcp"] == []
+    assert health["sandbox"]["seccomp"] and health["breaker"]["open"] is False
