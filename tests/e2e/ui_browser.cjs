@@ -1,0 +1,91 @@
+// The cockpit in a real browser: Debian's chromium driven over CDP by playwright-core (no
+// browser download). Run by tests/e2e/test_ui_browser.py:
+//   node ui_browser.cjs <node_modules> <chromium> <base url> <password> <artifact dir>
+// At phone and desktop width: a wrong password is refused, the right one logs in, the
+// Sessions page lists, search finds, a session opens, Spend and Health render; every console
+// error, page error and failed request is collected (a CSP violation is a console error).
+// Prints one JSON line: {errors, pages: {width: {...numbers read off the page}}, screenshots}.
+'use strict';
+const path = require('path');
+const [nodeModules, chromium, base, password, outDir] = process.argv.slice(2);
+const { chromium: pw } = require(path.join(nodeModules, 'playwright-core'));
+
+const WIDTHS = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 900 } };
+
+async function run(browser, name, viewport, result) {
+  const context = await browser.newContext({ viewport, colorScheme: name === 'phone' ? 'dark' : 'light' });
+  const page = await context.newPage();
+  let expected = null; // while set, a console error matching it is expected (the wrong password's 401)
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    if (expected && expected.test(m.text())) return;
+    result.errors.push(`${name}: console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => result.errors.push(`${name}: page error: ${e.message}`));
+  page.on('requestfailed', (r) => result.errors.push(`${name}: request failed: ${r.url()} ${r.failure().errorText}`));
+  const shot = async (what) => {
+    const file = path.join(outDir, `${what}-${name}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    result.screenshots.push(file);
+  };
+  const seen = {};
+
+  await page.goto(base + '/ui/');
+  await page.locator('#login').waitFor({ state: 'visible' });
+  await shot('login');
+  expected = /status of 401/;
+  await page.fill('#password', 'not the password');
+  await page.click('#login-form button[type=submit]');
+  await page.locator('#login-error', { hasText: 'wrong password' }).waitFor();
+  expected = null;
+  seen.wrong_password_refused = true;
+
+  await page.fill('#password', password);
+  await page.click('#login-form button[type=submit]');
+  await page.locator('#session-list li a').first().waitFor();
+  seen.sessions = await page.locator('#session-list li a').count();
+  await shot('sessions');
+
+  await page.fill('#q', 'zebra');
+  await page.click('#search-form button[type=submit]');
+  await page.locator('#search-result a').first().waitFor();
+  seen.search_hits = await page.locator('#search-result a').count();
+  await page.locator('#search-result a').first().click();
+  await page.locator('#messages li').first().waitFor();
+  seen.session_messages = await page.locator('#messages li').count();
+  seen.session_text = await page.locator('#messages').innerText();
+  await shot('session');
+
+  await page.click('nav a[href="#spend"]');
+  await page.locator('#spend-table tfoot td').first().waitFor();
+  seen.spend_total_usd = await page.locator('#spend-table tfoot td').nth(6).innerText();
+  seen.spend_rows = await page.locator('#spend-table tbody tr').count();
+  seen.chart_bars = await page.locator('#chart rect').count();
+  seen.breaker = await page.locator('#breaker-state').innerText();
+  await shot('spend');
+
+  await page.click('nav a[href="#health"]');
+  await page.locator('#health-list dt').first().waitFor();
+  seen.health = await page.locator('#health-list').innerText();
+  await shot('health');
+
+  await page.click('#logout');
+  await page.locator('#login').waitFor({ state: 'visible' });
+  seen.logged_out = true;
+  result.pages[name] = seen;
+  await context.close();
+}
+
+(async () => {
+  const result = { errors: [], pages: {}, screenshots: [] };
+  const browser = await pw.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox'] });
+  try {
+    for (const [name, viewport] of Object.entries(WIDTHS)) await run(browser, name, viewport, result);
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(result));
+})().catch((e) => {
+  console.error(e && e.stack ? e.stack : String(e));
+  process.exit(1);
+});
