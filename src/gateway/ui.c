@@ -88,8 +88,10 @@ bool ui_etag_match(const char *inm, const char *etag)
 			return true;
 		if (strncmp(p, "W/", 2) == 0)
 			p += 2;
+		if (*p != '"')
+			return false;
 		end = strchr(p + 1, '"');
-		if (*p != '"' || !end)
+		if (!end)
 			return false;
 		end++;
 		if ((size_t)(end - p) == n && memcmp(p, etag, n) == 0)
