@@ -171,12 +171,93 @@ async function pageHealth() {
     : [el('tr', null, el('td', { colspan: '4', class: 'meta', text: 'No MCP servers configured.' }))]));
 }
 
+
+// ---- chat: POST /v1/ui/chat answers with server-sent events, read from the fetch body
+let chatBusy = false;
+
+function bubble(role, text) {
+  const li = el('li', { class: role }, el('div', { class: 'role', text: role }));
+  const p = el('p', { class: 'text', text: text || '' });
+  li.append(p);
+  $('#transcript').append(li);
+  return p;
+}
+
+function chatState(busy) {
+  chatBusy = busy;
+  $('#send').disabled = busy;
+  $('#stop').disabled = !busy;
+}
+
+async function sendChat(message) {
+  bubble('user', message);
+  let current = null; // the assistant text of the current model call
+  const item = $('#transcript');
+  chatState(true);
+  try {
+    const r = await fetch('/v1/ui/chat', {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify({ message }),
+    });
+    if (!r.ok) {
+      let err = 'HTTP ' + r.status;
+      try { err = (await r.json()).error || err; } catch (e) { /* keep the status */ }
+      throw new Error(err);
+    }
+    const reader = r.body.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += dec.decode(value, { stream: true });
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const ev = /^event: (.*)$/m.exec(block);
+        const data = /^data: (.*)$/m.exec(block);
+        if (!ev || !data) continue;
+        const d = JSON.parse(data[1]);
+        if (ev[1] === 'text') {
+          if (!current) current = bubble('assistant', '');
+          current.textContent += d.delta;
+        } else if (ev[1] === 'tool_call') {
+          current = null;
+          item.append(el('li', { class: 'tool' }, el('details', null,
+            el('summary', { text: 'tool call: ' + d.name }), el('pre', { text: d.arguments }))));
+        } else if (ev[1] === 'tool_result') {
+          const last = item.lastElementChild && item.lastElementChild.querySelector('details');
+          const pre = el('pre', { class: d.is_error ? 'bad' : '', text: 'result: ' + d.text + (d.cut ? ' …' : '') });
+          if (last) last.append(pre);
+        } else if (ev[1] === 'done') {
+          if (!current) current = bubble('assistant', d.stop === 'done' ? d.text : '');
+          if (d.stop !== 'done' && d.text) current.parentNode.append(el('p', { class: 'meta', text: d.text }));
+          current.parentNode.append(el('div', { class: 'usage', text:
+            `${d.stop} · session #${d.session_id} · ${d.model} · ${d.prompt_tokens} + ${d.completion_tokens} tokens · $${usd(d.cost_usd)}` }));
+        }
+      }
+    }
+  } catch (e) {
+    status(e.message);
+  } finally {
+    chatState(false);
+  }
+}
+
+function pageChat() {
+  show('chat');
+  $('#message').focus();
+}
+
 async function route() {
   if (!csrf) return;
   status('');
   const [page, arg] = location.hash.slice(1).split('/');
   try {
     if (page === 'session' && arg) await pageSession(arg);
+    else if (page === 'chat' || page === '') pageChat();
     else if (page === 'spend') await pageSpend();
     else if (page === 'health') await pageHealth();
     else await pageSessions();
@@ -208,6 +289,17 @@ async function start() {
     search($('#q').value.trim()).catch((e) => status(e.message));
   });
   $('#days').addEventListener('change', () => route());
+  $('#chat-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const m = $('#message').value.trim();
+    if (!m || chatBusy) return;
+    $('#message').value = '';
+    sendChat(m);
+  });
+  $('#stop').addEventListener('click', () => { api('/v1/ui/chat/stop', {}).catch((e) => status(e.message)); });
+  $('#new-chat').addEventListener('click', async () => {
+    try { await api('/v1/ui/chat/new', {}); $('#transcript').replaceChildren(); } catch (e) { status(e.message); }
+  });
   $('#resume').addEventListener('click', async () => {
     try { breaker(await api('/v1/ui/breaker/resume', {})); } catch (e) { status(e.message); }
   });

@@ -24,6 +24,7 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "core/version.h"
+#include "agent/agent.h"
 #include "gateway/apiguard.h"
 #include "gateway/telegram.h"
 #include "gateway/ui_assets.h"
@@ -787,6 +788,200 @@ static void on_health(struct httpd_req *req, void *arg)
 	reply_json(req, 200, root);
 }
 
+
+/* ---- chat: an agent turn streamed as server-sent events ---------------------------------- */
+
+#define CHAT_SOURCE	"ui:cockpit" /* the cockpit's own session */
+#define CHAT_MAX_BYTES	(32 * 1024)  /* a message */
+#define TOOL_RESULT_MAX 2000	     /* characters of a tool result shown */
+
+/* One turn in flight; freed in its on_done. Touches neither the ui nor the agent from its
+ * callbacks (they may fire while the gateway shuts down, after ui_destroy). */
+struct chat_run {
+	struct httpd_req *req;
+	struct agent_turn *turn;
+	size_t sent; /* bytes of the current model call's text already sent */
+};
+
+static void send_event(struct httpd_req *req, const char *name, cJSON *data)
+{
+	char *s = cJSON_PrintUnformatted(data);
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_printf(&b, "event: %s\ndata: %s\n\n", name, s);
+	httpd_reply_chunk(req, b.data, b.len);
+	buf_finish(&b);
+	free(s);
+	cJSON_Delete(data);
+}
+
+static void chat_text(const char *so_far, size_t len, void *arg)
+{
+	struct chat_run *c = arg;
+	cJSON *d;
+	char *delta;
+
+	if (len < c->sent)
+		c->sent = 0; /* a new model call (after tool results) starts from "" */
+	if (len == c->sent)
+		return;
+	delta = xmalloc(len - c->sent + 1);
+	memcpy(delta, so_far + c->sent, len - c->sent);
+	delta[len - c->sent] = '\0';
+	c->sent = len;
+	d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "delta", delta);
+	free(delta);
+	send_event(c->req, "text", d);
+}
+
+static void chat_tool_call(const char *name, const char *args, void *arg)
+{
+	struct chat_run *c = arg;
+	cJSON *d = cJSON_CreateObject();
+
+	c->sent = 0;
+	cJSON_AddStringToObject(d, "name", name);
+	cJSON_AddStringToObject(d, "arguments", args ? args : "");
+	send_event(c->req, "tool_call", d);
+}
+
+static void chat_tool_result(const char *name, bool is_error, const char *text, size_t len,
+			     void *arg)
+{
+	struct chat_run *c = arg;
+	cJSON *d = cJSON_CreateObject();
+	size_t cut = utf8_cut(text, len < TOOL_RESULT_MAX ? len : TOOL_RESULT_MAX);
+	char *shown = xmalloc(cut + 1);
+
+	memcpy(shown, text, cut);
+	shown[cut] = '\0';
+	c->sent = 0;
+	cJSON_AddStringToObject(d, "name", name);
+	cJSON_AddBoolToObject(d, "is_error", is_error);
+	cJSON_AddStringToObject(d, "text", shown);
+	cJSON_AddBoolToObject(d, "cut", cut < len);
+	free(shown);
+	send_event(c->req, "tool_result", d);
+}
+
+static const char *stop_name(enum agent_stop stop)
+{
+	switch (stop) {
+	case AGENT_DONE:
+		return "done";
+	case AGENT_CANCELLED:
+		return "cancelled";
+	case AGENT_FAILED:
+		return "failed";
+	default:
+		return "limit";
+	}
+}
+
+static void chat_done(const struct agent_result *r, void *arg)
+{
+	struct chat_run *c = arg;
+	cJSON *d = cJSON_CreateObject();
+
+	httpd_on_close(c->req, NULL, NULL);
+	cJSON_AddStringToObject(d, "stop", stop_name(r->stop));
+	cJSON_AddStringToObject(d, "text", r->text ? r->text : "");
+	cJSON_AddNumberToObject(d, "session_id", (double)r->session_id);
+	cJSON_AddStringToObject(d, "model", r->model ? r->model : "");
+	cJSON_AddNumberToObject(d, "model_calls", r->model_calls);
+	cJSON_AddNumberToObject(d, "tool_calls", r->tool_calls);
+	cJSON_AddNumberToObject(d, "prompt_tokens", (double)r->prompt_tokens);
+	cJSON_AddNumberToObject(d, "completion_tokens", (double)r->completion_tokens);
+	cJSON_AddNumberToObject(d, "cost_usd", r->cost_usd);
+	send_event(c->req, "done", d);
+	httpd_reply_end(c->req);
+	free(c);
+}
+
+static const struct agent_cbs chat_cbs = {.on_tool_call = chat_tool_call,
+					  .on_tool_result = chat_tool_result,
+					  .on_done = chat_done,
+					  .on_text = chat_text};
+
+static void chat_client_gone(struct httpd_req *req, void *arg)
+{
+	struct chat_run *c = arg;
+
+	if (c->turn)
+		agent_cancel(c->turn);
+}
+
+static void on_chat(struct httpd_req *req, void *arg)
+{
+	struct ui *u = arg;
+	cJSON *root;
+	const cJSON *msg;
+	struct chat_run *c;
+	int rc;
+
+	if (!gate(u, req))
+		return;
+	if (!u->env.agent || !u->cfg->model) {
+		reply_error(req, 503, "no model: add a model_list to the config");
+		return;
+	}
+	root = cJSON_Parse(httpd_body_ref(req, NULL));
+	msg = cJSON_GetObjectItemCaseSensitive(root, "message");
+	if (!cJSON_IsString(msg) || !msg->valuestring[0] ||
+	    strlen(msg->valuestring) > CHAT_MAX_BYTES) {
+		cJSON_Delete(root);
+		reply_error(req, 400, "expected {\"message\": \"...\"} (at most 32 KiB)");
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->req = req;
+	rc = agent_turn(u->env.agent, &(struct agent_turn_opts){.source = CHAT_SOURCE},
+			msg->valuestring, &chat_cbs, c, &c->turn);
+	cJSON_Delete(root);
+	if (rc < 0) {
+		free(c);
+		reply_error(req, rc == -EBUSY ? 409 : 503,
+			    rc == -EBUSY ? "a turn is already running: stop it or wait"
+					 : "the turn could not start (is state.db locked?)");
+		return;
+	}
+	httpd_add_header(req, "Cache-Control", "no-store");
+	httpd_add_header(req, "X-Content-Type-Options", "nosniff");
+	httpd_reply_start(req, 200, "text/event-stream");
+	httpd_on_close(req, chat_client_gone, c);
+}
+
+static void on_chat_stop(struct httpd_req *req, void *arg)
+{
+	struct ui *u = arg;
+	struct agent_turn *t;
+	cJSON *root;
+
+	if (!gate(u, req))
+		return;
+	t = u->env.agent ? agent_find(u->env.agent, CHAT_SOURCE) : NULL;
+	if (t)
+		agent_cancel(t);
+	root = cJSON_CreateObject();
+	cJSON_AddBoolToObject(root, "stopped", t != NULL);
+	reply_json(req, 200, root);
+}
+
+static void on_chat_new(struct httpd_req *req, void *arg)
+{
+	struct ui *u = arg;
+
+	if (!gate(u, req))
+		return;
+	if (!u->env.agent || agent_reset(u->env.agent, CHAT_SOURCE) < 0) {
+		reply_error(req, 503, "could not end the session (is state.db locked?)");
+		return;
+	}
+	reply_json_text(req, 200, "{}", 2);
+}
+
 /* ---- life -------------------------------------------------------------------------------- */
 
 bool ui_enabled(const struct daemon *d)
@@ -841,6 +1036,9 @@ void ui_add_routes(struct ui *u, struct httpd *h)
 	httpd_route(h, HTTPD_GET, "/v1/ui/breaker", on_breaker, u);
 	httpd_route(h, HTTPD_POST, "/v1/ui/breaker/resume", on_breaker_resume, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/health", on_health, u);
+	httpd_route(h, HTTPD_POST, "/v1/ui/chat", on_chat, u);
+	httpd_route(h, HTTPD_POST, "/v1/ui/chat/stop", on_chat_stop, u);
+	httpd_route(h, HTTPD_POST, "/v1/ui/chat/new", on_chat_new, u);
 }
 
 void ui_destroy(struct ui *u)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct agent;
 struct breaker;
 struct daemon;
 struct httpd;
@@ -26,6 +27,7 @@ struct ui_env {
 	struct breaker *breaker;
 	struct telegram *tg;
 	struct mcp *mcp;
+	struct agent *agent; /* the chat's turns (source "ui:cockpit") */
 };
 
 /* Whether the config turns the cockpit on. */

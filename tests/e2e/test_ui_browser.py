@@ -1,7 +1,8 @@
 """The cockpit in a real browser (issue 21): headless Chromium from Debian's `chromium` package,
 driven over CDP by playwright-core from npm (tests/browser/install.sh; no browser download).
 At phone and desktop width: a wrong password refused, login, the Sessions list, a search and a
-session, Spend (its total equal to `hermetic spend`'s) and Health, logout; no console error,
+session, Spend (its total equal to `hermetic spend`'s) and Health, at desktop width a chat with
+a tool call and a streamed answer and a stopped turn, logout; no console error,
 page error or failed request on any page (a CSP violation would be one); a screenshot of each
 page at each width in build-results/ui-browser/ (HERMETIC_UI_ARTIFACTS overrides).
 
@@ -15,7 +16,7 @@ import pytest
 
 from agent_harness import fake  # noqa: F401
 from conftest import SLOW, clean_env, run
-from fakes.fake_openai import text
+from fakes.fake_openai import text, tool_calls
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 from test_ui import API_KEY, PASSWORD, chat, cockpit, parse_spend, password_hash  # noqa: F401
 
@@ -48,6 +49,14 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
                     text("Noted, the zebra backup.", cost=0.0007))
     chat(g, "alice", "How are the disks?")
     chat(g, "alice", "Remember the zebra backup")
+    # the desktop run's chat (after its Spend page): a tool call and a streamed answer, then
+    # an answer slow enough to be stopped
+    fake.script_for("test/free", tool_calls(("t1", "time", "{}")),
+                    text("It is noon where the zebra lives.", chunk_size=4),
+                    text("Once upon a time " * 100, chunk_size=6, chunk_delay=0.05))
+    env = clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY})
+    r = run("spend", "--days", "30", "--config", str(g.config), env=env)
+    _, total = parse_spend(r.stdout)
     out = artifact_dir()
     p = subprocess.run(["node", str(Path(__file__).with_name("ui_browser.cjs")), str(browser_peers),
                         CHROMIUM, g.url, PASSWORD, str(out)],
@@ -55,9 +64,6 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     assert p.returncode == 0, p.stderr + p.stdout
     result = json.loads(p.stdout.strip().splitlines()[-1])
     assert result["errors"] == []
-    r = run("spend", "--days", "30", "--config", str(g.config),
-            env=clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY}))
-    _, total = parse_spend(r.stdout)
     for width in ("phone", "desktop"):
         seen = result["pages"][width]
         assert seen["wrong_password_refused"] and seen["logged_out"]
@@ -67,5 +73,10 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
         assert seen["spend_rows"] == 1 and seen["chart_bars"] == 1
         assert "Closed" in seen["breaker"] or "Off" in seen["breaker"]
         assert "Ready" in seen["health"] and "Seccomp" in seen["health"]
+    seen = result["pages"]["desktop"]
+    assert seen["chat_tool"] == "tool call: time" and seen["chat_tool_result"].startswith("result: ")
+    assert seen["chat_answer"] == "It is noon where the zebra lives."
+    assert seen["chat_usage"].startswith("done · session #")
+    assert seen["chat_stopped"].startswith("cancelled")
     shots = [Path(s) for s in result["screenshots"]]
-    assert len(shots) == 10 and all(s.stat().st_size > 1000 for s in shots)
+    assert len(shots) == 11 and all(s.stat().st_size > 1000 for s in shots)

@@ -15,6 +15,7 @@ const WIDTHS = { phone: { width: 390, height: 844 }, desktop: { width: 1280, hei
 async function run(browser, name, viewport, result) {
   const context = await browser.newContext({ viewport, colorScheme: name === 'phone' ? 'dark' : 'light' });
   const page = await context.newPage();
+  let step = 'start';
   let expected = null; // while set, a console error matching it is expected (the wrong password's 401)
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
@@ -22,7 +23,7 @@ async function run(browser, name, viewport, result) {
     result.errors.push(`${name}: console: ${m.text()}`);
   });
   page.on('pageerror', (e) => result.errors.push(`${name}: page error: ${e.message}`));
-  page.on('requestfailed', (r) => result.errors.push(`${name}: request failed: ${r.url()} ${r.failure().errorText}`));
+  page.on('requestfailed', (r) => result.errors.push(`${name}: request failed: ${r.url()} ${r.failure().errorText} (${step})`));
   const shot = async (what) => {
     const file = path.join(outDir, `${what}-${name}.png`);
     await page.screenshot({ path: file, fullPage: true });
@@ -42,6 +43,8 @@ async function run(browser, name, viewport, result) {
 
   await page.fill('#password', password);
   await page.click('#login-form button[type=submit]');
+  await page.locator('#chat').waitFor({ state: 'visible' });
+  await page.click('nav a[href="#sessions"]');
   await page.locator('#session-list li a').first().waitFor();
   seen.sessions = await page.locator('#session-list li a').count();
   await shot('sessions');
@@ -68,6 +71,36 @@ async function run(browser, name, viewport, result) {
   await page.locator('#health-list dt').first().waitFor();
   seen.health = await page.locator('#health-list').innerText();
   await shot('health');
+
+  if (name === 'desktop') {
+    // The scripted model answers with a tool call, then streams text; the next answer is slow
+    // enough to stop.
+    await page.click('nav a[href="#chat"]');
+    await page.fill('#message', 'What time is it?');
+    await page.click('#send');
+    await page.locator('#transcript .usage').first().waitFor();
+    await page.locator('#send:enabled').waitFor(); // the stream has ended
+    seen.chat_tool = await page.locator('#transcript details summary').first().innerText();
+    seen.chat_tool_result = await page.locator('#transcript details pre').nth(1).textContent();
+    seen.chat_answer = await page.locator('#transcript li.assistant .text').first().innerText();
+    seen.chat_usage = await page.locator('#transcript .usage').first().innerText();
+    step = 'slow chat';
+    await page.fill('#message', 'Tell me a long story');
+    await page.click('#send');
+    await page.locator('#transcript li.assistant .text').nth(1).waitFor();
+    await page.waitForFunction(() => {
+      const t = document.querySelectorAll('#transcript li.assistant .text');
+      return t.length > 1 && t[1].textContent.length > 20;
+    });
+    step = 'stop';
+    await page.click('#stop');
+    await page.locator('#transcript .usage').nth(1).waitFor();
+    seen.chat_stopped = await page.locator('#transcript .usage').nth(1).innerText();
+    await page.locator('#send:enabled').waitFor();
+    step = 'chat screenshot';
+    await shot('chat');
+    step = 'after chat';
+  }
 
   await page.click('#logout');
   await page.locator('#login').waitFor({ state: 'visible' });
