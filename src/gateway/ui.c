@@ -788,7 +788,6 @@ static void on_health(struct httpd_req *req, void *arg)
 	reply_json(req, 200, root);
 }
 
-
 /* ---- chat: an agent turn streamed as server-sent events ---------------------------------- */
 
 #define CHAT_SOURCE	"ui:cockpit" /* the cockpit's own session */
