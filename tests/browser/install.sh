@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the cockpit's browser test (tests/e2e/test_ui_browser.py) needs: Debian's
-# chromium (apt-get, when it is missing and we may install packages) and playwright-core, pinned
-# by tests/browser/package-lock.json, as a CDP client pointed at /usr/bin/chromium (no browser
-# download: PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD and --ignore-scripts).
+# chromium (apt-get, when it is missing and we may install packages), and playwright-core (a CDP
+# client pointed at /usr/bin/chromium; no browser download: PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD
+# and --ignore-scripts) and axe-core (the accessibility check), pinned by
+# tests/browser/package-lock.json.
 # Idempotent: the npm install lives in ${HERMETIC_CACHE:-$HOME/.cache/hermetic}/browser/<hash of
 # the pins>, outside the repository; when it is complete the script only checks it.
 # The last line of stdout is the install directory; exit 1 with the reason on stderr when
@@ -26,13 +27,16 @@ fi
 hash=$(cat "$here/package.json" "$here/package-lock.json" | sha256sum | cut -c1-16)
 dir=$cache/browser/$hash
 pw=$dir/node_modules/playwright-core/package.json
+axe=$dir/node_modules/axe-core/axe.min.js
 
-if ! { [ -f "$dir/.complete" ] && [ -f "$pw" ]; }; then
+complete() { [ -f "$dir/.complete" ] && [ -f "$pw" ] && [ -f "$axe" ]; }
+
+if ! complete; then
   command -v "$NPM" >/dev/null || { echo "install.sh: npm not found (apt-get install npm)" >&2; exit 1; }
   mkdir -p "$cache/browser"
   exec 9>"$cache/browser/.lock"
   flock 9
-  if ! { [ -f "$dir/.complete" ] && [ -f "$pw" ]; }; then
+  if ! complete; then
     tmp=$(mktemp -d "$cache/browser/.tmp.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
     chmod 755 "$tmp"

@@ -3,7 +3,8 @@ driven over CDP by playwright-core from npm (tests/browser/install.sh; no browse
 At phone and desktop width: a wrong password refused, login, the Sessions list, a search and a
 session, Spend (its total equal to `hermetic spend`'s) and Health, at desktop width a chat with
 a tool call and a streamed answer and a stopped turn, logout; no console error,
-page error or failed request on any page (a CSP violation would be one); a screenshot of each
+page error or failed request on any page (a CSP violation would be one), no serious or critical
+axe-core violation on any page; a screenshot of each
 page at each width in build-results/ui-browser/ (HERMETIC_UI_ARTIFACTS overrides).
 
 Skipped, saying why, only when chromium or playwright-core cannot be installed."""
@@ -64,6 +65,7 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     assert p.returncode == 0, p.stderr + p.stdout
     result = json.loads(p.stdout.strip().splitlines()[-1])
     assert result["errors"] == []
+    assert result["a11y"] == [] and len(result["a11y_checked"]) == 11
     for width in ("phone", "desktop"):
         seen = result["pages"][width]
         assert seen["wrong_password_refused"] and seen["logged_out"]

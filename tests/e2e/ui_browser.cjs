@@ -4,11 +4,17 @@
 // At phone and desktop width: a wrong password is refused, the right one logs in, the
 // Sessions page lists, search finds, a session opens, Spend and Health render; every console
 // error, page error and failed request is collected (a CSP violation is a console error).
-// Prints one JSON line: {errors, pages: {width: {...numbers read off the page}}, screenshots}.
+// axe-core checks each page (serious and critical violations are reported).
+// Prints one JSON line: {errors, a11y, a11y_checked, pages: {width: {...numbers read off the
+// page}}, screenshots}.
 'use strict';
+const fs = require('fs');
 const path = require('path');
 const [nodeModules, chromium, base, password, outDir] = process.argv.slice(2);
 const { chromium: pw } = require(path.join(nodeModules, 'playwright-core'));
+
+// Injected through CDP (Runtime.evaluate), which the page's CSP does not govern.
+const AXE = fs.readFileSync(path.join(nodeModules, 'axe-core', 'axe.min.js'), 'utf8');
 
 const WIDTHS = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 900 } };
 
@@ -30,10 +36,22 @@ async function run(browser, name, viewport, result) {
     result.screenshots.push(file);
   };
   const seen = {};
+  // axe-core over the page as shown: serious and critical violations are failures.
+  const a11y = async (what) => {
+    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(AXE);
+    const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+    for (const v of r.violations) {
+      if (v.impact !== 'serious' && v.impact !== 'critical') continue;
+      const where = v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ');
+      result.a11y.push(`${name} ${what}: ${v.id} (${v.impact}) at ${where}: ${v.help}`);
+    }
+    result.a11y_checked.push(`${name} ${what}`);
+  };
 
   await page.goto(base + '/ui/');
   await page.locator('#login').waitFor({ state: 'visible' });
   await shot('login');
+  await a11y('login');
   expected = /status of 401/;
   await page.fill('#password', 'not the password');
   await page.click('#login-form button[type=submit]');
@@ -48,6 +66,7 @@ async function run(browser, name, viewport, result) {
   await page.locator('#session-list li a').first().waitFor();
   seen.sessions = await page.locator('#session-list li a').count();
   await shot('sessions');
+  await a11y('sessions');
 
   await page.fill('#q', 'zebra');
   await page.click('#search-form button[type=submit]');
@@ -58,6 +77,7 @@ async function run(browser, name, viewport, result) {
   seen.session_messages = await page.locator('#messages li').count();
   seen.session_text = await page.locator('#messages').innerText();
   await shot('session');
+  await a11y('session');
 
   await page.click('nav a[href="#spend"]');
   await page.locator('#spend-table tfoot td').first().waitFor();
@@ -66,11 +86,13 @@ async function run(browser, name, viewport, result) {
   seen.chart_bars = await page.locator('#chart rect').count();
   seen.breaker = await page.locator('#breaker-state').innerText();
   await shot('spend');
+  await a11y('spend');
 
   await page.click('nav a[href="#health"]');
   await page.locator('#health-list dt').first().waitFor();
   seen.health = await page.locator('#health-list').innerText();
   await shot('health');
+  await a11y('health');
 
   if (name === 'desktop') {
     // The scripted model answers with a tool call, then streams text; the next answer is slow
@@ -99,6 +121,7 @@ async function run(browser, name, viewport, result) {
     await page.locator('#send:enabled').waitFor();
     step = 'chat screenshot';
     await shot('chat');
+    await a11y('chat');
     step = 'after chat';
   }
 
@@ -110,7 +133,7 @@ async function run(browser, name, viewport, result) {
 }
 
 (async () => {
-  const result = { errors: [], pages: {}, screenshots: [] };
+  const result = { errors: [], a11y: [], a11y_checked: [], pages: {}, screenshots: [] };
   const browser = await pw.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox'] });
   try {
     for (const [name, viewport] of Object.entries(WIDTHS)) await run(browser, name, viewport, result);
