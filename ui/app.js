@@ -138,9 +138,17 @@ function breaker(b) {
   $('#resume').hidden = !b.open;
 }
 
+function usage(label, u) {
+  const left = u.budget_usd === null ? 'no budget' : `$${usd(u.budget_left_usd)} left of $${usd(u.budget_usd)}`;
+  return [el('dt', { text: label }), el('dd', {
+    text: `$${usd(u.cost_usd)} · ${u.calls} calls · ${left} · prompt cache ${(u.cache_hit_share * 100).toFixed(1)}%`,
+  })];
+}
+
 async function pageSpend() {
   show('spend');
   const d = await api('/v1/ui/spend?days=' + $('#days').value);
+  $('#usage').replaceChildren(...usage('Today', d.today), ...usage('This month', d.month));
   chart(d.rows);
   $('#spend-table tbody').replaceChildren(...d.rows.map((r) => spendRow(r, false)));
   $('#spend-table tfoot').replaceChildren(spendRow(d.total, true));

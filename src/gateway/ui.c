@@ -407,6 +407,7 @@ struct read_job {
 	char text[SEARCH_MAX_BYTES]; /* READ_SEARCH: the query */
 	int64_t n;		     /* list: limit; view: session id; spend: days */
 	int64_t now_ms;		     /* wall clock, for spend's local days */
+	double daily_usd, monthly_usd; /* spend: budget.daily_usd and monthly_usd (0: none) */
 	int status;
 	char *answer; /* JSON */
 };
@@ -512,9 +513,32 @@ static void add_spend_row(const struct spend_row *r, void *arg)
 	acc->total.cost_usd += r->cost_usd;
 }
 
+static void add_usage(cJSON *root, const char *name, const struct spend_usage *su, double cap)
+{
+	cJSON *o = cJSON_AddObjectToObject(root, name);
+
+	cJSON_AddNumberToObject(o, "calls", (double)su->calls);
+	cJSON_AddNumberToObject(o, "input_tokens", (double)su->input_tokens);
+	cJSON_AddNumberToObject(o, "cached_tokens", (double)su->cached_tokens);
+	cJSON_AddNumberToObject(o, "output_tokens", (double)su->output_tokens);
+	cJSON_AddNumberToObject(o, "cost_usd", su->cost_usd);
+	/* The share of prompt tokens the providers served from their prompt caches. */
+	cJSON_AddNumberToObject(o, "cache_hit_share",
+				su->input_tokens ? (double)su->cached_tokens / (double)su->input_tokens
+						 : 0);
+	if (cap > 0) {
+		cJSON_AddNumberToObject(o, "budget_usd", cap);
+		cJSON_AddNumberToObject(o, "budget_left_usd", cap - su->cost_usd);
+	} else {
+		cJSON_AddNullToObject(o, "budget_usd");
+		cJSON_AddNullToObject(o, "budget_left_usd");
+	}
+}
+
 static int read_spend(struct store *st, struct read_job *j, cJSON *root)
 {
 	struct spend_acc acc = {cJSON_AddArrayToObject(root, "rows"), {0}};
+	struct spend_usage today = {0}, month = {0};
 	cJSON *t;
 	int rc;
 
@@ -527,6 +551,10 @@ static int read_spend(struct store *st, struct read_job *j, cJSON *root)
 	cJSON_AddNumberToObject(t, "output_tokens", (double)acc.total.output_tokens);
 	cJSON_AddNumberToObject(t, "cost_usd", acc.total.cost_usd);
 	cJSON_AddNumberToObject(t, "estimated", (double)acc.total.estimated);
+	if (rc == 0)
+		rc = spend_usage(st, j->now_ms, &today, &month);
+	add_usage(root, "today", &today, j->daily_usd);
+	add_usage(root, "month", &month, j->monthly_usd);
 	return rc;
 }
 
@@ -623,6 +651,8 @@ static void start_read(struct ui *u, struct httpd_req *req, struct read_job *tmp
 	j->req = req;
 	j->db_path = xstrdup(u->db_path);
 	j->now_ms = now_wall_ms();
+	j->daily_usd = u->cfg->budget.daily_usd;
+	j->monthly_usd = u->cfg->budget.monthly_usd;
 	if (offload_run(u->work, read_work, read_done, read_free, j) < 0) {
 		read_free(j);
 		httpd_add_header(req, "Retry-After", "1");
@@ -946,7 +976,9 @@ static void on_chat(struct httpd_req *req, void *arg)
 					 : "the turn could not start (is state.db locked?)");
 		return;
 	}
-	httpd_add_header(req, "Cache-Control", "no-store");
+	/* no-cache, not no-store: Chromium reports a no-store fetch stream read to its end with a
+	 * reader as aborted (microsoft/playwright#42742); a POST's answer is not cached anyway. */
+	httpd_add_header(req, "Cache-Control", "no-cache");
 	httpd_add_header(req, "X-Content-Type-Options", "nosniff");
 	httpd_reply_start(req, 200, "text/event-stream");
 	httpd_on_close(req, chat_client_gone, c);

@@ -36,11 +36,11 @@ def password_hash():
 
 @pytest.fixture
 def cockpit(gateway, fake, password_hash):
-    def make(ui=None, key=True):
+    def make(ui=None, key=True, **more):
         api = {"listen": "127.0.0.1:{port}"}
         if key:
             api["key"] = "os.environ/API_SERVER_KEY"
-        sections = {"api": api}
+        sections = {"api": api, **more}
         if ui is not False:
             sections["ui"] = {"password_hash": password_hash, **(ui or {})}
         cfg = agent_config(fake, "{home}", **sections)
@@ -278,7 +278,7 @@ def as_cli(r):
 
 
 def test_endpoints_show_what_the_cli_shows(cockpit, fake):
-    g = cockpit()
+    g = cockpit(budget={"daily_usd": 1.5})
     fake.script_for("test/free", text("Disks are fine.", cost=0.0125, usage={"prompt_tokens": 120, "completion_tokens": 30}),
                     text("The backup ran at night.", cost=0.0031, usage={"prompt_tokens": 200, "completion_tokens": 12}),
                     text("Noted, the zebra backup.", cost=0.0007, usage={"prompt_tokens": 50, "completion_tokens": 8}))
@@ -295,6 +295,12 @@ def test_endpoints_show_what_the_cli_shows(cockpit, fake):
     assert [as_cli(x) for x in spend["rows"]] == rows and rows
     assert as_cli(spend["total"]) == total
     assert abs(spend["total"]["cost_usd"] - (0.0125 + 0.0031 + 0.0007)) < 1e-9
+    today, month = spend["today"], spend["month"]
+    assert today["calls"] == month["calls"] == 3
+    assert abs(today["cost_usd"] - spend["total"]["cost_usd"]) < 1e-9
+    assert today["budget_usd"] == 1.5
+    assert abs(today["budget_left_usd"] - (1.5 - today["cost_usd"])) < 1e-9
+    assert month["budget_usd"] is None and today["cache_hit_share"] == 0
 
     sessions = get_json(g, "/v1/ui/sessions", cookie)["sessions"]
     r = run("sessions", "list", "--config", str(g.config), env=env)
