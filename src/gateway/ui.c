@@ -404,9 +404,9 @@ struct read_job {
 	struct httpd_req *req;
 	enum read_kind kind;
 	char *db_path;
-	char text[SEARCH_MAX_BYTES]; /* READ_SEARCH: the query */
-	int64_t n;		     /* list: limit; view: session id; spend: days */
-	int64_t now_ms;		     /* wall clock, for spend's local days */
+	char text[SEARCH_MAX_BYTES];   /* READ_SEARCH: the query */
+	int64_t n;		       /* list: limit; view: session id; spend: days */
+	int64_t now_ms;		       /* wall clock, for spend's local days */
 	double daily_usd, monthly_usd; /* spend: budget.daily_usd and monthly_usd (0: none) */
 	int status;
 	char *answer; /* JSON */
@@ -523,9 +523,9 @@ static void add_usage(cJSON *root, const char *name, const struct spend_usage *s
 	cJSON_AddNumberToObject(o, "output_tokens", (double)su->output_tokens);
 	cJSON_AddNumberToObject(o, "cost_usd", su->cost_usd);
 	/* The share of prompt tokens the providers served from their prompt caches. */
-	cJSON_AddNumberToObject(o, "cache_hit_share",
-				su->input_tokens ? (double)su->cached_tokens / (double)su->input_tokens
-						 : 0);
+	cJSON_AddNumberToObject(
+		o, "cache_hit_share",
+		su->input_tokens ? (double)su->cached_tokens / (double)su->input_tokens : 0);
 	if (cap > 0) {
 		cJSON_AddNumberToObject(o, "budget_usd", cap);
 		cJSON_AddNumberToObject(o, "budget_left_usd", cap - su->cost_usd);
