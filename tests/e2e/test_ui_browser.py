@@ -69,6 +69,7 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     for width in ("phone", "desktop"):
         seen = result["pages"][width]
         assert seen["wrong_password_refused"] and seen["logged_out"]
+        assert 0 < seen["load_bytes"] < 100 * 1024, seen["load_bytes"]  # issue 21's budget
         assert seen["sessions"] == 1 and seen["search_hits"] >= 1
         assert "Remember the zebra backup" in seen["session_text"]
         assert seen["spend_total_usd"] == total["cost_usd"] == "0.013200"

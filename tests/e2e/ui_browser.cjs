@@ -36,6 +36,17 @@ async function run(browser, name, viewport, result) {
     result.screenshots.push(file);
   };
   const seen = {};
+  const finished = [];
+  page.on('requestfinished', (r) => finished.push(r));
+  // Bytes on the wire (bodies as sent, gzip for the assets, plus headers) of what finished.
+  const bytes = async () => {
+    let n = 0;
+    for (const r of finished.splice(0)) {
+      const z = await r.sizes();
+      n += z.responseBodySize + z.responseHeadersSize + z.requestBodySize + z.requestHeadersSize;
+    }
+    return n;
+  };
   // axe-core over the page as shown: serious and critical violations are failures.
   const a11y = async (what) => {
     if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(AXE);
@@ -64,6 +75,7 @@ async function run(browser, name, viewport, result) {
   await page.locator('#chat').waitFor({ state: 'visible' });
   await page.click('nav a[href="#sessions"]');
   await page.locator('#session-list li a').first().waitFor();
+  seen.load_bytes = await bytes(); // the login page, logging in, the chat and sessions pages
   seen.sessions = await page.locator('#session-list li a').count();
   await shot('sessions');
   await a11y('sessions');
