@@ -97,6 +97,8 @@ async function pageSession(id) {
   $('#session-meta').textContent = `#${s.id} · ${s.source} · started ${when(s.created_ms)} · model ${s.model || '-'} · ` +
     `${s.turns} turns · ${s.prompt_tokens} + ${s.completion_tokens} tokens · $${usd(s.cost_usd)}${s.ended ? ' · ended' : ''}`;
   $('#messages').replaceChildren(...d.messages.map(message));
+  $('#export-md').href = `/v1/ui/session?id=${s.id}&export=md`;
+  $('#export-json').href = `/v1/ui/session?id=${s.id}&export=json`;
 }
 
 function chart(rows) {

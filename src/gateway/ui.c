@@ -50,7 +50,8 @@
 #define SEARCH_SESSIONS	 10 /* as `hermetic sessions search` */
 #define SEARCH_MAX_BYTES 256
 #define VIEW_MAX_MSGS	 2000
-#define VIEW_TEXT_MAX	 (16 * 1024) /* characters of one message's content shown */
+#define VIEW_TEXT_MAX	 (16 * 1024)  /* characters of one message's content shown */
+#define EXPORT_TEXT_MAX	 (256 * 1024) /* ... and exported */
 #define SPEND_DAYS	 30
 
 #define CSP                                                                                        \
@@ -399,6 +400,7 @@ static void on_me(struct httpd_req *req, void *arg)
 /* ---- reads off the loop ------------------------------------------------------------------ */
 
 enum read_kind { READ_LIST, READ_SEARCH, READ_VIEW, READ_SPEND };
+enum read_format { AS_VIEW, AS_JSON_FILE, AS_MARKDOWN_FILE }; /* READ_VIEW's answer */
 
 struct read_job {
 	struct httpd_req *req;
@@ -408,8 +410,9 @@ struct read_job {
 	int64_t n;		       /* list: limit; view: session id; spend: days */
 	int64_t now_ms;		       /* wall clock, for spend's local days */
 	double daily_usd, monthly_usd; /* spend: budget.daily_usd and monthly_usd (0: none) */
+	enum read_format format;
 	int status;
-	char *answer; /* JSON */
+	char *answer; /* JSON, or Markdown for AS_MARKDOWN_FILE */
 };
 
 static cJSON *session_json(const struct session_info *si)
@@ -442,10 +445,16 @@ static void add_session(const struct session_info *si, void *arg)
 	cJSON_AddItemToArray(arg, session_json(si));
 }
 
+struct msg_acc {
+	cJSON *arr;
+	size_t text_max;
+};
+
 /* One stored message as the page shows it: role, text (cut), tool calls and results. */
 static void add_message(int64_t msg_id, const char *role, const char *json, void *arg)
 {
-	cJSON *arr = arg, *m, *j, *calls, *c, *out;
+	struct msg_acc *acc = arg;
+	cJSON *arr = acc->arr, *m, *j, *calls, *c, *out;
 	const cJSON *content;
 
 	if (cJSON_GetArraySize(arr) >= VIEW_MAX_MSGS)
@@ -457,7 +466,7 @@ static void add_message(int64_t msg_id, const char *role, const char *json, void
 	content = cJSON_GetObjectItemCaseSensitive(j, "content");
 	if (cJSON_IsString(content)) {
 		size_t n = strlen(content->valuestring);
-		size_t cut = utf8_cut(content->valuestring, n < VIEW_TEXT_MAX ? n : VIEW_TEXT_MAX);
+		size_t cut = utf8_cut(content->valuestring, n < acc->text_max ? n : acc->text_max);
 		char *text = xmalloc(cut + 1);
 
 		memcpy(text, content->valuestring, cut);
@@ -565,9 +574,55 @@ static int read_view(struct store *st, struct read_job *j, cJSON *root)
 
 	if (rc < 0)
 		return rc;
+	struct msg_acc acc = {NULL, j->format == AS_VIEW ? VIEW_TEXT_MAX : EXPORT_TEXT_MAX};
+
 	cJSON_AddItemToObject(root, "session", session_json(&si));
 	session_info_finish(&si);
-	return sessions_messages(st, j->n, add_message, cJSON_AddArrayToObject(root, "messages"));
+	acc.arr = cJSON_AddArrayToObject(root, "messages");
+	return sessions_messages(st, j->n, add_message, &acc);
+}
+
+static const char *str_item(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static double num_item(const cJSON *o, const char *name)
+{
+	return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, name));
+}
+
+/* The session view as a Markdown document (the export). */
+static char *markdown(const cJSON *root)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "session"), *m, *t;
+	char date[32];
+	struct buf b;
+
+	buf_init(&b, 0);
+	sessions_format_time((int64_t)num_item(s, "created_ms"), date);
+	buf_printf(&b, "# %s\n\n", *str_item(s, "title") ? str_item(s, "title") : "Session");
+	buf_printf(&b,
+		   "- session: %.0f\n- source: %s\n- started: %s\n- model: %s\n- turns: %.0f\n"
+		   "- tokens: %.0f prompt + %.0f completion\n- cost: $%.6f\n",
+		   num_item(s, "id"), str_item(s, "source"), date, str_item(s, "model"),
+		   num_item(s, "turns"), num_item(s, "prompt_tokens"),
+		   num_item(s, "completion_tokens"), num_item(s, "cost_usd"));
+	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(root, "messages"))
+	{
+		buf_printf(&b, "\n## %s\n\n", str_item(m, "role"));
+		if (*str_item(m, "content"))
+			buf_printf(&b, "%s%s\n", str_item(m, "content"),
+				   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "cut"))
+					   ? " [cut]"
+					   : "");
+		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
+			buf_printf(&b, "\ntool call `%s`:\n\n```json\n%s\n```\n",
+				   str_item(t, "name"), str_item(t, "arguments"));
+	}
+	return buf_steal(&b);
 }
 
 static int read_search(struct store *st, struct read_job *j, cJSON *root)
@@ -622,7 +677,10 @@ static void read_work(void *arg)
 						      : "reading state.db failed (see the log)");
 	}
 out:
-	j->answer = cJSON_PrintUnformatted(root);
+	if (j->status == 200 && j->format == AS_MARKDOWN_FILE)
+		j->answer = markdown(root);
+	else
+		j->answer = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 }
 
@@ -638,8 +696,21 @@ static void read_free(void *arg)
 static void read_done(void *arg)
 {
 	struct read_job *j = arg;
+	char disp[96];
 
-	reply_json_text(j->req, j->status, j->answer, strlen(j->answer));
+	if (j->status != 200 || j->format == AS_VIEW) {
+		reply_json_text(j->req, j->status, j->answer, strlen(j->answer));
+	} else {
+		snprintf(disp, sizeof(disp), "attachment; filename=\"session-%lld.%s\"",
+			 (long long)j->n, j->format == AS_MARKDOWN_FILE ? "md" : "json");
+		page_headers(j->req);
+		httpd_add_header(j->req, "Content-Disposition", disp);
+		httpd_add_header(j->req, "Cache-Control", "no-store");
+		httpd_reply(j->req, 200,
+			    j->format == AS_MARKDOWN_FILE ? "text/markdown; charset=utf-8"
+							  : "application/json",
+			    j->answer, strlen(j->answer));
+	}
 	read_free(j);
 }
 
@@ -698,12 +769,20 @@ static void on_session(struct httpd_req *req, void *arg)
 	struct ui *u = arg;
 	struct read_job j = {.kind = READ_VIEW};
 	bool bad = false;
+	char format[16] = "";
 
 	if (!gate(u, req))
 		return;
 	j.n = query_int(req, "id", 0, 1, INT64_MAX, &bad);
+	ui_query_param(httpd_query(req), "export", format, sizeof(format));
+	if (strcmp(format, "md") == 0)
+		j.format = AS_MARKDOWN_FILE;
+	else if (strcmp(format, "json") == 0)
+		j.format = AS_JSON_FILE;
+	else if (format[0])
+		bad = true;
 	if (bad || j.n == 0) {
-		reply_error(req, 400, "expected ?id=<session id>");
+		reply_error(req, 400, "expected ?id=<session id>[&export=md|json]");
 		return;
 	}
 	start_read(u, req, &j);

@@ -326,6 +326,21 @@ def test_endpoints_show_what_the_cli_shows(cockpit, fake):
     assert [m["content"] for m in shown] == [
         "How are the disks?", "Disks are fine.", "Remember the zebra backup",
         "Noted, the zebra backup."]
+    status, h, md = request(g, "GET", f"/v1/ui/session?id={alice['id']}&export=md",
+                            headers={"Cookie": cookie})
+    assert status == 200 and h["content-type"] == "text/markdown; charset=utf-8"
+    assert h["content-disposition"] == f'attachment; filename="session-{alice["id"]}.md"'
+    md = md.decode()
+    assert md.startswith("# ") and f"- session: {alice['id']}\n" in md
+    assert f"- cost: ${s['cost_usd']:.6f}" in md
+    assert "\n## user\n\nRemember the zebra backup\n" in md
+    assert "\n## assistant\n\nNoted, the zebra backup.\n" in md
+    status, h, js = request(g, "GET", f"/v1/ui/session?id={alice['id']}&export=json",
+                            headers={"Cookie": cookie})
+    assert status == 200 and h["content-disposition"].endswith('.json"')
+    assert json.loads(js) == view
+    assert request(g, "GET", f"/v1/ui/session?id={alice['id']}&export=pdf",
+                   headers={"Cookie": cookie})[0] == 400
     assert request(g, "GET", "/v1/ui/session?id=999999", headers={"Cookie": cookie})[0] == 404
     assert request(g, "GET", "/v1/ui/session?id=x", headers={"Cookie": cookie})[0] == 400
 

@@ -10,6 +10,7 @@ page at each width in build-results/ui-browser/ (HERMETIC_UI_ARTIFACTS overrides
 Skipped, saying why, only when chromium or playwright-core cannot be installed."""
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
         assert 0 < seen["load_bytes"] < 100 * 1024, seen["load_bytes"]  # issue 21's budget
         assert seen["sessions"] == 1 and seen["search_hits"] >= 1
         assert "Remember the zebra backup" in seen["session_text"]
+        assert re.fullmatch(r"/v1/ui/session\?id=\d+&export=md", seen["export_md"])
         assert seen["spend_total_usd"] == total["cost_usd"] == "0.013200"
         assert seen["spend_rows"] == 1 and seen["chart_bars"] == 1
         assert "Closed" in seen["breaker"] or "Off" in seen["breaker"]

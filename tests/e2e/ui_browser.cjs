@@ -88,6 +88,7 @@ async function run(browser, name, viewport, result) {
   await page.locator('#messages li').first().waitFor();
   seen.session_messages = await page.locator('#messages li').count();
   seen.session_text = await page.locator('#messages').innerText();
+  seen.export_md = await page.locator('#export-md').getAttribute('href');
   await shot('session');
   await a11y('session');
 
