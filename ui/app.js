@@ -157,6 +157,30 @@ async function pageSpend() {
   breaker(await api('/v1/ui/breaker'));
 }
 
+async function showSkill(name) {
+  const d = await api('/v1/ui/skill?name=' + encodeURIComponent(name));
+  const pre = $('#skill-text');
+  pre.textContent = d.text === null ? '(unreadable or too large)' : d.text;
+  pre.hidden = false;
+  pre.scrollIntoView();
+}
+
+async function pageMemory() {
+  show('memory');
+  const d = await api('/v1/ui/memory');
+  const file = (t) => (t === null ? '(unreadable or too large)' : t || '(empty)');
+  $('#memory-text').textContent = file(d.memory);
+  $('#user-text').textContent = file(d.user);
+  $('#skill-text').hidden = true;
+  $('#skill-list').replaceChildren(...(d.skills.length ? d.skills.map((k) => {
+    const b = el('button', { type: 'button', class: 'secondary', text: 'Show SKILL.md' });
+    b.addEventListener('click', () => showSkill(k.name).catch((e) => status(e.message)));
+    return el('li', null,
+      el('span', { class: 'title', text: (k.category ? k.category + '/' : '') + k.name + (k.external ? ' (external)' : '') }),
+      el('span', { class: k.error ? 'meta bad' : 'meta', text: k.error ? 'invalid: ' + k.error : k.description }), el('br'), b);
+  }) : [el('li', { class: 'meta', text: 'No skills yet.' })]));
+}
+
 async function pageHealth() {
   show('health');
   const h = await api('/v1/ui/health');
@@ -269,6 +293,7 @@ async function route() {
     if (page === 'session' && arg) await pageSession(arg);
     else if (page === 'chat' || page === '') pageChat();
     else if (page === 'spend') await pageSpend();
+    else if (page === 'memory') await pageMemory();
     else if (page === 'health') await pageHealth();
     else await pageSessions();
   } catch (e) {

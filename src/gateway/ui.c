@@ -18,6 +18,7 @@
  */
 #include "gateway/ui.h"
 #include "core/config.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/offload.h"
 #include "core/sessions.h"
@@ -36,13 +37,17 @@
 #include "router/spend.h"
 #include "sandbox/landlock.h"
 #include "sandbox/sandbox.h"
+#include "tools/skill_set.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_JOBS	 4 /* offload threads at once; more requests get 503 */
 #define LIST_DEFAULT	 50
@@ -53,6 +58,7 @@
 #define VIEW_TEXT_MAX	 (16 * 1024)  /* characters of one message's content shown */
 #define EXPORT_TEXT_MAX	 (256 * 1024) /* ... and exported */
 #define SPEND_DAYS	 30
+#define MEMORY_MAX_BYTES (64 * 1024) /* MEMORY.md, USER.md shown */
 
 #define CSP                                                                                        \
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
@@ -399,13 +405,14 @@ static void on_me(struct httpd_req *req, void *arg)
 
 /* ---- reads off the loop ------------------------------------------------------------------ */
 
-enum read_kind { READ_LIST, READ_SEARCH, READ_VIEW, READ_SPEND };
+enum read_kind { READ_LIST, READ_SEARCH, READ_VIEW, READ_SPEND, READ_MEMORY, READ_SKILL };
 enum read_format { AS_VIEW, AS_JSON_FILE, AS_MARKDOWN_FILE }; /* READ_VIEW's answer */
 
 struct read_job {
 	struct httpd_req *req;
 	enum read_kind kind;
 	char *db_path;
+	const struct config *cfg;      /* immutable: read by the memory and skill reads */
 	char text[SEARCH_MAX_BYTES];   /* READ_SEARCH: the query */
 	int64_t n;		       /* list: limit; view: session id; spend: days */
 	int64_t now_ms;		       /* wall clock, for spend's local days */
@@ -639,6 +646,84 @@ static int read_search(struct store *st, struct read_job *j, cJSON *root)
 	return n < 0 ? n : 0;
 }
 
+/* A file under home as text, never through a symlink (the memory tool refuses them too). */
+static void add_file(cJSON *root, const char *name, const char *path)
+{
+	struct buf b;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK), rc = -errno;
+
+	buf_init(&b, 0);
+	if (fd >= 0) {
+		rc = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? 0 : -EINVAL;
+		if (rc == 0)
+			rc = fileio_read_fd(fd, MEMORY_MAX_BYTES, &b);
+		close(fd);
+	}
+	if (rc == 0)
+		cJSON_AddStringToObject(root, name, buf_str(&b));
+	else if (rc == -ENOENT)
+		cJSON_AddStringToObject(root, name, "");
+	else
+		cJSON_AddNullToObject(root, name); /* too large, not a file, unreadable */
+	buf_finish(&b);
+}
+
+/* MEMORY.md, USER.md and the skills' index, as the agent would see them now. */
+static void read_memory(struct read_job *j, cJSON *root)
+{
+	struct skill_set set = {0};
+	cJSON *arr;
+	char *path;
+
+	path = xasprintf("%s/memories/MEMORY.md", j->cfg->home);
+	add_file(root, "memory", path);
+	free(path);
+	path = xasprintf("%s/memories/USER.md", j->cfg->home);
+	add_file(root, "user", path);
+	free(path);
+	skill_set_scan(j->cfg, &set);
+	arr = cJSON_AddArrayToObject(root, "skills");
+	for (size_t i = 0; i < set.n; i++) {
+		const struct skill *sk = &set.v[i];
+		cJSON *o;
+
+		if (sk->shadowed)
+			continue;
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", sk->name);
+		if (sk->category)
+			cJSON_AddStringToObject(o, "category", sk->category);
+		cJSON_AddStringToObject(o, "description", sk->description ? sk->description : "");
+		if (sk->error)
+			cJSON_AddStringToObject(o, "error", sk->error);
+		cJSON_AddBoolToObject(o, "external", sk->root != NULL);
+		cJSON_AddItemToArray(arr, o);
+	}
+	skill_set_finish(&set);
+}
+
+/* One skill's SKILL.md. -ENOENT when there is no usable skill of that name. */
+static int read_skill(struct read_job *j, cJSON *root)
+{
+	struct skill_set set = {0};
+	const struct skill *sk;
+	char *path;
+	int rc = -ENOENT;
+
+	skill_set_scan(j->cfg, &set);
+	sk = skill_set_find(&set, j->text, NULL);
+	if (sk) {
+		cJSON_AddStringToObject(root, "name", sk->name);
+		path = xasprintf("%s/SKILL.md", sk->path);
+		add_file(root, "text", path);
+		free(path);
+		rc = 0;
+	}
+	skill_set_finish(&set);
+	return rc;
+}
+
 static void read_work(void *arg)
 {
 	struct read_job *j = arg;
@@ -647,6 +732,17 @@ static void read_work(void *arg)
 	char err[512];
 	int rc;
 
+	if (j->kind == READ_MEMORY || j->kind == READ_SKILL) {
+		rc = 0;
+		if (j->kind == READ_MEMORY)
+			read_memory(j, root);
+		else
+			rc = read_skill(j, root);
+		j->status = rc == 0 ? 200 : 404;
+		if (rc < 0)
+			cJSON_AddStringToObject(root, "error", "no such skill");
+		goto out;
+	}
 	if (store_open_reader(j->db_path, &st, err, sizeof(err)) < 0) {
 		j->status = 503;
 		cJSON_AddStringToObject(root, "error", err);
@@ -721,6 +817,7 @@ static void start_read(struct ui *u, struct httpd_req *req, struct read_job *tmp
 	*j = *tmpl;
 	j->req = req;
 	j->db_path = xstrdup(u->db_path);
+	j->cfg = u->cfg;
 	j->now_ms = now_wall_ms();
 	j->daily_usd = u->cfg->budget.daily_usd;
 	j->monthly_usd = u->cfg->budget.monthly_usd;
@@ -799,6 +896,30 @@ static void on_spend(struct httpd_req *req, void *arg)
 	j.n = query_int(req, "days", SPEND_DAYS, 1, SPEND_REPORT_MAX_DAYS, &bad);
 	if (bad) {
 		reply_error(req, 400, "days must be a whole number from 1 to 3660");
+		return;
+	}
+	start_read(u, req, &j);
+}
+
+static void on_memory(struct httpd_req *req, void *arg)
+{
+	struct ui *u = arg;
+	struct read_job j = {.kind = READ_MEMORY};
+
+	if (!gate(u, req))
+		return;
+	start_read(u, req, &j);
+}
+
+static void on_skill(struct httpd_req *req, void *arg)
+{
+	struct ui *u = arg;
+	struct read_job j = {.kind = READ_SKILL};
+
+	if (!gate(u, req))
+		return;
+	if (!ui_query_param(httpd_query(req), "name", j.text, sizeof(j.text)) || !j.text[0]) {
+		reply_error(req, 400, "expected ?name=<skill>");
 		return;
 	}
 	start_read(u, req, &j);
@@ -1143,6 +1264,8 @@ void ui_add_routes(struct ui *u, struct httpd *h)
 	httpd_route(h, HTTPD_GET, "/v1/ui/sessions", on_sessions, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/session", on_session, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/spend", on_spend, u);
+	httpd_route(h, HTTPD_GET, "/v1/ui/memory", on_memory, u);
+	httpd_route(h, HTTPD_GET, "/v1/ui/skill", on_skill, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/breaker", on_breaker, u);
 	httpd_route(h, HTTPD_POST, "/v1/ui/breaker/resume", on_breaker_resume, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/health", on_health, u);

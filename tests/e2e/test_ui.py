@@ -449,3 +449,32 @@ def test_shutdown_with_a_turn_streaming_and_reads_in_flight(cockpit, fake):
     stop_clean(g)
     for t in threads:
         t.join(30 * SLOW)
+
+
+# ---- memory and skills ----------------------------------------------------------------------------
+
+def test_memory_and_skills_are_shown_read_only(cockpit, tmp_path):
+    g = cockpit()
+    home = tmp_path / "home"
+    (home / "memories").mkdir(parents=True, exist_ok=True)
+    (home / "memories" / "MEMORY.md").write_text("The NAS is called zebra.\n")
+    (home / "skills" / "backup").mkdir(parents=True)
+    (home / "skills" / "backup" / "SKILL.md").write_text(
+        "---\nname: backup\ndescription: Run and check the nightly backup.\n---\n\n# Steps\n")
+    (home / "skills" / "nofront").mkdir(parents=True)
+    (home / "skills" / "nofront" / "SKILL.md").write_text("# just markdown\n")
+    (tmp_path / "secret.txt").write_text("not for the cockpit")
+    (home / "memories" / "USER.md").symlink_to(tmp_path / "secret.txt")
+    _, cookie, _, _ = login(g)
+    d = get_json(g, "/v1/ui/memory", cookie)
+    assert d["memory"] == "The NAS is called zebra.\n"
+    assert d["user"] is None  # a symlink is not followed
+    skills = {s["name"]: s for s in d["skills"]}
+    assert skills["backup"]["description"] == "Run and check the nightly backup."
+    assert "error" not in skills["backup"] and skills["backup"]["external"] is False
+    assert skills["nofront"]["error"]
+    s = get_json(g, "/v1/ui/skill?name=backup", cookie)
+    assert s["name"] == "backup" and s["text"].endswith("# Steps\n")
+    assert request(g, "GET", "/v1/ui/skill?name=nope", headers={"Cookie": cookie})[0] == 404
+    assert request(g, "GET", "/v1/ui/skill", headers={"Cookie": cookie})[0] == 400
+    assert request(g, "GET", "/v1/ui/memory")[0] == 401

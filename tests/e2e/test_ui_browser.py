@@ -1,7 +1,7 @@
 """The cockpit in a real browser (issue 21): headless Chromium from Debian's `chromium` package,
 driven over CDP by playwright-core from npm (tests/browser/install.sh; no browser download).
 At phone and desktop width: a wrong password refused, login, the Sessions list, a search and a
-session, Spend (its total equal to `hermetic spend`'s) and Health, at desktop width a chat with
+session, Memory and skills, Spend (its total equal to `hermetic spend`'s) and Health, at desktop width a chat with
 a tool call and a streamed answer and a stopped turn, logout; no console error,
 page error or failed request on any page (a CSP violation would be one), no serious or critical
 axe-core violation on any page; a screenshot of each
@@ -56,6 +56,11 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     fake.script_for("test/free", tool_calls(("t1", "time", "{}")),
                     text("It is noon where the zebra lives.", chunk_size=4),
                     text("Once upon a time " * 100, chunk_size=6, chunk_delay=0.05))
+    (g.home / "memories").mkdir(parents=True, exist_ok=True)
+    (g.home / "memories" / "MEMORY.md").write_text("The NAS is called zebra.\n")
+    (g.home / "skills" / "backup").mkdir(parents=True)
+    (g.home / "skills" / "backup" / "SKILL.md").write_text(
+        "---\nname: backup\ndescription: Run and check the nightly backup.\n---\n\n# Steps\n")
     env = clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY})
     r = run("spend", "--days", "30", "--config", str(g.config), env=env)
     _, total = parse_spend(r.stdout)
@@ -66,7 +71,7 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     assert p.returncode == 0, p.stderr + p.stdout
     result = json.loads(p.stdout.strip().splitlines()[-1])
     assert result["errors"] == []
-    assert result["a11y"] == [] and len(result["a11y_checked"]) == 11
+    assert result["a11y"] == [] and len(result["a11y_checked"]) == 13
     for width in ("phone", "desktop"):
         seen = result["pages"][width]
         assert seen["wrong_password_refused"] and seen["logged_out"]
@@ -78,10 +83,12 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
         assert seen["spend_rows"] == 1 and seen["chart_bars"] == 1
         assert "Closed" in seen["breaker"] or "Off" in seen["breaker"]
         assert "Ready" in seen["health"] and "Seccomp" in seen["health"]
+        assert seen["memory"].strip() == "The NAS is called zebra."
+        assert "# Steps" in seen["skill_text"]
     seen = result["pages"]["desktop"]
     assert seen["chat_tool"] == "tool call: time" and seen["chat_tool_result"].startswith("result: ")
     assert seen["chat_answer"] == "It is noon where the zebra lives."
     assert seen["chat_usage"].startswith("done · session #")
     assert seen["chat_stopped"].startswith("cancelled")
     shots = [Path(s) for s in result["screenshots"]]
-    assert len(shots) == 11 and all(s.stat().st_size > 1000 for s in shots)
+    assert len(shots) == 13 and all(s.stat().st_size > 1000 for s in shots)

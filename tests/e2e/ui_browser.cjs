@@ -101,6 +101,15 @@ async function run(browser, name, viewport, result) {
   await shot('spend');
   await a11y('spend');
 
+  await page.click('nav a[href="#memory"]');
+  await page.locator('#skill-list li button').first().waitFor();
+  seen.memory = await page.locator('#memory-text').innerText();
+  await page.locator('#skill-list li button').first().click();
+  await page.locator('#skill-text').waitFor({ state: 'visible' });
+  seen.skill_text = await page.locator('#skill-text').innerText();
+  await shot('memory');
+  await a11y('memory');
+
   await page.click('nav a[href="#health"]');
   await page.locator('#health-list dt').first().waitFor();
   seen.health = await page.locator('#health-list').innerText();
