@@ -181,6 +181,17 @@ async function pageMemory() {
   }) : [el('li', { class: 'meta', text: 'No skills yet.' })]));
 }
 
+async function pageJobs() {
+  show('jobs');
+  const d = await api('/v1/ui/jobs');
+  $('#jobs-table tbody').replaceChildren(...(d.cron.length ? d.cron.map((j) => el('tr', null,
+    el('td', { text: j.name + (j.enabled ? '' : ' (disabled)') }), el('td', { text: j.schedule }),
+    el('td', { text: j.next_ms ? when(j.next_ms) : '-' }),
+    el('td', { text: j.last ? `${when(j.last.time_ms)} · ${j.last.status} · $${usd(j.last.cost_usd)}` : 'never' }),
+    el('td', { text: j.deliver || '-' })))
+    : [el('tr', null, el('td', { colspan: '5', class: 'meta', text: 'No cron jobs in the config.' }))]));
+}
+
 async function pageHealth() {
   show('health');
   const h = await api('/v1/ui/health');
@@ -294,6 +305,7 @@ async function route() {
     else if (page === 'chat' || page === '') pageChat();
     else if (page === 'spend') await pageSpend();
     else if (page === 'memory') await pageMemory();
+    else if (page === 'jobs') await pageJobs();
     else if (page === 'health') await pageHealth();
     else await pageSessions();
   } catch (e) {

@@ -27,6 +27,7 @@
 #include "core/version.h"
 #include "agent/agent.h"
 #include "gateway/apiguard.h"
+#include "gateway/cron.h"
 #include "gateway/telegram.h"
 #include "gateway/ui_assets.h"
 #include "gateway/uiauth.h"
@@ -405,7 +406,15 @@ static void on_me(struct httpd_req *req, void *arg)
 
 /* ---- reads off the loop ------------------------------------------------------------------ */
 
-enum read_kind { READ_LIST, READ_SEARCH, READ_VIEW, READ_SPEND, READ_MEMORY, READ_SKILL };
+enum read_kind {
+	READ_LIST,
+	READ_SEARCH,
+	READ_VIEW,
+	READ_SPEND,
+	READ_MEMORY,
+	READ_SKILL,
+	READ_JOBS
+};
 enum read_format { AS_VIEW, AS_JSON_FILE, AS_MARKDOWN_FILE }; /* READ_VIEW's answer */
 
 struct read_job {
@@ -724,6 +733,41 @@ static int read_skill(struct read_job *j, cJSON *root)
 	return rc;
 }
 
+/* The config's cron jobs with their next time and the last run cron.c keeps in the store (kv
+ * "cron.<name>.last_run", cron.h). */
+static int read_jobs(struct store *st, struct read_job *j, cJSON *root)
+{
+	cJSON *arr = cJSON_AddArrayToObject(root, "cron");
+
+	for (size_t i = 0; i < j->cfg->n_cron_jobs; i++) {
+		const struct config_cron_job *cj = &j->cfg->cron_jobs[i];
+		cJSON *o = cJSON_CreateObject(), *last;
+		char *key = xasprintf("cron.%s.last_run", cj->name), *value = NULL;
+		int64_t next_ms;
+
+		cJSON_AddStringToObject(o, "name", cj->name);
+		cJSON_AddStringToObject(o, "schedule", cj->schedule);
+		cJSON_AddBoolToObject(o, "enabled", cj->enabled);
+		cJSON_AddStringToObject(o, "model", cj->model ? cj->model : "");
+		cJSON_AddStringToObject(o, "deliver", cj->deliver.target ? cj->deliver.target : "");
+		if (cj->enabled && cron_next_run(cj, j->now_ms, &next_ms) == 0)
+			cJSON_AddNumberToObject(o, "next_ms", (double)next_ms);
+		else
+			cJSON_AddNullToObject(o, "next_ms");
+		last = store_kv_get(st, key, &value) == 0 ? cJSON_Parse(value) : NULL;
+		if (cJSON_IsObject(last))
+			cJSON_AddItemToObject(o, "last", last);
+		else
+			cJSON_AddNullToObject(o, "last");
+		if (last && !cJSON_IsObject(last))
+			cJSON_Delete(last);
+		free(value);
+		free(key);
+		cJSON_AddItemToArray(arr, o);
+	}
+	return 0;
+}
+
 static void read_work(void *arg)
 {
 	struct read_job *j = arg;
@@ -758,6 +802,9 @@ static void read_work(void *arg)
 		break;
 	case READ_VIEW:
 		rc = read_view(st, j, root);
+		break;
+	case READ_JOBS:
+		rc = read_jobs(st, j, root);
 		break;
 	default:
 		rc = read_spend(st, j, root);
@@ -905,6 +952,16 @@ static void on_memory(struct httpd_req *req, void *arg)
 {
 	struct ui *u = arg;
 	struct read_job j = {.kind = READ_MEMORY};
+
+	if (!gate(u, req))
+		return;
+	start_read(u, req, &j);
+}
+
+static void on_jobs(struct httpd_req *req, void *arg)
+{
+	struct ui *u = arg;
+	struct read_job j = {.kind = READ_JOBS};
 
 	if (!gate(u, req))
 		return;
@@ -1266,6 +1323,7 @@ void ui_add_routes(struct ui *u, struct httpd *h)
 	httpd_route(h, HTTPD_GET, "/v1/ui/spend", on_spend, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/memory", on_memory, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/skill", on_skill, u);
+	httpd_route(h, HTTPD_GET, "/v1/ui/jobs", on_jobs, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/breaker", on_breaker, u);
 	httpd_route(h, HTTPD_POST, "/v1/ui/breaker/resume", on_breaker_resume, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/health", on_health, u);

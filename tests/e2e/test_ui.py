@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import json
 import re
+import sqlite3
 import subprocess
 import threading
 import time
@@ -478,3 +479,28 @@ def test_memory_and_skills_are_shown_read_only(cockpit, tmp_path):
     assert request(g, "GET", "/v1/ui/skill?name=nope", headers={"Cookie": cookie})[0] == 404
     assert request(g, "GET", "/v1/ui/skill", headers={"Cookie": cookie})[0] == 400
     assert request(g, "GET", "/v1/ui/memory")[0] == 401
+
+
+# ---- jobs -----------------------------------------------------------------------------------------
+
+def test_jobs_show_the_configs_cron_jobs_with_next_and_last_run(cockpit):
+    g = cockpit(cron=[{"name": "briefing", "schedule": "0 3 * * *", "prompt": "Morning."},
+                      {"name": "weekly", "schedule": "30 8 * * 1", "prompt": "Week.",
+                       "enabled": False}])
+    db = sqlite3.connect(g.home / "state.db")
+    db.execute("INSERT OR REPLACE INTO kv (key, value, updated_ms) VALUES (?, ?, ?)",
+               ("cron.briefing.last_run",
+                json.dumps({"time_ms": 1795000000000, "status": "ok", "cost_usd": 0.0042}),
+                1795000000000))
+    db.commit()
+    db.close()
+    _, cookie, _, _ = login(g)
+    jobs = {j["name"]: j for j in get_json(g, "/v1/ui/jobs", cookie)["cron"]}
+    b = jobs["briefing"]
+    assert b["schedule"] == "0 3 * * *" and b["enabled"] is True
+    now = time.time()
+    assert now < b["next_ms"] / 1000 <= now + 86400
+    assert time.gmtime(b["next_ms"] / 1000)[3:6] == (3, 0, 0)  # TZ=UTC in the tests
+    assert b["last"] == {"time_ms": 1795000000000, "status": "ok", "cost_usd": 0.0042}
+    assert jobs["weekly"]["enabled"] is False and jobs["weekly"]["next_ms"] is None
+    assert jobs["weekly"]["last"] is None

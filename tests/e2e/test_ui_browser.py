@@ -1,7 +1,7 @@
 """The cockpit in a real browser (issue 21): headless Chromium from Debian's `chromium` package,
 driven over CDP by playwright-core from npm (tests/browser/install.sh; no browser download).
 At phone and desktop width: a wrong password refused, login, the Sessions list, a search and a
-session, Memory and skills, Spend (its total equal to `hermetic spend`'s) and Health, at desktop width a chat with
+session, Memory and skills, Jobs, Spend (its total equal to `hermetic spend`'s) and Health, at desktop width a chat with
 a tool call and a streamed answer and a stopped turn, logout; no console error,
 page error or failed request on any page (a CSP violation would be one), no serious or critical
 axe-core violation on any page; a screenshot of each
@@ -46,7 +46,7 @@ def artifact_dir():
 
 
 def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockpit, fake):
-    g = cockpit()
+    g = cockpit(cron=[{"name": "briefing", "schedule": "0 3 * * *", "prompt": "Morning."}])
     fake.script_for("test/free", text("Disks are fine.", cost=0.0125),
                     text("Noted, the zebra backup.", cost=0.0007))
     chat(g, "alice", "How are the disks?")
@@ -71,7 +71,7 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     assert p.returncode == 0, p.stderr + p.stdout
     result = json.loads(p.stdout.strip().splitlines()[-1])
     assert result["errors"] == []
-    assert result["a11y"] == [] and len(result["a11y_checked"]) == 13
+    assert result["a11y"] == [] and len(result["a11y_checked"]) == 15
     for width in ("phone", "desktop"):
         seen = result["pages"][width]
         assert seen["wrong_password_refused"] and seen["logged_out"]
@@ -85,10 +85,11 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
         assert "Ready" in seen["health"] and "Seccomp" in seen["health"]
         assert seen["memory"].strip() == "The NAS is called zebra."
         assert "# Steps" in seen["skill_text"]
+        assert "briefing" in seen["jobs"] and "0 3 * * *" in seen["jobs"] and "never" in seen["jobs"]
     seen = result["pages"]["desktop"]
     assert seen["chat_tool"] == "tool call: time" and seen["chat_tool_result"].startswith("result: ")
     assert seen["chat_answer"] == "It is noon where the zebra lives."
     assert seen["chat_usage"].startswith("done · session #")
     assert seen["chat_stopped"].startswith("cancelled")
     shots = [Path(s) for s in result["screenshots"]]
-    assert len(shots) == 13 and all(s.stat().st_size > 1000 for s in shots)
+    assert len(shots) == 15 and all(s.stat().st_size > 1000 for s in shots)

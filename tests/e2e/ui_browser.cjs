@@ -110,6 +110,12 @@ async function run(browser, name, viewport, result) {
   await shot('memory');
   await a11y('memory');
 
+  await page.click('nav a[href="#jobs"]');
+  await page.locator('#jobs-table tbody tr').first().waitFor();
+  seen.jobs = await page.locator('#jobs-table tbody').innerText();
+  await shot('jobs');
+  await a11y('jobs');
+
   await page.click('nav a[href="#health"]');
   await page.locator('#health-list dt').first().waitFor();
   seen.health = await page.locator('#health-list').innerText();
