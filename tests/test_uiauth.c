@@ -196,6 +196,8 @@ static void query_params_decode(void **state)
 	assert_false(ui_query_param("qq=1", "q", v, sizeof(v)));
 	assert_false(ui_query_param(NULL, "q", v, sizeof(v)));
 	assert_false(ui_query_param("q=0123456789abcdefg", "q", v, sizeof(v)));
+	assert_true(ui_query_param("q=0123456789abcdefg", "q", NULL, 0));
+	assert_false(ui_query_param("limit=5", "q", NULL, 0));
 }
 
 int main(void)

@@ -131,6 +131,9 @@ bool ui_query_param(const char *query, const char *name, char *out, size_t len)
 		if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
 			size_t n = 0;
 
+			if (!out)
+				return true; /* only whether it is there */
+
 			for (p += nlen + 1; p < end; p++) {
 				char c = *p;
 
@@ -899,10 +902,15 @@ static void on_sessions(struct httpd_req *req, void *arg)
 	if (!gate(u, req))
 		return;
 	j.n = query_int(req, "limit", LIST_DEFAULT, 1, LIST_MAX, &bad);
-	if (ui_query_param(httpd_query(req), "q", j.text, sizeof(j.text)) && j.text[0])
-		j.kind = READ_SEARCH;
 	if (bad) {
 		reply_error(req, 400, "limit must be a whole number from 1 to 200");
+		return;
+	}
+	if (ui_query_param(httpd_query(req), "q", j.text, sizeof(j.text))) {
+		if (j.text[0])
+			j.kind = READ_SEARCH;
+	} else if (ui_query_param(httpd_query(req), "q", NULL, 0)) {
+		reply_error(req, 400, "q: at most 255 bytes of search words");
 		return;
 	}
 	start_read(u, req, &j);

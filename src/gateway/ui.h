@@ -42,7 +42,8 @@ void ui_destroy(struct ui *ui);
 
 /* Decisions, exposed for the tests: whether an If-None-Match value matches etag (a list, "*",
  * weak forms compared weakly as RFC 9110 says for If-None-Match), and the value of name in a
- * query string, percent- and '+'-decoded (false when absent or not fitting in len). */
+ * query string, percent- and '+'-decoded (false when absent, badly encoded or not fitting in
+ * len; with out NULL only whether name is there). */
 bool ui_etag_match(const char *if_none_match, const char *etag);
 bool ui_query_param(const char *query, const char *name, char *out, size_t len);
 

@@ -313,6 +313,7 @@ def test_endpoints_show_what_the_cli_shows(cockpit, fake):
             for s in sessions] == cli
     assert {s["source"] for s in sessions} == {"api:alice", "api:bob"}
 
+    assert request(g, "GET", "/v1/ui/sessions?q=" + "x" * 300, headers={"Cookie": cookie})[0] == 400
     found = get_json(g, "/v1/ui/sessions?q=zebra+backup", cookie)
     r = run("sessions", "search", "zebra", "backup", "--config", str(g.config), env=env)
     assert found["count"] >= 1 and found["text"] + "\n" == r.stdout

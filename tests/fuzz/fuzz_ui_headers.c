@@ -25,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)uiauth_csrf_ok(a, s, s, 1);
 	(void)ui_query_param(s, "q", out, sizeof(out));
 	(void)ui_query_param(s, "id", out, 4);
+	(void)ui_query_param(s, "q", NULL, 0);
 	(void)ui_etag_match(s, "\"0123456789abcdef0123456789abcdef\"");
 	(void)uiauth_hash_valid(s);
 	free(s);
