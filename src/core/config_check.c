@@ -926,6 +926,17 @@ static void check_router_listen(struct ctx *c, const struct node *root)
 		cfg->router.listen.addr);
 }
 
+/* The cockpit on (ui.enabled) with nothing to log in with. */
+static void check_ui(struct ctx *c, const struct node *root)
+{
+	const struct config *cfg = c->cfg;
+
+	if (cfg->ui.enabled && !cfg->ui.password_hash && !cfg->api.key)
+		cfg_err_at(c, cfg_loc(cfg_map_get(root, "ui"), "enabled"),
+			   "ui.enabled: the cockpit needs something to log in with: set "
+			   "ui.password_hash (hermetic ui hash-password) or api.key");
+}
+
 void cfg_finish(struct ctx *c, const struct node *root)
 {
 	struct config *cfg = c->cfg;
@@ -937,6 +948,7 @@ void cfg_finish(struct ctx *c, const struct node *root)
 	check_aliases(c, root);
 	check_telegram(c, root);
 	check_router_listen(c, root);
+	check_ui(c, root);
 	check_refs(c);
 	if (cfg->n_models == 0)
 		cfg_warn_at(c, root, "model_list is empty: no model can be called");

@@ -226,7 +226,9 @@ def test_the_cockpit_needs_something_to_log_in_with(cockpit, gateway, fake, tmp_
     g = gateway(text_, env={UPSTREAM_ENV: UPSTREAM_KEY}, start=False)
     g.start(wait=False)
     assert g.proc.wait(timeout=20 * SLOW) == 1
-    assert "ui.password_hash" in g.stderr() and "api.key" in g.stderr()
+    assert "ui.enabled: the cockpit needs something to log in with" in g.stderr()
+    r = run("config", "check", "--config", str(g.config))
+    assert r.returncode == 1 and re.search(r"config.yaml:\d+:\d+: error: ui.enabled:", r.stderr)
 
 
 # ---- CSRF, Origin -------------------------------------------------------------------------------
