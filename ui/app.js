@@ -291,9 +291,26 @@ async function sendChat(message) {
   }
 }
 
-function pageChat() {
+// The cockpit's open session, shown when the page first opens (what "Send" continues).
+async function chatHistory() {
+  const d = await api('/v1/ui/sessions?limit=200');
+  const open = d.sessions.find((x) => x.source === 'ui:cockpit' && !x.ended);
+  if (!open || $('#transcript').childElementCount) return;
+  const v = await api('/v1/ui/session?id=' + open.id);
+  for (const m of v.messages) {
+    if (m.role === 'user' && m.content) bubble('user', m.content);
+    else if (m.role === 'assistant' && m.content) bubble('assistant', m.content);
+  }
+}
+
+let chatLoaded = false;
+async function pageChat() {
   show('chat');
   $('#message').focus();
+  if (!chatLoaded) {
+    chatLoaded = true;
+    await chatHistory();
+  }
 }
 
 async function route() {
@@ -302,7 +319,7 @@ async function route() {
   const [page, arg] = location.hash.slice(1).split('/');
   try {
     if (page === 'session' && arg) await pageSession(arg);
-    else if (page === 'chat' || page === '') pageChat();
+    else if (page === 'chat' || page === '') await pageChat();
     else if (page === 'spend') await pageSpend();
     else if (page === 'memory') await pageMemory();
     else if (page === 'jobs') await pageJobs();
@@ -329,6 +346,8 @@ async function start() {
   $('#logout').addEventListener('click', async () => {
     try { await api('/v1/ui/logout', {}); } catch (e) { /* logged out either way */ }
     csrf = '';
+    chatLoaded = false;
+    $('#transcript').replaceChildren();
     show('login');
   });
   $('#search-form').addEventListener('submit', (ev) => {

@@ -91,5 +91,7 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     assert seen["chat_answer"] == "It is noon where the zebra lives."
     assert seen["chat_usage"].startswith("done · session #")
     assert seen["chat_stopped"].startswith("cancelled")
+    assert "What time is it?" in seen["chat_history"]
+    assert "It is noon where the zebra lives." in seen["chat_history"]
     shots = [Path(s) for s in result["screenshots"]]
     assert len(shots) == 15 and all(s.stat().st_size > 1000 for s in shots)

@@ -150,6 +150,11 @@ async function run(browser, name, viewport, result) {
     step = 'chat screenshot';
     await shot('chat');
     await a11y('chat');
+    step = 'reload';
+    // A reload keeps the login (the cookie) and shows the open session's messages again.
+    await page.goto(base + '/ui/#chat');
+    await page.locator('#transcript li.user').first().waitFor();
+    seen.chat_history = await page.locator('#transcript').innerText();
     step = 'after chat';
   }
 
