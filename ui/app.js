@@ -214,6 +214,9 @@ async function pageHealth() {
     el('td', { text: m.state + (m.error ? ': ' + m.error : ''), class: m.state === 'connected' ? 'ok' : 'bad' }),
     el('td', { class: 'n', text: String(m.tools) })))
     : [el('tr', null, el('td', { colspan: '4', class: 'meta', text: 'No MCP servers configured.' }))]));
+  const log = await api('/v1/ui/log');
+  $('#log-lines').textContent = !log.file ? 'No log file (log.file is off).'
+    : log.lines.length ? log.lines.join('\n') : 'No warnings or errors in the recent log.';
 }
 
 

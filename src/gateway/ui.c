@@ -59,7 +59,9 @@
 #define VIEW_TEXT_MAX	 (16 * 1024)  /* characters of one message's content shown */
 #define EXPORT_TEXT_MAX	 (256 * 1024) /* ... and exported */
 #define SPEND_DAYS	 30
-#define MEMORY_MAX_BYTES (64 * 1024) /* MEMORY.md, USER.md shown */
+#define MEMORY_MAX_BYTES (64 * 1024)  /* MEMORY.md, USER.md shown */
+#define LOG_TAIL_BYTES	 (256 * 1024) /* of hermetic.log searched for the last warnings */
+#define LOG_LINES	 20
 
 #define CSP                                                                                        \
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
@@ -416,7 +418,8 @@ enum read_kind {
 	READ_SPEND,
 	READ_MEMORY,
 	READ_SKILL,
-	READ_JOBS
+	READ_JOBS,
+	READ_LOG
 };
 enum read_format { AS_VIEW, AS_JSON_FILE, AS_MARKDOWN_FILE }; /* READ_VIEW's answer */
 
@@ -681,6 +684,61 @@ static void add_file(cJSON *root, const char *name, const char *path)
 	buf_finish(&b);
 }
 
+/* The last LOG_LINES warnings and errors of home/logs/hermetic.log (already redacted when
+ * written), found in its last LOG_TAIL_BYTES: the lines' second field is the level. */
+static void read_log(struct read_job *j, cJSON *root)
+{
+	char *path = xasprintf("%s/logs/hermetic.log", j->cfg->home), *text;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	cJSON *arr = cJSON_AddArrayToObject(root, "lines");
+	const char *lines[LOG_LINES];
+	size_t n = 0, first = 0;
+	struct stat st;
+	ssize_t got = 0;
+	off_t from;
+
+	free(path);
+	cJSON_AddBoolToObject(root, "file", fd >= 0);
+	if (fd < 0)
+		return;
+	text = xmalloc(LOG_TAIL_BYTES + 1);
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		from = st.st_size > LOG_TAIL_BYTES ? st.st_size - LOG_TAIL_BYTES : 0;
+		got = pread(fd, text, LOG_TAIL_BYTES, from);
+	}
+	close(fd);
+	text[got > 0 ? got : 0] = '\0';
+	/* A ring of the last matches; the first line may be cut by the offset: it never
+	 * starts with a timestamp and a level, so it does not match. */
+	for (char *line = text, *end; *line; line = end) {
+		char *sp = strchr(line, ' ');
+
+		end = strchr(line, '\n');
+		end = end ? end + 1 : line + strlen(line);
+		if (sp && sp < end &&
+		    (strncmp(sp + 1, "warn ", 5) == 0 || strncmp(sp + 1, "error", 5) == 0)) {
+			if (end[-1] == '\n')
+				end[-1] = '\0';
+			lines[(first + n) % LOG_LINES] = line;
+			if (n < LOG_LINES)
+				n++;
+			else
+				first = (first + 1) % LOG_LINES;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *l = lines[(first + i) % LOG_LINES];
+		size_t len = utf8_cut(l, strnlen(l, 1000));
+		char *cut = xmalloc(len + 1);
+
+		memcpy(cut, l, len);
+		cut[len] = '\0';
+		cJSON_AddItemToArray(arr, cJSON_CreateString(cut));
+		free(cut);
+	}
+	free(text);
+}
+
 /* MEMORY.md, USER.md and the skills' index, as the agent would see them now. */
 static void read_memory(struct read_job *j, cJSON *root)
 {
@@ -779,10 +837,12 @@ static void read_work(void *arg)
 	char err[512];
 	int rc;
 
-	if (j->kind == READ_MEMORY || j->kind == READ_SKILL) {
+	if (j->kind == READ_MEMORY || j->kind == READ_SKILL || j->kind == READ_LOG) {
 		rc = 0;
 		if (j->kind == READ_MEMORY)
 			read_memory(j, root);
+		else if (j->kind == READ_LOG)
+			read_log(j, root);
 		else
 			rc = read_skill(j, root);
 		j->status = rc == 0 ? 200 : 404;
@@ -960,6 +1020,16 @@ static void on_memory(struct httpd_req *req, void *arg)
 {
 	struct ui *u = arg;
 	struct read_job j = {.kind = READ_MEMORY};
+
+	if (!gate(u, req))
+		return;
+	start_read(u, req, &j);
+}
+
+static void on_log(struct httpd_req *req, void *arg)
+{
+	struct ui *u = arg;
+	struct read_job j = {.kind = READ_LOG};
 
 	if (!gate(u, req))
 		return;
@@ -1332,6 +1402,7 @@ void ui_add_routes(struct ui *u, struct httpd *h)
 	httpd_route(h, HTTPD_GET, "/v1/ui/memory", on_memory, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/skill", on_skill, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/jobs", on_jobs, u);
+	httpd_route(h, HTTPD_GET, "/v1/ui/log", on_log, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/breaker", on_breaker, u);
 	httpd_route(h, HTTPD_POST, "/v1/ui/breaker/resume", on_breaker_resume, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/health", on_health, u);

@@ -353,6 +353,12 @@ def test_endpoints_show_what_the_cli_shows(cockpit, fake):
     assert health["ready"] is True and health["uptime_s"] >= 0
     assert health["telegram"] is None and health["mcp"] == []
     assert health["sandbox"]["seccomp"] and health["breaker"]["open"] is False
+    login(g, "not the password")  # one warning in the log
+    log = get_json(g, "/v1/ui/log", cookie)
+    assert log["file"] is True
+    assert any(" warn " in line and "ui: a login with a wrong password" in line
+               for line in log["lines"]), log
+    assert all(" info " not in line for line in log["lines"])
     stop_clean(g)
 
 

@@ -83,6 +83,7 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
         assert seen["spend_rows"] == 1 and seen["chart_bars"] == 1
         assert "Closed" in seen["breaker"] or "Off" in seen["breaker"]
         assert "Ready" in seen["health"] and "Seccomp" in seen["health"]
+        assert "ui: a login with a wrong password" in seen["log"]  # each run's first step
         assert seen["memory"].strip() == "The NAS is called zebra."
         assert "# Steps" in seen["skill_text"]
         assert "briefing" in seen["jobs"] and "0 3 * * *" in seen["jobs"] and "never" in seen["jobs"]

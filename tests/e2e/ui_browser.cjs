@@ -119,6 +119,8 @@ async function run(browser, name, viewport, result) {
   await page.click('nav a[href="#health"]');
   await page.locator('#health-list dt').first().waitFor();
   seen.health = await page.locator('#health-list').innerText();
+  await page.locator('#log-lines', { hasText: /\S/ }).waitFor();
+  seen.log = await page.locator('#log-lines').innerText();
   await shot('health');
   await a11y('health');
 
