@@ -7,6 +7,7 @@
 #include "cli/cli_audit.h"
 #include "cli/cli_proposals.h"
 #include "cli/cli_sessions.h"
+#include "cli/cli_ui.h"
 #include "core/audit.h"
 #include "core/config.h"
 #include "gateway/gateway.h"
@@ -441,6 +442,15 @@ static int run_alerts_test(int argc, char **argv)
 	return ok ? with_config(path, LOG_WARN, cli_alerts_test) : 2;
 }
 
+static int run_ui_hash_password(int argc, char **argv)
+{
+	if (argc > 1) {
+		fprintf(stderr, "usage: hermetic ui hash-password  (the password on stdin)\n");
+		return 2;
+	}
+	return cli_ui_hash_password(stdin, stdout);
+}
+
 static const struct cmd commands[] = {
 	{"--version", NULL, run_version, "--version",
 	 "version of hermetic and of the linked libraries", false},
@@ -469,6 +479,8 @@ static const struct cmd commands[] = {
 	 "data dir, sandbox, MCP servers, OpenRouter key limits; exit 1 on a failure", false},
 	{"alerts", "test", run_alerts_test, "alerts test [--config FILE]",
 	 "send one test alert through each alerts channel; exit 1 if one failed", false},
+	{"ui", "hash-password", run_ui_hash_password, "ui hash-password",
+	 "read a password on stdin, print ui.password_hash for the web cockpit", false},
 	{"config", "check", run_config_check, "config check [--config FILE]",
 	 "validate the config; errors as FILE:LINE:COL: message", false},
 	{"config", "reference", run_config_reference, "config reference",

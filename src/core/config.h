@@ -412,6 +412,14 @@ struct config_api {
 	int64_t timeout_s;
 };
 
+/* The web cockpit (docs/cockpit.md), served under /ui/ on api.listen. */
+struct config_ui {
+	bool enabled;		/* also on when password_hash is set */
+	char *password_hash;	/* pbkdf2-sha256$..., `hermetic ui hash-password`; NULL: api.key */
+	int64_t session_ttl_s;	/* a login's life */
+	int64_t login_failures; /* failed logins per minute before 429 */
+};
+
 struct config_log {
 	enum log_level level;
 	bool file; /* also write home/logs/hermetic.log */
@@ -593,6 +601,7 @@ struct config {
 	struct config_approvals approvals;
 	struct config_sessions sessions;
 	struct config_alerts alerts;
+	struct config_ui ui;
 };
 
 /* Collected messages of one or more loads, each with file, line and column. */

@@ -662,6 +662,31 @@ int cfg_check_allowed_host(struct ctx *c, const struct node *n, const char *v)
 	return -EINVAL;
 }
 
+/* ui.password_hash: the form `hermetic ui hash-password` prints (the gateway checks the
+ * numbers and the base64 when it starts, gateway/uiauth.c). The value is not echoed. */
+int cfg_check_password_hash(struct ctx *c, const struct node *n, const char *v)
+{
+	static const char prefix[] = "pbkdf2-sha256$";
+	const char *p = v + sizeof(prefix) - 1;
+	size_t fields = 1;
+
+	if (strncmp(v, prefix, sizeof(prefix) - 1) != 0 || !isdigit((unsigned char)*p))
+		goto bad;
+	for (; *p; p++) {
+		if (*p == '$')
+			fields++;
+		else if (!isalnum((unsigned char)*p) && !strchr("+/=", *p))
+			goto bad;
+	}
+	if (fields == 3)
+		return 0;
+bad:
+	cfg_err(c, n,
+		"expected pbkdf2-sha256$<iterations>$<salt>$<hash> as `hermetic ui "
+		"hash-password` prints it (the password itself does not go in the config)");
+	return -EINVAL;
+}
+
 void cfg_api_check(struct ctx *c, const struct node *map, void *obj)
 {
 	struct config_api *a = obj;
@@ -901,6 +926,17 @@ static void check_router_listen(struct ctx *c, const struct node *root)
 		cfg->router.listen.addr);
 }
 
+/* The cockpit on (ui.enabled) with nothing to log in with. */
+static void check_ui(struct ctx *c, const struct node *root)
+{
+	const struct config *cfg = c->cfg;
+
+	if (cfg->ui.enabled && !cfg->ui.password_hash && !cfg->api.key)
+		cfg_err_at(c, cfg_loc(cfg_map_get(root, "ui"), "enabled"),
+			   "ui.enabled: the cockpit needs something to log in with: set "
+			   "ui.password_hash (hermetic ui hash-password) or api.key");
+}
+
 void cfg_finish(struct ctx *c, const struct node *root)
 {
 	struct config *cfg = c->cfg;
@@ -912,6 +948,7 @@ void cfg_finish(struct ctx *c, const struct node *root)
 	check_aliases(c, root);
 	check_telegram(c, root);
 	check_router_listen(c, root);
+	check_ui(c, root);
 	check_refs(c);
 	if (cfg->n_models == 0)
 		cfg_warn_at(c, root, "model_list is empty: no model can be called");

@@ -724,6 +724,22 @@ static const struct opt api_opts[] = {
 static const struct table api_table = {"api", "api", OPTS(api_opts), .check = cfg_api_check,
 				       .text = "The loopback HTTP API (chat, hooks)."};
 
+static const struct opt ui_opts[] = {
+	{"enabled", T_BOOL, FLD(config_ui, enabled), .def = "false",
+	 .text = "serve the web cockpit under /ui/ on api.listen (on too when password_hash is "
+		 "set); login with password_hash or api.key"},
+	{"password_hash", T_STR, FLD(config_ui, password_hash), .flags = F_SECRET,
+	 .check = cfg_check_password_hash,
+	 .text = "PBKDF2 hash of the cockpit's password, from `hermetic ui hash-password`"},
+	{"session_ttl_s", T_INT, FLD(config_ui, session_ttl_s), .def = "43200", .min = 60,
+	 .max = 30 * 86400, .text = "a login lasts this long (sessions end on restart too)"},
+	{"login_failures", T_INT, FLD(config_ui, login_failures), .def = "5", .min = 1, .max = 1000,
+	 .text = "failed logins per minute; past it logins are refused (429)"},
+};
+
+static const struct table ui_table = {"ui", "ui", OPTS(ui_opts),
+				      .text = "The web cockpit (docs/cockpit.md)."};
+
 static const struct opt log_opts[] = {
 	{"level", T_ENUM, FLD(config_log, level), .def = "info", .choices = log_choices,
 	 .text = "least severe level written"},
@@ -1091,6 +1107,7 @@ static const struct opt top_opts[] = {
 	{"approvals", T_SECTION, FLD(config, approvals), .table = &approvals_table},
 	{"sessions", T_SECTION, FLD(config, sessions), .table = &sessions_table},
 	{"alerts", T_SECTION, FLD(config, alerts), .table = &alerts_table},
+	{"ui", T_SECTION, FLD(config, ui), .table = &ui_table},
 };
 
 const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text = "The sections."};

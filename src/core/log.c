@@ -3,13 +3,17 @@
  *
  * Writes are plain write(2) calls on an O_APPEND descriptor: a log line is small and local
  * disk writes do not stall the loop in practice. A syslog/journald sink was rejected: the
- * static FROM-scratch image has neither, and Kubernetes collects stderr.
+ * static FROM-scratch image has neither, and Kubernetes collects stderr. The write of a line
+ * (and a rotation) holds a mutex: the store's checkpoint thread and the cockpit's offload
+ * threads (gateway/ui.c) log too, and two writers rotating at once could write into a
+ * descriptor the other had just closed.
  */
 #include "core/log.h"
 #include "core/rotfile.h"
 #include "core/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,7 @@ static struct {
 	char *secrets[LOG_MAX_SECRETS];
 	size_t n_secrets;
 } L = {.level = LOG_INFO, .to_stderr = 1, .file = ROTFILE_CLOSED};
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -270,9 +275,11 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 		buf_puts(&out, "...[truncated]");
 	}
 	buf_puts(&out, "\n");
+	pthread_mutex_lock(&write_lock);
 	if (L.to_stderr || level == LOG_ERROR)
 		write_all(STDERR_FILENO, out.data, out.len);
 	rotfile_write(&L.file, out.data, out.len);
+	pthread_mutex_unlock(&write_lock);
 	free(msg);
 	free(clean);
 	buf_finish(&out);

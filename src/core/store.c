@@ -98,6 +98,7 @@ struct store {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
+	bool reader; /* store_open_reader: read-only, never checkpoints */
 };
 
 static void *checkpoint_loop(void *arg)
@@ -298,6 +299,32 @@ int store_open(const char *path, struct store **out, char *err, size_t err_len)
 	return store_open_with(path, schema, n_schema, out, err, err_len);
 }
 
+int store_open_reader(const char *path, struct store **out, char *err, size_t err_len)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	int rc;
+
+	s->reader = true;
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+		/* Same small cache and in-memory temp storage as store_open_with(). */
+		rc = exec(s->db, "PRAGMA cache_size=-256; PRAGMA temp_store=MEMORY;", NULL);
+	}
+	if (rc == SQLITE_OK)
+		rc = read_version(s->db, &s->version);
+	if (rc != SQLITE_OK) {
+		snprintf(err, err_len, "cannot read database %s: %s", path,
+			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		sqlite3_close(s->db);
+		free(s);
+		return -1;
+	}
+	s->path = xstrdup(path);
+	*out = s;
+	return 0;
+}
+
 void store_close(struct store *s)
 {
 	if (!s)
@@ -311,7 +338,8 @@ void store_close(struct store *s)
 	sqlite3_finalize(s->batch_begin);
 	sqlite3_finalize(s->batch_commit);
 	stop_checkpointer(s);
-	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	if (!s->reader)
+		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	sqlite3_close(s->db);
 	free(s->path);
 	free(s);

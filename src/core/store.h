@@ -36,6 +36,11 @@ int store_open(const char *path, struct store **out, char *err, size_t err_len);
 /* Same with an explicit migration list (tests). */
 int store_open_with(const char *path, const struct store_migration *migrations, size_t n,
 		    struct store **out, char *err, size_t err_len);
+/* A read-only connection to a database another connection of this process keeps up to date
+ * (a reader off the loop, such as the cockpit's queries): no migrations, and store_close does
+ * not checkpoint (a TRUNCATE checkpoint would hold the loop's writers while it waits). Returns
+ * 0, or -1 with a message in err. */
+int store_open_reader(const char *path, struct store **out, char *err, size_t err_len);
 /* Starts the thread that checkpoints the WAL once a second (the loop's own connection never
  * does: see store.c). Long-running commands call it once sealed, so the thread is born under
  * Landlock like the rest of the process; a command that never calls it checkpoints at close.

@@ -40,6 +40,7 @@
 #include "sandbox/sandbox.h"
 #include "router/spend.h"
 #include "gateway/telegram.h"
+#include "gateway/ui.h"
 #include "tools/tools.h"
 #include "core/util.h"
 
@@ -74,6 +75,7 @@ struct gateway {
 	uint64_t n_chats;
 	struct event *prune_ev; /* sessions.retention_days */
 	int64_t pruned;		/* sessions deleted by the current pruning run */
+	struct ui *ui;		/* the web cockpit; NULL when off */
 };
 
 /* ---- session retention --------------------------------------------------------------- */
@@ -680,6 +682,9 @@ int gateway_run(const struct config *cfg)
 	g.d.ready_arg = &g;
 	hooks_add_routes(g.hooks, g.api);
 	alertmanager_add_routes(g.am, g.api);
+	if (ui_create(&(struct ui_env){&g.d, g.breaker, g.tg, g.mcp, g.agent}, &g.ui) < 0)
+		goto out;
+	ui_add_routes(g.ui, g.api);
 	telegram_start(g.tg);
 	cron_start(g.cron);
 	if (g.reminders)
@@ -702,6 +707,7 @@ out:
 	/* Turns and pending tool calls are answered through the API server: end them first. */
 	if (g.prune_ev)
 		event_free(g.prune_ev);
+	ui_destroy(g.ui);
 	alerts_destroy(g.alerts);
 	cron_destroy(g.cron);
 	reminders_destroy(g.reminders);

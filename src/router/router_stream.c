@@ -17,17 +17,23 @@
 /* Upstream answers and stream chunks are parsed, read and deleted with no callback in
  * between: their nodes come from a static scratch area instead of a malloc and a free per
  * node and string (about a third of the parse). cJSON's hooks are global, so they are set
- * only around the parse and the delete (the process parses JSON on one thread); anything
- * past the area comes from malloc, and scratch_free tells the two apart by address. */
+ * only around the parse and the delete; anything past the area comes from malloc, and
+ * scratch_free tells the two apart by address. Other threads use cJSON too (the cockpit's
+ * reads on offload threads, gateway/ui.c) and may allocate while the hooks point here: the
+ * area belongs to the thread that set them (scratch_mine), every other thread gets malloc
+ * from scratch_alloc and free from scratch_free, so its nodes never come from the area. */
 #define SCRATCH_BYTES (16 * 1024)
 
 static _Alignas(16) unsigned char scratch[SCRATCH_BYTES];
 static size_t scratch_used;
+static _Thread_local bool scratch_mine; /* this thread set the hooks */
 
 static void *scratch_alloc(size_t n)
 {
 	void *p;
 
+	if (!scratch_mine)
+		return malloc(n);
 	n = (n + 15) & ~(size_t)15;
 	if (n > SCRATCH_BYTES - scratch_used)
 		return malloc(n);
@@ -47,9 +53,11 @@ cJSON *router_parse_scratch(const char *s, size_t len)
 	cJSON_Hooks h = {scratch_alloc, scratch_free};
 	cJSON *root;
 
+	scratch_mine = true;
 	cJSON_InitHooks(&h);
 	root = cJSON_ParseWithLength(s, len);
 	cJSON_InitHooks(NULL);
+	scratch_mine = false;
 	return root;
 }
 
@@ -57,9 +65,11 @@ void router_drop_scratch(cJSON *root)
 {
 	cJSON_Hooks h = {scratch_alloc, scratch_free};
 
+	scratch_mine = true;
 	cJSON_InitHooks(&h);
 	cJSON_Delete(root);
 	cJSON_InitHooks(NULL);
+	scratch_mine = false;
 	scratch_used = 0;
 }
 

@@ -1025,6 +1025,29 @@ out:
 	return rc;
 }
 
+int spend_report_each(struct store *store, int days, int64_t now_ms, spend_row_cb cb, void *arg)
+{
+	struct report_row *rows;
+	size_t n, i;
+	int rc;
+
+	if (days < 1 || days > SPEND_REPORT_MAX_DAYS)
+		return -EINVAL;
+	rc = report_rows(store, days, now_ms, &rows, &n);
+	for (i = 0; i < n; i++) {
+		const struct report_row *r = &rows[i];
+
+		if (rc == 0)
+			cb(&(struct spend_row){r->day, r->group, r->calls, r->input_tokens,
+					       r->cached_tokens, r->output_tokens, r->estimated,
+					       r->cost_usd},
+			   arg);
+		free(rows[i].group);
+	}
+	free(rows);
+	return rc;
+}
+
 static int usage_since(sqlite3 *db, int64_t since_ms, struct spend_usage *out)
 {
 	sqlite3_stmt *st;

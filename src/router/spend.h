@@ -169,6 +169,17 @@ double spend_proxy_remaining_usd(struct spend *s, int64_t now_ms);
  * not block). Returns 0, -EINVAL for days out of range, or -EIO (logged). */
 int spend_report(struct store *store, int days, int64_t now_ms, FILE *out);
 
+/* The rows of spend_report, one call of cb per local day and model group, newest day first
+ * (the cockpit's spend page: the same query as the command). Strings are borrowed for the
+ * call. Returns 0, -EINVAL for days out of range, or -EIO (logged). */
+struct spend_row {
+	const char *day; /* YYYY-MM-DD */
+	const char *model_group;
+	int64_t calls, input_tokens, cached_tokens, output_tokens, estimated;
+	double cost_usd;
+};
+typedef void (*spend_row_cb)(const struct spend_row *r, void *arg);
+int spend_report_each(struct store *store, int days, int64_t now_ms, spend_row_cb cb, void *arg);
 /* Calls, tokens and cost of the local day and month holding now_ms (for /usage). */
 struct spend_usage {
 	int64_t calls, input_tokens, output_tokens;

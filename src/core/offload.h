@@ -1,0 +1,32 @@
+/* offload: runs blocking work (a SQLite read on a connection of its own, a password hash) on a
+ * thread of its own and its completion on the loop, so the loop never waits for it.
+ *
+ * One joinable thread per job, at most max_jobs at once (no thread is kept while idle: the
+ * idle process costs nothing). The work function runs on the thread with every signal but
+ * SIGSYS blocked and must touch nothing the loop touches; it writes its result into its arg.
+ */
+#ifndef HERMETIC_OFFLOAD_H
+#define HERMETIC_OFFLOAD_H
+
+#include <stddef.h>
+
+struct loop;
+struct offload;
+
+/* work runs on the thread; done runs later on the loop, once work has returned. */
+typedef void (*offload_fn)(void *arg);
+
+/* Borrows loop, which must outlive the offload. */
+struct offload *offload_create(struct loop *loop, size_t max_jobs);
+/* Waits for the jobs still running and calls their abandon callbacks instead of done (see
+ * offload_run). Accepts NULL. */
+void offload_destroy(struct offload *o);
+/* Starts work(arg) on a new thread. Returns 0: done(arg) fires exactly once, from the loop,
+ * unless offload_destroy comes first, which then calls abandon(arg) instead (abandon may be
+ * NULL), after the work has returned. Returns -EBUSY (max_jobs are running) or -EAGAIN (no
+ * thread could be started): nothing fires. */
+int offload_run(struct offload *o, offload_fn work, offload_fn done, offload_fn abandon, void *arg);
+/* Jobs running or waiting for their done callback. */
+size_t offload_jobs(const struct offload *o);
+
+#endif

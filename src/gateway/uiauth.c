@@ -1,0 +1,406 @@
+/* uiauth: password hashes, sessions, CSRF tokens and the login rate limit of the cockpit (see
+ * uiauth.h).
+ *
+ * PBKDF2 is written here over mbedTLS's HMAC-SHA256 rather than taken from mbedTLS's pkcs5
+ * module: the static build's trimmed mbedTLS leaves MBEDTLS_PKCS5_C out (cross/build-deps.sh),
+ * and the loop below is the whole of RFC 8018's PBKDF2 (checked against RFC 7914's vectors in
+ * tests/test_uiauth.c and against Python's hashlib in tests/e2e/test_ui.py). Rejected: scrypt
+ * or Argon2 (not in mbedTLS; a memory-hard hash costs megabytes per attempt on a 4 MiB
+ * budget), and a plain salted SHA-256 (no work factor).
+ *
+ * The session table is a small array scanned whole on every lookup, comparing every slot's
+ * id in constant time, so lookup time says nothing about which ids exist. The rate limit is
+ * one counter per wall-clock-free minute window for the whole process: the cockpit is reached
+ * through a port-forward or a proxy, where every client has the same address anyway.
+ */
+#include "gateway/uiauth.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <mbedtls/md.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define PREFIX	   "pbkdf2-sha256$"
+#define SALT_BYTES 16
+#define KEY_BYTES  32
+#define WINDOW_MS  60000
+
+/* ---- PBKDF2 ------------------------------------------------------------------------------ */
+
+int uiauth_pbkdf2_sha256(const void *password, size_t password_len, const void *salt,
+			 size_t salt_len, unsigned iterations, unsigned char *out, size_t out_len)
+{
+	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+	mbedtls_md_context_t ctx;
+	unsigned char u[KEY_BYTES], t[KEY_BYTES], be[4];
+	uint32_t block = 1;
+	int rc = -EINVAL;
+
+	if (!md || iterations == 0)
+		return -EINVAL;
+	mbedtls_md_init(&ctx);
+	if (mbedtls_md_setup(&ctx, md, 1) != 0 ||
+	    mbedtls_md_hmac_starts(&ctx, password, password_len) != 0)
+		goto out;
+	while (out_len > 0) {
+		size_t n = out_len < KEY_BYTES ? out_len : KEY_BYTES;
+
+		be[0] = (unsigned char)(block >> 24);
+		be[1] = (unsigned char)(block >> 16);
+		be[2] = (unsigned char)(block >> 8);
+		be[3] = (unsigned char)block;
+		mbedtls_md_hmac_reset(&ctx);
+		mbedtls_md_hmac_update(&ctx, salt, salt_len);
+		mbedtls_md_hmac_update(&ctx, be, sizeof(be));
+		mbedtls_md_hmac_finish(&ctx, u);
+		memcpy(t, u, sizeof(t));
+		for (unsigned i = 1; i < iterations; i++) {
+			mbedtls_md_hmac_reset(&ctx);
+			mbedtls_md_hmac_update(&ctx, u, sizeof(u));
+			mbedtls_md_hmac_finish(&ctx, u);
+			for (size_t k = 0; k < sizeof(t); k++)
+				t[k] ^= u[k];
+		}
+		memcpy(out, t, n);
+		out += n;
+		out_len -= n;
+		block++;
+	}
+	rc = 0;
+out:
+	mbedtls_md_free(&ctx);
+	return rc;
+}
+
+/* ---- the encoded form -------------------------------------------------------------------- */
+
+static int b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Standard padded base64 of s[0..len) into out (at most cap bytes). Returns the byte count or
+ * -EINVAL. */
+static int b64_decode(const char *s, size_t len, unsigned char *out, size_t cap)
+{
+	size_t n = 0, i;
+
+	if (len == 0 || len % 4 != 0)
+		return -EINVAL;
+	for (i = 0; i < len; i += 4) {
+		int v[4], pad = 0;
+
+		if (i + 4 == len && s[i + 3] == '=')
+			pad = s[i + 2] == '=' ? 2 : 1;
+		for (int k = 0; k < 4; k++) {
+			v[k] = k >= 4 - pad ? 0 : b64_value(s[i + k]);
+			if (v[k] < 0)
+				return -EINVAL;
+		}
+		if (n + 3 - (size_t)pad > cap)
+			return -EINVAL;
+		out[n++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+		if (pad < 2)
+			out[n++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
+		if (pad < 1)
+			out[n++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
+	}
+	return (int)n;
+}
+
+struct parsed {
+	unsigned iterations;
+	unsigned char salt[64];
+	size_t salt_len;
+	const char *key_b64; /* into the encoded string */
+};
+
+static bool parse(const char *encoded, struct parsed *p)
+{
+	const char *it, *salt, *key, *end;
+	int64_t n;
+	char num[16];
+	int len;
+
+	if (!encoded || strncmp(encoded, PREFIX, strlen(PREFIX)) != 0)
+		return false;
+	it = encoded + strlen(PREFIX);
+	salt = strchr(it, '$');
+	if (!salt || (size_t)(salt - it) >= sizeof(num))
+		return false;
+	memcpy(num, it, (size_t)(salt - it));
+	num[salt - it] = '\0';
+	if (parse_i64(num, UIAUTH_ITERATIONS_MIN, UIAUTH_ITERATIONS_MAX, &n) < 0)
+		return false;
+	salt++;
+	key = strchr(salt, '$');
+	if (!key)
+		return false;
+	len = b64_decode(salt, (size_t)(key - salt), p->salt, sizeof(p->salt));
+	if (len < 8)
+		return false;
+	key++;
+	end = key + strlen(key);
+	{
+		unsigned char k[KEY_BYTES + 3];
+
+		if (b64_decode(key, (size_t)(end - key), k, sizeof(k)) != KEY_BYTES)
+			return false;
+	}
+	p->iterations = (unsigned)n;
+	p->salt_len = (size_t)len;
+	p->key_b64 = key;
+	return true;
+}
+
+bool uiauth_hash_valid(const char *encoded)
+{
+	struct parsed p;
+
+	return parse(encoded, &p);
+}
+
+static int encode(unsigned iterations, const unsigned char *salt, size_t salt_len,
+		  const unsigned char *key, char *out, size_t out_len)
+{
+	struct buf b;
+	int rc = 0;
+
+	buf_init(&b, UIAUTH_HASH_MAX - 1);
+	buf_printf(&b, PREFIX "%u$", iterations);
+	buf_base64(&b, salt, salt_len);
+	buf_puts(&b, "$");
+	if (buf_base64(&b, key, KEY_BYTES) < 0 || b.len >= out_len)
+		rc = -EINVAL;
+	else
+		snprintf(out, out_len, "%s", buf_str(&b));
+	buf_finish(&b);
+	return rc;
+}
+
+int uiauth_hash_password(const char *password, unsigned iterations, char *out, size_t out_len)
+{
+	unsigned char salt[SALT_BYTES], key[KEY_BYTES];
+	size_t len = strlen(password);
+
+	if (iterations < UIAUTH_ITERATIONS_MIN || iterations > UIAUTH_ITERATIONS_MAX ||
+	    len > UIAUTH_PASSWORD_MAX)
+		return -EINVAL;
+	if (getrandom(salt, sizeof(salt), 0) != (ssize_t)sizeof(salt))
+		return -EIO;
+	if (uiauth_pbkdf2_sha256(password, len, salt, sizeof(salt), iterations, key, sizeof(key)) <
+	    0)
+		return -EINVAL;
+	return encode(iterations, salt, sizeof(salt), key, out, out_len);
+}
+
+bool uiauth_verify(const char *encoded, const char *password)
+{
+	struct parsed p;
+	unsigned char key[KEY_BYTES];
+	struct buf b;
+	bool ok;
+
+	if (!password || strlen(password) > UIAUTH_PASSWORD_MAX || !parse(encoded, &p))
+		return false;
+	if (uiauth_pbkdf2_sha256(password, strlen(password), p.salt, p.salt_len, p.iterations, key,
+				 sizeof(key)) < 0)
+		return false;
+	/* Compared as base64 text: secret_equal is constant-time over the whole string. */
+	buf_init(&b, 0);
+	buf_base64(&b, key, sizeof(key));
+	ok = secret_equal(buf_str(&b), p.key_b64);
+	buf_finish(&b);
+	return ok;
+}
+
+/* ---- sessions ---------------------------------------------------------------------------- */
+
+struct session {
+	char id[UIAUTH_TOKEN_LEN + 1]; /* "" = free */
+	char csrf[UIAUTH_TOKEN_LEN + 1];
+	int64_t expires_ms;
+};
+
+struct uiauth {
+	struct session s[UIAUTH_MAX_SESSIONS];
+	int64_t ttl_ms;
+	int max_failures;
+	int64_t window_ms; /* start of the current minute of failures */
+	int failures;
+};
+
+struct uiauth *uiauth_create(int64_t ttl_ms, int max_failures)
+{
+	struct uiauth *a = xcalloc(1, sizeof(*a));
+
+	a->ttl_ms = ttl_ms;
+	a->max_failures = max_failures;
+	a->window_ms = INT64_MIN / 2; /* the first attempt opens a window */
+	return a;
+}
+
+void uiauth_destroy(struct uiauth *a)
+{
+	free(a);
+}
+
+bool uiauth_login_allowed(struct uiauth *a, int64_t now_ms, int64_t *retry_s)
+{
+	if (now_ms - a->window_ms >= WINDOW_MS) {
+		a->window_ms = now_ms;
+		a->failures = 0;
+	}
+	if (a->failures < a->max_failures)
+		return true;
+	*retry_s = (a->window_ms + WINDOW_MS - now_ms + 999) / 1000;
+	return false;
+}
+
+void uiauth_login_failed(struct uiauth *a, int64_t now_ms)
+{
+	if (now_ms - a->window_ms >= WINDOW_MS) {
+		a->window_ms = now_ms;
+		a->failures = 0;
+	}
+	a->failures++;
+}
+
+static int random_hex(char out[UIAUTH_TOKEN_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char r[UIAUTH_TOKEN_LEN / 2];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return -EIO;
+	for (size_t i = 0; i < sizeof(r); i++) {
+		out[2 * i] = hex[r[i] >> 4];
+		out[2 * i + 1] = hex[r[i] & 15];
+	}
+	out[UIAUTH_TOKEN_LEN] = '\0';
+	return 0;
+}
+
+int uiauth_session_new(struct uiauth *a, int64_t now_ms, char id[UIAUTH_TOKEN_LEN + 1],
+		       char csrf[UIAUTH_TOKEN_LEN + 1])
+{
+	struct session *slot = &a->s[0];
+
+	for (size_t i = 0; i < UIAUTH_MAX_SESSIONS; i++) {
+		struct session *s = &a->s[i];
+
+		if (!s->id[0] || s->expires_ms <= now_ms) {
+			slot = s;
+			break;
+		}
+		if (s->expires_ms < slot->expires_ms)
+			slot = s;
+	}
+	if (random_hex(id) < 0 || random_hex(csrf) < 0)
+		return -EIO;
+	memcpy(slot->id, id, sizeof(slot->id));
+	memcpy(slot->csrf, csrf, sizeof(slot->csrf));
+	slot->expires_ms = now_ms + a->ttl_ms;
+	return 0;
+}
+
+/* The live session named by the cookie, or NULL. Every slot is compared. */
+static struct session *find(struct uiauth *a, const char *cookie_header, int64_t now_ms)
+{
+	char id[UIAUTH_TOKEN_LEN + 1];
+	struct session *found = NULL;
+
+	if (!uiauth_cookie_value(cookie_header, UIAUTH_COOKIE, id, sizeof(id)) ||
+	    strlen(id) != UIAUTH_TOKEN_LEN)
+		return NULL;
+	for (size_t i = 0; i < UIAUTH_MAX_SESSIONS; i++) {
+		struct session *s = &a->s[i];
+
+		if (s->id[0] && secret_equal(s->id, id) && s->expires_ms > now_ms)
+			found = s;
+	}
+	return found;
+}
+
+const char *uiauth_session_csrf(struct uiauth *a, const char *cookie_header, int64_t now_ms)
+{
+	struct session *s = find(a, cookie_header, now_ms);
+
+	return s ? s->csrf : NULL;
+}
+
+bool uiauth_csrf_ok(struct uiauth *a, const char *cookie_header, const char *csrf_header,
+		    int64_t now_ms)
+{
+	struct session *s = find(a, cookie_header, now_ms);
+
+	return s && csrf_header && secret_equal(s->csrf, csrf_header);
+}
+
+void uiauth_session_end(struct uiauth *a, const char *cookie_header)
+{
+	struct session *s = find(a, cookie_header, INT64_MIN);
+
+	if (s)
+		memset(s, 0, sizeof(*s));
+}
+
+size_t uiauth_sessions(const struct uiauth *a, int64_t now_ms)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < UIAUTH_MAX_SESSIONS; i++)
+		if (a->s[i].id[0] && a->s[i].expires_ms > now_ms)
+			n++;
+	return n;
+}
+
+/* ---- cookies ----------------------------------------------------------------------------- */
+
+bool uiauth_cookie_value(const char *cookie_header, const char *name, char *out, size_t len)
+{
+	const char *p = cookie_header;
+	size_t nlen = strlen(name);
+
+	while (p && *p) {
+		const char *end;
+
+		while (*p == ' ' || *p == '\t' || *p == ';')
+			p++;
+		end = strchr(p, ';');
+		if (!end)
+			end = p + strlen(p);
+		if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			size_t n = (size_t)(end - (p + nlen + 1));
+
+			while (n > 0 && (p[nlen + n] == ' ' || p[nlen + n] == '\t'))
+				n--;
+			if (n >= len)
+				return false;
+			memcpy(out, p + nlen + 1, n);
+			out[n] = '\0';
+			return true;
+		}
+		p = end;
+	}
+	return false;
+}
+
+void uiauth_set_cookie(const char *id, int64_t max_age_s, char *out, size_t len)
+{
+	snprintf(out, len, UIAUTH_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%lld", id,
+		 (long long)max_age_s);
+}

@@ -1,0 +1,580 @@
+"""The web cockpit (issue 21, docs/cockpit.md) over real HTTP against `hermetic gateway`: off
+unless configured; assets served gzip-compressed with strong ETags and 304s under a strict CSP;
+`hermetic ui hash-password` makes a PBKDF2 hash Python's hashlib agrees with; login with that
+password or api.key, a wrong one refused, failed logins rate limited; the session cookie's
+flags; CSRF and Origin refusals of state-changing requests; and the JSON endpoints' numbers
+equal to what `hermetic spend` and `hermetic sessions` print from the same state.db."""
+import base64
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+
+from agent_harness import SANITIZER_MARKERS, agent_config, fake  # noqa: F401
+from conftest import SLOW, WRAPPER, argv, clean_env, run, to_yaml
+from fakes.fake_openai import text, tool_calls
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+
+API_KEY = "sk-e2e-cockpit-api-SECRET-5d2a"
+PASSWORD = "a long cockpit passphrase"
+ASSETS = ["/ui/", "/ui/app.js", "/ui/app.css", "/ui/icon.svg"]
+
+
+@pytest.fixture(scope="module")
+def password_hash():
+    r = subprocess.run(argv("ui", "hash-password"), input=PASSWORD + "\n", capture_output=True,
+                       text=True, env=clean_env(), timeout=60 * SLOW)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.fixture
+def cockpit(gateway, fake, password_hash):
+    def make(ui=None, key=True, **more):
+        api = {"listen": "127.0.0.1:{port}"}
+        if key:
+            api["key"] = "os.environ/API_SERVER_KEY"
+        sections = {"api": api, **more}
+        if ui is not False:
+            sections["ui"] = {"password_hash": password_hash, **(ui or {})}
+        cfg = agent_config(fake, "{home}", **sections)
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace("{{home}}", "{home}").replace("{{port}}", "{port}")
+        return gateway(text_, env={UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY})
+    return make
+
+
+def request(g, method, path, body=None, headers=None):
+    """(status, headers as a lowercase dict, raw body bytes); Host is 127.0.0.1:<port> unless
+    given."""
+    c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=30 * SLOW)
+    h = dict(headers or {})
+    try:
+        c.putrequest(method, path, skip_host="Host" in h, skip_accept_encoding=True)
+        data = json.dumps(body).encode() if isinstance(body, dict) else (body or b"")
+        if method == "POST":
+            h.setdefault("Content-Type", "application/json")
+            h.setdefault("Content-Length", str(len(data)))
+        for k, v in h.items():
+            c.putheader(k, v)
+        c.endheaders(data if method == "POST" else None)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def login(g, password=PASSWORD):
+    """(status, cookie header value for later requests or None, csrf or None, headers)."""
+    status, h, body = request(g, "POST", "/v1/ui/login", {"password": password})
+    if status != 200:
+        return status, None, None, h
+    cookie = h["set-cookie"].split(";")[0]
+    return status, cookie, json.loads(body)["csrf"], h
+
+
+def get_json(g, path, cookie):
+    status, _, body = request(g, "GET", path, headers={"Cookie": cookie})
+    assert status == 200, body
+    return json.loads(body)
+
+
+def stop_clean(g):
+    """SIGTERM: exit 0 after its own shutdown, no sanitizer report (LeakSanitizer speaks at
+    exit: the offload threads and a held stream must be gone)."""
+    assert g.stop() == 0, g.stderr()
+    err = g.stderr()
+    assert "stopped cleanly" in err
+    assert not any(m in err for m in SANITIZER_MARKERS), err
+
+
+def chat(g, user, prompt):
+    status, _, body = request(g, "POST", "/v1/chat/completions",
+                              {"messages": [{"role": "user", "content": prompt}], "user": user},
+                              {"Authorization": f"Bearer {API_KEY}"})
+    assert status == 200, body
+
+
+# ---- the hash ---------------------------------------------------------------------------------
+
+def test_hash_password_prints_a_pbkdf2_hash_hashlib_agrees_with(password_hash):
+    name, iterations, salt, key = password_hash.split("$")
+    assert name == "pbkdf2-sha256" and int(iterations) >= 100000
+    assert len(base64.b64decode(salt)) == 16
+    assert hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(), base64.b64decode(salt),
+                               int(iterations)) == base64.b64decode(key)
+    again = subprocess.run(argv("ui", "hash-password"), input=PASSWORD, capture_output=True,
+                           text=True, env=clean_env(), timeout=60 * SLOW)
+    assert again.returncode == 0 and again.stdout.strip() != password_hash  # a new salt
+    empty = subprocess.run(argv("ui", "hash-password"), input="", capture_output=True,
+                           text=True, env=clean_env(), timeout=60 * SLOW)
+    assert empty.returncode == 1 and "no password" in empty.stderr
+
+
+def test_a_password_instead_of_a_hash_is_refused_by_config_check(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(to_yaml({"home": str(tmp_path / "home"), "ui": {"password_hash": "hunter22"}}))
+    r = run("config", "check", "--config", str(cfg))
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "ui.password_hash: expected pbkdf2-sha256$" in out, out
+    assert "hunter22" not in out
+
+
+# ---- off, assets --------------------------------------------------------------------------------
+
+def test_the_cockpit_is_off_unless_configured(cockpit):
+    g = cockpit(ui=False)
+    for path in ("/ui/", "/ui/app.js"):
+        assert request(g, "GET", path)[0] == 404
+    assert request(g, "POST", "/v1/ui/login", {"password": PASSWORD})[0] == 404
+
+
+def test_assets_are_gzip_with_strong_etags_304_and_a_strict_csp(cockpit):
+    g = cockpit()
+    total = 0
+    for path in ASSETS:
+        status, h, body = request(g, "GET", path, headers={"Accept-Encoding": "gzip"})
+        assert status == 200, path
+        assert h["content-encoding"] == "gzip"
+        raw = gzip.decompress(body)
+        total += len(body)
+        etag = h["etag"]
+        assert re.fullmatch(r'"[0-9a-f]{32}"', etag), etag  # strong: no W/
+        assert etag == '"%s"' % hashlib.sha256(body).hexdigest()[:32]
+        assert "script-src 'self'" in h["content-security-policy"]
+        assert "unsafe-inline" not in h["content-security-policy"]
+        assert h["x-content-type-options"] == "nosniff"
+        assert h["cache-control"] == "no-cache"
+        status, h304, body304 = request(g, "GET", path, headers={"If-None-Match": etag})
+        assert status == 304 and body304 == b"" and h304["etag"] == etag
+        assert request(g, "GET", path, headers={"If-None-Match": '"other"'})[0] == 200
+        status, hh, hb = request(g, "HEAD", path)
+        assert status == 200 and hb == b"" and hh["etag"] == etag
+        if path == "/ui/":
+            assert h["content-type"] == "text/html; charset=utf-8"
+            assert b"<script" in raw and b'src="app.js"' in raw
+            assert not re.search(rb"<script>|on(click|load|submit)=", raw)  # no inline script
+        elif path.endswith(".js"):
+            assert h["content-type"].startswith("text/javascript")
+        elif path.endswith(".css"):
+            assert h["content-type"].startswith("text/css")
+    assert total <= 64 * 1024, f"assets are {total} bytes gzipped, over the 64 KiB budget"
+    assert request(g, "GET", "/ui/nope.js")[0] == 404
+    status, h, _ = request(g, "GET", "/ui")
+    assert status == 302 and h["location"] == "/ui/"
+
+
+def test_assets_refuse_a_host_of_another_name(cockpit):
+    g = cockpit()
+    status, _, _ = request(g, "GET", "/ui/", headers={"Host": "attacker.example"})
+    assert status == 403
+
+
+# ---- login ------------------------------------------------------------------------------------
+
+def test_login_with_the_password_sets_a_strict_httponly_cookie(cockpit):
+    g = cockpit()
+    status, _, body = request(g, "GET", "/v1/ui/me")
+    assert status == 200 and json.loads(body)["logged_in"] is False
+    status, cookie, csrf, h = login(g)
+    assert status == 200 and re.fullmatch(r"[0-9a-f]{64}", csrf)
+    flags = [f.strip() for f in h["set-cookie"].split(";")]
+    assert re.fullmatch(r"hermetic_ui=[0-9a-f]{64}", flags[0])
+    assert {"HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"} <= set(flags[1:])
+    me = get_json(g, "/v1/ui/me", cookie)
+    assert me["logged_in"] is True and me["csrf"] == csrf
+    # logout ends the session
+    status, h, _ = request(g, "POST", "/v1/ui/logout", {},
+                           {"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert status == 200 and "Max-Age=0" in h["set-cookie"]
+    assert request(g, "GET", "/v1/ui/sessions", headers={"Cookie": cookie})[0] == 401
+    assert PASSWORD not in g.stderr()
+
+
+def test_a_wrong_password_is_refused_and_api_key_works_too(cockpit):
+    g = cockpit()
+    status, cookie, _, _ = login(g, "not the password")
+    assert status == 401 and cookie is None
+    assert request(g, "GET", "/v1/ui/sessions", headers={"Cookie": "hermetic_ui=" + "0" * 64})[0] == 401
+    assert login(g, API_KEY)[0] == 200
+    assert request(g, "POST", "/v1/ui/login", b"password=x",
+                   {"Content-Type": "application/x-www-form-urlencoded"})[0] == 415
+
+
+def test_failed_logins_are_rate_limited(cockpit):
+    g = cockpit(ui={"login_failures": 3})
+    for _ in range(3):
+        assert login(g, "guess")[0] == 401
+    status, _, _, h = login(g, "guess")
+    assert status == 429 and 1 <= int(h["retry-after"]) <= 60
+    # while limited even the right password is not checked
+    assert login(g)[0] == 429
+
+
+def test_the_cockpit_needs_something_to_log_in_with(cockpit, gateway, fake, tmp_path):
+    cfg = agent_config(fake, str(tmp_path / "home2"), api={"listen": "127.0.0.1:{port}"},
+                       ui={"enabled": True})
+    text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}").replace("{{port}}", "{port}")
+    g = gateway(text_, env={UPSTREAM_ENV: UPSTREAM_KEY}, start=False)
+    g.start(wait=False)
+    assert g.proc.wait(timeout=20 * SLOW) == 1
+    assert "ui.enabled: the cockpit needs something to log in with" in g.stderr()
+    r = run("config", "check", "--config", str(g.config))
+    assert r.returncode == 1 and re.search(r"config.yaml:\d+:\d+: error: ui.enabled:", r.stderr)
+
+
+# ---- CSRF, Origin -------------------------------------------------------------------------------
+
+def test_state_changes_need_the_sessions_csrf_token(cockpit):
+    g = cockpit()
+    _, cookie, csrf, _ = login(g)
+    path = "/v1/ui/breaker/resume"
+    # no cookie at all (what a cross-site form or fetch gets with SameSite=Strict)
+    assert request(g, "POST", path, {})[0] == 401
+    # the cookie but no token, or another token
+    assert request(g, "POST", path, {}, {"Cookie": cookie})[0] == 403
+    assert request(g, "POST", path, {}, {"Cookie": cookie, "X-CSRF-Token": "0" * 64})[0] == 403
+    # a cross-site page's POST: Origin of another site, a form's content type
+    status, _, _ = request(g, "POST", path, {}, {"Cookie": cookie, "X-CSRF-Token": csrf,
+                                                 "Origin": "https://attacker.example"})
+    assert status == 403
+    status, _, _ = request(g, "POST", path, b"x=1",
+                           {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 415
+    status, _, body = request(g, "POST", path, {}, {"Cookie": cookie, "X-CSRF-Token": csrf,
+                                                    "Origin": f"http://127.0.0.1:{g.port}"})
+    assert status == 200 and json.loads(body)["open"] is False
+
+
+def test_reads_need_a_session(cockpit):
+    g = cockpit()
+    for path in ("/v1/ui/sessions", "/v1/ui/session?id=1", "/v1/ui/spend", "/v1/ui/breaker",
+                 "/v1/ui/health"):
+        assert request(g, "GET", path)[0] == 401, path
+
+
+# ---- the numbers --------------------------------------------------------------------------------
+
+def parse_spend(out):
+    """`hermetic spend` rows as dicts, and the total."""
+    rows, total = [], None
+    for line in out.splitlines()[1:]:
+        f = line.split()
+        if f[0] == "total":
+            total = dict(zip(["calls", "input_tokens", "cached_tokens", "output_tokens",
+                              "cost_usd", "estimated"], f[1:]))
+        else:
+            rows.append(dict(zip(["day", "model_group", "calls", "input_tokens",
+                                  "cached_tokens", "output_tokens", "cost_usd", "estimated"], f)))
+    return rows, total
+
+
+def as_cli(r):
+    return {k: ("%.6f" % v if k == "cost_usd" else str(v)) for k, v in r.items()}
+
+
+def test_endpoints_show_what_the_cli_shows(cockpit, fake):
+    g = cockpit(budget={"daily_usd": 1.5})
+    fake.script_for("test/free", text("Disks are fine.", cost=0.0125, usage={"prompt_tokens": 120, "completion_tokens": 30}),
+                    text("The backup ran at night.", cost=0.0031, usage={"prompt_tokens": 200, "completion_tokens": 12}),
+                    text("Noted, the zebra backup.", cost=0.0007, usage={"prompt_tokens": 50, "completion_tokens": 8}))
+    chat(g, "alice", "How are the disks?")
+    chat(g, "bob", "When did the backup run?")
+    chat(g, "alice", "Remember the zebra backup")
+    _, cookie, _, _ = login(g)
+    env = clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY})
+
+    spend = get_json(g, "/v1/ui/spend?days=7", cookie)
+    r = run("spend", "--days", "7", "--config", str(g.config), env=env)
+    assert r.returncode == 0, r.stderr
+    rows, total = parse_spend(r.stdout)
+    assert [as_cli(x) for x in spend["rows"]] == rows and rows
+    assert as_cli(spend["total"]) == total
+    assert abs(spend["total"]["cost_usd"] - (0.0125 + 0.0031 + 0.0007)) < 1e-9
+    today, month = spend["today"], spend["month"]
+    assert today["calls"] == month["calls"] == 3
+    assert abs(today["cost_usd"] - spend["total"]["cost_usd"]) < 1e-9
+    assert today["budget_usd"] == 1.5
+    assert abs(today["budget_left_usd"] - (1.5 - today["cost_usd"])) < 1e-9
+    assert month["budget_usd"] is None and today["cache_hit_share"] == 0
+
+    sessions = get_json(g, "/v1/ui/sessions", cookie)["sessions"]
+    r = run("sessions", "list", "--config", str(g.config), env=env)
+    assert r.returncode == 0, r.stderr
+    cli = [re.match(r"\s*(\d+)\s+\S+ \S+\s+(\S+)\s+(\d+) msgs\s+\$(\S+)", line).groups()
+           for line in r.stdout.splitlines()]
+    assert [(str(s["id"]), s["source"], str(s["messages"]), "%.6f" % s["cost_usd"])
+            for s in sessions] == cli
+    assert {s["source"] for s in sessions} == {"api:alice", "api:bob"}
+
+    assert request(g, "GET", "/v1/ui/sessions?q=" + "x" * 300, headers={"Cookie": cookie})[0] == 400
+    found = get_json(g, "/v1/ui/sessions?q=zebra+backup", cookie)
+    r = run("sessions", "search", "zebra", "backup", "--config", str(g.config), env=env)
+    assert found["count"] >= 1 and found["text"] + "\n" == r.stdout
+
+    alice = next(s for s in sessions if s["source"] == "api:alice")
+    view = get_json(g, f"/v1/ui/session?id={alice['id']}", cookie)
+    r = run("sessions", "show", str(alice["id"]), "--config", str(g.config), env=env)
+    s = view["session"]
+    assert (f"session {s['id']}, {s['source']}," in r.stdout
+            and f"{s['turns']} turns, {s['prompt_tokens']} prompt + "
+                f"{s['completion_tokens']} completion tokens, ${s['cost_usd']:.6f}" in r.stdout)
+    shown = [m for m in view["messages"] if m["role"] in ("user", "assistant")]
+    assert [m["content"] for m in shown] == [
+        "How are the disks?", "Disks are fine.", "Remember the zebra backup",
+        "Noted, the zebra backup."]
+    status, h, md = request(g, "GET", f"/v1/ui/session?id={alice['id']}&export=md",
+                            headers={"Cookie": cookie})
+    assert status == 200 and h["content-type"] == "text/markdown; charset=utf-8"
+    assert h["content-disposition"] == f'attachment; filename="session-{alice["id"]}.md"'
+    md = md.decode()
+    assert md.startswith("# ") and f"- session: {alice['id']}\n" in md
+    assert f"- cost: ${s['cost_usd']:.6f}" in md
+    assert "\n## user\n\nRemember the zebra backup\n" in md
+    assert "\n## assistant\n\nNoted, the zebra backup.\n" in md
+    status, h, js = request(g, "GET", f"/v1/ui/session?id={alice['id']}&export=json",
+                            headers={"Cookie": cookie})
+    assert status == 200 and h["content-disposition"].endswith('.json"')
+    assert json.loads(js) == view
+    assert request(g, "GET", f"/v1/ui/session?id={alice['id']}&export=pdf",
+                   headers={"Cookie": cookie})[0] == 400
+    assert request(g, "GET", "/v1/ui/session?id=999999", headers={"Cookie": cookie})[0] == 404
+    assert request(g, "GET", "/v1/ui/session?id=x", headers={"Cookie": cookie})[0] == 400
+
+    health = get_json(g, "/v1/ui/health", cookie)
+    assert health["ready"] is True and health["uptime_s"] >= 0
+    assert health["telegram"] is None and health["mcp"] == []
+    assert health["sandbox"]["seccomp"] and health["breaker"]["open"] is False
+    login(g, "not the password")  # one warning in the log
+    log = get_json(g, "/v1/ui/log", cookie)
+    assert log["file"] is True
+    assert any(" warn " in line and "ui: a login with a wrong password" in line
+               for line in log["lines"]), log
+    assert all(" info " not in line for line in log["lines"])
+    stop_clean(g)
+
+
+# ---- chat -----------------------------------------------------------------------------------------
+
+def sse_events(raw):
+    """[(event, data dict)] of an SSE body."""
+    out = []
+    for block in raw.decode().split("\n\n"):
+        ev = re.search(r"^event: (.*)$", block, re.M)
+        data = re.search(r"^data: (.*)$", block, re.M)
+        if ev and data:
+            out.append((ev.group(1), json.loads(data.group(1))))
+    return out
+
+
+def test_chat_streams_the_answer_and_the_tool_call(cockpit, fake):
+    g = cockpit()
+    fake.script_for("test/free", tool_calls(("t1", "time", "{}"), cost=0.001),
+                    text("It is noon where the zebra lives.", chunk_size=4, cost=0.002))
+    _, cookie, csrf, _ = login(g)
+    assert request(g, "POST", "/v1/ui/chat", {"message": "time?"}, {"Cookie": cookie})[0] == 403
+    status, h, body = request(g, "POST", "/v1/ui/chat", {"message": "What time is it?"},
+                              {"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert status == 200 and h["content-type"] == "text/event-stream"
+    events = sse_events(body)
+    kinds = [e for e, _ in events]
+    assert kinds[0] == "tool_call" and events[0][1]["name"] == "time"
+    assert kinds[1] == "tool_result" and events[1][1]["is_error"] is False
+    deltas = [d["delta"] for e, d in events if e == "text"]
+    assert len(deltas) > 3, "the answer came in one piece, not streamed"
+    assert "".join(deltas) == "It is noon where the zebra lives."
+    done = events[-1]
+    assert done[0] == "done" and done[1]["stop"] == "done"
+    assert done[1]["text"] == "It is noon where the zebra lives."
+    assert abs(done[1]["cost_usd"] - 0.003) < 1e-9 and done[1]["tool_calls"] == 1
+    sessions = get_json(g, "/v1/ui/sessions", cookie)["sessions"]
+    assert [s["source"] for s in sessions] == ["ui:cockpit"]
+    assert sessions[0]["id"] == done[1]["session_id"]
+    # the next message continues the same session; "New session" starts another
+    fake.script_for("test/free", text("Still noon.", cost=0.0))
+    _, _, body = request(g, "POST", "/v1/ui/chat", {"message": "And now?"},
+                         {"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert sse_events(body)[-1][1]["session_id"] == done[1]["session_id"]
+    assert request(g, "POST", "/v1/ui/chat/new", {},
+                   {"Cookie": cookie, "X-CSRF-Token": csrf})[0] == 200
+    fake.script_for("test/free", text("A new start.", cost=0.0))
+    _, _, body = request(g, "POST", "/v1/ui/chat", {"message": "Hello"},
+                         {"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert sse_events(body)[-1][1]["session_id"] != done[1]["session_id"]
+    stop_clean(g)
+
+
+def test_stop_cancels_a_streaming_turn(cockpit, fake):
+    g = cockpit()
+    fake.script_for("test/free", text("word " * 200, chunk_size=5, chunk_delay=0.05))
+    _, cookie, csrf, _ = login(g)
+    result = {}
+
+    def chat_in_background():
+        result["answer"] = request(g, "POST", "/v1/ui/chat", {"message": "talk"},
+                                   {"Cookie": cookie, "X-CSRF-Token": csrf})
+
+    t = threading.Thread(target=chat_in_background)
+    t.start()
+    deadline = time.monotonic() + 10 * SLOW
+    stopped = False
+    while time.monotonic() < deadline and not stopped:
+        time.sleep(0.2)
+        _, _, body = request(g, "POST", "/v1/ui/chat/stop", {},
+                             {"Cookie": cookie, "X-CSRF-Token": csrf})
+        stopped = json.loads(body)["stopped"]
+    t.join(30 * SLOW)
+    assert stopped
+    status, _, body = result["answer"]
+    events = sse_events(body)
+    assert status == 200 and events[-1][0] == "done" and events[-1][1]["stop"] == "cancelled"
+    stop_clean(g)
+
+
+def test_shutdown_with_a_turn_streaming_and_reads_in_flight(cockpit, fake):
+    g = cockpit()
+    fake.script_for("test/free", text("word " * 400, chunk_size=5, chunk_delay=0.05))
+    _, cookie, csrf, _ = login(g)
+
+    def quiet(*args):
+        try:
+            request(*args)
+        except OSError:  # the gateway went away mid-answer: what this test does
+            pass
+
+    threads = [threading.Thread(target=quiet, args=(g, "POST", "/v1/ui/chat", {"message": "x"},
+                                                      {"Cookie": cookie, "X-CSRF-Token": csrf}))]
+    threads += [threading.Thread(target=quiet, args=(g, "GET", "/v1/ui/spend?days=3660", None,
+                                                     {"Cookie": cookie})) for _ in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    stop_clean(g)
+    for t in threads:
+        t.join(30 * SLOW)
+
+
+# ---- memory and skills ----------------------------------------------------------------------------
+
+def test_memory_and_skills_are_shown_read_only(cockpit, tmp_path):
+    g = cockpit()
+    home = tmp_path / "home"
+    (home / "memories").mkdir(parents=True, exist_ok=True)
+    (home / "memories" / "MEMORY.md").write_text("The NAS is called zebra.\n")
+    (home / "skills" / "backup").mkdir(parents=True)
+    (home / "skills" / "backup" / "SKILL.md").write_text(
+        "---\nname: backup\ndescription: Run and check the nightly backup.\n---\n\n# Steps\n")
+    (home / "skills" / "nofront").mkdir(parents=True)
+    (home / "skills" / "nofront" / "SKILL.md").write_text("# just markdown\n")
+    (tmp_path / "secret.txt").write_text("not for the cockpit")
+    (home / "memories" / "USER.md").symlink_to(tmp_path / "secret.txt")
+    _, cookie, _, _ = login(g)
+    d = get_json(g, "/v1/ui/memory", cookie)
+    assert d["memory"] == "The NAS is called zebra.\n"
+    assert d["user"] is None  # a symlink is not followed
+    skills = {s["name"]: s for s in d["skills"]}
+    assert skills["backup"]["description"] == "Run and check the nightly backup."
+    assert "error" not in skills["backup"] and skills["backup"]["external"] is False
+    assert skills["nofront"]["error"]
+    s = get_json(g, "/v1/ui/skill?name=backup", cookie)
+    assert s["name"] == "backup" and s["text"].endswith("# Steps\n")
+    assert request(g, "GET", "/v1/ui/skill?name=nope", headers={"Cookie": cookie})[0] == 404
+    assert request(g, "GET", "/v1/ui/skill", headers={"Cookie": cookie})[0] == 400
+    assert request(g, "GET", "/v1/ui/memory")[0] == 401
+
+
+# ---- jobs -----------------------------------------------------------------------------------------
+
+def test_jobs_show_the_configs_cron_jobs_with_next_and_last_run(cockpit):
+    g = cockpit(cron=[{"name": "briefing", "schedule": "0 3 * * *", "prompt": "Morning."},
+                      {"name": "weekly", "schedule": "30 8 * * 1", "prompt": "Week.",
+                       "enabled": False}])
+    db = sqlite3.connect(g.home / "state.db")
+    db.execute("INSERT OR REPLACE INTO kv (key, value, updated_ms) VALUES (?, ?, ?)",
+               ("cron.briefing.last_run",
+                json.dumps({"time_ms": 1795000000000, "status": "ok", "cost_usd": 0.0042}),
+                1795000000000))
+    db.commit()
+    db.close()
+    _, cookie, _, _ = login(g)
+    jobs = {j["name"]: j for j in get_json(g, "/v1/ui/jobs", cookie)["cron"]}
+    b = jobs["briefing"]
+    assert b["schedule"] == "0 3 * * *" and b["enabled"] is True
+    now = time.time()
+    assert now < b["next_ms"] / 1000 <= now + 86400
+    assert time.gmtime(b["next_ms"] / 1000)[3:6] == (3, 0, 0)  # TZ=UTC in the tests
+    assert b["last"] == {"time_ms": 1795000000000, "status": "ok", "cost_usd": 0.0042}
+    assert jobs["weekly"]["enabled"] is False and jobs["weekly"]["next_ms"] is None
+    assert jobs["weekly"]["last"] is None
+
+
+# ---- memory -------------------------------------------------------------------------------------
+
+def rss_kib(g):
+    with open(f"/proc/{g.proc.pid}/status") as f:
+        return int(next(line for line in f if line.startswith("VmRSS:")).split()[1])
+
+
+@pytest.mark.smoke
+@pytest.mark.skipif(not os.environ.get("HERMETIC_STATIC") or bool(WRAPPER),
+                    reason="memory is measured on the static release binary, natively")
+def test_the_cockpit_costs_no_idle_memory(cockpit):
+    """Issue 21's budget: idle RSS unchanged with the cockpit on (<= 4 MiB), and a session of
+    page loads and reads leaves little behind (the offload threads and their connections go)."""
+    idle = {}
+    for on in (False, True):
+        g = cockpit(ui=None if on else False)
+        time.sleep(2)
+        idle[on] = rss_kib(g)
+        if on:
+            _, cookie, _, _ = login(g)
+            for _ in range(5):
+                for path in ASSETS:
+                    request(g, "GET", path)
+                for path in ("/v1/ui/sessions", "/v1/ui/spend", "/v1/ui/health", "/v1/ui/jobs",
+                             "/v1/ui/memory", "/v1/ui/sessions?q=disk"):
+                    get_json(g, path, cookie)
+            time.sleep(1)
+            after = rss_kib(g)
+        stop_clean(g)
+    # Two starts of the same binary differ by a few pages either way (which pages of the
+    # binary the kernel maps around the faults): 20 KiB has been seen with the cockpit off
+    # above on. A cockpit that kept a thread or a connection while idle would cost more.
+    assert abs(idle[True] - idle[False]) <= 64, idle
+    assert idle[True] <= 4 * 1024
+    assert after - idle[True] <= 128, (idle, after)
+
+
+def test_reads_off_the_loop_while_a_model_answer_streams(cockpit, fake):
+    """The reads' threads use cJSON while the loop parses the model's stream with cJSON's
+    hooks pointed at the router's scratch area (router_stream.c): a node of a read taken
+    from that area crashed the static binary in free() about one run in ten."""
+    g = cockpit()
+    fake.script_for("test/free", text("word " * 300, chunk_size=3, chunk_delay=0.005))
+    _, cookie, csrf, _ = login(g)
+    statuses = []
+
+    def reader():
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            for path in ("/v1/ui/spend?days=400", "/v1/ui/sessions", "/v1/ui/health"):
+                statuses.append(request(g, "GET", path, headers={"Cookie": cookie})[0])
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for t in readers:
+        t.start()
+    status, _, body = request(g, "POST", "/v1/ui/chat", {"message": "talk"},
+                              {"Cookie": cookie, "X-CSRF-Token": csrf})
+    for t in readers:
+        t.join(30 * SLOW)
+    assert status == 200 and sse_events(body)[-1][1]["stop"] == "done"
+    assert set(statuses) <= {200, 503} and statuses.count(200) > 20, statuses
+    stop_clean(g)

@@ -1,0 +1,98 @@
+"""The cockpit in a real browser (issue 21): headless Chromium from Debian's `chromium` package,
+driven over CDP by playwright-core from npm (tests/browser/install.sh; no browser download).
+At phone and desktop width: a wrong password refused, login, the Sessions list, a search and a
+session, Memory and skills, Jobs, Spend (its total equal to `hermetic spend`'s) and Health, at desktop width a chat with
+a tool call and a streamed answer and a stopped turn, logout; no console error,
+page error or failed request on any page (a CSP violation would be one), no serious or critical
+axe-core violation on any page; a screenshot of each
+page at each width in build-results/ui-browser/ (HERMETIC_UI_ARTIFACTS overrides).
+
+Skipped, saying why, only when chromium or playwright-core cannot be installed."""
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent_harness import fake  # noqa: F401
+from conftest import SLOW, clean_env, run
+from fakes.fake_openai import text, tool_calls
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from test_ui import API_KEY, PASSWORD, chat, cockpit, parse_spend, password_hash  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser_peers():
+    try:
+        p = subprocess.run(["bash", str(ROOT / "tests/browser/install.sh")], capture_output=True,
+                           text=True, timeout=900 * SLOW)
+    except subprocess.TimeoutExpired:
+        pytest.skip("tests/browser/install.sh timed out installing chromium or playwright-core")
+    if p.returncode != 0:
+        pytest.skip("no browser for the cockpit test: tests/browser/install.sh said: "
+                    + (p.stderr.strip().splitlines() or ["?"])[-1])
+    return Path(p.stdout.strip().splitlines()[-1]) / "node_modules"
+
+
+def artifact_dir():
+    d = Path(os.environ.get("HERMETIC_UI_ARTIFACTS", ROOT / "build-results" / "ui-browser"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockpit, fake):
+    g = cockpit(cron=[{"name": "briefing", "schedule": "0 3 * * *", "prompt": "Morning."}])
+    fake.script_for("test/free", text("Disks are fine.", cost=0.0125),
+                    text("Noted, the zebra backup.", cost=0.0007))
+    chat(g, "alice", "How are the disks?")
+    chat(g, "alice", "Remember the zebra backup")
+    # the desktop run's chat (after its Spend page): a tool call and a streamed answer, then
+    # an answer slow enough to be stopped
+    fake.script_for("test/free", tool_calls(("t1", "time", "{}")),
+                    text("It is noon where the zebra lives.", chunk_size=4),
+                    text("Once upon a time " * 100, chunk_size=6, chunk_delay=0.05))
+    (g.home / "memories").mkdir(parents=True, exist_ok=True)
+    (g.home / "memories" / "MEMORY.md").write_text("The NAS is called zebra.\n")
+    (g.home / "skills" / "backup").mkdir(parents=True)
+    (g.home / "skills" / "backup" / "SKILL.md").write_text(
+        "---\nname: backup\ndescription: Run and check the nightly backup.\n---\n\n# Steps\n")
+    env = clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY})
+    r = run("spend", "--days", "30", "--config", str(g.config), env=env)
+    _, total = parse_spend(r.stdout)
+    out = artifact_dir()
+    p = subprocess.run(["node", str(Path(__file__).with_name("ui_browser.cjs")), str(browser_peers),
+                        CHROMIUM, g.url, PASSWORD, str(out)],
+                       capture_output=True, text=True, timeout=180 * SLOW)
+    assert p.returncode == 0, p.stderr + p.stdout
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    assert result["errors"] == []
+    assert result["a11y"] == [] and len(result["a11y_checked"]) == 15
+    for width in ("phone", "desktop"):
+        seen = result["pages"][width]
+        assert seen["wrong_password_refused"] and seen["logged_out"]
+        assert 0 < seen["load_bytes"] < 100 * 1024, seen["load_bytes"]  # issue 21's budget
+        assert seen["sessions"] == 1 and seen["search_hits"] >= 1
+        assert "Remember the zebra backup" in seen["session_text"]
+        assert re.fullmatch(r"/v1/ui/session\?id=\d+&export=md", seen["export_md"])
+        assert seen["spend_total_usd"] == total["cost_usd"] == "0.013200"
+        assert seen["spend_rows"] == 1 and seen["chart_bars"] == 1
+        assert "Closed" in seen["breaker"] or "Off" in seen["breaker"]
+        assert "Ready" in seen["health"] and "Seccomp" in seen["health"]
+        assert "ui: a login with a wrong password" in seen["log"]  # each run's first step
+        assert seen["memory"].strip() == "The NAS is called zebra."
+        assert "# Steps" in seen["skill_text"]
+        assert "briefing" in seen["jobs"] and "0 3 * * *" in seen["jobs"] and "never" in seen["jobs"]
+    seen = result["pages"]["desktop"]
+    assert seen["chat_tool"] == "tool call: time" and seen["chat_tool_result"].startswith("result: ")
+    assert seen["chat_answer"] == "It is noon where the zebra lives."
+    assert seen["chat_usage"].startswith("done · session #")
+    assert seen["chat_stopped"].startswith("cancelled")
+    assert "What time is it?" in seen["chat_history"]
+    assert "It is noon where the zebra lives." in seen["chat_history"]
+    shots = [Path(s) for s in result["screenshots"]]
+    assert len(shots) == 15 and all(s.stat().st_size > 1000 for s in shots)

@@ -1,0 +1,182 @@
+// The cockpit in a real browser: Debian's chromium driven over CDP by playwright-core (no
+// browser download). Run by tests/e2e/test_ui_browser.py:
+//   node ui_browser.cjs <node_modules> <chromium> <base url> <password> <artifact dir>
+// At phone and desktop width: a wrong password is refused, the right one logs in, the
+// Sessions page lists, search finds, a session opens, Spend and Health render; every console
+// error, page error and failed request is collected (a CSP violation is a console error).
+// axe-core checks each page (serious and critical violations are reported).
+// Prints one JSON line: {errors, a11y, a11y_checked, pages: {width: {...numbers read off the
+// page}}, screenshots}.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const [nodeModules, chromium, base, password, outDir] = process.argv.slice(2);
+const { chromium: pw } = require(path.join(nodeModules, 'playwright-core'));
+
+// Injected through CDP (Runtime.evaluate), which the page's CSP does not govern.
+const AXE = fs.readFileSync(path.join(nodeModules, 'axe-core', 'axe.min.js'), 'utf8');
+
+const WIDTHS = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 900 } };
+
+async function run(browser, name, viewport, result) {
+  const context = await browser.newContext({ viewport, colorScheme: name === 'phone' ? 'dark' : 'light' });
+  const page = await context.newPage();
+  let step = 'start';
+  let expected = null; // while set, a console error matching it is expected (the wrong password's 401)
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    if (expected && expected.test(m.text())) return;
+    result.errors.push(`${name}: console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => result.errors.push(`${name}: page error: ${e.message}`));
+  page.on('requestfailed', (r) => result.errors.push(`${name}: request failed: ${r.url()} ${r.failure().errorText} (${step})`));
+  const shot = async (what) => {
+    const file = path.join(outDir, `${what}-${name}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    result.screenshots.push(file);
+  };
+  const seen = {};
+  const finished = [];
+  page.on('requestfinished', (r) => finished.push(r));
+  // Bytes on the wire (bodies as sent, gzip for the assets, plus headers) of what finished.
+  const bytes = async () => {
+    let n = 0;
+    for (const r of finished.splice(0)) {
+      const z = await r.sizes();
+      n += z.responseBodySize + z.responseHeadersSize + z.requestBodySize + z.requestHeadersSize;
+    }
+    return n;
+  };
+  // axe-core over the page as shown: serious and critical violations are failures.
+  const a11y = async (what) => {
+    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(AXE);
+    const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+    for (const v of r.violations) {
+      if (v.impact !== 'serious' && v.impact !== 'critical') continue;
+      const where = v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ');
+      result.a11y.push(`${name} ${what}: ${v.id} (${v.impact}) at ${where}: ${v.help}`);
+    }
+    result.a11y_checked.push(`${name} ${what}`);
+  };
+
+  await page.goto(base + '/ui/');
+  await page.locator('#login').waitFor({ state: 'visible' });
+  await shot('login');
+  await a11y('login');
+  expected = /status of 401/;
+  await page.fill('#password', 'not the password');
+  await page.click('#login-form button[type=submit]');
+  await page.locator('#login-error', { hasText: 'wrong password' }).waitFor();
+  expected = null;
+  seen.wrong_password_refused = true;
+
+  await page.fill('#password', password);
+  await page.click('#login-form button[type=submit]');
+  await page.locator('#chat').waitFor({ state: 'visible' });
+  await page.click('nav a[href="#sessions"]');
+  await page.locator('#session-list li a').first().waitFor();
+  seen.load_bytes = await bytes(); // the login page, logging in, the chat and sessions pages
+  seen.sessions = await page.locator('#session-list li a').count();
+  await shot('sessions');
+  await a11y('sessions');
+
+  await page.fill('#q', 'zebra');
+  await page.click('#search-form button[type=submit]');
+  await page.locator('#search-result a').first().waitFor();
+  seen.search_hits = await page.locator('#search-result a').count();
+  await page.locator('#search-result a').first().click();
+  await page.locator('#messages li').first().waitFor();
+  seen.session_messages = await page.locator('#messages li').count();
+  seen.session_text = await page.locator('#messages').innerText();
+  seen.export_md = await page.locator('#export-md').getAttribute('href');
+  await shot('session');
+  await a11y('session');
+
+  await page.click('nav a[href="#spend"]');
+  await page.locator('#spend-table tfoot td').first().waitFor();
+  seen.spend_total_usd = await page.locator('#spend-table tfoot td').nth(6).innerText();
+  seen.spend_rows = await page.locator('#spend-table tbody tr').count();
+  seen.chart_bars = await page.locator('#chart rect').count();
+  seen.breaker = await page.locator('#breaker-state').innerText();
+  await shot('spend');
+  await a11y('spend');
+
+  await page.click('nav a[href="#memory"]');
+  await page.locator('#skill-list li button').first().waitFor();
+  seen.memory = await page.locator('#memory-text').innerText();
+  await page.locator('#skill-list li button').first().click();
+  await page.locator('#skill-text').waitFor({ state: 'visible' });
+  seen.skill_text = await page.locator('#skill-text').innerText();
+  await shot('memory');
+  await a11y('memory');
+
+  await page.click('nav a[href="#jobs"]');
+  await page.locator('#jobs-table tbody tr').first().waitFor();
+  seen.jobs = await page.locator('#jobs-table tbody').innerText();
+  await shot('jobs');
+  await a11y('jobs');
+
+  await page.click('nav a[href="#health"]');
+  await page.locator('#health-list dt').first().waitFor();
+  seen.health = await page.locator('#health-list').innerText();
+  await page.locator('#log-lines', { hasText: /\S/ }).waitFor();
+  seen.log = await page.locator('#log-lines').innerText();
+  await shot('health');
+  await a11y('health');
+
+  if (name === 'desktop') {
+    // The scripted model answers with a tool call, then streams text; the next answer is slow
+    // enough to stop.
+    await page.click('nav a[href="#chat"]');
+    await page.fill('#message', 'What time is it?');
+    await page.click('#send');
+    await page.locator('#transcript .usage').first().waitFor();
+    await page.locator('#send:enabled').waitFor(); // the stream has ended
+    seen.chat_tool = await page.locator('#transcript details summary').first().innerText();
+    seen.chat_tool_result = await page.locator('#transcript details pre').nth(1).textContent();
+    seen.chat_answer = await page.locator('#transcript li.assistant .text').first().innerText();
+    seen.chat_usage = await page.locator('#transcript .usage').first().innerText();
+    step = 'slow chat';
+    await page.fill('#message', 'Tell me a long story');
+    await page.click('#send');
+    await page.locator('#transcript li.assistant .text').nth(1).waitFor();
+    await page.waitForFunction(() => {
+      const t = document.querySelectorAll('#transcript li.assistant .text');
+      return t.length > 1 && t[1].textContent.length > 20;
+    });
+    step = 'stop';
+    await page.click('#stop');
+    await page.locator('#transcript .usage').nth(1).waitFor();
+    seen.chat_stopped = await page.locator('#transcript .usage').nth(1).innerText();
+    await page.locator('#send:enabled').waitFor();
+    step = 'chat screenshot';
+    await shot('chat');
+    await a11y('chat');
+    step = 'reload';
+    // A reload keeps the login (the cookie) and shows the open session's messages again.
+    await page.goto(base + '/ui/#chat');
+    await page.locator('#transcript li.user').first().waitFor();
+    seen.chat_history = await page.locator('#transcript').innerText();
+    step = 'after chat';
+  }
+
+  await page.click('#logout');
+  await page.locator('#login').waitFor({ state: 'visible' });
+  seen.logged_out = true;
+  result.pages[name] = seen;
+  await context.close();
+}
+
+(async () => {
+  const result = { errors: [], a11y: [], a11y_checked: [], pages: {}, screenshots: [] };
+  const browser = await pw.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox'] });
+  try {
+    for (const [name, viewport] of Object.entries(WIDTHS)) await run(browser, name, viewport, result);
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(result));
+})().catch((e) => {
+  console.error(e && e.stack ? e.stack : String(e));
+  process.exit(1);
+});

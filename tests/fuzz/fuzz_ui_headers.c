@@ -1,0 +1,33 @@
+/* Fuzz target of the cockpit's small parsers of request text: the Cookie header
+ * (uiauth_cookie_value, and a session lookup through it), the query string (ui_query_param),
+ * If-None-Match (ui_etag_match) and ui.password_hash (uiauth_hash_valid; a valid one is not
+ * verified: PBKDF2's work is not what is fuzzed). None may crash or read out of bounds. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/ui.h"
+#include "gateway/uiauth.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct uiauth *a;
+	char *s = malloc(size + 1), out[80];
+
+	if (!a)
+		a = uiauth_create(60000, 5);
+	memcpy(s, data, size);
+	s[size] = '\0';
+	(void)uiauth_cookie_value(s, UIAUTH_COOKIE, out, sizeof(out));
+	(void)uiauth_session_csrf(a, s, 1);
+	(void)uiauth_csrf_ok(a, s, s, 1);
+	(void)ui_query_param(s, "q", out, sizeof(out));
+	(void)ui_query_param(s, "id", out, 4);
+	(void)ui_query_param(s, "q", NULL, 0);
+	(void)ui_etag_match(s, "\"0123456789abcdef0123456789abcdef\"");
+	(void)uiauth_hash_valid(s);
+	free(s);
+	return 0;
+}

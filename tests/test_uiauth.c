@@ -1,0 +1,218 @@
+/* uiauth and ui's decisions: PBKDF2-HMAC-SHA256 against RFC 7914's vectors and Python's
+ * hashlib, the encoded hash's form, sessions (ids, expiry, eviction, logout), CSRF, the login
+ * rate limit, cookie parsing and flags; ui's ETag match and query decoding.
+ */
+#include "test.h"
+#include "gateway/ui.h"
+#include "gateway/uiauth.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Made by Python: hashlib.pbkdf2_hmac('sha256', b'hunter2-but-longer', b'0123456789abcdef',
+ * 10000), encoded as hermetic ui hash-password encodes it. */
+#define PY_HASH                                                                                    \
+	"pbkdf2-sha256$10000$MDEyMzQ1Njc4OWFiY2RlZg==$"                                            \
+	"LX8Fn7vgaDFfCshBTNYEA8GHzW7TjoNQF4nwnW8tOGk="
+
+static void hex(const unsigned char *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+static void pbkdf2_matches_rfc7914(void **state)
+{
+	unsigned char k[64];
+	char h[129];
+
+	assert_int_equal(uiauth_pbkdf2_sha256("passwd", 6, "salt", 4, 1, k, sizeof(k)), 0);
+	hex(k, sizeof(k), h);
+	assert_string_equal(h, "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+			       "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783");
+	assert_int_equal(uiauth_pbkdf2_sha256("Password", 8, "NaCl", 4, 80000, k, sizeof(k)), 0);
+	hex(k, sizeof(k), h);
+	assert_string_equal(h, "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"
+			       "a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d");
+	assert_int_equal(uiauth_pbkdf2_sha256("x", 1, "s", 1, 0, k, sizeof(k)), -EINVAL);
+}
+
+static void verify_takes_pythons_hash_and_refuses_others(void **state)
+{
+	assert_true(uiauth_hash_valid(PY_HASH));
+	assert_true(uiauth_verify(PY_HASH, "hunter2-but-longer"));
+	assert_false(uiauth_verify(PY_HASH, "hunter2-but-longeR"));
+	assert_false(uiauth_verify(PY_HASH, ""));
+	assert_false(uiauth_verify(PY_HASH, NULL));
+	/* a changed key, iterations out of range, a bad form */
+	assert_false(uiauth_verify("pbkdf2-sha256$10000$MDEyMzQ1Njc4OWFiY2RlZg==$"
+				   "LX8Fn7vgaDFfCshBTNYEA8GHzW7TjoNQF4nwnW8tOGm=",
+				   "hunter2-but-longer"));
+	assert_false(uiauth_hash_valid("pbkdf2-sha256$999$MDEyMzQ1Njc4OWFiY2RlZg==$"
+				       "LX8Fn7vgaDFfCshBTNYEA8GHzW7TjoNQF4nwnW8tOGk="));
+	assert_false(uiauth_hash_valid("pbkdf2-sha256$99999999$MDEyMzQ1Njc4OWFiY2RlZg==$"
+				       "LX8Fn7vgaDFfCshBTNYEA8GHzW7TjoNQF4nwnW8tOGk="));
+	assert_false(uiauth_hash_valid("pbkdf2-sha1$10000$MDEyMzQ1Njc4OWFiY2RlZg==$"
+				       "LX8Fn7vgaDFfCshBTNYEA8GHzW7TjoNQF4nwnW8tOGk="));
+	assert_false(uiauth_hash_valid("pbkdf2-sha256$10000$MDEy$"
+				       "LX8Fn7vgaDFfCshBTNYEA8GHzW7TjoNQF4nwnW8tOGk="));
+	assert_false(uiauth_hash_valid("pbkdf2-sha256$10000$MDEyMzQ1Njc4OWFiY2RlZg==$LX8F"));
+	assert_false(uiauth_hash_valid("pbkdf2-sha256$10000$MDEyMzQ1Njc4OWFiY2RlZg=$"
+				       "LX8Fn7vgaDFfCshBTNYEA8GHzW7TjoNQF4nwnW8tOGk="));
+	assert_false(uiauth_hash_valid("hunter2-but-longer"));
+	assert_false(uiauth_hash_valid(NULL));
+}
+
+static void a_new_hash_verifies_and_is_salted(void **state)
+{
+	char a[UIAUTH_HASH_MAX], b[UIAUTH_HASH_MAX];
+
+	assert_int_equal(uiauth_hash_password("pass phrase", UIAUTH_ITERATIONS_MIN, a, sizeof(a)),
+			 0);
+	assert_int_equal(uiauth_hash_password("pass phrase", UIAUTH_ITERATIONS_MIN, b, sizeof(b)),
+			 0);
+	assert_string_not_equal(a, b);
+	assert_true(uiauth_verify(a, "pass phrase"));
+	assert_false(uiauth_verify(a, "pass phrasE"));
+	assert_int_equal(uiauth_hash_password("x", 1, a, sizeof(a)), -EINVAL);
+}
+
+static void sessions_expire_end_and_are_evicted_oldest_first(void **state)
+{
+	struct uiauth *a = uiauth_create(1000, 5);
+	char id[UIAUTH_TOKEN_LEN + 1], csrf[UIAUTH_TOKEN_LEN + 1], first[UIAUTH_TOKEN_LEN + 1];
+	char cookie[200];
+
+	assert_int_equal(uiauth_session_new(a, 0, id, csrf), 0);
+	assert_int_equal(strlen(id), UIAUTH_TOKEN_LEN);
+	assert_string_not_equal(id, csrf);
+	snprintf(cookie, sizeof(cookie), "theme=dark; " UIAUTH_COOKIE "=%s; x=y", id);
+	assert_string_equal(uiauth_session_csrf(a, cookie, 999), csrf);
+	assert_null(uiauth_session_csrf(a, cookie, 1000)); /* expired */
+	assert_null(uiauth_session_csrf(a, NULL, 0));
+	assert_null(uiauth_session_csrf(a, UIAUTH_COOKIE "=abc", 0));
+	/* logout */
+	assert_int_equal(uiauth_session_new(a, 0, id, csrf), 0);
+	snprintf(cookie, sizeof(cookie), UIAUTH_COOKIE "=%s", id);
+	assert_non_null(uiauth_session_csrf(a, cookie, 1));
+	uiauth_session_end(a, cookie);
+	assert_null(uiauth_session_csrf(a, cookie, 1));
+	/* past the cap the session that expires first goes */
+	for (int i = 0; i < UIAUTH_MAX_SESSIONS; i++) {
+		assert_int_equal(uiauth_session_new(a, 10 + i, id, csrf), 0);
+		if (i == 0)
+			memcpy(first, id, sizeof(first));
+	}
+	assert_int_equal(uiauth_sessions(a, 100), UIAUTH_MAX_SESSIONS);
+	assert_int_equal(uiauth_session_new(a, 100, id, csrf), 0);
+	assert_int_equal(uiauth_sessions(a, 100), UIAUTH_MAX_SESSIONS);
+	snprintf(cookie, sizeof(cookie), UIAUTH_COOKIE "=%s", first);
+	assert_null(uiauth_session_csrf(a, cookie, 100));
+	uiauth_destroy(a);
+}
+
+static void csrf_must_be_the_sessions_own(void **state)
+{
+	struct uiauth *a = uiauth_create(60000, 5);
+	char id[UIAUTH_TOKEN_LEN + 1], csrf[UIAUTH_TOKEN_LEN + 1];
+	char id2[UIAUTH_TOKEN_LEN + 1], csrf2[UIAUTH_TOKEN_LEN + 1], cookie[200];
+
+	assert_int_equal(uiauth_session_new(a, 0, id, csrf), 0);
+	assert_int_equal(uiauth_session_new(a, 0, id2, csrf2), 0);
+	snprintf(cookie, sizeof(cookie), UIAUTH_COOKIE "=%s", id);
+	assert_true(uiauth_csrf_ok(a, cookie, csrf, 1));
+	assert_false(uiauth_csrf_ok(a, cookie, csrf2, 1)); /* another session's token */
+	assert_false(uiauth_csrf_ok(a, cookie, NULL, 1));
+	assert_false(uiauth_csrf_ok(a, cookie, "", 1));
+	assert_false(uiauth_csrf_ok(a, NULL, csrf, 1)); /* no cookie: a cross-site request */
+	assert_false(uiauth_csrf_ok(a, cookie, csrf, 60000));
+	uiauth_destroy(a);
+}
+
+static void failed_logins_are_limited_per_minute(void **state)
+{
+	struct uiauth *a = uiauth_create(60000, 3);
+	int64_t retry = 0;
+
+	for (int i = 0; i < 3; i++) {
+		assert_true(uiauth_login_allowed(a, 1000 + i, &retry));
+		uiauth_login_failed(a, 1000 + i);
+	}
+	assert_false(uiauth_login_allowed(a, 2000, &retry));
+	assert_int_equal(retry, 59);
+	assert_false(uiauth_login_allowed(a, 60999, &retry));
+	assert_int_equal(retry, 1);
+	assert_true(uiauth_login_allowed(a, 61000, &retry));
+	uiauth_destroy(a);
+}
+
+static void cookies_parse_and_carry_their_flags(void **state)
+{
+	char v[70], set[200];
+
+	assert_true(uiauth_cookie_value("a=1; hermetic_ui=abc; b=2", "hermetic_ui", v, sizeof(v)));
+	assert_string_equal(v, "abc");
+	assert_true(uiauth_cookie_value("hermetic_ui=abc ", "hermetic_ui", v, sizeof(v)));
+	assert_string_equal(v, "abc");
+	assert_false(uiauth_cookie_value("xhermetic_ui=abc", "hermetic_ui", v, sizeof(v)));
+	assert_false(uiauth_cookie_value("hermetic_uix=abc", "hermetic_ui", v, sizeof(v)));
+	assert_false(uiauth_cookie_value(NULL, "hermetic_ui", v, sizeof(v)));
+	assert_false(uiauth_cookie_value("hermetic_ui=abcdef", "hermetic_ui", v, 4));
+	uiauth_set_cookie("abc", 600, set, sizeof(set));
+	assert_string_equal(set, "hermetic_ui=abc; HttpOnly; SameSite=Strict; Path=/; Max-Age=600");
+}
+
+static void etags_match_as_if_none_match_says(void **state)
+{
+	const char *e = "\"0123abcd\"";
+
+	assert_true(ui_etag_match("\"0123abcd\"", e));
+	assert_true(ui_etag_match("W/\"0123abcd\"", e));
+	assert_true(ui_etag_match("\"x\", \"0123abcd\"", e));
+	assert_true(ui_etag_match("*", e));
+	assert_false(ui_etag_match("\"0123abc\"", e));
+	assert_false(ui_etag_match("0123abcd", e));
+	assert_false(ui_etag_match("\"0123abcd", e));
+	assert_false(ui_etag_match(NULL, e));
+	assert_false(ui_etag_match("", e));
+}
+
+static void query_params_decode(void **state)
+{
+	char v[16];
+
+	assert_true(ui_query_param("q=disk+full&limit=5", "q", v, sizeof(v)));
+	assert_string_equal(v, "disk full");
+	assert_true(ui_query_param("q=disk+full&limit=5", "limit", v, sizeof(v)));
+	assert_string_equal(v, "5");
+	assert_true(ui_query_param("q=%C3%A9t%c3%a9", "q", v, sizeof(v)));
+	assert_string_equal(v, "\xc3\xa9t\xc3\xa9");
+	assert_true(ui_query_param("q=", "q", v, sizeof(v)));
+	assert_string_equal(v, "");
+	assert_false(ui_query_param("q=%00", "q", v, sizeof(v)));
+	assert_false(ui_query_param("q=%4", "q", v, sizeof(v)));
+	assert_false(ui_query_param("q=%zz", "q", v, sizeof(v)));
+	assert_false(ui_query_param("qq=1", "q", v, sizeof(v)));
+	assert_false(ui_query_param(NULL, "q", v, sizeof(v)));
+	assert_false(ui_query_param("q=0123456789abcdefg", "q", v, sizeof(v)));
+	assert_true(ui_query_param("q=0123456789abcdefg", "q", NULL, 0));
+	assert_false(ui_query_param("limit=5", "q", NULL, 0));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(pbkdf2_matches_rfc7914),
+		cmocka_unit_test(verify_takes_pythons_hash_and_refuses_others),
+		cmocka_unit_test(a_new_hash_verifies_and_is_salted),
+		cmocka_unit_test(sessions_expire_end_and_are_evicted_oldest_first),
+		cmocka_unit_test(csrf_must_be_the_sessions_own),
+		cmocka_unit_test(failed_logins_are_limited_per_minute),
+		cmocka_unit_test(cookies_parse_and_carry_their_flags),
+		cmocka_unit_test(etags_match_as_if_none_match_says),
+		cmocka_unit_test(query_params_decode),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,385 @@
+// hermetic cockpit: a hash-routed page over the JSON endpoints of docs/cockpit.md.
+// No framework and no innerHTML: every value reaches the page through textContent.
+'use strict';
+
+const $ = (sel) => document.querySelector(sel);
+let csrf = '';
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) if (k !== null && k !== undefined) e.append(k);
+  return e;
+}
+
+async function api(path, body) {
+  const init = { credentials: 'same-origin', headers: {} };
+  if (body !== undefined) {
+    init.method = 'POST';
+    init.headers['Content-Type'] = 'application/json';
+    if (csrf) init.headers['X-CSRF-Token'] = csrf;
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, init);
+  let data = {};
+  try { data = await r.json(); } catch (e) { data = {}; }
+  if (r.status === 401 && path !== '/v1/ui/login') {
+    csrf = '';
+    show('login');
+    throw new Error('not logged in');
+  }
+  if (!r.ok) throw new Error(data.error || 'HTTP ' + r.status);
+  return data;
+}
+
+function show(id) {
+  for (const s of document.querySelectorAll('main > section')) s.hidden = s.id !== id;
+  $('#nav').hidden = id === 'login';
+  for (const a of document.querySelectorAll('nav a')) {
+    const on = a.getAttribute('href') === '#' + (id === 'session' ? 'sessions' : id);
+    if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  if (id === 'login') $('#password').focus();
+}
+
+function status(msg) {
+  const s = $('#status');
+  s.textContent = msg || '';
+  s.hidden = !msg;
+}
+
+const usd = (v) => v.toFixed(6);
+const when = (ms) => new Date(ms).toLocaleString();
+
+function sessionItem(s) {
+  const title = s.title || '(untitled)';
+  return el('li', null, el('a', { href: '#session/' + s.id },
+    el('span', { class: 'title', text: title }),
+    el('span', { class: 'meta', text: `#${s.id} · ${s.source} · ${when(s.updated_ms)} · ${s.messages} msgs · $${usd(s.cost_usd)}` })));
+}
+
+async function pageSessions() {
+  show('sessions');
+  const d = await api('/v1/ui/sessions?limit=50');
+  const list = $('#session-list');
+  list.replaceChildren(...d.sessions.map(sessionItem));
+  if (!d.sessions.length) list.append(el('li', { class: 'meta', text: 'No sessions yet.' }));
+}
+
+async function search(q) {
+  const box = $('#search-result');
+  if (!q) { box.hidden = true; return; }
+  const d = await api('/v1/ui/sessions?q=' + encodeURIComponent(q));
+  box.replaceChildren(...d.text.split('\n').filter((l) => l).map((line) => {
+    const m = /^session (\d+) /.exec(line);
+    return m ? el('p', null, el('a', { href: '#session/' + m[1], text: line })) : el('p', { text: line });
+  }));
+  box.hidden = false;
+}
+
+function message(m) {
+  const li = el('li', null, el('div', { class: 'role', text: m.role }));
+  if (m.content) li.append(el('p', { class: 'text', text: m.content + (m.cut ? ' …' : '') }));
+  for (const t of m.tool_calls) {
+    li.append(el('details', null, el('summary', { text: 'tool call: ' + t.name }), el('pre', { text: t.arguments })));
+  }
+  return li;
+}
+
+async function pageSession(id) {
+  show('session');
+  const d = await api('/v1/ui/session?id=' + encodeURIComponent(id));
+  const s = d.session;
+  $('#session-title').textContent = s.title || 'Session ' + s.id;
+  $('#session-meta').textContent = `#${s.id} · ${s.source} · started ${when(s.created_ms)} · model ${s.model || '-'} · ` +
+    `${s.turns} turns · ${s.prompt_tokens} + ${s.completion_tokens} tokens · $${usd(s.cost_usd)}${s.ended ? ' · ended' : ''}`;
+  $('#messages').replaceChildren(...d.messages.map(message));
+  $('#export-md').href = `/v1/ui/session?id=${s.id}&export=md`;
+  $('#export-json').href = `/v1/ui/session?id=${s.id}&export=json`;
+}
+
+function chart(rows) {
+  const svg = $('#chart');
+  const ns = 'http://www.w3.org/2000/svg';
+  const byDay = new Map();
+  for (const r of rows) byDay.set(r.day, (byDay.get(r.day) || 0) + r.cost_usd);
+  const days = [...byDay.keys()].sort();
+  const max = Math.max(...byDay.values(), 0);
+  svg.replaceChildren();
+  const w = 300 / Math.max(days.length, 1);
+  days.forEach((day, i) => {
+    const v = byDay.get(day);
+    const h = max > 0 ? (v / max) * 96 : 0;
+    const r = document.createElementNS(ns, 'rect');
+    r.setAttribute('x', (i * w + w * 0.1).toFixed(2));
+    r.setAttribute('y', (100 - h).toFixed(2));
+    r.setAttribute('width', (w * 0.8).toFixed(2));
+    r.setAttribute('height', h.toFixed(2));
+    const t = document.createElementNS(ns, 'title');
+    t.textContent = `${day}: $${usd(v)}`;
+    r.append(t);
+    svg.append(r);
+  });
+}
+
+function spendRow(r, total) {
+  const n = (v) => el('td', { class: 'n', text: String(v) });
+  return el('tr', null, el('td', { text: total ? 'total' : r.day }), el('td', { text: total ? '' : r.model_group }),
+    n(r.calls), n(r.input_tokens), n(r.cached_tokens), n(r.output_tokens), n(usd(r.cost_usd)), n(r.estimated));
+}
+
+function breaker(b) {
+  let text = !b.enabled ? 'Off (guardrails.bleed sets no limit).'
+    : b.open ? `Open: ${b.why}. Model calls are refused${b.until ? ' until ' + b.until : ''}.`
+      : `Closed: ${b.calls_in_window} calls, $${usd(b.cost_in_window_usd)} in the window.`;
+  text += ` Trips: ${b.trips}, refused calls: ${b.refused}.`;
+  $('#breaker-state').textContent = text;
+  $('#resume').hidden = !b.open;
+}
+
+function usage(label, u) {
+  const left = u.budget_usd === null ? 'no budget' : `$${usd(u.budget_left_usd)} left of $${usd(u.budget_usd)}`;
+  return [el('dt', { text: label }), el('dd', {
+    text: `$${usd(u.cost_usd)} · ${u.calls} calls · ${left} · prompt cache ${(u.cache_hit_share * 100).toFixed(1)}%`,
+  })];
+}
+
+async function pageSpend() {
+  show('spend');
+  const d = await api('/v1/ui/spend?days=' + $('#days').value);
+  $('#usage').replaceChildren(...usage('Today', d.today), ...usage('This month', d.month));
+  chart(d.rows);
+  $('#spend-table tbody').replaceChildren(...d.rows.map((r) => spendRow(r, false)));
+  $('#spend-table tfoot').replaceChildren(spendRow(d.total, true));
+  breaker(await api('/v1/ui/breaker'));
+}
+
+async function showSkill(name) {
+  const d = await api('/v1/ui/skill?name=' + encodeURIComponent(name));
+  const pre = $('#skill-text');
+  pre.textContent = d.text === null ? '(unreadable or too large)' : d.text;
+  pre.hidden = false;
+  pre.scrollIntoView();
+}
+
+async function pageMemory() {
+  show('memory');
+  const d = await api('/v1/ui/memory');
+  const file = (t) => (t === null ? '(unreadable or too large)' : t || '(empty)');
+  $('#memory-text').textContent = file(d.memory);
+  $('#user-text').textContent = file(d.user);
+  $('#skill-text').hidden = true;
+  $('#skill-list').replaceChildren(...(d.skills.length ? d.skills.map((k) => {
+    const b = el('button', { type: 'button', class: 'secondary', text: 'Show SKILL.md' });
+    b.addEventListener('click', () => showSkill(k.name).catch((e) => status(e.message)));
+    return el('li', null,
+      el('span', { class: 'title', text: (k.category ? k.category + '/' : '') + k.name + (k.external ? ' (external)' : '') }),
+      el('span', { class: k.error ? 'meta bad' : 'meta', text: k.error ? 'invalid: ' + k.error : k.description }), el('br'), b);
+  }) : [el('li', { class: 'meta', text: 'No skills yet.' })]));
+}
+
+async function pageJobs() {
+  show('jobs');
+  const d = await api('/v1/ui/jobs');
+  $('#jobs-table tbody').replaceChildren(...(d.cron.length ? d.cron.map((j) => el('tr', null,
+    el('td', { text: j.name + (j.enabled ? '' : ' (disabled)') }), el('td', { text: j.schedule }),
+    el('td', { text: j.next_ms ? when(j.next_ms) : '-' }),
+    el('td', { text: j.last ? `${when(j.last.time_ms)} · ${j.last.status} · $${usd(j.last.cost_usd)}` : 'never' }),
+    el('td', { text: j.deliver || '-' })))
+    : [el('tr', null, el('td', { colspan: '5', class: 'meta', text: 'No cron jobs in the config.' }))]));
+}
+
+async function pageHealth() {
+  show('health');
+  const h = await api('/v1/ui/health');
+  const up = h.uptime_s;
+  const items = [
+    ['Ready', h.ready ? 'yes' : 'no: ' + h.ready_why, h.ready],
+    ['Version', `${h.version} (${h.revision})`],
+    ['Uptime', `${Math.floor(up / 86400)}d ${Math.floor(up % 86400 / 3600)}h ${Math.floor(up % 3600 / 60)}m`],
+    ['Telegram', h.telegram ? (h.telegram.ready ? 'polling' : 'not polling: ' + h.telegram.why) : 'not configured',
+      h.telegram ? h.telegram.ready : undefined],
+    ['Seccomp', h.sandbox.seccomp],
+    ['Landlock', h.sandbox.landlock],
+    ['Bleed breaker', h.breaker.open ? 'open: ' + h.breaker.why : 'closed', !h.breaker.open],
+    ['Cockpit logins', String(h.ui_sessions)],
+  ];
+  $('#health-list').replaceChildren(...items.flatMap(([k, v, ok]) =>
+    [el('dt', { text: k }), el('dd', ok === undefined ? { text: v } : { text: v, class: ok ? 'ok' : 'bad' })]));
+  $('#mcp-table tbody').replaceChildren(...(h.mcp.length ? h.mcp.map((m) => el('tr', null,
+    el('td', { text: m.name }), el('td', { text: m.transport }),
+    el('td', { text: m.state + (m.error ? ': ' + m.error : ''), class: m.state === 'connected' ? 'ok' : 'bad' }),
+    el('td', { class: 'n', text: String(m.tools) })))
+    : [el('tr', null, el('td', { colspan: '4', class: 'meta', text: 'No MCP servers configured.' }))]));
+  const log = await api('/v1/ui/log');
+  $('#log-lines').textContent = !log.file ? 'No log file (log.file is off).'
+    : log.lines.length ? log.lines.join('\n') : 'No warnings or errors in the recent log.';
+}
+
+
+// ---- chat: POST /v1/ui/chat answers with server-sent events, read from the fetch body
+let chatBusy = false;
+
+function bubble(role, text) {
+  const li = el('li', { class: role }, el('div', { class: 'role', text: role }));
+  const p = el('p', { class: 'text', text: text || '' });
+  li.append(p);
+  $('#transcript').append(li);
+  return p;
+}
+
+function chatState(busy) {
+  chatBusy = busy;
+  $('#send').disabled = busy;
+  $('#stop').disabled = !busy;
+}
+
+async function sendChat(message) {
+  bubble('user', message);
+  let current = null; // the assistant text of the current model call
+  const item = $('#transcript');
+  chatState(true);
+  try {
+    const r = await fetch('/v1/ui/chat', {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify({ message }),
+    });
+    if (!r.ok) {
+      let err = 'HTTP ' + r.status;
+      try { err = (await r.json()).error || err; } catch (e) { /* keep the status */ }
+      throw new Error(err);
+    }
+    const reader = r.body.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += dec.decode(value, { stream: true });
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const ev = /^event: (.*)$/m.exec(block);
+        const data = /^data: (.*)$/m.exec(block);
+        if (!ev || !data) continue;
+        const d = JSON.parse(data[1]);
+        if (ev[1] === 'text') {
+          if (!current) current = bubble('assistant', '');
+          current.textContent += d.delta;
+        } else if (ev[1] === 'tool_call') {
+          current = null;
+          item.append(el('li', { class: 'tool' }, el('details', null,
+            el('summary', { text: 'tool call: ' + d.name }), el('pre', { text: d.arguments }))));
+        } else if (ev[1] === 'tool_result') {
+          const last = item.lastElementChild && item.lastElementChild.querySelector('details');
+          const pre = el('pre', { class: d.is_error ? 'bad' : '', text: 'result: ' + d.text + (d.cut ? ' …' : '') });
+          if (last) last.append(pre);
+        } else if (ev[1] === 'done') {
+          if (!current) current = bubble('assistant', d.stop === 'done' ? d.text : '');
+          if (d.stop !== 'done' && d.text) current.parentNode.append(el('p', { class: 'meta', text: d.text }));
+          current.parentNode.append(el('div', { class: 'usage', text:
+            `${d.stop} · session #${d.session_id} · ${d.model} · ${d.prompt_tokens} + ${d.completion_tokens} tokens · $${usd(d.cost_usd)}` }));
+        }
+      }
+    }
+  } catch (e) {
+    status(e.message);
+  } finally {
+    chatState(false);
+  }
+}
+
+// The cockpit's open session, shown when the page first opens (what "Send" continues).
+async function chatHistory() {
+  const d = await api('/v1/ui/sessions?limit=200');
+  const open = d.sessions.find((x) => x.source === 'ui:cockpit' && !x.ended);
+  if (!open || $('#transcript').childElementCount) return;
+  const v = await api('/v1/ui/session?id=' + open.id);
+  for (const m of v.messages) {
+    if (m.role === 'user' && m.content) bubble('user', m.content);
+    else if (m.role === 'assistant' && m.content) bubble('assistant', m.content);
+  }
+}
+
+let chatLoaded = false;
+async function pageChat() {
+  show('chat');
+  $('#message').focus();
+  if (!chatLoaded) {
+    chatLoaded = true;
+    await chatHistory();
+  }
+}
+
+async function route() {
+  if (!csrf) return;
+  status('');
+  const [page, arg] = location.hash.slice(1).split('/');
+  try {
+    if (page === 'session' && arg) await pageSession(arg);
+    else if (page === 'chat' || page === '') await pageChat();
+    else if (page === 'spend') await pageSpend();
+    else if (page === 'memory') await pageMemory();
+    else if (page === 'jobs') await pageJobs();
+    else if (page === 'health') await pageHealth();
+    else await pageSessions();
+  } catch (e) {
+    if (csrf) status(e.message);
+  }
+}
+
+async function start() {
+  $('#login-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    $('#login-error').textContent = '';
+    try {
+      const d = await api('/v1/ui/login', { password: $('#password').value });
+      csrf = d.csrf;
+      $('#password').value = '';
+      route();
+    } catch (e) {
+      $('#login-error').textContent = e.message;
+    }
+  });
+  $('#logout').addEventListener('click', async () => {
+    try { await api('/v1/ui/logout', {}); } catch (e) { /* logged out either way */ }
+    csrf = '';
+    chatLoaded = false;
+    $('#transcript').replaceChildren();
+    show('login');
+  });
+  $('#search-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    search($('#q').value.trim()).catch((e) => status(e.message));
+  });
+  $('#days').addEventListener('change', () => route());
+  $('#chat-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const m = $('#message').value.trim();
+    if (!m || chatBusy) return;
+    $('#message').value = '';
+    sendChat(m);
+  });
+  $('#stop').addEventListener('click', () => { api('/v1/ui/chat/stop', {}).catch((e) => status(e.message)); });
+  $('#new-chat').addEventListener('click', async () => {
+    try { await api('/v1/ui/chat/new', {}); $('#transcript').replaceChildren(); } catch (e) { status(e.message); }
+  });
+  $('#resume').addEventListener('click', async () => {
+    try { breaker(await api('/v1/ui/breaker/resume', {})); } catch (e) { status(e.message); }
+  });
+  window.addEventListener('hashchange', route);
+  const me = await api('/v1/ui/me');
+  if (me.logged_in) {
+    csrf = me.csrf;
+    route();
+  } else {
+    show('login');
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => { start().catch((e) => status(e.message)); });
