@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include <math.h>
 #include <stdio.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -548,6 +549,49 @@ static void test_streamed_answer_reaches_on_text_growing(void **state)
 	fx_destroy(f);
 }
 
+/* Runs a turn of source with opts (source's session rules), as turn() does. */
+static void turn_opts(struct fx *f, const struct agent_turn_opts *o, const char *user)
+{
+	struct agent_cbs cbs = {.on_tool_call = on_tool_call, .on_done = on_done};
+
+	clear_turn(f);
+	assert_int_equal(agent_turn(f->agent, o, user, &cbs, f, NULL), 0);
+	loop_run(f->loop);
+	assert_false(f->timed_out);
+	assert_int_equal(f->done, 1);
+}
+
+/* Makes every open session look idle for a day. */
+static void age_sessions(struct fx *f)
+{
+	assert_int_equal(sqlite3_exec(store_db(f->store),
+				      "UPDATE sessions SET updated_ms = updated_ms - 86400000",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+}
+
+/* An alert investigation's Dig deeper, pressed after agent.session_idle_minutes: the same
+ * session goes on (no_idle); a plain turn after the same pause starts a new one. */
+static void test_no_idle_continues_a_session_idle_for_a_day(void **state)
+{
+	struct fx *f = fx_create(NULL);
+	int64_t first;
+
+	script(f, &(struct step){.content = "first", .prompt = 10, .completion = 2});
+	script(f, &(struct step){.content = "deeper", .prompt = 10, .completion = 2});
+	script(f, &(struct step){.content = "fresh", .prompt = 10, .completion = 2});
+	turn_opts(f, &(struct agent_turn_opts){.source = "alert:7"}, "investigate");
+	first = f->r.session_id;
+	age_sessions(f);
+	turn_opts(f, &(struct agent_turn_opts){.source = "alert:7", .no_idle = true}, "dig");
+	assert_int_equal(f->r.session_id, first);
+	assert_string_equal(f->text, "deeper");
+	age_sessions(f);
+	turn_opts(f, &(struct agent_turn_opts){.source = "alert:7"}, "again");
+	assert_true(f->r.session_id != first);
+	fx_destroy(f);
+}
+
 static void test_unstreamed_turn_sends_no_stream(void **state)
 {
 	struct fx *f = fx_create(NULL);
@@ -899,6 +943,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_streamed_answer_reaches_on_text_growing),
 		cmocka_unit_test(test_unstreamed_turn_sends_no_stream),
+		cmocka_unit_test(test_no_idle_continues_a_session_idle_for_a_day),
 		cmocka_unit_test(test_streamed_tool_calls_run_with_exact_args),
 		cmocka_unit_test(test_streamed_usage_and_cost_counted),
 		cmocka_unit_test(test_stream_cut_midway_fails_once_and_is_billed),

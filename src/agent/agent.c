@@ -1862,11 +1862,11 @@ static char *title_of(const char *text)
 
 /* The source's current session with its history into t (session_id, model, system, msgs):
  * 0, -ENOENT when there is none (an idle one is ended), or the store's error. */
-static int load_current(struct agent_turn *t, const char *model)
+static int load_current(struct agent_turn *t, const char *model, bool no_idle)
 {
 	struct agent *a = t->a;
 	struct session_info si;
-	int64_t idle_ms = a->env.cfg->agent.session_idle_minutes * 60000;
+	int64_t idle_ms = no_idle ? 0 : a->env.cfg->agent.session_idle_minutes * 60000;
 	int rc = sessions_current(a->env.store, t->source, idle_ms, &si);
 
 	if (rc < 0)
@@ -1885,7 +1885,7 @@ static int open_session(struct agent_turn *t, const struct agent_turn_opts *o,
 			const char *user_text)
 {
 	struct agent *a = t->a;
-	int rc = o->fresh ? -ENOENT : load_current(t, o->model);
+	int rc = o->fresh ? -ENOENT : load_current(t, o->model, o->no_idle);
 
 	if (rc != -ENOENT)
 		return rc;
@@ -2158,7 +2158,7 @@ int agent_context_split(struct agent *a, const char *source, struct agent_contex
 	memset(out, 0, sizeof(*out));
 	t->a = a;
 	t->source = xstrdup(source);
-	rc = load_current(t, NULL);
+	rc = load_current(t, NULL, false);
 	if (rc == -ENOENT) {
 		t->system = agent_system_prompt(a);
 		t->model = xstrdup(model);

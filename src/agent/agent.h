@@ -70,9 +70,12 @@ struct agent_tool {
 };
 
 struct agent_turn_opts {
-	const char *source;	  /* session key */
-	const char *model;	  /* NULL = the session's model, else cfg->model */
-	bool fresh;		  /* start a new session with no history (cron, hooks) */
+	const char *source; /* session key */
+	const char *model;  /* NULL = the session's model, else cfg->model */
+	bool fresh;	    /* start a new session with no history (cron, hooks) */
+	/* Continue the source's open session however long it was idle (an investigation's Dig
+	 * deeper, pressed hours later); otherwise agent.session_idle_minutes ends it. */
+	bool no_idle;
 	const char *extra_system; /* appended to the system prompt (e.g. a cron job's skills) */
 	/* NULL, or what the message answers to outside the session (e.g. "telegram:<update>").
 	 * It is stored with the user message; when the session already holds a message with

@@ -489,6 +489,7 @@ static int run_job(struct gateway *g, const struct job_opts *jo, job_done_cb don
 	struct agent_turn_opts o = {.source = jo->source,
 				    .model = jo->model,
 				    .fresh = !jo->resume,
+				    .no_idle = jo->resume,
 				    .extra_system = jo->extra_system,
 				    .max_cost_usd = jo->max_cost_usd,
 				    .own_cap = jo->own_cap,

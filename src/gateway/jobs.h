@@ -16,8 +16,8 @@ struct tools_scope;
 struct job_opts {
 	const char *source, *model, *prompt, *extra_system; /* as for run() */
 	double max_cost_usd;				    /* 0 = agent.max_turn_cost_usd */
-	bool own_cap;			 /* max_cost_usd may be above agent.max_turn_cost_usd */
-	bool resume;			 /* continue source's session instead of a fresh one */
+	bool own_cap; /* max_cost_usd may be above agent.max_turn_cost_usd */
+	bool resume;  /* continue source's session (however long idle) instead of a fresh one */
 	const struct tools_scope *scope; /* NULL = every tool; borrowed until done */
 	const struct agent_tool *tool;	 /* NULL, or a tool offered to this turn only */
 };
