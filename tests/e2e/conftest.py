@@ -137,6 +137,14 @@ def run(*args, env=None, timeout=60):
     return r
 
 
+def wait_for(pred, timeout, what, interval=0.05):
+    """Polls pred until it is true, for timeout seconds (scaled by SLOW here)."""
+    deadline = time.monotonic() + timeout * SLOW
+    while not pred():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval)
+
+
 def http_get(url, timeout=5, headers=None):
     """Returns (status, headers, body text); HTTP errors are answers, not exceptions."""
     req = urllib.request.Request(url, headers=headers or {})

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from agent_harness import agent_config, fake  # noqa: F401
-from conftest import SLOW, Gateway, to_yaml
+from conftest import SLOW, Gateway, to_yaml, wait_for
 from fakes.fake_alertmanager import FakeAlertmanager
 from fakes.fake_mcp import FakeMcp, text_result, tool
 from fakes.fake_openai import text, tool_calls
@@ -115,7 +115,7 @@ def bot(tmp_path, fake, tg, mcp, prom, am):
         (book / "SKILL.md").write_text(RUNBOOK)
         started.append(g)
         g.start()
-        wait_for(lambda: "mcp_k8s_pods_log" in tools_of(g), 30 * SLOW, "the MCP tools")
+        wait_for(lambda: "mcp_k8s_pods_log" in tools_of(g), 30, "the MCP tools")
         return g
 
     yield make
@@ -131,13 +131,6 @@ def tools_of(g):
             return r.read().decode()
     except OSError:
         return ""
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def payload(status="firing", fingerprints=("a1b2c3d4e5f60718",)):
@@ -179,7 +172,7 @@ def investigation(tg, n=1):
     def found():
         ms = [m for m in tg.messages(OWNER) if m.get("reply_markup")]
         return ms[n - 1] if len(ms) >= n else None
-    wait_for(found, 30 * SLOW, f"investigation {n}")
+    wait_for(found, 30, f"investigation {n}")
     return found()
 
 
@@ -242,7 +235,7 @@ def test_firing_repeat_resolved_and_wrong_token(bot, tg, fake, mcp, prom):
 
     # Resolved: a short note replying to the investigation.
     assert send(g, payload("resolved"))[1]["action"] == "resolved_noted"
-    wait_for(lambda: replies_to(tg, msg["message_id"]), 20 * SLOW, "the resolved note")
+    wait_for(lambda: replies_to(tg, msg["message_id"]), 20, "the resolved note")
     assert replies_to(tg, msg["message_id"])[-1]["text"] == "✅ Resolved: KubePodCrashLooping"
     assert replies_to(tg, msg["message_id"])[0]["text"] == \
         "✅ Resolved: KubePodCrashLooping"
@@ -258,14 +251,14 @@ def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):
 
     # A stranger's press is refused and sends nothing.
     tg.press(OWNER, msg["message_id"], data[0], user_id=STRANGER)
-    wait_for(lambda: len(tg.callback_answers) == 1, 10 * SLOW, "the stranger's answer")
+    wait_for(lambda: len(tg.callback_answers) == 1, 10, "the stranger's answer")
     assert tg.callback_answers[0]["text"] == "This is a private assistant."
     assert am.requests == []
 
     # Silence 1h: the exact API v2 request.
     before = datetime.now(timezone.utc)
     tg.press(OWNER, msg["message_id"], data[0], user_id=OWNER)
-    wait_for(lambda: am.requests, 10 * SLOW, "the silence request")
+    wait_for(lambda: am.requests, 10, "the silence request")
     req = am.requests[0]
     assert req["path"] == "/api/v2/silences"
     assert req["headers"]["Content-Type"] == "application/json"
@@ -280,7 +273,7 @@ def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):
     assert body["createdBy"] == "hermetic" and "@ada" in body["comment"]
     sid = next(iter(am.silences))
     wait_for(lambda: any(sid in m["text"] for m in replies_to(tg, msg["message_id"])),
-             10 * SLOW, "the silence note")
+             10, "the silence note")
     assert f"🔕 Silenced for 1h by @ada (silence {sid})" in \
         [m["text"] for m in replies_to(tg, msg["message_id"])]
 
@@ -288,7 +281,7 @@ def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):
     am.fail_with = (400, "silence invalid: comment missing")
     tg.press(OWNER, msg["message_id"], data[1], user_id=OWNER)
     wait_for(lambda: any("not made" in m["text"] for m in replies_to(tg, msg["message_id"])),
-             10 * SLOW, "the failed silence note")
+             10, "the failed silence note")
     assert any("silence invalid: comment missing" in m["text"]
                for m in replies_to(tg, msg["message_id"]))
     am.fail_with = None
@@ -298,7 +291,7 @@ def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):
     n = len(fake.chat_requests)
     tg.press(OWNER, msg["message_id"], data[3], user_id=OWNER)
     wait_for(lambda: any("Deeper:" in m["text"] for m in replies_to(tg, msg["message_id"])),
-             30 * SLOW, "the follow-up")
+             30, "the follow-up")
     follow = fake.chat_requests[n]
     contents = [m.get("content") or "" for m in follow["body"]["messages"]]
     assert any("DATABASE_URL is missing." in c for c in contents)  # the earlier answer
@@ -308,7 +301,7 @@ def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):
     # Ack: recorded, and a repeat with a new alert in the group sends nothing more.
     tg.press(OWNER, msg["message_id"], data[2], user_id=OWNER)
     wait_for(lambda: any("Acked by @ada" in m["text"]
-                         for m in replies_to(tg, msg["message_id"])), 10 * SLOW, "the ack")
+                         for m in replies_to(tg, msg["message_id"])), 10, "the ack")
     count = len(tg.messages(OWNER))
     n = len(fake.chat_requests)
     assert send(g, payload(fingerprints=("a1b2c3d4e5f60718", "ffff000011112222")))[1][
@@ -331,5 +324,5 @@ def test_a_restart_does_not_investigate_again(bot, tg, fake):
     assert len(fake.chat_requests) == n
     # The message id survived the restart too: resolved still replies under it.
     send(g, payload("resolved"))
-    wait_for(lambda: replies_to(tg, msg["message_id"]), 20 * SLOW, "the resolved note")
+    wait_for(lambda: replies_to(tg, msg["message_id"]), 20, "the resolved note")
     assert replies_to(tg, msg["message_id"])[-1]["text"] == "✅ Resolved: KubePodCrashLooping"

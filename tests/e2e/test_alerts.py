@@ -20,12 +20,15 @@ import json
 import sqlite3
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from agent_harness import agent_config, fake  # noqa: F401
-from conftest import SLOW, Gateway, clean_env, free_port, http_get, run, to_yaml
+from conftest import (SLOW, Gateway, clean_env, free_port, http_get, run, to_yaml,
+                      wait_for)
 from fakes.fake_openai import text, tool_calls
 from fakes.fake_smtp import FakeSMTP
 from fakes.fake_telegram import FakeTelegram
@@ -273,13 +276,16 @@ def metrics(g):
     return parse_metrics(body)
 
 
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+def api_turn(g):
+    """One API turn; its answer does not matter (an alert is what the test waits for)."""
+    req = urllib.request.Request(
+        g.url + "/v1/chat/completions",
+        data=json.dumps({"messages": [{"role": "user", "content": "go"}]}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        urllib.request.urlopen(req, timeout=60 * SLOW).read()
+    except urllib.error.HTTPError:
+        pass
 
 
 def test_poller_down_goes_through_ntfy_and_resolves(start, peer, smtp):
@@ -312,15 +318,7 @@ def test_breaker_trip_alert_deduplicated_and_rate_limited(start, fake, peer, smt
                       "mcp_down_after": "8s"},
               mcp_servers={"kube": {"url": down}},
               guardrails={"bleed": {"max_calls": 3, "window_s": 3600, "cooldown_s": 3600}})
-    import urllib.request
-    req = urllib.request.Request(
-        g.url + "/v1/chat/completions",
-        data=json.dumps({"messages": [{"role": "user", "content": "go"}]}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        urllib.request.urlopen(req, timeout=60 * SLOW).read()
-    except urllib.error.HTTPError:
-        pass
+    api_turn(g)
     hook = peer.wait("/hook", 1, timeout=20)
     body = json.loads(hook[0]["body"])
     assert body["key"] == "breaker" and body["status"] == "firing"
@@ -342,15 +340,7 @@ def test_daily_budget_alert(start, fake, peer, smtp):
     fake.script_for("test/free", *[tool_calls((f"c{i}", "time", "{}"), cost=0.01)
                                    for i in range(5)])
     g = start(alerts={"channels": channels(peer, smtp)[2:]}, budget={"daily_usd": 0.02})
-    import urllib.request
-    req = urllib.request.Request(
-        g.url + "/v1/chat/completions",
-        data=json.dumps({"messages": [{"role": "user", "content": "go"}]}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        urllib.request.urlopen(req, timeout=60 * SLOW).read()
-    except urllib.error.HTTPError:
-        pass
+    api_turn(g)
     hook = peer.wait("/hook", 1, timeout=20)
     body = json.loads(hook[0]["body"])
     assert body["key"] == "budget:daily", body
@@ -365,15 +355,7 @@ def test_a_slow_mail_relay_does_not_hold_the_loop(start, fake, peer, smtp):
     fake.script_for("test/free", *[tool_calls((f"c{i}", "time", "{}"), cost=0.01)
                                    for i in range(5)])
     g = start(alerts={"channels": channels(peer, smtp)[:1]}, budget={"daily_usd": 0.02})
-    import urllib.request
-    req = urllib.request.Request(
-        g.url + "/v1/chat/completions",
-        data=json.dumps({"messages": [{"role": "user", "content": "go"}]}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        urllib.request.urlopen(req, timeout=60 * SLOW).read()
-    except urllib.error.HTTPError:
-        pass
+    api_turn(g)
     assert smtp.quit_seen.wait(20 * SLOW), "the alert mail never reached QUIT"
     t0 = time.monotonic()
     m = metrics(g)
@@ -540,15 +522,7 @@ def test_failed_send_is_retried_and_each_channel_gets_it_once(start, fake, peer,
     peer.fail["/hook"] = 1  # the webhook receiver fails the first request, then recovers
     g = start(alerts={"channels": chans, "retry_after": "1s", "send_attempts": 3},
               budget={"daily_usd": 0.02})
-    import urllib.request
-    req = urllib.request.Request(
-        g.url + "/v1/chat/completions",
-        data=json.dumps({"messages": [{"role": "user", "content": "go"}]}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        urllib.request.urlopen(req, timeout=60 * SLOW).read()
-    except urllib.error.HTTPError:
-        pass
+    api_turn(g)
     hooks = peer.wait("/hook", 2, timeout=30)
     assert json.loads(hooks[0]["body"]) == json.loads(hooks[1]["body"])  # the same alert
     assert json.loads(hooks[1]["body"])["key"] == "budget:daily"
