@@ -95,6 +95,27 @@ static void lines_land_where_the_data_says(void **state)
 	buf_finish(&png);
 }
 
+/* Values near 1e18 that differ by 128 (one step of doubles there): the axis step, 50, is
+ * below half that spacing,
+ * so a tick loop that adds the step never got past the first tick. Finishing is the test. */
+static void huge_values_with_a_tiny_spread_finish(void **state)
+{
+	double t[4] = {1714564800, 1714564860, 1714564920, 1714564980};
+	double v[4] = {1e18, 1e18 + 128, 1e18, 1e18 + 128};
+	struct chart_series s[1] = {{"x", t, v, 4}};
+	struct chart c = {400, 300, "vector(1e18) + (time()%2)*128", s, 1};
+	struct chart_geom g;
+	struct image im;
+	struct buf png;
+
+	buf_init(&png, 4 << 20);
+	assert_int_equal(chart_png(&c, &png, &g), 0);
+	decode(&png, &im);
+	assert_int_equal(im.w, 400);
+	stbi_image_free(im.px);
+	buf_finish(&png);
+}
+
 static void gaps_break_the_line(void **state)
 {
 	double t[] = {0, 60, 120, 180}, v[] = {1, 1, NAN, 1};
@@ -185,6 +206,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(lines_land_where_the_data_says),
 		cmocka_unit_test(gaps_break_the_line),
+		cmocka_unit_test(huge_values_with_a_tiny_spread_finish),
 		cmocka_unit_test(caps_are_refused),
 		cmocka_unit_test(eight_series_fit_with_their_legend),
 	};

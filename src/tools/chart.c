@@ -250,9 +250,14 @@ static void y_axis(struct canvas *c, const struct chart_geom *g, double step)
 {
 	char s[32];
 	double v;
-	int y;
+	int i, y;
 
-	for (v = g->v_lo; v <= g->v_hi + step / 2; v += step) {
+	/* Counted, not `v += step`: where step is below the spacing of doubles at v (1e18 with
+	 * a step of 100), adding it changes nothing and the loop would never end. */
+	for (i = 0; i <= MAX_TICKS; i++) {
+		v = g->v_lo + i * step;
+		if (v > g->v_hi + step / 2)
+			break;
 		y = chart_y(g, v);
 		rect(c, g->x0, y, g->x1 - g->x0 + 1, 1, GRID);
 		value_label(s, sizeof(s), v, step);
@@ -267,9 +272,12 @@ static void x_axis(struct canvas *c, const struct chart_geom *g)
 	char s[32];
 	struct tm tm;
 	time_t whole;
-	int x, last_end = -1000;
+	int i, x, last_end = -1000;
 
-	for (t = ceil(g->t_lo / step) * step; t <= g->t_hi; t += step) {
+	for (i = 0; i <= MAX_TICKS; i++) { /* counted, as in y_axis */
+		t = ceil(g->t_lo / step) * step + i * step;
+		if (t > g->t_hi)
+			break;
 		x = chart_x(g, t);
 		rect(c, x, g->y0, 1, g->y1 - g->y0 + 1, GRID);
 		whole = (time_t)t;
