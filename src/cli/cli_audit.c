@@ -93,6 +93,25 @@ static bool passes(const struct filter *f, const char *line, cJSON *j)
 	return true;
 }
 
+/* key=value, the value bare when it is one plain word, else as a JSON string: text from a
+ * chat can hold quotes and terminal escape sequences, which must not reach the terminal. */
+static void print_value(const char *key, const char *v)
+{
+	bool plain = *v != '\0';
+	struct buf b;
+
+	for (const unsigned char *p = (const unsigned char *)v; *p && plain; p++)
+		plain = *p > 0x20 && *p != '"' && *p != 0x7f && *p != '\\';
+	if (plain) {
+		printf(" %s=%s", key, v);
+		return;
+	}
+	buf_init(&b, 0);
+	buf_json_str(&b, v, strlen(v));
+	printf(" %s=%s", key, buf_str(&b));
+	buf_finish(&b);
+}
+
 static void print_line(const struct cli_audit_opts *o, const char *line)
 {
 	cJSON *j, *it;
@@ -126,8 +145,7 @@ static void print_line(const struct cli_audit_opts *o, const char *line)
 		if (skip)
 			continue;
 		if (cJSON_IsString(it))
-			printf(strpbrk(it->valuestring, " \t\"") ? " %s=\"%s\"" : " %s=%s",
-			       it->string, it->valuestring);
+			print_value(it->string, it->valuestring);
 		else if (cJSON_IsNumber(it))
 			printf(" %s=%.10g", it->string, it->valuedouble);
 		else if (cJSON_IsBool(it))
@@ -137,15 +155,15 @@ static void print_line(const struct cli_audit_opts *o, const char *line)
 	cJSON_Delete(j);
 }
 
-/* Calls fn for each kept line of path, oldest first. */
-static void scan(const char *path, const struct filter *f, char *line,
+/* Calls fn for each kept line of path, oldest first; false when path cannot be opened. */
+static bool scan(const char *path, const struct filter *f, char *line,
 		 void (*fn)(const char *line, void *arg), void *arg)
 {
 	FILE *in = fopen(path, "r");
 	bool skipping = false;
 
 	if (!in)
-		return;
+		return false;
 	while (fgets(line, LINE_MAX_BYTES, in)) {
 		size_t n = strlen(line);
 		bool whole = n > 0 && line[n - 1] == '\n';
@@ -161,6 +179,7 @@ static void scan(const char *path, const struct filter *f, char *line,
 		cJSON_Delete(j);
 	}
 	fclose(in);
+	return true;
 }
 
 struct ring {
@@ -191,8 +210,13 @@ int cli_audit(const struct config *cfg, const struct cli_audit_opts *o)
 	struct ring ring = {0};
 	long keep = cfg->audit.keep;
 	bool any = false;
-	FILE *probe;
 
+	if (o->source && !*o->source) {
+		fprintf(stderr, "hermetic: audit: --source needs a value (telegram, cron:backup, "
+				"api, ...)\n");
+		free(base);
+		return 2;
+	}
 	if (o->since && since_bound(o->since, f.since) < 0) {
 		fprintf(stderr,
 			"hermetic: audit: --since \"%s\": give an age (45s, 30m, 2h, 7d) or a UTC "
@@ -209,13 +233,8 @@ int cli_audit(const struct config *cfg, const struct cli_audit_opts *o)
 	for (long i = keep; i >= 0; i--) {
 		char *path = i ? xasprintf("%s.%ld", base, i) : xstrdup(base);
 
-		probe = fopen(path, "r");
-		if (probe) {
-			any = true;
-			fclose(probe);
-			scan(path, &f, line, o->search ? print_now : keep_last,
-			     o->search ? (void *)o : &ring);
-		}
+		any |= scan(path, &f, line, o->search ? print_now : keep_last,
+			    o->search ? (void *)o : &ring);
 		free(path);
 	}
 	if (!any)

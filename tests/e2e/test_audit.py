@@ -160,3 +160,17 @@ def test_the_cli_tails_and_searches_with_filters(start, fake):
     assert rc == 0 and out == ""
     rc, _, err = audit_cli(g, "tail", "--since", "yesterday")
     assert rc == 2 and "--since \"yesterday\"" in err
+
+
+def test_the_cli_never_prints_a_terminal_escape_from_the_trail(start, fake):
+    """With include_text the trail holds what users typed; `audit tail` prints it quoted and
+    escaped, so an ANSI sequence in a message cannot act on the operator's terminal."""
+    script_turn(fake)
+    g = start(include_text=True)
+    ask(g, 'clear \x1b[2J "quoted"')
+    rc, out, err = audit_cli(g, "tail")
+    assert rc == 0, err
+    assert "\x1b" not in out
+    assert 'text="clear \\u001b[2J \\"quoted\\""' in out
+    rc, _, err = audit_cli(g, "tail", "--source", "")
+    assert rc == 2 and "--source needs a value" in err
