@@ -18,6 +18,7 @@
 #include "config_build.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/offload.h"
 #include "core/util.h"
 
 #include <arpa/inet.h>
@@ -27,8 +28,6 @@
 #include <event2/event_struct.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -36,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define HEADERS_CAP	 (64 * 1024)
@@ -792,6 +790,7 @@ struct conn {
 struct pool {
 	struct conn *idle; /* most recently used first */
 	size_t n_idle;
+	struct offload *mail; /* mail jobs (see "mail, on a worker thread"); NULL until one */
 };
 
 struct plain {
@@ -859,6 +858,7 @@ static void pool_free(void *arg)
 	struct pool *pl = arg;
 	struct conn *c, *next;
 
+	offload_destroy(pl->mail); /* waits for mail still being sent */
 	for (c = pl->idle; c; c = next) {
 		next = c->next;
 		close(c->fd);
@@ -1757,23 +1757,20 @@ static int valid_scheme(const char *url, bool mail)
  * answer synchronously when it closes an SMTP connection (smtp_disconnect), wherever that
  * happens: in multi_done with CURLOPT_FORBID_REUSE, or later when a pooled connection is
  * pruned, to a server that may be gone by then. On the loop that is one blocking round trip
- * per mail (up to the response timeout against a slow or hostile relay). So a mail runs on
- * its own thread with its own easy handle (curl_easy_perform, nothing shared with the loop's
- * multi handle) and posts its result back through an eventfd; the loop finishes the request
- * from there, so done still fires exactly once, from the loop. A cancel answers at once and
- * leaves the thread to end the transfer (the progress callback aborts it; an aborted SMTP
- * connection is closed without QUIT) and free the job. Mail is rare and rate limited
- * (alerts), so a thread per message costs nothing that matters; at most MAIL_THREADS run. No
- * proxy: curl would tunnel mail through an HTTP proxy only when asked to. Credentials are
- * copied by curl and never written to the error buffer. */
-#define MAIL_THREADS	  4
-#define MAIL_THREAD_STACK (512 * 1024)
+ * per mail (up to the response timeout against a slow or hostile relay). So a mail runs as an
+ * offload job (core/offload.h: its own thread, at most MAIL_THREADS) with its own easy handle
+ * (curl_easy_perform, nothing shared with the loop's multi handle), and the loop finishes the
+ * request when the job is done, so done still fires exactly once, from the loop. A cancel
+ * answers at once and sets the job's abort flag: the progress callback ends the transfer (an
+ * aborted SMTP connection is closed without QUIT) and the job is freed when it returns. The
+ * loop's pool owns the offload, so destroying the loop waits for mail still being sent
+ * (after httpc_cancel_all, only for the abort) before curl is cleaned up. No proxy: curl
+ * would tunnel mail through an HTTP proxy only when asked to. Credentials are copied by curl
+ * and never written to the error buffer. */
+#define MAIL_THREADS 4
 
 struct mail_job {
-	atomic_int refs; /* the thread's and the loop's */
 	atomic_bool abort;
-	int efd;
-	struct event *ready;
 	struct httpc_req *r; /* loop side only; NULL once cancelled */
 	CURL *easy;
 	struct curl_slist *rcpt;
@@ -1784,18 +1781,14 @@ struct mail_job {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-static atomic_int mail_threads;
-
-static void mail_release(struct mail_job *j)
+static void mail_free(void *arg)
 {
-	if (atomic_fetch_sub(&j->refs, 1) != 1)
-		return;
+	struct mail_job *j = arg;
+
 	if (j->easy)
 		curl_easy_cleanup(j->easy);
 	curl_slist_free_all(j->rcpt);
 	free(j->msg);
-	if (j->efd >= 0)
-		close(j->efd);
 	free(j);
 }
 
@@ -1824,44 +1817,27 @@ static int mail_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 	return atomic_load(&j->abort) ? 1 : 0;
 }
 
-static void *mail_main(void *arg)
+/* On the job's thread. The easy handle goes here, so the QUIT of its connection does too. */
+static void mail_work(void *arg)
 {
 	struct mail_job *j = arg;
-	uint64_t one = 1;
-	sigset_t all;
 
-	sigfillset(&all);
-	sigdelset(&all, SIGSYS); /* as the file tools' workers: the sandbox's errno mode */
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	j->rc = curl_easy_perform(j->easy);
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &j->status);
-	/* The easy handle goes here, so the QUIT of its connection happens on this thread too. */
 	curl_easy_cleanup(j->easy);
 	j->easy = NULL;
-	atomic_fetch_sub(&mail_threads, 1);
-	while (write(j->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-		;
-	mail_release(j);
-	return NULL;
 }
 
-static void mail_ready(evutil_socket_t fd, short what, void *arg)
+/* On the loop, once the transfer has ended: the request ends, unless it was cancelled. */
+static void mail_done(void *arg)
 {
 	struct mail_job *j = arg;
 	struct httpc_req *r = j->r;
-	uint64_t n;
 
-	if (read(fd, &n, sizeof(n)) < 0 && errno == EAGAIN)
-		return;
-	event_free(j->ready);
-	j->ready = NULL;
-	j->r = NULL;
-	r->mail = NULL;
-	r->end_us = now_mono_us();
-	r->status = j->status;
-	if (r->pending != HTTPC_OK) {
-		r->result = r->pending;
-	} else {
+	if (r) {
+		r->mail = NULL;
+		r->end_us = now_mono_us();
+		r->status = j->status;
 		r->result = map_code(j->rc);
 		if (r->result != HTTPC_OK) {
 			memcpy(r->errbuf, j->errbuf, sizeof(r->errbuf));
@@ -1870,22 +1846,19 @@ static void mail_ready(evutil_socket_t fd, short what, void *arg)
 				log_redact(r->errbuf[0] ? r->errbuf : curl_easy_strerror(j->rc));
 			r->error = r->scrubbed;
 		}
+		finish(r);
 	}
-	mail_release(j);
-	finish(r);
+	mail_free(j);
 }
 
-/* From abort_now (the loop): the request ends now; the thread ends its transfer on its own. */
+/* From abort_now (the loop): the request ends now; the job ends its transfer on its own. */
 static void mail_abandon(struct httpc_req *r)
 {
 	struct mail_job *j = r->mail;
 
 	atomic_store(&j->abort, true);
-	event_free(j->ready);
-	j->ready = NULL;
 	j->r = NULL;
 	r->mail = NULL;
-	mail_release(j);
 }
 
 static int mail_setup(struct mail_job *j, const struct httpc_opts *o)
@@ -1940,45 +1913,24 @@ static int mail_setup(struct mail_job *j, const struct httpc_opts *o)
 
 static int mail_start(struct httpc_req *r, const struct httpc_opts *o)
 {
-	struct mail_job *j;
-	pthread_attr_t attr;
-	pthread_t thread;
-	int rc;
+	struct pool *pl = pool_of(r->loop);
+	struct mail_job *j = xcalloc(1, sizeof(*j));
 
-	if (atomic_fetch_add(&mail_threads, 1) >= MAIL_THREADS) {
-		atomic_fetch_sub(&mail_threads, 1);
-		return -1;
-	}
-	j = xcalloc(1, sizeof(*j));
-	atomic_init(&j->refs, 2);
 	atomic_init(&j->abort, false);
 	j->r = r;
 	j->len = o->body_len;
 	j->msg = xmalloc(o->body_len + 1);
 	memcpy(j->msg, o->body ? o->body : "", o->body_len);
-	j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	j->easy = curl_easy_init();
-	if (j->efd < 0 || !j->easy || mail_setup(j, o) < 0)
-		goto fail;
-	j->ready = event_new(loop_base(r->loop), j->efd, EV_READ | EV_PERSIST, mail_ready, j);
-	if (!j->ready || event_add(j->ready, NULL) < 0)
-		goto fail;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, MAIL_THREAD_STACK);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&thread, &attr, mail_main, j);
-	pthread_attr_destroy(&attr);
-	if (rc != 0)
-		goto fail;
+	if (!pl->mail)
+		pl->mail = offload_create(r->loop, MAIL_THREADS);
+	if (!j->easy || mail_setup(j, o) < 0 ||
+	    offload_run(pl->mail, mail_work, mail_done, mail_free, j) < 0) {
+		mail_free(j);
+		return -1;
+	}
 	r->mail = j;
 	return 0;
-fail:
-	if (j->ready)
-		event_free(j->ready);
-	atomic_store(&j->refs, 1);
-	mail_release(j);
-	atomic_fetch_sub(&mail_threads, 1);
-	return -1;
 }
 
 int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, void *arg,

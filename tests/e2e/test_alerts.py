@@ -368,6 +368,23 @@ def test_a_slow_mail_relay_does_not_hold_the_loop(start, fake, peer, smtp):
                           result="ok") == 1, 20, "the mail counted as sent")
 
 
+def test_a_stop_during_a_slow_mail_waits_for_its_thread_and_exits_cleanly(start, fake, peer,
+                                                                          smtp):
+    """SIGTERM while the mail thread sits in the relay's QUIT: the gateway waits for that thread
+    (bounded by the relay's answer or the channel's timeout) before curl is cleaned up, and
+    exits 0 with no sanitizer report (the start fixture checks both)."""
+    smtp.quit_delay = 3.0
+    fake.script_for("test/free", *[tool_calls((f"c{i}", "time", "{}"), cost=0.01)
+                                   for i in range(5)])
+    g = start(alerts={"channels": channels(peer, smtp)[:1]}, budget={"daily_usd": 0.02})
+    api_turn(g)
+    assert smtp.quit_seen.wait(20 * SLOW), "the alert mail never reached QUIT"
+    t0 = time.monotonic()
+    assert g.stop() == 0, g.stderr()
+    assert time.monotonic() - t0 < 15 * SLOW
+    assert "stopped cleanly" in g.stderr()
+
+
 def test_balance_watch_gauges_and_low_balance_alert(start, fake, peer, smtp):
     models = [{"model_name": "or", "litellm_params": {
                   "model": "openrouter/qwen/qwen3", "api_base": peer.url + "/api/v1",
