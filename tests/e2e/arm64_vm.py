@@ -12,7 +12,6 @@ archive index; nothing is committed. The guest reaches the host's 127.0.0.1 as 1
     proc = vm.boot(script, forward={host_port: guest_port})   # a Popen, console on stdout
 """
 import glob
-import gzip
 import io
 import os
 import shutil
@@ -62,6 +61,11 @@ def available():
     """None when the VM can run here, else why not."""
     if not shutil.which(QEMU):
         return f"{QEMU} not found (Debian package qemu-system-arm)"
+    if not (CACHE / "unpacked.ok").exists():
+        r = subprocess.run(["apt-cache", "policy", KERNEL_META], capture_output=True, text=True)
+        if "Candidate:" not in r.stdout or "Candidate: (none)" in r.stdout:
+            return (f"apt knows no {KERNEL_META} (the arm64 architecture is added by "
+                    "cross/toolchain.sh: dpkg --add-architecture arm64 && apt-get update)")
     return None
 
 
@@ -138,7 +142,8 @@ class ArmVM:
         c.symlink("bin/sh", "busybox")
         c.file("init", (INIT % {"modules": " ".join(MODULES)}).encode(), 0o755)
         for m in MODULES:
-            ko = list(self.modules.rglob(m + ".ko")) or list(self.modules.rglob(m + ".ko.xz"))
+            ko = list(self.modules.rglob(m + ".ko"))  # bookworm's are not compressed
+            assert ko, f"{m}.ko is not in {self.modules}"
             c.file(f"lib/vm/{m}.ko", ko[0].read_bytes())
         c.file("usr/bin/hermetic", self.binary.read_bytes(), 0o755)
         c.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"
