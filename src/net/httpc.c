@@ -1729,7 +1729,6 @@ static void plain_start(struct httpc_req *r, const struct httpc_opts *o, const s
 	}
 	plain_head(r, o, t, method);
 	evtimer_assign(&p->timer, loop_base(r->loop), plain_timeout, r);
-	r->start_us = now_mono_us();
 	if (o->timeout_ms > 0)
 		p->deadline_us = r->start_us + (int64_t)o->timeout_ms * 1000;
 	plain_go(r);
@@ -1963,18 +1962,18 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 			goto fail;
 		goto started;
 	}
+	if (o->first_byte_timeout_ms > 0) {
+		struct timeval tv = {o->first_byte_timeout_ms / 1000,
+				     (o->first_byte_timeout_ms % 1000) * 1000};
+
+		r->fb_timer = evtimer_new(loop_base(l), on_first_byte_timeout, r);
+		if (!r->fb_timer)
+			goto fail;
+		evtimer_add(r->fb_timer, &tv);
+	}
 	if (plain_ok(o, &t)) {
 		r->check_addr = o->check_addr;
 		r->check_arg = o->check_arg;
-		if (o->first_byte_timeout_ms > 0) {
-			struct timeval tv = {o->first_byte_timeout_ms / 1000,
-					     (o->first_byte_timeout_ms % 1000) * 1000};
-
-			r->fb_timer = evtimer_new(loop_base(l), on_first_byte_timeout, r);
-			if (!r->fb_timer)
-				goto fail;
-			evtimer_add(r->fb_timer, &tv);
-		}
 		plain_start(r, o, &t);
 		goto started;
 	}
@@ -2004,16 +2003,6 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 			 o->on_data ? SENDBUF_FREE : SENDBUF_KEEP);
 	set_method(r, o);
 	set_check(r, o);
-	if (o->first_byte_timeout_ms > 0) {
-		struct timeval tv = {o->first_byte_timeout_ms / 1000,
-				     (o->first_byte_timeout_ms % 1000) * 1000};
-
-		r->fb_timer = evtimer_new(loop_base(l), on_first_byte_timeout, r);
-		if (!r->fb_timer)
-			goto fail;
-		evtimer_add(r->fb_timer, &tv);
-	}
-	r->start_us = now_mono_us();
 	if (in_curl_callback) {
 		r->start_ev = evtimer_new(loop_base(l), on_start, r);
 		if (!r->start_ev)
