@@ -57,7 +57,9 @@ enum alert_verdict {
 /* Whether a report (fire, or resolved) for a key in state s at now_ms is sent. */
 enum alert_verdict alert_decide(const struct alert_state *s, bool resolved, int64_t now_ms,
 				int64_t dedupe_ms);
-/* The state after the report: sent says whether a message went out. */
+/* The state after the report: sent says whether a message went out. A resolved report clears
+ * the key when sent, or when its firing was never announced; one announced and not sent
+ * leaves it firing and notified, so the next report says resolved again. */
 void alert_update(struct alert_state *s, bool resolved, bool sent, int64_t now_ms);
 
 /* A sliding-window rate limit: at most cap events within window_ms. Fields are private. */
