@@ -716,7 +716,8 @@ static const struct opt api_opts[] = {
 	 .text = "Host names the API answers besides loopback and listen's address (a Service "
 		 "name); `*` = any (needs key)"},
 	{"max_body_bytes", T_INT, FLD(config_api, max_body_bytes), .def = "1048576", .min = 1024,
-	 .max = 64 * MIB, .text = "largest request body"},
+	 .max = 64 * MIB,
+	 .text = "largest request body (also of an Alertmanager notification); over it is 413"},
 	{"timeout_s", T_INT, FLD(config_api, timeout_s), .def = "60", .min = 1, .max = 3600,
 	 .text = "limit of one synchronous request"},
 };
@@ -1042,8 +1043,6 @@ static const struct opt alerts_opts[] = {
 	{"reinvestigate_after", T_PERIOD, FLD(config_alerts, reinvestigate_after_s), .def = "4h",
 	 .text = "a group firing again with alerts (fingerprints) already investigated within "
 		 "this starts nothing"},
-	{"max_body_bytes", T_INT, FLD(config_alerts, max_body_bytes), .def = "1048576", .min = 1024,
-	 .max = 16 * MIB, .text = "largest Alertmanager notification taken"},
 	{"send_attempts", T_INT, FLD(config_alerts, send_attempts), .def = "4", .min = 1, .max = 10,
 	 .text = "tries of one alert through one channel, the first included; a channel that "
 		 "took it is not sent it again"},
