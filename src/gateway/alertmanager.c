@@ -749,9 +749,7 @@ static void build_prompt(const struct am_notification *n, struct buf *p)
 	}
 }
 
-/* The runbook: skills/runbooks/<alertname lower-cased>/SKILL.md, else the runbook whose
- * front matter `labels:` match the most labels of the first firing alert. NULL = none. */
-static char *runbook(const struct config *cfg, const struct am_notification *n, char **name)
+char *am_runbook(const struct config *cfg, const struct am_notification *n, char **name)
 {
 	const struct am_alert *a = NULL;
 	const char *alertname;
@@ -759,8 +757,10 @@ static char *runbook(const struct config *cfg, const struct am_notification *n, 
 	struct skill_set set;
 	const struct skill *best = NULL;
 	size_t best_n = 0;
+	bool by_name;
 	struct buf text;
 
+	*name = NULL;
 	for (size_t i = 0; i < n->n_alerts && !a; i++)
 		if (n->alerts[i].firing)
 			a = &n->alerts[i];
@@ -775,7 +775,10 @@ static char *runbook(const struct config *cfg, const struct am_notification *n, 
 		if (skill_usable(&set.v[i]) && set.v[i].category &&
 		    strcmp(set.v[i].category, "runbooks") == 0 && strcmp(set.v[i].name, lower) == 0)
 			best = &set.v[i];
-	for (size_t i = 0; i < set.n && !best_n && !best; i++) {
+	/* No runbook by name: every runbook is read, the one matching the most labels wins (the
+	 * first by name among equals). */
+	by_name = best != NULL;
+	for (size_t i = 0; i < set.n && !by_name; i++) {
 		const struct skill *sk = &set.v[i];
 		size_t k;
 		char *path;
@@ -968,7 +971,7 @@ static int investigate(struct alertmanager *am, struct am_group *g, const struct
 	snprintf(heading, sizeof(heading), "%.120s (%zu firing)", g->title, firing);
 	buf_init(&prompt, 0);
 	build_prompt(n, &prompt);
-	extra = runbook(am->cfg, n, &skill);
+	extra = am_runbook(am->cfg, n, &skill);
 	rc = start_turn(am, g, heading, buf_str(&prompt), extra, false);
 	if (rc == 0) {
 		log_info("alertmanager: investigating group %lld (%s)%s%s", (long long)g->id,
