@@ -992,7 +992,8 @@ static const struct opt alerts_investigate_opts[] = {
 	 .text = "model group of investigations; default: `model`"},
 	{"max_per_hour", T_INT, FLD(config_alerts_investigate, max_per_hour), .def = "6", .min = 1,
 	 .max = 1000,
-	 .text = "investigations started per hour, all groups; the rest are noted only"},
+	 .text = "investigations and Dig deeper turns started per hour, all groups; the rest are "
+		 "noted only (a refused press says so)"},
 	{"group_min_interval", T_PERIOD, FLD(config_alerts_investigate, group_min_interval_s),
 	 .def = "15m",
 	 .text = "one alert group (groupKey) starts at most one investigation per this, even when "

@@ -36,7 +36,7 @@
 
 #define SILENCE_TIMEOUT_MS 10000
 #define RUNBOOK_MAX	   (32 * 1024)
-#define STARTS_KEPT	   1000 /* investigation start times kept for max_per_hour */
+#define STARTS_KEPT	   1000 /* investigation and Dig deeper start times, for max_per_hour */
 #define HOUR_MS		   3600000LL
 
 /* ---- pure: the payload ------------------------------------------------------------------ */
@@ -497,7 +497,7 @@ struct alertmanager {
 	struct am_group **groups;
 	size_t n_groups;
 	int64_t next_id;
-	int64_t starts[STARTS_KEPT]; /* ring of investigation start times */
+	int64_t starts[STARTS_KEPT]; /* ring of investigation and Dig deeper start times */
 	size_t n_starts;
 	struct am_run *runs;
 	struct am_silence *silences;
@@ -1202,20 +1202,37 @@ static const char *silence(struct alertmanager *am, struct am_group *g, int64_t 
 	return rc == 0 ? "Silencing…" : "The silence could not be sent.";
 }
 
-static const char *dig(struct alertmanager *am, struct am_group *g, const char *who)
+/* A Dig deeper press: a paid turn, so it counts against alerts.investigate.max_per_hour as
+ * an investigation does. The answer is a literal or written into buf. */
+static const char *dig(struct alertmanager *am, struct am_group *g, const char *who, char *buf,
+		       size_t len)
 {
+	int64_t now = now_wall_ms();
 	char *prompt;
 	int rc;
 
 	if (g->running)
 		return "An investigation of this group is still running.";
+	if (started_last_hour(am, now) >= am->cfg->alerts.investigate.max_per_hour) {
+		snprintf(buf, len,
+			 "No: alerts.investigate.max_per_hour (%lld) investigations ran in the "
+			 "last hour. Try again later.",
+			 (long long)am->cfg->alerts.investigate.max_per_hour);
+		log_warn("alertmanager: Dig deeper on group %lld refused: "
+			 "alerts.investigate.max_per_hour reached",
+			 (long long)g->id);
+		return buf;
+	}
 	prompt = xasprintf("%s asks you to dig deeper into this alert group. Look further with "
 			   "the read-only tools: what did you not check yet, what would confirm "
 			   "or rule out the cause? Change nothing. Answer briefly.",
 			   who);
 	rc = start_turn(am, g, g->title, prompt, NULL, true);
 	free(prompt);
-	return rc == 0 ? "Digging deeper…" : "The follow-up could not start; try again shortly.";
+	if (rc < 0)
+		return "The follow-up could not start; try again shortly.";
+	am->starts[am->n_starts++ % STARTS_KEPT] = now;
+	return "Digging deeper…";
 }
 
 static void on_press(const struct telegram_press *p, void *arg)
@@ -1226,6 +1243,7 @@ static void on_press(const struct telegram_press *p, void *arg)
 	int n = 0;
 	struct am_group *g;
 	const char *answer;
+	char buf[160];
 
 	if (sscanf(p->data, "a:%7[a-z0-9]:%lld%n", op, &id, &n) != 2 || p->data[n] ||
 	    !(g = group_by_id(am, id))) {
@@ -1248,7 +1266,7 @@ static void on_press(const struct telegram_press *p, void *arg)
 		free(text);
 		answer = "Acked.";
 	} else if (strcmp(op, "dig") == 0) {
-		answer = dig(am, g, p->who);
+		answer = dig(am, g, p->who, buf, sizeof(buf));
 	} else {
 		answer = "I do not know this button.";
 	}

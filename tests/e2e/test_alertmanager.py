@@ -96,12 +96,13 @@ def am():
 def bot(tmp_path, fake, tg, mcp, prom, am):
     started = []
 
-    def make():
+    def make(investigate=None):
         tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [OWNER],
                 "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
         alerts = {"alertmanager_token": "os.environ/AM_TOKEN", "alertmanager_url": am.url,
                   "reinvestigate_after": "4h",
-                  "investigate": {"mcp_servers": ["k8s"], "max_cost_usd": 0.5}}
+                  "investigate": {"mcp_servers": ["k8s"], "max_cost_usd": 0.5}
+                  | (investigate or {})}
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
                            alerts=alerts,
                            prometheus={"url": f"http://127.0.0.1:{prom.server_address[1]}"},
@@ -308,6 +309,28 @@ def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):
         "action"] == "acked"
     time.sleep(1 * SLOW)
     assert len(tg.messages(OWNER)) == count and len(fake.chat_requests) == n
+    assert tg.unanswered_callbacks() == []
+
+
+def test_dig_deeper_counts_against_max_per_hour(bot, tg, fake):
+    investigate_script(fake)
+    g = bot(investigate={"max_per_hour": 2})
+    send(g, payload())
+    msg = investigation(tg)
+    dig = callback_data_of(msg["reply_markup"])[3]
+    # The investigation was one of the hour's two turns; this press is the second.
+    fake.script_for("test/free", text("Deeper: the Secret db-credentials was deleted."))
+    tg.press(OWNER, msg["message_id"], dig, user_id=OWNER)
+    wait_for(lambda: any("Deeper:" in m["text"] for m in replies_to(tg, msg["message_id"])),
+             30, "the follow-up")
+    assert tg.callback_answers[-1]["text"] == "Digging deeper…"
+    # A third is refused, says why, and calls no model.
+    n = len(fake.chat_requests)
+    tg.press(OWNER, msg["message_id"], dig, user_id=OWNER)
+    wait_for(lambda: len(tg.callback_answers) == 2, 10, "the refused press's answer")
+    assert "alerts.investigate.max_per_hour (2)" in tg.callback_answers[-1]["text"]
+    time.sleep(1 * SLOW)
+    assert len(fake.chat_requests) == n
     assert tg.unanswered_callbacks() == []
 
 
