@@ -668,6 +668,13 @@ static void load(struct alertmanager *am)
 			am->starts[am->n_starts++ % STARTS_KEPT] = g->investigated_ms;
 	}
 	sqlite3_finalize(st);
+	/* Rows past AM_GROUPS_MAX are not loaded but keep their ids: a new group reusing one
+	 * would replace that row, and its old message's buttons would act on the new group. */
+	if (sqlite3_prepare_v2(db, "SELECT max(id) FROM am_groups", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) >= am->next_id)
+			am->next_id = sqlite3_column_int64(st, 0) + 1;
+		sqlite3_finalize(st);
+	}
 }
 
 /* A new group, in place of the least recently seen one when AM_GROUPS_MAX are held (not one

@@ -7,6 +7,7 @@ repeat within reinvestigate_after starts nothing, also after a restart; resolved
 under the investigation; Silence sends the exact API v2 request; a stranger's press is
 refused; a wrong token is 401."""
 import json
+import sqlite3
 import threading
 import time
 import urllib.error
@@ -332,6 +333,26 @@ def test_dig_deeper_counts_against_max_per_hour(bot, tg, fake):
     time.sleep(1 * SLOW)
     assert len(fake.chat_requests) == n
     assert tg.unanswered_callbacks() == []
+
+
+def test_a_new_group_never_reuses_the_id_of_a_row_not_loaded(bot, tg, fake):
+    investigate_script(fake)
+    g = bot()
+    g.kill()
+    # AM_GROUPS_MAX (1024) recent groups are loaded at start; the highest id belongs to an
+    # older one that is not, whose message's buttons still carry it.
+    now = int(time.time() * 1000)
+    db = sqlite3.connect(g.home / "state.db")
+    db.executemany("INSERT INTO am_groups (id, group_key, seen_ms) VALUES (?, ?, ?)",
+                   [(i, f"recent-{i}", now) for i in range(1, 1025)])
+    db.execute("INSERT INTO am_groups (id, group_key, seen_ms) VALUES (1025, 'older', ?)",
+               (now - 24 * 3600 * 1000,))
+    db.commit()
+    db.close()
+    g.start()
+    send(g, payload())
+    msg = investigation(tg)
+    assert {d.rsplit(":", 1)[1] for d in callback_data_of(msg["reply_markup"])} == {"1026"}
 
 
 def test_a_restart_does_not_investigate_again(bot, tg, fake):
