@@ -170,6 +170,19 @@ static void test_deepseek_balance_answer(void **state)
 	assert_int_equal(balance_parse_deepseek("{}", 2, &b), -EINVAL);
 }
 
+static void test_balance_low_only_with_a_minimum(void **state)
+{
+	(void)state;
+	assert_true(alert_balance_low(true, true, 0.5, 1.0));
+	assert_false(alert_balance_low(true, true, 1.0, 1.0));
+	assert_false(alert_balance_low(true, false, 0, 1.0)); /* no limit: nothing to compare */
+	assert_true(alert_balance_low(false, false, 0, 1.0)); /* DeepSeek: not available */
+	/* alerts.balance_min_usd 0 is "no alert", also for an account not available. */
+	assert_false(alert_balance_low(false, false, 0, 0));
+	assert_false(alert_balance_low(false, true, 0, 0));
+	assert_false(alert_balance_low(true, true, -1, 0));
+}
+
 static void test_messages_are_redacted_and_well_formed(void **state)
 {
 	char *to[] = {"ops@example.test", "me@example.test"};
@@ -577,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_rate_limit_of_one),
 		cmocka_unit_test(test_openrouter_key_answer),
 		cmocka_unit_test(test_deepseek_balance_answer),
+		cmocka_unit_test(test_balance_low_only_with_a_minimum),
 		cmocka_unit_test(test_messages_are_redacted_and_well_formed),
 		cmocka_unit_test(test_retry_delay_doubles_up_to_the_cap),
 		cmocka_unit_test(test_retry_is_bounded_by_tries_and_queue),

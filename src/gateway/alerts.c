@@ -113,6 +113,13 @@ bool alert_rate_take(struct alert_rate *r, int64_t now_ms, int64_t window_ms)
 	return true;
 }
 
+bool alert_balance_low(bool available, bool has_remaining, double remaining_usd, double min_usd)
+{
+	if (min_usd <= 0)
+		return false;
+	return !available || (has_remaining && remaining_usd < min_usd);
+}
+
 int64_t alert_retry_delay_ms(int retry, int64_t first_ms)
 {
 	int64_t d = first_ms > 0 ? first_ms : 0;
@@ -856,15 +863,14 @@ static void balance_alert(struct alerts *a, const struct account *ac, const stru
 	const char *prov = balance_provider_name(ac->acct.provider);
 	double min = a->cfg->alerts.balance_min_usd;
 	char key[KEY_LEN], *title, *text;
-	bool low = (b->has_remaining && b->remaining_usd < min) || !b->available;
 
 	snprintf(key, sizeof(key), "balance:%s:%s", prov, ac->acct.group);
-	if (min <= 0 && b->available)
-		return;
-	if (!low) {
+	if (!alert_balance_low(b->available, b->has_remaining, b->remaining_usd, min)) {
 		if (firing(a, key))
-			alerts_resolve(a, key,
-				       "the provider balance is above alerts.balance_min_usd");
+			alerts_resolve(
+				a, key,
+				min > 0 ? "the provider balance is above alerts.balance_min_usd"
+					: "alerts.balance_min_usd is 0: no balance alerts");
 		return;
 	}
 	title = xasprintf("%s balance low (%s)", prov, ac->acct.group);

@@ -62,6 +62,10 @@ enum alert_verdict alert_decide(const struct alert_state *s, bool resolved, int6
  * leaves it firing and notified, so the next report says resolved again. */
 void alert_update(struct alert_state *s, bool resolved, bool sent, int64_t now_ms);
 
+/* Whether a provider balance is an alert: an account not available for API calls, or less
+ * than min_usd left; never when min_usd is 0 (alerts.balance_min_usd: 0 = no alert). */
+bool alert_balance_low(bool available, bool has_remaining, double remaining_usd, double min_usd);
+
 /* A sliding-window rate limit: at most cap events within window_ms. Fields are private. */
 struct alert_rate {
 	int64_t *t; /* ring of the last cap event times */
