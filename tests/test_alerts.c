@@ -278,6 +278,8 @@ static void test_state_file_both_ways(void **state)
 	assert_string_equal(out->jobs[0].job, "k");
 	assert_int_equal(alert_state_decode("[1, 2]", 6, out), -EINVAL);
 	assert_int_equal(alert_state_decode("{\"firing\": ", 11, out), -EINVAL);
+	assert_int_equal(alert_state_decode("{\"firing\": []} x", 16, out), -EINVAL);
+	assert_int_equal(alert_state_decode("{\"firing\": []}\n", 15, out), 0);
 	assert_int_equal(out->n_keys, 0);
 	free(in);
 	free(out);
@@ -569,12 +571,18 @@ static void test_unreadable_state_file_starts_empty(void **state)
 {
 	struct mod *m = mod_create();
 	char *path = xasprintf("%s/alerts-state.json", m->home);
+	/* A well-formed start announcing the breaker a minute ago, then garbage: the file was
+	 * not written by us (ours are written whole), so none of it is believed. */
+	char *json = xasprintf("{\"version\": 1, \"firing\": [{\"key\": \"breaker\", \"sent_ms\": "
+			       "%lld}], \"cron_fails\": []} not json",
+			       (long long)(m->clock.wall - MIN_MS));
 
 	(void)state;
-	assert_int_equal(fileio_write_atomic(path, "not json", 8, 0600), 0);
+	assert_int_equal(fileio_write_atomic(path, json, strlen(json), 0600), 0);
 	mod_start(m);
 	alerts_fire(m->a, "breaker", "open", "open");
 	assert_false(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"duplicate\"}"));
+	free(json);
 	free(path);
 	mod_destroy(m);
 }

@@ -164,12 +164,18 @@ char *alert_state_encode(const struct alert_saved *s)
 
 int alert_state_decode(const char *json, size_t len, struct alert_saved *s)
 {
-	cJSON *root = cJSON_ParseWithLength(json, len), *e;
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false), *e;
 	const cJSON *firing = cJSON_GetObjectItemCaseSensitive(root, "firing");
 	const cJSON *fails = cJSON_GetObjectItemCaseSensitive(root, "cron_fails");
 
 	memset(s, 0, sizeof(*s));
-	if (!cJSON_IsObject(root)) {
+	/* The file is written whole (atomically): anything after its JSON means it is not ours,
+	 * and none of it is believed. */
+	while (end && end < json + len &&
+	       (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
+		end++;
+	if (!cJSON_IsObject(root) || !end || end != json + len) {
 		cJSON_Delete(root);
 		return -EINVAL;
 	}

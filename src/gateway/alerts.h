@@ -113,7 +113,8 @@ struct alert_saved {
 /* The file's JSON (a new string). */
 char *alert_state_encode(const struct alert_saved *s);
 /* Fills s (zeroed first) from the file's text. Entries that are not well formed are skipped;
- * -EINVAL when the text is not the file's JSON at all. */
+ * -EINVAL when the text is not the file's JSON at all, or has more than white space after it
+ * (the file is written whole, so such a file is not what was written). */
 int alert_state_decode(const char *json, size_t len, struct alert_saved *s);
 /* The monotonic time of a send at sent_wall_ms seen now: as long ago as the wall clock says,
  * and never in the future (a wall clock stepped back counts it as sent now). */
