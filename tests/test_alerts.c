@@ -511,7 +511,7 @@ static void test_resolved_no_channel_took_is_reported_again(void **state)
 
 static void test_restart_within_the_window_stays_quiet(void **state)
 {
-	struct mod *m = mod_create();
+	struct mod *m = mod_create_with("", true);
 	char *path = xasprintf("%s/alerts-state.json", m->home);
 	/* A previous process announced the poller down 5 minutes ago (wall clock). */
 	char *json = xasprintf("{\"version\": 1, \"firing\": [{\"key\": \"telegram_poller\", "
@@ -528,9 +528,13 @@ static void test_restart_within_the_window_stays_quiet(void **state)
 	m->clock.mono += 54 * MIN_MS;
 	alerts_fire(m->a, "telegram_poller", "Telegram poller down", "still down");
 	assert_true(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"duplicate\"} 2\n"));
+	assert_false(has_metric(m, "hermetic_alerts_sent_total{"));
 	m->clock.mono += MIN_MS;
 	alerts_fire(m->a, "telegram_poller", "Telegram poller down", "still down");
 	assert_true(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"duplicate\"} 2\n"));
+	/* The reminder went to the channel (which refused it): one try, the only one. */
+	run_until_metric(m, "hermetic_alerts_sent_total{channel=\"hook\",result=\"failed\"} 1\n");
+	assert_false(has_metric(m, "result=\"ok\""));
 	/* It cleared: the key leaves the file, so the next start knows nothing of it. */
 	alerts_resolve(m->a, "telegram_poller", "polling again");
 	after = state_file(m);
