@@ -4,8 +4,9 @@ Prometheus, the fake Telegram Bot API and a fake Alertmanager API v2. A firing g
 read-only investigation (only prometheus_query and the MCP server's read-only tools, the
 runbook in its system prompt) delivered with Silence 1h / Silence 4h / Ack / Dig deeper; a
 repeat within reinvestigate_after starts nothing, also after a restart; resolved adds a reply
-under the investigation; Silence sends the exact API v2 request; a stranger's press is
-refused; a wrong token is 401."""
+under the investigation (exactly one); Silence sends the exact API v2 request; a stranger's
+press is refused; a wrong token is 401; Dig deeper counts against investigate.max_per_hour; a
+new group's id is past every stored one, also rows not loaded."""
 import json
 import sqlite3
 import threading
