@@ -1,10 +1,12 @@
 /* alertmanager: the webhook payload parser (version 4 as Alertmanager sends it, errors that say
  * what and where, the caps), the fingerprint sets, the decision table (new, repeat within and
  * after reinvestigate_after, a new alert joining, acked, the per-group and overall rate limits,
- * resolved with and without an investigation), the silence body (exact API v2 JSON) and the
- * runbook front-matter match.
+ * resolved with and without an investigation), the silence body (exact API v2 JSON), the
+ * runbook front-matter match and the runbook chosen (by name, else the most labels matched).
  */
 #include "test.h"
+#include "core/config.h"
+#include "core/fileio.h"
 #include "core/util.h"
 #include "gateway/alertmanager.h"
 
@@ -196,6 +198,57 @@ static void test_runbook_front_matter_match(void **state)
 	assert_false(am_runbook_matches("no front matter", 15, yes, 3, &n));
 }
 
+static void write_runbook(const char *home, const char *name, const char *labels)
+{
+	char *dir = xasprintf("%s/skills/runbooks/%s", home, name);
+	char *path = xasprintf("%s/SKILL.md", dir);
+	char *md = xasprintf("---\nname: %s\ndescription: what to check\nlabels:\n%s---\nRB-%s\n",
+			     name, labels, name);
+
+	assert_int_equal(fileio_mkdirs(dir, 0700), 0);
+	assert_int_equal(fileio_write_atomic(path, md, strlen(md), 0600), 0);
+	free(md);
+	free(path);
+	free(dir);
+}
+
+static void test_runbook_matching_the_most_labels_wins(void **state)
+{
+	char home[32] = "/tmp/hm-am-XXXXXX", *text, *name = NULL, *yaml;
+	struct config_diag *diag = config_diag_create();
+	struct config *cfg = NULL;
+	struct am_notification n;
+	char err[128];
+
+	(void)state;
+	assert_non_null(mkdtemp(home));
+	yaml = xasprintf("home: %s\n", home);
+	assert_int_equal(config_parse("t.yaml", yaml, strlen(yaml), &cfg, diag), 0);
+	assert_int_equal(am_parse(SAMPLE, strlen(SAMPLE), &n, err, sizeof(err)), 0);
+	/* Both match the first firing alert (alertname, pod web-1); the first by name matches
+	 * fewer labels. */
+	write_runbook(home, "a-any-crash", "  alertname: KubePodCrashLooping\n");
+	write_runbook(home, "b-web-crash", "  alertname: KubePodCrashLooping\n  pod: web-1\n");
+	write_runbook(home, "c-other-pod", "  alertname: KubePodCrashLooping\n  pod: web-9\n");
+	text = am_runbook(cfg, &n, &name);
+	assert_non_null(text);
+	assert_string_equal(name, "b-web-crash");
+	assert_non_null(strstr(text, "RB-b-web-crash"));
+	free(text);
+	free(name);
+	/* The runbook named for the alert wins over any match. */
+	write_runbook(home, "kubepodcrashlooping", "  namespace: nowhere\n");
+	text = am_runbook(cfg, &n, &name);
+	assert_string_equal(name, "kubepodcrashlooping");
+	free(text);
+	free(name);
+	am_notification_finish(&n);
+	config_destroy(cfg);
+	config_diag_destroy(diag);
+	free(yaml);
+	assert_int_equal(fileio_remove_tree(home), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_decision_table),
 		cmocka_unit_test(test_silence_body_is_api_v2),
 		cmocka_unit_test(test_runbook_front_matter_match),
+		cmocka_unit_test(test_runbook_matching_the_most_labels_wins),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,8 @@
 /* alerts: the decision table of one key (a new condition is sent; a repeat within the dedupe
  * window is not; after the window it is sent again as a reminder; one held back by a rate
- * limit is sent at the next report; resolved is said only when its firing was), the sliding
+ * limit is sent at the next report; resolved is said only when its firing was, and a resolved
+ * report held back by the hourly limit or given up by every channel keeps the key firing so
+ * it is said again), the sliding
  * rate limit (at most cap per window, freed as events age out, ring wrap-around), the provider
  * balance parsers over their documented JSON and wrong shapes, and the e-mail and webhook
  * messages (CRLF, headers on one line, no registered secret); the retry schedule (doubling from
@@ -21,11 +23,16 @@
 #include "net/notify.h"
 #include "router/balance.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <event2/event.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define T0     1000000
 #define MIN_MS 60000
@@ -163,6 +170,19 @@ static void test_deepseek_balance_answer(void **state)
 	assert_int_equal(balance_parse_deepseek("{}", 2, &b), -EINVAL);
 }
 
+static void test_balance_low_only_with_a_minimum(void **state)
+{
+	(void)state;
+	assert_true(alert_balance_low(true, true, 0.5, 1.0));
+	assert_false(alert_balance_low(true, true, 1.0, 1.0));
+	assert_false(alert_balance_low(true, false, 0, 1.0)); /* no limit: nothing to compare */
+	assert_true(alert_balance_low(false, false, 0, 1.0)); /* DeepSeek: not available */
+	/* alerts.balance_min_usd 0 is "no alert", also for an account not available. */
+	assert_false(alert_balance_low(false, false, 0, 0));
+	assert_false(alert_balance_low(false, true, 0, 0));
+	assert_false(alert_balance_low(true, true, -1, 0));
+}
+
 static void test_messages_are_redacted_and_well_formed(void **state)
 {
 	char *to[] = {"ops@example.test", "me@example.test"};
@@ -258,6 +278,8 @@ static void test_state_file_both_ways(void **state)
 	assert_string_equal(out->jobs[0].job, "k");
 	assert_int_equal(alert_state_decode("[1, 2]", 6, out), -EINVAL);
 	assert_int_equal(alert_state_decode("{\"firing\": ", 11, out), -EINVAL);
+	assert_int_equal(alert_state_decode("{\"firing\": []} x", 16, out), -EINVAL);
+	assert_int_equal(alert_state_decode("{\"firing\": []}\n", 15, out), 0);
 	assert_int_equal(out->n_keys, 0);
 	free(in);
 	free(out);
@@ -296,6 +318,7 @@ struct mod {
 	struct metrics *metrics;
 	struct alerts *a;
 	struct clock clock;
+	int port_fd; /* the refused port's socket, or -1 */
 };
 
 static void mod_start(struct mod *m)
@@ -313,16 +336,40 @@ static void mod_stop(struct mod *m)
 	m->a = NULL;
 }
 
-static struct mod *mod_create(void)
+/* A loopback port nothing listens on: a webhook sent there is refused at once. */
+static int refused_port(int *fd)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+
+	*fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(*fd >= 0);
+	assert_int_equal(bind(*fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(*fd, (struct sockaddr *)&sa, &len), 0);
+	return ntohs(sa.sin_port);
+}
+
+/* alerts: options after dedupe (e.g. "max_per_hour: 1"); with_channel adds a webhook channel
+ * whose every send is refused, tried once. */
+static struct mod *mod_create_with(const char *alerts, bool with_channel)
 {
 	struct mod *m = xcalloc(1, sizeof(*m));
 	struct config_diag *diag = config_diag_create();
-	char *text;
+	char *text, *channel = xstrdup("");
 
 	log_set_stderr(0);
 	snprintf(m->home, sizeof(m->home), "/tmp/hm-alerts-XXXXXX");
 	assert_non_null(mkdtemp(m->home));
-	text = xasprintf("home: %s\nalerts: {dedupe: 1h}\n", m->home);
+	m->port_fd = -1;
+	if (with_channel) {
+		free(channel);
+		channel = xasprintf(", send_attempts: 1, channels: [{type: webhook, name: hook, "
+				    "url: \"http://127.0.0.1:%d/hook\"}]",
+				    refused_port(&m->port_fd));
+	}
+	text = xasprintf("home: %s\nalerts: {dedupe: 1h%s%s%s}\n", m->home, *alerts ? ", " : "",
+			 alerts, channel);
+	free(channel);
 	assert_int_equal(config_parse("t.yaml", text, strlen(text), &m->cfg, diag), 0);
 	free(text);
 	config_diag_destroy(diag);
@@ -331,11 +378,18 @@ static struct mod *mod_create(void)
 	return m;
 }
 
+static struct mod *mod_create(void)
+{
+	return mod_create_with("", false);
+}
+
 static void mod_destroy(struct mod *m)
 {
 	mod_stop(m);
 	loop_destroy(m->loop);
 	config_destroy(m->cfg);
+	if (m->port_fd >= 0)
+		close(m->port_fd);
 	assert_int_equal(fileio_remove_tree(m->home), 0);
 	free(m);
 }
@@ -364,9 +418,100 @@ static bool has_metric(struct mod *m, const char *line)
 	return found;
 }
 
+/* Runs the loop until the metrics show line (the sends' answers come from it). */
+static void run_until_metric(struct mod *m, const char *line)
+{
+	for (int i = 0; i < 200 && !has_metric(m, line); i++)
+		event_base_loop(loop_base(m->loop), EVLOOP_ONCE);
+	assert_true(has_metric(m, line));
+}
+
+/* The state file as a previous process left it: keys whose firing was announced a minute ago
+ * (wall clock). */
+static void write_firing(struct mod *m, const char *k1, const char *k2)
+{
+	char *path = xasprintf("%s/alerts-state.json", m->home);
+	char *json = xasprintf("{\"version\": 1, \"firing\": [{\"key\": \"%s\", \"sent_ms\": "
+			       "%lld}, {\"key\": \"%s\", \"sent_ms\": %lld}], \"cron_fails\": []}",
+			       k1, (long long)(m->clock.wall - MIN_MS), k2,
+			       (long long)(m->clock.wall - MIN_MS));
+
+	assert_int_equal(fileio_write_atomic(path, json, strlen(json), 0600), 0);
+	free(json);
+	free(path);
+}
+
+static bool file_has(struct mod *m, const char *what)
+{
+	char *text = state_file(m);
+	bool found = strstr(text, what) != NULL;
+
+	free(text);
+	return found;
+}
+
+static void test_resolved_not_sent_stays_firing(void **state)
+{
+	struct alert_state s = {0};
+
+	(void)state;
+	alert_update(&s, false, true, T0);
+	/* A rate limit held the resolved report back: receivers still see it firing. */
+	alert_update(&s, true, false, T0 + 1);
+	assert_true(s.firing && s.notified && s.last_sent_ms == T0);
+	assert_int_equal(alert_decide(&s, true, T0 + 2, MIN_MS), ALERT_SEND);
+	alert_update(&s, true, true, T0 + 2);
+	assert_false(s.firing || s.notified);
+	/* Never announced: nothing to say, nothing kept. */
+	alert_update(&s, false, false, T0 + 3);
+	alert_update(&s, true, false, T0 + 4);
+	assert_false(s.firing || s.notified);
+}
+
+static void test_resolved_held_back_by_the_hourly_limit_is_sent_later(void **state)
+{
+	struct mod *m = mod_create_with("max_per_hour: 1", true);
+
+	(void)state;
+	write_firing(m, "mcp:a", "mcp:b");
+	mod_start(m);
+	alerts_resolve(m->a, "mcp:a", "connected again");
+	assert_false(file_has(m, "mcp:a"));
+	/* The hour's one message went to mcp:a: mcp:b's resolved waits, still firing. */
+	alerts_resolve(m->a, "mcp:b", "connected again");
+	assert_true(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"rate_limited\"} 1\n"));
+	assert_true(file_has(m, "mcp:b"));
+	alerts_resolve(m->a, "mcp:b", "connected again");
+	assert_true(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"rate_limited\"} 2\n"));
+	m->clock.mono += 60 * MIN_MS;
+	alerts_resolve(m->a, "mcp:b", "connected again");
+	assert_false(file_has(m, "mcp:b"));
+	mod_destroy(m);
+}
+
+static void test_resolved_no_channel_took_is_reported_again(void **state)
+{
+	struct mod *m = mod_create_with("", true);
+
+	(void)state;
+	write_firing(m, "mcp:a", "mcp:b");
+	mod_start(m);
+	alerts_resolve(m->a, "mcp:a", "connected again");
+	assert_false(file_has(m, "mcp:a"));
+	/* Its only try is refused: the firing is back, as announced a minute ago. */
+	run_until_metric(m, "hermetic_alerts_given_up_total{channel=\"hook\"} 1\n");
+	assert_true(file_has(m, "mcp:a"));
+	alerts_fire(m->a, "mcp:a", "MCP server a down", "down again");
+	assert_true(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"duplicate\"} 1\n"));
+	/* The next report of the cleared condition says resolved again. */
+	alerts_resolve(m->a, "mcp:a", "connected again");
+	run_until_metric(m, "hermetic_alerts_given_up_total{channel=\"hook\"} 2\n");
+	mod_destroy(m);
+}
+
 static void test_restart_within_the_window_stays_quiet(void **state)
 {
-	struct mod *m = mod_create();
+	struct mod *m = mod_create_with("", true);
 	char *path = xasprintf("%s/alerts-state.json", m->home);
 	/* A previous process announced the poller down 5 minutes ago (wall clock). */
 	char *json = xasprintf("{\"version\": 1, \"firing\": [{\"key\": \"telegram_poller\", "
@@ -383,9 +528,13 @@ static void test_restart_within_the_window_stays_quiet(void **state)
 	m->clock.mono += 54 * MIN_MS;
 	alerts_fire(m->a, "telegram_poller", "Telegram poller down", "still down");
 	assert_true(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"duplicate\"} 2\n"));
+	assert_false(has_metric(m, "hermetic_alerts_sent_total{"));
 	m->clock.mono += MIN_MS;
 	alerts_fire(m->a, "telegram_poller", "Telegram poller down", "still down");
 	assert_true(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"duplicate\"} 2\n"));
+	/* The reminder went to the channel (which refused it): one try, the only one. */
+	run_until_metric(m, "hermetic_alerts_sent_total{channel=\"hook\",result=\"failed\"} 1\n");
+	assert_false(has_metric(m, "result=\"ok\""));
 	/* It cleared: the key leaves the file, so the next start knows nothing of it. */
 	alerts_resolve(m->a, "telegram_poller", "polling again");
 	after = state_file(m);
@@ -426,12 +575,18 @@ static void test_unreadable_state_file_starts_empty(void **state)
 {
 	struct mod *m = mod_create();
 	char *path = xasprintf("%s/alerts-state.json", m->home);
+	/* A well-formed start announcing the breaker a minute ago, then garbage: the file was
+	 * not written by us (ours are written whole), so none of it is believed. */
+	char *json = xasprintf("{\"version\": 1, \"firing\": [{\"key\": \"breaker\", \"sent_ms\": "
+			       "%lld}], \"cron_fails\": []} not json",
+			       (long long)(m->clock.wall - MIN_MS));
 
 	(void)state;
-	assert_int_equal(fileio_write_atomic(path, "not json", 8, 0600), 0);
+	assert_int_equal(fileio_write_atomic(path, json, strlen(json), 0600), 0);
 	mod_start(m);
 	alerts_fire(m->a, "breaker", "open", "open");
 	assert_false(has_metric(m, "hermetic_alerts_suppressed_total{reason=\"duplicate\"}"));
+	free(json);
 	free(path);
 	mod_destroy(m);
 }
@@ -447,11 +602,15 @@ int main(void)
 		cmocka_unit_test(test_rate_limit_of_one),
 		cmocka_unit_test(test_openrouter_key_answer),
 		cmocka_unit_test(test_deepseek_balance_answer),
+		cmocka_unit_test(test_balance_low_only_with_a_minimum),
 		cmocka_unit_test(test_messages_are_redacted_and_well_formed),
 		cmocka_unit_test(test_retry_delay_doubles_up_to_the_cap),
 		cmocka_unit_test(test_retry_is_bounded_by_tries_and_queue),
 		cmocka_unit_test(test_state_file_both_ways),
 		cmocka_unit_test(test_restored_time_follows_the_wall_clock),
+		cmocka_unit_test(test_resolved_not_sent_stays_firing),
+		cmocka_unit_test(test_resolved_held_back_by_the_hourly_limit_is_sent_later),
+		cmocka_unit_test(test_resolved_no_channel_took_is_reported_again),
 		cmocka_unit_test(test_restart_within_the_window_stays_quiet),
 		cmocka_unit_test(test_cron_failures_keep_counting_across_a_restart),
 		cmocka_unit_test(test_unreadable_state_file_starts_empty),

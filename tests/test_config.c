@@ -643,6 +643,18 @@ static void test_unknown_key_without_match_lists_known_keys(void **state)
 					   "known keys: allow_hosts, timeout_s, max_bytes");
 }
 
+/* api.max_body_bytes bounds an Alertmanager notification (httpd refuses a larger one before
+ * the route runs), so there is no alerts.max_body_bytes that could only pretend to. */
+static void test_alerts_have_no_body_cap_of_their_own(void **state)
+{
+	struct result r = parse("alerts: {max_body_bytes: 2048}\n");
+
+	(void)state;
+	assert_int_equal(r.rc, -EINVAL);
+	assert_non_null(strstr(r.out, "unknown key 'max_body_bytes' in 'alerts'"));
+	result_finish(&r);
+}
+
 static void test_missing_env_var_is_named_with_its_place(void **state)
 {
 	(void)state;
@@ -1973,6 +1985,7 @@ int main(void)
 		cmocka_unit_test(test_config_default_path_uses_env),
 		cmocka_unit_test(test_unknown_key_suggests_the_closest),
 		cmocka_unit_test(test_unknown_key_without_match_lists_known_keys),
+		cmocka_unit_test(test_alerts_have_no_body_cap_of_their_own),
 		cmocka_unit_test(test_missing_env_var_is_named_with_its_place),
 		cmocka_unit_test(test_wrong_type_is_named),
 		cmocka_unit_test(test_out_of_range_gives_the_range),

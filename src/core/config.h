@@ -553,7 +553,6 @@ struct config_alerts {
 	char *alertmanager_url;	       /* API v2 base for silences; NULL = no Silence buttons */
 	int64_t telegram_chat;	       /* 0 = telegram.admin_chat, else the first allowed user */
 	int64_t reinvestigate_after_s; /* the same firing alerts are not investigated again */
-	int64_t max_body_bytes;	       /* of one notification */
 	struct config_alerts_investigate investigate;
 	int64_t send_attempts; /* tries of one message through one channel, first included */
 	int64_t retry_after_s; /* before the first retry; doubles per retry */

@@ -716,7 +716,8 @@ static const struct opt api_opts[] = {
 	 .text = "Host names the API answers besides loopback and listen's address (a Service "
 		 "name); `*` = any (needs key)"},
 	{"max_body_bytes", T_INT, FLD(config_api, max_body_bytes), .def = "1048576", .min = 1024,
-	 .max = 64 * MIB, .text = "largest request body"},
+	 .max = 64 * MIB,
+	 .text = "largest request body (also of an Alertmanager notification); over it is 413"},
 	{"timeout_s", T_INT, FLD(config_api, timeout_s), .def = "60", .min = 1, .max = 3600,
 	 .text = "limit of one synchronous request"},
 };
@@ -991,7 +992,8 @@ static const struct opt alerts_investigate_opts[] = {
 	 .text = "model group of investigations; default: `model`"},
 	{"max_per_hour", T_INT, FLD(config_alerts_investigate, max_per_hour), .def = "6", .min = 1,
 	 .max = 1000,
-	 .text = "investigations started per hour, all groups; the rest are noted only"},
+	 .text = "investigations and Dig deeper turns started per hour, all groups; the rest are "
+		 "noted only (a refused press says so)"},
 	{"group_min_interval", T_PERIOD, FLD(config_alerts_investigate, group_min_interval_s),
 	 .def = "15m",
 	 .text = "one alert group (groupKey) starts at most one investigation per this, even when "
@@ -1042,8 +1044,6 @@ static const struct opt alerts_opts[] = {
 	{"reinvestigate_after", T_PERIOD, FLD(config_alerts, reinvestigate_after_s), .def = "4h",
 	 .text = "a group firing again with alerts (fingerprints) already investigated within "
 		 "this starts nothing"},
-	{"max_body_bytes", T_INT, FLD(config_alerts, max_body_bytes), .def = "1048576", .min = 1024,
-	 .max = 16 * MIB, .text = "largest Alertmanager notification taken"},
 	{"send_attempts", T_INT, FLD(config_alerts, send_attempts), .def = "4", .min = 1, .max = 10,
 	 .text = "tries of one alert through one channel, the first included; a channel that "
 		 "took it is not sent it again"},

@@ -36,7 +36,7 @@
 
 #define SILENCE_TIMEOUT_MS 10000
 #define RUNBOOK_MAX	   (32 * 1024)
-#define STARTS_KEPT	   1000 /* investigation start times kept for max_per_hour */
+#define STARTS_KEPT	   1000 /* investigation and Dig deeper start times, for max_per_hour */
 #define HOUR_MS		   3600000LL
 
 /* ---- pure: the payload ------------------------------------------------------------------ */
@@ -497,7 +497,7 @@ struct alertmanager {
 	struct am_group **groups;
 	size_t n_groups;
 	int64_t next_id;
-	int64_t starts[STARTS_KEPT]; /* ring of investigation start times */
+	int64_t starts[STARTS_KEPT]; /* ring of investigation and Dig deeper start times */
 	size_t n_starts;
 	struct am_run *runs;
 	struct am_silence *silences;
@@ -668,6 +668,13 @@ static void load(struct alertmanager *am)
 			am->starts[am->n_starts++ % STARTS_KEPT] = g->investigated_ms;
 	}
 	sqlite3_finalize(st);
+	/* Rows past AM_GROUPS_MAX are not loaded but keep their ids: a new group reusing one
+	 * would replace that row, and its old message's buttons would act on the new group. */
+	if (sqlite3_prepare_v2(db, "SELECT max(id) FROM am_groups", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) >= am->next_id)
+			am->next_id = sqlite3_column_int64(st, 0) + 1;
+		sqlite3_finalize(st);
+	}
 }
 
 /* A new group, in place of the least recently seen one when AM_GROUPS_MAX are held (not one
@@ -749,9 +756,7 @@ static void build_prompt(const struct am_notification *n, struct buf *p)
 	}
 }
 
-/* The runbook: skills/runbooks/<alertname lower-cased>/SKILL.md, else the runbook whose
- * front matter `labels:` match the most labels of the first firing alert. NULL = none. */
-static char *runbook(const struct config *cfg, const struct am_notification *n, char **name)
+char *am_runbook(const struct config *cfg, const struct am_notification *n, char **name)
 {
 	const struct am_alert *a = NULL;
 	const char *alertname;
@@ -759,8 +764,10 @@ static char *runbook(const struct config *cfg, const struct am_notification *n, 
 	struct skill_set set;
 	const struct skill *best = NULL;
 	size_t best_n = 0;
+	bool by_name;
 	struct buf text;
 
+	*name = NULL;
 	for (size_t i = 0; i < n->n_alerts && !a; i++)
 		if (n->alerts[i].firing)
 			a = &n->alerts[i];
@@ -775,7 +782,10 @@ static char *runbook(const struct config *cfg, const struct am_notification *n, 
 		if (skill_usable(&set.v[i]) && set.v[i].category &&
 		    strcmp(set.v[i].category, "runbooks") == 0 && strcmp(set.v[i].name, lower) == 0)
 			best = &set.v[i];
-	for (size_t i = 0; i < set.n && !best_n && !best; i++) {
+	/* No runbook by name: every runbook is read, the one matching the most labels wins (the
+	 * first by name among equals). */
+	by_name = best != NULL;
+	for (size_t i = 0; i < set.n && !by_name; i++) {
 		const struct skill *sk = &set.v[i];
 		size_t k;
 		char *path;
@@ -968,7 +978,7 @@ static int investigate(struct alertmanager *am, struct am_group *g, const struct
 	snprintf(heading, sizeof(heading), "%.120s (%zu firing)", g->title, firing);
 	buf_init(&prompt, 0);
 	build_prompt(n, &prompt);
-	extra = runbook(am->cfg, n, &skill);
+	extra = am_runbook(am->cfg, n, &skill);
 	rc = start_turn(am, g, heading, buf_str(&prompt), extra, false);
 	if (rc == 0) {
 		log_info("alertmanager: investigating group %lld (%s)%s%s", (long long)g->id,
@@ -1062,15 +1072,8 @@ static void on_notification(struct httpd_req *req, void *arg)
 				  "<alerts.alertmanager_token>)");
 		return;
 	}
+	/* api.max_body_bytes bounds it: httpd answers 413 before this handler runs. */
 	body = httpd_body_ref(req, &len);
-	if (len > (size_t)am->cfg->alerts.max_body_bytes) {
-		msg = xasprintf(
-			"the notification is larger than alerts.max_body_bytes (%lld bytes)",
-			(long long)am->cfg->alerts.max_body_bytes);
-		httpd_reply_error(req, 413, "invalid_request_error", msg);
-		free(msg);
-		return;
-	}
 	if (am_parse(body ? body : "", len, &n, err, sizeof(err)) < 0) {
 		msg = xasprintf("not an Alertmanager webhook payload: %s", err);
 		httpd_reply_error(req, 400, "invalid_request_error", msg);
@@ -1206,20 +1209,37 @@ static const char *silence(struct alertmanager *am, struct am_group *g, int64_t 
 	return rc == 0 ? "Silencing…" : "The silence could not be sent.";
 }
 
-static const char *dig(struct alertmanager *am, struct am_group *g, const char *who)
+/* A Dig deeper press: a paid turn, so it counts against alerts.investigate.max_per_hour as
+ * an investigation does. The answer is a literal or written into buf. */
+static const char *dig(struct alertmanager *am, struct am_group *g, const char *who, char *buf,
+		       size_t len)
 {
+	int64_t now = now_wall_ms();
 	char *prompt;
 	int rc;
 
 	if (g->running)
 		return "An investigation of this group is still running.";
+	if (started_last_hour(am, now) >= am->cfg->alerts.investigate.max_per_hour) {
+		snprintf(buf, len,
+			 "No: alerts.investigate.max_per_hour (%lld) investigations ran in the "
+			 "last hour. Try again later.",
+			 (long long)am->cfg->alerts.investigate.max_per_hour);
+		log_warn("alertmanager: Dig deeper on group %lld refused: "
+			 "alerts.investigate.max_per_hour reached",
+			 (long long)g->id);
+		return buf;
+	}
 	prompt = xasprintf("%s asks you to dig deeper into this alert group. Look further with "
 			   "the read-only tools: what did you not check yet, what would confirm "
 			   "or rule out the cause? Change nothing. Answer briefly.",
 			   who);
 	rc = start_turn(am, g, g->title, prompt, NULL, true);
 	free(prompt);
-	return rc == 0 ? "Digging deeper…" : "The follow-up could not start; try again shortly.";
+	if (rc < 0)
+		return "The follow-up could not start; try again shortly.";
+	am->starts[am->n_starts++ % STARTS_KEPT] = now;
+	return "Digging deeper…";
 }
 
 static void on_press(const struct telegram_press *p, void *arg)
@@ -1230,6 +1250,7 @@ static void on_press(const struct telegram_press *p, void *arg)
 	int n = 0;
 	struct am_group *g;
 	const char *answer;
+	char buf[160];
 
 	if (sscanf(p->data, "a:%7[a-z0-9]:%lld%n", op, &id, &n) != 2 || p->data[n] ||
 	    !(g = group_by_id(am, id))) {
@@ -1252,7 +1273,7 @@ static void on_press(const struct telegram_press *p, void *arg)
 		free(text);
 		answer = "Acked.";
 	} else if (strcmp(op, "dig") == 0) {
-		answer = dig(am, g, p->who);
+		answer = dig(am, g, p->who, buf, sizeof(buf));
 	} else {
 		answer = "I do not know this button.";
 	}

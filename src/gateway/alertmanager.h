@@ -126,6 +126,11 @@ void am_silence_body(const struct am_label *labels, size_t n, int64_t now_ms, in
  * entry, all of whose entries are labels of the alert (exact values). *n_matched gets how many. */
 bool am_runbook_matches(const char *text, size_t len, const struct am_label *labels, size_t n,
 			size_t *n_matched);
+/* The runbook of n's first firing alert, as the investigation's extra system prompt (a new
+ * string; NULL = none): skills/runbooks/<alertname lower-cased>/SKILL.md, else among the
+ * runbooks whose front matter matches (am_runbook_matches) the one matching the most labels.
+ * *name gets the skill's name (a new string) or NULL. Reads cfg->home's skills. */
+char *am_runbook(const struct config *cfg, const struct am_notification *n, char **name);
 
 /* ---- the route ---- */
 

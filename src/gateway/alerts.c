@@ -12,7 +12,9 @@
  *
  * A message is one refcounted copy shared by its channels' sends; each send keeps its own try
  * count and, while it waits for a retry, its own timer. When the last send of a message ends
- * and no channel took it, its key goes back to un-notified (the watches report it again).
+ * and no channel took it, its key goes back to un-notified (the watches report it again); for
+ * a resolved message, back to firing as announced (the watches report it resolved again). A
+ * resolved report a rate limit holds back leaves the key firing the same way.
  *
  * The announced keys and the cron failure counts are saved to home/alerts-state.json (written
  * atomically, as the heartbeat is) whenever they change, with wall clock times, and read at
@@ -73,7 +75,10 @@ enum alert_verdict alert_decide(const struct alert_state *s, bool resolved, int6
 void alert_update(struct alert_state *s, bool resolved, bool sent, int64_t now_ms)
 {
 	if (resolved) {
-		*s = (struct alert_state){0};
+		/* A resolved report that went nowhere leaves a firing that was announced as it
+		 * is: receivers still see it firing, and the next report says resolved again. */
+		if (sent || !s->notified)
+			*s = (struct alert_state){0};
 		return;
 	}
 	s->firing = true;
@@ -106,6 +111,13 @@ bool alert_rate_take(struct alert_rate *r, int64_t now_ms, int64_t window_ms)
 	r->t[(r->head + r->n) % r->cap] = now_ms;
 	r->n++;
 	return true;
+}
+
+bool alert_balance_low(bool available, bool has_remaining, double remaining_usd, double min_usd)
+{
+	if (min_usd <= 0)
+		return false;
+	return !available || (has_remaining && remaining_usd < min_usd);
 }
 
 int64_t alert_retry_delay_ms(int retry, int64_t first_ms)
@@ -152,12 +164,18 @@ char *alert_state_encode(const struct alert_saved *s)
 
 int alert_state_decode(const char *json, size_t len, struct alert_saved *s)
 {
-	cJSON *root = cJSON_ParseWithLength(json, len), *e;
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false), *e;
 	const cJSON *firing = cJSON_GetObjectItemCaseSensitive(root, "firing");
 	const cJSON *fails = cJSON_GetObjectItemCaseSensitive(root, "cron_fails");
 
 	memset(s, 0, sizeof(*s));
-	if (!cJSON_IsObject(root)) {
+	/* The file is written whole (atomically): anything after its JSON means it is not ours,
+	 * and none of it is believed. */
+	while (end && end < json + len &&
+	       (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
+		end++;
+	if (!cJSON_IsObject(root) || !end || end != json + len) {
 		cJSON_Delete(root);
 		return -EINVAL;
 	}
@@ -193,6 +211,7 @@ int alert_state_decode(const char *json, size_t len, struct alert_saved *s)
 struct key_entry {
 	char key[KEY_LEN];
 	struct alert_state st;
+	bool resolve_held; /* its last resolved report was over alerts.max_per_hour (logged) */
 };
 
 /* One alert message, shared by its channels' sends (refs of them). */
@@ -203,7 +222,7 @@ struct msg {
 	int64_t ts_wall_ms;
 	char key[KEY_LEN];
 	char *title, *text;
-	int64_t sent_mono_ms; /* the key's last_sent_ms it set */
+	int64_t sent_mono_ms; /* firing: the key's last_sent_ms it set; resolved: the one it had */
 };
 
 struct send {
@@ -267,13 +286,14 @@ static struct key_entry *key_find(struct alerts *a, const char *key, bool create
 		 * this only happens with hundreds of MCP servers and cron jobs flapping. */
 		for (size_t i = 0; i < a->n_keys; i++)
 			if (!a->keys[i].st.firing) {
+				a->keys[i] = (struct key_entry){0};
 				snprintf(a->keys[i].key, KEY_LEN, "%s", key);
 				return &a->keys[i];
 			}
 		return NULL;
 	}
+	a->keys[a->n_keys] = (struct key_entry){0};
 	snprintf(a->keys[a->n_keys].key, KEY_LEN, "%s", key);
-	a->keys[a->n_keys].st = (struct alert_state){0};
 	return &a->keys[a->n_keys++];
 }
 
@@ -371,6 +391,16 @@ static void msg_unref(struct alerts *a, struct msg *m)
 			save_state(a);
 		}
 	}
+	/* Nobody heard it resolve: receivers still see it firing, so the key fires again as
+	 * announced, and the next report of the cleared condition says resolved again. A key
+	 * that fired anew meanwhile has its own state. */
+	if (a && !m->taken && m->resolved) {
+		k = key_find(a, m->key, true);
+		if (k && !k->st.firing) {
+			k->st = (struct alert_state){true, true, m->sent_mono_ms};
+			save_state(a);
+		}
+	}
 	free(m->title);
 	free(m->text);
 	free(m);
@@ -465,15 +495,21 @@ static void on_sent(bool ok, const char *error, void *arg)
 }
 
 /* Sends m through every channel whose own limit allows; true when at least one send started. */
-static bool send_all(struct alerts *a, const struct notify_msg *nm, int64_t now)
+static bool send_all(struct alerts *a, const struct notify_msg *nm, int64_t now,
+		     int64_t sent_mono_ms)
 {
 	const struct config_alerts *ac = &a->cfg->alerts;
 	struct msg *m = xcalloc(1, sizeof(*m));
 	bool any = false;
 
-	*m = (struct msg){
-		1,  false, nm->resolved, nm->ts_wall_ms, "", xstrdup(nm->title), xstrdup(nm->text),
-		now};
+	*m = (struct msg){1,
+			  false,
+			  nm->resolved,
+			  nm->ts_wall_ms,
+			  "",
+			  xstrdup(nm->title),
+			  xstrdup(nm->text),
+			  sent_mono_ms};
 	snprintf(m->key, sizeof(m->key), "%s", nm->key);
 	for (size_t i = 0; i < ac->n_channels; i++) {
 		struct send *s;
@@ -524,19 +560,23 @@ static void report(struct alerts *a, const char *key, bool resolved, const char 
 	if (v == ALERT_DUPLICATE)
 		count(a->m_suppressed, "duplicate", NULL);
 	if (v != ALERT_SEND || !a->cfg->alerts.n_channels) {
-		alert_update(&k->st, resolved, false, now);
+		/* With no channel a resolved report has nowhere to go, now or later: done. */
+		alert_update(&k->st, resolved, resolved && v == ALERT_SEND, now);
 		if (was_notified && !k->st.notified)
 			save_state(a);
 		return;
 	}
 	if (!alert_rate_take(&a->overall, now, HOUR_MS)) {
 		/* Only the first refusal of a key is logged: the watches report again. */
-		if (!k->st.firing || resolved)
-			log_warn("alerts: %s not sent: over alerts.max_per_hour", key);
+		if (!k->st.firing || (resolved && !k->resolve_held))
+			log_warn("alerts: %s%s not sent: over alerts.max_per_hour",
+				 resolved ? "resolved " : "", key);
+		k->resolve_held = resolved;
 		count(a->m_suppressed, "rate_limited", NULL);
 	} else {
 		log_warn("alerts: %s%s: %s", resolved ? "resolved " : "", key, title);
-		sent = send_all(a, &m, now);
+		k->resolve_held = false;
+		sent = send_all(a, &m, now, resolved ? k->st.last_sent_ms : now);
 	}
 	alert_update(&k->st, resolved, sent, now);
 	if (sent || was_notified != k->st.notified)
@@ -829,15 +869,14 @@ static void balance_alert(struct alerts *a, const struct account *ac, const stru
 	const char *prov = balance_provider_name(ac->acct.provider);
 	double min = a->cfg->alerts.balance_min_usd;
 	char key[KEY_LEN], *title, *text;
-	bool low = (b->has_remaining && b->remaining_usd < min) || !b->available;
 
 	snprintf(key, sizeof(key), "balance:%s:%s", prov, ac->acct.group);
-	if (min <= 0 && b->available)
-		return;
-	if (!low) {
+	if (!alert_balance_low(b->available, b->has_remaining, b->remaining_usd, min)) {
 		if (firing(a, key))
-			alerts_resolve(a, key,
-				       "the provider balance is above alerts.balance_min_usd");
+			alerts_resolve(
+				a, key,
+				min > 0 ? "the provider balance is above alerts.balance_min_usd"
+					: "alerts.balance_min_usd is 0: no balance alerts");
 		return;
 	}
 	title = xasprintf("%s balance low (%s)", prov, ac->acct.group);

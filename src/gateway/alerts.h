@@ -57,8 +57,14 @@ enum alert_verdict {
 /* Whether a report (fire, or resolved) for a key in state s at now_ms is sent. */
 enum alert_verdict alert_decide(const struct alert_state *s, bool resolved, int64_t now_ms,
 				int64_t dedupe_ms);
-/* The state after the report: sent says whether a message went out. */
+/* The state after the report: sent says whether a message went out. A resolved report clears
+ * the key when sent, or when its firing was never announced; one announced and not sent
+ * leaves it firing and notified, so the next report says resolved again. */
 void alert_update(struct alert_state *s, bool resolved, bool sent, int64_t now_ms);
+
+/* Whether a provider balance is an alert: an account not available for API calls, or less
+ * than min_usd left; never when min_usd is 0 (alerts.balance_min_usd: 0 = no alert). */
+bool alert_balance_low(bool available, bool has_remaining, double remaining_usd, double min_usd);
 
 /* A sliding-window rate limit: at most cap events within window_ms. Fields are private. */
 struct alert_rate {
@@ -107,7 +113,8 @@ struct alert_saved {
 /* The file's JSON (a new string). */
 char *alert_state_encode(const struct alert_saved *s);
 /* Fills s (zeroed first) from the file's text. Entries that are not well formed are skipped;
- * -EINVAL when the text is not the file's JSON at all. */
+ * -EINVAL when the text is not the file's JSON at all, or has more than white space after it
+ * (the file is written whole, so such a file is not what was written). */
 int alert_state_decode(const char *json, size_t len, struct alert_saved *s);
 /* The monotonic time of a send at sent_wall_ms seen now: as long ago as the wall clock says,
  * and never in the future (a wall clock stepped back counts it as sent now). */

@@ -114,8 +114,6 @@ static void on_prune(evutil_socket_t fd, short what, void *arg)
 
 /* One cron or hook run in flight. */
 struct job_run {
-	struct gateway *g;
-	char *source; /* "cron:<name>", for the alerts */
 	job_done_cb done;
 	void *arg;
 };
@@ -474,7 +472,6 @@ static void on_job_turn(const struct agent_result *r, void *arg)
 				r->session_id, r->cost_usd};
 
 	j->done(&jr, j->arg);
-	free(j->source);
 	free(j);
 }
 
@@ -497,15 +494,11 @@ static int run_job(struct gateway *g, const struct job_opts *jo, job_done_cb don
 				    .tool = jo->tool};
 	int rc;
 
-	j->g = g;
-	j->source = xstrdup(jo->source);
 	j->done = done;
 	j->arg = arg;
 	rc = agent_turn(g->agent, &o, jo->prompt, &job_cbs, j, NULL);
-	if (rc < 0) {
-		free(j->source);
+	if (rc < 0)
 		free(j);
-	}
 	return rc;
 }
 

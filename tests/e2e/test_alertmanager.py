@@ -4,9 +4,11 @@ Prometheus, the fake Telegram Bot API and a fake Alertmanager API v2. A firing g
 read-only investigation (only prometheus_query and the MCP server's read-only tools, the
 runbook in its system prompt) delivered with Silence 1h / Silence 4h / Ack / Dig deeper; a
 repeat within reinvestigate_after starts nothing, also after a restart; resolved adds a reply
-under the investigation; Silence sends the exact API v2 request; a stranger's press is
-refused; a wrong token is 401."""
+under the investigation (exactly one); Silence sends the exact API v2 request; a stranger's
+press is refused; a wrong token is 401; Dig deeper counts against investigate.max_per_hour; a
+new group's id is past every stored one, also rows not loaded."""
 import json
+import sqlite3
 import threading
 import time
 import urllib.error
@@ -96,12 +98,13 @@ def am():
 def bot(tmp_path, fake, tg, mcp, prom, am):
     started = []
 
-    def make():
+    def make(investigate=None):
         tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [OWNER],
                 "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
         alerts = {"alertmanager_token": "os.environ/AM_TOKEN", "alertmanager_url": am.url,
                   "reinvestigate_after": "4h",
-                  "investigate": {"mcp_servers": ["k8s"], "max_cost_usd": 0.5}}
+                  "investigate": {"mcp_servers": ["k8s"], "max_cost_usd": 0.5}
+                  | (investigate or {})}
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
                            alerts=alerts,
                            prometheus={"url": f"http://127.0.0.1:{prom.server_address[1]}"},
@@ -236,9 +239,9 @@ def test_firing_repeat_resolved_and_wrong_token(bot, tg, fake, mcp, prom):
     # Resolved: a short note replying to the investigation.
     assert send(g, payload("resolved"))[1]["action"] == "resolved_noted"
     wait_for(lambda: replies_to(tg, msg["message_id"]), 20, "the resolved note")
-    assert replies_to(tg, msg["message_id"])[-1]["text"] == "✅ Resolved: KubePodCrashLooping"
-    assert replies_to(tg, msg["message_id"])[0]["text"] == \
-        "✅ Resolved: KubePodCrashLooping"
+    time.sleep(1 * SLOW)  # time for a second note to arrive, were one sent
+    assert [m["text"] for m in replies_to(tg, msg["message_id"])] == \
+        ["✅ Resolved: KubePodCrashLooping"]
 
 
 def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):
@@ -309,6 +312,48 @@ def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):
     time.sleep(1 * SLOW)
     assert len(tg.messages(OWNER)) == count and len(fake.chat_requests) == n
     assert tg.unanswered_callbacks() == []
+
+
+def test_dig_deeper_counts_against_max_per_hour(bot, tg, fake):
+    investigate_script(fake)
+    g = bot(investigate={"max_per_hour": 2})
+    send(g, payload())
+    msg = investigation(tg)
+    dig = callback_data_of(msg["reply_markup"])[3]
+    # The investigation was one of the hour's two turns; this press is the second.
+    fake.script_for("test/free", text("Deeper: the Secret db-credentials was deleted."))
+    tg.press(OWNER, msg["message_id"], dig, user_id=OWNER)
+    wait_for(lambda: any("Deeper:" in m["text"] for m in replies_to(tg, msg["message_id"])),
+             30, "the follow-up")
+    assert tg.callback_answers[-1]["text"] == "Digging deeper…"
+    # A third is refused, says why, and calls no model.
+    n = len(fake.chat_requests)
+    tg.press(OWNER, msg["message_id"], dig, user_id=OWNER)
+    wait_for(lambda: len(tg.callback_answers) == 2, 10, "the refused press's answer")
+    assert "alerts.investigate.max_per_hour (2)" in tg.callback_answers[-1]["text"]
+    time.sleep(1 * SLOW)
+    assert len(fake.chat_requests) == n
+    assert tg.unanswered_callbacks() == []
+
+
+def test_a_new_group_never_reuses_the_id_of_a_row_not_loaded(bot, tg, fake):
+    investigate_script(fake)
+    g = bot()
+    g.kill()
+    # AM_GROUPS_MAX (1024) recent groups are loaded at start; the highest id belongs to an
+    # older one that is not, whose message's buttons still carry it.
+    now = int(time.time() * 1000)
+    db = sqlite3.connect(g.home / "state.db")
+    db.executemany("INSERT INTO am_groups (id, group_key, seen_ms) VALUES (?, ?, ?)",
+                   [(i, f"recent-{i}", now) for i in range(1, 1025)])
+    db.execute("INSERT INTO am_groups (id, group_key, seen_ms) VALUES (1025, 'older', ?)",
+               (now - 24 * 3600 * 1000,))
+    db.commit()
+    db.close()
+    g.start()
+    send(g, payload())
+    msg = investigation(tg)
+    assert {d.rsplit(":", 1)[1] for d in callback_data_of(msg["reply_markup"])} == {"1026"}
 
 
 def test_a_restart_does_not_investigate_again(bot, tg, fake):
