@@ -10,9 +10,12 @@ import hashlib
 import http.client
 import json
 import os
+import pty
 import re
+import select
 import sqlite3
 import subprocess
+import termios
 import threading
 import time
 
@@ -117,6 +120,34 @@ def test_hash_password_prints_a_pbkdf2_hash_hashlib_agrees_with(password_hash):
     empty = subprocess.run(argv("ui", "hash-password"), input="", capture_output=True,
                            text=True, env=clean_env(), timeout=60 * SLOW)
     assert empty.returncode == 1 and "no password" in empty.stderr
+
+
+def test_hash_password_typed_at_a_terminal_is_not_echoed():
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen(argv("ui", "hash-password"), stdin=slave, stdout=subprocess.PIPE,
+                             stderr=slave, env=clean_env(), close_fds=True)
+        deadline = time.monotonic() + 30 * SLOW
+        while termios.tcgetattr(slave)[3] & termios.ECHO:  # wait until it turned echo off
+            assert time.monotonic() < deadline and p.poll() is None, "echo stayed on"
+            time.sleep(0.01)
+        os.write(master, (PASSWORD + "\n").encode())
+        out, _ = p.communicate(timeout=60 * SLOW)
+        assert p.returncode == 0 and out.decode().startswith("pbkdf2-sha256$")
+        shown = b""
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert PASSWORD.encode() not in shown, shown
+        assert termios.tcgetattr(slave)[3] & termios.ECHO, "echo not restored"
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def test_a_password_instead_of_a_hash_is_refused_by_config_check(tmp_path):
