@@ -16,8 +16,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct uiauth *a;
 	char *s = malloc(size + 1), out[80];
 
-	if (!a)
+	if (!a) {
+		char id[UIAUTH_TOKEN_LEN + 1], csrf[UIAUTH_TOKEN_LEN + 1];
+
+		/* One live session, so that a cookie of the right length reaches the compare. */
 		a = uiauth_create(60000, 5);
+		if (uiauth_session_new(a, 0, id, csrf) < 0)
+			abort();
+	}
 	memcpy(s, data, size);
 	s[size] = '\0';
 	(void)uiauth_cookie_value(s, UIAUTH_COOKIE, out, sizeof(out));
