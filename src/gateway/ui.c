@@ -56,8 +56,13 @@
 #define SEARCH_SESSIONS	 10 /* as `hermetic sessions search` */
 #define SEARCH_MAX_BYTES 256
 #define VIEW_MAX_MSGS	 2000
-#define VIEW_TEXT_MAX	 (16 * 1024)  /* characters of one message's content shown */
+#define VIEW_TEXT_MAX	 (16 * 1024)  /* bytes of one message's content (or arguments) shown */
 #define EXPORT_TEXT_MAX	 (256 * 1024) /* ... and exported */
+/* Bytes of text one session view or export holds in all: the answer lives three times on
+ * the thread (the cJSON tree, the printed JSON, the Markdown), MAX_JOBS at once, in a
+ * process meant to fit in a few MiB. */
+#define VIEW_MAX_BYTES (1024 * 1024)
+#define MSG_OVERHEAD   64 /* bytes counted per message and tool call for keys and numbers */
 #define SPEND_DAYS	 30
 #define MEMORY_MAX_BYTES (64 * 1024)  /* MEMORY.md, USER.md shown */
 #define LOG_TAIL_BYTES	 (256 * 1024) /* of hermetic.log searched for the last warnings */
@@ -470,33 +475,80 @@ static void add_session(const struct session_info *si, void *arg)
 
 struct msg_acc {
 	cJSON *arr;
-	size_t text_max;
+	size_t text_max; /* bytes of one content or arguments string */
+	size_t n, bytes; /* messages and text bytes added so far */
+	bool truncated;	 /* a message was left out: the count or the byte budget */
 };
 
-/* One stored message as the page shows it: role, text (cut), tool calls and results. */
+/* s cut at max bytes (at a character boundary), added to o as name; the bytes kept. */
+static size_t add_cut(cJSON *o, const char *name, const char *s, size_t max, bool *cut)
+{
+	size_t n = strlen(s), keep = utf8_cut(s, n < max ? n : max);
+	char *text = xmalloc(keep + 1);
+
+	memcpy(text, s, keep);
+	text[keep] = '\0';
+	cJSON_AddStringToObject(o, name, text);
+	free(text);
+	*cut = keep < n;
+	return keep;
+}
+
+/* What one message will cost of the budget, as add_message cuts it. */
+static size_t message_bytes(const cJSON *j, const char *role, size_t text_max)
+{
+	const cJSON *content = cJSON_GetObjectItemCaseSensitive(j, "content"), *c;
+	size_t n = MSG_OVERHEAD + strlen(role);
+
+	if (cJSON_IsString(content))
+		n += utf8_cut(content->valuestring, strnlen(content->valuestring, text_max));
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(j, "tool_calls"))
+	{
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "function");
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+		const cJSON *args = cJSON_GetObjectItemCaseSensitive(f, "arguments");
+
+		n += MSG_OVERHEAD;
+		if (cJSON_IsString(name))
+			n += strnlen(name->valuestring, text_max);
+		if (cJSON_IsString(args))
+			n += utf8_cut(args->valuestring, strnlen(args->valuestring, text_max));
+	}
+	return n;
+}
+
+/* One stored message as the page shows it: role, text (cut), tool calls and results; none
+ * past VIEW_MAX_MSGS or VIEW_MAX_BYTES (then acc->truncated). */
 static void add_message(int64_t msg_id, const char *role, const char *json, void *arg)
 {
 	struct msg_acc *acc = arg;
-	cJSON *arr = acc->arr, *m, *j, *calls, *c, *out;
+	cJSON *m, *j, *calls, *c, *out;
 	const cJSON *content;
+	size_t bytes;
+	bool cut;
 
-	if (cJSON_GetArraySize(arr) >= VIEW_MAX_MSGS)
+	if (acc->truncated)
 		return;
+	if (acc->n >= VIEW_MAX_MSGS) {
+		acc->truncated = true;
+		return;
+	}
 	j = cJSON_Parse(json);
+	bytes = message_bytes(j, role, acc->text_max);
+	if (acc->bytes + bytes > VIEW_MAX_BYTES) {
+		acc->truncated = true;
+		cJSON_Delete(j);
+		return;
+	}
+	acc->n++;
+	acc->bytes += bytes;
 	m = cJSON_CreateObject();
 	cJSON_AddNumberToObject(m, "id", (double)msg_id);
 	cJSON_AddStringToObject(m, "role", role);
 	content = cJSON_GetObjectItemCaseSensitive(j, "content");
 	if (cJSON_IsString(content)) {
-		size_t n = strlen(content->valuestring);
-		size_t cut = utf8_cut(content->valuestring, n < acc->text_max ? n : acc->text_max);
-		char *text = xmalloc(cut + 1);
-
-		memcpy(text, content->valuestring, cut);
-		text[cut] = '\0';
-		cJSON_AddStringToObject(m, "content", text);
-		cJSON_AddBoolToObject(m, "cut", cut < n);
-		free(text);
+		add_cut(m, "content", content->valuestring, acc->text_max, &cut);
+		cJSON_AddBoolToObject(m, "cut", cut);
 	} else {
 		cJSON_AddStringToObject(m, "content", "");
 	}
@@ -509,12 +561,14 @@ static void add_message(int64_t msg_id, const char *role, const char *json, void
 		const cJSON *args = cJSON_GetObjectItemCaseSensitive(f, "arguments");
 		cJSON *t = cJSON_CreateObject();
 
-		cJSON_AddStringToObject(t, "name", cJSON_IsString(name) ? name->valuestring : "?");
-		cJSON_AddStringToObject(t, "arguments",
-					cJSON_IsString(args) ? args->valuestring : "");
+		add_cut(t, "name", cJSON_IsString(name) ? name->valuestring : "?", acc->text_max,
+			&cut);
+		add_cut(t, "arguments", cJSON_IsString(args) ? args->valuestring : "",
+			acc->text_max, &cut);
+		cJSON_AddBoolToObject(t, "cut", cut);
 		cJSON_AddItemToArray(out, t);
 	}
-	cJSON_AddItemToArray(arr, m);
+	cJSON_AddItemToArray(acc->arr, m);
 	cJSON_Delete(j);
 }
 
@@ -597,12 +651,15 @@ static int read_view(struct store *st, struct read_job *j, cJSON *root)
 
 	if (rc < 0)
 		return rc;
-	struct msg_acc acc = {NULL, j->format == AS_VIEW ? VIEW_TEXT_MAX : EXPORT_TEXT_MAX};
+	struct msg_acc acc = {.text_max = j->format == AS_VIEW ? VIEW_TEXT_MAX : EXPORT_TEXT_MAX};
 
 	cJSON_AddItemToObject(root, "session", session_json(&si));
 	session_info_finish(&si);
 	acc.arr = cJSON_AddArrayToObject(root, "messages");
-	return sessions_messages(st, j->n, add_message, &acc);
+	/* One past the cap: the query stops there, and add_message learns it was cut. */
+	rc = sessions_messages_max(st, j->n, VIEW_MAX_MSGS + 1, add_message, &acc);
+	cJSON_AddBoolToObject(root, "truncated", acc.truncated);
+	return rc;
 }
 
 static const char *str_item(const cJSON *o, const char *name)
@@ -642,9 +699,13 @@ static char *markdown(const cJSON *root)
 					   ? " [cut]"
 					   : "");
 		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
-			buf_printf(&b, "\ntool call `%s`:\n\n```json\n%s\n```\n",
-				   str_item(t, "name"), str_item(t, "arguments"));
+			buf_printf(&b, "\ntool call `%s`:\n\n```json\n%s%s\n```\n",
+				   str_item(t, "name"), str_item(t, "arguments"),
+				   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "cut")) ? " [cut]"
+											  : "");
 	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "truncated")))
+		buf_puts(&b, "\n---\n\n[truncated: the rest of the session is not in this export]\n");
 	return buf_steal(&b);
 }
 

@@ -493,6 +493,55 @@ def test_shutdown_with_a_turn_streaming_and_reads_in_flight(cockpit, fake):
         t.join(30 * SLOW)
 
 
+def add_session(g, messages):
+    """A session of (role, json text) rows written straight into state.db; its id."""
+    db = sqlite3.connect(g.home / "state.db")
+    now = int(time.time() * 1000)
+    sid = db.execute("INSERT INTO sessions (source, created_ms, updated_ms) VALUES (?, ?, ?)",
+                     ("api:big", now, now)).lastrowid
+    db.executemany("INSERT INTO messages (session_id, role, json, created_ms) VALUES (?, ?, ?, ?)",
+                   [(sid, role, js, now) for role, js in messages])
+    db.commit()
+    db.close()
+    return sid
+
+
+def test_a_huge_session_is_shown_and_exported_truncated_within_a_byte_budget(cockpit):
+    g = cockpit()
+    _, cookie, _, _ = login(g)
+    big = json.dumps({"role": "assistant", "content": "é" * 20000, "tool_calls": [
+        {"id": "c", "type": "function",
+         "function": {"name": "terminal", "arguments": "é" * 200000}}]})
+    sid = add_session(g, [("assistant", big)] * 300)
+
+    status, _, body = request(g, "GET", f"/v1/ui/session?id={sid}", headers={"Cookie": cookie})
+    assert status == 200 and len(body) < 1200 * 1024, len(body)
+    view = json.loads(body)
+    assert view["truncated"] is True and 10 < len(view["messages"]) < 300
+    m = view["messages"][0]
+    assert m["cut"] is True and len(m["content"].encode()) <= 16 * 1024
+    call = m["tool_calls"][0]
+    assert call["cut"] is True and len(call["arguments"].encode()) <= 16 * 1024
+    assert call["arguments"] == "é" * len(call["arguments"])  # cut between characters
+
+    got = {}
+    for export in ("md", "json"):
+        status, _, got[export] = request(g, "GET", f"/v1/ui/session?id={sid}&export={export}",
+                                         headers={"Cookie": cookie})
+        assert status == 200 and len(got[export]) < 1200 * 1024, (export, len(got[export]))
+    assert got["md"].decode().endswith("not in this export]\n")
+    assert json.loads(got["json"])["truncated"] is True
+
+    small = json.dumps({"role": "user", "content": "hi"})
+    sid = add_session(g, [("user", small)] * 2100)
+    view = get_json(g, f"/v1/ui/session?id={sid}", cookie)
+    assert view["truncated"] is True and len(view["messages"]) == 2000
+    sid = add_session(g, [("user", small)] * 3)
+    view = get_json(g, f"/v1/ui/session?id={sid}", cookie)
+    assert view["truncated"] is False and len(view["messages"]) == 3
+    stop_clean(g)
+
+
 # ---- memory and skills ----------------------------------------------------------------------------
 
 def test_memory_and_skills_are_shown_read_only(cockpit, tmp_path):
