@@ -61,8 +61,8 @@
 /* Bytes of text one session view or export holds in all: the answer lives three times on
  * the thread (the cJSON tree, the printed JSON, the Markdown), MAX_JOBS at once, in a
  * process meant to fit in a few MiB. */
-#define VIEW_MAX_BYTES (1024 * 1024)
-#define MSG_OVERHEAD   64 /* bytes counted per message and tool call for keys and numbers */
+#define VIEW_MAX_BYTES	 (1024 * 1024)
+#define MSG_OVERHEAD	 64 /* bytes counted per message and tool call for keys and numbers */
 #define SPEND_DAYS	 30
 #define MEMORY_MAX_BYTES (64 * 1024)  /* MEMORY.md, USER.md shown */
 #define LOG_TAIL_BYTES	 (256 * 1024) /* of hermetic.log searched for the last warnings */
@@ -699,13 +699,17 @@ static char *markdown(const cJSON *root)
 					   ? " [cut]"
 					   : "");
 		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
+		{
+			bool cut = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "cut"));
+
 			buf_printf(&b, "\ntool call `%s`:\n\n```json\n%s%s\n```\n",
 				   str_item(t, "name"), str_item(t, "arguments"),
-				   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "cut")) ? " [cut]"
-											  : "");
+				   cut ? " [cut]" : "");
+		}
 	}
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "truncated")))
-		buf_puts(&b, "\n---\n\n[truncated: the rest of the session is not in this export]\n");
+		buf_puts(&b,
+			 "\n---\n\n[truncated: the rest of the session is not in this export]\n");
 	return buf_steal(&b);
 }
 
