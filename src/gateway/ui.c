@@ -1429,18 +1429,8 @@ int ui_create(const struct ui_env *env, struct ui **out)
 	*out = NULL;
 	if (!ui_enabled(env->d))
 		return 0;
-	if (!cfg->ui.password_hash && !cfg->api.key) {
-		log_error("ui: the cockpit is on (ui.enabled) but nothing to log in with: set "
-			  "ui.password_hash (hermetic ui hash-password) or api.key");
-		return -1;
-	}
-	if (cfg->ui.password_hash && !uiauth_hash_valid(cfg->ui.password_hash)) {
-		log_error("ui.password_hash: not a hash this hermetic can check (iterations %d.."
-			  "%d, a salt of 8+ bytes and a 32-byte key, in base64); make a new one "
-			  "with `hermetic ui hash-password`",
-			  UIAUTH_ITERATIONS_MIN, UIAUTH_ITERATIONS_MAX);
-		return -1;
-	}
+	/* Something to log in with and a hash uiauth can check: the config load refused any
+	 * other (check_ui and cfg_check_password_hash in core/config_check.c). */
 	u = xcalloc(1, sizeof(*u));
 	u->env = *env;
 	u->cfg = cfg;

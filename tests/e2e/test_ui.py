@@ -159,6 +159,24 @@ def test_a_password_instead_of_a_hash_is_refused_by_config_check(tmp_path):
     assert "hunter22" not in out
 
 
+def test_config_check_refuses_a_hash_the_gateway_would_refuse(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    salt, key = base64.b64encode(b"0123456789abcdef").decode(), base64.b64encode(b"k" * 32).decode()
+    for bad, why in ((f"pbkdf2-sha256$999${salt}${key}", "iterations"),
+                     (f"pbkdf2-sha256$10000$MDEy${key}", "salt"),
+                     (f"pbkdf2-sha256$10000${salt}$LX8F", "key")):
+        cfg.write_text(to_yaml({"home": str(tmp_path / "home"), "ui": {"password_hash": bad}}))
+        r = run("config", "check", "--config", str(cfg))
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, out
+        assert re.search(re.escape(str(cfg)) + r":\d+:\d+: error: ui\.password_hash: expected pbkdf2", out)
+        assert why in out and key not in out, out
+    cfg.write_text(to_yaml({"home": str(tmp_path / "home"),
+                            "ui": {"password_hash": f"pbkdf2-sha256$10000${salt}${key}"}}))
+    r = run("config", "check", "--config", str(cfg))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 # ---- off, assets --------------------------------------------------------------------------------
 
 def test_the_cockpit_is_off_unless_configured(cockpit):
