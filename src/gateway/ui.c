@@ -41,7 +41,6 @@
 #include "tools/skill_set.h"
 
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -117,14 +116,6 @@ bool ui_etag_match(const char *inm, const char *etag)
 	return false;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 bool ui_query_param(const char *query, const char *name, char *out, size_t len)
 {
 	size_t nlen = strlen(name);
@@ -147,8 +138,8 @@ bool ui_query_param(const char *query, const char *name, char *out, size_t len)
 				if (c == '+') {
 					c = ' ';
 				} else if (c == '%') {
-					int hi = p + 2 < end ? hex_value(p[1]) : -1;
-					int lo = hi >= 0 ? hex_value(p[2]) : -1;
+					int hi = p + 2 < end ? hex_digit(p[1]) : -1;
+					int lo = hi >= 0 ? hex_digit(p[2]) : -1;
 
 					if (lo < 0 || (hi == 0 && lo == 0))
 						return false;
