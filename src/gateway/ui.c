@@ -177,11 +177,9 @@ static void reply_json_text(struct httpd_req *req, int status, const char *text,
 
 static void reply_json(struct httpd_req *req, int status, cJSON *root)
 {
-	char *s = cJSON_PrintUnformatted(root);
-
-	reply_json_text(req, status, s, strlen(s));
-	free(s);
-	cJSON_Delete(root);
+	page_headers(req);
+	httpd_add_header(req, "Cache-Control", "no-store");
+	httpd_reply_json(req, status, root);
 }
 
 static void reply_error(struct httpd_req *req, int status, const char *message)
