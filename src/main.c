@@ -15,6 +15,7 @@
 #include "sandbox/landlock.h"
 #include "core/log.h"
 #include "sandbox/rootguard.h"
+#include "router/router.h"
 #include "router/router_server.h"
 #include "sandbox/sandbox.h"
 #include "router/spend.h"
@@ -516,6 +517,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	schema_register();
+	router_scratch_install(); /* before any thread: cJSON's hooks are global */
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

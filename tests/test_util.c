@@ -107,6 +107,18 @@ static void json_str_escapes_and_repairs_utf8(void **state)
 	buf_finish(&b);
 }
 
+static void hex_digit_takes_both_cases_and_nothing_else(void **state)
+{
+	assert_int_equal(hex_digit('0'), 0);
+	assert_int_equal(hex_digit('9'), 9);
+	assert_int_equal(hex_digit('a'), 10);
+	assert_int_equal(hex_digit('F'), 15);
+	assert_int_equal(hex_digit('g'), -1);
+	assert_int_equal(hex_digit('G'), -1);
+	assert_int_equal(hex_digit('\0'), -1);
+	assert_int_equal(hex_digit((char)0xc1), -1); /* tolower of a high byte is not a digit */
+}
+
 static void utf8_cut_never_splits_a_character(void **state)
 {
 	const char *s = "ab\xc3\xa9\xe2\x82\xac"; /* "abé€" */
@@ -175,6 +187,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(json_str_escapes_and_repairs_utf8),
+		cmocka_unit_test(hex_digit_takes_both_cases_and_nothing_else),
 		cmocka_unit_test(utf8_cut_never_splits_a_character),
 		cmocka_unit_test(buf_append_past_cap_fails_and_keeps_contents),
 		cmocka_unit_test(buf_consume_and_steal),

@@ -4,6 +4,7 @@
  * and references between sections (cfg_finish()).
  */
 #include "core/config_int.h"
+#include "core/pwhash.h"
 #include "core/util.h"
 
 #include <arpa/inet.h>
@@ -662,28 +663,21 @@ int cfg_check_allowed_host(struct ctx *c, const struct node *n, const char *v)
 	return -EINVAL;
 }
 
-/* ui.password_hash: the form `hermetic ui hash-password` prints (the gateway checks the
- * numbers and the base64 when it starts, gateway/uiauth.c). The value is not echoed. */
+/* ui.password_hash: the form `hermetic ui hash-password` prints, checked by the parser the
+ * gateway uses (core/pwhash.c), so a value passed here is one the gateway takes. The value is
+ * not echoed. */
 int cfg_check_password_hash(struct ctx *c, const struct node *n, const char *v)
 {
-	static const char prefix[] = "pbkdf2-sha256$";
-	const char *p = v + sizeof(prefix) - 1;
-	size_t fields = 1;
+	struct pwhash p;
+	const char *why = "";
 
-	if (strncmp(v, prefix, sizeof(prefix) - 1) != 0 || !isdigit((unsigned char)*p))
-		goto bad;
-	for (; *p; p++) {
-		if (*p == '$')
-			fields++;
-		else if (!isalnum((unsigned char)*p) && !strchr("+/=", *p))
-			goto bad;
-	}
-	if (fields == 3)
+	if (pwhash_parse(v, &p, &why) == 0)
 		return 0;
-bad:
 	cfg_err(c, n,
 		"expected pbkdf2-sha256$<iterations>$<salt>$<hash> as `hermetic ui "
-		"hash-password` prints it (the password itself does not go in the config)");
+		"hash-password` prints it, but %s (make a new one with `hermetic ui "
+		"hash-password`; the password itself does not go in the config)",
+		why);
 	return -EINVAL;
 }
 

@@ -128,6 +128,11 @@ int offload_run(struct offload *o, offload_fn work, offload_fn done, offload_fn 
 		return -EAGAIN;
 	}
 	j->ev = event_new(loop_base(o->loop), j->efd, EV_READ, on_done, j);
+	if (!j->ev) {
+		close(j->efd);
+		free(j);
+		return -EAGAIN;
+	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, STACK_BYTES);
 	rc = pthread_create(&j->thread, &attr, job_main, j);

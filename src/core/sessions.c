@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -239,16 +240,23 @@ int sessions_append_origin(struct store *s, int64_t id, const char *role, const 
 
 int sessions_messages(struct store *s, int64_t id, sessions_message_cb cb, void *arg)
 {
+	return sessions_messages_max(s, id, SIZE_MAX, cb, arg);
+}
+
+int sessions_messages_max(struct store *s, int64_t id, size_t max, sessions_message_cb cb,
+			  void *arg)
+{
 	sqlite3 *db = store_db(s);
 	sqlite3_stmt *st;
 	int rc;
 
 	if (prepare(db,
 		    "SELECT id, role, json FROM messages WHERE session_id = ? AND compacted = 0"
-		    " ORDER BY coalesce(sort_key, id)",
+		    " ORDER BY coalesce(sort_key, id) LIMIT ?",
 		    &st) < 0)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, max > INT64_MAX ? -1 : (sqlite3_int64)max); /* -1: no limit */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		cb(sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
 		   (const char *)sqlite3_column_text(st, 2), arg);

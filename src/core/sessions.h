@@ -87,6 +87,10 @@ int sessions_find_origin(struct store *s, int64_t id, const char *origin, int64_
  * passed: sessions_compact takes those ids). */
 typedef void (*sessions_message_cb)(int64_t msg_id, const char *role, const char *json, void *arg);
 int sessions_messages(struct store *s, int64_t id, sessions_message_cb cb, void *arg);
+/* As sessions_messages, but stops after the first max messages (LIMIT in the query): a
+ * reader with a cap does not walk the rest of a long session. */
+int sessions_messages_max(struct store *s, int64_t id, size_t max, sessions_message_cb cb,
+			  void *arg);
 /* Replaces the messages ids[0..n) (consecutive in conversation order) by one summary
  * message (json) at the place of the first, in one transaction: the old ones are kept but
  * marked compacted, so session_search still finds them. */

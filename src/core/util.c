@@ -412,6 +412,17 @@ int buf_json_str(struct buf *b, const char *s, size_t len)
 	return rc;
 }
 
+int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 size_t utf8_cut(const char *s, size_t len)
 {
 	size_t i = len;

@@ -56,6 +56,8 @@ int buf_base64(struct buf *b, const void *data, size_t len);
 size_t utf8_seq(const char *s, size_t len);
 /* Length of the longest prefix of s[0..len) not ending inside a UTF-8 sequence. */
 size_t utf8_cut(const char *s, size_t len);
+/* The value of one hex digit (either case), or -1. */
+int hex_digit(char c);
 
 /* Parsing helpers that check the whole string and the range; return 0 or -EINVAL/-ERANGE. */
 int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);

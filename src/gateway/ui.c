@@ -41,7 +41,6 @@
 #include "tools/skill_set.h"
 
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -56,8 +55,13 @@
 #define SEARCH_SESSIONS	 10 /* as `hermetic sessions search` */
 #define SEARCH_MAX_BYTES 256
 #define VIEW_MAX_MSGS	 2000
-#define VIEW_TEXT_MAX	 (16 * 1024)  /* characters of one message's content shown */
+#define VIEW_TEXT_MAX	 (16 * 1024)  /* bytes of one message's content (or arguments) shown */
 #define EXPORT_TEXT_MAX	 (256 * 1024) /* ... and exported */
+/* Bytes of text one session view or export holds in all: the answer lives three times on
+ * the thread (the cJSON tree, the printed JSON, the Markdown), MAX_JOBS at once, in a
+ * process meant to fit in a few MiB. */
+#define VIEW_MAX_BYTES	 (1024 * 1024)
+#define MSG_OVERHEAD	 64 /* bytes counted per message and tool call for keys and numbers */
 #define SPEND_DAYS	 30
 #define MEMORY_MAX_BYTES (64 * 1024)  /* MEMORY.md, USER.md shown */
 #define LOG_TAIL_BYTES	 (256 * 1024) /* of hermetic.log searched for the last warnings */
@@ -112,14 +116,6 @@ bool ui_etag_match(const char *inm, const char *etag)
 	return false;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 bool ui_query_param(const char *query, const char *name, char *out, size_t len)
 {
 	size_t nlen = strlen(name);
@@ -142,8 +138,8 @@ bool ui_query_param(const char *query, const char *name, char *out, size_t len)
 				if (c == '+') {
 					c = ' ';
 				} else if (c == '%') {
-					int hi = p + 2 < end ? hex_value(p[1]) : -1;
-					int lo = hi >= 0 ? hex_value(p[2]) : -1;
+					int hi = p + 2 < end ? hex_digit(p[1]) : -1;
+					int lo = hi >= 0 ? hex_digit(p[2]) : -1;
 
 					if (lo < 0 || (hi == 0 && lo == 0))
 						return false;
@@ -181,11 +177,9 @@ static void reply_json_text(struct httpd_req *req, int status, const char *text,
 
 static void reply_json(struct httpd_req *req, int status, cJSON *root)
 {
-	char *s = cJSON_PrintUnformatted(root);
-
-	reply_json_text(req, status, s, strlen(s));
-	free(s);
-	cJSON_Delete(root);
+	page_headers(req);
+	httpd_add_header(req, "Cache-Control", "no-store");
+	httpd_reply_json(req, status, root);
 }
 
 static void reply_error(struct httpd_req *req, int status, const char *message)
@@ -248,17 +242,18 @@ static void on_ui_root(struct httpd_req *req, void *arg)
  * when req has been answered. */
 static bool gate(struct ui *u, struct httpd_req *req)
 {
-	const char *cookie;
+	const char *csrf, *sent;
 
 	if (!apiguard_check(&u->cfg->api, req))
 		return false;
-	cookie = httpd_header(req, "Cookie");
-	if (!uiauth_session_csrf(u->auth, cookie, now_mono_ms())) {
+	csrf = uiauth_session_csrf(u->auth, httpd_header(req, "Cookie"), now_mono_ms());
+	if (!csrf) {
 		reply_error(req, 401, "not logged in (or the session expired): log in at /ui/");
 		return false;
 	}
-	if (httpd_method(req) == HTTPD_POST &&
-	    !uiauth_csrf_ok(u->auth, cookie, httpd_header(req, "X-CSRF-Token"), now_mono_ms())) {
+	/* The session found once: its token compared here, not by a second scan of the table. */
+	sent = httpd_header(req, "X-CSRF-Token");
+	if (httpd_method(req) == HTTPD_POST && (!sent || !secret_equal(csrf, sent))) {
 		reply_error(req, 403, "missing or wrong X-CSRF-Token");
 		return false;
 	}
@@ -469,33 +464,80 @@ static void add_session(const struct session_info *si, void *arg)
 
 struct msg_acc {
 	cJSON *arr;
-	size_t text_max;
+	size_t text_max; /* bytes of one content or arguments string */
+	size_t n, bytes; /* messages and text bytes added so far */
+	bool truncated;	 /* a message was left out: the count or the byte budget */
 };
 
-/* One stored message as the page shows it: role, text (cut), tool calls and results. */
+/* s cut at max bytes (at a character boundary), added to o as name; the bytes kept. */
+static size_t add_cut(cJSON *o, const char *name, const char *s, size_t max, bool *cut)
+{
+	size_t n = strlen(s), keep = utf8_cut(s, n < max ? n : max);
+	char *text = xmalloc(keep + 1);
+
+	memcpy(text, s, keep);
+	text[keep] = '\0';
+	cJSON_AddStringToObject(o, name, text);
+	free(text);
+	*cut = keep < n;
+	return keep;
+}
+
+/* What one message will cost of the budget, as add_message cuts it. */
+static size_t message_bytes(const cJSON *j, const char *role, size_t text_max)
+{
+	const cJSON *content = cJSON_GetObjectItemCaseSensitive(j, "content"), *c;
+	size_t n = MSG_OVERHEAD + strlen(role);
+
+	if (cJSON_IsString(content))
+		n += utf8_cut(content->valuestring, strnlen(content->valuestring, text_max));
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(j, "tool_calls"))
+	{
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "function");
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+		const cJSON *args = cJSON_GetObjectItemCaseSensitive(f, "arguments");
+
+		n += MSG_OVERHEAD;
+		if (cJSON_IsString(name))
+			n += strnlen(name->valuestring, text_max);
+		if (cJSON_IsString(args))
+			n += utf8_cut(args->valuestring, strnlen(args->valuestring, text_max));
+	}
+	return n;
+}
+
+/* One stored message as the page shows it: role, text (cut), tool calls and results; none
+ * past VIEW_MAX_MSGS or VIEW_MAX_BYTES (then acc->truncated). */
 static void add_message(int64_t msg_id, const char *role, const char *json, void *arg)
 {
 	struct msg_acc *acc = arg;
-	cJSON *arr = acc->arr, *m, *j, *calls, *c, *out;
+	cJSON *m, *j, *calls, *c, *out;
 	const cJSON *content;
+	size_t bytes;
+	bool cut;
 
-	if (cJSON_GetArraySize(arr) >= VIEW_MAX_MSGS)
+	if (acc->truncated)
 		return;
+	if (acc->n >= VIEW_MAX_MSGS) {
+		acc->truncated = true;
+		return;
+	}
 	j = cJSON_Parse(json);
+	bytes = message_bytes(j, role, acc->text_max);
+	if (acc->bytes + bytes > VIEW_MAX_BYTES) {
+		acc->truncated = true;
+		cJSON_Delete(j);
+		return;
+	}
+	acc->n++;
+	acc->bytes += bytes;
 	m = cJSON_CreateObject();
 	cJSON_AddNumberToObject(m, "id", (double)msg_id);
 	cJSON_AddStringToObject(m, "role", role);
 	content = cJSON_GetObjectItemCaseSensitive(j, "content");
 	if (cJSON_IsString(content)) {
-		size_t n = strlen(content->valuestring);
-		size_t cut = utf8_cut(content->valuestring, n < acc->text_max ? n : acc->text_max);
-		char *text = xmalloc(cut + 1);
-
-		memcpy(text, content->valuestring, cut);
-		text[cut] = '\0';
-		cJSON_AddStringToObject(m, "content", text);
-		cJSON_AddBoolToObject(m, "cut", cut < n);
-		free(text);
+		add_cut(m, "content", content->valuestring, acc->text_max, &cut);
+		cJSON_AddBoolToObject(m, "cut", cut);
 	} else {
 		cJSON_AddStringToObject(m, "content", "");
 	}
@@ -508,12 +550,14 @@ static void add_message(int64_t msg_id, const char *role, const char *json, void
 		const cJSON *args = cJSON_GetObjectItemCaseSensitive(f, "arguments");
 		cJSON *t = cJSON_CreateObject();
 
-		cJSON_AddStringToObject(t, "name", cJSON_IsString(name) ? name->valuestring : "?");
-		cJSON_AddStringToObject(t, "arguments",
-					cJSON_IsString(args) ? args->valuestring : "");
+		add_cut(t, "name", cJSON_IsString(name) ? name->valuestring : "?", acc->text_max,
+			&cut);
+		add_cut(t, "arguments", cJSON_IsString(args) ? args->valuestring : "",
+			acc->text_max, &cut);
+		cJSON_AddBoolToObject(t, "cut", cut);
 		cJSON_AddItemToArray(out, t);
 	}
-	cJSON_AddItemToArray(arr, m);
+	cJSON_AddItemToArray(acc->arr, m);
 	cJSON_Delete(j);
 }
 
@@ -596,12 +640,15 @@ static int read_view(struct store *st, struct read_job *j, cJSON *root)
 
 	if (rc < 0)
 		return rc;
-	struct msg_acc acc = {NULL, j->format == AS_VIEW ? VIEW_TEXT_MAX : EXPORT_TEXT_MAX};
+	struct msg_acc acc = {.text_max = j->format == AS_VIEW ? VIEW_TEXT_MAX : EXPORT_TEXT_MAX};
 
 	cJSON_AddItemToObject(root, "session", session_json(&si));
 	session_info_finish(&si);
 	acc.arr = cJSON_AddArrayToObject(root, "messages");
-	return sessions_messages(st, j->n, add_message, &acc);
+	/* One past the cap: the query stops there, and add_message learns it was cut. */
+	rc = sessions_messages_max(st, j->n, VIEW_MAX_MSGS + 1, add_message, &acc);
+	cJSON_AddBoolToObject(root, "truncated", acc.truncated);
+	return rc;
 }
 
 static const char *str_item(const cJSON *o, const char *name)
@@ -641,9 +688,17 @@ static char *markdown(const cJSON *root)
 					   ? " [cut]"
 					   : "");
 		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
-			buf_printf(&b, "\ntool call `%s`:\n\n```json\n%s\n```\n",
-				   str_item(t, "name"), str_item(t, "arguments"));
+		{
+			bool cut = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "cut"));
+
+			buf_printf(&b, "\ntool call `%s`:\n\n```json\n%s%s\n```\n",
+				   str_item(t, "name"), str_item(t, "arguments"),
+				   cut ? " [cut]" : "");
+		}
 	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "truncated")))
+		buf_puts(&b,
+			 "\n---\n\n[truncated: the rest of the session is not in this export]\n");
 	return buf_steal(&b);
 }
 
@@ -1363,18 +1418,8 @@ int ui_create(const struct ui_env *env, struct ui **out)
 	*out = NULL;
 	if (!ui_enabled(env->d))
 		return 0;
-	if (!cfg->ui.password_hash && !cfg->api.key) {
-		log_error("ui: the cockpit is on (ui.enabled) but nothing to log in with: set "
-			  "ui.password_hash (hermetic ui hash-password) or api.key");
-		return -1;
-	}
-	if (cfg->ui.password_hash && !uiauth_hash_valid(cfg->ui.password_hash)) {
-		log_error("ui.password_hash: not a hash this hermetic can check (iterations %d.."
-			  "%d, a salt of 8+ bytes and a 32-byte key, in base64); make a new one "
-			  "with `hermetic ui hash-password`",
-			  UIAUTH_ITERATIONS_MIN, UIAUTH_ITERATIONS_MAX);
-		return -1;
-	}
+	/* Something to log in with and a hash uiauth can check: the config load refused any
+	 * other (check_ui and cfg_check_password_hash in core/config_check.c). */
 	u = xcalloc(1, sizeof(*u));
 	u->env = *env;
 	u->cfg = cfg;

@@ -32,8 +32,8 @@ struct ui_env {
 
 /* Whether the config turns the cockpit on. */
 bool ui_enabled(const struct daemon *d);
-/* Creates the cockpit when the config turns it on (*out NULL when off). Returns 0, or -1 after
- * logging what to fix (on, with neither ui.password_hash nor api.key, or a bad hash). */
+/* Creates the cockpit when the config turns it on (*out NULL when off). Returns 0: the config
+ * load already refused a cockpit with nothing to log in with or a bad ui.password_hash. */
 int ui_create(const struct ui_env *env, struct ui **out);
 /* Adds the routes to h (the API server). */
 void ui_add_routes(struct ui *ui, struct httpd *h);

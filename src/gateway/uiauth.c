@@ -23,9 +23,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define PREFIX	   "pbkdf2-sha256$"
 #define SALT_BYTES 16
-#define KEY_BYTES  32
+#define KEY_BYTES  PWHASH_KEY_BYTES
 #define WINDOW_MS  60000
 
 /* ---- PBKDF2 ------------------------------------------------------------------------------ */
@@ -75,102 +74,17 @@ out:
 	return rc;
 }
 
-/* ---- the encoded form -------------------------------------------------------------------- */
+/* ---- the encoded form (parsed by core/pwhash.c) ------------------------------------------ */
 
-static int b64_value(char c)
+/* Whether a and b (n bytes each) are equal, in a time that does not depend on where they
+ * differ. */
+static bool bytes_equal(const unsigned char *a, const unsigned char *b, size_t n)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+	unsigned char diff = 0;
 
-/* Standard padded base64 of s[0..len) into out (at most cap bytes). Returns the byte count or
- * -EINVAL. */
-static int b64_decode(const char *s, size_t len, unsigned char *out, size_t cap)
-{
-	size_t n = 0, i;
-
-	if (len == 0 || len % 4 != 0)
-		return -EINVAL;
-	for (i = 0; i < len; i += 4) {
-		int v[4], pad = 0;
-
-		if (i + 4 == len && s[i + 3] == '=')
-			pad = s[i + 2] == '=' ? 2 : 1;
-		for (int k = 0; k < 4; k++) {
-			v[k] = k >= 4 - pad ? 0 : b64_value(s[i + k]);
-			if (v[k] < 0)
-				return -EINVAL;
-		}
-		if (n + 3 - (size_t)pad > cap)
-			return -EINVAL;
-		out[n++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-		if (pad < 2)
-			out[n++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
-		if (pad < 1)
-			out[n++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
-	}
-	return (int)n;
-}
-
-struct parsed {
-	unsigned iterations;
-	unsigned char salt[64];
-	size_t salt_len;
-	const char *key_b64; /* into the encoded string */
-};
-
-static bool parse(const char *encoded, struct parsed *p)
-{
-	const char *it, *salt, *key, *end;
-	int64_t n;
-	char num[16];
-	int len;
-
-	if (!encoded || strncmp(encoded, PREFIX, strlen(PREFIX)) != 0)
-		return false;
-	it = encoded + strlen(PREFIX);
-	salt = strchr(it, '$');
-	if (!salt || (size_t)(salt - it) >= sizeof(num))
-		return false;
-	memcpy(num, it, (size_t)(salt - it));
-	num[salt - it] = '\0';
-	if (parse_i64(num, UIAUTH_ITERATIONS_MIN, UIAUTH_ITERATIONS_MAX, &n) < 0)
-		return false;
-	salt++;
-	key = strchr(salt, '$');
-	if (!key)
-		return false;
-	len = b64_decode(salt, (size_t)(key - salt), p->salt, sizeof(p->salt));
-	if (len < 8)
-		return false;
-	key++;
-	end = key + strlen(key);
-	{
-		unsigned char k[KEY_BYTES + 3];
-
-		if (b64_decode(key, (size_t)(end - key), k, sizeof(k)) != KEY_BYTES)
-			return false;
-	}
-	p->iterations = (unsigned)n;
-	p->salt_len = (size_t)len;
-	p->key_b64 = key;
-	return true;
-}
-
-bool uiauth_hash_valid(const char *encoded)
-{
-	struct parsed p;
-
-	return parse(encoded, &p);
+	for (size_t i = 0; i < n; i++)
+		diff |= a[i] ^ b[i];
+	return diff == 0;
 }
 
 static int encode(unsigned iterations, const unsigned char *salt, size_t salt_len,
@@ -180,7 +94,7 @@ static int encode(unsigned iterations, const unsigned char *salt, size_t salt_le
 	int rc = 0;
 
 	buf_init(&b, UIAUTH_HASH_MAX - 1);
-	buf_printf(&b, PREFIX "%u$", iterations);
+	buf_printf(&b, PWHASH_PREFIX "%u$", iterations);
 	buf_base64(&b, salt, salt_len);
 	buf_puts(&b, "$");
 	if (buf_base64(&b, key, KEY_BYTES) < 0 || b.len >= out_len)
@@ -209,21 +123,18 @@ int uiauth_hash_password(const char *password, unsigned iterations, char *out, s
 
 bool uiauth_verify(const char *encoded, const char *password)
 {
-	struct parsed p;
+	struct pwhash p;
 	unsigned char key[KEY_BYTES];
-	struct buf b;
 	bool ok;
 
-	if (!password || strlen(password) > UIAUTH_PASSWORD_MAX || !parse(encoded, &p))
+	if (!password || strlen(password) > UIAUTH_PASSWORD_MAX ||
+	    pwhash_parse(encoded, &p, NULL) < 0)
 		return false;
 	if (uiauth_pbkdf2_sha256(password, strlen(password), p.salt, p.salt_len, p.iterations, key,
 				 sizeof(key)) < 0)
 		return false;
-	/* Compared as base64 text: secret_equal is constant-time over the whole string. */
-	buf_init(&b, 0);
-	buf_base64(&b, key, sizeof(key));
-	ok = secret_equal(buf_str(&b), p.key_b64);
-	buf_finish(&b);
+	ok = bytes_equal(key, p.key, sizeof(key));
+	explicit_bzero(key, sizeof(key));
 	return ok;
 }
 

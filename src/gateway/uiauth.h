@@ -1,9 +1,10 @@
 /* uiauth: the cockpit's login, as plain decisions over plain values (tested without a
  * server): password hashes, the session table, CSRF tokens and the login rate limit.
  *
- * Password hashes are PBKDF2-HMAC-SHA256 in the form
+ * Password hashes are PBKDF2-HMAC-SHA256 in the form core/pwhash.h parses
  *   pbkdf2-sha256$<iterations>$<salt, base64>$<32-byte key, base64>
- * (standard padded base64). Sessions live in memory only (a restart logs everyone out): a
+ * (standard padded base64; the config check refuses any other). Sessions live in memory
+ * only (a restart logs everyone out): a
  * fixed table of UIAUTH_MAX_SESSIONS, each a random 256-bit id (the cookie) with a random
  * 256-bit CSRF token and an absolute expiry; a new login past the cap replaces the session
  * that expires first. Times are monotonic milliseconds, passed in.
@@ -11,15 +12,17 @@
 #ifndef HERMETIC_UIAUTH_H
 #define HERMETIC_UIAUTH_H
 
+#include "core/pwhash.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define UIAUTH_ITERATIONS     200000 /* `hermetic ui hash-password`: ~0.3 s on a Pi 4 */
-#define UIAUTH_ITERATIONS_MIN 10000
-#define UIAUTH_ITERATIONS_MAX 5000000 /* bounds the work one login attempt can cost */
-#define UIAUTH_HASH_MAX	      128     /* an encoded hash, with its NUL */
-#define UIAUTH_TOKEN_LEN      64      /* hex digits of a session id or CSRF token */
+#define UIAUTH_ITERATIONS_MIN PWHASH_ITERATIONS_MIN
+#define UIAUTH_ITERATIONS_MAX PWHASH_ITERATIONS_MAX
+#define UIAUTH_HASH_MAX	      128 /* an encoded hash, with its NUL */
+#define UIAUTH_TOKEN_LEN      64  /* hex digits of a session id or CSRF token */
 #define UIAUTH_MAX_SESSIONS   16
 #define UIAUTH_COOKIE	      "hermetic_ui"
 #define UIAUTH_PASSWORD_MAX   1024 /* longer passwords are refused, not hashed */
@@ -30,8 +33,6 @@ int uiauth_pbkdf2_sha256(const void *password, size_t password_len, const void *
 /* Encodes a new hash of password with a random 16-byte salt into out (UIAUTH_HASH_MAX bytes).
  * 0, -EINVAL (iterations out of range, password too long) or -EIO (no randomness). */
 int uiauth_hash_password(const char *password, unsigned iterations, char *out, size_t out_len);
-/* Whether encoded has the form above with iterations in range. */
-bool uiauth_hash_valid(const char *encoded);
 /* Whether password matches encoded (false too when encoded is not valid). The final compare
  * takes the same time wherever the keys differ. */
 bool uiauth_verify(const char *encoded, const char *password);

@@ -14,6 +14,7 @@
  * for a page it was told about by name).
  */
 #include "net/html_text.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <string.h>
@@ -225,17 +226,6 @@ static unsigned fix_codepoint(unsigned long cp)
 	return (unsigned)cp;
 }
 
-static int hex_digit(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* "&#NNN;" / "&#xHH;" at p (p[0] == '&', p[1] == '#'): the code point and the length, or 0. */
 static size_t numeric_ref(const char *p, const char *end, unsigned *cp)
 {
@@ -249,7 +239,7 @@ static size_t numeric_ref(const char *p, const char *end, unsigned *cp)
 		q++;
 	}
 	while (q < end) {
-		d = hex_digit((unsigned char)*q);
+		d = hex_digit(*q);
 		if (d < 0 || d >= base)
 			break;
 		if (v <= 0x10ffff)

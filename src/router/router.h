@@ -76,6 +76,12 @@ struct router_cbs {
 	void (*on_done)(struct router_call *c, const struct router_result *r, void *arg);
 };
 
+/* Points cJSON's allocation hooks, for the whole process, at hooks that serve the router's
+ * parses from a static scratch area and are malloc and free everywhere else (router_stream.c).
+ * Call once, in main, before any thread exists: cJSON's hooks are global and changing them
+ * while another thread uses cJSON is a data race. Without it the router parses with malloc. */
+void router_scratch_install(void);
+
 /* Creates the router for cfg's model_list. spend may be NULL (no ledger: budgets off). */
 struct router *router_create(const struct config *cfg, struct loop *loop, struct spend *spend,
 			     struct metrics *metrics);

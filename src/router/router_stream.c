@@ -16,17 +16,19 @@
 
 /* Upstream answers and stream chunks are parsed, read and deleted with no callback in
  * between: their nodes come from a static scratch area instead of a malloc and a free per
- * node and string (about a third of the parse). cJSON's hooks are global, so they are set
- * only around the parse and the delete; anything past the area comes from malloc, and
- * scratch_free tells the two apart by address. Other threads use cJSON too (the cockpit's
- * reads on offload threads, gateway/ui.c) and may allocate while the hooks point here: the
- * area belongs to the thread that set them (scratch_mine), every other thread gets malloc
- * from scratch_alloc and free from scratch_free, so its nodes never come from the area. */
+ * node and string (about a third of the parse). cJSON's hooks are global and changing them
+ * races with every other thread's cJSON call (the cockpit's reads on offload threads,
+ * gateway/ui.c), so they are set once, in main before any thread exists
+ * (router_scratch_install), and never again. Only a thread-local flag says when the area is
+ * used: scratch_alloc takes from it on the thread inside a scratch parse or delete and calls
+ * malloc everywhere else; scratch_free tells the area from malloc's memory by address. With
+ * custom hooks cJSON does not realloc its print buffers (it allocates and copies): printing
+ * grows them by doubling, so that costs a copy per doubling. */
 #define SCRATCH_BYTES (16 * 1024)
 
 static _Alignas(16) unsigned char scratch[SCRATCH_BYTES];
 static size_t scratch_used;
-static _Thread_local bool scratch_mine; /* this thread set the hooks */
+static _Thread_local bool scratch_mine; /* this thread is in a scratch parse or delete */
 
 static void *scratch_alloc(size_t n)
 {
@@ -48,27 +50,28 @@ static void scratch_free(void *p)
 		free(p);
 }
 
-cJSON *router_parse_scratch(const char *s, size_t len)
+void router_scratch_install(void)
 {
 	cJSON_Hooks h = {scratch_alloc, scratch_free};
+
+	cJSON_InitHooks(&h);
+}
+
+/* Without router_scratch_install (unit tests, fuzz targets) the same calls use malloc. */
+cJSON *router_parse_scratch(const char *s, size_t len)
+{
 	cJSON *root;
 
 	scratch_mine = true;
-	cJSON_InitHooks(&h);
 	root = cJSON_ParseWithLength(s, len);
-	cJSON_InitHooks(NULL);
 	scratch_mine = false;
 	return root;
 }
 
 void router_drop_scratch(cJSON *root)
 {
-	cJSON_Hooks h = {scratch_alloc, scratch_free};
-
 	scratch_mine = true;
-	cJSON_InitHooks(&h);
 	cJSON_Delete(root);
-	cJSON_InitHooks(NULL);
 	scratch_mine = false;
 	scratch_used = 0;
 }

@@ -10,9 +10,12 @@ import hashlib
 import http.client
 import json
 import os
+import pty
 import re
+import select
 import sqlite3
 import subprocess
+import termios
 import threading
 import time
 
@@ -119,6 +122,34 @@ def test_hash_password_prints_a_pbkdf2_hash_hashlib_agrees_with(password_hash):
     assert empty.returncode == 1 and "no password" in empty.stderr
 
 
+def test_hash_password_typed_at_a_terminal_is_not_echoed():
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen(argv("ui", "hash-password"), stdin=slave, stdout=subprocess.PIPE,
+                             stderr=slave, env=clean_env(), close_fds=True)
+        deadline = time.monotonic() + 30 * SLOW
+        while termios.tcgetattr(slave)[3] & termios.ECHO:  # wait until it turned echo off
+            assert time.monotonic() < deadline and p.poll() is None, "echo stayed on"
+            time.sleep(0.01)
+        os.write(master, (PASSWORD + "\n").encode())
+        out, _ = p.communicate(timeout=60 * SLOW)
+        assert p.returncode == 0 and out.decode().startswith("pbkdf2-sha256$")
+        shown = b""
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert PASSWORD.encode() not in shown, shown
+        assert termios.tcgetattr(slave)[3] & termios.ECHO, "echo not restored"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 def test_a_password_instead_of_a_hash_is_refused_by_config_check(tmp_path):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(to_yaml({"home": str(tmp_path / "home"), "ui": {"password_hash": "hunter22"}}))
@@ -126,6 +157,24 @@ def test_a_password_instead_of_a_hash_is_refused_by_config_check(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 1 and "ui.password_hash: expected pbkdf2-sha256$" in out, out
     assert "hunter22" not in out
+
+
+def test_config_check_refuses_a_hash_the_gateway_would_refuse(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    salt, key = base64.b64encode(b"0123456789abcdef").decode(), base64.b64encode(b"k" * 32).decode()
+    for bad, why in ((f"pbkdf2-sha256$999${salt}${key}", "iterations"),
+                     (f"pbkdf2-sha256$10000$MDEy${key}", "salt"),
+                     (f"pbkdf2-sha256$10000${salt}$LX8F", "key")):
+        cfg.write_text(to_yaml({"home": str(tmp_path / "home"), "ui": {"password_hash": bad}}))
+        r = run("config", "check", "--config", str(cfg))
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, out
+        assert re.search(re.escape(str(cfg)) + r":\d+:\d+: error: ui\.password_hash: expected pbkdf2", out)
+        assert why in out and key not in out, out
+    cfg.write_text(to_yaml({"home": str(tmp_path / "home"),
+                            "ui": {"password_hash": f"pbkdf2-sha256$10000${salt}${key}"}}))
+    r = run("config", "check", "--config", str(cfg))
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 # ---- off, assets --------------------------------------------------------------------------------
@@ -439,27 +488,44 @@ def test_stop_cancels_a_streaming_turn(cockpit, fake):
     stop_clean(g)
 
 
+def slow_hash(password, iterations=5000000):
+    """A hash at the most iterations uiauth takes: a login checks for seconds on its thread."""
+    salt = b"slow-salt-16byte"
+    key = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return (f"pbkdf2-sha256${iterations}${base64.b64encode(salt).decode()}$"
+            f"{base64.b64encode(key).decode()}")
+
+
 def test_shutdown_with_a_turn_streaming_and_reads_in_flight(cockpit, fake):
-    g = cockpit()
+    g = cockpit(ui={"password_hash": slow_hash(PASSWORD)})
     fake.script_for("test/free", text("word " * 400, chunk_size=5, chunk_delay=0.05))
-    _, cookie, csrf, _ = login(g)
+    _, cookie, csrf, _ = login(g, API_KEY)  # api.key: no PBKDF2
+    answers = []
 
     def quiet(*args):
         try:
-            request(*args)
+            answers.append((args[2], request(*args)[0]))
         except OSError:  # the gateway went away mid-answer: what this test does
             pass
 
     threads = [threading.Thread(target=quiet, args=(g, "POST", "/v1/ui/chat", {"message": "x"},
                                                       {"Cookie": cookie, "X-CSRF-Token": csrf}))]
     threads += [threading.Thread(target=quiet, args=(g, "GET", "/v1/ui/spend?days=3660", None,
-                                                     {"Cookie": cookie})) for _ in range(6)]
+                                                     {"Cookie": cookie})) for _ in range(2)]
+    # The slow one: a PBKDF2 of 5,000,000 iterations still running on its thread at SIGTERM.
+    threads.append(threading.Thread(target=quiet, args=(g, "POST", "/v1/ui/login",
+                                                        {"password": PASSWORD})))
     for t in threads:
         t.start()
     time.sleep(0.5)
-    stop_clean(g)
+    started = time.monotonic()
+    stop_clean(g)  # waits for the hash, then drops its answer: no use-after-free, no leak
     for t in threads:
         t.join(30 * SLOW)
+    # The login's answer was dropped with its connection (login_abandon), not sent late.
+    assert not any(path == "/v1/ui/login" for path, _ in answers), answers
+    assert g.stderr().count("ui: logged in from") == 1  # the api.key login only
+    assert time.monotonic() - started < 30 * SLOW
 
 
 # ---- memory and skills ----------------------------------------------------------------------------
