@@ -790,6 +790,88 @@ static void pipelined_requests_are_answered_in_order(void **state)
 	srv_finish(&s);
 }
 
+/* A client pipelining thousands of requests and reading nothing: the server stops reading
+ * and answering while its answers wait, so what it buffers stays bounded (without the pause it
+ * read all and queued every answer); read afterwards, every answer arrives in order. */
+static void a_pipelining_client_that_does_not_read_is_not_buffered_without_bound(void **state)
+{
+	enum { N = 40000, EVERY = 1000 };
+	struct srv s;
+	struct buf req, got;
+	size_t sent = 0, most = 0, answers = 0, seen = 0;
+	char tmp[65536], want[32];
+	const char *p;
+	long waited;
+	int fd, i, small = 4096;
+
+	srv_start(&s, 0);
+	buf_init(&req, 0);
+	buf_init(&got, 0);
+	for (i = 0; i < N; i++)
+		if (i % EVERY == 0)
+			buf_printf(&req, "GET /q?n%d HTTP/1.1\r\n\r\n", i);
+		else
+			buf_puts(&req, "GET /nope HTTP/1.1\r\n\r\n");
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	{
+		struct sockaddr_in a = {.sin_family = AF_INET};
+
+		a.sin_port = htons((uint16_t)httpd_port(s.h));
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	}
+	/* Send what the sockets take, never read. */
+	for (waited = 0; waited < 1500 && sent < req.len; waited += 5) {
+		ssize_t w;
+
+		while ((w = send(fd, req.data + sent, req.len - sent,
+				 MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+			sent += (size_t)w;
+		srv_run_ms(&s, 5);
+		if (httpd_buffered_max(s.h) > most)
+			most = httpd_buffered_max(s.h);
+	}
+	srv_run_ms(&s, 100);
+	if (httpd_buffered_max(s.h) > most)
+		most = httpd_buffered_max(s.h);
+	print_message("sent %zu of %zu request bytes unread; the server buffered at most %zu\n",
+		      sent, req.len, most);
+	assert_true(most < 256 * 1024);
+	/* Now read: every answer, in order, on the same connection. */
+	for (waited = 0; waited < 20000 && answers < N; waited += 5) {
+		ssize_t n, w;
+
+		while (sent < req.len && (w = send(fd, req.data + sent, req.len - sent,
+						   MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+			sent += (size_t)w;
+		srv_run_ms(&s, 5);
+		while ((n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT)) > 0)
+			buf_append(&got, tmp, (size_t)n);
+		for (p = got.data + seen;
+		     (p = memmem(p, got.len - (size_t)(p - got.data), "HTTP/1.1 ", 9)); p += 9)
+			answers++;
+		seen = got.len > 9 ? got.len - 8 : 0;
+		if (httpd_buffered_max(s.h) > most)
+			most = httpd_buffered_max(s.h);
+	}
+	assert_int_equal(answers, N);
+	assert_true(most < 256 * 1024);
+	assert_int_equal(count_of(buf_str(&got), "HTTP/1.1 404 "), N - N / EVERY);
+	p = buf_str(&got);
+	for (i = 0; i < N; i += EVERY) {
+		snprintf(want, sizeof(want), "\r\n\r\nn%d", i);
+		p = strstr(p, want);
+		assert_non_null(p);
+	}
+	assert_int_equal(httpd_connections(s.h), 1);
+	close(fd);
+	buf_finish(&req);
+	buf_finish(&got);
+	srv_finish(&s);
+}
+
 static void keep_alive_reuses_the_connection_and_close_ends_it(void **state)
 {
 	struct srv s;
@@ -1195,6 +1277,8 @@ int main(void)
 		cmocka_unit_test(a_held_request_outlives_every_deadline),
 		cmocka_unit_test(pipelined_requests_are_answered_in_order),
 		cmocka_unit_test(keep_alive_reuses_the_connection_and_close_ends_it),
+		cmocka_unit_test(
+			a_pipelining_client_that_does_not_read_is_not_buffered_without_bound),
 		cmocka_unit_test(refused_requests_get_their_status_and_a_close),
 		cmocka_unit_test(an_oversized_head_gets_431_and_a_close),
 		cmocka_unit_test(content_length_decides_where_the_body_ends),

@@ -16,7 +16,10 @@
  * from inside the reply call). While a handler holds a request the socket is still read, so a
  * client that goes away is seen at once (read 0 or an error) and its close callback runs from
  * the deferred event; bytes it pipelines meanwhile are kept up to max_header_bytes + 4 KiB,
- * past that reading pauses (and a hang-up is then seen by the next write). A held request's
+ * past that reading pauses (and a hang-up is then seen by the next write). While more than
+ * OUT_HIGH answer bytes wait for a client, it gets no new request read or started (a client
+ * pipelining without reading would queue answers without bound); past OUT_CAP it is dropped.
+ * A held request's
  * body is dropped when its handler returns (the handler copies what it keeps), so an open
  * stream holds only its head.
  *
@@ -53,6 +56,7 @@
 
 #define MAX_HEADERS    64
 #define OUT_CAP	       (32u << 20) /* answer bytes a client may leave unread */
+#define OUT_HIGH       (64 * 1024) /* past it no new request is read or started */
 #define IN_MIN	       4096
 #define IN_KEEP	       (64 * 1024) /* a larger input buffer is shrunk between requests */
 #define LINGER_MS      1000
@@ -274,6 +278,13 @@ static void conn_mark(struct conn *c, enum conn_state state)
 	c->t_mark_ms = now_mono_ms();
 }
 
+/* A client that does not read its answers gets no new request read or started: its pipeline
+ * would queue answers without bound. conn_flush draining the output resumes both. */
+static bool backlogged(const struct conn *c)
+{
+	return c->out.len > OUT_HIGH;
+}
+
 static bool wants_read(const struct conn *c)
 {
 	switch (c->state) {
@@ -281,8 +292,10 @@ static bool wants_read(const struct conn *c)
 		return false;
 	case C_BUSY:
 		return c->in_len - c->req_bytes < c->h->max_header + PIPELINE_SLACK;
-	default:
+	case C_LINGER:
 		return true;
+	default:
+		return !backlogged(c);
 	}
 }
 
@@ -379,10 +392,13 @@ static void start_linger(struct conn *c)
 	conn_watch(c);
 }
 
-/* Writes iov now if nothing waits before it; what the socket does not take is queued. */
+/* Writes iov now if nothing waits before it; what the socket does not take is queued. A client
+ * that left answer bytes unread and would have more than OUT_CAP waiting is dropped (one
+ * answer into an empty queue is always taken: it is the handler's, already in memory). */
 static void conn_send(struct conn *c, struct iovec *iov, int n)
 {
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+	size_t rest = 0;
 	ssize_t w = 0;
 	int i;
 
@@ -401,6 +417,15 @@ static void conn_send(struct conn *c, struct iovec *iov, int n)
 		}
 		c->t_write_ms = now_mono_ms();
 	}
+	for (i = 0; i < n; i++)
+		rest += iov[i].iov_len;
+	rest -= (size_t)w;
+	if (c->out.len && c->out.len + rest > OUT_CAP) {
+		log_info("http: dropping a client that left %zu answer bytes unread (port %d)",
+			 c->out.len, c->h->port);
+		conn_close(c);
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		size_t l = iov[i].iov_len;
 
@@ -416,6 +441,7 @@ static void conn_send(struct conn *c, struct iovec *iov, int n)
 
 static void conn_flush(struct conn *c)
 {
+	bool paused = backlogged(c);
 	ssize_t w = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
 
 	if (w < 0) {
@@ -425,6 +451,10 @@ static void conn_flush(struct conn *c)
 	}
 	buf_consume(&c->out, (size_t)w);
 	c->t_write_ms = now_mono_ms();
+	/* Reading resumes (conn_watch, conn_process from conn_after): the wait was ours, so the
+	 * head or body deadline starts again. */
+	if (paused && !backlogged(c) && c->state <= C_BODY)
+		conn_mark(c, c->state);
 	if (!c->out.len && c->state == C_FLUSH)
 		start_linger(c);
 }
@@ -562,12 +592,6 @@ void httpd_reply_chunk(struct httpd_req *req, const void *data, size_t len)
 
 	if (req->phase != P_STREAM || c->fd < 0 || req->head_only || !len)
 		return;
-	if (c->out.len + len > OUT_CAP) {
-		log_info("http: dropping a client that left %zu answer bytes unread (port %d)",
-			 c->out.len, c->h->port);
-		conn_close(c);
-		return;
-	}
 	if (req->chunked) {
 		size_t n = put_uint(size, len, 16);
 
@@ -1084,7 +1108,7 @@ static void conn_process(struct conn *c)
 	struct httpd_req *r = &c->req;
 	int rc;
 
-	while (c->fd >= 0 && r->phase == P_NONE && c->state <= C_BODY) {
+	while (c->fd >= 0 && r->phase == P_NONE && c->state <= C_BODY && !backlogged(c)) {
 		if (c->state != C_BODY) {
 			rc = parse_head(c);
 			if (rc <= 0)
@@ -1198,6 +1222,8 @@ static int64_t deadline_ms(const struct conn *c)
 {
 	const struct httpd *h = c->h;
 
+	if (backlogged(c) && c->state <= C_BODY) /* paused for the client: a write deadline */
+		return c->t_write_ms + h->write_ms;
 	switch (c->state) {
 	case C_NEW:
 	case C_HEAD:
@@ -1463,6 +1489,17 @@ int httpd_port(const struct httpd *h)
 size_t httpd_connections(const struct httpd *h)
 {
 	return h->n_conns;
+}
+
+size_t httpd_buffered_max(const struct httpd *h)
+{
+	const struct conn *c;
+	size_t most = 0;
+
+	for (c = h->conns; c; c = c->next)
+		if (c->fd >= 0 && c->in_len + c->out.len > most)
+			most = c->in_len + c->out.len;
+	return most;
 }
 
 void httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn, void *arg)
