@@ -667,14 +667,14 @@ static void count_observed(const char *route, int status, void *arg)
 	((struct srv *)arg)->observed++;
 }
 
-static void srv_start(struct srv *s, int max_connections)
+static void srv_start_body(struct srv *s, int max_connections, size_t max_body)
 {
 	struct httpd_opts o = {.listen = "127.0.0.1:0",
 			       .max_connections = max_connections,
 			       .idle_timeout_s = 1,
 			       .header_timeout_s = 1,
 			       .body_timeout_s = 1,
-			       .max_body_bytes = 64,
+			       .max_body_bytes = max_body,
 			       .max_header_bytes = 1024};
 	char err[256];
 
@@ -686,6 +686,11 @@ static void srv_start(struct srv *s, int max_connections)
 	httpd_route(s->h, HTTPD_POST, "/echo", echo_request, s);
 	httpd_route(s->h, HTTPD_GET | HTTPD_HEAD, "/stream", stream_request, s);
 	httpd_set_observer(s->h, count_observed, s);
+}
+
+static void srv_start(struct srv *s, int max_connections)
+{
+	srv_start_body(s, max_connections, 64);
 }
 
 static void srv_finish(struct srv *s)
@@ -1041,6 +1046,111 @@ static void a_chunked_body_is_decoded_in_order_and_pipelined_after(void **state)
 	srv_finish(&s);
 }
 
+/* Sends all of data while running the server (the client never reads), tracking the most the
+ * server buffered for one connection; stops early when the server closes. */
+static size_t send_all_tracking(struct srv *s, int fd, const char *data, size_t len)
+{
+	size_t sent = 0, most = 0;
+	long waited;
+
+	for (waited = 0; waited < 500000 && sent < len; waited++) {
+		size_t piece = len - sent < 16384 ? len - sent : 16384;
+		ssize_t w = send(fd, data + sent, piece, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (w > 0)
+			sent += (size_t)w;
+		else if (errno != EAGAIN)
+			break;
+		else
+			usleep(10);
+		/* one pass: each readable connection reads once */
+		event_base_loop(loop_base(s->loop), EVLOOP_NONBLOCK);
+		if (httpd_buffered_max(s->h) > most)
+			most = httpd_buffered_max(s->h);
+	}
+	return most;
+}
+
+/* One data byte per chunk with a 1000-byte extension each: the decoded body is tiny, but the
+ * input keeps only one chunk line beyond it and the bytes on the wire are capped (413). */
+static void tiny_chunks_with_long_extensions_are_bounded_and_refused(void **state)
+{
+	struct srv s;
+	struct buf req;
+	char got[2048], ext[1001];
+	bool closed;
+	size_t most;
+	int fd, i;
+
+	srv_start_body(&s, 0, 128 * 1024);
+	buf_init(&req, 0);
+	memset(ext, 'e', sizeof(ext) - 1);
+	ext[sizeof(ext) - 1] = '\0';
+	buf_puts(&req, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (i = 0; i < 3000; i++)
+		buf_printf(&req, "1;%s\r\nX\r\n", ext);
+	fd = client(&s);
+	most = send_all_tracking(&s, fd, req.data, req.len);
+	print_message("%zu bytes sent; the server buffered at most %zu\n", req.len, most);
+	assert_true(most < 64 * 1024);
+	collect(&s, fd, got, sizeof(got), 500, &closed);
+	assert_true(strncmp(got, "HTTP/1.1 413 ", 13) == 0);
+	assert_int_equal(s.handled, 0);
+	close(fd);
+	buf_finish(&req);
+	srv_finish(&s);
+}
+
+/* 100,000 chunks of one byte (600 KB on the wire for a 100 KB body) within the body cap: the
+ * body arrives whole and in order (the framing read does not count against the trailer's
+ * cap while the end of the trailer is awaited). */
+static void a_body_of_many_one_byte_chunks_is_accepted_intact(void **state)
+{
+	enum { N = 100000 };
+	struct srv s;
+	struct buf req, got;
+	char tmp[65536];
+	const char *body;
+	bool closed = false;
+	long waited;
+	int fd, i;
+
+	srv_start_body(&s, 0, 128 * 1024);
+	buf_init(&req, 0);
+	buf_init(&got, 0);
+	buf_puts(&req, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (i = 0; i < N; i++)
+		buf_printf(&req, "1\r\n%c\r\n", 'a' + i % 26);
+	buf_puts(&req, "0\r\n");
+	fd = client(&s);
+	send_all_tracking(&s, fd, req.data, req.len);
+	srv_run_ms(&s, 50);
+	say(fd, "\r\n"); /* the trailer's end alone: the server waited for it with all in */
+	for (waited = 0; waited < 3000 && !closed; waited += 10) {
+		ssize_t n;
+
+		srv_run_ms(&s, 10);
+		while ((n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT)) > 0)
+			buf_append(&got, tmp, (size_t)n);
+		closed = n == 0;
+		body = strstr(buf_str(&got), "\r\n\r\n");
+		if (body && got.len - (size_t)(body + 4 - got.data) >= N)
+			break;
+	}
+	assert_true(strncmp(buf_str(&got), "HTTP/1.1 200 ", 13) == 0);
+	assert_non_null(strstr(buf_str(&got), "Content-Length: 100000\r\n"));
+	body = strstr(buf_str(&got), "\r\n\r\n") + 4;
+	assert_int_equal(got.len - (size_t)(body - got.data), N);
+	for (i = 0; i < N; i++)
+		if (body[i] != 'a' + i % 26)
+			fail_msg("byte %d is '%c'", i, body[i]);
+	assert_int_equal(s.handled, 1);
+	close(fd);
+	buf_finish(&req);
+	buf_finish(&got);
+	srv_finish(&s);
+}
+
 static void expect_100_continue_is_answered_before_the_body(void **state)
 {
 	struct srv s;
@@ -1284,6 +1394,8 @@ int main(void)
 		cmocka_unit_test(content_length_decides_where_the_body_ends),
 		cmocka_unit_test(expect_100_continue_is_answered_before_the_body),
 		cmocka_unit_test(a_chunked_body_is_decoded_in_order_and_pipelined_after),
+		cmocka_unit_test(tiny_chunks_with_long_extensions_are_bounded_and_refused),
+		cmocka_unit_test(a_body_of_many_one_byte_chunks_is_accepted_intact),
 		cmocka_unit_test(head_gets_the_length_and_no_body),
 		cmocka_unit_test(a_client_leaving_mid_stream_fires_the_close_callback_once),
 		cmocka_unit_test(a_stream_ends_with_the_last_chunk_and_stays_alive),

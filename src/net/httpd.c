@@ -102,7 +102,9 @@ struct httpd_req {
 	bool head_only, chunked, close_after, expect, body_dropped;
 	bool chunked_in; /* the body comes chunked: decoded in place as it arrives */
 	enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER } ch_state;
-	size_t ch_pos, ch_left; /* where decoding resumes in the input; data left in the chunk */
+	size_t ch_pos, ch_left; /* where decoding resumes in the input; data left in the chunk
+				   (in the trailer: its bytes so far) */
+	size_t ch_raw;		/* chunked bytes decoded and dropped from the input */
 	size_t raw_len;		/* the request's bytes in the input: head, body as sent */
 	uint32_t uri, query;	/* offsets; query 0 = none */
 	char *path;		/* malloc'd only when the target has a query */
@@ -1030,7 +1032,7 @@ static size_t lf_at(const struct conn *c, size_t pos)
 
 /* Decodes the chunked body that has arrived so far in place, to just after the head. 1: the
  * body is complete; 0: more bytes are needed; -1: refused (answered, closing). */
-static int dechunk(struct conn *c)
+static int dechunk_pass(struct conn *c)
 {
 	struct httpd_req *r = &c->req;
 	size_t lf, n;
@@ -1084,22 +1086,55 @@ static int dechunk(struct conn *c)
 		case CH_TRAILER:
 			lf = lf_at(c, r->ch_pos);
 			if (!lf) {
-				if (c->in_len - r->head_len - r->body_len > c->h->max_header)
+				if (r->ch_left + c->in_len - r->ch_pos > c->h->max_header)
 					goto bad;
 				return 0;
 			}
 			n = lf - r->ch_pos;
 			r->ch_pos = lf + 1;
+			r->ch_left += n + 1;
 			if (n == 0 || (n == 1 && c->in[lf - 1] == '\r')) {
 				r->raw_len = r->ch_pos;
 				return 1;
 			}
+			if (r->ch_left > c->h->max_header)
+				goto bad;
 			break;
 		}
 	}
 bad:
 	refuse_request(c, 400, "malformed chunked body");
 	return -1;
+}
+
+/* Raw bytes a chunked body may take: 1-byte chunks cost 6 ("1\r\nX\r\n"), so every body
+ * within max_body fits; what is past it is chunk extensions (work for nothing). */
+static size_t chunked_raw_cap(const struct httpd *h)
+{
+	return h->max_body > SIZE_MAX / 16 ? SIZE_MAX : 8 * h->max_body + h->max_header;
+}
+
+/* dechunk_pass, then the undecoded tail moves down to the end of the decoded body: the input
+ * holds the head, the body and at most one chunk line (or the trailer) however the body is cut
+ * into chunks. */
+static int dechunk(struct conn *c)
+{
+	struct httpd_req *r = &c->req;
+	size_t from = r->ch_pos, to;
+	int rc = dechunk_pass(c);
+
+	if (rc)
+		return rc;
+	r->ch_raw += r->ch_pos - from;
+	if (r->ch_raw > chunked_raw_cap(c->h)) {
+		refuse_request(c, 413, "chunked request body too large on the wire");
+		return -1;
+	}
+	to = r->head_len + r->body_len;
+	memmove(c->in + to, c->in + r->ch_pos, c->in_len - r->ch_pos);
+	c->in_len = to + c->in_len - r->ch_pos;
+	r->ch_pos = to;
+	return 0;
 }
 
 /* Runs the requests waiting in the input buffer, one at a time, in order. */

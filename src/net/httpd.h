@@ -15,7 +15,8 @@
  * pipelined requests answered one after the other in order (while more than 64 KiB of answers
  * wait for a client, its next request is neither read nor started), HEAD (the head of the GET
  * answer, no body), `Expect: 100-continue`, request bodies with a Content-Length or chunked
- * (decoded, trailers ignored; the cap counts the decoded bytes).
+ * (decoded, trailers ignored; the cap counts the decoded bytes, and the bytes sent for it may be at
+ * most 8 times the cap: 413 past that).
  */
 #ifndef HERMETIC_HTTPD_H
 #define HERMETIC_HTTPD_H
