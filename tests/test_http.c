@@ -915,6 +915,8 @@ static void keep_alive_reuses_the_connection_and_close_ends_it(void **state)
 	srv_finish(&s);
 }
 
+#define CHUNKED "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+
 /* Each malformed or oversized request gets its status and a closed connection; the handler
  * never runs. */
 static void refused_requests_get_their_status_and_a_close(void **state)
@@ -942,6 +944,17 @@ static void refused_requests_get_their_status_and_a_close(void **state)
 		 "0123456789abcdef0123456789abcdef\r\n21\r\n",
 		 "HTTP/1.1 413 "},
 		{"GET /q HTTP/1.1\r\nExpect: magic\r\n\r\n", "HTTP/1.1 417 "},
+		/* chunk-size lines: 1-16 hex digits, ";ext" or nothing, CR LF; nothing else */
+		{CHUNKED "+1\r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED " 1\r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "1 \r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "0x1\r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "1\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "1\r\r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "-0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "00000000000000001\r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "ffffffffffffffff\r\n", "HTTP/1.1 413 "},
 	};
 	struct srv s;
 	char got[2048];
@@ -1035,7 +1048,7 @@ static void a_chunked_body_is_decoded_in_order_and_pipelined_after(void **state)
 	say(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello");
 	collect(&s, fd, got, sizeof(got), 100, &closed);
 	assert_int_equal(got[0], '\0'); /* not complete yet */
-	say(fd, "\r\n1\r\n \r\nA\r\nchunked!!!\r\n0\r\nX-Trailer: t\r\n\r\n"
+	say(fd, "\r\n0000000000000001\r\n \r\nA\r\nchunked!!!\r\n0\r\nX-Trailer: t\r\n\r\n"
 		"GET /q?after HTTP/1.1\r\n\r\n");
 	collect(&s, fd, got, sizeof(got), 200, &closed);
 	assert_non_null(strstr(got, "Content-Length: 16\r\n"));

@@ -1030,14 +1030,38 @@ static size_t lf_at(const struct conn *c, size_t pos)
 	return lf ? (size_t)(lf - c->in) : 0;
 }
 
+/* A chunk-size line up to its LF (line[len] is the LF): 1-16 hex digits, then ";ext" or
+ * nothing, then CR. Nothing else: no sign, space, "0x" or bare LF (strtoll took them all, and
+ * skipped the line's own CR LF into the bytes after it). 0 or -1. */
+static int chunk_size(const char *line, size_t len, uint64_t *size)
+{
+	size_t i;
+
+	if (!len || line[len - 1] != '\r')
+		return -1;
+	len--;
+	*size = 0;
+	for (i = 0; i < len; i++) {
+		int v = hex_digit_value(line[i]);
+
+		if (v < 0)
+			break;
+		if (i == 16)
+			return -1;
+		*size = *size * 16 + (uint64_t)v;
+	}
+	if (!i || (i < len && line[i] != ';'))
+		return -1;
+	return memchr(line + i, '\r', len - i) ? -1 : 0;
+}
+
 /* Decodes the chunked body that has arrived so far in place, to just after the head. 1: the
  * body is complete; 0: more bytes are needed; -1: refused (answered, closing). */
 static int dechunk_pass(struct conn *c)
 {
 	struct httpd_req *r = &c->req;
 	size_t lf, n;
-	int64_t size;
-	char *e;
+	uint64_t size;
 
 	for (;;) {
 		switch (r->ch_state) {
@@ -1048,12 +1072,9 @@ static int dechunk_pass(struct conn *c)
 					goto bad;
 				return 0;
 			}
-			errno = 0;
-			size = strtoll(c->in + r->ch_pos, &e, 16);
-			if (e == c->in + r->ch_pos || errno || size < 0 ||
-			    (*e != ';' && *e != '\r' && *e != '\n'))
+			if (chunk_size(c->in + r->ch_pos, lf - r->ch_pos, &size) < 0)
 				goto bad;
-			if ((uint64_t)size > c->h->max_body - r->body_len) {
+			if (size > c->h->max_body - r->body_len) {
 				refuse_request(c, 413, "request body too large");
 				return -1;
 			}
