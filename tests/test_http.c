@@ -667,14 +667,14 @@ static void count_observed(const char *route, int status, void *arg)
 	((struct srv *)arg)->observed++;
 }
 
-static void srv_start(struct srv *s, int max_connections)
+static void srv_start_body(struct srv *s, int max_connections, size_t max_body)
 {
 	struct httpd_opts o = {.listen = "127.0.0.1:0",
 			       .max_connections = max_connections,
 			       .idle_timeout_s = 1,
 			       .header_timeout_s = 1,
 			       .body_timeout_s = 1,
-			       .max_body_bytes = 64,
+			       .max_body_bytes = max_body,
 			       .max_header_bytes = 1024};
 	char err[256];
 
@@ -686,6 +686,11 @@ static void srv_start(struct srv *s, int max_connections)
 	httpd_route(s->h, HTTPD_POST, "/echo", echo_request, s);
 	httpd_route(s->h, HTTPD_GET | HTTPD_HEAD, "/stream", stream_request, s);
 	httpd_set_observer(s->h, count_observed, s);
+}
+
+static void srv_start(struct srv *s, int max_connections)
+{
+	srv_start_body(s, max_connections, 64);
 }
 
 static void srv_finish(struct srv *s)
@@ -790,6 +795,88 @@ static void pipelined_requests_are_answered_in_order(void **state)
 	srv_finish(&s);
 }
 
+/* A client pipelining thousands of requests and reading nothing: the server stops reading
+ * and answering while its answers wait, so what it buffers stays bounded (without the pause it
+ * read all and queued every answer); read afterwards, every answer arrives in order. */
+static void a_pipelining_client_that_does_not_read_is_not_buffered_without_bound(void **state)
+{
+	enum { N = 40000, EVERY = 1000 };
+	struct srv s;
+	struct buf req, got;
+	size_t sent = 0, most = 0, answers = 0, seen = 0;
+	char tmp[65536], want[32];
+	const char *p;
+	long waited;
+	int fd, i, small = 4096;
+
+	srv_start(&s, 0);
+	buf_init(&req, 0);
+	buf_init(&got, 0);
+	for (i = 0; i < N; i++)
+		if (i % EVERY == 0)
+			buf_printf(&req, "GET /q?n%d HTTP/1.1\r\n\r\n", i);
+		else
+			buf_puts(&req, "GET /nope HTTP/1.1\r\n\r\n");
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	{
+		struct sockaddr_in a = {.sin_family = AF_INET};
+
+		a.sin_port = htons((uint16_t)httpd_port(s.h));
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	}
+	/* Send what the sockets take, never read. */
+	for (waited = 0; waited < 1500 && sent < req.len; waited += 5) {
+		ssize_t w;
+
+		while ((w = send(fd, req.data + sent, req.len - sent,
+				 MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+			sent += (size_t)w;
+		srv_run_ms(&s, 5);
+		if (httpd_buffered_max(s.h) > most)
+			most = httpd_buffered_max(s.h);
+	}
+	srv_run_ms(&s, 100);
+	if (httpd_buffered_max(s.h) > most)
+		most = httpd_buffered_max(s.h);
+	print_message("sent %zu of %zu request bytes unread; the server buffered at most %zu\n",
+		      sent, req.len, most);
+	assert_true(most < 256 * 1024);
+	/* Now read: every answer, in order, on the same connection. */
+	for (waited = 0; waited < 20000 && answers < N; waited += 5) {
+		ssize_t n, w;
+
+		while (sent < req.len && (w = send(fd, req.data + sent, req.len - sent,
+						   MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+			sent += (size_t)w;
+		srv_run_ms(&s, 5);
+		while ((n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT)) > 0)
+			buf_append(&got, tmp, (size_t)n);
+		for (p = got.data + seen;
+		     (p = memmem(p, got.len - (size_t)(p - got.data), "HTTP/1.1 ", 9)); p += 9)
+			answers++;
+		seen = got.len > 9 ? got.len - 8 : 0;
+		if (httpd_buffered_max(s.h) > most)
+			most = httpd_buffered_max(s.h);
+	}
+	assert_int_equal(answers, N);
+	assert_true(most < 256 * 1024);
+	assert_int_equal(count_of(buf_str(&got), "HTTP/1.1 404 "), N - N / EVERY);
+	p = buf_str(&got);
+	for (i = 0; i < N; i += EVERY) {
+		snprintf(want, sizeof(want), "\r\n\r\nn%d", i);
+		p = strstr(p, want);
+		assert_non_null(p);
+	}
+	assert_int_equal(httpd_connections(s.h), 1);
+	close(fd);
+	buf_finish(&req);
+	buf_finish(&got);
+	srv_finish(&s);
+}
+
 static void keep_alive_reuses_the_connection_and_close_ends_it(void **state)
 {
 	struct srv s;
@@ -828,6 +915,8 @@ static void keep_alive_reuses_the_connection_and_close_ends_it(void **state)
 	srv_finish(&s);
 }
 
+#define CHUNKED "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+
 /* Each malformed or oversized request gets its status and a closed connection; the handler
  * never runs. */
 static void refused_requests_get_their_status_and_a_close(void **state)
@@ -855,6 +944,17 @@ static void refused_requests_get_their_status_and_a_close(void **state)
 		 "0123456789abcdef0123456789abcdef\r\n21\r\n",
 		 "HTTP/1.1 413 "},
 		{"GET /q HTTP/1.1\r\nExpect: magic\r\n\r\n", "HTTP/1.1 417 "},
+		/* chunk-size lines: 1-16 hex digits, ";ext" or nothing, CR LF; nothing else */
+		{CHUNKED "+1\r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED " 1\r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "1 \r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "0x1\r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "1\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "1\r\r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "-0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "00000000000000001\r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+		{CHUNKED "ffffffffffffffff\r\n", "HTTP/1.1 413 "},
 	};
 	struct srv s;
 	char got[2048];
@@ -948,7 +1048,7 @@ static void a_chunked_body_is_decoded_in_order_and_pipelined_after(void **state)
 	say(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello");
 	collect(&s, fd, got, sizeof(got), 100, &closed);
 	assert_int_equal(got[0], '\0'); /* not complete yet */
-	say(fd, "\r\n1\r\n \r\nA\r\nchunked!!!\r\n0\r\nX-Trailer: t\r\n\r\n"
+	say(fd, "\r\n0000000000000001\r\n \r\nA\r\nchunked!!!\r\n0\r\nX-Trailer: t\r\n\r\n"
 		"GET /q?after HTTP/1.1\r\n\r\n");
 	collect(&s, fd, got, sizeof(got), 200, &closed);
 	assert_non_null(strstr(got, "Content-Length: 16\r\n"));
@@ -956,6 +1056,111 @@ static void a_chunked_body_is_decoded_in_order_and_pipelined_after(void **state)
 	assert_non_null(strstr(got, "\r\n\r\nafter"));
 	assert_false(closed);
 	close(fd);
+	srv_finish(&s);
+}
+
+/* Sends all of data while running the server (the client never reads), tracking the most the
+ * server buffered for one connection; stops early when the server closes. */
+static size_t send_all_tracking(struct srv *s, int fd, const char *data, size_t len)
+{
+	size_t sent = 0, most = 0;
+	long waited;
+
+	for (waited = 0; waited < 500000 && sent < len; waited++) {
+		size_t piece = len - sent < 16384 ? len - sent : 16384;
+		ssize_t w = send(fd, data + sent, piece, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (w > 0)
+			sent += (size_t)w;
+		else if (errno != EAGAIN)
+			break;
+		else
+			usleep(10);
+		/* one pass: each readable connection reads once */
+		event_base_loop(loop_base(s->loop), EVLOOP_NONBLOCK);
+		if (httpd_buffered_max(s->h) > most)
+			most = httpd_buffered_max(s->h);
+	}
+	return most;
+}
+
+/* One data byte per chunk with a 1000-byte extension each: the decoded body is tiny, but the
+ * input keeps only one chunk line beyond it and the bytes on the wire are capped (413). */
+static void tiny_chunks_with_long_extensions_are_bounded_and_refused(void **state)
+{
+	struct srv s;
+	struct buf req;
+	char got[2048], ext[1001];
+	bool closed;
+	size_t most;
+	int fd, i;
+
+	srv_start_body(&s, 0, 128 * 1024);
+	buf_init(&req, 0);
+	memset(ext, 'e', sizeof(ext) - 1);
+	ext[sizeof(ext) - 1] = '\0';
+	buf_puts(&req, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (i = 0; i < 3000; i++)
+		buf_printf(&req, "1;%s\r\nX\r\n", ext);
+	fd = client(&s);
+	most = send_all_tracking(&s, fd, req.data, req.len);
+	print_message("%zu bytes sent; the server buffered at most %zu\n", req.len, most);
+	assert_true(most < 64 * 1024);
+	collect(&s, fd, got, sizeof(got), 500, &closed);
+	assert_true(strncmp(got, "HTTP/1.1 413 ", 13) == 0);
+	assert_int_equal(s.handled, 0);
+	close(fd);
+	buf_finish(&req);
+	srv_finish(&s);
+}
+
+/* 100,000 chunks of one byte (600 KB on the wire for a 100 KB body) within the body cap: the
+ * body arrives whole and in order (the framing read does not count against the trailer's
+ * cap while the end of the trailer is awaited). */
+static void a_body_of_many_one_byte_chunks_is_accepted_intact(void **state)
+{
+	enum { N = 100000 };
+	struct srv s;
+	struct buf req, got;
+	char tmp[65536];
+	const char *body;
+	bool closed = false;
+	long waited;
+	int fd, i;
+
+	srv_start_body(&s, 0, 128 * 1024);
+	buf_init(&req, 0);
+	buf_init(&got, 0);
+	buf_puts(&req, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (i = 0; i < N; i++)
+		buf_printf(&req, "1\r\n%c\r\n", 'a' + i % 26);
+	buf_puts(&req, "0\r\n");
+	fd = client(&s);
+	send_all_tracking(&s, fd, req.data, req.len);
+	srv_run_ms(&s, 50);
+	say(fd, "\r\n"); /* the trailer's end alone: the server waited for it with all in */
+	for (waited = 0; waited < 3000 && !closed; waited += 10) {
+		ssize_t n;
+
+		srv_run_ms(&s, 10);
+		while ((n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT)) > 0)
+			buf_append(&got, tmp, (size_t)n);
+		closed = n == 0;
+		body = strstr(buf_str(&got), "\r\n\r\n");
+		if (body && got.len - (size_t)(body + 4 - got.data) >= N)
+			break;
+	}
+	assert_true(strncmp(buf_str(&got), "HTTP/1.1 200 ", 13) == 0);
+	assert_non_null(strstr(buf_str(&got), "Content-Length: 100000\r\n"));
+	body = strstr(buf_str(&got), "\r\n\r\n") + 4;
+	assert_int_equal(got.len - (size_t)(body - got.data), N);
+	for (i = 0; i < N; i++)
+		if (body[i] != 'a' + i % 26)
+			fail_msg("byte %d is '%c'", i, body[i]);
+	assert_int_equal(s.handled, 1);
+	close(fd);
+	buf_finish(&req);
+	buf_finish(&got);
 	srv_finish(&s);
 }
 
@@ -1195,11 +1400,15 @@ int main(void)
 		cmocka_unit_test(a_held_request_outlives_every_deadline),
 		cmocka_unit_test(pipelined_requests_are_answered_in_order),
 		cmocka_unit_test(keep_alive_reuses_the_connection_and_close_ends_it),
+		cmocka_unit_test(
+			a_pipelining_client_that_does_not_read_is_not_buffered_without_bound),
 		cmocka_unit_test(refused_requests_get_their_status_and_a_close),
 		cmocka_unit_test(an_oversized_head_gets_431_and_a_close),
 		cmocka_unit_test(content_length_decides_where_the_body_ends),
 		cmocka_unit_test(expect_100_continue_is_answered_before_the_body),
 		cmocka_unit_test(a_chunked_body_is_decoded_in_order_and_pipelined_after),
+		cmocka_unit_test(tiny_chunks_with_long_extensions_are_bounded_and_refused),
+		cmocka_unit_test(a_body_of_many_one_byte_chunks_is_accepted_intact),
 		cmocka_unit_test(head_gets_the_length_and_no_body),
 		cmocka_unit_test(a_client_leaving_mid_stream_fires_the_close_callback_once),
 		cmocka_unit_test(a_stream_ends_with_the_last_chunk_and_stays_alive),

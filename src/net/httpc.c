@@ -1217,14 +1217,6 @@ static int parse_head(struct httpc_req *r, const char **d, size_t *n)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* One byte of a chunk-size line, the CRLF after a chunk's data, or the trailer. */
 static int chunk_byte(struct httpc_req *r, char c)
 {
@@ -1278,7 +1270,7 @@ static int chunk_byte(struct httpc_req *r, char c)
 		p->ext = true;
 		return 0;
 	}
-	h = hexval(c);
+	h = hex_digit_value(c);
 	if (h < 0 || p->left >> 59)
 		return -1;
 	p->left = p->left * 16 + (uint64_t)h;

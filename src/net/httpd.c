@@ -16,7 +16,10 @@
  * from inside the reply call). While a handler holds a request the socket is still read, so a
  * client that goes away is seen at once (read 0 or an error) and its close callback runs from
  * the deferred event; bytes it pipelines meanwhile are kept up to max_header_bytes + 4 KiB,
- * past that reading pauses (and a hang-up is then seen by the next write). A held request's
+ * past that reading pauses (and a hang-up is then seen by the next write). While more than
+ * OUT_HIGH answer bytes wait for a client, it gets no new request read or started (a client
+ * pipelining without reading would queue answers without bound); past OUT_CAP it is dropped.
+ * A held request's
  * body is dropped when its handler returns (the handler copies what it keeps), so an open
  * stream holds only its head.
  *
@@ -53,6 +56,7 @@
 
 #define MAX_HEADERS    64
 #define OUT_CAP	       (32u << 20) /* answer bytes a client may leave unread */
+#define OUT_HIGH       (64 * 1024) /* past it no new request is read or started */
 #define IN_MIN	       4096
 #define IN_KEEP	       (64 * 1024) /* a larger input buffer is shrunk between requests */
 #define LINGER_MS      1000
@@ -98,7 +102,9 @@ struct httpd_req {
 	bool head_only, chunked, close_after, expect, body_dropped;
 	bool chunked_in; /* the body comes chunked: decoded in place as it arrives */
 	enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER } ch_state;
-	size_t ch_pos, ch_left; /* where decoding resumes in the input; data left in the chunk */
+	size_t ch_pos, ch_left; /* where decoding resumes in the input; data left in the chunk
+				   (in the trailer: its bytes so far) */
+	size_t ch_raw;		/* chunked bytes decoded and dropped from the input */
 	size_t raw_len;		/* the request's bytes in the input: head, body as sent */
 	uint32_t uri, query;	/* offsets; query 0 = none */
 	char *path;		/* malloc'd only when the target has a query */
@@ -274,6 +280,13 @@ static void conn_mark(struct conn *c, enum conn_state state)
 	c->t_mark_ms = now_mono_ms();
 }
 
+/* A client that does not read its answers gets no new request read or started: its pipeline
+ * would queue answers without bound. conn_flush draining the output resumes both. */
+static bool backlogged(const struct conn *c)
+{
+	return c->out.len > OUT_HIGH;
+}
+
 static bool wants_read(const struct conn *c)
 {
 	switch (c->state) {
@@ -281,8 +294,10 @@ static bool wants_read(const struct conn *c)
 		return false;
 	case C_BUSY:
 		return c->in_len - c->req_bytes < c->h->max_header + PIPELINE_SLACK;
-	default:
+	case C_LINGER:
 		return true;
+	default:
+		return !backlogged(c);
 	}
 }
 
@@ -379,10 +394,13 @@ static void start_linger(struct conn *c)
 	conn_watch(c);
 }
 
-/* Writes iov now if nothing waits before it; what the socket does not take is queued. */
+/* Writes iov now if nothing waits before it; what the socket does not take is queued. A client
+ * that left answer bytes unread and would have more than OUT_CAP waiting is dropped (one
+ * answer into an empty queue is always taken: it is the handler's, already in memory). */
 static void conn_send(struct conn *c, struct iovec *iov, int n)
 {
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+	size_t rest = 0;
 	ssize_t w = 0;
 	int i;
 
@@ -401,6 +419,15 @@ static void conn_send(struct conn *c, struct iovec *iov, int n)
 		}
 		c->t_write_ms = now_mono_ms();
 	}
+	for (i = 0; i < n; i++)
+		rest += iov[i].iov_len;
+	rest -= (size_t)w;
+	if (c->out.len && c->out.len + rest > OUT_CAP) {
+		log_info("http: dropping a client that left %zu answer bytes unread (port %d)",
+			 c->out.len, c->h->port);
+		conn_close(c);
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		size_t l = iov[i].iov_len;
 
@@ -416,6 +443,7 @@ static void conn_send(struct conn *c, struct iovec *iov, int n)
 
 static void conn_flush(struct conn *c)
 {
+	bool paused = backlogged(c);
 	ssize_t w = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
 
 	if (w < 0) {
@@ -425,6 +453,10 @@ static void conn_flush(struct conn *c)
 	}
 	buf_consume(&c->out, (size_t)w);
 	c->t_write_ms = now_mono_ms();
+	/* Reading resumes (conn_watch, conn_process from conn_after): the wait was ours, so the
+	 * head or body deadline starts again. */
+	if (paused && !backlogged(c) && c->state <= C_BODY)
+		conn_mark(c, c->state);
 	if (!c->out.len && c->state == C_FLUSH)
 		start_linger(c);
 }
@@ -562,12 +594,6 @@ void httpd_reply_chunk(struct httpd_req *req, const void *data, size_t len)
 
 	if (req->phase != P_STREAM || c->fd < 0 || req->head_only || !len)
 		return;
-	if (c->out.len + len > OUT_CAP) {
-		log_info("http: dropping a client that left %zu answer bytes unread (port %d)",
-			 c->out.len, c->h->port);
-		conn_close(c);
-		return;
-	}
 	if (req->chunked) {
 		size_t n = put_uint(size, len, 16);
 
@@ -1004,14 +1030,38 @@ static size_t lf_at(const struct conn *c, size_t pos)
 	return lf ? (size_t)(lf - c->in) : 0;
 }
 
+/* A chunk-size line up to its LF (line[len] is the LF): 1-16 hex digits, then ";ext" or
+ * nothing, then CR. Nothing else: no sign, space, "0x" or bare LF (strtoll took them all, and
+ * skipped the line's own CR LF into the bytes after it). 0 or -1. */
+static int chunk_size(const char *line, size_t len, uint64_t *size)
+{
+	size_t i;
+
+	if (!len || line[len - 1] != '\r')
+		return -1;
+	len--;
+	*size = 0;
+	for (i = 0; i < len; i++) {
+		int v = hex_digit_value(line[i]);
+
+		if (v < 0)
+			break;
+		if (i == 16)
+			return -1;
+		*size = *size * 16 + (uint64_t)v;
+	}
+	if (!i || (i < len && line[i] != ';'))
+		return -1;
+	return memchr(line + i, '\r', len - i) ? -1 : 0;
+}
+
 /* Decodes the chunked body that has arrived so far in place, to just after the head. 1: the
  * body is complete; 0: more bytes are needed; -1: refused (answered, closing). */
-static int dechunk(struct conn *c)
+static int dechunk_pass(struct conn *c)
 {
 	struct httpd_req *r = &c->req;
 	size_t lf, n;
-	int64_t size;
-	char *e;
+	uint64_t size;
 
 	for (;;) {
 		switch (r->ch_state) {
@@ -1022,12 +1072,9 @@ static int dechunk(struct conn *c)
 					goto bad;
 				return 0;
 			}
-			errno = 0;
-			size = strtoll(c->in + r->ch_pos, &e, 16);
-			if (e == c->in + r->ch_pos || errno || size < 0 ||
-			    (*e != ';' && *e != '\r' && *e != '\n'))
+			if (chunk_size(c->in + r->ch_pos, lf - r->ch_pos, &size) < 0)
 				goto bad;
-			if ((uint64_t)size > c->h->max_body - r->body_len) {
+			if (size > c->h->max_body - r->body_len) {
 				refuse_request(c, 413, "request body too large");
 				return -1;
 			}
@@ -1060,16 +1107,19 @@ static int dechunk(struct conn *c)
 		case CH_TRAILER:
 			lf = lf_at(c, r->ch_pos);
 			if (!lf) {
-				if (c->in_len - r->head_len - r->body_len > c->h->max_header)
+				if (r->ch_left + c->in_len - r->ch_pos > c->h->max_header)
 					goto bad;
 				return 0;
 			}
 			n = lf - r->ch_pos;
 			r->ch_pos = lf + 1;
+			r->ch_left += n + 1;
 			if (n == 0 || (n == 1 && c->in[lf - 1] == '\r')) {
 				r->raw_len = r->ch_pos;
 				return 1;
 			}
+			if (r->ch_left > c->h->max_header)
+				goto bad;
 			break;
 		}
 	}
@@ -1078,13 +1128,43 @@ bad:
 	return -1;
 }
 
+/* Raw bytes a chunked body may take: 1-byte chunks cost 6 ("1\r\nX\r\n"), so every body
+ * within max_body fits; what is past it is chunk extensions (work for nothing). */
+static size_t chunked_raw_cap(const struct httpd *h)
+{
+	return h->max_body > SIZE_MAX / 16 ? SIZE_MAX : 8 * h->max_body + h->max_header;
+}
+
+/* dechunk_pass, then the undecoded tail moves down to the end of the decoded body: the input
+ * holds the head, the body and at most one chunk line (or the trailer) however the body is cut
+ * into chunks. */
+static int dechunk(struct conn *c)
+{
+	struct httpd_req *r = &c->req;
+	size_t from = r->ch_pos, to;
+	int rc = dechunk_pass(c);
+
+	if (rc)
+		return rc;
+	r->ch_raw += r->ch_pos - from;
+	if (r->ch_raw > chunked_raw_cap(c->h)) {
+		refuse_request(c, 413, "chunked request body too large on the wire");
+		return -1;
+	}
+	to = r->head_len + r->body_len;
+	memmove(c->in + to, c->in + r->ch_pos, c->in_len - r->ch_pos);
+	c->in_len = to + c->in_len - r->ch_pos;
+	r->ch_pos = to;
+	return 0;
+}
+
 /* Runs the requests waiting in the input buffer, one at a time, in order. */
 static void conn_process(struct conn *c)
 {
 	struct httpd_req *r = &c->req;
 	int rc;
 
-	while (c->fd >= 0 && r->phase == P_NONE && c->state <= C_BODY) {
+	while (c->fd >= 0 && r->phase == P_NONE && c->state <= C_BODY && !backlogged(c)) {
 		if (c->state != C_BODY) {
 			rc = parse_head(c);
 			if (rc <= 0)
@@ -1198,6 +1278,8 @@ static int64_t deadline_ms(const struct conn *c)
 {
 	const struct httpd *h = c->h;
 
+	if (backlogged(c) && c->state <= C_BODY) /* paused for the client: a write deadline */
+		return c->t_write_ms + h->write_ms;
 	switch (c->state) {
 	case C_NEW:
 	case C_HEAD:
@@ -1463,6 +1545,17 @@ int httpd_port(const struct httpd *h)
 size_t httpd_connections(const struct httpd *h)
 {
 	return h->n_conns;
+}
+
+size_t httpd_buffered_max(const struct httpd *h)
+{
+	const struct conn *c;
+	size_t most = 0;
+
+	for (c = h->conns; c; c = c->next)
+		if (c->fd >= 0 && c->in_len + c->out.len > most)
+			most = c->in_len + c->out.len;
+	return most;
 }
 
 void httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn, void *arg)

@@ -12,9 +12,11 @@
  * shape; a request line or head that is not HTTP/1.x gets 400 and the connection is closed.
  *
  * Requests: HTTP/1.1 and 1.0, keep-alive (1.0 only when asked) and `Connection: close`,
- * pipelined requests answered one after the other in order, HEAD (the head of the GET answer,
- * no body), `Expect: 100-continue`, request bodies with a Content-Length or chunked (decoded,
- * trailers ignored; the cap counts the decoded bytes).
+ * pipelined requests answered one after the other in order (while more than 64 KiB of answers
+ * wait for a client, its next request is neither read nor started), HEAD (the head of the GET
+ * answer, no body), `Expect: 100-continue`, request bodies with a Content-Length or chunked
+ * (decoded, trailers ignored; the cap counts the decoded bytes, and the bytes sent for it may be at
+ * most 8 times the cap: 413 past that).
  */
 #ifndef HERMETIC_HTTPD_H
 #define HERMETIC_HTTPD_H
@@ -63,6 +65,9 @@ void httpd_destroy(struct httpd *h);
 int httpd_port(const struct httpd *h);
 /* Connections open now (also those being refused). */
 size_t httpd_connections(const struct httpd *h);
+/* The most bytes one open connection holds now in its input and output buffers, for tests and
+ * the fuzzer: the caps bound it (max_header_bytes + max_body_bytes + 32 MiB). */
+size_t httpd_buffered_max(const struct httpd *h);
 /* Adds a route (path copied). Later routes do not override earlier ones. */
 void httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn, void *arg);
 /* Counts answered requests in metrics when set: called from inside the reply call (it must not
@@ -112,7 +117,8 @@ void httpd_reply_json(struct httpd_req *req, int status, struct cJSON *root);
 void httpd_reply_error(struct httpd_req *req, int status, const char *type, const char *message);
 /* A streamed answer: the head now (chunked for HTTP/1.1; for 1.0 the body ends with the
  * connection), each chunk as it is given (empty chunks are skipped), and the end, which ends
- * the request. A client that does not read while more than 32 MiB wait for it is dropped. */
+ * the request. A client that leaves answers unread past 32 MiB is dropped (so for every
+ * answer). */
 void httpd_reply_start(struct httpd_req *req, int status, const char *content_type);
 void httpd_reply_chunk(struct httpd_req *req, const void *data, size_t len);
 void httpd_reply_end(struct httpd_req *req);
