@@ -62,8 +62,6 @@ int hex_digit(char c);
 /* Parsing helpers that check the whole string and the range; return 0 or -EINVAL/-ERANGE. */
 int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 int parse_double(const char *s, double *out);
-/* The value of one hex digit (0-9, a-f, A-F), or -1 for any other byte. */
-int hex_digit_value(char c);
 /* v as a whole number within [lo, hi]: below lo (or NaN) gives lo, above hi gives hi. For
  * numbers that came from the network (a JSON double cast to an integer out of range is
  * undefined behaviour). */

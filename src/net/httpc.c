@@ -1270,7 +1270,7 @@ static int chunk_byte(struct httpc_req *r, char c)
 		p->ext = true;
 		return 0;
 	}
-	h = hex_digit_value(c);
+	h = hex_digit(c);
 	if (h < 0 || p->left >> 59)
 		return -1;
 	p->left = p->left * 16 + (uint64_t)h;

@@ -1042,7 +1042,7 @@ static int chunk_size(const char *line, size_t len, uint64_t *size)
 	len--;
 	*size = 0;
 	for (i = 0; i < len; i++) {
-		int v = hex_digit_value(line[i]);
+		int v = hex_digit(line[i]);
 
 		if (v < 0)
 			break;

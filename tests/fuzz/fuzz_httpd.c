@@ -211,8 +211,8 @@ static const char *skip_chunked(const char *p, const char *end)
 	for (;;) {
 		size_t size = 0;
 
-		for (; p < end && hex_digit_value(*p) >= 0; p++)
-			size = size * 16 + (size_t)hex_digit_value(*p);
+		for (; p < end && hex_digit(*p) >= 0; p++)
+			size = size * 16 + (size_t)hex_digit(*p);
 		if (end - p < 2)
 			return NULL;
 		if (memcmp(p, "\r\n", 2) != 0)
