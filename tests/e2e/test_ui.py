@@ -41,7 +41,7 @@ def password_hash():
 
 @pytest.fixture
 def cockpit(gateway, fake, password_hash):
-    def make(ui=None, key=True, **more):
+    def make(ui=None, key=True, env=None, **more):
         api = {"listen": "127.0.0.1:{port}"}
         if key:
             api["key"] = "os.environ/API_SERVER_KEY"
@@ -51,7 +51,8 @@ def cockpit(gateway, fake, password_hash):
         cfg = agent_config(fake, "{home}", **sections)
         text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
         text_ = text_.replace("{{home}}", "{home}").replace("{{port}}", "{port}")
-        return gateway(text_, env={UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY})
+        return gateway(text_, env={UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY,
+                                   **(env or {})})
     return make
 
 
@@ -643,4 +644,161 @@ def test_reads_off_the_loop_while_a_model_answer_streams(cockpit, fake):
         t.join(30 * SLOW)
     assert status == 200 and sse_events(body)[-1][1]["stop"] == "done"
     assert set(statuses) <= {200, 503} and statuses.count(200) > 20, statuses
+    stop_clean(g)
+
+
+# ---- questions: approvals answered in the cockpit -------------------------------------------------
+
+class Stream:
+    """A chat turn's SSE stream read as it comes, on a thread: events in order."""
+
+    def __init__(self, g, cookie, csrf, message):
+        self.events, self.status = [], None
+        self.c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=60 * SLOW)
+        body = json.dumps({"message": message}).encode()
+        self.c.request("POST", "/v1/ui/chat", body, {
+            "Content-Type": "application/json", "Cookie": cookie, "X-CSRF-Token": csrf})
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        r = self.c.getresponse()
+        self.status = r.status
+        block = ""
+        for raw in r:
+            line = raw.decode().rstrip("\n")
+            if line:
+                block += line + "\n"
+                continue
+            self.events.extend(sse_events((block + "\n").encode()))
+            block = ""
+
+    def wait(self, kind, timeout=30):
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            got = [d for e, d in self.events if e == kind]
+            if got:
+                return got[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no {kind} event: {self.events}")
+
+    def join(self):
+        self.t.join(60 * SLOW)
+        self.c.close()
+
+
+def answer(g, cookie, csrf, qid, choice, headers=None):
+    h = {"Cookie": cookie, "X-CSRF-Token": csrf, **(headers or {})}
+    status, _, body = request(g, "POST", "/v1/ui/approvals/answer",
+                              {"id": qid, "choice": choice}, h)
+    return status, json.loads(body or b"{}")
+
+
+def test_the_cockpits_own_approval_is_streamed_listed_and_decided_once(cockpit, fake):
+    g = cockpit(approvals={"tools": ["time"]}, audit={"enabled": True})
+    fake.script_for("test/free", tool_calls(("t1", "time", '{"timezone": "UTC"}')),
+                    text("It is noon in UTC."))
+    _, cookie, csrf, _ = login(g)
+    s = Stream(g, cookie, csrf, "What time is it in UTC?")
+    q = s.wait("question")
+    assert q["kind"] == "approval" and q["source"] == "ui:cockpit"
+    assert q["text"] == "time\ntimezone: UTC" and q["choices"][0] == "Approve"
+    assert re.fullmatch(r"[0-9a-f]{16}", q["id"]) and q["session_id"]
+    assert q["expires_ms"] - q["asked_ms"] == 300 * 1000
+    # Listed with every other waiting question, with its session.
+    listed = get_json(g, "/v1/ui/approvals", cookie)["questions"]
+    assert [x["id"] for x in listed] == [q["id"]] and listed[0]["session_id"] == q["session_id"]
+    time.sleep(0.5 * SLOW)
+    assert not [e for e, _ in s.events if e == "tool_result"]  # nothing runs before the yes
+    # A cross-site form or a script without the token decides nothing.
+    assert answer(g, cookie, "", q["id"], 0)[0] == 403
+    assert answer(g, cookie, csrf, q["id"], 0, {"Origin": "http://evil.example"})[0] == 403
+    assert answer(g, cookie, csrf, q["id"], 9)[0] == 400
+    assert answer(g, cookie, csrf, q["id"], 0) == (200, {"answered": True})
+    assert answer(g, cookie, csrf, q["id"], 2)[0] == 409  # decided once
+    closed = s.wait("question_closed")
+    assert closed == {"id": q["id"], "outcome": "Approved"}
+    done = s.wait("done")
+    s.join()
+    assert done["stop"] == "done" and done["text"] == "It is noon in UTC."
+    result = [d for e, d in s.events if e == "tool_result"][0]
+    assert result["name"] == "time" and result["is_error"] is False
+    assert get_json(g, "/v1/ui/approvals", cookie)["questions"] == []
+    # The audit trail keeps the decision with the call, as for a Telegram button.
+    trail = [json.loads(x) for x in (g.home / "logs" / "audit.jsonl").read_text().splitlines()]
+    calls = [x for x in trail if x["kind"] == "tool"]
+    assert [(x["tool"], x.get("approval"), x["source"]) for x in calls] == [
+        ("time", "Approved", "ui:cockpit")]
+    # ... and the Health page's audit tail shows those lines.
+    audit = get_json(g, "/v1/ui/audit", cookie)
+    assert audit["enabled"] is True and audit["lines"] == trail[-20:]
+    stop_clean(g)
+
+
+def test_a_denied_cockpit_approval_does_not_run(cockpit, fake):
+    g = cockpit(approvals={"tools": ["time"]})
+    fake.script_for("test/free", tool_calls(("t1", "time", "{}")), text("I did not look."))
+    _, cookie, csrf, _ = login(g)
+    s = Stream(g, cookie, csrf, "time?")
+    q = s.wait("question")
+    assert answer(g, cookie, csrf, q["id"], 2) == (200, {"answered": True})
+    assert s.wait("question_closed")["outcome"] == "Denied"
+    s.wait("done")
+    s.join()
+    result = [d for e, d in s.events if e == "tool_result"][0]
+    assert result["is_error"] is True and "denied this call of time" in result["text"]
+    stop_clean(g)
+
+
+@pytest.fixture
+def tg():
+    from fakes.fake_telegram import FakeTelegram
+    with FakeTelegram(token=TG_TOKEN) as t:
+        yield t
+
+
+TG_TOKEN = "123456:TEST-e2e-cockpit-token"
+TG_USER = 1001
+
+
+def test_a_telegram_approval_answered_in_the_cockpit_is_closed_there(cockpit, fake, tg):
+    from fakes.fake_telegram import callback_data_of
+    tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [TG_USER],
+            "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
+    g = cockpit(telegram=tele, approvals={"tools": ["time"]}, env={"TELEGRAM_BOT_TOKEN": TG_TOKEN})
+    fake.script_for("test/free", tool_calls(("t1", "time", '{"timezone": "UTC"}')),
+                    text("Noon, says the clock."))
+    _, cookie, csrf, _ = login(g)
+    tg.push_text("what time is it?", chat_id=TG_USER)
+
+    def asked():
+        qs = [m for m in tg.messages(TG_USER) if m.get("reply_markup")]
+        return qs[0] if qs else None
+    deadline = time.monotonic() + 30 * SLOW
+    while not asked():
+        assert time.monotonic() < deadline, "Telegram was never asked"
+        time.sleep(0.05)
+    msg = asked()
+    listed = get_json(g, "/v1/ui/approvals", cookie)["questions"]
+    assert len(listed) == 1 and listed[0]["source"] == f"telegram:{TG_USER}"
+    assert listed[0]["text"] == "time\ntimezone: UTC" and listed[0]["session_id"]
+    assert answer(g, cookie, csrf, listed[0]["id"], 0) == (200, {"answered": True})
+    deadline = time.monotonic() + 30 * SLOW
+    while "Noon, says the clock." not in tg.sent(TG_USER):
+        assert time.monotonic() < deadline, "no answer in Telegram"
+        time.sleep(0.05)
+    # Telegram's message lost its buttons and says how it ended; its late press is refused.
+    now = next(m for m in tg.messages(TG_USER) if m["message_id"] == msg["message_id"])
+    assert now["text"].endswith("→ Approved") and not now.get("reply_markup")
+    # (a client that still shows the old buttons)
+    tg.press(TG_USER, msg["message_id"], callback_data_of(msg["reply_markup"])[2],
+             user_id=TG_USER, check=False)
+    deadline = time.monotonic() + 30 * SLOW
+    while not tg.calls("answerCallbackQuery"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert "expired" in tg.calls("answerCallbackQuery")[-1]["params"]["text"]
+    results = [m["content"] for m in fake.chat_requests[-1]["body"]["messages"]
+               if m["role"] == "tool"]
+    assert len(results) == 1 and "denied" not in results[0] and "UTC" in results[0]
     stop_clean(g)
