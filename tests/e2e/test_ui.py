@@ -802,3 +802,171 @@ def test_a_telegram_approval_answered_in_the_cockpit_is_closed_there(cockpit, fa
                if m["role"] == "tool"]
     assert len(results) == 1 and "denied" not in results[0] and "UTC" in results[0]
     stop_clean(g)
+
+
+# ---- jobs: run now, health checks, reminders -----------------------------------------------------
+
+def post(g, cookie, csrf, path, body):
+    status, _, raw = request(g, "POST", path, body, {"Cookie": cookie, "X-CSRF-Token": csrf})
+    return status, json.loads(raw or b"{}")
+
+
+def jobs_of(g, cookie):
+    return get_json(g, "/v1/ui/jobs", cookie)
+
+
+def until(cond, what, timeout=30):
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        got = cond()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_run_now_runs_a_cron_job_once_as_its_schedule_would(cockpit, fake):
+    g = cockpit(cron=[{"name": "briefing", "schedule": "0 3 1 1 *", "prompt": "Morning brief."},
+                      {"name": "off", "schedule": "0 3 * * *", "prompt": "x", "enabled": False}])
+    fake.script_for("test/free", text("The brief.", first_byte_delay=2, cost=0.001))
+    _, cookie, csrf, _ = login(g)
+    next_before = jobs_of(g, cookie)["cron"][0]["next_ms"]
+    assert request(g, "POST", "/v1/ui/jobs/run", {"name": "briefing"},
+                   {"Cookie": cookie})[0] == 403  # no CSRF token
+    assert post(g, cookie, csrf, "/v1/ui/jobs/run", {"name": "briefing"}) == (200, {"started": True})
+    # While it runs: shown as running, and a second "run now" is refused.
+    assert post(g, cookie, csrf, "/v1/ui/jobs/run", {"name": "briefing"})[0] == 409
+    assert jobs_of(g, cookie)["cron"][0]["running"] is True
+    job = until(lambda: next((j for j in jobs_of(g, cookie)["cron"]
+                              if j["name"] == "briefing" and not j["running"]), None), "the run")
+    assert job["last"]["status"] == "ok" and abs(job["last"]["cost_usd"] - 0.001) < 1e-9
+    assert job["next_ms"] == next_before  # the schedule is unchanged
+    runs = [r for r in fake.chat_requests if "Morning brief." in json.dumps(r["body"]["messages"])]
+    assert len(runs) == 1
+    assert post(g, cookie, csrf, "/v1/ui/jobs/run", {"name": "off"})[0] == 404  # disabled
+    assert post(g, cookie, csrf, "/v1/ui/jobs/run", {"name": "nope"})[0] == 404
+    sessions = get_json(g, "/v1/ui/sessions", cookie)["sessions"]
+    assert [s["source"] for s in sessions] == ["cron:briefing"]
+    stop_clean(g)
+
+
+def test_a_health_check_run_now_shows_its_verdicts(cockpit, fake):
+    g = cockpit(cron=[{"name": "disks", "schedule": "0 4 1 1 *", "prompt": "Check the disks.",
+                       "report": "on_failure"}])
+    _, cookie, csrf, _ = login(g)
+    job = jobs_of(g, cookie)["cron"][0]
+    assert job["health_check"] is True and job["verdicts"] == []
+    fake.script_for("test/free",
+                    tool_calls(("r1", "report", '{"status": "warn", "summary": "disk 91% full"}')),
+                    text("Reported."))
+    assert post(g, cookie, csrf, "/v1/ui/jobs/run", {"name": "disks"})[0] == 200
+    job = until(lambda: next((j for j in jobs_of(g, cookie)["cron"]
+                              if j["verdicts"] and not j["running"]), None), "the verdict")
+    assert [(v["status"], v["summary"]) for v in job["verdicts"]] == [("warn", "disk 91% full")]
+    fake.script_for("test/free",
+                    tool_calls(("r2", "report", '{"status": "ok", "summary": "all fine"}')),
+                    text("Reported."))
+    assert post(g, cookie, csrf, "/v1/ui/jobs/run", {"name": "disks"})[0] == 200
+    job = until(lambda: next((j for j in jobs_of(g, cookie)["cron"]
+                              if len(j["verdicts"]) == 2 and not j["running"]), None), "verdict 2")
+    assert [v["status"] for v in job["verdicts"]] == ["ok", "warn"]  # newest first
+    stop_clean(g)
+
+
+def test_reminders_are_listed_paused_resumed_and_deleted_as_telegram_does(cockpit):
+    g = cockpit()
+    db = sqlite3.connect(g.home / "state.db")
+    now = int(time.time() * 1000)
+    for source, title in (("telegram:42", "Water the plants"), ("telegram:7", "Standup notes")):
+        db.execute("INSERT INTO reminders (source, chat_id, kind, cron, prompt, title,"
+                   " max_cost_usd, status, created_ms, next_ms) VALUES (?, ?, 'cron',"
+                   " '0 7 * * *', 'remind me', ?, 0.05, 'active', ?, ?)",
+                   (source, int(source.split(":")[1]), title, now, now + 3600000))
+    db.commit()
+    _, cookie, csrf, _ = login(g)
+    d = jobs_of(g, cookie)
+    assert d["reminders_enabled"] is True
+    rem = {r["title"]: r for r in d["reminders"]}
+    assert set(rem) == {"Water the plants", "Standup notes"}  # every chat's
+    w = rem["Water the plants"]
+    assert w["source"] == "telegram:42" and w["when"] == "cron `0 7 * * *`"
+    assert w["status"] == "active" and w["next_ms"] == now + 3600000 and w["last_run_ms"] is None
+    # The chat is part of the job's identity, as in Telegram: another chat's id is not it.
+    assert post(g, cookie, csrf, "/v1/ui/reminders/pause",
+                {"id": w["id"], "source": "telegram:7", "paused": True})[0] == 404
+    status, body = post(g, cookie, csrf, "/v1/ui/reminders/pause",
+                        {"id": w["id"], "source": "telegram:42", "paused": True})
+    assert status == 200 and body["text"] == f'Job {w["id"]} "Water the plants" is paused.'
+    assert db.execute("SELECT status FROM reminders WHERE id = ?", (w["id"],)).fetchone() == ("paused",)
+    r = next(x for x in jobs_of(g, cookie)["reminders"] if x["id"] == w["id"])
+    assert r["status"] == "paused" and r["next_ms"] is None
+    status, body = post(g, cookie, csrf, "/v1/ui/reminders/pause",
+                        {"id": w["id"], "source": "telegram:42", "paused": False})
+    assert status == 200 and "active again" in body["text"]
+    r = next(x for x in jobs_of(g, cookie)["reminders"] if x["id"] == w["id"])
+    assert r["status"] == "active" and time.gmtime(r["next_ms"] / 1000)[3:5] == (7, 0)
+    assert request(g, "POST", "/v1/ui/reminders/delete", {"id": w["id"], "source": "telegram:42"},
+                   {"Cookie": cookie})[0] == 403
+    status, body = post(g, cookie, csrf, "/v1/ui/reminders/delete",
+                        {"id": w["id"], "source": "telegram:42"})
+    assert status == 200 and body["text"] == f'Deleted job {w["id"]} "Water the plants".'
+    assert post(g, cookie, csrf, "/v1/ui/reminders/delete",
+                {"id": w["id"], "source": "telegram:42"})[0] == 404
+    assert [r["title"] for r in jobs_of(g, cookie)["reminders"]] == ["Standup notes"]
+    db.close()
+    stop_clean(g)
+
+
+# ---- spend: provider balances -------------------------------------------------------------------
+
+def test_balances_are_the_watchs_last_read_with_no_request_of_their_own(cockpit, fake):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    hits = []
+
+    class Key(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            hits.append(self.path)
+            data = json.dumps({"data": {"limit": 10.0, "limit_remaining": 2.5, "usage": 7.5,
+                                        "limit_reset": "monthly"}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Key)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        from router_harness import deployment
+        models = [deployment("free", "test/free", fake), deployment("cheap", "test/cheap", fake),
+                  {"model_name": "or", "litellm_params": {
+                      "model": "openrouter/qwen/qwen3",
+                      "api_base": f"http://127.0.0.1:{srv.server_address[1]}/api/v1",
+                      "api_key": f"os.environ/{UPSTREAM_ENV}"}}]
+        g = cockpit(model_list=models, alerts={"balance_interval": "1h"})
+        _, cookie, _, _ = login(g)
+
+        def ours():
+            return next(b for b in get_json(g, "/v1/ui/balances", cookie)["balances"]
+                        if b["account"] == "or")
+        assert ours()["provider"] == "openrouter"
+        until(lambda: hits, "the balance watch's first read")
+        b = until(lambda: ours()["read"] and ours(), "the read")
+        assert b["ok"] is True and b["remaining_usd"] == 2.5 and b["limit_usd"] == 10.0
+        assert b["usage_usd"] == 7.5
+        # The same numbers as the gauges, and asking the cockpit made no request.
+        status, _, metrics = request(g, "GET", "/metrics")
+        assert status == 200
+        assert re.search(rb'hermetic_provider_balance_usd\{provider="openrouter",account="or"\} 2\.5',
+                         metrics), metrics
+        n = len(hits)
+        for _ in range(3):
+            ours()
+        assert len(hits) == n
+        stop_clean(g)
+    finally:
+        srv.shutdown()
+        srv.server_close()
