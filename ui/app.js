@@ -280,7 +280,8 @@ function questionItem(q, inChat) {
       for (const x of row.querySelectorAll('button')) x.disabled = true;
       try {
         await api('/v1/ui/approvals/answer', { id: q.id, choice: i });
-        row.replaceChildren(el('span', { class: 'meta', text: '→ ' + c }));
+        // the stream's question_closed may have said how it ended already
+        if (row.querySelector('button')) row.replaceChildren(el('span', { class: 'meta', text: '→ ' + c }));
       } catch (e) { status(e.message); row.replaceChildren(el('span', { class: 'meta', text: e.message })); }
       if (!inChat) setTimeout(() => { loadApprovals().catch(() => {}); }, 500);
     });
@@ -325,6 +326,7 @@ function chatState(busy) {
 async function sendChat(message) {
   bubble('user', message);
   let current = null; // the assistant text of the current model call
+  let lastTool = null; // the details of the last tool call
   const item = $('#transcript');
   chatState(true);
   try {
@@ -358,10 +360,10 @@ async function sendChat(message) {
           current.textContent += d.delta;
         } else if (ev[1] === 'tool_call') {
           current = null;
-          item.append(el('li', { class: 'tool' }, el('details', null,
-            el('summary', { text: 'tool call: ' + d.name }), el('pre', { text: d.arguments }))));
+          lastTool = el('details', null, el('summary', { text: 'tool call: ' + d.name }), el('pre', { text: d.arguments }));
+          item.append(el('li', { class: 'tool' }, lastTool));
         } else if (ev[1] === 'tool_result') {
-          const last = item.lastElementChild && item.lastElementChild.querySelector('details');
+          const last = lastTool; // an approval question may have come in between
           const pre = el('pre', { class: d.is_error ? 'bad' : '', text: 'result: ' + d.text + (d.cut ? ' …' : '') });
           if (last) last.append(pre);
         } else if (ev[1] === 'question') {
