@@ -242,6 +242,11 @@ struct account {
 	struct balance_account acct;
 	bool in_flight;
 	struct alerts *a;
+	/* The last read, for alerts_balances (the same numbers the gauges show). */
+	bool read, ok;
+	struct balance last;
+	int64_t read_ms;
+	char error[160];
 };
 
 struct alerts {
@@ -908,6 +913,12 @@ static void on_balance(bool ok, const struct balance *b, const char *error, void
 	}
 	if (a->m_balance_up)
 		metric_set(a->m_balance_up, labels, ok ? 1 : 0);
+	ac->read = true;
+	ac->ok = ok;
+	ac->read_ms = a->clock_wall ? a->clock_wall(a->clock_arg) : now_wall_ms();
+	snprintf(ac->error, sizeof(ac->error), "%s", ok || !error ? "" : error);
+	if (ok)
+		ac->last = *b;
 	if (!ok) {
 		log_warn("alerts: %s balance of %s: %s", labels[0], labels[1], error);
 		return;
@@ -937,6 +948,24 @@ static void on_balance_timer(evutil_socket_t fd, short what, void *arg)
 			ac->in_flight = true;
 	}
 	evtimer_add(a->balance_ev, &tv);
+}
+
+size_t alerts_balances(const struct alerts *a, struct alerts_balance *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; a && i < a->n_accounts && n < max; i++) {
+		const struct account *ac = a->accounts[i];
+
+		out[n++] = (struct alerts_balance){balance_provider_name(ac->acct.provider),
+						   ac->acct.group,
+						   ac->read,
+						   ac->ok,
+						   ac->last,
+						   ac->read_ms,
+						   ac->error};
+	}
+	return n;
 }
 
 /* ---- life -------------------------------------------------------------------------------- */
