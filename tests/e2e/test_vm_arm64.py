@@ -66,7 +66,7 @@ CRON_CHAT = 2002
 ADMIN = 4242
 CRON_PROMPT = "Say what the cron job found."
 # Seconds from the gateway's start to the minute its cron job names (the guest sets its clock).
-CRON_LEAD = 8
+CRON_LEAD = 5
 CONTEXT_TOKENS = 4000
 # Each filler error is one log line of about 6 KB; log.max_bytes is the smallest allowed.
 FILLER = "vm-log-filler "
