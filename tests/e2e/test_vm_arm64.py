@@ -19,7 +19,8 @@ output; requests to the gateway are made inside the guest, with busybox nc).
         agent.context_tokens, the auxiliary compression model gets the old turns and the next
         request carries its summary;
       - log rotation: upstream errors with long messages fill home/logs/hermetic.log past
-        log.max_bytes; hermetic.log.1 appears and hermetic.log goes on;
+        log.max_bytes (the rename and the new file under Landlock); hermetic.log.1 appears
+        with them and hermetic.log goes on, owned by uid 10001;
       - the bleed breaker: a runaway turn at $0.40 a call trips guardrails.bleed.max_cost_usd
         after exactly three calls; the API client gets the refusal, /metrics shows it open, the
         admin chat and the webhook alert channel get the alert; cooldown_s closes it (metrics,
@@ -33,7 +34,9 @@ output; requests to the gateway are made inside the guest, with busybox nc).
     has no seccomp kill (type=1326) from anything above; then `sandbox-selftest` in kill mode,
     where the first denied syscall kills the process and the kernel logs it: the proof that the
     "no kill" check can see one.
-Runs in `make test`'s aarch64 stage (HERMETIC_VM_BIN names the binary); skipped elsewhere.
+Runs in `make test`'s aarch64 stage (HERMETIC_VM_BIN names the binary), about 40 s per kernel
+on a 2-core machine (docs/numbers.md); skipped elsewhere. HERMETIC_VM_KERNELS=bookworm (a
+comma-separated list) narrows it to some kernels.
 """
 import json
 import os
