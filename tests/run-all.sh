@@ -132,7 +132,7 @@ note "static aarch64 (musl, under qemu-aarch64-static)"
 if check static-aarch64 cross/build-static.sh aarch64; then
   HERMETIC_BIN=$ROOT/dist/hermetic-aarch64 HERMETIC_STATIC=1 HERMETIC_WRAPPER=qemu-aarch64-static \
     pytest_run smoke-aarch64 -m smoke tests/e2e
-  note "static aarch64 on a real arm64 kernel (qemu-system-aarch64, Debian's kernel)"
+  note "static aarch64 on real arm64 kernels (qemu-system-aarch64, Debian bookworm's and bookworm-backports')"
   HERMETIC_VM_BIN=$ROOT/dist/hermetic-aarch64 HERMETIC_BIN=$ROOT/dist/hermetic-aarch64 \
     HERMETIC_STATIC=1 HERMETIC_WRAPPER=qemu-aarch64-static pytest_run vm-arm64 -m vm tests/e2e
 fi
