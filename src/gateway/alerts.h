@@ -161,8 +161,9 @@ void alerts_start(struct alerts *a, const struct alerts_sources *src);
  * before alerts_start. */
 void alerts_set_clock(struct alerts *a, int64_t (*mono_ms)(void *arg),
 		      int64_t (*wall_ms)(void *arg), void *arg);
-/* Stops the timers; sends still in flight finish without it (their answers are only freed).
- * Accepts NULL. */
+/* Stops the timers; sends still in flight finish without it (their answers are only freed),
+ * and the newest state and heartbeat files are still written on a worker (loop_destroy waits
+ * for them). Accepts NULL. */
 void alerts_destroy(struct alerts *a);
 
 /* A condition holds (fire) or cleared (resolve). key is a stable id (copied); title one line,
