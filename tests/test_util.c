@@ -1,5 +1,5 @@
 /* util: the capped buffer refuses growth past its cap without losing what it holds; strict
- * number parsing; constant-time equality; SHA-256 known answer; edit distance. */
+ * number parsing; constant-time equality; SHA-256 known answer; edit distance; RFC 3339 stamps. */
 #include "test.h"
 #include "core/util.h"
 
@@ -183,6 +183,24 @@ static void clamp_i64_saturates_and_keeps_whole_numbers(void **state)
 	assert_true(clamp_i64(-9007199254740993.0, INT64_MIN, INT64_MAX) == -9007199254740992);
 }
 
+/* RFC 3339 in UTC: the epoch, seconds cut (not rounded) without milliseconds, three digits
+ * of milliseconds with them, leading zeros kept. */
+static void rfc3339_utc_formats_seconds_and_milliseconds(void **state)
+{
+	char out[RFC3339_LEN];
+
+	rfc3339_utc(0, false, out);
+	assert_string_equal(out, "1970-01-01T00:00:00Z");
+	rfc3339_utc(0, true, out);
+	assert_string_equal(out, "1970-01-01T00:00:00.000Z");
+	rfc3339_utc(1700000000999, false, out);
+	assert_string_equal(out, "2023-11-14T22:13:20Z");
+	rfc3339_utc(1700000000999, true, out);
+	assert_string_equal(out, "2023-11-14T22:13:20.999Z");
+	rfc3339_utc(1709164805007, true, out);
+	assert_string_equal(out, "2024-02-29T00:00:05.007Z");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +216,7 @@ int main(void)
 		cmocka_unit_test(edit_distance_caps),
 		cmocka_unit_test(clamp_i64_saturates_and_keeps_whole_numbers),
 		cmocka_unit_test(base64_matches_rfc4648_vectors_and_joins_pieces),
+		cmocka_unit_test(rfc3339_utc_formats_seconds_and_milliseconds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

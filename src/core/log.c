@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define LOG_MAX_SECRETS 64
@@ -249,25 +248,21 @@ static void escape_into(struct buf *out, const char *s)
 
 void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
 {
-	char stamp[32], *msg, *clean;
+	char stamp[RFC3339_LEN], *msg, *clean;
 	const char *base = strrchr(file, '/');
 	struct buf out;
-	struct timespec ts;
-	struct tm tm;
 	va_list ap;
 
 	if (level > L.level)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	rfc3339_utc(now_wall_ms(), true, stamp);
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	clean = log_redact(msg);
 	buf_init(&out, 0);
-	buf_printf(&out, "%s.%03ldZ %-5s [%s:%d] ", stamp, ts.tv_nsec / 1000000, level_names[level],
-		   base ? base + 1 : file, line);
+	buf_printf(&out, "%s %-5s [%s:%d] ", stamp, level_names[level], base ? base + 1 : file,
+		   line);
 	escape_into(&out, clean);
 	if (out.len > LOG_LINE_MAX) {
 		out.len = LOG_LINE_MAX;

@@ -1,6 +1,6 @@
 /* util: OOM-aborting allocation, the capped `struct buf`, strict number parsing,
- * constant-time comparison, clocks, SHA-256 (mbedTLS's, the TLS library we ship) and
- * edit distance for "did you mean" hints.
+ * constant-time comparison, clocks and RFC 3339 stamps, SHA-256 (mbedTLS's, the TLS library
+ * we ship) and edit distance for "did you mean" hints.
  */
 #include "core/util.h"
 
@@ -257,6 +257,20 @@ int64_t now_mono_us(void)
 int64_t now_wall_ms(void)
 {
 	return clock_us(CLOCK_REALTIME) / 1000;
+}
+
+void rfc3339_utc(int64_t ms, bool with_ms, char out[RFC3339_LEN])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(out, RFC3339_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (with_ms)
+		snprintf(out + n, RFC3339_LEN - n, ".%03dZ", (int)(ms % 1000));
+	else
+		snprintf(out + n, RFC3339_LEN - n, "Z");
 }
 
 void sha256_hex(const void *data, size_t len, char out[65])

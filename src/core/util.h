@@ -75,6 +75,12 @@ int64_t now_mono_ms(void);
 int64_t now_mono_us(void);
 int64_t now_wall_ms(void);
 
+/* Wall time ms (milliseconds since the epoch, >= 0) as RFC 3339 in UTC into out:
+ * "2024-05-01T12:00:00Z", or with_ms "2024-05-01T12:00:00.250Z" (the notifications' time,
+ * Alertmanager's silences, the log's stamp). */
+#define RFC3339_LEN 32
+void rfc3339_utc(int64_t ms, bool with_ms, char out[RFC3339_LEN]);
+
 /* Lowercase hex SHA-256 of data into out (65 bytes with NUL). */
 void sha256_hex(const void *data, size_t len, char out[65]);
 

@@ -33,7 +33,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define SILENCE_TIMEOUT_MS 10000
 #define RUNBOOK_MAX	   (32 * 1024)
@@ -353,24 +352,13 @@ const char *am_action_name(enum am_action a)
 
 /* ---- pure: silences and runbooks -------------------------------------------------------- */
 
-static void rfc3339(int64_t ms, char *out, size_t len)
-{
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	char base[32];
-
-	gmtime_r(&s, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, len, "%s.%03dZ", base, (int)(ms % 1000));
-}
-
 void am_silence_body(const struct am_label *labels, size_t n, int64_t now_ms, int64_t duration_ms,
 		     const char *comment, struct buf *out)
 {
-	char from[40], to[40];
+	char from[RFC3339_LEN], to[RFC3339_LEN];
 
-	rfc3339(now_ms, from, sizeof(from));
-	rfc3339(now_ms + duration_ms, to, sizeof(to));
+	rfc3339_utc(now_ms, true, from);
+	rfc3339_utc(now_ms + duration_ms, true, to);
 	buf_puts(out, "{\"matchers\":[");
 	for (size_t i = 0; i < n; i++) {
 		buf_puts(out, i ? ",{\"name\":" : "{\"name\":");

@@ -32,21 +32,12 @@ struct notify_req {
 	bool mail;
 };
 
-static void rfc3339(int64_t ms, char *out, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 char *notify_webhook_body(const struct notify_msg *m)
 {
 	cJSON *root = cJSON_CreateObject();
-	char when[32], *title = log_redact(m->title), *text = log_redact(m->text), *s;
+	char when[RFC3339_LEN], *title = log_redact(m->title), *text = log_redact(m->text), *s;
 
-	rfc3339(m->ts_wall_ms, when, sizeof(when));
+	rfc3339_utc(m->ts_wall_ms, false, when);
 	cJSON_AddStringToObject(root, "source", "hermetic");
 	cJSON_AddStringToObject(root, "status", m->resolved ? "resolved" : "firing");
 	cJSON_AddStringToObject(root, "key", m->key);
