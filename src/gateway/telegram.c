@@ -1800,8 +1800,6 @@ static int store_updates(struct telegram *t, const cJSON *updates)
 /* ---- questions: approvals and ask_user with buttons ---------------------------------- */
 
 static int parse_source(const char *source, int64_t *chat_id, int64_t *thread);
-static void deliver_with(struct telegram *t, int64_t chat_id, int64_t thread, int64_t edit_id,
-			 const char *markdown, const char *markup);
 
 /* A question of the tools layer shown in a chat: its message gets the buttons; when the tools
  * layer closes it (answered, timed out, cancelled) the message is edited to say so and loses
@@ -2100,7 +2098,10 @@ static void on_jobs_press(struct telegram *t, const char *query_id, const char *
 	buf_finish(&out);
 	buf_init(&list, 0);
 	jobs_text(t, source, &list, &markup);
-	deliver_with(t, chat_id, 0, message_id, buf_str(&list), markup);
+	telegram_send(t, &(struct telegram_msg){.chat_id = chat_id,
+						.edit_id = message_id,
+						.markdown = buf_str(&list),
+						.markup = markup});
 	free(markup);
 	buf_finish(&list);
 }
@@ -2765,29 +2766,11 @@ void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown)
 	telegram_deliver_thread(t, chat_id, 0, markdown);
 }
 
-/* Queues markdown for chat (a topic's thread, or an edit of message edit_id) with markup on
- * its last part (NULL: no buttons). */
-static void deliver_with(struct telegram *t, int64_t chat_id, int64_t thread, int64_t edit_id,
-			 const char *markdown, const char *markup)
-{
-	struct delivery *d = xcalloc(1, sizeof(*d));
-	int rc;
-
-	d->t = t;
-	d->chat_id = chat_id;
-	d->thread = thread;
-	d->edit_id = edit_id;
-	d->markdown = xstrdup(markdown);
-	d->markup = markup ? xstrdup(markup) : NULL;
-	rc = store_write(t->d->store, write_delivery, d, on_delivery_stored);
-	if (rc != -EINPROGRESS)
-		delivery_free(d, rc);
-}
-
 void telegram_deliver_thread(struct telegram *t, int64_t chat_id, int64_t thread,
 			     const char *markdown)
 {
-	deliver_with(t, chat_id, thread, 0, markdown, NULL);
+	telegram_send(t, &(struct telegram_msg){
+				 .chat_id = chat_id, .thread = thread, .markdown = markdown});
 }
 
 void telegram_send(struct telegram *t, const struct telegram_msg *m)
@@ -2797,7 +2780,7 @@ void telegram_send(struct telegram *t, const struct telegram_msg *m)
 
 	*d = (struct delivery){t,
 			       m->chat_id,
-			       0,
+			       m->thread,
 			       m->edit_id,
 			       xstrdup(m->markdown),
 			       m->markup ? xstrdup(m->markup) : NULL,
@@ -2830,7 +2813,8 @@ void telegram_propose(struct telegram *t, int64_t chat_id, const char *id, const
 		 "\"style\":\"success\"},{\"text\":\"Reject\",\"callback_data\":\"p:r:%.8s\","
 		 "\"style\":\"danger\"}]]}",
 		 id, id);
-	deliver_with(t, chat_id, 0, 0, markdown, markup);
+	telegram_send(t, &(struct telegram_msg){
+				 .chat_id = chat_id, .markdown = markdown, .markup = markup});
 }
 
 struct file_out {

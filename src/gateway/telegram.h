@@ -81,11 +81,12 @@ void telegram_deliver(struct telegram *t, int64_t chat_id, const char *markdown)
 void telegram_deliver_thread(struct telegram *t, int64_t chat_id, int64_t thread,
 			     const char *markdown);
 
-/* A message of another module's (alert investigations): markdown to chat_id, replying to
- * reply_to (0 = none) or editing edit_id (0 = none), with markup (inline keyboard JSON) and
- * tag on its last part (NULL = none). Queued durably like telegram_deliver. */
+/* A message with more than telegram_deliver says (alert investigations, proposals, the jobs
+ * list): markdown to chat_id (into topic thread, 0 = none), replying to reply_to (0 = none) or
+ * editing edit_id (0 = none), with markup (inline keyboard JSON) and tag on its last part
+ * (NULL = none). Queued durably like telegram_deliver; the strings are copied. */
 struct telegram_msg {
-	int64_t chat_id, reply_to, edit_id;
+	int64_t chat_id, thread, reply_to, edit_id;
 	const char *markdown, *markup, *tag;
 };
 void telegram_send(struct telegram *t, const struct telegram_msg *m);
