@@ -35,9 +35,7 @@ struct fake_sink {
 	bool locked; /* refuse runs with -EAGAIN, as while state.db is locked */
 };
 
-static int fake_run(void *ctx, const char *source, const char *model, const char *prompt,
-		    const char *extra_system, const struct agent_tool *tool, job_done_cb done,
-		    void *arg)
+static int fake_run(void *ctx, const struct job_opts *o, job_done_cb done, void *arg)
 {
 	struct fake_sink *f = ctx;
 	struct fake_run *r;
@@ -48,11 +46,11 @@ static int fake_run(void *ctx, const char *source, const char *model, const char
 		return -EAGAIN;
 	assert_true(f->n_runs < FAKE_MAX);
 	r = &f->runs[f->n_runs++];
-	r->source = xstrdup(source);
-	r->model = xstrdup(model);
-	r->prompt = xstrdup(prompt);
-	r->extra = xstrdup(extra_system);
-	r->tool = tool;
+	r->source = xstrdup(o->source);
+	r->model = xstrdup(o->model);
+	r->prompt = xstrdup(o->prompt);
+	r->extra = xstrdup(o->extra_system);
+	r->tool = o->tool;
 	r->done = done;
 	r->arg = arg;
 	return 0;

@@ -890,16 +890,16 @@ static int start_turn(struct alertmanager *am, struct am_group *g, const char *h
 	snprintf(source, sizeof(source), "alert:%lld", (long long)g->id);
 	*run = (struct am_run){am, g->id, dig, "", am->runs};
 	snprintf(run->heading, sizeof(run->heading), "%s", heading);
-	rc = am->sink->run_opts(am->sink->ctx,
-				&(struct job_opts){.source = source,
-						   .model = inv->model,
-						   .prompt = prompt,
-						   .extra_system = extra_system,
-						   .max_cost_usd = inv->max_cost_usd,
-						   .own_cap = true,
-						   .resume = dig,
-						   .scope = &am->scope},
-				on_run_done, run);
+	rc = am->sink->run(am->sink->ctx,
+			   &(struct job_opts){.source = source,
+					      .model = inv->model,
+					      .prompt = prompt,
+					      .extra_system = extra_system,
+					      .max_cost_usd = inv->max_cost_usd,
+					      .own_cap = true,
+					      .resume = dig,
+					      .scope = &am->scope},
+			   on_run_done, run);
 	if (rc < 0) {
 		free(run);
 		return rc;

@@ -551,8 +551,13 @@ static int start_job(struct cron *c, struct cron_job *job, int64_t now_ms)
 		extra = with_note;
 		run->tool = (struct agent_tool){"report", REPORT_SCHEMA, report_call, run};
 	}
-	rc = c->sink->run(c->sink->ctx, source, j->model, j->prompt, extra,
-			  run->tool.name ? &run->tool : NULL, on_run_done, run);
+	rc = c->sink->run(c->sink->ctx,
+			  &(struct job_opts){.source = source,
+					     .model = j->model,
+					     .prompt = j->prompt,
+					     .extra_system = extra,
+					     .tool = run->tool.name ? &run->tool : NULL},
+			  on_run_done, run);
 	free(extra);
 	free(source);
 	if (rc == -EAGAIN) {

@@ -477,11 +477,13 @@ static void on_job_turn(const struct agent_result *r, void *arg)
 
 static const struct agent_cbs job_cbs = {.on_done = on_job_turn};
 
-/* A job's turn: a fresh session per run, so cron, hooks and reminders never grow a history
- * (an alert investigation's Dig deeper resumes its own). max_cost_usd > 0 lowers the turn's
- * cost cap (a reminder's), or sets it (own_cap: an investigation's). */
-static int run_job(struct gateway *g, const struct job_opts *jo, job_done_cb done, void *arg)
+/* job_sink.run: a job's turn (cron, hooks, alert investigations, reminders): a fresh session
+ * per run, so they never grow a history (an alert investigation's Dig deeper resumes its own).
+ * max_cost_usd > 0 lowers the turn's cost cap (a reminder's), or sets it (own_cap: an
+ * investigation's). */
+static int sink_run(void *ctx, const struct job_opts *jo, job_done_cb done, void *arg)
 {
+	struct gateway *g = ctx;
 	struct job_run *j = xcalloc(1, sizeof(*j));
 	struct agent_turn_opts o = {.source = jo->source,
 				    .model = jo->model,
@@ -502,26 +504,6 @@ static int run_job(struct gateway *g, const struct job_opts *jo, job_done_cb don
 	return rc;
 }
 
-/* job_sink.run: cron and hooks, under agent.max_turn_cost_usd. */
-static int sink_run(void *ctx, const char *source, const char *model, const char *prompt,
-		    const char *extra_system, const struct agent_tool *tool, job_done_cb done,
-		    void *arg)
-{
-	return run_job(ctx,
-		       &(struct job_opts){.source = source,
-					  .model = model,
-					  .prompt = prompt,
-					  .extra_system = extra_system,
-					  .tool = tool},
-		       done, arg);
-}
-
-/* job_sink.run_opts: alert investigations. */
-static int sink_run_opts(void *ctx, const struct job_opts *o, job_done_cb done, void *arg)
-{
-	return run_job(ctx, o, done, arg);
-}
-
 /* job_sink.outcome: a cron job failing twice in a row is an alert. */
 static void sink_outcome(void *ctx, const char *source, bool ok, const char *text)
 {
@@ -534,12 +516,12 @@ static void sink_outcome(void *ctx, const char *source, bool ok, const char *tex
 static int reminder_run(void *ctx, const char *source, const char *prompt, const char *extra_system,
 			double max_cost_usd, job_done_cb done, void *arg)
 {
-	return run_job(ctx,
-		       &(struct job_opts){.source = source,
-					  .prompt = prompt,
-					  .extra_system = extra_system,
-					  .max_cost_usd = max_cost_usd},
-		       done, arg);
+	return sink_run(ctx,
+			&(struct job_opts){.source = source,
+					   .prompt = prompt,
+					   .extra_system = extra_system,
+					   .max_cost_usd = max_cost_usd},
+			done, arg);
 }
 
 /* reminders_sink.deliver: Telegram's outbox, which stores the text before it returns and
@@ -633,7 +615,7 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 		telegram_set_tools(g->tg, g->tools);
 	}
 	telegram_set_breaker(g->tg, g->breaker);
-	g->sink = (struct job_sink){sink_run, sink_deliver, g, sink_run_opts, sink_outcome};
+	g->sink = (struct job_sink){sink_run, sink_deliver, g, sink_outcome};
 	g->cron = cron_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
 	g->hooks = hooks_create(cfg, g->d.loop, g->d.store, g->d.metrics, &g->sink);
 	g->am = alertmanager_create(cfg, g->d.loop, g->d.store, g->tg, &g->sink);

@@ -489,7 +489,10 @@ static int start_run(struct hook_ep *ep, struct httpd_req *req, char *key, const
 		snprintf(run->run_id, sizeof(run->run_id), "%s", run_id);
 	else
 		new_run_id(h, hk->name, run->run_id);
-	rc = h->sink->run(h->sink->ctx, source, hk->model, prompt, NULL, NULL, on_run_done, run);
+	rc = h->sink->run(
+		h->sink->ctx,
+		&(struct job_opts){.source = source, .model = hk->model, .prompt = prompt},
+		on_run_done, run);
 	free(source);
 	if (rc < 0) {
 		free_run(run);

@@ -12,14 +12,19 @@ struct agent_tool;
 struct config_deliver;
 struct tools_scope;
 
-/* A turn with more than run() says (alert investigations). */
+/* One agent turn of a job. Strings are borrowed for the call of run(). */
 struct job_opts {
-	const char *source, *model, *prompt, *extra_system; /* as for run() */
-	double max_cost_usd;				    /* 0 = agent.max_turn_cost_usd */
-	bool own_cap; /* max_cost_usd may be above agent.max_turn_cost_usd */
-	bool resume;  /* continue source's session (however long idle) instead of a fresh one */
+	const char *source; /* "cron:<job>", "hook:<name>", "alert:<id>" */
+	const char *model;  /* NULL = the config's model */
+	const char *prompt;
+	const char *extra_system; /* skills for the run, or NULL */
+	double max_cost_usd;	  /* 0 = agent.max_turn_cost_usd */
+	bool own_cap;		  /* max_cost_usd may be above agent.max_turn_cost_usd */
+	bool resume; /* continue source's session (however long idle) instead of a fresh one */
 	const struct tools_scope *scope; /* NULL = every tool; borrowed until done */
-	const struct agent_tool *tool;	 /* NULL, or a tool offered to this turn only */
+	/* NULL, or a tool offered to this turn only (a health check's `report`, agent/agent.h);
+	 * borrowed until done */
+	const struct agent_tool *tool;
 };
 
 struct job_result {
@@ -32,21 +37,14 @@ struct job_result {
 typedef void (*job_done_cb)(const struct job_result *r, void *arg);
 
 struct job_sink {
-	/* Runs one agent turn in a new session of source ("cron:<job>", "hook:<name>") with
-	 * prompt. model NULL = the config's model; extra_system (skills for the run) may be NULL;
-	 * tool (a health check's `report`, agent/agent.h) is offered to this turn only, and is
-	 * borrowed until done, or NULL.
+	/* Runs one agent turn as o says: in a new session of o->source unless o->resume.
 	 * Returns 0 and calls done exactly once, later, from the loop; or a negative value
 	 * (-EBUSY: that source has a turn running) and never calls done. */
-	int (*run)(void *ctx, const char *source, const char *model, const char *prompt,
-		   const char *extra_system, const struct agent_tool *tool, job_done_cb done,
-		   void *arg);
+	int (*run)(void *ctx, const struct job_opts *o, job_done_cb done, void *arg);
 	/* Hands text to a delivery target ("telegram:<chat>"); the sink queues and retries it
 	 * and never drops it. Does nothing when to->target is NULL. */
 	void (*deliver)(void *ctx, const struct config_deliver *to, const char *text);
 	void *ctx;
-	/* run() with o: the same contract. */
-	int (*run_opts)(void *ctx, const struct job_opts *o, job_done_cb done, void *arg);
 	/* NULL, or told how a cron run ended for the alerts (source "cron:<job>"): ok false when
 	 * the turn failed or a health check's verdict is fail; text says why (borrowed). */
 	void (*outcome)(void *ctx, const char *source, bool ok, const char *text);
