@@ -1,5 +1,6 @@
 /* util: the capped buffer refuses growth past its cap without losing what it holds; strict
- * number parsing; constant-time equality; SHA-256 known answer; edit distance; RFC 3339 stamps. */
+ * number parsing; constant-time equality; SHA-256 known answer; edit distance; RFC 3339 stamps;
+ * integers as text. */
 #include "test.h"
 #include "core/util.h"
 
@@ -183,6 +184,41 @@ static void clamp_i64_saturates_and_keeps_whole_numbers(void **state)
 	assert_true(clamp_i64(-9007199254740993.0, INT64_MIN, INT64_MAX) == -9007199254740992);
 }
 
+/* Integers as text: zero, the extremes of 64 bits (the most negative has no positive twin),
+ * hex in lowercase, and never more than INT_TEXT_MAX bytes or a NUL. */
+static void fmt_int_and_uint_cover_zero_extremes_and_hex(void **state)
+{
+	char out[INT_TEXT_MAX + 1];
+	size_t n;
+
+	memset(out, '#', sizeof(out));
+	n = fmt_uint(out, 0, 10);
+	assert_int_equal(n, 1);
+	assert_memory_equal(out, "0#", 2);
+	n = fmt_uint(out, 18446744073709551615ULL, 10);
+	assert_int_equal(n, 20);
+	assert_memory_equal(out, "18446744073709551615", 20);
+	n = fmt_uint(out, 18446744073709551615ULL, 16);
+	assert_int_equal(n, 16);
+	assert_memory_equal(out, "ffffffffffffffff", 16);
+	n = fmt_uint(out, 0xabc10, 16);
+	assert_int_equal(n, 5);
+	assert_memory_equal(out, "abc10", 5);
+	memset(out, '#', sizeof(out));
+	n = fmt_int(out, -9223372036854775807LL - 1);
+	assert_int_equal(n, INT_TEXT_MAX - 1);
+	assert_memory_equal(out, "-9223372036854775808##", 22);
+	n = fmt_int(out, 9223372036854775807LL);
+	assert_int_equal(n, 19);
+	assert_memory_equal(out, "9223372036854775807", 19);
+	n = fmt_int(out, -7);
+	assert_int_equal(n, 2);
+	assert_memory_equal(out, "-7", 2);
+	n = fmt_int(out, 120);
+	assert_int_equal(n, 3);
+	assert_memory_equal(out, "120", 3);
+}
+
 /* RFC 3339 in UTC: the epoch, seconds cut (not rounded) without milliseconds, three digits
  * of milliseconds with them, leading zeros kept. */
 static void rfc3339_utc_formats_seconds_and_milliseconds(void **state)
@@ -217,6 +253,7 @@ int main(void)
 		cmocka_unit_test(clamp_i64_saturates_and_keeps_whole_numbers),
 		cmocka_unit_test(base64_matches_rfc4648_vectors_and_joins_pieces),
 		cmocka_unit_test(rfc3339_utc_formats_seconds_and_milliseconds),
+		cmocka_unit_test(fmt_int_and_uint_cover_zero_extremes_and_hex),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

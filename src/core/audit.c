@@ -92,25 +92,11 @@ static void add_cut(struct audit_line *l, const char *k, const char *value, size
 	free(clean);
 }
 
-/* Digits of v into the end of out[24]; returns where they start. */
-static char *digits(uint64_t v, char out[24])
-{
-	char *p = out + 24;
-
-	do
-		*--p = (char)('0' + v % 10);
-	while ((v /= 10) && p > out);
-	return p;
-}
-
 static void put_int(struct buf *b, int64_t v)
 {
-	char tmp[24], *p;
+	char tmp[INT_TEXT_MAX];
 
-	if (v < 0)
-		buf_puts(b, "-");
-	p = digits(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, tmp);
-	buf_append(b, p, (size_t)(tmp + 24 - p));
+	buf_append(b, tmp, fmt_int(tmp, v));
 }
 
 void audit_str(struct audit_line *l, const char *k, const char *value)
@@ -139,7 +125,8 @@ void audit_num(struct audit_line *l, const char *k, double value)
 {
 	double a = value < 0 ? -value : value;
 	uint64_t whole, frac;
-	char tmp[24], *p;
+	char tmp[INT_TEXT_MAX];
+	size_t len;
 	int n = 9;
 
 	if (!l->on)
@@ -161,19 +148,18 @@ void audit_num(struct audit_line *l, const char *k, double value)
 	}
 	if (value < 0 && (whole || frac))
 		buf_puts(&l->b, "-");
-	p = digits(whole, tmp);
-	buf_append(&l->b, p, (size_t)(tmp + 24 - p));
+	buf_append(&l->b, tmp, fmt_uint(tmp, whole, 10));
 	if (!frac)
 		return;
 	while (frac % 10 == 0) {
 		frac /= 10;
 		n--;
 	}
-	p = digits(frac, tmp);
+	len = fmt_uint(tmp, frac, 10);
 	buf_puts(&l->b, ".");
-	for (int zeros = n - (int)(tmp + 24 - p); zeros > 0; zeros--)
+	for (int zeros = n - (int)len; zeros > 0; zeros--)
 		buf_puts(&l->b, "0");
-	buf_append(&l->b, p, (size_t)(tmp + 24 - p));
+	buf_append(&l->b, tmp, len);
 }
 
 void audit_bool(struct audit_line *l, const char *k, bool value)

@@ -259,6 +259,27 @@ int64_t now_wall_ms(void)
 	return clock_us(CLOCK_REALTIME) / 1000;
 }
 
+size_t fmt_uint(char *out, unsigned long long u, unsigned base)
+{
+	char tmp[INT_TEXT_MAX];
+	size_t n = sizeof(tmp);
+
+	do {
+		tmp[--n] = "0123456789abcdef"[u % base];
+		u /= base;
+	} while (u);
+	memcpy(out, tmp + n, sizeof(tmp) - n);
+	return sizeof(tmp) - n;
+}
+
+size_t fmt_int(char *out, long long v)
+{
+	if (v >= 0)
+		return fmt_uint(out, (unsigned long long)v, 10);
+	out[0] = '-';
+	return 1 + fmt_uint(out + 1, 0ULL - (unsigned long long)v, 10);
+}
+
 void rfc3339_utc(int64_t ms, bool with_ms, char out[RFC3339_LEN])
 {
 	time_t t = (time_t)(ms / 1000);

@@ -67,6 +67,14 @@ int parse_double(const char *s, double *out);
  * undefined behaviour). */
 int64_t clamp_i64(double v, int64_t lo, int64_t hi);
 
+/* Integers as text without printf (printf is a tenth of an HTTP request's cost in musl, and
+ * a signal handler may not call it): u in base 10 or 16 (lowercase), v in base 10 with a
+ * leading '-' when negative, into out (not NUL-terminated). Return the bytes written, at most
+ * INT_TEXT_MAX. */
+#define INT_TEXT_MAX 21
+size_t fmt_uint(char *out, unsigned long long u, unsigned base);
+size_t fmt_int(char *out, long long v);
+
 /* Constant-time comparison of two byte strings (length differences leak only the fact). */
 bool secret_equal(const char *a, const char *b);
 

@@ -155,23 +155,18 @@ static void fmt_put(struct fmt_out *o, const char *s, size_t n)
 	o->len += n;
 }
 
-static void fmt_num(struct fmt_out *o, unsigned long long u, bool negative)
-{
-	char tmp[24];
-	size_t n = sizeof(tmp);
-
-	do {
-		tmp[--n] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (negative)
-		tmp[--n] = '-';
-	fmt_put(o, tmp + n, sizeof(tmp) - n);
-}
-
 static void fmt_signed(struct fmt_out *o, long long v)
 {
-	fmt_num(o, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v, v < 0);
+	char tmp[INT_TEXT_MAX];
+
+	fmt_put(o, tmp, fmt_int(tmp, v));
+}
+
+static void fmt_unsigned(struct fmt_out *o, unsigned long long u)
+{
+	char tmp[INT_TEXT_MAX];
+
+	fmt_put(o, tmp, fmt_uint(tmp, u, 10));
 }
 
 static void fmt_str(struct fmt_out *o, const char *s, int prec)
@@ -206,26 +201,26 @@ size_t httpc_vformat(char *out, size_t cap, const char *fmt, va_list ap)
 			fmt_signed(&o, va_arg(ap, int));
 			p++;
 		} else if (*p == 'u') {
-			fmt_num(&o, va_arg(ap, unsigned), false);
+			fmt_unsigned(&o, va_arg(ap, unsigned));
 			p++;
 		} else if (*p == 'c') {
 			c = (char)va_arg(ap, int);
 			fmt_put(&o, &c, 1);
 			p++;
 		} else if (*p == 'z') {
-			fmt_num(&o, va_arg(ap, size_t), false);
+			fmt_unsigned(&o, va_arg(ap, size_t));
 			p += 2;
 		} else if (p[1] == 'l') {
 			if (p[2] == 'd')
 				fmt_signed(&o, va_arg(ap, long long));
 			else
-				fmt_num(&o, va_arg(ap, unsigned long long), false);
+				fmt_unsigned(&o, va_arg(ap, unsigned long long));
 			p += 3;
 		} else {
 			if (p[1] == 'd')
 				fmt_signed(&o, va_arg(ap, long));
 			else
-				fmt_num(&o, va_arg(ap, unsigned long), false);
+				fmt_unsigned(&o, va_arg(ap, unsigned long));
 			p += 2;
 		}
 	}
@@ -1695,11 +1690,9 @@ static void put_s(struct buf *b, const char *s)
 
 static void put_u(struct buf *b, unsigned long long u)
 {
-	char tmp[24];
-	struct fmt_out o = {tmp, sizeof(tmp), 0};
+	char tmp[INT_TEXT_MAX];
 
-	fmt_num(&o, u, false);
-	buf_append(b, tmp, o.len);
+	buf_append(b, tmp, fmt_uint(tmp, u, 10));
 }
 
 /* The head curl would write: request line, Host (no port for 80), User-Agent, Accept, the

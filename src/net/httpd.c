@@ -195,20 +195,6 @@ static size_t put_str(char *out, const char *s, size_t n)
 	return n;
 }
 
-static size_t put_uint(char *out, unsigned long long u, unsigned base)
-{
-	char tmp[24];
-	size_t n = 0, i = 0;
-
-	do {
-		tmp[n++] = "0123456789abcdef"[u % base];
-		u /= base;
-	} while (u);
-	while (n)
-		out[i++] = tmp[--n];
-	return i;
-}
-
 #define PUT_LIT(out, lit) put_str(out, lit, sizeof(lit) - 1)
 
 static const char *reason(int status)
@@ -486,7 +472,7 @@ static void send_head(struct httpd_req *r, int status, bool stream, const char *
 	text = reason(status);
 	tlen = strlen(text);
 	n = PUT_LIT(head, "HTTP/1.1 ");
-	n += put_uint(head + n, (unsigned)status, 10);
+	n += fmt_uint(head + n, (unsigned)status, 10);
 	head[n++] = ' ';
 	n += put_str(head + n, text, tlen);
 	n += PUT_LIT(head + n, "\r\n");
@@ -501,7 +487,7 @@ static void send_head(struct httpd_req *r, int status, bool stream, const char *
 			n += PUT_LIT(head + n, "Transfer-Encoding: chunked\r\n");
 	} else if (!no_body) {
 		n += PUT_LIT(head + n, "Content-Length: ");
-		n += put_uint(head + n, len, 10);
+		n += fmt_uint(head + n, len, 10);
 		n += PUT_LIT(head + n, "\r\n");
 	}
 	if (r->close_after || !c->keep_alive) {
@@ -595,7 +581,7 @@ void httpd_reply_chunk(struct httpd_req *req, const void *data, size_t len)
 	if (req->phase != P_STREAM || c->fd < 0 || req->head_only || !len)
 		return;
 	if (req->chunked) {
-		size_t n = put_uint(size, len, 16);
+		size_t n = fmt_uint(size, len, 16);
 
 		n += PUT_LIT(size + n, "\r\n");
 		iov[k++] = (struct iovec){size, n};
@@ -634,7 +620,7 @@ static void error_body(struct buf *b, int status, const char *type, const char *
 	buf_puts(b, ",\"type\":");
 	put_json_string(b, type);
 	buf_puts(b, ",\"param\":null,\"code\":\"");
-	buf_append(b, code, put_uint(code, (unsigned)status, 10));
+	buf_append(b, code, fmt_uint(code, (unsigned)status, 10));
 	buf_puts(b, "\"}}");
 }
 

@@ -390,26 +390,13 @@ static size_t put_str(char *b, size_t at, size_t cap, const char *s)
 	return at;
 }
 
-static size_t put_int(char *b, size_t at, size_t cap, int v)
-{
-	char d[12];
-	int n = 0;
-
-	do
-		d[n++] = (char)('0' + v % 10);
-	while ((v /= 10) > 0 && n < 11);
-	while (n > 0 && at < cap)
-		b[at++] = d[--n];
-	return at;
-}
-
 #ifdef TRAP_SUPPORTED
 static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 {
 	ucontext_t *uc = ctx;
 	int nr = si->si_syscall, saved = errno;
 	const char *name = seccomp_bpf_name(nr);
-	char line[160];
+	char line[160], num[INT_TEXT_MAX + 1];
 	size_t n = 0;
 
 	/* Only the filter's trap has a syscall to fail. A SIGSYS sent with kill(1) by a process
@@ -427,7 +414,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 	n = put_str(line, n, sizeof(line), "hermetic: sandbox: denied syscall ");
 	n = put_str(line, n, sizeof(line), name ? name : "?");
 	n = put_str(line, n, sizeof(line), " (");
-	n = put_int(line, n, sizeof(line), nr < 0 ? 0 : nr);
+	num[fmt_uint(num, nr < 0 ? 0u : (unsigned)nr, 10)] = '\0';
+	n = put_str(line, n, sizeof(line), num);
 	n = put_str(line, n, sizeof(line), "): it fails with EPERM (logged once)\n");
 	if (write(STDERR_FILENO, line, n) < 0)
 		goto out;
