@@ -929,19 +929,12 @@ double spend_proxy_remaining_usd(struct spend *s, int64_t now_ms)
 	return ls->max_budget_usd - s->proxy.total_usd;
 }
 
-/* One line of the report. */
-struct report_row {
-	char day[16];
-	char *group;
-	int64_t calls, input_tokens, cached_tokens, output_tokens, estimated;
-	double cost_usd;
-};
-
-static int report_rows(struct store *store, int days, int64_t now_ms, struct report_row **out,
+/* The lines of the report; their strings are the caller's to free (free_rows). */
+static int report_rows(struct store *store, int days, int64_t now_ms, struct spend_row **out,
 		       size_t *n_out)
 {
 	sqlite3 *db = store_db(store);
-	struct report_row *rows = NULL, *r;
+	struct spend_row *rows = NULL, *r;
 	size_t n = 0;
 	char first[16], last[16];
 	int64_t today = local_day(now_ms);
@@ -967,8 +960,8 @@ static int report_rows(struct store *store, int days, int64_t now_ms, struct rep
 			break;
 		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
 		r = &rows[n++];
-		snprintf(r->day, sizeof(r->day), "%s", (const char *)sqlite3_column_text(st, 0));
-		r->group = xstrdup((const char *)sqlite3_column_text(st, 1));
+		r->day = xstrdup((const char *)sqlite3_column_text(st, 0));
+		r->model_group = xstrdup((const char *)sqlite3_column_text(st, 1));
 		r->calls = sqlite3_column_int64(st, 2);
 		r->input_tokens = sqlite3_column_int64(st, 3);
 		r->output_tokens = sqlite3_column_int64(st, 4);
@@ -986,9 +979,18 @@ out:
 	return -EIO;
 }
 
+static void free_rows(struct spend_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)rows[i].day);
+		free((char *)rows[i].model_group);
+	}
+	free(rows);
+}
+
 int spend_report(struct store *store, int days, int64_t now_ms, FILE *out)
 {
-	struct report_row *rows, total = {"total", NULL, 0, 0, 0, 0, 0, 0};
+	struct spend_row *rows, total = {.day = "total"};
 	int width = (int)strlen("MODEL GROUP");
 	size_t n, i;
 	int rc;
@@ -999,8 +1001,8 @@ int spend_report(struct store *store, int days, int64_t now_ms, FILE *out)
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if ((int)strlen(rows[i].group) > width)
-			width = (int)strlen(rows[i].group);
+		if ((int)strlen(rows[i].model_group) > width)
+			width = (int)strlen(rows[i].model_group);
 		total.calls += rows[i].calls;
 		total.input_tokens += rows[i].input_tokens;
 		total.cached_tokens += rows[i].cached_tokens;
@@ -1011,40 +1013,30 @@ int spend_report(struct store *store, int days, int64_t now_ms, FILE *out)
 	fprintf(out, "%-10s  %-*s  %8s  %13s  %13s  %13s  %12s  %9s\n", "DAY", width, "MODEL GROUP",
 		"CALLS", "INPUT TOKENS", "CACHED TOKENS", "OUTPUT TOKENS", "COST USD", "ESTIMATED");
 	for (i = 0; i <= n; i++) {
-		const struct report_row *r = i < n ? &rows[i] : &total;
+		const struct spend_row *r = i < n ? &rows[i] : &total;
 
 		fprintf(out, "%-10s  %-*s  %8lld  %13lld  %13lld  %13lld  %12.6f  %9lld\n", r->day,
-			width, i < n ? r->group : "", (long long)r->calls,
+			width, i < n ? r->model_group : "", (long long)r->calls,
 			(long long)r->input_tokens, (long long)r->cached_tokens,
 			(long long)r->output_tokens, r->cost_usd, (long long)r->estimated);
 	}
 out:
-	for (i = 0; i < n; i++)
-		free(rows[i].group);
-	free(rows);
+	free_rows(rows, n);
 	return rc;
 }
 
 int spend_report_each(struct store *store, int days, int64_t now_ms, spend_row_cb cb, void *arg)
 {
-	struct report_row *rows;
+	struct spend_row *rows;
 	size_t n, i;
 	int rc;
 
 	if (days < 1 || days > SPEND_REPORT_MAX_DAYS)
 		return -EINVAL;
 	rc = report_rows(store, days, now_ms, &rows, &n);
-	for (i = 0; i < n; i++) {
-		const struct report_row *r = &rows[i];
-
-		if (rc == 0)
-			cb(&(struct spend_row){r->day, r->group, r->calls, r->input_tokens,
-					       r->cached_tokens, r->output_tokens, r->estimated,
-					       r->cost_usd},
-			   arg);
-		free(rows[i].group);
-	}
-	free(rows);
+	for (i = 0; rc == 0 && i < n; i++)
+		cb(&rows[i], arg);
+	free_rows(rows, n);
 	return rc;
 }
 
