@@ -94,6 +94,36 @@ static void atomic_write_replaces_or_leaves_the_old_file(void **state)
 	free(d);
 }
 
+/* The shared step of both atomic replaces: the temp file gets its mode and data and is closed;
+ * on a failed write the error comes back and the descriptor is closed all the same. */
+static void fill_temp_writes_sets_mode_and_always_closes(void **state)
+{
+	char *d = tmpdir(), *file = xasprintf("%s/t", d);
+	struct stat st;
+	struct buf b;
+	int fd;
+
+	(void)state;
+	buf_init(&b, 0);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fileio_fill_temp(fd, 0640, "data", 4), 0);
+	assert_int_equal(fcntl(fd, F_GETFD), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_int_equal(fileio_read(file, 100, &b), 0);
+	assert_string_equal(buf_str(&b), "data");
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fileio_fill_temp(fd, 0600, "x", 1), -EBADF);
+	assert_int_equal(fcntl(fd, F_GETFD), -1);
+	buf_finish(&b);
+	assert_int_equal(fileio_remove_tree(d), 0);
+	free(file);
+	free(d);
+}
+
 static void mkdirs_creates_parents_and_refuses_files(void **state)
 {
 	char *d = tmpdir(), *deep = xasprintf("%s/a/b/c/", d), *file = xasprintf("%s/f", d);
@@ -213,6 +243,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(read_is_capped_and_regular_files_only),
 		cmocka_unit_test(atomic_write_replaces_or_leaves_the_old_file),
+		cmocka_unit_test(fill_temp_writes_sets_mode_and_always_closes),
 		cmocka_unit_test(mkdirs_creates_parents_and_refuses_files),
 		cmocka_unit_test(remove_tree_never_follows_symlinks),
 		cmocka_unit_test(within_compares_whole_components),

@@ -34,7 +34,7 @@ void fileio_test_env(void)
 		slow_fsync_ms = (long)ms;
 }
 
-int fileio_fsync(int fd)
+static int slow_fsync(int fd)
 {
 	if (slow_fsync_ms > 0) {
 		struct timespec ts = {slow_fsync_ms / 1000, (slow_fsync_ms % 1000) * 1000000L};
@@ -167,6 +167,21 @@ static void sync_dir(const char *path)
 	free(dir);
 }
 
+int fileio_fill_temp(int fd, mode_t mode, const void *data, size_t len)
+{
+	int rc = 0;
+
+	if (fchmod(fd, mode) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = fileio_write_all(fd, data, len);
+	if (rc == 0)
+		rc = slow_fsync(fd);
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
 int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	const char *slash = strrchr(path, '/');
@@ -178,14 +193,7 @@ int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t m
 		rc = -errno;
 		goto out;
 	}
-	if (fchmod(fd, mode) < 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = fileio_write_all(fd, data, len);
-	if (rc == 0)
-		rc = fileio_fsync(fd);
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
+	rc = fileio_fill_temp(fd, mode, data, len);
 	if (rc == 0 && rename(tmp, path) < 0)
 		rc = -errno;
 	if (rc < 0)

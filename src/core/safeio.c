@@ -256,14 +256,7 @@ int safeio_write_atomic_at(int home_fd, const char *rel, const void *data, size_
 		rc = fd;
 		goto out;
 	}
-	if (fchmod(fd, mode) < 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = fileio_write_all(fd, data, len);
-	if (rc == 0)
-		rc = fileio_fsync(fd);
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
+	rc = fileio_fill_temp(fd, mode, data, len);
 	if (rc == 0 && renameat(dirfd, tmp, dirfd, leaf) < 0)
 		rc = -errno;
 	if (rc < 0)
