@@ -94,6 +94,36 @@ static void atomic_write_replaces_or_leaves_the_old_file(void **state)
 	free(d);
 }
 
+/* The one write loop (files, the log, rotated files): all bytes land, and a failing write
+ * returns its errno instead of retrying. */
+static void write_all_writes_everything_or_returns_the_error(void **state)
+{
+	char *d = tmpdir(), *file = xasprintf("%s/w", d);
+	struct buf b;
+	int fd, p[2];
+
+	(void)state;
+	buf_init(&b, 0);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fileio_write_all(fd, "one two", 7), 0);
+	assert_int_equal(fileio_write_all(fd, "", 0), 0);
+	close(fd);
+	assert_int_equal(fileio_read(file, 100, &b), 0);
+	assert_string_equal(buf_str(&b), "one two");
+	assert_int_equal(fileio_write_all(-1, "x", 1), -EBADF);
+	assert_int_equal(pipe(p), 0);
+	close(p[0]);
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(fileio_write_all(p[1], "x", 1), -EPIPE);
+	signal(SIGPIPE, SIG_DFL);
+	close(p[1]);
+	buf_finish(&b);
+	assert_int_equal(fileio_remove_tree(d), 0);
+	free(file);
+	free(d);
+}
+
 /* The shared step of both atomic replaces: the temp file gets its mode and data and is closed;
  * on a failed write the error comes back and the descriptor is closed all the same. */
 static void fill_temp_writes_sets_mode_and_always_closes(void **state)
@@ -244,6 +274,7 @@ int main(void)
 		cmocka_unit_test(read_is_capped_and_regular_files_only),
 		cmocka_unit_test(atomic_write_replaces_or_leaves_the_old_file),
 		cmocka_unit_test(fill_temp_writes_sets_mode_and_always_closes),
+		cmocka_unit_test(write_all_writes_everything_or_returns_the_error),
 		cmocka_unit_test(mkdirs_creates_parents_and_refuses_files),
 		cmocka_unit_test(remove_tree_never_follows_symlinks),
 		cmocka_unit_test(within_compares_whole_components),

@@ -147,6 +147,8 @@ int fileio_write_all(int fd, const char *data, size_t len)
 			continue;
 		if (n < 0)
 			return -errno;
+		if (n == 0)
+			return -EIO;
 		data += n;
 		len -= (size_t)n;
 	}

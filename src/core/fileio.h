@@ -32,7 +32,7 @@ int fileio_base64_fd(int fd, struct buf *out);
 int fileio_read_head(const char *path, size_t max, struct buf *out, size_t *size);
 
 /* Writes all of data[0..len) to fd (retrying short writes and EINTR). Returns 0 or a negative
- * errno. */
+ * errno (-EIO when write() makes no progress). The log and the rotated files use it too. */
 int fileio_write_all(int fd, const char *data, size_t len);
 
 /* Replaces path with data[0..len) atomically: readers see the old file or the new one, never

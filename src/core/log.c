@@ -9,6 +9,7 @@
  * descriptor the other had just closed.
  */
 #include "core/log.h"
+#include "core/fileio.h"
 #include "core/rotfile.h"
 #include "core/util.h"
 
@@ -215,20 +216,6 @@ char *log_redact(const char *s)
 	return buf_steal(&out);
 }
 
-static void write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
 /* Escapes control characters except tab so one call is always one line. */
 static void escape_into(struct buf *out, const char *s)
 {
@@ -272,7 +259,7 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 	buf_puts(&out, "\n");
 	pthread_mutex_lock(&write_lock);
 	if (L.to_stderr || level == LOG_ERROR)
-		write_all(STDERR_FILENO, out.data, out.len);
+		fileio_write_all(STDERR_FILENO, out.data, out.len);
 	rotfile_write(&L.file, out.data, out.len);
 	pthread_mutex_unlock(&write_lock);
 	free(msg);

@@ -1,6 +1,7 @@
 /* rotfile: see rotfile.h. A failed rename during rotation leaves the older files as they were
  * and the file is opened again (truncation is never used: a reader tailing it keeps its lines). */
 #include "core/rotfile.h"
+#include "core/fileio.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -58,16 +59,7 @@ void rotfile_write(struct rotfile *f, const char *s, size_t n)
 	if (f->fd < 0)
 		return;
 	f->size += n;
-	while (n > 0) {
-		ssize_t w = write(f->fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
+	fileio_write_all(f->fd, s, n);
 }
 
 void rotfile_close(struct rotfile *f)
