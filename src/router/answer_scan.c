@@ -262,7 +262,10 @@ static int skip_element(struct scan *s, void *arg)
 	return skip(s);
 }
 
-static int object(struct scan *s, member_fn fn, void *arg)
+/* The walk an object and an array share: the depth cap, the empty case, the commas up to
+ * close. An object (on_member set) reads each key and its colon before calling on_member; an
+ * array calls on_element. */
+static int walk(struct scan *s, char close, member_fn on_member, element_fn on_element, void *arg)
 {
 	const char *k;
 	size_t len;
@@ -271,23 +274,27 @@ static int object(struct scan *s, member_fn fn, void *arg)
 		return -1;
 	s->p++;
 	ws(s);
-	if (peek(s) == '}') {
+	if (peek(s) == close) {
 		s->p++;
 		s->depth--;
 		return 0;
 	}
 	for (;;) {
-		if (key(s, &k, &len) < 0)
+		if (on_member) {
+			if (key(s, &k, &len) < 0)
+				return -1;
+			ws(s);
+			if (peek(s) != ':')
+				return -1;
+			s->p++;
+			ws(s);
+			if (on_member(s, k, len, arg) < 0)
+				return -1;
+		} else if (on_element(s, arg) < 0) {
 			return -1;
+		}
 		ws(s);
-		if (peek(s) != ':')
-			return -1;
-		s->p++;
-		ws(s);
-		if (fn(s, k, len, arg) < 0)
-			return -1;
-		ws(s);
-		if (peek(s) == '}')
+		if (peek(s) == close)
 			break;
 		if (peek(s) != ',')
 			return -1;
@@ -299,31 +306,14 @@ static int object(struct scan *s, member_fn fn, void *arg)
 	return 0;
 }
 
+static int object(struct scan *s, member_fn fn, void *arg)
+{
+	return walk(s, '}', fn, NULL, arg);
+}
+
 static int array(struct scan *s, element_fn fn, void *arg)
 {
-	if (++s->depth > ANSWER_SCAN_MAX_DEPTH)
-		return -1;
-	s->p++;
-	ws(s);
-	if (peek(s) == ']') {
-		s->p++;
-		s->depth--;
-		return 0;
-	}
-	for (;;) {
-		if (fn(s, arg) < 0)
-			return -1;
-		ws(s);
-		if (peek(s) == ']')
-			break;
-		if (peek(s) != ',')
-			return -1;
-		s->p++;
-		ws(s);
-	}
-	s->p++;
-	s->depth--;
-	return 0;
+	return walk(s, ']', NULL, fn, arg);
 }
 
 struct name {
