@@ -34,7 +34,7 @@ void fileio_test_env(void)
 		slow_fsync_ms = (long)ms;
 }
 
-static int slow_fsync(int fd)
+int fileio_fsync(int fd)
 {
 	if (slow_fsync_ms > 0) {
 		struct timespec ts = {slow_fsync_ms / 1000, (slow_fsync_ms % 1000) * 1000000L};
@@ -178,7 +178,7 @@ int fileio_fill_temp(int fd, mode_t mode, const void *data, size_t len)
 	if (rc == 0)
 		rc = fileio_write_all(fd, data, len);
 	if (rc == 0)
-		rc = slow_fsync(fd);
+		rc = fileio_fsync(fd);
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	return rc;
