@@ -12,7 +12,10 @@
 #             a pointer), plus the working tree's uncommitted changes, as `docker build .` sees them
 #   3. build  buildah bud --layers --pull=never --isolation chroot -f kaniko/Dockerfile
 #             --ignorefile kaniko/Dockerfile.dockerignore (the layer cache is buildah's: a source
-#             change re-runs only the last RUN, as with kaniko's --cache)
+#             change re-runs only the last RUN, as with kaniko's --cache), under
+#             `setpriv --no-new-privs`: the RUN steps run as root with the default capabilities,
+#             buildah's default seccomp profile and no_new_privs, as in the kaniko Job
+#             (allowPrivilegeEscalation: false, seccompProfile RuntimeDefault)
 #   4. check  the image config (User 10001:10001, Entrypoint, Env, WorkingDir, architecture);
 #             `/hermetic --version` in a container (podman, runc, the Deployment's restrictions)
 #             names the context's commit; the image's file list (path, type, mode, owner) equals
@@ -156,7 +159,7 @@ if [ "$check_only" = 0 ]; then
   # ---- 3. the build -------------------------------------------------------------------------------
   t0=$(date +%s)
   log "buildah bud kaniko/Dockerfile -> $IMAGE (base $DEBIAN_IMAGE, $(uname -m))"
-  buildah bud --layers --pull=never --isolation chroot "${no_cache[@]}" \
+  setpriv --no-new-privs buildah bud --layers --pull=never --isolation chroot "${no_cache[@]}" \
     --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" \
     -f "$CTX/kaniko/Dockerfile" --ignorefile "$CTX/kaniko/Dockerfile.dockerignore" \
     -t "$IMAGE" "$CTX" >&2 || die "buildah bud failed"
