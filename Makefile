@@ -26,7 +26,7 @@ all: $(BUILD)/build.ninja ## development build: build/hermetic
 demo: ## the agent end to end, no secrets: scripted model, a real MCP server (server-everything)
 	@scripts/demo.sh
 
-test: ## everything: sanitizer unit+e2e, static x86_64 e2e, static aarch64 under qemu, fuzz smoke
+test: ## everything: sanitizer unit+e2e, static x86_64 e2e and its image under podman, static aarch64 under qemu, fuzz smoke
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-all.sh
 
 unit: all ## unit tests of the development build only

@@ -12,6 +12,9 @@ pkgs=(
   prometheus
   nodejs npm
   qemu-system-arm  # the arm64 kernel test (tests/e2e/test_vm_arm64.py)
+  # the container test (tests/e2e/test_container.py): buildah builds the image, podman runs it
+  # with runc (crun refuses cgroup v1 VMs) and slirp4netns; PyYAML reads the manifests
+  podman buildah runc slirp4netns python3-yaml
 )
 
 missing=()
@@ -27,7 +30,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Say what apt-get is about to do and why before doing it: plain `make` reaches this script.
   echo "install-deps: these Debian packages are missing and are needed to build hermetic and run"
   echo "install-deps: its tests (compilers, meson, the libraries it links, pytest, promtool, node"
-  echo "install-deps: for the MCP test peers); installing them with apt-get now:"
+  echo "install-deps: for the MCP test peers, podman and buildah for the container test);"
+  echo "install-deps: installing them with apt-get now:"
   for p in "${missing[@]}"; do echo "install-deps:   $p"; done
   export DEBIAN_FRONTEND=noninteractive
   # The prometheus package ships promtool (used to check /metrics); its daemon is not wanted.

@@ -2,7 +2,7 @@
 # make test: set up, then run every suite in order and end with one line "N passed, N failed".
 #   1. make lint: clang-format, banned functions, layer edges (one check)
 #   2. sanitizer build (ASan+UBSan) -> cmocka unit tests + pytest e2e against the real binary
-#   3. static x86_64 musl build -> e2e smoke
+#   3. static x86_64 musl build -> e2e smoke, then its image under podman (test_container.py)
 #   4. static aarch64 musl build -> smoke under qemu-aarch64-static, size budget
 #   5. fuzz smoke: every libFuzzer target for FUZZ_SECONDS
 # Counts come from meson's testlog.json and pytest's JUnit XML; a build step counts as one check.
@@ -123,13 +123,16 @@ fi
 note "static x86_64 (musl)"
 if check static-x86_64 cross/build-static.sh x86_64; then
   HERMETIC_BIN=$ROOT/dist/hermetic-x86_64 HERMETIC_STATIC=1 pytest_run smoke-x86_64 -m smoke tests/e2e
+  note "static x86_64 image under podman with the Deployment's settings (buildah, runc)"
+  HERMETIC_CONTAINER_BIN=$ROOT/dist/hermetic-x86_64 HERMETIC_BIN=$ROOT/dist/hermetic-x86_64 \
+    HERMETIC_STATIC=1 pytest_run container -m container tests/e2e
 fi
 
 note "static aarch64 (musl, under qemu-aarch64-static)"
 if check static-aarch64 cross/build-static.sh aarch64; then
   HERMETIC_BIN=$ROOT/dist/hermetic-aarch64 HERMETIC_STATIC=1 HERMETIC_WRAPPER=qemu-aarch64-static \
     pytest_run smoke-aarch64 -m smoke tests/e2e
-  note "static aarch64 on a real arm64 kernel (qemu-system-aarch64, Debian's kernel)"
+  note "static aarch64 on real arm64 kernels (qemu-system-aarch64, Debian bookworm's and bookworm-backports')"
   HERMETIC_VM_BIN=$ROOT/dist/hermetic-aarch64 HERMETIC_BIN=$ROOT/dist/hermetic-aarch64 \
     HERMETIC_STATIC=1 HERMETIC_WRAPPER=qemu-aarch64-static pytest_run vm-arm64 -m vm tests/e2e
 fi

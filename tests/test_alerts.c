@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/offload.h"
 #include "core/util.h"
 #include "gateway/alerts.h"
 #include "net/notify.h"
@@ -329,9 +330,17 @@ static void mod_start(struct mod *m)
 	alerts_start(m->a, &(struct alerts_sources){0});
 }
 
+/* The state file is written on a worker: lets the writes that were started end (and only
+ * them: no other event runs meanwhile). */
+static void settle(struct mod *m)
+{
+	offload_drain(loop_offload(m->loop));
+}
+
 static void mod_stop(struct mod *m)
 {
 	alerts_destroy(m->a);
+	settle(m); /* its last write ends before the next start reads the file */
 	metrics_destroy(m->metrics);
 	m->a = NULL;
 }
@@ -399,6 +408,7 @@ static char *state_file(struct mod *m)
 	char *path = xasprintf("%s/alerts-state.json", m->home);
 	struct buf b;
 
+	settle(m);
 	buf_init(&b, 0);
 	if (fileio_read(path, ALERT_STATE_MAX_BYTES, &b) < 0)
 		buf_puts(&b, "(none)");

@@ -4,8 +4,9 @@
  * requests), a pooled connection the server closed while it idled (not used; the request goes
  * out once), a reused connection dropped after the request (a POST is never sent again, a
  * GET once), a close in the middle of the answer (an error, no retry), the body and header
- * caps, the timeouts, cancel from inside the data callback, a bad status line, and that a
- * host name stays with curl. Every test asserts httpc_is_plain, so each fails without the
+ * caps, the timeouts, cancel from inside the data callback, a bad status line, an idle
+ * pooled connection closed by the pool's timer with no traffic at all, and that a host name
+ * stays with curl. Every test asserts httpc_is_plain, so each fails without the
  * path (HERMETIC_HTTPC_CURL_ONLY=1). */
 #include "test.h"
 #include "core/loop.h"
@@ -411,6 +412,34 @@ static void idle_connection_the_server_closed_is_not_used(void **state)
 	assert_int_equal(s->accepted, 2);
 }
 
+static int open_server_conns(const struct srv *s)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->n_conns; i++)
+		n += s->conns[i] != NULL;
+	return n;
+}
+
+static void an_idle_connection_is_closed_after_the_timeout_without_traffic(void **state)
+{
+	struct srv *s = *state;
+
+	httpc_set_idle_ms(s->loop, 200);
+	call(s, NULL, "/a", NULL, NULL);
+	assert_int_equal(s->result, HTTPC_OK);
+	idle(s, 50);
+	assert_int_equal(open_server_conns(s), 1); /* kept for the next request */
+	/* No request comes: the pool's timer closes it, and the server reads the close. */
+	idle(s, 400);
+	assert_int_equal(open_server_conns(s), 0);
+	/* A later request opens a new connection and is pooled (and timed) again. */
+	call(s, NULL, "/a", NULL, NULL);
+	assert_int_equal(s->accepted, 2);
+	idle(s, 400);
+	assert_int_equal(open_server_conns(s), 0);
+}
+
 static void post_dropped_on_a_reused_connection_is_never_sent_again(void **state)
 {
 	struct srv *s = *state;
@@ -555,6 +584,7 @@ int main(void)
 		T(keep_alive_serves_many_requests_on_one_connection),
 		T(connection_close_answer_is_not_reused),
 		T(idle_connection_the_server_closed_is_not_used),
+		T(an_idle_connection_is_closed_after_the_timeout_without_traffic),
 		T(post_dropped_on_a_reused_connection_is_never_sent_again),
 		T(get_dropped_on_a_reused_connection_is_sent_once_more),
 		T(close_in_the_middle_of_the_answer_is_an_error_without_retry),

@@ -1,5 +1,7 @@
-/* skill_md: the front matter of SKILL.md gives name and description; other keys (nested too)
- * are skipped; every way to get it wrong is refused with a one-line reason; the name rule. */
+/* skill_md: the front matter of SKILL.md gives name and description, and labels when they
+ * are a map of strings (a runbook's; any other shape is ignored, the skill stays valid);
+ * other keys (nested too) are skipped; every way to get it wrong is refused with a one-line reason;
+ * the name rule. */
 #include "test.h"
 
 #include <errno.h>
@@ -58,6 +60,45 @@ static void name_and_description_are_read_and_other_keys_skipped(void **state)
 	assert_string_equal(text + md.body, "# Deploy\nbody\n");
 	skill_md_finish(&md);
 	free(err);
+}
+
+static void labels_are_a_map_of_strings_or_nothing(void **state)
+{
+	const char *map = "---\nname: crash\ndescription: x\nlabels:\n  alertname: "
+			  "KubePodCrashLooping\n  namespace: \"prod\"\n---\nlabels:\n  pod: body\n";
+	const char *flow = "---\nname: a\ndescription: x\nlabels: {job: node, env: 'dev'}\n---\n";
+	const char *bad[] = {
+		"---\nname: a\ndescription: x\nlabels: [a, b]\n---\n",
+		"---\nname: a\ndescription: x\nlabels: plain\n---\n",
+		"---\nname: a\ndescription: x\nlabels:\n  job: [x]\n  env: dev\n---\n",
+		"---\nname: a\ndescription: x\nlabels:\n  ? [k]\n  : v\n---\n",
+		"---\nname: a\ndescription: x\nlabels: {}\n---\n",
+	};
+	struct skill_md md;
+	char *err;
+
+	(void)state;
+	assert_int_equal(parse(map, &md, &err), 0);
+	assert_int_equal(md.n_labels, 2); /* the body's "labels:" is not front matter */
+	assert_string_equal(md.labels[0].name, "alertname");
+	assert_string_equal(md.labels[0].value, "KubePodCrashLooping");
+	assert_string_equal(md.labels[1].name, "namespace");
+	assert_string_equal(md.labels[1].value, "prod");
+	skill_md_finish(&md);
+	free(err);
+	assert_int_equal(parse(flow, &md, &err), 0);
+	assert_int_equal(md.n_labels, 2);
+	assert_string_equal(md.labels[1].value, "dev");
+	skill_md_finish(&md);
+	free(err);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(bad[i], &md, &err), 0);
+		assert_string_equal(md.name, "a");
+		assert_null(md.labels);
+		assert_int_equal(md.n_labels, 0);
+		skill_md_finish(&md);
+		free(err);
+	}
 }
 
 static void crlf_bom_and_trailing_blanks_on_fences_are_accepted(void **state)
@@ -175,6 +216,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(name_and_description_are_read_and_other_keys_skipped),
+		cmocka_unit_test(labels_are_a_map_of_strings_or_nothing),
 		cmocka_unit_test(crlf_bom_and_trailing_blanks_on_fences_are_accepted),
 		cmocka_unit_test(missing_fences_are_refused),
 		cmocka_unit_test(the_closing_fence_must_come_within_16_kib),

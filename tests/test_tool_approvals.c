@@ -94,7 +94,7 @@ static struct asker_fx *fx_create(const char *extra, bool with_asker)
 	a->asker = (struct tools_asker){fx_ask, fx_closed};
 	tools_set_outlet(a->t, fx_outlet, a);
 	if (with_asker)
-		tools_set_asker(a->t, &a->asker, a);
+		tools_add_asker(a->t, &a->asker, a);
 	return a;
 }
 
@@ -322,6 +322,98 @@ static void test_ask_user_returns_the_choice_and_checks_its_arguments(void **sta
 	fx_destroy(a);
 }
 
+/* A second asker (the cockpit beside Telegram): takes only the questions of its source, is
+ * told of every close; the questions are listed while they wait, and the first answer from
+ * either decides. */
+struct second {
+	const char *takes;
+	int asked, closed;
+	uint64_t id;
+};
+
+static int second_ask(const struct tools_question *q, void *arg)
+{
+	struct second *s = arg;
+
+	if (strcmp(q->source, s->takes) != 0)
+		return -ENOENT;
+	s->asked++;
+	s->id = q->id;
+	return 0;
+}
+
+static void second_closed(uint64_t id, const char *outcome, void *arg)
+{
+	((struct second *)arg)->closed++;
+}
+
+struct listed {
+	int n;
+	uint64_t id;
+	char text[128], source[64], session[16], first_choice[32];
+};
+
+static void list_one(const struct tools_question *q, void *arg)
+{
+	struct listed *l = arg;
+
+	l->n++;
+	l->id = q->id;
+	snprintf(l->text, sizeof(l->text), "%s", q->text);
+	snprintf(l->source, sizeof(l->source), "%s", q->source);
+	snprintf(l->session, sizeof(l->session), "%s", q->session_id);
+	snprintf(l->first_choice, sizeof(l->first_choice), "%s", q->choices[0]);
+	assert_true(q->asked_ms > 0);
+}
+
+static void test_two_askers_see_the_question_and_the_first_answer_decides(void **state)
+{
+	struct asker_fx *a = fx_create(ASK_TIME, true);
+	struct second s = {.takes = "ui:cockpit"};
+	static const struct tools_asker second_asker = {second_ask, second_closed};
+	struct listed l = {0};
+
+	tools_add_asker(a->t, &second_asker, &s);
+	/* A chat's question: the first asker shows it, the second does not take it. */
+	fx_call(a, CHAT, "time", "{\"timezone\": \"UTC\"}");
+	spin(a, 5);
+	assert_int_equal(a->asked, 1);
+	assert_int_equal(s.asked, 0);
+	tools_questions_each(a->t, list_one, &l);
+	assert_int_equal(l.n, 1);
+	assert_true(l.id == a->id);
+	assert_string_equal(l.text, "time\ntimezone: UTC");
+	assert_string_equal(l.source, CHAT);
+	assert_string_equal(l.session, "1");
+	assert_string_equal(l.first_choice, "Approve");
+	assert_int_equal(answer(a, a->id, TOOLS_APPROVE), 0);
+	assert_int_equal(answer(a, a->id, TOOLS_DENY), -ENOENT); /* decided once */
+	memset(&l, 0, sizeof(l));
+	tools_questions_each(a->t, list_one, &l);
+	assert_int_equal(l.n, 0); /* answered: no longer listed */
+	wait_done(a);
+	assert_false(a->is_error);
+	assert_int_equal(a->closed, 1);
+	assert_int_equal(s.closed, 1); /* every asker hears of the close */
+	/* The cockpit's own question: taken by the second asker even when the first refuses. */
+	a->refuse = 1;
+	fx_call(a, "ui:cockpit", "time", "{}");
+	spin(a, 5);
+	assert_int_equal(s.asked, 1);
+	assert_int_equal(a->done, 0); /* waits: someone shows it */
+	a->id = s.id;		      /* the first asker is told of its close too */
+	assert_int_equal(answer(a, s.id, TOOLS_DENY), 0);
+	wait_done(a);
+	assert_true(a->is_error);
+	/* Removed: nobody takes the cockpit's questions any more; the call is denied at once. */
+	tools_remove_asker(a->t, &second_asker, &s);
+	fx_call(a, "ui:cockpit", "time", "{}");
+	wait_done(a);
+	assert_true(a->is_error);
+	assert_int_equal(s.asked, 1);
+	fx_destroy(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +423,7 @@ int main(void)
 		cmocka_unit_test(test_nobody_to_ask_is_a_no_and_the_terminal_is_not_asked),
 		cmocka_unit_test(test_builtin_defaults_ask_for_send_file_but_not_read_only_tools),
 		cmocka_unit_test(test_ask_user_returns_the_choice_and_checks_its_arguments),
+		cmocka_unit_test(test_two_askers_see_the_question_and_the_first_answer_decides),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,10 +2,14 @@
  * started on a loopback port scraping itself; those tests are skipped when it is not
  * installed) for vector, matrix, scalar, string, PromQL errors and the series cap; against a
  * fake on loopback for the request URL (encoding, default step), HTTP errors that are not
- * the API's JSON, the 1 MiB cap, the timeout, an unreachable server and cancel; and argument
- * errors before any request.
+ * the API's JSON, the 1 MiB cap, the timeout, an unreachable server and cancel; a PNG chart
+ * drawn and written on a worker while the loop keeps turning (fsync slowed down by
+ * HERMETIC_TEST_SLOW_FSYNC_MS), and a cancel while it is drawn answered at once, once; and
+ * argument errors before any request.
  */
 #include "async_tool_fixture.h"
+#include "core/fileio.h"
+#include "core/offload.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -21,6 +25,8 @@
 #include <unistd.h>
 
 #define PROMETHEUS "/usr/bin/prometheus"
+
+static const char *home = "/tmp"; /* the config's; a chart test's own directory */
 
 /* The real Prometheus, shared by all tests (started once: it takes a few seconds). */
 static struct {
@@ -175,6 +181,17 @@ static void on_big(struct httpd_req *req, void *arg)
 	free(big);
 }
 
+/* A range answer: two series of a few points. */
+static void on_matrix(struct httpd_req *req, void *arg)
+{
+	const char *body = "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\","
+			   "\"result\":[{\"metric\":{\"job\":\"a\"},\"values\":[[1700000000,\"1\"],"
+			   "[1700000060,\"3\"],[1700000120,\"2\"]]},{\"metric\":{\"job\":\"b\"},"
+			   "\"values\":[[1700000000,\"0.5\"],[1700000120,\"4\"]]}]}}";
+
+	httpd_reply(req, 200, "application/json", body, strlen(body));
+}
+
 static void on_hold(struct httpd_req *req, void *arg)
 {
 	struct fx *f = arg;
@@ -185,9 +202,9 @@ static void on_hold(struct httpd_req *req, void *arg)
 static int make_config(struct fx *f, const char *url, int timeout_s)
 {
 	struct config_diag *d = config_diag_create();
-	char *yaml = url ? xasprintf("home: /tmp\nprometheus:\n  url: %s\n  timeout_s: %d\n", url,
-				     timeout_s)
-			 : xstrdup("home: /tmp\n");
+	char *yaml = url ? xasprintf("home: %s\nprometheus:\n  url: %s\n  timeout_s: %d\n", home,
+				     url, timeout_s)
+			 : xasprintf("home: %s\n", home);
 	int rc;
 
 	config_destroy(f->cfg);
@@ -221,6 +238,7 @@ static int setup(void **state)
 	httpd_route(f->srv, HTTPD_GET, "/bad/*", on_bad_gateway, f);
 	httpd_route(f->srv, HTTPD_GET, "/big/*", on_big, f);
 	httpd_route(f->srv, HTTPD_GET, "/hold/*", on_hold, f);
+	httpd_route(f->srv, HTTPD_GET, "/matrix/*", on_matrix, f);
 	*state = f;
 	return 0;
 }
@@ -380,6 +398,112 @@ static void cancel_reports_once_later(void **state)
 	assert_int_equal(f->done, 1);
 }
 
+/* A timer every 20 ms: the longest gap between its ticks says how long the loop stood
+ * still; with cancel set, it cancels the call once the chart is on a worker. */
+struct ticker {
+	struct fx *f;
+	struct event *ev;
+	int64_t last_ms, max_gap_ms, cancelled_ms;
+	bool cancel;
+};
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct ticker *t = arg;
+	int64_t now = now_mono_ms();
+
+	if (now - t->last_ms > t->max_gap_ms)
+		t->max_gap_ms = now - t->last_ms;
+	t->last_ms = now;
+	if (t->cancel && !t->cancelled_ms && offload_jobs(loop_offload(t->f->loop)) > 0) {
+		t->cancelled_ms = now;
+		tool_def_prometheus_query.cancel(t->f->job);
+	}
+}
+
+static void ticker_start(struct ticker *t, struct fx *f, bool cancel)
+{
+	struct timeval tv = {0, 20000};
+
+	*t = (struct ticker){f,
+			     event_new(loop_base(f->loop), -1, EV_PERSIST, on_tick, t),
+			     now_mono_ms(),
+			     0,
+			     0,
+			     cancel};
+	evtimer_add(t->ev, &tv);
+}
+
+/* A home of its own, and fsync slowed down to ms. */
+static char *chart_home(const char *slow_ms)
+{
+	char *dir = xstrdup("/tmp/hm-chart-XXXXXX");
+
+	assert_non_null(mkdtemp(dir));
+	home = dir;
+	setenv("HERMETIC_TEST_SLOW_FSYNC_MS", slow_ms, 1);
+	fileio_test_env();
+	return dir;
+}
+
+static void chart_home_done(char *dir)
+{
+	setenv("HERMETIC_TEST_SLOW_FSYNC_MS", "0", 1);
+	fileio_test_env();
+	home = "/tmp";
+	assert_int_equal(fileio_remove_tree(dir), 0);
+	free(dir);
+}
+
+static void a_chart_is_drawn_and_written_off_the_loop(void **state)
+{
+	struct fx *f = *state;
+	char *dir = chart_home("600"), *media;
+	struct ticker t;
+
+	use(f, "/matrix", 5);
+	ticker_start(&t, f, false);
+	query(f, "{\"query\":\"up\",\"start\":\"now-1h\",\"chart\":\"png\"}", false,
+	      "(this turn has no chat to send it to)");
+	/* The PNG's fsync took 600 ms; the loop kept its 20 ms ticks meanwhile, up to the
+	 * answer. */
+	if (now_mono_ms() - t.last_ms > t.max_gap_ms)
+		t.max_gap_ms = now_mono_ms() - t.last_ms;
+	if (t.max_gap_ms >= 300)
+		fail_msg("the loop stood still for %lld ms", (long long)t.max_gap_ms);
+	assert_non_null(strstr(f->text, "chart: saved as "));
+	media = xasprintf("%s/media", dir);
+	assert_int_equal(test_count_entries(media), 1);
+	free(media);
+	event_free(t.ev);
+	chart_home_done(dir);
+}
+
+static void a_cancel_while_the_chart_is_drawn_answers_at_once(void **state)
+{
+	struct fx *f = *state;
+	char *dir = chart_home("1500");
+	struct ticker t;
+
+	use(f, "/matrix", 5);
+	ticker_start(&t, f, true);
+	assert_int_equal(start(f, "{\"query\":\"up\",\"start\":\"now-1h\",\"chart\":\"png\"}"), 0);
+	loop_run(f->loop);
+	assert_int_equal(f->done, 1);
+	assert_true(f->is_error);
+	assert_string_equal(f->text, "cancelled");
+	assert_true(t.cancelled_ms > 0);
+	if (now_mono_ms() - t.cancelled_ms >= 500)
+		fail_msg("answered %lld ms after the cancel",
+			 (long long)(now_mono_ms() - t.cancelled_ms));
+	/* The worker ends later; its result is dropped, the call is not answered again. */
+	offload_drain(loop_offload(f->loop));
+	event_base_loop(loop_base(f->loop), EVLOOP_NONBLOCK);
+	assert_int_equal(f->done, 1);
+	event_free(t.ev);
+	chart_home_done(dir);
+}
+
 static void bad_arguments_fail_before_any_request(void **state)
 {
 	struct fx *f = *state;
@@ -433,6 +557,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(the_timeout_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(an_unreachable_server_is_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(cancel_reports_once_later, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_chart_is_drawn_and_written_off_the_loop, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_cancel_while_the_chart_is_drawn_answers_at_once,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_arguments_fail_before_any_request, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(offered_only_with_a_url, setup, teardown),

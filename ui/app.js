@@ -97,6 +97,7 @@ async function pageSession(id) {
   $('#session-meta').textContent = `#${s.id} · ${s.source} · started ${when(s.created_ms)} · model ${s.model || '-'} · ` +
     `${s.turns} turns · ${s.prompt_tokens} + ${s.completion_tokens} tokens · $${usd(s.cost_usd)}${s.ended ? ' · ended' : ''}`;
   $('#messages').replaceChildren(...d.messages.map(message));
+  $('#session-truncated').hidden = !d.truncated;
   $('#export-md').href = `/v1/ui/session?id=${s.id}&export=md`;
   $('#export-json').href = `/v1/ui/session?id=${s.id}&export=json`;
 }
@@ -155,6 +156,16 @@ async function pageSpend() {
   $('#spend-table tbody').replaceChildren(...d.rows.map((r) => spendRow(r, false)));
   $('#spend-table tfoot').replaceChildren(spendRow(d.total, true));
   breaker(await api('/v1/ui/breaker'));
+  const b = await api('/v1/ui/balances');
+  $('#balances').replaceChildren(...(b.balances.length ? b.balances.flatMap((a) => {
+    let v = !a.read ? 'not read yet' : !a.ok ? 'read failed: ' + a.error
+      : [a.remaining_usd !== undefined ? `$${a.remaining_usd.toFixed(2)} left` : 'no limit',
+        a.limit_usd !== undefined ? `of $${a.limit_usd.toFixed(2)}` : '',
+        a.usage_usd !== undefined ? `· used $${a.usage_usd.toFixed(2)}` : '',
+        a.cny !== undefined ? `· ¥${a.cny.toFixed(2)}` : '', a.available ? '' : '· not available'].filter((x) => x).join(' ');
+    if (a.read) v += ` (read ${when(a.read_ms)})`;
+    return [el('dt', { text: `${a.provider} (${a.account})` }), el('dd', { text: v, class: a.read && !a.ok ? 'bad' : '' })];
+  }) : [el('dt', { text: 'Balance' }), el('dd', { class: 'meta', text: 'No OpenRouter or DeepSeek key in model_list.' })]));
 }
 
 async function showSkill(name) {
@@ -181,15 +192,48 @@ async function pageMemory() {
   }) : [el('li', { class: 'meta', text: 'No skills yet.' })]));
 }
 
+function action(label, cls, fn) {
+  const b = el('button', { type: 'button', class: cls, text: label });
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try { await fn(); } catch (e) { status(e.message); }
+    route();
+  });
+  return b;
+}
+
+function verdicts(j) {
+  if (!j.health_check) return '-';
+  if (!j.verdicts.length) return 'no verdict yet';
+  const v = j.verdicts[0];
+  const mark = { ok: '✓', warn: '⚠', fail: '✗' };
+  return `${v.status} at ${when(v.time_ms)}: ${v.summary} · last ${j.verdicts.length}: ` +
+    j.verdicts.map((x) => mark[x.status] || '?').join('');
+}
+
 async function pageJobs() {
   show('jobs');
   const d = await api('/v1/ui/jobs');
   $('#jobs-table tbody').replaceChildren(...(d.cron.length ? d.cron.map((j) => el('tr', null,
-    el('td', { text: j.name + (j.enabled ? '' : ' (disabled)') }), el('td', { text: j.schedule }),
+    el('td', { text: j.name + (j.enabled ? '' : ' (disabled)') + (j.health_check ? ' (health check)' : '') }),
+    el('td', { text: j.schedule }),
     el('td', { text: j.next_ms ? when(j.next_ms) : '-' }),
-    el('td', { text: j.last ? `${when(j.last.time_ms)} · ${j.last.status} · $${usd(j.last.cost_usd)}` : 'never' }),
-    el('td', { text: j.deliver || '-' })))
-    : [el('tr', null, el('td', { colspan: '5', class: 'meta', text: 'No cron jobs in the config.' }))]));
+    el('td', { text: j.running ? 'running now' : j.last ? `${when(j.last.time_ms)} · ${j.last.status} · $${usd(j.last.cost_usd)}` : 'never' }),
+    el('td', { text: verdicts(j) }),
+    el('td', { text: j.deliver || '-' }),
+    el('td', null, j.enabled && !j.running ? action('Run now', 'secondary', () => api('/v1/ui/jobs/run', { name: j.name })) : null)))
+    : [el('tr', null, el('td', { colspan: '7', class: 'meta', text: 'No cron jobs in the config.' }))]));
+  $('#reminders-table tbody').replaceChildren(...(d.reminders.length ? d.reminders.map((r) => el('tr', null,
+    el('td', { text: `${r.id}. ${r.title}` }), el('td', { text: r.source }), el('td', { text: r.when }),
+    el('td', { text: r.next_ms ? when(r.next_ms) : '-' }),
+    el('td', { text: r.last_run_ms ? `${when(r.last_run_ms)} · ${r.last_status}${r.undelivered ? ' · not delivered yet' : ''}` : 'never' }),
+    el('td', { text: r.status }),
+    el('td', null,
+      action(r.status === 'paused' ? 'Resume' : 'Pause', 'secondary',
+        () => api('/v1/ui/reminders/pause', { id: r.id, source: r.source, paused: r.status !== 'paused' })),
+      ' ', action('Delete', 'secondary', () => api('/v1/ui/reminders/delete', { id: r.id, source: r.source })))))
+    : [el('tr', null, el('td', { colspan: '7', class: 'meta',
+      text: d.reminders_enabled ? 'No reminders.' : 'Reminders are off (reminders.enabled).' }))]));
 }
 
 async function pageHealth() {
@@ -217,6 +261,48 @@ async function pageHealth() {
   const log = await api('/v1/ui/log');
   $('#log-lines').textContent = !log.file ? 'No log file (log.file is off).'
     : log.lines.length ? log.lines.join('\n') : 'No warnings or errors in the recent log.';
+  const a = await api('/v1/ui/audit');
+  $('#audit-lines').textContent = !a.enabled ? 'The audit trail is off (audit.enabled).'
+    : !a.lines.length ? 'No audit lines yet.'
+      : a.lines.map((l) => Object.entries(l).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')).join('\n');
+}
+
+// ---- questions (approvals, ask_user): every source's, answered as Telegram's buttons answer
+function questionItem(q, inChat) {
+  const li = el('li', { class: 'question', 'data-q': q.id },
+    el('span', { class: 'title', text: q.kind === 'approval' ? 'May I run this?' : 'Question' }),
+    el('span', { class: 'meta', text: `${q.source}${q.session_id ? ' · session #' + q.session_id : ''} · no answer by ${when(q.expires_ms)} = no` }),
+    el('pre', { text: q.text }));
+  const row = el('div', { class: 'row' });
+  q.choices.forEach((c, i) => {
+    const b = el('button', { type: 'button', class: i === 0 ? '' : 'secondary', text: c });
+    b.addEventListener('click', async () => {
+      for (const x of row.querySelectorAll('button')) x.disabled = true;
+      try {
+        await api('/v1/ui/approvals/answer', { id: q.id, choice: i });
+        // the stream's question_closed may have said how it ended already
+        if (row.querySelector('button')) row.replaceChildren(el('span', { class: 'meta', text: '→ ' + c }));
+      } catch (e) { status(e.message); row.replaceChildren(el('span', { class: 'meta', text: e.message })); }
+      if (!inChat) setTimeout(() => { loadApprovals().catch(() => {}); }, 500);
+    });
+    row.append(b);
+  });
+  li.append(row);
+  return li;
+}
+
+async function loadApprovals() {
+  const d = await api('/v1/ui/approvals');
+  const inStream = new Set([...document.querySelectorAll('#transcript [data-q]')].map((x) => x.dataset.q));
+  const qs = d.questions.filter((q) => !inStream.has(q.id));
+  $('#approval-list').replaceChildren(...qs.map((q) => questionItem(q, false)));
+  $('#approvals').hidden = !qs.length;
+}
+
+let approvalTimer = 0;
+function watchApprovals(on) {
+  clearInterval(approvalTimer);
+  approvalTimer = on ? setInterval(() => { if (csrf && !$('#chat').hidden) loadApprovals().catch(() => {}); }, 5000) : 0;
 }
 
 
@@ -240,6 +326,7 @@ function chatState(busy) {
 async function sendChat(message) {
   bubble('user', message);
   let current = null; // the assistant text of the current model call
+  let lastTool = null; // the details of the last tool call
   const item = $('#transcript');
   chatState(true);
   try {
@@ -273,12 +360,18 @@ async function sendChat(message) {
           current.textContent += d.delta;
         } else if (ev[1] === 'tool_call') {
           current = null;
-          item.append(el('li', { class: 'tool' }, el('details', null,
-            el('summary', { text: 'tool call: ' + d.name }), el('pre', { text: d.arguments }))));
+          lastTool = el('details', null, el('summary', { text: 'tool call: ' + d.name }), el('pre', { text: d.arguments }));
+          item.append(el('li', { class: 'tool' }, lastTool));
         } else if (ev[1] === 'tool_result') {
-          const last = item.lastElementChild && item.lastElementChild.querySelector('details');
+          const last = lastTool; // an approval question may have come in between
           const pre = el('pre', { class: d.is_error ? 'bad' : '', text: 'result: ' + d.text + (d.cut ? ' …' : '') });
           if (last) last.append(pre);
+        } else if (ev[1] === 'question') {
+          current = null;
+          item.append(questionItem(d, true));
+        } else if (ev[1] === 'question_closed') {
+          const q = item.querySelector(`[data-q="${d.id}"] .row`);
+          if (q) q.replaceChildren(el('span', { class: 'meta', text: '→ ' + d.outcome }));
         } else if (ev[1] === 'done') {
           if (!current) current = bubble('assistant', d.stop === 'done' ? d.text : '');
           if (d.stop !== 'done' && d.text) current.parentNode.append(el('p', { class: 'meta', text: d.text }));
@@ -310,6 +403,8 @@ let chatLoaded = false;
 async function pageChat() {
   show('chat');
   $('#message').focus();
+  watchApprovals(true);
+  await loadApprovals();
   if (!chatLoaded) {
     chatLoaded = true;
     await chatHistory();
@@ -319,6 +414,7 @@ async function pageChat() {
 async function route() {
   if (!csrf) return;
   status('');
+  watchApprovals(false);
   const [page, arg] = location.hash.slice(1).split('/');
   try {
     if (page === 'session' && arg) await pageSession(arg);

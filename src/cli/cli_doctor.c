@@ -17,6 +17,7 @@
 #include "router/balance.h"
 #include "sandbox/landlock.h"
 #include "sandbox/rootguard.h"
+#include "sandbox/sandbox.h"
 #include "tools/tools.h"
 
 #include <errno.h>
@@ -171,7 +172,7 @@ static bool check_provider_keys(struct cli_mcp_run *r, const struct config *cfg)
 static void check_sandbox(const struct config *cfg)
 {
 	char why[256];
-	int abi = landlock_abi();
+	int abi = landlock_abi(), n;
 
 	if (abi > 0)
 		printf("landlock: available (ABI %d)\n", abi);
@@ -185,6 +186,12 @@ static void check_sandbox(const struct config *cfg)
 	else
 		printf("seccomp: gateway, router and chat load the allowlist (action %s)\n",
 		       cfg->guardrails.seccomp.action == CONFIG_SECCOMP_KILL ? "kill" : "errno");
+	n = sandbox_inherited_filters();
+	if (n > 0)
+		printf("seccomp: this process runs under %d filter%s it did not load (a container "
+		       "runtime's profile): a call refused there fails even where hermetic's "
+		       "allowlist allows it\n",
+		       n, n == 1 ? "" : "s");
 	if (rootguard_is_root())
 		printf("user: root; gateway, router and chat refuse that unless "
 		       "HERMETIC_ALLOW_ROOT=1\n");

@@ -17,9 +17,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define REMOVE_MAX_DEPTH 16
+#define SLOW_FSYNC_MAX	 60000
+
+static long slow_fsync_ms; /* HERMETIC_TEST_SLOW_FSYNC_MS, set once before any thread runs */
+
+void fileio_test_env(void)
+{
+	const char *v = getenv("HERMETIC_TEST_SLOW_FSYNC_MS");
+	int64_t ms;
+
+	if (v && parse_i64(v, 0, SLOW_FSYNC_MAX, &ms) == 0)
+		slow_fsync_ms = (long)ms;
+}
+
+int fileio_fsync(int fd)
+{
+	if (slow_fsync_ms > 0) {
+		struct timespec ts = {slow_fsync_ms / 1000, (slow_fsync_ms % 1000) * 1000000L};
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	return fsync(fd) < 0 ? -errno : 0;
+}
 
 /* fileio_read_head() on an open descriptor (borrowed). */
 static int read_head_fd(int fd, size_t max, struct buf *out, size_t *size)
@@ -158,8 +182,8 @@ int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t m
 		rc = -errno;
 	if (rc == 0)
 		rc = fileio_write_all(fd, data, len);
-	if (rc == 0 && fsync(fd) < 0)
-		rc = -errno;
+	if (rc == 0)
+		rc = fileio_fsync(fd);
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0 && rename(tmp, path) < 0)

@@ -40,6 +40,15 @@ int fileio_write_all(int fd, const char *data, size_t len);
  * gets mode (umask not applied). Returns 0 or a negative errno. */
 int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* fsync(fd) as the atomic replaces here and in safeio do it: 0 or a negative errno. */
+int fileio_fsync(int fd);
+
+/* Test-only slow storage: reads HERMETIC_TEST_SLOW_FSYNC_MS (milliseconds, 0 to 60000) from
+ * the environment; from then on fileio_fsync sleeps that long first, as a slow SD card
+ * would, so the e2e tests can show that no atomic replace runs on the loop. Called once at
+ * start (daemon_init) before any thread is started; tests alone set the variable. */
+void fileio_test_env(void);
+
 /* Creates path and its missing parents with mode. An existing directory is fine. Returns 0
  * or a negative errno (-ENOTDIR when a component is not a directory). */
 int fileio_mkdirs(const char *path, mode_t mode);

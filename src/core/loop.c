@@ -9,6 +9,7 @@
  */
 #include "core/loop.h"
 #include "core/log.h"
+#include "core/offload.h"
 #include "core/util.h"
 
 #include <event2/event.h>
@@ -48,6 +49,7 @@ struct loop {
 	long max_connections;
 	void *user;
 	void (*user_free)(void *p);
+	struct offload *offload; /* NULL until loop_offload */
 };
 
 struct sock {
@@ -217,6 +219,7 @@ void loop_destroy(struct loop *l)
 
 	if (!l)
 		return;
+	offload_destroy(l->offload); /* joins: a job's work is never cut short */
 	if (l->user_free)
 		l->user_free(l->user);
 	while (l->transfers)
@@ -332,6 +335,13 @@ void loop_set_user(struct loop *l, void *p, void (*free_cb)(void *p))
 void *loop_user(const struct loop *l)
 {
 	return l->user;
+}
+
+struct offload *loop_offload(struct loop *l)
+{
+	if (!l->offload)
+		l->offload = offload_create(l, LOOP_OFFLOAD_JOBS);
+	return l->offload;
 }
 
 size_t loop_curl_running(const struct loop *l)

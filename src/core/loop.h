@@ -12,6 +12,7 @@
 
 struct loop;
 struct event_base;
+struct offload;
 
 typedef void (*loop_signal_cb)(int signo, void *arg);
 /* Called once when a transfer added with loop_curl_add ends (success or error). The easy
@@ -58,5 +59,13 @@ long loop_max_connections(const struct loop *l);
  * still free its events. Setting it again replaces the pointer, not calling free_cb. */
 void loop_set_user(struct loop *l, void *p, void (*free_cb)(void *p));
 void *loop_user(const struct loop *l);
+
+/* The loop's worker threads (core/offload.h) for blocking work of modules without an offload
+ * of their own: a chart drawn and saved, a state file replaced, a runbook scan. Created at
+ * first use, LOOP_OFFLOAD_JOBS jobs at most (offload_run says -EBUSY past that). loop_destroy
+ * waits for the jobs still running and calls their abandon callbacks, first of all, so an
+ * abandon callback may still use the loop's event base. */
+#define LOOP_OFFLOAD_JOBS 16
+struct offload *loop_offload(struct loop *l);
 
 #endif

@@ -148,6 +148,21 @@ int offload_run(struct offload *o, offload_fn work, offload_fn done, offload_fn 
 	return 0;
 }
 
+void offload_drain(struct offload *o)
+{
+	struct job *j, **pp;
+
+	while (o->jobs) {
+		for (pp = &o->jobs; (*pp)->next; pp = &(*pp)->next)
+			; /* the oldest: the list is newest first */
+		j = *pp;
+		pthread_join(j->thread, NULL);
+		unlink_job(o, j);
+		j->done(j->arg);
+		free_job(j);
+	}
+}
+
 size_t offload_jobs(const struct offload *o)
 {
 	return o->n_jobs;

@@ -26,6 +26,10 @@ void offload_destroy(struct offload *o);
  * NULL), after the work has returned. Returns -EBUSY (max_jobs are running) or -EAGAIN (no
  * thread could be started): nothing fires. */
 int offload_run(struct offload *o, offload_fn work, offload_fn done, offload_fn abandon, void *arg);
+/* Waits for every job (also those a done callback starts meanwhile) and calls its done from
+ * here, in the order the jobs were started, instead of from the loop. For the loop's thread
+ * outside any callback of o: tests that check a job's effect before other events run. */
+void offload_drain(struct offload *o);
 /* Jobs running or waiting for their done callback. */
 size_t offload_jobs(const struct offload *o);
 

@@ -260,8 +260,8 @@ int safeio_write_atomic_at(int home_fd, const char *rel, const void *data, size_
 		rc = -errno;
 	if (rc == 0)
 		rc = fileio_write_all(fd, data, len);
-	if (rc == 0 && fsync(fd) < 0)
-		rc = -errno;
+	if (rc == 0)
+		rc = fileio_fsync(fd);
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0 && renameat(dirfd, tmp, dirfd, leaf) < 0)

@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/fileio.h"
 #include "core/log.h"
+#include "core/offload.h"
 #include "core/loop.h"
 #include "core/store.h"
 #include "core/util.h"
@@ -386,75 +387,33 @@ void am_silence_body(const struct am_label *labels, size_t n, int64_t now_ms, in
 	buf_puts(out, "}");
 }
 
-/* One "key: value" line of an indented block, trimmed, quotes dropped. */
-static bool kv_line(const char *p, size_t len, char *k, size_t klen, char *v, size_t vlen)
+/* Labels of want matched by have, or 0 when one of them differs or is missing. */
+static size_t labels_match(const struct skill_md_label *want, size_t n_want,
+			   const struct am_label *have, size_t n)
 {
-	const char *end = p + len, *colon = memchr(p, ':', len), *vs;
-	size_t kn, vn;
+	for (size_t i = 0; i < n_want; i++) {
+		const char *v = am_label_get(have, n, want[i].name);
 
-	if (!colon)
-		return false;
-	while (p < colon && isspace((unsigned char)*p))
-		p++;
-	kn = (size_t)(colon - p);
-	while (kn && isspace((unsigned char)p[kn - 1]))
-		kn--;
-	vs = colon + 1;
-	while (vs < end && isspace((unsigned char)*vs))
-		vs++;
-	vn = (size_t)(end - vs);
-	while (vn && isspace((unsigned char)vs[vn - 1]))
-		vn--;
-	if (vn >= 2 && (vs[0] == '"' || vs[0] == '\'') && vs[vn - 1] == vs[0]) {
-		vs++;
-		vn -= 2;
+		if (!v || strcmp(v, want[i].value) != 0)
+			return 0;
 	}
-	if (!kn || kn >= klen || vn >= vlen)
-		return false;
-	memcpy(k, p, kn);
-	k[kn] = '\0';
-	memcpy(v, vs, vn);
-	v[vn] = '\0';
-	return true;
+	return n_want;
 }
 
 bool am_runbook_matches(const char *text, size_t len, const struct am_label *labels, size_t n,
 			size_t *n_matched)
 {
-	const char *p = text, *end = text + len;
-	bool in_front = false, in_labels = false, ok = true;
-	size_t matched = 0;
+	struct skill_md md;
+	struct buf err;
 
 	*n_matched = 0;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		char k[128], v[AM_VALUE_MAX];
-
-		if (ll && p[ll - 1] == '\r')
-			ll--;
-		if (ll == 3 && strncmp(p, "---", 3) == 0) {
-			if (in_front)
-				break;
-			in_front = true;
-		} else if (!in_front) {
-			return false;
-		} else if (ll >= 7 && strncmp(p, "labels:", 7) == 0) {
-			in_labels = true;
-		} else if (in_labels && ll && (*p == ' ' || *p == '\t')) {
-			if (kv_line(p, ll, k, sizeof(k), v, sizeof(v))) {
-				const char *have = am_label_get(labels, n, k);
-
-				ok = ok && have && strcmp(have, v) == 0;
-				matched++;
-			}
-		} else if (ll) {
-			in_labels = false;
-		}
-		p = nl ? nl + 1 : end;
+	buf_init(&err, 1024);
+	if (skill_md_parse(text, len, &md, &err) == 0) {
+		*n_matched = labels_match(md.labels, md.n_labels, labels, n);
+		skill_md_finish(&md);
 	}
-	*n_matched = matched;
-	return ok && matched > 0;
+	buf_finish(&err);
+	return *n_matched > 0;
 }
 
 /* ---- state ------------------------------------------------------------------------------ */
@@ -469,6 +428,20 @@ struct am_group {
 	bool firing;
 	bool running; /* an investigation or Dig deeper turn */
 	char *title;  /* the alertname, for notes */
+};
+
+/* An investigation whose runbook is looked for on a worker (am_runbook_for reads every
+ * runbook's SKILL.md: the loop never waits for the disk). */
+struct am_scan {
+	struct alertmanager *am; /* NULL: destroyed, the callback only frees */
+	const struct config *cfg;
+	int64_t group_id, now_ms;
+	char heading[160];
+	char *prompt, *fps;
+	struct am_label *labels; /* of the first firing alert, copied */
+	size_t n_labels;
+	char *extra, *skill; /* the worker's answer: the runbook's prompt and name, or NULL */
+	struct am_scan *next;
 };
 
 struct am_run {
@@ -500,6 +473,8 @@ struct alertmanager {
 	int64_t starts[STARTS_KEPT]; /* ring of investigation and Dig deeper start times */
 	size_t n_starts;
 	struct am_run *runs;
+	struct am_scan *scans; /* investigations waiting for their runbook */
+	size_t n_scans;
 	struct am_silence *silences;
 	const char **builtins;
 	struct tools_scope scope;
@@ -539,7 +514,7 @@ static int64_t started_last_hour(const struct alertmanager *am, int64_t now)
 
 	for (size_t i = 0; i < am->n_starts && i < STARTS_KEPT; i++)
 		n += now - am->starts[i] < HOUR_MS;
-	return n;
+	return n + (int64_t)am->n_scans; /* each becomes a start unless its turn fails */
 }
 
 /* A copy of a group's row, written by store_write. */
@@ -756,11 +731,25 @@ static void build_prompt(const struct am_notification *n, struct buf *p)
 	}
 }
 
-char *am_runbook(const struct config *cfg, const struct am_notification *n, char **name)
+/* Test-only: HERMETIC_TEST_SLOW_RUNBOOK_MS (0 to 60000) makes each runbook scan sleep that
+ * long first, as on a slow SD card, so the e2e tests can show that the scan never holds the
+ * loop. Read by alertmanager_create, on the loop, before any scan runs; only tests set it. */
+static long scan_delay_ms;
+
+static long test_delay_ms(void)
 {
-	const struct am_alert *a = NULL;
-	const char *alertname;
-	char lower[SKILL_MD_NAME_MAX + 1];
+	const char *v = getenv("HERMETIC_TEST_SLOW_RUNBOOK_MS");
+	int64_t ms = 0;
+
+	if (v && parse_i64(v, 0, 60000, &ms) < 0)
+		ms = 0;
+	return (long)ms;
+}
+
+char *am_runbook_for(const struct config *cfg, const struct am_label *labels, size_t n, char **name)
+{
+	const char *alertname = am_label_get(labels, n, "alertname");
+	char lower[SKILL_MD_NAME_MAX + 1], *path, *out = NULL;
 	struct skill_set set;
 	const struct skill *best = NULL;
 	size_t best_n = 0;
@@ -768,12 +757,12 @@ char *am_runbook(const struct config *cfg, const struct am_notification *n, char
 	struct buf text;
 
 	*name = NULL;
-	for (size_t i = 0; i < n->n_alerts && !a; i++)
-		if (n->alerts[i].firing)
-			a = &n->alerts[i];
-	if (!a)
-		return NULL;
-	alertname = am_label_get(a->labels, a->n_labels, "alertname");
+	if (scan_delay_ms > 0) {
+		struct timespec ts = {scan_delay_ms / 1000, (scan_delay_ms % 1000) * 1000000L};
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 	snprintf(lower, sizeof(lower), "%s", alertname ? alertname : "");
 	for (char *c = lower; *c; c++)
 		*c = (char)tolower((unsigned char)*c);
@@ -782,48 +771,43 @@ char *am_runbook(const struct config *cfg, const struct am_notification *n, char
 		if (skill_usable(&set.v[i]) && set.v[i].category &&
 		    strcmp(set.v[i].category, "runbooks") == 0 && strcmp(set.v[i].name, lower) == 0)
 			best = &set.v[i];
-	/* No runbook by name: every runbook is read, the one matching the most labels wins (the
-	 * first by name among equals). */
 	by_name = best != NULL;
+	/* No runbook by name: the one whose front matter labels match the most wins (the first
+	 * by name among equals). */
 	for (size_t i = 0; i < set.n && !by_name; i++) {
 		const struct skill *sk = &set.v[i];
 		size_t k;
-		char *path;
 
 		if (!skill_usable(sk) || !sk->category || strcmp(sk->category, "runbooks") != 0)
 			continue;
-		path = xasprintf("%s/SKILL.md", sk->path);
-		buf_init(&text, 0);
-		if (fileio_read_head(path, RUNBOOK_MAX, &text, NULL) == 0 &&
-		    am_runbook_matches(text.data, text.len, a->labels, a->n_labels, &k) &&
-		    k > best_n) {
+		k = labels_match(sk->labels, sk->n_labels, labels, n);
+		if (k > best_n) {
 			best = sk;
 			best_n = k;
 		}
-		buf_finish(&text);
-		free(path);
 	}
 	if (best) {
-		char *path = xasprintf("%s/SKILL.md", best->path);
-
+		path = xasprintf("%s/SKILL.md", best->path);
 		buf_init(&text, 0);
-		*name = xstrdup(best->name);
-		if (fileio_read_head(path, RUNBOOK_MAX, &text, NULL) < 0) {
-			buf_finish(&text);
-			free(*name);
-			*name = NULL;
+		if (fileio_read_head(path, RUNBOOK_MAX, &text, NULL) == 0) {
+			*name = xstrdup(best->name);
+			out = xasprintf("## Runbook (skill %s)\n%s", *name, buf_str(&text));
 		}
+		buf_finish(&text);
 		free(path);
 	}
 	skill_set_finish(&set);
-	if (!*name)
-		return NULL;
-	{
-		char *out = xasprintf("## Runbook (skill %s)\n%s", *name, buf_str(&text));
+	return out;
+}
 
-		buf_finish(&text);
-		return out;
-	}
+char *am_runbook(const struct config *cfg, const struct am_notification *n, char **name)
+{
+	for (size_t i = 0; i < n->n_alerts; i++)
+		if (n->alerts[i].firing)
+			return am_runbook_for(cfg, n->alerts[i].labels, n->alerts[i].n_labels,
+					      name);
+	*name = NULL;
+	return NULL;
 }
 
 static char *buttons_markup(const struct alertmanager *am, int64_t id)
@@ -965,34 +949,109 @@ static char *title_of(const struct am_notification *n)
 	return xstrdup(name ? name : "alert group");
 }
 
+static void scan_free(struct am_scan *sc)
+{
+	for (size_t i = 0; i < sc->n_labels; i++) {
+		free(sc->labels[i].name);
+		free(sc->labels[i].value);
+	}
+	free(sc->labels);
+	free(sc->prompt);
+	free(sc->fps);
+	free(sc->extra);
+	free(sc->skill);
+	free(sc);
+}
+
+/* On a worker: the runbook. */
+static void scan_work(void *arg)
+{
+	struct am_scan *sc = arg;
+
+	sc->extra = am_runbook_for(sc->cfg, sc->labels, sc->n_labels, &sc->skill);
+}
+
+/* From the loop: the runbook is known, the turn starts. */
+static void scan_done(void *arg)
+{
+	struct am_scan *sc = arg, **pp;
+	struct alertmanager *am = sc->am;
+	struct am_group *g;
+
+	if (!am) {
+		scan_free(sc);
+		return;
+	}
+	for (pp = &am->scans; *pp != sc; pp = &(*pp)->next)
+		;
+	*pp = sc->next;
+	am->n_scans--;
+	g = group_by_id(am, sc->group_id);
+	if (g)
+		g->running = false;
+	if (!g || start_turn(am, g, sc->heading, sc->prompt, sc->extra, false) < 0) {
+		log_warn("alertmanager: the investigation of group %lld could not start",
+			 (long long)sc->group_id);
+		scan_free(sc);
+		return;
+	}
+	log_info("alertmanager: investigating group %lld (%s)%s%s", (long long)g->id, g->title,
+		 sc->skill ? " with runbook " : "", sc->skill ? sc->skill : "");
+	free(g->fingerprints);
+	g->fingerprints = xstrdup(sc->fps);
+	g->investigated_ms = sc->now_ms;
+	g->message_id = 0;
+	am->starts[am->n_starts++ % STARTS_KEPT] = sc->now_ms;
+	save(am, g);
+	scan_free(sc);
+}
+
+static void scan_abandon(void *arg)
+{
+	scan_free(arg);
+}
+
+/* Starts the investigation: its runbook is looked for on a worker, then the turn starts
+ * (scan_done). The group counts as running meanwhile. 0, or -EAGAIN when no worker is
+ * free. */
 static int investigate(struct alertmanager *am, struct am_group *g, const struct am_notification *n,
 		       const char *fps, int64_t now)
 {
-	struct buf prompt;
-	char *skill = NULL, *extra, heading[160];
+	struct am_scan *sc = xcalloc(1, sizeof(*sc));
+	const struct am_alert *first = NULL;
 	size_t firing = 0;
-	int rc;
+	struct buf prompt;
 
-	for (size_t i = 0; i < n->n_alerts; i++)
+	for (size_t i = 0; i < n->n_alerts; i++) {
 		firing += n->alerts[i].firing;
-	snprintf(heading, sizeof(heading), "%.120s (%zu firing)", g->title, firing);
+		if (n->alerts[i].firing && !first)
+			first = &n->alerts[i];
+	}
+	sc->am = am;
+	sc->cfg = am->cfg;
+	sc->group_id = g->id;
+	sc->now_ms = now;
+	snprintf(sc->heading, sizeof(sc->heading), "%.120s (%zu firing)", g->title, firing);
 	buf_init(&prompt, 0);
 	build_prompt(n, &prompt);
-	extra = am_runbook(am->cfg, n, &skill);
-	rc = start_turn(am, g, heading, buf_str(&prompt), extra, false);
-	if (rc == 0) {
-		log_info("alertmanager: investigating group %lld (%s)%s%s", (long long)g->id,
-			 g->title, skill ? " with runbook " : "", skill ? skill : "");
-		free(g->fingerprints);
-		g->fingerprints = xstrdup(fps);
-		g->investigated_ms = now;
-		g->message_id = 0;
-		am->starts[am->n_starts++ % STARTS_KEPT] = now;
+	sc->prompt = buf_steal(&prompt);
+	sc->fps = xstrdup(fps);
+	if (first && first->n_labels) {
+		sc->labels = xcalloc(first->n_labels, sizeof(*sc->labels));
+		for (size_t i = 0; i < first->n_labels; i++)
+			sc->labels[i] = (struct am_label){xstrdup(first->labels[i].name),
+							  xstrdup(first->labels[i].value)};
+		sc->n_labels = first->n_labels;
 	}
-	free(skill);
-	free(extra);
-	buf_finish(&prompt);
-	return rc;
+	if (offload_run(loop_offload(am->loop), scan_work, scan_done, scan_abandon, sc) < 0) {
+		scan_free(sc);
+		return -EAGAIN;
+	}
+	sc->next = am->scans;
+	am->scans = sc;
+	am->n_scans++;
+	g->running = true;
+	return 0;
 }
 
 /* Applies one notification; returns what was done. */
@@ -1324,6 +1383,7 @@ struct alertmanager *alertmanager_create(const struct config *cfg, struct loop *
 				 "is not in mcp_servers; investigations will not have its tools",
 				 inv->mcp_servers[i]);
 	}
+	scan_delay_ms = test_delay_ms();
 	load(am);
 	telegram_set_buttons(tg, &buttons, am);
 	if (tg && !alerts_chat(cfg))
@@ -1339,6 +1399,8 @@ void alertmanager_destroy(struct alertmanager *am)
 	telegram_set_buttons(am->tg, NULL, NULL);
 	for (struct am_run *r = am->runs; r; r = r->next)
 		r->am = NULL;
+	for (struct am_scan *sc = am->scans; sc; sc = sc->next)
+		sc->am = NULL; /* freed by its callback, or by loop_destroy's abandon */
 	while (am->silences) {
 		struct am_silence *s = am->silences;
 

@@ -122,14 +122,19 @@ const char *am_action_name(enum am_action a);
 void am_silence_body(const struct am_label *labels, size_t n, int64_t now_ms, int64_t duration_ms,
 		     const char *comment, struct buf *out);
 
-/* True when the front matter of SKILL.md text[0..len) has a `labels:` map with at least one
- * entry, all of whose entries are labels of the alert (exact values). *n_matched gets how many. */
+/* True when the front matter of SKILL.md text[0..len) is valid (skill_md_parse, the parser
+ * of every skill) and has a `labels:` map with at least one entry, all of whose entries are
+ * labels of the alert (exact values). *n_matched gets how many (0 when false). */
 bool am_runbook_matches(const char *text, size_t len, const struct am_label *labels, size_t n,
 			size_t *n_matched);
-/* The runbook of n's first firing alert, as the investigation's extra system prompt (a new
- * string; NULL = none): skills/runbooks/<alertname lower-cased>/SKILL.md, else among the
- * runbooks whose front matter matches (am_runbook_matches) the one matching the most labels.
- * *name gets the skill's name (a new string) or NULL. Reads cfg->home's skills. */
+/* The runbook of an alert with labels[0..n), as the investigation's extra system prompt (a
+ * new string; NULL = none): skills/runbooks/<alertname lower-cased>/SKILL.md, else among the
+ * runbooks whose front matter labels all match the one matching the most. *name gets the
+ * skill's name (a new string) or NULL. Reads cfg->home's skills from disk: blocking, so the
+ * gateway calls it on a worker (loop_offload). */
+char *am_runbook_for(const struct config *cfg, const struct am_label *labels, size_t n,
+		     char **name);
+/* am_runbook_for() of n's first firing alert (NULL when none fires). */
 char *am_runbook(const struct config *cfg, const struct am_notification *n, char **name);
 
 /* ---- the route ---- */

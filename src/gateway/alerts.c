@@ -18,7 +18,9 @@
  *
  * The announced keys and the cron failure counts are saved to home/alerts-state.json (written
  * atomically, as the heartbeat is) whenever they change, with wall clock times, and read at
- * start, where each time becomes a monotonic one as long ago as the wall clock says.
+ * start, where each time becomes a monotonic one as long ago as the wall clock says. Both
+ * files are written on a worker (core/statefile: fsync on an SD card can take a second), the
+ * newest contents last; the state read at start is the only file I/O on the loop.
  *
  * Rejected: the state in state.db (the store can be locked by another process for a while,
  * and an alert about that must still work; a small file needs no migration); one timer for
@@ -31,6 +33,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/statefile.h"
 #include "core/store.h"
 #include "core/util.h"
 #include "core/version.h"
@@ -242,6 +245,11 @@ struct account {
 	struct balance_account acct;
 	bool in_flight;
 	struct alerts *a;
+	/* The last read, for alerts_balances (the same numbers the gauges show). */
+	bool read, ok;
+	struct balance last;
+	int64_t read_ms;
+	char error[160];
 };
 
 struct alerts {
@@ -257,6 +265,7 @@ struct alerts {
 	int64_t (*clock_mono)(void *arg), (*clock_wall)(void *arg);
 	void *clock_arg;
 	char *state_path;
+	struct statefile *state_file, *beat_file;
 	struct event *watch_ev, *balance_ev;
 	char host[64];
 	int64_t next_heartbeat_ms;
@@ -336,10 +345,7 @@ static void save_state(struct alerts *a)
 		sv->jobs[sv->n_jobs++].fails = a->cron[i].fails;
 	}
 	json = alert_state_encode(sv);
-	if (fileio_write_atomic(a->state_path, json, strlen(json), 0600) < 0)
-		log_warn("alerts: cannot write %s: a restart may announce firing alerts again",
-			 a->state_path);
-	free(json);
+	statefile_put(a->state_file, json, strlen(json));
 	free(sv);
 }
 
@@ -809,7 +815,7 @@ static bool healthy(struct alerts *a, char *why, size_t len)
 static void heartbeat(struct alerts *a, int64_t now)
 {
 	const struct config_alerts *ac = &a->cfg->alerts;
-	char why[256] = "", *path, *json;
+	char why[256] = "", *json;
 	int64_t wall = now_wall_ms();
 
 	if (now < a->next_heartbeat_ms)
@@ -821,17 +827,13 @@ static void heartbeat(struct alerts *a, int64_t now)
 	}
 	if (a->m_heartbeat)
 		metric_set(a->m_heartbeat, NULL, (double)wall / 1000.0);
-	path = xasprintf("%s/heartbeat.json", a->cfg->home);
 	json = xasprintf("{\"ts_ms\": %lld, \"pid\": %ld, \"version\": \"%s\", \"telegram\": "
 			 "\"%s\", \"store\": \"ok\"}\n",
 			 (long long)wall, (long)getpid(), version_string(),
 			 a->src.tg ? "ok" : "off");
-	/* A few hundred bytes to the data directory; fileio_write_atomic's rename keeps readers
-	 * from seeing half a file. */
-	if (fileio_write_atomic(path, json, strlen(json), 0600) < 0)
-		log_warn("alerts: cannot write %s", path);
-	free(path);
-	free(json);
+	/* A few hundred bytes to the data directory; the atomic replace keeps readers from
+	 * seeing half a file. */
+	statefile_put(a->beat_file, json, strlen(json));
 	if (ac->heartbeat_url && !a->beat) {
 		struct httpc_opts o = {.url = ac->heartbeat_url,
 				       .timeout_ms = HEARTBEAT_TIMEOUT,
@@ -908,6 +910,12 @@ static void on_balance(bool ok, const struct balance *b, const char *error, void
 	}
 	if (a->m_balance_up)
 		metric_set(a->m_balance_up, labels, ok ? 1 : 0);
+	ac->read = true;
+	ac->ok = ok;
+	ac->read_ms = a->clock_wall ? a->clock_wall(a->clock_arg) : now_wall_ms();
+	snprintf(ac->error, sizeof(ac->error), "%s", ok || !error ? "" : error);
+	if (ok)
+		ac->last = *b;
 	if (!ok) {
 		log_warn("alerts: %s balance of %s: %s", labels[0], labels[1], error);
 		return;
@@ -937,6 +945,24 @@ static void on_balance_timer(evutil_socket_t fd, short what, void *arg)
 			ac->in_flight = true;
 	}
 	evtimer_add(a->balance_ev, &tv);
+}
+
+size_t alerts_balances(const struct alerts *a, struct alerts_balance *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; a && i < a->n_accounts && n < max; i++) {
+		const struct account *ac = a->accounts[i];
+
+		out[n++] = (struct alerts_balance){balance_provider_name(ac->acct.provider),
+						   ac->acct.group,
+						   ac->read,
+						   ac->ok,
+						   ac->last,
+						   ac->read_ms,
+						   ac->error};
+	}
+	return n;
 }
 
 /* ---- life -------------------------------------------------------------------------------- */
@@ -979,12 +1005,18 @@ struct alerts *alerts_create(const struct config *cfg, struct loop *loop, struct
 {
 	struct alerts *a = xcalloc(1, sizeof(*a));
 	struct balance_account accts[MAX_ACCOUNTS];
+	char *path;
 	size_t i;
 
 	a->cfg = cfg;
 	a->loop = loop;
 	a->keys = xcalloc(MAX_KEYS, sizeof(*a->keys));
 	a->state_path = xasprintf("%s/alerts-state.json", cfg->home);
+	a->state_file = statefile_create(loop, a->state_path, 0600,
+					 ": a restart may announce firing alerts again");
+	path = xasprintf("%s/heartbeat.json", cfg->home);
+	a->beat_file = statefile_create(loop, path, 0600, NULL);
+	free(path);
 	alert_rate_init(&a->overall, (size_t)cfg->alerts.max_per_hour);
 	a->per_channel = xcalloc(cfg->alerts.n_channels + 1, sizeof(*a->per_channel));
 	for (i = 0; i < cfg->alerts.n_channels; i++)
@@ -1056,6 +1088,9 @@ void alerts_destroy(struct alerts *a)
 	free(a->per_channel);
 	alert_rate_finish(&a->overall);
 	free(a->keys);
+	/* Their last writes still complete, on a worker (loop_destroy waits for them). */
+	statefile_destroy(a->state_file);
+	statefile_destroy(a->beat_file);
 	free(a->state_path);
 	free(a);
 }

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "router/balance.h"
+
 struct breaker;
 struct config;
 struct loop;
@@ -134,6 +136,21 @@ struct alerts_sources {
 	struct store *store;
 };
 
+/* The last balance read of one provider account (the numbers of the hermetic_provider_*
+ * gauges). Strings borrowed from the alerts until the next read. */
+struct alerts_balance {
+	const char *provider, *account; /* "openrouter", the first model group using the key */
+	bool read;			/* a read has finished since start */
+	bool ok;			/* ... and it succeeded: b holds its numbers */
+	struct balance b;
+	int64_t read_ms;   /* wall clock of that read */
+	const char *error; /* of a failed read ("" otherwise) */
+};
+
+/* The accounts the balance watch reads (at most max, config order) as of their last read:
+ * no request is made. Returns how many were written (0 for a NULL a). */
+size_t alerts_balances(const struct alerts *a, struct alerts_balance *out, size_t max);
+
 /* Borrows cfg, loop and metrics (may be NULL) for its life. Registers its metric families.
  * Nothing runs until alerts_start. */
 struct alerts *alerts_create(const struct config *cfg, struct loop *loop, struct metrics *metrics);
@@ -144,8 +161,9 @@ void alerts_start(struct alerts *a, const struct alerts_sources *src);
  * before alerts_start. */
 void alerts_set_clock(struct alerts *a, int64_t (*mono_ms)(void *arg),
 		      int64_t (*wall_ms)(void *arg), void *arg);
-/* Stops the timers; sends still in flight finish without it (their answers are only freed).
- * Accepts NULL. */
+/* Stops the timers; sends still in flight finish without it (their answers are only freed),
+ * and the newest state and heartbeat files are still written on a worker (loop_destroy waits
+ * for them). Accepts NULL. */
 void alerts_destroy(struct alerts *a);
 
 /* A condition holds (fire) or cleared (resolve). key is a stable id (copied); title one line,

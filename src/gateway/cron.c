@@ -737,6 +737,37 @@ int64_t cron_job_next_ms(const struct cron *c, const char *name)
 	return -1;
 }
 
+static struct cron_job *find_job(const struct cron *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_jobs; i++)
+		if (strcmp(c->jobs[i].cfg->name, name) == 0)
+			return &c->jobs[i];
+	return NULL;
+}
+
+bool cron_job_running(const struct cron *c, const char *name)
+{
+	const struct cron_job *job = c ? find_job(c, name) : NULL;
+
+	return job && job->running;
+}
+
+int cron_run_now(struct cron *c, const char *name)
+{
+	struct cron_job *job = c ? find_job(c, name) : NULL;
+	int rc;
+
+	if (!job)
+		return -ENOENT;
+	if (job->running)
+		return -EBUSY;
+	log_info("cron %s: run now, asked by hand", name);
+	rc = start_job(c, job, now_wall_ms());
+	if (rc < 0)
+		return rc;
+	return job->running ? 0 : -EIO;
+}
+
 void cron_destroy(struct cron *c)
 {
 	size_t i;

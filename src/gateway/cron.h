@@ -89,6 +89,14 @@ void cron_tick(struct cron *c, int64_t now_wall_ms);
 /* The next run of job j in the process time zone, in wall-clock milliseconds, or -1 when the
  * job is disabled or never runs. Tests read it to pick times. */
 int64_t cron_job_next_ms(const struct cron *c, const char *name);
+/* Whether the enabled job name has a run in flight (false for an unknown or disabled job or
+ * a NULL c). */
+bool cron_job_running(const struct cron *c, const char *name);
+/* Starts a run of the enabled job name now, as its time would (same turn, skills, health
+ * check tool, last-run record and metrics; its schedule is unchanged). Returns 0 once
+ * started, -ENOENT (no such enabled job), -EBUSY (a run is going), -EAGAIN (state.db locked
+ * by another process) or -EIO (the turn could not start; logged). */
+int cron_run_now(struct cron *c, const char *name);
 
 /* The first time expr matches strictly after now_wall_ms (seconds ignored), in the process
  * time zone. A time in a DST gap runs at the corresponding instant after the jump; in the

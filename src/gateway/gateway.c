@@ -676,7 +676,9 @@ int gateway_run(const struct config *cfg)
 	g.d.ready_arg = &g;
 	hooks_add_routes(g.hooks, g.api);
 	alertmanager_add_routes(g.am, g.api);
-	if (ui_create(&(struct ui_env){&g.d, g.breaker, g.tg, g.mcp, g.agent}, &g.ui) < 0)
+	if (ui_create(&(struct ui_env){&g.d, g.breaker, g.tg, g.mcp, g.agent, g.tools, g.cron,
+				       g.reminders, g.alerts},
+		      &g.ui) < 0)
 		goto out;
 	ui_add_routes(g.ui, g.api);
 	telegram_start(g.tg);

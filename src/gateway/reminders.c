@@ -715,10 +715,10 @@ out:
 	return rc;
 }
 
-int reminders_list(struct reminders *r, const char *source, struct reminders_job **out, size_t *n)
+/* The jobs that are not done, of source or (NULL) of every chat, oldest first. */
+static int list_jobs(sqlite3 *db, const char *source, struct reminders_job **out, size_t *n)
 {
-	sqlite3_stmt *st = prepare(r, "SELECT " COLUMNS " FROM reminders WHERE source = ?1 AND"
-				      " status != 'done' ORDER BY id");
+	sqlite3_stmt *st = NULL;
 	struct reminders_job *jobs = NULL, *j;
 	size_t count = 0, alloc = 0;
 	struct row w;
@@ -726,9 +726,16 @@ int reminders_list(struct reminders *r, const char *source, struct reminders_job
 
 	*out = NULL;
 	*n = 0;
-	if (!st)
+	if (sqlite3_prepare_v2(db,
+			       "SELECT " COLUMNS ", coalesce(last_status, '') FROM reminders WHERE"
+			       " (?1 IS NULL OR source = ?1) AND status != 'done' ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK) {
+		log_warn("reminders: %s", sqlite3_errmsg(db));
+		sqlite3_finalize(st);
 		return -EIO;
-	sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+	}
+	if (source)
+		sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		if (count == alloc) {
 			alloc = alloc ? alloc * 2 : 8;
@@ -739,6 +746,7 @@ int reminders_list(struct reminders *r, const char *source, struct reminders_job
 		j = &jobs[count++];
 		memset(j, 0, sizeof(*j));
 		j->id = w.id;
+		snprintf(j->source, sizeof(j->source), "%s", w.source ? w.source : "");
 		snprintf(j->title, sizeof(j->title), "%s", w.title);
 		j->recurring = !w.once;
 		local_time(w.at_ms, at, sizeof(at));
@@ -747,6 +755,9 @@ int reminders_list(struct reminders *r, const char *source, struct reminders_job
 		else
 			snprintf(j->when, sizeof(j->when), "cron `%s`", w.cron);
 		j->next_ms = w.next_ms;
+		j->last_run_ms = w.last_run_ms;
+		snprintf(j->last_status, sizeof(j->last_status), "%s",
+			 (const char *)sqlite3_column_text(st, 16));
 		snprintf(j->status, sizeof(j->status), "%s", w.status);
 		j->undelivered = w.pending != NULL;
 		row_finish(&w);
@@ -755,6 +766,16 @@ int reminders_list(struct reminders *r, const char *source, struct reminders_job
 	*out = jobs;
 	*n = count;
 	return 0;
+}
+
+int reminders_list(struct reminders *r, const char *source, struct reminders_job **out, size_t *n)
+{
+	return list_jobs(store_db(r->store), source, out, n);
+}
+
+int reminders_list_all(struct store *s, struct reminders_job **out, size_t *n)
+{
+	return list_jobs(store_db(s), NULL, out, n);
 }
 
 int reminders_list_text(struct reminders *r, const char *source, bool with_config_cron,

@@ -64,12 +64,15 @@ struct reminders_sink {
 /* A job of a chat, for lists and buttons. */
 struct reminders_job {
 	int64_t id;
+	char source[64]; /* the chat's ("telegram:42"), cut */
 	char title[REMINDERS_TITLE_MAX + 1];
 	bool recurring;
-	char when[160];	  /* "once at Tue 2026-05-05 07:00 CEST" or "cron `0 7 * * 1-5`" */
-	int64_t next_ms;  /* the next run, -1 when none is planned */
-	char status[8];	  /* "active" or "paused" */
-	bool undelivered; /* its last answer waits to be delivered */
+	char when[160];	      /* "once at Tue 2026-05-05 07:00 CEST" or "cron `0 7 * * 1-5`" */
+	int64_t next_ms;      /* the next run, -1 when none is planned */
+	char status[8];	      /* "active" or "paused" */
+	bool undelivered;     /* its last answer waits to be delivered */
+	int64_t last_run_ms;  /* -1 when it never ran */
+	char last_status[16]; /* of the last run ("ok", "failed", "running", ...; "" none) */
 };
 
 /* Borrows cfg, loop, store and sink for its whole life. Nothing runs before start. */
@@ -98,6 +101,10 @@ int reminders_add(struct reminders *r, const char *source, const struct tools_sc
 /* The jobs of source that are not done, oldest first: a malloc'd array in *out (free()),
  * count in *n. 0 or -EIO. */
 int reminders_list(struct reminders *r, const char *source, struct reminders_job **out, size_t *n);
+/* Every chat's jobs that are not done, oldest first, read over s (any connection to state.db,
+ * e.g. the cockpit's read-only one on its thread; no struct reminders needed). As
+ * reminders_list otherwise. */
+int reminders_list_all(struct store *s, struct reminders_job **out, size_t *n);
 /* The same as text (Markdown, one line each); with_config_cron adds the config's cron jobs,
  * marked read-only. 0 or -EIO. */
 int reminders_list_text(struct reminders *r, const char *source, bool with_config_cron,

@@ -3086,7 +3086,7 @@ void telegram_set_reminders(struct telegram *t, struct reminders *r)
 void telegram_set_tools(struct telegram *t, struct tools *tools)
 {
 	t->tools = tools;
-	tools_set_asker(tools, &telegram_asker, t);
+	tools_add_asker(tools, &telegram_asker, t);
 }
 
 void telegram_destroy(struct telegram *t)
@@ -3098,7 +3098,7 @@ void telegram_destroy(struct telegram *t)
 	t->closing = true;
 	/* Questions still out end without us: their buttons answer "expired" after a restart. */
 	if (t->tools)
-		tools_set_asker(t->tools, NULL, NULL);
+		tools_remove_asker(t->tools, &telegram_asker, t);
 	while (t->questions) {
 		struct question *q = t->questions;
 

@@ -26,8 +26,10 @@
 #include "core/util.h"
 #include "core/version.h"
 #include "agent/agent.h"
+#include "gateway/alerts.h"
 #include "gateway/apiguard.h"
 #include "gateway/cron.h"
+#include "gateway/reminders.h"
 #include "gateway/telegram.h"
 #include "gateway/ui_assets.h"
 #include "gateway/uiauth.h"
@@ -39,6 +41,7 @@
 #include "sandbox/landlock.h"
 #include "sandbox/sandbox.h"
 #include "tools/skill_set.h"
+#include "tools/tools.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -66,10 +69,14 @@
 #define MEMORY_MAX_BYTES (64 * 1024)  /* MEMORY.md, USER.md shown */
 #define LOG_TAIL_BYTES	 (256 * 1024) /* of hermetic.log searched for the last warnings */
 #define LOG_LINES	 20
+#define AUDIT_LINES	 20
+#define BALANCES_MAX	 8
 
 #define CSP                                                                                        \
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+struct chat_run;
 
 struct ui {
 	struct ui_env env;
@@ -77,8 +84,11 @@ struct ui {
 	struct uiauth *auth;
 	struct offload *work;
 	char *db_path;
-	bool login_busy; /* one password check at a time */
+	bool login_busy;       /* one password check at a time */
+	struct chat_run *chat; /* the chat's stream, while a turn runs (one at a time) */
 };
+
+static void send_event(struct httpd_req *req, const char *name, cJSON *data);
 
 /* ---- pure helpers ------------------------------------------------------------------------ */
 
@@ -414,7 +424,8 @@ enum read_kind {
 	READ_MEMORY,
 	READ_SKILL,
 	READ_JOBS,
-	READ_LOG
+	READ_LOG,
+	READ_AUDIT
 };
 enum read_format { AS_VIEW, AS_JSON_FILE, AS_MARKDOWN_FILE }; /* READ_VIEW's answer */
 
@@ -428,6 +439,7 @@ struct read_job {
 	int64_t now_ms;		       /* wall clock, for spend's local days */
 	double daily_usd, monthly_usd; /* spend: budget.daily_usd and monthly_usd (0: none) */
 	enum read_format format;
+	bool *running; /* READ_JOBS: per config cron job, a run in flight (seen on the loop) */
 	int status;
 	char *answer; /* JSON, or Markdown for AS_MARKDOWN_FILE */
 };
@@ -849,8 +861,61 @@ static int read_skill(struct read_job *j, cJSON *root)
 	return rc;
 }
 
+/* A health check's last verdicts, newest first (cron_verdicts, as /jobs shows them). */
+static void add_verdicts(struct store *st, const char *job, cJSON *o)
+{
+	struct cron_verdict v[CRON_VERDICTS_KEPT];
+	size_t n = 0;
+	cJSON *arr = cJSON_AddArrayToObject(o, "verdicts");
+
+	if (cron_verdicts_list(st, job, v, CRON_VERDICTS_KEPT, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		cJSON *e = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(e, "time_ms", (double)v[i].time_ms);
+		cJSON_AddStringToObject(e, "status", cron_status_name(v[i].status));
+		cJSON_AddStringToObject(e, "summary", v[i].summary);
+		cJSON_AddItemToArray(arr, e);
+	}
+}
+
+/* The agent's scheduled jobs of every chat (reminders_list_all, the rows of /jobs). */
+static int add_reminders(struct store *st, cJSON *root)
+{
+	struct reminders_job *v;
+	size_t n;
+	cJSON *arr = cJSON_AddArrayToObject(root, "reminders");
+
+	if (reminders_list_all(st, &v, &n) < 0)
+		return -EIO;
+	for (size_t i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(o, "id", (double)v[i].id);
+		cJSON_AddStringToObject(o, "source", v[i].source);
+		cJSON_AddStringToObject(o, "title", v[i].title);
+		cJSON_AddStringToObject(o, "when", v[i].when);
+		cJSON_AddBoolToObject(o, "recurring", v[i].recurring);
+		cJSON_AddStringToObject(o, "status", v[i].status);
+		if (v[i].next_ms >= 0 && strcmp(v[i].status, "active") == 0)
+			cJSON_AddNumberToObject(o, "next_ms", (double)v[i].next_ms);
+		else
+			cJSON_AddNullToObject(o, "next_ms");
+		if (v[i].last_run_ms >= 0)
+			cJSON_AddNumberToObject(o, "last_run_ms", (double)v[i].last_run_ms);
+		else
+			cJSON_AddNullToObject(o, "last_run_ms");
+		cJSON_AddStringToObject(o, "last_status", v[i].last_status);
+		cJSON_AddBoolToObject(o, "undelivered", v[i].undelivered);
+		cJSON_AddItemToArray(arr, o);
+	}
+	free(v);
+	return 0;
+}
+
 /* The config's cron jobs with their next time and the last run cron.c keeps in the store (kv
- * "cron.<name>.last_run", cron.h). */
+ * "cron.<name>.last_run", cron.h); health checks with their verdicts; the reminders. */
 static int read_jobs(struct store *st, struct read_job *j, cJSON *root)
 {
 	cJSON *arr = cJSON_AddArrayToObject(root, "cron");
@@ -864,6 +929,9 @@ static int read_jobs(struct store *st, struct read_job *j, cJSON *root)
 		cJSON_AddStringToObject(o, "name", cj->name);
 		cJSON_AddStringToObject(o, "schedule", cj->schedule);
 		cJSON_AddBoolToObject(o, "enabled", cj->enabled);
+		cJSON_AddBoolToObject(o, "health_check",
+				      cj->report == CONFIG_CRON_REPORT_ON_FAILURE);
+		cJSON_AddBoolToObject(o, "running", j->running && j->running[i]);
 		cJSON_AddStringToObject(o, "model", cj->model ? cj->model : "");
 		cJSON_AddStringToObject(o, "deliver", cj->deliver.target ? cj->deliver.target : "");
 		if (cj->enabled && cron_next_run(cj, j->now_ms, &next_ms) == 0)
@@ -879,9 +947,65 @@ static int read_jobs(struct store *st, struct read_job *j, cJSON *root)
 			cJSON_Delete(last);
 		free(value);
 		free(key);
+		if (cj->report == CONFIG_CRON_REPORT_ON_FAILURE)
+			add_verdicts(st, cj->name, o);
 		cJSON_AddItemToArray(arr, o);
 	}
-	return 0;
+	cJSON_AddBoolToObject(root, "reminders_enabled", j->cfg->reminders.enabled);
+	if (!j->cfg->reminders.enabled) {
+		cJSON_AddArrayToObject(root, "reminders");
+		return 0;
+	}
+	return add_reminders(st, root);
+}
+
+/* The last AUDIT_LINES lines of home/logs/audit.jsonl (the file `hermetic audit tail` reads
+ * last; rotated files are not searched), found in its last LOG_TAIL_BYTES, as objects. */
+static void read_audit(struct read_job *j, cJSON *root)
+{
+	char *path = xasprintf("%s/logs/audit.jsonl", j->cfg->home), *text;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	cJSON *arr;
+	const char *lines[AUDIT_LINES];
+	size_t n = 0, first = 0;
+	struct stat st;
+	ssize_t got = 0;
+	off_t from = 0;
+
+	free(path);
+	cJSON_AddBoolToObject(root, "enabled", j->cfg->audit.enabled);
+	cJSON_AddBoolToObject(root, "file", fd >= 0);
+	arr = cJSON_AddArrayToObject(root, "lines");
+	if (fd < 0)
+		return;
+	text = xmalloc(LOG_TAIL_BYTES + 1);
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		from = st.st_size > LOG_TAIL_BYTES ? st.st_size - LOG_TAIL_BYTES : 0;
+		got = pread(fd, text, LOG_TAIL_BYTES, from);
+	}
+	close(fd);
+	text[got > 0 ? got : 0] = '\0';
+	/* Only whole lines: a line cut by the offset is not JSON and is skipped below. */
+	for (char *line = text, *end; *line; line = end) {
+		end = strchr(line, '\n');
+		if (!end)
+			break; /* a line being written */
+		*end++ = '\0';
+		lines[(first + n) % AUDIT_LINES] = line;
+		if (n < AUDIT_LINES)
+			n++;
+		else
+			first = (first + 1) % AUDIT_LINES;
+	}
+	for (size_t i = 0; i < n; i++) {
+		cJSON *o = cJSON_Parse(lines[(first + i) % AUDIT_LINES]);
+
+		if (cJSON_IsObject(o))
+			cJSON_AddItemToArray(arr, o);
+		else
+			cJSON_Delete(o);
+	}
+	free(text);
 }
 
 static void read_work(void *arg)
@@ -892,12 +1016,15 @@ static void read_work(void *arg)
 	char err[512];
 	int rc;
 
-	if (j->kind == READ_MEMORY || j->kind == READ_SKILL || j->kind == READ_LOG) {
+	if (j->kind == READ_MEMORY || j->kind == READ_SKILL || j->kind == READ_LOG ||
+	    j->kind == READ_AUDIT) {
 		rc = 0;
 		if (j->kind == READ_MEMORY)
 			read_memory(j, root);
 		else if (j->kind == READ_LOG)
 			read_log(j, root);
+		else if (j->kind == READ_AUDIT)
+			read_audit(j, root);
 		else
 			rc = read_skill(j, root);
 		j->status = rc == 0 ? 200 : 404;
@@ -951,6 +1078,7 @@ static void read_free(void *arg)
 
 	free(j->answer);
 	free(j->db_path);
+	free(j->running);
 	free(j);
 }
 
@@ -1091,13 +1219,28 @@ static void on_log(struct httpd_req *req, void *arg)
 	start_read(u, req, &j);
 }
 
+static void on_audit(struct httpd_req *req, void *arg)
+{
+	struct ui *u = arg;
+	struct read_job j = {.kind = READ_AUDIT};
+
+	if (!gate(u, req))
+		return;
+	start_read(u, req, &j);
+}
+
 static void on_jobs(struct httpd_req *req, void *arg)
 {
 	struct ui *u = arg;
 	struct read_job j = {.kind = READ_JOBS};
+	size_t n = u->cfg->n_cron_jobs;
 
 	if (!gate(u, req))
 		return;
+	/* cron's state lives on the loop: seen here, copied to the thread */
+	j.running = xcalloc(n ? n : 1, sizeof(*j.running));
+	for (size_t i = 0; i < n; i++)
+		j.running[i] = cron_job_running(u->env.cron, u->cfg->cron_jobs[i].name);
 	start_read(u, req, &j);
 }
 
@@ -1208,18 +1351,278 @@ static void on_health(struct httpd_req *req, void *arg)
 	reply_json(req, 200, root);
 }
 
+/* ---- actions: the same calls as Telegram's buttons (on the loop) ------------------------- */
+
+/* The POST's JSON object, or NULL with req answered 400 (say: what was expected). */
+static cJSON *body_object(struct httpd_req *req, const char *say)
+{
+	cJSON *root = cJSON_Parse(httpd_body_ref(req, NULL));
+
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		reply_error(req, 400, say);
+		return NULL;
+	}
+	return root;
+}
+
+static bool int_item(const cJSON *o, const char *name, int64_t min, int64_t max, int64_t *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!cJSON_IsNumber(v) || v->valuedouble < (double)min || v->valuedouble > (double)max ||
+	    v->valuedouble != (double)(int64_t)v->valuedouble)
+		return false;
+	*out = (int64_t)v->valuedouble;
+	return true;
+}
+
+static cJSON *question_json(const struct tools_question *q)
+{
+	cJSON *o = cJSON_CreateObject(), *arr;
+	char id[17];
+
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)q->id);
+	cJSON_AddStringToObject(o, "id", id);
+	cJSON_AddStringToObject(o, "kind", q->kind == TOOLS_Q_APPROVAL ? "approval" : "ask");
+	cJSON_AddStringToObject(o, "source", q->source);
+	cJSON_AddStringToObject(o, "session_id", q->session_id ? q->session_id : "");
+	cJSON_AddStringToObject(o, "text", q->text);
+	arr = cJSON_AddArrayToObject(o, "choices");
+	for (size_t i = 0; i < q->n_choices; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(q->choices[i]));
+	cJSON_AddNumberToObject(o, "asked_ms", (double)q->asked_ms);
+	cJSON_AddNumberToObject(o, "expires_ms", (double)(q->asked_ms + q->timeout_s * 1000));
+	return o;
+}
+
+static void add_question(const struct tools_question *q, void *arg)
+{
+	cJSON_AddItemToArray(arg, question_json(q));
+}
+
+static void on_approvals(struct httpd_req *req, void *arg)
+{
+	struct ui *u = arg;
+	cJSON *root, *arr;
+
+	if (!gate(u, req))
+		return;
+	root = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(root, "questions");
+
+	if (u->env.tools)
+		tools_questions_each(u->env.tools, add_question, arr);
+	reply_json(req, 200, root);
+}
+
+/* The question's id as the page has it: 16 hex digits. */
+static bool parse_question_id(const char *s, uint64_t *id)
+{
+	uint64_t v = 0;
+
+	if (!s || strlen(s) != 16)
+		return false;
+	for (const char *p = s; *p; p++) {
+		int d = hex_digit(*p);
+
+		if (d < 0)
+			return false;
+		v = v << 4 | (uint64_t)d;
+	}
+	*id = v;
+	return v != 0;
+}
+
+/* As a press of the question's button in Telegram: tools_answer, which takes the first answer
+ * only (Telegram's later press, or ours after its, finds nothing). */
+static void on_approval_answer(struct httpd_req *req, void *arg)
+{
+	struct ui *u = arg;
+	cJSON *root;
+	uint64_t id;
+	int64_t choice;
+	int rc;
+
+	if (!gate(u, req))
+		return;
+	root = body_object(req, "expected {\"id\": \"<16 hex digits>\", \"choice\": <index>}");
+	if (!root)
+		return;
+	if (!parse_question_id(str_item(root, "id"), &id) ||
+	    !int_item(root, "choice", 0, 15, &choice)) {
+		cJSON_Delete(root);
+		reply_error(req, 400,
+			    "expected {\"id\": \"<16 hex digits>\", \"choice\": <index>}");
+		return;
+	}
+	cJSON_Delete(root);
+	rc = u->env.tools ? tools_answer(u->env.tools, id, (size_t)choice) : -ENOENT;
+	if (rc == -EINVAL) {
+		reply_error(req, 400, "no such choice for this question");
+		return;
+	}
+	if (rc < 0) {
+		reply_error(req, 409,
+			    "this question was already answered, timed out, or is unknown");
+		return;
+	}
+	log_info("ui: question %016llx answered from the cockpit (choice %lld, %s)",
+		 (unsigned long long)id, (long long)choice, httpd_peer(req));
+	reply_json_text(req, 200, "{\"answered\":true}", 17);
+}
+
+/* As cron's timer would run the job (cron_run_now); refused while a run of it is going. */
+static void on_job_run(struct httpd_req *req, void *arg)
+{
+	struct ui *u = arg;
+	cJSON *root;
+	char *name;
+	int rc;
+
+	if (!gate(u, req))
+		return;
+	root = body_object(req, "expected {\"name\": \"<cron job>\"}");
+	if (!root)
+		return;
+	name = xstrdup(str_item(root, "name"));
+	cJSON_Delete(root);
+	rc = cron_run_now(u->env.cron, name);
+	if (rc == 0) {
+		log_info("ui: cron %s started from the cockpit (%s)", name, httpd_peer(req));
+		reply_json_text(req, 200, "{\"started\":true}", 16);
+	} else if (rc == -ENOENT) {
+		reply_error(req, 404, "no enabled cron job of that name");
+	} else if (rc == -EBUSY) {
+		reply_error(req, 409, "a run of this job is still going");
+	} else if (rc == -EAGAIN) {
+		httpd_add_header(req, "Retry-After", "2");
+		reply_error(req, 503, "state.db is locked by another process; try again");
+	} else {
+		reply_error(req, 500, "the run could not start (see the log)");
+	}
+	free(name);
+}
+
+/* Pause, resume or delete a reminder: the functions Telegram's /jobs buttons call, with the
+ * job's chat (source) as they pass it. */
+static void reminder_action(struct httpd_req *req, struct ui *u, bool del)
+{
+	cJSON *root;
+	const cJSON *paused;
+	int64_t id;
+	char *source;
+	struct buf out;
+	int rc;
+
+	if (!gate(u, req))
+		return;
+	root = body_object(req, "expected {\"id\": N, \"source\": \"...\"}");
+	if (!root)
+		return;
+	paused = cJSON_GetObjectItemCaseSensitive(root, "paused");
+	if (!int_item(root, "id", 1, INT64_MAX / 2, &id) || !*str_item(root, "source") ||
+	    (!del && !cJSON_IsBool(paused))) {
+		cJSON_Delete(root);
+		reply_error(
+			req, 400,
+			del ? "expected {\"id\": N, \"source\": \"...\"}"
+			    : "expected {\"id\": N, \"source\": \"...\", \"paused\": true|false}");
+		return;
+	}
+	if (!u->env.reminders) {
+		cJSON_Delete(root);
+		reply_error(req, 404, "reminders are off (reminders.enabled)");
+		return;
+	}
+	source = xstrdup(str_item(root, "source"));
+	buf_init(&out, 0);
+	rc = del ? reminders_delete(u->env.reminders, source, id, &out)
+		 : reminders_pause(u->env.reminders, source, id, cJSON_IsTrue(paused), &out);
+	cJSON_Delete(root);
+	if (rc == 0) {
+		cJSON *o = cJSON_CreateObject();
+
+		log_info("ui: reminder %lld of %s %s from the cockpit", (long long)id, source,
+			 del ? "deleted" : "changed");
+		cJSON_AddStringToObject(o, "text", buf_str(&out));
+		reply_json(req, 200, o);
+	} else {
+		reply_error(req, rc == -ENOENT ? 404 : 500, buf_str(&out));
+	}
+	buf_finish(&out);
+	free(source);
+}
+
+static void on_reminder_pause(struct httpd_req *req, void *arg)
+{
+	reminder_action(req, arg, false);
+}
+
+static void on_reminder_delete(struct httpd_req *req, void *arg)
+{
+	reminder_action(req, arg, true);
+}
+
+/* The balance watch's last reads (alerts_balances): no request of ours. */
+static void on_balances(struct httpd_req *req, void *arg)
+{
+	struct ui *u = arg;
+	struct alerts_balance v[BALANCES_MAX];
+	size_t n;
+	cJSON *root, *arr;
+
+	if (!gate(u, req))
+		return;
+	n = alerts_balances(u->env.alerts, v, BALANCES_MAX);
+	root = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(root, "balances");
+	for (size_t i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "provider", v[i].provider);
+		cJSON_AddStringToObject(o, "account", v[i].account);
+		cJSON_AddBoolToObject(o, "read", v[i].read);
+		cJSON_AddBoolToObject(o, "ok", v[i].ok);
+		if (v[i].read)
+			cJSON_AddNumberToObject(o, "read_ms", (double)v[i].read_ms);
+		if (v[i].read && !v[i].ok)
+			cJSON_AddStringToObject(o, "error", v[i].error);
+		if (v[i].ok) {
+			const struct balance *b = &v[i].b;
+
+			if (b->has_remaining)
+				cJSON_AddNumberToObject(o, "remaining_usd", b->remaining_usd);
+			if (b->has_limit)
+				cJSON_AddNumberToObject(o, "limit_usd", b->limit_usd);
+			if (strcmp(v[i].provider, "openrouter") == 0)
+				cJSON_AddNumberToObject(o, "usage_usd", b->usage_usd);
+			if (b->cny >= 0)
+				cJSON_AddNumberToObject(o, "cny", b->cny);
+			cJSON_AddBoolToObject(o, "available", b->available);
+		}
+		cJSON_AddItemToArray(arr, o);
+	}
+	cJSON_AddNumberToObject(root, "interval_s", (double)u->cfg->alerts.balance_interval_s);
+	reply_json(req, 200, root);
+}
+
 /* ---- chat: an agent turn streamed as server-sent events ---------------------------------- */
 
 #define CHAT_SOURCE	"ui:cockpit" /* the cockpit's own session */
 #define CHAT_MAX_BYTES	(32 * 1024)  /* a message */
 #define TOOL_RESULT_MAX 2000	     /* characters of a tool result shown */
+#define CHAT_QUESTIONS	8	     /* questions of one turn followed to their close */
 
 /* One turn in flight; freed in its on_done. Touches neither the ui nor the agent from its
  * callbacks (they may fire while the gateway shuts down, after ui_destroy). */
 struct chat_run {
+	struct ui *u; /* NULL once the ui is gone */
 	struct httpd_req *req;
 	struct agent_turn *turn;
-	size_t sent; /* bytes of the current model call's text already sent */
+	size_t sent;			/* bytes of the current model call's text already sent */
+	uint64_t asked[CHAT_QUESTIONS]; /* its questions still out */
+	size_t n_asked;
 };
 
 static void send_event(struct httpd_req *req, const char *name, cJSON *data)
@@ -1305,6 +1708,8 @@ static void chat_done(const struct agent_result *r, void *arg)
 	cJSON *d = cJSON_CreateObject();
 
 	httpd_on_close(c->req, NULL, NULL);
+	if (c->u)
+		c->u->chat = NULL;
 	cJSON_AddStringToObject(d, "stop", stop_name(r->stop));
 	cJSON_AddStringToObject(d, "text", r->text ? r->text : "");
 	cJSON_AddNumberToObject(d, "session_id", (double)r->session_id);
@@ -1323,6 +1728,46 @@ static const struct agent_cbs chat_cbs = {.on_tool_call = chat_tool_call,
 					  .on_tool_result = chat_tool_result,
 					  .on_done = chat_done,
 					  .on_text = chat_text};
+
+/* The asker of the cockpit's own turns: their questions go into the chat's stream as
+ * `question` events and end with `question_closed`; the page answers through
+ * /v1/ui/approvals/answer. Other sources' questions are not taken (Telegram asks those), but
+ * /v1/ui/approvals lists them all. */
+static int ui_ask(const struct tools_question *q, void *arg)
+{
+	struct ui *u = arg;
+	struct chat_run *c = u->chat;
+
+	if (!c || strcmp(q->source, CHAT_SOURCE) != 0)
+		return -ENOENT;
+	if (c->n_asked < CHAT_QUESTIONS)
+		c->asked[c->n_asked++] = q->id;
+	c->sent = 0;
+	send_event(c->req, "question", question_json(q));
+	return 0;
+}
+
+static void ui_question_closed(uint64_t id, const char *outcome, void *arg)
+{
+	struct ui *u = arg;
+	struct chat_run *c = u->chat;
+	cJSON *d;
+	char hex[17];
+
+	for (size_t i = 0; c && i < c->n_asked; i++) {
+		if (c->asked[i] != id)
+			continue;
+		c->asked[i] = c->asked[--c->n_asked];
+		snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)id);
+		d = cJSON_CreateObject();
+		cJSON_AddStringToObject(d, "id", hex);
+		cJSON_AddStringToObject(d, "outcome", outcome);
+		send_event(c->req, "question_closed", d);
+		return;
+	}
+}
+
+static const struct tools_asker ui_asker = {ui_ask, ui_question_closed};
 
 static void chat_client_gone(struct httpd_req *req, void *arg)
 {
@@ -1355,6 +1800,7 @@ static void on_chat(struct httpd_req *req, void *arg)
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));
+	c->u = u;
 	c->req = req;
 	rc = agent_turn(u->env.agent, &(struct agent_turn_opts){.source = CHAT_SOURCE},
 			msg->valuestring, &chat_cbs, c, &c->turn);
@@ -1372,6 +1818,7 @@ static void on_chat(struct httpd_req *req, void *arg)
 	httpd_add_header(req, "X-Content-Type-Options", "nosniff");
 	httpd_reply_start(req, 200, "text/event-stream");
 	httpd_on_close(req, chat_client_gone, c);
+	u->chat = c;
 }
 
 static void on_chat_stop(struct httpd_req *req, void *arg)
@@ -1426,6 +1873,8 @@ int ui_create(const struct ui_env *env, struct ui **out)
 	u->auth = uiauth_create(cfg->ui.session_ttl_s * 1000, (int)cfg->ui.login_failures);
 	u->work = offload_create(env->d->loop, MAX_JOBS);
 	u->db_path = xasprintf("%s/state.db", cfg->home);
+	if (env->tools)
+		tools_add_asker(env->tools, &ui_asker, u);
 	log_info("ui: the cockpit is served at /ui/ on api.listen (%zu files, %zu bytes gzipped)",
 		 ui_n_assets, ui_assets_gz_bytes);
 	*out = u;
@@ -1448,6 +1897,13 @@ void ui_add_routes(struct ui *u, struct httpd *h)
 	httpd_route(h, HTTPD_GET, "/v1/ui/skill", on_skill, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/jobs", on_jobs, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/log", on_log, u);
+	httpd_route(h, HTTPD_GET, "/v1/ui/audit", on_audit, u);
+	httpd_route(h, HTTPD_GET, "/v1/ui/balances", on_balances, u);
+	httpd_route(h, HTTPD_GET, "/v1/ui/approvals", on_approvals, u);
+	httpd_route(h, HTTPD_POST, "/v1/ui/approvals/answer", on_approval_answer, u);
+	httpd_route(h, HTTPD_POST, "/v1/ui/jobs/run", on_job_run, u);
+	httpd_route(h, HTTPD_POST, "/v1/ui/reminders/pause", on_reminder_pause, u);
+	httpd_route(h, HTTPD_POST, "/v1/ui/reminders/delete", on_reminder_delete, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/breaker", on_breaker, u);
 	httpd_route(h, HTTPD_POST, "/v1/ui/breaker/resume", on_breaker_resume, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/health", on_health, u);
@@ -1460,6 +1916,10 @@ void ui_destroy(struct ui *u)
 {
 	if (!u)
 		return;
+	if (u->chat)
+		u->chat->u = NULL;
+	if (u->env.tools)
+		tools_remove_asker(u->env.tools, &ui_asker, u);
 	offload_destroy(u->work);
 	uiauth_destroy(u->auth);
 	free(u->db_path);

@@ -14,7 +14,11 @@
 #include <stddef.h>
 
 struct agent;
+struct alerts;
 struct breaker;
+struct cron;
+struct reminders;
+struct tools;
 struct daemon;
 struct httpd;
 struct mcp;
@@ -28,6 +32,13 @@ struct ui_env {
 	struct telegram *tg;
 	struct mcp *mcp;
 	struct agent *agent; /* the chat's turns (source "ui:cockpit") */
+	/* Each may be NULL. tools: the questions (approvals, ask_user) of every source, answered
+	 * as Telegram's buttons answer them; the ui adds itself as an asker for its own turns.
+	 * cron: "run now"; reminders: pause, resume, delete; alerts: the provider balances. */
+	struct tools *tools;
+	struct cron *cron;
+	struct reminders *reminders;
+	struct alerts *alerts;
 };
 
 /* Whether the config turns the cockpit on. */

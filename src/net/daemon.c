@@ -6,6 +6,7 @@
  * loop, the store is closed (WAL checkpoint), and everything is freed.
  */
 #include "net/daemon.h"
+#include "core/fileio.h"
 #include "core/audit.h"
 #include "core/config.h"
 #include "net/httpc.h"
@@ -189,6 +190,7 @@ int daemon_init(struct daemon *d, const struct config *cfg, const char *what)
 
 	d->cfg = cfg;
 	d->start_wall_ms = now_wall_ms();
+	fileio_test_env();
 	signal(SIGPIPE, SIG_IGN);
 	if (open_home(cfg) < 0)
 		return -1;

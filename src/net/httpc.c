@@ -770,7 +770,7 @@ static int set_headers(struct httpc_req *r, const struct httpc_opts *o)
  * caller decides, knowing the server may have processed it. (curl re-sends in that case too;
  * this path does not.) */
 
-#define IDLE_MS	   30000 /* a pooled connection older than this is closed, not reused */
+#define IDLE_MS	   30000 /* a pooled connection idle this long is closed (prune timer) */
 #define CHUNK_LINE 1024	 /* cap on a chunk-size line with its extensions */
 #define IN_BUF	   16384
 #define PLAIN_KEY  64
@@ -790,6 +790,8 @@ struct conn {
 struct pool {
 	struct conn *idle; /* most recently used first */
 	size_t n_idle;
+	long idle_ms;	      /* IDLE_MS unless httpc_set_idle_ms */
+	struct event *prune;  /* closes what idled idle_ms, with or without traffic */
 	struct offload *mail; /* mail jobs (see "mail, on a worker thread"); NULL until one */
 };
 
@@ -859,6 +861,8 @@ static void pool_free(void *arg)
 	struct conn *c, *next;
 
 	offload_destroy(pl->mail); /* waits for mail still being sent */
+	if (pl->prune)
+		event_free(pl->prune);
 	for (c = pl->idle; c; c = next) {
 		next = c->next;
 		close(c->fd);
@@ -873,9 +877,15 @@ static struct pool *pool_of(struct loop *l)
 
 	if (!pl) {
 		pl = xcalloc(1, sizeof(*pl));
+		pl->idle_ms = IDLE_MS;
 		loop_set_user(l, pl, pool_free);
 	}
 	return pl;
+}
+
+void httpc_set_idle_ms(struct loop *l, long ms)
+{
+	pool_of(l)->idle_ms = ms > 0 ? ms : IDLE_MS;
 }
 
 static void conn_close(struct conn *c)
@@ -901,6 +911,50 @@ static void conn_want(struct conn *c, struct loop *l, short what)
 	event_add(&c->ev, NULL);
 }
 
+static bool expired(const struct pool *pl, const struct conn *c, int64_t now_us)
+{
+	return now_us - c->idle_since_us >= (int64_t)pl->idle_ms * 1000;
+}
+
+/* Arms the prune timer for when the oldest idle connection (the list's last) expires. */
+static void prune_arm(struct pool *pl, int64_t now_us)
+{
+	const struct conn *c = pl->idle;
+	int64_t left_us;
+	struct timeval tv;
+
+	if (!c) {
+		evtimer_del(pl->prune);
+		return;
+	}
+	while (c->next)
+		c = c->next;
+	left_us = c->idle_since_us + (int64_t)pl->idle_ms * 1000 - now_us;
+	if (left_us < 0)
+		left_us = 0;
+	tv = (struct timeval){(time_t)(left_us / 1000000), (suseconds_t)(left_us % 1000000)};
+	evtimer_add(pl->prune, &tv);
+}
+
+/* Without this an idle connection would only be closed when the next request met it. */
+static void on_prune(evutil_socket_t fd, short what, void *arg)
+{
+	struct pool *pl = arg;
+	struct conn **pp = &pl->idle, *c;
+	int64_t now = now_mono_us();
+
+	while ((c = *pp)) {
+		if (!expired(pl, c, now)) {
+			pp = &c->next;
+			continue;
+		}
+		*pp = c->next;
+		pl->n_idle--;
+		conn_close(c);
+	}
+	prune_arm(pl, now);
+}
+
 /* A pooled connection to key that is still open, young enough and quiet (no byte, no close
  * from the server while it idled); expired or dead ones met on the way are closed. */
 static struct conn *pool_take(struct loop *l, const char *key)
@@ -911,15 +965,15 @@ static struct conn *pool_take(struct loop *l, const char *key)
 	char b;
 
 	while ((c = *pp)) {
-		bool expired = now - c->idle_since_us >= (int64_t)IDLE_MS * 1000;
+		bool old = expired(pl, c, now);
 
-		if (!expired && strcmp(c->key, key) != 0) {
+		if (!old && strcmp(c->key, key) != 0) {
 			pp = &c->next;
 			continue;
 		}
 		*pp = c->next;
 		pl->n_idle--;
-		if (!expired && recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+		if (!old && recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
 		    (errno == EAGAIN || errno == EWOULDBLOCK))
 			return c;
 		conn_close(c);
@@ -943,6 +997,13 @@ static void pool_put(struct loop *l, struct conn *c)
 	c->next = pl->idle;
 	pl->idle = c;
 	pl->n_idle++;
+	if (!pl->prune) {
+		pl->prune = evtimer_new(loop_base(l), on_prune, pl);
+		if (!pl->prune)
+			abort();
+	}
+	if (!evtimer_pending(pl->prune, NULL))
+		prune_arm(pl, c->idle_since_us);
 }
 
 static void plain_detach(struct httpc_req *r, bool keep)

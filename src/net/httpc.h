@@ -92,6 +92,9 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 void httpc_cancel(struct httpc_req *req);
 /* Cancels every outstanding request of the loop (shutdown). */
 void httpc_cancel_all(struct loop *l);
+/* How long a connection of the plain path's pool may idle before a timer closes it, traffic
+ * or not (default 30 s; the tests shorten it). Applies to what is put in the pool later. */
+void httpc_set_idle_ms(struct loop *l, long ms);
 /* The proxy variables (no_proxy, http_proxy, https_proxy, all_proxy and their upper-case
  * forms, with curl's rules) are read at the first request and kept; a process that changes
  * them later calls this so that the next request reads them again. */

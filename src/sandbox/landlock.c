@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "sandbox/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -144,6 +145,16 @@ bool landlock_would_apply(const struct config *cfg, char *why, size_t len)
 		snprintf(why, len,
 			 "Landlock: not active (the kernel has it but it is disabled: add "
 			 "landlock to the lsm= boot parameter)");
+		return false;
+	}
+	/* A container runtime's profile without the landlock syscalls answers ENOSYS (or EPERM)
+	 * like a kernel without Landlock: say which of the two it may be. */
+	if (abi < 0 && sandbox_inherited_filters() > 0) {
+		snprintf(why, len,
+			 "Landlock: not active (%s under a seccomp filter set by whoever started "
+			 "this process, such as a container runtime's profile without the landlock "
+			 "syscalls; see docs/security.md)",
+			 strerror(-abi));
 		return false;
 	}
 	if (abi < 0) {

@@ -31,6 +31,12 @@ int sandbox_seccomp(const struct config *cfg, char *err, size_t err_len);
 bool sandbox_active(void);
 const char *sandbox_status(void);
 
+/* How many seccomp filters this process runs under that hermetic did not load: a container
+ * runtime's profile (RuntimeDefault, Docker's, podman's) or a service manager's, which stack
+ * under ours and may refuse calls the kernel offers. From /proc/self/status; 0 when none, a
+ * negative errno when it cannot tell (no /proc). */
+int sandbox_inherited_filters(void);
+
 /* Builds the program sandbox_seccomp would load in this process (kill: the kill action, else
  * the trap of errno mode), without loading it; prog->filter is allocated (free() it). Returns
  * 0, or a negative errno with a message in err (an arch other than x86_64 and aarch64). */

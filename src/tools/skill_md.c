@@ -1,13 +1,13 @@
-/* skill_md: SKILL.md front matter -> name and description.
+/* skill_md: SKILL.md front matter -> name, description and labels.
  *
  * The fences are found by hand (a line "---", optional trailing blanks and CR); the YAML
  * between them goes through libyaml's event parser, reading only the top-level mapping:
- * `name` and `description` must be scalars, every other value is skipped by counting
- * collection starts and ends. The event parser never expands aliases and keeps its own
- * stack on the heap, and the input is capped at SKILL_MD_FRONT_MAX bytes, so hostile input
- * costs bounded time and memory. Rejected: libyaml's document loader (builds the whole tree
- * only to read two keys) and a line-based "key: value" scanner (wrong on quoted, folded and
- * block scalars, which real skills use for long descriptions).
+ * `name` and `description` must be scalars, `labels` is kept when it is a mapping of
+ * scalars, every other value is skipped by counting collection starts and ends. The event parser
+ * never expands aliases and keeps its own stack on the heap, and the input is capped at
+ * SKILL_MD_FRONT_MAX bytes, so hostile input costs bounded time and memory. Rejected: libyaml's
+ * document loader (builds the whole tree only to read two keys) and a line-based "key: value"
+ * scanner (wrong on quoted, folded and block scalars, which real skills use for long descriptions).
  */
 #include "tools/skill_md.h"
 #include "core/util.h"
@@ -31,12 +31,22 @@ bool skill_md_name_ok(const char *name)
 	return i <= SKILL_MD_NAME_MAX;
 }
 
+void skill_md_labels_free(struct skill_md_label *labels, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(labels[i].name);
+		free(labels[i].value);
+	}
+	free(labels);
+}
+
 void skill_md_finish(struct skill_md *md)
 {
 	if (!md)
 		return;
 	free(md->name);
 	free(md->description);
+	skill_md_labels_free(md->labels, md->n_labels);
 	memset(md, 0, sizeof(*md));
 }
 
@@ -146,6 +156,62 @@ static int take_scalar(struct walk *w, const char *key, char **dst)
 	return 0;
 }
 
+/* The current scalar as a new string; NULL when it is not one (or holds a NUL). */
+static char *scalar(const struct walk *w)
+{
+	const char *v;
+
+	if (w->ev.type != YAML_SCALAR_EVENT)
+		return NULL;
+	v = (const char *)w->ev.data.scalar.value;
+	if (strlen(v) != w->ev.data.scalar.length)
+		return NULL;
+	return xstrndup(v, w->ev.data.scalar.length);
+}
+
+/* labels: kept only as a mapping of scalars (the first SKILL_MD_LABELS_MAX); any other
+ * shape is skipped whole and leaves no labels. */
+static int take_labels(struct walk *w)
+{
+	struct skill_md *md = w->md;
+	bool ok = w->ev.type == YAML_MAPPING_START_EVENT && !md->labels;
+	char *k, *v;
+	int rc;
+
+	if (!ok)
+		return skip_value(w);
+	md->labels = xcalloc(SKILL_MD_LABELS_MAX, sizeof(*md->labels));
+	for (;;) {
+		rc = next(w);
+		if (rc < 0 || w->ev.type == YAML_MAPPING_END_EVENT)
+			break;
+		k = scalar(w);
+		if (!k)
+			rc = skip_value(w); /* a key that is a collection, skipped whole */
+		if (rc == 0)
+			rc = next(w);
+		v = rc == 0 ? scalar(w) : NULL;
+		if (rc == 0 && !v)
+			rc = skip_value(w);
+		if (!k || !v) {
+			ok = false;
+		} else if (md->n_labels < SKILL_MD_LABELS_MAX) {
+			md->labels[md->n_labels++] = (struct skill_md_label){k, v};
+			k = v = NULL;
+		}
+		free(k);
+		free(v);
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0 || !ok || !md->n_labels) {
+		skill_md_labels_free(md->labels, md->n_labels);
+		md->labels = NULL;
+		md->n_labels = 0;
+	}
+	return rc;
+}
+
 static int walk_pair(struct walk *w)
 {
 	char *key;
@@ -161,6 +227,8 @@ static int walk_pair(struct walk *w)
 		rc = take_scalar(w, "name", &w->md->name);
 	else if (rc == 0 && strcmp(key, "description") == 0)
 		rc = take_scalar(w, "description", &w->md->description);
+	else if (rc == 0 && strcmp(key, "labels") == 0)
+		rc = take_labels(w);
 	else if (rc == 0)
 		rc = skip_value(w);
 	free(key);

@@ -37,6 +37,7 @@ void skill_set_finish(struct skill_set *s)
 		free(s->v[i].path);
 		free(s->v[i].description);
 		free(s->v[i].error);
+		skill_md_labels_free(s->v[i].labels, s->v[i].n_labels);
 	}
 	if (s) {
 		free(s->v);
@@ -105,6 +106,10 @@ static void load(struct skill *sk)
 				   md.name);
 		else
 			sk->description = xstrdup(md.description);
+		sk->labels = md.labels; /* taken */
+		sk->n_labels = md.n_labels;
+		md.labels = NULL;
+		md.n_labels = 0;
 		skill_md_finish(&md);
 	}
 	if (err.len)

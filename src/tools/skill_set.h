@@ -17,15 +17,18 @@
 #define SKILL_MAX_BYTES (64 * 1024) /* one SKILL.md */
 
 struct config;
+struct skill_md_label;
 
 struct skill {
-	char *name;	   /* the folder's name */
-	char *category;	   /* NULL = at the top of its directory */
-	char *path;	   /* the skill's folder */
-	char *description; /* NULL when the skill is invalid */
-	char *error;	   /* why it is invalid (front matter, name, folder) */
-	const char *root;  /* its external dir (borrowed from the config, read-only); NULL =
-			    * home/skills */
+	char *name;		       /* the folder's name */
+	char *category;		       /* NULL = at the top of its directory */
+	char *path;		       /* the skill's folder */
+	char *description;	       /* NULL when the skill is invalid */
+	char *error;		       /* why it is invalid (front matter, name, folder) */
+	struct skill_md_label *labels; /* its front matter's labels (skill_md.h), NULL = none */
+	size_t n_labels;
+	const char *root; /* its external dir (borrowed from the config, read-only); NULL =
+			   * home/skills */
 	/* Another skill of the same name came first: not listed, not usable; index of that one. */
 	bool shadowed;
 	size_t first;

@@ -9,6 +9,9 @@
  * relative ("now-1h"): a model rarely knows the current time. The answer is capped at 1 MiB;
  * past that the model is told to narrow the query rather than given a cut JSON document.
  * A chart that cannot be drawn or sent does not fail the call: the text is still the answer.
+ * The chart is drawn, deflated and written (with fsync) on one of the loop's workers
+ * (loop_offload), then sent from the loop: a slow SD card or a large PNG never stalls the
+ * loop. A call cancelled meanwhile is answered at once; the worker's result is dropped.
  *
  * Rejected: an SSRF guard like web_fetch's. prometheus.url is the operator's, usually
  * internal, and the model only chooses the query, never the host. A separate tool per
@@ -17,12 +20,15 @@
 #include "tools/tool.h"
 
 #include "core/config.h"
+#include "core/loop.h"
+#include "core/offload.h"
 #include "core/safeio.h"
 #include "net/httpc.h"
 #include "net/prom.h"
 #include "tools/chart.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +44,18 @@
 #define PNG_CAP	   (4 * 1024 * 1024)
 #define CHART_DIR  "media"
 
+struct chart_work;
+
 struct tool_job {
 	const struct config_prometheus *prom;
 	const struct config *cfg;
+	struct loop *loop;
 	tool_job_cb cb;
 	void *arg;
-	struct httpc_req *http; /* never NULL until cb fired */
+	struct httpc_req *http;	  /* the request, until its callback */
+	struct chart_work *drawn; /* then the chart on a worker, or NULL */
+	struct event *later;	  /* answers a cancel during the chart, from the loop */
+	struct buf text;	  /* the answer so far (while the chart is drawn) */
 	bool cancelled;
 	enum prom_kind kind;
 	/* chart: "png" on a range query: where it goes (the outlet outlives every turn). */
@@ -178,18 +190,30 @@ static void transport_error(const struct tool_job *j, const struct httpc_req *re
 
 static void job_free(struct tool_job *j)
 {
+	if (j->later)
+		event_free(j->later);
+	buf_finish(&j->text);
 	free(j->query);
 	free(j->source);
 	free(j);
 }
 
-/* Writes the PNG as home/media/chart-<ms>-<n>.png; 0 with its path relative to home in rel. */
-static int save_png(const struct config *cfg, const struct buf *png, char *rel, size_t len)
-{
-	static unsigned seq;
-	int home_fd = safeio_open_home(cfg->home), rc;
+/* A chart drawn on a worker: copies of what it reads, and what happened. */
+struct chart_work {
+	struct tool_job *j; /* NULL once the call was answered (cancelled): only freed */
+	char *body, *title, *home;
+	size_t len;
+	char rel[96]; /* media/chart-<ms>-<n>.png, chosen on the loop */
+	int stage;    /* where it stopped: 0 parse, 1 draw, 2 save, 3 saved */
+	int rc;
+	size_t png_len, n, total;
+};
 
-	snprintf(rel, len, CHART_DIR "/chart-%lld-%u.png", (long long)now_wall_ms(), ++seq);
+/* Writes the PNG as home/rel (in home/media). */
+static int save_png(const char *home, const struct buf *png, const char *rel)
+{
+	int home_fd = safeio_open_home(home), rc;
+
 	rc = home_fd < 0 ? home_fd : safeio_mkdirs_at(home_fd, CHART_DIR, 0700);
 	if (rc == 0)
 		rc = safeio_write_atomic_at(home_fd, rel, png->data, png->len, 0600);
@@ -210,75 +234,154 @@ static int draw(const struct prom_matrix *m, const char *title, struct buf *png)
 	return chart_png(&c, png, NULL);
 }
 
-/* The chart of a range answer, drawn, saved and sent; what happened is appended to out. */
-static void chart(struct tool_job *j, const char *body, size_t len, struct buf *out)
+/* On the worker: parse, draw, deflate, write. */
+static void chart_work(void *arg)
 {
+	struct chart_work *w = arg;
 	struct prom_matrix m;
 	struct buf png;
-	char rel[96], err[200] = "", caption[160];
-	int rc;
 
 	buf_init(&png, PNG_CAP);
-	rc = prom_matrix_parse(body, len, CHART_MAX_SERIES, CHART_MAX_POINTS, &m);
-	if (rc < 0 || m.n == 0) {
-		buf_puts(out, "\nchart: nothing to draw (no series)");
+	w->rc = prom_matrix_parse(w->body, w->len, CHART_MAX_SERIES, CHART_MAX_POINTS, &m);
+	if (w->rc < 0 || m.n == 0)
 		goto out;
-	}
-	rc = draw(&m, j->query, &png);
-	if (rc < 0) {
-		buf_printf(out, "\nchart: not drawn (%s)",
-			   rc == -ENODATA ? "no series has a number in the range" : strerror(-rc));
+	w->n = m.n;
+	w->total = m.total;
+	w->stage = 1;
+	w->rc = draw(&m, w->title, &png);
+	if (w->rc < 0)
 		goto out;
-	}
-	rc = save_png(j->cfg, &png, rel, sizeof(rel));
-	if (rc < 0) {
-		buf_printf(out, "\nchart: could not be saved under home/%s (%s)", CHART_DIR,
-			   safeio_strerror(rc));
-		goto out;
-	}
-	snprintf(caption, sizeof(caption), "%.120s%s", j->query,
-		 m.total > m.n ? " (first 8 series)" : "");
-	rc = j->outlet ? j->outlet(j->source, "sendPhoto", rel, caption, err, sizeof(err),
-				   j->outlet_arg)
-		       : -ENOTSUP;
-	if (rc == 0)
-		buf_printf(out, "\nchart: sent to the chat as a photo (%s, %zu bytes)", rel,
-			   png.len);
-	else if (rc == -ENOTSUP)
-		buf_printf(out, "\nchart: saved as %s/%s (this turn has no chat to send it to)",
-			   j->cfg->home, rel);
-	else
-		buf_printf(out, "\nchart: saved as %s/%s but not sent: %s", j->cfg->home, rel, err);
-	if (m.total > m.n)
-		buf_printf(out, "; it shows the first %zu of %zu series", m.n, m.total);
+	w->stage = 2;
+	w->png_len = png.len;
+	w->rc = save_png(w->home, &png, w->rel);
+	if (w->rc == 0)
+		w->stage = 3;
 out:
 	prom_matrix_finish(&m);
 	buf_finish(&png);
 }
 
+static void chart_work_free(struct chart_work *w)
+{
+	free(w->body);
+	free(w->title);
+	free(w->home);
+	free(w);
+}
+
+/* What happened to the chart, appended to out; a saved one is sent to the chat. */
+static void chart_note(struct tool_job *j, const struct chart_work *w, struct buf *out)
+{
+	char err[200] = "", caption[160];
+	int rc;
+
+	if (w->stage == 0) {
+		buf_puts(out, "\nchart: nothing to draw (no series)");
+		return;
+	}
+	if (w->stage == 1) {
+		buf_printf(out, "\nchart: not drawn (%s)",
+			   w->rc == -ENODATA ? "no series has a number in the range"
+					     : strerror(-w->rc));
+		return;
+	}
+	if (w->stage == 2) {
+		buf_printf(out, "\nchart: could not be saved under home/%s (%s)", CHART_DIR,
+			   safeio_strerror(w->rc));
+		return;
+	}
+	snprintf(caption, sizeof(caption), "%.120s%s", j->query,
+		 w->total > w->n ? " (first 8 series)" : "");
+	rc = j->outlet ? j->outlet(j->source, "sendPhoto", w->rel, caption, err, sizeof(err),
+				   j->outlet_arg)
+		       : -ENOTSUP;
+	if (rc == 0)
+		buf_printf(out, "\nchart: sent to the chat as a photo (%s, %zu bytes)", w->rel,
+			   w->png_len);
+	else if (rc == -ENOTSUP)
+		buf_printf(out, "\nchart: saved as %s/%s (this turn has no chat to send it to)",
+			   j->cfg->home, w->rel);
+	else
+		buf_printf(out, "\nchart: saved as %s/%s but not sent: %s", j->cfg->home, w->rel,
+			   err);
+	if (w->total > w->n)
+		buf_printf(out, "; it shows the first %zu of %zu series", w->n, w->total);
+}
+
+/* The one answer of the call; frees it. */
+static void finish(struct tool_job *j, bool is_error)
+{
+	j->cb(is_error, buf_str(&j->text), j->text.len, j->arg);
+	job_free(j);
+}
+
+/* From the loop, once the worker is done. */
+static void chart_done(void *arg)
+{
+	struct chart_work *w = arg;
+	struct tool_job *j = w->j;
+
+	if (j) {
+		j->drawn = NULL;
+		chart_note(j, w, &j->text);
+		finish(j, false);
+	}
+	chart_work_free(w);
+}
+
+/* loop_destroy came first: nobody is left to answer. */
+static void chart_abandon(void *arg)
+{
+	struct chart_work *w = arg;
+
+	if (w->j)
+		job_free(w->j);
+	chart_work_free(w);
+}
+
+/* Hands the chart of a range answer to a worker; false when none could take it (the reason
+ * is then appended to the answer). */
+static bool chart_start(struct tool_job *j, const char *body, size_t len)
+{
+	static unsigned seq;
+	struct chart_work *w = xcalloc(1, sizeof(*w));
+
+	w->j = j;
+	w->body = xstrndup(body, len);
+	w->len = len;
+	w->title = xstrdup(j->query);
+	w->home = xstrdup(j->cfg->home);
+	snprintf(w->rel, sizeof(w->rel), CHART_DIR "/chart-%lld-%u.png", (long long)now_wall_ms(),
+		 ++seq);
+	if (offload_run(loop_offload(j->loop), chart_work, chart_done, chart_abandon, w) < 0) {
+		chart_work_free(w);
+		buf_puts(&j->text, "\nchart: not drawn (every worker is busy; try again)");
+		return false;
+	}
+	j->drawn = w;
+	return true;
+}
+
 static void on_done(struct httpc_req *req, void *arg)
 {
 	struct tool_job *j = arg;
-	struct buf out;
 	bool is_error = true;
 	const char *body;
 	size_t len;
 
-	buf_init(&out, OUT_CAP);
+	j->http = NULL;
 	if (j->cancelled) {
-		buf_puts(&out, "cancelled");
+		buf_puts(&j->text, "cancelled");
 	} else if (httpc_result(req) != HTTPC_OK) {
-		transport_error(j, req, &out);
+		transport_error(j, req, &j->text);
 	} else {
 		body = httpc_body(req, &len);
 		is_error = prom_render_kind(j->kind, body, len, httpc_status(req), PROM_MAX_SERIES,
-					    &out) < 0;
-		if (!is_error && j->chart)
-			chart(j, body, len, &out);
+					    &j->text) < 0;
+		if (!is_error && j->chart && chart_start(j, body, len))
+			return; /* answered by chart_done */
 	}
-	j->cb(is_error, buf_str(&out), out.len, j->arg);
-	buf_finish(&out);
-	job_free(j);
+	finish(j, is_error);
 }
 
 static const struct kind_def *kind_arg(const cJSON *args, struct buf *err)
@@ -386,6 +489,8 @@ static int prom_start(const struct tool_req *req, tool_job_cb cb, void *arg, str
 	j = xcalloc(1, sizeof(*j));
 	j->prom = prom;
 	j->cfg = req->env->cfg;
+	j->loop = req->env->loop;
+	buf_init(&j->text, OUT_CAP);
 	j->cb = cb;
 	j->arg = arg;
 	j->kind = k->kind;
@@ -410,11 +515,32 @@ static int prom_start(const struct tool_req *req, tool_job_cb cb, void *arg, str
 	return 0;
 }
 
-/* The request is in flight until cb fired: its done callback reports "cancelled". */
+static void on_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct tool_job *j = arg;
+
+	buf_reset(&j->text);
+	buf_puts(&j->text, "cancelled");
+	finish(j, true);
+}
+
+/* While the request is in flight its done callback reports "cancelled"; while the chart is
+ * drawn the call is answered from the loop at once and the worker's result dropped. */
 static void prom_cancel(struct tool_job *j)
 {
+	if (j->cancelled)
+		return;
 	j->cancelled = true;
-	httpc_cancel(j->http);
+	if (j->http) {
+		httpc_cancel(j->http);
+		return;
+	}
+	j->drawn->j = NULL;
+	j->drawn = NULL;
+	j->later = evtimer_new(loop_base(j->loop), on_later, j);
+	if (!j->later)
+		abort();
+	event_active(j->later, EV_TIMEOUT, 1);
 }
 
 const struct tool_def tool_def_prometheus_query = {

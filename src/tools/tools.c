@@ -45,6 +45,7 @@
 #define ASK_TEXT_MAX	 1000 /* bytes of an ask_user question */
 #define ASK_CHOICES_MAX	 8
 #define ASK_CHOICE_MAX	 64 /* bytes of one choice (a button) */
+#define ASKERS_MAX	 2  /* the Telegram gateway and the web cockpit */
 
 /* ask_user: run by tools.c itself (it waits on the asker like an approval). */
 static const struct tool_def tool_def_ask_user = {
@@ -78,8 +79,11 @@ struct tools {
 	size_t n_offered;
 	char *schemas;		/* builtin entries, comma-separated, no brackets */
 	uint64_t left_out_hash; /* of the MCP tool names last left out by agent.max_tools */
-	const struct tools_asker *asker;
-	void *asker_arg;
+	struct {
+		const struct tools_asker *a;
+		void *arg;
+	} askers[ASKERS_MAX];
+	size_t n_askers;
 	struct tools_call *asking; /* calls with a question out, linked by next_asking */
 	char **always;		   /* "<source>\t<tool>": approved for good (until a restart) */
 	size_t n_always;
@@ -105,6 +109,8 @@ struct tools_call {
 	uint64_t q_id;
 	long answer;   /* the chosen index, -1 = none yet */
 	char *outcome; /* how the question ended, for the asker's closed() */
+	char *q_text;  /* the question as asked, for tools_questions_each */
+	int64_t q_asked_ms;
 	struct tools_call *next_asking;
 	char **choices; /* ask_user's */
 	size_t n_choices;
@@ -163,7 +169,7 @@ static void offer_builtins(struct tools *t)
 			continue;
 		if (d->needs_scheduler && !t->scheduler)
 			continue;
-		if (d == &tool_def_ask_user && !t->asker)
+		if (d == &tool_def_ask_user && !t->n_askers)
 			continue;
 		t->offered[t->n_offered++] = d;
 		append_schema(&b, d->name, d->description, 4096, d->params_json);
@@ -188,11 +194,27 @@ void tools_set_scheduler(struct tools *t, const struct tools_scheduler *s, void 
 	offer_builtins(t);
 }
 
-void tools_set_asker(struct tools *t, const struct tools_asker *a, void *arg)
+void tools_add_asker(struct tools *t, const struct tools_asker *a, void *arg)
 {
-	t->asker = a;
-	t->asker_arg = arg;
+	if (t->n_askers >= ASKERS_MAX) { /* a wiring mistake, not a runtime condition */
+		log_error("tools: more than %d askers", ASKERS_MAX);
+		abort();
+	}
+	t->askers[t->n_askers].a = a;
+	t->askers[t->n_askers++].arg = arg;
 	offer_builtins(t);
+}
+
+void tools_remove_asker(struct tools *t, const struct tools_asker *a, void *arg)
+{
+	for (size_t i = 0; i < t->n_askers; i++)
+		if (t->askers[i].a == a && t->askers[i].arg == arg) {
+			memmove(&t->askers[i], &t->askers[i + 1],
+				(t->n_askers - i - 1) * sizeof(t->askers[0]));
+			t->n_askers--;
+			offer_builtins(t);
+			return;
+		}
 }
 
 void tools_destroy(struct tools *t)
@@ -636,6 +658,7 @@ static void call_free(struct tools_call *c)
 		free(c->choices[i]);
 	free(c->choices);
 	free(c->outcome);
+	free(c->q_text);
 	cJSON_Delete(c->args);
 	free(c->sid);
 	free(c->source);
@@ -658,8 +681,10 @@ static void end_question(struct tools_call *c)
 		}
 	log_info("tools: question %016llx (%s): %s", (unsigned long long)c->q_id, c->name,
 		 c->outcome ? c->outcome : "closed");
-	if (t->asker && t->asker->closed)
-		t->asker->closed(c->q_id, c->outcome ? c->outcome : "Closed", t->asker_arg);
+	for (size_t i = 0; i < t->n_askers; i++)
+		if (t->askers[i].a->closed)
+			t->askers[i].a->closed(c->q_id, c->outcome ? c->outcome : "Closed",
+					       t->askers[i].arg);
 	if (c->asking_cb)
 		c->asking_cb(false, c->asking_arg);
 }
@@ -1024,12 +1049,16 @@ static int put_question(struct tools_call *c, enum tools_q_kind kind, const char
 				   text,
 				   choices,
 				   n_choices,
-				   t->env.cfg->approvals.timeout_s};
+				   t->env.cfg->approvals.timeout_s,
+				   c->sid,
+				   now_wall_ms()};
 	struct timeval tv = {(time_t)q.timeout_s, 0};
 	int rc = -ENOENT;
 
-	if (t->asker)
-		rc = t->asker->ask(&q, t->asker_arg);
+	/* Every asker is told; the question is out when one of them shows it. */
+	for (size_t i = 0; i < t->n_askers; i++)
+		if (t->askers[i].a->ask(&q, t->askers[i].arg) == 0)
+			rc = 0;
 	if (rc < 0) {
 		buf_printf(&c->out,
 			   "%s needs the user's answer, and no chat can ask them (%s has no chat: "
@@ -1039,6 +1068,8 @@ static int put_question(struct tools_call *c, enum tools_q_kind kind, const char
 	}
 	c->q_id = q.id;
 	c->q_kind = kind;
+	c->q_text = xstrdup(text);
+	c->q_asked_ms = q.asked_ms;
 	c->approval_asked = kind == TOOLS_Q_APPROVAL;
 	c->answer = -1;
 	c->asking = true;
@@ -1176,6 +1207,27 @@ int tools_answer(struct tools *t, uint64_t id, size_t choice)
 		return 0;
 	}
 	return -ENOENT;
+}
+
+void tools_questions_each(struct tools *t, void (*cb)(const struct tools_question *q, void *arg),
+			  void *arg)
+{
+	for (struct tools_call *c = t->asking; c; c = c->next_asking) {
+		struct tools_question q = {
+			c->q_id,
+			c->q_kind,
+			c->source,
+			c->q_text,
+			c->q_kind == TOOLS_Q_ASK ? (const char *const *)c->choices
+						 : approval_choices,
+			c->q_kind == TOOLS_Q_ASK ? c->n_choices : ARRAY_LEN(approval_choices),
+			c->t->env.cfg->approvals.timeout_s,
+			c->sid,
+			c->q_asked_ms};
+
+		if (!c->finished && c->answer < 0)
+			cb(&q, arg);
+	}
 }
 
 /* mcp_tool_schema: each named tool's name, whole description and parameters. */

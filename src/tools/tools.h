@@ -112,7 +112,9 @@ struct tools_question {
 	const char *text;
 	const char *const *choices; /* the buttons' texts */
 	size_t n_choices;
-	int64_t timeout_s; /* then the answer is no (approvals.timeout_s) */
+	int64_t timeout_s;	/* then the answer is no (approvals.timeout_s) */
+	const char *session_id; /* the asking turn's session ("" when none) */
+	int64_t asked_ms;	/* when it was asked, wall clock */
 };
 
 /* Who shows questions to the human (the Telegram gateway). ask: 0 when the question will be
@@ -184,13 +186,22 @@ struct tools_scheduler {
  * again. */
 void tools_set_scheduler(struct tools *t, const struct tools_scheduler *s, void *arg);
 
-/* Sets who asks (a and arg borrowed for the tools' life); offers ask_user from then on.
+/* Adds one who asks (a and arg borrowed until removed; at most two: the Telegram gateway and
+ * the web cockpit); offers ask_user from then on. Every asker is asked each question and told
+ * when it closes (ids it did not take included); the question is out when one took it.
  * Without one, a call that needs approval is denied with a reason, as nobody can say yes. */
-void tools_set_asker(struct tools *t, const struct tools_asker *a, void *arg);
+void tools_add_asker(struct tools *t, const struct tools_asker *a, void *arg);
+/* Removes the asker added with a and arg (nothing when there is none). */
+void tools_remove_asker(struct tools *t, const struct tools_asker *a, void *arg);
 /* The human chose choice (index into the question's choices) for question id. Returns 0
  * (the call goes on later, from the loop), -ENOENT (no such question waits: answered, timed
- * out, or asked before a restart) or -EINVAL (no such choice). */
+ * out, or asked before a restart) or -EINVAL (no such choice). A question is decided once:
+ * every later answer, from any asker, is -ENOENT. */
 int tools_answer(struct tools *t, uint64_t id, size_t choice);
+/* Calls cb for each question that waits for its answer now, newest first (q and its strings
+ * borrowed during the call). cb must not call into the tools. */
+void tools_questions_each(struct tools *t, void (*cb)(const struct tools_question *q, void *arg),
+			  void *arg);
 
 /* Calls name with args_json (the model's text, may be invalid) for ctx (NULL: a trusted call
  * with no session). Results are cut to agent.tool_result_max_bytes; a call running longer

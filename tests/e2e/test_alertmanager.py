@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from agent_harness import agent_config, fake  # noqa: F401
-from conftest import SLOW, Gateway, to_yaml, wait_for
+from conftest import SLOW, Gateway, http_get, to_yaml, wait_for
 from fakes.fake_alertmanager import FakeAlertmanager
 from fakes.fake_mcp import FakeMcp, text_result, tool
 from fakes.fake_openai import text, tool_calls
@@ -98,7 +98,7 @@ def am():
 def bot(tmp_path, fake, tg, mcp, prom, am):
     started = []
 
-    def make(investigate=None):
+    def make(investigate=None, env=None):
         tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [OWNER],
                 "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
         alerts = {"alertmanager_token": "os.environ/AM_TOKEN", "alertmanager_url": am.url,
@@ -112,7 +112,7 @@ def bot(tmp_path, fake, tg, mcp, prom, am):
         text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
         text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
         g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN,
-                                      "AM_TOKEN": AM_TOKEN})
+                                      "AM_TOKEN": AM_TOKEN} | (env or {}))
         book = g.home / "skills" / "runbooks" / "kubepodcrashlooping"
         book.mkdir(parents=True)
         (book / "SKILL.md").write_text(RUNBOOK)
@@ -242,6 +242,29 @@ def test_firing_repeat_resolved_and_wrong_token(bot, tg, fake, mcp, prom):
     time.sleep(1 * SLOW)  # time for a second note to arrive, were one sent
     assert [m["text"] for m in replies_to(tg, msg["message_id"])] == \
         ["✅ Resolved: KubePodCrashLooping"]
+
+
+def test_a_slow_runbook_scan_does_not_hold_the_loop(bot, tg, fake):
+    """The runbook is looked for by reading every runbook's SKILL.md. On a disk that takes 2 s
+    for it (HERMETIC_TEST_SLOW_RUNBOOK_MS, a test-only hook inside the scan) the scan runs on
+    a worker: Alertmanager's POST and /healthz are answered at once meanwhile, and the
+    investigation then starts with the runbook. On the loop, both waited the 2 s."""
+    investigate_script(fake)
+    g = bot(env={"HERMETIC_TEST_SLOW_RUNBOOK_MS": "2000"})
+    t0 = time.monotonic()
+    assert send(g, payload()) == (200, {"status": "ok", "action": "investigating"})
+    worst = time.monotonic() - t0
+    for _ in range(5):
+        t0 = time.monotonic()
+        assert http_get(g.url + "/healthz")[0] == 200
+        worst = max(worst, time.monotonic() - t0)
+        time.sleep(0.1)
+    assert worst < 0.5 * SLOW, f"an answer took {worst:.2f} s during the runbook scan"
+    # A repeat while the scan runs starts nothing more.
+    assert send(g, payload())[1]["action"] == "already_investigated"
+    investigation(tg)
+    assert "RUNBOOK-MARKER-42" in fake.chat_requests[0]["body"]["messages"][0]["content"]
+    assert len([m for m in tg.messages(OWNER) if m.get("reply_markup")]) == 1
 
 
 def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):

@@ -438,6 +438,28 @@ def test_heartbeat_file_and_push(start, peer, smtp, tmp_path):
     assert BEAT_ID not in g.stderr()
 
 
+def test_a_slow_disk_does_not_hold_the_loop(start, peer, smtp, tmp_path):
+    """heartbeat.json is replaced with fsync every second. On a disk whose fsync takes 1.5 s
+    (HERMETIC_TEST_SLOW_FSYNC_MS, the test-only hook of core/fileio) the write runs on a
+    worker: /healthz still answers at once while the writes go on, and the file keeps
+    being refreshed. Written on the loop, most of these requests waited up to 1.5 s."""
+    g = start(start_now=False, alerts={"heartbeat_interval": "1s"})
+    g.env["HERMETIC_TEST_SLOW_FSYNC_MS"] = "1500"
+    g.start()
+    hb = tmp_path / "home" / "heartbeat.json"
+    wait_for(hb.exists, 20, "the first heartbeat.json")
+    first = json.loads(hb.read_text())["ts_ms"]
+    worst = 0.0
+    for _ in range(16):
+        t0 = time.monotonic()
+        status, _, _ = http_get(g.url + "/healthz")
+        worst = max(worst, time.monotonic() - t0)
+        assert status == 200
+        time.sleep(0.25)
+    assert worst < 0.5 * SLOW, f"/healthz took {worst:.2f} s while heartbeat.json was written"
+    wait_for(lambda: json.loads(hb.read_text())["ts_ms"] > first, 20, "a newer heartbeat")
+
+
 # ---- reliability -------------------------------------------------------------------------
 
 

@@ -212,8 +212,8 @@ def test_a_single_file_can_be_validated(modules, copy):
 
 # ---- the kustomize rendering is kubectl's ---------------------------------------------------------
 
-@pytest.mark.parametrize("tree", ["k8s", "k8s/router", "k8s/monitoring", "registry", "k8s-overlays/longhorn",
-                                  "k8s-overlays/shadow"])
+@pytest.mark.parametrize("tree", ["k8s", "k8s/router", "k8s/monitoring", "k8s/ingress", "registry",
+                                  "k8s-overlays/longhorn", "k8s-overlays/shadow"])
 def test_rendering_matches_kubectl_kustomize(modules, tree):
     kubectl = shutil.which("kubectl")
     if not kubectl:
@@ -230,6 +230,45 @@ def test_rendering_matches_kubectl_kustomize(modules, tree):
     assert sorted(a) == sorted(b)
     for k in a:
         assert a[k] == b[k], k
+
+
+def render(modules, tree):
+    out = subprocess.run(["node", str(VALIDATE), "--modules", modules, "--render", str(ROOT / tree)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def test_the_traefik_ingress_is_optional_https_and_reaches_the_service(modules):
+    assert not [d for d in render(modules, "k8s") if d["kind"] == "Ingress"]  # off by default
+    docs = {d["kind"]: d for d in render(modules, "k8s/ingress")}
+    assert set(docs) == {"Ingress", "NetworkPolicy"}
+    ing = docs["Ingress"]
+    assert ing["metadata"]["namespace"] == "ai" and ing["spec"]["ingressClassName"] == "traefik"
+    notes = ing["metadata"]["annotations"]
+    assert notes["traefik.ingress.kubernetes.io/router.entrypoints"] == "websecure"
+    assert notes["traefik.ingress.kubernetes.io/router.tls"] == "true"
+    (tls,) = ing["spec"]["tls"]
+    (rule,) = ing["spec"]["rules"]
+    assert tls["hosts"] == [rule["host"]] and tls["secretName"] == "hermetic-tls"
+    paths = {p["path"]: p["backend"]["service"] for p in rule["http"]["paths"]}
+    assert sorted(paths) == ["/ui", "/v1"]  # not /metrics
+    svc = next(d for d in render(modules, "k8s") if d["kind"] == "Service")
+    assert all(b == {"name": svc["metadata"]["name"], "port": {"name": "http"}} for b in paths.values())
+    assert [p["name"] for p in svc["spec"]["ports"]] == ["http"]
+    pol = docs["NetworkPolicy"]["spec"]
+    assert pol["ingress"][0]["ports"] == [{"protocol": "TCP", "port": svc["spec"]["ports"][0]["port"]}]
+    assert pol["podSelector"] == svc["spec"]["selector"] or \
+        pol["podSelector"]["matchLabels"] == svc["spec"]["selector"]
+
+
+@pytest.mark.parametrize("strict", schema_modes(), ids=lambda s: "strict" if s else "npm-only")
+def test_rejects_a_broken_ingress(modules, copy, strict):
+    copy("k8s/ingress/ingress.yaml", "pathType: Prefix", "pathType: Prefixed")
+    copy("k8s/ingress/ingress.yaml", "secretName: hermetic-tls", "secretNme: hermetic-tls")
+    r = validate(modules, *copy.paths, schemas=strict)
+    assert r.returncode == 1
+    assert "/spec/tls/0/secretNme: unknown field (did you mean 'secretName'?)" in r.stdout
+    assert "/spec/rules/0/http/paths/0/pathType: must be equal to one of the allowed values" in r.stdout
 
 
 # ---- the overlays: replicated storage, a second instance ---------------------------------------

@@ -41,7 +41,7 @@ def password_hash():
 
 @pytest.fixture
 def cockpit(gateway, fake, password_hash):
-    def make(ui=None, key=True, **more):
+    def make(ui=None, key=True, env=None, **more):
         api = {"listen": "127.0.0.1:{port}"}
         if key:
             api["key"] = "os.environ/API_SERVER_KEY"
@@ -51,7 +51,8 @@ def cockpit(gateway, fake, password_hash):
         cfg = agent_config(fake, "{home}", **sections)
         text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
         text_ = text_.replace("{{home}}", "{home}").replace("{{port}}", "{port}")
-        return gateway(text_, env={UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY})
+        return gateway(text_, env={UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY,
+                                   **(env or {})})
     return make
 
 
@@ -644,3 +645,328 @@ def test_reads_off_the_loop_while_a_model_answer_streams(cockpit, fake):
     assert status == 200 and sse_events(body)[-1][1]["stop"] == "done"
     assert set(statuses) <= {200, 503} and statuses.count(200) > 20, statuses
     stop_clean(g)
+
+
+# ---- questions: approvals answered in the cockpit -------------------------------------------------
+
+class Stream:
+    """A chat turn's SSE stream read as it comes, on a thread: events in order."""
+
+    def __init__(self, g, cookie, csrf, message):
+        self.events, self.status = [], None
+        self.c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=60 * SLOW)
+        body = json.dumps({"message": message}).encode()
+        self.c.request("POST", "/v1/ui/chat", body, {
+            "Content-Type": "application/json", "Cookie": cookie, "X-CSRF-Token": csrf})
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        r = self.c.getresponse()
+        self.status = r.status
+        block = ""
+        for raw in r:
+            line = raw.decode().rstrip("\n")
+            if line:
+                block += line + "\n"
+                continue
+            self.events.extend(sse_events((block + "\n").encode()))
+            block = ""
+
+    def wait(self, kind, timeout=30):
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            got = [d for e, d in self.events if e == kind]
+            if got:
+                return got[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no {kind} event: {self.events}")
+
+    def join(self):
+        self.t.join(60 * SLOW)
+        self.c.close()
+
+
+def answer(g, cookie, csrf, qid, choice, headers=None):
+    h = {"Cookie": cookie, "X-CSRF-Token": csrf, **(headers or {})}
+    status, _, body = request(g, "POST", "/v1/ui/approvals/answer",
+                              {"id": qid, "choice": choice}, h)
+    return status, json.loads(body or b"{}")
+
+
+def test_the_cockpits_own_approval_is_streamed_listed_and_decided_once(cockpit, fake):
+    g = cockpit(approvals={"tools": ["time"]}, audit={"enabled": True})
+    fake.script_for("test/free", tool_calls(("t1", "time", '{"timezone": "UTC"}')),
+                    text("It is noon in UTC."))
+    _, cookie, csrf, _ = login(g)
+    s = Stream(g, cookie, csrf, "What time is it in UTC?")
+    q = s.wait("question")
+    assert q["kind"] == "approval" and q["source"] == "ui:cockpit"
+    assert q["text"] == "time\ntimezone: UTC" and q["choices"][0] == "Approve"
+    assert re.fullmatch(r"[0-9a-f]{16}", q["id"]) and q["session_id"]
+    assert q["expires_ms"] - q["asked_ms"] == 300 * 1000
+    # Listed with every other waiting question, with its session.
+    listed = get_json(g, "/v1/ui/approvals", cookie)["questions"]
+    assert [x["id"] for x in listed] == [q["id"]] and listed[0]["session_id"] == q["session_id"]
+    time.sleep(0.5 * SLOW)
+    assert not [e for e, _ in s.events if e == "tool_result"]  # nothing runs before the yes
+    # A cross-site form or a script without the token decides nothing.
+    assert answer(g, cookie, "", q["id"], 0)[0] == 403
+    assert answer(g, cookie, csrf, q["id"], 0, {"Origin": "http://evil.example"})[0] == 403
+    assert answer(g, cookie, csrf, q["id"], 9)[0] == 400
+    assert answer(g, cookie, csrf, q["id"], 0) == (200, {"answered": True})
+    assert answer(g, cookie, csrf, q["id"], 2)[0] == 409  # decided once
+    closed = s.wait("question_closed")
+    assert closed == {"id": q["id"], "outcome": "Approved"}
+    done = s.wait("done")
+    s.join()
+    assert done["stop"] == "done" and done["text"] == "It is noon in UTC."
+    result = [d for e, d in s.events if e == "tool_result"][0]
+    assert result["name"] == "time" and result["is_error"] is False
+    assert get_json(g, "/v1/ui/approvals", cookie)["questions"] == []
+    # The audit trail keeps the decision with the call, as for a Telegram button.
+    trail = [json.loads(x) for x in (g.home / "logs" / "audit.jsonl").read_text().splitlines()]
+    calls = [x for x in trail if x["kind"] == "tool"]
+    assert [(x["tool"], x.get("approval"), x["source"]) for x in calls] == [
+        ("time", "Approved", "ui:cockpit")]
+    # ... and the Health page's audit tail shows those lines.
+    audit = get_json(g, "/v1/ui/audit", cookie)
+    assert audit["enabled"] is True and audit["lines"] == trail[-20:]
+    stop_clean(g)
+
+
+def test_a_denied_cockpit_approval_does_not_run(cockpit, fake):
+    g = cockpit(approvals={"tools": ["time"]})
+    fake.script_for("test/free", tool_calls(("t1", "time", "{}")), text("I did not look."))
+    _, cookie, csrf, _ = login(g)
+    s = Stream(g, cookie, csrf, "time?")
+    q = s.wait("question")
+    assert answer(g, cookie, csrf, q["id"], 2) == (200, {"answered": True})
+    assert s.wait("question_closed")["outcome"] == "Denied"
+    s.wait("done")
+    s.join()
+    result = [d for e, d in s.events if e == "tool_result"][0]
+    assert result["is_error"] is True and "denied this call of time" in result["text"]
+    stop_clean(g)
+
+
+@pytest.fixture
+def tg():
+    from fakes.fake_telegram import FakeTelegram
+    with FakeTelegram(token=TG_TOKEN) as t:
+        yield t
+
+
+TG_TOKEN = "123456:TEST-e2e-cockpit-token"
+TG_USER = 1001
+
+
+def test_a_telegram_approval_answered_in_the_cockpit_is_closed_there(cockpit, fake, tg):
+    from fakes.fake_telegram import callback_data_of
+    tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [TG_USER],
+            "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
+    g = cockpit(telegram=tele, approvals={"tools": ["time"]}, env={"TELEGRAM_BOT_TOKEN": TG_TOKEN})
+    fake.script_for("test/free", tool_calls(("t1", "time", '{"timezone": "UTC"}')),
+                    text("Noon, says the clock."))
+    _, cookie, csrf, _ = login(g)
+    tg.push_text("what time is it?", chat_id=TG_USER)
+
+    def asked():
+        qs = [m for m in tg.messages(TG_USER) if m.get("reply_markup")]
+        return qs[0] if qs else None
+    deadline = time.monotonic() + 30 * SLOW
+    while not asked():
+        assert time.monotonic() < deadline, "Telegram was never asked"
+        time.sleep(0.05)
+    msg = asked()
+    listed = get_json(g, "/v1/ui/approvals", cookie)["questions"]
+    assert len(listed) == 1 and listed[0]["source"] == f"telegram:{TG_USER}"
+    assert listed[0]["text"] == "time\ntimezone: UTC" and listed[0]["session_id"]
+    assert answer(g, cookie, csrf, listed[0]["id"], 0) == (200, {"answered": True})
+    deadline = time.monotonic() + 30 * SLOW
+    while "Noon, says the clock." not in tg.sent(TG_USER):
+        assert time.monotonic() < deadline, "no answer in Telegram"
+        time.sleep(0.05)
+    # Telegram's message lost its buttons and says how it ended; its late press is refused.
+    now = next(m for m in tg.messages(TG_USER) if m["message_id"] == msg["message_id"])
+    assert now["text"].endswith("→ Approved") and not now.get("reply_markup")
+    # (a client that still shows the old buttons)
+    tg.press(TG_USER, msg["message_id"], callback_data_of(msg["reply_markup"])[2],
+             user_id=TG_USER, check=False)
+    deadline = time.monotonic() + 30 * SLOW
+    while not tg.calls("answerCallbackQuery"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert "expired" in tg.calls("answerCallbackQuery")[-1]["params"]["text"]
+    results = [m["content"] for m in fake.chat_requests[-1]["body"]["messages"]
+               if m["role"] == "tool"]
+    assert len(results) == 1 and "denied" not in results[0] and "UTC" in results[0]
+    stop_clean(g)
+
+
+# ---- jobs: run now, health checks, reminders -----------------------------------------------------
+
+def post(g, cookie, csrf, path, body):
+    status, _, raw = request(g, "POST", path, body, {"Cookie": cookie, "X-CSRF-Token": csrf})
+    return status, json.loads(raw or b"{}")
+
+
+def jobs_of(g, cookie):
+    return get_json(g, "/v1/ui/jobs", cookie)
+
+
+def until(cond, what, timeout=30):
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        got = cond()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_run_now_runs_a_cron_job_once_as_its_schedule_would(cockpit, fake):
+    g = cockpit(cron=[{"name": "briefing", "schedule": "0 3 1 1 *", "prompt": "Morning brief."},
+                      {"name": "off", "schedule": "0 3 * * *", "prompt": "x", "enabled": False}])
+    fake.script_for("test/free", text("The brief.", first_byte_delay=2, cost=0.001))
+    _, cookie, csrf, _ = login(g)
+    next_before = jobs_of(g, cookie)["cron"][0]["next_ms"]
+    assert request(g, "POST", "/v1/ui/jobs/run", {"name": "briefing"},
+                   {"Cookie": cookie})[0] == 403  # no CSRF token
+    assert post(g, cookie, csrf, "/v1/ui/jobs/run", {"name": "briefing"}) == (200, {"started": True})
+    # While it runs: shown as running, and a second "run now" is refused.
+    assert post(g, cookie, csrf, "/v1/ui/jobs/run", {"name": "briefing"})[0] == 409
+    assert jobs_of(g, cookie)["cron"][0]["running"] is True
+    job = until(lambda: next((j for j in jobs_of(g, cookie)["cron"]
+                              if j["name"] == "briefing" and not j["running"]), None), "the run")
+    assert job["last"]["status"] == "ok" and abs(job["last"]["cost_usd"] - 0.001) < 1e-9
+    assert job["next_ms"] == next_before  # the schedule is unchanged
+    runs = [r for r in fake.chat_requests if "Morning brief." in json.dumps(r["body"]["messages"])]
+    assert len(runs) == 1
+    assert post(g, cookie, csrf, "/v1/ui/jobs/run", {"name": "off"})[0] == 404  # disabled
+    assert post(g, cookie, csrf, "/v1/ui/jobs/run", {"name": "nope"})[0] == 404
+    sessions = get_json(g, "/v1/ui/sessions", cookie)["sessions"]
+    assert [s["source"] for s in sessions] == ["cron:briefing"]
+    stop_clean(g)
+
+
+def test_a_health_check_run_now_shows_its_verdicts(cockpit, fake):
+    g = cockpit(cron=[{"name": "disks", "schedule": "0 4 1 1 *", "prompt": "Check the disks.",
+                       "report": "on_failure"}])
+    _, cookie, csrf, _ = login(g)
+    job = jobs_of(g, cookie)["cron"][0]
+    assert job["health_check"] is True and job["verdicts"] == []
+    fake.script_for("test/free",
+                    tool_calls(("r1", "report", '{"status": "warn", "summary": "disk 91% full"}')),
+                    text("Reported."))
+    assert post(g, cookie, csrf, "/v1/ui/jobs/run", {"name": "disks"})[0] == 200
+    job = until(lambda: next((j for j in jobs_of(g, cookie)["cron"]
+                              if j["verdicts"] and not j["running"]), None), "the verdict")
+    assert [(v["status"], v["summary"]) for v in job["verdicts"]] == [("warn", "disk 91% full")]
+    fake.script_for("test/free",
+                    tool_calls(("r2", "report", '{"status": "ok", "summary": "all fine"}')),
+                    text("Reported."))
+    assert post(g, cookie, csrf, "/v1/ui/jobs/run", {"name": "disks"})[0] == 200
+    job = until(lambda: next((j for j in jobs_of(g, cookie)["cron"]
+                              if len(j["verdicts"]) == 2 and not j["running"]), None), "verdict 2")
+    assert [v["status"] for v in job["verdicts"]] == ["ok", "warn"]  # newest first
+    stop_clean(g)
+
+
+def test_reminders_are_listed_paused_resumed_and_deleted_as_telegram_does(cockpit):
+    g = cockpit()
+    db = sqlite3.connect(g.home / "state.db")
+    now = int(time.time() * 1000)
+    for source, title in (("telegram:42", "Water the plants"), ("telegram:7", "Standup notes")):
+        db.execute("INSERT INTO reminders (source, chat_id, kind, cron, prompt, title,"
+                   " max_cost_usd, status, created_ms, next_ms) VALUES (?, ?, 'cron',"
+                   " '0 7 * * *', 'remind me', ?, 0.05, 'active', ?, ?)",
+                   (source, int(source.split(":")[1]), title, now, now + 3600000))
+    db.commit()
+    _, cookie, csrf, _ = login(g)
+    d = jobs_of(g, cookie)
+    assert d["reminders_enabled"] is True
+    rem = {r["title"]: r for r in d["reminders"]}
+    assert set(rem) == {"Water the plants", "Standup notes"}  # every chat's
+    w = rem["Water the plants"]
+    assert w["source"] == "telegram:42" and w["when"] == "cron `0 7 * * *`"
+    assert w["status"] == "active" and w["next_ms"] == now + 3600000 and w["last_run_ms"] is None
+    # The chat is part of the job's identity, as in Telegram: another chat's id is not it.
+    assert post(g, cookie, csrf, "/v1/ui/reminders/pause",
+                {"id": w["id"], "source": "telegram:7", "paused": True})[0] == 404
+    status, body = post(g, cookie, csrf, "/v1/ui/reminders/pause",
+                        {"id": w["id"], "source": "telegram:42", "paused": True})
+    assert status == 200 and body["text"] == f'Job {w["id"]} "Water the plants" is paused.'
+    assert db.execute("SELECT status FROM reminders WHERE id = ?", (w["id"],)).fetchone() == ("paused",)
+    r = next(x for x in jobs_of(g, cookie)["reminders"] if x["id"] == w["id"])
+    assert r["status"] == "paused" and r["next_ms"] is None
+    status, body = post(g, cookie, csrf, "/v1/ui/reminders/pause",
+                        {"id": w["id"], "source": "telegram:42", "paused": False})
+    assert status == 200 and "active again" in body["text"]
+    r = next(x for x in jobs_of(g, cookie)["reminders"] if x["id"] == w["id"])
+    assert r["status"] == "active" and time.gmtime(r["next_ms"] / 1000)[3:5] == (7, 0)
+    assert request(g, "POST", "/v1/ui/reminders/delete", {"id": w["id"], "source": "telegram:42"},
+                   {"Cookie": cookie})[0] == 403
+    status, body = post(g, cookie, csrf, "/v1/ui/reminders/delete",
+                        {"id": w["id"], "source": "telegram:42"})
+    assert status == 200 and body["text"] == f'Deleted job {w["id"]} "Water the plants".'
+    assert post(g, cookie, csrf, "/v1/ui/reminders/delete",
+                {"id": w["id"], "source": "telegram:42"})[0] == 404
+    assert [r["title"] for r in jobs_of(g, cookie)["reminders"]] == ["Standup notes"]
+    db.close()
+    stop_clean(g)
+
+
+# ---- spend: provider balances -------------------------------------------------------------------
+
+def test_balances_are_the_watchs_last_read_with_no_request_of_their_own(cockpit, fake):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    hits = []
+
+    class Key(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            hits.append(self.path)
+            data = json.dumps({"data": {"limit": 10.0, "limit_remaining": 2.5, "usage": 7.5,
+                                        "limit_reset": "monthly"}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Key)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        from router_harness import deployment
+        models = [deployment("free", "test/free", fake), deployment("cheap", "test/cheap", fake),
+                  {"model_name": "or", "litellm_params": {
+                      "model": "openrouter/qwen/qwen3",
+                      "api_base": f"http://127.0.0.1:{srv.server_address[1]}/api/v1",
+                      "api_key": f"os.environ/{UPSTREAM_ENV}"}}]
+        g = cockpit(model_list=models, alerts={"balance_interval": "1h"})
+        _, cookie, _, _ = login(g)
+
+        def ours():
+            return next(b for b in get_json(g, "/v1/ui/balances", cookie)["balances"]
+                        if b["account"] == "or")
+        assert ours()["provider"] == "openrouter"
+        until(lambda: hits, "the balance watch's first read")
+        b = until(lambda: ours()["read"] and ours(), "the read")
+        assert b["ok"] is True and b["remaining_usd"] == 2.5 and b["limit_usd"] == 10.0
+        assert b["usage_usd"] == 7.5
+        # The same numbers as the gauges, and asking the cockpit made no request.
+        status, _, metrics = request(g, "GET", "/metrics")
+        assert status == 200
+        assert re.search(rb'hermetic_provider_balance_usd\{provider="openrouter",account="or"\} 2\.5',
+                         metrics), metrics
+        n = len(hits)
+        for _ in range(3):
+            ours()
+        assert len(hits) == n
+        stop_clean(g)
+    finally:
+        srv.shutdown()
+        srv.server_close()

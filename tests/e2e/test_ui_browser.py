@@ -46,14 +46,20 @@ def artifact_dir():
 
 
 def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockpit, fake):
-    g = cockpit(cron=[{"name": "briefing", "schedule": "0 3 * * *", "prompt": "Morning."}])
+    # The breaker trips on the second setup chat (max_cost_usd), so that Spend shows it open:
+    # the phone run checks that cross-site and token-less POSTs do not close it, the desktop
+    # run resumes it. The time tool needs approval: the desktop chat approves it in place.
+    g = cockpit(cron=[{"name": "briefing", "schedule": "0 3 * * *", "prompt": "Morning."}],
+                guardrails={"bleed": {"max_cost_usd": 0.013, "cooldown_s": 0}},
+                approvals={"tools": ["time"]})
     fake.script_for("test/free", text("Disks are fine.", cost=0.0125),
                     text("Noted, the zebra backup.", cost=0.0007))
     chat(g, "alice", "How are the disks?")
     chat(g, "alice", "Remember the zebra backup")
     # the desktop run's chat (after its Spend page): a tool call and a streamed answer, then
     # an answer slow enough to be stopped
-    fake.script_for("test/free", tool_calls(("t1", "time", "{}")),
+    fake.script_for("test/free", text("The morning brief."),  # the desktop run's "Run now"
+                    tool_calls(("t1", "time", "{}")),
                     text("It is noon where the zebra lives.", chunk_size=4),
                     text("Once upon a time " * 100, chunk_size=6, chunk_delay=0.05))
     (g.home / "memories").mkdir(parents=True, exist_ok=True)
@@ -71,7 +77,7 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     assert p.returncode == 0, p.stderr + p.stdout
     result = json.loads(p.stdout.strip().splitlines()[-1])
     assert result["errors"] == []
-    assert result["a11y"] == [] and len(result["a11y_checked"]) == 15
+    assert result["a11y"] == [] and len(result["a11y_checked"]) == 16
     for width in ("phone", "desktop"):
         seen = result["pages"][width]
         assert seen["wrong_password_refused"] and seen["logged_out"]
@@ -81,13 +87,21 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
         assert re.fullmatch(r"/v1/ui/session\?id=\d+&export=md", seen["export_md"])
         assert seen["spend_total_usd"] == total["cost_usd"] == "0.013200"
         assert seen["spend_rows"] == 1 and seen["chart_bars"] == 1
-        assert "Closed" in seen["breaker"] or "Off" in seen["breaker"]
+        assert seen["breaker"].startswith("Open: "), seen["breaker"]
+        assert "or (" not in seen["balances"]  # no OpenRouter key of ours: the fake's only
         assert "Ready" in seen["health"] and "Seccomp" in seen["health"]
         assert "ui: a login with a wrong password" in seen["log"]  # each run's first step
         assert seen["memory"].strip() == "The NAS is called zebra."
         assert "# Steps" in seen["skill_text"]
         assert "briefing" in seen["jobs"] and "0 3 * * *" in seen["jobs"] and "never" in seen["jobs"]
+    phone = result["pages"]["phone"]
+    assert phone["no_token_status"] == 403
+    assert phone["cross_site_status"] in (401, 403, 415), phone["cross_site_status"]
+    assert phone["breaker_after_csrf"].startswith("Open: ")
     seen = result["pages"]["desktop"]
+    assert seen["breaker_resumed"].startswith("Closed") and seen["resume_hidden"]
+    assert "briefing" in seen["jobs_after_run"] and " · ok · " in seen["jobs_after_run"]
+    assert seen["question"] == "time" and seen["question_outcome"] == "→ Approved"
     assert seen["chat_tool"] == "tool call: time" and seen["chat_tool_result"].startswith("result: ")
     assert seen["chat_answer"] == "It is noon where the zebra lives."
     assert seen["chat_usage"].startswith("done · session #")
@@ -95,4 +109,4 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     assert "What time is it?" in seen["chat_history"]
     assert "It is noon where the zebra lives." in seen["chat_history"]
     shots = [Path(s) for s in result["screenshots"]]
-    assert len(shots) == 15 and all(s.stat().st_size > 1000 for s in shots)
+    assert len(shots) == 16 and all(s.stat().st_size > 1000 for s in shots)

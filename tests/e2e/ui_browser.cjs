@@ -20,8 +20,10 @@ const WIDTHS = { phone: { width: 390, height: 844 }, desktop: { width: 1280, hei
 
 async function run(browser, name, viewport, result) {
   const context = await browser.newContext({ viewport, colorScheme: name === 'phone' ? 'dark' : 'light' });
+  context.setDefaultTimeout(20000);
   const page = await context.newPage();
   let step = 'start';
+  const watchdog = setInterval(() => { current.step = `${name}: ${step}`; }, 100);
   let expected = null; // while set, a console error matching it is expected (the wrong password's 401)
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
@@ -59,6 +61,21 @@ async function run(browser, name, viewport, result) {
     result.a11y_checked.push(`${name} ${what}`);
   };
 
+  try {
+    await steps();
+  } catch (e) {
+    let shown = '';
+    try {
+      await page.screenshot({ path: path.join(outDir, `failure-${name}.png`), fullPage: true });
+      shown = await page.locator('main').innerText({ timeout: 2000 });
+    } catch (e2) { /* the page is gone */ }
+    throw new Error(`${name} at step ${step}: ${e.message}\npage: ${shown}\nerrors: ${result.errors.join('; ')}`);
+  }
+  clearInterval(watchdog);
+  result.pages[name] = seen;
+  await context.close();
+
+  async function steps() {
   await page.goto(base + '/ui/');
   await page.locator('#login').waitFor({ state: 'visible' });
   await shot('login');
@@ -98,8 +115,36 @@ async function run(browser, name, viewport, result) {
   seen.spend_rows = await page.locator('#spend-table tbody tr').count();
   seen.chart_bars = await page.locator('#chart rect').count();
   seen.breaker = await page.locator('#breaker-state').innerText();
+  seen.balances = await page.locator('#balances').innerText();
   await shot('spend');
   await a11y('spend');
+  if (name === 'phone') {
+    // A state change without the session's CSRF token: a script of the page that leaves it
+    // out, and a form posted from another site (no token; the browser adds Origin: null and,
+    // SameSite=Strict, no cookie). Both are refused and the breaker stays open.
+    step = 'csrf';
+    expected = /status of (401|403|415)/;
+    seen.no_token_status = await page.evaluate(async () => (await fetch('/v1/ui/breaker/resume', {
+      method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: '{}',
+    })).status);
+    const other = await context.newPage();
+    await other.setContent(`<form method="post" enctype="text/plain" action="${base}/v1/ui/breaker/resume">` +
+      '<input name="{&quot;x&quot;:&quot;" value="&quot;}"><button>Send</button></form>');
+    const [answer] = await Promise.all([other.waitForResponse((r) => r.url().endsWith('/v1/ui/breaker/resume')),
+      other.click('button')]);
+    seen.cross_site_status = answer.status();
+    await other.close();
+    expected = null;
+    await page.evaluate(() => route());
+    await page.locator('#breaker-state', { hasText: /\S/ }).waitFor();
+    seen.breaker_after_csrf = await page.locator('#breaker-state').innerText();
+  } else {
+    step = 'resume';
+    await page.click('#resume');
+    await page.locator('#breaker-state', { hasText: 'Closed' }).waitFor();
+    seen.breaker_resumed = await page.locator('#breaker-state').innerText();
+    seen.resume_hidden = await page.locator('#resume').isHidden();
+  }
 
   await page.click('nav a[href="#memory"]');
   await page.locator('#skill-list li button').first().waitFor();
@@ -113,6 +158,18 @@ async function run(browser, name, viewport, result) {
   await page.click('nav a[href="#jobs"]');
   await page.locator('#jobs-table tbody tr').first().waitFor();
   seen.jobs = await page.locator('#jobs-table tbody').innerText();
+  if (name === 'desktop') {
+    // "Run now": the job runs as its schedule would, then the page shows its last run.
+    step = 'run now';
+    await page.locator('#jobs-table tbody button', { hasText: 'Run now' }).first().click();
+    for (let i = 0; i < 100; i++) {
+      await page.evaluate(() => route());
+      await page.locator('#jobs-table tbody tr').first().waitFor();
+      seen.jobs_after_run = await page.locator('#jobs-table tbody').innerText();
+      if (/ · ok · /.test(seen.jobs_after_run)) break;
+      await page.waitForTimeout(200);
+    }
+  }
   await shot('jobs');
   await a11y('jobs');
 
@@ -130,6 +187,17 @@ async function run(browser, name, viewport, result) {
     await page.click('nav a[href="#chat"]');
     await page.fill('#message', 'What time is it?');
     await page.click('#send');
+    // The time tool needs approval (approvals.tools): the question comes in the stream and is
+    // approved in place.
+    step = 'approve';
+    await page.locator('#transcript li.question button', { hasText: 'Approve' }).first().waitFor();
+    seen.question = await page.locator('#transcript li.question pre').first().innerText();
+    await shot('approval');
+    await a11y('approval');
+    await page.locator('#transcript li.question button', { hasText: 'Approve' }).first().click();
+    await page.locator('#transcript li.question .row', { hasText: '→ Approved' }).waitFor();
+    seen.question_outcome = await page.locator('#transcript li.question .row').first().innerText();
+    step = 'chat';
     await page.locator('#transcript .usage').first().waitFor();
     await page.locator('#send:enabled').waitFor(); // the stream has ended
     seen.chat_tool = await page.locator('#transcript details summary').first().innerText();
@@ -163,9 +231,14 @@ async function run(browser, name, viewport, result) {
   await page.click('#logout');
   await page.locator('#login').waitFor({ state: 'visible' });
   seen.logged_out = true;
-  result.pages[name] = seen;
-  await context.close();
+  }
 }
+
+const current = { step: 'launch' };
+setTimeout(() => {
+  console.error(`ui_browser: stuck at ${current.step} after 150 s`);
+  process.exit(2);
+}, 150000).unref();
 
 (async () => {
   const result = { errors: [], a11y: [], a11y_checked: [], pages: {}, screenshots: [] };
