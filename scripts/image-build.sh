@@ -38,7 +38,8 @@ log() { echo "image-build.sh: $*" >&2; }
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${HERMETIC_CACHE:-$HOME/.cache/hermetic}
 IMAGE=${IMAGE:-localhost/hermetic:dev}
-DEBIAN_IMAGE=${DEBIAN_IMAGE:-docker.io/library/debian:bookworm-slim}
+DEFAULT_BASE=docker.io/library/debian:bookworm-slim   # kaniko/Dockerfile's ARG DEBIAN_IMAGE, in full
+DEBIAN_IMAGE=${DEBIAN_IMAGE:-$DEFAULT_BASE}
 SUITE=bookworm
 OUTDIR=$REPO/build-image
 CTX=$OUTDIR/context
@@ -159,8 +160,11 @@ if [ "$check_only" = 0 ]; then
   # ---- 3. the build -------------------------------------------------------------------------------
   t0=$(date +%s)
   log "buildah bud kaniko/Dockerfile -> $IMAGE (base $DEBIAN_IMAGE, $(uname -m))"
-  setpriv --no-new-privs buildah bud --layers --pull=never --isolation chroot "${no_cache[@]}" \
-    --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" \
+  # the Dockerfile's own ARG default (debian:bookworm-slim) resolves to the imported base; a
+  # build-arg only when DEBIAN_IMAGE names another image
+  base_arg=()
+  [ "$DEBIAN_IMAGE" = "$DEFAULT_BASE" ] || base_arg=(--build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE")
+  setpriv --no-new-privs buildah bud --layers --pull=never --isolation chroot "${no_cache[@]}" "${base_arg[@]}" \
     -f "$CTX/kaniko/Dockerfile" --ignorefile "$CTX/kaniko/Dockerfile.dockerignore" \
     -t "$IMAGE" "$CTX" >&2 || die "buildah bud failed"
   t_build=$(( $(date +%s) - t0 ))
