@@ -9,6 +9,7 @@
 #include "tools/tools.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -790,6 +791,65 @@ static void the_owner_cannot_write_through_a_symlink(void **state)
 	fixture_destroy(f);
 }
 
+/* The owner's edit on a thread while the agent's tool writes on this one: an entry the tool
+ * added is never lost to an edit made from a version without it (the lock keeps each
+ * read-check-write whole; the edit copies the file as it read it, plus a line). */
+struct racer {
+	const struct config *cfg;
+	int round;
+	int rc;
+};
+
+static void *race_put(void *arg)
+{
+	struct racer *r = arg;
+	struct tools_memory_info info;
+	struct buf got, err, out;
+	char *text;
+
+	buf_init(&got, 0);
+	buf_init(&err, 0);
+	buf_init(&out, 0);
+	r->rc = tools_memory_get(r->cfg, false, &got, &info, &err);
+	if (r->rc == 0) {
+		text = xasprintf("%s\n§\nowner %d", buf_str(&got), r->round);
+		r->rc = tools_memory_put(r->cfg, false, text, info.version, &info, &out);
+		free(text);
+	}
+	buf_finish(&out);
+	buf_finish(&err);
+	buf_finish(&got);
+	return NULL;
+}
+
+static void an_edit_racing_the_tool_never_loses_its_entry(void **state)
+{
+	struct fixture *f = fixture_create("memory:\n  max_chars: 100000\n  history_keep: 1\n");
+	char args[128], entry[32], *text;
+	struct racer r = {f->cfg, 0, 0};
+	pthread_t t;
+	int lost = 0;
+
+	(void)state;
+	for (r.round = 0; r.round < 300; r.round++) {
+		snprintf(entry, sizeof(entry), "agent %d", r.round);
+		snprintf(args, sizeof(args),
+			 "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"%s\"}", entry);
+		assert_int_equal(pthread_create(&t, NULL, race_put, &r), 0);
+		call(f, &tool_def_memory, args);
+		assert_int_equal(f->rc, 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_true(r.rc == 0 || r.rc == -ESTALE);
+		text = get_file(f->home, "memories/MEMORY.md");
+		lost += strstr(text, entry) == NULL;
+		free(text);
+		if (r.round % 50 == 49) /* keep the file small */
+			put_file(f->home, "memories/MEMORY.md", "");
+	}
+	assert_int_equal(lost, 0);
+	fixture_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -815,6 +875,7 @@ int main(void)
 		cmocka_unit_test(the_owners_edit_of_a_stale_version_is_refused),
 		cmocka_unit_test(the_owners_edit_past_the_bound_gets_the_tools_refusal),
 		cmocka_unit_test(the_owner_cannot_write_through_a_symlink),
+		cmocka_unit_test(an_edit_racing_the_tool_never_loses_its_entry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
