@@ -75,7 +75,7 @@ GIT_URL      ?= $(shell git remote get-url origin 2>/dev/null | sed -E 's#^[a-z+
 GIT_REF      ?= $(shell b=$$(git symbolic-ref -q --short HEAD) && echo refs/heads/$$b)
 PROM_RELEASE ?= kube-prometheus-stack
 
-.PHONY: ai ai-registry ai-hermes-build ai-kubernetes-mcp-build ai-hermes-deploy k8s-secret validate image-rootfs
+.PHONY: ai ai-registry ai-hermes-build ai-kubernetes-mcp-build ai-hermes-deploy k8s-secret validate image-rootfs image
 
 ai: ## K3s: ai-registry, ai-hermes-build, ai-kubernetes-mcp-build, ai-hermes-deploy, in order
 	$(MAKE) ai-registry
@@ -104,11 +104,15 @@ ai-kubernetes-mcp-build: ## K3s: build the kubernetes-mcp-server v0.0.67 sidecar
 ai-hermes-deploy: ## K3s: Secret, kubectl apply -k k8s/ with image TAG, rollout status; monitoring if its CRD exists
 	KUBECTL="$(KUBECTL)" REGISTRY="$(REGISTRY)" TAG="$(TAG)" PROM_RELEASE="$(PROM_RELEASE)" k8s/deploy.sh
 
-k8s-secret: ## K3s: Secret ai/hermetic-secrets from k8s/secret.env (git-ignored) or the environment
+k8s-secret: ## K3s: Secret ai/hermetic-secrets from k8s/secret.env (git-ignored) or the environment; NAMESPACE=, SECRET_ENV=
 	KUBECTL="$(KUBECTL)" k8s/make-secret.sh
 
-validate: all ## offline strict validation of k8s/, registry/, kaniko/ (schemas, policy, config check)
+validate: all ## offline strict validation of k8s/, k8s-overlays/, registry/, kaniko/ (schemas, policy, config check)
 	HERMETIC_BIN=$(CURDIR)/$(BUILD)/hermetic tests/k8s/validate.sh
 
 image-rootfs: static-aarch64 ## the FROM-scratch image's file tree + tar in build-image/, without Docker; prints its size
 	scripts/image-rootfs.sh
+
+# Not part of `make test`: a cold build takes minutes (docs/numbers.md).
+image: ## build kaniko/Dockerfile here with buildah (native arch, debootstrapped base, no registry) and check the image
+	scripts/image-build.sh

@@ -4,6 +4,8 @@
 #   $HERMETIC_CACHE/toolchain/bin/{x86_64,aarch64}-linux-musl-{gcc,ar,ranlib,strip,...}
 #   $HERMETIC_CACHE/toolchain/<arch>/{musl-gcc.specs,kernel-include/{linux,asm,asm-generic}}
 # Usage: cross/toolchain.sh [--no-install]   (--no-install: only (re)generate the wrappers)
+# Env:   HERMETIC_NATIVE_ONLY=1  only the build host's own architecture: no foreign dpkg
+#        architecture, no cross gcc, no qemu (kaniko/Dockerfile's native builder stage)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 
@@ -24,10 +26,13 @@ common_pkgs=(make cmake meson ninja-build pkg-config dpkg-dev file python3 tcl
              autoconf automake libtool xz-utils bzip2 patch gawk)
 case "$HOST_ARCH" in
   amd64)
-    need_pkgs=("${common_pkgs[@]}" gcc binutils musl-tools musl-dev linux-libc-dev
-               gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu linux-libc-dev-arm64-cross
-               musl-dev:arm64 qemu-user-static)
-    foreign_arch=arm64 ;;
+    need_pkgs=("${common_pkgs[@]}" gcc binutils musl-tools musl-dev linux-libc-dev)
+    foreign_arch=
+    if [ "${HERMETIC_NATIVE_ONLY:-0}" != 1 ]; then
+      need_pkgs+=(gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu linux-libc-dev-arm64-cross
+                  musl-dev:arm64 qemu-user-static)
+      foreign_arch=arm64
+    fi ;;
   arm64)
     need_pkgs=("${common_pkgs[@]}" gcc binutils musl-tools musl-dev linux-libc-dev)
     foreign_arch= ;;
@@ -143,7 +148,8 @@ if [ -f /usr/lib/x86_64-linux-musl/libc.a ]; then
   fi
 fi
 if [ "$HOST_ARCH" = amd64 ]; then
-  mk_arch aarch64 aarch64-linux-gnu /usr/aarch64-linux-gnu/include /usr/aarch64-linux-gnu/include/asm
+  [ "${HERMETIC_NATIVE_ONLY:-0}" = 1 ] ||
+    mk_arch aarch64 aarch64-linux-gnu /usr/aarch64-linux-gnu/include /usr/aarch64-linux-gnu/include/asm
 else
   mk_arch aarch64 aarch64-linux-gnu /usr/include /usr/include/aarch64-linux-gnu/asm
 fi

@@ -10,7 +10,8 @@
 # on a command line or in this script's output.
 #
 # Usage: k8s/make-secret.sh [--print]   (--print: list the keys it would write; no cluster)
-# Env:   KUBECTL (default kubectl), SECRET_ENV (default k8s/secret.env)
+# Env:   KUBECTL (default kubectl), SECRET_ENV (default k8s/secret.env), NAMESPACE (default ai;
+#        ai-shadow for the second instance of k8s-overlays/shadow, with its own SECRET_ENV)
 set -euo pipefail
 umask 077
 
@@ -20,7 +21,8 @@ log() { echo "make-secret.sh: $*" >&2; }
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 KUBECTL=${KUBECTL:-kubectl}
 SRC=${SECRET_ENV:-$HERE/secret.env}
-NS=ai NAME=hermetic-secrets
+NS=${NAMESPACE:-ai} NAME=hermetic-secrets
+[[ "$NS" =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || die "NAMESPACE='$NS' is not a namespace name"
 KEYS=(OPENROUTER_API_KEY TELEGRAM_BOT_TOKEN API_SERVER_KEY LITELLM_MASTER_KEY HOOK_TOKEN)
 REQUIRED=(OPENROUTER_API_KEY TELEGRAM_BOT_TOKEN)
 print=0

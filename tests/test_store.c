@@ -3,8 +3,10 @@
  * values survive reopening. On a loop, a lock held by another connection costs one short wait
  * (then writes fail at once for a while), writes that found it wait in memory and are stored in
  * order once it is gone (done fires once, never from inside store_write), and a failed BEGIN
- * reports SQLite's error with the database's path, not the ROLLBACK's. */
+ * reports SQLite's error with the database's path, not the ROLLBACK's. store_sync fsyncs the
+ * WAL off the loop and answers once. */
 #include "test.h"
+#include "core/fileio.h"
 #include "core/loop.h"
 #include "core/store.h"
 #include "gateway/schema.h"
@@ -365,6 +367,74 @@ static void locked_database_costs_the_loop_one_short_wait_and_writes_wait_in_ord
 	free(path);
 }
 
+struct synced {
+	int n, rc;
+	struct loop *loop;
+	bool inside;
+};
+
+static void on_synced(int rc, void *arg)
+{
+	struct synced *y = arg;
+
+	assert_false(y->inside);
+	y->n++;
+	y->rc = rc;
+	if (y->loop)
+		loop_stop(y->loop);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* store_sync fsyncs the WAL (through fileio_fsync, here made 300 ms slow) on a worker: done
+ * fires once, from the loop, never inside the call, while the loop goes on running timers;
+ * one still running when the loop is destroyed answers -ECANCELED from loop_destroy. */
+static void a_sync_runs_off_the_loop_and_answers_once(void **state)
+{
+	char *path = xasprintf("%s/sync.db", dir), err[256];
+	struct loop *loop = loop_create();
+	struct synced y = {0, 1, loop, false};
+	struct store *s;
+	struct event *tick;
+	struct timeval ms20 = {0, 20000};
+	int ticks = 0;
+	int64_t t0;
+
+	assert_int_equal(setenv("HERMETIC_TEST_SLOW_FSYNC_MS", "300", 1), 0);
+	fileio_test_env();
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_sync(s, on_synced, &y), -EINVAL); /* no loop attached */
+	store_attach_loop(s, loop);
+	assert_int_equal(store_kv_set(s, "k", "v"), 0);
+	tick = event_new(loop_base(loop), -1, EV_PERSIST, on_tick, &ticks);
+	event_add(tick, &ms20);
+	t0 = now_mono_ms();
+	y.inside = true;
+	assert_int_equal(store_sync(s, on_synced, &y), 0);
+	y.inside = false;
+	assert_true(now_mono_ms() - t0 < 100); /* the fsync is not waited for here */
+	loop_run(loop);
+	assert_int_equal(y.n, 1);
+	assert_int_equal(y.rc, 0);
+	assert_true(now_mono_ms() - t0 >= 300); /* the slow fsync was done */
+	assert_true(ticks >= 5);		/* and the loop ran meanwhile */
+
+	/* In flight at loop_destroy: -ECANCELED, once. */
+	y = (struct synced){0, 1, NULL, false};
+	assert_int_equal(store_sync(s, on_synced, &y), 0);
+	event_free(tick);
+	store_close(s);
+	loop_destroy(loop);
+	assert_int_equal(y.n, 1);
+	assert_int_equal(y.rc, -ECANCELED);
+	assert_int_equal(unsetenv("HERMETIC_TEST_SLOW_FSYNC_MS"), 0);
+	fileio_test_env();
+	free(path);
+}
+
 static void failed_begin_reports_the_lock_not_the_rollback(void **state)
 {
 	char *path = xasprintf("%s/begin.db", dir), err[256];
@@ -408,6 +478,7 @@ int main(void)
 		cmocka_unit_test(
 			locked_database_costs_the_loop_one_short_wait_and_writes_wait_in_order),
 		cmocka_unit_test(failed_begin_reports_the_lock_not_the_rollback),
+		cmocka_unit_test(a_sync_runs_off_the_loop_and_answers_once),
 	};
 
 	schema_register();

@@ -6,8 +6,10 @@
  * model's condensed answer checked, the other entries condensed and the old file kept, a file
  * edited meanwhile or a failed call leaving everything as it was and the user told. */
 #include "tool_fixture.h"
+#include "tools/tools.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -598,6 +600,256 @@ static void a_failed_condensing_call_leaves_the_file_and_tells_the_user(void **s
 	fixture_destroy(f);
 }
 
+/* ---- the owner's edit (the web cockpit) ---- */
+
+static void version_of(const char *text, char v[TOOLS_VERSION_LEN + 1])
+{
+	tools_edit_version(text, strlen(text), v);
+}
+
+static size_t history_count(const char *home)
+{
+	char *dir = xasprintf("%s/memories/.history", home);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+
+	free(dir);
+	while (d && (e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void the_owner_replaces_the_file_through_the_tools_parser(void **state)
+{
+	struct fixture *f = fixture_create("memory:\n  history_keep: 2\n");
+	struct tools_memory_info info;
+	char v[TOOLS_VERSION_LEN + 1], *text, *kept;
+	struct buf got, err;
+	int i;
+
+	(void)state;
+	buf_init(&got, 0);
+	buf_init(&err, 0);
+	/* a missing file reads as "" with the version of "" */
+	assert_int_equal(tools_memory_get(f->cfg, false, &got, &info, &err), 0);
+	assert_string_equal(buf_str(&got), "");
+	version_of("", v);
+	assert_string_equal(info.version, v);
+	assert_int_equal(info.max_chars, 2200);
+	/* entries trimmed, empty and repeated ones dropped, written as the tool writes them;
+	 * nothing to keep of an empty file */
+	assert_int_equal(tools_memory_put(f->cfg, false, "  tea \n§\n\n§\ncoffee\n§\ntea", v, &info,
+					  &f->out),
+			 0);
+	assert_string_equal(buf_str(&f->out), "Saved MEMORY.md (12/2,200 characters, 2 entries).");
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, "tea\n§\ncoffee\n");
+	version_of(text, v);
+	assert_string_equal(info.version, v);
+	assert_int_equal(info.chars, 12);
+	assert_int_equal(info.entries, 2);
+	assert_false(exists(f->home, "memories/.history"));
+	/* the tool reads what the owner wrote */
+	call(f, &tool_def_memory, "{\"action\":\"read\",\"target\":\"memory\"}");
+	assert_string_equal(buf_str(&f->out),
+			    "MEMORY.md (12/2,200 characters, 2 entries):\ntea\n§\ncoffee");
+	/* the next edit keeps the old file in .history, as condensing does */
+	buf_reset(&f->out);
+	assert_int_equal(tools_memory_put(f->cfg, false, "juice", v, &info, &f->out), 0);
+	assert_contains(buf_str(&f->out), "Saved MEMORY.md (5/2,200 characters, 1 entry). The "
+					  "old version is kept as memories/.history/MEMORY.md.");
+	kept = strstr(buf_str(&f->out), "memories/.history/");
+	kept = xstrndup(kept, strlen(kept) - 1); /* the final '.' */
+	free(text);
+	text = get_file(f->home, kept);
+	assert_string_equal(text, "tea\n§\ncoffee\n");
+	free(text);
+	free(kept);
+	/* the same text again writes nothing and keeps nothing */
+	buf_reset(&f->out);
+	assert_int_equal(tools_memory_put(f->cfg, false, "juice\n", info.version, &info, &f->out),
+			 0);
+	assert_string_equal(buf_str(&f->out), "MEMORY.md is unchanged; nothing to do.");
+	assert_int_equal(history_count(f->home), 1);
+	/* memory.history_keep bounds the versions kept */
+	for (i = 0; i < 3; i++) {
+		char *next = xasprintf("juice %d", i);
+
+		buf_reset(&f->out);
+		assert_int_equal(
+			tools_memory_put(f->cfg, false, next, info.version, &info, &f->out), 0);
+		free(next);
+		usleep(2000); /* a kept version is named by the millisecond */
+	}
+	assert_int_equal(history_count(f->home), 2);
+	buf_finish(&got);
+	buf_finish(&err);
+	fixture_destroy(f);
+}
+
+static void the_owners_edit_of_a_stale_version_is_refused(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	struct tools_memory_info info;
+	char shown[TOOLS_VERSION_LEN + 1], *text;
+	struct buf got, err;
+
+	(void)state;
+	buf_init(&got, 0);
+	buf_init(&err, 0);
+	put_file(f->home, "memories/USER.md", "Ana\n");
+	assert_int_equal(tools_memory_get(f->cfg, true, &got, &info, &err), 0);
+	assert_string_equal(buf_str(&got), "Ana\n");
+	memcpy(shown, info.version, sizeof(shown));
+	/* the agent writes after the page was shown */
+	call(f, &tool_def_memory, "{\"action\":\"add\",\"target\":\"user\",\"content\":\"vim\"}");
+	assert_int_equal(f->rc, 0);
+	buf_reset(&f->out);
+	assert_int_equal(tools_memory_put(f->cfg, true, "Ana Lopez", shown, &info, &f->out),
+			 -ESTALE);
+	assert_string_equal(buf_str(&f->out),
+			    "USER.md changed after it was shown (the agent or another edit wrote "
+			    "it); nothing was saved: reload it and make the change again");
+	text = get_file(f->home, "memories/USER.md");
+	assert_string_equal(text, "Ana\n§\nvim\n");
+	free(text);
+	buf_reset(&f->out);
+	assert_int_equal(tools_memory_put(f->cfg, true, "Ana Lopez", NULL, &info, &f->out),
+			 -ESTALE);
+	assert_false(exists(f->home, "memories/.history"));
+	buf_finish(&got);
+	buf_finish(&err);
+	fixture_destroy(f);
+}
+
+static void the_owners_edit_past_the_bound_gets_the_tools_refusal(void **state)
+{
+	struct fixture *f = fixture_create("memory:\n  max_chars: 100\n");
+	struct tools_memory_info info;
+	char v[TOOLS_VERSION_LEN + 1], entry[91], *file, *edit, *want, *text;
+	struct buf tool;
+
+	(void)state;
+	buf_init(&tool, 0);
+	memset(entry, 'x', 90);
+	entry[90] = '\0';
+	file = xasprintf("%s\n", entry);
+	edit = xasprintf("%s\n§\nabcdefgh", entry);
+	want = xasprintf("MEMORY.md would be 101/100 characters; remove or shorten entries first "
+			 "(current entries:\n%s)",
+			 entry);
+	put_file(f->home, "memories/MEMORY.md", file);
+	/* what the tool says for an add that makes the file 90 + 3 + 8 = 101 characters */
+	call(f, &tool_def_memory,
+	     "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"abcdefgh\"}");
+	assert_int_equal(f->rc, -E2BIG);
+	buf_append(&tool, f->out.data, f->out.len);
+	buf_reset(&f->out);
+	version_of(file, v);
+	assert_int_equal(tools_memory_put(f->cfg, false, edit, v, &info, &f->out), -E2BIG);
+	assert_string_equal(buf_str(&f->out), buf_str(&tool));
+	assert_string_equal(buf_str(&f->out), want);
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, file);
+	free(text);
+	assert_false(exists(f->home, "memories/.history"));
+	free(want);
+	free(edit);
+	free(file);
+	buf_finish(&tool);
+	fixture_destroy(f);
+}
+
+static void the_owner_cannot_write_through_a_symlink(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	struct tools_memory_info info;
+	char v[TOOLS_VERSION_LEN + 1], *target, *link;
+	struct buf got, err;
+
+	(void)state;
+	buf_init(&got, 0);
+	buf_init(&err, 0);
+	put_file(f->notes, "secret.txt", "keep out\n");
+	put_file(f->home, "memories/.keep", "");
+	target = xasprintf("%s/secret.txt", f->notes);
+	link = xasprintf("%s/memories/MEMORY.md", f->home);
+	assert_int_equal(symlink(target, link), 0);
+	assert_true(tools_memory_get(f->cfg, false, &got, &info, &err) < 0);
+	version_of("keep out\n", v);
+	assert_true(tools_memory_put(f->cfg, false, "mine", v, &info, &f->out) < 0);
+	free(target);
+	target = get_file(f->notes, "secret.txt");
+	assert_string_equal(target, "keep out\n");
+	free(target);
+	free(link);
+	buf_finish(&got);
+	buf_finish(&err);
+	fixture_destroy(f);
+}
+
+/* The owner's edit on a thread while the agent's tool writes on this one: an entry the tool
+ * added is never lost to an edit made from a version without it (the lock keeps each
+ * read-check-write whole; the edit copies the file as it read it, plus a line). */
+struct racer {
+	const struct config *cfg;
+	int round;
+	int rc;
+};
+
+static void *race_put(void *arg)
+{
+	struct racer *r = arg;
+	struct tools_memory_info info;
+	struct buf got, err, out;
+	char *text;
+
+	buf_init(&got, 0);
+	buf_init(&err, 0);
+	buf_init(&out, 0);
+	r->rc = tools_memory_get(r->cfg, false, &got, &info, &err);
+	if (r->rc == 0) {
+		text = xasprintf("%s\n§\nowner %d", buf_str(&got), r->round);
+		r->rc = tools_memory_put(r->cfg, false, text, info.version, &info, &out);
+		free(text);
+	}
+	buf_finish(&out);
+	buf_finish(&err);
+	buf_finish(&got);
+	return NULL;
+}
+
+static void an_edit_racing_the_tool_never_loses_its_entry(void **state)
+{
+	struct fixture *f = fixture_create("memory:\n  max_chars: 100000\n  history_keep: 1\n");
+	char args[128], entry[32], *text;
+	struct racer r = {f->cfg, 0, 0};
+	pthread_t t;
+	int lost = 0;
+
+	(void)state;
+	for (r.round = 0; r.round < 300; r.round++) {
+		snprintf(entry, sizeof(entry), "agent %d", r.round);
+		snprintf(args, sizeof(args),
+			 "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"%s\"}", entry);
+		assert_int_equal(pthread_create(&t, NULL, race_put, &r), 0);
+		call(f, &tool_def_memory, args);
+		assert_int_equal(f->rc, 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_true(r.rc == 0 || r.rc == -ESTALE);
+		text = get_file(f->home, "memories/MEMORY.md");
+		lost += strstr(text, entry) == NULL;
+		free(text);
+		if (r.round % 50 == 49) /* keep the file small */
+			put_file(f->home, "memories/MEMORY.md", "");
+	}
+	assert_int_equal(lost, 0);
+	fixture_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -619,6 +871,11 @@ int main(void)
 		cmocka_unit_test(a_replace_that_does_not_fit_condenses_the_other_entries),
 		cmocka_unit_test(a_file_edited_while_the_model_wrote_is_not_overwritten),
 		cmocka_unit_test(a_failed_condensing_call_leaves_the_file_and_tells_the_user),
+		cmocka_unit_test(the_owner_replaces_the_file_through_the_tools_parser),
+		cmocka_unit_test(the_owners_edit_of_a_stale_version_is_refused),
+		cmocka_unit_test(the_owners_edit_past_the_bound_gets_the_tools_refusal),
+		cmocka_unit_test(the_owner_cannot_write_through_a_symlink),
+		cmocka_unit_test(an_edit_racing_the_tool_never_loses_its_entry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

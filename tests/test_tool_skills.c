@@ -4,6 +4,7 @@
 #include "tool_fixture.h"
 #include "tools/skill_rank.h"
 #include "tools/skill_set.h"
+#include "tools/skill_md.h"
 #include "tools/tools.h"
 
 #include <ctype.h>
@@ -726,6 +727,83 @@ static void punctuation_in_a_query_is_never_fts_syntax(void **state)
 	fixture_destroy(f);
 }
 
+/* ---- the owner's edits (the web cockpit) ---- */
+
+static int edit(struct fixture *f, enum tools_skill_edit what, const char *name, const char *text,
+		const char *version, char v[TOOLS_VERSION_LEN + 1])
+{
+	buf_reset(&f->out);
+	f->rc = tools_skill_edit(f->cfg, what, name, text, version, v, &f->out);
+	return f->rc;
+}
+
+static void the_owner_creates_replaces_and_deletes_through_the_tools_checks(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	char v[TOOLS_VERSION_LEN + 1], shown[TOOLS_VERSION_LEN + 1], *text;
+
+	(void)state;
+	/* the validator's own words, nothing written */
+	assert_int_equal(edit(f, TOOLS_SKILL_CREATE, "a", "# no front matter", NULL, v), -EINVAL);
+	assert_contains(buf_str(&f->out), "invalid SKILL.md: SKILL.md must start with a line");
+	assert_int_equal(edit(f, TOOLS_SKILL_CREATE, "a", SKILL("b", "d"), NULL, v), -EINVAL);
+	assert_string_equal(buf_str(&f->out),
+			    "the front matter name 'b' must equal the name argument 'a'");
+	assert_int_equal(edit(f, TOOLS_SKILL_CREATE, "../x", SKILL("x", "d"), NULL, v), -EINVAL);
+	assert_string_equal(buf_str(&f->out), "invalid name: " SKILL_MD_NAME_RULE);
+	assert_false(exists(f->home, "skills"));
+	/* created as skill_manage creates it; the version is of the bytes written */
+	assert_int_equal(edit(f, TOOLS_SKILL_CREATE, "a", SKILL("a", "first"), NULL, v), 0);
+	assert_string_equal(buf_str(&f->out), "Created skill a (49 bytes).");
+	text = get_file(f->home, "skills/a/SKILL.md");
+	tools_edit_version(text, strlen(text), shown);
+	assert_string_equal(v, shown);
+	free(text);
+	assert_int_equal(edit(f, TOOLS_SKILL_CREATE, "a", SKILL("a", "again"), NULL, v), -EEXIST);
+	/* replaced whole, validated first */
+	assert_int_equal(edit(f, TOOLS_SKILL_REPLACE, "a", "---\nname: a\n---\n", shown, v),
+			 -EINVAL);
+	assert_contains(buf_str(&f->out), "description is missing");
+	assert_int_equal(edit(f, TOOLS_SKILL_REPLACE, "a", SKILL("a", "second"), shown, v), 0);
+	assert_string_equal(buf_str(&f->out), "Saved skill a (50 bytes).");
+	text = get_file(f->home, "skills/a/SKILL.md");
+	assert_string_equal(text, SKILL("a", "second"));
+	free(text);
+	/* the page's old version is stale now: neither a replace nor a delete goes through */
+	assert_int_equal(edit(f, TOOLS_SKILL_REPLACE, "a", SKILL("a", "third"), shown, v), -ESTALE);
+	assert_string_equal(buf_str(&f->out),
+			    "SKILL.md of a changed after it was shown (the agent or another edit "
+			    "wrote it); nothing was saved: reload it and make the change again");
+	assert_int_equal(edit(f, TOOLS_SKILL_REPLACE, "a", SKILL("a", "third"), NULL, v), -ESTALE);
+	assert_int_equal(edit(f, TOOLS_SKILL_DELETE, "a", NULL, shown, v), -ESTALE);
+	assert_true(exists(f->home, "skills/a/SKILL.md"));
+	tools_edit_version(SKILL("a", "second"), strlen(SKILL("a", "second")), shown);
+	assert_int_equal(edit(f, TOOLS_SKILL_DELETE, "a", NULL, shown, v), 0);
+	assert_string_equal(buf_str(&f->out), "Deleted skill a.");
+	assert_string_equal(v, "");
+	assert_false(exists(f->home, "skills/a"));
+	assert_int_equal(edit(f, TOOLS_SKILL_DELETE, "a", NULL, shown, v), -ENOENT);
+	fixture_destroy(f);
+}
+
+static void the_owner_cannot_edit_an_external_skill(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	char v[TOOLS_VERSION_LEN + 1], *text;
+
+	(void)state;
+	put_file(f->ext, "ro/SKILL.md", SKILL("ro", "read only"));
+	tools_edit_version(SKILL("ro", "read only"), strlen(SKILL("ro", "read only")), v);
+	assert_int_equal(edit(f, TOOLS_SKILL_REPLACE, "ro", SKILL("ro", "mine"), v, v), -EPERM);
+	assert_contains(buf_str(&f->out), "skill ro is read-only (in ");
+	assert_int_equal(edit(f, TOOLS_SKILL_DELETE, "ro", NULL, v, v), -EPERM);
+	assert_int_equal(edit(f, TOOLS_SKILL_CREATE, "ro", SKILL("ro", "mine"), NULL, v), -EEXIST);
+	text = get_file(f->ext, "ro/SKILL.md");
+	assert_string_equal(text, SKILL("ro", "read only"));
+	free(text);
+	fixture_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -747,6 +825,8 @@ int main(void)
 		cmocka_unit_test(skills_list_searches_and_pages),
 		cmocka_unit_test(long_descriptions_are_cut_to_one_line),
 		cmocka_unit_test(punctuation_in_a_query_is_never_fts_syntax),
+		cmocka_unit_test(the_owner_creates_replaces_and_deletes_through_the_tools_checks),
+		cmocka_unit_test(the_owner_cannot_edit_an_external_skill),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,7 +31,11 @@ async function api(path, body) {
     show('login');
     throw new Error('not logged in');
   }
-  if (!r.ok) throw new Error(data.error || 'HTTP ' + r.status);
+  if (!r.ok) {
+    const err = new Error(data.error || 'HTTP ' + r.status);
+    err.status = r.status;
+    throw err;
+  }
   return data;
 }
 
@@ -168,28 +172,135 @@ async function pageSpend() {
   }) : [el('dt', { text: 'Balance' }), el('dd', { class: 'meta', text: 'No OpenRouter or DeepSeek key in model_list.' })]));
 }
 
+// Memory and skills: shown as the agent reads them, edited through its own writers. Every
+// save names the version it was shown, so a file the agent wrote since is not overwritten (409).
+let mem = null;   // the last GET /v1/ui/memory
+let skill = null; // the skill shown: {name, text, version, writable}
+let editing = null; // {kind: 'memory'|'user'|'new'|'skill', name, version}
+
 async function showSkill(name) {
   const d = await api('/v1/ui/skill?name=' + encodeURIComponent(name));
-  const pre = $('#skill-text');
-  pre.textContent = d.text === null ? '(unreadable or too large)' : d.text;
-  pre.hidden = false;
-  pre.scrollIntoView();
+  skill = d;
+  $('#skill-title').textContent = d.name;
+  $('#skill-text').textContent = d.text === null ? '(unreadable or too large)' : d.text;
+  const canEdit = d.writable && d.text !== null;
+  $('#edit-skill').hidden = !canEdit;
+  $('#delete-skill').hidden = !d.writable;
+  $('#delete-confirm').hidden = true;
+  $('#skill-error').hidden = true;
+  $('#skill-view').hidden = false;
+  $('#skill-view').scrollIntoView();
+}
+
+function fileMeta(f) {
+  return f ? `${f.chars} of ${f.max_chars} characters · ${f.entries} ${f.entries === 1 ? 'entry' : 'entries'}` : '';
 }
 
 async function pageMemory() {
   show('memory');
+  closeEditor();
   const d = await api('/v1/ui/memory');
+  mem = d;
   const file = (t) => (t === null ? '(unreadable or too large)' : t || '(empty)');
   $('#memory-text').textContent = file(d.memory);
   $('#user-text').textContent = file(d.user);
-  $('#skill-text').hidden = true;
+  $('#memory-meta').textContent = fileMeta(d.memory_file);
+  $('#user-meta').textContent = fileMeta(d.user_file);
+  $('#edit-memory').hidden = !d.memory_file;
+  $('#edit-user').hidden = !d.user_file;
+  $('#skill-view').hidden = true;
   $('#skill-list').replaceChildren(...(d.skills.length ? d.skills.map((k) => {
-    const b = el('button', { type: 'button', class: 'secondary', text: 'Show SKILL.md' });
+    const b = el('button', { type: 'button', class: 'secondary', text: 'Show SKILL.md', 'aria-label': 'Show SKILL.md of ' + k.name });
     b.addEventListener('click', () => showSkill(k.name).catch((e) => status(e.message)));
     return el('li', null,
-      el('span', { class: 'title', text: (k.category ? k.category + '/' : '') + k.name + (k.external ? ' (external)' : '') }),
+      el('span', { class: 'title', text: (k.category ? k.category + '/' : '') + k.name + (k.external ? ' (external, read-only)' : '') }),
       el('span', { class: k.error ? 'meta bad' : 'meta', text: k.error ? 'invalid: ' + k.error : k.description }), el('br'), b);
   }) : [el('li', { class: 'meta', text: 'No skills yet.' })]));
+}
+
+const NEW_SKILL = '---\nname: NAME\ndescription: One line on when to use this skill.\n---\n\n# Steps\n\n1. \n';
+
+function openEditor(kind) {
+  const f = kind === 'memory' ? mem.memory_file : kind === 'user' ? mem.user_file : null;
+  editing = { kind, name: kind === 'skill' ? skill.name : '', version: f ? f.version : kind === 'skill' ? skill.version : '' };
+  $('#editor-title').textContent = kind === 'memory' ? 'Edit MEMORY.md' : kind === 'user' ? 'Edit USER.md'
+    : kind === 'new' ? 'New skill' : 'Edit skill ' + skill.name;
+  $('#editor-help').textContent = f ? `Entries are separated by a line holding only "§". At most ${f.max_chars} characters.`
+    : 'The whole SKILL.md: front matter with name and description, then the steps.';
+  $('#editor-text').value = kind === 'memory' ? mem.memory : kind === 'user' ? mem.user : kind === 'new' ? NEW_SKILL : skill.text;
+  $('#skill-name-row').hidden = kind !== 'new';
+  $('#skill-name').value = '';
+  $('#editor-error').hidden = true;
+  $('#files').hidden = true;
+  $('#editor').hidden = false;
+  (kind === 'new' ? $('#skill-name') : $('#editor-text')).focus();
+}
+
+function closeEditor() {
+  editing = null;
+  $('#editor').hidden = true;
+  $('#files').hidden = false;
+}
+
+function editorError(e) {
+  const box = $('#editor-error');
+  box.textContent = e.status === 409 && editing.kind !== 'new'
+    ? e.message + ' (Cancel shows the file as it is now; your text stays here until then.)' : e.message;
+  box.hidden = false;
+  box.scrollIntoView({ block: 'nearest' });
+}
+
+async function saveEditor() {
+  const text = $('#editor-text').value;
+  const e = editing;
+  let r;
+  if (e.kind === 'memory' || e.kind === 'user') {
+    r = await api('/v1/ui/memory/save', { target: e.kind, text, version: e.version });
+  } else if (e.kind === 'new') {
+    r = await api('/v1/ui/skill/create', { name: $('#skill-name').value.trim(), text });
+  } else {
+    r = await api('/v1/ui/skill/save', { name: e.name, text, version: e.version });
+  }
+  const name = e.kind === 'new' ? $('#skill-name').value.trim() : e.name;
+  await pageMemory();
+  status(r.text);
+  if (e.kind === 'new' || e.kind === 'skill') await showSkill(name);
+}
+
+async function deleteSkill() {
+  const name = skill.name;
+  try {
+    const r = await api('/v1/ui/skill/delete', { name, version: skill.version });
+    await pageMemory();
+    status(r.text);
+  } catch (e) {
+    $('#delete-confirm').hidden = true;
+    $('#skill-error').textContent = e.message;
+    $('#skill-error').hidden = false;
+  }
+}
+
+function memoryEditor() {
+  $('#edit-memory').addEventListener('click', () => openEditor('memory'));
+  $('#edit-user').addEventListener('click', () => openEditor('user'));
+  $('#new-skill').addEventListener('click', () => openEditor('new'));
+  $('#edit-skill').addEventListener('click', () => openEditor('skill'));
+  $('#delete-skill').addEventListener('click', () => {
+    $('#delete-question').textContent = `Delete skill ${skill.name} and its folder? This cannot be undone.`;
+    $('#delete-confirm').hidden = false;
+    $('#delete-no').focus();
+  });
+  $('#delete-no').addEventListener('click', () => { $('#delete-confirm').hidden = true; });
+  $('#delete-yes').addEventListener('click', () => deleteSkill());
+  $('#editor-cancel').addEventListener('click', () => { route(); });
+  $('#editor').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const b = $('#editor-save');
+    b.disabled = true;
+    $('#editor-error').hidden = true;
+    try { await saveEditor(); } catch (e) { if (editing) editorError(e); else status(e.message); }
+    b.disabled = false;
+  });
 }
 
 function action(label, cls, fn) {
@@ -468,6 +579,7 @@ async function start() {
   $('#resume').addEventListener('click', async () => {
     try { breaker(await api('/v1/ui/breaker/resume', {})); } catch (e) { status(e.message); }
   });
+  memoryEditor();
   window.addEventListener('hashchange', route);
   const me = await api('/v1/ui/me');
   if (me.logged_in) {

@@ -30,6 +30,7 @@ void fileio_test_env(void)
 	const char *v = getenv("HERMETIC_TEST_SLOW_FSYNC_MS");
 	int64_t ms;
 
+	slow_fsync_ms = 0;
 	if (v && parse_i64(v, 0, SLOW_FSYNC_MAX, &ms) == 0)
 		slow_fsync_ms = (long)ms;
 }

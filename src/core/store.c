@@ -30,18 +30,22 @@
  * the loop's own writes would wait for, and a wake-up per row).
  */
 #include "core/store.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/offload.h"
 #include "core/util.h"
 
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 5000
 #define FAIL_FAST_MS	1000  /* after a busy wait ran out, on the loop */
@@ -93,6 +97,7 @@ struct store {
 	struct batch_listener listeners[STORE_BATCH_LISTENERS];
 	size_t n_listeners;
 	uint64_t n_batch_commits, n_batch_joins;
+	struct loop *loop; /* store_attach_loop's */
 	pthread_t checkpointer;
 	bool checkpointer_running;
 	pthread_mutex_t mu;
@@ -432,6 +437,7 @@ void store_attach_loop(struct store *s, struct loop *loop)
 	if (s->retry_ev)
 		return;
 	s->jobs_tail = &s->jobs;
+	s->loop = loop;
 	s->retry_ev = evtimer_new(loop_base(loop), on_retry, s);
 	sqlite3_busy_handler(s->db, on_busy, s);
 	/* Without them, batches are off: every store_batch_join says -ENOTSUP. */
@@ -640,6 +646,83 @@ int store_end(struct store *s, int rc)
 	if (rc < 0 && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
+}
+
+/* The WAL holds every commit not yet checkpointed, and a checkpoint syncs the database file
+ * before the WAL restarts, so an fsync of the WAL covers every commit so far. No WAL file (the
+ * store was closed and checkpointed) means nothing is waiting. */
+static int sync_wal(const char *wal_path)
+{
+	int fd = open(wal_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int rc;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	rc = fileio_fsync(fd);
+	close(fd);
+	return rc;
+}
+
+struct sync_job {
+	char *wal_path;
+	int rc;
+	store_synced_fn done;
+	void *arg;
+};
+
+static void sync_work(void *arg)
+{
+	struct sync_job *j = arg;
+
+	j->rc = sync_wal(j->wal_path);
+}
+
+static void sync_finish(struct sync_job *j, int rc)
+{
+	j->done(rc, j->arg);
+	free(j->wal_path);
+	free(j);
+}
+
+static void sync_done(void *arg)
+{
+	struct sync_job *j = arg;
+
+	sync_finish(j, j->rc);
+}
+
+static void sync_abandon(void *arg)
+{
+	sync_finish(arg, -ECANCELED);
+}
+
+static void sync_inline_done(evutil_socket_t fd, short what, void *arg)
+{
+	sync_done(arg);
+}
+
+int store_sync(struct store *s, store_synced_fn done, void *arg)
+{
+	struct timeval now = {0, 0};
+	struct sync_job *j;
+
+	if (!s->loop)
+		return -EINVAL;
+	store_batch_end(s); /* an open group commit is part of "so far" */
+	j = xcalloc(1, sizeof(*j));
+	j->wal_path = xasprintf("%s-wal", s->path);
+	j->done = done;
+	j->arg = arg;
+	if (offload_run(loop_offload(s->loop), sync_work, sync_done, sync_abandon, j) == 0)
+		return 0;
+	/* no thread (at the job limit, or none could start): on the loop, once */
+	sync_work(j);
+	if (event_base_once(loop_base(s->loop), -1, EV_TIMEOUT, sync_inline_done, j, &now) < 0) {
+		free(j->wal_path);
+		free(j);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 int store_schema_version(struct store *s)

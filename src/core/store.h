@@ -67,6 +67,18 @@ void store_attach_loop(struct store *s, struct loop *loop);
  * open (a failed statement may have ended it); returns rc, or the commit's error. */
 int store_begin(struct store *s);
 int store_end(struct store *s, int rc);
+
+/* Commits use synchronous=NORMAL: a process crash cannot undo one, a power loss can (back to
+ * the last checkpoint, about a second). store_sync() makes every commit so far survive a power
+ * loss too, as synchronous=FULL would have at commit, without an fsync on the loop: it fsyncs
+ * the WAL (fileio_fsync) on a thread of the loop's offload pool (on the loop only when no
+ * thread can start), then calls done(rc, arg) from the loop: 0, a negative errno, or
+ * -ECANCELED when the loop is destroyed first (done then fires from loop_destroy). Needs
+ * store_attach_loop(). Returns 0: done fires exactly once, never from inside this call; or
+ * -EINVAL (no loop) / -ENOMEM: done never fires. For what a peer is told was kept: Telegram
+ * forgets updates once the next poll confirms their offset. */
+typedef void (*store_synced_fn)(int rc, void *arg);
+int store_sync(struct store *s, store_synced_fn done, void *arg);
 /* Records the connection's current error as the failure of what (e.g. "append message"), for
  * store_error(), and returns -EBUSY when the database was locked, else -EIO. Call it right
  * after the failing sqlite3 call. */

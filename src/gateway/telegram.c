@@ -193,9 +193,10 @@ struct telegram {
 	struct chat *chats;
 	struct api_call *calls; /* in flight, for destroy */
 	struct event *poll_ev, *send_ev;
-	int64_t offset;	    /* last stored update_id */
-	int64_t last_ok_ms; /* last successful getUpdates (monotonic), or start */
-	bool polled;	    /* a getUpdates succeeded since the start */
+	struct poll_sync *sync; /* stored updates being synced to disk before the next poll */
+	int64_t offset;		/* last stored update_id */
+	int64_t last_ok_ms;	/* last successful getUpdates (monotonic), or start */
+	bool polled;		/* a getUpdates succeeded since the start */
 	int64_t backoff_ms;
 	const char *err_kind; /* current error state, NULL = healthy */
 	bool started_polling;
@@ -2285,6 +2286,46 @@ static void kick_chats(struct telegram *t)
 		chat_next(c);
 }
 
+/* The next getUpdates confirms the offset, and Telegram then forgets the updates: it waits
+ * until the commit that stored them is on disk (store_sync, off the loop), so a power loss
+ * right after cannot lose a message the bot was given. */
+struct poll_sync {
+	struct telegram *t; /* NULL once the telegram is destroyed */
+};
+
+static void on_updates_synced(int rc, void *arg)
+{
+	struct poll_sync *w = arg;
+	struct telegram *t = w->t;
+
+	free(w);
+	if (!t)
+		return;
+	t->sync = NULL;
+	if (rc < 0)
+		log_warn("telegram: syncing the stored updates to disk failed (%s); a power loss "
+			 "now "
+			 "could lose them",
+			 strerror(-rc));
+	if (!t->closing)
+		schedule_poll(t, 0);
+}
+
+static int poll_after_sync(struct telegram *t)
+{
+	struct poll_sync *w = xcalloc(1, sizeof(*w));
+	int rc;
+
+	w->t = t;
+	rc = store_sync(t->d->store, on_updates_synced, w);
+	if (rc < 0) {
+		free(w);
+		return rc;
+	}
+	t->sync = w;
+	return 0;
+}
+
 static void on_updates(struct telegram *t, const struct answer *a, void *arg)
 {
 	int64_t before = t->offset;
@@ -2327,6 +2368,8 @@ static void on_updates(struct telegram *t, const struct answer *a, void *arg)
 	}
 	kick_chats(t);
 	kick_sender(t, 0);
+	if (t->offset > before && poll_after_sync(t) == 0)
+		return;
 	schedule_poll(t, 0);
 }
 
@@ -3080,6 +3123,8 @@ void telegram_destroy(struct telegram *t)
 	if (!t)
 		return;
 	t->closing = true;
+	if (t->sync)
+		t->sync->t = NULL;
 	/* Questions still out end without us: their buttons answer "expired" after a restart. */
 	if (t->tools)
 		tools_remove_asker(t->tools, &telegram_asker, t);

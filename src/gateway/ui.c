@@ -17,6 +17,7 @@
  * Bearer API (a browser cannot keep a bearer key safe; cookies with SameSite=Strict can).
  */
 #include "gateway/ui.h"
+#include "core/audit.h"
 #include "core/config.h"
 #include "core/fileio.h"
 #include "core/log.h"
@@ -63,14 +64,15 @@
 /* Bytes of text one session view or export holds in all: the answer lives three times on
  * the thread (the cJSON tree, the printed JSON, the Markdown), MAX_JOBS at once, in a
  * process meant to fit in a few MiB. */
-#define VIEW_MAX_BYTES	 (1024 * 1024)
-#define MSG_OVERHEAD	 64 /* bytes counted per message and tool call for keys and numbers */
-#define SPEND_DAYS	 30
-#define MEMORY_MAX_BYTES (64 * 1024)  /* MEMORY.md, USER.md shown */
-#define LOG_TAIL_BYTES	 (256 * 1024) /* of hermetic.log searched for the last warnings */
-#define LOG_LINES	 20
-#define AUDIT_LINES	 20
-#define BALANCES_MAX	 8
+#define VIEW_MAX_BYTES	(1024 * 1024)
+#define MSG_OVERHEAD	64 /* bytes counted per message and tool call for keys and numbers */
+#define SPEND_DAYS	30
+#define SKILL_SHOWN_MAX SKILL_MAX_BYTES /* a SKILL.md shown */
+#define EDIT_BODY_MAX	(512 * 1024)	/* an edit's JSON: 256 KiB of text, some escaped */
+#define LOG_TAIL_BYTES	(256 * 1024)	/* of hermetic.log searched for the last warnings */
+#define LOG_LINES	20
+#define AUDIT_LINES	20
+#define BALANCES_MAX	8
 
 #define CSP                                                                                        \
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
@@ -739,7 +741,7 @@ static void add_file(cJSON *root, const char *name, const char *path)
 	if (fd >= 0) {
 		rc = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? 0 : -EINVAL;
 		if (rc == 0)
-			rc = fileio_read_fd(fd, MEMORY_MAX_BYTES, &b);
+			rc = fileio_read_fd(fd, SKILL_SHOWN_MAX, &b);
 		close(fd);
 	}
 	if (rc == 0)
@@ -806,19 +808,41 @@ static void read_log(struct read_job *j, cJSON *root)
 	free(text);
 }
 
+/* MEMORY.md or USER.md read by the memory tool's reader: its text as name and its version
+ * and numbers as name_file (both null when it cannot be read). */
+static void add_memory_file(cJSON *root, const struct config *cfg, bool user, const char *name)
+{
+	struct tools_memory_info info;
+	struct buf text, err;
+	char *key = xasprintf("%s_file", name);
+	cJSON *o;
+
+	buf_init(&text, 0);
+	buf_init(&err, 0);
+	if (tools_memory_get(cfg, user, &text, &info, &err) == 0) {
+		cJSON_AddStringToObject(root, name, buf_str(&text));
+		o = cJSON_AddObjectToObject(root, key);
+		cJSON_AddStringToObject(o, "version", info.version);
+		cJSON_AddNumberToObject(o, "chars", (double)info.chars);
+		cJSON_AddNumberToObject(o, "max_chars", (double)info.max_chars);
+		cJSON_AddNumberToObject(o, "entries", (double)info.entries);
+	} else {
+		cJSON_AddNullToObject(root, name); /* a symlink, too large, unreadable */
+		cJSON_AddNullToObject(root, key);
+	}
+	free(key);
+	buf_finish(&err);
+	buf_finish(&text);
+}
+
 /* MEMORY.md, USER.md and the skills' index, as the agent would see them now. */
 static void read_memory(struct read_job *j, cJSON *root)
 {
 	struct skill_set set = {0};
 	cJSON *arr;
-	char *path;
 
-	path = xasprintf("%s/memories/MEMORY.md", j->cfg->home);
-	add_file(root, "memory", path);
-	free(path);
-	path = xasprintf("%s/memories/USER.md", j->cfg->home);
-	add_file(root, "user", path);
-	free(path);
+	add_memory_file(root, j->cfg, false, "memory");
+	add_memory_file(root, j->cfg, true, "user");
 	skill_set_scan(j->cfg, &set);
 	arr = cJSON_AddArrayToObject(root, "skills");
 	for (size_t i = 0; i < set.n; i++) {
@@ -851,10 +875,19 @@ static int read_skill(struct read_job *j, cJSON *root)
 	skill_set_scan(j->cfg, &set);
 	sk = skill_set_find(&set, j->text, NULL);
 	if (sk) {
+		const cJSON *text;
+		char v[TOOLS_VERSION_LEN + 1];
+
 		cJSON_AddStringToObject(root, "name", sk->name);
 		path = xasprintf("%s/SKILL.md", sk->path);
 		add_file(root, "text", path);
 		free(path);
+		text = cJSON_GetObjectItemCaseSensitive(root, "text");
+		if (cJSON_IsString(text)) {
+			tools_edit_version(text->valuestring, strlen(text->valuestring), v);
+			cJSON_AddStringToObject(root, "version", v);
+		}
+		cJSON_AddBoolToObject(root, "writable", sk->root == NULL);
 		rc = 0;
 	}
 	skill_set_finish(&set);
@@ -1565,6 +1598,231 @@ static void on_reminder_delete(struct httpd_req *req, void *arg)
 }
 
 /* The balance watch's last reads (alerts_balances): no request of ours. */
+/* ---- the owner's edits of memory and skills (off the loop: the writes fsync) ------------ */
+
+enum edit_kind { EDIT_MEMORY, EDIT_USER, EDIT_SKILL_CREATE, EDIT_SKILL_SAVE, EDIT_SKILL_DELETE };
+
+static const struct {
+	const char *target; /* the audit line's */
+	const char *action;
+} edit_names[] = {
+	[EDIT_MEMORY] = {"MEMORY.md", "replace"},  [EDIT_USER] = {"USER.md", "replace"},
+	[EDIT_SKILL_CREATE] = {"skill", "create"}, [EDIT_SKILL_SAVE] = {"skill", "replace"},
+	[EDIT_SKILL_DELETE] = {"skill", "delete"},
+};
+
+struct edit_job {
+	struct httpd_req *req;
+	const struct config *cfg;
+	enum edit_kind kind;
+	char *name, *text, *version; /* copied from the body; NULL when absent */
+	int rc;
+	char new_version[TOOLS_VERSION_LEN + 1];
+	struct buf out; /* the tools' answer, or why not */
+};
+
+/* The tools' own writers, with their checks and messages (tools.h, "The owner's edits"). */
+static void edit_work(void *arg)
+{
+	struct edit_job *j = arg;
+	struct tools_memory_info info;
+	static const enum tools_skill_edit what[] = {
+		[EDIT_SKILL_CREATE] = TOOLS_SKILL_CREATE,
+		[EDIT_SKILL_SAVE] = TOOLS_SKILL_REPLACE,
+		[EDIT_SKILL_DELETE] = TOOLS_SKILL_DELETE,
+	};
+
+	if (j->kind == EDIT_MEMORY || j->kind == EDIT_USER) {
+		j->rc = tools_memory_put(j->cfg, j->kind == EDIT_USER, j->text, j->version, &info,
+					 &j->out);
+		if (j->rc == 0)
+			memcpy(j->new_version, info.version, sizeof(j->new_version));
+	} else {
+		j->rc = tools_skill_edit(j->cfg, what[j->kind], j->name, j->text, j->version,
+					 j->new_version, &j->out);
+	}
+}
+
+/* The edit's line of the audit trail: who (the cockpit), what, how it ended; the text only as
+ * its hash, as a tool call's arguments. */
+static void edit_audit(const struct edit_job *j)
+{
+	struct audit_line l;
+
+	audit_begin(&l, "edit");
+	if (!l.on)
+		return;
+	audit_str(&l, "source", "ui:cockpit");
+	audit_str(&l, "target", edit_names[j->kind].target);
+	audit_str(&l, "action", edit_names[j->kind].action);
+	audit_str(&l, "name", j->name);
+	if (j->text)
+		audit_hash(&l, "text_sha256", j->text, strlen(j->text));
+	audit_str(&l, "outcome",
+		  j->rc == 0	     ? "ok"
+		  : j->rc == -ESTALE ? "conflict"
+		  : j->rc == -EINVAL || j->rc == -E2BIG || j->rc == -EEXIST || j->rc == -EPERM ||
+				  j->rc == -ENOENT
+			  ? "refused"
+			  : "error");
+	if (j->rc < 0)
+		audit_str(&l, "error", buf_str(&j->out));
+	audit_end(&l);
+}
+
+static void edit_free(void *arg)
+{
+	struct edit_job *j = arg;
+
+	free(j->name);
+	free(j->text);
+	free(j->version);
+	buf_finish(&j->out);
+	free(j);
+}
+
+static int edit_status(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 200;
+	case -ESTALE:
+	case -EEXIST:
+		return 409;
+	case -EINVAL:
+	case -E2BIG:
+		return 422;
+	case -ENOENT:
+		return 404;
+	case -EPERM:
+		return 403;
+	default:
+		return 500;
+	}
+}
+
+static void edit_done(void *arg)
+{
+	struct edit_job *j = arg;
+	cJSON *o;
+
+	edit_audit(j);
+	if (j->rc == 0) {
+		log_info("ui: %s %s%s%s from the cockpit (%s)", edit_names[j->kind].action,
+			 edit_names[j->kind].target, j->name ? " " : "", j->name ? j->name : "",
+			 httpd_peer(j->req));
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "text", buf_str(&j->out));
+		cJSON_AddStringToObject(o, "version", j->new_version);
+		reply_json(j->req, 200, o);
+	} else {
+		reply_error(j->req, edit_status(j->rc), buf_str(&j->out));
+	}
+	edit_free(j);
+}
+
+/* The gateway stops with the edit written or refused: the trail still records it. */
+static void edit_abandon(void *arg)
+{
+	edit_audit(arg);
+	edit_free(arg);
+}
+
+/* A string item copied, NULL when absent; false (req answered 400) when it is not a string. */
+static bool copy_item(struct httpd_req *req, const cJSON *o, const char *name, char **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	*out = NULL;
+	if (!v || cJSON_IsNull(v))
+		return true;
+	if (cJSON_IsString(v)) {
+		*out = xstrdup(v->valuestring);
+		return true;
+	}
+	reply_error(req, 400, "expected a string");
+	return false;
+}
+
+static void edit(struct httpd_req *req, struct ui *u, enum edit_kind kind)
+{
+	static const char *const expect[] = {
+		[EDIT_MEMORY] = "expected {\"target\": \"memory\"|\"user\", \"text\", \"version\"}",
+		[EDIT_SKILL_CREATE] = "expected {\"name\", \"text\"}",
+		[EDIT_SKILL_SAVE] = "expected {\"name\", \"text\", \"version\"}",
+		[EDIT_SKILL_DELETE] = "expected {\"name\", \"version\"}",
+	};
+	const char *say = expect[kind];
+	struct edit_job *j;
+	const char *target;
+	size_t len = 0;
+	cJSON *root;
+
+	if (!gate(u, req))
+		return;
+	httpd_body_ref(req, &len);
+	if (len > EDIT_BODY_MAX) {
+		reply_error(req, 413, "the edit is larger than 512 KiB");
+		return;
+	}
+	root = body_object(req, say);
+	if (!root)
+		return;
+	j = xcalloc(1, sizeof(*j));
+	j->cfg = u->cfg;
+	j->kind = kind;
+	buf_init(&j->out, 0);
+	if (kind == EDIT_MEMORY) {
+		target = str_item(root, "target");
+		j->kind = strcmp(target, "user") == 0 ? EDIT_USER : EDIT_MEMORY;
+		if (strcmp(target, "user") != 0 && strcmp(target, "memory") != 0) {
+			reply_error(req, 400, say);
+			goto fail;
+		}
+	}
+	if (!copy_item(req, root, "name", &j->name) || !copy_item(req, root, "text", &j->text) ||
+	    !copy_item(req, root, "version", &j->version))
+		goto fail;
+	if ((kind == EDIT_MEMORY && (!j->text || !j->version)) ||
+	    (kind != EDIT_MEMORY && !j->name) ||
+	    (kind != EDIT_SKILL_DELETE && kind != EDIT_MEMORY && !j->text) ||
+	    (kind != EDIT_SKILL_CREATE && !j->version)) {
+		reply_error(req, 400, say);
+		goto fail;
+	}
+	cJSON_Delete(root);
+	j->req = req;
+	if (offload_run(u->work, edit_work, edit_done, edit_abandon, j) < 0) {
+		edit_free(j);
+		httpd_add_header(req, "Retry-After", "1");
+		reply_error(req, 503, "the cockpit is busy with other work; retry in a moment");
+	}
+	return;
+fail:
+	cJSON_Delete(root);
+	edit_free(j);
+}
+
+static void on_memory_save(struct httpd_req *req, void *arg)
+{
+	edit(req, arg, EDIT_MEMORY);
+}
+
+static void on_skill_create(struct httpd_req *req, void *arg)
+{
+	edit(req, arg, EDIT_SKILL_CREATE);
+}
+
+static void on_skill_save(struct httpd_req *req, void *arg)
+{
+	edit(req, arg, EDIT_SKILL_SAVE);
+}
+
+static void on_skill_delete(struct httpd_req *req, void *arg)
+{
+	edit(req, arg, EDIT_SKILL_DELETE);
+}
+
 static void on_balances(struct httpd_req *req, void *arg)
 {
 	struct ui *u = arg;
@@ -1895,6 +2153,10 @@ void ui_add_routes(struct ui *u, struct httpd *h)
 	httpd_route(h, HTTPD_GET, "/v1/ui/spend", on_spend, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/memory", on_memory, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/skill", on_skill, u);
+	httpd_route(h, HTTPD_POST, "/v1/ui/memory/save", on_memory_save, u);
+	httpd_route(h, HTTPD_POST, "/v1/ui/skill/create", on_skill_create, u);
+	httpd_route(h, HTTPD_POST, "/v1/ui/skill/save", on_skill_save, u);
+	httpd_route(h, HTTPD_POST, "/v1/ui/skill/delete", on_skill_delete, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/jobs", on_jobs, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/log", on_log, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/audit", on_audit, u);

@@ -25,23 +25,34 @@
  * and go stale, whole-entry matches make the model copy text back verbatim.
  *
  * Every call re-reads the file, so edits by hand or by another session are never lost; a
- * write replaces the file atomically. The snapshot is read once per session by the caller
- * (a frozen system prompt keeps the provider's prompt cache warm); writes show up in the
- * next session. Reads and writes go through safeio relative to home's descriptor, so a
- * symlink planted at memories/ or at the file is refused, never followed. Rejected: keeping entries
- * in state.db (the files are meant to be read and edited by the user) and Hermes' batch operations
- * (more schema bytes in every request for a rare case).
+ * write replaces the file atomically. Each read-change-write holds write_lock, so a turn's
+ * call (on the loop) and the owner's edit from the web cockpit (tools_memory_put, on an
+ * offload thread) never write over each other in one process.
+ *
+ * The owner's edit (tools_memory_put) replaces the whole file with the text the human wrote,
+ * through this file's parser, bound check (the tool's refusal, word for word) and atomic
+ * save, and keeps the old file in memories/.history as a condensing rewrite does. It names
+ * the version (tools_edit_version of the bytes it was shown): a file written since is not
+ * overwritten (-ESTALE). It is the human's own write: no proposal, no approval, no
+ * condensing model call (the human sees the bound and shortens the text). The snapshot is read once
+ * per session by the caller (a frozen system prompt keeps the provider's prompt cache warm); writes
+ * show up in the next session. Reads and writes go through safeio relative to home's descriptor, so
+ * a symlink planted at memories/ or at the file is refused, never followed. Rejected: keeping
+ * entries in state.db (the files are meant to be read and edited by the user) and Hermes' batch
+ * operations (more schema bytes in every request for a rare case).
  */
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/safeio.h"
 #include "tools/tool.h"
+#include "tools/tools.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +67,9 @@
 #define PREVIEW_BYTES	  80
 #define CONDENSE_PERCENT  70 /* a condensed file leaves 30% of the bound free */
 #define HISTORY_DIR	  "memories/.history"
+
+/* Held from a file's read to its write (see the top). */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* One memory file, loaded. */
 struct mem {
@@ -223,15 +237,21 @@ static int check_bound(const struct mem *m, size_t chars, struct buf *out)
 	return -E2BIG;
 }
 
+/* The file's bytes for m's entries. */
+static void render(const struct mem *m, struct buf *b)
+{
+	join(m->v, m->n, b);
+	if (m->n)
+		buf_puts(b, "\n");
+}
+
 static int save(struct mem *m, const char *done, struct buf *out)
 {
 	struct buf b;
 	int rc, home_fd = safeio_open_home(m->home);
 
 	buf_init(&b, 0);
-	join(m->v, m->n, &b);
-	if (m->n)
-		buf_puts(&b, "\n");
+	render(m, &b);
 	rc = home_fd < 0 ? home_fd : safeio_mkdirs_at(home_fd, "memories", 0700);
 	if (rc == 0)
 		rc = safeio_write_atomic_at(home_fd, m->rel, buf_str(&b), b.len, 0600);
@@ -439,8 +459,12 @@ static int act(const struct config *cfg, bool user, size_t action, struct call *
 
 	mem_init(m, cfg, user);
 	c->m = m;
+	pthread_mutex_lock(&write_lock);
 	rc = load(m, out);
-	return rc == 0 ? actions[action].fn(c, out) : rc;
+	if (rc == 0)
+		rc = actions[action].fn(c, out);
+	pthread_mutex_unlock(&write_lock);
+	return rc;
 }
 
 static int run(const struct tool_req *req, struct buf *out)
@@ -731,6 +755,7 @@ static int condense_apply(struct tool_job *j, const struct buf *cond, char *why,
 	mem_init(&old, j->cfg, j->user);
 	mem_init(&m, j->cfg, j->user);
 	buf_init(&scratch, 0);
+	pthread_mutex_lock(&write_lock);
 	if (load(&old, &scratch) < 0) {
 		snprintf(why, why_len, "%s", buf_str(&scratch));
 		goto out;
@@ -779,6 +804,7 @@ static int condense_apply(struct tool_job *j, const struct buf *cond, char *why,
 		free(text);
 	}
 out:
+	pthread_mutex_unlock(&write_lock);
 	if (home_fd >= 0)
 		close(home_fd);
 	buf_finish(&scratch);
@@ -965,4 +991,119 @@ void tools_memory_snapshot(const struct config *cfg, struct buf *out)
 	if (b.len)
 		buf_append(out, b.data, b.len);
 	buf_finish(&b);
+}
+
+/* ---- the owner's edit (the web cockpit) ------------------------------------------------ */
+
+static bool same_version(const struct buf *raw, const char *version)
+{
+	char v[TOOLS_VERSION_LEN + 1];
+
+	tools_edit_version(raw->data ? raw->data : "", raw->len, v);
+	return version && strcmp(v, version) == 0;
+}
+
+/* m's file as it is on disk now (m->raw) and as the bound counts it. */
+static void describe(const struct mem *m, struct tools_memory_info *info)
+{
+	tools_edit_version(m->raw.data ? m->raw.data : "", m->raw.len, info->version);
+	info->chars = chars_of(m->v, m->n);
+	info->max_chars = m->max_chars;
+	info->entries = m->n;
+}
+
+int tools_memory_get(const struct config *cfg, bool user, struct buf *text,
+		     struct tools_memory_info *info, struct buf *err)
+{
+	struct mem m;
+	int rc;
+
+	mem_init(&m, cfg, user);
+	pthread_mutex_lock(&write_lock);
+	rc = load(&m, err);
+	pthread_mutex_unlock(&write_lock);
+	if (rc == 0) {
+		buf_append(text, m.raw.data ? m.raw.data : "", m.raw.len);
+		describe(&m, info);
+	}
+	mem_finish(&m);
+	return rc;
+}
+
+/* Keeps old's bytes in memories/.history (the versions past memory.history_keep pruned);
+ * "<dir>/<name>" goes to kept. Nothing to keep for a missing or empty file. */
+static int keep_old(const struct config *cfg, const struct mem *old, struct buf *kept,
+		    struct buf *out)
+{
+	char name[96];
+	int rc, home_fd;
+
+	if (old->raw.len == 0)
+		return 0;
+	home_fd = safeio_open_home(cfg->home);
+	rc = home_fd < 0 ? home_fd : history_put(home_fd, old, name, sizeof(name));
+	if (rc == 0)
+		history_prune(home_fd, old->file, (size_t)cfg->memory.history_keep);
+	if (home_fd >= 0)
+		close(home_fd);
+	if (rc < 0)
+		buf_printf(out, "the old version of %s could not be kept (%s); nothing was changed",
+			   old->file, safeio_strerror(rc));
+	else
+		buf_printf(kept, "%s/%s", HISTORY_DIR, name);
+	return rc;
+}
+
+int tools_memory_put(const struct config *cfg, bool user, const char *text, const char *version,
+		     struct tools_memory_info *info, struct buf *out)
+{
+	struct mem old, m;
+	struct buf next, kept;
+	int rc;
+
+	mem_init(&old, cfg, user);
+	mem_init(&m, cfg, user);
+	buf_init(&next, 0);
+	buf_init(&kept, 0);
+	pthread_mutex_lock(&write_lock);
+	rc = load(&old, out);
+	if (rc < 0)
+		goto out;
+	if (!same_version(&old.raw, version)) {
+		buf_printf(out,
+			   "%s changed after it was shown (the agent or another edit wrote it); "
+			   "nothing was saved: reload it and make the change again",
+			   old.file);
+		rc = -ESTALE;
+		goto out;
+	}
+	parse(&m, text, strlen(text));
+	rc = check_bound(&old, chars_of(m.v, m.n), out);
+	if (rc < 0)
+		goto out;
+	render(&m, &next);
+	if (next.len == old.raw.len && (!next.len || !memcmp(next.data, old.raw.data, next.len))) {
+		buf_printf(out, "%s is unchanged; nothing to do.", m.file);
+		describe(&old, info);
+		goto out;
+	}
+	rc = keep_old(cfg, &old, &kept, out);
+	if (rc == 0)
+		rc = save(&m, "Saved", out);
+	if (rc < 0)
+		goto out;
+	if (kept.len)
+		buf_printf(out, " The old version is kept as %s.", buf_str(&kept));
+	buf_reset(&m.raw);
+	buf_append(&m.raw, next.data ? next.data : "", next.len);
+	describe(&m, info);
+	log_info("memory: %s replaced by the owner (%zu characters)%s%s", m.file, info->chars,
+		 kept.len ? ", old version " : "", buf_str(&kept));
+out:
+	pthread_mutex_unlock(&write_lock);
+	buf_finish(&kept);
+	buf_finish(&next);
+	mem_finish(&m);
+	mem_finish(&old);
+	return rc;
 }

@@ -16,7 +16,10 @@
  *
  * skill_manage writes only below home/skills, through safeio (relative to home's descriptor,
  * no symlink anywhere on the way): a SKILL.md is replaced atomically, never through a
- * symlink, and a delete never follows one. A new skill goes to the top level. Rejected:
+ * symlink, and a delete never follows one. A new skill goes to the top level. The owner's
+ * edits from the web cockpit (tools_skill_edit) go through the same checks and writes, with
+ * the version of the text the human was shown (an edit of a file written since is refused),
+ * and a lock keeps a turn's call on the loop and an edit on a thread from interleaving. Rejected:
  * supporting-file writes and a category argument (more schema bytes in every request; the
  * operator adds reference files and category folders by hand or in an external dir).
  */
@@ -33,6 +36,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,12 +428,17 @@ const struct tool_def tool_def_skill_view = {
  * skill_manage
  */
 
+/* Held from the scan of the skills to the write: a turn's skill_manage (on the loop) and the
+ * owner's edit (tools_skill_edit, on a thread) never interleave in one process. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct manage {
 	const struct config *cfg;
 	const char *name;
 	const char *content;
 	const char *old_text;
 	const char *new_text;
+	const char *version; /* the owner's edit: the SKILL.md it was shown; NULL: the agent */
 	struct skill_set set;
 	const struct skill *sk; /* the skill called name, or NULL */
 	size_t n_same;		/* skills called name */
@@ -477,6 +486,36 @@ static int write_skill(const struct manage *m, const char *text, size_t len, con
 	}
 	buf_printf(out, "%s skill %s (%zu bytes).", done, m->name, len);
 	return 0;
+}
+
+/* The SKILL.md of m's skill as it is now, into text; a message in out on error. */
+static int read_current(const struct manage *m, struct buf *text, struct buf *out)
+{
+	int rc, home_fd = safeio_open_home(m->cfg->home);
+
+	rc = home_fd < 0 ? home_fd : safeio_read_at(home_fd, m->rel_file, SKILL_MAX_BYTES, text);
+	if (home_fd >= 0)
+		close(home_fd);
+	if (rc < 0)
+		buf_printf(out, "cannot read SKILL.md of %s: %s", m->name, safeio_strerror(rc));
+	return rc;
+}
+
+/* The owner's edit must be of the text it was shown; the agent's calls (no version) pass. */
+static int check_version(const struct manage *m, const struct buf *text, struct buf *out)
+{
+	char v[TOOLS_VERSION_LEN + 1];
+
+	if (!m->version)
+		return 0;
+	tools_edit_version(text->data ? text->data : "", text->len, v);
+	if (strcmp(v, m->version) == 0)
+		return 0;
+	buf_printf(out,
+		   "SKILL.md of %s changed after it was shown (the agent or another edit wrote "
+		   "it); nothing was saved: reload it and make the change again",
+		   m->name);
+	return -ESTALE;
 }
 
 /* 0 when the skill is the only one of its name and an agent-owned real directory in
@@ -558,7 +597,7 @@ static int act_patch(struct manage *m, struct buf *out)
 	struct buf text, next;
 	const char *at;
 	size_t n;
-	int home_fd, rc = owned(m, out);
+	int rc = owned(m, out);
 
 	if (rc < 0)
 		return rc;
@@ -568,14 +607,9 @@ static int act_patch(struct manage *m, struct buf *out)
 	}
 	buf_init(&text, 0);
 	buf_init(&next, 0);
-	home_fd = safeio_open_home(m->cfg->home);
-	rc = home_fd < 0 ? home_fd : safeio_read_at(home_fd, m->rel_file, SKILL_MAX_BYTES, &text);
-	if (home_fd >= 0)
-		close(home_fd);
-	if (rc < 0) {
-		buf_printf(out, "cannot read SKILL.md of %s: %s", m->name, safeio_strerror(rc));
+	rc = read_current(m, &text, out);
+	if (rc < 0)
 		goto out;
-	}
 	n = occurrences(buf_str(&text), text.len, m->old_text, &at);
 	rc = -EINVAL;
 	if (n == 0)
@@ -601,12 +635,42 @@ out:
 	return rc;
 }
 
+/* The owner's edit: the whole SKILL.md replaced (the tool patches a part of it instead). */
+static int act_replace(struct manage *m, struct buf *out)
+{
+	struct buf text;
+	int rc = owned(m, out);
+
+	if (rc < 0)
+		return rc;
+	buf_init(&text, 0);
+	rc = read_current(m, &text, out);
+	if (rc == 0)
+		rc = check_version(m, &text, out);
+	if (rc == 0)
+		rc = validate(m, m->content, strlen(m->content), out);
+	if (rc == 0)
+		rc = write_skill(m, m->content, strlen(m->content), "Saved", out);
+	buf_finish(&text);
+	return rc;
+}
+
 static int act_delete(struct manage *m, struct buf *out)
 {
+	struct buf text;
 	int home_fd, rc = owned(m, out);
 
 	if (rc < 0)
 		return rc;
+	if (m->version) {
+		buf_init(&text, 0);
+		rc = read_current(m, &text, out);
+		if (rc == 0)
+			rc = check_version(m, &text, out);
+		buf_finish(&text);
+		if (rc < 0)
+			return rc;
+	}
 	home_fd = safeio_open_home(m->cfg->home);
 	rc = home_fd < 0 ? home_fd : safeio_remove_tree_at(home_fd, m->rel_dir);
 	if (home_fd >= 0)
@@ -630,6 +694,31 @@ static const struct {
 	{"delete", act_delete},
 };
 
+/* Runs fn on m (its name, strings and cfg set) with the skills as they are now, under the
+ * lock: the name checked, the skill found, its folder below home. */
+static int with_skill(struct manage *m, int (*fn)(struct manage *m, struct buf *out),
+		      struct buf *out)
+{
+	int rc;
+
+	if (check_name(m->name, out) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&write_lock);
+	skill_set_scan(m->cfg, &m->set);
+	m->sk = skill_set_find(&m->set, m->name, &m->n_same);
+	if (m->sk && m->sk->category && !m->sk->root)
+		m->rel_dir = xasprintf("skills/%s/%s", m->sk->category, m->name);
+	else
+		m->rel_dir = xasprintf("skills/%s", m->name);
+	m->rel_file = xasprintf("%s/SKILL.md", m->rel_dir);
+	rc = fn(m, out);
+	pthread_mutex_unlock(&write_lock);
+	free(m->rel_file);
+	free(m->rel_dir);
+	skill_set_finish(&m->set);
+	return rc;
+}
+
 static int run_manage(const struct tool_req *req, struct buf *out)
 {
 	size_t mark = out->len, i;
@@ -641,7 +730,6 @@ static int run_manage(const struct tool_req *req, struct buf *out)
 		.old_text = tool_arg_str(req->args, "old_text", false, out),
 		.new_text = tool_arg_str(req->args, "new_text", false, out),
 	};
-	int rc;
 
 	if (out->len > mark)
 		return -EINVAL;
@@ -651,19 +739,43 @@ static int run_manage(const struct tool_req *req, struct buf *out)
 		buf_puts(out, "action must be create, patch or delete");
 		return -EINVAL;
 	}
-	if (check_name(m.name, out) < 0)
+	return with_skill(&m, manage_actions[i].fn, out);
+}
+
+int tools_skill_edit(const struct config *cfg, enum tools_skill_edit what, const char *name,
+		     const char *text, const char *version, char new_version[TOOLS_VERSION_LEN + 1],
+		     struct buf *out)
+{
+	static int (*const fns[])(struct manage * m, struct buf * out) = {
+		[TOOLS_SKILL_CREATE] = act_create,
+		[TOOLS_SKILL_REPLACE] = act_replace,
+		[TOOLS_SKILL_DELETE] = act_delete,
+	};
+	struct manage m = {
+		.cfg = cfg,
+		.name = name ? name : "",
+		.content = text,
+		/* "" never matches: an edit of an existing file must say which one it saw */
+		.version = what == TOOLS_SKILL_CREATE ? NULL
+			   : version		      ? version
+						      : "",
+	};
+	int rc;
+
+	new_version[0] = '\0';
+	if (what != TOOLS_SKILL_DELETE && !text) {
+		buf_puts(out, "the whole SKILL.md is needed, front matter included");
 		return -EINVAL;
-	skill_set_scan(m.cfg, &m.set);
-	m.sk = skill_set_find(&m.set, m.name, &m.n_same);
-	if (m.sk && m.sk->category && !m.sk->root)
-		m.rel_dir = xasprintf("skills/%s/%s", m.sk->category, m.name);
-	else
-		m.rel_dir = xasprintf("skills/%s", m.name);
-	m.rel_file = xasprintf("%s/SKILL.md", m.rel_dir);
-	rc = manage_actions[i].fn(&m, out);
-	free(m.rel_file);
-	free(m.rel_dir);
-	skill_set_finish(&m.set);
+	}
+	rc = with_skill(&m, fns[what], out);
+	if (rc == 0 && what != TOOLS_SKILL_DELETE)
+		tools_edit_version(text, strlen(text), new_version);
+	if (rc == 0)
+		log_info("skills: %s %s by the owner",
+			 what == TOOLS_SKILL_CREATE    ? "created"
+			 : what == TOOLS_SKILL_REPLACE ? "replaced"
+						       : "deleted",
+			 m.name);
 	return rc;
 }
 

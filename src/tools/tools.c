@@ -1396,3 +1396,12 @@ void tools_cancel(struct tools_call *c)
 	else if (c->mc)
 		mcp_call_cancel(c->mc);
 }
+
+void tools_edit_version(const void *data, size_t len, char out[TOOLS_VERSION_LEN + 1])
+{
+	char hex[65];
+
+	sha256_hex(data, len, hex);
+	memcpy(out, hex, TOOLS_VERSION_LEN);
+	out[TOOLS_VERSION_LEN] = '\0';
+}

@@ -234,6 +234,54 @@ size_t tools_skills_check(const struct config *cfg, struct buf *out, size_t *n_s
 /* The bounded memory files as the model sees them at session start ("" when empty). */
 void tools_memory_snapshot(const struct config *cfg, struct buf *out);
 
+/* The owner's edits (the web cockpit, docs/cockpit.md): the human writes through the same
+ * readers, checks and writers as the memory and skill_manage tools. The human is the one
+ * the agent's proposals and approvals ask, so these are not proposed or asked: the edit is
+ * the approval. Each names the version of the text the human was shown: a file written since
+ * is not overwritten (-ESTALE). Blocking (they fsync): call them off the loop; they may run
+ * on a thread while the loop runs the tools (a lock serialises each file's read and write). */
+
+#define TOOLS_VERSION_LEN 32
+/* The version of a file's bytes: the first TOOLS_VERSION_LEN hex digits of their SHA-256. */
+void tools_edit_version(const void *data, size_t len, char out[TOOLS_VERSION_LEN + 1]);
+
+struct tools_memory_info {
+	char version[TOOLS_VERSION_LEN + 1]; /* of the bytes on disk ("" when missing) */
+	size_t chars;			     /* as the bound counts them */
+	size_t max_chars;		     /* memory.max_chars or memory.user_max_chars */
+	size_t entries;
+};
+
+/* MEMORY.md (user: USER.md) as the memory tool reads it (below home, never through a
+ * symlink, at most 256 KiB): its bytes appended to text ("" when missing) and info filled.
+ * Returns 0 or a negative errno with the reason appended to err. */
+int tools_memory_get(const struct config *cfg, bool user, struct buf *text,
+		     struct tools_memory_info *info, struct buf *err);
+/* Replaces the file with text, parsed as the file is (entries between "§" lines, trimmed,
+ * empty and repeated ones dropped), when the file's version is still version: the bound
+ * refused as the tool refuses it (-E2BIG, the tool's message), the old file kept in
+ * memories/.history (memory.history_keep), the new one written atomically. Returns 0 with
+ * the tool's answer in out and info of the new file, -ESTALE (changed since), -E2BIG, or
+ * another negative errno (nothing changed; out says why). */
+int tools_memory_put(const struct config *cfg, bool user, const char *text, const char *version,
+		     struct tools_memory_info *info, struct buf *out);
+
+enum tools_skill_edit {
+	TOOLS_SKILL_CREATE,  /* as skill_manage create: text is the whole SKILL.md */
+	TOOLS_SKILL_REPLACE, /* the whole SKILL.md of an agent-owned skill replaced by text */
+	TOOLS_SKILL_DELETE,  /* as skill_manage delete */
+};
+/* skill_manage's checks and writes for the owner: the name rule, SKILL.md's size and front
+ * matter (its name equal to name), only home/skills written, never through a symlink.
+ * version (REPLACE, DELETE; NULL for CREATE) must be the SKILL.md's now. Returns 0 with the
+ * tool's answer in out and the new version in new_version ("" after a delete), or -EINVAL
+ * (refused by the validator: its message in out), -ESTALE, -EEXIST (create: the name is
+ * taken), -ENOENT, -EPERM (read-only: external, shadowed or a symlink), or another negative
+ * errno. */
+int tools_skill_edit(const struct config *cfg, enum tools_skill_edit what, const char *name,
+		     const char *text, const char *version, char new_version[TOOLS_VERSION_LEN + 1],
+		     struct buf *out);
+
 /* Proposals: the writes of tainted turns, kept as home/proposals/<id>.json until the human
  * decides (`hermetic proposals`, Telegram /approve and /reject). */
 /* Appends one paragraph per pending proposal, oldest first ("No proposals wait for

@@ -229,8 +229,13 @@ def test_dockerfile_builder_runs_the_same_scripts():
     assert builder["from"] == "${DEBIAN_IMAGE} AS builder"
     assert "ARG DEBIAN_IMAGE=debian:bookworm-slim" in DOCKERFILE.read_text()
     runs = " ".join(r for k, r in builder["steps"] if k == "RUN")
-    assert runs.count("cross/build-static.sh aarch64") == 2  # sysroot layer, then hermetic
-    assert "scripts/image-rootfs.sh --bin dist/hermetic-aarch64 --out /rootfs" in runs
+    # the build machine's own architecture: aarch64 on the cluster's arm64 node, x86_64 under
+    # `make image`; no cross toolchain in the image
+    assert runs.count('cross/build-static.sh "$(uname -m)"') == 2  # sysroot layer, then hermetic
+    assert 'scripts/image-rootfs.sh --bin "dist/hermetic-$(uname -m)" --out /rootfs' in runs
+    assert "aarch64" not in runs and "x86_64" not in runs
+    env = " ".join(r for k, r in builder["steps"] if k == "ENV")
+    assert "HERMETIC_NATIVE_ONLY=1" in env
     assert "ca-certificates" in runs and "tzdata" in runs
     # the sysroot layer only sees cross/, so source changes keep it cached
     copies = [r for k, r in builder["steps"] if k == "COPY"]
@@ -247,6 +252,24 @@ def test_dockerfile_final_stage_is_scratch_with_uid_10001():
     env = " ".join(r for k, r in steps if k == "ENV")
     assert "HERMETIC_CONFIG=/etc/hermetic/config.yaml" in env
     assert not [k for k, _ in steps if k == "RUN"], "a FROM-scratch stage cannot RUN anything"
+
+
+def test_make_image_builds_this_dockerfile_from_its_base_without_a_registry():
+    """`make image` (scripts/image-build.sh) tags its debootstrapped base as the image the
+    Dockerfile's ARG names, builds with --pull=never, and is listed by `make help` but is not
+    part of `make test` (tests/run-all.sh)."""
+    arg = re.search(r"^ARG DEBIAN_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.M).group(1)
+    script = (ROOT / "scripts" / "image-build.sh").read_text()
+    default = re.search(r"^DEFAULT_BASE=(\S+)", script, re.M).group(1)
+    assert default == "docker.io/library/" + arg  # what a short name means to buildah and kaniko
+    assert "--pull=never" in script and "-f \"$CTX/kaniko/Dockerfile\"" in script
+    assert "--ignorefile \"$CTX/kaniko/Dockerfile.dockerignore\"" in script
+    assert "debootstrap --variant=minbase" in script and "setpriv --no-new-privs buildah bud" in script
+    r = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True)
+    assert re.search(r"^  image +\S", r.stdout, re.M), r.stdout
+    assert "image-build" not in (ROOT / "tests" / "run-all.sh").read_text()
+    r = subprocess.run(["make", "-n", "image"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and "scripts/image-build.sh" in r.stdout
 
 
 def dockerignore_regex(pattern):

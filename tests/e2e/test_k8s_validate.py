@@ -1,4 +1,4 @@
-"""`make validate` as part of the e2e suite: the manifests in k8s/, registry/ and kaniko/ pass
+"""`make validate` as part of the e2e suite: the manifests in k8s/, k8s-overlays/, registry/ and kaniko/ pass
 the offline validator (tests/k8s/validate.mjs), and the validator rejects what it must: bad copies
 of the manifests are fed to it from a temporary directory.
 
@@ -18,7 +18,7 @@ from conftest import BIN, ROOT, WRAPPER
 
 VALIDATE = ROOT / "tests" / "k8s" / "validate.mjs"
 SHARED = ROOT.parent / "shared" / "k8s-schemas"
-TREES = ("k8s", "registry", "kaniko")
+TREES = ("k8s", "k8s-overlays", "registry", "kaniko")
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +146,10 @@ POLICY_CASES = [
      "          startupProbe:\n            httpGet:\n              path: /readyz\n", "container hermetic: no readinessProbe"),
     ("registry/gc-job.yaml", "  activeDeadlineSeconds: 1800\n", "", "Job without activeDeadlineSeconds"),
     ("kaniko/job-hermetic.yaml", "  backoffLimit: 1 ", "  backoffLimit: 6 ", "backoffLimit 6 > 3"),
+    ("kaniko/job-hermetic.yaml", "            allowPrivilegeEscalation: false\n", "",
+     "Job kaniko/build-hermetic: [policy] container kaniko: allowPrivilegeEscalation is not false"),
+    ("kaniko/job-kubernetes-mcp-server.yaml", "          type: RuntimeDefault\n", "          type: Unconfined\n",
+     "container kaniko: seccompProfile is not RuntimeDefault or Localhost"),
     ("k8s/service.yaml", "targetPort: http", "targetPort: htp", "targetPort htp is not a container port"),
     ("k8s/monitoring/servicemonitor.yaml", "    - port: http", "    - port: metrics",
      "endpoint port 'metrics' is not a port name"),
@@ -208,7 +212,8 @@ def test_a_single_file_can_be_validated(modules, copy):
 
 # ---- the kustomize rendering is kubectl's ---------------------------------------------------------
 
-@pytest.mark.parametrize("tree", ["k8s", "k8s/router", "k8s/monitoring", "k8s/ingress", "registry"])
+@pytest.mark.parametrize("tree", ["k8s", "k8s/router", "k8s/monitoring", "k8s/ingress", "registry",
+                                  "k8s-overlays/longhorn", "k8s-overlays/shadow"])
 def test_rendering_matches_kubectl_kustomize(modules, tree):
     kubectl = shutil.which("kubectl")
     if not kubectl:
@@ -264,6 +269,92 @@ def test_rejects_a_broken_ingress(modules, copy, strict):
     assert r.returncode == 1
     assert "/spec/tls/0/secretNme: unknown field (did you mean 'secretName'?)" in r.stdout
     assert "/spec/rules/0/http/paths/0/pathType: must be equal to one of the allowed values" in r.stdout
+
+
+# ---- the overlays: replicated storage, a second instance ---------------------------------------
+
+def rendered(modules, tree, root=ROOT):
+    r = subprocess.run(["node", str(VALIDATE), "--modules", modules, "--render", str(root / tree)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return {(d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"]): d for d in json.loads(r.stdout)}
+
+
+def test_longhorn_overlay_moves_the_pod_off_a_lost_node(modules):
+    """The pod tolerates an unreachable or not-ready node for at most a minute (the default is
+    300 s), its volume is a replicated Longhorn one, and nothing else differs from the base."""
+    base = rendered(modules, "k8s")
+    lh = rendered(modules, "k8s-overlays/longhorn")
+    assert sorted(lh) == sorted(base)
+    assert {k for k in lh if lh[k] != base[k]} == {("Deployment", "ai", "hermetic"),
+                                                    ("PersistentVolumeClaim", "ai", "hermetic-data")}
+    pvc = lh[("PersistentVolumeClaim", "ai", "hermetic-data")]
+    assert pvc["spec"]["storageClassName"] == "longhorn"
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    dep = lh[("Deployment", "ai", "hermetic")]
+    assert dep["spec"]["strategy"]["type"] == "Recreate" and dep["spec"]["replicas"] == 1
+    tol = {t["key"]: t for t in dep["spec"]["template"]["spec"]["tolerations"]}
+    assert set(tol) == {"node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"}
+    for t in tol.values():
+        assert t["operator"] == "Exists" and t["effect"] == "NoExecute"
+        assert 0 < t["tolerationSeconds"] <= 60
+    base_dep = base[("Deployment", "ai", "hermetic")]
+    del dep["spec"]["template"]["spec"]["tolerations"]
+    assert dep == base_dep
+
+
+def test_shadow_overlay_shares_no_object_with_the_main_install(modules):
+    """Applied beside the main install, the shadow creates or changes none of its objects: its own
+    namespace, and its own names for the cluster-scoped RBAC, bound to its own ServiceAccount."""
+    base = rendered(modules, "k8s")
+    shadow = rendered(modules, "k8s-overlays/shadow")
+    assert set(base) & set(shadow) == set()
+    assert ("Namespace", "", "ai-shadow") in shadow
+    assert {ns for _, ns, _ in shadow} == {"", "ai-shadow"}
+    kinds = lambda objs: sorted(k for k, _, _ in objs)  # noqa: E731
+    assert kinds(shadow) == kinds(base)  # everything the main install has, once
+    for (kind, _, name), d in shadow.items():
+        if kind == "ClusterRoleBinding":
+            assert name.endswith("-ai-shadow") and d["roleRef"]["name"] == name
+            assert ("ClusterRole", "", name) in shadow
+            assert d["subjects"] == [{"kind": "ServiceAccount", "name": "hermetic", "namespace": "ai-shadow"}]
+    dep = shadow[("Deployment", "ai-shadow", "hermetic")]
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in dep["spec"]["template"]["spec"]["volumes"]
+              if "persistentVolumeClaim" in v]
+    assert claims == ["hermetic-data"] and ("PersistentVolumeClaim", "ai-shadow", "hermetic-data") in shadow
+    secrets = [e["secretRef"]["name"] for c in dep["spec"]["template"]["spec"]["containers"] for e in c.get("envFrom", [])]
+    assert secrets == ["hermetic-secrets"]  # the Secret of namespace ai-shadow: its own bot token
+    example = (ROOT / "k8s-overlays" / "shadow" / "secret.example.yaml").read_text()
+    assert "namespace: ai-shadow" in example and "TELEGRAM_BOT_TOKEN" in example
+
+
+def test_rejects_an_overlay_patch_that_matches_nothing(modules, copy):
+    """kustomize drops a patch whose target is gone without a word; the validator does not."""
+    copy("k8s-overlays/longhorn/kustomization.yaml", "      kind: Deployment\n      name: hermetic\n",
+         "      kind: Deployment\n      name: hermetic-gateway\n")
+    r = validate(modules, *copy.paths, schemas=False)
+    assert r.returncode == 1
+    assert "patches[1]: target Deployment hermetic-gateway matches no object" in r.stdout
+
+
+def test_rejects_a_second_instance_that_rebinds_the_main_rbac(modules, copy):
+    """Without its own names the shadow's ClusterRoleBindings are the main install's, pointed at
+    the shadow's ServiceAccount: applying it would take the main sidecar's permissions away."""
+    k = copy.root / "k8s-overlays" / "shadow" / "kustomization.yaml"
+    k.write_text(k.read_text().split("patches:\n")[0])
+    r = validate(modules, *copy.paths, schemas=False)
+    assert r.returncode == 1
+    assert re.search(r"k8s-overlays/shadow: ClusterRoleBinding hermetic-kubernetes-mcp-read: \[kustomize\] "
+                     r"rendered differently by \S*/k8s: applying one overwrites the other", r.stdout)
+
+
+def test_rejects_an_overlay_inside_its_base(modules, copy):
+    """kubectl kustomize refuses a base directory that contains the overlay (a cycle)."""
+    shutil.copytree(copy.root / "k8s-overlays" / "longhorn", copy.root / "k8s" / "overlays-longhorn")
+    copy("k8s/overlays-longhorn/kustomization.yaml", "  - ../../k8s\n", "  - ..\n")
+    r = validate(modules, copy.root / "k8s", schemas=False)
+    assert r.returncode == 1
+    assert "resource .. contains this kustomization" in r.stdout
 
 
 # ---- the Makefile's cluster targets, without a cluster -------------------------------------------

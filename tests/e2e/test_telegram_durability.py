@@ -10,7 +10,7 @@ import sqlite3
 import time
 
 from agent_harness import fake  # noqa: F401
-from conftest import SLOW, run
+from conftest import SLOW, http_get, run
 from fakes.fake_openai import text
 from test_telegram import ALLOWED, bot, tg  # noqa: F401
 
@@ -169,3 +169,38 @@ def test_a_clean_stop_lets_the_send_in_flight_finish_and_sends_nothing_twice(bot
     assert tg.sent(ALLOWED) == ["exactly once"]
     db = sqlite3.connect(g.home / "state.db")
     assert db.execute("SELECT count(*) FROM tg_outbox").fetchone()[0] == 0
+
+
+def test_the_offset_is_confirmed_only_once_the_stored_update_is_on_disk(bot, tg, fake):
+    """Telegram forgets updates once a getUpdates confirms their offset, and state.db commits
+    at synchronous=NORMAL, which a power loss can undo. So the poll after a stored batch waits
+    for the WAL's fsync, done off the loop: on a disk whose fsync takes 1.5 s
+    (HERMETIC_TEST_SLOW_FSYNC_MS, core/fileio's test hook) the confirming poll comes no sooner
+    than that after the update was taken, and /healthz answers at once meanwhile. Without the
+    sync the next poll went out at once."""
+    fake.script_for("test/free", text("noted"))
+    g = bot()
+    g.stop()
+    g.env["HERMETIC_TEST_SLOW_FSYNC_MS"] = "1500"
+    g.start()
+    tg.wait_requests(1, "getUpdates", timeout=20 * SLOW)
+    uid = tg.push_text("keep this", chat_id=ALLOWED)["update_id"]
+    pushed = time.monotonic()  # the held long poll answers with it at once
+    confirming = []
+    worst = 0.0
+    deadline = pushed + 20 * SLOW
+    while time.monotonic() < deadline:
+        confirming = [p for p in tg.calls("getUpdates")
+                      if int(p["params"].get("offset", 0) or 0) > uid]
+        if confirming:
+            break
+        t0 = time.monotonic()
+        status, _, _ = http_get(g.url + "/healthz")
+        worst = max(worst, time.monotonic() - t0)
+        assert status == 200
+        time.sleep(0.1)
+    assert confirming, "no getUpdates confirmed the update"
+    assert confirming[0]["monotonic"] - pushed >= 1.4, \
+        "the offset was confirmed before the stored update was synced to disk"
+    assert worst < 0.5 * SLOW, f"/healthz took {worst:.2f} s while the WAL was synced"
+    assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == ["noted"]

@@ -558,6 +558,242 @@ def test_memory_and_skills_are_shown_read_only(cockpit, tmp_path):
     assert request(g, "GET", "/v1/ui/memory")[0] == 401
 
 
+# ---- editing memory and skills -------------------------------------------------------------------
+
+def post_edit(g, path, body, cookie, csrf):
+    status, _, raw = request(g, "POST", path, body, {"Cookie": cookie, "X-CSRF-Token": csrf})
+    return status, json.loads(raw)
+
+
+def edits(g):
+    """The audit trail's edit lines."""
+    trail = g.home / "logs" / "audit.jsonl"
+    lines = trail.read_text().splitlines() if trail.exists() else []
+    return [x for x in map(json.loads, lines) if x["kind"] == "edit"]
+
+
+def tool_result_of_last_request(fake):
+    return [m["content"] for m in fake.chat_requests[-1]["body"]["messages"]
+            if m["role"] == "tool"][-1]
+
+
+def test_memory_edited_in_the_cockpit_is_what_the_agents_next_session_reads(cockpit, fake):
+    g = cockpit()
+    mem = g.home / "memories"
+    mem.mkdir(parents=True, exist_ok=True)
+    (mem / "MEMORY.md").write_text("The NAS is called zebra.\n")
+    _, cookie, csrf, _ = login(g)
+    d = get_json(g, "/v1/ui/memory", cookie)
+    f = d["memory_file"]
+    assert f["version"] == hashlib.sha256(b"The NAS is called zebra.\n").hexdigest()[:32]
+    assert (f["chars"], f["max_chars"], f["entries"]) == (24, 2200, 1)
+    assert d["user"] == "" and d["user_file"]["entries"] == 0
+    new = "The NAS is called okapi.\n§\n  Backups run at 02:00.  \n§\n"
+    status, r = post_edit(g, "/v1/ui/memory/save",
+                     {"target": "memory", "text": new, "version": f["version"]}, cookie, csrf)
+    assert status == 200, r
+    written = "The NAS is called okapi.\n§\nBackups run at 02:00.\n"  # as the tool writes it
+    assert (mem / "MEMORY.md").read_text() == written
+    assert r["version"] == hashlib.sha256(written.encode()).hexdigest()[:32]
+    assert r["text"].startswith("Saved MEMORY.md (48/2,200 characters, 2 entries). The old "
+                                "version is kept as memories/.history/MEMORY.md.")
+    # the old file kept in .history as the tool keeps it when it rewrites the file
+    kept = list((mem / ".history").iterdir())
+    assert [k.read_text() for k in kept] == ["The NAS is called zebra.\n"]
+    assert r["text"].endswith(f"memories/.history/{kept[0].name}.")
+    assert get_json(g, "/v1/ui/memory", cookie)["memory_file"]["version"] == r["version"]
+    # the agent's next session has it in its system prompt
+    fake.script_for("test/free", text("Okapi."))
+    chat(g, "reader", "What is the NAS called?")
+    system = fake.chat_requests[-1]["body"]["messages"][0]["content"]
+    assert "The NAS is called okapi." in system and "Backups run at 02:00." in system
+    assert "zebra" not in system
+    # the audit trail names the cockpit, the file and the outcome, not the text
+    (e,) = edits(g)
+    assert (e["source"], e["target"], e["action"], e["outcome"]) == (
+        "ui:cockpit", "MEMORY.md", "replace", "ok")
+    assert e["text_sha256"] == hashlib.sha256(new.encode()).hexdigest()[:16]
+    assert "okapi" not in json.dumps(e)
+    stop_clean(g)
+
+
+def test_an_edit_of_a_memory_file_the_agent_changed_since_is_refused(cockpit, fake):
+    g = cockpit()
+    _, cookie, csrf, _ = login(g)
+    shown = get_json(g, "/v1/ui/memory", cookie)["user_file"]["version"]
+    # the agent writes USER.md after the page showed it
+    fake.script_for("test/free", tool_calls(("m1", "memory", json.dumps(
+        {"action": "add", "target": "user", "content": "Prefers metric units."}))),
+        text("Noted."))
+    chat(g, "writer", "I prefer metric units.")
+    user_md = g.home / "memories" / "USER.md"
+    assert user_md.read_text() == "Prefers metric units.\n"
+    status, r = post_edit(g, "/v1/ui/memory/save",
+                     {"target": "user", "text": "Name: Ana", "version": shown}, cookie, csrf)
+    assert status == 409
+    assert r["error"] == ("USER.md changed after it was shown (the agent or another edit wrote "
+                          "it); nothing was saved: reload it and make the change again")
+    assert user_md.read_text() == "Prefers metric units.\n"
+    assert not (g.home / "memories" / ".history").exists()
+    assert [(e["target"], e["outcome"]) for e in edits(g)] == [("USER.md", "conflict")]
+    stop_clean(g)
+
+
+def test_a_memory_edit_over_the_bound_gets_the_memory_tools_refusal(cockpit, fake):
+    g = cockpit(memory={"max_chars": 100})
+    mem = g.home / "memories"
+    mem.mkdir(parents=True, exist_ok=True)
+    (mem / "MEMORY.md").write_text("x" * 90 + "\n")
+    # the tool's answer to an add that would make the file 90 + 3 + 8 = 101 characters
+    fake.script_for("test/free", tool_calls(("m1", "memory", json.dumps(
+        {"action": "add", "target": "memory", "content": "abcdefgh"}))), text("Full."))
+    chat(g, "writer", "Remember abcdefgh.")
+    tool_said = tool_result_of_last_request(fake)
+    _, cookie, csrf, _ = login(g)
+    version = get_json(g, "/v1/ui/memory", cookie)["memory_file"]["version"]
+    status, r = post_edit(g, "/v1/ui/memory/save",
+                     {"target": "memory", "text": "x" * 90 + "\n§\nabcdefgh",
+                      "version": version}, cookie, csrf)
+    assert status == 422
+    assert r["error"] == ("MEMORY.md would be 101/100 characters; remove or shorten entries "
+                          "first (current entries:\n" + "x" * 90 + ")")
+    # the model reads it as an error, then why the file was not condensed
+    assert tool_said.startswith("Error: " + r["error"] + "\n")
+    assert (mem / "MEMORY.md").read_text() == "x" * 90 + "\n"
+    assert not (mem / ".history").exists()
+    assert [(e["outcome"], e["error"][:26]) for e in edits(g)] == [
+        ("refused", "MEMORY.md would be 101/100")]
+    stop_clean(g)
+
+
+SKILL_MD = "---\nname: {name}\ndescription: {desc}\n---\n\n# Steps\n1. {step}\n"
+
+
+def test_skills_are_created_edited_and_deleted_through_skill_manage_checks(cockpit, fake):
+    g = cockpit()
+    _, cookie, csrf, _ = login(g)
+    # the validator's message, word for word as skill_manage gives it to the agent
+    bad = "---\nname: backup\n---\n# no description\n"
+    fake.script_for("test/free", tool_calls(("s1", "skill_manage", json.dumps(
+        {"action": "create", "name": "backup", "content": bad}))), text("It failed."))
+    chat(g, "writer", "Make a backup skill.")
+    tool_said = tool_result_of_last_request(fake)
+    status, r = post_edit(g, "/v1/ui/skill/create", {"name": "backup", "text": bad}, cookie, csrf)
+    assert status == 422 and "Error: " + r["error"] == tool_said
+    assert r["error"].startswith("invalid SKILL.md: front matter: description is missing")
+    status, r = post_edit(g, "/v1/ui/skill/create", {"name": "../etc", "text": bad}, cookie, csrf)
+    assert status == 422 and r["error"].startswith("invalid name: a skill name is")
+    assert not (g.home / "skills").exists()
+    # create
+    first = SKILL_MD.format(name="backup", desc="Run the nightly backup.", step="restic backup")
+    status, r = post_edit(g, "/v1/ui/skill/create", {"name": "backup", "text": first}, cookie, csrf)
+    assert status == 200 and r["text"] == f"Created skill backup ({len(first)} bytes)."
+    path = g.home / "skills" / "backup" / "SKILL.md"
+    assert path.read_text() == first
+    status, r = post_edit(g, "/v1/ui/skill/create", {"name": "backup", "text": first}, cookie, csrf)
+    assert status == 409 and "already exists" in r["error"]
+    s = get_json(g, "/v1/ui/skill?name=backup", cookie)
+    assert s["writable"] is True
+    assert s["version"] == hashlib.sha256(first.encode()).hexdigest()[:32]
+    listed = {k["name"]: k for k in get_json(g, "/v1/ui/memory", cookie)["skills"]}
+    assert listed["backup"]["description"] == "Run the nightly backup."
+    # edit: validated, then written whole
+    status, r = post_edit(g, "/v1/ui/skill/save", {"name": "backup", "text": bad,
+                                               "version": s["version"]}, cookie, csrf)
+    assert status == 422 and "Error: " + r["error"] == tool_said
+    second = SKILL_MD.format(name="backup", desc="Run and check the backup.", step="restic check")
+    status, r = post_edit(g, "/v1/ui/skill/save", {"name": "backup", "text": second,
+                                               "version": s["version"]}, cookie, csrf)
+    assert status == 200 and r["text"] == f"Saved skill backup ({len(second)} bytes)."
+    assert path.read_text() == second
+    # the agent's next session lists it as edited
+    fake.script_for("test/free", text("ok"))
+    chat(g, "reader", "Anything about backups?")
+    assert "backup: Run and check the backup." in fake.chat_requests[-1]["body"]["messages"][0][
+        "content"]
+    # a page that still shows the first text cannot overwrite the second, nor delete it
+    third = SKILL_MD.format(name="backup", desc="Stale.", step="x")
+    status, r = post_edit(g, "/v1/ui/skill/save", {"name": "backup", "text": third,
+                                               "version": s["version"]}, cookie, csrf)
+    assert status == 409 and r["error"].startswith("SKILL.md of backup changed after it was shown")
+    status, r = post_edit(g, "/v1/ui/skill/delete", {"name": "backup", "version": s["version"]},
+                     cookie, csrf)
+    assert status == 409 and path.read_text() == second
+    # delete with the version shown
+    status, r = post_edit(g, "/v1/ui/skill/delete", {"name": "backup", "version": r_version(second)},
+                     cookie, csrf)
+    assert status == 200 and r == {"text": "Deleted skill backup.", "version": ""}
+    assert not (g.home / "skills" / "backup").exists()
+    status, r = post_edit(g, "/v1/ui/skill/delete", {"name": "backup", "version": r_version(second)},
+                     cookie, csrf)
+    assert status == 404
+    assert [(e["target"], e["action"], e.get("name"), e["outcome"]) for e in edits(g)] == [
+        ("skill", "create", "backup", "refused"), ("skill", "create", "../etc", "refused"),
+        ("skill", "create", "backup", "ok"), ("skill", "create", "backup", "refused"),
+        ("skill", "replace", "backup", "refused"), ("skill", "replace", "backup", "ok"),
+        ("skill", "replace", "backup", "conflict"), ("skill", "delete", "backup", "conflict"),
+        ("skill", "delete", "backup", "ok"), ("skill", "delete", "backup", "refused")]
+    assert all(e["source"] == "ui:cockpit" for e in edits(g))
+    stop_clean(g)
+
+
+def r_version(text_):
+    return hashlib.sha256(text_.encode()).hexdigest()[:32]
+
+
+def test_external_skills_stay_read_only_in_the_cockpit(cockpit, tmp_path):
+    ext = tmp_path / "ext"
+    (ext / "shared").mkdir(parents=True)
+    shared = SKILL_MD.format(name="shared", desc="A team skill.", step="read")
+    (ext / "shared" / "SKILL.md").write_text(shared)
+    g = cockpit(skills={"external_dirs": [str(ext)]})
+    _, cookie, csrf, _ = login(g)
+    s = get_json(g, "/v1/ui/skill?name=shared", cookie)
+    assert s["writable"] is False
+    status, r = post_edit(g, "/v1/ui/skill/save", {"name": "shared", "text": shared,
+                                               "version": s["version"]}, cookie, csrf)
+    assert status == 403 and r["error"].startswith("skill shared is read-only (in ")
+    status, r = post_edit(g, "/v1/ui/skill/delete", {"name": "shared", "version": s["version"]},
+                     cookie, csrf)
+    assert status == 403
+    assert (ext / "shared" / "SKILL.md").read_text() == shared
+    stop_clean(g)
+
+
+def test_edits_need_the_csrf_token_the_same_origin_and_a_bounded_body(cockpit):
+    g = cockpit()
+    _, cookie, csrf, _ = login(g)
+    version = get_json(g, "/v1/ui/memory", cookie)["memory_file"]["version"]
+    skill = SKILL_MD.format(name="x", desc="d", step="s")
+    calls = [("/v1/ui/memory/save", {"target": "memory", "text": "pwned", "version": version}),
+             ("/v1/ui/skill/create", {"name": "x", "text": skill}),
+             ("/v1/ui/skill/save", {"name": "x", "text": skill, "version": version}),
+             ("/v1/ui/skill/delete", {"name": "x", "version": version})]
+    for path, body in calls:
+        assert request(g, "POST", path, body, {"Cookie": cookie})[0] == 403
+        assert request(g, "POST", path, body, {"Cookie": cookie, "X-CSRF-Token": "0" * 64})[0] == 403
+        assert request(g, "POST", path, body, {"Cookie": cookie, "X-CSRF-Token": csrf,
+                                               "Origin": "http://evil.example"})[0] == 403
+        assert request(g, "POST", path, body)[0] == 401
+    assert not (g.home / "memories" / "MEMORY.md").exists()
+    assert not (g.home / "skills").exists()
+    # the body is bounded before it is parsed; a malformed one says what was expected
+    status, r = post_edit(g, "/v1/ui/memory/save", {"target": "memory", "text": "a" * (600 * 1024),
+                                               "version": version}, cookie, csrf)
+    assert status == 413
+    status, r = post_edit(g, "/v1/ui/memory/save", {"target": "notes", "text": "a",
+                                               "version": version}, cookie, csrf)
+    assert status == 400 and "target" in r["error"]
+    status, r = post_edit(g, "/v1/ui/memory/save", {"target": "memory", "text": "a"}, cookie, csrf)
+    assert status == 400
+    status, r = post_edit(g, "/v1/ui/skill/save", {"name": "x", "text": 5, "version": version},
+                     cookie, csrf)
+    assert status == 400
+    assert not (g.home / "memories" / "MEMORY.md").exists()
+    assert edits(g) == []
+    stop_clean(g)
+
+
 # ---- jobs -----------------------------------------------------------------------------------------
 
 def test_jobs_show_the_configs_cron_jobs_with_next_and_last_run(cockpit):

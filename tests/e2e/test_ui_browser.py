@@ -1,7 +1,8 @@
 """The cockpit in a real browser (issue 21): headless Chromium from Debian's `chromium` package,
 driven over CDP by playwright-core from npm (tests/browser/install.sh; no browser download).
 At phone and desktop width: a wrong password refused, login, the Sessions list, a search and a
-session, Memory and skills, Jobs, Spend (its total equal to `hermetic spend`'s) and Health, at desktop width a chat with
+session, Memory and skills (at phone width MEMORY.md edited and saved, a new skill refused with
+the validator's words, created, then deleted after a confirm), Jobs, Spend (its total equal to `hermetic spend`'s) and Health, at desktop width a chat with
 a tool call and a streamed answer and a stopped turn, logout; no console error,
 page error or failed request on any page (a CSP violation would be one), no serious or critical
 axe-core violation on any page; a screenshot of each
@@ -77,7 +78,7 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     assert p.returncode == 0, p.stderr + p.stdout
     result = json.loads(p.stdout.strip().splitlines()[-1])
     assert result["errors"] == []
-    assert result["a11y"] == [] and len(result["a11y_checked"]) == 16
+    assert result["a11y"] == [] and len(result["a11y_checked"]) == 17
     for width in ("phone", "desktop"):
         seen = result["pages"][width]
         assert seen["wrong_password_refused"] and seen["logged_out"]
@@ -91,10 +92,25 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
         assert "or (" not in seen["balances"]  # no OpenRouter key of ours: the fake's only
         assert "Ready" in seen["health"] and "Seccomp" in seen["health"]
         assert "ui: a login with a wrong password" in seen["log"]  # each run's first step
-        assert seen["memory"].strip() == "The NAS is called zebra."
         assert "# Steps" in seen["skill_text"]
         assert "briefing" in seen["jobs"] and "0 3 * * *" in seen["jobs"] and "never" in seen["jobs"]
     phone = result["pages"]["phone"]
+    # MEMORY.md edited on the phone: saved through the tool's writer, shown, and kept
+    assert phone["memory"].strip() == "The NAS is called zebra."
+    assert phone["editor_before"] == "The NAS is called zebra.\n"
+    assert phone["memory_saved"].strip() == "The NAS is called okapi.\n§\nBackups run at 02:00."
+    assert phone["memory_status"].startswith("Saved MEMORY.md (48/2,200 characters, 2 entries).")
+    assert phone["memory_meta"] == "48 of 2200 characters · 2 entries"
+    assert (g.home / "memories" / "MEMORY.md").read_text() == (
+        "The NAS is called okapi.\n§\nBackups run at 02:00.\n")
+    assert [p.read_text() for p in (g.home / "memories" / ".history").iterdir()] == [
+        "The NAS is called zebra.\n"]
+    assert result["pages"]["desktop"]["memory"].strip().startswith("The NAS is called okapi.")
+    assert phone["skill_error"] == "the front matter name 'backup' must equal the name argument 'deploy'"
+    assert "# Steps" in phone["skill_created"] and "deploy" in phone["skills_after_create"]
+    assert phone["delete_question"].startswith("Delete skill deploy")
+    assert "deploy" not in phone["skills_after_delete"]
+    assert not (g.home / "skills" / "deploy").exists()
     assert phone["no_token_status"] == 403
     assert phone["cross_site_status"] in (401, 403, 415), phone["cross_site_status"]
     assert phone["breaker_after_csrf"].startswith("Open: ")
@@ -109,4 +125,4 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     assert "What time is it?" in seen["chat_history"]
     assert "It is noon where the zebra lives." in seen["chat_history"]
     shots = [Path(s) for s in result["screenshots"]]
-    assert len(shots) == 16 and all(s.stat().st_size > 1000 for s in shots)
+    assert len(shots) == 17 and all(s.stat().st_size > 1000 for s in shots)

@@ -4,7 +4,9 @@
 //
 // PATH: directories (default: k8s registry kaniko, relative to the repository) or single files.
 // Every *.yaml below a PATH is checked once: through the kustomization that lists it (rendered
-// here: namespace, resources, images; any other kustomization field is refused), or on its own.
+// here: namespace, resources, images, JSON 6902 patches; any other kustomization field is
+// refused), or on its own. A cluster-scoped object that two kustomizations render differently
+// is an error: applying one would overwrite the other's (e.g. a second instance's RBAC).
 //
 // Layers, each reported as FILE: KIND/NAME: message:
 //   yaml      YAML 1.1 as Kubernetes reads it: parse errors, duplicate keys, tabs, trailing spaces,
@@ -67,7 +69,7 @@ if (opt.schemas === undefined) {
   const d = path.resolve(ROOT, "..", "shared", "k8s-schemas");
   opt.schemas = fs.existsSync(d) ? d : null;
 }
-if (opt.paths.length === 0) opt.paths = ["k8s", "registry", "kaniko"].map((p) => path.join(ROOT, p));
+if (opt.paths.length === 0) opt.paths = ["k8s", "k8s-overlays", "registry", "kaniko"].map((p) => path.join(ROOT, p));
 
 const require = createRequire(path.join(path.resolve(opt.modules), "_"));
 const YAML = require("yaml");
@@ -120,11 +122,16 @@ function readYaml(file) {
 
 // ---------------------------------------------------------------------------------------------
 // kustomize, the subset the repository uses: namespace, resources (files or directories with a
-// kustomization), images (name + newTag/newName/digest). Anything else is refused, so the
-// rendering here and `kubectl kustomize` cannot drift apart silently (a test compares them).
+// kustomization), images (name + newTag/newName/digest), patches (JSON 6902 operations, inline,
+// with a target by kind and name). Anything else is refused, so the rendering here and
+// `kubectl kustomize` cannot drift apart silently (a test compares them). A patch whose target
+// matches nothing is an error (kustomize says nothing): a renamed base object would otherwise
+// drop an overlay's change without a word.
 const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume",
   "StorageClass", "CustomResourceDefinition", "PriorityClass", "Node"]);
-const KUSTOMIZATION_KEYS = new Set(["apiVersion", "kind", "namespace", "resources", "images"]);
+const KUSTOMIZATION_KEYS = new Set(["apiVersion", "kind", "namespace", "resources", "images", "patches"]);
+const PATCH_KEYS = new Set(["target", "patch"]);
+const TARGET_KEYS = new Set(["kind", "name", "group", "version"]);
 const IMAGE_KEYS = new Set(["name", "newName", "newTag", "digest"]);
 const kustomized = new Set(); // files rendered through a kustomization
 
@@ -157,6 +164,68 @@ function podSpecOf(doc) {
 }
 const containersOf = (spec) => [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])];
 
+// JSON 6902 (RFC 6902) operations on one object: add, replace, remove, test.
+function pointer(p) {
+  if (typeof p !== "string" || !p.startsWith("/")) throw new Error(`path ${JSON.stringify(p)} is not a JSON pointer`);
+  return p.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
+}
+function patchOp(doc, op) {
+  const keys = pointer(op.path);
+  const last = keys.pop();
+  let parent = doc;
+  for (const key of keys) {
+    if (parent === null || typeof parent !== "object" || !(key in parent)) throw new Error(`${op.op} ${op.path}: ${key} does not exist`);
+    parent = parent[key];
+  }
+  if (parent === null || typeof parent !== "object") throw new Error(`${op.op} ${op.path}: the parent is not an object or a list`);
+  const isList = Array.isArray(parent);
+  const index = isList ? (last === "-" ? parent.length : Number(last)) : null;
+  if (isList && (!Number.isInteger(index) || index < 0 || index > parent.length)) throw new Error(`${op.op} ${op.path}: bad list index`);
+  const has = isList ? index < parent.length : last in parent;
+  switch (op.op) {
+    case "add":
+      if (isList) parent.splice(index, 0, structuredClone(op.value));
+      else parent[last] = structuredClone(op.value);
+      break;
+    case "replace":
+      if (!has) throw new Error(`replace ${op.path}: nothing to replace`);
+      parent[isList ? index : last] = structuredClone(op.value);
+      break;
+    case "remove":
+      if (!has) throw new Error(`remove ${op.path}: nothing to remove`);
+      if (isList) parent.splice(index, 1); else delete parent[last];
+      break;
+    case "test":
+      if (!has || JSON.stringify(parent[isList ? index : last]) !== JSON.stringify(op.value)) throw new Error(`test ${op.path} failed`);
+      break;
+    default:
+      throw new Error(`operation ${JSON.stringify(op.op)} is not supported here (add, replace, remove, test)`);
+  }
+}
+function applyPatch(kfile, n, pt, out) {
+  const where = `patches[${n}]`;
+  for (const key of Object.keys(pt ?? {})) {
+    if (!PATCH_KEYS.has(key)) { err("kustomize", kfile, null, `${where}.${key} is not supported here (inline JSON 6902 patches with a target)`); return; }
+  }
+  const t = pt?.target ?? {};
+  for (const key of Object.keys(t)) {
+    if (!TARGET_KEYS.has(key)) { err("kustomize", kfile, null, `${where}.target.${key} is not supported here (kind, name, group, version)`); return; }
+  }
+  if (!t.kind || !t.name || typeof pt.patch !== "string") { err("kustomize", kfile, null, `${where}: needs target.kind, target.name and an inline patch`); return; }
+  const ops = YAML.parse(pt.patch, { version: "1.1" });
+  if (!Array.isArray(ops) || !ops.every((o) => o && typeof o === "object" && typeof o.op === "string")) {
+    err("kustomize", kfile, null, `${where}: the patch is not a list of JSON 6902 operations`);
+    return;
+  }
+  const hits = out.filter((i) => i.doc?.kind === t.kind && i.doc?.metadata?.name === t.name &&
+    (!t.group || (i.doc.apiVersion ?? "").split("/")[0] === t.group) &&
+    (!t.version || (i.doc.apiVersion ?? "").split("/").pop() === t.version));
+  if (!hits.length) { err("kustomize", kfile, null, `${where}: target ${t.kind} ${t.name} matches no object`); return; }
+  for (const item of hits) {
+    try { for (const op of ops) patchOp(item.doc, op); } catch (e) { err("kustomize", kfile, item.doc, `${where}: ${e.message}`); }
+  }
+}
+
 function render(dir, seen = new Set()) {
   const kfile = kustomizationFile(dir);
   if (!kfile) throw new Error(`${dir}: no kustomization.yaml`);
@@ -178,17 +247,31 @@ function render(dir, seen = new Set()) {
     const p = path.resolve(dir, r);
     if (!fs.existsSync(p)) { err("kustomize", kfile, null, `resource ${r} does not exist`); continue; }
     if (fs.statSync(p).isDirectory()) {
-      out.push(...render(p, seen));
+      if (!path.relative(p, dir).startsWith("..")) err("kustomize", kfile, null, `resource ${r} contains this kustomization (kustomize: cycle)`);
+      else out.push(...render(p, new Set(seen)).map((i) => ({ ...i, base: true })));
     } else {
       if (path.relative(dir, p).startsWith("..")) err("kustomize", kfile, null, `resource ${r} is outside the kustomization's directory`);
       kustomized.add(p);
       for (const d of readYaml(p)) out.push({ ...d, doc: structuredClone(d.doc), via: kfile });
     }
   }
+  (k.patches ?? []).forEach((pt, n) => applyPatch(kfile, n, pt, out));
+  // ServiceAccount subjects of (Cluster)RoleBindings that name a ServiceAccount rendered here
+  // follow it into the new namespace, as kustomize's name references do
+  const accounts = new Set(out.filter((i) => i.doc.kind === "ServiceAccount")
+    .map((i) => `${i.doc.metadata?.namespace ?? ""}/${i.doc.metadata?.name}`));
   for (const item of out) {
     const d = item.doc;
+    if (k.namespace && d.kind === "Namespace") d.metadata = { ...(d.metadata ?? {}), name: k.namespace };
+    if (k.namespace && (d.kind === "ClusterRoleBinding" || d.kind === "RoleBinding")) {
+      for (const sub of d.subjects ?? []) {
+        if (sub.kind === "ServiceAccount" && accounts.has(`${sub.namespace ?? ""}/${sub.name}`)) sub.namespace = k.namespace;
+      }
+    }
     if (k.namespace && d.kind && !CLUSTER_SCOPED.has(d.kind)) {
-      if (d.metadata?.namespace && d.metadata.namespace !== k.namespace)
+      // an object read from this kustomization's own files says the namespace it expects; a
+      // base's objects move into the overlay's namespace
+      if (!item.base && d.metadata?.namespace && d.metadata.namespace !== k.namespace)
         err("kustomize", item.file, d, `namespace ${d.metadata.namespace} differs from the kustomization's ${k.namespace}`);
       d.metadata = { ...(d.metadata ?? {}), namespace: k.namespace };
     }
@@ -488,17 +571,19 @@ function policyCheck(item, all) {
       if (!c.readinessProbe) err("policy", f, d, `${at}: no readinessProbe`);
     }
     if (sc.privileged) err("policy", f, d, `${at}: privileged`);
+    // even kaniko (root, default capabilities) needs neither privilege escalation nor an
+    // unconfined seccomp profile
+    if (sc.allowPrivilegeEscalation !== false) err("policy", f, d, `${at}: allowPrivilegeEscalation is not false`);
+    const seccomp = (sc.seccompProfile ?? podSc.seccompProfile)?.type;
+    if (!["RuntimeDefault", "Localhost"].includes(seccomp)) err("policy", f, d, `${at}: seccompProfile is not RuntimeDefault or Localhost`);
     if (rootOk) continue;
     const nonRoot = sc.runAsNonRoot ?? podSc.runAsNonRoot;
     const uid = sc.runAsUser ?? podSc.runAsUser;
     if (nonRoot !== true) err("policy", f, d, `${at}: runAsNonRoot is not true`);
     if (uid === 0) err("policy", f, d, `${at}: runAsUser 0`);
-    if (sc.allowPrivilegeEscalation !== false) err("policy", f, d, `${at}: allowPrivilegeEscalation is not false`);
     if (sc.readOnlyRootFilesystem !== true) err("policy", f, d, `${at}: readOnlyRootFilesystem is not true`);
     if (!(sc.capabilities?.drop ?? []).includes("ALL")) err("policy", f, d, `${at}: capabilities.drop does not include ALL`);
     if ((sc.capabilities?.add ?? []).length) err("policy", f, d, `${at}: capabilities.add ${sc.capabilities.add.join(",")}`);
-    const seccomp = (sc.seccompProfile ?? podSc.seccompProfile)?.type;
-    if (!["RuntimeDefault", "Localhost"].includes(seccomp)) err("policy", f, d, `${at}: seccompProfile is not RuntimeDefault or Localhost`);
   }
   // kaniko destinations: pinned tags, the insecure registry is the one pushed to
   for (const c of containersOf(spec)) {
@@ -514,6 +599,22 @@ function labelsMatch(selector, labels) {
   return selector && Object.keys(selector).length > 0 &&
     Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 }
+// The same cluster-scoped object (kind and name) from two kustomizations, or a kustomization and
+// a plain file, must be the same object: kubectl apply of one would overwrite the other's.
+function clusterScopedConflicts(items) {
+  const seen = new Map();
+  for (const i of items) {
+    if (!CLUSTER_SCOPED.has(i.doc.kind)) continue;
+    checks++;
+    const key = `${i.doc.kind}/${i.doc.metadata?.name}`;
+    const from = i.root ?? i.file;
+    const prev = seen.get(key);
+    if (!prev) { seen.set(key, { from, json: JSON.stringify(i.doc) }); continue; }
+    if (prev.from !== from && prev.json !== JSON.stringify(i.doc))
+      err("kustomize", from, i.doc, `rendered differently by ${rel(prev.from)}: applying one overwrites the other (give it its own name)`);
+  }
+}
+
 function referenceChecks(items) {
   const byKind = (k) => items.filter((i) => i.doc.kind === k);
   // a reference into a namespace none of whose objects were read (a partial run) is not checked
@@ -695,7 +796,7 @@ const items = [];
 for (const p of opt.paths) {
   if (!fs.existsSync(p)) usage(`${p} does not exist`);
   for (const k of kustomizationDirs(p)) {
-    try { items.push(...render(k)); } catch (e) { err("kustomize", k, null, e.message); }
+    try { items.push(...render(k).map((i) => ({ ...i, root: k }))); } catch (e) { err("kustomize", k, null, e.message); }
   }
 }
 const registries = [];
@@ -719,6 +820,7 @@ for (const item of items) {
   configCheck(item);
 }
 referenceChecks(items.filter((i) => i.doc?.kind));
+clusterScopedConflicts(items.filter((i) => i.doc?.kind));
 for (const f of registries) registriesCheck(f, items.filter((i) => i.doc?.kind));
 
 const files = new Set(items.map((i) => i.file).concat(registries, [...kustomized]));

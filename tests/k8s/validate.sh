@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make validate`: offline, strict validation of the manifests in k8s/, registry/ and kaniko/.
+# `make validate`: offline, strict validation of the manifests in k8s/, k8s-overlays/, registry/
+# and kaniko/.
 #   1. tests/k8s/install.sh     the pinned npm validators, in ~/.cache/hermetic/k8s-validate
 #   2. tests/k8s/validate.mjs   YAML, strict schemas (../shared/k8s-schemas when present, or
 #                               K8S_SCHEMA_DIR), npm models, policy, `hermetic config check`
@@ -16,5 +17,5 @@ args=(--modules "$modules" --hermetic "$bin")
 [ -n "${K8S_SCHEMA_DIR:-}" ] && args+=(--schemas "$K8S_SCHEMA_DIR")
 node tests/k8s/validate.mjs "${args[@]}" "$@"
 if command -v yamllint >/dev/null && [ $# -eq 0 ]; then
-  yamllint -s -c tests/k8s/yamllint.yaml k8s registry kaniko && echo "yamllint: ok"
+  yamllint -s -c tests/k8s/yamllint.yaml k8s k8s-overlays registry kaniko && echo "yamllint: ok"
 fi
