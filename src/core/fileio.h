@@ -40,7 +40,7 @@ int fileio_write_all(int fd, const char *data, size_t len);
  * gets mode (umask not applied). Returns 0 or a negative errno. */
 int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
-/* fsync(fd) as the atomic replaces here and in safeio do it: 0 or a negative errno. */
+/* fsync(fd) as the atomic replaces and store_sync do it: 0 or a negative errno. */
 int fileio_fsync(int fd);
 
 /* The part of an atomic replace before the rename (here and in safeio): gives the fresh
