@@ -1,5 +1,7 @@
 """Release binaries (HERMETIC_STATIC=1): fully static ELF, no interpreter, no dynamic section,
-and the shipped aarch64 binary within its 2 MiB budget."""
+and the shipped aarch64 binary within its 2.5 MiB budget: the one issue 21 set for the binary
+with everything of the second batch (the cockpit, operations, media, the providers), up from
+the first batch's 2 MiB, which it passed by about 2 KiB with the cockpit's editors."""
 import os
 import subprocess
 
@@ -7,7 +9,7 @@ import pytest
 
 from conftest import BIN
 
-MAX_AARCH64_BYTES = 2 * 1024 * 1024
+MAX_AARCH64_BYTES = 5 * 1024 * 1024 // 2
 
 pytestmark = [
     pytest.mark.smoke,
