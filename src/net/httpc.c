@@ -778,6 +778,7 @@ struct conn {
 	short what; /* the events ev waits for (0 = not added) */
 	struct event ev;
 	struct httpc_req *req; /* NULL while idle */
+	struct pool *pool;     /* while idle: the pool whose list holds it */
 	int64_t idle_since_us;
 	char key[PLAIN_KEY];
 };
@@ -950,14 +951,13 @@ static void on_prune(evutil_socket_t fd, short what, void *arg)
 	prune_arm(pl, now);
 }
 
-/* A pooled connection to key that is still open, young enough and quiet (no byte, no close
- * from the server while it idled); expired or dead ones met on the way are closed. */
+/* A pooled connection to key that is young enough (one the server closed, or sent a byte on,
+ * while it idled was closed then by conn_cb); expired ones met on the way are closed. */
 static struct conn *pool_take(struct loop *l, const char *key)
 {
 	struct pool *pl = pool_of(l);
 	struct conn **pp = &pl->idle, *c;
 	int64_t now = now_mono_us();
-	char b;
 
 	while ((c = *pp)) {
 		bool old = expired(pl, c, now);
@@ -968,8 +968,10 @@ static struct conn *pool_take(struct loop *l, const char *key)
 		}
 		*pp = c->next;
 		pl->n_idle--;
-		if (!old && recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
-		    (errno == EAGAIN || errno == EWOULDBLOCK))
+		c->pool = NULL;
+		/* Its read event stayed armed while idle (conn_cb closes it at the peer's FIN), so
+		 * no peek is needed: a request reuses it without a syscall. */
+		if (!old)
 			return c;
 		conn_close(c);
 	}
@@ -982,12 +984,16 @@ static void pool_put(struct loop *l, struct conn *c)
 {
 	struct pool *pl = pool_of(l);
 
-	conn_want(c, l, 0); /* an idle socket must not keep loop_run going */
 	if ((long)pl->n_idle >= loop_max_connections(l)) {
 		conn_close(c);
 		return;
 	}
+	/* Read stays armed (usually already: no epoll_ctl per request): the peer's FIN, an error
+	 * or a stray byte on an idle connection closes it at once (conn_cb). The prune timer
+	 * keeps loop_run going while anything is idle anyway. */
+	conn_want(c, l, EV_READ);
 	c->req = NULL;
+	c->pool = pl;
 	c->idle_since_us = now_mono_us();
 	c->next = pl->idle;
 	pl->idle = c;
@@ -1437,10 +1443,30 @@ static void plain_connected(struct httpc_req *r)
 		abort_now(r);
 }
 
+/* An idle connection became readable: the peer closed it (or broke the protocol). */
+static void idle_closed(struct conn *c)
+{
+	struct pool *pl = c->pool;
+
+	for (struct conn **pp = &pl->idle; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			pl->n_idle--;
+			break;
+		}
+	conn_close(c);
+	prune_arm(pl, now_mono_us());
+}
+
 static void conn_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct httpc_req *r = c->req;
+
+	if (!r) {
+		idle_closed(c);
+		return;
+	}
 
 	if (r->pending != HTTPC_OK) {
 		abort_now(r);
