@@ -243,6 +243,57 @@ static void retention_prunes_old_sessions_in_batches_with_their_messages(void **
 	buf_finish(&out);
 }
 
+/* An earlier session picked to continue becomes the source's current one: the open one ends,
+ * the earlier one is open again, in one transaction; another source's session is refused and
+ * changes nothing. */
+static void an_earlier_session_reopens_for_its_source_only(void **state)
+{
+	int64_t a, b, other;
+	struct session_info si;
+	char *sql;
+
+	assert_int_equal(sessions_create(st, "ui:cockpit", "free", "SYS", &a), 0);
+	assert_int_equal(sessions_append(st, a, "user", "{\"role\":\"user\"}", "first", NULL), 0);
+	assert_int_equal(sessions_create(st, "ui:cockpit", "free", "SYS", &b), 0);
+	assert_int_equal(sessions_create(st, "telegram:7", "free", "SYS", &other), 0);
+	/* a went quiet two hours ago: re-opened, the idle limit counts from now. */
+	sql = xasprintf("UPDATE sessions SET updated_ms = updated_ms - 7200000 WHERE id = %lld",
+			(long long)a);
+	assert_int_equal(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+
+	assert_int_equal(sessions_reopen(st, a, "ui:cockpit"), 0);
+	assert_int_equal(sessions_current(st, "ui:cockpit", 1800000, &si), 0);
+	assert_int_equal(si.id, a);
+	assert_false(si.ended);
+	assert_int_equal(si.n_messages, 1);
+	session_info_finish(&si);
+	assert_int_equal(sessions_get(st, b, &si), 0);
+	assert_true(si.ended);
+	session_info_finish(&si);
+	assert_int_equal(count("SELECT count(*) FROM sessions WHERE source = 'ui:cockpit' AND"
+			       " ended = 0"),
+			 1);
+	/* The current one again: nothing to end, still current. */
+	assert_int_equal(sessions_reopen(st, a, "ui:cockpit"), 0);
+	assert_int_equal(sessions_current(st, "ui:cockpit", 0, &si), 0);
+	assert_int_equal(si.id, a);
+	session_info_finish(&si);
+
+	/* Another source's session: refused, and neither source's sessions changed. */
+	assert_int_equal(sessions_reopen(st, other, "ui:cockpit"), -EPERM);
+	assert_int_equal(sessions_current(st, "ui:cockpit", 0, &si), 0);
+	assert_int_equal(si.id, a);
+	session_info_finish(&si);
+	assert_int_equal(sessions_current(st, "telegram:7", 0, &si), 0);
+	assert_int_equal(si.id, other);
+	session_info_finish(&si);
+	assert_int_equal(sessions_reopen(st, 999999, "ui:cockpit"), -ENOENT);
+	assert_int_equal(sessions_current(st, "ui:cockpit", 0, &si), 0);
+	assert_int_equal(si.id, a);
+	session_info_finish(&si);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +304,7 @@ int main(void)
 		cmocka_unit_test(usage_adds_up),
 		cmocka_unit_test(a_message_is_found_by_its_origin_in_its_session_only),
 		cmocka_unit_test(retention_prunes_old_sessions_in_batches_with_their_messages),
+		cmocka_unit_test(an_earlier_session_reopens_for_its_source_only),
 	};
 
 	schema_register();

@@ -120,6 +120,47 @@ int sessions_end(struct store *s, const char *source)
 	return step_done(db, st, "end session");
 }
 
+/* sessions_reopen's statements, inside its transaction. */
+static int reopen_rows(sqlite3 *db, int64_t id, const char *source)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (prepare(db, "SELECT source = ? FROM sessions WHERE id = ?", &st) < 0)
+		return -EIO;
+	sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = sqlite3_column_int(st, 0) ? 0 : -EPERM;
+	else
+		rc = rc == SQLITE_DONE ? -ENOENT : fail(db, "reopen: find");
+	sqlite3_finalize(st);
+	if (rc < 0)
+		return rc;
+	if (prepare(db, "UPDATE sessions SET ended = 1 WHERE source = ? AND ended = 0 AND id <> ?",
+		    &st) < 0)
+		return -EIO;
+	sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	rc = step_done(db, st, "reopen: end the open one");
+	if (rc < 0 || prepare(db, "UPDATE sessions SET ended = 0, updated_ms = ? WHERE id = ?",
+			      &st) < 0)
+		return rc < 0 ? rc : -EIO;
+	sqlite3_bind_int64(st, 1, now_wall_ms());
+	sqlite3_bind_int64(st, 2, id);
+	return step_done(db, st, "reopen");
+}
+
+int sessions_reopen(struct store *s, int64_t id, const char *source)
+{
+	int rc = store_begin(s);
+
+	if (rc < 0)
+		return rc == -EBUSY ? rc : fail(store_db(s), "begin");
+	return store_end(s, reopen_rows(store_db(s), id, source));
+}
+
 int sessions_current(struct store *s, const char *source, int64_t idle_ms, struct session_info *out)
 {
 	sqlite3 *db = store_db(s);

@@ -71,6 +71,12 @@ int sessions_create(struct store *s, const char *source, const char *model,
 		    const char *system_prompt, int64_t *id);
 /* Ends the open session of source; returns 0 also when there was none. */
 int sessions_end(struct store *s, const char *source);
+/* Makes session id the current session of source again (an earlier one picked to continue),
+ * in one transaction: source's other open session is ended as sessions_end ends it, id is
+ * re-opened and marked active now (so the idle limit counts from here). 0 (also when id was
+ * the current one already), -ENOENT no such session, -EPERM it belongs to another source
+ * (nothing changed), -EBUSY or -EIO. */
+int sessions_reopen(struct store *s, int64_t id, const char *source);
 int sessions_get(struct store *s, int64_t id, struct session_info *out); /* -ENOENT */
 
 /* Appends a message: json is the OpenAI message object, text its searchable words. The new
