@@ -144,8 +144,8 @@ static int reopen_rows(sqlite3 *db, int64_t id, const char *source)
 	sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, id);
 	rc = step_done(db, st, "reopen: end the open one");
-	if (rc < 0 || prepare(db, "UPDATE sessions SET ended = 0, updated_ms = ? WHERE id = ?",
-			      &st) < 0)
+	if (rc < 0 ||
+	    prepare(db, "UPDATE sessions SET ended = 0, updated_ms = ? WHERE id = ?", &st) < 0)
 		return rc < 0 ? rc : -EIO;
 	sqlite3_bind_int64(st, 1, now_wall_ms());
 	sqlite3_bind_int64(st, 2, id);

@@ -73,6 +73,7 @@
 #define LOG_LINES	20
 #define AUDIT_LINES	20
 #define BALANCES_MAX	8
+#define CHAT_SOURCE	"ui:cockpit" /* the cockpit's own session */
 
 #define CSP                                                                                        \
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
@@ -471,6 +472,28 @@ static cJSON *session_json(const struct session_info *si)
 	return o;
 }
 
+/* Where a session of source is continued: the cockpit continues only its own (a turn of
+ * another source would answer into the cockpit, not where that source's messages go). */
+static const char *source_place(const char *source)
+{
+	static const struct {
+		const char *prefix, *place;
+	} places[] = {
+		{"telegram:", "a Telegram chat"},
+		{"api:", "an API client"},
+		{"cron:", "a cron job"},
+		{"hook:", "a webhook"},
+		{"alert:", "an alert's investigation"},
+		{"reminder:", "a reminder"},
+		{"cli", "the command line (hermetic chat)"},
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(places); i++)
+		if (strncmp(source, places[i].prefix, strlen(places[i].prefix)) == 0)
+			return places[i].place;
+	return "its own source";
+}
+
 static void add_session(const struct session_info *si, void *arg)
 {
 	cJSON_AddItemToArray(arg, session_json(si));
@@ -657,6 +680,10 @@ static int read_view(struct store *st, struct read_job *j, cJSON *root)
 	struct msg_acc acc = {.text_max = j->format == AS_VIEW ? VIEW_TEXT_MAX : EXPORT_TEXT_MAX};
 
 	cJSON_AddItemToObject(root, "session", session_json(&si));
+	cJSON_AddBoolToObject(root, "continuable", strcmp(si.source, CHAT_SOURCE) == 0);
+	cJSON_AddStringToObject(root, "continued_in",
+				strcmp(si.source, CHAT_SOURCE) == 0 ? "the cockpit"
+								    : source_place(si.source));
 	session_info_finish(&si);
 	acc.arr = cJSON_AddArrayToObject(root, "messages");
 	/* One past the cap: the query stops there, and add_message learns it was cut. */
@@ -1867,10 +1894,9 @@ static void on_balances(struct httpd_req *req, void *arg)
 
 /* ---- chat: an agent turn streamed as server-sent events ---------------------------------- */
 
-#define CHAT_SOURCE	"ui:cockpit" /* the cockpit's own session */
-#define CHAT_MAX_BYTES	(32 * 1024)  /* a message */
-#define TOOL_RESULT_MAX 2000	     /* characters of a tool result shown */
-#define CHAT_QUESTIONS	8	     /* questions of one turn followed to their close */
+#define CHAT_MAX_BYTES	(32 * 1024) /* a message */
+#define TOOL_RESULT_MAX 2000	    /* characters of a tool result shown */
+#define CHAT_QUESTIONS	8	    /* questions of one turn followed to their close */
 
 /* One turn in flight; freed in its on_done. Touches neither the ui nor the agent from its
  * callbacks (they may fire while the gateway shuts down, after ui_destroy). */
@@ -2035,12 +2061,51 @@ static void chat_client_gone(struct httpd_req *req, void *arg)
 		agent_cancel(c->turn);
 }
 
+/* POST /v1/ui/chat's session_id: an earlier session of the cockpit becomes its current one
+ * (sessions_reopen) before the turn loads it. False with req answered when it cannot. */
+static bool continue_session(struct ui *u, struct httpd_req *req, int64_t id)
+{
+	struct store *st = u->env.d->store;
+	struct session_info si;
+	char msg[256];
+	int rc;
+
+	if (agent_find(u->env.agent, CHAT_SOURCE)) {
+		reply_error(req, 409, "a turn is already running: stop it or wait");
+		return false;
+	}
+	rc = sessions_get(st, id, &si);
+	if (rc == 0 && strcmp(si.source, CHAT_SOURCE) != 0) {
+		snprintf(msg, sizeof(msg),
+			 "session %lld belongs to %s (%s): it can be read or exported here, but "
+			 "continued only there",
+			 (long long)id, source_place(si.source), si.source);
+		session_info_finish(&si);
+		reply_error(req, 409, msg);
+		return false;
+	}
+	session_info_finish(&si);
+	if (rc == 0)
+		rc = sessions_reopen(st, id, CHAT_SOURCE);
+	if (rc == -ENOENT) {
+		reply_error(req, 404, "no such session");
+		return false;
+	}
+	if (rc < 0) {
+		reply_error(req, 503, "the session could not be re-opened (is state.db locked?)");
+		return false;
+	}
+	log_info("ui: the cockpit continues session %lld (%s)", (long long)id, httpd_peer(req));
+	return true;
+}
+
 static void on_chat(struct httpd_req *req, void *arg)
 {
 	struct ui *u = arg;
 	cJSON *root;
-	const cJSON *msg;
+	const cJSON *msg, *sid;
 	struct chat_run *c;
+	int64_t id = 0;
 	int rc;
 
 	if (!gate(u, req))
@@ -2055,6 +2120,16 @@ static void on_chat(struct httpd_req *req, void *arg)
 	    strlen(msg->valuestring) > CHAT_MAX_BYTES) {
 		cJSON_Delete(root);
 		reply_error(req, 400, "expected {\"message\": \"...\"} (at most 32 KiB)");
+		return;
+	}
+	sid = cJSON_GetObjectItemCaseSensitive(root, "session_id");
+	if (sid && !cJSON_IsNull(sid) && !int_item(root, "session_id", 1, INT64_C(1) << 53, &id)) {
+		cJSON_Delete(root);
+		reply_error(req, 400, "session_id: expected a session's id");
+		return;
+	}
+	if (id && !continue_session(u, req, id)) {
+		cJSON_Delete(root);
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));

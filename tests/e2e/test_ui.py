@@ -462,6 +462,129 @@ def test_chat_streams_the_answer_and_the_tool_call(cockpit, fake):
     stop_clean(g)
 
 
+def open_sessions(g):
+    """{id: (source, ended)} of every session, read from state.db itself."""
+    db = sqlite3.connect(f"file:{g.home / 'state.db'}?mode=ro", uri=True)
+    try:
+        return {i: (src, bool(e)) for i, src, e in db.execute("SELECT id, source, ended FROM sessions")}
+    finally:
+        db.close()
+
+
+def test_an_earlier_cockpit_session_is_continued_with_its_history(cockpit, fake):
+    g = cockpit()
+    _, cookie, csrf, _ = login(g)
+    auth = {"Cookie": cookie, "X-CSRF-Token": csrf}
+
+    def say(message, **more):
+        status, _, body = request(g, "POST", "/v1/ui/chat", {"message": message, **more}, auth)
+        return status, body
+
+    fake.script_for("test/free", text("The zebra is called Ziggy.", cost=0.0))
+    status, body = say("Name the zebra")
+    assert status == 200, body
+    earlier = sse_events(body)[-1][1]["session_id"]
+    assert request(g, "POST", "/v1/ui/chat/new", {}, auth)[0] == 200
+    fake.script_for("test/free", text("Sure, the weather.", cost=0.0))
+    status, body = say("Talk about the weather")
+    later = sse_events(body)[-1][1]["session_id"]
+    assert later != earlier
+    assert open_sessions(g) == {earlier: ("ui:cockpit", True), later: ("ui:cockpit", False)}
+    view = get_json(g, f"/v1/ui/session?id={earlier}", cookie)
+    assert view["continuable"] is True and view["continued_in"] == "the cockpit"
+
+    # Continue the earlier one: the model sees its stored messages, not the later session's.
+    fake.script_for("test/free", text("It was Ziggy.", cost=0.0))
+    status, body = say("What was its name?", session_id=earlier)
+    assert status == 200, body
+    done = sse_events(body)[-1][1]
+    assert done["stop"] == "done" and done["session_id"] == earlier
+    sent = [(m["role"], m["content"]) for m in fake.chat_requests[-1]["body"]["messages"]
+            if m["role"] in ("user", "assistant")]
+    assert sent == [("user", "Name the zebra"), ("assistant", "The zebra is called Ziggy."),
+                    ("user", "What was its name?")], sent
+    assert open_sessions(g) == {earlier: ("ui:cockpit", False), later: ("ui:cockpit", True)}
+    # ... and it stays the cockpit's session: the next message without an id goes on there.
+    fake.script_for("test/free", text("Still Ziggy.", cost=0.0))
+    status, body = say("Sure?")
+    assert sse_events(body)[-1][1]["session_id"] == earlier
+    assert len(fake.chat_requests[-1]["body"]["messages"]) > 4
+    sessions = {s["id"]: s for s in get_json(g, "/v1/ui/sessions", cookie)["sessions"]}
+    assert sessions[earlier]["ended"] is False and sessions[later]["ended"] is True
+    assert sessions[earlier]["messages"] == 6
+    stop_clean(g)
+
+
+def test_only_the_cockpits_own_sessions_are_continued_there(cockpit, fake):
+    g = cockpit()
+    fake.script_for("test/free", text("API answer.", cost=0.0), text("Cockpit answer.", cost=0.0))
+    chat(g, "alice", "A question over the API")
+    _, cookie, csrf, _ = login(g)
+    auth = {"Cookie": cookie, "X-CSRF-Token": csrf}
+    status, _, body = request(g, "POST", "/v1/ui/chat", {"message": "hello"}, auth)
+    mine = sse_events(body)[-1][1]["session_id"]
+    api = next(i for i, (src, _) in open_sessions(g).items() if src == "api:alice")
+    before = open_sessions(g)
+    assert before[api] == ("api:alice", False) and before[mine] == ("ui:cockpit", False)
+    view = get_json(g, f"/v1/ui/session?id={api}", cookie)
+    assert view["continuable"] is False and view["continued_in"] == "an API client"
+    n_requests = len(fake.chat_requests)
+
+    # another source's session: 409 saying where it belongs; nothing changed, no model call
+    status, _, body = request(g, "POST", "/v1/ui/chat", {"message": "go on", "session_id": api},
+                              auth)
+    assert status == 409
+    err = json.loads(body)["error"]
+    assert "an API client" in err and "api:alice" in err and "continued only there" in err, err
+    # unknown id 404, a malformed one 400
+    status, _, body = request(g, "POST", "/v1/ui/chat", {"message": "go on",
+                                                           "session_id": 999999}, auth)
+    assert status == 404, body
+    for bad in ("1", 1.5, 0, -3):
+        status, _, body = request(g, "POST", "/v1/ui/chat", {"message": "go on",
+                                                               "session_id": bad}, auth)
+        assert status == 400, (bad, body)
+    # the CSRF token is still required, and a refused request re-opens nothing
+    assert request(g, "POST", "/v1/ui/chat/new", {}, auth)[0] == 200
+    status, _, _ = request(g, "POST", "/v1/ui/chat", {"message": "go on", "session_id": mine},
+                           {"Cookie": cookie})
+    assert status == 403
+    status, _, _ = request(g, "POST", "/v1/ui/chat", {"message": "go on", "session_id": mine},
+                           {"Cookie": cookie, "X-CSRF-Token": "0" * 64})
+    assert status == 403
+    assert open_sessions(g) == {**before, mine: ("ui:cockpit", True)}
+    assert len(fake.chat_requests) == n_requests
+    stop_clean(g)
+
+
+def test_no_session_is_switched_while_a_cockpit_turn_runs(cockpit, fake):
+    g = cockpit()
+    _, cookie, csrf, _ = login(g)
+    auth = {"Cookie": cookie, "X-CSRF-Token": csrf}
+    fake.script_for("test/free", text("First.", cost=0.0))
+    status, _, body = request(g, "POST", "/v1/ui/chat", {"message": "one"}, auth)
+    earlier = sse_events(body)[-1][1]["session_id"]
+    assert request(g, "POST", "/v1/ui/chat/new", {}, auth)[0] == 200
+    fake.script_for("test/free", text("word " * 200, chunk_size=5, chunk_delay=0.05))
+    result = {}
+
+    def chat_in_background():
+        result["answer"] = request(g, "POST", "/v1/ui/chat", {"message": "talk"}, auth)
+
+    t = threading.Thread(target=chat_in_background)
+    t.start()
+    until(lambda: len(open_sessions(g)) == 2, "the running turn's session")
+    running = max(open_sessions(g))
+    status, _, body = request(g, "POST", "/v1/ui/chat", {"message": "back",
+                                                           "session_id": earlier}, auth)
+    assert status == 409 and "already running" in json.loads(body)["error"], body
+    assert open_sessions(g) == {earlier: ("ui:cockpit", True), running: ("ui:cockpit", False)}
+    request(g, "POST", "/v1/ui/chat/stop", {}, auth)
+    t.join(30 * SLOW)
+    assert sse_events(result["answer"][2])[-1][1]["stop"] == "cancelled"
+    stop_clean(g)
+
+
 def test_stop_cancels_a_streaming_turn(cockpit, fake):
     g = cockpit()
     fake.script_for("test/free", text("word " * 200, chunk_size=5, chunk_delay=0.05))
