@@ -93,10 +93,16 @@ function message(m) {
   return li;
 }
 
+let viewed = null; // the session view shown: what Continue takes into the chat
+
 async function pageSession(id) {
   show('session');
   const d = await api('/v1/ui/session?id=' + encodeURIComponent(id));
   const s = d.session;
+  viewed = d;
+  $('#continue-session').hidden = !d.continuable;
+  $('#continue-where').textContent = d.continuable ? 'Continue this session in the chat: your next message goes on from here.'
+    : `This session belongs to ${d.continued_in} (${s.source}): read or export it here; it is continued only there.`;
   $('#session-title').textContent = s.title || 'Session ' + s.id;
   $('#session-meta').textContent = `#${s.id} · ${s.source} · started ${when(s.created_ms)} · model ${s.model || '-'} · ` +
     `${s.turns} turns · ${s.prompt_tokens} + ${s.completion_tokens} tokens · $${usd(s.cost_usd)}${s.ended ? ' · ended' : ''}`;
@@ -419,6 +425,7 @@ function watchApprovals(on) {
 
 // ---- chat: POST /v1/ui/chat answers with server-sent events, read from the fetch body
 let chatBusy = false;
+let chatSession = 0; // an earlier session picked with Continue: the next message names it
 
 function bubble(role, text) {
   const li = el('li', { class: role }, el('div', { class: 'role', text: role }));
@@ -444,7 +451,7 @@ async function sendChat(message) {
     const r = await fetch('/v1/ui/chat', {
       method: 'POST', credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
-      body: JSON.stringify({ message }),
+      body: JSON.stringify(chatSession ? { message, session_id: chatSession } : { message }),
     });
     if (!r.ok) {
       let err = 'HTTP ' + r.status;
@@ -484,6 +491,7 @@ async function sendChat(message) {
           const q = item.querySelector(`[data-q="${d.id}"] .row`);
           if (q) q.replaceChildren(el('span', { class: 'meta', text: '→ ' + d.outcome }));
         } else if (ev[1] === 'done') {
+          chatSession = 0; // it is the cockpit's current session now
           if (!current) current = bubble('assistant', d.stop === 'done' ? d.text : '');
           if (d.stop !== 'done' && d.text) current.parentNode.append(el('p', { class: 'meta', text: d.text }));
           current.parentNode.append(el('div', { class: 'usage', text:
@@ -498,16 +506,29 @@ async function sendChat(message) {
   }
 }
 
+function showTranscript(messages) {
+  $('#transcript').replaceChildren();
+  for (const m of messages) {
+    if (m.role === 'user' && m.content) bubble('user', m.content);
+    else if (m.role === 'assistant' && m.content) bubble('assistant', m.content);
+  }
+}
+
 // The cockpit's open session, shown when the page first opens (what "Send" continues).
 async function chatHistory() {
   const d = await api('/v1/ui/sessions?limit=200');
   const open = d.sessions.find((x) => x.source === 'ui:cockpit' && !x.ended);
   if (!open || $('#transcript').childElementCount) return;
-  const v = await api('/v1/ui/session?id=' + open.id);
-  for (const m of v.messages) {
-    if (m.role === 'user' && m.content) bubble('user', m.content);
-    else if (m.role === 'assistant' && m.content) bubble('assistant', m.content);
-  }
+  showTranscript((await api('/v1/ui/session?id=' + open.id)).messages);
+}
+
+// Continue on a session view: the chat shows that session, and the next message names it.
+function continueSession() {
+  if (!viewed || !viewed.continuable || chatBusy) return;
+  chatSession = viewed.session.id;
+  chatLoaded = true;
+  showTranscript(viewed.messages);
+  location.hash = '#chat';
 }
 
 let chatLoaded = false;
@@ -557,6 +578,7 @@ async function start() {
     try { await api('/v1/ui/logout', {}); } catch (e) { /* logged out either way */ }
     csrf = '';
     chatLoaded = false;
+    chatSession = 0;
     $('#transcript').replaceChildren();
     show('login');
   });
@@ -574,8 +596,9 @@ async function start() {
   });
   $('#stop').addEventListener('click', () => { api('/v1/ui/chat/stop', {}).catch((e) => status(e.message)); });
   $('#new-chat').addEventListener('click', async () => {
-    try { await api('/v1/ui/chat/new', {}); $('#transcript').replaceChildren(); } catch (e) { status(e.message); }
+    try { await api('/v1/ui/chat/new', {}); chatSession = 0; $('#transcript').replaceChildren(); } catch (e) { status(e.message); }
   });
+  $('#continue-session').addEventListener('click', continueSession);
   $('#resume').addEventListener('click', async () => {
     try { breaker(await api('/v1/ui/breaker/resume', {})); } catch (e) { status(e.message); }
   });

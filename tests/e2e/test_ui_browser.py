@@ -3,7 +3,9 @@ driven over CDP by playwright-core from npm (tests/browser/install.sh; no browse
 At phone and desktop width: a wrong password refused, login, the Sessions list, a search and a
 session, Memory and skills (at phone width MEMORY.md edited and saved, a new skill refused with
 the validator's words, created, then deleted after a confirm), Jobs, Spend (its total equal to `hermetic spend`'s) and Health, at desktop width a chat with
-a tool call and a streamed answer and a stopped turn, logout; no console error,
+a tool call and a streamed answer and a stopped turn, then after New session the earlier
+session picked from the Sessions list and continued with its history (an API client's session
+shows no Continue but where it is continued), logout; no console error,
 page error or failed request on any page (a CSP violation would be one), no serious or critical
 axe-core violation on any page; a screenshot of each
 page at each width in build-results/ui-browser/ (HERMETIC_UI_ARTIFACTS overrides).
@@ -12,6 +14,7 @@ Skipped, saying why, only when chromium or playwright-core cannot be installed."
 import json
 import os
 import re
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -62,7 +65,8 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     fake.script_for("test/free", text("The morning brief."),  # the desktop run's "Run now"
                     tool_calls(("t1", "time", "{}")),
                     text("It is noon where the zebra lives.", chunk_size=4),
-                    text("Once upon a time " * 100, chunk_size=6, chunk_delay=0.05))
+                    text("Once upon a time " * 100, chunk_size=6, chunk_delay=0.05),
+                    text("On the savanna, as before."))  # the earlier session continued
     (g.home / "memories").mkdir(parents=True, exist_ok=True)
     (g.home / "memories" / "MEMORY.md").write_text("The NAS is called zebra.\n")
     (g.home / "skills" / "backup").mkdir(parents=True)
@@ -86,6 +90,9 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
         assert seen["sessions"] == 1 and seen["search_hits"] >= 1
         assert "Remember the zebra backup" in seen["session_text"]
         assert re.fullmatch(r"/v1/ui/session\?id=\d+&export=md", seen["export_md"])
+        # an API client's session: no Continue, and the view says where it goes on
+        assert seen["continue_hidden"] is True
+        assert seen["continue_where"].startswith("This session belongs to an API client (api:alice)")
         assert seen["spend_total_usd"] == total["cost_usd"] == "0.013200"
         assert seen["spend_rows"] == 1 and seen["chart_bars"] == 1
         assert seen["breaker"].startswith("Open: "), seen["breaker"]
@@ -124,5 +131,17 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     assert seen["chat_stopped"].startswith("cancelled")
     assert "What time is it?" in seen["chat_history"]
     assert "It is noon where the zebra lives." in seen["chat_history"]
+    # the earlier cockpit session continued from its view: its messages in the chat, the next
+    # message sent into it with its history
+    earlier = int(seen["continue_earlier"])
+    assert seen["continue_mine"].startswith("Continue this session in the chat")
+    assert "What time is it?" in seen["continue_transcript"]
+    assert f"session #{earlier} " in seen["continue_usage"], seen["continue_usage"]
+    sent = [m["content"] for m in fake.chat_requests[-1]["body"]["messages"] if m["role"] == "user"]
+    assert sent[0] == "What time is it?" and sent[-1] == "And where does the zebra live?", sent
+    db = sqlite3.connect(f"file:{g.home / 'state.db'}?mode=ro", uri=True)
+    cockpit_sessions = dict(db.execute("SELECT id, ended FROM sessions WHERE source = 'ui:cockpit'"))
+    db.close()
+    assert cockpit_sessions[earlier] == 0 and sum(1 for e in cockpit_sessions.values() if not e) == 1
     shots = [Path(s) for s in result["screenshots"]]
     assert len(shots) == 17 and all(s.stat().st_size > 1000 for s in shots)

@@ -106,6 +106,8 @@ async function run(browser, name, viewport, result) {
   seen.session_messages = await page.locator('#messages li').count();
   seen.session_text = await page.locator('#messages').innerText();
   seen.export_md = await page.locator('#export-md').getAttribute('href');
+  seen.continue_where = await page.locator('#continue-where').innerText();
+  seen.continue_hidden = await page.locator('#continue-session').isHidden();
   await shot('session');
   await a11y('session');
 
@@ -270,6 +272,24 @@ async function run(browser, name, viewport, result) {
     await page.goto(base + '/ui/#chat');
     await page.locator('#transcript li.user').first().waitFor();
     seen.chat_history = await page.locator('#transcript').innerText();
+    // New session, then the earlier one picked from the sessions list and continued.
+    step = 'continue';
+    const earlier = /session #(\d+)/.exec(seen.chat_usage)[1];
+    await page.click('#new-chat');
+    await page.waitForFunction(() => !document.querySelector('#transcript li'));
+    await page.click('nav a[href="#sessions"]');
+    await page.locator(`#session-list a[href="#session/${earlier}"]`).click();
+    await page.locator('#continue-session').waitFor({ state: 'visible' });
+    seen.continue_mine = await page.locator('#continue-where').innerText();
+    await page.click('#continue-session');
+    await page.locator('#chat').waitFor({ state: 'visible' });
+    seen.continue_transcript = await page.locator('#transcript').innerText();
+    await page.fill('#message', 'And where does the zebra live?');
+    await page.click('#send');
+    await page.locator('#transcript .usage').first().waitFor();
+    await page.locator('#send:enabled').waitFor();
+    seen.continue_usage = await page.locator('#transcript .usage').first().innerText();
+    seen.continue_earlier = earlier;
     step = 'after chat';
   }
 
