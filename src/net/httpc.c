@@ -851,6 +851,8 @@ static void end_later(struct httpc_req *r)
 	event_active(r->defer, EV_TIMEOUT, 1);
 }
 
+static void conn_close(struct conn *c);
+
 static void pool_free(void *arg)
 {
 	struct pool *pl = arg;
@@ -861,8 +863,7 @@ static void pool_free(void *arg)
 		event_free(pl->prune);
 	for (c = pl->idle; c; c = next) {
 		next = c->next;
-		close(c->fd);
-		free(c);
+		conn_close(c); /* its read event is armed while idle: deleted before the base goes */
 	}
 	free(pl);
 }
