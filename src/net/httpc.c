@@ -863,7 +863,8 @@ static void pool_free(void *arg)
 		event_free(pl->prune);
 	for (c = pl->idle; c; c = next) {
 		next = c->next;
-		conn_close(c); /* its read event is armed while idle: deleted before the base goes */
+		conn_close(
+			c); /* its read event is armed while idle: deleted before the base goes */
 	}
 	free(pl);
 }
