@@ -385,6 +385,17 @@ def test_a_restart_does_not_investigate_again(bot, tg, fake):
     send(g, payload())
     msg = investigation(tg)
     n = len(fake.chat_requests)
+
+    def message_id_stored():
+        db = sqlite3.connect(g.home / "state.db")
+        try:
+            row = db.execute("SELECT message_id FROM am_groups").fetchone()
+        finally:
+            db.close()
+        return row is not None and row[0] == msg["message_id"]
+    # The id is stored once Telegram's answer is read: a kill -9 before that (the fake has
+    # the message already) loses it, and the resolved note could not reply under it.
+    wait_for(message_id_stored, 20, "the investigation's message id in state.db")
     g.kill()
     g.start()
     assert send(g, payload())[1]["action"] == "already_investigated"
