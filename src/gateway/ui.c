@@ -780,30 +780,43 @@ static void add_file(cJSON *root, const char *name, const char *path)
 	buf_finish(&b);
 }
 
-/* The last LOG_LINES warnings and errors of home/logs/hermetic.log (already redacted when
- * written), found in its last LOG_TAIL_BYTES: the lines' second field is the level. */
-static void read_log(struct read_job *j, cJSON *root)
+/* The last LOG_TAIL_BYTES of the file at path (closed again; a symlink or a non-regular file
+ * reads as empty), NUL-terminated, or NULL when it cannot be opened. The first line may be
+ * cut by the offset: the callers' line filters skip it. */
+static char *read_tail(const char *path)
 {
-	char *path = xasprintf("%s/logs/hermetic.log", j->cfg->home), *text;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	cJSON *arr = cJSON_AddArrayToObject(root, "lines");
-	const char *lines[LOG_LINES];
-	size_t n = 0, first = 0;
+	char *text;
 	struct stat st;
 	ssize_t got = 0;
-	off_t from;
 
-	free(path);
-	cJSON_AddBoolToObject(root, "file", fd >= 0);
 	if (fd < 0)
-		return;
+		return NULL;
 	text = xmalloc(LOG_TAIL_BYTES + 1);
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		from = st.st_size > LOG_TAIL_BYTES ? st.st_size - LOG_TAIL_BYTES : 0;
+		off_t from = st.st_size > LOG_TAIL_BYTES ? st.st_size - LOG_TAIL_BYTES : 0;
+
 		got = pread(fd, text, LOG_TAIL_BYTES, from);
 	}
 	close(fd);
 	text[got > 0 ? got : 0] = '\0';
+	return text;
+}
+
+/* The last LOG_LINES warnings and errors of home/logs/hermetic.log (already redacted when
+ * written), found in its last LOG_TAIL_BYTES: the lines' second field is the level. */
+static void read_log(struct read_job *j, cJSON *root)
+{
+	char *path = xasprintf("%s/logs/hermetic.log", j->cfg->home);
+	char *text = read_tail(path);
+	cJSON *arr = cJSON_AddArrayToObject(root, "lines");
+	const char *lines[LOG_LINES];
+	size_t n = 0, first = 0;
+
+	free(path);
+	cJSON_AddBoolToObject(root, "file", text != NULL);
+	if (!text)
+		return;
 	/* A ring of the last matches; the first line may be cut by the offset: it never
 	 * starts with a timestamp and a level, so it does not match. */
 	for (char *line = text, *end; *line; line = end) {
@@ -1023,28 +1036,18 @@ static int read_jobs(struct store *st, struct read_job *j, cJSON *root)
  * last; rotated files are not searched), found in its last LOG_TAIL_BYTES, as objects. */
 static void read_audit(struct read_job *j, cJSON *root)
 {
-	char *path = xasprintf("%s/logs/audit.jsonl", j->cfg->home), *text;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	char *path = xasprintf("%s/logs/audit.jsonl", j->cfg->home);
+	char *text = read_tail(path);
 	cJSON *arr;
 	const char *lines[AUDIT_LINES];
 	size_t n = 0, first = 0;
-	struct stat st;
-	ssize_t got = 0;
-	off_t from = 0;
 
 	free(path);
 	cJSON_AddBoolToObject(root, "enabled", j->cfg->audit.enabled);
-	cJSON_AddBoolToObject(root, "file", fd >= 0);
+	cJSON_AddBoolToObject(root, "file", text != NULL);
 	arr = cJSON_AddArrayToObject(root, "lines");
-	if (fd < 0)
+	if (!text)
 		return;
-	text = xmalloc(LOG_TAIL_BYTES + 1);
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		from = st.st_size > LOG_TAIL_BYTES ? st.st_size - LOG_TAIL_BYTES : 0;
-		got = pread(fd, text, LOG_TAIL_BYTES, from);
-	}
-	close(fd);
-	text[got > 0 ? got : 0] = '\0';
 	/* Only whole lines: a line cut by the offset is not JSON and is skipped below. */
 	for (char *line = text, *end; *line; line = end) {
 		end = strchr(line, '\n');
