@@ -758,13 +758,17 @@ static size_t collect(struct srv *s, int fd, char *out, size_t len, long ms, boo
 	return got;
 }
 
+/* memmem, not strstr: ASan's strstr measures the whole haystack on every call, which made
+ * counting 40,000 answers in 4 MB quadratic (a minute under the sanitizer). */
 static int count_of(const char *hay, const char *needle)
 {
+	const char *end = hay + strlen(hay);
+	size_t k = strlen(needle);
 	int n = 0;
 
-	while ((hay = strstr(hay, needle))) {
+	while ((hay = memmem(hay, (size_t)(end - hay), needle, k))) {
 		n++;
-		hay += strlen(needle);
+		hay += k;
 	}
 	return n;
 }

@@ -1304,6 +1304,14 @@ static void on_press(const struct telegram_press *p, void *arg)
 		telegram_answer_press(am->tg, p->query_id, "This alert group is no longer known.");
 		return;
 	}
+	/* The buttons are on the group's message: a press read before sendMessage's answer (two
+	 * connections, either can come first) or after that answer was lost still tells its id,
+	 * so a follow-up or note replies under it. */
+	if (!g->message_id && p->message_id) {
+		g->chat_id = p->chat_id;
+		g->message_id = p->message_id;
+		save(am, g);
+	}
 	if ((strcmp(op, "s1") == 0 || strcmp(op, "s4") == 0) && am->cfg->alerts.alertmanager_url) {
 		answer = silence(am, g, op[1] == '1' ? 1 : 4, p->who);
 	} else if (strcmp(op, "ack") == 0) {

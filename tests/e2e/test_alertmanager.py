@@ -359,6 +359,43 @@ def test_dig_deeper_counts_against_max_per_hour(bot, tg, fake):
     assert tg.unanswered_callbacks() == []
 
 
+def test_a_press_read_before_the_messages_answer_still_replies_under_it(bot, tg, fake):
+    """The press and sendMessage's answer arrive on two connections, in either order: with the
+    answer held back, the follow-up still learns the message id from the press."""
+    investigate_script(fake)
+    release, held = threading.Event(), []
+
+    def hold(m):
+        if m.get("reply_markup") and not held:
+            held.append(m)
+            release.wait(60)
+    tg.after_send = hold
+    try:
+        g = bot()
+        send(g, payload())
+        msg = investigation(tg)
+        fake.script_for("test/free", text("Deeper: the Secret db-credentials was deleted."))
+        tg.press(OWNER, msg["message_id"], callback_data_of(msg["reply_markup"])[3],
+                 user_id=OWNER)
+        wait_for(lambda: len(tg.callback_answers) == 1, 20, "the press's answer")
+        assert tg.callback_answers[-1]["text"] == "Digging deeper…"
+
+        def queued():
+            db = sqlite3.connect(g.home / "state.db")
+            try:
+                return db.execute("SELECT reply_to FROM tg_outbox WHERE text LIKE "
+                                  "'%Deeper:%'").fetchone()
+            finally:
+                db.close()
+        # The follow-up is queued while the investigation's answer is still held.
+        wait_for(queued, 30, "the follow-up in the outbox")
+        assert held and queued()[0] == msg["message_id"]
+    finally:
+        release.set()
+    wait_for(lambda: any("Deeper:" in m["text"] for m in replies_to(tg, msg["message_id"])),
+             30, "the follow-up under the investigation")
+
+
 def test_a_new_group_never_reuses_the_id_of_a_row_not_loaded(bot, tg, fake):
     investigate_script(fake)
     g = bot()
