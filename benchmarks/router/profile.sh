@@ -76,12 +76,12 @@ BODY='{"model":"bench","messages":[{"role":"user","content":"Hello"}],"max_token
 [ "${PROFILE_STREAM:-0}" = 1 ] &&
 	BODY='{"model":"bench","messages":[{"role":"user","content":"Hello"}],"max_tokens":16,"stream":true,"stream_options":{"include_usage":true}}'
 lg() {
-	"$TOOLS/loadgen" --url "http://127.0.0.1:$RP/v1/chat/completions" --rate 100 --warmup 0 \
+	"$TOOLS/loadgen" --url "http://127.0.0.1:$RP/v1/chat/completions" --rate "${PROFILE_RATE:-100}" --warmup 0 \
 		--duration "$1" --timeout 20 -H "Authorization: Bearer sk-master" --body "$BODY"
 }
 lg 2 >/dev/null
 callgrind_control -z "$R_PID" >/dev/null
-lg "$(python3 -c "print($N/100)")" >"$OUT/loadgen.json"
+lg "$(python3 -c "print($N/${PROFILE_RATE:-100})")" >"$OUT/loadgen.json"
 callgrind_control -d "$R_PID" >/dev/null
 sleep 0.5
 F=$(ls -t "$OUT"/callgrind.out.* | head -1)
