@@ -37,6 +37,48 @@ static void counter_renders_with_labels_and_none(void **state)
 	metrics_destroy(m);
 }
 
+/* Lookups compare a hash of the values first: values that differ only in where one ends and
+ * the next begins, or in one byte of a long value, stay separate series; metric_inc_each
+ * counts as separate metric_inc calls do. */
+static void series_differing_by_a_boundary_or_a_byte_stay_apart(void **state)
+{
+	static const char *const labels[] = {"a", "b", NULL};
+	struct metrics *m = metrics_create();
+	struct metric *c = metrics_add(m, METRIC_COUNTER, "c_total", "c", labels);
+	struct metric *d = metrics_add(m, METRIC_COUNTER, "d_total", "d", labels);
+	struct metric *const both[] = {c, d};
+	const double by[] = {2, 5};
+	char long1[65], long2[65];
+	const char *v1[] = {"ab", "c"}, *v2[] = {"a", "bc"}, *v3[] = {"abcdefgh", "12345678"},
+		   *v4[] = {"abcdefg", "h12345678"}, *l1[] = {long1, "x"}, *l2[] = {long2, "x"};
+	int i;
+
+	memset(long1, 'f', 64);
+	long1[64] = '\0';
+	memcpy(long2, long1, sizeof(long2));
+	long2[40] = 'e';
+	for (i = 0; i < 3; i++) {
+		metric_inc(c, v1, 1);
+		metric_inc(c, v3, 10);
+		metric_inc(c, l1, 100);
+	}
+	metric_inc(c, v2, 1);
+	metric_inc(c, v4, 1);
+	metric_inc(c, l2, 1);
+	assert_true(metric_get(c, v1) == 3);
+	assert_true(metric_get(c, v2) == 1);
+	assert_true(metric_get(c, v3) == 30);
+	assert_true(metric_get(c, v4) == 1);
+	assert_true(metric_get(c, l1) == 300);
+	assert_true(metric_get(c, l2) == 1);
+	metric_inc_each(both, by, 2, v2);
+	metric_inc_each(both, by, 2, v2);
+	assert_true(metric_get(c, v2) == 5);
+	assert_true(metric_get(d, v2) == 10);
+	assert_true(metric_get(d, v1) == 0);
+	metrics_destroy(m);
+}
+
 static void histogram_buckets_are_cumulative(void **state)
 {
 	static const double bounds[] = {0.1, 1.0};
@@ -171,6 +213,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(counter_renders_with_labels_and_none),
+		cmocka_unit_test(series_differing_by_a_boundary_or_a_byte_stay_apart),
 		cmocka_unit_test(histogram_buckets_are_cumulative),
 		cmocka_unit_test(collectors_run_before_each_render),
 		cmocka_unit_test(label_values_are_cut_to_the_cap),

@@ -22,6 +22,31 @@ static void buf_append_past_cap_fails_and_keeps_contents(void **state)
 	buf_finish(&b);
 }
 
+/* buf_reserve makes room once: appends within it keep the same block, an empty reserved
+ * buffer still reads as "", and a reserve never goes past the cap. */
+static void buf_reserve_makes_room_once_within_the_cap(void **state)
+{
+	struct buf b, c;
+	const char *before;
+
+	buf_init(&b, 0);
+	buf_reserve(&b, 300);
+	assert_string_equal(buf_str(&b), "");
+	assert_true(b.alloc >= 301);
+	before = b.data;
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(buf_puts(&b, "0123456789"), 0);
+	assert_ptr_equal(b.data, before);
+	assert_int_equal(b.len, 300);
+	buf_finish(&b);
+	buf_init(&c, 16);
+	buf_reserve(&c, 1000);
+	assert_int_equal(c.alloc, 17);
+	assert_int_equal(buf_puts(&c, "0123456789abcdef"), 0);
+	assert_int_equal(buf_puts(&c, "x"), -E2BIG);
+	buf_finish(&c);
+}
+
 static void buf_consume_and_steal(void **state)
 {
 	struct buf b;
@@ -244,6 +269,7 @@ int main(void)
 		cmocka_unit_test(hex_digit_takes_both_cases_and_nothing_else),
 		cmocka_unit_test(utf8_cut_never_splits_a_character),
 		cmocka_unit_test(buf_append_past_cap_fails_and_keeps_contents),
+		cmocka_unit_test(buf_reserve_makes_room_once_within_the_cap),
 		cmocka_unit_test(buf_consume_and_steal),
 		cmocka_unit_test(parse_i64_rejects_trailing_garbage_and_range),
 		cmocka_unit_test(parse_double_rejects_non_finite),

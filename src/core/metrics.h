@@ -46,6 +46,10 @@ void metrics_on_collect(struct metrics *m, metrics_collect_cb cb, void *arg);
 
 /* values: one per label, in registration order (NULL -> "None", LiteLLM's convention). */
 void metric_inc(struct metric *f, const char *const *values, double by);
+/* metric_inc(fs[i], values, by[i]) for each i, the values measured once (metrics with the
+ * same labels). */
+void metric_inc_each(struct metric *const *fs, const double *by, size_t n,
+		     const char *const *values);
 void metric_set(struct metric *f, const char *const *values, double v);
 void metric_observe(struct metric *f, const char *const *values, double v);
 /* Current value of a counter/gauge series, or the count of a histogram series; 0 if absent. */

@@ -140,6 +140,19 @@ int buf_append(struct buf *b, const void *data, size_t n)
 	return 0;
 }
 
+void buf_reserve(struct buf *b, size_t n)
+{
+	size_t need = b->len + n + 1;
+
+	if (b->cap && need > b->cap + 1)
+		need = b->cap + 1;
+	if (need > b->alloc) {
+		b->data = xrealloc(b->data, need);
+		b->alloc = need;
+		b->data[b->len] = '\0';
+	}
+}
+
 int buf_puts(struct buf *b, const char *s)
 {
 	return buf_append(b, s, strlen(s));

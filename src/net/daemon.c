@@ -110,7 +110,7 @@ static void observe_http(const char *route, int status, void *arg)
 	char code[16];
 	const char *values[] = {route, code, NULL};
 
-	snprintf(code, sizeof(code), "%d", status);
+	code[fmt_int(code, status)] = '\0';
 	metric_inc(d->m_http, values, 1);
 }
 

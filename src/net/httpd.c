@@ -535,12 +535,24 @@ static bool answerable(const struct httpd_req *r, const char *what)
 	return false;
 }
 
+/* Length of s, or SIZE_MAX when it holds CR, LF or (with colon) ':'. A byte loop: musl's
+ * strpbrk builds a table on every call, and this runs for each answer header. */
+static size_t header_text_len(const char *s, bool colon)
+{
+	size_t n;
+
+	for (n = 0; s[n]; n++)
+		if (s[n] == '\r' || s[n] == '\n' || (colon && s[n] == ':'))
+			return SIZE_MAX;
+	return n;
+}
+
 void httpd_add_header(struct httpd_req *req, const char *name, const char *value)
 {
 	struct buf *b = &req->c->hdrs;
-	size_t nl = strlen(name), vl = strlen(value);
+	size_t nl = header_text_len(name, true), vl = header_text_len(value, false);
 
-	if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") || !nl) {
+	if (nl == SIZE_MAX || vl == SIZE_MAX || !nl) {
 		log_warn("http: dropped an answer header with a line break (%.32s)", name);
 		return;
 	}

@@ -1069,11 +1069,15 @@ static void count_success(struct router_call *c)
 
 	estimate_tokens(c);
 	metric_inc(r->m.requests, kv, 1);
-	metric_inc(r->m.in_tokens, tv, (double)c->prompt_tokens);
-	metric_inc(r->m.out_tokens, tv, (double)c->completion_tokens);
-	metric_inc(r->m.cached_tokens, tv, (double)c->cached_tokens);
-	metric_inc(r->m.cache_write_tokens, tv, (double)c->cache_write_tokens);
-	metric_inc(r->m.tokens, tv, (double)(c->prompt_tokens + c->completion_tokens));
+	{
+		struct metric *const fs[] = {r->m.in_tokens, r->m.out_tokens, r->m.cached_tokens,
+					     r->m.cache_write_tokens, r->m.tokens};
+		const double by[] = {(double)c->prompt_tokens, (double)c->completion_tokens,
+				     (double)c->cached_tokens, (double)c->cache_write_tokens,
+				     (double)(c->prompt_tokens + c->completion_tokens)};
+
+		metric_inc_each(fs, by, ARRAY_LEN(fs), tv);
+	}
 	metric_observe(r->m.api_latency, mv, secs);
 	if (c->t_first_token)
 		metric_observe(r->m.ttft, mv, (double)(c->t_first_token - c->t_attempt) / 1e6);
@@ -1418,7 +1422,7 @@ static void finish(struct router_call *c)
 	if (c->done)
 		return;
 	c->done = true;
-	snprintf(code, sizeof(code), "%d", c->final_status);
+	code[fmt_int(code, c->final_status)] = '\0';
 	metric_inc(r->m.total, tv, 1);
 	if (c->final_status >= 400 || c->stream_failed) {
 		snprintf(exc, sizeof(exc), "%ld", c->err_status);
