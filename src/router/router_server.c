@@ -108,23 +108,11 @@ static bool authenticate(struct server *s, struct httpd_req *req, struct auth *a
 	return false;
 }
 
-/* Decimal digits of v into out (at least 24 bytes); returns out. snprintf's general
- * machinery costs more than the rest of a header; these are on every answer. */
+/* Decimal digits of v into out (at least INT_TEXT_MAX + 1 bytes), NUL-terminated; returns
+ * out. snprintf's general machinery costs more than the rest of a header. */
 static char *fmt_long(char *out, long v)
 {
-	char tmp[24];
-	size_t n = 0, i = 0;
-	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
-
-	do {
-		tmp[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		out[i++] = '-';
-	while (n)
-		out[i++] = tmp[--n];
-	out[i] = '\0';
+	out[fmt_int(out, v)] = '\0';
 	return out;
 }
 
