@@ -153,6 +153,13 @@ void buf_reserve(struct buf *b, size_t n)
 	}
 }
 
+int buf_put_int(struct buf *b, long long v)
+{
+	char tmp[INT_TEXT_MAX];
+
+	return buf_append(b, tmp, fmt_int(tmp, v));
+}
+
 int buf_puts(struct buf *b, const char *s)
 {
 	return buf_append(b, s, strlen(s));

@@ -37,6 +37,8 @@ void buf_finish(struct buf *b); /* frees the data; accepts a zeroed buf */
 void buf_reset(struct buf *b);	/* len = 0, keeps the allocation */
 /* Returns 0, or -E2BIG when len + n would exceed the cap (the buffer is unchanged). */
 int buf_append(struct buf *b, const void *data, size_t n);
+/* v in decimal, without printf (buf_printf costs thousands of instructions a number). */
+int buf_put_int(struct buf *b, long long v);
 /* Room for n more bytes without a realloc (a buffer whose usual size is known); within cap. */
 void buf_reserve(struct buf *b, size_t n);
 int buf_puts(struct buf *b, const char *s);

@@ -111,7 +111,9 @@ static void open_block(struct req *q, const char *role)
 			buf_puts(&q->b, "]}");
 		if (q->n_messages++)
 			buf_puts(&q->b, ",");
-		buf_printf(&q->b, "{\"role\":\"%s\",\"content\":[", role);
+		buf_puts(&q->b, "{\"role\":\"");
+		buf_puts(&q->b, role);
+		buf_puts(&q->b, "\",\"content\":[");
 		q->role = role;
 		q->n_blocks = 0;
 	}
@@ -595,7 +597,8 @@ static int build(const struct config_model *m, enum provider_route route, cJSON 
 	buf_init(&q.b, 0);
 	buf_puts(&q.b, "{\"model\":");
 	put_str(&q.b, m->upstream_model);
-	buf_printf(&q.b, ",\"max_tokens\":%" PRId64, max_tokens_of(m, req));
+	buf_puts(&q.b, ",\"max_tokens\":");
+	buf_put_int(&q.b, max_tokens_of(m, req));
 	rc = messages_field(&q, get(req, "messages"));
 	if (rc == 0)
 		rc = tools_field(&q, get(req, "tools"));
@@ -649,14 +652,20 @@ static void put_usage(struct buf *b, const struct usage *u)
 {
 	int64_t prompt = u->input + u->cache_creation + u->cache_read;
 
-	buf_printf(b,
-		   "{\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
-		   ",\"total_tokens\":%" PRId64
-		   ",\"prompt_tokens_details\":{\"cached_tokens\":%" PRId64
-		   "},\"cache_creation_input_tokens\":%" PRId64
-		   ",\"cache_read_input_tokens\":%" PRId64 "}",
-		   prompt, u->output, prompt + u->output, u->cache_read, u->cache_creation,
-		   u->cache_read);
+	/* On every answer and final chunk: appends, not printf. */
+	buf_puts(b, "{\"prompt_tokens\":");
+	buf_put_int(b, prompt);
+	buf_puts(b, ",\"completion_tokens\":");
+	buf_put_int(b, u->output);
+	buf_puts(b, ",\"total_tokens\":");
+	buf_put_int(b, prompt + u->output);
+	buf_puts(b, ",\"prompt_tokens_details\":{\"cached_tokens\":");
+	buf_put_int(b, u->cache_read);
+	buf_puts(b, "},\"cache_creation_input_tokens\":");
+	buf_put_int(b, u->cache_creation);
+	buf_puts(b, ",\"cache_read_input_tokens\":");
+	buf_put_int(b, u->cache_read);
+	buf_puts(b, "}");
 }
 
 static const char *finish_reason(const char *stop_reason)
@@ -755,13 +764,15 @@ static char *answer(const struct config_model *m, const char *body, size_t len)
 	buf_init(&b, 0);
 	buf_puts(&b, "{\"id\":");
 	put_str(&b, id ? id : "msg");
-	buf_printf(&b, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":",
-		   (long long)time(NULL));
+	buf_puts(&b, ",\"object\":\"chat.completion\",\"created\":");
+	buf_put_int(&b, (long long)time(NULL));
+	buf_puts(&b, ",\"model\":");
 	put_str(&b, model ? model : m->upstream_model);
 	buf_puts(&b, ",\"choices\":[{\"index\":0,\"message\":");
 	put_message(&b, &g);
-	buf_printf(&b, ",\"finish_reason\":\"%s\"}],\"usage\":",
-		   finish_reason(get_str(root, "stop_reason")));
+	buf_puts(&b, ",\"finish_reason\":\"");
+	buf_puts(&b, finish_reason(get_str(root, "stop_reason")));
+	buf_puts(&b, "\"}],\"usage\":");
 	put_usage(&b, &u);
 	buf_puts(&b, "}");
 	buf_finish(&g.text);
@@ -876,8 +887,9 @@ static void set_head(struct provider_stream *s, const char *id, const char *mode
 	buf_reset(&s->head);
 	buf_puts(&s->head, "{\"id\":");
 	put_str(&s->head, id ? id : "msg");
-	buf_printf(&s->head,
-		   ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":", s->created);
+	buf_puts(&s->head, ",\"object\":\"chat.completion.chunk\",\"created\":");
+	buf_put_int(&s->head, s->created);
+	buf_puts(&s->head, ",\"model\":");
 	put_str(&s->head, model ? model : s->upstream_model);
 	buf_puts(&s->head, ",");
 }
@@ -901,7 +913,9 @@ static int emit_delta(struct provider_stream *s, const char *field, const char *
 	if (!text || !*text)
 		return 0;
 	chunk_begin(s);
-	buf_printf(&s->out, "\"choices\":[{\"index\":0,\"delta\":{\"%s\":", field);
+	buf_puts(&s->out, "\"choices\":[{\"index\":0,\"delta\":{\""); /* every chunk */
+	buf_puts(&s->out, field);
+	buf_puts(&s->out, "\":");
 	put_str(&s->out, text);
 	buf_puts(&s->out, "},\"finish_reason\":null}]}");
 	return chunk_emit(s);
@@ -914,8 +928,8 @@ static int emit_tool(struct provider_stream *s, size_t tool, const char *id, con
 	if (!id && (!args || !*args))
 		return 0;
 	chunk_begin(s);
-	buf_printf(&s->out, "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":%zu",
-		   tool);
+	buf_puts(&s->out, "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":");
+	buf_put_int(&s->out, (long long)tool);
 	if (id) {
 		buf_puts(&s->out, ",\"id\":");
 		put_str(&s->out, id);
@@ -1012,10 +1026,9 @@ static int on_message_delta(struct provider_stream *s, const cJSON *ev)
 
 	read_usage(&s->usage, get(ev, "usage"));
 	chunk_begin(s);
-	buf_printf(&s->out,
-		   "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"%s\"}],"
-		   "\"usage\":",
-		   finish_reason(stop));
+	buf_puts(&s->out, "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"");
+	buf_puts(&s->out, finish_reason(stop));
+	buf_puts(&s->out, "\"}],\"usage\":");
 	put_usage(&s->out, &s->usage);
 	buf_puts(&s->out, "}");
 	return chunk_emit(s);
