@@ -570,6 +570,38 @@ static void host_names_stay_with_curl(void **state)
 	assert_false(s->plain);
 }
 
+/* Custom headers that curl handles itself or that change the connection send the request
+ * through curl, whatever their case; names that only begin like one stay on the own path. */
+static void connection_headers_go_to_curl_longer_names_stay_plain(void **state)
+{
+	struct srv *s = *state;
+	static const char *const to_curl[] = {"connection: close", "Proxy-Connection: keep-alive",
+					      "EXPECT:", "Upgrade: websocket"};
+	static const char *const plain[] = {"X-Connection-Id: 1", "Expectation: x",
+					    "Upgrade-Insecure-Requests: 1", "Connections: 2"};
+	char url[64];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", s->port);
+	for (size_t i = 0; i < sizeof(to_curl) / sizeof(*to_curl); i++) {
+		const char *hs[] = {to_curl[i], NULL};
+		struct httpc_opts o = {.url = url, .headers = hs};
+		int before = s->done;
+
+		assert_int_equal(httpc_start(s->loop, &o, on_done, s, NULL), 0);
+		loop_run(s->loop);
+		assert_int_equal(s->done, before + 1);
+		assert_false(s->plain);
+	}
+	for (size_t i = 0; i < sizeof(plain) / sizeof(*plain); i++) {
+		const char *hs[] = {plain[i], NULL};
+		struct httpc_opts o = {.headers = hs};
+
+		call(s, NULL, "/h", NULL, &o);
+		assert_int_equal(s->result, HTTPC_OK);
+		assert_non_null(strstr(s->last, plain[i]));
+	}
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -595,6 +627,7 @@ int main(void)
 		T(cancel_inside_the_data_callback_ends_once_and_drops_the_connection),
 		T(bad_status_line_is_a_transport_error),
 		T(host_names_stay_with_curl),
+		T(connection_headers_go_to_curl_longer_names_stay_plain),
 	};
 	int rc;
 

@@ -1672,22 +1672,29 @@ static bool has_hdr(const char *const *hs, const char *name)
  * connection (Connection, Upgrade). */
 static bool plain_headers(const char *const *hs)
 {
-	static const char *const own[] = {"Expect",	"Transfer-Encoding", "Content-Length",
-					  "Connection", "Upgrade",	     "Proxy-Connection"};
+	static const struct {
+		const char *s;
+		size_t n;
+	} own[] = {{"Expect", 6},	   {"Transfer-Encoding", 17},
+		   {"Content-Length", 14}, {"Connection", 10},
+		   {"Upgrade", 7},	   {"Proxy-Connection", 16}};
 	size_t i, j;
 
 	for (i = 0; hs && hs[i]; i++) {
-		const char *h = hs[i], *semi;
+		const char *h = hs[i], *semi, *c;
 		size_t name = strcspn(h, ":;");
 
-		if (!name || !h[name] || strpbrk(h, "\r\n") || memchr(h, ' ', name))
+		for (c = h; *c && *c != '\r' && *c != '\n'; c++)
+			;
+		if (!name || !h[name] || *c || memchr(h, ' ', name))
 			return false;
 		/* curl looks for ':' first; "Name;" only counts with nothing after it */
 		semi = h + name;
 		if (*semi == ';' && (strchr(semi, ':') || semi[strspn(semi + 1, " \t") + 1]))
 			return false;
+		/* hdr_named, with the length compared first (this runs for every request) */
 		for (j = 0; j < ARRAY_LEN(own); j++)
-			if (hdr_named(h, own[j]))
+			if (name == own[j].n && strncasecmp(h, own[j].s, name) == 0)
 				return false;
 	}
 	return true;
