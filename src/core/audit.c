@@ -70,8 +70,7 @@ void audit_begin(struct audit_line *l, const char *kind)
 	buf_puts(&l->b, "\"");
 }
 
-/* ,"k": (keys are the callers' literals: nothing to escape) */
-/* One append for `,"k":` (keys are short literals; this runs a dozen times an attempt). */
+/* ,"k": in one append (keys are the callers' literals: nothing to escape; a dozen a line) */
 static void key(struct audit_line *l, const char *k)
 {
 	char tmp[64];

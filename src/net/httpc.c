@@ -1604,7 +1604,9 @@ static int plain_addr(struct target *t)
 	memset(&t->sa, 0, sizeof(t->sa));
 	if (inet_pton(af, host, addr) != 1)
 		return -1;
-	if (v6 ? !inet_ntop(af, addr, back, sizeof(back)) : (ipv4_text(addr, back), 0))
+	if (!v6)
+		ipv4_text(addr, back);
+	else if (!inet_ntop(af, addr, back, sizeof(back)))
 		return -1;
 	if (strcmp(host, back) != 0)
 		return -1;
@@ -1807,6 +1809,21 @@ static void plain_head(struct httpc_req *r, const struct httpc_opts *o, const st
 	r->pl->head = buf_steal(&b);
 }
 
+/* "<host> port <n>" into key (PLAIN_KEY bytes), the host cut to fit, as snprintf would write
+ * it; without printf, since it runs on every request. */
+static void pool_key(char *key, const struct target *t)
+{
+	char num[INT_TEXT_MAX];
+	size_t nn = fmt_int(num, t->port), hl = t->host_len;
+
+	if (hl > PLAIN_KEY - 6 - nn - 1)
+		hl = PLAIN_KEY - 6 - nn - 1;
+	memcpy(key, t->host, hl);
+	memcpy(key + hl, " port ", 6);
+	memcpy(key + hl + 6, num, nn);
+	key[hl + 6 + nn] = '\0';
+}
+
 static void plain_start(struct httpc_req *r, const struct httpc_opts *o, const struct target *t)
 {
 	const char *method = o->method ? o->method : (o->body ? "POST" : "GET");
@@ -1815,18 +1832,7 @@ static void plain_start(struct httpc_req *r, const struct httpc_opts *o, const s
 	r->pl = p;
 	memcpy(&p->sa, &t->sa, sizeof(p->sa));
 	p->sa_len = t->sa_len;
-	{
-		/* "<host> port <n>", as snprintf would write it (one ran on every request) */
-		char num[INT_TEXT_MAX];
-		size_t nn = fmt_int(num, t->port), hl = t->host_len;
-
-		if (hl > sizeof(p->key) - 6 - nn - 1)
-			hl = sizeof(p->key) - 6 - nn - 1;
-		memcpy(p->key, t->host, hl);
-		memcpy(p->key + hl, " port ", 6);
-		memcpy(p->key + hl + 6, num, nn);
-		p->key[hl + 6 + nn] = '\0';
-	}
+	pool_key(p->key, t);
 	p->keep = true;
 	p->idempotent = strcmp(method, "GET") == 0 && !o->body;
 	/* With a check, as in curl's path: a connection of its own, not kept. */

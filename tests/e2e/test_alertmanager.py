@@ -184,6 +184,15 @@ def replies_to(tg, message_id):
             if (m.get("reply_to_message") or {}).get("message_id") == message_id]
 
 
+def state_row(g, sql):
+    """The first row sql finds in the gateway's state.db (None when none)."""
+    db = sqlite3.connect(g.home / "state.db")
+    try:
+        return db.execute(sql).fetchone()
+    finally:
+        db.close()
+
+
 def offered_tools(req):
     return sorted(t["function"]["name"] for t in req["body"].get("tools", []))
 
@@ -381,12 +390,7 @@ def test_a_press_read_before_the_messages_answer_still_replies_under_it(bot, tg,
         assert tg.callback_answers[-1]["text"] == "Digging deeper…"
 
         def queued():
-            db = sqlite3.connect(g.home / "state.db")
-            try:
-                return db.execute("SELECT reply_to FROM tg_outbox WHERE text LIKE "
-                                  "'%Deeper:%'").fetchone()
-            finally:
-                db.close()
+            return state_row(g, "SELECT reply_to FROM tg_outbox WHERE text LIKE '%Deeper:%'")
         # The follow-up is queued while the investigation's answer is still held.
         wait_for(queued, 30, "the follow-up in the outbox")
         assert held and queued()[0] == msg["message_id"]
@@ -424,11 +428,7 @@ def test_a_restart_does_not_investigate_again(bot, tg, fake):
     n = len(fake.chat_requests)
 
     def message_id_stored():
-        db = sqlite3.connect(g.home / "state.db")
-        try:
-            row = db.execute("SELECT message_id FROM am_groups").fetchone()
-        finally:
-            db.close()
+        row = state_row(g, "SELECT message_id FROM am_groups")
         return row is not None and row[0] == msg["message_id"]
     # The id is stored once Telegram's answer is read: a kill -9 before that (the fake has
     # the message already) loses it, and the resolved note could not reply under it.
