@@ -145,6 +145,8 @@ static void bot_token_in_a_url_is_cut_without_registration(void **state)
 		     "POST https://api.telegram.org/bot<redacted>/getUpdates failed");
 	/* Twice in one text, and at the very end. */
 	check_redact("/bot1:a/x /bot22:bb", "/bot<redacted>/x /bot<redacted>");
+	/* The shortest token text, alone: the length check before the search lets it through. */
+	check_redact("/bot1:", "/bot<redacted>");
 	/* Not a token: no digits, no colon, nothing after "/bot". */
 	check_redact("/bottle/bot/botx:1/bot123/ /bot", "/bottle/bot/botx:1/bot123/ /bot");
 }
@@ -158,6 +160,9 @@ static void registered_secrets_are_replaced_longest_first(void **state)
 	check_redact("sk-abcdefgh|sk-abcd|key9key9", "[REDACTED]|[REDACTED]|[REDACTED][REDACTED]");
 	check_redact("nothing here", "nothing here");
 	check_redact("", "");
+	/* A text exactly as long as a secret, and one shorter than every secret but one. */
+	check_redact("sk-abcdefgh", "[REDACTED]");
+	check_redact("sk-abcd", "[REDACTED]");
 	/* A registered token in a Bot API path: cut either way, never shown. */
 	log_add_secret("777:registered-token");
 	check_redact("x/bot777:registered-token/sendMessage y 777:registered-token",

@@ -29,6 +29,7 @@ static struct {
 	int to_stderr;
 	struct rotfile file;
 	char *secrets[LOG_MAX_SECRETS];
+	size_t secret_len[LOG_MAX_SECRETS];
 	size_t n_secrets;
 } L = {.level = LOG_INFO, .to_stderr = 1, .file = ROTFILE_CLOSED};
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -102,6 +103,7 @@ void log_add_secret(const char *secret)
 		fprintf(stderr, "hermetic: too many secrets registered for redaction\n");
 		abort();
 	}
+	L.secret_len[L.n_secrets] = strlen(secret);
 	L.secrets[L.n_secrets++] = xstrdup(secret);
 }
 
@@ -144,11 +146,19 @@ static void find_bot(struct scan *sc, const char *p)
 	sc->bot = NULL;
 }
 
+/* A secret longer than the text cannot be in it, nor a bot token in fewer than "/bot1:" bytes:
+ * most texts checked (model names, ids, paths in the audit trail) are shorter than any key, so
+ * they cost one strlen instead of a search per secret. */
 static void scan_init(struct scan *sc, const char *s)
 {
+	size_t len = strlen(s);
+
 	for (size_t i = 0; i < L.n_secrets; i++)
-		sc->next[i] = strstr(s, L.secrets[i]);
-	find_bot(sc, s);
+		sc->next[i] = L.secret_len[i] <= len ? strstr(s, L.secrets[i]) : NULL;
+	if (len >= 6)
+		find_bot(sc, s);
+	else
+		sc->bot = NULL;
 }
 
 /* Where the next thing to redact starts at or after p, or NULL: a registered secret or a
@@ -159,7 +169,7 @@ static const char *next_hit(struct scan *sc, const char *p, size_t *len, const c
 	size_t i, best_len = 0;
 
 	for (i = 0; i < L.n_secrets; i++) {
-		size_t n = strlen(L.secrets[i]);
+		size_t n = L.secret_len[i];
 
 		if (sc->next[i] && sc->next[i] < p)
 			sc->next[i] = strstr(p, L.secrets[i]);

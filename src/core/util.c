@@ -434,16 +434,18 @@ int buf_json_str(struct buf *b, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, run = 0;
-	int rc = buf_puts(b, "\"");
+	int rc = buf_append(b, "\"", 1);
 
 	while (rc == 0 && i < len) {
-		size_t n = utf8_seq(s + i, len - i);
+		size_t n;
 
-		if (n == 1 && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\') {
+		/* Plain ASCII, nearly every byte, without a call. */
+		if (p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\') {
 			i++;
 			run++;
 			continue;
 		}
+		n = p[i] < 0x80 ? 1 : utf8_seq(s + i, len - i);
 		if (n > 1) {
 			i += n;
 			run += n;
@@ -466,7 +468,7 @@ int buf_json_str(struct buf *b, const char *s, size_t len)
 	if (rc == 0)
 		rc = buf_append(b, p + i - run, run);
 	if (rc == 0)
-		rc = buf_puts(b, "\"");
+		rc = buf_append(b, "\"", 1);
 	return rc;
 }
 

@@ -814,7 +814,12 @@ static int read_framing(struct conn *c, const char **why)
 
 	for (i = 0; i < r->n_hdrs; i++) {
 		const char *name = c->in + r->hdrs[i].name, *val = c->in + r->hdrs[i].value;
+		char first = (char)(*name | 0x20);
 
+		/* The first letter first: most headers (Host, Authorization, User-Agent...) are
+		 * none of these, and musl's strcasecmp calls tolower for every byte. */
+		if (first != 'c' && first != 't' && first != 'e')
+			continue;
 		if (strcasecmp(name, "Content-Length") == 0) {
 			if (parse_i64(val, 0, INT64_MAX, &v) < 0 || !(*val >= '0' && *val <= '9') ||
 			    (have_len && v != cl)) {
