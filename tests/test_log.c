@@ -160,7 +160,7 @@ static void registered_secrets_are_replaced_longest_first(void **state)
 	check_redact("sk-abcdefgh|sk-abcd|key9key9", "[REDACTED]|[REDACTED]|[REDACTED][REDACTED]");
 	check_redact("nothing here", "nothing here");
 	check_redact("", "");
-	/* A text exactly as long as a secret, and one shorter than every secret but one. */
+	/* A text exactly as long as the secret it is: the longest one and a shorter one. */
 	check_redact("sk-abcdefgh", "[REDACTED]");
 	check_redact("sk-abcd", "[REDACTED]");
 	/* A registered token in a Bot API path: cut either way, never shown. */

@@ -105,13 +105,6 @@ static void add_cut(struct audit_line *l, const char *k, const char *value, size
 	free(clean);
 }
 
-static void put_int(struct buf *b, int64_t v)
-{
-	char tmp[INT_TEXT_MAX];
-
-	buf_append(b, tmp, fmt_int(tmp, v));
-}
-
 void audit_str(struct audit_line *l, const char *k, const char *value)
 {
 	add_cut(l, k, value, AUDIT_STR_MAX);
@@ -128,7 +121,7 @@ void audit_int(struct audit_line *l, const char *k, int64_t value)
 	if (!l->on)
 		return;
 	key(l, k);
-	put_int(&l->b, value);
+	buf_put_int(&l->b, value);
 }
 
 /* Dollars and the like: 9 decimals, trailing zeros dropped (printf's %g costs thousands of
@@ -150,7 +143,7 @@ void audit_num(struct audit_line *l, const char *k, double value)
 		return;
 	}
 	if (a >= 1e9) {
-		put_int(&l->b, (int64_t)value);
+		buf_put_int(&l->b, (long long)value);
 		return;
 	}
 	whole = (uint64_t)a;

@@ -1674,12 +1674,13 @@ static bool has_hdr(const char *const *hs, const char *name)
  * connection (Connection, Upgrade). */
 static bool plain_headers(const char *const *hs)
 {
+#define OWN(name) name, sizeof(name) - 1 /* a literal and its length */
 	static const struct {
 		const char *s;
 		size_t n;
-	} own[] = {{"Expect", 6},	   {"Transfer-Encoding", 17},
-		   {"Content-Length", 14}, {"Connection", 10},
-		   {"Upgrade", 7},	   {"Proxy-Connection", 16}};
+	} own[] = {{OWN("Expect")},	{OWN("Transfer-Encoding")}, {OWN("Content-Length")},
+		   {OWN("Connection")}, {OWN("Upgrade")},	    {OWN("Proxy-Connection")}};
+#undef OWN
 	size_t i, j;
 
 	for (i = 0; hs && hs[i]; i++) {
