@@ -12,7 +12,9 @@
  * the tests do not depend on the host's tzdata.
  */
 #include "test.h"
+#include "core/audit.h"
 #include "core/config.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "router/spend.h"
@@ -901,6 +903,97 @@ static void a_batch_rolled_back_keeps_its_rows_in_the_totals(void **state)
 	loop_destroy(loop);
 }
 
+/* The trail's text so far ("" when there is no file yet). */
+static char *trail_text(const char *path)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	if (fileio_read(path, 1 << 20, &b) < 0)
+		buf_puts(&b, "");
+	return buf_steal(&b);
+}
+
+static void audit_mark(const char *mark)
+{
+	struct audit_line l;
+
+	audit_begin(&l, "attempt");
+	audit_str(&l, "mark", mark);
+	audit_end(&l);
+}
+
+/* Counts the lines of text and says whether each mark is there, in order. */
+static void expect_marks(const char *path, const char *const *marks, size_t n)
+{
+	char *text = trail_text(path), *at = text, want[64];
+	size_t lines = 0;
+
+	for (const char *p = text; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, n);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(want, sizeof(want), "\"mark\":\"%s\"", marks[i]);
+		at = strstr(at, want);
+		assert_non_null(at);
+	}
+	free(text);
+}
+
+static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
+{
+	struct fx f;
+	struct loop *loop = loop_create();
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+	char *trail = xasprintf("%s/audit-hold.jsonl", dir);
+	const char *const marks[] = {"alone", "b1", "b2", "rolled-back", "after"};
+	sqlite3 *db;
+
+	(void)state;
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	store_attach_loop(f.store, loop);
+	db = store_db(f.store); /* (taken now: store_db ends an open batch) */
+	assert_int_equal(audit_open(trail, 0, 0, false), 0);
+	audit_hold_for(f.store);
+	/* No batch open (a row after a quiet window is written alone): the line goes at once. */
+	assert_int_equal(record(&f, t, "free", "internal", 0.125), 0);
+	audit_mark(marks[0]);
+	expect_marks(trail, marks, 1);
+	/* The next rows open a batch: their lines wait for its commit, then go together. */
+	assert_int_equal(record(&f, t + 1, "free", "internal", 0.125), 0);
+	assert_true(store_batch_open(f.store));
+	audit_mark(marks[1]);
+	assert_int_equal(record(&f, t + 2, "free", "internal", 0.125), 0);
+	audit_mark(marks[2]);
+	expect_marks(trail, marks, 1);
+	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	assert_false(store_batch_open(f.store));
+	expect_committed(&f, "3 0.375");
+	expect_marks(trail, marks, 3);
+	/* A batch rolled back by a failure: its rows are lost, but the attempts happened and
+	 * their lines are written all the same. */
+	/* (two rows: the first may come after a quiet window and go alone) */
+	assert_int_equal(record(&f, t + 3, "free", "internal", 0.125), 0);
+	assert_int_equal(record(&f, t + 3, "free", "internal", 0.125), 0);
+	assert_true(store_batch_open(f.store));
+	audit_mark(marks[3]);
+	expect_marks(trail, marks, 3);
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	expect_marks(trail, marks, 4);
+	/* Unhooked, a line is written at once even with a batch open. */
+	assert_int_equal(record(&f, t + 4, "free", "internal", 0.125), 0);
+	assert_int_equal(record(&f, t + 4, "free", "internal", 0.125), 0);
+	assert_true(store_batch_open(f.store));
+	audit_hold_for(NULL);
+	audit_mark(marks[4]);
+	expect_marks(trail, marks, 5);
+	audit_close();
+	fx_close(&f);
+	loop_destroy(loop);
+	free(trail);
+}
+
 static void row_still_locked_at_shutdown_is_given_up_cleanly(void **state)
 {
 	struct fx f;
@@ -1246,6 +1339,7 @@ int main(void)
 		cmocka_unit_test(rows_within_the_window_share_one_commit),
 		cmocka_unit_test(a_full_batch_commits_without_waiting),
 		cmocka_unit_test(a_batch_rolled_back_keeps_its_rows_in_the_totals),
+		cmocka_unit_test(audit_lines_wait_for_the_batch_their_rows_are_in),
 		cmocka_unit_test(failed_write_of_a_new_period_still_counts),
 		cmocka_unit_test(unreadable_ledger_fails_closed_and_keeps_unsaved_spend),
 		cmocka_unit_test(reservations_count_calls_in_flight),

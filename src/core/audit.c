@@ -4,16 +4,45 @@
 #include "core/audit.h"
 #include "core/log.h"
 #include "core/rotfile.h"
+#include "core/store.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* Held lines are written at once past this many bytes (a batch holds at most
+ * STORE_BATCH_MAX_ROWS rows, each with its line of a few hundred bytes). */
+#define AUDIT_HELD_MAX (64 * 1024)
+
 static struct {
 	struct rotfile file;
 	bool include_text;
+	struct store *store; /* audit_hold_for's */
+	struct buf held;     /* lines waiting for the store's open batch to end */
+	bool listening;	     /* a callback at that end is asked for */
 } A = {.file = ROTFILE_CLOSED};
+
+static void write_held(void)
+{
+	if (A.held.len)
+		rotfile_write(&A.file, A.held.data, A.held.len);
+	buf_reset(&A.held);
+}
+
+static void on_batch_end(void *arg, int rc)
+{
+	(void)arg;
+	(void)rc; /* a rolled-back batch's attempts happened all the same: their lines stay */
+	A.listening = false;
+	write_held();
+}
+
+void audit_hold_for(struct store *s)
+{
+	write_held();
+	A.store = s;
+}
 
 int audit_open(const char *path, size_t max_bytes, int keep, bool include_text)
 {
@@ -23,6 +52,9 @@ int audit_open(const char *path, size_t max_bytes, int keep, bool include_text)
 
 void audit_close(void)
 {
+	write_held();
+	buf_finish(&A.held);
+	A.store = NULL;
 	rotfile_close(&A.file);
 }
 
@@ -192,7 +224,15 @@ void audit_end(struct audit_line *l)
 	if (!l->on)
 		return;
 	buf_puts(&l->b, "}\n");
-	rotfile_write(&A.file, l->b.data, l->b.len);
+	if (!A.listening && store_batch_listen(A.store, on_batch_end, NULL) == 0)
+		A.listening = true;
+	if (A.listening) {
+		buf_append(&A.held, l->b.data, l->b.len);
+		if (A.held.len >= AUDIT_HELD_MAX)
+			write_held();
+	} else {
+		rotfile_write(&A.file, l->b.data, l->b.len);
+	}
 	buf_finish(&l->b);
 	l->on = false;
 }

@@ -12,6 +12,8 @@
 
 #include "core/util.h"
 
+struct store;
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +29,12 @@ struct audit_line {
 /* Opens the trail at path. Returns 0 or a negative errno (the trail stays closed). */
 int audit_open(const char *path, size_t max_bytes, int keep, bool include_text);
 void audit_close(void);
+/* While s's group commit has a batch open, lines wait in memory and are written together
+ * when it ends (committed or rolled back): one write instead of one a line, and an attempt's
+ * line reaches the file with its ledger row (a crash loses both, at most STORE_BATCH_MS of
+ * them). Otherwise, and with s NULL, a line is written at once. Held lines are written first;
+ * call with NULL before closing s. */
+void audit_hold_for(struct store *s);
 bool audit_is_open(void);
 
 /* {"ts":"<UTC ISO 8601, ms>","kind":kind ... */

@@ -556,10 +556,29 @@ static void on_batch_commit(evutil_socket_t fd, short what, void *arg)
 	store_batch_end(arg);
 }
 
+static int add_listener(struct store *s, store_batch_fn fn, void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_listeners; i++)
+		if (s->listeners[i].fn == fn && s->listeners[i].arg == arg)
+			return 0;
+	if (i == STORE_BATCH_LISTENERS)
+		return -ENOSPC;
+	s->listeners[s->n_listeners++] = (struct batch_listener){fn, arg};
+	return 0;
+}
+
+int store_batch_listen(struct store *s, store_batch_fn fn, void *arg)
+{
+	if (!s || !s->batch_open)
+		return -ENOTSUP;
+	return add_listener(s, fn, arg);
+}
+
 int store_batch_join(struct store *s, store_batch_fn fn, void *arg)
 {
 	struct timeval window = {0, STORE_BATCH_MS * 1000};
-	size_t i;
 	int rc;
 
 	int64_t now = now_mono_ms(), last = s->last_join_ms;
@@ -582,16 +601,10 @@ int store_batch_join(struct store *s, store_batch_fn fn, void *arg)
 		s->batch_open = true;
 		evtimer_add(s->batch_ev, &window);
 	}
-	for (i = 0; i < s->n_listeners; i++)
-		if (s->listeners[i].fn == fn && s->listeners[i].arg == arg)
-			break;
-	if (i == s->n_listeners) {
-		if (i == STORE_BATCH_LISTENERS) {
-			/* More writers than slots: this one's row goes in the next batch. */
-			store_batch_end(s);
-			return store_batch_join(s, fn, arg);
-		}
-		s->listeners[s->n_listeners++] = (struct batch_listener){fn, arg};
+	if (add_listener(s, fn, arg) < 0) {
+		/* More writers than slots: this one's row goes in the next batch. */
+		store_batch_end(s);
+		return store_batch_join(s, fn, arg);
 	}
 	s->batch_rows++;
 	s->n_batch_joins++;

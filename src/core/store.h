@@ -134,6 +134,10 @@ void store_flush(struct store *s);
 typedef void (*store_batch_fn)(void *arg, int rc);
 int store_batch_join(struct store *s, store_batch_fn fn, void *arg);
 void store_batch_end(struct store *s);
+/* Asks for fn(arg, rc) once when the open batch ends, without a row of its own (the audit
+ * trail holds its lines until the rows they describe are committed). 0, or -ENOTSUP when no
+ * batch is open (s may be NULL), or -ENOSPC when every listener slot is taken. */
+int store_batch_listen(struct store *s, store_batch_fn fn, void *arg);
 void store_batch_check(struct store *s);
 /* A batch is open (the caller's last statement ran inside it). */
 bool store_batch_open(const struct store *s);

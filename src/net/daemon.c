@@ -255,6 +255,7 @@ int daemon_run(struct daemon *d)
 	store_start_checkpointer(d->store);
 	/* From here on the loop serves: another process's lock on state.db must not stall it. */
 	store_attach_loop(d->store, d->loop);
+	audit_hold_for(d->store);
 	log_info("ready");
 	if (loop_run(d->loop) < 0) {
 		log_error("event loop failed");
@@ -272,6 +273,8 @@ void daemon_finish(struct daemon *d)
 		event_base_loop(loop_base(d->loop), EVLOOP_NONBLOCK);
 		event_base_loop(loop_base(d->loop), EVLOOP_NONBLOCK);
 	}
+	store_batch_end(d->store); /* writes the audit lines it holds */
+	audit_hold_for(NULL);
 	store_close(d->store);
 	d->store = NULL;
 	loop_destroy(d->loop);

@@ -1003,31 +1003,14 @@ static void audit_attempt(struct router_call *c, struct httpc_req *req, long sta
 	audit_end(&l);
 }
 
-/* Every attempt the provider received is billed by it, whatever became of the call: one
- * ledger row each (retries, fallbacks, cut, cancelled, timed-out and oversized answers too),
- * fed to the budgets, the breaker, the spend metric and the deployment's tpm window. An HTTP
- * error status is the provider's refusal, which it does not bill, and a request that never
- * went out whole costs nothing: those only give their reservation back. */
-static void settle(struct router_call *c, struct httpc_req *req)
+/* The billed attempt's row and the budgets, breaker and windows it feeds. */
+static void bill(struct router_call *c)
 {
 	struct router *r = c->r;
 	const struct config_model *m = c->dep->m;
-	long status = httpc_status(req);
 	const char *kv[] = {
 		m->litellm_params.model, c->key_hash, alias_or_none(c), NULL, NULL, NULL};
 
-	bool billed;
-
-	if (!c->attempt_open)
-		return;
-	c->attempt_open = false;
-	release(c);
-	billed = status == 200 || (status == 0 && httpc_request_sent(req));
-	if (billed)
-		price_attempt(c, req);
-	audit_attempt(c, req, status, billed);
-	if (!billed)
-		return;
 	if (r->breaker)
 		breaker_add_cost(r->breaker, now_mono_ms(), c->cost_usd);
 	policy_window_add(&c->dep->win, now_mono_ms() / 1000, 0,
@@ -1048,6 +1031,29 @@ static void settle(struct router_call *c, struct httpc_req *req)
 		spend_record(r->spend, &e);
 	}
 	metric_inc(r->m.spend, kv, c->cost_usd);
+}
+
+/* Every attempt the provider received is billed by it, whatever became of the call: one
+ * ledger row each (retries, fallbacks, cut, cancelled, timed-out and oversized answers too),
+ * fed to the budgets, the breaker, the spend metric and the deployment's tpm window. An HTTP
+ * error status is the provider's refusal, which it does not bill, and a request that never
+ * went out whole costs nothing: those only give their reservation back. */
+static void settle(struct router_call *c, struct httpc_req *req)
+{
+	long status = httpc_status(req);
+	bool billed;
+
+	if (!c->attempt_open)
+		return;
+	c->attempt_open = false;
+	release(c);
+	billed = status == 200 || (status == 0 && httpc_request_sent(req));
+	if (billed) {
+		price_attempt(c, req);
+		bill(c);
+	}
+	/* After the row: while the ledger's batch is open, the line waits to be written with it. */
+	audit_attempt(c, req, status, billed);
 }
 
 /* Metrics of an answer that reached the client (its cost is settled with the attempt). */
