@@ -25,7 +25,10 @@
  * therefore stays open for STORE_BATCH_MS, on the loop's own connection, and the statements
  * run inside it as they come; the commit costs the loop a few microseconds. A row that comes
  * after a quiet window is written alone (a batch of one is 2k instructions and a timer
- * wake-up dearer than autocommit); the next row within the window opens a batch. Rejected: a
+ * wake-up dearer than autocommit); the next row within the window opens a batch. The window
+ * was 5 ms; at 20 ms a batch at 1000 req/s holds about 20 rows instead of 8, and pwrite +
+ * fcntl per row fell from 1.7 to 0.9 (strace -c, 4000 requests), for a crash window of 20 ms
+ * of rows, still far shorter than the calls in flight that a crash loses anyway. Rejected: a
  * writer thread with a queue (same batching, plus copies, a second connection whose lock
  * the loop's own writes would wait for, and a wake-up per row).
  */

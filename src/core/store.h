@@ -129,7 +129,7 @@ void store_flush(struct store *s);
  * rows of at most the last STORE_BATCH_MS; other processes see a row at most STORE_BATCH_MS
  * after it was written, and wait at most that long for the write lock while a batch is open.
  * A power loss loses the last commits anyway (synchronous=NORMAL). */
-#define STORE_BATCH_MS	     5
+#define STORE_BATCH_MS	     20
 #define STORE_BATCH_MAX_ROWS 64
 typedef void (*store_batch_fn)(void *arg, int rc);
 int store_batch_join(struct store *s, store_batch_fn fn, void *arg);

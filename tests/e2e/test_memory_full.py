@@ -256,7 +256,7 @@ def test_the_gateway_reply_carries_the_notice_and_the_turn_pays_the_call(gateway
     import sqlite3
     import time
     deadline, rows = time.monotonic() + 5 * SLOW, []
-    while len(rows) < 3 and time.monotonic() < deadline:  # rows are group-committed (5 ms)
+    while len(rows) < 3 and time.monotonic() < deadline:  # rows are group-committed (20 ms)
         db = sqlite3.connect(g.home / "state.db")
         rows = db.execute("SELECT model_group, cost_usd FROM spend ORDER BY id").fetchall()
         db.close()
