@@ -66,6 +66,8 @@ static void test_a_line_is_json_without_secrets_or_text(void **state)
 	audit_str(&l, "error", "bad key sk-audit-SECRET-1234 \"quoted\"\nnext");
 	audit_str(&l, "model_group", long_name);
 	audit_str(&l, "missing", NULL);
+	audit_word(&l, "outcome", "http_error");
+	audit_word(&l, "absent", NULL);
 	audit_int(&l, "status", 429);
 	audit_num(&l, "cost_usd", 0.25);
 	audit_bool(&l, "billed", false);
@@ -84,6 +86,9 @@ static void test_a_line_is_json_without_secrets_or_text(void **state)
 	assert_non_null(strstr(cJSON_GetObjectItem(j, "error")->valuestring, "[REDACTED]"));
 	assert_int_equal(strlen(cJSON_GetObjectItem(j, "model_group")->valuestring), 255);
 	assert_null(cJSON_GetObjectItem(j, "missing"));
+	assert_string_equal(cJSON_GetObjectItem(j, "outcome")->valuestring, "http_error");
+	assert_null(cJSON_GetObjectItem(j, "absent"));
+	assert_true(strstr(text, "\"cost_usd\":0.25,") != NULL);
 	assert_int_equal(cJSON_GetObjectItem(j, "status")->valueint, 429);
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "billed")));
 	/* sha256("{}") = 44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a */

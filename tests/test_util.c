@@ -5,6 +5,8 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -209,6 +211,67 @@ static void clamp_i64_saturates_and_keeps_whole_numbers(void **state)
 	assert_true(clamp_i64(-9007199254740993.0, INT64_MIN, INT64_MAX) == -9007199254740992);
 }
 
+/* "%.<d>f" with its trailing zeros and point cut, as fmt_fixed promises. */
+static void printf_trimmed(char *out, size_t cap, double v, int d)
+{
+	size_t n;
+
+	snprintf(out, cap, "%.*f", d, v);
+	n = strlen(out);
+	if (strchr(out, '.')) {
+		while (out[n - 1] == '0')
+			out[--n] = '\0';
+		if (out[n - 1] == '.')
+			out[--n] = '\0';
+	}
+	if (strcmp(out, "-0") == 0)
+		snprintf(out, cap, "0");
+}
+
+/* Fixed-point text without printf: the same digits as printf's %.Nf, trimmed, across
+ * magnitudes, carries into the whole part, tiny negatives (no "-0"), every precision; 0 for
+ * what it does not take (1e9 and over, NaN, infinities), so the caller falls back. */
+static void fmt_fixed_matches_printf_trimmed(void **state)
+{
+	static const double vs[] = {0,
+				    1,
+				    0.5,
+				    0.0123,
+				    2.1e-05,
+				    3e-07,
+				    0.00084,
+				    0.9999999999999,
+				    123.456789012345,
+				    999999999.5,
+				    1e-13,
+				    7.25,
+				    0.1 + 0.2,
+				    1.000000000001,
+				    42};
+	char got[FMT_FIXED_TEXT_MAX + 1], want[64];
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(vs); i++)
+		for (int d = 0; d <= 12; d++)
+			for (int sign = 1; sign >= -1; sign -= 2) {
+				double v = vs[i] * sign;
+
+				n = fmt_fixed(got, v, d);
+				assert_true(n > 0 && n <= FMT_FIXED_TEXT_MAX);
+				got[n] = '\0';
+				printf_trimmed(want, sizeof(want), v, d);
+				if (strcmp(got, want) != 0)
+					fail_msg("fmt_fixed(%.17g, %d) = %s, printf says %s", v, d,
+						 got, want);
+			}
+	assert_int_equal(fmt_fixed(got, 1e9, 9), 0);
+	assert_int_equal(fmt_fixed(got, -1e9, 9), 0);
+	assert_int_equal(fmt_fixed(got, NAN, 9), 0);
+	assert_int_equal(fmt_fixed(got, INFINITY, 9), 0);
+	assert_int_equal(fmt_fixed(got, 1, 13), 0);
+}
+
 /* Integers as text: zero, the extremes of 64 bits (the most negative has no positive twin),
  * hex in lowercase, and never more than INT_TEXT_MAX bytes or a NUL. */
 static void fmt_int_and_uint_cover_zero_extremes_and_hex(void **state)
@@ -280,6 +343,7 @@ int main(void)
 		cmocka_unit_test(base64_matches_rfc4648_vectors_and_joins_pieces),
 		cmocka_unit_test(rfc3339_utc_formats_seconds_and_milliseconds),
 		cmocka_unit_test(fmt_int_and_uint_cover_zero_extremes_and_hex),
+		cmocka_unit_test(fmt_fixed_matches_printf_trimmed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

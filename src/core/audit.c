@@ -142,6 +142,14 @@ void audit_str(struct audit_line *l, const char *k, const char *value)
 	add_cut(l, k, value, AUDIT_STR_MAX);
 }
 
+void audit_word(struct audit_line *l, const char *k, const char *value)
+{
+	if (!l->on || !value)
+		return;
+	key(l, k);
+	buf_json_str(&l->b, value, strlen(value));
+}
+
 void audit_text(struct audit_line *l, const char *k, const char *value)
 {
 	if (A.include_text)
@@ -161,11 +169,8 @@ void audit_int(struct audit_line *l, const char *k, int64_t value)
  * integer part or null. */
 void audit_num(struct audit_line *l, const char *k, double value)
 {
-	double a = value < 0 ? -value : value;
-	uint64_t whole, frac;
-	char tmp[INT_TEXT_MAX];
-	size_t len;
-	int n = 9;
+	char tmp[FMT_FIXED_TEXT_MAX];
+	size_t n;
 
 	if (!l->on)
 		return;
@@ -174,30 +179,11 @@ void audit_num(struct audit_line *l, const char *k, double value)
 		buf_puts(&l->b, "null");
 		return;
 	}
-	if (a >= 1e9) {
-		buf_put_int(&l->b, (long long)value);
-		return;
-	}
-	whole = (uint64_t)a;
-	frac = (uint64_t)llround((a - (double)whole) * 1e9);
-	if (frac >= 1000000000u) {
-		whole++;
-		frac -= 1000000000u;
-	}
-	if (value < 0 && (whole || frac))
-		buf_puts(&l->b, "-");
-	buf_append(&l->b, tmp, fmt_uint(tmp, whole, 10));
-	if (!frac)
-		return;
-	while (frac % 10 == 0) {
-		frac /= 10;
-		n--;
-	}
-	len = fmt_uint(tmp, frac, 10);
-	buf_puts(&l->b, ".");
-	for (int zeros = n - (int)len; zeros > 0; zeros--)
-		buf_puts(&l->b, "0");
-	buf_append(&l->b, tmp, len);
+	n = fmt_fixed(tmp, value, 9);
+	if (n)
+		buf_append(&l->b, tmp, n);
+	else
+		buf_put_int(&l->b, (long long)value); /* 1e9 and over: whole units are plenty */
 }
 
 void audit_bool(struct audit_line *l, const char *k, bool value)

@@ -41,6 +41,10 @@ bool audit_is_open(void);
 void audit_begin(struct audit_line *l, const char *kind);
 /* "key":"value" (NULL: left out). */
 void audit_str(struct audit_line *l, const char *key, const char *value);
+/* "key":"value" for a value from a fixed set of the code's own literals (an outcome, a
+ * route): neither searched for secrets nor cut. Anything a user, a config or a peer chose goes
+ * through audit_str. */
+void audit_word(struct audit_line *l, const char *key, const char *value);
 /* Message text: only with include_text, cut at AUDIT_TEXT_MAX. */
 void audit_text(struct audit_line *l, const char *key, const char *value);
 void audit_int(struct audit_line *l, const char *key, int64_t value);

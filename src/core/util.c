@@ -300,6 +300,42 @@ size_t fmt_int(char *out, long long v)
 	return 1 + fmt_uint(out + 1, 0ULL - (unsigned long long)v, 10);
 }
 
+size_t fmt_fixed(char *out, double v, int decimals)
+{
+	static const double scale[] = {1,   1e1, 1e2, 1e3,  1e4,  1e5, 1e6,
+				       1e7, 1e8, 1e9, 1e10, 1e11, 1e12};
+	double a = v < 0 ? -v : v;
+	uint64_t whole, frac, unit;
+	size_t n = 0, len;
+	char tmp[INT_TEXT_MAX];
+
+	if (!(a < FMT_FIXED_MAX) || decimals < 0 || decimals > 12) /* NaN fails the first */
+		return 0;
+	unit = (uint64_t)scale[decimals];
+	/* Ties to even, as printf: on the last digit kept, the whole part's when none follow. */
+	whole = decimals ? (uint64_t)a : (uint64_t)rint(a);
+	frac = decimals ? (uint64_t)rint((a - (double)whole) * scale[decimals]) : 0;
+	if (frac >= unit) {
+		whole++;
+		frac -= unit;
+	}
+	if (v < 0 && (whole || frac))
+		out[n++] = '-';
+	n += fmt_uint(out + n, whole, 10);
+	if (!frac)
+		return n;
+	while (frac % 10 == 0) {
+		frac /= 10;
+		decimals--;
+	}
+	len = fmt_uint(tmp, frac, 10);
+	out[n++] = '.';
+	for (int zeros = decimals - (int)len; zeros > 0; zeros--)
+		out[n++] = '0';
+	memcpy(out + n, tmp, len);
+	return n + len;
+}
+
 void rfc3339_utc(int64_t ms, bool with_ms, char out[RFC3339_LEN])
 {
 	time_t t = (time_t)(ms / 1000);

@@ -78,6 +78,13 @@ int64_t clamp_i64(double v, int64_t lo, int64_t hi);
 #define INT_TEXT_MAX 21
 size_t fmt_uint(char *out, unsigned long long u, unsigned base);
 size_t fmt_int(char *out, long long v);
+/* v with at most decimals (0..12) digits after the point, rounded, trailing zeros and a
+ * trailing point left out, "-" only before a nonzero result: the text of "%.<decimals>f"
+ * trimmed, without printf. Writes at most FMT_FIXED_TEXT_MAX bytes (not NUL-terminated) and
+ * returns their count, or 0 when |v| >= FMT_FIXED_MAX or v is not finite (use printf then). */
+#define FMT_FIXED_MAX	   1e9
+#define FMT_FIXED_TEXT_MAX (1 + 10 + 1 + 12)
+size_t fmt_fixed(char *out, double v, int decimals);
 
 /* Constant-time comparison of two byte strings (length differences leak only the fact). */
 bool secret_equal(const char *a, const char *b);

@@ -981,13 +981,13 @@ static void audit_attempt(struct router_call *c, struct httpc_req *req, long sta
 	audit_str(&l, "purpose", c->purpose);
 	audit_str(&l, "key_alias", c->key_alias);
 	audit_int(&l, "call", c->id);
-	audit_str(&l, "route", provider_route_path(c->route));
+	audit_word(&l, "route", provider_route_path(c->route));
 	audit_str(&l, "model_group", c->group->name);
 	audit_str(&l, "deployment", c->dep->m->model_info.id);
 	audit_int(&l, "attempt", c->attempt_no);
 	audit_int(&l, "fallback", c->attempt_fallback);
 	audit_int(&l, "status", status);
-	audit_str(&l, "outcome", outcome);
+	audit_word(&l, "outcome", outcome);
 	if (status != 200 && c->err_msg)
 		audit_str(&l, "error", c->err_msg);
 	audit_bool(&l, "billed", billed);
@@ -997,7 +997,7 @@ static void audit_attempt(struct router_call *c, struct httpc_req *req, long sta
 		audit_int(&l, "cache_write_tokens", c->cache_write_tokens);
 		audit_int(&l, "output_tokens", c->completion_tokens);
 		audit_num(&l, "cost_usd", c->cost_usd);
-		audit_str(&l, "cost_source", c->cost_source);
+		audit_word(&l, "cost_source", c->cost_source);
 	}
 	audit_int(&l, "ms", (now_mono_us() - c->t_attempt) / 1000);
 	audit_end(&l);
@@ -1321,7 +1321,8 @@ static void answer(struct router_call *c, struct httpc_req *req)
 		evtimer_del(c->timer);
 		c->timer_kind = T_NONE;
 	}
-	c->retry_after_s = parse_retry_after(httpc_header(req, "Retry-After"));
+	/* A refusal's advice (429, 503); a 200's head is not searched for it. */
+	c->retry_after_s = status == 200 ? 0 : parse_retry_after(httpc_header(req, "Retry-After"));
 	if (c->cancelled) {
 		if (c->stream_started)
 			c->final_status = 200;

@@ -146,7 +146,14 @@ static void add_result_headers(struct httpd_req *req, const struct router_result
 	httpd_add_header(req, "x-litellm-attempted-retries", fmt_long(v, r->retries));
 	httpd_add_header(req, "x-litellm-attempted-fallbacks", fmt_long(v, r->fallbacks));
 	if (with_cost) {
-		snprintf(v, sizeof(v), "%.10g", r->cost_usd);
+		/* pico-dollars, without printf (%.10g was a fiftieth of a request's instructions)
+		 */
+		size_t n = fmt_fixed(v, r->cost_usd, 12);
+
+		if (n)
+			v[n] = '\0';
+		else
+			snprintf(v, sizeof(v), "%.10g", r->cost_usd);
 		httpd_add_header(req, "x-litellm-response-cost", v);
 		httpd_add_header(req, "x-litellm-overhead-duration-ms", fmt_ms3(v, r->overhead_ms));
 	}

@@ -451,8 +451,9 @@ static int insert(struct spend *s, const struct spend_entry *e)
 	sqlite3_bind_int64(st, 11, e->cached_tokens);
 	sqlite3_bind_int64(st, 12, e->cache_write_tokens);
 	rc = sqlite3_step(st);
+	/* Every parameter is bound again before the next step, so the borrowed texts left bound
+	 * are never read: no sqlite3_clear_bindings on each row. */
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	/* Another process's lock is logged by the store, and the row waits for it. */
 	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
 		return -EBUSY;
