@@ -1,6 +1,8 @@
-/* json_exact: numbers relayed through cJSON keep the text they were written with. */
+/* json_exact: numbers relayed through cJSON keep the text they were written with, and the
+ * printer writes what cJSON's writes. */
 #include "test.h"
 #include "core/json_exact.h"
+#include "core/util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,84 @@ static void raw_items_of_others_stay_raw(void **state)
 	cJSON_Delete(root);
 }
 
+/* json_exact_print is its own printer: on a tree whose numbers have no text (cJSON_Parse,
+ * or built in code) it must write cJSON_PrintUnformatted's bytes exactly: every escape, every
+ * control byte, bytes that are not UTF-8, numbers in cJSON's format, empty containers, NULL
+ * strings and keys, raw items; and fail where cJSON fails. */
+static void expect_same_as_cjson(const cJSON *tree)
+{
+	char *mine = json_exact_print(tree), *theirs = cJSON_PrintUnformatted(tree);
+
+	if (!theirs) {
+		assert_null(mine);
+		return;
+	}
+	assert_non_null(mine);
+	if (strcmp(mine, theirs) != 0)
+		fail_msg("json_exact_print wrote\n%s\ncJSON writes\n%s", mine, theirs);
+	free(mine);
+	cJSON_free(theirs);
+}
+
+static void the_printer_writes_what_cjson_writes(void **state)
+{
+	static const char *const texts[] = {
+		"{}",
+		"[]",
+		"[[],{},[{}],null,true,false]",
+		"\"\"",
+		"{\"model\":\"bench\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],"
+		"\"max_tokens\":16}",
+		"\"quote \\\" backslash \\\\ slash \\/ \\b \\f \\n \\r \\t\"",
+		"\"x\\u0001\\u000b\\u001b\\u001f\\u0020\\u007f\\u0080\\u00e9\\u2028\\ud83d\\ude00"
+		"\"",
+		"\"cut at NUL\\u0000after\"",
+		"\"raw bytes: \xc3\xa9 \xe2\x82\xac \xff \xfe \x80 end\"",
+		"{\"k\\n\\\"ey\":1,\"\":2,\"dup\":3,\"dup\":4}",
+		"[0,-0,1,-1,2147483647,2147483648,-2147483649,9007199254740993,1e300,-1e-300,"
+		"0.1,0.30000000000000004,1.5e10,123456789012345678901234567890,3.14159265358979]",
+		"[1.0,2.50,1E2,1e+2,-0.0]",
+		"{\"a\":{\"b\":{\"c\":[1,[2,[3,{\"d\":\"e\"}]]]}}}",
+	};
+	cJSON *built, *arr, *bad;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(texts); i++) {
+		cJSON *t = cJSON_Parse(texts[i]);
+
+		assert_non_null(t);
+		expect_same_as_cjson(t);
+		cJSON_Delete(t);
+	}
+	/* Built in code: a NULL string value and key, a raw value, a changed number. */
+	built = cJSON_CreateObject();
+	cJSON_AddItemToObject(built, "s", cJSON_CreateString("tab\there"));
+	cJSON_AddRawToObject(built, "raw", "{\"x\": [1, 2]}");
+	cJSON_AddNumberToObject(built, "n", 0.1 + 0.2);
+	arr = cJSON_AddArrayToObject(built, "arr");
+	cJSON_AddItemToArray(arr, cJSON_CreateNumber(-7));
+	cJSON_AddItemToArray(arr, cJSON_CreateNumber(1e21));
+	cJSON_GetObjectItemCaseSensitive(built, "s")->valuestring[3] = '\x01';
+	expect_same_as_cjson(built);
+	free(cJSON_GetObjectItemCaseSensitive(built, "s")->valuestring);
+	cJSON_GetObjectItemCaseSensitive(built, "s")->valuestring = NULL;
+	free(arr->string);
+	arr->string = NULL;
+	expect_same_as_cjson(built);
+	/* A raw item without text and an invalid item: cJSON prints nothing, nor do we. */
+	bad = cJSON_CreateRaw("1");
+	free(bad->valuestring);
+	bad->valuestring = NULL;
+	cJSON_AddItemToObject(built, "bad", bad);
+	expect_same_as_cjson(built);
+	cJSON_Delete(built);
+	bad = cJSON_CreateArray();
+	cJSON_AddItemToArray(bad, cJSON_CreateNull());
+	cJSON_GetArrayItem(bad, 0)->type = cJSON_Invalid;
+	expect_same_as_cjson(bad);
+	cJSON_Delete(bad);
+}
+
 static void invalid_json_is_null(void **state)
 {
 	assert_null(json_exact_parse("{\"a\":", 5));
@@ -91,6 +171,7 @@ int main(void)
 		cmocka_unit_test(a_changed_number_prints_its_new_value),
 		cmocka_unit_test(raw_items_of_others_stay_raw),
 		cmocka_unit_test(invalid_json_is_null),
+		cmocka_unit_test(the_printer_writes_what_cjson_writes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,8 +17,9 @@
 
 /* As cJSON_ParseWithLength (NULL when the text is not JSON); free with cJSON_Delete. */
 cJSON *json_exact_parse(const char *text, size_t len);
-/* As cJSON_PrintUnformatted, numbers as they were written (malloc'd). The tree is unchanged
- * when this returns (it is relabelled during the call; the loop is single-threaded). */
+/* As cJSON_PrintUnformatted (the same bytes), numbers as they were written (malloc'd; NULL
+ * where cJSON's prints nothing: an invalid item, a raw item without text). The tree is only
+ * read. */
 char *json_exact_print(const cJSON *item);
 
 #endif

@@ -40,9 +40,15 @@ static void set_field(cJSON *obj, const char *name, cJSON *value)
 static void openai_body(const struct config_model *m, enum provider_route route, cJSON *req,
 			bool stream, struct provider_request *out)
 {
+	cJSON *model;
+
 	if (route == PROVIDER_TRANSCRIPTIONS)
 		return;
-	set_field(req, "model", cJSON_CreateString(m->upstream_model));
+	model = cJSON_GetObjectItemCaseSensitive(req, "model");
+	/* In place when the client's model is a string (no new item; no allocation when the id
+	 * is no longer): a request pays for every instruction here. */
+	if (!cJSON_IsString(model) || !cJSON_SetValuestring(model, m->upstream_model))
+		set_field(req, "model", cJSON_CreateString(m->upstream_model));
 	if (stream && (route == PROVIDER_CHAT || route == PROVIDER_COMPLETIONS)) {
 		cJSON *so = cJSON_CreateObject();
 
