@@ -118,7 +118,7 @@ void buf_reset(struct buf *b)
 		b->data[0] = '\0';
 }
 
-int buf_append(struct buf *b, const void *data, size_t n)
+int buf_append_grow(struct buf *b, const void *data, size_t n)
 {
 	size_t need;
 
