@@ -315,6 +315,36 @@ static void custom_headers_replace_drop_and_empty_as_curl_does(void **state)
 					"Authorization: Bearer k\r\n"));
 }
 
+/* A prepared set of lines (httpc_headers_prepare, as the router keeps one per deployment)
+ * writes the very head the lines write unprepared; one made from other lines is not used. */
+static void prepared_headers_write_the_same_head_and_only_for_their_lines(void **state)
+{
+	struct srv *s = *state;
+	const char *hs[] = {"Content-Type: application/json", "Accept:",	   "X-Empty;",
+			    "Authorization: Bearer k",	      "Host: api.example", NULL};
+	const char *other[] = {"X-Other: 1", NULL};
+	struct httpc_headers *pre = httpc_headers_prepare(hs),
+			     *wrong = httpc_headers_prepare(other);
+	struct httpc_opts o = {.headers = hs};
+	char *plain_head;
+
+	call(s, "POST", "/h", "{}", &o);
+	plain_head = xstrdup(s->last);
+	assert_non_null(strstr(plain_head, "\r\nHost: api.example\r\n"));
+	o.prepared = pre;
+	call(s, "POST", "/h", "{}", &o);
+	assert_int_equal(s->result, HTTPC_OK);
+	assert_string_equal(s->last, plain_head);
+	o.prepared = wrong;
+	call(s, "POST", "/h", "{}", &o);
+	assert_string_equal(s->last, plain_head);
+	assert_null(strstr(s->last, "X-Other"));
+	httpc_headers_free(pre);
+	httpc_headers_free(wrong);
+	httpc_headers_free(NULL);
+	free(plain_head);
+}
+
 static const char chunked[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: c\r\n\r\n"
 			      "1\r\na\r\n"
 			      "0000A;ext=\"x\"\r\nbcdefghijk\r\n"
@@ -609,6 +639,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(content_length_answer_and_the_request_head_curl_would_send),
 		T(custom_headers_replace_drop_and_empty_as_curl_does),
+		T(prepared_headers_write_the_same_head_and_only_for_their_lines),
 		T(chunked_answer_trickled_byte_by_byte_streams_de_chunked),
 		T(bad_chunk_size_is_a_transport_error),
 		T(answer_without_length_reads_to_the_close),

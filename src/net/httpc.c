@@ -1703,6 +1703,50 @@ static bool plain_headers(const char *const *hs)
 	return true;
 }
 
+/* What plain_ok and plain_head work out from a set of custom lines (see httpc_headers_prepare). */
+struct httpc_headers {
+	const char *const *src;		 /* the lines it was made from */
+	bool plain;			 /* plain_headers(src) */
+	bool host, agent, accept, ctype; /* has_hdr(src, "Host") ... "Content-Type" */
+	char *lines;			 /* the custom part of the head, as plain_head writes it */
+	size_t lines_len;
+};
+
+static void put_custom_lines(struct buf *b, const char *const *hs);
+
+struct httpc_headers *httpc_headers_prepare(const char *const *hs)
+{
+	struct httpc_headers *h = xcalloc(1, sizeof(*h));
+	struct buf b;
+
+	h->src = hs;
+	h->plain = plain_headers(hs);
+	h->host = has_hdr(hs, "Host");
+	h->agent = has_hdr(hs, "User-Agent");
+	h->accept = has_hdr(hs, "Accept");
+	h->ctype = has_hdr(hs, "Content-Type");
+	buf_init(&b, 0);
+	if (h->plain)
+		put_custom_lines(&b, hs);
+	h->lines_len = b.len;
+	h->lines = buf_steal(&b);
+	return h;
+}
+
+void httpc_headers_free(struct httpc_headers *h)
+{
+	if (!h)
+		return;
+	free(h->lines);
+	free(h);
+}
+
+/* The prepared form of o's lines, when o has one made from them. */
+static const struct httpc_headers *prepared_of(const struct httpc_opts *o)
+{
+	return o->prepared && o->prepared->src == o->headers ? o->prepared : NULL;
+}
+
 static bool plain_method(const char *m)
 {
 	const char *s;
@@ -1725,7 +1769,8 @@ static bool plain_ok(const struct httpc_opts *o, struct target *t)
 		plain_mode = !(v && strcmp(v, "1") == 0);
 	}
 	if (!plain_mode || o->upload_len > 0 || !plain_method(method) ||
-	    (!o->body && strcmp(method, "GET") != 0) || !plain_headers(o->headers))
+	    (!o->body && strcmp(method, "GET") != 0) ||
+	    !(prepared_of(o) ? prepared_of(o)->plain : plain_headers(o->headers)))
 		return false;
 	if (!o->check_addr) {
 		load_env();
@@ -1755,12 +1800,35 @@ static void put_u(struct buf *b, unsigned long long u)
 /* The head curl would write: request line, Host (no port for 80), User-Agent, Accept, the
  * custom lines ("Name:" alone drops one of ours, "Name;" sends it empty), then Content-Length
  * and curl's default Content-Type for a body. */
+/* The custom lines as they go in the head: "Name:" alone drops one of ours (nothing is
+ * written), "Name;" sends it empty. */
+static void put_custom_lines(struct buf *b, const char *const *hs)
+{
+	size_t i;
+
+	for (i = 0; hs && hs[i]; i++) {
+		const char *h = hs[i], *sep = h + strcspn(h, ":;"), *v = sep + 1;
+
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (*sep == ':' && !*v)
+			continue;
+		put(b, h, (size_t)(sep - h));
+		if (*sep == ';') {
+			put_s(b, ":\r\n");
+			continue;
+		}
+		put_s(b, sep);
+		put_s(b, "\r\n");
+	}
+}
+
 static void plain_head(struct httpc_req *r, const struct httpc_opts *o, const struct target *t,
 		       const char *method)
 {
 	const char *const *hs = o->headers;
+	const struct httpc_headers *pre = prepared_of(o);
 	struct buf b;
-	size_t i;
 
 	buf_init(&b, 0);
 	buf_reserve(&b, 512);
@@ -1770,7 +1838,7 @@ static void plain_head(struct httpc_req *r, const struct httpc_opts *o, const st
 		put(&b, "/", 1);
 	put_s(&b, t->path);
 	put_s(&b, " HTTP/1.1\r\n");
-	if (!has_hdr(hs, "Host")) {
+	if (!(pre ? pre->host : has_hdr(hs, "Host"))) {
 		put_s(&b, "Host: ");
 		put(&b, t->host, t->host_len);
 		if (t->port != 80) {
@@ -1779,30 +1847,19 @@ static void plain_head(struct httpc_req *r, const struct httpc_opts *o, const st
 		}
 		put_s(&b, "\r\n");
 	}
-	if (!has_hdr(hs, "User-Agent"))
+	if (!(pre ? pre->agent : has_hdr(hs, "User-Agent")))
 		put_s(&b, "User-Agent: hermetic/" HERMETIC_VERSION "\r\n");
-	if (!has_hdr(hs, "Accept"))
+	if (!(pre ? pre->accept : has_hdr(hs, "Accept")))
 		put_s(&b, "Accept: */*\r\n");
-	for (i = 0; hs && hs[i]; i++) {
-		const char *h = hs[i], *sep = h + strcspn(h, ":;"), *v = sep + 1;
-
-		while (*v == ' ' || *v == '\t')
-			v++;
-		if (*sep == ':' && !*v)
-			continue;
-		put(&b, h, (size_t)(sep - h));
-		if (*sep == ';') {
-			put_s(&b, ":\r\n");
-			continue;
-		}
-		put_s(&b, sep);
-		put_s(&b, "\r\n");
-	}
+	if (pre)
+		put(&b, pre->lines, pre->lines_len);
+	else
+		put_custom_lines(&b, hs);
 	if (o->body) {
 		put_s(&b, "Content-Length: ");
 		put_u(&b, o->body_len);
 		put_s(&b, "\r\n");
-		if (!has_hdr(hs, "Content-Type"))
+		if (!(pre ? pre->ctype : has_hdr(hs, "Content-Type")))
 			put_s(&b, "Content-Type: application/x-www-form-urlencoded\r\n");
 	}
 	put_s(&b, "\r\n");

@@ -60,7 +60,11 @@ struct httpc_opts {
 	const char *method;	    /* NULL = GET, or POST when body is set */
 	const char *url;	    /* http:// or https://; smtp:// or smtps:// with mail */
 	const char *const *headers; /* NULL-terminated "Name: value" lines, copied */
-	const char *body;	    /* copied, unless body_take */
+	/* headers checked and laid out once (httpc_headers_prepare(headers)), for a caller that
+	 * sends the same lines many times; borrowed. Used only when made from this headers
+	 * array; NULL = check and lay them out for this request. */
+	const struct httpc_headers *prepared;
+	const char *body; /* copied, unless body_take */
 	size_t body_len;
 	/* body is malloc'd and handed to httpc (freed by it, also when httpc_start fails): no
 	 * copy of a large request. */
@@ -86,6 +90,12 @@ struct httpc_opts {
 
 int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, void *arg,
 		struct httpc_req **out);
+/* The plain path's work on a set of custom header lines, done once: whether it can send them
+ * itself, and their text as they go in the request head. hs (borrowed) must stay unchanged
+ * and outlive the result, which remembers it. Accepts NULL (no lines); free with
+ * httpc_headers_free (accepts NULL). */
+struct httpc_headers *httpc_headers_prepare(const char *const *hs);
+void httpc_headers_free(struct httpc_headers *h);
 /* Aborts the request; done fires later with HTTPC_CANCELLED. Safe from any callback, also
  * this request's own data callback. A no-op after done has fired is not allowed (the request
  * is gone): callers forget the pointer in their done callback. */

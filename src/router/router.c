@@ -256,6 +256,7 @@ static void setup_deployment(struct router *r, struct deployment *d, const struc
 	d->m = m;
 	d->ops = provider_ops_of(m->dialect);
 	d->headers = provider_headers(m, &r->cfg->router);
+	d->prepared = httpc_headers_prepare((const char *const *)d->headers);
 	d->n_fail_slots = (size_t)r->cfg->router_settings.allowed_fails + 1;
 	d->fail_ms = xcalloc(d->n_fail_slots, sizeof(*d->fail_ms));
 }
@@ -741,6 +742,7 @@ static void attempt(struct router_call *c)
 	c->retry_after_s = 0;
 	o.url = preq.url;
 	o.headers = (const char *const *)(preq.headers ? preq.headers : c->dep->headers);
+	o.prepared = c->dep->prepared; /* used only when o.headers are the deployment's */
 	o.body = preq.body;
 	o.timeout_ms = timeout_s * 1000;
 	o.connect_timeout_ms = timeout_s < 10 ? timeout_s * 1000 : 10000;
@@ -1746,6 +1748,7 @@ void router_destroy(struct router *r)
 	for (i = 0; r->calls && i < 1000; i++)
 		event_base_loop(loop_base(r->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	for (i = 0; i < r->n_deps; i++) {
+		httpc_headers_free(r->deps[i].prepared);
 		provider_headers_free(r->deps[i].headers);
 		free(r->deps[i].fail_ms);
 	}

@@ -29,6 +29,7 @@ struct deployment {
 	const struct config_model *m;
 	const struct provider_ops *ops; /* the provider's wire dialect */
 	char **headers;			/* NULL-terminated, for httpc */
+	struct httpc_headers *prepared; /* headers checked and laid out once for httpc */
 	int in_flight;
 	int64_t *fail_ms; /* ring of recent failure times, allowed_fails + 1 long */
 	size_t n_fail_slots, fail_pos;
