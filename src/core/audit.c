@@ -20,7 +20,6 @@ static struct {
 	bool include_text;
 	struct store *store; /* audit_hold_for's */
 	struct buf held;     /* lines waiting for the store's open batch to end */
-	bool listening;	     /* a callback at that end is asked for */
 } A = {.file = ROTFILE_CLOSED};
 
 static void write_held(void)
@@ -34,7 +33,6 @@ static void on_batch_end(void *arg, int rc)
 {
 	(void)arg;
 	(void)rc; /* a rolled-back batch's attempts happened all the same: their lines stay */
-	A.listening = false;
 	write_held();
 }
 
@@ -210,9 +208,8 @@ void audit_end(struct audit_line *l)
 	if (!l->on)
 		return;
 	buf_puts(&l->b, "}\n");
-	if (!A.listening && store_batch_listen(A.store, on_batch_end, NULL) == 0)
-		A.listening = true;
-	if (A.listening) {
+	/* Asking again is a no-op while the batch is open (the store keeps one listener a fn). */
+	if (store_batch_listen(A.store, on_batch_end, NULL) == 0) {
 		buf_append(&A.held, l->b.data, l->b.len);
 		if (A.held.len >= AUDIT_HELD_MAX)
 			write_held();

@@ -12,11 +12,11 @@
 
 #include "core/util.h"
 
-struct store;
-
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct store;
 
 #define AUDIT_STR_MAX  256  /* a string field (a name, an error) */
 #define AUDIT_TEXT_MAX 4096 /* message text, with include_text */

@@ -127,38 +127,18 @@ static bool text_matches(const cJSON *item)
 	return *end == '\0' && d == item->valuedouble;
 }
 
-/* Appends into the room json_exact_print reserved, buf_append past it (the buffer has no cap:
- * buf_init(&b, 0)). Half the printer's time went to buf_append's checks for one-byte pieces. */
-static void put_mem(struct buf *b, const void *p, size_t n)
-{
-	if (b->alloc - b->len > n) {
-		memcpy(b->data + b->len, p, n);
-		b->len += n;
-		b->data[b->len] = '\0';
-	} else {
-		buf_append(b, p, n);
-	}
-}
-
-static void put_c(struct buf *b, char c)
-{
-	if (b->alloc - b->len > 1) {
-		b->data[b->len++] = c;
-		b->data[b->len] = '\0';
-	} else {
-		buf_append(b, &c, 1);
-	}
-}
-
 /* A string as cJSON's print_string_ptr writes it: the two-character escapes, \u00xx for the
  * other control bytes, every other byte as it is (no UTF-8 check: cJSON passes bytes through);
  * NULL as "". */
 static void put_string(struct buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : ""), *start = p;
-	static const char hex[] = "0123456789abcdef";
+	/* the bytes with a two-character escape, and the letter after the backslash */
+	static const char hex[] = "0123456789abcdef", shorts[] = "\"\\\b\f\n\r\t",
+			  letters[] = "\"\\bfnrt";
+	const char *at;
 
-	put_c(b, '"');
+	buf_append(b, "\"", 1);
 	for (;; p++) {
 		unsigned char c = *p;
 		char esc[6] = {'\\', 0, '0', '0', 0, 0};
@@ -166,39 +146,22 @@ static void put_string(struct buf *b, const char *s)
 
 		if (c >= 32 && c != '"' && c != '\\')
 			continue;
-		put_mem(b, start, (size_t)(p - start));
+		buf_append(b, start, (size_t)(p - start));
 		if (!c)
 			break;
-		switch (c) {
-		case '"':
-		case '\\':
-			esc[1] = (char)c;
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
+		at = memchr(shorts, c, sizeof(shorts) - 1);
+		if (at) {
+			esc[1] = letters[at - shorts];
+		} else {
 			esc[1] = 'u';
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 15];
 			n = 6;
 		}
-		put_mem(b, esc, n);
+		buf_append(b, esc, n);
 		start = p + 1;
 	}
-	put_c(b, '"');
+	buf_append(b, "\"", 1);
 }
 
 /* A number without text that still holds: cJSON's own format (its print_number), by printing
@@ -225,42 +188,42 @@ static bool put_item(struct buf *b, const cJSON *item)
 
 	switch (item->type & 0xFF) {
 	case cJSON_NULL:
-		put_mem(b, "null", 4);
+		buf_append(b, "null", 4);
 		return true;
 	case cJSON_False:
-		put_mem(b, "false", 5);
+		buf_append(b, "false", 5);
 		return true;
 	case cJSON_True:
-		put_mem(b, "true", 4);
+		buf_append(b, "true", 4);
 		return true;
 	case cJSON_Number:
 		if (text_matches(item)) {
-			put_mem(b, item->valuestring, strlen(item->valuestring));
+			buf_append(b, item->valuestring, strlen(item->valuestring));
 			return true;
 		}
 		return put_cjson_number(b, item);
 	case cJSON_Raw:
 		if (!item->valuestring)
 			return false;
-		put_mem(b, item->valuestring, strlen(item->valuestring));
+		buf_append(b, item->valuestring, strlen(item->valuestring));
 		return true;
 	case cJSON_String:
 		put_string(b, item->valuestring);
 		return true;
 	case cJSON_Array:
 	case cJSON_Object:
-		put_c(b, (item->type & 0xFF) == cJSON_Array ? '[' : '{');
+		buf_append(b, (item->type & 0xFF) == cJSON_Array ? "[" : "{", 1);
 		for (kid = item->child; kid; kid = kid->next) {
 			if (kid != item->child)
-				put_c(b, ',');
+				buf_append(b, ",", 1);
 			if ((item->type & 0xFF) == cJSON_Object) {
 				put_string(b, kid->string);
-				put_c(b, ':');
+				buf_append(b, ":", 1);
 			}
 			if (!put_item(b, kid))
 				return false;
 		}
-		put_c(b, (item->type & 0xFF) == cJSON_Array ? ']' : '}');
+		buf_append(b, (item->type & 0xFF) == cJSON_Array ? "]" : "}", 1);
 		return true;
 	default:
 		return false; /* cJSON_Invalid: cJSON prints nothing either */

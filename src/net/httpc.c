@@ -1797,9 +1797,6 @@ static void put_u(struct buf *b, unsigned long long u)
 	buf_append(b, tmp, fmt_uint(tmp, u, 10));
 }
 
-/* The head curl would write: request line, Host (no port for 80), User-Agent, Accept, the
- * custom lines ("Name:" alone drops one of ours, "Name;" sends it empty), then Content-Length
- * and curl's default Content-Type for a body. */
 /* The custom lines as they go in the head: "Name:" alone drops one of ours (nothing is
  * written), "Name;" sends it empty. */
 static void put_custom_lines(struct buf *b, const char *const *hs)
@@ -1823,6 +1820,9 @@ static void put_custom_lines(struct buf *b, const char *const *hs)
 	}
 }
 
+/* The head curl would write: request line, Host (no port for 80), User-Agent, Accept, the
+ * custom lines ("Name:" alone drops one of ours, "Name;" sends it empty), then Content-Length
+ * and curl's default Content-Type for a body. */
 static void plain_head(struct httpc_req *r, const struct httpc_opts *o, const struct target *t,
 		       const char *method)
 {

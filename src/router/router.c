@@ -1644,40 +1644,46 @@ static bool refuse_body(struct router_call *c)
 	return false;
 }
 
+/* The bytes s takes packed after a call (none for NULL), and the copy there. */
+static size_t packed_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static char *pack(char **at, const char *s, size_t n)
+{
+	char *p = *at;
+
+	if (!s)
+		return NULL;
+	memcpy(p, s, n);
+	*at += n;
+	return p;
+}
+
 int router_call(struct router *r, const struct router_request *q, const struct router_caller *who,
 		const struct router_cbs *cbs, void *arg, struct router_call **out)
 {
 	struct router_call *c;
-	const char *bad;
+	const char *bad, *hash = who->key_hash ? who->key_hash : "internal";
+	const char *source = who->source ? who->source : "api";
+	size_t n_hash, n_alias, n_source, n_purpose;
+	char *at;
 
 	if (!cbs || !cbs->on_done || (size_t)q->route >= ARRAY_LEN(route_specs))
 		return -EINVAL;
 	/* The caller's strings live in the call's own allocation, after it: one malloc and
 	 * one free instead of five. */
-	{
-		const char *strs[] = {who->key_hash ? who->key_hash : "internal", who->key_alias,
-				      who->source ? who->source : "api", who->purpose};
-		size_t lens[ARRAY_LEN(strs)], total = sizeof(*c), i;
-		char *at, **dst[ARRAY_LEN(strs)];
-
-		for (i = 0; i < ARRAY_LEN(strs); i++) {
-			lens[i] = strs[i] ? strlen(strs[i]) + 1 : 0;
-			total += lens[i];
-		}
-		c = xcalloc(1, total);
-		dst[0] = &c->key_hash;
-		dst[1] = &c->key_alias;
-		dst[2] = &c->source;
-		dst[3] = &c->purpose;
-		at = (char *)(c + 1);
-		for (i = 0; i < ARRAY_LEN(strs); i++) {
-			if (!strs[i])
-				continue;
-			memcpy(at, strs[i], lens[i]);
-			*dst[i] = at;
-			at += lens[i];
-		}
-	}
+	n_hash = packed_size(hash);
+	n_alias = packed_size(who->key_alias);
+	n_source = packed_size(source);
+	n_purpose = packed_size(who->purpose);
+	c = xcalloc(1, sizeof(*c) + n_hash + n_alias + n_source + n_purpose);
+	at = (char *)(c + 1);
+	c->key_hash = pack(&at, hash, n_hash);
+	c->key_alias = pack(&at, who->key_alias, n_alias);
+	c->source = pack(&at, source, n_source);
+	c->purpose = pack(&at, who->purpose, n_purpose);
 	c->r = r;
 	c->route = q->route;
 	c->who = *who;

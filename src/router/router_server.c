@@ -146,8 +146,7 @@ static void add_result_headers(struct httpd_req *req, const struct router_result
 	httpd_add_header(req, "x-litellm-attempted-retries", fmt_long(v, r->retries));
 	httpd_add_header(req, "x-litellm-attempted-fallbacks", fmt_long(v, r->fallbacks));
 	if (with_cost) {
-		/* pico-dollars, without printf (%.10g was a fiftieth of a request's instructions)
-		 */
+		/* pico-dollars, without printf (%.10g cost 2k instructions a request) */
 		size_t n = fmt_fixed(v, r->cost_usd, 12);
 
 		if (n)
