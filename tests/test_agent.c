@@ -1,7 +1,8 @@
 /* The agent's turn against an in-process OpenAI-compatible upstream (httpd on loopback),
  * through the real router, tools and store: streamed answers (agent_cbs.on_text) growing,
  * tool calls assembled from fragments, usage and cost of a stream, a stream cut mid-way, the
- * unstreamed path left as it was, and agent_context_split adding up to the body sent. */
+ * unstreamed path left as it was, and agent_context_split adding up to the body sent; and a
+ * router call's row and metrics before or after its on_done (router_caller.reply_first). */
 #include "test.h"
 
 #include <cjson/cJSON.h>
@@ -900,6 +901,88 @@ static char *first_system(struct fx *f, const char *source, const char *user)
 
 /* A new session's skills index follows its first message, and a cron run's names the job's
  * own skills whatever the budget. */
+/* A router call made straight (the router's HTTP ingress makes them so), and what the ledger
+ * and the metrics held when its on_done ran. */
+struct direct {
+	struct fx *f;
+	int done;
+	double cost, day_at_done;
+	bool counted_at_done, total_at_done;
+};
+
+static bool rendered(struct fx *f, const char *metric)
+{
+	struct buf b;
+	bool there;
+
+	buf_init(&b, 0);
+	metrics_render(f->metrics, &b);
+	there = strstr(buf_str(&b), metric) != NULL;
+	buf_finish(&b);
+	return there;
+}
+
+static void direct_done(struct router_call *c, const struct router_result *r, void *arg)
+{
+	struct direct *d = arg;
+
+	d->done++;
+	d->cost = r->cost_usd;
+	d->day_at_done = spend_day_usd(d->f->spend, now_wall_ms());
+	d->counted_at_done = rendered(d->f, "litellm_requests_metric_total{");
+	d->total_at_done = rendered(d->f, "litellm_proxy_total_requests_metric_total{");
+	loop_stop(d->f->loop);
+}
+
+static void direct_call(struct fx *f, bool reply_first, struct direct *d)
+{
+	static const struct router_cbs cbs = {.on_done = direct_done};
+	static const char body[] = "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\","
+				   "\"content\":\"hi\"}]}";
+	struct router_caller who = {.key_hash = "internal", .reply_first = reply_first};
+	struct router_call *call;
+
+	memset(d, 0, sizeof(*d));
+	d->f = f;
+	script(f, &(struct step){.content = "ok", .prompt = 1000, .completion = 500, .cached = -1});
+	assert_int_equal(router_chat(f->router, body, strlen(body), &who, &cbs, d, &call), 0);
+	loop_run(f->loop);
+	assert_false(f->timed_out);
+	assert_int_equal(d->done, 1);
+	/* model_info prices: 1000 * 1e-6 + 500 * 2e-6, in the reply either way */
+	assert_true(fabs(d->cost - 0.002) < 1e-9);
+}
+
+/* An in-process caller finds the attempt's row and metrics recorded when on_done runs (its
+ * next call is checked against them); a reply_first caller (HTTP ingress) gets on_done first,
+ * and the row and metrics follow before control returns to the loop. Each way exactly one
+ * row: the day's total grows by the call's cost once. */
+static void test_reply_first_records_the_attempt_right_after_on_done(void **state)
+{
+	struct fx *f = fx_create(NULL);
+	struct direct d;
+
+	direct_call(f, false, &d);
+	assert_true(fabs(d.day_at_done - 0.002) < 1e-9);
+	assert_true(d.counted_at_done);
+	assert_false(d.total_at_done); /* the per-call total always follows on_done */
+	assert_true(fabs(spend_day_usd(f->spend, now_wall_ms()) - 0.002) < 1e-9);
+
+	fx_destroy(f);
+	f = fx_create(NULL);
+	direct_call(f, true, &d);
+	assert_true(fabs(d.day_at_done) < 1e-9);
+	assert_false(d.counted_at_done);
+	assert_false(d.total_at_done);
+	/* recorded by the time the loop ran on: once */
+	assert_true(fabs(spend_day_usd(f->spend, now_wall_ms()) - 0.002) < 1e-9);
+	assert_true(rendered(f, "litellm_requests_metric_total{"));
+	assert_true(rendered(f, "litellm_proxy_total_requests_metric_total{"));
+	settle(f, 50);
+	assert_true(fabs(spend_day_usd(f->spend, now_wall_ms()) - 0.002) < 1e-9);
+	fx_destroy(f);
+}
+
 static void test_skills_index_follows_the_first_message_and_the_cron_job(void **state)
 {
 	struct fx *f =
@@ -951,6 +1034,7 @@ int main(void)
 		cmocka_unit_test(test_streamed_answer_over_the_cap_fails),
 		cmocka_unit_test(test_context_split_adds_up_to_the_body_sent),
 		cmocka_unit_test(test_skills_index_follows_the_first_message_and_the_cron_job),
+		cmocka_unit_test(test_reply_first_records_the_attempt_right_after_on_done),
 	};
 
 	schema_register();

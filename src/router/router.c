@@ -966,13 +966,11 @@ static void price_attempt(struct router_call *c, struct httpc_req *req)
 
 /* One line of the audit trail per attempt that was started, billed or not: the retries and
  * fallbacks of a call are its lines with the same call number. */
-static void audit_attempt(struct router_call *c, struct httpc_req *req, long status, bool billed)
+static void audit_attempt(struct router_call *c)
 {
 	struct audit_line l;
-	const char *outcome = c->cancelled			   ? "cancelled"
-			      : status == 200 && !c->stream_failed ? "ok"
-			      : status != 0			   ? "http_error"
-					    : httpc_result_name(httpc_result(req));
+	long status = c->settled_status;
+	bool billed = c->settled_billed;
 
 	audit_begin(&l, "attempt");
 	if (!l.on)
@@ -989,7 +987,7 @@ static void audit_attempt(struct router_call *c, struct httpc_req *req, long sta
 	audit_int(&l, "attempt", c->attempt_no);
 	audit_int(&l, "fallback", c->attempt_fallback);
 	audit_int(&l, "status", status);
-	audit_word(&l, "outcome", outcome);
+	audit_word(&l, "outcome", c->settled_outcome);
 	if (status != 200 && c->err_msg)
 		audit_str(&l, "error", c->err_msg);
 	audit_bool(&l, "billed", billed);
@@ -1001,7 +999,7 @@ static void audit_attempt(struct router_call *c, struct httpc_req *req, long sta
 		audit_num(&l, "cost_usd", c->cost_usd);
 		audit_word(&l, "cost_source", c->cost_source);
 	}
-	audit_int(&l, "ms", (now_mono_us() - c->t_attempt) / 1000);
+	audit_int(&l, "ms", c->settled_ms);
 	audit_end(&l);
 }
 
@@ -1040,22 +1038,39 @@ static void bill(struct router_call *c)
  * fed to the budgets, the breaker, the spend metric and the deployment's tpm window. An HTTP
  * error status is the provider's refusal, which it does not bill, and a request that never
  * went out whole costs nothing: those only give their reservation back. */
+static void record(struct router_call *c)
+{
+	c->record_pending = false;
+	release(c);
+	if (c->settled_billed)
+		bill(c);
+	/* After the row: while the ledger's batch is open, the line waits to be written with it. */
+	audit_attempt(c);
+}
+
+/* What the attempt cost and how it ended, read while its request is alive; recorded at once,
+ * or after on_done when the call is finishing for a reply_first caller (record_pending). */
 static void settle(struct router_call *c, struct httpc_req *req)
 {
 	long status = httpc_status(req);
-	bool billed;
 
 	if (!c->attempt_open)
 		return;
 	c->attempt_open = false;
-	release(c);
-	billed = status == 200 || (status == 0 && httpc_request_sent(req));
-	if (billed) {
-		price_attempt(c, req);
-		bill(c);
+	c->settled_status = status;
+	c->settled_billed = status == 200 || (status == 0 && httpc_request_sent(req));
+	c->settled_outcome = c->cancelled			  ? "cancelled"
+			     : status == 200 && !c->stream_failed ? "ok"
+			     : status != 0			  ? "http_error"
+					   : httpc_result_name(httpc_result(req));
+	c->settled_ms = (now_mono_us() - c->t_attempt) / 1000;
+	if (c->settled_billed)
+		price_attempt(c, req); /* before on_done: the reply carries the cost */
+	if (c->who.reply_first && c->timer_kind == T_FINISH) {
+		c->record_pending = true;
+		return;
 	}
-	/* After the row: while the ledger's batch is open, the line waits to be written with it. */
-	audit_attempt(c, req, status, billed);
+	record(c);
 }
 
 /* Metrics of an answer that reached the client (its cost is settled with the attempt). */
@@ -1063,7 +1078,8 @@ static void count_success(struct router_call *c)
 {
 	struct router *r = c->r;
 	const struct config_model *m = c->dep->m;
-	double secs = (double)(now_mono_us() - c->t_attempt) / 1e6;
+	int64_t t = c->count_pending ? c->t_answer : now_mono_us();
+	double secs = (double)(t - c->t_attempt) / 1e6;
 	const char *mv[] = {m->litellm_params.model, NULL};
 	const char *kv[] = {
 		m->litellm_params.model, c->key_hash, alias_or_none(c), NULL, NULL, NULL};
@@ -1092,6 +1108,20 @@ static void count_success(struct router_call *c)
 	if (c->fallbacks)
 		fallback_metric(c, r->m.fb_ok);
 	set_state_metric(r, c->dep, now_mono_ms());
+	c->count_pending = false;
+}
+
+/* An answer reached (or is about to reach) the client: its metrics now, or after on_done for a
+ * reply_first caller; the tokens the result reports are settled either way. */
+static void succeeded(struct router_call *c)
+{
+	if (!c->who.reply_first) {
+		count_success(c);
+		return;
+	}
+	estimate_tokens(c);
+	c->t_answer = now_mono_us();
+	c->count_pending = true;
 }
 
 /* The stream reached the client and then broke: tell it in the stream, never cut silently. */
@@ -1106,7 +1136,7 @@ static void end_stream_with_error(struct router_call *c, const char *already_for
 		router_stream_forward(c, ev, strlen(ev));
 		free(ev);
 	}
-	count_success(c);
+	succeeded(c);
 	c->final_status = 200;
 	c->stream_failed = true;
 	arm(c, T_FINISH, 0);
@@ -1125,7 +1155,7 @@ static void on_stream_done(struct router_call *c, enum httpc_result res)
 	if (c->stream_started) {
 		if (res == HTTPC_OK && c->upstream_done) {
 			end_stream(c);
-			count_success(c);
+			succeeded(c);
 			c->final_status = 200;
 			arm(c, T_FINISH, 0);
 			return;
@@ -1146,7 +1176,7 @@ static void on_stream_done(struct router_call *c, enum httpc_result res)
 		/* A valid stream without a single chunk: answer with an empty stream. */
 		router_stream_start(c);
 		end_stream(c);
-		count_success(c);
+		succeeded(c);
 		c->final_status = 200;
 		arm(c, T_FINISH, 0);
 		return;
@@ -1186,7 +1216,7 @@ static void answer_ok(struct router_call *c, char *body, size_t len, const char 
 {
 	set_final(c, body, len, type);
 	c->final_status = 200;
-	count_success(c);
+	succeeded(c);
 	arm(c, T_FINISH, 0);
 }
 
@@ -1432,6 +1462,12 @@ static void finish(struct router_call *c)
 		return;
 	c->done = true;
 	code[fmt_int(code, c->final_status)] = '\0';
+	c->cbs.on_done(c, &res, c->arg);
+	/* The client has its answer: what it cost and counts comes after (reply_first). */
+	if (c->record_pending)
+		record(c);
+	if (c->count_pending)
+		count_success(c);
 	metric_inc(r->m.total, tv, 1);
 	if (c->final_status >= 400 || c->stream_failed) {
 		snprintf(exc, sizeof(exc), "%ld", c->err_status);
@@ -1439,7 +1475,6 @@ static void finish(struct router_call *c)
 	}
 	metric_observe(r->m.latency, lv, total_s);
 	metric_observe(r->m.overhead, mv, res.overhead_ms / 1e3);
-	c->cbs.on_done(c, &res, c->arg);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

@@ -45,6 +45,11 @@ struct router_caller {
 	const char *source;
 	int64_t session_id;
 	const char *purpose;
+	/* The caller's reply first (HTTP ingress): the ledger row, audit line and metrics of the
+	 * attempt that ends the call are recorded right after on_done returns, not before it; the
+	 * call's budget reservation holds until then. Off for in-process callers, whose on_done may
+	 * start the next call against budgets that already hold this one's row. */
+	bool reply_first;
 };
 
 /* What the client gets. Strings are borrowed for the duration of the callback. */

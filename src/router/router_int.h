@@ -136,6 +136,13 @@ struct router_call {
 	int final_status;
 	/* timing (µs) */
 	int64_t t_start, t_attempt, t_first_token, upstream_us, backoff_us;
+	/* The settled attempt (settle()): what its row and audit line say, kept so that a
+	 * reply_first caller's answer goes out before they are recorded (record_pending), and
+	 * the success metrics of its answer, taken at t_answer (count_pending). */
+	long settled_status;
+	bool settled_billed, record_pending, count_pending;
+	const char *settled_outcome;
+	int64_t settled_ms, t_answer;
 };
 
 /* ---- router_stream.c ---- */

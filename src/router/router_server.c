@@ -223,6 +223,7 @@ static void on_endpoint(struct httpd_req *req, void *arg)
 	if (!authenticate(s, req, &a))
 		return;
 	who.key_hash = a.hash;
+	who.reply_first = true;
 	who.key_alias = a.alias;
 	who.key = a.key;
 	p = xcalloc(1, sizeof(*p));
@@ -354,6 +355,7 @@ static void on_messages(struct httpd_req *req, void *arg)
 		return;
 	}
 	who.key_hash = a.hash;
+	who.reply_first = true;
 	who.key_alias = a.alias;
 	who.key = a.key;
 	m = xcalloc(1, sizeof(*m));
