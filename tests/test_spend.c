@@ -24,6 +24,8 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -746,6 +748,18 @@ static void locked_database_fails_writes_but_budgets_count(void **state)
 	fx_close(&f);
 }
 
+/* One pass of the loop, then more while a batch waits for its end: its window's timer hands
+ * the COMMIT to the store's committer thread, whose wake-up ends it on the loop. */
+static void end_window(struct loop *loop, struct store *st)
+{
+	int64_t until = now_mono_ms() + 5000;
+
+	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	while (store_batch_pending(st) && now_mono_ms() < until)
+		event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	assert_false(store_batch_pending(st));
+}
+
 static void row_behind_a_lock_waits_and_counts_once(void **state)
 {
 	const char *which;
@@ -759,7 +773,7 @@ static void row_behind_a_lock_waits_and_counts_once(void **state)
 	store_attach_loop(f.store, loop);
 	assert_int_equal(record(&f, t, "free", "internal", 0.5), 0);
 	/* The row's batch commits when its window ends. */
-	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	end_window(loop, f.store);
 	assert_int_equal(sqlite3_open(f.path, &other), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(record(&f, t + 1, "free", "internal", 0.25), -EINPROGRESS);
@@ -825,7 +839,7 @@ static void rows_within_the_window_share_one_commit(void **state)
 	expect_committed(&f, "1 0.125");
 	assert_true(spend_day_usd(f.spend, t + 8) == 1.0);
 	/* The window's end commits all eight at once, in order, within its bound. */
-	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	end_window(loop, f.store);
 	/* (libevent times with CLOCK_MONOTONIC_COARSE, 4 ms steps on this kernel, so a timer may
 	 * fire up to 4 ms before the window by the precise clock; both readings here are cut to
 	 * whole ms. Before the window grew to 20 ms, this waited for 4 of 5 ms, and failed now and
@@ -894,7 +908,7 @@ static void a_batch_rolled_back_keeps_its_rows_in_the_totals(void **state)
 	assert_int_equal(record(&f, t + 1, "free", "internal", 0.25), 0);
 	/* What SQLite does to a transaction after an I/O error or a full disk. */
 	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	end_window(loop, f.store);
 	expect_committed(&f, "1 0.125");
 	/* Never under-count: the lost rows stay in the totals (as unsaved: see
 	 * failed_write_of_a_new_period_still_counts for what that means across reloads). */
@@ -902,7 +916,7 @@ static void a_batch_rolled_back_keeps_its_rows_in_the_totals(void **state)
 	assert_true(spend_month_usd(f.spend, t + 3) == 0.875);
 	/* The next row is written as usual. */
 	assert_int_equal(record(&f, t + 4, "free", "internal", 0.0625), 0);
-	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	end_window(loop, f.store);
 	expect_committed(&f, "2 0.1875");
 	assert_true(spend_day_usd(f.spend, t + 5) == 0.9375);
 	fx_close(&f);
@@ -946,6 +960,54 @@ static void expect_marks(const char *path, const char *const *marks, size_t n, s
 	free(text);
 }
 
+static int note_committer(void *arg)
+{
+	*(pthread_t *)arg = pthread_self();
+	return 0; /* 0: the commit goes on */
+}
+
+static void batch_end_listener(void *arg, int rc)
+{
+	*(int *)arg = rc + 1;
+}
+
+/* The window's COMMIT runs on the store's committer thread, not on the loop: the loop pass
+ * that ends the window returns with the batch still pending and its listener not called;
+ * SQLite's commit hook sees another thread; a later pass (the committer's wake-up) calls
+ * the listener with 0, and the rows are in the database. */
+static void a_window_commits_off_the_loop(void **state)
+{
+	struct fx f;
+	struct loop *loop = loop_create();
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+	pthread_t committer = pthread_self();
+	int ended = 0;
+	sqlite3 *db;
+
+	(void)state;
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	store_attach_loop(f.store, loop);
+	db = store_db(f.store);
+	sqlite3_commit_hook(db, note_committer, &committer);
+	assert_int_equal(record(&f, t, "free", "internal", 0.125), 0); /* alone, on the loop */
+	assert_true(pthread_equal(committer, pthread_self()));
+	assert_int_equal(record(&f, t + 1, "free", "internal", 0.125), 0);
+	assert_int_equal(record(&f, t + 2, "free", "internal", 0.125), 0);
+	assert_true(store_batch_open(f.store));
+	assert_int_equal(store_batch_listen(f.store, batch_end_listener, &ended), 0);
+	event_base_loop(loop_base(loop), EVLOOP_ONCE); /* the window's timer */
+	assert_false(store_batch_open(f.store));
+	assert_true(store_batch_pending(f.store));
+	assert_int_equal(ended, 0);
+	end_window(loop, f.store);
+	assert_int_equal(ended, 1);
+	assert_false(pthread_equal(committer, pthread_self()));
+	expect_committed(&f, "3 0.375");
+	sqlite3_commit_hook(db, NULL, NULL);
+	fx_close(&f);
+	loop_destroy(loop);
+}
+
 static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 {
 	struct fx f;
@@ -972,7 +1034,7 @@ static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 	assert_int_equal(record(&f, t + 2, "free", "internal", 0.125), 0);
 	audit_mark(marks[2]);
 	expect_marks(trail, marks, 1, 0);
-	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	end_window(loop, f.store);
 	assert_false(store_batch_open(f.store));
 	expect_committed(&f, "3 0.375");
 	expect_marks(trail, marks, 3, 0);
@@ -985,7 +1047,7 @@ static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 	audit_mark(marks[3]);
 	expect_marks(trail, marks, 3, 0);
 	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	end_window(loop, f.store);
 	expect_marks(trail, marks, 4, 0);
 	/* The held lines have a cap (64 KiB): past it they are written before the commit. */
 	assert_int_equal(record(&f, t + 4, "free", "internal", 0.125), 0);
@@ -1009,7 +1071,7 @@ static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 		free(before);
 		free(after);
 	}
-	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	end_window(loop, f.store);
 	/* Unhooked, a line is written at once even with a batch open. */
 	assert_int_equal(record(&f, t + 4, "free", "internal", 0.125), 0);
 	assert_int_equal(record(&f, t + 4, "free", "internal", 0.125), 0);
@@ -1368,6 +1430,7 @@ int main(void)
 		cmocka_unit_test(rows_within_the_window_share_one_commit),
 		cmocka_unit_test(a_full_batch_commits_without_waiting),
 		cmocka_unit_test(a_batch_rolled_back_keeps_its_rows_in_the_totals),
+		cmocka_unit_test(a_window_commits_off_the_loop),
 		cmocka_unit_test(audit_lines_wait_for_the_batch_their_rows_are_in),
 		cmocka_unit_test(failed_write_of_a_new_period_still_counts),
 		cmocka_unit_test(unreadable_ledger_fails_closed_and_keeps_unsaved_spend),

@@ -110,7 +110,9 @@ size_t store_writes_waiting(const struct store *s);
 void store_flush(struct store *s);
 
 /* Group commit on a loop's connection. Rows written while a batch is open share one
- * transaction, committed STORE_BATCH_MS after the batch opened (a timer on the loop), or as
+ * transaction, committed STORE_BATCH_MS after the batch opened (a timer on the loop hands the
+ * COMMIT to the store's committer thread; the batch's listeners fire on the loop when it is
+ * done, and any other use of the connection waits for it first), or as
  * soon as it holds STORE_BATCH_MAX_ROWS rows, or earlier by store_batch_end(): every other
  * use of the connection ends the batch first (store_db, store_begin, store_write and its
  * retries, store_kv_*, store_close), so nothing else ever runs inside it. Order is kept (one
@@ -141,6 +143,9 @@ int store_batch_listen(struct store *s, store_batch_fn fn, void *arg);
 void store_batch_check(struct store *s);
 /* A batch is open (the caller's last statement ran inside it). */
 bool store_batch_open(const struct store *s);
+/* True from a batch's first row until its listeners have fired: also while its COMMIT runs on
+ * the committer thread (store_batch_open is false then: the batch takes no more rows). */
+bool store_batch_pending(const struct store *s);
 /* Rows joined and batches committed since open (tests, benchmarks). */
 void store_batch_stats(const struct store *s, uint64_t *joins, uint64_t *commits);
 
