@@ -12,7 +12,8 @@ Everything binds 127.0.0.1. One run:
        - concurrency 1: C1_REQUESTS requests one at a time (after C1_WARMUP) per target, on the
          upstream's fast delay;
      a proxy's overhead in a round is its p50 (p99) minus direct's p50 (p99) of the same round,
-     and the report gives the median of the per-round differences with min and max; each
+     and the report gives the median of the per-round differences with min and max, and the
+     added p50 (p99) over every round's requests pooled, which the budgets use; each
      window also records the proxy's CPU time per request (utime+stime of its process);
   4. opens STREAMS concurrent streamed requests through each path (each stream lasts
      STREAM_SECONDS) and samples the proxy's VmRSS while they are open; the upstream's own
@@ -22,9 +23,11 @@ Everything binds 127.0.0.1. One run:
 Standard library only. Every wait is bounded.
 """
 import argparse
+import contextlib
 import datetime
 import http.client
 import json
+import math
 import os
 import platform
 import shutil
@@ -128,6 +131,8 @@ class Bench:
     def __init__(self, args):
         self.a = args
         self.tmp = tempfile.mkdtemp(prefix="hermetic-bench-")
+        # (phase, target) -> the latencies (µs) of every round's window, for pooled quantiles
+        self.samples = {}
         self.procs = []
         self.result = {"errors": []}
 
@@ -395,12 +400,14 @@ http {{
 
     # ---- load ----------------------------------------------------------------------------
     def loadgen(self, t, rate, duration, warmup, body, timeout, max_conns, capture=True,
-                closed=None):
+                closed=None, raw=None):
         """Open loop at rate; closed=(concurrency, count, warmup_count): closed loop, duration
-        bounds the whole run."""
+        bounds the whole run. raw: a file for one CSV row per counted request."""
         argv = [self.a.loadgen, "--url", t.url, "--duration", str(duration),
                 "--timeout", str(timeout), "--max-conns", str(max_conns),
                 "--body", json.dumps(t.body(body), separators=(",", ":"))]
+        if raw:
+            argv += ["--raw", raw]
         if closed:
             argv += ["--concurrency", str(closed[0]), "--count", str(closed[1]),
                      "--warmup-count", str(closed[2])]
@@ -437,15 +444,19 @@ http {{
         up0 = self.upstream_stats()
         ticks0 = proc_cpu_ticks(t.pid) if t.pid else None
         t_start = time.monotonic()
+        raw = os.path.join(self.tmp, "window.csv")
         if rate is None:
             p = self.loadgen(t, 0, a.c1_max_seconds, 0, C1_BODY, a.timeout, 4,
-                             closed=(1, a.c1_requests, a.c1_warmup))
+                             closed=(1, a.c1_requests, a.c1_warmup), raw=raw)
             r = self.finish_loadgen(p, a.c1_max_seconds + a.timeout + 15)
             sent = (r.get("requests") or 0) + (r.get("warmup_count") or 0)
         else:
-            p = self.loadgen(t, rate, a.window, a.warmup, PLAIN_BODY, a.timeout, a.max_conns)
+            p = self.loadgen(t, rate, a.window, a.warmup, PLAIN_BODY, a.timeout, a.max_conns,
+                             raw=raw)
             r = self.finish_loadgen(p, a.window + a.warmup + a.timeout + 15)
             sent = (r.get("requests") or 0) + int(rate * a.warmup)
+        self.samples.setdefault((str(rate) if rate else "c1", t.name), []).extend(
+            raw_latencies(raw))
         r["t_start_s"] = round(t_start - self.t_start, 1)
         if ticks0 is not None:
             ticks1 = proc_cpu_ticks(t.pid)
@@ -462,6 +473,32 @@ http {{
         if t.pid and not t.shares:
             r["rss_after"] = proc_status(t.pid)
         return r
+
+    @contextlib.contextmanager
+    def quiet_others(self, t, live):
+        """The other targets' processes stopped (SIGSTOP) for t's window, so that what an idle
+        target does in the background (Node's garbage collector and timers after a load, a
+        ledger commit) lands in nobody's window; each is continued after it, whatever
+        happened."""
+        pids = sorted({o.pid for o in live if o.pid and o.pid != t.pid})
+        stopped = []
+        try:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+                except OSError:
+                    pass
+            yield
+        finally:
+            for pid in stopped:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except OSError:
+                    pass
+
+    def phase_samples(self, key):
+        return {name: v for (k, name), v in self.samples.items() if k == key}
 
     def streams(self, t):
         n = self.a.streams
@@ -555,10 +592,12 @@ http {{
                 for t in order:
                     what = f"rate {rate}/s" if rate else "concurrency 1"
                     log(f"round {i + 1}/{a.rounds}, {what}: {t.name}")
-                    rnd[t.name] = self.window(t, rate)
+                    with self.quiet_others(t, live):
+                        rnd[t.name] = self.window(t, rate)
                 rounds[key].append(rnd)
         self.result["rates"] = {str(rate): {"rounds": rounds[str(rate)],
-                                            "summary": summarize(rounds[str(rate)], live)}
+                                            "summary": summarize(rounds[str(rate)], live,
+                                                                 self.phase_samples(str(rate)))}
                                 for rate in a.rates}
         if a.c1_requests > 0:
             self.result["concurrency1"] = {
@@ -570,7 +609,8 @@ http {{
                                           "where": "public AI-gateway benchmark harness, "
                                                    "concurrency 1, 4 Graviton cores"}
                                          for g, v in C1_ANCHORS],
-                "rounds": rounds["c1"], "summary": summarize(rounds["c1"], live)}
+                "rounds": rounds["c1"],
+                "summary": summarize(rounds["c1"], live, self.phase_samples("c1"))}
         for t in own:
             mem[t.name]["after_load"] = proc_status(t.pid)
 
@@ -598,6 +638,37 @@ http {{
         return self.result
 
 
+def raw_latencies(path):
+    """The latencies (µs, due time to last byte) of a window's answered requests (2xx, no
+    transport error), read from loadgen's --raw CSV, which is then removed: the requests
+    loadgen's own p50/p99 are taken over."""
+    out = []
+    try:
+        with open(path) as f:
+            next(f, None)
+            for line in f:
+                c = line.split(",")
+                if len(c) >= 6 and c[5] == "none" and 200 <= int(c[4]) < 300:
+                    out.append(float(c[3]) - float(c[0]))
+        os.unlink(path)
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def pct(sorted_v, p):
+    """Nearest rank, as loadgen computes its percentiles."""
+    if not sorted_v:
+        return None
+    i = min(max(math.ceil(p * len(sorted_v)) - 1, 0), len(sorted_v) - 1)
+    return sorted_v[i]
+
+
+def pooled(samples):
+    v = sorted(samples or [])
+    return {"p50_us": rnd1(pct(v, 0.50)), "p99_us": rnd1(pct(v, 0.99)), "n": len(v)} if v else None
+
+
 def pct_summary(values):
     v = [x for x in values if x is not None]
     if not v:
@@ -606,8 +677,11 @@ def pct_summary(values):
             "max": round(max(v), 1), "n": len(v)}
 
 
-def summarize(rounds, live):
+def summarize(rounds, live, samples):
+    """Per target: the per-round figures (median, min, max over the rounds) and the pooled
+    latency quantiles (every round's requests together); added = target minus direct."""
     out = {}
+    pool = {t.name: pooled(samples.get(t.name)) for t in live}
     for t in live:
         rs = [r.get(t.name, {}) for r in rounds]
         lat = [r.get("latency_us") or {} for r in rs]
@@ -625,6 +699,10 @@ def summarize(rounds, live):
                  [(r.get("upstream") or {}).get("connections_per_1k_requests") for r in rs])}
         if any(r.get("truncated") for r in rs):
             s["windows_out_of_time"] = sum(1 for r in rs if r.get("truncated"))
+        s["pooled"] = pool[t.name]
+        if t.name != "direct" and pool[t.name] and pool.get("direct"):
+            s["pooled"]["added_p50_us"] = rnd1(pool[t.name]["p50_us"] - pool["direct"]["p50_us"])
+            s["pooled"]["added_p99_us"] = rnd1(pool[t.name]["p99_us"] - pool["direct"]["p99_us"])
         if t.name != "direct":
             d50, d99 = [], []
             for r in rounds:
@@ -748,6 +826,7 @@ def evaluate_budgets(res):
         return None
 
     k = BUDGETS["vs_nginx"]
+    tail = BUDGET_RATE * p["window_s"] * 0.01
     for q in ("p50", "p99"):
         v = {"budget": f"hermetic added {q} at {BUDGET_RATE} req/s <= {k}x nginx's (same rounds)",
              "limit": k, "unit": "µs"}
@@ -756,11 +835,21 @@ def evaluate_budgets(res):
             v.update({"pass": None, "skipped": not have_rate or miss[2],
                       "why": f"{miss[0]}: {miss[1]}" if miss else f"no {BUDGET_RATE} req/s phase"})
         else:
-            h, n = med(summ["hermetic"].get(f"overhead_{q}_us")), med(summ["nginx"].get(f"overhead_{q}_us"))
+            hp, np_ = summ["hermetic"].get("pooled") or {}, summ["nginx"].get("pooled") or {}
+            h, n = hp.get(f"added_{q}_us"), np_.get(f"added_{q}_us")
             v.update({"value": h, "reference": n, "ratio": round(h / n, 2) if n and n > 0 else None,
-                      "pass": h is not None and n is not None and h <= k * n, "skipped": False,
-                      "why": "medians over the rounds of the added latency (target minus direct, "
-                             "same round); passes when hermetic's <= limit x nginx's"})
+                      "pass": h is not None and n is not None and n > 0 and h <= k * n,
+                      "skipped": False,
+                      "per_round": {"hermetic": summ["hermetic"].get(f"overhead_{q}_us"),
+                                    "nginx": summ["nginx"].get(f"overhead_{q}_us")},
+                      "samples": {"hermetic": hp.get("n"), "nginx": np_.get("n"),
+                                  "direct": (summ.get("direct", {}).get("pooled") or {}).get("n")},
+                      "why": f"added {q} = the target's {q} minus direct's, each over every "
+                             "round's requests pooled (a round's p99 rests on its "
+                             f"{tail:.0f} slowest requests, and one stall of the shared machine "
+                             "moves it by more than the difference measured; pooled, on "
+                             f"{tail * p['rounds']:.0f}); passes when hermetic's <= limit x "
+                             "nginx's; per-round medians for the spread"})
             if n is not None and n <= 0:
                 v["why"] += "; nginx's is <= 0 here, so no ratio"
         out.append(v)
@@ -820,6 +909,13 @@ def fmt_range(s, sign=False):
     return f"{f(s['median'])} [{f(s['min'])}..{f(s['max'])}]"
 
 
+def fmt_added(pl):
+    """The pooled added p50/p99 of a target ("-" for direct and for a target without samples)."""
+    if not pl or pl.get("added_p50_us") is None:
+        return "-"
+    return f"{pl['added_p50_us']:+.0f} / {pl['added_p99_us']:+.0f}"
+
+
 def columns(rows):
     w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  " + "  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)).rstrip()
@@ -855,15 +951,17 @@ def report(res):
     for rate, block in res.get("rates", {}).items():
         s = block["summary"]
         lines.append("")
-        lines.append(f"{rate} req/s: latency and overhead in µs, median of {p['rounds']} rounds [min..max]")
-        rows = [["target", "latency p50", "latency p99", "overhead p50", "overhead p99", "errors",
-                 "CPU µs/req", "upstream conns/1k req"]]
+        lines.append(f"{rate} req/s: latency and overhead in µs, median of {p['rounds']} rounds [min..max]; "
+                     "pooled: over every round's requests together")
+        rows = [["target", "latency p50", "latency p99", "overhead p50", "overhead p99",
+                 "pooled added p50/p99", "errors", "CPU µs/req", "upstream conns/1k req"]]
         notes = []
         for name, x in s.items():
             proxy = name != "direct"
             rows.append([name, fmt_range(x["p50_us"]), fmt_range(x["p99_us"]),
                          fmt_range(x.get("overhead_p50_us"), True) if proxy else "-",
                          fmt_range(x.get("overhead_p99_us"), True) if proxy else "-",
+                         fmt_added(x.get("pooled")),
                          str(x["errors"]),
                          fmt_range(x.get("cpu_us_per_request")) if proxy else "-",
                          fmt_range(x.get("upstream_connections_per_1k_requests"))])
@@ -888,14 +986,15 @@ def report(res):
         lines.append(f"concurrency 1 (one request at a time, {c1['requests_per_round']} per target and "
                      f"round after {c1['warmup_requests']} warm-up, upstream {c1['upstream_delay_ms']} ms): "
                      f"µs, median of {p['rounds']} rounds [min..max]; added = target minus direct, same round")
-        rows = [["target", "latency p50", "latency p99", "added p50", "added p99", "errors",
-                 "CPU µs/req (pooled)", "req/s"]]
+        rows = [["target", "latency p50", "latency p99", "added p50", "added p99",
+                 "pooled added p50/p99", "errors", "CPU µs/req (pooled)", "req/s"]]
         notes = []
         for name, x in s.items():
             proxy = name != "direct"
             rows.append([name, fmt_range(x["p50_us"]), fmt_range(x["p99_us"]),
                          fmt_range(x.get("overhead_p50_us"), True) if proxy else "-",
                          fmt_range(x.get("overhead_p99_us"), True) if proxy else "-",
+                         fmt_added(x.get("pooled")),
                          str(x["errors"]),
                          fmt_num(x.get("cpu_us_per_request_pooled")) if proxy else "-",
                          fmt_range(x.get("achieved_rate"))])
@@ -948,6 +1047,10 @@ def report(res):
             ratio = f"{v['ratio']:.2f}x" if v.get("ratio") is not None else "no ratio"
             rr = v.get("ratio_per_round")
             rr = f" (per round {rr['min']:.2f}..{rr['max']:.2f})" if rr else ""
+            pr = v.get("per_round") or {}
+            if pr.get("hermetic") and pr.get("nginx"):
+                rr = (f" pooled (medians of the rounds: {pr['hermetic']['median']:+.0f} vs "
+                      f"{pr['nginx']['median']:+.0f})")
             lines.append(f"budget {v['budget']}: {fmt_num(v['value'])} vs {fmt_num(v['reference'])} "
                          f"{v['unit']} = {ratio}{rr} -> {'PASS' if v['pass'] else 'FAIL'}")
         else:
