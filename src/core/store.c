@@ -126,18 +126,38 @@ struct store {
 
 static void stop_committer(struct store *s);
 
+/* For the store's threads: every signal is the loop's. SIGSYS stays open: under the sandbox's
+ * errno mode a denied syscall here must fail with EPERM like anywhere else; a blocked SIGSYS
+ * would kill the process instead. */
+static void block_signals(void)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	sigdelset(&all, SIGSYS);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+}
+
+/* Starts one of the store's threads on a small stack. Returns true when it runs. */
+static bool start_thread(pthread_t *t, void *(*fn)(void *), struct store *s)
+{
+	pthread_attr_t attr;
+	bool ok;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	ok = pthread_create(t, &attr, fn, s) == 0;
+	pthread_attr_destroy(&attr);
+	return ok;
+}
+
 static void *checkpoint_loop(void *arg)
 {
 	struct store *s = arg;
 	sqlite3 *db = NULL;
-	sigset_t all;
 	struct timespec until;
 
-	sigfillset(&all);
-	/* SIGSYS stays open: under the sandbox's errno mode a denied syscall here must fail
-	 * with EPERM like anywhere else; a blocked SIGSYS would kill the process instead. */
-	sigdelset(&all, SIGSYS);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	block_signals();
 	if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
 	    SQLITE_OK) {
 		sqlite3_close(db);
@@ -165,16 +185,11 @@ static void *checkpoint_loop(void *arg)
 
 void store_start_checkpointer(struct store *s)
 {
-	pthread_attr_t attr;
-
 	if (s->checkpointer_running)
 		return;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	s->checkpointer_running = pthread_create(&s->checkpointer, &attr, checkpoint_loop, s) == 0;
-	pthread_attr_destroy(&attr);
+	s->checkpointer_running = start_thread(&s->checkpointer, checkpoint_loop, s);
 	if (!s->checkpointer_running) {
 		log_warn("store: no checkpoint thread; SQLite checkpoints on commit instead");
 		sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint=1000", NULL, NULL, NULL);
@@ -464,13 +479,10 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 static void *commit_loop(void *arg)
 {
 	struct store *s = arg;
-	sigset_t all;
 	uint64_t one = 1;
 	int rc;
 
-	sigfillset(&all);
-	sigdelset(&all, SIGSYS); /* as checkpoint_loop */
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	block_signals();
 	pthread_mutex_lock(&s->cmu);
 	for (;;) {
 		while (!s->commit_asked && !s->committer_stop)
@@ -489,14 +501,13 @@ static void *commit_loop(void *arg)
 		sqlite3_reset(s->batch_commit);
 		pthread_mutex_lock(&s->cmu);
 		s->commit_rc = rc;
+		/* The wake-up before "finished", under the lock: whoever sees finished also
+		 * finds the eventfd's count there to take. */
+		if (write(s->commit_fd, &one, sizeof(one)) < 0) {
+			/* cannot fail: one count per COMMIT, taken before the next */
+		}
 		s->commit_finished = true;
 		pthread_cond_broadcast(&s->ccv);
-		pthread_mutex_unlock(&s->cmu);
-		if (write(s->commit_fd, &one, sizeof(one)) < 0) {
-			/* the counter cannot overflow here; wait_commit finishes the batch anyway
-			 */
-		}
-		pthread_mutex_lock(&s->cmu);
 	}
 	pthread_mutex_unlock(&s->cmu);
 	return NULL;
@@ -504,17 +515,12 @@ static void *commit_loop(void *arg)
 
 static void start_committer(struct store *s)
 {
-	pthread_attr_t attr;
-
 	s->commit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->commit_fd < 0)
 		return;
 	pthread_mutex_init(&s->cmu, NULL);
 	pthread_cond_init(&s->ccv, NULL);
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	s->committer_running = pthread_create(&s->committer, &attr, commit_loop, s) == 0;
-	pthread_attr_destroy(&attr);
+	s->committer_running = start_thread(&s->committer, commit_loop, s);
 	if (!s->committer_running) {
 		/* Commits then run on the loop, as they always could. */
 		pthread_mutex_destroy(&s->cmu);
@@ -541,45 +547,29 @@ static void finish_commit(struct store *s)
 	end_batch(s, rc);
 }
 
-/* Blocks until the COMMIT in flight (if any) is done and its listeners have fired. */
+/* Blocks until the COMMIT in flight (if any) is done and its listeners have fired; from
+ * on_committed (the eventfd: done already) or from any other use of the connection. */
 static void wait_commit(struct store *s)
 {
-	if (!s->committing)
-		return;
 	uint64_t n;
 
+	if (!s->committing)
+		return;
 	pthread_mutex_lock(&s->cmu);
 	while (!s->commit_finished)
 		pthread_cond_wait(&s->ccv, &s->cmu);
 	s->commit_finished = false;
 	pthread_mutex_unlock(&s->cmu);
-	/* Its wake-up is not needed any more: a stale one would be taken for the next. */
 	event_del(s->commit_ev);
 	if (read(s->commit_fd, &n, sizeof(n)) < 0) {
-		/* EAGAIN: the committer had not written it yet; on_committed ignores it then */
+		/* cannot fail: the count was written before commit_finished */
 	}
 	finish_commit(s);
 }
 
 static void on_committed(evutil_socket_t fd, short what, void *arg)
 {
-	struct store *s = arg;
-	uint64_t n;
-	bool finished;
-
-	if (read(fd, &n, sizeof(n)) < 0) {
-		/* EAGAIN: wait_commit took this one already */
-	}
-	if (!s->committing)
-		return;
-	pthread_mutex_lock(&s->cmu);
-	finished = s->commit_finished;
-	s->commit_finished = false;
-	pthread_mutex_unlock(&s->cmu);
-	if (finished)
-		finish_commit(s);
-	else
-		event_add(s->commit_ev, NULL); /* a late wake-up of an earlier commit */
+	wait_commit(arg);
 }
 
 static void stop_committer(struct store *s)
@@ -770,7 +760,7 @@ static int add_listener(struct store *s, store_batch_fn fn, void *arg)
 int store_batch_listen(struct store *s, store_batch_fn fn, void *arg)
 {
 	/* A batch being committed takes no one else: its listeners are being called. */
-	if (!s || !s->batch_open || s->committing)
+	if (!s || !store_batch_open(s))
 		return -ENOTSUP;
 	return add_listener(s, fn, arg);
 }

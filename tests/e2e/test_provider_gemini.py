@@ -254,5 +254,5 @@ def test_embeddings_go_to_batch_embed_contents_and_are_billed_as_estimates(gemin
     req = only_request(gemini)
     assert req["path"] == "/v1beta/models/text-embedding-004:batchEmbedContents"
     assert [q["content"]["parts"][0]["text"] for q in req["body"]["requests"]] == ["alpha", "be"]
-    rows = r.spend_rows()
+    rows = r.wait_spend_rows(1)  # the row follows the reply (reply_first)
     assert len(rows) == 1 and rows[0]["estimated"] == 1 and rows[0]["cost_usd"] > 0, rows
