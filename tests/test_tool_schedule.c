@@ -45,16 +45,16 @@ static void test_when_accepts_the_documented_forms(void **state)
 		const char *when;
 		int64_t want;
 	} cases[] = {
-		{"in 20 minutes", local(2026, 3, 10, 10, 35)},
-		{"In 20 Minutes", local(2026, 3, 10, 10, 35)},
-		{"in 20m", local(2026, 3, 10, 10, 35)},
-		{"in 1 minute", local(2026, 3, 10, 10, 16)},
-		{"in 2 hours", local(2026, 3, 10, 12, 15)},
-		{"in an hour", local(2026, 3, 10, 11, 15)},
-		{"in 1 hour 30 minutes", local(2026, 3, 10, 11, 45)},
-		{"in 1 hour and 30 minutes", local(2026, 3, 10, 11, 45)},
-		{"in 3 days", local(2026, 3, 13, 10, 15)},
-		{"in 2 weeks", local(2026, 3, 24, 10, 15)},
+		{"in 20 minutes", local(2026, 3, 10, 10, 35) + 30000},
+		{"In 20 Minutes", local(2026, 3, 10, 10, 35) + 30000},
+		{"in 20m", local(2026, 3, 10, 10, 35) + 30000},
+		{"in 1 minute", local(2026, 3, 10, 10, 16) + 30000},
+		{"in 2 hours", local(2026, 3, 10, 12, 15) + 30000},
+		{"in an hour", local(2026, 3, 10, 11, 15) + 30000},
+		{"in 1 hour 30 minutes", local(2026, 3, 10, 11, 45) + 30000},
+		{"in 1 hour and 30 minutes", local(2026, 3, 10, 11, 45) + 30000},
+		{"in 3 days", local(2026, 3, 13, 10, 15) + 30000},
+		{"in 2 weeks", local(2026, 3, 24, 10, 15) + 30000},
 		{"tomorrow 07:00", local(2026, 3, 11, 7, 0)},
 		{"tomorrow at 7:00", local(2026, 3, 11, 7, 0)},
 		{"today 18:30", local(2026, 3, 10, 18, 30)},
@@ -79,6 +79,26 @@ static void test_when_accepts_the_documented_forms(void **state)
 		if (at != cases[i].want)
 			fail_msg("\"%s\": got %lld, want %lld", cases[i].when, (long long)at,
 				 (long long)cases[i].want);
+	}
+}
+
+/* "in 1 minute" said late in a minute must not come due a second later, as it did when the
+ * time was cut to the minute: the whole delay always passes first. */
+static void test_a_relative_time_is_never_earlier_than_asked(void **state)
+{
+	const char *whens[] = {"in 1 minute", "in 20 minutes", "in 2 hours"};
+	const int64_t delays[] = {60000, 1200000, 7200000};
+	int64_t now = now_ms() + 29400, at; /* 10:15:59.400 */
+	char err[200];
+
+	berlin();
+	for (size_t i = 0; i < ARRAY_LEN(whens); i++) {
+		if (tool_schedule_parse_when(whens[i], now, &at, err, sizeof(err)) != 0)
+			fail_msg("\"%s\": %s", whens[i], err);
+		if (at - now < delays[i] || at - now >= delays[i] + 1000 || at % 1000)
+			fail_msg("\"%s\" at 10:15:59.400: due %lld ms later, want %lld ms rounded "
+				 "up to the second",
+				 whens[i], (long long)(at - now), (long long)delays[i]);
 	}
 }
 
@@ -233,6 +253,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_when_accepts_the_documented_forms),
+		cmocka_unit_test(test_a_relative_time_is_never_earlier_than_asked),
 		cmocka_unit_test(test_when_refusals_name_what_was_wrong),
 		cmocka_unit_test(test_only_a_chat_may_schedule),
 		cmocka_unit_test(test_create_needs_when_or_cron_and_a_sane_cap),

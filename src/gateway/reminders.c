@@ -621,7 +621,7 @@ static int check_req(struct reminders *r, const struct tools_schedule_req *req, 
 				  *cost, c->max_cost_usd),
 		       -ERANGE;
 	if (!req->cron) {
-		/* A minute of slack: the tool rounds "in 1 minute" to the minute. */
+		/* A minute of slack for the approval between the tool call and here. */
 		if (req->at_ms <= now - 60000 || req->at_ms > now + 366 * 86400 * 1000LL)
 			return buf_puts(out, "the time is in the past or more than a year ahead"),
 			       -ERANGE;

@@ -171,10 +171,9 @@ static int parse_in(char **w, size_t n, int64_t now_ms, int64_t *at_ms, char *er
 				"that is more than a year ahead; schedule at most a year "
 				"ahead"),
 		       -ERANGE;
-	/* Kept to the minute, as cron is. */
-	*at_ms = (now_ms + total) / 60000 * 60000;
-	if (*at_ms <= now_ms)
-		*at_ms += 60000;
+	/* The whole delay, never less: "in 1 minute" said at 10:15:59 is 10:16:59, not
+	 * 10:16:00. Whole seconds, so the job's time reads cleanly. */
+	*at_ms = (now_ms + total + 999) / 1000 * 1000;
 	return 0;
 }
 

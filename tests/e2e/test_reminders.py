@@ -58,8 +58,8 @@ def rows(g):
 
 
 def test_schedule_in_chat_fires_after_restart_into_the_chat(gateway, tg, fake):
-    # "in 3 minutes": the tool rounds the time down to the minute, so "in 1 minute" could come
-    # due seconds after the approval and be done before the row is read here.
+    # "in 3 minutes": the delay counts from the tool call, so a shorter one could come due
+    # during the slow (ASan) waits below and be done before the row is read here.
     args = {"when": "in 3 minutes", "prompt": "Remind me to call mum", "title": "Call mum"}
     fake.script_for("test/free",
                     tool_calls(("c1", "schedule", json.dumps(args))),
