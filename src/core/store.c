@@ -399,6 +399,11 @@ const char *store_path(const struct store *s)
 
 /* ---- a loop's connection: short busy waits, writes kept and retried ----------------- */
 
+/* Also called on the committer thread, should a COMMIT wait for a lock: in WAL mode it never
+ * does (the write lock is held from BEGIN IMMEDIATE and autocheckpoint is off), but a file that
+ * could not be put in WAL mode needs EXCLUSIVE at COMMIT. That is safe: these fields are only
+ * touched inside SQLite calls on this connection, which wait_commit keeps from overlapping, and
+ * log_msg takes its own lock. */
 static int on_busy(void *arg, int n)
 {
 	struct store *s = arg;
