@@ -413,7 +413,14 @@ static int run_search(const struct file_req *req, struct buf *out);
 
 struct tool_job {
 	atomic_int refs; /* the thread's and the loop's */
-	int efd;	 /* the thread writes 1 when out and rc are final */
+	/* The thread writes 1 when out and rc are final. The loop owns it: it closes it when its
+	 * side ends (job_end), on the loop thread, because the loop's epoll change list may still
+	 * hold a change for it until the loop next waits; closed by the thread meanwhile, the
+	 * number could be reused under that change. mu makes the thread's write and that close
+	 * exclusive: after the close (loop_gone) the thread writes nothing. */
+	int efd;
+	pthread_mutex_t mu;
+	bool loop_gone;
 	struct event *ready, *defer;
 	tool_job_cb cb;
 	void *arg;
@@ -435,7 +442,7 @@ static void job_release(struct tool_job *j)
 
 	if (atomic_fetch_sub(&j->refs, 1) != 1)
 		return;
-	close(j->efd);
+	pthread_mutex_destroy(&j->mu);
 	cJSON_Delete(j->req.args);
 	free(j->req.home);
 	for (i = 0; i < j->req.n_notes; i++)
@@ -459,10 +466,13 @@ static void *worker_main(void *arg)
 	if (atomic_exchange(&j->state, DONE) == ABANDONED)
 		atomic_fetch_sub(&n_stuck, 1);
 	atomic_fetch_sub(&n_live, 1);
-	/* Cannot block or fail: the counter is far from its limit and efd stays open until
-	 * the last reference goes. */
-	while (write(j->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-		;
+	/* Cannot block or fail: the counter is far from its limit, and efd is open until the
+	 * loop's side ends, which waits for this. */
+	pthread_mutex_lock(&j->mu);
+	if (!j->loop_gone)
+		while (write(j->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+	pthread_mutex_unlock(&j->mu);
 	job_release(j);
 	return NULL;
 }
@@ -472,6 +482,10 @@ static void job_end(struct tool_job *j)
 {
 	event_free(j->ready);
 	event_free(j->defer);
+	pthread_mutex_lock(&j->mu);
+	j->loop_gone = true;
+	close(j->efd);
+	pthread_mutex_unlock(&j->mu);
 	job_release(j);
 }
 
@@ -544,6 +558,7 @@ static int job_start(const struct tool_req *req, file_run run, const char *name,
 		free(j);
 		return -EIO;
 	}
+	pthread_mutex_init(&j->mu, NULL);
 	atomic_init(&j->refs, 2);
 	atomic_init(&j->state, RUNNING);
 	j->cb = cb;
