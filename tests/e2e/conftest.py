@@ -93,7 +93,7 @@ _run_outputs = []
 def clean_env(**extra):
     """A minimal environment: nothing from the developer's shell leaks into a test."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": "UTC"}
-    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"):
         if k in os.environ:
             env[k] = os.environ[k]
     if os.geteuid() == 0:
