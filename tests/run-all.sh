@@ -123,7 +123,7 @@ if check build-asan bash -c "{ [ -f build-asan/build.ninja ] || meson setup buil
   unset UBSAN_OPTIONS ASAN_OPTIONS
 fi
 
-note "thread sanitizer build (the unit tests)"
+note "thread sanitizer build (unit tests, e2e of the threaded daemons)"
 if check build-tsan bash -c "{ [ -f build-tsan/build.ninja ] || meson setup build-tsan \
       -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug; } && ninja -C build-tsan"; then
   # test_spawn is left out: its launcher is a fork without exec that forks again, which TSan

@@ -419,8 +419,7 @@ static void a_hung_open_leaves_the_loop_running_and_cancel_answers(void **state)
 	event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
 	assert_int_equal(f->done, 1);
 	assert_string_equal(buf_str(&f->out), "cancelled");
-	/* The job's eventfd went with the loop's side, though its thread still hangs: the loop's
-	 * epoll change list never sees it closed by another thread. */
+	/* The job's eventfd went with the loop's side, though its thread still hangs. */
 	assert_int_equal(open_eventfds(), fds);
 	/* Abandoned threads still count: three more may be abandoned, then calls are refused
 	 * until the file system answers. */

@@ -88,10 +88,11 @@ static void test_a_relative_time_is_never_earlier_than_asked(void **state)
 {
 	const char *whens[] = {"in 1 minute", "in 20 minutes", "in 2 hours"};
 	const int64_t delays[] = {60000, 1200000, 7200000};
-	int64_t now = now_ms() + 29400, at; /* 10:15:59.400 */
+	int64_t now, at;
 	char err[200];
 
 	berlin();
+	now = now_ms() + 29400; /* 10:15:59.400 */
 	for (size_t i = 0; i < ARRAY_LEN(whens); i++) {
 		if (tool_schedule_parse_when(whens[i], now, &at, err, sizeof(err)) != 0)
 			fail_msg("\"%s\": %s", whens[i], err);

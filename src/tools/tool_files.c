@@ -413,11 +413,10 @@ static int run_search(const struct file_req *req, struct buf *out);
 
 struct tool_job {
 	atomic_int refs; /* the thread's and the loop's */
-	/* The thread writes 1 when out and rc are final. The loop owns it: it closes it when its
-	 * side ends (job_end), on the loop thread, because the loop's epoll change list may still
-	 * hold a change for it until the loop next waits; closed by the thread meanwhile, the
-	 * number could be reused under that change. mu makes the thread's write and that close
-	 * exclusive: after the close (loop_gone) the thread writes nothing. */
+	/* The thread writes 1 when out and rc are final. The loop owns it and closes it when its
+	 * side ends (job_end): the descriptor it watches is closed on its own thread, and a hung
+	 * thread holds none. mu makes the thread's write and that close exclusive: after the
+	 * close (loop_gone) the thread writes nothing. */
 	int efd;
 	pthread_mutex_t mu;
 	bool loop_gone;
