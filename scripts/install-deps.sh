@@ -9,6 +9,7 @@ pkgs=(
   libmbedtls-dev libmd4c-dev libcmocka-dev libstb-dev
   clang libclang-rt-14-dev clang-format
   python3 python3-pytest
+  gdb  # a daemon that does not exit on SIGTERM: the e2e harness prints its threads' stacks
   prometheus
   nodejs npm
   qemu-system-arm  # the arm64 kernel test (tests/e2e/test_vm_arm64.py)

@@ -6,6 +6,7 @@ under (qemu-aarch64-static for the aarch64 build). Everything listens on 127.0.0
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -137,6 +138,35 @@ def run(*args, env=None, timeout=60):
     return r
 
 
+def thread_stacks(pid):
+    """Every thread's backtrace of a live process, by gdb when it is installed (for a daemon
+    that does not exit: the stacks say where it waits). Under a wrapper the pid is qemu's."""
+    gdb = shutil.which("gdb")
+    if WRAPPER or not gdb:
+        return "(no stacks: " + ("under " + WRAPPER if WRAPPER else "gdb not installed") + ")"
+    try:
+        r = subprocess.run([gdb, "-p", str(pid), "-batch", "-nx", "-ex", "set pagination off",
+                            "-ex", "thread apply all bt"], capture_output=True, text=True,
+                           timeout=120)
+        return r.stdout[-20000:] + r.stderr[-2000:]
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"(no stacks: {e})"
+
+
+def wait_exit(proc, timeout, stderr):
+    """proc's exit status once it has exited; if it has not within timeout (scaled by SLOW),
+    fails with its threads' stacks and the tail of its log (stderr() reads it), and kills it."""
+    try:
+        return proc.wait(timeout=timeout * SLOW)
+    except subprocess.TimeoutExpired:
+        stacks = thread_stacks(proc.pid)
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"pid {proc.pid} did not exit within {timeout * SLOW} s.\n"
+                             f"--- its threads ---\n{stacks}\n"
+                             f"--- its log (tail) ---\n{stderr()[-6000:]}") from None
+
+
 def wait_for(pred, timeout, what, interval=0.05):
     """Polls pred until it is true, for timeout seconds (scaled by SLOW here)."""
     deadline = time.monotonic() + timeout * SLOW
@@ -196,7 +226,7 @@ class Gateway:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout=timeout * SLOW)
+            return wait_exit(self.proc, timeout, self.stderr)
         finally:
             self._err.close()
 

@@ -38,7 +38,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from conftest import ROOT, SLOW, argv, clean_env, free_port, to_yaml
+from conftest import ROOT, SLOW, argv, clean_env, free_port, to_yaml, wait_exit
 
 PEERS_DIR = ROOT / "tests" / "peers"
 LOOPBACK = PEERS_DIR / "loopback.cjs"
@@ -546,7 +546,7 @@ class McpGateway:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout=timeout * SLOW)
+            return wait_exit(self.proc, timeout, self.stderr)
         finally:
             if self._err:
                 self._err.close()
@@ -622,8 +622,8 @@ def mcp_gateway(tmp_path):
         if g.proc and g.proc.poll() is None:
             try:
                 rc = g.stop(timeout=20)
-            except subprocess.TimeoutExpired:
-                rc = "hung on SIGTERM"
+            except AssertionError as e:  # wait_exit: it hung; its stacks say where
+                rc = f"hung on SIGTERM: {e}"
             if rc != 0:
                 problems.append(f"gateway exit status {rc} after SIGTERM")
         g.kill()

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import SLOW, argv, clean_env, free_port, run, to_yaml
+from conftest import SLOW, argv, clean_env, free_port, run, to_yaml, wait_exit
 from fakes.fake_openai import FakeOpenAI
 
 # The upstream (OpenRouter) key every deployment uses; the fake insists on it.
@@ -297,7 +297,7 @@ class Router:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout=timeout * SLOW)
+            return wait_exit(self.proc, timeout, self.stderr)
         finally:
             self._err.close()
             self._out.close()
@@ -421,8 +421,8 @@ def start_router(tmp_path, fake):
                 rc = r.stop(timeout=10)
                 if rc != 0:
                     problems.append(f"{r.dir.name}: exit {rc} after SIGTERM")
-            except subprocess.TimeoutExpired:
-                problems.append(f"{r.dir.name}: still running 10 s after SIGTERM")
+            except AssertionError as e:  # wait_exit: it hung; its stacks say where
+                problems.append(f"{r.dir.name}: still running 10 s after SIGTERM: {e}")
         r.kill()
         err = r.stderr()
         for marker in SANITIZER_MARKERS:
