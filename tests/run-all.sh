@@ -72,7 +72,30 @@ pytest_run() { # pytest_run NAME ARGS...
   $PY -m pytest -q -p no:cacheprovider --junitxml="$OUT/$name.xml" "$@" >"$OUT/$name.log" 2>&1
   tail -n 3 "$OUT/$name.log" | sed 's/^/     /'
   grep -E '^(FAILED|ERROR) ' "$OUT/$name.log" | head -20 | sed 's/^/     /'
+  failure_details "$OUT/$name.xml"
   junit_counts "$OUT/$name.xml" "$name"
+}
+
+# The end of the first failures' reports (a hung daemon's thread stacks are there, see
+# tests/e2e/conftest.py wait_exit), so that a failure in CI can be understood from its output
+# alone; the whole report stays in build-results/.
+failure_details() { # failure_details XML
+  $PY - "$1" <<'PY' | sed 's/^/     | /'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    sys.exit(0)
+shown = 0
+for case in root.iter("testcase"):
+    for bad in list(case.findall("failure")) + list(case.findall("error")):
+        if shown == 3:
+            sys.exit(0)
+        shown += 1
+        lines = (bad.text or bad.get("message", "")).splitlines()
+        print(f"--- {case.get('classname')}::{case.get('name')} (last {min(len(lines), 150)} lines)")
+        print("\n".join(lines[-150:]))
+PY
 }
 
 run_fuzz() {
