@@ -138,19 +138,39 @@ def run(*args, env=None, timeout=60):
     return r
 
 
+def signal_state(pid):
+    """Each thread's pending, blocked and caught signals (/proc), hex masks: a SIGTERM that is
+    pending but blocked everywhere, or caught but never acted on, shows here."""
+    out = []
+    for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
+        try:
+            fields = dict(ln.split(":\t", 1) for ln in (task / "status").read_text().splitlines()
+                          if ":\t" in ln)
+            wchan = (task / "wchan").read_text()
+        except OSError:
+            continue
+        out.append(f"tid {task.name} {fields.get('Name', '?').strip()}: " +
+                   " ".join(f"{k}={fields.get(k, '?').strip()}"
+                            for k in ("State", "SigPnd", "ShdPnd", "SigBlk", "SigCgt")) +
+                   f" wchan={wchan}")
+    return "\n".join(out)
+
+
 def thread_stacks(pid):
     """Every thread's backtrace of a live process, by gdb when it is installed (for a daemon
-    that does not exit: the stacks say where it waits). Under a wrapper the pid is qemu's."""
+    that does not exit: the stacks say where it waits), after each thread's signal state.
+    Under a wrapper the pid is qemu's."""
+    state = signal_state(pid) + "\n"
     gdb = shutil.which("gdb")
     if WRAPPER or not gdb:
-        return "(no stacks: " + ("under " + WRAPPER if WRAPPER else "gdb not installed") + ")"
+        return state + "(no stacks: " + ("under " + WRAPPER if WRAPPER else "gdb not installed") + ")"
     try:
         r = subprocess.run([gdb, "-p", str(pid), "-batch", "-nx", "-ex", "set pagination off",
                             "-ex", "thread apply all bt"], capture_output=True, text=True,
                            timeout=120)
-        return r.stdout[-20000:] + r.stderr[-2000:]
+        return state + r.stdout[-20000:] + r.stderr[-2000:]
     except (OSError, subprocess.TimeoutExpired) as e:
-        return f"(no stacks: {e})"
+        return state + f"(no stacks: {e})"
 
 
 def wait_exit(proc, timeout, stderr):
