@@ -23,12 +23,80 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 BIN = os.environ.get("HERMETIC_BIN", str(ROOT / "build" / "hermetic"))
 WRAPPER = os.environ.get("HERMETIC_WRAPPER", "")
-# Emulated binaries start and answer slower; waits scale with this, never assertions on time.
-SLOW = 6 if WRAPPER else 1
+# Emulated binaries start and answer slower, and so does everything when make test spreads a
+# stage over pytest-xdist workers beside the other lanes' builds on two cores; waits scale with
+# this, never assertions on time.
+SLOW = (6 if WRAPPER else 1) * (2 if os.environ.get("PYTEST_XDIST_WORKER") else 1)
 
 
 def argv(*args):
     return ([WRAPPER] if WRAPPER else []) + [BIN, *args]
+
+
+# What this run's binary is, for tests that prove something only one kind of build can show
+# (resident memory of the static binary, seccomp really loaded, LD_PRELOAD into a dynamic one).
+# Such a test says so with @pytest.mark.needs("static", "native", ...); a run whose binary lacks
+# a trait does not collect it (deselected, counted in the summary), so a skip in `make test`
+# always means the machine lacks something (tests/skip-allowlist.txt), never "wrong stage".
+def _elf_machine(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return None
+    return int.from_bytes(head[18:20], "little") if head[:4] == b"\x7fELF" else None
+
+
+def _sanitized(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return any(m in data for m in (b"__asan_init", b"libasan.so", b"__tsan_init", b"libtsan.so"))
+
+
+_STATIC = bool(os.environ.get("HERMETIC_STATIC"))
+_SANITIZED = _sanitized(BIN)
+TRAITS = {
+    "static": _STATIC,                     # a release (musl, static) binary
+    "dynamic": not _STATIC,                # a development or sanitizer build
+    "native": not WRAPPER,                 # runs on this kernel directly, not under qemu-user
+    "sanitized": _SANITIZED,               # ASan/UBSan or TSan
+    "unsanitized": not _SANITIZED,
+    "aarch64": _elf_machine(BIN) == 183,   # EM_AARCH64: the shipped architecture
+    "container": bool(os.environ.get("HERMETIC_CONTAINER_BIN")),   # make test's image stage
+    "vm": bool(os.environ.get("HERMETIC_VM_BIN")),                  # make test's arm64 kernels
+    "netns": os.environ.get("HERMETIC_E2E_NETNS") == "1",           # inside test_web_ssrf's namespace
+    "host-netns": os.environ.get("HERMETIC_E2E_NETNS") != "1",
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs(*traits): run only where the binary has every "
+                            "trait (tests/e2e/conftest.py TRAITS); elsewhere deselected")
+
+
+def pytest_collection_modifyitems(config, items):
+    keep, dropped, why = [], [], {}
+    for item in items:
+        missing = [t for m in item.iter_markers("needs") for t in m.args if not TRAITS[t]]
+        if missing:
+            dropped.append(item)
+            why[missing[0]] = why.get(missing[0], 0) + 1
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+        config._hermetic_needs = why
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    why = getattr(config, "_hermetic_needs", None)
+    if why:
+        terminalreporter.write_line("not for this binary (deselected): " + ", ".join(
+            f"{n} need {t}" for t, n in sorted(why.items())))
 
 
 # A config given as a dict, written as block YAML (the e2e harnesses share it).
@@ -75,10 +143,30 @@ def to_yaml(obj):
     return "\n".join(out) + "\n"
 
 
+# Ports handed to hermetic before it binds them. They come from below the kernel's ephemeral
+# range (where bind(0) and connect() never pick), and under pytest-xdist each worker has its
+# own slice, so a port one test reserved cannot be taken meanwhile by another worker's fake
+# server or client. Recently handed ports are not handed again (a daemon may still be exiting).
+_WORKER = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER", "gw0")) or 0)
+_PORT_LO = 20000 + (_WORKER % 8) * 1500
+_recent_ports = []
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    import random
+    for _ in range(200):
+        port = random.randrange(_PORT_LO, _PORT_LO + 1500)
+        if port in _recent_ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _recent_ports.append(port)
+        del _recent_ports[:-300]
+        return port
+    raise AssertionError(f"no free port in {_PORT_LO}..{_PORT_LO + 1499}")
 
 
 # Secret hygiene over the whole e2e run: every secret a test hands to hermetic through the

@@ -23,10 +23,8 @@ def test_version_names_hermetic_and_every_linked_library():
 
 
 @pytest.mark.smoke
+@pytest.mark.needs("static")  # the development build links Debian's libcurl (OpenSSL)
 def test_static_build_uses_mbedtls_for_tls():
-    import os
-    if not os.environ.get("HERMETIC_STATIC"):
-        pytest.skip("the development build links Debian's libcurl (OpenSSL)")
     r = run("--version")
     assert re.search(r"^curl 8\.\d+\.\d+ \(mbedTLS/3\.6\.\d+\)$", r.stdout, re.M), r.stdout
 

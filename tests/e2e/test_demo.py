@@ -6,10 +6,10 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, ROOT, SLOW, WRAPPER, clean_env
+from conftest import BIN, ROOT, SLOW, clean_env
 
 
-@pytest.mark.skipif(bool(WRAPPER), reason="the demo runs the host binary")
+@pytest.mark.needs("native")  # the demo runs the host binary
 def test_make_demo_runs_the_agent_end_to_end():
     env = clean_env(HERMETIC_BIN=BIN, HOME=os.environ.get("HOME", "/root"))
     r = subprocess.run([str(ROOT / "scripts" / "demo.sh")], cwd=ROOT, env=env,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from agent_harness import agent, agent_config, fake, tool_results  # noqa: F401
-from conftest import SLOW, WRAPPER, argv, clean_env, free_port, http_get, run, to_yaml
+from conftest import SLOW, argv, clean_env, free_port, http_get, run, to_yaml
 from fakes.fake_openai import text, tool_calls
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 
@@ -250,13 +250,12 @@ def test_landlock_keeps_a_renamed_ca_bundle_and_a_swapped_config_mount_readable(
     assert after == before
 
 
+@pytest.mark.needs("native")  # qemu-user: the probe runs in a mount namespace of the host kernel
 def test_landlock_keeps_resolver_files_replaced_by_rename_readable(tmp_path):
     """/etc/hosts and /etc/resolv.conf replaced by rename (resolvconf, NetworkManager,
     systemd-resolved) stay readable: /etc is granted, not their inodes. The probe runs in a
     mount namespace where a copy of /etc is bind-mounted over /etc, so the test can replace
     them without touching the machine's."""
-    if WRAPPER:
-        pytest.skip("qemu-user: the probe runs in a mount namespace of the host kernel")
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("needs root and unshare(1) for a mount namespace")
     cfg, home, _ = minimal_config(tmp_path)

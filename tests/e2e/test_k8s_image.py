@@ -75,6 +75,7 @@ def readelf(*args):
     return subprocess.run(["readelf", *args], capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.needs("aarch64")  # the image is built around the shipped binary
 def test_binary_is_static_aarch64_without_interpreter(image):
     b = str(image["root"] / "hermetic")
     assert "AArch64" in readelf("-h", b)
@@ -83,6 +84,7 @@ def test_binary_is_static_aarch64_without_interpreter(image):
     assert os.stat(b).st_mode & 0o777 == 0o755
 
 
+@pytest.mark.needs("aarch64")  # the image is built around the shipped binary
 def test_no_shell_and_no_other_program(image):
     root = image["root"]
     for p in ("bin", "sbin", "usr/bin", "usr/sbin", "bin/sh", "usr/lib", "lib"):
@@ -97,6 +99,7 @@ def test_no_shell_and_no_other_program(image):
     assert programs == ["hermetic"]
 
 
+@pytest.mark.needs("aarch64")  # the image is built around the shipped binary
 def test_ca_bundle(image):
     crt = (image["root"] / "etc/ssl/certs/ca-certificates.crt").read_text()
     n = crt.count("-----BEGIN CERTIFICATE-----")
@@ -104,6 +107,7 @@ def test_ca_bundle(image):
     assert n > 100
 
 
+@pytest.mark.needs("aarch64")  # the image is built around the shipped binary
 def test_zoneinfo_has_every_zone_name_and_no_leap_second_copies(image):
     zi = image["root"] / "usr/share/zoneinfo"
     for name in ("Asia/Manila", "UTC", "Europe/Berlin", "America/New_York", "US/Eastern", "Etc/UTC"):
@@ -116,6 +120,7 @@ def test_zoneinfo_has_every_zone_name_and_no_leap_second_copies(image):
     assert dangling == []
 
 
+@pytest.mark.needs("aarch64")  # the image is built around the shipped binary
 def test_passwd_and_group_have_the_unprivileged_user(image):
     passwd = (image["root"] / "etc/passwd").read_text().splitlines()
     users = {line.split(":")[0]: line.split(":") for line in passwd}
@@ -126,6 +131,7 @@ def test_passwd_and_group_have_the_unprivileged_user(image):
     assert "hermetic:x:10001:" in (image["root"] / "etc/group").read_text()
 
 
+@pytest.mark.needs("aarch64")  # the image is built around the shipped binary
 def test_size_within_budget(image):
     files = 0
     seen = set()
@@ -142,6 +148,7 @@ def test_size_within_budget(image):
     assert "budget" in image["report"] and ": ok" in image["report"]
 
 
+@pytest.mark.needs("aarch64")  # the image is built around the shipped binary
 def test_layer_tar_owners_modes_and_reproducibility(image, tmp_path):
     with tarfile.open(image["tar"]) as tf:
         members = {m.name: m for m in tf.getmembers()}
@@ -161,6 +168,7 @@ def test_layer_tar_owners_modes_and_reproducibility(image, tmp_path):
     assert digest(tmp_path / "again.tar") == digest(image["tar"])
 
 
+@pytest.mark.needs("aarch64")  # the image is built around the shipped binary
 def test_binary_in_the_tree_runs(image):
     r = run_aarch64(str(image["root"] / "hermetic"), "--version")
     print(r.stdout)
@@ -181,6 +189,7 @@ def configmap_block(path, key):
     return "\n".join(out).rstrip() + "\n"
 
 
+@pytest.mark.needs("aarch64")  # the image is built around the shipped binary
 def test_deployed_config_checks_against_the_image_zoneinfo(image, tmp_path):
     """The ConfigMap's config (timezone Asia/Manila) loads with only the image's zoneinfo."""
     cfg = tmp_path / "config.yaml"
@@ -315,6 +324,7 @@ def test_dockerignore_excludes_no_tracked_file():
     assert not any(r.match(".git/HEAD") for r in regs), ".git must stay: meson names the commit"
 
 
+@pytest.mark.needs("static", "native")
 def test_the_tree_alone_runs_the_gateway_as_uid_10001(tmp_path):
     """The same tree around the static binary of this machine's architecture, chrooted as
     uid 10001: no shell, no libraries, nothing from the host. It serves /healthz, /readyz and

@@ -17,13 +17,12 @@ Only the static x86_64 build measures real figures: ASan's shadow memory and qem
 footprint would measure the tools, not hermetic (benchmarks/gateway/ reports those).
 """
 import json
-import os
 import time
 import urllib.request
 
 import pytest
 
-from conftest import BIN, WRAPPER, Gateway, SLOW, to_yaml
+from conftest import Gateway, SLOW, to_yaml
 from fakes.fake_openai import FakeOpenAI, text, tool_calls
 from fakes.fake_telegram import FakeTelegram
 from mcp_harness import LOOPBACK, NODE, peers  # noqa: F401
@@ -42,21 +41,11 @@ ANSWER = "Done. " + "Here is what I found, in a few sentences so the history gro
 USER_TEXT = "Please check this for me and keep it in mind for later; " * 12
 
 
-def _asan_build():
-    try:
-        with open(BIN, "rb") as f:
-            data = f.read()
-    except OSError:
-        return False
-    return b"__asan_init" in data or b"libasan.so" in data
-
-
 pytestmark = [
     pytest.mark.smoke,
-    pytest.mark.skipif(not os.environ.get("HERMETIC_STATIC"),
-                       reason="memory is measured on the static release binary"),
-    pytest.mark.skipif(bool(WRAPPER), reason="under an emulator RSS is the emulator's"),
-    pytest.mark.skipif(_asan_build(), reason="ASan's shadow memory is not hermetic's"),
+    # memory is measured on the static release binary; under an emulator RSS is the
+    # emulator's, and ASan's shadow memory is not hermetic's
+    pytest.mark.needs("static", "native", "unsanitized"),
 ]
 
 

@@ -218,17 +218,15 @@ def _rss_kib(pid):
 
 
 @pytest.mark.smoke
+@pytest.mark.needs("static", "native")
 def test_open_streams_do_not_hold_their_long_prompts(fake, start_router):
     """A streamed answer lasts long after its request went out: while 8 streams with a 1 MiB
     prompt each are open, the router holds no copy of the prompts (it held three: libevent's
     input buffer, the router's copy for a fallback, curl's body). Resident memory is only
     meaningful with the release allocator, which gives large blocks back at once; ASan's
     quarantine keeps freed memory resident, and qemu adds its own translation cache."""
-    import os
     import threading
     import time
-    if not os.environ.get("HERMETIC_STATIC") or os.environ.get("HERMETIC_WRAPPER"):
-        pytest.skip("resident memory is measured on the native static (musl) binary")
     n, prompt = 8, "x" * (1 << 20)
     slow = text("a slow answer in eight pieces", chunk_size=4, chunk_delay=0.4)
     fake.script_for("test/free", text("warm"), *[slow] * n)

@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from agent_harness import fake  # noqa: F401
-from conftest import BIN, SLOW, WRAPPER, argv, clean_env, gateway, http_get, run, to_yaml  # noqa: F401
+from conftest import BIN, SLOW, argv, clean_env, gateway, http_get, run, to_yaml  # noqa: F401
 from fakes.fake_openai import text, tool_calls
 from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, children_of, mcp_gateway,  # noqa: F401
                          peers, proc_state, server_children, servers, wait_until)
@@ -68,14 +68,17 @@ def selftest(tmp_path, action):
                env=clean_env(), timeout=30)
 
 
+SEALS = pytest.mark.needs("native", "unsanitized")
+
+
 @pytest.fixture
 def sealable(tmp_path):
-    """Skips unless this binary really loads the filter here."""
-    if WRAPPER:
-        pytest.skip("qemu-user cannot load seccomp filters; the rules test covers this arch")
+    """The errno-mode selftest of a binary that loads the filter. A test that uses it also
+    carries SEALS: qemu-user cannot load seccomp filters (the rules test covers that arch) and
+    sanitizer builds do not seal. Skips only when the kernel itself has no seccomp."""
     r = selftest(tmp_path, "errno")
     if r.returncode == 3:
-        pytest.skip(f"seccomp is not active in this build/kernel: {r.stdout.splitlines()[0]}")
+        pytest.skip(f"seccomp is not active in this kernel: {r.stdout.splitlines()[0]}")
     return r
 
 
@@ -102,6 +105,7 @@ def landlock_abi():
     return libc.syscall(444, None, 0, 1)
 
 
+@SEALS
 def test_selftest_denials_fail_with_eperm_and_are_logged_once(sealable):
     r = sealable
     assert r.returncode == 0, r
@@ -122,14 +126,13 @@ def test_selftest_denials_fail_with_eperm_and_are_logged_once(sealable):
     assert "denied syscall ptrace " in r.stderr and "denied syscall mount " in r.stderr
 
 
+@pytest.mark.needs("native")  # qemu-user: the selftest seals a native process
 def test_the_launcher_refuses_forged_requests_and_runs_nothing(tmp_path):
     """A compromised sealed process can write anything to the launcher's socket. The launcher
     runs only the programs of the table it was forked with, by index: an exec of /bin/sh with
     its own argv and environment (the old request format) and an index outside the table are
     refused, and the shell never runs. Holds in every build: the launcher is outside the
     filter, so sanitizer builds (no seccomp) check it too."""
-    if WRAPPER:
-        pytest.skip("qemu-user: the selftest seals a native process")
     r = selftest(tmp_path, "errno")
     assert r.returncode in (0, 3), r
     lines = dict(line.split(": ", 1) for line in r.stdout.splitlines() if ": " in line)
@@ -141,6 +144,7 @@ def test_the_launcher_refuses_forged_requests_and_runs_nothing(tmp_path):
 
 
 @pytest.mark.smoke
+@SEALS
 def test_kill_mode_kills_with_sigsys_at_the_first_denied_call(sealable, tmp_path):
     r = selftest(tmp_path, "kill")
     assert r.returncode == -signal.SIGSYS, r
@@ -189,6 +193,7 @@ def test_exported_rules_match_the_allowlist_for_this_arch():
 
 
 @pytest.mark.smoke
+@SEALS
 def test_a_sigsys_sent_by_another_process_is_not_taken_for_a_denied_syscall(sealable, gateway):
     """The errno mode's SIGSYS handler fails the trapped syscall by rewriting its return
     register. A SIGSYS sent with kill(2) (si_code SI_USER) interrupts whatever runs: here the
@@ -206,6 +211,7 @@ def test_a_sigsys_sent_by_another_process_is_not_taken_for_a_denied_syscall(seal
 
 
 @pytest.mark.smoke
+@SEALS
 def test_every_thread_of_the_sealed_gateway_is_filtered(sealable, gateway):
     """seccomp(2) binds the calling thread and the threads it starts later; threads already
     running at the seal (the store's checkpointer) must be put under the filter and
@@ -241,6 +247,7 @@ def status_field(pid, name):
 
 
 @pytest.mark.smoke
+@SEALS
 def test_sealed_gateway_full_turn_with_stdio_mcp_restart_in_kill_mode(sealable, fake, servers,
                                                                       mcp_gateway):
     entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
@@ -320,6 +327,7 @@ def test_launcher_and_servers_go_when_the_gateway_is_killed(servers, mcp_gateway
 
 
 @pytest.mark.smoke
+@SEALS
 def test_router_is_sealed_in_kill_mode_and_starts_no_launcher(sealable, fake, start_router):
     """`hermetic router` seals too; with no stdio MCP server there is nothing to start, so
     there is no launcher process at all."""

@@ -13,8 +13,7 @@ MAX_AARCH64_BYTES = 5 * 1024 * 1024 // 2
 
 pytestmark = [
     pytest.mark.smoke,
-    pytest.mark.skipif(not os.environ.get("HERMETIC_STATIC"),
-                       reason="only for the static release binaries"),
+    pytest.mark.needs("static"),  # only for the static release binaries
 ]
 
 
@@ -39,9 +38,8 @@ def test_binary_is_stripped():
     assert ".symtab" not in readelf("-S", "-W")
 
 
+@pytest.mark.needs("aarch64")  # the size budget is for the shipped binary
 def test_aarch64_binary_fits_the_size_budget():
-    if "AArch64" not in readelf("-h"):
-        pytest.skip("the size budget is for the shipped aarch64 binary")
     size = os.path.getsize(BIN)
     print(f"dist/hermetic-aarch64: {size} bytes ({size / 1048576:.2f} MiB), "
           f"budget {MAX_AARCH64_BYTES} bytes")

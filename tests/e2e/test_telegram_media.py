@@ -457,13 +457,12 @@ def _rss_kib(pid, field):
 
 
 @pytest.mark.smoke
+@pytest.mark.needs("static", "native")
 def test_memory_stays_under_12_mib_for_a_ten_minute_voice_note_and_a_photo(bot, tg, fake, media):
     """Peak resident memory while a 10-minute voice note (2.4 MB: Opus at 32 kbit/s, about
     what Telegram records) is downloaded and transcribed and a 1 MB photo goes to a vision
     model: at most 12 MiB (VmHWM), and back near the idle figure afterwards. Measured on the
     native static binary only (ASan keeps freed memory in quarantine; qemu adds its own)."""
-    if not os.environ.get("HERMETIC_STATIC") or os.environ.get("HERMETIC_WRAPPER"):
-        pytest.skip("resident memory is measured on the native static (musl) binary")
     voice = b"OggS" + os.urandom(2_400_000)
     photo = b"\xff\xd8\xff\xe0" + os.urandom(1_000_000)
     fake.script_for("test/free", text("noted"), text("a photo"))

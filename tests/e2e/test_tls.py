@@ -14,7 +14,7 @@ from mcp_harness import mcp_gateway, peers, servers  # noqa: F401
 from router_harness import (UPSTREAM_ENV, UPSTREAM_KEY, deployment, fake,  # noqa: F401
                             router_config, start_router)
 from test_guardrails_fs import replace_by_rename
-from test_sandbox import API_KEY, landlock_abi, post_chat, sealable, status_field  # noqa: F401
+from test_sandbox import API_KEY, SEALS, landlock_abi, post_chat, sealable, status_field  # noqa: F401
 
 @pytest.fixture
 def cert(tmp_path):
@@ -61,6 +61,7 @@ def test_upstream_certificate_is_verified_against_the_named_ca(tls_fake, cert, s
 
 
 @pytest.mark.smoke
+@SEALS
 def test_sealed_gateway_turn_over_tls_in_kill_mode(sealable, tls_fake, cert, mcp_gateway):
     tls_fake.script_for("test/free", text("sealed and encrypted"))
     g = mcp_gateway({}, api_key=API_KEY, env={UPSTREAM_ENV: UPSTREAM_KEY,

@@ -22,7 +22,7 @@ import time
 import pytest
 
 from agent_harness import SANITIZER_MARKERS, agent_config, fake  # noqa: F401
-from conftest import SLOW, WRAPPER, argv, clean_env, run, to_yaml
+from conftest import SLOW, argv, clean_env, run, to_yaml
 from fakes.fake_openai import text, tool_calls
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 
@@ -950,8 +950,7 @@ def rss_kib(g):
 
 
 @pytest.mark.smoke
-@pytest.mark.skipif(not os.environ.get("HERMETIC_STATIC") or bool(WRAPPER),
-                    reason="memory is measured on the static release binary, natively")
+@pytest.mark.needs("static", "native")  # memory is measured on the release binary, natively
 def test_the_cockpit_costs_no_idle_memory(cockpit):
     """Issue 21's budget: idle RSS unchanged with the cockpit on (<= 4 MiB), and a session of
     page loads and reads leaves little behind (the offload threads and their connections go)."""

@@ -487,8 +487,7 @@ def kernels():
     return [k for k in KERNELS if k in want]
 
 
-@pytest.mark.skipif(not VM_BIN, reason="the arm64 VM runs in make test's aarch64 stage "
-                    "(HERMETIC_VM_BIN=dist/hermetic-aarch64)")
+@pytest.mark.needs("vm")  # make test's aarch64 stage: HERMETIC_VM_BIN=dist/hermetic-aarch64
 @pytest.mark.parametrize("kernel", kernels())
 def test_the_sandbox_holds_on_a_real_arm64_kernel(tmp_path, fake, kernel):  # noqa: F811
     why = available(kernel)

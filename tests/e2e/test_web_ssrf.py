@@ -18,7 +18,6 @@ import pytest
 from agent_harness import agent, fake, tool_results  # noqa: F401
 from fakes.fake_openai import text, tool_calls
 
-IN_NETNS = os.environ.get("HERMETIC_E2E_NETNS") == "1"
 OWN = "1.2.3.4"  # public by every table; an address of this machine only inside the namespace
 
 
@@ -46,7 +45,7 @@ def _netns_usable():
     return r.returncode == 0
 
 
-@pytest.mark.skipif(IN_NETNS, reason="the outer half")
+@pytest.mark.needs("host-netns")  # the outer half
 def test_this_machines_own_public_address_is_refused():
     if not _netns_usable():
         pytest.skip("unshare -rnm (user namespaces) or ip(8) is not available here")
@@ -71,7 +70,7 @@ class _Admin(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.skipif(not IN_NETNS, reason="runs inside the namespace the test above makes")
+@pytest.mark.needs("netns")  # runs inside the namespace the test above makes
 def test_own_address_inside_a_namespace(agent, fake, tmp_path):
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["ip", "addr", "add", f"{OWN}/32", "dev", "lo"], check=True)
