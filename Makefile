@@ -6,9 +6,10 @@ SHELL := /bin/bash
 BUILD      ?= build
 MESON      ?= meson
 PYTHON     ?= /usr/bin/python3
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 20
+E2E_WORKERS ?= 4
 
-.PHONY: all deps demo test unit e2e static static-x86_64 static-aarch64 fuzz format lint clean help
+.PHONY: all deps demo test check unit e2e static static-x86_64 static-aarch64 fuzz format lint clean help
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -27,13 +28,19 @@ demo: ## the agent end to end, no secrets: scripted model, a real MCP server (se
 	@scripts/demo.sh
 
 test: ## everything: sanitizer unit+e2e, static x86_64 e2e and its image under podman, static aarch64 under qemu, fuzz smoke
-	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-all.sh
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) E2E_WORKERS=$(E2E_WORKERS) tests/run-all.sh
+
+check: all ## the edit loop (a few minutes warm): lint, unit tests and the smoke e2e set on build/hermetic
+	$(PYTHON) scripts/lint.py
+	$(MESON) test -C $(BUILD) --print-errorlogs
+	HERMETIC_BIN=$(CURDIR)/$(BUILD)/hermetic $(PYTHON) -m pytest -q -p no:cacheprovider \
+	  -n $(E2E_WORKERS) -m smoke tests/e2e
 
 unit: all ## unit tests of the development build only
 	$(MESON) test -C $(BUILD) --print-errorlogs
 
 e2e: all ## end-to-end tests against build/hermetic
-	HERMETIC_BIN=$(CURDIR)/$(BUILD)/hermetic $(PYTHON) -m pytest -q tests/e2e
+	HERMETIC_BIN=$(CURDIR)/$(BUILD)/hermetic $(PYTHON) -m pytest -q -n $(E2E_WORKERS) tests/e2e
 
 static: static-x86_64 static-aarch64 ## fully static musl binaries in dist/
 
