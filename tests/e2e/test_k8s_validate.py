@@ -2,9 +2,10 @@
 the offline validator (tests/k8s/validate.mjs), and the validator rejects what it must: bad copies
 of the manifests are fed to it from a temporary directory.
 
-The npm validators are installed once into ~/.cache/hermetic/k8s-validate (tests/k8s/install.sh).
-The strict JSON schemas come from ../shared/k8s-schemas when that folder exists; every rejection
-test also runs with --no-schemas, so the npm layer alone is shown to catch it.
+The npm validators are installed once into ~/.cache/hermetic/k8s-validate (tests/k8s/install.sh),
+and the strict JSON schemas are generated from those pinned packages (tests/k8s/gen-schemas.mjs):
+nothing outside the repository is read. Every rejection test of a field runs with the strict
+schemas and with --no-schemas, so each layer is shown to catch it on its own.
 """
 import json
 import os
@@ -12,12 +13,13 @@ import re
 import shutil
 import subprocess
 
+from pathlib import Path
+
 import pytest
 
 from conftest import BIN, ROOT, WRAPPER
 
 VALIDATE = ROOT / "tests" / "k8s" / "validate.mjs"
-SHARED = ROOT.parent / "shared" / "k8s-schemas"
 TREES = ("k8s", "k8s-overlays", "registry", "kaniko")
 
 
@@ -59,7 +61,7 @@ def copy(tmp_path):
 
 
 def schema_modes():
-    return [True, False] if SHARED.is_dir() else [False]
+    return [True, False]
 
 
 # ---- the repository's manifests pass ------------------------------------------------------------
@@ -69,8 +71,9 @@ def test_repository_manifests_pass_with_config_check(modules):
     assert r.returncode == 0
     m = re.search(r"validate: (\d+) objects in (\d+) files, (\d+) checks, 0 errors", r.stdout)
     assert m and int(m.group(1)) >= 25, r.stdout
-    if SHARED.is_dir():
-        assert "strict schemas: " in r.stdout and "none" not in r.stdout.splitlines()[-1]
+    # the strict layer ran, with the schemas generated beside the pinned packages
+    used = re.search(r"strict schemas: ([^;]+);", r.stdout.splitlines()[-1]).group(1)
+    assert used == str(Path(modules).parent / Path(used).name) and Path(used).name.startswith("schemas-"), used
 
 
 def test_npm_layer_alone_passes(modules):
@@ -668,7 +671,7 @@ def test_deploy_skips_monitoring_without_the_crd(tmp_path):
     assert "kind: ServiceMonitor" not in applied
 
 
-# ---- hermetic's own alerts and the Alertmanager example (CRDs without a shared schema) ----------
+# ---- hermetic's own alerts and the Alertmanager example: the CRDs' strict schemas ---------------
 
 @pytest.mark.parametrize("rel,old,new,message", [
     ("k8s/monitoring/prometheusrule.yaml", "          for: 10m\n", "          for: 10 minutes\n",
@@ -678,11 +681,13 @@ def test_deploy_skips_monitoring_without_the_crd(tmp_path):
     ("k8s/monitoring/alertmanagerconfig.yaml", 'matchType: "=~"', 'matchType: "~"',
      "/spec/route/matchers/0/matchType: must be equal to one of the allowed values"),
     ("k8s/monitoring/alertmanagerconfig.yaml", "          sendResolved: true\n",
-     "          send_resolved: true\n", "unknown field 'send_resolved'"),
+     "          send_resolved: true\n", "[strict] /spec/receivers/0/webhookConfigs/0: unknown field 'send_resolved'"),
+    ("k8s/monitoring/servicemonitor.yaml", "    - port: http\n", "    - port: http\n      scrape_interval: 30s\n",
+     "[strict] /spec/endpoints/0: unknown field 'scrape_interval'"),
+    ("k8s/monitoring/servicemonitor.yaml", "    - port: http\n", "    - port: http\n      scheme: ftp\n",
+     "[strict] /spec/endpoints/0/scheme: must be equal to one of the allowed values (http, https)"),
 ])
 def test_monitoring_crds_are_checked_strictly(modules, copy, rel, old, new, message):
-    if not SHARED.is_dir():
-        pytest.skip("no ../shared/k8s-schemas")
     copy(rel, old, new)
     r = validate(modules, copy.root / "k8s" / "monitoring")
     assert r.returncode == 1
