@@ -2,9 +2,10 @@
 the offline validator (tests/k8s/validate.mjs), and the validator rejects what it must: bad copies
 of the manifests are fed to it from a temporary directory.
 
-The npm validators are installed once into ~/.cache/hermetic/k8s-validate (tests/k8s/install.sh).
-The strict JSON schemas come from ../shared/k8s-schemas when that folder exists; every rejection
-test also runs with --no-schemas, so the npm layer alone is shown to catch it.
+The npm validators are installed once into ~/.cache/hermetic/k8s-validate (tests/k8s/install.sh),
+and the strict JSON schemas are generated from those pinned packages (tests/k8s/gen-schemas.mjs):
+nothing outside the repository is read. Every rejection test of a field runs with the strict
+schemas and with --no-schemas, so each layer is shown to catch it on its own.
 """
 import json
 import os
@@ -12,12 +13,14 @@ import re
 import shutil
 import subprocess
 
+from pathlib import Path
+
 import pytest
 
 from conftest import BIN, ROOT, WRAPPER
 
 VALIDATE = ROOT / "tests" / "k8s" / "validate.mjs"
-SHARED = ROOT.parent / "shared" / "k8s-schemas"
+GEN_SCHEMAS = ROOT / "tests" / "k8s" / "gen-schemas.mjs"
 TREES = ("k8s", "k8s-overlays", "registry", "kaniko")
 
 
@@ -59,7 +62,7 @@ def copy(tmp_path):
 
 
 def schema_modes():
-    return [True, False] if SHARED.is_dir() else [False]
+    return [True, False]
 
 
 # ---- the repository's manifests pass ------------------------------------------------------------
@@ -69,14 +72,90 @@ def test_repository_manifests_pass_with_config_check(modules):
     assert r.returncode == 0
     m = re.search(r"validate: (\d+) objects in (\d+) files, (\d+) checks, 0 errors", r.stdout)
     assert m and int(m.group(1)) >= 25, r.stdout
-    if SHARED.is_dir():
-        assert "strict schemas: " in r.stdout and "none" not in r.stdout.splitlines()[-1]
+    # the strict layer ran, with the schemas generated beside the pinned packages
+    used = re.search(r"strict schemas: ([^;]+);", r.stdout.splitlines()[-1]).group(1)
+    assert used == str(Path(modules).parent / Path(used).name) and Path(used).name.startswith("schemas-"), used
 
 
 def test_npm_layer_alone_passes(modules):
     r = validate(modules, *(ROOT / t for t in TREES), schemas=False)
     assert r.returncode == 0
     assert "npm models only" in r.stdout
+
+
+def manifest_kinds(modules):
+    """(apiVersion, kind) of every object in the repository's manifests, as the validator reads them."""
+    kinds = set()
+    for tree in TREES:
+        for f in sorted((ROOT / tree).rglob("*.yaml")):
+            if f.name in ("kustomization.yaml", "registries.yaml"):
+                continue
+            out = subprocess.run(["node", str(VALIDATE), "--modules", modules, "--to-json", str(f)],
+                                 capture_output=True, text=True, check=True).stdout
+            kinds |= {(d["apiVersion"], d["kind"]) for d in json.loads(out) if "kind" in d}
+    return kinds
+
+
+def schema_file(api_version, kind):
+    group, _, version = api_version.rpartition("/")
+    return f"{kind.lower()}{'-' + group.split('.')[0] if group else ''}-{version}.json"
+
+
+def strict_objects(node, where="#"):
+    """Yield (where, additionalProperties) for every object schema that names its fields."""
+    if isinstance(node, dict):
+        if isinstance(node.get("properties"), dict) and node["properties"] and "type" in node:
+            yield where, node.get("additionalProperties", True)
+        for k, v in node.items():
+            yield from strict_objects(v, f"{where}/{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from strict_objects(v, f"{where}/{i}")
+
+
+def test_strict_schemas_are_generated_from_the_pinned_packages(modules, tmp_path):
+    out = tmp_path / "schemas"
+    r = subprocess.run(["node", str(GEN_SCHEMAS), "--modules", modules, "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lock = json.loads((ROOT / "tests" / "k8s" / "package-lock.json").read_text())["packages"]
+    sources = (out / "SOURCES.md").read_text()
+    for pkg in ("@kubernetes/client-node", "kubernetes-models", "@kubernetes-models/prometheus-operator"):
+        assert f"{pkg} {lock['node_modules/' + pkg]['version']}" in sources
+    kinds = manifest_kinds(modules)
+    assert {("apps/v1", "Deployment"), ("monitoring.coreos.com/v1", "ServiceMonitor"),
+            ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"), ("batch/v1", "Job")} <= kinds
+    for api_version, kind in sorted(kinds):
+        f = out / schema_file(api_version, kind)
+        assert f.is_file(), f"no strict schema for {api_version} {kind}"
+        schema = json.loads(f.read_text())
+        objects = list(strict_objects(schema))
+        assert objects and all(a is False for _, a in objects), \
+            [w for w, a in objects if a is not False][:5]
+    for kind in ("pod-v1.json", "poddisruptionbudget-policy-v1.json", "cronjob-batch-v1.json",
+                 "statefulset-apps-v1.json", "lease-coordination-v1.json", "role-rbac-v1.json",
+                 "rolebinding-rbac-v1.json", "prometheusrule-monitoring-v1.json"):
+        assert (out / kind).is_file(), kind
+    assert (out / "k3s-registries.schema.json").read_text() == \
+        (ROOT / "tests" / "k8s" / "k3s-registries.schema.json").read_text()
+
+
+def test_strict_schemas_are_the_kubernetes_version_the_manifests_target(modules, copy):
+    # lifecycle.stopSignal arrived in Kubernetes v1.33: kubernetes-models 4.5.1 knows it, the
+    # v1.32 cluster (and so the schemas, from client-node's v1.32.0 tables) does not
+    copy("k8s/deployment.yaml", "          imagePullPolicy: IfNotPresent\n",
+         "          imagePullPolicy: IfNotPresent\n          lifecycle:\n            stopSignal: SIGTERM\n")
+    r = validate(modules, *copy.paths)
+    assert r.returncode == 1
+    assert "[strict] /spec/template/spec/containers/0/lifecycle: unknown field 'stopSignal'" in r.stdout
+
+
+def test_nothing_beside_the_repository_is_read():
+    folder = "k8s-" + "schemas"  # spelt apart so this test does not find itself
+    hits = [f"{f.relative_to(ROOT)}" for d in ("tests", "docs", "scripts", "k8s", "Makefile", ".ci")
+            for f in ([ROOT / d] if (ROOT / d).is_file() else (ROOT / d).rglob("*"))
+            if f.is_file() and f.suffix not in (".o", ".a") and folder in f.read_text(errors="replace")]
+    assert hits == []
 
 
 # ---- the validator rejects what it must ---------------------------------------------------------
@@ -668,7 +747,7 @@ def test_deploy_skips_monitoring_without_the_crd(tmp_path):
     assert "kind: ServiceMonitor" not in applied
 
 
-# ---- hermetic's own alerts and the Alertmanager example (CRDs without a shared schema) ----------
+# ---- hermetic's own alerts and the Alertmanager example: the CRDs' strict schemas ---------------
 
 @pytest.mark.parametrize("rel,old,new,message", [
     ("k8s/monitoring/prometheusrule.yaml", "          for: 10m\n", "          for: 10 minutes\n",
@@ -678,11 +757,13 @@ def test_deploy_skips_monitoring_without_the_crd(tmp_path):
     ("k8s/monitoring/alertmanagerconfig.yaml", 'matchType: "=~"', 'matchType: "~"',
      "/spec/route/matchers/0/matchType: must be equal to one of the allowed values"),
     ("k8s/monitoring/alertmanagerconfig.yaml", "          sendResolved: true\n",
-     "          send_resolved: true\n", "unknown field 'send_resolved'"),
+     "          send_resolved: true\n", "[strict] /spec/receivers/0/webhookConfigs/0: unknown field 'send_resolved'"),
+    ("k8s/monitoring/servicemonitor.yaml", "    - port: http\n", "    - port: http\n      scrape_interval: 30s\n",
+     "[strict] /spec/endpoints/0: unknown field 'scrape_interval'"),
+    ("k8s/monitoring/servicemonitor.yaml", "    - port: http\n", "    - port: http\n      scheme: ftp\n",
+     "[strict] /spec/endpoints/0/scheme: must be equal to one of the allowed values (http, https)"),
 ])
 def test_monitoring_crds_are_checked_strictly(modules, copy, rel, old, new, message):
-    if not SHARED.is_dir():
-        pytest.skip("no ../shared/k8s-schemas")
     copy(rel, old, new)
     r = validate(modules, copy.root / "k8s" / "monitoring")
     assert r.returncode == 1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the npm validators of `make validate` (tests/k8s/validate.mjs), pinned by
 # tests/k8s/package-lock.json: yaml, ajv, kubernetes-models (+ prometheus-operator models) and
-# @kubernetes/client-node (its v1.32 model tables reject unknown fields without ../shared).
+# @kubernetes/client-node (its v1.32 model tables), then generates the strict JSON schemas from
+# them (tests/k8s/gen-schemas.mjs) into schemas-<hash> beside node_modules.
 # Idempotent: the install lives in ${HERMETIC_CACHE:-$HOME/.cache/hermetic}/k8s-validate/<hash of
 # package.json + package-lock.json>; once complete, the script only checks it. Only the npm
 # registry is contacted (npm ci; the lockfile records integrity hashes, no download URLs).
@@ -33,4 +34,8 @@ if ! complete; then
   fi
   flock -u 9
 fi
+# the schemas depend on gen-schemas.mjs too, so they are checked on every run (generated once)
+schemas=$(node "$here/gen-schemas.mjs" --modules "$dir/node_modules") ||
+  { echo "install.sh: generating the strict schemas failed" >&2; exit 1; }
+echo "install.sh: strict schemas in $schemas" >&2
 echo "$dir/node_modules"

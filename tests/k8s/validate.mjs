@@ -11,8 +11,9 @@
 // Layers, each reported as FILE: KIND/NAME: message:
 //   yaml      YAML 1.1 as Kubernetes reads it: parse errors, duplicate keys, tabs, trailing spaces,
 //             CRLF, missing final newline
-//   strict    JSON schemas with unknown fields rejected (Kubernetes v1.32.2, ServiceMonitor, K3s
-//             registries.yaml) from --schemas DIR (default ../shared/k8s-schemas when it exists)
+//   strict    JSON schemas with unknown fields rejected (Kubernetes v1.32, the monitoring.coreos.com
+//             CRDs, K3s registries.yaml) from --schemas DIR; by default the ones tests/k8s/gen-schemas.mjs
+//             generates from the pinned npm packages next to --modules (generated here if missing)
 //   models    kubernetes-models validate() (types, enums, required fields, formats) and unknown
 //             fields against @kubernetes/client-node's v1.32 model tables: works without --schemas
 //   policy    non-root, read-only root filesystem, drop ALL, seccomp, no privilege escalation,
@@ -33,6 +34,7 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import { pathToFileURL, fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
+import { ensureSchemas } from "./gen-schemas.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..", "..");
@@ -65,10 +67,7 @@ function usage(msg) {
   process.exit(2);
 }
 if (!opt.modules) usage("--modules is required (tests/k8s/install.sh prints the directory)");
-if (opt.schemas === undefined) {
-  const d = path.resolve(ROOT, "..", "shared", "k8s-schemas");
-  opt.schemas = fs.existsSync(d) ? d : null;
-}
+if (opt.schemas === undefined) opt.schemas = await ensureSchemas(opt.modules);
 if (opt.paths.length === 0) opt.paths = ["k8s", "k8s-overlays", "registry", "kaniko"].map((p) => path.join(ROOT, p));
 
 const require = createRequire(path.join(path.resolve(opt.modules), "_"));
@@ -294,7 +293,7 @@ function render(dir, seen = new Set()) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// strict JSON schemas (../shared/k8s-schemas): kubeconform's <kind>-<group>-<version>.json
+// strict JSON schemas (gen-schemas.mjs, or --schemas DIR): kubeconform's <kind>-<group>-<version>.json
 const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: true });
 const intRange = (lo, hi) => ({ type: "number", validate: (n) => Number.isInteger(n) && n >= lo && n <= hi });
 ajv.addFormat("int32", intRange(-(2 ** 31), 2 ** 31 - 1));
@@ -323,7 +322,9 @@ function ajvErrors(v) {
   return (v.errors ?? []).map((e) => {
     const where = e.instancePath || "/";
     if (e.keyword === "additionalProperties") return `${where}: unknown field '${e.params.additionalProperty}'`;
-    if (e.keyword === "enum") return `${where}: ${e.message} (${(e.params.allowedValues ?? []).join(", ")})`;
+    // the generated schemas accept null wherever the API server does (as unset): say what else
+    if (e.keyword === "enum") return `${where}: ${e.message} (${(e.params.allowedValues ?? []).filter((x) => x !== null).join(", ")})`;
+    if (e.keyword === "type") return `${where}: must be ${String(e.params.type).replace(/,null$/, "")}`;
     return `${where}: ${e.message}`;
   });
 }
@@ -332,81 +333,15 @@ function strictCheck(item) {
   if (!opt.schemas) return;
   const f = schemaFileFor(d);
   checks++;
-  const own = CRD_SCHEMAS[`${d.apiVersion} ${d.kind}`];
-  if (!fs.existsSync(f) && !own) { err("strict", item.file, d, `no strict schema ${path.basename(f)} in ${opt.schemas}`); return; }
-  if (!fs.existsSync(f) && !compiled.has(f)) compiled.set(f, ajv.compile(own));
-  const v = compiled.has(f) ? compiled.get(f) : schemaValidator(f);
+  if (!fs.existsSync(f)) { err("strict", item.file, d, `no strict schema ${path.basename(f)} in ${opt.schemas}`); return; }
+  const v = schemaValidator(f);
   if (!v(d)) for (const m of dedupe(ajvErrors(v))) err("strict", item.file, d, m);
 }
 const dedupe = (a) => [...new Set(a)];
 
-// CRDs the shared schemas lack (prometheus-operator's PrometheusRule and AlertmanagerConfig):
-// a structural check of our own, strict (unknown fields rejected) over the fields the CRDs
-// define that k8s/monitoring uses or may use, written from the prometheus-operator API
-// reference (monitoring.coreos.com/v1 PrometheusRuleSpec, v1alpha1 AlertmanagerConfigSpec).
-// A shared schema file, when one appears, wins.
-const obj = (properties, required = []) => ({ type: "object", additionalProperties: false, properties, required });
-const str = { type: "string" };
-const strMap = { type: "object", additionalProperties: { type: "string" } };
-const duration = { type: "string", pattern: "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$" };
-const meta = { type: "object" };
-const secretKey = obj({ name: str, key: str, optional: { type: "boolean" } }, ["key"]);
-const CRD_SCHEMAS = {
-  "monitoring.coreos.com/v1 PrometheusRule": obj({
-    apiVersion: str, kind: str, metadata: meta,
-    spec: obj({
-      groups: { type: "array", items: obj({
-        name: { type: "string", minLength: 1 }, interval: duration, limit: { type: "integer" },
-        partial_response_strategy: str, query_offset: duration, labels: strMap,
-        rules: { type: "array", items: {
-          ...obj({ alert: str, record: str, expr: { anyOf: [{ type: "string", minLength: 1 }, { type: "integer" }] },
-                   for: duration, keep_firing_for: duration, labels: strMap, annotations: strMap }, ["expr"]),
-          oneOf: [{ required: ["alert"] }, { required: ["record"] }] } },
-      }, ["name"]) },
-    }),
-  }, ["apiVersion", "kind", "metadata", "spec"]),
-  "monitoring.coreos.com/v1alpha1 AlertmanagerConfig": (() => {
-    const matcher = obj({ name: { type: "string", minLength: 1 }, value: str, matchType: { enum: ["!=", "=", "=~", "!~"] } }, ["name"]);
-    const route = obj({ receiver: str, groupBy: { type: "array", items: str }, groupWait: str, groupInterval: str,
-      repeatInterval: str, matchers: { type: "array", items: matcher }, continue: { type: "boolean" },
-      routes: { type: "array" }, muteTimeIntervals: { type: "array", items: str },
-      activeTimeIntervals: { type: "array", items: str } });
-    const httpConfig = obj({
-      authorization: obj({ type: str, credentials: secretKey }),
-      basicAuth: obj({ username: secretKey, password: secretKey }),
-      bearerTokenSecret: secretKey, tlsConfig: { type: "object" }, proxyURL: str, followRedirects: { type: "boolean" } });
-    const webhook = obj({ url: str, urlSecret: secretKey, sendResolved: { type: "boolean" },
-      maxAlerts: { type: "integer", minimum: 0 }, timeout: str, httpConfig });
-    return obj({
-      apiVersion: str, kind: str, metadata: meta,
-      spec: obj({ route, receivers: { type: "array", items: obj({ name: { type: "string", minLength: 1 },
-        webhookConfigs: { type: "array", items: webhook }, emailConfigs: { type: "array" },
-        slackConfigs: { type: "array" }, pagerdutyConfigs: { type: "array" } }, ["name"]) },
-        inhibitRules: { type: "array" }, muteTimeIntervals: { type: "array" } }),
-    }, ["apiVersion", "kind", "metadata", "spec"]);
-  })(),
-};
-
-// K3s /etc/rancher/k3s/registries.yaml: the shared schema when there is one, else the same rules
-// written from the K3s private-registry documentation
-const REGISTRIES_SCHEMA = {
-  type: "object", additionalProperties: false,
-  properties: {
-    mirrors: { type: "object", additionalProperties: {
-      type: "object", additionalProperties: false,
-      properties: {
-        endpoint: { type: "array", items: { type: "string", pattern: "^https?://[^/]+" } },
-        rewrite: { type: "object", additionalProperties: { type: "string" } } } } },
-    configs: { type: "object", additionalProperties: {
-      type: ["object", "null"], additionalProperties: false,
-      properties: {
-        auth: { type: "object", additionalProperties: false, properties: {
-          username: { type: "string" }, password: { type: "string" }, auth: { type: "string" }, identity_token: { type: "string" } } },
-        tls: { type: "object", additionalProperties: false, properties: {
-          ca_file: { type: "string" }, cert_file: { type: "string" }, key_file: { type: "string" },
-          insecure_skip_verify: { type: "boolean" } } } } } },
-  },
-};
+// K3s /etc/rancher/k3s/registries.yaml: hermetic's own schema (k3s-registries.schema.json beside
+// this script, copied into the generated directory), used even with --no-schemas
+const REGISTRIES_SCHEMA = "k3s-registries.schema.json";
 
 // ---------------------------------------------------------------------------------------------
 // npm layer 1: kubernetes-models validate() (types, enums, required fields, formats)
@@ -718,8 +653,8 @@ function registriesCheck(file, items) {
   const docs = readYaml(file);
   const doc = docs[0]?.doc;
   checks++;
-  const shared = opt.schemas && path.join(opt.schemas, "k3s-registries.schema.json");
-  const v = shared && fs.existsSync(shared) ? schemaValidator(shared) : ajv.compile(REGISTRIES_SCHEMA);
+  const given = opt.schemas && path.join(opt.schemas, REGISTRIES_SCHEMA);
+  const v = schemaValidator(given && fs.existsSync(given) ? given : path.join(HERE, REGISTRIES_SCHEMA));
   if (!v(doc)) for (const m of ajvErrors(v)) err("strict", file, null, `registries.yaml ${m}`);
   const nodePorts = items.filter((i) => i.doc.kind === "Service" && i.doc.spec?.type === "NodePort")
     .flatMap((i) => (i.doc.spec.ports ?? []).map((p) => p.nodePort));
@@ -827,5 +762,5 @@ const files = new Set(items.map((i) => i.file).concat(registries, [...kustomized
 if (!opt.quiet) for (const n of notes) console.log(`note: ${n}`);
 for (const e of errors) console.log(e);
 console.log(`validate: ${items.length} objects in ${files.size} files, ${checks} checks, ${errors.length} errors ` +
-  `(strict schemas: ${opt.schemas ? rel(opt.schemas) : "none, npm models only"}; ${Date.now() - t0} ms)`);
+  `(strict schemas: ${opt.schemas ? (rel(opt.schemas).startsWith("..") ? opt.schemas : rel(opt.schemas)) : "none, npm models only"}; ${Date.now() - t0} ms)`);
 process.exit(errors.length ? 1 : 0);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make validate`: offline, strict validation of the manifests in k8s/, k8s-overlays/, registry/
 # and kaniko/.
-#   1. tests/k8s/install.sh     the pinned npm validators, in ~/.cache/hermetic/k8s-validate
-#   2. tests/k8s/validate.mjs   YAML, strict schemas (../shared/k8s-schemas when present, or
-#                               K8S_SCHEMA_DIR), npm models, policy, `hermetic config check`
+#   1. tests/k8s/install.sh     the pinned npm validators, in ~/.cache/hermetic/k8s-validate, and
+#                               the strict schemas tests/k8s/gen-schemas.mjs generates from them
+#   2. tests/k8s/validate.mjs   YAML, strict schemas (those, or K8S_SCHEMA_DIR), npm models,
+#                               policy, `hermetic config check`
 #   3. yamllint                 only if installed (apt-get install yamllint)
 # Env: HERMETIC_BIN (default build/hermetic) and HERMETIC_WRAPPER (e.g. qemu-aarch64-static) for
 #      the config check; K8S_SCHEMA_DIR; extra arguments go to validate.mjs (paths, --no-schemas).
