@@ -417,7 +417,16 @@ struct config_ui {
 	bool enabled;		/* also on when password_hash is set */
 	char *password_hash;	/* pbkdf2-sha256$..., `hermetic ui hash-password`; NULL: api.key */
 	int64_t session_ttl_s;	/* a login's life */
-	int64_t login_failures; /* failed logins per minute before 429 */
+	int64_t login_failures; /* failed logins per client address and minute before 429 */
+	int secure_cookie;	/* CONFIG_SECURE_COOKIE_* */
+	char **trusted_proxies; /* addresses or networks whose X-Forwarded-* are believed */
+	size_t n_trusted_proxies;
+};
+
+enum {
+	CONFIG_SECURE_COOKIE_AUTO,   /* __Host- and Secure when a trusted proxy says https */
+	CONFIG_SECURE_COOKIE_ALWAYS, /* ... on every answer (TLS in front, not a trusted proxy) */
+	CONFIG_SECURE_COOKIE_NEVER,
 };
 
 struct config_log {

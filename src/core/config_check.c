@@ -4,6 +4,7 @@
  * and references between sections (cfg_finish()).
  */
 #include "core/config_int.h"
+#include "core/netaddr.h"
 #include "core/pwhash.h"
 #include "core/util.h"
 
@@ -659,6 +660,22 @@ int cfg_check_allowed_host(struct ctx *c, const struct node *n, const char *v)
 	cfg_err(c, n,
 		"expected a lowercase host name or address without port (hermetic.default.svc, "
 		"10.0.0.7, ::1) or \"*\", got %s",
+		cfg_got(n, tmp));
+	return -EINVAL;
+}
+
+/* A ui.trusted_proxies entry: an address or a network in CIDR form, as core/netaddr.c reads
+ * it for every request. */
+int cfg_check_trusted_proxy(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN + 32];
+	struct netaddr_net net;
+
+	if (netaddr_parse_net(v, &net) == 0)
+		return 0;
+	cfg_err(c, n,
+		"expected an address or a network with its prefix length (10.42.0.0/16, "
+		"fd00::/8, 10.0.0.7) with no bits set past the prefix, got %s",
 		cfg_got(n, tmp));
 	return -EINVAL;
 }

@@ -249,6 +249,7 @@ int cfg_check_field_name(struct ctx *c, const struct node *n, const char *v);
 int cfg_check_timezone(struct ctx *c, const struct node *n, const char *v);
 int cfg_check_allowed_host(struct ctx *c, const struct node *n, const char *v);
 int cfg_check_password_hash(struct ctx *c, const struct node *n, const char *v);
+int cfg_check_trusted_proxy(struct ctx *c, const struct node *n, const char *v);
 void cfg_model_check(struct ctx *c, const struct node *map, void *obj);
 void cfg_cache_point_check(struct ctx *c, const struct node *map, void *obj);
 void cfg_models_check_all(struct ctx *c, const struct node *seq, void *items, size_t n);

@@ -122,6 +122,13 @@ static const struct choice log_choices[] = {
 	{"debug", LOG_DEBUG, NULL}, {NULL, 0, NULL},
 };
 
+static const struct choice secure_cookie_choices[] = {
+	{"auto", CONFIG_SECURE_COOKIE_AUTO, NULL},
+	{"always", CONFIG_SECURE_COOKIE_ALWAYS, NULL},
+	{"never", CONFIG_SECURE_COOKIE_NEVER, NULL},
+	{NULL, 0, NULL},
+};
+
 static const struct choice voice_choices[] = {
 	{"never", CONFIG_VOICE_NEVER, NULL},
 	{"when_asked", CONFIG_VOICE_WHEN_ASKED, NULL},
@@ -735,7 +742,17 @@ static const struct opt ui_opts[] = {
 	{"session_ttl_s", T_INT, FLD(config_ui, session_ttl_s), .def = "43200", .min = 60,
 	 .max = 30 * 86400, .text = "a login lasts this long (sessions end on restart too)"},
 	{"login_failures", T_INT, FLD(config_ui, login_failures), .def = "5", .min = 1, .max = 1000,
-	 .text = "failed logins per minute; past it logins are refused (429)"},
+	 .text = "failed logins per client address (IPv6: per /64) and minute; past it that "
+		 "address gets 429, and all addresses together get 20 times as many"},
+	{"trusted_proxies", T_STRS, FLD(config_ui, trusted_proxies),
+	 CNT(config_ui, n_trusted_proxies), .cap = 32, .check = cfg_check_trusted_proxy,
+	 .text = "reverse proxies (addresses or networks, `10.42.0.0/16`) whose "
+		 "X-Forwarded-For names the client of the login limit and whose "
+		 "`X-Forwarded-Proto: https` makes the cookie secure"},
+	{"secure_cookie", T_ENUM, FLD(config_ui, secure_cookie), .def = "auto",
+	 .choices = secure_cookie_choices,
+	 .text = "the session cookie as `__Host-hermetic_ui` with Secure: `auto` when a trusted "
+		 "proxy says the browser came over HTTPS, `always`, or `never`"},
 };
 
 static const struct table ui_table = {"ui", "ui", OPTS(ui_opts),

@@ -8,53 +8,12 @@
  */
 #include "gateway/apiguard.h"
 #include "core/config.h"
+#include "core/netaddr.h"
 #include "net/httpd.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-#define HOST_MAX 255 /* a DNS name; longer Host values are refused */
-
-/* The host part of a Host value ("name:port", "[v6]:port", "name") into out. False when it
- * does not parse or is too long. */
-static bool host_part(const char *host, char *out, size_t len)
-{
-	const char *end;
-	size_t n;
-
-	if (host[0] == '[') {
-		end = strchr(host, ']');
-		if (!end || (end[1] != '\0' && end[1] != ':'))
-			return false;
-		host++;
-	} else {
-		end = strchr(host, ':');
-		if (!end)
-			end = host + strlen(host);
-		else if (strchr(end + 1, ':'))
-			return false; /* a bare IPv6 address is not a Host value */
-	}
-	n = (size_t)(end - host);
-	if (n == 0 || n >= len)
-		return false;
-	memcpy(out, host, n);
-	out[n] = '\0';
-	return true;
-}
-
-static bool loopback(const char *h)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	if (strcasecmp(h, "localhost") == 0)
-		return true;
-	if (inet_pton(AF_INET, h, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	return inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-}
 
 static bool wildcard(const char *h)
 {
@@ -63,12 +22,12 @@ static bool wildcard(const char *h)
 
 bool apiguard_host_ok(const struct config_api *api, const char *host)
 {
-	char h[HOST_MAX + 1];
+	char h[NETADDR_HOST_MAX + 1];
 	size_t i;
 
-	if (!host || !host_part(host, h, sizeof(h)))
+	if (!host || !netaddr_host_part(host, h, sizeof(h)))
 		return false;
-	if (loopback(h))
+	if (netaddr_host_loopback(h))
 		return true;
 	if (api->listen.host && !wildcard(api->listen.host) && strcasecmp(h, api->listen.host) == 0)
 		return true;

@@ -5,8 +5,9 @@
  * turn with tools. Such requests are told apart by what a browser cannot avoid sending: a
  * Host naming the attacker's domain, an Origin of another site, and (for a POST a page can
  * send without a CORS preflight) a Content-Type other than application/json. Every route of
- * the API but the probes and /metrics (GET, no side effects; the kubelet and Prometheus send
- * Host: <pod IP>:<port>) goes through apiguard_check.
+ * the API but the probes (GET, nothing revealed; the kubelet sends Host: <pod IP>:<port>) goes
+ * through apiguard_check; /metrics checks its Host in net/daemon.c with apiguard_host_ok added
+ * (gateway.c), taking the pod's own address as well.
  */
 #ifndef HERMETIC_APIGUARD_H
 #define HERMETIC_APIGUARD_H

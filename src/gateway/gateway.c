@@ -629,6 +629,12 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 	return 0;
 }
 
+/* /metrics takes the Service names the API takes (api.allowed_hosts, api.listen's host). */
+static bool metrics_host(const char *host, void *arg)
+{
+	return apiguard_host_ok(arg, host);
+}
+
 static bool ready(void *arg, char *why, size_t len)
 {
 	struct gateway *g = arg;
@@ -646,6 +652,8 @@ int gateway_run(const struct config *cfg)
 	if (daemon_listen(&g.d, cfg->api.listen.addr, "api.listen", (long)cfg->api.max_body_bytes,
 			  (int)cfg->api.timeout_s, &g.api) < 0)
 		goto out;
+	g.d.metrics_host = metrics_host;
+	g.d.metrics_host_arg = (void *)&cfg->api;
 	daemon_add_health_routes(&g.d, g.api);
 	httpd_route(g.api, HTTPD_GET, "/v1/tools", on_tools, &g);
 	httpd_route(g.api, HTTPD_POST, "/v1/tools/call", on_tools_call, &g);

@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "core/fileio.h"
 #include "core/log.h"
+#include "core/netaddr.h"
 #include "core/offload.h"
 #include "core/sessions.h"
 #include "core/store.h"
@@ -85,6 +86,8 @@ struct ui {
 	struct ui_env env;
 	const struct config *cfg;
 	struct uiauth *auth;
+	struct netaddr_net *proxies; /* ui.trusted_proxies, parsed */
+	size_t n_proxies;
 	struct offload *work;
 	char *db_path;
 	bool login_busy;       /* one password check at a time */
@@ -251,6 +254,41 @@ static void on_ui_root(struct httpd_req *req, void *arg)
 
 /* ---- the gate ---------------------------------------------------------------------------- */
 
+/* Whether req reached the cockpit over TLS as far as the cookie goes (ui.secure_cookie). */
+static bool secure(const struct ui *u, struct httpd_req *req)
+{
+	struct netaddr peer;
+
+	switch (u->cfg->ui.secure_cookie) {
+	case CONFIG_SECURE_COOKIE_ALWAYS:
+		return true;
+	case CONFIG_SECURE_COOKIE_NEVER:
+		return false;
+	default:
+		return httpd_peer_addr(req, &peer) == 0 &&
+		       uiauth_over_tls(&peer, httpd_header(req, "X-Forwarded-Proto"), u->proxies,
+				       u->n_proxies);
+	}
+}
+
+/* The client address a login counts against (uiauth_client), and as text for the log. */
+static void client_of(const struct ui *u, struct httpd_req *req, struct netaddr *out,
+		      char text[NETADDR_TEXT_MAX])
+{
+	struct netaddr peer;
+
+	if (httpd_peer_addr(req, &peer) < 0)
+		memset(&peer, 0, sizeof(peer));
+	uiauth_client(&peer, httpd_header(req, "X-Forwarded-For"), u->proxies, u->n_proxies, out);
+	netaddr_format(out, text, NETADDR_TEXT_MAX);
+}
+
+static const char *session_csrf(struct ui *u, struct httpd_req *req)
+{
+	return uiauth_session_csrf(u->auth, httpd_header(req, "Cookie"), secure(u, req),
+				   now_mono_ms());
+}
+
 /* Host and Origin (apiguard), then the session cookie, then for a POST its CSRF token. False
  * when req has been answered. */
 static bool gate(struct ui *u, struct httpd_req *req)
@@ -259,7 +297,7 @@ static bool gate(struct ui *u, struct httpd_req *req)
 
 	if (!apiguard_check(&u->cfg->api, req))
 		return false;
-	csrf = uiauth_session_csrf(u->auth, httpd_header(req, "Cookie"), now_mono_ms());
+	csrf = session_csrf(u, req);
 	if (!csrf) {
 		reply_error(req, 401, "not logged in (or the session expired): log in at /ui/");
 		return false;
@@ -285,11 +323,15 @@ struct login_job {
 static void login_answer(struct ui *u, struct httpd_req *req, bool ok)
 {
 	char id[UIAUTH_TOKEN_LEN + 1], csrf[UIAUTH_TOKEN_LEN + 1], cookie[256];
+	char client[NETADDR_TEXT_MAX];
+	struct netaddr addr;
 	cJSON *root;
 
+	client_of(u, req, &addr, client);
 	if (!ok) {
-		uiauth_login_failed(u->auth, now_mono_ms());
-		log_warn("ui: a login with a wrong password from %s", httpd_peer(req));
+		uiauth_login_failed(u->auth, &addr, now_mono_ms());
+		log_warn("ui: a login with a wrong password from %s (via %s)", client,
+			 httpd_peer(req));
 		reply_error(req, 401, "wrong password");
 		return;
 	}
@@ -297,12 +339,12 @@ static void login_answer(struct ui *u, struct httpd_req *req, bool ok)
 		reply_error(req, 500, "no randomness for a session id; try again");
 		return;
 	}
-	uiauth_set_cookie(id, u->cfg->ui.session_ttl_s, cookie, sizeof(cookie));
+	uiauth_set_cookie(id, u->cfg->ui.session_ttl_s, secure(u, req), cookie, sizeof(cookie));
 	httpd_add_header(req, "Set-Cookie", cookie);
 	root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "csrf", csrf);
 	reply_json(req, 200, root);
-	log_info("ui: logged in from %s", httpd_peer(req));
+	log_info("ui: logged in from %s (via %s)", client, httpd_peer(req));
 }
 
 static void login_work(void *arg)
@@ -346,11 +388,13 @@ static void on_login(struct httpd_req *req, void *arg)
 	const cJSON *pw;
 	struct login_job *j;
 	int64_t retry_s = 60;
-	char retry[24];
+	char retry[24], client[NETADDR_TEXT_MAX];
+	struct netaddr addr;
 
 	if (!apiguard_check(&u->cfg->api, req))
 		return;
-	if (u->login_busy || !uiauth_login_allowed(u->auth, now_mono_ms(), &retry_s)) {
+	client_of(u, req, &addr, client);
+	if (u->login_busy || !uiauth_login_allowed(u->auth, &addr, now_mono_ms(), &retry_s)) {
 		snprintf(retry, sizeof(retry), "%lld", (long long)(u->login_busy ? 1 : retry_s));
 		httpd_add_header(req, "Retry-After", retry);
 		reply_error(req, 429, "too many login attempts; wait and try again");
@@ -393,8 +437,8 @@ static void on_logout(struct httpd_req *req, void *arg)
 
 	if (!gate(u, req))
 		return;
-	uiauth_session_end(u->auth, httpd_header(req, "Cookie"));
-	uiauth_set_cookie("", 0, cookie, sizeof(cookie));
+	uiauth_session_end(u->auth, httpd_header(req, "Cookie"), secure(u, req));
+	uiauth_set_cookie("", 0, secure(u, req), cookie, sizeof(cookie));
 	httpd_add_header(req, "Set-Cookie", cookie);
 	reply_json_text(req, 200, "{}", 2);
 }
@@ -408,7 +452,7 @@ static void on_me(struct httpd_req *req, void *arg)
 
 	if (!apiguard_check(&u->cfg->api, req))
 		return;
-	csrf = uiauth_session_csrf(u->auth, httpd_header(req, "Cookie"), now_mono_ms());
+	csrf = session_csrf(u, req);
 	root = cJSON_CreateObject();
 	cJSON_AddBoolToObject(root, "logged_in", csrf != NULL);
 	if (csrf)
@@ -2207,6 +2251,11 @@ int ui_create(const struct ui_env *env, struct ui **out)
 	u->env = *env;
 	u->cfg = cfg;
 	u->auth = uiauth_create(cfg->ui.session_ttl_s * 1000, (int)cfg->ui.login_failures);
+	/* Each entry passed cfg_check_trusted_proxy, which parses it as this does. */
+	u->proxies = xcalloc(cfg->ui.n_trusted_proxies + 1, sizeof(*u->proxies));
+	for (size_t i = 0; i < cfg->ui.n_trusted_proxies; i++)
+		if (netaddr_parse_net(cfg->ui.trusted_proxies[i], &u->proxies[u->n_proxies]) == 0)
+			u->n_proxies++;
 	u->work = offload_create(env->d->loop, MAX_JOBS);
 	u->db_path = xasprintf("%s/state.db", cfg->home);
 	if (env->tools)
@@ -2262,6 +2311,7 @@ void ui_destroy(struct ui *u)
 		tools_remove_asker(u->env.tools, &ui_asker, u);
 	offload_destroy(u->work);
 	uiauth_destroy(u->auth);
+	free(u->proxies);
 	free(u->db_path);
 	free(u);
 }

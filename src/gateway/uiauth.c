@@ -9,11 +9,19 @@
  * budget), and a plain salted SHA-256 (no work factor).
  *
  * The session table is a small array scanned whole on every lookup, comparing every slot's
- * id in constant time, so lookup time says nothing about which ids exist. The rate limit is
- * one counter per wall-clock-free minute window for the whole process: the cockpit is reached
- * through a port-forward or a proxy, where every client has the same address anyway.
+ * id in constant time, so lookup time says nothing about which ids exist.
+ *
+ * The login limit counts failures per client address (an IPv6 client by its /64, which one
+ * subscriber usually holds whole) in a fixed table, each address in a minute window of its
+ * own, under a ceiling for the whole process UIAUTH_ALL_FACTOR times higher: a stranger
+ * guessing from one address locks out only that address, and guesses from many addresses
+ * still meet the ceiling. A full table gives up the slot that matters least: an expired one,
+ * else the one with the fewest failures (the oldest of those), so churning through new
+ * addresses cannot free a locked-out one. Rejected: one counter for the process (a stranger's
+ * five guesses locked the owner out), and an unbounded map (the key is the client's choice).
  */
 #include "gateway/uiauth.h"
+#include "core/netaddr.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -21,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #define SALT_BYTES 16
@@ -146,11 +155,19 @@ struct session {
 	int64_t expires_ms;
 };
 
+/* One client address's failures in its own minute. */
+struct client {
+	struct netaddr key;
+	int64_t window_ms; /* start of its minute; INT64_MIN / 2: a free slot */
+	int failures;
+};
+
 struct uiauth {
 	struct session s[UIAUTH_MAX_SESSIONS];
+	struct client c[UIAUTH_MAX_CLIENTS];
 	int64_t ttl_ms;
-	int max_failures;
-	int64_t window_ms; /* start of the current minute of failures */
+	int max_failures;  /* per client */
+	int64_t window_ms; /* start of the current minute of failures from everyone */
 	int failures;
 };
 
@@ -161,6 +178,8 @@ struct uiauth *uiauth_create(int64_t ttl_ms, int max_failures)
 	a->ttl_ms = ttl_ms;
 	a->max_failures = max_failures;
 	a->window_ms = INT64_MIN / 2; /* the first attempt opens a window */
+	for (size_t i = 0; i < UIAUTH_MAX_CLIENTS; i++)
+		a->c[i].window_ms = INT64_MIN / 2;
 	return a;
 }
 
@@ -169,25 +188,148 @@ void uiauth_destroy(struct uiauth *a)
 	free(a);
 }
 
-bool uiauth_login_allowed(struct uiauth *a, int64_t now_ms, int64_t *retry_s)
+void uiauth_client_key(const struct netaddr *addr, struct netaddr *key)
 {
-	if (now_ms - a->window_ms >= WINDOW_MS) {
+	*key = *addr;
+	if (!netaddr_is_v4(key))
+		memset(key->b + 8, 0, 8);
+}
+
+static bool expired(int64_t window_ms, int64_t now_ms)
+{
+	return now_ms - window_ms >= WINDOW_MS;
+}
+
+/* The live slot of client's key, or NULL. */
+static struct client *client_find(struct uiauth *a, const struct netaddr *client, int64_t now_ms)
+{
+	struct netaddr key;
+
+	uiauth_client_key(client, &key);
+	for (size_t i = 0; i < UIAUTH_MAX_CLIENTS; i++)
+		if (!expired(a->c[i].window_ms, now_ms) && netaddr_equal(&a->c[i].key, &key))
+			return &a->c[i];
+	return NULL;
+}
+
+/* The slot to give a new client: a free or expired one, else the fewest failures (oldest on
+ * a tie). */
+static struct client *client_victim(struct uiauth *a, int64_t now_ms)
+{
+	struct client *v = &a->c[0];
+
+	for (size_t i = 0; i < UIAUTH_MAX_CLIENTS; i++) {
+		struct client *c = &a->c[i];
+
+		if (expired(c->window_ms, now_ms))
+			return c;
+		if (c->failures < v->failures ||
+		    (c->failures == v->failures && c->window_ms < v->window_ms))
+			v = c;
+	}
+	return v;
+}
+
+static int64_t retry_after_s(int64_t window_ms, int64_t now_ms)
+{
+	return (window_ms + WINDOW_MS - now_ms + 999) / 1000;
+}
+
+bool uiauth_login_allowed(struct uiauth *a, const struct netaddr *client, int64_t now_ms,
+			  int64_t *retry_s)
+{
+	const struct client *c = client_find(a, client, now_ms);
+
+	if (expired(a->window_ms, now_ms)) {
 		a->window_ms = now_ms;
 		a->failures = 0;
 	}
-	if (a->failures < a->max_failures)
-		return true;
-	*retry_s = (a->window_ms + WINDOW_MS - now_ms + 999) / 1000;
-	return false;
+	if (a->failures >= a->max_failures * UIAUTH_ALL_FACTOR) {
+		*retry_s = retry_after_s(a->window_ms, now_ms);
+		return false;
+	}
+	if (c && c->failures >= a->max_failures) {
+		*retry_s = retry_after_s(c->window_ms, now_ms);
+		return false;
+	}
+	return true;
 }
 
-void uiauth_login_failed(struct uiauth *a, int64_t now_ms)
+void uiauth_login_failed(struct uiauth *a, const struct netaddr *client, int64_t now_ms)
 {
-	if (now_ms - a->window_ms >= WINDOW_MS) {
+	struct client *c = client_find(a, client, now_ms);
+
+	if (expired(a->window_ms, now_ms)) {
 		a->window_ms = now_ms;
 		a->failures = 0;
 	}
 	a->failures++;
+	if (!c) {
+		c = client_victim(a, now_ms);
+		uiauth_client_key(client, &c->key);
+		c->window_ms = now_ms;
+		c->failures = 0;
+	}
+	c->failures++;
+}
+
+static bool trusted(const struct netaddr *addr, const struct netaddr_net *proxies, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (netaddr_in(addr, &proxies[i]))
+			return true;
+	return false;
+}
+
+/* One X-Forwarded-For entry s[0..n), spaces around it allowed, into out. 0 or -EINVAL. */
+static int xff_entry(const char *s, size_t n, struct netaddr *out)
+{
+	char entry[NETADDR_TEXT_MAX + 2];
+
+	while (n > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		n--;
+	}
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n == 0 || n >= sizeof(entry))
+		return -EINVAL;
+	memcpy(entry, s, n);
+	entry[n] = '\0';
+	return netaddr_parse(entry, out);
+}
+
+void uiauth_client(const struct netaddr *peer, const char *xff, const struct netaddr_net *proxies,
+		   size_t n_proxies, struct netaddr *out)
+{
+	const char *end;
+
+	*out = *peer;
+	if (!xff || !trusted(peer, proxies, n_proxies))
+		return;
+	/* From the right: each entry was appended by the hop after it, so the first one that no
+	 * trusted proxy wrote names the client. A garbled entry stops the walk: the count goes
+	 * to the proxy that passed it on. */
+	end = xff + strlen(xff);
+	for (;;) {
+		const char *start = end;
+		struct netaddr a;
+
+		while (start > xff && start[-1] != ',')
+			start--;
+		if (xff_entry(start, (size_t)(end - start), &a) < 0)
+			return;
+		*out = a;
+		if (!trusted(&a, proxies, n_proxies) || start == xff)
+			return;
+		end = start - 1;
+	}
+}
+
+bool uiauth_over_tls(const struct netaddr *peer, const char *xfp, const struct netaddr_net *proxies,
+		     size_t n_proxies)
+{
+	return xfp && strcasecmp(xfp, "https") == 0 && trusted(peer, proxies, n_proxies);
 }
 
 static int random_hex(char out[UIAUTH_TOKEN_LEN + 1])
@@ -229,12 +371,13 @@ int uiauth_session_new(struct uiauth *a, int64_t now_ms, char id[UIAUTH_TOKEN_LE
 }
 
 /* The live session named by the cookie, or NULL. Every slot is compared. */
-static struct session *find(struct uiauth *a, const char *cookie_header, int64_t now_ms)
+static struct session *find(struct uiauth *a, const char *cookie_header, bool secure,
+			    int64_t now_ms)
 {
 	char id[UIAUTH_TOKEN_LEN + 1];
 	struct session *found = NULL;
 
-	if (!uiauth_cookie_value(cookie_header, UIAUTH_COOKIE, id, sizeof(id)) ||
+	if (!uiauth_cookie_value(cookie_header, uiauth_cookie_name(secure), id, sizeof(id)) ||
 	    strlen(id) != UIAUTH_TOKEN_LEN)
 		return NULL;
 	for (size_t i = 0; i < UIAUTH_MAX_SESSIONS; i++) {
@@ -246,24 +389,25 @@ static struct session *find(struct uiauth *a, const char *cookie_header, int64_t
 	return found;
 }
 
-const char *uiauth_session_csrf(struct uiauth *a, const char *cookie_header, int64_t now_ms)
+const char *uiauth_session_csrf(struct uiauth *a, const char *cookie_header, bool secure,
+				int64_t now_ms)
 {
-	struct session *s = find(a, cookie_header, now_ms);
+	struct session *s = find(a, cookie_header, secure, now_ms);
 
 	return s ? s->csrf : NULL;
 }
 
-bool uiauth_csrf_ok(struct uiauth *a, const char *cookie_header, const char *csrf_header,
-		    int64_t now_ms)
+bool uiauth_csrf_ok(struct uiauth *a, const char *cookie_header, bool secure,
+		    const char *csrf_header, int64_t now_ms)
 {
-	struct session *s = find(a, cookie_header, now_ms);
+	struct session *s = find(a, cookie_header, secure, now_ms);
 
 	return s && csrf_header && secret_equal(s->csrf, csrf_header);
 }
 
-void uiauth_session_end(struct uiauth *a, const char *cookie_header)
+void uiauth_session_end(struct uiauth *a, const char *cookie_header, bool secure)
 {
-	struct session *s = find(a, cookie_header, INT64_MIN);
+	struct session *s = find(a, cookie_header, secure, INT64_MIN);
 
 	if (s)
 		memset(s, 0, sizeof(*s));
@@ -310,8 +454,15 @@ bool uiauth_cookie_value(const char *cookie_header, const char *name, char *out,
 	return false;
 }
 
-void uiauth_set_cookie(const char *id, int64_t max_age_s, char *out, size_t len)
+const char *uiauth_cookie_name(bool secure)
 {
-	snprintf(out, len, UIAUTH_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%lld", id,
-		 (long long)max_age_s);
+	return secure ? UIAUTH_COOKIE_SECURE : UIAUTH_COOKIE;
+}
+
+/* __Host- makes a browser keep the cookie only when it came over HTTPS with Secure, Path=/
+ * and no Domain: a page on another subdomain or a plain-HTTP answer cannot set or shadow it. */
+void uiauth_set_cookie(const char *id, int64_t max_age_s, bool secure, char *out, size_t len)
+{
+	snprintf(out, len, "%s=%s; %sHttpOnly; SameSite=Strict; Path=/; Max-Age=%lld",
+		 uiauth_cookie_name(secure), id, secure ? "Secure; " : "", (long long)max_age_s);
 }

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/netaddr.h"
 #include "core/store.h"
 #include "core/util.h"
 #include "core/version.h"
@@ -161,11 +162,41 @@ static void on_readyz(struct httpd_req *req, void *arg)
 	httpd_reply(req, 200, "text/plain; charset=utf-8", "ready\n", 6);
 }
 
+/* The metrics name spend, key aliases and MCP servers: a page that rebinds a name of its own
+ * to this address must not read them, so the Host is checked as the API's is. An address
+ * literal is safe to take when it is the one the client dialled: Prometheus scrapes a pod by
+ * its IP, and a rebinding page always sends its own name. */
+static bool metrics_host_ok(struct daemon *d, struct httpd_req *req, const char *host)
+{
+	char h[NETADDR_HOST_MAX + 1];
+	struct netaddr want, local;
+
+	if (!host || !netaddr_host_part(host, h, sizeof(h)))
+		return false;
+	if (netaddr_host_loopback(h))
+		return true;
+	if (netaddr_parse(h, &want) == 0 && httpd_local_addr(req, &local) == 0 &&
+	    netaddr_equal(&want, &local))
+		return true;
+	return d->metrics_host && d->metrics_host(host, d->metrics_host_arg);
+}
+
 static void on_metrics(struct httpd_req *req, void *arg)
 {
 	struct daemon *d = arg;
+	const char *host = httpd_header(req, "Host");
 	struct buf out;
 
+	if (!metrics_host_ok(d, req, host)) {
+		buf_init(&out, 512);
+		buf_printf(&out,
+			   "Host '%.64s' does not name this server: use the address dialled "
+			   "(the pod's IP), localhost, or (gateway) a name of api.allowed_hosts\n",
+			   host ? host : "");
+		httpd_reply(req, 403, "text/plain; charset=utf-8", buf_str(&out), out.len);
+		buf_finish(&out);
+		return;
+	}
 	buf_init(&out, 0);
 	metrics_render(d->metrics, &out);
 	httpd_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", buf_str(&out), out.len);

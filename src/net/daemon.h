@@ -28,6 +28,11 @@ struct daemon {
 	/* Optional: /readyz answers 503 with why when this says false. */
 	bool (*ready)(void *arg, char *why, size_t len);
 	void *ready_arg;
+	/* Optional: whether a Host header value (never NULL) names this server, besides the
+	 * names /metrics always takes (loopback, and the address literal the request came in
+	 * on); the gateway passes api.allowed_hosts' check. */
+	bool (*metrics_host)(const char *host, void *arg);
+	void *metrics_host_arg;
 	struct metric *m_http;
 	struct metric *m_rss;
 	struct metric *m_db; /* hermetic_state_db_bytes{file} */
@@ -44,7 +49,9 @@ int daemon_listen(struct daemon *d, const char *listen, const char *config_key, 
 /* The same with every httpd option (connection cap and deadlines). */
 int daemon_listen_opts(struct daemon *d, const struct httpd_opts *o, const char *config_key,
 		       struct httpd **out);
-/* Adds GET /healthz, /readyz and /metrics to h. */
+/* Adds GET /healthz, /readyz and /metrics to h. The probes take any Host (they reveal
+ * nothing); /metrics answers 403 unless the Host is loopback, the address literal the
+ * connection was accepted on (a scrape of a pod's IP), or one metrics_host accepts. */
 void daemon_add_health_routes(struct daemon *d, struct httpd *h);
 /* Starts the store's checkpoint thread, then runs the loop until a stop signal. Call it after
  * sandbox_seal(). Returns 0 or -1. */

@@ -35,6 +35,7 @@
 #include "net/httpd.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/netaddr.h"
 #include "core/util.h"
 
 #include <arpa/inet.h>
@@ -1656,6 +1657,23 @@ const char *httpd_peer(struct httpd_req *req)
 	    !inet_ntop(c->peer.ss_family, a, c->peer_text, sizeof(c->peer_text)))
 		snprintf(c->peer_text, sizeof(c->peer_text), "unknown");
 	return c->peer_text;
+}
+
+int httpd_peer_addr(struct httpd_req *req, struct netaddr *out)
+{
+	return netaddr_from_sockaddr((const struct sockaddr *)&req->c->peer, out);
+}
+
+int httpd_local_addr(struct httpd_req *req, struct netaddr *out)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (req->c->fd < 0)
+		return -ENOTCONN;
+	if (getsockname(req->c->fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	return netaddr_from_sockaddr((const struct sockaddr *)&ss, out);
 }
 
 void httpd_on_close(struct httpd_req *req, httpd_close_cb cb, void *arg)

@@ -26,6 +26,7 @@
 struct loop;
 struct httpd;
 struct httpd_req;
+struct netaddr;
 struct cJSON;
 
 enum httpd_method {
@@ -96,6 +97,10 @@ const char *httpd_body_ref(const struct httpd_req *req, size_t *len);
 char *httpd_body(const struct httpd_req *req, size_t *len);
 /* The client's address as text ("127.0.0.1", "::1"). */
 const char *httpd_peer(struct httpd_req *req);
+/* The client's address, and the address it connected to (this end of the socket). 0, or a
+ * negative errno when the connection is gone. */
+int httpd_peer_addr(struct httpd_req *req, struct netaddr *out);
+int httpd_local_addr(struct httpd_req *req, struct netaddr *out);
 /* Sets (cb NULL: clears) the callback for a client that goes away before the answer ends. */
 void httpd_on_close(struct httpd_req *req, httpd_close_cb cb, void *arg);
 /* Answer bytes queued for the client and not yet taken by its socket (back-pressure). */

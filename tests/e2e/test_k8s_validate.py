@@ -338,6 +338,13 @@ def test_the_traefik_ingress_is_optional_https_and_reaches_the_service(modules):
     assert pol["ingress"][0]["ports"] == [{"protocol": "TCP", "port": svc["spec"]["ports"][0]["port"]}]
     assert pol["podSelector"] == svc["spec"]["selector"] or \
         pol["podSelector"]["matchLabels"] == svc["spec"]["selector"]
+    # Through the Ingress the cockpit's cookie is __Host- and Secure, and logins are limited
+    # per browser: the config trusts Traefik's pods (K3s's default pod network) as its proxy
+    # and leaves ui.secure_cookie at auto (docs/cockpit.md, "Behind a proxy").
+    cfg = configmap_config("k8s/configmap.yaml")
+    ui = cfg.split("\nui:\n", 1)[1].split("\n\n", 1)[0]
+    assert "  trusted_proxies: [10.42.0.0/16]" in ui.splitlines()
+    assert "secure_cookie" not in cfg
 
 
 @pytest.mark.parametrize("strict", schema_modes(), ids=lambda s: "strict" if s else "npm-only")

@@ -29,8 +29,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	(void)uiauth_cookie_value(s, UIAUTH_COOKIE, out, sizeof(out));
-	(void)uiauth_session_csrf(a, s, 1);
-	(void)uiauth_csrf_ok(a, s, s, 1);
+	(void)uiauth_session_csrf(a, s, false, 1);
+	(void)uiauth_csrf_ok(a, s, true, s, 1);
+	{
+		struct netaddr_net proxy = {.bits = 0}; /* every peer a proxy: the walk runs */
+		struct netaddr peer = {{0}}, client;
+
+		uiauth_client(&peer, s, &proxy, 1, &client);
+	}
 	(void)ui_query_param(s, "q", out, sizeof(out));
 	(void)ui_query_param(s, "id", out, 4);
 	(void)ui_query_param(s, "q", NULL, 0);
