@@ -49,6 +49,12 @@ if [ "${1:-}" = "--print-dir" ]; then
   die "no pin for source package '$2'"
 fi
 
+# One fetch at a time (two arches' builds may call this side by side); --print-dir above
+# only reads.
+mkdir -p "$CACHE"
+exec 8>"$CACHE/.lock-fetch-sources"
+flock 8
+
 # Mirror URIs, read at run time from the machine's apt configuration (deb822 or one-line).
 mirror_uris() {
   {

@@ -14,6 +14,11 @@ log() { echo "toolchain.sh: $*" >&2; }
 
 CACHE=${HERMETIC_CACHE:-$HOME/.cache/hermetic}
 TC=$CACHE/toolchain
+# One run at a time: make test builds both arches side by side, and each build-static.sh
+# calls this script; the second waits, then finds everything in place.
+mkdir -p "$CACHE"
+exec 8>"$CACHE/.lock-toolchain"
+flock 8
 HOST_ARCH=$(dpkg --print-architecture)
 
 install=1
