@@ -36,6 +36,7 @@
 #include "core/audit.h"
 #include "core/config.h"
 #include "net/httpc.h"
+#include "core/json.h"
 #include "core/json_exact.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -1662,12 +1663,17 @@ static bool refuse_fields(struct router_call *c)
 static bool refuse_body(struct router_call *c)
 {
 	char err[160] = "";
+	struct json_error jerr;
 
 	if (!spec_of(c)->multipart) {
-		c->req = json_exact_parse(c->body, c->body_len);
+		/* A repeated member is refused here, before the key's allowlist, the max_tokens
+		 * clamp and the ledger read the first one while the provider would run the last. */
+		c->req = json_parse(c->body, c->body_len, JSON_EXACT, &jerr);
 		if (cJSON_IsObject(c->req))
 			return false;
-		fail_call(c, E_BAD_REQUEST, 400, "request body is not a JSON object");
+		fail_call(c, E_BAD_REQUEST, 400,
+			  !c->req && jerr.duplicate ? jerr.msg
+						    : "request body is not a JSON object");
 		return true;
 	}
 	if (multipart_parse(c->content_type, c->body, c->body_len, &c->form, err, sizeof(err)) <
