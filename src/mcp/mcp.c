@@ -1137,7 +1137,12 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
 		renew_session(s, p);
 		return;
 	}
-	msg = status ? xasprintf("HTTP %ld: %s", status, why) : xstrdup(why);
+	/* A failure of the server already on its way (a protocol error in the exchange that
+	 * also ends this request) is the reason that says what happened. */
+	if (s->fail_why)
+		msg = xstrdup(s->fail_why);
+	else
+		msg = status ? xasprintf("HTTP %ld: %s", status, why) : xstrdup(why);
 	if (strcmp(p->method, "initialize") == 0 && legacy_answer(s, status)) {
 		/* The MCP spec's backwards compatibility: a url that refuses the initialize POST
 		 * with 400, 404 or 405 may be a legacy HTTP+SSE server; its GET stream says. */
