@@ -1325,7 +1325,8 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 		}
 	}
 	if (!is_object) {
-		malformed(c, "upstream answered 200 with a body that is not JSON");
+		malformed(c, "upstream answered 200 with a body that is not I-JSON (not JSON, "
+			     "or a member name repeated in an object)");
 	} else if (is_error && c->route == PROVIDER_RESPONSES) {
 		attempt_failed(c); /* classified by read_response_object */
 	} else if (is_error) {

@@ -21,7 +21,7 @@ import pytest
 
 from agent_harness import agent_config
 from conftest import SLOW, argv, clean_env, to_yaml
-from fakes.fake_openai import text
+from fakes.fake_openai import raw, text
 from router_harness import (  # noqa: F401 (fake, start_router are fixtures)
     MASTER_ENV, MASTER_KEY, UPSTREAM_ENV, UPSTREAM_KEY, deployment, fake, router_config,
     start_router,
@@ -168,6 +168,23 @@ def test_a_key_limited_to_small_cannot_smuggle_a_member(fake, start_router, body
     assert ok.status == 200, ok.text
     assert [q["model"] for q in fake.chat_requests] == ["test/small"]
     assert len(r.wait_spend_rows(1)) == 1
+
+
+def test_an_upstream_answer_with_a_repeated_member_is_an_upstream_error(fake, start_router):
+    """usage twice: the client's parser would read the second, the ledger the first. The
+    router's one-pass scan gives up and the one parser refuses the answer: a 502, as for
+    any malformed answer, and the body is not passed on."""
+    fake.script_for("test/small", raw(200, (
+        '{"id":"c1","object":"chat.completion","created":1,"model":"test/small",'
+        '"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},'
+        '"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1},'
+        '"usage":{"prompt_tokens":100000,"completion_tokens":100000}}'),
+        {"Content-Type": "application/json"}))
+    r = start_router(router_cfg(fake), env=ROUTER_ENV, key=SMALL_KEY)
+    reply = r.chat("small")
+    assert reply.status == 502, reply.text
+    assert "not I-JSON" in reply.error()["message"], reply.text
+    assert "100000" not in reply.text
 
 
 # ---- gateway: API, hooks, Alertmanager webhook, cockpit --------------------------------------
