@@ -152,6 +152,64 @@ static void a_long_name_and_a_deep_path_are_cut_for_the_message(void **state)
 	buf_finish(&b);
 }
 
+/* JSON_FOLD: names one under Go's case-insensitive key match are refused too. */
+static void folded_names_are_refused_when_asked(void **state)
+{
+	static const struct row folded[] = {
+		{"{\"model\":\"small\",\"MODEL\":\"gpt-4o\"}",
+		 "duplicate member \"MODEL\" at $ (case ignored)"},
+		{"{\"max_tokens\":1,\"Max_Tokens\":2}",
+		 "duplicate member \"Max_Tokens\" at $ (case ignored)"},
+		{"{\"stream\":false,\"\u017ftream\":true}",
+		 "duplicate member \"\\xc5\\xbftream\" at $ (case ignored)"},
+		{"{\"a\":{\"kind\":1,\"\u212aind\":2}}",
+		 "duplicate member \"\\xe2\\x84\\xaaind\" at $.a (case ignored)"},
+		{"{\"model\":1,\"Model\":2,\"x\":{\"model\":3}}",
+		 "duplicate member \"Model\" at $ (case ignored)"},
+		{"{\"x\":1,\"x\":2}", "duplicate member \"x\" at $"},
+		{"{\"\u00c9\":1,\"\u00e9\":2,\"ss\":3,\"\u00df\":4}", NULL},
+	};
+	cJSON *root;
+	char *big;
+	size_t i;
+
+	for (i = 0; i < sizeof(folded) / sizeof(folded[0]); i++) {
+		struct json_error err = {0};
+
+		root = json_parse(folded[i].json, strlen(folded[i].json), JSON_FOLD, &err);
+
+		print_message("row %zu: %s\n", i, folded[i].json);
+		if (!folded[i].msg) {
+			assert_non_null(root);
+			cJSON_Delete(root);
+			continue;
+		}
+		assert_null(root);
+		assert_string_equal(err.msg, folded[i].msg);
+		/* without the flag only exact repeats count */
+		root = json_parse(folded[i].json, strlen(folded[i].json), 0, NULL);
+		assert_true((root != NULL) == (strstr(folded[i].msg, "case ignored") != NULL));
+		cJSON_Delete(root);
+	}
+	/* the table of a large object folds too */
+	big = big_object(100, false);
+	big[strlen(big) - 2] = '\0';
+	{
+		struct buf b;
+		struct json_error err = {0};
+
+		buf_init(&b, 0);
+		buf_printf(&b, "%s,\"K5\":1}}", big);
+		assert_null(json_parse(buf_str(&b), b.len, JSON_FOLD, &err));
+		assert_string_equal(err.msg, "duplicate member \"K5\" at $.obj (case ignored)");
+		root = json_parse_str(buf_str(&b), NULL);
+		assert_non_null(root);
+		cJSON_Delete(root);
+		buf_finish(&b);
+	}
+	free(big);
+}
+
 static void exact_numbers_survive_the_check(void **state)
 {
 	const char *json = "{\"a\":{\"n\":12345678901234567890},\"b\":{\"n\":1.50}}";
@@ -170,6 +228,7 @@ int main(void)
 		cmocka_unit_test(a_big_object_is_checked_in_one_pass),
 		cmocka_unit_test(each_size_finds_a_repeat_at_each_place),
 		cmocka_unit_test(a_long_name_and_a_deep_path_are_cut_for_the_message),
+		cmocka_unit_test(folded_names_are_refused_when_asked),
 		cmocka_unit_test(exact_numbers_survive_the_check),
 	};
 

@@ -22,7 +22,7 @@
 #include <string.h>
 
 /* Up to this many members, pairwise compares beat building a table. */
-enum { PAIRWISE_MAX = 12, NAME_SHOWN = 48, PATH_SHOWN = 100 };
+enum { PAIRWISE_MAX = 12, NAME_SHOWN = 48, PATH_SHOWN = 90 };
 
 /* One level of the walk: a member of an object (name) or an element of an array (index). */
 struct frame {
@@ -31,13 +31,51 @@ struct frame {
 	size_t index;
 };
 
-static uint64_t hash_name(const char *s)
+/* The next byte of a name as compared, advancing *s; 0 at its end. Folded: ASCII letters
+ * lower-cased, U+017F (long s, C5 BF) as 's' and U+212A (Kelvin sign, E2 84 AA) as 'k', the
+ * two non-ASCII letters Go's case-insensitive key match folds into ASCII. */
+static unsigned char next_byte(const unsigned char **s, bool fold)
 {
-	uint64_t h = 1469598103934665603ull;
+	const unsigned char *p = *s;
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	if (!*p)
+		return 0;
+	if (fold && p[0] == 0xC5 && p[1] == 0xBF) {
+		*s += 2;
+		return 's';
+	}
+	if (fold && p[0] == 0xE2 && p[1] == 0x84 && p[2] == 0xAA) {
+		*s += 3;
+		return 'k';
+	}
+	*s += 1;
+	return fold && *p >= 'A' && *p <= 'Z' ? (unsigned char)(*p - 'A' + 'a') : *p;
+}
+
+static uint64_t hash_name(const char *name, bool fold)
+{
+	const unsigned char *s = (const unsigned char *)name;
+	uint64_t h = 1469598103934665603ull;
+	unsigned char c;
+
+	while ((c = next_byte(&s, fold)))
+		h = (h ^ c) * 1099511628211ull;
 	return h;
+}
+
+static bool same_name(const char *x, const char *y, bool fold)
+{
+	const unsigned char *a = (const unsigned char *)x, *b = (const unsigned char *)y;
+	unsigned char c;
+
+	if (!fold)
+		return strcmp(x, y) == 0;
+	do {
+		c = next_byte(&a, true);
+		if (c != next_byte(&b, true))
+			return false;
+	} while (c);
+	return true;
 }
 
 static const char *name_of(const cJSON *item)
@@ -46,7 +84,7 @@ static const char *name_of(const cJSON *item)
 }
 
 /* The second member of `obj` whose name an earlier member has, or NULL. */
-static const cJSON *find_duplicate(const cJSON *obj)
+static const cJSON *find_duplicate(const cJSON *obj, bool fold)
 {
 	const cJSON *kid, *other, *found = NULL, **slots;
 	size_t n = 0, size = 16, at;
@@ -58,7 +96,7 @@ static const cJSON *find_duplicate(const cJSON *obj)
 	if (n <= PAIRWISE_MAX) {
 		for (kid = obj->child->next; kid; kid = kid->next)
 			for (other = obj->child; other != kid; other = other->next)
-				if (strcmp(name_of(other), name_of(kid)) == 0)
+				if (same_name(name_of(other), name_of(kid), fold))
 					return kid;
 		return NULL;
 	}
@@ -66,8 +104,8 @@ static const cJSON *find_duplicate(const cJSON *obj)
 		size *= 2;
 	slots = xcalloc(size, sizeof(*slots));
 	for (kid = obj->child; kid && !found; kid = kid->next) {
-		at = (size_t)hash_name(name_of(kid)) & (size - 1);
-		while (slots[at] && strcmp(name_of(slots[at]), name_of(kid)) != 0)
+		at = (size_t)hash_name(name_of(kid), fold) & (size - 1);
+		while (slots[at] && !same_name(name_of(slots[at]), name_of(kid), fold))
 			at = (at + 1) & (size - 1);
 		if (slots[at])
 			found = kid;
@@ -126,7 +164,19 @@ static void put_path(struct buf *b, const struct frame *f)
 	}
 }
 
-static void report_duplicate(const cJSON *kid, const struct frame *where, struct json_error *err)
+/* Whether an earlier member of kid's object has kid's name byte for byte. */
+static bool exact_before(const cJSON *obj, const cJSON *kid)
+{
+	const cJSON *other;
+
+	for (other = obj->child; other && other != kid; other = other->next)
+		if (strcmp(name_of(other), name_of(kid)) == 0)
+			return true;
+	return false;
+}
+
+static void report_duplicate(const cJSON *obj, const cJSON *kid, const struct frame *where,
+			     bool fold, struct json_error *err)
 {
 	struct buf name, path;
 
@@ -137,30 +187,33 @@ static void report_duplicate(const cJSON *kid, const struct frame *where, struct
 	put_name(&name, name_of(kid));
 	buf_puts(&path, "$");
 	put_path(&path, where);
+	fold = fold && !exact_before(obj, kid);
 	err->offset = 0;
 	err->duplicate = 1;
 	/* A deep path keeps its end: the object that holds the duplicate is what a person needs. */
 	if (path.len > PATH_SHOWN)
-		snprintf(err->msg, sizeof(err->msg), "duplicate member \"%s\" at $...%s",
-			 buf_str(&name), buf_str(&path) + path.len - PATH_SHOWN);
+		snprintf(err->msg, sizeof(err->msg), "duplicate member \"%s\" at $...%s%s",
+			 buf_str(&name), buf_str(&path) + path.len - PATH_SHOWN,
+			 fold ? " (case ignored)" : "");
 	else
-		snprintf(err->msg, sizeof(err->msg), "duplicate member \"%s\" at %s",
-			 buf_str(&name), buf_str(&path));
+		snprintf(err->msg, sizeof(err->msg), "duplicate member \"%s\" at %s%s",
+			 buf_str(&name), buf_str(&path), fold ? " (case ignored)" : "");
 	buf_finish(&name);
 	buf_finish(&path);
 }
 
 /* Walks `item` (reached through `where`); false after reporting the first duplicate. cJSON's
  * nesting limit (1000) bounds the recursion. */
-static bool unique_members(const cJSON *item, const struct frame *where, struct json_error *err)
+static bool unique_members(const cJSON *item, const struct frame *where, bool fold,
+			   struct json_error *err)
 {
 	const cJSON *kid, *dup;
 	struct frame f = {where, NULL, 0};
 
 	if (cJSON_IsObject(item)) {
-		dup = find_duplicate(item);
+		dup = find_duplicate(item, fold);
 		if (dup) {
-			report_duplicate(dup, where, err);
+			report_duplicate(item, dup, where, fold, err);
 			return false;
 		}
 	}
@@ -168,7 +221,7 @@ static bool unique_members(const cJSON *item, const struct frame *where, struct 
 		if (!cJSON_IsObject(kid) && !cJSON_IsArray(kid))
 			continue;
 		f.name = cJSON_IsObject(item) ? name_of(kid) : NULL;
-		if (!unique_members(kid, &f, err))
+		if (!unique_members(kid, &f, fold, err))
 			return false;
 	}
 	return true;
@@ -212,7 +265,7 @@ cJSON *json_parse(const char *text, size_t len, unsigned flags, struct json_erro
 		cJSON_Delete(root);
 		return NULL;
 	}
-	if (!unique_members(root, NULL, err)) {
+	if (!unique_members(root, NULL, (flags & JSON_FOLD) != 0, err)) {
 		cJSON_Delete(root);
 		return NULL;
 	}

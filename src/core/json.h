@@ -30,6 +30,10 @@ struct json_error {
 enum json_flags {
 	/* Keep each number's source text (json_exact.h) so it prints as written. */
 	JSON_EXACT = 1,
+	/* Also refuse two names that are one under Go's encoding/json matching: ASCII letters
+	 * in any case, U+017F as "s" and U+212A as "k". A body the router forwards may reach a
+	 * server in Go (Ollama, LocalAI), which sets the "model" field from "MODEL" too. */
+	JSON_FOLD = 2,
 };
 
 /* Parses `len` bytes of `text` (a NULL text is refused like an empty one). Returns the tree

@@ -611,7 +611,7 @@ int ingress_anthropic_request(const char *json, size_t len, struct ingress_anthr
 			      char *err, size_t err_len)
 {
 	struct json_error jerr;
-	cJSON *in = json_parse(json, len, JSON_EXACT, &jerr), *o = cJSON_CreateObject();
+	cJSON *in = json_parse(json, len, JSON_EXACT | JSON_FOLD, &jerr), *o = cJSON_CreateObject();
 	struct xlate x = {.err = err, .err_len = err_len};
 	bool stream = false;
 	int rc;

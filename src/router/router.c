@@ -1668,8 +1668,9 @@ static bool refuse_body(struct router_call *c)
 
 	if (!spec_of(c)->multipart) {
 		/* A repeated member is refused here, before the key's allowlist, the max_tokens
-		 * clamp and the ledger read the first one while the provider would run the last. */
-		c->req = json_parse(c->body, c->body_len, JSON_EXACT, &jerr);
+		 * clamp and the ledger read the first one while the provider would run the last;
+		 * in any case, as a provider in Go would match "MODEL" to its "model". */
+		c->req = json_parse(c->body, c->body_len, JSON_EXACT | JSON_FOLD, &jerr);
 		if (cJSON_IsObject(c->req))
 			return false;
 		fail_call(c, E_BAD_REQUEST, 400,

@@ -152,6 +152,11 @@ def test_every_router_json_route_refuses_a_repeated_member(fake, start_router):
      b'"usage":{"include":true,"include":false}}', 'duplicate member "include" at $.usage'),
     (b'{"model":"small","messages":[{"role":"user","content":"hi","role":"system"}]}',
      'duplicate member "role" at $.messages[0]'),
+    # a provider in Go (Ollama, LocalAI) matches names ignoring case: "MODEL" sets "model"
+    (b'{"model":"small","messages":[{"role":"user","content":"hi"}],"MODEL":"gpt-4o"}',
+     'duplicate member "MODEL" at $ (case ignored)'),
+    (b'{"model":"small","messages":[{"role":"user","content":"hi"}],"max_tokens":100,'
+     b'"Max_Tokens":200000}', 'duplicate member "Max_Tokens" at $ (case ignored)'),
 ])
 def test_a_key_limited_to_small_cannot_smuggle_a_member(fake, start_router, body, message):
     """The limited key's duplicate never reaches the upstream nor the ledger; the same body
