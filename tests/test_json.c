@@ -167,6 +167,10 @@ static void folded_names_are_refused_when_asked(void **state)
 		{"{\"model\":1,\"Model\":2,\"x\":{\"model\":3}}",
 		 "duplicate member \"Model\" at $ (case ignored)"},
 		{"{\"x\":1,\"x\":2}", "duplicate member \"x\" at $"},
+		/* deeper, names may differ in case (a tool's JSON schema, a free-form map) */
+		{"{\"tools\":[{\"function\":{\"parameters\":{\"properties\":{\"Path\":{},"
+		 "\"path\":{}}}}}],\"a\":{\"b\":{\"ID\":1,\"id\":2}}}",
+		 NULL},
 		{"{\"\u00c9\":1,\"\u00e9\":2,\"ss\":3,\"\u00df\":4}", NULL},
 	};
 	cJSON *root;

@@ -21,8 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Up to this many members, pairwise compares beat building a table. */
-enum { PAIRWISE_MAX = 12, NAME_SHOWN = 48, PATH_SHOWN = 90 };
+/* Up to this many members, pairwise compares beat building a table. JSON_FOLD folds the names
+ * of the root object and of the objects directly in it (the request's own fields and
+ * stream_options, usage, ...): deeper down are JSON schemas and free-form maps, whose
+ * properties may differ only in case and which Go reads into maps, case-sensitively. */
+enum { PAIRWISE_MAX = 12, NAME_SHOWN = 48, PATH_SHOWN = 90, JSON_FOLD_LEVELS = 2 };
 
 /* One level of the walk: a member of an object (name) or an element of an array (index). */
 struct frame {
@@ -202,18 +205,19 @@ static void report_duplicate(const cJSON *obj, const cJSON *kid, const struct fr
 	buf_finish(&path);
 }
 
-/* Walks `item` (reached through `where`); false after reporting the first duplicate. cJSON's
- * nesting limit (1000) bounds the recursion. */
-static bool unique_members(const cJSON *item, const struct frame *where, bool fold,
+/* Walks `item` (reached through `where`); false after reporting the first duplicate. Names
+ * are folded in the `fold_levels` levels from here (0: none). cJSON's nesting limit (1000)
+ * bounds the recursion. */
+static bool unique_members(const cJSON *item, const struct frame *where, int fold_levels,
 			   struct json_error *err)
 {
 	const cJSON *kid, *dup;
 	struct frame f = {where, NULL, 0};
 
 	if (cJSON_IsObject(item)) {
-		dup = find_duplicate(item, fold);
+		dup = find_duplicate(item, fold_levels > 0);
 		if (dup) {
-			report_duplicate(item, dup, where, fold, err);
+			report_duplicate(item, dup, where, fold_levels > 0, err);
 			return false;
 		}
 	}
@@ -221,7 +225,7 @@ static bool unique_members(const cJSON *item, const struct frame *where, bool fo
 		if (!cJSON_IsObject(kid) && !cJSON_IsArray(kid))
 			continue;
 		f.name = cJSON_IsObject(item) ? name_of(kid) : NULL;
-		if (!unique_members(kid, &f, fold, err))
+		if (!unique_members(kid, &f, fold_levels > 0 ? fold_levels - 1 : 0, err))
 			return false;
 	}
 	return true;
@@ -265,7 +269,7 @@ cJSON *json_parse(const char *text, size_t len, unsigned flags, struct json_erro
 		cJSON_Delete(root);
 		return NULL;
 	}
-	if (!unique_members(root, NULL, (flags & JSON_FOLD) != 0, err)) {
+	if (!unique_members(root, NULL, flags & JSON_FOLD ? JSON_FOLD_LEVELS : 0, err)) {
 		cJSON_Delete(root);
 		return NULL;
 	}

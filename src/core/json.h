@@ -30,9 +30,10 @@ struct json_error {
 enum json_flags {
 	/* Keep each number's source text (json_exact.h) so it prints as written. */
 	JSON_EXACT = 1,
-	/* Also refuse two names that are one under Go's encoding/json matching: ASCII letters
-	 * in any case, U+017F as "s" and U+212A as "k". A body the router forwards may reach a
-	 * server in Go (Ollama, LocalAI), which sets the "model" field from "MODEL" too. */
+	/* Also refuse two names that are one under Go's encoding/json matching (ASCII letters
+	 * in any case, U+017F as "s" and U+212A as "k") in the root object and the objects
+	 * directly in it. A body the router forwards may reach a server in Go (Ollama,
+	 * LocalAI), which sets its "model" field from "MODEL" too. */
 	JSON_FOLD = 2,
 };
 
