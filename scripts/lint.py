@@ -2,7 +2,9 @@
 """lint: the checks of `make lint` over hermetic's C sources (STYLE.md, "Habits" and "Layout").
 
   format   clang-format --dry-run -Werror with the checked-in .clang-format
-  banned   strcpy, sprintf, strcat, strtok, atoi, gets: called outside comments and strings
+  banned   strcpy, sprintf, strcat, strtok, atoi, gets: called outside comments and strings;
+           cJSON_Parse* called in src/ outside src/core/json.c (the one parser, which refuses a
+           repeated member name: docs/INTERNALS.md, "JSON")
   layers   an include of a src/<layer>/ header must point down: the LAYERS table below, and a
            private header (PRIVATE) is included only by the files of its module
 
@@ -46,6 +48,9 @@ GENERATED = {"config_build.h", "version_git.h"}
 
 BANNED = ["strcpy", "sprintf", "strcat", "strtok", "atoi", "gets"]
 BANNED_RE = re.compile(r"\b(%s)\s*\(" % "|".join(BANNED))
+# The one JSON parser: every other file of src/ calls json_parse (core/json.h).
+CJSON_PARSE_RE = re.compile(r"\b(cJSON_Parse\w*)\s*\(")
+JSON_PARSER = "src/core/json.c"
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
 
@@ -101,6 +106,11 @@ def check_banned(root, files):
             for m in BANNED_RE.finditer(line):
                 errs.append("%s:%d: banned function %s() (STYLE.md, \"Habits\": use a bounded, "
                             "checked form such as snprintf, buf_*, strtol)" % (f, no, m.group(1)))
+            if f.startswith("src/") and f != JSON_PARSER:
+                for m in CJSON_PARSE_RE.finditer(line):
+                    errs.append("%s:%d: %s() outside %s: call json_parse (core/json.h), which "
+                                "refuses a repeated member name that cJSON would keep"
+                                % (f, no, m.group(1), JSON_PARSER))
     return errs
 
 

@@ -144,7 +144,7 @@ static void test_openrouter_key_answer(void **state)
 	assert_int_equal(balance_parse_openrouter(no_limit, strlen(no_limit), &b), 0);
 	assert_false(b.has_limit || b.has_remaining);
 	assert_true(b.usage_usd == 3 && b.usage_daily_usd < 0);
-	assert_int_equal(balance_parse_openrouter("{\"error\": {\"code\": 401}}", 26, &b), -EINVAL);
+	assert_int_equal(balance_parse_openrouter("{\"error\": {\"code\": 401}}", 24, &b), -EINVAL);
 	assert_int_equal(balance_parse_openrouter("{\"data\": {\"limit\": \"10\"}}", 25, &b),
 			 -EINVAL);
 	assert_int_equal(balance_parse_openrouter("not json", 8, &b), -EINVAL);

@@ -2,6 +2,7 @@
 #include "test.h"
 #include "answer_scan_check.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int check(const char *text, struct answer_facts *f)
@@ -28,13 +29,12 @@ static void a_chat_completion_is_read_without_a_tree(void **state)
 }
 
 /* The prompt cache's counts in each spelling a provider or the dialects give them, nested
- * details too, read as the tree reads them (odd types and duplicates included). */
+ * details too, read as the tree reads them (odd types included). */
 static void cache_token_counts_are_read_in_every_spelling(void **state)
 {
 	static const char *const odd[] = {
 		"{\"usage\":{\"prompt_tokens_details\":[{\"cached_tokens\":3}]}}",
-		"{\"usage\":{\"prompt_tokens_details\":{\"cached_tokens\":\"3\","
-		"\"cached_tokens\":4},\"prompt_tokens_details\":{\"cached_tokens\":5}}}",
+		"{\"usage\":{\"prompt_tokens_details\":{\"cached_tokens\":\"3\"}}}",
 		"{\"usage\":{\"input_tokens_details\":{\"cache_write_tokens\":9},"
 		"\"cache_creation_input_tokens\":null}}",
 	};
@@ -73,19 +73,39 @@ static void escapes_count_as_unescaped_bytes(void **state)
 	assert_int_equal(f.output_chars, 1 + 1 + 1 + 2 + 3 + 4 + 1);
 }
 
-static void first_of_duplicate_keys_counts(void **state)
+/* A client would read the last of two members, the router the first: the scan gives up and
+ * json_parse, the fallback, refuses the answer (I-JSON, core/json.h). */
+static void a_repeated_member_name_makes_the_scan_give_up(void **state)
+{
+	static const char *const texts[] = {
+		"{\"usage\":{\"prompt_tokens\":1,\"prompt_tokens\":2}}",
+		"{\"usage\":{\"prompt_tokens\":1},\"usage\":{\"prompt_tokens\":3}}",
+		"{\"choices\":[{\"message\":{\"content\":\"ab\",\"content\":\"abcdef\"}}]}",
+		"{\"choices\":[{\"text\":\"cd\"}],\"choices\":[{\"text\":\"zzzz\"}]}",
+		"{\"id\":\"x\",\"other\":{\"a\":1,\"a\":2}}",
+	};
+	struct answer_facts f;
+	size_t i;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		assert_int_equal(check(texts[i], &f), 0);
+		assert_null(json_parse(texts[i], strlen(texts[i]), 0, NULL));
+	}
+}
+
+/* The scan checks names pairwise up to 32 members; a larger object is left to json_parse. */
+static void an_object_of_many_members_is_left_to_the_tree(void **state)
 {
 	struct answer_facts f;
+	char text[1024];
+	size_t i, n = 0;
 
-	assert_int_equal(
-		check("{\"usage\":{\"prompt_tokens\":1,\"prompt_tokens\":2},"
-		      "\"usage\":{\"prompt_tokens\":3},\"choices\":[{\"message\":"
-		      "{\"content\":\"ab\",\"content\":\"abcdef\"},\"message\":{\"content\":"
-		      "\"x\"},\"text\":\"cd\"}],\"choices\":[{\"text\":\"zzzz\"}]}",
-		      &f),
-		1);
-	assert_true(f.u.prompt == 1);
-	assert_int_equal(f.output_chars, 4);
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "{\"usage\":{\"prompt_tokens\":1}");
+	for (i = 0; i < 40; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, ",\"m%zu\":%zu", i, i);
+	snprintf(text + n, sizeof(text) - n, "}");
+	assert_int_equal(check(text, &f), 0);
+	assert_non_null(strstr(text, "\"m39\":39}"));
 }
 
 static void tool_calls_text_and_odd_types_match_the_tree(void **state)
@@ -173,7 +193,8 @@ int main(void)
 		cmocka_unit_test(a_chat_completion_is_read_without_a_tree),
 		cmocka_unit_test(cache_token_counts_are_read_in_every_spelling),
 		cmocka_unit_test(escapes_count_as_unescaped_bytes),
-		cmocka_unit_test(first_of_duplicate_keys_counts),
+		cmocka_unit_test(a_repeated_member_name_makes_the_scan_give_up),
+		cmocka_unit_test(an_object_of_many_members_is_left_to_the_tree),
 		cmocka_unit_test(tool_calls_text_and_odd_types_match_the_tree),
 		cmocka_unit_test(what_the_scan_does_not_model_is_left_to_cjson),
 		cmocka_unit_test(nesting_past_the_limit_is_left_to_cjson),

@@ -36,13 +36,13 @@ static void decimals_and_exponents_keep_their_spelling(void **state)
 	free(s);
 }
 
-static void strings_with_escapes_and_duplicate_keys_stay_aligned(void **state)
+static void strings_with_escapes_stay_aligned(void **state)
 {
 	char *s = roundtrip(
-		"\xEF\xBB\xBF {\"a\\\"]}\":\"x\\\\\",\"n\":1e400,\"n\":12345678901234567890,"
+		"\xEF\xBB\xBF {\"a\\\"]}\":\"x\\\\\",\"n\":1e400,\"m\":12345678901234567890,"
 		"\"t\":[true,false,null,{}]}");
 
-	assert_string_equal(s, "{\"a\\\"]}\":\"x\\\\\",\"n\":1e400,\"n\":12345678901234567890,"
+	assert_string_equal(s, "{\"a\\\"]}\":\"x\\\\\",\"n\":1e400,\"m\":12345678901234567890,"
 			       "\"t\":[true,false,null,{}]}");
 	free(s);
 }
@@ -156,6 +156,15 @@ static void the_printer_writes_what_cjson_writes(void **state)
 	cJSON_Delete(bad);
 }
 
+/* json_exact_parse is json_parse with numbers kept: the same I-JSON rule (tests/test_json.c
+ * holds the table). */
+static void a_repeated_member_name_is_refused(void **state)
+{
+	const char *json = "{\"model\":\"small\",\"mod\\u0065l\":\"gpt-4o\"}";
+
+	assert_null(json_exact_parse(json, strlen(json)));
+}
+
 static void invalid_json_is_null(void **state)
 {
 	assert_null(json_exact_parse("{\"a\":", 5));
@@ -167,7 +176,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(integers_above_2_pow_53_pass_unchanged),
 		cmocka_unit_test(decimals_and_exponents_keep_their_spelling),
-		cmocka_unit_test(strings_with_escapes_and_duplicate_keys_stay_aligned),
+		cmocka_unit_test(strings_with_escapes_stay_aligned),
+		cmocka_unit_test(a_repeated_member_name_is_refused),
 		cmocka_unit_test(a_changed_number_prints_its_new_value),
 		cmocka_unit_test(raw_items_of_others_stay_raw),
 		cmocka_unit_test(invalid_json_is_null),

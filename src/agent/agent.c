@@ -49,6 +49,7 @@
  */
 #include "agent/agent.h"
 #include "agent/context.h"
+#include "core/json.h"
 #include "core/audit.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -353,7 +354,7 @@ static void on_loaded(int64_t id, const char *role, const char *json, void *arg)
 
 	if (r != 't' && l->pending)
 		answer_missing(l);
-	j = cJSON_Parse(json);
+	j = json_parse_str(json, NULL);
 	if (!j) {
 		log_warn("agent: session %lld: message %lld is not JSON; skipped",
 			 (long long)l->t->session_id, (long long)id);
@@ -521,7 +522,7 @@ static void shorten_tool_results(struct agent_turn *t)
 
 		if (!context_shortens(t->msgs, i, t->n_msgs))
 			continue;
-		j = cJSON_Parse(m->json);
+		j = json_parse_str(m->json, NULL);
 		content = cJSON_GetObjectItemCaseSensitive(j, "content");
 		id = cJSON_GetObjectItemCaseSensitive(j, "tool_call_id");
 		if (cJSON_IsString(content) && cJSON_IsString(id)) {
@@ -544,7 +545,7 @@ static bool pick_middle(const struct agent_turn *t, size_t *from, size_t *to)
 static void render_excerpt(const struct agent_turn *t, size_t from, size_t to, struct buf *out)
 {
 	for (size_t i = from; i < to; i++) {
-		cJSON *j = cJSON_Parse(t->msgs[i].json), *c, *calls, *call;
+		cJSON *j = json_parse_str(t->msgs[i].json, NULL), *c, *calls, *call;
 		const char *role = t->msgs[i].role == 'u'   ? "user"
 				   : t->msgs[i].role == 'a' ? "assistant"
 				   : t->msgs[i].role == 't' ? "tool result"
@@ -968,7 +969,7 @@ static int stream_event(const struct sse_event *ev, void *arg)
 		s->done = true;
 		return 0;
 	}
-	root = cJSON_ParseWithLength(ev->data, ev->data_len);
+	root = json_parse(ev->data, ev->data_len, 0, NULL);
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		stream_fail(s, xstrdup("The model's answer broke off mid-stream: a chunk that is "
@@ -1103,7 +1104,7 @@ static void append_part(struct agent_turn *t, int home_fd, const struct agent_pa
 /* The turn's user message with its files: content becomes [text, parts...]. */
 static void user_with_parts(struct agent_turn *t, const struct context_msg *m, struct buf *b)
 {
-	cJSON *j = cJSON_ParseWithLength(m->json, m->len);
+	cJSON *j = json_parse(m->json, m->len, 0, NULL);
 	const cJSON *content = cJSON_GetObjectItemCaseSensitive(j, "content");
 	int home_fd = safeio_open_home(t->a->env.cfg->home);
 
@@ -1130,7 +1131,7 @@ static void user_with_parts(struct agent_turn *t, const struct context_msg *m, s
  * out for a deployment that does not use them. */
 static void put_marked(struct buf *b, const char *json, size_t len)
 {
-	cJSON *j = cJSON_ParseWithLength(json, len);
+	cJSON *j = json_parse(json, len, 0, NULL);
 	char *text;
 
 	if (!j || !prompt_cache_mark(j) || !(text = cJSON_PrintUnformatted(j))) {
@@ -1363,7 +1364,7 @@ static cJSON *first_message(const cJSON *completion)
 /* The assistant's text of a completion body, or NULL. */
 static char *answer_content(const char *body, size_t len)
 {
-	cJSON *j = cJSON_ParseWithLength(body, len);
+	cJSON *j = json_parse(body, len, 0, NULL);
 	cJSON *msg = first_message(j);
 	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
 	char *s = cJSON_IsString(content) ? xstrdup(content->valuestring) : NULL;
@@ -1375,7 +1376,7 @@ static char *answer_content(const char *body, size_t len)
 /* "the model call failed: MESSAGE (HTTP 429)" from an OpenAI error body. */
 static char *error_text(const struct router_result *r)
 {
-	cJSON *j = cJSON_ParseWithLength(r->body ? r->body : "", r->body_len);
+	cJSON *j = json_parse(r->body ? r->body : "", r->body_len, 0, NULL);
 	cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"),
 						    "message");
 	char *s = xasprintf("The model call failed (HTTP %d): %s", r->status,
@@ -1453,7 +1454,7 @@ static void on_asking(bool on, void *arg)
 /* A skill the turn reads, for its audit line (capped: the buf drops what does not fit). */
 static void note_skill(struct agent_turn *t, const char *args)
 {
-	cJSON *j = cJSON_Parse(args ? args : "");
+	cJSON *j = json_parse_str(args ? args : "", NULL);
 	const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
 
 	if (cJSON_IsString(n) && strlen(n->valuestring) < 128)
@@ -1649,7 +1650,7 @@ static int64_t cached_of(const cJSON *completion)
  * run, or its text ends the turn. */
 static void got_answer(struct agent_turn *t, const char *body, size_t len)
 {
-	cJSON *j = cJSON_ParseWithLength(body, len);
+	cJSON *j = json_parse(body, len, 0, NULL);
 	cJSON *msg = first_message(j);
 	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
 	cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
@@ -1930,7 +1931,7 @@ static bool continues(struct agent_turn *t, const char *origin)
 		t->msgs[at].parts = true;
 	if (at >= t->n_msgs || !last || last == &t->msgs[at] || last->role != 'a' || !last->id)
 		return true;
-	j = cJSON_Parse(last->json);
+	j = json_parse_str(last->json, NULL);
 	content = cJSON_GetObjectItemCaseSensitive(j, "content");
 	if (!cJSON_GetObjectItemCaseSensitive(j, "tool_calls") && cJSON_IsString(content) &&
 	    *content->valuestring)

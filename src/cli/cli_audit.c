@@ -3,6 +3,7 @@
  * one readable line each: time, kind, source, session, then the other fields as key=value.
  * A line longer than LINE_MAX (the writer never makes one) or not JSON is skipped. */
 #include "cli/cli_audit.h"
+#include "core/json.h"
 #include "core/config.h"
 #include "core/util.h"
 
@@ -120,7 +121,7 @@ static void print_line(const struct cli_audit_opts *o, const char *line)
 		fputs(line, stdout);
 		return;
 	}
-	j = cJSON_Parse(line);
+	j = json_parse_str(line, NULL);
 	if (!j)
 		return;
 	{
@@ -173,7 +174,7 @@ static bool scan(const char *path, const struct filter *f, char *line,
 			skipping = !whole; /* the rest of an over-long line */
 			continue;
 		}
-		j = cJSON_Parse(line);
+		j = json_parse_str(line, NULL);
 		if (j && passes(f, line, j))
 			fn(line, arg);
 		cJSON_Delete(j);

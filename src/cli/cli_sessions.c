@@ -1,6 +1,7 @@
 /* cli_sessions: the session store from the command line. It opens state.db beside a running
  * gateway (WAL: readers never block the daemon) and prints plain text. */
 #include "cli/cli_sessions.h"
+#include "core/json.h"
 #include "core/config.h"
 #include "core/sessions.h"
 #include "core/store.h"
@@ -27,7 +28,7 @@ static void print_row(const struct session_info *si, void *arg)
 
 static void print_message(int64_t id, const char *role, const char *json, void *arg)
 {
-	cJSON *j = cJSON_Parse(json), *calls, *c;
+	cJSON *j = json_parse_str(json, NULL), *calls, *c;
 	cJSON *content = cJSON_GetObjectItemCaseSensitive(j, "content");
 
 	if (cJSON_IsString(content) && *content->valuestring)

@@ -1,6 +1,6 @@
-/* json_exact: cJSON parses the text; a second pass walks the same text alongside the tree
- * (children are in text order, duplicate keys included) and copies each number's source text
- * into its item. The walk checks every structural character it expects; if it ever disagrees
+/* json_exact: json_parse (core/json.c) parses the text; a second pass walks the same text alongside
+ * the tree (children are in text order, duplicate keys included) and copies each number's source
+ * text into its item. The walk checks every structural character it expects; if it ever disagrees
  * with the tree it stops, and the numbers it has not reached keep only their double.
  *
  * Printing writes what cJSON_PrintUnformatted writes, byte for byte (its string escapes, its
@@ -13,6 +13,7 @@
  * raw spans beside the tree (every caller would need a second structure).
  */
 #include "core/json_exact.h"
+#include "core/json.h"
 #include "core/util.h"
 
 #include <stdbool.h>
@@ -102,17 +103,18 @@ static bool annotate(struct scan *s, cJSON *item)
 	return true;
 }
 
-cJSON *json_exact_parse(const char *text, size_t len)
+void json_exact_annotate(const char *text, size_t len, cJSON *root)
 {
-	cJSON *root = cJSON_ParseWithLength(text, len);
 	struct scan s = {text, text + len};
 
-	if (!root)
-		return NULL;
 	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
 		s.p += 3;
 	annotate(&s, root);
-	return root;
+}
+
+cJSON *json_exact_parse(const char *text, size_t len)
+{
+	return json_parse(text, len, JSON_EXACT, NULL);
 }
 
 /* The source text still says what valuedouble holds (not changed since the parse). */

@@ -15,8 +15,13 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-/* As cJSON_ParseWithLength (NULL when the text is not JSON); free with cJSON_Delete. */
+/* json_parse(text, len, JSON_EXACT, NULL) (core/json.h): NULL when the text is not JSON or
+ * repeats a member name in an object; free with cJSON_Delete. Callers that answer a peer with
+ * the reason call json_parse with JSON_EXACT themselves. */
 cJSON *json_exact_parse(const char *text, size_t len);
+/* For json_parse alone: copies each number's source text into its item of `root`, the tree
+ * cJSON parsed from `text`. */
+void json_exact_annotate(const char *text, size_t len, cJSON *root);
 /* As cJSON_PrintUnformatted (the same bytes), numbers as they were written (malloc'd; NULL
  * where cJSON's prints nothing: an invalid item, a raw item without text). The tree is only
  * read. */

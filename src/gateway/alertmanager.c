@@ -12,6 +12,7 @@
  * notification every repeat_interval anyway); writing silences without a human's press.
  */
 #include "gateway/alertmanager.h"
+#include "core/json.h"
 #include "core/config.h"
 #include "core/fileio.h"
 #include "core/log.h"
@@ -240,15 +241,19 @@ static int notification_fields(const cJSON *root, struct am_notification *out, c
 
 int am_parse(const char *body, size_t len, struct am_notification *out, char *err, size_t err_len)
 {
-	const char *end = NULL;
+	struct json_error jerr;
 	cJSON *root;
 	char at[48];
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+	root = json_parse(body, len, 0, &jerr);
+	if (!root && jerr.duplicate) {
+		snprintf(err, err_len, "the body is not I-JSON: %s", jerr.msg);
+		return -EINVAL;
+	}
 	if (!root) {
-		where_in(body, len, end ? end : body, at, sizeof(at));
+		where_in(body, len, body + jerr.offset, at, sizeof(at));
 		snprintf(err, err_len, "the body is not JSON (%s)", at);
 		return -EINVAL;
 	}
@@ -580,7 +585,7 @@ static void save(struct alertmanager *am, const struct am_group *g)
 /* The alertname of a stored group's labels, for its notes after a restart. */
 static char *title_of_json(const char *labels_json)
 {
-	cJSON *j = cJSON_Parse(labels_json);
+	cJSON *j = json_parse_str(labels_json, NULL);
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "alertname");
 	char *out = xstrdup(cJSON_IsString(name) ? name->valuestring : "alert group");
 
@@ -1138,7 +1143,8 @@ static void on_notification(struct httpd_req *req, void *arg)
 void alertmanager_add_routes(struct alertmanager *am, struct httpd *api)
 {
 	if (am)
-		httpd_route(api, HTTPD_POST, "/v1/alerts/alertmanager", on_notification, am);
+		httpd_route(api, HTTPD_POST | HTTPD_JSON, "/v1/alerts/alertmanager",
+			    on_notification, am);
 }
 
 /* ---- buttons ---------------------------------------------------------------------------- */
@@ -1177,7 +1183,7 @@ static void on_silenced(struct httpc_req *req, void *arg)
 		return;
 	}
 	if (httpc_result(req) == HTTPC_OK && status == 200 && body)
-		root = cJSON_ParseWithLength(body, len);
+		root = json_parse(body, len, 0, NULL);
 	id = cJSON_GetObjectItemCaseSensitive(root, "silenceID");
 	if (cJSON_IsString(id)) {
 		text = xasprintf("🔕 Silenced for %lldh by %s (silence %.64s)", (long long)s->hours,
@@ -1202,7 +1208,7 @@ static const char *silence(struct alertmanager *am, struct am_group *g, int64_t 
 {
 	static const char *const headers[] = {"Content-Type: application/json",
 					      "Accept: application/json", NULL};
-	cJSON *labels = cJSON_Parse(g->labels_json);
+	cJSON *labels = json_parse_str(g->labels_json, NULL);
 	const cJSON *it;
 	struct am_label *l = xcalloc(AM_LABELS_MAX, sizeof(*l));
 	size_t n = 0;

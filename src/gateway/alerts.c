@@ -30,6 +30,7 @@
 #include "gateway/alerts.h"
 #include "core/config.h"
 #include "core/fileio.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
@@ -167,18 +168,14 @@ char *alert_state_encode(const struct alert_saved *s)
 
 int alert_state_decode(const char *json, size_t len, struct alert_saved *s)
 {
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false), *e;
+	/* The file is written whole (atomically): anything after its JSON means it is not ours,
+	 * and none of it is believed (json_parse refuses text after the value). */
+	cJSON *root = json_parse(json, len, 0, NULL), *e;
 	const cJSON *firing = cJSON_GetObjectItemCaseSensitive(root, "firing");
 	const cJSON *fails = cJSON_GetObjectItemCaseSensitive(root, "cron_fails");
 
 	memset(s, 0, sizeof(*s));
-	/* The file is written whole (atomically): anything after its JSON means it is not ours,
-	 * and none of it is believed. */
-	while (end && end < json + len &&
-	       (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
-		end++;
-	if (!cJSON_IsObject(root) || !end || end != json + len) {
+	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		return -EINVAL;
 	}

@@ -22,6 +22,7 @@
  */
 #include "gateway/cron.h"
 #include "agent/agent.h"
+#include "core/json.h"
 #include "core/config.h"
 #include "core/fileio.h"
 #include "gateway/jobs.h"
@@ -133,7 +134,7 @@ static char *cut_copy(const char *s, size_t max, bool one_line)
 int cron_verdict_parse(const char *args_json, enum cron_status *status, char **summary,
 		       char **details, char *err, size_t err_len)
 {
-	cJSON *root = cJSON_Parse(args_json ? args_json : "");
+	cJSON *root = json_parse_str(args_json ? args_json : "", NULL);
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "status");
 	const cJSON *sum = cJSON_GetObjectItemCaseSensitive(root, "summary");
 	const cJSON *det = cJSON_GetObjectItemCaseSensitive(root, "details");
@@ -224,7 +225,7 @@ static void load_last(struct cron *c, struct cron_job *job)
 
 	job->last_ms = -1;
 	if (store_kv_get(c->store, key, &value) == 0) {
-		root = cJSON_Parse(value);
+		root = json_parse_str(value, NULL);
 		t = cJSON_GetObjectItemCaseSensitive(root, "time_ms");
 		if (cJSON_IsNumber(t))
 			job->last_ms = (int64_t)t->valuedouble;

@@ -24,6 +24,7 @@
 #include "gateway/alertmanager.h"
 #include "gateway/apiguard.h"
 #include "router/breaker.h"
+#include "core/json.h"
 #include "core/config.h"
 #include "gateway/cron.h"
 #include "net/daemon.h"
@@ -207,22 +208,27 @@ static void on_call_done(const struct mcp_result *r, void *arg)
 static void on_tools_call(struct httpd_req *req, void *arg)
 {
 	struct gateway *g = arg;
-	char *body, *args_text = NULL;
+	char *args_text = NULL;
+	const char *body;
+	size_t len = 0;
+	struct json_error jerr;
 	cJSON *root, *name, *args;
 	struct tool_req *tr;
 	int rc;
 
 	if (!authorized(g, req))
 		return;
-	body = httpd_body(req, NULL);
-	root = body ? json_exact_parse(body, strlen(body)) : NULL;
-	free(body);
+	body = httpd_body_ref(req, &len);
+	root = json_parse(body, len, JSON_EXACT, &jerr);
 	name = cJSON_GetObjectItemCaseSensitive(root, "name");
 	args = cJSON_GetObjectItemCaseSensitive(root, "arguments");
 	if (!cJSON_IsString(name) || (args && !cJSON_IsObject(args))) {
 		cJSON_Delete(root);
-		httpd_reply_error(req, 400, "invalid_request_error",
-				  "expected {\"name\": \"<tool>\", \"arguments\": {...}}");
+		httpd_reply_error(
+			req, 400, "invalid_request_error",
+			!root && jerr.duplicate
+				? jerr.msg
+				: "expected {\"name\": \"<tool>\", \"arguments\": {...}}");
 		return;
 	}
 	if (args)
@@ -407,7 +413,10 @@ static bool chat_source(struct httpd_req *req, const cJSON *root, char *out, siz
 static void on_chat(struct httpd_req *req, void *arg)
 {
 	struct gateway *g = arg;
-	char *body, source[SESSION_NAME_MAX + 16];
+	char source[SESSION_NAME_MAX + 16];
+	const char *body;
+	size_t len = 0;
+	struct json_error jerr;
 	cJSON *root;
 	const cJSON *model, *stream;
 	struct buf prompt;
@@ -422,10 +431,13 @@ static void on_chat(struct httpd_req *req, void *arg)
 				  "no model: add a model_list to the config");
 		return;
 	}
-	body = httpd_body(req, NULL);
-	root = cJSON_Parse(body);
-	free(body);
+	body = httpd_body_ref(req, &len);
+	root = json_parse(body, len, 0, &jerr);
 	buf_init(&prompt, 0);
+	if (!root && jerr.duplicate) {
+		httpd_reply_error(req, 400, "invalid_request_error", jerr.msg);
+		goto out;
+	}
 	g->n_chats++;
 	persistent = chat_source(req, root, source, sizeof(source), g->n_chats);
 	if (!cJSON_IsObject(root) || chat_prompt(cJSON_GetObjectItemCaseSensitive(root, "messages"),
@@ -656,12 +668,12 @@ int gateway_run(const struct config *cfg)
 	g.d.metrics_host_arg = (void *)&cfg->api;
 	daemon_add_health_routes(&g.d, g.api);
 	httpd_route(g.api, HTTPD_GET, "/v1/tools", on_tools, &g);
-	httpd_route(g.api, HTTPD_POST, "/v1/tools/call", on_tools_call, &g);
+	httpd_route(g.api, HTTPD_POST | HTTPD_JSON, "/v1/tools/call", on_tools_call, &g);
 	g.mcp = mcp_create(cfg, g.d.loop, g.d.metrics, true);
 	mcp_start(g.mcp);
 	if (start_agent(&g, cfg) < 0)
 		goto out;
-	httpd_route(g.api, HTTPD_POST, "/v1/chat/completions", on_chat, &g);
+	httpd_route(g.api, HTTPD_POST | HTTPD_JSON, "/v1/chat/completions", on_chat, &g);
 	g.d.ready = ready;
 	g.d.ready_arg = &g;
 	hooks_add_routes(g.hooks, g.api);

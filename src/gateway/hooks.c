@@ -20,6 +20,7 @@
  */
 #include "gateway/hooks.h"
 #include "gateway/apiguard.h"
+#include "core/json.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "net/httpd.h"
@@ -161,7 +162,7 @@ static bool placeholder(struct render *r, const cJSON *root, const char *s, size
 
 int hooks_render(const char *tmpl, const char *payload_json, struct buf *out)
 {
-	cJSON *root = cJSON_Parse(payload_json);
+	cJSON *root = json_parse_str(payload_json, NULL);
 	struct render r = {.cut = false};
 	const char *p = tmpl, *open, *close;
 
@@ -519,6 +520,7 @@ static void on_hook(struct httpd_req *req, void *arg)
 	const char *bearer = httpd_bearer(req);
 	struct buf prompt;
 	char *body, *compact = NULL, *key = NULL, prior_id[24] = "";
+	struct json_error jerr;
 	cJSON *root;
 	size_t len;
 	int rc;
@@ -532,11 +534,13 @@ static void on_hook(struct httpd_req *req, void *arg)
 	}
 	buf_init(&prompt, 0);
 	body = httpd_body(req, &len);
-	root = cJSON_ParseWithLength(body, len);
+	root = json_parse(body, len, 0, &jerr);
 	free(body);
 	if (!root) {
-		httpd_reply_error(req, 400, "invalid_request_error",
-				  "the body must be JSON (Content-Type: application/json)");
+		httpd_reply_error(
+			req, 400, "invalid_request_error",
+			jerr.duplicate ? jerr.msg
+				       : "the body must be JSON (Content-Type: application/json)");
 		goto out;
 	}
 	key = idempotency_key(hk, req, root);
@@ -737,7 +741,7 @@ void hooks_add_routes(struct hooks *h, struct httpd *api)
 
 	for (i = 0; i < h->cfg->n_hooks; i++) {
 		path = xasprintf("/v1/hooks/%s", h->cfg->hooks[i].name);
-		httpd_route(api, HTTPD_POST, path, on_hook, &h->eps[i]);
+		httpd_route(api, HTTPD_POST | HTTPD_JSON, path, on_hook, &h->eps[i]);
 		free(path);
 	}
 }

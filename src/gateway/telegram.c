@@ -37,6 +37,7 @@
 #include "gateway/reminders.h"
 #include "agent/agent.h"
 #include "router/breaker.h"
+#include "core/json.h"
 #include "core/config.h"
 #include "net/daemon.h"
 #include "net/html_text.h"
@@ -241,7 +242,7 @@ static void on_api_done(struct httpc_req *req, void *arg)
 	if (httpc_result(req) != HTTPC_OK) {
 		a.description = httpc_error(req);
 	} else {
-		j = cJSON_ParseWithLength(body, len);
+		j = json_parse(body, len, 0, NULL);
 		cJSON *ok = cJSON_GetObjectItemCaseSensitive(j, "ok");
 		cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "error_code");
 		cJSON *desc = cJSON_GetObjectItemCaseSensitive(j, "description");

@@ -9,6 +9,7 @@
  */
 #include "gateway/tg_media.h"
 #include "agent/agent.h"
+#include "core/json.h"
 #include "core/config.h"
 #include "core/fileio.h"
 #include "core/log.h"
@@ -540,7 +541,7 @@ static char *answer_text(const struct router_result *r)
 
 	if (r->content_type && strncmp(r->content_type, "text/plain", 10) == 0)
 		return xstrndup(r->body, r->body_len);
-	j = cJSON_ParseWithLength(r->body, r->body_len);
+	j = json_parse(r->body, r->body_len, 0, NULL);
 	v = cJSON_GetObjectItemCaseSensitive(j, "text");
 	if (!cJSON_IsString(v)) {
 		v = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0);
@@ -844,7 +845,7 @@ static void on_got_file(struct httpc_req *req, void *arg)
 		fail(m, "I could not reach Telegram to fetch the file (%s).", httpc_error(req));
 		return;
 	}
-	j = cJSON_ParseWithLength(body, len);
+	j = json_parse(body, len, 0, NULL);
 	res = cJSON_GetObjectItemCaseSensitive(j, "result");
 	path = str_of(res, "file_path");
 	desc = str_of(j, "description");
@@ -945,7 +946,7 @@ int tg_media_start(const struct tg_media_env *env, int64_t update_id, const char
 		   struct tg_media **out)
 {
 	struct tg_media *m = xcalloc(1, sizeof(*m));
-	cJSON *j = cJSON_Parse(media_json);
+	cJSON *j = json_parse_str(media_json, NULL);
 	char name[96];
 	int rc;
 

@@ -17,6 +17,7 @@
  * Bearer API (a browser cannot keep a bearer key safe; cookies with SameSite=Strict can).
  */
 #include "gateway/ui.h"
+#include "core/json.h"
 #include "core/audit.h"
 #include "core/config.h"
 #include "core/fileio.h"
@@ -380,10 +381,21 @@ static void login_abandon(void *arg)
 	login_free(j);
 }
 
+/* The POST's body as JSON, or NULL with the reason in *err: the caller answers 400 with
+ * err->msg when err->duplicate (the member is named), else with its own hint. */
+static cJSON *body_json(struct httpd_req *req, struct json_error *err)
+{
+	size_t len = 0;
+	const char *body = httpd_body_ref(req, &len);
+
+	return json_parse(body, len, 0, err);
+}
+
 static void on_login(struct httpd_req *req, void *arg)
 {
 	struct ui *u = arg;
 	const char *key = u->cfg->api.key;
+	struct json_error jerr;
 	cJSON *root;
 	const cJSON *pw;
 	struct login_job *j;
@@ -400,11 +412,13 @@ static void on_login(struct httpd_req *req, void *arg)
 		reply_error(req, 429, "too many login attempts; wait and try again");
 		return;
 	}
-	root = cJSON_Parse(httpd_body_ref(req, NULL));
+	root = body_json(req, &jerr);
 	pw = cJSON_GetObjectItemCaseSensitive(root, "password");
 	if (!cJSON_IsString(pw) || strlen(pw->valuestring) > UIAUTH_PASSWORD_MAX) {
 		cJSON_Delete(root);
-		reply_error(req, 400, "expected {\"password\": \"...\"}");
+		reply_error(req, 400,
+			    !root && jerr.duplicate ? jerr.msg
+						    : "expected {\"password\": \"...\"}");
 		return;
 	}
 	if (key && secret_equal(pw->valuestring, key)) {
@@ -603,7 +617,7 @@ static void add_message(int64_t msg_id, const char *role, const char *json, void
 		acc->truncated = true;
 		return;
 	}
-	j = cJSON_Parse(json);
+	j = json_parse_str(json, NULL);
 	bytes = message_bytes(j, role, acc->text_max);
 	if (acc->bytes + bytes > VIEW_MAX_BYTES) {
 		acc->truncated = true;
@@ -1055,7 +1069,7 @@ static int read_jobs(struct store *st, struct read_job *j, cJSON *root)
 			cJSON_AddNumberToObject(o, "next_ms", (double)next_ms);
 		else
 			cJSON_AddNullToObject(o, "next_ms");
-		last = store_kv_get(st, key, &value) == 0 ? cJSON_Parse(value) : NULL;
+		last = store_kv_get(st, key, &value) == 0 ? json_parse_str(value, NULL) : NULL;
 		if (cJSON_IsObject(last))
 			cJSON_AddItemToObject(o, "last", last);
 		else
@@ -1105,7 +1119,7 @@ static void read_audit(struct read_job *j, cJSON *root)
 			first = (first + 1) % AUDIT_LINES;
 	}
 	for (size_t i = 0; i < n; i++) {
-		cJSON *o = cJSON_Parse(lines[(first + i) % AUDIT_LINES]);
+		cJSON *o = json_parse_str(lines[(first + i) % AUDIT_LINES], NULL);
 
 		if (cJSON_IsObject(o))
 			cJSON_AddItemToArray(arr, o);
@@ -1463,11 +1477,12 @@ static void on_health(struct httpd_req *req, void *arg)
 /* The POST's JSON object, or NULL with req answered 400 (say: what was expected). */
 static cJSON *body_object(struct httpd_req *req, const char *say)
 {
-	cJSON *root = cJSON_Parse(httpd_body_ref(req, NULL));
+	struct json_error err;
+	cJSON *root = body_json(req, &err);
 
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
-		reply_error(req, 400, say);
+		reply_error(req, 400, !root && err.duplicate ? err.msg : say);
 		return NULL;
 	}
 	return root;
@@ -2149,6 +2164,7 @@ static bool continue_session(struct ui *u, struct httpd_req *req, int64_t id)
 static void on_chat(struct httpd_req *req, void *arg)
 {
 	struct ui *u = arg;
+	struct json_error jerr;
 	cJSON *root;
 	const cJSON *msg, *sid;
 	struct chat_run *c;
@@ -2161,12 +2177,15 @@ static void on_chat(struct httpd_req *req, void *arg)
 		reply_error(req, 503, "no model: add a model_list to the config");
 		return;
 	}
-	root = cJSON_Parse(httpd_body_ref(req, NULL));
+	root = body_json(req, &jerr);
 	msg = cJSON_GetObjectItemCaseSensitive(root, "message");
 	if (!cJSON_IsString(msg) || !msg->valuestring[0] ||
 	    strlen(msg->valuestring) > CHAT_MAX_BYTES) {
 		cJSON_Delete(root);
-		reply_error(req, 400, "expected {\"message\": \"...\"} (at most 32 KiB)");
+		reply_error(req, 400,
+			    !root && jerr.duplicate
+				    ? jerr.msg
+				    : "expected {\"message\": \"...\"} (at most 32 KiB)");
 		return;
 	}
 	sid = cJSON_GetObjectItemCaseSensitive(root, "session_id");
@@ -2272,7 +2291,7 @@ void ui_add_routes(struct ui *u, struct httpd *h)
 		return;
 	httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/ui", on_ui_root, u);
 	httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/ui/*", on_asset, u);
-	httpd_route(h, HTTPD_POST, "/v1/ui/login", on_login, u);
+	httpd_route(h, HTTPD_POST | HTTPD_JSON, "/v1/ui/login", on_login, u);
 	httpd_route(h, HTTPD_POST, "/v1/ui/logout", on_logout, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/me", on_me, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/sessions", on_sessions, u);
@@ -2280,23 +2299,23 @@ void ui_add_routes(struct ui *u, struct httpd *h)
 	httpd_route(h, HTTPD_GET, "/v1/ui/spend", on_spend, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/memory", on_memory, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/skill", on_skill, u);
-	httpd_route(h, HTTPD_POST, "/v1/ui/memory/save", on_memory_save, u);
-	httpd_route(h, HTTPD_POST, "/v1/ui/skill/create", on_skill_create, u);
-	httpd_route(h, HTTPD_POST, "/v1/ui/skill/save", on_skill_save, u);
-	httpd_route(h, HTTPD_POST, "/v1/ui/skill/delete", on_skill_delete, u);
+	httpd_route(h, HTTPD_POST | HTTPD_JSON, "/v1/ui/memory/save", on_memory_save, u);
+	httpd_route(h, HTTPD_POST | HTTPD_JSON, "/v1/ui/skill/create", on_skill_create, u);
+	httpd_route(h, HTTPD_POST | HTTPD_JSON, "/v1/ui/skill/save", on_skill_save, u);
+	httpd_route(h, HTTPD_POST | HTTPD_JSON, "/v1/ui/skill/delete", on_skill_delete, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/jobs", on_jobs, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/log", on_log, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/audit", on_audit, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/balances", on_balances, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/approvals", on_approvals, u);
-	httpd_route(h, HTTPD_POST, "/v1/ui/approvals/answer", on_approval_answer, u);
-	httpd_route(h, HTTPD_POST, "/v1/ui/jobs/run", on_job_run, u);
-	httpd_route(h, HTTPD_POST, "/v1/ui/reminders/pause", on_reminder_pause, u);
-	httpd_route(h, HTTPD_POST, "/v1/ui/reminders/delete", on_reminder_delete, u);
+	httpd_route(h, HTTPD_POST | HTTPD_JSON, "/v1/ui/approvals/answer", on_approval_answer, u);
+	httpd_route(h, HTTPD_POST | HTTPD_JSON, "/v1/ui/jobs/run", on_job_run, u);
+	httpd_route(h, HTTPD_POST | HTTPD_JSON, "/v1/ui/reminders/pause", on_reminder_pause, u);
+	httpd_route(h, HTTPD_POST | HTTPD_JSON, "/v1/ui/reminders/delete", on_reminder_delete, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/breaker", on_breaker, u);
 	httpd_route(h, HTTPD_POST, "/v1/ui/breaker/resume", on_breaker_resume, u);
 	httpd_route(h, HTTPD_GET, "/v1/ui/health", on_health, u);
-	httpd_route(h, HTTPD_POST, "/v1/ui/chat", on_chat, u);
+	httpd_route(h, HTTPD_POST | HTTPD_JSON, "/v1/ui/chat", on_chat, u);
 	httpd_route(h, HTTPD_POST, "/v1/ui/chat/stop", on_chat_stop, u);
 	httpd_route(h, HTTPD_POST, "/v1/ui/chat/new", on_chat_new, u);
 }

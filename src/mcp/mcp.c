@@ -23,6 +23,7 @@
  * their numbers as written (cJSON alone turns integers above 2^53 into rounded doubles).
  */
 #include "mcp/mcp.h"
+#include "core/json.h"
 #include "core/config.h"
 #include "config_build.h"
 #include "core/json_exact.h"
@@ -694,7 +695,7 @@ static void list_tools(struct mcp_server *s, const char *cursor)
 static void init_result(struct pending *p, const char *result, size_t len)
 {
 	struct mcp_server *s = p->s;
-	cJSON *root = cJSON_ParseWithLength(result, len);
+	cJSON *root = json_parse(result, len, 0, NULL);
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "protocolVersion");
 	size_t i;
 	bool ok = false;
@@ -1009,8 +1010,20 @@ static void dispatch(struct mcp_server *s, const cJSON *msg)
 
 void mcp_transport_message(struct mcp_server *s, const char *json, size_t len)
 {
-	cJSON *root = json_exact_parse(json, len), *item;
+	struct json_error jerr;
+	cJSON *root = json_parse(json, len, JSON_EXACT, &jerr), *item;
+	char *why;
 
+	if (!root && jerr.duplicate) {
+		/* Which of the two ids, results or errors counts is what any two readers disagree
+		 * on: the server is not speaking JSON-RPC, as for any other protocol error. */
+		why = xasprintf("the server sent a message that is not I-JSON (%s): a protocol "
+				"error",
+				jerr.msg);
+		mcp_transport_failed(s, why);
+		free(why);
+		return;
+	}
 	if (!root) {
 		log_warn("mcp %s: ignoring a message that is not JSON (%zu bytes)", s->cfg->name,
 			 len);
@@ -1050,7 +1063,7 @@ static bool session_error(const cJSON *error)
 
 bool mcp_session_lost_body(const char *body, size_t len)
 {
-	cJSON *root = cJSON_ParseWithLength(body, len);
+	cJSON *root = json_parse(body, len, 0, NULL);
 	bool lost = session_error(cJSON_GetObjectItemCaseSensitive(root, "error"));
 
 	cJSON_Delete(root);
@@ -1124,7 +1137,12 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
 		renew_session(s, p);
 		return;
 	}
-	msg = status ? xasprintf("HTTP %ld: %s", status, why) : xstrdup(why);
+	/* A failure of the server already on its way (a protocol error in the exchange that
+	 * also ends this request) is the reason that says what happened. */
+	if (s->fail_why)
+		msg = xstrdup(s->fail_why);
+	else
+		msg = status ? xasprintf("HTTP %ld: %s", status, why) : xstrdup(why);
 	if (strcmp(p->method, "initialize") == 0 && legacy_answer(s, status)) {
 		/* The MCP spec's backwards compatibility: a url that refuses the initialize POST
 		 * with 400, 404 or 405 may be a legacy HTTP+SSE server; its GET stream says. */

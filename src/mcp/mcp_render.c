@@ -9,6 +9,7 @@
  * becomes a note with its type and decoded size. Rejected: comparing text and structured
  * content for equality (the text is usually formatted differently, so both got through). */
 #include "mcp/mcp_render.h"
+#include "core/json.h"
 #include "core/json_exact.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -260,7 +261,7 @@ char *mcp_render_result(const char *result_json, size_t len, size_t cap, bool *i
 
 char *mcp_render_rpc_error(const char *error_json, size_t len, size_t cap)
 {
-	cJSON *root = cJSON_ParseWithLength(error_json, len);
+	cJSON *root = json_parse(error_json, len, 0, NULL);
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(root, "code");
 	const char *msg = str(root, "message");
 	char *text = xasprintf(

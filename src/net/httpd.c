@@ -1574,6 +1574,10 @@ void httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_hand
 	r->prefix_len = n && path[n - 1] == '*' ? n - 1 : 0;
 	r->fn = fn;
 	r->arg = arg;
+	log_debug("http: route%s%s%s%s %s%s (port %d)", methods & HTTPD_GET ? " GET" : "",
+		  methods & HTTPD_HEAD ? " HEAD" : "", methods & HTTPD_POST ? " POST" : "",
+		  methods & HTTPD_DELETE ? " DELETE" : "", path,
+		  methods & HTTPD_JSON ? " json" : "", h->port);
 }
 
 void httpd_set_observer(struct httpd *h, httpd_observe_cb cb, void *arg)

@@ -35,6 +35,11 @@ enum httpd_method {
 	HTTPD_DELETE = 1 << 2,
 	HTTPD_HEAD = 1 << 3,
 	HTTPD_OTHER = 1 << 4, /* PUT, OPTIONS, ...: only ever answered 404 or 405 */
+	/* Not a method: marks a route whose handler reads a JSON body (with json_parse, so a
+	 * repeated member name is a 400). httpd_route logs each route with it at debug level;
+	 * tests/e2e/test_json_duplicates.py sends a duplicate to every route so marked and fails
+	 * on a POST route that is neither marked nor listed there as taking something else. */
+	HTTPD_JSON = 1 << 5,
 };
 
 /* Handlers must answer the request exactly once, now or later (httpd_reply*, or

@@ -13,6 +13,7 @@
  * models rarely need it and RFC 3339 covers the rest.
  */
 #include "net/prom.h"
+#include "core/json.h"
 #include "net/html_text.h"
 
 #include <cjson/cJSON.h>
@@ -964,7 +965,7 @@ static int render_kind(enum prom_kind kind, const cJSON *data, size_t max, struc
 int prom_render_kind(enum prom_kind kind, const char *body, size_t len, long http_status,
 		     size_t max_series, struct buf *out)
 {
-	cJSON *root = cJSON_ParseWithLength(body, len);
+	cJSON *root = json_parse(body, len, 0, NULL);
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "status");
 	const char *s = cJSON_IsString(st) ? st->valuestring : "";
 	int rc;
@@ -1023,7 +1024,7 @@ static void parse_line(const cJSON *s, size_t max_points, struct prom_line *l)
 int prom_matrix_parse(const char *body, size_t len, size_t max_series, size_t max_points,
 		      struct prom_matrix *m)
 {
-	cJSON *root = cJSON_ParseWithLength(body, len);
+	cJSON *root = json_parse(body, len, 0, NULL);
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(data, "resultType");
 	const cJSON *result = cJSON_GetObjectItemCaseSensitive(data, "result");

@@ -3,15 +3,17 @@
  * Parsing a 500-byte chat.completion into a cJSON tree only to read usage and count a few
  * strings was about 20k instructions of a proxied request; this pass is a recursive descent
  * that validates every byte, decodes nothing it does not count, and allocates nothing. It
- * models cJSON's lookups exactly where the answer's shape is ordinary (objects: the first of
- * duplicate keys; arrays of objects; anything else contributes nothing, as a lookup on it finds
- * nothing) and gives up where cJSON's behaviour is odd (choices or tool_calls as an object,
- * whose members cJSON iterates like elements), lenient (numbers like 01, trailing text, any
- * byte below 0x21 as whitespace, "\uZZZZ" read as U+0000) or truncating ("\u0000", numbers
- * past 63 characters): the caller then parses with cJSON as before, so an answer the pass
- * cannot read costs one pass more, never a different result.
- * Rejected: a general streaming tokenizer with callbacks (more code than the five shapes read
- * here) and skipping validation (the router refuses a 200 answer that is not JSON).
+ * models cJSON's lookups exactly where the answer's shape is ordinary (objects of at most
+ * SCAN_MEMBERS members, each name once; arrays of objects; anything else contributes nothing,
+ * as a lookup on it finds nothing) and gives up where cJSON's behaviour is odd (choices or
+ * tool_calls as an object, whose members cJSON iterates like elements), lenient (numbers like 01,
+ * trailing text, any byte below 0x21 as whitespace, "\uZZZZ" read as U+0000) or truncating
+ * ("\u0000", numbers past 63 characters): the caller then parses with cJSON as before, so an answer
+ * the pass cannot read costs one pass more, never a different result. A repeated member name is
+ * such a give-up: json_parse (core/json.h), the fallback, refuses the answer (I-JSON), so the
+ * client never gets an answer whose usage we read from one member and it from another. Rejected: a
+ * general streaming tokenizer with callbacks (more code than the five shapes read here) and
+ * skipping validation (the router refuses a 200 answer that is not JSON).
  */
 #include "router/answer_scan.h"
 #include "core/util.h"
@@ -19,6 +21,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Members of one object the pass checks for a repeated name pairwise; a larger object is left
+ * to json_parse, whose check is a table. */
+enum { SCAN_MEMBERS = 32 };
 
 struct scan {
 	const unsigned char *p, *end;
@@ -267,8 +273,12 @@ static int skip_element(struct scan *s, void *arg)
  * array calls on_element. */
 static int walk(struct scan *s, char close, member_fn on_member, element_fn on_element, void *arg)
 {
+	struct {
+		const char *s;
+		size_t len;
+	} names[SCAN_MEMBERS];
 	const char *k;
-	size_t len;
+	size_t len, n_names = 0, i;
 
 	if (++s->depth > ANSWER_SCAN_MAX_DEPTH)
 		return -1;
@@ -281,8 +291,13 @@ static int walk(struct scan *s, char close, member_fn on_member, element_fn on_e
 	}
 	for (;;) {
 		if (on_member) {
-			if (key(s, &k, &len) < 0)
+			if (key(s, &k, &len) < 0 || n_names == SCAN_MEMBERS)
 				return -1;
+			for (i = 0; i < n_names; i++)
+				if (names[i].len == len && memcmp(names[i].s, k, len) == 0)
+					return -1;
+			names[n_names].s = k;
+			names[n_names++].len = len;
 			ws(s);
 			if (peek(s) != ':')
 				return -1;

@@ -3,12 +3,12 @@
  * generated text, found by one pass over the text without building a tree.
  *
  * The pass accepts only plain, strict JSON (RFC 8259 numbers, the escapes cJSON decodes,
- * nesting up to ANSWER_SCAN_MAX_DEPTH, no key spelled with an escape, no "\u0000", nothing
- * after the root object but whitespace) in the shapes it models exactly; anything else makes
- * it give up, and the caller parses the text with cJSON and reads the same facts from the tree
- * with answer_scan_tree(). Whenever answer_scan() returns 0, the facts are those
- * answer_scan_tree() reads from cJSON's tree of the same text (first of duplicate keys, string
- * lengths after unescaping as strlen() sees them); tests/test_answer_scan.c and the fuzz target
+ * nesting up to ANSWER_SCAN_MAX_DEPTH, no key spelled with an escape, no member name twice in
+ * one object, no "\u0000", nothing after the root object but whitespace) in the shapes it models
+ * exactly; anything else makes it give up, and the caller parses the text with cJSON and reads the
+ * same facts from the tree with answer_scan_tree(). Whenever answer_scan() returns 0, the facts are
+ * those answer_scan_tree() reads from json_parse's tree of the same text (string lengths after
+ * unescaping as strlen() sees them); tests/test_answer_scan.c and the fuzz target
  * tests/fuzz/fuzz_answer_scan.c hold the two to that.
  */
 #ifndef HERMETIC_ANSWER_SCAN_H

@@ -19,6 +19,7 @@
  * dialect keeps retries, fallbacks, budgets and the ledger identical).
  */
 #include "router/ingress_anthropic.h"
+#include "core/json.h"
 #include "core/json_exact.h"
 #include "core/util.h"
 #include "net/sse.h"
@@ -609,13 +610,16 @@ static int translate(const cJSON *in, cJSON *out, struct xlate *x, bool *stream)
 int ingress_anthropic_request(const char *json, size_t len, struct ingress_anthropic_request *out,
 			      char *err, size_t err_len)
 {
-	cJSON *in = json_exact_parse(json, len), *o = cJSON_CreateObject();
+	struct json_error jerr;
+	cJSON *in = json_parse(json, len, JSON_EXACT | JSON_FOLD, &jerr), *o = cJSON_CreateObject();
 	struct xlate x = {.err = err, .err_len = err_len};
 	bool stream = false;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!cJSON_IsObject(in))
+	if (!in && jerr.duplicate)
+		rc = fail(err, err_len, "%s", jerr.msg);
+	else if (!cJSON_IsObject(in))
 		rc = fail(err, err_len, "request body is not a JSON object");
 	else
 		rc = translate(in, o, &x, &stream);
@@ -871,7 +875,7 @@ static const char *error_message(const cJSON *root)
 
 char *ingress_anthropic_error(long status, const char *body, size_t len)
 {
-	cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
+	cJSON *root = body ? json_parse(body, len, 0, NULL) : NULL;
 	const char *msg = error_message(root);
 	char *text = NULL, *s;
 
@@ -1126,7 +1130,7 @@ static int on_event(const struct sse_event *ev, void *arg)
 		message_end(s);
 		return 0;
 	}
-	root = cJSON_ParseWithLength(ev->data, ev->data_len);
+	root = json_parse(ev->data, ev->data_len, 0, NULL);
 	if (!cJSON_IsObject(root)) {
 		stream_error(s, "api_error", "the upstream sent a stream chunk that is not JSON");
 		rc = -EPROTO;

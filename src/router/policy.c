@@ -5,6 +5,7 @@
  * a socket or a fake upstream. Rejected: a policy object with callbacks into the router (the
  * inputs are few and plain, and a callback would hide which ones a decision reads). */
 #include "router/policy.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -105,7 +106,7 @@ static enum policy_eclass class_of(long status, const char *codestr, const char 
 
 enum policy_eclass policy_classify(long status, const char *body, char **msg)
 {
-	cJSON *root = body ? cJSON_Parse(body) : NULL;
+	cJSON *root = body ? json_parse_str(body, NULL) : NULL;
 	cJSON *e = root ? cJSON_GetObjectItemCaseSensitive(root, "error") : NULL;
 	cJSON *m = e ? cJSON_GetObjectItemCaseSensitive(e, "message") : NULL;
 	cJSON *code = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;

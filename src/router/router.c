@@ -36,6 +36,7 @@
 #include "core/audit.h"
 #include "core/config.h"
 #include "net/httpc.h"
+#include "core/json.h"
 #include "core/json_exact.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -1324,7 +1325,8 @@ static void on_non_stream_ok(struct router_call *c, const char *body, size_t len
 		}
 	}
 	if (!is_object) {
-		malformed(c, "upstream answered 200 with a body that is not JSON");
+		malformed(c, "upstream answered 200 with a body that is not I-JSON (not JSON, "
+			     "or a member name repeated in an object)");
 	} else if (is_error && c->route == PROVIDER_RESPONSES) {
 		attempt_failed(c); /* classified by read_response_object */
 	} else if (is_error) {
@@ -1662,12 +1664,18 @@ static bool refuse_fields(struct router_call *c)
 static bool refuse_body(struct router_call *c)
 {
 	char err[160] = "";
+	struct json_error jerr;
 
 	if (!spec_of(c)->multipart) {
-		c->req = json_exact_parse(c->body, c->body_len);
+		/* A repeated member is refused here, before the key's allowlist, the max_tokens
+		 * clamp and the ledger read the first one while the provider would run the last;
+		 * in any case, as a provider in Go would match "MODEL" to its "model". */
+		c->req = json_parse(c->body, c->body_len, JSON_EXACT | JSON_FOLD, &jerr);
 		if (cJSON_IsObject(c->req))
 			return false;
-		fail_call(c, E_BAD_REQUEST, 400, "request body is not a JSON object");
+		fail_call(c, E_BAD_REQUEST, 400,
+			  !c->req && jerr.duplicate ? jerr.msg
+						    : "request body is not a JSON object");
 		return true;
 	}
 	if (multipart_parse(c->content_type, c->body, c->body_len, &c->form, err, sizeof(err)) <

@@ -566,6 +566,7 @@ static void add_routes(struct server *s)
 	static const char *const models[] = {"/v1/models", "/models"};
 	static const char *const info[] = {"/model/info", "/v1/model/info"};
 	char v1[64];
+	unsigned body;
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(posts); i++) {
@@ -574,15 +575,18 @@ static void add_routes(struct server *s)
 		e->s = s;
 		e->route = posts[i].route;
 		snprintf(v1, sizeof(v1), "/v1%s", posts[i].path);
-		httpd_route(s->http, HTTPD_POST, v1, on_endpoint, e);
-		httpd_route(s->http, HTTPD_POST, posts[i].path, on_endpoint, e);
+		/* a transcription is a multipart form; every other endpoint takes JSON */
+		body = posts[i].route == PROVIDER_TRANSCRIPTIONS ? 0 : HTTPD_JSON;
+		httpd_route(s->http, HTTPD_POST | body, v1, on_endpoint, e);
+		httpd_route(s->http, HTTPD_POST | body, posts[i].path, on_endpoint, e);
 	}
 	for (i = 0; i < 2; i++) {
 		httpd_route(s->http, HTTPD_GET, models[i], on_models, s);
 		httpd_route(s->http, HTTPD_GET, info[i], on_model_info, s);
 	}
-	httpd_route(s->http, HTTPD_POST, "/v1/messages", on_messages, s);
-	httpd_route(s->http, HTTPD_POST, "/v1/messages/count_tokens", on_count_tokens, s);
+	httpd_route(s->http, HTTPD_POST | HTTPD_JSON, "/v1/messages", on_messages, s);
+	httpd_route(s->http, HTTPD_POST | HTTPD_JSON, "/v1/messages/count_tokens", on_count_tokens,
+		    s);
 	httpd_route(s->http, HTTPD_GET | HTTPD_HEAD, "/health/liveliness", on_liveliness, s);
 	httpd_route(s->http, HTTPD_GET | HTTPD_HEAD, "/health/liveness", on_liveliness, s);
 	httpd_route(s->http, HTTPD_GET, "/health/readiness", on_readiness, s);

@@ -7,6 +7,7 @@
  * "[DONE]". Answers and chunks are parsed into a static scratch area. Rejected: buffering
  * whole streams (breaks time to first token). */
 #include "router/router_int.h"
+#include "core/json.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -63,7 +64,7 @@ cJSON *router_parse_scratch(const char *s, size_t len)
 	cJSON *root;
 
 	scratch_mine = true;
-	root = cJSON_ParseWithLength(s, len);
+	root = json_parse(s, len, 0, NULL);
 	scratch_mine = false;
 	return root;
 }

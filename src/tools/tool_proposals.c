@@ -14,6 +14,7 @@
  * CLI that approves needs no schema), and storing the resulting file instead of the call (a
  * stale proposal would overwrite every edit made since; the call is re-checked instead).
  */
+#include "core/json.h"
 #include "core/config.h"
 #include "core/safeio.h"
 #include "core/sessions.h"
@@ -199,7 +200,7 @@ static cJSON *read_record(int home_fd, const char *rel)
 
 	buf_init(&b, 0);
 	if (safeio_read_at(home_fd, rel, RECORD_MAX, &b) == 0)
-		rec = cJSON_Parse(buf_str(&b));
+		rec = json_parse_str(buf_str(&b), NULL);
 	buf_finish(&b);
 	if (rec && (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(rec, "tool")) ||
 		    !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(rec, "args")))) {

@@ -22,6 +22,7 @@
  * the MCP tools left out whenever that set changes.
  */
 #include "tools/tools.h"
+#include "core/json.h"
 #include "core/audit.h"
 #include "core/config.h"
 #include "core/json_exact.h"
@@ -896,19 +897,26 @@ static void run_mcp(struct tools_call *c, const cJSON *args)
 /* Parses the model's argument text; "" and "null" mean {}. */
 static cJSON *parse_args(const char *text, struct buf *err)
 {
-	const char *end = NULL;
+	struct json_error jerr;
 	cJSON *j;
 
 	if (!text || !*text || strcmp(text, "null") == 0)
 		return cJSON_CreateObject();
-	j = cJSON_ParseWithOpts(text, &end, true);
+	/* Numbers kept as written, for the MCP server (an id above 2^53 must not arrive
+	 * rounded). */
+	j = json_parse(text, strlen(text), JSON_EXACT, &jerr);
+	if (!j && jerr.duplicate) {
+		buf_printf(err,
+			   "the arguments repeat a name (%s); send one JSON object with each "
+			   "name once",
+			   jerr.msg);
+		return NULL;
+	}
 	if (!j) {
-		size_t at = end ? (size_t)(end - text) : 0;
-
 		buf_printf(err,
 			   "the arguments are not valid JSON (error near byte %zu: \"%.40s\"); "
 			   "send one JSON object matching the tool's parameters",
-			   at, end ? end : "");
+			   jerr.offset, text + jerr.offset);
 		return NULL;
 	}
 	if (!cJSON_IsObject(j)) {
@@ -916,10 +924,7 @@ static cJSON *parse_args(const char *text, struct buf *err)
 		buf_puts(err, "the arguments must be a JSON object, e.g. {\"name\": \"value\"}");
 		return NULL;
 	}
-	/* Valid: parse again keeping numbers as written, for the MCP server (an id above 2^53
-	 * must not arrive rounded). */
-	cJSON_Delete(j);
-	return json_exact_parse(text, strlen(text));
+	return j;
 }
 
 /* ---- questions: approvals and ask_user --------------------------------------------------- */
@@ -1284,7 +1289,7 @@ static cJSON *through_catalog(struct tools_call *c, cJSON *args, struct mcp_tool
 	c->name = xstrdup(mi->name); /* the full name, whichever form the model used */
 	cJSON_Delete(args);
 	if (cJSON_IsString(inner)) {
-		cJSON *parsed = cJSON_Parse(inner->valuestring);
+		cJSON *parsed = json_parse_str(inner->valuestring, NULL);
 
 		cJSON_Delete(inner);
 		inner = parsed;

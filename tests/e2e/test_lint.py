@@ -1,6 +1,7 @@
 """`make lint` itself (scripts/lint.py): it passes on the tree as committed, and fails, naming
 FILE:LINE and the rule, on each kind of planted fault: an upward include, a private header
-included outside its module, an include without its folder, a banned function, and a line
+included outside its module, an include without its folder, a banned function, a JSON parse
+that bypasses the one parser, and a line
 clang-format would change. Each test lints a copy of the C sources, never the checkout."""
 import shutil
 import subprocess
@@ -90,6 +91,21 @@ def test_sprintf_fails_but_not_in_comments_or_strings(tree):
     assert rc == 1
     assert out == [f"{VICTIM}:{line + 6}: banned function sprintf() (STYLE.md, \"Habits\": use a "
                    "bounded, checked form such as snprintf, buf_*, strtol)"]
+
+
+def test_cjson_parse_outside_the_json_module_fails(tree):
+    """Only src/core/json.c may call cJSON_Parse*: elsewhere a call would keep a repeated
+    member name that json_parse refuses (issue 38). Tests may parse as they like."""
+    line = plant_at_end(tree, "\ncJSON *lint_probe(const char *s);\n"
+                              "cJSON *lint_probe(const char *s)\n{\n"
+                              "\treturn cJSON_ParseWithLength(s, 1);\n}\n")
+    (tree / "tests" / "test_probe.c").write_text(
+        "void probe(void);\nvoid probe(void)\n{\n\tcJSON_Delete(cJSON_Parse(\"1\"));\n}\n")
+    rc, out = lint(tree)
+    assert rc == 1
+    assert out == [f"{VICTIM}:{line + 4}: cJSON_ParseWithLength() outside src/core/json.c: call "
+                   "json_parse (core/json.h), which refuses a repeated member name that cJSON "
+                   "would keep"]
 
 
 def test_misformatted_line_fails(tree):

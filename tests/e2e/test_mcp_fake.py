@@ -301,6 +301,19 @@ def test_bad_answers_are_clear_errors(fake, tmp_path, name):
     assert "fake" in out_text(r)
 
 
+@pytest.mark.parametrize("transport", ["http", "stdio"])
+def test_a_repeated_member_is_a_protocol_error(fake, tmp_path, transport):
+    """An answer with "content" twice (Python's json reads the second, cJSON the first) is
+    refused by the one parser (I-JSON, issue 38): the server is failed as for any protocol
+    error, and the call says why instead of showing either content."""
+    entry = http_entry(fake().url) if transport == "http" else _stdio_entry()
+    r = mcp_call(write_config(tmp_path, {"fake": entry}), "fake", "duplicate")
+    assert_clean_exit(r, (1,))
+    assert out_text(r).startswith("error: "), r
+    assert 'duplicate member "content" at $.result' in out_text(r), r
+    assert "first" not in out_text(r) and "second" not in out_text(r)
+
+
 def test_gateway_survives_bad_answers(fake, mcp_gateway):
     f = fake()
     g = mcp_gateway({"fake": http_entry(f.url)})

@@ -50,6 +50,8 @@ kind, **options)`` builds one; ``DEFAULT_TOOLS`` has one tool per kind, named af
 ``slow``            sleeps ``arguments.seconds`` (or the tool's ``seconds``), then answers
 ``garbage``         HTTP 200 ``application/json`` whose body is not JSON (stdio: a non-JSON line)
 ``invalid_jsonrpc`` a JSON object with the request's id but neither ``result`` nor ``error``
+``duplicate``       a result whose ``content`` member appears twice (first "first", then
+                    "second"): JSON that is not I-JSON (RFC 7493), read differently by parsers
 ``http_status``     HTTP ``status`` (default 500) with a text/plain body (stdio: garbage)
 ``huge``            an answer of ``bytes`` (default 32 MiB) bytes: one JSON body, or with
                     ``sse: true`` (option or argument) one SSE event; stdio: one line
@@ -125,7 +127,7 @@ EMPTY_SCHEMA = {"type": "object", "properties": {}}
 
 KINDS = ("echo", "fixed", "rpc_error", "tool_error", "hang", "slow", "garbage",
          "invalid_jsonrpc", "http_status", "huge", "big_text", "ping", "sse_mixed", "crash",
-         "env", "swap_tools")
+         "env", "swap_tools", "duplicate")
 _PUBLIC = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
 
 
@@ -251,9 +253,15 @@ class Logic:
             self.set_tools(t.get("tools", []))
             return Special("swap_tools", result=text_result("swapped"))
         if kind in ("hang", "garbage", "invalid_jsonrpc", "http_status", "huge", "ping",
-                    "sse_mixed", "crash"):
+                    "sse_mixed", "crash", "duplicate"):
             return Special(kind, tool=t, args=args)
         return ("error", -32603, f"fake_mcp: kind {kind} not handled")
+
+
+def duplicate_answer(rid) -> str:
+    """A result with ``content`` twice: Python's json keeps the second, cJSON the first."""
+    return ('{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"first"}],'
+            '"content":[{"type":"text","text":"second"}]}}' % _dumps(rid))
 
 
 def _response(rid, outcome) -> dict:
@@ -590,6 +598,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, "this is not json {", "application/json")
         if k == "invalid_jsonrpc":
             return self._send(200, {"jsonrpc": "2.0", "id": rid, "bogus": True})
+        if k == "duplicate":
+            return self._send(200, duplicate_answer(rid), "application/json")
         if k == "http_status":
             st = int(out.tool.get("status", 500))
             rec["status"] = st
@@ -1153,6 +1163,8 @@ class StdioServer:
             return self.write("this is not json {")
         if k == "invalid_jsonrpc":
             return self.write({"jsonrpc": "2.0", "id": rid, "bogus": True})
+        if k == "duplicate":
+            return self.write(duplicate_answer(rid))
         if k == "crash":
             sys.stdout.flush()
             os._exit(3)

@@ -18,6 +18,7 @@
  * writer, and the client's numbers would need json_exact's relabelling anyway).
  */
 #include "router/providers/provider.h"
+#include "core/json.h"
 #include "core/json_exact.h"
 #include "core/util.h"
 #include "net/sse.h"
@@ -266,7 +267,7 @@ static int tool_uses(struct req *q, const cJSON *calls, const cJSON *cache)
 			return fail(q, "a tool call needs an id and a function name");
 		if (!args || !*args)
 			args = "{}";
-		parsed = cJSON_ParseWithOpts(args, NULL, true);
+		parsed = json_parse_str(args, NULL);
 		if (!cJSON_IsObject(parsed)) {
 			cJSON_Delete(parsed);
 			snprintf(q->err, q->err_len,
@@ -834,7 +835,7 @@ static void put_status_error(struct buf *b, const char *message, const char *typ
 
 static char *error(long status, const char *body, size_t len)
 {
-	cJSON *root = cJSON_ParseWithLength(body, len);
+	cJSON *root = json_parse(body, len, 0, NULL);
 	const cJSON *e = get(root, "error");
 	const char *message = get_str(e, "message"), *type = get_str(e, "type"), *code;
 	char *out;
@@ -1080,7 +1081,7 @@ static int on_event(const struct sse_event *ev, void *arg)
 
 	if (s->finished)
 		return 0;
-	root = cJSON_ParseWithLength(ev->data, ev->data_len);
+	root = json_parse(ev->data, ev->data_len, 0, NULL);
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		return -EPROTO;

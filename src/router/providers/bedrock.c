@@ -12,6 +12,7 @@
 #include "router/providers/provider.h"
 #include "router/providers/eventstream.h"
 #include "router/providers/sigv4.h"
+#include "core/json.h"
 #include "core/json_exact.h"
 #include "core/util.h"
 
@@ -280,7 +281,7 @@ static cJSON *tool_config(struct conv *cv, const cJSON *tools, const cJSON *choi
 			cJSON_AddObjectToObject(spec, "inputSchema"), "json",
 			cJSON_IsObject(params)
 				? cJSON_Duplicate(params, 1)
-				: cJSON_Parse("{\"type\":\"object\",\"properties\":{}}"));
+				: json_parse_str("{\"type\":\"object\",\"properties\":{}}", NULL));
 		cJSON_AddItemToArray(list, t);
 		if (has_cache_control(item))
 			cJSON_AddItemToArray(list, cache_point());
@@ -687,7 +688,7 @@ static char *error_json(long status, const char *type_name, const char *text)
 /* {"message": ...} (+ "__type" from some AWS front ends) -> OpenAI's error shape. */
 static char *error(long status, const char *body, size_t len)
 {
-	cJSON *root = cJSON_ParseWithLength(body, len);
+	cJSON *root = json_parse(body, len, 0, NULL);
 	const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "message"));
 	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "__type"));
 	const char *hash;
@@ -779,7 +780,7 @@ static int emit_error(struct provider_stream *s, long status, const char *type_n
 
 static int on_exception(struct provider_stream *s, const struct eventstream_msg *m)
 {
-	cJSON *root = cJSON_ParseWithLength(m->payload, m->payload_len);
+	cJSON *root = json_parse(m->payload, m->payload_len, 0, NULL);
 	const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "message"));
 	long status = 500;
 	size_t i;

@@ -18,6 +18,7 @@
  * n > 1 (the end of the stream is the first finishReason).
  */
 #include "router/providers/provider.h"
+#include "core/json.h"
 #include "core/json_exact.h"
 #include "core/util.h"
 #include "net/sse.h"
@@ -1129,7 +1130,7 @@ static char *error_from(long status, const cJSON *root)
 
 static char *error(long status, const char *body, size_t len)
 {
-	cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
+	cJSON *root = body ? json_parse(body, len, 0, NULL) : NULL;
 	char *out = root ? error_from(status, root) : NULL;
 
 	cJSON_Delete(root);

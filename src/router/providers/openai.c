@@ -7,6 +7,7 @@
  * so the ledger has real token counts; OpenRouter also gets usage.include for its cost. The
  * Responses API has neither: its usage is in the answer and in the stream's final event. */
 #include "router/providers/provider.h"
+#include "core/json.h"
 #include "core/json_exact.h"
 #include "core/util.h"
 
@@ -113,7 +114,7 @@ static int azure_build(const struct config_model *m, enum provider_route route, 
  * content_policy_fallbacks apply. Other errors are OpenAI-shaped already (NULL). */
 static char *azure_error(long status, const char *body, size_t len)
 {
-	cJSON *root = cJSON_ParseWithLength(body, len), *e, *code, *msg, *inner;
+	cJSON *root = json_parse(body, len, 0, NULL), *e, *code, *msg, *inner;
 	char *out = NULL;
 
 	e = cJSON_GetObjectItemCaseSensitive(root, "error");
