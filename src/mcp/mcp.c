@@ -358,6 +358,11 @@ static int64_t request_timeout_ms(const struct mcp_server *s)
 	return (s->cfg->timeout_s > 0 ? s->cfg->timeout_s : 60) * 1000;
 }
 
+static int64_t connect_timeout_ms(const struct mcp_server *s)
+{
+	return (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000;
+}
+
 /* ---- calls ---- */
 
 static void on_call_finish(evutil_socket_t fd, short what, void *arg)
@@ -738,7 +743,9 @@ void mcp_transport_ready(struct mcp_server *s)
 	cJSON_AddStringToObject(info, "version", HERMETIC_VERSION);
 	free(s->protocol);
 	s->protocol = NULL;
-	request(s, "initialize", params, request_timeout_ms(s), init_result, init_error, NULL);
+	/* Initializing is part of connecting (connect_timeout: "seconds to connect and
+	 * initialize"): a server that starts slower than its tools' call timeout still connects. */
+	request(s, "initialize", params, connect_timeout_ms(s), init_result, init_error, NULL);
 }
 
 /* ---- failure, reconnect, ping ---- */
@@ -908,8 +915,7 @@ static void connect_server(struct mcp_server *s)
 {
 	forget_deferred_failure(s);
 	s->state = S_CONNECTING;
-	arm(s->connect_timer,
-	    (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000);
+	arm(s->connect_timer, connect_timeout_ms(s));
 	s->transport_open = true;
 	if (s->ops->open(s) < 0) {
 		s->transport_open = false;
@@ -1092,8 +1098,7 @@ static void renew_session(struct mcp_server *s, struct pending *p)
 	s->pinging = false;
 	if (s->ops->reset_session(s) == 0) {
 		s->state = S_CONNECTING;
-		arm(s->connect_timer,
-		    (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000);
+		arm(s->connect_timer, connect_timeout_ms(s));
 		changed(s);
 		mcp_transport_ready(s);
 		return;

@@ -148,6 +148,17 @@ def test_gateway_log_has_the_stderr_with_the_failure(tmp_path, mcp_gateway):
     assert "fake_mcp stderr line 3" in lines[0], lines
 
 
+def test_initialize_has_connect_timeout_not_the_call_timeout(tmp_path):
+    """connect_timeout is "seconds to connect and initialize" (docs/configuration.md): a server
+    that starts slower than its tools' call timeout still connects. initialize had the call
+    timeout, so a 1 s `timeout` failed a server whose start took 2 s."""
+    c = write_config(tmp_path, {"slow": _stdio("--initialize-delay", 2, timeout=1,
+                                               connect_timeout=10)})
+    r = mcp_list(c)
+    assert_clean_exit(r, (0,))
+    assert r.server("slow")["state"] == "connected", r.server("slow")
+
+
 def test_stderr_is_shown_after_a_connect_timeout(tmp_path):
     c = write_config(tmp_path, {"slow": _stdio("--stderr-lines", 2, "--hang-initialize",
                                                connect_timeout=1)})

@@ -29,6 +29,7 @@ As a process::
 
 stdio faults: ``--close-stdin-after-list`` (answers tools/list, then closes fd 0 and stays
 alive: the client's next write gets EPIPE), ``--hang-initialize`` (never answers initialize),
+``--initialize-delay S`` (answers initialize after S seconds, a slow start),
 ``--session-lost-once FILE`` (the first tools/call gets -32001 "Session not found", as a bridge
 passes it on; once per FILE, so a restarted server answers), ``--stderr-exit STATUS`` (exits
 right after ``--stderr-lines``, as a server with a bad argument does).
@@ -1057,8 +1058,9 @@ class StdioServer:
 
     def __init__(self, logic, record=None, early_notifications=False, garbage_first=False,
                  ignore_sigterm=False, ignore_eof=False, close_stdin_after_list=False,
-                 hang_initialize=False, session_lost_once=None):
+                 hang_initialize=False, session_lost_once=None, initialize_delay=0.0):
         self.logic = logic
+        self.initialize_delay = initialize_delay
         self.close_stdin_after_list = close_stdin_after_list
         self.hang_initialize = hang_initialize
         self.session_lost_once = session_lost_once
@@ -1122,6 +1124,8 @@ class StdioServer:
         rid, method, params = msg["id"], msg["method"], msg.get("params")
         if method == "initialize" and self.hang_initialize:
             return None
+        if method == "initialize" and self.initialize_delay:
+            time.sleep(self.initialize_delay)
         if method == "tools/call" and self.session_lost_once:
             # What a bridge such as mcp-remote passes on when its upstream restarted and
             # forgot the session: the SDK's -32001 "Session not found". Once per marker
@@ -1287,6 +1291,8 @@ def main(argv=None):
                    help="stdio: after answering tools/list, close fd 0 and stay alive")
     p.add_argument("--hang-initialize", action="store_true",
                    help="stdio: never answer initialize")
+    p.add_argument("--initialize-delay", type=float, default=0.0, metavar="S",
+                   help="stdio: answer initialize after S seconds (a slow server start)")
     p.add_argument("--session-lost-once", metavar="FILE",
                    help="stdio: answer the first tools/call with -32001 Session not found if "
                         "FILE does not exist yet (and create it)")
@@ -1316,6 +1322,7 @@ def main(argv=None):
                     garbage_first=args.garbage_first, ignore_sigterm=args.ignore_sigterm,
                     close_stdin_after_list=args.close_stdin_after_list,
                     hang_initialize=args.hang_initialize,
+                    initialize_delay=args.initialize_delay,
                     session_lost_once=args.session_lost_once).run()
         return 0
 
