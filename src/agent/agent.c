@@ -21,11 +21,10 @@
  *
  * Trust (docs/security.md, "Trust"): a turn is tainted when its source is a cron job or a hook, or
  * once a tool whose results are untrusted text (tools_taints: web_fetch, session_search,
- * MCP) answered in its session; the mark is kept in the store (kv "session.<id>.tainted") so
- * the next turn of that session, whose history holds the text, is tainted too (and so is a
- * turn whose mark cannot be read). Calls carry the mark to
- * tools_call, which holds back memory and skill writes and keeps web_fetch to
- * web.allow_hosts.
+ * prometheus_query, MCP) answered in its session; the mark is kept in the store (kv
+ * "session.<id>.tainted") so the next turn of that session, whose history holds the text, is
+ * tainted too (and so is a turn whose mark cannot be read). Calls carry the mark to tools_call,
+ * which holds back memory and skill writes and keeps web_fetch to web.allow_hosts.
  *
  * Streaming (agent_cbs.on_text set): every model call of the turn, the limit's summary call
  * too, asks for "stream": true with the usage chunk. The router hands the in-process caller

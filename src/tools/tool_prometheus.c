@@ -13,6 +13,9 @@
  * (loop_offload), then sent from the loop: a slow SD card or a large PNG never stalls the
  * loop. A call cancelled meanwhile is answered at once; the worker's result is dropped.
  *
+ * Its results taint the turn (tools_taints): alert annotations and label values are written by
+ * whatever runs in the cluster, the same text that taints an Alertmanager investigation.
+ *
  * Rejected: an SSRF guard like web_fetch's. prometheus.url is the operator's, usually
  * internal, and the model only chooses the query, never the host. A separate tool per
  * listing: four more schemas paid on every call for what one `kind` argument says.
@@ -547,6 +550,7 @@ const struct tool_def tool_def_prometheus_query = {
 	.name = "prometheus_query",
 	.toolset = CONFIG_TOOLSET_PROMETHEUS,
 	.read_only = true,
+	.taints = true,
 	.description = "Query Prometheus: PromQL (instant; start/end for a range, summarised per "
 		       "series with a sparkline; chart png sends a line chart), or list series, "
 		       "label values, alerts or rules.",
