@@ -19,7 +19,8 @@
  * deployments); here a turn pays for at most one. The choices are agent/context.c's
  * (context_*); this file applies them to the turn.
  *
- * Trust (docs/security.md, "Trust"): a turn is tainted when its source is a cron job or a hook, or
+ * Trust (docs/security.md, "Trust"): a turn is tainted when its source is a cron job or a hook,
+ * when its caller says the user text holds someone else's words (agent_turn_opts.untrusted), or
  * once a tool whose results are untrusted text (tools_taints: web_fetch, session_search,
  * prometheus_query, MCP) answered in its session; the mark is kept in the store (kv
  * "session.<id>.tainted") so the next turn of that session, whose history holds the text, is
@@ -1988,6 +1989,8 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 		t->tainted = store_kv_get(a->env.store, key, &by) != -ENOENT;
 		free(by);
 	}
+	if (o->untrusted)
+		taint(t, o->untrusted);
 	if (!router_has_model(a->env.router, t->model))
 		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);
 	else if (!o->origin || !continues(t, o->origin)) {

@@ -151,6 +151,7 @@ struct chat {
 	int64_t msg_id;	  /* the busy row's message (reactions) */
 	struct live live; /* the busy row's turn as Telegram shows it while it runs */
 	char *markup;	  /* a command's reply keyboard (set by the handler, sent with it) */
+	char *untrusted;  /* the busy row's tg_inbox_row.untrusted, NULL = trusted */
 };
 
 struct answer {
@@ -359,6 +360,7 @@ static void chat_free(struct chat *c)
 	live_clear(&c->live);
 	free(c->live.sending);
 	free(c->markup);
+	free(c->untrusted);
 	free(c);
 }
 
@@ -1038,8 +1040,11 @@ static void start_turn_parts(struct chat *c, const char *text, const struct agen
 	free(shown);
 	rc = agent_turn(
 		t->agent,
-		&(struct agent_turn_opts){
-			.source = source, .origin = origin, .parts = parts, .n_parts = n_parts},
+		&(struct agent_turn_opts){.source = source,
+					  .origin = origin,
+					  .parts = parts,
+					  .n_parts = n_parts,
+					  .untrusted = c->untrusted},
 		text, t->cfg->telegram.stream == CONFIG_STREAM_OFF ? &turn_cbs : &turn_cbs_streamed,
 		c, &c->turn);
 	if (rc == -EAGAIN) {
@@ -1141,6 +1146,8 @@ static void on_media_ready(const struct tg_media_ready *r, void *arg)
 	}
 	if (r->echo)
 		show_echo(c, r->echo);
+	if (r->untrusted && !c->untrusted)
+		c->untrusted = xstrdup(r->untrusted);
 	c->voice_in = r->voice;
 	start_turn_parts(c, r->turn_text, r->parts, r->n_parts);
 }
@@ -1546,6 +1553,8 @@ static void chat_next(struct chat *c)
 	c->busy_update = row.update_id;
 	c->thread = row.thread_id;
 	c->msg_id = row.message_id;
+	free(c->untrusted);
+	c->untrusted = *row.untrusted ? xstrdup(row.untrusted) : NULL;
 	attempts = row.attempts;
 	/* Counted before it runs: a start the process did not survive stays counted. A row
 	 * taken again by this process (its reply could not be stored) is no new attempt. */
@@ -1593,6 +1602,48 @@ static bool allowed(const struct config *cfg, int64_t user_id)
 		if (cfg->telegram.allowed_users[i] == user_id)
 			return true;
 	return false;
+}
+
+/* The bot's own user id: a token is "<bot id>:<secret>". 0 when it does not say. */
+static int64_t bot_id(const struct config *cfg)
+{
+	const char *p = cfg->telegram.token;
+	int64_t id = 0;
+
+	for (; p && *p >= '0' && *p <= '9'; p++) {
+		if (id > (INT64_MAX - 9) / 10)
+			return 0;
+		id = id * 10 + (*p - '0');
+	}
+	return p && *p == ':' ? id : 0;
+}
+
+/* An allowed user or the bot itself. */
+static bool ours(const struct config *cfg, const cJSON *user)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(user, "id");
+	int64_t uid;
+
+	if (!cJSON_IsNumber(id))
+		return false;
+	uid = clamp_i64(id->valuedouble, INT64_MIN, INT64_MAX);
+	return allowed(cfg, uid) || (uid != 0 && uid == bot_id(cfg));
+}
+
+/* Whether an allowed user or the bot wrote msg's words: sent by one of them, and not a
+ * forward of someone else's message (forward_origin; forward_date before Bot API 7.0). The
+ * rest is third-party text, which taints the turn reading it (docs/security.md, "Trust"). */
+static bool written_by_us(const struct config *cfg, const cJSON *msg)
+{
+	const cJSON *origin = cJSON_GetObjectItemCaseSensitive(msg, "forward_origin");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(origin, "type");
+
+	if (!ours(cfg, cJSON_GetObjectItemCaseSensitive(msg, "from")))
+		return false;
+	if (origin)
+		return cJSON_IsString(type) && strcmp(type->valuestring, "user") == 0 &&
+		       ours(cfg, cJSON_GetObjectItemCaseSensitive(origin, "sender_user"));
+	return !cJSON_GetObjectItemCaseSensitive(msg, "forward_date");
 }
 
 /* The stranger's slot: found, or the least recently seen one reused. */
@@ -1709,7 +1760,7 @@ static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t u
 	const cJSON *mid = cJSON_GetObjectItemCaseSensitive(msg, "message_id");
 	int64_t chat_id, user_id;
 	bool private;
-	const char *kind = "other", *body;
+	const char *kind = "other", *body, *untrusted = NULL;
 	char *media, *quoted;
 
 	if (!cJSON_IsNumber(cid) || !cJSON_IsNumber(uid)) {
@@ -1745,8 +1796,15 @@ static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t u
 	       : cJSON_IsString(caption) ? caption->valuestring
 					 : "";
 	quoted = with_quote(msg, body);
+	/* The sender is allowed: a forward is the one way its own words are someone else's. */
+	if (!written_by_us(t->cfg, msg))
+		untrusted = "a forwarded message";
+	else if (quoted &&
+		 !written_by_us(t->cfg, cJSON_GetObjectItemCaseSensitive(msg, "reply_to_message")))
+		untrusted = "a reply quoting someone else's message";
 	tg_inbox_insert(ins, update_id, chat_id, user_id, quoted ? quoted : body, kind, media,
-			topic_of(msg), cJSON_IsNumber(mid) ? (int64_t)mid->valuedouble : 0);
+			topic_of(msg), cJSON_IsNumber(mid) ? (int64_t)mid->valuedouble : 0,
+			untrusted);
 	free(quoted);
 	free(media);
 	metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);

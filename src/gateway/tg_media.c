@@ -68,6 +68,7 @@ struct tg_media {
 	struct agent_part part_out;
 	size_t n_parts;
 	bool voice;
+	bool document; /* a document's contents are the turn's: someone else's words */
 	double cost_usd;
 };
 
@@ -317,6 +318,7 @@ static void on_fire(evutil_socket_t fd, short what, void *arg)
 		.parts = m->n_parts ? &m->part_out : NULL,
 		.n_parts = m->n_parts,
 		.voice = m->voice,
+		.untrusted = m->document ? "a received document" : NULL,
 		.cost_usd = m->cost_usd,
 	};
 
@@ -416,6 +418,7 @@ static void prepare_document(struct tg_media *m)
 	int64_t size = 0;
 	int fd;
 
+	m->document = true;
 	if (strcmp(ext_for(m), "pdf") == 0) {
 		m->part_out = (struct agent_part){AGENT_PART_PDF, m->rel, "application/pdf", name};
 		m->n_parts = 1;
