@@ -1854,10 +1854,11 @@ static void finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 static char *title_of(const char *text)
 {
 	size_t n = strcspn(text, "\n");
+	struct buf title;
 
-	if (n > TITLE_MAX)
-		n = TITLE_MAX;
-	return xstrndup(text, utf8_cut(text, n));
+	buf_init(&title, 0);
+	utf8_clip(&title, text, n, TITLE_MAX, false);
+	return buf_steal(&title);
 }
 
 /* The source's current session with its history into t (session_id, model, system, msgs):

@@ -1407,12 +1407,14 @@ static void jobs_text(struct telegram *t, const char *source, struct buf *out, c
 	buf_puts(&b, "{\"inline_keyboard\":[");
 	for (size_t i = 0; i < n && i < JOBS_BUTTONS_MAX; i++) {
 		bool paused = strcmp(jobs[i].status, "paused") == 0;
-		char label[64];
+		char *title = utf8_clip_dup(jobs[i].title, 40, true), *label;
 
-		snprintf(label, sizeof(label), "%s %lld. %.40s", paused ? "▶ Resume" : "⏸ Pause",
-			 (long long)jobs[i].id, jobs[i].title);
+		label = xasprintf("%s %lld. %s", paused ? "▶ Resume" : "⏸ Pause",
+				  (long long)jobs[i].id, title);
 		buf_printf(&b, "%s[{\"text\":", i ? "," : "");
-		buf_json_str(&b, label, utf8_cut(label, strlen(label)));
+		buf_json_str(&b, label, strlen(label));
+		free(label);
+		free(title);
 		buf_printf(&b,
 			   ",\"callback_data\":\"j:%c:%lld\"},{\"text\":\"🗑 Delete\","
 			   "\"callback_data\":\"j:d:%lld\",\"style\":\"danger\"}]",
@@ -1730,21 +1732,17 @@ static char *with_quote(const cJSON *msg, const char *text)
 			 : cJSON_IsString(cJSON_GetObjectItemCaseSensitive(to, "text"))
 				 ? cJSON_GetObjectItemCaseSensitive(to, "text")
 				 : cJSON_GetObjectItemCaseSensitive(to, "caption");
-	size_t n;
+	char *cut, *out;
 
 	/* In a topic every message "replies" to the topic's first message: not a quote. */
 	if (!to || !cJSON_IsString(q) || !*q->valuestring ||
 	    (topic_of(msg) && !cJSON_IsString(quote) &&
 	     cJSON_GetObjectItemCaseSensitive(to, "forum_topic_created")))
 		return NULL;
-	n = strlen(q->valuestring);
-	if (n > QUOTE_MAX) {
-		n = QUOTE_MAX;
-		while (n > 0 && ((unsigned char)q->valuestring[n] & 0xC0) == 0x80)
-			n--;
-	}
-	return xasprintf("[Replying to: \"%.*s%s\"]\n%s", (int)n, q->valuestring,
-			 n < strlen(q->valuestring) ? "…" : "", text);
+	cut = utf8_clip_dup(q->valuestring, QUOTE_MAX, true);
+	out = xasprintf("[Replying to: \"%s\"]\n%s", cut, text);
+	free(cut);
+	return out;
 }
 
 static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t update_id,
@@ -2202,13 +2200,20 @@ static void press_of(const cJSON *cq, const char *query_id, const char *data, in
 	const cJSON *uname = cJSON_GetObjectItemCaseSensitive(from, "username");
 	const cJSON *first = cJSON_GetObjectItemCaseSensitive(from, "first_name");
 	char who[96];
+	struct buf name;
 
-	if (cJSON_IsString(uname) && *uname->valuestring)
-		snprintf(who, sizeof(who), "@%.64s", uname->valuestring);
-	else if (cJSON_IsString(first) && *first->valuestring)
-		snprintf(who, sizeof(who), "%.64s", first->valuestring);
-	else
-		snprintf(who, sizeof(who), "user %lld", (long long)uid->valuedouble);
+	/* A name is cut between characters: it goes into a message Telegram refuses otherwise. */
+	buf_init(&name, 0);
+	if (cJSON_IsString(uname) && *uname->valuestring) {
+		buf_puts(&name, "@");
+		utf8_clip(&name, uname->valuestring, strlen(uname->valuestring), 64, false);
+	} else if (cJSON_IsString(first) && *first->valuestring) {
+		utf8_clip(&name, first->valuestring, strlen(first->valuestring), 64, false);
+	} else {
+		buf_printf(&name, "user %lld", (long long)uid->valuedouble);
+	}
+	snprintf(who, sizeof(who), "%s", buf_str(&name));
+	buf_finish(&name);
 	t->buttons->press(&(struct telegram_press){query_id, data, chat_id, message_id,
 						   (int64_t)uid->valuedouble, who},
 			  t->buttons_arg);

@@ -713,10 +713,12 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 			model_call(m);
 			return;
 		}
-		fail(m, "%s failed (HTTP %d%s%.200s).",
+		char *said = utf8_clip_dup(r->status == 200 ? "" : r->body, 200, true);
+
+		fail(m, "%s failed (HTTP %d%s%s).",
 		     photo ? "Describing the photo" : "Transcribing the voice note", r->status,
-		     r->status == 200 ? ", an empty answer" : ": ",
-		     r->status == 200 ? "" : (r->body ? r->body : ""));
+		     r->status == 200 ? ", an empty answer" : ": ", said);
+		free(said);
 		return;
 	}
 	write_cache(m, text);

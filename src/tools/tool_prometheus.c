@@ -275,7 +275,7 @@ static void chart_work_free(struct chart_work *w)
 /* What happened to the chart, appended to out; a saved one is sent to the chat. */
 static void chart_note(struct tool_job *j, const struct chart_work *w, struct buf *out)
 {
-	char err[200] = "", caption[160];
+	char err[200] = "", caption[160], *query;
 	int rc;
 
 	if (w->stage == 0) {
@@ -293,8 +293,10 @@ static void chart_note(struct tool_job *j, const struct chart_work *w, struct bu
 			   safeio_strerror(w->rc));
 		return;
 	}
-	snprintf(caption, sizeof(caption), "%.120s%s", j->query,
+	query = utf8_clip_dup(j->query, 120, true);
+	snprintf(caption, sizeof(caption), "%s%s", query,
 		 w->total > w->n ? " (first 8 series)" : "");
+	free(query);
 	rc = j->outlet ? j->outlet(j->source, "sendPhoto", w->rel, caption, err, sizeof(err),
 				   j->outlet_arg)
 		       : -ENOTSUP;
