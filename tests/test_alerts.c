@@ -222,6 +222,55 @@ static void test_messages_are_redacted_and_well_formed(void **state)
 	log_forget_secrets();
 }
 
+static bool valid_utf8(const char *s)
+{
+	for (size_t i = 0, n, len = strlen(s); i < len; i += n) {
+		n = utf8_seq(s + i, len - i);
+		if (n == 0)
+			return false;
+	}
+	return true;
+}
+
+/* A model's error cut by bytes in the middle of an emoji, and a stray byte: every channel
+ * still gets valid UTF-8 (a strict receiver refuses the rest; ntfy made it attachment.bin),
+ * ntfy's body within its 4096-byte message limit. */
+static void test_messages_are_valid_utf8_whatever_the_text(void **state)
+{
+	char *to[] = {"ops@example.test"};
+	struct config_alert_channel ch = {
+		.type = CONFIG_ALERT_EMAIL, .from = "hermetic@example.test", .to = to, .n_to = 1};
+	struct buf text;
+	struct notify_msg m = {"cron:x", "cron job \xF0\x9F\x94 failed", NULL, false, 0, NULL};
+	char *mail, *hook, *ntfy;
+	cJSON *j;
+
+	(void)state;
+	buf_init(&text, 0);
+	for (int i = 0; i < 2000; i++)
+		buf_puts(&text, "\xF0\x9F\x94\xA5");
+	buf_puts(&text, "\xF0\x9F stray \xFF end");
+	m.text = buf_str(&text);
+	mail = notify_email_message(&ch, &m);
+	hook = notify_webhook_body(&m);
+	ntfy = notify_ntfy_body(&m);
+	assert_true(valid_utf8(mail));
+	assert_true(valid_utf8(hook));
+	assert_true(valid_utf8(ntfy));
+	assert_non_null(strstr(mail, "Subject: [hermetic] cron job \xEF\xBF\xBD\xEF\xBF\xBD"));
+	j = cJSON_Parse(hook);
+	assert_non_null(j);
+	assert_non_null(
+		strstr(cJSON_GetObjectItem(j, "text")->valuestring, "stray \xEF\xBF\xBD end"));
+	cJSON_Delete(j);
+	assert_true(strlen(ntfy) <= 4096);
+	assert_string_equal(ntfy + strlen(ntfy) - 7, "\xF0\x9F\x94\xA5\xE2\x80\xA6"); /* "🔥…" */
+	free(mail);
+	free(hook);
+	free(ntfy);
+	buf_finish(&text);
+}
+
 static void test_retry_delay_doubles_up_to_the_cap(void **state)
 {
 	(void)state;
@@ -581,6 +630,82 @@ static void test_cron_failures_keep_counting_across_a_restart(void **state)
 	mod_destroy(m);
 }
 
+/* The body of the first request a webhook receiver on fd (listening, non-blocking) gets,
+ * the loop run meanwhile; NULL when none came. malloc'd. */
+static char *receive_body(struct mod *m, int fd)
+{
+	struct buf in;
+	int conn = -1;
+	char chunk[4096], *body = NULL;
+
+	buf_init(&in, 0);
+	for (int i = 0; i < 2000 && !body; i++) {
+		const char *end, *len;
+		ssize_t n;
+
+		event_base_loop(loop_base(m->loop), EVLOOP_NONBLOCK);
+		if (conn < 0)
+			conn = accept4(fd, NULL, NULL, SOCK_NONBLOCK);
+		n = conn >= 0 ? recv(conn, chunk, sizeof(chunk), 0) : -1;
+		if (n > 0)
+			buf_append(&in, chunk, (size_t)n);
+		else
+			usleep(1000);
+		end = in.len ? strstr(buf_str(&in), "\r\n\r\n") : NULL;
+		len = in.len ? strcasestr(buf_str(&in), "Content-Length: ") : NULL;
+		if (end && len &&
+		    in.len >= (size_t)(end + 4 - in.data) + strtoul(len + 16, NULL, 10))
+			body = xstrdup(end + 4);
+	}
+	if (conn >= 0)
+		close(conn);
+	buf_finish(&in);
+	return body;
+}
+
+/* A cron job's error cut for its alert in the middle of an emoji: the webhook body is valid
+ * UTF-8 JSON, the error cut between characters with an ellipsis (no U+FFFD). */
+static void test_a_cron_error_is_cut_between_characters(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct buf err;
+	char *opts, *body, *text;
+	struct mod *m;
+	cJSON *j;
+
+	(void)state;
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	opts = xasprintf("send_attempts: 1, channels: [{type: webhook, name: hook, "
+			 "url: \"http://127.0.0.1:%d/hook\"}]",
+			 ntohs(sa.sin_port));
+	m = mod_create_with(opts, false);
+	buf_init(&err, 0);
+	buf_puts(&err, "x");
+	for (int i = 0; i < 200; i++)
+		buf_puts(&err, "\xF0\x9F\x94\xA5"); /* the 500th byte is inside an emoji */
+	mod_start(m);
+	alerts_job_done(m->a, "cron:backup", false, buf_str(&err));
+	alerts_job_done(m->a, "cron:backup", false, buf_str(&err));
+	body = receive_body(m, fd);
+	assert_non_null(body);
+	assert_true(valid_utf8(body));
+	j = cJSON_Parse(body);
+	assert_non_null(j);
+	text = cJSON_GetObjectItem(j, "text")->valuestring;
+	assert_null(strstr(text, "\xEF\xBF\xBD"));
+	assert_string_equal(text + strlen(text) - 7, "\xF0\x9F\x94\xA5\xE2\x80\xA6");
+	cJSON_Delete(j);
+	free(body);
+	buf_finish(&err);
+	free(opts);
+	mod_destroy(m);
+	close(fd);
+}
+
 static void test_unreadable_state_file_starts_empty(void **state)
 {
 	struct mod *m = mod_create();
@@ -614,6 +739,8 @@ int main(void)
 		cmocka_unit_test(test_deepseek_balance_answer),
 		cmocka_unit_test(test_balance_low_only_with_a_minimum),
 		cmocka_unit_test(test_messages_are_redacted_and_well_formed),
+		cmocka_unit_test(test_messages_are_valid_utf8_whatever_the_text),
+		cmocka_unit_test(test_a_cron_error_is_cut_between_characters),
 		cmocka_unit_test(test_retry_delay_doubles_up_to_the_cap),
 		cmocka_unit_test(test_retry_is_bounded_by_tries_and_queue),
 		cmocka_unit_test(test_state_file_both_ways),

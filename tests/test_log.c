@@ -80,6 +80,34 @@ static void newlines_in_messages_are_escaped(void **state)
 	free(path);
 }
 
+/* A long line is cut between characters, and a byte that starts none is replaced: the file
+ * holds valid UTF-8 whatever a peer sent. */
+static void long_lines_are_cut_between_characters(void **state)
+{
+	char *path = xasprintf("%s/u.log", dir), *text;
+	struct buf msg;
+
+	buf_init(&msg, 0);
+	buf_puts(&msg, "x");
+	for (int i = 0; i < 4000; i++)
+		buf_puts(&msg, "\xF0\x9F\x94\xA5");
+	assert_int_equal(log_open_file(path, 0, 0), 0);
+	log_warn("bad \xFF byte");
+	for (int shift = 0; shift < 4; shift++)
+		log_warn("%.*s%s", shift, "abc", buf_str(&msg));
+	log_close();
+	text = slurp(path);
+	for (size_t i = 0, n, len = strlen(text); i < len; i += n) {
+		n = utf8_seq(text + i, len - i);
+		assert_true(n > 0);
+	}
+	assert_non_null(strstr(text, "bad \xEF\xBF\xBD byte"));
+	assert_non_null(strstr(text, "\xA5...[truncated]\n"));
+	free(text);
+	free(path);
+	buf_finish(&msg);
+}
+
 static void level_filters_lower_priority_lines(void **state)
 {
 	char *path = xasprintf("%s/c.log", dir), *text;
@@ -232,6 +260,7 @@ int main(void)
 		cmocka_unit_test(registered_secret_is_redacted_in_file),
 		cmocka_unit_test(newlines_in_messages_are_escaped),
 		cmocka_unit_test(level_filters_lower_priority_lines),
+		cmocka_unit_test(long_lines_are_cut_between_characters),
 		cmocka_unit_test(file_rotates_by_size_and_keeps_n),
 		cmocka_unit_test(level_names_parse),
 		cmocka_unit_test(bot_token_in_a_url_is_cut_without_registration),

@@ -56,7 +56,7 @@ static void insert(int64_t update_id, int64_t chat_id, const char *text, const c
 	struct tg_inbox_insert *ins;
 
 	assert_int_equal(tg_inbox_insert_start(st, &ins), 0);
-	tg_inbox_insert(ins, update_id, chat_id, 7, text, kind, "", 0, 0);
+	tg_inbox_insert(ins, update_id, chat_id, 7, text, kind, "", 0, 0, NULL);
 	tg_inbox_insert_finish(ins);
 }
 
@@ -67,10 +67,11 @@ static void inbox_rows_come_back_per_chat_in_update_order_once(void **state)
 
 	wipe();
 	assert_int_equal(tg_inbox_insert_start(st, &ins), 0);
-	tg_inbox_insert(ins, 12, 100, 7, "second", "text", NULL, 0, 0);
-	tg_inbox_insert(ins, 11, 100, 7, "first", "text", NULL, 0, 0);
-	tg_inbox_insert(ins, 13, 200, 7, "", "voice", "{\"kind\":\"voice\"}", 0, 0);
-	tg_inbox_insert(ins, 11, 100, 7, "again", "text", NULL, 0, 0); /* Telegram sent it twice */
+	tg_inbox_insert(ins, 12, 100, 7, "second", "text", NULL, 0, 0, NULL);
+	tg_inbox_insert(ins, 11, 100, 7, "first", "text", NULL, 0, 0, NULL);
+	tg_inbox_insert(ins, 13, 200, 7, "", "voice", "{\"kind\":\"voice\"}", 0, 0, NULL);
+	tg_inbox_insert(ins, 11, 100, 7, "again", "text", NULL, 0, 0,
+			NULL); /* Telegram sent it twice */
 	tg_inbox_insert_finish(ins);
 	assert_int_equal(tg_inbox_next(st, 100, &row), 0);
 	assert_int_equal(row.update_id, 11);
@@ -84,7 +85,8 @@ static void inbox_rows_come_back_per_chat_in_update_order_once(void **state)
 	assert_string_equal(row.media, "{\"kind\":\"voice\"}");
 	tg_inbox_row_finish(&row);
 	assert_int_equal(tg_inbox_next(st, 100, &row), 0);
-	assert_string_equal(row.media, ""); /* a text row has no media */
+	assert_string_equal(row.media, "");	/* a text row has no media */
+	assert_string_equal(row.untrusted, ""); /* the user's own words */
 	tg_inbox_row_finish(&row);
 	assert_int_equal(tg_inbox_next(st, 300, &row), -ENOENT);
 	assert_null(row.text);
@@ -205,11 +207,13 @@ static void a_reply_edits_with_its_first_part_and_buttons_its_last(void **state)
 	assert_string_equal(row.tag, "q:1");
 	tg_outbox_row_finish(&row);
 	assert_int_equal(tg_inbox_insert_start(st, &ins), 0);
-	tg_inbox_insert(ins, 41, 100, 7, "in a topic", "text", NULL, 9, 1234);
+	tg_inbox_insert(ins, 41, 100, 7, "in a topic", "text", NULL, 9, 1234,
+			"a forwarded message");
 	tg_inbox_insert_finish(ins);
 	assert_int_equal(tg_inbox_next(st, 100, &in), 0);
 	assert_int_equal(in.thread_id, 9);
 	assert_int_equal(in.message_id, 1234);
+	assert_string_equal(in.untrusted, "a forwarded message");
 	tg_inbox_row_finish(&in);
 }
 

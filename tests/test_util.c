@@ -1,4 +1,5 @@
-/* util: the capped buffer refuses growth past its cap without losing what it holds; strict
+/* util: the capped buffer refuses growth past its cap without losing what it holds; text cut
+ * for people is valid UTF-8 within its cap at every length, whatever the input; strict
  * number parsing; constant-time equality; SHA-256 known answer; edit distance; RFC 3339 stamps;
  * integers as text. */
 #include "test.h"
@@ -158,6 +159,135 @@ static void utf8_cut_never_splits_a_character(void **state)
 	assert_int_equal(utf8_cut(s, 6), 4);
 	assert_int_equal(utf8_cut(s, 7), 7);
 	assert_int_equal(utf8_cut(s, 0), 0);
+}
+
+/* Every byte of s[0..len) belongs to a valid sequence, and none is NUL. */
+static bool valid_utf8(const char *s, size_t len)
+{
+	for (size_t i = 0, n; i < len; i += n) {
+		n = s[i] ? utf8_seq(s + i, len - i) : 0;
+		if (n == 0)
+			return false;
+	}
+	return true;
+}
+
+/* The input bytes of the unit at s[i] (a character, or one byte that starts none) and the
+ * bytes it becomes (*out). */
+static size_t unit_at(const char *s, size_t i, size_t len, size_t *out)
+{
+	size_t n = s[i] ? utf8_seq(s + i, len - i) : 0;
+
+	*out = n ? n : 3;
+	return n ? n : 1;
+}
+
+static bool at_unit_start(const char *s, size_t len, size_t at)
+{
+	size_t i = 0, out;
+
+	while (i < at)
+		i += unit_at(s, i, len, &out);
+	return i == at;
+}
+
+/* One input at every max and both ways: the output is valid UTF-8 within max; when all fit it
+ * is the whole repaired text, else the longest repaired prefix that fits beside the ellipsis,
+ * cut where a character starts. */
+static void clip_at_every_length(const char *s, size_t len)
+{
+	struct buf whole, b;
+	size_t full, taken;
+
+	buf_init(&whole, 0);
+	buf_init(&b, 0);
+	assert_int_equal(utf8_clip(&whole, s, len, SIZE_MAX, false), len);
+	assert_true(valid_utf8(whole.data, whole.len));
+	full = whole.len;
+	for (size_t max = 0; max <= full + 4; max++) {
+		for (int dots = 0; dots < 2; dots++) {
+			bool with = dots && max >= 3;
+			size_t body, next;
+
+			buf_reset(&b);
+			taken = utf8_clip(&b, s, len, max, dots);
+			assert_true(b.len <= max);
+			assert_true(valid_utf8(b.data, b.len));
+			assert_true(taken <= len);
+			assert_true(at_unit_start(s, len, taken));
+			if (taken == len) {
+				assert_int_equal(b.len, full);
+				assert_memory_equal(b.data, whole.data, full);
+				continue;
+			}
+			assert_true(full > max);
+			body = with ? b.len - 3 : b.len;
+			if (with)
+				assert_memory_equal(b.data + body, "\xE2\x80\xA6", 3);
+			assert_memory_equal(b.data, whole.data, body);
+			/* The longest: the next character would not have fit. */
+			unit_at(s, taken, len, &next);
+			assert_true(body + next > (with ? max - 3 : max));
+		}
+	}
+	buf_finish(&whole);
+	buf_finish(&b);
+}
+
+static void utf8_clip_is_valid_and_within_max_at_every_length(void **state)
+{
+#define IN(lit)                                                                                    \
+	{                                                                                          \
+		lit, sizeof(lit) - 1                                                               \
+	}
+	static const struct {
+		const char *s;
+		size_t len;
+	} in[] = {
+		IN("plain ascii text"),
+		IN("caf\xC3\xA9 \xE2\x82\xAC 5 \xF0\x9F\x94\xA5\xF0\x9F\x94\xA5"), /* é € 🔥🔥 */
+		IN("\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80"),
+		IN("bad \x80 cont \xC0\xAF overlong \xED\xA0\x80 surrogate \xF5\xFF"),
+		IN("cut at the end \xF0\x9F\x94"),
+		IN("nul \0 inside"),
+		IN("\xE2\x82"),
+		IN(""),
+	};
+
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+		clip_at_every_length(in[i].s, in[i].len);
+#undef IN
+}
+
+static void utf8_clip_survives_random_bytes(void **state)
+{
+	static const unsigned char pick[] = {'a',  ' ',	 0x00, 0x80, 0xBF, 0xC2, 0xC3,
+					     0xA9, 0xE2, 0x82, 0xAC, 0xED, 0xA0, 0xF0,
+					     0x9F, 0x98, 0xF4, 0x8F, 0xF5, 0xFF, 0xC0};
+	char s[24];
+
+	srand(38);
+	for (int round = 0; round < 400; round++) {
+		size_t len = (size_t)rand() % sizeof(s);
+
+		for (size_t i = 0; i < len; i++)
+			s[i] = (char)pick[rand() % (int)sizeof(pick)];
+		clip_at_every_length(s, len);
+	}
+}
+
+static void utf8_clip_dup_cuts_with_an_ellipsis(void **state)
+{
+	char *s = utf8_clip_dup("d\xC3\xA9j\xC3\xA0 vu", 6, true);
+
+	assert_string_equal(s, "d\xC3\xA9\xE2\x80\xA6"); /* "dé…": à would not fit beside it */
+	free(s);
+	s = utf8_clip_dup(NULL, 10, true);
+	assert_string_equal(s, "");
+	free(s);
+	s = utf8_clip_dup("short", 10, true);
+	assert_string_equal(s, "short");
+	free(s);
 }
 
 /* Numbers from the network become integers without undefined behaviour: out of range
@@ -331,6 +461,9 @@ int main(void)
 		cmocka_unit_test(json_str_escapes_and_repairs_utf8),
 		cmocka_unit_test(hex_digit_takes_both_cases_and_nothing_else),
 		cmocka_unit_test(utf8_cut_never_splits_a_character),
+		cmocka_unit_test(utf8_clip_is_valid_and_within_max_at_every_length),
+		cmocka_unit_test(utf8_clip_survives_random_bytes),
+		cmocka_unit_test(utf8_clip_dup_cuts_with_an_ellipsis),
 		cmocka_unit_test(buf_append_past_cap_fails_and_keeps_contents),
 		cmocka_unit_test(buf_reserve_makes_room_once_within_the_cap),
 		cmocka_unit_test(buf_consume_and_steal),

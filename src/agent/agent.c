@@ -19,13 +19,13 @@
  * deployments); here a turn pays for at most one. The choices are agent/context.c's
  * (context_*); this file applies them to the turn.
  *
- * Trust (docs/security.md, "Trust"): a turn is tainted when its source is a cron job or a hook, or
+ * Trust (docs/security.md, "Trust"): a turn is tainted when its source is a cron job or a hook,
+ * when its caller says the user text holds someone else's words (agent_turn_opts.untrusted), or
  * once a tool whose results are untrusted text (tools_taints: web_fetch, session_search,
- * MCP) answered in its session; the mark is kept in the store (kv "session.<id>.tainted") so
- * the next turn of that session, whose history holds the text, is tainted too (and so is a
- * turn whose mark cannot be read). Calls carry the mark to
- * tools_call, which holds back memory and skill writes and keeps web_fetch to
- * web.allow_hosts.
+ * prometheus_query, MCP) answered in its session; the mark is kept in the store (kv
+ * "session.<id>.tainted") so the next turn of that session, whose history holds the text, is
+ * tainted too (and so is a turn whose mark cannot be read). Calls carry the mark to tools_call,
+ * which holds back memory and skill writes and keeps web_fetch to web.allow_hosts.
  *
  * Streaming (agent_cbs.on_text set): every model call of the turn, the limit's summary call
  * too, asks for "stream": true with the usage chunk. The router hands the in-process caller
@@ -1855,10 +1855,11 @@ static void finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 static char *title_of(const char *text)
 {
 	size_t n = strcspn(text, "\n");
+	struct buf title;
 
-	if (n > TITLE_MAX)
-		n = TITLE_MAX;
-	return xstrndup(text, utf8_cut(text, n));
+	buf_init(&title, 0);
+	utf8_clip(&title, text, n, TITLE_MAX, false);
+	return buf_steal(&title);
 }
 
 /* The source's current session with its history into t (session_id, model, system, msgs):
@@ -1990,6 +1991,8 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 		t->tainted = store_kv_get(a->env.store, key, &by) != -ENOENT;
 		free(by);
 	}
+	if (o->untrusted)
+		taint(t, o->untrusted);
 	if (!router_has_model(a->env.router, t->model))
 		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);
 	else if (!o->origin || !continues(t, o->origin)) {

@@ -96,6 +96,10 @@ struct agent_turn_opts {
 	const struct tools_scope *scope;
 	/* NULL, or a tool offered to this turn only (see struct agent_tool). */
 	const struct agent_tool *tool;
+	/* NULL, or why the user text holds someone else's words (a forwarded message, a quoted
+	 * stranger, a received document): the turn starts tainted and so does the rest of its
+	 * session, as after a tainting tool (docs/security.md, "Trust"). Borrowed. */
+	const char *untrusted;
 };
 
 enum agent_stop {

@@ -123,15 +123,17 @@ static void key(struct audit_line *l, const char *k)
 static void add_cut(struct audit_line *l, const char *k, const char *value, size_t cap)
 {
 	char *clean = NULL;
-	size_t n;
+	struct buf cut;
 
 	if (!l->on || !value)
 		return;
 	if (log_has_secret(value))
 		value = clean = log_redact(value);
-	n = utf8_cut(value, strnlen(value, cap));
+	buf_init(&cut, 0);
+	utf8_clip(&cut, value, strlen(value), cap, false);
 	key(l, k);
-	buf_json_str(&l->b, value, n);
+	buf_json_str(&l->b, buf_str(&cut), cut.len);
+	buf_finish(&cut);
 	free(clean);
 }
 

@@ -247,7 +247,7 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 {
 	char stamp[RFC3339_LEN], *msg, *clean;
 	const char *base = strrchr(file, '/');
-	struct buf out;
+	struct buf out, esc;
 	va_list ap;
 
 	if (level > L.level)
@@ -260,12 +260,13 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 	buf_init(&out, 0);
 	buf_printf(&out, "%s %-5s [%s:%d] ", stamp, level_names[level], base ? base + 1 : file,
 		   line);
-	escape_into(&out, clean);
-	if (out.len > LOG_LINE_MAX) {
-		out.len = LOG_LINE_MAX;
-		out.data[out.len] = '\0';
+	buf_init(&esc, 0);
+	escape_into(&esc, clean);
+	/* Valid UTF-8 and cut between characters: log shippers drop or mangle the rest. */
+	if (utf8_clip(&out, buf_str(&esc), esc.len,
+		      out.len < LOG_LINE_MAX ? LOG_LINE_MAX - out.len : 0, false) < esc.len)
 		buf_puts(&out, "...[truncated]");
-	}
+	buf_finish(&esc);
 	buf_puts(&out, "\n");
 	pthread_mutex_lock(&write_lock);
 	if (L.to_stderr || level == LOG_ERROR)

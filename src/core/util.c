@@ -533,6 +533,48 @@ size_t utf8_cut(const char *s, size_t len)
 	return ((unsigned char)s[i - 1] & 0xC0) == 0xC0 ? i - 1 : len;
 }
 
+/* Bytes s[i..len) starts with, as they are copied (*out: 3 for a replaced byte). */
+static size_t clip_seq(const char *s, size_t i, size_t len, size_t *out)
+{
+	size_t n = s[i] ? utf8_seq(s + i, len - i) : 0;
+
+	*out = n ? n : 3;
+	return n ? n : 1;
+}
+
+size_t utf8_clip(struct buf *b, const char *s, size_t len, size_t max, bool ellipsis)
+{
+	static const char fffd[] = "\xEF\xBF\xBD", dots[] = "\xE2\x80\xA6";
+	size_t i, n, out, total = 0, room = max;
+
+	for (i = 0; i < len && total <= max; i += n) {
+		n = clip_seq(s, i, len, &out);
+		total += out;
+	}
+	if (total > max && ellipsis && max >= 3)
+		room = max - 3;
+	for (i = 0; i < len; i += n) {
+		n = clip_seq(s, i, len, &out);
+		if (out > room)
+			break;
+		buf_append(b, out == n ? s + i : fffd, out);
+		room -= out;
+	}
+	if (i < len && ellipsis && max >= 3)
+		buf_append(b, dots, 3);
+	return i;
+}
+
+char *utf8_clip_dup(const char *s, size_t max, bool ellipsis)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	if (s)
+		utf8_clip(&b, s, strlen(s), max, ellipsis);
+	return buf_steal(&b);
+}
+
 size_t utf8_count(const char *s, size_t len)
 {
 	size_t i, n = 0;

@@ -74,6 +74,15 @@ int buf_base64(struct buf *b, const void *data, size_t len);
 size_t utf8_seq(const char *s, size_t len);
 /* Length of the longest prefix of s[0..len) not ending inside a UTF-8 sequence. */
 size_t utf8_cut(const char *s, size_t len);
+/* The one way text is shortened for a person or a peer (alerts, e-mail, ntfy, webhooks,
+ * audit, logs, titles, quotes, the cockpit): appends s[0..len) to b as valid UTF-8 of at most
+ * max bytes. Each byte that starts no valid sequence (and each NUL) becomes U+FFFD, three
+ * bytes, counted in max; when the text does not fit it is cut at a character boundary and,
+ * with ellipsis, "…" (three bytes, counted) ends it (max < 3 leaves the ellipsis out). Returns
+ * the bytes of s taken (len when it all fit). */
+size_t utf8_clip(struct buf *b, const char *s, size_t len, size_t max, bool ellipsis);
+/* utf8_clip of the string s (NULL: "") as a malloc'd string. */
+char *utf8_clip_dup(const char *s, size_t max, bool ellipsis);
 /* The value of one hex digit (either case), or -1. */
 int hex_digit(char c);
 

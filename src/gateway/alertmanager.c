@@ -1014,6 +1014,7 @@ static int investigate(struct alertmanager *am, struct am_group *g, const struct
 	const struct am_alert *first = NULL;
 	size_t firing = 0;
 	struct buf prompt;
+	char *title;
 
 	for (size_t i = 0; i < n->n_alerts; i++) {
 		firing += n->alerts[i].firing;
@@ -1024,7 +1025,9 @@ static int investigate(struct alertmanager *am, struct am_group *g, const struct
 	sc->cfg = am->cfg;
 	sc->group_id = g->id;
 	sc->now_ms = now;
-	snprintf(sc->heading, sizeof(sc->heading), "%.120s (%zu firing)", g->title, firing);
+	title = utf8_clip_dup(g->title, 120, true);
+	snprintf(sc->heading, sizeof(sc->heading), "%s (%zu firing)", title, firing);
+	free(title);
 	buf_init(&prompt, 0);
 	build_prompt(n, &prompt);
 	sc->prompt = buf_steal(&prompt);
@@ -1189,10 +1192,14 @@ static void on_silenced(struct httpc_req *req, void *arg)
 		text = xasprintf("🔕 Silenced for %lldh by %s (silence %.64s)", (long long)s->hours,
 				 s->who, id->valuestring);
 	} else {
-		text = xasprintf("⚠️ The silence was not made: %s %.200s",
+		char *said =
+			utf8_clip_dup(httpc_result(req) == HTTPC_OK && body ? body : "", 200, true);
+
+		text = xasprintf("⚠️ The silence was not made: %s %s",
 				 httpc_result(req) == HTTPC_OK ? "Alertmanager answered"
 							       : httpc_error(req),
-				 httpc_result(req) == HTTPC_OK && body ? body : "");
+				 said);
+		free(said);
 		log_warn("alertmanager: silence for group %lld failed (HTTP %ld)", (long long)g->id,
 			 status);
 	}

@@ -655,10 +655,12 @@ void alerts_job_done(struct alerts *a, const char *source, bool ok, const char *
 	if (a->cron[i].fails >= 2) {
 		char *title =
 			xasprintf("cron job %s failed %d times in a row", name, a->cron[i].fails);
-		char *body = xasprintf("%s. The last error: %.500s", title, text ? text : "");
+		char *why = utf8_clip_dup(text, 500, true);
+		char *body = xasprintf("%s. The last error: %s", title, why);
 
 		alerts_fire(a, key, title, body);
 		free(title);
+		free(why);
 		free(body);
 	}
 }
@@ -712,14 +714,16 @@ static void watch_mcp(struct alerts *a, int64_t now)
 			a->mcp_down_since[i] = now;
 		if (now - a->mcp_down_since[i] >= a->cfg->alerts.mcp_down_after_s * 1000) {
 			char *title = xasprintf("MCP server %s down", si.name);
+			char *why = utf8_clip_dup(si.error ? si.error : "none", 300, true);
 			char *text =
 				xasprintf("MCP server %s has not been connected for %lld s (%s): "
-					  "its tools are not offered. Last error: %.300s",
+					  "its tools are not offered. Last error: %s",
 					  si.name, (long long)((now - a->mcp_down_since[i]) / 1000),
-					  si.state, si.error ? si.error : "none");
+					  si.state, why);
 
 			alerts_fire(a, key, title, text);
 			free(title);
+			free(why);
 			free(text);
 		}
 	}

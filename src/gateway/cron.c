@@ -447,13 +447,17 @@ static void health_done(struct cron *c, struct cron_run *run, const struct job_r
 	enum cron_status st = run->have_verdict ? run->status : CRON_FAIL;
 	char *summary, *text;
 
-	if (run->have_verdict)
+	if (run->have_verdict) {
 		summary = xstrdup(run->summary);
-	else if (r->ok)
+	} else if (r->ok) {
 		summary = xstrdup("no verdict: the run ended without calling report");
-	else
-		summary = xasprintf("no verdict: the run failed: %.200s",
-				    r->text && *r->text ? r->text : "unknown error");
+	} else {
+		char *why =
+			utf8_clip_dup(r->text && *r->text ? r->text : "unknown error", 200, true);
+
+		summary = xasprintf("no verdict: the run failed: %s", why);
+		free(why);
+	}
 	save_verdict(c, run, st, summary, run->have_verdict ? run->details : "", r->session_id);
 	set_health(c, run->job, st);
 	if (st == CRON_OK) {

@@ -553,7 +553,7 @@ static int reminder_deliver(void *ctx, int64_t chat_id, int64_t thread_id, const
 static void sink_deliver(void *ctx, const struct config_deliver *to, const char *text)
 {
 	struct gateway *g = ctx;
-	char *clean;
+	char *clean, *cut;
 
 	if (!to->target)
 		return;
@@ -563,9 +563,11 @@ static void sink_deliver(void *ctx, const struct config_deliver *to, const char 
 	}
 	/* Redact before cutting: a secret cut in half is not recognised by the logger. */
 	clean = log_redact(text);
+	cut = utf8_clip_dup(clean, 300, false);
 	log_warn("delivery to %s is not possible (Telegram is not configured); the result was: "
-		 "%.300s",
-		 to->target, clean);
+		 "%s",
+		 to->target, cut);
+	free(cut);
 	free(clean);
 }
 

@@ -32,6 +32,7 @@ static const struct store_migration migrations[] = {
 	{"telegram-reply", TG_STORE_REPLY_SQL},
 	{"alertmanager", ALERTMANAGER_SCHEMA_SQL},
 	{"cron-verdicts", CRON_VERDICTS_SQL},
+	{"telegram-untrusted", TG_STORE_UNTRUSTED_SQL},
 };
 
 void schema_register(void)

@@ -152,6 +152,7 @@ struct chat {
 	int64_t msg_id;	  /* the busy row's message (reactions) */
 	struct live live; /* the busy row's turn as Telegram shows it while it runs */
 	char *markup;	  /* a command's reply keyboard (set by the handler, sent with it) */
+	char *untrusted;  /* the busy row's tg_inbox_row.untrusted, NULL = trusted */
 };
 
 struct answer {
@@ -360,6 +361,7 @@ static void chat_free(struct chat *c)
 	live_clear(&c->live);
 	free(c->live.sending);
 	free(c->markup);
+	free(c->untrusted);
 	free(c);
 }
 
@@ -1039,8 +1041,11 @@ static void start_turn_parts(struct chat *c, const char *text, const struct agen
 	free(shown);
 	rc = agent_turn(
 		t->agent,
-		&(struct agent_turn_opts){
-			.source = source, .origin = origin, .parts = parts, .n_parts = n_parts},
+		&(struct agent_turn_opts){.source = source,
+					  .origin = origin,
+					  .parts = parts,
+					  .n_parts = n_parts,
+					  .untrusted = c->untrusted},
 		text, t->cfg->telegram.stream == CONFIG_STREAM_OFF ? &turn_cbs : &turn_cbs_streamed,
 		c, &c->turn);
 	if (rc == -EAGAIN) {
@@ -1142,6 +1147,8 @@ static void on_media_ready(const struct tg_media_ready *r, void *arg)
 	}
 	if (r->echo)
 		show_echo(c, r->echo);
+	if (r->untrusted && !c->untrusted)
+		c->untrusted = xstrdup(r->untrusted);
 	c->voice_in = r->voice;
 	start_turn_parts(c, r->turn_text, r->parts, r->n_parts);
 }
@@ -1401,12 +1408,14 @@ static void jobs_text(struct telegram *t, const char *source, struct buf *out, c
 	buf_puts(&b, "{\"inline_keyboard\":[");
 	for (size_t i = 0; i < n && i < JOBS_BUTTONS_MAX; i++) {
 		bool paused = strcmp(jobs[i].status, "paused") == 0;
-		char label[64];
+		char *title = utf8_clip_dup(jobs[i].title, 40, true), *label;
 
-		snprintf(label, sizeof(label), "%s %lld. %.40s", paused ? "▶ Resume" : "⏸ Pause",
-			 (long long)jobs[i].id, jobs[i].title);
+		label = xasprintf("%s %lld. %s", paused ? "▶ Resume" : "⏸ Pause",
+				  (long long)jobs[i].id, title);
 		buf_printf(&b, "%s[{\"text\":", i ? "," : "");
-		buf_json_str(&b, label, utf8_cut(label, strlen(label)));
+		buf_json_str(&b, label, strlen(label));
+		free(label);
+		free(title);
 		buf_printf(&b,
 			   ",\"callback_data\":\"j:%c:%lld\"},{\"text\":\"🗑 Delete\","
 			   "\"callback_data\":\"j:d:%lld\",\"style\":\"danger\"}]",
@@ -1547,6 +1556,8 @@ static void chat_next(struct chat *c)
 	c->busy_update = row.update_id;
 	c->thread = row.thread_id;
 	c->msg_id = row.message_id;
+	free(c->untrusted);
+	c->untrusted = *row.untrusted ? xstrdup(row.untrusted) : NULL;
 	attempts = row.attempts;
 	/* Counted before it runs: a start the process did not survive stays counted. A row
 	 * taken again by this process (its reply could not be stored) is no new attempt. */
@@ -1594,6 +1605,48 @@ static bool allowed(const struct config *cfg, int64_t user_id)
 		if (cfg->telegram.allowed_users[i] == user_id)
 			return true;
 	return false;
+}
+
+/* The bot's own user id: a token is "<bot id>:<secret>". 0 when it does not say. */
+static int64_t bot_id(const struct config *cfg)
+{
+	const char *p = cfg->telegram.token;
+	int64_t id = 0;
+
+	for (; p && *p >= '0' && *p <= '9'; p++) {
+		if (id > (INT64_MAX - 9) / 10)
+			return 0;
+		id = id * 10 + (*p - '0');
+	}
+	return p && *p == ':' ? id : 0;
+}
+
+/* An allowed user or the bot itself. */
+static bool ours(const struct config *cfg, const cJSON *user)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(user, "id");
+	int64_t uid;
+
+	if (!cJSON_IsNumber(id))
+		return false;
+	uid = clamp_i64(id->valuedouble, INT64_MIN, INT64_MAX);
+	return allowed(cfg, uid) || (uid != 0 && uid == bot_id(cfg));
+}
+
+/* Whether an allowed user or the bot wrote msg's words: sent by one of them, and not a
+ * forward of someone else's message (forward_origin; forward_date before Bot API 7.0). The
+ * rest is third-party text, which taints the turn reading it (docs/security.md, "Trust"). */
+static bool written_by_us(const struct config *cfg, const cJSON *msg)
+{
+	const cJSON *origin = cJSON_GetObjectItemCaseSensitive(msg, "forward_origin");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(origin, "type");
+
+	if (!ours(cfg, cJSON_GetObjectItemCaseSensitive(msg, "from")))
+		return false;
+	if (origin)
+		return cJSON_IsString(type) && strcmp(type->valuestring, "user") == 0 &&
+		       ours(cfg, cJSON_GetObjectItemCaseSensitive(origin, "sender_user"));
+	return !cJSON_GetObjectItemCaseSensitive(msg, "forward_date");
 }
 
 /* The stranger's slot: found, or the least recently seen one reused. */
@@ -1680,21 +1733,17 @@ static char *with_quote(const cJSON *msg, const char *text)
 			 : cJSON_IsString(cJSON_GetObjectItemCaseSensitive(to, "text"))
 				 ? cJSON_GetObjectItemCaseSensitive(to, "text")
 				 : cJSON_GetObjectItemCaseSensitive(to, "caption");
-	size_t n;
+	char *cut, *out;
 
 	/* In a topic every message "replies" to the topic's first message: not a quote. */
 	if (!to || !cJSON_IsString(q) || !*q->valuestring ||
 	    (topic_of(msg) && !cJSON_IsString(quote) &&
 	     cJSON_GetObjectItemCaseSensitive(to, "forum_topic_created")))
 		return NULL;
-	n = strlen(q->valuestring);
-	if (n > QUOTE_MAX) {
-		n = QUOTE_MAX;
-		while (n > 0 && ((unsigned char)q->valuestring[n] & 0xC0) == 0x80)
-			n--;
-	}
-	return xasprintf("[Replying to: \"%.*s%s\"]\n%s", (int)n, q->valuestring,
-			 n < strlen(q->valuestring) ? "…" : "", text);
+	cut = utf8_clip_dup(q->valuestring, QUOTE_MAX, true);
+	out = xasprintf("[Replying to: \"%s\"]\n%s", cut, text);
+	free(cut);
+	return out;
 }
 
 static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t update_id,
@@ -1710,7 +1759,7 @@ static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t u
 	const cJSON *mid = cJSON_GetObjectItemCaseSensitive(msg, "message_id");
 	int64_t chat_id, user_id;
 	bool private;
-	const char *kind = "other", *body;
+	const char *kind = "other", *body, *untrusted = NULL;
 	char *media, *quoted;
 
 	if (!cJSON_IsNumber(cid) || !cJSON_IsNumber(uid)) {
@@ -1746,8 +1795,15 @@ static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t u
 	       : cJSON_IsString(caption) ? caption->valuestring
 					 : "";
 	quoted = with_quote(msg, body);
+	/* The sender is allowed: a forward is the one way its own words are someone else's. */
+	if (!written_by_us(t->cfg, msg))
+		untrusted = "a forwarded message";
+	else if (quoted &&
+		 !written_by_us(t->cfg, cJSON_GetObjectItemCaseSensitive(msg, "reply_to_message")))
+		untrusted = "a reply quoting someone else's message";
 	tg_inbox_insert(ins, update_id, chat_id, user_id, quoted ? quoted : body, kind, media,
-			topic_of(msg), cJSON_IsNumber(mid) ? (int64_t)mid->valuedouble : 0);
+			topic_of(msg), cJSON_IsNumber(mid) ? (int64_t)mid->valuedouble : 0,
+			untrusted);
 	free(quoted);
 	free(media);
 	metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
@@ -2145,13 +2201,20 @@ static void press_of(const cJSON *cq, const char *query_id, const char *data, in
 	const cJSON *uname = cJSON_GetObjectItemCaseSensitive(from, "username");
 	const cJSON *first = cJSON_GetObjectItemCaseSensitive(from, "first_name");
 	char who[96];
+	struct buf name;
 
-	if (cJSON_IsString(uname) && *uname->valuestring)
-		snprintf(who, sizeof(who), "@%.64s", uname->valuestring);
-	else if (cJSON_IsString(first) && *first->valuestring)
-		snprintf(who, sizeof(who), "%.64s", first->valuestring);
-	else
-		snprintf(who, sizeof(who), "user %lld", (long long)uid->valuedouble);
+	/* A name is cut between characters: it goes into a message Telegram refuses otherwise. */
+	buf_init(&name, 0);
+	if (cJSON_IsString(uname) && *uname->valuestring) {
+		buf_puts(&name, "@");
+		utf8_clip(&name, uname->valuestring, strlen(uname->valuestring), 64, false);
+	} else if (cJSON_IsString(first) && *first->valuestring) {
+		utf8_clip(&name, first->valuestring, strlen(first->valuestring), 64, false);
+	} else {
+		buf_printf(&name, "user %lld", (long long)uid->valuedouble);
+	}
+	snprintf(who, sizeof(who), "%s", buf_str(&name));
+	buf_finish(&name);
 	t->buttons->press(&(struct telegram_press){query_id, data, chat_id, message_id,
 						   (int64_t)uid->valuedouble, who},
 			  t->buttons_arg);

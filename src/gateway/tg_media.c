@@ -69,6 +69,7 @@ struct tg_media {
 	struct agent_part part_out;
 	size_t n_parts;
 	bool voice;
+	bool document; /* a document's contents are the turn's: someone else's words */
 	double cost_usd;
 };
 
@@ -318,6 +319,7 @@ static void on_fire(evutil_socket_t fd, short what, void *arg)
 		.parts = m->n_parts ? &m->part_out : NULL,
 		.n_parts = m->n_parts,
 		.voice = m->voice,
+		.untrusted = m->document ? "a received document" : NULL,
 		.cost_usd = m->cost_usd,
 	};
 
@@ -417,6 +419,7 @@ static void prepare_document(struct tg_media *m)
 	int64_t size = 0;
 	int fd;
 
+	m->document = true;
 	if (strcmp(ext_for(m), "pdf") == 0) {
 		m->part_out = (struct agent_part){AGENT_PART_PDF, m->rel, "application/pdf", name};
 		m->n_parts = 1;
@@ -711,10 +714,12 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 			model_call(m);
 			return;
 		}
-		fail(m, "%s failed (HTTP %d%s%.200s).",
+		char *said = utf8_clip_dup(r->status == 200 ? "" : r->body, 200, true);
+
+		fail(m, "%s failed (HTTP %d%s%s).",
 		     photo ? "Describing the photo" : "Transcribing the voice note", r->status,
-		     r->status == 200 ? ", an empty answer" : ": ",
-		     r->status == 200 ? "" : (r->body ? r->body : ""));
+		     r->status == 200 ? ", an empty answer" : ": ", said);
+		free(said);
 		return;
 	}
 	write_cache(m, text);

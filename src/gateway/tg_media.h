@@ -12,7 +12,8 @@
  *             model_info.supports_audio_input through an input_audio part); tried twice.
  *             photo: an image part when the turn's model group has supports_vision, else a
  *             description by auxiliary.vision. document: text-like files as text (or their path
- *             when large), PDFs as a file part where the model reads them, else a clear refusal.
+ *             when large), PDFs as a file part where the model reads them, else a clear refusal;
+ *             either way untrusted text (tg_media_ready.untrusted).
  *
  * Every result a model produced (transcript, description) is kept beside the file as
  * <file>.txt, and a finished download is kept as the file: a job started again after a
@@ -49,7 +50,10 @@ struct tg_media_ready {
 	const char *echo;      /* Markdown to show first (a transcript), NULL = none */
 	const struct agent_part *parts;
 	size_t n_parts;
-	bool voice;	 /* a voice note or audio (telegram.voice_replies: mirror) */
+	bool voice; /* a voice note or audio (telegram.voice_replies: mirror) */
+	/* NULL, or why turn_text and parts hold someone else's words (a document's contents,
+	 * whoever sent it): the turn is tainted (agent_turn_opts.untrusted). */
+	const char *untrusted;
 	double cost_usd; /* model calls this job made */
 };
 

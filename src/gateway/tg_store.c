@@ -65,8 +65,8 @@ int tg_inbox_insert_start(struct store *s, struct tg_inbox_insert **out)
 
 	if (sqlite3_prepare_v2(store_db(s),
 			       "INSERT OR IGNORE INTO tg_inbox (update_id, chat_id, user_id, text, "
-			       "kind, created_ms, media, thread_id, message_id) "
-			       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			       "kind, created_ms, media, thread_id, message_id, untrusted) "
+			       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return store_fail(s, "store updates");
 	*out = xcalloc(1, sizeof(**out));
@@ -76,7 +76,7 @@ int tg_inbox_insert_start(struct store *s, struct tg_inbox_insert **out)
 
 void tg_inbox_insert(struct tg_inbox_insert *ins, int64_t update_id, int64_t chat_id,
 		     int64_t user_id, const char *text, const char *kind, const char *media,
-		     int64_t thread_id, int64_t message_id)
+		     int64_t thread_id, int64_t message_id, const char *untrusted)
 {
 	sqlite3_stmt *st = ins->st;
 
@@ -90,6 +90,7 @@ void tg_inbox_insert(struct tg_inbox_insert *ins, int64_t update_id, int64_t cha
 	sqlite3_bind_text(st, 7, media ? media : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, thread_id);
 	sqlite3_bind_int64(st, 9, message_id);
+	sqlite3_bind_text(st, 10, untrusted ? untrusted : "", -1, SQLITE_STATIC);
 	sqlite3_step(st);
 	sqlite3_clear_bindings(st); /* text and kind are the caller's */
 }
@@ -109,7 +110,8 @@ int tg_inbox_next(struct store *s, int64_t chat_id, struct tg_inbox_row *row)
 
 	if (sqlite3_prepare_v2(
 		    store_db(s),
-		    "SELECT update_id, text, kind, attempts, media, thread_id, message_id "
+		    "SELECT update_id, text, kind, attempts, media, thread_id, message_id, "
+		    "untrusted "
 		    "FROM tg_inbox "
 		    "WHERE done = 0 AND chat_id = ? ORDER BY update_id LIMIT 1",
 		    -1, &st, NULL) != SQLITE_OK)
@@ -123,6 +125,7 @@ int tg_inbox_next(struct store *s, int64_t chat_id, struct tg_inbox_row *row)
 		row->media = column_copy(st, 4);
 		row->thread_id = sqlite3_column_int64(st, 5);
 		row->message_id = sqlite3_column_int64(st, 6);
+		row->untrusted = column_copy(st, 7);
 		rc = 0;
 	}
 	sqlite3_finalize(st);
@@ -134,7 +137,8 @@ void tg_inbox_row_finish(struct tg_inbox_row *row)
 	free(row->text);
 	free(row->kind);
 	free(row->media);
-	row->text = row->kind = row->media = NULL;
+	free(row->untrusted);
+	row->text = row->kind = row->media = row->untrusted = NULL;
 }
 
 int tg_inbox_count_attempt(struct store *s, int64_t update_id)

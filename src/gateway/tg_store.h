@@ -62,6 +62,11 @@ struct tg_part;
  * alert's resolved note under its investigation. */
 #define TG_STORE_REPLY_SQL "ALTER TABLE tg_outbox ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;"
 
+/* untrusted: why the row's text holds someone else's words ('' = it is the user's own): a
+ * forwarded message, or a reply quoting a message a stranger wrote. Its turn is tainted
+ * (docs/security.md, "Trust"). */
+#define TG_STORE_UNTRUSTED_SQL "ALTER TABLE tg_inbox ADD COLUMN untrusted TEXT NOT NULL DEFAULT '';"
+
 /* ---- inbox ---- */
 
 /* A batch of updates to insert (one prepared statement, for the caller's transaction). */
@@ -69,12 +74,13 @@ struct tg_inbox_insert;
 
 /* Prepares the batch. Returns 0, or store_fail's code (nothing to finish then). */
 int tg_inbox_insert_start(struct store *s, struct tg_inbox_insert **out);
-/* Inserts one message unless its update_id is already stored (INSERT OR IGNORE); text and
- * kind are copied. A failed insert is not reported: the offset written in the same
- * transaction decides what Telegram sends again. */
+/* Inserts one message unless its update_id is already stored (INSERT OR IGNORE); text,
+ * kind, media and untrusted (NULL = '', see TG_STORE_UNTRUSTED_SQL) are copied. A failed
+ * insert is not reported: the offset written in the same transaction decides what Telegram
+ * sends again. */
 void tg_inbox_insert(struct tg_inbox_insert *ins, int64_t update_id, int64_t chat_id,
 		     int64_t user_id, const char *text, const char *kind, const char *media,
-		     int64_t thread_id, int64_t message_id);
+		     int64_t thread_id, int64_t message_id, const char *untrusted);
 /* Frees the batch. Accepts NULL. */
 void tg_inbox_insert_finish(struct tg_inbox_insert *ins);
 
@@ -86,6 +92,7 @@ struct tg_inbox_row {
 	char *media; /* "" for text (see TG_STORE_MEDIA_SQL) */
 	int64_t attempts;
 	int64_t thread_id, message_id; /* see TG_STORE_LIVE_SQL */
+	char *untrusted;	       /* "" = trusted (see TG_STORE_UNTRUSTED_SQL) */
 };
 
 /* The chat's oldest row not done into *row. Returns 0, -ENOENT when there is none, or -EIO

@@ -564,16 +564,17 @@ struct msg_acc {
 	bool truncated;	 /* a message was left out: the count or the byte budget */
 };
 
-/* s cut at max bytes (at a character boundary), added to o as name; the bytes kept. */
+/* s cut at max bytes (utf8_clip: valid UTF-8, which cJSON does not check), added to o as
+ * name; the bytes of s kept. */
 static size_t add_cut(cJSON *o, const char *name, const char *s, size_t max, bool *cut)
 {
-	size_t n = strlen(s), keep = utf8_cut(s, n < max ? n : max);
-	char *text = xmalloc(keep + 1);
+	size_t n = strlen(s), keep;
+	struct buf text;
 
-	memcpy(text, s, keep);
-	text[keep] = '\0';
-	cJSON_AddStringToObject(o, name, text);
-	free(text);
+	buf_init(&text, 0);
+	keep = utf8_clip(&text, s, n, max, false);
+	cJSON_AddStringToObject(o, name, buf_str(&text));
+	buf_finish(&text);
 	*cut = keep < n;
 	return keep;
 }
@@ -895,11 +896,8 @@ static void read_log(struct read_job *j, cJSON *root)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *l = lines[(first + i) % LOG_LINES];
-		size_t len = utf8_cut(l, strnlen(l, 1000));
-		char *cut = xmalloc(len + 1);
+		char *cut = utf8_clip_dup(l, 1000, true);
 
-		memcpy(cut, l, len);
-		cut[len] = '\0';
 		cJSON_AddItemToArray(arr, cJSON_CreateString(cut));
 		free(cut);
 	}
@@ -2020,11 +2018,13 @@ static void chat_tool_result(const char *name, bool is_error, const char *text, 
 {
 	struct chat_run *c = arg;
 	cJSON *d = cJSON_CreateObject();
-	size_t cut = utf8_cut(text, len < TOOL_RESULT_MAX ? len : TOOL_RESULT_MAX);
-	char *shown = xmalloc(cut + 1);
+	struct buf shown_buf;
+	size_t cut;
+	char *shown;
 
-	memcpy(shown, text, cut);
-	shown[cut] = '\0';
+	buf_init(&shown_buf, 0);
+	cut = utf8_clip(&shown_buf, text, len, TOOL_RESULT_MAX, false);
+	shown = buf_steal(&shown_buf);
 	c->sent = 0;
 	cJSON_AddStringToObject(d, "name", name);
 	cJSON_AddBoolToObject(d, "is_error", is_error);

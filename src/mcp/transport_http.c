@@ -227,7 +227,7 @@ char *mcp_http_describe(const char *content_type, const char *body, size_t len)
 	/* Redact before cutting: the body may quote our headers, and a secret cut in half is
 	 * not recognised any more. */
 	clean = log_redact(text);
-	out = xasprintf("%.200s%s", clean, strlen(clean) > 200 || len > n ? "..." : "");
+	out = utf8_clip_dup(clean, 200, true);
 	free(clean);
 	free(text);
 	return out;

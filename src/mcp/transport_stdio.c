@@ -143,9 +143,11 @@ static void on_readable(evutil_socket_t fd, short what, void *arg, bool is_err)
 				/* Redact before cutting: a secret cut in half is not
 				 * recognised by the logger any more. */
 				char *clean = log_redact(buf_str(b));
+				char *cut = utf8_clip_dup(clean, 200, true);
 
-				log_info("mcp %s stderr: %.200s... (long line cut)",
-					 mcp_server_name(t->s), clean);
+				log_info("mcp %s stderr: %s (long line cut)", mcp_server_name(t->s),
+					 cut);
+				free(cut);
 				free(clean);
 				buf_reset(b);
 			} else {

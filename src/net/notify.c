@@ -4,6 +4,10 @@
  * message. The answer is read only for its status (2xx = taken) and, on failure, a short
  * redacted excerpt for the error.
  *
+ * Title and text are redacted, then made valid UTF-8 and capped by utf8_clip (an ellipsis
+ * where cut): a strict JSON receiver refuses invalid UTF-8, and ntfy keeps a body that is not
+ * UTF-8, or longer than its 4096-byte message limit, as an attachment instead of a message.
+ *
  * Rejected: ntfy's JSON publishing to the server root (the topic URL is what users copy from
  * the app, and the plain POST is ntfy's first documented form); MIME multipart mail (nothing
  * to attach); retrying here (the alerts module decides what is worth sending again).
@@ -24,6 +28,9 @@
 
 #define ANSWER_MAX    (16 * 1024)
 #define ERROR_EXCERPT 160
+#define TITLE_MAX     250
+#define TEXT_MAX      (32 * 1024)
+#define NTFY_TEXT_MAX 4096 /* ntfy's message-size-limit: a longer body becomes an attachment */
 
 struct notify_req {
 	struct httpc_req *http;
@@ -32,10 +39,22 @@ struct notify_req {
 	bool mail;
 };
 
+/* s redacted (before it is cut: half a secret is not recognised), as valid UTF-8 of at most
+ * max bytes. malloc'd. */
+static char *clean(const char *s, size_t max)
+{
+	char *redacted = log_redact(s ? s : ""), *out = utf8_clip_dup(redacted, max, true);
+
+	free(redacted);
+	return out;
+}
+
 char *notify_webhook_body(const struct notify_msg *m)
 {
 	cJSON *root = cJSON_CreateObject();
-	char when[RFC3339_LEN], *title = log_redact(m->title), *text = log_redact(m->text), *s;
+	char when[RFC3339_LEN], *title = clean(m->title, TITLE_MAX),
+				*text = clean(m->text, TEXT_MAX);
+	char *s;
 
 	rfc3339_utc(m->ts_wall_ms, false, when);
 	cJSON_AddStringToObject(root, "source", "hermetic");
@@ -51,6 +70,11 @@ char *notify_webhook_body(const struct notify_msg *m)
 	free(title);
 	free(text);
 	return s;
+}
+
+char *notify_ntfy_body(const struct notify_msg *m)
+{
+	return clean(m->text, NTFY_TEXT_MAX);
 }
 
 /* Copies s with line ends made CRLF and other control bytes but tab dropped. */
@@ -75,7 +99,7 @@ char *notify_email_message(const struct config_alert_channel *ch, const struct n
 {
 	static unsigned long serial;
 	time_t t = (time_t)(m->ts_wall_ms / 1000);
-	char date[64], *title = log_redact(m->title), *text = log_redact(m->text);
+	char date[64], *title = clean(m->title, TITLE_MAX), *text = clean(m->text, TEXT_MAX);
 	struct tm tm;
 	struct buf out;
 	size_t i;
@@ -109,14 +133,13 @@ char *notify_email_message(const struct config_alert_channel *ch, const struct n
 static char *http_error(struct httpc_req *req)
 {
 	size_t len;
-	const char *body = httpc_body(req, &len);
-	char *clean = log_redact(body), *s;
+	char *excerpt = clean(httpc_body(req, &len), ERROR_EXCERPT), *s;
 
-	for (char *p = clean; *p; p++)
+	for (char *p = excerpt; *p; p++)
 		if ((unsigned char)*p < 0x20)
 			*p = ' ';
-	s = xasprintf("HTTP %ld: %.*s", httpc_status(req), ERROR_EXCERPT, clean);
-	free(clean);
+	s = xasprintf("HTTP %ld: %s", httpc_status(req), excerpt);
+	free(excerpt);
 	return s;
 }
 
@@ -169,14 +192,14 @@ static int start(struct loop *l, const struct config_alert_channel *ch, const st
 		r->mail = true;
 	} else if (ch->type == CONFIG_ALERT_NTFY) {
 		struct buf t;
-		char *clean = log_redact(m->title);
+		char *line = clean(m->title, TITLE_MAX);
 
 		buf_init(&t, 0);
 		buf_puts(&t, "Title: ");
 		if (m->resolved)
 			buf_puts(&t, "RESOLVED: ");
-		put_line(&t, clean);
-		free(clean);
+		put_line(&t, line);
+		free(line);
 		title = buf_steal(&t);
 		prio = xasprintf("Priority: %lld", m->resolved ? 3LL : (long long)ch->priority);
 		tags = xasprintf("Tags: %s", ntfy_tags[m->resolved]);
@@ -184,7 +207,7 @@ static int start(struct loop *l, const struct config_alert_channel *ch, const st
 		headers[h++] = prio;
 		headers[h++] = tags;
 		headers[h++] = "Content-Type: text/plain; charset=utf-8";
-		body = log_redact(m->text);
+		body = notify_ntfy_body(m);
 	} else {
 		headers[h++] = "Content-Type: application/json";
 		body = notify_webhook_body(m);

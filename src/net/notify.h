@@ -40,8 +40,11 @@ int notify_send(struct loop *l, const struct config_alert_channel *ch, const str
 void notify_cancel(struct notify_req *r);
 
 /* The pieces, for tests: the RFC 5322 message of an e-mail channel (CRLF line ends, lines
- * starting with '.' left to curl's dot-stuffing), and the JSON body of a webhook. */
+ * starting with '.' left to curl's dot-stuffing), the JSON body of a webhook and the body of
+ * an ntfy POST. Each is valid UTF-8 whatever title and text hold (utf8_clip: invalid bytes
+ * become U+FFFD; the title is cut to 250 bytes, the text to 32 KiB, for ntfy to 4096). */
 char *notify_email_message(const struct config_alert_channel *ch, const struct notify_msg *m);
 char *notify_webhook_body(const struct notify_msg *m);
+char *notify_ntfy_body(const struct notify_msg *m);
 
 #endif

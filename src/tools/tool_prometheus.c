@@ -13,6 +13,9 @@
  * (loop_offload), then sent from the loop: a slow SD card or a large PNG never stalls the
  * loop. A call cancelled meanwhile is answered at once; the worker's result is dropped.
  *
+ * Its results taint the turn (tools_taints): alert annotations and label values are written by
+ * whatever runs in the cluster, the same text that taints an Alertmanager investigation.
+ *
  * Rejected: an SSRF guard like web_fetch's. prometheus.url is the operator's, usually
  * internal, and the model only chooses the query, never the host. A separate tool per
  * listing: four more schemas paid on every call for what one `kind` argument says.
@@ -272,7 +275,7 @@ static void chart_work_free(struct chart_work *w)
 /* What happened to the chart, appended to out; a saved one is sent to the chat. */
 static void chart_note(struct tool_job *j, const struct chart_work *w, struct buf *out)
 {
-	char err[200] = "", caption[160];
+	char err[200] = "", caption[160], *query;
 	int rc;
 
 	if (w->stage == 0) {
@@ -290,8 +293,10 @@ static void chart_note(struct tool_job *j, const struct chart_work *w, struct bu
 			   safeio_strerror(w->rc));
 		return;
 	}
-	snprintf(caption, sizeof(caption), "%.120s%s", j->query,
+	query = utf8_clip_dup(j->query, 120, true);
+	snprintf(caption, sizeof(caption), "%s%s", query,
 		 w->total > w->n ? " (first 8 series)" : "");
+	free(query);
 	rc = j->outlet ? j->outlet(j->source, "sendPhoto", w->rel, caption, err, sizeof(err),
 				   j->outlet_arg)
 		       : -ENOTSUP;
@@ -547,6 +552,7 @@ const struct tool_def tool_def_prometheus_query = {
 	.name = "prometheus_query",
 	.toolset = CONFIG_TOOLSET_PROMETHEUS,
 	.read_only = true,
+	.taints = true,
 	.description = "Query Prometheus: PromQL (instant; start/end for a range, summarised per "
 		       "series with a sparkline; chart png sends a line chart), or list series, "
 		       "label values, alerts or rules.",

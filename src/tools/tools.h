@@ -148,8 +148,8 @@ size_t tools_n_builtin_max(const struct config *cfg);
  * an approval, see approvals.mcp). */
 bool tools_read_only(struct tools *t, const char *name);
 /* True when a result of name is untrusted text that taints the turn reading it: web_fetch,
- * session_search and every MCP tool (pages, hook payloads, pod logs and issue texts may carry
- * instructions). */
+ * session_search, prometheus_query and every MCP tool (pages, hook payloads, alert
+ * annotations, label values, pod logs and issue texts may carry instructions). */
 bool tools_taints(struct tools *t, const char *name);
 /* The trust a turn of source starts with: cron ("cron:<job>"), hook ("hook:<name>"),
  * reminder ("reminder:<id>") and alert investigation ("alert:<group>") runs are tainted, and

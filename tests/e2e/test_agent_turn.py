@@ -245,6 +245,21 @@ def test_repl_commands_and_session_continuity(agent, fake):
     assert reqs[2]["model"] == "test/cheap"
 
 
+def test_a_session_title_is_valid_utf8_cut_between_characters(agent, fake):
+    """The title (the first line, at most 60 bytes) is shown in `sessions`, Telegram and the
+    cockpit: a byte that starts no character becomes U+FFFD and the cut falls between
+    characters."""
+    fake.script_for("test/free", text("ok"))
+    first = "caf\udcff " + "\U0001F525" * 20  # argv byte 0xFF, then 80 bytes of emoji
+    assert agent.chat(first + "\nsecond line").returncode == 0
+    db = sqlite3.connect(agent.home / "state.db")
+    db.text_factory = bytes
+    [(title,)] = db.execute("SELECT title FROM sessions").fetchall()
+    db.close()
+    assert len(title) <= 60
+    assert title.decode("utf-8") == "caf\ufffd " + "\U0001F525" * 13, title
+
+
 def test_sessions_command_lists_shows_and_searches(agent, fake):
     fake.script_for("test/free", text("Paris is the capital."))
     assert agent.chat("capital of France?").returncode == 0

@@ -197,6 +197,21 @@ def test_a_failed_transcription_is_retried_once_then_said(bot, tg, fake, media):
     assert len([r for r in ledger(g) if r[0] == "ears"]) == 1
 
 
+def test_a_provider_error_is_quoted_cut_between_characters(bot, tg, fake, media):
+    """The provider's answer is quoted in the message to the user, cut at 200 bytes: between
+    characters (with an ellipsis), never into a U+FFFD where an emoji was split."""
+    from fakes.fake_openai_media import error
+    said = json.dumps({"error": {"message": "x" + "\U0001F525" * 100, "type": "server_error"}},
+                      ensure_ascii=False, separators=(",", ":")).encode()
+    assert said.index("\U0001F525".encode()) == 22  # so the 200th byte is inside an emoji
+    media.script(error(500, body=said), error(500, body=said))
+    bot(auxiliary={"transcription": "ears"})
+    tg.push_voice(chat_id=ALLOWED, data=OGG)
+    sent = tg.wait_sent(ALLOWED, 1, timeout=30 * SLOW)
+    assert sent[0].startswith('Transcribing the voice note failed (HTTP 500: {"error"'), sent[0]
+    assert "\ufffd" not in sent[0] and sent[0].endswith("\U0001F525\u2026)."), sent[0]
+
+
 def test_voice_replies_mirror_a_voice_note_with_an_ogg_voice_message(bot, tg, fake, media):
     fake.script_for("test/free", text("Here is the plan."))
     g = bot(auxiliary={"transcription": "ears", "speech": "mouth"},

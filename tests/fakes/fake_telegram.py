@@ -1409,16 +1409,21 @@ class FakeTelegram:
     def push_text(self, text: str, chat_id=1001, user_id=None, first_name: str = "Ada",
                   username: str | None = "ada", date=None, chat_type: str = "private",
                   title: str | None = None, thread_id: int | None = None,
-                  reply_to: int | None = None, quote: str | None = None) -> dict:
+                  reply_to: int | None = None, quote: str | None = None,
+                  forward_origin: dict | None = None) -> dict:
         """A user writes ``text`` to the bot in a private chat (or, with ``chat_type``
         ``group``/``supergroup``/``channel`` and a negative ``chat_id``, in that chat; pass
         ``user_id`` then); returns the Update. ``thread_id``: the message is in that topic
         (``message_thread_id``, ``is_topic_message``; the topic becomes known).
         ``reply_to``: the message_id (the bot's or a user's) it replies to, sent as
         ``reply_to_message``; ``quote``: a part of that message's text, sent as ``quote``
-        (TextQuote ``{text, position, is_manual}``)."""
+        (TextQuote ``{text, position, is_manual}``). ``forward_origin``: the message is a
+        forward (MessageOrigin, e.g. ``{"type": "hidden_user", "sender_user_name": "Eve",
+        "date": 0}``); ``text`` is then the original's."""
         message = self._incoming(chat_id, user_id, first_name, username, date, chat_type,
                                  title, thread_id, reply_to, quote)
+        if forward_origin is not None:
+            message["forward_origin"] = forward_origin
         message["text"] = text
         entities = command_entities(text)
         if entities:
