@@ -121,6 +121,7 @@ def test_non_root_user_runs_without_the_variable(tmp_path):
 # ---- Landlock --------------------------------------------------------------------------
 
 @pytest.mark.smoke
+@pytest.mark.needs("native")  # qemu-user has no Landlock; test_vm_arm64.py proves it on arm64
 def test_landlock_denies_writes_outside_home_and_keeps_reads_it_needs(tmp_path):
     cfg, home, _ = minimal_config(tmp_path)
     needs_landlock(cfg)
