@@ -1,7 +1,8 @@
 /* multipart: the forms clients send (curl's, undici's as the OpenAI Node SDK writes them, a
  * preamble and an epilogue, a quoted boundary), binary file content kept byte for byte through
  * a parse and a re-encode, the model field replaced, and every refusal: not a form, no or a
- * too long boundary, a nameless part, no closing boundary, too many parts, headers over the cap.
+ * too long boundary, a nameless part, a part with two Content-Disposition headers, no closing
+ * boundary, too many parts, headers over the cap.
  */
 #include "test.h"
 #include "net/multipart.h"
@@ -171,6 +172,44 @@ static void malformed_forms_are_refused_with_a_reason(void **state)
 	refuse("multipart/form-data; boundary=b", "--bx\r\n", -EINVAL, "no part");
 }
 
+static void a_part_with_two_content_dispositions_is_refused(void **state)
+{
+	/* Starlette reads the last header, this parser read the first: the part was "x" here
+	 * and "model" upstream. */
+	refuse("multipart/form-data; boundary=b",
+	       "--b\r\nContent-Disposition: form-data; name=\"x\"\r\n"
+	       "Content-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o\r\n--b--\r\n",
+	       -EINVAL, "more than one Content-Disposition");
+	refuse("multipart/form-data; boundary=b",
+	       "--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nstt\r\n"
+	       "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
+	       "Content-Type: audio/wav\r\ncontent-disposition:form-data; name=\"model\"\r\n\r\n"
+	       "RIFF\r\n--b--\r\n",
+	       -EINVAL, "more than one Content-Disposition");
+	/* an empty second header counts too */
+	refuse("multipart/form-data; boundary=b",
+	       "--b\r\nContent-Disposition: form-data; name=\"x\"\r\nContent-Disposition:\r\n"
+	       "\r\nv\r\n--b--\r\n",
+	       -EINVAL, "more than one Content-Disposition");
+}
+
+static void count_sees_every_part_of_a_name_files_included(void **state)
+{
+	static const char form[] =
+		"--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nstt\r\n"
+		"--b\r\nContent-Disposition: form-data; name=\"model\"; filename=\"m\"\r\n\r\n"
+		"gpt-4o\r\n"
+		"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n"
+		"RIFF\r\n--b--\r\n";
+	struct multipart_form f;
+
+	parse_ok("multipart/form-data; boundary=b", form, sizeof(form) - 1, &f);
+	assert_int_equal(multipart_count(&f, "model"), 2);
+	assert_int_equal(multipart_count(&f, "file"), 1);
+	assert_int_equal(multipart_count(&f, "language"), 0);
+	multipart_form_finish(&f);
+}
+
 static void caps_on_parts_and_header_bytes_hold(void **state)
 {
 	struct buf b;
@@ -208,6 +247,8 @@ int main(void)
 		cmocka_unit_test(preamble_epilogue_quoted_boundary_and_padding_are_read),
 		cmocka_unit_test(malformed_forms_are_refused_with_a_reason),
 		cmocka_unit_test(caps_on_parts_and_header_bytes_hold),
+		cmocka_unit_test(a_part_with_two_content_dispositions_is_refused),
+		cmocka_unit_test(count_sees_every_part_of_a_name_files_included),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -44,7 +44,7 @@ static void photo_takes_the_largest_size_under_the_cap(void **state)
 	assert_string_equal(cJSON_GetObjectItem(j, "kind")->valuestring, "photo");
 	cJSON_Delete(j);
 	free(media);
-	/* None fits: the smallest is taken (the download cap still applies). */
+	/* None fits: the smallest is taken, for the job to refuse over max_image_bytes. */
 	cfg.telegram.max_image_bytes = 50;
 	media = tg_media_pick(msg, &cfg, &kind);
 	j = parse(media);

@@ -656,11 +656,14 @@ static const struct opt telegram_opts[] = {
 	 .text = "answer strangers with a refusal (false = ignore them)"},
 	{"max_file_bytes", T_INT, FLD(config_telegram, max_file_bytes), .def = "20971520",
 	 .min = 1024, .max = 2000 * MIB,
-	 .text = "largest voice note, audio or document downloaded (Telegram's cloud Bot API "
-		 "serves bots 20 MB; a local Bot API server more)"},
+	 .text = "largest voice note, audio, video note or document downloaded (Telegram's "
+		 "cloud Bot API serves bots 20 MB; a local Bot API server more); photos are "
+		 "bounded by max_image_bytes alone"},
 	{"max_image_bytes", T_INT, FLD(config_telegram, max_image_bytes), .def = "1048576",
 	 .min = 1024, .max = 20 * MIB,
-	 .text = "the largest of a photo's sizes under this is taken"},
+	 .text = "a photo's cap: the largest of its sizes up to this is taken, whatever "
+		 "max_file_bytes; a photo with no size up to this is refused; an image sent "
+		 "as a file up to this is handled as a photo"},
 	{"max_text_doc_bytes", T_INT, FLD(config_telegram, max_text_doc_bytes), .def = "32768",
 	 .min = 0, .max = MIB,
 	 .text = "a text document up to this size goes into the turn; a larger one is given "

@@ -1311,17 +1311,31 @@ static void on_press(const struct telegram_press *p, void *arg)
 	struct am_group *g;
 	const char *answer;
 	char buf[160];
+	int64_t posted;
 
 	if (sscanf(p->data, "a:%7[a-z0-9]:%lld%n", op, &id, &n) != 2 || p->data[n] ||
 	    !(g = group_by_id(am, id))) {
 		telegram_answer_press(am->tg, p->query_id, "This alert group is no longer known.");
 		return;
 	}
+	/* The buttons belong to the chat the group's report went to: a press from another
+	 * allowed chat (a client can send any callback data) would otherwise move the group's
+	 * follow-ups, notes and Dig deeper answers there. */
+	posted = g->chat_id ? g->chat_id : alerts_chat(am->cfg);
+	if (p->chat_id != posted) {
+		log_warn("alertmanager: a press on group %lld from chat %lld refused: its report "
+			 "is in chat %lld",
+			 (long long)g->id, (long long)p->chat_id, (long long)posted);
+		telegram_answer_press(am->tg, p->query_id,
+				      "This alert was posted to another chat: press its buttons "
+				      "there.");
+		return;
+	}
 	/* The buttons are on the group's message: a press read before sendMessage's answer (two
 	 * connections, either can come first) or after that answer was lost still tells its id,
 	 * so a follow-up or note replies under it. */
 	if (!g->message_id && p->message_id) {
-		g->chat_id = p->chat_id;
+		g->chat_id = posted;
 		g->message_id = p->message_id;
 		save(am, g);
 	}

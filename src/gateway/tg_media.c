@@ -213,6 +213,36 @@ static const char *ext_for(const struct tg_media *m)
 	return ext_of_name(m->file_name) ? ext_of_name(m->file_name) : "bin";
 }
 
+/* An image sent as a file that is handled as a photo: small enough for one (unknown size
+ * counts as small, and the download cap then holds it to telegram.max_image_bytes), of a type
+ * a vision model reads. */
+static bool image_doc(const struct tg_media *m)
+{
+	const char *ext = ext_for(m);
+
+	return strcmp(m->kind, "document") == 0 && m->mime && strncmp(m->mime, "image/", 6) == 0 &&
+	       m->size <= m->env.cfg->telegram.max_image_bytes && strcmp(ext, "bin") != 0 &&
+	       strcmp(ext, "gif") != 0;
+}
+
+/* The download cap of the job's file and the option that sets it: a photo (one of Telegram's
+ * sizes, picked under telegram.max_image_bytes, or an image document handled as one) is
+ * bounded by that option alone, as docs/gateway.md says, whatever telegram.max_file_bytes;
+ * every other file by telegram.max_file_bytes. */
+static int64_t cap_of(const struct tg_media *m, const char **option)
+{
+	bool photo = strcmp(m->kind, "photo") == 0 || image_doc(m);
+
+	if (option)
+		*option = photo ? "telegram.max_image_bytes" : "telegram.max_file_bytes";
+	return photo ? m->env.cfg->telegram.max_image_bytes : m->env.cfg->telegram.max_file_bytes;
+}
+
+static const char *noun_of(const struct tg_media *m)
+{
+	return strcmp(m->kind, "photo") == 0 || image_doc(m) ? "photo" : "file";
+}
+
 static bool isalnum_ascii(unsigned char ch)
 {
 	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
@@ -488,9 +518,7 @@ static void prepare(struct tg_media *m)
 
 	if (strcmp(m->kind, "document") == 0) {
 		/* An image sent as a file is a photo when small enough. */
-		if (m->mime && strncmp(m->mime, "image/", 6) == 0 &&
-		    m->size <= cfg->telegram.max_image_bytes && strcmp(ext_for(m), "bin") != 0 &&
-		    strcmp(ext_for(m), "gif") != 0) {
+		if (image_doc(m)) {
 			free(m->kind);
 			m->kind = xstrdup("photo");
 		} else {
@@ -745,7 +773,7 @@ static int on_chunk(struct httpc_req *req, const char *data, size_t len, void *a
 	if (httpc_status(req) != 200)
 		return 0; /* an error page: not the file, kept out of it */
 	m->got += (int64_t)len;
-	if (m->got > m->env.cfg->telegram.max_file_bytes)
+	if (m->got > cap_of(m, NULL))
 		return -1;
 	return fileio_write_all(m->fd, data, len) < 0 ? -1 : 0;
 }
@@ -755,7 +783,7 @@ static void on_fetched(struct httpc_req *req, void *arg)
 	struct tg_media *m = arg;
 	enum httpc_result res = httpc_result(req);
 	long status = httpc_status(req);
-	const char *why = httpc_error(req);
+	const char *why = httpc_error(req), *option;
 	int rc;
 
 	m->http = NULL;
@@ -770,12 +798,10 @@ static void on_fetched(struct httpc_req *req, void *arg)
 		fire(m);
 		return;
 	}
-	if (m->got > m->env.cfg->telegram.max_file_bytes) {
+	if (m->got > cap_of(m, &option)) {
 		unlinkat(m->home_fd, m->part, 0);
-		fail(m,
-		     "That file is larger than telegram.max_file_bytes (%lld bytes); I did not "
-		     "keep it.",
-		     (long long)m->env.cfg->telegram.max_file_bytes);
+		fail(m, "That %s is larger than %s (%lld bytes); I did not keep it.", noun_of(m),
+		     option, (long long)cap_of(m, NULL));
 		return;
 	}
 	if (res == HTTPC_OK && status == 200 && rc == 0 && (!m->size || m->got == m->size) &&
@@ -834,7 +860,7 @@ static void on_got_file(struct httpc_req *req, void *arg)
 	size_t len;
 	const char *body = httpc_body(req, &len);
 	cJSON *j = NULL, *res;
-	const char *path, *desc;
+	const char *path, *desc, *option;
 	int64_t size;
 
 	m->http = NULL;
@@ -868,13 +894,15 @@ static void on_got_file(struct httpc_req *req, void *arg)
 		     path ? path
 			  : "none; a local Bot API server in --local mode gives absolute "
 			    "paths, which hermetic does not read");
-	} else if (size > m->env.cfg->telegram.max_file_bytes) {
-		fail(m, "That file has %lld bytes, more than telegram.max_file_bytes (%lld).",
-		     (long long)size, (long long)m->env.cfg->telegram.max_file_bytes);
 	} else {
+		/* Telegram's size first: it decides whether an image document is a photo. */
 		if (size)
 			m->size = size;
-		fetch(m, path);
+		if (m->size > cap_of(m, &option))
+			fail(m, "That %s has %lld bytes, more than %s (%lld).", noun_of(m),
+			     (long long)m->size, option, (long long)cap_of(m, NULL));
+		else
+			fetch(m, path);
 	}
 	cJSON_Delete(j);
 }
@@ -915,11 +943,8 @@ static void get_file(struct tg_media *m)
 static bool refused_early(struct tg_media *m)
 {
 	const struct config *cfg = m->env.cfg;
-	bool image_doc = strcmp(m->kind, "document") == 0 && m->mime &&
-			 strncmp(m->mime, "image/", 6) == 0 &&
-			 m->size <= cfg->telegram.max_image_bytes;
 
-	if ((strcmp(m->kind, "photo") == 0 || image_doc) && !group_sees(cfg, m->turn_model) &&
+	if ((strcmp(m->kind, "photo") == 0 || image_doc(m)) && !group_sees(cfg, m->turn_model) &&
 	    !group_sees(cfg, cfg->auxiliary.vision)) {
 		fail(m,
 		     "I can't look at photos: neither this chat's model \"%s\" nor "
@@ -953,6 +978,7 @@ int tg_media_start(const struct tg_media_env *env, int64_t update_id, const char
 	struct tg_media *m = xcalloc(1, sizeof(*m));
 	cJSON *j = json_parse_str(media_json, NULL);
 	char name[96];
+	const char *option;
 	int rc;
 
 	m->env = *env;
@@ -990,9 +1016,9 @@ int tg_media_start(const struct tg_media_env *env, int64_t update_id, const char
 		fail(m, "That message names no file.");
 	} else if (refused_early(m)) {
 		/* said */
-	} else if (m->size > env->cfg->telegram.max_file_bytes) {
-		fail(m, "That file has %lld bytes, more than telegram.max_file_bytes (%lld).",
-		     (long long)m->size, (long long)env->cfg->telegram.max_file_bytes);
+	} else if (m->size > cap_of(m, &option)) {
+		fail(m, "That %s has %lld bytes, more than %s (%lld).", noun_of(m),
+		     (long long)m->size, option, (long long)cap_of(m, NULL));
 	} else if (exists(m->home_fd, m->rel, NULL)) {
 		log_info("telegram: update %lld: %s already saved (no download)",
 			 (long long)update_id, m->rel);

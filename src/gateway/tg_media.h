@@ -1,12 +1,13 @@
 /* tg_media: a Telegram media message made ready for a turn, and voice replies.
  *
  *   receipt   tg_media_pick() reads the message: which file to take (the largest photo size
- *             under telegram.max_image_bytes), stored with the inbox row before anything is
- *             downloaded.
+ *             under telegram.max_image_bytes, else the smallest, which the job refuses), stored
+ *             with the inbox row before anything is downloaded.
  *   fetch     getFile, then the file from telegram.api_base's /file/bot<token>/<path>, written
  *             as it arrives to home/media/<update_id>.<ext>.part (never whole in memory), capped
- *             by telegram.max_file_bytes, renamed into place when complete. A truncated or failed
- *             download is tried once more.
+ *             by telegram.max_image_bytes for a photo and telegram.max_file_bytes for any other
+ *             file, renamed into place when complete. A truncated or failed download is tried
+ *             once more.
  *   prepare   voice, audio, video_note: transcribed through the router's
  *             auxiliary.transcription group (/v1/audio/transcriptions, or a chat group with
  *             model_info.supports_audio_input through an input_audio part); tried twice.

@@ -3,12 +3,12 @@
  * CRLF "--" boundary (the first one may start the body), transport padding (spaces and tabs)
  * and CRLF, a header block ended by an empty line, the content up to the next delimiter; the
  * close delimiter "--" boundary "--" ends the form and anything after it (the epilogue) is
- * ignored. Only Content-Disposition is read from a part's headers (RFC 7578: name, filename);
- * the rest is kept verbatim for the re-encoding. The encoder keeps the client's boundary, which
- * the client already chose to be absent from every part, so the file part is never rescanned.
- * Rejected: streaming the parse (the router holds the whole body anyway, capped by
- * router.max_body_bytes) and a fresh random boundary (it would have to be checked against
- * every byte of the file).
+ * ignored. Only Content-Disposition is read from a part's headers (RFC 7578: name, filename),
+ * and a part must have exactly one; the rest is kept verbatim for the re-encoding. The encoder
+ * keeps the client's boundary, which the client already chose to be absent from every part, so the
+ * file part is never rescanned. Rejected: streaming the parse (the router holds the whole body
+ * anyway, capped by router.max_body_bytes) and a fresh random boundary (it would have to be checked
+ * against every byte of the file).
  */
 #include "net/multipart.h"
 #include "core/util.h"
@@ -86,30 +86,49 @@ static char *param_value(const char *s, const char *end, const char *param)
 	return NULL;
 }
 
-/* Reads name and filename from the Content-Disposition line of a header block. */
-static int read_disposition(struct multipart_part *part)
+#define NAMELESS "a multipart part lacks Content-Disposition: form-data; name=\"...\""
+
+/* Reads name and filename from the one Content-Disposition line of a header block. A second
+ * one is refused, not skipped: servers disagree on which one counts (Starlette reads the last),
+ * so a part could name one field here and another upstream. */
+static int read_disposition(struct multipart_part *part, char *err, size_t err_len)
 {
 	static const char hname[] = "content-disposition:";
-	const char *p = part->head, *end = part->head + part->head_len;
+	const char *p = part->head, *end = part->head + part->head_len, *line = NULL,
+		   *line_end = NULL;
+	const char *v;
 
 	while (p < end) {
-		const char *eol = p, *v;
+		const char *eol = p;
 
 		while (eol + 1 < end && !(eol[0] == '\r' && eol[1] == '\n'))
 			eol++;
 		if (eol + 1 >= end)
 			eol = end;
-		if ((size_t)(eol - p) > sizeof(hname) - 1 &&
+		if ((size_t)(eol - p) >= sizeof(hname) - 1 &&
 		    strncasecmp(p, hname, sizeof(hname) - 1) == 0) {
-			v = skip_ws(p + sizeof(hname) - 1, eol);
-			if ((size_t)(eol - v) < 9 || strncasecmp(v, "form-data", 9) != 0)
+			if (line) {
+				set_err(err, err_len,
+					"a multipart part has more than one Content-Disposition "
+					"header; send one per part");
 				return -1;
-			part->name = param_value(v, eol, "name");
-			part->filename = param_value(v, eol, "filename");
-			return part->name ? 0 : -1;
+			}
+			line = p;
+			line_end = eol;
 		}
 		p = eol + 2;
 	}
+	if (!line)
+		goto nameless;
+	v = skip_ws(line + sizeof(hname) - 1, line_end);
+	if ((size_t)(line_end - v) < 9 || strncasecmp(v, "form-data", 9) != 0)
+		goto nameless;
+	part->name = param_value(v, line_end, "name");
+	part->filename = param_value(v, line_end, "filename");
+	if (part->name)
+		return 0;
+nameless:
+	set_err(err, err_len, NAMELESS);
 	return -1;
 }
 
@@ -164,8 +183,6 @@ static const char *find_delim(const char *p, const char *end, const char *delim,
 	return (size_t)(end - p) < dlen ? NULL : memmem(p, (size_t)(end - p), delim, dlen);
 }
 
-#define NAMELESS "a multipart part lacks Content-Disposition: form-data; name=\"...\""
-
 /* One part starting at p (just after its "--boundary" line). Returns where the next delimiter
  * starts, or NULL with err set. */
 static const char *read_part(const char *p, const char *end, const char *delim, size_t dlen,
@@ -188,10 +205,8 @@ static const char *read_part(const char *p, const char *end, const char *delim, 
 	}
 	part->head = p;
 	part->head_len = (size_t)(hend - p);
-	if (read_disposition(part) < 0) {
-		set_err(err, err_len, NAMELESS);
+	if (read_disposition(part, err, err_len) < 0)
 		return NULL;
-	}
 	part->data = hend + 4;
 	next = find_delim(part->data, end, delim, dlen);
 	if (!next) {
@@ -273,6 +288,15 @@ const struct multipart_part *multipart_find(const struct multipart_form *f, cons
 		if (strcmp(f->parts[i].name, name) == 0)
 			return &f->parts[i];
 	return NULL;
+}
+
+size_t multipart_count(const struct multipart_form *f, const char *name)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < f->n_parts; i++)
+		n += strcmp(f->parts[i].name, name) == 0;
+	return n;
 }
 
 /* The boundary as a Content-Type parameter value: a token, else a quoted string. */

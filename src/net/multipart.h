@@ -34,8 +34,8 @@ struct multipart_form {
 
 /* Parses body (len bytes) sent with content_type ("multipart/form-data; boundary=..."). Returns
  * 0, or -EINVAL with a message for the client in err (not multipart/form-data, no boundary,
- * no closing boundary, a part without a name) or -E2BIG (over a cap). On error the form holds
- * nothing; multipart_form_finish is still allowed. */
+ * no closing boundary, a part without a name or with more than one Content-Disposition) or -E2BIG
+ * (over a cap). On error the form holds nothing; multipart_form_finish is still allowed. */
 int multipart_parse(const char *content_type, const char *body, size_t len,
 		    struct multipart_form *out, char *err, size_t err_len);
 
@@ -44,6 +44,9 @@ void multipart_form_finish(struct multipart_form *f);
 
 /* The first part named name, or NULL. */
 const struct multipart_part *multipart_find(const struct multipart_form *f, const char *name);
+
+/* How many parts are named name (files and plain fields alike). */
+size_t multipart_count(const struct multipart_form *f, const char *name);
 
 /* The form again, with the same boundary and every part's headers and content as they came,
  * except that the content of the plain fields named field is value. Returns the body

@@ -1683,6 +1683,13 @@ static bool refuse_body(struct router_call *c)
 		fail_call(c, E_BAD_REQUEST, 400, err);
 		return true;
 	}
+	/* The router checks and bills the first "model" and rewrites only plain fields; an
+	 * upstream may read another one (a file part, or the last of several). */
+	if (multipart_count(&c->form, "model") > 1)
+		return refuse_param(c,
+				    "The form has more than one part named 'model' (a field or a "
+				    "file); send model once, as a plain field.",
+				    "model", "invalid_value");
 	c->req = form_fields(&c->form);
 	return false;
 }

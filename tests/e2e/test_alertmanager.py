@@ -5,7 +5,7 @@ read-only investigation (only prometheus_query and the MCP server's read-only to
 runbook in its system prompt) delivered with Silence 1h / Silence 4h / Ack / Dig deeper; a
 repeat within reinvestigate_after starts nothing, also after a restart; resolved adds a reply
 under the investigation (exactly one); Silence sends the exact API v2 request; a stranger's
-press is refused; a wrong token is 401; Dig deeper counts against investigate.max_per_hour; a
+press is refused, and so is a press from another allowed chat; a wrong token is 401; Dig deeper counts against investigate.max_per_hour; a
 new group's id is past every stored one, also rows not loaded."""
 import json
 import sqlite3
@@ -98,8 +98,8 @@ def am():
 def bot(tmp_path, fake, tg, mcp, prom, am):
     started = []
 
-    def make(investigate=None, env=None):
-        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [OWNER],
+    def make(investigate=None, env=None, allowed_users=(OWNER,)):
+        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": list(allowed_users),
                 "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
         alerts = {"alertmanager_token": "os.environ/AM_TOKEN", "alertmanager_url": am.url,
                   "reinvestigate_after": "4h",
@@ -343,6 +343,42 @@ def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):
         "action"] == "acked"
     time.sleep(1 * SLOW)
     assert len(tg.messages(OWNER)) == count and len(fake.chat_requests) == n
+    assert tg.unanswered_callbacks() == []
+
+
+def test_a_press_from_another_allowed_chat_is_refused_and_moves_nothing(bot, tg, fake, am):
+    """The buttons act only in the chat the report was posted to: another allowed user's
+    chat sending the group's callback data (a client can send any) gets an answer saying so,
+    and the group's chat, its message and the Alertmanager API stay untouched."""
+    other = 1002
+    tg.add_chat(other)
+    investigate_script(fake)
+    g = bot(allowed_users=(OWNER, other))
+    send(g, payload())
+    msg = investigation(tg)
+    data = callback_data_of(msg["reply_markup"])
+    row = "SELECT chat_id, message_id, acked_by FROM am_groups"
+    wait_for(lambda: state_row(g, row)[1], 10, "the report's message id in the store")
+    before = state_row(g, row)
+    assert before[:2] == (OWNER, msg["message_id"])
+    tg.push_text("/help", chat_id=other, user_id=other)
+    wait_for(lambda: tg.messages(other), 10, "the bot's answer in the other chat")
+    there = tg.messages(other)[-1]["message_id"]
+    n, count = len(fake.chat_requests), len(tg.messages(OWNER))
+    for i, d in enumerate(data):
+        tg.press(other, there, d, user_id=other, check=False)
+        wait_for(lambda: len(tg.callback_answers) == i + 1, 10, "the refused press's answer")
+        assert tg.callback_answers[-1]["text"] == \
+            "This alert was posted to another chat: press its buttons there.", \
+            tg.callback_answers[-1]
+    time.sleep(1 * SLOW)
+    assert am.requests == [] and len(fake.chat_requests) == n
+    assert len(tg.messages(OWNER)) == count and len(tg.messages(other)) == 1
+    assert state_row(g, row) == before
+    # The same button in the report's chat still works.
+    tg.press(OWNER, msg["message_id"], data[2], user_id=OWNER)
+    wait_for(lambda: any("Acked by @ada" in m["text"]
+                         for m in replies_to(tg, msg["message_id"])), 10, "the ack")
     assert tg.unanswered_callbacks() == []
 
 

@@ -239,6 +239,42 @@ def test_transcription_upload_arrives_byte_exact_with_the_upstream_model(
     assert approx(row["cost_usd"], u["input_tokens"] * 2.5e-6 + u["output_tokens"] * 1e-5, 1e-15)
 
 
+def test_a_form_smuggling_a_second_model_is_refused_before_the_upstream(
+        fake, media, start_router):
+    """A part with two Content-Disposition headers (Starlette reads the last) and a second
+    part named model, as a field or as a file, would run another model than the one checked
+    and billed: each is a 400 naming what was wrong, and the upstream receives nothing."""
+    r = start_router(router_config(fake, media_models(media)))
+    boundary = "----hermetic-e2e-smuggle"
+    ctype = f"multipart/form-data; boundary={boundary}"
+    wav = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+           f"filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFF\r\n")
+    two_headers = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n"
+                   f"stt\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"x\"\r\n"
+                   f"Content-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o\r\n"
+                   + wav + f"--{boundary}--\r\n")
+    reply = r.post("/v1/audio/transcriptions", raw=two_headers.encode(),
+                   headers={"Content-Type": ctype})
+    assert reply.status == 400, reply.text
+    assert "more than one Content-Disposition" in reply.error()["message"], reply.text
+    second_field, _ = multipart([("model", "stt"), ("model", "gpt-4o")],
+                                [("file", "a.wav", "audio/wav", b"RIFF")], boundary)
+    as_file, _ = multipart([("model", "stt")], [("model", "m.txt", "text/plain", b"gpt-4o"),
+                                                ("file", "a.wav", "audio/wav", b"RIFF")],
+                           boundary)
+    for body in (second_field, as_file):
+        err = assert_openai_400(r.post("/v1/audio/transcriptions", raw=body,
+                                       headers={"Content-Type": ctype}), "model",
+                                "invalid_value")
+        assert "more than one part named 'model'" in err["message"], err
+    assert media.requests == [] and r.spend_rows() == []
+    ok_body, _ = multipart([("model", "stt")], [("file", "a.wav", "audio/wav", b"RIFF")],
+                           boundary)
+    assert r.post("/v1/audio/transcriptions", raw=ok_body,
+                  headers={"Content-Type": ctype}).status == 200
+    assert len(media.requests) == 1
+
+
 def test_a_3_mib_upload_arrives_whole_and_one_over_max_body_bytes_is_refused(
         fake, media, start_router):
     audio = b"RIFF" + os.urandom(3 * 1024 * 1024)  # past curl's 1 MiB Expect: 100-continue

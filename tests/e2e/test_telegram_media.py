@@ -1,7 +1,7 @@
 """Telegram media through `hermetic gateway` (issue 17): voice notes transcribed through the
 router (/v1/audio/transcriptions, or an audio-capable chat model), photos as image parts or
 described by auxiliary.vision, documents as text or PDF file parts, files out with send_file,
-voice replies, the download caps, a kill between download and transcription, the ledger and
+voice replies, the download caps (both sides of each kind's), a kill between download and transcription, the ledger and
 the memory ceiling. Against the fake Bot API (getFile, file downloads, uploads), the chat fake
 and the media fake (tests/fakes/)."""
 import base64
@@ -378,6 +378,101 @@ def test_an_oversized_file_is_refused_before_download(bot, tg, fake):
     sent = tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW)
     assert "more than telegram.max_file_bytes (4096)" in sent[0]
     assert not tg.downloads
+
+
+# The caps of docs/gateway.md, both sides of each: a photo (and an image sent as a document
+# that is handled as one) is bounded by telegram.max_image_bytes alone, every other file by
+# telegram.max_file_bytes. The photo cap is set above the file cap so that a mix-up shows.
+FILE_CAP, IMAGE_CAP = 4096, 8192
+CAPS = {"max_file_bytes": FILE_CAP, "max_image_bytes": IMAGE_CAP}
+
+
+def refused_file(n):
+    return f"That file has {n} bytes, more than telegram.max_file_bytes ({FILE_CAP})."
+
+
+def photo_of(n):
+    return JPEG[:n] if n <= len(JPEG) else JPEG + b"\0" * (n - len(JPEG))
+
+
+@pytest.mark.parametrize("kind,ext", [("voice", ".ogg"), ("audio", ".mp3"),
+                                      ("video_note", ".mp4")])
+def test_a_sound_file_at_max_file_bytes_is_transcribed_and_one_byte_more_is_refused(
+        bot, tg, fake, media, kind, ext):
+    fake.script_for("test/free", text("Heard."))
+    g = bot(auxiliary={"transcription": "ears"}, telegram=CAPS)
+    tg.push_media(kind, chat_id=ALLOWED, data=OGG[:FILE_CAP + 1])
+    assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == [refused_file(FILE_CAP + 1)]
+    assert not tg.downloads and media.requests == []
+    tg.push_media(kind, chat_id=ALLOWED, data=OGG[:FILE_CAP])
+    sent = tg.wait_sent(ALLOWED, 3, timeout=30 * SLOW)
+    assert sent[1:] == [f"🎤 {TRANSCRIPT}", "Heard."], sent
+    tr = [r for r in media.requests if r["path"].endswith("/audio/transcriptions")]
+    assert len(tr) == 1 and tr[0]["form"]["file"]["data"] == OGG[:FILE_CAP]
+    assert tr[0]["form"]["file"]["filename"].endswith(ext)
+    assert [r for r in ledger(g) if r[0] == "ears"], ledger(g)
+
+
+def test_a_document_at_max_file_bytes_reaches_the_turn_and_one_byte_more_is_refused(
+        bot, tg, fake):
+    fake.script_for("test/free", text("Read."))
+    line = b"rent,900\n"
+    doc = b"name,amount\n" + line * ((FILE_CAP - 12) // len(line))
+    doc += b"x" * (FILE_CAP - len(doc) - 1) + b"\n"
+    assert len(doc) == FILE_CAP
+    bot(telegram=CAPS | {"max_text_doc_bytes": 2 * FILE_CAP})
+    tg.push_document(chat_id=ALLOWED, data=doc + b"\n", file_name="big.csv",
+                     mime_type="text/csv")
+    assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == [refused_file(FILE_CAP + 1)]
+    assert not tg.downloads and fake.chat_requests == []
+    tg.push_document(chat_id=ALLOWED, data=doc, file_name="budget.csv", mime_type="text/csv")
+    assert tg.wait_sent(ALLOWED, 2, timeout=30 * SLOW)[1] == "Read."
+    content = user_content(fake.chat_requests[-1])
+    assert "[document budget.csv" in content and "rent,900" in content
+
+
+def test_a_photo_is_bounded_by_max_image_bytes_not_max_file_bytes(bot, tg, fake):
+    """A photo over telegram.max_file_bytes but at telegram.max_image_bytes reaches the
+    vision model whole; one byte more (no smaller size offered) is refused, naming the photo
+    cap; and a photo whose update understates its size is stopped by the same cap while it
+    streams in."""
+    fake.script_for("test/free", text("A cat."))
+    g = bot(free_info={"supports_vision": True}, telegram=CAPS)
+    tg.push_photo(chat_id=ALLOWED, data=[photo_of(IMAGE_CAP + 1)])
+    assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == [
+        f"That photo has {IMAGE_CAP + 1} bytes, more than telegram.max_image_bytes "
+        f"({IMAGE_CAP})."]
+    assert not tg.downloads and fake.chat_requests == []
+    tg.push_photo(chat_id=ALLOWED, data=[JPEG[:200], photo_of(IMAGE_CAP)])
+    assert tg.wait_sent(ALLOWED, 2, timeout=30 * SLOW)[1] == "A cat."
+    image = parts_of(fake.chat_requests[-1], "image_url")
+    assert len(image) == 1
+    assert base64.b64decode(image[0]["image_url"]["url"].split(",", 1)[1]) == \
+        photo_of(IMAGE_CAP)
+    assert [r for r in ledger(g) if r[0] == "free"], ledger(g)
+    n = len(fake.chat_requests)
+    tg.push_photo(chat_id=ALLOWED, data=[photo_of(IMAGE_CAP + 1)], file_size=IMAGE_CAP)
+    assert tg.wait_sent(ALLOWED, 3, timeout=30 * SLOW)[2] == (
+        f"That photo is larger than telegram.max_image_bytes ({IMAGE_CAP} bytes); I did not "
+        "keep it.")
+    assert len(fake.chat_requests) == n
+
+
+def test_an_image_document_is_a_photo_up_to_max_image_bytes_else_a_capped_file(
+        bot, tg, fake):
+    fake.script_for("test/free", text("A chart."))
+    bot(free_info={"supports_vision": True}, telegram=CAPS)
+    tg.push_document(chat_id=ALLOWED, data=photo_of(IMAGE_CAP + 1), file_name="big.jpg",
+                     mime_type="image/jpeg")
+    assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == [refused_file(IMAGE_CAP + 1)]
+    assert not tg.downloads and fake.chat_requests == []
+    tg.push_document(chat_id=ALLOWED, data=photo_of(IMAGE_CAP), file_name="chart.jpg",
+                     mime_type="image/jpeg")
+    assert tg.wait_sent(ALLOWED, 2, timeout=30 * SLOW)[1] == "A chart."
+    image = parts_of(fake.chat_requests[-1], "image_url")
+    assert len(image) == 1
+    assert base64.b64decode(image[0]["image_url"]["url"].split(",", 1)[1]) == \
+        photo_of(IMAGE_CAP)
 
 
 def test_a_file_larger_than_telegram_lets_bots_download_is_said(bot, tg, fake):

@@ -5,6 +5,7 @@
  * Build (see tests/fuzz/corpus/multipart/ for seeds):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
  *     tests/fuzz/fuzz_multipart.c src/net/multipart.c src/core/util.c src/core/log.c \
+ *     src/core/rotfile.c src/core/fileio.c \
  *     -lmbedcrypto
  */
 #include <stdint.h>
