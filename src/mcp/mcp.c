@@ -744,8 +744,11 @@ void mcp_transport_ready(struct mcp_server *s)
 	free(s->protocol);
 	s->protocol = NULL;
 	/* Initializing is part of connecting (connect_timeout: "seconds to connect and
-	 * initialize"): a server that starts slower than its tools' call timeout still connects. */
-	request(s, "initialize", params, connect_timeout_ms(s), init_result, init_error, NULL);
+	 * initialize"): a server that starts slower than its tools' call timeout still connects.
+	 * The connect timer, armed before the transport opened, is what ends a slow initialize;
+	 * the request's own timer is a second late so it never races it (one failure, one reason). */
+	request(s, "initialize", params, connect_timeout_ms(s) + 1000, init_result, init_error,
+		NULL);
 }
 
 /* ---- failure, reconnect, ping ---- */

@@ -49,13 +49,39 @@ def _fake_pids():
     return out
 
 
+def _parent(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _ours_or_orphaned(pid):
+    """True for a process left to init or one this test process started (through any chain
+    of children). Fakes of other xdist workers are neither: they are not ours to kill."""
+    me, ppid = os.getpid(), _parent(pid)
+    if ppid == 1:
+        return True
+    for _ in range(64):
+        if ppid in (None, 0, 1):
+            return False
+        if ppid == me:
+            return True
+        ppid = _parent(ppid)
+    return False
+
+
 @pytest.fixture(autouse=True)
 def no_orphans_left():
     """Kills the fake servers a test started that are still alive after it: a build with the
-    bugs these tests catch leaves them to init (the tests fail on that before this runs)."""
+    bugs these tests catch leaves them to init (the tests fail on that before this runs).
+    Only this worker's own fakes and orphans: under xdist other tests' fakes run beside."""
     before = _fake_pids()
     yield
     for pid in _fake_pids() - before:
+        if not _ours_or_orphaned(pid):
+            continue
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
