@@ -48,6 +48,14 @@ fi
 TCBIN=$CACHE/toolchain/bin
 BUILD=$REPO/build-static-$ARCH
 CROSS=("$SYSROOT/share/hermetic/meson-paths.ini" "$HERE/$ARCH-linux-musl.ini")
+# Meson wraps only native compilers in ccache by itself; a cross compiler is wrapped by a third
+# cross file, written to the cache (never the repo). Without ccache the build is the same.
+if command -v ccache >/dev/null; then
+  mkdir -p "$CACHE/cross-ccache"
+  printf "[binaries]\nc = ['%s', '%s']\n" "$(command -v ccache)" "$TCBIN/$ARCH-linux-musl-gcc" \
+    >"$CACHE/cross-ccache/$ARCH.ini"
+  CROSS+=("$CACHE/cross-ccache/$ARCH.ini")
+fi
 stamp_want=$(cat "${CROSS[@]}" | sha256sum | cut -c1-16)
 
 opts=(-Dbuildtype=minsize -Dstrip=true -Ddefault_library=static -Dprefer_static=true
@@ -68,7 +76,7 @@ if [ -d "$BUILD/meson-private" ] && [ "$(cat "$BUILD/.hermetic-cross" 2>/dev/nul
 else
   # new or changed sysroot/cross files (or a failed setup): start from an empty build dir
   rm -rf "$BUILD"
-  meson setup "$BUILD" --cross-file "${CROSS[0]}" --cross-file "${CROSS[1]}" \
+  meson setup "$BUILD" "${CROSS[@]/#/--cross-file=}" \
     "${opts[@]}" "${extra[@]}" >&2 || die "meson setup failed (see $BUILD/meson-logs/meson-log.txt)"
   echo "$stamp_want" > "$BUILD/.hermetic-cross"
 fi
