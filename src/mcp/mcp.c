@@ -746,7 +746,8 @@ void mcp_transport_ready(struct mcp_server *s)
 	/* Initializing is part of connecting (connect_timeout: "seconds to connect and
 	 * initialize"): a server that starts slower than its tools' call timeout still connects.
 	 * The connect timer, armed before the transport opened, is what ends a slow initialize;
-	 * the request's own timer is a second late so it never races it (one failure, one reason). */
+	 * the request's own timer is a second late so it never races it (one failure, one reason).
+	 */
 	request(s, "initialize", params, connect_timeout_ms(s) + 1000, init_result, init_error,
 		NULL);
 }
