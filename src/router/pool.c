@@ -1,0 +1,563 @@
+/* pool: the rate-pool scheduler (see pool.h): sliding windows, reservations, the class-ordered
+ * queue, aging and expiry, and what providers say of the account. Owns no clock and no timers;
+ * router.c drives it. */
+#include "router/pool.h"
+
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A call counts from the second of its grant for 60 more whole seconds: 60 to 61 s, never less
+ * than a provider's exact sliding minute. */
+#define WINDOW_S	    60
+#define RING		    (WINDOW_S + 1)
+#define DEFAULT_MAX_WAITERS 1024
+
+struct bucket {
+	int64_t sec; /* the second this bucket counts; older content is gone */
+	int64_t tokens, requests;
+};
+
+struct pool {
+	struct pool_limits lim;
+	struct bucket win[RING];
+	int64_t reserved; /* tokens of the calls in flight */
+	int64_t in_flight;
+	int64_t blocked_until;
+	/* what the provider said, and what we granted since it said it */
+	int64_t learned_tokens, learned_requests, learned_reset, learned_at;
+	int64_t since_tokens, since_requests;
+};
+
+struct call {
+	uint64_t id;
+	uint64_t seq;
+	enum pool_class cls;
+	int64_t tokens;
+	int64_t t_ms; /* arrival (a waiter) or grant (in flight) */
+	size_t n_pools;
+	size_t pools[POOL_MAX_PER_CALL];
+};
+
+struct pool_sched {
+	struct pool_rules rules;
+	struct pool *pools;
+	size_t n_pools;
+	struct call *waiters; /* in arrival order */
+	size_t n_waiters, cap_waiters;
+	struct call *flights;
+	size_t n_flights, cap_flights;
+	uint64_t seq;
+};
+
+static const char *const class_names[POOL_CLASSES] = {"interactive", "api", "hook", "scheduled",
+						      "background"};
+
+const char *pool_class_name(enum pool_class c)
+{
+	return (unsigned)c < POOL_CLASSES ? class_names[c] : NULL;
+}
+
+int pool_class_parse(const char *s)
+{
+	for (int i = 0; s && i < POOL_CLASSES; i++)
+		if (strcmp(s, class_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void pool_rules_default(struct pool_rules *r)
+{
+	static const int64_t waits_s[POOL_CLASSES] = {10, 30, 120, 600, 1800};
+
+	memset(r, 0, sizeof(*r));
+	r->reserve_pct = 30;
+	for (int i = 0; i < POOL_CLASSES; i++)
+		r->max_wait_ms[i] = waits_s[i] * 1000;
+	r->max_waiters = DEFAULT_MAX_WAITERS;
+}
+
+struct pool_sched *pool_sched_new(const struct pool_rules *r, const struct pool_limits *limits,
+				  size_t n)
+{
+	struct pool_sched *s = xcalloc(1, sizeof(*s));
+
+	s->rules = *r;
+	if (s->rules.reserve_pct < 0)
+		s->rules.reserve_pct = 0;
+	if (s->rules.reserve_pct > 90)
+		s->rules.reserve_pct = 90;
+	if (!s->rules.max_waiters)
+		s->rules.max_waiters = DEFAULT_MAX_WAITERS;
+	s->pools = xcalloc(n ? n : 1, sizeof(*s->pools));
+	s->n_pools = n;
+	for (size_t i = 0; i < n; i++) {
+		s->pools[i].lim = limits[i];
+		s->pools[i].learned_tokens = s->pools[i].learned_requests = -1;
+	}
+	return s;
+}
+
+void pool_sched_free(struct pool_sched *s)
+{
+	if (!s)
+		return;
+	free(s->pools);
+	free(s->waiters);
+	free(s->flights);
+	free(s);
+}
+
+/* ---- the window ---- */
+
+static int64_t sec_of(int64_t ms)
+{
+	return ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+}
+
+static bool in_window(int64_t sec, int64_t now_sec)
+{
+	return sec <= now_sec && now_sec - sec <= WINDOW_S;
+}
+
+static void window_add(struct pool *p, int64_t t_ms, int64_t now_ms, int64_t tokens,
+		       int64_t requests)
+{
+	int64_t sec = sec_of(t_ms);
+	struct bucket *b = &p->win[((sec % RING) + RING) % RING];
+
+	if (!in_window(sec, sec_of(now_ms)) || b->sec > sec)
+		return; /* already out of the window */
+	if (b->sec < sec) {
+		b->sec = sec;
+		b->tokens = b->requests = 0;
+	}
+	b->tokens += tokens;
+	b->requests += requests;
+}
+
+static void window_sum(const struct pool *p, int64_t now_ms, int64_t *tokens, int64_t *requests)
+{
+	int64_t now_sec = sec_of(now_ms);
+
+	*tokens = *requests = 0;
+	for (int i = 0; i < RING; i++) {
+		if (in_window(p->win[i].sec, now_sec) && (p->win[i].tokens || p->win[i].requests)) {
+			*tokens += p->win[i].tokens;
+			*requests += p->win[i].requests;
+		}
+	}
+}
+
+/* ---- fitting ---- */
+
+static int64_t share(int64_t limit, const struct pool_sched *s, enum pool_class c)
+{
+	return c == POOL_INTERACTIVE ? limit : limit - limit * s->rules.reserve_pct / 100;
+}
+
+static bool learned_active(const struct pool *p, int64_t now_ms)
+{
+	return p->learned_reset > now_ms;
+}
+
+static bool fits_pool(const struct pool_sched *s, const struct pool *p, enum pool_class c,
+		      int64_t tokens, int64_t now_ms)
+{
+	int64_t used_t, used_r;
+
+	if (p->blocked_until > now_ms)
+		return false;
+	window_sum(p, now_ms, &used_t, &used_r);
+	if (p->lim.tpm > 0 && used_t + p->reserved + tokens > share(p->lim.tpm, s, c))
+		return false;
+	if (p->lim.rpm > 0 && used_r + 1 > share(p->lim.rpm, s, c))
+		return false;
+	if (learned_active(p, now_ms)) {
+		/* the provider's figure less what we sent since, less the reserve for others */
+		if (p->learned_tokens >= 0 &&
+		    tokens > p->learned_tokens - p->since_tokens -
+				     (p->lim.tpm - share(p->lim.tpm, s, c)))
+			return false;
+		if (p->learned_requests >= 0 &&
+		    1 > p->learned_requests - p->since_requests -
+				    (p->lim.rpm - share(p->lim.rpm, s, c)))
+			return false;
+	}
+	return true;
+}
+
+static bool fits(const struct pool_sched *s, const struct call *c, int64_t now_ms)
+{
+	for (size_t i = 0; i < c->n_pools; i++)
+		if (!fits_pool(s, &s->pools[c->pools[i]], c->cls, c->tokens, now_ms))
+			return false;
+	return true;
+}
+
+static bool too_big(const struct pool_sched *s, const struct call *c)
+{
+	for (size_t i = 0; i < c->n_pools; i++) {
+		const struct pool *p = &s->pools[c->pools[i]];
+
+		if (p->lim.tpm > 0 && c->tokens > share(p->lim.tpm, s, c->cls))
+			return true;
+		if (p->lim.rpm > 0 && share(p->lim.rpm, s, c->cls) < 1)
+			return true;
+	}
+	return false;
+}
+
+static void grant(struct pool_sched *s, const struct call *c, int64_t now_ms)
+{
+	struct call *f;
+
+	if (s->n_flights == s->cap_flights) {
+		s->cap_flights = s->cap_flights ? s->cap_flights * 2 : 16;
+		s->flights = xrealloc(s->flights, s->cap_flights * sizeof(*s->flights));
+	}
+	f = &s->flights[s->n_flights++];
+	*f = *c;
+	f->t_ms = now_ms;
+	for (size_t i = 0; i < c->n_pools; i++) {
+		struct pool *p = &s->pools[c->pools[i]];
+
+		p->reserved += c->tokens;
+		p->in_flight++;
+		window_add(p, now_ms, now_ms, 0, 1);
+		if (learned_active(p, now_ms)) {
+			p->since_tokens += c->tokens;
+			p->since_requests++;
+		}
+	}
+}
+
+/* ---- the queue ---- */
+
+/* Order: aged waiters first (they waited half their class's max_wait), then class, then
+ * arrival. */
+static int rank(const struct pool_sched *s, const struct call *w, int64_t now_ms)
+{
+	int64_t mw = s->rules.max_wait_ms[w->cls];
+
+	return mw > 0 && now_ms - w->t_ms >= mw / 2 ? -1 : (int)w->cls;
+}
+
+static bool shares_pool(const struct call *a, const struct call *b)
+{
+	for (size_t i = 0; i < a->n_pools; i++)
+		for (size_t j = 0; j < b->n_pools; j++)
+			if (a->pools[i] == b->pools[j])
+				return true;
+	return false;
+}
+
+static bool valid_ask(const struct pool_sched *s, const struct pool_ask *a)
+{
+	if (a->n_pools > POOL_MAX_PER_CALL || (unsigned)a->cls >= POOL_CLASSES || a->tokens < 0)
+		return false;
+	for (size_t i = 0; i < a->n_pools; i++)
+		if (a->pools[i] >= s->n_pools)
+			return false;
+	return true;
+}
+
+enum pool_verdict pool_ask(struct pool_sched *s, const struct pool_ask *a, int64_t now_ms)
+{
+	struct call c = {0};
+	bool behind = false;
+
+	if (!valid_ask(s, a))
+		return POOL_TOO_BIG;
+	c.id = a->id;
+	c.cls = a->cls;
+	c.tokens = a->tokens;
+	c.t_ms = now_ms;
+	c.n_pools = a->n_pools;
+	memcpy(c.pools, a->pools, a->n_pools * sizeof(a->pools[0]));
+	if (too_big(s, &c))
+		return POOL_TOO_BIG;
+	c.seq = ++s->seq;
+	/* a waiter of these pools ranked at or above this class is served first */
+	for (size_t i = 0; i < s->n_waiters && !behind; i++)
+		behind = rank(s, &s->waiters[i], now_ms) <= (int)c.cls &&
+			 shares_pool(&s->waiters[i], &c);
+	if (!behind && fits(s, &c, now_ms)) {
+		grant(s, &c, now_ms);
+		return POOL_GO;
+	}
+	if (s->rules.max_wait_ms[c.cls] <= 0 || s->n_waiters >= s->rules.max_waiters)
+		return POOL_FULL;
+	if (s->n_waiters == s->cap_waiters) {
+		s->cap_waiters = s->cap_waiters ? s->cap_waiters * 2 : 16;
+		s->waiters = xrealloc(s->waiters, s->cap_waiters * sizeof(*s->waiters));
+	}
+	s->waiters[s->n_waiters++] = c;
+	return POOL_WAIT;
+}
+
+static void drop_waiter(struct pool_sched *s, size_t i)
+{
+	memmove(&s->waiters[i], &s->waiters[i + 1], (s->n_waiters - i - 1) * sizeof(*s->waiters));
+	s->n_waiters--;
+}
+
+/* The waiter to consider next: lowest (rank, seq) not yet visited. */
+static size_t next_in_order(const struct pool_sched *s, const bool *seen, int64_t now_ms)
+{
+	size_t best = SIZE_MAX;
+	int best_rank = 0;
+
+	for (size_t i = 0; i < s->n_waiters; i++) {
+		int r;
+
+		if (seen[i])
+			continue;
+		r = rank(s, &s->waiters[i], now_ms);
+		if (best == SIZE_MAX || r < best_rank ||
+		    (r == best_rank && s->waiters[i].seq < s->waiters[best].seq)) {
+			best = i;
+			best_rank = r;
+		}
+	}
+	return best;
+}
+
+size_t pool_run(struct pool_sched *s, int64_t now_ms, struct pool_event *out, size_t max)
+{
+	size_t n = 0;
+	bool *seen, *held;
+
+	/* expiry first: a waiter past its deadline is not granted late */
+	for (size_t i = 0; i < s->n_waiters && n < max;) {
+		struct call *w = &s->waiters[i];
+
+		if (now_ms - w->t_ms >= s->rules.max_wait_ms[w->cls]) {
+			out[n++] = (struct pool_event){w->id, POOL_EXPIRED, now_ms - w->t_ms};
+			drop_waiter(s, i);
+		} else {
+			i++;
+		}
+	}
+	if (n >= max || !s->n_waiters)
+		return n;
+	seen = xcalloc(s->n_waiters, sizeof(*seen));
+	held = xcalloc(s->n_pools ? s->n_pools : 1, sizeof(*held));
+	for (;;) {
+		size_t i = next_in_order(s, seen, now_ms);
+		struct call *w;
+		bool blocked = false;
+
+		if (i == SIZE_MAX || n >= max)
+			break;
+		seen[i] = true;
+		w = &s->waiters[i];
+		for (size_t k = 0; k < w->n_pools; k++)
+			blocked = blocked || held[w->pools[k]];
+		if (!blocked && fits(s, w, now_ms)) {
+			out[n++] = (struct pool_event){w->id, POOL_GRANTED, now_ms - w->t_ms};
+			grant(s, w, now_ms);
+			/* keep seen[] aligned with the shrinking array */
+			memmove(&seen[i], &seen[i + 1], (s->n_waiters - i - 1) * sizeof(*seen));
+			drop_waiter(s, i);
+			continue;
+		}
+		/* whoever is behind it on these pools waits too: room freeing is its first */
+		for (size_t k = 0; k < w->n_pools; k++)
+			held[w->pools[k]] = true;
+	}
+	free(seen);
+	free(held);
+	return n;
+}
+
+int64_t pool_next_wake(const struct pool_sched *s, int64_t now_ms)
+{
+	int64_t wake = -1;
+
+#define EARLIER(t)                                                                                 \
+	do {                                                                                       \
+		int64_t t_ = (t);                                                                  \
+		if (t_ > now_ms && (wake < 0 || t_ < wake))                                        \
+			wake = t_;                                                                 \
+	} while (0)
+
+	if (!s->n_waiters)
+		return -1;
+	for (size_t i = 0; i < s->n_waiters; i++) {
+		const struct call *w = &s->waiters[i];
+		int64_t mw = s->rules.max_wait_ms[w->cls];
+
+		EARLIER(w->t_ms + mw);
+		EARLIER(w->t_ms + mw / 2); /* aging reorders the queue */
+		for (size_t k = 0; k < w->n_pools; k++) {
+			const struct pool *p = &s->pools[w->pools[k]];
+
+			EARLIER(p->blocked_until);
+			if (learned_active(p, now_ms))
+				EARLIER(p->learned_reset);
+			for (int b = 0; b < RING; b++)
+				if (in_window(p->win[b].sec, sec_of(now_ms)) &&
+				    (p->win[b].tokens || p->win[b].requests))
+					EARLIER((p->win[b].sec + RING) * 1000);
+		}
+	}
+#undef EARLIER
+	return wake < 0 ? now_ms : wake;
+}
+
+/* ---- calls in flight ---- */
+
+static struct call *flight(struct pool_sched *s, uint64_t id)
+{
+	for (size_t i = 0; i < s->n_flights; i++)
+		if (s->flights[i].id == id)
+			return &s->flights[i];
+	return NULL;
+}
+
+void pool_progress(struct pool_sched *s, uint64_t id, int64_t tokens_so_far)
+{
+	struct call *f = flight(s, id);
+
+	if (!f || tokens_so_far <= f->tokens)
+		return;
+	for (size_t i = 0; i < f->n_pools; i++) {
+		struct pool *p = &s->pools[f->pools[i]];
+
+		p->reserved += tokens_so_far - f->tokens;
+		if (learned_active(p, f->t_ms) && f->t_ms >= p->learned_at)
+			p->since_tokens += tokens_so_far - f->tokens;
+	}
+	f->tokens = tokens_so_far;
+}
+
+void pool_settle(struct pool_sched *s, uint64_t id, int64_t billed, int64_t now_ms)
+{
+	struct call *f = flight(s, id);
+	int64_t final;
+
+	if (!f)
+		return;
+	final = billed >= 0 ? billed : f->tokens;
+	for (size_t i = 0; i < f->n_pools; i++) {
+		struct pool *p = &s->pools[f->pools[i]];
+
+		p->reserved -= f->tokens;
+		p->in_flight--;
+		window_add(p, f->t_ms, now_ms, final, 0);
+		if (learned_active(p, now_ms) && f->t_ms >= p->learned_at)
+			p->since_tokens += final - f->tokens;
+	}
+	*f = s->flights[--s->n_flights];
+}
+
+void pool_cancel(struct pool_sched *s, uint64_t id)
+{
+	for (size_t i = 0; i < s->n_waiters; i++) {
+		if (s->waiters[i].id == id) {
+			drop_waiter(s, i);
+			return;
+		}
+	}
+}
+
+/* ---- what providers say ---- */
+
+void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t requests_left,
+		int64_t reset_ms, int64_t now_ms)
+{
+	struct pool *p;
+
+	if (pool >= s->n_pools || reset_ms <= now_ms || (tokens_left < 0 && requests_left < 0))
+		return;
+	p = &s->pools[pool];
+	p->learned_tokens = tokens_left;
+	p->learned_requests = requests_left;
+	p->learned_reset = reset_ms;
+	p->learned_at = now_ms;
+	p->since_tokens = p->since_requests = 0;
+}
+
+void pool_block(struct pool_sched *s, size_t pool, int64_t until_ms)
+{
+	if (pool < s->n_pools && until_ms > s->pools[pool].blocked_until)
+		s->pools[pool].blocked_until = until_ms;
+}
+
+/* ---- views ---- */
+
+void pool_view(const struct pool_sched *s, size_t pool, int64_t now_ms, struct pool_view *v)
+{
+	const struct pool *p;
+
+	memset(v, 0, sizeof(*v));
+	v->learned_tokens_left = -1;
+	if (pool >= s->n_pools)
+		return;
+	p = &s->pools[pool];
+	v->tpm = p->lim.tpm;
+	v->rpm = p->lim.rpm;
+	window_sum(p, now_ms, &v->used_tokens, &v->used_requests);
+	v->reserved_tokens = p->reserved;
+	v->in_flight = p->in_flight;
+	v->blocked_until_ms = p->blocked_until > now_ms ? p->blocked_until : 0;
+	if (learned_active(p, now_ms) && p->learned_tokens >= 0)
+		v->learned_tokens_left = p->learned_tokens - p->since_tokens;
+	for (size_t i = 0; i < s->n_waiters; i++)
+		for (size_t k = 0; k < s->waiters[i].n_pools; k++)
+			if (s->waiters[i].pools[k] == pool)
+				v->queued[s->waiters[i].cls]++;
+}
+
+/* When the window of p frees `need` tokens as its seconds slide out (in-flight calls are not
+ * counted on: when they settle is unknown), or -1 if it never does by itself. */
+static int64_t frees_at(const struct pool *p, int64_t need, int64_t now_ms)
+{
+	int64_t now_sec = sec_of(now_ms), freed = 0;
+
+	if (need <= 0)
+		return now_ms;
+	for (int64_t sec = now_sec - WINDOW_S; sec <= now_sec; sec++) {
+		const struct bucket *b = &p->win[((sec % RING) + RING) % RING];
+
+		if (b->sec == sec)
+			freed += b->tokens;
+		if (freed >= need)
+			return (sec + RING) * 1000;
+	}
+	return -1;
+}
+
+int64_t pool_wait_estimate(const struct pool_sched *s, uint64_t id, int64_t now_ms)
+{
+	const struct call *w = NULL;
+	int64_t at = now_ms, deadline;
+
+	for (size_t i = 0; i < s->n_waiters && !w; i++)
+		if (s->waiters[i].id == id)
+			w = &s->waiters[i];
+	if (!w)
+		return -1;
+	deadline = w->t_ms + s->rules.max_wait_ms[w->cls];
+	for (size_t k = 0; k < w->n_pools; k++) {
+		const struct pool *p = &s->pools[w->pools[k]];
+		int64_t used_t, used_r, t;
+
+		if (p->blocked_until > at)
+			at = p->blocked_until;
+		if (p->lim.tpm <= 0)
+			continue;
+		window_sum(p, now_ms, &used_t, &used_r);
+		t = frees_at(p, used_t + p->reserved + w->tokens - share(p->lim.tpm, s, w->cls),
+			     now_ms);
+		if (t < 0)
+			t = deadline;
+		if (t > at)
+			at = t;
+	}
+	if (at > deadline)
+		at = deadline;
+	return at > now_ms ? at - now_ms : 0;
+}

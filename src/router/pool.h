@@ -1,0 +1,132 @@
+/* pool: the rate-pool scheduler, as a pure module (values in, decisions out; no clock, no I/O).
+ *
+ * A pool is one provider account's ceiling (tokens and requests per minute, a sliding 60 s
+ * window) that several deployments draw from. Every model call asks before it leaves: it
+ * reserves its estimate (prompt + max output) in each pool it draws from, and settles to what
+ * the provider billed afterwards. A call that does not fit waits in one queue ordered by class
+ * (interactive first), then arrival. The reserve share of each pool is for interactive work
+ * only; a waiter that has waited half its class's max_wait is served ahead of new arrivals
+ * (aging: no class starves while room exists); past max_wait it expires and the caller falls
+ * back or fails. What the provider says (rate headers, 429 with retry-after) shrinks a pool's
+ * view until the stated reset, so other clients of the same account are accounted for.
+ *
+ * The caller (router.c) owns the clock and the timers: it passes now_ms to every function,
+ * calls pool_run after anything that may free room (a settle, a cancel, a timer at
+ * pool_next_wake) and acts on the events it returns. Decisions are documented in
+ * docs/pools.md; tests: tests/test_pool.c.
+ */
+#ifndef HERMETIC_POOL_H
+#define HERMETIC_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum pool_class {
+	POOL_INTERACTIVE, /* Telegram, cockpit, hermetic chat */
+	POOL_API,	  /* the agent API and router clients */
+	POOL_HOOK,
+	POOL_SCHEDULED,	 /* cron, reminders, health checks, investigations */
+	POOL_BACKGROUND, /* background tasks, subagents, memory condensation */
+	POOL_CLASSES
+};
+
+/* "interactive", ...; NULL outside the enum. */
+const char *pool_class_name(enum pool_class c);
+/* The class named s (exact, lower case), or -1. */
+int pool_class_parse(const char *s);
+
+/* One pool's ceiling; 0 = no limit of that kind. */
+struct pool_limits {
+	int64_t tpm, rpm;
+};
+
+struct pool_rules {
+	int reserve_pct;		   /* 0..90: share only interactive work may use */
+	int64_t max_wait_ms[POOL_CLASSES]; /* how long each class may wait; 0 = never waits */
+	size_t max_waiters;		   /* queue bound; 0 = 1024 */
+};
+
+/* The defaults of docs/pools.md: reserve 30 %, waits 10/30/120/600/1800 s, 1024 waiters. */
+void pool_rules_default(struct pool_rules *r);
+
+#define POOL_MAX_PER_CALL 2 /* a deployment's configured pool and its own tpm/rpm */
+
+struct pool_ask {
+	uint64_t id; /* the caller's, unique among its live asks */
+	enum pool_class cls;
+	int64_t tokens; /* the estimate: prompt + max output */
+	size_t n_pools;
+	size_t pools[POOL_MAX_PER_CALL]; /* indexes into the limits given to pool_sched_new */
+};
+
+enum pool_verdict {
+	POOL_GO,      /* reserved: send now, settle later */
+	POOL_WAIT,    /* queued: a later pool_run grants or expires it */
+	POOL_TOO_BIG, /* can never fit (over the class's ceiling of a pool): fall back or fail */
+	POOL_FULL,    /* the queue is at max_waiters: fail now */
+};
+
+enum pool_event_kind { POOL_GRANTED, POOL_EXPIRED };
+
+struct pool_event {
+	uint64_t id;
+	enum pool_event_kind kind;
+	int64_t waited_ms;
+};
+
+struct pool_sched;
+
+/* A scheduler over n pools (limits copied). */
+struct pool_sched *pool_sched_new(const struct pool_rules *r, const struct pool_limits *limits,
+				  size_t n);
+void pool_sched_free(struct pool_sched *s);
+
+/* Asks for room. GO reserves at once; WAIT queues the ask (served in class order, then
+ * arrival; a new ask never overtakes a waiter of its pools that is ahead of it). An ask with
+ * no pools is GO and holds nothing. */
+enum pool_verdict pool_ask(struct pool_sched *s, const struct pool_ask *a, int64_t now_ms);
+
+/* Grants what fits now and expires what waited past its class's max_wait, in order; writes
+ * up to max events to out and returns how many (call again while it returns max). */
+size_t pool_run(struct pool_sched *s, int64_t now_ms, struct pool_event *out, size_t max);
+
+/* When pool_run may next have something to do (room freeing as the window slides, a block
+ * ending, a deadline), or -1 when nobody waits. */
+int64_t pool_next_wake(const struct pool_sched *s, int64_t now_ms);
+
+/* A stream's tokens so far: the reservation grows when the answer outgrows the estimate. */
+void pool_progress(struct pool_sched *s, uint64_t id, int64_t tokens_so_far);
+
+/* The call is over: the provider billed `billed` tokens (< 0: unknown, the estimate or the
+ * tokens seen so far stay counted). The tokens count in the window from the grant on. */
+void pool_settle(struct pool_sched *s, uint64_t id, int64_t billed, int64_t now_ms);
+
+/* A waiter gives up (its client went away); no-op for a granted or unknown id. */
+void pool_cancel(struct pool_sched *s, uint64_t id);
+
+/* What the provider said of the account: tokens and requests left (< 0: not said) until
+ * reset_ms. Until then a pool's room is also bounded by that, less what we granted since. */
+void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t requests_left,
+		int64_t reset_ms, int64_t now_ms);
+
+/* A 429 with retry-after: nothing is granted from the pool before until_ms. */
+void pool_block(struct pool_sched *s, size_t pool, int64_t until_ms);
+
+struct pool_view {
+	int64_t tpm, rpm;
+	int64_t used_tokens, used_requests; /* settled and granted, in the last 60 s */
+	int64_t reserved_tokens;	    /* in flight, not yet settled */
+	int64_t in_flight;
+	int64_t blocked_until_ms;    /* 0: not blocked */
+	int64_t learned_tokens_left; /* -1: nothing learned, or it reset */
+	size_t queued[POOL_CLASSES];
+};
+
+void pool_view(const struct pool_sched *s, size_t pool, int64_t now_ms, struct pool_view *v);
+
+/* About how long the waiter id may still wait (ms, for progress lines): until enough of the
+ * window frees for it, ignoring arrivals to come; -1 if it is not waiting. */
+int64_t pool_wait_estimate(const struct pool_sched *s, uint64_t id, int64_t now_ms);
+
+#endif

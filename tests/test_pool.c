@@ -1,0 +1,584 @@
+/* pool: the rate-pool scheduler of src/router/pool.c, rule by rule as scripts of steps (ask,
+ * run, settle, progress, cancel, learn, block, view) with the answer each step must give, then a
+ * property test: random arrivals of every class never push a window over its ceiling (nor
+ * other classes into the interactive reserve), every waiter is decided by its deadline, and
+ * under a load the pools can carry nobody waits out their max_wait.
+ */
+#include "test.h"
+#include "router/pool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum op { ASK, RUN, SETTLE, PROGRESS, CANCEL, LEARN, BLOCK, VIEW, WAKE, ESTIMATE, END };
+
+struct step {
+	enum op op;
+	int64_t t_ms;
+	uint64_t id;
+	enum pool_class cls;
+	int64_t n;	/* ask: tokens; settle/progress: tokens; learn: tokens left; block: until */
+	unsigned pools; /* bit i: pool i (ask); learn/block/view: the pool's index */
+	const char *want; /* ask: verdict; run: events "G1 E2"; view: "used/reserved/queued" */
+};
+
+struct script {
+	const char *name;
+	struct pool_limits limits[2];
+	size_t n_pools;
+	int reserve_pct; /* -1: the default 30 */
+	int64_t wait_s[POOL_CLASSES];
+	size_t max_waiters;
+	struct step steps[16];
+};
+
+#define I POOL_INTERACTIVE
+#define A POOL_API
+#define H POOL_HOOK
+#define S POOL_SCHEDULED
+#define B POOL_BACKGROUND
+#define WAITS                                                                                      \
+	{                                                                                          \
+		10, 30, 120, 600, 1800                                                             \
+	}
+
+static const struct script scripts[] = {
+	{"a call that fits goes at once and is reserved",
+	 {{1000, 0}},
+	 1,
+	 -1,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 600, 1, "GO"},
+	  {VIEW, 0, 0, 0, 0, 0, "used=0 reserved=600 flight=1 q=0"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a call that does not fit waits, and goes when a settle frees room",
+	 {{1000, 0}},
+	 1,
+	 -1,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 600, 1, "GO"},
+	  {ASK, 0, 2, I, 600, 1, "WAIT"},
+	  {RUN, 100, 0, 0, 0, 0, ""},
+	  {SETTLE, 200, 1, 0, 300, 0, NULL},
+	  {RUN, 200, 0, 0, 0, 0, "G2"},
+	  {VIEW, 200, 0, 0, 0, 0, "used=300 reserved=600 flight=1 q=0"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"settled tokens stay in the window for 60 whole seconds after the grant's, then free",
+	 {{1000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 900, 1, B, 900, 1, "GO"},
+	  {SETTLE, 5000, 1, 0, 900, 0, NULL},
+	  {ASK, 6000, 2, B, 200, 1, "WAIT"},
+	  {WAKE, 6000, 0, 0, 61000, 0, NULL},
+	  {RUN, 60999, 0, 0, 0, 0, ""},
+	  {RUN, 61000, 0, 0, 0, 0, "G2"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"the reserve share is for interactive work only",
+	 {{1000, 0}},
+	 1,
+	 30,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, B, 700, 1, "GO"},
+	  {ASK, 0, 2, S, 1, 1, "WAIT"},
+	  {ASK, 0, 3, I, 300, 1, "GO"},
+	  {VIEW, 0, 0, 0, 0, 0, "used=0 reserved=1000 flight=2 q=1"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a call over its class's share of a pool can never fit",
+	 {{1000, 0}},
+	 1,
+	 30,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, B, 701, 1, "TOO_BIG"},
+	  {ASK, 0, 2, I, 1001, 1, "TOO_BIG"},
+	  {ASK, 0, 3, I, 1000, 1, "GO"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"requests per minute count every grant",
+	 {{0, 3}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, B, 10, 1, "GO"},
+	  {ASK, 0, 2, B, 10, 1, "GO"},
+	  {ASK, 0, 3, B, 10, 1, "GO"},
+	  {ASK, 0, 4, B, 10, 1, "WAIT"},
+	  {SETTLE, 10, 1, 0, 10, 0, NULL},
+	  {RUN, 10, 0, 0, 0, 0, ""},
+	  {RUN, 60999, 0, 0, 0, 0, ""},
+	  {RUN, 61000, 0, 0, 0, 0, "G4"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"waiters are served in class order, then arrival",
+	 {{1000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 1000, 1, "GO"},
+	  {ASK, 1, 2, B, 100, 1, "WAIT"},
+	  {ASK, 2, 3, S, 100, 1, "WAIT"},
+	  {ASK, 3, 4, I, 100, 1, "WAIT"},
+	  {ASK, 4, 5, S, 100, 1, "WAIT"},
+	  {SETTLE, 10, 1, 0, 0, 0, NULL},
+	  {RUN, 10, 0, 0, 0, 0, "G4 G3 G5 G2"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a new call does not overtake a waiter of its class, but passes a lower class",
+	 {{1000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, A, 800, 1, "GO"},
+	  {ASK, 0, 2, A, 300, 1, "WAIT"},
+	  {ASK, 0, 3, A, 100, 1, "WAIT"},
+	  {ASK, 0, 4, B, 300, 1, "WAIT"},
+	  {ASK, 0, 5, I, 100, 1, "GO"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a waiter that does not fit holds its pool: smaller lower calls wait behind it",
+	 {{1000, 0}, {1000, 0}},
+	 2,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 800, 1, "GO"},
+	  {ASK, 0, 2, I, 500, 1, "WAIT"},
+	  {ASK, 0, 3, B, 100, 1, "WAIT"},
+	  {ASK, 0, 4, B, 100, 2, "GO"},
+	  {RUN, 10, 0, 0, 0, 0, ""},
+	  {SETTLE, 20, 1, 0, 0, 0, NULL},
+	  {RUN, 20, 0, 0, 0, 0, "G2 G3"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a call drawing from two pools needs room in both",
+	 {{1000, 0}, {200, 0}},
+	 2,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 150, 2, "GO"},
+	  {ASK, 0, 2, I, 100, 3, "WAIT"},
+	  {ASK, 0, 3, I, 100, 1, "WAIT"}, /* pool 0 has room, but 2 waits for it too */
+	  {ASK, 0, 4, I, 50, 2, "WAIT"},
+	  {SETTLE, 5, 1, 0, 0, 0, NULL},
+	  {RUN, 5, 0, 0, 0, 0, "G2 G3 G4"},
+	  {VIEW, 5, 0, 0, 0, 0, "used=0 reserved=200 flight=2 q=0"},
+	  {VIEW, 5, 0, 0, 0, 1, "used=0 reserved=150 flight=2 q=0"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a waiter past its class's max_wait expires and is never granted late",
+	 {{1000, 0}},
+	 1,
+	 0,
+	 {10, 30, 120, 600, 1800},
+	 0,
+	 {{ASK, 0, 1, I, 1000, 1, "GO"},
+	  {ASK, 0, 2, I, 10, 1, "WAIT"},
+	  {ASK, 0, 3, A, 10, 1, "WAIT"},
+	  {WAKE, 0, 0, 0, 5000, 0, NULL},
+	  {RUN, 9999, 0, 0, 0, 0, ""},
+	  {SETTLE, 10000, 1, 0, 0, 0, NULL},
+	  {RUN, 10000, 0, 0, 0, 0, "E2 G3"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a class with max_wait 0 never queues",
+	 {{1000, 0}},
+	 1,
+	 0,
+	 {10, 0, 120, 600, 1800},
+	 0,
+	 {{ASK, 0, 1, I, 1000, 1, "GO"},
+	  {ASK, 0, 2, A, 10, 1, "FULL"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"the queue is bounded",
+	 {{1000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 2,
+	 {{ASK, 0, 1, I, 1000, 1, "GO"},
+	  {ASK, 0, 2, B, 10, 1, "WAIT"},
+	  {ASK, 0, 3, B, 10, 1, "WAIT"},
+	  {ASK, 0, 4, I, 10, 1, "FULL"},
+	  {CANCEL, 1, 2, 0, 0, 0, NULL},
+	  {ASK, 1, 5, I, 10, 1, "WAIT"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a waiter that waited half its max_wait is served ahead of newer higher classes",
+	 {{1000, 0}},
+	 1,
+	 0,
+	 {10, 30, 120, 600, 1800},
+	 0,
+	 {{ASK, 0, 1, I, 1000, 1, "GO"},
+	  {ASK, 0, 2, S, 100, 1, "WAIT"},
+	  {ASK, 299999, 3, I, 100, 1, "WAIT"},
+	  {ASK, 300000, 4, I, 100, 1, "WAIT"},
+	  {SETTLE, 300000, 1, 0, 0, 0, NULL},
+	  {RUN, 300000, 0, 0, 0, 0, "G2 G3 G4"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"an aged waiter is not overtaken by a new call that fits",
+	 {{1000, 0}},
+	 1,
+	 0,
+	 {10, 30, 120, 600, 1800},
+	 0,
+	 {{ASK, 0, 1, I, 950, 1, "GO"},
+	  {ASK, 0, 2, B, 100, 1, "WAIT"},
+	  {ASK, 899999, 3, I, 40, 1, "GO"},
+	  {ASK, 900000, 4, I, 5, 1, "WAIT"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a stream that outgrows its estimate takes more of the pool",
+	 {{1000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 500, 1, "GO"},
+	  {PROGRESS, 100, 1, 0, 800, 0, NULL},
+	  {PROGRESS, 150, 1, 0, 700, 0, NULL},
+	  {ASK, 200, 2, I, 300, 1, "WAIT"},
+	  {VIEW, 200, 0, 0, 0, 0, "used=0 reserved=800 flight=1 q=1"},
+	  {SETTLE, 300, 1, 0, -1, 0, NULL},
+	  {VIEW, 300, 0, 0, 0, 0, "used=800 reserved=0 flight=0 q=1"},
+	  {RUN, 300, 0, 0, 0, 0, ""},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a call cut short keeps what the provider billed in the window",
+	 {{1000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 900, 1, "GO"},
+	  {SETTLE, 100, 1, 0, 120, 0, NULL},
+	  {VIEW, 100, 0, 0, 0, 0, "used=120 reserved=0 flight=0 q=0"},
+	  {ASK, 100, 2, I, 880, 1, "GO"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"what the provider says is left bounds the pool until its reset",
+	 {{10000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{LEARN, 0, 0, 0, 500, 0, "5000"},
+	  {ASK, 0, 1, I, 400, 1, "GO"},
+	  {ASK, 0, 2, I, 200, 1, "WAIT"},
+	  {VIEW, 0, 0, 0, 0, 0, "used=0 reserved=400 flight=1 q=1"},
+	  {RUN, 4999, 0, 0, 0, 0, ""},
+	  {RUN, 5000, 0, 0, 0, 0, "G2"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"the provider's figure leaves the reserve to interactive work",
+	 {{1000, 0}},
+	 1,
+	 30,
+	 WAITS,
+	 0,
+	 {{LEARN, 0, 0, 0, 500, 0, "60000"},
+	  {ASK, 0, 1, B, 201, 1, "WAIT"},
+	  {ASK, 0, 2, I, 500, 1, "GO"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a 429's retry-after blocks the pool, and the wake-up comes when it ends",
+	 {{1000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{BLOCK, 0, 0, 0, 3000, 0, NULL},
+	  {ASK, 0, 1, I, 10, 1, "WAIT"},
+	  {WAKE, 0, 0, 0, 3000, 0, NULL},
+	  {RUN, 2999, 0, 0, 0, 0, ""},
+	  {RUN, 3000, 0, 0, 0, 0, "G1"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"the wait estimate is when enough of the window slides out",
+	 {{1000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 400, 1, "GO"},
+	  {SETTLE, 1000, 1, 0, 400, 0, NULL},
+	  {ASK, 20000, 2, I, 500, 1, "GO"},
+	  {SETTLE, 21000, 2, 0, 500, 0, NULL},
+	  {ASK, 30000, 3, B, 500, 1, "WAIT"},
+	  {ESTIMATE, 30000, 3, 0, 31000, 0, NULL},
+	  {ESTIMATE, 30000, 9, 0, -1, 0, NULL},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a call with no pools holds nothing",
+	 {{1, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 1000000, 0, "GO"},
+	  {VIEW, 0, 0, 0, 0, 0, "used=0 reserved=0 flight=0 q=0"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+};
+
+static const char *verdict_name(enum pool_verdict v)
+{
+	static const char *const names[] = {"GO", "WAIT", "TOO_BIG", "FULL"};
+
+	return names[v];
+}
+
+static void run_script(const struct script *sc)
+{
+	struct pool_rules r;
+	struct pool_sched *s;
+
+	pool_rules_default(&r);
+	if (sc->reserve_pct >= 0)
+		r.reserve_pct = sc->reserve_pct;
+	for (int c = 0; c < POOL_CLASSES; c++)
+		r.max_wait_ms[c] = sc->wait_s[c] * 1000;
+	if (sc->max_waiters)
+		r.max_waiters = sc->max_waiters;
+	s = pool_sched_new(&r, sc->limits, sc->n_pools);
+	for (const struct step *st = sc->steps; st->op != END; st++) {
+		char got[256] = "";
+		struct pool_event ev[16];
+		struct pool_view v;
+		struct pool_ask a = {st->id, st->cls, st->n, 0, {0}};
+		size_t n;
+
+		switch (st->op) {
+		case ASK:
+			for (size_t i = 0; i < 2; i++)
+				if (st->pools & (1u << i))
+					a.pools[a.n_pools++] = i;
+			snprintf(got, sizeof(got), "%s", verdict_name(pool_ask(s, &a, st->t_ms)));
+			break;
+		case RUN:
+			n = pool_run(s, st->t_ms, ev, 16);
+			for (size_t i = 0; i < n; i++)
+				snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%c%llu",
+					 i ? " " : "", ev[i].kind == POOL_GRANTED ? 'G' : 'E',
+					 (unsigned long long)ev[i].id);
+			break;
+		case SETTLE:
+			pool_settle(s, st->id, st->n, st->t_ms);
+			break;
+		case PROGRESS:
+			pool_progress(s, st->id, st->n);
+			break;
+		case CANCEL:
+			pool_cancel(s, st->id);
+			break;
+		case LEARN:
+			pool_learn(s, st->pools, st->n, -1, st->t_ms + strtoll(st->want, NULL, 10),
+				   st->t_ms);
+			break;
+		case BLOCK:
+			pool_block(s, st->pools, st->n);
+			break;
+		case VIEW:
+			pool_view(s, st->pools, st->t_ms, &v);
+			n = 0;
+			for (int c = 0; c < POOL_CLASSES; c++)
+				n += v.queued[c];
+			snprintf(got, sizeof(got), "used=%lld reserved=%lld flight=%lld q=%zu",
+				 (long long)v.used_tokens, (long long)v.reserved_tokens,
+				 (long long)v.in_flight, n);
+			break;
+		case WAKE:
+			if (pool_next_wake(s, st->t_ms) != st->n)
+				fail_msg("%s: step %td: next wake %lld, want %lld", sc->name,
+					 st - sc->steps, (long long)pool_next_wake(s, st->t_ms),
+					 (long long)st->n);
+			break;
+		case ESTIMATE:
+			if (pool_wait_estimate(s, st->id, st->t_ms) != st->n)
+				fail_msg("%s: step %td: estimate %lld, want %lld", sc->name,
+					 st - sc->steps,
+					 (long long)pool_wait_estimate(s, st->id, st->t_ms),
+					 (long long)st->n);
+			break;
+		case END:
+			break;
+		}
+		if (st->op != LEARN && st->want && strcmp(got, st->want) != 0)
+			fail_msg("%s: step %td: got \"%s\", want \"%s\"", sc->name, st - sc->steps,
+				 got, st->want);
+	}
+	pool_sched_free(s);
+}
+
+static void test_scripts(void **state)
+{
+	for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++)
+		run_script(&scripts[i]);
+}
+
+static void test_class_names_round_trip(void **state)
+{
+	for (int c = 0; c < POOL_CLASSES; c++)
+		assert_int_equal(pool_class_parse(pool_class_name(c)), c);
+	assert_int_equal(pool_class_parse("Interactive"), -1);
+	assert_int_equal(pool_class_parse(""), -1);
+	assert_int_equal(pool_class_parse(NULL), -1);
+	assert_null(pool_class_name(POOL_CLASSES));
+}
+
+static void test_an_ask_naming_an_unknown_pool_is_refused(void **state)
+{
+	struct pool_rules r;
+	struct pool_limits l = {100, 0};
+	struct pool_sched *s;
+	struct pool_ask a = {1, POOL_INTERACTIVE, 10, 1, {1}};
+
+	pool_rules_default(&r);
+	s = pool_sched_new(&r, &l, 1);
+	assert_int_equal(pool_ask(s, &a, 0), POOL_TOO_BIG);
+	a.pools[0] = 0;
+	a.n_pools = 3;
+	assert_int_equal(pool_ask(s, &a, 0), POOL_TOO_BIG);
+	pool_sched_free(s);
+}
+
+/* ---- property: random arrivals ---- */
+
+struct sim_call {
+	uint64_t id;
+	enum pool_class cls;
+	int64_t tokens, billed, arrived, granted, duration;
+	unsigned pools;
+	int state; /* 0 unborn, 1 waiting, 2 in flight, 3 done, 4 expired, 5 refused */
+};
+
+/* The highest tokens in any 60 s window (by grant time) for pool p, over the calls granted
+ * from classes in mask: what the provider's sliding window would see. */
+static int64_t peak_window(const struct sim_call *c, size_t n, unsigned p, unsigned mask,
+			   int64_t t_end)
+{
+	int64_t peak = 0;
+
+	for (int64_t t = 0; t <= t_end; t += 500) {
+		int64_t sum = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (c[i].state >= 2 && c[i].state <= 3 && (c[i].pools & (1u << p)) &&
+			    (mask & (1u << c[i].cls)) && c[i].granted <= t &&
+			    t - c[i].granted < 60000)
+				sum += c[i].tokens;
+		if (sum > peak)
+			peak = sum;
+	}
+	return peak;
+}
+
+/* One simulated run: n calls arriving over `span` ms; load sets the demand. */
+static void simulate(unsigned seed, size_t n, int64_t span, int64_t max_tokens, bool light)
+{
+	struct pool_limits lim[2] = {{30000, 40}, {8000, 0}};
+	struct pool_rules r;
+	struct pool_sched *s;
+	struct sim_call *c = calloc(n, sizeof(*c));
+	struct pool_event ev[8];
+	int64_t t, t_end = span + 2000000;
+	size_t i;
+
+	srand(seed);
+	pool_rules_default(&r);
+	s = pool_sched_new(&r, lim, 2);
+	for (i = 0; i < n; i++) {
+		c[i].id = i + 1;
+		c[i].cls = (enum pool_class)(rand() % POOL_CLASSES);
+		c[i].tokens = 1 + rand() % max_tokens;
+		c[i].billed = c[i].tokens * (50 + rand() % 51) / 100;
+		/* light: one arrival per span/n ms, so that no 81 s (a window and the longest
+		 * call) ever holds more than the smallest share carries: no wait need expire */
+		c[i].arrived =
+			light ? (int64_t)i * (span / (int64_t)n) + rand() % (span / (int64_t)n / 2)
+			      : (int64_t)rand() % span;
+		c[i].duration = 200 + rand() % 20000;
+		c[i].pools = 1u + (unsigned)(rand() % 3); /* pool 0, pool 1 or both */
+	}
+	for (t = 0; t <= t_end; t += 100) {
+		size_t k, m;
+
+		for (i = 0; i < n; i++) {
+			if (c[i].state == 0 && c[i].arrived <= t) {
+				struct pool_ask a = {c[i].id, c[i].cls, c[i].tokens, 0, {0}};
+				enum pool_verdict v;
+
+				for (unsigned p = 0; p < 2; p++)
+					if (c[i].pools & (1u << p))
+						a.pools[a.n_pools++] = p;
+				c[i].arrived = t; /* asked at the first tick after it arrived */
+				v = pool_ask(s, &a, t);
+				c[i].state = v == POOL_GO ? 2 : v == POOL_WAIT ? 1 : 5;
+				if (v == POOL_GO)
+					c[i].granted = t;
+			}
+			if (c[i].state == 2 && t >= c[i].granted + c[i].duration) {
+				pool_settle(s, c[i].id, c[i].tokens, t);
+				c[i].state = 3;
+			}
+		}
+		do {
+			m = pool_run(s, t, ev, 8);
+			for (k = 0; k < m; k++) {
+				struct sim_call *x = &c[ev[k].id - 1];
+
+				assert_int_equal(x->state, 1);
+				assert_int_equal(ev[k].waited_ms, t - x->arrived);
+				x->state = ev[k].kind == POOL_GRANTED ? 2 : 4;
+				x->granted = t;
+				if (ev[k].kind == POOL_GRANTED)
+					assert_true(t - x->arrived < r.max_wait_ms[x->cls]);
+				else
+					assert_true(t - x->arrived >= r.max_wait_ms[x->cls]);
+			}
+		} while (m == 8);
+		/* nobody still waits past its deadline (runs happen every 100 ms) */
+		for (i = 0; i < n; i++)
+			if (c[i].state == 1)
+				assert_true(t - c[i].arrived < r.max_wait_ms[c[i].cls]);
+	}
+	for (unsigned p = 0; p < 2; p++) {
+		int64_t all = peak_window(c, n, p, 0x1f, t_end);
+		int64_t others = peak_window(c, n, p, 0x1e, t_end);
+
+		if (all > lim[p].tpm || others > lim[p].tpm * 70 / 100)
+			fail_msg("seed %u pool %u: peak %lld (non-interactive %lld) over %lld",
+				 seed, p, (long long)all, (long long)others, (long long)lim[p].tpm);
+	}
+	for (i = 0; i < n; i++) {
+		assert_true(c[i].state == 3 || c[i].state == 4 || c[i].state == 5);
+		if (c[i].state == 5) /* refused only when it could never fit */
+			assert_true(c[i].tokens > 8000 * 70 / 100 ||
+				    c[i].tokens > 30000 * 70 / 100);
+		if (light && c[i].state == 4)
+			fail_msg("seed %u: call %llu (%s, %lld tokens) expired under a light load",
+				 seed, (unsigned long long)c[i].id, pool_class_name(c[i].cls),
+				 (long long)c[i].tokens);
+	}
+	pool_sched_free(s);
+	free(c);
+}
+
+static void test_random_arrivals_never_overrun_a_window_nor_starve_a_class(void **state)
+{
+	/* overload: far more demand than the pools carry; ceilings and deadlines still hold */
+	for (unsigned seed = 1; seed <= 6; seed++)
+		simulate(seed, 300, 300000, 6000, false);
+	/* a load the pools carry (9 calls of <= 600 tokens in any 81 s: under the 5,600 that
+	 * non-interactive work may use of the smaller pool): every call gets through within its
+	 * class's max_wait, whatever the order of classes */
+	for (unsigned seed = 11; seed <= 16; seed++)
+		simulate(seed, 60, 600000, 600, true);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scripts),
+		cmocka_unit_test(test_class_names_round_trip),
+		cmocka_unit_test(test_an_ask_naming_an_unknown_pool_is_refused),
+		cmocka_unit_test(test_random_arrivals_never_overrun_a_window_nor_starve_a_class),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
