@@ -1,6 +1,6 @@
 /* context: the agent's context economy as choices over plain values (see context.h). The
- * passes, in the order agent.c applies them when a request is over 85% of the budget: old tool
- * results shortened to one line (free), one compression call per turn for the middle (backed
+ * passes, in the order agent_compress.c applies them when a request is over 85% of the budget: old
+ * tool results shortened to one line (free), one compression call per turn for the middle (backed
  * off for ten minutes per session after a failure), then the oldest middle groups left out.
  * Tokens are estimated as bytes / 4: no tokenizer is linked, and the 15% margin absorbs the
  * error. Rejected: re-running compression until the request fits (Hermes Agent paid up to 9

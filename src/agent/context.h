@@ -2,7 +2,7 @@
  * the session's messages as plain values (role and length of each), the budget and the time,
  * and say what to do: whether the request is over the budget, which tool results to shorten,
  * what middle to summarise, whether a compression call is allowed, what to leave out as a last
- * resort. agent.c acts on the answers; tests/test_agent_context.c checks each choice. */
+ * resort. agent_compress.c acts on the answers; tests/test_agent_context.c checks each choice. */
 #ifndef HERMETIC_AGENT_CONTEXT_H
 #define HERMETIC_AGENT_CONTEXT_H
 

@@ -6,7 +6,7 @@
  * OpenRouter cache only up to blocks marked `"cache_control": {"type": "ephemeral"}`. A mark
  * is OpenAI's content-part form: `{"type": "text", "text": ..., "cache_control": {...}}` (a
  * whole message may carry one too; the Anthropic and Bedrock dialects put it on its last
- * block). The marks come from the client (the agent places its own, see agent.c) or from the
+ * block). The marks come from the client (the agent places its own, see agent_model.c) or from the
  * deployment's `cache_control_injection_points` (LiteLLM's config form), and are sent only to
  * deployments whose wire takes them: the Anthropic and Bedrock dialects (which translate
  * them), OpenRouter and a LiteLLM proxy (which pass them on). Every other deployment gets the

@@ -1,0 +1,249 @@
+/* agent_int: what the files of the agent module share: the turn's and the agent's state and
+ * the functions one file calls in another. Private to src/agent/agent*.c; everyone else sees
+ * agent.h. Which file owns what:
+ *
+ *   agent.c           the turn state machine: start, step, limits, timeout, finish, cancel
+ *   agent_model.c     one model call: the request, the send, reading the answer; the split
+ *   agent_stream.c    a streamed answer, assembled into the completion a plain call returns
+ *   agent_tools.c     the answer's tool calls: dispatch, results; side calls and notices
+ *   agent_compress.c  the context budget applied: shortening, one compression call, trimming
+ *   agent_session.c   the session in the store: messages, loading, continuing, trust marks
+ *   agent_prompt.c    the system prompt: persona, skills index, memory, the time line
+ */
+#ifndef HERMETIC_AGENT_INT_H
+#define HERMETIC_AGENT_INT_H
+
+#include "agent/agent.h"
+#include "agent/context.h"
+#include "core/util.h"
+#include "net/sse.h"
+#include "router/router.h"
+#include "tools/tools.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event;
+
+#define MAX_TOOL_CALLS 32 /* per model answer; more are answered with an error */
+#define LAST_SLOTS     64 /* sources whose last model call's usage is remembered */
+
+/* The time, for the model, without breaking the provider's prompt cache: the system prompt
+ * says when the conversation started (the same bytes in every call of the session), and a
+ * user message that comes TIME_NOTE_AFTER_MS or more after the previous message of the session
+ * starts with the time it was written, stored with it (so it never changes either). */
+#define TIME_NOTE_AFTER_MS (15 * 60 * 1000)
+
+struct call {
+	struct agent_turn *t;
+	char *id, *name, *args;
+	char *result;
+	bool is_error, started, done;
+	struct tools_call *tc;
+};
+
+enum state { T_START, T_COMPRESS, T_MODEL, T_TOOLS, T_SUMMARY, T_END };
+
+/* One tool call of a streamed answer, merged from its fragments. */
+struct stream_call {
+	int64_t index;
+	struct buf id, name, args;
+};
+
+/* The streamed answer of the current model call, as it arrives. */
+struct stream {
+	bool on; /* the current model call asked for a stream */
+	struct sse_parser sse;
+	struct buf content;
+	struct stream_call *calls; /* sorted by index */
+	size_t n_calls;
+	size_t bytes; /* content and tool-call text, against router.max_response_bytes */
+	char *finish_reason;
+	bool have_usage;
+	int64_t prompt_tokens, completion_tokens, cached_tokens;
+	bool done;   /* [DONE] seen */
+	char *error; /* why the answer is not whole (the turn's failure text), or NULL */
+};
+
+struct agent_turn {
+	struct agent *a;
+	struct agent_turn *next;
+	struct agent_cbs cbs;
+	void *arg;
+	char *source, *model, *system, *extra_system;
+	int64_t session_id;
+	struct context_msg *msgs;
+	size_t n_msgs, alloc_msgs;
+	struct call *calls;
+	size_t n_calls, next_call, running;
+	struct router_call *rc;
+	enum state state;
+	enum agent_stop limit; /* AGENT_DONE while no limit was hit */
+	struct event *timer;   /* turn_timeout_s */
+	struct event *defer;   /* runs agent_step() from the loop */
+	int model_calls, n_tool_calls, compressions;
+	int64_t prompt_tokens, completion_tokens, last_bytes;
+	int64_t last_prompt_tokens, cached_tokens; /* of the last model call */
+	double cost_usd;
+	struct stream stream;
+	double max_cost_usd; /* this turn's cap: agent.max_turn_cost_usd or the caller's lower one
+			      */
+	bool compress_tried, cancelled, time_up;
+	/* The turn's clock stops while a tool call waits for the human (an approval, ask_user):
+	 * deadline_ms moves on by each wait; a timer firing during one waits for its end. */
+	int asking;
+	int64_t asking_since_ms, deadline_ms;
+	int64_t started_ms, last_ms; /* the session's start and its last message (wall clock) */
+	bool timeout_held;
+	bool tainted, web_any; /* trust: see agent_session.c */
+	char *fail_text;
+	char *stored_answer;	  /* a continued turn whose answer was already stored */
+	struct agent_part *parts; /* copies; they go with the message marked parts */
+	size_t n_parts;
+	/* The tool list of the turn's first call, sent unchanged by its later calls: an MCP server
+	 * that connects or changes its tools mid-turn would otherwise change the request's
+	 * prefix, and the provider's cache would miss on all that follows it. */
+	char *tools_json;
+	const struct tools_scope *scope; /* NULL = every tool */
+	/* The audit trail's turn line: its start, the skills it read ("a,b"), the user's text
+	 * when audit.include_text. */
+	int64_t audit_t0_ms;
+	struct buf audit_skills;
+	char *audit_in;
+	/* Tools' side calls and lines for the human (see agent_tools.c). */
+	struct buf side_keys; /* "\nkey\n..." of the side calls made */
+	struct buf notices;   /* lines, shown after the answer */
+	/* The caller's tool of this turn (agent_turn_opts.tool), or NULL; its call in flight
+	 * is answered from local_ev (a tool's answer never comes from inside start_call). */
+	const struct agent_tool *tool;
+	struct event *local_ev;
+	struct call *local_call;
+	struct buf local_out;
+	bool local_error;
+};
+
+/* The usage of a source's last model call, for agent_context_split. */
+struct last_call {
+	char *source; /* NULL = free slot */
+	int64_t session_id, prompt_tokens, cached_tokens;
+};
+
+struct agent {
+	struct agent_env env;
+	struct agent_turn *turns;
+	struct context_backoff backoff;
+	struct last_call last[LAST_SLOTS];
+	size_t next_last; /* the slot a new source takes (the oldest) */
+};
+
+/* ---- agent.c ---- */
+
+/* Decides what happens next: compression, a model call, or the limit's summary call. */
+void agent_step(struct agent_turn *t);
+
+/* Ends the turn: stores the answer and the usage, calls on_done, frees t. */
+void agent_finish(struct agent_turn *t, enum agent_stop stop, const char *text);
+
+/* The limit t reached, in words, written into out. */
+const char *agent_limit_text(const struct agent_turn *t, char *out, size_t len);
+
+/* Frees t and all it holds (also a turn that never started). */
+void agent_turn_free(struct agent_turn *t);
+
+/* ---- agent_model.c ---- */
+
+/* The agent's caller for one of t's calls: budgets see "internal", the audit trail the
+ * turn's source and session. */
+struct router_caller agent_caller_of(const struct agent_turn *t, const char *purpose);
+
+/* Sends the turn's next model call (the limit's summary call once t->limit is set); its
+ * answer goes on to the tools or to agent_finish. */
+void agent_model_call(struct agent_turn *t, const char *tools_json);
+
+/* The assistant's text of a completion body, or NULL. */
+char *agent_answer_content(const char *body, size_t len);
+
+/* ---- agent_stream.c ---- */
+
+/* Readies t->stream for the model call about to be sent. */
+void agent_stream_begin(struct agent_turn *t);
+
+void agent_stream_finish(struct stream *s);
+
+/* The router_cbs of a streamed model call (on_done is agent_model.c's). */
+void agent_stream_on_start(struct router_call *rc, const struct router_result *r, void *arg);
+void agent_stream_on_data(struct router_call *rc, const char *data, size_t len, void *arg);
+
+/* The completion a non-streamed call would have returned, from the streamed pieces. */
+char *agent_stream_completion(const struct stream *s);
+
+/* A streamed call that ended with status 200: whole ([DONE], no error), or why not. */
+bool agent_stream_whole(const struct stream *s, const struct router_result *r);
+
+/* ---- agent_tools.c ---- */
+
+/* Copies the assistant message (content, tool_calls) out of the parsed answer into t->calls
+ * and stores it. */
+void agent_take_calls(struct agent_turn *t, const cJSON *calls, const char *content);
+
+/* Starts the calls that may run now; when all are answered, stores them and steps on. */
+void agent_run_calls(struct agent_turn *t);
+
+void agent_free_calls(struct agent_turn *t);
+
+/* ---- agent_compress.c ---- */
+
+int64_t agent_budget_tokens(const struct agent_turn *t);
+
+/* Brings the request within the budget; true when a compression call was started (the turn
+ * steps on from its callback). */
+bool agent_fit_context(struct agent_turn *t, size_t tools_bytes);
+
+/* ---- agent_session.c ---- */
+
+/* Stores a message (with its origin, may be NULL) and keeps it in memory (takes json). text
+ * is what session_search indexes. */
+int agent_add_msg_from(struct agent_turn *t, const char *role, char *json, const char *text,
+		       const char *origin);
+int agent_add_msg(struct agent_turn *t, const char *role, char *json, const char *text);
+
+/* {"role":role,["tool_call_id":id,]"content":content}, allocated. */
+char *agent_json_message(const char *role, const char *content, const char *tool_call_id);
+
+/* Stores the turn's usage with the session's totals. */
+void agent_store_usage(const struct agent_turn *t);
+
+/* The source's current session with its history into t: 0, -ENOENT when there is none, or
+ * the store's error. */
+int agent_load_current(struct agent_turn *t, const char *model, bool no_idle);
+
+/* The source's session, continued or new; t->session_id, model and system set. */
+int agent_open_session(struct agent_turn *t, const struct agent_turn_opts *o,
+		       const char *user_text);
+
+/* True when the session already holds the user message of origin (an interrupted turn). */
+bool agent_continues(struct agent_turn *t, const char *origin);
+
+/* The kv key of the session's untrusted mark. */
+void agent_taint_key(const struct agent_turn *t, char *key, size_t len);
+
+/* Marks the turn, and later turns of its session, untrusted (by: what brought the text). */
+void agent_taint(struct agent_turn *t, const char *by);
+
+/* ---- agent_prompt.c ---- */
+
+/* The system prompt of a session of source that starts with text (both may be NULL). */
+char *agent_system_prompt_for(const struct agent *a, const char *source, const char *text);
+
+/* ms (wall clock) as local time for the model: "Wed 2026-11-25 10:12 UTC". */
+void agent_format_local(int64_t ms, char *out, size_t len);
+
+/* The line saying when the conversation started, appended to the system prompt. */
+void agent_append_now(const struct agent_turn *t, struct buf *b);
+
+/* Where the skills index and the memory snapshot begin in a stored system prompt. */
+void agent_system_sections(const char *sys, size_t *skills_at, size_t *memory_at);
+
+#endif
