@@ -143,6 +143,13 @@ otherwise OpenRouter's 401 ``No auth credentials found`` / ``User not found.``.
 Control (no auth, never recorded): ``POST /_fake/script`` with a list of steps or
 ``{"steps": [...], "model": "m"}``; ``GET /_fake/requests``; ``POST /_fake/reset``.
 
+Rate limits: ``FakeOpenAI(rate_limit=(tpm, rpm))`` (``--tpm``/``--rpm``) enforces an account's
+tokens and requests per minute over an exact sliding minute, as OpenAI does and says it does
+(tests/fakes/ratelimit.py): a request counts its prompt plus ``max_tokens`` on arrival, one
+that does not fit gets OpenAI's 429 (``rate_limit_exceeded``, ``retry-after``) before any step
+is taken, and every answer carries ``x-ratelimit-*``. ``GET /_fake/ratelimit`` gives the peak
+tokens the window held and the 429s sent.
+
 Long runs (benchmarks, soaks): ``FakeOpenAI(cycle=True)`` (``--cycle``) puts every step
 back at the end of its queue after it answered, so a short script repeats for ever;
 ``keep_requests=N`` (``--keep-requests N``) keeps only the last N recorded requests (the
@@ -182,6 +189,11 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+try:
+    from fakes.ratelimit import SlidingLimit
+except ImportError:  # run as a script from tests/fakes/
+    from ratelimit import SlidingLimit
 from urllib.parse import urlsplit
 
 KEEPALIVE_COMMENT = ": OPENROUTER PROCESSING"
@@ -720,6 +732,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    _rl_headers: dict = {}  # the account's x-ratelimit-* for this answer (ratelimit.py)
     protocol_version = "HTTP/1.1"
     server_version = "fake_openai/1"
     disable_nagle_algorithm = True
@@ -830,6 +843,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _control(self, path: str, raw_body: bytes):
         if self.command == "GET" and path == "/_fake/requests":
             return self._send(200, self.fake.requests)
+        if self.command == "GET" and path == "/_fake/ratelimit":
+            lim = self.fake.limit
+            return self._send(200, {"peak_tokens": lim.peak_tokens, "refused": lim.refused,
+                                    "admitted": lim.admitted} if lim else None)
         if self.command == "POST" and path == "/_fake/reset":
             self.fake.reset()
             return self._send(200, {"ok": True})
@@ -857,6 +874,15 @@ class _Handler(BaseHTTPRequestHandler):
             except PartError as e:
                 self.fake._mark(record, "invalid")
                 return self._send(400, e.body)
+        self._rl_headers, entry = {}, None
+        if self.fake.limit:
+            asked = len(raw_body) // 4 + int(body.get("max_tokens") or
+                                             body.get("max_completion_tokens") or 0)
+            entry, answer = self.fake.limit.admit(str(record["model"]), asked)
+            if entry is None:
+                self.fake._mark(record, "rate_limited")
+                return self._send(*answer)
+            self._rl_headers = answer
         step = self.fake._next_step(record)
         if step is None:
             return self._send(500, {"error": {
@@ -874,6 +900,8 @@ class _Handler(BaseHTTPRequestHandler):
         reply = _Reply(record["n"], body, raw_body, step)
         reply.cached_tokens = record["cached_tokens"] = self.fake._prefix(record, raw_body)
         self.fake._count_usage(record["model"], reply.usage())
+        if entry is not None:
+            self.fake.limit.settle(entry, int(reply.usage().get("total_tokens") or 0))
         return self._stream(reply) if reply.stream else self._complete(reply)
 
     def _raw(self, step: dict):
@@ -914,6 +942,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        for key, value in self._rl_headers.items():
+            self.send_header(key, value)
         self.end_headers()
         self._wait(step.get("first_chunk_delay", 0))
         if "cut_after" in step:
@@ -930,6 +960,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding" if chunked else "Connection",
                          "chunked" if chunked else "close")
+        for key, value in self._rl_headers.items():
+            self.send_header(key, value)
         self.end_headers()
         sse = _SSE(self.wfile, chunked, step.get("crlf", False))
         self._pre_first_chunk(sse, step.get("keepalive", 0), step.get("first_chunk_delay", 0))
@@ -985,7 +1017,8 @@ class FakeOpenAI:
                  responder: str = "script", latency: float = 0.0, models=(),
                  key_info: dict | None = None, verbose: bool = False, cycle: bool = False,
                  keep_requests: int | None = None, tls: tuple[str, str] | None = None,
-                 validate_content: bool = True, prompt_cache: tuple[int, int] | None = None):
+                 validate_content: bool = True, prompt_cache: tuple[int, int] | None = None,
+                 rate_limit: tuple[int | None, int | None] | None = None):
         if responder not in ("script", "echo"):
             raise ValueError("responder must be 'script' or 'echo'")
         self.api_key = api_key
@@ -998,6 +1031,8 @@ class FakeOpenAI:
         self.validate_content = validate_content
         # OpenAI's automatic prompt caching: (minimum prefix tokens, increment); None = off.
         self.prompt_cache = prompt_cache
+        # (tpm, rpm): an account's limit enforced and reported as OpenAI does (ratelimit.py)
+        self.limit = SlidingLimit(*rate_limit) if rate_limit else None
         self._bodies: dict[str, collections.deque] = {}
         self._keep = keep_requests
         self._totals: dict[str, dict] = {}
@@ -1300,6 +1335,9 @@ def main(argv=None) -> int:
     parser.add_argument("--responder", choices=("script", "echo"), default="script",
                         help="echo: answer a fixed text when the script is empty")
     parser.add_argument("--api-key", help="require Authorization: Bearer API_KEY")
+    parser.add_argument("--tpm", type=int, default=None,
+                        help="enforce tokens per minute as OpenAI does (429, x-ratelimit-*)")
+    parser.add_argument("--rpm", type=int, default=None, help="enforce requests per minute")
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
     parser.add_argument("--cycle", action="store_true",
                         help="repeat the script for ever (each step goes back to its queue)")
@@ -1309,7 +1347,8 @@ def main(argv=None) -> int:
 
     fake = FakeOpenAI(args.host, args.port, api_key=args.api_key, responder=args.responder,
                       latency=args.latency_ms / 1000.0, verbose=args.verbose, cycle=args.cycle,
-                      keep_requests=args.keep_requests)
+                      keep_requests=args.keep_requests,
+                      rate_limit=(args.tpm, args.rpm) if args.tpm or args.rpm else None)
     if args.script:
         try:
             fake.load_script_file(args.script)
