@@ -437,6 +437,77 @@ static void test_an_ask_naming_an_unknown_pool_is_refused(void **state)
 	pool_sched_free(s);
 }
 
+/* ---- what providers' headers say ---- */
+
+struct header_case {
+	const char *name, *value;
+	bool known;
+	int64_t tokens, requests, reset, retry; /* after reading it into a fresh info at 1000 */
+};
+
+/* now = 1000 ms after the epoch, so absolute times read plainly */
+static const struct header_case header_cases[] = {
+	{"x-ratelimit-remaining-tokens", "29500", true, 29500, -1, -1, -1},
+	{"X-RateLimit-Remaining-Requests", "4", true, -1, 4, -1, -1},
+	{"x-ratelimit-reset-tokens", "6m0s", true, -1, -1, 361000, -1},
+	{"x-ratelimit-reset-tokens", "1.4s", true, -1, -1, 2400, -1},
+	{"x-ratelimit-reset-requests", "9ms", true, -1, -1, 1009, -1},
+	{"x-ratelimit-reset-requests", "1h2m3.5s", true, -1, -1, 3724500, -1},
+	{"x-ratelimit-reset-tokens", "20", true, -1, -1, 21000, -1},
+	{"x-ratelimit-reset-tokens", "7.66", true, -1, -1, 8660, -1},
+	{"anthropic-ratelimit-tokens-remaining", "80000", true, 80000, -1, -1, -1},
+	{"anthropic-ratelimit-requests-remaining", "49", true, -1, 49, -1, -1},
+	{"anthropic-ratelimit-tokens-reset", "1970-01-01T00:00:30Z", true, -1, -1, 30000, -1},
+	{"anthropic-ratelimit-requests-reset", "1970-01-01T01:00:30.250+01:00", true, -1, -1, 30250,
+	 -1},
+	{"anthropic-ratelimit-tokens-reset", "1970-01-01T00:00:00Z", true, -1, -1, 1000, -1},
+	{"retry-after", "17", true, -1, -1, -1, 18000},
+	{"retry-after-ms", "250", true, -1, -1, -1, 1250},
+	/* refused: the info stays as it was */
+	{"x-ratelimit-remaining-tokens", "-5", false, -1, -1, -1, -1},
+	{"x-ratelimit-remaining-tokens", "12abc", false, -1, -1, -1, -1},
+	{"x-ratelimit-remaining-tokens", "", false, -1, -1, -1, -1},
+	{"x-ratelimit-remaining-tokens", "1234567890123456", false, -1, -1, -1, -1},
+	{"x-ratelimit-reset-tokens", "6x", false, -1, -1, -1, -1},
+	{"x-ratelimit-reset-tokens", "s", false, -1, -1, -1, -1},
+	{"x-ratelimit-reset-tokens", "25h", false, -1, -1, -1, -1},
+	{"anthropic-ratelimit-tokens-reset", "2026-11-25 10:00:00", false, -1, -1, -1, -1},
+	{"anthropic-ratelimit-tokens-reset", "2026-11-25T10:00:00", false, -1, -1, -1, -1},
+	{"retry-after", "Wed, 21 Oct 2015 07:28:00 GMT", false, -1, -1, -1, -1},
+	{"retry-after", "86401", false, -1, -1, -1, -1},
+	{"x-ratelimit-limit-tokens", "30000", false, -1, -1, -1, -1},
+	{"content-type", "application/json", false, -1, -1, -1, -1},
+};
+
+static void test_rate_headers_of_openai_and_anthropic(void **state)
+{
+	for (size_t i = 0; i < sizeof(header_cases) / sizeof(header_cases[0]); i++) {
+		const struct header_case *hc = &header_cases[i];
+		struct pool_rate_info ri;
+		bool known;
+
+		pool_rate_info_init(&ri);
+		known = pool_rate_header(hc->name, hc->value, 1000, &ri);
+		if (known != hc->known || ri.tokens_left != hc->tokens ||
+		    ri.requests_left != hc->requests || ri.reset_ms != hc->reset ||
+		    ri.retry_after_ms != hc->retry)
+			fail_msg("%s: %s: known %d tokens %lld requests %lld reset %lld retry %lld",
+				 hc->name, hc->value, known, (long long)ri.tokens_left,
+				 (long long)ri.requests_left, (long long)ri.reset_ms,
+				 (long long)ri.retry_after_ms);
+	}
+}
+
+static void test_the_later_of_two_resets_is_kept(void **state)
+{
+	struct pool_rate_info ri;
+
+	pool_rate_info_init(&ri);
+	assert_true(pool_rate_header("x-ratelimit-reset-tokens", "30s", 0, &ri));
+	assert_true(pool_rate_header("x-ratelimit-reset-requests", "2s", 0, &ri));
+	assert_int_equal(ri.reset_ms, 30000);
+}
+
 /* ---- property: random arrivals ---- */
 
 struct sim_call {
@@ -577,6 +648,8 @@ int main(void)
 		cmocka_unit_test(test_scripts),
 		cmocka_unit_test(test_class_names_round_trip),
 		cmocka_unit_test(test_an_ask_naming_an_unknown_pool_is_refused),
+		cmocka_unit_test(test_rate_headers_of_openai_and_anthropic),
+		cmocka_unit_test(test_the_later_of_two_resets_is_kept),
 		cmocka_unit_test(test_random_arrivals_never_overrun_a_window_nor_starve_a_class),
 	};
 

@@ -5,8 +5,12 @@
 
 #include "core/util.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 /* A call counts from the second of its grant for 60 more whole seconds: 60 to 61 s, never less
  * than a provider's exact sliding minute. */
@@ -478,6 +482,166 @@ void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t 
 	p->learned_reset = reset_ms;
 	p->learned_at = now_ms;
 	p->since_tokens = p->since_requests = 0;
+}
+
+void pool_rate_info_init(struct pool_rate_info *ri)
+{
+	ri->tokens_left = ri->requests_left = ri->reset_ms = ri->retry_after_ms = -1;
+}
+
+/* A non-negative integer of at most 15 digits, the whole of s. */
+static bool count_of(const char *s, int64_t *out)
+{
+	int64_t n = 0;
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		if (!isdigit((unsigned char)s[i]) || i >= 15)
+			return false;
+		n = n * 10 + (s[i] - '0');
+	}
+	*out = n;
+	return i > 0;
+}
+
+/* "6m0s", "1.4s", "9ms", "1h2m3.5s", or plain seconds "20" / "7.66": milliseconds. Go's
+ * duration format as OpenAI and Groq send it; at most a day. */
+static bool duration_ms(const char *s, int64_t *out)
+{
+	double total = 0;
+	bool any = false;
+
+	while (*s) {
+		char *end;
+		double v;
+
+		if (!isdigit((unsigned char)*s))
+			return false;
+		v = strtod(s, &end);
+		if (end == s || v < 0)
+			return false;
+		s = end;
+		if (strncmp(s, "ms", 2) == 0) {
+			total += v;
+			s += 2;
+		} else if (*s == 'h') {
+			total += v * 3600000;
+			s++;
+		} else if (*s == 'm') {
+			total += v * 60000;
+			s++;
+		} else if (*s == 's' || *s == '\0') {
+			total += v * 1000;
+			s += *s == 's';
+		} else {
+			return false;
+		}
+		any = true;
+	}
+	if (!any || total > 86400000.0)
+		return false;
+	*out = (int64_t)(total + 0.5);
+	return true;
+}
+
+/* RFC 3339 in UTC or with an offset ("2026-11-25T10:00:30Z", "...+01:00", fractions allowed):
+ * epoch ms. */
+static bool rfc3339_ms(const char *s, int64_t *out)
+{
+	struct tm tm = {0};
+	int n = 0, oh = 0, om = 0;
+	char sign;
+	double frac = 0;
+	int64_t t;
+
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+	    n != 19)
+		return false;
+	s += n;
+	if (*s == '.') {
+		char *end;
+
+		frac = strtod(s, &end);
+		s = end;
+	}
+	if (*s == 'Z' || *s == 'z') {
+		s++;
+	} else if ((*s == '+' || *s == '-') && sscanf(s, "%c%2d:%2d%n", &sign, &oh, &om, &n) == 3 &&
+		   n == 6) {
+		s += n;
+		if (sign == '-')
+			oh = -oh, om = -om;
+	} else {
+		return false;
+	}
+	if (*s)
+		return false;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	t = (int64_t)timegm(&tm);
+	if (t < 0)
+		return false;
+	*out = (t - oh * 3600 - om * 60) * 1000 + (int64_t)(frac * 1000);
+	return true;
+}
+
+static void later(int64_t *slot, int64_t t)
+{
+	if (t > *slot)
+		*slot = t;
+}
+
+bool pool_rate_header(const char *name, const char *value, int64_t now_ms,
+		      struct pool_rate_info *ri)
+{
+	int64_t v;
+
+	if (!name || !value)
+		return false;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	if (!strcasecmp(name, "x-ratelimit-remaining-tokens") ||
+	    !strcasecmp(name, "anthropic-ratelimit-tokens-remaining")) {
+		if (!count_of(value, &v))
+			return false;
+		ri->tokens_left = v;
+		return true;
+	}
+	if (!strcasecmp(name, "x-ratelimit-remaining-requests") ||
+	    !strcasecmp(name, "anthropic-ratelimit-requests-remaining")) {
+		if (!count_of(value, &v))
+			return false;
+		ri->requests_left = v;
+		return true;
+	}
+	if (!strcasecmp(name, "x-ratelimit-reset-tokens") ||
+	    !strcasecmp(name, "x-ratelimit-reset-requests")) {
+		if (!duration_ms(value, &v))
+			return false;
+		later(&ri->reset_ms, now_ms + v);
+		return true;
+	}
+	if (!strcasecmp(name, "anthropic-ratelimit-tokens-reset") ||
+	    !strcasecmp(name, "anthropic-ratelimit-requests-reset")) {
+		if (!rfc3339_ms(value, &v))
+			return false;
+		later(&ri->reset_ms, v > now_ms ? v : now_ms);
+		return true;
+	}
+	if (!strcasecmp(name, "retry-after-ms")) {
+		if (!count_of(value, &v) || v > 86400000)
+			return false;
+		later(&ri->retry_after_ms, now_ms + v);
+		return true;
+	}
+	if (!strcasecmp(name, "retry-after")) {
+		if (!count_of(value, &v) || v > 86400)
+			return false;
+		later(&ri->retry_after_ms, now_ms + v * 1000);
+		return true;
+	}
+	return false;
 }
 
 void pool_block(struct pool_sched *s, size_t pool, int64_t until_ms)
