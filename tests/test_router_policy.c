@@ -388,6 +388,161 @@ static void test_pick_by_weight_follows_the_draw(void **state)
 			fail_msg("draw %ld: want %ld", cases[i].draw, cases[i].want);
 }
 
+/* LiteLLM's strategies, each over the same three deployments (index: latency ms, tokens and
+ * requests used this minute of tpm/rpm, cost per token, calls in flight). */
+#define L(lat_, tu_, tpm_, ru_, rpm_, cost_, busy_)                                                \
+	{                                                                                          \
+		.latency_ms = (lat_), .tpm_used = (tu_), .tpm = (tpm_), .rpm_used = (ru_),         \
+		.rpm = (rpm_), .cost = (cost_), .in_flight = (busy_), .weight = 1                  \
+	}
+
+struct strategy_case {
+	const char *name;
+	struct policy_candidate d[3];
+	enum policy_strategy strategy;
+	double buffer;
+	int64_t tokens;
+	long avoid;
+	long want[4]; /* for draws 0, 1, 2, 3 */
+};
+
+static const struct strategy_case strategy_cases[] = {
+	{"latency: the fastest",
+	 {L(300, 0, 0, 0, 0, -1, 0), L(120, 0, 0, 0, 0, -1, 0), L(500, 0, 0, 0, 0, -1, 0)},
+	 STRATEGY_LATENCY,
+	 0,
+	 0,
+	 -1,
+	 {1, 1, 1, 1}},
+	{"latency: an unmeasured deployment is tried first",
+	 {L(300, 0, 0, 0, 0, -1, 0), L(120, 0, 0, 0, 0, -1, 0), L(-1, 0, 0, 0, 0, -1, 0)},
+	 STRATEGY_LATENCY,
+	 0,
+	 0,
+	 -1,
+	 {2, 2, 2, 2}},
+	{"latency: within the buffer, at random",
+	 {L(110, 0, 0, 0, 0, -1, 0), L(100, 0, 0, 0, 0, -1, 0), L(200, 0, 0, 0, 0, -1, 0)},
+	 STRATEGY_LATENCY,
+	 0.1,
+	 0,
+	 -1,
+	 {0, 1, 0, 1}},
+	{"latency: the fastest just failed",
+	 {L(300, 0, 0, 0, 0, -1, 0), L(120, 0, 0, 0, 0, -1, 0), L(500, 0, 0, 0, 0, -1, 0)},
+	 STRATEGY_LATENCY,
+	 0,
+	 0,
+	 1,
+	 {0, 0, 0, 0}},
+	{"usage: the least used this minute",
+	 {L(0, 500, 1000, 0, 0, -1, 0), L(0, 100, 1000, 0, 0, -1, 0), L(0, 300, 1000, 0, 0, -1, 0)},
+	 STRATEGY_USAGE,
+	 0,
+	 200,
+	 -1,
+	 {1, 1, 1, 1}},
+	{"usage: only where the call fits its tpm",
+	 {L(0, 500, 1000, 0, 0, -1, 0), L(0, 100, 300, 0, 0, -1, 0), L(0, 300, 1000, 0, 0, -1, 0)},
+	 STRATEGY_USAGE,
+	 0,
+	 250,
+	 -1,
+	 {2, 2, 2, 2}},
+	{"usage: rpm full counts as full",
+	 {L(0, 500, 1000, 0, 0, -1, 0), L(0, 100, 1000, 5, 5, -1, 0), L(0, 300, 1000, 0, 0, -1, 0)},
+	 STRATEGY_USAGE,
+	 0,
+	 10,
+	 -1,
+	 {2, 2, 2, 2}},
+	{"usage: nowhere fits",
+	 {L(0, 900, 1000, 0, 0, -1, 0), L(0, 100, 300, 0, 0, -1, 0), L(0, 950, 1000, 0, 0, -1, 0)},
+	 STRATEGY_USAGE,
+	 0,
+	 250,
+	 -1,
+	 {-1, -1, -1, -1}},
+	{"usage: ties at random",
+	 {L(0, 0, 0, 0, 0, -1, 0), L(0, 0, 0, 0, 0, -1, 0), L(0, 0, 0, 0, 0, -1, 0)},
+	 STRATEGY_USAGE,
+	 0,
+	 10,
+	 -1,
+	 {0, 1, 2, 0}},
+	{"cost: the cheapest",
+	 {L(0, 0, 0, 0, 0, 3e-6, 0), L(0, 0, 0, 0, 0, 1e-6, 0), L(0, 0, 0, 0, 0, 2e-6, 0)},
+	 STRATEGY_COST,
+	 0,
+	 0,
+	 -1,
+	 {1, 1, 1, 1}},
+	{"cost: an unknown price comes last",
+	 {L(0, 0, 0, 0, 0, -1, 0), L(0, 0, 0, 0, 0, 5e-6, 0), L(0, 0, 0, 0, 0, -1, 0)},
+	 STRATEGY_COST,
+	 0,
+	 0,
+	 -1,
+	 {1, 1, 1, 1}},
+	{"cost: free beats paid",
+	 {L(0, 0, 0, 0, 0, 1e-6, 0), L(0, 0, 0, 0, 0, 0, 0), L(0, 0, 0, 0, 0, -1, 0)},
+	 STRATEGY_COST,
+	 0,
+	 0,
+	 -1,
+	 {1, 1, 1, 1}},
+	{"least busy",
+	 {L(0, 0, 0, 0, 0, -1, 4), L(0, 0, 0, 0, 0, -1, 2), L(0, 0, 0, 0, 0, -1, 3)},
+	 STRATEGY_LEAST_BUSY,
+	 0,
+	 0,
+	 -1,
+	 {1, 1, 1, 1}},
+	{"simple shuffle: by weight and draw",
+	 {L(0, 0, 0, 0, 0, -1, 0), L(0, 0, 0, 0, 0, -1, 0), L(0, 0, 0, 0, 0, -1, 0)},
+	 STRATEGY_SIMPLE_SHUFFLE,
+	 0,
+	 0,
+	 -1,
+	 {0, 1, 2, 0}},
+};
+
+static void test_each_routing_strategy_picks_as_litellm_documents(void **state)
+{
+	for (size_t i = 0; i < sizeof(strategy_cases) / sizeof(strategy_cases[0]); i++) {
+		const struct strategy_case *c = &strategy_cases[i];
+
+		for (long draw = 0; draw < 4; draw++) {
+			struct policy_pick_ask a = {c->strategy, c->buffer, c->tokens,
+						    c->avoid,	 draw,	    1000};
+			long wait_s, got;
+			bool all_cooling;
+
+			got = policy_pick_by(c->d, 3, &a, &wait_s, &all_cooling);
+			if (got != c->want[draw])
+				fail_msg("%s: draw %ld picked %ld, want %ld", c->name, draw, got,
+					 c->want[draw]);
+		}
+	}
+}
+
+static void test_a_strategy_never_picks_a_cooling_deployment(void **state)
+{
+	struct policy_candidate d[2] = {L(10, 0, 0, 0, 0, 0, 0), L(900, 0, 0, 0, 0, 9, 9)};
+	enum policy_strategy all[] = {STRATEGY_SIMPLE_SHUFFLE, STRATEGY_LEAST_BUSY,
+				      STRATEGY_LATENCY, STRATEGY_USAGE, STRATEGY_COST};
+	long wait_s;
+	bool all_cooling;
+
+	d[0].cooldown_until_ms = 5000;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		struct policy_pick_ask a = {all[i], 0, 1, -1, 0, 1000};
+
+		assert_int_equal(policy_pick_by(d, 2, &a, &wait_s, &all_cooling), 1);
+		assert_false(all_cooling);
+	}
+}
+
 /* ---- admission and max_tokens ---- */
 
 static char *groups[] = {"gpt", "claude", "local"};
@@ -688,6 +843,8 @@ int main(void)
 		cmocka_unit_test(test_pick_avoids_the_failed_one_unless_alone),
 		cmocka_unit_test(test_pick_least_busy),
 		cmocka_unit_test(test_pick_by_weight_follows_the_draw),
+		cmocka_unit_test(test_each_routing_strategy_picks_as_litellm_documents),
+		cmocka_unit_test(test_a_strategy_never_picks_a_cooling_deployment),
 		cmocka_unit_test(test_admit_table),
 		cmocka_unit_test(test_max_tokens_refusal_table),
 		cmocka_unit_test(test_responses_status_table),

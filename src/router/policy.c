@@ -450,16 +450,42 @@ int64_t policy_weight(int64_t weight, int64_t rpm, int64_t tpm)
 	return weight > 0 ? weight : 1;
 }
 
-long policy_pick(const struct policy_candidate *d, size_t n_deps, long avoid, bool least_busy,
-		 long draw, int64_t now_ms, long *wait_s, bool *all_cooling)
+/* Whether deployment c has room this minute for a call of `tokens` (usage-based routing). */
+static bool usage_fits(const struct policy_candidate *c, int64_t tokens)
+{
+	return (c->tpm <= 0 || c->tpm_used + tokens <= c->tpm) &&
+	       (c->rpm <= 0 || c->rpm_used + 1 <= c->rpm);
+}
+
+/* A strategy's score of a candidate: lower is better. */
+static double score(const struct policy_candidate *c, enum policy_strategy st)
+{
+	switch (st) {
+	case STRATEGY_LEAST_BUSY:
+		return c->in_flight;
+	case STRATEGY_LATENCY:
+		return c->latency_ms < 0 ? 0 : (double)c->latency_ms;
+	case STRATEGY_USAGE:
+		return (double)c->tpm_used;
+	case STRATEGY_COST:
+		return c->cost < 0 ? 1e30 : c->cost;
+	case STRATEGY_SIMPLE_SHUFFLE:
+		break;
+	}
+	return 0;
+}
+
+long policy_pick_by(const struct policy_candidate *d, size_t n_deps,
+		    const struct policy_pick_ask *a, long *wait_s, bool *all_cooling)
 {
 	long cand[PICK_MAX];
-	size_t n = 0, i;
+	size_t n = 0, i, m;
 	int64_t soonest = 0, total = 0, roll;
+	double best, bound;
 
 	*all_cooling = true;
 	for (i = 0; i < n_deps && n < PICK_MAX; i++) {
-		if (d[i].cooldown_until_ms > now_ms) {
+		if (d[i].cooldown_until_ms > a->now_ms) {
 			if (!soonest || d[i].cooldown_until_ms < soonest)
 				soonest = d[i].cooldown_until_ms;
 			continue;
@@ -467,36 +493,66 @@ long policy_pick(const struct policy_candidate *d, size_t n_deps, long avoid, bo
 		*all_cooling = false;
 		if (d[i].over_limits)
 			continue;
+		if (a->strategy == STRATEGY_USAGE && !usage_fits(&d[i], a->tokens))
+			continue;
 		cand[n++] = (long)i;
 	}
-	*wait_s = soonest ? (long)((soonest - now_ms + 999) / 1000) : 1;
+	*wait_s = soonest ? (long)((soonest - a->now_ms + 999) / 1000) : 1;
 	if (n == 0)
 		return -1;
-	if (n > 1 && avoid >= 0) {
+	if (n > 1 && a->avoid >= 0) {
 		for (i = 0; i < n; i++) {
-			if (cand[i] == avoid) {
-				cand[i] = cand[--n];
+			if (cand[i] == a->avoid) {
+				memmove(&cand[i], &cand[i + 1], (n - i - 1) * sizeof(cand[0]));
+				n--;
 				break;
 			}
 		}
 	}
-	if (least_busy) {
-		long best = cand[0];
+	if (a->strategy == STRATEGY_SIMPLE_SHUFFLE) {
+		for (i = 0; i < n; i++)
+			total += d[cand[i]].weight;
+		roll = (int64_t)(a->draw % total);
+		for (i = 0; i < n; i++) {
+			roll -= d[cand[i]].weight;
+			if (roll < 0)
+				return cand[i];
+		}
+		return cand[n - 1];
+	}
+	if (a->strategy == STRATEGY_LEAST_BUSY) {
+		long pick = cand[0];
 
 		for (i = 1; i < n; i++)
-			if (d[cand[i]].in_flight < d[best].in_flight)
-				best = cand[i];
-		return best;
+			if (d[cand[i]].in_flight < d[pick].in_flight)
+				pick = cand[i];
+		return pick;
 	}
-	for (i = 0; i < n; i++)
-		total += d[cand[i]].weight;
-	roll = (int64_t)(draw % total);
-	for (i = 0; i < n; i++) {
-		roll -= d[cand[i]].weight;
-		if (roll < 0)
-			return cand[i];
-	}
-	return cand[n - 1];
+	/* the best score, then every candidate within the bound, one of them by draw */
+	best = score(&d[cand[0]], a->strategy);
+	for (i = 1; i < n; i++)
+		if (score(&d[cand[i]], a->strategy) < best)
+			best = score(&d[cand[i]], a->strategy);
+	bound = best;
+	if (a->strategy == STRATEGY_LATENCY && a->latency_buffer > 0)
+		bound = best * (1 + a->latency_buffer);
+	for (i = 0, m = 0; i < n; i++)
+		if (score(&d[cand[i]], a->strategy) <= bound)
+			cand[m++] = cand[i];
+	return cand[(size_t)a->draw % m];
+}
+
+long policy_pick(const struct policy_candidate *d, size_t n_deps, long avoid, bool least_busy,
+		 long draw, int64_t now_ms, long *wait_s, bool *all_cooling)
+{
+	struct policy_pick_ask a = {least_busy ? STRATEGY_LEAST_BUSY : STRATEGY_SIMPLE_SHUFFLE,
+				    0,
+				    0,
+				    avoid,
+				    draw,
+				    now_ms};
+
+	return policy_pick_by(d, n_deps, &a, wait_s, all_cooling);
 }
 
 /* ---- the fallback chain ---- */

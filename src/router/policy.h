@@ -169,6 +169,30 @@ struct policy_candidate {
 	bool over_limits;	   /* rpm or tpm full this minute */
 	int in_flight;
 	int64_t weight; /* from policy_weight() */
+	/* for the strategies that read them (policy_pick_by) */
+	int64_t latency_ms;	    /* mean over the strategy's ttl; < 0: no call measured yet */
+	int64_t tpm, rpm;	    /* the deployment's own limits; 0: none */
+	int64_t tpm_used, rpm_used; /* this minute */
+	double cost;		    /* USD per input + output token; < 0: unknown */
+};
+
+/* LiteLLM's routing strategies (router_settings.routing_strategy). */
+enum policy_strategy {
+	STRATEGY_SIMPLE_SHUFFLE, /* weighted random: weight, else rpm, else tpm */
+	STRATEGY_LEAST_BUSY,	 /* fewest calls in flight */
+	STRATEGY_LATENCY, /* lowest mean latency; unmeasured ones first (they get measured) */
+	STRATEGY_USAGE,	  /* lowest tokens this minute among those the call fits in */
+	STRATEGY_COST,	  /* cheapest per token; unknown prices last */
+};
+
+struct policy_pick_ask {
+	enum policy_strategy strategy;
+	double latency_buffer; /* latency: pick at random among those within (1 + buffer) x
+				* the lowest (routing_strategy_args.lowest_latency_buffer) */
+	int64_t tokens;	       /* usage: the call's estimate, which must fit a deployment's tpm */
+	long avoid;	       /* an index to avoid unless it is the only one left, or -1 */
+	long draw;	       /* any non-negative random number: shuffles and ties */
+	int64_t now_ms;
 };
 
 /* A deployment's share in weighted picking: weight when > 1, else rpm, else tpm, else 1. */
@@ -182,6 +206,9 @@ int64_t policy_weight(int64_t weight, int64_t rpm, int64_t tpm);
  * none is cooling). */
 long policy_pick(const struct policy_candidate *d, size_t n, long avoid, bool least_busy, long draw,
 		 int64_t now_ms, long *wait_s, bool *all_cooling);
+/* The same filter, then the ask's strategy decides among what is left. Ties go by draw. */
+long policy_pick_by(const struct policy_candidate *d, size_t n, const struct policy_pick_ask *a,
+		    long *wait_s, bool *all_cooling);
 
 /* ---- the fallback chain ---- */
 
