@@ -592,56 +592,81 @@ static void later(int64_t *slot, int64_t t)
 		*slot = t;
 }
 
+/* The rate headers: what each one's value is and where it goes. */
+enum rate_form { R_COUNT, R_DURATION, R_TIMESTAMP, R_MS, R_SECONDS };
+enum rate_slot { S_TOKENS, S_REQUESTS, S_RESET, S_RETRY };
+
+static const struct {
+	const char *name;
+	enum rate_form form;
+	enum rate_slot slot;
+} rate_headers[] = {
+	{"x-ratelimit-remaining-tokens", R_COUNT, S_TOKENS},
+	{"anthropic-ratelimit-tokens-remaining", R_COUNT, S_TOKENS},
+	{"x-ratelimit-remaining-requests", R_COUNT, S_REQUESTS},
+	{"anthropic-ratelimit-requests-remaining", R_COUNT, S_REQUESTS},
+	{"x-ratelimit-reset-tokens", R_DURATION, S_RESET},
+	{"x-ratelimit-reset-requests", R_DURATION, S_RESET},
+	{"anthropic-ratelimit-tokens-reset", R_TIMESTAMP, S_RESET},
+	{"anthropic-ratelimit-requests-reset", R_TIMESTAMP, S_RESET},
+	{"retry-after-ms", R_MS, S_RETRY},
+	{"retry-after", R_SECONDS, S_RETRY},
+};
+
 bool pool_rate_header(const char *name, const char *value, int64_t now_ms,
 		      struct pool_rate_info *ri)
 {
-	int64_t v;
+	int64_t v = 0;
+	size_t i;
+	bool ok = false;
 
 	if (!name || !value)
 		return false;
+	for (i = 0; i < sizeof(rate_headers) / sizeof(rate_headers[0]); i++)
+		if (!strcasecmp(name, rate_headers[i].name))
+			break;
+	if (i == sizeof(rate_headers) / sizeof(rate_headers[0]))
+		return false;
 	while (*value == ' ' || *value == '\t')
 		value++;
-	if (!strcasecmp(name, "x-ratelimit-remaining-tokens") ||
-	    !strcasecmp(name, "anthropic-ratelimit-tokens-remaining")) {
-		if (!count_of(value, &v))
-			return false;
+	switch (rate_headers[i].form) {
+	case R_COUNT:
+		ok = count_of(value, &v);
+		break;
+	case R_DURATION:
+		ok = duration_ms(value, &v);
+		v += now_ms;
+		break;
+	case R_TIMESTAMP:
+		ok = rfc3339_ms(value, &v);
+		v = v > now_ms ? v : now_ms;
+		break;
+	case R_MS:
+		ok = count_of(value, &v) && v <= 86400000;
+		v += now_ms;
+		break;
+	case R_SECONDS:
+		ok = count_of(value, &v) && v <= 86400;
+		v = now_ms + v * 1000;
+		break;
+	}
+	if (!ok)
+		return false;
+	switch (rate_headers[i].slot) {
+	case S_TOKENS:
 		ri->tokens_left = v;
-		return true;
-	}
-	if (!strcasecmp(name, "x-ratelimit-remaining-requests") ||
-	    !strcasecmp(name, "anthropic-ratelimit-requests-remaining")) {
-		if (!count_of(value, &v))
-			return false;
+		break;
+	case S_REQUESTS:
 		ri->requests_left = v;
-		return true;
+		break;
+	case S_RESET:
+		later(&ri->reset_ms, v);
+		break;
+	case S_RETRY:
+		later(&ri->retry_after_ms, v);
+		break;
 	}
-	if (!strcasecmp(name, "x-ratelimit-reset-tokens") ||
-	    !strcasecmp(name, "x-ratelimit-reset-requests")) {
-		if (!duration_ms(value, &v))
-			return false;
-		later(&ri->reset_ms, now_ms + v);
-		return true;
-	}
-	if (!strcasecmp(name, "anthropic-ratelimit-tokens-reset") ||
-	    !strcasecmp(name, "anthropic-ratelimit-requests-reset")) {
-		if (!rfc3339_ms(value, &v))
-			return false;
-		later(&ri->reset_ms, v > now_ms ? v : now_ms);
-		return true;
-	}
-	if (!strcasecmp(name, "retry-after-ms")) {
-		if (!count_of(value, &v) || v > 86400000)
-			return false;
-		later(&ri->retry_after_ms, now_ms + v);
-		return true;
-	}
-	if (!strcasecmp(name, "retry-after")) {
-		if (!count_of(value, &v) || v > 86400)
-			return false;
-		later(&ri->retry_after_ms, now_ms + v * 1000);
-		return true;
-	}
-	return false;
+	return true;
 }
 
 void pool_block(struct pool_sched *s, size_t pool, int64_t until_ms)
