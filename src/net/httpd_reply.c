@@ -1,0 +1,314 @@
+/* httpd_reply: answers. The head (status line, Date, framing and Connection headers, the
+ * handler's added headers) goes out with the body in one sendmsg through httpd_conn_send;
+ * streams are chunked (HTTP/1.1) or closed at the end (HTTP/1.0). Also the JSON error bodies
+ * in OpenAI's shape and the refusal of a request the server will not serve. When an answer is
+ * complete the connection moves on (httpd_req_end); how its bytes get to the client is
+ * httpd_conn.c's. */
+#include "net/httpd_int.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+
+static const char error_shape[] = "{\"error\":{\"message\":";
+
+/* ---- small writers (printf is a tenth of a request's cost in musl) ---- */
+
+static size_t put_str(char *out, const char *s, size_t n)
+{
+	memcpy(out, s, n);
+	return n;
+}
+
+#define PUT_LIT(out, lit) put_str(out, lit, sizeof(lit) - 1)
+
+static const char *reason(int status)
+{
+	static const struct {
+		int status;
+		const char *text;
+	} table[] = {
+		{100, "Continue"},
+		{200, "OK"},
+		{201, "Created"},
+		{202, "Accepted"},
+		{204, "No Content"},
+		{301, "Moved Permanently"},
+		{302, "Found"},
+		{304, "Not Modified"},
+		{400, "Bad Request"},
+		{401, "Unauthorized"},
+		{403, "Forbidden"},
+		{404, "Not Found"},
+		{405, "Method Not Allowed"},
+		{409, "Conflict"},
+		{411, "Length Required"},
+		{413, "Payload Too Large"},
+		{415, "Unsupported Media Type"},
+		{417, "Expectation Failed"},
+		{422, "Unprocessable Entity"},
+		{429, "Too Many Requests"},
+		{431, "Request Header Fields Too Large"},
+		{499, "Client Closed Request"},
+		{500, "Internal Server Error"},
+		{501, "Not Implemented"},
+		{502, "Bad Gateway"},
+		{503, "Service Unavailable"},
+		{504, "Gateway Timeout"},
+		{505, "HTTP Version Not Supported"},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(table); i++)
+		if (table[i].status == status)
+			return table[i].text;
+	return "Status";
+}
+
+/* "Date: <IMF-fixdate>\r\n", formatted once a second. */
+static const char *date_line(struct httpd *h, size_t *len)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (t != h->date_s || !h->date_len) {
+		gmtime_r(&t, &tm);
+		h->date_len = strftime(h->date, sizeof(h->date),
+				       "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		h->date_s = t;
+	}
+	*len = h->date_len;
+	return h->date;
+}
+
+/* ---- answers ---- */
+
+static void observe(struct httpd *h, const char *route, int status)
+{
+	if (h->observe && route)
+		h->observe(route, status, h->observe_arg);
+}
+
+/* The head: status line and fixed headers on the stack, then the added ones, then the body. */
+void httpd_send_head(struct httpd_req *r, int status, bool stream, const char *body, size_t len)
+{
+	static const char crlf[] = "\r\n";
+	struct conn *c = r->c;
+	bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+	char head[256];
+	const char *text, *date;
+	size_t n, tlen, dlen;
+	struct iovec iov[4];
+	int k = 0;
+
+	if (status < 100 || status > 999)
+		status = 500;
+	text = reason(status);
+	tlen = strlen(text);
+	n = PUT_LIT(head, "HTTP/1.1 ");
+	n += fmt_uint(head + n, (unsigned)status, 10);
+	head[n++] = ' ';
+	n += put_str(head + n, text, tlen);
+	n += PUT_LIT(head + n, "\r\n");
+	date = date_line(c->h, &dlen);
+	n += put_str(head + n, date, dlen);
+	if (stream && !no_body) {
+		if (r->minor >= 1)
+			r->chunked = true;
+		else
+			r->close_after = true;
+		if (r->chunked)
+			n += PUT_LIT(head + n, "Transfer-Encoding: chunked\r\n");
+	} else if (!no_body) {
+		n += PUT_LIT(head + n, "Content-Length: ");
+		n += fmt_uint(head + n, len, 10);
+		n += PUT_LIT(head + n, "\r\n");
+	}
+	if (r->close_after || !c->keep_alive) {
+		r->close_after = true;
+		n += PUT_LIT(head + n, "Connection: close\r\n");
+	} else if (r->minor == 0) {
+		n += PUT_LIT(head + n, "Connection: keep-alive\r\n");
+	}
+	iov[k++] = (struct iovec){head, n};
+	if (c->hdrs.len)
+		iov[k++] = (struct iovec){c->hdrs.data, c->hdrs.len};
+	iov[k++] = (struct iovec){(void *)crlf, 2};
+	if (!stream && !no_body && !r->head_only && len)
+		iov[k++] = (struct iovec){(void *)body, len};
+	observe(c->h, r->obs, status);
+	httpd_conn_send(c, iov, k);
+	buf_reset(&c->hdrs);
+}
+
+/* Called by every answering call when the request is answered: outside a dispatch the
+ * connection moves on here (the next pipelined request runs from the deferred event). */
+static void req_answered(struct conn *c)
+{
+	c->req.phase = P_DONE;
+	c->close_pending = false;
+	if (c->in_dispatch)
+		return;
+	httpd_req_end(c);
+	if (c->in_cb)
+		return;
+	if (c->fd >= 0 && c->in_len && c->state == C_HEAD)
+		httpd_conn_defer(c);
+	httpd_conn_reap(c);
+}
+
+static bool answerable(const struct httpd_req *r, const char *what)
+{
+	if (r->phase == P_HELD)
+		return true;
+	log_warn("http: %s on a request that is %s (a bug)", what,
+		 r->phase == P_STREAM ? "streaming" : "answered");
+	return false;
+}
+
+/* Length of s, or SIZE_MAX when it holds CR, LF or (with colon) ':'. A byte loop: musl's
+ * strpbrk builds a table on every call, and this runs for each answer header. */
+static size_t header_text_len(const char *s, bool colon)
+{
+	size_t n;
+
+	for (n = 0; s[n]; n++)
+		if (s[n] == '\r' || s[n] == '\n' || (colon && s[n] == ':'))
+			return SIZE_MAX;
+	return n;
+}
+
+void httpd_add_header(struct httpd_req *req, const char *name, const char *value)
+{
+	struct buf *b = &req->c->hdrs;
+	size_t nl = header_text_len(name, true), vl = header_text_len(value, false);
+
+	if (nl == SIZE_MAX || vl == SIZE_MAX || !nl) {
+		log_warn("http: dropped an answer header with a line break (%.32s)", name);
+		return;
+	}
+	buf_append(b, name, nl);
+	buf_append(b, ": ", 2);
+	buf_append(b, value, vl);
+	buf_append(b, "\r\n", 2);
+}
+
+void httpd_reply(struct httpd_req *req, int status, const char *content_type, const char *body,
+		 size_t len)
+{
+	if (!answerable(req, "httpd_reply"))
+		return;
+	if (content_type)
+		httpd_add_header(req, "Content-Type", content_type);
+	httpd_send_head(req, status, false, body, len);
+	req_answered(req->c);
+}
+
+void httpd_reply_start(struct httpd_req *req, int status, const char *content_type)
+{
+	if (!answerable(req, "httpd_reply_start"))
+		return;
+	if (content_type)
+		httpd_add_header(req, "Content-Type", content_type);
+	httpd_send_head(req, status, true, NULL, 0);
+	req->phase = P_STREAM;
+}
+
+void httpd_reply_chunk(struct httpd_req *req, const void *data, size_t len)
+{
+	struct conn *c = req->c;
+	char size[24];
+	struct iovec iov[3];
+	int k = 0;
+
+	if (req->phase != P_STREAM || c->fd < 0 || req->head_only || !len)
+		return;
+	if (req->chunked) {
+		size_t n = fmt_uint(size, len, 16);
+
+		n += PUT_LIT(size + n, "\r\n");
+		iov[k++] = (struct iovec){size, n};
+	}
+	iov[k++] = (struct iovec){(void *)data, len};
+	if (req->chunked)
+		iov[k++] = (struct iovec){(void *)"\r\n", 2};
+	httpd_conn_send(c, iov, k);
+}
+
+void httpd_reply_end(struct httpd_req *req)
+{
+	struct conn *c = req->c;
+
+	if (req->phase != P_STREAM) {
+		log_warn("http: httpd_reply_end without httpd_reply_start (a bug)");
+		return;
+	}
+	if (req->chunked && !req->head_only && c->fd >= 0)
+		httpd_conn_send(c, &(struct iovec){(void *)"0\r\n\r\n", 5}, 1);
+	req_answered(c);
+}
+
+static void put_json_string(struct buf *out, const char *s)
+{
+	buf_json_str(out, s, strlen(s));
+}
+
+static void error_body(struct buf *b, int status, const char *type, const char *message)
+{
+	char code[16];
+
+	buf_init(b, 0);
+	buf_puts(b, error_shape);
+	put_json_string(b, message);
+	buf_puts(b, ",\"type\":");
+	put_json_string(b, type);
+	buf_puts(b, ",\"param\":null,\"code\":\"");
+	buf_append(b, code, fmt_uint(code, (unsigned)status, 10));
+	buf_puts(b, "\"}}");
+}
+
+void httpd_reply_json(struct httpd_req *req, int status, cJSON *root)
+{
+	char *s = cJSON_PrintUnformatted(root);
+
+	httpd_reply(req, status, "application/json", s, strlen(s));
+	free(s);
+	cJSON_Delete(root);
+}
+
+void httpd_reply_error(struct httpd_req *req, int status, const char *type, const char *message)
+{
+	struct buf b;
+
+	error_body(&b, status, type, message);
+	httpd_reply(req, status, "application/json", b.data, b.len);
+	buf_finish(&b);
+}
+
+/* A request the server itself refuses (malformed, too big): answered, then the connection
+ * closes; nothing of it reaches a handler or the observer. */
+void httpd_refuse_request(struct conn *c, int status, const char *message)
+{
+	struct httpd_req *r = &c->req;
+	struct buf b;
+
+	log_debug("http: refused a request with %d: %s (port %d)", status, message, c->h->port);
+	r->phase = P_HELD;
+	r->close_after = true;
+	r->head_only = false;
+	r->obs = NULL;
+	buf_reset(&c->hdrs);
+	error_body(&b, status, "invalid_request_error", message);
+	httpd_add_header(r, "Content-Type", "application/json");
+	httpd_send_head(r, status, false, b.data, b.len);
+	buf_finish(&b);
+	r->phase = P_DONE;
+	c->in_len = 0;
+	c->req_bytes = 0;
+	httpd_req_end(c);
+}
