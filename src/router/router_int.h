@@ -1,6 +1,7 @@
-/* router_int: what router.c and router_stream.c share: the router's and a call's state and
- * the helpers one calls in the other. Private to src/router/router*.c; everyone else sees
- * router.h. The fields are the state machine's: see router.c for who sets what. */
+/* router_int: what the router's files share (router.c, router_admit.c, router_cost.c,
+ * router_answer.c, router_stream.c): the router's and a call's state and the helpers one
+ * calls in another. Private to src/router/router*.c; everyone else sees router.h. The fields
+ * are the state machine's: see router.c for who sets what. */
 #ifndef HERMETIC_ROUTER_INT_H
 #define HERMETIC_ROUTER_INT_H
 
@@ -24,6 +25,15 @@
 #define ERROR_BODY_CAP (64 * 1024)
 
 struct event;
+
+/* What the state machine does differently per OpenAI endpoint. */
+struct route_spec {
+	const char *needs[2];  /* fields it cannot go without, besides model */
+	const char *limits[2]; /* its output-token bounds: checked, clamped, reserved for */
+	bool multipart;	       /* the body is a multipart/form-data form, else JSON */
+	bool streams;	       /* "stream": true is served (as SSE) */
+	bool text_out;	       /* its answer's text is billed output (estimated without usage) */
+};
 
 struct deployment {
 	const struct config_model *m;
@@ -136,7 +146,7 @@ struct router_call {
 	int final_status;
 	/* timing (µs) */
 	int64_t t_start, t_attempt, t_first_token, upstream_us, backoff_us;
-	/* The settled attempt (settle()): what its row and audit line say, kept so that a
+	/* The settled attempt (router_settle()): what its row and audit line say, kept so that a
 	 * reply_first caller's answer goes out before they are recorded (record_pending), and
 	 * the success metrics of its answer, taken at t_answer (count_pending). */
 	long settled_status;
@@ -144,6 +154,83 @@ struct router_call {
 	const char *settled_outcome;
 	int64_t settled_ms, t_answer;
 };
+
+/* Wall-clock time: only for the ledger and the budgets (days and months are dates). Cooldowns,
+ * rpm/tpm windows and the breaker run on now_mono_ms(), so a wall-clock step (NTP, a resumed
+ * VM) neither wedges a deployment in cooldown nor fills or empties a window. */
+static inline int64_t router_now_ms(void)
+{
+	return now_wall_ms();
+}
+
+/* The caller's key alias as a metric label: "None" without one. */
+static inline const char *router_alias_or_none(const struct router_call *c)
+{
+	return c->key_alias ? c->key_alias : "None";
+}
+
+/* ---- router.c: the state machine ---- */
+
+/* What the call's route (OpenAI endpoint) needs, bounds and serves. */
+const struct route_spec *router_spec_of(const struct router_call *c);
+
+/* Arms the call's one timer: kind (T_*) after delay_ms, or "now, from the loop" for 0. */
+void router_arm(struct router_call *c, int kind, int64_t delay_ms);
+
+/* Ends the call with an error answer (before any stream reached the client). */
+void router_fail_call(struct router_call *c, enum policy_eclass cls, long status, const char *msg);
+
+/* Ends the call with OpenAI's 400 for a request field ({"error":{message, type
+ * "invalid_request_error", param, code}}). Returns true. */
+bool router_refuse_param(struct router_call *c, const char *msg, const char *param,
+			 const char *code);
+
+/* One attempt failed before anything reached the client (c->err and its status and message
+ * set): retry, fall back, or give up. */
+void router_attempt_failed(struct router_call *c);
+
+/* Ends the call with a 200 answer: body (taken), len bytes, type (copied; NULL = JSON). */
+void router_answer_ok(struct router_call *c, char *body, size_t len, const char *type);
+
+/* ---- router_admit.c: the request read and checked ---- */
+
+/* Reads and checks a new call's request: the body, the fields the router acts on, model
+ * aliases, a route's required fields and output bounds, then admission (allowlist, key,
+ * budget). Returns true after arranging the error answer. */
+bool router_refuse(struct router_call *c);
+
+/* The client's JSON again (for a retry or fallback) without LiteLLM's own request fields, or
+ * a form's plain fields, into c->req. Returns 0, or -1 when the body is not a JSON object. */
+int router_parse_request(struct router_call *c);
+
+/* ---- router_cost.c: reservations, prices, the ledger ---- */
+
+/* While the call waits for calls in flight to settle: true when it waits on (arming the next
+ * poll), false when the attempt may go. */
+bool router_still_waiting(struct router_call *c);
+
+/* Reserves what the attempt (body_len bytes upstream) may cost in every capped budget. Returns
+ * 0, or < 0 after arranging the wait or ending the call. */
+int router_reserve(struct router_call *c, size_t body_len);
+
+/* Gives the attempt's reservation back. */
+void router_release(struct router_call *c);
+
+/* Tokens of an attempt whose usage did not arrive, from what was sent and seen. */
+void router_estimate_tokens(struct router_call *c);
+
+/* What the attempt cost and how it ended, read while its request is alive; recorded at once,
+ * or after on_done when the call is finishing for a reply_first caller (record_pending). */
+void router_settle(struct router_call *c, struct httpc_req *req);
+
+/* The settled attempt's ledger row, budgets, breaker and audit line. */
+void router_record(struct router_call *c);
+
+/* ---- router_answer.c ---- */
+
+/* A whole (not streamed) 200 answer of the attempt, type its Content-Type: the call answered,
+ * or the attempt failed. */
+void router_on_non_stream_ok(struct router_call *c, const char *body, size_t len, const char *type);
 
 /* ---- router_stream.c ---- */
 
