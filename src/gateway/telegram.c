@@ -14,8 +14,9 @@
  * Only telegram.allowed_users are served, in private chats and in the groups named by
  * telegram.allowed_chats. Anyone else's message never reaches the model; a stranger in a
  * private chat is logged once and answered with one short refusal per day, within a global
- * rate (telegram.refuse_unknown). Strangers leave no rows and no struct chat: a small fixed
- * table remembers the last ones, and chats are freed as soon as they have nothing to do.
+ * rate (telegram.refuse_unknown). Strangers leave no inbox rows and no struct chat: a bounded
+ * table in state.db (tg_strangers, tg_store.h) remembers the last ones across restarts, and
+ * chats are freed as soon as they have nothing to do.
  *
  * The one gap left: a crash after Telegram accepted a message but before its outbox row is
  * deleted (one SQLite statement later), or a connection cut after acceptance, sends that part
@@ -93,9 +94,7 @@
 #define UPLOAD_MAX	  (50LL * 1024 * 1024) /* Bot API upload cap (photos: 10 MB) */
 #define PHOTO_MAX	  (10LL * 1024 * 1024)
 #define UPLOAD_TIMEOUT_MS 300000
-/* Strangers: this many are remembered (least recently seen forgotten first), and all of them
- * together get at most this many refusals a minute. Nothing about them is stored. */
-#define STRANGERS_MAX	    256
+/* Strangers together get at most this many refusals a minute (each one a day: tg_strangers). */
 #define REFUSALS_PER_MINUTE 10
 /* Starts of one inbox row the process did not survive before it is given up. */
 #define POISON_ATTEMPTS 2
@@ -176,13 +175,6 @@ struct api_call {
 	struct api_call *next;
 };
 
-/* A stranger who was answered (or seen) lately: one refusal per user per day. */
-struct stranger {
-	int64_t user_id;
-	int64_t day;	 /* days since the epoch of the last refusal, 0 = none */
-	int64_t seen_ms; /* for eviction: the least recently seen goes */
-};
-
 struct telegram {
 	struct daemon *d;
 	const struct config *cfg;
@@ -212,8 +204,7 @@ struct telegram {
 	void *buttons_arg;
 	struct question *questions; /* asked, not closed */
 	int64_t send_backoff_ms;
-	struct stranger strangers[STRANGERS_MAX]; /* the only state strangers get */
-	int64_t refusals_minute;		  /* minute of the count below */
+	int64_t refusals_minute; /* minute of the count below (strangers: tg_strangers) */
 	int refusals_in_minute;
 	struct metric *m_last_poll, *m_poll_errors, *m_updates, *m_sent;
 };
@@ -1649,40 +1640,25 @@ static bool written_by_us(const struct config *cfg, const cJSON *msg)
 	return !cJSON_GetObjectItemCaseSensitive(msg, "forward_date");
 }
 
-/* The stranger's slot: found, or the least recently seen one reused. */
-static struct stranger *stranger_get(struct telegram *t, int64_t user_id, bool *known)
-{
-	struct stranger *oldest = &t->strangers[0];
-
-	for (size_t i = 0; i < STRANGERS_MAX; i++) {
-		struct stranger *s = &t->strangers[i];
-
-		if (s->user_id == user_id) {
-			*known = true;
-			return s;
-		}
-		if (s->seen_ms < oldest->seen_ms)
-			oldest = s;
-	}
-	*known = false;
-	*oldest = (struct stranger){.user_id = user_id};
-	return oldest;
-}
-
-/* Someone not in allowed_users wrote in a private chat: logged when new, answered with one
- * refusal a day, within a global rate; no row, no struct chat. */
+/* Someone not in allowed_users wrote in a private chat (inside store_updates' transaction):
+ * logged when new, answered with one refusal a day, within a global rate; no inbox row, no
+ * struct chat, one bounded tg_strangers row, so a restart does not forget the refusal. */
 static void refuse(struct telegram *t, int64_t chat_id, int64_t user_id)
 {
-	int64_t now = now_wall_ms(), day = now / 86400000 + 1, minute = now / 60000;
-	bool known;
-	struct stranger *s = stranger_get(t, user_id, &known);
+	int64_t now = now_wall_ms(), minute = now / 60000;
+	bool known, refused_lately;
 
 	metric_inc(t->m_updates, (const char *const[]){"refused"}, 1);
-	s->seen_ms = now;
+	/* Without the row a refusal could repeat: silence then, as for a rate reached. */
+	if (tg_stranger_seen(t->d->store, user_id, chat_id, now, &known, &refused_lately) < 0) {
+		log_warn("telegram: message from user %lld ignored, not recorded (%s)",
+			 (long long)user_id, store_error(t->d->store));
+		return;
+	}
 	if (!known)
 		log_warn("telegram: message from user %lld (not in telegram.allowed_users) ignored",
 			 (long long)user_id);
-	if (!t->cfg->telegram.refuse_unknown || s->day == day)
+	if (!t->cfg->telegram.refuse_unknown || refused_lately)
 		return;
 	if (t->refusals_minute != minute) {
 		t->refusals_minute = minute;
@@ -1691,8 +1667,8 @@ static void refuse(struct telegram *t, int64_t chat_id, int64_t user_id)
 	if (t->refusals_in_minute >= REFUSALS_PER_MINUTE)
 		return;
 	t->refusals_in_minute++;
-	s->day = day;
-	outbox_add(t, chat_id, "This is a private assistant. Sorry.");
+	if (tg_stranger_refused(t->d->store, user_id, now) == 0)
+		outbox_add(t, chat_id, "This is a private assistant. Sorry.");
 }
 
 /* /stop acts at once, not after the turn it should stop. */
@@ -3092,6 +3068,9 @@ static void on_prune(evutil_socket_t fd, short what, void *arg)
 	struct timeval every = {PRUNE_EVERY_S, 0};
 
 	tg_media_prune(t->cfg, now_wall_ms());
+	/* Strangers quiet for a day leave no trace; a locked database waits for the next hour. */
+	if (!store_writes_waiting(t->d->store))
+		tg_strangers_prune(t->d->store, now_wall_ms());
 	evtimer_add(t->prune_ev, &every);
 }
 
