@@ -3,7 +3,8 @@
  * one back; done rows are not taken again; the sender skips chats that may not send yet and
  * keeps id order; sending marks are listed for the restart warning; and the writes that go
  * through store_write report -EBUSY, naming what failed, when another connection locks the
- * database (so they wait in memory instead of being lost). */
+ * database (so they wait in memory instead of being lost). Strangers get one refusal a day,
+ * and their table stays within its cap and forgets them after a day. */
 #include "test.h"
 #include "core/store.h"
 #include "core/util.h"
@@ -316,6 +317,73 @@ static void store_write_fns_report_ebusy_when_another_connection_locks(void **st
 	assert_int_equal(tg_inbox_next(st, 100, &in), -ENOENT);
 }
 
+static int64_t strangers_count(void)
+{
+	sqlite3_stmt *q;
+	int64_t n = -1;
+
+	assert_int_equal(
+		sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM tg_strangers", -1, &q, NULL),
+		SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
+static void see(int64_t user_id, int64_t now_ms, bool known, bool refused_lately)
+{
+	bool k = !known, r = !refused_lately;
+
+	assert_int_equal(tg_stranger_seen(st, user_id, user_id, now_ms, &k, &r), 0);
+	assert_int_equal(k, known);
+	assert_int_equal(r, refused_lately);
+}
+
+/* One refusal a day per stranger: a refusal holds for a day from the time it was made, a
+ * message in between changes nothing, and a day later they may be refused once more. */
+static void a_stranger_is_refused_once_a_day(void **state)
+{
+	int64_t t0 = 1700000000000LL;
+
+	assert_int_equal(sqlite3_exec(store_db(st), "DELETE FROM tg_strangers", NULL, NULL, NULL),
+			 SQLITE_OK);
+	see(9, t0, false, false);
+	assert_int_equal(tg_stranger_refused(st, 9, t0), 0);
+	see(9, t0 + 1000, true, true);
+	see(9, t0 + TG_STRANGER_DAY_MS - 1, true, true);
+	see(9, t0 + TG_STRANGER_DAY_MS, true, false);
+}
+
+/* A flood of strangers cannot grow the table: beyond TG_STRANGERS_MAX the least recently seen
+ * go first (a message refreshes a row), and a row neither seen nor refused for a day is
+ * pruned, by the next stranger or by the hourly prune. */
+static void strangers_are_capped_oldest_first_and_pruned_after_a_day(void **state)
+{
+	int64_t t0 = 1700000000000LL;
+
+	assert_int_equal(sqlite3_exec(store_db(st), "DELETE FROM tg_strangers", NULL, NULL, NULL),
+			 SQLITE_OK);
+	for (int64_t u = 1; u <= TG_STRANGERS_MAX; u++)
+		see(u, t0 + u, false, false);
+	assert_int_equal(strangers_count(), TG_STRANGERS_MAX);
+	assert_int_equal(tg_stranger_refused(st, 1, t0 + 1), 0);
+	see(1, t0 + 1000, true, true); /* now the most recently seen: 2 is the oldest */
+	see(100000, t0 + 1001, false, false);
+	assert_int_equal(strangers_count(), TG_STRANGERS_MAX);
+	see(1, t0 + 1002, true, true);
+	see(2, t0 + 1003, false, false); /* evicted by 100000, so new again; 3 makes room */
+	see(3, t0 + 1004, false, false);
+	assert_int_equal(strangers_count(), TG_STRANGERS_MAX);
+
+	/* A day after 1's last message only the rows touched after it are left: 2, 3, and 4. */
+	see(4, t0 + 1002 + TG_STRANGER_DAY_MS, false, false);
+	assert_int_equal(strangers_count(), 3);
+	assert_int_equal(tg_strangers_prune(st, t0 + 1004 + TG_STRANGER_DAY_MS), 0);
+	assert_int_equal(strangers_count(), 1);
+	see(1, t0 + 2000 + TG_STRANGER_DAY_MS, false, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +395,8 @@ int main(void)
 		cmocka_unit_test(a_file_row_keeps_its_file_method_and_caption_in_order),
 		cmocka_unit_test(a_reply_edits_with_its_first_part_and_buttons_its_last),
 		cmocka_unit_test(store_write_fns_report_ebusy_when_another_connection_locks),
+		cmocka_unit_test(a_stranger_is_refused_once_a_day),
+		cmocka_unit_test(strangers_are_capped_oldest_first_and_pruned_after_a_day),
 	};
 
 	schema_register();

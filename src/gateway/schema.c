@@ -33,6 +33,7 @@ static const struct store_migration migrations[] = {
 	{"alertmanager", ALERTMANAGER_SCHEMA_SQL},
 	{"cron-verdicts", CRON_VERDICTS_SQL},
 	{"telegram-untrusted", TG_STORE_UNTRUSTED_SQL},
+	{"telegram-strangers", TG_STORE_STRANGERS_SQL},
 };
 
 void schema_register(void)

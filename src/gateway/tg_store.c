@@ -1,6 +1,6 @@
-/* tg_store: the SQL of the Telegram bot's inbox and outbox, out of telegram.c, which keeps the
- * Bot API protocol and the per-chat state machine and calls these by name (as core/sessions.c
- * and router/spend.c wrap their tables).
+/* tg_store: the SQL of the Telegram bot's inbox, outbox and strangers, out of telegram.c, which
+ * keeps the Bot API protocol and the per-chat state machine and calls these by name (as
+ * core/sessions.c and router/spend.c wrap their tables).
  *
  * Each function prepares, binds, steps and finalizes its statement at once; none caches a
  * statement or opens a transaction, so the caller decides what runs in one and what goes
@@ -334,4 +334,101 @@ int tg_outbox_each_sending(struct store *s, void (*fn)(int64_t id, int64_t chat_
 		fn(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), arg);
 	sqlite3_finalize(st);
 	return 0;
+}
+
+/* ---- strangers ---- */
+
+int tg_strangers_prune(struct store *s, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(store_db(s),
+			       "DELETE FROM tg_strangers WHERE seen_ms <= ?1 AND refused_ms <= ?1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, "prune strangers");
+	sqlite3_bind_int64(st, 1, now_ms - TG_STRANGER_DAY_MS);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, "prune strangers");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int tg_stranger_seen(struct store *s, int64_t user_id, int64_t chat_id, int64_t now_ms, bool *known,
+		     bool *refused_lately)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = tg_strangers_prune(s, now_ms);
+	int64_t refused_ms = 0;
+	bool found = false;
+
+	if (rc < 0)
+		return rc;
+	if (sqlite3_prepare_v2(store_db(s), "SELECT refused_ms FROM tg_strangers WHERE user_id = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, "look up a stranger");
+	sqlite3_bind_int64(st, 1, user_id);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		found = true;
+		refused_ms = sqlite3_column_int64(st, 0);
+		break;
+	case SQLITE_DONE:
+		break;
+	default:
+		rc = store_fail(s, "look up a stranger");
+	}
+	sqlite3_finalize(st);
+	if (rc < 0)
+		return rc;
+	if (sqlite3_prepare_v2(
+		    store_db(s),
+		    "INSERT INTO tg_strangers (user_id, chat_id, seen_ms) VALUES (?, ?, ?) "
+		    "ON CONFLICT (user_id) DO UPDATE SET chat_id = excluded.chat_id, "
+		    "seen_ms = excluded.seen_ms",
+		    -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, "record a stranger");
+	sqlite3_bind_int64(st, 1, user_id);
+	sqlite3_bind_int64(st, 2, chat_id);
+	sqlite3_bind_int64(st, 3, now_ms);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, "record a stranger");
+	sqlite3_finalize(st);
+	if (rc < 0)
+		return rc;
+	/* A new row may take the table over its cap: the least recently seen make room. */
+	if (!found) {
+		if (sqlite3_prepare_v2(store_db(s),
+				       "DELETE FROM tg_strangers WHERE user_id IN (SELECT user_id "
+				       "FROM tg_strangers ORDER BY seen_ms, user_id LIMIT max(0, "
+				       "(SELECT count(*) FROM tg_strangers) - ?))",
+				       -1, &st, NULL) != SQLITE_OK)
+			return store_fail(s, "forget old strangers");
+		sqlite3_bind_int64(st, 1, TG_STRANGERS_MAX);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = store_fail(s, "forget old strangers");
+		sqlite3_finalize(st);
+		if (rc < 0)
+			return rc;
+	}
+	*known = found;
+	*refused_lately = refused_ms > now_ms - TG_STRANGER_DAY_MS;
+	return 0;
+}
+
+int tg_stranger_refused(struct store *s, int64_t user_id, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(store_db(s),
+			       "UPDATE tg_strangers SET refused_ms = ? WHERE user_id = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return store_fail(s, "record a refusal");
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int64(st, 2, user_id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = store_fail(s, "record a refusal");
+	sqlite3_finalize(st);
+	return rc;
 }

@@ -67,6 +67,17 @@ struct tg_part;
  * (docs/security.md, "Trust"). */
 #define TG_STORE_UNTRUSTED_SQL "ALTER TABLE tg_inbox ADD COLUMN untrusted TEXT NOT NULL DEFAULT '';"
 
+/* Strangers (users not in telegram.allowed_users who wrote in a private chat): one row per user,
+ * so that one refusal a day holds across restarts. seen_ms: their last message; refused_ms:
+ * their last refusal (0 = none). Bounded: a row neither seen nor refused for TG_STRANGER_DAY_MS
+ * is pruned, and beyond TG_STRANGERS_MAX rows the least recently seen go first. */
+#define TG_STORE_STRANGERS_SQL                                                                     \
+	"CREATE TABLE tg_strangers (user_id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL,"        \
+	" seen_ms INTEGER NOT NULL, refused_ms INTEGER NOT NULL DEFAULT 0) STRICT;"
+
+#define TG_STRANGERS_MAX   256
+#define TG_STRANGER_DAY_MS 86400000LL
+
 /* ---- inbox ---- */
 
 /* A batch of updates to insert (one prepared statement, for the caller's transaction). */
@@ -166,5 +177,18 @@ int tg_outbox_delete(struct store *s, int64_t id);
  * query ran (a failing step ends the walk early), -EIO when it could not start. */
 int tg_outbox_each_sending(struct store *s, void (*fn)(int64_t id, int64_t chat_id, void *arg),
 			   void *arg);
+
+/* ---- strangers ---- */
+
+/* user_id wrote in chat_id at now_ms (wall clock): prunes rows older than a day, records the
+ * message (seen_ms = now_ms), and evicts the least recently seen rows beyond TG_STRANGERS_MAX.
+ * *known: the user had a row; *refused_lately: they were refused less than a day ago. For the
+ * caller's transaction. 0 or store_fail's code (nothing known then). */
+int tg_stranger_seen(struct store *s, int64_t user_id, int64_t chat_id, int64_t now_ms, bool *known,
+		     bool *refused_lately);
+/* The user (seen first) is refused at now_ms. 0 or store_fail's code. */
+int tg_stranger_refused(struct store *s, int64_t user_id, int64_t now_ms);
+/* Deletes the rows neither seen nor refused within a day of now_ms. 0 or store_fail's code. */
+int tg_strangers_prune(struct store *s, int64_t now_ms);
 
 #endif

@@ -72,6 +72,24 @@ def test_allowed_user_gets_an_answer_and_strangers_never_reach_the_model(bot, tg
     assert {c["command"] for c in tg.commands} >= {"new", "stop", "usage", "model", "status"}
 
 
+def test_a_stranger_refused_before_a_restart_is_not_refused_again_the_same_day(bot, tg, fake):
+    fake.script_for("test/free", text("first"), text("second"))
+    g = bot()
+    tg.push_text("let me in", chat_id=2002)
+    assert tg.wait_sent(2002, 1, timeout=20 * SLOW) == ["This is a private assistant. Sorry."]
+    assert g.stop() == 0
+    g.start()
+    tg.push_text("let me in, please", chat_id=2002)
+    tg.push_text("hi", chat_id=ALLOWED)
+    # The owner's answer goes after any refusal queued before it (the outbox is in id order).
+    assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == ["first"]
+    time.sleep(1.5)
+    assert tg.sent(2002) == ["This is a private assistant. Sorry."]  # once per day, restarts too
+    db = sqlite3.connect(g.home / "state.db")
+    assert db.execute("SELECT user_id, chat_id FROM tg_strangers").fetchall() == [(2002, 2002)]
+    assert "user 2002" not in g.stderr()  # known from before the restart: not logged again
+
+
 def test_long_reply_is_split_within_4096_utf16_units_with_fences_balanced(bot, tg, fake):
     lines = [f"line {i} 😀 done" for i in range(400)]
     answer = "Here:\n\n```python\n" + "\n".join(lines) + "\n```\nEnd."
@@ -280,7 +298,7 @@ def test_groups_are_served_only_when_named_in_allowed_chats(bot, tg, fake):
     assert f"chat {other} ignored" in g.stderr()
 
 
-def test_strangers_leave_no_rows_and_get_few_refusals(bot, tg, fake):
+def test_strangers_leave_one_bounded_row_each_and_get_few_refusals(bot, tg, fake):
     fake.script_for("test/free", text("for the owner"))
     g = bot()
     strangers = range(7000, 7040)
@@ -298,5 +316,6 @@ def test_strangers_leave_no_rows_and_get_few_refusals(bot, tg, fake):
     assert 1 <= refused + queued <= 10, (refused, queued)  # 10 a minute for all strangers
     assert all(len(tg.sent(u)) <= 1 for u in strangers)
     assert db.execute("SELECT count(*) FROM tg_inbox WHERE user_id >= 7000").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM tg_strangers").fetchone()[0] == len(strangers)
     assert len(fake.chat_requests) == 1
     assert g.stderr().count("user 7000 ") == 1  # logged once, not per message
