@@ -7,9 +7,11 @@
            repeated member name: docs/INTERNALS.md, "JSON")
   layers   an include of a src/<layer>/ header must point down: the LAYERS table below, and a
            private header (PRIVATE) is included only by the files of its module
+  size     a file of src/ past MAX_LINES lines: two concepts share it (STYLE.md, "Layout"); split
+           it where they separate, each file opening with what it owns
 
 Every finding is one line FILE:LINE: message; the exit status is 1 if there was any.
-Usage: scripts/lint.py [--root DIR] [--only format|banned|layers]...  (stdlib only)
+Usage: scripts/lint.py [--root DIR] [--only format|banned|layers|size]...  (stdlib only)
 """
 import argparse
 import os
@@ -54,6 +56,7 @@ BANNED_RE = re.compile(r"\b(%s)\s*\(" % "|".join(BANNED))
 # The one JSON parser: every other file of src/ calls json_parse (core/json.h).
 CJSON_PARSE_RE = re.compile(r"\b(cJSON_Parse\w*)\s*\(")
 JSON_PARSER = "src/core/json.c"
+MAX_LINES = 1500
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
 
@@ -173,6 +176,19 @@ def check_layers(root, files):
     return errs
 
 
+def check_size(root, files):
+    errs = []
+    for f in files:
+        if not f.startswith("src" + os.sep):
+            continue
+        with open(os.path.join(root, f), "rb") as fh:
+            n = fh.read().count(b"\n")
+        if n > MAX_LINES:
+            errs.append("%s:%d: %d lines, over %d: two concepts share this file; split it "
+                        "where they separate" % (f, MAX_LINES + 1, n, MAX_LINES))
+    return errs
+
+
 def check_format(root, files):
     tool = os.environ.get("CLANG_FORMAT", "clang-format")
     try:
@@ -189,13 +205,13 @@ def check_format(root, files):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    ap.add_argument("--only", action="append", choices=["format", "banned", "layers"])
+    ap.add_argument("--only", action="append", choices=["format", "banned", "layers", "size"])
     a = ap.parse_args()
     files = c_sources(a.root)
-    checks = a.only or ["format", "banned", "layers"]
+    checks = a.only or ["format", "banned", "layers", "size"]
     errs = []
     for name, fn in (("format", check_format), ("banned", check_banned),
-                     ("layers", check_layers)):
+                     ("layers", check_layers), ("size", check_size)):
         if name in checks:
             errs += fn(a.root, files)
     for e in errs:

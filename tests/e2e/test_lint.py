@@ -1,8 +1,8 @@
 """`make lint` itself (scripts/lint.py): it passes on the tree as committed, and fails, naming
 FILE:LINE and the rule, on each kind of planted fault: an upward include, a private header
 included outside its module, an include without its folder, a banned function, a JSON parse
-that bypasses the one parser, and a line
-clang-format would change. Each test lints a copy of the C sources, never the checkout."""
+that bypasses the one parser, a file of src/ past 1,500 lines, and a
+line clang-format would change. Each test lints a copy of the C sources, never the checkout."""
 import shutil
 import subprocess
 import sys
@@ -114,3 +114,19 @@ def test_misformatted_line_fails(tree):
     assert rc == 1
     assert len(out) == 1 and out[0].startswith(f"{VICTIM}:{line + 1}:"), out
     assert "code should be clang-formatted (run `make format`)" in out[0]
+
+
+def test_a_file_of_src_past_1500_lines_is_a_finding(tree):
+    """Two concepts in one file show as length first (issue 38, item 11): a file of src/ past
+    1,500 lines fails lint with its size; 1,500 lines exactly passes."""
+    p = tree / "src" / "core" / "long.c"
+    body = "/* long: a file that only grows. */\n" + "".join(
+        "int long_%d(void);\n" % i for i in range(1499))
+    p.write_text(body)
+    assert body.count("\n") == 1500
+    assert lint(tree) == (0, [])
+    p.write_text(body + "int long_last(void);\n")
+    rc, out = lint(tree)
+    assert rc == 1
+    assert out == ["src/core/long.c:1501: 1501 lines, over 1500: two concepts share this file; "
+                   "split it where they separate"]
