@@ -103,10 +103,22 @@ static void known_keys(const struct table *t, struct buf *out)
 			buf_printf(out, "%s%s", *buf_str(out) ? ", " : "", t->opts[i].key);
 }
 
+/* The section of t as the reference and the compatibility summary name it. */
+static const char *section_name(const struct table *t)
+{
+	return t == &cfg_top_table ? "top level" : t->path;
+}
+
+/* In a section LiteLLM owns an unknown key is a warning, as LiteLLM ignores it (an error
+ * under --strict); in hermetic's own sections it is an error. */
 static void unknown_key(struct ctx *c, const struct table *t, const struct node *k)
 {
 	const struct ignored *ig = find_ignored(t->name, k->text);
 	const char *hint = suggest_key(t, k->text);
+	bool lenient = t->litellm && !c->strict;
+	const char *tail = lenient ? " (ignored, as LiteLLM ignores it)" : "";
+	void (*say)(struct ctx *, const struct node *, const char *, ...) =
+		lenient ? cfg_warn_at : cfg_err_at;
 	char key[SHOW_LEN], where[PATH_LEN + 16];
 	struct buf known;
 
@@ -114,17 +126,18 @@ static void unknown_key(struct ctx *c, const struct table *t, const struct node 
 	snprintf(where, sizeof(where), c->path_len ? "in '%s'" : "at the top level", c->path);
 	if (ig) {
 		cfg_warn_at(c, k, "ignored: '%s' %s: %s", key, where, ig->why);
+		cfg_diag_ignored(c->diag, section_name(t), key, false);
 		return;
 	}
+	if (t->litellm)
+		cfg_diag_ignored(c->diag, section_name(t), key, true);
 	if (hint) {
-		(t->lenient ? cfg_warn_at : cfg_err_at)(
-			c, k, "unknown key '%s' %s; did you mean '%s'?", key, where, hint);
+		say(c, k, "unknown key '%s' %s%s; did you mean '%s'?", key, where, tail, hint);
 		return;
 	}
 	buf_init(&known, 0);
 	known_keys(t, &known);
-	(t->lenient ? cfg_warn_at : cfg_err_at)(c, k, "unknown key '%s' %s; known keys: %s", key,
-						where, buf_str(&known));
+	say(c, k, "unknown key '%s' %s%s; known keys: %s", key, where, tail, buf_str(&known));
 	buf_finish(&known);
 }
 
@@ -156,6 +169,8 @@ void cfg_walk_table(struct ctx *c, const struct table *t, const struct node *map
 	size_t i, errors = c->errors;
 	uint64_t seen = 0;
 
+	if (t->prepare)
+		map = t->prepare(c, map);
 	for (i = 0; map->type == N_MAP && i < map->n_kids; i += 2)
 		seen |= walk_pair(c, t, map->kids[i], map->kids[i + 1], obj);
 	for (i = 0; i < t->n_opts && i < 64; i++)
@@ -255,8 +270,11 @@ static void walk_root(struct ctx *c)
 int config_parse(const char *name, const char *text, size_t len, struct config **out,
 		 struct config_diag *diag)
 {
-	struct ctx c = {
-		.file = name, .text = text ? text : "", .len = text ? len : 0, .diag = diag};
+	struct ctx c = {.file = name,
+			.text = text ? text : "",
+			.len = text ? len : 0,
+			.diag = diag,
+			.strict = cfg_diag_strict(diag)};
 	size_t i;
 	int rc;
 
