@@ -323,6 +323,31 @@ static void test_default_litellm_params_are_checked_where_written(void **state)
 		       "mean 'rpm'?");
 }
 
+/* Merging looks each default up in litellm_params: big mappings aliased into many entries are
+ * charged to the walk budget like any other expansion. */
+static void test_default_litellm_params_merge_is_bounded(void **state)
+{
+	struct buf b;
+	int i;
+
+	(void)state;
+	buf_init(&b, 0);
+	buf_puts(&b, "x-p: &p {model: openrouter/x/a");
+	for (i = 0; i < 1000; i++)
+		buf_printf(&b, ", p%d: 1", i);
+	buf_puts(&b, "}\nx-d: &d {rpm: 1");
+	for (i = 0; i < 1000; i++)
+		buf_printf(&b, ", d%d: 1", i);
+	buf_puts(&b, "}\nmodel_list:\n");
+	for (i = 0; i < 3; i++)
+		buf_puts(&b,
+			 "  - {model_name: a, litellm_params: *p, default_litellm_params: *d}\n");
+	expect_error(buf_str(&b), false,
+		     "t.yaml:2:6: error: model_list[1]: the config expands (through aliases) to "
+		     "more than 100000 values");
+	buf_finish(&b);
+}
+
 static void test_unset_env_of_a_deployment_key_warns_and_sends_none(void **state)
 {
 	struct result r = parse_mode(ENTRY "      api_key: os.environ/COMPAT_UNSET_KEY\n", true);
@@ -411,6 +436,35 @@ static void test_summary_is_silent_without_models_or_ignored_keys(void **state)
 }
 
 /* 4,096 deployments, LiteLLM's largest lists and then some; one more is refused. */
+/* Warnings past the 200 the diag holds do not cut the walk short: every entry loads, and an
+ * error after them still shows. */
+static void test_many_warnings_load_every_entry_and_keep_the_error(void **state)
+{
+	struct result r;
+	struct buf b;
+	int i;
+
+	(void)state;
+	buf_init(&b, 0);
+	buf_puts(&b, "model_list:\n");
+	for (i = 0; i < 300; i++)
+		buf_printf(&b,
+			   "  - {model_name: m%d, litellm_params: {model: openrouter/x/m%d, "
+			   "mock_timeout: 1}}\n",
+			   i, i);
+	r = parse_mode(buf_str(&b), false);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->n_models, 300);
+	assert_int_equal(config_diag_warnings(r.diag), 300);
+	check_line(r.out, "hermetic: 100 more messages not shown");
+	result_finish(&r);
+	buf_puts(&b, "agent: {max_iteration: 3}\n");
+	expect_error(buf_str(&b), false,
+		     "t.yaml:302:9: error: unknown key 'max_iteration' in 'agent'; did you mean "
+		     "'max_iterations'?");
+	buf_finish(&b);
+}
+
 static void test_model_list_of_4096_entries_loads(void **state)
 {
 	struct buf b;
@@ -448,10 +502,12 @@ int main(void)
 		cmocka_unit_test(test_litellm_mcp_server_keys_warn),
 		cmocka_unit_test(test_default_litellm_params_merge_under_litellm_params),
 		cmocka_unit_test(test_default_litellm_params_are_checked_where_written),
+		cmocka_unit_test(test_default_litellm_params_merge_is_bounded),
 		cmocka_unit_test(test_unset_env_of_a_deployment_key_warns_and_sends_none),
 		cmocka_unit_test(test_unset_env_that_hermetic_needs_stays_an_error),
 		cmocka_unit_test(test_summary_groups_ignored_keys_and_counts_deployments),
 		cmocka_unit_test(test_summary_is_silent_without_models_or_ignored_keys),
+		cmocka_unit_test(test_many_warnings_load_every_entry_and_keep_the_error),
 		cmocka_unit_test(test_model_list_of_4096_entries_loads),
 	};
 

@@ -114,7 +114,7 @@ static const char *section_name(const struct table *t)
 static void unknown_key(struct ctx *c, const struct table *t, const struct node *k)
 {
 	const struct ignored *ig = find_ignored(t->name, k->text);
-	const char *hint = suggest_key(t, k->text);
+	const char *hint;
 	bool lenient = t->litellm && !c->strict;
 	const char *tail = lenient ? " (ignored, as LiteLLM ignores it)" : "";
 	void (*say)(struct ctx *, const struct node *, const char *, ...) =
@@ -124,6 +124,13 @@ static void unknown_key(struct ctx *c, const struct table *t, const struct node 
 
 	cfg_show(k->text, key);
 	snprintf(where, sizeof(where), c->path_len ? "in '%s'" : "at the top level", c->path);
+	if ((ig || lenient) && cfg_diag_full(c->diag)) {
+		/* past 200 messages a warning is only counted: no hint to compute */
+		cfg_diag_ignored(c->diag, section_name(t), key, !ig);
+		cfg_diag_drop(c->diag, false);
+		return;
+	}
+	hint = suggest_key(t, k->text);
 	if (ig) {
 		cfg_warn_at(c, k, "ignored: '%s' %s: %s", key, where, ig->why);
 		cfg_diag_ignored(c->diag, section_name(t), key, false);
@@ -173,7 +180,8 @@ void cfg_walk_table(struct ctx *c, const struct table *t, const struct node *map
 		map = t->prepare(c, map);
 	for (i = 0; map->type == N_MAP && i < map->n_kids; i += 2)
 		seen |= walk_pair(c, t, map->kids[i], map->kids[i + 1], obj);
-	for (i = 0; i < t->n_opts && i < 64; i++)
+	/* a stopped walk saw no keys: they are not missing */
+	for (i = 0; !c->stop && i < t->n_opts && i < 64; i++)
 		if ((t->opts[i].flags & F_REQUIRED) && !(seen >> i & 1))
 			cfg_err(c, map, "missing required key '%s'", t->opts[i].key);
 	if (t->check && c->errors == errors)

@@ -623,8 +623,10 @@ size_t config_diag_errors(const struct config_diag *d);
 size_t config_diag_warnings(const struct config_diag *d);
 /* One "FILE:LINE:COL: error: msg" or "FILE:LINE:COL: warning: msg" line per message, sorted
  * by file position ("FILE: error: msg" for whole-file problems). Never contains a secret.
- * Identical messages are kept once. A parse stops looking for problems once 200 messages
- * are held; a last line then says how many more were counted but not shown. */
+ * Identical messages are kept once. 200 messages are held, errors before warnings (an error
+ * takes the place of the last warning); a parse that has an error stops looking for problems
+ * once 200 are held, one of warnings only is walked to the end. A last line then says how
+ * many more were counted but not shown. */
 void config_diag_print(const struct config_diag *d, FILE *out);
 /* strict (`config check --strict`): an unknown key in a section LiteLLM owns is an error, not
  * a warning. Set before the load. */

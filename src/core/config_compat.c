@@ -26,6 +26,15 @@ static bool has_key(const struct node *map, const char *key)
 	return cfg_map_get(map, key) != NULL;
 }
 
+/* The merge looks up each default in litellm_params: an entry aliased many times with big
+ * mappings must not buy quadratic work for free, so it is charged to the walk budget. */
+static size_t merge_cost(const struct node *params, const struct node *defs)
+{
+	size_t p = params ? params->n_kids / 2 : 0, d = defs->n_kids / 2;
+
+	return p + d + p * d / 16;
+}
+
 /* litellm_params' pairs, then default_litellm_params' pairs litellm_params lacks. */
 static struct node *merge_params(struct ctx *c, const struct node *params, const struct node *defs)
 {
@@ -56,7 +65,8 @@ const struct node *cfg_model_prepare(struct ctx *c, const struct node *map)
 	if (!cfg_is_null(defs) && defs->type != N_MAP)
 		cfg_key_err(c, map, "default_litellm_params", true, "expected a mapping, got %s",
 			    cfg_kind(defs));
-	else if (defs->type == N_MAP && (!params || params->type == N_MAP))
+	else if (defs->type == N_MAP && (!params || params->type == N_MAP) &&
+		 !cfg_over_budget(c, defs, merge_cost(params, defs)))
 		merged = merge_params(c, params, defs);
 	entry = cfg_node_map(c, map->line, map->col);
 	for (i = 0; i + 1 < map->n_kids; i += 2) {

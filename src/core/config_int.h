@@ -20,7 +20,7 @@
 #define MAX_ITEMS      4096   /* entries in one YAML sequence or mapping */
 #define MAX_NODES      100000 /* YAML nodes in one file */
 #define MAX_MERGE_WORK (1 << 22)
-#define MAX_DIAG       200    /* stored messages; the walk stops when they are full */
+#define MAX_DIAG       200    /* stored messages; a failing walk stops when they are full */
 #define MAX_WALK       100000 /* keys visited, aliases counted each time they are used */
 #define SHOW_LEN       72
 #define PATH_LEN       256
@@ -233,6 +233,9 @@ void cfg_node_push(struct node *parent, struct node *kid);
 /* Records that key was accepted and ignored in section (a table's path); unknown marks a key
  * hermetic does not know at all. Listed by config_print_compat(). */
 void cfg_diag_ignored(struct config_diag *d, const char *section, const char *key, bool unknown);
+/* The diag holds its 200 messages: a further warning is only counted (cfg_diag_drop). */
+bool cfg_diag_full(const struct config_diag *d);
+void cfg_diag_drop(struct config_diag *d, bool error);
 /* The diag's --strict setting. */
 bool cfg_diag_strict(const struct config_diag *d);
 

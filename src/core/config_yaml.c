@@ -142,6 +142,36 @@ static bool diag_has(const struct config_diag *d, const struct diag_msg *m)
 	return false;
 }
 
+/* A full diag gives an error the place of its last warning: warnings in LiteLLM's sections
+ * can be many, and must not hide why a config fails. */
+static bool replace_warning(struct config_diag *d, struct diag_msg *m)
+{
+	size_t i;
+
+	for (i = d->n; i-- > 0;) {
+		if (d->msgs[i].error)
+			continue;
+		free(d->msgs[i].file);
+		free(d->msgs[i].text);
+		m->file = xstrdup(m->file);
+		d->msgs[i] = *m;
+		d->dropped++;
+		return true;
+	}
+	return false;
+}
+
+bool cfg_diag_full(const struct config_diag *d)
+{
+	return d->n >= MAX_DIAG;
+}
+
+void cfg_diag_drop(struct config_diag *d, bool error)
+{
+	*(error ? &d->errors : &d->warnings) += 1;
+	d->dropped++;
+}
+
 /* Adds a message; an identical one (an alias walked twice) is counted once. */
 void cfg_diag_add(struct config_diag *d, const char *file, unsigned line, unsigned col, bool error,
 		  char *text)
@@ -153,6 +183,8 @@ void cfg_diag_add(struct config_diag *d, const char *file, unsigned line, unsign
 		return;
 	}
 	*(error ? &d->errors : &d->warnings) += 1;
+	if (d->n == MAX_DIAG && error && replace_warning(d, &m))
+		return;
 	if (d->n == MAX_DIAG) {
 		d->dropped++;
 		free(text);
@@ -220,7 +252,9 @@ static void report(struct ctx *c, unsigned line, unsigned col, bool error, const
 	if (error)
 		c->errors++;
 	cfg_diag_add(c->diag, c->file, line, col, error, xvasprintf(fmt, ap));
-	c->stop = c->stop || c->diag->n >= MAX_DIAG;
+	/* Once the diag is full and the config fails, stop looking; a full diag of warnings
+	 * only (a big LiteLLM config) is walked to the end, or it would load in part. */
+	c->stop = c->stop || (c->diag->n >= MAX_DIAG && c->errors > 0);
 }
 
 void cfg_err_at(struct ctx *c, const struct node *n, const char *fmt, ...)
