@@ -12,6 +12,7 @@
  */
 #include "core/config.h"
 #include "core/config_int.h"
+#include "core/log.h"
 #include "core/util.h"
 
 #include <stdlib.h>
@@ -141,6 +142,7 @@ void config_print_compat(const struct config *cfg, const struct config_diag *d, 
 	const char *section, *key;
 	size_t i, n, inactive = 0;
 	struct buf b;
+	char *clean;
 	bool unknown;
 
 	if (cfg->n_models == 0 && !config_diag_ignored(d, 0, &section, &key, &n, &unknown))
@@ -162,6 +164,9 @@ void config_print_compat(const struct config *cfg, const struct config_diag *d, 
 	}
 	buf_printf(&b, "deployments: %zu active, %zu inactive\n", cfg->n_models - inactive,
 		   inactive);
-	fputs(buf_str(&b), out);
+	/* a reason may quote a value: secrets go out redacted, as in the rest of the summary */
+	clean = log_redact(buf_str(&b));
+	fputs(clean, out);
+	free(clean);
 	buf_finish(&b);
 }
