@@ -249,6 +249,25 @@ static void test_unknown_key_in_hermetic_sections_stays_an_error(void **state)
 		     "tools, enabled");
 }
 
+/* What would send the call elsewhere stays an error: a base URL under another name, or
+ * litellm_params' keys written beside it in the entry. */
+static void test_misrouting_keys_stay_errors(void **state)
+{
+	(void)state;
+	expect_error(
+		ENTRY "      base_url: http://vllm:8000/v1\n", false,
+		"t.yaml:5:7: error: unknown key 'base_url' in 'model_list[0].litellm_params': "
+		"hermetic reads api_base: if ignored, the call would go to the provider's default "
+		"URL");
+	expect_error(ENTRY "    api_base: http://vllm:8000/v1\n", false,
+		     "t.yaml:5:5: error: unknown key 'api_base' in 'model_list[0]': it belongs in "
+		     "litellm_params: if ignored, the call would go to the provider's default URL");
+	expect_error(ENTRY "    api_key: sk-entry-level-key\n", false,
+		     "t.yaml:5:5: error: unknown key 'api_key' in 'model_list[0]': it belongs in "
+		     "litellm_params: if ignored, the call would use the provider's default key "
+		     "variable");
+}
+
 /* LiteLLM's MCP gateway shape: its extra keys load with a warning each. */
 static void test_litellm_mcp_server_keys_warn(void **state)
 {
@@ -499,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_strict_makes_unknown_litellm_keys_errors),
 		cmocka_unit_test(test_strict_keeps_known_ignored_keys_warnings),
 		cmocka_unit_test(test_unknown_key_in_hermetic_sections_stays_an_error),
+		cmocka_unit_test(test_misrouting_keys_stay_errors),
 		cmocka_unit_test(test_litellm_mcp_server_keys_warn),
 		cmocka_unit_test(test_default_litellm_params_merge_under_litellm_params),
 		cmocka_unit_test(test_default_litellm_params_are_checked_where_written),

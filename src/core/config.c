@@ -109,13 +109,43 @@ static const char *section_name(const struct table *t)
 	return t == &cfg_top_table ? "top level" : t->path;
 }
 
+/* Unknown keys in LiteLLM's sections that stay errors: ignoring one would send the call
+ * somewhere the user did not mean (the provider's public URL, its default key). */
+static const struct {
+	const char *section, *key, *why;
+} misroutes[] = {
+	{"litellm_params", "base_url",
+	 "hermetic reads api_base: if ignored, the call would go to the provider's default URL"},
+	{"model_list", "api_base",
+	 "it belongs in litellm_params: if ignored, the call would go to the provider's default "
+	 "URL"},
+	{"model_list", "base_url",
+	 "api_base belongs in litellm_params: if ignored, the call would go to the provider's "
+	 "default URL"},
+	{"model_list", "api_key",
+	 "it belongs in litellm_params: if ignored, the call would use the provider's default key "
+	 "variable"},
+};
+
+static const char *misroute(const struct table *t, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(misroutes); i++)
+		if (strcmp(misroutes[i].section, t->name) == 0 &&
+		    strcmp(misroutes[i].key, key) == 0)
+			return misroutes[i].why;
+	return NULL;
+}
+
 /* In a section LiteLLM owns an unknown key is a warning, as LiteLLM ignores it (an error
- * under --strict); in hermetic's own sections it is an error. */
+ * under --strict, or when ignoring it would misroute the call); in hermetic's own sections it
+ * is an error. */
 static void unknown_key(struct ctx *c, const struct table *t, const struct node *k)
 {
 	const struct ignored *ig = find_ignored(t->name, k->text);
-	const char *hint;
-	bool lenient = t->litellm && !c->strict;
+	const char *hint, *why = misroute(t, k->text);
+	bool lenient = t->litellm && !c->strict && !why;
 	const char *tail = lenient ? " (ignored, as LiteLLM ignores it)" : "";
 	void (*say)(struct ctx *, const struct node *, const char *, ...) =
 		lenient ? cfg_warn_at : cfg_err_at;
@@ -128,6 +158,10 @@ static void unknown_key(struct ctx *c, const struct table *t, const struct node 
 		/* past 200 messages a warning is only counted: no hint to compute */
 		cfg_diag_ignored(c->diag, section_name(t), key, !ig);
 		cfg_diag_drop(c->diag, false);
+		return;
+	}
+	if (why) {
+		cfg_err_at(c, k, "unknown key '%s' %s: %s", key, where, why);
 		return;
 	}
 	hint = suggest_key(t, k->text);
