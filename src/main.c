@@ -118,23 +118,33 @@ static int run_version(int argc, char **argv)
 	return 0;
 }
 
+/* hermetic config check [--strict] [--config FILE] */
 static int run_config_check(int argc, char **argv)
 {
-	int ok;
-	const char *path = config_arg(argc, argv, &ok);
-	struct config *cfg;
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"strict", no_argument, NULL, 's'},
+					     {NULL, 0, NULL, 0}};
+	const char *path = config_default_path();
+	bool strict = false;
+	int c;
 
-	if (!ok)
-		return 2;
-	cfg = load(path);
-	if (!cfg) {
-		fprintf(stderr, "%s: config check failed\n", path);
-		return 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (c == 'c') {
+			path = optarg;
+		} else if (c == 's') {
+			strict = true;
+		} else {
+			fprintf(stderr,
+				"usage: hermetic config check [--strict] [--config FILE]\n");
+			return 2;
+		}
 	}
-	printf("%s: ok\n", path);
-	cli_config_print_summary(cfg, stdout);
-	config_destroy(cfg);
-	return 0;
+	if (optind < argc) {
+		fprintf(stderr, "hermetic: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	return cli_config_check(path, strict, stdout, stderr);
 }
 
 static int run_config_reference(int argc, char **argv)
@@ -482,8 +492,10 @@ static const struct cmd commands[] = {
 	 "send one test alert through each alerts channel; exit 1 if one failed", false},
 	{"ui", "hash-password", run_ui_hash_password, "ui hash-password",
 	 "read a password on stdin, print ui.password_hash for the web cockpit", false},
-	{"config", "check", run_config_check, "config check [--config FILE]",
-	 "validate the config; errors as FILE:LINE:COL: message", false},
+	{"config", "check", run_config_check, "config check [--strict] [--config FILE]",
+	 "validate the config; errors as FILE:LINE:COL: message; --strict: unknown keys in "
+	 "LiteLLM's sections are errors, not warnings",
+	 false},
 	{"config", "reference", run_config_reference, "config reference",
 	 "print every config key (Markdown tables)", false},
 	/* Hidden: for the tests and the sandbox's own checks. */

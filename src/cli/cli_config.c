@@ -1,4 +1,4 @@
-/* cli_config: the summary `hermetic config check` prints after a successful load. It reads
+/* cli_config: `hermetic config check` and the summary it prints after a successful load. It reads
  * only the public struct config; it lives here, not in core/config.c, because it shows each
  * cron job's next run (gateway/cron.h), and core/ may not include a higher layer. The
  * Markdown reference stays in core/config.c: it is printed from the option table
@@ -306,4 +306,29 @@ void cli_config_print_summary(const struct config *cfg, FILE *out)
 	fputs(clean, out);
 	free(clean);
 	buf_finish(&b);
+}
+
+int cli_config_check(const char *path, bool strict, FILE *out, FILE *err)
+{
+	struct config_diag *diag = config_diag_create();
+	struct config *cfg = NULL;
+
+	config_diag_set_strict(diag, strict);
+	if (config_load(path, &cfg, diag) < 0)
+		cfg = NULL;
+	config_diag_print(diag, err);
+	if (!cfg) {
+		fprintf(err, "%s: config check failed\n", path);
+		config_diag_destroy(diag);
+		return 1;
+	}
+	/* Cron's next runs are shown in the configured zone (zoneinfo via TZ), as main's load. */
+	setenv("TZ", cfg->timezone, 1);
+	tzset();
+	fprintf(out, "%s: ok\n", path);
+	config_print_compat(cfg, diag, out);
+	cli_config_print_summary(cfg, out);
+	config_diag_destroy(diag);
+	config_destroy(cfg);
+	return 0;
 }

@@ -103,28 +103,82 @@ static void known_keys(const struct table *t, struct buf *out)
 			buf_printf(out, "%s%s", *buf_str(out) ? ", " : "", t->opts[i].key);
 }
 
+/* The section of t as the reference and the compatibility summary name it. */
+static const char *section_name(const struct table *t)
+{
+	return t == &cfg_top_table ? "top level" : t->path;
+}
+
+/* Unknown keys in LiteLLM's sections that stay errors: ignoring one would send the call
+ * somewhere the user did not mean (the provider's public URL, its default key). */
+static const struct {
+	const char *section, *key, *why;
+} misroutes[] = {
+	{"litellm_params", "base_url",
+	 "hermetic reads api_base: if ignored, the call would go to the provider's default URL"},
+	{"model_list", "api_base",
+	 "it belongs in litellm_params: if ignored, the call would go to the provider's default "
+	 "URL"},
+	{"model_list", "base_url",
+	 "api_base belongs in litellm_params: if ignored, the call would go to the provider's "
+	 "default URL"},
+	{"model_list", "api_key",
+	 "it belongs in litellm_params: if ignored, the call would use the provider's default key "
+	 "variable"},
+};
+
+static const char *misroute(const struct table *t, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(misroutes); i++)
+		if (strcmp(misroutes[i].section, t->name) == 0 &&
+		    strcmp(misroutes[i].key, key) == 0)
+			return misroutes[i].why;
+	return NULL;
+}
+
+/* In a section LiteLLM owns an unknown key is a warning, as LiteLLM ignores it (an error
+ * under --strict, or when ignoring it would misroute the call); in hermetic's own sections it
+ * is an error. */
 static void unknown_key(struct ctx *c, const struct table *t, const struct node *k)
 {
 	const struct ignored *ig = find_ignored(t->name, k->text);
-	const char *hint = suggest_key(t, k->text);
+	const char *hint, *why = misroute(t, k->text);
+	bool lenient = t->litellm && !c->strict && !why;
+	const char *tail = lenient ? " (ignored, as LiteLLM ignores it)" : "";
+	void (*say)(struct ctx *, const struct node *, const char *, ...) =
+		lenient ? cfg_warn_at : cfg_err_at;
 	char key[SHOW_LEN], where[PATH_LEN + 16];
 	struct buf known;
 
 	cfg_show(k->text, key);
 	snprintf(where, sizeof(where), c->path_len ? "in '%s'" : "at the top level", c->path);
-	if (ig) {
-		cfg_warn_at(c, k, "ignored: '%s' %s: %s", key, where, ig->why);
+	if ((ig || lenient) && cfg_diag_full(c->diag)) {
+		/* past 200 messages a warning is only counted: no hint to compute */
+		cfg_diag_ignored(c->diag, section_name(t), key, !ig);
+		cfg_diag_drop(c->diag, false);
 		return;
 	}
+	if (why) {
+		cfg_err_at(c, k, "unknown key '%s' %s: %s", key, where, why);
+		return;
+	}
+	hint = suggest_key(t, k->text);
+	if (ig) {
+		cfg_warn_at(c, k, "ignored: '%s' %s: %s", key, where, ig->why);
+		cfg_diag_ignored(c->diag, section_name(t), key, false);
+		return;
+	}
+	if (t->litellm)
+		cfg_diag_ignored(c->diag, section_name(t), key, true);
 	if (hint) {
-		(t->lenient ? cfg_warn_at : cfg_err_at)(
-			c, k, "unknown key '%s' %s; did you mean '%s'?", key, where, hint);
+		say(c, k, "unknown key '%s' %s%s; did you mean '%s'?", key, where, tail, hint);
 		return;
 	}
 	buf_init(&known, 0);
 	known_keys(t, &known);
-	(t->lenient ? cfg_warn_at : cfg_err_at)(c, k, "unknown key '%s' %s; known keys: %s", key,
-						where, buf_str(&known));
+	say(c, k, "unknown key '%s' %s%s; known keys: %s", key, where, tail, buf_str(&known));
 	buf_finish(&known);
 }
 
@@ -156,9 +210,12 @@ void cfg_walk_table(struct ctx *c, const struct table *t, const struct node *map
 	size_t i, errors = c->errors;
 	uint64_t seen = 0;
 
+	if (t->prepare)
+		map = t->prepare(c, map);
 	for (i = 0; map->type == N_MAP && i < map->n_kids; i += 2)
 		seen |= walk_pair(c, t, map->kids[i], map->kids[i + 1], obj);
-	for (i = 0; i < t->n_opts && i < 64; i++)
+	/* a stopped walk saw no keys: they are not missing */
+	for (i = 0; !c->stop && i < t->n_opts && i < 64; i++)
 		if ((t->opts[i].flags & F_REQUIRED) && !(seen >> i & 1))
 			cfg_err(c, map, "missing required key '%s'", t->opts[i].key);
 	if (t->check && c->errors == errors)
@@ -255,8 +312,11 @@ static void walk_root(struct ctx *c)
 int config_parse(const char *name, const char *text, size_t len, struct config **out,
 		 struct config_diag *diag)
 {
-	struct ctx c = {
-		.file = name, .text = text ? text : "", .len = text ? len : 0, .diag = diag};
+	struct ctx c = {.file = name,
+			.text = text ? text : "",
+			.len = text ? len : 0,
+			.diag = diag,
+			.strict = cfg_diag_strict(diag)};
 	size_t i;
 	int rc;
 

@@ -22,7 +22,7 @@
 
 #define CONFIG_MAX_FILE_BYTES  (1024 * 1024)
 #define CONFIG_MAX_DEPTH       32
-#define CONFIG_MAX_MODELS      256
+#define CONFIG_MAX_MODELS      4096
 #define CONFIG_MAX_MCP_SERVERS 64
 #define CONFIG_MAX_CRON_JOBS   128
 #define CONFIG_MAX_HOOKS       64
@@ -142,6 +142,8 @@ struct config_model {
 			       * for a wildcard entry a '*' in it stands for what the '*' of
 			       * model_name matched (see router/policy.h) */
 	bool wildcard;	      /* derived: model_name has a '*': "*", "anthropic/" + '*' */
+	char *inactive; /* derived: why the deployment is not routed (a provider hermetic cannot
+			 * call, say); NULL = active. It still loads and shows in config check. */
 };
 
 struct config_fallback {
@@ -621,9 +623,22 @@ size_t config_diag_errors(const struct config_diag *d);
 size_t config_diag_warnings(const struct config_diag *d);
 /* One "FILE:LINE:COL: error: msg" or "FILE:LINE:COL: warning: msg" line per message, sorted
  * by file position ("FILE: error: msg" for whole-file problems). Never contains a secret.
- * Identical messages are kept once. A parse stops looking for problems once 200 messages
- * are held; a last line then says how many more were counted but not shown. */
+ * Identical messages are kept once. 200 messages are held, errors before warnings (an error
+ * takes the place of the last warning); a parse that has an error stops looking for problems
+ * once 200 are held, one of warnings only is walked to the end. A last line then says how
+ * many more were counted but not shown. */
 void config_diag_print(const struct config_diag *d, FILE *out);
+/* strict (`config check --strict`): an unknown key in a section LiteLLM owns is an error, not
+ * a warning. Set before the load. */
+void config_diag_set_strict(struct config_diag *d, bool strict);
+/* The i-th key a load accepted and ignored (in first-seen order): its section as the
+ * reference names it ("general_settings", "model_list[].litellm_params"), how many times it
+ * was seen, and whether hermetic knows it (false) or not (true). false past the last. The
+ * strings are borrowed from d. */
+bool config_diag_ignored(const struct config_diag *d, size_t i, const char **section,
+			 const char **key, size_t *count, bool *unknown);
+/* Distinct ignored keys past the 256 that d keeps. */
+size_t config_diag_ignored_dropped(const struct config_diag *d);
 
 /* $HERMETIC_CONFIG if set and non-empty, else CONFIG_DEFAULT_PATH. Borrowed string. */
 const char *config_default_path(void);
@@ -647,6 +662,11 @@ const char *config_toolset_name(size_t i, unsigned *flag);
 const char *config_routing_name(enum config_routing r);
 /* "http", "sse" or "stdio": the YAML spelling of t. */
 const char *config_mcp_transport_name(enum config_mcp_transport t);
+
+/* The compatibility summary of `config check` after a load: the keys ignored, grouped by
+ * section, each inactive deployment with why, and a last line "deployments: N active, M
+ * inactive". Prints nothing for a config with no model_list entries and no ignored keys. */
+void config_print_compat(const struct config *cfg, const struct config_diag *d, FILE *out);
 
 /* Prints the Markdown key reference (the tables of docs/configuration.md) generated from the
  * option table, so the documentation cannot drift from the parser. */

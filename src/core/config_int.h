@@ -20,7 +20,7 @@
 #define MAX_ITEMS      4096   /* entries in one YAML sequence or mapping */
 #define MAX_NODES      100000 /* YAML nodes in one file */
 #define MAX_MERGE_WORK (1 << 22)
-#define MAX_DIAG       200    /* stored messages; the walk stops when they are full */
+#define MAX_DIAG       200    /* stored messages; a failing walk stops when they are full */
 #define MAX_WALK       100000 /* keys visited, aliases counted each time they are used */
 #define SHOW_LEN       72
 #define PATH_LEN       256
@@ -70,6 +70,7 @@ struct ctx {
 	const struct node *secret_at;
 	size_t walked; /* keys visited so far (MAX_WALK) */
 	bool stop;     /* the diag is full or the walk too long: report nothing more */
+	bool strict;   /* config check --strict: unknown keys in LiteLLM's sections are errors */
 	struct tree tree;
 };
 
@@ -120,6 +121,9 @@ enum {
 	F_ONE_OR_LIST = 1 << 8,	 /* T_STRS: a single string is a list of one (Hermes' spelling) */
 	F_WARN_UNKNOWN = 1 << 9, /* T_ENUM: an unknown value is a warning and keeps the default */
 	F_ALIAS_OK = 1 << 10,	 /* F_MODEL: a model_group_alias name is accepted too */
+	/* A deployment's credential: an unset variable in its `os.environ/NAME` is a warning and
+	 * the value is empty (LiteLLM loads such a config and sends no key). */
+	F_SOFT_ENV = 1 << 11,
 };
 
 struct choice {
@@ -155,9 +159,13 @@ struct table {
 	const char *path; /* heading in the reference */
 	const struct opt *opts;
 	size_t n_opts;
-	size_t size;		 /* T_LIST/T_MAP element size */
-	size_t name_off;	 /* T_MAP: where the entry's name goes */
-	bool lenient;		 /* unknown keys are warnings (LiteLLM's free-form model_info) */
+	size_t size;	 /* T_LIST/T_MAP element size */
+	size_t name_off; /* T_MAP: where the entry's name goes */
+	/* LiteLLM owns this section and ignores keys it does not know: an unknown key here is a
+	 * warning (an error under --strict) and is listed in the compatibility summary. */
+	bool litellm;
+	/* Before the walk: the mapping to walk instead of map (default_litellm_params). */
+	const struct node *(*prepare)(struct ctx *c, const struct node *map);
 	table_check_fn check;	 /* after a mapping was walked without errors */
 	list_check_fn check_all; /* after a whole T_LIST/T_MAP was walked */
 	const char *text;
@@ -216,6 +224,20 @@ int cfg_tree_build(struct ctx *c);
 const struct node *cfg_map_get(const struct node *map, const char *key);
 /* The value node of key for a message, else the mapping itself. */
 const struct node *cfg_loc(const struct node *map, const char *key);
+/* A new empty mapping, or a scalar holding a copy of text, placed at line:col and freed with
+ * the tree. For mappings built by the walk (default_litellm_params), never by the parser. */
+struct node *cfg_node_map(struct ctx *c, unsigned line, unsigned col);
+struct node *cfg_node_scalar(struct ctx *c, unsigned line, unsigned col, const char *text);
+/* Appends kid to the mapping or sequence parent (a key and its value are two calls). */
+void cfg_node_push(struct node *parent, struct node *kid);
+/* Records that key was accepted and ignored in section (a table's path); unknown marks a key
+ * hermetic does not know at all. Listed by config_print_compat(). */
+void cfg_diag_ignored(struct config_diag *d, const char *section, const char *key, bool unknown);
+/* The diag holds its 200 messages: a further warning is only counted (cfg_diag_drop). */
+bool cfg_diag_full(const struct config_diag *d);
+void cfg_diag_drop(struct config_diag *d, bool error);
+/* The diag's --strict setting. */
+bool cfg_diag_strict(const struct config_diag *d);
 
 /* config_types.c: key paths, references, value handlers. */
 
@@ -266,6 +288,15 @@ void cfg_alert_channel_check(struct ctx *c, const struct node *map, void *obj);
 void cfg_alerts_check(struct ctx *c, const struct node *map, void *obj);
 /* After the walk: inherited settings, model and Telegram references, listen checks. */
 void cfg_finish(struct ctx *c, const struct node *root);
+
+/* config_compat.c: what LiteLLM tolerates and hermetic follows. */
+
+/* A model_list entry with default_litellm_params: the entry to walk, whose litellm_params
+ * holds both (litellm_params' own keys win), as LiteLLM merges them. */
+const struct node *cfg_model_prepare(struct ctx *c, const struct node *map);
+/* Marks m inactive with why (copied): it loads, shows in config check, and is not routed. */
+void cfg_model_deactivate(struct ctx *c, const struct node *at, struct config_model *m,
+			  const char *why);
 
 /* config_table.c: the data. */
 

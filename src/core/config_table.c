@@ -286,6 +286,7 @@ static const struct table cache_point_table = {
 	"model_list[].litellm_params.cache_control_injection_points[]",
 	OPTS(cache_point_opts),
 	.size = sizeof(struct config_cache_point),
+	.litellm = true,
 	.check = cfg_cache_point_check,
 	.text = "A prompt-cache breakpoint (`cache_control`) put on every request's message."};
 
@@ -295,7 +296,7 @@ static const struct opt litellm_params_opts[] = {
 	{"api_base", T_STR, FLD(config_litellm_params, api_base), .check = cfg_check_url,
 	 .text = "the provider's base URL; default: the provider's variable (GROQ_API_BASE...), "
 		 "else its public URL"},
-	{"api_key", T_STR, FLD(config_litellm_params, api_key), .flags = F_SECRET,
+	{"api_key", T_STR, FLD(config_litellm_params, api_key), .flags = F_SECRET | F_SOFT_ENV,
 	 .text = "the provider's key, normally `os.environ/NAME`; default: the provider's "
 		 "variable (GROQ_API_KEY...)"},
 	{"rpm", T_INT, FLD(config_litellm_params, rpm), .def = "0", .min = 0, .max = 1000000000,
@@ -327,7 +328,8 @@ static const struct opt litellm_params_opts[] = {
 	 .text = "messages marked as prompt-cache breakpoints (at most 4, Anthropic's limit)"},
 	{"extra_headers", T_PAIRS, FLD(config_litellm_params, extra_headers),
 	 CNT(config_litellm_params, n_extra_headers), .cap = 32, .check = cfg_check_header_name,
-	 .flags = F_SECRET | F_ONELINE, .text = "headers added to every upstream request (secret)"},
+	 .flags = F_SECRET | F_ONELINE | F_SOFT_ENV,
+	 .text = "headers added to every upstream request (secret)"},
 	{"api_version", T_STR, FLD(config_litellm_params, api_version), .flags = F_ONELINE,
 	 .text = "azure: the api-version query; default AZURE_API_VERSION, else 2024-10-21"},
 	{"custom_llm_provider", T_STR, FLD(config_litellm_params, custom_llm_provider),
@@ -336,16 +338,18 @@ static const struct opt litellm_params_opts[] = {
 	{"aws_region_name", T_STR, FLD(config_litellm_params, aws_region_name), .flags = F_ONELINE,
 	 .text = "bedrock: the region; default AWS_REGION, else AWS_DEFAULT_REGION"},
 	{"aws_access_key_id", T_STR, FLD(config_litellm_params, aws_access_key_id),
-	 .flags = F_SECRET, .text = "bedrock: default AWS_ACCESS_KEY_ID"},
+	 .flags = F_SECRET | F_SOFT_ENV, .text = "bedrock: default AWS_ACCESS_KEY_ID"},
 	{"aws_secret_access_key", T_STR, FLD(config_litellm_params, aws_secret_access_key),
-	 .flags = F_SECRET, .text = "bedrock: default AWS_SECRET_ACCESS_KEY"},
+	 .flags = F_SECRET | F_SOFT_ENV, .text = "bedrock: default AWS_SECRET_ACCESS_KEY"},
 	{"aws_session_token", T_STR, FLD(config_litellm_params, aws_session_token),
-	 .flags = F_SECRET, .text = "bedrock: default AWS_SESSION_TOKEN (temporary credentials)"},
+	 .flags = F_SECRET | F_SOFT_ENV,
+	 .text = "bedrock: default AWS_SESSION_TOKEN (temporary credentials)"},
 };
 
-static const struct table litellm_params_table = {"litellm_params", "model_list[].litellm_params",
-						  OPTS(litellm_params_opts),
-						  .text = "How to call one deployment."};
+static const struct table litellm_params_table = {
+	"litellm_params", "model_list[].litellm_params", OPTS(litellm_params_opts), .litellm = true,
+	.text = "How to call one deployment. `default_litellm_params` beside it in the entry is "
+		"merged under it (its own keys win), as in LiteLLM."};
 
 static const struct opt model_info_opts[] = {
 	{"input_cost_per_token", T_NUM, FLD(config_model_info, input_cost_per_token), .def = "-1",
@@ -388,7 +392,7 @@ static const struct opt model_info_opts[] = {
 };
 
 static const struct table model_info_table = {
-	"model_info", "model_list[].model_info", OPTS(model_info_opts), .lenient = true,
+	"model_info", "model_list[].model_info", OPTS(model_info_opts), .litellm = true,
 	.text = "Facts about one deployment. LiteLLM keeps free-form data here, so unknown keys "
 		"are warnings."};
 
@@ -400,6 +404,7 @@ static const struct opt model_opts[] = {
 	{"model_info", T_SECTION, FLD(config_model, model_info), .table = &model_info_table},
 	{"(provider)", T_STR, FLD(config_model, provider), .flags = F_DERIVED},
 	{"(upstream_model)", T_STR, FLD(config_model, upstream_model), .flags = F_DERIVED},
+	{"(inactive)", T_STR, FLD(config_model, inactive), .flags = F_DERIVED},
 };
 
 static const struct table model_table = {
@@ -407,6 +412,8 @@ static const struct table model_table = {
 	"model_list[]",
 	OPTS(model_opts),
 	.size = sizeof(struct config_model),
+	.litellm = true,
+	.prepare = cfg_model_prepare,
 	.check = cfg_model_check,
 	.check_all = cfg_models_check_all,
 	.text = "LiteLLM's model_list, verbatim: one entry per deployment."};
@@ -428,12 +435,12 @@ static const struct opt retry_policy_opts[] = {
 };
 
 static const struct table retry_policy_table = {
-	"retry_policy", "router_settings.retry_policy", OPTS(retry_policy_opts),
+	"retry_policy", "router_settings.retry_policy", OPTS(retry_policy_opts), .litellm = true,
 	.text = "Retries per error class; unset classes use num_retries (the retryable ones) or 0. "
 		"`litellm_settings.retry_policy` takes the same keys; router_settings' wins."};
 
 static const struct table litellm_retry_policy_table = {
-	"retry_policy", "litellm_settings.retry_policy", OPTS(retry_policy_opts),
+	"retry_policy", "litellm_settings.retry_policy", OPTS(retry_policy_opts), .litellm = true,
 	.text = "The same keys as `router_settings.retry_policy`, which wins when both are set."};
 
 static const struct opt litellm_settings_opts[] = {
@@ -477,7 +484,7 @@ static const struct opt litellm_settings_opts[] = {
 };
 
 static const struct table litellm_settings_table = {"litellm_settings", "litellm_settings",
-						    OPTS(litellm_settings_opts),
+						    OPTS(litellm_settings_opts), .litellm = true,
 						    .text = "LiteLLM's router-wide settings."};
 
 static const struct opt router_settings_opts[] = {
@@ -527,7 +534,7 @@ static const struct opt router_settings_opts[] = {
 };
 
 static const struct table router_settings_table = {"router_settings", "router_settings",
-						   OPTS(router_settings_opts),
+						   OPTS(router_settings_opts), .litellm = true,
 						   .text = "LiteLLM's routing settings."};
 
 static const struct opt general_settings_opts[] = {
@@ -536,7 +543,7 @@ static const struct opt general_settings_opts[] = {
 };
 
 static const struct table general_settings_table = {"general_settings", "general_settings",
-						    OPTS(general_settings_opts),
+						    OPTS(general_settings_opts), .litellm = true,
 						    .text = "LiteLLM's proxy settings."};
 
 static const struct opt router_opts[] = {
@@ -1161,6 +1168,9 @@ const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text
 #define WHY_MCP	      "hermetic's MCP servers are set under mcp_servers: for its agent"
 #define WHY_DEFMODEL  "hermetic calls the model the request names"
 #define WHY_ELSEWHERE "LiteLLM does not read this key in this section either"
+#define WHY_MCP_AUTH                                                                               \
+	"LiteLLM's MCP gateway auth; hermetic sends only the entry's headers (put an "             \
+	"Authorization header there)"
 
 const struct ignored cfg_ignored[] = {
 	{"config", "environment_variables", "set variables in the container environment"},
@@ -1168,6 +1178,7 @@ const struct ignored cfg_ignored[] = {
 	{"config", "x-*", "a holder of YAML anchors: hermetic reads what the aliases bring in"},
 	{"config", "credential_list", "put api_key in each model's litellm_params"},
 	{"config", "callback_settings", WHY_METRICS},
+	{"config", "cache", WHY_CACHE},
 	{"config", "assistant_settings", WHY_ROUTES},
 	{"config", "files_settings", WHY_ROUTES},
 	{"config", "finetune_settings", WHY_ROUTES},
@@ -1443,6 +1454,22 @@ const struct ignored cfg_ignored[] = {
 	{"model_info", "output_vector_size", WHY_INFO},
 	{"model_info", "db_model", "models come only from this file"},
 	{"model_info", "version", WHY_INFO},
+	/* LiteLLM's MCP gateway spells its servers here too: its keys that hermetic's agent
+	 * does not need to reach the server (tool filters stay errors: ignoring one would offer
+	 * the model tools the user meant to hide) */
+	{"mcp_servers", "auth_type", WHY_MCP_AUTH},
+	{"mcp_servers", "auth_value", WHY_MCP_AUTH},
+	{"mcp_servers", "authentication_token", WHY_MCP_AUTH},
+	{"mcp_servers", "static_headers", WHY_MCP_AUTH},
+	{"mcp_servers", "description", WHY_INFO},
+	{"mcp_servers", "mcp_info", WHY_INFO},
+	{"mcp_servers", "server_name", WHY_INFO},
+	{"mcp_servers", "alias", WHY_INFO},
+	{"mcp_servers", "spec_path", "hermetic speaks MCP only, not OpenAPI specs"},
+	{"mcp_servers", "allow_all_keys", WHY_USERS},
+	{"mcp_servers", "access_groups", WHY_USERS},
+	{"mcp_servers", "extra_headers", "hermetic forwards no client headers: set headers:"},
+	{"mcp_servers", "available_on_public_internet", WHY_USERS},
 	{"mcp_servers", "sampling", "hermetic does not let MCP servers call the model (Hermes)"},
 	{"mcp_servers", "auth", "hermetic does no MCP OAuth; send a token in headers (Hermes)"},
 	{"tools", "prompts", "hermetic offers MCP tools only, not prompts (Hermes)"},

@@ -133,7 +133,7 @@ bool cfg_env_name_ok(const char *s, size_t len)
  * `${NAME:-def}` (used when the variable is unset or empty, def_if_empty) or `${NAME-def}`
  * (only when unset), as in POSIX sh and docker compose. */
 static int env_append(struct ctx *c, const struct node *n, const char *name, size_t len,
-		      const char *def, size_t def_len, bool def_if_empty, bool secret,
+		      const char *def, size_t def_len, bool def_if_empty, unsigned flags,
 		      struct buf *out)
 {
 	char key[ENV_NAME_LEN], tmp[SHOW_LEN];
@@ -156,6 +156,14 @@ static int env_append(struct ctx *c, const struct node *n, const char *name, siz
 		buf_append(out, def, def_len);
 		return 0;
 	}
+	if (!v && (flags & F_SOFT_ENV)) {
+		cfg_warn(c, n,
+			 "environment variable %s is not set (referenced here): the deployment "
+			 "loads, and its calls go without this value (the provider will refuse "
+			 "them); export it or put it in the Secret",
+			 key);
+		return 0;
+	}
 	if (!v) {
 		cfg_err(c, n,
 			"environment variable %s is not set (referenced here); export it or put it "
@@ -163,7 +171,7 @@ static int env_append(struct ctx *c, const struct node *n, const char *name, siz
 			key);
 		return -EINVAL;
 	}
-	if (secret)
+	if (flags & F_SECRET)
 		note_secret(c, n, v);
 	buf_puts(out, v);
 	return 0;
@@ -171,7 +179,7 @@ static int env_append(struct ctx *c, const struct node *n, const char *name, siz
 
 /* One `${...}` body (between the braces): NAME, NAME:-default or NAME-default. */
 static int env_braces(struct ctx *c, const struct node *n, const char *body, size_t len,
-		      bool secret, struct buf *out)
+		      unsigned flags, struct buf *out)
 {
 	size_t name_len = 0;
 	char tmp[SHOW_LEN];
@@ -180,14 +188,14 @@ static int env_braces(struct ctx *c, const struct node *n, const char *body, siz
 	while (name_len < len && (isalnum((unsigned char)body[name_len]) || body[name_len] == '_'))
 		name_len++;
 	if (name_len == len && len > 0)
-		return env_append(c, n, body, len, NULL, 0, false, secret, out);
+		return env_append(c, n, body, len, NULL, 0, false, flags, out);
 	if (name_len > 0 && body[name_len] == ':' && name_len + 1 < len &&
 	    body[name_len + 1] == '-')
 		return env_append(c, n, body, name_len, body + name_len + 2, len - name_len - 2,
-				  true, secret, out);
+				  true, flags, out);
 	if (name_len > 0 && body[name_len] == '-')
 		return env_append(c, n, body, name_len, body + name_len + 1, len - name_len - 1,
-				  false, secret, out);
+				  false, flags, out);
 	bad = xstrndup(body, len);
 	cfg_err(c, n,
 		"'${%s}' is not a form hermetic reads: write ${NAME}, ${NAME:-default} or "
@@ -197,7 +205,7 @@ static int env_braces(struct ctx *c, const struct node *n, const char *body, siz
 	return -EINVAL;
 }
 
-static int resolve_braces(struct ctx *c, const struct node *n, bool secret, struct buf *out)
+static int resolve_braces(struct ctx *c, const struct node *n, unsigned flags, struct buf *out)
 {
 	const char *s = n->text, *p, *end;
 	int rc;
@@ -223,7 +231,7 @@ static int resolve_braces(struct ctx *c, const struct node *n, bool secret, stru
 				"'${' without a closing '}' (write '$${' for a literal '${')");
 			return -EINVAL;
 		}
-		rc = env_braces(c, n, p + 2, (size_t)(end - p - 2), secret, out);
+		rc = env_braces(c, n, p + 2, (size_t)(end - p - 2), flags, out);
 		if (rc < 0)
 			return rc;
 		s = end + 1;
@@ -232,18 +240,20 @@ static int resolve_braces(struct ctx *c, const struct node *n, bool secret, stru
 	return 0;
 }
 
-/* The scalar's value with references resolved (malloc'd), or NULL after an error. */
-static char *resolve(struct ctx *c, const struct node *n, bool secret)
+/* The scalar's value with references resolved (malloc'd), or NULL after an error. flags:
+ * F_SECRET registers what the environment gave for redaction; F_SOFT_ENV makes an unset
+ * variable a warning and an empty value. */
+static char *resolve(struct ctx *c, const struct node *n, unsigned flags)
 {
 	struct buf out;
 	int rc;
 
 	buf_init(&out, 0);
 	if (strncmp(n->text, "os.environ/", 11) == 0)
-		rc = env_append(c, n, n->text + 11, strlen(n->text + 11), NULL, 0, false, secret,
+		rc = env_append(c, n, n->text + 11, strlen(n->text + 11), NULL, 0, false, flags,
 				&out);
 	else
-		rc = resolve_braces(c, n, secret, &out);
+		rc = resolve_braces(c, n, flags, &out);
 	if (rc < 0) {
 		buf_finish(&out);
 		return NULL;
@@ -326,7 +336,7 @@ static char *get_str(struct ctx *c, const struct node *n, unsigned flags, check_
 		cfg_err(c, n, "expected a string, got %s", cfg_kind(n));
 		return NULL;
 	}
-	s = resolve(c, n, flags & F_SECRET);
+	s = resolve(c, n, flags & (F_SECRET | F_SOFT_ENV));
 	if (!s || c->defaults)
 		return s;
 	if ((flags & (F_SECRET | F_ONELINE)) && strpbrk(s, "\r\n")) {
@@ -380,7 +390,7 @@ static int get_int(struct ctx *c, const struct node *n, int64_t min, int64_t max
 		cfg_err(c, n, "expected an integer, got %s", cfg_kind(n));
 		return -EINVAL;
 	}
-	s = resolve(c, n, false);
+	s = resolve(c, n, 0);
 	if (!s)
 		return -EINVAL;
 	rc = parse_i64(s, INT64_MIN, INT64_MAX, out);
@@ -424,7 +434,7 @@ static int set_num(struct ctx *c, const struct opt *o, const struct node *n, voi
 		cfg_err(c, n, "expected a number, got %s", cfg_kind(n));
 		return -EINVAL;
 	}
-	s = resolve(c, n, false);
+	s = resolve(c, n, 0);
 	if (!s)
 		return -EINVAL;
 	rc = parse_double(s, &v);
@@ -457,7 +467,7 @@ static int set_bool(struct ctx *c, const struct opt *o, const struct node *n, vo
 		cfg_err(c, n, "expected true or false, got %s", cfg_kind(n));
 		return -EINVAL;
 	}
-	s = resolve(c, n, false);
+	s = resolve(c, n, 0);
 	for (i = 0; s && bools[i].name; i++) {
 		if (strcasecmp(s, bools[i].name) == 0) {
 			*AT(obj, o->off, bool) = bools[i].value;
@@ -778,6 +788,7 @@ static int set_section(struct ctx *c, const struct opt *o, const struct node *n,
 		cfg_warn(c, n,
 			 "ignored: this is LiteLLM's list of guardrails, which hermetic does not "
 			 "run; hermetic's guardrails is a mapping (see docs/configuration.md)");
+		cfg_diag_ignored(c->diag, "top level", o->key, false);
 		return 0;
 	}
 	if (n->type != N_MAP) {

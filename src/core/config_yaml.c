@@ -30,10 +30,22 @@ struct diag_msg {
 	size_t seq;
 };
 
+/* A key accepted and ignored, once per section and key, for the compatibility summary. */
+struct diag_ignored {
+	char *section, *key;
+	size_t count;
+	bool unknown;
+};
+
+#define MAX_IGNORED 256 /* distinct section/key pairs kept; more are counted */
+
 struct config_diag {
 	struct diag_msg *msgs;
 	size_t n, alloc;
 	size_t errors, warnings, dropped, seq;
+	bool strict;
+	struct diag_ignored *ignored;
+	size_t n_ignored, alloc_ignored, ignored_dropped;
 };
 
 struct config_diag *config_diag_create(void)
@@ -52,7 +64,60 @@ void config_diag_destroy(struct config_diag *d)
 		free(d->msgs[i].text);
 	}
 	free(d->msgs);
+	for (i = 0; i < d->n_ignored; i++) {
+		free(d->ignored[i].section);
+		free(d->ignored[i].key);
+	}
+	free(d->ignored);
 	free(d);
+}
+
+void config_diag_set_strict(struct config_diag *d, bool strict)
+{
+	d->strict = strict;
+}
+
+bool cfg_diag_strict(const struct config_diag *d)
+{
+	return d->strict;
+}
+
+void cfg_diag_ignored(struct config_diag *d, const char *section, const char *key, bool unknown)
+{
+	struct diag_ignored *ig;
+	size_t i;
+
+	for (i = 0; i < d->n_ignored; i++) {
+		ig = &d->ignored[i];
+		if (strcmp(ig->section, section) == 0 && strcmp(ig->key, key) == 0) {
+			ig->count++;
+			return;
+		}
+	}
+	if (d->n_ignored == MAX_IGNORED) {
+		d->ignored_dropped++;
+		return;
+	}
+	d->ignored = cfg_grow(d->ignored, &d->alloc_ignored, d->n_ignored, sizeof(*d->ignored));
+	d->ignored[d->n_ignored++] =
+		(struct diag_ignored){xstrdup(section), xstrdup(key), 1, unknown};
+}
+
+bool config_diag_ignored(const struct config_diag *d, size_t i, const char **section,
+			 const char **key, size_t *count, bool *unknown)
+{
+	if (i >= d->n_ignored)
+		return false;
+	*section = d->ignored[i].section;
+	*key = d->ignored[i].key;
+	*count = d->ignored[i].count;
+	*unknown = d->ignored[i].unknown;
+	return true;
+}
+
+size_t config_diag_ignored_dropped(const struct config_diag *d)
+{
+	return d->ignored_dropped;
 }
 
 size_t config_diag_errors(const struct config_diag *d)
@@ -77,6 +142,36 @@ static bool diag_has(const struct config_diag *d, const struct diag_msg *m)
 	return false;
 }
 
+/* A full diag gives an error the place of its last warning: warnings in LiteLLM's sections
+ * can be many, and must not hide why a config fails. */
+static bool replace_warning(struct config_diag *d, struct diag_msg *m)
+{
+	size_t i;
+
+	for (i = d->n; i-- > 0;) {
+		if (d->msgs[i].error)
+			continue;
+		free(d->msgs[i].file);
+		free(d->msgs[i].text);
+		m->file = xstrdup(m->file);
+		d->msgs[i] = *m;
+		d->dropped++;
+		return true;
+	}
+	return false;
+}
+
+bool cfg_diag_full(const struct config_diag *d)
+{
+	return d->n >= MAX_DIAG;
+}
+
+void cfg_diag_drop(struct config_diag *d, bool error)
+{
+	*(error ? &d->errors : &d->warnings) += 1;
+	d->dropped++;
+}
+
 /* Adds a message; an identical one (an alias walked twice) is counted once. */
 void cfg_diag_add(struct config_diag *d, const char *file, unsigned line, unsigned col, bool error,
 		  char *text)
@@ -88,6 +183,8 @@ void cfg_diag_add(struct config_diag *d, const char *file, unsigned line, unsign
 		return;
 	}
 	*(error ? &d->errors : &d->warnings) += 1;
+	if (d->n == MAX_DIAG && error && replace_warning(d, &m))
+		return;
 	if (d->n == MAX_DIAG) {
 		d->dropped++;
 		free(text);
@@ -155,7 +252,9 @@ static void report(struct ctx *c, unsigned line, unsigned col, bool error, const
 	if (error)
 		c->errors++;
 	cfg_diag_add(c->diag, c->file, line, col, error, xvasprintf(fmt, ap));
-	c->stop = c->stop || c->diag->n >= MAX_DIAG;
+	/* Once the diag is full and the config fails, stop looking; a full diag of warnings
+	 * only (a big LiteLLM config) is walked to the end, or it would load in part. */
+	c->stop = c->stop || (c->diag->n >= MAX_DIAG && c->errors > 0);
 }
 
 void cfg_err_at(struct ctx *c, const struct node *n, const char *fmt, ...)
@@ -269,6 +368,23 @@ static struct node *node_new(struct ctx *c, enum ntype type, const yaml_mark_t *
 	return n;
 }
 
+struct node *cfg_node_map(struct ctx *c, unsigned line, unsigned col)
+{
+	yaml_mark_t mark = {.line = line ? line - 1 : 0, .column = col ? col - 1 : 0};
+
+	return node_new(c, N_MAP, &mark);
+}
+
+struct node *cfg_node_scalar(struct ctx *c, unsigned line, unsigned col, const char *text)
+{
+	yaml_mark_t mark = {.line = line ? line - 1 : 0, .column = col ? col - 1 : 0};
+	struct node *n = node_new(c, N_SCALAR, &mark);
+
+	n->plain = true;
+	n->text = xstrdup(text);
+	return n;
+}
+
 void cfg_tree_free(struct tree *t)
 {
 	size_t i;
@@ -284,7 +400,7 @@ void cfg_tree_free(struct tree *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static void push_kid(struct node *parent, struct node *kid)
+void cfg_node_push(struct node *parent, struct node *kid)
 {
 	parent->kids =
 		cfg_grow(parent->kids, &parent->alloc_kids, parent->n_kids, sizeof(*parent->kids));
@@ -306,7 +422,7 @@ static int attach(struct ctx *c, struct node *n)
 		cfg_err_at(c, n, "more than %d entries in one sequence or mapping", MAX_ITEMS);
 		return -EINVAL;
 	}
-	push_kid(parent, n);
+	cfg_node_push(parent, n);
 	return 0;
 }
 
@@ -570,8 +686,8 @@ static int merge_from(struct ctx *c, struct node *m, const struct node *src, con
 			cfg_err_at(c, at, "'<<' merges too many keys");
 			return -EINVAL;
 		}
-		push_kid(m, src->kids[i]);
-		push_kid(m, src->kids[i + 1]);
+		cfg_node_push(m, src->kids[i]);
+		cfg_node_push(m, src->kids[i + 1]);
 	}
 	return 0;
 }

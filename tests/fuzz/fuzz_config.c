@@ -1,7 +1,8 @@
 /* Fuzz target of config_parse(): any bytes must give a config or errors, never a crash, a
  * leak, unbounded recursion or an endless loop; a config that loads is also printed with the
- * `config check` summary (cli/cli_config.c). Built by meson with -Dfuzz=true (tests/meson.build,
- * linked against libhermetic); seeds in tests/fuzz/corpus/config/.
+ * `config check` summaries (core/config_compat.c, cli/cli_config.c). Built by meson with
+ * -Dfuzz=true (tests/meson.build, linked against libhermetic); seeds in
+ * tests/fuzz/corpus/config/.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -34,8 +35,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct config *cfg = NULL;
 	FILE *null = fopen("/dev/null", "w");
 
-	if (config_parse("fuzz.yaml", (const char *)data, size, &cfg, diag) == 0 && null)
+	/* both modes of `config check`: --strict on odd sizes */
+	config_diag_set_strict(diag, size & 1);
+	if (config_parse("fuzz.yaml", (const char *)data, size, &cfg, diag) == 0 && null) {
+		config_print_compat(cfg, diag, null);
 		cli_config_print_summary(cfg, null);
+	}
 	if (null) {
 		config_diag_print(diag, null);
 		fclose(null);

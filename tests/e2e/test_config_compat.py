@@ -1,0 +1,144 @@
+"""`hermetic config check` on LiteLLM configs (issue 39): an unknown key in a section LiteLLM owns
+is a warning at its FILE:LINE:COL with a hint and the config loads; `--strict` makes it an error
+(exit 1); hermetic's own sections keep the error; default_litellm_params merges; an unset
+credential variable of a deployment warns; the compatibility summary closes with the
+deployment count. Each config here is written for one pattern."""
+import re
+
+from conftest import clean_env, run
+
+HOME_ENV = {"OPENAI_API_KEY": "sk-e2e-compat-openai-0001",
+            "LITELLM_MASTER_KEY": "sk-e2e-compat-master-0002"}
+
+UNKNOWN_EVERYWHERE = """\
+model_list:
+  - model_name: chat
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_key: os.environ/OPENAI_API_KEY
+      tpm_limit: 1000
+    model_info:
+      owner_team: data
+    litellm_provider: openai
+litellm_settings:
+  log_level: DEBUG
+router_settings:
+  timezone: UTC
+general_settings:
+  master_key: os.environ/LITELLM_MASTER_KEY
+  disable_error_logs: true
+"""
+
+# (line:col, section as the message names it, key) of each unknown key above
+UNKNOWN_AT = [
+    ("6:7", "model_list[0].litellm_params", "tpm_limit"),
+    ("8:7", "model_list[0].model_info", "owner_team"),
+    ("9:5", "model_list[0]", "litellm_provider"),
+    ("11:3", "litellm_settings", "log_level"),
+    ("13:3", "router_settings", "timezone"),
+    ("16:3", "general_settings", "disable_error_logs"),
+]
+
+
+def check(tmp_path, text, *flags, **env):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text)
+    r = run("config", "check", *flags, "--config", str(cfg),
+            env=clean_env(HERMETIC_HOME=str(tmp_path / "home"), **{**HOME_ENV, **env}))
+    return r, r.stdout + r.stderr
+
+
+def test_unknown_keys_in_litellm_sections_warn_and_load(tmp_path):
+    r, out = check(tmp_path, UNKNOWN_EVERYWHERE)
+    assert r.returncode == 0, out
+    for at, section, key in UNKNOWN_AT:
+        assert re.search(rf"config\.yaml:{at}: warning: unknown key '{key}' in "
+                         rf"'{re.escape(section)}' \(ignored, as LiteLLM ignores it\)", out), out
+    assert "did you mean 'tpm'?" in out
+    assert ": error: " not in out
+
+
+def test_strict_turns_those_warnings_into_errors(tmp_path):
+    r, out = check(tmp_path, UNKNOWN_EVERYWHERE, "--strict")
+    assert r.returncode == 1, out
+    for at, section, key in UNKNOWN_AT:
+        assert re.search(rf"config\.yaml:{at}: error: unknown key '{key}' in "
+                         rf"'{re.escape(section)}'", out), out
+    assert "config check failed" in out
+
+
+def test_strict_loads_a_config_of_known_keys(tmp_path):
+    """Keys LiteLLM documents and hermetic ignores on purpose are not typos."""
+    r, out = check(tmp_path, "model_list:\n  - model_name: chat\n    litellm_params:\n"
+                             "      model: openai/gpt-4o-mini\n"
+                             "litellm_settings:\n  drop_params: true\n", "--strict")
+    assert r.returncode == 0, out
+    assert "warning: ignored: 'drop_params' in 'litellm_settings'" in out
+
+
+def test_a_typo_in_a_hermetic_section_is_an_error_in_both_modes(tmp_path):
+    text = "agent:\n  max_iteration: 5\n"
+    for flags in ((), ("--strict",)):
+        r, out = check(tmp_path, text, *flags)
+        assert r.returncode == 1, out
+        assert "config.yaml:2:3: error: unknown key 'max_iteration' in 'agent'; did you mean " \
+               "'max_iterations'?" in out, out
+
+
+def test_default_litellm_params_fill_the_entry(tmp_path):
+    r, out = check(tmp_path, "model_list:\n"
+                             "  - model_name: chat\n"
+                             "    litellm_params:\n"
+                             "      model: openai/gpt-4o-mini\n"
+                             "    default_litellm_params:\n"
+                             "      api_key: os.environ/OPENAI_API_KEY\n"
+                             "  - model_name: mini\n"
+                             "    default_litellm_params:\n"
+                             "      model: openai/gpt-4.1-nano\n", "--strict")
+    assert r.returncode == 0, out
+    assert "chat       openai gpt-4o-mini (api_key set)" in r.stdout, r.stdout
+    assert "mini       openai gpt-4.1-nano" in r.stdout, r.stdout
+    assert "deployments: 2 active, 0 inactive" in r.stdout
+
+
+def test_an_unset_credential_variable_warns_and_the_deployment_loads(tmp_path):
+    r, out = check(tmp_path, "model_list:\n  - model_name: chat\n    litellm_params:\n"
+                             "      model: openai/gpt-4o-mini\n"
+                             "      api_key: os.environ/E2E_COMPAT_NEVER_SET\n")
+    assert r.returncode == 0, out
+    assert "config.yaml:5:16: warning: model_list[0].litellm_params.api_key: environment " \
+           "variable E2E_COMPAT_NEVER_SET is not set" in out, out
+    assert "chat       openai gpt-4o-mini (api_key not set)" in r.stdout, r.stdout
+
+
+def test_an_unset_master_key_variable_is_still_an_error(tmp_path):
+    r, out = check(tmp_path, "model_list:\n  - model_name: chat\n    litellm_params:\n"
+                             "      model: openai/gpt-4o-mini\n"
+                             "general_settings:\n  master_key: os.environ/E2E_COMPAT_NEVER_SET\n")
+    assert r.returncode == 1, out
+    assert "config.yaml:6:15: error: general_settings.master_key: environment variable " \
+           "E2E_COMPAT_NEVER_SET is not set" in out, out
+
+
+def test_the_summary_lists_ignored_keys_by_section_and_ends_with_the_count(tmp_path):
+    r, out = check(tmp_path, UNKNOWN_EVERYWHERE)
+    assert r.returncode == 0, out
+    lines = r.stdout.splitlines()
+    start = lines.index("LiteLLM compatibility:")
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("deployments: "))
+    block = lines[start:end + 1]
+    assert block == [
+        "LiteLLM compatibility:",
+        "  ignored in model_list[].litellm_params: tpm_limit (unknown)",
+        "  ignored in model_list[].model_info: owner_team (unknown)",
+        "  ignored in model_list[]: litellm_provider (unknown)",
+        "  ignored in litellm_settings: log_level (unknown)",
+        "  ignored in router_settings: timezone (unknown)",
+        "  ignored in general_settings: disable_error_logs (unknown)",
+        "deployments: 1 active, 0 inactive",
+    ], block
+
+
+def test_help_names_strict():
+    r = run("--help")
+    assert "config check [--strict] [--config FILE]" in r.stdout
