@@ -186,8 +186,9 @@ def test_initialize_has_connect_timeout_not_the_call_timeout(tmp_path):
 
 
 def test_stderr_is_shown_after_a_connect_timeout(tmp_path):
+    # connect_timeout leaves the fake time to start and write its stderr on a loaded machine
     c = write_config(tmp_path, {"slow": _stdio("--stderr-lines", 2, "--hang-initialize",
-                                               connect_timeout=1)})
+                                               connect_timeout=CONNECT_TIMEOUT)})
     r = mcp_list(c)
     assert_clean_exit(r, (1,))
     err = r.server("slow")["error"]
@@ -201,8 +202,10 @@ def test_stderr_is_shown_after_a_connect_timeout(tmp_path):
 @pytest.mark.parametrize("command", ["list", "call", "doctor"])
 def test_cli_kills_a_child_that_missed_connect_timeout(tmp_path, command):
     pidf = tmp_path / "child.pid"
+    # long enough for the fake to start and write its pid file, however loaded the machine
     c = write_config(tmp_path, {"slow": _stdio("--hang-initialize", "--ignore-sigterm",
-                                               "--pid-file", pidf, connect_timeout=1)})
+                                               "--pid-file", pidf,
+                                               connect_timeout=CONNECT_TIMEOUT)})
     if command == "list":
         r = mcp_list(c)
     elif command == "call":
