@@ -14,7 +14,8 @@
 #           two real arm64 kernels under qemu-system-aarch64
 #   E       libFuzzer build -> every fuzz target for FUZZ_SECONDS, FUZZ_JOBS at a time
 # The lanes run side by side after lint: most of an e2e test is waiting on a daemon, so two
-# cores carry the builds of B-E (niced, so tests come first) while A's tests run, and each pytest stage
+# cores carry the builds of B, C and E (niced, so tests come first) while A's tests run; D's
+# build is not niced, as D is the longest lane (its smoke set runs under qemu). Each pytest stage
 # spreads its tests over pytest-xdist workers (E2E_WORKERS for A). Each variant is built once,
 # in its own directory.
 #
@@ -32,6 +33,9 @@ RES=$OUT/results
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 FUZZ_JOBS=${FUZZ_JOBS:-2}
 E2E_WORKERS=${E2E_WORKERS:-4}
+# The lanes' pytest sessions run at once: each takes its own ports (tests/e2e/conftest.py,
+# free_port): asan 20000 + 500 per worker (at most 8), tsan 24000, x86_64 25000, aarch64 26000.
+[ "$E2E_WORKERS" -le 8 ] || E2E_WORKERS=8
 # Compiles are cached outside the repository (ccache, ~/.cache/ccache), keyed relative to the
 # checkout so that a new clone elsewhere on the same machine hits the cache: CI's clean clone
 # builds the five variants from it. The cold path is the same build without hits.
@@ -153,7 +157,8 @@ lane_asan() {
         -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; } && ninja -C build-asan"; then
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
     unit_run build-asan unit
-    HERMETIC_BIN=$ROOT/build-asan/hermetic pytest_run e2e-asan "$E2E_WORKERS" tests/e2e
+    HERMETIC_PORT_BASE=20000 HERMETIC_BIN=$ROOT/build-asan/hermetic \
+      pytest_run e2e-asan "$E2E_WORKERS" tests/e2e
   fi
   stage_time asan $(( $(date +%s) - t0 ))
 }
@@ -173,7 +178,7 @@ lane_tsan() {
     # The daemons whose threads meet the loop: the ledger's committer (spend, a locked
     # state.db), offload (alerts' state file, the cockpit's readers), file-tool workers. A
     # race ends the daemon (exit 66), which fails its test.
-    HERMETIC_BIN=$ROOT/build-tsan/hermetic pytest_run e2e-tsan 2 tests/e2e/test_router_spend.py \
+    HERMETIC_PORT_BASE=24000 HERMETIC_BIN=$ROOT/build-tsan/hermetic pytest_run e2e-tsan 2 tests/e2e/test_router_spend.py \
       tests/e2e/test_router_spend_inflight.py tests/e2e/test_store_busy.py \
       tests/e2e/test_alerts.py tests/e2e/test_ui.py tests/e2e/test_tool_files_hang.py
     unset TSAN_OPTIONS
@@ -183,6 +188,7 @@ lane_tsan() {
 
 lane_x86_64() {
   local t0=$(date +%s)
+  local -x HERMETIC_PORT_BASE=25000
   if check static-x86_64 nice -n 15 cross/build-static.sh x86_64; then
     HERMETIC_BIN=$ROOT/dist/hermetic-x86_64 HERMETIC_STATIC=1 pytest_run smoke-x86_64 2 -m smoke tests/e2e
     HERMETIC_CONTAINER_BIN=$ROOT/dist/hermetic-x86_64 HERMETIC_BIN=$ROOT/dist/hermetic-x86_64 \
@@ -193,7 +199,9 @@ lane_x86_64() {
 
 lane_aarch64() {
   local t0=$(date +%s)
-  if check static-aarch64 nice -n 15 cross/build-static.sh aarch64; then
+  local -x HERMETIC_PORT_BASE=26000
+  # not niced: the longest lane, whose qemu smoke set can start only once this is built
+  if check static-aarch64 cross/build-static.sh aarch64; then
     HERMETIC_BIN=$ROOT/dist/hermetic-aarch64 HERMETIC_STATIC=1 HERMETIC_WRAPPER=qemu-aarch64-static \
       pytest_run smoke-aarch64 2 -m smoke tests/e2e
     # The two kernels boot side by side, one TCG guest per core.

@@ -147,15 +147,19 @@ def to_yaml(obj):
 # range (where bind(0) and connect() never pick), and under pytest-xdist each worker has its
 # own slice, so a port one test reserved cannot be taken meanwhile by another worker's fake
 # server or client. Recently handed ports are not handed again (a daemon may still be exiting).
+# make test runs several pytest sessions at once (one per lane), each with workers gw0...: a
+# session's slices start at HERMETIC_PORT_BASE (tests/run-all.sh gives each lane its own), or
+# else a test could find another session's fake listening on the port its own fake lost.
 _WORKER = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER", "gw0")) or 0)
-_PORT_LO = 20000 + (_WORKER % 8) * 1500
+_PORT_SLICE = 500
+_PORT_LO = int(os.environ.get("HERMETIC_PORT_BASE", "20000")) + (_WORKER % 8) * _PORT_SLICE
 _recent_ports = []
 
 
 def free_port():
     import random
     for _ in range(200):
-        port = random.randrange(_PORT_LO, _PORT_LO + 1500)
+        port = random.randrange(_PORT_LO, _PORT_LO + _PORT_SLICE)
         if port in _recent_ports:
             continue
         with socket.socket() as s:
@@ -164,9 +168,9 @@ def free_port():
             except OSError:
                 continue
         _recent_ports.append(port)
-        del _recent_ports[:-300]
+        del _recent_ports[:-200]
         return port
-    raise AssertionError(f"no free port in {_PORT_LO}..{_PORT_LO + 1499}")
+    raise AssertionError(f"no free port in {_PORT_LO}..{_PORT_LO + _PORT_SLICE - 1}")
 
 
 # Secret hygiene over the whole e2e run: every secret a test hands to hermetic through the
