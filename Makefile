@@ -67,10 +67,11 @@ clean: ## remove build directories and dist/
 	rm -rf build build-* dist
 
 .PHONY: bench
-bench: ## run the benchmarks (not part of make test); BENCH_ONLY=router|gateway, BENCH_QUICK=1 for a smoke run
-	@case "$(BENCH_ONLY)" in ""|router|gateway) ;; *) echo "BENCH_ONLY must be router or gateway"; exit 2;; esac
-	@if [ "$(BENCH_ONLY)" != gateway ]; then benchmarks/router/run.sh; fi
-	@if [ "$(BENCH_ONLY)" != router ]; then benchmarks/gateway/run.sh; fi
+bench: ## run the benchmarks (not part of make test); BENCH_ONLY=router|gateway|pools, BENCH_QUICK=1 for a smoke run
+	@case "$(BENCH_ONLY)" in ""|router|gateway|pools) ;; *) echo "BENCH_ONLY must be router, gateway or pools"; exit 2;; esac
+	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = router ]; then benchmarks/router/run.sh; fi
+	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = gateway ]; then benchmarks/gateway/run.sh; fi
+	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = pools ]; then benchmarks/pools/run.sh; fi
 
 # ---- K3s delivery: in-cluster registry, kaniko builds, manifests (docs/deploy-k3s.md) -------------
 KUBECTL      ?= kubectl
