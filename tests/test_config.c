@@ -1317,6 +1317,90 @@ static void test_default_fallbacks_in_both_sections_router_settings_wins(void **
 	free(text);
 }
 
+/* In-flight caps: a deployment's max_parallel_requests, else router_settings'
+ * default_max_parallel_requests, else general_settings.max_parallel_requests (LiteLLM's per
+ * deployment default); global_max_parallel_requests lowers router.max_concurrent_upstream. */
+static void test_max_parallel_requests_resolve_per_deployment(void **state)
+{
+	static const char *const entries =
+		"model_list:\n"
+		"  - model_name: a\n"
+		"    litellm_params: {model: openai/x, max_parallel_requests: 2}\n"
+		"  - model_name: b\n"
+		"    litellm_params: {model: openai/y}\n";
+	static const struct {
+		const char *yaml;
+		int64_t a, b, upstream;
+	} cases[] = {
+		{"", 2, 0, 64},
+		{"general_settings: {max_parallel_requests: 5, global_max_parallel_requests: 9}\n",
+		 2, 5, 9},
+		{"general_settings: {max_parallel_requests: 5}\n"
+		 "router_settings: {default_max_parallel_requests: 7}\n",
+		 2, 7, 64},
+		{"general_settings: {global_max_parallel_requests: 100}\n"
+		 "router: {max_concurrent_upstream: 32}\n",
+		 2, 0, 32},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		char *text = xasprintf("%s%s", entries, cases[i].yaml);
+		struct result r = parse(text);
+
+		if (r.rc != 0)
+			print_error("%s", r.out);
+		assert_int_equal(r.rc, 0);
+		assert_int_equal(r.cfg->models[0].litellm_params.max_parallel_requests, cases[i].a);
+		assert_int_equal(r.cfg->models[1].litellm_params.max_parallel_requests, cases[i].b);
+		assert_int_equal(r.cfg->router.max_concurrent_upstream, cases[i].upstream);
+		result_finish(&r);
+		free(text);
+	}
+}
+
+/* retry_policy and allowed_fails_policy take LiteLLM's field names and the bare exception
+ * names into the same fields; rpm_limit and tpm_limit are rpm and tpm. */
+static void test_policy_exception_names_and_limit_spellings(void **state)
+{
+	struct result r =
+		parse("model_list:\n"
+		      "  - model_name: a\n"
+		      "    litellm_params: {model: openai/x, rpm_limit: 6, tpm_limit: 900}\n"
+		      "router_settings:\n"
+		      "  retry_policy: {RateLimitError: 1, Timeout: 2, InternalServerError: 3,\n"
+		      "                 ServiceUnavailableErrorRetries: 4, NotFoundError: 5,\n"
+		      "                 DefaultRetries: 0, BadRequestError: 1}\n"
+		      "  allowed_fails_policy: {RateLimitErrorAllowedFails: 10000, Timeout: 2,\n"
+		      "                         BadGatewayError: 1, AuthenticationError: 0}\n");
+	const struct config_retry_policy *p;
+	const struct config_allowed_fails_policy *f;
+
+	(void)state;
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.warnings, 0);
+	assert_int_equal(r.cfg->models[0].litellm_params.rpm, 6);
+	assert_int_equal(r.cfg->models[0].litellm_params.tpm, 900);
+	p = &r.cfg->router_settings.retry_policy;
+	assert_int_equal(p->rate_limit, 1);
+	assert_int_equal(p->timeout, 2);
+	assert_int_equal(p->internal_server, 3);
+	assert_int_equal(p->service_unavailable, 4);
+	assert_int_equal(p->not_found, 5);
+	assert_int_equal(p->default_retries, 0);
+	assert_int_equal(p->bad_request, 1);
+	assert_int_equal(p->authentication, -1);
+	f = &r.cfg->router_settings.allowed_fails_policy;
+	assert_int_equal(f->rate_limit, 10000);
+	assert_int_equal(f->timeout, 2);
+	assert_int_equal(f->bad_gateway, 1);
+	assert_int_equal(f->authentication, 0);
+	assert_int_equal(f->internal_server, -1);
+	result_finish(&r);
+}
+
 /* The router keys LiteLLM reads from both sections: each alone works, router_settings wins
  * (with a warning when they differ), and LiteLLM's Router defaults fill the rest. */
 static void test_router_keys_from_both_sections(void **state)
@@ -2083,6 +2167,8 @@ int main(void)
 		cmocka_unit_test(test_litellm_keys_warn_instead_of_failing),
 		cmocka_unit_test(test_fallbacks_in_both_sections_router_settings_wins),
 		cmocka_unit_test(test_default_fallbacks_in_both_sections_router_settings_wins),
+		cmocka_unit_test(test_max_parallel_requests_resolve_per_deployment),
+		cmocka_unit_test(test_policy_exception_names_and_limit_spellings),
 		cmocka_unit_test(test_router_keys_from_both_sections),
 		cmocka_unit_test(test_model_group_alias_forms_and_checks),
 		cmocka_unit_test(test_model_info_mode),
