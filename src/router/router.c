@@ -183,7 +183,8 @@ static const enum policy_strategy strategies[] = {
 };
 
 /* Fills the group's candidates with what the strategy reads: the rpm/tpm window is summed only
- * for a deployment with limits, the latency ring only under latency-based-routing. */
+ * for a deployment with limits or under usage-based routing, the latency ring only under
+ * latency-based-routing. */
 static void fill_candidates(struct router *r, struct group *g, enum policy_strategy st, bool stream,
 			    int64_t t)
 {
@@ -201,7 +202,7 @@ static void fill_candidates(struct router *r, struct group *g, enum policy_strat
 		k->tpm = p->tpm;
 		k->rpm = p->rpm;
 		k->tpm_used = k->rpm_used = 0;
-		if ((p->rpm || p->tpm) && !cooling(d, t))
+		if ((p->rpm || p->tpm || st == STRATEGY_USAGE) && !cooling(d, t))
 			policy_window_sum(&d->win, t / 1000, &k->rpm_used, &k->tpm_used);
 		k->over_limits = policy_over_limits(p->rpm, p->tpm, k->rpm_used, k->tpm_used);
 		k->cost = d->cost_per_token;
