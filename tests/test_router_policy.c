@@ -1,7 +1,9 @@
 /* router policy: each decision table of src/router/policy.c walked case by case: error bodies
  * and statuses to classes, classes to client statuses and cooldown counting, retries per class,
- * the retry delay (Retry-After, backoff with jitter, giving up), rpm/tpm windows, cooldowns,
- * deployment picking (cooling, limits, avoid, least busy, weights), admission, max_tokens
+ * retry_policy's newer fields and allowed_fails_policy per class, the retry delay
+ * (Retry-After, backoff with jitter, giving up), rpm/tpm windows, cooldowns, deployment picking
+ * (cooling, limits, max_parallel_requests, avoid, every LiteLLM strategy, simple-shuffle's
+ * shares, the latency ring and its ttl), admission, max_tokens
  * checks and the fallback chain (class lists, request lists, defaults, max_fallbacks, key
  * restrictions, disable_fallbacks), and the requested name through aliases and wildcards.
  */
