@@ -473,6 +473,23 @@ static void test_pick_skips_deployments_at_max_parallel(void **state)
 }
 
 /* The latency ring: the mean of what was measured within the ttl, the last `keep` only. */
+/* How long a full minute window holds: until its oldest counted second leaves it. */
+static void test_window_free_in_s(void **state)
+{
+	struct policy_window w;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(policy_window_free_in_s(&w, 1000), 1);
+	policy_window_add(&w, 990, 1, 0);
+	policy_window_add(&w, 995, 0, 40);
+	assert_int_equal(policy_window_free_in_s(&w, 1000), 50);
+	assert_int_equal(policy_window_free_in_s(&w, 1049), 1);
+	/* 990 has left the window at 1050: 995 is the oldest */
+	assert_int_equal(policy_window_free_in_s(&w, 1050), 5);
+	assert_int_equal(policy_window_free_in_s(&w, 1055), 1);
+}
+
 static void test_latency_mean_over_ttl_and_list_size(void **state)
 {
 	struct policy_latency l;
@@ -1035,6 +1052,7 @@ int main(void)
 		cmocka_unit_test(test_shuffle_without_shares_left_draws_evenly),
 		cmocka_unit_test(test_pick_skips_deployments_at_max_parallel),
 		cmocka_unit_test(test_latency_mean_over_ttl_and_list_size),
+		cmocka_unit_test(test_window_free_in_s),
 		cmocka_unit_test(test_pick_skips_cooling_and_full_deployments),
 		cmocka_unit_test(test_pick_none_usable_says_how_long_to_wait),
 		cmocka_unit_test(test_pick_avoids_the_failed_one_unless_alone),

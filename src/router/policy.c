@@ -450,6 +450,21 @@ void policy_window_sum(const struct policy_window *w, int64_t sec, int64_t *reqs
 	}
 }
 
+long policy_window_free_in_s(const struct policy_window *w, int64_t sec)
+{
+	int64_t oldest = 0;
+	size_t i;
+
+	for (i = 0; i < POLICY_WINDOW_SLOTS; i++) {
+		if (w->sec[i] <= sec - POLICY_WINDOW_SLOTS || w->sec[i] > sec ||
+		    (!w->reqs[i] && !w->tokens[i]))
+			continue;
+		if (!oldest || w->sec[i] < oldest)
+			oldest = w->sec[i];
+	}
+	return oldest ? (long)(oldest + POLICY_WINDOW_SLOTS - sec) : 1;
+}
+
 bool policy_over_limits(int64_t rpm, int64_t tpm, int64_t reqs, int64_t tokens)
 {
 	return (rpm && reqs >= rpm) || (tpm && tokens >= tpm);

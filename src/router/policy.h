@@ -156,6 +156,11 @@ void policy_window_add(struct policy_window *w, int64_t sec, int64_t reqs, int64
 /* Sums the requests and tokens of the 60 seconds up to and including `sec`. */
 void policy_window_sum(const struct policy_window *w, int64_t sec, int64_t *reqs, int64_t *tokens);
 
+/* Seconds from second `sec` until the oldest second of the window that counted a request or
+ * tokens leaves the minute: the earliest a deployment full for this minute has room again;
+ * 1 when nothing is counted. */
+long policy_window_free_in_s(const struct policy_window *w, int64_t sec);
+
 /* Whether a deployment with these limits (0 = none) is full for this minute. */
 bool policy_over_limits(int64_t rpm, int64_t tpm, int64_t reqs, int64_t tokens);
 

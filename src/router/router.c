@@ -214,6 +214,33 @@ static void fill_candidates(struct router *r, struct group *g, enum policy_strat
 	}
 }
 
+/* When none of the group is usable and not all cool down: the seconds until the first has
+ * room again (a call in flight ends within a second or so; a full minute window frees when its
+ * oldest second leaves it), or the first cooldown ends (cool_s), whichever is sooner. The
+ * candidates are those the pick just filled. */
+static long limits_wait_s(const struct group *g, int64_t t, long cool_s)
+{
+	long wait = -1, w;
+	bool any_cooling = false;
+
+	for (size_t i = 0; i < g->n_deps; i++) {
+		const struct policy_candidate *k = &g->cand[i];
+
+		if (k->cooldown_until_ms > t) {
+			any_cooling = true;
+			continue;
+		}
+		w = k->max_parallel > 0 && k->in_flight >= k->max_parallel
+			    ? 1
+			    : policy_window_free_in_s(&g->deps[i]->win, t / 1000);
+		if (wait < 0 || w < wait)
+			wait = w;
+	}
+	if (any_cooling && (wait < 0 || cool_s < wait))
+		wait = cool_s;
+	return wait > 0 ? wait : 1;
+}
+
 /* Picks a usable deployment of the group with the configured strategy (policy_pick_by),
  * avoiding the one that just failed when another is usable. Returns NULL and sets *wait_s when
  * all are cooling, over their rpm/tpm or at their max_parallel_requests. */
@@ -235,6 +262,8 @@ static struct deployment *pick(struct router_call *c, long *wait_s, bool *all_co
 		if (g->deps[i] == c->last_failed)
 			a.avoid = i;
 	i = policy_pick_by(g->cand, g->n_deps, &a, wait_s, all_cooling);
+	if (i < 0 && !*all_cooling)
+		*wait_s = limits_wait_s(g, a.now_ms, *wait_s);
 	return i < 0 ? NULL : g->deps[i];
 }
 

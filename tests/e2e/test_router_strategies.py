@@ -183,6 +183,16 @@ def test_full_deployment_falls_back_to_the_next_group(fake, start_router):
     assert upstream_models(fake) == ["test/free", "test/cheap"]
 
 
+def test_full_minute_says_when_it_has_room_again(fake, start_router):
+    fake.script_for("test/g", text("1"), text("must not be reached"))
+    r = start_router(router_config(fake, [deployment("g", "test/g", fake, rpm=1)]))
+    assert r.chat("g").status == 200
+    reply = r.chat("g")
+    assert reply.status == 429, reply.text
+    # The one request of this minute leaves the window within 60 s, not in 1.
+    assert 50 <= int(reply.headers["retry-after"]) <= 60, reply.headers
+
+
 # -- retry_policy and allowed_fails_policy ---------------------------------------------
 
 def rate_limited():
