@@ -1399,6 +1399,13 @@ static void test_policy_exception_names_and_limit_spellings(void **state)
 	assert_int_equal(f->authentication, 0);
 	assert_int_equal(f->internal_server, -1);
 	result_finish(&r);
+	/* retry_after is the backoff's floor; disable_cooldowns is cooldown_time 0 */
+	r = parse(
+		"router_settings: {retry_after: 5, disable_cooldowns: true, cooldown_time: 30}\n");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->router_settings.retry_after_s, 5);
+	assert_int_equal(r.cfg->router_settings.cooldown_time_s, 0);
+	result_finish(&r);
 }
 
 /* The router keys LiteLLM reads from both sections: each alone works, router_settings wins

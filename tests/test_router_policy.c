@@ -302,26 +302,31 @@ static void test_retry_delay_table(void **state)
 		int64_t attempt, allowed;
 		bool cancelled;
 		long retry_after_s, draw;
-		int64_t left_ms, want;
+		int64_t min_ms, left_ms, want;
 	} cases[] = {
-		{"first backoff low end is 75 ms", 0, 3, false, 0, 0, 60000, 75},
-		{"first backoff high end is 125 ms", 0, 3, false, 0, 50, 60000, 125},
-		{"jitter wraps modulo the range", 0, 3, false, 0, 51, 60000, 75},
-		{"second backoff doubles", 1, 3, false, 0, 0, 60000, 150},
-		{"backoff caps at 5 s", 9, 10, false, 0, 0, 60000, 3750},
-		{"retry-after wins over backoff", 0, 3, false, 7, 50, 60000, 7000},
-		{"no retries left gives up", 3, 3, false, 0, 0, 60000, -1},
-		{"cancelled gives up", 0, 3, true, 0, 0, 60000, -1},
-		{"a delay past the deadline gives up", 0, 3, false, 2, 0, 2000, -1},
-		{"a delay just inside the deadline waits", 0, 3, false, 2, 0, 2001, 2000},
+		{"first backoff low end is 75 ms", 0, 3, false, 0, 0, 0, 60000, 75},
+		{"first backoff high end is 125 ms", 0, 3, false, 0, 50, 0, 60000, 125},
+		{"jitter wraps modulo the range", 0, 3, false, 0, 51, 0, 60000, 75},
+		{"second backoff doubles", 1, 3, false, 0, 0, 0, 60000, 150},
+		{"backoff caps at 5 s", 9, 10, false, 0, 0, 0, 60000, 3750},
+		{"retry-after wins over backoff", 0, 3, false, 7, 50, 0, 60000, 7000},
+		{"no retries left gives up", 3, 3, false, 0, 0, 0, 60000, -1},
+		{"cancelled gives up", 0, 3, true, 0, 0, 0, 60000, -1},
+		{"a delay past the deadline gives up", 0, 3, false, 2, 0, 0, 2000, -1},
+		{"a delay just inside the deadline waits", 0, 3, false, 2, 0, 0, 2001, 2000},
+		{"retry_after is the backoff's floor", 0, 3, false, 0, 50, 1000, 60000, 1000},
+		{"a backoff above the floor stays", 5, 9, false, 0, 0, 1000, 60000, 2400},
+		{"an upstream Retry-After is not raised to the floor", 0, 3, false, 1, 0, 5000,
+		 60000, 1000},
+		{"a floor past the deadline gives up", 0, 3, false, 0, 0, 3000, 2000, -1},
 	};
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int64_t got = policy_retry_delay_ms(cases[i].attempt, cases[i].allowed,
-						    cases[i].cancelled, cases[i].retry_after_s,
-						    cases[i].draw, cases[i].left_ms);
+		int64_t got = policy_retry_delay_ms(
+			cases[i].attempt, cases[i].allowed, cases[i].cancelled,
+			cases[i].retry_after_s, cases[i].draw, cases[i].min_ms, cases[i].left_ms);
 
 		if (got != cases[i].want)
 			fail_msg("%s: %lld ms, want %lld", cases[i].name, (long long)got,

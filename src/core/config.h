@@ -236,6 +236,8 @@ struct config_router_settings {
 	int64_t allowed_fails;
 	struct config_allowed_fails_policy allowed_fails_policy;
 	int64_t default_max_parallel_requests; /* per deployment without its own; 0 = none */
+	int64_t retry_after_s;		       /* the least backoff before a retry; 0 = none */
+	bool disable_cooldowns;		       /* resolved: cooldown_time_s is then 0 */
 	int64_t cooldown_time_s;
 	int64_t num_retries;
 	struct config_retry_policy retry_policy;

@@ -824,6 +824,8 @@ static void resolve_router_settings(struct ctx *c, const struct node *root)
 		     3);
 	pick_setting(c, root, "cooldown_time", "cooldown_time", &r->cooldown_time_s,
 		     l->cooldown_time_s, 5);
+	if (r->disable_cooldowns)
+		r->cooldown_time_s = 0;
 	pick_setting(c, root, "max_fallbacks", "max_fallbacks", &r->max_fallbacks, l->max_fallbacks,
 		     5);
 	/* retry_policy is one object in LiteLLM: the whole of router_settings' wins. */

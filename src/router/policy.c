@@ -258,7 +258,7 @@ int64_t policy_allowed_fails(const struct config_allowed_fails_policy *p, int64_
 }
 
 int64_t policy_retry_delay_ms(int64_t attempt, int64_t allowed, bool cancelled, long retry_after_s,
-			      long jitter_draw, int64_t left_ms)
+			      long jitter_draw, int64_t min_ms, int64_t left_ms)
 {
 	int64_t delay, base;
 
@@ -272,6 +272,8 @@ int64_t policy_retry_delay_ms(int64_t attempt, int64_t allowed, bool cancelled, 
 			base = BACKOFF_MAX_MS;
 		/* +-25% jitter so clients that failed together do not retry together. */
 		delay = base * 3 / 4 + (int64_t)(jitter_draw % (base / 2 + 1));
+		if (delay < min_ms)
+			delay = min_ms;
 	}
 	return delay < left_ms ? delay : -1;
 }

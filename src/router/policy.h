@@ -75,11 +75,12 @@ int64_t policy_allowed_fails(const struct config_allowed_fails_policy *p, int64_
 
 /* The delay before retry `attempt` (0-based) of a group: Retry-After when the upstream sent
  * one (> 0 s), else exponential backoff from 100 ms, capped at 5 s, with +-25% jitter taken
- * from `jitter_draw` (any non-negative random number). Returns -1 (give up on this group) when
- * no retry is left (attempt >= allowed), the call was cancelled, or the delay would not end
- * before the call's deadline (left_ms from now). */
+ * from `jitter_draw` (any non-negative random number), and never below min_ms
+ * (router_settings.retry_after, LiteLLM's floor of its backoff; 0 = none). Returns -1 (give up
+ * on this group) when no retry is left (attempt >= allowed), the call was cancelled, or the
+ * delay would not end before the call's deadline (left_ms from now). */
 int64_t policy_retry_delay_ms(int64_t attempt, int64_t allowed, bool cancelled, long retry_after_s,
-			      long jitter_draw, int64_t left_ms);
+			      long jitter_draw, int64_t min_ms, int64_t left_ms);
 
 /* ---- the requested name: aliases and wildcards ---- */
 

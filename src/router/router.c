@@ -792,7 +792,8 @@ void router_attempt_failed(struct router_call *c)
 	log_info("%s via %s failed: %s %ld: %s", c->group->name, c->dep->m->model_info.id,
 		 policy_class_name(c->err), c->err_status, c->err_msg ? c->err_msg : "");
 	delay = policy_retry_delay_ms(c->attempts_in_group, allowed, c->cancelled, c->retry_after_s,
-				      c->retry_after_s > 0 ? 0 : random(), left_ms);
+				      c->retry_after_s > 0 ? 0 : random(),
+				      r->cfg->router_settings.retry_after_s * 1000, left_ms);
 	if (delay >= 0) {
 		c->attempts_in_group++;
 		c->retries++;

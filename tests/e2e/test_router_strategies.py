@@ -208,6 +208,31 @@ def test_retry_policy_takes_the_bare_exception_name(fake, start_router):
     assert count_calls(fake, "test/g") == 3  # the first try and 2 retries
 
 
+def test_retry_after_is_the_least_wait_before_a_retry(fake, start_router):
+    fake.script_for("test/g", error(500, {"error": {"code": 500, "message": "e2e"}}),
+                    text("second try"))
+    models = [deployment("g", "test/g", fake)]
+    r = start_router(router_config(fake, models, router_settings={
+        "num_retries": 1, "retry_after": 1}))
+    reply = r.chat("g")
+    assert reply.status == 200 and reply.content() == "second try", reply.text
+    # The backoff alone would be about 100 ms.
+    assert reply.elapsed >= 1.0, reply.elapsed
+
+
+def test_disable_cooldowns_keeps_a_failing_deployment_in_use(fake, start_router):
+    fake.script_for("test/a", *[error(500, {"error": {"code": 500, "message": "e2e"}})] * 3,
+                    text("a again"))
+    fake.script_for("test/b", text("must not be reached"))
+    models = [deployment("g", "test/a", fake), deployment("g", "test/b", fake)]
+    r = start_router(router_config(fake, models, router_settings={
+        "routing_strategy": "least-busy", "allowed_fails": 0, "cooldown_time": 30,
+        "disable_cooldowns": True}))
+    assert [r.chat("g").status for _ in range(3)] == [500, 500, 500]
+    assert r.chat("g").content() == "a again"
+    assert count_calls(fake, "test/b") == 0
+
+
 def test_allowed_fails_policy_cools_a_deployment_after_its_class_limit(fake, start_router):
     fake.script_for("test/a", rate_limited(), *[text("a")] * 3)
     fake.script_for("test/b", *[text("b")] * 3)
