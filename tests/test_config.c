@@ -754,17 +754,43 @@ static void test_unknown_auxiliary_slot_suggests(void **state)
 	free(text);
 }
 
-static void test_unsupported_routing_strategy_names_supported(void **state)
+/* Every LiteLLM routing strategy loads (usage-based-routing-v2 decides as -v1 does here);
+ * a typo names them all. */
+static void test_every_litellm_routing_strategy_loads(void **state)
 {
+	static const struct {
+		const char *name;
+		enum config_routing want;
+	} all[] = {
+		{"simple-shuffle", CONFIG_ROUTING_SIMPLE_SHUFFLE},
+		{"least-busy", CONFIG_ROUTING_LEAST_BUSY},
+		{"latency-based-routing", CONFIG_ROUTING_LATENCY},
+		{"usage-based-routing", CONFIG_ROUTING_USAGE},
+		{"usage-based-routing-v2", CONFIG_ROUTING_USAGE_V2},
+		{"cost-based-routing", CONFIG_ROUTING_COST},
+	};
+
 	(void)state;
-	expect_error("router_settings:\n  routing_strategy: latency-based-routing\n",
-		     "t.yaml:2:21: error: router_settings.routing_strategy: "
-		     "'latency-based-routing' is a LiteLLM routing strategy hermetic does not "
-		     "support; use one of: simple-shuffle, least-busy");
+	for (size_t i = 0; i < ARRAY_LEN(all); i++) {
+		char *text = xasprintf("router_settings:\n  routing_strategy: %s\n"
+				       "  routing_strategy_args: {ttl: 60, lowest_latency_buffer: "
+				       "0.5}\n",
+				       all[i].name);
+		struct result r = parse(text);
+
+		assert_int_equal(r.rc, 0);
+		assert_int_equal(r.cfg->router_settings.routing_strategy, all[i].want);
+		assert_int_equal(r.cfg->router_settings.routing_args.ttl_s, 60);
+		assert_true(r.cfg->router_settings.routing_args.lowest_latency_buffer == 0.5);
+		assert_int_equal(r.cfg->router_settings.routing_args.max_latency_list_size, 10);
+		result_finish(&r);
+		free(text);
+	}
 	expect_error("router_settings: {routing_strategy: simple-shufle}\n",
 		     "t.yaml:1:37: error: router_settings.routing_strategy: unknown value "
-		     "'simple-shufle'; use one of: simple-shuffle, least-busy (did you mean "
-		     "'simple-shuffle'?)");
+		     "'simple-shufle'; use one of: simple-shuffle, least-busy, "
+		     "latency-based-routing, usage-based-routing, usage-based-routing-v2, "
+		     "cost-based-routing (did you mean 'simple-shuffle'?)");
 }
 
 static void test_bad_cron_schedule_says_why(void **state)
@@ -1216,8 +1242,7 @@ static const char *const litellm_yaml = "model_list:\n"
 					"  database_url: postgresql://u:p@db/litellm\n"
 					"  store_model_in_db: true\n"
 					"  alerting: [slack]\n"
-					"  proxy_batch_write_at: 60\n"
-					"environment_variables: {X: y}\n";
+					"  proxy_batch_write_at: 60\n";
 
 static void test_litellm_keys_warn_instead_of_failing(void **state)
 {
@@ -1228,7 +1253,7 @@ static void test_litellm_keys_warn_instead_of_failing(void **state)
 		print_error("%s", r.out);
 	assert_int_equal(r.rc, 0);
 	assert_int_equal(r.errors, 0);
-	assert_int_equal(r.warnings, 15);
+	assert_int_equal(r.warnings, 14);
 	check_line(&r, "t.yaml:6:7: warning: ignored: 'drop_params' in "
 		       "'model_list[0].litellm_params': hermetic sends the client's request "
 		       "parameters as they are");
@@ -1242,8 +1267,6 @@ static void test_litellm_keys_warn_instead_of_failing(void **state)
 		   "hermetic keeps spend in its own SQLite (home/state.db) and keys in this file");
 	check_line(&r, "t.yaml:24:3: warning: ignored: 'store_model_in_db' in 'general_settings': "
 		       "models come only from this file");
-	check_line(&r, "t.yaml:27:1: warning: ignored: 'environment_variables' at the top level: "
-		       "set variables in the container environment");
 	assert_null(strstr(r.out, "u:p@db"));
 	assert_int_equal(r.cfg->litellm_settings.n_fallbacks, 1); /* from router_settings */
 	result_finish(&r);
@@ -1292,6 +1315,97 @@ static void test_default_fallbacks_in_both_sections_router_settings_wins(void **
 	assert_string_equal(r.cfg->litellm_settings.default_fallbacks[0], "free");
 	result_finish(&r);
 	free(text);
+}
+
+/* In-flight caps: a deployment's max_parallel_requests, else router_settings'
+ * default_max_parallel_requests, else general_settings.max_parallel_requests (LiteLLM's per
+ * deployment default); global_max_parallel_requests lowers router.max_concurrent_upstream. */
+static void test_max_parallel_requests_resolve_per_deployment(void **state)
+{
+	static const char *const entries =
+		"model_list:\n"
+		"  - model_name: a\n"
+		"    litellm_params: {model: openai/x, max_parallel_requests: 2}\n"
+		"  - model_name: b\n"
+		"    litellm_params: {model: openai/y}\n";
+	static const struct {
+		const char *yaml;
+		int64_t a, b, upstream;
+	} cases[] = {
+		{"", 2, 0, 64},
+		{"general_settings: {max_parallel_requests: 5, global_max_parallel_requests: 9}\n",
+		 2, 5, 9},
+		{"general_settings: {max_parallel_requests: 5}\n"
+		 "router_settings: {default_max_parallel_requests: 7}\n",
+		 2, 7, 64},
+		{"general_settings: {global_max_parallel_requests: 100}\n"
+		 "router: {max_concurrent_upstream: 32}\n",
+		 2, 0, 32},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		char *text = xasprintf("%s%s", entries, cases[i].yaml);
+		struct result r = parse(text);
+
+		if (r.rc != 0)
+			print_error("%s", r.out);
+		assert_int_equal(r.rc, 0);
+		assert_int_equal(r.cfg->models[0].litellm_params.max_parallel_requests, cases[i].a);
+		assert_int_equal(r.cfg->models[1].litellm_params.max_parallel_requests, cases[i].b);
+		assert_int_equal(r.cfg->router.max_concurrent_upstream, cases[i].upstream);
+		result_finish(&r);
+		free(text);
+	}
+}
+
+/* retry_policy and allowed_fails_policy take LiteLLM's field names and the bare exception
+ * names into the same fields; rpm_limit and tpm_limit are rpm and tpm. */
+static void test_policy_exception_names_and_limit_spellings(void **state)
+{
+	struct result r =
+		parse("model_list:\n"
+		      "  - model_name: a\n"
+		      "    litellm_params: {model: openai/x, rpm_limit: 6, tpm_limit: 900}\n"
+		      "router_settings:\n"
+		      "  retry_policy: {RateLimitError: 1, Timeout: 2, InternalServerError: 3,\n"
+		      "                 ServiceUnavailableErrorRetries: 4, NotFoundError: 5,\n"
+		      "                 DefaultRetries: 0, BadRequestError: 1}\n"
+		      "  allowed_fails_policy: {RateLimitErrorAllowedFails: 10000, Timeout: 2,\n"
+		      "                         BadGatewayError: 1, AuthenticationError: 0}\n");
+	const struct config_retry_policy *p;
+	const struct config_allowed_fails_policy *f;
+
+	(void)state;
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.warnings, 0);
+	assert_int_equal(r.cfg->models[0].litellm_params.rpm, 6);
+	assert_int_equal(r.cfg->models[0].litellm_params.tpm, 900);
+	p = &r.cfg->router_settings.retry_policy;
+	assert_int_equal(p->rate_limit, 1);
+	assert_int_equal(p->timeout, 2);
+	assert_int_equal(p->internal_server, 3);
+	assert_int_equal(p->service_unavailable, 4);
+	assert_int_equal(p->not_found, 5);
+	assert_int_equal(p->default_retries, 0);
+	assert_int_equal(p->bad_request, 1);
+	assert_int_equal(p->authentication, -1);
+	f = &r.cfg->router_settings.allowed_fails_policy;
+	assert_int_equal(f->rate_limit, 10000);
+	assert_int_equal(f->timeout, 2);
+	assert_int_equal(f->bad_gateway, 1);
+	assert_int_equal(f->authentication, 0);
+	assert_int_equal(f->internal_server, -1);
+	result_finish(&r);
+	/* retry_after is the backoff's floor; disable_cooldowns is cooldown_time 0 */
+	r = parse(
+		"router_settings: {retry_after: 5, disable_cooldowns: true, cooldown_time: 30}\n");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->router_settings.retry_after_s, 5);
+	assert_int_equal(r.cfg->router_settings.cooldown_time_s, 0);
+	result_finish(&r);
 }
 
 /* The router keys LiteLLM reads from both sections: each alone works, router_settings wins
@@ -1439,7 +1553,7 @@ static void test_alias_expansion_of_the_schema_walk_is_capped(void **state)
 
 	(void)state;
 	buf_init(&b, 0);
-	buf_puts(&b, "environment_variables: {names: &n [");
+	buf_puts(&b, "x-anchors: {names: &n [");
 	for (i = 0; i < 256; i++)
 		buf_printf(&b, "%sa%d", i ? ", " : "", i);
 	buf_puts(&b, "], skills: &s [");
@@ -1458,7 +1572,7 @@ static void test_alias_expansion_of_the_schema_walk_is_capped(void **state)
 	assert_int_equal(r.rc, -EINVAL);
 	assert_int_equal(r.errors, 1);
 	assert_non_null(strstr(r.out,
-			       "t.yaml:1:32: error: keys[239].models: the config expands (through "
+			       "t.yaml:1:20: error: keys[239].models: the config expands (through "
 			       "aliases) to more than 100000 values\n"));
 	result_finish(&r);
 	buf_finish(&b);
@@ -1594,6 +1708,45 @@ static void test_secrets_are_registered_for_redaction(void **state)
 	assert_string_equal(line, "http://prometheus.monitoring:9090");
 	free(line);
 	result_finish(&r);
+}
+
+/* LiteLLM's environment_variables: os.environ/ and ${} references and the providers' default
+ * variables read them before the process environment; their values are secrets (but a
+ * number or a boolean word is a setting, not redacted). */
+static void test_environment_variables_serve_references_and_are_secrets(void **state)
+{
+	struct result r =
+		parse("environment_variables:\n"
+		      "  HERMETIC_TEST_TEAM: red-team\n"
+		      "  MY_UPSTREAM_KEY: sk-from-env-section\n"
+		      "  GROQ_API_KEY: gsk-env-section-default\n"
+		      "  LITELLM_LOG_JSON: true\n"
+		      "model_list:\n"
+		      "  - model_name: a\n"
+		      "    litellm_params: {model: openai/x, api_key: os.environ/MY_UPSTREAM_KEY,"
+		      " api_base: \"http://h/${HERMETIC_TEST_TEAM}\"}\n"
+		      "  - model_name: b\n"
+		      "    litellm_params: {model: groq/llama}\n");
+	char *line;
+
+	(void)state;
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.cfg->models[0].litellm_params.api_key, "sk-from-env-section");
+	/* the section wins over the process environment (HERMETIC_TEST_TEAM=blue there) */
+	assert_string_equal(r.cfg->models[0].litellm_params.api_base, "http://h/red-team");
+	assert_string_equal(r.cfg->models[1].litellm_params.api_key, "gsk-env-section-default");
+	assert_int_equal(r.cfg->n_env_vars, 4);
+	line = log_redact("k=sk-from-env-section g=gsk-env-section-default t=red-team json=true");
+	assert_string_equal(line, "k=[REDACTED] g=[REDACTED] t=[REDACTED] json=true");
+	free(line);
+	/* not exported: tools and MCP servers do not inherit them */
+	assert_null(getenv("MY_UPSTREAM_KEY"));
+	result_finish(&r);
+	expect_error("environment_variables: [A, B]\n",
+		     "t.yaml:1:24: error: environment_variables: expected a mapping of names to "
+		     "strings, got a sequence");
 }
 
 static void test_literal_mcp_env_values_are_not_secrets(void **state)
@@ -1996,7 +2149,7 @@ int main(void)
 		cmocka_unit_test(test_missing_required_key_is_named),
 		cmocka_unit_test(test_bad_model_reference_lists_known_names),
 		cmocka_unit_test(test_unknown_auxiliary_slot_suggests),
-		cmocka_unit_test(test_unsupported_routing_strategy_names_supported),
+		cmocka_unit_test(test_every_litellm_routing_strategy_loads),
 		cmocka_unit_test(test_bad_cron_schedule_says_why),
 		cmocka_unit_test(test_bad_listen_address_says_the_form),
 		cmocka_unit_test(test_open_router_without_a_key_is_refused),
@@ -2021,6 +2174,8 @@ int main(void)
 		cmocka_unit_test(test_litellm_keys_warn_instead_of_failing),
 		cmocka_unit_test(test_fallbacks_in_both_sections_router_settings_wins),
 		cmocka_unit_test(test_default_fallbacks_in_both_sections_router_settings_wins),
+		cmocka_unit_test(test_max_parallel_requests_resolve_per_deployment),
+		cmocka_unit_test(test_policy_exception_names_and_limit_spellings),
 		cmocka_unit_test(test_router_keys_from_both_sections),
 		cmocka_unit_test(test_model_group_alias_forms_and_checks),
 		cmocka_unit_test(test_model_info_mode),
@@ -2035,6 +2190,7 @@ int main(void)
 		cmocka_unit_test(test_env_defaults_in_braces),
 		cmocka_unit_test(test_env_references_in_model_base_and_version),
 		cmocka_unit_test(test_secrets_are_registered_for_redaction),
+		cmocka_unit_test(test_environment_variables_serve_references_and_are_secrets),
 		cmocka_unit_test(test_literal_mcp_env_values_are_not_secrets),
 		cmocka_unit_test(test_header_credentials_without_the_scheme_are_secrets),
 		cmocka_unit_test(test_secrets_are_not_registered_on_failure),

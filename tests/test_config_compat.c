@@ -141,8 +141,8 @@ static const char *const litellm_sections[][3] = {
 	{ENTRY "      mock_timeout: true\n", "t.yaml:5:7",
 	 "unknown key 'mock_timeout' in 'model_list[0].litellm_params' (ignored, as LiteLLM "
 	 "ignores it); known keys: model, "},
-	{ENTRY "      tpm_limit: 1000\n", "t.yaml:5:7",
-	 "unknown key 'tpm_limit' in 'model_list[0].litellm_params' (ignored, as LiteLLM "
+	{ENTRY "      tpm_limits: 1000\n", "t.yaml:5:7",
+	 "unknown key 'tpm_limits' in 'model_list[0].litellm_params' (ignored, as LiteLLM "
 	 "ignores it); did you mean 'tpm'?"},
 	{ENTRY "    model_info: {zzz_custom: 1}\n", "t.yaml:5:18",
 	 "unknown key 'zzz_custom' in 'model_list[0].model_info' (ignored, as LiteLLM ignores "
@@ -159,8 +159,8 @@ static const char *const litellm_sections[][3] = {
 	{ENTRY "general_settings:\n  master_kye: x\n", "t.yaml:6:3",
 	 "unknown key 'master_kye' in 'general_settings' (ignored, as LiteLLM ignores it); did "
 	 "you mean 'master_key'?"},
-	{ENTRY "router_settings:\n  retry_policy: {NotFoundErrorRetries: 1}\n", "t.yaml:6:18",
-	 "unknown key 'NotFoundErrorRetries' in 'router_settings.retry_policy' (ignored, as "
+	{ENTRY "router_settings:\n  retry_policy: {MyOwnThing: 1}\n", "t.yaml:6:18",
+	 "unknown key 'MyOwnThing' in 'router_settings.retry_policy' (ignored, as "
 	 "LiteLLM ignores it); known keys: "},
 };
 
@@ -336,8 +336,8 @@ static void test_default_litellm_params_are_checked_where_written(void **state)
 	expect_error(ENTRY "    default_litellm_params: [rpm]\n", false,
 		     "t.yaml:5:29: error: model_list[0].default_litellm_params: expected a "
 		     "mapping, got a sequence");
-	expect_warning(ENTRY "    default_litellm_params: {rpm_limit: 3}\n",
-		       "t.yaml:5:30: warning: unknown key 'rpm_limit' in "
+	expect_warning(ENTRY "    default_litellm_params: {rpm_limits: 3}\n",
+		       "t.yaml:5:30: warning: unknown key 'rpm_limits' in "
 		       "'model_list[0].litellm_params' (ignored, as LiteLLM ignores it); did you "
 		       "mean 'rpm'?");
 }

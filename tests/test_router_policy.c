@@ -1,7 +1,9 @@
 /* router policy: each decision table of src/router/policy.c walked case by case: error bodies
  * and statuses to classes, classes to client statuses and cooldown counting, retries per class,
- * the retry delay (Retry-After, backoff with jitter, giving up), rpm/tpm windows, cooldowns,
- * deployment picking (cooling, limits, avoid, least busy, weights), admission, max_tokens
+ * retry_policy's newer fields and allowed_fails_policy per class, the retry delay
+ * (Retry-After, backoff with jitter, giving up), rpm/tpm windows, cooldowns, deployment picking
+ * (cooling, limits, max_parallel_requests, avoid, every LiteLLM strategy, simple-shuffle's
+ * shares, the latency ring and its ttl), admission, max_tokens
  * checks and the fallback chain (class lists, request lists, defaults, max_fallbacks, key
  * restrictions, disable_fallbacks), and the requested name through aliases and wildcards.
  */
@@ -175,35 +177,122 @@ static void test_cooldown_counts_server_side_failures_and_some_statuses(void **s
 
 /* ---- retries and backoff ---- */
 
+#define RP_UNSET                                                                                   \
+	{                                                                                          \
+		.rate_limit = -1, .timeout = -1, .internal_server = -1, .bad_request = -1,         \
+		.authentication = -1, .content_policy = -1, .service_unavailable = -1,             \
+		.not_found = -1, .default_retries = -1                                             \
+	}
+
 static void test_retries_per_class(void **state)
 {
-	struct config_retry_policy unset = {-1, -1, -1, -1, -1, -1};
-	struct config_retry_policy set = {2, 3, 4, 1, 5, 6};
+	struct config_retry_policy unset = RP_UNSET;
+	struct config_retry_policy set = {.rate_limit = 2,
+					  .timeout = 3,
+					  .internal_server = 4,
+					  .bad_request = 1,
+					  .authentication = 5,
+					  .content_policy = 6,
+					  .service_unavailable = -1,
+					  .not_found = -1,
+					  .default_retries = -1};
 
 	(void)state;
 	/* unset: rate limit, timeout and server errors use num_retries; the rest never retry */
-	assert_int_equal(policy_retries(&unset, 7, E_RATE_LIMIT), 7);
-	assert_int_equal(policy_retries(&unset, 7, E_TIMEOUT), 7);
-	assert_int_equal(policy_retries(&unset, 7, E_SERVER), 7);
-	assert_int_equal(policy_retries(&unset, 7, E_TRANSPORT), 7);
-	assert_int_equal(policy_retries(&unset, 7, E_MALFORMED), 7);
-	assert_int_equal(policy_retries(&unset, 7, E_BAD_REQUEST), 0);
-	assert_int_equal(policy_retries(&unset, 7, E_CONTEXT), 0);
-	assert_int_equal(policy_retries(&unset, 7, E_AUTH), 0);
-	assert_int_equal(policy_retries(&unset, 7, E_POLICY), 0);
-	assert_int_equal(policy_retries(&unset, 7, E_PAYMENT), 0);
-	assert_int_equal(policy_retries(&unset, 7, E_NOT_FOUND), 0);
+	assert_int_equal(policy_retries(&unset, 7, E_RATE_LIMIT, 429), 7);
+	assert_int_equal(policy_retries(&unset, 7, E_TIMEOUT, 408), 7);
+	assert_int_equal(policy_retries(&unset, 7, E_SERVER, 500), 7);
+	assert_int_equal(policy_retries(&unset, 7, E_TRANSPORT, 0), 7);
+	assert_int_equal(policy_retries(&unset, 7, E_MALFORMED, 200), 7);
+	assert_int_equal(policy_retries(&unset, 7, E_BAD_REQUEST, 400), 0);
+	assert_int_equal(policy_retries(&unset, 7, E_CONTEXT, 400), 0);
+	assert_int_equal(policy_retries(&unset, 7, E_AUTH, 401), 0);
+	assert_int_equal(policy_retries(&unset, 7, E_POLICY, 400), 0);
+	assert_int_equal(policy_retries(&unset, 7, E_PAYMENT, 402), 0);
+	assert_int_equal(policy_retries(&unset, 7, E_NOT_FOUND, 404), 0);
 	/* set: each class takes its own entry */
-	assert_int_equal(policy_retries(&set, 7, E_RATE_LIMIT), 2);
-	assert_int_equal(policy_retries(&set, 7, E_TIMEOUT), 3);
-	assert_int_equal(policy_retries(&set, 7, E_SERVER), 4);
-	assert_int_equal(policy_retries(&set, 7, E_BAD_REQUEST), 1);
-	assert_int_equal(policy_retries(&set, 7, E_CONTEXT), 1);
-	assert_int_equal(policy_retries(&set, 7, E_AUTH), 5);
-	assert_int_equal(policy_retries(&set, 7, E_POLICY), 6);
+	assert_int_equal(policy_retries(&set, 7, E_RATE_LIMIT, 429), 2);
+	assert_int_equal(policy_retries(&set, 7, E_TIMEOUT, 408), 3);
+	assert_int_equal(policy_retries(&set, 7, E_SERVER, 500), 4);
+	assert_int_equal(policy_retries(&set, 7, E_SERVER, 503), 4);
+	assert_int_equal(policy_retries(&set, 7, E_BAD_REQUEST, 400), 1);
+	assert_int_equal(policy_retries(&set, 7, E_CONTEXT, 400), 1);
+	assert_int_equal(policy_retries(&set, 7, E_AUTH, 401), 5);
+	assert_int_equal(policy_retries(&set, 7, E_POLICY, 400), 6);
 	/* 0 in the policy means no retries, not "use num_retries" */
 	set.rate_limit = 0;
-	assert_int_equal(policy_retries(&set, 7, E_RATE_LIMIT), 0);
+	assert_int_equal(policy_retries(&set, 7, E_RATE_LIMIT, 429), 0);
+}
+
+/* LiteLLM's newer RetryPolicy fields: ServiceUnavailableErrorRetries takes a 503 (other 5xx
+ * keep InternalServerErrorRetries), NotFoundErrorRetries a 404, and DefaultRetries every
+ * retried class without an entry of its own, before num_retries. */
+static void test_retries_service_unavailable_not_found_and_default(void **state)
+{
+	struct config_retry_policy p = RP_UNSET;
+
+	(void)state;
+	p.service_unavailable = 1;
+	p.internal_server = 4;
+	assert_int_equal(policy_retries(&p, 7, E_SERVER, 503), 1);
+	assert_int_equal(policy_retries(&p, 7, E_SERVER, 502), 4);
+	p.internal_server = -1;
+	assert_int_equal(policy_retries(&p, 7, E_SERVER, 500), 7);
+	p.default_retries = 0;
+	assert_int_equal(policy_retries(&p, 7, E_SERVER, 500), 0);
+	assert_int_equal(policy_retries(&p, 7, E_RATE_LIMIT, 429), 0);
+	assert_int_equal(policy_retries(&p, 7, E_TIMEOUT, 408), 0);
+	assert_int_equal(policy_retries(&p, 7, E_SERVER, 503), 1);
+	/* DefaultRetries does not make a class retried that LiteLLM never retries */
+	p.default_retries = 3;
+	assert_int_equal(policy_retries(&p, 7, E_AUTH, 401), 0);
+	assert_int_equal(policy_retries(&p, 7, E_NOT_FOUND, 404), 0);
+	p.not_found = 2;
+	assert_int_equal(policy_retries(&p, 7, E_NOT_FOUND, 404), 2);
+}
+
+static void test_allowed_fails_per_class(void **state)
+{
+	struct config_allowed_fails_policy p = {.bad_request = -1,
+						.authentication = -1,
+						.timeout = -1,
+						.rate_limit = -1,
+						.content_policy = -1,
+						.internal_server = -1,
+						.service_unavailable = -1,
+						.bad_gateway = -1,
+						.not_found = -1};
+	static const struct {
+		enum policy_eclass c;
+		long status;
+	} all[] = {{E_BAD_REQUEST, 400}, {E_AUTH, 401},	  {E_TIMEOUT, 408}, {E_RATE_LIMIT, 429},
+		   {E_POLICY, 400},	 {E_SERVER, 500}, {E_SERVER, 503},  {E_SERVER, 502},
+		   {E_NOT_FOUND, 404},	 {E_TRANSPORT, 0}};
+
+	(void)state;
+	/* unset: allowed_fails for every class */
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		assert_int_equal(policy_allowed_fails(&p, 3, all[i].c, all[i].status), 3);
+	p.rate_limit = 10000;
+	p.authentication = 0;
+	p.timeout = 12;
+	p.internal_server = 20;
+	p.not_found = 1;
+	assert_int_equal(policy_allowed_fails(&p, 3, E_RATE_LIMIT, 429), 10000);
+	assert_int_equal(policy_allowed_fails(&p, 3, E_AUTH, 403), 0);
+	assert_int_equal(policy_allowed_fails(&p, 3, E_TIMEOUT, 408), 12);
+	assert_int_equal(policy_allowed_fails(&p, 3, E_SERVER, 500), 20);
+	assert_int_equal(policy_allowed_fails(&p, 3, E_TRANSPORT, 0), 20);
+	assert_int_equal(policy_allowed_fails(&p, 3, E_NOT_FOUND, 404), 1);
+	/* 503 and 502 take InternalServerError's until they have their own */
+	assert_int_equal(policy_allowed_fails(&p, 3, E_SERVER, 503), 20);
+	assert_int_equal(policy_allowed_fails(&p, 3, E_SERVER, 502), 20);
+	p.service_unavailable = 1;
+	p.bad_gateway = 2;
+	assert_int_equal(policy_allowed_fails(&p, 3, E_SERVER, 503), 1);
+	assert_int_equal(policy_allowed_fails(&p, 3, E_SERVER, 502), 2);
+	assert_int_equal(policy_allowed_fails(&p, 3, E_SERVER, 504), 20);
+	assert_int_equal(policy_allowed_fails(&p, 3, E_BAD_REQUEST, 400), 3);
 }
 
 static void test_retry_delay_table(void **state)
@@ -213,26 +302,31 @@ static void test_retry_delay_table(void **state)
 		int64_t attempt, allowed;
 		bool cancelled;
 		long retry_after_s, draw;
-		int64_t left_ms, want;
+		int64_t min_ms, left_ms, want;
 	} cases[] = {
-		{"first backoff low end is 75 ms", 0, 3, false, 0, 0, 60000, 75},
-		{"first backoff high end is 125 ms", 0, 3, false, 0, 50, 60000, 125},
-		{"jitter wraps modulo the range", 0, 3, false, 0, 51, 60000, 75},
-		{"second backoff doubles", 1, 3, false, 0, 0, 60000, 150},
-		{"backoff caps at 5 s", 9, 10, false, 0, 0, 60000, 3750},
-		{"retry-after wins over backoff", 0, 3, false, 7, 50, 60000, 7000},
-		{"no retries left gives up", 3, 3, false, 0, 0, 60000, -1},
-		{"cancelled gives up", 0, 3, true, 0, 0, 60000, -1},
-		{"a delay past the deadline gives up", 0, 3, false, 2, 0, 2000, -1},
-		{"a delay just inside the deadline waits", 0, 3, false, 2, 0, 2001, 2000},
+		{"first backoff low end is 75 ms", 0, 3, false, 0, 0, 0, 60000, 75},
+		{"first backoff high end is 125 ms", 0, 3, false, 0, 50, 0, 60000, 125},
+		{"jitter wraps modulo the range", 0, 3, false, 0, 51, 0, 60000, 75},
+		{"second backoff doubles", 1, 3, false, 0, 0, 0, 60000, 150},
+		{"backoff caps at 5 s", 9, 10, false, 0, 0, 0, 60000, 3750},
+		{"retry-after wins over backoff", 0, 3, false, 7, 50, 0, 60000, 7000},
+		{"no retries left gives up", 3, 3, false, 0, 0, 0, 60000, -1},
+		{"cancelled gives up", 0, 3, true, 0, 0, 0, 60000, -1},
+		{"a delay past the deadline gives up", 0, 3, false, 2, 0, 0, 2000, -1},
+		{"a delay just inside the deadline waits", 0, 3, false, 2, 0, 0, 2001, 2000},
+		{"retry_after is the backoff's floor", 0, 3, false, 0, 50, 1000, 60000, 1000},
+		{"a backoff above the floor stays", 5, 9, false, 0, 0, 1000, 60000, 2400},
+		{"an upstream Retry-After is not raised to the floor", 0, 3, false, 1, 0, 5000,
+		 60000, 1000},
+		{"a floor past the deadline gives up", 0, 3, false, 0, 0, 3000, 2000, -1},
 	};
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int64_t got = policy_retry_delay_ms(cases[i].attempt, cases[i].allowed,
-						    cases[i].cancelled, cases[i].retry_after_s,
-						    cases[i].draw, cases[i].left_ms);
+		int64_t got = policy_retry_delay_ms(
+			cases[i].attempt, cases[i].allowed, cases[i].cancelled,
+			cases[i].retry_after_s, cases[i].draw, cases[i].min_ms, cases[i].left_ms);
 
 		if (got != cases[i].want)
 			fail_msg("%s: %lld ms, want %lld", cases[i].name, (long long)got,
@@ -302,14 +396,129 @@ static void test_deployment_state_table(void **state)
 
 /* ---- picking ---- */
 
-static void test_weight_table(void **state)
+/* LiteLLM's simple-shuffle: weight when any deployment of the group has one, else rpm, else
+ * tpm, else even; a deployment without the field the group is weighed by gets no share. */
+static void test_shares_table(void **state)
 {
+	static const struct {
+		const char *name;
+		struct policy_share_in in[3];
+		int64_t want[3];
+	} cases[] = {
+		{"weights win over rpm and tpm",
+		 {{5, 100, 1000}, {1, 100, 1000}, {2, 0, 0}},
+		 {5, 1, 2}},
+		{"a deployment without a weight gets none",
+		 {{3, 0, 0}, {0, 600, 0}, {0, 0, 0}},
+		 {3, 0, 0}},
+		{"rpm when no weight", {{0, 100, 1000}, {0, 300, 0}, {0, 0, 50}}, {100, 300, 0}},
+		{"tpm when no weight or rpm",
+		 {{0, 0, 1000}, {0, 0, 3000}, {0, 0, 0}},
+		 {1000, 3000, 0}},
+		{"even when nothing is set", {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}}, {1, 1, 1}},
+	};
+
 	(void)state;
-	assert_int_equal(policy_weight(5, 100, 1000), 5);
-	assert_int_equal(policy_weight(1, 100, 1000), 100);
-	assert_int_equal(policy_weight(0, 0, 1000), 1000);
-	assert_int_equal(policy_weight(1, 0, 0), 1);
-	assert_int_equal(policy_weight(0, 0, 0), 1);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t got[3];
+
+		policy_shares(cases[i].in, 3, got);
+		for (size_t k = 0; k < 3; k++)
+			if (got[k] != cases[i].want[k])
+				fail_msg("%s: share %zu = %lld, want %lld", cases[i].name, k,
+					 (long long)got[k], (long long)cases[i].want[k]);
+	}
+}
+
+/* A group whose only usable deployments have no share (the weighted ones are cooling) still
+ * answers: the draw picks among what is left. */
+static void test_shuffle_without_shares_left_draws_evenly(void **state)
+{
+	struct policy_candidate d[3] = {
+		{.cooldown_until_ms = 9000, .weight = 5}, {.weight = 0}, {.weight = 0}};
+	long wait_s;
+	bool all_cooling;
+
+	(void)state;
+	assert_int_equal(policy_pick(d, 3, -1, false, 0, 1000, &wait_s, &all_cooling), 1);
+	assert_int_equal(policy_pick(d, 3, -1, false, 1, 1000, &wait_s, &all_cooling), 2);
+}
+
+/* max_parallel_requests: a deployment with as many calls in flight as its cap is skipped by
+ * every strategy, like one over its rpm; when all are full nothing is picked (the caller
+ * falls back or answers 429), and they are not "cooling". */
+static void test_pick_skips_deployments_at_max_parallel(void **state)
+{
+	struct policy_candidate d[2] = {{.in_flight = 2, .max_parallel = 2, .weight = 1},
+					{.in_flight = 5, .max_parallel = 0, .weight = 1}};
+	enum policy_strategy all[] = {STRATEGY_SIMPLE_SHUFFLE, STRATEGY_LEAST_BUSY,
+				      STRATEGY_LATENCY, STRATEGY_USAGE, STRATEGY_COST};
+	long wait_s;
+	bool all_cooling;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		struct policy_pick_ask a = {.strategy = all[i], .avoid = -1, .now_ms = 1000};
+
+		assert_int_equal(policy_pick_by(d, 2, &a, &wait_s, &all_cooling), 1);
+	}
+	d[1].max_parallel = 5;
+	{
+		struct policy_pick_ask a = {.strategy = STRATEGY_LEAST_BUSY, .avoid = -1};
+
+		assert_int_equal(policy_pick_by(d, 2, &a, &wait_s, &all_cooling), -1);
+		assert_false(all_cooling);
+	}
+	d[0].in_flight = 1;
+	{
+		struct policy_pick_ask a = {.strategy = STRATEGY_LEAST_BUSY, .avoid = -1};
+
+		assert_int_equal(policy_pick_by(d, 2, &a, &wait_s, &all_cooling), 0);
+	}
+}
+
+/* The latency ring: the mean of what was measured within the ttl, the last `keep` only. */
+/* How long a full minute window holds: until its oldest counted second leaves it. */
+static void test_window_free_in_s(void **state)
+{
+	struct policy_window w;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(policy_window_free_in_s(&w, 1000), 1);
+	policy_window_add(&w, 990, 1, 0);
+	policy_window_add(&w, 995, 0, 40);
+	assert_int_equal(policy_window_free_in_s(&w, 1000), 50);
+	assert_int_equal(policy_window_free_in_s(&w, 1049), 1);
+	/* 990 has left the window at 1050: 995 is the oldest */
+	assert_int_equal(policy_window_free_in_s(&w, 1050), 5);
+	assert_int_equal(policy_window_free_in_s(&w, 1055), 1);
+}
+
+static void test_latency_mean_over_ttl_and_list_size(void **state)
+{
+	struct policy_latency l;
+
+	(void)state;
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(policy_latency_mean(&l, 1000, 60000), -1);
+	policy_latency_add(&l, 1000, 100, 10);
+	policy_latency_add(&l, 2000, 300, 10);
+	assert_int_equal(policy_latency_mean(&l, 3000, 60000), 200);
+	/* the first is older than the ttl at 61000 */
+	assert_int_equal(policy_latency_mean(&l, 61000, 60000), 300);
+	assert_int_equal(policy_latency_mean(&l, 62000, 60000), -1);
+	/* keep 2: a third value replaces the oldest */
+	memset(&l, 0, sizeof(l));
+	policy_latency_add(&l, 1000, 100, 2);
+	policy_latency_add(&l, 1000, 200, 2);
+	policy_latency_add(&l, 1000, 600, 2);
+	assert_int_equal(policy_latency_mean(&l, 1000, 60000), 400);
+	/* what one call says: a stream's time to first event, else time per output token */
+	assert_int_equal(policy_latency_sample(true, 50000, 900000, 100), 50000);
+	assert_int_equal(policy_latency_sample(false, 0, 900000, 100), 9000);
+	assert_int_equal(policy_latency_sample(false, 0, 900000, 0), 900000);
+	assert_int_equal(policy_latency_sample(true, 0, 900000, 10), 90000);
 }
 
 static void test_pick_skips_cooling_and_full_deployments(void **state)
@@ -513,8 +722,12 @@ static void test_each_routing_strategy_picks_as_litellm_documents(void **state)
 		const struct strategy_case *c = &strategy_cases[i];
 
 		for (long draw = 0; draw < 4; draw++) {
-			struct policy_pick_ask a = {c->strategy, c->buffer, c->tokens,
-						    c->avoid,	 draw,	    1000};
+			struct policy_pick_ask a = {.strategy = c->strategy,
+						    .latency_buffer = c->buffer,
+						    .tokens = c->tokens,
+						    .avoid = c->avoid,
+						    .draw = draw,
+						    .now_ms = 1000};
 			long wait_s, got;
 			bool all_cooling;
 
@@ -536,7 +749,8 @@ static void test_a_strategy_never_picks_a_cooling_deployment(void **state)
 
 	d[0].cooldown_until_ms = 5000;
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		struct policy_pick_ask a = {all[i], 0, 1, -1, 0, 1000};
+		struct policy_pick_ask a = {
+			.strategy = all[i], .tokens = 1, .avoid = -1, .now_ms = 1000};
 
 		assert_int_equal(policy_pick_by(d, 2, &a, &wait_s, &all_cooling), 1);
 		assert_false(all_cooling);
@@ -832,12 +1046,18 @@ int main(void)
 		cmocka_unit_test(test_class_names_are_litellm_and_openai_names),
 		cmocka_unit_test(test_cooldown_counts_server_side_failures_and_some_statuses),
 		cmocka_unit_test(test_retries_per_class),
+		cmocka_unit_test(test_retries_service_unavailable_not_found_and_default),
+		cmocka_unit_test(test_allowed_fails_per_class),
 		cmocka_unit_test(test_retry_delay_table),
 		cmocka_unit_test(test_window_counts_the_last_minute_only),
 		cmocka_unit_test(test_over_limits_table),
 		cmocka_unit_test(test_cooldown_after_more_than_allowed_fails_in_window),
 		cmocka_unit_test(test_deployment_state_table),
-		cmocka_unit_test(test_weight_table),
+		cmocka_unit_test(test_shares_table),
+		cmocka_unit_test(test_shuffle_without_shares_left_draws_evenly),
+		cmocka_unit_test(test_pick_skips_deployments_at_max_parallel),
+		cmocka_unit_test(test_latency_mean_over_ttl_and_list_size),
+		cmocka_unit_test(test_window_free_in_s),
 		cmocka_unit_test(test_pick_skips_cooling_and_full_deployments),
 		cmocka_unit_test(test_pick_none_usable_says_how_long_to_wait),
 		cmocka_unit_test(test_pick_avoids_the_failed_one_unless_alone),

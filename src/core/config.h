@@ -67,17 +67,18 @@ struct config_cache_point {
 
 /* litellm_params of a model_list entry. */
 struct config_litellm_params {
-	char *model;				/* as written: "openrouter/qwen/qwen3-coder:free" */
-	char *api_base;				/* always set: given, or the provider's default */
-	char *api_key;				/* secret; NULL = no Authorization header */
-	int64_t rpm, tpm;			/* 0 = no limit */
-	int64_t weight;				/* simple-shuffle weight, default 1 */
-	int64_t timeout_s;			/* whole call; 0 = router_settings.timeout_s */
-	int64_t stream_timeout_s;		/* first streamed chunk; 0 = timeout_s */
-	int64_t max_tokens;			/* 0 = leave to the request / guardrails */
-	int64_t num_retries;			/* -1 = router_settings.num_retries */
-	double input_cost_per_token;		/* < 0 = not given here (see model_info) */
-	double output_cost_per_token;		/* < 0 = not given here (see model_info) */
+	char *model;		       /* as written: "openrouter/qwen/qwen3-coder:free" */
+	char *api_base;		       /* always set: given, or the provider's default */
+	char *api_key;		       /* secret; NULL = no Authorization header */
+	int64_t rpm, tpm;	       /* 0 = no limit (rpm_limit, tpm_limit too) */
+	int64_t weight;		       /* simple-shuffle weight; 0 = not set */
+	int64_t max_parallel_requests; /* calls in flight at once; 0 = router_settings' default */
+	int64_t timeout_s;	       /* whole call; 0 = router_settings.timeout_s */
+	int64_t stream_timeout_s;      /* first streamed chunk; 0 = timeout_s */
+	int64_t max_tokens;	       /* 0 = leave to the request / guardrails */
+	int64_t num_retries;	       /* -1 = router_settings.num_retries */
+	double input_cost_per_token;   /* < 0 = not given here (see model_info) */
+	double output_cost_per_token;  /* < 0 = not given here (see model_info) */
 	double cache_read_input_token_cost;	/* < 0 = not given here (see model_info) */
 	double cache_creation_input_token_cost; /* < 0 = not given here (see model_info) */
 	/* LiteLLM's cache_control_injection_points: messages marked as prompt-cache
@@ -152,8 +153,9 @@ struct config_fallback {
 	size_t n_to;
 };
 
-/* Per-error-class retry counts; -1 = not set: rate limit, timeout and internal server
- * errors then use num_retries, the other classes are not retried (LiteLLM's defaults). */
+/* Per-error-class retry counts; -1 = not set: rate limit, timeout and server errors then
+ * use default_retries, else num_retries; the other classes are not retried (LiteLLM's
+ * defaults). service_unavailable is a 503, else internal_server holds for 5xx. */
 struct config_retry_policy {
 	int64_t rate_limit;
 	int64_t timeout;
@@ -161,6 +163,30 @@ struct config_retry_policy {
 	int64_t bad_request;
 	int64_t authentication;
 	int64_t content_policy;
+	int64_t service_unavailable;
+	int64_t not_found;
+	int64_t default_retries;
+};
+
+/* router_settings.allowed_fails_policy: failures within cooldown_time before a deployment
+ * cools down, by the class of the failure that decides; -1 = allowed_fails. */
+struct config_allowed_fails_policy {
+	int64_t bad_request;
+	int64_t authentication;
+	int64_t timeout;
+	int64_t rate_limit;
+	int64_t content_policy;
+	int64_t internal_server;
+	int64_t service_unavailable;
+	int64_t bad_gateway;
+	int64_t not_found;
+};
+
+/* router_settings.routing_strategy_args (latency-based-routing's). */
+struct config_routing_args {
+	int64_t ttl_s;		       /* how long a measured latency counts */
+	double lowest_latency_buffer;  /* pick among those within (1 + buffer) x the lowest */
+	int64_t max_latency_list_size; /* latencies kept per deployment */
 };
 
 /* The router keys LiteLLM reads from both sections are resolved into router_settings (which
@@ -188,6 +214,10 @@ struct config_litellm_settings {
 enum config_routing {
 	CONFIG_ROUTING_SIMPLE_SHUFFLE,
 	CONFIG_ROUTING_LEAST_BUSY,
+	CONFIG_ROUTING_LATENCY,
+	CONFIG_ROUTING_USAGE,	 /* usage-based-routing */
+	CONFIG_ROUTING_USAGE_V2, /* usage-based-routing-v2: the same decision here */
+	CONFIG_ROUTING_COST,
 };
 
 /* router_settings.model_group_alias: requests for `alias` go to the group `model`. */
@@ -202,7 +232,12 @@ struct config_alias {
  * max_fallbacks, as in LiteLLM; unset in both = LiteLLM's defaults (2, 600 s, 3, 5 s, none, 5). */
 struct config_router_settings {
 	enum config_routing routing_strategy;
+	struct config_routing_args routing_args;
 	int64_t allowed_fails;
+	struct config_allowed_fails_policy allowed_fails_policy;
+	int64_t default_max_parallel_requests; /* per deployment without its own; 0 = none */
+	int64_t retry_after_s;		       /* the least backoff before a retry; 0 = none */
+	bool disable_cooldowns;		       /* resolved: cooldown_time_s is then 0 */
 	int64_t cooldown_time_s;
 	int64_t num_retries;
 	struct config_retry_policy retry_policy;
@@ -215,6 +250,8 @@ struct config_router_settings {
 
 struct config_general_settings {
 	char *master_key; /* secret; NULL = the router accepts only `keys` (or nothing) */
+	int64_t max_parallel_requests;	      /* per deployment; 0 = none */
+	int64_t global_max_parallel_requests; /* resolved into router.max_concurrent_upstream */
 };
 
 struct config_router {
@@ -612,6 +649,10 @@ struct config {
 	struct config_sessions sessions;
 	struct config_alerts alerts;
 	struct config_ui ui;
+	/* LiteLLM's environment_variables: they serve `os.environ/NAME` and `${NAME}` before the
+	 * process environment does (and the providers' default variables); not exported. */
+	struct config_pair *env_vars;
+	size_t n_env_vars;
 };
 
 /* Collected messages of one or more loads, each with file, line and column. */

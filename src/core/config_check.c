@@ -207,7 +207,7 @@ static const char *const unsupported[][2] = {
 /* The environment's value of name (NULL or "" = unset), registered as a secret if asked. */
 static const char *env_default(struct ctx *c, const struct node *at, const char *name, bool secret)
 {
-	const char *v = name ? getenv(name) : NULL;
+	const char *v = name ? cfg_getenv(c, name) : NULL;
 
 	if (!v || !*v)
 		return NULL;
@@ -800,7 +800,8 @@ static void pick_setting(struct ctx *c, const struct node *root, const char *rke
 static bool policy_set(const struct config_retry_policy *p)
 {
 	return p->rate_limit >= 0 || p->timeout >= 0 || p->internal_server >= 0 ||
-	       p->bad_request >= 0 || p->authentication >= 0 || p->content_policy >= 0;
+	       p->bad_request >= 0 || p->authentication >= 0 || p->content_policy >= 0 ||
+	       p->service_unavailable >= 0 || p->not_found >= 0 || p->default_retries >= 0;
 }
 
 static void inherit(int64_t *v, int64_t from)
@@ -823,6 +824,8 @@ static void resolve_router_settings(struct ctx *c, const struct node *root)
 		     3);
 	pick_setting(c, root, "cooldown_time", "cooldown_time", &r->cooldown_time_s,
 		     l->cooldown_time_s, 5);
+	if (r->disable_cooldowns)
+		r->cooldown_time_s = 0;
 	pick_setting(c, root, "max_fallbacks", "max_fallbacks", &r->max_fallbacks, l->max_fallbacks,
 		     5);
 	/* retry_policy is one object in LiteLLM: the whole of router_settings' wins. */
@@ -837,6 +840,17 @@ static void resolve_router_settings(struct ctx *c, const struct node *root)
 	 * default (retryable classes use the deployment's num_retries, the others 0). */
 	for (i = 0; i < cfg->n_models; i++)
 		inherit(&cfg->models[i].litellm_params.num_retries, r->num_retries);
+	/* In-flight caps: a deployment's own, else router_settings', else general_settings'. */
+	inherit(&r->default_max_parallel_requests, cfg->general_settings.max_parallel_requests);
+	for (i = 0; i < cfg->n_models; i++)
+		if (cfg->models[i].litellm_params.max_parallel_requests == 0)
+			cfg->models[i].litellm_params.max_parallel_requests =
+				r->default_max_parallel_requests;
+	if (cfg->general_settings.global_max_parallel_requests > 0 &&
+	    cfg->general_settings.global_max_parallel_requests <
+		    cfg->router.max_concurrent_upstream)
+		cfg->router.max_concurrent_upstream =
+			cfg->general_settings.global_max_parallel_requests;
 }
 
 static const struct config_alias *find_alias(const struct config *cfg, const char *name)

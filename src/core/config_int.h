@@ -222,6 +222,9 @@ void cfg_tree_free(struct tree *t);
 int cfg_tree_build(struct ctx *c);
 /* The value of key in map (borrowed), NULL if absent or map is not a mapping. */
 const struct node *cfg_map_get(const struct node *map, const char *key);
+/* The value of environment variable name: the config's environment_variables entry, else the
+ * process environment's; NULL = unset. Borrowed. */
+const char *cfg_getenv(const struct ctx *c, const char *name);
 /* The value node of key for a message, else the mapping itself. */
 const struct node *cfg_loc(const struct node *map, const char *key);
 /* A new empty mapping, or a scalar holding a copy of text, placed at line:col and freed with
@@ -301,6 +304,11 @@ void cfg_model_deactivate(struct ctx *c, const struct node *at, struct config_mo
 /* config_table.c: the data. */
 
 extern const struct table cfg_top_table; /* struct config; reaches every other table */
+/* config_policy.c: the policy tables router_settings and litellm_settings point at */
+extern const struct table cfg_retry_policy_table;
+extern const struct table cfg_litellm_retry_policy_table;
+extern const struct table cfg_allowed_fails_policy_table;
+extern const struct table cfg_routing_args_table;
 extern const struct ignored cfg_ignored[];
 extern const size_t cfg_n_ignored;
 

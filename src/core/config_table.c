@@ -13,11 +13,10 @@
  * The tables. Keys are listed in the order of docs/configuration.md.
  */
 
-#define FLD(s, f)    .off = offsetof(struct s, f)
-#define CNT(s, f)    .n_off = offsetof(struct s, f)
-#define OPTS(v)	     .opts = v, .n_opts = ARRAY_LEN(v)
-#define MIB	     (1024 * 1024)
-#define LITELLM_ONLY "a LiteLLM routing strategy hermetic does not support"
+#define FLD(s, f) .off = offsetof(struct s, f)
+#define CNT(s, f) .n_off = offsetof(struct s, f)
+#define OPTS(v)	  .opts = v, .n_opts = ARRAY_LEN(v)
+#define MIB	  (1024 * 1024)
 
 /* Enum fields are written through an int. */
 _Static_assert(sizeof(enum config_routing) == sizeof(int), "enum size");
@@ -91,10 +90,10 @@ static const struct choice approve_builtin_choices[] = {
 static const struct choice routing_choices[] = {
 	{"simple-shuffle", CONFIG_ROUTING_SIMPLE_SHUFFLE, NULL},
 	{"least-busy", CONFIG_ROUTING_LEAST_BUSY, NULL},
-	{"usage-based-routing", 0, LITELLM_ONLY},
-	{"usage-based-routing-v2", 0, LITELLM_ONLY},
-	{"latency-based-routing", 0, LITELLM_ONLY},
-	{"cost-based-routing", 0, LITELLM_ONLY},
+	{"latency-based-routing", CONFIG_ROUTING_LATENCY, NULL},
+	{"usage-based-routing", CONFIG_ROUTING_USAGE, NULL},
+	{"usage-based-routing-v2", CONFIG_ROUTING_USAGE_V2, NULL},
+	{"cost-based-routing", CONFIG_ROUTING_COST, NULL},
 	{NULL, 0, NULL},
 };
 
@@ -300,11 +299,20 @@ static const struct opt litellm_params_opts[] = {
 	 .text = "the provider's key, normally `os.environ/NAME`; default: the provider's "
 		 "variable (GROQ_API_KEY...)"},
 	{"rpm", T_INT, FLD(config_litellm_params, rpm), .def = "0", .min = 0, .max = 1000000000,
-	 .text = "requests per minute this deployment takes; 0 = no limit"},
+	 .text = "requests per minute this deployment takes (not picked when full); 0 = no limit"},
 	{"tpm", T_INT, FLD(config_litellm_params, tpm), .def = "0", .min = 0, .max = MAX_I64,
-	 .text = "tokens per minute; 0 = no limit"},
-	{"weight", T_INT, FLD(config_litellm_params, weight), .def = "1", .min = 1, .max = 1000,
-	 .text = "share of simple-shuffle picks within the group"},
+	 .text = "tokens per minute (not picked when full); 0 = no limit"},
+	{"rpm_limit", T_INT, FLD(config_litellm_params, rpm), .min = 0, .max = 1000000000,
+	 .text = "same as rpm"},
+	{"tpm_limit", T_INT, FLD(config_litellm_params, tpm), .min = 0, .max = MAX_I64,
+	 .text = "same as tpm"},
+	{"max_parallel_requests", T_INT, FLD(config_litellm_params, max_parallel_requests),
+	 .def = "0", .min = 0, .max = 100000,
+	 .text = "calls in flight to this deployment at once (not picked when full); 0 = "
+		 "router_settings.default_max_parallel_requests"},
+	{"weight", T_INT, FLD(config_litellm_params, weight), .def = "0", .min = 0, .max = 1000000,
+	 .text = "share of simple-shuffle picks; when any deployment of the group has one, one "
+		 "without has none (LiteLLM's); 0 = not set"},
 	{"timeout", T_INT, FLD(config_litellm_params, timeout_s), .def = "0", .min = 0,
 	 .max = 86400, .text = "seconds for the whole call; 0 = router_settings.timeout"},
 	{"stream_timeout", T_INT, FLD(config_litellm_params, stream_timeout_s), .def = "0",
@@ -418,31 +426,6 @@ static const struct table model_table = {
 	.check_all = cfg_models_check_all,
 	.text = "LiteLLM's model_list, verbatim: one entry per deployment."};
 
-static const struct opt retry_policy_opts[] = {
-	{"RateLimitErrorRetries", T_INT, FLD(config_retry_policy, rate_limit), .def = "-1",
-	 .min = 0, .max = 10, .text = "retries after 429; default num_retries"},
-	{"TimeoutErrorRetries", T_INT, FLD(config_retry_policy, timeout), .def = "-1", .min = 0,
-	 .max = 10, .text = "retries after a timeout or 408; default num_retries"},
-	{"InternalServerErrorRetries", T_INT, FLD(config_retry_policy, internal_server),
-	 .def = "-1", .min = 0, .max = 10, .text = "retries after 5xx; default num_retries"},
-	{"BadRequestErrorRetries", T_INT, FLD(config_retry_policy, bad_request), .def = "-1",
-	 .min = 0, .max = 10, .text = "retries after 400; default 0"},
-	{"AuthenticationErrorRetries", T_INT, FLD(config_retry_policy, authentication), .def = "-1",
-	 .min = 0, .max = 10, .text = "retries after 401/403; default 0"},
-	{"ContentPolicyViolationErrorRetries", T_INT, FLD(config_retry_policy, content_policy),
-	 .def = "-1", .min = 0, .max = 10,
-	 .text = "retries after a content-policy refusal; default 0"},
-};
-
-static const struct table retry_policy_table = {
-	"retry_policy", "router_settings.retry_policy", OPTS(retry_policy_opts), .litellm = true,
-	.text = "Retries per error class; unset classes use num_retries (the retryable ones) or 0. "
-		"`litellm_settings.retry_policy` takes the same keys; router_settings' wins."};
-
-static const struct table litellm_retry_policy_table = {
-	"retry_policy", "litellm_settings.retry_policy", OPTS(retry_policy_opts), .litellm = true,
-	.text = "The same keys as `router_settings.retry_policy`, which wins when both are set."};
-
 static const struct opt litellm_settings_opts[] = {
 	{"num_retries", T_INT, FLD(config_litellm_settings, num_retries), .def = "-1", .min = 0,
 	 .max = 10,
@@ -458,7 +441,7 @@ static const struct opt litellm_settings_opts[] = {
 	 .min = 0, .max = 86400,
 	 .text = "seconds a failing deployment is skipped; router_settings wins; default 5"},
 	{"retry_policy", T_SECTION, FLD(config_litellm_settings, retry_policy),
-	 .table = &litellm_retry_policy_table},
+	 .table = &cfg_litellm_retry_policy_table},
 	{"fallbacks", T_FALLBACKS, FLD(config_litellm_settings, fallbacks),
 	 CNT(config_litellm_settings, n_fallbacks), .cap = 256,
 	 .text = "`[{\"free\": [\"free2\", \"cheap\"]}]`: groups tried in order on errors"},
@@ -490,7 +473,23 @@ static const struct table litellm_settings_table = {"litellm_settings", "litellm
 static const struct opt router_settings_opts[] = {
 	{"routing_strategy", T_ENUM, FLD(config_router_settings, routing_strategy),
 	 .def = "simple-shuffle", .choices = routing_choices,
-	 .text = "how a deployment is picked within a group"},
+	 .text = "how a deployment is picked within a group (docs/router.md, \"Routing "
+		 "strategies\")"},
+	{"routing_strategy_args", T_SECTION, FLD(config_router_settings, routing_args),
+	 .table = &cfg_routing_args_table},
+	{"allowed_fails_policy", T_SECTION, FLD(config_router_settings, allowed_fails_policy),
+	 .table = &cfg_allowed_fails_policy_table},
+	{"retry_after", T_INT, FLD(config_router_settings, retry_after_s), .def = "0", .min = 0,
+	 .max = 3600,
+	 .text = "seconds a retry waits at least (the floor of the backoff, which starts at 100 "
+		 "ms); an upstream's Retry-After is taken as it is"},
+	{"disable_cooldowns", T_BOOL, FLD(config_router_settings, disable_cooldowns),
+	 .def = "false", .text = "no deployment ever cools down (as cooldown_time: 0)"},
+	{"default_max_parallel_requests", T_INT,
+	 FLD(config_router_settings, default_max_parallel_requests), .def = "-1", .min = 0,
+	 .max = 100000,
+	 .text = "calls in flight per deployment without max_parallel_requests; default "
+		 "general_settings.max_parallel_requests, else none"},
 	{"allowed_fails", T_INT, FLD(config_router_settings, allowed_fails), .def = "-1", .min = 0,
 	 .max = 1000,
 	 .text = "failures within cooldown_time before a deployment cools down; "
@@ -502,7 +501,7 @@ static const struct opt router_settings_opts[] = {
 	{"num_retries", T_INT, FLD(config_router_settings, num_retries), .def = "-1", .min = 0,
 	 .max = 10, .text = "retries within a group; default litellm_settings.num_retries, else 2"},
 	{"retry_policy", T_SECTION, FLD(config_router_settings, retry_policy),
-	 .table = &retry_policy_table},
+	 .table = &cfg_retry_policy_table},
 	{"timeout", T_INT, FLD(config_router_settings, timeout_s), .def = "-1", .min = 1,
 	 .max = 86400,
 	 .text = "seconds per call; default litellm_settings.request_timeout, else 600"},
@@ -540,6 +539,15 @@ static const struct table router_settings_table = {"router_settings", "router_se
 static const struct opt general_settings_opts[] = {
 	{"master_key", T_STR, FLD(config_general_settings, master_key), .flags = F_SECRET,
 	 .text = "admin key of `hermetic router`; unset = only `keys` authenticate"},
+	{"max_parallel_requests", T_INT, FLD(config_general_settings, max_parallel_requests),
+	 .def = "0", .min = 0, .max = 100000,
+	 .text = "calls in flight per deployment (router_settings.default_max_parallel_requests "
+		 "wins); 0 = none"},
+	{"global_max_parallel_requests", T_INT,
+	 FLD(config_general_settings, global_max_parallel_requests), .def = "0", .min = 0,
+	 .max = 4096,
+	 .text = "upstream calls in flight in all; lowers router.max_concurrent_upstream; 0 = "
+		 "none"},
 };
 
 static const struct table general_settings_table = {"general_settings", "general_settings",
@@ -1135,6 +1143,11 @@ static const struct opt top_opts[] = {
 	{"sessions", T_SECTION, FLD(config, sessions), .table = &sessions_table},
 	{"alerts", T_SECTION, FLD(config, alerts), .table = &alerts_table},
 	{"ui", T_SECTION, FLD(config, ui), .table = &ui_table},
+	{"environment_variables", T_PAIRS, FLD(config, env_vars), CNT(config, n_env_vars),
+	 .cap = 256, .flags = F_SECRET | F_ONELINE,
+	 .text = "LiteLLM's: `NAME: value` pairs that `os.environ/NAME` and `${NAME}` read before "
+		 "the process environment (and the providers' default variables); values are "
+		 "secrets; not exported to tools"},
 };
 
 const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text = "The sections."};
@@ -1173,7 +1186,6 @@ const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text
 	"Authorization header there)"
 
 const struct ignored cfg_ignored[] = {
-	{"config", "environment_variables", "set variables in the container environment"},
 	{"config", ".*", "a holder of YAML anchors: hermetic reads what the aliases bring in"},
 	{"config", "x-*", "a holder of YAML anchors: hermetic reads what the aliases bring in"},
 	{"config", "credential_list", "put api_key in each model's litellm_params"},
@@ -1262,7 +1274,6 @@ const struct ignored cfg_ignored[] = {
 	{"router_settings", "cache_kwargs", WHY_CACHE},
 	{"router_settings", "cache_responses", WHY_CACHE},
 	{"router_settings", "caching_groups", WHY_CACHE},
-	{"router_settings", "routing_strategy_args", "the supported strategies take no arguments"},
 	{"router_settings", "provider_budget_config", "use budget: and keys:"},
 	{"router_settings", "enable_tag_filtering", WHY_ROUTER},
 	{"router_settings", "tag_filtering", WHY_ROUTER},
@@ -1273,14 +1284,9 @@ const struct ignored cfg_ignored[] = {
 	{"router_settings", "default_litellm_params", WHY_PARAMS},
 	{"router_settings", "debug_level", WHY_LOGGING},
 	{"router_settings", "set_verbose", WHY_LOGGING},
-	{"router_settings", "allowed_fails_policy", "allowed_fails applies to every counted error"},
-	{"router_settings", "disable_cooldowns", "set cooldown_time: 0"},
 	{"router_settings", "model_group_retry_policy", "use retry_policy"},
 	{"router_settings", "optional_pre_call_checks", WHY_ROUTER},
 	{"router_settings", "enable_pre_call_check", "the key is enable_pre_call_checks"},
-	{"router_settings", "default_max_parallel_requests", WHY_LIMITS},
-	{"router_settings", "retry_after",
-	 "hermetic backs off from 100 ms, or as Retry-After says"},
 	{"router_settings", "stream_timeout",
 	 "set stream_timeout per deployment in litellm_params"},
 	{"router_settings", "alerting_config", WHY_ALERTS},
@@ -1350,8 +1356,6 @@ const struct ignored cfg_ignored[] = {
 	{"general_settings", "key_management_settings", WHY_SECRETS},
 	{"general_settings", "use_azure_key_vault", WHY_SECRETS},
 	{"general_settings", "use_google_kms", WHY_SECRETS},
-	{"general_settings", "max_parallel_requests", WHY_LIMITS},
-	{"general_settings", "global_max_parallel_requests", WHY_LIMITS},
 	{"general_settings", "disable_retry_on_max_parallel_request_limit_error", WHY_LIMITS},
 	{"general_settings", "max_request_size_mb", WHY_SIZE},
 	{"general_settings", "max_response_size_mb", WHY_SIZE},
@@ -1403,7 +1407,6 @@ const struct ignored cfg_ignored[] = {
 	{"litellm_params", "merge_reasoning_content_in_choices", WHY_PARAMS},
 	{"litellm_params", "input_cost_per_second", "set it under model_info"},
 	{"litellm_params", "output_cost_per_second", "costs are per token"},
-	{"litellm_params", "max_parallel_requests", "use rpm or router.max_concurrent_upstream"},
 	{"litellm_params", "max_budget", "use budget: and keys:"},
 	{"litellm_params", "budget_duration", "use budget: and keys:"},
 	{"litellm_params", "drop_params", WHY_PARAMS},

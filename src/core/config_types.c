@@ -129,6 +129,19 @@ bool cfg_env_name_ok(const char *s, size_t len)
 	return true;
 }
 
+const char *cfg_getenv(const struct ctx *c, const char *name)
+{
+	const struct node *root = c->tree.root;
+	const struct node *m =
+		root && root->type == N_MAP ? cfg_map_get(root, "environment_variables") : NULL;
+	const struct node *v = m && m->type == N_MAP ? cfg_map_get(m, name) : NULL;
+
+	/* LiteLLM sets these into os.environ before it reads the rest of the file. */
+	if (v && v->type == N_SCALAR && !cfg_is_null(v))
+		return v->text;
+	return getenv(name);
+}
+
 /* Appends the value of the variable name[0..len) to out. def (NULL = none) is the default of
  * `${NAME:-def}` (used when the variable is unset or empty, def_if_empty) or `${NAME-def}`
  * (only when unset), as in POSIX sh and docker compose. */
@@ -151,7 +164,7 @@ static int env_append(struct ctx *c, const struct node *n, const char *name, siz
 	}
 	memcpy(key, name, len);
 	key[len] = '\0';
-	v = getenv(key);
+	v = cfg_getenv(c, key);
 	if (def && (!v || (def_if_empty && !*v))) {
 		buf_append(out, def, def_len);
 		return 0;
@@ -721,6 +734,19 @@ static void clear_ints(const struct opt *o, void *obj)
 	*AT(obj, o->n_off, size_t) = 0;
 }
 
+/* A pair's value that is a number or a boolean word (`LITELLM_LOG_JSON: true`, `PORT: 4000`):
+ * a setting, not a credential; redacting it would blank every "true" in the logs. */
+static bool plain_setting(const char *s)
+{
+	static const char *const words[] = {"true", "false", "True", "False", "TRUE", "FALSE"};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(words); i++)
+		if (strcmp(s, words[i]) == 0)
+			return true;
+	return *s && strspn(s, "0123456789.") == strlen(s);
+}
+
 static int set_pair(struct ctx *c, const struct opt *o, const struct node *k, const struct node *v,
 		    struct config_pair *out)
 {
@@ -732,7 +758,8 @@ static int set_pair(struct ctx *c, const struct opt *o, const struct node *k, co
 	out->value = cfg_is_null(v) ? xstrdup("") : get_str(c, v, o->flags, NULL);
 	if (!out->value)
 		rc = -EINVAL;
-	else if ((o->flags & F_SECRET) && !(o->flags & F_LITERAL_PUBLIC))
+	else if ((o->flags & F_SECRET) && !(o->flags & F_LITERAL_PUBLIC) &&
+		 !plain_setting(out->value))
 		note_secret(c, v, out->value);
 	out->name = rc == 0 ? xstrdup(k->text) : NULL;
 	if (rc < 0) {

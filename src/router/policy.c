@@ -183,7 +183,7 @@ bool policy_counts_for_cooldown(enum policy_eclass c, long status)
 /* ---- retries and backoff ---- */
 
 int64_t policy_retries(const struct config_retry_policy *p, int64_t num_retries,
-		       enum policy_eclass c)
+		       enum policy_eclass c, long status)
 {
 	int64_t pol;
 
@@ -197,7 +197,8 @@ int64_t policy_retries(const struct config_retry_policy *p, int64_t num_retries,
 	case E_SERVER:
 	case E_TRANSPORT:
 	case E_MALFORMED:
-		pol = p->internal_server;
+		pol = status == 503 && p->service_unavailable >= 0 ? p->service_unavailable
+								   : p->internal_server;
 		break;
 	case E_BAD_REQUEST:
 	case E_CONTEXT:
@@ -206,14 +207,58 @@ int64_t policy_retries(const struct config_retry_policy *p, int64_t num_retries,
 		return p->authentication > 0 ? p->authentication : 0;
 	case E_POLICY:
 		return p->content_policy > 0 ? p->content_policy : 0;
+	case E_NOT_FOUND:
+		return p->not_found > 0 ? p->not_found : 0;
 	default:
 		return 0;
 	}
-	return pol >= 0 ? pol : num_retries;
+	if (pol >= 0)
+		return pol;
+	return p->default_retries >= 0 ? p->default_retries : num_retries;
+}
+
+int64_t policy_allowed_fails(const struct config_allowed_fails_policy *p, int64_t allowed_fails,
+			     enum policy_eclass c, long status)
+{
+	int64_t pol = -1;
+
+	switch (c) {
+	case E_BAD_REQUEST:
+	case E_CONTEXT:
+		pol = p->bad_request;
+		break;
+	case E_AUTH:
+		pol = p->authentication;
+		break;
+	case E_TIMEOUT:
+		pol = p->timeout;
+		break;
+	case E_RATE_LIMIT:
+		pol = p->rate_limit;
+		break;
+	case E_POLICY:
+		pol = p->content_policy;
+		break;
+	case E_NOT_FOUND:
+		pol = p->not_found;
+		break;
+	case E_SERVER:
+	case E_TRANSPORT:
+	case E_MALFORMED:
+		pol = p->internal_server;
+		if (status == 503 && p->service_unavailable >= 0)
+			pol = p->service_unavailable;
+		if (status == 502 && p->bad_gateway >= 0)
+			pol = p->bad_gateway;
+		break;
+	default:
+		break;
+	}
+	return pol >= 0 ? pol : allowed_fails;
 }
 
 int64_t policy_retry_delay_ms(int64_t attempt, int64_t allowed, bool cancelled, long retry_after_s,
-			      long jitter_draw, int64_t left_ms)
+			      long jitter_draw, int64_t min_ms, int64_t left_ms)
 {
 	int64_t delay, base;
 
@@ -227,6 +272,8 @@ int64_t policy_retry_delay_ms(int64_t attempt, int64_t allowed, bool cancelled, 
 			base = BACKOFF_MAX_MS;
 		/* +-25% jitter so clients that failed together do not retry together. */
 		delay = base * 3 / 4 + (int64_t)(jitter_draw % (base / 2 + 1));
+		if (delay < min_ms)
+			delay = min_ms;
 	}
 	return delay < left_ms ? delay : -1;
 }
@@ -405,6 +452,21 @@ void policy_window_sum(const struct policy_window *w, int64_t sec, int64_t *reqs
 	}
 }
 
+long policy_window_free_in_s(const struct policy_window *w, int64_t sec)
+{
+	int64_t oldest = 0;
+	size_t i;
+
+	for (i = 0; i < POLICY_WINDOW_SLOTS; i++) {
+		if (w->sec[i] <= sec - POLICY_WINDOW_SLOTS || w->sec[i] > sec ||
+		    (!w->reqs[i] && !w->tokens[i]))
+			continue;
+		if (!oldest || w->sec[i] < oldest)
+			oldest = w->sec[i];
+	}
+	return oldest ? (long)(oldest + POLICY_WINDOW_SLOTS - sec) : 1;
+}
+
 bool policy_over_limits(int64_t rpm, int64_t tpm, int64_t reqs, int64_t tokens)
 {
 	return (rpm && reqs >= rpm) || (tpm && tokens >= tpm);
@@ -439,15 +501,52 @@ int policy_deployment_state(int64_t cooldown_until_ms, int64_t last_fail_ms, int
 
 /* ---- deployment picking ---- */
 
-int64_t policy_weight(int64_t weight, int64_t rpm, int64_t tpm)
+void policy_shares(const struct policy_share_in *in, size_t n, int64_t *out)
 {
-	if (weight > 1)
-		return weight;
-	if (rpm)
-		return rpm;
-	if (tpm)
-		return tpm;
-	return weight > 0 ? weight : 1;
+	bool any_weight = false, any_rpm = false, any_tpm = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		any_weight = any_weight || in[i].weight > 0;
+		any_rpm = any_rpm || in[i].rpm > 0;
+		any_tpm = any_tpm || in[i].tpm > 0;
+	}
+	for (i = 0; i < n; i++)
+		out[i] = any_weight ? in[i].weight : any_rpm ? in[i].rpm : any_tpm ? in[i].tpm : 1;
+}
+
+/* ---- latency ---- */
+
+void policy_latency_add(struct policy_latency *l, int64_t t_ms, int64_t value, size_t keep)
+{
+	if (keep < 1 || keep > POLICY_LATENCY_SLOTS)
+		keep = POLICY_LATENCY_SLOTS;
+	l->pos %= keep;
+	l->at_ms[l->pos] = t_ms;
+	l->value[l->pos] = value;
+	l->pos = (l->pos + 1) % keep;
+}
+
+int64_t policy_latency_mean(const struct policy_latency *l, int64_t now_ms, int64_t ttl_ms)
+{
+	int64_t sum = 0, n = 0;
+	size_t i;
+
+	for (i = 0; i < POLICY_LATENCY_SLOTS; i++) {
+		if (l->at_ms[i] <= 0 || now_ms - l->at_ms[i] >= ttl_ms)
+			continue;
+		sum += l->value[i];
+		n++;
+	}
+	return n ? sum / n : -1;
+}
+
+int64_t policy_latency_sample(bool stream, int64_t first_event_us, int64_t total_us,
+			      int64_t completion_tokens)
+{
+	if (stream && first_event_us > 0)
+		return first_event_us;
+	return completion_tokens > 0 ? total_us / completion_tokens : total_us;
 }
 
 /* Whether deployment c has room this minute for a call of `tokens` (usage-based routing). */
@@ -491,7 +590,8 @@ long policy_pick_by(const struct policy_candidate *d, size_t n_deps,
 			continue;
 		}
 		*all_cooling = false;
-		if (d[i].over_limits)
+		if (d[i].over_limits ||
+		    (d[i].max_parallel > 0 && d[i].in_flight >= d[i].max_parallel))
 			continue;
 		if (a->strategy == STRATEGY_USAGE && !usage_fits(&d[i], a->tokens))
 			continue;
@@ -512,6 +612,9 @@ long policy_pick_by(const struct policy_candidate *d, size_t n_deps,
 	if (a->strategy == STRATEGY_SIMPLE_SHUFFLE) {
 		for (i = 0; i < n; i++)
 			total += d[cand[i]].weight;
+		/* Only deployments without a share are left: LiteLLM then draws among them. */
+		if (total <= 0)
+			return cand[(size_t)a->draw % n];
 		roll = (int64_t)(a->draw % total);
 		for (i = 0; i < n; i++) {
 			roll -= d[cand[i]].weight;
@@ -545,12 +648,11 @@ long policy_pick_by(const struct policy_candidate *d, size_t n_deps,
 long policy_pick(const struct policy_candidate *d, size_t n_deps, long avoid, bool least_busy,
 		 long draw, int64_t now_ms, long *wait_s, bool *all_cooling)
 {
-	struct policy_pick_ask a = {least_busy ? STRATEGY_LEAST_BUSY : STRATEGY_SIMPLE_SHUFFLE,
-				    0,
-				    0,
-				    avoid,
-				    draw,
-				    now_ms};
+	struct policy_pick_ask a = {.strategy = least_busy ? STRATEGY_LEAST_BUSY
+							   : STRATEGY_SIMPLE_SHUFFLE,
+				    .avoid = avoid,
+				    .draw = draw,
+				    .now_ms = now_ms};
 
 	return policy_pick_by(d, n_deps, &a, wait_s, all_cooling);
 }

@@ -57,18 +57,30 @@ long policy_client_status(enum policy_eclass c, long upstream);
  * allowed_fails (and so towards its cooldown). */
 bool policy_counts_for_cooldown(enum policy_eclass c, long status);
 
-/* Retries allowed in one group for class c: retry_policy's entry for the class when set
- * (>= 0), else num_retries (the deployment's, or the router's); 0 for classes never retried. */
+/* Retries allowed in one group for class c (upstream status `status`, 0 = none): retry_policy's
+ * entry for the class when set (>= 0; ServiceUnavailableErrorRetries for a 503, else
+ * InternalServerErrorRetries), else for the classes retried by default (rate limit, timeout,
+ * server, transport, malformed) DefaultRetries when set, else num_retries (the deployment's,
+ * or the router's); 0 for the other classes (bad request, auth, content policy, not found)
+ * unless their own entry says otherwise. */
 int64_t policy_retries(const struct config_retry_policy *p, int64_t num_retries,
-		       enum policy_eclass c);
+		       enum policy_eclass c, long status);
+
+/* Failures within cooldown_time a deployment may have before a failure of class c (status
+ * `status`) starts its cooldown: allowed_fails_policy's entry for the class when set (>= 0;
+ * 503 ServiceUnavailable, 502 BadGateway, else InternalServer for server errors), else
+ * allowed_fails. */
+int64_t policy_allowed_fails(const struct config_allowed_fails_policy *p, int64_t allowed_fails,
+			     enum policy_eclass c, long status);
 
 /* The delay before retry `attempt` (0-based) of a group: Retry-After when the upstream sent
  * one (> 0 s), else exponential backoff from 100 ms, capped at 5 s, with +-25% jitter taken
- * from `jitter_draw` (any non-negative random number). Returns -1 (give up on this group) when
- * no retry is left (attempt >= allowed), the call was cancelled, or the delay would not end
- * before the call's deadline (left_ms from now). */
+ * from `jitter_draw` (any non-negative random number), and never below min_ms
+ * (router_settings.retry_after, LiteLLM's floor of its backoff; 0 = none). Returns -1 (give up
+ * on this group) when no retry is left (attempt >= allowed), the call was cancelled, or the
+ * delay would not end before the call's deadline (left_ms from now). */
 int64_t policy_retry_delay_ms(int64_t attempt, int64_t allowed, bool cancelled, long retry_after_s,
-			      long jitter_draw, int64_t left_ms);
+			      long jitter_draw, int64_t min_ms, int64_t left_ms);
 
 /* ---- the requested name: aliases and wildcards ---- */
 
@@ -145,6 +157,11 @@ void policy_window_add(struct policy_window *w, int64_t sec, int64_t reqs, int64
 /* Sums the requests and tokens of the 60 seconds up to and including `sec`. */
 void policy_window_sum(const struct policy_window *w, int64_t sec, int64_t *reqs, int64_t *tokens);
 
+/* Seconds from second `sec` until the oldest second of the window that counted a request or
+ * tokens leaves the minute: the earliest a deployment full for this minute has room again;
+ * 1 when nothing is counted. */
+long policy_window_free_in_s(const struct policy_window *w, int64_t sec);
+
 /* Whether a deployment with these limits (0 = none) is full for this minute. */
 bool policy_over_limits(int64_t rpm, int64_t tpm, int64_t reqs, int64_t tokens);
 
@@ -168,10 +185,12 @@ struct policy_candidate {
 	int64_t cooldown_until_ms; /* cooling while > now */
 	bool over_limits;	   /* rpm or tpm full this minute */
 	int in_flight;
-	int64_t weight; /* from policy_weight() */
+	int64_t max_parallel; /* in-flight cap (max_parallel_requests); 0: none */
+	int64_t weight;	      /* simple-shuffle share, from policy_shares(); 0: none */
 	/* for the strategies that read them (policy_pick_by) */
-	int64_t latency_ms;	    /* mean over the strategy's ttl; < 0: no call measured yet */
-	int64_t tpm, rpm;	    /* the deployment's own limits; 0: none */
+	int64_t latency_ms; /* mean over the strategy's ttl (any unit, e.g. us per token); < 0:
+			     * no call measured yet */
+	int64_t tpm, rpm;   /* the deployment's own limits; 0: none */
 	int64_t tpm_used, rpm_used; /* this minute */
 	double cost;		    /* USD per input + output token; < 0: unknown */
 };
@@ -195,15 +214,48 @@ struct policy_pick_ask {
 	int64_t now_ms;
 };
 
-/* A deployment's share in weighted picking: weight when > 1, else rpm, else tpm, else 1. */
-int64_t policy_weight(int64_t weight, int64_t rpm, int64_t tpm);
+/* What simple-shuffle weighs one deployment of a group by. */
+struct policy_share_in {
+	int64_t weight, rpm, tpm; /* 0 = not set */
+};
+
+/* The shares of a group's n deployments, as LiteLLM's simple-shuffle weighs them: by weight
+ * when any deployment has one, else by rpm when any has one, else by tpm when any has one (a
+ * deployment without the chosen field gets 0: never picked while another is usable), else 1
+ * each. Decided once per group: the inputs are config. */
+void policy_shares(const struct policy_share_in *in, size_t n, int64_t *out);
+
+/* ---- latency (latency-based-routing) ---- */
+
+#define POLICY_LATENCY_SLOTS 10
+
+/* The last latencies of one deployment with when they were measured. Fields are private;
+ * zeroed memory is empty. */
+struct policy_latency {
+	int64_t at_ms[POLICY_LATENCY_SLOTS]; /* 0 = empty slot */
+	int64_t value[POLICY_LATENCY_SLOTS];
+	size_t pos;
+};
+
+/* Records value measured at t_ms (> 0), keeping the last `keep` (1..10) as LiteLLM keeps
+ * max_latency_list_size. */
+void policy_latency_add(struct policy_latency *l, int64_t t_ms, int64_t value, size_t keep);
+
+/* The mean of the values measured within ttl_ms before now_ms; -1 when there is none. */
+int64_t policy_latency_mean(const struct policy_latency *l, int64_t now_ms, int64_t ttl_ms);
+
+/* What one finished call says of a deployment's latency, as LiteLLM's lowest-latency router
+ * reads it: for a stream, the time to its first event (us); else the whole call's time per
+ * completion token (us per token; per call when no tokens are known). */
+int64_t policy_latency_sample(bool stream, int64_t first_event_us, int64_t total_us,
+			      int64_t completion_tokens);
 
 /* Picks one of the first deployments (at most 64 usable are considered) of a group: not
- * cooling at now_ms, not over its limits, not `avoid` (an index, or -1) unless it is the only
- * one left; the least busy one, or else by weight with `draw` (any non-negative random
- * number). Returns its index, or -1 when none is usable; always sets *all_cooling (no
- * deployment is out of cooldown) and *wait_s (seconds until the first cooldown ends, 1 when
- * none is cooling). */
+ * cooling at now_ms, not over its limits (rpm/tpm, max_parallel), not `avoid` (an index, or
+ * -1) unless it is the only one left; the least busy one, or else by weight with `draw` (any
+ * non-negative random number). Returns its index, or -1 when none is usable; always sets
+ * *all_cooling (no deployment is out of cooldown) and *wait_s (seconds until the first cooldown
+ * ends, 1 when none is cooling). */
 long policy_pick(const struct policy_candidate *d, size_t n, long avoid, bool least_busy, long draw,
 		 int64_t now_ms, long *wait_s, bool *all_cooling);
 /* The same filter, then the ask's strategy decides among what is left. Ties go by draw. */

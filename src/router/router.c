@@ -122,17 +122,6 @@ size_t router_in_flight(const struct router *r)
 
 /* ---- windows, cooldowns, picking ---- */
 
-static bool over_limits(const struct deployment *d, int64_t t_ms)
-{
-	const struct config_litellm_params *p = &d->m->litellm_params;
-	int64_t reqs, tokens;
-
-	if (!p->rpm && !p->tpm)
-		return false;
-	policy_window_sum(&d->win, t_ms / 1000, &reqs, &tokens);
-	return policy_over_limits(p->rpm, p->tpm, reqs, tokens);
-}
-
 static bool cooling(const struct deployment *d, int64_t t_ms)
 {
 	return d->cooldown_until_ms > t_ms;
@@ -148,9 +137,13 @@ static void set_state_metric(struct router *r, struct deployment *d, int64_t t_m
 					   r->cfg->router_settings.cooldown_time_s * 1000));
 }
 
-static void note_failure(struct router *r, struct deployment *d, long status)
+static void note_failure(struct router *r, struct deployment *d, enum policy_eclass err,
+			 long status)
 {
-	int64_t t = now_mono_ms(), window = r->cfg->router_settings.cooldown_time_s * 1000;
+	const struct config_router_settings *rs = &r->cfg->router_settings;
+	int64_t t = now_mono_ms(), window = rs->cooldown_time_s * 1000;
+	int64_t allowed =
+		policy_allowed_fails(&rs->allowed_fails_policy, rs->allowed_fails, err, status);
 	size_t recent;
 	char st[16];
 
@@ -158,7 +151,10 @@ static void note_failure(struct router *r, struct deployment *d, long status)
 	d->fail_ms[d->fail_pos] = t;
 	d->fail_pos = (d->fail_pos + 1) % d->n_fail_slots;
 	recent = policy_recent_failures(d->fail_ms, d->n_fail_slots, t, window);
-	if (policy_starts_cooldown(recent, r->cfg->router_settings.allowed_fails, cooling(d, t))) {
+	/* The ring holds as many failures as the largest threshold (at most FAIL_SLOTS_MAX):
+	 * a class allowed more never fills it. */
+	if ((size_t)allowed < d->n_fail_slots &&
+	    policy_starts_cooldown(recent, allowed, cooling(d, t))) {
 		const char *v[] = {d->m->model_name,
 				   d->m->model_info.id,
 				   d->m->litellm_params.api_base,
@@ -177,31 +173,119 @@ static void note_failure(struct router *r, struct deployment *d, long status)
 	set_state_metric(r, d, t);
 }
 
-/* Picks a usable deployment of the group (policy_pick), avoiding the one that just failed when
- * another is usable. Returns NULL and sets *wait_s when all are cooling or over their limits. */
-static struct deployment *pick(struct router *r, struct group *g, struct deployment *avoid,
-			       long *wait_s, bool *all_cooling)
-{
-	struct policy_candidate *cand = xcalloc(g->n_deps ? g->n_deps : 1, sizeof(*cand));
-	bool least_busy = r->cfg->router_settings.routing_strategy == CONFIG_ROUTING_LEAST_BUSY;
-	int64_t t = now_mono_ms();
-	long i, avoid_i = -1;
+static const enum policy_strategy strategies[] = {
+	[CONFIG_ROUTING_SIMPLE_SHUFFLE] = STRATEGY_SIMPLE_SHUFFLE,
+	[CONFIG_ROUTING_LEAST_BUSY] = STRATEGY_LEAST_BUSY,
+	[CONFIG_ROUTING_LATENCY] = STRATEGY_LATENCY,
+	[CONFIG_ROUTING_USAGE] = STRATEGY_USAGE,
+	[CONFIG_ROUTING_USAGE_V2] = STRATEGY_USAGE,
+	[CONFIG_ROUTING_COST] = STRATEGY_COST,
+};
 
-	for (i = 0; i < (long)g->n_deps; i++) {
+/* Fills the group's candidates with what the strategy reads: the rpm/tpm window is summed only
+ * for a deployment with limits or under usage-based routing, the latency ring only under
+ * latency-based-routing. */
+static void fill_candidates(struct router *r, struct group *g, enum policy_strategy st, bool stream,
+			    int64_t t)
+{
+	int64_t ttl_ms = r->cfg->router_settings.routing_args.ttl_s * 1000;
+
+	for (size_t i = 0; i < g->n_deps; i++) {
 		const struct deployment *d = g->deps[i];
 		const struct config_litellm_params *p = &d->m->litellm_params;
+		struct policy_candidate *k = &g->cand[i];
 
-		cand[i].cooldown_until_ms = d->cooldown_until_ms;
-		cand[i].over_limits = !cooling(d, t) && over_limits(d, t);
-		cand[i].in_flight = d->in_flight;
-		cand[i].weight = policy_weight(p->weight, p->rpm, p->tpm);
-		if (d == avoid)
-			avoid_i = i;
+		k->cooldown_until_ms = d->cooldown_until_ms;
+		k->in_flight = d->in_flight;
+		k->max_parallel = p->max_parallel_requests;
+		k->weight = d->share;
+		k->tpm = p->tpm;
+		k->rpm = p->rpm;
+		k->tpm_used = k->rpm_used = 0;
+		if ((p->rpm || p->tpm || st == STRATEGY_USAGE) && !cooling(d, t))
+			policy_window_sum(&d->win, t / 1000, &k->rpm_used, &k->tpm_used);
+		k->over_limits = policy_over_limits(p->rpm, p->tpm, k->rpm_used, k->tpm_used);
+		k->cost = d->cost_per_token;
+		k->latency_ms = -1;
+		if (st == STRATEGY_LATENCY && stream)
+			k->latency_ms = policy_latency_mean(&d->ttft, t, ttl_ms);
+		if (st == STRATEGY_LATENCY && k->latency_ms < 0)
+			k->latency_ms = policy_latency_mean(&d->lat, t, ttl_ms);
 	}
-	i = policy_pick(cand, g->n_deps, avoid_i, least_busy, least_busy ? 0 : random(), t, wait_s,
-			all_cooling);
-	free(cand);
+}
+
+/* When none of the group is usable and not all cool down: the seconds until the first has
+ * room again (a call in flight ends within a second or so; a full minute window frees when its
+ * oldest second leaves it), or the first cooldown ends (cool_s), whichever is sooner. The
+ * candidates are those the pick just filled. */
+static long limits_wait_s(const struct group *g, int64_t t, long cool_s)
+{
+	long wait = -1, w;
+	bool any_cooling = false;
+
+	for (size_t i = 0; i < g->n_deps; i++) {
+		const struct policy_candidate *k = &g->cand[i];
+
+		if (k->cooldown_until_ms > t) {
+			any_cooling = true;
+			continue;
+		}
+		w = k->max_parallel > 0 && k->in_flight >= k->max_parallel
+			    ? 1
+			    : policy_window_free_in_s(&g->deps[i]->win, t / 1000);
+		if (wait < 0 || w < wait)
+			wait = w;
+	}
+	if (any_cooling && (wait < 0 || cool_s < wait))
+		wait = cool_s;
+	return wait > 0 ? wait : 1;
+}
+
+/* Picks a usable deployment of the group with the configured strategy (policy_pick_by),
+ * avoiding the one that just failed when another is usable. Returns NULL and sets *wait_s when
+ * all are cooling, over their rpm/tpm or at their max_parallel_requests. */
+static struct deployment *pick(struct router_call *c, long *wait_s, bool *all_cooling)
+{
+	struct router *r = c->r;
+	struct group *g = c->group;
+	const struct config_router_settings *rs = &r->cfg->router_settings;
+	struct policy_pick_ask a = {.strategy = strategies[rs->routing_strategy],
+				    .latency_buffer = rs->routing_args.lowest_latency_buffer,
+				    .tokens = (int64_t)(c->body_len / 4),
+				    .avoid = -1,
+				    .now_ms = now_mono_ms()};
+	long i;
+
+	a.draw = a.strategy == STRATEGY_LEAST_BUSY ? 0 : random();
+	fill_candidates(r, g, a.strategy, c->client_stream, a.now_ms);
+	for (i = 0; i < (long)g->n_deps; i++)
+		if (g->deps[i] == c->last_failed)
+			a.avoid = i;
+	i = policy_pick_by(g->cand, g->n_deps, &a, wait_s, all_cooling);
+	if (i < 0 && !*all_cooling)
+		*wait_s = limits_wait_s(g, a.now_ms, *wait_s);
 	return i < 0 ? NULL : g->deps[i];
+}
+
+/* What a finished attempt says of its deployment's latency (latency-based-routing); a timeout
+ * counts as 1000 s, as LiteLLM's lowest-latency router counts it. */
+static void note_latency(struct router_call *c, bool timed_out)
+{
+	const struct config_router_settings *rs = &c->r->cfg->router_settings;
+	struct deployment *d = c->dep;
+	int64_t now_us = c->count_pending ? c->t_answer : now_mono_us(), t = now_us / 1000, v;
+	size_t keep = (size_t)rs->routing_args.max_latency_list_size;
+
+	if (rs->routing_strategy != CONFIG_ROUTING_LATENCY)
+		return;
+	if (timed_out) {
+		policy_latency_add(c->client_stream ? &d->ttft : &d->lat, t, 1000000000, keep);
+		return;
+	}
+	v = policy_latency_sample(c->client_stream,
+				  c->t_first_token ? c->t_first_token - c->t_attempt : 0,
+				  now_us - c->t_attempt, c->completion_tokens);
+	policy_latency_add(c->client_stream && c->t_first_token ? &d->ttft : &d->lat, t, v, keep);
 }
 
 /* ---- metrics ---- */
@@ -230,14 +314,57 @@ static void collect(struct metrics *m, void *arg)
 
 /* ---- setup ---- */
 
+/* The failure ring holds the largest number of failures any class may have before a cooldown
+ * (allowed_fails and allowed_fails_policy), at most FAIL_SLOTS_MAX: a class allowed more
+ * never starts one. */
+#define FAIL_SLOTS_MAX 1001
+
+static size_t fail_slots(const struct config_router_settings *rs)
+{
+	const struct config_allowed_fails_policy *p = &rs->allowed_fails_policy;
+	const int64_t v[] = {rs->allowed_fails,	 p->bad_request,	 p->authentication,
+			     p->timeout,	 p->rate_limit,		 p->content_policy,
+			     p->internal_server, p->service_unavailable, p->bad_gateway,
+			     p->not_found};
+	int64_t most = 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(v); i++)
+		if (v[i] > most)
+			most = v[i];
+	return most + 1 < FAIL_SLOTS_MAX ? (size_t)most + 1 : FAIL_SLOTS_MAX;
+}
+
 static void setup_deployment(struct router *r, struct deployment *d, const struct config_model *m)
 {
 	d->m = m;
 	d->ops = provider_ops_of(m->dialect);
 	d->headers = provider_headers(m, &r->cfg->router);
 	d->prepared = httpc_headers_prepare((const char *const *)d->headers);
-	d->n_fail_slots = (size_t)r->cfg->router_settings.allowed_fails + 1;
+	d->n_fail_slots = fail_slots(&r->cfg->router_settings);
 	d->fail_ms = xcalloc(d->n_fail_slots, sizeof(*d->fail_ms));
+	d->cost_per_token =
+		m->model_info.input_cost_per_token + m->model_info.output_cost_per_token;
+	/* No price (0 and 0) is unknown: cost-based-routing tries it last. */
+	if (d->cost_per_token <= 0)
+		d->cost_per_token = -1;
+}
+
+/* The simple-shuffle shares of a group's deployments, decided once from the config. */
+static void setup_shares(struct group *g)
+{
+	struct policy_share_in *in = xcalloc(g->n_deps ? g->n_deps : 1, sizeof(*in));
+	int64_t *out = xcalloc(g->n_deps ? g->n_deps : 1, sizeof(*out));
+
+	for (size_t i = 0; i < g->n_deps; i++) {
+		const struct config_litellm_params *p = &g->deps[i]->m->litellm_params;
+
+		in[i] = (struct policy_share_in){p->weight, p->rpm, p->tpm};
+	}
+	policy_shares(in, g->n_deps, out);
+	for (size_t i = 0; i < g->n_deps; i++)
+		g->deps[i]->share = out[i];
+	free(in);
+	free(out);
 }
 
 struct router *router_create(const struct config *cfg, struct loop *loop, struct spend *spend,
@@ -264,6 +391,8 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 		for (j = 0; j < r->n_deps; j++)
 			if (strcmp(r->deps[j].m->model_name, g->name) == 0)
 				g->deps[g->n_deps++] = &r->deps[j];
+		g->cand = xcalloc(g->n_deps ? g->n_deps : 1, sizeof(*g->cand));
+		setup_shares(g);
 	}
 	/* Keep a warm connection for every call that may be in flight at once. */
 	loop_set_max_connections(loop, (long)cfg->router.max_concurrent_upstream);
@@ -476,7 +605,7 @@ static void attempt(struct router_call *c)
 		c->retry_after_s = 1;
 		return;
 	}
-	c->dep = pick(r, c->group, c->last_failed, &wait_s, &all_cooling);
+	c->dep = pick(c, &wait_s, &all_cooling);
 	if (!c->dep) {
 		free(c->err_msg);
 		c->retry_after_s = wait_s;
@@ -488,8 +617,10 @@ static void attempt(struct router_call *c)
 					       wait_s);
 		} else {
 			c->err = E_RATE_LIMIT;
-			c->err_msg = xasprintf("rpm/tpm limit reached for every deployment of %s",
-					       c->group->name);
+			c->err_msg =
+				xasprintf("every deployment of %s is at its rpm/tpm or "
+					  "max_parallel_requests limit; try again in %ld seconds",
+					  c->group->name, wait_s);
 		}
 		group_exhausted(c);
 		return;
@@ -645,20 +776,24 @@ static void group_exhausted(struct router_call *c)
 void router_attempt_failed(struct router_call *c)
 {
 	struct router *r = c->r;
-	int64_t allowed = policy_retries(&r->cfg->router_settings.retry_policy,
-					 c->dep->m->litellm_params.num_retries, c->err);
+	int64_t allowed =
+		policy_retries(&r->cfg->router_settings.retry_policy,
+			       c->dep->m->litellm_params.num_retries, c->err, c->err_status);
 	int64_t left_ms =
 		r->cfg->router_settings.timeout_s * 1000 - (now_mono_us() - c->t_start) / 1000;
 	int64_t delay;
 	const char *v[] = {c->group->name, NULL};
 
 	if (policy_counts_for_cooldown(c->err, c->err_status))
-		note_failure(r, c->dep, c->err_status);
+		note_failure(r, c->dep, c->err, c->err_status);
+	if (c->err == E_TIMEOUT)
+		note_latency(c, true);
 	c->last_failed = c->dep;
 	log_info("%s via %s failed: %s %ld: %s", c->group->name, c->dep->m->model_info.id,
 		 policy_class_name(c->err), c->err_status, c->err_msg ? c->err_msg : "");
 	delay = policy_retry_delay_ms(c->attempts_in_group, allowed, c->cancelled, c->retry_after_s,
-				      c->retry_after_s > 0 ? 0 : random(), left_ms);
+				      c->retry_after_s > 0 ? 0 : random(),
+				      r->cfg->router_settings.retry_after_s * 1000, left_ms);
 	if (delay >= 0) {
 		c->attempts_in_group++;
 		c->retries++;
@@ -696,6 +831,7 @@ static void count_success(struct router_call *c)
 			    NULL};
 
 	router_estimate_tokens(c);
+	note_latency(c, false);
 	metric_inc(r->m.requests, kv, 1);
 	{
 		struct metric *const fs[] = {r->m.in_tokens, r->m.out_tokens, r->m.cached_tokens,
@@ -1095,8 +1231,10 @@ void router_destroy(struct router *r)
 		provider_headers_free(r->deps[i].headers);
 		free(r->deps[i].fail_ms);
 	}
-	for (i = 0; i < r->n_groups; i++)
+	for (i = 0; i < r->n_groups; i++) {
 		free(r->groups[i].deps);
+		free(r->groups[i].cand);
+	}
 	free(r->groups);
 	free(r->deps);
 	buf_finish(&r->out);

@@ -16,7 +16,7 @@ model_list:
     litellm_params:
       model: openai/gpt-4o-mini
       api_key: os.environ/OPENAI_API_KEY
-      tpm_limit: 1000
+      tpm_limits: 1000
     model_info:
       owner_team: data
     litellm_provider: openai
@@ -31,7 +31,7 @@ general_settings:
 
 # (line:col, section as the message names it, key) of each unknown key above
 UNKNOWN_AT = [
-    ("6:7", "model_list[0].litellm_params", "tpm_limit"),
+    ("6:7", "model_list[0].litellm_params", "tpm_limits"),
     ("8:7", "model_list[0].model_info", "owner_team"),
     ("9:5", "model_list[0]", "litellm_provider"),
     ("11:3", "litellm_settings", "log_level"),
@@ -129,7 +129,7 @@ def test_the_summary_lists_ignored_keys_by_section_and_ends_with_the_count(tmp_p
     block = lines[start:end + 1]
     assert block == [
         "LiteLLM compatibility:",
-        "  ignored in model_list[].litellm_params: tpm_limit (unknown)",
+        "  ignored in model_list[].litellm_params: tpm_limits (unknown)",
         "  ignored in model_list[].model_info: owner_team (unknown)",
         "  ignored in model_list[]: litellm_provider (unknown)",
         "  ignored in litellm_settings: log_level (unknown)",
