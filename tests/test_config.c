@@ -976,16 +976,34 @@ static void test_deliver_target_must_be_telegram_chat(void **state)
 static void test_provider_prefixes(void **state)
 {
 	(void)state;
-	expect_error("model_list:\n  - model_name: c\n    litellm_params: {model: "
-		     "vertex_ai/gemini-pro}\n",
-		     "t.yaml:3:29: error: model_list[0].litellm_params.model: provider 'vertex_ai' "
-		     "is not supported: use gemini/<model> with a Google AI Studio key "
-		     "(GEMINI_API_KEY)");
-	expect_error("model_list:\n  - model_name: c\n    litellm_params: {model: "
-		     "nosuch/m}\n",
-		     "t.yaml:3:29: error: model_list[0].litellm_params.model: provider 'nosuch' is "
-		     "not one hermetic knows (docs/router.md lists them); give api_base to call it "
-		     "as an OpenAI-compatible server");
+	/* what hermetic cannot call loads inactive, with why */
+	expect_warning(
+		"model_list:\n  - model_name: c\n    litellm_params: {model: "
+		"vertex_ai/gemini-pro}\n",
+		"t.yaml:3:29: warning: model_list[0].litellm_params.model: deployment of 'c' "
+		"is inactive: vertex_ai needs a service account key: set vertex_credentials "
+		"or GOOGLE_APPLICATION_CREDENTIALS (gcloud's application-default login and "
+		"the metadata server are not read); calls to it get an error");
+	expect_warning(
+		"model_list:\n  - model_name: c\n    litellm_params: {model: "
+		"nosuch/m}\n",
+		"t.yaml:3:29: warning: model_list[0].litellm_params.model: deployment of 'c' "
+		"is inactive: provider 'nosuch' is not one hermetic knows (docs/router.md "
+		"lists them); give api_base to call it as an OpenAI-compatible server; calls "
+		"to it get an error");
+	expect_warning(
+		"model_list:\n  - model_name: c\n    litellm_params: {model: "
+		"github_copilot/gpt-4o}\n",
+		"t.yaml:3:29: warning: model_list[0].litellm_params.model: deployment of 'c' "
+		"is inactive: GitHub Copilot signs in with a device-login flow that a server "
+		"cannot complete; calls to it get an error");
+	expect_warning(
+		"model_list:\n  - model_name: c\n    litellm_params: {model: "
+		"sagemaker/jumpstart-llama, api_base: \"http://sm:8080\"}\n",
+		"t.yaml:3:29: warning: model_list[0].litellm_params.model: deployment of 'c' "
+		"is inactive: SageMaker endpoint invocation is not implemented; serve the "
+		"model behind an OpenAI-compatible api_base (openai/<id>); calls to it get an "
+		"error");
 	expect_warning("model_list:\n  - model_name: c\n    litellm_params: {model: "
 		       "nosuch/llama3, api_base: \"http://vllm:8000/v1\"}\n",
 		       "t.yaml:3:29: warning: model_list[0].litellm_params.model: provider "

@@ -95,6 +95,20 @@ struct config_litellm_params {
 	char *aws_access_key_id;     /* secret */
 	char *aws_secret_access_key; /* secret */
 	char *aws_session_token;     /* secret; NULL = none */
+	/* vertex_ai: the Google Cloud project and region (default VERTEXAI_PROJECT or the
+	 * service account's project_id, VERTEXAI_LOCATION or us-central1) and the service
+	 * account: a JSON key file's path or its JSON text (default
+	 * GOOGLE_APPLICATION_CREDENTIALS) */
+	char *vertex_project;
+	char *vertex_location;
+	char *vertex_credentials; /* secret */
+};
+
+/* A Google service account, read from its JSON key at load (vertex_ai deployments). */
+struct config_gcp_account {
+	char *client_email;
+	char *private_key; /* secret: the PEM text */
+	char *token_uri;   /* where the signed JWT is exchanged for an access token */
 };
 
 /* What a deployment serves (LiteLLM's model_info.mode); unknown values load as chat with a
@@ -142,6 +156,7 @@ struct config_model {
 			       * for a wildcard entry a '*' in it stands for what the '*' of
 			       * model_name matched (see router/policy.h) */
 	bool wildcard;	      /* derived: model_name has a '*': "*", "anthropic/" + '*' */
+	struct config_gcp_account gcp; /* derived: vertex_ai's service account, else zeroed */
 	char *inactive; /* derived: why the deployment is not routed (a provider hermetic cannot
 			 * call, say); NULL = active. It still loads and shows in config check. */
 };

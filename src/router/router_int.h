@@ -46,6 +46,7 @@ struct deployment {
 	int64_t cooldown_until_ms;
 	int64_t last_fail_ms;
 	struct policy_window win;
+	struct gtoken_account *gacct; /* vertex_ai: the service account's tokens, else NULL */
 };
 
 struct group {
@@ -69,6 +70,7 @@ struct router {
 	struct buf out; /* SSE events forwarded during one upstream read */
 	bool feeding;	/* inside sse_feed: router_stream_forward() only collects */
 	struct router_metrics m;
+	struct gtoken *gtoken; /* Google service accounts' access tokens (vertex_ai) */
 };
 
 struct router_call {
@@ -123,6 +125,10 @@ struct router_call {
 	size_t output_chars; /* generated text seen: content, reasoning, tool calls */
 	bool attempt_open;   /* sent upstream and not settled yet */
 	bool budget_wait;    /* waiting for calls in flight to settle */
+	/* waiting for token_acct's token exchange number token_seq (gtoken.h) */
+	bool token_wait;
+	struct gtoken_account *token_acct;
+	uint64_t token_seq;
 	struct spend_hold hold;
 	double est_usd; /* what the attempt may cost (reserved), < 0 = unknown */
 	bool stream_failed, stream_failed_forwarded;
