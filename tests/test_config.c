@@ -1066,6 +1066,76 @@ static void test_provider_defaults(void **state)
 	result_finish(&r);
 }
 
+/* The providers issue 39 adds: OpenAI-compatible ones with LiteLLM's base URL and key
+ * variable (cloudflare's URL holds the account id), and vertex_ai: the publisher from the
+ * model id, the project from the service account's key, the host from the location ("global"
+ * has no region prefix), model garden ids inactive. */
+static void test_more_provider_defaults(void **state)
+{
+	char sa[512], yaml[4096];
+	struct result r;
+	struct config *cfg;
+
+	(void)state;
+	snprintf(sa, sizeof(sa), "%s/vertex-sa.json", getenv("HERMETIC_TEST_DATA"));
+	snprintf(yaml, sizeof(yaml),
+		 "model_list:\n"
+		 "  - {model_name: a, litellm_params: {model: cohere/command-r-plus}}\n"
+		 "  - {model_name: b, litellm_params: {model: github/Phi-4}}\n"
+		 "  - {model_name: c, litellm_params: {model: cloudflare/@cf/meta/llama-3-8b}}\n"
+		 "  - {model_name: d, litellm_params: {model: zhipuai/glm-4}}\n"
+		 "  - {model_name: e, litellm_params: {model: volcengine/ep-123}}\n"
+		 "  - {model_name: f, litellm_params: {model: nvidia/meta/llama3-70b}}\n"
+		 "  - {model_name: g, litellm_params: {model: vertex_ai/gemini-2.5-pro, "
+		 "vertex_credentials: %s, vertex_location: global}}\n"
+		 "  - {model_name: h, litellm_params: {model: vertex_ai/claude-opus-4@20250514, "
+		 "vertex_credentials: %s, vertex_location: europe-west4, vertex_project: pp}}\n"
+		 "  - {model_name: i, litellm_params: {model: vertex_ai/meta/llama3-405b, "
+		 "vertex_credentials: %s}}\n",
+		 sa, sa, sa);
+	setenv("COHERE_API_KEY", "co-from-env", 1);
+	setenv("CLOUDFLARE_ACCOUNT_ID", "acct123", 1);
+	setenv("ZHIPUAI_API_KEY", "zp-from-env", 1);
+	r = parse(yaml);
+	unsetenv("COHERE_API_KEY");
+	unsetenv("CLOUDFLARE_ACCOUNT_ID");
+	unsetenv("ZHIPUAI_API_KEY");
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	cfg = r.cfg;
+	assert_string_equal(cfg->models[0].litellm_params.api_base,
+			    "https://api.cohere.ai/compatibility/v1");
+	assert_string_equal(cfg->models[0].litellm_params.api_key, "co-from-env");
+	assert_string_equal(cfg->models[1].litellm_params.api_base,
+			    "https://models.inference.ai.azure.com");
+	assert_string_equal(cfg->models[2].litellm_params.api_base,
+			    "https://api.cloudflare.com/client/v4/accounts/acct123/ai/v1");
+	assert_string_equal(cfg->models[2].upstream_model, "@cf/meta/llama-3-8b");
+	assert_string_equal(cfg->models[3].litellm_params.api_base,
+			    "https://open.bigmodel.cn/api/paas/v4");
+	assert_string_equal(cfg->models[3].litellm_params.api_key, "zp-from-env");
+	assert_string_equal(cfg->models[4].litellm_params.api_base,
+			    "https://ark.cn-beijing.volces.com/api/v3");
+	assert_string_equal(cfg->models[5].upstream_model, "meta/llama3-70b");
+	assert_int_equal(cfg->models[6].dialect, DIALECT_VERTEX);
+	assert_string_equal(cfg->models[6].litellm_params.api_base,
+			    "https://aiplatform.googleapis.com");
+	assert_string_equal(cfg->models[6].litellm_params.vertex_project, "proj-from-key");
+	assert_string_equal(cfg->models[6].gcp.client_email,
+			    "unit@proj-from-key.iam.gserviceaccount.com");
+	assert_string_equal(cfg->models[6].gcp.token_uri, "https://oauth2.googleapis.com/token");
+	assert_non_null(strstr(cfg->models[6].gcp.private_key, "BEGIN PRIVATE KEY"));
+	assert_int_equal(cfg->models[7].dialect, DIALECT_VERTEX_ANTHROPIC);
+	assert_string_equal(cfg->models[7].litellm_params.api_base,
+			    "https://europe-west4-aiplatform.googleapis.com");
+	assert_string_equal(cfg->models[7].litellm_params.vertex_project, "pp");
+	assert_null(cfg->models[7].inactive);
+	assert_non_null(cfg->models[8].inactive);
+	assert_non_null(strstr(cfg->models[8].inactive, "model garden"));
+	result_finish(&r);
+}
+
 static void test_mcp_server_needs_exactly_one_of_url_and_command(void **state)
 {
 	(void)state;
@@ -2030,6 +2100,7 @@ int main(void)
 		cmocka_unit_test(test_deliver_target_must_be_telegram_chat),
 		cmocka_unit_test(test_provider_prefixes),
 		cmocka_unit_test(test_provider_defaults),
+		cmocka_unit_test(test_more_provider_defaults),
 		cmocka_unit_test(test_mcp_server_needs_exactly_one_of_url_and_command),
 		cmocka_unit_test(test_mcp_tool_prefix_collision_is_an_error),
 		cmocka_unit_test(test_hermes_mcp_keys_load_with_warnings),

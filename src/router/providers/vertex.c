@@ -56,15 +56,33 @@ static char *model_url(const struct config_model *m, const char *publisher, cons
 	return url;
 }
 
-static int gemini_build(const struct config_model *m, enum provider_route route, cJSON *req,
-			bool stream, struct provider_request *out, char *err, size_t err_len)
+/* The id goes into the URL's path as it is: a wildcard deployment's id comes from the client,
+ * so only the characters of Google's and Anthropic's ids ("claude-sonnet-4@20250514") pass. */
+static int check(const struct config_model *m, enum provider_route route, char *err, size_t err_len)
 {
-	int rc;
+	const char *s;
 
 	if (route != PROVIDER_CHAT) {
 		snprintf(err, err_len, "vertex_ai deployments serve chat completions only");
 		return -ENOTSUP;
 	}
+	for (s = m->upstream_model; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("-._@", *s))) {
+			snprintf(err, err_len, "vertex_ai: '%.80s' is not a Vertex model id",
+				 m->upstream_model);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static int gemini_build(const struct config_model *m, enum provider_route route, cJSON *req,
+			bool stream, struct provider_request *out, char *err, size_t err_len)
+{
+	int rc = check(m, route, err, err_len);
+
+	if (rc < 0)
+		return rc;
 	rc = provider_gemini.build(m, route, req, stream, out, err, err_len);
 	if (rc < 0)
 		return rc;
@@ -83,9 +101,10 @@ static int anthropic_build(const struct config_model *m, enum provider_route rou
 	const char *rest;
 	char *body;
 	size_t n_rest;
-	int rc;
+	int rc = check(m, route, err, err_len);
 
-	rc = provider_anthropic.build(m, route, req, stream, out, err, err_len);
+	if (rc == 0)
+		rc = provider_anthropic.build(m, route, req, stream, out, err, err_len);
 	if (rc < 0)
 		return rc;
 	rest = strstr(out->body, ",\"max_tokens\":");
