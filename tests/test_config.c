@@ -1040,7 +1040,11 @@ static void test_provider_defaults(void **state)
 		  "  - {model_name: m, litellm_params: {model: gemini/gemini-2.0-flash, "
 		  "api_key: k123}}\n"
 		  "  - {model_name: b, litellm_params: {model: claude-sonnet-4-5, api_key: "
-		  "k123}}\n");
+		  "k123}}\n"
+		  "  - {model_name: d, litellm_params: {model: command-r-plus, api_key: k1}}\n"
+		  "  - {model_name: e, litellm_params: {model: gemini-1.5-flash-001}}\n"
+		  "  - {model_name: f, litellm_params: {model: gemini-1.5-flash, api_base: "
+		  "\"http://proxy:4000/v1\"}}\n");
 	unsetenv("GROQ_API_KEY");
 	if (r.rc != 0)
 		print_error("%s", r.out);
@@ -1063,6 +1067,15 @@ static void test_provider_defaults(void **state)
 	assert_int_equal(cfg->models[5].dialect, DIALECT_ANTHROPIC);
 	assert_string_equal(cfg->models[5].provider, "anthropic");
 	assert_string_equal(cfg->models[5].upstream_model, "claude-sonnet-4-5");
+	/* Bare Cohere and Gemini ids go where LiteLLM's model map puts them... */
+	assert_string_equal(cfg->models[6].provider, "cohere");
+	assert_string_equal(cfg->models[6].litellm_params.api_base,
+			    "https://api.cohere.ai/compatibility/v1");
+	assert_string_equal(cfg->models[7].provider, "vertex_ai");
+	assert_non_null(cfg->models[7].inactive); /* no service account here */
+	/* ...unless an api_base names the server. */
+	assert_string_equal(cfg->models[8].provider, "openai");
+	assert_string_equal(cfg->models[8].litellm_params.api_base, "http://proxy:4000/v1");
 	result_finish(&r);
 }
 

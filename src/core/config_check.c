@@ -320,11 +320,17 @@ static void provider_defaults(struct ctx *c, const struct node *at, struct confi
 }
 
 /* The provider of a model id written without a prefix, as LiteLLM infers it for the ids it
- * knows: Anthropic's "claude-..." ids, else OpenAI's. */
-static const struct provider_info *bare_provider(const char *id)
+ * knows: Anthropic's "claude-..." ids, Cohere's "command-..." ids, Google's "gemini-..." ids
+ * (LiteLLM's model map puts them on vertex_ai), else OpenAI's. With an api_base the id goes to
+ * that server, so only Anthropic's keeps its own dialect there. */
+static const struct provider_info *bare_provider(const char *id, bool own_base)
 {
 	if (strncmp(id, "claude-", 7) == 0)
 		return providers_find("anthropic", 9);
+	if (!own_base && (strncmp(id, "command-", 8) == 0 || strcmp(id, "command") == 0))
+		return providers_find("cohere", 6);
+	if (!own_base && strncmp(id, "gemini-", 7) == 0)
+		return providers_find("vertex_ai", 9);
 	return providers_at(0);
 }
 
@@ -348,7 +354,8 @@ static void model_provider(struct ctx *c, const struct node *at, struct config_m
 			     : p->model;
 	} else {
 		len = slash ? (size_t)(slash - p->model) : 0;
-		pv = slash ? providers_find(p->model, len) : bare_provider(p->model);
+		pv = slash ? providers_find(p->model, len)
+			   : bare_provider(p->model, p->api_base != NULL);
 		prefix = xstrndup(p->model, len);
 		id = slash ? slash + 1 : p->model;
 	}
