@@ -23,6 +23,7 @@
 #include <mbedtls/version.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define KEY_FILE_CAP (64 * 1024)
 
@@ -40,6 +41,24 @@ static const char *json_str(const cJSON *o, const char *name)
 	return cJSON_IsString(v) && *v->valuestring ? v->valuestring : NULL;
 }
 
+#if MBEDTLS_VERSION_MAJOR >= 3
+/* mbedTLS 3 asks for a random source while it parses (blinding in its key checks). */
+static int rng(void *arg, unsigned char *out, size_t len)
+{
+	size_t got = 0;
+
+	(void)arg;
+	while (got < len) {
+		ssize_t n = getrandom(out + got, len - got, 0);
+
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+#endif
+
 /* Whether pem is a private key mbedTLS can sign RS256 with. */
 static bool rsa_key_ok(const char *pem, char *why, size_t why_len)
 {
@@ -48,7 +67,7 @@ static bool rsa_key_ok(const char *pem, char *why, size_t why_len)
 
 	mbedtls_pk_init(&pk);
 #if MBEDTLS_VERSION_MAJOR >= 3
-	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0, NULL,
+	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0, rng,
 				  NULL);
 #else
 	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
