@@ -145,7 +145,7 @@ static void on_exchange_done(struct httpc_req *req, void *arg)
 }
 
 /* Starts an exchange; on a failure to start, records it as the exchange's result. */
-static void start_exchange(struct gtoken_account *a)
+static void start_exchange(struct gtoken_account *a, int64_t timeout_ms)
 {
 	static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded",
 					      "Accept: application/json", NULL};
@@ -169,7 +169,8 @@ static void start_exchange(struct gtoken_account *a)
 	o.body = form;
 	o.body_len = strlen(form);
 	o.body_take = true;
-	o.timeout_ms = EXCHANGE_TIMEOUT_MS;
+	o.timeout_ms = timeout_ms > 0 && timeout_ms < EXCHANGE_TIMEOUT_MS ? (long)timeout_ms
+									  : EXCHANGE_TIMEOUT_MS;
 	o.max_response_bytes = ANSWER_CAP;
 	if (httpc_start(a->g->loop, &o, on_exchange_done, a, &a->http) < 0) {
 		a->http = NULL;
@@ -178,8 +179,8 @@ static void start_exchange(struct gtoken_account *a)
 	}
 }
 
-enum gtoken_state gtoken_get(struct gtoken_account *a, int64_t now_ms, uint64_t *seq,
-			     const char **token, long *status, const char **msg)
+enum gtoken_state gtoken_get(struct gtoken_account *a, int64_t now_ms, int64_t timeout_ms,
+			     uint64_t *seq, const char **token, long *status, const char **msg)
 {
 	if (a->token && now_ms < a->refresh_at_ms) {
 		*seq = 0;
@@ -193,7 +194,7 @@ enum gtoken_state gtoken_get(struct gtoken_account *a, int64_t now_ms, uint64_t 
 		return GTOKEN_FAILED;
 	}
 	if (!a->http) {
-		start_exchange(a);
+		start_exchange(a, timeout_ms);
 		if (!a->http) {
 			*seq = 0;
 			*status = a->fail_status;

@@ -34,11 +34,12 @@ enum gtoken_state {
 };
 
 /* What a call gets now. *seq is the caller's: 0 before it waits, then the exchange it waits
- * for (set on GTOKEN_PENDING, reset on the others). On GTOKEN_FAILED, *status is the HTTP
- * status for the call (401: the account was refused; 502/504: the endpoint failed or did not
- * answer in time) and *msg says why (borrowed, like the token). */
-enum gtoken_state gtoken_get(struct gtoken_account *a, int64_t now_ms, uint64_t *seq,
-			     const char **token, long *status, const char **msg);
+ * for (set on GTOKEN_PENDING, reset on the others). An exchange this starts may take
+ * timeout_ms (the call's own timeout; at most 30 s, also for 0). On GTOKEN_FAILED, *status is
+ * the HTTP status for the call (401: the account was refused; 502/504: the endpoint failed or
+ * did not answer in time) and *msg says why (borrowed, like the token). */
+enum gtoken_state gtoken_get(struct gtoken_account *a, int64_t now_ms, int64_t timeout_ms,
+			     uint64_t *seq, const char **token, long *status, const char **msg);
 
 /* Exchanges made so far, for tests and logs. */
 uint64_t gtoken_exchanges(const struct gtoken_account *a);

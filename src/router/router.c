@@ -503,6 +503,9 @@ static void no_active_deployment(struct router_call *c)
 static int google_token(struct router_call *c, const char **token)
 {
 	struct gtoken_account *a = c->dep->gacct;
+	int64_t timeout_s = c->dep->m->litellm_params.timeout_s
+				    ? c->dep->m->litellm_params.timeout_s
+				    : c->r->cfg->router_settings.timeout_s;
 	const char *msg = NULL;
 	long status = 0;
 
@@ -510,7 +513,8 @@ static int google_token(struct router_call *c, const char **token)
 		c->token_seq = 0;
 	c->token_acct = a;
 	c->token_wait = false;
-	switch (gtoken_get(a, now_mono_ms(), &c->token_seq, token, &status, &msg)) {
+	switch (gtoken_get(a, now_mono_ms(), timeout_s * 1000, &c->token_seq, token, &status,
+			   &msg)) {
 	case GTOKEN_READY:
 		return 0;
 	case GTOKEN_PENDING:

@@ -187,6 +187,21 @@ def test_a_refused_exchange_is_a_clear_error_and_nothing_is_sent(vertex, account
     assert r.chat("gem").content() == "back"
 
 
+def test_a_token_endpoint_that_does_not_answer_times_out_with_the_call(vertex, account, fake,
+                                                                        start_router):
+    vertex.token_delay = 4
+    r = start(start_router, fake, [vertex_deployment("gem", vertex, GEMINI, account[0],
+                                                     timeout=1)])
+    t0 = time.monotonic()
+    reply = r.chat("gem")
+    took = time.monotonic() - t0
+    assert reply.status == 408, reply.text
+    msg = reply.json()["error"]["message"]
+    assert "no access token for " + EMAIL in msg
+    assert took < 3.5, took
+    assert vertex.requests == []
+
+
 def test_credentials_as_json_text_and_from_the_environment(vertex, account, fake,
                                                            start_router):
     path, info = account
