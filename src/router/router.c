@@ -141,12 +141,16 @@ static bool cooling(const struct deployment *d, int64_t t_ms)
 
 static void set_state_metric(struct router *r, struct deployment *d, int64_t t_ms)
 {
-	const char *v[] = {d->m->model_name, d->m->model_info.id, d->m->litellm_params.api_base,
-			   d->m->provider, NULL};
+	const char *base = d->m->litellm_params.api_base;
+	const char *v[] = {d->m->model_name, d->m->model_info.id, base ? base : "", d->m->provider,
+			   NULL};
 
+	/* an inactive deployment (nothing to call) is LiteLLM's 2, a complete outage */
 	metric_set(r->m.state, v,
-		   policy_deployment_state(d->cooldown_until_ms, d->last_fail_ms, t_ms,
-					   r->cfg->router_settings.cooldown_time_s * 1000));
+		   d->m->inactive ? 2
+				  : policy_deployment_state(
+					    d->cooldown_until_ms, d->last_fail_ms, t_ms,
+					    r->cfg->router_settings.cooldown_time_s * 1000));
 }
 
 static void note_failure(struct router *r, struct deployment *d, long status)

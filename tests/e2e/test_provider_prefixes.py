@@ -9,7 +9,8 @@ import pytest
 from conftest import clean_env, run
 from fakes.fake_openai import text as openai_text
 from router_harness import (  # noqa: F401 (fake, start_router are fixtures)
-    UPSTREAM_KEY, api_base_of, deployment, fake, router_config, start_router,
+    UPSTREAM_KEY, api_base_of, deployment, fake, parse_metrics, router_config, samples,
+    start_router,
 )
 
 # prefix, model as written, the variable LiteLLM reads the key from
@@ -95,6 +96,13 @@ def test_an_inactive_group_answers_503_and_the_rest_routes(fake, start_router):
         "signs in with a device-login flow that a server cannot complete")
     assert fake.chat_requests == []
     assert r.chat("free").content() == "still routing"
+    # LiteLLM's deployment state: 2 (complete outage) for the inactive one, 0 for the other
+    parsed = parse_metrics(r.metrics_text())
+    assert [v for _, _, v in samples(parsed, "litellm_deployment_state",
+                                     litellm_model_name="copilot", api_base="",
+                                     api_provider="github_copilot")] == [2]
+    assert [v for _, _, v in samples(parsed, "litellm_deployment_state",
+                                     litellm_model_name="free")] == [0]
 
 
 def test_an_inactive_group_falls_back(fake, start_router):
