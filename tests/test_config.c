@@ -64,6 +64,11 @@ static int setup(void **state)
 	unsetenv("HERMETIC_HOME");
 	unsetenv("HERMETIC_CONFIG");
 	unsetenv("NOT_SET_ANYWHERE");
+	/* no gcloud login of the machine's user leaks into the vertex_ai tests */
+	setenv("CLOUDSDK_CONFIG", "/nonexistent/hermetic-test-gcloud", 1);
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	unsetenv("VERTEXAI_PROJECT");
+	unsetenv("GOOGLE_CLOUD_PROJECT");
 	if (!mkdtemp(tzdir))
 		return -1;
 	for (i = 0; i < ARRAY_LEN(zones); i++)
@@ -981,9 +986,17 @@ static void test_provider_prefixes(void **state)
 		"model_list:\n  - model_name: c\n    litellm_params: {model: "
 		"vertex_ai/gemini-pro}\n",
 		"t.yaml:3:29: warning: model_list[0].litellm_params.model: deployment of 'c' "
-		"is inactive: vertex_ai needs a service account key: set vertex_credentials "
-		"or GOOGLE_APPLICATION_CREDENTIALS (gcloud's application-default login and "
-		"the metadata server are not read); calls to it get an error");
+		"is inactive: vertex_ai has no credentials file (vertex_credentials, "
+		"GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login) and no "
+		"vertex_project to use the metadata server's token with; calls to it get an "
+		"error");
+	/* with a project, the metadata server's token (GCE, GKE) */
+	expect_warning("model_list:\n  - model_name: c\n    litellm_params: {model: "
+		       "vertex_ai/gemini-pro, vertex_project: p1}\n",
+		       "t.yaml:3:29: warning: model_list[0].litellm_params.model: vertex_ai: no "
+		       "credentials file (vertex_credentials, GOOGLE_APPLICATION_CREDENTIALS, "
+		       "gcloud's application-default login): tokens come from the metadata server "
+		       "of a GCE VM or GKE node, at call time");
 	expect_warning(
 		"model_list:\n  - model_name: c\n    litellm_params: {model: "
 		"nosuch/m}\n",

@@ -182,6 +182,18 @@ static void form_is_the_jwt_bearer_grant(void **state)
 	free(f);
 }
 
+static void refresh_form_encodes_each_value(void **state)
+{
+	char *f = gauth_refresh_form("764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.x",
+				     "d-FL95Q19q7MQmFpd7hHD0Ty", "1//0g&a=b c+d/e");
+
+	assert_string_equal(f,
+			    "grant_type=refresh_token&client_id=764086051850-"
+			    "6qr4p6gpi6hn506pt8ejuq83di341hur.apps.x&client_secret=d-"
+			    "FL95Q19q7MQmFpd7hHD0Ty&refresh_token=1%2F%2F0g%26a%3Db%20c%2Bd%2Fe");
+	free(f);
+}
+
 static void token_answers_are_read(void **state)
 {
 	static const struct {
@@ -250,6 +262,7 @@ int main(void)
 		cmocka_unit_test(changed_claims_do_not_verify),
 		cmocka_unit_test(bad_keys_are_refused_with_a_reason),
 		cmocka_unit_test(form_is_the_jwt_bearer_grant),
+		cmocka_unit_test(refresh_form_encodes_each_value),
 		cmocka_unit_test(token_answers_are_read),
 		cmocka_unit_test(tokens_are_refreshed_before_they_end),
 	};

@@ -104,11 +104,23 @@ struct config_litellm_params {
 	char *vertex_credentials; /* secret */
 };
 
-/* A Google service account, read from its JSON key at load (vertex_ai deployments). */
+/* Where a vertex_ai deployment's access token comes from, found at load as Google's
+ * application default credentials are (docs/providers/vertex.md). */
+enum config_gcp_kind {
+	GCP_NONE,
+	GCP_SERVICE_ACCOUNT, /* a JSON key: a signed JWT exchanged at token_uri */
+	GCP_AUTHORIZED_USER, /* gcloud's application-default login: a refresh token */
+	GCP_METADATA,	     /* the GCE/GKE metadata server: GET token_uri */
+};
+
 struct config_gcp_account {
-	char *client_email;
-	char *private_key; /* secret: the PEM text */
-	char *token_uri;   /* where the signed JWT is exchanged for an access token */
+	enum config_gcp_kind kind;
+	char *client_email;  /* the service account; a label for the others */
+	char *private_key;   /* secret: the PEM text (service account) */
+	char *token_uri;     /* where the token is asked for */
+	char *client_id;     /* authorized_user */
+	char *client_secret; /* secret; authorized_user */
+	char *refresh_token; /* secret; authorized_user */
 };
 
 /* What a deployment serves (LiteLLM's model_info.mode); unknown values load as chat with a

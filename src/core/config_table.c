@@ -350,8 +350,9 @@ static const struct opt litellm_params_opts[] = {
 	 .text = "vertex_ai: the region (or global); default VERTEXAI_LOCATION, else us-central1"},
 	{"vertex_credentials", T_STR, FLD(config_litellm_params, vertex_credentials),
 	 .flags = F_SECRET | F_SOFT_ENV,
-	 .text = "vertex_ai: the service account's JSON key file, or its JSON text; default "
-		 "GOOGLE_APPLICATION_CREDENTIALS"},
+	 .text = "vertex_ai: a credentials file (service account key, gcloud login), or its "
+		 "JSON text; default GOOGLE_APPLICATION_CREDENTIALS, gcloud's login, the metadata "
+		 "server"},
 };
 
 static const struct table litellm_params_table = {
@@ -416,6 +417,9 @@ static const struct opt model_opts[] = {
 	{"(gcp.client_email)", T_STR, FLD(config_model, gcp.client_email), .flags = F_DERIVED},
 	{"(gcp.private_key)", T_STR, FLD(config_model, gcp.private_key), .flags = F_DERIVED},
 	{"(gcp.token_uri)", T_STR, FLD(config_model, gcp.token_uri), .flags = F_DERIVED},
+	{"(gcp.client_id)", T_STR, FLD(config_model, gcp.client_id), .flags = F_DERIVED},
+	{"(gcp.client_secret)", T_STR, FLD(config_model, gcp.client_secret), .flags = F_DERIVED},
+	{"(gcp.refresh_token)", T_STR, FLD(config_model, gcp.refresh_token), .flags = F_DERIVED},
 };
 
 static const struct table model_table = {

@@ -7,9 +7,11 @@
  * GOOGLE_APPLICATION_CREDENTIALS), whose private key is parsed here so that a bad key is a
  * FILE:LINE:COL error at load, not a failed call at 3 a.m.
  *
- * A deployment with no service account at all loads inactive (LiteLLM would fall back to
- * gcloud's application-default login or the metadata server, which hermetic does not read);
- * one whose credentials are given but unreadable or malformed is an error.
+ * The credentials are looked for as Google's application default credentials are:
+ * vertex_credentials, GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login file
+ * (a service account key or an authorized_user refresh token), else the metadata server of a
+ * GCE VM or GKE node (then vertex_project must be known; else the deployment loads inactive).
+ * Credentials that are given but unreadable or malformed are an error.
  */
 #include "core/config.h"
 #include "core/config_int.h"
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #define KEY_FILE_CAP (64 * 1024)
 
@@ -103,7 +106,9 @@ static int key_text(const char *cred, struct buf *out, char *why, size_t why_len
 	return rc;
 }
 
-/* Fills m->gcp from the key's JSON text; the project_id it names goes to *project. */
+/* Fills m->gcp from a credentials file's JSON text, as Google's libraries read it: a service
+ * account's key, or the authorized_user file of gcloud's application-default login. The
+ * project it names (project_id, quota_project_id) goes to *project. */
 static int read_account(struct ctx *c, const struct node *at, struct config_model *m,
 			const char *text, char **project, char *why, size_t why_len)
 {
@@ -111,31 +116,85 @@ static int read_account(struct ctx *c, const struct node *at, struct config_mode
 	const char *type = json_str(root, "type"), *email = json_str(root, "client_email");
 	const char *key = json_str(root, "private_key"), *uri = json_str(root, "token_uri");
 	const char *pid = json_str(root, "project_id");
+	const char *cid = json_str(root, "client_id"), *secret = json_str(root, "client_secret");
+	const char *refresh = json_str(root, "refresh_token");
+	bool user = type && strcmp(type, "authorized_user") == 0;
 
 	if (!cJSON_IsObject(root))
-		snprintf(why, why_len, "the service account key is not a JSON object");
-	else if (!type || strcmp(type, "service_account") != 0)
-		snprintf(
-			why, why_len,
-			"the credentials are of type '%s'; hermetic signs with a service account's "
-			"key (type service_account)",
-			type ? type : "(none)");
-	else if (!email || !key)
+		snprintf(why, why_len, "the credentials are not a JSON object");
+	else if (!type || (strcmp(type, "service_account") != 0 && !user))
+		snprintf(why, why_len,
+			 "the credentials are of type '%.40s'; hermetic reads a service account's "
+			 "key (service_account) or gcloud's application-default login "
+			 "(authorized_user)",
+			 type ? type : "(none)");
+	else if (user && (!cid || !secret || !refresh))
+		snprintf(why, why_len, "the authorized_user credentials have no %s",
+			 !cid	   ? "client_id"
+			 : !secret ? "client_secret"
+				   : "refresh_token");
+	else if (!user && (!email || !key))
 		snprintf(why, why_len, "the service account key has no %s",
 			 !email ? "client_email" : "private_key");
 	else if (uri && strncmp(uri, "https://", 8) != 0 && strncmp(uri, "http://", 7) != 0)
-		snprintf(why, why_len, "the service account's token_uri is not an http(s) URL");
-	else
+		snprintf(why, why_len, "the credentials' token_uri is not an http(s) URL");
+	else if (!user)
 		rsa_key_ok(key, why, why_len);
 	if (!*why) {
-		m->gcp.client_email = xstrdup(email);
-		m->gcp.private_key = xstrdup(key);
 		m->gcp.token_uri = xstrdup(uri ? uri : "https://oauth2.googleapis.com/token");
-		cfg_note_secret(c, at, m->gcp.private_key);
+		if (user) {
+			m->gcp.kind = GCP_AUTHORIZED_USER;
+			m->gcp.client_email = xasprintf("authorized_user %s", cid);
+			m->gcp.client_id = xstrdup(cid);
+			m->gcp.client_secret = xstrdup(secret);
+			m->gcp.refresh_token = xstrdup(refresh);
+			cfg_note_secret(c, at, m->gcp.client_secret);
+			cfg_note_secret(c, at, m->gcp.refresh_token);
+			pid = json_str(root, "quota_project_id");
+		} else {
+			m->gcp.kind = GCP_SERVICE_ACCOUNT;
+			m->gcp.client_email = xstrdup(email);
+			m->gcp.private_key = xstrdup(key);
+			cfg_note_secret(c, at, m->gcp.private_key);
+		}
 		*project = pid ? xstrdup(pid) : NULL;
 	}
 	cJSON_Delete(root);
 	return *why ? -EINVAL : 0;
+}
+
+/* gcloud's application-default login file, when it exists: $CLOUDSDK_CONFIG/, else
+ * ~/.config/gcloud/, application_default_credentials.json (malloc'd), else NULL. */
+static char *adc_file(void)
+{
+	const char *dir = env_of("CLOUDSDK_CONFIG"), *home = env_of("HOME");
+	char *path =
+		dir    ? xasprintf("%s/application_default_credentials.json", dir)
+		: home ? xasprintf("%s/.config/gcloud/application_default_credentials.json", home)
+		       : NULL;
+
+	if (path && access(path, F_OK) != 0) {
+		free(path);
+		path = NULL;
+	}
+	return path;
+}
+
+/* The metadata server's token URL: GCE_METADATA_HOST (host[:port], as Google's libraries
+ * take it) or metadata.google.internal. NULL for a host that is not one. */
+static char *metadata_token_uri(void)
+{
+	const char *host = env_of("GCE_METADATA_HOST");
+	const char *h;
+
+	if (!host)
+		host = "metadata.google.internal";
+	for (h = host; *h; h++)
+		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+		      (*h >= '0' && *h <= '9') || strchr(".-:[]", *h)))
+			return NULL;
+	return xasprintf("http://%s/computeMetadata/v1/instance/service-accounts/default/token",
+			 host);
 }
 
 /* A location is a region name ("us-central1", "europe-west4") or "global": nothing that could
@@ -167,12 +226,47 @@ static void deactivate(struct ctx *c, const struct node *params, struct config_m
 	cfg_path_pop(c, at);
 }
 
+/* No credentials file anywhere: the token comes from the metadata server of the GCE VM or
+ * GKE node (workload identity), as Google's libraries fall back to. Its project cannot be read
+ * at load, so one must be named. */
+static bool metadata_account(struct ctx *c, const struct node *params, struct config_model *m)
+{
+	struct config_litellm_params *p = &m->litellm_params;
+	const char *pid = env_of("VERTEXAI_PROJECT") ? env_of("VERTEXAI_PROJECT")
+						     : env_of("GOOGLE_CLOUD_PROJECT");
+	size_t at;
+
+	if (!p->vertex_project && !pid) {
+		deactivate(c, params, m,
+			   "vertex_ai has no credentials file (vertex_credentials, "
+			   "GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login) "
+			   "and no vertex_project to use the metadata server's token with");
+		return false;
+	}
+	m->gcp.token_uri = metadata_token_uri();
+	if (!m->gcp.token_uri) {
+		deactivate(c, params, m, "GCE_METADATA_HOST is not a host[:port]");
+		return false;
+	}
+	m->gcp.kind = GCP_METADATA;
+	m->gcp.client_email = xstrdup("the metadata server's default service account");
+	if (!p->vertex_project)
+		p->vertex_project = xstrdup(pid);
+	at = cfg_path_push(c, ".model");
+	cfg_warn(c, cfg_loc(params, "model"),
+		 "vertex_ai: no credentials file (vertex_credentials, "
+		 "GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login): tokens "
+		 "come from the metadata server of a GCE VM or GKE node, at call time");
+	cfg_path_pop(c, at);
+	return true;
+}
+
 void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_model *m)
 {
 	struct config_litellm_params *p = &m->litellm_params;
 	const char *cred = p->vertex_credentials, *from = "vertex_credentials";
 	const char *key = "vertex_credentials";
-	char why[320] = "", msg[400], *project = NULL;
+	char why[320] = "", msg[400], *project = NULL, *adc = NULL;
 	struct buf text;
 
 	m->dialect = strncmp(m->upstream_model, "claude", 6) == 0 ? DIALECT_VERTEX_ANTHROPIC
@@ -189,22 +283,23 @@ void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_mo
 		from = "GOOGLE_APPLICATION_CREDENTIALS";
 		key = "model";
 	}
-	if (!cred) {
-		deactivate(c, params, m,
-			   "vertex_ai needs a service account key: set "
-			   "vertex_credentials or GOOGLE_APPLICATION_CREDENTIALS "
-			   "(gcloud's application-default login and the metadata server "
-			   "are not read)");
-		return;
+	if (!cred && (adc = adc_file())) {
+		cred = adc;
+		from = "gcloud's application-default credentials";
+		key = "model";
 	}
+	if (!cred && !metadata_account(c, params, m))
+		return;
 	buf_init(&text, 0);
-	if (key_text(cred, &text, why, sizeof(why)) == 0)
+	if (cred && key_text(cred, &text, why, sizeof(why)) == 0)
 		read_account(c, cfg_loc(params, key), m, text.data ? text.data : "", &project, why,
 			     sizeof(why));
 	buf_finish(&text);
-	if (*why) {
+	if (*why)
 		snprintf(msg, sizeof(msg), "%s (%s%s%s)", why, from, cred[0] == '{' ? "" : ": ",
 			 cred[0] == '{' ? "" : cred);
+	free(adc);
+	if (*why) {
 		key_err(c, params, key, msg);
 		return;
 	}
@@ -220,7 +315,7 @@ void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_mo
 	if (!p->vertex_project)
 		key_err(c, params, "model",
 			"vertex_ai needs a project: set vertex_project (or VERTEXAI_PROJECT); the "
-			"service account key names none");
+			"credentials name none");
 	else if (strpbrk(p->vertex_project, "/?#% ")) {
 		snprintf(msg, sizeof(msg), "'%.200s' is not a project id", p->vertex_project);
 		key_err(c, params, "vertex_project", msg);

@@ -1,8 +1,9 @@
-/* gtoken: Google service accounts' access tokens, cached per account, one exchange in flight
- * at a time (see gtoken.h). Owns the accounts' state and their httpc requests; the JWT and the
- * token answer are providers/gauth.c's pure functions. Rejected: a waiter list per account
- * (the router already lists its calls and knows which wait: ready() is enough), blocking the
- * first call's thread on the exchange (nothing blocks the loop).
+/* gtoken: Google access tokens (service accounts, gcloud's authorized users, the metadata
+ * server), cached per account, one exchange in flight at a time (see gtoken.h). Owns the accounts'
+ * state and their httpc requests; the JWT and the token answer are providers/gauth.c's pure
+ * functions. Rejected: a waiter list per account (the router already lists its calls and knows
+ * which wait: ready() is enough), blocking the first call's thread on the exchange (nothing blocks
+ * the loop).
  */
 #include "router/gtoken.h"
 #include "router/providers/gauth.h"
@@ -11,6 +12,7 @@
 #include "core/util.h"
 #include "net/httpc.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +80,7 @@ void gtoken_destroy(struct gtoken *g)
 
 static bool same(const char *a, const char *b)
 {
-	return a && b && strcmp(a, b) == 0;
+	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
 struct gtoken_account *gtoken_account(struct gtoken *g, const struct config_gcp_account *acct)
@@ -89,8 +91,10 @@ struct gtoken_account *gtoken_account(struct gtoken *g, const struct config_gcp_
 	for (i = 0; i < g->n; i++) {
 		const struct config_gcp_account *o = g->accounts[i]->acct;
 
-		if (same(o->client_email, acct->client_email) &&
-		    same(o->token_uri, acct->token_uri) && same(o->private_key, acct->private_key))
+		if (o->kind == acct->kind && same(o->client_email, acct->client_email) &&
+		    same(o->token_uri, acct->token_uri) &&
+		    same(o->private_key, acct->private_key) &&
+		    same(o->refresh_token, acct->refresh_token))
 			return g->accounts[i];
 	}
 	if (g->n == MAX_ACCOUNTS)
@@ -144,33 +148,58 @@ static void on_exchange_done(struct httpc_req *req, void *arg)
 	a->g->ready(a, a->g->arg);
 }
 
+/* The request that gets a token, by where it comes from: a service account's signed JWT or an
+ * authorized user's refresh token POSTed as a form, or the metadata server's GET (which
+ * needs its Metadata-Flavor header). Returns 0, or < 0 with why. */
+static int exchange_request(const struct config_gcp_account *acct, struct httpc_opts *o, char *why,
+			    size_t why_len)
+{
+	static const char *const form_headers[] = {
+		"Content-Type: application/x-www-form-urlencoded", "Accept: application/json",
+		NULL};
+	static const char *const metadata_headers[] = {"Metadata-Flavor: Google", NULL};
+	char *jwt, *form;
+
+	o->url = acct->token_uri;
+	if (acct->kind == GCP_METADATA) {
+		o->method = "GET";
+		o->headers = metadata_headers;
+		return 0;
+	}
+	if (acct->kind == GCP_AUTHORIZED_USER) {
+		form = gauth_refresh_form(acct->client_id, acct->client_secret,
+					  acct->refresh_token);
+	} else {
+		jwt = gauth_jwt(acct->client_email, GAUTH_SCOPE, acct->token_uri,
+				now_wall_ms() / 1000, acct->private_key, why, why_len);
+		if (!jwt)
+			return -EINVAL;
+		form = gauth_form(jwt);
+		free(jwt);
+	}
+	o->method = "POST";
+	o->headers = form_headers;
+	o->body = form;
+	o->body_len = strlen(form);
+	o->body_take = true;
+	return 0;
+}
+
 /* Starts an exchange; on a failure to start, records it as the exchange's result. */
 static void start_exchange(struct gtoken_account *a, int64_t timeout_ms)
 {
-	static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded",
-					      "Accept: application/json", NULL};
 	struct httpc_opts o = {0};
 	char why[256] = "";
-	char *jwt, *form;
 
 	a->next_seq++;
-	jwt = gauth_jwt(a->acct->client_email, GAUTH_SCOPE, a->acct->token_uri,
-			now_wall_ms() / 1000, a->acct->private_key, why, sizeof(why));
-	if (!jwt) {
+	if (exchange_request(a->acct, &o, why, sizeof(why)) < 0) {
 		a->done_seq = a->next_seq;
 		fail(a, 401, why);
 		return;
 	}
-	form = gauth_form(jwt);
-	free(jwt);
-	o.method = "POST";
-	o.url = a->acct->token_uri;
-	o.headers = headers;
-	o.body = form;
-	o.body_len = strlen(form);
-	o.body_take = true;
 	o.timeout_ms = timeout_ms > 0 && timeout_ms < EXCHANGE_TIMEOUT_MS ? (long)timeout_ms
 									  : EXCHANGE_TIMEOUT_MS;
+	o.connect_timeout_ms = o.timeout_ms < 10000 ? o.timeout_ms : 10000;
 	o.max_response_bytes = ANSWER_CAP;
 	if (httpc_start(a->g->loop, &o, on_exchange_done, a, &a->http) < 0) {
 		a->http = NULL;

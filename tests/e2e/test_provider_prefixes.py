@@ -31,7 +31,7 @@ OPENAI_COMPATIBLE = [
 
 # prefix, model as written, what the inactive warning says
 INACTIVE = [
-    ("vertex_ai", "vertex_ai/gemini-2.5-pro", "vertex_ai needs a service account key"),
+    ("vertex_ai", "vertex_ai/gemini-2.5-pro", "vertex_ai has no credentials file"),
     ("sagemaker", "sagemaker/jumpstart-dft-llama-2-7b",
      "SageMaker endpoint invocation is not implemented"),
     ("github_copilot", "github_copilot/gpt-4o", "device-login flow"),

@@ -3,8 +3,9 @@ token endpoint that checks the service account's RS256 JWT, and Vertex's publish
 that checks the bearer token): Gemini and Claude on Vertex, whole and streamed; the access
 token reused, shared by concurrent calls, refreshed once it nears its end; a refused token
 exchange as a clear error; credentials as a file, as JSON text and from
-GOOGLE_APPLICATION_CREDENTIALS; a bad key file as a FILE:LINE:COL config error; a group whose
-only deployment is inactive answering a clear 503."""
+GOOGLE_APPLICATION_CREDENTIALS; gcloud's application-default login (a refresh token) and the
+metadata server (GCE/GKE) when no key is given; a bad key file as a FILE:LINE:COL config error;
+a group whose only deployment is inactive answering a clear 503."""
 import json
 import threading
 import time
@@ -15,7 +16,7 @@ from conftest import clean_env, run
 from fakes.fake_anthropic import text as claude_text
 from fakes.fake_gemini import text as gemini_text
 from fakes.fake_openai import text as openai_text
-from fakes.fake_vertex import FakeVertex, service_account
+from fakes.fake_vertex import FakeVertex, authorized_user, service_account
 from router_harness import (  # noqa: F401 (fake, start_router are fixtures)
     deployment, fake, router_config, start_router,
 )
@@ -179,7 +180,7 @@ def test_a_refused_exchange_is_a_clear_error_and_nothing_is_sent(vertex, account
     assert "invalid_grant: Invalid JWT Signature." in msg
     down = r.chat("gem")
     assert down.status == 502, down.text
-    assert "the token endpoint refused the service account (503 backend_error)" in \
+    assert "the token endpoint refused the credentials (503 backend_error)" in \
         down.json()["error"]["message"]
     assert vertex.requests == []
     # the account itself is fine: the next call gets a token and goes through
@@ -255,10 +256,47 @@ def test_a_bad_key_file_is_a_config_error_at_its_place(tmp_path):
     user.write_text(json.dumps({"type": "authorized_user", "client_id": "x"}))
     r, cfg, out = config_check(tmp_path, text.replace(str(bad), str(user)))
     assert r.returncode != 0, out
-    assert "the credentials are of type 'authorized_user'" in out, out
+    assert "the authorized_user credentials have no client_secret" in out, out
+    other = tmp_path / "wif.json"
+    other.write_text(json.dumps({"type": "external_account", "audience": "x"}))
+    r, cfg, out = config_check(tmp_path, text.replace(str(bad), str(other)))
+    assert r.returncode != 0, out
+    assert "the credentials are of type 'external_account'" in out, out
 
 
-def test_without_a_service_account_the_deployment_is_inactive_and_says_why(
+def test_gcloud_application_default_login_is_read(vertex, fake, start_router, tmp_path):
+    info = {**authorized_user(), "token_uri": vertex.token_url}
+    vertex.add_user(info)
+    gcloud = tmp_path / "gcloud"
+    gcloud.mkdir()
+    (gcloud / "application_default_credentials.json").write_text(json.dumps(info))
+    vertex.gemini.script(gemini_text("as the logged-in user"), gemini_text("again"))
+    dep = vertex_deployment("gem", vertex, GEMINI)
+    del dep["litellm_params"]["vertex_project"]  # the file's quota_project_id
+    r = start(start_router, fake, [dep], env={"CLOUDSDK_CONFIG": str(gcloud)})
+    assert r.chat("gem").content() == "as the logged-in user"
+    assert r.chat("gem").content() == "again"
+    [exchange] = vertex.token_requests
+    assert exchange["status"] == 200
+    assert exchange["form"] == {"grant_type": "refresh_token", "client_id": info["client_id"],
+                                "client_secret": info["client_secret"],
+                                "refresh_token": info["refresh_token"]}
+    assert vertex.requests[0]["path"].startswith("/v1/projects/proj-e2e/")
+    assert [bearer(q) for q in vertex.requests] == ["Bearer ya29.fake-1"] * 2
+
+
+def test_without_credentials_the_metadata_server_gives_the_token(vertex, fake, start_router):
+    vertex.gemini.script(gemini_text("on GKE"))
+    r = start(start_router, fake, [vertex_deployment("gem", vertex, GEMINI)],
+              env={"GCE_METADATA_HOST": vertex.url.removeprefix("http://")})
+    assert r.chat("gem").content() == "on GKE"
+    [exchange] = vertex.token_requests
+    assert exchange["grant"] == "metadata" and exchange["status"] == 200
+    assert exchange["headers"]["metadata-flavor"] == "Google"
+    assert bearer(vertex.requests[0]) == "Bearer ya29.fake-1"
+
+
+def test_without_credentials_or_project_the_deployment_is_inactive_and_says_why(
         vertex, fake, start_router):
     r = start(start_router, fake, [
         {"model_name": "gem", "litellm_params": {"model": f"vertex_ai/{GEMINI}"}},
@@ -267,7 +305,7 @@ def test_without_a_service_account_the_deployment_is_inactive_and_says_why(
     assert reply.status == 503, reply.text
     msg = reply.json()["error"]["message"]
     assert "model 'gem' has no active deployment" in msg
-    assert "vertex_ai needs a service account key" in msg
+    assert "vertex_ai has no credentials file" in msg
     assert vertex.token_requests == [] and vertex.requests == []
     fake.script_for("test/free", openai_text("the rest of the config routes"))
     assert r.chat("other").content() == "the rest of the config routes"

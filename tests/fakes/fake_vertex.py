@@ -2,8 +2,11 @@
 publisher-model API, on one 127.0.0.1 port, built from Google's documented shapes.
 
 Token endpoint (``POST /token``, developers.google.com/identity/protocols/oauth2/service-account):
-- Form ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=<JWT>``, else 400
-  ``{"error":"unsupported_grant_type",...}``.
+- Form ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=<JWT>`` (a service
+  account), or ``grant_type=refresh_token&client_id&client_secret&refresh_token`` (gcloud's
+  application-default login, an ``authorized_user``; ``add_user``), else 400
+  ``{"error":"unsupported_grant_type",...}``; an unknown client or refresh token is Google's
+  400 ``invalid_client`` / ``invalid_grant``.
 - The JWT is checked as Google does: header ``{"alg":"RS256","typ":"JWT"}``; the RS256
   signature against the service account's public key (``cryptography``); claims ``iss`` the
   account's ``client_email``, ``scope`` holding ``https://www.googleapis.com/auth/cloud-platform``,
@@ -12,6 +15,10 @@ Token endpoint (``POST /token``, developers.google.com/identity/protocols/oauth2
 - Answers ``{"access_token":"ya29.fake-<n>","expires_in":<lifetime>,"token_type":"Bearer"}``;
   ``token_lifetime`` sets the lifetime (the fake also refuses the token once it has passed).
   ``fail_tokens(status, body)`` scripts failures; ``token_delay`` holds each answer back.
+
+Metadata server (``GET /computeMetadata/v1/instance/service-accounts/default/token``, what a
+GCE VM or GKE node serves; the router reaches it through ``GCE_METADATA_HOST``): needs
+``Metadata-Flavor: Google`` (else 403), answers the same token shape.
 
 Vertex AI (``POST /v1/projects/{p}/locations/{l}/publishers/{google|anthropic}/models/{m}:{rpc}``):
 - ``Authorization: Bearer <token>``: a token this fake issued and that has not expired, else
@@ -43,6 +50,7 @@ from fakes.fake_gemini import FakeGemini
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ANTHROPIC_VERSION = "vertex-2023-10-16"
+METADATA_TOKEN = "/computeMetadata/v1/instance/service-accounts/default/token"
 UNAUTHENTICATED = ("Request had invalid authentication credentials. Expected OAuth 2 access "
                    "token, login cookie or other valid authentication credential. See "
                    "https://developers.google.com/identity/sign-in/web/devconsole-project.")
@@ -61,6 +69,14 @@ def service_account(email="runner@proj-e2e.iam.gserviceaccount.com", project="pr
             "client_email": email, "client_id": "100000000000000000001",
             "auth_uri": "https://accounts.google.com/o/oauth2/auth", "token_uri": token_uri,
             "universe_domain": "googleapis.com"}, key
+
+
+def authorized_user(client_id="764086051850-e2e.apps.googleusercontent.com",
+                    project="proj-e2e"):
+    """The file gcloud auth application-default login writes (made-up values)."""
+    return {"type": "authorized_user", "client_id": client_id,
+            "client_secret": "d-e2e-client-secret", "refresh_token": "1//0e2e-refresh&token",
+            "quota_project_id": project, "universe_domain": "googleapis.com"}
 
 
 def google_error(code, message, status):
@@ -98,6 +114,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        fake = self.server.fake
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if urlsplit(self.path).path != METADATA_TOKEN:
+            return self._send(404, {"error": "not found"})
+        rec = {"headers": headers, "form": None, "claims": None, "grant": "metadata",
+               "status": None, "t": time.time()}
+        with fake.lock:
+            fake.token_requests.append(rec)
+        if headers.get("metadata-flavor") != "Google":
+            rec["status"] = 403
+            data = b"Missing required header: Metadata-Flavor\n"
+            self.send_response(403)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        rec["status"] = 200
+        self._send(200, fake._issue(), "application/json")
+
     def do_POST(self):  # noqa: N802 (http.server's name)
         fake = self.server.fake
         url = urlsplit(self.path)
@@ -128,6 +165,15 @@ class _Handler(BaseHTTPRequestHandler):
                          "error_description": "Invalid Content-Type"}
         form = {k: v[-1] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
         rec["form"] = form
+        rec["grant"] = form.get("grant_type")
+        if form.get("grant_type") == "refresh_token":
+            user = fake.users.get(form.get("client_id"))
+            if user is None or user[0] != form.get("client_secret"):
+                return 401, {"error": "invalid_client",
+                             "error_description": "The OAuth client was not found."}
+            if user[1] != form.get("refresh_token"):
+                return 400, {"error": "invalid_grant", "error_description": "Bad Request"}
+            return 200, fake._issue()
         if form.get("grant_type") != GRANT:
             return 400, {"error": "unsupported_grant_type",
                          "error_description": f"Invalid grant_type: {form.get('grant_type', '')}"}
@@ -165,12 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(iat, int) or not isinstance(exp, int) or abs(iat - time.time()) > 60 \
                 or not 0 < exp - iat <= 3600:
             return 400, {"error": "invalid_grant", "error_description": SHORT_LIVED}
-        with fake.lock:
-            fake._issued += 1
-            token = f"ya29.fake-{fake._issued}"
-            fake.tokens[token] = time.monotonic() + fake.token_lifetime
-        return 200, {"access_token": token, "expires_in": fake.token_lifetime,
-                     "token_type": "Bearer"}
+        return 200, fake._issue()
 
     # ---- Vertex AI ----
 
@@ -279,6 +320,7 @@ class FakeVertex:
         self.token_lifetime = token_lifetime
         self.token_delay = 0.0
         self.accounts = {}
+        self.users = {}
         self.lock = threading.Lock()
         self.requests = []
         self.token_requests = []
@@ -302,6 +344,18 @@ class FakeVertex:
 
     def add_account(self, info, key):
         self.accounts[info["client_email"]] = key
+
+    def add_user(self, info):
+        """An authorized_user file's client (id, secret) and refresh token."""
+        self.users[info["client_id"]] = (info["client_secret"], info["refresh_token"])
+
+    def _issue(self):
+        with self.lock:
+            self._issued += 1
+            token = f"ya29.fake-{self._issued}"
+            self.tokens[token] = time.monotonic() + self.token_lifetime
+        return {"access_token": token, "expires_in": self.token_lifetime,
+                "token_type": "Bearer"}
 
     def fail_tokens(self, status, body, times=1):
         """The next `times` token requests get (status, body) instead of a token."""

@@ -140,6 +140,38 @@ char *gauth_form(const char *jwt)
 			 jwt);
 }
 
+/* Appends s percent-encoded for a form value (RFC 3986 unreserved characters kept). */
+static void put_form_value(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		char e[4] = {'%', hex[ch >> 4], hex[ch & 15], '\0'};
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~", ch))
+			buf_append(b, s, 1);
+		else
+			buf_puts(b, e);
+	}
+}
+
+char *gauth_refresh_form(const char *client_id, const char *client_secret,
+			 const char *refresh_token)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "grant_type=refresh_token&client_id=");
+	put_form_value(&b, client_id);
+	buf_puts(&b, "&client_secret=");
+	put_form_value(&b, client_secret);
+	buf_puts(&b, "&refresh_token=");
+	put_form_value(&b, refresh_token);
+	return buf_steal(&b);
+}
+
 static const char *str_of(const cJSON *o, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
@@ -160,8 +192,8 @@ int gauth_token_answer(long status, const char *body, size_t len, char **token,
 	*expires_in_s = 0;
 	if (status != 200 && error)
 		snprintf(err, err_len,
-			 "the token endpoint refused the service account (%ld %.64s%s%.200s)",
-			 status, error, desc ? ": " : "", desc ? desc : "");
+			 "the token endpoint refused the credentials (%ld %.64s%s%.200s)", status,
+			 error, desc ? ": " : "", desc ? desc : "");
 	else if (status != 200)
 		snprintf(err, err_len, "the token endpoint answered %ld", status);
 	else if (!tok || !*tok || strpbrk(tok, "\r\n") || strlen(tok) > 4096)

@@ -1,8 +1,9 @@
 /* gauth: Google's OAuth 2.0 for service accounts (developers.google.com/identity/protocols/
  * oauth2/service-account) as pure functions: the signed JWT a service account presents
  * (RS256: base64url(header).base64url(claims).base64url(RSASSA-PKCS1-v1_5 SHA-256 signature)
- * with mbedTLS), the form that exchanges it at the account's token_uri, and what the token
- * endpoint answers (an access token and its lifetime, or Google's OAuth error). The cache and
+ * with mbedTLS), the form that exchanges it at the account's token_uri (or an authorized
+ * user's refresh token), and what the token endpoint (or the metadata server) answers: an
+ * access token and its lifetime, or Google's OAuth error. The cache and
  * the asynchronous exchange live in router/gtoken.c.
  */
 #ifndef HERMETIC_GAUTH_H
@@ -26,6 +27,12 @@ char *gauth_jwt(const char *client_email, const char *scope, const char *aud, in
 /* The token request's body (application/x-www-form-urlencoded), malloc'd:
  * grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=<jwt>. */
 char *gauth_form(const char *jwt);
+
+/* The refresh-token grant of an authorized_user (gcloud's application-default login), each
+ * value percent-encoded: grant_type=refresh_token&client_id=..&client_secret=..&
+ * refresh_token=.. (malloc'd). */
+char *gauth_refresh_form(const char *client_id, const char *client_secret,
+			 const char *refresh_token);
 
 /* Reads a token endpoint's answer with HTTP status. On 200 with {"access_token", "expires_in",
  * "token_type":"Bearer"}: returns 0, *token (malloc'd) and *expires_in_s (> 0). Else returns
