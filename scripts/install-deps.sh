@@ -11,6 +11,7 @@ pkgs=(
   python3 python3-pytest python3-pytest-xdist  # make test spreads each e2e stage over workers
   ccache  # make test keeps compiles outside the clone: a new clone builds from the cache
   curl  # test_provider_bedrock signs a request with curl --aws-sigv4 to compare
+  python3-cryptography  # fake_vertex checks the RS256 JWTs hermetic signs
   gdb  # a daemon that does not exit on SIGTERM: the e2e harness prints its threads' stacks
   prometheus
   nodejs npm

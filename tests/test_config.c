@@ -64,6 +64,11 @@ static int setup(void **state)
 	unsetenv("HERMETIC_HOME");
 	unsetenv("HERMETIC_CONFIG");
 	unsetenv("NOT_SET_ANYWHERE");
+	/* no gcloud login of the machine's user leaks into the vertex_ai tests */
+	setenv("CLOUDSDK_CONFIG", "/nonexistent/hermetic-test-gcloud", 1);
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	unsetenv("VERTEXAI_PROJECT");
+	unsetenv("GOOGLE_CLOUD_PROJECT");
 	if (!mkdtemp(tzdir))
 		return -1;
 	for (i = 0; i < ARRAY_LEN(zones); i++)
@@ -1002,16 +1007,42 @@ static void test_deliver_target_must_be_telegram_chat(void **state)
 static void test_provider_prefixes(void **state)
 {
 	(void)state;
-	expect_error("model_list:\n  - model_name: c\n    litellm_params: {model: "
-		     "vertex_ai/gemini-pro}\n",
-		     "t.yaml:3:29: error: model_list[0].litellm_params.model: provider 'vertex_ai' "
-		     "is not supported: use gemini/<model> with a Google AI Studio key "
-		     "(GEMINI_API_KEY)");
-	expect_error("model_list:\n  - model_name: c\n    litellm_params: {model: "
-		     "nosuch/m}\n",
-		     "t.yaml:3:29: error: model_list[0].litellm_params.model: provider 'nosuch' is "
-		     "not one hermetic knows (docs/router.md lists them); give api_base to call it "
-		     "as an OpenAI-compatible server");
+	/* what hermetic cannot call loads inactive, with why */
+	expect_warning(
+		"model_list:\n  - model_name: c\n    litellm_params: {model: "
+		"vertex_ai/gemini-pro}\n",
+		"t.yaml:3:29: warning: model_list[0].litellm_params.model: deployment of 'c' "
+		"is inactive: vertex_ai has no credentials file (vertex_credentials, "
+		"GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login) and no "
+		"vertex_project to use the metadata server's token with; calls to it get an "
+		"error");
+	/* with a project, the metadata server's token (GCE, GKE) */
+	expect_warning("model_list:\n  - model_name: c\n    litellm_params: {model: "
+		       "vertex_ai/gemini-pro, vertex_project: p1}\n",
+		       "t.yaml:3:29: warning: model_list[0].litellm_params.model: vertex_ai: no "
+		       "credentials file (vertex_credentials, GOOGLE_APPLICATION_CREDENTIALS, "
+		       "gcloud's application-default login): tokens come from the metadata server "
+		       "of a GCE VM or GKE node, at call time");
+	expect_warning(
+		"model_list:\n  - model_name: c\n    litellm_params: {model: "
+		"nosuch/m}\n",
+		"t.yaml:3:29: warning: model_list[0].litellm_params.model: deployment of 'c' "
+		"is inactive: provider 'nosuch' is not one hermetic knows (docs/router.md "
+		"lists them); give api_base to call it as an OpenAI-compatible server; calls "
+		"to it get an error");
+	expect_warning(
+		"model_list:\n  - model_name: c\n    litellm_params: {model: "
+		"github_copilot/gpt-4o}\n",
+		"t.yaml:3:29: warning: model_list[0].litellm_params.model: deployment of 'c' "
+		"is inactive: GitHub Copilot signs in with a device-login flow that a server "
+		"cannot complete; calls to it get an error");
+	expect_warning(
+		"model_list:\n  - model_name: c\n    litellm_params: {model: "
+		"sagemaker/jumpstart-llama, api_base: \"http://sm:8080\"}\n",
+		"t.yaml:3:29: warning: model_list[0].litellm_params.model: deployment of 'c' "
+		"is inactive: SageMaker endpoint invocation is not implemented; serve the "
+		"model behind an OpenAI-compatible api_base (openai/<id>); calls to it get an "
+		"error");
 	expect_warning("model_list:\n  - model_name: c\n    litellm_params: {model: "
 		       "nosuch/llama3, api_base: \"http://vllm:8000/v1\"}\n",
 		       "t.yaml:3:29: warning: model_list[0].litellm_params.model: provider "
@@ -1048,7 +1079,11 @@ static void test_provider_defaults(void **state)
 		  "  - {model_name: m, litellm_params: {model: gemini/gemini-2.0-flash, "
 		  "api_key: k123}}\n"
 		  "  - {model_name: b, litellm_params: {model: claude-sonnet-4-5, api_key: "
-		  "k123}}\n");
+		  "k123}}\n"
+		  "  - {model_name: d, litellm_params: {model: command-r-plus, api_key: k1}}\n"
+		  "  - {model_name: e, litellm_params: {model: gemini-1.5-flash-001}}\n"
+		  "  - {model_name: f, litellm_params: {model: gemini-1.5-flash, api_base: "
+		  "\"http://proxy:4000/v1\"}}\n");
 	unsetenv("GROQ_API_KEY");
 	if (r.rc != 0)
 		print_error("%s", r.out);
@@ -1071,6 +1106,85 @@ static void test_provider_defaults(void **state)
 	assert_int_equal(cfg->models[5].dialect, DIALECT_ANTHROPIC);
 	assert_string_equal(cfg->models[5].provider, "anthropic");
 	assert_string_equal(cfg->models[5].upstream_model, "claude-sonnet-4-5");
+	/* Bare Cohere and Gemini ids go where LiteLLM's model map puts them... */
+	assert_string_equal(cfg->models[6].provider, "cohere");
+	assert_string_equal(cfg->models[6].litellm_params.api_base,
+			    "https://api.cohere.ai/compatibility/v1");
+	assert_string_equal(cfg->models[7].provider, "vertex_ai");
+	assert_non_null(cfg->models[7].inactive); /* no service account here */
+	/* ...unless an api_base names the server. */
+	assert_string_equal(cfg->models[8].provider, "openai");
+	assert_string_equal(cfg->models[8].litellm_params.api_base, "http://proxy:4000/v1");
+	result_finish(&r);
+}
+
+/* The providers issue 39 adds: OpenAI-compatible ones with LiteLLM's base URL and key
+ * variable (cloudflare's URL holds the account id), and vertex_ai: the publisher from the
+ * model id, the project from the service account's key, the host from the location ("global"
+ * has no region prefix), model garden ids inactive. */
+static void test_more_provider_defaults(void **state)
+{
+	char sa[512], yaml[4096];
+	struct result r;
+	struct config *cfg;
+
+	(void)state;
+	snprintf(sa, sizeof(sa), "%s/vertex-sa.json", getenv("HERMETIC_TEST_DATA"));
+	snprintf(yaml, sizeof(yaml),
+		 "model_list:\n"
+		 "  - {model_name: a, litellm_params: {model: cohere/command-r-plus}}\n"
+		 "  - {model_name: b, litellm_params: {model: github/Phi-4}}\n"
+		 "  - {model_name: c, litellm_params: {model: cloudflare/@cf/meta/llama-3-8b}}\n"
+		 "  - {model_name: d, litellm_params: {model: zhipuai/glm-4}}\n"
+		 "  - {model_name: e, litellm_params: {model: volcengine/ep-123}}\n"
+		 "  - {model_name: f, litellm_params: {model: nvidia/meta/llama3-70b}}\n"
+		 "  - {model_name: g, litellm_params: {model: vertex_ai/gemini-2.5-pro, "
+		 "vertex_credentials: %s, vertex_location: global}}\n"
+		 "  - {model_name: h, litellm_params: {model: vertex_ai/claude-opus-4@20250514, "
+		 "vertex_credentials: %s, vertex_location: europe-west4, vertex_project: pp}}\n"
+		 "  - {model_name: i, litellm_params: {model: vertex_ai/meta/llama3-405b, "
+		 "vertex_credentials: %s}}\n",
+		 sa, sa, sa);
+	setenv("COHERE_API_KEY", "co-from-env", 1);
+	setenv("CLOUDFLARE_ACCOUNT_ID", "acct123", 1);
+	setenv("ZHIPUAI_API_KEY", "zp-from-env", 1);
+	r = parse(yaml);
+	unsetenv("COHERE_API_KEY");
+	unsetenv("CLOUDFLARE_ACCOUNT_ID");
+	unsetenv("ZHIPUAI_API_KEY");
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	cfg = r.cfg;
+	assert_string_equal(cfg->models[0].litellm_params.api_base,
+			    "https://api.cohere.ai/compatibility/v1");
+	assert_string_equal(cfg->models[0].litellm_params.api_key, "co-from-env");
+	assert_string_equal(cfg->models[1].litellm_params.api_base,
+			    "https://models.inference.ai.azure.com");
+	assert_string_equal(cfg->models[2].litellm_params.api_base,
+			    "https://api.cloudflare.com/client/v4/accounts/acct123/ai/v1");
+	assert_string_equal(cfg->models[2].upstream_model, "@cf/meta/llama-3-8b");
+	assert_string_equal(cfg->models[3].litellm_params.api_base,
+			    "https://open.bigmodel.cn/api/paas/v4");
+	assert_string_equal(cfg->models[3].litellm_params.api_key, "zp-from-env");
+	assert_string_equal(cfg->models[4].litellm_params.api_base,
+			    "https://ark.cn-beijing.volces.com/api/v3");
+	assert_string_equal(cfg->models[5].upstream_model, "meta/llama3-70b");
+	assert_int_equal(cfg->models[6].dialect, DIALECT_VERTEX);
+	assert_string_equal(cfg->models[6].litellm_params.api_base,
+			    "https://aiplatform.googleapis.com");
+	assert_string_equal(cfg->models[6].litellm_params.vertex_project, "proj-from-key");
+	assert_string_equal(cfg->models[6].gcp.client_email,
+			    "unit@proj-from-key.iam.gserviceaccount.com");
+	assert_string_equal(cfg->models[6].gcp.token_uri, "https://oauth2.googleapis.com/token");
+	assert_non_null(strstr(cfg->models[6].gcp.private_key, "BEGIN PRIVATE KEY"));
+	assert_int_equal(cfg->models[7].dialect, DIALECT_VERTEX_ANTHROPIC);
+	assert_string_equal(cfg->models[7].litellm_params.api_base,
+			    "https://europe-west4-aiplatform.googleapis.com");
+	assert_string_equal(cfg->models[7].litellm_params.vertex_project, "pp");
+	assert_null(cfg->models[7].inactive);
+	assert_non_null(cfg->models[8].inactive);
+	assert_non_null(strstr(cfg->models[8].inactive, "model garden"));
 	result_finish(&r);
 }
 
@@ -2165,6 +2279,7 @@ int main(void)
 		cmocka_unit_test(test_deliver_target_must_be_telegram_chat),
 		cmocka_unit_test(test_provider_prefixes),
 		cmocka_unit_test(test_provider_defaults),
+		cmocka_unit_test(test_more_provider_defaults),
 		cmocka_unit_test(test_mcp_server_needs_exactly_one_of_url_and_command),
 		cmocka_unit_test(test_mcp_tool_prefix_collision_is_an_error),
 		cmocka_unit_test(test_hermes_mcp_keys_load_with_warnings),

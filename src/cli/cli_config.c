@@ -82,8 +82,16 @@ static void sum_models(const struct config *cfg, struct buf *b)
 			m = &cfg->models[i];
 			if (strcmp(m->model_name, cfg->model_groups[g]) != 0)
 				continue;
-			buf_printf(b, "%s%s %s (api_key %s)", n++ ? ", " : "", m->provider,
-				   m->upstream_model, set_or_not(m->litellm_params.api_key));
+			buf_printf(b, "%s%s %s ", n++ ? ", " : "", m->provider, m->upstream_model);
+			if (m->inactive)
+				buf_puts(b, "(inactive)");
+			else if (m->gcp.client_email)
+				buf_printf(b, "(service account %s, %s/%s)", m->gcp.client_email,
+					   m->litellm_params.vertex_project,
+					   m->litellm_params.vertex_location);
+			else
+				buf_printf(b, "(api_key %s)",
+					   set_or_not(m->litellm_params.api_key));
 		}
 		buf_puts(b, "\n");
 	}

@@ -96,6 +96,32 @@ struct config_litellm_params {
 	char *aws_access_key_id;     /* secret */
 	char *aws_secret_access_key; /* secret */
 	char *aws_session_token;     /* secret; NULL = none */
+	/* vertex_ai: the Google Cloud project and region (default VERTEXAI_PROJECT or the
+	 * service account's project_id, VERTEXAI_LOCATION or us-central1) and the service
+	 * account: a JSON key file's path or its JSON text (default
+	 * GOOGLE_APPLICATION_CREDENTIALS) */
+	char *vertex_project;
+	char *vertex_location;
+	char *vertex_credentials; /* secret */
+};
+
+/* Where a vertex_ai deployment's access token comes from, found at load as Google's
+ * application default credentials are (docs/providers/vertex.md). */
+enum config_gcp_kind {
+	GCP_NONE,
+	GCP_SERVICE_ACCOUNT, /* a JSON key: a signed JWT exchanged at token_uri */
+	GCP_AUTHORIZED_USER, /* gcloud's application-default login: a refresh token */
+	GCP_METADATA,	     /* the GCE/GKE metadata server: GET token_uri */
+};
+
+struct config_gcp_account {
+	enum config_gcp_kind kind;
+	char *client_email;  /* the service account; a label for the others */
+	char *private_key;   /* secret: the PEM text (service account) */
+	char *token_uri;     /* where the token is asked for */
+	char *client_id;     /* authorized_user */
+	char *client_secret; /* secret; authorized_user */
+	char *refresh_token; /* secret; authorized_user */
 };
 
 /* What a deployment serves (LiteLLM's model_info.mode); unknown values load as chat with a
@@ -143,6 +169,7 @@ struct config_model {
 			       * for a wildcard entry a '*' in it stands for what the '*' of
 			       * model_name matched (see router/policy.h) */
 	bool wildcard;	      /* derived: model_name has a '*': "*", "anthropic/" + '*' */
+	struct config_gcp_account gcp; /* derived: vertex_ai's service account, else zeroed */
 	char *inactive; /* derived: why the deployment is not routed (a provider hermetic cannot
 			 * call, say); NULL = active. It still loads and shows in config check. */
 };

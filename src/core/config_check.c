@@ -196,14 +196,6 @@ int cfg_check_timezone(struct ctx *c, const struct node *n, const char *v)
  * Checks across the keys of one mapping or one list
  */
 
-/* LiteLLM prefixes that need a flow hermetic does not implement, with what to use instead. */
-static const char *const unsupported[][2] = {
-	{"vertex_ai", "use gemini/<model> with a Google AI Studio key (GEMINI_API_KEY)"},
-	{"vertex_ai_beta", "use gemini/<model> with a Google AI Studio key (GEMINI_API_KEY)"},
-	{"sagemaker", "serve the model behind an OpenAI-compatible api_base (openai/<id>)"},
-	{"watsonx", "serve the model behind an OpenAI-compatible api_base (openai/<id>)"},
-};
-
 /* The environment's value of name (NULL or "" = unset), registered as a secret if asked. */
 static const char *env_default(struct ctx *c, const struct node *at, const char *name, bool secret)
 {
@@ -277,10 +269,28 @@ static void provider_defaults(struct ctx *c, const struct node *at, struct confi
 		bedrock_defaults(c, at, m);
 		return;
 	}
+	if (pv->dialect == DIALECT_VERTEX)
+		return; /* cfg_vertex_check, with the litellm_params mapping */
+	if (pv->unsupported) {
+		cfg_model_deactivate(c, at, m, pv->unsupported);
+		return;
+	}
 	if (!p->api_key && (v = env_default(c, at, pv->key_env, true)))
 		p->api_key = xstrdup(v);
 	if (!p->api_base && (v = env_default(c, at, pv->base_env, false)))
 		p->api_base = xstrdup(v);
+	if (!p->api_base && pv->api_base && strcmp(pv->name, "cloudflare") == 0) {
+		/* LiteLLM builds Workers AI's URL from the account id */
+		v = env_default(c, at, "CLOUDFLARE_ACCOUNT_ID", false);
+		if (!v) {
+			cfg_model_deactivate(c, at, m,
+					     "cloudflare needs CLOUDFLARE_ACCOUNT_ID (or api_base) "
+					     "for its URL");
+			return;
+		}
+		p->api_base =
+			xasprintf("https://api.cloudflare.com/client/v4/accounts/%s/ai/v1", v);
+	}
 	if (!p->api_base && pv->api_base)
 		p->api_base = xstrdup(pv->api_base);
 	if (!p->api_base) {
@@ -310,11 +320,17 @@ static void provider_defaults(struct ctx *c, const struct node *at, struct confi
 }
 
 /* The provider of a model id written without a prefix, as LiteLLM infers it for the ids it
- * knows: Anthropic's "claude-..." ids, else OpenAI's. */
-static const struct provider_info *bare_provider(const char *id)
+ * knows: Anthropic's "claude-..." ids, Cohere's "command-..." ids, Google's "gemini-..." ids
+ * (LiteLLM's model map puts them on vertex_ai), else OpenAI's. With an api_base the id goes to
+ * that server, so only Anthropic's keeps its own dialect there. */
+static const struct provider_info *bare_provider(const char *id, bool own_base)
 {
 	if (strncmp(id, "claude-", 7) == 0)
 		return providers_find("anthropic", 9);
+	if (!own_base && (strncmp(id, "command-", 8) == 0 || strcmp(id, "command") == 0))
+		return providers_find("cohere", 6);
+	if (!own_base && strncmp(id, "gemini-", 7) == 0)
+		return providers_find("vertex_ai", 9);
 	return providers_at(0);
 }
 
@@ -326,7 +342,7 @@ static void model_provider(struct ctx *c, const struct node *at, struct config_m
 	const char *slash = strchr(p->model, '/'), *id;
 	const struct provider_info *pv;
 	char *prefix, tmp[SHOW_LEN], tmp2[SHOW_LEN];
-	size_t i, len;
+	size_t len;
 
 	if (p->custom_llm_provider) {
 		pv = providers_find(p->custom_llm_provider, strlen(p->custom_llm_provider));
@@ -338,7 +354,8 @@ static void model_provider(struct ctx *c, const struct node *at, struct config_m
 			     : p->model;
 	} else {
 		len = slash ? (size_t)(slash - p->model) : 0;
-		pv = slash ? providers_find(p->model, len) : bare_provider(p->model);
+		pv = slash ? providers_find(p->model, len)
+			   : bare_provider(p->model, p->api_base != NULL);
 		prefix = xstrndup(p->model, len);
 		id = slash ? slash + 1 : p->model;
 	}
@@ -347,22 +364,21 @@ static void model_provider(struct ctx *c, const struct node *at, struct config_m
 		free(prefix);
 		return;
 	}
-	for (i = 0; !pv && i < ARRAY_LEN(unsupported); i++)
-		if (strcmp(prefix, unsupported[i][0]) == 0 && !p->api_base) {
-			cfg_err(c, at, "provider '%s' is not supported: %s", unsupported[i][0],
-				unsupported[i][1]);
-			free(prefix);
-			return;
-		}
+	m->upstream_model = xstrdup(id);
 	if (!pv && !p->api_base) {
-		cfg_err(c, at,
-			"provider '%s' is not one hermetic knows (docs/router.md lists them); give "
-			"api_base to call it as an OpenAI-compatible server",
-			cfg_show(prefix, tmp));
-		free(prefix);
+		/* LiteLLM's custom handlers (custom_provider_map) and providers hermetic does not
+		 * know: nothing to call, so not routed; the rest of the config loads. */
+		char *why = xasprintf("provider '%s' is not one hermetic knows (docs/router.md "
+				      "lists them); give api_base to call it as an "
+				      "OpenAI-compatible server",
+				      cfg_show(prefix, tmp));
+
+		m->provider = prefix;
+		m->dialect = DIALECT_OPENAI;
+		cfg_model_deactivate(c, at, m, why);
+		free(why);
 		return;
 	}
-	m->upstream_model = xstrdup(id);
 	if (pv) {
 		m->provider = xstrdup(pv->name);
 		provider_defaults(c, at, m, pv);
@@ -429,6 +445,11 @@ void cfg_model_check(struct ctx *c, const struct node *map, void *obj)
 
 	model_provider(c, cfg_loc(cfg_map_get(map, "litellm_params"), "model"), m);
 	cfg_path_pop(c, at);
+	if (m->dialect == DIALECT_VERTEX && m->upstream_model && !m->inactive) {
+		at = cfg_path_push(c, ".litellm_params");
+		cfg_vertex_check(c, cfg_map_get(map, "litellm_params"), m);
+		cfg_path_pop(c, at);
+	}
 	wildcard_check(c, map, m);
 	mi->input_cost_per_token =
 		pick_cost(mi->input_cost_per_token, m->litellm_params.input_cost_per_token);

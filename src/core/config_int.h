@@ -301,6 +301,10 @@ const struct node *cfg_model_prepare(struct ctx *c, const struct node *map);
 void cfg_model_deactivate(struct ctx *c, const struct node *at, struct config_model *m,
 			  const char *why);
 
+/* config_vertex.c: a vertex_ai deployment's publisher dialect, project, location, endpoint
+ * and service account (params: its litellm_params mapping, for error locations). */
+void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_model *m);
+
 /* config_table.c: the data. */
 
 extern const struct table cfg_top_table; /* struct config; reaches every other table */

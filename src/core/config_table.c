@@ -352,6 +352,15 @@ static const struct opt litellm_params_opts[] = {
 	{"aws_session_token", T_STR, FLD(config_litellm_params, aws_session_token),
 	 .flags = F_SECRET | F_SOFT_ENV,
 	 .text = "bedrock: default AWS_SESSION_TOKEN (temporary credentials)"},
+	{"vertex_project", T_STR, FLD(config_litellm_params, vertex_project), .flags = F_ONELINE,
+	 .text = "vertex_ai: the project; default VERTEXAI_PROJECT, else the service account's"},
+	{"vertex_location", T_STR, FLD(config_litellm_params, vertex_location), .flags = F_ONELINE,
+	 .text = "vertex_ai: the region (or global); default VERTEXAI_LOCATION, else us-central1"},
+	{"vertex_credentials", T_STR, FLD(config_litellm_params, vertex_credentials),
+	 .flags = F_SECRET | F_SOFT_ENV,
+	 .text = "vertex_ai: a credentials file (service account key, gcloud login), or its "
+		 "JSON text; default GOOGLE_APPLICATION_CREDENTIALS, gcloud's login, the metadata "
+		 "server"},
 };
 
 static const struct table litellm_params_table = {
@@ -413,6 +422,12 @@ static const struct opt model_opts[] = {
 	{"(provider)", T_STR, FLD(config_model, provider), .flags = F_DERIVED},
 	{"(upstream_model)", T_STR, FLD(config_model, upstream_model), .flags = F_DERIVED},
 	{"(inactive)", T_STR, FLD(config_model, inactive), .flags = F_DERIVED},
+	{"(gcp.client_email)", T_STR, FLD(config_model, gcp.client_email), .flags = F_DERIVED},
+	{"(gcp.private_key)", T_STR, FLD(config_model, gcp.private_key), .flags = F_DERIVED},
+	{"(gcp.token_uri)", T_STR, FLD(config_model, gcp.token_uri), .flags = F_DERIVED},
+	{"(gcp.client_id)", T_STR, FLD(config_model, gcp.client_id), .flags = F_DERIVED},
+	{"(gcp.client_secret)", T_STR, FLD(config_model, gcp.client_secret), .flags = F_DERIVED},
+	{"(gcp.refresh_token)", T_STR, FLD(config_model, gcp.refresh_token), .flags = F_DERIVED},
 };
 
 static const struct table model_table = {
@@ -1392,7 +1407,8 @@ const struct ignored cfg_ignored[] = {
 	{"litellm_params", "region_name", WHY_PROVIDER},
 	{"litellm_params", "aws_*",
 	 "hermetic signs with the region and static keys only (no profiles or assumed roles)"},
-	{"litellm_params", "vertex_*", WHY_PROVIDER},
+	{"litellm_params", "vertex_*",
+	 "vertex_ai takes vertex_project, vertex_location and vertex_credentials only"},
 	{"litellm_params", "azure_ad_token*", "azure: use api_key (Entra ID tokens are not read)"},
 	{"litellm_params", "tenant_id", "azure: use api_key (Entra ID is not supported)"},
 	{"litellm_params", "client_id", "azure: use api_key (Entra ID is not supported)"},

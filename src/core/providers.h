@@ -19,6 +19,12 @@ enum provider_dialect {
 	DIALECT_ANTHROPIC, /* Anthropic Messages API: /v1/messages, x-api-key */
 	DIALECT_GEMINI,	   /* Google AI Studio generateContent, x-goog-api-key */
 	DIALECT_BEDROCK,   /* AWS Bedrock Converse, SigV4 */
+	/* Vertex AI, a service account's OAuth token: Gemini's generateContent under
+	 * projects/<p>/locations/<l>/publishers/google/models/<id> */
+	DIALECT_VERTEX,
+	/* Vertex AI's Anthropic partner models: a Messages body (anthropic_version, no model)
+	 * to publishers/anthropic/models/<id>:rawPredict */
+	DIALECT_VERTEX_ANTHROPIC,
 };
 
 struct provider_info {
@@ -30,6 +36,9 @@ struct provider_info {
 	const char *key_env;	 /* LiteLLM's variable for the key when api_key is unset */
 	const char *base_env;	 /* LiteLLM's variable for api_base when it is unset */
 	bool key_optional;	 /* local servers: no key is fine */
+	/* NULL = callable; else why hermetic cannot call it (a device-login flow...): its
+	 * deployments load inactive with this reason */
+	const char *unsupported;
 };
 
 /* The entry for prefix[0..len), or NULL. */

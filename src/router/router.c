@@ -35,6 +35,7 @@
 #include "router/router.h"
 #include "router/router_int.h"
 #include "router/breaker.h"
+#include "router/gtoken.h"
 #include "router/policy.h"
 #include "router/providers/prompt_cache.h"
 #include "router/router_metrics.h"
@@ -129,12 +130,16 @@ static bool cooling(const struct deployment *d, int64_t t_ms)
 
 static void set_state_metric(struct router *r, struct deployment *d, int64_t t_ms)
 {
-	const char *v[] = {d->m->model_name, d->m->model_info.id, d->m->litellm_params.api_base,
-			   d->m->provider, NULL};
+	const char *base = d->m->litellm_params.api_base;
+	const char *v[] = {d->m->model_name, d->m->model_info.id, base ? base : "", d->m->provider,
+			   NULL};
 
+	/* an inactive deployment (nothing to call) is LiteLLM's 2, a complete outage */
 	metric_set(r->m.state, v,
-		   policy_deployment_state(d->cooldown_until_ms, d->last_fail_ms, t_ms,
-					   r->cfg->router_settings.cooldown_time_s * 1000));
+		   d->m->inactive ? 2
+				  : policy_deployment_state(
+					    d->cooldown_until_ms, d->last_fail_ms, t_ms,
+					    r->cfg->router_settings.cooldown_time_s * 1000));
 }
 
 static void note_failure(struct router *r, struct deployment *d, enum policy_eclass err,
@@ -347,6 +352,13 @@ static void setup_deployment(struct router *r, struct deployment *d, const struc
 	/* No price (0 and 0) is unknown: cost-based-routing tries it last. */
 	if (d->cost_per_token <= 0)
 		d->cost_per_token = -1;
+	if (m->gcp.client_email && !m->inactive) {
+		d->gacct = gtoken_account(r->gtoken, &m->gcp);
+		if (!d->gacct)
+			log_warn("deployment %s: too many service accounts; it is called without "
+				 "a token",
+				 m->model_info.id);
+	}
 }
 
 /* The simple-shuffle shares of a group's deployments, decided once from the config. */
@@ -367,6 +379,20 @@ static void setup_shares(struct group *g)
 	free(out);
 }
 
+/* A token exchange ended: the calls that waited for it try again (gtoken.h). */
+static void on_token_ready(struct gtoken_account *a, void *arg)
+{
+	struct router *r = arg;
+	struct router_call *c;
+
+	for (c = r->calls; c; c = c->next)
+		if (c->token_wait && c->token_acct == a && !c->done && !c->cancelled &&
+		    c->timer_kind == T_NONE) {
+			c->token_wait = false;
+			router_arm(c, T_BACKOFF, 0);
+		}
+}
+
 struct router *router_create(const struct config *cfg, struct loop *loop, struct spend *spend,
 			     struct metrics *metrics)
 {
@@ -379,6 +405,7 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 	buf_init(&r->out, 0);
 	r->n_deps = cfg->n_models;
 	r->deps = xcalloc(r->n_deps ? r->n_deps : 1, sizeof(*r->deps));
+	r->gtoken = gtoken_create(loop, on_token_ready, r);
 	for (i = 0; i < cfg->n_models; i++)
 		setup_deployment(r, &r->deps[i], &cfg->models[i]);
 	r->n_groups = cfg->n_model_groups;
@@ -388,8 +415,10 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 
 		g->name = cfg->model_groups[i];
 		g->deps = xcalloc(r->n_deps ? r->n_deps : 1, sizeof(*g->deps));
+		/* an inactive deployment (config_compat.c) is never picked */
 		for (j = 0; j < r->n_deps; j++)
-			if (strcmp(r->deps[j].m->model_name, g->name) == 0)
+			if (strcmp(r->deps[j].m->model_name, g->name) == 0 &&
+			    !r->deps[j].m->inactive)
 				g->deps[g->n_deps++] = &r->deps[j];
 		g->cand = xcalloc(g->n_deps ? g->n_deps : 1, sizeof(*g->cand));
 		setup_shares(g);
@@ -581,12 +610,78 @@ out:
 static void on_http_done(struct httpc_req *req, void *arg);
 static void group_exhausted(struct router_call *c);
 
+/* Every deployment of the group is inactive (a provider hermetic cannot call): a 503 that
+ * says why, and the group's fallbacks. */
+static void no_active_deployment(struct router_call *c)
+{
+	const char *why = "";
+	size_t i;
+
+	for (i = 0; i < c->r->n_deps && !*why; i++)
+		if (strcmp(c->r->deps[i].m->model_name, c->group->name) == 0 &&
+		    c->r->deps[i].m->inactive)
+			why = c->r->deps[i].m->inactive;
+	free(c->err_msg);
+	c->err = E_SERVER;
+	c->err_status = 503;
+	c->err_msg = xasprintf("model '%s' has no active deployment (config check lists them): %s",
+			       c->group->name, why);
+	c->dep = NULL;
+	group_exhausted(c);
+}
+
+/* A vertex_ai deployment's access token: 0 with *token; -1 when the call waits for the
+ * account's exchange (on_token_ready runs the attempt again) or the exchange it waited for
+ * failed (then it is a failed attempt, retried or fallen back like any). */
+static int google_token(struct router_call *c, const char **token)
+{
+	struct gtoken_account *a = c->dep->gacct;
+	int64_t timeout_s = c->dep->m->litellm_params.timeout_s
+				    ? c->dep->m->litellm_params.timeout_s
+				    : c->r->cfg->router_settings.timeout_s;
+	const char *msg = NULL;
+	long status = 0;
+
+	if (c->token_acct != a)
+		c->token_seq = 0;
+	c->token_acct = a;
+	c->token_wait = false;
+	switch (gtoken_get(a, now_mono_ms(), timeout_s * 1000, &c->token_seq, token, &status,
+			   &msg)) {
+	case GTOKEN_READY:
+		return 0;
+	case GTOKEN_PENDING:
+		c->token_wait = true;
+		return -1;
+	case GTOKEN_FAILED:
+		break;
+	}
+	free(c->err_msg);
+	c->err = status == 401 ? E_AUTH : status == 504 ? E_TIMEOUT : E_SERVER;
+	c->err_status = status;
+	c->err_msg = xstrdup(msg);
+	router_attempt_failed(c);
+	return -1;
+}
+
+/* The attempt's headers with the bearer token added. */
+static void add_bearer(struct router_call *c, struct provider_request *preq, const char *token)
+{
+	char *line = xasprintf("Authorization: Bearer %s", token);
+	char **h = provider_headers_plus(preq->headers ? preq->headers : c->dep->headers, line);
+
+	free(line);
+	provider_headers_free(preq->headers);
+	preq->headers = h;
+}
+
 static void attempt(struct router_call *c)
 {
 	struct router *r = c->r;
 	struct httpc_opts o = {0};
 	struct provider_request preq = {0};
 	const struct config_litellm_params *p;
+	const char *token = NULL;
 	char msg[512];
 	long wait_s = 1;
 	bool all_cooling;
@@ -599,6 +694,10 @@ static void attempt(struct router_call *c)
 	if (router_still_waiting(c))
 		return;
 	c->group = find_group(r, c->chain[c->chain_pos]);
+	if (c->group->n_deps == 0) {
+		no_active_deployment(c);
+		return;
+	}
 	if ((int64_t)r->in_flight >= r->cfg->router.max_concurrent_upstream) {
 		router_fail_call(c, E_RATE_LIMIT, 429,
 				 "too many concurrent upstream requests; retry later");
@@ -631,8 +730,12 @@ static void attempt(struct router_call *c)
 		router_fail_call(c, E_BAD_REQUEST, 400, "request body is not a JSON object");
 		return;
 	}
+	if (c->dep->gacct && google_token(c, &token) < 0)
+		return;
 	if (upstream_request(c, &preq) < 0)
 		return;
+	if (token)
+		add_bearer(c, &preq, token);
 	o.body_len = preq.body_len;
 	if (router_reserve(c, o.body_len) < 0) {
 		provider_request_finish(&preq);
@@ -1199,6 +1302,7 @@ void router_cancel(struct router_call *c)
 	if (c->done || c->cancelled)
 		return;
 	c->cancelled = true;
+	c->token_wait = false;
 	if (c->http) {
 		httpc_cancel(c->http); /* on_http_done finishes the call */
 		return;
@@ -1226,6 +1330,7 @@ void router_destroy(struct router *r)
 	/* Cancellations complete through zero-delay timers: let the loop deliver them. */
 	for (i = 0; r->calls && i < 1000; i++)
 		event_base_loop(loop_base(r->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	gtoken_destroy(r->gtoken);
 	for (i = 0; i < r->n_deps; i++) {
 		httpc_headers_free(r->deps[i].prepared);
 		provider_headers_free(r->deps[i].headers);

@@ -51,6 +51,7 @@ struct deployment {
 	double cost_per_token;	    /* cost-based: input + output USD per token; < 0 unknown */
 	struct policy_latency lat;  /* latency-based, whole answers: us per completion token */
 	struct policy_latency ttft; /* latency-based, streams: us to the first event */
+	struct gtoken_account *gacct; /* vertex_ai: the service account's tokens, else NULL */
 };
 
 struct group {
@@ -75,6 +76,7 @@ struct router {
 	struct buf out; /* SSE events forwarded during one upstream read */
 	bool feeding;	/* inside sse_feed: router_stream_forward() only collects */
 	struct router_metrics m;
+	struct gtoken *gtoken; /* Google service accounts' access tokens (vertex_ai) */
 };
 
 struct router_call {
@@ -129,6 +131,10 @@ struct router_call {
 	size_t output_chars; /* generated text seen: content, reasoning, tool calls */
 	bool attempt_open;   /* sent upstream and not settled yet */
 	bool budget_wait;    /* waiting for calls in flight to settle */
+	/* waiting for token_acct's token exchange number token_seq (gtoken.h) */
+	bool token_wait;
+	struct gtoken_account *token_acct;
+	uint64_t token_seq;
 	struct spend_hold hold;
 	double est_usd; /* what the attempt may cost (reserved), < 0 = unknown */
 	bool stream_failed, stream_failed_forwarded;

@@ -25,6 +25,7 @@ bool prompt_cache_needs_marks(const struct config_model *m)
 
 	switch (m->dialect) {
 	case DIALECT_ANTHROPIC:
+	case DIALECT_VERTEX_ANTHROPIC:
 		return true;
 	case DIALECT_BEDROCK: /* "anthropic.claude-...", "us.anthropic.claude-..." */
 		return id && strstr(id, "anthropic.") != NULL;
@@ -40,7 +41,8 @@ bool prompt_cache_needs_marks(const struct config_model *m)
  * them on to providers that use them and drop them for the rest. */
 static bool takes_marks(const struct config_model *m)
 {
-	if (m->dialect == DIALECT_ANTHROPIC || m->dialect == DIALECT_BEDROCK)
+	if (m->dialect == DIALECT_ANTHROPIC || m->dialect == DIALECT_VERTEX_ANTHROPIC ||
+	    m->dialect == DIALECT_BEDROCK)
 		return true;
 	return m->dialect == DIALECT_OPENAI && m->provider &&
 	       (strcmp(m->provider, "openrouter") == 0 ||

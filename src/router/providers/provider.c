@@ -18,6 +18,10 @@ const struct provider_ops *provider_ops_of(enum provider_dialect d)
 		return &provider_gemini;
 	case DIALECT_BEDROCK:
 		return &provider_bedrock;
+	case DIALECT_VERTEX:
+		return &provider_vertex;
+	case DIALECT_VERTEX_ANTHROPIC:
+		return &provider_vertex_anthropic;
 	case DIALECT_OPENAI:
 		break;
 	}
@@ -64,6 +68,8 @@ static char *auth_header(const struct config_model *m)
 	case DIALECT_GEMINI:
 		return xasprintf("x-goog-api-key: %s", key);
 	case DIALECT_BEDROCK:
+	case DIALECT_VERTEX: /* a service account's token, per attempt (router/gtoken.c) */
+	case DIALECT_VERTEX_ANTHROPIC:
 		return NULL;
 	case DIALECT_OPENAI:
 		break;
@@ -117,6 +123,20 @@ char **provider_headers_typed(char *const *h, const char *content_type)
 	for (i = 0; h[i]; i++)
 		if (strncasecmp(h[i], "Content-Type:", 13) != 0)
 			out[n++] = xstrdup(h[i]);
+	return out;
+}
+
+char **provider_headers_plus(char *const *h, const char *extra)
+{
+	size_t n = 0, i;
+	char **out;
+
+	while (h[n])
+		n++;
+	out = xcalloc(n + 2, sizeof(char *));
+	for (i = 0; i < n; i++)
+		out[i] = xstrdup(h[i]);
+	out[n] = xstrdup(extra);
 	return out;
 }
 

@@ -122,5 +122,11 @@ extern const struct provider_ops provider_azure;
 extern const struct provider_ops provider_anthropic;
 extern const struct provider_ops provider_gemini;
 extern const struct provider_ops provider_bedrock;
+extern const struct provider_ops provider_vertex;
+extern const struct provider_ops provider_vertex_anthropic;
+
+/* A copy of the header list h (NULL-terminated) with the line extra added, malloc'd: free
+ * with provider_headers_free. */
+char **provider_headers_plus(char *const *h, const char *extra);
 
 #endif
