@@ -30,9 +30,10 @@
 
 #define KEY_FILE_CAP (64 * 1024)
 
-static const char *env_of(const char *name)
+/* environment_variables first, then the process's (cfg_getenv). */
+static const char *env_of(const struct ctx *c, const char *name)
 {
-	const char *v = getenv(name);
+	const char *v = cfg_getenv(c, name);
 
 	return v && *v ? v : NULL;
 }
@@ -165,9 +166,9 @@ static int read_account(struct ctx *c, const struct node *at, struct config_mode
 
 /* gcloud's application-default login file, when it exists: $CLOUDSDK_CONFIG/, else
  * ~/.config/gcloud/, application_default_credentials.json (malloc'd), else NULL. */
-static char *adc_file(void)
+static char *adc_file(const struct ctx *c)
 {
-	const char *dir = env_of("CLOUDSDK_CONFIG"), *home = env_of("HOME");
+	const char *dir = env_of(c, "CLOUDSDK_CONFIG"), *home = env_of(c, "HOME");
 	char *path =
 		dir    ? xasprintf("%s/application_default_credentials.json", dir)
 		: home ? xasprintf("%s/.config/gcloud/application_default_credentials.json", home)
@@ -182,9 +183,9 @@ static char *adc_file(void)
 
 /* The metadata server's token URL: GCE_METADATA_HOST (host[:port], as Google's libraries
  * take it) or metadata.google.internal. NULL for a host that is not one. */
-static char *metadata_token_uri(void)
+static char *metadata_token_uri(const struct ctx *c)
 {
-	const char *host = env_of("GCE_METADATA_HOST");
+	const char *host = env_of(c, "GCE_METADATA_HOST");
 	const char *h;
 
 	if (!host)
@@ -232,8 +233,8 @@ static void deactivate(struct ctx *c, const struct node *params, struct config_m
 static bool metadata_account(struct ctx *c, const struct node *params, struct config_model *m)
 {
 	struct config_litellm_params *p = &m->litellm_params;
-	const char *pid = env_of("VERTEXAI_PROJECT") ? env_of("VERTEXAI_PROJECT")
-						     : env_of("GOOGLE_CLOUD_PROJECT");
+	const char *pid = env_of(c, "VERTEXAI_PROJECT") ? env_of(c, "VERTEXAI_PROJECT")
+							: env_of(c, "GOOGLE_CLOUD_PROJECT");
 	size_t at;
 
 	if (!p->vertex_project && !pid) {
@@ -243,7 +244,7 @@ static bool metadata_account(struct ctx *c, const struct node *params, struct co
 			   "and no vertex_project to use the metadata server's token with");
 		return false;
 	}
-	m->gcp.token_uri = metadata_token_uri();
+	m->gcp.token_uri = metadata_token_uri(c);
 	if (!m->gcp.token_uri) {
 		deactivate(c, params, m, "GCE_METADATA_HOST is not a host[:port]");
 		return false;
@@ -279,11 +280,11 @@ void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_mo
 		return;
 	}
 	if (!cred) {
-		cred = env_of("GOOGLE_APPLICATION_CREDENTIALS");
+		cred = env_of(c, "GOOGLE_APPLICATION_CREDENTIALS");
 		from = "GOOGLE_APPLICATION_CREDENTIALS";
 		key = "model";
 	}
-	if (!cred && (adc = adc_file())) {
+	if (!cred && (adc = adc_file(c))) {
 		cred = adc;
 		from = "gcloud's application-default credentials";
 		key = "model";
@@ -303,15 +304,16 @@ void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_mo
 		key_err(c, params, key, msg);
 		return;
 	}
-	if (!p->vertex_project && env_of("VERTEXAI_PROJECT"))
-		p->vertex_project = xstrdup(env_of("VERTEXAI_PROJECT"));
+	if (!p->vertex_project && env_of(c, "VERTEXAI_PROJECT"))
+		p->vertex_project = xstrdup(env_of(c, "VERTEXAI_PROJECT"));
 	if (!p->vertex_project)
 		p->vertex_project = project;
 	else
 		free(project);
 	if (!p->vertex_location)
-		p->vertex_location = xstrdup(
-			env_of("VERTEXAI_LOCATION") ? env_of("VERTEXAI_LOCATION") : "us-central1");
+		p->vertex_location =
+			xstrdup(env_of(c, "VERTEXAI_LOCATION") ? env_of(c, "VERTEXAI_LOCATION")
+							       : "us-central1");
 	if (!p->vertex_project)
 		key_err(c, params, "model",
 			"vertex_ai needs a project: set vertex_project (or VERTEXAI_PROJECT); the "

@@ -47,10 +47,10 @@ struct deployment {
 	int64_t last_fail_ms;
 	struct policy_window win;
 	/* what the routing strategies read (router_settings.routing_strategy) */
-	int64_t share;		    /* simple-shuffle: policy_shares() of the group */
-	double cost_per_token;	    /* cost-based: input + output USD per token; < 0 unknown */
-	struct policy_latency lat;  /* latency-based, whole answers: us per completion token */
-	struct policy_latency ttft; /* latency-based, streams: us to the first event */
+	int64_t share;		      /* simple-shuffle: policy_shares() of the group */
+	double cost_per_token;	      /* cost-based: input + output USD per token; < 0 unknown */
+	struct policy_latency lat;    /* latency-based, whole answers: us per completion token */
+	struct policy_latency ttft;   /* latency-based, streams: us to the first event */
 	struct gtoken_account *gacct; /* vertex_ai: the service account's tokens, else NULL */
 };
 
