@@ -301,6 +301,11 @@ void cfg_model_deactivate(struct ctx *c, const struct node *at, struct config_mo
 /* config_table.c: the data. */
 
 extern const struct table cfg_top_table; /* struct config; reaches every other table */
+
+/* config_pools.c: the rate pools' tables and the class names of keys[].priority. */
+
+extern const struct table cfg_rate_pool_table, cfg_priorities_table;
+extern const struct choice cfg_class_choices[];
 extern const struct ignored cfg_ignored[];
 extern const size_t cfg_n_ignored;
 

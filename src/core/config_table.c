@@ -585,6 +585,8 @@ static const struct opt key_opts[] = {
 	 .text = "USD per budget_duration; 0 = no cap"},
 	{"budget_duration", T_PERIOD, FLD(config_key, budget_duration_s),
 	 .text = "when max_budget resets; unset = never"},
+	{"priority", T_ENUM, FLD(config_key, priority), .def = "api", .choices = cfg_class_choices,
+	 .text = "class of its calls in the rate pools (docs/pools.md)"},
 };
 
 static const struct table key_table = {"keys",
@@ -1116,6 +1118,9 @@ static const struct opt top_opts[] = {
 	{"router", T_SECTION, FLD(config, router), .table = &router_table},
 	{"keys", T_LIST, FLD(config, keys), CNT(config, n_keys), .cap = CONFIG_MAX_KEYS,
 	 .table = &key_table},
+	{"rate_pools", T_MAP, FLD(config, rate_pools), CNT(config, n_rate_pools), .cap = 64,
+	 .table = &cfg_rate_pool_table},
+	{"priorities", T_SECTION, FLD(config, priorities), .table = &cfg_priorities_table},
 	{"budget", T_SECTION, FLD(config, budget), .table = &budget_table},
 	{"guardrails", T_SECTION, FLD(config, guardrails), .table = &guardrails_table,
 	 .flags = F_SEQ_IGNORED},

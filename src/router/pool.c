@@ -71,6 +71,50 @@ int pool_class_parse(const char *s)
 	return -1;
 }
 
+static bool has_prefix(const char *s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(s, prefix, n) == 0 && (s[n] == '\0' || s[n] == ':');
+}
+
+enum pool_class pool_class_of(const char *source, const char *purpose)
+{
+	static const struct {
+		const char *prefix;
+		enum pool_class cls;
+	} by_source[] = {
+		{"telegram", POOL_INTERACTIVE}, {"ui", POOL_INTERACTIVE},
+		{"cli", POOL_INTERACTIVE},	{"hook", POOL_HOOK},
+		{"cron", POOL_SCHEDULED},	{"reminder", POOL_SCHEDULED},
+		{"alert", POOL_SCHEDULED},	{"health", POOL_SCHEDULED},
+		{"task", POOL_BACKGROUND},
+	};
+	static const char *const background[] = {"subagent", "task", "condense"};
+	size_t i;
+
+	for (i = 0; purpose && i < sizeof(background) / sizeof(background[0]); i++)
+		if (strcmp(purpose, background[i]) == 0)
+			return POOL_BACKGROUND;
+	for (i = 0; source && i < sizeof(by_source) / sizeof(by_source[0]); i++)
+		if (has_prefix(source, by_source[i].prefix))
+			return by_source[i].cls;
+	return POOL_API;
+}
+
+enum pool_class pool_class_of_priority(double priority)
+{
+	if (!(priority >= 1)) /* NaN and negatives too */
+		return POOL_INTERACTIVE;
+	if (priority < 128)
+		return POOL_API;
+	if (priority < 192)
+		return POOL_HOOK;
+	if (priority < 255)
+		return POOL_SCHEDULED;
+	return POOL_BACKGROUND;
+}
+
 void pool_rules_default(struct pool_rules *r)
 {
 	static const int64_t waits_s[POOL_CLASSES] = {10, 30, 120, 600, 1800};
@@ -481,7 +525,10 @@ void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t 
 	p->learned_requests = requests_left;
 	p->learned_reset = reset_ms;
 	p->learned_at = now_ms;
-	p->since_tokens = p->since_requests = 0;
+	/* Calls still in flight may not have reached the provider when it answered: count them
+	 * as sent since, until the next answer says more. */
+	p->since_tokens = p->reserved;
+	p->since_requests = p->in_flight;
 }
 
 void pool_rate_info_init(struct pool_rate_info *ri)

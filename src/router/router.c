@@ -122,11 +122,15 @@ size_t router_in_flight(const struct router *r)
 
 /* ---- windows, cooldowns, picking ---- */
 
-static bool over_limits(const struct deployment *d, int64_t t_ms)
+/* Over its rpm/tpm. One whose tpm/rpm is a rate pool of one is over while that pool has no
+ * room now; when every deployment of the group is, the call waits in a pool instead (wait). */
+static bool over_limits(const struct router *r, const struct deployment *d, int64_t t_ms, bool wait)
 {
 	const struct config_litellm_params *p = &d->m->litellm_params;
 	int64_t reqs, tokens;
 
+	if (d->own_pool)
+		return !wait && !router_pool_has_room(r, d);
 	if (!p->rpm && !p->tpm)
 		return false;
 	policy_window_sum(&d->win, t_ms / 1000, &reqs, &tokens);
@@ -178,9 +182,10 @@ static void note_failure(struct router *r, struct deployment *d, long status)
 }
 
 /* Picks a usable deployment of the group (policy_pick), avoiding the one that just failed when
- * another is usable. Returns NULL and sets *wait_s when all are cooling or over their limits. */
-static struct deployment *pick(struct router *r, struct group *g, struct deployment *avoid,
-			       long *wait_s, bool *all_cooling)
+ * another is usable. Returns NULL and sets *wait_s when all are cooling or over their limits;
+ * wait: a deployment whose own pool is full may be picked (to wait there). */
+static struct deployment *pick_of(struct router *r, struct group *g, struct deployment *avoid,
+				  long *wait_s, bool *all_cooling, bool wait)
 {
 	struct policy_candidate *cand = xcalloc(g->n_deps ? g->n_deps : 1, sizeof(*cand));
 	bool least_busy = r->cfg->router_settings.routing_strategy == CONFIG_ROUTING_LEAST_BUSY;
@@ -192,7 +197,7 @@ static struct deployment *pick(struct router *r, struct group *g, struct deploym
 		const struct config_litellm_params *p = &d->m->litellm_params;
 
 		cand[i].cooldown_until_ms = d->cooldown_until_ms;
-		cand[i].over_limits = !cooling(d, t) && over_limits(d, t);
+		cand[i].over_limits = !cooling(d, t) && over_limits(r, d, t, wait);
 		cand[i].in_flight = d->in_flight;
 		cand[i].weight = policy_weight(p->weight, p->rpm, p->tpm);
 		if (d == avoid)
@@ -204,6 +209,14 @@ static struct deployment *pick(struct router *r, struct group *g, struct deploym
 	return i < 0 ? NULL : g->deps[i];
 }
 
+static struct deployment *pick(struct router *r, struct group *g, struct deployment *avoid,
+			       long *wait_s, bool *all_cooling)
+{
+	struct deployment *d = pick_of(r, g, avoid, wait_s, all_cooling, false);
+
+	return d || *all_cooling ? d : pick_of(r, g, avoid, wait_s, all_cooling, true);
+}
+
 /* ---- metrics ---- */
 
 static void collect(struct metrics *m, void *arg)
@@ -213,6 +226,7 @@ static void collect(struct metrics *m, void *arg)
 	size_t i;
 
 	metric_set(r->m.in_flight, NULL, (double)r->in_flight);
+	router_pools_collect(r);
 	for (i = 0; i < r->n_deps; i++)
 		set_state_metric(r, &r->deps[i], now_mono_ms());
 	if (!r->spend)
@@ -268,6 +282,7 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 	/* Keep a warm connection for every call that may be in flight at once. */
 	loop_set_max_connections(loop, (long)cfg->router.max_concurrent_upstream);
 	router_metrics_register(&r->m, metrics);
+	router_pools_create(r);
 	metrics_on_collect(metrics, collect, r);
 	for (i = 0; i < r->n_deps; i++)
 		set_state_metric(r, &r->deps[i], now_mono_ms());
@@ -450,7 +465,6 @@ out:
 }
 
 static void on_http_done(struct httpc_req *req, void *arg);
-static void group_exhausted(struct router_call *c);
 
 static void attempt(struct router_call *c)
 {
@@ -464,11 +478,14 @@ static void attempt(struct router_call *c)
 	int64_t timeout_s;
 
 	if (c->cancelled) {
+		router_pool_drop(c);
 		router_fail_call(c, E_CANCELLED, 499, "cancelled");
 		return;
 	}
 	if (router_still_waiting(c))
 		return;
+	if (c->pool_state == CP_READY) /* granted after a wait: send to the deployment asked for */
+		goto picked;
 	c->group = find_group(r, c->chain[c->chain_pos]);
 	if ((int64_t)r->in_flight >= r->cfg->router.max_concurrent_upstream) {
 		router_fail_call(c, E_RATE_LIMIT, 429,
@@ -491,19 +508,30 @@ static void attempt(struct router_call *c)
 			c->err_msg = xasprintf("rpm/tpm limit reached for every deployment of %s",
 					       c->group->name);
 		}
-		group_exhausted(c);
+		router_group_exhausted(c);
 		return;
 	}
+picked:
 	p = &c->dep->m->litellm_params;
 	timeout_s = p->timeout_s ? p->timeout_s : r->cfg->router_settings.timeout_s;
 	if (!c->req && router_parse_request(c) < 0) {
 		router_fail_call(c, E_BAD_REQUEST, 400, "request body is not a JSON object");
 		return;
 	}
-	if (upstream_request(c, &preq) < 0)
+	if (upstream_request(c, &preq) < 0) {
+		router_pool_drop(c);
 		return;
+	}
 	o.body_len = preq.body_len;
+	if (router_pool_ask(c, o.body_len) < 0) {
+		/* waiting (a grant runs this again) or moved on: the request is rebuilt then */
+		provider_request_finish(&preq);
+		cJSON_Delete(c->req);
+		c->req = NULL;
+		return;
+	}
 	if (router_reserve(c, o.body_len) < 0) {
+		router_pool_drop(c);
 		provider_request_finish(&preq);
 		return;
 	}
@@ -515,6 +543,7 @@ static void attempt(struct router_call *c)
 		struct breaker_state bs;
 
 		router_release(c);
+		router_pool_drop(c);
 		provider_request_finish(&preq);
 		breaker_state(r->breaker, now_mono_ms(), &bs);
 		c->dep = NULL;
@@ -559,12 +588,14 @@ static void attempt(struct router_call *c)
 	preq.body = NULL;
 	if (httpc_start(r->loop, &o, on_http_done, c, &c->http) < 0) {
 		router_release(c);
+		router_pool_drop(c);
 		provider_request_finish(&preq);
 		router_fail_call(c, E_TRANSPORT, 502,
 				 "cannot start the upstream request (bad api_base?)");
 		return;
 	}
 	provider_request_finish(&preq);
+	router_pool_sent(c);
 	/* The usage and cost read from here on are this attempt's. */
 	c->attempt_open = true;
 	c->attempt_no++;
@@ -618,7 +649,7 @@ static void fallback_metric(struct router_call *c, struct metric *m)
 	metric_inc(m, v, 1);
 }
 
-static void group_exhausted(struct router_call *c)
+void router_group_exhausted(struct router_call *c)
 {
 	if (c->chain_pos == 0) {
 		c->first_err = c->err;
@@ -667,7 +698,7 @@ void router_attempt_failed(struct router_call *c)
 		router_arm(c, T_BACKOFF, delay);
 		return;
 	}
-	group_exhausted(c);
+	router_group_exhausted(c);
 }
 
 static long parse_retry_after(const char *v)
@@ -878,6 +909,7 @@ static void on_http_done(struct httpc_req *req, void *arg)
 
 	answer(c, req);
 	router_settle(c, req);
+	router_pool_done(c, req);
 }
 
 /* ---- start, cancel, finish ---- */
@@ -931,6 +963,7 @@ static void finish(struct router_call *c)
 	if (c->done)
 		return;
 	c->done = true;
+	router_pool_drop(c);
 	code[fmt_int(code, c->final_status)] = '\0';
 	c->cbs.on_done(c, &res, c->arg);
 	/* The client has its answer: what it cost and counts comes after (reply_first). */
@@ -1040,6 +1073,7 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 	c->audio_hint_s = q->audio_seconds > 0 && q->audio_seconds < 1e7 ? q->audio_seconds : 0;
 	if (router_refuse(c))
 		return 0;
+	router_pool_classify(c);
 	/* LiteLLM's own request fields are not for the provider. */
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "fallbacks");
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "disable_fallbacks");
@@ -1063,6 +1097,8 @@ void router_cancel(struct router_call *c)
 	if (c->done || c->cancelled)
 		return;
 	c->cancelled = true;
+	if (c->pool_state != CP_SENT) /* a waiter leaves the queue; a sent one settles later */
+		router_pool_drop(c);
 	if (c->http) {
 		httpc_cancel(c->http); /* on_http_done finishes the call */
 		return;
@@ -1097,6 +1133,7 @@ void router_destroy(struct router *r)
 	}
 	for (i = 0; i < r->n_groups; i++)
 		free(r->groups[i].deps);
+	router_pools_destroy(r);
 	free(r->groups);
 	free(r->deps);
 	buf_finish(&r->out);

@@ -550,6 +550,25 @@ static void on_readiness(struct httpd_req *req, void *arg)
 	httpd_reply_json(req, s->d.stopping ? 503 : 200, root);
 }
 
+/* GET /pools: the rate pools' windows, queues and waits (`hermetic pools`). An admin route: with
+ * a master key only the master key may read it (a declarative key gets 403). */
+static void on_pools(struct httpd_req *req, void *arg)
+{
+	struct server *s = arg;
+	struct auth a;
+	char *body;
+
+	if (!authenticate(s, req, &a))
+		return;
+	if (a.key && s->d.cfg->general_settings.master_key) {
+		httpd_reply_error(req, 403, "auth_error", "/pools needs the master key");
+		return;
+	}
+	body = router_pools_json(s->router);
+	httpd_reply(req, 200, "application/json", body, strlen(body));
+	free(body);
+}
+
 static void add_routes(struct server *s)
 {
 	static const struct {
@@ -590,6 +609,8 @@ static void add_routes(struct server *s)
 	httpd_route(s->http, HTTPD_GET | HTTPD_HEAD, "/health/liveliness", on_liveliness, s);
 	httpd_route(s->http, HTTPD_GET | HTTPD_HEAD, "/health/liveness", on_liveliness, s);
 	httpd_route(s->http, HTTPD_GET, "/health/readiness", on_readiness, s);
+	httpd_route(s->http, HTTPD_GET, "/pools", on_pools, s);
+	httpd_route(s->http, HTTPD_GET, "/v1/pools", on_pools, s);
 	daemon_add_health_routes(&s->d, s->http);
 }
 
