@@ -12,8 +12,10 @@ import time
 import pytest
 
 from fakes.fake_openai import FakeOpenAI, text
+from conftest import clean_env, free_port, to_yaml
 from router_harness import (  # noqa: F401 (start_router is a fixture)
-    MASTER_ENV, MASTER_KEY, UPSTREAM_KEY, deployment, msum, router_config, run, start_router,
+    MASTER_ENV, MASTER_KEY, UPSTREAM_KEY, deep_merge, deployment, msum, router_config, run,
+    start_router,
 )
 
 KEYS = {"interactive": "sk-e2e-pool-interactive-1", "api": "sk-e2e-pool-api-2",
@@ -195,7 +197,21 @@ def test_hermetic_pools_shows_the_windows_of_the_running_router(fake, start_rout
     assert r.get("/pools").status == 401
     out = run("pools", "--config", str(r.config_path), env={**r.env, **ENV})
     assert out.returncode == 0, out.stderr
-    assert "acct" in out.stdout and "5000" in out.stdout, out.stdout
-    line = next(x for x in out.stdout.splitlines() if x.startswith("acct"))
-    assert "used" in out.stdout and "interactive" in out.stdout, out.stdout
-    assert line.split()[1:3] == ["5000", "-"], line
+    assert out.stdout.startswith(f"router on 127.0.0.1:{r.port}\n"), out.stdout
+    line = next(x for x in out.stdout.splitlines() if x.startswith("acct "))
+    name, tpm, rpm, used, reserved, in_flight, left, blocked = line.split()
+    assert (tpm, rpm, reserved, in_flight, left) == ("5000", "-", "0", "0", "-"), line
+    assert 0 < int(used) < 5000  # the call's tokens, settled to its usage
+    assert "queue: interactive 0 api 0 hook 0 scheduled 0 background 0" in out.stdout
+    assert "waits: api 1 (" in out.stdout, out.stdout
+
+
+def test_hermetic_pools_says_when_nothing_runs(tmp_path, fake):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(to_yaml(deep_merge(config(fake, 5000, {"api": 5}), {
+        "home": str(tmp_path / "home"),
+        "router": {"listen": f"127.0.0.1:{free_port()}"},
+        "api": {"listen": f"127.0.0.1:{free_port()}"}})))
+    out = run("pools", "--config", str(cfg), env=clean_env(**ENV))
+    assert out.returncode == 1
+    assert "neither a router on 127.0.0.1:" in out.stderr, out.stderr
