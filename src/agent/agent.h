@@ -130,6 +130,10 @@ struct agent_result {
 	 * (usage.prompt_tokens_details.cached_tokens); 0 when it did not say. */
 	int64_t cached_tokens;
 	double cost_usd;
+	/* AGENT_FAILED because a rate pool had no room for a model call within its class's
+	 * max_wait_s (docs/pools.md): nothing is wrong but load; try again after retry_after_s. */
+	bool deferred;
+	long retry_after_s;
 };
 
 struct agent_cbs {

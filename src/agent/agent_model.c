@@ -273,6 +273,17 @@ static char *error_text(const struct router_result *r)
 	return s;
 }
 
+/* The model's rate limit is taken by other work (a rate pool had no room in time): short,
+ * for the person waiting. */
+static char *busy_text(struct agent_turn *t, const struct router_result *r)
+{
+	t->deferred = true;
+	t->retry_after_s = r->retry_after_s > 0 ? r->retry_after_s : 1;
+	return xasprintf("Busy: the model's rate limit is in use by other work right now. Please "
+			 "try again in about %ld s.",
+			 t->retry_after_s);
+}
+
 /* usage.prompt_tokens_details.cached_tokens of a completion, 0 when absent. */
 static int64_t cached_of(const cJSON *completion)
 {
@@ -341,6 +352,8 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 		err = xstrdup(s->error);
 	else if (r->status == 200)
 		err = xstrdup("The model's answer broke off mid-stream (its end never came).");
+	else if (r->deferred)
+		err = busy_text(t, r);
 	else
 		err = error_text(r);
 	agent_finish(t, t->state == T_SUMMARY ? t->limit : AGENT_FAILED, err);

@@ -493,8 +493,12 @@ out:
 static void on_job_turn(const struct agent_result *r, void *arg)
 {
 	struct job_run *j = arg;
-	struct job_result jr = {r->stop != AGENT_FAILED && r->stop != AGENT_CANCELLED, r->text,
-				r->session_id, r->cost_usd};
+	struct job_result jr = {r->stop != AGENT_FAILED && r->stop != AGENT_CANCELLED,
+				r->text,
+				r->session_id,
+				r->cost_usd,
+				r->deferred,
+				r->retry_after_s};
 
 	j->done(&jr, j->arg);
 	free(j);

@@ -509,6 +509,8 @@ static void on_turn_done(const struct agent_result *r, void *arg)
 					      : "👍");
 	if (r->stop == AGENT_CANCELLED)
 		text = xstrdup("Stopped.");
+	else if (r->stop == AGENT_FAILED && r->deferred)
+		text = xstrdup(r->text); /* "Busy: ... try again in about N s." */
 	else if (r->stop == AGENT_FAILED)
 		text = xasprintf("Sorry, that failed: %s", r->text);
 	else

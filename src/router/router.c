@@ -942,6 +942,7 @@ static void finish(struct router_call *c)
 		.fallbacks = c->fallbacks,
 		.retry_after_s =
 			c->final_status == 429 ? (c->retry_after_s ? c->retry_after_s : 1) : 0,
+		.deferred = c->final_status == 429 && c->pool_deferred,
 		.overhead_ms = overhead_ms > 0 ? overhead_ms : 0,
 	};
 	char code[16], exc[16];

@@ -72,6 +72,8 @@ struct router_result {
 	int64_t prompt_tokens, completion_tokens;
 	int retries, fallbacks;
 	long retry_after_s; /* > 0: send Retry-After (cooldown, rate limit) */
+	bool deferred;	    /* the 429 is the rate pools' (no room within max_wait_s), not a
+			     * provider's: nothing was sent for the last group; retry later */
 	double overhead_ms; /* time spent in the router itself, not upstream or backoff */
 };
 

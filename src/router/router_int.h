@@ -138,6 +138,7 @@ struct router_call {
 	uint64_t pool_id;	 /* the current ask's */
 	bool pool_no_wait;	 /* a wait expired: later groups only if they have room now */
 	bool pool_bounded;	 /* the client set max_tokens (or its route's like) */
+	bool pool_deferred;	 /* the last group found no room (no attempt sent since) */
 	int64_t pool_prompt_est; /* the attempt's estimate: prompt tokens, and in all */
 	int64_t pool_tokens;
 	int64_t pool_asked_ms, pool_est_ms; /* when it asked; its wait as estimated then */

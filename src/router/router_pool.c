@@ -221,6 +221,7 @@ static void no_room(struct router_call *c, const char *why, int64_t retry_ms)
 
 	c->pool_state = CP_NONE;
 	c->pool_no_wait = true;
+	c->pool_deferred = true;
 	free(c->err_msg);
 	c->err = E_RATE_LIMIT;
 	c->err_status = 429;
@@ -382,6 +383,7 @@ int router_pool_ask(struct router_call *c, size_t body_len)
 
 void router_pool_sent(struct router_call *c)
 {
+	c->pool_deferred = false;
 	if (c->pool_state == CP_READY)
 		c->pool_state = CP_SENT;
 }
