@@ -6,6 +6,7 @@ the provider's rate headers say shrinks the pool. What the fake recorded is the 
 wall-clock bounds are loose (the machine is shared).
 
 Classes come from the keys (`keys[].priority`) and from LiteLLM's request `priority`."""
+import json
 import threading
 import time
 
@@ -67,6 +68,18 @@ def in_threads(r, calls, gap=0.0):
     for t in threads:
         t.join(60)
     return out
+
+
+def audit_lines(r, kind, until=lambda lines: lines, timeout=5):
+    """The audit lines of `kind`, once until(them) holds (or after timeout s)."""
+    path = r.home / "logs" / "audit.jsonl"
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+        found = [x for x in lines if x["kind"] == kind]
+        if until(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def tags_sent(fake):
@@ -131,6 +144,13 @@ def test_waiters_are_served_interactive_first_then_in_class_order(fake, start_ro
     m = r.metrics()
     assert msum(m, "hermetic_pool_wait_seconds_count", pool="acct", **{"class": "background"}) == 1
     assert msum(m, "hermetic_pool_wait_seconds_sum", pool="acct", **{"class": "background"}) > 0.5
+    # the audit trail has the background call's wait (over a second)
+    waits = audit_lines(r, "pool_wait",
+                        lambda ls: any(x["class"] == "background" for x in ls))
+    bg = [x for x in waits if x["class"] == "background"]
+    assert len(bg) == 1 and bg[0]["outcome"] == "granted", waits
+    assert bg[0]["pools"] == "acct" and bg[0]["waited_ms"] > 1000 and bg[0]["source"] == "api"
+    assert all(x["waited_ms"] > 1000 for x in waits)
 
 
 def test_a_waiter_past_max_wait_falls_back_or_gets_the_429_with_retry_after(fake, start_router):
