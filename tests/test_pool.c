@@ -269,6 +269,18 @@ static const struct script scripts[] = {
 	  {RUN, 4999, 0, 0, 0, 0, ""},
 	  {RUN, 5000, 0, 0, 0, 0, "G2"},
 	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"an answer that was overtaken does not raise what the provider said is left",
+	 {{10000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{LEARN, 0, 0, 0, 500, 0, "60000"},
+	  {LEARN, 10, 0, 0, 900, 0, "60000"}, /* older: counted fewer calls */
+	  {ASK, 10, 1, I, 600, 1, "WAIT"},
+	  {LEARN, 1100, 0, 0, 900, 0, "60000"}, /* a second on: the window slid */
+	  {RUN, 1100, 0, 0, 0, 0, "G1"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
 	{"the provider's figure leaves the reserve to interactive work",
 	 {{1000, 0}},
 	 1,

@@ -17,6 +17,7 @@
 #define WINDOW_S	    60
 #define RING		    (WINDOW_S + 1)
 #define DEFAULT_MAX_WAITERS 1024
+#define STALE_LEARN_MS	    1000
 
 struct bucket {
 	int64_t sec; /* the second this bucket counts; older content is gone */
@@ -521,6 +522,13 @@ void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t 
 	if (pool >= s->n_pools || reset_ms <= now_ms || (tokens_left < 0 && requests_left < 0))
 		return;
 	p = &s->pools[pool];
+	/* Answers overtake each other: within a second of a lower figure, a figure no lower is
+	 * taken as older than it (the provider counted fewer of our calls), not as room freed. */
+	if (learned_active(p, now_ms) && now_ms - p->learned_at < STALE_LEARN_MS &&
+	    (tokens_left < 0 || (p->learned_tokens >= 0 && tokens_left >= p->learned_tokens)) &&
+	    (requests_left < 0 ||
+	     (p->learned_requests >= 0 && requests_left >= p->learned_requests)))
+		return;
 	p->learned_tokens = tokens_left;
 	p->learned_requests = requests_left;
 	p->learned_reset = reset_ms;

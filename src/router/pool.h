@@ -121,7 +121,8 @@ void pool_cancel(struct pool_sched *s, uint64_t id);
 /* What the provider said of the account: tokens and requests left (< 0: not said) until
  * reset_ms. Until then a pool's room is also bounded by that, less what we granted since and
  * what was in flight when it said it (it may not have counted those yet). Settle the call
- * whose answer said it first. */
+ * whose answer said it first. Within a second of a lower figure a figure no lower is ignored:
+ * an answer that overtook another said it later. */
 void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t requests_left,
 		int64_t reset_ms, int64_t now_ms);
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from fakes.fake_openai import FakeOpenAI, text
+from fakes.fake_openai import FakeOpenAI, error, text
 from conftest import clean_env, free_port, to_yaml
 from router_harness import (  # noqa: F401 (start_router is a fixture)
     MASTER_ENV, MASTER_KEY, UPSTREAM_KEY, deep_merge, deployment, msum, router_config, run,
@@ -195,6 +195,21 @@ def test_the_providers_rate_headers_shrink_the_pool(fake, start_router):
     assert fake.limit.refused == 0 and tags_sent(fake) == ["t0", "t1", "t2"]
 
 
+def test_a_providers_429_blocks_the_pool_until_its_retry_after(fake, start_router):
+    """Another client of the account used it up: the provider answers 429 with retry-after 2.
+    The next call waits in the pool for the block to end instead of drawing a second 429."""
+    fake.script_for("test/free", error(429, {"error": {"message": "slow down", "code": 429}},
+                                       retry_after=2), text("after the block"))
+    r = start_router(config(fake, 100000, {"api": 10}), env=ENV)
+    refused = call(r, "api", "first")
+    assert refused.status == 429 and "slow down" in refused.text, refused.text
+    t0 = time.monotonic()
+    after = call(r, "api", "second")
+    assert after.status == 200 and after.content() == "after the block", after.text
+    assert time.monotonic() - t0 >= 1.0  # held back by the block (2 s, whole seconds)
+    assert tags_sent(fake) == ["first", "second"]
+
+
 def test_a_requests_litellm_priority_lowers_its_class_never_raises_it(fake, start_router):
     """The interactive reserve (90 %) is kept from a call that says priority 255 even with
     the interactive key; an api key's priority 0 does not reach it either."""
@@ -224,6 +239,10 @@ def test_hermetic_pools_shows_the_windows_of_the_running_router(fake, start_rout
     assert 0 < int(used) < 5000  # the call's tokens, settled to its usage
     assert "queue: interactive 0 api 0 hook 0 scheduled 0 background 0" in out.stdout
     assert "waits: api 1 (" in out.stdout, out.stdout
+    m = r.metrics()
+    assert msum(m, "hermetic_pool_tokens", pool="acct", state="limit") == 5000
+    assert msum(m, "hermetic_pool_tokens", pool="acct", state="used") == int(used)
+    assert msum(m, "hermetic_pool_queue", pool="acct", **{"class": "interactive"}) == 0
 
 
 def test_hermetic_pools_says_when_nothing_runs(tmp_path, fake):
