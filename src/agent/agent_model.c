@@ -32,11 +32,13 @@ struct router_caller agent_caller_of(const struct agent_turn *t, const char *pur
 }
 
 static void on_model(struct router_call *rc, const struct router_result *r, void *arg);
-static const struct router_cbs model_cbs = {.on_done = on_model};
+static void on_model_wait(struct router_call *rc, int64_t wait_ms, void *arg);
+static const struct router_cbs model_cbs = {.on_done = on_model, .on_wait = on_model_wait};
 
 static const struct router_cbs stream_cbs = {.on_stream_start = agent_stream_on_start,
 					     .on_stream_data = agent_stream_on_data,
-					     .on_done = on_model};
+					     .on_done = on_model,
+					     .on_wait = on_model_wait};
 
 /* ---- the request ------------------------------------------------------------------- */
 
@@ -315,6 +317,15 @@ static void got_answer(struct agent_turn *t, const char *body, size_t len)
 		agent_finish(t, t->state == T_SUMMARY ? t->limit : AGENT_DONE, text ? text : "");
 	}
 	cJSON_Delete(j);
+}
+
+/* The turn's model call waits for room in a rate pool: the turn's owner may say so. */
+static void on_model_wait(struct router_call *rc, int64_t wait_ms, void *arg)
+{
+	struct agent_turn *t = arg;
+
+	if (t->cbs.on_wait)
+		t->cbs.on_wait(wait_ms, t->arg);
 }
 
 static void on_model(struct router_call *rc, const struct router_result *r, void *arg)

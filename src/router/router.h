@@ -86,6 +86,10 @@ struct router_cbs {
 	void (*on_stream_data)(struct router_call *c, const char *data, size_t len, void *arg);
 	/* Exactly once. For a stream, the last event ([DONE] or an error event) came before. */
 	void (*on_done)(struct router_call *c, const struct router_result *r, void *arg);
+	/* Optional: an attempt starts waiting for room in a rate pool, about wait_ms (a progress
+	 * line). Called from the loop, inside the router: it must not call back into the router
+	 * for this call (no router_cancel); on_done still fires once, later. */
+	void (*on_wait)(struct router_call *c, int64_t wait_ms, void *arg);
 };
 
 /* Points cJSON's allocation hooks, for the whole process, at hooks that serve the router's

@@ -360,6 +360,8 @@ int router_pool_ask(struct router_call *c, size_t body_len)
 		}
 		c->pool_state = CP_WAITING;
 		c->pool_est_ms = est;
+		if (c->cbs.on_wait)
+			c->cbs.on_wait(c, est, c->arg);
 		log_info("call %lld (%s) waits for room in rate pool %s (about %lld ms)",
 			 (long long)c->id, pool_class_name(c->pool_class),
 			 r->pool_names[d->pools[0]], (long long)est);

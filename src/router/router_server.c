@@ -210,7 +210,7 @@ static void on_done(struct router_call *c, const struct router_result *r, void *
 
 static void on_endpoint(struct httpd_req *req, void *arg)
 {
-	static const struct router_cbs cbs = {on_stream_start, on_stream_data, on_done};
+	static const struct router_cbs cbs = {on_stream_start, on_stream_data, on_done, NULL};
 	const struct endpoint *e = arg;
 	struct server *s = e->s;
 	struct router_request q = {.route = e->route};
@@ -335,7 +335,8 @@ static void messages_done(struct router_call *c, const struct router_result *r, 
 
 static void on_messages(struct httpd_req *req, void *arg)
 {
-	static const struct router_cbs cbs = {on_stream_start, messages_stream_data, messages_done};
+	static const struct router_cbs cbs = {on_stream_start, messages_stream_data, messages_done,
+					      NULL};
 	struct server *s = arg;
 	struct ingress_anthropic_request in;
 	struct router_caller who = {0};

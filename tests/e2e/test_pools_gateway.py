@@ -1,6 +1,9 @@
-"""Rate pools inside `hermetic gateway`: a Telegram turn (class interactive) that finds no room
-within its max_wait_s gets a short "busy" answer instead of an error, and `hermetic pools`
-asks the gateway (GET /v1/pools with api.key) when no router runs on router.listen."""
+"""Rate pools inside `hermetic gateway`: a Telegram turn (class interactive) that waits for
+room says so in its progress line, one that finds none within its max_wait_s gets a short
+"busy" answer instead of an error, and `hermetic pools` asks the gateway (GET /v1/pools with
+api.key) when no router runs on router.listen."""
+import time
+
 import pytest
 
 from agent_harness import agent_config, fake  # noqa: F401
@@ -25,10 +28,10 @@ def test_a_telegram_turn_without_room_answers_busy_and_pools_shows_it(tmp_path, 
         fake, "HOME", api={"listen": "127.0.0.1:PORT"},
         router={"listen": f"127.0.0.1:{free_port()}"},
         telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN", "stream": "off",
-                  "progress": "off", "allowed_users": [CHAT], "api_base": tg.url,
-                  "poll_timeout_s": 1},
+                  "progress": "tools", "edit_every_ms": 1000, "allowed_users": [CHAT],
+                  "api_base": tg.url, "poll_timeout_s": 1},
         rate_pools={"acct": {"rpm": 1, "models": ["free"]}},
-        priorities={"max_wait_s": {"interactive": 1}})
+        priorities={"max_wait_s": {"interactive": 3}})
     text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
     text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
     g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
@@ -37,9 +40,18 @@ def test_a_telegram_turn_without_room_answers_busy_and_pools_shows_it(tmp_path, 
         tg.push_text("hi", chat_id=CHAT)
         assert tg.wait_sent(CHAT, 1, timeout=20 * SLOW) == ["first answer"]
         tg.push_text("and again", chat_id=CHAT)
-        sent = tg.wait_sent(CHAT, 2, timeout=20 * SLOW)
-        assert sent[1].startswith("Busy: the model's rate limit is in use"), sent
+        # the progress message is edited into the answer
+        deadline = time.monotonic() + 20 * SLOW
+        while not tg.sent(CHAT)[-1].startswith("Busy") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sent = tg.sent(CHAT)
+        assert len(sent) == 2 and sent[1].startswith("Busy: the model's rate limit is in use"), \
+            sent
         assert "try again in about" in sent[1]
+        # while it waited, the progress line said so
+        posted = [r["params"].get("text", "") for r in tg.requests
+                  if r["method"] in ("sendMessage", "editMessageText")]
+        assert any(t.startswith("⏳ waiting for model capacity") for t in posted), posted
         assert len(fake.chat_requests) == 1  # the second turn never reached the provider
         out = run("pools", "--config", str(g.config), env=g.env)
         assert out.returncode == 0, out.stderr
