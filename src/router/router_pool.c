@@ -333,7 +333,9 @@ int router_pool_ask(struct router_call *c, size_t body_len)
 		return 0; /* granted while it waited */
 	if (!r->sched || !d->n_pools)
 		return 0;
-	c->pool_prompt_est = (int64_t)(body_len + 3) / 4;
+	/* An audio form's bytes are not tokens (providers count audio by the minute): it takes
+	 * a request, and the text it answers with. */
+	c->pool_prompt_est = router_spec_of(c)->multipart ? 0 : (int64_t)(body_len + 3) / 4;
 	c->pool_tokens =
 		c->pool_prompt_est + (router_spec_of(c)->text_out ? router_output_bound(c) : 0);
 	if (!c->pool_bounded)

@@ -14,6 +14,7 @@ import pytest
 
 from fakes.fake_openai import FakeOpenAI, error, text
 from conftest import clean_env, free_port, to_yaml
+from test_router_endpoints import media, media_models, transcribe, wav_file  # noqa: F401
 from router_harness import (  # noqa: F401 (start_router is a fixture)
     MASTER_ENV, MASTER_KEY, UPSTREAM_KEY, deep_merge, deployment, msum, router_config, run,
     start_router,
@@ -254,3 +255,16 @@ def test_hermetic_pools_says_when_nothing_runs(tmp_path, fake):
     out = run("pools", "--config", str(cfg), env=clean_env(**ENV))
     assert out.returncode == 1
     assert "neither a router on 127.0.0.1:" in out.stderr, out.stderr
+
+
+def test_an_audio_form_counts_no_prompt_tokens(fake, media, start_router, tmp_path):
+    """A transcription's multipart form is audio, which providers count by the minute, not
+    tokens: a WAV of more than 4000 "tokens" at 4 bytes each passes a pool of 1000 TPM."""
+    _, audio = wav_file(tmp_path)
+    assert len(audio) > 4 * 1000
+    r = start_router(router_config(fake, media_models(media),
+                                   rate_pools={"acct": {"tpm": 1000, "models": ["whisper"]}}))
+    reply = transcribe(r, "whisper", audio)
+    assert reply.status == 200, reply.text
+    pools = r.get("/pools").json()["pools"]
+    assert next(p for p in pools if p["name"] == "acct")["used_requests"] == 1
