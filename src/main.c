@@ -1,5 +1,6 @@
 /* main: command line -> config -> the module that runs the command. Nothing else lives here. */
 #include "cli/cli_alerts.h"
+#include "cli/cli_pools.h"
 #include "cli/cli_chat.h"
 #include "cli/cli_config.h"
 #include "cli/cli_doctor.h"
@@ -453,6 +454,14 @@ static int run_alerts_test(int argc, char **argv)
 	return ok ? with_config(path, LOG_WARN, cli_alerts_test) : 2;
 }
 
+static int run_pools(int argc, char **argv)
+{
+	int ok;
+	const char *path = config_arg(argc, argv, &ok);
+
+	return ok ? with_config(path, LOG_WARN, cli_pools) : 2;
+}
+
 static int run_ui_hash_password(int argc, char **argv)
 {
 	if (argc > 1) {
@@ -476,6 +485,8 @@ static const struct cmd commands[] = {
 	 "the session store", false},
 	{"spend", NULL, run_spend, "spend [--days N] [--config FILE]",
 	 "spend ledger by day and model group", false},
+	{"pools", NULL, run_pools, "pools [--config FILE]",
+	 "rate pools of the running router or gateway: window, queue per class, waits", false},
 	{"audit", NULL, run_audit,
 	 "audit tail|search [WORDS] [-n N] [--since AGE|TIME] [--source S] [--session ID] [--json]",
 	 "the audit trail: model attempts, tool calls and turns", false},

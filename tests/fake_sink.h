@@ -32,8 +32,21 @@ struct fake_sink {
 	char *delivered_to[FAKE_MAX];
 	size_t n_delivered;
 	bool busy;
-	bool locked; /* refuse runs with -EAGAIN, as while state.db is locked */
+	bool locked;	    /* refuse runs with -EAGAIN, as while state.db is locked */
+	size_t n_failures;  /* outcomes reported with ok false (what the alerts count) */
+	char *last_failure; /* the text of the last one */
 };
+
+static void fake_outcome(void *ctx, const char *source, bool ok, const char *text)
+{
+	struct fake_sink *f = ctx;
+
+	if (ok)
+		return;
+	f->n_failures++;
+	free(f->last_failure);
+	f->last_failure = xstrdup(text ? text : "");
+}
 
 static int fake_run(void *ctx, const struct job_opts *o, job_done_cb done, void *arg)
 {
@@ -70,6 +83,7 @@ static inline void fake_init(struct fake_sink *f)
 	memset(f, 0, sizeof(*f));
 	f->sink.run = fake_run;
 	f->sink.deliver = fake_deliver;
+	f->sink.outcome = fake_outcome;
 	f->sink.ctx = f;
 }
 
@@ -81,6 +95,19 @@ static inline void fake_complete(struct fake_sink *f, size_t i, bool ok, const c
 
 	assert_true(i < f->n_runs);
 	assert_false(f->runs[i].finished);
+	f->runs[i].finished = true;
+	f->runs[i].done(&r, f->runs[i].arg);
+}
+
+/* Finishes run i as a rate pool deferred its model call (no room within max_wait_s). */
+static inline void fake_defer(struct fake_sink *f, size_t i, long retry_after_s)
+{
+	struct job_result r = {.ok = false,
+			       .text = "Busy: the model's rate limit is in use by other work",
+			       .deferred = true,
+			       .retry_after_s = retry_after_s};
+
+	assert_true(i < f->n_runs && !f->runs[i].finished);
 	f->runs[i].finished = true;
 	f->runs[i].done(&r, f->runs[i].arg);
 }
@@ -99,6 +126,7 @@ static inline void fake_finish(struct fake_sink *f)
 		free(f->delivered[i]);
 		free(f->delivered_to[i]);
 	}
+	free(f->last_failure);
 	memset(f, 0, sizeof(*f));
 }
 

@@ -129,6 +129,44 @@ static void daily_job_follows_the_spring_forward(void **state)
 	fx_destroy(f);
 }
 
+static void a_deferred_run_runs_again_and_alerts_when_it_keeps_being_deferred(void **state)
+{
+	struct fx *f = fx_create("cron:\n  - {name: brief, schedule: '0 7 * * *', prompt: p,"
+				 " deliver: 'telegram:42'}\n");
+	int64_t t = utc(2030, 6, 3, 11, 0); /* 07:00 EDT, after the real clock: the run's own */
+	int64_t next;
+
+	cron_start_at(f->cron, t - 60000);
+	cron_tick(f->cron, t);
+	assert_int_equal(f->fake.n_runs, 1);
+	fake_defer(&f->fake, 0, 5);
+	/* not dropped, not reported as a failure: again a minute later, not tomorrow */
+	assert_int_equal(f->fake.n_delivered, 0);
+	assert_int_equal(f->fake.n_failures, 0);
+	next = cron_job_next_ms(f->cron, "brief");
+	assert_true(next == t + 60000);
+	cron_tick(f->cron, next);
+	assert_int_equal(f->fake.n_runs, 2);
+	fake_defer(&f->fake, 1, 5);
+	assert_true(cron_job_next_ms(f->cron, "brief") == next + 2 * 60000); /* backs off */
+	assert_int_equal(f->fake.n_failures, 0);
+	next = cron_job_next_ms(f->cron, "brief");
+	cron_tick(f->cron, next);
+	fake_defer(&f->fake, 2, 900); /* a long retry-after is capped at 10 minutes */
+	assert_true(cron_job_next_ms(f->cron, "brief") == next + 10 * 60000);
+	/* the third in a row goes to the alerts */
+	assert_int_equal(f->fake.n_failures, 1);
+	assert_non_null(strstr(f->fake.last_failure, "deferred 3 times in a row"));
+	assert_int_equal(f->fake.n_delivered, 0);
+	next = cron_job_next_ms(f->cron, "brief");
+	cron_tick(f->cron, next);
+	fake_complete(&f->fake, 3, true, "good morning", 0);
+	assert_int_equal(f->fake.n_delivered, 1);
+	/* done: back to its schedule, tomorrow at 07:00 */
+	assert_true(cron_job_next_ms(f->cron, "brief") == t + 86400000);
+	fx_destroy(f);
+}
+
 static void time_in_the_dst_gap_runs_once_after_the_jump(void **state)
 {
 	struct fx *f = fx_create("cron:\n  - {name: gap, schedule: '30 2 * * *', prompt: p}\n");
@@ -470,6 +508,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(daily_job_follows_the_spring_forward),
 		cmocka_unit_test(time_in_the_dst_gap_runs_once_after_the_jump),
+		cmocka_unit_test(a_deferred_run_runs_again_and_alerts_when_it_keeps_being_deferred),
 		cmocka_unit_test(repeated_hour_of_the_fall_back_runs_once),
 		cmocka_unit_test(hourly_and_daily_macros),
 		cmocka_unit_test(job_still_running_is_skipped_and_counted),

@@ -269,6 +269,18 @@ static const struct script scripts[] = {
 	  {RUN, 4999, 0, 0, 0, 0, ""},
 	  {RUN, 5000, 0, 0, 0, 0, "G2"},
 	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"an answer that was overtaken does not raise what the provider said is left",
+	 {{10000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{LEARN, 0, 0, 0, 500, 0, "60000"},
+	  {LEARN, 10, 0, 0, 900, 0, "60000"}, /* older: counted fewer calls */
+	  {ASK, 10, 1, I, 600, 1, "WAIT"},
+	  {LEARN, 1100, 0, 0, 900, 0, "60000"}, /* a second on: the window slid */
+	  {RUN, 1100, 0, 0, 0, 0, "G1"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
 	{"the provider's figure leaves the reserve to interactive work",
 	 {{1000, 0}},
 	 1,
@@ -419,6 +431,52 @@ static void test_class_names_round_trip(void **state)
 	assert_int_equal(pool_class_parse(""), -1);
 	assert_int_equal(pool_class_parse(NULL), -1);
 	assert_null(pool_class_name(POOL_CLASSES));
+}
+
+static void test_a_callers_source_and_purpose_give_its_class(void **state)
+{
+	static const struct {
+		const char *source, *purpose;
+		enum pool_class want;
+	} rows[] = {
+		{"telegram:42", "turn", POOL_INTERACTIVE},
+		{"telegram", "media", POOL_INTERACTIVE},
+		{"ui:cockpit", "turn", POOL_INTERACTIVE},
+		{"cli", "turn", POOL_INTERACTIVE},
+		{"telegram:42", "compression", POOL_INTERACTIVE}, /* auxiliary: its turn's class */
+		{"api", NULL, POOL_API},
+		{"api:alice", "turn", POOL_API},
+		{NULL, NULL, POOL_API},
+		{"hook:deploy", "turn", POOL_HOOK},
+		{"cron:briefing", "turn", POOL_SCHEDULED},
+		{"cron:disk", "compression", POOL_SCHEDULED},
+		{"reminder:7", "turn", POOL_SCHEDULED},
+		{"alert:12", "turn", POOL_SCHEDULED},
+		{"task:9", "task", POOL_BACKGROUND},
+		{"telegram:42", "subagent", POOL_BACKGROUND},
+		{"cron:x", "condense", POOL_BACKGROUND},
+		{"telegrammer", NULL, POOL_API}, /* a prefix is a whole word */
+		{"cronjob:x", NULL, POOL_API},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		assert_int_equal(pool_class_of(rows[i].source, rows[i].purpose), rows[i].want);
+}
+
+static void test_litellms_priority_maps_onto_the_classes(void **state)
+{
+	static const struct {
+		double priority;
+		enum pool_class want;
+	} rows[] = {
+		{0, POOL_INTERACTIVE},	 {-3, POOL_INTERACTIVE}, {1, POOL_API},
+		{127, POOL_API},	 {128, POOL_HOOK},	 {191, POOL_HOOK},
+		{192, POOL_SCHEDULED},	 {254, POOL_SCHEDULED},	 {255, POOL_BACKGROUND},
+		{2000, POOL_BACKGROUND},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		assert_int_equal(pool_class_of_priority(rows[i].priority), rows[i].want);
 }
 
 static void test_an_ask_naming_an_unknown_pool_is_refused(void **state)
@@ -647,6 +705,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scripts),
 		cmocka_unit_test(test_class_names_round_trip),
+		cmocka_unit_test(test_a_callers_source_and_purpose_give_its_class),
+		cmocka_unit_test(test_litellms_priority_maps_onto_the_classes),
 		cmocka_unit_test(test_an_ask_naming_an_unknown_pool_is_refused),
 		cmocka_unit_test(test_rate_headers_of_openai_and_anthropic),
 		cmocka_unit_test(test_the_later_of_two_resets_is_kept),

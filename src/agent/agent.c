@@ -283,6 +283,8 @@ void agent_finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 	r.last_prompt_tokens = t->last_prompt_tokens;
 	r.cached_tokens = t->cached_tokens;
 	r.cost_usd = t->cost_usd;
+	r.deferred = stop == AGENT_FAILED && t->deferred;
+	r.retry_after_s = t->retry_after_s;
 	audit_turn(t, stop, answer);
 	t->cbs.on_done(&r, t->arg);
 	free(answer);

@@ -130,6 +130,10 @@ struct agent_result {
 	 * (usage.prompt_tokens_details.cached_tokens); 0 when it did not say. */
 	int64_t cached_tokens;
 	double cost_usd;
+	/* AGENT_FAILED because a rate pool had no room for a model call within its class's
+	 * max_wait_s (docs/pools.md): nothing is wrong but load; try again after retry_after_s. */
+	bool deferred;
+	long retry_after_s;
 };
 
 struct agent_cbs {
@@ -148,6 +152,9 @@ struct agent_cbs {
 	 * agent_cancel(). Tools, storage, limits and costs are the same as without it; a stream
 	 * cut mid-way ends the turn AGENT_FAILED, and what was shown so far is not stored. */
 	void (*on_text)(const char *so_far, size_t len, void *arg);
+	/* Optional: a model call of the turn waits for room in a rate pool, about wait_ms
+	 * (docs/pools.md), for a progress line. Called from the loop; it must not cancel. */
+	void (*on_wait)(int64_t wait_ms, void *arg);
 };
 
 struct agent *agent_create(const struct agent_env *env);

@@ -99,6 +99,8 @@ struct agent_turn {
 	bool timeout_held;
 	bool tainted, web_any; /* trust: see agent_session.c */
 	char *fail_text;
+	bool deferred; /* its model call found no room in a rate pool (agent_result) */
+	long retry_after_s;
 	char *stored_answer;	  /* a continued turn whose answer was already stored */
 	struct agent_part *parts; /* copies; they go with the message marked parts */
 	size_t n_parts;

@@ -32,11 +32,13 @@ struct router_caller agent_caller_of(const struct agent_turn *t, const char *pur
 }
 
 static void on_model(struct router_call *rc, const struct router_result *r, void *arg);
-static const struct router_cbs model_cbs = {.on_done = on_model};
+static void on_model_wait(struct router_call *rc, int64_t wait_ms, void *arg);
+static const struct router_cbs model_cbs = {.on_done = on_model, .on_wait = on_model_wait};
 
 static const struct router_cbs stream_cbs = {.on_stream_start = agent_stream_on_start,
 					     .on_stream_data = agent_stream_on_data,
-					     .on_done = on_model};
+					     .on_done = on_model,
+					     .on_wait = on_model_wait};
 
 /* ---- the request ------------------------------------------------------------------- */
 
@@ -273,6 +275,17 @@ static char *error_text(const struct router_result *r)
 	return s;
 }
 
+/* The model's rate limit is taken by other work (a rate pool had no room in time): short,
+ * for the person waiting. */
+static char *busy_text(struct agent_turn *t, const struct router_result *r)
+{
+	t->deferred = true;
+	t->retry_after_s = r->retry_after_s > 0 ? r->retry_after_s : 1;
+	return xasprintf("Busy: the model's rate limit is in use by other work right now. Please "
+			 "try again in about %ld s.",
+			 t->retry_after_s);
+}
+
 /* usage.prompt_tokens_details.cached_tokens of a completion, 0 when absent. */
 static int64_t cached_of(const cJSON *completion)
 {
@@ -304,6 +317,15 @@ static void got_answer(struct agent_turn *t, const char *body, size_t len)
 		agent_finish(t, t->state == T_SUMMARY ? t->limit : AGENT_DONE, text ? text : "");
 	}
 	cJSON_Delete(j);
+}
+
+/* The turn's model call waits for room in a rate pool: the turn's owner may say so. */
+static void on_model_wait(struct router_call *rc, int64_t wait_ms, void *arg)
+{
+	struct agent_turn *t = arg;
+
+	if (t->cbs.on_wait)
+		t->cbs.on_wait(wait_ms, t->arg);
 }
 
 static void on_model(struct router_call *rc, const struct router_result *r, void *arg)
@@ -341,6 +363,8 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 		err = xstrdup(s->error);
 	else if (r->status == 200)
 		err = xstrdup("The model's answer broke off mid-stream (its end never came).");
+	else if (r->deferred)
+		err = busy_text(t, r);
 	else
 		err = error_text(r);
 	agent_finish(t, t->state == T_SUMMARY ? t->limit : AGENT_FAILED, err);

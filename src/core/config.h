@@ -294,14 +294,40 @@ struct config_router {
 	char *openrouter_title;
 };
 
+/* A call's class in the rate pools (router/pool.h's enum pool_class, in the same order). */
+enum config_pool_class {
+	CONFIG_CLASS_INTERACTIVE,
+	CONFIG_CLASS_API,
+	CONFIG_CLASS_HOOK,
+	CONFIG_CLASS_SCHEDULED,
+	CONFIG_CLASS_BACKGROUND,
+	CONFIG_N_CLASSES
+};
+
+/* One rate_pools entry: a provider account's ceiling shared by the deployments of its groups. */
+struct config_rate_pool {
+	char *name;
+	int64_t tpm, rpm; /* 0 = no limit of that kind (at least one is set) */
+	char **models;	  /* model groups drawing from it; a group is in one pool at most */
+	size_t n_models;
+};
+
+/* priorities: how the rate pools serve the classes. */
+struct config_priorities {
+	int64_t interactive_reserve_pct;
+	int64_t max_wait_s[CONFIG_N_CLASSES]; /* by enum config_pool_class; 0 = never waits */
+	int64_t max_waiters;
+};
+
 /* A declarative virtual key of the router. */
 struct config_key {
 	char *key;     /* secret */
 	char *alias;   /* NULL = none */
 	char **models; /* allowed model groups; 0 = all */
 	size_t n_models;
-	double max_budget_usd;	   /* 0 = none */
-	int64_t budget_duration_s; /* 0 = never resets */
+	double max_budget_usd;		 /* 0 = none */
+	int64_t budget_duration_s;	 /* 0 = never resets */
+	enum config_pool_class priority; /* its calls' class in the rate pools; default api */
 };
 
 struct config_agent {
@@ -658,6 +684,9 @@ struct config {
 	struct config_router router;
 	struct config_key *keys;
 	size_t n_keys;
+	struct config_rate_pool *rate_pools;
+	size_t n_rate_pools;
+	struct config_priorities priorities;
 	struct config_budget budget;
 	struct config_guardrails guardrails;
 	struct config_telegram telegram;

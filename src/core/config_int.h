@@ -313,6 +313,11 @@ extern const struct table cfg_retry_policy_table;
 extern const struct table cfg_litellm_retry_policy_table;
 extern const struct table cfg_allowed_fails_policy_table;
 extern const struct table cfg_routing_args_table;
+
+/* config_pools.c: the rate pools' tables and the class names of keys[].priority. */
+
+extern const struct table cfg_rate_pool_table, cfg_priorities_table;
+extern const struct choice cfg_class_choices[];
 extern const struct ignored cfg_ignored[];
 extern const size_t cfg_n_ignored;
 

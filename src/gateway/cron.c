@@ -49,6 +49,12 @@
 /* A run whose session cannot be created while another process locks state.db tries again
  * after this long (its next scheduled run, if sooner, replaces the retry). */
 #define LOCKED_RETRY_MS 2000
+/* A run whose model call a rate pool deferred (no room within max_wait_s) runs again after
+ * this long times the deferrals in a row (at most DEFER_MAX_MS; sooner if its next scheduled
+ * run is); from DEFER_ALERT in a row on, each is reported to the alerts as a failure. */
+#define DEFER_RETRY_MS 60000
+#define DEFER_MAX_MS   (10 * 60000)
+#define DEFER_ALERT    3
 
 struct cron_run;
 
@@ -57,7 +63,8 @@ struct cron_job {
 	int64_t next_ms; /* -1 = never */
 	int64_t last_ms; /* last start time, -1 = never ran */
 	struct cron_run *running;
-	bool waiting; /* its last start found state.db locked (logged once) */
+	bool waiting;  /* its last start found state.db locked (logged once) */
+	int deferrals; /* runs in a row a rate pool had no room for (docs/pools.md) */
 };
 
 struct cron {
@@ -487,6 +494,40 @@ static void run_free(struct cron_run *run)
 	free(run);
 }
 
+static void arm(struct cron *c, int64_t now_ms);
+
+/* The run's model call found no room in a rate pool: it is run again later, never dropped.
+ * started_ms: when the run started (now is never taken as earlier). */
+static void defer_run(struct cron *c, struct cron_job *job, const struct job_result *r,
+		      int64_t started_ms)
+{
+	int64_t now = now_wall_ms(), delay = DEFER_RETRY_MS * (int64_t)(job->deferrals + 1);
+	char *text;
+
+	if (now < started_ms)
+		now = started_ms;
+	job->deferrals++;
+	if (r->retry_after_s * 1000 > delay)
+		delay = r->retry_after_s * 1000;
+	if (delay > DEFER_MAX_MS)
+		delay = DEFER_MAX_MS;
+	if (job->next_ms < 0 || now + delay < job->next_ms)
+		job->next_ms = now + delay;
+	log_warn("cron %s: deferred (%d in a row): no room in the rate pool; runs again in %lld s",
+		 job->cfg->name, job->deferrals, (long long)((job->next_ms - now) / 1000));
+	if (job->deferrals >= DEFER_ALERT && c->sink->outcome) {
+		char *source = xasprintf("cron:%s", job->cfg->name);
+
+		text = xasprintf("deferred %d times in a row: the rate pool had no room for its "
+				 "model call (see `hermetic pools`)",
+				 job->deferrals);
+		c->sink->outcome(c->sink->ctx, source, false, text);
+		free(text);
+		free(source);
+	}
+	arm(c, now);
+}
+
 static void on_run_done(const struct job_result *r, void *arg)
 {
 	struct cron_run *run = arg;
@@ -500,9 +541,17 @@ static void on_run_done(const struct job_result *r, void *arg)
 		return;
 	}
 	job->running = NULL;
+	if (!r->ok && r->deferred)
+		status = "deferred";
 	save_last(c, job, run->started_ms, status, r->cost_usd);
 	if (c->m_runs)
 		metric_inc(c->m_runs, (const char *[]){job->cfg->name, status}, 1);
+	if (!r->ok && r->deferred) {
+		defer_run(c, job, r, run->started_ms);
+		run_free(run);
+		return;
+	}
+	job->deferrals = 0;
 	if (job->cfg->report == CONFIG_CRON_REPORT_ON_FAILURE) {
 		health_done(c, run, r);
 		run_free(run);

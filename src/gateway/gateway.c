@@ -154,6 +154,19 @@ static bool authorized(struct gateway *g, struct httpd_req *req)
 	return false;
 }
 
+/* GET /v1/pools: the rate pools of the gateway's router (`hermetic pools`), for api.key. */
+static void on_pools(struct httpd_req *req, void *arg)
+{
+	struct gateway *g = arg;
+	char *body;
+
+	if (!authorized(g, req))
+		return;
+	body = router_pools_json(g->router);
+	httpd_reply(req, 200, "application/json", body, strlen(body));
+	free(body);
+}
+
 static void on_tools(struct httpd_req *req, void *arg)
 {
 	struct gateway *g = arg;
@@ -480,8 +493,12 @@ out:
 static void on_job_turn(const struct agent_result *r, void *arg)
 {
 	struct job_run *j = arg;
-	struct job_result jr = {r->stop != AGENT_FAILED && r->stop != AGENT_CANCELLED, r->text,
-				r->session_id, r->cost_usd};
+	struct job_result jr = {r->stop != AGENT_FAILED && r->stop != AGENT_CANCELLED,
+				r->text,
+				r->session_id,
+				r->cost_usd,
+				r->deferred,
+				r->retry_after_s};
 
 	j->done(&jr, j->arg);
 	free(j);
@@ -670,6 +687,7 @@ int gateway_run(const struct config *cfg)
 	g.d.metrics_host_arg = (void *)&cfg->api;
 	daemon_add_health_routes(&g.d, g.api);
 	httpd_route(g.api, HTTPD_GET, "/v1/tools", on_tools, &g);
+	httpd_route(g.api, HTTPD_GET, "/v1/pools", on_pools, &g);
 	httpd_route(g.api, HTTPD_POST | HTTPD_JSON, "/v1/tools/call", on_tools_call, &g);
 	g.mcp = mcp_create(cfg, g.d.loop, g.d.metrics, true);
 	mcp_start(g.mcp);

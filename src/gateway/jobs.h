@@ -32,6 +32,10 @@ struct job_result {
 	const char *text; /* the answer (borrowed during the callback) */
 	int64_t session_id;
 	double cost_usd;
+	/* not ok because a rate pool had no room for its model call in time (load, not a
+	 * fault): run it again after retry_after_s rather than report a failure */
+	bool deferred;
+	long retry_after_s;
 };
 
 typedef void (*job_done_cb)(const struct job_result *r, void *arg);

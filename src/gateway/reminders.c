@@ -448,7 +448,8 @@ static void fire(struct reminders *r, int64_t id, int64_t now)
 		u = xcalloc(1, sizeof(*u));
 		*u = (struct run){r, r->runs, id, xstrdup(w.title)};
 		r->runs = u;
-		on_run_done(&(struct job_result){false, "the run could not start", 0, 0}, u);
+		on_run_done(&(struct job_result){.ok = false, .text = "the run could not start"},
+			    u);
 		goto out;
 	}
 	u->next = r->runs;

@@ -509,6 +509,8 @@ static void on_turn_done(const struct agent_result *r, void *arg)
 					      : "👍");
 	if (r->stop == AGENT_CANCELLED)
 		text = xstrdup("Stopped.");
+	else if (r->stop == AGENT_FAILED && r->deferred)
+		text = xstrdup(r->text); /* "Busy: ... try again in about N s." */
 	else if (r->stop == AGENT_FAILED)
 		text = xasprintf("Sorry, that failed: %s", r->text);
 	else
@@ -521,9 +523,27 @@ static void on_turn_done(const struct agent_result *r, void *arg)
 	free(text);
 }
 
-static const struct agent_cbs turn_cbs = {.on_tool_call = on_tool_call, .on_done = on_turn_done};
-static const struct agent_cbs turn_cbs_streamed = {
-	.on_tool_call = on_tool_call, .on_done = on_turn_done, .on_text = on_text};
+/* The turn's model call waits for room in a rate pool (docs/pools.md): the progress line says
+ * so, and about how long. */
+static void on_wait(int64_t wait_ms, void *arg)
+{
+	struct chat *c = arg;
+
+	if (c->t->cfg->telegram.progress == CONFIG_PROGRESS_OFF)
+		return;
+	free(c->live.progress);
+	c->live.progress = wait_ms > 0 ? xasprintf("⏳ waiting for model capacity (about %lld s) …",
+						   (long long)((wait_ms + 999) / 1000))
+				       : xstrdup("⏳ waiting for model capacity …");
+	tg_live_kick(c);
+}
+
+static const struct agent_cbs turn_cbs = {
+	.on_tool_call = on_tool_call, .on_done = on_turn_done, .on_wait = on_wait};
+static const struct agent_cbs turn_cbs_streamed = {.on_tool_call = on_tool_call,
+						   .on_done = on_turn_done,
+						   .on_text = on_text,
+						   .on_wait = on_wait};
 
 static void on_retry_row(evutil_socket_t fd, short what, void *arg)
 {

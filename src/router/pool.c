@@ -17,6 +17,7 @@
 #define WINDOW_S	    60
 #define RING		    (WINDOW_S + 1)
 #define DEFAULT_MAX_WAITERS 1024
+#define STALE_LEARN_MS	    1000
 
 struct bucket {
 	int64_t sec; /* the second this bucket counts; older content is gone */
@@ -69,6 +70,50 @@ int pool_class_parse(const char *s)
 		if (strcmp(s, class_names[i]) == 0)
 			return i;
 	return -1;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(s, prefix, n) == 0 && (s[n] == '\0' || s[n] == ':');
+}
+
+enum pool_class pool_class_of(const char *source, const char *purpose)
+{
+	static const struct {
+		const char *prefix;
+		enum pool_class cls;
+	} by_source[] = {
+		{"telegram", POOL_INTERACTIVE}, {"ui", POOL_INTERACTIVE},
+		{"cli", POOL_INTERACTIVE},	{"hook", POOL_HOOK},
+		{"cron", POOL_SCHEDULED},	{"reminder", POOL_SCHEDULED},
+		{"alert", POOL_SCHEDULED},	{"health", POOL_SCHEDULED},
+		{"task", POOL_BACKGROUND},
+	};
+	static const char *const background[] = {"subagent", "task", "condense"};
+	size_t i;
+
+	for (i = 0; purpose && i < sizeof(background) / sizeof(background[0]); i++)
+		if (strcmp(purpose, background[i]) == 0)
+			return POOL_BACKGROUND;
+	for (i = 0; source && i < sizeof(by_source) / sizeof(by_source[0]); i++)
+		if (has_prefix(source, by_source[i].prefix))
+			return by_source[i].cls;
+	return POOL_API;
+}
+
+enum pool_class pool_class_of_priority(double priority)
+{
+	if (!(priority >= 1)) /* NaN and negatives too */
+		return POOL_INTERACTIVE;
+	if (priority < 128)
+		return POOL_API;
+	if (priority < 192)
+		return POOL_HOOK;
+	if (priority < 255)
+		return POOL_SCHEDULED;
+	return POOL_BACKGROUND;
 }
 
 void pool_rules_default(struct pool_rules *r)
@@ -477,11 +522,21 @@ void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t 
 	if (pool >= s->n_pools || reset_ms <= now_ms || (tokens_left < 0 && requests_left < 0))
 		return;
 	p = &s->pools[pool];
+	/* Answers overtake each other: within a second of a lower figure, a figure no lower is
+	 * taken as older than it (the provider counted fewer of our calls), not as room freed. */
+	if (learned_active(p, now_ms) && now_ms - p->learned_at < STALE_LEARN_MS &&
+	    (tokens_left < 0 || (p->learned_tokens >= 0 && tokens_left >= p->learned_tokens)) &&
+	    (requests_left < 0 ||
+	     (p->learned_requests >= 0 && requests_left >= p->learned_requests)))
+		return;
 	p->learned_tokens = tokens_left;
 	p->learned_requests = requests_left;
 	p->learned_reset = reset_ms;
 	p->learned_at = now_ms;
-	p->since_tokens = p->since_requests = 0;
+	/* Calls still in flight may not have reached the provider when it answered: count them
+	 * as sent since, until the next answer says more. */
+	p->since_tokens = p->reserved;
+	p->since_requests = p->in_flight;
 }
 
 void pool_rate_info_init(struct pool_rate_info *ri)
@@ -702,7 +757,8 @@ void pool_view(const struct pool_sched *s, size_t pool, int64_t now_ms, struct p
 
 /* When the window of p frees `need` tokens as its seconds slide out (in-flight calls are not
  * counted on: when they settle is unknown), or -1 if it never does by itself. */
-static int64_t frees_at(const struct pool *p, int64_t need, int64_t now_ms)
+/* When the window has freed need tokens (requests: need requests), or -1 if it never will. */
+static int64_t frees_at(const struct pool *p, int64_t need, bool requests, int64_t now_ms)
 {
 	int64_t now_sec = sec_of(now_ms), freed = 0;
 
@@ -712,17 +768,51 @@ static int64_t frees_at(const struct pool *p, int64_t need, int64_t now_ms)
 		const struct bucket *b = &p->win[((sec % RING) + RING) % RING];
 
 		if (b->sec == sec)
-			freed += b->tokens;
+			freed += requests ? b->requests : b->tokens;
 		if (freed >= need)
 			return (sec + RING) * 1000;
 	}
 	return -1;
 }
 
+/* When a call of cls and tokens fits pools (tokens and requests, blocks included), ignoring
+ * the calls to come; never_ms when it cannot by the window sliding alone. */
+static int64_t room_at(const struct pool_sched *s, enum pool_class cls, int64_t tokens,
+		       const size_t *pools, size_t n_pools, int64_t now_ms, int64_t never_ms)
+{
+	int64_t at = now_ms;
+
+	for (size_t k = 0; k < n_pools; k++) {
+		const struct pool *p = &s->pools[pools[k]];
+		int64_t used_t, used_r, t;
+
+		if (p->blocked_until > at)
+			at = p->blocked_until;
+		window_sum(p, now_ms, &used_t, &used_r);
+		if (p->lim.tpm > 0) {
+			t = frees_at(p, used_t + p->reserved + tokens - share(p->lim.tpm, s, cls),
+				     false, now_ms);
+			at = t < 0 ? never_ms : t > at ? t : at;
+		}
+		if (p->lim.rpm > 0) {
+			t = frees_at(p, used_r + 1 - share(p->lim.rpm, s, cls), true, now_ms);
+			at = t < 0 ? never_ms : t > at ? t : at;
+		}
+	}
+	return at;
+}
+
+int64_t pool_room_in(const struct pool_sched *s, const struct pool_ask *a, int64_t now_ms)
+{
+	int64_t at = room_at(s, a->cls, a->tokens, a->pools, a->n_pools, now_ms, -1);
+
+	return at < 0 ? -1 : at > now_ms ? at - now_ms : 0;
+}
+
 int64_t pool_wait_estimate(const struct pool_sched *s, uint64_t id, int64_t now_ms)
 {
 	const struct call *w = NULL;
-	int64_t at = now_ms, deadline;
+	int64_t at, deadline;
 
 	for (size_t i = 0; i < s->n_waiters && !w; i++)
 		if (s->waiters[i].id == id)
@@ -730,22 +820,7 @@ int64_t pool_wait_estimate(const struct pool_sched *s, uint64_t id, int64_t now_
 	if (!w)
 		return -1;
 	deadline = w->t_ms + s->rules.max_wait_ms[w->cls];
-	for (size_t k = 0; k < w->n_pools; k++) {
-		const struct pool *p = &s->pools[w->pools[k]];
-		int64_t used_t, used_r, t;
-
-		if (p->blocked_until > at)
-			at = p->blocked_until;
-		if (p->lim.tpm <= 0)
-			continue;
-		window_sum(p, now_ms, &used_t, &used_r);
-		t = frees_at(p, used_t + p->reserved + w->tokens - share(p->lim.tpm, s, w->cls),
-			     now_ms);
-		if (t < 0)
-			t = deadline;
-		if (t > at)
-			at = t;
-	}
+	at = room_at(s, w->cls, w->tokens, w->pools, w->n_pools, now_ms, deadline);
 	if (at > deadline)
 		at = deadline;
 	return at > now_ms ? at - now_ms : 0;

@@ -36,6 +36,19 @@ const char *pool_class_name(enum pool_class c);
 /* The class named s (exact, lower case), or -1. */
 int pool_class_parse(const char *s);
 
+/* The class of a call from where it comes (router_caller's source and purpose, docs/pools.md):
+ * "telegram...", "ui:..." (the cockpit), "cli" -> interactive; "hook:..." -> hook; "cron:...",
+ * "reminder:...", "alert:..." (an Alertmanager investigation), "health..." -> scheduled;
+ * "task:..." or the purposes "subagent", "task", "condense" -> background; anything else
+ * ("api", "api:<user>", NULL) -> api. An auxiliary call (compression, title) has its turn's
+ * source, so its turn's class. */
+enum pool_class pool_class_of(const char *source, const char *purpose);
+
+/* LiteLLM's request `priority` (an integer, lower first: 0 high, 128 medium, 255 low) as a
+ * class: 0 interactive, 1-127 api, 128-191 hook, 192-254 scheduled, 255 and more background
+ * (negative counts as 0). */
+enum pool_class pool_class_of_priority(double priority);
+
 /* One pool's ceiling; 0 = no limit of that kind. */
 struct pool_limits {
 	int64_t tpm, rpm;
@@ -106,7 +119,10 @@ void pool_settle(struct pool_sched *s, uint64_t id, int64_t billed, int64_t now_
 void pool_cancel(struct pool_sched *s, uint64_t id);
 
 /* What the provider said of the account: tokens and requests left (< 0: not said) until
- * reset_ms. Until then a pool's room is also bounded by that, less what we granted since. */
+ * reset_ms. Until then a pool's room is also bounded by that, less what we granted since and
+ * what was in flight when it said it (it may not have counted those yet). Settle the call
+ * whose answer said it first. Within a second of a lower figure a figure no lower is ignored:
+ * an answer that overtook another said it later. */
 void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t requests_left,
 		int64_t reset_ms, int64_t now_ms);
 
@@ -141,6 +157,11 @@ struct pool_view {
 };
 
 void pool_view(const struct pool_sched *s, size_t pool, int64_t now_ms, struct pool_view *v);
+
+/* How long until the ask would fit its pools (tokens, requests and blocks), ignoring the calls
+ * to come and the queue: for the retry-after of a call that does not wait (ms; 0 = fits now;
+ * -1 = not by the window sliding alone). */
+int64_t pool_room_in(const struct pool_sched *s, const struct pool_ask *a, int64_t now_ms);
 
 /* About how long the waiter id may still wait (ms, for progress lines): until enough of the
  * window frees for it, ignoring arrivals to come; -1 if it is not waiting. */

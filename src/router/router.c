@@ -191,7 +191,7 @@ static const enum policy_strategy strategies[] = {
  * for a deployment with limits or under usage-based routing, the latency ring only under
  * latency-based-routing. */
 static void fill_candidates(struct router *r, struct group *g, enum policy_strategy st, bool stream,
-			    int64_t t)
+			    int64_t t, bool wait)
 {
 	int64_t ttl_ms = r->cfg->router_settings.routing_args.ttl_s * 1000;
 
@@ -209,7 +209,13 @@ static void fill_candidates(struct router *r, struct group *g, enum policy_strat
 		k->tpm_used = k->rpm_used = 0;
 		if ((p->rpm || p->tpm || st == STRATEGY_USAGE) && !cooling(d, t))
 			policy_window_sum(&d->win, t / 1000, &k->rpm_used, &k->tpm_used);
-		k->over_limits = policy_over_limits(p->rpm, p->tpm, k->rpm_used, k->tpm_used);
+		/* a deployment whose tpm/rpm is a rate pool of one (router_pool.c) is over while
+		 * that pool has no room now; on the second pass (wait) it may be picked to wait */
+		if (d->own_pool)
+			k->over_limits = !wait && !cooling(d, t) && !router_pool_has_room(r, d);
+		else
+			k->over_limits =
+				policy_over_limits(p->rpm, p->tpm, k->rpm_used, k->tpm_used);
 		k->cost = d->cost_per_token;
 		k->latency_ms = -1;
 		if (st == STRATEGY_LATENCY && stream)
@@ -246,10 +252,8 @@ static long limits_wait_s(const struct group *g, int64_t t, long cool_s)
 	return wait > 0 ? wait : 1;
 }
 
-/* Picks a usable deployment of the group with the configured strategy (policy_pick_by),
- * avoiding the one that just failed when another is usable. Returns NULL and sets *wait_s when
- * all are cooling, over their rpm/tpm or at their max_parallel_requests. */
-static struct deployment *pick(struct router_call *c, long *wait_s, bool *all_cooling)
+/* One pass of pick(); wait: a deployment whose own rate pool is full may be picked. */
+static struct deployment *pick_of(struct router_call *c, long *wait_s, bool *all_cooling, bool wait)
 {
 	struct router *r = c->r;
 	struct group *g = c->group;
@@ -262,7 +266,7 @@ static struct deployment *pick(struct router_call *c, long *wait_s, bool *all_co
 	long i;
 
 	a.draw = a.strategy == STRATEGY_LEAST_BUSY ? 0 : random();
-	fill_candidates(r, g, a.strategy, c->client_stream, a.now_ms);
+	fill_candidates(r, g, a.strategy, c->client_stream, a.now_ms, wait);
 	for (i = 0; i < (long)g->n_deps; i++)
 		if (g->deps[i] == c->last_failed)
 			a.avoid = i;
@@ -270,6 +274,18 @@ static struct deployment *pick(struct router_call *c, long *wait_s, bool *all_co
 	if (i < 0 && !*all_cooling)
 		*wait_s = limits_wait_s(g, a.now_ms, *wait_s);
 	return i < 0 ? NULL : g->deps[i];
+}
+
+/* Picks a usable deployment of the group with the configured strategy (policy_pick_by),
+ * avoiding the one that just failed when another is usable. Returns NULL and sets *wait_s when
+ * all are cooling, over their rpm/tpm or at their max_parallel_requests. A deployment whose
+ * tpm/rpm is a rate pool of one is picked only when it has room now, unless none of the group
+ * has: then the call waits in the pool of one the strategy picks (a second pass). */
+static struct deployment *pick(struct router_call *c, long *wait_s, bool *all_cooling)
+{
+	struct deployment *d = pick_of(c, wait_s, all_cooling, false);
+
+	return d || *all_cooling ? d : pick_of(c, wait_s, all_cooling, true);
 }
 
 /* What a finished attempt says of its deployment's latency (latency-based-routing); a timeout
@@ -302,6 +318,7 @@ static void collect(struct metrics *m, void *arg)
 	size_t i;
 
 	metric_set(r->m.in_flight, NULL, (double)r->in_flight);
+	router_pools_collect(r);
 	for (i = 0; i < r->n_deps; i++)
 		set_state_metric(r, &r->deps[i], now_mono_ms());
 	if (!r->spend)
@@ -426,6 +443,7 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 	/* Keep a warm connection for every call that may be in flight at once. */
 	loop_set_max_connections(loop, (long)cfg->router.max_concurrent_upstream);
 	router_metrics_register(&r->m, metrics);
+	router_pools_create(r);
 	metrics_on_collect(metrics, collect, r);
 	for (i = 0; i < r->n_deps; i++)
 		set_state_metric(r, &r->deps[i], now_mono_ms());
@@ -608,7 +626,6 @@ out:
 }
 
 static void on_http_done(struct httpc_req *req, void *arg);
-static void group_exhausted(struct router_call *c);
 
 /* Every deployment of the group is inactive (a provider hermetic cannot call): a 503 that
  * says why, and the group's fallbacks. */
@@ -627,7 +644,7 @@ static void no_active_deployment(struct router_call *c)
 	c->err_msg = xasprintf("model '%s' has no active deployment (config check lists them): %s",
 			       c->group->name, why);
 	c->dep = NULL;
-	group_exhausted(c);
+	router_group_exhausted(c);
 }
 
 /* A vertex_ai deployment's access token: 0 with *token; -1 when the call waits for the
@@ -656,6 +673,7 @@ static int google_token(struct router_call *c, const char **token)
 	case GTOKEN_FAILED:
 		break;
 	}
+	router_pool_drop(c); /* a grant kept from a wait is given back: nothing was sent */
 	free(c->err_msg);
 	c->err = status == 401 ? E_AUTH : status == 504 ? E_TIMEOUT : E_SERVER;
 	c->err_status = status;
@@ -688,11 +706,14 @@ static void attempt(struct router_call *c)
 	int64_t timeout_s;
 
 	if (c->cancelled) {
+		router_pool_drop(c);
 		router_fail_call(c, E_CANCELLED, 499, "cancelled");
 		return;
 	}
 	if (router_still_waiting(c))
 		return;
+	if (c->pool_state == CP_READY) /* granted after a wait: send to the deployment asked for */
+		goto picked;
 	c->group = find_group(r, c->chain[c->chain_pos]);
 	if (c->group->n_deps == 0) {
 		no_active_deployment(c);
@@ -721,9 +742,10 @@ static void attempt(struct router_call *c)
 					  "max_parallel_requests limit; try again in %ld seconds",
 					  c->group->name, wait_s);
 		}
-		group_exhausted(c);
+		router_group_exhausted(c);
 		return;
 	}
+picked:
 	p = &c->dep->m->litellm_params;
 	timeout_s = p->timeout_s ? p->timeout_s : r->cfg->router_settings.timeout_s;
 	if (!c->req && router_parse_request(c) < 0) {
@@ -732,12 +754,22 @@ static void attempt(struct router_call *c)
 	}
 	if (c->dep->gacct && google_token(c, &token) < 0)
 		return;
-	if (upstream_request(c, &preq) < 0)
+	if (upstream_request(c, &preq) < 0) {
+		router_pool_drop(c);
 		return;
+	}
 	if (token)
 		add_bearer(c, &preq, token);
 	o.body_len = preq.body_len;
+	if (router_pool_ask(c, o.body_len) < 0) {
+		/* waiting (a grant runs this again) or moved on: the request is rebuilt then */
+		provider_request_finish(&preq);
+		cJSON_Delete(c->req);
+		c->req = NULL;
+		return;
+	}
 	if (router_reserve(c, o.body_len) < 0) {
+		router_pool_drop(c);
 		provider_request_finish(&preq);
 		return;
 	}
@@ -749,6 +781,7 @@ static void attempt(struct router_call *c)
 		struct breaker_state bs;
 
 		router_release(c);
+		router_pool_drop(c);
 		provider_request_finish(&preq);
 		breaker_state(r->breaker, now_mono_ms(), &bs);
 		c->dep = NULL;
@@ -793,12 +826,14 @@ static void attempt(struct router_call *c)
 	preq.body = NULL;
 	if (httpc_start(r->loop, &o, on_http_done, c, &c->http) < 0) {
 		router_release(c);
+		router_pool_drop(c);
 		provider_request_finish(&preq);
 		router_fail_call(c, E_TRANSPORT, 502,
 				 "cannot start the upstream request (bad api_base?)");
 		return;
 	}
 	provider_request_finish(&preq);
+	router_pool_sent(c);
 	/* The usage and cost read from here on are this attempt's. */
 	c->attempt_open = true;
 	c->attempt_no++;
@@ -852,7 +887,7 @@ static void fallback_metric(struct router_call *c, struct metric *m)
 	metric_inc(m, v, 1);
 }
 
-static void group_exhausted(struct router_call *c)
+void router_group_exhausted(struct router_call *c)
 {
 	if (c->chain_pos == 0) {
 		c->first_err = c->err;
@@ -905,7 +940,7 @@ void router_attempt_failed(struct router_call *c)
 		router_arm(c, T_BACKOFF, delay);
 		return;
 	}
-	group_exhausted(c);
+	router_group_exhausted(c);
 }
 
 static long parse_retry_after(const char *v)
@@ -1117,6 +1152,7 @@ static void on_http_done(struct httpc_req *req, void *arg)
 
 	answer(c, req);
 	router_settle(c, req);
+	router_pool_done(c, req);
 }
 
 /* ---- start, cancel, finish ---- */
@@ -1149,6 +1185,7 @@ static void finish(struct router_call *c)
 		.fallbacks = c->fallbacks,
 		.retry_after_s =
 			c->final_status == 429 ? (c->retry_after_s ? c->retry_after_s : 1) : 0,
+		.deferred = c->final_status == 429 && c->pool_deferred,
 		.overhead_ms = overhead_ms > 0 ? overhead_ms : 0,
 	};
 	char code[16], exc[16];
@@ -1170,6 +1207,7 @@ static void finish(struct router_call *c)
 	if (c->done)
 		return;
 	c->done = true;
+	router_pool_drop(c);
 	code[fmt_int(code, c->final_status)] = '\0';
 	c->cbs.on_done(c, &res, c->arg);
 	/* The client has its answer: what it cost and counts comes after (reply_first). */
@@ -1279,6 +1317,7 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 	c->audio_hint_s = q->audio_seconds > 0 && q->audio_seconds < 1e7 ? q->audio_seconds : 0;
 	if (router_refuse(c))
 		return 0;
+	router_pool_classify(c);
 	/* LiteLLM's own request fields are not for the provider. */
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "fallbacks");
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "disable_fallbacks");
@@ -1303,6 +1342,8 @@ void router_cancel(struct router_call *c)
 		return;
 	c->cancelled = true;
 	c->token_wait = false;
+	if (c->pool_state != CP_SENT) /* a waiter leaves the queue; a sent one settles later */
+		router_pool_drop(c);
 	if (c->http) {
 		httpc_cancel(c->http); /* on_http_done finishes the call */
 		return;
@@ -1340,6 +1381,7 @@ void router_destroy(struct router *r)
 		free(r->groups[i].deps);
 		free(r->groups[i].cand);
 	}
+	router_pools_destroy(r);
 	free(r->groups);
 	free(r->deps);
 	buf_finish(&r->out);

@@ -45,6 +45,11 @@ struct router_caller {
 	const char *source;
 	int64_t session_id;
 	const char *purpose;
+	/* The call's class in the rate pools ("interactive", "api", "hook", "scheduled",
+	 * "background"; docs/pools.md). NULL = the key's `priority` for a client of the router,
+	 * else from source and purpose (pool_class_of). A request's LiteLLM `priority` may lower
+	 * it, never raise it. */
+	const char *pool_class;
 	/* The caller's reply first (HTTP ingress): the ledger row, audit line and metrics of the
 	 * attempt that ends the call are recorded right after on_done returns, not before it; the
 	 * call's budget reservation holds until then. Off for in-process callers, whose on_done may
@@ -67,6 +72,8 @@ struct router_result {
 	int64_t prompt_tokens, completion_tokens;
 	int retries, fallbacks;
 	long retry_after_s; /* > 0: send Retry-After (cooldown, rate limit) */
+	bool deferred;	    /* the 429 is the rate pools' (no room within max_wait_s), not a
+			     * provider's: nothing was sent for the last group; retry later */
 	double overhead_ms; /* time spent in the router itself, not upstream or backoff */
 };
 
@@ -79,6 +86,10 @@ struct router_cbs {
 	void (*on_stream_data)(struct router_call *c, const char *data, size_t len, void *arg);
 	/* Exactly once. For a stream, the last event ([DONE] or an error event) came before. */
 	void (*on_done)(struct router_call *c, const struct router_result *r, void *arg);
+	/* Optional: an attempt starts waiting for room in a rate pool, about wait_ms (a progress
+	 * line). Called from the loop, inside the router: it must not call back into the router
+	 * for this call (no router_cancel); on_done still fires once, later. */
+	void (*on_wait)(struct router_call *c, int64_t wait_ms, void *arg);
 };
 
 /* Points cJSON's allocation hooks, for the whole process, at hooks that serve the router's
@@ -134,6 +145,10 @@ bool router_has_model(const struct router *r, const char *name);
  * (router/providers/prompt_cache.h): a caller with a long-lived prompt should mark it. */
 bool router_wants_cache_marks(const struct router *r, const char *name);
 size_t router_in_flight(const struct router *r);
+/* The rate pools as JSON (caller frees): {"pools":[{name, tpm, rpm, used_tokens,
+ * used_requests, reserved_tokens, in_flight, blocked_s, learned_tokens_left, queue {class: n},
+ * waits {class: {count, total_s, max_s, deferred}}}]}; "pools" is empty without any pool. */
+char *router_pools_json(struct router *r);
 /* Every upstream send (retries and fallbacks too) asks b first and is refused with 429
  * bleed_breaker_open when it says no; each attempt's cost (estimated ones too) is fed to it.
  * b is borrowed (it must outlive the router); NULL = no breaker (`hermetic router`, `chat`). */

@@ -96,6 +96,7 @@ int router_parse_request(struct router_call *c)
 		return -1;
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "fallbacks");
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "disable_fallbacks");
+	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "priority"); /* the rate pools' */
 	return 0;
 }
 

@@ -24,7 +24,7 @@
 
 /* Output tokens the attempt may be billed for: the request's limit (after the clamp), else the
  * model's max_output_tokens, else a default; never more than the model can produce. */
-static int64_t output_bound(const struct router_call *c)
+int64_t router_output_bound(const struct router_call *c)
 {
 	const char *const *keys = router_spec_of(c)->limits;
 	double n = 0;
@@ -116,7 +116,7 @@ int router_reserve(struct router_call *c, size_t body_len)
 		c->est_usd = audio_seconds(c, &unused) * mi->input_cost_per_second;
 	else
 		c->est_usd = spend_estimate_usd(
-			body_len, router_spec_of(c)->text_out ? output_bound(c) : 0,
+			body_len, router_spec_of(c)->text_out ? router_output_bound(c) : 0,
 			mi->input_cost_per_token, mi->output_cost_per_token, mean_if_unpriced(c));
 	if (!c->r->spend)
 		return 0;

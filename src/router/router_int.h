@@ -8,6 +8,7 @@
 #include "router/router.h"
 #include "router/answer_scan.h"
 #include "router/policy.h"
+#include "router/pool.h"
 #include "router/router_metrics.h"
 #include "router/spend.h"
 #include "router/providers/provider.h"
@@ -47,11 +48,20 @@ struct deployment {
 	int64_t last_fail_ms;
 	struct policy_window win;
 	/* what the routing strategies read (router_settings.routing_strategy) */
-	int64_t share;		      /* simple-shuffle: policy_shares() of the group */
-	double cost_per_token;	      /* cost-based: input + output USD per token; < 0 unknown */
-	struct policy_latency lat;    /* latency-based, whole answers: us per completion token */
-	struct policy_latency ttft;   /* latency-based, streams: us to the first event */
-	struct gtoken_account *gacct; /* vertex_ai: the service account's tokens, else NULL */
+	int64_t share;			 /* simple-shuffle: policy_shares() of the group */
+	double cost_per_token;		 /* cost-based: input + output USD per token; < 0 unknown */
+	struct policy_latency lat;	 /* latency-based, whole answers: us per completion token */
+	struct policy_latency ttft;	 /* latency-based, streams: us to the first event */
+	struct gtoken_account *gacct;	 /* vertex_ai: the service account's tokens, else NULL */
+	size_t pools[POOL_MAX_PER_CALL]; /* the rate pools it draws from (router_pool.c) */
+	size_t n_pools;
+	bool own_pool; /* its tpm/rpm is a pool of one: the pool, not the pick, keeps them */
+};
+
+/* One rate pool's waits since start, by class (router_pool.c). */
+struct pool_stats {
+	int64_t waits[POOL_CLASSES], wait_ms[POOL_CLASSES], max_ms[POOL_CLASSES];
+	int64_t deferred[POOL_CLASSES];
 };
 
 struct group {
@@ -77,6 +87,21 @@ struct router {
 	bool feeding;	/* inside sse_feed: router_stream_forward() only collects */
 	struct router_metrics m;
 	struct gtoken *gtoken; /* Google service accounts' access tokens (vertex_ai) */
+	/* rate pools (router_pool.c): NULL sched = no pool configured */
+	struct pool_sched *sched;
+	char **pool_names;
+	struct pool_stats *pool_stats;
+	size_t n_pools;
+	struct event *pool_timer;
+	uint64_t pool_ids;
+};
+
+/* Where a call stands in the rate pools. */
+enum call_pool {
+	CP_NONE,    /* holds nothing */
+	CP_WAITING, /* queued: a pool_run grants or expires it */
+	CP_READY,   /* granted, not sent yet: the next attempt() sends without asking */
+	CP_SENT,    /* sent: settled when its HTTP request ends */
 };
 
 struct router_call {
@@ -115,6 +140,16 @@ struct router_call {
 	struct event *timer;
 	enum { T_NONE, T_BACKOFF, T_FINISH, T_STREAM_TIMEOUT } timer_kind;
 	bool cancelled, done;
+	/* rate pools (router_pool.c) */
+	enum pool_class pool_class;
+	enum call_pool pool_state;
+	uint64_t pool_id;	 /* the current ask's */
+	bool pool_no_wait;	 /* a wait expired: later groups only if they have room now */
+	bool pool_bounded;	 /* the client set max_tokens (or its route's like) */
+	bool pool_deferred;	 /* the last group found no room (no attempt sent since) */
+	int64_t pool_prompt_est; /* the attempt's estimate: prompt tokens, and in all */
+	int64_t pool_tokens;
+	int64_t pool_asked_ms, pool_est_ms; /* when it asked; its wait as estimated then */
 	/* current attempt */
 	struct sse_parser sse;
 	bool sse_active;
@@ -204,6 +239,47 @@ void router_attempt_failed(struct router_call *c);
 /* Ends the call with a 200 answer: body (taken), len bytes, type (copied; NULL = JSON). */
 void router_answer_ok(struct router_call *c, char *body, size_t len, const char *type);
 
+/* A group could not serve the call (c->err set): next group of the fallback chain, or the
+ * error to the client. */
+void router_group_exhausted(struct router_call *c);
+
+/* ---- router_pool.c: the rate pools ---- */
+
+/* The router's pools from cfg's rate_pools and each deployment's own tpm/rpm, their timer and
+ * metrics; router_pools_destroy frees them (after every call finished). */
+void router_pools_create(struct router *r);
+void router_pools_destroy(struct router *r);
+
+/* The call's class (who->pool_class, else its key's priority, else its source and purpose,
+ * lowered by the request's LiteLLM `priority`), and the request without that field. */
+void router_pool_classify(struct router_call *c);
+
+/* Asks the attempt's pools for room for its estimate (body_len bytes upstream and c->req's
+ * output bound; c->dep picked). 0: go (reserved). < 0: not now, arranged: the call waits (a
+ * later grant runs attempt() again), falls back, or fails with 429. */
+int router_pool_ask(struct router_call *c, size_t body_len);
+
+/* The attempt was sent upstream with its reservation. */
+void router_pool_sent(struct router_call *c);
+
+/* A stream's chunk arrived: the reservation follows the answer when it outgrows it. */
+void router_pool_progress(struct router_call *c);
+
+/* The sent attempt ended (after router_settle): what the answer's rate headers and a 429's
+ * retry-after say of the account, and its reservation settled to its usage. */
+void router_pool_done(struct router_call *c, struct httpc_req *req);
+
+/* Gives up the call's place: a waiter leaves the queue, a reservation not sent is released.
+ * Safe to call in any state. */
+void router_pool_drop(struct router_call *c);
+
+/* True when d's own pool (its tpm/rpm) has room now for one more call and nobody waits
+ * there; true for a deployment without one. */
+bool router_pool_has_room(const struct router *r, const struct deployment *d);
+
+/* Refreshes the hermetic_pool_tokens and hermetic_pool_queue gauges (at a scrape). */
+void router_pools_collect(struct router *r);
+
 /* ---- router_admit.c: the request read and checked ---- */
 
 /* Reads and checks a new call's request: the body, the fields the router acts on, model
@@ -224,6 +300,10 @@ bool router_still_waiting(struct router_call *c);
 /* Reserves what the attempt (body_len bytes upstream) may cost in every capped budget. Returns
  * 0, or < 0 after arranging the wait or ending the call. */
 int router_reserve(struct router_call *c, size_t body_len);
+
+/* The output tokens the attempt may generate: c->req's max_tokens, else the deployment's
+ * max_output_tokens, else a default (policy_output_bound). */
+int64_t router_output_bound(const struct router_call *c);
 
 /* Gives the attempt's reservation back. */
 void router_release(struct router_call *c);

@@ -3,6 +3,7 @@
  * router updates the series where things happen. Rejected: registering lazily on first use
  * (a scrape before the first call would miss the HELP lines). */
 #include "router/router_metrics.h"
+#include "core/util.h"
 
 void router_metrics_register(struct router_metrics *rm, struct metrics *m)
 {
@@ -36,6 +37,9 @@ void router_metrics_register(struct router_metrics *rm, struct metrics *m)
 					    "api_provider", NULL};
 	static const char *const key_l[] = {"hashed_api_key", "api_key_alias", NULL};
 	static const char *const grp_l[] = {"model_group", NULL};
+	static const char *const pool_st[] = {"pool", "state", NULL};
+	static const char *const pool_cl[] = {"pool", "class", NULL};
+	static const double wait_b[] = {0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800};
 	const double *b = metrics_latency_buckets;
 	size_t nb = metrics_n_latency_buckets;
 
@@ -86,4 +90,19 @@ void router_metrics_register(struct router_metrics *rm, struct metrics *m)
 				    "Upstream calls in flight", NULL);
 	rm->spend_today = metrics_add(m, METRIC_GAUGE, "hermetic_spend_today_usd",
 				      "Spend today (configured timezone) in USD", NULL);
+	rm->pool_tokens =
+		metrics_add(m, METRIC_GAUGE, "hermetic_pool_tokens",
+			    "Rate pool tokens in the last 60 s: used (settled and granted), "
+			    "reserved (in flight), limit (tpm)",
+			    pool_st);
+	rm->pool_queue = metrics_add(m, METRIC_GAUGE, "hermetic_pool_queue",
+				     "Calls waiting for room in a rate pool", pool_cl);
+	rm->pool_wait = metrics_add_histogram(m, "hermetic_pool_wait_seconds",
+					      "Time a call waited for room in a rate pool (0 when "
+					      "it fitted at once)",
+					      pool_cl, wait_b, ARRAY_LEN(wait_b));
+	rm->pool_deferred = metrics_add(m, METRIC_COUNTER, "hermetic_pool_deferred_total",
+					"Calls that found no room in a rate pool (expired, too "
+					"big, queue full): fell back or failed with 429",
+					pool_cl);
 }

@@ -210,7 +210,7 @@ static void on_done(struct router_call *c, const struct router_result *r, void *
 
 static void on_endpoint(struct httpd_req *req, void *arg)
 {
-	static const struct router_cbs cbs = {on_stream_start, on_stream_data, on_done};
+	static const struct router_cbs cbs = {on_stream_start, on_stream_data, on_done, NULL};
 	const struct endpoint *e = arg;
 	struct server *s = e->s;
 	struct router_request q = {.route = e->route};
@@ -335,7 +335,8 @@ static void messages_done(struct router_call *c, const struct router_result *r, 
 
 static void on_messages(struct httpd_req *req, void *arg)
 {
-	static const struct router_cbs cbs = {on_stream_start, messages_stream_data, messages_done};
+	static const struct router_cbs cbs = {on_stream_start, messages_stream_data, messages_done,
+					      NULL};
 	struct server *s = arg;
 	struct ingress_anthropic_request in;
 	struct router_caller who = {0};
@@ -550,6 +551,25 @@ static void on_readiness(struct httpd_req *req, void *arg)
 	httpd_reply_json(req, s->d.stopping ? 503 : 200, root);
 }
 
+/* GET /pools: the rate pools' windows, queues and waits (`hermetic pools`). An admin route: with
+ * a master key only the master key may read it (a declarative key gets 403). */
+static void on_pools(struct httpd_req *req, void *arg)
+{
+	struct server *s = arg;
+	struct auth a;
+	char *body;
+
+	if (!authenticate(s, req, &a))
+		return;
+	if (a.key && s->d.cfg->general_settings.master_key) {
+		httpd_reply_error(req, 403, "auth_error", "/pools needs the master key");
+		return;
+	}
+	body = router_pools_json(s->router);
+	httpd_reply(req, 200, "application/json", body, strlen(body));
+	free(body);
+}
+
 static void add_routes(struct server *s)
 {
 	static const struct {
@@ -590,6 +610,8 @@ static void add_routes(struct server *s)
 	httpd_route(s->http, HTTPD_GET | HTTPD_HEAD, "/health/liveliness", on_liveliness, s);
 	httpd_route(s->http, HTTPD_GET | HTTPD_HEAD, "/health/liveness", on_liveliness, s);
 	httpd_route(s->http, HTTPD_GET, "/health/readiness", on_readiness, s);
+	httpd_route(s->http, HTTPD_GET, "/pools", on_pools, s);
+	httpd_route(s->http, HTTPD_GET, "/v1/pools", on_pools, s);
 	daemon_add_health_routes(&s->d, s->http);
 }
 

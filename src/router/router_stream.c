@@ -476,6 +476,7 @@ int router_on_http_data(struct httpc_req *req, const char *data, size_t len, voi
 			: sse_feed(&c->sse, data, len);
 	c->r->feeding = false;
 	flush_stream(c);
+	router_pool_progress(c);
 	if ((rc == -E2BIG || rc == -EPROTO) && !c->err) {
 		c->err = E_MALFORMED;
 		c->err_status = 502;

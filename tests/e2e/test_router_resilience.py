@@ -414,8 +414,10 @@ def test_all_deployments_cooling_is_429_with_retry_after_then_recovers(fake, sta
 def test_rpm_limit_sends_the_extra_call_to_the_fallback(fake, start_router):
     fake.script_for("test/free", text("f1"), text("f2"), text("must not be reached"))
     fake.script_for("test/cheap", text("from cheap"))
+    # max_wait_s 0: the deployment's rpm (a rate pool of one) refuses at once, as LiteLLM's
     r = start_router(router_config(fake, groups(fake, "free", "cheap", rpm=2),
-                                   litellm_settings=fallbacks(free=["cheap"])))
+                                   litellm_settings=fallbacks(free=["cheap"]),
+                                   priorities={"max_wait_s": {"api": 0}}))
     assert [r.chat("free").content() for _ in range(2)] == ["f1", "f2"]
     reply = r.chat("free")
     assert reply.status == 200 and reply.content() == "from cheap", reply.text
@@ -424,7 +426,8 @@ def test_rpm_limit_sends_the_extra_call_to_the_fallback(fake, start_router):
 
 def test_rpm_limit_without_alternative_is_429_without_upstream_call(fake, start_router):
     fake.script_for("test/free", text("f1"), text("f2"), text("must not be reached"))
-    r = start_router(router_config(fake, groups(fake, "free", rpm=2)))
+    r = start_router(router_config(fake, groups(fake, "free", rpm=2),
+                                   priorities={"max_wait_s": {"api": 0}}))
     assert [r.chat("free").status for _ in range(2)] == [200, 200]
     reply = r.chat("free")
     assert reply.status == 429, reply.text
@@ -448,8 +451,11 @@ def test_tpm_limit_sends_later_calls_to_the_fallback(fake, start_router):
     per_call = {"prompt_tokens": 30, "completion_tokens": 10}  # 40 tokens a call, tpm 50
     fake.script_for("test/free", *[text("from free", usage=per_call)] * 4)
     fake.script_for("test/cheap", *[text("from cheap")] * 4)
+    # the tpm is a rate pool of one; with no reserve and no wait it refuses at once, as LiteLLM
     r = start_router(router_config(fake, groups(fake, "free", "cheap", tpm=50),
-                                   litellm_settings=fallbacks(free=["cheap"])))
+                                   litellm_settings=fallbacks(free=["cheap"]),
+                                   priorities={"interactive_reserve_pct": 0,
+                                               "max_wait_s": {"api": 0}}))
     replies = [r.chat("free") for _ in range(4)]
     assert all(x.status == 200 for x in replies), [x.text for x in replies]
     assert replies[0].content() == "from free"

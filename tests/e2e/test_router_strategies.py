@@ -25,8 +25,8 @@ def strategy(name, **args):
     return {"router_settings": rs}
 
 
-def calls(r, model, n):
-    replies = [r.chat(model) for _ in range(n)]
+def calls(r, model, n, **body):
+    replies = [r.chat(model, **body) for _ in range(n)]
     assert all(x.status == 200 for x in replies), [x.text for x in replies]
     return replies
 
@@ -126,9 +126,14 @@ def test_usage_based_routing_v2_refuses_a_call_that_fits_no_tpm(fake, start_rout
     per_call = {"prompt_tokens": 40, "completion_tokens": 10}
     fake.script_for("test/solo", *[text("s", usage=per_call)] * 2, text("must not be reached"))
     models = [deployment("g", "test/solo", fake, tpm=100)]
-    r = start_router(router_config(fake, models, **strategy("usage-based-routing-v2")))
-    calls(r, "g", 2)  # 50 + 50 tokens: the minute's tpm is used up
-    reply = r.chat("g")
+    # the tpm is also a rate pool of one (docs/pools.md): no reserve and no wait keep LiteLLM's
+    # immediate refusal, which this test is about
+    r = start_router(router_config(fake, models, **strategy("usage-based-routing-v2"),
+                                   priorities={"interactive_reserve_pct": 0,
+                                               "max_wait_s": {"api": 0}}))
+    # max_tokens bounds each call's reservation (its prompt + 10), as the provider counts it
+    calls(r, "g", 2, max_tokens=10)  # 50 + 50 tokens: the minute's tpm is used up
+    reply = r.chat("g", max_tokens=10)
     assert reply.status == 429, reply.text
     assert "tpm" in reply.error()["message"]
     assert int(reply.headers["retry-after"]) >= 1
@@ -185,7 +190,10 @@ def test_full_deployment_falls_back_to_the_next_group(fake, start_router):
 
 def test_full_minute_says_when_it_has_room_again(fake, start_router):
     fake.script_for("test/g", text("1"), text("must not be reached"))
-    r = start_router(router_config(fake, [deployment("g", "test/g", fake, rpm=1)]))
+    # rpm is also a rate pool of one: without a wait it refuses at once, as LiteLLM does
+    r = start_router(router_config(fake, [deployment("g", "test/g", fake, rpm=1)],
+                                   priorities={"interactive_reserve_pct": 0,
+                                               "max_wait_s": {"api": 0}}))
     assert r.chat("g").status == 200
     reply = r.chat("g")
     assert reply.status == 429, reply.text
