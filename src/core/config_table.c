@@ -1135,6 +1135,8 @@ static const struct opt top_opts[] = {
 	{"sessions", T_SECTION, FLD(config, sessions), .table = &sessions_table},
 	{"alerts", T_SECTION, FLD(config, alerts), .table = &alerts_table},
 	{"ui", T_SECTION, FLD(config, ui), .table = &ui_table},
+	{"lanes", T_MAP, FLD(config, lanes), CNT(config, n_lanes), .cap = CONFIG_MAX_LANES,
+	 .table = &cfg_lane_table},
 };
 
 const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text = "The sections."};
