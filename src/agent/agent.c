@@ -12,6 +12,7 @@
  * for free, agent_session.c).
  */
 #include "agent/agent_int.h"
+#include "router/lane.h"
 #include "core/audit.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -308,6 +309,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 		return -EBUSY;
 	t = xcalloc(1, sizeof(*t));
 	t->a = a;
+	t->lane = LANE_NONE; /* until agent_lane_start: index 0 is the most sensitive lane */
 	t->cbs = *cbs;
 	t->arg = arg;
 	t->source = xstrdup(o->source);
@@ -341,6 +343,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	}
 	if (o->untrusted)
 		agent_taint(t, o->untrusted);
+	agent_lane_start(t);
 	if (!router_has_model(a->env.router, t->model))
 		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);
 	else if (!o->origin || !agent_continues(t, o->origin)) {

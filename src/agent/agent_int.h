@@ -98,6 +98,12 @@ struct agent_turn {
 	int64_t started_ms, last_ms; /* the session's start and its last message (wall clock) */
 	bool timeout_held;
 	bool tainted, web_any; /* trust: see agent_session.c */
+	/* The turn's lane (agent_lane.c): an index in cfg->lanes or LANE_NONE, and why; lost =
+	 * the session's stored lane cannot be read or is gone from the config (nothing is
+	 * reachable then). */
+	int lane;
+	bool lane_lost;
+	char lane_why[96];
 	char *fail_text;
 	char *stored_answer;	  /* a continued turn whose answer was already stored */
 	struct agent_part *parts; /* copies; they go with the message marked parts */
@@ -232,6 +238,14 @@ void agent_taint_key(const struct agent_turn *t, char *key, size_t len);
 /* Marks the turn, and later turns of its session, untrusted (by: what brought the text). */
 void agent_taint(struct agent_turn *t, const char *by);
 
+/* ---- agent_lane.c ---- */
+/* The turn's lane from its session's mark and its chat (after agent_open_session). */
+void agent_lane_start(struct agent_turn *t);
+/* The turn read a skill / an MCP server's result: its lane may rise (stored at once). */
+void agent_lane_skill(struct agent_turn *t, const char *skill);
+void agent_lane_mcp(struct agent_turn *t, const char *server);
+/* The lane name t's model calls carry (router_caller.lane), or NULL. */
+const char *agent_lane_name(const struct agent_turn *t);
 /* ---- agent_prompt.c ---- */
 
 /* The system prompt of a session of source that starts with text (both may be NULL). */

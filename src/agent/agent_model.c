@@ -28,7 +28,8 @@ struct router_caller agent_caller_of(const struct agent_turn *t, const char *pur
 				      .key_alias = "agent",
 				      .source = t->source,
 				      .session_id = t->session_id,
-				      .purpose = purpose};
+				      .purpose = purpose,
+				      .lane = agent_lane_name(t)};
 }
 
 static void on_model(struct router_call *rc, const struct router_result *r, void *arg);

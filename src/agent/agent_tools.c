@@ -117,6 +117,26 @@ static void on_notice(const char *text, void *arg)
 
 /* ---- tool calls -------------------------------------------------------------------- */
 
+/* What a result brings into the turn may raise its lane: a skill's text, an MCP server's. */
+static void lane_of_result(struct agent_turn *t, struct call *c)
+{
+	char *server;
+
+	if (strcmp(c->name, "skill_view") == 0) {
+		cJSON *j = json_parse_str(c->args ? c->args : "", NULL);
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
+
+		if (cJSON_IsString(n))
+			agent_lane_skill(t, n->valuestring);
+		cJSON_Delete(j);
+		return;
+	}
+	server = tools_mcp_server(t->a->env.tools, c->name, c->args);
+	if (server)
+		agent_lane_mcp(t, server);
+	free(server);
+}
+
 static void on_tool(bool is_error, const char *text, size_t len, void *arg)
 {
 	struct call *c = arg;
@@ -125,6 +145,7 @@ static void on_tool(bool is_error, const char *text, size_t len, void *arg)
 	c->tc = NULL;
 	if (tools_taints(t->a->env.tools, c->name))
 		agent_taint(t, c->name);
+	lane_of_result(t, c);
 	c->done = true;
 	c->is_error = is_error;
 	c->result = xstrndup(text, len);

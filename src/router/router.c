@@ -35,6 +35,7 @@
 #include "router/router.h"
 #include "router/router_int.h"
 #include "router/breaker.h"
+#include "router/lane.h"
 #include "router/policy.h"
 #include "router/providers/prompt_cache.h"
 #include "router/router_metrics.h"
@@ -452,6 +453,33 @@ out:
 static void on_http_done(struct httpc_req *req, void *arg);
 static void group_exhausted(struct router_call *c);
 
+/* True when the call's lane may reach c->group; else the group counts as failed (its
+ * fallbacks are tried, each checked here again) and nothing is sent to it. */
+static bool lane_admits(struct router_call *c)
+{
+	const struct config *cfg = c->r->cfg;
+	const struct config_lane *l;
+	struct buf allowed;
+	size_t i;
+
+	if (lane_allows(cfg->lanes, cfg->n_lanes, c->lane, c->group ? c->group->name : NULL))
+		return true;
+	l = &cfg->lanes[c->lane];
+	buf_init(&allowed, 0);
+	for (i = 0; i < l->n_models; i++)
+		buf_printf(&allowed, "%s%s", i ? ", " : "", l->models[i]);
+	free(c->err_msg);
+	c->err = E_AUTH;
+	c->err_status = 403;
+	c->err_msg = xasprintf("lane '%s' may not reach model group '%s' (its groups: %s); "
+			       "nothing was sent to it",
+			       l->name, c->chain[c->chain_pos], allowed.data ? allowed.data : "");
+	buf_finish(&allowed);
+	log_info("call %lld: %s", (long long)c->id, c->err_msg);
+	group_exhausted(c);
+	return false;
+}
+
 static void attempt(struct router_call *c)
 {
 	struct router *r = c->r;
@@ -470,6 +498,10 @@ static void attempt(struct router_call *c)
 	if (router_still_waiting(c))
 		return;
 	c->group = find_group(r, c->chain[c->chain_pos]);
+	/* Every attempt passes here before anything is sent: the requested group, its retries
+	 * and each fallback. */
+	if (!lane_admits(c))
+		return;
 	if ((int64_t)r->in_flight >= r->cfg->router.max_concurrent_upstream) {
 		router_fail_call(c, E_RATE_LIMIT, 429,
 				 "too many concurrent upstream requests; retry later");
@@ -1023,6 +1055,9 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 	c->who.key_alias = c->key_alias;
 	c->who.source = c->source;
 	c->who.purpose = c->purpose;
+	c->lane = lane_find(r->cfg->lanes, r->cfg->n_lanes, who->lane);
+	c->lane_unknown = who->lane && c->lane == LANE_NONE;
+	c->who.lane = NULL;
 	c->cbs = *cbs;
 	c->arg = arg;
 	c->t_start = now_mono_us();

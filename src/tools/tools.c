@@ -557,6 +557,24 @@ bool tools_taints(struct tools *t, const char *name)
 	return d ? d->taints : find_mcp(t, name, NULL);
 }
 
+char *tools_mcp_server(struct tools *t, const char *name, const char *args)
+{
+	struct mcp_tool_info ti;
+	char *server = NULL;
+
+	if (find_mcp(t, name, &ti))
+		return xstrdup(ti.server);
+	if (strcmp(name, MCP_CALL) == 0) {
+		cJSON *j = json_parse_str(args ? args : "", NULL);
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
+
+		if (cJSON_IsString(n) && find_catalog(t, n->valuestring, &ti))
+			server = xstrdup(ti.server);
+		cJSON_Delete(j);
+	}
+	return server;
+}
+
 void tools_source_trust(const struct config *cfg, const char *source, bool *tainted, bool *web_any)
 {
 	size_t i;
