@@ -6,13 +6,18 @@ private call, its retries and its fallbacks never reach `pub`, and when no group
 can answer the call fails with a clear message instead of going to a lower lane's model.
 """
 import json
+import time
+import urllib.request
 
 import pytest
 
-from agent_harness import Agent, tool_results
+from agent_harness import Agent, agent_config, tool_results
+from conftest import SLOW, Gateway, to_yaml
+from fakes.fake_mcp import FakeMcp, text_result, tool
+from fakes.fake_telegram import FakeTelegram
 from fakes.fake_openai import FakeOpenAI, openai_error, text, tool_calls
 from router_harness import (  # noqa: F401 (start_router is a fixture)
-    MASTER_ENV, MASTER_KEY, UPSTREAM_KEY, deployment, fake, router_config, start_router,
+    MASTER_ENV, MASTER_KEY, UPSTREAM_ENV, UPSTREAM_KEY, deployment, fake, router_config, start_router,
     upstream_models,
 )
 
@@ -190,3 +195,119 @@ def test_an_unlisted_skill_leaves_the_turn_where_it_was(tmp_path, fake, priv):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "public answer"
     assert len(fake.chat_requests) == 2 and priv.chat_requests == []
+
+
+# ---- Telegram: a chat's lane, /lane, /context, restarts, /new -----------------------------
+
+TOKEN = "123456:TEST-e2e-SECRET-token"
+OWNER = 1001
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram(token=TOKEN) as t:
+        yield t
+
+
+@pytest.fixture
+def bot(tmp_path, fake, priv, tg):
+    started = []
+
+    def make(mcp=None, **lane_over):
+        extra = {"mcp_servers": {"crm": {"url": mcp.url, "timeout": 10 * SLOW}}} if mcp else {}
+        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "stream": "off", "progress": "off",
+                "allowed_users": [OWNER], "api_base": tg.url, "poll_timeout_s": 1}
+        cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
+                           model_list=models(fake, priv), lanes=lanes(keys=False, **lane_over),
+                           litellm_settings={"fallbacks": [{"free": ["strong-private"]}]},
+                           **extra)
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+        started.append(g)
+        g.start()
+        if mcp:
+            wait_for(lambda: "mcp_crm_lookup" in offered(g), 30 * SLOW, "the MCP tools")
+        return g
+
+    yield make
+    for g in started:
+        g.kill()
+        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+def wait_reply(tg, n):
+    return tg.wait_sent(OWNER, n, timeout=20 * SLOW)
+
+
+def test_a_listed_chat_is_private_from_its_first_call(bot, tg, fake, priv):
+    priv.script_for("test/strong-private", text("private hello"))
+    bot(private={"chats": [str(OWNER)]})
+    tg.push_text("my lab results: glucose 7.9", chat_id=OWNER)
+    assert wait_reply(tg, 1) == ["private hello"]
+    assert fake.chat_requests == [], "a turn of a private chat reached a public group"
+    assert "glucose 7.9" in priv.chat_requests[0]["raw"]
+    tg.push_text("/context", chat_id=OWNER)
+    assert wait_reply(tg, 2)[1].startswith(f"Lane: private (chat {OWNER}).")
+
+
+def test_lane_by_hand_survives_a_restart_and_new_starts_low(bot, tg, fake, priv):
+    fake.script_for("test/free", text("public hello"), text("public again"))
+    priv.script_for("test/strong-private", text("private now"), text("private after restart"))
+    g = bot()
+    tg.push_text("hello", chat_id=OWNER)
+    assert wait_reply(tg, 1) == ["public hello"]
+    tg.push_text("/lane private", chat_id=OWNER)
+    assert wait_reply(tg, 2)[1] == "Lane: private (asked (/lane))."
+    tg.push_text("/lane deidentified", chat_id=OWNER)
+    assert wait_reply(tg, 3)[2].startswith("Lanes only rise")
+    tg.push_text("the client's file", chat_id=OWNER)
+    assert wait_reply(tg, 4)[3] == "private now"
+    assert len(fake.chat_requests) == 1
+    assert g.stop() == 0
+    g.start()
+    tg.push_text("more of the file", chat_id=OWNER)
+    assert wait_reply(tg, 5)[4] == "private after restart"
+    assert len(fake.chat_requests) == 1, "the lane was lost across a restart"
+    assert "the client's file" in priv.chat_requests[1]["raw"]
+    tg.push_text("/new", chat_id=OWNER)
+    wait_reply(tg, 6)
+    tg.push_text("something public", chat_id=OWNER)
+    assert wait_reply(tg, 7)[6] == "public again"
+    assert "the client's file" not in fake.chat_requests[1]["raw"]
+
+
+@pytest.fixture
+def crm():
+    with FakeMcp(tools=[tool("lookup", "fixed", description="Looks a client up",
+                             annotations={"readOnlyHint": True},
+                             result=text_result("client Ada: ICD F32.1"))]) as m:
+        yield m
+
+
+def offered(g):
+    try:
+        with urllib.request.urlopen(g.url + "/v1/tools", timeout=5 * SLOW) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_an_mcp_result_raises_the_turn_before_the_next_call(bot, tg, fake, priv, crm):
+    fake.script_for("test/free", tool_calls(("c1", "mcp_crm_lookup", "{}")))
+    priv.script_for("test/strong-private", text("Ada is on file."))
+    bot(mcp=crm, private={"mcp_servers": ["crm"]})
+    tg.push_text("who is Ada?", chat_id=OWNER)
+    assert wait_reply(tg, 1) == ["Ada is on file."]
+    assert len(fake.chat_requests) == 1
+    assert "F32.1" not in json.dumps(fake.chat_requests)
+    assert "F32.1" in tool_results(priv.chat_requests[0])[0]
+    tg.push_text("/context", chat_id=OWNER)
+    assert wait_reply(tg, 2)[1].startswith("Lane: private (mcp crm).")
