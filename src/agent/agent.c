@@ -144,6 +144,7 @@ static void audit_turn(const struct agent_turn *t, enum agent_stop stop, const c
 	audit_str(&l, "source", t->source);
 	audit_int(&l, "session", t->session_id);
 	audit_str(&l, "model_group", t->model);
+	audit_str(&l, "lane", agent_lane_name(t));
 	if (t->audit_skills.len)
 		audit_str(&l, "skills", buf_str(&t->audit_skills));
 	audit_str(&l, "outcome", agent_stop_name(stop));

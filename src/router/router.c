@@ -39,6 +39,7 @@
 #include "router/policy.h"
 #include "router/providers/prompt_cache.h"
 #include "router/router_metrics.h"
+#include "core/audit.h"
 #include "core/config.h"
 #include "net/httpc.h"
 #include "core/json.h"
@@ -453,6 +454,26 @@ out:
 static void on_http_done(struct httpc_req *req, void *arg);
 static void group_exhausted(struct router_call *c);
 
+/* The audit line of a group the lane refused: nothing was sent, so there is no attempt. */
+static void audit_refused(const struct router_call *c, const char *lane)
+{
+	struct audit_line l;
+
+	audit_begin(&l, "lane_refused");
+	if (!l.on)
+		return;
+	audit_str(&l, "source", c->source);
+	if (c->who.session_id)
+		audit_int(&l, "session", c->who.session_id);
+	audit_str(&l, "purpose", c->purpose);
+	audit_str(&l, "key_alias", c->key_alias);
+	audit_str(&l, "lane", lane);
+	audit_int(&l, "call", c->id);
+	audit_str(&l, "model_group", c->chain[c->chain_pos]);
+	audit_int(&l, "fallback", c->fallbacks);
+	audit_end(&l);
+}
+
 /* True when the call's lane may reach c->group; else the group counts as failed (its
  * fallbacks are tried, each checked here again) and nothing is sent to it. */
 static bool lane_admits(struct router_call *c)
@@ -476,6 +497,7 @@ static bool lane_admits(struct router_call *c)
 			       l->name, c->chain[c->chain_pos], allowed.data ? allowed.data : "");
 	buf_finish(&allowed);
 	log_info("call %lld: %s", (long long)c->id, c->err_msg);
+	audit_refused(c, l->name);
 	group_exhausted(c);
 	return false;
 }

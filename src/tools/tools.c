@@ -122,6 +122,7 @@ struct tools_call {
 	/* the audit trail's: the calling turn's source and session, the arguments' hash, the
 	 * start, and whether an approval was asked */
 	char *a_source, a_sid[24], a_hash[17];
+	const char *a_lane; /* the config's */
 	int64_t t0_ms;
 	bool approval_asked;
 	void (*asking_cb)(bool on, void *arg);
@@ -719,6 +720,7 @@ static void audit_call(const struct tools_call *c)
 	audit_str(&l, "source", c->a_source);
 	if (*c->a_sid)
 		audit_int(&l, "session", strtoll(c->a_sid, NULL, 10));
+	audit_str(&l, "lane", c->a_lane);
 	audit_str(&l, "tool", c->name);
 	audit_str(&l, "args_sha256", c->a_hash);
 	audit_str(&l, "outcome",
@@ -1187,8 +1189,9 @@ static void on_answer(struct tools_call *c)
 		return;
 	}
 	if (k == TOOLS_APPROVE || k == TOOLS_APPROVE_ALWAYS) {
-		struct tools_ctx ctx = {c->sid, c->source,  c->tainted, c->web_any,    NULL, NULL,
-					c->llm, c->llm_arg, c->notice,	c->notice_arg, NULL};
+		struct tools_ctx ctx = {c->sid,	   c->source,	  c->tainted, c->web_any,
+					NULL,	   NULL,	  c->llm,     c->llm_arg,
+					c->notice, c->notice_arg, NULL,	      c->a_lane};
 
 		if (k == TOOLS_APPROVE_ALWAYS)
 			always_add(c->t, c->source, c->name);
@@ -1342,6 +1345,7 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 		const char *a = args_json ? args_json : "";
 
 		c->a_source = xstrdup(ctx && ctx->source && *ctx->source ? ctx->source : NULL);
+		c->a_lane = ctx ? ctx->lane : NULL;
 		snprintf(c->a_sid, sizeof(c->a_sid), "%s",
 			 ctx && ctx->session_id ? ctx->session_id : "");
 		sha256_hex(a, strlen(a), hex);

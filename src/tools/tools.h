@@ -89,6 +89,7 @@ struct tools_ctx {
 	void *notice_arg;
 	/* NULL, or the only tools this call may be (tools_in_scope): another is a tool error. */
 	const struct tools_scope *scope;
+	const char *lane; /* the turn's lane, for the audit line (the config's name), or NULL */
 };
 
 /* Told that proposal id awaits the human (text: what to approve and how, Markdown) for a

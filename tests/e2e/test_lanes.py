@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from agent_harness import Agent, agent_config, tool_results
-from conftest import SLOW, Gateway, to_yaml
+from conftest import SLOW, Gateway, clean_env, run, to_yaml
 from fakes.fake_mcp import FakeMcp, text_result, tool
 from fakes.fake_telegram import FakeTelegram
 from fakes.fake_openai import FakeOpenAI, openai_error, text, tool_calls
@@ -275,6 +275,25 @@ def test_lane_by_hand_survives_a_restart_and_new_starts_low(bot, tg, fake, priv)
     tg.push_text("something public", chat_id=OWNER)
     assert wait_reply(tg, 7)[6] == "public again"
     assert "the client's file" not in fake.chat_requests[1]["raw"]
+    # Visible: the lane is on the audit lines and the ledger rows of the private calls.
+    lines = [json.loads(x) for x in (g.home / "logs" / "audit.jsonl").read_text().splitlines()]
+    attempts = [x for x in lines if x["kind"] == "attempt"]
+    assert {(x["model_group"], x.get("lane")) for x in attempts} == {
+        ("free", None), ("strong-private", "private")}
+    refused = [x for x in lines if x["kind"] == "lane_refused"]
+    assert refused and {(x["model_group"], x["lane"]) for x in refused} == {("free", "private")}
+    assert {x.get("lane") for x in lines if x["kind"] == "turn"} == {None, "private"}
+    r = run("audit", "tail", "--lane", "private", "--json", "-n", "100", "--config",
+            str(g.config), env=clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN}))
+    got = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.returncode == 0 and got and all(x["lane"] == "private" for x in got), r.stdout
+    assert len(got) == sum(1 for x in lines if x.get("lane") == "private")
+    r = run("spend", "--config", str(g.config), env=clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN}))
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.splitlines()
+    assert "LANE" in rows[0].split()
+    assert any(x.split()[1:3] == ["strong-private", "private"] for x in rows[1:]), r.stdout
+    assert any(x.split()[1] == "free" and x.split()[2].isdigit() for x in rows[1:]), r.stdout
 
 
 @pytest.fixture
