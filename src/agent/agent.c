@@ -13,6 +13,7 @@
  */
 #include "agent/agent_int.h"
 #include "router/lane.h"
+#include "core/redact.h"
 #include "core/audit.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -193,6 +194,7 @@ static void unlink_turn(struct agent_turn *t)
 
 void agent_turn_free(struct agent_turn *t)
 {
+	redact_map_destroy(t->redact);
 	for (size_t i = 0; i < t->n_msgs; i++)
 		free(t->msgs[i].json);
 	free(t->msgs);

@@ -103,6 +103,7 @@ struct agent_turn {
 	 * reachable then). */
 	int lane;
 	bool lane_lost;
+	struct redact_map *redact; /* the session's placeholders, once a call was redacted */
 	char lane_why[96];
 	char *fail_text;
 	char *stored_answer;	  /* a continued turn whose answer was already stored */
@@ -246,6 +247,16 @@ void agent_lane_skill(struct agent_turn *t, const char *skill);
 void agent_lane_mcp(struct agent_turn *t, const char *server);
 /* The lane name t's model calls carry (router_caller.lane), or NULL. */
 const char *agent_lane_name(const struct agent_turn *t);
+/* ---- agent_redact.c ---- */
+/* router_chat for one of t's calls (agent_caller_of(t, purpose)), its messages redacted when
+ * t's lane asks for it. router_chat's contract; -EINVAL (cb never fires) when a body for a
+ * redacting lane is not JSON. */
+int agent_send(struct agent_turn *t, const char *purpose, const char *body, size_t len,
+	       const struct router_cbs *cbs, void *arg, struct router_call **out);
+/* The answer's message (content, tool call arguments) with t's placeholders restored. */
+void agent_restore_message(struct agent_turn *t, cJSON *msg);
+/* agent_answer_content with t's placeholders restored. */
+char *agent_answer_text(struct agent_turn *t, const char *body, size_t len);
 /* ---- agent_prompt.c ---- */
 
 /* The system prompt of a session of source that starts with text (both may be NULL). */

@@ -41,7 +41,7 @@ static void on_side_done(struct router_call *rc, const struct router_result *r, 
 	struct agent_turn *t = s->t;
 	tools_llm_cb cb = s->cb;
 	void *cb_arg = s->arg;
-	char *text = r->status == 200 ? agent_answer_content(r->body, r->body_len) : NULL;
+	char *text = r->status == 200 ? agent_answer_text(t, r->body, r->body_len) : NULL;
 
 	(void)rc;
 	t->cost_usd += r->cost_usd;
@@ -58,7 +58,6 @@ static int side_chat(void *arg, const char *key, const char *model, const char *
 		     const char *user, int max_tokens, tools_llm_cb cb, void *cb_arg, void **call)
 {
 	struct agent_turn *t = arg;
-	struct router_caller who;
 	struct side_call *s;
 	struct buf body;
 	char *needle;
@@ -84,8 +83,7 @@ static int side_chat(void *arg, const char *key, const char *model, const char *
 	buf_puts(&body, "}]}");
 	s = xcalloc(1, sizeof(*s));
 	*s = (struct side_call){t, NULL, cb, cb_arg};
-	who = agent_caller_of(t, key);
-	rc = router_chat(t->a->env.router, body.data, body.len, &who, &side_cbs, s, &s->rc);
+	rc = agent_send(t, key, body.data, body.len, &side_cbs, s, &s->rc);
 	buf_finish(&body);
 	if (rc < 0) {
 		free(s);

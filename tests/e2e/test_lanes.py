@@ -330,3 +330,25 @@ def test_an_mcp_result_raises_the_turn_before_the_next_call(bot, tg, fake, priv,
     assert "F32.1" in tool_results(priv.chat_requests[0])[0]
     tg.push_text("/context", chat_id=OWNER)
     assert wait_reply(tg, 2)[1].startswith("Lane: private (mcp crm).")
+
+
+def test_redaction_placeholders_go_out_and_come_back(bot, tg, fake, priv):
+    fake.script_for("test/free", text("I will write to [EMAIL_1] about [PATTERN_1]."),
+                    text("Done: [EMAIL_1] and [PHONE_1]."))
+    bot(deidentified={"models": ["free", "cheap"], "chats": [str(OWNER)],
+                      "redact": ["email", "phone", "iban", "card", "ip"],
+                      "redact_patterns": ["MRN-[0-9]{6}"]})
+    tg.push_text("Mail ada@example.com about MRN-004211", chat_id=OWNER)
+    assert wait_reply(tg, 1) == ["I will write to ada@example.com about MRN-004211."]
+    raw = fake.chat_requests[0]["raw"]
+    assert "ada@example.com" not in raw and "MRN-004211" not in raw
+    assert "Mail [EMAIL_1] about [PATTERN_1]" in raw
+    tg.push_text("and call +49 30 1234 5678, cc ada@example.com", chat_id=OWNER)
+    assert wait_reply(tg, 2)[1] == "Done: ada@example.com and +49 30 1234 5678."
+    raw = fake.chat_requests[1]["raw"]
+    # The same value keeps its placeholder across turns; nothing real goes out.
+    assert "and call [PHONE_1], cc [EMAIL_1]" in raw
+    assert "I will write to [EMAIL_1] about [PATTERN_1]." in raw
+    for secret in ("ada@example.com", "MRN-004211", "1234 5678"):
+        assert secret not in raw
+    assert priv.chat_requests == []
