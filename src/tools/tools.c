@@ -122,7 +122,7 @@ struct tools_call {
 	/* the audit trail's: the calling turn's source and session, the arguments' hash, the
 	 * start, and whether an approval was asked */
 	char *a_source, a_sid[24], a_hash[17];
-	const char *a_lane; /* the config's */
+	const char *a_lane; /* the turn's lane (the config's name), NULL = none */
 	int64_t t0_ms;
 	bool approval_asked;
 	void (*asking_cb)(bool on, void *arg);
@@ -873,7 +873,8 @@ static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJ
 			       ctx->llm,
 			       ctx->llm_arg,
 			       ctx->notice,
-			       ctx->notice_arg};
+			       ctx->notice_arg,
+			       ctx->lane};
 	int rc;
 
 	c->def = d;
@@ -1340,12 +1341,12 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 	c->cb = cb;
 	c->arg = arg;
 	c->name = xstrdup(name ? name : "");
+	c->a_lane = ctx ? ctx->lane : NULL;
 	if (audit_is_open()) {
 		char hex[65];
 		const char *a = args_json ? args_json : "";
 
 		c->a_source = xstrdup(ctx && ctx->source && *ctx->source ? ctx->source : NULL);
-		c->a_lane = ctx ? ctx->lane : NULL;
 		snprintf(c->a_sid, sizeof(c->a_sid), "%s",
 			 ctx && ctx->session_id ? ctx->session_id : "");
 		sha256_hex(a, strlen(a), hex);

@@ -352,3 +352,42 @@ def test_redaction_placeholders_go_out_and_come_back(bot, tg, fake, priv):
     for secret in ("ada@example.com", "MRN-004211", "1234 5678"):
         assert secret not in raw
     assert priv.chat_requests == []
+
+
+# ---- no context bleed: session search and memory -----------------------------------------
+
+def test_higher_lane_sessions_and_memory_never_reach_a_lower_lane_turn(tmp_path, fake, priv):
+    a = private_agent(tmp_path, fake, priv)
+    # Session 1: public, mentions the word.
+    fake.script_for("test/free", text("noted"))
+    assert a.chat("the diagnosis meeting is on Monday").returncode == 0
+    # Session 2: private (it read the skill); its answer mentions the word too, and it tries
+    # to put the secret into memory, which every conversation reads.
+    fake.script_for("test/free",
+                    tool_calls(("c1", "skill_view", json.dumps({"name": "client-notes"}))))
+    add = json.dumps({"action": "add", "content": "Ada has diagnosis-X17"})
+    priv.script_for("test/strong-private", tool_calls(("c2", "memory", add)),
+                    text("Ada's diagnosis-X17 stays here"))
+    r = a.chat("Ada's file")
+    assert r.returncode == 0 and r.stdout.strip() == "Ada's diagnosis-X17 stays here", r.stderr
+    refusal = tool_results(priv.chat_requests[1])[-1]
+    assert "not saved" in refusal and "lane 'private'" in refusal, refusal
+    memory = a.home / "memories" / "MEMORY.md"
+    assert not memory.exists() or "X17" not in memory.read_text()
+    # Session 3: public; its search finds the public session only.
+    search = json.dumps({"query": "diagnosis"})
+    fake.script_for("test/free", tool_calls(("c3", "session_search", search)), text("done"))
+    r = a.chat("what do we know about diagnosis?")
+    assert r.returncode == 0, r.stderr
+    found = tool_results(fake.chat_requests[-1])[0]
+    assert "diagnosis meeting" in found and "X17" not in found, found
+    assert all("X17" not in req["raw"] for req in fake.chat_requests)
+    # A private turn may read both.
+    fake.script_for("test/free",
+                    tool_calls(("c4", "skill_view", json.dumps({"name": "client-notes"}))))
+    priv.script_for("test/strong-private", tool_calls(("c5", "session_search", search)),
+                    text("both"))
+    r = a.chat("private search")
+    assert r.returncode == 0, r.stderr
+    found = tool_results(priv.chat_requests[-1])[-1]
+    assert "diagnosis meeting" in found and "X17" in found, found
