@@ -391,3 +391,25 @@ def test_higher_lane_sessions_and_memory_never_reach_a_lower_lane_turn(tmp_path,
     assert r.returncode == 0, r.stderr
     found = tool_results(priv.chat_requests[-1])[-1]
     assert "diagnosis meeting" in found and "X17" in found, found
+
+
+def test_a_private_turns_compression_call_stays_in_the_lane(tmp_path, fake, priv):
+    # auxiliary.compression is `cheap` (public); in the private lane it falls back to the
+    # lane's group, and nothing of the turn reaches the public fake after the skill.
+    a = private_agent(tmp_path, fake, priv, agent={"context_tokens": 1024},
+                      toolsets=["time", "skills"])
+    long = "word " * 150
+    fake.script_for("test/free",
+                    tool_calls(("c0", "skill_view", json.dumps({"name": "client-notes"}))))
+    priv.script_for("test/strong-private",
+                    *[tool_calls((f"c{i}", "time", "{}"), content=long) for i in range(1, 5)],
+                    *[text("finished")] * 4)
+    r = a.chat("start " + "please " * 20)
+    assert ", compressed" in r.stderr, r.stderr
+    assert len(fake.chat_requests) == 1, [q["model"] for q in fake.chat_requests]
+    assert all(q["model"] != "test/cheap" for q in fake.chat_requests)
+    compress = [q for q in priv.chat_requests
+                if "You compress chat history" in json.dumps(q["body"]["messages"][0])]
+    assert compress, "no compression call reached the lane's group"
+    assert "diagnosis-X17" in json.dumps([q["raw"] for q in priv.chat_requests])
+    assert r.returncode == 0 and r.stdout.strip().endswith("finished"), r.stderr
