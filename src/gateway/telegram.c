@@ -405,6 +405,18 @@ static void on_tool_call(const char *name, const char *args, void *arg)
 		free(what);
 		return;
 	}
+	if (cfg->n_lanes) {
+		char source[64], *with;
+		const char *lane;
+
+		tg_source_of(c->id, c->thread, source, sizeof(source));
+		lane = tg_lane_of(c->t, source);
+		if (lane) {
+			with = xasprintf("%s · lane %s", what, lane);
+			free(what);
+			what = with;
+		}
+	}
 	free(c->live.progress);
 	c->live.progress = what;
 	tg_live_kick(c);

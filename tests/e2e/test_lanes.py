@@ -213,9 +213,9 @@ def tg():
 def bot(tmp_path, fake, priv, tg):
     started = []
 
-    def make(mcp=None, **lane_over):
+    def make(mcp=None, progress="off", **lane_over):
         extra = {"mcp_servers": {"crm": {"url": mcp.url, "timeout": 10 * SLOW}}} if mcp else {}
-        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "stream": "off", "progress": "off",
+        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "stream": "off", "progress": progress,
                 "allowed_users": [OWNER], "api_base": tg.url, "poll_timeout_s": 1}
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
                            model_list=models(fake, priv), lanes=lanes(keys=False, **lane_over),
@@ -241,10 +241,14 @@ def wait_reply(tg, n):
 
 
 def test_a_listed_chat_is_private_from_its_first_call(bot, tg, fake, priv):
-    priv.script_for("test/strong-private", text("private hello"))
-    bot(private={"chats": [str(OWNER)]})
+    priv.script_for("test/strong-private", tool_calls(("c1", "time", "{}")),
+                    text("private hello", first_byte_delay=2 * SLOW))
+    bot(progress="tools", private={"chats": [str(OWNER)]})
     tg.push_text("my lab results: glucose 7.9", chat_id=OWNER)
-    assert wait_reply(tg, 1) == ["private hello"]
+    # The progress line (the first message, edited into the answer) says the lane.
+    wait_for(lambda: tg.sent(OWNER) == ["private hello"], 30 * SLOW, "the answer")
+    first = [c["params"]["text"] for c in tg.calls("sendMessage")][0]
+    assert "running time" in first and "lane private" in first, first
     assert fake.chat_requests == [], "a turn of a private chat reached a public group"
     assert "glucose 7.9" in priv.chat_requests[0]["raw"]
     tg.push_text("/context", chat_id=OWNER)
