@@ -331,18 +331,16 @@ static int run_sessions(int argc, char **argv)
 
 #define AUDIT_USAGE                                                                                \
 	"hermetic audit tail|search [WORDS] [-n N] [--since AGE|TIME] [--source S] "               \
-	"[--session ID] [--json] [--config FILE]"
+	"[--session ID] [--lane NAME] [--json] [--config FILE]"
 
 /* hermetic audit tail|search ...: the audit trail (cli/cli_audit.c). */
 static int run_audit(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"json", no_argument, NULL, 'j'},
-					     {"since", required_argument, NULL, 's'},
-					     {"source", required_argument, NULL, 'S'},
-					     {"session", required_argument, NULL, 'i'},
-					     {"lines", required_argument, NULL, 'n'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},  {"json", no_argument, NULL, 'j'},
+		{"since", required_argument, NULL, 's'},   {"source", required_argument, NULL, 'S'},
+		{"session", required_argument, NULL, 'i'}, {"lane", required_argument, NULL, 'L'},
+		{"lines", required_argument, NULL, 'n'},   {NULL, 0, NULL, 0}};
 	struct cli_audit_opts o = {0};
 	const char *path = config_default_path();
 	struct config *cfg;
@@ -359,6 +357,8 @@ static int run_audit(int argc, char **argv)
 			o.since = optarg;
 		} else if (c == 'S') {
 			o.source = optarg;
+		} else if (c == 'L' && *optarg) {
+			o.lane = optarg;
 		} else if (c == 'i' && parse_i64(optarg, 1, INT64_MAX, &v) == 0) {
 			o.session = v;
 		} else if (c == 'n' && parse_i64(optarg, 1, 10000, &v) == 0) {

@@ -2065,6 +2065,96 @@ static void test_diag_prints_in_file_order(void **state)
 	result_finish(&r);
 }
 
+/* ------------------------------------------------------------------------------------------
+ * lanes
+ */
+
+static void test_lanes_load_in_order_with_every_field(void **state)
+{
+	char *text = with_models("mcp_servers:\n  crm: {url: \"http://127.0.0.1:9/mcp\"}\n"
+				 "keys: [{key: sk-clinic-1234, alias: clinic-scripts}]\n"
+				 "lanes:\n"
+				 "  private:\n"
+				 "    models: [cheap]\n"
+				 "    chats: [\"-1001234567890\", \"-1001234567891:7\"]\n"
+				 "    skills: [client-notes]\n"
+				 "    mcp_servers: [crm]\n"
+				 "    keys: [clinic-scripts]\n"
+				 "    redact_patterns: [\"MRN-[0-9]{6}\"]\n"
+				 "  deidentified:\n"
+				 "    models: [free, cheap]\n"
+				 "    redact: [email, phone, iban, card, ip]\n"
+				 "    review_expire_min: 60\n");
+	struct result r = parse(text);
+	const struct config_lane *l;
+
+	(void)state;
+	free(text);
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->n_lanes, 2);
+	l = &r.cfg->lanes[0];
+	assert_string_equal(l->name, "private");
+	assert_int_equal(l->n_models, 1);
+	assert_string_equal(l->models[0], "cheap");
+	assert_int_equal(l->n_chats, 2);
+	assert_string_equal(l->chats[1], "-1001234567891:7");
+	assert_string_equal(l->skills[0], "client-notes");
+	assert_string_equal(l->mcp_servers[0], "crm");
+	assert_string_equal(l->keys[0], "clinic-scripts");
+	assert_string_equal(l->redact_patterns[0], "MRN-[0-9]{6}");
+	assert_int_equal(l->redact, 0);
+	assert_false(l->review_outbound);
+	assert_int_equal(l->review_expire_min, 1440);
+	l = &r.cfg->lanes[1];
+	assert_string_equal(l->name, "deidentified");
+	assert_int_equal(l->redact, CONFIG_REDACT_EMAIL | CONFIG_REDACT_PHONE | CONFIG_REDACT_IBAN |
+					    CONFIG_REDACT_CARD | CONFIG_REDACT_IP);
+	assert_int_equal(l->review_expire_min, 60);
+	result_finish(&r);
+}
+
+static void test_lanes_bad_values_are_errors_with_their_place(void **state)
+{
+	char *t;
+
+	(void)state;
+	t = with_models("lanes:\n  private:\n    models: [cheap, strong]\n");
+	expect_error(t, "t.yaml:8:21: error: lanes.private.models[1]: 'strong' is not a model_name "
+			"in model_list (known: free, cheap)");
+	free(t);
+	t = with_models("lanes:\n  private:\n    models: [cheap]\n    redact: [email, names]\n");
+	expect_error(t, "t.yaml:9:21: error: lanes.private.redact: unknown value 'names'; use one "
+			"of: email, phone, iban, card, ip");
+	free(t);
+	t = with_models(
+		"lanes:\n  private:\n    models: [cheap]\n    redact_patterns: [\"a(b\"]\n");
+	expect_error(t, "t.yaml:9:23: error: lanes.private.redact_patterns[0]: not a POSIX "
+			"extended regex: Unmatched ( or \\(");
+	free(t);
+	t = with_models("lanes:\n  private:\n    models: [cheap]\n    chats: [\"@mychannel\"]\n");
+	expect_error(t, "t.yaml:9:13: error: lanes.private.chats[0]: expected a chat id or "
+			"chat:topic (\"-1001234567890\", \"-100123:7\")");
+	free(t);
+	t = with_models("lanes:\n  private:\n    models: [cheap]\n    mcp_servers: [crm]\n");
+	expect_error(t, "t.yaml:9:19: error: lanes.private.mcp_servers[0]: 'crm' is not a server "
+			"under mcp_servers");
+	free(t);
+	t = with_models("lanes:\n  private:\n    models: [cheap]\n    keys: [nobody]\n");
+	expect_error(t, "t.yaml:9:12: error: lanes.private.keys[0]: 'nobody' is not the alias of a "
+			"key under keys");
+	free(t);
+	t = with_models("lanes:\n  private:\n    chats: [\"1\"]\n");
+	expect_error(t, "t.yaml:8:5: error: lanes.private: missing required key 'models'");
+	free(t);
+	t = with_models("lanes:\n  private:\n    models: [cheap]\n    review_outbound: true\n");
+	expect_error(t,
+		     "t.yaml:9:22: error: lanes.private.review_outbound: review_outbound is not "
+		     "supported yet: nothing from lane 'private' would wait for review; remove it");
+	free(t);
+}
+
 /* docs/configuration.md holds the generated reference between two markers. */
 static void test_reference_doc_matches_the_table(void **state)
 {
@@ -2318,6 +2408,8 @@ int main(void)
 		cmocka_unit_test(test_duplicate_keys_and_deployment_ids),
 		cmocka_unit_test(test_diag_prints_in_file_order),
 		cmocka_unit_test(test_reference_doc_matches_the_table),
+		cmocka_unit_test(test_lanes_load_in_order_with_every_field),
+		cmocka_unit_test(test_lanes_bad_values_are_errors_with_their_place),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

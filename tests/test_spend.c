@@ -40,6 +40,7 @@ static const struct store_migration migrations[] = {
 	{"spend", SPEND_SCHEMA_SQL},
 	{"spend-estimated", SPEND_ESTIMATED_SQL},
 	{"spend-cache", SPEND_CACHE_SQL},
+	{"spend-lane", SPEND_LANE_SQL},
 };
 
 static void put32(unsigned char *p, uint32_t v)
@@ -1155,9 +1156,11 @@ static void unreadable_ledger_fails_closed_and_keeps_unsaved_spend(void **state)
 	assert_int_equal(record(&f, t + 1, "free", "internal", 0.25), -EIO);
 	assert_int_equal(record(&f, t + 2, "free", "internal", 0.25), -EIO);
 	/* Repaired, with a row of the day written meanwhile by another process. */
-	assert_int_equal(sqlite3_exec(other, SPEND_SCHEMA_SQL SPEND_ESTIMATED_SQL SPEND_CACHE_SQL,
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(other,
+			     SPEND_SCHEMA_SQL SPEND_ESTIMATED_SQL SPEND_CACHE_SQL SPEND_LANE_SQL,
+			     NULL, NULL, NULL),
+		SQLITE_OK);
 	assert_int_equal(
 		sqlite3_exec(other,
 			     "INSERT INTO spend (ts_ms, day, model_group, deployment,"

@@ -12,6 +12,8 @@
  * for free, agent_session.c).
  */
 #include "agent/agent_int.h"
+#include "router/lane.h"
+#include "core/redact.h"
 #include "core/audit.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -143,6 +145,7 @@ static void audit_turn(const struct agent_turn *t, enum agent_stop stop, const c
 	audit_str(&l, "source", t->source);
 	audit_int(&l, "session", t->session_id);
 	audit_str(&l, "model_group", t->model);
+	audit_str(&l, "lane", agent_lane_name(t));
 	if (t->audit_skills.len)
 		audit_str(&l, "skills", buf_str(&t->audit_skills));
 	audit_str(&l, "outcome", agent_stop_name(stop));
@@ -191,6 +194,7 @@ static void unlink_turn(struct agent_turn *t)
 
 void agent_turn_free(struct agent_turn *t)
 {
+	redact_map_destroy(t->redact);
 	for (size_t i = 0; i < t->n_msgs; i++)
 		free(t->msgs[i].json);
 	free(t->msgs);
@@ -310,6 +314,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 		return -EBUSY;
 	t = xcalloc(1, sizeof(*t));
 	t->a = a;
+	t->lane = LANE_NONE; /* until agent_lane_start: index 0 is the most sensitive lane */
 	t->cbs = *cbs;
 	t->arg = arg;
 	t->source = xstrdup(o->source);
@@ -343,6 +348,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	}
 	if (o->untrusted)
 		agent_taint(t, o->untrusted);
+	agent_lane_start(t);
 	if (!router_has_model(a->env.router, t->model))
 		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);
 	else if (!o->origin || !agent_continues(t, o->origin)) {

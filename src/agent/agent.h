@@ -170,6 +170,15 @@ void agent_cancel(struct agent_turn *t);
 /* The running turn of source, or NULL (for /stop). */
 struct agent_turn *agent_find(struct agent *a, const char *source);
 
+/* The lane of source's current session (docs/security.md, "Lanes"): *name (the config's,
+ * NULL = none) and why ("chat -100123", "skill client-notes", "asked (/lane)"). 0, or the
+ * store's negative errno (-ENOENT: the session's lane is gone from the config; why says it). */
+int agent_lane_of(struct agent *a, const char *source, const char **name, char *why,
+		  size_t why_len);
+/* Raises the lane of source's session (/lane NAME), creating the session if there is none.
+ * -ENOENT: no such lane; -EPERM: the session is already in a more sensitive lane (lanes only
+ * rise; /new starts low); else the store's errno. */
+int agent_raise_lane(struct agent *a, const char *source, const char *name);
 /* Ends the source's session: the next turn starts a new one (/new, /reset). */
 int agent_reset(struct agent *a, const char *source);
 /* Sets the model of the source's session (/model). -ENOENT: not a model_list group. */

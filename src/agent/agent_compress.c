@@ -134,7 +134,6 @@ static bool compress_start(struct agent_turn *t)
 	const struct config *cfg = t->a->env.cfg;
 	size_t from, to;
 	struct buf excerpt, body;
-	struct router_caller who;
 	bool has_middle;
 	int rc;
 
@@ -157,8 +156,7 @@ static bool compress_start(struct agent_turn *t)
 	buf_puts(&body, "}]}");
 	buf_finish(&excerpt);
 	t->state = T_COMPRESS;
-	who = agent_caller_of(t, "compression");
-	rc = router_chat(t->a->env.router, body.data, body.len, &who, &compress_cbs, t, &t->rc);
+	rc = agent_send(t, "compression", body.data, body.len, &compress_cbs, t, &t->rc);
 	buf_finish(&body);
 	return rc == 0;
 }
@@ -201,7 +199,7 @@ static void on_compressed(struct router_call *rc, const struct router_result *r,
 	t->prompt_tokens += r->prompt_tokens;
 	t->completion_tokens += r->completion_tokens;
 	if (r->status == 200)
-		summary = agent_answer_content(r->body, r->body_len);
+		summary = agent_answer_text(t, r->body, r->body_len);
 	if (summary && *summary) {
 		apply_summary(t, summary);
 		log_info("agent: session %lld: compressed the middle of the history (one call)",

@@ -98,6 +98,13 @@ struct agent_turn {
 	int64_t started_ms, last_ms; /* the session's start and its last message (wall clock) */
 	bool timeout_held;
 	bool tainted, web_any; /* trust: see agent_session.c */
+	/* The turn's lane (agent_lane.c): an index in cfg->lanes or LANE_NONE, and why; lost =
+	 * the session's stored lane cannot be read or is gone from the config (nothing is
+	 * reachable then). */
+	int lane;
+	bool lane_lost;
+	struct redact_map *redact; /* the session's placeholders, once a call was redacted */
+	char lane_why[96];
 	char *fail_text;
 	bool deferred; /* its model call found no room in a rate pool (agent_result) */
 	long retry_after_s;
@@ -234,6 +241,24 @@ void agent_taint_key(const struct agent_turn *t, char *key, size_t len);
 /* Marks the turn, and later turns of its session, untrusted (by: what brought the text). */
 void agent_taint(struct agent_turn *t, const char *by);
 
+/* ---- agent_lane.c ---- */
+/* The turn's lane from its session's mark and its chat (after agent_open_session). */
+void agent_lane_start(struct agent_turn *t);
+/* The turn read a skill / an MCP server's result: its lane may rise (stored at once). */
+void agent_lane_skill(struct agent_turn *t, const char *skill);
+void agent_lane_mcp(struct agent_turn *t, const char *server);
+/* The lane name t's model calls carry (router_caller.lane), or NULL. */
+const char *agent_lane_name(const struct agent_turn *t);
+/* ---- agent_redact.c ---- */
+/* router_chat for one of t's calls (agent_caller_of(t, purpose)), its messages redacted when
+ * t's lane asks for it. router_chat's contract; -EINVAL (cb never fires) when a body for a
+ * redacting lane is not JSON. */
+int agent_send(struct agent_turn *t, const char *purpose, const char *body, size_t len,
+	       const struct router_cbs *cbs, void *arg, struct router_call **out);
+/* The answer's message (content, tool call arguments) with t's placeholders restored. */
+void agent_restore_message(struct agent_turn *t, cJSON *msg);
+/* agent_answer_content with t's placeholders restored. */
+char *agent_answer_text(struct agent_turn *t, const char *body, size_t len);
 /* ---- agent_prompt.c ---- */
 
 /* The system prompt of a session of source that starts with text (both may be NULL). */

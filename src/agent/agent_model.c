@@ -28,7 +28,8 @@ struct router_caller agent_caller_of(const struct agent_turn *t, const char *pur
 				      .key_alias = "agent",
 				      .source = t->source,
 				      .session_id = t->session_id,
-				      .purpose = purpose};
+				      .purpose = purpose,
+				      .lane = agent_lane_name(t)};
 }
 
 static void on_model(struct router_call *rc, const struct router_result *r, void *arg);
@@ -217,7 +218,6 @@ void agent_model_call(struct agent_turn *t, const char *tools_json)
 {
 	bool summary = t->limit != AGENT_DONE;
 	char why[160], note[400];
-	struct router_caller who;
 	struct buf body;
 	int rc;
 
@@ -234,9 +234,8 @@ void agent_model_call(struct agent_turn *t, const char *tools_json)
 	t->last_bytes = (int64_t)body.len;
 	t->state = summary ? T_SUMMARY : T_MODEL;
 	t->model_calls++;
-	who = agent_caller_of(t, summary ? "limit_summary" : "turn");
-	rc = router_chat(t->a->env.router, body.data, body.len, &who,
-			 t->stream.on ? &stream_cbs : &model_cbs, t, &t->rc);
+	rc = agent_send(t, summary ? "limit_summary" : "turn", body.data, body.len,
+			t->stream.on ? &stream_cbs : &model_cbs, t, &t->rc);
 	buf_finish(&body);
 	if (rc < 0)
 		agent_finish(t, AGENT_FAILED, "internal error: the router refused the request");
@@ -307,6 +306,9 @@ static void got_answer(struct agent_turn *t, const char *body, size_t len)
 	const char *text = cJSON_IsString(content) ? content->valuestring : NULL;
 
 	t->cached_tokens = cached_of(j);
+	agent_restore_message(t, msg);
+	content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+	text = cJSON_IsString(content) ? content->valuestring : NULL;
 	if (!msg) {
 		agent_finish(t, AGENT_FAILED, "The model's answer could not be read (no message).");
 	} else if (t->state == T_MODEL && cJSON_GetArraySize(calls) > 0) {

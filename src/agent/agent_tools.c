@@ -41,7 +41,7 @@ static void on_side_done(struct router_call *rc, const struct router_result *r, 
 	struct agent_turn *t = s->t;
 	tools_llm_cb cb = s->cb;
 	void *cb_arg = s->arg;
-	char *text = r->status == 200 ? agent_answer_content(r->body, r->body_len) : NULL;
+	char *text = r->status == 200 ? agent_answer_text(t, r->body, r->body_len) : NULL;
 
 	(void)rc;
 	t->cost_usd += r->cost_usd;
@@ -58,7 +58,6 @@ static int side_chat(void *arg, const char *key, const char *model, const char *
 		     const char *user, int max_tokens, tools_llm_cb cb, void *cb_arg, void **call)
 {
 	struct agent_turn *t = arg;
-	struct router_caller who;
 	struct side_call *s;
 	struct buf body;
 	char *needle;
@@ -84,8 +83,7 @@ static int side_chat(void *arg, const char *key, const char *model, const char *
 	buf_puts(&body, "}]}");
 	s = xcalloc(1, sizeof(*s));
 	*s = (struct side_call){t, NULL, cb, cb_arg};
-	who = agent_caller_of(t, key);
-	rc = router_chat(t->a->env.router, body.data, body.len, &who, &side_cbs, s, &s->rc);
+	rc = agent_send(t, key, body.data, body.len, &side_cbs, s, &s->rc);
 	buf_finish(&body);
 	if (rc < 0) {
 		free(s);
@@ -117,6 +115,26 @@ static void on_notice(const char *text, void *arg)
 
 /* ---- tool calls -------------------------------------------------------------------- */
 
+/* What a result brings into the turn may raise its lane: a skill's text, an MCP server's. */
+static void lane_of_result(struct agent_turn *t, struct call *c)
+{
+	char *server;
+
+	if (strcmp(c->name, "skill_view") == 0) {
+		cJSON *j = json_parse_str(c->args ? c->args : "", NULL);
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
+
+		if (cJSON_IsString(n))
+			agent_lane_skill(t, n->valuestring);
+		cJSON_Delete(j);
+		return;
+	}
+	server = tools_mcp_server(t->a->env.tools, c->name, c->args);
+	if (server)
+		agent_lane_mcp(t, server);
+	free(server);
+}
+
 static void on_tool(bool is_error, const char *text, size_t len, void *arg)
 {
 	struct call *c = arg;
@@ -125,6 +143,7 @@ static void on_tool(bool is_error, const char *text, size_t len, void *arg)
 	c->tc = NULL;
 	if (tools_taints(t->a->env.tools, c->name))
 		agent_taint(t, c->name);
+	lane_of_result(t, c);
 	c->done = true;
 	c->is_error = is_error;
 	c->result = xstrndup(text, len);
@@ -195,8 +214,9 @@ static void call_local(struct agent_turn *t, struct call *c)
 static void start_call(struct agent_turn *t, struct call *c)
 {
 	char sid[24];
-	struct tools_ctx ctx = {sid,	   t->source, t->tainted, t->web_any, on_asking, t,
-				&side_llm, t,	      on_notice,  t,	      t->scope};
+	struct tools_ctx ctx = {sid,	   t->source, t->tainted, t->web_any,
+				on_asking, t,	      &side_llm,  t,
+				on_notice, t,	      t->scope,	  agent_lane_name(t)};
 
 	snprintf(sid, sizeof(sid), "%lld", (long long)t->session_id);
 	c->started = true;

@@ -86,6 +86,12 @@ static bool passes(const struct filter *f, const char *line, cJSON *j)
 		    (src->valuestring[n] && src->valuestring[n] != ':' && o->source[n - 1] != ':'))
 			return false;
 	}
+	if (o->lane) {
+		const cJSON *lane = cJSON_GetObjectItemCaseSensitive(j, "lane");
+
+		if (!cJSON_IsString(lane) || strcmp(lane->valuestring, o->lane) != 0)
+			return false;
+	}
 	if (o->session && (!cJSON_IsNumber(ses) || (int64_t)ses->valuedouble != o->session))
 		return false;
 	for (int i = 0; i < o->n_words; i++)

@@ -15,6 +15,7 @@ struct cli_audit_opts {
 	const char *since;  /* "30m", "2h", "7d", "45s", or a UTC time "2026-11-23[THH:MM[:SS]]" */
 	const char *source; /* "telegram:42", or a kind of source: "telegram", "cron" */
 	int64_t session;    /* 0 = any */
+	const char *lane;   /* lines of this lane only (their "lane" field), NULL = any */
 	long lines;	    /* tail: the last this many (default 20) */
 	bool json;	    /* the lines as they are stored */
 };

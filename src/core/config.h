@@ -26,6 +26,7 @@
 #define CONFIG_MAX_MCP_SERVERS 64
 #define CONFIG_MAX_CRON_JOBS   128
 #define CONFIG_MAX_HOOKS       64
+#define CONFIG_MAX_LANES       16
 #define CONFIG_MAX_KEYS	       256
 #define CONFIG_MAX_SECRETS     48 /* distinct secret values; log.c redacts at most 64 */
 #define CONFIG_DEFAULT_PATH    "/etc/hermetic/config.yaml"
@@ -709,6 +710,36 @@ struct config {
 	 * process environment does (and the providers' default variables); not exported. */
 	struct config_pair *env_vars;
 	size_t n_env_vars;
+	struct config_lane *lanes; /* most sensitive first */
+	size_t n_lanes;
+};
+
+/* lanes.NAME (router/lane.h, docs/security.md "Lanes"): where a turn's data may go. */
+enum {
+	CONFIG_REDACT_EMAIL = 1u << 0,
+	CONFIG_REDACT_PHONE = 1u << 1,
+	CONFIG_REDACT_IBAN = 1u << 2,
+	CONFIG_REDACT_CARD = 1u << 3,
+	CONFIG_REDACT_IP = 1u << 4,
+};
+
+struct config_lane {
+	char *name;
+	char **models; /* the only model groups a call in this lane may reach */
+	size_t n_models;
+	char **chats; /* "CHAT" or "CHAT:TOPIC" */
+	size_t n_chats;
+	char **skills;
+	size_t n_skills;
+	char **mcp_servers;
+	size_t n_mcp_servers;
+	char **keys; /* router key aliases pinned to this lane */
+	size_t n_keys;
+	unsigned redact;	/* CONFIG_REDACT_* */
+	char **redact_patterns; /* POSIX extended regexes, checked at load */
+	size_t n_redact_patterns;
+	bool review_outbound;
+	int64_t review_expire_min;
 };
 
 /* Collected messages of one or more loads, each with file, line and column. */

@@ -1168,6 +1168,8 @@ static const struct opt top_opts[] = {
 	 .text = "LiteLLM's: `NAME: value` pairs that `os.environ/NAME` and `${NAME}` read before "
 		 "the process environment (and the providers' default variables); values are "
 		 "secrets; not exported to tools"},
+	{"lanes", T_MAP, FLD(config, lanes), CNT(config, n_lanes), .cap = CONFIG_MAX_LANES,
+	 .table = &cfg_lane_table},
 };
 
 const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text = "The sections."};

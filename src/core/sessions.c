@@ -440,7 +440,7 @@ void sessions_format_time(int64_t ms, char out[32])
 
 /* One pass: sessions ranked by their best hit, each with up to EXCERPTS_PER_SESSION snippets. */
 static int search_pass(sqlite3 *db, const char *match, int64_t exclude_id, int max_sessions,
-		       struct buf *out)
+		       const char *lanes_json, struct buf *out)
 {
 	sqlite3_stmt *st;
 	int64_t shown[64];
@@ -457,7 +457,12 @@ static int search_pass(sqlite3 *db, const char *match, int64_t exclude_id, int m
 		    " bm25(messages_fts) AS rank"
 		    " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
 		    " JOIN sessions s ON s.id = m.session_id"
-		    " WHERE messages_fts MATCH ? AND m.session_id <> ? ORDER BY rank LIMIT 400)"
+		    " LEFT JOIN kv l ON l.key = 'session.' || s.id || '.lane'"
+		    " WHERE messages_fts MATCH ? AND m.session_id <> ?"
+		    " AND (?3 IS NULL OR coalesce(substr(l.value, 1, instr(l.value || ' ', ' ') - "
+		    "1),"
+		    " '') IN (SELECT value FROM json_each(?3)))"
+		    " ORDER BY rank LIMIT 400)"
 		    " SELECT sid, source, title, created, role, snip,"
 		    " min(rank) OVER (PARTITION BY sid) AS best FROM hits"
 		    " ORDER BY best, sid, rank",
@@ -465,6 +470,8 @@ static int search_pass(sqlite3 *db, const char *match, int64_t exclude_id, int m
 		return -EIO;
 	sqlite3_bind_text(st, 1, match, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, exclude_id);
+	if (lanes_json)
+		sqlite3_bind_text(st, 3, lanes_json, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t sid = sqlite3_column_int64(st, 0);
 		const char *title = (const char *)sqlite3_column_text(st, 2);
@@ -494,22 +501,42 @@ static int search_pass(sqlite3 *db, const char *match, int64_t exclude_id, int m
 int sessions_search(struct store *s, const char *query, int64_t exclude_id, int max_sessions,
 		    struct buf *out)
 {
+	return sessions_search_lanes(s, query, exclude_id, max_sessions, NULL, 0, out);
+}
+
+int sessions_search_lanes(struct store *s, const char *query, int64_t exclude_id, int max_sessions,
+			  const char *const *lanes, size_t n_lanes, struct buf *out)
+{
 	sqlite3 *db = store_db(s);
-	struct buf q;
+	struct buf q, lj;
 	int n = 0;
 
+	buf_init(&lj, 0);
+	if (lanes) {
+		buf_puts(&lj, "[");
+		for (size_t i = 0; i < n_lanes; i++) {
+			buf_puts(&lj, i ? "," : "");
+			buf_json_str(&lj, lanes[i], strlen(lanes[i]));
+		}
+		buf_puts(&lj, "]");
+	}
 	for (int any = 0; any < 2 && n == 0; any++) {
 		buf_init(&q, 0);
 		if (fts_query(query, any, &q) == 0) {
 			buf_finish(&q);
+			buf_finish(&lj);
 			buf_puts(out, "No words to search for: give a few keywords.");
 			return 0;
 		}
-		n = search_pass(db, buf_str(&q), exclude_id, max_sessions, out);
+		n = search_pass(db, buf_str(&q), exclude_id, max_sessions,
+				lanes ? buf_str(&lj) : NULL, out);
 		buf_finish(&q);
 		if (n < 0)
-			return n;
+			break;
 	}
+	buf_finish(&lj);
+	if (n < 0)
+		return n;
 	if (n == 0)
 		buf_printf(out, "No past session mentions \"%s\".", query);
 	return n;

@@ -114,6 +114,11 @@ int sessions_set_model(struct store *s, int64_t id, const char *model);
  * syntax in it is not interpreted. */
 int sessions_search(struct store *s, const char *query, int64_t exclude_id, int max_sessions,
 		    struct buf *out);
+/* sessions_search over only the sessions whose lane (the kv mark "session.<id>.lane" that
+ * agent/agent_lane.c writes) is one of lanes[0..n_lanes), "" standing for sessions in no lane
+ * (docs/security.md, "Lanes": a turn never sees text from a higher lane). */
+int sessions_search_lanes(struct store *s, const char *query, int64_t exclude_id, int max_sessions,
+			  const char *const *lanes, size_t n_lanes, struct buf *out);
 
 /* "YYYY-MM-DD HH:MM" of a wall-clock time in the process's time zone. */
 void sessions_format_time(int64_t ms, char out[32]);

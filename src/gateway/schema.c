@@ -34,6 +34,7 @@ static const struct store_migration migrations[] = {
 	{"cron-verdicts", CRON_VERDICTS_SQL},
 	{"telegram-untrusted", TG_STORE_UNTRUSTED_SQL},
 	{"telegram-strangers", TG_STORE_STRANGERS_SQL},
+	{"spend-lane", SPEND_LANE_SQL},
 };
 
 void schema_register(void)

@@ -405,6 +405,18 @@ static void on_tool_call(const char *name, const char *args, void *arg)
 		free(what);
 		return;
 	}
+	if (cfg->n_lanes) {
+		char source[64], *with;
+		const char *lane;
+
+		tg_source_of(c->id, c->thread, source, sizeof(source));
+		lane = tg_lane_of(c->t, source);
+		if (lane) {
+			with = xasprintf("%s · lane %s", what, lane);
+			free(what);
+			what = with;
+		}
+	}
 	free(c->live.progress);
 	c->live.progress = what;
 	tg_live_kick(c);
@@ -447,11 +459,14 @@ static bool speak_reply(struct chat *c, const char *text)
 {
 	struct telegram *t = c->t;
 	struct spoken *sp;
-	struct tg_media_env env = {t->cfg, t->d->loop, t->router};
+	char source[64];
+	struct tg_media_env env;
 
 	if (t->cfg->telegram.voice_replies != CONFIG_VOICE_MIRROR || !t->cfg->auxiliary.speech ||
 	    !t->router)
 		return false;
+	tg_source_of(c->id, c->thread, source, sizeof(source));
+	env = (struct tg_media_env){t->cfg, t->d->loop, t->router, tg_lane_of(t, source)};
 	sp = xcalloc(1, sizeof(*sp));
 	*sp = (struct spoken){t, c->id, c->busy_update, xstrdup(text)};
 	if (tg_media_speak(&env, c->busy_update, text, on_spoken, sp, &c->speak_rc) < 0) {
@@ -708,8 +723,12 @@ static void on_media_ready(const struct tg_media_ready *r, void *arg)
 static void start_media(struct chat *c, const struct tg_inbox_row *row)
 {
 	struct telegram *t = c->t;
-	struct tg_media_env env = {t->cfg, t->d->loop, t->router};
 	struct session_info si = {0};
+	char source[64];
+	struct tg_media_env env;
+
+	tg_source_of(c->id, c->thread, source, sizeof(source));
+	env = (struct tg_media_env){t->cfg, t->d->loop, t->router, tg_lane_of(t, source)};
 
 	tg_media_start(&env, row->update_id, row->media, row->text, tg_current_model(t, c, &si),
 		       on_media_ready, c, &c->media);

@@ -205,6 +205,9 @@ struct chat *tg_chat_get(struct telegram *t, int64_t id);
 void tg_reap_chats(struct telegram *t);
 /* The session source of a chat or one topic in it: "telegram:<chat>[:<thread>]". */
 void tg_source_of(int64_t chat_id, int64_t thread, char *out, size_t len);
+/* The lane of source's session for calls made outside a turn (media, speech): the config's
+ * name, NULL = none, or a name no config has when it cannot be read (the router refuses it). */
+const char *tg_lane_of(struct telegram *t, const char *source);
 /* The kv key remembering the live message of the row update_id. */
 void tg_live_key(int64_t update_id, char *out, size_t len);
 /* Stores reply (may be NULL) with the busy row's done mark, in one transaction (kept in memory

@@ -154,6 +154,7 @@ static void resume_text(struct telegram *t, int64_t chat_id, struct buf *out)
 }
 
 static void help_cmd(struct chat *c, const char *name, const char *arg, struct buf *out);
+static void lane_text(struct chat *c, const char *source, struct buf *out);
 
 static void context_line(struct buf *out, const char *what, const struct agent_context_part *p,
 			 int64_t total)
@@ -177,6 +178,10 @@ static void context_cmd(struct chat *c, const char *name, const char *arg, struc
 		return;
 	}
 	total = sp.total.tokens;
+	if (c->t->cfg->n_lanes) {
+		lane_text(c, source, out);
+		buf_puts(out, "\n");
+	}
 	buf_printf(out, "The next request: about %lld tokens of the model's %lld (%s).",
 		   (long long)total, (long long)sp.budget_tokens,
 		   sp.session_id ? "this conversation" : "a new conversation");
@@ -201,6 +206,68 @@ static void context_cmd(struct chat *c, const char *name, const char *arg, struc
 	else
 		buf_puts(out,
 			 "\nNo request of this conversation since the start: no cache figures.");
+}
+
+const char *tg_lane_of(struct telegram *t, const char *source)
+{
+	const char *name = NULL;
+	char why[8];
+
+	if (t->cfg->n_lanes == 0 || !t->agent)
+		return NULL;
+	if (agent_lane_of(t->agent, source, &name, why, sizeof(why)) < 0)
+		return "(unknown lane)"; /* the router refuses it: nothing leaves */
+	return name;
+}
+
+/* The lane line of /context and /lane: which lane and why. */
+static void lane_text(struct chat *c, const char *source, struct buf *out)
+{
+	const char *name = NULL;
+	char why[128];
+	int rc = agent_lane_of(c->t->agent, source, &name, why, sizeof(why));
+
+	if (rc == -ENOENT)
+		buf_printf(out, "Lane: unknown (%s): no model is reachable; /new starts over.",
+			   why);
+	else if (rc < 0)
+		buf_puts(out, "Lane: could not be read now (the database is busy).");
+	else if (!name)
+		buf_puts(out, "Lane: none (every model group is reachable).");
+	else
+		buf_printf(out, "Lane: %s (%s).", name, why);
+}
+
+/* /lane: the session's lane; /lane NAME raises it (never lowers: /new starts low). */
+static void lane_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	const struct config *cfg = c->t->cfg;
+	char source[64];
+	int rc;
+
+	tg_source_of(c->id, c->thread, source, sizeof(source));
+	if (cfg->n_lanes == 0) {
+		buf_puts(out, "There are no lanes in the config.");
+		return;
+	}
+	if (arg && *arg) {
+		rc = agent_raise_lane(c->t->agent, source, arg);
+		if (rc == -ENOENT || rc == -EPERM) {
+			buf_puts(out, rc == -ENOENT
+					      ? "There is no such lane. Lanes, most sensitive "
+						"first:"
+					      : "Lanes only rise; /new starts a conversation "
+						"in no lane. Lanes, most sensitive first:");
+			for (size_t i = 0; i < cfg->n_lanes; i++)
+				buf_printf(out, " %s", cfg->lanes[i].name);
+			return;
+		}
+		if (rc < 0) {
+			buf_puts(out, "Could not set the lane (see the log).");
+			return;
+		}
+	}
+	lane_text(c, source, out);
 }
 
 static void new_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
@@ -297,7 +364,8 @@ static void decide_cmd(struct chat *c, const char *name, const char *arg, struct
 	tools_proposal_decide(c->t->cfg, arg, name[0] == 'a', out);
 }
 
-enum { IN_HELP = 1 << 0, IN_MENU = 1 << 1 };
+/* IF_LANES: listed in /help only when the config has lanes. */
+enum { IN_HELP = 1 << 0, IN_MENU = 1 << 1, IF_LANES = 1 << 2 };
 
 /* The one list of chat commands: it generates /help, the setMyCommands menu and the dispatch.
  * description starts lower case (/help prints it so; the menu capitalizes it). An entry in
@@ -319,6 +387,7 @@ static const struct tg_command {
 	 context_cmd},
 	{"resume", NULL, "close the bleed breaker so model calls flow again", IN_HELP | IN_MENU,
 	 resume_cmd},
+	{"lane", "NAME", "show the conversation's lane, or raise it", IN_HELP | IF_LANES, lane_cmd},
 	{"jobs", NULL, "reminders and scheduled jobs, to pause or delete", IN_HELP | IN_MENU,
 	 jobs_cmd},
 	{"help", NULL, "what I can do", IN_MENU, help_cmd},
@@ -336,7 +405,7 @@ static void help_cmd(struct chat *c, const char *name, const char *arg, struct b
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		const struct tg_command *k = &commands[i];
 
-		if (!(k->where & IN_HELP))
+		if (!(k->where & IN_HELP) || ((k->where & IF_LANES) && !c->t->cfg->n_lanes))
 			continue;
 		buf_printf(out, "%s/%s", joined ? ", " : "\n", k->name);
 		if (k->args)

@@ -671,6 +671,7 @@ static int form_body(struct tg_media *m, const char *group, const char *boundary
 
 static void model_call(struct tg_media *m)
 {
+	struct router_caller who;
 	const struct config *cfg = m->env.cfg;
 	bool photo = strcmp(m->kind, "photo") == 0;
 	const char *group = photo ? cfg->auxiliary.vision : cfg->auxiliary.transcription;
@@ -712,7 +713,9 @@ static void model_call(struct tg_media *m)
 		fail(m, "I could not read the file I saved (%s): %s", m->rel, safeio_strerror(rc));
 		return;
 	}
-	rc = router_call(m->env.router, &q, &internal, &model_cbs, m, &m->rc);
+	who = internal;
+	who.lane = m->env.lane;
+	rc = router_call(m->env.router, &q, &who, &model_cbs, m, &m->rc);
 	buf_finish(&body); /* the router keeps its own copy */
 	if (rc < 0) {
 		m->rc = NULL;
@@ -1084,6 +1087,7 @@ int tg_media_speak(const struct tg_media_env *env, int64_t update_id, const char
 {
 	struct speak *s;
 	struct buf body;
+	struct router_caller who = speech_caller;
 	size_t len = strlen(text), cut = 0, chars = 0;
 	int rc;
 
@@ -1096,6 +1100,7 @@ int tg_media_speak(const struct tg_media_env *env, int64_t update_id, const char
 		cut += n ? n : 1;
 		chars++;
 	}
+	who.lane = env->lane;
 	s = xcalloc(1, sizeof(*s));
 	s->env = *env;
 	s->cb = cb;
@@ -1111,7 +1116,7 @@ int tg_media_speak(const struct tg_media_env *env, int64_t update_id, const char
 	buf_puts(&body, ",\"response_format\":\"opus\"}");
 	rc = router_call(env->router,
 			 &(struct router_request){PROVIDER_SPEECH, body.data, body.len, NULL, 0},
-			 &speech_caller, &speak_cbs, s, out);
+			 &who, &speak_cbs, s, out);
 	buf_finish(&body);
 	if (rc < 0) {
 		free(s);

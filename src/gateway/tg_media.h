@@ -42,6 +42,7 @@ struct tg_media_env {
 	const struct config *cfg;
 	struct loop *loop;
 	struct router *router;
+	const char *lane; /* the chat's lane (router_caller.lane; the config's), NULL = none */
 };
 
 struct tg_media_ready {

@@ -626,7 +626,7 @@ int telegram_outlet(const char *source, const char *method, const char *rel, con
 		return -ENOTSUP;
 	}
 	if (strcmp(method, "speak") == 0) {
-		struct tg_media_env env = {t->cfg, t->d->loop, t->router};
+		struct tg_media_env env = {t->cfg, t->d->loop, t->router, tg_lane_of(t, source)};
 		struct voice_out *v = xcalloc(1, sizeof(*v));
 
 		*v = (struct voice_out){t, chat_id, thread};

@@ -247,6 +247,8 @@ static void add_spend_row(const struct spend_row *r, void *arg)
 
 	cJSON_AddStringToObject(o, "day", r->day);
 	cJSON_AddStringToObject(o, "model_group", r->model_group);
+	if (*r->lane)
+		cJSON_AddStringToObject(o, "lane", r->lane);
 	cJSON_AddNumberToObject(o, "calls", (double)r->calls);
 	cJSON_AddNumberToObject(o, "input_tokens", (double)r->input_tokens);
 	cJSON_AddNumberToObject(o, "cached_tokens", (double)r->cached_tokens);

@@ -36,9 +36,11 @@
 #include "router/router_int.h"
 #include "router/breaker.h"
 #include "router/gtoken.h"
+#include "router/lane.h"
 #include "router/policy.h"
 #include "router/providers/prompt_cache.h"
 #include "router/router_metrics.h"
+#include "core/audit.h"
 #include "core/config.h"
 #include "net/httpc.h"
 #include "core/json.h"
@@ -693,6 +695,54 @@ static void add_bearer(struct router_call *c, struct provider_request *preq, con
 	preq->headers = h;
 }
 
+/* The audit line of a group the lane refused: nothing was sent, so there is no attempt. */
+static void audit_refused(const struct router_call *c, const char *lane)
+{
+	struct audit_line l;
+
+	audit_begin(&l, "lane_refused");
+	if (!l.on)
+		return;
+	audit_str(&l, "source", c->source);
+	if (c->who.session_id)
+		audit_int(&l, "session", c->who.session_id);
+	audit_str(&l, "purpose", c->purpose);
+	audit_str(&l, "key_alias", c->key_alias);
+	audit_str(&l, "lane", lane);
+	audit_int(&l, "call", c->id);
+	audit_str(&l, "model_group", c->chain[c->chain_pos]);
+	audit_int(&l, "fallback", c->fallbacks);
+	audit_end(&l);
+}
+
+/* True when the call's lane may reach c->group; else the group counts as failed (its
+ * fallbacks are tried, each checked here again) and nothing is sent to it. */
+static bool lane_admits(struct router_call *c)
+{
+	const struct config *cfg = c->r->cfg;
+	const struct config_lane *l;
+	struct buf allowed;
+	size_t i;
+
+	if (lane_allows(cfg->lanes, cfg->n_lanes, c->lane, c->group ? c->group->name : NULL))
+		return true;
+	l = &cfg->lanes[c->lane];
+	buf_init(&allowed, 0);
+	for (i = 0; i < l->n_models; i++)
+		buf_printf(&allowed, "%s%s", i ? ", " : "", l->models[i]);
+	free(c->err_msg);
+	c->err = E_AUTH;
+	c->err_status = 403;
+	c->err_msg = xasprintf("lane '%s' may not reach model group '%s' (its groups: %s); "
+			       "nothing was sent to it",
+			       l->name, c->chain[c->chain_pos], allowed.data ? allowed.data : "");
+	buf_finish(&allowed);
+	log_info("call %lld: %s", (long long)c->id, c->err_msg);
+	audit_refused(c, l->name);
+	router_group_exhausted(c);
+	return false;
+}
+
 static void attempt(struct router_call *c)
 {
 	struct router *r = c->r;
@@ -715,6 +765,10 @@ static void attempt(struct router_call *c)
 	if (c->pool_state == CP_READY) /* granted after a wait: send to the deployment asked for */
 		goto picked;
 	c->group = find_group(r, c->chain[c->chain_pos]);
+	/* Every attempt passes here before anything is sent: the requested group, its retries
+	 * and each fallback. */
+	if (!lane_admits(c))
+		return;
 	if (c->group->n_deps == 0) {
 		no_active_deployment(c);
 		return;
@@ -1300,6 +1354,9 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 	c->who.key_alias = c->key_alias;
 	c->who.source = c->source;
 	c->who.purpose = c->purpose;
+	c->lane = lane_find(r->cfg->lanes, r->cfg->n_lanes, who->lane);
+	c->lane_unknown = who->lane && c->lane == LANE_NONE;
+	c->who.lane = NULL;
 	c->cbs = *cbs;
 	c->arg = arg;
 	c->t_start = now_mono_us();

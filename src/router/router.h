@@ -55,6 +55,11 @@ struct router_caller {
 	 * call's budget reservation holds until then. Off for in-process callers, whose on_done may
 	 * start the next call against budgets that already hold this one's row. */
 	bool reply_first;
+	/* The call's lane (config lanes, router/lane.h; borrowed during router_call): it reaches
+	 * only that lane's model groups, retries and fallbacks included. NULL = none, though the
+	 * key's pinned lane or the request's metadata.lane may still raise it. An unknown name
+	 * is refused (400), never treated as no lane. */
+	const char *lane;
 };
 
 /* What the client gets. Strings are borrowed for the duration of the callback. */

@@ -9,6 +9,7 @@
 #include "router/router_int.h"
 #include "router/router.h"
 #include "router/policy.h"
+#include "router/lane.h"
 #include "core/config.h"
 #include "core/json.h"
 #include "core/json_exact.h"
@@ -288,6 +289,34 @@ static bool refuse_body(struct router_call *c)
 	return false;
 }
 
+/* The call's lane: the caller's, raised by the key's pinned lane and by the request's
+ * metadata.lane (never lowered: lane_decide). An unknown name is a 400, not "no lane". */
+static bool refuse_lane(struct router_call *c)
+{
+	const struct config *cfg = c->r->cfg;
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(c->req, "metadata");
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, "lane");
+	struct lane_sources s = {.current = c->lane, .asked = LANE_NONE, .key_alias = c->key_alias};
+	char msg[200];
+
+	if (c->lane_unknown) {
+		router_fail_call(c, E_BAD_REQUEST, 400, "the caller's lane is not in the config");
+		return true;
+	}
+	if (v && !cJSON_IsNull(v)) {
+		s.asked = cJSON_IsString(v) ? lane_find(cfg->lanes, cfg->n_lanes, v->valuestring)
+					    : LANE_NONE;
+		if (s.asked == LANE_NONE) {
+			snprintf(msg, sizeof(msg),
+				 "metadata.lane must name a lane of the config (%zu configured)",
+				 cfg->n_lanes);
+			return router_refuse_param(c, msg, "metadata.lane", "invalid_value");
+		}
+	}
+	c->lane = lane_decide(cfg->lanes, cfg->n_lanes, &s, NULL, 0);
+	return false;
+}
+
 bool router_refuse(struct router_call *c)
 {
 	const char *bad;
@@ -302,6 +331,8 @@ bool router_refuse(struct router_call *c)
 		return true;
 	}
 	resolve_requested(c);
+	if (refuse_lane(c))
+		return true;
 	if (refuse_fields(c) || (router_spec_of(c)->limits[0] && refuse_max_tokens(c)))
 		return true;
 	return !admit(c);

@@ -7,6 +7,7 @@
  * router.c's; the ledger and budget totals are router/spend.c's.
  */
 #include "router/router_int.h"
+#include "router/lane.h"
 #include "router/router.h"
 #include "router/breaker.h"
 #include "router/policy.h"
@@ -228,6 +229,7 @@ static void audit_attempt(struct router_call *c)
 		audit_int(&l, "session", c->who.session_id);
 	audit_str(&l, "purpose", c->purpose);
 	audit_str(&l, "key_alias", c->key_alias);
+	audit_str(&l, "lane", lane_name(c->r->cfg->lanes, c->r->cfg->n_lanes, c->lane));
 	audit_int(&l, "call", c->id);
 	audit_word(&l, "route", provider_route_path(c->route));
 	audit_str(&l, "model_group", c->group->name);
@@ -274,7 +276,8 @@ static void bill(struct router_call *c)
 					.output_tokens = c->completion_tokens,
 					.cost_usd = c->cost_usd,
 					.cost_source = c->cost_source,
-					.estimated = c->estimated};
+					.estimated = c->estimated,
+					.lane = lane_name(r->cfg->lanes, r->cfg->n_lanes, c->lane)};
 
 		spend_record(r->spend, &e);
 	}

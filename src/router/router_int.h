@@ -107,8 +107,10 @@ enum call_pool {
 struct router_call {
 	struct router_call *prev, *next;
 	struct router *r;
-	struct router_caller who;
+	struct router_caller who; /* who.lane is NULL: the call's lane is lane */
 	char *key_hash, *key_alias, *source, *purpose;
+	int lane;	      /* index in cfg->lanes, or LANE_NONE (router/lane.h) */
+	bool lane_unknown;    /* the caller named a lane the config does not have */
 	int64_t id;	      /* the call's number since start (audit trail) */
 	int attempt_no;	      /* attempts sent so far, retries and fallbacks included */
 	int attempt_fallback; /* the fallbacks taken when the current attempt was sent */

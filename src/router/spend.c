@@ -331,8 +331,8 @@ static int prepare(struct spend *s)
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO spend (ts_ms, day, model_group, deployment, key_hash,"
 			       " input_tokens, output_tokens, cost_usd, cost_source, estimated,"
-			       " cached_tokens, cache_write_tokens)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+			       " cached_tokens, cache_write_tokens, lane)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 			       -1, &s->insert, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "SELECT cost_usd FROM spend WHERE ts_ms >= ?2 AND deployment = ?1"
@@ -450,6 +450,7 @@ static int insert(struct spend *s, const struct spend_entry *e)
 	sqlite3_bind_int(st, 10, e->estimated);
 	sqlite3_bind_int64(st, 11, e->cached_tokens);
 	sqlite3_bind_int64(st, 12, e->cache_write_tokens);
+	sqlite3_bind_text(st, 13, e->lane ? e->lane : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	/* Every parameter is bound again before the next step, so the borrowed texts left bound
 	 * are never read: no sqlite3_clear_bindings on each row. */
@@ -528,6 +529,7 @@ static void pending_free(struct pending_row *p)
 	free((char *)p->e.deployment);
 	free((char *)p->e.key_hash);
 	free((char *)p->e.cost_source);
+	free((char *)p->e.lane);
 	free(p);
 }
 
@@ -586,6 +588,7 @@ static int write_entry(struct spend *s, const struct spend_entry *e)
 	p->e.deployment = xstrdup(e->deployment);
 	p->e.key_hash = e->key_hash ? xstrdup(e->key_hash) : NULL;
 	p->e.cost_source = xstrdup(e->cost_source);
+	p->e.lane = e->lane ? xstrdup(e->lane) : NULL;
 	rc = store_write_later(s->store, write_pending, p, on_pending_written);
 	if (rc != -EINPROGRESS) {
 		pending_free(p);
@@ -947,9 +950,9 @@ static int report_rows(struct store *store, int days, int64_t now_ms, struct spe
 	rc = sqlite3_prepare_v2(db,
 				"SELECT day, model_group, COUNT(*), SUM(input_tokens),"
 				" SUM(output_tokens), SUM(cost_usd), SUM(estimated),"
-				" SUM(cached_tokens) FROM spend"
-				" WHERE day >= ?1 AND day <= ?2 GROUP BY day, model_group"
-				" ORDER BY day DESC, model_group",
+				" SUM(cached_tokens), lane FROM spend"
+				" WHERE day >= ?1 AND day <= ?2 GROUP BY day, model_group, lane"
+				" ORDER BY day DESC, model_group, lane",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		goto out;
@@ -969,6 +972,8 @@ static int report_rows(struct store *store, int days, int64_t now_ms, struct spe
 		r->cost_usd = sqlite3_column_double(st, 5);
 		r->estimated = sqlite3_column_int64(st, 6);
 		r->cached_tokens = sqlite3_column_int64(st, 7);
+		r->lane = xstrdup(
+			sqlite3_column_text(st, 8) ? (const char *)sqlite3_column_text(st, 8) : "");
 	}
 	sqlite3_finalize(st);
 out:
@@ -985,14 +990,15 @@ static void free_rows(struct spend_row *rows, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free((char *)rows[i].day);
 		free((char *)rows[i].model_group);
+		free((char *)rows[i].lane);
 	}
 	free(rows);
 }
 
 int spend_report(struct store *store, int days, int64_t now_ms, FILE *out)
 {
-	struct spend_row *rows, total = {.day = "total"};
-	int width = (int)strlen("MODEL GROUP");
+	struct spend_row *rows, total = {.day = "total", .lane = ""};
+	int width = (int)strlen("MODEL GROUP"), lane_width = 0;
 	size_t n, i;
 	int rc;
 
@@ -1004,6 +1010,9 @@ int spend_report(struct store *store, int days, int64_t now_ms, FILE *out)
 	for (i = 0; i < n; i++) {
 		if ((int)strlen(rows[i].model_group) > width)
 			width = (int)strlen(rows[i].model_group);
+		/* A LANE column once any call was in one (docs/security.md, "Lanes"). */
+		if (*rows[i].lane && (int)strlen(rows[i].lane) + 2 > lane_width)
+			lane_width = (int)strlen(rows[i].lane) + 2;
 		total.calls += rows[i].calls;
 		total.input_tokens += rows[i].input_tokens;
 		total.cached_tokens += rows[i].cached_tokens;
@@ -1011,15 +1020,19 @@ int spend_report(struct store *store, int days, int64_t now_ms, FILE *out)
 		total.cost_usd += rows[i].cost_usd;
 		total.estimated += rows[i].estimated;
 	}
-	fprintf(out, "%-10s  %-*s  %8s  %13s  %13s  %13s  %12s  %9s\n", "DAY", width, "MODEL GROUP",
-		"CALLS", "INPUT TOKENS", "CACHED TOKENS", "OUTPUT TOKENS", "COST USD", "ESTIMATED");
+	if (lane_width && lane_width < (int)strlen("LANE") + 2)
+		lane_width = (int)strlen("LANE") + 2;
+	fprintf(out, "%-10s  %-*s  %-*s%8s  %13s  %13s  %13s  %12s  %9s\n", "DAY", width,
+		"MODEL GROUP", lane_width, lane_width ? "LANE" : "", "CALLS", "INPUT TOKENS",
+		"CACHED TOKENS", "OUTPUT TOKENS", "COST USD", "ESTIMATED");
 	for (i = 0; i <= n; i++) {
 		const struct spend_row *r = i < n ? &rows[i] : &total;
 
-		fprintf(out, "%-10s  %-*s  %8lld  %13lld  %13lld  %13lld  %12.6f  %9lld\n", r->day,
-			width, i < n ? r->model_group : "", (long long)r->calls,
-			(long long)r->input_tokens, (long long)r->cached_tokens,
-			(long long)r->output_tokens, r->cost_usd, (long long)r->estimated);
+		fprintf(out, "%-10s  %-*s  %-*s%8lld  %13lld  %13lld  %13lld  %12.6f  %9lld\n",
+			r->day, width, i < n ? r->model_group : "", lane_width,
+			lane_width ? r->lane : "", (long long)r->calls, (long long)r->input_tokens,
+			(long long)r->cached_tokens, (long long)r->output_tokens, r->cost_usd,
+			(long long)r->estimated);
 	}
 out:
 	free_rows(rows, n);

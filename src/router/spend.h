@@ -62,6 +62,9 @@
 	"ALTER TABLE spend ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;"                   \
 	" ALTER TABLE spend ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;"
 
+/* Migration "spend-lane": the lane of each call ('' = none, and in rows from before). */
+#define SPEND_LANE_SQL "ALTER TABLE spend ADD COLUMN lane TEXT NOT NULL DEFAULT '';"
+
 #define SPEND_REPORT_MAX_DAYS 3660
 
 /* Output tokens assumed for an attempt whose request, config and model name no limit. */
@@ -86,6 +89,7 @@ struct spend_entry {
 	double cost_usd;
 	const char *cost_source; /* "upstream" | "model_info" | "none" | "estimate" */
 	bool estimated;		 /* no usage arrived: tokens and cost are estimates */
+	const char *lane;	 /* the call's lane (docs/security.md), NULL = none */
 };
 
 /* Writes one row and adds the cost to the in-memory totals of the periods holding e->ts_ms.
@@ -175,6 +179,7 @@ int spend_report(struct store *store, int days, int64_t now_ms, FILE *out);
 struct spend_row {
 	const char *day; /* YYYY-MM-DD */
 	const char *model_group;
+	const char *lane; /* "" = none */
 	int64_t calls, input_tokens, cached_tokens, output_tokens, estimated;
 	double cost_usd;
 };

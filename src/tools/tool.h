@@ -41,6 +41,7 @@ struct tool_req {
 	void *llm_arg;
 	void (*notice)(const char *text, void *arg);
 	void *notice_arg;
+	const char *lane; /* the calling turn's lane (the config's name), NULL = none */
 };
 
 /* Asynchronous tools report here exactly once, from the loop (never inside start()). */

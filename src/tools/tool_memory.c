@@ -467,6 +467,21 @@ static int act(const struct config *cfg, bool user, size_t action, struct call *
 	return rc;
 }
 
+/* Memory is in every conversation's prompt, whatever its lane: a turn in a lane reads it but
+ * never writes it, or its text would reach the models of lower lanes (docs/security.md,
+ * "Lanes"). True after saying so in out. */
+static bool lane_refuses(const struct tool_req *req, size_t action, struct buf *out)
+{
+	if (!req->lane || strcmp(actions[action].name, "read") == 0)
+		return false;
+	buf_printf(out,
+		   "not saved: this conversation is in lane '%s', and memory is shared by every "
+		   "conversation, so the entry would reach models outside the lane; keep it in "
+		   "this conversation instead",
+		   req->lane);
+	return true;
+}
+
 static int run(const struct tool_req *req, struct buf *out)
 {
 	struct call c;
@@ -477,6 +492,8 @@ static int run(const struct tool_req *req, struct buf *out)
 
 	if (rc < 0)
 		return rc;
+	if (lane_refuses(req, action, out))
+		return -EPERM;
 	rc = act(req->env->cfg, user, action, &c, &m, out);
 	mem_finish(&m);
 	return rc;
@@ -882,6 +899,8 @@ static int start(const struct tool_req *req, tool_job_cb cb, void *arg, struct b
 
 	if (rc < 0)
 		return rc;
+	if (lane_refuses(req, action, err))
+		return -EPERM;
 	j = xcalloc(1, sizeof(*j));
 	*j = (struct tool_job){.cfg = req->env->cfg,
 			       .cb = cb,

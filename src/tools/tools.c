@@ -122,6 +122,7 @@ struct tools_call {
 	/* the audit trail's: the calling turn's source and session, the arguments' hash, the
 	 * start, and whether an approval was asked */
 	char *a_source, a_sid[24], a_hash[17];
+	const char *a_lane; /* the turn's lane (the config's name), NULL = none */
 	int64_t t0_ms;
 	bool approval_asked;
 	void (*asking_cb)(bool on, void *arg);
@@ -557,6 +558,24 @@ bool tools_taints(struct tools *t, const char *name)
 	return d ? d->taints : find_mcp(t, name, NULL);
 }
 
+char *tools_mcp_server(struct tools *t, const char *name, const char *args)
+{
+	struct mcp_tool_info ti;
+	char *server = NULL;
+
+	if (find_mcp(t, name, &ti))
+		return xstrdup(ti.server);
+	if (strcmp(name, MCP_CALL) == 0) {
+		cJSON *j = json_parse_str(args ? args : "", NULL);
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
+
+		if (cJSON_IsString(n) && find_catalog(t, n->valuestring, &ti))
+			server = xstrdup(ti.server);
+		cJSON_Delete(j);
+	}
+	return server;
+}
+
 void tools_source_trust(const struct config *cfg, const char *source, bool *tainted, bool *web_any)
 {
 	size_t i;
@@ -701,6 +720,7 @@ static void audit_call(const struct tools_call *c)
 	audit_str(&l, "source", c->a_source);
 	if (*c->a_sid)
 		audit_int(&l, "session", strtoll(c->a_sid, NULL, 10));
+	audit_str(&l, "lane", c->a_lane);
 	audit_str(&l, "tool", c->name);
 	audit_str(&l, "args_sha256", c->a_hash);
 	audit_str(&l, "outcome",
@@ -853,7 +873,8 @@ static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJ
 			       ctx->llm,
 			       ctx->llm_arg,
 			       ctx->notice,
-			       ctx->notice_arg};
+			       ctx->notice_arg,
+			       ctx->lane};
 	int rc;
 
 	c->def = d;
@@ -1169,8 +1190,9 @@ static void on_answer(struct tools_call *c)
 		return;
 	}
 	if (k == TOOLS_APPROVE || k == TOOLS_APPROVE_ALWAYS) {
-		struct tools_ctx ctx = {c->sid, c->source,  c->tainted, c->web_any,    NULL, NULL,
-					c->llm, c->llm_arg, c->notice,	c->notice_arg, NULL};
+		struct tools_ctx ctx = {c->sid,	   c->source,	  c->tainted, c->web_any,
+					NULL,	   NULL,	  c->llm,     c->llm_arg,
+					c->notice, c->notice_arg, NULL,	      c->a_lane};
 
 		if (k == TOOLS_APPROVE_ALWAYS)
 			always_add(c->t, c->source, c->name);
@@ -1319,6 +1341,7 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 	c->cb = cb;
 	c->arg = arg;
 	c->name = xstrdup(name ? name : "");
+	c->a_lane = ctx ? ctx->lane : NULL;
 	if (audit_is_open()) {
 		char hex[65];
 		const char *a = args_json ? args_json : "";

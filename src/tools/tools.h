@@ -62,6 +62,10 @@ struct tools_scope {
 	size_t n_mcp_servers;
 };
 
+/* The MCP server a call of tool name (with args) reads from: mcp_<server>_<tool>, or mcp_call
+ * naming such a tool; a copy, or NULL for a builtin or an unknown tool (lanes). */
+char *tools_mcp_server(struct tools *t, const char *name, const char *args);
+
 /* Who is calling, for the trust rules (docs/security.md, "Trust"). Borrowed during tools_call. */
 struct tools_ctx {
 	const char *session_id; /* "" when none */
@@ -85,6 +89,7 @@ struct tools_ctx {
 	void *notice_arg;
 	/* NULL, or the only tools this call may be (tools_in_scope): another is a tool error. */
 	const struct tools_scope *scope;
+	const char *lane; /* the turn's lane, for the audit line (the config's name), or NULL */
 };
 
 /* Told that proposal id awaits the human (text: what to approve and how, Markdown) for a

@@ -1,0 +1,205 @@
+/* agent_redact: de-identification of what a turn in a lane sends (docs/security.md, "Lanes").
+ *
+ * When the turn's lane names `redact` detectors or `redact_patterns`, every request the turn
+ * sends (its model calls, compression, side calls) has the string values of its messages (text
+ * contents, text parts, tool call arguments) passed through core/redact.c before the router
+ * gets it; the answer's text and tool call arguments are restored before anything reads them,
+ * so the user, the tools and the stored session see the real values and the model only ever
+ * sees placeholders. The session's map ("session.<id>.redact" in the kv table, JSON
+ * {placeholder: value}) keeps a value's placeholder the same across the session's turns and a
+ * restart. What core/redact.c cannot find (names, free text) passes: the docs say so.
+ */
+#include "agent/agent_int.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/redact.h"
+#include "core/store.h"
+#include "router/lane.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The turn's lane when it asks for redaction, else NULL. */
+static const struct config_lane *redacting_lane(const struct agent_turn *t)
+{
+	const struct config *cfg = t->a->env.cfg;
+	const struct config_lane *l;
+
+	if (t->lane_lost || t->lane < 0 || (size_t)t->lane >= cfg->n_lanes)
+		return NULL;
+	l = &cfg->lanes[t->lane];
+	return l->redact || l->n_redact_patterns ? l : NULL;
+}
+
+static void map_key(const struct agent_turn *t, char *key, size_t len)
+{
+	snprintf(key, len, "session.%lld.redact", (long long)t->session_id);
+}
+
+/* The session's map, read once per turn (an unreadable one starts empty: new values then get
+ * numbers that may repeat old ones, which only makes restoration of old answers ambiguous). */
+static struct redact_map *map_of(struct agent_turn *t)
+{
+	char key[48], *v = NULL;
+	cJSON *j, *it;
+
+	if (t->redact)
+		return t->redact;
+	t->redact = redact_map_create();
+	map_key(t, key, sizeof(key));
+	if (store_kv_get(t->a->env.store, key, &v) < 0)
+		return t->redact;
+	j = json_parse_str(v, NULL);
+	cJSON_ArrayForEach(it, j)
+	{
+		if (cJSON_IsString(it) &&
+		    redact_map_add(t->redact, it->string, it->valuestring) < 0)
+			break;
+	}
+	cJSON_Delete(j);
+	free(v);
+	return t->redact;
+}
+
+static void map_store(struct agent_turn *t)
+{
+	cJSON *j = cJSON_CreateObject();
+	char key[48], *text;
+	int rc;
+
+	for (size_t i = 0; i < redact_map_count(t->redact); i++) {
+		const char *ph, *v;
+
+		redact_map_entry(t->redact, i, &ph, &v);
+		cJSON_AddStringToObject(j, ph, v);
+	}
+	text = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	map_key(t, key, sizeof(key));
+	rc = store_kv_put(t->a->env.store, key, text);
+	free(text);
+	if (rc < 0 && rc != -EINPROGRESS)
+		log_warn("agent: session %lld: the redaction map was not stored",
+			 (long long)t->session_id);
+}
+
+struct pass {
+	struct agent_turn *t;
+	const struct config_lane *l; /* NULL: restore */
+	regex_t *re;
+	bool changed;
+};
+
+static void pass_string(struct pass *p, cJSON *s)
+{
+	size_t n;
+	bool changed = false;
+	char *out;
+
+	if (!cJSON_IsString(s) || !s->valuestring)
+		return;
+	if (p->l)
+		out = redact_text(p->t->redact, p->l->redact, p->re, p->l->n_redact_patterns,
+				  s->valuestring, strlen(s->valuestring), &n, &changed);
+	else
+		out = redact_restore(p->t->redact, s->valuestring, strlen(s->valuestring), &n);
+	if (!p->l)
+		changed = strcmp(out, s->valuestring) != 0;
+	if (changed && strlen(out) == n)
+		cJSON_SetValuestring(s, out);
+	p->changed |= changed;
+	free(out);
+}
+
+/* A message's texts: content (a string, or parts' "text") and tool calls' arguments. */
+static void pass_message(struct pass *p, cJSON *msg)
+{
+	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content"), *it;
+	cJSON *parts = cJSON_IsArray(content) ? content : NULL;
+	cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+
+	if (cJSON_IsString(content))
+		pass_string(p, content);
+	cJSON_ArrayForEach(it, parts)
+	{
+		pass_string(p, cJSON_GetObjectItemCaseSensitive(it, "text"));
+	}
+	cJSON_ArrayForEach(it, calls)
+	{
+		cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "function");
+
+		pass_string(p, cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
+	}
+}
+
+/* body with its messages redacted for t's lane (malloc'd), or NULL to send body as it is. */
+static char *redact_body(struct agent_turn *t, const char *body, size_t len)
+{
+	const struct config_lane *l = redacting_lane(t);
+	struct pass p = {t, l, NULL, false};
+	cJSON *j, *msg;
+	char *out = NULL;
+	size_t i, compiled = 0;
+
+	if (!l)
+		return NULL;
+	j = json_parse(body, len, 0, NULL);
+	if (!j)
+		return NULL;
+	map_of(t);
+	p.re = l->n_redact_patterns ? xcalloc(l->n_redact_patterns, sizeof(regex_t)) : NULL;
+	for (i = 0; i < l->n_redact_patterns; i++, compiled++)
+		if (regcomp(&p.re[i], l->redact_patterns[i], REG_EXTENDED) != 0)
+			break; /* checked at load: cannot happen */
+	if (compiled == l->n_redact_patterns) {
+		cJSON_ArrayForEach(msg, cJSON_GetObjectItemCaseSensitive(j, "messages"))
+			pass_message(&p, msg);
+		out = cJSON_PrintUnformatted(j);
+	}
+	for (i = 0; i < compiled; i++)
+		regfree(&p.re[i]);
+	free(p.re);
+	cJSON_Delete(j);
+	if (p.changed)
+		map_store(t);
+	return out;
+}
+
+int agent_send(struct agent_turn *t, const char *purpose, const char *body, size_t len,
+	       const struct router_cbs *cbs, void *arg, struct router_call **out)
+{
+	struct router_caller who = agent_caller_of(t, purpose);
+	char *redacted = redact_body(t, body, len);
+	int rc;
+
+	if (redacting_lane(t) && !redacted)
+		return -EINVAL; /* not JSON: never sent unredacted to a redacting lane */
+	rc = router_chat(t->a->env.router, redacted ? redacted : body,
+			 redacted ? strlen(redacted) : len, &who, cbs, arg, out);
+	free(redacted);
+	return rc;
+}
+
+void agent_restore_message(struct agent_turn *t, cJSON *msg)
+{
+	struct pass p = {t, NULL, NULL, false};
+
+	if (!t->redact || !msg)
+		return;
+	pass_message(&p, msg);
+}
+
+char *agent_answer_text(struct agent_turn *t, const char *body, size_t len)
+{
+	char *s = agent_answer_content(body, len), *back;
+
+	if (!s || !t->redact)
+		return s;
+	back = redact_restore(t->redact, s, strlen(s), NULL);
+	free(s);
+	return back;
+}

@@ -1,0 +1,47 @@
+/* redact: de-identification by detectors, as pure functions (docs/security.md, "Lanes").
+ *
+ * Text bound for a lane's models has its e-mail addresses, phone numbers, IBANs (mod-97
+ * checked), payment card numbers (Luhn checked), IPv4/IPv6 addresses and the lane's own
+ * regexes replaced by placeholders ([EMAIL_1], [PHONE_2], [IBAN_1], [CARD_1], [IP_1],
+ * [PATTERN_1]); a map remembers them so the same value gets the same placeholder for as long as
+ * the map lives (a session), and an answer is restored through it. It finds only what it is
+ * told to: names, addresses written in words and free text pass unchanged.
+ */
+#ifndef HERMETIC_REDACT_H
+#define HERMETIC_REDACT_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define REDACT_MAX_ENTRIES 4096 /* values one map remembers; past it, matches stay as [KIND] */
+#define REDACT_VALUE_MAX   512	/* a longer match is replaced but not remembered ([KIND]) */
+
+struct redact_map;
+
+struct redact_map *redact_map_create(void);
+void redact_map_destroy(struct redact_map *m); /* accepts NULL */
+size_t redact_map_count(const struct redact_map *m);
+/* The i-th entry (i < count): its placeholder and value, borrowed. */
+void redact_map_entry(const struct redact_map *m, size_t i, const char **placeholder,
+		      const char **value);
+/* Adds an entry read back from storage: placeholder "[KIND_N]" of a known kind. 0, or
+ * -EINVAL for a malformed one, -ENOSPC when the map is full. Later numbers go on from it. */
+int redact_map_add(struct redact_map *m, const char *placeholder, const char *value);
+
+/* text (len bytes) with every match of the detectors (CONFIG_REDACT_* flags) and of the
+ * compiled POSIX regexes (patterns, may be NULL) replaced by its placeholder; m gains the new
+ * values. A match found by an earlier detector wins an overlap (email, iban, card, ip, phone,
+ * then the patterns in order). Returns a malloc'd NUL-terminated string, its length in
+ * *out_len (may be NULL); *changed (may be NULL) says whether anything was replaced. */
+char *redact_text(struct redact_map *m, unsigned detectors, const regex_t *patterns,
+		  size_t n_patterns, const char *text, size_t len, size_t *out_len, bool *changed);
+
+/* text with each placeholder of m put back to its value; other text as is. malloc'd. */
+char *redact_restore(const struct redact_map *m, const char *text, size_t len, size_t *out_len);
+
+/* The checksums, for tests: a card number's digits pass Luhn; an IBAN (no spaces) mod 97 is 1. */
+bool redact_luhn_ok(const char *digits, size_t n);
+bool redact_iban_ok(const char *iban, size_t n);
+
+#endif

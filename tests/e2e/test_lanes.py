@@ -1,0 +1,419 @@
+"""Lanes (docs/security.md, "Lanes"): a call in a lane reaches only its lane's model groups.
+
+One fake upstream per side: `pub` serves the public groups (free, cheap), `priv` the private
+lane's group (strong-private). Every test asserts on what each fake received: a request of a
+private call, its retries and its fallbacks never reach `pub`, and when no group of the lane
+can answer the call fails with a clear message instead of going to a lower lane's model.
+"""
+import json
+import time
+import urllib.request
+
+import pytest
+
+from agent_harness import Agent, agent_config, tool_results
+from conftest import SLOW, Gateway, clean_env, run, to_yaml
+from fakes.fake_mcp import FakeMcp, text_result, tool
+from fakes.fake_telegram import FakeTelegram
+from fakes.fake_openai import FakeOpenAI, openai_error, text, tool_calls
+from router_harness import (  # noqa: F401 (start_router is a fixture)
+    MASTER_ENV, MASTER_KEY, UPSTREAM_ENV, UPSTREAM_KEY, deployment, fake, router_config, start_router,
+    upstream_models,
+)
+
+CLINIC_KEY = "sk-e2e-clinic-scripts-SECRET-2b7e"
+ENV = {MASTER_ENV: MASTER_KEY, "E2E_CLINIC_KEY": CLINIC_KEY}
+LANES = {
+    "private": {"models": ["strong-private"], "skills": ["client-notes"],
+                "mcp_servers": [], "keys": ["clinic-scripts"]},
+    "deidentified": {"models": ["cheap"]},
+}
+
+
+@pytest.fixture
+def priv():
+    with FakeOpenAI(api_key=UPSTREAM_KEY) as f:
+        yield f
+
+
+def models(pub, priv):
+    return [deployment("free", "test/free", pub), deployment("cheap", "test/cheap", pub),
+            deployment("strong-private", "test/strong-private", priv)]
+
+
+def lanes(keys=True, **over):
+    """LANES with over merged in; without the pinned key (keys=False) for a config with no keys."""
+    out = json.loads(json.dumps(LANES))
+    for name, lane in over.items():
+        out[name].update(lane)
+    for lane in out.values():
+        if not lane.get("mcp_servers"):
+            lane.pop("mcp_servers", None)
+        if not keys:
+            lane.pop("keys", None)
+    return out
+
+
+def router_cfg(pub, priv, **sections):
+    return router_config(
+        pub, models(pub, priv),
+        general_settings={"master_key": f"os.environ/{MASTER_ENV}"},
+        keys=[{"key": "os.environ/E2E_CLINIC_KEY", "alias": "clinic-scripts"}],
+        lanes=lanes(), **sections)
+
+
+# ---- the router endpoint: a pinned key, metadata.lane ------------------------------------
+
+def test_a_pinned_key_never_reaches_a_group_outside_its_lane(fake, priv, start_router):
+    r = start_router(router_cfg(fake, priv), env=ENV)
+    reply = r.chat("cheap", key=CLINIC_KEY)
+    assert reply.status == 403, reply.text
+    msg = reply.error()["message"]
+    assert "lane 'private' may not reach model group 'cheap'" in msg, msg
+    assert "strong-private" in msg and "nothing was sent" in msg, msg
+    assert upstream_models(fake) == [] and upstream_models(priv) == []
+
+
+def test_a_pinned_key_falls_back_only_to_its_lane(fake, priv, start_router):
+    priv.script_for("test/strong-private", text("from the private model"))
+    r = start_router(router_cfg(fake, priv), env=ENV)
+    reply = r.chat("free", key=CLINIC_KEY, fallbacks=["cheap", "strong-private"])
+    assert reply.status == 200, reply.text
+    assert reply.content() == "from the private model"
+    assert reply.headers.get("x-litellm-model-group") == "strong-private"
+    assert upstream_models(fake) == []
+    assert upstream_models(priv) == ["test/strong-private"]
+
+
+def test_a_private_calls_retries_and_fallbacks_stay_in_the_lane(fake, priv, start_router):
+    priv.script_for("test/strong-private", openai_error(500, "boom", "server_error"),
+                    openai_error(500, "boom again", "server_error"))
+    cfg = router_cfg(fake, priv, router_settings={"num_retries": 1},
+                     litellm_settings={"fallbacks": [{"strong-private": ["cheap", "free"]}]})
+    r = start_router(cfg, env=ENV)
+    reply = r.chat("strong-private", key=CLINIC_KEY)
+    assert reply.status >= 400, reply.text
+    assert upstream_models(priv) == ["test/strong-private", "test/strong-private"]
+    assert upstream_models(fake) == [], "a fallback of a private call reached a public group"
+
+
+def test_metadata_lane_raises_a_call(fake, priv, start_router):
+    r = start_router(router_cfg(fake, priv), env=ENV)
+    reply = r.chat("cheap", key=MASTER_KEY, metadata={"lane": "private"})
+    assert reply.status == 403, reply.text
+    assert upstream_models(fake) == []
+
+
+def test_metadata_lane_never_lowers_a_pinned_key(fake, priv, start_router):
+    r = start_router(router_cfg(fake, priv), env=ENV)
+    reply = r.chat("cheap", key=CLINIC_KEY, metadata={"lane": "deidentified"})
+    assert reply.status == 403, reply.text
+    assert "lane 'private'" in reply.error()["message"]
+    assert upstream_models(fake) == []
+
+
+def test_metadata_naming_no_lane_is_a_400(fake, priv, start_router):
+    r = start_router(router_cfg(fake, priv), env=ENV)
+    reply = r.chat("cheap", key=MASTER_KEY, metadata={"lane": "nonesuch"})
+    assert reply.status == 400, reply.text
+    assert reply.error()["param"] == "metadata.lane"
+    assert upstream_models(fake) == []
+
+
+def test_calls_in_no_lane_behave_as_before(fake, priv, start_router):
+    fake.script_for("test/cheap", text("public answer"), text("public again"))
+    r = start_router(router_cfg(fake, priv), env=ENV)
+    reply = r.chat("cheap", key=MASTER_KEY)
+    assert reply.status == 200 and reply.content() == "public answer", reply.text
+    reply = r.chat("cheap", key=MASTER_KEY, metadata={"lane": "deidentified"})
+    assert reply.status == 200, reply.text
+    assert upstream_models(fake) == ["test/cheap", "test/cheap"]
+
+
+# ---- the agent: a turn's lane from what it read -----------------------------------------
+
+SKILL = "---\nname: {name}\ndescription: Notes about clients.\n---\n# Notes\nclient Ada: {secret}\n"
+
+
+def private_agent(tmp_path, pub, priv, **sections):
+    a = Agent(tmp_path, pub)
+    a.configure(model_list=models(pub, priv), lanes=lanes(keys=False),
+                litellm_settings={"fallbacks": [{"free": ["strong-private"]},
+                                                {"cheap": ["strong-private"]}]},
+                **sections)
+    skill = a.home / "skills" / "client-notes"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text(SKILL.format(name="client-notes", secret="diagnosis-X17"))
+    return a
+
+
+def test_a_skill_raises_the_turn_and_the_next_call_stays_in_the_lane(tmp_path, fake, priv):
+    a = private_agent(tmp_path, fake, priv)
+    fake.script_for("test/free",
+                    tool_calls(("c1", "skill_view", json.dumps({"name": "client-notes"}))),
+                    text("a new session is public again"))
+    priv.script_for("test/strong-private", text("private answer"), text("still private"))
+    # Two turns of one session (the REPL continues it).
+    r = a.run("chat", input="look up Ada\nand now?\n")
+    assert r.returncode == 0, r.stderr
+    assert "private answer" in r.stdout and "still private" in r.stdout, r.stdout
+    # The public group got only the request made before the skill was read.
+    assert len(fake.chat_requests) == 1
+    assert "diagnosis-X17" not in fake.chat_requests[0]["raw"]
+    # The private model got the skill's text (the turn's next call, its fallback) ...
+    assert "diagnosis-X17" in tool_results(priv.chat_requests[0])[0]
+    # ... and the session's next turn, which went straight to the lane's group.
+    assert len(priv.chat_requests) == 2
+    assert "diagnosis-X17" in priv.chat_requests[1]["raw"]
+    # A new session starts in no lane again.
+    r = a.chat("something else")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "a new session is public again"
+    assert len(fake.chat_requests) == 2 and len(priv.chat_requests) == 2
+    assert "diagnosis-X17" not in fake.chat_requests[1]["raw"]
+
+
+def test_a_private_turn_with_no_group_of_its_lane_fails_clearly(tmp_path, fake, priv):
+    a = private_agent(tmp_path, fake, priv)
+    a.configure(model_list=models(fake, priv), lanes=lanes(keys=False))  # no fallbacks to the lane
+    fake.script_for("test/free",
+                    tool_calls(("c1", "skill_view", json.dumps({"name": "client-notes"}))))
+    r = a.chat("look up Ada")
+    assert "lane 'private' may not reach model group 'free'" in r.stdout + r.stderr
+    assert len(fake.chat_requests) == 1
+    assert "diagnosis-X17" not in json.dumps(fake.chat_requests)
+
+
+def test_an_unlisted_skill_leaves_the_turn_where_it_was(tmp_path, fake, priv):
+    a = private_agent(tmp_path, fake, priv)
+    other = a.home / "skills" / "recipes"
+    other.mkdir(parents=True)
+    (other / "SKILL.md").write_text(SKILL.format(name="recipes", secret="pancakes"))
+    fake.script_for("test/free", tool_calls(("c1", "skill_view", json.dumps({"name": "recipes"}))),
+                    text("public answer"))
+    r = a.chat("recipes?")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "public answer"
+    assert len(fake.chat_requests) == 2 and priv.chat_requests == []
+
+
+# ---- Telegram: a chat's lane, /lane, /context, restarts, /new -----------------------------
+
+TOKEN = "123456:TEST-e2e-SECRET-token"
+OWNER = 1001
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram(token=TOKEN) as t:
+        yield t
+
+
+@pytest.fixture
+def bot(tmp_path, fake, priv, tg):
+    started = []
+
+    def make(mcp=None, progress="off", **lane_over):
+        extra = {"mcp_servers": {"crm": {"url": mcp.url, "timeout": 10 * SLOW}}} if mcp else {}
+        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "stream": "off", "progress": progress,
+                "allowed_users": [OWNER], "api_base": tg.url, "poll_timeout_s": 1}
+        cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
+                           model_list=models(fake, priv), lanes=lanes(keys=False, **lane_over),
+                           litellm_settings={"fallbacks": [{"free": ["strong-private"]}]},
+                           **extra)
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+        started.append(g)
+        g.start()
+        if mcp:
+            wait_for(lambda: "mcp_crm_lookup" in offered(g), 30 * SLOW, "the MCP tools")
+        return g
+
+    yield make
+    for g in started:
+        g.kill()
+        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+def wait_reply(tg, n):
+    return tg.wait_sent(OWNER, n, timeout=20 * SLOW)
+
+
+def test_a_listed_chat_is_private_from_its_first_call(bot, tg, fake, priv):
+    priv.script_for("test/strong-private", tool_calls(("c1", "time", "{}")),
+                    text("private hello", first_byte_delay=2 * SLOW))
+    bot(progress="tools", private={"chats": [str(OWNER)]})
+    tg.push_text("my lab results: glucose 7.9", chat_id=OWNER)
+    # The progress line (the first message, edited into the answer) says the lane.
+    wait_for(lambda: tg.sent(OWNER) == ["private hello"], 30 * SLOW, "the answer")
+    first = [c["params"]["text"] for c in tg.calls("sendMessage")][0]
+    assert "running time" in first and "lane private" in first, first
+    assert fake.chat_requests == [], "a turn of a private chat reached a public group"
+    assert "glucose 7.9" in priv.chat_requests[0]["raw"]
+    tg.push_text("/context", chat_id=OWNER)
+    assert wait_reply(tg, 2)[1].startswith(f"Lane: private (chat {OWNER}).")
+
+
+def test_lane_by_hand_survives_a_restart_and_new_starts_low(bot, tg, fake, priv):
+    fake.script_for("test/free", text("public hello"), text("public again"))
+    priv.script_for("test/strong-private", text("private now"), text("private after restart"))
+    g = bot()
+    tg.push_text("hello", chat_id=OWNER)
+    assert wait_reply(tg, 1) == ["public hello"]
+    tg.push_text("/lane private", chat_id=OWNER)
+    assert wait_reply(tg, 2)[1] == "Lane: private (asked (/lane))."
+    tg.push_text("/lane deidentified", chat_id=OWNER)
+    assert wait_reply(tg, 3)[2].startswith("Lanes only rise")
+    tg.push_text("the client's file", chat_id=OWNER)
+    assert wait_reply(tg, 4)[3] == "private now"
+    assert len(fake.chat_requests) == 1
+    assert g.stop() == 0
+    g.start()
+    tg.push_text("more of the file", chat_id=OWNER)
+    assert wait_reply(tg, 5)[4] == "private after restart"
+    assert len(fake.chat_requests) == 1, "the lane was lost across a restart"
+    assert "the client's file" in priv.chat_requests[1]["raw"]
+    tg.push_text("/new", chat_id=OWNER)
+    wait_reply(tg, 6)
+    tg.push_text("something public", chat_id=OWNER)
+    assert wait_reply(tg, 7)[6] == "public again"
+    assert "the client's file" not in fake.chat_requests[1]["raw"]
+    # Visible: the lane is on the audit lines and the ledger rows of the private calls.
+    lines = [json.loads(x) for x in (g.home / "logs" / "audit.jsonl").read_text().splitlines()]
+    attempts = [x for x in lines if x["kind"] == "attempt"]
+    assert {(x["model_group"], x.get("lane")) for x in attempts} == {
+        ("free", None), ("strong-private", "private")}
+    refused = [x for x in lines if x["kind"] == "lane_refused"]
+    assert refused and {(x["model_group"], x["lane"]) for x in refused} == {("free", "private")}
+    assert {x.get("lane") for x in lines if x["kind"] == "turn"} == {None, "private"}
+    r = run("audit", "tail", "--lane", "private", "--json", "-n", "100", "--config",
+            str(g.config), env=clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN}))
+    got = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.returncode == 0 and got and all(x["lane"] == "private" for x in got), r.stdout
+    assert len(got) == sum(1 for x in lines if x.get("lane") == "private")
+    r = run("spend", "--config", str(g.config), env=clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN}))
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.splitlines()
+    assert "LANE" in rows[0].split()
+    assert any(x.split()[1:3] == ["strong-private", "private"] for x in rows[1:]), r.stdout
+    assert any(x.split()[1] == "free" and x.split()[2].isdigit() for x in rows[1:]), r.stdout
+
+
+@pytest.fixture
+def crm():
+    with FakeMcp(tools=[tool("lookup", "fixed", description="Looks a client up",
+                             annotations={"readOnlyHint": True},
+                             result=text_result("client Ada: ICD F32.1"))]) as m:
+        yield m
+
+
+def offered(g):
+    try:
+        with urllib.request.urlopen(g.url + "/v1/tools", timeout=5 * SLOW) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_an_mcp_result_raises_the_turn_before_the_next_call(bot, tg, fake, priv, crm):
+    fake.script_for("test/free", tool_calls(("c1", "mcp_crm_lookup", "{}")))
+    priv.script_for("test/strong-private", text("Ada is on file."))
+    bot(mcp=crm, private={"mcp_servers": ["crm"]})
+    tg.push_text("who is Ada?", chat_id=OWNER)
+    assert wait_reply(tg, 1) == ["Ada is on file."]
+    assert len(fake.chat_requests) == 1
+    assert "F32.1" not in json.dumps(fake.chat_requests)
+    assert "F32.1" in tool_results(priv.chat_requests[0])[0]
+    tg.push_text("/context", chat_id=OWNER)
+    assert wait_reply(tg, 2)[1].startswith("Lane: private (mcp crm).")
+
+
+def test_redaction_placeholders_go_out_and_come_back(bot, tg, fake, priv):
+    fake.script_for("test/free", text("I will write to [EMAIL_1] about [PATTERN_1]."),
+                    text("Done: [EMAIL_1] and [PHONE_1]."))
+    bot(deidentified={"models": ["free", "cheap"], "chats": [str(OWNER)],
+                      "redact": ["email", "phone", "iban", "card", "ip"],
+                      "redact_patterns": ["MRN-[0-9]{6}"]})
+    tg.push_text("Mail ada@example.com about MRN-004211", chat_id=OWNER)
+    assert wait_reply(tg, 1) == ["I will write to ada@example.com about MRN-004211."]
+    raw = fake.chat_requests[0]["raw"]
+    assert "ada@example.com" not in raw and "MRN-004211" not in raw
+    assert "Mail [EMAIL_1] about [PATTERN_1]" in raw
+    tg.push_text("and call +49 30 1234 5678, cc ada@example.com", chat_id=OWNER)
+    assert wait_reply(tg, 2)[1] == "Done: ada@example.com and +49 30 1234 5678."
+    raw = fake.chat_requests[1]["raw"]
+    # The same value keeps its placeholder across turns; nothing real goes out.
+    assert "and call [PHONE_1], cc [EMAIL_1]" in raw
+    assert "I will write to [EMAIL_1] about [PATTERN_1]." in raw
+    for secret in ("ada@example.com", "MRN-004211", "1234 5678"):
+        assert secret not in raw
+    assert priv.chat_requests == []
+
+
+# ---- no context bleed: session search and memory -----------------------------------------
+
+def test_higher_lane_sessions_and_memory_never_reach_a_lower_lane_turn(tmp_path, fake, priv):
+    a = private_agent(tmp_path, fake, priv)
+    # Session 1: public, mentions the word.
+    fake.script_for("test/free", text("noted"))
+    assert a.chat("the diagnosis meeting is on Monday").returncode == 0
+    # Session 2: private (it read the skill); its answer mentions the word too, and it tries
+    # to put the secret into memory, which every conversation reads.
+    fake.script_for("test/free",
+                    tool_calls(("c1", "skill_view", json.dumps({"name": "client-notes"}))))
+    add = json.dumps({"action": "add", "content": "Ada has diagnosis-X17"})
+    priv.script_for("test/strong-private", tool_calls(("c2", "memory", add)),
+                    text("Ada's diagnosis-X17 stays here"))
+    r = a.chat("Ada's file")
+    assert r.returncode == 0 and r.stdout.strip() == "Ada's diagnosis-X17 stays here", r.stderr
+    refusal = tool_results(priv.chat_requests[1])[-1]
+    assert "not saved" in refusal and "lane 'private'" in refusal, refusal
+    memory = a.home / "memories" / "MEMORY.md"
+    assert not memory.exists() or "X17" not in memory.read_text()
+    # Session 3: public; its search finds the public session only.
+    search = json.dumps({"query": "diagnosis"})
+    fake.script_for("test/free", tool_calls(("c3", "session_search", search)), text("done"))
+    r = a.chat("what do we know about diagnosis?")
+    assert r.returncode == 0, r.stderr
+    found = tool_results(fake.chat_requests[-1])[0]
+    assert "diagnosis meeting" in found and "X17" not in found, found
+    assert all("X17" not in req["raw"] for req in fake.chat_requests)
+    # A private turn may read both.
+    fake.script_for("test/free",
+                    tool_calls(("c4", "skill_view", json.dumps({"name": "client-notes"}))))
+    priv.script_for("test/strong-private", tool_calls(("c5", "session_search", search)),
+                    text("both"))
+    r = a.chat("private search")
+    assert r.returncode == 0, r.stderr
+    found = tool_results(priv.chat_requests[-1])[-1]
+    assert "diagnosis meeting" in found and "X17" in found, found
+
+
+def test_a_private_turns_compression_call_stays_in_the_lane(tmp_path, fake, priv):
+    # auxiliary.compression is `cheap` (public); in the private lane it falls back to the
+    # lane's group, and nothing of the turn reaches the public fake after the skill.
+    a = private_agent(tmp_path, fake, priv, agent={"context_tokens": 1024},
+                      toolsets=["time", "skills"])
+    long = "word " * 150
+    fake.script_for("test/free",
+                    tool_calls(("c0", "skill_view", json.dumps({"name": "client-notes"}))))
+    priv.script_for("test/strong-private",
+                    *[tool_calls((f"c{i}", "time", "{}"), content=long) for i in range(1, 5)],
+                    *[text("finished")] * 4)
+    r = a.chat("start " + "please " * 20)
+    assert ", compressed" in r.stderr, r.stderr
+    assert len(fake.chat_requests) == 1, [q["model"] for q in fake.chat_requests]
+    assert all(q["model"] != "test/cheap" for q in fake.chat_requests)
+    compress = [q for q in priv.chat_requests
+                if "You compress chat history" in json.dumps(q["body"]["messages"][0])]
+    assert compress, "no compression call reached the lane's group"
+    assert "diagnosis-X17" in json.dumps([q["raw"] for q in priv.chat_requests])
+    assert r.returncode == 0 and r.stdout.strip().endswith("finished"), r.stderr
