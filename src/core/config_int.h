@@ -300,7 +300,8 @@ void cfg_model_deactivate(struct ctx *c, const struct node *at, struct config_mo
 
 /* config_table.c: the data. */
 
-extern const struct table cfg_top_table; /* struct config; reaches every other table */
+extern const struct table cfg_tasks_table; /* struct config_tasks (config_tasks.c) */
+extern const struct table cfg_top_table;   /* struct config; reaches every other table */
 extern const struct ignored cfg_ignored[];
 extern const size_t cfg_n_ignored;
 

@@ -11,6 +11,7 @@
 #include "gateway/hooks.h"
 #include "gateway/reminders.h"
 #include "gateway/tg_store.h"
+#include "agent/task_store.h"
 #include "router/spend.h"
 
 static const struct store_migration migrations[] = {
@@ -34,6 +35,7 @@ static const struct store_migration migrations[] = {
 	{"cron-verdicts", CRON_VERDICTS_SQL},
 	{"telegram-untrusted", TG_STORE_UNTRUSTED_SQL},
 	{"telegram-strangers", TG_STORE_STRANGERS_SQL},
+	{"tasks", TASK_STORE_SCHEMA_SQL},
 };
 
 void schema_register(void)
