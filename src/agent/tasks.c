@@ -658,6 +658,16 @@ int tasks_stop(struct tasks *ts, int64_t id, const char *origin)
 	return 0;
 }
 
+int tasks_owned(struct tasks *ts, int64_t id, const char *origin)
+{
+	struct task_row row;
+	int rc = own_root(ts, id, origin, &row);
+
+	if (rc == 0)
+		task_row_finish(&row);
+	return rc;
+}
+
 int tasks_steer(struct tasks *ts, int64_t id, const char *origin, const char *text)
 {
 	struct task_row row;
@@ -666,6 +676,8 @@ int tasks_steer(struct tasks *ts, int64_t id, const char *origin, const char *te
 	if (rc < 0)
 		return rc;
 	task_row_finish(&row);
+	if (!text || !*text)
+		return -EINVAL;
 	return task_store_add_steer(ts->store, id, text);
 }
 

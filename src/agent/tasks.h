@@ -63,6 +63,8 @@ int tasks_add(struct tasks *ts, const struct tasks_new *n, int64_t *id);
 /* Stops task id (and its whole tree) before its next call; origin non-NULL: only a task of
  * that origin. 0, -ENOENT (none, or of another origin), -EALREADY (it had ended). */
 int tasks_stop(struct tasks *ts, int64_t id, const char *origin);
+/* Whether origin (NULL: anyone) may stop or steer task id: 0, -ENOENT, -EALREADY. */
+int tasks_owned(struct tasks *ts, int64_t id, const char *origin);
 /* Adds text to what task id reads at its next step. 0, -ENOENT, -EALREADY (ended). */
 int tasks_steer(struct tasks *ts, int64_t id, const char *origin, const char *text);
 /* The tasks of origin (NULL: all), newest first, as Markdown lines for a chat: id, state,

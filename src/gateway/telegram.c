@@ -861,6 +861,12 @@ void telegram_set_reminders(struct telegram *t, struct reminders *r)
 	t->reminders = r;
 }
 
+void telegram_set_tasks(struct telegram *t, struct tasks *ts)
+{
+	if (t)
+		t->tasks = ts;
+}
+
 void telegram_set_tools(struct telegram *t, struct tools *tools)
 {
 	t->tools = tools;

@@ -421,6 +421,13 @@ void tg_on_callback(struct telegram *t, const cJSON *cq)
 			      (int64_t)mid->valuedouble);
 		return;
 	}
+	if (cJSON_IsString(data) && strncmp(data->valuestring, "t:", 2) == 0 && chat_id) {
+		const cJSON *th = cJSON_GetObjectItemCaseSensitive(msg, "message_thread_id");
+
+		tg_tasks_press(t, qid->valuestring, data->valuestring, chat_id,
+			       cJSON_IsNumber(th) ? (int64_t)th->valuedouble : 0);
+		return;
+	}
 	if (cJSON_IsString(data) && strncmp(data->valuestring, "p:", 2) == 0) {
 		on_proposal_press(t, qid->valuestring, data->valuestring, chat_id,
 				  cJSON_IsNumber(mid) ? (int64_t)mid->valuedouble : 0,
@@ -450,6 +457,11 @@ void telegram_set_buttons(struct telegram *t, const struct telegram_buttons *b, 
 		return;
 	t->buttons = b;
 	t->buttons_arg = arg;
+}
+
+void tg_answer_callback(struct telegram *t, const char *query_id, const char *text)
+{
+	answer_callback(t, query_id, text);
 }
 
 void telegram_answer_press(struct telegram *t, const char *query_id, const char *text)
