@@ -180,6 +180,18 @@ def test_children_get_fresh_contexts_their_tools_and_report_to_the_parent(gatewa
     assert [r["depth"] for r in tree] == [0, 1, 1]
     assert all(r["root"] == tree[0]["id"] for r in tree)
     assert tree[0]["state"] == "done"
+    # The audit trail: each child's start and end with its cost, under the task's id; the
+    # router's attempts carry source task:<node> and purpose task / subagent.
+    trail = [json.loads(line)
+             for line in (g.home / "logs" / "audit.jsonl").read_text().splitlines()]
+    nodes = [l for l in trail if l["kind"] == "task"]
+    for kid in tree[1:]:
+        mine = [l for l in nodes if l["node"] == kid["id"]]
+        assert [l["event"] for l in mine] == ["start", "end"]
+        assert all(l["task"] == tree[0]["id"] and l["depth"] == 1 for l in mine)
+        assert mine[1]["outcome"] == "done" and mine[1]["cost_usd"] == pytest.approx(0.0001)
+    attempts = {(l["source"], l["purpose"]) for l in trail if l["kind"] == "attempt"}
+    assert attempts == {("task:1", "task"), ("task:2", "subagent"), ("task:3", "subagent")}
 
 
 def test_max_depth_two_runs_grandchildren_and_refuses_a_grandchilds_delegate(gateway, tg, fake):
