@@ -75,6 +75,9 @@ static void test_root_and_children(void **state)
 	assert_int_equal(r.id, c1);
 	task_row_finish(&r);
 	assert_int_equal(task_store_find_child(s, root, 0, "find B", &r), -ENOENT);
+	/* a failed child is not found: delegated again, it runs anew */
+	assert_int_equal(task_store_end(s, c1, "failed", NULL, "HTTP 500", 2000), 0);
+	assert_int_equal(task_store_find_child(s, root, 1, "find B", &r), -ENOENT);
 	assert_int_equal(task_store_get(s, 99999, &r), -ENOENT);
 	store_close(s);
 }

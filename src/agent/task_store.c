@@ -229,7 +229,7 @@ int task_store_children(struct store *s, int64_t parent, struct task_row **out, 
 {
 	sqlite3_stmt *st;
 	int rc =
-		prepare(s, "SELECT " COLUMNS " FROM tasks WHERE parent = ?1 ORDER BY seq, id", &st);
+		prepare(s, "SELECT " COLUMNS " FROM tasks WHERE parent = ?1 ORDER BY id", &st);
 
 	if (rc < 0)
 		return rc;
@@ -243,7 +243,8 @@ int task_store_find_child(struct store *s, int64_t parent, int64_t seq, const ch
 	sqlite3_stmt *st;
 	int rc = prepare(s,
 			 "SELECT " COLUMNS " FROM tasks WHERE parent = ?1 AND seq = ?2 AND"
-			 " prompt = ?3 ORDER BY id DESC LIMIT 1",
+			 " prompt = ?3 AND state IN ('queued', 'running', 'done')"
+			 " ORDER BY id DESC LIMIT 1",
 			 &st);
 
 	if (rc < 0)

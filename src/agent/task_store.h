@@ -89,10 +89,11 @@ int task_store_add(struct store *s, const struct task_new *n, int64_t now_ms, in
 int task_store_get(struct store *s, int64_t id, struct task_row *out);
 /* Roots, newest first (at most TASK_LIST_MAX); origin NULL = every origin. */
 int task_store_list(struct store *s, const char *origin, struct task_row **out, size_t *n);
-/* The children of parent in seq order. */
+/* The children of parent in the order they were made. */
 int task_store_children(struct store *s, int64_t parent, struct task_row **out, size_t *n);
-/* The child of parent at seq with this prompt (a goal delegated again after a restart):
- * 0 and *out, or -ENOENT. */
+/* The child of parent at seq with this prompt (a goal delegated again after a restart) that
+ * is done or not finished: 0 and *out, or -ENOENT. A child that failed or was stopped is not
+ * found: a goal delegated again after that runs anew. */
 int task_store_find_child(struct store *s, int64_t parent, int64_t seq, const char *prompt,
 			  struct task_row *out);
 /* Roots to take up at start, oldest first: those not final (queued or running), and final

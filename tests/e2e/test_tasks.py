@@ -394,3 +394,73 @@ def test_the_api_and_the_cli(gateway, tg, fake):
     r = subprocess.run(argv("tasks", "show", "2", "--config", str(g.config)), env=env,
                        capture_output=True, text=True, timeout=30 * SLOW)
     assert r.returncode == 0 and json.loads(r.stdout)["result"] == "cli answer"
+
+
+PIPELINE_SKILL = """---
+name: research-pipeline
+description: Research a question with subagents, have the findings critiqued, answer formatted.
+---
+1. `delegate` one research goal per angle of the question (at most 3), each with the
+   question as context and only the tools it needs.
+2. `delegate` one critique goal: the research summaries as context; it lists what is weak,
+   missing or contradictory.
+3. Answer in Markdown: a two-line summary, the findings as bullets, then the open points
+   the critique raised.
+"""
+
+
+# No usage.cost in the answer: the router prices the tokens with model_info, as for a provider
+# that does not report a cost.
+PRICED = {"usage": {"cost": None}}
+
+
+def test_worked_example_research_critique_format_pipeline_and_its_cost(gateway, tg, fake):
+    """docs/agent.md's worked example: the pipeline skill on the seed's deepseek prices, tokens
+    as the fake counts them (request bytes / 4); the tree's measured cost is printed for the
+    docs and must stay far below the default budget."""
+    question = "Is running a personal LLM gateway on a Raspberry Pi 5 practical?"
+    research = [{"goal": f"Research: {angle}", "context": question, "model": "cheap",
+                 "tools": ["time"]}
+                for angle in ("memory and CPU needs", "network and power reliability")]
+    fake.script_for("test/free",
+                    tool_calls(("s1", "skill_view", '{"name": "research-pipeline"}'), **PRICED),
+                    tool_calls(("d1", "delegate", delegate(*research)), **PRICED),
+                    tool_calls(("d2", "delegate", delegate(
+                        {"goal": "Critique these findings", "model": "cheap", "tools": [],
+                         "context": "8 GB RAM suffices for a static gateway; a UPS is "
+                                    "advised for power cuts."})), **PRICED),
+                    text("**Summary**: practical, with a UPS.\n\n- 8 GB RAM is plenty\n"
+                         "- power cuts are the main risk\n\nOpen: SD card wear.", **PRICED))
+    fake.script_for("test/cheap",
+                    text(json.dumps({"summary": "8 GB RAM suffices",
+                                     "findings": ["the gateway uses under 20 MB"]}), **PRICED),
+                    text(json.dumps({"summary": "a UPS is advised",
+                                     "findings": ["power cuts corrupt SD cards"]}), **PRICED),
+                    text(json.dumps({"summary": "sound, one gap",
+                                     "could_not_do": ["measure SD card wear"]}), **PRICED))
+    prices = {"input_cost_per_token": 0.00000028, "output_cost_per_token": 0.00000088}
+    g = gateway(tasks={"max_depth": 1})
+    # The seed's deepseek-chat prices on both groups the tree uses.
+    cfg = g.config.read_text()
+    g.stop()
+    skill = g.home / "skills" / "research-pipeline"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text(PIPELINE_SKILL)
+    import yaml  # noqa: PLC0415
+    data = yaml.safe_load(cfg)
+    for m in data["model_list"]:
+        m["model_info"] = dict(prices)
+    g.config.write_text(yaml.safe_dump(data))
+    gateway()
+    tg.push_text(f"/bg Use the research-pipeline skill: {question}", chat_id=CHAT)
+    [res] = wait_for("the result", lambda: results(tg), timeout=30)
+    assert "practical, with a UPS" in res
+    status, tree = api(g, "GET", "/v1/tasks/1")
+    assert status == 200 and tree["state"] == "done"
+    assert [c["prompt"] for c in tree["children"]] == [r["goal"] for r in research] + \
+        ["Critique these findings"]
+    spent = tree["tree_spent"]
+    assert spent["model_calls"] == 7 and spent["tool_calls"] == 3
+    assert 0 < spent["usd"] < 0.01
+    print(f"\nworked example: {spent['model_calls']} model calls, {spent['tokens']} tokens, "
+          f"${spent['usd']:.6f}")
