@@ -228,8 +228,7 @@ int task_store_list(struct store *s, const char *origin, struct task_row **out, 
 int task_store_children(struct store *s, int64_t parent, struct task_row **out, size_t *n)
 {
 	sqlite3_stmt *st;
-	int rc =
-		prepare(s, "SELECT " COLUMNS " FROM tasks WHERE parent = ?1 ORDER BY id", &st);
+	int rc = prepare(s, "SELECT " COLUMNS " FROM tasks WHERE parent = ?1 ORDER BY id", &st);
 
 	if (rc < 0)
 		return rc;

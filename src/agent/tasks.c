@@ -268,6 +268,24 @@ void tasks_node_free(struct node *n)
 	tree_unref(tr);
 }
 
+void tasks_cancel_turns(struct tasks *ts, const struct tree *tr, const struct delegation *of)
+{
+	struct agent_turn **turns;
+	size_t n = 0, k = 0;
+
+	/* Turns first, cancels after: a cancel may free nodes of the list (a delegation's
+	 * children that had not started), never a turn (a turn ends from the loop). */
+	for (struct node *x = ts->nodes; x; x = x->next)
+		n++;
+	turns = xcalloc(n ? n : 1, sizeof(*turns));
+	for (struct node *x = ts->nodes; x; x = x->next)
+		if (x->turn && (!tr || x->tree == tr) && (!of || x->of == of))
+			turns[k++] = x->turn;
+	for (size_t i = 0; i < k; i++)
+		agent_cancel(turns[i]);
+	free(turns);
+}
+
 static struct node *find_node(struct tasks *ts, int64_t id)
 {
 	for (struct node *n = ts->nodes; n; n = n->next)
@@ -571,9 +589,7 @@ void tasks_destroy(struct tasks *ts)
 	if (!ts)
 		return;
 	ts->destroying = true;
-	for (struct node *n = ts->nodes; n; n = n->next)
-		if (n->turn)
-			agent_cancel(n->turn);
+	tasks_cancel_turns(ts, NULL, NULL);
 	/* The cancelled turns answer from the loop; their nodes free themselves. */
 	for (int i = 0; ts->nodes && i < 10000; i++)
 		event_base_loop(loop_base(ts->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
@@ -652,9 +668,7 @@ int tasks_stop(struct tasks *ts, int64_t id, const char *origin)
 	tr->stop = true;
 	log_info("tasks: task %lld is stopped by the owner", (long long)id);
 	tasks_delegate_cancel_waiting(tr);
-	for (struct node *n = ts->nodes; n; n = n->next)
-		if (n->tree == tr && n->turn)
-			agent_cancel(n->turn);
+	tasks_cancel_turns(ts, tr, NULL);
 	return 0;
 }
 

@@ -468,9 +468,7 @@ static void on_cancel(struct agent_tool_call *call, void *arg)
 	tr->waiting_tail = &tr->waiting;
 	for (struct node *w = tr->waiting; w; w = w->wnext)
 		tr->waiting_tail = &w->wnext;
-	for (struct node *c = p->ts->nodes; c; c = c->next)
-		if (c->of == dg && c->turn)
-			agent_cancel(c->turn);
+	tasks_cancel_turns(p->ts, NULL, dg);
 	maybe_answer(dg);
 }
 

@@ -78,6 +78,8 @@ struct node *tasks_node_new(struct tasks *ts, struct tree *tr, const struct task
 void tasks_node_free(struct node *n);
 /* The limit in words when the tree is stopped by one, else NULL (into out). */
 const char *tasks_tree_why(const struct tree *tr, char *out, size_t len);
+/* Cancels the running turns of tree tr (NULL: any) that answer delegation of (NULL: any). */
+void tasks_cancel_turns(struct tasks *ts, const struct tree *tr, const struct delegation *of);
 /* Starts what the tree may start now of its waiting children. */
 void tasks_pump(struct tree *tr);
 /* The state a node's turn ended in ("done", "failed", "stopped", "budget") and why. */

@@ -464,3 +464,26 @@ def test_worked_example_research_critique_format_pipeline_and_its_cost(gateway, 
     assert 0 < spent["usd"] < 0.01
     print(f"\nworked example: {spent['model_calls']} model calls, {spent['tokens']} tokens, "
           f"${spent['usd']:.6f}")
+
+
+def test_a_clean_stop_mid_tree_leaves_it_to_resume_and_deliver_once(gateway, tg, fake):
+    goals = [{"goal": f"part {i}", "model": "cheap"} for i in range(3)]
+    fake.script_for("test/free", tool_calls(("d1", "delegate", delegate(*goals))))
+    fake.script_for("test/cheap", child_answer("part 0 done"),
+                    text("never answered", first_byte_delay=60))
+    g = gateway(tasks={"max_parallel_children": 1})
+    tg.push_text("/bg three parts", chat_id=CHAT)
+    wait_for("the second child's call", lambda: len(reqs(fake, "test/cheap")) == 2)
+    assert g.stop() == 0  # SIGTERM: the running child is cancelled, the waiting one not run
+    tree = rows(g)
+    assert [r["state"] for r in tree] == ["running", "done", "running", "queued"]
+    assert results(tg) == []
+    fake.script_for("test/free", tool_calls(("d2", "delegate", delegate(*goals))),
+                    text("three parts done"))
+    fake.script_for("test/cheap", child_answer("part 1 done"), child_answer("part 2 done"))
+    n_before = len(reqs(fake, "test/cheap"))
+    gateway(tasks={"max_parallel_children": 1})
+    [res] = wait_for("the result", lambda: results(tg))
+    assert "three parts done" in res
+    assert len(reqs(fake, "test/cheap")) - n_before == 2  # part 0 came from the journal
+    assert [r["state"] for r in rows(g)] == ["done"] * 4
