@@ -487,3 +487,24 @@ def test_a_clean_stop_mid_tree_leaves_it_to_resume_and_deliver_once(gateway, tg,
     assert "three parts done" in res
     assert len(reqs(fake, "test/cheap")) - n_before == 2  # part 0 came from the journal
     assert [r["state"] for r in rows(g)] == ["done"] * 4
+
+
+def test_a_timed_out_child_is_reported_and_the_parent_waits_without_its_own_clock(
+        gateway, tg, fake):
+    # turn_timeout_s 2: the child's call hangs past it and the child reports timed_out; the
+    # parent waited longer than 2 s for its children, yet its own clock did not run out.
+    goals = [{"goal": "slow", "model": "cheap"}, {"goal": "quick", "model": "deep"}]
+    fake.script_for("test/free", tool_calls(("d1", "delegate", delegate(*goals))),
+                    text("reported both"))
+    fake.script_for("test/cheap", text("too late", first_byte_delay=30),
+                    text(json.dumps({"summary": "ran out of time"})))
+    fake.script_for("test/deep", child_answer("quick one"))
+    g = gateway(tasks={"max_depth": 1}, agent={"turn_timeout_s": 2})
+    tg.push_text("/bg one slow one quick", chat_id=CHAT)
+    [res] = wait_for("the result", lambda: results(tg), timeout=30)
+    assert "reported both" in res and "time limit" not in res
+    [answer] = tool_results(reqs(fake, "test/free")[1])
+    got = {r["goal"]: r for r in json.loads(answer)["results"]}
+    assert got["slow"]["status"] == "timed_out"
+    assert got["quick"]["status"] == "done" and got["quick"]["summary"] == "quick one"
+    assert rows(g)[0]["state"] == "done"
