@@ -28,6 +28,9 @@
 #include <string.h>
 
 #define KICK_RETRY_MS 1000 /* a locked database: the queue looks again this much later */
+/* A task begun this often and never ended is not taken up again: one that brings the gateway
+ * down would otherwise be paid for at every start. */
+#define TASK_MAX_STARTS 5
 
 static void kick(struct tasks *ts, int64_t after_ms)
 {
@@ -524,10 +527,17 @@ static int start_root(struct tasks *ts, const struct task_row *row)
 static void fail_root(struct tasks *ts, const struct task_row *row, int rc)
 {
 	struct task_row again;
+	char why[96];
 
-	log_warn("tasks: task %lld could not start (%s)", (long long)row->id, strerror(-rc));
-	(void)task_store_end(ts->store, row->id, "failed", NULL, "it could not start",
-			     now_wall_ms());
+	if (rc == -ELOOP)
+		snprintf(why, sizeof(why),
+			 "it was begun %lld times without ending (a crash each time?)",
+			 (long long)row->starts);
+	else
+		snprintf(why, sizeof(why), "it could not start (%s)", strerror(-rc));
+	log_warn("tasks: task %lld failed: %s", (long long)row->id, why);
+	(void)task_store_end(ts->store, row->id, "failed", NULL, why, now_wall_ms());
+	(void)task_store_end_tree(ts->store, row->id, "failed", why, now_wall_ms());
 	if (task_store_get(ts->store, row->id, &again) == 0) {
 		deliver(ts, &again);
 		task_row_finish(&again);
@@ -556,6 +566,10 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 		}
 		if (find_node(ts, r->id) || ts->running_roots >= (size_t)ts->cfg->tasks.max_running)
 			continue;
+		if (r->starts >= TASK_MAX_STARTS) {
+			fail_root(ts, r, -ELOOP);
+			continue;
+		}
 		rc = start_root(ts, r);
 		if (rc == -EAGAIN || rc == -EBUSY) {
 			kick(ts, KICK_RETRY_MS);

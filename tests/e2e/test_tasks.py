@@ -532,3 +532,23 @@ def test_a_child_inherits_its_parents_taint(gateway, tg, fake):
     assert held.startswith("Not applied yet") and "approval" in held
     memory = g.home / "memories" / "MEMORY.md"
     assert not memory.exists() or "INJECTED-NOTE" not in memory.read_text()
+
+
+def test_a_task_begun_five_times_without_ending_is_failed_not_run_again(gateway, tg, fake):
+    fake.script_for("test/free", text("never answered", first_byte_delay=60))
+    g = gateway()
+    tg.push_text("/bg crashes the gateway", chat_id=CHAT)
+    wait_for("its call", lambda: reqs(fake, "test/free"))
+    g.proc.kill()
+    g.proc.wait()
+    # As if each of four more starts had been cut short by a crash.
+    db = sqlite3.connect(g.home / "state.db")
+    db.execute("UPDATE tasks SET starts = 5 WHERE id = 1")
+    db.commit()
+    db.close()
+    n = len(fake.chat_requests)
+    gateway()
+    [res] = wait_for("the failure", lambda: results(tg))
+    assert res.startswith("Task 1 failed: it was begun 5 times without ending")
+    assert len(fake.chat_requests) == n  # not run (and paid) again
+    assert rows(g)[0]["state"] == "failed"
