@@ -134,6 +134,10 @@ static void on_task(struct httpd_req *req, void *arg)
 		httpd_reply_error(req, 404, "not_found_error", "no such route");
 		return;
 	}
+	if (*what && strcmp(what, "stop") != 0 && strcmp(what, "steer") != 0) {
+		httpd_reply_error(req, 404, "not_found_error", "no such route");
+		return;
+	}
 	if (!*what && httpd_method(req) == HTTPD_GET) {
 		struct buf out;
 

@@ -379,6 +379,9 @@ def test_the_api_and_the_cli(gateway, tg, fake):
     assert done["result"] == "api answer" and done["origin"] == "api"
     assert done["tree_spent"]["usd"] == pytest.approx(0.0003)
     assert api(g, "GET", "/v1/tasks/999")[0] == 404
+    status, listed = api(g, "GET", "/v1/tasks")
+    assert status == 200 and [t["id"] for t in listed["data"]] == [tid]
+    assert api(g, "GET", f"/v1/tasks/{tid}/nope")[0] == 404
     assert api(g, "POST", f"/v1/tasks/{tid}/stop", {})[0] == 409  # it has ended
     assert api(g, "POST", "/v1/tasks", {"prompt": ""})[0] == 400
     assert sent(tg) == []  # an API task without a chat_id goes to no chat
