@@ -8,6 +8,7 @@
 #include "cli/cli_audit.h"
 #include "cli/cli_proposals.h"
 #include "cli/cli_sessions.h"
+#include "cli/cli_tasks.h"
 #include "cli/cli_ui.h"
 #include "core/audit.h"
 #include "core/config.h"
@@ -329,6 +330,13 @@ static int run_sessions(int argc, char **argv)
 				 LOG_WARN, cli_sessions);
 }
 
+static int run_tasks(int argc, char **argv)
+{
+	return with_config_words(argc, argv, 1,
+				 "hermetic tasks add TEXT|list|show ID|stop ID [--config FILE]",
+				 LOG_WARN, cli_tasks);
+}
+
 #define AUDIT_USAGE                                                                                \
 	"hermetic audit tail|search [WORDS] [-n N] [--since AGE|TIME] [--source S] "               \
 	"[--session ID] [--lane NAME] [--json] [--config FILE]"
@@ -483,6 +491,8 @@ static const struct cmd commands[] = {
 	 "talk to the agent: one turn with -q, else a REPL", true},
 	{"sessions", NULL, run_sessions, "sessions list|show ID|search WORDS [--config FILE]",
 	 "the session store", false},
+	{"tasks", NULL, run_tasks, "tasks add TEXT|list|show ID|stop ID [--config FILE]",
+	 "background tasks: queue one in the gateway, list, show, stop", false},
 	{"spend", NULL, run_spend, "spend [--days N] [--config FILE]",
 	 "spend ledger by day and model group", false},
 	{"pools", NULL, run_pools, "pools [--config FILE]",

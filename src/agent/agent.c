@@ -30,7 +30,8 @@
 const char *agent_stop_name(enum agent_stop s)
 {
 	static const char *const names[] = {"done",	    "max_iterations", "max_turn_cost",
-					    "turn_timeout", "cancelled",      "failed"};
+					    "turn_timeout", "cancelled",      "failed",
+					    "budget"};
 
 	return (size_t)s < ARRAY_LEN(names) ? names[s] : "?";
 }
@@ -123,6 +124,18 @@ void agent_step(struct agent_turn *t)
 			add_turn_tool(t, &tools_json);
 		t->tools_json = buf_steal(&tools_json);
 	}
+	if (t->watch && t->watch->steer && t->limit == AGENT_DONE) {
+		char *guide = t->watch->steer(t->watch->arg);
+
+		if (guide) {
+			char *text = xasprintf("[Guidance from the owner, sent while you work]\n%s",
+					       guide);
+
+			agent_add_msg(t, "user", agent_json_message("user", text, NULL), text);
+			free(text);
+			free(guide);
+		}
+	}
 	tools_len = strlen(t->tools_json);
 	if (agent_fit_context(t, tools_len))
 		return;
@@ -180,6 +193,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < t->n_calls; i++)
 		if (t->calls[i].tc)
 			tools_cancel(t->calls[i].tc);
+	agent_cancel_local(t);
 }
 
 static void unlink_turn(struct agent_turn *t)
@@ -295,6 +309,11 @@ void agent_finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 	agent_turn_free(t);
 }
 
+bool agent_turn_tainted(const struct agent_turn *t)
+{
+	return t->tainted;
+}
+
 struct agent_turn *agent_find(struct agent *a, const char *source)
 {
 	for (struct agent_turn *t = a->turns; t; t = t->next)
@@ -332,6 +351,8 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	    (o->own_cap || t->max_cost_usd <= 0 || o->max_cost_usd < t->max_cost_usd))
 		t->max_cost_usd = o->max_cost_usd;
 	t->scope = o->scope;
+	t->purpose = o->purpose;
+	t->watch = o->watch;
 	rc = agent_open_session(t, o, user_text);
 	if (rc < 0) {
 		agent_turn_free(t);
@@ -401,6 +422,7 @@ void agent_cancel(struct agent_turn *t)
 	for (size_t i = 0; i < t->n_calls; i++)
 		if (t->calls[i].tc)
 			tools_cancel(t->calls[i].tc);
+	agent_cancel_local(t);
 	/* Not waiting on anything (about to start): agent_step() sees the flag. */
 }
 

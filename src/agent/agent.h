@@ -62,10 +62,35 @@ struct agent_part {
  * with the model's argument text instead of the tools layer. call appends what the model
  * reads to out and returns true when that is an error; the turn hands the result on from the
  * loop, as it does a tool's. Borrowed (with arg) until on_done. */
+struct agent_tool_call; /* one call of a turn's own tool that answers later */
+
 struct agent_tool {
 	const char *name;
 	const char *schema_json; /* one OpenAI tools entry: {"type":"function",...} */
 	bool (*call)(const char *args_json, struct buf *out, void *arg);
+	void *arg;
+	/* Instead of call (which is then NULL): a tool whose answer takes time (`delegate`).
+	 * start begins it; its owner answers with agent_tool_done(c, ...) exactly once, later,
+	 * from the loop (never from inside start). cancel (may be NULL): the turn was stopped or
+	 * ran out of time; the answer must still come, once. */
+	void (*start)(const char *args_json, struct agent_tool_call *c, void *arg);
+	void (*cancel)(struct agent_tool_call *c, void *arg);
+};
+
+/* Answers a call of a turn's own asynchronous tool (see struct agent_tool): text is what the
+ * model reads (copied). Once per call, from the loop. */
+void agent_tool_done(struct agent_tool_call *c, bool is_error, const char *text);
+
+/* What watches one turn's calls (a task's node, agent/tasks.c). Borrowed until on_done. */
+struct agent_watch {
+	/* Before every model call: 0 lets it leave; < 0 ends the turn there with
+	 * AGENT_STOP_BUDGET (why: the limit in words, for the log). */
+	int (*before_call)(void *arg, char *why, size_t len);
+	/* After every model call: what it cost (it holds no reservation any more). */
+	void (*after_call)(void *arg, double cost_usd, int64_t tokens);
+	/* Before a model call: NULL, or malloc'd guidance from the owner, added to the session
+	 * as a user message so that this call reads it. */
+	char *(*steer)(void *arg);
 	void *arg;
 };
 
@@ -100,6 +125,11 @@ struct agent_turn_opts {
 	 * stranger, a received document): the turn starts tainted and so does the rest of its
 	 * session, as after a tainting tool (docs/security.md, "Trust"). Borrowed. */
 	const char *untrusted;
+	/* NULL = "turn": what the router's audit and rate pools see the calls as ("task",
+	 * "subagent"). Borrowed. */
+	const char *purpose;
+	/* NULL, or the watcher of this turn's calls (a task tree's budget, steering). */
+	const struct agent_watch *watch;
 };
 
 enum agent_stop {
@@ -108,7 +138,8 @@ enum agent_stop {
 	AGENT_STOP_COST,       /* agent.max_turn_cost_usd reached */
 	AGENT_STOP_TIME,       /* agent.turn_timeout_s reached */
 	AGENT_CANCELLED,       /* agent_cancel; text may be empty */
-	AGENT_FAILED, /* the model could not be reached, or the store failed: text says why */
+	AGENT_FAILED,	   /* the model could not be reached, or the store failed: text says why */
+	AGENT_STOP_BUDGET, /* the watcher refused the next call (a task tree's budget) */
 };
 
 struct agent_result {
@@ -167,6 +198,8 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 /* Aborts in-flight model and tool calls; what was said so far stays in the session; on_done
  * fires later with AGENT_CANCELLED. Not after on_done. */
 void agent_cancel(struct agent_turn *t);
+/* True when the turn has read untrusted text (docs/security.md, "Trust"). */
+bool agent_turn_tainted(const struct agent_turn *t);
 /* The running turn of source, or NULL (for /stop). */
 struct agent_turn *agent_find(struct agent *a, const char *source);
 

@@ -131,6 +131,9 @@ struct agent_turn {
 	struct call *local_call;
 	struct buf local_out;
 	bool local_error;
+	struct call *async_call; /* the own tool's call that answers later (agent_tool.start) */
+	const char *purpose;	 /* agent_turn_opts.purpose, borrowed */
+	const struct agent_watch *watch;
 };
 
 /* The usage of a source's last model call, for agent_context_split. */
@@ -201,6 +204,9 @@ void agent_take_calls(struct agent_turn *t, const cJSON *calls, const char *cont
 void agent_run_calls(struct agent_turn *t);
 
 void agent_free_calls(struct agent_turn *t);
+
+/* Asks the turn's own asynchronous tool call in flight, if any, to end soon. */
+void agent_cancel_local(struct agent_turn *t);
 
 /* ---- agent_compress.c ---- */
 

@@ -28,7 +28,7 @@ struct router_caller agent_caller_of(const struct agent_turn *t, const char *pur
 				      .key_alias = "agent",
 				      .source = t->source,
 				      .session_id = t->session_id,
-				      .purpose = purpose,
+				      .purpose = t->purpose ? t->purpose : purpose,
 				      .lane = agent_lane_name(t)};
 }
 
@@ -226,6 +226,11 @@ void agent_model_call(struct agent_turn *t, const char *tools_json)
 			 "[hermetic] This turn has reached %s. Do not call tools. Tell the user "
 			 "briefly what you did, what you found, and what is still open.",
 			 agent_limit_text(t, why, sizeof(why)));
+	if (t->watch && t->watch->before_call &&
+	    t->watch->before_call(t->watch->arg, why, sizeof(why)) < 0) {
+		agent_finish(t, AGENT_STOP_BUDGET, "");
+		return;
+	}
 	agent_stream_finish(&t->stream);
 	if (t->cbs.on_text)
 		agent_stream_begin(t);
@@ -340,6 +345,9 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 	t->cost_usd += r->cost_usd;
 	t->prompt_tokens += r->prompt_tokens;
 	t->completion_tokens += r->completion_tokens;
+	if (t->watch && t->watch->after_call)
+		t->watch->after_call(t->watch->arg, r->cost_usd,
+				     r->prompt_tokens + r->completion_tokens);
 	t->last_prompt_tokens = r->prompt_tokens;
 	t->cached_tokens = 0;
 	if (t->cancelled) {

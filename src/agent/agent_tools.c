@@ -211,6 +211,23 @@ static void call_local(struct agent_turn *t, struct call *c)
 	evtimer_add(t->local_ev, &now);
 }
 
+/* The own tool's answer that took time (delegate): the turn's clock ran not while it
+ * waited (its children have clocks of their own, the tree's budget caps the whole). */
+void agent_tool_done(struct agent_tool_call *ac, bool is_error, const char *text)
+{
+	struct call *c = (struct call *)ac;
+
+	c->t->async_call = NULL;
+	on_asking(false, c->t);
+	on_tool(is_error, text, strlen(text), c);
+}
+
+void agent_cancel_local(struct agent_turn *t)
+{
+	if (t->async_call && t->tool->cancel)
+		t->tool->cancel((struct agent_tool_call *)t->async_call, t->tool->arg);
+}
+
 static void start_call(struct agent_turn *t, struct call *c)
 {
 	char sid[24];
@@ -226,6 +243,12 @@ static void start_call(struct agent_turn *t, struct call *c)
 		note_skill(t, c->args);
 	if (t->cbs.on_tool_call)
 		t->cbs.on_tool_call(c->name, c->args, t->arg);
+	if (t->tool && strcmp(c->name, t->tool->name) == 0 && t->tool->start) {
+		t->async_call = c;
+		on_asking(true, t);
+		t->tool->start(c->args, (struct agent_tool_call *)c, t->tool->arg);
+		return;
+	}
 	if (t->tool && strcmp(c->name, t->tool->name) == 0) {
 		call_local(t, c);
 		return;

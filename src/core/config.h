@@ -385,6 +385,21 @@ struct config_reminders {
 	bool continuity;	/* a recurring run sees its previous result */
 };
 
+/* tasks: background tasks and delegate subagents (agent/tasks.c, docs/agent.md "Tasks"). */
+struct config_task_budget {
+	double usd;	    /* 0 = no cap */
+	int64_t tokens;	    /* prompt + completion tokens of every call; 0 = no cap */
+	int64_t minutes;    /* wall time from the task's start; 0 = no cap */
+	int64_t tool_calls; /* 0 = no cap */
+};
+
+struct config_tasks {
+	int64_t max_running;		  /* background tasks at once; more wait in order */
+	int64_t max_parallel_children;	  /* children of one tree running at once */
+	int64_t max_depth;		  /* the task's own agent is depth 0 */
+	struct config_task_budget budget; /* default per tree */
+};
+
 /* What waits for the human's yes (docs/gateway.md, "Approvals"). */
 struct config_approvals {
 	int64_t timeout_s; /* no answer: denied */
@@ -702,6 +717,7 @@ struct config {
 	struct config_hook *hooks;
 	size_t n_hooks;
 	struct config_reminders reminders;
+	struct config_tasks tasks;
 	struct config_approvals approvals;
 	struct config_sessions sessions;
 	struct config_alerts alerts;

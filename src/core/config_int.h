@@ -310,7 +310,8 @@ void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_mo
 
 /* config_table.c: the data. */
 
-extern const struct table cfg_top_table; /* struct config; reaches every other table */
+extern const struct table cfg_tasks_table; /* struct config_tasks (config_tasks.c) */
+extern const struct table cfg_top_table;   /* struct config; reaches every other table */
 /* config_policy.c: the policy tables router_settings and litellm_settings point at */
 extern const struct table cfg_retry_policy_table;
 extern const struct table cfg_litellm_retry_policy_table;

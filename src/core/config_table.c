@@ -1159,6 +1159,7 @@ static const struct opt top_opts[] = {
 	{"hooks", T_LIST, FLD(config, hooks), CNT(config, n_hooks), .cap = CONFIG_MAX_HOOKS,
 	 .table = &hook_table},
 	{"reminders", T_SECTION, FLD(config, reminders), .table = &reminders_table},
+	{"tasks", T_SECTION, FLD(config, tasks), .table = &cfg_tasks_table},
 	{"approvals", T_SECTION, FLD(config, approvals), .table = &approvals_table},
 	{"sessions", T_SECTION, FLD(config, sessions), .table = &sessions_table},
 	{"alerts", T_SECTION, FLD(config, alerts), .table = &alerts_table},

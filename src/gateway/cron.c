@@ -603,7 +603,10 @@ static int start_job(struct cron *c, struct cron_job *job, int64_t now_ms)
 
 		free(extra);
 		extra = with_note;
-		run->tool = (struct agent_tool){"report", REPORT_SCHEMA, report_call, run};
+		run->tool = (struct agent_tool){.name = "report",
+						.schema_json = REPORT_SCHEMA,
+						.call = report_call,
+						.arg = run};
 	}
 	rc = c->sink->run(c->sink->ctx,
 			  &(struct job_opts){.source = source,

@@ -11,6 +11,7 @@
  *   GET  /v1/tools       the tools of connected MCP servers with their JSON schemas
  *   POST /v1/tools/call  {"name": ..., "arguments": {...}} -> {"content": ..., "is_error": ...}
  *   POST /v1/alerts/alertmanager  Alertmanager's webhook, with its own token (alertmanager.h)
+ *   /v1/tasks...         background tasks: add, list, show, stop, steer (tasks_api.h)
  *
  * The chat route answers when the turn is done; with "stream": true the answer is sent as one
  * content chunk in OpenAI's SSE framing (the agent does not stream tokens: it acts on whole
@@ -32,6 +33,8 @@
 #include "net/httpd.h"
 #include "gateway/jobs.h"
 #include "gateway/reminders.h"
+#include "gateway/tasks_api.h"
+#include "agent/tasks.h"
 #include "core/json_exact.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -73,6 +76,9 @@ struct gateway {
 	struct reminders_sink rsink;
 	struct reminders *reminders; /* NULL: reminders.enabled is false */
 	struct alerts *alerts;	     /* alerts: channels, watches, heartbeat */
+	struct tasks_sink tsink;
+	struct tasks *tasks; /* background tasks and their subagents */
+	struct tasks_api *tasks_api;
 	uint64_t n_chats;
 	struct event *prune_ev; /* sessions.retention_days */
 	int64_t pruned;		/* sessions deleted by the current pruning run */
@@ -566,6 +572,25 @@ static int reminder_deliver(void *ctx, int64_t chat_id, int64_t thread_id, const
 	return 0;
 }
 
+/* tasks_sink.deliver: a task's result into its chat's outbox, like a reply; a task without a
+ * chat (the API's, the CLI's) is read with GET /v1/tasks/ID. */
+static int task_deliver(void *ctx, int64_t chat_id, int64_t thread_id, const char *markdown)
+{
+	struct gateway *g = ctx;
+
+	if (!chat_id)
+		return 0;
+	if (!g->tg)
+		return -ENOTCONN;
+	telegram_deliver_thread(g->tg, chat_id, thread_id, markdown);
+	return 0;
+}
+
+static bool tasks_auth(void *ctx, struct httpd_req *req)
+{
+	return authorized(ctx, req);
+}
+
 /* job_sink.deliver: Telegram's outbox (durable, retried), else the log. */
 static void sink_deliver(void *ctx, const struct config_deliver *to, const char *text)
 {
@@ -657,6 +682,10 @@ static int start_agent(struct gateway *g, const struct config *cfg)
 		if (g->tg)
 			telegram_set_reminders(g->tg, g->reminders);
 	}
+	g->tsink = (struct tasks_sink){task_deliver, g};
+	g->tasks = tasks_create(cfg, g->d.loop, g->d.store, g->agent, &g->tsink);
+	g->tasks_api = tasks_api_create(g->tasks, g->d.store, tasks_auth, g);
+	telegram_set_tasks(g->tg, g->tasks);
 	return 0;
 }
 
@@ -694,6 +723,7 @@ int gateway_run(const struct config *cfg)
 	if (start_agent(&g, cfg) < 0)
 		goto out;
 	httpd_route(g.api, HTTPD_POST | HTTPD_JSON, "/v1/chat/completions", on_chat, &g);
+	tasks_api_add_routes(g.tasks_api, g.api);
 	g.d.ready = ready;
 	g.d.ready_arg = &g;
 	hooks_add_routes(g.hooks, g.api);
@@ -707,6 +737,7 @@ int gateway_run(const struct config *cfg)
 	cron_start(g.cron);
 	if (g.reminders)
 		reminders_start(g.reminders);
+	tasks_start(g.tasks);
 	alerts_start(g.alerts,
 		     &(struct alerts_sources){g.breaker, g.tg, g.mcp, g.spend, g.d.store});
 	if (cfg->sessions.retention_days > 0) {
@@ -729,6 +760,8 @@ out:
 	alerts_destroy(g.alerts);
 	cron_destroy(g.cron);
 	reminders_destroy(g.reminders);
+	tasks_destroy(g.tasks);
+	tasks_api_destroy(g.tasks_api);
 	hooks_destroy(g.hooks);
 	alertmanager_destroy(g.am);
 	telegram_destroy(g.tg);

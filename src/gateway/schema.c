@@ -11,6 +11,7 @@
 #include "gateway/hooks.h"
 #include "gateway/reminders.h"
 #include "gateway/tg_store.h"
+#include "agent/task_store.h"
 #include "router/spend.h"
 
 static const struct store_migration migrations[] = {
@@ -35,6 +36,7 @@ static const struct store_migration migrations[] = {
 	{"telegram-untrusted", TG_STORE_UNTRUSTED_SQL},
 	{"telegram-strangers", TG_STORE_STRANGERS_SQL},
 	{"spend-lane", SPEND_LANE_SQL},
+	{"tasks", TASK_STORE_SCHEMA_SQL},
 };
 
 void schema_register(void)

@@ -221,8 +221,9 @@ void tg_reap_chats(struct telegram *t)
 	for (struct chat **p = &t->chats; *p;) {
 		struct chat *c = *p;
 
+		/* A pressed Steer waits for the owner's next message (tg_tasks.c). */
 		if (c->turn || c->media || c->speaking || c->busy_update || c->next_send_ms > now ||
-		    c->live.in_flight || c->live.n_react || c->live.react_flight) {
+		    c->steer_task || c->live.in_flight || c->live.n_react || c->live.react_flight) {
 			p = &c->next;
 			continue;
 		}
@@ -898,6 +899,12 @@ static void drain_send(struct telegram *t)
 void telegram_set_reminders(struct telegram *t, struct reminders *r)
 {
 	t->reminders = r;
+}
+
+void telegram_set_tasks(struct telegram *t, struct tasks *ts)
+{
+	if (t)
+		t->tasks = ts;
 }
 
 void telegram_set_tools(struct telegram *t, struct tools *tools)

@@ -59,6 +59,9 @@ void telegram_set_tools(struct telegram *t, struct tools *tools);
 void telegram_propose(struct telegram *t, int64_t chat_id, const char *id, const char *markdown);
 /* /jobs lists and changes the chat's reminders in r (borrowed; NULL = off). */
 void telegram_set_reminders(struct telegram *t, struct reminders *r);
+struct tasks;
+/* /bg and /tasks start, list, stop and steer background tasks in ts (borrowed; NULL = off). */
+void telegram_set_tasks(struct telegram *t, struct tasks *ts);
 void telegram_destroy(struct telegram *t);
 
 /* False when no poll has succeeded for longer than twice telegram.poll_timeout_s, and at

@@ -102,11 +102,12 @@ struct chat {
 	bool waiting;	     /* the row waits for the lock (logged once) */
 	/* The per-chat rate budget: no send, edit, typing or reaction before this (monotonic). */
 	int64_t next_send_ms;
-	int64_t thread;	  /* the busy row's topic, 0 = none */
-	int64_t msg_id;	  /* the busy row's message (reactions) */
-	struct live live; /* the busy row's turn as Telegram shows it while it runs */
-	char *markup;	  /* a command's reply keyboard (set by the handler, sent with it) */
-	char *untrusted;  /* the busy row's tg_inbox_row.untrusted, NULL = trusted */
+	int64_t thread;	    /* the busy row's topic, 0 = none */
+	int64_t msg_id;	    /* the busy row's message (reactions) */
+	struct live live;   /* the busy row's turn as Telegram shows it while it runs */
+	char *markup;	    /* a command's reply keyboard (set by the handler, sent with it) */
+	char *untrusted;    /* the busy row's tg_inbox_row.untrusted, NULL = trusted */
+	int64_t steer_task; /* Steer was pressed: the next message goes to this task (tg_tasks) */
 };
 
 struct answer {
@@ -155,6 +156,7 @@ struct telegram {
 	bool no_drafts;		     /* sendMessageDraft is unknown here: edits instead */
 	struct tools *tools;	     /* approvals and ask_user answer here (telegram_set_tools) */
 	struct reminders *reminders; /* /jobs (telegram_set_reminders), NULL = off */
+	struct tasks *tasks;	     /* /bg, /tasks (telegram_set_tasks), NULL = off */
 	const struct telegram_buttons *buttons; /* "a:" presses and tags, NULL = none */
 	void *buttons_arg;
 	struct question *questions; /* asked, not closed */
@@ -281,6 +283,19 @@ int tg_outbox_markdown(struct telegram *t, int64_t chat_id, const char *markdown
 void tg_on_sent(struct telegram *t, const struct answer *a, void *arg);
 /* The sender's timer callback (arg: the telegram). */
 void tg_on_send_event(evutil_socket_t fd, short what, void *arg);
+/* ---- tg_tasks.c ---- */
+
+/* At intake, inside the batch's transaction: /bg TEXT, /tasks, and the message that answers
+ * a Steer press act at once (a running turn does not hold them up). True when text was one
+ * of them and is answered. */
+bool tg_tasks_intake(struct telegram *t, int64_t chat_id, int64_t thread, const char *text,
+		     const char *untrusted);
+/* A press on /tasks' buttons ("t:s:<id>" Stop, "t:g:<id>" Steer). */
+void tg_tasks_press(struct telegram *t, const char *query_id, const char *data, int64_t chat_id,
+		    int64_t thread);
+/* Answers a callback query (text may be NULL). */
+void tg_answer_callback(struct telegram *t, const char *query_id, const char *text);
+
 /* Parses "telegram:<chat>[:<thread>]" (tg_source_of); 0 or -EINVAL. */
 int tg_parse_source(const char *source, int64_t *chat_id, int64_t *thread);
 

@@ -358,6 +358,12 @@ static void jobs_cmd(struct chat *c, const char *name, const char *arg, struct b
 	tg_jobs_text(c->t, source, out, &c->markup);
 }
 
+/* /bg and /tasks act at intake (tg_tasks.c); they reach the queue only when tasks are off. */
+static void tasks_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
+{
+	buf_puts(out, "Background tasks are not available here.");
+}
+
 /* Allowed users only: only their messages reach a chat's inbox. */
 static void decide_cmd(struct chat *c, const char *name, const char *arg, struct buf *out)
 {
@@ -390,6 +396,9 @@ static const struct tg_command {
 	{"lane", "NAME", "show the conversation's lane, or raise it", IN_HELP | IF_LANES, lane_cmd},
 	{"jobs", NULL, "reminders and scheduled jobs, to pause or delete", IN_HELP | IN_MENU,
 	 jobs_cmd},
+	{"bg", NULL, "run what follows as a background task; the chat stays free",
+	 IN_HELP | IN_MENU, tasks_cmd},
+	{"tasks", NULL, "background tasks, to stop or steer", IN_HELP | IN_MENU, tasks_cmd},
 	{"help", NULL, "what I can do", IN_MENU, help_cmd},
 	{"approve", "ID", NULL, IN_HELP, decide_cmd},
 	{"reject", "ID", "decide a held memory change", IN_HELP, decide_cmd},

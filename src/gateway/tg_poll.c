@@ -220,6 +220,12 @@ static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t u
 	else if (quoted &&
 		 !written_by_us(t->cfg, cJSON_GetObjectItemCaseSensitive(msg, "reply_to_message")))
 		untrusted = "a reply quoting someone else's message";
+	if (!media && cJSON_IsString(text) &&
+	    tg_tasks_intake(t, chat_id, topic_of(msg), body, untrusted)) {
+		free(quoted);
+		metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
+		return;
+	}
 	tg_inbox_insert(ins, update_id, chat_id, user_id, quoted ? quoted : body, kind, media,
 			topic_of(msg), cJSON_IsNumber(mid) ? (int64_t)mid->valuedouble : 0,
 			untrusted);

@@ -5,6 +5,7 @@
  * telegram_set_buttons. It does not send itself: messages go through tg_outbox.c.
  */
 #include "gateway/telegram_int.h"
+#include "agent/task_store.h"
 #include "gateway/reminders.h"
 #include "net/daemon.h"
 #include "core/metrics.h"
@@ -48,8 +49,8 @@ void tg_question_free(struct question *q)
 	free(q);
 }
 
-/* The chat a question of source goes to: the chat itself, a cron job's or hook's deliver
- * chat, else telegram.admin_chat. 0 = none. */
+/* The chat a question of source goes to: the chat itself, a task's origin chat (its row in
+ * the journal), a cron job's or hook's deliver chat, else telegram.admin_chat. 0 = none. */
 static int64_t question_chat(const struct telegram *t, const char *source, int64_t *thread)
 {
 	const struct config *cfg = t->cfg;
@@ -58,6 +59,15 @@ static int64_t question_chat(const struct telegram *t, const char *source, int64
 	*thread = 0;
 	if (tg_parse_source(source, &chat, thread) == 0)
 		return chat;
+	if (strncmp(source, "task:", 5) == 0) {
+		struct task_row r;
+
+		if (task_store_get(t->d->store, strtoll(source + 5, NULL, 10), &r) == 0) {
+			chat = r.chat_id;
+			*thread = r.thread_id;
+			task_row_finish(&r);
+		}
+	}
 	for (size_t i = 0; i < cfg->n_cron_jobs && strncmp(source, "cron:", 5) == 0; i++)
 		if (strcmp(cfg->cron_jobs[i].name, source + 5) == 0)
 			chat = cfg->cron_jobs[i].deliver.telegram_chat_id;
@@ -421,6 +431,13 @@ void tg_on_callback(struct telegram *t, const cJSON *cq)
 			      (int64_t)mid->valuedouble);
 		return;
 	}
+	if (cJSON_IsString(data) && strncmp(data->valuestring, "t:", 2) == 0 && chat_id) {
+		const cJSON *th = cJSON_GetObjectItemCaseSensitive(msg, "message_thread_id");
+
+		tg_tasks_press(t, qid->valuestring, data->valuestring, chat_id,
+			       cJSON_IsNumber(th) ? (int64_t)th->valuedouble : 0);
+		return;
+	}
 	if (cJSON_IsString(data) && strncmp(data->valuestring, "p:", 2) == 0) {
 		on_proposal_press(t, qid->valuestring, data->valuestring, chat_id,
 				  cJSON_IsNumber(mid) ? (int64_t)mid->valuedouble : 0,
@@ -450,6 +467,11 @@ void telegram_set_buttons(struct telegram *t, const struct telegram_buttons *b, 
 		return;
 	t->buttons = b;
 	t->buttons_arg = arg;
+}
+
+void tg_answer_callback(struct telegram *t, const char *query_id, const char *text)
+{
+	answer_callback(t, query_id, text);
 }
 
 void telegram_answer_press(struct telegram *t, const char *query_id, const char *text)

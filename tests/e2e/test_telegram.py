@@ -191,6 +191,8 @@ HELP = ("I am your hermetic assistant. Write to me in plain words.\n"
         "/context - what the next request holds, and the prompt cache\n"
         "/resume - close the bleed breaker so model calls flow again\n"
         "/jobs - reminders and scheduled jobs, to pause or delete\n"
+        "/bg - run what follows as a background task; the chat stays free\n"
+        "/tasks - background tasks, to stop or steer\n"
         "/approve ID, /reject ID - decide a held memory change")
 
 
@@ -209,7 +211,8 @@ def test_commands_and_non_text(bot, tg, fake):
     assert sent[0] == HELP
     # The menu and /help come from one table: every menu entry is a /help line in its words.
     assert [c["command"] for c in tg.commands] == [
-        "new", "stop", "usage", "model", "status", "context", "resume", "jobs", "help"]
+        "new", "stop", "usage", "model", "status", "context", "resume", "jobs", "bg", "tasks",
+        "help"]
     for c in tg.commands:
         if c["command"] != "help":
             line = f"/{c['command']} - {c['description'][0].lower()}{c['description'][1:]}"
