@@ -22,17 +22,18 @@ import sys
 # Low to high. A layer may include its own folder and the layers listed for it, nothing else;
 # src/main.c ("main") may include every layer. Why each module sits where it does: the README.md
 # of its folder and docs/INTERNALS.md.
-ORDER = ["core", "net", "sandbox", "router", "mcp", "tools", "agent", "gateway", "cli"]
+ORDER = ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "gateway", "cli"]
 LAYERS = {
     "core": [],
     "net": ["core"],
     "sandbox": ["core", "net"],
+    "skills": ["core"],
     "router": ["core", "net", "sandbox"],
     "mcp": ["core", "net", "sandbox"],
-    "tools": ["core", "net", "sandbox", "mcp"],
-    "agent": ["core", "net", "sandbox", "router", "mcp", "tools"],
-    "gateway": ["core", "net", "sandbox", "router", "mcp", "tools", "agent"],
-    "cli": ["core", "net", "sandbox", "router", "mcp", "tools", "agent", "gateway"],
+    "tools": ["core", "net", "sandbox", "skills", "mcp"],
+    "agent": ["core", "net", "sandbox", "skills", "router", "mcp", "tools"],
+    "gateway": ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent"],
+    "cli": ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "gateway"],
     "main": ORDER,
 }
 # Edges allowed against the table, each with the reason: (file, included header) -> why.

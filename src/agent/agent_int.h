@@ -97,7 +97,8 @@ struct agent_turn {
 	int64_t asking_since_ms, deadline_ms;
 	int64_t started_ms, last_ms; /* the session's start and its last message (wall clock) */
 	bool timeout_held;
-	bool tainted, web_any; /* trust: see agent_session.c */
+	bool tainted, web_any;	    /* trust: see agent_session.c */
+	struct tools_review review; /* a skill of the turn asks for review (tools.h) */
 	char *fail_text;
 	char *stored_answer;	  /* a continued turn whose answer was already stored */
 	struct agent_part *parts; /* copies; they go with the message marked parts */

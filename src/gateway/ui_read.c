@@ -23,7 +23,7 @@
 #include "gateway/reminders.h"
 #include "net/httpd.h"
 #include "router/spend.h"
-#include "tools/skill_set.h"
+#include "skills/skill_set.h"
 #include "tools/tools.h"
 
 #include <cjson/cJSON.h>

@@ -41,6 +41,7 @@ struct tool_req {
 	void *llm_arg;
 	void (*notice)(const char *text, void *arg);
 	void *notice_arg;
+	struct tools_review *review; /* the turn's (tools_ctx), NULL when none */
 };
 
 /* Asynchronous tools report here exactly once, from the loop (never inside start()). */

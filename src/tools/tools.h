@@ -63,6 +63,14 @@ struct tools_scope {
 };
 
 /* Who is calling, for the trust rules (docs/security.md, "Trust"). Borrowed during tools_call. */
+/* A turn's skill review (SKILL.md `workflow: review:`, issue 43): skill_view of a skill whose
+ * workflow asks for review names it here, and from then on an outbound action of the turn
+ * (send_file, send_voice, an MCP tool that is not read-only) needs the owner's approval, as
+ * if approvals: named it, from any source approvals asks for. Owned by the turn. */
+struct tools_review {
+	char skill[68]; /* "" = no skill of the turn asks for review */
+};
+
 struct tools_ctx {
 	const char *session_id; /* "" when none */
 	const char *source;	/* "telegram:42", "cron:daily", "cli", ...; "" when none */
@@ -85,6 +93,8 @@ struct tools_ctx {
 	void *notice_arg;
 	/* NULL, or the only tools this call may be (tools_in_scope): another is a tool error. */
 	const struct tools_scope *scope;
+	/* NULL, or the turn's review state (borrowed, written by skill_view; see above). */
+	struct tools_review *review;
 };
 
 /* Told that proposal id awaits the human (text: what to approve and how, Markdown) for a
