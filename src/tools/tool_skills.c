@@ -27,6 +27,7 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/safeio.h"
+#include "skills/skill_hist.h"
 #include "skills/skill_md.h"
 #include "skills/skill_rank.h"
 #include "skills/skill_set.h"
@@ -463,6 +464,7 @@ struct manage {
 	const char *old_text;
 	const char *new_text;
 	const char *version; /* the owner's edit: the SKILL.md it was shown; NULL: the agent */
+	const char *by;	     /* who changes it, for the skill's history: NULL = "agent" */
 	struct skill_set set;
 	const struct skill *sk; /* the skill called name, or NULL */
 	size_t n_same;		/* skills called name */
@@ -495,11 +497,20 @@ static int validate(const struct manage *m, const char *text, size_t len, struct
 static int write_skill(const struct manage *m, const char *text, size_t len, const char *done,
 		       struct buf *out)
 {
-	int rc, home_fd = safeio_open_home(m->cfg->home);
+	int rc, hrc = 0, home_fd = safeio_open_home(m->cfg->home);
 
+	/* An edit by hand since the last version is a version of its own ("file"). */
+	if (home_fd >= 0)
+		hrc = skill_hist_record(home_fd, m->name, m->rel_dir, "file", NULL);
 	rc = home_fd < 0 ? home_fd : safeio_mkdirs_at(home_fd, m->rel_dir, 0700);
 	if (rc == 0)
 		rc = safeio_write_atomic_at(home_fd, m->rel_file, text, len, 0600);
+	if (rc == 0 && hrc == 0)
+		hrc = skill_hist_record(home_fd, m->name, m->rel_dir, m->by ? m->by : "agent",
+					NULL);
+	if (hrc < 0)
+		log_warn("skills: cannot record a version of %s: %s", m->name,
+			 safeio_strerror(hrc));
 	if (home_fd >= 0)
 		close(home_fd);
 	if (rc < 0) {
@@ -774,6 +785,7 @@ int tools_skill_edit(const struct config *cfg, enum tools_skill_edit what, const
 		[TOOLS_SKILL_CREATE] = act_create,
 		[TOOLS_SKILL_REPLACE] = act_replace,
 		[TOOLS_SKILL_DELETE] = act_delete,
+		[TOOLS_SKILL_REVERT] = act_replace,
 	};
 	struct manage m = {
 		.cfg = cfg,
@@ -783,6 +795,7 @@ int tools_skill_edit(const struct config *cfg, enum tools_skill_edit what, const
 		.version = what == TOOLS_SKILL_CREATE ? NULL
 			   : version		      ? version
 						      : "",
+		.by = what == TOOLS_SKILL_REVERT ? "revert" : "cockpit",
 	};
 	int rc;
 
@@ -796,9 +809,10 @@ int tools_skill_edit(const struct config *cfg, enum tools_skill_edit what, const
 		tools_edit_version(text, strlen(text), new_version);
 	if (rc == 0)
 		log_info("skills: %s %s by the owner",
-			 what == TOOLS_SKILL_CREATE    ? "created"
-			 : what == TOOLS_SKILL_REPLACE ? "replaced"
-						       : "deleted",
+			 what == TOOLS_SKILL_CREATE   ? "created"
+			 : what == TOOLS_SKILL_DELETE ? "deleted"
+			 : what == TOOLS_SKILL_REVERT ? "reverted"
+						      : "replaced",
 			 m.name);
 	return rc;
 }

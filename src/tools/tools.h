@@ -280,8 +280,10 @@ enum tools_skill_edit {
 	TOOLS_SKILL_CREATE,  /* as skill_manage create: text is the whole SKILL.md */
 	TOOLS_SKILL_REPLACE, /* the whole SKILL.md of an agent-owned skill replaced by text */
 	TOOLS_SKILL_DELETE,  /* as skill_manage delete */
+	TOOLS_SKILL_REVERT,  /* REPLACE with text an earlier version (`hermetic skill revert`) */
 };
-/* skill_manage's checks and writes for the owner: the name rule, SKILL.md's size and front
+/* skill_manage's checks and writes for the owner (each write a version in the skill's history,
+ * skills/skill_hist.h, made by "cockpit" or "revert"): the name rule, SKILL.md's size and front
  * matter (its name equal to name), only home/skills written, never through a symlink.
  * version (REPLACE, DELETE; NULL for CREATE) must be the SKILL.md's now. Returns 0 with the
  * tool's answer in out and the new version in new_version ("" after a delete), or -EINVAL
