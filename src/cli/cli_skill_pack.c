@@ -17,6 +17,7 @@
 #include "cli/cli_skill.h"
 #include "cli/cli_skill_int.h"
 #include "core/config.h"
+#include "core/fileio.h"
 #include "core/safeio.h"
 #include "core/util.h"
 #include "skills/skill_hist.h"
@@ -526,6 +527,7 @@ int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, 
 		return 2;
 	if (load_source(w[0], o->sha256, &s) < 0)
 		return 1;
+	fileio_mkdirs(cfg->home, 0700); /* a new home: the first thing in it is this skill */
 	home_fd = safeio_open_home(cfg->home);
 	rc = home_fd < 0 ? home_fd : lock_load(home_fd, &l);
 	if (rc < 0) {

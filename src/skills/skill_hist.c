@@ -408,12 +408,12 @@ static char *ops_of(const struct lines *a, const struct lines *b, size_t *n_ops)
 			ops[k++] = ' ';
 			i++;
 			j++;
-		} else if (j < b->n && (i == a->n || t[i * w + j + 1] >= t[(i + 1) * w + j])) {
-			ops[k++] = '+';
-			j++;
-		} else {
+		} else if (i < a->n && (j == b->n || t[(i + 1) * w + j] >= t[i * w + j + 1])) {
 			ops[k++] = '-';
 			i++;
+		} else {
+			ops[k++] = '+';
+			j++;
 		}
 	}
 	free(t);
