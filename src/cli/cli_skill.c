@@ -233,6 +233,7 @@ static const struct {
 	{"install", cli_skill_install},
 	{"approve", cli_skill_approve},
 	{"update", cli_skill_update},
+	{"test", cli_skill_test},
 };
 
 int cli_skill(const struct config *cfg, const struct cli_skill_opts *o, char **words, int n)

@@ -4,8 +4,14 @@
 
 #include <stdio.h>
 
+struct buf;
 struct config;
 struct cli_skill_opts;
+struct skill_pack;
+
+/* The files of the skill folder dir into p (regular files, 3 levels, dot entries skipped; a
+ * symlink or the caps of skills/skill_pack.h refuse it with the reason in err). */
+int cli_skill_read_folder(const char *dir, struct skill_pack *p, struct buf *err);
 
 /* The home skill name's folder below home (*rel_dir, a new string) and home's descriptor
  * (*home_fd, to close). Returns 0, or a negative errno after printing why (no such skill, an
@@ -25,6 +31,8 @@ int cli_skill_show_quarantined(const struct config *cfg, const char *name);
 int cli_skill_pack(const struct config *cfg, const struct cli_skill_opts *o, char **w, int n);
 int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, char **w, int n);
 int cli_skill_approve(const struct config *cfg, const struct cli_skill_opts *o, char **w, int n);
+/* hermetic skill test NAME [--model GROUP] [--record|--replay] (cli_skill_test.c). */
+int cli_skill_test(const struct config *cfg, const struct cli_skill_opts *o, char **w, int n);
 int cli_skill_update(const struct config *cfg, const struct cli_skill_opts *o, char **w, int n);
 
 #endif

@@ -231,6 +231,13 @@ static int read_folder(const char *dir, const char *rel, int depth, struct skill
 	return rc;
 }
 
+int cli_skill_read_folder(const char *dir, struct skill_pack *p, struct buf *err)
+{
+	size_t total = 0;
+
+	return read_folder(dir, "", 0, p, &total, err);
+}
+
 static const struct skill_pack_file *pack_file(const struct skill_pack *p, const char *path)
 {
 	for (size_t i = 0; i < p->n; i++)

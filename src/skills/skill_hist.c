@@ -162,7 +162,10 @@ static size_t fields(char *line, char **f, size_t max)
 	return n;
 }
 
-static void parse_log(char *text, struct skill_hist *h)
+/* One pass over the log's lines: the versions (tests = false), or the test results of the
+ * versions already read (tests = true), so a test noted before its version was recorded
+ * still finds it. text is cut up in place. */
+static void parse_lines(char *text, struct skill_hist *h, bool tests)
 {
 	char *line = text, *nl, *f[5];
 	int64_t v;
@@ -172,7 +175,7 @@ static void parse_log(char *text, struct skill_hist *h)
 		if (nl)
 			*nl = '\0';
 		size_t n = fields(line, f, 5);
-		if (n == 5 && strcmp(f[0], "version") == 0 &&
+		if (!tests && n == 5 && strcmp(f[0], "version") == 0 &&
 		    parse_i64(f[1], 1, INT32_MAX, &v) == 0 && strlen(f[2]) == 64) {
 			struct skill_version *sv;
 
@@ -183,7 +186,7 @@ static void parse_log(char *text, struct skill_hist *h)
 			snprintf(sv->hash, sizeof(sv->hash), "%s", f[2]);
 			sv->ts_ms = parse_i64(f[3], 0, INT64_MAX, &v) == 0 ? v : 0;
 			snprintf(sv->by, sizeof(sv->by), "%s", f[4]);
-		} else if (n == 4 && strcmp(f[0], "test") == 0) {
+		} else if (tests && n == 4 && strcmp(f[0], "test") == 0) {
 			for (size_t i = 0; i < h->n; i++)
 				if (strcmp(h->v[i].hash, f[1]) == 0) {
 					snprintf(h->v[i].test, sizeof(h->v[i].test), "%s", f[3]);
@@ -192,6 +195,17 @@ static void parse_log(char *text, struct skill_hist *h)
 				}
 		}
 	}
+}
+
+static void parse_log(const char *text, struct skill_hist *h)
+{
+	char *copy = xstrdup(text);
+
+	parse_lines(copy, h, false);
+	free(copy);
+	copy = xstrdup(text);
+	parse_lines(copy, h, true);
+	free(copy);
 }
 
 static int read_log(int home_fd, const char *name, struct buf *text)
@@ -231,12 +245,11 @@ int skill_hist_text(int home_fd, const char *name, int n, struct buf *out)
 static void prune(int home_fd, const char *name, struct buf *log)
 {
 	struct skill_hist h = {0};
-	char *copy = xstrndup(log->data, log->len), *dir, *p;
+	char *dir, *p;
 	size_t drop;
 	int dfd;
 
-	parse_log(copy, &h);
-	free(copy);
+	parse_log(buf_str(log), &h);
 	if (h.n <= SKILL_HIST_KEEP) {
 		skill_hist_finish(&h);
 		return;

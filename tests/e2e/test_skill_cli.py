@@ -237,3 +237,105 @@ def test_install_from_a_hub_folder_refuses_symlinks(agent, tmp_path):
     (evil / "key").symlink_to("/etc/passwd")
     r = skill(agent, "install", str(evil))
     assert r.returncode == 1 and "is a symlink" in r.stderr
+
+
+CASES = """- name: owners
+  input: "notes: Ann writes the report"
+  contains: [Ann]
+  tool_called: skill_view
+  tool_not_called: [send_file]
+  max_input_tokens: 100000
+  max_cost_usd: 0.01
+  judge: names Ann as the owner and invents no due date
+- name: no-dates
+  input: "Make the task list."
+  files: [notes.txt]
+  not_contains: ["due"]
+  regex: "^- Bob"
+"""
+
+
+def make_tested_skill(agent, cases=CASES):
+    d = make_skill(agent)
+    (d / "tests" / "basic.yaml").write_text(cases)
+    (d / "tests" / "notes.txt").write_text("Bob calls the client.\n")
+    return d
+
+
+def script_cases(fake):
+    """The model's side of the two cases: a skill_view then the list, and the judge's PASS;
+    then a memory write and the list."""
+    fake.script_for("test/free",
+                    tool_calls(("c1", "skill_view", json.dumps({"name": "minutes"})), cost=0.001),
+                    text("- Ann: write the report", cost=0.002),
+                    text("PASS: Ann is the owner, no date given.", cost=0.0005),
+                    tool_calls(("c2", "memory", json.dumps(
+                        {"action": "add", "target": "memory", "content": "Bob owns calls."})),
+                        cost=0.001),
+                    text("- Bob: call the client", cost=0.002))
+
+
+def test_skill_tests_record_then_replay_without_a_model(agent, fake):
+    d = make_tested_skill(agent)
+    script_cases(fake)
+    r = skill(agent, "test", "minutes", "--record")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS owners" in r.stdout and "PASS no-dates" in r.stdout
+    assert "judge: PASS: Ann is the owner" in r.stdout
+    assert "minutes: 2/2 passed" in r.stdout and "(recorded, model free)" in r.stdout
+    assert "$0.006500" in r.stdout  # 0.001 + 0.002 + 0.0005 (judge) + 0.001 + 0.002
+    assert len(fake.chat_requests) == 5
+    # the case's file is part of its input; the skill is offered; the judge sees the answer
+    second = json.dumps(messages(fake.chat_requests[3]))
+    assert "--- notes.txt ---" in second and "Bob calls the client." in second
+    assert "minutes" in messages(fake.chat_requests[0])[0]["content"]
+    assert "- Ann: write the report" in json.dumps(messages(fake.chat_requests[2]))
+    # a scratch home: the memory write and the sessions did not touch the owner's home
+    assert not (agent.home / "memories").exists()
+    assert not (agent.home / "state.db").exists()
+    rec = json.loads((d / "tests" / "recorded.json").read_text())
+    assert rec["owners"]["tools"] == ["skill_view"] and rec["owners"]["judge_grade"] == "pass"
+    assert rec["no-dates"]["tools"] == ["memory"]
+
+    r = skill(agent, "test", "minutes", "--replay")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "minutes: 2/2 passed" in r.stdout and "(replay" in r.stdout
+    assert len(fake.chat_requests) == 5  # no model call
+    hist = skill(agent, "history", "minutes").stdout
+    assert "tests: 2/2 passed" in hist, hist
+
+    # a stricter check fails against the same recording, deterministically, with the reason
+    (d / "tests" / "basic.yaml").write_text(CASES.replace("contains: [Ann]",
+                                                          "contains: [Ann, Friday]"))
+    for _ in range(2):
+        r = skill(agent, "test", "minutes", "--replay")
+        assert r.returncode == 1
+        assert "FAIL owners" in r.stdout and 'does not contain "Friday"' in r.stdout
+        assert "minutes: 1/2 passed" in r.stdout
+    # a changed rubric needs a new recording of the judge
+    (d / "tests" / "basic.yaml").write_text(CASES.replace("names Ann", "names Ann clearly"))
+    r = skill(agent, "test", "minutes", "--replay")
+    assert r.returncode == 1 and "rubric changed" in r.stdout
+
+
+def test_a_live_run_grades_tools_and_a_failing_judge(agent, fake):
+    make_tested_skill(agent)
+    fake.script_for("test/free",
+                    tool_calls(("c1", "send_file", json.dumps({"path": "x.txt"}))),
+                    text("- Ann: write the report by Friday"),
+                    text("FAIL: it invents a due date."),
+                    text("- Bob: call the client, due Monday"))
+    r = skill(agent, "test", "minutes")
+    assert r.returncode == 1
+    assert "skill_view was not called" in r.stdout and "send_file was called" in r.stdout
+    assert "the judge graded it fail" in r.stdout
+    assert 'the answer contains "due"' in r.stdout
+    assert "minutes: 0/2 passed" in r.stdout and "(live, model free)" in r.stdout
+    assert not (agent.home / "skills" / "minutes" / "tests" / "recorded.json").exists()
+
+
+def test_a_bad_tests_file_names_file_line_and_column(agent):
+    make_tested_skill(agent, "- name: a\n  input: hi\n  contians: [x]\n")
+    r = skill(agent, "test", "minutes", "--replay")
+    assert r.returncode == 1
+    assert "/skills/minutes/tests/basic.yaml:3:3: contians: unknown or repeated key" in r.stderr
