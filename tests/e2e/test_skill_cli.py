@@ -280,6 +280,7 @@ def test_skill_tests_record_then_replay_without_a_model(agent, fake):
     script_cases(fake)
     r = skill(agent, "test", "minutes", "--record")
     assert r.returncode == 0, r.stdout + r.stderr
+    print(r.stdout)  # docs/agent.md quotes this run's tokens and cost
     assert "PASS owners" in r.stdout and "PASS no-dates" in r.stdout
     assert "judge: PASS: Ann is the owner" in r.stdout
     assert "minutes: 2/2 passed" in r.stdout and "(recorded, model free)" in r.stdout
