@@ -271,15 +271,31 @@ static int load_source(const char *src, const char *want_sha256, struct source *
 	struct skill_md md = {0};
 	struct buf err, bytes;
 	struct stat st;
-	char real[PATH_MAX], stated[65];
+	char real[PATH_MAX], stated[65], tmp[256] = "", *folder = NULL;
+	const char *path = src;
 	const struct skill_pack_file *f;
 	size_t total = 0;
 	int rc = 0;
 
 	memset(s, 0, sizeof(*s));
+	if (!strpbrk(src, "\t\n") && cli_skill_is_git(src)) {
+		if (want_sha256) {
+			fprintf(stderr,
+				"install refused: --sha256 checks a pack file; %s is a git "
+				"repository\n",
+				src);
+			return -EINVAL;
+		}
+		rc = cli_skill_git_fetch(src, tmp, sizeof(tmp), &folder);
+		if (rc < 0) {
+			cli_skill_git_cleanup(tmp);
+			return rc;
+		}
+		path = folder;
+	}
 	buf_init(&err, 0);
 	buf_init(&bytes, 0);
-	if (strpbrk(src, "\t\n") || !realpath(src, real) || stat(real, &st) < 0) {
+	if (strpbrk(src, "\t\n") || !realpath(path, real) || stat(real, &st) < 0) {
 		buf_printf(&err, "cannot find %s", src);
 		rc = -ENOENT;
 	} else if (S_ISDIR(st.st_mode)) {
@@ -327,9 +343,11 @@ static int load_source(const char *src, const char *want_sha256, struct source *
 	if (rc == 0 && !s->hash[0])
 		skill_pack_content_hash(&s->p, s->hash);
 	if (rc == 0)
-		s->where = xstrdup(real);
+		s->where = xstrdup(folder ? src : real); /* a repository is fetched again */
 	else
 		fprintf(stderr, "install refused: %s: %s\n", src, buf_str(&err));
+	cli_skill_git_cleanup(tmp);
+	free(folder);
 	skill_md_finish(&md);
 	buf_finish(&bytes);
 	buf_finish(&err);

@@ -340,3 +340,36 @@ def test_a_bad_tests_file_names_file_line_and_column(agent):
     r = skill(agent, "test", "minutes", "--replay")
     assert r.returncode == 1
     assert "/skills/minutes/tests/basic.yaml:3:3: contians: unknown or repeated key" in r.stderr
+
+
+def test_install_from_a_git_repository_in_the_hub_layout(agent, tmp_path):
+    import shutil
+    import subprocess
+    if not shutil.which("git"):
+        import pytest
+        pytest.skip("git is not installed")
+    repo = tmp_path / "hub"
+    skill_dir = repo / "skills" / "notes" / "minutes"
+    skill_dir.mkdir(parents=True)
+    (skill_dir / "SKILL.md").write_text(SKILL)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
+    for cmd in (["init", "-q"], ["add", "."],
+                ["-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "one"]):
+        subprocess.run(["git", *cmd], cwd=repo, env=env, check=True)
+    url = f"file://{repo}#skills/notes/minutes"
+    r = skill(agent, "install", url)
+    assert r.returncode == 0, r.stderr
+    assert "QUARANTINED" in r.stdout
+    q = agent.home / "skills" / ".quarantine" / "minutes"
+    assert (q / "SKILL.md").read_text() == SKILL and not (q / ".git").exists()
+    assert f"\t{url}\n" in (agent.home / "skills.lock").read_text()
+    # the repository moves on: update fetches the locked URL again and shows the change
+    (skill_dir / "SKILL.md").write_text(SKILL + "3. Check the owners.\n")
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qam", "two"],
+                   cwd=repo, env=env, check=True)
+    r = skill(agent, "update", "minutes", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert "+3. Check the owners." in r.stdout
+    assert "Check the owners" in (q / "SKILL.md").read_text()
+    r = skill(agent, "install", f"file://{repo}#../../etc")
+    assert r.returncode == 1 and "must stay inside the repository" in r.stderr
