@@ -5,7 +5,8 @@
  * CRC-32 and length trailer. The reader walks the same structures with every length checked
  * against what is left of the input before use. Rejected: linking zlib (the static build has
  * none, and a pack of a few text files gains little from compression) and libarchive (a large
- * dependency whose job here is a few hundred lines that can be read and fuzzed whole).
+ * dependency whose job here is a few hundred lines that can be read and fuzzed whole). The
+ * reader inflates every deflate block type, so packs made by `tar czf` install too.
  */
 #include "skills/skill_pack.h"
 #include "core/util.h"
@@ -176,11 +177,259 @@ static uint32_t get_le32(const unsigned char *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* ---- inflate (RFC 1951) ----------------------------------------------------------------
+ * Canonical Huffman codes decoded bit by bit from per-length counts: slower than table
+ * lookups, but a few dozen lines with every index checked, and packs are small. The output is
+ * the capped buf, so a bomb stops at ARCHIVE_MAX. */
+
+#define MAX_BITS 15
+
+struct bits {
+	const unsigned char *in;
+	size_t len, pos;
+	uint32_t buf;
+	int cnt;
+	bool short_input;
+};
+
+static int need(struct bits *b, int n, uint32_t *v)
+{
+	while (b->cnt < n) {
+		if (b->pos == b->len) {
+			b->short_input = true;
+			return -EINVAL;
+		}
+		b->buf |= (uint32_t)b->in[b->pos++] << b->cnt;
+		b->cnt += 8;
+	}
+	*v = n ? b->buf & ((1u << n) - 1) : 0;
+	b->buf = n == 32 ? 0 : b->buf >> n;
+	b->cnt -= n;
+	return 0;
+}
+
+struct huff {
+	uint16_t count[MAX_BITS + 1]; /* codes of each length */
+	uint16_t symbol[320];	      /* symbols in canonical order */
+};
+
+/* Builds h from n code lengths; -EINVAL when over-subscribed (an incomplete code is allowed:
+ * RFC 1951 permits one distance code). */
+static int build(struct huff *h, const unsigned char *lengths, int n)
+{
+	uint16_t offs[MAX_BITS + 2];
+	int left = 1;
+
+	memset(h->count, 0, sizeof(h->count));
+	for (int s = 0; s < n; s++)
+		h->count[lengths[s]]++;
+	for (int l = 1; l <= MAX_BITS; l++) {
+		left = left * 2 - h->count[l];
+		if (left < 0)
+			return -EINVAL;
+	}
+	offs[1] = 0;
+	for (int l = 1; l <= MAX_BITS; l++)
+		offs[l + 1] = (uint16_t)(offs[l] + h->count[l]);
+	for (int s = 0; s < n; s++)
+		if (lengths[s])
+			h->symbol[offs[lengths[s]]++] = (uint16_t)s;
+	return 0;
+}
+
+static int decode(struct bits *b, const struct huff *h)
+{
+	int code = 0, first = 0, index = 0;
+	uint32_t bit;
+
+	for (int l = 1; l <= MAX_BITS; l++) {
+		if (need(b, 1, &bit) < 0)
+			return -EINVAL;
+		code |= (int)bit;
+		if (code - first < h->count[l])
+			return h->symbol[index + code - first];
+		index += h->count[l];
+		first = (first + h->count[l]) << 1;
+		code <<= 1;
+	}
+	return -EINVAL;
+}
+
+static int codes(struct bits *b, struct buf *out, const struct huff *lit, const struct huff *dist)
+{
+	static const uint16_t len_base[29] = {3,  4,  5,  6,   7,   8,	 9,   10,  11, 13,
+					      15, 17, 19, 23,  27,  31,	 35,  43,  51, 59,
+					      67, 83, 99, 115, 131, 163, 195, 227, 258};
+	static const uint8_t len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+					      2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+	static const uint16_t dist_base[30] = {1,    2,	   3,	 4,	5,     7,    9,	   13,
+					       17,   25,   33,	 49,	65,    97,   129,  193,
+					       257,  385,  513,	 769,	1025,  1537, 2049, 3073,
+					       4097, 6145, 8193, 12289, 16385, 24577};
+	static const uint8_t dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2,	3,  3,	4,  4,	5,  5,	6,
+					       6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+
+	for (;;) {
+		int sym = decode(b, lit);
+		uint32_t extra;
+		size_t n, d;
+
+		if (sym < 0)
+			return -EINVAL;
+		if (sym < 256) {
+			unsigned char c = (unsigned char)sym;
+
+			if (buf_append(out, &c, 1) < 0)
+				return -E2BIG;
+			continue;
+		}
+		if (sym == 256)
+			return 0;
+		sym -= 257;
+		if (sym >= 29 || need(b, len_extra[sym], &extra) < 0)
+			return -EINVAL;
+		n = len_base[sym] + extra;
+		sym = decode(b, dist);
+		if (sym < 0 || sym >= 30 || need(b, dist_extra[sym], &extra) < 0)
+			return -EINVAL;
+		d = dist_base[sym] + extra;
+		if (d > out->len)
+			return -EINVAL;
+		while (n--) {
+			unsigned char c = (unsigned char)out->data[out->len - d];
+
+			if (buf_append(out, &c, 1) < 0)
+				return -E2BIG;
+		}
+	}
+}
+
+static int fixed(struct bits *b, struct buf *out)
+{
+	static struct huff lit, dist;
+	static bool built;
+	unsigned char l[288];
+
+	if (!built) {
+		memset(l, 8, 144);
+		memset(l + 144, 9, 112);
+		memset(l + 256, 7, 24);
+		memset(l + 280, 8, 8);
+		build(&lit, l, 288);
+		memset(l, 5, 30);
+		build(&dist, l, 30);
+		built = true;
+	}
+	return codes(b, out, &lit, &dist);
+}
+
+static int dynamic(struct bits *b, struct buf *out)
+{
+	static const uint8_t order[19] = {16, 17, 18, 0, 8,  7, 9,  6, 10, 5,
+					  11, 4,  12, 3, 13, 2, 14, 1, 15};
+	unsigned char l[320] = {0};
+	struct huff lit, dist, cl;
+	uint32_t nlit, ndist, ncl, v;
+	int i = 0;
+
+	if (need(b, 5, &nlit) < 0 || need(b, 5, &ndist) < 0 || need(b, 4, &ncl) < 0)
+		return -EINVAL;
+	nlit += 257;
+	ndist += 1;
+	ncl += 4;
+	if (nlit > 286 || ndist > 30)
+		return -EINVAL;
+	for (uint32_t k = 0; k < ncl; k++) {
+		if (need(b, 3, &v) < 0)
+			return -EINVAL;
+		l[order[k]] = (unsigned char)v;
+	}
+	if (build(&cl, l, 19) < 0)
+		return -EINVAL;
+	memset(l, 0, sizeof(l));
+	while (i < (int)(nlit + ndist)) {
+		int sym = decode(b, &cl), rep;
+		unsigned char val = 0;
+
+		if (sym < 0)
+			return -EINVAL;
+		if (sym < 16) {
+			l[i++] = (unsigned char)sym;
+			continue;
+		}
+		if (sym == 16) {
+			if (i == 0 || need(b, 2, &v) < 0)
+				return -EINVAL;
+			val = l[i - 1];
+			rep = 3 + (int)v;
+		} else if (sym == 17) {
+			if (need(b, 3, &v) < 0)
+				return -EINVAL;
+			rep = 3 + (int)v;
+		} else {
+			if (need(b, 7, &v) < 0)
+				return -EINVAL;
+			rep = 11 + (int)v;
+		}
+		if (i + rep > (int)(nlit + ndist))
+			return -EINVAL;
+		while (rep--)
+			l[i++] = val;
+	}
+	if (l[256] == 0 || build(&lit, l, (int)nlit) < 0 || build(&dist, l + nlit, (int)ndist) < 0)
+		return -EINVAL;
+	return codes(b, out, &lit, &dist);
+}
+
+/* Inflates d[*pos..len) into out; *pos ends after the last whole byte used. */
+static int inflate(const unsigned char *d, size_t len, size_t *pos, struct buf *out,
+		   struct buf *err)
+{
+	struct bits b = {.in = d, .len = len, .pos = *pos};
+	uint32_t final = 0, type, n, nn;
+	int rc = 0;
+
+	while (rc == 0 && !final) {
+		if (need(&b, 1, &final) < 0 || need(&b, 2, &type) < 0) {
+			rc = -EINVAL;
+		} else if (type == 0) {
+			b.buf = 0;
+			b.cnt = 0;
+			if (need(&b, 16, &n) < 0 || need(&b, 16, &nn) < 0) {
+				rc = -EINVAL;
+			} else if (n != (~nn & 0xffff)) {
+				buf_puts(err, "gzip: a stored block's length check fails");
+				return -EINVAL;
+			} else if (n > b.len - b.pos) {
+				b.short_input = true;
+				rc = -EINVAL;
+			} else {
+				rc = buf_append(out, b.in + b.pos, n) < 0 ? -E2BIG : 0;
+				b.pos += n;
+			}
+		} else if (type == 1) {
+			rc = fixed(&b, out);
+		} else if (type == 2) {
+			rc = dynamic(&b, out);
+		} else {
+			rc = -EINVAL;
+		}
+	}
+	if (rc == -E2BIG)
+		buf_printf(err, "the pack unpacks to more than %d MiB",
+			   (int)(ARCHIVE_MAX / (1024 * 1024)));
+	else if (rc < 0 && b.short_input)
+		buf_puts(err, "the pack ends early (truncated)");
+	else if (rc < 0)
+		buf_puts(err, "gzip: the deflate data is invalid");
+	*pos = b.pos;
+	return rc < 0 ? -EINVAL : 0;
+}
+
 /* The gzip stream data[0..len) -> its tar bytes. */
 static int gunzip(const unsigned char *d, size_t len, struct buf *tar, struct buf *err)
 {
 	size_t i = GZ_HEADER;
-	bool final = false;
 
 	if (len < GZ_HEADER + GZ_TRAILER || d[0] != 0x1f || d[1] != 0x8b || d[2] != 8) {
 		buf_puts(err, "not a gzip file (a skill pack is a .tar.gz)");
@@ -191,7 +440,7 @@ static int gunzip(const unsigned char *d, size_t len, struct buf *tar, struct bu
 		return -EINVAL;
 	}
 	if (d[3] & 4) { /* FEXTRA */
-		if (i + 2 > len || i + 2 + (d[i] | d[i + 1] << 8) > len)
+		if (i + 2 > len || i + 2 + (size_t)(d[i] | d[i + 1] << 8) > len)
 			goto short_input;
 		i += 2 + (size_t)(d[i] | d[i + 1] << 8);
 	}
@@ -203,35 +452,13 @@ static int gunzip(const unsigned char *d, size_t len, struct buf *tar, struct bu
 				goto short_input;
 			i = (size_t)(z - d) + 1;
 		}
-	if (d[3] & 2) /* FHCRC */
+	if (d[3] & 2) { /* FHCRC */
+		if (i + 2 > len)
+			goto short_input;
 		i += 2;
-	while (!final) {
-		size_t n;
-
-		if (i + 5 > len)
-			goto short_input;
-		final = d[i] & 1;
-		if ((d[i] >> 1 & 3) != 0) {
-			buf_puts(err, "the pack is compressed (deflate); hermetic writes packs "
-				      "uncompressed and reads only those: unpack it (tar xzf) and "
-				      "install the folder");
-			return -EINVAL;
-		}
-		n = (size_t)(d[i + 1] | d[i + 2] << 8);
-		if ((size_t)(d[i + 3] | d[i + 4] << 8) != (~n & 0xffff)) {
-			buf_puts(err, "gzip: a stored block's length check fails");
-			return -EINVAL;
-		}
-		i += 5;
-		if (n > len - i)
-			goto short_input;
-		if (buf_append(tar, d + i, n) < 0) {
-			buf_printf(err, "the pack unpacks to more than %d MiB",
-				   (int)(ARCHIVE_MAX / (1024 * 1024)));
-			return -EINVAL;
-		}
-		i += n;
 	}
+	if (inflate(d, len, &i, tar, err) < 0)
+		return -EINVAL;
 	if (len - i < GZ_TRAILER)
 		goto short_input;
 	if (get_le32(d + i) != skill_pack_crc32(0, tar->data, tar->len) ||

@@ -8,12 +8,12 @@
  *   <64 hex>  tests/basic.yaml
  *
  * Pure: bytes in, bytes out, no I/O, so the reader can be fuzzed. The writer stores (deflate
- * block type 0: no compression; skills are small text); the reader takes what the writer
- * writes and refuses, with the reason, every member that could escape or flood the folder it
- * unpacks to: absolute paths, "..", empty or dot components, links, devices, a member outside
- * <name>/, over SKILL_PACK_MEMBER_MAX bytes, more than SKILL_PACK_MEMBERS_MAX members, a
- * total over SKILL_PACK_TOTAL_MAX, a bad header checksum or gzip CRC. A compressed stream
- * (made by tar czf) is refused with that reason: unpack it and install the folder.
+ * block type 0: no compression; skills are small text); the reader inflates any deflate
+ * stream (a pack made by tar czf too), and refuses, with the reason, every member that could
+ * escape or flood the folder it unpacks to: absolute paths, "..", empty or dot components,
+ * links, devices, a member outside <name>/, over SKILL_PACK_MEMBER_MAX bytes, more than
+ * SKILL_PACK_MEMBERS_MAX members, a total over SKILL_PACK_TOTAL_MAX (the inflated stream is
+ * capped as it grows), a bad header checksum or gzip CRC.
  */
 #ifndef HERMETIC_SKILL_PACK_H
 #define HERMETIC_SKILL_PACK_H

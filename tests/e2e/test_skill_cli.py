@@ -218,8 +218,27 @@ def test_tampered_and_escaping_packs_are_refused(agent, tmp_path):
         info.linkname = "/etc/passwd"
         t.addfile(info)
     refused(stored_gzip(buf.getvalue()), "is a symlink")
-    # tar czf's compressed stream: refused with what to do instead
-    refused(gzip.compress(b"x" * 2048, compresslevel=6), "unpack it (tar xzf)")
+    # a compressed stream is inflated, and what it holds is checked like any tar
+    refused(gzip.compress(b"x" * 2048, compresslevel=6), "checksum is wrong")
+    # a gzip bomb stops at the cap
+    refused(gzip.compress(b"\0" * (12 * 1024 * 1024), compresslevel=9), "more than")
+
+
+def test_a_pack_recompressed_by_tar_czf_installs(agent, tmp_path):
+    import subprocess
+    make_skill(agent)
+    path, _ = pack(agent, tmp_path)
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    subprocess.run(["tar", "xzf", str(path), "-C", str(unpacked)], check=True)
+    again = tmp_path / "again.tar.gz"
+    subprocess.run(["tar", "czf", str(again), "--format=ustar", "-C", str(unpacked), "minutes"],
+                   check=True)
+    assert again.read_bytes()[:3] == b"\x1f\x8b\x08"
+    b = other_home(agent, tmp_path)
+    r = skill(b, "install", str(again))
+    assert r.returncode == 0, r.stderr
+    assert (b.home / "skills" / ".quarantine" / "minutes" / "SKILL.md").read_text() == SKILL
 
 
 def test_install_from_a_hub_folder_refuses_symlinks(agent, tmp_path):
