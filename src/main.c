@@ -7,6 +7,7 @@
 #include "cli/cli_mcp.h"
 #include "cli/cli_audit.h"
 #include "cli/cli_proposals.h"
+#include "cli/cli_skill.h"
 #include "cli/cli_sessions.h"
 #include "cli/cli_tasks.h"
 #include "cli/cli_ui.h"
@@ -404,6 +405,53 @@ static int run_proposals(int argc, char **argv)
 				 LOG_WARN, cli_proposals);
 }
 
+/* hermetic skill SUBCOMMAND ...: skill history, revert, packs and installs (cli/cli_skill.c). */
+static int run_skill(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"sha256", required_argument, NULL, 's'},
+		{"out", required_argument, NULL, 'o'},	  {"yes", no_argument, NULL, 'y'},
+		{"model", required_argument, NULL, 'm'},  {"record", no_argument, NULL, 'R'},
+		{"replay", no_argument, NULL, 'P'},	  {NULL, 0, NULL, 0}};
+	struct cli_skill_opts o = {0};
+	const char *path = config_default_path();
+	struct config *cfg;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:o:ym:", opts, NULL)) != -1) {
+		if (c == 'm') {
+			o.model = optarg;
+		} else if (c == 'R') {
+			o.record = true;
+		} else if (c == 'P') {
+			o.replay = true;
+		} else if (c == 'c') {
+			path = optarg;
+		} else if (c == 's') {
+			o.sha256 = optarg;
+		} else if (c == 'o') {
+			o.out = optarg;
+		} else if (c == 'y') {
+			o.yes = true;
+		} else {
+			fprintf(stderr, "usage: %s\n", CLI_SKILL_USAGE);
+			return 2;
+		}
+	}
+	if (optind >= argc || (o.record && o.replay)) {
+		fprintf(stderr, "usage: %s\n", CLI_SKILL_USAGE);
+		return 2;
+	}
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	log_set_level(LOG_WARN);
+	rc = cli_skill(cfg, &o, argv + optind, argc - optind);
+	config_destroy(cfg);
+	return rc;
+}
+
 static int run_doctor(int argc, char **argv)
 {
 	const char *path;
@@ -503,6 +551,10 @@ static const struct cmd commands[] = {
 	/* Approving writes memory and skill files: as root they would end up root's. */
 	{"proposals", NULL, run_proposals, "proposals [list|approve ID|reject ID] [--config FILE]",
 	 "memory and skill changes of untrusted turns awaiting you", true},
+	/* Installing and reverting write skill files: as root they would end up root's. */
+	{"skill", NULL, run_skill,
+	 "skill list|show|history|revert|pack|install|approve|update|test ... [--config FILE]",
+	 "skills: versions, revert, packs, quarantined installs, tests (docs/agent.md)", true},
 	{"mcp", "list", run_mcp_list, "mcp list [--json] [--config FILE]",
 	 "connect to every MCP server and list its tools", false},
 	{"mcp", "call", run_mcp_call, "mcp call [--config FILE] SERVER TOOL ['JSON-ARGS']",

@@ -1021,6 +1021,33 @@ static void test_skills_index_follows_the_first_message_and_the_cron_job(void **
 	fx_destroy(f);
 }
 
+/* A cron job that pins a skill whose workflow asks for review starts its turns reviewing
+ * (its outbound actions wait for the owner); a skill with review: none, or another source,
+ * does not. */
+static void test_a_cron_jobs_reviewing_skill_gates_its_turns(void **state)
+{
+	struct fx *f = fx_create("toolsets: [skills]\n"
+				 "cron:\n"
+				 "  - {name: nightly, schedule: \"0 3 * * *\", prompt: \"Notes.\","
+				 " skills: [loose, minutes]}\n"
+				 "  - {name: other, schedule: \"0 4 * * *\", prompt: \"x\","
+				 " skills: [loose]}\n");
+	struct tools_review rv;
+
+	put(f->home, "skills/minutes/SKILL.md",
+	    "---\nname: minutes\ndescription: Notes.\nworkflow:\n  review: before "
+	    "sending\n---\n");
+	put(f->home, "skills/loose/SKILL.md",
+	    "---\nname: loose\ndescription: Notes.\nworkflow:\n  review: none\n---\n");
+	agent_pinned_review(f->cfg, "cron:nightly", &rv);
+	assert_string_equal(rv.skill, "minutes");
+	agent_pinned_review(f->cfg, "cron:other", &rv);
+	assert_string_equal(rv.skill, "");
+	agent_pinned_review(f->cfg, "telegram:1", &rv);
+	assert_string_equal(rv.skill, "");
+	fx_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1034,6 +1061,7 @@ int main(void)
 		cmocka_unit_test(test_streamed_answer_over_the_cap_fails),
 		cmocka_unit_test(test_context_split_adds_up_to_the_body_sent),
 		cmocka_unit_test(test_skills_index_follows_the_first_message_and_the_cron_job),
+		cmocka_unit_test(test_a_cron_jobs_reviewing_skill_gates_its_turns),
 		cmocka_unit_test(test_reply_first_records_the_attempt_right_after_on_done),
 	};
 

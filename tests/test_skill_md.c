@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools/skill_md.h"
+#include "skills/skill_md.h"
 #include "core/util.h"
 
 /* Parses text; returns rc, the error in *err (malloc'd, "" when none). */
@@ -212,6 +212,142 @@ static void the_name_rule(void **state)
 	assert_false(skill_md_name_ok(longest));
 }
 
+static void workflow_block_gives_the_four_questions(void **state)
+{
+	const char *text = "---\n"
+			   "name: minutes\n"
+			   "description: Meeting notes to tasks.\n"
+			   "workflow:\n"
+			   "  input: \"a voice memo or pasted meeting notes\"\n"
+			   "  output: a task list, one line per task\n"
+			   "  never_invent: [due dates, owners, medication doses]\n"
+			   "  review: \"before anything is sent outside the chat\"\n"
+			   "---\nbody\n";
+	struct skill_md md;
+	struct buf b;
+	char *err;
+
+	(void)state;
+	assert_int_equal(parse(text, &md, &err), 0);
+	assert_string_equal(md.workflow.input, "a voice memo or pasted meeting notes");
+	assert_string_equal(md.workflow.output, "a task list, one line per task");
+	assert_int_equal(md.workflow.n_never_invent, 3);
+	assert_string_equal(md.workflow.never_invent[0], "due dates");
+	assert_string_equal(md.workflow.never_invent[2], "medication doses");
+	assert_string_equal(md.workflow.review, "before anything is sent outside the chat");
+	assert_true(skill_md_workflow_present(&md.workflow));
+	assert_true(skill_md_review_gates(&md.workflow));
+	buf_init(&b, 0);
+	skill_md_workflow_put(&b, &md.workflow, "- ");
+	assert_string_equal(buf_str(&b), "- Input: a voice memo or pasted meeting notes\n"
+					 "- Output: a task list, one line per task\n"
+					 "- Never invent: due dates; owners; medication doses\n"
+					 "- Review: before anything is sent outside the chat\n");
+	buf_finish(&b);
+	skill_md_finish(&md);
+	free(err);
+}
+
+static void workflow_is_optional_and_partial(void **state)
+{
+	struct skill_md md;
+	char *err;
+
+	(void)state;
+	assert_int_equal(parse("---\nname: a\ndescription: x\n---\n", &md, &err), 0);
+	assert_false(skill_md_workflow_present(&md.workflow));
+	assert_false(skill_md_review_gates(&md.workflow));
+	skill_md_finish(&md);
+	free(err);
+	/* one string is a list of one; output alone is fine */
+	assert_int_equal(parse("---\nname: a\ndescription: x\nworkflow:\n  never_invent: "
+			       "prices\n  output: y\n---\n",
+			       &md, &err),
+			 0);
+	assert_int_equal(md.workflow.n_never_invent, 1);
+	assert_string_equal(md.workflow.never_invent[0], "prices");
+	assert_null(md.workflow.review);
+	skill_md_finish(&md);
+	free(err);
+}
+
+static void review_none_does_not_gate(void **state)
+{
+	const char *off[] = {"none", "No", "NEVER", "false", "\"  \""};
+	const char *on[] = {"always", "before sending", "yes"};
+	char text[256];
+	struct skill_md md;
+	char *err;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(off) + ARRAY_LEN(on); i++) {
+		bool gates = i >= ARRAY_LEN(off);
+		const char *v = gates ? on[i - ARRAY_LEN(off)] : off[i];
+		int rc;
+
+		snprintf(text, sizeof(text),
+			 "---\nname: a\ndescription: x\nworkflow:\n  review: %s\n---\n", v);
+		rc = parse(text, &md, &err);
+		if (rc < 0) { /* a blank review is refused as empty */
+			assert_non_null(strstr(err, "review must be a non-empty string"));
+		} else {
+			assert_int_equal(skill_md_review_gates(&md.workflow), gates);
+			skill_md_finish(&md);
+		}
+		free(err);
+	}
+}
+
+/* Each mistake names SKILL.md:LINE:COL of the offending value, the line counted in the whole
+ * file (the opening fence is line 1). */
+static void workflow_mistakes_name_line_and_column(void **state)
+{
+	static const struct {
+		const char *yaml, *why;
+	} cases[] = {
+		{"workflow: do it\n", "SKILL.md:4:11: workflow: must be a mapping"},
+		{"workflow:\n  reveiw: always\n", "SKILL.md:5:3: workflow: unknown key \"reveiw\""},
+		{"workflow:\n  input: [a]\n", "SKILL.md:5:10: workflow: input must be a non-empty"},
+		{"workflow:\n  output: \"\"\n",
+		 "SKILL.md:5:11: workflow: output must be a non-empty"},
+		{"workflow:\n  never_invent: {a: b}\n",
+		 "SKILL.md:5:17: workflow: never_invent must be a list of strings"},
+		{"workflow:\n  never_invent:\n    - a\n    - [b]\n",
+		 "SKILL.md:7:7: workflow: a never_invent item must be a non-empty string"},
+		{"workflow:\n  review: a\n  review: b\n",
+		 "SKILL.md:6:11: workflow: review is given "
+		 "twice"},
+		{"workflow:\n  never_invent: "
+		 "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]\n",
+		 "workflow: never_invent has more than 16 items"},
+		{"workflow: {input: a}\nworkflow: {output: b}\n", "workflow: is given twice"},
+	};
+	char text[512];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		snprintf(text, sizeof(text), "---\nname: a\ndescription: x\n%s---\nbody\n",
+			 cases[i].yaml);
+		refused(text, cases[i].why);
+	}
+}
+
+static void workflow_texts_are_capped(void **state)
+{
+	char text[2048], big[600];
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	snprintf(text, sizeof(text), "---\nname: a\ndescription: x\nworkflow:\n  input: %s\n---\n",
+		 big);
+	refused(text, "workflow: input is 599 characters; at most 512");
+	big[SKILL_MD_WF_ITEM_MAX + 1] = '\0';
+	snprintf(text, sizeof(text),
+		 "---\nname: a\ndescription: x\nworkflow:\n  never_invent: [%s]\n---\n", big);
+	refused(text, "a never_invent item is 121 characters; at most 120");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +359,11 @@ int main(void)
 		cmocka_unit_test(bad_front_matter_is_refused_with_the_reason),
 		cmocka_unit_test(description_is_capped_in_characters),
 		cmocka_unit_test(the_name_rule),
+		cmocka_unit_test(workflow_block_gives_the_four_questions),
+		cmocka_unit_test(workflow_is_optional_and_partial),
+		cmocka_unit_test(review_none_does_not_gate),
+		cmocka_unit_test(workflow_mistakes_name_line_and_column),
+		cmocka_unit_test(workflow_texts_are_capped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

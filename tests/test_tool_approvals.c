@@ -295,6 +295,77 @@ static void test_builtin_defaults_ask_for_send_file_but_not_read_only_tools(void
 	fx_destroy(a);
 }
 
+static void put_skill(struct asker_fx *a, const char *name, const char *review)
+{
+	char *dir = xasprintf("%s/skills/%s", a->f->home, name);
+	char *path = xasprintf("%s/SKILL.md", dir);
+	char *top = xasprintf("%s/skills", a->f->home);
+	FILE *fp;
+
+	mkdir(top, 0700);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp,
+		"---\nname: %s\ndescription: Notes to tasks.\nworkflow:\n  never_invent: "
+		"[owners]\n  review: %s\n---\nbody\n",
+		name, review);
+	fclose(fp);
+	free(top);
+	free(path);
+	free(dir);
+}
+
+/* One turn: skill_view of name, then send_file, with the turn's review state shared. */
+static void view_then_send(struct asker_fx *a, const char *name, struct tools_review *review)
+{
+	struct tools_ctx ctx = {.session_id = "1",
+				.source = CHAT,
+				.asking = on_asking,
+				.asking_arg = a,
+				.review = review};
+	struct tools_call *c = NULL;
+	char args[128];
+
+	snprintf(args, sizeof(args), "{\"name\": \"%s\"}", name);
+	a->done = 0;
+	assert_int_equal(tools_call(a->t, "skill_view", args, &ctx, on_done, a, &c), 0);
+	wait_done(a);
+	assert_false(a->is_error);
+	assert_non_null(strstr(a->result, "Never invent: owners"));
+	a->done = 0;
+	assert_int_equal(
+		tools_call(a->t, "send_file", "{\"path\": \"x.txt\"}", &ctx, on_done, a, &c), 0);
+	spin(a, 5);
+}
+
+/* A skill whose workflow has review: makes the turn's outbound actions wait for the owner
+ * even where approvals: would not ask; review: none does not. */
+static void test_a_skill_with_review_gates_the_turns_outbound_actions(void **state)
+{
+	struct asker_fx *a = fx_create(TELEGRAM "approvals:\n  builtin: []\n", true);
+	struct tools_review review = {0}, open = {0};
+
+	put_home_file(a);
+	put_skill(a, "minutes", "before anything is sent");
+	put_skill(a, "loose", "none");
+	view_then_send(a, "loose", &open);
+	wait_done(a); /* not asked */
+	assert_int_equal(a->asked, 0);
+	assert_int_equal(a->sent, 1);
+	assert_string_equal(open.skill, "");
+	view_then_send(a, "minutes", &review);
+	assert_string_equal(review.skill, "minutes");
+	assert_int_equal(a->asked, 1);
+	assert_non_null(strstr(a->text, "send_file\npath: x.txt"));
+	assert_non_null(strstr(a->text, "the skill minutes asks for review"));
+	assert_int_equal(answer(a, a->id, TOOLS_DENY), 0);
+	wait_done(a);
+	assert_true(a->is_error);
+	assert_int_equal(a->sent, 1);
+	fx_destroy(a);
+}
+
 static void test_ask_user_returns_the_choice_and_checks_its_arguments(void **state)
 {
 	struct asker_fx *a = fx_create(NULL, true);
@@ -422,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_always_in_this_chat_holds_for_that_chat_and_tool_only),
 		cmocka_unit_test(test_nobody_to_ask_is_a_no_and_the_terminal_is_not_asked),
 		cmocka_unit_test(test_builtin_defaults_ask_for_send_file_but_not_read_only_tools),
+		cmocka_unit_test(test_a_skill_with_review_gates_the_turns_outbound_actions),
 		cmocka_unit_test(test_ask_user_returns_the_choice_and_checks_its_arguments),
 		cmocka_unit_test(test_two_askers_see_the_question_and_the_first_answer_decides),
 	};

@@ -2,9 +2,9 @@
  * rule, referenced files viewable while escapes ("..", absolute, symlinks) are refused,
  * external dirs listed read-only and never written, and the index of the system prompt. */
 #include "tool_fixture.h"
-#include "tools/skill_rank.h"
-#include "tools/skill_set.h"
-#include "tools/skill_md.h"
+#include "skills/skill_rank.h"
+#include "skills/skill_set.h"
+#include "skills/skill_md.h"
 #include "tools/tools.h"
 
 #include <ctype.h>
@@ -804,6 +804,44 @@ static void the_owner_cannot_edit_an_external_skill(void **state)
 	fixture_destroy(f);
 }
 
+/* The workflow block: skill_view shows the four questions, the index names what the skill
+ * must never invent and that a human reviews, and a mistake in it is reported by config
+ * check as FILE:LINE:COL. */
+static void the_workflow_is_shown_and_its_mistakes_located(void **state)
+{
+	struct fixture *f = fixture_create(NULL);
+	struct buf b;
+	size_t n_skills;
+	char *line;
+
+	(void)state;
+	put_file(f->home, "skills/minutes/SKILL.md",
+		 "---\nname: minutes\ndescription: Meeting notes to tasks.\nworkflow:\n"
+		 "  input: pasted meeting notes\n  output: one task per line\n"
+		 "  never_invent: [due dates, owners]\n  review: before sending\n---\nbody\n");
+	put_file(f->home, "skills/typo/SKILL.md",
+		 "---\nname: typo\ndescription: x\nworkflow:\n  reveiw: yes\n---\n");
+	call(f, &tool_def_skill_view, "{\"name\":\"minutes\"}");
+	assert_int_equal(f->rc, 0);
+	assert_contains(buf_str(&f->out),
+			"[workflow of this skill: follow it]\n"
+			"Input: pasted meeting notes\nOutput: one task per line\n"
+			"Never invent: due dates; owners\nReview: before sending\n");
+	assert_contains(buf_str(&f->out), "waits for the owner's approval");
+	buf_init(&b, 0);
+	tools_skills_index(f->cfg, NULL, NULL, 0, &b);
+	assert_contains(buf_str(&b), "minutes: Meeting notes to tasks. [never invent due dates, "
+				     "owners; human review]\n");
+	buf_reset(&b);
+	assert_int_equal(tools_skills_check(f->cfg, &b, &n_skills), 1);
+	assert_int_equal(n_skills, 1);
+	line = xasprintf("%s/skills/typo/SKILL.md:5:3: workflow: unknown key \"reveiw\"", f->home);
+	assert_contains(buf_str(&b), line);
+	free(line);
+	buf_finish(&b);
+	fixture_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -827,6 +865,7 @@ int main(void)
 		cmocka_unit_test(punctuation_in_a_query_is_never_fts_syntax),
 		cmocka_unit_test(the_owner_creates_replaces_and_deletes_through_the_tools_checks),
 		cmocka_unit_test(the_owner_cannot_edit_an_external_skill),
+		cmocka_unit_test(the_workflow_is_shown_and_its_mistakes_located),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -194,6 +194,13 @@ async function showSkill(name) {
   $('#delete-skill').hidden = !d.writable;
   $('#delete-confirm').hidden = true;
   $('#skill-error').hidden = true;
+  // Every change is a version (hermetic skill history): who made it, its hash, its tests.
+  const vs = d.versions || [];
+  $('#skill-versions').replaceChildren(...(vs.length ? vs.map((v) => el('li', null,
+    el('span', { class: 'title', text: 'v' + v.n + ' · ' + new Date(v.ts_ms).toISOString().slice(0, 16).replace('T', ' ') + ' · ' + v.by }),
+    el('span', { class: 'meta', text: v.hash.slice(0, 16) + (v.test ? ' · tests: ' + v.test : '') }),
+    v.diff ? el('details', null, el('summary', { text: 'What changed' }), el('pre', { class: 'file', text: v.diff })) : null,
+  )) : [el('li', { class: 'meta', text: d.writable ? 'No versions recorded yet.' : 'External skill: its folder keeps its own history.' })]));
   $('#skill-view').hidden = false;
   $('#skill-view').scrollIntoView();
 }

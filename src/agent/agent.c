@@ -360,6 +360,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 		return rc == -EBUSY ? -EAGAIN : -EIO;
 	}
 	tools_source_trust(a->env.cfg, t->source, &t->tainted, &t->web_any);
+	agent_pinned_review(a->env.cfg, t->source, &t->review);
 	if (!t->tainted) {
 		char key[48], *by = NULL;
 

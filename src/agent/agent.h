@@ -259,4 +259,10 @@ char *agent_system_prompt(const struct agent *a);
 
 const char *agent_stop_name(enum agent_stop s);
 
+/* The review state a turn of source starts with (tools.h, struct tools_review): a cron run
+ * whose job pins a skill whose workflow asks for review starts reviewing, as if it had read
+ * the skill with skill_view; every other source starts with none. Reads the skills on disk. */
+struct tools_review;
+void agent_pinned_review(const struct config *cfg, const char *source, struct tools_review *review);
+
 #endif

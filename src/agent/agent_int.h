@@ -105,6 +105,7 @@ struct agent_turn {
 	bool lane_lost;
 	struct redact_map *redact; /* the session's placeholders, once a call was redacted */
 	char lane_why[96];
+	struct tools_review review; /* a skill of the turn asks for review (tools.h) */
 	char *fail_text;
 	bool deferred; /* its model call found no room in a rate pool (agent_result) */
 	long retry_after_s;

@@ -7,6 +7,8 @@
 #include "agent/agent_int.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "skills/skill_set.h"
+#include "tools/tools.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +53,24 @@ static const struct config_cron_job *cron_job_of(const struct config *cfg, const
 		if (strcmp(cfg->cron_jobs[i].name, source + 5) == 0)
 			return &cfg->cron_jobs[i];
 	return NULL;
+}
+
+void agent_pinned_review(const struct config *cfg, const char *source, struct tools_review *review)
+{
+	const struct config_cron_job *job = cron_job_of(cfg, source);
+	struct skill_set s;
+
+	review->skill[0] = '\0';
+	if (!job || !job->n_skills)
+		return;
+	skill_set_scan(cfg, &s);
+	for (size_t i = 0; i < job->n_skills && !review->skill[0]; i++) {
+		const struct skill *sk = skill_set_find(&s, job->skills[i], NULL);
+
+		if (sk && skill_usable(sk) && skill_md_review_gates(&sk->workflow))
+			snprintf(review->skill, sizeof(review->skill), "%s", sk->name);
+	}
+	skill_set_finish(&s);
 }
 
 /* The system prompt of a session of source that starts with text (both may be NULL): the

@@ -231,9 +231,9 @@ void agent_cancel_local(struct agent_turn *t)
 static void start_call(struct agent_turn *t, struct call *c)
 {
 	char sid[24];
-	struct tools_ctx ctx = {sid,	   t->source, t->tainted, t->web_any,
-				on_asking, t,	      &side_llm,  t,
-				on_notice, t,	      t->scope,	  agent_lane_name(t)};
+	struct tools_ctx ctx = {sid,	  t->source,	      t->tainted, t->web_any, on_asking,
+				t,	  &side_llm,	      t,	  on_notice,  t,
+				t->scope, agent_lane_name(t), &t->review};
 
 	snprintf(sid, sizeof(sid), "%lld", (long long)t->session_id);
 	c->started = true;

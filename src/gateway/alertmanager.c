@@ -25,8 +25,8 @@
 #include "gateway/telegram.h"
 #include "net/httpc.h"
 #include "net/httpd.h"
-#include "tools/skill_md.h"
-#include "tools/skill_set.h"
+#include "skills/skill_md.h"
+#include "skills/skill_set.h"
 #include "tools/tools.h"
 
 #include <cjson/cJSON.h>

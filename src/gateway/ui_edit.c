@@ -9,7 +9,7 @@
 #include "core/offload.h"
 #include "core/util.h"
 #include "net/httpd.h"
-#include "tools/skill_set.h"
+#include "skills/skill_set.h"
 #include "tools/tools.h"
 
 #include <cjson/cJSON.h>

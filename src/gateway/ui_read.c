@@ -23,7 +23,9 @@
 #include "gateway/reminders.h"
 #include "net/httpd.h"
 #include "router/spend.h"
-#include "tools/skill_set.h"
+#include "core/safeio.h"
+#include "skills/skill_hist.h"
+#include "skills/skill_set.h"
 #include "tools/tools.h"
 
 #include <cjson/cJSON.h>
@@ -534,6 +536,59 @@ static void read_memory(struct read_job *j, cJSON *root)
 	skill_set_finish(&set);
 }
 
+#define UI_VERSIONS 20	       /* newest versions shown on a skill's page */
+#define UI_DIFFS    5	       /* of those, with their diff */
+#define UI_DIFF_MAX (8 * 1024) /* bytes of one diff */
+
+/* A home skill's versions, newest first, with their test results and, for the newest few,
+ * what each changed (skills/skill_hist.h); nothing for an external skill. */
+static void add_versions(cJSON *root, const struct config *cfg, const struct skill *sk)
+{
+	struct skill_hist h = {0};
+	cJSON *arr = cJSON_AddArrayToObject(root, "versions");
+	int home_fd;
+
+	if (sk->root)
+		return;
+	home_fd = safeio_open_home(cfg->home);
+	if (home_fd < 0 || skill_hist_load(home_fd, sk->name, &h) < 0) {
+		if (home_fd >= 0)
+			close(home_fd);
+		return;
+	}
+	for (size_t k = 0; k < h.n && k < UI_VERSIONS; k++) {
+		const struct skill_version *v = &h.v[h.n - 1 - k];
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(o, "n", v->n);
+		cJSON_AddNumberToObject(o, "ts_ms", (double)v->ts_ms);
+		cJSON_AddStringToObject(o, "by", v->by);
+		cJSON_AddStringToObject(o, "hash", v->hash);
+		if (v->test[0])
+			cJSON_AddStringToObject(o, "test", v->test);
+		if (k < UI_DIFFS) {
+			struct buf a, b, d;
+
+			buf_init(&a, 0);
+			buf_init(&b, 0);
+			buf_init(&d, UI_DIFF_MAX);
+			if (skill_hist_text(home_fd, sk->name, v->n, &b) == 0) {
+				if (v->n > 1)
+					skill_hist_text(home_fd, sk->name, v->n - 1, &a);
+				skill_diff(a.data ? a.data : "", a.len, b.data ? b.data : "", b.len,
+					   &d);
+				cJSON_AddStringToObject(o, "diff", buf_str(&d));
+			}
+			buf_finish(&d);
+			buf_finish(&b);
+			buf_finish(&a);
+		}
+		cJSON_AddItemToArray(arr, o);
+	}
+	skill_hist_finish(&h);
+	close(home_fd);
+}
+
 /* One skill's SKILL.md. -ENOENT when there is no usable skill of that name. */
 static int read_skill(struct read_job *j, cJSON *root)
 {
@@ -558,6 +613,7 @@ static int read_skill(struct read_job *j, cJSON *root)
 			cJSON_AddStringToObject(root, "version", v);
 		}
 		cJSON_AddBoolToObject(root, "writable", sk->root == NULL);
+		add_versions(root, j->cfg, sk);
 		rc = 0;
 	}
 	skill_set_finish(&set);

@@ -41,7 +41,8 @@ struct tool_req {
 	void *llm_arg;
 	void (*notice)(const char *text, void *arg);
 	void *notice_arg;
-	const char *lane; /* the calling turn's lane (the config's name), NULL = none */
+	const char *lane;	     /* the calling turn's lane (the config's name), NULL = none */
+	struct tools_review *review; /* the turn's (tools_ctx), NULL when none */
 };
 
 /* Asynchronous tools report here exactly once, from the loop (never inside start()). */

@@ -27,9 +27,10 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/safeio.h"
-#include "tools/skill_md.h"
-#include "tools/skill_rank.h"
-#include "tools/skill_set.h"
+#include "skills/skill_hist.h"
+#include "skills/skill_md.h"
+#include "skills/skill_rank.h"
+#include "skills/skill_set.h"
 #include "tools/tool.h"
 #include "tools/tools.h"
 
@@ -50,6 +51,7 @@
 #define LIST_LIMIT_MAX	   50	       /* and at most */
 #define LIST_DESC_MAX	   160	       /* bytes of a description in a skills_list line */
 #define INDEX_DESC_MAX	   100	       /* and in a line of the index */
+#define INDEX_WF_MAX	   80	       /* and of its workflow's never_invent and review */
 #define INDEX_BYTES_PER_TK 4	       /* the context budget's estimate (context_est_tokens) */
 
 /* s on one line (runs of white space become one space), at most max bytes: a longer one is
@@ -375,6 +377,27 @@ static void put_paths(struct buf *out, const struct skill_set *s, const char *na
 			buf_printf(out, "%s%s", k++ ? ", " : "", s->v[i].path);
 }
 
+/* The skill's four questions after its SKILL.md, as instructions; a review that gates marks
+ * the turn (review), so its outbound actions wait for the owner (tools.h, tools_review). */
+static void put_workflow(struct buf *out, const struct skill *sk, struct tools_review *review)
+{
+	const struct skill_md_workflow *wf = &sk->workflow;
+
+	if (!skill_md_workflow_present(wf))
+		return;
+	buf_puts(out, "\n\n[workflow of this skill: follow it]\n");
+	skill_md_workflow_put(out, wf, "");
+	if (wf->n_never_invent)
+		buf_puts(out, "Never invent means: when the input does not state one of these, "
+			      "say it is missing; do not guess it.\n");
+	if (skill_md_review_gates(wf)) {
+		buf_puts(out, "Every outbound action (a file or message sent, an external "
+			      "system changed) waits for the owner's approval.\n");
+		if (review)
+			snprintf(review->skill, sizeof(review->skill), "%s", sk->name);
+	}
+}
+
 static int run_view(const struct tool_req *req, struct buf *out)
 {
 	size_t mark = out->len, n_same;
@@ -399,6 +422,8 @@ static int run_view(const struct tool_req *req, struct buf *out)
 		rc = -ENOENT;
 	} else {
 		rc = view(sk->path, file, out);
+		if (rc == 0 && strcmp(file, "SKILL.md") == 0)
+			put_workflow(out, sk, req->review);
 		if (rc == 0 && n_same > 1) {
 			buf_printf(out, "\n\n[%zu skills are named %s: ", n_same, name);
 			put_paths(out, &s, name);
@@ -439,6 +464,7 @@ struct manage {
 	const char *old_text;
 	const char *new_text;
 	const char *version; /* the owner's edit: the SKILL.md it was shown; NULL: the agent */
+	const char *by;	     /* who changes it, for the skill's history: NULL = "agent" */
 	struct skill_set set;
 	const struct skill *sk; /* the skill called name, or NULL */
 	size_t n_same;		/* skills called name */
@@ -471,11 +497,20 @@ static int validate(const struct manage *m, const char *text, size_t len, struct
 static int write_skill(const struct manage *m, const char *text, size_t len, const char *done,
 		       struct buf *out)
 {
-	int rc, home_fd = safeio_open_home(m->cfg->home);
+	int rc, hrc = 0, home_fd = safeio_open_home(m->cfg->home);
 
+	/* An edit by hand since the last version is a version of its own ("file"). */
+	if (home_fd >= 0)
+		hrc = skill_hist_record(home_fd, m->name, m->rel_dir, "file", NULL);
 	rc = home_fd < 0 ? home_fd : safeio_mkdirs_at(home_fd, m->rel_dir, 0700);
 	if (rc == 0)
 		rc = safeio_write_atomic_at(home_fd, m->rel_file, text, len, 0600);
+	if (rc == 0 && hrc == 0)
+		hrc = skill_hist_record(home_fd, m->name, m->rel_dir, m->by ? m->by : "agent",
+					NULL);
+	if (hrc < 0)
+		log_warn("skills: cannot record a version of %s: %s", m->name,
+			 safeio_strerror(hrc));
 	if (home_fd >= 0)
 		close(home_fd);
 	if (rc < 0) {
@@ -750,6 +785,7 @@ int tools_skill_edit(const struct config *cfg, enum tools_skill_edit what, const
 		[TOOLS_SKILL_CREATE] = act_create,
 		[TOOLS_SKILL_REPLACE] = act_replace,
 		[TOOLS_SKILL_DELETE] = act_delete,
+		[TOOLS_SKILL_REVERT] = act_replace,
 	};
 	struct manage m = {
 		.cfg = cfg,
@@ -759,6 +795,7 @@ int tools_skill_edit(const struct config *cfg, enum tools_skill_edit what, const
 		.version = what == TOOLS_SKILL_CREATE ? NULL
 			   : version		      ? version
 						      : "",
+		.by = what == TOOLS_SKILL_REVERT ? "revert" : "cockpit",
 	};
 	int rc;
 
@@ -772,9 +809,10 @@ int tools_skill_edit(const struct config *cfg, enum tools_skill_edit what, const
 		tools_edit_version(text, strlen(text), new_version);
 	if (rc == 0)
 		log_info("skills: %s %s by the owner",
-			 what == TOOLS_SKILL_CREATE    ? "created"
-			 : what == TOOLS_SKILL_REPLACE ? "replaced"
-						       : "deleted",
+			 what == TOOLS_SKILL_CREATE   ? "created"
+			 : what == TOOLS_SKILL_DELETE ? "deleted"
+			 : what == TOOLS_SKILL_REVERT ? "reverted"
+						      : "replaced",
 			 m.name);
 	return rc;
 }
@@ -888,10 +926,29 @@ static size_t index_order(const struct skill_set *s, const char *text, const cha
 	return p.n;
 }
 
+/* "name: description", and for a skill with a workflow what it must never invent and that a
+ * human reviews (the rest is in its skill_view). */
 static void index_line(struct buf *out, const struct skill *sk)
 {
+	const struct skill_md_workflow *wf = &sk->workflow;
+	struct buf w;
+
 	buf_printf(out, "%s: ", sk->name);
 	put_oneline(out, sk->description, INDEX_DESC_MAX);
+	if (wf->n_never_invent || skill_md_review_gates(wf)) {
+		buf_init(&w, 0);
+		if (wf->n_never_invent) {
+			buf_puts(&w, "never invent ");
+			for (size_t i = 0; i < wf->n_never_invent; i++)
+				buf_printf(&w, "%s%s", i ? ", " : "", wf->never_invent[i]);
+		}
+		if (skill_md_review_gates(wf))
+			buf_printf(&w, "%shuman review", w.len ? "; " : "");
+		buf_puts(out, " [");
+		put_oneline(out, buf_str(&w), INDEX_WF_MAX);
+		buf_puts(out, "]");
+		buf_finish(&w);
+	}
 	buf_puts(out, "\n");
 }
 
@@ -940,7 +997,9 @@ void tools_skills_index(const struct config *cfg, const char *text, const char *
 out:
 	for (i = 0; i < s.n; i++)
 		if (s.v[i].error)
-			log_warn("skills: skipping %s/SKILL.md: %s", s.v[i].path, s.v[i].error);
+			log_warn("skills: skipping %s/%s%s", s.v[i].path,
+				 strncmp(s.v[i].error, "SKILL.md:", 9) == 0 ? "" : "SKILL.md: ",
+				 s.v[i].error);
 	buf_finish(&note);
 	buf_finish(&line);
 	buf_finish(&all);
@@ -974,7 +1033,10 @@ size_t tools_skills_check(const struct config *cfg, struct buf *out, size_t *n_s
 		const struct skill *sk = &s.v[i];
 
 		*n_skills += skill_usable(sk);
-		if (sk->error) {
+		if (sk->error && strncmp(sk->error, "SKILL.md:", 9) == 0) {
+			buf_printf(out, "%s/%s\n", sk->path, sk->error); /* FILE:LINE:COL: */
+			n++;
+		} else if (sk->error) {
 			buf_printf(out, "%s/SKILL.md: %s\n", sk->path, sk->error);
 			n++;
 		} else if (sk->shadowed) {

@@ -874,7 +874,8 @@ static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJ
 			       ctx->llm_arg,
 			       ctx->notice,
 			       ctx->notice_arg,
-			       ctx->lane};
+			       ctx->lane,
+			       ctx->review};
 	int rc;
 
 	c->def = d;
@@ -980,14 +981,19 @@ static void always_add(struct tools *t, const char *source, const char *name)
  * internal calls ("") are the owner's own: never asked. */
 static bool needs_approval(const struct tools *t, const struct tool_def *d,
 			   const struct mcp_tool_info *mi, const char *name, const cJSON *args,
-			   const char *source)
+			   const struct tools_ctx *ctx)
 {
 	const struct config_approvals *a = &t->env.cfg->approvals;
+	const char *source = ctx->source;
 	const char *action;
 
 	if (!source || !*source || strcmp(source, "cli") == 0 || strncmp(source, "api:", 4) == 0 ||
 	    always_has(t, source, name))
 		return false;
+	/* A skill of the turn asks for review before anything leaves the chat. */
+	if (ctx->review && ctx->review->skill[0] &&
+	    (d == &tool_def_send_file || d == &tool_def_send_voice || (!d && !mi->read_only)))
+		return true;
 	for (size_t i = 0; i < a->n_tools; i++)
 		if (fnmatch(a->tools[i], name, 0) == 0)
 			return true;
@@ -1116,6 +1122,14 @@ static void ask_approval(struct tools_call *c, const struct tool_def *d, cJSON *
 {
 	char *text = approval_text(c->name, args);
 
+	if (ctx->review && ctx->review->skill[0]) {
+		char *t = xasprintf("%s\n(the skill %s asks for review before anything leaves the "
+				    "chat)",
+				    text, ctx->review->skill);
+
+		free(text);
+		text = t;
+	}
 	keep_ctx(c, ctx);
 	c->run_def = d;
 	c->args = args;
@@ -1190,9 +1204,9 @@ static void on_answer(struct tools_call *c)
 		return;
 	}
 	if (k == TOOLS_APPROVE || k == TOOLS_APPROVE_ALWAYS) {
-		struct tools_ctx ctx = {c->sid,	   c->source,	  c->tainted, c->web_any,
-					NULL,	   NULL,	  c->llm,     c->llm_arg,
-					c->notice, c->notice_arg, NULL,	      c->a_lane};
+		struct tools_ctx ctx = {c->sid, c->source, c->tainted, c->web_any, NULL,
+					NULL,	c->llm,	   c->llm_arg, c->notice,  c->notice_arg,
+					NULL,	c->a_lane, NULL};
 
 		if (k == TOOLS_APPROVE_ALWAYS)
 			always_add(c->t, c->source, c->name);
@@ -1395,7 +1409,7 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 	if (d == &tool_def_ask_user) {
 		ask_user(c, args, ctx);
 	} else if (!(ctx->tainted && d && d->writes && d->writes(args)) && /* a proposal */
-		   needs_approval(t, d, &mi, c->name, args, ctx->source)) {
+		   needs_approval(t, d, &mi, c->name, args, ctx)) {
 		ask_approval(c, d, args, ctx);
 		return 0; /* args are the call's now */
 	} else if (d) {

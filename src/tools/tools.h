@@ -67,6 +67,14 @@ struct tools_scope {
 char *tools_mcp_server(struct tools *t, const char *name, const char *args);
 
 /* Who is calling, for the trust rules (docs/security.md, "Trust"). Borrowed during tools_call. */
+/* A turn's skill review (SKILL.md `workflow: review:`, issue 43): skill_view of a skill whose
+ * workflow asks for review names it here, and from then on an outbound action of the turn
+ * (send_file, send_voice, an MCP tool that is not read-only) needs the owner's approval, as
+ * if approvals: named it, from any source approvals asks for. Owned by the turn. */
+struct tools_review {
+	char skill[68]; /* "" = no skill of the turn asks for review */
+};
+
 struct tools_ctx {
 	const char *session_id; /* "" when none */
 	const char *source;	/* "telegram:42", "cron:daily", "cli", ...; "" when none */
@@ -90,6 +98,8 @@ struct tools_ctx {
 	/* NULL, or the only tools this call may be (tools_in_scope): another is a tool error. */
 	const struct tools_scope *scope;
 	const char *lane; /* the turn's lane, for the audit line (the config's name), or NULL */
+	/* NULL, or the turn's review state (borrowed, written by skill_view; see above). */
+	struct tools_review *review;
 };
 
 /* Told that proposal id awaits the human (text: what to approve and how, Markdown) for a
@@ -275,8 +285,10 @@ enum tools_skill_edit {
 	TOOLS_SKILL_CREATE,  /* as skill_manage create: text is the whole SKILL.md */
 	TOOLS_SKILL_REPLACE, /* the whole SKILL.md of an agent-owned skill replaced by text */
 	TOOLS_SKILL_DELETE,  /* as skill_manage delete */
+	TOOLS_SKILL_REVERT,  /* REPLACE with text an earlier version (`hermetic skill revert`) */
 };
-/* skill_manage's checks and writes for the owner: the name rule, SKILL.md's size and front
+/* skill_manage's checks and writes for the owner (each write a version in the skill's history,
+ * skills/skill_hist.h, made by "cockpit" or "revert"): the name rule, SKILL.md's size and front
  * matter (its name equal to name), only home/skills written, never through a symlink.
  * version (REPLACE, DELETE; NULL for CREATE) must be the SKILL.md's now. Returns 0 with the
  * tool's answer in out and the new version in new_version ("" after a delete), or -EINVAL

@@ -412,3 +412,30 @@ def test_third_party_text_in_a_telegram_message_taints_the_turn(trust_gateway, t
     res, _ = tg_round(tg, fake, GROUP, "later", lambda: tg.push_text(
         "anything else?", chat_id=GROUP, user_id=ADMIN, chat_type="group"))
     assert_held(res, g.home, "later")
+
+
+# ---- a skill's workflow asks for review (issue 43) -------------------------------------------
+
+def test_a_skill_with_review_makes_the_runs_outbound_actions_ask(trust_gateway, tg, fake):
+    """send_file is not asked by default here (approvals.builtin: []), but once the run read a
+    skill whose workflow has review:, its outbound actions wait for the owner."""
+    g = trust_gateway(approvals={"builtin": []})
+    d = g.home / "skills" / "minutes"
+    d.mkdir(parents=True)
+    (d / "SKILL.md").write_text("---\nname: minutes\ndescription: Notes to tasks.\nworkflow:\n"
+                                "  never_invent: [owners]\n  review: before sending\n---\nbody\n")
+    (g.home / "x.txt").write_text("tasks")
+    fake.script_for("test/free", tool_calls(("c1", "skill_view", json.dumps({"name": "minutes"}))),
+                    tool_calls(("c2", "send_file", json.dumps({"path": "x.txt"}))),
+                    text("done"))
+    result = {}
+    th = threading.Thread(target=lambda: result.update(hook(g, {"body": "send the tasks"})))
+    th.start()
+    wait(lambda: [m for m in tg.messages(ADMIN) if m.get("reply_markup")], "the question")
+    [q] = [m for m in tg.messages(ADMIN) if m.get("reply_markup")]
+    assert "send_file" in q["text"] and "the skill minutes asks for review" in q["text"], q["text"]
+    assert "Never invent: owners" in tool_results(fake.chat_requests[1])[0]
+    tg.press(ADMIN, q["message_id"], callback_data_of(q["reply_markup"])[2], user_id=ADMIN)
+    th.join(30 * SLOW)
+    assert result.get("status") == "ok", result
+    assert "denied" in tool_results(fake.chat_requests[2])[-1]

@@ -832,6 +832,12 @@ def test_skills_are_created_edited_and_deleted_through_skill_manage_checks(cockp
                                                "version": s["version"]}, cookie, csrf)
     assert status == 200 and r["text"] == f"Saved skill backup ({len(second)} bytes)."
     assert path.read_text() == second
+    # each save is a version (issue 43): the page lists them newest first with what changed
+    vs = get_json(g, "/v1/ui/skill?name=backup", cookie)["versions"]
+    assert [(v["n"], v["by"]) for v in vs] == [(2, "cockpit"), (1, "cockpit")]
+    assert "-description: Run the nightly backup." in vs[0]["diff"]
+    assert "+description: Run and check the backup." in vs[0]["diff"]
+    assert vs[0]["hash"] != vs[1]["hash"] and len(vs[0]["hash"]) == 64
     # the agent's next session lists it as edited
     fake.script_for("test/free", text("ok"))
     chat(g, "reader", "Anything about backups?")

@@ -9,12 +9,12 @@
  * for hundreds of skills, and a cache would go stale on hand edits) and deeper category trees
  * (Hermes has one level; more would make a skill's own subfolders ambiguous).
  */
-#include "tools/skill_set.h"
+#include "skills/skill_set.h"
 #include "core/config.h"
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "tools/skill_md.h"
+#include "skills/skill_md.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +38,7 @@ void skill_set_finish(struct skill_set *s)
 		free(s->v[i].description);
 		free(s->v[i].error);
 		skill_md_labels_free(s->v[i].labels, s->v[i].n_labels);
+		skill_md_workflow_finish(&s->v[i].workflow);
 	}
 	if (s) {
 		free(s->v);
@@ -110,6 +111,8 @@ static void load(struct skill *sk)
 		sk->n_labels = md.n_labels;
 		md.labels = NULL;
 		md.n_labels = 0;
+		sk->workflow = md.workflow; /* taken */
+		memset(&md.workflow, 0, sizeof(md.workflow));
 		skill_md_finish(&md);
 	}
 	if (err.len)

@@ -10,7 +10,7 @@
  * stemming) and a persistent index in state.db (would go stale on hand edits of SKILL.md;
  * rebuilding it is as cheap as using it).
  */
-#include "tools/skill_rank.h"
+#include "skills/skill_rank.h"
 #include "core/log.h"
 #include "core/util.h"
 

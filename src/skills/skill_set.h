@@ -11,13 +11,14 @@
 #ifndef HERMETIC_SKILL_SET_H
 #define HERMETIC_SKILL_SET_H
 
+#include "skills/skill_md.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
 #define SKILL_MAX_BYTES (64 * 1024) /* one SKILL.md */
 
 struct config;
-struct skill_md_label;
 
 struct skill {
 	char *name;		       /* the folder's name */
@@ -27,6 +28,7 @@ struct skill {
 	char *error;		       /* why it is invalid (front matter, name, folder) */
 	struct skill_md_label *labels; /* its front matter's labels (skill_md.h), NULL = none */
 	size_t n_labels;
+	struct skill_md_workflow workflow; /* its front matter's workflow block (owned) */
 	const char *root; /* its external dir (borrowed from the config, read-only); NULL =
 			   * home/skills */
 	/* Another skill of the same name came first: not listed, not usable; index of that one. */

@@ -1,4 +1,4 @@
-/* skill_md: SKILL.md front matter -> name, description and labels.
+/* skill_md: SKILL.md front matter -> name, description, labels and the workflow block.
  *
  * The fences are found by hand (a line "---", optional trailing blanks and CR); the YAML
  * between them goes through libyaml's event parser, reading only the top-level mapping:
@@ -9,12 +9,13 @@
  * document loader (builds the whole tree only to read two keys) and a line-based "key: value"
  * scanner (wrong on quoted, folded and block scalars, which real skills use for long descriptions).
  */
-#include "tools/skill_md.h"
+#include "skills/skill_md.h"
 #include "core/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
@@ -40,6 +41,55 @@ void skill_md_labels_free(struct skill_md_label *labels, size_t n)
 	free(labels);
 }
 
+void skill_md_workflow_finish(struct skill_md_workflow *wf)
+{
+	if (!wf)
+		return;
+	free(wf->input);
+	free(wf->output);
+	free(wf->review);
+	for (size_t i = 0; i < wf->n_never_invent; i++)
+		free(wf->never_invent[i]);
+	free(wf->never_invent);
+	memset(wf, 0, sizeof(*wf));
+}
+
+bool skill_md_workflow_present(const struct skill_md_workflow *wf)
+{
+	return wf && (wf->input || wf->output || wf->review || wf->n_never_invent);
+}
+
+bool skill_md_review_gates(const struct skill_md_workflow *wf)
+{
+	static const char *const off[] = {"none", "no", "never", "false"};
+	size_t i;
+
+	if (!wf || !wf->review || strspn(wf->review, " \t\r\n") == strlen(wf->review))
+		return false;
+	for (i = 0; i < ARRAY_LEN(off); i++)
+		if (strcasecmp(wf->review, off[i]) == 0)
+			return false;
+	return true;
+}
+
+void skill_md_workflow_put(struct buf *out, const struct skill_md_workflow *wf, const char *prefix)
+{
+	size_t i;
+
+	if (wf->input)
+		buf_printf(out, "%sInput: %s\n", prefix, wf->input);
+	if (wf->output)
+		buf_printf(out, "%sOutput: %s\n", prefix, wf->output);
+	if (wf->n_never_invent) {
+		buf_printf(out, "%sNever invent: ", prefix);
+		for (i = 0; i < wf->n_never_invent; i++)
+			buf_printf(out, "%s%s", i ? "; " : "", wf->never_invent[i]);
+		buf_puts(out, "\n");
+	}
+	if (wf->review)
+		buf_printf(out, "%sReview: %s\n", prefix, wf->review);
+}
+
 void skill_md_finish(struct skill_md *md)
 {
 	if (!md)
@@ -47,6 +97,7 @@ void skill_md_finish(struct skill_md *md)
 	free(md->name);
 	free(md->description);
 	skill_md_labels_free(md->labels, md->n_labels);
+	skill_md_workflow_finish(&md->workflow);
 	memset(md, 0, sizeof(*md));
 }
 
@@ -97,6 +148,7 @@ struct walk {
 	bool have_ev;
 	struct skill_md *md;
 	struct buf *err;
+	size_t line0; /* the file's line (1-based) of the YAML's first line */
 };
 
 static int next(struct walk *w)
@@ -212,6 +264,133 @@ static int take_labels(struct walk *w)
 	return rc;
 }
 
+/* A workflow error at mark: "SKILL.md:LINE:COL: workflow: what". */
+static void wf_err_at(struct walk *w, yaml_mark_t mark, const char *what)
+{
+	buf_printf(w->err, "SKILL.md:%zu:%zu: workflow: %s", (size_t)mark.line + w->line0,
+		   (size_t)mark.column + 1, what);
+}
+
+/* The same at the current event. */
+static void wf_err(struct walk *w, const char *what)
+{
+	wf_err_at(w, w->ev.start_mark, what);
+}
+
+/* A workflow text member: a non-empty string of at most max characters. */
+static int wf_text(struct walk *w, const char *key, size_t max, char **dst)
+{
+	char msg[160];
+	char *v = scalar(w);
+	size_t n = v ? utf8_count(v, strlen(v)) : 0;
+
+	if (*dst) {
+		snprintf(msg, sizeof(msg), "%s is given twice", key);
+	} else if (!v || n == 0 || strspn(v, " \t\r\n") == strlen(v)) {
+		snprintf(msg, sizeof(msg), "%s must be a non-empty string", key);
+	} else if (n > max) {
+		snprintf(msg, sizeof(msg), "%s is %zu characters; at most %zu", key, n, max);
+	} else {
+		*dst = v;
+		return 0;
+	}
+	free(v);
+	wf_err(w, msg);
+	return -EINVAL;
+}
+
+/* never_invent: a list of strings, or one string (a list of one). */
+static int wf_never_invent(struct walk *w, struct skill_md_workflow *wf)
+{
+	char *item = NULL;
+	int rc;
+
+	if (wf->never_invent) {
+		wf_err(w, "never_invent is given twice");
+		return -EINVAL;
+	}
+	wf->never_invent = xcalloc(SKILL_MD_WF_ITEMS, sizeof(*wf->never_invent));
+	if (w->ev.type == YAML_SCALAR_EVENT) {
+		rc = wf_text(w, "a never_invent item", SKILL_MD_WF_ITEM_MAX, &item);
+		if (rc == 0)
+			wf->never_invent[wf->n_never_invent++] = item;
+		return rc;
+	}
+	if (w->ev.type != YAML_SEQUENCE_START_EVENT) {
+		wf_err(w, "never_invent must be a list of strings ([due dates, owners])");
+		return -EINVAL;
+	}
+	for (;;) {
+		rc = next(w);
+		if (rc < 0 || w->ev.type == YAML_SEQUENCE_END_EVENT)
+			return rc;
+		if (wf->n_never_invent == SKILL_MD_WF_ITEMS) {
+			char msg[64];
+
+			snprintf(msg, sizeof(msg), "never_invent has more than %d items",
+				 SKILL_MD_WF_ITEMS);
+			wf_err(w, msg);
+			return -EINVAL;
+		}
+		item = NULL;
+		rc = wf_text(w, "a never_invent item", SKILL_MD_WF_ITEM_MAX, &item);
+		if (rc < 0)
+			return rc;
+		wf->never_invent[wf->n_never_invent++] = item;
+	}
+}
+
+/* workflow: a mapping of input, output, never_invent and review; anything else is an error
+ * (a misspelt review must not silently drop the approval it asked for). */
+static int take_workflow(struct walk *w)
+{
+	struct skill_md_workflow *wf = &w->md->workflow;
+	yaml_mark_t at;
+	char msg[160];
+	char *key;
+	int rc;
+
+	if (w->ev.type != YAML_MAPPING_START_EVENT) {
+		wf_err(w, "must be a mapping (input:, output:, never_invent:, review:)");
+		return -EINVAL;
+	}
+	if (skill_md_workflow_present(wf) || wf->never_invent) {
+		wf_err(w, "is given twice");
+		return -EINVAL;
+	}
+	for (;;) {
+		rc = next(w);
+		if (rc < 0 || w->ev.type == YAML_MAPPING_END_EVENT)
+			break;
+		key = scalar(w);
+		if (!key) {
+			wf_err(w, "keys must be plain strings");
+			return -EINVAL;
+		}
+		at = w->ev.start_mark;
+		rc = next(w);
+		if (rc == 0 && strcmp(key, "input") == 0)
+			rc = wf_text(w, "input", SKILL_MD_WF_TEXT_MAX, &wf->input);
+		else if (rc == 0 && strcmp(key, "output") == 0)
+			rc = wf_text(w, "output", SKILL_MD_WF_TEXT_MAX, &wf->output);
+		else if (rc == 0 && strcmp(key, "review") == 0)
+			rc = wf_text(w, "review", SKILL_MD_WF_TEXT_MAX, &wf->review);
+		else if (rc == 0 && strcmp(key, "never_invent") == 0)
+			rc = wf_never_invent(w, wf);
+		else if (rc == 0) {
+			snprintf(msg, sizeof(msg),
+				 "unknown key \"%.64s\" (input, output, never_invent, review)",
+				 key);
+			wf_err_at(w, at, msg);
+			rc = -EINVAL;
+		}
+		free(key);
+		if (rc < 0)
+			break;
+	}
+	return rc;
+}
+
 static int walk_pair(struct walk *w)
 {
 	char *key;
@@ -229,6 +408,8 @@ static int walk_pair(struct walk *w)
 		rc = take_scalar(w, "description", &w->md->description);
 	else if (rc == 0 && strcmp(key, "labels") == 0)
 		rc = take_labels(w);
+	else if (rc == 0 && strcmp(key, "workflow") == 0)
+		rc = take_workflow(w);
 	else if (rc == 0)
 		rc = skip_value(w);
 	free(key);
@@ -301,6 +482,9 @@ int skill_md_parse(const char *text, size_t len, struct skill_md *out, struct bu
 		buf_puts(err, "out of memory");
 		return -ENOMEM;
 	}
+	w.line0 = 1;
+	for (size_t i = 0; i < yaml; i++)
+		w.line0 += text[i] == '\n';
 	yaml_parser_set_input_string(&w.parser, (const unsigned char *)text + yaml, yaml_len);
 	rc = walk(&w);
 	if (w.have_ev)
