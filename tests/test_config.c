@@ -726,10 +726,13 @@ static void test_bad_model_reference_lists_known_names(void **state)
 	char *text;
 
 	(void)state;
+	/* LiteLLM loads a fallback that names no group and skips it: a warning with the hint */
 	text = with_models("litellm_settings:\n  fallbacks: [{\"free\": [\"chaep\"]}]\n");
-	expect_error(text,
-		     "t.yaml:7:25: error: litellm_settings.fallbacks[0].free: 'chaep' is not "
-		     "a model_name in model_list; did you mean 'cheap'? (known: free, cheap)");
+	expect_warning(
+		text,
+		"t.yaml:7:25: warning: litellm_settings.fallbacks[0].free: 'chaep' is not "
+		"a model_name in model_list; did you mean 'cheap'? (known: free, cheap); this "
+		"fallback is skipped, as LiteLLM skips it");
 	free(text);
 	text = with_models("model: strong\n");
 	expect_error(text, "t.yaml:6:8: error: model: 'strong' is not a model_name in model_list "
@@ -747,6 +750,28 @@ static void test_bad_model_reference_lists_known_names(void **state)
 	expect_error(text, "t.yaml:6:56: error: cron[0].model: 'x' is not a model_name in "
 			   "model_list (known: free, cheap)");
 	free(text);
+}
+
+/* LiteLLM reads `timeout: 300.0` as 300: a whole number written as a float is an integer;
+ * a fraction is still refused where an integer is meant. */
+static void test_a_whole_float_is_an_integer(void **state)
+{
+	const char *text =
+		"model_list:\n"
+		"  - model_name: a\n"
+		"    litellm_params: {model: openai/x, api_key: k, timeout: 300.0, rpm: 20.00}\n";
+	struct result r = parse(text);
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->models[0].litellm_params.timeout_s, 300);
+	assert_int_equal(r.cfg->models[0].litellm_params.rpm, 20);
+	result_finish(&r);
+	expect_error("model_list:\n"
+		     "  - model_name: a\n"
+		     "    litellm_params: {model: openai/x, api_key: k, rpm: 1.5}\n",
+		     "t.yaml:3:56: error: model_list[0].litellm_params.rpm: expected an integer, "
+		     "got '1.5'");
 }
 
 static void test_unknown_auxiliary_slot_suggests(void **state)
@@ -2352,6 +2377,7 @@ int main(void)
 		cmocka_unit_test(test_out_of_range_gives_the_range),
 		cmocka_unit_test(test_missing_required_key_is_named),
 		cmocka_unit_test(test_bad_model_reference_lists_known_names),
+		cmocka_unit_test(test_a_whole_float_is_an_integer),
 		cmocka_unit_test(test_unknown_auxiliary_slot_suggests),
 		cmocka_unit_test(test_every_litellm_routing_strategy_loads),
 		cmocka_unit_test(test_bad_cron_schedule_says_why),

@@ -228,9 +228,12 @@ static void bedrock_defaults(struct ctx *c, const struct node *at, struct config
 		v = env_default(c, at, "AWS_REGION", false);
 		v = v ? v : env_default(c, at, "AWS_DEFAULT_REGION", false);
 		if (!v) {
-			cfg_err(c, at,
+			/* LiteLLM loads it and fails the call; so does hermetic, sending nothing */
+			cfg_warn(
+				c, at,
 				"bedrock needs a region: set aws_region_name in litellm_params or "
-				"AWS_REGION in the environment");
+				"AWS_REGION in the environment; the deployment loads and its calls "
+				"are refused until then");
 			return;
 		}
 		p->aws_region_name = xstrdup(v);
@@ -242,10 +245,12 @@ static void bedrock_defaults(struct ctx *c, const struct node *at, struct config
 	if (!p->aws_session_token && (v = env_default(c, at, "AWS_SESSION_TOKEN", true)))
 		p->aws_session_token = xstrdup(v);
 	if (!p->aws_access_key_id || !p->aws_secret_access_key)
-		cfg_err(c, at,
+		cfg_warn(
+			c, at,
 			"bedrock needs AWS credentials: set AWS_ACCESS_KEY_ID and "
 			"AWS_SECRET_ACCESS_KEY in the environment (or aws_access_key_id and "
-			"aws_secret_access_key here); profiles and assumed roles are not read");
+			"aws_secret_access_key here); profiles and assumed roles are not read; the "
+			"deployment loads and its calls are refused, nothing sent, until then");
 	if (!p->api_base && p->aws_region_name)
 		p->api_base =
 			xasprintf("https://bedrock-runtime.%s.amazonaws.com", p->aws_region_name);
@@ -921,10 +926,18 @@ static void check_model_ref(struct ctx *c, const struct ref *r)
 		if (!hint && cfg_similar(r->name, cfg->model_groups[i]))
 			hint = cfg->model_groups[i];
 	}
-	cfg_err_at(c, r->at, "%s%s'%s' is not a model_name in model_list%s%s%s (known: %s)",
-		   r->path, *r->path ? ": " : "", cfg_show(r->name, tmp),
-		   hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "",
-		   buf_str(&known));
+	if (r->kind == REF_FALLBACK) /* LiteLLM loads it; the chain skips a name that is no group */
+		cfg_warn_at(c, r->at,
+			    "%s%s'%s' is not a model_name in model_list%s%s%s (known: %s); this "
+			    "fallback is skipped, as LiteLLM skips it",
+			    r->path, *r->path ? ": " : "", cfg_show(r->name, tmp),
+			    hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "",
+			    buf_str(&known));
+	else
+		cfg_err_at(c, r->at, "%s%s'%s' is not a model_name in model_list%s%s%s (known: %s)",
+			   r->path, *r->path ? ": " : "", cfg_show(r->name, tmp),
+			   hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "",
+			   buf_str(&known));
 	buf_finish(&known);
 }
 

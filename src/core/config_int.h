@@ -74,7 +74,9 @@ struct ctx {
 	struct tree tree;
 };
 
-enum ref_kind { REF_MODEL, REF_MODEL_OR_ALIAS, REF_TELEGRAM };
+/* REF_FALLBACK: a name in LiteLLM's fallbacks, which LiteLLM loads when it is no group (a
+ * warning: the chain skips it). */
+enum ref_kind { REF_MODEL, REF_MODEL_OR_ALIAS, REF_TELEGRAM, REF_FALLBACK };
 
 /* A name to check once everything is loaded (model_list may come after its users). */
 struct ref {

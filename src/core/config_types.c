@@ -393,6 +393,21 @@ static void clear_str(const struct opt *o, void *obj)
 	*field = NULL;
 }
 
+/* "300.0": a whole number written as a float (LiteLLM reads `timeout: 300.0` as 300). */
+static int whole_float(const char *s, int64_t *out)
+{
+	const char *dot = strchr(s, '.');
+	char head[32];
+	size_t len = dot ? (size_t)(dot - s) : 0;
+
+	if (!dot || len == 0 || len >= sizeof(head) || !dot[1] ||
+	    strspn(dot + 1, "0") != strlen(dot + 1))
+		return -EINVAL;
+	memcpy(head, s, len);
+	head[len] = '\0';
+	return parse_i64(head, INT64_MIN, INT64_MAX, out);
+}
+
 static int get_int(struct ctx *c, const struct node *n, int64_t min, int64_t max, int64_t *out)
 {
 	char tmp[SHOW_LEN + 32];
@@ -407,6 +422,8 @@ static int get_int(struct ctx *c, const struct node *n, int64_t min, int64_t max
 	if (!s)
 		return -EINVAL;
 	rc = parse_i64(s, INT64_MIN, INT64_MAX, out);
+	if (rc == -EINVAL)
+		rc = whole_float(s, out);
 	free(s);
 	if (rc == -EINVAL) {
 		cfg_err(c, n, "expected an integer, got %s", cfg_got(n, tmp));
@@ -1018,7 +1035,7 @@ static int set_fallback(struct ctx *c, const struct node *k, const struct node *
 	int rc = 0;
 
 	out->from = xstrdup(k->text);
-	add_ref(c, REF_MODEL, k, k->text);
+	add_ref(c, REF_FALLBACK, k, k->text);
 	for (i = 0; i < n_prev; i++)
 		if (strcmp(prev[i].from, k->text) == 0)
 			rc = -EINVAL;
@@ -1033,7 +1050,7 @@ static int set_fallback(struct ctx *c, const struct node *k, const struct node *
 		out->to[out->n_to] = get_str(c, v->kids[i], 0, NULL);
 		if (!out->to[out->n_to])
 			continue;
-		add_ref(c, REF_MODEL, v->kids[i], out->to[out->n_to]);
+		add_ref(c, REF_FALLBACK, v->kids[i], out->to[out->n_to]);
 		out->n_to++;
 	}
 	cfg_path_pop(c, at);

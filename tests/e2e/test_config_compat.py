@@ -142,3 +142,46 @@ def test_the_summary_lists_ignored_keys_by_section_and_ends_with_the_count(tmp_p
 def test_help_names_strict():
     r = run("--help")
     assert "config check [--strict] [--config FILE]" in r.stdout
+
+
+BEDROCK_WITHOUT_KEYS = """\
+model_list:
+  - model_name: claude
+    litellm_params:
+      model: bedrock/anthropic.claude-3-sonnet-20240229-v1:0
+      aws_region_name: us-east-1
+  - model_name: chat
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_key: os.environ/OPENAI_API_KEY
+litellm_settings:
+  fallbacks: [{"chat": ["gpt-4o-mini", "claude"]}]
+"""
+
+
+def test_bedrock_without_aws_keys_warns_and_the_config_loads(tmp_path):
+    """LiteLLM loads a bedrock deployment whose AWS keys are not in the environment at load time
+    (a Helm chart sets them at run time): so does hermetic, with a warning at its place."""
+    r, out = check(tmp_path, BEDROCK_WITHOUT_KEYS)
+    assert r.returncode == 0, out
+    assert re.search(r"config\.yaml:4:14: warning: model_list\[0\]\.litellm_params\.model: "
+                     r"bedrock needs AWS credentials: set AWS_ACCESS_KEY_ID", out), out
+    assert "deployments: 2 active, 0 inactive" in out
+    r, out = check(tmp_path, BEDROCK_WITHOUT_KEYS, "--strict")
+    assert r.returncode == 0, out  # a warning of the environment, not an unknown key
+
+
+def test_a_fallback_to_no_group_warns_and_is_skipped(tmp_path):
+    """A fallback that names no model_name (a provider model id, a typo) loads in LiteLLM, which
+    skips it: a warning with the hint, and the config loads."""
+    r, out = check(tmp_path, BEDROCK_WITHOUT_KEYS)
+    assert re.search(r"config\.yaml:11:25: warning: litellm_settings\.fallbacks\[0\]\.chat: "
+                     r"'gpt-4o-mini' is not a model_name in model_list.*this fallback is "
+                     r"skipped, as LiteLLM skips it", out), out
+    assert ": error: " not in out
+
+
+def test_a_hermetic_reference_to_no_group_stays_an_error(tmp_path):
+    r, out = check(tmp_path, BEDROCK_WITHOUT_KEYS + "model: gpt-4o-mini\n")
+    assert r.returncode == 1, out
+    assert re.search(r"error: model: 'gpt-4o-mini' is not a model_name", out), out

@@ -448,7 +448,11 @@ static int build(const struct config_model *m, enum provider_route route, cJSON 
 	}
 	if (!p->api_base || !p->aws_region_name || !p->aws_access_key_id ||
 	    !p->aws_secret_access_key) {
-		snprintf(err, err_len, "bedrock: the deployment has no region or credentials");
+		snprintf(
+			err, err_len,
+			"bedrock: the deployment has no region or AWS credentials (set AWS_REGION, "
+			"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; config check says which); "
+			"nothing was sent");
 		return -EINVAL;
 	}
 	out->body = converse_body(req, &msg);
