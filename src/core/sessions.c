@@ -440,7 +440,7 @@ void sessions_format_time(int64_t ms, char out[32])
 
 /* One pass: sessions ranked by their best hit, each with up to EXCERPTS_PER_SESSION snippets. */
 static int search_pass(sqlite3 *db, const char *match, int64_t exclude_id, int max_sessions,
-		       const char *lanes_json, struct buf *out)
+		       const char *lanes_list, struct buf *out)
 {
 	sqlite3_stmt *st;
 	int64_t shown[64];
@@ -459,9 +459,8 @@ static int search_pass(sqlite3 *db, const char *match, int64_t exclude_id, int m
 		    " JOIN sessions s ON s.id = m.session_id"
 		    " LEFT JOIN kv l ON l.key = 'session.' || s.id || '.lane'"
 		    " WHERE messages_fts MATCH ? AND m.session_id <> ?"
-		    " AND (?3 IS NULL OR coalesce(substr(l.value, 1, instr(l.value || ' ', ' ') - "
-		    "1),"
-		    " '') IN (SELECT value FROM json_each(?3)))"
+		    " AND (?3 IS NULL OR instr(?3, ',' || coalesce(substr(l.value, 1,"
+		    " instr(l.value || ' ', ' ') - 1), '') || ',') > 0)"
 		    " ORDER BY rank LIMIT 400)"
 		    " SELECT sid, source, title, created, role, snip,"
 		    " min(rank) OVER (PARTITION BY sid) AS best FROM hits"
@@ -470,8 +469,8 @@ static int search_pass(sqlite3 *db, const char *match, int64_t exclude_id, int m
 		return -EIO;
 	sqlite3_bind_text(st, 1, match, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, exclude_id);
-	if (lanes_json)
-		sqlite3_bind_text(st, 3, lanes_json, -1, SQLITE_STATIC);
+	if (lanes_list)
+		sqlite3_bind_text(st, 3, lanes_list, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t sid = sqlite3_column_int64(st, 0);
 		const char *title = (const char *)sqlite3_column_text(st, 2);
@@ -511,14 +510,16 @@ int sessions_search_lanes(struct store *s, const char *query, int64_t exclude_id
 	struct buf q, lj;
 	int n = 0;
 
+	/* ",a,b,": the lanes a session may be in, matched with instr() (the static builds' SQLite
+	 * has no JSON functions); lane names are config names, without commas, and "" (no lane)
+	 * makes ",," */
 	buf_init(&lj, 0);
 	if (lanes) {
-		buf_puts(&lj, "[");
+		buf_puts(&lj, ",");
 		for (size_t i = 0; i < n_lanes; i++) {
-			buf_puts(&lj, i ? "," : "");
-			buf_json_str(&lj, lanes[i], strlen(lanes[i]));
+			buf_puts(&lj, lanes[i]);
+			buf_puts(&lj, ",");
 		}
-		buf_puts(&lj, "]");
 	}
 	for (int any = 0; any < 2 && n == 0; any++) {
 		buf_init(&q, 0);
