@@ -33,12 +33,24 @@ static void reply_error_rc(struct httpd_req *req, int rc)
 		httpd_reply_error(req, 503, "api_error", "the journal is busy; try again");
 }
 
+/* The request's JSON body ({} when empty), or NULL after answering 400: a repeated member
+ * name says which (json_parse), anything else that it is not JSON. */
 static cJSON *body_json(struct httpd_req *req)
 {
 	size_t len = 0;
 	const char *body = httpd_body_ref(req, &len);
+	struct json_error jerr;
+	cJSON *j;
 
-	return body && len ? json_parse(body, len, 0, NULL) : cJSON_CreateObject();
+	if (!body || !len)
+		return cJSON_CreateObject();
+	j = json_parse(body, len, 0, &jerr);
+	if (!j)
+		httpd_reply_error(req, 400, "invalid_request_error",
+				  jerr.duplicate ? jerr.msg
+						 : "the body must be JSON (Content-Type: "
+						   "application/json)");
+	return j;
 }
 
 static void on_add(struct httpd_req *req, void *arg)
@@ -52,6 +64,8 @@ static void on_add(struct httpd_req *req, void *arg)
 	if (!a->auth(a->auth_ctx, req))
 		return;
 	j = body_json(req);
+	if (!j)
+		return;
 	prompt = cJSON_GetObjectItemCaseSensitive(j, "prompt");
 	chat = cJSON_GetObjectItemCaseSensitive(j, "chat_id");
 	if (!cJSON_IsString(prompt) || !*prompt->valuestring || (chat && !cJSON_IsNumber(chat))) {
@@ -160,7 +174,11 @@ static void on_task(struct httpd_req *req, void *arg)
 		rc = tasks_stop(a->ts, id, NULL);
 	} else {
 		cJSON *j = body_json(req);
-		const cJSON *text = cJSON_GetObjectItemCaseSensitive(j, "text");
+		const cJSON *text;
+
+		if (!j)
+			return;
+		text = cJSON_GetObjectItemCaseSensitive(j, "text");
 
 		rc = cJSON_IsString(text) ? tasks_steer(a->ts, id, NULL, text->valuestring)
 					  : -EINVAL;
