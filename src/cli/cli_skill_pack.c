@@ -342,10 +342,14 @@ static int load_source(const char *src, const char *want_sha256, struct source *
 		s->p.name = xstrdup(md.name);
 	if (rc == 0 && !s->hash[0])
 		skill_pack_content_hash(&s->p, s->hash);
-	if (rc == 0)
+	if (rc == 0) {
 		s->where = xstrdup(folder ? src : real); /* a repository is fetched again */
-	else
+	} else {
 		fprintf(stderr, "install refused: %s: %s\n", src, buf_str(&err));
+		/* what was read before the refusal is dropped here: a caller's source_finish
+		 * then finds nothing */
+		skill_pack_finish(&s->p);
+	}
 	cli_skill_git_cleanup(tmp);
 	free(folder);
 	skill_md_finish(&md);
