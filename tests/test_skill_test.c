@@ -88,6 +88,11 @@ static void mistakes_name_file_line_and_column(void **state)
 		{"- name: a\n  input: b\n  input: c\n",
 		 "tests/a.yaml:3:3: input: unknown or repeated"},
 		{"- [unclosed\n", "tests/a.yaml:2:1: YAML error"},
+		/* regcomp's memory grows with stacked and counted repetitions: refused before */
+		{"- name: a\n  input: b\n  regex: \"^(a|b++++++++)+$\"\n",
+		 "tests/a.yaml:3:10: regex: a repetition right after another"},
+		{"- name: a\n  input: b\n  regex: \"(x{99}){999}\"\n",
+		 "tests/a.yaml:3:10: regex: counted repetitions over {100}"},
 	};
 	struct skill_tests t;
 	struct buf err;

@@ -116,12 +116,64 @@ static int take_judge(struct parse *p, const yaml_node_t *n, struct skill_test_c
 	return rc;
 }
 
+#define REGEX_MAX_LEN	 256
+#define REGEX_MAX_BOUNDS 4
+#define REGEX_MAX_COUNT	 100
+
+/* A test file comes with a skill pack from anyone: glibc's regcomp builds its automaton in
+ * memory that grows with stacked and counted repetitions ("(a|b++++...)+", "(x{99}){99}"),
+ * gigabytes for a line. So a pattern is short, has no quantifier right after another and at
+ * most REGEX_MAX_BOUNDS {m,n} of at most REGEX_MAX_COUNT. NULL if tame, else why not. */
+static const char *untamed(const char *re)
+{
+	size_t len = strlen(re), bounds = 0;
+	bool after_quant = false;
+
+	if (len > REGEX_MAX_LEN)
+		return "longer than 256 characters";
+	for (size_t i = 0; i < len; i++) {
+		char ch = re[i];
+
+		if (ch == '\\' && i + 1 < len) {
+			i++;
+			after_quant = false;
+			continue;
+		}
+		if (ch == '*' || ch == '+' || ch == '?' || ch == '{') {
+			if (after_quant)
+				return "a repetition right after another";
+			if (ch == '{') {
+				char *end;
+				unsigned long a = strtoul(re + i + 1, &end, 10), b = a;
+
+				if (*end == ',')
+					b = end[1] == '}' ? a : strtoul(end + 1, &end, 10);
+				if (++bounds > REGEX_MAX_BOUNDS || a > REGEX_MAX_COUNT ||
+				    b > REGEX_MAX_COUNT)
+					return "counted repetitions over {100} or more than 4 of "
+					       "them";
+				while (i < len && re[i] != '}')
+					i++;
+			}
+			after_quant = true;
+			continue;
+		}
+		after_quant = false;
+	}
+	return NULL;
+}
+
 static int check_regexes(struct parse *p, const yaml_node_t *n, const struct skill_test_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		regex_t re;
 		char msg[128];
-		int rc = regcomp(&re, l->v[i], REG_EXTENDED | REG_NOSUB);
+		const char *why = untamed(l->v[i]);
+		int rc;
+
+		if (why)
+			return fail_at(p, n, why, "regex");
+		rc = regcomp(&re, l->v[i], REG_EXTENDED | REG_NOSUB);
 
 		if (rc != 0) {
 			regerror(rc, &re, msg, sizeof(msg));
