@@ -2078,7 +2078,7 @@ static void test_duplicate_keys_and_deployment_ids(void **state)
 
 static void test_diag_prints_in_file_order(void **state)
 {
-	struct result r = parse("log: {level: loud}\nagent: {max_iterations: 0}\nzzz: 1\n");
+	struct result r = parse("log: {level: loud}\nagent: {max_iterations: 0}\nmodle: 1\n");
 	const char *a, *b, *c;
 
 	(void)state;

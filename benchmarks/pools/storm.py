@@ -100,7 +100,7 @@ def config(home, port, fake, tg, pools):
                    "deliver": f"telegram:{ADMIN_CHAT}",
                    "prompt": "Summarise this [answer 300]: {{payload}}"}],
     }
-    if pools and os.environ.get("STORM_NO_POOL_KEYS") != "1":
+    if pools:
         cfg["rate_pools"] = {"account": {"tpm": TPM, "models": ["free"]}}
     return cfg
 

@@ -140,12 +140,15 @@ static const char *misroute(const struct table *t, const char *key)
 
 /* In a section LiteLLM owns an unknown key is a warning, as LiteLLM ignores it (an error
  * under --strict, or when ignoring it would misroute the call); in hermetic's own sections it
- * is an error. */
+ * is an error. The top level is both's: a key near one of hermetic's (a typo of `telegram`)
+ * is an error with its hint, any other is ignored with a warning, as LiteLLM ignores unknown
+ * top-level keys (`team_management`, `jwt_auth_config`, ...). */
 static void unknown_key(struct ctx *c, const struct table *t, const struct node *k)
 {
 	const struct ignored *ig = find_ignored(t->name, k->text);
 	const char *hint, *why = misroute(t, k->text);
-	bool lenient = t->litellm && !c->strict && !why;
+	bool shared = t == &cfg_top_table && !suggest_key(t, k->text);
+	bool lenient = (t->litellm || shared) && !c->strict && !why;
 	const char *tail = lenient ? " (ignored, as LiteLLM ignores it)" : "";
 	void (*say)(struct ctx *, const struct node *, const char *, ...) =
 		lenient ? cfg_warn_at : cfg_err_at;
@@ -170,7 +173,7 @@ static void unknown_key(struct ctx *c, const struct table *t, const struct node 
 		cfg_diag_ignored(c->diag, section_name(t), key, false);
 		return;
 	}
-	if (t->litellm)
+	if (t->litellm || shared)
 		cfg_diag_ignored(c->diag, section_name(t), key, true);
 	if (hint) {
 		say(c, k, "unknown key '%s' %s%s; did you mean '%s'?", key, where, tail, hint);

@@ -185,3 +185,20 @@ def test_a_hermetic_reference_to_no_group_stays_an_error(tmp_path):
     r, out = check(tmp_path, BEDROCK_WITHOUT_KEYS + "model: gpt-4o-mini\n")
     assert r.returncode == 1, out
     assert re.search(r"error: model: 'gpt-4o-mini' is not a model_name", out), out
+
+
+def test_an_unknown_top_level_key_warns_unless_it_is_near_one_of_hermetics(tmp_path):
+    """LiteLLM ignores top-level keys it does not know (`team_management`, `jwt_auth_config`):
+    so does hermetic, with a warning (an error under --strict); a key one typo from one of
+    hermetic's own (`telegarm`) stays an error with the hint, so a misspelt section is never
+    silently dropped."""
+    base = UNKNOWN_EVERYWHERE + "team_management: {default_team: x}\n"
+    r, out = check(tmp_path, base)
+    assert r.returncode == 0, out
+    assert re.search(r"config\.yaml:17:1: warning: unknown key 'team_management' at the top "
+                     r"level \(ignored, as LiteLLM ignores it\)", out), out
+    r, out = check(tmp_path, base, "--strict")
+    assert r.returncode == 1 and "error: unknown key 'team_management'" in out, out
+    r, out = check(tmp_path, UNKNOWN_EVERYWHERE + "telegarm: {token: x}\n")
+    assert r.returncode == 1, out
+    assert "error: unknown key 'telegarm' at the top level; did you mean 'telegram'?" in out
