@@ -837,3 +837,27 @@ def test_hermetic_alerts_use_metrics_hermetic_serves():
     am = (ROOT / "k8s" / "monitoring" / "alertmanagerconfig.yaml").read_text()
     assert "url: http://hermetic.ai.svc.cluster.local:8642/v1/alerts/alertmanager" in am
     assert "port: 8642" in (ROOT / "k8s" / "service.yaml").read_text()
+
+
+def test_local_models_config_example_in_the_docs_loads(tmp_path):
+    """The config in docs/deploy-k3s.md's "Local models" section passes `hermetic config check`:
+    the ollama_chat group, the whisper transcription group and the lane that names them."""
+    from conftest import argv, clean_env
+    doc = (ROOT / "docs" / "deploy-k3s.md").read_text()
+    section = doc.split("## Local models (a lane that stays in the house)", 1)[1].split("\n## ", 1)[0]
+    block = section.split("   ```yaml\n", 1)[1].split("   ```\n", 1)[0]
+    text = "\n".join(line[3:] for line in block.splitlines()) + "\n"
+    assert "model: ollama_chat/qwen2.5:1.5b" in text and "api_base: http://ollama.ai-local.svc:11434" in text
+    assert "transcription: whisper" in text and "mode: audio_transcription" in text
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"home: {tmp_path / 'home'}\n" + text)
+    r = subprocess.run(argv("config", "check", "--config", str(cfg)), capture_output=True, text=True,
+                       env=clean_env(OPENROUTER_API_KEY="x"), timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "local      ollama_chat qwen2.5:1.5b" in r.stdout
+    assert "whisper    openai Systran/faster-whisper-tiny" in r.stdout
+    # the lane is read: a lane naming a group that does not exist is refused
+    cfg.write_text(cfg.read_text().replace("models: [local, whisper]", "models: [local, whisperr]"))
+    r = subprocess.run(argv("config", "check", "--config", str(cfg)), capture_output=True, text=True,
+                       env=clean_env(OPENROUTER_API_KEY="x"), timeout=60)
+    assert r.returncode != 0 and "whisperr" in r.stdout + r.stderr
