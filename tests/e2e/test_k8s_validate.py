@@ -190,6 +190,54 @@ def test_rejects_a_memory_limit_above_128mi(modules, copy):
     assert "container hermetic: memory limit 256Mi above 128Mi" in r.stdout
 
 
+# ---- k8s/local-models: the one workload allowed more than 128Mi, and only it ---------------------
+
+def test_local_model_servers_pass_within_their_own_ceiling(modules, copy):
+    r = validate(modules, copy.root / "k8s" / "local-models")
+    assert r.returncode == 0
+    assert re.search(r"validate: 10 objects in \d+ files, \d+ checks, 0 errors", r.stdout), r.stdout
+    # above 6Gi even a model server is refused
+    copy("k8s/local-models/ollama.yaml", "memory: 4Gi", "memory: 7Gi")
+    r = validate(modules, copy.root / "k8s" / "local-models")
+    assert r.returncode == 1
+    assert "Deployment ai-local/ollama: [policy] container ollama: memory limit 7Gi above 6Gi" in r.stdout
+
+
+def test_local_model_exception_does_not_admit_other_workloads(modules, copy):
+    """The 6Gi ceiling follows a Deployment's pod template label: the gateway labelled
+    local-model on its metadata only keeps 128Mi, and so does a StatefulSet with the label."""
+    copy("k8s/deployment.yaml", "memory: 64Mi", "memory: 1Gi")
+    copy("k8s/deployment.yaml", "    app.kubernetes.io/component: gateway\n",
+         "    app.kubernetes.io/component: local-model\n")  # metadata.labels only (4 spaces)
+    r = validate(modules, *copy.paths)
+    assert r.returncode == 1
+    assert "Deployment ai/hermetic: [policy] container hermetic: memory limit 1Gi above 128Mi" in r.stdout
+    # a Job is not long-running and a StatefulSet is not a Deployment: the label alone opens nothing
+    copy("k8s/local-models/whisper.yaml", "kind: Deployment", "kind: StatefulSet")
+    copy("k8s/local-models/whisper.yaml", "  strategy:\n    type: Recreate                   # the models volume is ReadWriteOnce\n",
+         "  serviceName: whisper\n")
+    r = validate(modules, copy.root / "k8s" / "local-models")
+    assert r.returncode == 1
+    assert "StatefulSet ai-local/whisper: [policy] container whisper: memory limit 1536Mi above 128Mi" in r.stdout
+
+
+def test_local_models_reachable_only_from_the_gateway():
+    """The servers admit only hermetic's gateway pods on their two ports, and the gateway gets a
+    matching egress rule in namespace ai (its own policy allows DNS and 443 only)."""
+    ns = (ROOT / "k8s" / "local-models" / "networkpolicy.yaml").read_text().split("\n---\n")[0]
+    assert "kubernetes.io/metadata.name: ai\n" in ns
+    assert "app.kubernetes.io/component: gateway" in ns
+    assert re.findall(r"port: (\d+)", ns.split("egress:")[0]) == ["11434", "8000"]
+    out = (ROOT / "k8s" / "local-models" / "egress-to-local-models.yaml").read_text()
+    assert "namespace: ai\n" in out and "policyTypes: [Egress]" in out
+    assert "kubernetes.io/metadata.name: ai-local" in out
+    assert re.findall(r"port: (\d+)", out) == ["11434", "8000"]
+    ports = {"ollama": "11434", "whisper": "8000"}
+    svc = (ROOT / "k8s" / "local-models" / "service.yaml").read_text()
+    for name, port in ports.items():
+        assert f"name: {name}\n" in svc and f"port: {port}\n" in svc
+
+
 @pytest.mark.parametrize("strict", schema_modes(), ids=lambda s: "strict" if s else "npm-only")
 def test_rejects_latest_and_untagged_images(modules, copy, strict):
     copy("registry/deployment.yaml", "image: registry:2.8.3", "image: registry:latest")
@@ -291,7 +339,7 @@ def test_a_single_file_can_be_validated(modules, copy):
 
 # ---- the kustomize rendering is kubectl's ---------------------------------------------------------
 
-@pytest.mark.parametrize("tree", ["k8s", "k8s/router", "k8s/monitoring", "k8s/ingress", "registry",
+@pytest.mark.parametrize("tree", ["k8s", "k8s/router", "k8s/monitoring", "k8s/ingress", "k8s/local-models", "registry",
                                   "k8s-overlays/longhorn", "k8s-overlays/shadow"])
 def test_rendering_matches_kubectl_kustomize(modules, tree):
     kubectl = shutil.which("kubectl")
@@ -789,3 +837,27 @@ def test_hermetic_alerts_use_metrics_hermetic_serves():
     am = (ROOT / "k8s" / "monitoring" / "alertmanagerconfig.yaml").read_text()
     assert "url: http://hermetic.ai.svc.cluster.local:8642/v1/alerts/alertmanager" in am
     assert "port: 8642" in (ROOT / "k8s" / "service.yaml").read_text()
+
+
+def test_local_models_config_example_in_the_docs_loads(tmp_path):
+    """The config in docs/deploy-k3s.md's "Local models" section passes `hermetic config check`:
+    the ollama_chat group, the whisper transcription group and the lane that names them."""
+    from conftest import argv, clean_env
+    doc = (ROOT / "docs" / "deploy-k3s.md").read_text()
+    section = doc.split("## Local models (a lane that stays in the house)", 1)[1].split("\n## ", 1)[0]
+    block = section.split("   ```yaml\n", 1)[1].split("   ```\n", 1)[0]
+    text = "\n".join(line[3:] for line in block.splitlines()) + "\n"
+    assert "model: ollama_chat/qwen2.5:1.5b" in text and "api_base: http://ollama.ai-local.svc:11434" in text
+    assert "transcription: whisper" in text and "mode: audio_transcription" in text
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"home: {tmp_path / 'home'}\n" + text)
+    r = subprocess.run(argv("config", "check", "--config", str(cfg)), capture_output=True, text=True,
+                       env=clean_env(OPENROUTER_API_KEY="x"), timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "local      ollama_chat qwen2.5:1.5b" in r.stdout
+    assert "whisper    openai Systran/faster-whisper-tiny" in r.stdout
+    # the lane is read: a lane naming a group that does not exist is refused
+    cfg.write_text(cfg.read_text().replace("models: [local, whisper]", "models: [local, whisperr]"))
+    r = subprocess.run(argv("config", "check", "--config", str(cfg)), capture_output=True, text=True,
+                       env=clean_env(OPENROUTER_API_KEY="x"), timeout=60)
+    assert r.returncode != 0 and "whisperr" in r.stdout + r.stderr

@@ -17,7 +17,8 @@
 //   models    kubernetes-models validate() (types, enums, required fields, formats) and unknown
 //             fields against @kubernetes/client-node's v1.32 model tables: works without --schemas
 //   policy    non-root, read-only root filesystem, drop ALL, seccomp, no privilege escalation,
-//             probes, requests and limits (memory <= 128Mi for long-running pods), Recreate with a
+//             probes, requests and limits (memory <= 128Mi for long-running pods; <= 6Gi for a
+//             Deployment labelled app.kubernetes.io/component: local-model), Recreate with a
 //             PVC, Job deadline/backoff/ttl, pinned images (no :latest), no committed Secrets,
 //             references (Service selectors and ports, ServiceMonitor ports, ConfigMaps, PVCs,
 //             ServiceAccounts, Secrets), the registries.yaml mirror against the registry NodePort
@@ -426,6 +427,16 @@ function walk(value, type, where, found) {
 // policy
 const MIB = 1024 * 1024;
 const MAX_LONG_RUNNING_MEMORY = 128 * MIB;
+// The one exception: a model server (k8s/local-models/) holds the model in memory, 1-5 GB on a
+// Pi. Only a Deployment whose pod template says app.kubernetes.io/component: local-model may
+// go up to 6Gi; every other long-running workload keeps the 128Mi ceiling.
+const LOCAL_MODEL_COMPONENT = "local-model";
+const MAX_LOCAL_MODEL_MEMORY = 6 * 1024 * MIB;
+function memoryCeiling(doc) {
+  const local = doc.kind === "Deployment" &&
+    doc.spec?.template?.metadata?.labels?.["app.kubernetes.io/component"] === LOCAL_MODEL_COMPONENT;
+  return local ? { bytes: MAX_LOCAL_MODEL_MEMORY, text: "6Gi (a local-model server)" } : { bytes: MAX_LONG_RUNNING_MEMORY, text: "128Mi" };
+}
 const ROOT_ALLOWED_NAMESPACES = new Set(["kaniko"]); // kaniko must run as root (its own namespace)
 function quantityBytes(q) {
   if (typeof q === "number") return q;
@@ -500,8 +511,9 @@ function policyCheck(item, all) {
     if (longRunning) {
       for (const [k, o] of [["limits.cpu", lim.cpu], ["requests.cpu", req.cpu], ["requests.memory", req.memory]])
         if (o === undefined) err("policy", f, d, `${at}: no resources.${k}`);
-      if (lim.memory !== undefined && !(quantityBytes(lim.memory) <= MAX_LONG_RUNNING_MEMORY))
-        err("policy", f, d, `${at}: memory limit ${lim.memory} above 128Mi`);
+      const ceiling = memoryCeiling(d);
+      if (lim.memory !== undefined && !(quantityBytes(lim.memory) <= ceiling.bytes))
+        err("policy", f, d, `${at}: memory limit ${lim.memory} above ${ceiling.text}`);
       if (!c.livenessProbe) err("policy", f, d, `${at}: no livenessProbe`);
       if (!c.readinessProbe) err("policy", f, d, `${at}: no readinessProbe`);
     }
