@@ -488,3 +488,22 @@ def test_a_child_of_a_task_raised_by_a_skill_stays_in_the_lane(bot, tg, fake, pr
     assert len(priv.chat_requests) == 3
     assert "summarise the file" in priv.chat_requests[1]["raw"]
     assert task_rows(g) == [(1, None, None, "done"), (2, 1, "private", "done")]
+
+
+def test_bg_from_a_session_whose_lane_is_gone_starts_no_task(bot, tg, fake, priv):
+    import sqlite3
+    g = bot()
+    tg.push_text("/lane private", chat_id=OWNER)
+    assert wait_reply(tg, 1)[0] == "Lane: private (asked (/lane))."
+    assert g.stop() == 0
+    # The lane is renamed away from the config: the session's mark names a lane no config has.
+    db = sqlite3.connect(g.home / "state.db")
+    assert db.execute("UPDATE kv SET value = 'retired asked (/lane)'"
+                      " WHERE key LIKE 'session.%.lane'").rowcount == 1
+    db.commit()
+    db.close()
+    g.start()
+    tg.push_text("/bg read the client's file", chat_id=OWNER)
+    assert "lane the config no longer has" in wait_reply(tg, 2)[1]
+    assert task_rows(g) == []
+    assert fake.chat_requests == [] and priv.chat_requests == []
