@@ -82,6 +82,27 @@ static void test_root_and_children(void **state)
 	store_close(s);
 }
 
+/* The lane a node was started in is stored with it (a resumed task starts in it again);
+ * a node in no lane reads back NULL. */
+static void test_lane_is_kept(void **state)
+{
+	struct store *s = open_db();
+	struct task_new n = {.origin = "telegram:42", .prompt = "private goal", .lane = "private"};
+	struct task_row r;
+	int64_t in_lane = 0, plain = add(s, 0, 0, 0, "public goal");
+
+	(void)state;
+	assert_int_equal(task_store_add(s, &n, 1000, &in_lane), 0);
+	assert_int_equal(task_store_get(s, in_lane, &r), 0);
+	assert_non_null(r.lane);
+	assert_string_equal(r.lane, "private");
+	task_row_finish(&r);
+	assert_int_equal(task_store_get(s, plain, &r), 0);
+	assert_null(r.lane);
+	task_row_finish(&r);
+	store_close(s);
+}
+
 static void test_spend_start_end(void **state)
 {
 	struct store *s = open_db();
@@ -212,6 +233,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_root_and_children),
+		cmocka_unit_test(test_lane_is_kept),
 		cmocka_unit_test(test_spend_start_end),
 		cmocka_unit_test(test_steer_is_taken_once),
 		cmocka_unit_test(test_pending_until_delivered_and_reopen),

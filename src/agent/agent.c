@@ -370,7 +370,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	}
 	if (o->untrusted)
 		agent_taint(t, o->untrusted);
-	agent_lane_start(t);
+	agent_lane_start(t, o->lane);
 	if (!router_has_model(a->env.router, t->model))
 		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);
 	else if (!o->origin || !agent_continues(t, o->origin)) {

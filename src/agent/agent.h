@@ -130,6 +130,11 @@ struct agent_turn_opts {
 	const char *purpose;
 	/* NULL, or the watcher of this turn's calls (a task tree's budget, steering). */
 	const struct agent_watch *watch;
+	/* NULL, or the lane the turn starts in at least (docs/security.md, "Lanes"): a task's
+	 * lane, taken from its chat's session when it was started, or a subagent's parent's.
+	 * The turn may rise from it, never below it; a name the config no longer has fails
+	 * closed (no model group is allowed). Borrowed. */
+	const char *lane;
 };
 
 enum agent_stop {
@@ -200,6 +205,9 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 void agent_cancel(struct agent_turn *t);
 /* True when the turn has read untrusted text (docs/security.md, "Trust"). */
 bool agent_turn_tainted(const struct agent_turn *t);
+/* The turn's lane now (the config's name), or NULL for none; a lane lost from the config
+ * gives a name no config has, so what inherits it fails closed too. */
+const char *agent_turn_lane(const struct agent_turn *t);
 /* The running turn of source, or NULL (for /stop). */
 struct agent_turn *agent_find(struct agent *a, const char *source);
 

@@ -249,8 +249,9 @@ void agent_taint_key(const struct agent_turn *t, char *key, size_t len);
 void agent_taint(struct agent_turn *t, const char *by);
 
 /* ---- agent_lane.c ---- */
-/* The turn's lane from its session's mark and its chat (after agent_open_session). */
-void agent_lane_start(struct agent_turn *t);
+/* The turn's lane from its session's mark, its chat and floor (agent_turn_opts.lane, may be
+ * NULL), after agent_open_session. */
+void agent_lane_start(struct agent_turn *t, const char *floor);
 /* The turn read a skill / an MCP server's result: its lane may rise (stored at once). */
 void agent_lane_skill(struct agent_turn *t, const char *skill);
 void agent_lane_mcp(struct agent_turn *t, const char *server);

@@ -1,6 +1,7 @@
 /* agent_lane: a turn's lane (docs/security.md, "Lanes"), decided from what the turn has read.
  *
- * The lane starts from the session's stored lane and the turn's chat (and topic), and rises
+ * The lane starts from the session's stored lane, the caller's floor (a background task's
+ * lane, a subagent's parent's: agent_turn_opts.lane) and the turn's chat (and topic), and rises
  * as the turn reads: a skill it loads, an MCP server whose result it reads. Each rise is
  * stored at once in the session's kv mark ("session.<id>.lane" = "<lane> <why>"), so the next
  * turn of the session (whose history holds that text), a restart and /context see it; /new
@@ -105,7 +106,32 @@ static void raise_with(struct agent_turn *t, struct lane_sources *s)
 	store_lane(t->a, t->session_id, lane, why);
 }
 
-void agent_lane_start(struct agent_turn *t)
+/* Raises t to its floor (a task's or a parent's lane). False when the floor is a lane the
+ * config no longer has: the turn is lost then (nothing may be reached). */
+static bool raise_to_floor(struct agent_turn *t, const char *floor)
+{
+	const struct config *cfg = t->a->env.cfg;
+	int lane = lane_find(cfg->lanes, cfg->n_lanes, floor);
+
+	if (lane == LANE_NONE) {
+		t->lane_lost = true;
+		snprintf(t->lane_why, sizeof(t->lane_why),
+			 "inherited lane '%.40s' is not in the config", floor);
+		log_warn("agent: session %lld: %s", (long long)t->session_id, t->lane_why);
+		return false;
+	}
+	if (lane_raise(t->lane, lane) == t->lane)
+		return true;
+	t->lane = lane;
+	snprintf(t->lane_why, sizeof(t->lane_why), "inherited (%s)",
+		 t->purpose ? t->purpose : "turn");
+	log_info("agent: session %lld is in lane %s (%s)", (long long)t->session_id,
+		 cfg->lanes[lane].name, t->lane_why);
+	store_lane(t->a, t->session_id, lane, t->lane_why);
+	return true;
+}
+
+void agent_lane_start(struct agent_turn *t, const char *floor)
 {
 	struct lane_sources s = {.asked = LANE_NONE};
 	char chat[32], topic[32];
@@ -123,6 +149,8 @@ void agent_lane_start(struct agent_turn *t)
 		return;
 	}
 	t->lane = lane;
+	if (floor && !raise_to_floor(t, floor))
+		return;
 	if (chat_of(t->source, chat, sizeof(chat), topic, sizeof(topic))) {
 		s.chat = chat;
 		s.topic = *topic ? topic : NULL;
@@ -152,6 +180,11 @@ const char *agent_lane_name(const struct agent_turn *t)
 	if (t->lane_lost)
 		return "(unknown lane)";
 	return lane_name(t->a->env.cfg->lanes, t->a->env.cfg->n_lanes, t->lane);
+}
+
+const char *agent_turn_lane(const struct agent_turn *t)
+{
+	return agent_lane_name(t);
 }
 
 /* source's open session (created when there is none, so a raise sticks to its next turn). */

@@ -18,7 +18,7 @@
 	"id, root, parent, depth, seq, origin, chat_id, thread_id, prompt, context, tools, model," \
 	" untrusted, state, budget_usd, budget_tokens, budget_minutes, budget_tool_calls,"         \
 	" spent_usd, spent_tokens, tool_calls, model_calls, doing, steer, result, why, delivered," \
-	" starts, created_ms, coalesce(started_ms, 0), coalesce(ended_ms, 0)"
+	" starts, created_ms, coalesce(started_ms, 0), coalesce(ended_ms, 0), lane"
 
 bool task_state_final(const char *state)
 {
@@ -37,6 +37,7 @@ void task_row_finish(struct task_row *r)
 	free(r->steer);
 	free(r->result);
 	free(r->why);
+	free(r->lane);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -91,6 +92,7 @@ static void read_row(sqlite3_stmt *st, struct task_row *r)
 	r->created_ms = sqlite3_column_int64(st, 28);
 	r->started_ms = sqlite3_column_int64(st, 29);
 	r->ended_ms = sqlite3_column_int64(st, 30);
+	r->lane = col(st, 31);
 }
 
 static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
@@ -150,13 +152,14 @@ static int read_rows(struct store *s, sqlite3_stmt *st, size_t max, struct task_
 int task_store_add(struct store *s, const struct task_new *n, int64_t now_ms, int64_t *id)
 {
 	sqlite3_stmt *st;
-	int rc = prepare(s,
-			 "INSERT INTO tasks (root, parent, depth, seq, origin, chat_id, thread_id,"
-			 " prompt, context, tools, model, untrusted, state, budget_usd,"
-			 " budget_tokens, budget_minutes, budget_tool_calls, created_ms) VALUES"
-			 " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'queued', ?13, ?14,"
-			 " ?15, ?16, ?17)",
-			 &st);
+	int rc =
+		prepare(s,
+			"INSERT INTO tasks (root, parent, depth, seq, origin, chat_id, thread_id,"
+			" prompt, context, tools, model, untrusted, state, budget_usd,"
+			" budget_tokens, budget_minutes, budget_tool_calls, created_ms, lane)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'queued', ?13,"
+			" ?14, ?15, ?16, ?17, ?18)",
+			&st);
 
 	if (rc < 0)
 		return rc;
@@ -180,6 +183,7 @@ int task_store_add(struct store *s, const struct task_new *n, int64_t now_ms, in
 	sqlite3_bind_int64(st, 15, n->budget.minutes);
 	sqlite3_bind_int64(st, 16, n->budget.tool_calls);
 	sqlite3_bind_int64(st, 17, now_ms);
+	bind_text(st, 18, n->lane);
 	rc = run(s, st);
 	if (rc < 0)
 		return rc;

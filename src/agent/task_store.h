@@ -24,7 +24,9 @@ struct store;
 
 /* The table (migration "tasks"). state: queued -> running -> done | failed | stopped | budget
  * ("budget": the tree's budget ended it, why names the limit). seq: a child's place among
- * its parent's delegated goals. delivered: the root's result is in its chat's outbox. */
+ * its parent's delegated goals. delivered: the root's result is in its chat's outbox. lane:
+ * the lane the node was started in (its chat session's, its parent's), NULL for none: its
+ * turns start in it at least (docs/security.md, "Lanes"). */
 #define TASK_STORE_SCHEMA_SQL                                                                      \
 	"CREATE TABLE tasks (id INTEGER PRIMARY KEY, root INTEGER NOT NULL, parent INTEGER,"       \
 	" depth INTEGER NOT NULL, seq INTEGER NOT NULL DEFAULT 0, origin TEXT NOT NULL,"           \
@@ -39,7 +41,7 @@ struct store;
 	" tool_calls INTEGER NOT NULL DEFAULT 0, model_calls INTEGER NOT NULL DEFAULT 0,"          \
 	" doing TEXT, steer TEXT, result TEXT, why TEXT, delivered INTEGER NOT NULL DEFAULT 0,"    \
 	" starts INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL, started_ms INTEGER,"     \
-	" ended_ms INTEGER) STRICT;"                                                               \
+	" ended_ms INTEGER, lane TEXT) STRICT;"                                                    \
 	"CREATE INDEX tasks_root ON tasks (root, parent, seq);"                                    \
 	"CREATE INDEX tasks_state ON tasks (state, id);"
 
@@ -62,6 +64,7 @@ struct task_new {
 	int64_t chat_id, thread_id;
 	const char *prompt, *context, *tools, *model, *untrusted; /* may be NULL but prompt */
 	struct task_budget budget;				  /* roots only */
+	const char *lane;					  /* NULL: none */
 };
 
 /* A row, read. Strings are malloc'd (NULL when the column is); task_row_finish frees. */
@@ -77,6 +80,7 @@ struct task_row {
 	bool delivered;
 	int64_t starts; /* how often a run of it began (a restart counts one more) */
 	int64_t created_ms, started_ms, ended_ms; /* 0 = not yet */
+	char *lane;				  /* NULL: none */
 };
 
 void task_row_finish(struct task_row *r); /* accepts a zeroed row */

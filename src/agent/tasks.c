@@ -229,6 +229,7 @@ struct node *tasks_node_new(struct tasks *ts, struct tree *tr, const struct task
 			    : xstrdup(row->prompt);
 	n->model = xstrdup(row->model);
 	n->untrusted = xstrdup(row->untrusted);
+	n->lane = xstrdup(row->lane);
 	n->resumed = row->starts > 0;
 	if (row->tools) {
 		const char *p = row->tools;
@@ -267,6 +268,7 @@ void tasks_node_free(struct node *n)
 	free(n->extra_system);
 	free(n->model);
 	free(n->untrusted);
+	free(n->lane);
 	free(n);
 	tree_unref(tr);
 }
@@ -315,6 +317,7 @@ int tasks_run_node(struct node *n)
 		.untrusted = n->untrusted,
 		.purpose = n->depth ? "subagent" : "task",
 		.watch = &n->watch,
+		.lane = n->lane,
 	};
 	int rc = task_store_start(ts->store, n->id, now_wall_ms());
 
@@ -629,14 +632,25 @@ int tasks_add(struct tasks *ts, const struct tasks_new *nw, int64_t *id)
 			       .prompt = nw->prompt,
 			       .untrusted = nw->untrusted,
 			       .budget = {b->usd, b->tokens, b->minutes, b->tool_calls}};
+	char why[96];
 	int rc;
 
 	if (!nw->prompt || !*nw->prompt || strlen(nw->prompt) > TASK_PROMPT_MAX)
 		return -EINVAL;
+	/* The task runs in its chat's lane at least: what the chat's session read (or /lane
+	 * raised) and the chat's own lane, as a turn of that chat would be now. */
+	rc = agent_lane_of(ts->agent, nw->origin, &row.lane, why, sizeof(why));
+	if (rc == -ENOENT) {
+		log_warn("tasks: not started from %s: %s", nw->origin, why);
+		return -EPERM;
+	}
+	if (rc < 0)
+		return rc;
 	rc = task_store_add(ts->store, &row, now_wall_ms(), id);
 	if (rc < 0)
 		return rc;
-	log_info("tasks: task %lld queued from %s", (long long)*id, nw->origin);
+	log_info("tasks: task %lld queued from %s%s%s", (long long)*id, nw->origin,
+		 row.lane ? " in lane " : "", row.lane ? row.lane : "");
 	kick(ts, 0);
 	return 0;
 }

@@ -57,8 +57,10 @@ void tasks_destroy(struct tasks *ts);
 /* Hands over stored results not yet delivered and takes up unfinished tasks. */
 void tasks_start(struct tasks *ts);
 
-/* Queues a task: 0 and *id, -EINVAL (empty or longer than TASK_PROMPT_MAX), or the store's
- * error (-EBUSY: locked, try again). It starts when a slot is free. */
+/* Queues a task: 0 and *id, -EINVAL (empty or longer than TASK_PROMPT_MAX), -EPERM (the
+ * origin's session is in a lane the config no longer has), or the store's error (-EBUSY:
+ * locked, try again). It starts when a slot is free, in the lane of origin's session now
+ * (agent_lane_of) at least; its children inherit their parent's lane. */
 int tasks_add(struct tasks *ts, const struct tasks_new *n, int64_t *id);
 /* Stops task id (and its whole tree) before its next call; origin non-NULL: only a task of
  * that origin. 0, -ENOENT (none, or of another origin), -EALREADY (it had ended). */

@@ -360,6 +360,8 @@ static int child_row(struct node *p, size_t i, const cJSON *goal, struct task_ro
 			     : p->turn && agent_turn_tainted(p->turn)
 				     ? "its parent read untrusted text"
 				     : NULL,
+		/* Its parent's lane now, which may have risen since the parent started. */
+		.lane = p->turn ? agent_turn_lane(p->turn) : p->lane,
 	};
 	rc = task_store_add(ts->store, &nw, now_wall_ms(), &id);
 	free(tools);

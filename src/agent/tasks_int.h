@@ -41,6 +41,7 @@ struct node {
 	int64_t id, depth;
 	char source[32]; /* "task:<id>" */
 	char *prompt, *extra_system, *model, *untrusted;
+	char *lane;   /* the lane its turn starts in at least, or NULL */
 	bool resumed; /* it ran before a restart: its session continues */
 	/* Its tools: NULL scope = every tool; else the names of its builtins. */
 	struct tools_scope scope;

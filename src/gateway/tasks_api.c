@@ -29,6 +29,11 @@ static void reply_error_rc(struct httpd_req *req, int rc)
 		httpd_reply_error(req, 409, "conflict_error", "the task has ended");
 	else if (rc == -EINVAL)
 		httpd_reply_error(req, 400, "invalid_request_error", "empty or too long text");
+	else if (rc == -EPERM)
+		httpd_reply_error(
+			req, 403, "permission_error",
+			"the session it would come from is in a lane the config no longer "
+			"has");
 	else
 		httpd_reply_error(req, 503, "api_error", "the journal is busy; try again");
 }

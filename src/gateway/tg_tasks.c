@@ -93,6 +93,9 @@ static void bg(struct telegram *t, int64_t chat_id, int64_t thread, const char *
 	rc = tasks_add(t->tasks, &nw, &id);
 	if (rc == -EINVAL)
 		text = xasprintf("That task is too long (at most %d bytes).", TASK_PROMPT_MAX);
+	else if (rc == -EPERM)
+		text = xstrdup("This chat's session is in a lane the config no longer has: no "
+			       "task can start from it. /new starts a new session.");
 	else if (rc < 0)
 		text = xstrdup("The task could not be stored now; try again.");
 	else

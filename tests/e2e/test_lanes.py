@@ -417,3 +417,93 @@ def test_a_private_turns_compression_call_stays_in_the_lane(tmp_path, fake, priv
     assert compress, "no compression call reached the lane's group"
     assert "diagnosis-X17" in json.dumps([q["raw"] for q in priv.chat_requests])
     assert r.returncode == 0 and r.stdout.strip().endswith("finished"), r.stderr
+
+
+# ---- background tasks and their subagents inherit the lane --------------------------------
+
+def task_rows(g):
+    import sqlite3
+    db = sqlite3.connect(g.home / "state.db")
+    out = db.execute("SELECT id, parent, lane, state FROM tasks ORDER BY id").fetchall()
+    db.close()
+    return out
+
+
+def script_private_tree(priv):
+    """The task delegates one goal, its child answers, the task answers: all on the lane's
+    group (`free` falls back to `strong-private` in the private lane)."""
+    goal = json.dumps({"tasks": [{"goal": "summarise the file", "context": "glucose 7.9"}]})
+    priv.script_for("test/strong-private", tool_calls(("d1", "delegate", goal)),
+                    text(json.dumps({"summary": "child read it", "findings": [],
+                                     "could_not_do": []})),
+                    text("task result: private"))
+
+
+def wait_task_result(tg):
+    wait_for(lambda: any(s.startswith("Task 1 done") for s in tg.sent(OWNER)), 30 * SLOW,
+             "the task's result")
+    return [s for s in tg.sent(OWNER) if s.startswith("Task 1 done")][0]
+
+
+def test_bg_from_a_private_chat_keeps_the_task_and_its_child_in_the_lane(bot, tg, fake, priv):
+    script_private_tree(priv)
+    g = bot(private={"chats": [str(OWNER)]})
+    tg.push_text("/bg summarise my lab file", chat_id=OWNER)
+    assert "task result: private" in wait_task_result(tg)
+    assert fake.chat_requests == [], "a call of a private chat's task reached a public group"
+    assert len(priv.chat_requests) == 3
+    # The child's request held its goal and context: it ran on the lane's group too.
+    assert "summarise the file" in priv.chat_requests[1]["raw"]
+    assert "glucose 7.9" in priv.chat_requests[1]["raw"]
+    assert task_rows(g) == [(1, None, "private", "done"), (2, 1, "private", "done")]
+
+
+def test_bg_after_lane_by_hand_keeps_the_task_and_its_child_in_the_lane(bot, tg, fake, priv):
+    script_private_tree(priv)
+    g = bot()
+    tg.push_text("/lane private", chat_id=OWNER)
+    assert wait_reply(tg, 1)[0] == "Lane: private (asked (/lane))."
+    tg.push_text("/bg summarise the client's file", chat_id=OWNER)
+    assert "task result: private" in wait_task_result(tg)
+    assert fake.chat_requests == [], "a task started in a raised session left its lane"
+    assert len(priv.chat_requests) == 3
+    assert "summarise the file" in priv.chat_requests[1]["raw"]
+    assert task_rows(g) == [(1, None, "private", "done"), (2, 1, "private", "done")]
+
+
+def test_a_child_of_a_task_raised_by_a_skill_stays_in_the_lane(bot, tg, fake, priv):
+    # A public chat's task starts in no lane, reads the private skill (its lane rises), then
+    # delegates: the child starts in the parent's lane now.
+    fake.script_for("test/free",
+                    tool_calls(("c1", "skill_view", json.dumps({"name": "client-notes"}))))
+    script_private_tree(priv)
+    g = bot()
+    skill = g.home / "skills" / "client-notes"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text(SKILL.format(name="client-notes", secret="diagnosis-X17"))
+    tg.push_text("/bg look up Ada", chat_id=OWNER)
+    assert "task result: private" in wait_task_result(tg)
+    assert len(fake.chat_requests) == 1, [q["model"] for q in fake.chat_requests]
+    assert "diagnosis-X17" not in json.dumps(fake.chat_requests)
+    assert len(priv.chat_requests) == 3
+    assert "summarise the file" in priv.chat_requests[1]["raw"]
+    assert task_rows(g) == [(1, None, None, "done"), (2, 1, "private", "done")]
+
+
+def test_bg_from_a_session_whose_lane_is_gone_starts_no_task(bot, tg, fake, priv):
+    import sqlite3
+    g = bot()
+    tg.push_text("/lane private", chat_id=OWNER)
+    assert wait_reply(tg, 1)[0] == "Lane: private (asked (/lane))."
+    assert g.stop() == 0
+    # The lane is renamed away from the config: the session's mark names a lane no config has.
+    db = sqlite3.connect(g.home / "state.db")
+    assert db.execute("UPDATE kv SET value = 'retired asked (/lane)'"
+                      " WHERE key LIKE 'session.%.lane'").rowcount == 1
+    db.commit()
+    db.close()
+    g.start()
+    tg.push_text("/bg read the client's file", chat_id=OWNER)
+    assert "lane the config no longer has" in wait_reply(tg, 2)[1]
+    assert task_rows(g) == []
+    assert fake.chat_requests == [] and priv.chat_requests == []
