@@ -413,8 +413,9 @@ function taskNode(t) {
   return el('li', null,
     el('p', { class: 'title', text: `#${t.id} ${t.state}${t.doing ? ': ' + t.doing : ''} · ${t.elapsed}` }),
     el('p', { class: 'meta', text: `${sp.model_calls} model calls · ${sp.tool_calls} tool calls · ${sp.tokens} tokens · $${usd(sp.usd)}` }),
-    el('pre', { class: 'file', text: t.prompt }),
-    t.result ? el('pre', { class: 'file result', text: t.result }) : null,
+    el('p', { class: 'meta', text: 'Goal' }), el('pre', { class: 'file', text: t.prompt }),
+    t.result ? el('p', { class: 'meta', text: 'Result' }) : null,
+    t.result ? el('pre', { class: 'file', text: t.result }) : null,
     t.why ? el('p', { class: 'bad', text: t.why }) : null,
     t.children && t.children.length ? el('ul', { class: 'tree' }, ...t.children.map(taskNode)) : null);
 }
