@@ -1403,3 +1403,24 @@ def test_pools_without_any_pool_is_an_empty_list(cockpit):
     _, cookie, _, _ = login(g)
     assert get_json(g, "/v1/ui/pools", cookie) == {"pools": []}
     stop_clean(g)
+
+
+def test_stop_in_the_cockpit_stops_a_running_task_before_its_call_returns(cockpit, fake):
+    fake.script_for("test/free", text("never shown", first_byte_delay=30))
+    g = cockpit()
+    _, cookie, csrf, _ = login(g)
+    status, body = api_json(g, "POST", "/v1/tasks", {"prompt": "wait forever"})
+    assert status == 202
+    tid = body["id"]
+    until(lambda: fake.chat_requests, "the task's call")
+    assert get_json(g, f"/v1/ui/tasks/{tid}", cookie)["state"] == "running"
+    status, _, raw_ = request(g, "POST", "/v1/ui/tasks/stop", {"id": tid},
+                              {"Cookie": cookie, "X-CSRF-Token": csrf,
+                               "Origin": f"http://127.0.0.1:{g.port}"})
+    assert status == 200 and json.loads(raw_) == {"ok": True}
+    stopped = until(lambda: (lambda t: t["state"] == "stopped" and t)(
+        get_json(g, f"/v1/ui/tasks/{tid}", cookie)), "the stop", timeout=10)
+    assert "result" not in stopped or stopped["result"] != "never shown"
+    assert get_json(g, "/v1/ui/tasks", cookie)["data"][0]["state"] == "stopped"
+    assert len(fake.chat_requests) == 1
+    stop_clean(g)
