@@ -43,7 +43,7 @@ function show(id) {
   for (const s of document.querySelectorAll('main > section')) s.hidden = s.id !== id;
   $('#nav').hidden = id === 'login';
   for (const a of document.querySelectorAll('nav a')) {
-    const on = a.getAttribute('href') === '#' + (id === 'session' ? 'sessions' : id);
+    const on = a.getAttribute('href') === '#' + ({ session: 'sessions', task: 'tasks' }[id] || id);
     if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
   if (id === 'login') $('#password').focus();
@@ -391,6 +391,66 @@ async function pageHealth() {
       : a.lines.map((l) => Object.entries(l).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')).join('\n');
 }
 
+// ---- tasks and rate pools: read-only views of GET /v1/tasks and /v1/pools' JSON
+function elapsed(t) {
+  if (!t.started_ms) return 'not started';
+  const s = Math.round(((t.ended_ms || Date.now()) - t.started_ms) / 1000);
+  return s < 60 ? s + 's' : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor(s % 3600 / 60)}m`;
+}
+
+async function pageTasks() {
+  show('tasks');
+  const d = await api('/v1/ui/tasks');
+  $('#tasks-table tbody').replaceChildren(...(d.data.length ? d.data.map((t) => el('tr', null,
+    el('td', null, el('a', { href: '#task/' + t.id, text: `#${t.id} ${t.prompt}` })),
+    el('td', { text: t.state + (t.doing ? ': ' + t.doing : '') }), el('td', { text: t.origin }),
+    el('td', { text: elapsed(t) }), el('td', { class: 'n', text: usd(t.tree_spent_usd || 0) })))
+    : [el('tr', null, el('td', { colspan: '5', class: 'meta', text: 'No tasks yet.' }))]));
+}
+
+function taskNode(t) {
+  const sp = t.spent;
+  return el('li', null,
+    el('p', { class: 'title', text: `#${t.id} ${t.state}${t.doing ? ': ' + t.doing : ''} · ${t.elapsed}` }),
+    el('p', { class: 'meta', text: `${sp.model_calls} model calls · ${sp.tool_calls} tool calls · ${sp.tokens} tokens · $${usd(sp.usd)}` }),
+    el('p', { class: 'meta', text: 'Goal' }), el('pre', { class: 'file', text: t.prompt }),
+    t.result ? el('p', { class: 'meta', text: 'Result' }) : null,
+    t.result ? el('pre', { class: 'file', text: t.result }) : null,
+    t.why ? el('p', { class: 'bad', text: t.why }) : null,
+    t.children && t.children.length ? el('ul', { class: 'tree' }, ...t.children.map(taskNode)) : null);
+}
+
+async function pageTask(id) {
+  show('task');
+  const t = await api('/v1/ui/tasks/' + encodeURIComponent(id));
+  const tree = t.tree_spent ? ` · tree $${usd(t.tree_spent.usd)}` : '';
+  $('#task-title').textContent = `Task #${t.id} (${t.origin})${tree}`;
+  $('#task-tree').replaceChildren(taskNode(t));
+  const stop = $('#task-stop');
+  stop.hidden = t.state !== 'queued' && t.state !== 'running';
+  stop.onclick = async () => {
+    try { await api('/v1/ui/tasks/stop', { id: t.id }); route(); } catch (e) { status(e.message); }
+  };
+}
+
+async function pagePools() {
+  show('pools');
+  const d = await api('/v1/ui/pools');
+  $('#pool-list').replaceChildren(...(d.pools.length ? d.pools.map((p) => {
+    const classes = Object.keys(p.queue);
+    return el('div', { class: 'pool' }, el('h2', { text: p.name }),
+      el('dl', { class: 'kv' },
+        el('dt', { text: 'Limits' }), el('dd', { text: `${p.tpm || '-'} tokens/min · ${p.rpm || '-'} requests/min` }),
+        el('dt', { text: 'Window' }), el('dd', { text: `${p.used_tokens} tokens used · ${p.reserved_tokens} reserved · ${p.used_requests} requests · ${p.in_flight} in flight` }),
+        p.blocked_s ? el('dt', { text: 'Blocked' }) : null, p.blocked_s ? el('dd', { class: 'bad', text: `${Math.ceil(p.blocked_s)}s more (the provider's 429)` }) : null),
+      el('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': 'Queue of ' + p.name },
+        el('table', null, el('thead', null, el('tr', null, ...['Class', 'Queued', 'Waits', 'Total wait s', 'Longest s', 'Deferred'].map((h) => el('th', { scope: 'col', text: h })))),
+          el('tbody', null, ...classes.map((k) => el('tr', null, el('td', { text: k }),
+            ...[p.queue[k], p.waits[k].count, p.waits[k].total_s.toFixed(1), p.waits[k].max_s.toFixed(1), p.waits[k].deferred]
+              .map((v) => el('td', { class: 'n', text: String(v) }))))))));
+  }) : [el('p', { class: 'meta', text: 'No rate pools: rate_pools and the deployments set no tpm or rpm.' })]));
+}
+
 // ---- questions (approvals, ask_user): every source's, answered as Telegram's buttons answer
 function questionItem(q, inChat) {
   const li = el('li', { class: 'question', 'data-q': q.id },
@@ -562,6 +622,9 @@ async function route() {
     else if (page === 'memory') await pageMemory();
     else if (page === 'jobs') await pageJobs();
     else if (page === 'health') await pageHealth();
+    else if (page === 'tasks') await pageTasks();
+    else if (page === 'task' && arg) await pageTask(arg);
+    else if (page === 'pools') await pagePools();
     else await pageSessions();
   } catch (e) {
     if (csrf) status(e.message);

@@ -729,7 +729,7 @@ int gateway_run(const struct config *cfg)
 	hooks_add_routes(g.hooks, g.api);
 	alertmanager_add_routes(g.am, g.api);
 	if (ui_create(&(struct ui_env){&g.d, g.breaker, g.tg, g.mcp, g.agent, g.tools, g.cron,
-				       g.reminders, g.alerts},
+				       g.reminders, g.alerts, g.router, g.tasks},
 		      &g.ui) < 0)
 		goto out;
 	ui_add_routes(g.ui, g.api);

@@ -95,37 +95,58 @@ static void on_add(struct httpd_req *req, void *arg)
 	httpd_reply_json(req, 202, out);
 }
 
-static void on_list(struct httpd_req *req, void *arg)
+int tasks_api_list_json(struct store *s, struct buf *out)
 {
-	struct tasks_api *a = arg;
 	struct task_row *rows = NULL;
 	size_t n = 0;
-	cJSON *out, *arr;
-	int rc;
+	cJSON *root, *arr;
+	char *text;
+	int rc = task_store_list(s, NULL, &rows, &n);
 
-	if (!a->auth(a->auth_ctx, req))
-		return;
-	rc = task_store_list(a->store, NULL, &rows, &n);
-	if (rc < 0) {
-		reply_error_rc(req, rc);
-		return;
-	}
-	out = cJSON_CreateObject();
-	arr = cJSON_AddArrayToObject(out, "data");
+	if (rc < 0)
+		return rc;
+	root = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(root, "data");
 	for (size_t i = 0; i < n; i++) {
 		cJSON *o = cJSON_CreateObject();
+		struct task_spend t;
 
 		cJSON_AddNumberToObject(o, "id", (double)rows[i].id);
 		cJSON_AddStringToObject(o, "state", rows[i].state);
 		cJSON_AddStringToObject(o, "origin", rows[i].origin ? rows[i].origin : "");
 		cJSON_AddStringToObject(o, "prompt", rows[i].prompt ? rows[i].prompt : "");
 		cJSON_AddNumberToObject(o, "created_ms", (double)rows[i].created_ms);
+		cJSON_AddNumberToObject(o, "started_ms", (double)rows[i].started_ms);
+		cJSON_AddNumberToObject(o, "ended_ms", (double)rows[i].ended_ms);
 		if (rows[i].doing)
 			cJSON_AddStringToObject(o, "doing", rows[i].doing);
+		if (task_store_tree_spend(s, rows[i].id, &t) == 0)
+			cJSON_AddNumberToObject(o, "tree_spent_usd", t.usd);
 		cJSON_AddItemToArray(arr, o);
 	}
 	task_rows_free(rows, n);
-	httpd_reply_json(req, 200, out);
+	text = cJSON_PrintUnformatted(root);
+	buf_puts(out, text);
+	free(text);
+	cJSON_Delete(root);
+	return 0;
+}
+
+static void on_list(struct httpd_req *req, void *arg)
+{
+	struct tasks_api *a = arg;
+	struct buf out;
+	int rc;
+
+	if (!a->auth(a->auth_ctx, req))
+		return;
+	buf_init(&out, 0);
+	rc = tasks_api_list_json(a->store, &out);
+	if (rc < 0)
+		reply_error_rc(req, rc);
+	else
+		httpd_reply(req, 200, "application/json", buf_str(&out), out.len);
+	buf_finish(&out);
 }
 
 static void on_tasks(struct httpd_req *req, void *arg)

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 
+struct buf;
 struct httpd;
 struct httpd_req;
 struct store;
@@ -26,5 +27,10 @@ struct tasks_api *tasks_api_create(struct tasks *ts, struct store *store, tasks_
 				   void *auth_ctx);
 void tasks_api_destroy(struct tasks_api *a); /* accepts NULL */
 void tasks_api_add_routes(struct tasks_api *a, struct httpd *h);
+
+/* GET /v1/tasks's answer, appended to out: the newest roots as {"data": [{id, state, origin,
+ * prompt, created_ms, started_ms, ended_ms (0: not yet), doing?, tree_spent_usd}]}. Reads s
+ * only (the cockpit calls it on a reader connection of its own). 0 or the store's error. */
+int tasks_api_list_json(struct store *s, struct buf *out);
 
 #endif

@@ -18,6 +18,8 @@ struct alerts;
 struct breaker;
 struct cron;
 struct reminders;
+struct router;
+struct tasks;
 struct tools;
 struct daemon;
 struct httpd;
@@ -39,6 +41,9 @@ struct ui_env {
 	struct cron *cron;
 	struct reminders *reminders;
 	struct alerts *alerts;
+	/* router: its rate pools (GET /v1/ui/pools); tasks: stop a background task. */
+	struct router *router;
+	struct tasks *tasks;
 };
 
 /* Whether the config turns the cockpit on. */

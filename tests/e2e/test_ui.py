@@ -1343,3 +1343,84 @@ def test_balances_are_the_watchs_last_read_with_no_request_of_their_own(cockpit,
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+# ---- tasks and rate pools (issues 40 and 42) ------------------------------------------------------
+
+def api_json(g, method, path, body=None):
+    status, _, raw_ = request(g, method, path, body, {"Authorization": f"Bearer {API_KEY}"})
+    return status, json.loads(raw_ or b"{}")
+
+
+def test_tasks_and_pools_are_the_apis_json_behind_the_session(cockpit, fake):
+    fake.script_for("test/free", text("the task's answer", cost=0.0004))
+    g = cockpit(rate_pools={"acct": {"tpm": 100000, "rpm": 60, "models": ["free"]}})
+    for path in ("/v1/ui/pools", "/v1/ui/tasks", "/v1/ui/tasks/1"):
+        assert request(g, "GET", path)[0] == 401, path
+    _, cookie, csrf, _ = login(g)
+    assert get_json(g, "/v1/ui/tasks", cookie) == {"data": []}
+    status, body = api_json(g, "POST", "/v1/tasks", {"prompt": "summarise the notes"})
+    assert status == 202
+    tid = body["id"]
+    done = until(lambda: (lambda t: t["state"] == "done" and t)(
+        get_json(g, f"/v1/ui/tasks/{tid}", cookie)), "the task")
+    assert done["result"] == "the task's answer" and done["prompt"] == "summarise the notes"
+    assert done["tree_spent"]["usd"] == pytest.approx(0.0004)
+    assert done == api_json(g, "GET", f"/v1/tasks/{tid}")[1]  # the same tree as the API's
+    listed = get_json(g, "/v1/ui/tasks", cookie)
+    assert listed == api_json(g, "GET", "/v1/tasks")[1]
+    [row] = listed["data"]
+    assert row["id"] == tid and row["state"] == "done" and row["prompt"] == "summarise the notes"
+    assert row["tree_spent_usd"] == pytest.approx(0.0004)
+    assert row["ended_ms"] >= row["started_ms"] > 0
+    status, _, body = request(g, "GET", "/v1/ui/tasks/999", headers={"Cookie": cookie})
+    assert status == 404 and json.loads(body)["error"] == "no such task"
+    assert request(g, "GET", "/v1/ui/tasks/x1", headers={"Cookie": cookie})[0] == 404
+    # the pools: GET /v1/pools's numbers, with the task's call counted in the window
+    pools = get_json(g, "/v1/ui/pools", cookie)
+    assert pools == api_json(g, "GET", "/v1/pools")[1]
+    [acct] = [p for p in pools["pools"] if p["name"] == "acct"]
+    assert acct["tpm"] == 100000 and acct["rpm"] == 60
+    assert acct["used_requests"] == 1 and acct["used_tokens"] > 0
+    assert acct["reserved_tokens"] == 0 and acct["in_flight"] == 0
+    assert set(acct["queue"]) == set(acct["waits"]) and "background" in acct["queue"]
+    assert all(v == 0 for v in acct["queue"].values())
+    # stop: a POST with the session's CSRF token; an ended task is not stopped again
+    post_h = {"Cookie": cookie, "Origin": f"http://127.0.0.1:{g.port}"}
+    assert request(g, "POST", "/v1/ui/tasks/stop", {"id": tid}, post_h)[0] == 403
+    status, _, body = request(g, "POST", "/v1/ui/tasks/stop", {"id": tid},
+                              {**post_h, "X-CSRF-Token": csrf})
+    assert status == 409 and json.loads(body)["error"] == "the task has ended"
+    assert request(g, "POST", "/v1/ui/tasks/stop", {"id": 999},
+                   {**post_h, "X-CSRF-Token": csrf})[0] == 404
+    assert request(g, "POST", "/v1/ui/tasks/stop", {"id": "1"},
+                   {**post_h, "X-CSRF-Token": csrf})[0] == 400
+    stop_clean(g)
+
+
+def test_pools_without_any_pool_is_an_empty_list(cockpit):
+    g = cockpit()
+    _, cookie, _, _ = login(g)
+    assert get_json(g, "/v1/ui/pools", cookie) == {"pools": []}
+    stop_clean(g)
+
+
+def test_stop_in_the_cockpit_stops_a_running_task_before_its_call_returns(cockpit, fake):
+    fake.script_for("test/free", text("never shown", first_byte_delay=30))
+    g = cockpit()
+    _, cookie, csrf, _ = login(g)
+    status, body = api_json(g, "POST", "/v1/tasks", {"prompt": "wait forever"})
+    assert status == 202
+    tid = body["id"]
+    until(lambda: fake.chat_requests, "the task's call")
+    assert get_json(g, f"/v1/ui/tasks/{tid}", cookie)["state"] == "running"
+    status, _, raw_ = request(g, "POST", "/v1/ui/tasks/stop", {"id": tid},
+                              {"Cookie": cookie, "X-CSRF-Token": csrf,
+                               "Origin": f"http://127.0.0.1:{g.port}"})
+    assert status == 200 and json.loads(raw_) == {"ok": True}
+    stopped = until(lambda: (lambda t: t["state"] == "stopped" and t)(
+        get_json(g, f"/v1/ui/tasks/{tid}", cookie)), "the stop", timeout=10)
+    assert "result" not in stopped or stopped["result"] != "never shown"
+    assert get_json(g, "/v1/ui/tasks", cookie)["data"][0]["state"] == "stopped"
+    assert len(fake.chat_requests) == 1
+    stop_clean(g)

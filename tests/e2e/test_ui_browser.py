@@ -145,3 +145,26 @@ def test_the_cockpit_in_chromium_at_phone_and_desktop_width(browser_peers, cockp
     assert cockpit_sessions[earlier] == 0 and sum(1 for e in cockpit_sessions.values() if not e) == 1
     shots = [Path(s) for s in result["screenshots"]]
     assert len(shots) == 17 and all(s.stat().st_size > 1000 for s in shots)
+
+
+def test_the_tasks_and_pools_views_in_chromium(browser_peers, cockpit, fake):
+    from test_ui import api_json, get_json, login, until
+    fake.script_for("test/free", text("Three notes, one about the zebra backup.", cost=0.0004))
+    g = cockpit(rate_pools={"okapi-account": {"tpm": 50000, "models": ["free"]}})
+    status, body = api_json(g, "POST", "/v1/tasks", {"prompt": "Summarise my notes"})
+    assert status == 202
+    _, cookie, _, _ = login(g)
+    until(lambda: get_json(g, f"/v1/ui/tasks/{body['id']}", cookie)["state"] == "done", "the task")
+    p = subprocess.run(["node", str(Path(__file__).with_name("ui_browser_views.cjs")),
+                        str(browser_peers), CHROMIUM, g.url, PASSWORD, str(artifact_dir())],
+                       capture_output=True, text=True, timeout=90 * SLOW)
+    assert p.returncode == 0, p.stderr + p.stdout
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    assert result["errors"] == [] and result["a11y"] == []
+    assert f"#{body['id']} Summarise my notes" in result["tasks"] and "done" in result["tasks"]
+    assert "0.000400" in result["tasks"]
+    assert result["task_title"].startswith(f"Task #{body['id']} (api)")
+    assert "Three notes, one about the zebra backup." in result["task_tree"]
+    assert "1 model calls" in result["task_tree"] and result["stop_hidden"] is True
+    assert "okapi-account" in result["pools"] and "50000 tokens/min" in result["pools"]
+    assert "background" in result["pools"]
