@@ -1,4 +1,5 @@
-/* apiguard: Host, Origin and Content-Type checks of the gateway's API routes (see apiguard.h).
+/* apiguard: Host, Origin and Content-Type checks of the gateway's API routes, and a chat's
+ * session source (an API client's, or the owner's CLI's; see apiguard.h).
  *
  * The decisions are pure functions over header values, unit-tested; apiguard_check reads the
  * headers and answers a refusal in OpenAI's error shape. The Host check holds with and without

@@ -1,4 +1,5 @@
-/* apiguard: the gateway API's refusal of browser-shaped requests.
+/* apiguard: the gateway API's refusal of browser-shaped requests, and whom a chat request
+ * speaks for (an API client, or the owner's CLI).
  *
  * Any web page the user opens can send a POST to 127.0.0.1 and, through DNS rebinding (a name
  * of the attacker's that resolves to 127.0.0.1), read the answer: without api.key that is a
