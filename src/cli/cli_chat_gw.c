@@ -7,7 +7,7 @@
  * The probe is GET /v1/pools with api.key (2 s): 200 is a gateway of this config; no answer
  * is no gateway (in-process, silently); another status (a wrong api.key: 401) is told in one
  * warning line and chat runs in-process. -q is a fresh session per run; the REPL continues
- * "cli:<unix user>". Each request waits api.timeout_s (+10 s) at most, the answer is capped.
+ * "cli:<unix user>". A turn waits agent.turn_timeout_s + 30 s at most, its answer is capped.
  * Rejected: an event-driven REPL here (a turn is one blocking request on a private loop; Ctrl-C
  * ends the process, the gateway sees the connection close and cancels the turn).
  */
@@ -28,6 +28,7 @@
 #define PROBE_TIMEOUT_MS 2000
 #define ANSWER_CAP	 (8 * 1024 * 1024)
 #define LINE_MAX_BYTES	 (64 * 1024)
+#define TURN_MARGIN_S	 30
 
 struct ask {
 	struct loop *loop;
@@ -131,7 +132,8 @@ static int turn(const struct config *cfg, const char *text, const char *model, c
 {
 	cJSON *req = cJSON_CreateObject(), *msgs, *m, *root, *usage;
 	const cJSON *choice;
-	long timeout_ms = cfg->api.timeout_s > 0 ? (long)(cfg->api.timeout_s + 10) * 1000 : 0;
+	/* The turn is bounded by agent.turn_timeout_s on the gateway (its pool waits inside). */
+	long timeout_ms = (long)(cfg->agent.turn_timeout_s + TURN_MARGIN_S) * 1000;
 	char *body;
 	struct ask a;
 	int rc = 1;
