@@ -114,17 +114,23 @@ def test_chat_goes_through_the_gateway_as_interactive_in_its_pool(tmp_path, fake
 
 def test_chat_keeps_its_repl_session_on_the_gateway(tmp_path, fake):
     """The REPL through the gateway continues one session ("cli:<user>"): the second turn's
-    request carries the first exchange."""
+    request carries the first exchange; /model switches the model group the gateway uses."""
     fake.script_for("test/free", text("first answer"), text("second answer"))
+    fake.script_for("test/cheap", text("cheap answer"))
     g = cli_gateway(tmp_path, fake)
     g.start()
     try:
-        out = run_input(["chat", "--config", str(g.config)], "one\ntwo\n", g.env)
+        out = run_input(["chat", "--config", str(g.config)], "one\ntwo\n/model cheap\nthree\n",
+                        g.env)
         assert out.returncode == 0, out.stderr
-        assert out.stdout == "first answer\nsecond answer\n", out.stdout
-        assert out.stderr.count(f"[gateway on 127.0.0.1:{g.port}") == 2, out.stderr
+        assert out.stdout == "first answer\nsecond answer\nmodel: cheap\ncheap answer\n", \
+            out.stdout
+        assert out.stderr.count(f"[gateway on 127.0.0.1:{g.port}") == 3, out.stderr
         contents = [m.get("content") for m in fake.chat_requests[1]["body"]["messages"]]
         assert "one" in str(contents) and "first answer" in str(contents), contents
+        assert fake.chat_requests[2]["body"]["model"] == "test/cheap"
+        contents = [m.get("content") for m in fake.chat_requests[2]["body"]["messages"]]
+        assert "second answer" in str(contents), contents
     finally:
         g.kill()
 
