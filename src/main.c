@@ -268,8 +268,10 @@ static int run_chat(int argc, char **argv)
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
 					     {"query", required_argument, NULL, 'q'},
 					     {"model", required_argument, NULL, 'm'},
+					     {"local", no_argument, NULL, 'L'},
 					     {NULL, 0, NULL, 0}};
 	const char *path = config_default_path(), *prompt = NULL, *model = NULL;
+	bool local = false;
 	struct config *cfg;
 	int c, rc;
 
@@ -281,6 +283,8 @@ static int run_chat(int argc, char **argv)
 			prompt = optarg;
 		else if (c == 'm')
 			model = optarg;
+		else if (c == 'L')
+			local = true;
 		else
 			goto usage;
 	}
@@ -291,11 +295,11 @@ static int run_chat(int argc, char **argv)
 		return 1;
 	/* Chat output is the conversation: only warnings, unless debugging. */
 	log_set_level(cfg->log.level == LOG_DEBUG ? LOG_DEBUG : LOG_WARN);
-	rc = cli_chat(cfg, prompt, model);
+	rc = cli_chat(cfg, prompt, model, local);
 	config_destroy(cfg);
 	return rc;
 usage:
-	fprintf(stderr, "usage: hermetic chat [-q PROMPT] [-m MODEL] [--config FILE]\n");
+	fprintf(stderr, "usage: hermetic chat [-q PROMPT] [-m MODEL] [--local] [--config FILE]\n");
 	return 2;
 }
 
@@ -535,7 +539,7 @@ static const struct cmd commands[] = {
 	 "agent daemon: loopback API, health, metrics", true},
 	{"router", NULL, run_router, "router [--config FILE]",
 	 "OpenAI-compatible LLM router (LiteLLM proxy replacement)", true},
-	{"chat", NULL, run_chat, "chat [-q PROMPT] [-m MODEL] [--config FILE]",
+	{"chat", NULL, run_chat, "chat [-q PROMPT] [-m MODEL] [--local] [--config FILE]",
 	 "talk to the agent: one turn with -q, else a REPL", true},
 	{"sessions", NULL, run_sessions, "sessions list|show ID|search WORDS [--config FILE]",
 	 "the session store", false},

@@ -73,6 +73,33 @@ static void only_application_json_is_json(void **state)
 	assert_false(apiguard_json_type("application/json-seq"));
 }
 
+/* The owner's CLI gets "cli:" sessions (class interactive) only with the gateway's api.key;
+ * names are bounded and sanitised either way. */
+static void session_source_names_and_owner_cli(void **state)
+{
+	char out[64];
+
+	assert_true(apiguard_owner_cli("cli", "k3y"));
+	assert_false(apiguard_owner_cli("cli", NULL));
+	assert_false(apiguard_owner_cli("cli", ""));
+	assert_false(apiguard_owner_cli("CLI ", "k3y"));
+	assert_false(apiguard_owner_cli("telegram", "k3y"));
+	assert_false(apiguard_owner_cli(NULL, "k3y"));
+
+	assert_true(apiguard_session_source("alice", 16, false, 7, out, sizeof(out)));
+	assert_string_equal(out, "api:alice");
+	assert_true(apiguard_session_source("alice", 16, true, 7, out, sizeof(out)));
+	assert_string_equal(out, "cli:alice");
+	assert_true(apiguard_session_source("a b/c:d@e.f-g_h", 16, true, 7, out, sizeof(out)));
+	assert_string_equal(out, "cli:a_b_c_d@e.f-g_h");
+	assert_false(apiguard_session_source(NULL, 16, true, 7, out, sizeof(out)));
+	assert_string_equal(out, "cli:~7");
+	assert_false(apiguard_session_source("", 16, false, 8, out, sizeof(out)));
+	assert_string_equal(out, "api:~8");
+	assert_false(apiguard_session_source("seventeen-chars-x", 16, false, 9, out, sizeof(out)));
+	assert_string_equal(out, "api:~9");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -80,6 +107,7 @@ int main(void)
 		cmocka_unit_test(listen_host_counts_unless_it_is_a_wildcard),
 		cmocka_unit_test(origin_must_be_our_own),
 		cmocka_unit_test(only_application_json_is_json),
+		cmocka_unit_test(session_source_names_and_owner_cli),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

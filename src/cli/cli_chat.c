@@ -1,12 +1,15 @@
-/* cli_chat: `hermetic chat`. The agent with the in-process router and the MCP client on a
- * private loop: one turn for -q (a new session each time, the answer on stdout, the tool
- * transcript and usage on stderr), else a line REPL on stdin that continues the CLI session.
+/* cli_chat: `hermetic chat`. Through the running gateway when one answers on api.listen with
+ * api.key (cli_chat_gw.c; --local skips it), else the agent with the in-process router and
+ * the MCP client on a private loop: one turn for -q (a new session each time, the answer on stdout,
+ * the tool transcript and usage on stderr), else a line REPL on stdin that continues the CLI
+ * session.
  *
  * stdin is read through the loop (a read event, lines capped at LINE_MAX_BYTES), so a turn
  * and the keyboard never block each other; while a turn runs input waits in the pipe.
  * Ctrl-C cancels the running turn (a second one, or one at the prompt, quits).
  */
 #include "cli/cli_chat.h"
+#include "cli/cli_chat_gw.h"
 #include "agent/agent.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -304,7 +307,7 @@ static void close_all(struct chat *c)
 	free(c->model);
 }
 
-int cli_chat(const struct config *cfg, const char *prompt_text, const char *model)
+int cli_chat(const struct config *cfg, const char *prompt_text, const char *model, bool local)
 {
 	struct chat c = {.cfg = cfg, .rc = 0, .repl = prompt_text == NULL};
 
@@ -312,6 +315,9 @@ int cli_chat(const struct config *cfg, const char *prompt_text, const char *mode
 		fprintf(stderr, "hermetic: no model: add a model_list to the config\n");
 		return 1;
 	}
+	/* A running gateway owns the rate pools: its turns share them (cli_chat_gw.h). */
+	if (!local && cli_chat_gw_probe(cfg))
+		return cli_chat_gw(cfg, prompt_text, model);
 	c.model = xstrdup(model);
 	buf_init(&c.line, LINE_MAX_BYTES);
 	if (open_all(&c) < 0) {

@@ -1,4 +1,5 @@
-/* apiguard: Host, Origin and Content-Type checks of the gateway's API routes (see apiguard.h).
+/* apiguard: Host, Origin and Content-Type checks of the gateway's API routes, and a chat's
+ * session source (an API client's, or the owner's CLI's; see apiguard.h).
  *
  * The decisions are pure functions over header values, unit-tested; apiguard_check reads the
  * headers and answers a refusal in OpenAI's error shape. The Host check holds with and without
@@ -11,6 +12,7 @@
 #include "core/netaddr.h"
 #include "net/httpd.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -99,5 +101,26 @@ bool apiguard_check(const struct config_api *api, struct httpd_req *req)
 				  "the body must be JSON: send Content-Type: application/json");
 		return false;
 	}
+	return true;
+}
+
+bool apiguard_owner_cli(const char *client, const char *key)
+{
+	return key && *key && client && strcmp(client, "cli") == 0;
+}
+
+bool apiguard_session_source(const char *name, size_t max, bool owner_cli, unsigned long long n,
+			     char *out, size_t len)
+{
+	const char *prefix = owner_cli ? "cli:" : "api:";
+
+	if (!name || !*name || strlen(name) > max) {
+		snprintf(out, len, "%s~%llu", prefix, n);
+		return false;
+	}
+	snprintf(out, len, "%s%s", prefix, name);
+	for (char *p = out + 4; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-@", *p))
+			*p = '_';
 	return true;
 }

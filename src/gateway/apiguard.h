@@ -1,4 +1,5 @@
-/* apiguard: the gateway API's refusal of browser-shaped requests.
+/* apiguard: the gateway API's refusal of browser-shaped requests, and whom a chat request
+ * speaks for (an API client, or the owner's CLI).
  *
  * Any web page the user opens can send a POST to 127.0.0.1 and, through DNS rebinding (a name
  * of the attacker's that resolves to 127.0.0.1), read the answer: without api.key that is a
@@ -13,6 +14,7 @@
 #define HERMETIC_APIGUARD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct config_api;
 struct httpd_req;
@@ -26,6 +28,18 @@ bool apiguard_host_ok(const struct config_api *api, const char *host);
 bool apiguard_origin_ok(const char *origin, const char *host);
 /* Whether a Content-Type header value is application/json (parameters allowed). */
 bool apiguard_json_type(const char *content_type);
+
+/* The session source of a POST /v1/chat/completions, into out (len >= name's bound + 16):
+ * "api:<name>", or "cli:<name>" for the owner's CLI (owner_cli: the request said
+ * X-Hermetic-Client: cli and carried the gateway's own api.key), with characters outside
+ * [A-Za-z0-9._-@] turned into '_'. name NULL, empty or longer than max: a fresh session
+ * "api:~<n>" ("cli:~<n>"). True when the session is a named (persistent) one. The prefix
+ * gives the turn's rate pool class (pool_class_of): cli is interactive, api is api. */
+bool apiguard_session_source(const char *name, size_t max, bool owner_cli, unsigned long long n,
+			     char *out, size_t len);
+/* Whether an X-Hermetic-Client header value is the owner's CLI: "cli", honoured only when
+ * the gateway has an api.key (the request was let in with it). key NULL: never. */
+bool apiguard_owner_cli(const char *client, const char *key);
 
 /* The gate of one API request: true when it may go on; else it has been answered (403 for
  * Host or Origin, 415 for a POST that is not application/json) and false. */

@@ -17,7 +17,9 @@
  * content chunk in OpenAI's SSE framing (the agent does not stream tokens: it acts on whole
  * messages). `user` (or the X-Hermetic-Session header) names a persistent session
  * "api:<user>"; without it each request is a fresh session and earlier messages of the
- * request are folded into the prompt as a short transcript.
+ * request are folded into the prompt as a short transcript. `hermetic chat` sends
+ * X-Hermetic-Client: cli with api.key: its sessions are "cli:<user>", class interactive in
+ * the rate pools, and its "model" is used (apiguard_owner_cli).
  */
 #include "gateway/gateway.h"
 #include "agent/agent.h"
@@ -410,23 +412,18 @@ static void reply_locked(struct httpd_req *req)
 			  " Retry shortly");
 }
 
-/* The session source: "api:<user>" when named (safe characters only), else a fresh one. */
-static bool chat_source(struct httpd_req *req, const cJSON *root, char *out, size_t len, uint64_t n)
+/* The session source (apiguard_session_source): "api:<user>" when named, else a fresh one;
+ * "cli:..." for the owner's CLI, whose turns get the interactive rate pool class. */
+static bool chat_source(struct httpd_req *req, const cJSON *root, bool owner_cli, char *out,
+			size_t len, uint64_t n)
 {
 	const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "user");
 	const char *name = httpd_header(req, "X-Hermetic-Session");
 
 	if (!name && cJSON_IsString(user))
 		name = user->valuestring;
-	if (!name || !*name || strlen(name) > SESSION_NAME_MAX) {
-		snprintf(out, len, "api:~%llu", (unsigned long long)n);
-		return false;
-	}
-	snprintf(out, len, "api:%s", name);
-	for (char *p = out + 4; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("._-@", *p))
-			*p = '_';
-	return true;
+	return apiguard_session_source(name, SESSION_NAME_MAX, owner_cli, (unsigned long long)n,
+				       out, len);
 }
 
 static void on_chat(struct httpd_req *req, void *arg)
@@ -440,11 +437,12 @@ static void on_chat(struct httpd_req *req, void *arg)
 	const cJSON *model, *stream;
 	struct buf prompt;
 	struct chat_req *cr;
-	bool persistent;
+	bool persistent, owner_cli;
 	int rc;
 
 	if (!authorized(g, req))
 		return;
+	owner_cli = apiguard_owner_cli(httpd_header(req, "X-Hermetic-Client"), g->d.cfg->api.key);
 	if (!g->d.cfg->model) {
 		httpd_reply_error(req, 503, "service_unavailable",
 				  "no model: add a model_list to the config");
@@ -458,7 +456,7 @@ static void on_chat(struct httpd_req *req, void *arg)
 		goto out;
 	}
 	g->n_chats++;
-	persistent = chat_source(req, root, source, sizeof(source), g->n_chats);
+	persistent = chat_source(req, root, owner_cli, source, sizeof(source), g->n_chats);
 	if (!cJSON_IsObject(root) || chat_prompt(cJSON_GetObjectItemCaseSensitive(root, "messages"),
 						 !persistent, &prompt) < 0) {
 		httpd_reply_error(req, 400, "invalid_request_error",
@@ -474,7 +472,11 @@ static void on_chat(struct httpd_req *req, void *arg)
 	cr->n = g->n_chats;
 	cr->stream = cJSON_IsTrue(stream);
 	cr->model = cJSON_IsString(model) ? xstrdup(model->valuestring) : NULL;
-	rc = agent_turn(g->agent, &(struct agent_turn_opts){.source = source, .fresh = !persistent},
+	/* The owner's CLI picks its model (-m); other clients get the session's. */
+	rc = agent_turn(g->agent,
+			&(struct agent_turn_opts){.source = source,
+						  .fresh = !persistent,
+						  .model = owner_cli ? cr->model : NULL},
 			buf_str(&prompt), &chat_cbs, cr, &cr->turn);
 	if (rc < 0) {
 		free(cr->model);

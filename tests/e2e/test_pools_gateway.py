@@ -62,3 +62,100 @@ def test_a_telegram_turn_without_room_answers_busy_and_pools_shows_it(tmp_path, 
     finally:
         g.kill()
     assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+API_KEY = "e2e-gateway-api-key"
+
+
+def cli_gateway(tmp_path, fake, **sections):
+    cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT",
+                                          "key": "os.environ/API_SERVER_KEY"},
+                       router={"listen": f"127.0.0.1:{free_port()}"}, **sections)
+    text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+    text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+    return Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY})
+
+
+def test_chat_goes_through_the_gateway_as_interactive_in_its_pool(tmp_path, fake):
+    """`hermetic chat -q` with a gateway running posts the turn to it: the gateway's pool
+    counts the call (a second one finds no room and waits as class interactive), and the
+    CLI's own router never calls the model."""
+    fake.script_for("test/free", text("through the gateway"), text("from the CLI's own router"))
+    g = cli_gateway(tmp_path, fake, rate_pools={"acct": {"rpm": 1, "models": ["free"]}},
+                    priorities={"max_wait_s": {"interactive": 1, "api": 0}})
+    g.start()
+    try:
+        out = run("chat", "-q", "hi", "--config", str(g.config), env=g.env)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == "through the gateway\n"
+        assert f"[gateway on 127.0.0.1:{g.port}, model free:" in out.stderr, out.stderr
+        assert len(fake.chat_requests) == 1
+        # the gateway's pool (rpm 1) is used up: the second turn waits there, as interactive
+        out = run("chat", "-q", "again", "--config", str(g.config), env=g.env)
+        assert out.returncode == 1 and out.stdout == "", out.stdout
+        assert f"the gateway on 127.0.0.1:{g.port} answered HTTP 502: Busy: the model's rate " \
+            "limit is in use" in out.stderr, out.stderr
+        assert len(fake.chat_requests) == 1
+        pools = run("pools", "--config", str(g.config), env=g.env)
+        assert pools.returncode == 0, pools.stderr
+        # both calls were the gateway's, as interactive (the first was let through at once)
+        assert "waits: interactive 2 (" in pools.stdout and "deferred 1);\n" in pools.stdout, \
+            pools.stdout
+        assert " api 1 (" not in pools.stdout and " api 2 (" not in pools.stdout
+        # --local keeps the in-process router, with its own (empty) pool
+        out = run("chat", "--local", "-q", "hi", "--config", str(g.config), env=g.env)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == "from the CLI's own router\n" and "[gateway on" not in out.stderr
+        assert len(fake.chat_requests) == 2
+    finally:
+        g.kill()
+    assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+def test_chat_keeps_its_repl_session_on_the_gateway(tmp_path, fake):
+    """The REPL through the gateway continues one session ("cli:<user>"): the second turn's
+    request carries the first exchange; /model switches the model group the gateway uses."""
+    fake.script_for("test/free", text("first answer"), text("second answer"))
+    fake.script_for("test/cheap", text("cheap answer"))
+    g = cli_gateway(tmp_path, fake)
+    g.start()
+    try:
+        out = run_input(["chat", "--config", str(g.config)], "one\ntwo\n/model cheap\nthree\n",
+                        g.env)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == "first answer\nsecond answer\nmodel: cheap\ncheap answer\n", \
+            out.stdout
+        assert out.stderr.count(f"[gateway on 127.0.0.1:{g.port}") == 3, out.stderr
+        contents = [m.get("content") for m in fake.chat_requests[1]["body"]["messages"]]
+        assert "one" in str(contents) and "first answer" in str(contents), contents
+        assert fake.chat_requests[2]["body"]["model"] == "test/cheap"
+        contents = [m.get("content") for m in fake.chat_requests[2]["body"]["messages"]]
+        assert "second answer" in str(contents), contents
+    finally:
+        g.kill()
+
+
+def test_chat_with_a_wrong_api_key_warns_once_and_runs_in_process(tmp_path, fake):
+    fake.script_for("test/free", text("answered in-process"))
+    g = cli_gateway(tmp_path, fake)
+    g.start()
+    try:
+        env = dict(g.env, API_SERVER_KEY="not-the-key", HERMETIC_HOME=str(tmp_path / "cli"))
+        out = run("chat", "-q", "hi", "--config", str(g.config), env=env)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == "answered in-process\n"
+        warnings = [x for x in out.stderr.splitlines() if "warning" in x]
+        assert warnings == [f"hermetic: warning: the gateway on 127.0.0.1:{g.port} answered "
+                            "HTTP 401 (wrong api.key?); chatting in-process (its rate pools "
+                            "are not shared)"], out.stderr
+        assert "[gateway on" not in out.stderr
+    finally:
+        g.kill()
+
+
+def run_input(args, stdin, env):
+    import subprocess
+
+    from conftest import argv
+    return subprocess.run(argv(*args), input=stdin, env=env, capture_output=True, text=True,
+                          timeout=60 * SLOW)
