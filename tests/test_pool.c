@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum op { ASK, RUN, SETTLE, PROGRESS, CANCEL, LEARN, LIMIT, BLOCK, VIEW, WAKE, ESTIMATE, END };
+enum op { ASK, RUN, SETTLE, PROGRESS, CANCEL, LEARN, BLOCK, VIEW, WAKE, ESTIMATE, END };
 
 struct step {
 	enum op op;
@@ -256,7 +256,7 @@ static const struct script scripts[] = {
 	  {VIEW, 100, 0, 0, 0, 0, "used=120 reserved=0 flight=0 q=0"},
 	  {ASK, 100, 2, I, 880, 1, "GO"},
 	  {END, 0, 0, 0, 0, 0, NULL}}},
-	{"what the provider says is left bounds the pool until its reset when it states no limit",
+	{"what the provider says is left bounds the pool until its reset",
 	 {{10000, 0}},
 	 1,
 	 0,
@@ -265,25 +265,9 @@ static const struct script scripts[] = {
 	 {{LEARN, 0, 0, 0, 500, 0, "5000"},
 	  {ASK, 0, 1, I, 400, 1, "GO"},
 	  {ASK, 0, 2, I, 200, 1, "WAIT"},
+	  {VIEW, 0, 0, 0, 0, 0, "used=0 reserved=400 flight=1 q=1"},
 	  {RUN, 4999, 0, 0, 0, 0, ""},
 	  {RUN, 5000, 0, 0, 0, 0, "G2"},
-	  {END, 0, 0, 0, 0, 0, NULL}}},
-	/* 500 left of a stated 10,000, back in full 5 s on: it refills in a line, 1.9 tokens a
-	 * ms, so 200 more than the 400 sent since fit at 53 ms (600 left), not at 52 (598) */
-	{"what the provider says is left refills to its stated limit by its reset",
-	 {{10000, 0}},
-	 1,
-	 0,
-	 WAITS,
-	 0,
-	 {{LIMIT, 0, 0, 0, 10000, 0, NULL},
-	  {LEARN, 0, 0, 0, 500, 0, "5000"},
-	  {ASK, 0, 1, I, 400, 1, "GO"},
-	  {ASK, 0, 2, I, 200, 1, "WAIT"},
-	  {VIEW, 0, 0, 0, 0, 0, "used=0 reserved=400 flight=1 q=1"},
-	  {WAKE, 0, 0, 0, 1000, 0, NULL}, /* a learned figure is looked at again each second */
-	  {RUN, 52, 0, 0, 0, 0, ""},
-	  {RUN, 53, 0, 0, 0, 0, "G2"},
 	  {END, 0, 0, 0, 0, 0, NULL}}},
 	{"an answer that was overtaken does not raise what the provider said is left",
 	 {{10000, 0}},
@@ -398,9 +382,6 @@ static void run_script(const struct script *sc)
 			pool_learn(s, st->pools, st->n, -1, st->t_ms + strtoll(st->want, NULL, 10),
 				   st->t_ms);
 			break;
-		case LIMIT:
-			pool_learn_limits(s, st->pools, st->n, -1);
-			break;
 		case BLOCK:
 			pool_block(s, st->pools, st->n);
 			break;
@@ -429,7 +410,7 @@ static void run_script(const struct script *sc)
 		case END:
 			break;
 		}
-		if (st->op != LEARN && st->op != LIMIT && st->want && strcmp(got, st->want) != 0)
+		if (st->op != LEARN && st->want && strcmp(got, st->want) != 0)
 			fail_msg("%s: step %td: got \"%s\", want \"%s\"", sc->name, st - sc->steps,
 				 got, st->want);
 	}
@@ -520,44 +501,40 @@ struct header_case {
 	const char *name, *value;
 	bool known;
 	int64_t tokens, requests, reset, retry; /* after reading it into a fresh info at 1000 */
-	int64_t tokens_limit, requests_limit;	/* 0 here: -1 (not said) expected */
 };
 
 /* now = 1000 ms after the epoch, so absolute times read plainly */
 static const struct header_case header_cases[] = {
-	{"x-ratelimit-remaining-tokens", "29500", true, 29500, -1, -1, -1, 0, 0},
-	{"X-RateLimit-Remaining-Requests", "4", true, -1, 4, -1, -1, 0, 0},
-	{"x-ratelimit-reset-tokens", "6m0s", true, -1, -1, 361000, -1, 0, 0},
-	{"x-ratelimit-reset-tokens", "1.4s", true, -1, -1, 2400, -1, 0, 0},
-	{"x-ratelimit-reset-requests", "9ms", true, -1, -1, 1009, -1, 0, 0},
-	{"x-ratelimit-reset-requests", "1h2m3.5s", true, -1, -1, 3724500, -1, 0, 0},
-	{"x-ratelimit-reset-tokens", "20", true, -1, -1, 21000, -1, 0, 0},
-	{"x-ratelimit-reset-tokens", "7.66", true, -1, -1, 8660, -1, 0, 0},
-	{"anthropic-ratelimit-tokens-remaining", "80000", true, 80000, -1, -1, -1, 0, 0},
-	{"anthropic-ratelimit-requests-remaining", "49", true, -1, 49, -1, -1, 0, 0},
-	{"anthropic-ratelimit-tokens-reset", "1970-01-01T00:00:30Z", true, -1, -1, 30000, -1, 0, 0},
+	{"x-ratelimit-remaining-tokens", "29500", true, 29500, -1, -1, -1},
+	{"X-RateLimit-Remaining-Requests", "4", true, -1, 4, -1, -1},
+	{"x-ratelimit-reset-tokens", "6m0s", true, -1, -1, 361000, -1},
+	{"x-ratelimit-reset-tokens", "1.4s", true, -1, -1, 2400, -1},
+	{"x-ratelimit-reset-requests", "9ms", true, -1, -1, 1009, -1},
+	{"x-ratelimit-reset-requests", "1h2m3.5s", true, -1, -1, 3724500, -1},
+	{"x-ratelimit-reset-tokens", "20", true, -1, -1, 21000, -1},
+	{"x-ratelimit-reset-tokens", "7.66", true, -1, -1, 8660, -1},
+	{"anthropic-ratelimit-tokens-remaining", "80000", true, 80000, -1, -1, -1},
+	{"anthropic-ratelimit-requests-remaining", "49", true, -1, 49, -1, -1},
+	{"anthropic-ratelimit-tokens-reset", "1970-01-01T00:00:30Z", true, -1, -1, 30000, -1},
 	{"anthropic-ratelimit-requests-reset", "1970-01-01T01:00:30.250+01:00", true, -1, -1, 30250,
-	 -1, 0, 0},
-	{"anthropic-ratelimit-tokens-reset", "1970-01-01T00:00:00Z", true, -1, -1, 1000, -1, 0, 0},
-	{"retry-after", "17", true, -1, -1, -1, 18000, 0, 0},
-	{"retry-after-ms", "250", true, -1, -1, -1, 1250, 0, 0},
-	{"x-ratelimit-limit-tokens", "30000", true, -1, -1, -1, -1, 30000, 0},
-	{"x-ratelimit-limit-requests", "500", true, -1, -1, -1, -1, 0, 500},
-	{"anthropic-ratelimit-tokens-limit", "80000", true, -1, -1, -1, -1, 80000, 0},
-	{"anthropic-ratelimit-requests-limit", "50", true, -1, -1, -1, -1, 0, 50},
+	 -1},
+	{"anthropic-ratelimit-tokens-reset", "1970-01-01T00:00:00Z", true, -1, -1, 1000, -1},
+	{"retry-after", "17", true, -1, -1, -1, 18000},
+	{"retry-after-ms", "250", true, -1, -1, -1, 1250},
 	/* refused: the info stays as it was */
-	{"x-ratelimit-remaining-tokens", "-5", false, -1, -1, -1, -1, 0, 0},
-	{"x-ratelimit-remaining-tokens", "12abc", false, -1, -1, -1, -1, 0, 0},
-	{"x-ratelimit-remaining-tokens", "", false, -1, -1, -1, -1, 0, 0},
-	{"x-ratelimit-remaining-tokens", "1234567890123456", false, -1, -1, -1, -1, 0, 0},
-	{"x-ratelimit-reset-tokens", "6x", false, -1, -1, -1, -1, 0, 0},
-	{"x-ratelimit-reset-tokens", "s", false, -1, -1, -1, -1, 0, 0},
-	{"x-ratelimit-reset-tokens", "25h", false, -1, -1, -1, -1, 0, 0},
-	{"anthropic-ratelimit-tokens-reset", "2026-11-25 10:00:00", false, -1, -1, -1, -1, 0, 0},
-	{"anthropic-ratelimit-tokens-reset", "2026-11-25T10:00:00", false, -1, -1, -1, -1, 0, 0},
-	{"retry-after", "Wed, 21 Oct 2015 07:28:00 GMT", false, -1, -1, -1, -1, 0, 0},
-	{"retry-after", "86401", false, -1, -1, -1, -1, 0, 0},
-	{"content-type", "application/json", false, -1, -1, -1, -1, 0, 0},
+	{"x-ratelimit-remaining-tokens", "-5", false, -1, -1, -1, -1},
+	{"x-ratelimit-remaining-tokens", "12abc", false, -1, -1, -1, -1},
+	{"x-ratelimit-remaining-tokens", "", false, -1, -1, -1, -1},
+	{"x-ratelimit-remaining-tokens", "1234567890123456", false, -1, -1, -1, -1},
+	{"x-ratelimit-reset-tokens", "6x", false, -1, -1, -1, -1},
+	{"x-ratelimit-reset-tokens", "s", false, -1, -1, -1, -1},
+	{"x-ratelimit-reset-tokens", "25h", false, -1, -1, -1, -1},
+	{"anthropic-ratelimit-tokens-reset", "2026-11-25 10:00:00", false, -1, -1, -1, -1},
+	{"anthropic-ratelimit-tokens-reset", "2026-11-25T10:00:00", false, -1, -1, -1, -1},
+	{"retry-after", "Wed, 21 Oct 2015 07:28:00 GMT", false, -1, -1, -1, -1},
+	{"retry-after", "86401", false, -1, -1, -1, -1},
+	{"x-ratelimit-limit-tokens", "30000", false, -1, -1, -1, -1},
+	{"content-type", "application/json", false, -1, -1, -1, -1},
 };
 
 static void test_rate_headers_of_openai_and_anthropic(void **state)
@@ -571,9 +548,7 @@ static void test_rate_headers_of_openai_and_anthropic(void **state)
 		known = pool_rate_header(hc->name, hc->value, 1000, &ri);
 		if (known != hc->known || ri.tokens_left != hc->tokens ||
 		    ri.requests_left != hc->requests || ri.reset_ms != hc->reset ||
-		    ri.retry_after_ms != hc->retry ||
-		    ri.tokens_limit != (hc->tokens_limit ? hc->tokens_limit : -1) ||
-		    ri.requests_limit != (hc->requests_limit ? hc->requests_limit : -1))
+		    ri.retry_after_ms != hc->retry)
 			fail_msg("%s: %s: known %d tokens %lld requests %lld reset %lld retry %lld",
 				 hc->name, hc->value, known, (long long)ri.tokens_left,
 				 (long long)ri.requests_left, (long long)ri.reset_ms,

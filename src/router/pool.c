@@ -32,7 +32,6 @@ struct pool {
 	int64_t blocked_until;
 	/* what the provider said, and what we granted since it said it */
 	int64_t learned_tokens, learned_requests, learned_reset, learned_at;
-	int64_t said_tpm, said_rpm; /* the provider's stated limits; 0 = not said */
 	int64_t since_tokens, since_requests;
 };
 
@@ -212,23 +211,6 @@ static bool learned_active(const struct pool *p, int64_t now_ms)
 	return p->learned_reset > now_ms;
 }
 
-/* What the provider said was left (left, < 0: not said), refilled in a straight line to the
- * limit it states by the stated reset: OpenAI's reset is when the limit is back in full, and
- * tokens come back as its window slides, not all at the reset. Without a stated limit, the
- * figure as said until the reset. */
-static int64_t learned_left(const struct pool *p, int64_t limit, int64_t left, int64_t now_ms)
-{
-	int64_t span = p->learned_reset - p->learned_at, t = now_ms - p->learned_at;
-
-	if (left < 0 || limit <= 0 || span <= 0 || left >= limit)
-		return left;
-	if (t <= 0)
-		return left;
-	if (t >= span)
-		return limit;
-	return left + (int64_t)((double)(limit - left) * (double)t / (double)span);
-}
-
 static bool fits_pool(const struct pool_sched *s, const struct pool *p, enum pool_class c,
 		      int64_t tokens, int64_t now_ms)
 {
@@ -244,12 +226,12 @@ static bool fits_pool(const struct pool_sched *s, const struct pool *p, enum poo
 	if (learned_active(p, now_ms)) {
 		/* the provider's figure less what we sent since, less the reserve for others */
 		if (p->learned_tokens >= 0 &&
-		    tokens > learned_left(p, p->said_tpm, p->learned_tokens, now_ms) -
-				     p->since_tokens - (p->lim.tpm - share(p->lim.tpm, s, c)))
+		    tokens > p->learned_tokens - p->since_tokens -
+				     (p->lim.tpm - share(p->lim.tpm, s, c)))
 			return false;
 		if (p->learned_requests >= 0 &&
-		    1 > learned_left(p, p->said_rpm, p->learned_requests, now_ms) -
-				    p->since_requests - (p->lim.rpm - share(p->lim.rpm, s, c)))
+		    1 > p->learned_requests - p->since_requests -
+				    (p->lim.rpm - share(p->lim.rpm, s, c)))
 			return false;
 	}
 	return true;
@@ -462,10 +444,8 @@ int64_t pool_next_wake(const struct pool_sched *s, int64_t now_ms)
 			const struct pool *p = &s->pools[w->pools[k]];
 
 			EARLIER(p->blocked_until);
-			/* a learned figure refills as time passes: look again each second */
 			if (learned_active(p, now_ms))
-				EARLIER(p->learned_reset < now_ms + 1000 ? p->learned_reset
-									 : now_ms + 1000);
+				EARLIER(p->learned_reset);
 			for (int b = 0; b < RING; b++)
 				if (in_window(p->win[b].sec, sec_of(now_ms)) &&
 				    (p->win[b].tokens || p->win[b].requests))
@@ -562,7 +542,6 @@ void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t 
 void pool_rate_info_init(struct pool_rate_info *ri)
 {
 	ri->tokens_left = ri->requests_left = ri->reset_ms = ri->retry_after_ms = -1;
-	ri->tokens_limit = ri->requests_limit = -1;
 }
 
 /* A non-negative integer of at most 15 digits, the whole of s. */
@@ -670,7 +649,7 @@ static void later(int64_t *slot, int64_t t)
 
 /* The rate headers: what each one's value is and where it goes. */
 enum rate_form { R_COUNT, R_DURATION, R_TIMESTAMP, R_MS, R_SECONDS };
-enum rate_slot { S_TOKENS, S_REQUESTS, S_TOKENS_LIMIT, S_REQUESTS_LIMIT, S_RESET, S_RETRY };
+enum rate_slot { S_TOKENS, S_REQUESTS, S_RESET, S_RETRY };
 
 static const struct {
 	const char *name;
@@ -681,10 +660,6 @@ static const struct {
 	{"anthropic-ratelimit-tokens-remaining", R_COUNT, S_TOKENS},
 	{"x-ratelimit-remaining-requests", R_COUNT, S_REQUESTS},
 	{"anthropic-ratelimit-requests-remaining", R_COUNT, S_REQUESTS},
-	{"x-ratelimit-limit-tokens", R_COUNT, S_TOKENS_LIMIT},
-	{"anthropic-ratelimit-tokens-limit", R_COUNT, S_TOKENS_LIMIT},
-	{"x-ratelimit-limit-requests", R_COUNT, S_REQUESTS_LIMIT},
-	{"anthropic-ratelimit-requests-limit", R_COUNT, S_REQUESTS_LIMIT},
 	{"x-ratelimit-reset-tokens", R_DURATION, S_RESET},
 	{"x-ratelimit-reset-requests", R_DURATION, S_RESET},
 	{"anthropic-ratelimit-tokens-reset", R_TIMESTAMP, S_RESET},
@@ -739,12 +714,6 @@ bool pool_rate_header(const char *name, const char *value, int64_t now_ms,
 	case S_REQUESTS:
 		ri->requests_left = v;
 		break;
-	case S_TOKENS_LIMIT:
-		ri->tokens_limit = v;
-		break;
-	case S_REQUESTS_LIMIT:
-		ri->requests_limit = v;
-		break;
 	case S_RESET:
 		later(&ri->reset_ms, v);
 		break;
@@ -753,17 +722,6 @@ bool pool_rate_header(const char *name, const char *value, int64_t now_ms,
 		break;
 	}
 	return true;
-}
-
-void pool_learn_limits(struct pool_sched *s, size_t pool, int64_t tokens_limit,
-		       int64_t requests_limit)
-{
-	if (pool >= s->n_pools)
-		return;
-	if (tokens_limit > 0)
-		s->pools[pool].said_tpm = tokens_limit;
-	if (requests_limit > 0)
-		s->pools[pool].said_rpm = requests_limit;
 }
 
 void pool_block(struct pool_sched *s, size_t pool, int64_t until_ms)

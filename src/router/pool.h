@@ -129,27 +129,19 @@ void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t 
 /* What one answer's headers say of the account (each -1 when not said). */
 struct pool_rate_info {
 	int64_t tokens_left, requests_left;
-	int64_t tokens_limit, requests_limit; /* the account's limit as the provider states it */
 	int64_t reset_ms; /* absolute: when the window is back to full (the later of the two) */
 	int64_t retry_after_ms; /* absolute: retry-after / retry-after-ms of a 429 */
 };
 
 void pool_rate_info_init(struct pool_rate_info *ri);
 /* Reads one header into ri if it is a rate header: OpenAI's x-ratelimit-remaining-{tokens,
- * requests}, x-ratelimit-limit-{tokens,requests} and x-ratelimit-reset-{tokens,requests}
- * (durations such as 9ms, 1.4s, 6m0s, or plain seconds), Anthropic's
- * anthropic-ratelimit-{tokens,requests}-{remaining,limit,reset} (reset as RFC 3339), retry-after
- * (seconds) and retry-after-ms. now_ms is the wall clock (epoch ms, for Anthropic's timestamps).
- * Returns true if the header was one of these and well formed; anything else leaves ri as it was.
- */
+ * requests} and x-ratelimit-reset-{tokens,requests} (durations such as 9ms, 1.4s, 6m0s, or
+ * plain seconds), Anthropic's anthropic-ratelimit-{tokens,requests}-{remaining,reset} (reset
+ * as RFC 3339), retry-after (seconds) and retry-after-ms. now_ms is the wall clock (epoch ms,
+ * for Anthropic's timestamps). Returns true if the header was one of these and well formed;
+ * anything else leaves ri as it was. */
 bool pool_rate_header(const char *name, const char *value, int64_t now_ms,
 		      struct pool_rate_info *ri);
-
-/* The account's limits as the provider states them (x-ratelimit-limit-*, anthropic-ratelimit-
- * *-limit; < 0: not said, kept as before): a learned remaining figure refills toward them in a
- * straight line by its reset. Without a stated limit it holds until the reset. */
-void pool_learn_limits(struct pool_sched *s, size_t pool, int64_t tokens_limit,
-		       int64_t requests_limit);
 
 /* A 429 with retry-after: nothing is granted from the pool before until_ms. */
 void pool_block(struct pool_sched *s, size_t pool, int64_t until_ms);

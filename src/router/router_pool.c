@@ -56,10 +56,6 @@ static const char *const rate_headers[] = {
 	"anthropic-ratelimit-tokens-reset",
 	"anthropic-ratelimit-requests-remaining",
 	"anthropic-ratelimit-requests-reset",
-	"x-ratelimit-limit-tokens",
-	"x-ratelimit-limit-requests",
-	"anthropic-ratelimit-tokens-limit",
-	"anthropic-ratelimit-requests-limit",
 	"retry-after",
 	"retry-after-ms",
 };
@@ -436,7 +432,6 @@ static void learn(struct router_call *c, struct httpc_req *req, long status)
 	for (size_t i = 0; i < c->dep->n_pools; i++) {
 		size_t p = c->dep->pools[i];
 
-		pool_learn_limits(r->sched, p, ri.tokens_limit, ri.requests_limit);
 		if (reset > mono)
 			pool_learn(r->sched, p, ri.tokens_left, ri.requests_left, reset, mono);
 		if (until > mono) {
