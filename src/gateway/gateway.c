@@ -388,14 +388,22 @@ static void on_chat_done(const struct agent_result *r, void *arg)
 
 	cr->turn = NULL;
 	chat_forget_connection(cr);
-	if (r->stop == AGENT_CANCELLED)
+	if (r->stop == AGENT_CANCELLED) {
 		httpd_reply_error(cr->req, 499, "api_error", "the client closed the request");
-	else if (r->stop == AGENT_FAILED)
+	} else if (r->deferred) {
+		/* the rate pools had no room within max_wait_s: LiteLLM's 429 with when to retry */
+		char ra[24];
+
+		snprintf(ra, sizeof(ra), "%ld", r->retry_after_s > 0 ? r->retry_after_s : 1);
+		httpd_add_header(cr->req, "Retry-After", ra);
+		httpd_reply_error(cr->req, 429, "rate_limit_error", r->text);
+	} else if (r->stop == AGENT_FAILED) {
 		httpd_reply_error(cr->req, 502, "api_error", r->text);
-	else if (cr->stream)
+	} else if (cr->stream) {
 		reply_stream(cr->req, completion_json(cr, r, true));
-	else
+	} else {
 		httpd_reply_json(cr->req, 200, completion_json(cr, r, false));
+	}
 	free(cr->model);
 	free(cr);
 }

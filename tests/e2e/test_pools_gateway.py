@@ -93,7 +93,7 @@ def test_chat_goes_through_the_gateway_as_interactive_in_its_pool(tmp_path, fake
         # the gateway's pool (rpm 1) is used up: the second turn waits there, as interactive
         out = run("chat", "-q", "again", "--config", str(g.config), env=g.env)
         assert out.returncode == 1 and out.stdout == "", out.stdout
-        assert f"the gateway on 127.0.0.1:{g.port} answered HTTP 502: Busy: the model's rate " \
+        assert f"the gateway on 127.0.0.1:{g.port} answered HTTP 429: Busy: the model's rate " \
             "limit is in use" in out.stderr, out.stderr
         assert len(fake.chat_requests) == 1
         pools = run("pools", "--config", str(g.config), env=g.env)
