@@ -295,6 +295,12 @@ def test_stdio_bridge_lost_session_restarts_and_retries(tmp_path, mcp_gateway):
     wait_until(lambda: not _alive(first), timeout=5, what="the old bridge process gone")
 
 
+def stopped(pid):
+    """The process is in state T (stopped) per /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+
 def test_hung_server_is_marked_down_by_the_ping(tmp_path, mcp_gateway):
     port = free_port()
     p = subprocess.Popen([PY, str(FAKE_MCP), "--port", str(port)], stdout=subprocess.DEVNULL)
@@ -304,6 +310,8 @@ def test_hung_server_is_marked_down_by_the_ping(tmp_path, mcp_gateway):
         g.wait_tools("fake")
         assert g.metric("hermetic_mcp_server_up", server="fake") == 1
         os.kill(p.pid, signal.SIGSTOP)
+        # the stop is delivered asynchronously: call only once the fake is really stopped
+        wait_until(lambda: stopped(p.pid), timeout=10, what="the fake stopped by SIGSTOP")
         r = g.call("mcp_fake_echo", {"message": "hung"})
         assert r.status == 200 and r.json()["is_error"] is True, r
         wait_until(lambda: g.metric("hermetic_mcp_server_up", server="fake") == 0, timeout=5,
