@@ -825,8 +825,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
 
-    def _auth_failed(self) -> bool:
-        """Answer OpenRouter's 401 and return True unless the bearer key is right."""
+    def _auth_failed(self, record: dict | None = None) -> bool:
+        """Answer OpenRouter's 401 and return True unless the bearer key is right. The record's
+        step is marked before the answer leaves, so a client that reads the recorded requests
+        right after its 401 sees it."""
         key = self.fake.api_key
         if key is None:
             return False
@@ -837,6 +839,8 @@ class _Handler(BaseHTTPRequestHandler):
             message = "User not found."
         else:
             return False
+        if record is not None:
+            self.fake._mark(record, "auth")
         self._send(401, {"error": {"code": 401, "message": message}})
         return True
 
@@ -866,8 +870,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake._mark(record, "invalid")
             return self._send(400, {"error": {
                 "code": 400, "message": "fake_openai: request body is not a JSON object"}})
-        if self._auth_failed():
-            return self.fake._mark(record, "auth")
+        if self._auth_failed(record):
+            return None
         if self.fake.validate_content:
             try:
                 self.fake._set_parts(record, content_parts(body))
