@@ -12,6 +12,7 @@
  * ends the process, the gateway sees the connection close and cancels the turn).
  */
 #include "cli/cli_chat_gw.h"
+#include "cli/cli_ask.h"
 #include "core/config.h"
 #include "core/json.h"
 #include "core/loop.h"
@@ -30,71 +31,24 @@
 #define LINE_MAX_BYTES	 (64 * 1024)
 #define TURN_MARGIN_S	 30
 
-struct ask {
-	struct loop *loop;
-	long status;
-	enum httpc_result res;
-	char *body, *error;
-};
-
-static void on_done(struct httpc_req *req, void *arg)
-{
-	struct ask *a = arg;
-	size_t len;
-	const char *body = httpc_body(req, &len);
-
-	a->res = httpc_result(req);
-	a->status = httpc_status(req);
-	a->body = xstrndup(body ? body : "", body ? len : 0);
-	a->error = xstrdup(httpc_error(req) ? httpc_error(req) : "");
-	loop_stop(a->loop);
-}
-
-static void ask_finish(struct ask *a)
-{
-	free(a->body);
-	free(a->error);
-}
-
-/* One request to the gateway on api.listen (a wildcard is asked on loopback) into a. */
+/* One request to the gateway on api.listen with api.key and X-Hermetic-Client: cli. */
 static int ask(const struct config *cfg, const char *path, const char *body, long timeout_ms,
-	       struct ask *a)
+	       struct cli_ask *a)
 {
-	const struct config_listen *l = &cfg->api.listen;
-	const char *host = l->host;
-	char *url, *auth = xasprintf("Authorization: Bearer %s", cfg->api.key);
-	const char *headers[] = {auth, "X-Hermetic-Client: cli",
-				 body ? "Content-Type: application/json" : NULL, NULL};
-	struct httpc_opts o = {0};
-	int rc;
+	static const char *const extra[] = {"X-Hermetic-Client: cli", NULL};
+	const struct cli_ask_opts o = {.key = cfg->api.key,
+				       .headers = extra,
+				       .body = body,
+				       .timeout_ms = timeout_ms,
+				       .connect_timeout_ms = PROBE_TIMEOUT_MS,
+				       .max_response_bytes = ANSWER_CAP};
 
-	if (!*host || strcmp(host, "0.0.0.0") == 0)
-		host = "127.0.0.1";
-	else if (strcmp(host, "::") == 0)
-		host = "::1";
-	url = strchr(host, ':') ? xasprintf("http://[%s]:%d%s", host, l->port, path)
-				: xasprintf("http://%s:%d%s", host, l->port, path);
-	o.url = url;
-	o.headers = headers;
-	o.body = body;
-	o.body_len = body ? strlen(body) : 0;
-	o.timeout_ms = timeout_ms;
-	o.connect_timeout_ms = PROBE_TIMEOUT_MS;
-	o.max_response_bytes = ANSWER_CAP;
-	memset(a, 0, sizeof(*a));
-	a->loop = loop_create();
-	rc = a->loop ? httpc_start(a->loop, &o, on_done, a, NULL) : -1;
-	if (rc == 0)
-		loop_run(a->loop);
-	loop_destroy(a->loop);
-	free(url);
-	free(auth);
-	return rc < 0 ? -1 : 0;
+	return cli_ask(&cfg->api.listen, path, &o, a);
 }
 
 bool cli_chat_gw_probe(const struct config *cfg)
 {
-	struct ask a;
+	struct cli_ask a;
 	bool up = false;
 
 	if (!cfg->api.key || !cfg->api.listen.port)
@@ -109,7 +63,7 @@ bool cli_chat_gw_probe(const struct config *cfg)
 				cfg->api.listen.addr, a.status,
 				a.status == 401 ? " (wrong api.key?)" : "");
 	}
-	ask_finish(&a);
+	cli_ask_finish(&a);
 	return up;
 }
 
@@ -135,7 +89,7 @@ static int turn(const struct config *cfg, const char *text, const char *model, c
 	/* The turn is bounded by agent.turn_timeout_s on the gateway (its pool waits inside). */
 	long timeout_ms = (long)(cfg->agent.turn_timeout_s + TURN_MARGIN_S) * 1000;
 	char *body;
-	struct ask a;
+	struct cli_ask a;
 	int rc = 1;
 
 	msgs = cJSON_AddArrayToObject(req, "messages");
@@ -181,7 +135,7 @@ static int turn(const struct config *cfg, const char *text, const char *model, c
 	cJSON_Delete(root);
 	rc = 0;
 out:
-	ask_finish(&a);
+	cli_ask_finish(&a);
 	free(body);
 	return rc;
 }

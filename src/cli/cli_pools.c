@@ -5,11 +5,13 @@
  * running process's memory only).
  */
 #include "cli/cli_pools.h"
+#include "cli/cli_ask.h"
 #include "core/config.h"
 #include "core/json.h"
 #include "core/loop.h"
 #include "core/util.h"
 #include "net/httpc.h"
+#include "router/pool.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -19,66 +21,13 @@
 #define ANSWER_CAP (1024 * 1024)
 #define TIMEOUT_MS 10000
 
-static const char *const classes[] = {"interactive", "api", "hook", "scheduled", "background"};
-
-struct ask {
-	struct loop *loop;
-	long status;
-	enum httpc_result res;
-	char *body, *error;
-};
-
-static void on_done(struct httpc_req *req, void *arg)
-{
-	struct ask *a = arg;
-	size_t len;
-	const char *body = httpc_body(req, &len);
-
-	a->res = httpc_result(req);
-	a->status = httpc_status(req);
-	a->body = xstrndup(body, len);
-	a->error = xstrdup(httpc_error(req));
-	loop_stop(a->loop);
-}
-
 /* GET http://<listen><path> with the bearer key (NULL = none) into a. 0, or -1. */
-static int get(const struct config_listen *l, const char *path, const char *key, struct ask *a)
+static int get(const struct config_listen *l, const char *path, const char *key, struct cli_ask *a)
 {
-	const char *host = l->host;
-	char *url, *auth = NULL;
-	const char *headers[2] = {NULL, NULL};
-	struct httpc_opts o = {0};
-	int rc;
+	const struct cli_ask_opts o = {
+		.key = key, .timeout_ms = TIMEOUT_MS, .max_response_bytes = ANSWER_CAP};
 
-	if (strcmp(host, "0.0.0.0") == 0 || !*host)
-		host = "127.0.0.1";
-	else if (strcmp(host, "::") == 0)
-		host = "::1";
-	url = strchr(host, ':') ? xasprintf("http://[%s]:%d%s", host, l->port, path)
-				: xasprintf("http://%s:%d%s", host, l->port, path);
-	if (key) {
-		auth = xasprintf("Authorization: Bearer %s", key);
-		headers[0] = auth;
-	}
-	o.url = url;
-	o.headers = headers;
-	o.timeout_ms = TIMEOUT_MS;
-	o.max_response_bytes = ANSWER_CAP;
-	memset(a, 0, sizeof(*a));
-	a->loop = loop_create();
-	rc = a->loop ? httpc_start(a->loop, &o, on_done, a, NULL) : -1;
-	if (rc == 0)
-		loop_run(a->loop);
-	loop_destroy(a->loop);
-	free(url);
-	free(auth);
-	return rc < 0 ? -1 : 0;
-}
-
-static void ask_finish(struct ask *a)
-{
-	free(a->body);
-	free(a->error);
+	return cli_ask(l, path, &o, a);
 }
 
 static double num(const cJSON *o, const char *k)
@@ -113,15 +62,15 @@ static void print_pool(const cJSON *p)
 	       or_dash(num(p, "rpm"), b, sizeof(b)), num(p, "used_tokens"),
 	       num(p, "reserved_tokens"), num(p, "in_flight"), c, num(p, "blocked_s"));
 	printf("  queue:");
-	for (size_t i = 0; i < ARRAY_LEN(classes); i++)
-		printf(" %s %.0f", classes[i], num(q, classes[i]));
+	for (int i = 0; i < POOL_CLASSES; i++)
+		printf(" %s %.0f", pool_class_name(i), num(q, pool_class_name(i)));
 	printf("\n  waits:");
-	for (size_t i = 0; i < ARRAY_LEN(classes); i++) {
-		const cJSON *one = cJSON_GetObjectItemCaseSensitive(w, classes[i]);
+	for (int i = 0; i < POOL_CLASSES; i++) {
+		const cJSON *one = cJSON_GetObjectItemCaseSensitive(w, pool_class_name(i));
 
 		if (num(one, "count") <= 0)
 			continue;
-		printf(" %s %.0f (total %.1f s, max %.1f s, deferred %.0f);", classes[i],
+		printf(" %s %.0f (total %.1f s, max %.1f s, deferred %.0f);", pool_class_name(i),
 		       num(one, "count"), num(one, "total_s"), num(one, "max_s"),
 		       num(one, "deferred"));
 		any = true;
@@ -129,7 +78,7 @@ static void print_pool(const cJSON *p)
 	printf("%s\n", any ? "" : " none yet");
 }
 
-static int print_answer(const char *who, const struct config_listen *l, const struct ask *a)
+static int print_answer(const char *who, const struct config_listen *l, const struct cli_ask *a)
 {
 	cJSON *root = json_parse(a->body, strlen(a->body), 0, NULL), *pools, *p;
 
@@ -154,7 +103,7 @@ static int print_answer(const char *who, const struct config_listen *l, const st
 
 int cli_pools(const struct config *cfg)
 {
-	struct ask a;
+	struct cli_ask a;
 	int rc;
 
 	if (get(&cfg->router.listen, "/pools", cfg->general_settings.master_key, &a) == 0 &&
@@ -163,22 +112,22 @@ int cli_pools(const struct config *cfg)
 		if (a.status != 200)
 			fprintf(stderr, "hermetic: the router on %s answered HTTP %ld to /pools\n",
 				cfg->router.listen.addr, a.status);
-		ask_finish(&a);
+		cli_ask_finish(&a);
 		return rc;
 	}
-	ask_finish(&a);
+	cli_ask_finish(&a);
 	if (get(&cfg->api.listen, "/v1/pools", cfg->api.key, &a) < 0 || a.res != HTTPC_OK) {
 		fprintf(stderr,
 			"hermetic: neither a router on %s nor a gateway on %s answered (%s); is "
 			"one running with this config?\n",
 			cfg->router.listen.addr, cfg->api.listen.addr, a.error ? a.error : "-");
-		ask_finish(&a);
+		cli_ask_finish(&a);
 		return 1;
 	}
 	rc = a.status == 200 ? print_answer("gateway", &cfg->api.listen, &a) : 1;
 	if (a.status != 200)
 		fprintf(stderr, "hermetic: the gateway on %s answered HTTP %ld to /v1/pools\n",
 			cfg->api.listen.addr, a.status);
-	ask_finish(&a);
+	cli_ask_finish(&a);
 	return rc;
 }
