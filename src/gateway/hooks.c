@@ -14,6 +14,12 @@
  *
  * A sync request whose client goes away is not cancelled: httpd keeps the request, the run
  * goes on, is delivered, and the late reply only frees the request.
+ *
+ * A run whose model call a rate pool deferred (no room within the hook class's max_wait_s,
+ * docs/pools.md) is never dropped: it stays the hook's run (a new request meanwhile is a 409)
+ * and starts again from its prompt after the pool's retry-after (at least HOOK_DEFER_MIN_MS,
+ * at most HOOK_DEFER_MAX_MS); a sync request keeps waiting for it. From HOOK_DEFER_ALERT
+ * deferrals in a row on, each is reported to the alerts.
  * Rejected: queueing a request when the hook's source is busy (the sender retries on 409,
  * and a queue would need its own cap and persistence); a template language with loops or
  * escaping (the prompt is read by a model, not parsed).
@@ -42,6 +48,9 @@
 #define CUT_NOTE	     "\n[payload cut: the prompt is limited to 32 KiB]"
 #define RESUME_RETRY_S	     5	 /* after the store or the sink failed to resume a run */
 #define LOCKED_RETRY_AFTER_S "2" /* a run refused while state.db is locked */
+#define HOOK_DEFER_MIN_MS    5000
+#define HOOK_DEFER_MAX_MS    (5 * 60000)
+#define HOOK_DEFER_ALERT     3
 
 struct hooks;
 
@@ -57,6 +66,9 @@ struct hook_run {
 	struct httpd_req *req; /* sync: waiting for the answer */
 	char *key;	       /* NULL = no idempotency key */
 	char run_id[24];
+	char *prompt;		/* kept to run it again when a rate pool defers it */
+	struct event *retry_ev; /* armed while a deferred run waits to start again */
+	int deferrals;		/* in a row */
 	struct hook_run *prev, *next;
 };
 
@@ -374,26 +386,113 @@ static void unlink_run(struct hook_run *run)
 
 static void free_run(struct hook_run *run)
 {
+	if (run->retry_ev)
+		event_free(run->retry_ev);
+	free(run->prompt);
 	free(run->key);
 	free(run);
 }
 
 static void schedule_resume(struct hooks *h, long delay_ms);
+static void on_run_done(const struct job_result *r, void *arg);
+
+static int sink_run(struct hook_run *run)
+{
+	char *source = xasprintf("hook:%s", run->ep->cfg->name);
+	int rc = run->h->sink->run(run->h->sink->ctx,
+				   &(struct job_opts){.source = source,
+						      .model = run->ep->cfg->model,
+						      .prompt = run->prompt},
+				   on_run_done, run);
+
+	free(source);
+	return rc;
+}
+
+static void finish_run(struct hook_run *run, const char *status, const char *text);
+
+/* The deferred run's time has come: it starts again (still the hook's run). */
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct hook_run *run = arg;
+	int rc;
+
+	(void)fd;
+	(void)what;
+	rc = sink_run(run);
+	if (rc == 0) {
+		log_info("hook %s: run %s starts again after a deferral", run->ep->cfg->name,
+			 run->run_id);
+		return;
+	}
+	if (rc == -EBUSY || rc == -EAGAIN) { /* the session or state.db is busy: soon again */
+		struct timeval tv = {HOOK_DEFER_MIN_MS / 1000, 0};
+
+		evtimer_add(run->retry_ev, &tv);
+		return;
+	}
+	finish_run(run, "failed", "the deferred run could not start again");
+}
+
+/* The run's model call found no room in a rate pool: it runs again later, never dropped. */
+static void defer_run(struct hook_run *run, const struct job_result *r)
+{
+	struct hooks *h = run->h;
+	const struct config_hook *hk = run->ep->cfg;
+	int64_t delay = r->retry_after_s * 1000;
+	struct timeval tv;
+
+	run->deferrals++;
+	if (delay < HOOK_DEFER_MIN_MS)
+		delay = HOOK_DEFER_MIN_MS;
+	if (delay > HOOK_DEFER_MAX_MS)
+		delay = HOOK_DEFER_MAX_MS;
+	count(h, hk->name, "deferred");
+	log_warn("hook %s: run %s deferred (%d in a row): no room in the rate pool; runs again in "
+		 "%lld s",
+		 hk->name, run->run_id, run->deferrals, (long long)(delay / 1000));
+	if (run->deferrals >= HOOK_DEFER_ALERT && h->sink->outcome) {
+		char *source = xasprintf("hook:%s", hk->name);
+		char *text = xasprintf("deferred %d times in a row: the rate pool had no room for "
+				       "its model call (see `hermetic pools`)",
+				       run->deferrals);
+
+		h->sink->outcome(h->sink->ctx, source, false, text);
+		free(text);
+		free(source);
+	}
+	if (!run->retry_ev)
+		run->retry_ev = evtimer_new(loop_base(h->loop), on_retry, run);
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	evtimer_add(run->retry_ev, &tv);
+}
 
 static void on_run_done(const struct job_result *r, void *arg)
 {
 	struct hook_run *run = arg;
-	struct hooks *h = run->h;
-	const struct config_hook *hk;
 	const char *text = r->text ? r->text : "";
 	const char *status = r->ok ? "ok" : "failed";
-	char *failed = NULL;
 
-	if (!h) {
+	if (!run->h) {
 		free_run(run);
 		return;
 	}
-	hk = run->ep->cfg;
+	if (!r->ok && r->deferred && run->prompt) {
+		defer_run(run, r);
+		return;
+	}
+	finish_run(run, status, text);
+}
+
+/* The run is over (status "ok" or "failed"): stored, counted, delivered, answered, freed. */
+static void finish_run(struct hook_run *run, const char *status, const char *text)
+{
+	struct hooks *h = run->h;
+	const struct config_hook *hk = run->ep->cfg;
+	bool ok = strcmp(status, "ok") == 0;
+	char *failed = NULL;
+
 	unlink_run(run);
 	if (run->key) {
 		char *stored = xstrndup(text, utf8_cut(text, strnlen(text, HOOKS_RESULT_MAX)));
@@ -402,7 +501,7 @@ static void on_run_done(const struct job_result *r, void *arg)
 		free(stored);
 	}
 	count(h, hk->name, status);
-	if (!r->ok) {
+	if (!ok) {
 		log_warn("hook %s: run %s failed: %s", hk->name, run->run_id, text);
 		failed =
 			xasprintf("hook %s failed: %s", hk->name, text[0] ? text : "unknown error");
@@ -480,21 +579,17 @@ static int start_run(struct hook_ep *ep, struct httpd_req *req, char *key, const
 	struct hooks *h = ep->h;
 	const struct config_hook *hk = ep->cfg;
 	struct hook_run *run = xcalloc(1, sizeof(*run));
-	char *source = xasprintf("hook:%s", hk->name);
 	int rc;
 
 	run->h = h;
 	run->ep = ep;
 	run->key = key;
+	run->prompt = xstrdup(prompt);
 	if (run_id && run_id[0])
 		snprintf(run->run_id, sizeof(run->run_id), "%s", run_id);
 	else
 		new_run_id(h, hk->name, run->run_id);
-	rc = h->sink->run(
-		h->sink->ctx,
-		&(struct job_opts){.source = source, .model = hk->model, .prompt = prompt},
-		on_run_done, run);
-	free(source);
+	rc = sink_run(run);
 	if (rc < 0) {
 		free_run(run);
 		return rc;
@@ -716,7 +811,7 @@ struct hooks *hooks_create(const struct config *cfg, struct loop *loop, struct s
 	if (metrics)
 		h->m_runs = metrics_add(
 			metrics, METRIC_COUNTER, "hermetic_hook_runs_total",
-			"Hook requests by outcome (ok, failed, duplicate, busy, locked)",
+			"Hook requests by outcome (ok, failed, duplicate, busy, locked, deferred)",
 			(const char *[]){"hook", "status", NULL});
 	exec_sql(h, "DELETE FROM hook_runs WHERE created_ms < ?4", NULL, NULL, NULL,
 		 now_wall_ms() - HOOKS_KEEP_MS);
@@ -768,6 +863,9 @@ void hooks_destroy(struct hooks *h)
 		run->req = NULL;
 		run->h = NULL;
 		run->prev = run->next = NULL;
+		/* a deferred run waiting to start again has no turn whose callback would free it */
+		if (run->retry_ev && evtimer_pending(run->retry_ev, NULL))
+			free_run(run);
 	}
 	if (h->resume_ev)
 		event_free(h->resume_ev);

@@ -159,3 +159,74 @@ def run_input(args, stdin, env):
     from conftest import argv
     return subprocess.run(argv(*args), input=stdin, env=env, capture_output=True, text=True,
                           timeout=60 * SLOW)
+
+
+HOOK_TOKEN = "e2e-pool-hook-token"
+
+
+def test_a_hook_deferred_by_the_pool_runs_again_and_is_never_dropped(tmp_path, fake, tg):
+    """The provider says the account has no tokens left for 4 s (another client used them).
+    The next hook run's model call finds no room within the hook class's 1 s: the run is
+    deferred, not failed. It starts again after the pool's retry-after (at least 5 s), its
+    sync request gets the answer, the chat gets it once (no failure message), and nothing
+    reached the provider while it waited."""
+    import json
+    import urllib.request
+    from fakes.fake_openai import raw
+    from router_harness import msum, parse_metrics
+
+    first = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "test/free",
+             "choices": [{"index": 0, "message": {"role": "assistant", "content": "first digest"},
+                          "finish_reason": "stop"}],
+             "usage": {"prompt_tokens": 50, "completion_tokens": 3, "total_tokens": 53}}
+    fake.script_for("test/free",
+                    raw(200, json.dumps(first), {"Content-Type": "application/json",
+                                                 "x-ratelimit-limit-tokens": "100000",
+                                                 "x-ratelimit-remaining-tokens": "0",
+                                                 "x-ratelimit-reset-tokens": "4s"}),
+                    text("second digest"))
+    cfg = agent_config(
+        fake, "HOME", api={"listen": "127.0.0.1:PORT"},
+        router={"listen": f"127.0.0.1:{free_port()}"},
+        telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN", "stream": "off",
+                  "progress": "off", "allowed_users": [CHAT], "api_base": tg.url,
+                  "poll_timeout_s": 1},
+        hooks=[{"name": "digest", "token": "os.environ/HOOK_TOKEN",
+                "prompt": "Summarise: {{payload.text}}", "deliver": f"telegram:{CHAT}"}],
+        rate_pools={"acct": {"tpm": 100000, "models": ["free"]}},
+        priorities={"max_wait_s": {"hook": 1}})
+    text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+    text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+    tg.add_chat(CHAT)  # the owner started the bot earlier
+    g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN,
+                                  "HOOK_TOKEN": HOOK_TOKEN})
+    g.start()
+
+    def hook(what):
+        req = urllib.request.Request(
+            g.url + "/v1/hooks/digest", data=json.dumps({"text": what}).encode(),
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"Bearer {HOOK_TOKEN}"}, method="POST")
+        with urllib.request.urlopen(req, timeout=60 * SLOW) as r:
+            return r.status, json.loads(r.read())
+    try:
+        status, body = hook("the night's logs")
+        assert status == 200 and body["result"] == "first digest", body
+        t0 = time.monotonic()
+        status, body = hook("the morning's logs")
+        assert status == 200 and body["status"] == "ok", body
+        assert body["result"] == "second digest", body
+        assert time.monotonic() - t0 >= 4.0  # deferred, then started again (after >= 5 s)
+        assert len(fake.chat_requests) == 2  # nothing went out while it waited
+        assert tg.wait_sent(CHAT, 2, timeout=20 * SLOW) == ["first digest", "second digest"]
+        time.sleep(0.5)
+        assert len(tg.sent(CHAT)) == 2  # once each, no failure message
+        m = parse_metrics(urllib.request.urlopen(g.url + "/metrics", timeout=10).read().decode())
+        assert msum(m, "hermetic_hook_runs_total", hook="digest", status="deferred") == 1
+        assert msum(m, "hermetic_hook_runs_total", hook="digest", status="ok") == 2
+        assert msum(m, "hermetic_hook_runs_total", hook="digest", status="failed") == 0
+        assert msum(m, "hermetic_pool_deferred_total", pool="acct", **{"class": "hook"}) == 1
+        assert "deferred (1 in a row)" in g.stderr()
+    finally:
+        g.kill()
+    assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
