@@ -281,6 +281,32 @@ static const struct script scripts[] = {
 	  {LEARN, 1100, 0, 0, 900, 0, "60000"}, /* a second on: the window slid */
 	  {RUN, 1100, 0, 0, 0, 0, "G1"},
 	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"what the provider said is left grows back as our own calls leave its window",
+	 {{30000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 20000, 1, "GO"},
+	  {SETTLE, 100, 1, 0, 20000, 0, NULL},
+	  {LEARN, 1000, 0, 0, 500, 0, "113000"}, /* reset: when its window is empty */
+	  {ASK, 1000, 2, B, 5000, 1, "WAIT"},
+	  {RUN, 60000, 0, 0, 0, 0, ""},	  /* our 20,000 still count (ours leave at 61 s) */
+	  {RUN, 61000, 0, 0, 0, 0, "G2"}, /* they left: 500 + 20,000 is left */
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"what other clients used stays counted until the provider's reset",
+	 {{30000, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 5000, 1, "GO"},
+	  {SETTLE, 100, 1, 0, 5000, 0, NULL},
+	  {LEARN, 1000, 0, 0, 500, 0, "113000"}, /* 24,500 are another client's */
+	  {ASK, 1000, 2, B, 6000, 1, "WAIT"},
+	  {RUN, 61000, 0, 0, 0, 0, ""},	   /* ours left: 5,500 < 6,000 */
+	  {RUN, 114000, 0, 0, 0, 0, "G2"}, /* the provider's reset */
+	  {END, 0, 0, 0, 0, 0, NULL}}},
 	{"the provider's figure leaves the reserve to interactive work",
 	 {{1000, 0}},
 	 1,
@@ -492,6 +518,49 @@ static void test_an_ask_naming_an_unknown_pool_is_refused(void **state)
 	a.pools[0] = 0;
 	a.n_pools = 3;
 	assert_int_equal(pool_ask(s, &a, 0), POOL_TOO_BIG);
+	pool_sched_free(s);
+}
+
+/* The view shows what interactive calls alone used in the last 60 s and their peak of the
+ * last hour beside the reserve, so the owner can tell whether the reserve covers the chat's
+ * pace: other classes do not count, the peak outlives the window, and an hour drops it. */
+static void test_the_view_keeps_the_interactive_peak_beside_the_reserve(void **state)
+{
+	struct pool_rules r;
+	struct pool_limits l = {30000, 0};
+	struct pool_sched *s;
+	struct pool_view v;
+	int64_t t = 1000000;
+
+	(void)state;
+	pool_rules_default(&r); /* reserve 30 % */
+	s = pool_sched_new(&r, &l, 1);
+	for (uint64_t i = 1; i <= 5; i++) { /* five interactive turns 6 s apart, 1,800 billed */
+		struct pool_ask a = {i, POOL_INTERACTIVE, 2000, 1, {0}};
+
+		assert_int_equal(pool_ask(s, &a, t), POOL_GO);
+		pool_settle(s, i, 1800, t + 1000);
+		t += 6000;
+	}
+	{ /* a background call of 12,000 counts in the window, not in the chat's use */
+		struct pool_ask a = {9, POOL_BACKGROUND, 12000, 1, {0}};
+
+		assert_int_equal(pool_ask(s, &a, t), POOL_GO);
+		pool_settle(s, 9, 12000, t + 500);
+	}
+	pool_view(s, 0, t + 1000, &v);
+	assert_int_equal(v.used_tokens, 5 * 1800 + 12000);
+	assert_int_equal(v.interactive_tokens, 5 * 1800);
+	assert_int_equal(v.interactive_requests, 5);
+	assert_int_equal(v.interactive_peak_tokens, 5 * 1800);
+	assert_int_equal(v.reserve_tokens, 9000);
+	/* two minutes later the window is empty, the peak stays */
+	pool_view(s, 0, t + 120000, &v);
+	assert_int_equal(v.interactive_tokens, 0);
+	assert_int_equal(v.interactive_peak_tokens, 5 * 1800);
+	/* after an hour it is gone */
+	pool_view(s, 0, t + 3700000, &v);
+	assert_int_equal(v.interactive_peak_tokens, 0);
 	pool_sched_free(s);
 }
 
@@ -708,6 +777,7 @@ int main(void)
 		cmocka_unit_test(test_a_callers_source_and_purpose_give_its_class),
 		cmocka_unit_test(test_litellms_priority_maps_onto_the_classes),
 		cmocka_unit_test(test_an_ask_naming_an_unknown_pool_is_refused),
+		cmocka_unit_test(test_the_view_keeps_the_interactive_peak_beside_the_reserve),
 		cmocka_unit_test(test_rate_headers_of_openai_and_anthropic),
 		cmocka_unit_test(test_the_later_of_two_resets_is_kept),
 		cmocka_unit_test(test_random_arrivals_never_overrun_a_window_nor_starve_a_class),

@@ -76,6 +76,17 @@ static void print_pool(const cJSON *p)
 		any = true;
 	}
 	printf("%s\n", any ? "" : " none yet");
+	if (num(p, "tpm") > 0) {
+		printf("  interactive: %.0f tokens in the last 60 s, peak %.0f in the last hour; "
+		       "reserve %.0f\n",
+		       num(p, "interactive_tokens"), num(p, "interactive_peak_tokens"),
+		       num(p, "reserve_tokens"));
+		if (num(p, "interactive_peak_tokens") > num(p, "reserve_tokens"))
+			printf("  note: the chat's peak is above the interactive reserve: after a "
+			       "burst of other work its turns may wait; raise "
+			       "priorities.interactive_reserve_pct (docs/pools.md, \"Sizing the "
+			       "reserve\")\n");
+	}
 }
 
 static int print_answer(const char *who, const struct config_listen *l, const struct cli_ask *a)

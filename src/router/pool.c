@@ -18,6 +18,7 @@
 #define RING		    (WINDOW_S + 1)
 #define DEFAULT_MAX_WAITERS 1024
 #define STALE_LEARN_MS	    1000
+#define PEAK_KEEP_MS	    (3600 * 1000) /* the interactive peak is of the last hour */
 
 struct bucket {
 	int64_t sec; /* the second this bucket counts; older content is gone */
@@ -27,12 +28,17 @@ struct bucket {
 struct pool {
 	struct pool_limits lim;
 	struct bucket win[RING];
-	int64_t reserved; /* tokens of the calls in flight */
+	struct bucket iwin[RING]; /* interactive calls' tokens alone: what the chat uses */
+	int64_t ipeak, ipeak_ms;  /* the most iwin held (a peak older than an hour is dropped) */
+	int64_t reserved;	  /* tokens of the calls in flight */
 	int64_t in_flight;
 	int64_t blocked_until;
 	/* what the provider said, and what we granted since it said it */
 	int64_t learned_tokens, learned_requests, learned_reset, learned_at;
 	int64_t since_tokens, since_requests;
+	/* our own window when it said it: as those calls slide out of the provider's window too,
+	 * what it said is left grows back by them (learned_room) */
+	int64_t learned_sec, learned_win_tokens, learned_win_requests;
 };
 
 struct call {
@@ -170,11 +176,11 @@ static bool in_window(int64_t sec, int64_t now_sec)
 	return sec <= now_sec && now_sec - sec <= WINDOW_S;
 }
 
-static void window_add(struct pool *p, int64_t t_ms, int64_t now_ms, int64_t tokens,
-		       int64_t requests)
+static void ring_add(struct bucket *ring, int64_t t_ms, int64_t now_ms, int64_t tokens,
+		     int64_t requests)
 {
 	int64_t sec = sec_of(t_ms);
-	struct bucket *b = &p->win[((sec % RING) + RING) % RING];
+	struct bucket *b = &ring[((sec % RING) + RING) % RING];
 
 	if (!in_window(sec, sec_of(now_ms)) || b->sec > sec)
 		return; /* already out of the window */
@@ -186,16 +192,40 @@ static void window_add(struct pool *p, int64_t t_ms, int64_t now_ms, int64_t tok
 	b->requests += requests;
 }
 
-static void window_sum(const struct pool *p, int64_t now_ms, int64_t *tokens, int64_t *requests)
+static void window_add(struct pool *p, int64_t t_ms, int64_t now_ms, int64_t tokens,
+		       int64_t requests)
+{
+	ring_add(p->win, t_ms, now_ms, tokens, requests);
+}
+
+static void ring_sum(const struct bucket *ring, int64_t now_ms, int64_t *tokens, int64_t *requests)
 {
 	int64_t now_sec = sec_of(now_ms);
 
 	*tokens = *requests = 0;
 	for (int i = 0; i < RING; i++) {
-		if (in_window(p->win[i].sec, now_sec) && (p->win[i].tokens || p->win[i].requests)) {
-			*tokens += p->win[i].tokens;
-			*requests += p->win[i].requests;
+		if (in_window(ring[i].sec, now_sec) && (ring[i].tokens || ring[i].requests)) {
+			*tokens += ring[i].tokens;
+			*requests += ring[i].requests;
 		}
+	}
+}
+
+static void window_sum(const struct pool *p, int64_t now_ms, int64_t *tokens, int64_t *requests)
+{
+	ring_sum(p->win, now_ms, tokens, requests);
+}
+
+/* An interactive call settled: its tokens count in iwin, and the peak follows. */
+static void interactive_add(struct pool *p, int64_t t_ms, int64_t now_ms, int64_t tokens)
+{
+	int64_t held, requests;
+
+	ring_add(p->iwin, t_ms, now_ms, tokens, 1);
+	ring_sum(p->iwin, now_ms, &held, &requests);
+	if (held >= p->ipeak || now_ms - p->ipeak_ms > PEAK_KEEP_MS) {
+		p->ipeak = held;
+		p->ipeak_ms = now_ms;
 	}
 }
 
@@ -211,6 +241,33 @@ static bool learned_active(const struct pool *p, int64_t now_ms)
 	return p->learned_reset > now_ms;
 }
 
+/* What the provider's figure allows now: what it said was left, less what we sent since,
+ * plus what of our own window at that moment has slid out since (the provider's sliding
+ * window drops those calls too; ours drops a second later, so never early). Other clients'
+ * use is taken as staying what it was until the reset, and calls in flight when it spoke
+ * count as sent since (it may have counted them already): both err on the side of less. */
+static void learned_room(const struct pool *p, int64_t now_ms, int64_t *tokens, int64_t *requests)
+{
+	int64_t now_sec = sec_of(now_ms), still_t = 0, still_r = 0, back_t, back_r;
+
+	for (int i = 0; i < RING; i++) {
+		const struct bucket *b = &p->win[i];
+
+		if (b->sec <= p->learned_sec && in_window(b->sec, now_sec)) {
+			still_t += b->tokens;
+			still_r += b->requests;
+		}
+	}
+	back_t = p->learned_win_tokens - still_t;
+	back_r = p->learned_win_requests - still_r;
+	*tokens = p->learned_tokens < 0
+			  ? -1
+			  : p->learned_tokens - p->since_tokens + (back_t > 0 ? back_t : 0);
+	*requests = p->learned_requests < 0
+			    ? -1
+			    : p->learned_requests - p->since_requests + (back_r > 0 ? back_r : 0);
+}
+
 static bool fits_pool(const struct pool_sched *s, const struct pool *p, enum pool_class c,
 		      int64_t tokens, int64_t now_ms)
 {
@@ -224,14 +281,13 @@ static bool fits_pool(const struct pool_sched *s, const struct pool *p, enum poo
 	if (p->lim.rpm > 0 && used_r + 1 > share(p->lim.rpm, s, c))
 		return false;
 	if (learned_active(p, now_ms)) {
-		/* the provider's figure less what we sent since, less the reserve for others */
-		if (p->learned_tokens >= 0 &&
-		    tokens > p->learned_tokens - p->since_tokens -
-				     (p->lim.tpm - share(p->lim.tpm, s, c)))
+		/* what the provider's figure allows now, less the reserve for others */
+		int64_t room_t, room_r;
+
+		learned_room(p, now_ms, &room_t, &room_r);
+		if (room_t >= 0 && tokens > room_t - (p->lim.tpm - share(p->lim.tpm, s, c)))
 			return false;
-		if (p->learned_requests >= 0 &&
-		    1 > p->learned_requests - p->since_requests -
-				    (p->lim.rpm - share(p->lim.rpm, s, c)))
+		if (room_r >= 0 && 1 > room_r - (p->lim.rpm - share(p->lim.rpm, s, c)))
 			return false;
 	}
 	return true;
@@ -496,6 +552,8 @@ void pool_settle(struct pool_sched *s, uint64_t id, int64_t billed, int64_t now_
 		p->reserved -= f->tokens;
 		p->in_flight--;
 		window_add(p, f->t_ms, now_ms, final, 0);
+		if (f->cls == POOL_INTERACTIVE)
+			interactive_add(p, f->t_ms, now_ms, final);
 		if (learned_active(p, now_ms) && f->t_ms >= p->learned_at)
 			p->since_tokens += final - f->tokens;
 	}
@@ -533,6 +591,8 @@ void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t 
 	p->learned_requests = requests_left;
 	p->learned_reset = reset_ms;
 	p->learned_at = now_ms;
+	p->learned_sec = sec_of(now_ms);
+	window_sum(p, now_ms, &p->learned_win_tokens, &p->learned_win_requests);
 	/* Calls still in flight may not have reached the provider when it answered: count them
 	 * as sent since, until the next answer says more. */
 	p->since_tokens = p->reserved;
@@ -747,8 +807,17 @@ void pool_view(const struct pool_sched *s, size_t pool, int64_t now_ms, struct p
 	v->reserved_tokens = p->reserved;
 	v->in_flight = p->in_flight;
 	v->blocked_until_ms = p->blocked_until > now_ms ? p->blocked_until : 0;
-	if (learned_active(p, now_ms) && p->learned_tokens >= 0)
-		v->learned_tokens_left = p->learned_tokens - p->since_tokens;
+	if (learned_active(p, now_ms) && p->learned_tokens >= 0) {
+		int64_t room_r;
+
+		learned_room(p, now_ms, &v->learned_tokens_left, &room_r);
+	}
+	ring_sum(p->iwin, now_ms, &v->interactive_tokens, &v->interactive_requests);
+	v->interactive_peak_tokens =
+		now_ms - p->ipeak_ms > PEAK_KEEP_MS ? v->interactive_tokens : p->ipeak;
+	if (v->interactive_peak_tokens < v->interactive_tokens)
+		v->interactive_peak_tokens = v->interactive_tokens;
+	v->reserve_tokens = p->lim.tpm - share(p->lim.tpm, s, POOL_API);
 	for (size_t i = 0; i < s->n_waiters; i++)
 		for (size_t k = 0; k < s->waiters[i].n_pools; k++)
 			if (s->waiters[i].pools[k] == pool)

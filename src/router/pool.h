@@ -154,6 +154,11 @@ struct pool_view {
 	int64_t blocked_until_ms;    /* 0: not blocked */
 	int64_t learned_tokens_left; /* -1: nothing learned, or it reset */
 	size_t queued[POOL_CLASSES];
+	/* what interactive calls alone settled in the last 60 s, and the most they held in any
+	 * 60 s of the last hour: a reserve (reserve_tokens) below that peak means interactive
+	 * turns wait after a burst of other work (docs/pools.md, "Sizing the reserve") */
+	int64_t interactive_tokens, interactive_requests, interactive_peak_tokens;
+	int64_t reserve_tokens;
 };
 
 void pool_view(const struct pool_sched *s, size_t pool, int64_t now_ms, struct pool_view *v);

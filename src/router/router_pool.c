@@ -543,6 +543,10 @@ char *router_pools_json(struct router *r)
 					v.blocked_until_ms ? (double)(v.blocked_until_ms - t) / 1e3
 							   : 0);
 		cJSON_AddNumberToObject(o, "learned_tokens_left", (double)v.learned_tokens_left);
+		cJSON_AddNumberToObject(o, "reserve_tokens", (double)v.reserve_tokens);
+		cJSON_AddNumberToObject(o, "interactive_tokens", (double)v.interactive_tokens);
+		cJSON_AddNumberToObject(o, "interactive_peak_tokens",
+					(double)v.interactive_peak_tokens);
 		q = cJSON_AddObjectToObject(o, "queue");
 		w = cJSON_AddObjectToObject(o, "waits");
 		for (int k = 0; k < POOL_CLASSES; k++) {

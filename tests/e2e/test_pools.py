@@ -226,9 +226,11 @@ def test_a_requests_litellm_priority_lowers_its_class_never_raises_it(fake, star
 
 
 def test_hermetic_pools_shows_the_windows_of_the_running_router(fake, start_router):
-    fake.script_for("test/free", text("ok"))
-    r = start_router(config(fake, 5000, {"api": 5}), env=ENV)
+    fake.script_for("test/free", text("ok"), text("ok"))
+    # a 5 % reserve (250 tokens): smaller than the interactive call's prompt (about 380)
+    r = start_router(config(fake, 5000, {"api": 5}, reserve=5), env=ENV)
     assert call(r, "api", "one").status == 200
+    assert call(r, "interactive", "two " + "word " * 300).status == 200
     assert r.get("/pools", key=KEYS["api"]).status == 403
     assert r.get("/pools").status == 401
     out = run("pools", "--config", str(r.config_path), env={**r.env, **ENV})
@@ -237,9 +239,17 @@ def test_hermetic_pools_shows_the_windows_of_the_running_router(fake, start_rout
     line = next(x for x in out.stdout.splitlines() if x.startswith("acct "))
     name, tpm, rpm, used, reserved, in_flight, left, blocked = line.split()
     assert (tpm, rpm, reserved, in_flight, left) == ("5000", "-", "0", "0", "-"), line
-    assert 0 < int(used) < 5000  # the call's tokens, settled to its usage
+    assert 0 < int(used) < 5000  # the calls' tokens, settled to their usage
     assert "queue: interactive 0 api 0 hook 0 scheduled 0 background 0" in out.stdout
-    assert "waits: api 1 (" in out.stdout, out.stdout
+    assert "waits: interactive 1 (" in out.stdout and " api 1 (" in out.stdout, out.stdout
+    # the chat's own use (the interactive call alone) beside the reserve, and the hint that
+    # the reserve is below it
+    chat = next(x for x in out.stdout.splitlines() if x.startswith("  interactive: "))
+    mine = int(chat.split()[1])
+    assert 0 < mine < int(used), (chat, used)
+    assert chat == (f"  interactive: {mine} tokens in the last 60 s, peak {mine} in the last "
+                    "hour; reserve 250"), chat
+    assert "note: the chat's peak is above the interactive reserve" in out.stdout
     m = r.metrics()
     assert msum(m, "hermetic_pool_tokens", pool="acct", state="limit") == 5000
     assert msum(m, "hermetic_pool_tokens", pool="acct", state="used") == int(used)
