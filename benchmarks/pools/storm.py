@@ -48,6 +48,9 @@ from benchlib import free_port, http_req, log  # noqa: E402
 from bench import API_KEY, HOOK_TOKEN, UPSTREAM_KEY, TG_TOKEN, Gateway, machine  # noqa: E402
 
 TPM = 30000
+# light turns: ten a minute fit the default 30 % interactive reserve; heavy turns need twice
+# that, to show what a reserve smaller than the chat's pace does
+MODES = ("idle", "pools", "nopools", "idle-heavy", "pools-heavy")
 ADMIN_CHAT = 900000001           # where the cron briefing and the hooks deliver
 CHATS = [100000001 + i for i in range(20)]
 ANSWER = re.compile(r"\[answer (\d+)\]")
@@ -56,7 +59,8 @@ TOKENS_PER_S = 400               # the fake's generation speed (about a fast clo
 
 class StormModel(FakeOpenAI):
     """Answers each request with as many tokens as its last user message asks for
-    ("[answer N]", else 40), streamed at TOKENS_PER_S when the client streams."""
+    ("[answer N]", else 40) up to the request's max_tokens, streamed at TOKENS_PER_S when the
+    client streams."""
 
     def _next_step(self, record):
         with self._lock:
@@ -66,8 +70,14 @@ class StormModel(FakeOpenAI):
         last = users[-1] if users and isinstance(users[-1], str) else ""
         m = ANSWER.search(last)
         n = int(m.group(1)) if m else 40
+        # like OpenAI: the answer stops at max_tokens (finish_reason "length")
+        cap = body.get("max_completion_tokens") or body.get("max_tokens")
+        reason = "stop"
+        if isinstance(cap, int) and 0 < cap < n:
+            n, reason = cap, "length"
         chunk = 64  # characters, about 16 tokens
         return {"kind": "text", "content": ("word " * (n * 4 // 5 + 1))[: n * 4],
+                "finish_reason": reason,
                 "chunk_size": chunk, "chunk_delay": (chunk / 4) / TOKENS_PER_S}
 
 
@@ -77,10 +87,13 @@ def filler(tokens):
         : tokens * 4]
 
 
-def config(home, port, fake, tg, pools):
+def config(home, port, fake, tg, pools, at, heavy):
     cfg = {
         "home": str(home), "timezone": "UTC", "model": "free",
         "agent": {"max_iterations": 4},
+        # a light turn offers one small toolset (its prompt is about 300 tokens); a heavy one
+        # offers them all (about 1,200)
+        "toolsets": ["all"] if heavy else ["time"],
         "model_list": [{"model_name": "free",
                         "litellm_params": {"model": "openai/storm", "api_base": fake.url,
                                            "api_key": "os.environ/OPENROUTER_API_KEY"}}],
@@ -94,19 +107,33 @@ def config(home, port, fake, tg, pools):
                      "allowed_users": CHATS + [ADMIN_CHAT], "stream": "edit",
                      "progress": "off", "edit_every_ms": 1000},
         "api": {"listen": f"127.0.0.1:{port}", "key": "os.environ/API_SERVER_KEY"},
-        "cron": [{"name": "briefing", "schedule": "* * * * *", "deliver": f"telegram:{ADMIN_CHAT}",
+        # fires once, at the storm's minute (the schedule names that minute of that hour)
+        "cron": [{"name": "briefing", "schedule": f"{at.tm_min} {at.tm_hour} * * *",
+                  "deliver": f"telegram:{ADMIN_CHAT}",
                   "prompt": "Morning briefing [answer 1500]. " + filler(12000)}],
-        "hooks": [{"name": "digest", "token": "os.environ/HOOK_TOKEN",
+        # three hooks: one hook's source takes one run at a time (a second request is a 409)
+        "hooks": [{"name": f"digest{i}", "token": "os.environ/HOOK_TOKEN",
                    "deliver": f"telegram:{ADMIN_CHAT}",
-                   "prompt": "Summarise this [answer 300]: {{payload}}"}],
+                   "prompt": "Summarise this [answer 300]: {{payload}}"} for i in range(3)],
     }
     if pools:
         cfg["rate_pools"] = {"account": {"tpm": TPM, "models": ["free"]}}
     return cfg
 
 
-def api_stream(port, content, timeout, want_chars):
-    """One streamed agent API call; returns when the stream ended (True) or failed (False)."""
+def api_stream(port, content, timeout, want_chars, deadline_s=900):
+    """A streamed agent API call, repeated after a 429 at its retry-after as the OpenAI SDK
+    does (for up to deadline_s); True when a whole answer arrived."""
+    end = time.monotonic() + deadline_s
+    while True:
+        ok, retry_after = api_stream_once(port, content, timeout, want_chars)
+        if ok or retry_after is None or time.monotonic() + retry_after > end:
+            return ok
+        time.sleep(retry_after)
+
+
+def api_stream_once(port, content, timeout, want_chars):
+    """One streamed agent API call: (done, retry-after seconds of a 429 or None)."""
     import http.client
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -117,24 +144,29 @@ def api_stream(port, content, timeout, want_chars):
                               "Authorization": f"Bearer {API_KEY}"})
         r = conn.getresponse()
         data = r.read()
+        if r.status == 429:
+            return False, max(1.0, float(r.getheader("retry-after") or 1))
         text = "".join(
             (json.loads(line[6:])["choices"][0].get("delta") or {}).get("content") or ""
             for line in data.decode(errors="replace").splitlines()
             if line.startswith("data: {") and '"choices":[{' in line.replace(" ", ""))
         # done = the whole answer arrived (an error inside the stream is not done)
-        return r.status == 200 and b"[DONE]" in data and len(text) >= want_chars
-    except OSError:
-        return False
+        return r.status == 200 and b"[DONE]" in data and len(text) >= want_chars, None
+    except (OSError, ValueError):
+        return False, None
     finally:
         conn.close()
 
 
-def wait_minute_boundary(margin_s=1.0):
-    """Sleeps until just after the next wall-clock minute (when `* * * * *` fires); returns the
+def next_boundary(lead_s=15):
+    """The first wall-clock minute at least lead_s away (time for the gateway to start)."""
+    return (int(time.time() + lead_s) // 60 + 1) * 60
+
+
+def wait_until(boundary):
+    """Sleeps until the wall-clock second `boundary` (when the cron job fires); returns the
     monotonic time of that boundary."""
-    now = time.time()
-    boundary = (int(now) // 60 + 1) * 60
-    time.sleep(max(0.0, boundary - now))
+    time.sleep(max(0.0, boundary - time.time()))
     return time.monotonic() - (time.time() - boundary)
 
 
@@ -151,7 +183,9 @@ def first_message_after(tg, chat, after, deadline):
 
 
 def run(binary, work, mode, quick):
-    storm, pools = mode in ("pools", "nopools"), mode in ("pools", "idle")
+    heavy = mode.endswith("-heavy")
+    base = mode[: -len("-heavy")] if heavy else mode
+    storm, pools = base in ("pools", "nopools"), base in ("pools", "idle")
     n_msgs, every_s = (6, 6.0) if quick else (20, 6.0)
     fake = StormModel(api_key=UPSTREAM_KEY, rate_limit=(TPM, None)).start()
     tg = FakeTelegram(token=TG_TOKEN).start()
@@ -160,26 +194,28 @@ def run(binary, work, mode, quick):
     home = os.path.join(work, mode)
     os.makedirs(home, exist_ok=True)
     port = free_port()
-    cfg = config(home, port, fake, tg, pools)
+    boundary = next_boundary()
+    cfg = config(home, port, fake, tg, pools, time.gmtime(boundary), heavy)
     if not storm:
         cfg["cron"][0]["enabled"] = False
     g = Gateway(binary, home, cfg).start()
-    out = {"mode": mode, "pools": pools, "storm": storm}
+    out = {"mode": mode, "pools": pools, "storm": storm, "turns": "heavy" if heavy else "light"}
     try:
         g.ready()
-        t0 = wait_minute_boundary() if storm else time.monotonic()
+        t0 = wait_until(boundary) if storm else time.monotonic()
         done = {}
         threads = []
         if storm:
             def hook(i):
-                st, _, body = http_req(port, "POST", "/v1/hooks/digest",
+                st, _, body = http_req(port, "POST", f"/v1/hooks/digest{i}",
                                        {"text": f"report {i} " + filler(4000)},
                                        {"Authorization": f"Bearer {HOOK_TOKEN}"}, timeout=900)
                 ok = st == 200 and json.loads(body).get("status") == "ok"
                 done[f"hook{i}"] = (time.monotonic() - t0) if ok else None
 
             def api():
-                ok = api_stream(port, "Write the long report [answer 8000].", 900, 8000 * 4)
+                # asks for 8k tokens; the group's max_tokens (600) stops it at 2,400 characters
+                ok = api_stream(port, "Write the long report [answer 8000].", 900, 2000)
                 done["api"] = (time.monotonic() - t0) if ok else None
             threads = [threading.Thread(target=hook, args=(i,)) for i in range(3)]
             threads.append(threading.Thread(target=api))
@@ -199,15 +235,18 @@ def run(binary, work, mode, quick):
         if storm:
             for t in threads:
                 t.join(timeout=900)
-            # the cron briefing: its answer reaches the admin chat (the hooks deliver there too)
+            # the cron briefing: its answer (600 tokens, 2,400 characters: its max_tokens)
+            # reaches the admin chat (the hooks deliver there too: 300 tokens, 1,200)
             end = time.monotonic() + 900
-            while time.monotonic() < end:
-                if any("word" in m and len(m) > 4000 for m in tg.sent(ADMIN_CHAT)):
-                    done["cron"] = time.monotonic() - t0
-                    break
-                time.sleep(0.2)
-            else:
-                done["cron"] = None
+            done["cron"] = None
+            while time.monotonic() < end and done["cron"] is None:
+                for m in tg.messages(ADMIN_CHAT):
+                    if "word" in m["text"] and len(m["text"]) > 2000:
+                        vs = tg.versions(ADMIN_CHAT, m["message_id"])
+                        done["cron"] = (vs[0]["monotonic"] if vs else time.monotonic()) - t0
+                        break
+                else:
+                    time.sleep(0.2)
         got = [w for w in waits if w is not None]
         out["first_token_s"] = [round(w, 3) if w is not None else None for w in waits]
         out["first_token_p50_s"] = round(statistics.median(got), 3) if got else None
@@ -217,6 +256,9 @@ def run(binary, work, mode, quick):
         out["upstream_429"] = fake.limit.refused
         out["upstream_admitted"] = fake.limit.admitted
         out["peak_window_tokens"] = fake.limit.peak_tokens
+        # every admitted upstream call: seconds after t=0 and the tokens the account counted
+        out["upstream_timeline"] = [[round(at - t0, 2), tokens]
+                                    for at, tokens, _ in fake.limit.timeline]
         if storm:
             out["background_s"] = {k: (round(v, 1) if v is not None else None)
                                    for k, v in sorted(done.items())}
@@ -246,7 +288,7 @@ def main():
     ap = argparse.ArgumentParser(description="hermetic rate pools: the wake-up storm")
     ap.add_argument("--hermetic", required=True, help="the gateway binary")
     ap.add_argument("--quick", action="store_true", help="6 Telegram messages, a harness check")
-    ap.add_argument("--only", choices=["pools", "nopools", "idle"])
+    ap.add_argument("--only", choices=MODES)
     ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
     a = ap.parse_args()
     rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
@@ -255,7 +297,7 @@ def main():
     res = {"benchmark": "pools-storm", "revision": rev, "started": started.isoformat(),
            "quick": a.quick, "tpm": TPM, "machine": machine(), "runs": []}
     work = tempfile.mkdtemp(prefix="hermetic-bench-storm-")
-    for mode in ("idle", "pools", "nopools"):
+    for mode in MODES:
         if a.only in (None, mode):
             log(f"storm: {mode}")
             res["runs"].append(run(os.path.abspath(a.hermetic), work, mode, a.quick))

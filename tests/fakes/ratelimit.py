@@ -48,6 +48,7 @@ class SlidingLimit:
         self.peak_tokens = 0
         self.refused = 0
         self.admitted = 0
+        self.timeline: list[list] = []  # [arrival, tokens counted, model], for benchmarks
 
     def _prune(self, now: float):
         self._entries = [e for e in self._entries if now - e[0] < WINDOW_S]
@@ -119,6 +120,7 @@ class SlidingLimit:
                 return None, (429, body, h)
             entry = [now, tokens]
             self._entries.append(entry)
+            self.timeline.append([now, tokens, model])
             self.admitted += 1
             self.peak_tokens = max(self.peak_tokens, used_t + tokens)
             return entry, self._headers(now)
