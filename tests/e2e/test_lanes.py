@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from agent_harness import Agent, agent_config, tool_results
+from agent_harness import Agent, agent_config, messages, tool_results
 from conftest import SLOW, Gateway, clean_env, run, to_yaml
 from fakes.fake_mcp import FakeMcp, text_result, tool
 from fakes.fake_telegram import FakeTelegram
@@ -365,8 +365,8 @@ def test_higher_lane_sessions_and_memory_never_reach_a_lower_lane_turn(tmp_path,
     # Session 1: public, mentions the word.
     fake.script_for("test/free", text("noted"))
     assert a.chat("the diagnosis meeting is on Monday").returncode == 0
-    # Session 2: private (it read the skill); its answer mentions the word too, and it tries
-    # to put the secret into memory, which every conversation reads.
+    # Session 2: private (it read the skill); its answer mentions the word too, and it puts
+    # the secret into memory: the private lane's file, not the one every conversation reads.
     fake.script_for("test/free",
                     tool_calls(("c1", "skill_view", json.dumps({"name": "client-notes"}))))
     add = json.dumps({"action": "add", "content": "Ada has diagnosis-X17"})
@@ -374,8 +374,8 @@ def test_higher_lane_sessions_and_memory_never_reach_a_lower_lane_turn(tmp_path,
                     text("Ada's diagnosis-X17 stays here"))
     r = a.chat("Ada's file")
     assert r.returncode == 0 and r.stdout.strip() == "Ada's diagnosis-X17 stays here", r.stderr
-    refusal = tool_results(priv.chat_requests[1])[-1]
-    assert "not saved" in refusal and "lane 'private'" in refusal, refusal
+    added = tool_results(priv.chat_requests[1])[-1]
+    assert added.startswith("Added to lanes/private/MEMORY.md"), added
     memory = a.home / "memories" / "MEMORY.md"
     assert not memory.exists() or "X17" not in memory.read_text()
     # Session 3: public; its search finds the public session only.
@@ -395,6 +395,60 @@ def test_higher_lane_sessions_and_memory_never_reach_a_lower_lane_turn(tmp_path,
     assert r.returncode == 0, r.stderr
     found = tool_results(priv.chat_requests[-1])[-1]
     assert "diagnosis meeting" in found and "X17" in found, found
+
+
+def test_higher_lane_memory_never_appears_in_a_lower_lane_request(tmp_path, fake, priv):
+    a = private_agent(tmp_path, fake, priv)
+    a.configure(model_list=models(fake, priv),
+                lanes=lanes(keys=False, deidentified={"models": ["free", "cheap"],
+                                                      "skills": ["recipes"]}),
+                litellm_settings={"fallbacks": [{"free": ["strong-private"]},
+                                                {"cheap": ["strong-private"]}]})
+    recipes = a.home / "skills" / "recipes"
+    recipes.mkdir(parents=True)
+    (recipes / "SKILL.md").write_text(SKILL.format(name="recipes", secret="pancakes"))
+    view = lambda name: json.dumps({"name": name})  # noqa: E731
+    read = json.dumps({"action": "read", "target": "memory"})
+    memories = a.home / "memories"
+    # 1. A private turn (it read the client skill) keeps an entry: in the lane's own file.
+    fake.script_for("test/free", tool_calls(("c1", "skill_view", view("client-notes"))))
+    add = json.dumps({"action": "add", "target": "memory", "content": "Ada's MRN is 55-1234"})
+    priv.script_for("test/strong-private", tool_calls(("c2", "memory", add)), text("kept"))
+    r = a.chat("remember Ada's MRN")
+    assert r.returncode == 0 and r.stdout.strip() == "kept", r.stderr
+    assert tool_results(priv.chat_requests[-1])[-1].startswith(
+        "Added to lanes/private/MEMORY.md (20/2,200 characters, 1 entry)")
+    assert (memories / "lanes" / "private" / "MEMORY.md").read_text() == "Ada's MRN is 55-1234\n"
+    assert not (memories / "MEMORY.md").exists()
+    # 2. A turn in no lane: neither its prompt nor its memory read holds the entry.
+    fake.script_for("test/free", tool_calls(("c3", "memory", read)), text("nothing"))
+    r = a.chat("what do you remember?")
+    assert r.returncode == 0 and r.stdout.strip() == "nothing", r.stderr
+    assert tool_results(fake.chat_requests[-1])[0] == "MEMORY.md (0/2,200 characters, 0 entries)"
+    # 3. A turn in the lower lane (the recipes skill): the same, and its own entry is kept in
+    #    its lane.
+    add = json.dumps({"action": "add", "target": "memory", "content": "likes pancakes"})
+    fake.script_for("test/free", tool_calls(("c4", "skill_view", view("recipes"))),
+                    tool_calls(("c5", "memory", add)), tool_calls(("c6", "memory", read)),
+                    text("deidentified done"))
+    r = a.chat("a recipe")
+    assert r.returncode == 0 and r.stdout.strip() == "deidentified done", r.stderr
+    shown = tool_results(fake.chat_requests[-1])[-1]
+    assert "Lane deidentified: lanes/deidentified/MEMORY.md" in shown and "likes pancakes" in shown
+    assert "55-1234" not in shown
+    assert all("55-1234" not in q["raw"] for q in fake.chat_requests), "private memory leaked"
+    # 4. A private turn: from the call after the skill on, its system prompt holds the lane's
+    #    entry and the lower lane's; the call before it (public) held neither.
+    before = len(fake.chat_requests)
+    fake.script_for("test/free", tool_calls(("c7", "skill_view", view("client-notes"))))
+    priv.script_for("test/strong-private", text("MRN 55-1234"))
+    r = a.chat("Ada's MRN?")
+    assert r.returncode == 0 and r.stdout.strip() == "MRN 55-1234", r.stderr
+    system = messages(priv.chat_requests[-1])[0]["content"]
+    assert "## Memory (lane private: 20/2,200 characters, 1 entry)\nAda's MRN is 55-1234" in system
+    assert "## Memory (lane deidentified:" in system and "likes pancakes" in system
+    assert len(fake.chat_requests) == before + 1
+    assert all("55-1234" not in q["raw"] for q in fake.chat_requests)
 
 
 def test_a_private_turns_compression_call_stays_in_the_lane(tmp_path, fake, priv):
