@@ -130,6 +130,60 @@ def test_calls_in_no_lane_behave_as_before(fake, priv, start_router):
     assert upstream_models(fake) == ["test/cheap", "test/cheap"]
 
 
+# ---- redaction of router clients' calls: a pinned key, metadata.lane ---------------------
+
+def streamed_arguments(reply):
+    return "".join(((tc.get("function") or {}).get("arguments") or "")
+                   for e in reply.events() for c in (e.get("choices") or [])
+                   for tc in ((c.get("delta") or {}).get("tool_calls") or []))
+
+
+def test_a_redacting_lanes_client_calls_go_out_with_placeholders_and_come_back(
+        fake, priv, start_router):
+    priv.script_for("test/strong-private",
+                    text("I will write to [EMAIL_1] and [EMAIL_2]."),
+                    text("Stream: mail [EMAIL_1] now, cc [EMAIL_2].", chunk_size=3),
+                    tool_calls(("c1", "send", json.dumps({"to": "[EMAIL_2]"})), chunk_size=3))
+    cfg = router_config(
+        fake, models(fake, priv),
+        general_settings={"master_key": f"os.environ/{MASTER_ENV}"},
+        keys=[{"key": "os.environ/E2E_CLINIC_KEY", "alias": "clinic-scripts"}],
+        lanes=lanes(private={"redact": ["email"]}))
+    r = start_router(cfg, env=ENV)
+    asked = "Mail ada@example.com and bob@example.org"
+    # Not streamed, the pinned key: the provider gets placeholders, the client the addresses.
+    reply = r.chat("strong-private", key=CLINIC_KEY, content=asked)
+    assert reply.status == 200, reply.text
+    assert reply.content() == "I will write to ada@example.com and bob@example.org."
+    raw = priv.chat_requests[0]["raw"]
+    assert "Mail [EMAIL_1] and [EMAIL_2]" in raw, raw
+    assert "ada@example.com" not in raw and "bob@example.org" not in raw
+    # Streamed in pieces of 3 characters (every placeholder split across chunks), the master
+    # key raised by metadata.lane: restored chunk by chunk, no placeholder reaches the client.
+    reply = r.chat("strong-private", key=MASTER_KEY, content=asked, stream=True,
+                   metadata={"lane": "private"})
+    assert reply.status == 200 and reply.done(), reply.text
+    assert reply.stream_content() == "Stream: mail ada@example.com now, cc bob@example.org."
+    assert "[EMAIL" not in reply.text, reply.text
+    raw = priv.chat_requests[1]["raw"]
+    assert "Mail [EMAIL_1] and [EMAIL_2]" in raw and "ada@example.com" not in raw
+    # A streamed tool call's arguments are restored the same way.
+    reply = r.chat("strong-private", key=CLINIC_KEY, content=asked, stream=True)
+    assert reply.status == 200 and reply.done(), reply.text
+    assert json.loads(streamed_arguments(reply)) == {"to": "bob@example.org"}
+    assert "[EMAIL" not in reply.text, reply.text
+    # A route the router cannot redact is refused, never sent as it is.
+    reply = r.post("/v1/embeddings", {"model": "strong-private", "input": asked}, key=CLINIC_KEY)
+    assert reply.status == 400, reply.text
+    assert "redacts" in reply.error()["message"], reply.text
+    assert len(priv.chat_requests) == 3 and upstream_models(fake) == []
+    # A call in no lane is sent as it is.
+    fake.script_for("test/cheap", text("plain"))
+    reply = r.chat("cheap", key=MASTER_KEY, content=asked)
+    assert reply.status == 200 and reply.content() == "plain"
+    assert "ada@example.com" in fake.chat_requests[-1]["raw"]
+
+
 # ---- the agent: a turn's lane from what it read -----------------------------------------
 
 SKILL = "---\nname: {name}\ndescription: Notes about clients.\n---\n# Notes\nclient Ada: {secret}\n"
