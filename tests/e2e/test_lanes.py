@@ -184,6 +184,34 @@ def test_a_redacting_lanes_client_calls_go_out_with_placeholders_and_come_back(
     assert "ada@example.com" in fake.chat_requests[-1]["raw"]
 
 
+def test_an_anthropic_client_with_a_pinned_key_is_redacted_too(fake, priv, start_router):
+    from test_router_messages import anthropic_events, reassemble
+    priv.script_for("test/strong-private", text("Reply sent to [EMAIL_1].", chunk_size=3),
+                    text("Reply sent to [EMAIL_1] again."))
+    cfg = router_config(
+        fake, models(fake, priv),
+        general_settings={"master_key": f"os.environ/{MASTER_ENV}"},
+        keys=[{"key": "os.environ/E2E_CLINIC_KEY", "alias": "clinic-scripts"}],
+        lanes=lanes(private={"redact": ["email"]}))
+    r = start_router(cfg, env=ENV)
+    body = {"model": "strong-private", "max_tokens": 256, "stream": True,
+            "messages": [{"role": "user", "content": "Answer ada@example.com"}]}
+    headers = {"anthropic-version": "2023-06-01"}
+    reply = r.post("/v1/messages", body, key=CLINIC_KEY, headers=headers)
+    assert reply.status == 200, reply.text
+    msg = reassemble(anthropic_events(reply))
+    assert msg["content"] == [{"type": "text", "text": "Reply sent to ada@example.com."}], msg
+    assert "[EMAIL" not in reply.text
+    body["stream"] = False
+    reply = r.post("/v1/messages", body, key=CLINIC_KEY, headers=headers)
+    assert reply.status == 200, reply.text
+    assert reply.json()["content"] == [{"type": "text",
+                                        "text": "Reply sent to ada@example.com again."}]
+    for q in priv.chat_requests:
+        assert "Answer [EMAIL_1]" in q["raw"] and "ada@example.com" not in q["raw"]
+    assert upstream_models(fake) == []
+
+
 # ---- the agent: a turn's lane from what it read -----------------------------------------
 
 SKILL = "---\nname: {name}\ndescription: Notes about clients.\n---\n# Notes\nclient Ada: {secret}\n"
