@@ -164,8 +164,10 @@ void agent_lane_start(struct agent_turn *t, const char *floor)
 		s.chat = chat;
 		s.topic = *topic ? topic : NULL;
 	}
+	lane = t->lane;
 	raise_with(t, &s);
-	lane_memory(t);
+	if (t->lane == lane) /* a rise has shown its lane's memory already */
+		lane_memory(t);
 }
 
 void agent_lane_skill(struct agent_turn *t, const char *skill)

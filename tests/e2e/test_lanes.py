@@ -519,16 +519,19 @@ def test_higher_lane_memory_never_appears_in_a_lower_lane_request(tmp_path, fake
     assert "Lane deidentified: lanes/deidentified/MEMORY.md" in shown and "likes pancakes" in shown
     assert "55-1234" not in shown
     assert all("55-1234" not in q["raw"] for q in fake.chat_requests), "private memory leaked"
-    # 4. A private turn: from the call after the skill on, its system prompt holds the lane's
-    #    entry and the lower lane's; the call before it (public) held neither.
+    # 4. A private session: from the call after the skill on, its system prompt holds the
+    #    lane's entry and the lower lane's, and so does its next turn (the session's stored
+    #    lane); the call before the skill (public) held neither.
     before = len(fake.chat_requests)
     fake.script_for("test/free", tool_calls(("c7", "skill_view", view("client-notes"))))
-    priv.script_for("test/strong-private", text("MRN 55-1234"))
-    r = a.chat("Ada's MRN?")
-    assert r.returncode == 0 and r.stdout.strip() == "MRN 55-1234", r.stderr
-    system = messages(priv.chat_requests[-1])[0]["content"]
-    assert "## Memory (lane private: 20/2,200 characters, 1 entry)\nAda's MRN is 55-1234" in system
-    assert "## Memory (lane deidentified:" in system and "likes pancakes" in system
+    priv.script_for("test/strong-private", text("MRN 55-1234"), text("still 55-1234"))
+    r = a.run("chat", input="Ada's MRN?\nand again?\n")
+    assert r.returncode == 0 and "MRN 55-1234" in r.stdout and "still 55-1234" in r.stdout
+    for q in priv.chat_requests[-2:]:
+        system = messages(q)[0]["content"]
+        assert "## Memory (lane private: 20/2,200 characters, 1 entry)\nAda's MRN is 55-1234" \
+            in system
+        assert "## Memory (lane deidentified:" in system and "likes pancakes" in system
     assert len(fake.chat_requests) == before + 1
     assert all("55-1234" not in q["raw"] for q in fake.chat_requests)
 
