@@ -162,6 +162,36 @@ static void test_a_nul_inside_is_kept(void **state)
 	redact_map_destroy(m);
 }
 
+/* A streamed answer's piece holds back what may be the start of a placeholder. */
+static void test_hold_from_keeps_a_possible_placeholder_prefix(void **state)
+{
+	static const struct {
+		const char *text;
+		size_t want;
+	} t[] = {
+		{"", 0},
+		{"plain text", 10},
+		{"write to [", 9},
+		{"write to [EM", 9},
+		{"write to [EMAIL_", 9},
+		{"write to [EMAIL_1", 9},
+		{"write to [EMAIL_1]", 18}, /* complete: nothing held */
+		{"a [b", 4},		    /* lower case: never a placeholder */
+		{"x [EMAIL 1", 10},	    /* a space: no placeholder */
+		{"[", 0},
+		{"[[", 1},
+		{"x [ABCDEFGHIJKLMNOPQRSTUVWXYZ", 29}, /* longer than any placeholder */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t got = redact_hold_from(t[i].text, strlen(t[i].text));
+
+		if (got != t[i].want)
+			fail_msg("'%s': held from %zu, want %zu", t[i].text, got, t[i].want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +201,7 @@ int main(void)
 		cmocka_unit_test(test_lane_patterns),
 		cmocka_unit_test(test_map_read_back_continues_numbering),
 		cmocka_unit_test(test_a_nul_inside_is_kept),
+		cmocka_unit_test(test_hold_from_keeps_a_possible_placeholder_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -264,15 +264,15 @@ static void the_snapshot_shows_both_files(void **state)
 
 	(void)state;
 	buf_init(&b, 0);
-	tools_memory_snapshot(f->cfg, &b);
+	tools_memory_snapshot(f->cfg, NULL, &b);
 	assert_int_equal(b.len, 0);
 	call(f, &tool_def_memory, "{\"action\":\"add\",\"target\":\"user\",\"content\":\"Ana\"}");
-	tools_memory_snapshot(f->cfg, &b);
+	tools_memory_snapshot(f->cfg, NULL, &b);
 	assert_string_equal(buf_str(&b), "## User (3/1,375 characters, 1 entry)\nAna\n");
 	buf_reset(&b);
 	call(f, &tool_def_memory, "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"x\"}");
 	call(f, &tool_def_memory, "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"y\"}");
-	tools_memory_snapshot(f->cfg, &b);
+	tools_memory_snapshot(f->cfg, NULL, &b);
 	assert_string_equal(buf_str(&b), "## Memory (5/2,200 characters, 2 entries)\nx\n§\ny\n\n"
 					 "## User (3/1,375 characters, 1 entry)\nAna\n");
 	buf_finish(&b);
@@ -290,7 +290,7 @@ static void the_snapshot_cuts_a_file_over_its_bound(void **state)
 	big[300] = '\0';
 	put_file(f->home, "memories/MEMORY.md", big);
 	buf_init(&b, 0);
-	tools_memory_snapshot(f->cfg, &b);
+	tools_memory_snapshot(f->cfg, NULL, &b);
 	assert_contains(buf_str(&b), "## Memory (300/100 characters, 1 entry)\n");
 	assert_contains(buf_str(&b), "\n[cut: MEMORY.md is over its bound; remove or shorten "
 				     "entries]\n");
@@ -310,8 +310,10 @@ static void a_proposal_is_applied_on_approval_and_dropped_on_rejection(void **st
 
 	(void)state;
 	buf_init(&out, 0);
-	assert_int_equal(tool_proposal_store(f->cfg, "memory", add, "hook:inbox", id, &out), 0);
-	assert_int_equal(tool_proposal_store(f->cfg, "memory", add, "cron:daily", id2, &out), 0);
+	assert_int_equal(tool_proposal_store(f->cfg, "memory", add, "hook:inbox", NULL, id, &out),
+			 0);
+	assert_int_equal(tool_proposal_store(f->cfg, "memory", add, "cron:daily", NULL, id2, &out),
+			 0);
 	assert_string_not_equal(id, id2);
 	assert_false(exists(f->home, "memories/USER.md"));
 	assert_int_equal(tools_proposals_list(f->cfg, &out), 0);
@@ -352,7 +354,8 @@ static void a_stale_proposal_fails_with_the_tools_own_check(void **state)
 
 	(void)state;
 	buf_init(&out, 0);
-	assert_int_equal(tool_proposal_store(f->cfg, "memory", rm, "telegram:1", id, &out), 0);
+	assert_int_equal(tool_proposal_store(f->cfg, "memory", rm, "telegram:1", NULL, id, &out),
+			 0);
 	assert_true(tools_proposal_decide(f->cfg, id, true, &out) < 0);
 	assert_contains(buf_str(&out), "could not be applied");
 	assert_contains(buf_str(&out), "not found");
@@ -372,9 +375,179 @@ static void at_most_100_proposals_wait(void **state)
 	(void)state;
 	buf_init(&out, 0);
 	for (i = 0; i < 100; i++)
-		assert_int_equal(tool_proposal_store(f->cfg, "memory", add, "hook:a", id, &out), 0);
-	assert_int_equal(tool_proposal_store(f->cfg, "memory", add, "hook:a", id, &out), -ENOSPC);
+		assert_int_equal(
+			tool_proposal_store(f->cfg, "memory", add, "hook:a", NULL, id, &out), 0);
+	assert_int_equal(tool_proposal_store(f->cfg, "memory", add, "hook:a", NULL, id, &out),
+			 -ENOSPC);
 	assert_contains(buf_str(&out), "100 proposals already wait");
+	buf_finish(&out);
+	cJSON_Delete(add);
+	fixture_destroy(f);
+}
+
+/* ---- lanes: a turn in a lane writes its own files and never sees a higher lane's --------- */
+
+#define LANES_YAML                                                                                 \
+	"model_list:\n"                                                                            \
+	"  - model_name: cheap\n"                                                                  \
+	"    litellm_params: {model: openrouter/qwen/qwen-turbo}\n"                                \
+	"lanes:\n"                                                                                 \
+	"  private:\n"                                                                             \
+	"    models: [cheap]\n"                                                                    \
+	"  deid:\n"                                                                                \
+	"    models: [cheap]\n"
+
+/* The memory tool run by a turn in lane (NULL: none). */
+static const char *call_in(struct fixture *f, const char *lane, const char *args_json)
+{
+	cJSON *args = cJSON_Parse(args_json);
+	struct tool_req req = {.env = &f->env, .session_id = "", .args = args, .lane = lane};
+
+	assert_non_null(args);
+	buf_reset(&f->out);
+	f->rc = tool_def_memory.run(&req, &f->out);
+	cJSON_Delete(args);
+	return buf_str(&f->out);
+}
+
+static void the_lanes_a_turn_sees_are_its_own_and_the_ones_below(void **state)
+{
+	struct fixture *f = fixture_create(LANES_YAML "  odd/name:\n    models: [cheap]\n");
+	const char *v[CONFIG_MAX_LANES];
+
+	(void)state;
+	assert_int_equal(tool_memory_lanes(f->cfg, NULL, v), 0);
+	assert_int_equal(tool_memory_lanes(f->cfg, "nonesuch", v), SIZE_MAX);
+	assert_int_equal(tool_memory_lanes(f->cfg, "(unknown lane)", v), SIZE_MAX);
+	/* A name that cannot be a folder has no files: it is never listed. */
+	assert_int_equal(tool_memory_lanes(f->cfg, "odd/name", v), 0);
+	assert_int_equal(tool_memory_lanes(f->cfg, "deid", v), 1);
+	assert_string_equal(v[0], "deid");
+	assert_int_equal(tool_memory_lanes(f->cfg, "private", v), 2);
+	assert_string_equal(v[0], "deid");
+	assert_string_equal(v[1], "private");
+	/* ... and a turn in it cannot write. */
+	call_in(f, "odd/name", "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"x\"}");
+	assert_int_equal(f->rc, -EPERM);
+	assert_contains(buf_str(&f->out), "cannot be a folder");
+	fixture_destroy(f);
+}
+
+static void a_lane_turn_writes_its_lanes_file_and_reads_only_what_it_may(void **state)
+{
+	struct fixture *f = fixture_create(LANES_YAML);
+	struct buf b;
+	char *text;
+
+	(void)state;
+	call_in(f, NULL, "{\"action\":\"add\",\"target\":\"memory\",\"content\":\"shared fact\"}");
+	assert_int_equal(f->rc, 0);
+	call_in(f, "private",
+		"{\"action\":\"add\",\"target\":\"memory\",\"content\":\"Ada: X17\"}");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(buf_str(&f->out),
+			    "Added to lanes/private/MEMORY.md (8/2,200 characters, 1 entry).");
+	call_in(f, "deid", "{\"action\":\"add\",\"target\":\"user\",\"content\":\"case 12\"}");
+	assert_int_equal(f->rc, 0);
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, "shared fact\n");
+	free(text);
+	text = get_file(f->home, "memories/lanes/private/MEMORY.md");
+	assert_string_equal(text, "Ada: X17\n");
+	free(text);
+	text = get_file(f->home, "memories/lanes/deid/USER.md");
+	assert_string_equal(text, "case 12\n");
+	free(text);
+
+	/* read: no lane sees the shared file only; deid its own too; private all three. */
+	call_in(f, NULL, "{\"action\":\"read\",\"target\":\"memory\"}");
+	assert_string_equal(buf_str(&f->out),
+			    "MEMORY.md (11/2,200 characters, 1 entry):\nshared fact");
+	call_in(f, "deid", "{\"action\":\"read\",\"target\":\"memory\"}");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(buf_str(&f->out),
+			    "MEMORY.md (11/2,200 characters, 1 entry):\nshared fact\n\nLane deid: "
+			    "lanes/deid/MEMORY.md (0/2,200 characters, 0 entries)");
+	call_in(f, "private", "{\"action\":\"read\",\"target\":\"memory\"}");
+	assert_string_equal(
+		buf_str(&f->out),
+		"MEMORY.md (11/2,200 characters, 1 entry):\nshared fact\n\nLane private: "
+		"lanes/private/MEMORY.md (8/2,200 characters, 1 entry):\nAda: X17");
+	call_in(f, "private", "{\"action\":\"read\",\"target\":\"user\"}");
+	assert_contains(buf_str(&f->out), "Lane deid: lanes/deid/USER.md (7/1,375 characters, "
+					  "1 entry):\ncase 12");
+
+	/* The prompt's snapshot: the same rule. */
+	buf_init(&b, 0);
+	tools_memory_snapshot(f->cfg, NULL, &b);
+	assert_string_equal(buf_str(&b), "## Memory (11/2,200 characters, 1 entry)\nshared fact\n");
+	buf_reset(&b);
+	tools_memory_snapshot(f->cfg, "deid", &b);
+	assert_string_equal(buf_str(&b),
+			    "## Memory (11/2,200 characters, 1 entry)\nshared fact\n\n"
+			    "## User (lane deid: 7/1,375 characters, 1 entry)\ncase 12\n");
+	buf_reset(&b);
+	tools_memory_snapshot(f->cfg, "private", &b);
+	assert_contains(buf_str(&b), "## User (lane deid: 7/1,375 characters, 1 entry)\ncase 12\n");
+	assert_contains(buf_str(&b),
+			"\n## Memory (lane private: 8/2,200 characters, 1 entry)\nAda: X17\n");
+	buf_reset(&b);
+	tools_memory_snapshot(f->cfg, "nonesuch", &b);
+	assert_null(strstr(buf_str(&b), "X17"));
+	assert_null(strstr(buf_str(&b), "case 12"));
+	buf_finish(&b);
+	fixture_destroy(f);
+}
+
+static void a_lane_turn_changes_only_its_own_entries(void **state)
+{
+	struct fixture *f = fixture_create(LANES_YAML);
+	char *text;
+
+	(void)state;
+	put_file(f->home, "memories/MEMORY.md", "shared: tea\n");
+	put_file(f->home, "memories/lanes/private/MEMORY.md", "private: coffee\n");
+	call_in(f, "private", "{\"action\":\"remove\",\"target\":\"memory\",\"old_text\":\"tea\"}");
+	assert_int_equal(f->rc, -EINVAL);
+	assert_contains(buf_str(&f->out), "old_text was not found in lanes/private/MEMORY.md");
+	call_in(f, "private",
+		"{\"action\":\"replace\",\"target\":\"memory\",\"old_text\":\"coffee\","
+		"\"content\":\"private: mate\"}");
+	assert_int_equal(f->rc, 0);
+	/* A turn in no lane cannot reach the private entry. */
+	call_in(f, NULL, "{\"action\":\"remove\",\"target\":\"memory\",\"old_text\":\"mate\"}");
+	assert_int_equal(f->rc, -EINVAL);
+	/* Nor can a turn whose lane the config no longer has write anywhere. */
+	call_in(f, "(unknown lane)",
+		"{\"action\":\"add\",\"target\":\"memory\",\"content\":\"leak\"}");
+	assert_int_equal(f->rc, -EPERM);
+	assert_contains(buf_str(&f->out), "is not in the config");
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, "shared: tea\n");
+	free(text);
+	text = get_file(f->home, "memories/lanes/private/MEMORY.md");
+	assert_string_equal(text, "private: mate\n");
+	free(text);
+	fixture_destroy(f);
+}
+
+static void a_lane_turns_proposal_is_applied_in_its_lane(void **state)
+{
+	struct fixture *f = fixture_create(LANES_YAML);
+	cJSON *add = cJSON_Parse("{\"action\":\"add\",\"target\":\"memory\",\"content\":\"X17\"}");
+	struct buf out;
+	char id[8], *text;
+
+	(void)state;
+	buf_init(&out, 0);
+	assert_int_equal(tool_proposal_store(f->cfg, "memory", add, "hook:a", "private", id, &out),
+			 0);
+	assert_int_equal(tools_proposal_decide(f->cfg, id, true, &out), 0);
+	assert_contains(buf_str(&out), "Added to lanes/private/MEMORY.md");
+	assert_false(exists(f->home, "memories/MEMORY.md"));
+	text = get_file(f->home, "memories/lanes/private/MEMORY.md");
+	assert_string_equal(text, "X17\n");
+	free(text);
 	buf_finish(&out);
 	cJSON_Delete(add);
 	fixture_destroy(f);
@@ -473,8 +646,10 @@ static void fake_notice(const char *text, void *arg)
 	l->notice = xstrdup(text);
 }
 
-/* Runs the memory tool as a turn does (start(), with the fake model and notices). */
-static void start_with_llm(struct fixture *f, struct fake_llm *l, const char *args_json)
+/* Runs the memory tool as a turn in lane (NULL: none) does (start(), with the fake model and
+ * notices). */
+static void start_in_lane(struct fixture *f, struct fake_llm *l, const char *lane,
+			  const char *args_json)
 {
 	cJSON *args = cJSON_Parse(args_json);
 	struct tool_req req = {.env = &f->env,
@@ -483,7 +658,8 @@ static void start_with_llm(struct fixture *f, struct fake_llm *l, const char *ar
 			       .llm = &fake_llm_ops,
 			       .llm_arg = l,
 			       .notice = fake_notice,
-			       .notice_arg = l};
+			       .notice_arg = l,
+			       .lane = lane};
 	struct tool_job *job = NULL;
 	int done = f->done;
 
@@ -492,6 +668,11 @@ static void start_with_llm(struct fixture *f, struct fake_llm *l, const char *ar
 	while (f->done == done)
 		event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
 	cJSON_Delete(args);
+}
+
+static void start_with_llm(struct fixture *f, struct fake_llm *l, const char *args_json)
+{
+	start_in_lane(f, l, NULL, args_json);
 }
 
 static struct fake_llm *fake_llm_create(struct fixture *f)
@@ -551,6 +732,38 @@ static void a_replace_that_does_not_fit_condenses_the_other_entries(void **state
 	assert_string_equal(text, FULL_FILE);
 	free(text);
 	free(hist);
+	fake_llm_destroy(l);
+	fixture_destroy(f);
+}
+
+static void a_full_lane_file_is_condensed_alone_in_its_lane(void **state)
+{
+	struct fixture *f = fixture_create(LANES_YAML "memory:\n  max_chars: 130\n");
+	struct fake_llm *l = fake_llm_create(f);
+	char *text;
+
+	(void)state;
+	put_file(f->home, "memories/MEMORY.md", "shared entry nobody condenses here\n");
+	put_file(f->home, "memories/lanes/private/MEMORY.md", FULL_FILE);
+	l->answer = "rack, NAS and backups: all long";
+	start_in_lane(f, l, "private",
+		      "{\"action\":\"replace\",\"target\":\"memory\",\"old_text\":\"fourth\","
+		      "\"content\":\"fourth entry, now a bit longer\"}");
+	assert_int_equal(f->rc, 0);
+	assert_int_equal(l->calls, 1);
+	/* The turn's own side call (in its lane) got the lane's entries and nothing else. */
+	assert_string_equal(l->key, "memory:lanes/private/MEMORY.md");
+	assert_contains(l->user, "third entry about backups, long");
+	assert_null(strstr(l->user, "shared entry"));
+	text = get_file(f->home, "memories/lanes/private/MEMORY.md");
+	assert_string_equal(text, "rack, NAS and backups: all long\n§\nfourth entry, now a bit "
+				  "longer\n");
+	free(text);
+	text = get_file(f->home, "memories/MEMORY.md");
+	assert_string_equal(text, "shared entry nobody condenses here\n");
+	free(text);
+	assert_contains(buf_str(&f->out), "kept as memories/lanes/private/.history/MEMORY.md.");
+	assert_false(exists(f->home, "memories/.history"));
 	fake_llm_destroy(l);
 	fixture_destroy(f);
 }
@@ -867,8 +1080,13 @@ int main(void)
 		cmocka_unit_test(a_proposal_is_applied_on_approval_and_dropped_on_rejection),
 		cmocka_unit_test(a_stale_proposal_fails_with_the_tools_own_check),
 		cmocka_unit_test(at_most_100_proposals_wait),
+		cmocka_unit_test(the_lanes_a_turn_sees_are_its_own_and_the_ones_below),
+		cmocka_unit_test(a_lane_turn_writes_its_lanes_file_and_reads_only_what_it_may),
+		cmocka_unit_test(a_lane_turn_changes_only_its_own_entries),
+		cmocka_unit_test(a_lane_turns_proposal_is_applied_in_its_lane),
 		cmocka_unit_test(condensed_answers_are_checked),
 		cmocka_unit_test(a_replace_that_does_not_fit_condenses_the_other_entries),
+		cmocka_unit_test(a_full_lane_file_is_condensed_alone_in_its_lane),
 		cmocka_unit_test(a_file_edited_while_the_model_wrote_is_not_overwritten),
 		cmocka_unit_test(a_failed_condensing_call_leaves_the_file_and_tells_the_user),
 		cmocka_unit_test(the_owner_replaces_the_file_through_the_tools_parser),

@@ -106,6 +106,9 @@ async function pageSession(id) {
   $('#session-title').textContent = s.title || 'Session ' + s.id;
   $('#session-meta').textContent = `#${s.id} · ${s.source} · started ${when(s.created_ms)} · model ${s.model || '-'} · ` +
     `${s.turns} turns · ${s.prompt_tokens} + ${s.completion_tokens} tokens · $${usd(s.cost_usd)}${s.ended ? ' · ended' : ''}`;
+  // The lane (docs/security.md, "Lanes"): where this session's text may go, and why.
+  $('#session-lane').hidden = !d.lane;
+  $('#session-lane').textContent = d.lane ? `Lane: ${d.lane.name}${d.lane.why ? ' (' + d.lane.why + ')' : ''}` : '';
   $('#messages').replaceChildren(...d.messages.map(message));
   $('#session-truncated').hidden = !d.truncated;
   $('#export-md').href = `/v1/ui/session?id=${s.id}&export=md`;

@@ -271,6 +271,10 @@ char *agent_answer_text(struct agent_turn *t, const char *body, size_t len);
 
 /* The system prompt of a session of source that starts with text (both may be NULL). */
 char *agent_system_prompt_for(const struct agent *a, const char *source, const char *text);
+/* Replaces the memory snapshot at the end of *system (a session's stored prompt, which holds
+ * the shared files only) by what a turn in lane sees: the shared files and those of its lane
+ * and the lanes below it. Nothing for lane NULL (no lane, or one no config has). */
+void agent_prompt_lane_memory(const struct config *cfg, const char *lane, char **system);
 
 /* ms (wall clock) as local time for the model: "Wed 2026-11-25 10:12 UTC". */
 void agent_format_local(int64_t ms, char *out, size_t len);

@@ -86,7 +86,15 @@ static void store_lane(struct agent *a, int64_t id, int lane, const char *why)
 		log_warn("agent: session %lld: its lane was not stored", (long long)id);
 }
 
-/* Decides t's lane with s added to what it read; stores a rise. */
+/* t's prompt with the memory its lane sees (agent_prompt.c); nothing in no lane. */
+static void lane_memory(struct agent_turn *t)
+{
+	if (!t->lane_lost && t->lane != LANE_NONE)
+		agent_prompt_lane_memory(t->a->env.cfg, agent_lane_name(t), &t->system);
+}
+
+/* Decides t's lane with s added to what it read; stores a rise and shows the lane's memory
+ * from the next call on. */
 static void raise_with(struct agent_turn *t, struct lane_sources *s)
 {
 	const struct config *cfg = t->a->env.cfg;
@@ -104,6 +112,7 @@ static void raise_with(struct agent_turn *t, struct lane_sources *s)
 	log_info("agent: session %lld is in lane %s (%s)", (long long)t->session_id,
 		 cfg->lanes[lane].name, why);
 	store_lane(t->a, t->session_id, lane, why);
+	lane_memory(t);
 }
 
 /* Raises t to its floor (a task's or a parent's lane). False when the floor is a lane the
@@ -155,7 +164,10 @@ void agent_lane_start(struct agent_turn *t, const char *floor)
 		s.chat = chat;
 		s.topic = *topic ? topic : NULL;
 	}
+	lane = t->lane;
 	raise_with(t, &s);
+	if (t->lane == lane) /* a rise has shown its lane's memory already */
+		lane_memory(t);
 }
 
 void agent_lane_skill(struct agent_turn *t, const char *skill)

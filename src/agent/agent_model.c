@@ -454,8 +454,13 @@ int agent_context_split(struct agent *a, const char *source, struct agent_contex
 		rc = 0;
 	}
 	if (rc == 0) {
+		const char *lane = NULL;
+
 		if (!t->model)
 			t->model = xstrdup(model);
+		/* The memory the next turn sees: its lane's files too. */
+		if (agent_lane_of(a, source, &lane, NULL, 0) == 0)
+			agent_prompt_lane_memory(a->env.cfg, lane, &t->system);
 		split_request(t, out);
 		out->session_id = t->session_id;
 		out->budget_tokens = agent_budget_tokens(t);

@@ -3,7 +3,10 @@
  * job's own), the memory snapshot; the line saying when the conversation started, added to
  * every request; and where those sections lie in a stored prompt (agent_context_split).
  * The prompt is written once per session and stored with it (agent_session.c), so its bytes
- * stay the same for the provider's prompt cache. */
+ * stay the same for the provider's prompt cache. Its memory snapshot is the shared files only;
+ * a turn in a lane gets the files of its lane and the lanes below it as well
+ * (agent_prompt_lane_memory, docs/security.md "Lanes"), in its copy of the prompt, rebuilt when
+ * the lane is set or rises (a rise changes the model group, so the cache was cold anyway). */
 #include "agent/agent_int.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -11,6 +14,7 @@
 #include "tools/tools.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -92,12 +96,31 @@ char *agent_system_prompt_for(const struct agent *a, const char *source, const c
 	}
 	buf_reset(&part);
 	if (cfg->toolsets & CONFIG_TOOLSET_MEMORY) {
-		tools_memory_snapshot(cfg, &part);
+		tools_memory_snapshot(cfg, NULL, &part);
 		if (part.len)
 			buf_printf(&b, "\n\n%s", buf_str(&part));
 	}
 	buf_finish(&part);
 	return buf_steal(&b);
+}
+
+void agent_prompt_lane_memory(const struct config *cfg, const char *lane, char **system)
+{
+	size_t skills_at, memory_at;
+	struct buf b, part;
+
+	if (!lane || !*system || !(cfg->toolsets & CONFIG_TOOLSET_MEMORY))
+		return;
+	agent_system_sections(*system, &skills_at, &memory_at);
+	buf_init(&b, 0);
+	buf_init(&part, 0);
+	buf_append(&b, *system, memory_at);
+	tools_memory_snapshot(cfg, lane, &part);
+	if (part.len)
+		buf_printf(&b, "\n\n%s", buf_str(&part));
+	free(*system);
+	*system = buf_steal(&b);
+	buf_finish(&part);
 }
 
 char *agent_system_prompt(const struct agent *a)

@@ -476,7 +476,9 @@ char *redact_restore(const struct redact_map *m, const char *text, size_t len, s
 		size_t n, k;
 
 		if (text[i] != '[' ||
-		    !(close = memchr(text + i, ']', len - i < 24 ? len - i : 24))) {
+		    !(close = memchr(text + i, ']',
+				     len - i < REDACT_PLACEHOLDER_MAX ? len - i
+								      : REDACT_PLACEHOLDER_MAX))) {
 			i++;
 			continue;
 		}
@@ -498,4 +500,19 @@ char *redact_restore(const struct redact_map *m, const char *text, size_t len, s
 	if (out_len)
 		*out_len = out.len;
 	return buf_steal(&out);
+}
+
+size_t redact_hold_from(const char *text, size_t len)
+{
+	size_t j;
+
+	for (j = len; j > 0 && len - j < REDACT_PLACEHOLDER_MAX; j--) {
+		char ch = text[j - 1];
+
+		if (ch == '[')
+			return j - 1;
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_'))
+			break;
+	}
+	return len;
 }

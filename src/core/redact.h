@@ -40,6 +40,13 @@ char *redact_text(struct redact_map *m, unsigned detectors, const regex_t *patte
 /* text with each placeholder of m put back to its value; other text as is. malloc'd. */
 char *redact_restore(const struct redact_map *m, const char *text, size_t len, size_t *out_len);
 
+/* Where a text that goes on in a later piece (a streamed answer) may end inside a placeholder
+ * not complete yet: the offset of a trailing "[" followed only by placeholder characters (A-Z,
+ * 0-9, '_'), at most REDACT_PLACEHOLDER_MAX bytes from the end; len when there is none. The
+ * text before it can be restored now, the rest waits for the next piece. */
+#define REDACT_PLACEHOLDER_MAX 24 /* the longest "[KIND_N]" redact_restore looks for */
+size_t redact_hold_from(const char *text, size_t len);
+
 /* The checksums, for tests: a card number's digits pass Luhn; an IBAN (no spaces) mod 97 is 1. */
 bool redact_luhn_ok(const char *digits, size_t n);
 bool redact_iban_ok(const char *iban, size_t n);

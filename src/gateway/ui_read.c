@@ -311,6 +311,28 @@ static int read_spend(struct store *st, struct read_job *j, cJSON *root)
 	return rc;
 }
 
+/* The session's lane and why, from the mark agent/agent_lane.c keeps ("<lane> <why>"):
+ * {"name", "why"}, or null for a session in no lane (docs/security.md, "Lanes"). */
+static void add_lane(struct store *st, int64_t id, cJSON *root)
+{
+	char key[48], *v = NULL, *sp;
+	cJSON *o;
+
+	snprintf(key, sizeof(key), "session.%lld.lane", (long long)id);
+	if (store_kv_get(st, key, &v) < 0 || !v) {
+		cJSON_AddNullToObject(root, "lane");
+		free(v);
+		return;
+	}
+	sp = strchr(v, ' ');
+	if (sp)
+		*sp++ = '\0';
+	o = cJSON_AddObjectToObject(root, "lane");
+	cJSON_AddStringToObject(o, "name", v);
+	cJSON_AddStringToObject(o, "why", sp ? sp : "");
+	free(v);
+}
+
 static int read_view(struct store *st, struct read_job *j, cJSON *root)
 {
 	struct session_info si;
@@ -326,6 +348,7 @@ static int read_view(struct store *st, struct read_job *j, cJSON *root)
 				strcmp(si.source, UI_CHAT_SOURCE) == 0
 					? "the cockpit"
 					: ui_source_place(si.source));
+	add_lane(st, j->n, root);
 	session_info_finish(&si);
 	acc.arr = cJSON_AddArrayToObject(root, "messages");
 	/* One past the cap: the query stops there, and add_message learns it was cut. */
@@ -343,6 +366,7 @@ static double num_item(const cJSON *o, const char *name)
 static char *markdown(const cJSON *root)
 {
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "session"), *m, *t;
+	const cJSON *lane = cJSON_GetObjectItemCaseSensitive(root, "lane");
 	char date[32];
 	struct buf b;
 
@@ -355,6 +379,9 @@ static char *markdown(const cJSON *root)
 		   num_item(s, "id"), ui_str_item(s, "source"), date, ui_str_item(s, "model"),
 		   num_item(s, "turns"), num_item(s, "prompt_tokens"),
 		   num_item(s, "completion_tokens"), num_item(s, "cost_usd"));
+	if (cJSON_IsObject(lane))
+		buf_printf(&b, "- lane: %s (%s)\n", ui_str_item(lane, "name"),
+			   ui_str_item(lane, "why"));
 	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(root, "messages"))
 	{
 		buf_printf(&b, "\n## %s\n\n", ui_str_item(m, "role"));

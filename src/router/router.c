@@ -1078,6 +1078,11 @@ static void end_stream_with_error(struct router_call *c, const char *already_for
  * a Responses stream ended with its final event, already forwarded. */
 static void end_stream(struct router_call *c)
 {
+	char *held = router_redact_flush(c); /* restored text held back for a placeholder */
+
+	if (held)
+		router_stream_forward(c, held, strlen(held));
+	free(held);
 	if (c->route != PROVIDER_RESPONSES)
 		c->cbs.on_stream_data(c, "data: [DONE]\n\n", 14, c->arg);
 }
@@ -1291,6 +1296,7 @@ static void finish(struct router_call *c)
 	event_free(c->timer);
 	cJSON_Delete(c->req);
 	free(c->body);
+	router_redact_free(c);
 	for (i = 0; i < c->n_body_fallbacks; i++)
 		free(c->body_fallbacks[i]);
 	free(c->body_fallbacks);

@@ -320,6 +320,7 @@ static bool refuse_lane(struct router_call *c)
 bool router_refuse(struct router_call *c)
 {
 	const char *bad;
+	int caller_lane;
 
 	if (refuse_body(c))
 		return true;
@@ -331,7 +332,12 @@ bool router_refuse(struct router_call *c)
 		return true;
 	}
 	resolve_requested(c);
+	caller_lane = c->lane;
 	if (refuse_lane(c))
+		return true;
+	/* A caller that names its lane (the agent) redacts its own text (agent_redact.c); a
+	 * router client's key or metadata.lane has it redacted here. */
+	if (caller_lane == LANE_NONE && router_redact_request(c))
 		return true;
 	if (refuse_fields(c) || (router_spec_of(c)->limits[0] && refuse_max_tokens(c)))
 		return true;

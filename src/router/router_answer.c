@@ -149,6 +149,13 @@ void router_on_non_stream_ok(struct router_call *c, const char *body, size_t len
 	} else if (translate && !translated) {
 		malformed(c, "upstream answered 200 with a body that is not an answer of its API");
 	} else {
+		char *restored = router_redact_answer(c, text, text_len);
+
+		if (restored) {
+			text_len = strlen(restored);
+			free(translated);
+			translated = restored;
+		}
 		router_answer_ok(c, translated ? translated : xstrndup(body, len), text_len, NULL);
 		translated = NULL;
 	}

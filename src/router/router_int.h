@@ -109,11 +109,12 @@ struct router_call {
 	struct router *r;
 	struct router_caller who; /* who.lane is NULL: the call's lane is lane */
 	char *key_hash, *key_alias, *source, *purpose;
-	int lane;	      /* index in cfg->lanes, or LANE_NONE (router/lane.h) */
-	bool lane_unknown;    /* the caller named a lane the config does not have */
-	int64_t id;	      /* the call's number since start (audit trail) */
-	int attempt_no;	      /* attempts sent so far, retries and fallbacks included */
-	int attempt_fallback; /* the fallbacks taken when the current attempt was sent */
+	int lane;		      /* index in cfg->lanes, or LANE_NONE (router/lane.h) */
+	bool lane_unknown;	      /* the caller named a lane the config does not have */
+	struct router_redact *redact; /* a client's call in a redacting lane (router_redact.c) */
+	int64_t id;		      /* the call's number since start (audit trail) */
+	int attempt_no;		      /* attempts sent so far, retries and fallbacks included */
+	int attempt_fallback;	      /* the fallbacks taken when the current attempt was sent */
 	struct router_cbs cbs;
 	void *arg;
 	enum provider_route route;
@@ -349,6 +350,19 @@ void router_stream_start(struct router_call *c);
 
 /* Sends SSE bytes to the client, collected while the router is inside sse_feed. */
 void router_stream_forward(struct router_call *c, const char *data, size_t len);
+
+/* router_redact.c: a router client's call in a redacting lane (docs/security.md, "Lanes"). */
+/* Redacts c->req's messages and makes c->body the redacted text, when c's lane redacts; a
+ * route other than chat completions is refused. true after failing the call. */
+bool router_redact_request(struct router_call *c);
+/* A whole chat answer with its placeholders restored (malloc'd), or NULL: as it is. */
+char *router_redact_answer(struct router_call *c, const char *body, size_t len);
+/* A stream chunk restored, holding back a placeholder's possible start (malloc'd), or NULL:
+ * as it is. */
+char *router_redact_chunk(struct router_call *c, const char *data, size_t len);
+/* A chunk with the text still held back, for before "[DONE]" (malloc'd), or NULL: none. */
+char *router_redact_flush(struct router_call *c);
+void router_redact_free(struct router_call *c);
 
 /* One translated chunk of a non-OpenAI dialect's stream (the provider_emit_cb). */
 int router_stream_on_chunk(const char *data, size_t len, void *arg);

@@ -237,9 +237,13 @@ int router_stream_on_event(const struct sse_event *ev, void *arg)
 		if (c->client_usage)
 			router_stream_forward(c, ev->data, ev->data_len);
 	} else {
+		char *restored = router_redact_chunk(c, ev->data, ev->data_len);
+
 		if (!c->stream_started)
 			router_stream_start(c);
-		router_stream_forward(c, ev->data, ev->data_len);
+		router_stream_forward(c, restored ? restored : ev->data,
+				      restored ? strlen(restored) : ev->data_len);
+		free(restored);
 	}
 	return rc;
 }

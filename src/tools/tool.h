@@ -83,10 +83,11 @@ const char *tool_arg_str(const cJSON *args, const char *name, bool required, str
 long long tool_arg_int(const cJSON *args, const char *name, long long def, long long min,
 		       long long max, bool *bad, struct buf *err);
 
-/* Stores the call (def->name, args) as a proposal for the human; its id (6 hex digits) goes
- * to id. 0, or a negative errno with the reason appended to err. In tool_proposals.c. */
+/* Stores the call (def->name, args) of a turn in lane (NULL: none) as a proposal for the
+ * human; its id (6 hex digits) goes to id. Approving it runs the call in that lane. 0, or a
+ * negative errno with the reason appended to err. In tool_proposals.c. */
 int tool_proposal_store(const struct config *cfg, const char *tool, const cJSON *args,
-			const char *source, char id[8], struct buf *err);
+			const char *source, const char *lane, char id[8], struct buf *err);
 /* What the proposal changes, for the human: "memory add (user): ..." (Markdown). */
 void tool_proposal_describe(const char *tool, const cJSON *args, struct buf *out);
 
@@ -97,6 +98,11 @@ void tool_proposal_describe(const char *tool, const cJSON *args, struct buf *out
  * returns -1 with why (a short reason) filled. In tool_memory.c. */
 long tool_memory_condensed(const char *answer, size_t max_chars, struct buf *out, char *why,
 			   size_t why_len);
+/* The lanes whose memory files a turn in lane sees besides the shared ones, least sensitive
+ * first and lane itself last (out holds CONFIG_MAX_LANES; names borrowed from cfg): lane and
+ * every lane listed after it, whose name can be a folder. 0 for NULL (no lane), SIZE_MAX for
+ * a lane the config does not have. Pure. In tool_memory.c. */
+size_t tool_memory_lanes(const struct config *cfg, const char *lane, const char **out);
 
 /* The builtin tools, defined in src/tools/tool_*.c. */
 extern const struct tool_def tool_def_memory;

@@ -40,6 +40,17 @@
  * a symlink planted at memories/ or at the file is refused, never followed. Rejected: keeping
  * entries in state.db (the files are meant to be read and edited by the user) and Hermes' batch
  * operations (more schema bytes in every request for a rare case).
+ *
+ * Lanes (docs/security.md, "Lanes"): the shared files are in every conversation's prompt, so a
+ * turn in a lane writes its own files instead, memories/lanes/<lane>/MEMORY.md and USER.md
+ * (same format, same bounds, history in memories/lanes/<lane>/.history). A turn sees the
+ * shared files and those of its lane and of every lane listed after it (tool_memory_lanes),
+ * in its prompt and in `read`; never a more sensitive lane's. Its add, replace and remove act
+ * on its own lane's file only, and a full one is condensed alone, by the turn's own side call
+ * (in the lane), so no other lane's entries are in that call. A lane's file is a plain file
+ * the owner edits like the others. Rejected: a marker per entry inside MEMORY.md (one file
+ * holding every lane's text, a bound shared across lanes, and an edit by hand that drops a
+ * marker would move an entry into every prompt).
  */
 #include "core/config.h"
 #include "core/log.h"
@@ -65,16 +76,20 @@
 #define DELIM		  "\n§\n"
 #define DELIM_CHARS	  3
 #define PREVIEW_BYTES	  80
-#define CONDENSE_PERCENT  70 /* a condensed file leaves 30% of the bound free */
-#define HISTORY_DIR	  "memories/.history"
+#define CONDENSE_PERCENT  70	     /* a condensed file leaves 30% of the bound free */
+#define HISTORY_DIR	  ".history" /* below the file's folder */
+#define LANE_NAME_MAX	  64
 
 /* Held from a file's read to its write (see the top). */
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* One memory file, loaded. */
 struct mem {
-	const char *file; /* "MEMORY.md" */
+	char *file;	  /* as shown: "MEMORY.md", "lanes/private/MEMORY.md" (below memories/) */
+	const char *base; /* "MEMORY.md": the name of its kept versions */
 	char *rel;	  /* "memories/MEMORY.md", below home */
+	char *dir;	  /* "memories", "memories/lanes/private" */
+	const char *lane; /* NULL: the shared file */
 	const char *home;
 	size_t max_chars;
 	char **v; /* entries, trimmed, non-empty, distinct */
@@ -82,11 +97,30 @@ struct mem {
 	struct buf raw; /* the file's bytes as read ("" when missing) */
 };
 
-static void mem_init(struct mem *m, const struct config *cfg, bool user)
+/* A lane's name becomes a folder: only names that cannot climb out of it or hide. */
+static bool lane_dir_ok(const char *lane)
+{
+	size_t i, len = strlen(lane);
+
+	if (len == 0 || len > LANE_NAME_MAX || lane[0] == '.' || lane[0] == '-')
+		return false;
+	for (i = 0; i < len; i++)
+		if (!((lane[i] >= 'a' && lane[i] <= 'z') || (lane[i] >= 'A' && lane[i] <= 'Z') ||
+		      (lane[i] >= '0' && lane[i] <= '9') || lane[i] == '_' || lane[i] == '-' ||
+		      lane[i] == '.'))
+			return false;
+	return true;
+}
+
+/* The file of lane (NULL: the shared one); the caller checked lane with lane_dir_ok. */
+static void mem_init(struct mem *m, const struct config *cfg, bool user, const char *lane)
 {
 	memset(m, 0, sizeof(*m));
-	m->file = user ? "USER.md" : "MEMORY.md";
+	m->base = user ? "USER.md" : "MEMORY.md";
+	m->lane = lane;
+	m->file = lane ? xasprintf("lanes/%s/%s", lane, m->base) : xstrdup(m->base);
 	m->rel = xasprintf("memories/%s", m->file);
+	m->dir = lane ? xasprintf("memories/lanes/%s", lane) : xstrdup("memories");
 	m->home = cfg->home;
 	m->max_chars = (size_t)(user ? cfg->memory.user_max_chars : cfg->memory.max_chars);
 	buf_init(&m->raw, 0);
@@ -100,6 +134,8 @@ static void mem_finish(struct mem *m)
 		free(m->v[i]);
 	free(m->v);
 	free(m->rel);
+	free(m->dir);
+	free(m->file);
 	buf_finish(&m->raw);
 }
 
@@ -252,7 +288,7 @@ static int save(struct mem *m, const char *done, struct buf *out)
 
 	buf_init(&b, 0);
 	render(m, &b);
-	rc = home_fd < 0 ? home_fd : safeio_mkdirs_at(home_fd, "memories", 0700);
+	rc = home_fd < 0 ? home_fd : safeio_mkdirs_at(home_fd, m->dir, 0700);
 	if (rc == 0)
 		rc = safeio_write_atomic_at(home_fd, m->rel, buf_str(&b), b.len, 0600);
 	if (home_fd >= 0)
@@ -451,13 +487,14 @@ static int read_args(const cJSON *args, size_t *action, bool *user, struct call 
 	return 0;
 }
 
-/* Loads the file into m (the caller finishes m) and runs the action on it. */
-static int act(const struct config *cfg, bool user, size_t action, struct call *c, struct mem *m,
-	       struct buf *out)
+/* Loads lane's file (NULL: the shared one) into m (the caller finishes m) and runs the action
+ * on it. */
+static int act(const struct config *cfg, bool user, const char *lane, size_t action, struct call *c,
+	       struct mem *m, struct buf *out)
 {
 	int rc;
 
-	mem_init(m, cfg, user);
+	mem_init(m, cfg, user, lane);
 	c->m = m;
 	pthread_mutex_lock(&write_lock);
 	rc = load(m, out);
@@ -467,23 +504,83 @@ static int act(const struct config *cfg, bool user, size_t action, struct call *
 	return rc;
 }
 
-/* Memory is in every conversation's prompt, whatever its lane: a turn in a lane reads it but
- * never writes it, or its text would reach the models of lower lanes (docs/security.md,
- * "Lanes"). True after saying so in out. */
-static bool lane_refuses(const struct tool_req *req, size_t action, struct buf *out)
+/* ---- lanes: a turn in a lane keeps its entries in that lane's files ---------------------- */
+
+size_t tool_memory_lanes(const struct config *cfg, const char *lane, const char **out)
 {
-	if (!req->lane || strcmp(actions[action].name, "read") == 0)
-		return false;
+	size_t i, n = 0, at;
+
+	if (!lane)
+		return 0;
+	for (at = 0; at < cfg->n_lanes && strcmp(cfg->lanes[at].name, lane) != 0; at++)
+		;
+	if (at == cfg->n_lanes)
+		return SIZE_MAX;
+	for (i = cfg->n_lanes; i > at; i--)
+		if (lane_dir_ok(cfg->lanes[i - 1].name))
+			out[n++] = cfg->lanes[i - 1].name;
+	return n;
+}
+
+/* The lane whose files a write of req's turn changes: NULL for a turn in no lane, else the
+ * turn's own lane. -EPERM with the reason in out when that lane cannot have files. */
+static int write_lane(const struct tool_req *req, const char **lane, struct buf *out)
+{
+	const char *v[CONFIG_MAX_LANES];
+	size_t n = tool_memory_lanes(req->env->cfg, req->lane, v);
+
+	*lane = NULL;
+	if (!req->lane)
+		return 0;
+	if (n != SIZE_MAX && n > 0 && strcmp(v[n - 1], req->lane) == 0) {
+		*lane = req->lane;
+		return 0;
+	}
 	buf_printf(out,
-		   "not saved: this conversation is in lane '%s', and memory is shared by every "
-		   "conversation, so the entry would reach models outside the lane; keep it in "
-		   "this conversation instead",
-		   req->lane);
-	return true;
+		   "not saved: this conversation is in lane '%.64s', which %s, so the entry "
+		   "could not be kept apart from other lanes; keep it in this conversation "
+		   "instead",
+		   req->lane,
+		   n == SIZE_MAX ? "is not in the config"
+				 : "has a name that cannot be a folder (letters, digits, '_', '-', "
+				   "'.')");
+	return -EPERM;
+}
+
+/* `read` from a turn in lane: the shared file, then the files of the lanes the turn may see,
+ * least sensitive first, its own last (shown even when empty: its writes go there). */
+static int read_visible(const struct config *cfg, bool user, const char *lane, size_t action,
+			struct call *c, struct buf *out)
+{
+	const char *v[CONFIG_MAX_LANES];
+	size_t n = tool_memory_lanes(cfg, lane, v), i;
+	struct mem m;
+	int rc = act(cfg, user, NULL, action, c, &m, out);
+
+	mem_finish(&m);
+	for (i = 0; rc == 0 && n != SIZE_MAX && i < n; i++) {
+		struct buf one;
+
+		buf_init(&one, 0);
+		rc = act(cfg, user, v[i], action, c, &m, &one);
+		if (rc == 0 && (m.n || i + 1 == n))
+			buf_printf(out, "\n\nLane %s: %s", v[i], buf_str(&one));
+		else if (rc < 0)
+			buf_append(out, one.data, one.len);
+		buf_finish(&one);
+		mem_finish(&m);
+	}
+	return rc;
+}
+
+static bool is_read(size_t action)
+{
+	return strcmp(actions[action].name, "read") == 0;
 }
 
 static int run(const struct tool_req *req, struct buf *out)
 {
+	const char *lane;
 	struct call c;
 	struct mem m;
 	size_t action;
@@ -492,9 +589,11 @@ static int run(const struct tool_req *req, struct buf *out)
 
 	if (rc < 0)
 		return rc;
-	if (lane_refuses(req, action, out))
+	if (is_read(action))
+		return read_visible(req->env->cfg, user, req->lane, action, &c, out);
+	if (write_lane(req, &lane, out) < 0)
 		return -EPERM;
-	rc = act(req->env->cfg, user, action, &c, &m, out);
+	rc = act(req->env->cfg, user, lane, action, &c, &m, out);
 	mem_finish(&m);
 	return rc;
 }
@@ -580,6 +679,7 @@ struct tool_job {
 	void *notice_arg;
 	size_t action;
 	bool user, cancelled, is_error;
+	char *lane;		  /* the lane whose file it writes, NULL: the shared one */
 	char *content, *old_text; /* the call's, copied */
 	struct buf before;	  /* the file's bytes the model was given */
 	size_t before_chars;
@@ -600,6 +700,7 @@ static void job_free(struct tool_job *j)
 {
 	if (j->ev)
 		event_free(j->ev);
+	free(j->lane);
 	free(j->content);
 	free(j->old_text);
 	buf_finish(&j->before);
@@ -701,23 +802,27 @@ static bool condense_start(struct tool_job *j, const struct mem *m, char *why, s
 	return true;
 }
 
-/* Keeps m's bytes as memories/.history/<file>.<UTC time>; its name goes to name. */
-static int history_put(int home_fd, const struct mem *m, char *name, size_t name_len)
+/* Keeps m's bytes as <its folder>/.history/<file>.<UTC time> (memories/.history/... for the
+ * shared files); "<that folder>/<name>" (below memories/) goes to kept. */
+static int history_put(int home_fd, const struct mem *m, struct buf *kept)
 {
 	int64_t ms = now_wall_ms();
 	time_t s = (time_t)(ms / 1000);
 	struct tm tm;
-	char stamp[32], *rel;
+	char stamp[32], *rel, *dir;
 	int rc;
 
 	gmtime_r(&s, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
-	snprintf(name, name_len, "%s.%s.%03dZ", m->file, stamp, (int)(ms % 1000));
-	rc = safeio_mkdirs_at(home_fd, HISTORY_DIR, 0700);
-	if (rc < 0)
-		return rc;
-	rel = xasprintf("%s/%s", HISTORY_DIR, name);
-	rc = safeio_write_atomic_at(home_fd, rel, m->raw.data ? m->raw.data : "", m->raw.len, 0600);
+	dir = xasprintf("%s/%s", m->dir, HISTORY_DIR);
+	rel = xasprintf("%s/%s.%s.%03dZ", dir, m->base, stamp, (int)(ms % 1000));
+	rc = safeio_mkdirs_at(home_fd, dir, 0700);
+	if (rc == 0)
+		rc = safeio_write_atomic_at(home_fd, rel, m->raw.data ? m->raw.data : "",
+					    m->raw.len, 0600);
+	if (rc == 0)
+		buf_puts(kept, rel);
+	free(dir);
 	free(rel);
 	return rc;
 }
@@ -727,15 +832,18 @@ static int by_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Removes the oldest kept versions of file past keep (names sort by time). Best effort. */
-static void history_prune(int home_fd, const char *file, size_t keep)
+/* Removes the oldest kept versions of m's file past keep (names sort by time). Best effort. */
+static void history_prune(int home_fd, const struct mem *m, size_t keep)
 {
-	int fd = safeio_open_at(home_fd, HISTORY_DIR, O_RDONLY | O_DIRECTORY, 0);
-	size_t n = 0, i, plen = strlen(file);
+	char *dir = xasprintf("%s/%s", m->dir, HISTORY_DIR);
+	int fd = safeio_open_at(home_fd, dir, O_RDONLY | O_DIRECTORY, 0);
+	size_t n = 0, i, plen = strlen(m->base);
+	const char *file = m->base;
 	char **v = NULL;
 	struct dirent *e;
 	DIR *d;
 
+	free(dir);
 	if (fd < 0)
 		return;
 	d = fdopendir(fd);
@@ -751,7 +859,7 @@ static void history_prune(int home_fd, const char *file, size_t keep)
 	qsort(v, n, sizeof(*v), by_name);
 	for (i = 0; i < n; i++) {
 		if (i + keep < n && unlinkat(dirfd(d), v[i], 0) < 0)
-			log_warn("memory: cannot remove %s/%s: %s", HISTORY_DIR, v[i],
+			log_warn("memory: cannot remove %s/%s/%s: %s", m->dir, HISTORY_DIR, v[i],
 				 strerror(errno));
 		free(v[i]);
 	}
@@ -764,14 +872,15 @@ static void history_prune(int home_fd, const char *file, size_t keep)
 static int condense_apply(struct tool_job *j, const struct buf *cond, char *why, size_t why_len)
 {
 	struct mem old, m;
-	struct buf scratch;
-	char name[96], a[32], b[32];
+	struct buf scratch, name;
+	char a[32], b[32];
 	int rc = -1, home_fd = -1;
 	size_t chars;
 
-	mem_init(&old, j->cfg, j->user);
-	mem_init(&m, j->cfg, j->user);
+	mem_init(&old, j->cfg, j->user, j->lane);
+	mem_init(&m, j->cfg, j->user, j->lane);
 	buf_init(&scratch, 0);
+	buf_init(&name, 0);
 	pthread_mutex_lock(&write_lock);
 	if (load(&old, &scratch) < 0) {
 		snprintf(why, why_len, "%s", buf_str(&scratch));
@@ -790,14 +899,14 @@ static int condense_apply(struct tool_job *j, const struct buf *cond, char *why,
 		goto out;
 	}
 	home_fd = safeio_open_home(j->cfg->home);
-	rc = home_fd < 0 ? home_fd : history_put(home_fd, &old, name, sizeof(name));
+	rc = home_fd < 0 ? home_fd : history_put(home_fd, &old, &name);
 	if (rc < 0) {
 		snprintf(why, why_len, "the old version could not be kept: %s",
 			 safeio_strerror(rc));
 		goto out;
 	}
 	/* Pruned before the save: a failed save cannot leave one version more than kept. */
-	history_prune(home_fd, old.file, (size_t)j->cfg->memory.history_keep);
+	history_prune(home_fd, &old, (size_t)j->cfg->memory.history_keep);
 	rc = save(&m, is_replace(j) ? "Replaced the entry in" : "Added to", &scratch);
 	if (rc < 0) {
 		snprintf(why, why_len, "%s", buf_str(&scratch));
@@ -806,16 +915,17 @@ static int condense_apply(struct tool_job *j, const struct buf *cond, char *why,
 	buf_reset(&j->out);
 	buf_printf(&j->out,
 		   "%s It was full, so one model call condensed the other entries first (%s had "
-		   "%s characters); the old version is kept as %s/%s. Read the file "
+		   "%s characters); the old version is kept as %s. Read the file "
 		   "(action=read) before you rely on an entry's exact words.",
-		   buf_str(&scratch), old.file, commas(j->before_chars, a), HISTORY_DIR, name);
+		   buf_str(&scratch), old.file, commas(j->before_chars, a), buf_str(&name));
 	log_info("memory: condensed %s from %zu to %zu characters (one model call), old version "
-		 "%s/%s",
-		 old.file, j->before_chars, chars, HISTORY_DIR, name);
+		 "%s",
+		 old.file, j->before_chars, chars, buf_str(&name));
 	if (j->notice) {
 		char *text = xasprintf("Memory was full; I condensed %s from %s to %s characters "
-				       "(old version kept in memories/.history).",
-				       old.file, commas(j->before_chars, a), commas(chars, b));
+				       "(old version kept in %s/%s).",
+				       old.file, commas(j->before_chars, a), commas(chars, b),
+				       old.dir, HISTORY_DIR);
 
 		j->notice(text, j->notice_arg);
 		free(text);
@@ -824,6 +934,7 @@ out:
 	pthread_mutex_unlock(&write_lock);
 	if (home_fd >= 0)
 		close(home_fd);
+	buf_finish(&name);
 	buf_finish(&scratch);
 	mem_finish(&m);
 	mem_finish(&old);
@@ -840,7 +951,7 @@ static void condense_failed(struct tool_job *j, const char *why)
 	log_warn("memory: condensing %s failed: %s; nothing was changed",
 		 j->user ? "USER.md" : "MEMORY.md", why);
 	buf_reset(&j->out);
-	rc = act(j->cfg, j->user, j->action, &c, &m, &j->out);
+	rc = act(j->cfg, j->user, j->lane, j->action, &c, &m, &j->out);
 	if (rc == -E2BIG) {
 		buf_printf(&j->out,
 			   "\nCondensing %s with one model call failed (%s); nothing was "
@@ -871,7 +982,7 @@ static void on_condensed(int status, const char *text, void *arg)
 		 * the file as it was sent, without reading it again. */
 		struct mem m;
 
-		mem_init(&m, j->cfg, j->user);
+		mem_init(&m, j->cfg, j->user, j->lane);
 		parse(&m, j->before.data ? j->before.data : "", j->before.len);
 		tell_full(j, &m, why, true);
 		mem_finish(&m);
@@ -890,6 +1001,7 @@ static int start(const struct tool_req *req, tool_job_cb cb, void *arg, struct b
 {
 	struct timeval zero = {0, 0};
 	struct tool_job *j;
+	const char *lane = NULL;
 	struct call c;
 	struct mem m;
 	size_t action;
@@ -899,7 +1011,7 @@ static int start(const struct tool_req *req, tool_job_cb cb, void *arg, struct b
 
 	if (rc < 0)
 		return rc;
-	if (lane_refuses(req, action, err))
+	if (!is_read(action) && write_lane(req, &lane, err) < 0)
 		return -EPERM;
 	j = xcalloc(1, sizeof(*j));
 	*j = (struct tool_job){.cfg = req->env->cfg,
@@ -911,11 +1023,17 @@ static int start(const struct tool_req *req, tool_job_cb cb, void *arg, struct b
 			       .notice_arg = req->notice_arg,
 			       .action = action,
 			       .user = user,
+			       .lane = lane ? xstrdup(lane) : NULL,
 			       .content = xstrdup(c.content),
 			       .old_text = xstrdup(c.old_text)};
 	buf_init(&j->before, 0);
 	buf_init(&j->out, 0);
-	rc = act(j->cfg, user, action, &c, &m, &j->out);
+	if (is_read(action)) {
+		rc = read_visible(j->cfg, user, req->lane, action, &c, &j->out);
+		mem_init(&m, j->cfg, user, NULL);
+	} else {
+		rc = act(j->cfg, user, lane, action, &c, &m, &j->out);
+	}
 	if (rc == -E2BIG && j->llm && condense_start(j, &m, why, sizeof(why))) {
 		mem_finish(&m);
 		*out = j;
@@ -967,14 +1085,16 @@ const struct tool_def tool_def_memory = {
 	.cancel = cancel,
 };
 
-/* One "## Title (n/max characters, k entries)" block; an over-long file is cut at its bound. */
-static void snapshot_one(const struct config *cfg, bool user, const char *title, struct buf *out)
+/* One "## Title (n/max characters, k entries)" block, "## Title (lane L: ...)" for lane L's
+ * file; an over-long file is cut at its bound. */
+static void snapshot_one(const struct config *cfg, bool user, const char *lane, const char *title,
+			 struct buf *out)
 {
 	struct mem m;
 	struct buf err, text;
 	size_t chars, i, cut;
 
-	mem_init(&m, cfg, user);
+	mem_init(&m, cfg, user, lane);
 	buf_init(&err, 0);
 	buf_init(&text, 0);
 	if (load(&m, &err) < 0)
@@ -984,6 +1104,8 @@ static void snapshot_one(const struct config *cfg, bool user, const char *title,
 	join(m.v, m.n, &text);
 	chars = chars_of(m.v, m.n);
 	buf_printf(out, "%s## %s (", out->len ? "\n" : "", title);
+	if (lane)
+		buf_printf(out, "lane %s: ", lane);
 	usage(&m, chars, out);
 	buf_puts(out, ")\n");
 	for (i = 0, cut = 0; i < text.len && cut < m.max_chars; i++)
@@ -1000,13 +1122,19 @@ out:
 	mem_finish(&m);
 }
 
-void tools_memory_snapshot(const struct config *cfg, struct buf *out)
+void tools_memory_snapshot(const struct config *cfg, const char *lane, struct buf *out)
 {
+	const char *v[CONFIG_MAX_LANES];
+	size_t n = tool_memory_lanes(cfg, lane, v), i;
 	struct buf b;
 
 	buf_init(&b, 0);
-	snapshot_one(cfg, false, "Memory", &b);
-	snapshot_one(cfg, true, "User", &b);
+	snapshot_one(cfg, false, NULL, "Memory", &b);
+	snapshot_one(cfg, true, NULL, "User", &b);
+	for (i = 0; n != SIZE_MAX && i < n; i++) {
+		snapshot_one(cfg, false, v[i], "Memory", &b);
+		snapshot_one(cfg, true, v[i], "User", &b);
+	}
 	if (b.len)
 		buf_append(out, b.data, b.len);
 	buf_finish(&b);
@@ -1037,7 +1165,7 @@ int tools_memory_get(const struct config *cfg, bool user, struct buf *text,
 	struct mem m;
 	int rc;
 
-	mem_init(&m, cfg, user);
+	mem_init(&m, cfg, user, NULL);
 	pthread_mutex_lock(&write_lock);
 	rc = load(&m, err);
 	pthread_mutex_unlock(&write_lock);
@@ -1054,22 +1182,19 @@ int tools_memory_get(const struct config *cfg, bool user, struct buf *text,
 static int keep_old(const struct config *cfg, const struct mem *old, struct buf *kept,
 		    struct buf *out)
 {
-	char name[96];
 	int rc, home_fd;
 
 	if (old->raw.len == 0)
 		return 0;
 	home_fd = safeio_open_home(cfg->home);
-	rc = home_fd < 0 ? home_fd : history_put(home_fd, old, name, sizeof(name));
+	rc = home_fd < 0 ? home_fd : history_put(home_fd, old, kept);
 	if (rc == 0)
-		history_prune(home_fd, old->file, (size_t)cfg->memory.history_keep);
+		history_prune(home_fd, old, (size_t)cfg->memory.history_keep);
 	if (home_fd >= 0)
 		close(home_fd);
 	if (rc < 0)
 		buf_printf(out, "the old version of %s could not be kept (%s); nothing was changed",
 			   old->file, safeio_strerror(rc));
-	else
-		buf_printf(kept, "%s/%s", HISTORY_DIR, name);
 	return rc;
 }
 
@@ -1080,8 +1205,8 @@ int tools_memory_put(const struct config *cfg, bool user, const char *text, cons
 	struct buf next, kept;
 	int rc;
 
-	mem_init(&old, cfg, user);
-	mem_init(&m, cfg, user);
+	mem_init(&old, cfg, user, NULL);
+	mem_init(&m, cfg, user, NULL);
 	buf_init(&next, 0);
 	buf_init(&kept, 0);
 	pthread_mutex_lock(&write_lock);

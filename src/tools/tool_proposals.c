@@ -1,14 +1,15 @@
 /* tool_proposals: the memory and skill writes of tainted turns, waiting for the human.
  *
  * A proposal is one file, home/proposals/<id>.json: {"id", "tool", "args", "source",
- * "created_ms"}, written atomically through safeio like every other write of the tools. The
- * id is 6 random hex digits (short enough to type after /approve; a clash is retried) and a
- * file name is only ever built from a checked id, so a command's argument cannot name another
- * file. Deciding first renames <id>.json to <id>.deciding, so of two deciders (the CLI and
- * Telegram) exactly one gets it. Approving runs the stored call through the tool's own run(),
- * with every check the tool makes at that moment (memory bounds, unique old_text, skill
- * names); rejecting only removes the file. At most MAX_PENDING wait at once: past that a
- * tainted turn's write is refused, so an injected loop cannot fill the disk.
+ * "created_ms", and "lane" for a turn in one (approving runs the call in that lane, so a
+ * memory entry lands in the lane's file, never in the shared one)}, written atomically through
+ * safeio like every other write of the tools. The id is 6 random hex digits (short enough to type
+ * after /approve; a clash is retried) and a file name is only ever built from a checked id, so a
+ * command's argument cannot name another file. Deciding first renames <id>.json to <id>.deciding,
+ * so of two deciders (the CLI and Telegram) exactly one gets it. Approving runs the stored call
+ * through the tool's own run(), with every check the tool makes at that moment (memory bounds,
+ * unique old_text, skill names); rejecting only removes the file. At most MAX_PENDING wait at once:
+ * past that a tainted turn's write is refused, so an injected loop cannot fill the disk.
  *
  * Rejected: a table in state.db (these files can be read, and deleted, by hand, and the
  * CLI that approves needs no schema), and storing the resulting file instead of the call (a
@@ -79,7 +80,7 @@ static size_t count_pending(const char *home)
 }
 
 int tool_proposal_store(const struct config *cfg, const char *tool, const cJSON *args,
-			const char *source, char id[8], struct buf *err)
+			const char *source, const char *lane, char id[8], struct buf *err)
 {
 	cJSON *rec = cJSON_CreateObject();
 	char *text = NULL, *rel = NULL;
@@ -118,6 +119,8 @@ int tool_proposal_store(const struct config *cfg, const char *tool, const cJSON 
 	cJSON_AddStringToObject(rec, "tool", tool);
 	cJSON_AddItemToObject(rec, "args", cJSON_Duplicate(args, true));
 	cJSON_AddStringToObject(rec, "source", source);
+	if (lane)
+		cJSON_AddStringToObject(rec, "lane", lane);
 	cJSON_AddNumberToObject(rec, "created_ms", (double)now_wall_ms());
 	text = cJSON_PrintUnformatted(rec);
 	if (strlen(text) > RECORD_MAX) {
@@ -215,9 +218,11 @@ static int apply(const struct config *cfg, const char *id, const cJSON *rec, str
 	const char *tool = cJSON_GetObjectItemCaseSensitive(rec, "tool")->valuestring;
 	const struct tool_def *d = writer(tool);
 	struct tools_env env = {.cfg = cfg};
+	const cJSON *lane = cJSON_GetObjectItemCaseSensitive(rec, "lane");
 	struct tool_req req = {.env = &env,
 			       .session_id = "",
-			       .args = cJSON_GetObjectItemCaseSensitive(rec, "args")};
+			       .args = cJSON_GetObjectItemCaseSensitive(rec, "args"),
+			       .lane = cJSON_IsString(lane) ? lane->valuestring : NULL};
 	struct buf res;
 	int rc;
 

@@ -831,7 +831,7 @@ static void propose(struct tools_call *c, const struct tool_def *d, const cJSON 
 	struct buf note;
 	char id[8];
 
-	if (tool_proposal_store(c->t->env.cfg, d->name, args, source, id, &c->out) < 0) {
+	if (tool_proposal_store(c->t->env.cfg, d->name, args, source, ctx->lane, id, &c->out) < 0) {
 		finish_later(c, true);
 		return;
 	}

@@ -246,8 +246,9 @@ char *tools_skill_file(const struct config *cfg, const char *name);
  * bad front matter, a name that is not its folder's) or shadowed by another of its name.
  * Returns the number of lines; *n_skills gets the number of usable skills. */
 size_t tools_skills_check(const struct config *cfg, struct buf *out, size_t *n_skills);
-/* The bounded memory files as the model sees them at session start ("" when empty). */
-void tools_memory_snapshot(const struct config *cfg, struct buf *out);
+/* The bounded memory files as a turn in lane (NULL: none) sees them: the shared ones, then
+ * those of the lanes tool_memory_lanes names ("" when all are empty). */
+void tools_memory_snapshot(const struct config *cfg, const char *lane, struct buf *out);
 
 /* The owner's edits (the web cockpit, docs/cockpit.md): the human writes through the same
  * readers, checks and writers as the memory and skill_manage tools. The human is the one

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from agent_harness import Agent, agent_config, tool_results
+from agent_harness import Agent, agent_config, messages, tool_results
 from conftest import SLOW, Gateway, clean_env, run, to_yaml
 from fakes.fake_mcp import FakeMcp, text_result, tool
 from fakes.fake_telegram import FakeTelegram
@@ -128,6 +128,88 @@ def test_calls_in_no_lane_behave_as_before(fake, priv, start_router):
     reply = r.chat("cheap", key=MASTER_KEY, metadata={"lane": "deidentified"})
     assert reply.status == 200, reply.text
     assert upstream_models(fake) == ["test/cheap", "test/cheap"]
+
+
+# ---- redaction of router clients' calls: a pinned key, metadata.lane ---------------------
+
+def streamed_arguments(reply):
+    return "".join(((tc.get("function") or {}).get("arguments") or "")
+                   for e in reply.events() for c in (e.get("choices") or [])
+                   for tc in ((c.get("delta") or {}).get("tool_calls") or []))
+
+
+def test_a_redacting_lanes_client_calls_go_out_with_placeholders_and_come_back(
+        fake, priv, start_router):
+    priv.script_for("test/strong-private",
+                    text("I will write to [EMAIL_1] and [EMAIL_2]."),
+                    text("Stream: mail [EMAIL_1] now, cc [EMAIL_2].", chunk_size=3),
+                    tool_calls(("c1", "send", json.dumps({"to": "[EMAIL_2]"})), chunk_size=3))
+    cfg = router_config(
+        fake, models(fake, priv),
+        general_settings={"master_key": f"os.environ/{MASTER_ENV}"},
+        keys=[{"key": "os.environ/E2E_CLINIC_KEY", "alias": "clinic-scripts"}],
+        lanes=lanes(private={"redact": ["email"]}))
+    r = start_router(cfg, env=ENV)
+    asked = "Mail ada@example.com and bob@example.org"
+    # Not streamed, the pinned key: the provider gets placeholders, the client the addresses.
+    reply = r.chat("strong-private", key=CLINIC_KEY, content=asked)
+    assert reply.status == 200, reply.text
+    assert reply.content() == "I will write to ada@example.com and bob@example.org."
+    raw = priv.chat_requests[0]["raw"]
+    assert "Mail [EMAIL_1] and [EMAIL_2]" in raw, raw
+    assert "ada@example.com" not in raw and "bob@example.org" not in raw
+    # Streamed in pieces of 3 characters (every placeholder split across chunks), the master
+    # key raised by metadata.lane: restored chunk by chunk, no placeholder reaches the client.
+    reply = r.chat("strong-private", key=MASTER_KEY, content=asked, stream=True,
+                   metadata={"lane": "private"})
+    assert reply.status == 200 and reply.done(), reply.text
+    assert reply.stream_content() == "Stream: mail ada@example.com now, cc bob@example.org."
+    assert "[EMAIL" not in reply.text, reply.text
+    raw = priv.chat_requests[1]["raw"]
+    assert "Mail [EMAIL_1] and [EMAIL_2]" in raw and "ada@example.com" not in raw
+    # A streamed tool call's arguments are restored the same way.
+    reply = r.chat("strong-private", key=CLINIC_KEY, content=asked, stream=True)
+    assert reply.status == 200 and reply.done(), reply.text
+    assert json.loads(streamed_arguments(reply)) == {"to": "bob@example.org"}
+    assert "[EMAIL" not in reply.text, reply.text
+    # A route the router cannot redact is refused, never sent as it is.
+    reply = r.post("/v1/embeddings", {"model": "strong-private", "input": asked}, key=CLINIC_KEY)
+    assert reply.status == 400, reply.text
+    assert "redacts" in reply.error()["message"], reply.text
+    assert len(priv.chat_requests) == 3 and upstream_models(fake) == []
+    # A call in no lane is sent as it is.
+    fake.script_for("test/cheap", text("plain"))
+    reply = r.chat("cheap", key=MASTER_KEY, content=asked)
+    assert reply.status == 200 and reply.content() == "plain"
+    assert "ada@example.com" in fake.chat_requests[-1]["raw"]
+
+
+def test_an_anthropic_client_with_a_pinned_key_is_redacted_too(fake, priv, start_router):
+    from test_router_messages import anthropic_events, reassemble
+    priv.script_for("test/strong-private", text("Reply sent to [EMAIL_1].", chunk_size=3),
+                    text("Reply sent to [EMAIL_1] again."))
+    cfg = router_config(
+        fake, models(fake, priv),
+        general_settings={"master_key": f"os.environ/{MASTER_ENV}"},
+        keys=[{"key": "os.environ/E2E_CLINIC_KEY", "alias": "clinic-scripts"}],
+        lanes=lanes(private={"redact": ["email"]}))
+    r = start_router(cfg, env=ENV)
+    body = {"model": "strong-private", "max_tokens": 256, "stream": True,
+            "messages": [{"role": "user", "content": "Answer ada@example.com"}]}
+    headers = {"anthropic-version": "2023-06-01"}
+    reply = r.post("/v1/messages", body, key=CLINIC_KEY, headers=headers)
+    assert reply.status == 200, reply.text
+    msg = reassemble(anthropic_events(reply))
+    assert msg["content"] == [{"type": "text", "text": "Reply sent to ada@example.com."}], msg
+    assert "[EMAIL" not in reply.text
+    body["stream"] = False
+    reply = r.post("/v1/messages", body, key=CLINIC_KEY, headers=headers)
+    assert reply.status == 200, reply.text
+    assert reply.json()["content"] == [{"type": "text",
+                                        "text": "Reply sent to ada@example.com again."}]
+    for q in priv.chat_requests:
+        assert "Answer [EMAIL_1]" in q["raw"] and "ada@example.com" not in q["raw"]
+    assert upstream_models(fake) == []
 
 
 # ---- the agent: a turn's lane from what it read -----------------------------------------
@@ -365,8 +447,8 @@ def test_higher_lane_sessions_and_memory_never_reach_a_lower_lane_turn(tmp_path,
     # Session 1: public, mentions the word.
     fake.script_for("test/free", text("noted"))
     assert a.chat("the diagnosis meeting is on Monday").returncode == 0
-    # Session 2: private (it read the skill); its answer mentions the word too, and it tries
-    # to put the secret into memory, which every conversation reads.
+    # Session 2: private (it read the skill); its answer mentions the word too, and it puts
+    # the secret into memory: the private lane's file, not the one every conversation reads.
     fake.script_for("test/free",
                     tool_calls(("c1", "skill_view", json.dumps({"name": "client-notes"}))))
     add = json.dumps({"action": "add", "content": "Ada has diagnosis-X17"})
@@ -374,8 +456,8 @@ def test_higher_lane_sessions_and_memory_never_reach_a_lower_lane_turn(tmp_path,
                     text("Ada's diagnosis-X17 stays here"))
     r = a.chat("Ada's file")
     assert r.returncode == 0 and r.stdout.strip() == "Ada's diagnosis-X17 stays here", r.stderr
-    refusal = tool_results(priv.chat_requests[1])[-1]
-    assert "not saved" in refusal and "lane 'private'" in refusal, refusal
+    added = tool_results(priv.chat_requests[1])[-1]
+    assert added.startswith("Added to lanes/private/MEMORY.md"), added
     memory = a.home / "memories" / "MEMORY.md"
     assert not memory.exists() or "X17" not in memory.read_text()
     # Session 3: public; its search finds the public session only.
@@ -395,6 +477,63 @@ def test_higher_lane_sessions_and_memory_never_reach_a_lower_lane_turn(tmp_path,
     assert r.returncode == 0, r.stderr
     found = tool_results(priv.chat_requests[-1])[-1]
     assert "diagnosis meeting" in found and "X17" in found, found
+
+
+def test_higher_lane_memory_never_appears_in_a_lower_lane_request(tmp_path, fake, priv):
+    a = private_agent(tmp_path, fake, priv)
+    a.configure(model_list=models(fake, priv),
+                lanes=lanes(keys=False, deidentified={"models": ["free", "cheap"],
+                                                      "skills": ["recipes"]}),
+                litellm_settings={"fallbacks": [{"free": ["strong-private"]},
+                                                {"cheap": ["strong-private"]}]})
+    recipes = a.home / "skills" / "recipes"
+    recipes.mkdir(parents=True)
+    (recipes / "SKILL.md").write_text(SKILL.format(name="recipes", secret="pancakes"))
+    view = lambda name: json.dumps({"name": name})  # noqa: E731
+    read = json.dumps({"action": "read", "target": "memory"})
+    memories = a.home / "memories"
+    # 1. A private turn (it read the client skill) keeps an entry: in the lane's own file.
+    fake.script_for("test/free", tool_calls(("c1", "skill_view", view("client-notes"))))
+    add = json.dumps({"action": "add", "target": "memory", "content": "Ada's MRN is 55-1234"})
+    priv.script_for("test/strong-private", tool_calls(("c2", "memory", add)), text("kept"))
+    r = a.chat("remember Ada's MRN")
+    assert r.returncode == 0 and r.stdout.strip() == "kept", r.stderr
+    assert tool_results(priv.chat_requests[-1])[-1].startswith(
+        "Added to lanes/private/MEMORY.md (20/2,200 characters, 1 entry)")
+    assert (memories / "lanes" / "private" / "MEMORY.md").read_text() == "Ada's MRN is 55-1234\n"
+    assert not (memories / "MEMORY.md").exists()
+    # 2. A turn in no lane: neither its prompt nor its memory read holds the entry.
+    fake.script_for("test/free", tool_calls(("c3", "memory", read)), text("nothing"))
+    r = a.chat("what do you remember?")
+    assert r.returncode == 0 and r.stdout.strip() == "nothing", r.stderr
+    assert tool_results(fake.chat_requests[-1])[0] == "MEMORY.md (0/2,200 characters, 0 entries)"
+    # 3. A turn in the lower lane (the recipes skill): the same, and its own entry is kept in
+    #    its lane.
+    add = json.dumps({"action": "add", "target": "memory", "content": "likes pancakes"})
+    fake.script_for("test/free", tool_calls(("c4", "skill_view", view("recipes"))),
+                    tool_calls(("c5", "memory", add)), tool_calls(("c6", "memory", read)),
+                    text("deidentified done"))
+    r = a.chat("a recipe")
+    assert r.returncode == 0 and r.stdout.strip() == "deidentified done", r.stderr
+    shown = tool_results(fake.chat_requests[-1])[-1]
+    assert "Lane deidentified: lanes/deidentified/MEMORY.md" in shown and "likes pancakes" in shown
+    assert "55-1234" not in shown
+    assert all("55-1234" not in q["raw"] for q in fake.chat_requests), "private memory leaked"
+    # 4. A private session: from the call after the skill on, its system prompt holds the
+    #    lane's entry and the lower lane's, and so does its next turn (the session's stored
+    #    lane); the call before the skill (public) held neither.
+    before = len(fake.chat_requests)
+    fake.script_for("test/free", tool_calls(("c7", "skill_view", view("client-notes"))))
+    priv.script_for("test/strong-private", text("MRN 55-1234"), text("still 55-1234"))
+    r = a.run("chat", input="Ada's MRN?\nand again?\n")
+    assert r.returncode == 0 and "MRN 55-1234" in r.stdout and "still 55-1234" in r.stdout
+    for q in priv.chat_requests[-2:]:
+        system = messages(q)[0]["content"]
+        assert "## Memory (lane private: 20/2,200 characters, 1 entry)\nAda's MRN is 55-1234" \
+            in system
+        assert "## Memory (lane deidentified:" in system and "likes pancakes" in system
+    assert len(fake.chat_requests) == before + 1
+    assert all("55-1234" not in q["raw"] for q in fake.chat_requests)
 
 
 def test_a_private_turns_compression_call_stays_in_the_lane(tmp_path, fake, priv):

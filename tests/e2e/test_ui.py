@@ -1424,3 +1424,40 @@ def test_stop_in_the_cockpit_stops_a_running_task_before_its_call_returns(cockpi
     assert get_json(g, "/v1/ui/tasks", cookie)["data"][0]["state"] == "stopped"
     assert len(fake.chat_requests) == 1
     stop_clean(g)
+
+
+# ---- the session view shows the lane (issue 41, docs/security.md "Lanes") ----------------------
+
+LANE_SKILL = "---\nname: client-notes\ndescription: Notes about clients.\n---\n# Notes\nAda: X17\n"
+
+
+def lane_sessions(cockpit, fake):
+    """A cockpit with a private lane (raised by the client-notes skill): alice's session read
+    the skill, bob's did not. Returns (gateway, cookie, alice's session, bob's session)."""
+    g = cockpit(lanes={"private": {"models": ["free"], "skills": ["client-notes"]}})
+    skill = g.home / "skills" / "client-notes"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text(LANE_SKILL)
+    fake.script_for("test/free",
+                    tool_calls(("c1", "skill_view", json.dumps({"name": "client-notes"}))),
+                    text("Ada is on file."), text("Nothing private here."))
+    chat(g, "alice", "who is Ada?")
+    chat(g, "bob", "hello")
+    _, cookie, _, _ = login(g)
+    sessions = get_json(g, "/v1/ui/sessions", cookie)["sessions"]
+    alice = next(s for s in sessions if s["source"] == "api:alice")
+    bob = next(s for s in sessions if s["source"] == "api:bob")
+    return g, cookie, alice, bob
+
+
+def test_the_session_view_shows_the_lane_and_why(cockpit, fake):
+    g, cookie, alice, bob = lane_sessions(cockpit, fake)
+    view = get_json(g, f"/v1/ui/session?id={alice['id']}", cookie)
+    assert view["lane"] == {"name": "private", "why": "skill client-notes"}, view
+    assert get_json(g, f"/v1/ui/session?id={bob['id']}", cookie)["lane"] is None
+    status, _, md = request(g, "GET", f"/v1/ui/session?id={alice['id']}&export=md",
+                            headers={"Cookie": cookie})
+    assert status == 200 and "\n- lane: private (skill client-notes)\n" in md.decode()
+    status, _, md = request(g, "GET", f"/v1/ui/session?id={bob['id']}&export=md",
+                            headers={"Cookie": cookie})
+    assert status == 200 and "- lane:" not in md.decode()

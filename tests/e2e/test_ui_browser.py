@@ -168,3 +168,18 @@ def test_the_tasks_and_pools_views_in_chromium(browser_peers, cockpit, fake):
     assert "1 model calls" in result["task_tree"] and result["stop_hidden"] is True
     assert "okapi-account" in result["pools"] and "50000 tokens/min" in result["pools"]
     assert "background" in result["pools"]
+
+
+def test_the_session_view_shows_the_lane_in_chromium(browser_peers, cockpit, fake):
+    from test_ui import lane_sessions
+    g, _, alice, bob = lane_sessions(cockpit, fake)
+    p = subprocess.run(["node", str(Path(__file__).with_name("ui_browser_lane.cjs")),
+                        str(browser_peers), CHROMIUM, g.url, PASSWORD, str(artifact_dir()),
+                        str(alice["id"]), str(bob["id"])],
+                       capture_output=True, text=True, timeout=90 * SLOW)
+    assert p.returncode == 0, p.stderr + p.stdout
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    assert result["errors"] == [] and result["a11y"] == []
+    assert result["lane_visible"] is True
+    assert result["lane_text"] == "Lane: private (skill client-notes)"
+    assert result["plain_visible"] is False

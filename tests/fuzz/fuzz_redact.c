@@ -1,7 +1,9 @@
 /* Fuzz target of the redactor: any bytes, every detector and one lane regex, must never crash,
  * leak or read out of bounds; the output is NUL-terminated; and text without a '['
  * (so no placeholder of its own) is restored byte for byte: every builtin detector's match
- * fits REDACT_VALUE_MAX, so all of them are remembered.
+ * fits REDACT_VALUE_MAX, so all of them are remembered. A stream's restoration (the redacted
+ * text cut at a point chosen from the input, the first piece restored up to
+ * redact_hold_from, the held tail with the rest) gives the same text as restoring it whole.
  * Build: meson setup -Dfuzz=true (tests/meson.build), or by hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
  *     tests/fuzz/fuzz_redact.c src/core/redact.c src/core/util.c src/core/log.c \
@@ -25,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static bool compiled;
 	const char *text = (const char *)data;
 	struct redact_map *m = redact_map_create();
-	size_t n, back_len;
-	char *out, *back;
+	size_t n, back_len, cut, a_len, b_len;
+	char *out, *back, *a, *b;
 
 	if (!compiled) {
 		if (regcomp(&re, "MRN-[0-9]{6}", REG_EXTENDED) != 0)
@@ -42,6 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	back = redact_restore(m, out, n, &back_len);
 	if (!memchr(data, '[', size) && (back_len != size || memcmp(back, data, size) != 0))
 		abort();
+	cut = redact_hold_from(out, size ? (size_t)data[0] * n / 255 : 0);
+	a = redact_restore(m, out, cut, &a_len);
+	b = redact_restore(m, out + cut, n - cut, &b_len);
+	if (a_len + b_len != back_len || memcmp(a, back, a_len) != 0 ||
+	    memcmp(b, back + a_len, b_len) != 0)
+		abort();
+	free(a);
+	free(b);
 	free(out);
 	free(back);
 	redact_map_destroy(m);
