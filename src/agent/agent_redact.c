@@ -87,63 +87,14 @@ static void map_store(struct agent_turn *t)
 			 (long long)t->session_id);
 }
 
-struct pass {
-	struct agent_turn *t;
-	const struct config_lane *l; /* NULL: restore */
-	regex_t *re;
-	bool changed;
-};
-
-static void pass_string(struct pass *p, cJSON *s)
-{
-	size_t n;
-	bool changed = false;
-	char *out;
-
-	if (!cJSON_IsString(s) || !s->valuestring)
-		return;
-	if (p->l)
-		out = redact_text(p->t->redact, p->l->redact, p->re, p->l->n_redact_patterns,
-				  s->valuestring, strlen(s->valuestring), &n, &changed);
-	else
-		out = redact_restore(p->t->redact, s->valuestring, strlen(s->valuestring), &n);
-	if (!p->l)
-		changed = strcmp(out, s->valuestring) != 0;
-	if (changed && strlen(out) == n)
-		cJSON_SetValuestring(s, out);
-	p->changed |= changed;
-	free(out);
-}
-
-/* A message's texts: content (a string, or parts' "text") and tool calls' arguments. */
-static void pass_message(struct pass *p, cJSON *msg)
-{
-	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content"), *it;
-	cJSON *parts = cJSON_IsArray(content) ? content : NULL;
-	cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
-
-	if (cJSON_IsString(content))
-		pass_string(p, content);
-	cJSON_ArrayForEach(it, parts)
-	{
-		pass_string(p, cJSON_GetObjectItemCaseSensitive(it, "text"));
-	}
-	cJSON_ArrayForEach(it, calls)
-	{
-		cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "function");
-
-		pass_string(p, cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
-	}
-}
-
 /* body with its messages redacted for t's lane (malloc'd), or NULL to send body as it is. */
 static char *redact_body(struct agent_turn *t, const char *body, size_t len)
 {
 	const struct config_lane *l = redacting_lane(t);
-	struct pass p = {t, l, NULL, false};
+	struct redact_rules rules;
+	bool changed = false;
 	cJSON *j, *msg;
 	char *out = NULL;
-	size_t i, compiled = 0;
 
 	if (!l)
 		return NULL;
@@ -151,20 +102,14 @@ static char *redact_body(struct agent_turn *t, const char *body, size_t len)
 	if (!j)
 		return NULL;
 	map_of(t);
-	p.re = l->n_redact_patterns ? xcalloc(l->n_redact_patterns, sizeof(regex_t)) : NULL;
-	for (i = 0; i < l->n_redact_patterns; i++, compiled++)
-		if (regcomp(&p.re[i], l->redact_patterns[i], REG_EXTENDED) != 0)
-			break; /* checked at load: cannot happen */
-	if (compiled == l->n_redact_patterns) {
-		cJSON_ArrayForEach(msg, cJSON_GetObjectItemCaseSensitive(j, "messages"))
-			pass_message(&p, msg);
+	if (redact_rules_init(&rules, l->redact, l->redact_patterns, l->n_redact_patterns) == 0) {
+		cJSON_ArrayForEach(msg, cJSON_GetObjectItemCaseSensitive(j, "messages")) changed |=
+			redact_json_message(t->redact, &rules, msg);
 		out = cJSON_PrintUnformatted(j);
+		redact_rules_finish(&rules);
 	}
-	for (i = 0; i < compiled; i++)
-		regfree(&p.re[i]);
-	free(p.re);
 	cJSON_Delete(j);
-	if (p.changed)
+	if (changed)
 		map_store(t);
 	return out;
 }
@@ -186,11 +131,9 @@ int agent_send(struct agent_turn *t, const char *purpose, const char *body, size
 
 void agent_restore_message(struct agent_turn *t, cJSON *msg)
 {
-	struct pass p = {t, NULL, NULL, false};
-
 	if (!t->redact || !msg)
 		return;
-	pass_message(&p, msg);
+	redact_json_message(t->redact, NULL, msg);
 }
 
 char *agent_answer_text(struct agent_turn *t, const char *body, size_t len)

@@ -12,6 +12,7 @@
 #include "core/redact.h"
 #include "core/config.h"
 #include "core/util.h"
+#include <cjson/cJSON.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -515,4 +516,76 @@ size_t redact_hold_from(const char *text, size_t len)
 			break;
 	}
 	return len;
+}
+
+/* ---- lanes' rules over chat messages ---- */
+
+int redact_rules_init(struct redact_rules *r, unsigned flags, char *const *patterns, size_t n)
+{
+	memset(r, 0, sizeof(*r));
+	r->detectors = flags;
+	if (!n)
+		return 0;
+	r->re = xcalloc(n, sizeof(regex_t));
+	for (; r->n_re < n; r->n_re++) {
+		if (regcomp(&r->re[r->n_re], patterns[r->n_re], REG_EXTENDED) != 0) {
+			redact_rules_finish(r);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void redact_rules_finish(struct redact_rules *r)
+{
+	for (size_t i = 0; i < r->n_re; i++)
+		regfree(&r->re[i]);
+	free(r->re);
+	memset(r, 0, sizeof(*r));
+}
+
+bool redact_json_string(struct redact_map *m, const struct redact_rules *rules, cJSON *s)
+{
+	size_t n;
+	bool changed = false;
+	char *out;
+
+	if (!cJSON_IsString(s) || !s->valuestring)
+		return false;
+	if (rules) {
+		out = redact_text(m, rules->detectors, rules->re, rules->n_re, s->valuestring,
+				  strlen(s->valuestring), &n, &changed);
+	} else {
+		out = redact_restore(m, s->valuestring, strlen(s->valuestring), &n);
+		changed = strcmp(out, s->valuestring) != 0;
+	}
+	/* a value with a NUL inside cannot be a JSON string of cJSON's: left as it was */
+	if (changed && strlen(out) == n)
+		cJSON_SetValuestring(s, out);
+	free(out);
+	return changed;
+}
+
+bool redact_json_message(struct redact_map *m, const struct redact_rules *rules, cJSON *msg)
+{
+	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content"), *it;
+	cJSON *parts = cJSON_IsArray(content) ? content : NULL;
+	cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+	bool changed = false;
+
+	if (cJSON_IsString(content))
+		changed |= redact_json_string(m, rules, content);
+	cJSON_ArrayForEach(it, parts)
+	{
+		changed |=
+			redact_json_string(m, rules, cJSON_GetObjectItemCaseSensitive(it, "text"));
+	}
+	cJSON_ArrayForEach(it, calls)
+	{
+		cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "function");
+
+		changed |= redact_json_string(m, rules,
+					      cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
+	}
+	return changed;
 }

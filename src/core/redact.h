@@ -47,6 +47,26 @@ char *redact_restore(const struct redact_map *m, const char *text, size_t len, s
 #define REDACT_PLACEHOLDER_MAX 24 /* the longest "[KIND_N]" redact_restore looks for */
 size_t redact_hold_from(const char *text, size_t len);
 
+/* A lane's rules: its detectors (CONFIG_REDACT_* flags) and its regexes, compiled. */
+struct redact_rules {
+	unsigned detectors;
+	regex_t *re;
+	size_t n_re;
+};
+
+/* Compiles n POSIX extended regexes (checked at config load). 0, or -1 with nothing held. */
+int redact_rules_init(struct redact_rules *r, unsigned flags, char *const *patterns, size_t n);
+void redact_rules_finish(struct redact_rules *r);
+
+typedef struct cJSON cJSON;
+
+/* One JSON string redacted by rules (NULL: restored through m) in place; true if it changed. */
+bool redact_json_string(struct redact_map *m, const struct redact_rules *rules, cJSON *s);
+
+/* Every text of one chat message in place: its content (a string, or the parts' "text") and
+ * its tool calls' arguments. true if any changed. */
+bool redact_json_message(struct redact_map *m, const struct redact_rules *rules, cJSON *msg);
+
 /* The checksums, for tests: a card number's digits pass Luhn; an IBAN (no spaces) mod 97 is 1. */
 bool redact_luhn_ok(const char *digits, size_t n);
 bool redact_iban_ok(const char *iban, size_t n);

@@ -55,60 +55,10 @@ static const struct config_lane *redacting(const struct router_call *c)
 	return l->redact || l->n_redact_patterns ? l : NULL;
 }
 
-struct pass {
-	struct redact_map *map;
-	const struct config_lane *l; /* NULL: restore */
-	regex_t *re;
-	bool changed;
-};
-
-static void pass_string(struct pass *p, cJSON *s)
-{
-	size_t n;
-	bool changed = false;
-	char *out;
-
-	if (!cJSON_IsString(s) || !s->valuestring)
-		return;
-	if (p->l)
-		out = redact_text(p->map, p->l->redact, p->re, p->l->n_redact_patterns,
-				  s->valuestring, strlen(s->valuestring), &n, &changed);
-	else
-		out = redact_restore(p->map, s->valuestring, strlen(s->valuestring), &n);
-	if (!p->l)
-		changed = strcmp(out, s->valuestring) != 0;
-	if (changed && strlen(out) == n)
-		cJSON_SetValuestring(s, out);
-	p->changed |= changed;
-	free(out);
-}
-
-/* A message's texts: content (a string, or parts' "text") and tool calls' arguments. */
-static void pass_message(struct pass *p, cJSON *msg)
-{
-	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content"), *it;
-	cJSON *parts = cJSON_IsArray(content) ? content : NULL;
-	cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
-
-	if (cJSON_IsString(content))
-		pass_string(p, content);
-	cJSON_ArrayForEach(it, parts)
-	{
-		pass_string(p, cJSON_GetObjectItemCaseSensitive(it, "text"));
-	}
-	cJSON_ArrayForEach(it, calls)
-	{
-		cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "function");
-
-		pass_string(p, cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
-	}
-}
-
 bool router_redact_request(struct router_call *c)
 {
 	const struct config_lane *l = redacting(c);
-	struct pass p = {NULL, l, NULL, false};
-	size_t i, compiled = 0;
+	struct redact_rules rules;
 	cJSON *msg;
 	char *body = NULL;
 
@@ -124,19 +74,13 @@ bool router_redact_request(struct router_call *c)
 		return true;
 	}
 	c->redact = xcalloc(1, sizeof(*c->redact));
-	c->redact->map = p.map = redact_map_create();
-	p.re = l->n_redact_patterns ? xcalloc(l->n_redact_patterns, sizeof(regex_t)) : NULL;
-	for (i = 0; i < l->n_redact_patterns; i++, compiled++)
-		if (regcomp(&p.re[i], l->redact_patterns[i], REG_EXTENDED) != 0)
-			break; /* checked at load: cannot happen */
-	if (compiled == l->n_redact_patterns) {
+	c->redact->map = redact_map_create();
+	if (redact_rules_init(&rules, l->redact, l->redact_patterns, l->n_redact_patterns) == 0) {
 		cJSON_ArrayForEach(msg, cJSON_GetObjectItemCaseSensitive(c->req, "messages"))
-			pass_message(&p, msg);
+			redact_json_message(c->redact->map, &rules, msg);
 		body = json_exact_print(c->req);
+		redact_rules_finish(&rules);
 	}
-	for (i = 0; i < compiled; i++)
-		regfree(&p.re[i]);
-	free(p.re);
 	if (!body) {
 		router_fail_call(c, E_SERVER, 500, "the request could not be redacted");
 		return true;
@@ -151,18 +95,20 @@ bool router_redact_request(struct router_call *c)
 /* Restores every choice's message of a whole answer. NULL: send body as it is. */
 char *router_redact_answer(struct router_call *c, const char *body, size_t len)
 {
-	struct pass p = {c->redact ? c->redact->map : NULL, NULL, NULL, false};
+	struct redact_map *map = c->redact ? c->redact->map : NULL;
+	bool changed = false;
 	cJSON *root, *it;
 	char *out = NULL;
 
-	if (!p.map || redact_map_count(p.map) == 0)
+	if (!map || redact_map_count(map) == 0)
 		return NULL;
 	root = json_parse(body, len, JSON_EXACT, NULL);
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "choices"))
 	{
-		pass_message(&p, cJSON_GetObjectItemCaseSensitive(it, "message"));
+		changed |= redact_json_message(map, NULL,
+					       cJSON_GetObjectItemCaseSensitive(it, "message"));
 	}
-	if (p.changed)
+	if (changed)
 		out = json_exact_print(root);
 	cJSON_Delete(root);
 	return out;
@@ -199,9 +145,7 @@ static void restore_piece(struct router_redact *rr, int choice, int tool, cJSON 
 	char *out;
 
 	if (!slot) { /* more pieces at once than slots: restored as they come */
-		struct pass p = {rr->map, NULL, NULL, false};
-
-		pass_string(&p, s);
+		redact_json_string(rr->map, NULL, s);
 		return;
 	}
 	buf_init(&all, 0);
