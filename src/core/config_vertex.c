@@ -45,24 +45,6 @@ static const char *json_str(const cJSON *o, const char *name)
 	return cJSON_IsString(v) && *v->valuestring ? v->valuestring : NULL;
 }
 
-#if MBEDTLS_VERSION_MAJOR >= 3
-/* mbedTLS 3 asks for a random source while it parses (blinding in its key checks). */
-static int rng(void *arg, unsigned char *out, size_t len)
-{
-	size_t got = 0;
-
-	(void)arg;
-	while (got < len) {
-		ssize_t n = getrandom(out + got, len - got, 0);
-
-		if (n <= 0)
-			return -1;
-		got += (size_t)n;
-	}
-	return 0;
-}
-#endif
-
 /* Whether pem is a private key mbedTLS can sign RS256 with. */
 static bool rsa_key_ok(const char *pem, char *why, size_t why_len)
 {
@@ -71,8 +53,8 @@ static bool rsa_key_ok(const char *pem, char *why, size_t why_len)
 
 	mbedtls_pk_init(&pk);
 #if MBEDTLS_VERSION_MAJOR >= 3
-	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0, rng,
-				  NULL);
+	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
+				  random_fill, NULL);
 #else
 	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
 #endif

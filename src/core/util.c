@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <mbedtls/sha256.h>
@@ -591,4 +592,19 @@ int64_t clamp_i64(double v, int64_t lo, int64_t hi)
 	if (v >= (double)hi)
 		return hi;
 	return (int64_t)v;
+}
+
+int random_fill(void *arg, unsigned char *out, size_t len)
+{
+	size_t got = 0;
+
+	(void)arg;
+	while (got < len) {
+		ssize_t n = getrandom(out + got, len - got, 0);
+
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
 }

@@ -132,4 +132,8 @@ size_t edit_distance(const char *a, const char *b, size_t max);
 /* Characters (UTF-8 code points) in s[0..len): bytes that do not continue a sequence. */
 size_t utf8_count(const char *s, size_t len);
 
+/* Fills out with len bytes of getrandom(2), retrying short reads: 0, or -1. Its signature is
+ * mbedTLS's f_rng (arg unused), for the pk layer's blinding. */
+int random_fill(void *arg, unsigned char *out, size_t len);
+
 #endif

@@ -19,21 +19,6 @@
 #include <strings.h>
 #include <sys/random.h>
 
-static int rng(void *arg, unsigned char *out, size_t len)
-{
-	size_t got = 0;
-
-	(void)arg;
-	while (got < len) {
-		ssize_t n = getrandom(out + got, len - got, 0);
-
-		if (n <= 0)
-			return -1;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
 /* Appends data as base64url without padding (RFC 7515 2). */
 static void put_b64url(struct buf *b, const void *data, size_t len)
 {
@@ -68,8 +53,8 @@ static int sign(const char *pem, const unsigned char hash[32], unsigned char *si
 
 	mbedtls_pk_init(&pk);
 #if MBEDTLS_VERSION_MAJOR >= 3
-	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0, rng,
-				  NULL);
+	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
+				  random_fill, NULL);
 #else
 	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
 #endif
@@ -87,9 +72,9 @@ static int sign(const char *pem, const unsigned char hash[32], unsigned char *si
 	}
 #if MBEDTLS_VERSION_MAJOR >= 3
 	rc = mbedtls_pk_sign(&pk, MBEDTLS_MD_SHA256, hash, 32, sig, MBEDTLS_PK_SIGNATURE_MAX_SIZE,
-			     sig_len, rng, NULL);
+			     sig_len, random_fill, NULL);
 #else
-	rc = mbedtls_pk_sign(&pk, MBEDTLS_MD_SHA256, hash, 32, sig, sig_len, rng, NULL);
+	rc = mbedtls_pk_sign(&pk, MBEDTLS_MD_SHA256, hash, 32, sig, sig_len, random_fill, NULL);
 #endif
 	if (rc != 0)
 		snprintf(err, err_len, "signing the assertion failed (mbedTLS -0x%04x)",
