@@ -168,6 +168,11 @@ def test_the_tasks_and_pools_views_in_chromium(browser_peers, cockpit, fake):
     assert "1 model calls" in result["task_tree"] and result["stop_hidden"] is True
     assert "okapi-account" in result["pools"] and "50000 tokens/min" in result["pools"]
     assert "background" in result["pools"]
+    # the chat's own use beside the reserve (30 % of 50,000); the task is background, so the
+    # interactive window is empty and no warning shows
+    assert "0 tokens in the last 60 s · peak 0 in the last hour · reserve 15000" in \
+        result["pools"], result["pools"]
+    assert "raise interactive_reserve_pct" not in result["pools"]
 
 
 def test_the_session_view_shows_the_lane_in_chromium(browser_peers, cockpit, fake):
