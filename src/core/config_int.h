@@ -123,6 +123,10 @@ enum {
 	F_ONE_OR_LIST = 1 << 8,	 /* T_STRS: a single string is a list of one (Hermes' spelling) */
 	F_WARN_UNKNOWN = 1 << 9, /* T_ENUM: an unknown value is a warning and keeps the default */
 	F_ALIAS_OK = 1 << 10,	 /* F_MODEL: a model_group_alias name is accepted too */
+	/* T_INT of LiteLLM's: a fraction (`timeout: 0.5`) rounds up and a value out of range is
+	 * clamped into it, with a warning saying what is used (an error under --strict), as
+	 * LiteLLM takes them */
+	F_CLAMP = 1 << 11,
 	/* A deployment's credential: an unset variable in its `os.environ/NAME` is a warning and
 	 * the value is empty (LiteLLM loads such a config and sends no key). */
 	F_SOFT_ENV = 1 << 11,

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,10 +438,43 @@ static int get_int(struct ctx *c, const struct node *n, int64_t min, int64_t max
 	return 0;
 }
 
+/* F_CLAMP: a number LiteLLM takes that hermetic's range or whole units do not hold is used
+ * rounded up and clamped, with a warning. 1 when it was (*out set), 0 when the value is for
+ * get_int (an integer in range, not a number, or --strict). */
+static int clamped_int(struct ctx *c, const struct opt *o, const struct node *n, int64_t *out)
+{
+	char tmp[SHOW_LEN + 32];
+	char *s;
+	double d, up;
+	int64_t v;
+
+	if (!(o->flags & F_CLAMP) || c->strict || c->defaults || n->type != N_SCALAR)
+		return 0;
+	s = resolve(c, n, 0);
+	if (!s)
+		return 0;
+	if (parse_double(s, &d) < 0 || d != d) {
+		free(s);
+		return 0;
+	}
+	free(s);
+	up = ceil(d);
+	if (up == d && d >= (double)o->min && d <= (double)o->max)
+		return 0;
+	v = up < (double)o->min ? o->min : up > (double)o->max ? o->max : (int64_t)up;
+	cfg_warn(c, n, "%s is taken as %lld (%s); --strict refuses it", cfg_got(n, tmp),
+		 (long long)v,
+		 up != d && up >= (double)o->min && up <= (double)o->max
+			 ? "hermetic counts whole units: rounded up"
+			 : "outside what hermetic allows here");
+	*out = v;
+	return 1;
+}
+
 static int set_int(struct ctx *c, const struct opt *o, const struct node *n, void *obj)
 {
 	int64_t v;
-	int rc = get_int(c, n, o->min, o->max, &v);
+	int rc = clamped_int(c, o, n, &v) ? 0 : get_int(c, n, o->min, o->max, &v);
 
 	if (rc == 0)
 		*AT(base_of(c, o, obj), o->off, int64_t) = v;

@@ -202,3 +202,43 @@ def test_an_unknown_top_level_key_warns_unless_it_is_near_one_of_hermetics(tmp_p
     r, out = check(tmp_path, UNKNOWN_EVERYWHERE + "telegarm: {token: x}\n")
     assert r.returncode == 1, out
     assert "error: unknown key 'telegarm' at the top level; did you mean 'telegram'?" in out
+
+
+LITELLM_NUMBERS = """\
+model_list:
+  - model_name: gpt-4o
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: sk-compat-test
+      timeout: 2.5
+      stream_timeout: 0.001
+      num_retries: 50
+litellm_settings:
+  num_retries: 50
+  request_timeout: 600
+router_settings:
+  timeout: 30.0
+"""
+
+
+def test_litellms_fractional_timeouts_and_large_retry_counts_load_with_a_warning(tmp_path):
+    """LiteLLM's own test configs set `stream_timeout: 0.001` and `num_retries: 50`: a
+    fraction of a second rounds up to hermetic's whole seconds, a count past hermetic's
+    range is clamped to its top, each with a warning at its place saying what is used; a
+    whole value in range (`timeout: 30.0`) is taken as it is. --strict refuses both."""
+    r, out = check(tmp_path, LITELLM_NUMBERS)
+    assert r.returncode == 0, out
+    assert re.search(r"config\.yaml:6:16: warning: model_list\[0\]\.litellm_params\.timeout: "
+                     r"'2\.5' is taken as 3 \(hermetic counts whole units: rounded up\)", out), out
+    assert re.search(r"config\.yaml:7:23: warning: model_list\[0\]\.litellm_params\."
+                     r"stream_timeout: '0\.001' is taken as 1 \(hermetic counts whole units", out)
+    assert re.search(r"config\.yaml:8:20: warning: model_list\[0\]\.litellm_params\."
+                     r"num_retries: '50' is taken as 10 \(outside what hermetic allows", out), out
+    assert re.search(r"config\.yaml:10:16: warning: litellm_settings\.num_retries: '50' is "
+                     r"taken as 10", out), out
+    assert "router_settings.timeout: " not in out and ": error: " not in out
+    assert "10 retries" in out and "timeout 30 s" in out, out
+    r, out = check(tmp_path, LITELLM_NUMBERS, "--strict")
+    assert r.returncode == 1, out
+    assert "stream_timeout: expected an integer, got '0.001'" in out
+    assert "num_retries: '50' is out of range (0..10)" in out
