@@ -81,13 +81,24 @@ struct agent_tool {
  * model reads (copied). Once per call, from the loop. */
 void agent_tool_done(struct agent_tool_call *c, bool is_error, const char *text);
 
+/* What one model call holds of a watcher's budget while it is in flight: the watcher's to
+ * fill in before_call, handed back to after_call. */
+struct agent_hold {
+	double usd;
+	int64_t tokens;
+};
+
 /* What watches one turn's calls (a task's node, agent/tasks.c). Borrowed until on_done. */
 struct agent_watch {
-	/* Before every model call: 0 lets it leave; < 0 ends the turn there with
-	 * AGENT_STOP_BUDGET (why: the limit in words, for the log). */
-	int (*before_call)(void *arg, char *why, size_t len);
-	/* After every model call: what it cost (it holds no reservation any more). */
-	void (*after_call)(void *arg, double cost_usd, int64_t tokens);
+	/* Before every model call of the turn (its own calls, the limit's summary, compression,
+	 * tools' side calls): 0 lets it leave holding *hold; -ENOSPC (a limit) or -ECANCELED
+	 * (stopped) refuses it, and the turn ends with AGENT_STOP_BUDGET (why: the limit in
+	 * words, for the log). */
+	int (*before_call)(void *arg, struct agent_hold *hold, char *why, size_t len);
+	/* After every call before_call let leave, exactly once, also when it failed or was
+	 * cancelled: what it cost; hold is released. */
+	void (*after_call)(void *arg, const struct agent_hold *hold, double cost_usd,
+			   int64_t tokens);
 	/* Before a model call: NULL, or malloc'd guidance from the owner, added to the session
 	 * as a user message so that this call reads it. */
 	char *(*steer)(void *arg);

@@ -135,6 +135,7 @@ struct agent_turn {
 	struct call *async_call; /* the own tool's call that answers later (agent_tool.start) */
 	const char *purpose;	 /* agent_turn_opts.purpose, borrowed */
 	const struct agent_watch *watch;
+	struct agent_hold hold; /* what its model or compression call in flight holds */
 };
 
 /* The usage of a source's last model call, for agent_context_split. */
@@ -259,10 +260,17 @@ void agent_lane_mcp(struct agent_turn *t, const char *server);
 const char *agent_lane_name(const struct agent_turn *t);
 /* ---- agent_redact.c ---- */
 /* router_chat for one of t's calls (agent_caller_of(t, purpose)), its messages redacted when
- * t's lane asks for it. router_chat's contract; -EINVAL (cb never fires) when a body for a
- * redacting lane is not JSON. */
+ * t's lane asks for it. Every model call of a turn leaves through here: with a watcher, it
+ * reserves into *hold first (-ENOSPC: a limit refused it, -ECANCELED: stopped; why says
+ * which) and the caller's on_done hands the hold back with agent_watch_after. router_chat's
+ * contract; -EINVAL (cb never fires) when a body for a redacting lane is not JSON. */
 int agent_send(struct agent_turn *t, const char *purpose, const char *body, size_t len,
-	       const struct router_cbs *cbs, void *arg, struct router_call **out);
+	       struct agent_hold *hold, const struct router_cbs *cbs, void *arg,
+	       struct router_call **out);
+/* A call agent_send let leave has ended (r: its result, NULL: it never left): its cost to
+ * the watcher, its hold released. */
+void agent_watch_after(struct agent_turn *t, struct agent_hold *hold,
+		       const struct router_result *r);
 /* The answer's message (content, tool call arguments) with t's placeholders restored. */
 void agent_restore_message(struct agent_turn *t, cJSON *msg);
 /* agent_answer_content with t's placeholders restored. */

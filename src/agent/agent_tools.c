@@ -31,6 +31,7 @@
 struct side_call {
 	struct agent_turn *t;
 	struct router_call *rc;
+	struct agent_hold hold; /* of a task tree's budget, while in flight */
 	tools_llm_cb cb;
 	void *arg;
 };
@@ -44,6 +45,7 @@ static void on_side_done(struct router_call *rc, const struct router_result *r, 
 	char *text = r->status == 200 ? agent_answer_text(t, r->body, r->body_len) : NULL;
 
 	(void)rc;
+	agent_watch_after(t, &s->hold, r);
 	t->cost_usd += r->cost_usd;
 	t->prompt_tokens += r->prompt_tokens;
 	t->completion_tokens += r->completion_tokens;
@@ -82,8 +84,8 @@ static int side_chat(void *arg, const char *key, const char *model, const char *
 	buf_json_str(&body, user, strlen(user));
 	buf_puts(&body, "}]}");
 	s = xcalloc(1, sizeof(*s));
-	*s = (struct side_call){t, NULL, cb, cb_arg};
-	rc = agent_send(t, key, body.data, body.len, &side_cbs, s, &s->rc);
+	*s = (struct side_call){t, NULL, {0, 0}, cb, cb_arg};
+	rc = agent_send(t, key, body.data, body.len, &s->hold, &side_cbs, s, &s->rc);
 	buf_finish(&body);
 	if (rc < 0) {
 		free(s);

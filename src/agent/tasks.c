@@ -105,8 +105,9 @@ static void release(struct node *n)
 	memset(&n->reserved, 0, sizeof(n->reserved));
 }
 
-/* watch.before_call: the tree's budget, reserved before the call leaves. */
-static int on_before_call(void *arg, char *why, size_t len)
+/* watch.before_call: the tree's budget, reserved before the call leaves: every model call
+ * of the node's turn (its own, the limit's summary, compression, tools' side calls). */
+static int on_before_call(void *arg, struct agent_hold *hold, char *why, size_t len)
 {
 	struct node *n = arg;
 	struct tree *tr = n->tree;
@@ -124,22 +125,27 @@ static int on_before_call(void *arg, char *why, size_t len)
 			 (long long)n->id, why);
 		return -ENOSPC;
 	}
-	n->reserved.usd = tr->dearest.usd;
-	n->reserved.tokens = tr->dearest.tokens;
-	tr->reserved.usd += n->reserved.usd;
-	tr->reserved.tokens += n->reserved.tokens;
+	hold->usd = tr->dearest.usd;
+	hold->tokens = tr->dearest.tokens;
+	n->reserved.usd += hold->usd;
+	n->reserved.tokens += hold->tokens;
+	tr->reserved.usd += hold->usd;
+	tr->reserved.tokens += hold->tokens;
 	set_doing(n, n->dg ? "waiting for its subagents" : "thinking (model call)");
 	return 0;
 }
 
 /* watch.after_call: the call's cost settles; the dearest call sets the next reservation. */
-static void on_after_call(void *arg, double cost_usd, int64_t tokens)
+static void on_after_call(void *arg, const struct agent_hold *hold, double cost_usd, int64_t tokens)
 {
 	struct node *n = arg;
 	struct tree *tr = n->tree;
 	struct task_spend d = {cost_usd, tokens, 0, 1};
 
-	release(n);
+	n->reserved.usd -= hold->usd;
+	n->reserved.tokens -= hold->tokens;
+	tr->reserved.usd -= hold->usd;
+	tr->reserved.tokens -= hold->tokens;
 	tr->spent.usd += cost_usd;
 	tr->spent.tokens += tokens;
 	tr->spent.model_calls++;

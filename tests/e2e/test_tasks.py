@@ -263,6 +263,40 @@ def test_a_tree_budget_stops_everything_within_one_calls_cost(gateway, tg, fake)
     assert {r["state"] for r in tree[1:]} <= {"done", "budget"}
 
 
+def test_a_compression_call_reserves_against_the_tree_budget_before_it_leaves(
+        gateway, tg, fake):
+    # A 1,024-token context: after two rounds the history is compressed by `cheap` before the
+    # third call (measured: cheap is the third request without a budget). $0.0025 holds two
+    # $0.001 calls; the compression call would be the third: refused before it leaves.
+    long = "word " * 150
+    fake.script_for("test/free", *[tool_calls((f"c{i}", "time", "{}"), content=long,
+                                              cost=0.001) for i in range(4)], text("never"))
+    fake.script_for("test/cheap", text("SUMMARY of the middle"))
+    g = gateway(tasks={"max_depth": 0, "budget": {"usd": 0.0025}},
+                agent={"context_tokens": 1024}, toolsets=["time"])
+    tg.push_text("/bg keep asking the time", chat_id=CHAT)
+    [res] = wait_for("the result", lambda: results(tg))
+    assert "stopped: it reached the tree's budget of $0.0025 (tasks.budget.usd)" in res
+    assert reqs(fake, "test/cheap") == []  # the compression request never left
+    assert len(reqs(fake, "test/free")) == 2
+    [row] = rows(g)
+    assert row["state"] == "budget" and row["spent_usd"] == pytest.approx(0.002)
+
+
+def test_a_compression_call_inside_a_task_counts_in_the_tree(gateway, tg, fake):
+    long = "word " * 150
+    fake.script_for("test/free", *[tool_calls((f"c{i}", "time", "{}"), content=long,
+                                              cost=0.001) for i in range(2)], text("end"))
+    fake.script_for("test/cheap", text("SUMMARY of the middle", cost=0.0005))
+    g = gateway(tasks={"max_depth": 0}, agent={"context_tokens": 1024}, toolsets=["time"])
+    tg.push_text("/bg keep asking the time", chat_id=CHAT)
+    [res] = wait_for("the result", lambda: results(tg))
+    assert len(reqs(fake, "test/cheap")) == 1
+    assert "4 model calls" in res  # three of the task's own and the compression call
+    [row] = rows(g)
+    assert row["spent_usd"] == pytest.approx(0.0025)  # 2 x 0.001 + 0.0005
+
+
 def test_kill_9_mid_tree_resumes_without_rerunning_a_stored_child_and_delivers_once(
         gateway, tg, fake):
     goals = [{"goal": "quick part", "model": "cheap"}, {"goal": "slow part", "model": "cheap"}]
