@@ -119,6 +119,11 @@ struct agent_turn_opts {
 	 * stored messages instead of adding the user text again, and an answer already stored
 	 * after it is returned without a model call. */
 	const char *origin;
+	/* With origin: when the continued turn's last stored answer has tool calls without
+	 * stored results (a crash while they ran), they are run from the stored answer instead
+	 * of a new model call deciding again; a call of a tool that is not read-only is answered
+	 * "not run again" (a task's turns: its own `delegate` is journaled). */
+	bool rerun_calls;
 	const struct agent_part *parts; /* copied */
 	size_t n_parts;
 	/* > 0: this turn's cost cap when below agent.max_turn_cost_usd (a reminder's cap);

@@ -136,6 +136,7 @@ struct agent_turn {
 	const char *purpose;	 /* agent_turn_opts.purpose, borrowed */
 	const struct agent_watch *watch;
 	struct agent_hold hold; /* what its model or compression call in flight holds */
+	bool rerun_calls;	/* agent_turn_opts.rerun_calls */
 };
 
 /* The usage of a source's last model call, for agent_context_split. */
@@ -201,6 +202,11 @@ bool agent_stream_whole(const struct stream *s, const struct router_result *r);
 /* Copies the assistant message (content, tool_calls) out of the parsed answer into t->calls
  * and stores it. */
 void agent_take_calls(struct agent_turn *t, const cJSON *calls, const char *content);
+/* A continued turn's stored answer: its calls whose ids are in ids (a JSON array of strings)
+ * become the turn's calls, without storing the answer again; agent_step runs them. A call of
+ * a tool that is not read-only (nor the turn's own tool, whose work is journaled) is answered
+ * "not run again" instead: it may have taken effect before the crash. */
+void agent_resume_calls(struct agent_turn *t, const cJSON *calls, const cJSON *ids);
 
 /* Starts the calls that may run now; when all are answered, stores them and steps on. */
 void agent_run_calls(struct agent_turn *t);

@@ -359,3 +359,40 @@ void agent_take_calls(struct agent_turn *t, const cJSON *calls, const char *cont
 	cJSON_Delete(stored);
 	agent_add_msg(t, "assistant", json, content);
 }
+
+void agent_resume_calls(struct agent_turn *t, const cJSON *calls, const cJSON *ids)
+{
+	const cJSON *c, *id;
+
+	t->calls = xcalloc((size_t)cJSON_GetArraySize(ids) + 1, sizeof(*t->calls));
+	cJSON_ArrayForEach(c, calls)
+	{
+		const cJSON *cid = cJSON_GetObjectItemCaseSensitive(c, "id");
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "function");
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+		const cJSON *args = cJSON_GetObjectItemCaseSensitive(f, "arguments");
+		bool wanted = false;
+		struct call *k;
+
+		cJSON_ArrayForEach(id, ids) wanted =
+			wanted ||
+			(cJSON_IsString(cid) && strcmp(cid->valuestring, id->valuestring) == 0);
+		if (!wanted || !cJSON_IsString(name) || t->n_calls >= MAX_TOOL_CALLS)
+			continue;
+		k = &t->calls[t->n_calls++];
+		k->t = t;
+		k->id = xstrdup(cid->valuestring);
+		k->name = xstrdup(name->valuestring);
+		k->args = xstrdup(cJSON_IsString(args) ? args->valuestring : "{}");
+		if (tools_read_only(t->a->env.tools, k->name) ||
+		    (t->tool && strcmp(k->name, t->tool->name) == 0))
+			continue;
+		/* It may have taken effect before the crash: not repeated behind the owner's back.
+		 */
+		k->done = k->started = k->is_error = true;
+		k->result =
+			xstrdup("not run again: the work was interrupted while this call ran, "
+				"so whether it took effect is unknown; check before repeating it");
+	}
+	t->state = T_TOOLS;
+}

@@ -313,6 +313,7 @@ int tasks_run_node(struct node *n)
 		.source = n->source,
 		.model = n->model,
 		.fresh = !n->resumed,
+		.rerun_calls = true,
 		.no_idle = true,
 		.origin = n->source,
 		.extra_system = n->extra_system,

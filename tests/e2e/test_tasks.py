@@ -311,14 +311,19 @@ def test_kill_9_mid_tree_resumes_without_rerunning_a_stored_child_and_delivers_o
     g.proc.kill()
     g.proc.wait()
     n_before = len(fake.chat_requests)
-    # After the restart the parent delegates again (its call was interrupted).
-    fake.script_for("test/free", tool_calls(("d2", "delegate", delegate(*goals))),
-                    text("both parts done"))
+    # After the restart the root's stored answer (its delegate call) is acted on, not asked
+    # for again: the root's one new call is the one that reads the children's results.
+    fake.script_for("test/free", text("both parts done"))
     fake.script_for("test/cheap", child_answer("slow done"))
     gateway(tasks={"max_parallel_children": 1})
     [res] = wait_for("the result", lambda: results(tg))
     assert "both parts done" in res
     after = fake.chat_requests[n_before:]
+    assert len([r for r in after if r["model"] == "test/free"]) == 1
+    assert len(reqs(fake, "test/free")) == 2  # one before the kill, one after: none repeated
+    last = reqs(fake, "test/free")[-1]
+    assert "interrupted" not in last["raw"]  # the stored delegate call was run, not abandoned
+    assert [m["tool_call_id"] for m in messages(last) if m["role"] == "tool"] == ["d1"]
     kids = [r for r in after if r["model"] == "test/cheap"]
     assert len(kids) == 1 and "slow part" in kids[0]["raw"]  # the quick child was not re-run
     [answer] = tool_results(reqs(fake, "test/free")[-1])[-1:]
