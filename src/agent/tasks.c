@@ -158,14 +158,15 @@ static void on_after_call(void *arg, const struct agent_hold *hold, double cost_
 			 store_error(n->ts->store));
 }
 
-/* watch.steer: the owner's guidance for the task's own agent. */
+/* watch.steer: the owner's guidance for this node (the root's, the tree's, or its own). */
 static char *on_steer(void *arg)
 {
 	struct node *n = arg;
 	char *text = NULL;
 
-	if (n->depth == 0 && task_store_take_steer(n->ts->store, n->id, &text) == 0 && text)
-		log_info("tasks: task %lld reads the owner's guidance", (long long)n->id);
+	if (task_store_take_steer(n->ts->store, n->id, &text) == 0 && text)
+		log_info("tasks: task %lld (depth %lld) reads the owner's guidance",
+			 (long long)n->id, (long long)n->depth);
 	return text;
 }
 
@@ -719,15 +720,30 @@ int tasks_owned(struct tasks *ts, int64_t id, const char *origin)
 
 int tasks_steer(struct tasks *ts, int64_t id, const char *origin, const char *text)
 {
-	struct task_row row;
-	int rc = own_root(ts, id, origin, &row);
+	struct task_row row, root;
+	size_t n = 0;
+	int rc = task_store_get(ts->store, id, &row);
 
 	if (rc < 0)
 		return rc;
+	/* A child is steered alone; its tree's root says whose it is. */
+	rc = own_root(ts, row.root, origin, &root);
+	if (rc == 0) {
+		task_row_finish(&root);
+		if (!text || !*text)
+			rc = -EINVAL;
+		else if (task_state_final(row.state))
+			rc = -EALREADY;
+		else if (row.parent)
+			rc = task_store_add_steer(ts->store, id, text);
+		else
+			rc = task_store_steer_tree(ts->store, id, text, &n);
+	}
+	if (rc == 0)
+		log_info("tasks: guidance for task %lld goes to %zu of its nodes", (long long)id,
+			 row.parent ? (size_t)1 : n);
 	task_row_finish(&row);
-	if (!text || !*text)
-		return -EINVAL;
-	return task_store_add_steer(ts->store, id, text);
+	return rc;
 }
 
 size_t tasks_running(const struct tasks *ts)

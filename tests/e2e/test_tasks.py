@@ -378,6 +378,48 @@ def test_stop_and_steer_from_telegram(gateway, tg, fake):
     assert [r["state"] for r in rows(g)] == ["done", "stopped"]
 
 
+def guidance(req):
+    return [m["content"] for m in messages(req) if m["role"] == "user"
+            and "Guidance from the owner" in m["content"]]
+
+
+def test_steer_reaches_the_running_children_and_a_named_child_alone(gateway, tg, fake):
+    goals = [{"goal": "part a", "model": "cheap", "tools": ["time"]},
+             {"goal": "part b", "model": "deep", "tools": ["time"]}]
+    fake.script_for("test/free", tool_calls(("d1", "delegate", delegate(*goals))),
+                    text("parts combined"))
+    fake.script_for("test/cheap", tool_calls(("a1", "time", "{}"), first_byte_delay=3 * SLOW),
+                    tool_calls(("a2", "time", "{}"), first_byte_delay=2 * SLOW),
+                    child_answer("a done"))
+    fake.script_for("test/deep", tool_calls(("b1", "time", "{}"), first_byte_delay=3 * SLOW),
+                    child_answer("b done"))
+    g = gateway(tasks={"max_parallel_children": 2})
+    status, body = api(g, "POST", "/v1/tasks", {"prompt": "two parts"})
+    tid = body["id"]
+    wait_for("both children's first calls",
+             lambda: reqs(fake, "test/cheap") and reqs(fake, "test/deep"))
+    kids = {r["prompt"]: r["id"] for r in rows(g) if r["parent"]}
+    # Guidance for the task goes to every node of the tree not ended yet...
+    assert api(g, "POST", f"/v1/tasks/{tid}/steer", {"text": "Only sources from 2026"}) == \
+        (200, {"ok": True})
+    wait_for("child a's second call", lambda: len(reqs(fake, "test/cheap")) == 2)
+    # ...and guidance for a named child to that child alone.
+    assert api(g, "POST", f"/v1/tasks/{kids['part a']}/steer", {"text": "Cite the page"})[0] \
+        == 200
+    wait_for("the result", lambda: rows(g)[0]["state"] == "done")
+    cheap, deep = reqs(fake, "test/cheap"), reqs(fake, "test/deep")
+    assert guidance(cheap[0]) == [] and guidance(deep[0]) == []
+    assert ["Only sources from 2026" in x for x in guidance(cheap[1])] == [True]
+    assert ["Only sources from 2026" in x for x in guidance(deep[1])] == [True]
+    assert len(guidance(cheap[2])) == 2 and "Cite the page" in guidance(cheap[2])[1]
+    root = reqs(fake, "test/free")
+    assert guidance(root[0]) == []
+    assert ["Only sources from 2026" in x for x in guidance(root[1])] == [True]
+    assert all("Cite the page" not in r["raw"] for r in root + deep)
+    # An ended node takes no guidance.
+    assert api(g, "POST", f"/v1/tasks/{kids['part b']}/steer", {"text": "late"})[0] == 409
+
+
 def test_a_failed_child_is_reported_and_the_result_still_delivered(gateway, tg, fake):
     goals = [{"goal": "works", "model": "cheap"}, {"goal": "breaks", "model": "deep"}]
     fake.script_for("test/free", tool_calls(("d1", "delegate", delegate(*goals))),
