@@ -404,14 +404,15 @@ async function pageTasks() {
   $('#tasks-table tbody').replaceChildren(...(d.data.length ? d.data.map((t) => el('tr', null,
     el('td', null, el('a', { href: '#task/' + t.id, text: `#${t.id} ${t.prompt}` })),
     el('td', { text: t.state + (t.doing ? ': ' + t.doing : '') }), el('td', { text: t.origin }),
+    el('td', { text: t.lane || 'none' }),
     el('td', { text: elapsed(t) }), el('td', { class: 'n', text: usd(t.tree_spent_usd || 0) })))
-    : [el('tr', null, el('td', { colspan: '5', class: 'meta', text: 'No tasks yet.' }))]));
+    : [el('tr', null, el('td', { colspan: '6', class: 'meta', text: 'No tasks yet.' }))]));
 }
 
 function taskNode(t) {
   const sp = t.spent;
   return el('li', null,
-    el('p', { class: 'title', text: `#${t.id} ${t.state}${t.doing ? ': ' + t.doing : ''} · ${t.elapsed}` }),
+    el('p', { class: 'title', text: `#${t.id} ${t.state}${t.doing ? ': ' + t.doing : ''} · ${t.elapsed} · lane ${t.lane || 'none'}` }),
     el('p', { class: 'meta', text: `${sp.model_calls} model calls · ${sp.tool_calls} tool calls · ${sp.tokens} tokens · $${usd(sp.usd)}` }),
     el('p', { class: 'meta', text: 'Goal' }), el('pre', { class: 'file', text: t.prompt }),
     t.result ? el('p', { class: 'meta', text: 'Result' }) : null,
@@ -424,7 +425,7 @@ async function pageTask(id) {
   show('task');
   const t = await api('/v1/ui/tasks/' + encodeURIComponent(id));
   const tree = t.tree_spent ? ` · tree $${usd(t.tree_spent.usd)}` : '';
-  $('#task-title').textContent = `Task #${t.id} (${t.origin})${tree}`;
+  $('#task-title').textContent = `Task #${t.id} (${t.origin})${tree} · lane ${t.lane || 'none'}`;
   $('#task-tree').replaceChildren(taskNode(t));
   const stop = $('#task-stop');
   stop.hidden = t.state !== 'queued' && t.state !== 'running';

@@ -786,8 +786,11 @@ int tasks_list_text(struct store *s, const char *origin, int64_t now_ms, struct 
 		if (task_store_tree_spend(s, r->id, &sp) < 0)
 			sp = r->spent;
 		elapsed_text(r, now_ms, el, sizeof(el));
-		buf_printf(out, "%s#%lld %s, %s, $%.4f: %s", i ? "\n" : "", (long long)r->id,
-			   r->state, el, sp.usd, goal);
+		buf_printf(out, "%s#%lld %s, %s, $%.4f", i ? "\n" : "", (long long)r->id, r->state,
+			   el, sp.usd);
+		if (r->lane)
+			buf_printf(out, ", lane %s", r->lane);
+		buf_printf(out, ": %s", goal);
 		if (!task_state_final(r->state)) {
 			buf_printf(out, " (now: %s)", r->doing ? r->doing : "waiting for a slot");
 			if (*n_ids < max_ids)
@@ -811,6 +814,10 @@ static cJSON *row_json(struct store *s, const struct task_row *r, int64_t now_ms
 	cJSON_AddStringToObject(o, "state", r->state);
 	cJSON_AddStringToObject(o, "prompt", r->prompt ? r->prompt : "");
 	cJSON_AddStringToObject(o, "origin", r->origin ? r->origin : "");
+	if (r->lane) /* the lane it runs in at least: its chat's, or its parent's */
+		cJSON_AddStringToObject(o, "lane", r->lane);
+	else
+		cJSON_AddNullToObject(o, "lane");
 	if (r->doing)
 		cJSON_AddStringToObject(o, "doing", r->doing);
 	if (r->result)

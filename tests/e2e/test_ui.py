@@ -1371,6 +1371,7 @@ def test_tasks_and_pools_are_the_apis_json_behind_the_session(cockpit, fake):
     assert listed == api_json(g, "GET", "/v1/tasks")[1]
     [row] = listed["data"]
     assert row["id"] == tid and row["state"] == "done" and row["prompt"] == "summarise the notes"
+    assert row["lane"] is None and done["lane"] is None  # the API's chat-less task: no lane
     assert row["tree_spent_usd"] == pytest.approx(0.0004)
     assert row["ended_ms"] >= row["started_ms"] > 0
     status, _, body = request(g, "GET", "/v1/ui/tasks/999", headers={"Cookie": cookie})

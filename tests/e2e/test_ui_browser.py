@@ -164,6 +164,7 @@ def test_the_tasks_and_pools_views_in_chromium(browser_peers, cockpit, fake):
     assert f"#{body['id']} Summarise my notes" in result["tasks"] and "done" in result["tasks"]
     assert "0.000400" in result["tasks"]
     assert result["task_title"].startswith(f"Task #{body['id']} (api)")
+    assert result["task_title"].endswith("lane none")
     assert "Three notes, one about the zebra backup." in result["task_tree"]
     assert "1 model calls" in result["task_tree"] and result["stop_hidden"] is True
     assert "okapi-account" in result["pools"] and "50000 tokens/min" in result["pools"]
