@@ -32,6 +32,7 @@
 #include "router/spend.h"
 #include "skills/skill_hist.h"
 #include "skills/skill_pack.h"
+#include "skills/skill_quarantine.h"
 #include "skills/skill_set.h"
 #include "skills/skill_test.h"
 #include "tools/tools.h"
@@ -403,7 +404,7 @@ static int scratch_home(const char *skill_dir, const char *name, char *scratch, 
 	if (!mkdtemp(scratch))
 		return -errno;
 	buf_init(&err, 0);
-	rc = cli_skill_read_folder(skill_dir, &p, &err);
+	rc = skill_read_folder(skill_dir, &p, &err);
 	home_fd = rc == 0 ? safeio_open_home(scratch) : -1;
 	for (size_t i = 0; rc == 0 && i < p.n; i++) {
 		char *path = xasprintf("skills/%s/%s", name, p.v[i].path),
@@ -549,7 +550,7 @@ int cli_skill_test(const struct config *cfg, const struct cli_skill_opts *o, cha
 			 : o->model ? o->model
 				    : cfg->model);
 		printf("%s: %s\n", sk->name, summary);
-		if (cli_skill_read_folder(sk->path, &p, &err) == 0) {
+		if (skill_read_folder(sk->path, &p, &err) == 0) {
 			p.name = xstrdup(sk->name);
 			skill_pack_content_hash(&p, hash);
 			home_fd = safeio_open_home(cfg->home);
