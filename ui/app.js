@@ -229,6 +229,38 @@ async function pageMemory() {
       el('span', { class: 'title', text: (k.category ? k.category + '/' : '') + k.name + (k.external ? ' (external, read-only)' : '') }),
       el('span', { class: k.error ? 'meta bad' : 'meta', text: k.error ? 'invalid: ' + k.error : k.description }), el('br'), b);
   }) : [el('li', { class: 'meta', text: 'No skills yet.' })]));
+  await showQuarantine();
+}
+
+// Quarantined skills (GET /v1/ui/quarantine): each file with its flagged lines, and Approve,
+// which does what `hermetic skill approve NAME` does.
+function flagOf(l) {
+  return l.url && l.tool ? '!! [URL][TOOL] ' : l.url ? '!! [URL]       ' : l.tool ? '!! [TOOL]      ' : '               ';
+}
+
+function quarantinedItem(q) {
+  if (q.error) return el('li', null, el('span', { class: 'title', text: q.name }), el('span', { class: 'meta bad', text: q.error }));
+  const f = q.flags;
+  const files = q.files.map((file) => el('div', null,
+    el('p', { class: file.script || file.binary ? 'bad' : 'meta', text: `${file.path} (${file.bytes} bytes)${file.script ? ' !! [SCRIPT] runs code if anything executes it' : ''}${file.binary ? ' !! [BINARY] not shown' : ''}` }),
+    file.binary ? null : el('pre', { class: 'file', text: file.lines.map((l) => flagOf(l) + String(l.no).padStart(4) + ' | ' + l.text).join('\n') })));
+  const b = el('button', { type: 'button', text: 'Approve', 'aria-label': 'Approve skill ' + q.name });
+  b.disabled = !!q.changed;
+  b.addEventListener('click', async () => {
+    try { await api('/v1/ui/quarantine/approve', { name: q.name }); status(`Approved ${q.name}: offered to the model from its next session.`); await pageMemory(); } catch (e) { status(e.message); }
+  });
+  return el('li', null,
+    el('span', { class: 'title', text: q.name }),
+    el('span', { class: 'meta', text: `from ${q.source} · sha256 ${q.sha256.slice(0, 16)} · installed ${when(q.installed_ms)}` }),
+    el('p', { class: f.scripts + f.urls + f.tools ? 'bad' : 'meta', text: `${f.scripts} scripts, ${f.urls} lines with a URL, ${f.tools} lines telling the model to call a tool or run a command` }),
+    q.changed ? el('p', { class: 'bad', text: 'Changed in quarantine since it was installed: install it again.' }) : null,
+    ...files, b);
+}
+
+async function showQuarantine() {
+  const d = await api('/v1/ui/quarantine');
+  $('#quarantine').hidden = !d.skills.length;
+  $('#quarantine-list').replaceChildren(...d.skills.map(quarantinedItem));
 }
 
 const NEW_SKILL = '---\nname: NAME\ndescription: One line on when to use this skill.\n---\n\n# Steps\n\n1. \n';
