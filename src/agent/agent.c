@@ -358,6 +358,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	t->purpose = o->purpose;
 	t->watch = o->watch;
 	t->rerun_calls = o->rerun_calls;
+	t->replay = o->replay;
 	rc = agent_open_session(t, o, user_text);
 	if (rc < 0) {
 		agent_turn_free(t);

@@ -105,6 +105,29 @@ struct agent_watch {
 	void *arg;
 };
 
+/* One model answer of a recording (skill test --record / --replay). */
+struct agent_answer {
+	const char *purpose; /* "turn", "limit_summary", "compression", a tool's side call */
+	const char *body;    /* the completion JSON (len bytes) */
+	size_t len;
+	double cost_usd;
+	int64_t prompt_tokens, completion_tokens;
+};
+
+/* A turn's model calls recorded or served from a recording instead of the router (`hermetic
+ * skill test --record|--replay`). Borrowed until on_done. */
+struct agent_replay {
+	/* Non-NULL: replay. The recorded answer to the turn's next model call (of purpose): 0
+	 * with *out filled (borrowed until the next call of next), or < 0 with why when the
+	 * recording has none or its next answer was to another purpose (the call then fails as
+	 * an HTTP 500 would). The answer arrives from the loop, never from inside the call. */
+	int (*next)(void *arg, const char *purpose, struct agent_answer *out, char *why,
+		    size_t len);
+	/* Non-NULL: record. Each answer the router gave with status 200, in call order. */
+	void (*answered)(void *arg, const struct agent_answer *a);
+	void *arg;
+};
+
 struct agent_turn_opts {
 	const char *source; /* session key */
 	const char *model;  /* NULL = the session's model, else cfg->model */
@@ -151,6 +174,8 @@ struct agent_turn_opts {
 	 * The turn may rise from it, never below it; a name the config no longer has fails
 	 * closed (no model group is allowed). Borrowed. */
 	const char *lane;
+	/* NULL, or where the turn's model calls are recorded or replayed from (skill tests). */
+	const struct agent_replay *replay;
 };
 
 enum agent_stop {

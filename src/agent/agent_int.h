@@ -135,8 +135,9 @@ struct agent_turn {
 	struct call *async_call; /* the own tool's call that answers later (agent_tool.start) */
 	const char *purpose;	 /* agent_turn_opts.purpose, borrowed */
 	const struct agent_watch *watch;
-	struct agent_hold hold; /* what its model or compression call in flight holds */
-	bool rerun_calls;	/* agent_turn_opts.rerun_calls */
+	struct agent_hold hold;		   /* what its model or compression call in flight holds */
+	bool rerun_calls;		   /* agent_turn_opts.rerun_calls */
+	const struct agent_replay *replay; /* agent_turn_opts.replay, borrowed */
 };
 
 /* The usage of a source's last model call, for agent_context_split. */
@@ -277,6 +278,13 @@ int agent_send(struct agent_turn *t, const char *purpose, const char *body, size
  * the watcher, its hold released. */
 void agent_watch_after(struct agent_turn *t, struct agent_hold *hold,
 		       const struct router_result *r);
+/* ---- agent_replay.c ---- */
+/* agent_send's call when t has a replay (agent_turn_opts.replay): served from the recording
+ * (never the router), or sent through the router with its answer recorded. router_chat's
+ * contract. */
+int agent_replay_send(struct agent_turn *t, const char *purpose, const char *body, size_t len,
+		      const struct router_caller *who, const struct router_cbs *cbs, void *arg,
+		      struct router_call **out);
 /* The answer's message (content, tool call arguments) with t's placeholders restored. */
 void agent_restore_message(struct agent_turn *t, cJSON *msg);
 /* agent_answer_content with t's placeholders restored. */

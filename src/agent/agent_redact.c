@@ -191,8 +191,12 @@ int agent_send(struct agent_turn *t, const char *purpose, const char *body, size
 		agent_watch_after(t, hold, NULL);
 		return -EINVAL; /* not JSON: never sent unredacted to a redacting lane */
 	}
-	rc = router_chat(t->a->env.router, redacted ? redacted : body,
-			 redacted ? strlen(redacted) : len, &who, cbs, arg, out);
+	if (t->replay)
+		rc = agent_replay_send(t, purpose, redacted ? redacted : body,
+				       redacted ? strlen(redacted) : len, &who, cbs, arg, out);
+	else
+		rc = router_chat(t->a->env.router, redacted ? redacted : body,
+				 redacted ? strlen(redacted) : len, &who, cbs, arg, out);
 	free(redacted);
 	if (rc < 0)
 		agent_watch_after(t, hold, NULL);

@@ -100,7 +100,8 @@ static void side_cancel(void *arg, void *call)
 	struct side_call *s = call;
 
 	(void)arg;
-	router_cancel(s->rc);
+	if (s->rc) /* NULL: a replayed answer, which arrives anyway */
+		router_cancel(s->rc);
 }
 
 static const struct tools_llm side_llm = {side_chat, side_cancel};
