@@ -364,8 +364,9 @@ void agent_take_calls(struct agent_turn *t, const cJSON *calls, const char *cont
 void agent_resume_calls(struct agent_turn *t, const cJSON *calls, const cJSON *ids)
 {
 	const cJSON *c, *id;
+	size_t n_ids = (size_t)cJSON_GetArraySize(ids);
 
-	t->calls = xcalloc((size_t)cJSON_GetArraySize(ids) + 1, sizeof(*t->calls));
+	t->calls = xcalloc(n_ids + 1, sizeof(*t->calls));
 	cJSON_ArrayForEach(c, calls)
 	{
 		const cJSON *cid = cJSON_GetObjectItemCaseSensitive(c, "id");
@@ -378,15 +379,15 @@ void agent_resume_calls(struct agent_turn *t, const cJSON *calls, const cJSON *i
 		cJSON_ArrayForEach(id, ids) wanted =
 			wanted ||
 			(cJSON_IsString(cid) && strcmp(cid->valuestring, id->valuestring) == 0);
-		if (!wanted || !cJSON_IsString(name) || t->n_calls >= MAX_TOOL_CALLS)
+		if (!wanted || t->n_calls >= n_ids)
 			continue;
 		k = &t->calls[t->n_calls++];
 		k->t = t;
 		k->id = xstrdup(cid->valuestring);
-		k->name = xstrdup(name->valuestring);
+		k->name = xstrdup(cJSON_IsString(name) ? name->valuestring : "");
 		k->args = xstrdup(cJSON_IsString(args) ? args->valuestring : "{}");
-		if (tools_read_only(t->a->env.tools, k->name) ||
-		    (t->tool && strcmp(k->name, t->tool->name) == 0))
+		if (*k->name && (tools_read_only(t->a->env.tools, k->name) ||
+				 (t->tool && strcmp(k->name, t->tool->name) == 0)))
 			continue;
 		/* It may have taken effect before the crash: not repeated behind the owner's back.
 		 */
