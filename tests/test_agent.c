@@ -593,6 +593,98 @@ static void test_no_idle_continues_a_session_idle_for_a_day(void **state)
 	fx_destroy(f);
 }
 
+/* A task's session as kill -9 left it: its message, then an answer whose two tool calls (one
+ * read-only, one that writes) have no stored results. */
+static void interrupted_session(struct fx *f, const char *source)
+{
+	int64_t sid;
+
+	assert_int_equal(sessions_create(f->store, source, "m1", NULL, &sid), 0);
+	assert_int_equal(sessions_append_origin(f->store, sid, "user",
+						"{\"role\":\"user\",\"content\":\"go\"}", "go",
+						source, NULL),
+			 0);
+	assert_int_equal(
+		sessions_append(
+			f->store, sid, "assistant",
+			"{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+			"{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":"
+			"\"time\",\"arguments\":\"{}\"}},{\"id\":\"c2\",\"type\":"
+			"\"function\",\"function\":{\"name\":\"write_file\",\"arguments\":"
+			"\"{\\\"path\\\":\\\"notes.txt\\\",\\\"content\\\":\\\"x\\\"}\"}}]}",
+			NULL, NULL),
+		0);
+}
+
+/* The tool results of the request i, "id: content" one a line. */
+static char *tool_results_of(struct fx *f, size_t i)
+{
+	cJSON *j = body_of(f, i), *m;
+	struct buf b;
+
+	buf_init(&b, 0);
+	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "messages"))
+	{
+		const char *role =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "role"));
+
+		if (role && strcmp(role, "tool") == 0)
+			buf_printf(&b, "%s: %s\n",
+				   cJSON_GetStringValue(
+					   cJSON_GetObjectItemCaseSensitive(m, "tool_call_id")),
+				   cJSON_GetStringValue(
+					   cJSON_GetObjectItemCaseSensitive(m, "content")));
+	}
+	cJSON_Delete(j);
+	return buf_steal(&b);
+}
+
+/* rerun_calls (a task resumed after kill -9): the stored answer's read-only call runs again,
+ * the write is answered "not run again", and no model call re-decides them; without it the
+ * calls are answered "interrupted" for the model to decide again. */
+static void test_a_resumed_turn_runs_its_stored_answers_read_only_calls(void **state)
+{
+	struct fx *f = fx_create("toolsets: [files, time]\n");
+	char *results, *path;
+	struct stat st;
+
+	interrupted_session(f, "task:9");
+	script(f,
+	       &(struct step){.content = "done after the restart", .prompt = 10, .completion = 2});
+	turn_opts(f,
+		  &(struct agent_turn_opts){.source = "task:9",
+					    .origin = "task:9",
+					    .no_idle = true,
+					    .rerun_calls = true},
+		  "go");
+	assert_string_equal(f->text, "done after the restart");
+	assert_int_equal(f->n_bodies, 1); /* only the call that reads the results */
+	assert_int_equal(f->n_tool_args, 1);
+	assert_string_equal(f->tool_args[0], "time {}");
+	results = tool_results_of(f, 0);
+	assert_non_null(strstr(results, "c1: "));
+	assert_null(strstr(results, "interrupted)"));
+	assert_non_null(strstr(results, "c2: Error: not run again"));
+	free(results);
+	path = xasprintf("%s/notes.txt", f->home);
+	assert_int_not_equal(stat(path, &st), 0); /* the write was not repeated */
+	free(path);
+
+	clear_upstream(f);
+	interrupted_session(f, "task:10");
+	script(f, &(struct step){.content = "decided again", .prompt = 10, .completion = 2});
+	turn_opts(f,
+		  &(struct agent_turn_opts){
+			  .source = "task:10", .origin = "task:10", .no_idle = true},
+		  "go");
+	assert_int_equal(f->n_tool_args, 0);
+	results = tool_results_of(f, 0);
+	assert_string_equal(results, "c1: (no result: the turn was interrupted)\n"
+				     "c2: (no result: the turn was interrupted)\n");
+	free(results);
+	fx_destroy(f);
+}
+
 static void test_unstreamed_turn_sends_no_stream(void **state)
 {
 	struct fx *f = fx_create(NULL);
@@ -1063,6 +1155,7 @@ int main(void)
 		cmocka_unit_test(test_skills_index_follows_the_first_message_and_the_cron_job),
 		cmocka_unit_test(test_a_cron_jobs_reviewing_skill_gates_its_turns),
 		cmocka_unit_test(test_reply_first_records_the_attempt_right_after_on_done),
+		cmocka_unit_test(test_a_resumed_turn_runs_its_stored_answers_read_only_calls),
 	};
 
 	schema_register();

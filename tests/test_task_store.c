@@ -161,6 +161,34 @@ static void test_steer_is_taken_once(void **state)
 	store_close(s);
 }
 
+static void test_steer_tree_reaches_the_open_nodes_of_that_tree_only(void **state)
+{
+	struct store *s = open_db();
+	int64_t root = add(s, 0, 0, 0, "research");
+	int64_t running = add(s, root, root, 0, "part a");
+	int64_t queued = add(s, root, root, 1, "part b");
+	int64_t ended = add(s, root, root, 2, "part c");
+	int64_t other = add(s, 0, 0, 0, "another task");
+	char *text = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(task_store_start(s, running, 2000), 0);
+	assert_int_equal(task_store_end(s, ended, "done", "c found", NULL, 3000), 0);
+	assert_int_equal(task_store_steer_tree(s, root, "only sources from 2026", &n), 0);
+	assert_int_equal(n, 3); /* root, running, queued */
+	for (int64_t id = root; id <= queued; id++) {
+		assert_int_equal(task_store_take_steer(s, id, &text), 0);
+		assert_string_equal(text, "only sources from 2026");
+		free(text);
+	}
+	assert_int_equal(task_store_take_steer(s, ended, &text), 0);
+	assert_null(text);
+	assert_int_equal(task_store_take_steer(s, other, &text), 0);
+	assert_null(text);
+	store_close(s);
+}
+
 static bool pending_has(struct store *s, int64_t id)
 {
 	struct task_row *rows = NULL;
@@ -236,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_lane_is_kept),
 		cmocka_unit_test(test_spend_start_end),
 		cmocka_unit_test(test_steer_is_taken_once),
+		cmocka_unit_test(test_steer_tree_reaches_the_open_nodes_of_that_tree_only),
 		cmocka_unit_test(test_pending_until_delivered_and_reopen),
 		cmocka_unit_test(test_list_by_origin_newest_first),
 	};

@@ -232,6 +232,38 @@ async function pageMemory() {
       el('span', { class: 'title', text: (k.category ? k.category + '/' : '') + k.name + (k.external ? ' (external, read-only)' : '') }),
       el('span', { class: k.error ? 'meta bad' : 'meta', text: k.error ? 'invalid: ' + k.error : k.description }), el('br'), b);
   }) : [el('li', { class: 'meta', text: 'No skills yet.' })]));
+  await showQuarantine();
+}
+
+// Quarantined skills (GET /v1/ui/quarantine): each file with its flagged lines, and Approve,
+// which does what `hermetic skill approve NAME` does.
+function flagOf(l) {
+  return l.url && l.tool ? '!! [URL][TOOL] ' : l.url ? '!! [URL]       ' : l.tool ? '!! [TOOL]      ' : '               ';
+}
+
+function quarantinedItem(q) {
+  if (q.error) return el('li', null, el('span', { class: 'title', text: q.name }), el('span', { class: 'meta bad', text: q.error }));
+  const f = q.flags;
+  const files = q.files.map((file) => el('div', null,
+    el('p', { class: file.script || file.binary ? 'bad' : 'meta', text: `${file.path} (${file.bytes} bytes)${file.script ? ' !! [SCRIPT] runs code if anything executes it' : ''}${file.binary ? ' !! [BINARY] not shown' : ''}` }),
+    file.binary ? null : el('pre', { class: 'file', text: file.lines.map((l) => flagOf(l) + String(l.no).padStart(4) + ' | ' + l.text).join('\n') })));
+  const b = el('button', { type: 'button', text: 'Approve', 'aria-label': 'Approve skill ' + q.name });
+  b.disabled = !!q.changed;
+  b.addEventListener('click', async () => {
+    try { await api('/v1/ui/quarantine/approve', { name: q.name }); status(`Approved ${q.name}: offered to the model from its next session.`); await pageMemory(); } catch (e) { status(e.message); }
+  });
+  return el('li', null,
+    el('span', { class: 'title', text: q.name }),
+    el('span', { class: 'meta', text: `from ${q.source} · sha256 ${q.sha256.slice(0, 16)} · installed ${when(q.installed_ms)}` }),
+    el('p', { class: f.scripts + f.urls + f.tools ? 'bad' : 'meta', text: `${f.scripts} scripts, ${f.urls} lines with a URL, ${f.tools} lines telling the model to call a tool or run a command` }),
+    q.changed ? el('p', { class: 'bad', text: 'Changed in quarantine since it was installed: install it again.' }) : null,
+    ...files, b);
+}
+
+async function showQuarantine() {
+  const d = await api('/v1/ui/quarantine');
+  $('#quarantine').hidden = !d.skills.length;
+  $('#quarantine-list').replaceChildren(...d.skills.map(quarantinedItem));
 }
 
 const NEW_SKILL = '---\nname: NAME\ndescription: One line on when to use this skill.\n---\n\n# Steps\n\n1. \n';
@@ -407,14 +439,15 @@ async function pageTasks() {
   $('#tasks-table tbody').replaceChildren(...(d.data.length ? d.data.map((t) => el('tr', null,
     el('td', null, el('a', { href: '#task/' + t.id, text: `#${t.id} ${t.prompt}` })),
     el('td', { text: t.state + (t.doing ? ': ' + t.doing : '') }), el('td', { text: t.origin }),
+    el('td', { text: t.lane || 'none' }),
     el('td', { text: elapsed(t) }), el('td', { class: 'n', text: usd(t.tree_spent_usd || 0) })))
-    : [el('tr', null, el('td', { colspan: '5', class: 'meta', text: 'No tasks yet.' }))]));
+    : [el('tr', null, el('td', { colspan: '6', class: 'meta', text: 'No tasks yet.' }))]));
 }
 
 function taskNode(t) {
   const sp = t.spent;
   return el('li', null,
-    el('p', { class: 'title', text: `#${t.id} ${t.state}${t.doing ? ': ' + t.doing : ''} · ${t.elapsed}` }),
+    el('p', { class: 'title', text: `#${t.id} ${t.state}${t.doing ? ': ' + t.doing : ''} · ${t.elapsed} · lane ${t.lane || 'none'}` }),
     el('p', { class: 'meta', text: `${sp.model_calls} model calls · ${sp.tool_calls} tool calls · ${sp.tokens} tokens · $${usd(sp.usd)}` }),
     el('p', { class: 'meta', text: 'Goal' }), el('pre', { class: 'file', text: t.prompt }),
     t.result ? el('p', { class: 'meta', text: 'Result' }) : null,
@@ -427,7 +460,7 @@ async function pageTask(id) {
   show('task');
   const t = await api('/v1/ui/tasks/' + encodeURIComponent(id));
   const tree = t.tree_spent ? ` · tree $${usd(t.tree_spent.usd)}` : '';
-  $('#task-title').textContent = `Task #${t.id} (${t.origin})${tree}`;
+  $('#task-title').textContent = `Task #${t.id} (${t.origin})${tree} · lane ${t.lane || 'none'}`;
   $('#task-tree').replaceChildren(taskNode(t));
   const stop = $('#task-stop');
   stop.hidden = t.state !== 'queued' && t.state !== 'running';

@@ -110,6 +110,10 @@ void agent_step(struct agent_turn *t)
 		agent_finish(t, AGENT_DONE, t->stored_answer);
 		return;
 	}
+	if (t->state == T_TOOLS && t->n_calls > 0 && t->next_call == 0 && t->running == 0) {
+		agent_run_calls(t); /* a continued turn's stored answer (agent_resume_calls) */
+		return;
+	}
 	if ((t->model_calls > 0 || t->time_up) && t->limit == AGENT_DONE)
 		t->limit = limit_hit(t);
 	if (!t->tools_json) {
@@ -353,6 +357,8 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	t->scope = o->scope;
 	t->purpose = o->purpose;
 	t->watch = o->watch;
+	t->rerun_calls = o->rerun_calls;
+	t->replay = o->replay;
 	rc = agent_open_session(t, o, user_text);
 	if (rc < 0) {
 		agent_turn_free(t);

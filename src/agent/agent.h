@@ -81,16 +81,50 @@ struct agent_tool {
  * model reads (copied). Once per call, from the loop. */
 void agent_tool_done(struct agent_tool_call *c, bool is_error, const char *text);
 
+/* What one model call holds of a watcher's budget while it is in flight: the watcher's to
+ * fill in before_call, handed back to after_call. */
+struct agent_hold {
+	double usd;
+	int64_t tokens;
+};
+
 /* What watches one turn's calls (a task's node, agent/tasks.c). Borrowed until on_done. */
 struct agent_watch {
-	/* Before every model call: 0 lets it leave; < 0 ends the turn there with
-	 * AGENT_STOP_BUDGET (why: the limit in words, for the log). */
-	int (*before_call)(void *arg, char *why, size_t len);
-	/* After every model call: what it cost (it holds no reservation any more). */
-	void (*after_call)(void *arg, double cost_usd, int64_t tokens);
+	/* Before every model call of the turn (its own calls, the limit's summary, compression,
+	 * tools' side calls): 0 lets it leave holding *hold; -ENOSPC (a limit) or -ECANCELED
+	 * (stopped) refuses it, and the turn ends with AGENT_STOP_BUDGET (why: the limit in
+	 * words, for the log). */
+	int (*before_call)(void *arg, struct agent_hold *hold, char *why, size_t len);
+	/* After every call before_call let leave, exactly once, also when it failed or was
+	 * cancelled: what it cost; hold is released. */
+	void (*after_call)(void *arg, const struct agent_hold *hold, double cost_usd,
+			   int64_t tokens);
 	/* Before a model call: NULL, or malloc'd guidance from the owner, added to the session
 	 * as a user message so that this call reads it. */
 	char *(*steer)(void *arg);
+	void *arg;
+};
+
+/* One model answer of a recording (skill test --record / --replay). */
+struct agent_answer {
+	const char *purpose; /* "turn", "limit_summary", "compression", a tool's side call */
+	const char *body;    /* the completion JSON (len bytes) */
+	size_t len;
+	double cost_usd;
+	int64_t prompt_tokens, completion_tokens;
+};
+
+/* A turn's model calls recorded or served from a recording instead of the router (`hermetic
+ * skill test --record|--replay`). Borrowed until on_done. */
+struct agent_replay {
+	/* Non-NULL: replay. The recorded answer to the turn's next model call (of purpose): 0
+	 * with *out filled (borrowed until the next call of next), or < 0 with why when the
+	 * recording has none or its next answer was to another purpose (the call then fails as
+	 * an HTTP 500 would). The answer arrives from the loop, never from inside the call. */
+	int (*next)(void *arg, const char *purpose, struct agent_answer *out, char *why,
+		    size_t len);
+	/* Non-NULL: record. Each answer the router gave with status 200, in call order. */
+	void (*answered)(void *arg, const struct agent_answer *a);
 	void *arg;
 };
 
@@ -108,6 +142,11 @@ struct agent_turn_opts {
 	 * stored messages instead of adding the user text again, and an answer already stored
 	 * after it is returned without a model call. */
 	const char *origin;
+	/* With origin: when the continued turn's last stored answer has tool calls without
+	 * stored results (a crash while they ran), they are run from the stored answer instead
+	 * of a new model call deciding again; a call of a tool that is not read-only is answered
+	 * "not run again" (a task's turns: its own `delegate` is journaled). */
+	bool rerun_calls;
 	const struct agent_part *parts; /* copied */
 	size_t n_parts;
 	/* > 0: this turn's cost cap when below agent.max_turn_cost_usd (a reminder's cap);
@@ -135,6 +174,8 @@ struct agent_turn_opts {
 	 * The turn may rise from it, never below it; a name the config no longer has fails
 	 * closed (no model group is allowed). Borrowed. */
 	const char *lane;
+	/* NULL, or where the turn's model calls are recorded or replayed from (skill tests). */
+	const struct agent_replay *replay;
 };
 
 enum agent_stop {

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/sessions.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,8 +157,14 @@ static bool compress_start(struct agent_turn *t)
 	buf_puts(&body, "}]}");
 	buf_finish(&excerpt);
 	t->state = T_COMPRESS;
-	rc = agent_send(t, "compression", body.data, body.len, &compress_cbs, t, &t->rc);
+	rc = agent_send(t, "compression", body.data, body.len, &t->hold, &compress_cbs, t, &t->rc);
 	buf_finish(&body);
+	if (rc == -ENOSPC || rc == -ECANCELED) {
+		/* A task tree's budget has no room for it: the turn ends here, as it would at
+		 * its next model call. */
+		agent_finish(t, AGENT_STOP_BUDGET, "");
+		return true;
+	}
 	return rc == 0;
 }
 
@@ -194,6 +201,7 @@ static void on_compressed(struct router_call *rc, const struct router_result *r,
 	char *summary = NULL;
 
 	t->rc = NULL;
+	agent_watch_after(t, &t->hold, r);
 	t->compressions++;
 	t->cost_usd += r->cost_usd;
 	t->prompt_tokens += r->prompt_tokens;

@@ -135,6 +135,9 @@ struct agent_turn {
 	struct call *async_call; /* the own tool's call that answers later (agent_tool.start) */
 	const char *purpose;	 /* agent_turn_opts.purpose, borrowed */
 	const struct agent_watch *watch;
+	struct agent_hold hold;		   /* what its model or compression call in flight holds */
+	bool rerun_calls;		   /* agent_turn_opts.rerun_calls */
+	const struct agent_replay *replay; /* agent_turn_opts.replay, borrowed */
 };
 
 /* The usage of a source's last model call, for agent_context_split. */
@@ -200,6 +203,11 @@ bool agent_stream_whole(const struct stream *s, const struct router_result *r);
 /* Copies the assistant message (content, tool_calls) out of the parsed answer into t->calls
  * and stores it. */
 void agent_take_calls(struct agent_turn *t, const cJSON *calls, const char *content);
+/* A continued turn's stored answer: its calls whose ids are in ids (a JSON array of strings)
+ * become the turn's calls, without storing the answer again; agent_step runs them. A call of
+ * a tool that is not read-only (nor the turn's own tool, whose work is journaled) is answered
+ * "not run again" instead: it may have taken effect before the crash. */
+void agent_resume_calls(struct agent_turn *t, const cJSON *calls, const cJSON *ids);
 
 /* Starts the calls that may run now; when all are answered, stores them and steps on. */
 void agent_run_calls(struct agent_turn *t);
@@ -259,10 +267,24 @@ void agent_lane_mcp(struct agent_turn *t, const char *server);
 const char *agent_lane_name(const struct agent_turn *t);
 /* ---- agent_redact.c ---- */
 /* router_chat for one of t's calls (agent_caller_of(t, purpose)), its messages redacted when
- * t's lane asks for it. router_chat's contract; -EINVAL (cb never fires) when a body for a
- * redacting lane is not JSON. */
+ * t's lane asks for it. Every model call of a turn leaves through here: with a watcher, it
+ * reserves into *hold first (-ENOSPC: a limit refused it, -ECANCELED: stopped; why says
+ * which) and the caller's on_done hands the hold back with agent_watch_after. router_chat's
+ * contract; -EINVAL (cb never fires) when a body for a redacting lane is not JSON. */
 int agent_send(struct agent_turn *t, const char *purpose, const char *body, size_t len,
-	       const struct router_cbs *cbs, void *arg, struct router_call **out);
+	       struct agent_hold *hold, const struct router_cbs *cbs, void *arg,
+	       struct router_call **out);
+/* A call agent_send let leave has ended (r: its result, NULL: it never left): its cost to
+ * the watcher, its hold released. */
+void agent_watch_after(struct agent_turn *t, struct agent_hold *hold,
+		       const struct router_result *r);
+/* ---- agent_replay.c ---- */
+/* agent_send's call when t has a replay (agent_turn_opts.replay): served from the recording
+ * (never the router), or sent through the router with its answer recorded. router_chat's
+ * contract. */
+int agent_replay_send(struct agent_turn *t, const char *purpose, const char *body, size_t len,
+		      const struct router_caller *who, const struct router_cbs *cbs, void *arg,
+		      struct router_call **out);
 /* The answer's message (content, tool call arguments) with t's placeholders restored. */
 void agent_restore_message(struct agent_turn *t, cJSON *msg);
 /* agent_answer_content with t's placeholders restored. */

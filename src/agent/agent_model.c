@@ -226,11 +226,6 @@ void agent_model_call(struct agent_turn *t, const char *tools_json)
 			 "[hermetic] This turn has reached %s. Do not call tools. Tell the user "
 			 "briefly what you did, what you found, and what is still open.",
 			 agent_limit_text(t, why, sizeof(why)));
-	if (t->watch && t->watch->before_call &&
-	    t->watch->before_call(t->watch->arg, why, sizeof(why)) < 0) {
-		agent_finish(t, AGENT_STOP_BUDGET, "");
-		return;
-	}
 	agent_stream_finish(&t->stream);
 	if (t->cbs.on_text)
 		agent_stream_begin(t);
@@ -238,12 +233,15 @@ void agent_model_call(struct agent_turn *t, const char *tools_json)
 	build_request(t, tools_json, summary, summary ? note : NULL, t->stream.on, &body);
 	t->last_bytes = (int64_t)body.len;
 	t->state = summary ? T_SUMMARY : T_MODEL;
-	t->model_calls++;
-	rc = agent_send(t, summary ? "limit_summary" : "turn", body.data, body.len,
+	rc = agent_send(t, summary ? "limit_summary" : "turn", body.data, body.len, &t->hold,
 			t->stream.on ? &stream_cbs : &model_cbs, t, &t->rc);
 	buf_finish(&body);
-	if (rc < 0)
+	if (rc == -ENOSPC || rc == -ECANCELED)
+		agent_finish(t, AGENT_STOP_BUDGET, "");
+	else if (rc < 0)
 		agent_finish(t, AGENT_FAILED, "internal error: the router refused the request");
+	else
+		t->model_calls++;
 }
 
 /* choices[0].message of a parsed completion, or NULL. */
@@ -345,9 +343,7 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 	t->cost_usd += r->cost_usd;
 	t->prompt_tokens += r->prompt_tokens;
 	t->completion_tokens += r->completion_tokens;
-	if (t->watch && t->watch->after_call)
-		t->watch->after_call(t->watch->arg, r->cost_usd,
-				     r->prompt_tokens + r->completion_tokens);
+	agent_watch_after(t, &t->hold, r);
 	t->last_prompt_tokens = r->prompt_tokens;
 	t->cached_tokens = 0;
 	if (t->cancelled) {

@@ -115,18 +115,45 @@ static char *redact_body(struct agent_turn *t, const char *body, size_t len)
 }
 
 int agent_send(struct agent_turn *t, const char *purpose, const char *body, size_t len,
-	       const struct router_cbs *cbs, void *arg, struct router_call **out)
+	       struct agent_hold *hold, const struct router_cbs *cbs, void *arg,
+	       struct router_call **out)
 {
 	struct router_caller who = agent_caller_of(t, purpose);
-	char *redacted = redact_body(t, body, len);
+	char *redacted, why[160];
 	int rc;
 
-	if (redacting_lane(t) && !redacted)
+	*hold = (struct agent_hold){0, 0};
+	if (t->watch && t->watch->before_call) {
+		rc = t->watch->before_call(t->watch->arg, hold, why, sizeof(why));
+		if (rc < 0) {
+			log_info("agent: %s: the %s call was not sent: %s", t->source, purpose,
+				 why);
+			return rc;
+		}
+	}
+	redacted = redact_body(t, body, len);
+	if (redacting_lane(t) && !redacted) {
+		agent_watch_after(t, hold, NULL);
 		return -EINVAL; /* not JSON: never sent unredacted to a redacting lane */
-	rc = router_chat(t->a->env.router, redacted ? redacted : body,
-			 redacted ? strlen(redacted) : len, &who, cbs, arg, out);
+	}
+	if (t->replay)
+		rc = agent_replay_send(t, purpose, redacted ? redacted : body,
+				       redacted ? strlen(redacted) : len, &who, cbs, arg, out);
+	else
+		rc = router_chat(t->a->env.router, redacted ? redacted : body,
+				 redacted ? strlen(redacted) : len, &who, cbs, arg, out);
 	free(redacted);
+	if (rc < 0)
+		agent_watch_after(t, hold, NULL);
 	return rc;
+}
+
+void agent_watch_after(struct agent_turn *t, struct agent_hold *hold, const struct router_result *r)
+{
+	if (t->watch && t->watch->after_call)
+		t->watch->after_call(t->watch->arg, hold, r ? r->cost_usd : 0,
+				     r ? r->prompt_tokens + r->completion_tokens : 0);
+	*hold = (struct agent_hold){0, 0};
 }
 
 void agent_restore_message(struct agent_turn *t, cJSON *msg)

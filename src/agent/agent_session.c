@@ -313,6 +313,43 @@ int agent_open_session(struct agent_turn *t, const struct agent_turn_opts *o, co
 	return rc;
 }
 
+/* A continued turn whose last stored answer's tool calls have no stored results (a crash
+ * while they ran): the synthetic "interrupted" results give way to the calls themselves
+ * (agent_resume_calls), so that the stored answer is acted on instead of paid for again. */
+static void take_unanswered(struct agent_turn *t, size_t at)
+{
+	size_t end = t->n_msgs, k;
+	cJSON *a, *ids;
+
+	while (end > at + 1 && t->msgs[end - 1].role == 't' && t->msgs[end - 1].id == 0)
+		end--;
+	if (end == t->n_msgs)
+		return; /* every call of the last answer has its result */
+	k = end;
+	while (k > at + 1 && t->msgs[k - 1].role == 't')
+		k--;
+	if (k <= at + 1 || t->msgs[k - 1].role != 'a' || !t->msgs[k - 1].id)
+		return;
+	a = json_parse_str(t->msgs[k - 1].json, NULL);
+	ids = cJSON_CreateArray();
+	for (size_t i = end; i < t->n_msgs; i++) {
+		cJSON *m = json_parse_str(t->msgs[i].json, NULL);
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
+
+		if (cJSON_IsString(id))
+			cJSON_AddItemToArray(ids, cJSON_CreateString(id->valuestring));
+		cJSON_Delete(m);
+		free(t->msgs[i].json);
+	}
+	t->n_msgs = end;
+	agent_resume_calls(t, cJSON_GetObjectItemCaseSensitive(a, "tool_calls"), ids);
+	log_info("agent: %s: %zu tool calls of the stored answer had no result; taken up without "
+		 "a new model call",
+		 t->source, t->n_calls);
+	cJSON_Delete(ids);
+	cJSON_Delete(a);
+}
+
 /* True when the session already holds the user message of origin: a turn for it was cut
  * short (kill -9 mid-turn) and continues from the stored messages. When they end with a
  * final answer after it, that answer is kept in t->stored_answer. */
@@ -320,7 +357,7 @@ bool agent_continues(struct agent_turn *t, const char *origin)
 {
 	int64_t id;
 	size_t at = t->n_msgs;
-	const struct context_msg *last = t->n_msgs ? &t->msgs[t->n_msgs - 1] : NULL;
+	const struct context_msg *last;
 	cJSON *j, *content;
 
 	if (sessions_find_origin(t->a->env.store, t->session_id, origin, &id) < 0)
@@ -332,6 +369,9 @@ bool agent_continues(struct agent_turn *t, const char *origin)
 			at = i;
 	if (at < t->n_msgs)
 		t->msgs[at].parts = true;
+	if (t->rerun_calls && at < t->n_msgs)
+		take_unanswered(t, at);
+	last = t->n_msgs ? &t->msgs[t->n_msgs - 1] : NULL;
 	if (at >= t->n_msgs || !last || last == &t->msgs[at] || last->role != 'a' || !last->id)
 		return true;
 	j = json_parse_str(last->json, NULL);

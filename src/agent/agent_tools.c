@@ -31,6 +31,7 @@
 struct side_call {
 	struct agent_turn *t;
 	struct router_call *rc;
+	struct agent_hold hold; /* of a task tree's budget, while in flight */
 	tools_llm_cb cb;
 	void *arg;
 };
@@ -44,6 +45,7 @@ static void on_side_done(struct router_call *rc, const struct router_result *r, 
 	char *text = r->status == 200 ? agent_answer_text(t, r->body, r->body_len) : NULL;
 
 	(void)rc;
+	agent_watch_after(t, &s->hold, r);
 	t->cost_usd += r->cost_usd;
 	t->prompt_tokens += r->prompt_tokens;
 	t->completion_tokens += r->completion_tokens;
@@ -82,8 +84,8 @@ static int side_chat(void *arg, const char *key, const char *model, const char *
 	buf_json_str(&body, user, strlen(user));
 	buf_puts(&body, "}]}");
 	s = xcalloc(1, sizeof(*s));
-	*s = (struct side_call){t, NULL, cb, cb_arg};
-	rc = agent_send(t, key, body.data, body.len, &side_cbs, s, &s->rc);
+	*s = (struct side_call){t, NULL, {0, 0}, cb, cb_arg};
+	rc = agent_send(t, key, body.data, body.len, &s->hold, &side_cbs, s, &s->rc);
 	buf_finish(&body);
 	if (rc < 0) {
 		free(s);
@@ -98,7 +100,8 @@ static void side_cancel(void *arg, void *call)
 	struct side_call *s = call;
 
 	(void)arg;
-	router_cancel(s->rc);
+	if (s->rc) /* NULL: a replayed answer, which arrives anyway */
+		router_cancel(s->rc);
 }
 
 static const struct tools_llm side_llm = {side_chat, side_cancel};
@@ -356,4 +359,42 @@ void agent_take_calls(struct agent_turn *t, const cJSON *calls, const char *cont
 	json = cJSON_PrintUnformatted(stored);
 	cJSON_Delete(stored);
 	agent_add_msg(t, "assistant", json, content);
+}
+
+void agent_resume_calls(struct agent_turn *t, const cJSON *calls, const cJSON *ids)
+{
+	const cJSON *c, *id;
+	size_t n_ids = (size_t)cJSON_GetArraySize(ids);
+
+	t->calls = xcalloc(n_ids + 1, sizeof(*t->calls));
+	cJSON_ArrayForEach(c, calls)
+	{
+		const cJSON *cid = cJSON_GetObjectItemCaseSensitive(c, "id");
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "function");
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+		const cJSON *args = cJSON_GetObjectItemCaseSensitive(f, "arguments");
+		bool wanted = false;
+		struct call *k;
+
+		cJSON_ArrayForEach(id, ids) wanted =
+			wanted ||
+			(cJSON_IsString(cid) && strcmp(cid->valuestring, id->valuestring) == 0);
+		if (!wanted || t->n_calls >= n_ids)
+			continue;
+		k = &t->calls[t->n_calls++];
+		k->t = t;
+		k->id = xstrdup(cid->valuestring);
+		k->name = xstrdup(cJSON_IsString(name) ? name->valuestring : "");
+		k->args = xstrdup(cJSON_IsString(args) ? args->valuestring : "{}");
+		if (*k->name && (tools_read_only(t->a->env.tools, k->name) ||
+				 (t->tool && strcmp(k->name, t->tool->name) == 0)))
+			continue;
+		/* It may have taken effect before the crash: not repeated behind the owner's back.
+		 */
+		k->done = k->started = k->is_error = true;
+		k->result =
+			xstrdup("not run again: the work was interrupted while this call ran, "
+				"so whether it took effect is unknown; check before repeating it");
+	}
+	t->state = T_TOOLS;
 }

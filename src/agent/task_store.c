@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +395,30 @@ int task_store_add_steer(struct store *s, int64_t id, const char *text)
 	free(cut);
 	free(joined);
 	task_row_finish(&r);
+	return rc;
+}
+
+int task_store_steer_tree(struct store *s, int64_t root, const char *text, size_t *n_nodes)
+{
+	struct task_row *rows = NULL;
+	sqlite3_stmt *st;
+	size_t n = 0;
+	int rc = prepare(s,
+			 "SELECT " COLUMNS " FROM tasks WHERE root = ?1 AND state IN ('queued',"
+			 " 'running') ORDER BY id",
+			 &st);
+
+	*n_nodes = 0;
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, root);
+	rc = read_rows(s, st, SIZE_MAX, &rows, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = task_store_add_steer(s, rows[i].id, text);
+		if (rc == 0)
+			(*n_nodes)++;
+	}
+	task_rows_free(rows, n);
 	return rc;
 }
 

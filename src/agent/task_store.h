@@ -116,6 +116,9 @@ int task_store_tree_spend(struct store *s, int64_t root, struct task_spend *out)
 int task_store_set_doing(struct store *s, int64_t id, const char *doing);
 /* Appends text to the node's steering (cut to TASK_PROMPT_MAX in all). */
 int task_store_add_steer(struct store *s, int64_t id, const char *text);
+/* Appends text to the steering of every node of tree root not ended yet (queued or
+ * running): *n_nodes of them. 0 or the store's error. */
+int task_store_steer_tree(struct store *s, int64_t root, const char *text, size_t *n_nodes);
 /* Takes the steering (malloc'd in *text, NULL when none) and clears it. */
 int task_store_take_steer(struct store *s, int64_t id, char **text);
 int task_store_mark_delivered(struct store *s, int64_t id);

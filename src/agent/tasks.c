@@ -105,8 +105,9 @@ static void release(struct node *n)
 	memset(&n->reserved, 0, sizeof(n->reserved));
 }
 
-/* watch.before_call: the tree's budget, reserved before the call leaves. */
-static int on_before_call(void *arg, char *why, size_t len)
+/* watch.before_call: the tree's budget, reserved before the call leaves: every model call
+ * of the node's turn (its own, the limit's summary, compression, tools' side calls). */
+static int on_before_call(void *arg, struct agent_hold *hold, char *why, size_t len)
 {
 	struct node *n = arg;
 	struct tree *tr = n->tree;
@@ -124,22 +125,27 @@ static int on_before_call(void *arg, char *why, size_t len)
 			 (long long)n->id, why);
 		return -ENOSPC;
 	}
-	n->reserved.usd = tr->dearest.usd;
-	n->reserved.tokens = tr->dearest.tokens;
-	tr->reserved.usd += n->reserved.usd;
-	tr->reserved.tokens += n->reserved.tokens;
+	hold->usd = tr->dearest.usd;
+	hold->tokens = tr->dearest.tokens;
+	n->reserved.usd += hold->usd;
+	n->reserved.tokens += hold->tokens;
+	tr->reserved.usd += hold->usd;
+	tr->reserved.tokens += hold->tokens;
 	set_doing(n, n->dg ? "waiting for its subagents" : "thinking (model call)");
 	return 0;
 }
 
 /* watch.after_call: the call's cost settles; the dearest call sets the next reservation. */
-static void on_after_call(void *arg, double cost_usd, int64_t tokens)
+static void on_after_call(void *arg, const struct agent_hold *hold, double cost_usd, int64_t tokens)
 {
 	struct node *n = arg;
 	struct tree *tr = n->tree;
 	struct task_spend d = {cost_usd, tokens, 0, 1};
 
-	release(n);
+	n->reserved.usd -= hold->usd;
+	n->reserved.tokens -= hold->tokens;
+	tr->reserved.usd -= hold->usd;
+	tr->reserved.tokens -= hold->tokens;
 	tr->spent.usd += cost_usd;
 	tr->spent.tokens += tokens;
 	tr->spent.model_calls++;
@@ -152,14 +158,15 @@ static void on_after_call(void *arg, double cost_usd, int64_t tokens)
 			 store_error(n->ts->store));
 }
 
-/* watch.steer: the owner's guidance for the task's own agent. */
+/* watch.steer: the owner's guidance for this node (the root's, the tree's, or its own). */
 static char *on_steer(void *arg)
 {
 	struct node *n = arg;
 	char *text = NULL;
 
-	if (n->depth == 0 && task_store_take_steer(n->ts->store, n->id, &text) == 0 && text)
-		log_info("tasks: task %lld reads the owner's guidance", (long long)n->id);
+	if (task_store_take_steer(n->ts->store, n->id, &text) == 0 && text)
+		log_info("tasks: task %lld (depth %lld) reads the owner's guidance",
+			 (long long)n->id, (long long)n->depth);
 	return text;
 }
 
@@ -307,6 +314,7 @@ int tasks_run_node(struct node *n)
 		.source = n->source,
 		.model = n->model,
 		.fresh = !n->resumed,
+		.rerun_calls = true,
 		.no_idle = true,
 		.origin = n->source,
 		.extra_system = n->extra_system,
@@ -712,15 +720,30 @@ int tasks_owned(struct tasks *ts, int64_t id, const char *origin)
 
 int tasks_steer(struct tasks *ts, int64_t id, const char *origin, const char *text)
 {
-	struct task_row row;
-	int rc = own_root(ts, id, origin, &row);
+	struct task_row row, root;
+	size_t n = 0;
+	int rc = task_store_get(ts->store, id, &row);
 
 	if (rc < 0)
 		return rc;
+	/* A child is steered alone; its tree's root says whose it is. */
+	rc = own_root(ts, row.root, origin, &root);
+	if (rc == 0) {
+		task_row_finish(&root);
+		if (!text || !*text)
+			rc = -EINVAL;
+		else if (task_state_final(row.state))
+			rc = -EALREADY;
+		else if (row.parent)
+			rc = task_store_add_steer(ts->store, id, text);
+		else
+			rc = task_store_steer_tree(ts->store, id, text, &n);
+	}
+	if (rc == 0)
+		log_info("tasks: guidance for task %lld goes to %zu of its nodes", (long long)id,
+			 row.parent ? (size_t)1 : n);
 	task_row_finish(&row);
-	if (!text || !*text)
-		return -EINVAL;
-	return task_store_add_steer(ts->store, id, text);
+	return rc;
 }
 
 size_t tasks_running(const struct tasks *ts)
@@ -763,8 +786,11 @@ int tasks_list_text(struct store *s, const char *origin, int64_t now_ms, struct 
 		if (task_store_tree_spend(s, r->id, &sp) < 0)
 			sp = r->spent;
 		elapsed_text(r, now_ms, el, sizeof(el));
-		buf_printf(out, "%s#%lld %s, %s, $%.4f: %s", i ? "\n" : "", (long long)r->id,
-			   r->state, el, sp.usd, goal);
+		buf_printf(out, "%s#%lld %s, %s, $%.4f", i ? "\n" : "", (long long)r->id, r->state,
+			   el, sp.usd);
+		if (r->lane)
+			buf_printf(out, ", lane %s", r->lane);
+		buf_printf(out, ": %s", goal);
 		if (!task_state_final(r->state)) {
 			buf_printf(out, " (now: %s)", r->doing ? r->doing : "waiting for a slot");
 			if (*n_ids < max_ids)
@@ -788,6 +814,10 @@ static cJSON *row_json(struct store *s, const struct task_row *r, int64_t now_ms
 	cJSON_AddStringToObject(o, "state", r->state);
 	cJSON_AddStringToObject(o, "prompt", r->prompt ? r->prompt : "");
 	cJSON_AddStringToObject(o, "origin", r->origin ? r->origin : "");
+	if (r->lane) /* the lane it runs in at least: its chat's, or its parent's */
+		cJSON_AddStringToObject(o, "lane", r->lane);
+	else
+		cJSON_AddNullToObject(o, "lane");
 	if (r->doing)
 		cJSON_AddStringToObject(o, "doing", r->doing);
 	if (r->result)

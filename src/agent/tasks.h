@@ -67,7 +67,10 @@ int tasks_add(struct tasks *ts, const struct tasks_new *n, int64_t *id);
 int tasks_stop(struct tasks *ts, int64_t id, const char *origin);
 /* Whether origin (NULL: anyone) may stop or steer task id: 0, -ENOENT, -EALREADY. */
 int tasks_owned(struct tasks *ts, int64_t id, const char *origin);
-/* Adds text to what task id reads at its next step. 0, -ENOENT, -EALREADY (ended). */
+/* Adds text to what task id reads at its next step: a root's guidance goes to every node of
+ * its tree not ended yet (each reads it before its next model call), a child's (id of a
+ * subagent) to that child only. origin non-NULL: only a tree of that origin. 0, -ENOENT,
+ * -EALREADY (ended), -EINVAL (empty). */
 int tasks_steer(struct tasks *ts, int64_t id, const char *origin, const char *text);
 /* The tasks of origin (NULL: all), newest first, as Markdown lines for a chat: id, state,
  * elapsed, spend, what it is doing. *ids gets the ids of those still running or queued (up

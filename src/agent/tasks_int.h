@@ -51,7 +51,7 @@ struct node {
 	struct agent_turn *turn;
 	struct agent_tool delegate; /* offered when it may delegate */
 	struct agent_watch watch;
-	struct task_spend reserved; /* what its call in flight holds of the tree's budget */
+	struct task_spend reserved; /* what its calls in flight hold of the tree's budget */
 	struct delegation *dg;	    /* the delegate call it waits for, or NULL */
 	struct delegation *of;	    /* a child: the delegation it answers, and where */
 	size_t slot;

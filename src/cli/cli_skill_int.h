@@ -11,10 +11,6 @@ struct config;
 struct cli_skill_opts;
 struct skill_pack;
 
-/* The files of the skill folder dir into p (regular files, 3 levels, dot entries skipped; a
- * symlink or the caps of skills/skill_pack.h refuse it with the reason in err). */
-int cli_skill_read_folder(const char *dir, struct skill_pack *p, struct buf *err);
-
 /* The home skill name's folder below home (*rel_dir, a new string) and home's descriptor
  * (*home_fd, to close). Returns 0, or a negative errno after printing why (no such skill, an
  * external one, a bad name). */

@@ -3,16 +3,11 @@
  * An install reads a pack (skills/skill_pack.c: every hash checked against its manifest, and
  * the whole file against --sha256 when given) or a folder holding SKILL.md (the Hermes hub's
  * and anthropics/skills' layouts put each skill in one), and writes it to
- * home/skills/.quarantine/<name>/: a dot folder, which the skill scan skips, so the model
- * neither sees it in the index nor reads it with skill_view. The owner reads it with every
- * script, URL and tool instruction flagged (`hermetic skill show NAME`), then `approve` moves
- * it into home/skills. home/skills.lock pins each installed skill to its source and content
- * hash: a different pack over a locked skill is refused, and `update` shows the diff and
- * applies it only when the owner says yes.
- *
- * skills.lock is text, one line per skill after a comment line:
- *   name TAB state (quarantined|approved) TAB content sha256 TAB pack sha256 or "-" TAB
- *   installed (UTC ms) TAB source
+ * home/skills/.quarantine/<name>/, pinned in home/skills.lock (skills/skill_quarantine.c: the
+ * lock, the review flags and the approval, shared with the cockpit). The owner reads it with
+ * every script, URL and tool instruction flagged (`hermetic skill show NAME`), then `approve`
+ * moves it into home/skills. A different pack over a locked skill is refused, and `update`
+ * shows the diff and applies it only when the owner says yes.
  */
 #include "cli/cli_skill.h"
 #include "cli/cli_skill_int.h"
@@ -23,6 +18,7 @@
 #include "skills/skill_hist.h"
 #include "skills/skill_md.h"
 #include "skills/skill_pack.h"
+#include "skills/skill_quarantine.h"
 #include "skills/skill_set.h"
 
 #include <dirent.h>
@@ -36,207 +32,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LOCK_FILE     "skills.lock"
-#define LOCK_MAX      (256 * 1024)
-#define QUARANTINE    "skills/.quarantine"
 #define PACK_FILE_MAX (16 * 1024 * 1024)
-#define FOLDER_DEPTH  3
-
-/* ---- skills.lock ----------------------------------------------------------------------- */
-
-struct lock_entry {
-	char name[SKILL_MD_NAME_MAX + 1];
-	char state[16];
-	char hash[65], pack[65];
-	int64_t ms;
-	char *source;
-};
-
-struct lock {
-	struct lock_entry *v;
-	size_t n;
-};
-
-static void lock_finish(struct lock *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].source);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
-static int lock_load(int home_fd, struct lock *l)
-{
-	struct buf b;
-	char *line, *nl;
-	int rc;
-
-	memset(l, 0, sizeof(*l));
-	buf_init(&b, 0);
-	rc = safeio_read_at(home_fd, LOCK_FILE, LOCK_MAX, &b);
-	if (rc == -ENOENT)
-		rc = 0;
-	for (line = b.data; rc == 0 && line && *line; line = nl ? nl + 1 : NULL) {
-		char *f[6], *p = line;
-		size_t n = 0;
-		int64_t ms;
-
-		nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		if (*line == '#')
-			continue;
-		while (n < 6) {
-			f[n++] = p;
-			p = n < 6 ? strchr(p, '\t') : NULL;
-			if (!p)
-				break;
-			*p++ = '\0';
-		}
-		if (n != 6 || !skill_md_name_ok(f[0]) || strlen(f[2]) != 64 ||
-		    parse_i64(f[4], 0, INT64_MAX, &ms) < 0)
-			continue; /* a line edited by hand into nonsense pins nothing */
-		l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-		struct lock_entry *e = &l->v[l->n++];
-		snprintf(e->name, sizeof(e->name), "%s", f[0]);
-		snprintf(e->state, sizeof(e->state), "%s", f[1]);
-		snprintf(e->hash, sizeof(e->hash), "%s", f[2]);
-		snprintf(e->pack, sizeof(e->pack), "%s", f[3]);
-		e->ms = ms;
-		e->source = xstrdup(f[5]);
-	}
-	buf_finish(&b);
-	return rc;
-}
-
-static int lock_save(int home_fd, const struct lock *l)
-{
-	struct buf b;
-	int rc;
-
-	buf_init(&b, 0);
-	buf_puts(&b, "# hermetic skills.lock: name, state, content sha256, pack sha256, installed "
-		     "(UTC ms), source\n");
-	for (size_t i = 0; i < l->n; i++) {
-		const struct lock_entry *e = &l->v[i];
-
-		buf_printf(&b, "%s\t%s\t%s\t%s\t%" PRId64 "\t%s\n", e->name, e->state, e->hash,
-			   e->pack[0] ? e->pack : "-", e->ms, e->source);
-	}
-	rc = safeio_write_atomic_at(home_fd, LOCK_FILE, b.data, b.len, 0600);
-	buf_finish(&b);
-	return rc;
-}
-
-static struct lock_entry *lock_find(struct lock *l, const char *name)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->v[i].name, name) == 0)
-			return &l->v[i];
-	return NULL;
-}
 
 /* ---- reading a source ------------------------------------------------------------------ */
-
-static int read_capped(const char *path, size_t cap, struct buf *out, struct buf *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = 0;
-	char chunk[65536];
-	ssize_t n;
-
-	if (fd < 0) {
-		buf_printf(err, "cannot open %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		if (out->len + (size_t)n > cap) {
-			buf_printf(err, "%s is larger than %zu KiB", path, cap / 1024);
-			rc = -EFBIG;
-			break;
-		} else {
-			buf_append(out, chunk, (size_t)n);
-		}
-	if (n < 0) {
-		buf_printf(err, "cannot read %s: %s", path, strerror(errno));
-		rc = -EIO;
-	}
-	close(fd);
-	return rc;
-}
-
-/* The files of the folder dir (rel below it) into p: regular files only; a symlink, a device
- * or too many files or bytes refuse the folder; dot entries (.git, .DS_Store) are skipped. */
-static int read_folder(const char *dir, const char *rel, int depth, struct skill_pack *p,
-		       size_t *total, struct buf *err)
-{
-	char *path = *rel ? xasprintf("%s/%s", dir, rel) : xstrdup(dir);
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int rc = 0;
-
-	if (!d) {
-		buf_printf(err, "cannot open %s: %s", path, strerror(errno));
-		free(path);
-		return -errno;
-	}
-	while (rc == 0 && (e = readdir(d))) {
-		char *sub, *full;
-		struct stat st;
-
-		if (e->d_name[0] == '.')
-			continue;
-		sub = *rel ? xasprintf("%s/%s", rel, e->d_name) : xstrdup(e->d_name);
-		full = xasprintf("%s/%s", dir, sub);
-		if (lstat(full, &st) < 0) {
-			buf_printf(err, "cannot stat %s: %s", full, strerror(errno));
-			rc = -errno;
-		} else if (!skill_pack_path_ok(sub)) {
-			buf_printf(
-				err,
-				"%s: the path is refused (a character outside A-Z a-z 0-9 . _ -)",
-				full);
-			rc = -EINVAL;
-		} else if (S_ISLNK(st.st_mode)) {
-			buf_printf(err,
-				   "%s is a symlink; a skill to install holds regular files only",
-				   full);
-			rc = -ELOOP;
-		} else if (S_ISDIR(st.st_mode) && depth + 1 < FOLDER_DEPTH) {
-			rc = read_folder(dir, sub, depth + 1, p, total, err);
-		} else if (!S_ISREG(st.st_mode)) {
-			buf_printf(err, "%s is not a regular file (or is nested too deep)", full);
-			rc = -EINVAL;
-		} else if (p->n == SKILL_PACK_MEMBERS_MAX || st.st_size > SKILL_PACK_MEMBER_MAX ||
-			   *total + (size_t)st.st_size > SKILL_PACK_TOTAL_MAX) {
-			buf_printf(err, "%s: over %d files, %d KiB a file or %d MiB in all", full,
-				   SKILL_PACK_MEMBERS_MAX, SKILL_PACK_MEMBER_MAX / 1024,
-				   SKILL_PACK_TOTAL_MAX / (1024 * 1024));
-			rc = -EFBIG;
-		} else {
-			struct buf b;
-
-			buf_init(&b, 0);
-			rc = read_capped(full, SKILL_PACK_MEMBER_MAX, &b, err);
-			if (rc == 0) {
-				skill_pack_add(p, sub, b.data ? b.data : "", b.len);
-				*total += b.len;
-			}
-			buf_finish(&b);
-		}
-		free(full);
-		free(sub);
-	}
-	closedir(d);
-	free(path);
-	return rc;
-}
-
-int cli_skill_read_folder(const char *dir, struct skill_pack *p, struct buf *err)
-{
-	size_t total = 0;
-
-	return read_folder(dir, "", 0, p, &total, err);
-}
 
 static const struct skill_pack_file *pack_file(const struct skill_pack *p, const char *path)
 {
@@ -274,7 +72,6 @@ static int load_source(const char *src, const char *want_sha256, struct source *
 	char real[PATH_MAX], stated[65], tmp[256] = "", *folder = NULL;
 	const char *path = src;
 	const struct skill_pack_file *f;
-	size_t total = 0;
 	int rc = 0;
 
 	memset(s, 0, sizeof(*s));
@@ -301,9 +98,9 @@ static int load_source(const char *src, const char *want_sha256, struct source *
 	} else if (S_ISDIR(st.st_mode)) {
 		if (want_sha256)
 			buf_puts(&err, "--sha256 checks a pack file; SOURCE is a folder");
-		rc = want_sha256 ? -EINVAL : read_folder(real, "", 0, &s->p, &total, &err);
+		rc = want_sha256 ? -EINVAL : skill_read_folder(real, &s->p, &err);
 	} else {
-		rc = read_capped(real, PACK_FILE_MAX, &bytes, &err);
+		rc = skill_read_capped(real, PACK_FILE_MAX, &bytes, &err);
 		if (rc == 0)
 			sha256_hex(bytes.data ? bytes.data : "", bytes.len, s->pack_hash);
 		if (rc == 0 && want_sha256 && strcasecmp(want_sha256, s->pack_hash) != 0) {
@@ -366,78 +163,35 @@ static void source_finish(struct source *s)
 
 /* ---- review ---------------------------------------------------------------------------- */
 
-static const char *const tool_words[] = {
-	"send_file", "send_voice", "web_fetch",	     "skill_manage", "memory(",	 "schedule",
-	"ask_user",  "mcp_",	   "session_search", "prometheus",   "curl ",	 "wget ",
-	"bash ",     "sudo ",	   "rm -",	     "chmod ",	     "| sh",	 "eval ",
-	"exec ",     "subprocess", "os.system",	     "tool call",    "call the", "use the tool",
-};
-static const char *const script_ext[] = {".sh", ".bash", ".py",	 ".js",	 ".mjs", ".ts",
-					 ".rb", ".pl",	 ".ps1", ".php", ".bat", ".exe"};
-
-static bool ends_with(const char *s, const char *tail)
+static void print_file(const struct skill_pack_file *f, bool script, bool binary, void *arg)
 {
-	size_t a = strlen(s), b = strlen(tail);
+	FILE *to = arg;
 
-	return a >= b && strcasecmp(s + a - b, tail) == 0;
-}
-
-static bool has_tool_word(const char *line, size_t len)
-{
-	for (size_t i = 0; i < ARRAY_LEN(tool_words); i++)
-		if (memmem(line, len, tool_words[i], strlen(tool_words[i])))
-			return true;
-	return false;
-}
-
-struct flags {
-	size_t scripts, urls, tools;
-};
-
-static void review_file(const struct skill_pack_file *f, struct flags *fl, FILE *to)
-{
-	bool script = f->len > 2 && memcmp(f->data, "#!", 2) == 0;
-	const char *line = f->data, *end = f->data + f->len;
-	size_t no = 0;
-
-	for (size_t i = 0; i < ARRAY_LEN(script_ext); i++)
-		script |= ends_with(f->path, script_ext[i]);
 	fprintf(to, "\n--- %s (%zu bytes)%s\n", f->path, f->len,
 		script ? "  !! [SCRIPT] runs code if anything executes it" : "");
-	fl->scripts += script;
-	if (memchr(f->data, '\0', f->len)) {
+	if (binary)
 		fprintf(to, "!! [BINARY] not shown\n");
-		fl->scripts++;
-		return;
-	}
-	while (line < end) {
-		const char *nl = memchr(line, '\n', (size_t)(end - line));
-		size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
-		bool url = memmem(line, n, "://", 3) != NULL;
-		bool tool = has_tool_word(line, n);
+}
 
-		no++;
-		fl->urls += url;
-		fl->tools += tool;
-		fprintf(to, "%s%4zu | %.*s\n",
-			url && tool ? "!! [URL][TOOL] "
-			: url	    ? "!! [URL]       "
-			: tool	    ? "!! [TOOL]      "
-				    : "               ",
-			no, (int)n, line);
-		line += n + 1;
-	}
+static void print_line(size_t no, const char *text, size_t len, bool url, bool tool, void *arg)
+{
+	fprintf(arg, "%s%4zu | %.*s\n",
+		url && tool ? "!! [URL][TOOL] "
+		: url	    ? "!! [URL]       "
+		: tool	    ? "!! [TOOL]      "
+			    : "               ",
+		no, (int)len, text);
 }
 
 /* Prints p for review; returns the number of flags. */
 static int review_pack(const struct skill_pack *p, const char *hash, FILE *to)
 {
-	struct flags fl = {0};
+	static const struct skill_review_cbs print = {print_file, print_line};
+	struct skill_review_flags fl;
 
 	fprintf(to, "== skill %s: %zu file%s, content sha256 %s\n", p->name, p->n,
 		p->n == 1 ? "" : "s", hash);
-	for (size_t i = 0; i < p->n; i++)
-		review_file(&p->v[i], &fl, to);
+	skill_review(p, &print, to, &fl);
 	fprintf(to,
 		"\n== flags: %zu script%s, %zu line%s with a URL, %zu line%s telling the model "
 		"to call a tool or run a command\n",
@@ -450,12 +204,11 @@ int cli_skill_review(const char *dir, FILE *to)
 {
 	struct skill_pack p = {0};
 	struct buf err;
-	size_t total = 0;
 	char hash[65];
 	int rc;
 
 	buf_init(&err, 0);
-	rc = read_folder(dir, "", 0, &p, &total, &err);
+	rc = skill_read_folder(dir, &p, &err);
 	if (rc < 0) {
 		fprintf(stderr, "%s\n", buf_str(&err));
 	} else {
@@ -475,9 +228,9 @@ int cli_skill_review(const char *dir, FILE *to)
 void cli_skill_list_quarantine(const struct config *cfg)
 {
 	int home_fd = safeio_open_home(cfg->home);
-	struct lock l;
+	struct skill_lock l;
 
-	if (home_fd < 0 || lock_load(home_fd, &l) < 0) {
+	if (home_fd < 0 || skill_lock_load(home_fd, &l) < 0) {
 		if (home_fd >= 0)
 			close(home_fd);
 		return;
@@ -488,7 +241,7 @@ void cli_skill_list_quarantine(const struct config *cfg)
 			       "`hermetic "
 			       "skill approve %s` (read it first: hermetic skill show %s)\n",
 			       l.v[i].name, l.v[i].source, l.v[i].name, l.v[i].name);
-	lock_finish(&l);
+	skill_lock_finish(&l);
 	close(home_fd);
 }
 
@@ -500,7 +253,7 @@ int cli_skill_show_quarantined(const struct config *cfg, const char *name)
 
 	if (!skill_md_name_ok(name))
 		return -EINVAL;
-	dir = xasprintf("%s/" QUARANTINE "/%s", cfg->home, name);
+	dir = xasprintf("%s/" SKILL_QUARANTINE "/%s", cfg->home, name);
 	rc = lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -ENOENT;
 	if (rc == 0) {
 		printf("QUARANTINED: %s is not offered to the model until you approve it "
@@ -547,8 +300,8 @@ static bool home_skill_exists(const struct config *cfg, const char *name)
 int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, char **w, int n)
 {
 	struct source s;
-	struct lock l = {0};
-	struct lock_entry *e;
+	struct skill_lock l = {0};
+	struct skill_lock_entry *e;
 	char *rel = NULL, hash[65];
 	int home_fd, rc;
 
@@ -558,13 +311,13 @@ int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, 
 		return 1;
 	fileio_mkdirs(cfg->home, 0700); /* a new home: the first thing in it is this skill */
 	home_fd = safeio_open_home(cfg->home);
-	rc = home_fd < 0 ? home_fd : lock_load(home_fd, &l);
+	rc = home_fd < 0 ? home_fd : skill_lock_load(home_fd, &l);
 	if (rc < 0) {
-		fprintf(stderr, "cannot read %s/%s: %s\n", cfg->home, LOCK_FILE,
+		fprintf(stderr, "cannot read %s/%s: %s\n", cfg->home, SKILL_LOCK_FILE,
 			safeio_strerror(rc));
 		goto out;
 	}
-	e = lock_find(&l, s.p.name);
+	e = skill_lock_find(&l, s.p.name);
 	if (e && strcmp(e->hash, s.hash) == 0) {
 		printf("%s is already installed from this content (%s, sha256 %.16s).\n", s.p.name,
 		       e->state, e->hash);
@@ -584,7 +337,7 @@ int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, 
 		rc = -EEXIST;
 		goto out;
 	}
-	rel = xasprintf(QUARANTINE "/%s", s.p.name);
+	rel = xasprintf(SKILL_QUARANTINE "/%s", s.p.name);
 	rc = write_files(home_fd, rel, &s.p);
 	if (rc == 0)
 		rc = skill_hist_hash(home_fd, rel, hash);
@@ -600,7 +353,7 @@ int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, 
 		snprintf(e->pack, sizeof(e->pack), "%s", s.pack_hash);
 		e->ms = now_wall_ms();
 		e->source = xstrdup(s.where);
-		rc = lock_save(home_fd, &l);
+		rc = skill_lock_save(home_fd, &l);
 	}
 	if (rc < 0) {
 		fprintf(stderr, "cannot install %s: %s\n", s.p.name, safeio_strerror(rc));
@@ -612,7 +365,7 @@ int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, 
 	       s.p.name, cfg->home, rel, s.p.name);
 out:
 	free(rel);
-	lock_finish(&l);
+	skill_lock_finish(&l);
 	if (home_fd >= 0)
 		close(home_fd);
 	source_finish(&s);
@@ -621,75 +374,23 @@ out:
 
 int cli_skill_approve(const struct config *cfg, const struct cli_skill_opts *o, char **w, int n)
 {
-	struct lock l = {0};
-	struct lock_entry *e;
-	char *rel = NULL, *dst = NULL, hash[65];
-	int home_fd, rc, qfd = -1, sfd = -1;
-	struct stat st;
+	struct buf err;
+	int rc;
 
 	(void)o;
 	if (n != 1)
 		return 2;
-	if (!skill_md_name_ok(w[0])) {
-		fprintf(stderr, "invalid name: %s\n", SKILL_MD_NAME_RULE);
-		return 1;
-	}
-	home_fd = safeio_open_home(cfg->home);
-	rc = home_fd < 0 ? home_fd : lock_load(home_fd, &l);
-	e = rc == 0 ? lock_find(&l, w[0]) : NULL;
-	if (rc == 0 && (!e || strcmp(e->state, "quarantined") != 0)) {
-		fprintf(stderr, "no quarantined skill named %s (hermetic skill list)\n", w[0]);
-		rc = -ENOENT;
-		goto out;
-	}
-	rel = xasprintf(QUARANTINE "/%s", w[0]);
-	dst = xasprintf("skills/%s", w[0]);
-	if (rc == 0)
-		rc = skill_hist_hash(home_fd, rel, hash);
-	if (rc == 0 && strcmp(hash, e->hash) != 0) {
-		fprintf(stderr,
-			"approve refused: %s changed in quarantine since it was installed (content "
-			"sha256 %s, locked %s); install it again\n",
-			w[0], hash, e->hash);
-		rc = -EINVAL;
-		goto out;
-	}
-	if (rc == 0 && home_skill_exists(cfg, w[0])) {
-		fprintf(stderr, "approve refused: a skill named %s exists already\n", w[0]);
-		rc = -EEXIST;
-		goto out;
-	}
-	if (rc == 0) {
-		qfd = safeio_open_at(home_fd, QUARANTINE, O_RDONLY | O_DIRECTORY, 0);
-		sfd = safeio_open_at(home_fd, "skills", O_RDONLY | O_DIRECTORY, 0);
-		rc = qfd < 0 ? qfd : sfd < 0 ? sfd : 0;
-	}
-	if (rc == 0 && fstatat(sfd, w[0], &st, AT_SYMLINK_NOFOLLOW) == 0)
-		rc = -EEXIST;
-	if (rc == 0 && renameat(qfd, w[0], sfd, w[0]) < 0)
-		rc = -errno;
-	if (rc == 0) {
-		snprintf(e->state, sizeof(e->state), "approved");
-		rc = lock_save(home_fd, &l);
-	}
-	if (rc == 0)
-		skill_hist_record(home_fd, w[0], dst, "install", NULL);
-	if (rc < 0)
-		fprintf(stderr, "cannot approve %s: %s\n", w[0], safeio_strerror(rc));
+	buf_init(&err, 0);
+	rc = skill_quarantine_approve(cfg, w[0], &err);
+	if (rc == -ENOENT)
+		fprintf(stderr, "%s (hermetic skill list)\n", buf_str(&err));
+	else if (rc < 0)
+		fprintf(stderr, "%s\n", buf_str(&err));
 	else
-		printf("Approved %s: it is in %s/%s and offered to the model from the next "
+		printf("Approved %s: it is in %s/skills/%s and offered to the model from the next "
 		       "session.\n",
-		       w[0], cfg->home, dst);
-out:
-	if (qfd >= 0)
-		close(qfd);
-	if (sfd >= 0)
-		close(sfd);
-	free(dst);
-	free(rel);
-	lock_finish(&l);
-	if (home_fd >= 0)
-		close(home_fd);
+		       w[0], cfg->home, w[0]);
+	buf_finish(&err);
 	return rc < 0;
 }
 
@@ -699,13 +400,13 @@ static size_t show_diff(const char *home, const char *rel, const struct source *
 {
 	struct skill_pack cur = {0};
 	struct buf err, d;
-	size_t total = 0, changed = 0;
+	size_t changed = 0;
 	char *abs;
 
 	buf_init(&err, 0);
 	buf_init(&d, 0);
 	abs = xasprintf("%s/%s", home, rel);
-	read_folder(abs, "", 0, &cur, &total, &err);
+	skill_read_folder(abs, &cur, &err);
 	for (size_t i = 0; i < s->p.n; i++) {
 		const struct skill_pack_file *a = pack_file(&cur, s->p.v[i].path);
 
@@ -746,16 +447,16 @@ static bool confirmed(const struct cli_skill_opts *o)
 int cli_skill_update(const struct config *cfg, const struct cli_skill_opts *o, char **w, int n)
 {
 	struct source s = {0};
-	struct lock l = {0};
-	struct lock_entry *e;
+	struct skill_lock l = {0};
+	struct skill_lock_entry *e;
 	char *rel = NULL;
 	int home_fd, rc;
 
 	if (n != 1 && n != 2)
 		return 2;
 	home_fd = safeio_open_home(cfg->home);
-	rc = home_fd < 0 ? home_fd : lock_load(home_fd, &l);
-	e = rc == 0 && skill_md_name_ok(w[0]) ? lock_find(&l, w[0]) : NULL;
+	rc = home_fd < 0 ? home_fd : skill_lock_load(home_fd, &l);
+	e = rc == 0 && skill_md_name_ok(w[0]) ? skill_lock_find(&l, w[0]) : NULL;
 	if (!e) {
 		fprintf(stderr, "%s was not installed from a source (skills.lock has no entry)\n",
 			w[0]);
@@ -775,7 +476,7 @@ int cli_skill_update(const struct config *cfg, const struct cli_skill_opts *o, c
 		printf("%s is up to date (content sha256 %.16s).\n", e->name, e->hash);
 		goto out;
 	}
-	rel = strcmp(e->state, "quarantined") == 0 ? xasprintf(QUARANTINE "/%s", e->name)
+	rel = strcmp(e->state, "quarantined") == 0 ? xasprintf(SKILL_QUARANTINE "/%s", e->name)
 						   : xasprintf("skills/%s", e->name);
 	printf("Update of %s: content sha256 %.16s -> %.16s (from %s)\n", e->name, e->hash, s.hash,
 	       s.where);
@@ -796,7 +497,7 @@ int cli_skill_update(const struct config *cfg, const struct cli_skill_opts *o, c
 		free(e->source);
 		e->source = xstrdup(s.where);
 		e->ms = now_wall_ms();
-		rc = lock_save(home_fd, &l);
+		rc = skill_lock_save(home_fd, &l);
 	}
 	if (rc < 0)
 		fprintf(stderr, "cannot update %s: %s\n", e->name, safeio_strerror(rc));
@@ -805,7 +506,7 @@ int cli_skill_update(const struct config *cfg, const struct cli_skill_opts *o, c
 out:
 	free(rel);
 	source_finish(&s);
-	lock_finish(&l);
+	skill_lock_finish(&l);
 	if (home_fd >= 0)
 		close(home_fd);
 	return rc < 0;
@@ -818,7 +519,6 @@ int cli_skill_pack(const struct config *cfg, const struct cli_skill_opts *o, cha
 	const struct skill *sk;
 	struct buf err, manifest, out;
 	char hash[65], whole[65], *file = NULL;
-	size_t total = 0;
 	int rc = 0;
 	FILE *fp;
 
@@ -834,7 +534,7 @@ int cli_skill_pack(const struct config *cfg, const struct cli_skill_opts *o, cha
 		rc = -ENOENT;
 		goto out;
 	}
-	rc = read_folder(sk->path, "", 0, &p, &total, &err);
+	rc = skill_read_folder(sk->path, &p, &err);
 	if (rc < 0) {
 		fprintf(stderr, "cannot pack %s: %s\n", w[0], buf_str(&err));
 		goto out;

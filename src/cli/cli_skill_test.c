@@ -9,13 +9,16 @@
  * --model, else the config's model) that answers PASS or FAIL and a reason.
  *
  * --record keeps each case's answer, tool calls, tokens, cost and judge verdict in
- * tests/recorded.json; --replay grades those instead of calling a model: free and
- * deterministic, so CI checks the cases against the recorded behaviour (a judge's verdict is
- * reused while its rubric is unchanged). The summary is noted in the skill's history with its
- * content hash (skills/skill_hist.h). Rejected: replaying the model's answers through the
- * tools again (a recorded answer belongs to the skill text it was made with; re-running the
- * tools on it proves nothing the grade does not) and sealing the run with Landlock (the
- * recording and the history are written after the turns, outside the scratch home).
+ * tests/recorded.json, with every model answer of its turn (agent_turn_opts.replay) and every
+ * tool result. --replay runs each case's turn again in a scratch home, its model calls served
+ * from those answers (agent/agent_replay.c: no router, no cost) so the tools the answers call
+ * really run again there: tool_called and the tools' results are this run's, and a tool
+ * whose result now differs from the recording's is noted (the recorded answers may no longer
+ * follow from it). Free and deterministic, so CI checks the cases; a judge's verdict is
+ * reused while its rubric is unchanged. A recording made without the model answers is graded
+ * as recorded, with a note. The summary is noted in the skill's history with its content
+ * hash (skills/skill_hist.h). Rejected: sealing the run with Landlock (the recording and the
+ * history are written after the turns, outside the scratch home).
  */
 #include "cli/cli_skill.h"
 #include "cli/cli_skill_int.h"
@@ -32,6 +35,7 @@
 #include "router/spend.h"
 #include "skills/skill_hist.h"
 #include "skills/skill_pack.h"
+#include "skills/skill_quarantine.h"
 #include "skills/skill_set.h"
 #include "skills/skill_test.h"
 #include "tools/tools.h"
@@ -58,6 +62,12 @@ struct one {
 	int judged; /* skill_test_run's */
 	char *reason;
 	bool failed; /* the turn itself failed */
+	/* --record: the model's answers and the tools' results, in order; --replay: the same
+	 * read back (borrowed from the recording), what was served and what the tools say now. */
+	cJSON *calls, *results;
+	const cJSON *rec_calls, *rec_results;
+	int served;
+	struct buf notes; /* replay: where the run left the recording's path */
 };
 
 struct runner {
@@ -78,6 +88,9 @@ static void one_finish(struct one *o)
 	free(o->reason);
 	for (size_t i = 0; i < o->n_tools; i++)
 		free(o->tools[i]);
+	cJSON_Delete(o->calls);
+	cJSON_Delete(o->results);
+	buf_finish(&o->notes);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -103,7 +116,77 @@ static void on_done(const struct agent_result *res, void *arg)
 	loop_stop(r->loop);
 }
 
-static const struct agent_cbs turn_cbs = {.on_tool_call = on_tool_call, .on_done = on_done};
+/* A tool's result, as recorded and compared: capped, so a recording stays small. */
+#define RESULT_KEEP 4000
+
+static void on_tool_result(const char *name, bool is_error, const char *text, size_t len, void *arg)
+{
+	struct runner *r = arg;
+	cJSON *o = cJSON_CreateObject();
+	char *kept = utf8_clip_dup(text, RESULT_KEEP, false);
+
+	(void)len;
+	cJSON_AddStringToObject(o, "name", name);
+	cJSON_AddBoolToObject(o, "error", is_error);
+	cJSON_AddStringToObject(o, "text", kept);
+	if (!r->cur->results)
+		r->cur->results = cJSON_CreateArray();
+	cJSON_AddItemToArray(r->cur->results, o);
+	free(kept);
+}
+
+static const struct agent_cbs turn_cbs = {
+	.on_tool_call = on_tool_call, .on_tool_result = on_tool_result, .on_done = on_done};
+
+/* --record: each model answer of the case's turn. */
+static void on_answered(void *arg, const struct agent_answer *a)
+{
+	struct runner *r = arg;
+	cJSON *o = cJSON_CreateObject();
+	char *body = xstrndup(a->body, a->len);
+
+	cJSON_AddStringToObject(o, "purpose", a->purpose);
+	cJSON_AddStringToObject(o, "body", body);
+	cJSON_AddNumberToObject(o, "cost_usd", a->cost_usd);
+	cJSON_AddNumberToObject(o, "prompt_tokens", (double)a->prompt_tokens);
+	cJSON_AddNumberToObject(o, "completion_tokens", (double)a->completion_tokens);
+	if (!r->cur->calls)
+		r->cur->calls = cJSON_CreateArray();
+	cJSON_AddItemToArray(r->cur->calls, o);
+	free(body);
+}
+
+/* --replay: the recording's next answer, when it answers a call of this purpose. */
+static int on_next(void *arg, const char *purpose, struct agent_answer *out, char *why, size_t len)
+{
+	struct runner *r = arg;
+	const cJSON *c = cJSON_GetArrayItem(r->cur->rec_calls, r->cur->served);
+	const char *was = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "purpose"));
+	const char *body = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "body"));
+	double cost = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "cost_usd"));
+
+	if (!c || !was || !body) {
+		snprintf(why, len, "the recording has no answer for model call %d (%s)",
+			 r->cur->served + 1, purpose);
+		return -ENOENT;
+	}
+	if (strcmp(was, purpose) != 0) {
+		snprintf(why, len, "model call %d is a %s call now but was a %s call when recorded",
+			 r->cur->served + 1, purpose, was);
+		return -ESTALE;
+	}
+	r->cur->served++;
+	*out = (struct agent_answer){
+		was,
+		body,
+		strlen(body),
+		cost == cost ? cost : 0, /* NaN when absent */
+		(int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "prompt_tokens")),
+		(int64_t)cJSON_GetNumberValue(
+			cJSON_GetObjectItemCaseSensitive(c, "completion_tokens")),
+	};
+	return 0;
+}
 
 static void on_judge(struct router_call *rc, const struct router_result *res, void *arg)
 {
@@ -231,10 +314,13 @@ static char *input_of(const char *skill_dir, const struct skill_test_case *c, st
 	return buf_steal(&b);
 }
 
+/* One case's turn: live (recorded when record), or replayed from rec_calls (o's). */
 static void run_live(struct runner *r, const char *name, const char *skill_dir,
-		     const struct skill_test_case *c, const char *model, struct one *o,
+		     const struct skill_test_case *c, const char *model, struct one *o, bool record,
 		     struct buf *why)
 {
+	struct agent_replay replay = {o->rec_calls ? on_next : NULL, record ? on_answered : NULL,
+				      r};
 	struct agent_turn_opts opts = {.source = "skilltest", .model = model, .fresh = true};
 	struct agent_turn *turn = NULL;
 	char *input = input_of(skill_dir, c, why);
@@ -242,13 +328,14 @@ static void run_live(struct runner *r, const char *name, const char *skill_dir,
 
 	r->cur = o;
 	opts.extra_system = extra;
+	opts.replay = replay.next || replay.answered ? &replay : NULL;
 	if (agent_turn(r->agent, &opts, input, &turn_cbs, r, &turn) == 0)
 		loop_run(r->loop);
 	else
 		o->failed = true;
 	if (!o->answer)
 		o->answer = xstrdup("");
-	if (c->judge && !o->failed)
+	if (c->judge && !o->failed && !o->rec_calls)
 		judge(r, c, c->judge_model ? c->judge_model : model ? model : r->cfg.model, input);
 	free(extra);
 	free(input);
@@ -265,6 +352,10 @@ static cJSON *recorded_json(const struct one *o, const struct skill_test_case *c
 		cJSON_AddItemToArray(tools, cJSON_CreateString(o->tools[i]));
 	cJSON_AddNumberToObject(j, "cost_usd", o->cost_usd);
 	cJSON_AddNumberToObject(j, "input_tokens", (double)o->input_tokens);
+	cJSON_AddItemToObject(j, "calls",
+			      o->calls ? cJSON_Duplicate(o->calls, true) : cJSON_CreateArray());
+	cJSON_AddItemToObject(j, "tool_results",
+			      o->results ? cJSON_Duplicate(o->results, true) : cJSON_CreateArray());
 	if (c->judge && o->judged >= 0) {
 		cJSON_AddStringToObject(j, "judge_rubric", c->judge);
 		cJSON_AddStringToObject(j, "judge_grade", o->judged ? "pass" : "fail");
@@ -273,16 +364,13 @@ static cJSON *recorded_json(const struct one *o, const struct skill_test_case *c
 	return j;
 }
 
+static void recorded_judge(const cJSON *j, const struct skill_test_case *c, struct one *o);
+
+/* A recording made before the tools were replayed (no model answers kept): graded as it was
+ * recorded. */
 static void from_recorded(const cJSON *j, const struct skill_test_case *c, struct one *o)
 {
 	const cJSON *t;
-	const char *rubric =
-		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "judge_rubric"));
-	const char *grade =
-		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "judge_grade"));
-	const char *reason =
-		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "judge_reason"));
-
 	const char *answer = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "answer"));
 
 	o->answer = xstrdup(answer ? answer : "");
@@ -295,6 +383,19 @@ static void from_recorded(const cJSON *j, const struct skill_test_case *c, struc
 	o->input_tokens =
 		(int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "input_tokens"));
 	o->cost_usd = o->cost_usd == o->cost_usd ? o->cost_usd : 0; /* NaN when absent */
+	recorded_judge(j, c, o);
+}
+
+/* The recorded judge's verdict, while the rubric is the one it graded. */
+static void recorded_judge(const cJSON *j, const struct skill_test_case *c, struct one *o)
+{
+	const char *rubric =
+		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "judge_rubric"));
+	const char *grade =
+		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "judge_grade"));
+	const char *reason =
+		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "judge_reason"));
+
 	o->judged = -1;
 	if (c->judge && rubric && grade && strcmp(rubric, c->judge) == 0) {
 		o->judged = strcmp(grade, "pass") == 0;
@@ -403,7 +504,7 @@ static int scratch_home(const char *skill_dir, const char *name, char *scratch, 
 	if (!mkdtemp(scratch))
 		return -errno;
 	buf_init(&err, 0);
-	rc = cli_skill_read_folder(skill_dir, &p, &err);
+	rc = skill_read_folder(skill_dir, &p, &err);
 	home_fd = rc == 0 ? safeio_open_home(scratch) : -1;
 	for (size_t i = 0; rc == 0 && i < p.n; i++) {
 		char *path = xasprintf("skills/%s/%s", name, p.v[i].path),
@@ -426,6 +527,71 @@ static int scratch_home(const char *skill_dir, const char *name, char *scratch, 
 	return rc;
 }
 
+static bool same_result(const cJSON *a, const cJSON *b)
+{
+	static const char *const keys[] = {"name", "text"};
+
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		const char *x = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, keys[i]));
+		const char *y = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, keys[i]));
+
+		if (!x || !y || strcmp(x, y) != 0)
+			return false;
+	}
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "error")) ==
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "error"));
+}
+
+/* --replay: where the tools' results now differ from the recording's, in notes. */
+static void compare_results(struct one *o)
+{
+	int now = cJSON_GetArraySize(o->results), was = cJSON_GetArraySize(o->rec_results);
+	int calls = cJSON_GetArraySize(o->rec_calls);
+
+	for (int i = 0; i < now && i < was; i++) {
+		const cJSON *a = cJSON_GetArrayItem(o->results, i);
+
+		if (!same_result(a, cJSON_GetArrayItem(o->rec_results, i)))
+			buf_printf(
+				&o->notes,
+				"  note: %s (tool call %d) answered differently than when "
+				"recorded; the recorded answers may no longer follow from it "
+				"(record again)\n",
+				cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "name")),
+				i + 1);
+	}
+	if (now != was)
+		buf_printf(&o->notes, "  note: %d tool calls ran, %d when recorded\n", now, was);
+	if (o->served != calls)
+		buf_printf(&o->notes, "  note: %d of the %d recorded model answers were used\n",
+			   o->served, calls);
+}
+
+/* --replay of one case: its recorded model answers served to a real turn whose tools run
+ * again in the scratch home, or (a recording without them) its recorded outcome graded. */
+static void replay_case(struct runner *r, const char *name, const char *skill_dir,
+			const struct skill_test_case *c, const char *model, const cJSON *rec,
+			struct one *o, struct buf *why)
+{
+	const cJSON *calls = cJSON_GetObjectItemCaseSensitive(rec, "calls");
+	const cJSON *cost = cJSON_GetObjectItemCaseSensitive(rec, "cost_usd");
+
+	if (!cJSON_IsArray(calls) || !r->agent) {
+		from_recorded(rec, c, o);
+		buf_puts(&o->notes, "  note: recorded without its model answers: graded as "
+				    "recorded, its tools not run again (record again)\n");
+		return;
+	}
+	o->rec_calls = calls;
+	o->rec_results = cJSON_GetObjectItemCaseSensitive(rec, "tool_results");
+	run_live(r, name, skill_dir, c, model, o, false, why);
+	/* The served answers carry their recorded costs; the recorded judge's is added. */
+	if (cJSON_IsNumber(cost) && !o->failed)
+		o->cost_usd = cost->valuedouble;
+	recorded_judge(rec, c, o);
+	compare_results(o);
+}
+
 /* Runs or replays every case; prints one line per case and the failures. */
 static void run_cases(struct runner *r, const char *name, const char *skill_dir,
 		      const struct all_cases *all, const struct cli_skill_opts *o,
@@ -444,9 +610,9 @@ static void run_cases(struct runner *r, const char *name, const char *skill_dir,
 			if (o->replay && !rec)
 				buf_puts(&why, "  - not recorded: run skill test --record first\n");
 			else if (o->replay)
-				from_recorded(rec, c, &one);
+				replay_case(r, name, skill_dir, c, o->model, rec, &one, &why);
 			else
-				run_live(r, name, skill_dir, c, o->model, &one, &why);
+				run_live(r, name, skill_dir, c, o->model, &one, o->record, &why);
 			if (one.failed)
 				buf_printf(&why, "  - the turn failed: %s\n", one.answer);
 			{
@@ -463,6 +629,7 @@ static void run_cases(struct runner *r, const char *name, const char *skill_dir,
 			if (one.reason)
 				printf("  judge: %s\n", one.reason);
 			fputs(buf_str(&why), stdout);
+			fputs(buf_str(&one.notes), stdout);
 			*passed += ok;
 			(*total)++;
 			*tokens += one.input_tokens;
@@ -518,7 +685,7 @@ int cli_skill_test(const struct config *cfg, const struct cli_skill_opts *o, cha
 			sk->path);
 		rc = -ENOENT;
 	}
-	if (rc == 0 && !o->replay) {
+	if (rc == 0) { /* a replay runs its tools there too */
 		rc = scratch_home(sk->path, sk->name, scratch, sizeof(scratch));
 		if (rc == 0)
 			rc = runner_open(&r, cfg, scratch);
@@ -549,7 +716,7 @@ int cli_skill_test(const struct config *cfg, const struct cli_skill_opts *o, cha
 			 : o->model ? o->model
 				    : cfg->model);
 		printf("%s: %s\n", sk->name, summary);
-		if (cli_skill_read_folder(sk->path, &p, &err) == 0) {
+		if (skill_read_folder(sk->path, &p, &err) == 0) {
 			p.name = xstrdup(sk->name);
 			skill_pack_content_hash(&p, hash);
 			home_fd = safeio_open_home(cfg->home);

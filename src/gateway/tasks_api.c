@@ -115,6 +115,10 @@ int tasks_api_list_json(struct store *s, struct buf *out)
 		cJSON_AddStringToObject(o, "state", rows[i].state);
 		cJSON_AddStringToObject(o, "origin", rows[i].origin ? rows[i].origin : "");
 		cJSON_AddStringToObject(o, "prompt", rows[i].prompt ? rows[i].prompt : "");
+		if (rows[i].lane)
+			cJSON_AddStringToObject(o, "lane", rows[i].lane);
+		else
+			cJSON_AddNullToObject(o, "lane");
 		cJSON_AddNumberToObject(o, "created_ms", (double)rows[i].created_ms);
 		cJSON_AddNumberToObject(o, "started_ms", (double)rows[i].started_ms);
 		cJSON_AddNumberToObject(o, "ended_ms", (double)rows[i].ended_ms);

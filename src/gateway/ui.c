@@ -283,6 +283,7 @@ void ui_add_routes(struct ui *u, struct httpd *h)
 	ui_actions_routes(u, h);
 	ui_chat_routes(u, h);
 	ui_tasks_routes(u, h);
+	ui_quarantine_routes(u, h);
 }
 
 void ui_destroy(struct ui *u)

@@ -86,5 +86,6 @@ void ui_status_routes(struct ui *u, struct httpd *h);
 void ui_actions_routes(struct ui *u, struct httpd *h);
 void ui_chat_routes(struct ui *u, struct httpd *h);
 void ui_tasks_routes(struct ui *u, struct httpd *h);
+void ui_quarantine_routes(struct ui *u, struct httpd *h);
 
 #endif

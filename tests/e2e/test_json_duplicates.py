@@ -68,6 +68,7 @@ GATEWAY_JSON = {
     "/v1/ui/reminders/delete": ("ui", b'{"id":1,"source":"s","id":2}', "id", "$"),
     "/v1/ui/chat": ("ui", b'{"message":"hi","message":"bye"}', "message", "$"),
     "/v1/ui/tasks/stop": ("ui", b'{"id":1,"id":2}', "id", "$"),
+    "/v1/ui/quarantine/approve": ("ui", b'{"name":"a","name":"b"}', "name", "$"),
     "/v1/tasks": ("api", b'{"prompt":"a","prompt":"b"}', "prompt", "$"),
     "/v1/tasks/*": ("api", b'{"text":"a","text":"b"}', "text", "$"),
 }

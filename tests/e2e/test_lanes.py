@@ -597,6 +597,27 @@ def test_bg_from_a_private_chat_keeps_the_task_and_its_child_in_the_lane(bot, tg
     assert task_rows(g) == [(1, None, "private", "done"), (2, 1, "private", "done")]
 
 
+def test_the_lane_of_a_task_shows_in_tasks_the_api_and_the_cli(bot, tg, fake, priv):
+    script_private_tree(priv)
+    g = bot(private={"chats": [str(OWNER)]})
+    tg.push_text("/bg summarise my lab file", chat_id=OWNER)
+    wait_task_result(tg)
+    n = len(tg.sent(OWNER))
+    tg.push_text("/tasks", chat_id=OWNER)
+    [listing] = wait_reply(tg, n + 1)[n:]
+    assert listing.startswith("#1 done, ") and ", lane private: summarise my lab file" in listing
+    with urllib.request.urlopen(g.url + "/v1/tasks/1", timeout=5 * SLOW) as r:
+        shown = json.loads(r.read())
+    assert shown["lane"] == "private" and shown["children"][0]["lane"] == "private"
+    with urllib.request.urlopen(g.url + "/v1/tasks", timeout=5 * SLOW) as r:
+        assert [t["lane"] for t in json.loads(r.read())["data"]] == ["private"]
+    env = clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+    r = run("tasks", "list", "--config", str(g.config), env=env)
+    assert r.returncode == 0 and ", lane private: " in r.stdout, r.stdout + r.stderr
+    r = run("tasks", "show", "1", "--config", str(g.config), env=env)
+    assert r.returncode == 0 and json.loads(r.stdout)["lane"] == "private"
+
+
 def test_bg_after_lane_by_hand_keeps_the_task_and_its_child_in_the_lane(bot, tg, fake, priv):
     script_private_tree(priv)
     g = bot()

@@ -338,6 +338,55 @@ def test_skill_tests_record_then_replay_without_a_model(agent, fake):
     assert r.returncode == 1 and "rubric changed" in r.stdout
 
 
+def test_a_replay_runs_the_tool_calls_of_the_recorded_answers_again(agent, fake):
+    d = make_tested_skill(agent)
+    script_cases(fake)
+    assert skill(agent, "test", "minutes", "--record").returncode == 0
+    n = len(fake.chat_requests)
+    path = d / "tests" / "recorded.json"
+    rec = json.loads(path.read_text())
+    assert [c["purpose"] for c in rec["owners"]["calls"]] == ["turn", "turn"]
+    assert rec["owners"]["calls"][1]["cost_usd"] == 0.002
+    [view] = rec["owners"]["tool_results"]
+    assert view["name"] == "skill_view" and "1. Read the notes." in view["text"]
+    [mem] = rec["no-dates"]["tool_results"]
+    assert mem["name"] == "memory" and mem["error"] is False
+    # tool_called is graded on the tools this replay ran, not on the recorded list
+    rec["owners"]["tools"] = []
+    path.write_text(json.dumps(rec))
+    # the skill changes after the recording: its skill_view really runs again and says so
+    (d / "SKILL.md").write_text(SKILL.replace("1. Read the notes.", "1. Read the notes twice."))
+    r = skill(agent, "test", "minutes", "--replay")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS owners" in r.stdout and "minutes: 2/2 passed" in r.stdout
+    assert "$0.006500" in r.stdout  # the recorded costs: the judge's verdict is reused
+    assert "note: skill_view (tool call 1) answered differently than when recorded" in r.stdout
+    assert "note: memory" not in r.stdout  # the same write in a fresh scratch home
+    assert len(fake.chat_requests) == n  # no model call
+    assert not (agent.home / "memories").exists()  # the memory write stayed in the scratch
+    # an answer missing from the recording fails the case with the reason
+    rec["owners"]["calls"] = rec["owners"]["calls"][:1]
+    path.write_text(json.dumps(rec))
+    r = skill(agent, "test", "minutes", "--replay")
+    assert r.returncode == 1 and "FAIL owners" in r.stdout
+    assert "the recording has no answer for model call 2 (turn)" in r.stdout
+    assert len(fake.chat_requests) == n
+
+
+def test_a_recording_without_model_answers_is_graded_as_recorded(agent, fake):
+    d = make_tested_skill(agent)
+    script_cases(fake)
+    assert skill(agent, "test", "minutes", "--record").returncode == 0
+    path = d / "tests" / "recorded.json"
+    rec = json.loads(path.read_text())
+    for case in rec.values():
+        del case["calls"], case["tool_results"]
+    path.write_text(json.dumps(rec))
+    r = skill(agent, "test", "minutes", "--replay")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("note: recorded without its model answers") == 2
+
+
 def test_a_live_run_grades_tools_and_a_failing_judge(agent, fake):
     make_tested_skill(agent)
     fake.script_for("test/free",

@@ -263,6 +263,40 @@ def test_a_tree_budget_stops_everything_within_one_calls_cost(gateway, tg, fake)
     assert {r["state"] for r in tree[1:]} <= {"done", "budget"}
 
 
+def test_a_compression_call_reserves_against_the_tree_budget_before_it_leaves(
+        gateway, tg, fake):
+    # A 1,024-token context: after two rounds the history is compressed by `cheap` before the
+    # third call (measured: cheap is the third request without a budget). $0.0025 holds two
+    # $0.001 calls; the compression call would be the third: refused before it leaves.
+    long = "word " * 150
+    fake.script_for("test/free", *[tool_calls((f"c{i}", "time", "{}"), content=long,
+                                              cost=0.001) for i in range(4)], text("never"))
+    fake.script_for("test/cheap", text("SUMMARY of the middle"))
+    g = gateway(tasks={"max_depth": 0, "budget": {"usd": 0.0025}},
+                agent={"context_tokens": 1024}, toolsets=["time"])
+    tg.push_text("/bg keep asking the time", chat_id=CHAT)
+    [res] = wait_for("the result", lambda: results(tg))
+    assert "stopped: it reached the tree's budget of $0.0025 (tasks.budget.usd)" in res
+    assert reqs(fake, "test/cheap") == []  # the compression request never left
+    assert len(reqs(fake, "test/free")) == 2
+    [row] = rows(g)
+    assert row["state"] == "budget" and row["spent_usd"] == pytest.approx(0.002)
+
+
+def test_a_compression_call_inside_a_task_counts_in_the_tree(gateway, tg, fake):
+    long = "word " * 150
+    fake.script_for("test/free", *[tool_calls((f"c{i}", "time", "{}"), content=long,
+                                              cost=0.001) for i in range(2)], text("end"))
+    fake.script_for("test/cheap", text("SUMMARY of the middle", cost=0.0005))
+    g = gateway(tasks={"max_depth": 0}, agent={"context_tokens": 1024}, toolsets=["time"])
+    tg.push_text("/bg keep asking the time", chat_id=CHAT)
+    [res] = wait_for("the result", lambda: results(tg))
+    assert len(reqs(fake, "test/cheap")) == 1
+    assert "4 model calls" in res  # three of the task's own and the compression call
+    [row] = rows(g)
+    assert row["spent_usd"] == pytest.approx(0.0025)  # 2 x 0.001 + 0.0005
+
+
 def test_kill_9_mid_tree_resumes_without_rerunning_a_stored_child_and_delivers_once(
         gateway, tg, fake):
     goals = [{"goal": "quick part", "model": "cheap"}, {"goal": "slow part", "model": "cheap"}]
@@ -277,14 +311,19 @@ def test_kill_9_mid_tree_resumes_without_rerunning_a_stored_child_and_delivers_o
     g.proc.kill()
     g.proc.wait()
     n_before = len(fake.chat_requests)
-    # After the restart the parent delegates again (its call was interrupted).
-    fake.script_for("test/free", tool_calls(("d2", "delegate", delegate(*goals))),
-                    text("both parts done"))
+    # After the restart the root's stored answer (its delegate call) is acted on, not asked
+    # for again: the root's one new call is the one that reads the children's results.
+    fake.script_for("test/free", text("both parts done"))
     fake.script_for("test/cheap", child_answer("slow done"))
     gateway(tasks={"max_parallel_children": 1})
     [res] = wait_for("the result", lambda: results(tg))
     assert "both parts done" in res
     after = fake.chat_requests[n_before:]
+    assert len([r for r in after if r["model"] == "test/free"]) == 1
+    assert len(reqs(fake, "test/free")) == 2  # one before the kill, one after: none repeated
+    last = reqs(fake, "test/free")[-1]
+    assert "interrupted" not in last["raw"]  # the stored delegate call was run, not abandoned
+    assert [m["tool_call_id"] for m in messages(last) if m["role"] == "tool"] == ["d1"]
     kids = [r for r in after if r["model"] == "test/cheap"]
     assert len(kids) == 1 and "slow part" in kids[0]["raw"]  # the quick child was not re-run
     [answer] = tool_results(reqs(fake, "test/free")[-1])[-1:]
@@ -337,6 +376,48 @@ def test_stop_and_steer_from_telegram(gateway, tg, fake):
     time.sleep(0.5 * SLOW)
     assert [r for r in results(tg) if "Task 2" in r] == []
     assert [r["state"] for r in rows(g)] == ["done", "stopped"]
+
+
+def guidance(req):
+    return [m["content"] for m in messages(req) if m["role"] == "user"
+            and "Guidance from the owner" in m["content"]]
+
+
+def test_steer_reaches_the_running_children_and_a_named_child_alone(gateway, tg, fake):
+    goals = [{"goal": "part a", "model": "cheap", "tools": ["time"]},
+             {"goal": "part b", "model": "deep", "tools": ["time"]}]
+    fake.script_for("test/free", tool_calls(("d1", "delegate", delegate(*goals))),
+                    text("parts combined"))
+    fake.script_for("test/cheap", tool_calls(("a1", "time", "{}"), first_byte_delay=3 * SLOW),
+                    tool_calls(("a2", "time", "{}"), first_byte_delay=2 * SLOW),
+                    child_answer("a done"))
+    fake.script_for("test/deep", tool_calls(("b1", "time", "{}"), first_byte_delay=3 * SLOW),
+                    child_answer("b done"))
+    g = gateway(tasks={"max_parallel_children": 2})
+    status, body = api(g, "POST", "/v1/tasks", {"prompt": "two parts"})
+    tid = body["id"]
+    wait_for("both children's first calls",
+             lambda: reqs(fake, "test/cheap") and reqs(fake, "test/deep"))
+    kids = {r["prompt"]: r["id"] for r in rows(g) if r["parent"]}
+    # Guidance for the task goes to every node of the tree not ended yet...
+    assert api(g, "POST", f"/v1/tasks/{tid}/steer", {"text": "Only sources from 2026"}) == \
+        (200, {"ok": True})
+    wait_for("child a's second call", lambda: len(reqs(fake, "test/cheap")) == 2)
+    # ...and guidance for a named child to that child alone.
+    assert api(g, "POST", f"/v1/tasks/{kids['part a']}/steer", {"text": "Cite the page"})[0] \
+        == 200
+    wait_for("the result", lambda: rows(g)[0]["state"] == "done")
+    cheap, deep = reqs(fake, "test/cheap"), reqs(fake, "test/deep")
+    assert guidance(cheap[0]) == [] and guidance(deep[0]) == []
+    assert ["Only sources from 2026" in x for x in guidance(cheap[1])] == [True]
+    assert ["Only sources from 2026" in x for x in guidance(deep[1])] == [True]
+    assert len(guidance(cheap[2])) == 2 and "Cite the page" in guidance(cheap[2])[1]
+    root = reqs(fake, "test/free")
+    assert guidance(root[0]) == []
+    assert ["Only sources from 2026" in x for x in guidance(root[1])] == [True]
+    assert all("Cite the page" not in r["raw"] for r in root + deep)
+    # An ended node takes no guidance.
+    assert api(g, "POST", f"/v1/tasks/{kids['part b']}/steer", {"text": "late"})[0] == 409
 
 
 def test_a_failed_child_is_reported_and_the_result_still_delivered(gateway, tg, fake):

@@ -164,6 +164,7 @@ def test_the_tasks_and_pools_views_in_chromium(browser_peers, cockpit, fake):
     assert f"#{body['id']} Summarise my notes" in result["tasks"] and "done" in result["tasks"]
     assert "0.000400" in result["tasks"]
     assert result["task_title"].startswith(f"Task #{body['id']} (api)")
+    assert result["task_title"].endswith("lane none")
     assert "Three notes, one about the zebra backup." in result["task_tree"]
     assert "1 model calls" in result["task_tree"] and result["stop_hidden"] is True
     assert "okapi-account" in result["pools"] and "50000 tokens/min" in result["pools"]
@@ -188,3 +189,25 @@ def test_the_session_view_shows_the_lane_in_chromium(browser_peers, cockpit, fak
     assert result["lane_visible"] is True
     assert result["lane_text"] == "Lane: private (skill client-notes)"
     assert result["plain_visible"] is False
+
+
+def test_a_quarantined_skill_is_reviewed_and_approved_in_chromium(browser_peers, cockpit,
+                                                                  tmp_path):
+    from test_ui import QUARANTINED_SKILL
+    g = cockpit()
+    src = tmp_path / "incoming" / "minutes"
+    src.mkdir(parents=True)
+    (src / "SKILL.md").write_text(QUARANTINED_SKILL)
+    env = clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "API_SERVER_KEY": API_KEY})
+    assert run("skill", "install", str(src), "--config", str(g.config), env=env).returncode == 0
+    p = subprocess.run(["node", str(Path(__file__).with_name("ui_browser_quarantine.cjs")),
+                        str(browser_peers), CHROMIUM, g.url, PASSWORD, str(artifact_dir())],
+                       capture_output=True, text=True, timeout=90 * SLOW)
+    assert p.returncode == 0, p.stderr + p.stdout
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    assert result["errors"] == [] and result["a11y"] == []
+    assert "minutes" in result["review"] and "!! [URL][TOOL]" in result["review"]
+    assert "send_file" in result["review"] and "1 lines with a URL" in result["review"]
+    assert result["status"].startswith("Approved minutes")
+    assert result["quarantine_hidden"] is True and "minutes" in result["skills"]
+    assert (g.home / "skills" / "minutes" / "SKILL.md").read_text() == QUARANTINED_SKILL
