@@ -1362,7 +1362,8 @@ def test_tasks_and_pools_are_the_apis_json_behind_the_session(cockpit, fake):
     status, body = api_json(g, "POST", "/v1/tasks", {"prompt": "summarise the notes"})
     assert status == 202
     tid = body["id"]
-    done = until(lambda: (lambda t: t["state"] == "done" and t)(
+    # done, and its result handed over (delivered flips just after: compared below)
+    done = until(lambda: (lambda t: t["state"] == "done" and t["delivered"] and t)(
         get_json(g, f"/v1/ui/tasks/{tid}", cookie)), "the task")
     assert done["result"] == "the task's answer" and done["prompt"] == "summarise the notes"
     assert done["tree_spent"]["usd"] == pytest.approx(0.0004)
