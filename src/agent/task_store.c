@@ -199,6 +199,18 @@ int task_store_add(struct store *s, const struct task_new *n, int64_t now_ms, in
 	return run(s, st);
 }
 
+/* Steps st once into out and finalizes it: 0, -ENOENT (no row), or the store's error. */
+static int read_one(struct store *s, sqlite3_stmt *st, struct task_row *out)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		read_row(st, out);
+	rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_fail(s, "tasks");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int task_store_get(struct store *s, int64_t id, struct task_row *out)
 {
 	sqlite3_stmt *st;
@@ -207,12 +219,7 @@ int task_store_get(struct store *s, int64_t id, struct task_row *out)
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		read_row(st, out);
-	rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_fail(s, "tasks");
-	sqlite3_finalize(st);
-	return rc;
+	return read_one(s, st, out);
 }
 
 int task_store_list(struct store *s, const char *origin, struct task_row **out, size_t *n)
@@ -256,12 +263,7 @@ int task_store_find_child(struct store *s, int64_t parent, int64_t seq, const ch
 	sqlite3_bind_int64(st, 1, parent);
 	sqlite3_bind_int64(st, 2, seq);
 	bind_text(st, 3, prompt);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		read_row(st, out);
-	rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_fail(s, "tasks");
-	sqlite3_finalize(st);
-	return rc;
+	return read_one(s, st, out);
 }
 
 int task_store_pending(struct store *s, struct task_row **out, size_t *n)
