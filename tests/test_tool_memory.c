@@ -681,7 +681,7 @@ static struct fake_llm *fake_llm_create(struct fixture *f)
 
 	f->loop = loop_create();
 	f->env.loop = f->loop;
-	free(f->cfg->auxiliary.memory); /* a model_list defaults it already */
+	free(f->cfg->auxiliary.memory);		     /* a model_list defaults it already */
 	f->cfg->auxiliary.memory = xstrdup("cheap"); /* no model_list here to default it */
 	l->f = f;
 	l->status = 200;
