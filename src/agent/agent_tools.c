@@ -72,6 +72,8 @@ static int side_chat(void *arg, const char *key, const char *model, const char *
 	if (used)
 		return -EALREADY;
 	buf_printf(&t->side_keys, "%s%s\n", t->side_keys.len ? "" : "\n", key);
+	if (!*model) /* the turn's own group: a side call of a lane stays in it */
+		model = t->model;
 	buf_init(&body, 0);
 	buf_puts(&body, "{\"model\":");
 	buf_json_str(&body, model, strlen(model));
@@ -228,12 +230,39 @@ void agent_cancel_local(struct agent_turn *t)
 		t->tool->cancel((struct agent_tool_call *)t->async_call, t->tool->arg);
 }
 
+/* What the turn read, for a draft card (tools_ctx.sources): its lane and why, then each tool
+ * it called before this one (a skill by name, a fetch by URL), at most SOURCES_MAX bytes. */
+#define SOURCES_MAX 2000
+static char *sources_of(struct agent_turn *t, const struct call *upto)
+{
+	struct buf b;
+
+	buf_init(&b, SOURCES_MAX);
+	if (t->lane_why[0])
+		buf_printf(&b, "lane %s: %s\n", agent_lane_name(t), t->lane_why);
+	buf_printf(&b, "the conversation of %s\n", *t->source ? t->source : "this turn");
+	if (t->audit_skills.len)
+		buf_printf(&b, "skills: %s\n", buf_str(&t->audit_skills));
+	for (size_t i = 0; i < t->n_calls && &t->calls[i] != upto; i++) {
+		cJSON *j = json_parse_str(t->calls[i].args ? t->calls[i].args : "", NULL);
+		const char *what =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"));
+
+		if (!what)
+			what = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "url"));
+		buf_printf(&b, "%s%s%.200s%s\n", t->calls[i].name, what ? " (" : "",
+			   what ? what : "", what ? ")" : "");
+		cJSON_Delete(j);
+	}
+	return buf_steal(&b);
+}
+
 static void start_call(struct agent_turn *t, struct call *c)
 {
-	char sid[24];
+	char sid[24], *sources;
 	struct tools_ctx ctx = {sid,	  t->source,	      t->tainted, t->web_any, on_asking,
 				t,	  &side_llm,	      t,	  on_notice,  t,
-				t->scope, agent_lane_name(t), &t->review};
+				t->scope, agent_lane_name(t), &t->review, NULL};
 
 	snprintf(sid, sizeof(sid), "%lld", (long long)t->session_id);
 	c->started = true;
@@ -253,7 +282,10 @@ static void start_call(struct agent_turn *t, struct call *c)
 		call_local(t, c);
 		return;
 	}
+	sources = sources_of(t, c);
+	ctx.sources = sources;
 	tools_call(t->a->env.tools, c->name, c->args, &ctx, on_tool, c, &c->tc);
+	free(sources);
 }
 
 void agent_free_calls(struct agent_turn *t)

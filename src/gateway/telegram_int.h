@@ -160,6 +160,7 @@ struct telegram {
 	const struct telegram_buttons *buttons; /* "a:" presses and tags, NULL = none */
 	void *buttons_arg;
 	struct question *questions; /* asked, not closed */
+	struct draft_edit *edits;   /* a batch's messages that edit a draft card (tg_poll.c) */
 	int64_t send_backoff_ms;
 	int64_t refusals_minute; /* minute of the count below (strangers: tg_strangers) */
 	int refusals_in_minute;
@@ -184,6 +185,13 @@ struct question {
 	char *text;			     /* the message as sent (plain) */
 	char *outcome;			     /* closed before its message was sent */
 	bool file;			     /* sent as a document: text is its caption */
+};
+
+/* A message that becomes a draft card's new draft, taken after its batch is stored. */
+struct draft_edit {
+	struct draft_edit *next;
+	char source[64], who[48];
+	char *text;
 };
 
 /* The tools layer asks its questions in chats through this (tg_questions.c). */
