@@ -117,6 +117,33 @@ static void on_notice(const char *text, void *arg)
 
 /* ---- tool calls -------------------------------------------------------------------- */
 
+/* What the turn read, for a draft card (tools_ctx.sources): its lane and why, then each tool
+ * it called before (t->read), at most SOURCES_MAX bytes. */
+static char *sources_of(struct agent_turn *t)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	if (t->lane_why[0])
+		buf_printf(&b, "lane %s: %s\n", agent_lane_name(t), t->lane_why);
+	buf_printf(&b, "the conversation of %s\n", *t->source ? t->source : "this turn");
+	buf_puts(&b, buf_str(&t->read));
+	return buf_steal(&b);
+}
+
+/* A call the turn made, as a source line: the tool, and what it named (a skill, a URL). */
+static void note_read(struct agent_turn *t, const struct call *c)
+{
+	cJSON *j = json_parse_str(c->args ? c->args : "", NULL);
+	const char *what = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"));
+
+	if (!what)
+		what = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "url"));
+	buf_printf(&t->read, "%s%s%.200s%s\n", c->name, what ? " (" : "", what ? what : "",
+		   what ? ")" : "");
+	cJSON_Delete(j);
+}
+
 /* What a result brings into the turn may raise its lane: a skill's text, an MCP server's. */
 static void lane_of_result(struct agent_turn *t, struct call *c)
 {
@@ -146,6 +173,7 @@ static void on_tool(bool is_error, const char *text, size_t len, void *arg)
 	if (tools_taints(t->a->env.tools, c->name))
 		agent_taint(t, c->name);
 	lane_of_result(t, c);
+	note_read(t, c);
 	c->done = true;
 	c->is_error = is_error;
 	c->result = xstrndup(text, len);
@@ -230,33 +258,6 @@ void agent_cancel_local(struct agent_turn *t)
 		t->tool->cancel((struct agent_tool_call *)t->async_call, t->tool->arg);
 }
 
-/* What the turn read, for a draft card (tools_ctx.sources): its lane and why, then each tool
- * it called before this one (a skill by name, a fetch by URL), at most SOURCES_MAX bytes. */
-#define SOURCES_MAX 2000
-static char *sources_of(struct agent_turn *t, const struct call *upto)
-{
-	struct buf b;
-
-	buf_init(&b, SOURCES_MAX);
-	if (t->lane_why[0])
-		buf_printf(&b, "lane %s: %s\n", agent_lane_name(t), t->lane_why);
-	buf_printf(&b, "the conversation of %s\n", *t->source ? t->source : "this turn");
-	if (t->audit_skills.len)
-		buf_printf(&b, "skills: %s\n", buf_str(&t->audit_skills));
-	for (size_t i = 0; i < t->n_calls && &t->calls[i] != upto; i++) {
-		cJSON *j = json_parse_str(t->calls[i].args ? t->calls[i].args : "", NULL);
-		const char *what =
-			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"));
-
-		if (!what)
-			what = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "url"));
-		buf_printf(&b, "%s%s%.200s%s\n", t->calls[i].name, what ? " (" : "",
-			   what ? what : "", what ? ")" : "");
-		cJSON_Delete(j);
-	}
-	return buf_steal(&b);
-}
-
 static void start_call(struct agent_turn *t, struct call *c)
 {
 	char sid[24], *sources;
@@ -282,7 +283,7 @@ static void start_call(struct agent_turn *t, struct call *c)
 		call_local(t, c);
 		return;
 	}
-	sources = sources_of(t, c);
+	sources = sources_of(t);
 	ctx.sources = sources;
 	tools_call(t->a->env.tools, c->name, c->args, &ctx, on_tool, c, &c->tc);
 	free(sources);
