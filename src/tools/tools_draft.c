@@ -283,6 +283,8 @@ int tools_draft_edit(struct tools *t, const char *source, const char *text, cons
 
 void tools_draft_question(const struct tools_call *c, struct tools_question *q)
 {
+	q->choices = draft_choices;
+	q->n_choices = ARRAY_LEN(draft_choices);
 	q->timeout_s = c->q_timeout_s;
 	q->card = c->card;
 }

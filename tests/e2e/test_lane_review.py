@@ -18,6 +18,7 @@ from fakes.fake_mcp import FakeMcp, tool
 from fakes.fake_openai import text, tool_calls
 from fakes.fake_telegram import FakeTelegram, callback_data_of
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from test_ui import get_json, login, password_hash, request  # noqa: F401 (a fixture)
 
 TOKEN = "123456:TEST-e2e-review-SECRET-token"
 ALLOWED = 1001
@@ -270,3 +271,51 @@ def test_web_fetch_from_a_review_lane_waits_for_approve(bot, tg, mcp, fake):
         assert Page.hits == ["/report?patient=ana"]
     finally:
         srv.shutdown()
+
+
+# ---- the cockpit shows the same card and answers it --------------------------------------
+
+def test_the_cockpit_shows_edits_and_approves_a_card_once(bot, tg, mcp, fake, password_hash):
+    script_note(fake)
+    g = bot(ui={"password_hash": password_hash})
+    _, cookie, csrf, _ = login(g)
+    tg.push_text("note the meeting", chat_id=ALLOWED)
+    c = card(tg)
+    [q] = get_json(g, "/v1/ui/approvals", cookie)["questions"]
+    k = q["card"]
+    assert q["kind"] == "draft" and q["choices"] == ["Approve", "Edit", "Reject"]
+    assert (k["destination"], k["lane"], k["field"], k["draft"], k["version"]) == (
+        "mcp_crm_add_note (an MCP tool that is not read-only)", "private", "message", DRAFT, 1)
+    assert k["inferred"] == [INFERRED] and k["unsourced"] == [f"due dates: {UNSOURCED}"]
+    assert k["draft_html"] == f"<mark>{INFERRED}</mark> <mark>{UNSOURCED}</mark>"
+    assert "skill_view (minutes)" in k["sources"]
+    # Edit with the new text: the Telegram card closes, the next version is asked.
+    edited = "Ana will lead the audit <b>soon</b>."
+    assert answer(g, cookie, csrf, q["id"], 1, edited) == (200, {"answered": True})
+    wait_for(lambda: "→ Edited" in current(tg, c["message_id"])["text"], 20 * SLOW,
+             "the first card closed")
+    c2 = card(tg, 2)
+    assert "Ana will lead the audit <b>soon</b>." in c2["text"]  # escaped, shown as typed
+    [q2] = get_json(g, "/v1/ui/approvals", cookie)["questions"]
+    assert q2["card"]["version"] == 2 and q2["card"]["card_id"] == k["card_id"]
+    assert q2["card"]["draft_html"] == "Ana will lead the audit &lt;b&gt;soon&lt;/b&gt;."
+    assert answer(g, cookie, csrf, q2["id"], 0) == (200, {"answered": True})
+    assert answer(g, cookie, csrf, q2["id"], 0)[0] == 409  # decided once
+    wait_for(lambda: "Saved the note." in tg.sent(ALLOWED), 30 * SLOW, "the answer")
+    tg.press(ALLOWED, c2["message_id"], callback_data_of(c2["reply_markup"])[0],
+             user_id=ALLOWED, check=False)
+    wait_for(lambda: len(answers(tg)) == 1, 10 * SLOW, "the late Telegram press answered")
+    assert notes(mcp) == [{"message": edited}]
+    reviews = audit(g, "review")
+    assert [(r["decision"], r["by"].split(" ")[0]) for r in reviews] == [
+        ("edited", "cockpit"), ("approved", "cockpit")]
+    assert reviews[-1]["sent"] == edited and reviews[-1]["card"] == k["card_id"]
+
+
+def answer(g, cookie, csrf, qid, choice, text_=None):
+    body = {"id": qid, "choice": choice}
+    if text_ is not None:
+        body["text"] = text_
+    status, _, raw = request(g, "POST", "/v1/ui/approvals/answer", body,
+                             {"Cookie": cookie, "X-CSRF-Token": csrf})
+    return status, json.loads(raw or b"{}")
