@@ -187,6 +187,41 @@ static void test_plain_lists_every_part(void **state)
 	review_card_finish(&c);
 }
 
+static void test_card_chat_stays_in_the_lane(void **state)
+{
+	static char *chats[] = {"-100123:7", "555"};
+	static const struct config_lane lane = {.name = "private", .chats = chats, .n_chats = 2};
+	static const struct config_lane chatless = {.name = "x"};
+	static const struct {
+		const struct config_lane *lane;
+		int64_t chat, thread, admin;
+		int64_t want, want_thread;
+	} rows[] = {
+		{NULL, 42, 3, 9, 42, 3},	    /* no lane: where approvals go */
+		{&lane, 555, 0, 9, 555, 0},	    /* a lane chat, every topic */
+		{&lane, 555, 4, 9, 555, 4},	    /* ... */
+		{&lane, -100123, 7, 9, -100123, 7}, /* the lane's topic */
+		{&lane, -100123, 8, 9, -100123, 7}, /* another topic: outside */
+		{&lane, 2002, 0, 9, -100123, 7},    /* a deliver chat outside */
+		{&lane, 0, 0, 9, -100123, 7},	    /* no chat at all */
+		{&chatless, 2002, 0, 9, 9, 0},	    /* a lane without chats: admin */
+		{&chatless, 2002, 0, 0, 0, 0},	    /* ... none: nowhere */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+		int64_t th = -1;
+
+		assert_int_equal(review_card_chat(rows[i].lane, rows[i].chat, rows[i].thread,
+						  rows[i].admin, &th),
+				 rows[i].want);
+		assert_int_equal(th, rows[i].want_thread);
+	}
+	assert_true(review_chat_in_lane(&lane, 555, 0));
+	assert_false(review_chat_in_lane(&lane, -100123, 0));
+	assert_false(review_chat_in_lane(NULL, 555, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_an_edit_keeps_the_marks_still_present),
 		cmocka_unit_test(test_highlight_escapes_and_marks),
 		cmocka_unit_test(test_plain_lists_every_part),
+		cmocka_unit_test(test_card_chat_stays_in_the_lane),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

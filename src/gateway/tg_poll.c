@@ -176,13 +176,12 @@ static bool draft_edit(struct telegram *t, int64_t chat_id, int64_t thread, int6
 	const char *uname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(msg, "from"), "username"));
 	struct draft_edit *e, **p;
-	char source[64];
+	uint64_t id;
 
-	tg_source_of(chat_id, thread, source, sizeof(source));
-	if (!t->tools || !text || !tools_draft_awaits_edit(t->tools, source))
+	if (!t->tools || !text || !(id = tg_draft_wait_take(t, chat_id, thread)))
 		return false;
 	e = xcalloc(1, sizeof(*e));
-	snprintf(e->source, sizeof(e->source), "%s", source);
+	e->id = id;
 	if (uname)
 		snprintf(e->who, sizeof(e->who), "@%.40s", uname);
 	else
@@ -201,9 +200,9 @@ static void take_edits(struct telegram *t, bool ok)
 		struct draft_edit *e = t->edits;
 
 		t->edits = e->next;
-		if (ok && tools_draft_edit(t->tools, e->source, e->text, e->who) < 0)
-			log_warn("telegram: %s: the draft card closed before its edit arrived",
-				 e->source);
+		if (ok && tools_draft_edit(t->tools, e->id, e->text, e->who) < 0)
+			log_warn("telegram: draft card %016llx closed before its edit arrived",
+				 (unsigned long long)e->id);
 		free(e->text);
 		free(e);
 	}

@@ -260,6 +260,12 @@ static int ask_in_chat(const struct tools_question *q, void *arg)
 	char tag[24], *markup, *file = NULL, *text;
 	int rc;
 
+	/* A card of a lane is shown in the lane, never in a chat outside it (a job's deliver
+	 * chat): the lane's first chat, else telegram.admin_chat. */
+	if (q->kind == TOOLS_Q_DRAFT && q->card && q->card->lane)
+		chat = review_card_chat(review_lane(t->cfg, q->card->lane), chat, thread,
+					t->cfg->telegram.admin_chat, &thread);
+
 	if (!chat || t->closing)
 		return -ENOENT;
 	if (q->kind == TOOLS_Q_DRAFT && q->card)
@@ -320,13 +326,57 @@ static void close_message(struct telegram *t, struct question *q, const char *ou
 	edit_with_outcome(t, q->chat_id, q->message_id, q->text, outcome, q->file);
 }
 
+/* ---- draft cards waiting for their edit ------------------------------------------------- */
+
+static void wait_drop(struct telegram *t, uint64_t id)
+{
+	for (struct draft_wait **p = &t->waits; *p;)
+		if ((*p)->id == id) {
+			struct draft_wait *w = *p;
+
+			*p = w->next;
+			free(w);
+		} else {
+			p = &(*p)->next;
+		}
+}
+
+uint64_t tg_draft_wait_take(struct telegram *t, int64_t chat_id, int64_t thread)
+{
+	for (struct draft_wait *w = t->waits; w; w = w->next)
+		if (w->chat_id == chat_id && w->thread == thread) {
+			uint64_t id = w->id;
+
+			wait_drop(t, id);
+			return id;
+		}
+	return 0;
+}
+
+void tg_draft_waits_free(struct telegram *t)
+{
+	while (t->waits) {
+		struct draft_wait *w = t->waits;
+
+		t->waits = w->next;
+		free(w);
+	}
+}
+
 static void question_closed(uint64_t id, const char *outcome, void *arg)
 {
 	struct telegram *t = arg;
 	struct question *q = question_find(t, id, false);
 
+	wait_drop(t, id); /* a card that ends while it waits for its edit */
 	if (!q)
 		return;
+	if (strncmp(outcome, "Edit:", 5) == 0) {
+		struct draft_wait *w = xcalloc(1, sizeof(*w));
+
+		*w = (struct draft_wait){t->waits, id, q->chat_id, q->thread};
+		t->waits = w;
+	}
 	if (!q->message_id) {
 		free(q->outcome);
 		q->outcome = xstrdup(outcome); /* edited once its message id is known */

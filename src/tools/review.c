@@ -38,6 +38,43 @@ const struct config_lane *review_lane(const struct config *cfg, const char *name
 	return NULL;
 }
 
+/* "CHAT" or "CHAT:TOPIC" (checked at load) as numbers; topic 0 = none. */
+static void parse_chat(const char *s, int64_t *chat, int64_t *topic)
+{
+	char *end;
+
+	*chat = strtoll(s, &end, 10);
+	*topic = *end == ':' ? strtoll(end + 1, NULL, 10) : 0;
+}
+
+bool review_chat_in_lane(const struct config_lane *lane, int64_t chat, int64_t thread)
+{
+	int64_t c, topic;
+
+	for (size_t i = 0; lane && i < lane->n_chats; i++) {
+		parse_chat(lane->chats[i], &c, &topic);
+		if (c == chat && (!topic || topic == thread))
+			return true;
+	}
+	return false;
+}
+
+int64_t review_card_chat(const struct config_lane *lane, int64_t chat, int64_t thread,
+			 int64_t admin, int64_t *out_thread)
+{
+	int64_t c, topic;
+
+	*out_thread = thread;
+	if (!lane || (chat && review_chat_in_lane(lane, chat, thread)))
+		return chat;
+	*out_thread = 0;
+	if (lane->n_chats == 0)
+		return admin;
+	parse_chat(lane->chats[0], &c, &topic);
+	*out_thread = topic;
+	return c;
+}
+
 char *review_draft_field(const char *tool, const char *args_json)
 {
 	static const struct {

@@ -34,6 +34,14 @@ bool review_wanted(const struct config_lane *lane, bool skill_review, enum revie
 /* The lane called name in cfg, or NULL (none, "", or not in the config). Borrowed. */
 const struct config_lane *review_lane(const struct config *cfg, const char *name);
 
+/* True when Telegram chat (and topic thread, 0 = none) is one of lane's chats ("CHAT" takes
+ * every topic of it, "CHAT:TOPIC" only that one). */
+bool review_chat_in_lane(const struct config_lane *lane, int64_t chat, int64_t thread);
+/* Where a card of lane goes when the chat of its source is outside the lane: the lane's first
+ * chat (and topic), else admin (0: nowhere, the card is not asked and nothing leaves). */
+int64_t review_card_chat(const struct config_lane *lane, int64_t chat, int64_t thread,
+			 int64_t admin, int64_t *out_thread);
+
 /* The argument of a call whose value is the draft: url for web_fetch, caption for
  * send_file, text for send_voice, else the longest string argument of args_json's object (the
  * first of equals). NULL when there is none (the card shows the whole call then). A new
@@ -56,6 +64,7 @@ struct review_card {
 	char **unsourced; /* "ITEM: sentence" for never_invent items without a source */
 	size_t n_unsourced;
 	bool editing;	    /* Edit pressed: the owner's next message becomes the draft */
+	bool held;	    /* a job's answer held (tools_draft_hold), not a tool call */
 	int64_t expires_ms; /* monotonic: then nothing is sent */
 };
 

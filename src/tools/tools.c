@@ -157,10 +157,23 @@ void tools_remove_asker(struct tools *t, const struct tools_asker *a, void *arg)
 		}
 }
 
+static void call_free(struct tools_call *c);
+
 void tools_destroy(struct tools *t)
 {
 	if (!t)
 		return;
+	for (struct tools_call **p = &t->asking; *p;) {
+		struct tools_call *c = *p;
+
+		if (!c->card || !c->card->held) {
+			p = &c->next_asking;
+			continue;
+		}
+		*p = c->next_asking;
+		c->cb(true, "", 0, c->arg); /* frees the hold's record, sends nothing */
+		call_free(c);
+	}
 	for (size_t i = 0; i < t->n_always; i++)
 		free(t->always[i]);
 	free(t->always);
@@ -1299,19 +1312,28 @@ static cJSON *through_catalog(struct tools_call *c, cJSON *args, struct mcp_tool
 	return inner;
 }
 
-int tools_call(struct tools *t, const char *name, const char *args_json,
-	       const struct tools_ctx *ctx, tools_call_cb cb, void *arg, struct tools_call **out)
+struct tools_call *tools_call_new(struct tools *t, const char *name, tools_call_cb cb, void *arg)
 {
-	static const struct tools_ctx trusted = {.session_id = "", .source = ""};
 	struct tools_call *c = xcalloc(1, sizeof(*c));
-	const struct tool_def *d;
-	struct mcp_tool_info mi = {0}; /* the MCP tool's, when name is no builtin */
-	cJSON *args;
 
 	c->t = t;
 	c->cb = cb;
 	c->arg = arg;
 	c->name = xstrdup(name ? name : "");
+	c->ev = evtimer_new(loop_base(t->env.loop), on_event, c);
+	buf_init(&c->out, (size_t)t->env.cfg->agent.tool_result_max_bytes * 4);
+	return c;
+}
+
+int tools_call(struct tools *t, const char *name, const char *args_json,
+	       const struct tools_ctx *ctx, tools_call_cb cb, void *arg, struct tools_call **out)
+{
+	static const struct tools_ctx trusted = {.session_id = "", .source = ""};
+	struct tools_call *c = tools_call_new(t, name, cb, arg);
+	const struct tool_def *d;
+	struct mcp_tool_info mi = {0}; /* the MCP tool's, when name is no builtin */
+	cJSON *args;
+
 	c->a_lane = ctx ? ctx->lane : NULL;
 	if (audit_is_open()) {
 		char hex[65];
@@ -1324,8 +1346,6 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 		memcpy(c->a_hash, hex, 16);
 		c->t0_ms = now_mono_ms();
 	}
-	c->ev = evtimer_new(loop_base(t->env.loop), on_event, c);
-	buf_init(&c->out, (size_t)t->env.cfg->agent.tool_result_max_bytes * 4);
 	if (out)
 		*out = c;
 	d = find_builtin(t, c->name);

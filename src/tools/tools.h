@@ -156,7 +156,8 @@ struct tools_asker {
 };
 
 struct tools *tools_create(const struct tools_env *env);
-/* Cancels nothing: callers cancel their calls first. Accepts NULL. */
+/* Cancels nothing: callers cancel their calls first; a held answer's card still out is
+ * dropped (tools_draft_hold). Accepts NULL. */
 void tools_destroy(struct tools *t);
 
 /* Appends the OpenAI `tools` array ("[{"type":"function",...},...]", "[]" when none) of the
@@ -231,12 +232,26 @@ int tools_answer(struct tools *t, uint64_t id, size_t choice);
  * tools_draft_edit). A card's Approve runs the approved draft once: a second Approve, from any
  * asker, is -ENOENT. */
 int tools_answer_as(struct tools *t, uint64_t id, size_t choice, const char *who, const char *text);
-/* The owner's message text in the chat of source, when a draft card of that source waits for
- * its edit: it becomes the draft (cut to REVIEW_DRAFT_MAX bytes) and the card is asked again.
- * Returns 0 (text taken), or -ENOENT (no card waits for an edit there: text is a message). */
-int tools_draft_edit(struct tools *t, const char *source, const char *text, const char *who);
-/* True when a draft card of source waits for its edit (tools_draft_edit would take text). */
-bool tools_draft_awaits_edit(struct tools *t, const char *source);
+/* The owner's text for the draft card whose question id was answered Edit (without a text;
+ * the asker closed it with an outcome starting "Edit:"): it becomes the draft (cut to
+ * REVIEW_DRAFT_MAX bytes) and the card is asked again under a new id. Returns 0, or -ENOENT
+ * (no card waits for that edit: it expired or was cancelled). */
+int tools_draft_edit(struct tools *t, uint64_t id, const char *text, const char *who);
+/* A job's answer held for review (docs/security.md, "Review before anything leaves"): the
+ * answer of a turn in a review_outbound lane whose delivery chat is outside the lane. */
+struct tools_hold {
+	const char *source;	/* the job's ("cron:x", "hook:y") */
+	const char *session_id; /* "" when none */
+	const char *lane;	/* the turn's lane (the config's name) */
+	const char *to;		/* where it would go ("telegram:123"), handed back to cb */
+	const char *text;	/* the answer */
+};
+/* Told the approved text (after any edits) and where it goes; never for a reject or expiry. */
+typedef void (*tools_hold_cb)(const char *to, const char *text, void *arg);
+/* Asks a draft card for h (no draft step: the turn has ended). 0: cb fires at most once, from
+ * the loop, when the owner approves; a card still out at tools_destroy is dropped, nothing
+ * sent. A negative errno: nobody can be asked (cb never fires). Strings copied. */
+int tools_draft_hold(struct tools *t, const struct tools_hold *h, tools_hold_cb cb, void *arg);
 /* Calls cb for each question that waits for its answer now, newest first (q and its strings
  * borrowed during the call). cb must not call into the tools. */
 void tools_questions_each(struct tools *t, void (*cb)(const struct tools_question *q, void *arg),

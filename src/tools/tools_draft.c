@@ -185,10 +185,85 @@ static void take_edit(struct tools_call *c, const char *text, const char *who)
 	ask_card(c);
 }
 
+/* A held answer's record: the caller's callback and where the answer goes. */
+struct hold {
+	tools_hold_cb cb;
+	void *arg;
+	char *to;
+};
+
+/* The held call ended: approved (is_error false: the card's draft goes), or not. */
+static void on_held(bool is_error, const char *text, size_t len, void *arg)
+{
+	struct hold *h = arg;
+
+	(void)is_error;
+	(void)text;
+	(void)len;
+	free(h->to);
+	free(h);
+}
+
+/* The approved answer goes where it was held from, once. */
+static void release(struct tools_call *c)
+{
+	struct hold *h = c->arg;
+
+	c->outcome = c->answer_by ? xasprintf("Approved by %s: sent", c->answer_by)
+				  : xstrdup("Approved: sent");
+	review_audit(c->card, c->source, c->sid, "approved", c->answer_by, c->card->draft);
+	h->cb(h->to, c->card->draft, h->arg);
+	buf_puts(&c->out, "sent");
+	c->is_error = false;
+	tools_deliver(c);
+}
+
+int tools_draft_hold(struct tools *t, const struct tools_hold *hd, tools_hold_cb cb, void *arg)
+{
+	struct hold *h = xcalloc(1, sizeof(*h));
+	struct tools_call *c = tools_call_new(t, "deliver", on_held, h);
+	struct review_card *k = xcalloc(1, sizeof(*k));
+	int rc;
+
+	*h = (struct hold){cb, arg, xstrdup(hd->to)};
+	c->sid = xstrdup(hd->session_id ? hd->session_id : "");
+	c->source = xstrdup(hd->source);
+	c->a_source = xstrdup(hd->source);
+	c->lane_cfg = review_lane(t->env.cfg, hd->lane);
+	c->a_lane = c->lane_cfg ? c->lane_cfg->name : NULL;
+	c->card = k;
+	k->held = true;
+	k->version = 1;
+	k->destination = xasprintf("the answer of %s, delivered to %s (outside the lane)",
+				   hd->source, hd->to);
+	k->draft = xstrndup(hd->text, utf8_cut(hd->text, strnlen(hd->text, REVIEW_DRAFT_MAX)));
+	k->sources = xasprintf("the run of %s", hd->source);
+	k->lane = c->lane_cfg ? xstrdup(c->lane_cfg->name) : NULL;
+	k->never_invent = xstrdup("");
+	k->step_note = xstrdup("a job's answer: no draft step (its turn has ended)");
+	k->expires_ms = now_mono_ms() + (c->lane_cfg ? c->lane_cfg->review_expire_min * 60000
+						     : (int64_t)REVIEW_EXPIRE_DEF_S * 1000);
+	ask_card(c);
+	if (c->asking)
+		return 0;
+	/* Nobody to ask: ask_card left the call to end from the loop; it ends here instead. */
+	rc = -ENOENT;
+	event_del(c->ev);
+	c->finished = false;
+	tools_deliver(c);
+	return rc;
+}
+
 /* The approved draft goes into the call's arguments; the call runs once. */
 static void approve(struct tools_call *c)
 {
 	struct review_card *k = c->card;
+
+	if (k->held) {
+		event_del(c->ev);
+		release(c);
+		return;
+	}
 	struct tools_ctx ctx = {c->sid, c->source, c->tainted, c->web_any, NULL,
 				NULL,	c->llm,	   c->llm_arg, c->notice,  c->notice_arg,
 				NULL,	c->a_lane, NULL,       NULL};
@@ -256,29 +331,16 @@ void tools_draft_answer(struct tools_call *c)
 	tools_deliver(c);
 }
 
-/* The card of source that waits for its edit, or NULL. */
-static struct tools_call *awaiting(struct tools *t, const char *source)
+int tools_draft_edit(struct tools *t, uint64_t id, const char *text, const char *who)
 {
-	for (struct tools_call *c = t->asking; c; c = c->next_asking)
-		if (c->card && c->card->editing && !c->finished && strcmp(c->source, source) == 0)
-			return c;
-	return NULL;
-}
-
-bool tools_draft_awaits_edit(struct tools *t, const char *source)
-{
-	return awaiting(t, source) != NULL;
-}
-
-int tools_draft_edit(struct tools *t, const char *source, const char *text, const char *who)
-{
-	struct tools_call *c = awaiting(t, source);
-
-	if (!c)
-		return -ENOENT;
-	event_del(c->ev);
-	take_edit(c, text, who);
-	return 0;
+	for (struct tools_call *c = t->asking; c; c = c->next_asking) {
+		if (c->q_id != id || !c->card || !c->card->editing || c->finished)
+			continue;
+		event_del(c->ev);
+		take_edit(c, text, who);
+		return 0;
+	}
+	return -ENOENT;
 }
 
 void tools_draft_question(const struct tools_call *c, struct tools_question *q)

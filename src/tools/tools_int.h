@@ -107,6 +107,8 @@ void tools_keep_ctx(struct tools_call *c, const struct tools_ctx *ctx);
 int tools_put_question(struct tools_call *c, enum tools_q_kind kind, const char *text,
 		       const char *const *choices, size_t n_choices);
 
+/* A call of name with its event and output buffer, nothing started. */
+struct tools_call *tools_call_new(struct tools *t, const char *name, tools_call_cb cb, void *arg);
 /* A question's id: random, never 0. */
 uint64_t tools_question_id(void);
 

@@ -21,7 +21,9 @@ from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 from test_ui import get_json, login, password_hash, request  # noqa: F401 (a fixture)
 
 TOKEN = "123456:TEST-e2e-review-SECRET-token"
+HOOK_TOKEN = "e2e-review-hook-SECRET-token"
 ALLOWED = 1001
+OUTSIDE = 2002  # a hook's deliver chat, not in the lane
 DRAFT = "Ana agreed to lead the audit. The follow-up is due on 3 May."
 INFERRED = "Ana agreed to lead the audit."
 UNSOURCED = "The follow-up is due on 3 May."
@@ -50,17 +52,19 @@ def mcp():
 def bot(tmp_path, fake, tg, mcp):
     started = []
 
-    def make(expire_min=1440, **extra):
+    def make(expire_min=1440, lane=None, **extra):
         tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
                 "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
         lanes = {"private": {"models": ["free"], "chats": [str(ALLOWED)],
-                             "review_outbound": True, "review_expire_min": expire_min}}
+                             "review_outbound": True, "review_expire_min": expire_min,
+                             **(lane or {})}}
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
                            mcp_servers={"crm": {"url": mcp.url, "timeout": 10 * SLOW}},
                            lanes=lanes, audit={"enabled": True, "include_text": True}, **extra)
         text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
         text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN,
+                                      "HOOK_TOKEN": HOOK_TOKEN})
         started.append(g)
         g.start()
         d = g.home / "skills" / "minutes"
@@ -319,3 +323,47 @@ def answer(g, cookie, csrf, qid, choice, text_=None):
     status, _, raw = request(g, "POST", "/v1/ui/approvals/answer", body,
                              {"Cookie": cookie, "X-CSRF-Token": csrf})
     return status, json.loads(raw or b"{}")
+
+
+# ---- a job's answer delivered to a chat outside the lane ---------------------------------
+
+def hook(g, body):
+    import urllib.request
+    req = urllib.request.Request(g.url + "/v1/hooks/inbox", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {HOOK_TOKEN}"},
+                                 method="POST")
+    with urllib.request.urlopen(req, timeout=30 * SLOW) as r:
+        return json.loads(r.read())
+
+
+def test_a_hooks_answer_for_a_chat_outside_the_lane_waits_on_a_card(bot, tg, mcp, fake):
+    tg.add_chat(OUTSIDE)
+    tg.add_chat(ALLOWED)  # the owner's lane chat, where the card goes
+    answer_text = "Private summary: Ana takes 5 mg from Monday."
+    fake.script_for("test/free",
+                    tool_calls(("c1", "skill_view", json.dumps({"name": "minutes"}))),
+                    text(answer_text))
+    g = bot(lane={"skills": ["minutes"]},
+            hooks=[{"name": "inbox", "token": "os.environ/HOOK_TOKEN",
+                    "prompt": "New mail: {{payload.body}}", "deliver": f"telegram:{OUTSIDE}"}])
+    out = hook(g, {"body": "Ana's dose"})
+    # The skill raised the run to the private lane: its answer leaves neither to the hook's
+    # caller nor to the deliver chat; a note says it is held, and the card is in the lane.
+    assert out["status"] == "ok" and "held for review" in out["result"], out
+    assert answer_text not in json.dumps(out)
+    wait_for(lambda: any("held for review" in x for x in tg.sent(OUTSIDE)), 20 * SLOW,
+             "the note in the deliver chat")
+    c = card(tg)
+    assert "the answer of hook:inbox, delivered to telegram:2002" in c["text"], c["text"]
+    assert answer_text in c["text"] and "Lane: private" in c["text"]
+    assert not any("Draft for review" in x for x in tg.sent(OUTSIDE))
+    approve = callback_data_of(c["reply_markup"])[0]
+    tg.press(ALLOWED, c["message_id"], approve, user_id=ALLOWED)
+    tg.press(ALLOWED, c["message_id"], approve, user_id=ALLOWED)
+    wait_for(lambda: answer_text in tg.sent(OUTSIDE), 20 * SLOW, "the approved answer")
+    wait_for(lambda: len(answers(tg)) == 2, 10 * SLOW, "both presses answered")
+    time.sleep(1 * SLOW)
+    assert tg.sent(OUTSIDE).count(answer_text) == 1
+    [r] = audit(g, "review")
+    assert (r["decision"], r["lane"], r["sent"]) == ("approved", "private", answer_text)
