@@ -1208,7 +1208,9 @@ int tools_answer_as(struct tools *t, uint64_t id, size_t choice, const char *who
 		free(c->answer_by);
 		free(c->answer_text);
 		c->answer_by = who ? xstrdup(who) : NULL;
-		c->answer_text = text ? xstrndup(text, REVIEW_DRAFT_MAX) : NULL;
+		c->answer_text =
+			text ? xstrndup(text, utf8_cut(text, strnlen(text, REVIEW_DRAFT_MAX)))
+			     : NULL;
 		c->answer = (long)choice;
 		event_del(c->ev);
 		event_add(c->ev, &zero);

@@ -367,3 +367,22 @@ def test_a_hooks_answer_for_a_chat_outside_the_lane_waits_on_a_card(bot, tg, mcp
     assert tg.sent(OUTSIDE).count(answer_text) == 1
     [r] = audit(g, "review")
     assert (r["decision"], r["lane"], r["sent"]) == ("approved", "private", answer_text)
+
+
+def test_a_held_answer_still_out_at_shutdown_is_dropped_unsent(bot, tg, mcp, fake):
+    from agent_harness import SANITIZER_MARKERS
+    tg.add_chat(OUTSIDE)
+    tg.add_chat(ALLOWED)
+    fake.script_for("test/free",
+                    tool_calls(("c1", "skill_view", json.dumps({"name": "minutes"}))),
+                    text("Private: not for chat 2002."))
+    g = bot(lane={"skills": ["minutes"]},
+            hooks=[{"name": "inbox", "token": "os.environ/HOOK_TOKEN",
+                    "prompt": "New mail: {{payload.body}}", "deliver": f"telegram:{OUTSIDE}"}])
+    assert "held for review" in hook(g, {"body": "x"})["result"]
+    card(tg)
+    # A clean stop with the card out: nothing is sent, nothing leaks (LeakSanitizer speaks at
+    # exit in the sanitizer build).
+    assert g.stop() == 0, g.stderr()
+    assert not any(m in g.stderr() for m in SANITIZER_MARKERS), g.stderr()
+    assert "Private: not for chat 2002." not in tg.sent(OUTSIDE)
