@@ -103,6 +103,10 @@ static void test_marks_refuse_an_answer_without_the_object(void **state)
 	assert_int_equal(review_parse_marks(&c, "{\"other\": 1}"), -22);
 	assert_int_equal(review_parse_marks(&c, NULL), -22);
 	assert_int_equal(review_parse_marks(&c, "{\"inferred\": []}"), 0);
+	/* blank or cut to nothing (invalid UTF-8): no empty mark, which every draft "holds" */
+	assert_int_equal(review_parse_marks(&c, "{\"inferred\": [\" \\r\\n\", \"\\u00ff\", \"\"]}"),
+			 0);
+	assert_int_equal(review_parse_marks(&c, "{\"inferred\": [\"\xff\xfe\"]}"), 0);
 	assert_int_equal(c.n_inferred, 0);
 	review_card_finish(&c);
 }

@@ -148,26 +148,37 @@ void review_prompt(const struct review_card *c, char **system, char **user)
 	*user = buf_steal(&u);
 }
 
-/* The first '{' ... matching '}' of text that parses as an object (a fence or prose around
- * it is skipped), or NULL. */
+/* The object in text: from one of its first SCAN_TRIES '{' to one of its last SCAN_TRIES '}'
+ * (a fence or prose around it is skipped), or NULL. Bounded: at most SCAN_TRIES^2 parses of
+ * at most ANSWER_MAX bytes, whatever braces a model answers with. */
+#define SCAN_TRIES 8
+#define ANSWER_MAX (64 * 1024)
 static cJSON *first_object(const char *text)
 {
-	for (const char *p = strchr(text, '{'); p; p = strchr(p + 1, '{')) {
-		const char *q = strrchr(p, '}');
+	size_t len = strnlen(text, ANSWER_MAX), i = 0;
+	char *t = xstrndup(text, len);
+	cJSON *found = NULL;
 
-		while (q && q > p) {
-			char *s = xstrndup(p, (size_t)(q - p + 1));
-			cJSON *j = json_parse_str(s, NULL);
+	for (char *p = strchr(t, '{'); p && i < SCAN_TRIES && !found; p = strchr(p + 1, '{'), i++) {
+		char *q = strrchr(p, '}');
 
-			free(s);
-			if (cJSON_IsObject(j))
-				return j;
-			cJSON_Delete(j);
+		for (size_t j = 0; q && q > p && j < SCAN_TRIES && !found; j++) {
+			char keep = q[1];
+			cJSON *o;
+
+			q[1] = '\0';
+			o = json_parse_str(p, NULL);
+			q[1] = keep;
+			if (cJSON_IsObject(o))
+				found = o;
+			else
+				cJSON_Delete(o);
 			while (--q > p && *q != '}')
 				;
 		}
 	}
-	return NULL;
+	free(t);
+	return found;
 }
 
 /* The sentence trimmed and cut, when the draft holds it; else NULL. */
@@ -176,14 +187,15 @@ static char *in_draft(const char *draft, const char *s)
 	size_t len;
 	char *t;
 
-	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '"')
+	while (*s && strchr(" \t\r\n\"", *s))
 		s++;
 	len = strlen(s);
 	while (len && strchr(" \t\r\n\"", s[len - 1]))
 		len--;
-	if (len == 0)
+	len = utf8_cut(s, len < REVIEW_MARK_MAX ? len : REVIEW_MARK_MAX);
+	if (len == 0) /* nothing, or no whole character: an empty mark marks nothing */
 		return NULL;
-	t = xstrndup(s, utf8_cut(s, len < REVIEW_MARK_MAX ? len : REVIEW_MARK_MAX));
+	t = xstrndup(s, len);
 	if (!strstr(draft, t)) {
 		free(t);
 		return NULL;
