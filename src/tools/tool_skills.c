@@ -391,14 +391,8 @@ static void put_workflow(struct buf *out, const struct skill *sk, struct tools_r
 		buf_puts(out, "Never invent means: when the input does not state one of these, "
 			      "say it is missing; do not guess it.\n");
 	/* The draft card lists where these appear without a source (tools/review.h). */
-	for (size_t i = 0; review && i < wf->n_never_invent; i++) {
-		size_t len = strlen(review->never_invent);
-
-		if (len + strlen(wf->never_invent[i]) + 2 < sizeof(review->never_invent) &&
-		    !strstr(review->never_invent, wf->never_invent[i]))
-			snprintf(review->never_invent + len, sizeof(review->never_invent) - len,
-				 "%s%s", len ? "\n" : "", wf->never_invent[i]);
-	}
+	if (review)
+		tools_review_add_never_invent(review, wf->never_invent, wf->n_never_invent);
 	if (skill_md_review_gates(wf)) {
 		buf_puts(out, "Every outbound action (a file or message sent, an external "
 			      "system changed) waits for the owner's approval.\n");

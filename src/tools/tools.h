@@ -78,6 +78,9 @@ struct tools_review {
 	char never_invent[1024];
 };
 
+/* Adds a skill's never_invent items to r (each once, as many as fit). */
+void tools_review_add_never_invent(struct tools_review *r, char *const *items, size_t n);
+
 struct tools_ctx {
 	const char *session_id; /* "" when none */
 	const char *source;	/* "telegram:42", "cron:daily", "cli", ...; "" when none */

@@ -31,6 +31,24 @@
 
 static const char *const draft_choices[] = {"Approve", "Edit", "Reject"};
 
+void tools_review_add_never_invent(struct tools_review *r, char *const *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(r->never_invent);
+		bool have = false;
+
+		for (const char *p = r->never_invent; *p && !have;) {
+			size_t l = strcspn(p, "\n");
+
+			have = l == strlen(items[i]) && strncmp(p, items[i], l) == 0;
+			p += l + (p[l] == '\n');
+		}
+		if (!have && len + strlen(items[i]) + 2 < sizeof(r->never_invent))
+			snprintf(r->never_invent + len, sizeof(r->never_invent) - len, "%s%s",
+				 len ? "\n" : "", items[i]);
+	}
+}
+
 /* Outbound: what reaches beyond hermetic and its own chat. */
 static bool outbound(const struct tool_def *d, const struct mcp_tool_info *mi)
 {
