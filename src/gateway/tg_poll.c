@@ -178,7 +178,8 @@ static bool draft_edit(struct telegram *t, int64_t chat_id, int64_t thread, int6
 	struct draft_edit *e, **p;
 	uint64_t id;
 
-	if (!t->tools || !text || !(id = tg_draft_wait_take(t, chat_id, thread)))
+	/* A command (/stop, /new) stays a command: the card goes on waiting for its draft. */
+	if (!t->tools || !text || *text == '/' || !(id = tg_draft_wait_take(t, chat_id, thread)))
 		return false;
 	e = xcalloc(1, sizeof(*e));
 	e->id = id;
