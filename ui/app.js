@@ -481,7 +481,7 @@ function draftCard(q, li, inChat) {
     el('dt', { text: 'Draft' }), el('dd', { text: `${k.field ? k.field + ' · ' : ''}version ${k.version}` })),
   markedDraft(k), el('strong', { text: 'Sources' }), el('pre', { text: k.sources || '(none)' }),
   ...list('Inferred or unverified (marked)', k.inferred), ...list('never_invent without a source', k.unsourced),
-  k.note ? el('p', { class: 'meta', text: k.note }) : null);
+  ...(k.note ? [el('p', { class: 'meta', text: k.note })] : []));
   const edit = el('textarea', { rows: '4', 'aria-label': 'New draft', hidden: '' });
   edit.value = k.draft;
   li.append(edit);

@@ -18,7 +18,8 @@ from fakes.fake_mcp import FakeMcp, tool
 from fakes.fake_openai import text, tool_calls
 from fakes.fake_telegram import FakeTelegram, callback_data_of
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
-from test_ui import get_json, login, password_hash, request  # noqa: F401 (a fixture)
+from test_ui import cockpit, get_json, login, password_hash, request  # noqa: F401 (fixtures)
+from test_ui_browser import browser_peers  # noqa: F401 (a fixture)
 
 TOKEN = "123456:TEST-e2e-review-SECRET-token"
 HOOK_TOKEN = "e2e-review-hook-SECRET-token"
@@ -388,3 +389,53 @@ def test_a_held_answer_still_out_at_shutdown_is_dropped_unsent(bot, tg, mcp, fak
     assert g.stop() == 0, g.stderr()
     assert not any(m in g.stderr() for m in SANITIZER_MARKERS), g.stderr()
     assert "Private: not for chat 2002." not in tg.sent(OUTSIDE)
+
+
+# ---- the cockpit's page in a real browser ------------------------------------------------
+
+def test_the_cockpit_page_shows_marks_edits_and_approves_a_skills_card(
+        browser_peers, cockpit, fake, tmp_path):
+    import subprocess
+    from pathlib import Path
+    from test_ui import PASSWORD
+    from test_ui_browser import CHROMIUM, artifact_dir
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    Page.hits = []
+    base = f"http://127.0.0.1:{srv.server_address[1]}/notes"
+    url = f"{base}?owner=Ana&due=3-May"
+    try:
+        g = cockpit(web={"allow_hosts": ["127.0.0.1"]})
+        d = g.home / "skills" / "minutes"
+        d.mkdir(parents=True)
+        (d / "SKILL.md").write_text(SKILL.replace("review: none", "review: before sending"))
+        fake.script_for("test/free",
+                        tool_calls(("c1", "skill_view", json.dumps({"name": "minutes"}))),
+                        tool_calls(("c2", "web_fetch", json.dumps({"url": url}))),
+                        text(json.dumps({"inferred": ["owner=Ana"],
+                                         "unsourced": [{"item": "due dates",
+                                                        "sentence": "due=3-May"}]})),
+                        text("Filed, after your review."))
+        p = subprocess.run(["node", str(Path(__file__).with_name("ui_browser_draft.cjs")),
+                            str(browser_peers), CHROMIUM, g.url, PASSWORD, str(artifact_dir()),
+                            base + "?owner=Ana"],
+                           capture_output=True, text=True, timeout=150 * SLOW)
+        assert p.returncode == 0, p.stderr + p.stdout
+        result = json.loads(p.stdout.strip().splitlines()[-1])
+        seen = result["seen"]
+        assert result["errors"] == [] and result["a11y"] == [], result
+        assert seen["marks"] == ["owner=Ana", "due=3-May"]
+        assert seen["buttons"] == ["Approve", "Edit", "Reject"]
+        assert "web_fetch" in seen["card"] and "minutes" in seen["card"]
+        assert "null" not in seen["card"] and "undefined" not in seen["card"]
+        assert "due dates: due=3-May" in seen["card"]
+        assert seen["box_before"] == url
+        assert base + "?owner=Ana" in seen["card2"] and "version 2" in seen["card2"]
+        assert seen["marks2"] == 1  # "owner=Ana" is still there, "due=3-May" is not
+        assert seen["outcome"].startswith("→ Approve"), seen
+        assert seen["outcome1"].startswith("→ Edit"), seen
+        assert Page.hits == ["/notes?owner=Ana"]  # the edited URL, once
+        [r] = [x for x in audit(g, "review") if x["decision"] == "approved"]
+        assert r["by"].startswith("cockpit ") and r["version"] == 2
+    finally:
+        srv.shutdown()
