@@ -2109,6 +2109,7 @@ static void test_lanes_load_in_order_with_every_field(void **state)
 				 "  deidentified:\n"
 				 "    models: [free, cheap]\n"
 				 "    redact: [email, phone, iban, card, ip]\n"
+				 "    review_outbound: true\n"
 				 "    review_expire_min: 60\n");
 	struct result r = parse(text);
 	const struct config_lane *l;
@@ -2136,6 +2137,7 @@ static void test_lanes_load_in_order_with_every_field(void **state)
 	assert_string_equal(l->name, "deidentified");
 	assert_int_equal(l->redact, CONFIG_REDACT_EMAIL | CONFIG_REDACT_PHONE | CONFIG_REDACT_IBAN |
 					    CONFIG_REDACT_CARD | CONFIG_REDACT_IP);
+	assert_true(l->review_outbound); /* draft cards exist: no longer refused */
 	assert_int_equal(l->review_expire_min, 60);
 	result_finish(&r);
 }
@@ -2173,10 +2175,9 @@ static void test_lanes_bad_values_are_errors_with_their_place(void **state)
 	t = with_models("lanes:\n  private:\n    chats: [\"1\"]\n");
 	expect_error(t, "t.yaml:8:5: error: lanes.private: missing required key 'models'");
 	free(t);
-	t = with_models("lanes:\n  private:\n    models: [cheap]\n    review_outbound: true\n");
-	expect_error(t,
-		     "t.yaml:9:22: error: lanes.private.review_outbound: review_outbound is not "
-		     "supported yet: nothing from lane 'private' would wait for review; remove it");
+	t = with_models("lanes:\n  private:\n    models: [cheap]\n    review_expire_min: 0\n");
+	expect_error(t, "t.yaml:9:24: error: lanes.private.review_expire_min: '0' is out of "
+			"range (1..525600)");
 	free(t);
 }
 

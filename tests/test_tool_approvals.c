@@ -49,7 +49,9 @@ static int fx_ask(const struct tools_question *q, void *arg)
 	snprintf(a->text, sizeof(a->text), "%s", q->text);
 	snprintf(a->source, sizeof(a->source), "%s", q->source);
 	assert_true(q->id != 0);
-	assert_int_equal(q->timeout_s, 300);
+	/* a draft card waits review_expire_min (1440 without a lane), an approval timeout_s */
+	assert_int_equal(q->timeout_s, q->kind == TOOLS_Q_DRAFT ? 1440 * 60 : 300);
+	assert_true((q->kind == TOOLS_Q_DRAFT) == (q->card != NULL));
 	return 0;
 }
 
@@ -339,8 +341,9 @@ static void view_then_send(struct asker_fx *a, const char *name, struct tools_re
 	spin(a, 5);
 }
 
-/* A skill whose workflow has review: makes the turn's outbound actions wait for the owner
- * even where approvals: would not ask; review: none does not. */
+/* A skill whose workflow has review: makes the turn's outbound actions wait for the owner on
+ * a draft card (Approve, Edit, Reject) even where approvals: would not ask, with its
+ * never_invent items; review: none does not. Approve runs the call once. */
 static void test_a_skill_with_review_gates_the_turns_outbound_actions(void **state)
 {
 	struct asker_fx *a = fx_create(TELEGRAM "approvals:\n  builtin: []\n", true);
@@ -354,15 +357,28 @@ static void test_a_skill_with_review_gates_the_turns_outbound_actions(void **sta
 	assert_int_equal(a->asked, 0);
 	assert_int_equal(a->sent, 1);
 	assert_string_equal(open.skill, "");
+	assert_string_equal(open.never_invent, "owners"); /* listed, though it does not gate */
 	view_then_send(a, "minutes", &review);
 	assert_string_equal(review.skill, "minutes");
+	assert_string_equal(review.never_invent, "owners");
 	assert_int_equal(a->asked, 1);
-	assert_non_null(strstr(a->text, "send_file\npath: x.txt"));
-	assert_non_null(strstr(a->text, "the skill minutes asks for review"));
-	assert_int_equal(answer(a, a->id, TOOLS_DENY), 0);
+	assert_int_equal(a->kind, TOOLS_Q_DRAFT);
+	assert_int_equal(a->n_choices, 3);
+	assert_non_null(strstr(a->text, "To: send_file"));
+	assert_non_null(strstr(a->text, "Skill: minutes (asks for review)"));
+	assert_non_null(strstr(a->text, "{\"path\":\"x.txt\"}")); /* no caption: the whole call */
+	assert_int_equal(answer(a, a->id, TOOLS_DRAFT_REJECT), 0);
 	wait_done(a);
 	assert_true(a->is_error);
+	assert_non_null(strstr(a->result, "rejected the draft"));
 	assert_int_equal(a->sent, 1);
+	/* Approve twice: the second finds nothing; the file goes once. */
+	view_then_send(a, "minutes", &review);
+	assert_int_equal(answer(a, a->id, TOOLS_DRAFT_APPROVE), 0);
+	assert_int_equal(answer(a, a->id, TOOLS_DRAFT_APPROVE), -ENOENT);
+	wait_done(a);
+	assert_false(a->is_error);
+	assert_int_equal(a->sent, 2);
 	fx_destroy(a);
 }
 

@@ -489,19 +489,65 @@ async function pagePools() {
   }) : [el('p', { class: 'meta', text: 'No rate pools: rate_pools and the deployments set no tpm or rpm.' })]));
 }
 
+// ---- draft cards (review before anything leaves): the draft with its marked sentences
+function markedDraft(card) {
+  const marks = [...card.inferred, ...card.unsourced.map((u) => u.slice(u.indexOf(': ') + 2))].filter((m) => m);
+  const out = el('pre', { class: 'draft' });
+  let plain = '';
+  for (let i = 0; i < card.draft.length;) {
+    const m = marks.filter((x) => card.draft.startsWith(x, i)).sort((x, y) => y.length - x.length)[0];
+    if (m) {
+      if (plain) out.append(plain);
+      plain = '';
+      out.append(el('mark', { text: m }));
+      i += m.length;
+    } else {
+      plain += card.draft[i++];
+    }
+  }
+  if (plain) out.append(plain);
+  return out;
+}
+
+function draftCard(q, li, inChat) {
+  const k = q.card;
+  const list = (title, items) => items.length ? [el('strong', { text: title }), el('ul', null, ...items.map((x) => el('li', { text: x })))] : [];
+  li.append(el('dl', { class: 'kv' },
+    el('dt', { text: 'To' }), el('dd', { text: k.destination }),
+    k.lane ? el('dt', { text: 'Lane' }) : null, k.lane ? el('dd', { text: k.lane }) : null,
+    k.skill ? el('dt', { text: 'Skill' }) : null, k.skill ? el('dd', { text: k.skill }) : null,
+    el('dt', { text: 'Draft' }), el('dd', { text: `${k.field ? k.field + ' · ' : ''}version ${k.version}` })),
+  markedDraft(k), el('strong', { text: 'Sources' }), el('pre', { text: k.sources || '(none)' }),
+  ...list('Inferred or unverified (marked)', k.inferred), ...list('never_invent without a source', k.unsourced),
+  ...(k.note ? [el('p', { class: 'meta', text: k.note })] : []));
+  const edit = el('textarea', { rows: '4', 'aria-label': 'New draft', hidden: '' });
+  edit.value = k.draft;
+  li.append(edit);
+  return async (i, row) => {
+    if (i !== 1) return api('/v1/ui/approvals/answer', { id: q.id, choice: i });
+    if (edit.hidden) { edit.hidden = false; edit.focus(); for (const x of row.querySelectorAll('button')) x.disabled = false; return null; }
+    const r = await api('/v1/ui/approvals/answer', { id: q.id, choice: 1, text: edit.value });
+    if (!inChat) setTimeout(() => { loadApprovals().catch(() => {}); }, 500);
+    return r;
+  };
+}
+
 // ---- questions (approvals, ask_user): every source's, answered as Telegram's buttons answer
 function questionItem(q, inChat) {
+  const draft = q.kind === 'draft' && q.card;
   const li = el('li', { class: 'question', 'data-q': q.id },
-    el('span', { class: 'title', text: q.kind === 'approval' ? 'May I run this?' : 'Question' }),
+    el('span', { class: 'title', text: draft ? 'Draft for review' : q.kind === 'approval' ? 'May I run this?' : 'Question' }),
     el('span', { class: 'meta', text: `${q.source}${q.session_id ? ' · session #' + q.session_id : ''} · no answer by ${when(q.expires_ms)} = no` }),
-    el('pre', { text: q.text }));
+    draft ? null : el('pre', { text: q.text }));
+  const send = draft ? draftCard(q, li, inChat) : null;
   const row = el('div', { class: 'row' });
   q.choices.forEach((c, i) => {
     const b = el('button', { type: 'button', class: i === 0 ? '' : 'secondary', text: c });
     b.addEventListener('click', async () => {
       for (const x of row.querySelectorAll('button')) x.disabled = true;
       try {
-        await api('/v1/ui/approvals/answer', { id: q.id, choice: i });
+        if (send) { if ((await send(i, row)) === null) return; }
+        else await api('/v1/ui/approvals/answer', { id: q.id, choice: i });
         // the stream's question_closed may have said how it ended already
         if (row.querySelector('button')) row.replaceChildren(el('span', { class: 'meta', text: '→ ' + c }));
       } catch (e) { status(e.message); row.replaceChildren(el('span', { class: 'meta', text: e.message })); }

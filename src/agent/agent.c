@@ -232,6 +232,7 @@ void agent_turn_free(struct agent_turn *t)
 	free(t->stored_answer);
 	free(t->tools_json);
 	buf_finish(&t->audit_skills);
+	buf_finish(&t->read);
 	free(t->audit_in);
 	agent_stream_finish(&t->stream);
 	for (size_t i = 0; i < t->n_parts; i++) {
@@ -343,6 +344,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	t->source = xstrdup(o->source);
 	t->audit_t0_ms = now_mono_ms();
 	buf_init(&t->audit_skills, 1024);
+	buf_init(&t->read, SOURCES_MAX);
 	if (audit_is_open() && a->env.cfg->audit.include_text)
 		t->audit_in = xstrdup(user_text);
 	t->extra_system = xstrdup(o->extra_system);

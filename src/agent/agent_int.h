@@ -121,6 +121,7 @@ struct agent_turn {
 	 * when audit.include_text. */
 	int64_t audit_t0_ms;
 	struct buf audit_skills;
+	struct buf read; /* the tools it called, one per line: a draft card's sources */
 	char *audit_in;
 	/* Tools' side calls and lines for the human (see agent_tools.c). */
 	struct buf side_keys; /* "\nkey\n..." of the side calls made */
@@ -255,6 +256,8 @@ void agent_taint_key(const struct agent_turn *t, char *key, size_t len);
 
 /* Marks the turn, and later turns of its session, untrusted (by: what brought the text). */
 void agent_taint(struct agent_turn *t, const char *by);
+
+#define SOURCES_MAX 2000 /* bytes of agent_turn.read */
 
 /* ---- agent_lane.c ---- */
 /* The turn's lane from its session's mark, its chat and floor (agent_turn_opts.lane, may be

@@ -65,14 +65,19 @@ void agent_pinned_review(const struct config *cfg, const char *source, struct to
 	struct skill_set s;
 
 	review->skill[0] = '\0';
+	review->never_invent[0] = '\0';
 	if (!job || !job->n_skills)
 		return;
 	skill_set_scan(cfg, &s);
-	for (size_t i = 0; i < job->n_skills && !review->skill[0]; i++) {
+	for (size_t i = 0; i < job->n_skills; i++) {
 		const struct skill *sk = skill_set_find(&s, job->skills[i], NULL);
 
-		if (sk && skill_usable(sk) && skill_md_review_gates(&sk->workflow))
+		if (!sk || !skill_usable(sk))
+			continue;
+		if (!review->skill[0] && skill_md_review_gates(&sk->workflow))
 			snprintf(review->skill, sizeof(review->skill), "%s", sk->name);
+		tools_review_add_never_invent(review, sk->workflow.never_invent,
+					      sk->workflow.n_never_invent);
 	}
 	skill_set_finish(&s);
 }

@@ -74,6 +74,8 @@ static int side_chat(void *arg, const char *key, const char *model, const char *
 	if (used)
 		return -EALREADY;
 	buf_printf(&t->side_keys, "%s%s\n", t->side_keys.len ? "" : "\n", key);
+	if (!*model) /* the turn's own group: a side call of a lane stays in it */
+		model = t->model;
 	buf_init(&body, 0);
 	buf_puts(&body, "{\"model\":");
 	buf_json_str(&body, model, strlen(model));
@@ -118,6 +120,33 @@ static void on_notice(const char *text, void *arg)
 
 /* ---- tool calls -------------------------------------------------------------------- */
 
+/* What the turn read, for a draft card (tools_ctx.sources): its lane and why, then each tool
+ * it called before (t->read), at most SOURCES_MAX bytes. */
+static char *sources_of(struct agent_turn *t)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	if (t->lane_why[0])
+		buf_printf(&b, "lane %s: %s\n", agent_lane_name(t), t->lane_why);
+	buf_printf(&b, "the conversation of %s\n", *t->source ? t->source : "this turn");
+	buf_puts(&b, buf_str(&t->read));
+	return buf_steal(&b);
+}
+
+/* A call the turn made, as a source line: the tool, and what it named (a skill, a URL). */
+static void note_read(struct agent_turn *t, const struct call *c)
+{
+	cJSON *j = json_parse_str(c->args ? c->args : "", NULL);
+	const char *what = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"));
+
+	if (!what)
+		what = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "url"));
+	buf_printf(&t->read, "%s%s%.200s%s\n", c->name, what ? " (" : "", what ? what : "",
+		   what ? ")" : "");
+	cJSON_Delete(j);
+}
+
 /* What a result brings into the turn may raise its lane: a skill's text, an MCP server's. */
 static void lane_of_result(struct agent_turn *t, struct call *c)
 {
@@ -147,6 +176,7 @@ static void on_tool(bool is_error, const char *text, size_t len, void *arg)
 	if (tools_taints(t->a->env.tools, c->name))
 		agent_taint(t, c->name);
 	lane_of_result(t, c);
+	note_read(t, c);
 	c->done = true;
 	c->is_error = is_error;
 	c->result = xstrndup(text, len);
@@ -233,10 +263,10 @@ void agent_cancel_local(struct agent_turn *t)
 
 static void start_call(struct agent_turn *t, struct call *c)
 {
-	char sid[24];
+	char sid[24], *sources;
 	struct tools_ctx ctx = {sid,	  t->source,	      t->tainted, t->web_any, on_asking,
 				t,	  &side_llm,	      t,	  on_notice,  t,
-				t->scope, agent_lane_name(t), &t->review};
+				t->scope, agent_lane_name(t), &t->review, NULL};
 
 	snprintf(sid, sizeof(sid), "%lld", (long long)t->session_id);
 	c->started = true;
@@ -256,7 +286,10 @@ static void start_call(struct agent_turn *t, struct call *c)
 		call_local(t, c);
 		return;
 	}
+	sources = sources_of(t);
+	ctx.sources = sources;
 	tools_call(t->a->env.tools, c->name, c->args, &ctx, on_tool, c, &c->tc);
+	free(sources);
 }
 
 void agent_free_calls(struct agent_turn *t)

@@ -87,23 +87,12 @@ static const struct opt lane_opts[] = {
 	 CNT(config_lane, n_redact_patterns), .cap = 32, .check = check_regex,
 	 .text = "more text to redact: POSIX extended regexes"},
 	{"review_outbound", T_BOOL, FLD(config_lane, review_outbound), .def = "false",
-	 .text = "outbound actions from this lane wait for approval (not built yet: refused at "
-		 "load)"},
+	 .text = "every outbound action from this lane (a non-read-only MCP tool, web_fetch, "
+		 "send_file, send_voice) becomes a draft card: Approve, Edit, Reject"},
 	{"review_expire_min", T_INT, FLD(config_lane, review_expire_min), .def = "1440", .min = 1,
-	 .max = 525600, .text = "an unanswered draft expires after this many minutes"},
+	 .max = 525600,
+	 .text = "an unanswered draft card expires after this many minutes; nothing is sent"},
 };
-
-static void lane_check(struct ctx *c, const struct node *map, void *obj)
-{
-	struct config_lane *l = obj;
-
-	if (l->review_outbound)
-		cfg_key_err(
-			c, map, "review_outbound", true,
-			"review_outbound is not supported yet: nothing from lane '%s' would wait "
-			"for review; remove it",
-			l->name);
-}
 
 const struct table cfg_lane_table = {
 	"lanes",
@@ -111,7 +100,6 @@ const struct table cfg_lane_table = {
 	OPTS(lane_opts),
 	.size = sizeof(struct config_lane),
 	.name_off = offsetof(struct config_lane, name),
-	.check = lane_check,
 	.text = "Lanes (docs/security.md), most sensitive first: a turn in a lane reaches only its "
 		"models; a turn that touches two lanes takes the one listed first."};
 

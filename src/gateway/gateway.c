@@ -47,6 +47,7 @@
 #include "router/spend.h"
 #include "gateway/telegram.h"
 #include "gateway/ui.h"
+#include "tools/review.h"
 #include "tools/tools.h"
 #include "core/util.h"
 
@@ -125,6 +126,8 @@ static void on_prune(evutil_socket_t fd, short what, void *arg)
 struct job_run {
 	job_done_cb done;
 	void *arg;
+	struct gateway *g;
+	char *source;
 };
 
 /* One /v1/chat/completions turn in flight; freed once answered. */
@@ -506,6 +509,61 @@ out:
 	cJSON_Delete(root);
 }
 
+/* ---- review before anything leaves: a job's answer delivered outside its lane ---------- */
+
+/* The deliver target of a job's source ("cron:<name>", "hook:<name>"), or NULL. */
+static const struct config_deliver *deliver_of(const struct config *cfg, const char *source)
+{
+	for (size_t i = 0; i < cfg->n_cron_jobs && strncmp(source, "cron:", 5) == 0; i++)
+		if (strcmp(cfg->cron_jobs[i].name, source + 5) == 0)
+			return &cfg->cron_jobs[i].deliver;
+	for (size_t i = 0; i < cfg->n_hooks && strncmp(source, "hook:", 5) == 0; i++)
+		if (strcmp(cfg->hooks[i].name, source + 5) == 0)
+			return &cfg->hooks[i].deliver;
+	return NULL;
+}
+
+/* Approved on its card: the held answer goes to its chat, once. */
+static void on_hold_approved(const char *to, const char *text, void *arg)
+{
+	struct gateway *g = arg;
+	long long chat;
+
+	if (g->tg && sscanf(to, "telegram:%lld", &chat) == 1)
+		telegram_deliver(g->tg, chat, text);
+}
+
+/* A job's answer in a review_outbound lane whose deliver chat is outside the lane is held on a
+ * draft card (shown in the lane) instead: the note to deliver in its place, or NULL (deliver
+ * the answer). Nobody to ask is no exception: nothing of the answer leaves then either. */
+static char *hold_answer(struct gateway *g, const char *source, int64_t session_id,
+			 const char *text)
+{
+	const struct config_deliver *to = deliver_of(g->d.cfg, source);
+	const struct config_lane *l;
+	const char *lane = NULL;
+	char why[96], sid[24];
+
+	if (!to || !to->telegram_chat_id || !text || !*text ||
+	    agent_lane_of(g->agent, source, &lane, why, sizeof(why)) < 0)
+		return NULL;
+	l = review_lane(g->d.cfg, lane);
+	if (!l || !l->review_outbound || review_chat_in_lane(l, to->telegram_chat_id, 0))
+		return NULL;
+	snprintf(sid, sizeof(sid), "%lld", (long long)session_id);
+	if (tools_draft_hold(g->tools, &(struct tools_hold){source, sid, l->name, to->target, text},
+			     on_hold_approved, g) < 0)
+		return xasprintf(
+			"The answer of %s was not sent: it is in lane %s (review_outbound), "
+			"this chat is outside it, and no chat of the lane can review it.",
+			source, l->name);
+	log_info("%s: the answer is held for review (lane %s, %s is outside it)", source, l->name,
+		 to->target);
+	return xasprintf("The answer of %s is held for review: it is in lane %s "
+			 "(review_outbound) and this chat is outside it.",
+			 source, l->name);
+}
+
 static void on_job_turn(const struct agent_result *r, void *arg)
 {
 	struct job_run *j = arg;
@@ -515,8 +573,13 @@ static void on_job_turn(const struct agent_result *r, void *arg)
 				r->cost_usd,
 				r->deferred,
 				r->retry_after_s};
+	char *held = jr.ok ? hold_answer(j->g, j->source, r->session_id, r->text) : NULL;
 
+	if (held)
+		jr.text = held;
 	j->done(&jr, j->arg);
+	free(held);
+	free(j->source);
 	free(j);
 }
 
@@ -543,9 +606,13 @@ static int sink_run(void *ctx, const struct job_opts *jo, job_done_cb done, void
 
 	j->done = done;
 	j->arg = arg;
+	j->g = g;
+	j->source = xstrdup(jo->source);
 	rc = agent_turn(g->agent, &o, jo->prompt, &job_cbs, j, NULL);
-	if (rc < 0)
+	if (rc < 0) {
+		free(j->source);
 		free(j);
+	}
 	return rc;
 }
 

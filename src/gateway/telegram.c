@@ -931,6 +931,7 @@ void telegram_destroy(struct telegram *t)
 		t->questions = q->next;
 		tg_question_free(q);
 	}
+	tg_draft_waits_free(t);
 	for (struct chat *c = t->chats; c; c = c->next) {
 		if (c->turn)
 			agent_cancel(c->turn);

@@ -160,6 +160,8 @@ struct telegram {
 	const struct telegram_buttons *buttons; /* "a:" presses and tags, NULL = none */
 	void *buttons_arg;
 	struct question *questions; /* asked, not closed */
+	struct draft_edit *edits;   /* a batch's messages that edit a draft card (tg_poll.c) */
+	struct draft_wait *waits;   /* draft cards whose Edit was pressed, by chat */
 	int64_t send_backoff_ms;
 	int64_t refusals_minute; /* minute of the count below (strangers: tg_strangers) */
 	int refusals_in_minute;
@@ -185,6 +187,26 @@ struct question {
 	char *outcome;			     /* closed before its message was sent */
 	bool file;			     /* sent as a document: text is its caption */
 };
+
+/* A message that becomes a draft card's new draft, taken after its batch is stored. */
+struct draft_edit {
+	struct draft_edit *next;
+	uint64_t id; /* the card's question */
+	char who[48];
+	char *text;
+};
+
+/* A draft card closed by Edit: the next message in its chat (and topic) is its new draft. */
+struct draft_wait {
+	struct draft_wait *next;
+	uint64_t id;
+	int64_t chat_id, thread;
+};
+
+/* The card waiting for an edit in chat and thread, unlinked; or 0. */
+uint64_t tg_draft_wait_take(struct telegram *t, int64_t chat_id, int64_t thread);
+/* Frees every wait (at destroy). */
+void tg_draft_waits_free(struct telegram *t);
 
 /* The tools layer asks its questions in chats through this (tg_questions.c). */
 extern const struct tools_asker telegram_asker;

@@ -6,6 +6,7 @@
  * It does not run rows (telegram.c), send (tg_outbox.c) or handle presses (tg_questions.c).
  */
 #include "gateway/telegram_int.h"
+#include "tools/tools.h"
 #include "agent/agent.h"
 #include "net/daemon.h"
 #include "core/metrics.h"
@@ -165,6 +166,49 @@ static char *with_quote(const cJSON *msg, const char *text)
 	return out;
 }
 
+/* The owner's message in a chat whose draft card waits for its edit (Edit pressed) is the new
+ * draft, not a message for the agent: kept, and handed to the card once the batch is stored
+ * (taking it asks the card again, which writes to the store). */
+static bool draft_edit(struct telegram *t, int64_t chat_id, int64_t thread, int64_t user_id,
+		       const cJSON *msg)
+{
+	const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "text"));
+	const char *uname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(msg, "from"), "username"));
+	struct draft_edit *e, **p;
+	uint64_t id;
+
+	/* A command (/stop, /new) stays a command: the card goes on waiting for its draft. */
+	if (!t->tools || !text || *text == '/' || !(id = tg_draft_wait_take(t, chat_id, thread)))
+		return false;
+	e = xcalloc(1, sizeof(*e));
+	e->id = id;
+	if (uname)
+		snprintf(e->who, sizeof(e->who), "@%.40s", uname);
+	else
+		snprintf(e->who, sizeof(e->who), "telegram user %lld", (long long)user_id);
+	e->text = xstrdup(text);
+	for (p = &t->edits; *p; p = &(*p)->next)
+		;
+	*p = e;
+	return true;
+}
+
+/* The batch is stored (ok) or not: its draft edits are taken, or dropped (polled again). */
+static void take_edits(struct telegram *t, bool ok)
+{
+	while (t->edits) {
+		struct draft_edit *e = t->edits;
+
+		t->edits = e->next;
+		if (ok && tools_draft_edit(t->tools, e->id, e->text, e->who) < 0)
+			log_warn("telegram: draft card %016llx closed before its edit arrived",
+				 (unsigned long long)e->id);
+		free(e->text);
+		free(e);
+	}
+}
+
 static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t update_id,
 		      const cJSON *msg)
 {
@@ -206,6 +250,10 @@ static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t u
 		return;
 	}
 	if (cJSON_IsString(text) && stop_now(t, chat_id, text->valuestring)) {
+		metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
+		return;
+	}
+	if (cJSON_IsString(text) && draft_edit(t, chat_id, topic_of(msg), user_id, msg)) {
 		metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
 		return;
 	}
@@ -277,6 +325,7 @@ static int store_updates(struct telegram *t, const cJSON *updates)
 	rc = store_end(t->d->store, rc);
 	if (rc == 0)
 		t->offset = max;
+	take_edits(t, rc == 0);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #include "gateway/tg_store.h"
 #include "core/safeio.h"
 #include "router/router.h"
+#include "tools/review.h"
 #include "tools/tools.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -82,6 +83,7 @@ struct question_write {
 	int64_t chat_id;
 	struct tg_out_opts o;
 	char *text, *markup, *tag, *file; /* file: a long question's document, else NULL */
+	bool html;			  /* text is Telegram HTML (a draft card) */
 };
 
 static int write_question(struct store *s, void *arg)
@@ -91,7 +93,7 @@ static int write_question(struct store *s, void *arg)
 
 	if (w->file)
 		return tg_outbox_add_file(s, w->chat_id, "sendDocument", w->file, w->text, &w->o);
-	return tg_outbox_add(s, w->chat_id, &part, 1, false, &w->o);
+	return tg_outbox_add(s, w->chat_id, &part, 1, w->html, &w->o);
 }
 
 static void question_write_free(void *arg, int rc)
@@ -113,12 +115,14 @@ static void question_write_free(void *arg, int rc)
 /* Queues text for the chat with markup and tag: a new message, the document file with text
  * as its caption, or (edit_id not 0) an edit of message edit_id: of its caption when file is
  * not NULL (a document's), else of its text. */
-static int queue_question(struct telegram *t, int64_t chat_id, int64_t thread, int64_t edit_id,
-			  const char *text, const char *markup, const char *tag, const char *file)
+static int queue_question_as(struct telegram *t, int64_t chat_id, int64_t thread, int64_t edit_id,
+			     const char *text, const char *markup, const char *tag,
+			     const char *file, bool html)
 {
 	struct question_write *w = xcalloc(1, sizeof(*w));
 	int rc;
 
+	w->html = html;
 	w->t = t;
 	w->chat_id = chat_id;
 	w->text = xstrdup(text);
@@ -137,6 +141,12 @@ static int queue_question(struct telegram *t, int64_t chat_id, int64_t thread, i
 	return rc;
 }
 
+static int queue_question(struct telegram *t, int64_t chat_id, int64_t thread, int64_t edit_id,
+			  const char *text, const char *markup, const char *tag, const char *file)
+{
+	return queue_question_as(t, chat_id, thread, edit_id, text, markup, tag, file, false);
+}
+
 /* The inline keyboard: one row per choice, "q:<id>:<index>" (at most 21 bytes of Telegram's
  * 64); approvals get Bot API 9.4 styles (clients without them show plain buttons). */
 static char *question_markup(const struct tools_question *q)
@@ -151,7 +161,7 @@ static char *question_markup(const struct tools_question *q)
 		buf_json_str(&b, q->choices[i], strlen(q->choices[i]));
 		buf_printf(&b, ",\"callback_data\":\"q:%016llx:%zu\"", (unsigned long long)q->id,
 			   i);
-		if (q->kind == TOOLS_Q_APPROVAL && i < 3)
+		if ((q->kind == TOOLS_Q_APPROVAL || q->kind == TOOLS_Q_DRAFT) && i < 3)
 			buf_printf(&b, ",\"style\":\"%s\"", styles[i]);
 		buf_puts(&b, "}]");
 	}
@@ -180,6 +190,68 @@ static char *question_file(struct telegram *t, const struct tools_question *q)
 	return rel;
 }
 
+static void html_escaped(struct buf *b, const char *s)
+{
+	for (; *s; s++)
+		if (*s == '<')
+			buf_puts(b, "&lt;");
+		else if (*s == '>')
+			buf_puts(b, "&gt;");
+		else if (*s == '&')
+			buf_puts(b, "&amp;");
+		else
+			buf_append(b, s, 1);
+}
+
+static void html_list(struct buf *b, const char *title, char *const *l, size_t n)
+{
+	if (!n)
+		return;
+	buf_printf(b, "\n\n<b>%s</b>", title);
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(b, "\n• ");
+		html_escaped(b, l[i]);
+	}
+}
+
+/* A draft card (review before anything leaves) in Telegram's HTML: the marked sentences
+ * bold and underlined in the draft. */
+static char *draft_card_html(const struct tools_question *q)
+{
+	const struct review_card *k = q->card;
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_printf(&b,
+		   "📝 <b>Draft for review</b> (%s; nothing leaves without Approve; expires "
+		   "in %lld min)\n\n<b>To:</b> ",
+		   q->source, (long long)(q->timeout_s + 59) / 60);
+	html_escaped(&b, k->destination);
+	if (k->lane) {
+		buf_puts(&b, "\n<b>Lane:</b> ");
+		html_escaped(&b, k->lane);
+	}
+	if (k->skill) {
+		buf_puts(&b, "\n<b>Skill:</b> ");
+		html_escaped(&b, k->skill);
+	}
+	buf_printf(&b, "\n\n<b>Draft</b>%s%s%s (version %d):\n<blockquote>", k->field ? " (" : "",
+		   k->field ? k->field : "", k->field ? ")" : "", k->version);
+	review_highlight(k, REVIEW_HTML_TELEGRAM, &b);
+	buf_puts(&b, "</blockquote>\n<b>Sources:</b>\n");
+	html_escaped(&b, k->sources && *k->sources ? k->sources : "(none)");
+	html_list(&b, "Inferred or unverified (marked above):", k->inferred, k->n_inferred);
+	html_list(&b, "never_invent without a source:", k->unsourced, k->n_unsourced);
+	if (k->step_note) {
+		buf_puts(&b, "\n\n<i>");
+		html_escaped(&b, k->step_note);
+		buf_puts(&b, "</i>");
+	}
+	buf_puts(&b, "\n\nApprove sends exactly this draft, once. Edit: your next message here "
+		     "becomes the draft. Reject sends nothing.");
+	return buf_steal(&b);
+}
+
 static int ask_in_chat(const struct tools_question *q, void *arg)
 {
 	struct telegram *t = arg;
@@ -188,9 +260,17 @@ static int ask_in_chat(const struct tools_question *q, void *arg)
 	char tag[24], *markup, *file = NULL, *text;
 	int rc;
 
+	/* A card of a lane is shown in the lane, never in a chat outside it (a job's deliver
+	 * chat): the lane's first chat, else telegram.admin_chat. */
+	if (q->kind == TOOLS_Q_DRAFT && q->card && q->card->lane)
+		chat = review_card_chat(review_lane(t->cfg, q->card->lane), chat, thread,
+					t->cfg->telegram.admin_chat, &thread);
+
 	if (!chat || t->closing)
 		return -ENOENT;
-	if (q->kind == TOOLS_Q_APPROVAL)
+	if (q->kind == TOOLS_Q_DRAFT && q->card)
+		text = draft_card_html(q);
+	else if (q->kind == TOOLS_Q_APPROVAL)
 		text = xasprintf("🔐 May I run this? (%s; no answer in %lld s = no)\n\n%s",
 				 q->source, (long long)q->timeout_s, q->text);
 	else
@@ -200,18 +280,26 @@ static int ask_in_chat(const struct tools_question *q, void *arg)
 		free(text);
 		if (!file)
 			return -EIO;
-		text = xasprintf("🔐 May I run this? The whole call is in the file (%zu bytes). No "
-				 "answer in %lld s = no.",
-				 strlen(q->text), (long long)q->timeout_s);
+		text = xasprintf("%s The whole %s is in the file (%zu bytes). No answer in %lld s "
+				 "= no.",
+				 q->kind == TOOLS_Q_DRAFT ? "📝 Draft for review."
+							  : "🔐 May I run this?",
+				 q->kind == TOOLS_Q_DRAFT ? "card" : "call", strlen(q->text),
+				 (long long)q->timeout_s);
 	}
 	snprintf(tag, sizeof(tag), "q:%016llx", (unsigned long long)q->id);
 	markup = question_markup(q);
-	rc = queue_question(t, chat, thread, 0, text, markup, tag, file);
+	rc = queue_question_as(t, chat, thread, 0, text, markup, tag, file,
+			       q->kind == TOOLS_Q_DRAFT && q->card && !file);
 	free(markup);
 	if (rc < 0) {
 		free(file);
 		free(text);
 		return rc;
+	}
+	if (q->kind == TOOLS_Q_DRAFT && !file) { /* closed as plain text: the card's plain form */
+		free(text);
+		text = xasprintf("📝 Draft for review (%s)\n\n%s", q->source, q->text);
 	}
 	k = xcalloc(1, sizeof(*k));
 	*k = (struct question){t->questions, q->id, chat, thread, 0, text, NULL, file != NULL};
@@ -238,13 +326,57 @@ static void close_message(struct telegram *t, struct question *q, const char *ou
 	edit_with_outcome(t, q->chat_id, q->message_id, q->text, outcome, q->file);
 }
 
+/* ---- draft cards waiting for their edit ------------------------------------------------- */
+
+static void wait_drop(struct telegram *t, uint64_t id)
+{
+	for (struct draft_wait **p = &t->waits; *p;)
+		if ((*p)->id == id) {
+			struct draft_wait *w = *p;
+
+			*p = w->next;
+			free(w);
+		} else {
+			p = &(*p)->next;
+		}
+}
+
+uint64_t tg_draft_wait_take(struct telegram *t, int64_t chat_id, int64_t thread)
+{
+	for (struct draft_wait *w = t->waits; w; w = w->next)
+		if (w->chat_id == chat_id && w->thread == thread) {
+			uint64_t id = w->id;
+
+			wait_drop(t, id);
+			return id;
+		}
+	return 0;
+}
+
+void tg_draft_waits_free(struct telegram *t)
+{
+	while (t->waits) {
+		struct draft_wait *w = t->waits;
+
+		t->waits = w->next;
+		free(w);
+	}
+}
+
 static void question_closed(uint64_t id, const char *outcome, void *arg)
 {
 	struct telegram *t = arg;
 	struct question *q = question_find(t, id, false);
 
+	wait_drop(t, id); /* a card that ends while it waits for its edit */
 	if (!q)
 		return;
+	if (strncmp(outcome, "Edit:", 5) == 0) {
+		struct draft_wait *w = xcalloc(1, sizeof(*w));
+
+		*w = (struct draft_wait){t->waits, id, q->chat_id, q->thread};
+		t->waits = w;
+	}
 	if (!q->message_id) {
 		free(q->outcome);
 		q->outcome = xstrdup(outcome); /* edited once its message id is known */
@@ -384,6 +516,21 @@ static void press_of(const cJSON *cq, const char *query_id, const char *data, in
 			  t->buttons_arg);
 }
 
+/* Who pressed, for the audit: "@name" or "telegram user ID". */
+static const char *presser(const cJSON *cq, char *out, size_t len)
+{
+	const cJSON *from = cJSON_GetObjectItemCaseSensitive(cq, "from");
+	const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(from, "username"));
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(from, "id");
+
+	if (u && *u)
+		snprintf(out, len, "@%.40s", u);
+	else
+		snprintf(out, len, "telegram user %lld",
+			 cJSON_IsNumber(id) ? (long long)id->valuedouble : 0LL);
+	return out;
+}
+
 /* A button press: checked like a message (allowed users, allowed chats), always answered so
  * the client stops spinning. */
 void tg_on_callback(struct telegram *t, const cJSON *cq)
@@ -402,6 +549,7 @@ void tg_on_callback(struct telegram *t, const cJSON *cq)
 	bool private = cJSON_IsString(type) && strcmp(type->valuestring, "private") == 0;
 	unsigned long long id;
 	size_t choice;
+	char who[64];
 	int n = 0;
 
 	if (!cJSON_IsString(qid))
@@ -450,7 +598,8 @@ void tg_on_callback(struct telegram *t, const cJSON *cq)
 		answer_callback(t, qid->valuestring, "I do not know this button.");
 		return;
 	}
-	if (!t->tools || tools_answer(t->tools, id, choice) < 0) {
+	if (!t->tools ||
+	    tools_answer_as(t->tools, id, choice, presser(cq, who, sizeof(who)), NULL) < 0) {
 		answer_callback(t, qid->valuestring, "This question has expired. Ask me again.");
 		if (chat_id && cJSON_IsNumber(mid) && cJSON_IsString(mtext)) {
 			edit_with_outcome(t, chat_id, (int64_t)mid->valuedouble, mtext->valuestring,

@@ -8,6 +8,7 @@
 #include "gateway/cron.h"
 #include "gateway/reminders.h"
 #include "net/httpd.h"
+#include "tools/review.h"
 #include "tools/tools.h"
 
 #include <cjson/cJSON.h>
@@ -18,6 +19,43 @@
 
 /* ---- actions: the same calls as Telegram's buttons (on the loop) ------------------------- */
 
+static void add_list(cJSON *o, const char *key, char *const *l, size_t n)
+{
+	cJSON *arr = cJSON_AddArrayToObject(o, key);
+
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(l[i]));
+}
+
+/* A draft card's parts; html: the draft escaped, its marked sentences in <mark>. */
+static void add_card(cJSON *o, const struct review_card *k)
+{
+	cJSON *c = cJSON_AddObjectToObject(o, "card");
+	char id[17];
+	struct buf html;
+
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)k->id);
+	cJSON_AddStringToObject(c, "card_id", id);
+	cJSON_AddNumberToObject(c, "version", k->version);
+	cJSON_AddStringToObject(c, "destination", k->destination);
+	if (k->field)
+		cJSON_AddStringToObject(c, "field", k->field);
+	cJSON_AddStringToObject(c, "draft", k->draft);
+	buf_init(&html, 0);
+	review_highlight(k, REVIEW_HTML_MARK, &html);
+	cJSON_AddStringToObject(c, "draft_html", buf_str(&html));
+	buf_finish(&html);
+	cJSON_AddStringToObject(c, "sources", k->sources ? k->sources : "");
+	if (k->lane)
+		cJSON_AddStringToObject(c, "lane", k->lane);
+	if (k->skill)
+		cJSON_AddStringToObject(c, "skill", k->skill);
+	add_list(c, "inferred", k->inferred, k->n_inferred);
+	add_list(c, "unsourced", k->unsourced, k->n_unsourced);
+	if (k->step_note)
+		cJSON_AddStringToObject(c, "note", k->step_note);
+}
+
 cJSON *ui_question_json(const struct tools_question *q)
 {
 	cJSON *o = cJSON_CreateObject(), *arr;
@@ -25,7 +63,12 @@ cJSON *ui_question_json(const struct tools_question *q)
 
 	snprintf(id, sizeof(id), "%016llx", (unsigned long long)q->id);
 	cJSON_AddStringToObject(o, "id", id);
-	cJSON_AddStringToObject(o, "kind", q->kind == TOOLS_Q_APPROVAL ? "approval" : "ask");
+	cJSON_AddStringToObject(o, "kind",
+				q->kind == TOOLS_Q_APPROVAL ? "approval"
+				: q->kind == TOOLS_Q_DRAFT  ? "draft"
+							    : "ask");
+	if (q->kind == TOOLS_Q_DRAFT && q->card)
+		add_card(o, q->card);
 	cJSON_AddStringToObject(o, "source", q->source);
 	cJSON_AddStringToObject(o, "session_id", q->session_id ? q->session_id : "");
 	cJSON_AddStringToObject(o, "text", q->text);
@@ -76,13 +119,16 @@ static bool parse_question_id(const char *s, uint64_t *id)
 }
 
 /* As a press of the question's button in Telegram: tools_answer, which takes the first answer
- * only (Telegram's later press, or ours after its, finds nothing). */
+ * only (Telegram's later press, or ours after its, finds nothing). A draft card's Edit may
+ * carry the new draft as "text" (without it the card's chat's next message is the draft). */
 static void on_approval_answer(struct httpd_req *req, void *arg)
 {
 	struct ui *u = arg;
 	cJSON *root;
 	uint64_t id;
 	int64_t choice;
+	char who[80], *text = NULL;
+	const char *t;
 	int rc;
 
 	if (!ui_gate(u, req))
@@ -97,8 +143,13 @@ static void on_approval_answer(struct httpd_req *req, void *arg)
 			       "expected {\"id\": \"<16 hex digits>\", \"choice\": <index>}");
 		return;
 	}
+	t = ui_str_item(root, "text");
+	if (*t)
+		text = xstrdup(t);
 	cJSON_Delete(root);
-	rc = u->env.tools ? tools_answer(u->env.tools, id, (size_t)choice) : -ENOENT;
+	snprintf(who, sizeof(who), "cockpit %s", httpd_peer(req));
+	rc = u->env.tools ? tools_answer_as(u->env.tools, id, (size_t)choice, who, text) : -ENOENT;
+	free(text);
 	if (rc == -EINVAL) {
 		ui_reply_error(req, 400, "no such choice for this question");
 		return;

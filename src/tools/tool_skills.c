@@ -390,6 +390,9 @@ static void put_workflow(struct buf *out, const struct skill *sk, struct tools_r
 	if (wf->n_never_invent)
 		buf_puts(out, "Never invent means: when the input does not state one of these, "
 			      "say it is missing; do not guess it.\n");
+	/* The draft card lists where these appear without a source (tools/review.h). */
+	if (review)
+		tools_review_add_never_invent(review, wf->never_invent, wf->n_never_invent);
 	if (skill_md_review_gates(wf)) {
 		buf_puts(out, "Every outbound action (a file or message sent, an external "
 			      "system changed) waits for the owner's approval.\n");

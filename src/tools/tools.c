@@ -22,6 +22,7 @@
  * the MCP tools left out whenever that set changes.
  */
 #include "tools/tools.h"
+#include "tools/tools_int.h"
 #include "core/json.h"
 #include "core/audit.h"
 #include "core/config.h"
@@ -30,6 +31,7 @@
 #include "core/loop.h"
 #include "mcp/mcp.h"
 #include "mcp/mcp_render.h"
+#include "tools/review.h"
 #include "tools/tool.h"
 #include "core/util.h"
 
@@ -46,7 +48,6 @@
 #define ASK_TEXT_MAX	 1000 /* bytes of an ask_user question */
 #define ASK_CHOICES_MAX	 8
 #define ASK_CHOICE_MAX	 64 /* bytes of one choice (a button) */
-#define ASKERS_MAX	 2  /* the Telegram gateway and the web cockpit */
 
 /* ask_user: run by tools.c itself (it waits on the asker like an approval). */
 static const struct tool_def tool_def_ask_user = {
@@ -68,70 +69,7 @@ static const struct tool_def *const builtins[] = {
 	&tool_def_schedule,	&tool_def_ask_user,
 };
 
-struct tools {
-	struct tools_env env;
-	tools_notify_cb notify;
-	void *notify_arg;
-	tools_outlet_cb outlet;
-	void *outlet_arg;
-	const struct tools_scheduler *scheduler;
-	void *scheduler_arg;
-	const struct tool_def *offered[ARRAY_LEN(builtins)];
-	size_t n_offered;
-	char *schemas;		/* builtin entries, comma-separated, no brackets */
-	uint64_t left_out_hash; /* of the MCP tool names last left out by agent.max_tools */
-	struct {
-		const struct tools_asker *a;
-		void *arg;
-	} askers[ASKERS_MAX];
-	size_t n_askers;
-	struct tools_call *asking; /* calls with a question out, linked by next_asking */
-	char **always;		   /* "<source>\t<tool>": approved for good (until a restart) */
-	size_t n_always;
-};
-
-struct tools_call {
-	struct tools *t;
-	tools_call_cb cb;
-	void *arg;
-	char *name;
-	struct event *ev; /* the timeout, then the deferred delivery */
-	const struct tool_def *def;
-	struct tool_job *job;
-	struct mcp_call *mc;
-	struct buf out;
-	bool is_error;
-	bool finished; /* out holds the result; ev delivers it */
-	bool timed_out;
-	bool cancelled;
-	/* A question out (approval or ask_user): ev is its timeout, then its answer. */
-	bool asking;
-	enum tools_q_kind q_kind;
-	uint64_t q_id;
-	long answer;   /* the chosen index, -1 = none yet */
-	char *outcome; /* how the question ended, for the asker's closed() */
-	char *q_text;  /* the question as asked, for tools_questions_each */
-	int64_t q_asked_ms;
-	struct tools_call *next_asking;
-	char **choices; /* ask_user's */
-	size_t n_choices;
-	cJSON *args;			/* an approval's call, run once approved */
-	const struct tool_def *run_def; /* NULL: an MCP tool */
-	char *sid, *source;
-	bool tainted, web_any;
-	/* the audit trail's: the calling turn's source and session, the arguments' hash, the
-	 * start, and whether an approval was asked */
-	char *a_source, a_sid[24], a_hash[17];
-	const char *a_lane; /* the turn's lane (the config's name), NULL = none */
-	int64_t t0_ms;
-	bool approval_asked;
-	void (*asking_cb)(bool on, void *arg);
-	void *asking_arg;
-	const struct tools_llm *llm;
-	void *llm_arg;
-	void (*notice)(const char *text, void *arg);
-	void *notice_arg;
-};
+_Static_assert(ARRAY_LEN(builtins) <= TOOLS_BUILTINS_MAX, "TOOLS_BUILTINS_MAX");
 
 static void append_json_string(struct buf *b, const char *s, size_t max)
 {
@@ -219,10 +157,23 @@ void tools_remove_asker(struct tools *t, const struct tools_asker *a, void *arg)
 		}
 }
 
+static void call_free(struct tools_call *c);
+
 void tools_destroy(struct tools *t)
 {
 	if (!t)
 		return;
+	for (struct tools_call **p = &t->asking; *p;) {
+		struct tools_call *c = *p;
+
+		if (!c->card || !c->card->held) {
+			p = &c->next_asking;
+			continue;
+		}
+		*p = c->next_asking;
+		c->cb(true, "", 0, c->arg); /* frees the hold's record, sends nothing */
+		call_free(c);
+	}
 	for (size_t i = 0; i < t->n_always; i++)
 		free(t->always[i]);
 	free(t->always);
@@ -683,11 +634,15 @@ static void call_free(struct tools_call *c)
 	free(c->sid);
 	free(c->source);
 	free(c->a_source);
+	free(c->answer_by);
+	free(c->answer_text);
+	review_card_finish(c->card);
+	free(c->card);
 	free(c);
 }
 
 /* The question is over: out of the list, the asker told, the turn's clock running again. */
-static void end_question(struct tools_call *c)
+void tools_end_question(struct tools_call *c)
 {
 	struct tools *t = c->t;
 
@@ -735,9 +690,9 @@ static void audit_call(const struct tools_call *c)
 	audit_end(&l);
 }
 
-static void deliver(struct tools_call *c)
+void tools_deliver(struct tools_call *c)
 {
-	end_question(c);
+	tools_end_question(c);
 	clean_result(c);
 	audit_call(c);
 	c->cb(c->is_error, buf_str(&c->out), c->out.len, c->arg);
@@ -745,7 +700,7 @@ static void deliver(struct tools_call *c)
 }
 
 /* Result known now: deliver from the loop, not from inside tools_call. */
-static void finish_later(struct tools_call *c, bool is_error)
+void tools_finish_later(struct tools_call *c, bool is_error)
 {
 	struct timeval zero = {0, 0};
 
@@ -781,7 +736,7 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 	struct tools_call *c = arg;
 
 	if (c->finished) {
-		deliver(c);
+		tools_deliver(c);
 		return;
 	}
 	if (c->asking) {
@@ -803,7 +758,7 @@ static void on_job(bool is_error, const char *text, size_t len, void *arg)
 	c->job = NULL;
 	set_result(c, is_error, text, len);
 	event_del(c->ev);
-	deliver(c);
+	tools_deliver(c);
 }
 
 static void on_mcp(const struct mcp_result *r, void *arg)
@@ -813,7 +768,7 @@ static void on_mcp(const struct mcp_result *r, void *arg)
 	c->mc = NULL;
 	set_result(c, r->is_error, r->text, strlen(r->text));
 	event_del(c->ev);
-	deliver(c);
+	tools_deliver(c);
 }
 
 static void arm_timeout(struct tools_call *c)
@@ -832,7 +787,7 @@ static void propose(struct tools_call *c, const struct tool_def *d, const cJSON 
 	char id[8];
 
 	if (tool_proposal_store(c->t->env.cfg, d->name, args, source, ctx->lane, id, &c->out) < 0) {
-		finish_later(c, true);
+		tools_finish_later(c, true);
 		return;
 	}
 	buf_init(&note, 0);
@@ -855,11 +810,11 @@ static void propose(struct tools_call *c, const struct tool_def *d, const cJSON 
 		   "memory and skills wait for the human's approval. Stored as proposal %s for "
 		   "the human to approve or reject; do not repeat the call.",
 		   id);
-	finish_later(c, false);
+	tools_finish_later(c, false);
 }
 
-static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
-			const struct tools_ctx *ctx)
+void tools_run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
+		       const struct tools_ctx *ctx)
 {
 	struct tool_req req = {&c->t->env,
 			       ctx->session_id ? ctx->session_id : "",
@@ -885,19 +840,19 @@ static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJ
 	}
 	if (!d->start) {
 		rc = d->run(&req, &c->out);
-		finish_later(c, rc < 0);
+		tools_finish_later(c, rc < 0);
 		return;
 	}
 	rc = d->start(&req, on_job, c, &c->out, &c->job);
 	if (rc < 0) {
 		c->job = NULL;
-		finish_later(c, true);
+		tools_finish_later(c, true);
 		return;
 	}
 	arm_timeout(c);
 }
 
-static void run_mcp(struct tools_call *c, const cJSON *args)
+void tools_run_mcp(struct tools_call *c, const cJSON *args)
 {
 	char *text = json_exact_print(args);
 	int rc = mcp_call(c->t->env.mcp, c->name, text, on_mcp, c, &c->mc);
@@ -913,7 +868,7 @@ static void run_mcp(struct tools_call *c, const cJSON *args)
 			   c->name);
 	else
 		buf_printf(&c->out, "%s could not be called (%s)", c->name, strerror(-rc));
-	finish_later(c, true);
+	tools_finish_later(c, true);
 }
 
 /* Parses the model's argument text; "" and "null" mean {}. */
@@ -990,10 +945,6 @@ static bool needs_approval(const struct tools *t, const struct tool_def *d,
 	if (!source || !*source || strcmp(source, "cli") == 0 || strncmp(source, "api:", 4) == 0 ||
 	    always_has(t, source, name))
 		return false;
-	/* A skill of the turn asks for review before anything leaves the chat. */
-	if (ctx->review && ctx->review->skill[0] &&
-	    (d == &tool_def_send_file || d == &tool_def_send_voice || (!d && !mi->read_only)))
-		return true;
 	for (size_t i = 0; i < a->n_tools; i++)
 		if (fnmatch(a->tools[i], name, 0) == 0)
 			return true;
@@ -1045,7 +996,7 @@ static char *approval_text(const char *name, const cJSON *args)
 	return out;
 }
 
-static uint64_t question_id(void)
+uint64_t tools_question_id(void)
 {
 	uint64_t id = 0;
 
@@ -1055,7 +1006,7 @@ static uint64_t question_id(void)
 	return id;
 }
 
-static void keep_ctx(struct tools_call *c, const struct tools_ctx *ctx)
+void tools_keep_ctx(struct tools_call *c, const struct tools_ctx *ctx)
 {
 	c->sid = xstrdup(ctx->session_id ? ctx->session_id : "");
 	c->source = xstrdup(ctx->source ? ctx->source : "");
@@ -1071,11 +1022,11 @@ static void keep_ctx(struct tools_call *c, const struct tools_ctx *ctx)
 
 /* Puts the question to the asker: 0 and the call waits (ev is the question's timeout), or a
  * negative errno with the reason in c->out. */
-static int put_question(struct tools_call *c, enum tools_q_kind kind, const char *text,
-			const char *const *choices, size_t n_choices)
+int tools_put_question(struct tools_call *c, enum tools_q_kind kind, const char *text,
+		       const char *const *choices, size_t n_choices)
 {
 	struct tools *t = c->t;
-	struct tools_question q = {question_id(),
+	struct tools_question q = {tools_question_id(),
 				   kind,
 				   c->source,
 				   text,
@@ -1083,9 +1034,15 @@ static int put_question(struct tools_call *c, enum tools_q_kind kind, const char
 				   n_choices,
 				   t->env.cfg->approvals.timeout_s,
 				   c->sid,
-				   now_wall_ms()};
-	struct timeval tv = {(time_t)q.timeout_s, 0};
+				   now_wall_ms(),
+				   c->card};
+	struct timeval tv;
 	int rc = -ENOENT;
+
+	if (c->card) /* a draft card waits until it expires, across its edits */
+		q.timeout_s = clamp_i64((double)(c->card->expires_ms - now_mono_ms() + 999) / 1000,
+					1, INT64_MAX / 1000);
+	tv = (struct timeval){(time_t)q.timeout_s, 0};
 
 	/* Every asker is told; the question is out when one of them shows it. */
 	for (size_t i = 0; i < t->n_askers; i++)
@@ -1102,15 +1059,18 @@ static int put_question(struct tools_call *c, enum tools_q_kind kind, const char
 	c->q_kind = kind;
 	c->q_text = xstrdup(text);
 	c->q_asked_ms = q.asked_ms;
-	c->approval_asked = kind == TOOLS_Q_APPROVAL;
+	c->q_timeout_s = q.timeout_s;
+	c->approval_asked = kind == TOOLS_Q_APPROVAL || kind == TOOLS_Q_DRAFT;
 	c->answer = -1;
-	c->asking = true;
-	c->next_asking = t->asking;
-	t->asking = c;
+	if (!c->asking) { /* a card asked again after an edit is in the list already */
+		c->asking = true;
+		c->next_asking = t->asking;
+		t->asking = c;
+	}
 	log_info("tools: question %016llx (%s) for %s", (unsigned long long)q.id, c->name,
 		 c->source);
 	event_add(c->ev, &tv);
-	if (c->asking_cb)
+	if (c->asking_cb && !(c->card && c->card->version > 1))
 		c->asking_cb(true, c->asking_arg);
 	return 0;
 }
@@ -1122,20 +1082,12 @@ static void ask_approval(struct tools_call *c, const struct tool_def *d, cJSON *
 {
 	char *text = approval_text(c->name, args);
 
-	if (ctx->review && ctx->review->skill[0]) {
-		char *t = xasprintf("%s\n(the skill %s asks for review before anything leaves the "
-				    "chat)",
-				    text, ctx->review->skill);
-
-		free(text);
-		text = t;
-	}
-	keep_ctx(c, ctx);
+	tools_keep_ctx(c, ctx);
 	c->run_def = d;
 	c->args = args;
-	if (put_question(c, TOOLS_Q_APPROVAL, text, approval_choices, ARRAY_LEN(approval_choices)) <
-	    0)
-		finish_later(c, true);
+	if (tools_put_question(c, TOOLS_Q_APPROVAL, text, approval_choices,
+			       ARRAY_LEN(approval_choices)) < 0)
+		tools_finish_later(c, true);
 	free(text);
 }
 
@@ -1145,7 +1097,7 @@ static void ask_user(struct tools_call *c, const cJSON *args, const struct tools
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(args, "choices"), *e;
 	size_t n = (size_t)cJSON_GetArraySize(list);
 
-	keep_ctx(c, ctx);
+	tools_keep_ctx(c, ctx);
 	if (c->out.len)
 		goto bad;
 	if (!*q || strlen(q) > ASK_TEXT_MAX) {
@@ -1172,15 +1124,16 @@ static void ask_user(struct tools_call *c, const cJSON *args, const struct tools
 		buf_puts(&c->out, "ask_user works in chats; here, ask in your answer instead");
 		goto bad;
 	}
-	if (put_question(c, TOOLS_Q_ASK, q, (const char *const *)c->choices, c->n_choices) == 0)
+	if (tools_put_question(c, TOOLS_Q_ASK, q, (const char *const *)c->choices, c->n_choices) ==
+	    0)
 		return;
 bad:
-	finish_later(c, true);
+	tools_finish_later(c, true);
 }
 
-static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
-			const struct tools_ctx *ctx);
-static void run_mcp(struct tools_call *c, const cJSON *args);
+void tools_run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
+		       const struct tools_ctx *ctx);
+void tools_run_mcp(struct tools_call *c, const cJSON *args);
 
 /* From the loop: the human answered (c->answer) or the question timed out (-1). */
 static void on_answer(struct tools_call *c)
@@ -1188,6 +1141,10 @@ static void on_answer(struct tools_call *c)
 	const struct config *cfg = c->t->env.cfg;
 	long k = c->answer;
 
+	if (c->q_kind == TOOLS_Q_DRAFT) {
+		tools_draft_answer(c);
+		return;
+	}
 	if (c->q_kind == TOOLS_Q_ASK) {
 		if (k < 0) {
 			c->outcome = xasprintf("No answer in %lld s",
@@ -1200,23 +1157,23 @@ static void on_answer(struct tools_call *c)
 			c->outcome = xasprintf("Answered: %s", c->choices[k]);
 			buf_printf(&c->out, "The user chose: %s", c->choices[k]);
 		}
-		deliver(c);
+		tools_deliver(c);
 		return;
 	}
 	if (k == TOOLS_APPROVE || k == TOOLS_APPROVE_ALWAYS) {
 		struct tools_ctx ctx = {c->sid, c->source, c->tainted, c->web_any, NULL,
 					NULL,	c->llm,	   c->llm_arg, c->notice,  c->notice_arg,
-					NULL,	c->a_lane, NULL};
+					NULL,	c->a_lane, NULL,       NULL};
 
 		if (k == TOOLS_APPROVE_ALWAYS)
 			always_add(c->t, c->source, c->name);
 		c->outcome = xstrdup(k == TOOLS_APPROVE ? "Approved"
 							: "Approved, and always in this chat");
-		end_question(c);
+		tools_end_question(c);
 		if (c->run_def)
-			run_builtin(c, c->run_def, c->args, &ctx);
+			tools_run_builtin(c, c->run_def, c->args, &ctx);
 		else
-			run_mcp(c, c->args);
+			tools_run_mcp(c, c->args);
 		return;
 	}
 	if (k < 0)
@@ -1229,19 +1186,31 @@ static void on_answer(struct tools_call *c)
 		   "another way: ask the user what they want.",
 		   k < 0 ? "did not approve (no answer in time)" : "denied", c->name);
 	c->is_error = true;
-	deliver(c);
+	tools_deliver(c);
 }
 
 int tools_answer(struct tools *t, uint64_t id, size_t choice)
 {
+	return tools_answer_as(t, id, choice, NULL, NULL);
+}
+
+int tools_answer_as(struct tools *t, uint64_t id, size_t choice, const char *who, const char *text)
+{
 	struct timeval zero = {0, 0};
 
 	for (struct tools_call *c = t->asking; c; c = c->next_asking) {
-		if (c->q_id != id || c->finished || c->answer >= 0)
+		if (c->q_id != id || c->finished || c->answer >= 0 || (c->card && c->card->editing))
 			continue;
-		if (choice >=
-		    (c->q_kind == TOOLS_Q_ASK ? c->n_choices : ARRAY_LEN(approval_choices)))
+		if (choice >= (c->q_kind == TOOLS_Q_ASK	    ? c->n_choices
+			       : c->q_kind == TOOLS_Q_DRAFT ? 3
+							    : ARRAY_LEN(approval_choices)))
 			return -EINVAL;
+		free(c->answer_by);
+		free(c->answer_text);
+		c->answer_by = who ? xstrdup(who) : NULL;
+		c->answer_text =
+			text ? xstrndup(text, utf8_cut(text, strnlen(text, REVIEW_DRAFT_MAX)))
+			     : NULL;
 		c->answer = (long)choice;
 		event_del(c->ev);
 		event_add(c->ev, &zero);
@@ -1264,9 +1233,12 @@ void tools_questions_each(struct tools *t, void (*cb)(const struct tools_questio
 			c->q_kind == TOOLS_Q_ASK ? c->n_choices : ARRAY_LEN(approval_choices),
 			c->t->env.cfg->approvals.timeout_s,
 			c->sid,
-			c->q_asked_ms};
+			c->q_asked_ms,
+			NULL};
 
-		if (!c->finished && c->answer < 0)
+		if (c->card)
+			tools_draft_question(c, &q);
+		if (!c->finished && c->answer < 0 && !(c->card && c->card->editing))
 			cb(&q, arg);
 	}
 }
@@ -1342,19 +1314,28 @@ static cJSON *through_catalog(struct tools_call *c, cJSON *args, struct mcp_tool
 	return inner;
 }
 
-int tools_call(struct tools *t, const char *name, const char *args_json,
-	       const struct tools_ctx *ctx, tools_call_cb cb, void *arg, struct tools_call **out)
+struct tools_call *tools_call_new(struct tools *t, const char *name, tools_call_cb cb, void *arg)
 {
-	static const struct tools_ctx trusted = {.session_id = "", .source = ""};
 	struct tools_call *c = xcalloc(1, sizeof(*c));
-	const struct tool_def *d;
-	struct mcp_tool_info mi = {0}; /* the MCP tool's, when name is no builtin */
-	cJSON *args;
 
 	c->t = t;
 	c->cb = cb;
 	c->arg = arg;
 	c->name = xstrdup(name ? name : "");
+	c->ev = evtimer_new(loop_base(t->env.loop), on_event, c);
+	buf_init(&c->out, (size_t)t->env.cfg->agent.tool_result_max_bytes * 4);
+	return c;
+}
+
+int tools_call(struct tools *t, const char *name, const char *args_json,
+	       const struct tools_ctx *ctx, tools_call_cb cb, void *arg, struct tools_call **out)
+{
+	static const struct tools_ctx trusted = {.session_id = "", .source = ""};
+	struct tools_call *c = tools_call_new(t, name, cb, arg);
+	const struct tool_def *d;
+	struct mcp_tool_info mi = {0}; /* the MCP tool's, when name is no builtin */
+	cJSON *args;
+
 	c->a_lane = ctx ? ctx->lane : NULL;
 	if (audit_is_open()) {
 		char hex[65];
@@ -1367,8 +1348,6 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 		memcpy(c->a_hash, hex, 16);
 		c->t0_ms = now_mono_ms();
 	}
-	c->ev = evtimer_new(loop_base(t->env.loop), on_event, c);
-	buf_init(&c->out, (size_t)t->env.cfg->agent.tool_result_max_bytes * 4);
 	if (out)
 		*out = c;
 	d = find_builtin(t, c->name);
@@ -1376,31 +1355,31 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 		buf_printf(&c->out,
 			   "tool \"%.100s\" is not available in this run (read-only tools only)",
 			   c->name);
-		finish_later(c, true);
+		tools_finish_later(c, true);
 		return 0;
 	}
 	if (!d && strcmp(c->name, MCP_SCHEMA) == 0 && catalog_mode(t)) {
 		args = parse_args(args_json, &c->out);
 		if (args)
 			load_schemas(t, args, &c->out);
-		finish_later(c, !args);
+		tools_finish_later(c, !args);
 		cJSON_Delete(args);
 		return 0;
 	}
 	if (!d && strcmp(c->name, MCP_CALL) == 0 && catalog_mode(t)) {
 		args = parse_args(args_json, &c->out);
 		if (!args || !(args = through_catalog(c, args, &mi))) {
-			finish_later(c, true);
+			tools_finish_later(c, true);
 			return 0;
 		}
 	} else if (!d && !find_mcp(t, c->name, &mi)) {
 		unknown_tool(t, c->name, &c->out);
-		finish_later(c, true);
+		tools_finish_later(c, true);
 		return 0;
 	} else {
 		args = parse_args(args_json, &c->out);
 		if (!args) {
-			finish_later(c, true);
+			tools_finish_later(c, true);
 			return 0;
 		}
 	}
@@ -1408,14 +1387,17 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 		ctx = &trusted;
 	if (d == &tool_def_ask_user) {
 		ask_user(c, args, ctx);
+	} else if (tools_draft_wanted(t, d, &mi, ctx)) {
+		tools_draft_start(c, d, args, ctx);
+		return 0; /* args are the call's now */
 	} else if (!(ctx->tainted && d && d->writes && d->writes(args)) && /* a proposal */
 		   needs_approval(t, d, &mi, c->name, args, ctx)) {
 		ask_approval(c, d, args, ctx);
 		return 0; /* args are the call's now */
 	} else if (d) {
-		run_builtin(c, d, args, ctx);
+		tools_run_builtin(c, d, args, ctx);
 	} else {
-		run_mcp(c, args);
+		tools_run_mcp(c, args);
 	}
 	cJSON_Delete(args);
 	return 0;
@@ -1428,9 +1410,11 @@ void tools_cancel(struct tools_call *c)
 		set_result(c, true, "", 0);
 		return;
 	}
+	if (tools_draft_cancel(c))
+		return;
 	if (c->asking) { /* the question closes when the cancel is delivered */
 		set_result(c, true, "", 0);
-		finish_later(c, true);
+		tools_finish_later(c, true);
 		return;
 	}
 	if (c->job)

@@ -73,7 +73,13 @@ char *tools_mcp_server(struct tools *t, const char *name, const char *args);
  * if approvals: named it, from any source approvals asks for. Owned by the turn. */
 struct tools_review {
 	char skill[68]; /* "" = no skill of the turn asks for review */
+	/* the never_invent items of the skills the turn loaded, one per line ("" = none): listed
+	 * on a draft card (review.h) */
+	char never_invent[1024];
 };
+
+/* Adds a skill's never_invent items to r (each once, as many as fit). */
+void tools_review_add_never_invent(struct tools_review *r, char *const *items, size_t n);
 
 struct tools_ctx {
 	const char *session_id; /* "" when none */
@@ -100,6 +106,9 @@ struct tools_ctx {
 	const char *lane; /* the turn's lane, for the audit line (the config's name), or NULL */
 	/* NULL, or the turn's review state (borrowed, written by skill_view; see above). */
 	struct tools_review *review;
+	/* NULL, or what the turn read, one per line (its lane's reason, skills, tools): shown
+	 * on a draft card. Copied. */
+	const char *sources;
 };
 
 /* Told that proposal id awaits the human (text: what to approve and how, Markdown) for a
@@ -113,10 +122,14 @@ typedef int (*tools_outlet_cb)(const char *source, const char *method, const cha
 			       const char *caption, char *err, size_t err_len, void *arg);
 
 /* Questions for the human: approvals (docs/gateway.md, "Approvals") and ask_user. */
-enum tools_q_kind { TOOLS_Q_APPROVAL, TOOLS_Q_ASK };
+enum tools_q_kind { TOOLS_Q_APPROVAL, TOOLS_Q_ASK, TOOLS_Q_DRAFT };
 
 /* Approval choices, in this order. */
 enum { TOOLS_APPROVE, TOOLS_APPROVE_ALWAYS, TOOLS_DENY };
+/* A draft card's choices (review before anything leaves, docs/security.md), in this order. */
+enum { TOOLS_DRAFT_APPROVE, TOOLS_DRAFT_EDIT, TOOLS_DRAFT_REJECT };
+
+struct review_card;
 
 struct tools_question {
 	uint64_t id; /* random, never 0: a button of an old question matches nothing */
@@ -130,6 +143,9 @@ struct tools_question {
 	int64_t timeout_s;	/* then the answer is no (approvals.timeout_s) */
 	const char *session_id; /* the asking turn's session ("" when none) */
 	int64_t asked_ms;	/* when it was asked, wall clock */
+	/* TOOLS_Q_DRAFT: the card (tools/review.h; borrowed during ask), text is its plain
+	 * form; else NULL */
+	const struct review_card *card;
 };
 
 /* Who shows questions to the human (the Telegram gateway). ask: 0 when the question will be
@@ -143,7 +159,8 @@ struct tools_asker {
 };
 
 struct tools *tools_create(const struct tools_env *env);
-/* Cancels nothing: callers cancel their calls first. Accepts NULL. */
+/* Cancels nothing: callers cancel their calls first; a held answer's card still out is
+ * dropped (tools_draft_hold). Accepts NULL. */
 void tools_destroy(struct tools *t);
 
 /* Appends the OpenAI `tools` array ("[{"type":"function",...},...]", "[]" when none) of the
@@ -213,6 +230,31 @@ void tools_remove_asker(struct tools *t, const struct tools_asker *a, void *arg)
  * out, or asked before a restart) or -EINVAL (no such choice). A question is decided once:
  * every later answer, from any asker, is -ENOENT. */
 int tools_answer(struct tools *t, uint64_t id, size_t choice);
+/* tools_answer with who answered (a name for the audit, NULL: unknown) and, for a draft card's
+ * Edit, the new draft (NULL: the next message of the card's chat becomes it, through
+ * tools_draft_edit). A card's Approve runs the approved draft once: a second Approve, from any
+ * asker, is -ENOENT. */
+int tools_answer_as(struct tools *t, uint64_t id, size_t choice, const char *who, const char *text);
+/* The owner's text for the draft card whose question id was answered Edit (without a text;
+ * the asker closed it with an outcome starting "Edit:"): it becomes the draft (cut to
+ * REVIEW_DRAFT_MAX bytes) and the card is asked again under a new id. Returns 0, or -ENOENT
+ * (no card waits for that edit: it expired or was cancelled). */
+int tools_draft_edit(struct tools *t, uint64_t id, const char *text, const char *who);
+/* A job's answer held for review (docs/security.md, "Review before anything leaves"): the
+ * answer of a turn in a review_outbound lane whose delivery chat is outside the lane. */
+struct tools_hold {
+	const char *source;	/* the job's ("cron:x", "hook:y") */
+	const char *session_id; /* "" when none */
+	const char *lane;	/* the turn's lane (the config's name) */
+	const char *to;		/* where it would go ("telegram:123"), handed back to cb */
+	const char *text;	/* the answer */
+};
+/* Told the approved text (after any edits) and where it goes; never for a reject or expiry. */
+typedef void (*tools_hold_cb)(const char *to, const char *text, void *arg);
+/* Asks a draft card for h (no draft step: the turn has ended). 0: cb fires at most once, from
+ * the loop, when the owner approves; a card still out at tools_destroy is dropped, nothing
+ * sent. A negative errno: nobody can be asked (cb never fires). Strings copied. */
+int tools_draft_hold(struct tools *t, const struct tools_hold *h, tools_hold_cb cb, void *arg);
 /* Calls cb for each question that waits for its answer now, newest first (q and its strings
  * borrowed during the call). cb must not call into the tools. */
 void tools_questions_each(struct tools *t, void (*cb)(const struct tools_question *q, void *arg),

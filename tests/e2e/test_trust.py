@@ -418,7 +418,8 @@ def test_third_party_text_in_a_telegram_message_taints_the_turn(trust_gateway, t
 
 def test_a_skill_with_review_makes_the_runs_outbound_actions_ask(trust_gateway, tg, fake):
     """send_file is not asked by default here (approvals.builtin: []), but once the run read a
-    skill whose workflow has review:, its outbound actions wait for the owner."""
+    skill whose workflow has review:, its outbound actions wait for the owner on a draft card
+    (docs/security.md, "Review before anything leaves") that lists its never_invent items."""
     g = trust_gateway(approvals={"builtin": []})
     d = g.home / "skills" / "minutes"
     d.mkdir(parents=True)
@@ -426,16 +427,20 @@ def test_a_skill_with_review_makes_the_runs_outbound_actions_ask(trust_gateway, 
                                 "  never_invent: [owners]\n  review: before sending\n---\nbody\n")
     (g.home / "x.txt").write_text("tasks")
     fake.script_for("test/free", tool_calls(("c1", "skill_view", json.dumps({"name": "minutes"}))),
-                    tool_calls(("c2", "send_file", json.dumps({"path": "x.txt"}))),
+                    tool_calls(("c2", "send_file", json.dumps({"path": "x.txt",
+                                                               "caption": "Bo owns it."}))),
+                    text(json.dumps({"unsourced": [{"item": "owners",
+                                                    "sentence": "Bo owns it."}]})),
                     text("done"))
     result = {}
     th = threading.Thread(target=lambda: result.update(hook(g, {"body": "send the tasks"})))
     th.start()
     wait(lambda: [m for m in tg.messages(ADMIN) if m.get("reply_markup")], "the question")
     [q] = [m for m in tg.messages(ADMIN) if m.get("reply_markup")]
-    assert "send_file" in q["text"] and "the skill minutes asks for review" in q["text"], q["text"]
+    assert "Draft for review" in q["text"] and "To: send_file" in q["text"], q["text"]
+    assert "Skill: minutes" in q["text"] and "owners: Bo owns it." in q["text"], q["text"]
     assert "Never invent: owners" in tool_results(fake.chat_requests[1])[0]
     tg.press(ADMIN, q["message_id"], callback_data_of(q["reply_markup"])[2], user_id=ADMIN)
     th.join(30 * SLOW)
     assert result.get("status") == "ok", result
-    assert "denied" in tool_results(fake.chat_requests[2])[-1]
+    assert "rejected the draft" in tool_results(fake.chat_requests[3])[-1]

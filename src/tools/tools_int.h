@@ -1,0 +1,129 @@
+/* tools_int: what tools.c and tools_draft.c share (not for other layers): the registry and a
+ * call's state, and the steps of a call the draft card drives. Fields are private to the tools
+ * layer.
+ */
+#ifndef HERMETIC_TOOLS_INT_H
+#define HERMETIC_TOOLS_INT_H
+
+#include "tools/tools.h"
+#include "core/util.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct config_lane;
+struct mcp_tool_info;
+struct tool_def;
+
+#define TOOLS_BUILTINS_MAX 24 /* builtin tools (tools.c's table) */
+#define ASKERS_MAX	   2  /* the Telegram gateway and the web cockpit */
+
+struct tools {
+	struct tools_env env;
+	tools_notify_cb notify;
+	void *notify_arg;
+	tools_outlet_cb outlet;
+	void *outlet_arg;
+	const struct tools_scheduler *scheduler;
+	void *scheduler_arg;
+	const struct tool_def *offered[TOOLS_BUILTINS_MAX];
+	size_t n_offered;
+	char *schemas;		/* builtin entries, comma-separated, no brackets */
+	uint64_t left_out_hash; /* of the MCP tool names last left out by agent.max_tools */
+	struct {
+		const struct tools_asker *a;
+		void *arg;
+	} askers[ASKERS_MAX];
+	size_t n_askers;
+	struct tools_call *asking; /* calls with a question out, linked by next_asking */
+	char **always;		   /* "<source>\t<tool>": approved for good (until a restart) */
+	size_t n_always;
+};
+
+struct tools_call {
+	struct tools *t;
+	tools_call_cb cb;
+	void *arg;
+	char *name;
+	struct event *ev; /* the timeout, then the deferred delivery */
+	const struct tool_def *def;
+	struct tool_job *job;
+	struct mcp_call *mc;
+	struct buf out;
+	bool is_error;
+	bool finished; /* out holds the result; ev delivers it */
+	bool timed_out;
+	bool cancelled;
+	/* A question out (approval or ask_user): ev is its timeout, then its answer. */
+	bool asking;
+	enum tools_q_kind q_kind;
+	uint64_t q_id;
+	long answer;   /* the chosen index, -1 = none yet */
+	char *outcome; /* how the question ended, for the asker's closed() */
+	char *q_text;  /* the question as asked, for tools_questions_each */
+	int64_t q_asked_ms;
+	struct tools_call *next_asking;
+	char **choices; /* ask_user's */
+	size_t n_choices;
+	cJSON *args;			/* an approval's call, run once approved */
+	const struct tool_def *run_def; /* NULL: an MCP tool */
+	char *sid, *source;
+	bool tainted, web_any;
+	/* the audit trail's: the calling turn's source and session, the arguments' hash, the
+	 * start, and whether an approval was asked */
+	char *a_source, a_sid[24], a_hash[17];
+	const char *a_lane; /* the turn's lane (the config's name), NULL = none */
+	int64_t t0_ms;
+	bool approval_asked;
+	void (*asking_cb)(bool on, void *arg);
+	void *asking_arg;
+	const struct tools_llm *llm;
+	void *llm_arg;
+	void (*notice)(const char *text, void *arg);
+	void *notice_arg;
+	/* a draft card (review.h, tools_draft.c): the card, the lane's settings, the draft
+	 * step's model call while it runs */
+	struct review_card *card;
+	const struct config_lane *lane_cfg;
+	void *llm_call;
+	int64_t q_timeout_s;	       /* of the question out */
+	char *answer_by, *answer_text; /* who answered, a card's edit given with the answer */
+};
+
+/* tools.c: a call's steps. */
+/* Result in c->out known now: delivered from the loop, not from inside the caller. */
+void tools_finish_later(struct tools_call *c, bool is_error);
+/* Ends the question (askers told), the result cleaned and audited, cb fired, c freed. */
+void tools_deliver(struct tools_call *c);
+void tools_end_question(struct tools_call *c);
+void tools_run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
+		       const struct tools_ctx *ctx);
+void tools_run_mcp(struct tools_call *c, const cJSON *args);
+/* Copies what a call that waits needs of ctx. */
+void tools_keep_ctx(struct tools_call *c, const struct tools_ctx *ctx);
+/* Asks every asker: 0 and the call waits (its ev the question's timeout, timeout_s), or a
+ * negative errno with the reason in c->out. */
+int tools_put_question(struct tools_call *c, enum tools_q_kind kind, const char *text,
+		       const char *const *choices, size_t n_choices);
+
+/* A call of name with its event and output buffer, nothing started. */
+struct tools_call *tools_call_new(struct tools *t, const char *name, tools_call_cb cb, void *arg);
+/* A question's id: random, never 0. */
+uint64_t tools_question_id(void);
+
+/* tools_draft.c: draft cards (review before anything leaves). */
+/* True when the call of d (NULL: the MCP tool mi) from ctx becomes a draft card. */
+bool tools_draft_wanted(const struct tools *t, const struct tool_def *d,
+			const struct mcp_tool_info *mi, const struct tools_ctx *ctx);
+/* Makes the card (args are the call's from now on), runs the draft step, then asks. */
+void tools_draft_start(struct tools_call *c, const struct tool_def *d, cJSON *args,
+		       const struct tools_ctx *ctx);
+/* From the loop: the owner answered the card (c->answer) or it expired (-1). */
+void tools_draft_answer(struct tools_call *c);
+/* The card's question as tools_questions_each lists it. */
+void tools_draft_question(const struct tools_call *c, struct tools_question *q);
+/* Cancels the draft step if it runs; true when it did (its callback delivers). */
+bool tools_draft_cancel(struct tools_call *c);
+
+#endif
