@@ -156,6 +156,11 @@ void audit_text(struct audit_line *l, const char *k, const char *value)
 		add_cut(l, k, value, AUDIT_TEXT_MAX);
 }
 
+void audit_record(struct audit_line *l, const char *k, const char *value)
+{
+	add_cut(l, k, value, AUDIT_TEXT_MAX);
+}
+
 void audit_int(struct audit_line *l, const char *k, int64_t value)
 {
 	if (!l->on)

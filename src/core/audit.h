@@ -47,6 +47,9 @@ void audit_str(struct audit_line *l, const char *key, const char *value);
 void audit_word(struct audit_line *l, const char *key, const char *value);
 /* Message text: only with include_text, cut at AUDIT_TEXT_MAX. */
 void audit_text(struct audit_line *l, const char *key, const char *value);
+/* Text that is itself the record of an action (a reviewed draft, what left after Approve):
+ * always, whatever include_text says, cut at AUDIT_TEXT_MAX. */
+void audit_record(struct audit_line *l, const char *key, const char *value);
 void audit_int(struct audit_line *l, const char *key, int64_t value);
 void audit_num(struct audit_line *l, const char *key, double value);
 void audit_bool(struct audit_line *l, const char *key, bool value);

@@ -392,12 +392,12 @@ void review_audit(const struct review_card *c, const char *source, const char *s
 	audit_word(&l, "decision", decision);
 	audit_str(&l, "by", by);
 	audit_hash(&l, "draft_sha256", c->draft, strlen(c->draft));
-	audit_text(&l, "draft", c->draft);
+	audit_record(&l, "draft", c->draft); /* the record of what was reviewed */
 	audit_int(&l, "inferred", (int64_t)c->n_inferred);
 	audit_int(&l, "unsourced", (int64_t)c->n_unsourced);
 	if (sent) {
 		audit_hash(&l, "sent_sha256", sent, strlen(sent));
-		audit_text(&l, "sent", sent);
+		audit_record(&l, "sent", sent);
 	}
 	audit_end(&l);
 }

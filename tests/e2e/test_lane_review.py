@@ -61,7 +61,7 @@ def bot(tmp_path, fake, tg, mcp):
                              **(lane or {})}}
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
                            mcp_servers={"crm": {"url": mcp.url, "timeout": 10 * SLOW}},
-                           lanes=lanes, audit={"enabled": True, "include_text": True}, **extra)
+                           lanes=lanes, audit={"enabled": True}, **extra)
         text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
         text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
         g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN,
@@ -174,8 +174,11 @@ def test_approve_sends_the_approved_draft_exactly_once(bot, tg, mcp, fake):
     wait_for(lambda: "→ Approved by @ada" in current(tg, c["message_id"])["text"], 10 * SLOW,
              "the card closed")
     assert "fake echo: " + DRAFT in tool_results(fake.chat_requests[-1])[-1]
-    # The audit: the decision, who, the draft and what was sent, with the lane.
+    # The audit: the decision, who, the draft and what was sent, with the lane; the draft and
+    # the sent text are the record of what left, kept without audit.include_text (off here:
+    # the turn's own line carries no message text)
     [r] = audit(g, "review")
+    assert all("text" not in t and "answer" not in t for t in audit(g, "turn"))
     assert (r["decision"], r["by"], r["lane"], r["draft"], r["sent"]) == (
         "approved", "@ada", "private", DRAFT, DRAFT)
     assert r["inferred"] == 1 and r["unsourced"] == 1 and r["source"] == f"telegram:{ALLOWED}"
