@@ -286,17 +286,6 @@ static int write_files(int home_fd, const char *rel, const struct skill_pack *p)
 	return rc;
 }
 
-static bool home_skill_exists(const struct config *cfg, const char *name)
-{
-	struct skill_set s;
-	bool yes;
-
-	skill_set_scan(cfg, &s);
-	yes = skill_set_find(&s, name, NULL) != NULL;
-	skill_set_finish(&s);
-	return yes;
-}
-
 int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, char **w, int n)
 {
 	struct source s;
@@ -332,7 +321,7 @@ int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, 
 		rc = -EEXIST;
 		goto out;
 	}
-	if (home_skill_exists(cfg, s.p.name)) {
+	if (skill_home_has(cfg, s.p.name)) {
 		fprintf(stderr, "install refused: a skill named %s exists already\n", s.p.name);
 		rc = -EEXIST;
 		goto out;

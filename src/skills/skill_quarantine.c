@@ -285,7 +285,7 @@ void skill_review(const struct skill_pack *p, const struct skill_review_cbs *cbs
 
 /* ---- approval -------------------------------------------------------------------------- */
 
-static bool home_skill_exists(const struct config *cfg, const char *name)
+bool skill_home_has(const struct config *cfg, const char *name)
 {
 	struct skill_set s;
 	bool yes;
@@ -350,7 +350,7 @@ int skill_quarantine_approve(const struct config *cfg, const char *name, struct 
 		rc = -EBADMSG;
 		goto out;
 	}
-	if (rc == 0 && home_skill_exists(cfg, name)) {
+	if (rc == 0 && skill_home_has(cfg, name)) {
 		buf_printf(err, "approve refused: a skill named %s exists already", name);
 		rc = -EEXIST;
 		goto out;

@@ -73,4 +73,7 @@ void skill_review(const struct skill_pack *p, const struct skill_review_cbs *cbs
  * of that name exists), -EINVAL (a bad name), or the file system's error. */
 int skill_quarantine_approve(const struct config *cfg, const char *name, struct buf *err);
 
+/* Whether a usable skill of that name is in home/skills (installing over it is refused). */
+bool skill_home_has(const struct config *cfg, const char *name);
+
 #endif

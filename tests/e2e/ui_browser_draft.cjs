@@ -6,28 +6,15 @@
 //   node ui_browser_draft.cjs <node_modules> <chromium> <base url> <password> <artifact dir> <edit>
 // Prints one JSON line: {errors, a11y, seen}.
 'use strict';
-const fs = require('fs');
 const path = require('path');
+const { run, login } = require('./ui_browser_lib.cjs');
 const [nodeModules, chromium, base, password, outDir, edited] = process.argv.slice(2);
-const { chromium: pw } = require(path.join(nodeModules, 'playwright-core'));
-const AXE = fs.readFileSync(path.join(nodeModules, 'axe-core', 'axe.min.js'), 'utf8');
 
-setTimeout(() => { console.error('ui_browser_draft: stuck after 120 s'); process.exit(2); }, 120000).unref();
-
-(async () => {
-  const result = { errors: [], a11y: [], seen: {} };
-  const seen = result.seen;
-  const browser = await pw.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox'] });
-  try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    context.setDefaultTimeout(20000);
-    const page = await context.newPage();
-    page.on('console', (m) => { if (m.type() === 'error') result.errors.push(`console: ${m.text()}`); });
-    page.on('pageerror', (e) => result.errors.push(`page error: ${e.message}`));
-    await page.goto(base + '/ui/');
-    await page.fill('#password', password);
-    await page.click('#login-form button[type=submit]');
-    await page.locator('#chat').waitFor({ state: 'visible' });
+// no request-failed check: the page's own stream request is cut when the turn ends
+run('ui_browser_draft', nodeModules, chromium, { stuckS: 120, requestFailed: false, result: { seen: {} } },
+  async ({ page, result, axe }) => {
+    const seen = result.seen;
+    await login(page, base, password, '#chat');
     await page.click('nav a[href="#chat"]');
     await page.fill('#message', 'Send the meeting tasks');
     await page.click('#send');
@@ -37,10 +24,7 @@ setTimeout(() => { console.error('ui_browser_draft: stuck after 120 s'); process
     seen.card = await cards.first().innerText();
     seen.buttons = await cards.first().locator('.row button').allInnerTexts();
     await page.screenshot({ path: path.join(outDir, 'draft-card.png'), fullPage: true });
-    await page.evaluate(AXE);
-    const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-    for (const v of r.violations)
-      if (v.impact === 'serious' || v.impact === 'critical') result.a11y.push(`${v.id}: ${v.help}`);
+    await axe('draft card');
     // Edit: the draft in a text box, changed, sent; the card comes again as version 2.
     await cards.first().locator('.row button', { hasText: 'Edit' }).click();
     const box = cards.first().locator('textarea');
@@ -56,11 +40,4 @@ setTimeout(() => { console.error('ui_browser_draft: stuck after 120 s'); process
     seen.outcome = await cards.nth(1).locator('.row').innerText();
     seen.outcome1 = await cards.first().locator('.row').innerText();
     await page.locator('#send:enabled').waitFor(); // the stream has ended
-  } finally {
-    await browser.close();
-  }
-  console.log(JSON.stringify(result));
-})().catch((e) => {
-  console.error(e && e.stack ? e.stack : String(e));
-  process.exit(1);
-});
+  });
