@@ -383,6 +383,11 @@ int task_store_set_doing(struct store *s, int64_t id, const char *doing)
 	return rc;
 }
 
+int task_store_set_lane(struct store *s, int64_t id, const char *lane)
+{
+	return update_id(s, "UPDATE tasks SET lane = ?2 WHERE id = ?1", id, lane, 0);
+}
+
 int task_store_add_steer(struct store *s, int64_t id, const char *text)
 {
 	struct task_row r;

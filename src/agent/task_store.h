@@ -114,6 +114,8 @@ int task_store_add_spend(struct store *s, int64_t id, const struct task_spend *d
 /* The tree's spend: the sum over root's rows. */
 int task_store_tree_spend(struct store *s, int64_t root, struct task_spend *out);
 int task_store_set_doing(struct store *s, int64_t id, const char *doing);
+/* The lane the node's turn runs in now (lanes only rise): what the views show. */
+int task_store_set_lane(struct store *s, int64_t id, const char *lane);
 /* Appends text to the node's steering (cut to TASK_PROMPT_MAX in all). */
 int task_store_add_steer(struct store *s, int64_t id, const char *text);
 /* Appends text to the steering of every node of tree root not ended yet (queued or

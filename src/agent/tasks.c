@@ -105,6 +105,19 @@ static void release(struct node *n)
 	memset(&n->reserved, 0, sizeof(n->reserved));
 }
 
+/* The turn's lane rose (it read a lane's skill or MCP result): the row says so, for /tasks,
+ * the API and the cockpit; the call itself is already held to the lane by the router. */
+static void note_lane(struct node *n)
+{
+	const char *now = n->turn ? agent_turn_lane(n->turn) : NULL;
+
+	if (!now || (n->lane && strcmp(now, n->lane) == 0))
+		return;
+	free(n->lane);
+	n->lane = xstrdup(now);
+	(void)task_store_set_lane(n->ts->store, n->id, now);
+}
+
 /* watch.before_call: the tree's budget, reserved before the call leaves: every model call
  * of the node's turn (its own, the limit's summary, compression, tools' side calls). */
 static int on_before_call(void *arg, struct agent_hold *hold, char *why, size_t len)
@@ -132,6 +145,7 @@ static int on_before_call(void *arg, struct agent_hold *hold, char *why, size_t 
 	tr->reserved.usd += hold->usd;
 	tr->reserved.tokens += hold->tokens;
 	set_doing(n, n->dg ? "waiting for its subagents" : "thinking (model call)");
+	note_lane(n);
 	return 0;
 }
 
@@ -814,7 +828,7 @@ static cJSON *row_json(struct store *s, const struct task_row *r, int64_t now_ms
 	cJSON_AddStringToObject(o, "state", r->state);
 	cJSON_AddStringToObject(o, "prompt", r->prompt ? r->prompt : "");
 	cJSON_AddStringToObject(o, "origin", r->origin ? r->origin : "");
-	if (r->lane) /* the lane it runs in at least: its chat's, or its parent's */
+	if (r->lane) /* its chat's or parent's lane, or the one it rose to */
 		cJSON_AddStringToObject(o, "lane", r->lane);
 	else
 		cJSON_AddNullToObject(o, "lane");

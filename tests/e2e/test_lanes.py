@@ -647,7 +647,10 @@ def test_a_child_of_a_task_raised_by_a_skill_stays_in_the_lane(bot, tg, fake, pr
     assert "diagnosis-X17" not in json.dumps(fake.chat_requests)
     assert len(priv.chat_requests) == 3
     assert "summarise the file" in priv.chat_requests[1]["raw"]
-    assert task_rows(g) == [(1, None, None, "done"), (2, 1, "private", "done")]
+    # the root's row shows the lane it rose to, as /tasks and the API do
+    assert task_rows(g) == [(1, None, "private", "done"), (2, 1, "private", "done")]
+    with urllib.request.urlopen(g.url + "/v1/tasks/1", timeout=5 * SLOW) as r:
+        assert json.loads(r.read())["lane"] == "private"
 
 
 def test_bg_from_a_session_whose_lane_is_gone_starts_no_task(bot, tg, fake, priv):
