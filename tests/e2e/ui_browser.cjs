@@ -175,6 +175,8 @@ async function run(browser, name, viewport, result) {
     await page.click('#editor-save');
     await page.locator('#memory-text', { hasText: 'okapi' }).waitFor();
     seen.memory_saved = await page.locator('#memory-text').innerText();
+    // the status line is set once the whole page has reloaded (its quarantine list too)
+    await page.locator('#status', { hasText: 'Saved' }).waitFor();
     seen.memory_status = await page.locator('#status').innerText();
     seen.memory_meta = await page.locator('#memory-meta').innerText();
     // A new skill whose front matter names another skill: the validator's words in the
