@@ -593,7 +593,7 @@ struct fake_llm {
 	struct event *ev;
 	const char *answer, *edit;
 	int status, calls;
-	char *key, *user, *notice;
+	char *key, *user, *notice, *model;
 	tools_llm_cb cb;
 	void *cb_arg;
 };
@@ -615,10 +615,11 @@ static int fake_chat(void *arg, const char *key, const char *model, const char *
 	struct fake_llm *l = arg;
 	struct timeval zero = {0, 0};
 
-	(void)model;
 	(void)system;
 	(void)max_tokens;
 	l->calls++;
+	free(l->model);
+	l->model = xstrdup(model);
 	free(l->key);
 	free(l->user);
 	l->key = xstrdup(key);
@@ -693,6 +694,7 @@ static void fake_llm_destroy(struct fake_llm *l)
 {
 	event_free(l->ev);
 	free(l->key);
+	free(l->model);
 	free(l->user);
 	free(l->notice);
 	free(l);
@@ -717,6 +719,7 @@ static void a_replace_that_does_not_fit_condenses_the_other_entries(void **state
 	assert_int_equal(f->rc, 0);
 	assert_int_equal(l->calls, 1);
 	assert_string_equal(l->key, "memory:MEMORY.md");
+	assert_string_equal(l->model, "cheap"); /* auxiliary.memory */
 	assert_contains(l->user, "third entry about backups, long");
 	assert_null(strstr(l->user, "fourth")); /* the replaced entry is not condensed */
 	text = get_file(f->home, "memories/MEMORY.md");
@@ -752,8 +755,10 @@ static void a_full_lane_file_is_condensed_alone_in_its_lane(void **state)
 		      "\"content\":\"fourth entry, now a bit longer\"}");
 	assert_int_equal(f->rc, 0);
 	assert_int_equal(l->calls, 1);
-	/* The turn's own side call (in its lane) got the lane's entries and nothing else. */
+	/* The turn's own side call (in its lane, on the turn's own group: "") got the lane's
+	 * entries and nothing else. */
 	assert_string_equal(l->key, "memory:lanes/private/MEMORY.md");
+	assert_string_equal(l->model, "");
 	assert_contains(l->user, "third entry about backups, long");
 	assert_null(strstr(l->user, "shared entry"));
 	text = get_file(f->home, "memories/lanes/private/MEMORY.md");

@@ -396,7 +396,10 @@ int task_store_add_steer(struct store *s, int64_t id, const char *text)
 
 	if (rc < 0)
 		return rc;
-	joined = r.steer ? xasprintf("%s\n%s", r.steer, text) : xstrdup(text);
+	/* the newest guidance wins: past the bound, the older unread guidance gives way */
+	joined = r.steer && strlen(r.steer) + 1 + strlen(text) <= TASK_PROMPT_MAX
+			 ? xasprintf("%s\n%s", r.steer, text)
+			 : xstrdup(text);
 	cut = utf8_clip_dup(joined, TASK_PROMPT_MAX, true);
 	rc = update_id(s, "UPDATE tasks SET steer = ?2 WHERE id = ?1", id, cut, 0);
 	free(cut);

@@ -116,7 +116,8 @@ int task_store_tree_spend(struct store *s, int64_t root, struct task_spend *out)
 int task_store_set_doing(struct store *s, int64_t id, const char *doing);
 /* The lane the node's turn runs in now (lanes only rise): what the views show. */
 int task_store_set_lane(struct store *s, int64_t id, const char *lane);
-/* Appends text to the node's steering (cut to TASK_PROMPT_MAX in all). */
+/* Appends text to the node's steering; when both would pass TASK_PROMPT_MAX, the older
+ * unread steering gives way to text. */
 int task_store_add_steer(struct store *s, int64_t id, const char *text);
 /* Appends text to the steering of every node of tree root not ended yet (queued or
  * running): *n_nodes of them. 0 or the store's error. */

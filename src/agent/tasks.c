@@ -744,7 +744,7 @@ int tasks_steer(struct tasks *ts, int64_t id, const char *origin, const char *te
 	rc = own_root(ts, row.root, origin, &root);
 	if (rc == 0) {
 		task_row_finish(&root);
-		if (!text || !*text)
+		if (!text || !*text || strlen(text) > TASK_PROMPT_MAX)
 			rc = -EINVAL;
 		else if (task_state_final(row.state))
 			rc = -EALREADY;

@@ -70,7 +70,7 @@ int tasks_owned(struct tasks *ts, int64_t id, const char *origin);
 /* Adds text to what task id reads at its next step: a root's guidance goes to every node of
  * its tree not ended yet (each reads it before its next model call), a child's (id of a
  * subagent) to that child only. origin non-NULL: only a tree of that origin. 0, -ENOENT,
- * -EALREADY (ended), -EINVAL (empty). */
+ * -EALREADY (ended), -EINVAL (empty or longer than TASK_PROMPT_MAX). */
 int tasks_steer(struct tasks *ts, int64_t id, const char *origin, const char *text);
 /* The tasks of origin (NULL: all), newest first, as Markdown lines for a chat: id, state,
  * elapsed, spend, what it is doing. *ids gets the ids of those still running or queued (up

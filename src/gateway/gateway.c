@@ -542,11 +542,19 @@ static char *hold_answer(struct gateway *g, const char *source, int64_t session_
 	const struct config_deliver *to = deliver_of(g->d.cfg, source);
 	const struct config_lane *l;
 	const char *lane = NULL;
-	char why[96], sid[24];
+	char why[96] = "the store failed", sid[24];
 
-	if (!to || !to->telegram_chat_id || !text || !*text ||
-	    agent_lane_of(g->agent, source, &lane, why, sizeof(why)) < 0)
+	bool reviewing = false;
+
+	for (size_t i = 0; i < g->d.cfg->n_lanes; i++)
+		reviewing = reviewing || g->d.cfg->lanes[i].review_outbound;
+	if (!reviewing || !to || !to->telegram_chat_id || !text || !*text)
 		return NULL;
+	/* a lane that cannot be read is not taken as none: nothing leaves (fail closed) */
+	if (agent_lane_of(g->agent, source, &lane, why, sizeof(why)) < 0)
+		return xasprintf("The answer of %s was not sent: its lane could not be read (%s), "
+				 "and a lane of this config reviews what leaves.",
+				 source, why);
 	l = review_lane(g->d.cfg, lane);
 	if (!l || !l->review_outbound || review_chat_in_lane(l, to->telegram_chat_id, 0))
 		return NULL;

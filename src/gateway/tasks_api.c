@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,10 @@ static void on_add(struct httpd_req *req, void *arg)
 		return;
 	prompt = cJSON_GetObjectItemCaseSensitive(j, "prompt");
 	chat = cJSON_GetObjectItemCaseSensitive(j, "chat_id");
-	if (!cJSON_IsString(prompt) || !*prompt->valuestring || (chat && !cJSON_IsNumber(chat))) {
+	/* a chat id is an integer Telegram can hold (|id| < 2^52); anything else is not one */
+	if (!cJSON_IsString(prompt) || !*prompt->valuestring ||
+	    (chat && (!cJSON_IsNumber(chat) || !(fabs(chat->valuedouble) < 4503599627370496.0) ||
+		      chat->valuedouble != (double)(int64_t)chat->valuedouble))) {
 		httpd_reply_error(req, 400, "invalid_request_error",
 				  "expected {\"prompt\": TEXT} (and optionally \"chat_id\": N)");
 		cJSON_Delete(j);

@@ -785,7 +785,10 @@ static bool condense_start(struct tool_job *j, const struct mem *m, char *why, s
 	/* A token is about four characters of English: half a token per character is room
 	 * enough for a text of target characters, and keeps a large file's call within what
 	 * providers accept (and what the router reserves for it). */
-	rc = j->llm->chat(j->llm_arg, key, j->cfg->auxiliary.memory, buf_str(&sys), buf_str(&user),
+	/* A lane's file is condensed by the turn's own group (""), which its lane allows:
+	 * auxiliary.memory may be a group outside the lane, which the router would refuse. */
+	rc = j->llm->chat(j->llm_arg, key, j->lane ? "" : j->cfg->auxiliary.memory, buf_str(&sys),
+			  buf_str(&user),
 			  (int)(target / 2 + 256 < 16384 ? target / 2 + 256 : 16384), on_condensed,
 			  j, &j->call);
 	free(key);

@@ -413,9 +413,8 @@ def test_a_bad_tests_file_names_file_line_and_column(agent):
 def test_install_from_a_git_repository_in_the_hub_layout(agent, tmp_path):
     import shutil
     import subprocess
-    if not shutil.which("git"):
-        import pytest
-        pytest.skip("git is not installed")
+    # git is a build dependency (the checkout): its absence is a failure, not a skip
+    assert shutil.which("git"), "git is not installed"
     repo = tmp_path / "hub"
     skill_dir = repo / "skills" / "notes" / "minutes"
     skill_dir.mkdir(parents=True)

@@ -399,7 +399,9 @@ def test_steer_reaches_the_running_children_and_a_named_child_alone(gateway, tg,
     wait_for("both children's first calls",
              lambda: reqs(fake, "test/cheap") and reqs(fake, "test/deep"))
     kids = {r["prompt"]: r["id"] for r in rows(g) if r["parent"]}
-    # Guidance for the task goes to every node of the tree not ended yet...
+    # Guidance longer than a goal (8,000 bytes) is refused, not cut, and reaches nobody...
+    assert api(g, "POST", f"/v1/tasks/{tid}/steer", {"text": "x" * 8001})[0] == 400
+    # ...guidance for the task goes to every node of the tree not ended yet...
     assert api(g, "POST", f"/v1/tasks/{tid}/steer", {"text": "Only sources from 2026"}) == \
         (200, {"ok": True})
     wait_for("child a's second call", lambda: len(reqs(fake, "test/cheap")) == 2)
@@ -465,6 +467,9 @@ def test_the_api_and_the_cli(gateway, tg, fake):
     assert api(g, "GET", f"/v1/tasks/{tid}/nope")[0] == 404
     assert api(g, "POST", f"/v1/tasks/{tid}/stop", {})[0] == 409  # it has ended
     assert api(g, "POST", "/v1/tasks", {"prompt": ""})[0] == 400
+    # a chat id must be an integer Telegram can hold
+    for bad in (1.5, 1e300, -1e300):
+        assert api(g, "POST", "/v1/tasks", {"prompt": "x", "chat_id": bad})[0] == 400, bad
     assert sent(tg) == []  # an API task without a chat_id goes to no chat
     env = clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
     r = subprocess.run(argv("tasks", "add", "from the cli", "--config", str(g.config)),
