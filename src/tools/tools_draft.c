@@ -15,6 +15,7 @@
  */
 #include "tools/tools_int.h"
 #include "core/config.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "mcp/mcp.h"
@@ -194,8 +195,24 @@ static void take_edit(struct tools_call *c, const char *text, const char *who)
 	if (!k->editing)
 		close_card(c, "Edited: the new draft is in the next card");
 
-	free(k->draft);
-	k->draft = xstrndup(text, utf8_cut(text, strnlen(text, REVIEW_DRAFT_MAX)));
+	if (!k->field) {
+		/* the draft is the whole call: an edit must be a call too, or it could not be
+		 * what runs; one that is not a JSON object leaves the draft as it was */
+		cJSON *call = json_parse(text, strlen(text), 0, NULL);
+		bool ok = strlen(text) <= REVIEW_DRAFT_MAX && cJSON_IsObject(call);
+
+		cJSON_Delete(call);
+		free(k->step_note);
+		k->step_note = ok ? NULL
+				  : xstrdup("the edit was not a JSON object, and this action's "
+					    "draft is its whole call: the draft is unchanged");
+		if (!ok)
+			text = k->draft;
+	}
+	if (text != k->draft) {
+		free(k->draft);
+		k->draft = xstrndup(text, utf8_cut(text, strnlen(text, REVIEW_DRAFT_MAX)));
+	}
 	k->version++;
 	k->editing = false;
 	review_keep_present(k);
@@ -286,9 +303,19 @@ static void approve(struct tools_call *c)
 				NULL,	c->llm,	   c->llm_arg, c->notice,  c->notice_arg,
 				NULL,	c->a_lane, NULL,       NULL};
 
-	if (k->field)
+	if (k->field) {
 		cJSON_ReplaceItemInObjectCaseSensitive(c->args, k->field,
 						       cJSON_CreateString(k->draft));
+	} else if (k->version > 1) { /* an edited whole call (take_edit checked it) */
+		cJSON *call = json_parse(k->draft, strlen(k->draft), 0, NULL);
+
+		if (cJSON_IsObject(call)) {
+			cJSON_Delete(c->args);
+			c->args = call;
+		} else {
+			cJSON_Delete(call);
+		}
+	}
 	c->outcome = c->answer_by ? xasprintf("Approved by %s", c->answer_by) : xstrdup("Approved");
 	review_audit(k, c->source, c->sid, "approved", c->answer_by, k->draft);
 	event_del(c->ev);

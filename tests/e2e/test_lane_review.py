@@ -212,6 +212,33 @@ def test_edit_takes_the_owners_next_message_as_the_draft(bot, tg, mcp, fake):
     assert audit(g, "review")[-1]["sent"] == edited
 
 
+def test_an_edit_of_a_whole_call_draft_is_the_call_that_runs(bot, tg, mcp, fake):
+    """A call with no string argument is its own draft (the call as JSON). An edit that is not
+    a JSON object leaves it as it was; an edit that is one is the call that runs."""
+    fake.script_for("test/free",
+                    tool_calls(("c1", "skill_view", json.dumps({"name": "minutes"}))),
+                    tool_calls(("c2", "mcp_crm_add_note", json.dumps({"message": 42}))),
+                    text(MARKS), text("Saved the note."))
+    g = bot()
+    tg.push_text("note the meeting", chat_id=ALLOWED)
+    edit = callback_data_of(card(tg)["reply_markup"])[1]
+    tg.press(ALLOWED, card(tg)["message_id"], edit, user_id=ALLOWED)
+    wait_for(lambda: "→ Edit: your next message" in current(tg, card(tg)["message_id"])["text"],
+             20 * SLOW, "the card waiting for the edit")
+    tg.push_text("just a sentence", chat_id=ALLOWED)
+    c2 = card(tg, 2)
+    assert "the draft is unchanged" in c2["text"] and '{"message":42}' in c2["text"], c2["text"]
+    tg.press(ALLOWED, c2["message_id"], callback_data_of(c2["reply_markup"])[1], user_id=ALLOWED)
+    wait_for(lambda: "→ Edit: your next message" in current(tg, c2["message_id"])["text"],
+             20 * SLOW, "the second card waiting for the edit")
+    tg.push_text('{"message": "Ana leads the audit."}', chat_id=ALLOWED)
+    c3 = card(tg, 3)
+    tg.press(ALLOWED, c3["message_id"], callback_data_of(c3["reply_markup"])[0], user_id=ALLOWED)
+    wait_for(lambda: "Saved the note." in tg.sent(ALLOWED), 30 * SLOW, "the answer")
+    assert notes(mcp) == [{"message": "Ana leads the audit."}]  # the edited call ran, once
+    assert audit(g, "review")[-1]["sent"] == '{"message": "Ana leads the audit."}'
+
+
 def test_reject_sends_nothing_and_tells_the_model(bot, tg, mcp, fake):
     script_note(fake, then="Understood, I did not save it.")
     g = bot()
