@@ -804,13 +804,15 @@ static void pipelined_requests_are_answered_in_order(void **state)
  * read all and queued every answer); read afterwards, every answer arrives in order. */
 static void a_pipelining_client_that_does_not_read_is_not_buffered_without_bound(void **state)
 {
-	enum { N = 40000, EVERY = 1000 };
+	/* 8,000 requests under a sanitizer still ask for well over the bound in answers (asserted
+	 * below), so the property holds with a fifth of the work. */
+	enum { N = 40000 / TEST_SCALE_DOWN, EVERY = 1000, BOUND = 256 * 1024 };
 	struct srv s;
 	struct buf req, got;
 	size_t sent = 0, most = 0, answers = 0, seen = 0;
 	char tmp[65536], want[32];
 	const char *p;
-	long waited;
+	long deadline;
 	int fd, i, small = 4096;
 
 	srv_start(&s, 0);
@@ -832,7 +834,7 @@ static void a_pipelining_client_that_does_not_read_is_not_buffered_without_bound
 		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	}
 	/* Send what the sockets take, never read. */
-	for (waited = 0; waited < 1500 && sent < req.len; waited += 5) {
+	for (deadline = test_now_ms() + 1500; test_now_ms() < deadline && sent < req.len;) {
 		ssize_t w;
 
 		while ((w = send(fd, req.data + sent, req.len - sent,
@@ -847,9 +849,9 @@ static void a_pipelining_client_that_does_not_read_is_not_buffered_without_bound
 		most = httpd_buffered_max(s.h);
 	print_message("sent %zu of %zu request bytes unread; the server buffered at most %zu\n",
 		      sent, req.len, most);
-	assert_true(most < 256 * 1024);
+	assert_true(most < BOUND);
 	/* Now read: every answer, in order, on the same connection. */
-	for (waited = 0; waited < 20000 && answers < N; waited += 5) {
+	for (deadline = test_now_ms() + 60000; test_now_ms() < deadline && answers < N;) {
 		ssize_t n, w;
 
 		while (sent < req.len && (w = send(fd, req.data + sent, req.len - sent,
@@ -866,7 +868,10 @@ static void a_pipelining_client_that_does_not_read_is_not_buffered_without_bound
 			most = httpd_buffered_max(s.h);
 	}
 	assert_int_equal(answers, N);
-	assert_true(most < 256 * 1024);
+	assert_true(most < BOUND);
+	print_message("%zu answer bytes\n", got.len);
+	/* The test could fail: a server that buffered every answer would have held far more. */
+	assert_true(got.len > 3 * BOUND);
 	assert_int_equal(count_of(buf_str(&got), "HTTP/1.1 404 "), N - N / EVERY);
 	p = buf_str(&got);
 	for (i = 0; i < N; i += EVERY) {
