@@ -98,6 +98,7 @@ int router_parse_request(struct router_call *c)
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "fallbacks");
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "disable_fallbacks");
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "priority"); /* the rate pools' */
+	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "metadata"); /* the lane's, and tags */
 	return 0;
 }
 
@@ -335,6 +336,9 @@ bool router_refuse(struct router_call *c)
 	caller_lane = c->lane;
 	if (refuse_lane(c))
 		return true;
+	/* LiteLLM's metadata (lane, tags, anything a client puts there) is never sent upstream,
+	 * in a lane or not; a retry's parse of the kept body drops it again. */
+	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "metadata");
 	/* A caller that names its lane (the agent) redacts its own text (agent_redact.c); a
 	 * router client's key or metadata.lane has it redacted here. */
 	if (caller_lane == LANE_NONE && router_redact_request(c))
