@@ -188,6 +188,27 @@ def test_a_refused_exchange_is_a_clear_error_and_nothing_is_sent(vertex, account
     assert r.chat("gem").content() == "back"
 
 
+def test_a_401_quoting_the_minted_token_reaches_neither_client_nor_log(vertex, account, fake,
+                                                                       start_router):
+    vertex.gemini.script(gemini_text("warm"))
+    vertex.reject_quoting_token(times=2)
+    r = start(start_router, fake, [vertex_deployment("gem", vertex, GEMINI, account[0],
+                                                     num_retries=0)])
+    whole = r.chat("gem")
+    streamed = r.chat("gem", stream=True)
+    assert whole.status == 401, whole.text
+    assert "invalid authentication credentials: Bearer [REDACTED]" in \
+        whole.json()["error"]["message"], whole.text
+    assert streamed.status == 401, streamed.text
+    [token] = {q["token"] for q in vertex.requests if q.get("token")} or \
+        {bearer(q)[7:] for q in vertex.requests}
+    assert token.startswith("ya29.")
+    assert r.chat("gem").content() == "warm"  # the same token, and the account, still work
+    for text in (whole.text, streamed.text, r.stderr(), r.logfile()):
+        assert token not in text, text
+    assert "[REDACTED]" in r.stderr() + r.logfile()
+
+
 def test_a_token_endpoint_that_does_not_answer_times_out_with_the_call(vertex, account, fake,
                                                                         start_router):
     vertex.token_delay = 4

@@ -236,6 +236,11 @@ class _Handler(BaseHTTPRequestHandler):
         token = auth[7:] if auth.startswith("Bearer ") else None
         with fake.lock:
             until = fake.tokens.get(token)
+            quote = fake._quoting_rejects > 0
+            fake._quoting_rejects -= quote
+        if quote:
+            return 401, google_error(401, f"Request had invalid authentication credentials: "
+                                          f"{auth} is not valid here.", "UNAUTHENTICATED")
         if until is None or time.monotonic() >= until:
             return 401, google_error(401, UNAUTHENTICATED, "UNAUTHENTICATED")
         rec["token"] = token
@@ -327,6 +332,7 @@ class FakeVertex:
         self.tokens = {}
         self._issued = 0
         self._token_failures = []
+        self._quoting_rejects = 0
         self.closing = False
         self.gemini = FakeGemini(api_key=None)
         self.anthropic = FakeAnthropic()
@@ -356,6 +362,12 @@ class FakeVertex:
             self.tokens[token] = time.monotonic() + self.token_lifetime
         return {"access_token": token, "expires_in": self.token_lifetime,
                 "token_type": "Bearer"}
+
+    def reject_quoting_token(self, times=1):
+        """The next `times` Vertex requests get a 401 whose message quotes their Authorization
+        header, as some upstreams do."""
+        with self.lock:
+            self._quoting_rejects += times
 
     def fail_tokens(self, status, body, times=1):
         """The next `times` token requests get (status, body) instead of a token."""
