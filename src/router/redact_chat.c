@@ -3,15 +3,16 @@
  * One walk over the request's tree, each object's members looked up in the table of what that
  * object is (the request, a message, a content part, a tool call, a function's definition). The
  * tables list every member of OpenAI's chat completions request the router forwards, from its
- * API reference, and what each carries. Attachments (an image's URL or data, audio, a file's
- * data) are sent as they are, as the agent's turns send them (docs/security.md says so); a
- * file's name is text. Identifiers (ids, function names, roles, modes) are never rewritten,
- * because the upstream checks their syntax and pairs them up ("call_[PHONE_1]" would break a
- * tool call's id), but one a detector matches is refused, as is a JSON schema's property name.
- * Rejected: a walk that redacts every string it meets (it rewrites ids and names, and passes
- * members nobody has read), and a list of members to refuse (a new member would pass).
- * `metadata` is not in the tables: the router takes it off every request before this runs
- * (LiteLLM's own, never for the provider).
+ * API reference (with the few that LiteLLM's clients send for Anthropic and OpenRouter:
+ * thinking, top_k, usage, reasoning, cache_control), and what each carries. Attachments (an image's
+ * URL or data, audio, a file's data) are sent as they are, as the agent's turns send them
+ * (docs/security.md says so); a file's name is text. Identifiers (ids, function names, roles,
+ * modes) are never rewritten, because the upstream checks their syntax and pairs them up
+ * ("call_[PHONE_1]" would break a tool call's id), but one a detector matches is refused, as is a
+ * JSON schema's property name. Rejected: a walk that redacts every string it meets (it rewrites ids
+ * and names, and passes members nobody has read), and a list of members to refuse (a new member
+ * would pass). `metadata` is not in the tables: the router takes it off every request before this
+ * runs (LiteLLM's own, never for the provider).
  */
 #include "router/redact_chat.h"
 #include "core/util.h"
@@ -81,7 +82,8 @@ TABLE(request, {"audio", C_IDENT, NULL}, {"frequency_penalty", C_IDENT, NULL},
       {"temperature", C_IDENT, NULL}, {"thinking", C_IDENT, NULL}, {"tool_choice", C_IDENT, NULL},
       {"tools", C_ARRAY, &tool}, {"top_k", C_IDENT, NULL}, {"top_logprobs", C_IDENT, NULL},
       {"top_p", C_IDENT, NULL}, {"user", C_TEXT, NULL}, {"verbosity", C_IDENT, NULL},
-      {"web_search_options", C_DEEP, NULL});
+      /* OpenRouter's usage accounting and reasoning settings */
+      {"usage", C_IDENT, NULL}, {"reasoning", C_IDENT, NULL}, {"web_search_options", C_DEEP, NULL});
 
 struct walk {
 	struct redact_map *map;
