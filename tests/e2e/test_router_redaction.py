@@ -133,3 +133,43 @@ def test_forty_parallel_streamed_tool_calls_in_two_choices_are_all_restored(fake
     for key, text_ in got.items():
         assert json.loads(text_) == {"to": ADA}, (key, text_)
     assert ADA not in fake.chat_requests[0]["raw"]
+
+
+def test_a_refusal_and_a_legacy_function_call_come_back_restored(fake, start_router):
+    """Whole and streamed (each placeholder split across chunks), the answer's refusal and
+    function_call arguments are restored like its content."""
+    base = {"id": "gen-r", "object": "chat.completion.chunk", "created": 1,
+            "model": "test/private"}
+    refusal, args = "I will not mail [EMAIL_1].", json.dumps({"to": "[EMAIL_1]"})
+    events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant"},
+                                    "finish_reason": None}]}]
+    events += [{**base, "choices": [{"index": 0, "delta": {"refusal": refusal[i:i + 4]},
+                                     "finish_reason": None}]} for i in range(0, len(refusal), 4)]
+    events.append({**base, "choices": [{"index": 0, "delta": {"function_call": {
+        "name": "send", "arguments": ""}}, "finish_reason": None}]})
+    events += [{**base, "choices": [{"index": 0, "delta": {"function_call": {
+        "arguments": args[i:i + 4]}}, "finish_reason": None}]} for i in range(0, len(args), 4)]
+    events.append({**base, "choices": [{"index": 0, "delta": {},
+                                        "finish_reason": "function_call"}]})
+    whole = {"id": "gen-w", "object": "chat.completion", "created": 1, "model": "test/private",
+             "choices": [{"index": 0, "finish_reason": "function_call", "message": {
+                 "role": "assistant", "content": None, "refusal": refusal,
+                 "function_call": {"name": "send", "arguments": args}}}],
+             "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}
+    fake.script_for("test/private",
+                    raw(200, json.dumps(whole), headers={"Content-Type": "application/json"}),
+                    raw(200, sse(events), headers={"Content-Type": "text/event-stream"}))
+    r = start_router(cfg(fake), env=ENV)
+    reply = r.chat("private", key=CLINIC_KEY, content=f"mail {ADA}")
+    assert reply.status == 200, reply.text
+    msg = reply.json()["choices"][0]["message"]
+    assert msg["refusal"] == f"I will not mail {ADA}."
+    assert json.loads(msg["function_call"]["arguments"]) == {"to": ADA}
+    reply = r.chat("private", key=CLINIC_KEY, content=f"mail {ADA}", stream=True)
+    assert reply.status == 200 and reply.done(), reply.text
+    assert "[EMAIL" not in reply.text, reply.text
+    deltas = [c.get("delta") or {} for e in reply.events() for c in e.get("choices") or []]
+    assert "".join(d.get("refusal") or "" for d in deltas) == f"I will not mail {ADA}."
+    got = "".join((d.get("function_call") or {}).get("arguments") or "" for d in deltas)
+    assert json.loads(got) == {"to": ADA}
+    assert all(ADA not in q["raw"] for q in fake.chat_requests)
