@@ -24,6 +24,8 @@ Vertex AI (``POST /v1/projects/{p}/locations/{l}/publishers/{google|anthropic}/m
 - ``Authorization: Bearer <token>``: a token this fake issued and that has not expired, else
   401 ``{"error":{"code":401,"message":"Request had invalid authentication credentials...",
   "status":"UNAUTHENTICATED"}}``. Another project or location: 403 PERMISSION_DENIED.
+  ``reject_quoting_token(times)``: the next requests get that 401 with their whole
+  ``Authorization`` header quoted in the message (as some upstreams answer).
 - ``publishers/google``: ``generateContent`` and ``streamGenerateContent?alt=sse`` with a
   generateContent body, checked and answered by tests/fakes/fake_gemini.py (scripted with
   ``gemini.script(...)``).
