@@ -254,6 +254,38 @@ static void a_bot_token_never_reaches_the_file(void **state)
 	free(path);
 }
 
+/* A minted access token is a secret while it lives: dropped, it is shown again (a later token
+ * may not be confused with it), and the other secrets stay. */
+static void a_dropped_secret_is_no_longer_redacted(void **state)
+{
+	char *out;
+
+	log_add_secret("ya29.token-one-abcdef");
+	log_add_secret("sk-config-key-1234");
+	out = log_redact("Bearer ya29.token-one-abcdef with sk-config-key-1234");
+	assert_string_equal(out, "Bearer [REDACTED] with [REDACTED]");
+	free(out);
+	log_drop_secret("ya29.token-one-abcdef");
+	log_drop_secret("never-registered");
+	out = log_redact("Bearer ya29.token-one-abcdef with sk-config-key-1234");
+	assert_string_equal(out, "Bearer ya29.token-one-abcdef with [REDACTED]");
+	free(out);
+	log_forget_secrets();
+}
+
+/* A call's own credentials are taken out of a text whether registered or not. */
+static void redact_with_takes_the_given_values_too(void **state)
+{
+	const char *own[] = {"ya29.own-token-999", NULL, "abc", "sk-own-key-777"};
+	char *out;
+
+	out = log_redact_with("401: Bearer ya29.own-token-999 (key sk-own-key-777, abc) "
+			      "ya29.own-token-999",
+			      own, 4);
+	assert_string_equal(out, "401: Bearer [REDACTED] (key [REDACTED], abc) [REDACTED]");
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +299,8 @@ int main(void)
 		cmocka_unit_test(registered_secrets_are_replaced_longest_first),
 		cmocka_unit_test(a_bot_token_never_reaches_the_file),
 		cmocka_unit_test(many_hits_in_a_long_text),
+		cmocka_unit_test(a_dropped_secret_is_no_longer_redacted),
+		cmocka_unit_test(redact_with_takes_the_given_values_too),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

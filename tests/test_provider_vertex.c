@@ -8,6 +8,8 @@
  */
 #include "test.h"
 #include "router/providers/provider.h"
+#include "core/config.h"
+#include "core/fileio.h"
 #include "core/json_exact.h"
 #include "core/util.h"
 
@@ -173,6 +175,99 @@ static void errors_keep_their_publisher_shape(void **state)
 	free(e);
 }
 
+/* Loads one vertex_ai deployment whose vertex_credentials is cred (as a YAML double-quoted
+ * scalar's text); the diagnostics in *out (malloc'd). */
+static int load_with_credentials(const char *cred, char **out, struct config **cfg)
+{
+	struct config_diag *d = config_diag_create();
+	struct buf yaml;
+	size_t len;
+	FILE *f;
+	int rc;
+
+	buf_init(&yaml, 0);
+	buf_puts(&yaml, "model_list:\n  - model_name: g\n    litellm_params:\n"
+			"      model: vertex_ai/gemini-2.5-pro\n      vertex_credentials: \"");
+	for (const char *p = cred; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_puts(&yaml, "\\");
+		if (*p == '\n')
+			buf_puts(&yaml, "\\n");
+		else
+			buf_append(&yaml, p, 1);
+	}
+	buf_puts(&yaml, "\"\n");
+	rc = config_parse("t.yaml", yaml.data, yaml.len, cfg, d);
+	f = open_memstream(out, &len);
+	config_diag_print(d, f);
+	fclose(f);
+	config_diag_destroy(d);
+	buf_finish(&yaml);
+	return rc;
+}
+
+/* vertex_credentials holding the key's JSON after blanks is the JSON (not a path to open), and
+ * a bad key in it is reported without quoting it: the private key never reaches the error. */
+static void inline_credentials_after_blanks_are_read_and_never_quoted(void **state)
+{
+	char path[512], *err = NULL, *text;
+	struct buf key;
+	cJSON *compact;
+	struct config *cfg = NULL;
+	static const char bad[] = " \t {\"type\": \"service_account\", \"client_email\": "
+				  "\"u@p.iam.gserviceaccount.com\", \"token_uri\": "
+				  "\"https://oauth2.googleapis.com/token\", \"private_key\": "
+				  "\"-----BEGIN PRIVATE KEY-----\\nTOPSECRETKEYBYTES\\n-----END "
+				  "PRIVATE KEY-----\\n\"}";
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/vertex-sa.json", getenv("HERMETIC_TEST_DATA"));
+	buf_init(&key, 0);
+	assert_int_equal(fileio_read(path, 1 << 16, &key), 0);
+	compact = json_exact_parse(key.data, key.len);
+	assert_non_null(compact);
+	text = cJSON_PrintUnformatted(compact); /* a single line, as a YAML value must be */
+	buf_reset(&key);
+	buf_puts(&key, " \t ");
+	buf_puts(&key, text);
+	cJSON_free(text);
+	cJSON_Delete(compact);
+	if (load_with_credentials(buf_str(&key), &err, &cfg) != 0)
+		fail_msg("the key after two blanks did not load: %s", err);
+	assert_string_equal(cfg->models[0].gcp.client_email,
+			    "unit@proj-from-key.iam.gserviceaccount.com");
+	config_destroy(cfg);
+	free(err);
+	buf_finish(&key);
+
+	cfg = NULL;
+	assert_int_not_equal(load_with_credentials(bad, &err, &cfg), 0);
+	assert_non_null(strstr(err, "private_key is not a PEM private key"));
+	assert_non_null(strstr(err, "vertex_credentials, its JSON text"));
+	if (strstr(err, "TOPSECRETKEYBYTES") || strstr(err, "BEGIN PRIVATE") ||
+	    strstr(err, "client_email\""))
+		fail_msg("the credentials are quoted: %s", err);
+	config_destroy(cfg);
+	free(err);
+
+	/* Not JSON, not a path anyone typed (a PEM pasted alone): not quoted either. */
+	assert_int_not_equal(load_with_credentials("-----BEGIN PRIVATE KEY----- TOPSECRETKEYBYTES "
+						   "-----END PRIVATE KEY-----",
+						   &err, &cfg),
+			     0);
+	assert_non_null(strstr(err, "not quoted"));
+	if (strstr(err, "TOPSECRETKEYBYTES"))
+		fail_msg("the credentials are quoted: %s", err);
+	config_destroy(cfg);
+	free(err);
+
+	/* A path is quoted: it says which file. */
+	assert_int_not_equal(load_with_credentials("/nonexistent/sa.json", &err, &cfg), 0);
+	assert_non_null(strstr(err, "vertex_credentials: /nonexistent/sa.json"));
+	config_destroy(cfg);
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +277,7 @@ int main(void)
 		cmocka_unit_test(an_api_base_with_a_version_keeps_it),
 		cmocka_unit_test(other_routes_are_refused),
 		cmocka_unit_test(errors_keep_their_publisher_shape),
+		cmocka_unit_test(inline_credentials_after_blanks_are_read_and_never_quoted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,9 @@
 #include "test.h"
 #include "core/config.h"
 #include "core/redact.h"
+#include "router/redact_chat.h"
+
+#include <cjson/cJSON.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -192,6 +195,208 @@ static void test_hold_from_keeps_a_possible_placeholder_prefix(void **state)
 	}
 }
 
+/* One request: redacted (0 and the printed result in *out) or refused (-1, param in param). */
+static int chat_request(const char *json, char **out, char *param, size_t param_len,
+			struct redact_map *m)
+{
+	struct redact_rules rules;
+	cJSON *req = cJSON_Parse(json);
+	int rc;
+
+	assert_non_null(req);
+	assert_int_equal(redact_rules_init(&rules, ALL, NULL, 0), 0);
+	rc = redact_chat_request(m, &rules, req, param, param_len);
+	*out = rc == 0 ? cJSON_PrintUnformatted(req) : NULL;
+	redact_rules_finish(&rules);
+	cJSON_Delete(req);
+	return rc;
+}
+
+/* Each member of the chat completions request that carries a client's text, with an address
+ * in it: each comes out as a placeholder (and back through the map), identifiers unchanged. */
+static void test_chat_request_redacts_every_text_member(void **state)
+{
+	static const struct {
+		const char *member, *json, *want;
+	} t[] = {
+		{"content", "{\"messages\":[{\"role\":\"user\",\"content\":\"a@ex.com\"}]}",
+		 "{\"messages\":[{\"role\":\"user\",\"content\":\"[EMAIL_1]\"}]}"},
+		{"content parts",
+		 "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a@"
+		 "ex.com\"},"
+		 "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/"
+		 "png;base64,AAAA\"}}]}]}",
+		 "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"["
+		 "EMAIL_1]\"},"
+		 "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/"
+		 "png;base64,AAAA\"}}]}]}"},
+		{"name",
+		 "{\"messages\":[{\"role\":\"user\",\"name\":\"a@ex.com\",\"content\":\"hi\"}]}",
+		 "{\"messages\":[{\"role\":\"user\",\"name\":\"[EMAIL_1]\",\"content\":\"hi\"}]}"},
+		{"tool_calls arguments",
+		 "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_1\","
+		 "\"type\":"
+		 "\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"{\\\"to\\\":\\\"a@"
+		 "ex."
+		 "com\\\"}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"ok\"}"
+		 "]}",
+		 "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_1\","
+		 "\"type\":"
+		 "\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"{\\\"to\\\":\\\"["
+		 "EMAIL_"
+		 "1]\\\"}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"ok\"}]"
+		 "}"},
+		{"function_call arguments",
+		 "{\"messages\":[{\"role\":\"assistant\",\"content\":null,\"function_call\":{"
+		 "\"name\":"
+		 "\"send\",\"arguments\":\"to a@ex.com\"}}]}",
+		 "{\"messages\":[{\"role\":\"assistant\",\"content\":null,\"function_call\":{"
+		 "\"name\":"
+		 "\"send\",\"arguments\":\"to [EMAIL_1]\"}}]}"},
+		{"refusal",
+		 "{\"messages\":[{\"role\":\"assistant\",\"refusal\":\"not a@ex.com\"}]}",
+		 "{\"messages\":[{\"role\":\"assistant\",\"refusal\":\"not [EMAIL_1]\"}]}"},
+		{"refusal part",
+		 "{\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"refusal\","
+		 "\"refusal\":\"a@ex.com\"}]}]}",
+		 "{\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"refusal\","
+		 "\"refusal\":\"[EMAIL_1]\"}]}]}"},
+		{"reasoning_content",
+		 "{\"messages\":[{\"role\":\"assistant\",\"reasoning_content\":\"a@ex.com\"}]}",
+		 "{\"messages\":[{\"role\":\"assistant\",\"reasoning_content\":\"[EMAIL_1]\"}]}"},
+		{"file name",
+		 "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"file\",\"file\":{"
+		 "\"filename\":\"to a@ex.com 1.pdf\",\"file_data\":\"JVBERi0=\"}}]}]}",
+		 "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"file\",\"file\":{"
+		 "\"filename\":\"to [EMAIL_1] 1.pdf\",\"file_data\":\"JVBERi0=\"}}]}]}"},
+		{"prediction string",
+		 "{\"messages\":[],\"prediction\":{\"type\":\"content\",\"content\":\"a@ex.com\"}}",
+		 "{\"messages\":[],\"prediction\":{\"type\":\"content\",\"content\":\"[EMAIL_1]\"}"
+		 "}"},
+		{"prediction parts",
+		 "{\"prediction\":{\"type\":\"content\",\"content\":[{\"type\":\"text\",\"text\":"
+		 "\"a@ex.com\"}]}}",
+		 "{\"prediction\":{\"type\":\"content\",\"content\":[{\"type\":\"text\",\"text\":"
+		 "\"[EMAIL_1]\"}]}}"},
+		{"user, stop, safety_identifier, prompt_cache_key",
+		 "{\"user\":\"a@ex.com\",\"stop\":[\"b@ex.com\"],\"safety_identifier\":\"a@ex."
+		 "com\","
+		 "\"prompt_cache_key\":\"c@ex.com\",\"temperature\":0.2,\"stream\":true}",
+		 "{\"user\":\"[EMAIL_1]\",\"stop\":[\"[EMAIL_2]\"],\"safety_identifier\":\"[EMAIL_"
+		 "1]\","
+		 "\"prompt_cache_key\":\"[EMAIL_3]\",\"temperature\":0.2,\"stream\":true}"},
+		{"tools: description and schema strings",
+		 "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"send\","
+		 "\"description\":"
+		 "\"mails a@ex.com\",\"parameters\":{\"type\":\"object\",\"properties\":{\"to\":{"
+		 "\"type\":\"string\",\"enum\":[\"b@ex.com\"]}}}}}],\"tool_choice\":\"auto\"}",
+		 "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"send\","
+		 "\"description\":"
+		 "\"mails [EMAIL_1]\",\"parameters\":{\"type\":\"object\",\"properties\":{\"to\":{"
+		 "\"type\":\"string\",\"enum\":[\"[EMAIL_2]\"]}}}}}],\"tool_choice\":\"auto\"}"},
+		{"legacy functions",
+		 "{\"functions\":[{\"name\":\"send\",\"description\":\"a@ex.com\"}],"
+		 "\"function_call\":{\"name\":\"send\"}}",
+		 "{\"functions\":[{\"name\":\"send\",\"description\":\"[EMAIL_1]\"}],"
+		 "\"function_call\":{\"name\":\"send\"}}"},
+		{"response_format schema",
+		 "{\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\","
+		 "\"schema\":{\"description\":\"for a@ex.com\"}}}}",
+		 "{\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\","
+		 "\"schema\":{\"description\":\"for [EMAIL_1]\"}}}}"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct redact_map *m = redact_map_create();
+		char param[128], *out = NULL, *back;
+
+		if (chat_request(t[i].json, &out, param, sizeof(param), m) != 0)
+			fail_msg("%s: refused as %s", t[i].member, param);
+		if (strcmp(out, t[i].want) != 0)
+			fail_msg("%s:\n got %s\nwant %s", t[i].member, out, t[i].want);
+		back = redact_restore(m, out, strlen(out), NULL);
+		if (!strstr(back, "a@ex.com"))
+			fail_msg("%s: not restored: %s", t[i].member, back);
+		free(back);
+		cJSON_free(out);
+		redact_map_destroy(m);
+	}
+}
+
+/* What the tables do not know, or cannot redact, is refused, naming the member. */
+static void test_chat_request_refuses_what_it_cannot_redact(void **state)
+{
+	static const struct {
+		const char *json, *param;
+	} t[] = {
+		{"{\"model\":\"m\",\"metadata\":{\"note\":\"a@ex.com\"}}", "metadata"},
+		{"{\"model\":\"m\",\"extra_body\":{\"x\":1}}", "extra_body"},
+		{"{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\","
+		 "\"thinking_blocks\":[]}]}",
+		 "messages[1].thinking_blocks"},
+		{"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"x\","
+		 "\"annotation\":\"a@ex.com\"}]}]}",
+		 "messages[0].content[0].annotation"},
+		{"{\"messages\":[{\"role\":\"user\",\"content\":42}]}", "messages[0].content"},
+		{"{\"messages\":[{\"role\":\"user\",\"name\":{\"n\":\"a@ex.com\"}}]}",
+		 "messages[0].name"},
+		{"{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"a@ex.com\"}]}]}",
+		 "messages[0].tool_calls[0].id"},
+		{"{\"messages\":[{\"role\":\"tool\",\"tool_call_id\":\"a@ex.com\"}]}",
+		 "messages[0].tool_call_id"},
+		{"{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{"
+		 "\"properties\":{\"a@ex.com\":{}}}}}]}",
+		 "tools[0].function.parameters.properties.a@ex.com"},
+		{"{\"tools\":[{\"type\":\"custom\",\"custom\":{\"name\":\"f\"}}]}",
+		 "tools[0].custom"},
+		{"{\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"a@ex.com\"}}}",
+		 "tool_choice.function.name"},
+		{"{\"temperature\":\"a@ex.com\"}", "temperature"},
+		{"{\"prediction\":{\"type\":\"content\",\"content\":{\"text\":\"a@ex.com\"}}}",
+		 "prediction.content"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct redact_map *m = redact_map_create();
+		char param[128] = "", *out = NULL;
+
+		if (chat_request(t[i].json, &out, param, sizeof(param), m) == 0)
+			fail_msg("%s: passed as %s", t[i].json, out);
+		if (strcmp(param, t[i].param) != 0)
+			fail_msg("%s: param %s, want %s", t[i].json, param, t[i].param);
+		redact_map_destroy(m);
+	}
+}
+
+/* The agent's message walk (and the router's restoration of answers) covers the legacy
+ * function_call's arguments and refusals too. */
+static void test_message_walk_covers_function_call_and_refusal(void **state)
+{
+	struct redact_map *m = redact_map_create();
+	struct redact_rules rules;
+	cJSON *msg = cJSON_Parse("{\"role\":\"assistant\",\"refusal\":\"a@ex.com\","
+				 "\"function_call\":{\"name\":\"f\",\"arguments\":\"b@ex.com\"}}");
+	char *out;
+
+	(void)state;
+	assert_int_equal(redact_rules_init(&rules, ALL, NULL, 0), 0);
+	assert_true(redact_json_message(m, &rules, msg));
+	out = cJSON_PrintUnformatted(msg);
+	assert_string_equal(out, "{\"role\":\"assistant\",\"refusal\":\"[EMAIL_1]\","
+				 "\"function_call\":{\"name\":\"f\",\"arguments\":\"[EMAIL_2]\"}}");
+	cJSON_free(out);
+	assert_true(redact_json_message(m, NULL, msg));
+	out = cJSON_PrintUnformatted(msg);
+	assert_string_equal(out, "{\"role\":\"assistant\",\"refusal\":\"a@ex.com\","
+				 "\"function_call\":{\"name\":\"f\",\"arguments\":\"b@ex.com\"}}");
+	cJSON_free(out);
+	redact_rules_finish(&rules);
+	cJSON_Delete(msg);
+	redact_map_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +407,9 @@ int main(void)
 		cmocka_unit_test(test_map_read_back_continues_numbering),
 		cmocka_unit_test(test_a_nul_inside_is_kept),
 		cmocka_unit_test(test_hold_from_keeps_a_possible_placeholder_prefix),
+		cmocka_unit_test(test_chat_request_redacts_every_text_member),
+		cmocka_unit_test(test_chat_request_refuses_what_it_cannot_redact),
+		cmocka_unit_test(test_message_walk_covers_function_call_and_refusal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -68,16 +68,28 @@ static bool rsa_key_ok(const char *pem, char *why, size_t why_len)
 	return rc == 0 && !*why;
 }
 
+/* vertex_credentials is the key's JSON text itself when its first non-blank byte is '{'. */
+static bool inline_json(const char *cred)
+{
+	return cred[strspn(cred, " \t\r\n")] == '{';
+}
+
+/* Whether cred may be quoted in an error: a file's path, never a key. Inline JSON, and any
+ * value that looks like part of a key (a quote, a brace, a newline, a PEM line) or is too long
+ * to be a path someone typed, is not quoted. */
+static bool quotable(const char *cred)
+{
+	return !inline_json(cred) && strlen(cred) <= 256 && !strpbrk(cred, "{}\"\n\r") &&
+	       !strstr(cred, "PRIVATE KEY");
+}
+
 /* The key's JSON text: vertex_credentials itself when it is JSON, else the file it names. */
 static int key_text(const char *cred, struct buf *out, char *why, size_t why_len)
 {
-	const char *s = cred;
 	int rc;
 
-	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-		s++;
-	if (*s == '{') {
-		buf_puts(out, s);
+	if (inline_json(cred)) {
+		buf_puts(out, cred + strspn(cred, " \t\r\n"));
 		return 0;
 	}
 	rc = fileio_read(cred, KEY_FILE_CAP, out);
@@ -278,9 +290,11 @@ void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_mo
 		read_account(c, cfg_loc(params, key), m, text.data ? text.data : "", &project, why,
 			     sizeof(why));
 	buf_finish(&text);
-	if (*why)
-		snprintf(msg, sizeof(msg), "%s (%s%s%s)", why, from, cred[0] == '{' ? "" : ": ",
-			 cred[0] == '{' ? "" : cred);
+	if (*why && quotable(cred))
+		snprintf(msg, sizeof(msg), "%s (%s: %s)", why, from, cred);
+	else if (*why)
+		snprintf(msg, sizeof(msg), "%s (%s%s)", why, from,
+			 inline_json(cred) ? ", its JSON text" : ", not quoted: it is not a path");
 	free(adc);
 	if (*why) {
 		key_err(c, params, key, msg);

@@ -21,7 +21,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LOG_MAX_SECRETS 64
+/* The config's secrets (at most 48) and the access tokens minted while running (a current and
+ * a previous one per Google account, at most 64 accounts). */
+#define LOG_MAX_SECRETS 256
 #define LOG_LINE_MAX	8192
 
 static struct {
@@ -33,6 +35,9 @@ static struct {
 	size_t n_secrets;
 } L = {.level = LOG_INFO, .to_stderr = 1, .file = ROTFILE_CLOSED};
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Minted tokens come and go while other threads may redact: the table is read and changed
+ * under this lock. */
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -83,9 +88,11 @@ void log_forget_secrets(void)
 {
 	size_t i;
 
+	pthread_mutex_lock(&secrets_lock);
 	for (i = 0; i < L.n_secrets; i++)
 		free(L.secrets[i]);
 	L.n_secrets = 0;
+	pthread_mutex_unlock(&secrets_lock);
 }
 
 void log_add_secret(const char *secret)
@@ -94,17 +101,36 @@ void log_add_secret(const char *secret)
 
 	if (!secret || strlen(secret) < 4)
 		return;
+	pthread_mutex_lock(&secrets_lock);
 	for (i = 0; i < L.n_secrets; i++)
 		if (strcmp(L.secrets[i], secret) == 0)
-			return;
-	if (L.n_secrets == LOG_MAX_SECRETS) {
+			break;
+	if (i == L.n_secrets && L.n_secrets == LOG_MAX_SECRETS) {
 		/* Better to refuse loudly than to leak: this only happens with a pathological
 		 * config. */
 		fprintf(stderr, "hermetic: too many secrets registered for redaction\n");
 		abort();
 	}
-	L.secret_len[L.n_secrets] = strlen(secret);
-	L.secrets[L.n_secrets++] = xstrdup(secret);
+	if (i == L.n_secrets) {
+		L.secret_len[L.n_secrets] = strlen(secret);
+		L.secrets[L.n_secrets++] = xstrdup(secret);
+	}
+	pthread_mutex_unlock(&secrets_lock);
+}
+
+void log_drop_secret(const char *secret)
+{
+	pthread_mutex_lock(&secrets_lock);
+	for (size_t i = 0; secret && i < L.n_secrets; i++) {
+		if (strcmp(L.secrets[i], secret) != 0)
+			continue;
+		free(L.secrets[i]);
+		L.n_secrets--;
+		L.secrets[i] = L.secrets[L.n_secrets];
+		L.secret_len[i] = L.secret_len[L.n_secrets];
+		break;
+	}
+	pthread_mutex_unlock(&secrets_lock);
 }
 
 /* Length of a Telegram bot token at s ("<digits>:<[A-Za-z0-9_-]+>"), or 0. */
@@ -200,8 +226,13 @@ bool log_has_secret(const char *s)
 	size_t len;
 	const char *repl;
 
+	bool hit;
+
+	pthread_mutex_lock(&secrets_lock);
 	scan_init(&sc, s);
-	return next_hit(&sc, s, &len, &repl) != NULL;
+	hit = next_hit(&sc, s, &len, &repl) != NULL;
+	pthread_mutex_unlock(&secrets_lock);
+	return hit;
 }
 
 char *log_redact(const char *s)
@@ -211,10 +242,13 @@ char *log_redact(const char *s)
 	const char *p = s, *hit, *repl = NULL;
 	size_t len;
 
+	pthread_mutex_lock(&secrets_lock);
 	scan_init(&sc, s);
 	hit = next_hit(&sc, p, &len, &repl);
-	if (!hit)
+	if (!hit) {
+		pthread_mutex_unlock(&secrets_lock);
 		return xstrdup(s);
+	}
 	buf_init(&out, 0);
 	while (hit) {
 		buf_append(&out, p, (size_t)(hit - p));
@@ -222,8 +256,32 @@ char *log_redact(const char *s)
 		p = hit + len;
 		hit = next_hit(&sc, p, &len, &repl);
 	}
+	pthread_mutex_unlock(&secrets_lock);
 	buf_puts(&out, p);
 	return buf_steal(&out);
+}
+
+char *log_redact_with(const char *s, const char *const *extra, size_t n_extra)
+{
+	char *out = log_redact(s);
+
+	for (size_t i = 0; i < n_extra; i++) {
+		size_t n = extra[i] ? strlen(extra[i]) : 0;
+		struct buf b;
+		const char *p, *hit;
+
+		if (n < 4 || !strstr(out, extra[i]))
+			continue;
+		buf_init(&b, 0);
+		for (p = out; (hit = strstr(p, extra[i])); p = hit + n) {
+			buf_append(&b, p, (size_t)(hit - p));
+			buf_puts(&b, "[REDACTED]");
+		}
+		buf_puts(&b, p);
+		free(out);
+		out = buf_steal(&b);
+	}
+	return out;
 }
 
 /* Escapes control characters except tab so one call is always one line. */

@@ -30,13 +30,20 @@ void log_set_stderr(int enabled);
 
 /* Forgets every registered secret (tests and fuzz targets that parse many configs). */
 void log_forget_secrets(void);
-/* Registers a secret (copied) to redact; strings shorter than 4 bytes are ignored. */
+/* Registers a secret (copied) to redact; strings shorter than 4 bytes are ignored. Safe from
+ * any thread. */
 void log_add_secret(const char *secret);
+/* Forgets one registered secret (a minted access token once it has expired); no-op when it
+ * is not registered. */
+void log_drop_secret(const char *secret);
 /* Returns a malloc'd copy of s with every registered secret replaced by "[REDACTED]" and
  * every "/bot<token>" cut to "/bot<redacted>". Cheap when nothing matches (one strstr per
  * secret). Also used outside logging wherever foreign text reaches a user or the model: tool
  * results, upstream error messages, curl error strings. */
 char *log_redact(const char *s);
+/* log_redact(s) with each of the n_extra strings in extra (NULL or shorter than 4 bytes:
+ * skipped) replaced by "[REDACTED]" too: a call's own credentials, registered or not. */
+char *log_redact_with(const char *s, const char *const *extra, size_t n_extra);
 /* Whether log_redact(s) would change s (without copying it). */
 bool log_has_secret(const char *s);
 

@@ -579,6 +579,8 @@ bool redact_json_message(struct redact_map *m, const struct redact_rules *rules,
 	{
 		changed |=
 			redact_json_string(m, rules, cJSON_GetObjectItemCaseSensitive(it, "text"));
+		changed |= redact_json_string(m, rules,
+					      cJSON_GetObjectItemCaseSensitive(it, "refusal"));
 	}
 	cJSON_ArrayForEach(it, calls)
 	{
@@ -587,5 +589,10 @@ bool redact_json_message(struct redact_map *m, const struct redact_rules *rules,
 		changed |= redact_json_string(m, rules,
 					      cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
 	}
+	changed |= redact_json_string(m, rules, cJSON_GetObjectItemCaseSensitive(msg, "refusal"));
+	changed |= redact_json_string(
+		m, rules,
+		cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(msg, "function_call"), "arguments"));
 	return changed;
 }

@@ -63,8 +63,9 @@ typedef struct cJSON cJSON;
 /* One JSON string redacted by rules (NULL: restored through m) in place; true if it changed. */
 bool redact_json_string(struct redact_map *m, const struct redact_rules *rules, cJSON *s);
 
-/* Every text of one chat message in place: its content (a string, or the parts' "text") and
- * its tool calls' arguments. true if any changed. */
+/* Every text of one chat message in place: its content (a string, or the parts' "text" and
+ * "refusal"), its refusal, its tool calls' and legacy function_call's arguments. true if any
+ * changed. (A router client's whole request: router/redact_chat.h.) */
 bool redact_json_message(struct redact_map *m, const struct redact_rules *rules, cJSON *msg);
 
 /* The checksums, for tests: a card number's digits pass Luhn; an IBAN (no spaces) mod 97 is 1. */

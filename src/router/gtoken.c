@@ -25,7 +25,10 @@ struct gtoken_account {
 	struct gtoken *g;
 	const struct config_gcp_account *acct;
 	char *token;
-	int64_t refresh_at_ms;	/* the token is used before this (monotonic) */
+	int64_t refresh_at_ms; /* the token is used before this (monotonic) */
+	int64_t expires_ms;    /* and Google honours it until this */
+	char *prev_token;      /* the one before, a secret until prev_expires_ms */
+	int64_t prev_expires_ms;
 	struct httpc_req *http; /* the exchange in flight, or NULL */
 	uint64_t next_seq;	/* exchanges started */
 	uint64_t done_seq;	/* the last one that ended */
@@ -52,6 +55,40 @@ struct gtoken *gtoken_create(struct loop *loop, gtoken_ready_cb ready, void *arg
 	return g;
 }
 
+/* A token is a secret for the log and every error text while Google may honour it. */
+static void forget(char *token)
+{
+	log_drop_secret(token);
+	free(token);
+}
+
+/* The previous token once it has expired. */
+static void expire_prev(struct gtoken_account *a, int64_t now_ms)
+{
+	if (a->prev_token && now_ms >= a->prev_expires_ms) {
+		forget(a->prev_token);
+		a->prev_token = NULL;
+	}
+}
+
+/* A new token: registered before any request carries it; the one it replaces stays a secret
+ * until it expires (a request sent with it may still be answered); an older one goes. */
+static void keep_token(struct gtoken_account *a, char *token, int64_t expires_in_s)
+{
+	int64_t now = now_mono_ms();
+
+	log_add_secret(token);
+	expire_prev(a, now);
+	if (a->token) {
+		forget(a->prev_token);
+		a->prev_token = a->token;
+		a->prev_expires_ms = a->expires_ms;
+	}
+	a->token = token;
+	a->expires_ms = now + (expires_in_s > 0 ? expires_in_s : 0) * 1000;
+	a->refresh_at_ms = gauth_refresh_at_ms(now, expires_in_s);
+}
+
 void gtoken_destroy(struct gtoken *g)
 {
 	size_t i, spins;
@@ -72,7 +109,8 @@ void gtoken_destroy(struct gtoken *g)
 			event_base_loop(loop_base(g->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	}
 	for (i = 0; i < g->n; i++) {
-		free(g->accounts[i]->token);
+		forget(g->accounts[i]->token);
+		forget(g->accounts[i]->prev_token);
 		free(g->accounts[i]);
 	}
 	free(g);
@@ -140,11 +178,8 @@ static void on_exchange_done(struct httpc_req *req, void *arg)
 		    0)
 			fail(a, status >= 400 && status < 500 ? 401 : 502, why);
 	}
-	if (token) {
-		free(a->token);
-		a->token = token;
-		a->refresh_at_ms = gauth_refresh_at_ms(now_mono_ms(), expires_in);
-	}
+	if (token)
+		keep_token(a, token, expires_in);
 	a->g->ready(a, a->g->arg);
 }
 
@@ -211,6 +246,7 @@ static void start_exchange(struct gtoken_account *a, int64_t timeout_ms)
 enum gtoken_state gtoken_get(struct gtoken_account *a, int64_t now_ms, int64_t timeout_ms,
 			     uint64_t *seq, const char **token, long *status, const char **msg)
 {
+	expire_prev(a, now_ms);
 	if (a->token && now_ms < a->refresh_at_ms) {
 		*seq = 0;
 		*token = a->token;
@@ -238,4 +274,15 @@ enum gtoken_state gtoken_get(struct gtoken_account *a, int64_t now_ms, int64_t t
 uint64_t gtoken_exchanges(const struct gtoken_account *a)
 {
 	return a->next_seq;
+}
+
+size_t gtoken_tokens(const struct gtoken_account *a, const char *out[2])
+{
+	size_t n = 0;
+
+	if (a->token)
+		out[n++] = a->token;
+	if (a->prev_token)
+		out[n++] = a->prev_token;
+	return n;
 }

@@ -3,13 +3,15 @@
  * starts the exchange (the signed JWT of providers/gauth.c POSTed to the account's token_uri
  * with httpc, under a timeout), every later one waits for that same exchange (one in flight
  * per account); when it ends, ready() fires once and each waiting call asks again, getting the
- * token or that exchange's error. The token is kept until a minute before it expires.
+ * token or that exchange's error. The token is kept until a minute before it expires, and is
+ * a registered secret (core/log.h) for as long as Google honours it.
  */
 #ifndef HERMETIC_GTOKEN_H
 #define HERMETIC_GTOKEN_H
 
 #include "core/config.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct loop;
@@ -40,6 +42,12 @@ enum gtoken_state {
  * did not answer in time) and *msg says why (borrowed, like the token). */
 enum gtoken_state gtoken_get(struct gtoken_account *a, int64_t now_ms, int64_t timeout_ms,
 			     uint64_t *seq, const char **token, long *status, const char **msg);
+
+/* The account's tokens Google may still honour (the current one, and the one before until it
+ * expires), borrowed like gtoken_get's: how many were put in out. Each is registered with the
+ * log's secrets (log_add_secret) from the moment it is minted until it expires or g goes, so
+ * no log line or upstream error text that reaches a client shows it. */
+size_t gtoken_tokens(const struct gtoken_account *a, const char *out[2]);
 
 /* Exchanges made so far, for tests and logs. */
 uint64_t gtoken_exchanges(const struct gtoken_account *a);

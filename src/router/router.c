@@ -981,6 +981,7 @@ void router_attempt_failed(struct router_call *c)
 	if (c->err == E_TIMEOUT)
 		note_latency(c, true);
 	c->last_failed = c->dep;
+	router_scrub_error(c); /* the client and the log see it without our credentials */
 	log_info("%s via %s failed: %s %ld: %s", c->group->name, c->dep->m->model_info.id,
 		 policy_class_name(c->err), c->err_status, c->err_msg ? c->err_msg : "");
 	delay = policy_retry_delay_ms(c->attempts_in_group, allowed, c->cancelled, c->retry_after_s,

@@ -85,6 +85,15 @@ static cJSON *form_fields(const struct multipart_form *f)
 	return obj;
 }
 
+/* LiteLLM's metadata (the lane, tags, anything a client puts there) is never sent upstream,
+ * in a lane or not; on the Responses API `metadata` is OpenAI's own, and LiteLLM passes it on
+ * there (its LITELLM_METADATA_ROUTES), so the router does too. */
+static void drop_metadata(struct router_call *c)
+{
+	if (c->route != PROVIDER_RESPONSES)
+		cJSON_DeleteItemFromObjectCaseSensitive(c->req, "metadata");
+}
+
 /* The client's JSON without LiteLLM's own request fields, which are not for the provider. */
 int router_parse_request(struct router_call *c)
 {
@@ -98,6 +107,7 @@ int router_parse_request(struct router_call *c)
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "fallbacks");
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "disable_fallbacks");
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "priority"); /* the rate pools' */
+	drop_metadata(c);
 	return 0;
 }
 
@@ -335,6 +345,7 @@ bool router_refuse(struct router_call *c)
 	caller_lane = c->lane;
 	if (refuse_lane(c))
 		return true;
+	drop_metadata(c); /* read; a retry's parse of the kept body drops it again */
 	/* A caller that names its lane (the agent) redacts its own text (agent_redact.c); a
 	 * router client's key or metadata.lane has it redacted here. */
 	if (caller_lane == LANE_NONE && router_redact_request(c))

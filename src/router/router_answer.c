@@ -8,11 +8,34 @@
 #include "router/router_int.h"
 #include "router/router.h"
 #include "router/policy.h"
+#include "router/gtoken.h"
+#include "core/log.h"
 #include "core/util.h"
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+char *router_scrub(const struct router_call *c, const char *text)
+{
+	const char *own[3] = {NULL};
+	size_t n = 0;
+
+	if (c->dep) {
+		own[n++] = c->dep->m->litellm_params.api_key;
+		if (c->dep->gacct)
+			n += gtoken_tokens(c->dep->gacct, own + n);
+	}
+	return log_redact_with(text, own, n);
+}
+
+void router_scrub_error(struct router_call *c)
+{
+	char *clean = c->err_msg ? router_scrub(c, c->err_msg) : NULL;
+
+	free(c->err_msg);
+	c->err_msg = clean;
+}
 
 static void malformed(struct router_call *c, const char *msg)
 {

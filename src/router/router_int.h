@@ -323,6 +323,13 @@ void router_record(struct router_call *c);
 
 /* ---- router_answer.c ---- */
 
+/* text (an upstream's error, a log line's part) without the registered secrets and without the
+ * attempt's own credentials: the deployment's api_key and its minted access tokens, which an
+ * upstream's 401 may quote ("Bearer ya29..."). malloc'd. */
+char *router_scrub(const struct router_call *c, const char *text);
+/* c->err_msg scrubbed so, in place (a failed attempt's, before it is logged or answered). */
+void router_scrub_error(struct router_call *c);
+
 /* A whole (not streamed) 200 answer of the attempt, type its Content-Type: the call answered,
  * or the attempt failed. */
 void router_on_non_stream_ok(struct router_call *c, const char *body, size_t len, const char *type);

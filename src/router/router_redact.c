@@ -2,14 +2,17 @@
  * (docs/security.md, "Lanes").
  *
  * A call that a router client's pinned key or its metadata.lane put in a lane with `redact`
- * detectors or `redact_patterns` has the string values of its messages (text contents, text
- * parts, tool call arguments) passed through core/redact.c before anything is sent upstream;
- * the kept body (retries and fallbacks rebuild from it) is the redacted one. The answer is
- * restored before the client reads it: a whole answer's message contents and tool call
- * arguments, and a stream chunk by chunk, where a text that ends in what may be the start of a
- * placeholder ("... [EMAIL_") holds that tail back until the next chunk of the same choice
- * (and tool call) completes or disproves it; what is still held is sent before the choice's
- * finish_reason, or in a chunk of its own before "[DONE]". The map lives as long as the call:
+ * detectors or `redact_patterns` has every text of its request redacted member by member
+ * (router/redact_chat.c: a member it has no row for is refused, 400 naming it) before
+ * anything is sent upstream; the kept body (retries and fallbacks rebuild from it) is the
+ * redacted one. The answer is restored before the client reads it: a whole answer's message
+ * contents, refusals and call arguments, and a stream chunk by chunk, where a text that ends
+ * in what may be the start of a placeholder ("... [EMAIL_") holds that tail back until the
+ * next chunk of the same choice (and the same text: content, refusal, function_call, tool
+ * call N) completes or disproves it; what is still held is sent before the choice's
+ * finish_reason, or in a chunk of its own before "[DONE]". The held texts are a growable
+ * table indexed by (choice, tool call), capped by the stream's event cap, not a fixed count
+ * (a model may call 40 tools in parallel). The map lives as long as the call:
  * the same value gets the same placeholder within one request. The agent's own turns are
  * redacted by agent/agent_redact.c (they name their lane; this file leaves them alone).
  * Only chat completions are redacted: any other route of a call in a redacting lane is refused
@@ -21,24 +24,37 @@
 #include "core/json_exact.h"
 #include "core/log.h"
 #include "core/redact.h"
+#include "router/redact_chat.h"
 
 #include <cjson/cJSON.h>
 #include <regex.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define HELD_SLOTS 16 /* choices and tool calls with text held back at once */
+/* Slots open at once (choices' texts and tool calls seen in the stream, held text or not):
+ * as many as one event's bytes could open at about 64 bytes a tool call's delta. Past it a
+ * piece is restored as it comes. */
+#define HELD_SLOTS_MAX (SSE_EVENT_CAP / 64)
+#define NO_SLOT	       UINT32_MAX
 
-/* Text held back for one choice's content (tool = -1) or one of its tool calls' arguments. */
+/* What a slot holds text of, besides a tool call's arguments (tool >= 0). */
+enum { SLOT_CONTENT = -1, SLOT_REFUSAL = -2, SLOT_FUNCTION = -3 };
+
+/* Text held back for one choice's content, refusal or function_call's arguments, or one of its
+ * tool calls' arguments; chained in the index by (choice, tool). */
 struct held_slot {
 	int choice, tool;
+	uint32_t next;
 	struct buf text;
 };
 
 struct router_redact {
 	struct redact_map *map;
-	struct held_slot slots[HELD_SLOTS];
-	size_t n_slots;
+	struct held_slot *slots; /* in the order they were opened */
+	size_t n_slots, alloc;
+	uint32_t *index; /* n_index (a power of two) chain heads, NO_SLOT for none */
+	size_t n_index;
 	char *id, *model; /* the last chunk's, for a chunk of held text of our own */
 	int64_t created;
 };
@@ -55,12 +71,25 @@ static const struct config_lane *redacting(const struct router_call *c)
 	return l->redact || l->n_redact_patterns ? l : NULL;
 }
 
+static bool refuse_member(struct router_call *c, const struct config_lane *l, const char *param)
+{
+	char *msg = xasprintf("lane '%s' redacts what it sends, and the request member '%s' is "
+			      "not one the router can redact (an unknown member, a value of "
+			      "another shape, or an identifier or schema key holding a value its "
+			      "detectors match); nothing was sent",
+			      l->name, param);
+
+	router_refuse_param(c, msg, param, "unsupported_parameter");
+	free(msg);
+	return true;
+}
+
 bool router_redact_request(struct router_call *c)
 {
 	const struct config_lane *l = redacting(c);
 	struct redact_rules rules;
-	cJSON *msg;
-	char *body = NULL;
+	char *body = NULL, param[256];
+	int rc = -1;
 
 	if (!l)
 		return false;
@@ -76,10 +105,12 @@ bool router_redact_request(struct router_call *c)
 	c->redact = xcalloc(1, sizeof(*c->redact));
 	c->redact->map = redact_map_create();
 	if (redact_rules_init(&rules, l->redact, l->redact_patterns, l->n_redact_patterns) == 0) {
-		cJSON_ArrayForEach(msg, cJSON_GetObjectItemCaseSensitive(c->req, "messages"))
-			redact_json_message(c->redact->map, &rules, msg);
-		body = json_exact_print(c->req);
+		rc = redact_chat_request(c->redact->map, &rules, c->req, param, sizeof(param));
+		if (rc == 0)
+			body = json_exact_print(c->req);
 		redact_rules_finish(&rules);
+		if (rc < 0)
+			return refuse_member(c, l, param);
 	}
 	if (!body) {
 		router_fail_call(c, E_SERVER, 500, "the request could not be redacted");
@@ -114,37 +145,73 @@ char *router_redact_answer(struct router_call *c, const char *body, size_t len)
 	return out;
 }
 
-static struct held_slot *slot_of(struct router_redact *rr, int choice, int tool, bool create)
+static uint32_t slot_hash(const struct router_redact *rr, int choice, int tool)
 {
-	size_t i;
+	uint32_t h = (uint32_t)choice * 2654435761u ^ ((uint32_t)tool + 7u) * 40503u;
 
-	for (i = 0; i < rr->n_slots; i++)
+	return (h ^ h >> 15) & (uint32_t)(rr->n_index - 1);
+}
+
+static void reindex(struct router_redact *rr)
+{
+	size_t want = 16;
+
+	while (want < 2 * rr->n_slots)
+		want *= 2;
+	if (want != rr->n_index) {
+		free(rr->index);
+		rr->index = xmalloc(want * sizeof(*rr->index));
+		rr->n_index = want;
+	}
+	for (size_t i = 0; i < rr->n_index; i++)
+		rr->index[i] = NO_SLOT;
+	for (size_t i = 0; i < rr->n_slots; i++) {
+		uint32_t h = slot_hash(rr, rr->slots[i].choice, rr->slots[i].tool);
+
+		rr->slots[i].next = rr->index[h];
+		rr->index[h] = (uint32_t)i;
+	}
+}
+
+static struct held_slot *slot_of(struct router_redact *rr, int choice, int tool)
+{
+	struct held_slot *s;
+
+	for (uint32_t i = rr->n_index ? rr->index[slot_hash(rr, choice, tool)] : NO_SLOT;
+	     i != NO_SLOT; i = rr->slots[i].next)
 		if (rr->slots[i].choice == choice && rr->slots[i].tool == tool)
 			return &rr->slots[i];
-	if (!create || rr->n_slots == HELD_SLOTS)
+	if (rr->n_slots == HELD_SLOTS_MAX)
 		return NULL;
-	rr->slots[rr->n_slots] = (struct held_slot){choice, tool, {0}};
-	buf_init(&rr->slots[rr->n_slots].text, 0);
-	return &rr->slots[rr->n_slots++];
+	if (rr->n_slots == rr->alloc) {
+		rr->alloc = rr->alloc ? 2 * rr->alloc : 8;
+		rr->slots = xrealloc(rr->slots, rr->alloc * sizeof(*rr->slots));
+	}
+	s = &rr->slots[rr->n_slots++];
+	*s = (struct held_slot){.choice = choice, .tool = tool, .next = NO_SLOT};
+	buf_init(&s->text, 0);
+	if (2 * rr->n_slots > rr->n_index) {
+		reindex(rr);
+	} else {
+		uint32_t h = slot_hash(rr, choice, tool);
+
+		s->next = rr->index[h];
+		rr->index[h] = (uint32_t)(rr->n_slots - 1);
+	}
+	return s;
 }
 
-static void slot_drop(struct router_redact *rr, struct held_slot *s)
-{
-	buf_finish(&s->text);
-	*s = rr->slots[--rr->n_slots];
-}
-
-/* A streamed piece s of choice's content (tool -1) or a tool call's arguments: the held text
- * before it, restored up to a possible placeholder's start, which is held for the next piece
- * (all of it when finishing). */
+/* A streamed piece s of one of choice's texts (tool: SLOT_* or a tool call's index): the held
+ * text before it, restored up to a possible placeholder's start, which is held for the next
+ * piece (all of it when finishing). */
 static void restore_piece(struct router_redact *rr, int choice, int tool, cJSON *s, bool finishing)
 {
-	struct held_slot *slot = slot_of(rr, choice, tool, true);
+	struct held_slot *slot = slot_of(rr, choice, tool);
 	struct buf all;
 	size_t cut, n;
 	char *out;
 
-	if (!slot) { /* more pieces at once than slots: restored as they come */
+	if (!slot) { /* past the cap: restored as they come */
 		redact_json_string(rr->map, NULL, s);
 		return;
 	}
@@ -159,52 +226,95 @@ static void restore_piece(struct router_redact *rr, int choice, int tool, cJSON 
 		cJSON_SetValuestring(s, out);
 	free(out);
 	buf_finish(&all);
-	if (slot->text.len == 0)
-		slot_drop(rr, slot);
 }
 
-/* The held text of choice goes into its finishing delta: content and tool call arguments. */
+/* text in front of the string member name of obj (added when there is none). */
+static void prepend(cJSON *obj, const char *name, const char *text)
+{
+	cJSON *at = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+	if (cJSON_IsString(at)) {
+		char *both = xasprintf("%s%s", text, at->valuestring);
+
+		cJSON_SetValuestring(at, both);
+		free(both);
+		return;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(obj, name);
+	cJSON_AddStringToObject(obj, name, text);
+}
+
+static cJSON *object_in(cJSON *obj, const char *name)
+{
+	cJSON *at = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+	if (cJSON_IsObject(at))
+		return at;
+	cJSON_DeleteItemFromObjectCaseSensitive(obj, name);
+	return cJSON_AddObjectToObject(obj, name);
+}
+
+/* One slot's held text into delta. */
+static void release_slot(const struct router_redact *rr, const struct held_slot *s, cJSON *delta)
+{
+	char *text = redact_restore(rr->map, buf_str(&s->text), s->text.len, NULL);
+	cJSON *calls, *call, *fn;
+
+	switch (s->tool) {
+	case SLOT_CONTENT:
+		prepend(delta, "content", text);
+		break;
+	case SLOT_REFUSAL:
+		prepend(delta, "refusal", text);
+		break;
+	case SLOT_FUNCTION:
+		prepend(object_in(delta, "function_call"), "arguments", text);
+		break;
+	default:
+		calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
+		if (!cJSON_IsArray(calls)) {
+			cJSON_DeleteItemFromObjectCaseSensitive(delta, "tool_calls");
+			calls = cJSON_AddArrayToObject(delta, "tool_calls");
+		}
+		call = cJSON_CreateObject();
+		fn = cJSON_CreateObject();
+		cJSON_AddNumberToObject(call, "index", s->tool);
+		cJSON_AddStringToObject(fn, "arguments", text);
+		cJSON_AddItemToObject(call, "function", fn);
+		cJSON_AddItemToArray(calls, call);
+	}
+	free(text);
+}
+
+/* The held text of choice goes into its finishing delta, and its slots close. */
 static void release_choice(struct router_redact *rr, int choice, cJSON *delta)
 {
-	size_t i = 0;
+	size_t kept = 0;
 
-	while (i < rr->n_slots) {
+	for (size_t i = 0; i < rr->n_slots; i++) {
 		struct held_slot *s = &rr->slots[i];
-		char *text;
-		cJSON *at;
 
 		if (s->choice != choice) {
-			i++;
+			rr->slots[kept++] = *s;
 			continue;
 		}
-		text = redact_restore(rr->map, buf_str(&s->text), s->text.len, NULL);
-		if (s->tool < 0) {
-			at = cJSON_GetObjectItemCaseSensitive(delta, "content");
-			if (cJSON_IsString(at)) {
-				char *both = xasprintf("%s%s", text, at->valuestring);
-
-				cJSON_SetValuestring(at, both);
-				free(both);
-			} else {
-				cJSON_DeleteItemFromObjectCaseSensitive(delta, "content");
-				cJSON_AddStringToObject(delta, "content", text);
-			}
-		} else {
-			cJSON *calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
-			cJSON *call = cJSON_CreateObject(), *fn = cJSON_CreateObject();
-
-			if (!cJSON_IsArray(calls)) {
-				cJSON_DeleteItemFromObjectCaseSensitive(delta, "tool_calls");
-				calls = cJSON_AddArrayToObject(delta, "tool_calls");
-			}
-			cJSON_AddNumberToObject(call, "index", s->tool);
-			cJSON_AddStringToObject(fn, "arguments", text);
-			cJSON_AddItemToObject(call, "function", fn);
-			cJSON_AddItemToArray(calls, call);
-		}
-		free(text);
-		slot_drop(rr, s);
+		if (s->text.len)
+			release_slot(rr, s, delta);
+		buf_finish(&s->text);
 	}
+	if (kept != rr->n_slots) {
+		rr->n_slots = kept;
+		reindex(rr);
+	}
+}
+
+/* The first slot with text held, or NULL. */
+static const struct held_slot *first_held(const struct router_redact *rr)
+{
+	for (size_t i = 0; i < rr->n_slots; i++)
+		if (rr->slots[i].text.len)
+			return &rr->slots[i];
+	return NULL;
 }
 
 static int index_of(const cJSON *item, int fallback)
@@ -252,12 +362,19 @@ char *router_redact_chunk(struct router_call *c, const char *data, size_t len)
 	{
 		cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
 		cJSON *content = cJSON_GetObjectItemCaseSensitive(delta, "content"), *call;
+		cJSON *refusal = cJSON_GetObjectItemCaseSensitive(delta, "refusal");
+		cJSON *fn_args = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(delta, "function_call"), "arguments");
 		const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
 		bool finishing = cJSON_IsString(fr);
 		int idx = index_of(choice, ci++), ti = 0;
 
 		if (cJSON_IsString(content))
-			restore_piece(rr, idx, -1, content, finishing);
+			restore_piece(rr, idx, SLOT_CONTENT, content, finishing);
+		if (cJSON_IsString(refusal))
+			restore_piece(rr, idx, SLOT_REFUSAL, refusal, finishing);
+		if (cJSON_IsString(fn_args))
+			restore_piece(rr, idx, SLOT_FUNCTION, fn_args, finishing);
 		cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
 		{
 			cJSON *args = cJSON_GetObjectItemCaseSensitive(
@@ -280,9 +397,9 @@ char *router_redact_flush(struct router_call *c)
 	struct router_redact *rr = c->redact;
 	cJSON *root, *choices, *delta;
 	char *out;
-	int choice;
+	const struct held_slot *held;
 
-	if (!rr || rr->n_slots == 0)
+	if (!rr || !first_held(rr))
 		return NULL;
 	root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "id", rr->id ? rr->id : "");
@@ -290,10 +407,10 @@ char *router_redact_flush(struct router_call *c)
 	cJSON_AddNumberToObject(root, "created", (double)rr->created);
 	cJSON_AddStringToObject(root, "model", rr->model ? rr->model : "");
 	choices = cJSON_AddArrayToObject(root, "choices");
-	while (rr->n_slots) {
+	while ((held = first_held(rr))) {
 		cJSON *ch = cJSON_CreateObject();
+		int choice = held->choice;
 
-		choice = rr->slots[0].choice;
 		cJSON_AddNumberToObject(ch, "index", choice);
 		delta = cJSON_AddObjectToObject(ch, "delta");
 		release_choice(rr, choice, delta);
@@ -313,6 +430,8 @@ void router_redact_free(struct router_call *c)
 		return;
 	for (size_t i = 0; i < rr->n_slots; i++)
 		buf_finish(&rr->slots[i].text);
+	free(rr->slots);
+	free(rr->index);
 	redact_map_destroy(rr->map);
 	free(rr->id);
 	free(rr->model);

@@ -222,7 +222,7 @@ int router_stream_on_event(const struct sse_event *ev, void *arg)
 		if (c->stream_started) {
 			/* Pass the provider's error event on, then stop; without our
 			 * secrets: some providers quote the request's headers. */
-			char *clean = log_redact(ev->data);
+			char *clean = router_scrub(c, ev->data);
 
 			router_stream_forward(c, clean, strlen(clean));
 			free(clean);
@@ -435,7 +435,7 @@ int router_stream_on_responses_event(const struct sse_event *ev, void *arg)
 	if (k == R_FAILED || k == R_ERROR) {
 		/* Forwarded as the provider sent it (without our secrets), then the stream
 		 * ends: the client sees the failure in the API's own terms. */
-		char *clean = log_redact(ev->data);
+		char *clean = router_scrub(c, ev->data);
 		struct sse_event copy = *ev;
 
 		copy.data = clean;

@@ -15,7 +15,7 @@ import pytest
 from conftest import clean_env, run
 from fakes.fake_anthropic import text as claude_text
 from fakes.fake_gemini import text as gemini_text
-from fakes.fake_openai import text as openai_text
+from fakes.fake_openai import openai_error, text as openai_text
 from fakes.fake_vertex import FakeVertex, authorized_user, service_account
 from router_harness import (  # noqa: F401 (fake, start_router are fixtures)
     deployment, fake, router_config, start_router,
@@ -186,6 +186,51 @@ def test_a_refused_exchange_is_a_clear_error_and_nothing_is_sent(vertex, account
     # the account itself is fine: the next call gets a token and goes through
     vertex.gemini.script(gemini_text("back"))
     assert r.chat("gem").content() == "back"
+
+
+def test_a_401_quoting_the_minted_token_reaches_neither_client_nor_log(vertex, account, fake,
+                                                                       start_router):
+    vertex.gemini.script(gemini_text("warm"))
+    vertex.reject_quoting_token(times=2)
+    r = start(start_router, fake, [vertex_deployment("gem", vertex, GEMINI, account[0],
+                                                     num_retries=0)])
+    whole = r.chat("gem")
+    streamed = r.chat("gem", stream=True)
+    assert whole.status == 401, whole.text
+    assert "invalid authentication credentials: Bearer [REDACTED]" in \
+        whole.json()["error"]["message"], whole.text
+    assert streamed.status == 401, streamed.text
+    [token] = {q["token"] for q in vertex.requests if q.get("token")} or \
+        {bearer(q)[7:] for q in vertex.requests}
+    assert token.startswith("ya29.")
+    assert r.chat("gem").content() == "warm"  # the same token, and the account, still work
+    for text in (whole.text, streamed.text, r.stderr(), r.logfile()):
+        assert token not in text, text
+    assert "[REDACTED]" in r.stderr() + r.logfile()
+
+
+def test_a_minted_token_is_a_secret_until_it_expires(vertex, account, fake, start_router):
+    """Another deployment's upstream quoting a token (so not the attempt's own credentials):
+    the token is redacted because it is registered, the replaced one too while it lives, and
+    an expired one is dropped from the registrations (they stay bounded)."""
+    vertex.token_lifetime = 6  # used for 3 s, honoured for 6 s
+    vertex.gemini.script(*[gemini_text(f"answer {i}") for i in range(3)])
+    quoting = "the upstream saw ya29.fake-1 and ya29.fake-2"
+    fake.script_for("test/oa", *[openai_error(401, quoting, "authentication_error")] * 3)
+    r = start(start_router, fake, [vertex_deployment("gem", vertex, GEMINI, account[0]),
+                                   deployment("oa", "test/oa", fake, num_retries=0)])
+    t0 = time.monotonic()
+    assert r.chat("gem").status == 200  # ya29.fake-1, until t0 + 6
+    msg = r.chat("oa").error()["message"]
+    assert "saw [REDACTED] and ya29.fake-2" in msg, msg
+    time.sleep(3.3)
+    assert r.chat("gem").status == 200  # ya29.fake-2; fake-1 still honoured
+    msg = r.chat("oa").error()["message"]
+    assert "saw [REDACTED] and [REDACTED]" in msg, msg
+    time.sleep(max(0.0, t0 + 6.5 - time.monotonic()))
+    assert r.chat("gem").status == 200
+    msg = r.chat("oa").error()["message"]
+    assert "saw ya29.fake-1 and [REDACTED]" in msg, msg
 
 
 def test_a_token_endpoint_that_does_not_answer_times_out_with_the_call(vertex, account, fake,

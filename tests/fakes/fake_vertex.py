@@ -24,6 +24,8 @@ Vertex AI (``POST /v1/projects/{p}/locations/{l}/publishers/{google|anthropic}/m
 - ``Authorization: Bearer <token>``: a token this fake issued and that has not expired, else
   401 ``{"error":{"code":401,"message":"Request had invalid authentication credentials...",
   "status":"UNAUTHENTICATED"}}``. Another project or location: 403 PERMISSION_DENIED.
+  ``reject_quoting_token(times)``: the next requests get that 401 with their whole
+  ``Authorization`` header quoted in the message (as some upstreams answer).
 - ``publishers/google``: ``generateContent`` and ``streamGenerateContent?alt=sse`` with a
   generateContent body, checked and answered by tests/fakes/fake_gemini.py (scripted with
   ``gemini.script(...)``).
@@ -236,6 +238,11 @@ class _Handler(BaseHTTPRequestHandler):
         token = auth[7:] if auth.startswith("Bearer ") else None
         with fake.lock:
             until = fake.tokens.get(token)
+            quote = fake._quoting_rejects > 0
+            fake._quoting_rejects -= quote
+        if quote:
+            return 401, google_error(401, f"Request had invalid authentication credentials: "
+                                          f"{auth} is not valid here.", "UNAUTHENTICATED")
         if until is None or time.monotonic() >= until:
             return 401, google_error(401, UNAUTHENTICATED, "UNAUTHENTICATED")
         rec["token"] = token
@@ -327,6 +334,7 @@ class FakeVertex:
         self.tokens = {}
         self._issued = 0
         self._token_failures = []
+        self._quoting_rejects = 0
         self.closing = False
         self.gemini = FakeGemini(api_key=None)
         self.anthropic = FakeAnthropic()
@@ -356,6 +364,12 @@ class FakeVertex:
             self.tokens[token] = time.monotonic() + self.token_lifetime
         return {"access_token": token, "expires_in": self.token_lifetime,
                 "token_type": "Bearer"}
+
+    def reject_quoting_token(self, times=1):
+        """The next `times` Vertex requests get a 401 whose message quotes their Authorization
+        header, as some upstreams do."""
+        with self.lock:
+            self._quoting_rejects += times
 
     def fail_tokens(self, status, body, times=1):
         """The next `times` token requests get (status, body) instead of a token."""

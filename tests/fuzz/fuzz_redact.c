@@ -4,10 +4,12 @@
  * fits REDACT_VALUE_MAX, so all of them are remembered. A stream's restoration (the redacted
  * text cut at a point chosen from the input, the first piece restored up to
  * redact_hold_from, the held tail with the rest) gives the same text as restoring it whole.
+ * Input that is a JSON object also goes through router/redact_chat.c's walk (a router
+ * client's request): redacted it prints, refused it names a member.
  * Build: meson setup -Dfuzz=true (tests/meson.build), or by hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
  *     tests/fuzz/fuzz_redact.c src/core/redact.c src/core/util.c src/core/log.c \
- *     src/core/rotfile.c src/core/fileio.c -lmbedcrypto
+ *     src/core/rotfile.c src/core/fileio.c src/router/redact_chat.c -lcjson -lmbedcrypto
  */
 #include <regex.h>
 #include <stdbool.h>
@@ -18,8 +20,33 @@
 
 #include "core/config.h"
 #include "core/redact.h"
+#include "router/redact_chat.h"
+
+#include <cjson/cJSON.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void chat_request(const uint8_t *data, size_t size, const regex_t *re)
+{
+	struct redact_rules rules = {CONFIG_REDACT_EMAIL | CONFIG_REDACT_PHONE | CONFIG_REDACT_IP,
+				     (regex_t *)re, 1};
+	struct redact_map *m = redact_map_create();
+	cJSON *req = cJSON_ParseWithLength((const char *)data, size);
+	char param[64], *out;
+
+	if (cJSON_IsObject(req)) {
+		if (redact_chat_request(m, &rules, req, param, sizeof(param)) == 0) {
+			out = cJSON_PrintUnformatted(req);
+			if (!out)
+				abort();
+			cJSON_free(out);
+		} else if (!param[0] || !memchr(param, '\0', sizeof(param))) {
+			abort();
+		}
+	}
+	cJSON_Delete(req);
+	redact_map_destroy(m);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -55,5 +82,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(out);
 	free(back);
 	redact_map_destroy(m);
+	chat_request(data, size, &re);
 	return 0;
 }
