@@ -341,6 +341,10 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 
 	t->rc = NULL;
 	t->cost_usd += r->cost_usd;
+	if (r->status == 200 && r->model_group) {
+		free(t->answered);
+		t->answered = xstrdup(r->model_group);
+	}
 	t->prompt_tokens += r->prompt_tokens;
 	t->completion_tokens += r->completion_tokens;
 	agent_watch_after(t, &t->hold, r);
