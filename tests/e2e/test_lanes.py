@@ -255,13 +255,35 @@ def test_a_skill_raises_the_turn_and_the_next_call_stays_in_the_lane(tmp_path, f
     assert "diagnosis-X17" not in fake.chat_requests[1]["raw"]
 
 
-def test_a_private_turn_with_no_group_of_its_lane_fails_clearly(tmp_path, fake, priv):
+def test_a_turn_that_rises_mid_turn_moves_to_its_lanes_group_without_a_fallback(
+        tmp_path, fake, priv):
+    """No fallback leads from `free` to the lane: the next call after the skill raised the turn
+    goes to the lane's group itself, before anything of the lane reaches `free`."""
     a = private_agent(tmp_path, fake, priv)
     a.configure(model_list=models(fake, priv), lanes=lanes(keys=False))  # no fallbacks to the lane
     fake.script_for("test/free",
                     tool_calls(("c1", "skill_view", json.dumps({"name": "client-notes"}))))
+    priv.script_for("test/strong-private", text("private answer"))
     r = a.chat("look up Ada")
-    assert "lane 'private' may not reach model group 'free'" in r.stdout + r.stderr
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "private answer"
+    assert "may not reach" not in r.stdout + r.stderr
+    assert len(fake.chat_requests) == 1
+    assert "diagnosis-X17" not in json.dumps(fake.chat_requests)
+    assert "diagnosis-X17" in tool_results(priv.chat_requests[0])[0]
+    assert priv.chat_requests[0]["body"]["model"] == "test/strong-private"
+
+
+def test_a_private_turn_whose_lane_group_fails_fails_clearly(tmp_path, fake, priv):
+    a = private_agent(tmp_path, fake, priv)
+    a.configure(model_list=models(fake, priv), lanes=lanes(keys=False),
+                litellm_settings={"fallbacks": [{"strong-private": ["cheap", "free"]}]})
+    fake.script_for("test/free",
+                    tool_calls(("c1", "skill_view", json.dumps({"name": "client-notes"}))))
+    priv.script_for("test/strong-private", openai_error(500, "private model down", "server_error"))
+    r = a.chat("look up Ada")
+    assert "private model down" in r.stdout + r.stderr
+    # The config's fallbacks of the lane's group lead out of the lane: none of them is tried.
     assert len(fake.chat_requests) == 1
     assert "diagnosis-X17" not in json.dumps(fake.chat_requests)
 
@@ -366,8 +388,10 @@ def test_lane_by_hand_survives_a_restart_and_new_starts_low(bot, tg, fake, priv)
     attempts = [x for x in lines if x["kind"] == "attempt"]
     assert {(x["model_group"], x.get("lane")) for x in attempts} == {
         ("free", None), ("strong-private", "private")}
-    refused = [x for x in lines if x["kind"] == "lane_refused"]
-    assert refused and {(x["model_group"], x["lane"]) for x in refused} == {("free", "private")}
+    # The lane's turns are served by its group: nothing was asked of `free` to refuse.
+    assert [x for x in lines if x["kind"] == "lane_refused"] == []
+    assert {(x["model_group"], x.get("answered_by")) for x in lines if x["kind"] == "turn"} == {
+        ("free", None), ("free", "strong-private")}
     assert {x.get("lane") for x in lines if x["kind"] == "turn"} == {None, "private"}
     r = run("audit", "tail", "--lane", "private", "--json", "-n", "100", "--config",
             str(g.config), env=clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN}))
