@@ -279,6 +279,9 @@ const char *agent_lane_name(const struct agent_turn *t);
  * else the lane's first, the others as its only fallbacks). malloc'd, or NULL to send body as
  * it is (no lane, a lost one, a body that is not a JSON object with a model). */
 char *agent_lane_route(const struct agent_turn *t, const char *body, size_t len);
+/* The group that serves a call of t that chose `chosen` (lane_route's first): chosen itself in
+ * no lane, a lost one, or when the lane lists it. Borrowed from chosen or the config. */
+const char *agent_lane_group(const struct agent_turn *t, const char *chosen);
 /* ---- agent_redact.c ---- */
 /* router_chat for one of t's calls (agent_caller_of(t, purpose)), its messages redacted when
  * t's lane asks for it. Every model call of a turn leaves through here: with a watcher, it

@@ -198,6 +198,18 @@ const char *agent_lane_name(const struct agent_turn *t)
 	return lane_name(t->a->env.cfg->lanes, t->a->env.cfg->n_lanes, t->lane);
 }
 
+const char *agent_lane_group(const struct agent_turn *t, const char *chosen)
+{
+	const struct config *cfg = t->a->env.cfg;
+	const char *first = chosen;
+
+	if (t->lane_lost || t->lane < 0 || (size_t)t->lane >= cfg->n_lanes)
+		return chosen;
+	if (lane_route(cfg->lanes, cfg->n_lanes, t->lane, chosen, &first, 1) == 0)
+		return chosen;
+	return first;
+}
+
 char *agent_lane_route(const struct agent_turn *t, const char *body, size_t len)
 {
 	const struct config *cfg = t->a->env.cfg;

@@ -150,7 +150,7 @@ static size_t newest_user(const struct agent_turn *t)
 static void build_request(struct agent_turn *t, const char *tools_json, bool summary,
 			  const char *note, bool stream, struct buf *b)
 {
-	bool marks = router_wants_cache_marks(t->a->env.router, t->model);
+	bool marks = router_wants_cache_marks(t->a->env.router, agent_lane_group(t, t->model));
 	size_t user = marks ? newest_user(t) : SIZE_MAX;
 	struct buf sys;
 

@@ -588,6 +588,26 @@ def test_a_private_turns_compression_call_stays_in_the_lane(tmp_path, fake, priv
     assert r.returncode == 0 and r.stdout.strip().endswith("finished"), r.stderr
 
 
+def test_a_private_turns_context_budget_is_its_lane_groups_window(tmp_path, fake, priv):
+    """The session chose `free` (no window limit), the lane serves it with `strong-private`
+    (1024 tokens): once the turn is in the lane, compression follows the lane's window."""
+    small = [deployment("free", "test/free", fake), deployment("cheap", "test/cheap", fake),
+             deployment("strong-private", "test/strong-private", priv,
+                        model_info={"max_input_tokens": 1024})]
+    a = private_agent(tmp_path, fake, priv, toolsets=["time", "skills"])
+    a.configure(model_list=small, lanes=lanes(keys=False), toolsets=["time", "skills"])
+    long = "word " * 150
+    fake.script_for("test/free",
+                    tool_calls(("c0", "skill_view", json.dumps({"name": "client-notes"}))))
+    priv.script_for("test/strong-private",
+                    *[tool_calls((f"c{i}", "time", "{}"), content=long) for i in range(1, 5)],
+                    *[text("finished")] * 4)
+    r = a.chat("start " + "please " * 20)
+    assert r.returncode == 0 and r.stdout.strip().endswith("finished"), r.stderr
+    assert ", compressed" in r.stderr, r.stderr
+    assert len(fake.chat_requests) == 1
+
+
 # ---- background tasks and their subagents inherit the lane --------------------------------
 
 def task_rows(g):
