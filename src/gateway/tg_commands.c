@@ -86,42 +86,61 @@ const char *tg_current_model(struct telegram *t, struct chat *c, struct session_
 	return t->cfg->model;
 }
 
-/* /model X refused: X is outside the chat's lane; names the lane's groups. */
-static void outside_lane_text(struct telegram *t, const char *source, const char *model,
-			      struct buf *out)
+/* The chat's lane when it does not list model: "lane private: its turns are answered by
+ * local (in that order)" appended, true; else nothing, false. */
+static bool lane_groups_text(struct telegram *t, const char *source, const char *model,
+			     struct buf *out)
 {
+	const struct config *cfg = t->cfg;
 	const char *name = NULL;
 	int lane;
 
-	agent_lane_of(t->agent, source, &name, NULL, 0);
-	lane = lane_find(t->cfg->lanes, t->cfg->n_lanes, name);
-	buf_printf(out, "\"%s\" is outside this chat's lane %s: its turns are answered by ", model,
-		   name ? name : "?");
-	for (size_t i = 0; lane != LANE_NONE && i < t->cfg->lanes[lane].n_models; i++)
-		buf_printf(out, "%s%s", i ? ", " : "", t->cfg->lanes[lane].models[i]);
-	buf_puts(out, " (in that order). The model is unchanged.");
+	if (cfg->n_lanes == 0 || agent_lane_of(t->agent, source, &name, NULL, 0) < 0 || !name)
+		return false;
+	lane = lane_find(cfg->lanes, cfg->n_lanes, name);
+	if (lane == LANE_NONE || lane_allows(cfg->lanes, cfg->n_lanes, lane, model))
+		return false;
+	buf_printf(out, "lane %s: its turns are answered by ", name);
+	for (size_t i = 0; i < cfg->lanes[lane].n_models; i++)
+		buf_printf(out, "%s%s", i ? ", " : "", cfg->lanes[lane].models[i]);
+	buf_puts(out, " (in that order)");
+	return true;
 }
 
 static void model_text(struct telegram *t, struct chat *c, const char *arg, struct buf *out)
 {
 	struct session_info si = {0};
+	const char *model;
 	char source[64];
 
 	tg_source_of(c->id, c->thread, source, sizeof(source));
 	if (arg && *arg) {
 		int rc = agent_set_model(t->agent, source, arg);
 
-		if (rc == 0)
+		if (rc == 0) {
 			buf_printf(out, "Model: %s.", arg);
-		else if (rc == -EPERM)
-			outside_lane_text(t, source, arg, out);
-		else if (rc == -ENOENT)
+		} else if (rc == -EPERM) {
+			buf_printf(out, "\"%s\" is outside this chat's ", arg);
+			if (!lane_groups_text(t, source, arg, out))
+				buf_puts(out, "lane");
+			buf_puts(out, ". The model is unchanged.");
+		} else if (rc == -ENOENT) {
 			buf_printf(out, "There is no model \"%s\".", arg);
-		else
+		} else {
 			buf_puts(out, "The model could not be set now (the database is busy); try "
 				      "again.");
+		}
 	} else {
-		buf_printf(out, "Model: %s.", tg_current_model(t, c, &si));
+		struct buf note;
+
+		model = tg_current_model(t, c, &si);
+		buf_init(&note, 0);
+		if (lane_groups_text(t, source, model, &note))
+			buf_printf(out, "Model: %s (outside this chat's %s).", model,
+				   buf_str(&note));
+		else
+			buf_printf(out, "Model: %s.", model);
+		buf_finish(&note);
 	}
 	buf_puts(out, " Configured:");
 	for (size_t i = 0; i < t->cfg->n_model_groups; i++)

@@ -826,11 +826,15 @@ def test_the_docs_lanes_answer_their_chats_and_nothing_reaches_cloud(doc_bot, tg
     say(tg, PRIVATE_CHAT, "/model cloud")
     refused = replies(tg, PRIVATE_CHAT, 3)[2]
     assert refused.startswith('"cloud" is outside this chat\'s lane private: its turns are '
-                              "answered by local (in that order)."), refused
+                              "answered by local (in that order). The model is unchanged."), refused
+    say(tg, PRIVATE_CHAT, "/model")
+    assert replies(tg, PRIVATE_CHAT, 4)[3].startswith(
+        "Model: cloud (outside this chat's lane private: its turns are answered by local (in "
+        "that order)).")
     say(tg, PRIVATE_CHAT, "/model local")
-    assert replies(tg, PRIVATE_CHAT, 4)[3].startswith("Model: local.")
+    assert replies(tg, PRIVATE_CHAT, 5)[4].startswith("Model: local.")
     say(tg, PRIVATE_CHAT, "and now?")
-    assert replies(tg, PRIVATE_CHAT, 5)[4] == "still local"
+    assert replies(tg, PRIVATE_CHAT, 6)[5] == "still local"
     assert len(cloud.chat_requests) == 2 and len(local.chat_requests) == 2
     lines = [json.loads(x) for x in (g.home / "logs" / "audit.jsonl").read_text().splitlines()]
     assert [x for x in lines if x["kind"] == "lane_refused"] == []
