@@ -438,10 +438,14 @@ def wait_for(cond, timeout, what):
 def test_an_mcp_result_raises_the_turn_before_the_next_call(bot, tg, fake, priv, crm):
     fake.script_for("test/free", tool_calls(("c1", "mcp_crm_lookup", "{}")))
     priv.script_for("test/strong-private", text("Ada is on file."))
-    bot(mcp=crm, private={"mcp_servers": ["crm"]})
+    g = bot(mcp=crm, private={"mcp_servers": ["crm"]})
     tg.push_text("who is Ada?", chat_id=OWNER)
     assert wait_reply(tg, 1) == ["Ada is on file."]
     assert len(fake.chat_requests) == 1
+    # The call after the result went to the lane's group itself: `free` was not even asked
+    # (and refused) first, though the config's fallbacks would have led there too.
+    audit = (g.home / "logs" / "audit.jsonl").read_text()
+    assert '"kind":"lane_refused"' not in audit
     assert "F32.1" not in json.dumps(fake.chat_requests)
     assert "F32.1" in tool_results(priv.chat_requests[0])[0]
     tg.push_text("/context", chat_id=OWNER)
