@@ -649,6 +649,9 @@ def test_bg_from_a_private_chat_keeps_the_task_and_its_child_in_the_lane(bot, tg
     assert "summarise the file" in priv.chat_requests[1]["raw"]
     assert "glucose 7.9" in priv.chat_requests[1]["raw"]
     assert task_rows(g) == [(1, None, "private", "done"), (2, 1, "private", "done")]
+    # The task and its child were served by the lane's group from their first call, not
+    # refused `free` first (issue 47).
+    assert '"kind":"lane_refused"' not in (g.home / "logs" / "audit.jsonl").read_text()
 
 
 def test_the_lane_of_a_task_shows_in_tasks_the_api_and_the_cli(bot, tg, fake, priv):
