@@ -268,7 +268,7 @@ int agent_raise_lane(struct agent *a, const char *source, const char *name);
 int agent_reset(struct agent *a, const char *source);
 /* Sets the model of the source's session (/model). -ENOENT: not a model_list group;
  * -EPERM: the session is in a lane that does not list it (agent_lane_of names the lane;
- * its turns are served by the lane's groups). */
+ * its turns are served by the lane's groups) or in one gone from the config. */
 int agent_set_model(struct agent *a, const char *source, const char *model);
 /* Which group answered the last turn of source's current session and which it asked for
  * (they differ after a fallback or a lane's reroute), into answered/asked. 0; -ENOENT when

@@ -445,6 +445,8 @@ int agent_set_model(struct agent *a, const char *source, const char *model)
 		return -ENOENT;
 	/* A lane's turns are served by its groups; choosing another would only look chosen. */
 	rc = agent_lane_of(a, source, &lane, NULL, 0);
+	if (rc == -ENOENT)
+		return -EPERM; /* a lane gone from the config allows no group */
 	if (rc < 0)
 		return rc;
 	if (!lane_allows(cfg->lanes, cfg->n_lanes, lane_find(cfg->lanes, cfg->n_lanes, lane),
