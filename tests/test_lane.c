@@ -254,6 +254,59 @@ static void test_allows_table(void **state)
 	}
 }
 
+/* Which groups serve a call that chose a group: its lane's, in the order `models:` lists them,
+ * the chosen one first when the lane has it; never a group outside the lane. */
+struct route_case {
+	const char *name;
+	int lane;
+	const char *chosen;
+	size_t cap;
+	const char *want[4];
+};
+
+static const struct route_case route_cases[] = {
+	{"no lane: the chosen group alone", N, "cloud", 8, {"cloud"}},
+	{"no lane, nothing chosen: nothing", N, NULL, 8, {NULL}},
+	{"outside the lane: the lane's groups in order",
+	 P,
+	 "cloud",
+	 8,
+	 {"strong-private", "local"}},
+	{"the lane's first group: as listed", P, "strong-private", 8, {"strong-private", "local"}},
+	{"the lane's second group: first, then the rest",
+	 P,
+	 "local",
+	 8,
+	 {"local", "strong-private"}},
+	{"another lane's group is outside too", D, "strong-private", 8, {"cheap", "local"}},
+	{"nothing chosen in a lane: the lane's groups", D, NULL, 8, {"cheap", "local"}},
+	{"capped", P, "cloud", 1, {"strong-private"}},
+	{"a lane out of range: nothing", 5, "cloud", 8, {NULL}},
+	{"a negative lane out of range: nothing", -2, "local", 8, {NULL}},
+	{"no room: nothing", P, "local", 0, {NULL}},
+};
+
+static void test_route_table(void **state)
+{
+	size_t i, j, got, want;
+
+	(void)state;
+	for (i = 0; i < sizeof(route_cases) / sizeof(route_cases[0]); i++) {
+		const struct route_case *k = &route_cases[i];
+		const char *out[8] = {0};
+
+		got = lane_route(lanes, 2, k->lane, k->chosen, out, k->cap);
+		for (want = 0; want < 4 && k->want[want]; want++)
+			;
+		if (got != want)
+			fail_msg("%s: %zu groups, want %zu", k->name, got, want);
+		for (j = 0; j < want; j++)
+			if (strcmp(out[j], k->want[j]) != 0)
+				fail_msg("%s: group %zu is %s, want %s", k->name, j, out[j],
+					 k->want[j]);
+	}
+}
+
 static void test_find_name_and_raise(void **state)
 {
 	(void)state;
@@ -279,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_decide_truncates_why_safely),
 		cmocka_unit_test(test_allows_table),
 		cmocka_unit_test(test_find_name_and_raise),
+		cmocka_unit_test(test_route_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -104,7 +104,9 @@ async function pageSession(id) {
   $('#continue-where').textContent = d.continuable ? 'Continue this session in the chat: your next message goes on from here.'
     : `This session belongs to ${d.continued_in} (${s.source}): read or export it here; it is continued only there.`;
   $('#session-title').textContent = s.title || 'Session ' + s.id;
-  $('#session-meta').textContent = `#${s.id} · ${s.source} · started ${when(s.created_ms)} · model ${s.model || '-'} · ` +
+  // The group that answered the last turn, when a fallback or the lane's groups did.
+  const answered = d.answered_by && d.answered_by.model !== s.model ? ` (last answer: ${d.answered_by.model})` : '';
+  $('#session-meta').textContent = `#${s.id} · ${s.source} · started ${when(s.created_ms)} · model ${s.model || '-'}${answered} · ` +
     `${s.turns} turns · ${s.prompt_tokens} + ${s.completion_tokens} tokens · $${usd(s.cost_usd)}${s.ended ? ' · ended' : ''}`;
   // The lane (docs/security.md, "Lanes"): where this session's text may go, and why.
   $('#session-lane').hidden = !d.lane;

@@ -162,6 +162,8 @@ static void audit_turn(const struct agent_turn *t, enum agent_stop stop, const c
 	audit_str(&l, "source", t->source);
 	audit_int(&l, "session", t->session_id);
 	audit_str(&l, "model_group", t->model);
+	if (t->answered && strcmp(t->answered, t->model) != 0)
+		audit_str(&l, "answered_by", t->answered);
 	audit_str(&l, "lane", agent_lane_name(t));
 	if (t->audit_skills.len)
 		audit_str(&l, "skills", buf_str(&t->audit_skills));
@@ -226,6 +228,7 @@ void agent_turn_free(struct agent_turn *t)
 	buf_finish(&t->local_out);
 	free(t->source);
 	free(t->model);
+	free(t->answered);
 	free(t->system);
 	free(t->extra_system);
 	free(t->fail_text);
@@ -290,13 +293,15 @@ void agent_finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 		answer = shown;
 	}
 	agent_store_usage(t);
+	agent_store_answered(t);
 	t->state = T_END;
 	unlink_turn(t);
 	remember_last(t->a, t);
 	r.stop = stop;
 	r.text = answer;
 	r.session_id = t->session_id;
-	r.model = t->model;
+	r.model = t->answered ? t->answered : t->model;
+	r.model_asked = t->model;
 	r.model_calls = t->model_calls;
 	r.tool_calls = t->n_tool_calls;
 	r.compressions = t->compressions;

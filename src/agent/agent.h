@@ -195,7 +195,10 @@ struct agent_result {
 	 * line, once each; they are not part of the session's stored answer. */
 	const char *text;
 	int64_t session_id;
-	const char *model;
+	/* The group that answered the turn's last model call (after a fallback or the lane's
+	 * reroute: the one that did, e.g. free2), else the one asked for; model_asked: the
+	 * session's or the caller's group. */
+	const char *model, *model_asked;
 	int model_calls;
 	int tool_calls;
 	int compressions; /* auxiliary compression calls made in this turn (0 or 1) */
@@ -263,8 +266,15 @@ int agent_lane_of(struct agent *a, const char *source, const char **name, char *
 int agent_raise_lane(struct agent *a, const char *source, const char *name);
 /* Ends the source's session: the next turn starts a new one (/new, /reset). */
 int agent_reset(struct agent *a, const char *source);
-/* Sets the model of the source's session (/model). -ENOENT: not a model_list group. */
+/* Sets the model of the source's session (/model). -ENOENT: not a model_list group;
+ * -EPERM: the session is in a lane that does not list it (agent_lane_of names the lane;
+ * its turns are served by the lane's groups) or in one gone from the config. */
 int agent_set_model(struct agent *a, const char *source, const char *model);
+/* Which group answered the last turn of source's current session and which it asked for
+ * (they differ after a fallback or a lane's reroute), into answered/asked. 0; -ENOENT when
+ * the session has no answered turn; or the store's negative errno. */
+int agent_answered_by(struct agent *a, const char *source, char *answered, size_t answered_len,
+		      char *asked, size_t asked_len);
 
 /* One part of a request: its bytes in the request body (JSON-escaped where it is a string)
  * and its estimated tokens (bytes / 4, as the context budget counts them). */

@@ -31,9 +31,11 @@ static const char compress_prompt[] =
 	"lines: what the user asked, facts and numbers learned, decisions, tool results that "
 	"still matter, open tasks. No preamble.";
 
+/* The window of the group that serves the turn's calls: in a lane, the lane's (a local model's
+ * window may be far smaller than the cloud group the session chose). */
 int64_t agent_budget_tokens(const struct agent_turn *t)
 {
-	return context_budget_tokens(t->a->env.cfg, t->model);
+	return context_budget_tokens(t->a->env.cfg, agent_lane_group(t, t->model));
 }
 
 static bool over_budget(const struct agent_turn *t, size_t tools_bytes)

@@ -73,6 +73,9 @@ struct agent_turn {
 	struct agent_cbs cbs;
 	void *arg;
 	char *source, *model, *system, *extra_system;
+	/* The group that answered the turn's last model call (router_result.model_group: a
+	 * fallback's or the lane's, not always model), or NULL before an answer. */
+	char *answered;
 	int64_t session_id;
 	struct context_msg *msgs;
 	size_t n_msgs, alloc_msgs;
@@ -239,6 +242,9 @@ char *agent_json_message(const char *role, const char *content, const char *tool
 
 /* Stores the turn's usage with the session's totals. */
 void agent_store_usage(const struct agent_turn *t);
+/* Which group answered the turn (t->answered) and which it asked for, kept with the session
+ * for /usage and the cockpit (agent_answered_by). Nothing when no model answered. */
+void agent_store_answered(const struct agent_turn *t);
 
 /* The source's current session with its history into t: 0, -ENOENT when there is none, or
  * the store's error. */
@@ -268,6 +274,14 @@ void agent_lane_skill(struct agent_turn *t, const char *skill);
 void agent_lane_mcp(struct agent_turn *t, const char *server);
 /* The lane name t's model calls carry (router_caller.lane), or NULL. */
 const char *agent_lane_name(const struct agent_turn *t);
+/* A request body of t (its turn's call or an auxiliary one) served by t's lane: "model" and
+ * "fallbacks" set to the lane's groups (lane_route: the chosen group when the lane has it,
+ * else the lane's first, the others as its only fallbacks). malloc'd, or NULL to send body as
+ * it is (no lane, a lost one, a body that is not a JSON object with a model). */
+char *agent_lane_route(const struct agent_turn *t, const char *body, size_t len);
+/* The group that serves a call of t that chose `chosen` (lane_route's first): chosen itself in
+ * no lane, a lost one, or when the lane lists it. Borrowed from chosen or the config. */
+const char *agent_lane_group(const struct agent_turn *t, const char *chosen);
 /* ---- agent_redact.c ---- */
 /* router_chat for one of t's calls (agent_caller_of(t, purpose)), its messages redacted when
  * t's lane asks for it. Every model call of a turn leaves through here: with a watcher, it

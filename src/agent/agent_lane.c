@@ -6,11 +6,15 @@
  * stored at once in the session's kv mark ("session.<id>.lane" = "<lane> <why>"), so the next
  * turn of the session (whose history holds that text), a restart and /context see it; /new
  * starts a session without a mark, low again. Every model call of the turn (agent_caller_of)
- * carries the lane, and the router refuses groups outside it (router/lane.h). A mark naming a
+ * carries the lane and is served by the lane's groups (agent_lane_route, lane_route: a group
+ * chosen outside the lane, by the config's `model`, `/model` or an auxiliary setting, is
+ * replaced by the lane's groups in their order), and the router still refuses groups outside
+ * it where the request leaves (router/lane.h). A mark naming a
  * lane the config no longer has is kept and the turn fails closed: no group is allowed.
  * The decision itself is router/lane.c's (pure, table-tested).
  */
 #include "agent/agent_int.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/sessions.h"
 #include "core/store.h"
@@ -192,6 +196,59 @@ const char *agent_lane_name(const struct agent_turn *t)
 	if (t->lane_lost)
 		return "(unknown lane)";
 	return lane_name(t->a->env.cfg->lanes, t->a->env.cfg->n_lanes, t->lane);
+}
+
+const char *agent_lane_group(const struct agent_turn *t, const char *chosen)
+{
+	const struct config *cfg = t->a->env.cfg;
+	const char *first = chosen;
+
+	if (t->lane_lost || t->lane < 0 || (size_t)t->lane >= cfg->n_lanes)
+		return chosen;
+	if (lane_route(cfg->lanes, cfg->n_lanes, t->lane, chosen, &first, 1) == 0)
+		return chosen;
+	return first;
+}
+
+char *agent_lane_route(const struct agent_turn *t, const char *body, size_t len)
+{
+	const struct config *cfg = t->a->env.cfg;
+	const char **groups;
+	char *chosen, *out = NULL;
+	cJSON *j, *model, *fallbacks;
+	size_t n, i;
+
+	if (t->lane_lost || t->lane < 0 || (size_t)t->lane >= cfg->n_lanes)
+		return NULL;
+	j = json_parse(body, len, 0, NULL);
+	model = cJSON_GetObjectItemCaseSensitive(j, "model");
+	if (!cJSON_IsString(model)) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	chosen = xstrdup(model->valuestring);
+	groups = xcalloc(cfg->lanes[t->lane].n_models + 1, sizeof(*groups));
+	n = lane_route(cfg->lanes, cfg->n_lanes, t->lane, chosen, groups,
+		       cfg->lanes[t->lane].n_models + 1);
+	if (n > 0) {
+		if (strcmp(groups[0], chosen) != 0)
+			log_debug("agent: session %lld: %s is outside lane %s: %s serves it",
+				  (long long)t->session_id, chosen, cfg->lanes[t->lane].name,
+				  groups[0]);
+		cJSON_ReplaceItemInObjectCaseSensitive(j, "model", cJSON_CreateString(groups[0]));
+		/* Only the lane's other groups: the config's fallbacks of a group outside it
+		 * would all be refused. */
+		fallbacks = cJSON_CreateArray();
+		for (i = 1; i < n; i++)
+			cJSON_AddItemToArray(fallbacks, cJSON_CreateString(groups[i]));
+		cJSON_DeleteItemFromObjectCaseSensitive(j, "fallbacks");
+		cJSON_AddItemToObject(j, "fallbacks", fallbacks);
+		out = cJSON_PrintUnformatted(j);
+	}
+	free(groups);
+	free(chosen);
+	cJSON_Delete(j);
+	return out;
 }
 
 const char *agent_turn_lane(const struct agent_turn *t)

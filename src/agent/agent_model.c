@@ -150,7 +150,7 @@ static size_t newest_user(const struct agent_turn *t)
 static void build_request(struct agent_turn *t, const char *tools_json, bool summary,
 			  const char *note, bool stream, struct buf *b)
 {
-	bool marks = router_wants_cache_marks(t->a->env.router, t->model);
+	bool marks = router_wants_cache_marks(t->a->env.router, agent_lane_group(t, t->model));
 	size_t user = marks ? newest_user(t) : SIZE_MAX;
 	struct buf sys;
 
@@ -341,6 +341,10 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 
 	t->rc = NULL;
 	t->cost_usd += r->cost_usd;
+	if (r->status == 200 && r->model_group) {
+		free(t->answered);
+		t->answered = xstrdup(r->model_group);
+	}
 	t->prompt_tokens += r->prompt_tokens;
 	t->completion_tokens += r->completion_tokens;
 	agent_watch_after(t, &t->hold, r);

@@ -119,7 +119,7 @@ int agent_send(struct agent_turn *t, const char *purpose, const char *body, size
 	       struct router_call **out)
 {
 	struct router_caller who = agent_caller_of(t, purpose);
-	char *redacted, why[160];
+	char *routed, *redacted, why[160];
 	int rc;
 
 	*hold = (struct agent_hold){0, 0};
@@ -131,8 +131,15 @@ int agent_send(struct agent_turn *t, const char *purpose, const char *body, size
 			return rc;
 		}
 	}
+	/* The lane's groups serve the call: it is never refused for the group it chose. */
+	routed = agent_lane_route(t, body, len);
+	if (routed) {
+		body = routed;
+		len = strlen(routed);
+	}
 	redacted = redact_body(t, body, len);
 	if (redacting_lane(t) && !redacted) {
+		free(routed);
 		agent_watch_after(t, hold, NULL);
 		return -EINVAL; /* not JSON: never sent unredacted to a redacting lane */
 	}
@@ -143,6 +150,7 @@ int agent_send(struct agent_turn *t, const char *purpose, const char *body, size
 		rc = router_chat(t->a->env.router, redacted ? redacted : body,
 				 redacted ? strlen(redacted) : len, &who, cbs, arg, out);
 	free(redacted);
+	free(routed);
 	if (rc < 0)
 		agent_watch_after(t, hold, NULL);
 	return rc;

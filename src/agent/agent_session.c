@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/sessions.h"
 #include "core/store.h"
+#include "router/lane.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -137,6 +138,51 @@ void agent_store_usage(const struct agent_turn *t)
 				  t->cost_usd};
 	if (store_write(t->a->env.store, write_usage, w, on_usage_written) != -EINPROGRESS)
 		free(w);
+}
+
+static void answered_key(int64_t session_id, char *key, size_t len)
+{
+	snprintf(key, len, "session.%lld.answered", (long long)session_id);
+}
+
+void agent_store_answered(const struct agent_turn *t)
+{
+	char key[48], *v;
+	int rc;
+
+	if (!t->answered || !t->session_id)
+		return;
+	answered_key(t->session_id, key, sizeof(key));
+	v = xasprintf("%s %s", t->answered, t->model);
+	rc = store_kv_put(t->a->env.store, key, v);
+	free(v);
+	if (rc < 0 && rc != -EINPROGRESS)
+		log_warn("agent: session %lld: which model answered was not stored",
+			 (long long)t->session_id);
+}
+
+int agent_answered_by(struct agent *a, const char *source, char *answered, size_t answered_len,
+		      char *asked, size_t asked_len)
+{
+	struct session_info si;
+	char key[48], *v = NULL, *sp;
+	int rc = sessions_current(a->env.store, source,
+				  a->env.cfg->agent.session_idle_minutes * 60000, &si);
+
+	if (rc < 0)
+		return rc;
+	answered_key(si.id, key, sizeof(key));
+	session_info_finish(&si);
+	rc = store_kv_get(a->env.store, key, &v);
+	if (rc < 0)
+		return rc;
+	sp = strchr(v, ' ');
+	if (sp)
+		*sp = '\0';
+	snprintf(answered, answered_len, "%s", v);
+	snprintf(asked, asked_len, "%s", sp ? sp + 1 : v);
+	free(v);
+	return 0;
 }
 
 int agent_add_msg(struct agent_turn *t, const char *role, char *json, const char *text)
@@ -390,11 +436,22 @@ int agent_reset(struct agent *a, const char *source)
 
 int agent_set_model(struct agent *a, const char *source, const char *model)
 {
+	const struct config *cfg = a->env.cfg;
+	const char *lane = NULL;
 	struct session_info si;
 	int rc;
 
 	if (!router_has_model(a->env.router, model))
 		return -ENOENT;
+	/* A lane's turns are served by its groups; choosing another would only look chosen. */
+	rc = agent_lane_of(a, source, &lane, NULL, 0);
+	if (rc == -ENOENT)
+		return -EPERM; /* a lane gone from the config allows no group */
+	if (rc < 0)
+		return rc;
+	if (!lane_allows(cfg->lanes, cfg->n_lanes, lane_find(cfg->lanes, cfg->n_lanes, lane),
+			 model))
+		return -EPERM;
 	rc = sessions_current(a->env.store, source, a->env.cfg->agent.session_idle_minutes * 60000,
 			      &si);
 	if (rc == -ENOENT) {

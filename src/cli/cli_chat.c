@@ -159,7 +159,14 @@ static bool command(struct chat *c, const char *line)
 	} else if (strncmp(line, "/model ", 7) == 0) {
 		const char *m = line + 7;
 
-		if (agent_set_model(c->agent, SOURCE, m) < 0) {
+		int rc = agent_set_model(c->agent, SOURCE, m);
+
+		if (rc == -EPERM) {
+			printf("\"%s\" is outside this session's lane; its turns stay with the "
+			       "lane's "
+			       "groups (/model unchanged)\n",
+			       m);
+		} else if (rc < 0) {
 			printf("no model \"%s\"; model_list has:", m);
 			for (size_t i = 0; i < c->cfg->n_model_groups; i++)
 				printf(" %s", c->cfg->model_groups[i]);

@@ -7,6 +7,7 @@
 #include "gateway/reminders.h"
 #include "agent/agent.h"
 #include "router/breaker.h"
+#include "router/lane.h"
 #include "net/daemon.h"
 #include "sandbox/landlock.h"
 #include "mcp/mcp.h"
@@ -19,6 +20,7 @@
 #include "core/util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -36,10 +38,27 @@ static void usage_line(struct buf *out, const char *when, const struct spend_usa
 	buf_printf(out, ", %lld out, $%.4f.\n", (long long)u->output_tokens, u->cost_usd);
 }
 
+/* "Last answer: free2 (asked for free1)." for the chat's session: the group that answered. */
+static void answered_line(struct telegram *t, struct chat *c, struct buf *out)
+{
+	char source[64], answered[128], asked[128];
+
+	tg_source_of(c->id, c->thread, source, sizeof(source));
+	if (agent_answered_by(t->agent, source, answered, sizeof(answered), asked, sizeof(asked)) <
+	    0)
+		return;
+	if (strcmp(answered, asked) == 0)
+		buf_printf(out, "Last answer: %s.\n", answered);
+	else
+		buf_printf(out, "Last answer: %s (asked for %s).\n", answered, asked);
+}
+
 static void usage_text(struct telegram *t, struct chat *c, struct buf *out)
 {
 	struct spend_usage today = {0}, month = {0};
 	const struct config_budget *b = &t->cfg->budget;
+
+	answered_line(t, c, out);
 
 	if (t->spend && spend_usage(t->d->store, now_wall_ms(), &today, &month) == 0) {
 		usage_line(out, "Today", &today);
@@ -67,19 +86,61 @@ const char *tg_current_model(struct telegram *t, struct chat *c, struct session_
 	return t->cfg->model;
 }
 
+/* The chat's lane when it does not list model: "lane private: its turns are answered by
+ * local (in that order)" appended, true; else nothing, false. */
+static bool lane_groups_text(struct telegram *t, const char *source, const char *model,
+			     struct buf *out)
+{
+	const struct config *cfg = t->cfg;
+	const char *name = NULL;
+	int lane;
+
+	if (cfg->n_lanes == 0 || agent_lane_of(t->agent, source, &name, NULL, 0) < 0 || !name)
+		return false;
+	lane = lane_find(cfg->lanes, cfg->n_lanes, name);
+	if (lane == LANE_NONE || lane_allows(cfg->lanes, cfg->n_lanes, lane, model))
+		return false;
+	buf_printf(out, "lane %s: its turns are answered by ", name);
+	for (size_t i = 0; i < cfg->lanes[lane].n_models; i++)
+		buf_printf(out, "%s%s", i ? ", " : "", cfg->lanes[lane].models[i]);
+	buf_puts(out, " (in that order)");
+	return true;
+}
+
 static void model_text(struct telegram *t, struct chat *c, const char *arg, struct buf *out)
 {
 	struct session_info si = {0};
+	const char *model;
 	char source[64];
 
 	tg_source_of(c->id, c->thread, source, sizeof(source));
 	if (arg && *arg) {
-		if (agent_set_model(t->agent, source, arg) == 0)
+		int rc = agent_set_model(t->agent, source, arg);
+
+		if (rc == 0) {
 			buf_printf(out, "Model: %s.", arg);
-		else
+		} else if (rc == -EPERM) {
+			buf_printf(out, "\"%s\" is outside this chat's ", arg);
+			if (!lane_groups_text(t, source, arg, out))
+				buf_puts(out, "lane");
+			buf_puts(out, ". The model is unchanged.");
+		} else if (rc == -ENOENT) {
 			buf_printf(out, "There is no model \"%s\".", arg);
+		} else {
+			buf_puts(out, "The model could not be set now (the database is busy); try "
+				      "again.");
+		}
 	} else {
-		buf_printf(out, "Model: %s.", tg_current_model(t, c, &si));
+		struct buf note;
+
+		model = tg_current_model(t, c, &si);
+		buf_init(&note, 0);
+		if (lane_groups_text(t, source, model, &note))
+			buf_printf(out, "Model: %s (outside this chat's %s).", model,
+				   buf_str(&note));
+		else
+			buf_printf(out, "Model: %s.", model);
+		buf_finish(&note);
 	}
 	buf_puts(out, " Configured:");
 	for (size_t i = 0; i < t->cfg->n_model_groups; i++)

@@ -110,7 +110,8 @@ static void chat_done(const struct agent_result *r, void *arg)
 	cJSON_AddStringToObject(d, "stop", stop_name(r->stop));
 	cJSON_AddStringToObject(d, "text", r->text ? r->text : "");
 	cJSON_AddNumberToObject(d, "session_id", (double)r->session_id);
-	cJSON_AddStringToObject(d, "model", r->model ? r->model : "");
+	cJSON_AddStringToObject(d, "model", r->model ? r->model : ""); /* the group that answered */
+	cJSON_AddStringToObject(d, "model_asked", r->model_asked ? r->model_asked : "");
 	cJSON_AddNumberToObject(d, "model_calls", r->model_calls);
 	cJSON_AddNumberToObject(d, "tool_calls", r->tool_calls);
 	cJSON_AddNumberToObject(d, "prompt_tokens", (double)r->prompt_tokens);

@@ -333,6 +333,29 @@ static void add_lane(struct store *st, int64_t id, cJSON *root)
 	free(v);
 }
 
+/* Which group answered the session's last turn and which it asked for, from the mark
+ * agent/agent_session.c keeps ("<answered> <asked>"): {"model", "asked"}, or null before an
+ * answer. They differ after a fallback or a lane's reroute. */
+static void add_answered(struct store *st, int64_t id, cJSON *root)
+{
+	char key[48], *v = NULL, *sp;
+	cJSON *o;
+
+	snprintf(key, sizeof(key), "session.%lld.answered", (long long)id);
+	if (store_kv_get(st, key, &v) < 0 || !v) {
+		cJSON_AddNullToObject(root, "answered_by");
+		free(v);
+		return;
+	}
+	sp = strchr(v, ' ');
+	if (sp)
+		*sp++ = '\0';
+	o = cJSON_AddObjectToObject(root, "answered_by");
+	cJSON_AddStringToObject(o, "model", v);
+	cJSON_AddStringToObject(o, "asked", sp ? sp : v);
+	free(v);
+}
+
 static int read_view(struct store *st, struct read_job *j, cJSON *root)
 {
 	struct session_info si;
@@ -349,6 +372,7 @@ static int read_view(struct store *st, struct read_job *j, cJSON *root)
 					? "the cockpit"
 					: ui_source_place(si.source));
 	add_lane(st, j->n, root);
+	add_answered(st, j->n, root);
 	session_info_finish(&si);
 	acc.arr = cJSON_AddArrayToObject(root, "messages");
 	/* One past the cap: the query stops there, and add_message learns it was cut. */

@@ -6,6 +6,8 @@
  * checks every attempt's group with lane_allows just before sending. Lanes are ranked by their
  * place in the config (first = most sensitive), so "rises" is "moves towards index 0". A name
  * that is in no lane leaves the call where it is: an unknown source never lowers a lane.
+ * lane_route turns a call's chosen group into the groups its lane serves it with, so a turn
+ * in a lane is answered by the lane's models rather than refused.
  */
 #include "router/lane.h"
 
@@ -146,6 +148,29 @@ bool lane_allows(const struct config_lane *lanes, size_t n, int lane, const char
 	if (lane < 0 || (size_t)lane >= n || !group)
 		return false;
 	return listed(lanes[lane].models, lanes[lane].n_models, group);
+}
+
+size_t lane_route(const struct config_lane *lanes, size_t n, int lane, const char *chosen,
+		  const char **out, size_t cap)
+{
+	const struct config_lane *l;
+	size_t k = 0, i;
+
+	if (cap == 0)
+		return 0;
+	if (lane == LANE_NONE) {
+		out[0] = chosen;
+		return chosen ? 1 : 0;
+	}
+	if (lane < 0 || (size_t)lane >= n)
+		return 0;
+	l = &lanes[lane];
+	if (chosen && listed(l->models, l->n_models, chosen))
+		out[k++] = chosen;
+	for (i = 0; i < l->n_models && k < cap; i++)
+		if (!chosen || strcmp(l->models[i], chosen) != 0)
+			out[k++] = l->models[i];
+	return k;
 }
 
 const char *lane_name(const struct config_lane *lanes, size_t n, int lane)

@@ -39,6 +39,14 @@ int lane_decide(const struct config_lane *lanes, size_t n, const struct lane_sou
 /* True when a call in lane may reach model group: always for LANE_NONE, else only the lane's
  * models. A lane index out of range allows nothing. */
 bool lane_allows(const struct config_lane *lanes, size_t n, int lane, const char *group);
+/* The groups a call in lane that chose group `chosen` is served by, in the order to try them
+ * (the first that answers; the rest are its only fallbacks), into out (at most cap; names
+ * borrowed from chosen and lanes). No lane: chosen alone. In a lane: chosen first when the
+ * lane lists it, then the lane's other groups in the order its `models:` lists them; so a
+ * group outside the lane is never among them. Returns how many: 0 for a lane out of range
+ * (nothing may be reached) or a NULL chosen without a lane. */
+size_t lane_route(const struct config_lane *lanes, size_t n, int lane, const char *chosen,
+		  const char **out, size_t cap);
 /* The lane's name, or NULL for LANE_NONE and out of range. */
 const char *lane_name(const struct config_lane *lanes, size_t n, int lane);
 

@@ -108,6 +108,8 @@ def test_a_turn_with_a_retry_a_tool_and_a_fallback_leaves_its_lines(start, fake)
             fell_back["attempt"]) == ("strong", 1, "ok", 3)
     # The turn adds up its calls.
     assert turn["outcome"] == "done" and turn["model_calls"] == 2 and turn["tool_calls"] == 1
+    # It asked for free; its last call was answered by the fallback (issue 47).
+    assert (turn["model_group"], turn["answered_by"]) == ("free", "strong")
     assert turn["input_tokens"] == retried["input_tokens"] + fell_back["input_tokens"]
     raw = (g.home / "logs" / "audit.jsonl").read_text()
     for secret in (API_KEY, UPSTREAM_KEY, "SECRETIVE-USER-TEXT", "PRIVATE-ANSWER"):
@@ -148,7 +150,8 @@ def test_the_cli_tails_and_searches_with_filters(start, fake):
     assert readable[-1].startswith(lines[-1]["ts"] + " turn    api:ana #")
     assert "outcome=done" in readable[-1] and "model_calls=1" in readable[-1]
     rc, out, _ = audit_cli(g, "search", "strong", "--json")
-    assert [json.loads(x)["model_group"] for x in out.splitlines()] == ["strong"]
+    assert [(json.loads(x)["kind"], json.loads(x)["model_group"]) for x in out.splitlines()] == [
+        ("attempt", "strong"), ("turn", "free")]  # the turn was answered_by strong
     rc, out, _ = audit_cli(g, "tail", "--source", "api", "--session",
                            str(lines[0]["session"]), "--json", "-n", "100")
     assert len(out.splitlines()) == len(lines)

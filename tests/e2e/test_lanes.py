@@ -5,17 +5,23 @@ lane's group (strong-private). Every test asserts on what each fake received: a 
 private call, its retries and its fallbacks never reach `pub`, and when no group of the lane
 can answer the call fails with a clear message instead of going to a lower lane's model.
 """
+import http.server
 import json
+import re
+import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
+import yaml
 
 from agent_harness import Agent, agent_config, messages, tool_results
 from conftest import SLOW, Gateway, clean_env, run, to_yaml
 from fakes.fake_mcp import FakeMcp, text_result, tool
-from fakes.fake_telegram import FakeTelegram
+from fakes.fake_telegram import FakeTelegram, callback_data_of
 from fakes.fake_openai import FakeOpenAI, openai_error, text, tool_calls
+from test_lane_review import Page
 from router_harness import (  # noqa: F401 (start_router is a fixture)
     MASTER_ENV, MASTER_KEY, UPSTREAM_ENV, UPSTREAM_KEY, deployment, fake, router_config, start_router,
     upstream_models,
@@ -255,13 +261,35 @@ def test_a_skill_raises_the_turn_and_the_next_call_stays_in_the_lane(tmp_path, f
     assert "diagnosis-X17" not in fake.chat_requests[1]["raw"]
 
 
-def test_a_private_turn_with_no_group_of_its_lane_fails_clearly(tmp_path, fake, priv):
+def test_a_turn_that_rises_mid_turn_moves_to_its_lanes_group_without_a_fallback(
+        tmp_path, fake, priv):
+    """No fallback leads from `free` to the lane: the next call after the skill raised the turn
+    goes to the lane's group itself, before anything of the lane reaches `free`."""
     a = private_agent(tmp_path, fake, priv)
     a.configure(model_list=models(fake, priv), lanes=lanes(keys=False))  # no fallbacks to the lane
     fake.script_for("test/free",
                     tool_calls(("c1", "skill_view", json.dumps({"name": "client-notes"}))))
+    priv.script_for("test/strong-private", text("private answer"))
     r = a.chat("look up Ada")
-    assert "lane 'private' may not reach model group 'free'" in r.stdout + r.stderr
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "private answer"
+    assert "may not reach" not in r.stdout + r.stderr
+    assert len(fake.chat_requests) == 1
+    assert "diagnosis-X17" not in json.dumps(fake.chat_requests)
+    assert "diagnosis-X17" in tool_results(priv.chat_requests[0])[0]
+    assert priv.chat_requests[0]["body"]["model"] == "test/strong-private"
+
+
+def test_a_private_turn_whose_lane_group_fails_fails_clearly(tmp_path, fake, priv):
+    a = private_agent(tmp_path, fake, priv)
+    a.configure(model_list=models(fake, priv), lanes=lanes(keys=False),
+                litellm_settings={"fallbacks": [{"strong-private": ["cheap", "free"]}]})
+    fake.script_for("test/free",
+                    tool_calls(("c1", "skill_view", json.dumps({"name": "client-notes"}))))
+    priv.script_for("test/strong-private", openai_error(500, "private model down", "server_error"))
+    r = a.chat("look up Ada")
+    assert "private model down" in r.stdout + r.stderr
+    # The config's fallbacks of the lane's group lead out of the lane: none of them is tried.
     assert len(fake.chat_requests) == 1
     assert "diagnosis-X17" not in json.dumps(fake.chat_requests)
 
@@ -366,8 +394,10 @@ def test_lane_by_hand_survives_a_restart_and_new_starts_low(bot, tg, fake, priv)
     attempts = [x for x in lines if x["kind"] == "attempt"]
     assert {(x["model_group"], x.get("lane")) for x in attempts} == {
         ("free", None), ("strong-private", "private")}
-    refused = [x for x in lines if x["kind"] == "lane_refused"]
-    assert refused and {(x["model_group"], x["lane"]) for x in refused} == {("free", "private")}
+    # The lane's turns are served by its group: nothing was asked of `free` to refuse.
+    assert [x for x in lines if x["kind"] == "lane_refused"] == []
+    assert {(x["model_group"], x.get("answered_by")) for x in lines if x["kind"] == "turn"} == {
+        ("free", None), ("free", "strong-private")}
     assert {x.get("lane") for x in lines if x["kind"] == "turn"} == {None, "private"}
     r = run("audit", "tail", "--lane", "private", "--json", "-n", "100", "--config",
             str(g.config), env=clean_env(**{UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN}))
@@ -408,10 +438,14 @@ def wait_for(cond, timeout, what):
 def test_an_mcp_result_raises_the_turn_before_the_next_call(bot, tg, fake, priv, crm):
     fake.script_for("test/free", tool_calls(("c1", "mcp_crm_lookup", "{}")))
     priv.script_for("test/strong-private", text("Ada is on file."))
-    bot(mcp=crm, private={"mcp_servers": ["crm"]})
+    g = bot(mcp=crm, private={"mcp_servers": ["crm"]})
     tg.push_text("who is Ada?", chat_id=OWNER)
     assert wait_reply(tg, 1) == ["Ada is on file."]
     assert len(fake.chat_requests) == 1
+    # The call after the result went to the lane's group itself: `free` was not even asked
+    # (and refused) first, though the config's fallbacks would have led there too.
+    audit = (g.home / "logs" / "audit.jsonl").read_text()
+    assert '"kind":"lane_refused"' not in audit
     assert "F32.1" not in json.dumps(fake.chat_requests)
     assert "F32.1" in tool_results(priv.chat_requests[0])[0]
     tg.push_text("/context", chat_id=OWNER)
@@ -558,6 +592,26 @@ def test_a_private_turns_compression_call_stays_in_the_lane(tmp_path, fake, priv
     assert r.returncode == 0 and r.stdout.strip().endswith("finished"), r.stderr
 
 
+def test_a_private_turns_context_budget_is_its_lane_groups_window(tmp_path, fake, priv):
+    """The session chose `free` (no window limit), the lane serves it with `strong-private`
+    (1024 tokens): once the turn is in the lane, compression follows the lane's window."""
+    small = [deployment("free", "test/free", fake), deployment("cheap", "test/cheap", fake),
+             deployment("strong-private", "test/strong-private", priv,
+                        model_info={"max_input_tokens": 1024})]
+    a = private_agent(tmp_path, fake, priv, toolsets=["time", "skills"])
+    a.configure(model_list=small, lanes=lanes(keys=False), toolsets=["time", "skills"])
+    long = "word " * 150
+    fake.script_for("test/free",
+                    tool_calls(("c0", "skill_view", json.dumps({"name": "client-notes"}))))
+    priv.script_for("test/strong-private",
+                    *[tool_calls((f"c{i}", "time", "{}"), content=long) for i in range(1, 5)],
+                    *[text("finished")] * 4)
+    r = a.chat("start " + "please " * 20)
+    assert r.returncode == 0 and r.stdout.strip().endswith("finished"), r.stderr
+    assert ", compressed" in r.stderr, r.stderr
+    assert len(fake.chat_requests) == 1
+
+
 # ---- background tasks and their subagents inherit the lane --------------------------------
 
 def task_rows(g):
@@ -595,6 +649,9 @@ def test_bg_from_a_private_chat_keeps_the_task_and_its_child_in_the_lane(bot, tg
     assert "summarise the file" in priv.chat_requests[1]["raw"]
     assert "glucose 7.9" in priv.chat_requests[1]["raw"]
     assert task_rows(g) == [(1, None, "private", "done"), (2, 1, "private", "done")]
+    # The task and its child were served by the lane's group from their first call, not
+    # refused `free` first (issue 47).
+    assert '"kind":"lane_refused"' not in (g.home / "logs" / "audit.jsonl").read_text()
 
 
 def test_the_lane_of_a_task_shows_in_tasks_the_api_and_the_cli(bot, tg, fake, priv):
@@ -670,3 +727,168 @@ def test_bg_from_a_session_whose_lane_is_gone_starts_no_task(bot, tg, fake, priv
     assert "lane the config no longer has" in wait_reply(tg, 2)[1]
     assert task_rows(g) == []
     assert fake.chat_requests == [] and priv.chat_requests == []
+
+
+# ---- the docs' example: a lane serves its chats (docs/security.md, "Lanes"; issue 47) ------
+#
+# The config is docs/security.md's whole example, read from the doc: only the providers' base
+# URLs point at the fakes (and the harness adds its home, Telegram's fake Bot API, the API port,
+# an MCP server and a web host to fetch from). Two fake providers: `cloud` (the groups cloud and
+# cheap, as at OpenAI) and `local` (the group local, as an Ollama).
+
+DOC_OWNER = 123456789  # the doc's allowed_users
+PRIVATE_CHAT = -1001234567890
+DEID_CHAT = -1001234567891
+OPENAI_ENV = "OPENAI_API_KEY"
+
+
+def docs_lanes_config():
+    """The fenced YAML block of docs/security.md's Lanes section that starts `model: cloud`."""
+    doc = (Path(__file__).parents[2] / "docs" / "security.md").read_text()
+    section = doc.split("\n## Lanes", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    [block] = [b for b in blocks if b.startswith("model: cloud")]
+    return yaml.safe_load(block)
+
+
+@pytest.fixture
+def cloud():
+    with FakeOpenAI(api_key=UPSTREAM_KEY) as f:
+        yield f
+
+
+@pytest.fixture
+def local():
+    with FakeOpenAI() as f:  # the doc's local group has no key, as an Ollama
+        yield f
+
+
+@pytest.fixture
+def review_mcp():
+    with FakeMcp(tools=[tool("add_note", "echo", description="Add a note to the CRM")]) as m:
+        yield m
+
+
+@pytest.fixture
+def doc_bot(tmp_path, cloud, local, tg, review_mcp):
+    started = []
+
+    def make():
+        cfg = docs_lanes_config()
+        for m in cfg["model_list"]:
+            m["litellm_params"]["api_base"] = (local if m["model_name"] == "local" else cloud).url
+        cfg["telegram"].update({"api_base": tg.url, "poll_timeout_s": 1, "stream": "off",
+                                "progress": "off"})
+        cfg.update({"home": "HOME", "timezone": "UTC", "api": {"listen": "127.0.0.1:PORT"},
+                    "mcp_servers": {"crm": {"url": review_mcp.url, "timeout": 10 * SLOW}},
+                    "web": {"allow_hosts": ["127.0.0.1"]}, "audit": {"enabled": True},
+                    "router_settings": {"num_retries": 0, "timeout": 20}})
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+        g = Gateway(tmp_path, text_, {OPENAI_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+        started.append(g)
+        g.start()
+        wait_for(lambda: "mcp_crm_add_note" in offered(g), 30 * SLOW, "the MCP tools")
+        return g
+
+    yield make
+    for g in started:
+        g.kill()
+        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+def say(tg, chat, text_):
+    tg.push_text(text_, chat_id=chat, user_id=DOC_OWNER, chat_type="supergroup", title="Lane")
+
+
+def replies(tg, chat, n):
+    return tg.wait_sent(chat, n, timeout=30 * SLOW)
+
+
+def test_the_docs_lanes_answer_their_chats_and_nothing_reaches_cloud(doc_bot, tg, cloud, local):
+    local.script_for("qwen3:8b", text("private hello"), text("still local"))
+    cloud.script_for("gpt-4.1-mini", text("I will write to [EMAIL_1]."),
+                     text("Again [EMAIL_1], and [PHONE_1]."))
+    g = doc_bot()
+    say(tg, PRIVATE_CHAT, "my lab results: glucose 7.9")
+    assert replies(tg, PRIVATE_CHAT, 1) == ["private hello"]
+    say(tg, DEID_CHAT, "Mail ada@example.com please")
+    assert replies(tg, DEID_CHAT, 1) == ["I will write to ada@example.com."]
+    say(tg, DEID_CHAT, "and cc ada@example.com, call +49 30 1234 5678")
+    assert replies(tg, DEID_CHAT, 2)[1] == "Again ada@example.com, and +49 30 1234 5678."
+    # Nothing asked of the group `cloud` (gpt-4.1) from either chat; cheap got placeholders.
+    assert [r["body"]["model"] for r in cloud.chat_requests] == ["gpt-4.1-mini"] * 2
+    assert "glucose" not in json.dumps(cloud.chat_requests)
+    first, second = (r["raw"] for r in cloud.chat_requests)
+    for raw in (first, second):
+        assert "ada@example.com" not in raw and "1234 5678" not in raw
+    assert "Mail [EMAIL_1] please" in first
+    # The second turn: the same value keeps its placeholder, a new one gets the next.
+    assert "and cc [EMAIL_1], call [PHONE_1]" in second
+    assert [r["body"]["model"] for r in local.chat_requests] == ["qwen3:8b"]
+    assert "glucose 7.9" in local.chat_requests[0]["raw"]
+    # The user sees which group answered; /model outside the lane is refused, naming it.
+    say(tg, PRIVATE_CHAT, "/usage")
+    assert replies(tg, PRIVATE_CHAT, 2)[1].startswith("Last answer: local (asked for cloud).\n")
+    say(tg, PRIVATE_CHAT, "/model cloud")
+    refused = replies(tg, PRIVATE_CHAT, 3)[2]
+    assert refused.startswith('"cloud" is outside this chat\'s lane private: its turns are '
+                              "answered by local (in that order). The model is unchanged."), refused
+    say(tg, PRIVATE_CHAT, "/model")
+    assert replies(tg, PRIVATE_CHAT, 4)[3].startswith(
+        "Model: cloud (outside this chat's lane private: its turns are answered by local (in "
+        "that order)).")
+    say(tg, PRIVATE_CHAT, "/model local")
+    assert replies(tg, PRIVATE_CHAT, 5)[4].startswith("Model: local.")
+    say(tg, PRIVATE_CHAT, "and now?")
+    assert replies(tg, PRIVATE_CHAT, 6)[5] == "still local"
+    assert len(cloud.chat_requests) == 2 and len(local.chat_requests) == 2
+    lines = [json.loads(x) for x in (g.home / "logs" / "audit.jsonl").read_text().splitlines()]
+    assert [x for x in lines if x["kind"] == "lane_refused"] == []
+
+
+def review_cards(tg):
+    return [m for m in tg.messages(PRIVATE_CHAT) if "Draft for review" in m["text"]]
+
+
+def approve_twice(tg, n):
+    wait_for(lambda: len(review_cards(tg)) >= n, 30 * SLOW, f"draft card {n}")
+    c = review_cards(tg)[n - 1]
+    approve = callback_data_of(c["reply_markup"])[0]
+    tg.press(PRIVATE_CHAT, c["message_id"], approve, user_id=DOC_OWNER)
+    tg.press(PRIVATE_CHAT, c["message_id"], approve, user_id=DOC_OWNER)
+    return c
+
+
+def test_the_docs_private_lane_reviews_web_fetch_and_an_mcp_tool_and_sends_once(
+        doc_bot, tg, cloud, local, review_mcp):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    Page.hits = []
+    url = f"http://127.0.0.1:{srv.server_address[1]}/report?patient=ana"
+    draft = "Ana agreed to lead the audit."
+    try:
+        local.script_for("qwen3:8b",
+                         tool_calls(("c1", "web_fetch", json.dumps({"url": url}))),
+                         text('{"inferred": []}'), text("Fetched."),
+                         tool_calls(("c2", "mcp_crm_add_note", json.dumps({"message": draft}))),
+                         text('{"inferred": []}'), text("Saved the note."))
+        doc_bot()
+        say(tg, PRIVATE_CHAT, "fetch the report")
+        c = approve_twice(tg, 1)
+        assert "To: web_fetch" in c["text"] and url in c["text"] and "Lane: private" in c["text"]
+        wait_for(lambda: "Fetched." in tg.sent(PRIVATE_CHAT), 30 * SLOW, "the first answer")
+        say(tg, PRIVATE_CHAT, "note it in the CRM")
+        c = approve_twice(tg, 2)
+        assert "To: mcp_crm_add_note" in c["text"] and draft in c["text"]
+        wait_for(lambda: "Saved the note." in tg.sent(PRIVATE_CHAT), 30 * SLOW, "the answer")
+        time.sleep(1 * SLOW)
+        assert Page.hits == ["/report?patient=ana"]  # once, whatever the presses
+        notes = [r["body"]["params"].get("arguments") for r in review_mcp.requests
+                 if isinstance(r.get("body"), dict) and r["body"].get("method") == "tools/call"]
+        assert notes == [{"message": draft}]
+        # Every call of the turns, the review's draft steps included, went to local.
+        assert cloud.chat_requests == []
+        assert len(local.chat_requests) == 6
+    finally:
+        srv.shutdown()

@@ -12,9 +12,10 @@ import pytest
 
 from agent_harness import agent_config, fake  # noqa: F401
 from conftest import SLOW, Gateway, http_get, run, to_yaml
-from fakes.fake_openai import text
+from fakes.fake_openai import openai_error, text
 from fakes.fake_telegram import FakeTelegram
-from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY, deployment
+from test_ui import get_json, login, password_hash  # noqa: F401 (a fixture)
 
 TOKEN = "123456:TEST-e2e-SECRET-token"
 ALLOWED = 1001
@@ -246,6 +247,31 @@ def test_usage_numbers_match_the_ledger(bot, tg, fake):
     assert (calls, tin, tout) == (1, 700, 30)
     assert f"Today: 1 calls, 700 tokens in, 30 out, ${cost:.4f}." in usage
     assert f"${0.5 - cost:.4f} left" in usage
+
+
+def test_usage_and_the_cockpit_name_the_fallback_that_answered(bot, tg, fake, password_hash):
+    """Issue 47: after a fallback, /usage and the cockpit say which group answered (free2),
+    not only the one asked for (free)."""
+    fake.script_for("test/free", openai_error(500, "free is down", "server_error"))
+    fake.script_for("test/free2", text("from the fallback"))
+    g = bot(model_list=[deployment("free", "test/free", fake),
+                        deployment("cheap", "test/cheap", fake),
+                        deployment("free2", "test/free2", fake)],
+            litellm_settings={"fallbacks": [{"free": ["free2"]}]},
+            ui={"password_hash": password_hash})
+    tg.push_text("hello", chat_id=ALLOWED)
+    assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == ["from the fallback"]
+    assert [r["body"]["model"] for r in fake.chat_requests] == ["test/free", "test/free2"]
+    tg.push_text("/usage", chat_id=ALLOWED)
+    usage = tg.wait_sent(ALLOWED, 2, timeout=20 * SLOW)[1]
+    assert usage.startswith("Last answer: free2 (asked for free).\n"), usage
+    _, cookie, _, _ = login(g)
+    [s] = get_json(g, "/v1/ui/sessions", cookie)["sessions"]
+    view = get_json(g, f"/v1/ui/session?id={s['id']}", cookie)
+    assert view["answered_by"] == {"model": "free2", "asked": "free"}
+    lines = [json.loads(x) for x in (g.home / "logs" / "audit.jsonl").read_text().splitlines()
+             if '"kind":"turn"' in x]
+    assert [(x["model_group"], x.get("answered_by")) for x in lines] == [("free", "free2")]
 
 
 def test_readyz_fails_after_twice_the_poll_timeout_but_not_before_10_s(bot, tg, fake):

@@ -23,8 +23,8 @@ import pytest
 
 from agent_harness import SANITIZER_MARKERS, agent_config, fake  # noqa: F401
 from conftest import SLOW, argv, clean_env, run, to_yaml
-from fakes.fake_openai import text, tool_calls
-from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from fakes.fake_openai import openai_error, text, tool_calls
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY, deployment
 
 API_KEY = "sk-e2e-cockpit-api-SECRET-5d2a"
 PASSWORD = "a long cockpit passphrase"
@@ -423,6 +423,26 @@ def sse_events(raw):
         if ev and data:
             out.append((ev.group(1), json.loads(data.group(1))))
     return out
+
+
+def test_the_cockpit_names_the_fallback_that_answered(cockpit, fake):
+    """Issue 47: the chat's done event and the session view name the group that answered."""
+    g = cockpit(model_list=[deployment("free", "test/free", fake),
+                            deployment("cheap", "test/cheap", fake),
+                            deployment("free2", "test/free2", fake)],
+                litellm_settings={"fallbacks": [{"free": ["free2"]}]})
+    fake.script_for("test/free", openai_error(500, "free is down", "server_error"))
+    fake.script_for("test/free2", text("from the fallback"))
+    _, cookie, csrf, _ = login(g)
+    status, _, body = request(g, "POST", "/v1/ui/chat", {"message": "hello"},
+                              {"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert status == 200
+    done = sse_events(body)[-1][1]
+    assert (done["text"], done["model"], done["model_asked"]) == (
+        "from the fallback", "free2", "free")
+    view = get_json(g, f"/v1/ui/session?id={done['session_id']}", cookie)
+    assert view["answered_by"] == {"model": "free2", "asked": "free"}
+    assert view["session"]["model"] == "free"
 
 
 def test_chat_streams_the_answer_and_the_tool_call(cockpit, fake):
