@@ -278,3 +278,21 @@ def test_an_audio_form_counts_no_prompt_tokens(fake, media, start_router, tmp_pa
     assert reply.status == 200, reply.text
     pools = r.get("/pools").json()["pools"]
     assert next(p for p in pools if p["name"] == "acct")["used_requests"] == 1
+
+
+def test_hermetic_pools_reads_a_router_with_keys_and_no_master_key_as_its_owner(
+        fake, start_router):
+    """keys: without a master key is a config the docs allow: `hermetic pools` authenticates
+    with the config's own first key; a caller without a key still gets 401."""
+    cfg = router_config(
+        fake, [deployment("free", "test/free", fake)],
+        keys=[{"key": f"os.environ/E2E_POOL_{c.upper()}", "alias": c, "priority": c}
+              for c in KEYS],
+        rate_pools={"acct": {"tpm": 5000, "models": ["free"]}})
+    r = start_router(cfg, env=ENV)
+    assert r.get("/pools").status == 401
+    assert r.get("/pools", key="sk-not-one-of-the-keys").status == 401
+    out = run("pools", "--config", str(r.config_path), env={**r.env, **ENV})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"router on 127.0.0.1:{r.port}\n"), out.stdout
+    assert any(x.split()[:2] == ["acct", "5000"] for x in out.stdout.splitlines()), out.stdout

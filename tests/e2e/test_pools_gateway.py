@@ -230,3 +230,20 @@ def test_a_hook_deferred_by_the_pool_runs_again_and_is_never_dropped(tmp_path, f
     finally:
         g.kill()
     assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+def test_hermetic_pools_reads_the_gateway_with_its_api_key_and_nobody_else_does(tmp_path, fake):
+    import urllib.error
+    import urllib.request
+    g = cli_gateway(tmp_path, fake, rate_pools={"acct": {"tpm": 7000, "models": ["free"]}})
+    g.start()
+    try:
+        out = run("pools", "--config", str(g.config), env=g.env)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith(f"gateway on 127.0.0.1:{g.port}\n"), out.stdout
+        assert any(x.split()[:2] == ["acct", "7000"] for x in out.stdout.splitlines())
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://127.0.0.1:{g.port}/v1/pools", timeout=10)
+        assert e.value.code == 401
+    finally:
+        g.stop()
