@@ -1578,3 +1578,24 @@ def test_approve_after_an_update_since_the_listing_is_409_until_the_new_text_is_
     assert [(a["outcome"], a["sha256"]) for a in approvals] == [
         ("refused", seen["content_sha256"]), ("ok", now["content_sha256"])]
     stop_clean(g)
+
+
+def test_the_cockpit_chat_tells_a_spent_budget_by_name_reset_and_config_key(cockpit, fake):
+    import datetime
+    import zoneinfo
+    g = cockpit(budget={"daily_usd": 0.01}, timezone="Asia/Manila")
+    _, cookie, csrf, _ = login(g)
+    auth = {"Cookie": cookie, "X-CSRF-Token": csrf}
+    fake.script_for("test/free", text("paid for", cost=0.02), text("must not be reached"))
+    status, _, body = request(g, "POST", "/v1/ui/chat", {"message": "hello"}, auth)
+    assert status == 200 and sse_events(body)[-1][1]["text"] == "paid for"
+    status, _, body = request(g, "POST", "/v1/ui/chat", {"message": "again"}, auth)
+    kind, done = sse_events(body)[-1]
+    assert status == 200 and kind == "done" and done["stop"] == "failed", done
+    now = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Manila"))
+    midnight = (now + datetime.timedelta(days=1)).replace(hour=0, minute=0)
+    assert done["text"].startswith(
+        "Today's budget is used up: $0.02 spent of the $0.01 a day that budget.daily_usd "
+        f"allows. It resets at midnight, {midnight:%Y-%m-%d} 00:00 Asia/Manila (in "), done
+    assert done["text"].endswith("To allow more, raise budget.daily_usd in the config.")
+    assert len(fake.chat_requests) == 1
