@@ -80,15 +80,21 @@ static cJSON *skill_json(const struct q_job *j, int home_fd, const struct skill_
 	struct walk w = {NULL, NULL};
 	struct buf err;
 	char *rel = xasprintf(SKILL_QUARANTINE "/%s", e->name);
-	char *dir = xasprintf("%s/%s", j->cfg->home, rel), hash[65];
+	char *dir = xasprintf("%s/%s", j->cfg->home, rel), hash[65], after[65];
 
 	cJSON_AddStringToObject(o, "name", e->name);
 	cJSON_AddStringToObject(o, "source", e->source);
 	cJSON_AddStringToObject(o, "sha256", e->hash);
 	cJSON_AddNumberToObject(o, "installed_ms", (double)e->ms);
 	buf_init(&err, 0);
-	if (skill_read_folder(dir, &p, &err) < 0 || skill_hist_hash(home_fd, rel, hash) < 0) {
+	/* Hashed before and after the read: the files shown are the content_sha256 given,
+	 * or the listing says so instead of pairing one content's text with another's hash. */
+	if (skill_hist_hash(home_fd, rel, hash) < 0 || skill_read_folder(dir, &p, &err) < 0 ||
+	    skill_hist_hash(home_fd, rel, after) < 0) {
 		cJSON_AddStringToObject(o, "error", err.len ? buf_str(&err) : "cannot be read");
+	} else if (strcmp(hash, after) != 0) {
+		cJSON_AddStringToObject(o, "error",
+					"it changed while it was read: reload the page");
 	} else {
 		/* Approval refuses a skill changed since it was installed: said before the click.
 		 */
