@@ -129,7 +129,7 @@ static void daily_job_follows_the_spring_forward(void **state)
 	fx_destroy(f);
 }
 
-static void a_deferred_run_runs_again_and_alerts_when_it_keeps_being_deferred(void **state)
+static void a_deferred_run_runs_again_backing_off_without_an_alert(void **state)
 {
 	struct fx *f = fx_create("cron:\n  - {name: brief, schedule: '0 7 * * *', prompt: p,"
 				 " deliver: 'telegram:42'}\n");
@@ -154,9 +154,8 @@ static void a_deferred_run_runs_again_and_alerts_when_it_keeps_being_deferred(vo
 	cron_tick(f->cron, next);
 	fake_defer(&f->fake, 2, 900); /* a long retry-after is capped at 10 minutes */
 	assert_true(cron_job_next_ms(f->cron, "brief") == next + 10 * 60000);
-	/* the third in a row goes to the alerts */
-	assert_int_equal(f->fake.n_failures, 1);
-	assert_non_null(strstr(f->fake.last_failure, "deferred 3 times in a row"));
+	/* deferrals are not failures: nothing goes to the alerts while it is retried */
+	assert_int_equal(f->fake.n_failures, 0);
 	assert_int_equal(f->fake.n_delivered, 0);
 	next = cron_job_next_ms(f->cron, "brief");
 	cron_tick(f->cron, next);
@@ -164,6 +163,41 @@ static void a_deferred_run_runs_again_and_alerts_when_it_keeps_being_deferred(vo
 	assert_int_equal(f->fake.n_delivered, 1);
 	/* done: back to its schedule, tomorrow at 07:00 */
 	assert_true(cron_job_next_ms(f->cron, "brief") == t + 86400000);
+	fx_destroy(f);
+}
+
+/* A run the pool defers again and again is not retried for ever: the fifth deferral in a
+ * row fails it, with one alert that says why, and the job goes back to its schedule. */
+static void a_run_deferred_five_times_in_a_row_fails_once_and_waits_for_its_schedule(void **state)
+{
+	struct fx *f = fx_create("cron:\n  - {name: brief, schedule: '0 7 * * *', prompt: p,"
+				 " deliver: 'telegram:42'}\n");
+	int64_t t = utc(2030, 6, 3, 11, 0);
+	int64_t next;
+
+	cron_start_at(f->cron, t - 60000);
+	cron_tick(f->cron, t);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(f->fake.n_runs, i + 1);
+		fake_defer(&f->fake, i, 5);
+		assert_int_equal(f->fake.n_failures, 0);
+		next = cron_job_next_ms(f->cron, "brief");
+		assert_true(next < t + 86400000); /* a retry, before tomorrow's run */
+		cron_tick(f->cron, next);
+	}
+	assert_int_equal(f->fake.n_runs, 5);
+	fake_defer(&f->fake, 4, 5);
+	assert_int_equal(f->fake.n_failures, 1);
+	assert_non_null(strstr(f->fake.last_failure, "deferred 5 times in a row"));
+	assert_non_null(strstr(f->fake.last_failure, "hermetic pools"));
+	assert_int_equal(f->fake.n_delivered, 1);
+	assert_non_null(strstr(f->fake.delivered[0], "cron job brief failed: deferred 5 times"));
+	assert_true(cron_job_next_ms(f->cron, "brief") == t + 86400000);
+	/* tomorrow's run starts afresh: one deferral is a retry again, not a failure */
+	cron_tick(f->cron, t + 86400000);
+	fake_defer(&f->fake, 5, 5);
+	assert_int_equal(f->fake.n_failures, 1);
+	assert_true(cron_job_next_ms(f->cron, "brief") == t + 86400000 + 60000);
 	fx_destroy(f);
 }
 
@@ -508,7 +542,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(daily_job_follows_the_spring_forward),
 		cmocka_unit_test(time_in_the_dst_gap_runs_once_after_the_jump),
-		cmocka_unit_test(a_deferred_run_runs_again_and_alerts_when_it_keeps_being_deferred),
+		cmocka_unit_test(a_deferred_run_runs_again_backing_off_without_an_alert),
+		cmocka_unit_test(
+			a_run_deferred_five_times_in_a_row_fails_once_and_waits_for_its_schedule),
 		cmocka_unit_test(repeated_hour_of_the_fall_back_runs_once),
 		cmocka_unit_test(hourly_and_daily_macros),
 		cmocka_unit_test(job_still_running_is_skipped_and_counted),

@@ -521,6 +521,63 @@ static void test_an_ask_naming_an_unknown_pool_is_refused(void **state)
 	pool_sched_free(s);
 }
 
+/* A call that can never fit is told apart from one that must wait, with the pool and the
+ * class's share to name: the reserve counts for every class but interactive, the smallest of
+ * a call's pools decides, and a pool without a tpm has no such ceiling. */
+static void test_a_call_over_its_class_share_of_a_configured_ceiling_can_never_fit(void **state)
+{
+	static const struct {
+		struct pool_limits lim[2];
+		int reserve_pct;
+		enum pool_class cls;
+		int64_t tokens;
+		unsigned pools; /* bit i: pool i */
+		bool want;
+		size_t pool;
+		bool requests;
+		int64_t limit, share;
+	} rows[] = {
+		/* the finding: tpm 12000, the default 30 % reserve, a hook of about 9k tokens */
+		{{{12000, 0}}, 30, H, 9000, 1, true, 0, false, 12000, 8400},
+		{{{12000, 0}}, 30, H, 8400, 1, false, 0, false, 0, 0},
+		{{{12000, 0}}, 30, I, 9000, 1, false, 0, false, 0, 0}, /* interactive: all of it */
+		{{{12000, 0}}, 30, I, 12001, 1, true, 0, false, 12000, 12000},
+		{{{12000, 0}}, 0, B, 12000, 1, false, 0, false, 0, 0},
+		{{{0, 0}}, 30, B, 1000000, 1, false, 0, false, 0, 0}, /* no tpm: no ceiling */
+		/* the second pool (a deployment's own tpm) is the one too small */
+		{{{30000, 0}, {5000, 0}}, 30, A, 4000, 3, true, 1, false, 5000, 3500},
+		{{{30000, 0}, {5000, 0}}, 30, A, 4000, 1, false, 0, false, 0, 0},
+		/* the reserve of an rpm rounds down: rpm 1 leaves every class its one request */
+		{{{0, 1}}, 90, S, 1, 1, false, 0, false, 0, 0},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct pool_rules r;
+		struct pool_sched *s;
+		struct pool_ask a = {1, rows[i].cls, rows[i].tokens, 0, {0}};
+		struct pool_ceiling c = {0};
+		bool got;
+
+		pool_rules_default(&r);
+		r.reserve_pct = rows[i].reserve_pct;
+		s = pool_sched_new(&r, rows[i].lim, 2);
+		for (size_t p = 0; p < 2; p++)
+			if (rows[i].pools & (1u << p))
+				a.pools[a.n_pools++] = p;
+		got = pool_too_big(s, &a, &c);
+		if (got != rows[i].want)
+			fail_msg("row %zu: pool_too_big %d, want %d", i, got, rows[i].want);
+		assert_int_equal(pool_ask(s, &a, 0) == POOL_TOO_BIG, rows[i].want);
+		if (rows[i].want) {
+			assert_int_equal(c.pool, rows[i].pool);
+			assert_int_equal(c.requests, rows[i].requests);
+			assert_int_equal(c.limit, rows[i].limit);
+			assert_int_equal(c.share, rows[i].share);
+		}
+		pool_sched_free(s);
+	}
+}
+
 /* The view shows what interactive calls alone used in the last 60 s and their peak of the
  * last hour beside the reserve, so the owner can tell whether the reserve covers the chat's
  * pace: other classes do not count, the peak outlives the window, and an hour drops it. */
@@ -777,6 +834,8 @@ int main(void)
 		cmocka_unit_test(test_a_callers_source_and_purpose_give_its_class),
 		cmocka_unit_test(test_litellms_priority_maps_onto_the_classes),
 		cmocka_unit_test(test_an_ask_naming_an_unknown_pool_is_refused),
+		cmocka_unit_test(
+			test_a_call_over_its_class_share_of_a_configured_ceiling_can_never_fit),
 		cmocka_unit_test(test_the_view_keeps_the_interactive_peak_beside_the_reserve),
 		cmocka_unit_test(test_rate_headers_of_openai_and_anthropic),
 		cmocka_unit_test(test_the_later_of_two_resets_is_kept),

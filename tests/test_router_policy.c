@@ -137,7 +137,7 @@ static void test_client_status_table(void **state)
 		{E_TRANSPORT, 0, 502},	   {E_MALFORMED, 200, 502},  {E_CONTEXT, 413, 400},
 		{E_POLICY, 403, 400},	   {E_BUDGET, 0, 400},	     {E_CANCELLED, 0, 499},
 		{E_AUTH, 401, 401},	   {E_SERVER, 503, 503},     {E_SERVER, 0, 500},
-		{E_BAD_REQUEST, 422, 422},
+		{E_BAD_REQUEST, 422, 422}, {E_POOL_TOO_BIG, 0, 400},
 	};
 	size_t i;
 

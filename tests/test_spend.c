@@ -470,6 +470,68 @@ static void monthly_cap_spans_the_local_month(void **state)
 	fx_close(&f);
 }
 
+/* What the person is told: the refused cap by name, its config key, and its period's end as
+ * local time (midnight for the day, the 1st for the month, the window for max_budget). */
+static void a_refusal_names_its_budget_its_reset_and_its_config_key(void **state)
+{
+	struct spend_refusal r;
+	const char *which;
+	char msg[200], text[768];
+	struct fx f;
+	int64_t t = MANILA_MIDNIGHT + 10 * 3600 * 1000; /* 2025-03-15 10:00 in Manila */
+	int64_t april = utc_ms(2025, 3, 31, 16, 0, 0);
+
+	fx_open(&f, "timezone: Asia/Manila\nbudget: {daily_usd: 1.0, monthly_usd: 5}\n",
+		"Asia/Manila");
+	assert_int_equal(check(&f, t, msg, &which), 0);
+	assert_int_equal(spend_last_refusal(f.spend, &r), -ENOENT);
+	assert_int_equal(record(&f, t, "free", "internal", 1.2), 0);
+	assert_int_equal(check(&f, t + 1, msg, &which), -EDQUOT);
+	assert_int_equal(spend_last_refusal(f.spend, &r), 0);
+	assert_int_equal(r.kind, SPEND_CAP_DAY);
+	assert_string_equal(r.config_key, "budget.daily_usd");
+	assert_true(r.resets_ms == MANILA_MIDNIGHT + 86400000 && !r.in_flight);
+	spend_refusal_text(&r, "Asia/Manila", t, text, sizeof(text));
+	assert_string_equal(text, "Today's budget is used up: $1.20 spent of the $1.00 a day that "
+				  "budget.daily_usd allows. It resets at midnight, 2025-03-16 "
+				  "00:00 Asia/Manila (in 14 h 0 min). To allow more, raise "
+				  "budget.daily_usd in the config.");
+	/* the next day: the month is what refuses */
+	assert_int_equal(record(&f, t + 86400000, "free", "internal", 0.9), 0);
+	assert_int_equal(record(&f, t + 2 * 86400000, "free", "internal", 0.9), 0);
+	assert_int_equal(record(&f, t + 3 * 86400000, "free", "internal", 0.9), 0);
+	assert_int_equal(record(&f, t + 4 * 86400000, "free", "internal", 0.9), 0);
+	assert_int_equal(record(&f, t + 5 * 86400000 - 1, "free", "internal", 0.9), 0);
+	assert_int_equal(check(&f, t + 5 * 86400000, msg, &which), -EDQUOT);
+	assert_string_equal(which, "monthly");
+	assert_int_equal(spend_last_refusal(f.spend, &r), 0);
+	assert_true(r.kind == SPEND_CAP_MONTH && r.resets_ms == april);
+	spend_refusal_text(&r, "Asia/Manila", t + 5 * 86400000, text, sizeof(text));
+	assert_string_equal(text, "This month's budget is used up: $5.70 spent of the $5.00 a "
+				  "month that budget.monthly_usd allows. It resets at midnight, "
+				  "2025-04-01 00:00 Asia/Manila (in 12 days). To allow more, raise "
+				  "budget.monthly_usd in the config.");
+	/* a check that passes forgets the refusal */
+	assert_int_equal(check(&f, april, msg, &which), 0);
+	assert_int_equal(spend_last_refusal(f.spend, &r), -ENOENT);
+	fx_close(&f);
+
+	fx_open(&f, "timezone: UTC\nlitellm_settings: {max_budget: 0.005, budget_duration: 1h}\n",
+		"UTC");
+	t = utc_ms(2025, 3, 14, 11, 40, 0);
+	assert_int_equal(record(&f, t, "free", "internal", 0.0035), 0);
+	assert_int_equal(record(&f, t, "free", "internal", 0.0015), 0);
+	assert_int_equal(check(&f, t, msg, &which), -EDQUOT);
+	assert_int_equal(spend_last_refusal(f.spend, &r), 0);
+	spend_refusal_text(&r, "UTC", t, text, sizeof(text));
+	assert_string_equal(text, "The router's budget is used up: $0.005 spent of the $0.005 that "
+				  "litellm_settings.max_budget allows. It resets at 2025-03-14 "
+				  "12:00 UTC (in 20 min). To allow more, raise "
+				  "litellm_settings.max_budget in the config (its period is "
+				  "litellm_settings.budget_duration).");
+	fx_close(&f);
+}
+
 static void max_budget_1h_windows_align_to_utc_hours(void **state)
 {
 	const char *which;
@@ -1414,6 +1476,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(record_fills_ledger_and_totals),
 		cmocka_unit_test(daily_cap_refuses_with_litellm_message),
+		cmocka_unit_test(a_refusal_names_its_budget_its_reset_and_its_config_key),
 		cmocka_unit_test(message_numbers_print_like_python),
 		cmocka_unit_test(totals_survive_restart),
 		cmocka_unit_test(row_dates_are_the_local_date_of_each_instant),

@@ -238,7 +238,8 @@ async function pageMemory() {
 }
 
 // Quarantined skills (GET /v1/ui/quarantine): each file with its flagged lines, and Approve,
-// which does what `hermetic skill approve NAME` does.
+// which does what `hermetic skill approve NAME --sha256 HEX` does with the sha256 of the
+// content shown.
 function flagOf(l) {
   return l.url && l.tool ? '!! [URL][TOOL] ' : l.url ? '!! [URL]       ' : l.tool ? '!! [TOOL]      ' : '               ';
 }
@@ -252,7 +253,8 @@ function quarantinedItem(q) {
   const b = el('button', { type: 'button', text: 'Approve', 'aria-label': 'Approve skill ' + q.name });
   b.disabled = !!q.changed;
   b.addEventListener('click', async () => {
-    try { await api('/v1/ui/quarantine/approve', { name: q.name }); status(`Approved ${q.name}: offered to the model from its next session.`); await pageMemory(); } catch (e) { status(e.message); }
+    // the content this page shows, by its sha256: a skill replaced since is refused (409)
+    try { await api('/v1/ui/quarantine/approve', { name: q.name, sha256: q.content_sha256 }); status(`Approved ${q.name}: offered to the model from its next session.`); await pageMemory(); } catch (e) { status(e.message); showQuarantine().catch(() => {}); }
   });
   return el('li', null,
     el('span', { class: 'title', text: q.name }),

@@ -264,14 +264,19 @@ char *agent_answer_content(const char *body, size_t len)
 	return s;
 }
 
-/* "the model call failed: MESSAGE (HTTP 429)" from an OpenAI error body. */
+/* "The model call failed (HTTP 429): MESSAGE" from an OpenAI error body; a budget's refusal
+ * as the router words it for a person (error.budget.text: which budget, when it resets, what
+ * raises it) instead of LiteLLM's "Budget has been exceeded! ...". */
 static char *error_text(const struct router_result *r)
 {
 	cJSON *j = json_parse(r->body ? r->body : "", r->body_len, 0, NULL);
-	cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"),
-						    "message");
-	char *s = xasprintf("The model call failed (HTTP %d): %s", r->status,
-			    cJSON_IsString(m) ? m->valuestring : "no details");
+	cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+	cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+	cJSON *b = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "budget"),
+						    "text");
+	char *s = cJSON_IsString(b) ? xstrdup(b->valuestring)
+				    : xasprintf("The model call failed (HTTP %d): %s", r->status,
+						cJSON_IsString(m) ? m->valuestring : "no details");
 
 	cJSON_Delete(j);
 	return s;

@@ -1,8 +1,12 @@
 /* cli_pools: `hermetic pools`. One GET on a private loop (10 s, 1 MiB at most) to the router
- * named by the config (router.listen, the master key), else to its gateway (api.listen,
- * api.key), then the answer of router_pools_json() as a table. A wildcard listen address
- * (0.0.0.0, ::) is asked on loopback. Rejected: reading state.db (the pools live in the
- * running process's memory only).
+ * named by the config (router.listen), else to its gateway (api.listen, api.key), then the
+ * answer of router_pools_json() as a table. A wildcard listen address (0.0.0.0, ::) is asked
+ * on loopback. The router is asked as its owner, with a credential of the config it runs
+ * with: the master key, else (keys: without a master key, where the router lets every
+ * declarative key read /pools) the first of keys:; whoever reads the config holds those
+ * already, and a caller without one still gets 401. Rejected: reading state.db (the pools
+ * live in the running process's memory only); a token file the router writes in its home (a
+ * second secret to guard, and useless to an owner on another machine with the same config).
  */
 #include "cli/cli_pools.h"
 #include "cli/cli_ask.h"
@@ -112,17 +116,32 @@ static int print_answer(const char *who, const struct config_listen *l, const st
 	return 0;
 }
 
+/* The router's owner credential in cfg: the master key, else the first declarative key, else
+ * NULL (an open router on loopback). */
+static const char *router_owner_key(const struct config *cfg)
+{
+	if (cfg->general_settings.master_key)
+		return cfg->general_settings.master_key;
+	return cfg->n_keys ? cfg->keys[0].key : NULL;
+}
+
 int cli_pools(const struct config *cfg)
 {
 	struct cli_ask a;
 	int rc;
 
-	if (get(&cfg->router.listen, "/pools", cfg->general_settings.master_key, &a) == 0 &&
+	if (get(&cfg->router.listen, "/pools", router_owner_key(cfg), &a) == 0 &&
 	    a.res == HTTPC_OK && a.status != 404) {
 		rc = a.status == 200 ? print_answer("router", &cfg->router.listen, &a) : 1;
 		if (a.status != 200)
-			fprintf(stderr, "hermetic: the router on %s answered HTTP %ld to /pools\n",
-				cfg->router.listen.addr, a.status);
+			fprintf(stderr,
+				"hermetic: the router on %s answered HTTP %ld to /pools%s\n",
+				cfg->router.listen.addr, a.status,
+				a.status == 401 || a.status == 403
+					? " (is it running with this config? its master key, or "
+					  "its "
+					  "first keys: entry without one, is what is sent)"
+					: "");
 		cli_ask_finish(&a);
 		return rc;
 	}

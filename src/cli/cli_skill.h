@@ -9,7 +9,8 @@
 struct config;
 
 struct cli_skill_opts {
-	const char *sha256; /* install: the whole pack's expected SHA-256, NULL = not checked */
+	const char *sha256; /* install: the whole pack's expected SHA-256; approve: the content's
+			     * reviewed SHA-256; NULL = not checked */
 	const char *out;    /* pack: the file to write, NULL = ./<name>.skill.tar.gz */
 	bool yes;	    /* update: apply without asking */
 	const char *model;  /* test: the model group the cases run on, NULL = cfg->model */
@@ -19,7 +20,7 @@ struct cli_skill_opts {
 
 #define CLI_SKILL_USAGE                                                                            \
 	"hermetic skill list | show NAME | history NAME [VERSION] | revert NAME VERSION | "        \
-	"pack NAME [-o FILE] | install SOURCE [--sha256 HEX] | approve NAME | "                    \
+	"pack NAME [-o FILE] | install SOURCE [--sha256 HEX] | approve NAME [--sha256 HEX] | "     \
 	"update NAME [SOURCE] [--yes] | test NAME [--model GROUP] [--record|--replay] "            \
 	"[--config FILE]"
 

@@ -361,24 +361,26 @@ out:
 	return rc < 0;
 }
 
+/* approve NAME [--sha256 HEX]: the sha256 the owner read in `skill show` is optional here (the
+ * terminal owner reviewed just before) and checked when given; the one approved is printed. */
 int cli_skill_approve(const struct config *cfg, const struct cli_skill_opts *o, char **w, int n)
 {
 	struct buf err;
+	char approved[65];
 	int rc;
 
-	(void)o;
 	if (n != 1)
 		return 2;
 	buf_init(&err, 0);
-	rc = skill_quarantine_approve(cfg, w[0], &err);
+	rc = skill_quarantine_approve(cfg, w[0], o->sha256, approved, &err);
 	if (rc == -ENOENT)
 		fprintf(stderr, "%s (hermetic skill list)\n", buf_str(&err));
 	else if (rc < 0)
 		fprintf(stderr, "%s\n", buf_str(&err));
 	else
-		printf("Approved %s: it is in %s/skills/%s and offered to the model from the next "
-		       "session.\n",
-		       w[0], cfg->home, w[0]);
+		printf("Approved %s (content sha256 %s): it is in %s/skills/%s and offered to the "
+		       "model from the next session.\n",
+		       w[0], approved, cfg->home, w[0]);
 	buf_finish(&err);
 	return rc < 0;
 }

@@ -51,10 +51,12 @@
 #define LOCKED_RETRY_MS 2000
 /* A run whose model call a rate pool deferred (no room within max_wait_s) runs again after
  * this long times the deferrals in a row (at most DEFER_MAX_MS; sooner if its next scheduled
- * run is); from DEFER_ALERT in a row on, each is reported to the alerts as a failure. */
+ * run is); the DEFER_GIVE_UP-th deferral in a row (after about 10 minutes of retries) fails
+ * the run instead, reported once to the alerts, and the job waits for its next scheduled
+ * run. */
 #define DEFER_RETRY_MS 60000
 #define DEFER_MAX_MS   (10 * 60000)
-#define DEFER_ALERT    3
+#define DEFER_GIVE_UP  5
 
 struct cron_run;
 
@@ -502,7 +504,6 @@ static void defer_run(struct cron *c, struct cron_job *job, const struct job_res
 		      int64_t started_ms)
 {
 	int64_t now = now_wall_ms(), delay = DEFER_RETRY_MS * (int64_t)(job->deferrals + 1);
-	char *text;
 
 	if (now < started_ms)
 		now = started_ms;
@@ -515,16 +516,6 @@ static void defer_run(struct cron *c, struct cron_job *job, const struct job_res
 		job->next_ms = now + delay;
 	log_warn("cron %s: deferred (%d in a row): no room in the rate pool; runs again in %lld s",
 		 job->cfg->name, job->deferrals, (long long)((job->next_ms - now) / 1000));
-	if (job->deferrals >= DEFER_ALERT && c->sink->outcome) {
-		char *source = xasprintf("cron:%s", job->cfg->name);
-
-		text = xasprintf("deferred %d times in a row: the rate pool had no room for its "
-				 "model call (see `hermetic pools`)",
-				 job->deferrals);
-		c->sink->outcome(c->sink->ctx, source, false, text);
-		free(text);
-		free(source);
-	}
 	arm(c, now);
 }
 
@@ -534,13 +525,26 @@ static void on_run_done(const struct job_result *r, void *arg)
 	struct cron *c = run->c;
 	struct cron_job *job = run->job;
 	const char *status = r->ok ? "ok" : "failed";
-	char *text, *source;
+	char *text, *source, *gave_up = NULL;
+	struct job_result failed;
 
 	if (!c) {
 		run_free(run);
 		return;
 	}
 	job->running = NULL;
+	/* Deferred again and again: the pool has had no room for it for long; a failure to
+	 * report (once), not a retry for ever. */
+	if (!r->ok && r->deferred && job->deferrals + 1 >= DEFER_GIVE_UP) {
+		gave_up = xasprintf("deferred %d times in a row: the rate pool had no room for its "
+				    "model call (see `hermetic pools`); it runs again at its next "
+				    "scheduled time. Last: %s",
+				    job->deferrals + 1, r->text ? r->text : "no room");
+		failed = *r;
+		failed.deferred = false;
+		failed.text = gave_up;
+		r = &failed;
+	}
 	if (!r->ok && r->deferred)
 		status = "deferred";
 	save_last(c, job, run->started_ms, status, r->cost_usd);
@@ -555,6 +559,7 @@ static void on_run_done(const struct job_result *r, void *arg)
 	if (job->cfg->report == CONFIG_CRON_REPORT_ON_FAILURE) {
 		health_done(c, run, r);
 		run_free(run);
+		free(gave_up);
 		return;
 	}
 	if (r->ok) {
@@ -574,6 +579,7 @@ static void on_run_done(const struct job_result *r, void *arg)
 		free(source);
 	}
 	run_free(run);
+	free(gave_up);
 }
 
 /* Starts a run of job. Returns -EAGAIN when it should be tried again shortly (the database

@@ -16,10 +16,11 @@
  * goes on, is delivered, and the late reply only frees the request.
  *
  * A run whose model call a rate pool deferred (no room within the hook class's max_wait_s,
- * docs/pools.md) is never dropped: it stays the hook's run (a new request meanwhile is a 409)
+ * docs/pools.md) is not dropped: it stays the hook's run (a new request meanwhile is a 409)
  * and starts again from its prompt after the pool's retry-after (at least HOOK_DEFER_MIN_MS,
- * at most HOOK_DEFER_MAX_MS); a sync request keeps waiting for it. From HOOK_DEFER_ALERT
- * deferrals in a row on, each is reported to the alerts.
+ * at most HOOK_DEFER_MAX_MS); a sync request keeps waiting for it. The HOOK_DEFER_GIVE_UP-th
+ * deferral in a row fails the run instead, saying so, with one report to the alerts. A call
+ * that can never fit its pool is not deferred at all: the router fails it at once (a 400).
  * Rejected: queueing a request when the hook's source is busy (the sender retries on 409,
  * and a queue would need its own cap and persistence); a template language with loops or
  * escaping (the prompt is read by a model, not parsed).
@@ -50,7 +51,7 @@
 #define LOCKED_RETRY_AFTER_S "2" /* a run refused while state.db is locked */
 #define HOOK_DEFER_MIN_MS    5000
 #define HOOK_DEFER_MAX_MS    (5 * 60000)
-#define HOOK_DEFER_ALERT     3
+#define HOOK_DEFER_GIVE_UP   5
 
 struct hooks;
 
@@ -451,21 +452,30 @@ static void defer_run(struct hook_run *run, const struct job_result *r)
 	log_warn("hook %s: run %s deferred (%d in a row): no room in the rate pool; runs again in "
 		 "%lld s",
 		 hk->name, run->run_id, run->deferrals, (long long)(delay / 1000));
-	if (run->deferrals >= HOOK_DEFER_ALERT && h->sink->outcome) {
-		char *source = xasprintf("hook:%s", hk->name);
-		char *text = xasprintf("deferred %d times in a row: the rate pool had no room for "
-				       "its model call (see `hermetic pools`)",
-				       run->deferrals);
-
-		h->sink->outcome(h->sink->ctx, source, false, text);
-		free(text);
-		free(source);
-	}
 	if (!run->retry_ev)
 		run->retry_ev = evtimer_new(loop_base(h->loop), on_retry, run);
 	tv.tv_sec = delay / 1000;
 	tv.tv_usec = (delay % 1000) * 1000;
 	evtimer_add(run->retry_ev, &tv);
+}
+
+/* Deferred once too often: the pool has had no room for this run for long. It fails, saying
+ * so, and the alerts hear of it once. */
+static void defer_give_up(struct hook_run *run, const struct job_result *r)
+{
+	struct hooks *h = run->h;
+	char *text = xasprintf("deferred %d times in a row: the rate pool had no room for its "
+			       "model call (see `hermetic pools`). Last: %s",
+			       run->deferrals + 1, r->text ? r->text : "no room");
+
+	if (h->sink->outcome) {
+		char *source = xasprintf("hook:%s", run->ep->cfg->name);
+
+		h->sink->outcome(h->sink->ctx, source, false, text);
+		free(source);
+	}
+	finish_run(run, "failed", text);
+	free(text);
 }
 
 static void on_run_done(const struct job_result *r, void *arg)
@@ -479,7 +489,10 @@ static void on_run_done(const struct job_result *r, void *arg)
 		return;
 	}
 	if (!r->ok && r->deferred && run->prompt) {
-		defer_run(run, r);
+		if (run->deferrals + 1 < HOOK_DEFER_GIVE_UP)
+			defer_run(run, r);
+		else
+			defer_give_up(run, r);
 		return;
 	}
 	finish_run(run, status, text);

@@ -2,10 +2,13 @@
  * that `hermetic skill install` holds in home/skills/.quarantine (skills.lock's
  * "quarantined" lines): where it came from, its locked hash and whether its content still has
  * it, and every file line by line with each script, URL and tool instruction flagged
- * (skills/skill_quarantine.c's review, the same flags `hermetic skill show` prints). POST
- * /v1/ui/quarantine/approve {"name"} does what `hermetic skill approve NAME` does, behind the
- * session's CSRF token (ui_gate) like every cockpit action, with an audit line. Both run on
- * the offload thread: they read folders and rename one.
+ * (skills/skill_quarantine.c's review, the same flags `hermetic skill show` prints), and the
+ * sha256 of the content it read ("content_sha256"). POST /v1/ui/quarantine/approve {"name",
+ * "sha256"} does what `hermetic skill approve NAME --sha256 HEX` does: the page sends the
+ * content sha256 it displayed, so a skill replaced since (skill update) is a 409, never an
+ * approval of text nobody saw. Behind the session's CSRF token (ui_gate) like every cockpit
+ * action, with an audit line. Both run on the offload thread: they read folders and rename
+ * one.
  */
 #include "core/audit.h"
 #include "core/config.h"
@@ -26,7 +29,8 @@
 struct q_job {
 	struct httpd_req *req;
 	const struct config *cfg;
-	char *name; /* approve: the skill; NULL: the list */
+	char *name;   /* approve: the skill; NULL: the list */
+	char *sha256; /* approve: the content sha256 the page displayed */
 	int rc, status;
 	struct buf out; /* the list's JSON, or why approval was refused */
 };
@@ -76,19 +80,27 @@ static cJSON *skill_json(const struct q_job *j, int home_fd, const struct skill_
 	struct walk w = {NULL, NULL};
 	struct buf err;
 	char *rel = xasprintf(SKILL_QUARANTINE "/%s", e->name);
-	char *dir = xasprintf("%s/%s", j->cfg->home, rel), hash[65];
+	char *dir = xasprintf("%s/%s", j->cfg->home, rel), hash[65], after[65];
 
 	cJSON_AddStringToObject(o, "name", e->name);
 	cJSON_AddStringToObject(o, "source", e->source);
 	cJSON_AddStringToObject(o, "sha256", e->hash);
 	cJSON_AddNumberToObject(o, "installed_ms", (double)e->ms);
 	buf_init(&err, 0);
-	if (skill_read_folder(dir, &p, &err) < 0 || skill_hist_hash(home_fd, rel, hash) < 0) {
+	/* Hashed before and after the read: the files shown are the content_sha256 given,
+	 * or the listing says so instead of pairing one content's text with another's hash. */
+	if (skill_hist_hash(home_fd, rel, hash) < 0 || skill_read_folder(dir, &p, &err) < 0 ||
+	    skill_hist_hash(home_fd, rel, after) < 0) {
 		cJSON_AddStringToObject(o, "error", err.len ? buf_str(&err) : "cannot be read");
+	} else if (strcmp(hash, after) != 0) {
+		cJSON_AddStringToObject(o, "error",
+					"it changed while it was read: reload the page");
 	} else {
 		/* Approval refuses a skill changed since it was installed: said before the click.
 		 */
 		cJSON_AddBoolToObject(o, "changed", strcmp(hash, e->hash) != 0);
+		/* what these files hash to: what an approval of this listing must carry */
+		cJSON_AddStringToObject(o, "content_sha256", hash);
 		w.files = cJSON_AddArrayToObject(o, "files");
 		skill_review(&p, &cbs, &w, &flags);
 		fl = cJSON_AddObjectToObject(o, "flags");
@@ -143,6 +155,7 @@ static int approve_status(int rc)
 		return 404;
 	case -EEXIST:
 	case -EBADMSG:
+	case -ESTALE:
 		return 409;
 	case -EINVAL:
 		return 422;
@@ -162,6 +175,7 @@ static void approve_audit(const struct q_job *j)
 	audit_str(&l, "target", "skill");
 	audit_str(&l, "action", "approve");
 	audit_str(&l, "name", j->name);
+	audit_str(&l, "sha256", j->sha256);
 	audit_str(&l, "outcome", j->rc == 0 ? "ok" : j->status < 500 ? "refused" : "error");
 	if (j->rc < 0)
 		audit_str(&l, "error", buf_str(&j->out));
@@ -178,7 +192,7 @@ static void q_work(void *arg)
 		list_work(j);
 		return;
 	}
-	j->rc = skill_quarantine_approve(j->cfg, j->name, &j->out);
+	j->rc = skill_quarantine_approve(j->cfg, j->name, j->sha256, NULL, &j->out);
 	j->status = approve_status(j->rc);
 }
 
@@ -187,6 +201,7 @@ static void q_free(void *arg)
 	struct q_job *j = arg;
 
 	free(j->name);
+	free(j->sha256);
 	buf_finish(&j->out);
 	free(j);
 }
@@ -206,6 +221,7 @@ static void q_done(void *arg)
 			 httpd_peer(j->req));
 		cJSON_AddBoolToObject(o, "ok", true);
 		cJSON_AddStringToObject(o, "name", j->name);
+		cJSON_AddStringToObject(o, "sha256", j->sha256);
 		ui_reply_json(j->req, 200, o);
 	} else {
 		ui_reply_json_text(j->req, 200, buf_str(&j->out), j->out.len);
@@ -223,13 +239,14 @@ static void q_abandon(void *arg)
 	q_free(j);
 }
 
-static void run_job(struct ui *u, struct httpd_req *req, char *name)
+static void run_job(struct ui *u, struct httpd_req *req, char *name, char *sha256)
 {
 	struct q_job *j = xcalloc(1, sizeof(*j));
 
 	j->req = req;
 	j->cfg = u->cfg;
 	j->name = name;
+	j->sha256 = sha256;
 	buf_init(&j->out, 0);
 	if (offload_run(u->work, q_work, q_done, q_abandon, j) < 0) {
 		q_free(j);
@@ -241,14 +258,15 @@ static void run_job(struct ui *u, struct httpd_req *req, char *name)
 static void on_list(struct httpd_req *req, void *arg)
 {
 	if (ui_gate(arg, req))
-		run_job(arg, req, NULL);
+		run_job(arg, req, NULL, NULL);
 }
 
 static void on_approve(struct httpd_req *req, void *arg)
 {
-	const char *say = "expected {\"name\": \"a quarantined skill\"}";
+	const char *say = "expected {\"name\": \"a quarantined skill\", \"sha256\": \"the "
+			  "content_sha256 of the listing you reviewed\"}";
 	cJSON *root;
-	const char *name;
+	const char *name, *sha256;
 
 	if (!ui_gate(arg, req))
 		return;
@@ -256,12 +274,13 @@ static void on_approve(struct httpd_req *req, void *arg)
 	if (!root)
 		return;
 	name = ui_str_item(root, "name");
-	if (!*name) {
+	sha256 = ui_str_item(root, "sha256");
+	if (!*name || !*sha256) {
 		cJSON_Delete(root);
 		ui_reply_error(req, 400, say);
 		return;
 	}
-	run_job(arg, req, xstrdup(name));
+	run_job(arg, req, xstrdup(name), xstrdup(sha256));
 	cJSON_Delete(root);
 }
 

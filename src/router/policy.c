@@ -36,6 +36,7 @@ static const char *const class_names[] = {
 	[E_BUDGET] = "BudgetExceededError",
 	[E_BREAKER] = "BleedBreakerOpenError",
 	[E_CANCELLED] = "Cancelled",
+	[E_POOL_TOO_BIG] = "BadRequestError",
 };
 
 static const char *const type_names[] = {
@@ -55,6 +56,7 @@ static const char *const type_names[] = {
 	[E_BUDGET] = "budget_exceeded",
 	[E_BREAKER] = "bleed_breaker_open",
 	[E_CANCELLED] = "cancelled",
+	[E_POOL_TOO_BIG] = "invalid_request_error",
 };
 
 const char *policy_class_name(enum policy_eclass c)
@@ -165,6 +167,7 @@ long policy_client_status(enum policy_eclass c, long upstream)
 	case E_CONTEXT:
 	case E_POLICY:
 	case E_BUDGET:
+	case E_POOL_TOO_BIG:
 		return 400;
 	case E_CANCELLED:
 		return 499;

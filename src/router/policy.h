@@ -29,6 +29,7 @@ enum policy_eclass {
 	E_BUDGET,
 	E_BREAKER,
 	E_CANCELLED,
+	E_POOL_TOO_BIG, /* over its class's share of a rate pool's ceiling: never fits (a 400) */
 };
 
 /* LiteLLM's exception name for the class ("RateLimitError"); a static string. */

@@ -301,17 +301,32 @@ static bool fits(const struct pool_sched *s, const struct call *c, int64_t now_m
 	return true;
 }
 
-static bool too_big(const struct pool_sched *s, const struct call *c)
+bool pool_too_big(const struct pool_sched *s, const struct pool_ask *a, struct pool_ceiling *out)
 {
-	for (size_t i = 0; i < c->n_pools; i++) {
-		const struct pool *p = &s->pools[c->pools[i]];
+	struct pool_ceiling c = {0};
+	bool found = false;
 
-		if (p->lim.tpm > 0 && c->tokens > share(p->lim.tpm, s, c->cls))
-			return true;
-		if (p->lim.rpm > 0 && share(p->lim.rpm, s, c->cls) < 1)
-			return true;
+	for (size_t i = 0; i < a->n_pools && i < POOL_MAX_PER_CALL && !found; i++) {
+		const struct pool *p;
+
+		if (a->pools[i] >= s->n_pools || (unsigned)a->cls >= POOL_CLASSES)
+			continue;
+		p = &s->pools[a->pools[i]];
+		c.pool = a->pools[i];
+		if (p->lim.tpm > 0 && a->tokens > share(p->lim.tpm, s, a->cls)) {
+			c.limit = p->lim.tpm;
+			c.share = share(p->lim.tpm, s, a->cls);
+			found = true;
+		} else if (p->lim.rpm > 0 && share(p->lim.rpm, s, a->cls) < 1) {
+			c.requests = true;
+			c.limit = p->lim.rpm;
+			c.share = share(p->lim.rpm, s, a->cls);
+			found = true;
+		}
 	}
-	return false;
+	if (found && out)
+		*out = c;
+	return found;
 }
 
 static void grant(struct pool_sched *s, const struct call *c, int64_t now_ms)
@@ -381,7 +396,7 @@ enum pool_verdict pool_ask(struct pool_sched *s, const struct pool_ask *a, int64
 	c.t_ms = now_ms;
 	c.n_pools = a->n_pools;
 	memcpy(c.pools, a->pools, a->n_pools * sizeof(a->pools[0]));
-	if (too_big(s, &c))
+	if (pool_too_big(s, a, NULL))
 		return POOL_TOO_BIG;
 	c.seq = ++s->seq;
 	/* a waiter of these pools ranked at or above this class is served first */

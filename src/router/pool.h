@@ -100,6 +100,22 @@ void pool_sched_free(struct pool_sched *s);
  * no pools is GO and holds nothing. */
 enum pool_verdict pool_ask(struct pool_sched *s, const struct pool_ask *a, int64_t now_ms);
 
+/* Why an ask can never fit: the first of its pools whose ceiling, as its class may use it,
+ * is below the ask. */
+struct pool_ceiling {
+	size_t pool;   /* index into the limits given to pool_sched_new */
+	bool requests; /* the class's share of the rpm is below one request (else of the tpm) */
+	int64_t limit; /* the configured ceiling: tpm, or rpm when requests */
+	int64_t share; /* what of it the class may use: all for interactive, the rest less the
+			* interactive reserve (reserve_pct) */
+};
+
+/* Whether a can never fit its pools whatever they hold: its tokens are above its class's share
+ * of a pool's configured tpm, or that share of its rpm is below one request. What providers
+ * said (pool_learn) does not count: it passes. When true and out is not NULL, *out says which
+ * pool and share. An ask pool_ask answers POOL_TOO_BIG for (when valid) is one of these. */
+bool pool_too_big(const struct pool_sched *s, const struct pool_ask *a, struct pool_ceiling *out);
+
 /* Grants what fits now and expires what waited past its class's max_wait, in order; writes
  * up to max events to out and returns how many (call again while it returns max). */
 size_t pool_run(struct pool_sched *s, int64_t now_ms, struct pool_event *out, size_t max);

@@ -60,19 +60,17 @@
 
 /* ---- small helpers ---- */
 
-static char *json_error(enum policy_eclass c, long status, const char *msg)
+cJSON *router_error_json(enum policy_eclass c, long status, const char *msg)
 {
 	cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
-	char code[16], *s;
+	char code[16];
 
 	snprintf(code, sizeof(code), "%ld", status);
 	cJSON_AddStringToObject(e, "message", msg);
 	cJSON_AddStringToObject(e, "type", policy_type_name(c));
 	cJSON_AddNullToObject(e, "param");
 	cJSON_AddStringToObject(e, "code", code);
-	s = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	return s;
+	return root;
 }
 
 /* ---- routes ---- */
@@ -510,16 +508,22 @@ static void set_final(struct router_call *c, char *body, size_t len, const char 
 }
 
 /* Ends the call with an error answer (before any stream reached the client). */
-void router_fail_call(struct router_call *c, enum policy_eclass cls, long status, const char *msg)
+void router_fail_json(struct router_call *c, enum policy_eclass cls, long status, cJSON *root)
 {
-	char *body;
+	char *body = cJSON_PrintUnformatted(root);
 
+	cJSON_Delete(root);
 	c->err = cls;
 	c->err_status = status;
 	c->final_status = (int)policy_client_status(cls, status);
-	body = json_error(cls, c->final_status, msg);
 	set_final(c, body, strlen(body), NULL);
 	router_arm(c, T_FINISH, 0);
+}
+
+void router_fail_call(struct router_call *c, enum policy_eclass cls, long status, const char *msg)
+{
+	router_fail_json(c, cls, status,
+			 router_error_json(cls, policy_client_status(cls, status), msg));
 }
 
 /* Ends the call with OpenAI's 400 for a request field ({"error":{message, type
@@ -527,20 +531,12 @@ void router_fail_call(struct router_call *c, enum policy_eclass cls, long status
 bool router_refuse_param(struct router_call *c, const char *msg, const char *param,
 			 const char *code)
 {
-	cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
-	char *body;
+	cJSON *root = router_error_json(E_BAD_REQUEST, 400, msg), *e;
 
-	cJSON_AddStringToObject(e, "message", msg);
-	cJSON_AddStringToObject(e, "type", policy_type_name(E_BAD_REQUEST));
-	cJSON_AddStringToObject(e, "param", param);
-	cJSON_AddStringToObject(e, "code", code);
-	c->err = E_BAD_REQUEST;
-	c->err_status = 400;
-	c->final_status = 400;
-	body = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	set_final(c, body, strlen(body), NULL);
-	router_arm(c, T_FINISH, 0);
+	e = cJSON_GetObjectItemCaseSensitive(root, "error");
+	cJSON_ReplaceItemInObjectCaseSensitive(e, "param", cJSON_CreateString(param));
+	cJSON_ReplaceItemInObjectCaseSensitive(e, "code", cJSON_CreateString(code));
+	router_fail_json(c, E_BAD_REQUEST, 400, root);
 	return true;
 }
 
@@ -1063,8 +1059,11 @@ static void end_stream_with_error(struct router_call *c, const char *already_for
 	if (!already_forwarded && c->route == PROVIDER_RESPONSES) {
 		router_responses_forward_error(c);
 	} else if (!already_forwarded) {
-		char *ev = json_error(c->err ? c->err : E_SERVER, 502,
-				      c->err_msg ? c->err_msg : "upstream stream broke");
+		cJSON *e = router_error_json(c->err ? c->err : E_SERVER, 502,
+					     c->err_msg ? c->err_msg : "upstream stream broke");
+		char *ev = cJSON_PrintUnformatted(e);
+
+		cJSON_Delete(e);
 
 		router_stream_forward(c, ev, strlen(ev));
 		free(ev);

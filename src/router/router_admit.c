@@ -186,7 +186,7 @@ static bool admit(struct router_call *c)
 	/* -EBUSY: calls in flight hold the rest of a budget; the attempt waits for them. */
 	if (rc < 0 && rc != -EBUSY) {
 		log_warn("budget %s reached: refusing a call to %s", which, c->requested);
-		router_fail_call(c, E_BUDGET, 400, msg);
+		router_fail_budget(c, msg);
 		return false;
 	}
 	return true;

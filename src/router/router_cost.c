@@ -20,6 +20,7 @@
 #include "core/util.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <time.h>
 
 #define BUDGET_WAIT_MS 50 /* polling for calls in flight to settle */
 
@@ -102,6 +103,54 @@ static double audio_seconds(const struct router_call *c, bool *estimated)
 	return (double)c->body_len / 2000.0;
 }
 
+/* "2026-11-26T00:00:00+01:00": wall ms as local time with its offset. */
+static void local_rfc3339(int64_t ms, char *out, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char z[8];
+
+	if (!localtime_r(&t, &tm) || !strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm) ||
+	    !strftime(z, sizeof(z), "%z", &tm) || strlen(z) != 5) {
+		rfc3339_utc(ms, false, out);
+		return;
+	}
+	snprintf(out + strlen(out), len - strlen(out), "%.3s:%s", z, z + 3);
+}
+
+void router_fail_budget(struct router_call *c, const char *msg)
+{
+	const struct config *cfg = c->r->cfg;
+	cJSON *root = router_error_json(E_BUDGET, 400, msg), *b;
+	struct spend_refusal f;
+	char text[768], when[48];
+
+	if (spend_last_refusal(c->r->spend, &f) == 0) {
+		b = cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(root, "error"),
+					    "budget");
+		cJSON_AddStringToObject(b, "which",
+					f.kind == SPEND_CAP_DAY	     ? "daily"
+					: f.kind == SPEND_CAP_MONTH  ? "monthly"
+					: f.kind == SPEND_CAP_ROUTER ? "max_budget"
+								     : "key");
+		if (f.kind == SPEND_CAP_KEY)
+			cJSON_AddStringToObject(b, "key", f.key_name);
+		cJSON_AddStringToObject(b, "config_key", f.config_key);
+		cJSON_AddNumberToObject(b, "spent_usd", f.spent_usd);
+		cJSON_AddNumberToObject(b, "max_usd", f.max_usd);
+		if (f.resets_ms >= 0) {
+			local_rfc3339(f.resets_ms, when, sizeof(when));
+			cJSON_AddStringToObject(b, "resets_at", when);
+		} else {
+			cJSON_AddNullToObject(b, "resets_at");
+		}
+		cJSON_AddStringToObject(b, "timezone", cfg->timezone);
+		spend_refusal_text(&f, cfg->timezone, router_now_ms(), text, sizeof(text));
+		cJSON_AddStringToObject(b, "text", text);
+	}
+	router_fail_json(c, E_BUDGET, 400, root);
+}
+
 int router_reserve(struct router_call *c, size_t body_len)
 {
 	const struct config_model_info *mi = &c->dep->m->model_info;
@@ -131,7 +180,7 @@ int router_reserve(struct router_call *c, size_t body_len)
 		return rc;
 	}
 	log_warn("budget %s reached: refusing a call to %s", which, c->group->name);
-	router_fail_call(c, E_BUDGET, 400, msg);
+	router_fail_budget(c, msg);
 	return rc;
 }
 

@@ -227,8 +227,22 @@ const struct route_spec *router_spec_of(const struct router_call *c);
 /* Arms the call's one timer: kind (T_*) after delay_ms, or "now, from the loop" for 0. */
 void router_arm(struct router_call *c, int kind, int64_t delay_ms);
 
+/* LiteLLM's error body {"error": {message, type, param: null, code: "<status>"}}; the caller
+ * owns it (and may add members before router_fail_json). */
+cJSON *router_error_json(enum policy_eclass c, long status, const char *msg);
+
 /* Ends the call with an error answer (before any stream reached the client). */
 void router_fail_call(struct router_call *c, enum policy_eclass cls, long status, const char *msg);
+
+/* Ends the call with the error body root (router_error_json's, maybe with more members;
+ * taken). */
+void router_fail_json(struct router_call *c, enum policy_eclass cls, long status, cJSON *root);
+
+/* Ends the call refused by a budget (spend_check/spend_reserve said so in msg): LiteLLM's
+ * 400 with msg, plus "budget": {which, config_key, spent_usd, max_usd, resets_at (RFC 3339 in
+ * the config's zone, or null), timezone, text (spend_refusal_text)} when a cap refused it
+ * (router_cost.c). */
+void router_fail_budget(struct router_call *c, const char *msg);
 
 /* Ends the call with OpenAI's 400 for a request field ({"error":{message, type
  * "invalid_request_error", param, code}}). Returns true. */

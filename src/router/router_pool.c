@@ -9,8 +9,11 @@
  *              reservation grows with its chunks when it outgrows the estimate)
  *   WAIT    -> the call waits; the router's one pool timer runs pool_run at pool_next_wake
  *              (and right after anything that may free room) and a grant runs attempt() again
- *   expired, too big, queue full -> the next group of the fallback chain that has room now,
- *              else LiteLLM's 429 with retry-after
+ *   expired, queue full -> the next group of the fallback chain that has room now, else
+ *              LiteLLM's 429 with retry-after (the call is "deferred": later may have room)
+ *   too big -> it can never fit (over its class's share of a pool's configured ceiling): the
+ *              next group of the chain, else a 400 naming the pool, the share and the
+ *              estimate; never deferred, since no amount of waiting makes room for it
  *
  * Every answer's rate headers (OpenAI's x-ratelimit-*, Anthropic's anthropic-ratelimit-*)
  * bound the pools until their reset, and a 429's retry-after blocks them, so another client of
@@ -235,6 +238,54 @@ static void no_room(struct router_call *c, const char *why, int64_t retry_ms)
 	router_group_exhausted(c);
 }
 
+/* The call can never fit a pool (pool_too_big): waiting or trying again later cannot help,
+ * so it is not deferred; the next group of the fallback chain may draw from another account,
+ * else the client gets a 400 that names the pool, the class's share and the estimate. */
+static void never_fits(struct router_call *c, const struct pool_ask *a)
+{
+	struct router *r = c->r;
+	const struct config *cfg = r->cfg;
+	struct pool_ceiling ce = {0};
+	const char *cls = pool_class_name(c->pool_class), *pool;
+	char *key;
+
+	pool_too_big(r->sched, a, &ce);
+	pool = r->pool_names[ce.pool];
+	key = ce.pool < cfg->n_rate_pools
+		      ? xasprintf("rate_pools.%s.%s", pool, ce.requests ? "rpm" : "tpm")
+		      : xasprintf("litellm_params.%s of model %s", ce.requests ? "rpm" : "tpm",
+				  c->dep->m->model_info.id);
+	c->pool_state = CP_NONE;
+	c->pool_no_wait = true;
+	c->pool_deferred = false;
+	free(c->err_msg);
+	c->err = E_POOL_TOO_BIG;
+	c->err_status = 400;
+	if (ce.requests)
+		c->err_msg = xasprintf(
+			"rate pool %s can never take a %s call to %s: its rpm is %lld and the %s "
+			"class's share of it, less the interactive reserve of %lld %%, is no whole "
+			"request; raise %s or lower priorities.interactive_reserve_pct",
+			pool, cls, c->group->name, (long long)ce.limit, cls,
+			(long long)cfg->priorities.interactive_reserve_pct, key);
+	else
+		c->err_msg = xasprintf(
+			"rate pool %s can never take this %s call to %s: it is about %lld tokens "
+			"and the %s class's share of the pool is %lld tokens a minute (tpm "
+			"%lld%s); "
+			"send less (a shorter input or max_tokens), raise %s%s",
+			pool, cls, c->group->name, (long long)c->pool_tokens, cls,
+			(long long)ce.share, (long long)ce.limit,
+			c->pool_class == POOL_INTERACTIVE ? "" : " less the interactive reserve",
+			key,
+			c->pool_class == POOL_INTERACTIVE
+				? ""
+				: " or lower priorities.interactive_reserve_pct");
+	free(key);
+	log_warn("%s", c->err_msg);
+	router_group_exhausted(c);
+}
+
 static struct router_call *waiter(struct router *r, uint64_t id)
 {
 	for (struct router_call *c = r->calls; c; c = c->next)
@@ -369,9 +420,8 @@ int router_pool_ask(struct router_call *c, size_t body_len)
 			 r->pool_names[d->pools[0]], (long long)est);
 		kick(r);
 		return -1;
-	case POOL_TOO_BIG:
-		note_wait(c, 0, true, "too_big");
-		no_room(c, "more than the class's share of the pool", 60000);
+	case POOL_TOO_BIG: /* not a wait: it never queued */
+		never_fits(c, &a);
 		return -1;
 	case POOL_FULL:
 	default:

@@ -90,6 +90,8 @@ struct spend {
 	int64_t day_lo_ms, day_hi_ms;	  /* rows in [lo, hi) have the date day_text */
 	char day_text[16];
 	char which[80];
+	struct spend_refusal refusal; /* the cap spend_reserve last refused */
+	bool refused;		      /* refusal holds one */
 };
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -741,6 +743,7 @@ static void py_float(double v, char *out, size_t len)
 }
 
 struct cap {
+	enum spend_cap_kind kind;
 	const char *name;
 	double max_usd;
 	struct window *w;
@@ -757,19 +760,22 @@ static size_t caps_of(struct spend *s, const char *key_hash, const struct config
 	size_t n = 0;
 
 	if (cfg->budget.daily_usd > 0)
-		caps[n++] = (struct cap){.name = "daily",
+		caps[n++] = (struct cap){.kind = SPEND_CAP_DAY,
+					 .name = "daily",
 					 .max_usd = cfg->budget.daily_usd,
 					 .w = &s->day,
 					 .span_s = DAY_S,
 					 .window = W_DAY};
 	if (cfg->budget.monthly_usd > 0)
-		caps[n++] = (struct cap){.name = "monthly",
+		caps[n++] = (struct cap){.kind = SPEND_CAP_MONTH,
+					 .name = "monthly",
 					 .max_usd = cfg->budget.monthly_usd,
 					 .w = &s->month,
 					 .span_s = SPAN_MONTH,
 					 .window = W_MONTH};
 	if (cfg->litellm_settings.max_budget_usd > 0)
-		caps[n++] = (struct cap){.name = "max_budget",
+		caps[n++] = (struct cap){.kind = SPEND_CAP_ROUTER,
+					 .name = "max_budget",
 					 .max_usd = cfg->litellm_settings.max_budget_usd,
 					 .w = &s->proxy,
 					 .span_s = cfg->litellm_settings.budget_duration_s,
@@ -780,7 +786,8 @@ static size_t caps_of(struct spend *s, const char *key_hash, const struct config
 			snprintf(s->which, sizeof(s->which), "key:%s", key->alias);
 		else
 			snprintf(s->which, sizeof(s->which), "key:%.8s", k->hash);
-		caps[n++] = (struct cap){.name = s->which,
+		caps[n++] = (struct cap){.kind = SPEND_CAP_KEY,
+					 .name = s->which,
 					 .max_usd = key->max_budget_usd,
 					 .w = &k->w,
 					 .span_s = k->span_s,
@@ -813,6 +820,37 @@ static void refused(const struct cap *c, char *msg, size_t msg_len)
 	}
 }
 
+static void note_refusal(struct spend *s, const struct cap *c)
+{
+	static const char *const keys[] = {
+		[SPEND_CAP_DAY] = "budget.daily_usd",
+		[SPEND_CAP_MONTH] = "budget.monthly_usd",
+		[SPEND_CAP_ROUTER] = "litellm_settings.max_budget",
+		[SPEND_CAP_KEY] = "max_budget",
+	};
+	struct spend_refusal *r = &s->refusal;
+
+	memset(r, 0, sizeof(*r));
+	r->kind = c->kind;
+	r->config_key = keys[c->kind];
+	if (c->kind == SPEND_CAP_KEY)
+		snprintf(r->key_name, sizeof(r->key_name), "%s", c->name + strlen("key:"));
+	r->spent_usd = c->w->total_usd;
+	r->max_usd = c->max_usd;
+	r->reserved_usd = c->w->reserved_usd;
+	r->in_flight = c->w->total_usd < c->max_usd;
+	r->resets_ms = c->w->end_ms == INT64_MAX ? -1 : c->w->end_ms;
+	s->refused = true;
+}
+
+int spend_last_refusal(const struct spend *s, struct spend_refusal *out)
+{
+	if (!s || !s->refused)
+		return -ENOENT;
+	*out = s->refusal;
+	return 0;
+}
+
 static struct window *window_of(struct spend *s, int window)
 {
 	switch (window) {
@@ -842,6 +880,7 @@ int spend_reserve(struct spend *s, const char *key_hash, const struct config_key
 		*which = NULL;
 	if (hold)
 		memset(hold, 0, sizeof(*hold));
+	s->refused = false;
 	for (i = 0; i < n; i++) {
 		if (refresh(s, caps[i].w, caps[i].span_s, caps[i].key_hash, now_ms) < 0) {
 			if (msg && msg_len)
@@ -861,6 +900,7 @@ int spend_reserve(struct spend *s, const char *key_hash, const struct config_key
 			break;
 	}
 	if (busy >= 0) {
+		note_refusal(s, &caps[busy]);
 		refused(&caps[busy], msg, msg_len);
 		if (which)
 			*which = caps[busy].name;

@@ -124,6 +124,39 @@ int spend_record(struct spend *s, const struct spend_entry *e);
 int spend_check(struct spend *s, const char *key_hash, const struct config_key *key, int64_t now_ms,
 		char *msg, size_t msg_len, const char **which);
 
+/* Which budget a refusal is of. */
+enum spend_cap_kind {
+	SPEND_CAP_DAY,	  /* budget.daily_usd: resets at local midnight (cfg's timezone) */
+	SPEND_CAP_MONTH,  /* budget.monthly_usd: resets on the 1st, local midnight */
+	SPEND_CAP_ROUTER, /* litellm_settings.max_budget per its budget_duration */
+	SPEND_CAP_KEY,	  /* a declarative key's max_budget per its budget_duration */
+};
+
+/* The cap the last spend_check()/spend_reserve() refused (-EDQUOT or -EBUSY), for the person
+ * told: which, what raises it, and when it resets. */
+struct spend_refusal {
+	enum spend_cap_kind kind;
+	const char *config_key; /* static: "budget.daily_usd", "budget.monthly_usd",
+				 * "litellm_settings.max_budget", or for a key "max_budget" */
+	char key_name[72]; /* SPEND_CAP_KEY: its alias, or the first 8 hex digits of its hash */
+	double spent_usd, max_usd, reserved_usd;
+	int64_t resets_ms; /* when its period ends (wall ms); -1 = never (no budget_duration) */
+	bool in_flight;	   /* not spent yet: calls in flight hold the rest (-EBUSY) */
+};
+
+/* Copies the last refusal into *out: 0, or -ENOENT when the last check or reservation was
+ * not refused by a cap (it passed, or the ledger could not be read). s may be NULL. */
+int spend_last_refusal(const struct spend *s, struct spend_refusal *out);
+
+/* What a refusal tells a person, one paragraph into out (len bytes, cut if short): which
+ * budget, spent of allowed, when it resets as local time in the process's zone (named
+ * timezone, the config's) and how far away from now_ms, and which config key raises it. E.g.
+ * "Today's budget is used up: $1.20 spent of the $1.00 a day that budget.daily_usd allows. It
+ * resets at midnight, 2026-11-26 00:00 Europe/Berlin (in 3 h 20 min). To allow more, raise
+ * budget.daily_usd in the config." (spend_note.c) */
+void spend_refusal_text(const struct spend_refusal *r, const char *timezone, int64_t now_ms,
+			char *out, size_t len);
+
 /* The reservation of one attempt in flight: what it added to each capped period. Fields are
  * private; a zeroed hold is empty. */
 struct spend_hold {

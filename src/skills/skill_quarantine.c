@@ -315,7 +315,19 @@ static int move_in(int home_fd, const char *name)
 	return rc;
 }
 
-int skill_quarantine_approve(const struct config *cfg, const char *name, struct buf *err)
+/* Whether s is 64 hexadecimal digits. */
+static bool sha256_hex_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!strchr("0123456789abcdefABCDEF", s[i]))
+			return false;
+	return i == 64;
+}
+
+int skill_quarantine_approve(const struct config *cfg, const char *name, const char *reviewed,
+			     char approved[65], struct buf *err)
 {
 	struct skill_lock l = {0};
 	struct skill_lock_entry *e = NULL;
@@ -324,6 +336,13 @@ int skill_quarantine_approve(const struct config *cfg, const char *name, struct 
 
 	if (!skill_md_name_ok(name)) {
 		buf_printf(err, "invalid name: %s", SKILL_MD_NAME_RULE);
+		return -EINVAL;
+	}
+	if (reviewed && !sha256_hex_ok(reviewed)) {
+		buf_printf(err,
+			   "invalid sha256: expected the 64 hex digits of the content's sha256 "
+			   "(hermetic skill show %s prints it)",
+			   name);
 		return -EINVAL;
 	}
 	home_fd = safeio_open_home(cfg->home);
@@ -350,6 +369,16 @@ int skill_quarantine_approve(const struct config *cfg, const char *name, struct 
 		rc = -EBADMSG;
 		goto out;
 	}
+	/* The reviewer approves what they read: an update since then is a new review. */
+	if (rc == 0 && reviewed && strcasecmp(reviewed, hash) != 0) {
+		buf_printf(err,
+			   "approve refused: %s is now content sha256 %s, not the %s you reviewed "
+			   "(it was replaced since, e.g. by skill update); review it again "
+			   "(hermetic skill show %s) and approve that",
+			   name, hash, reviewed, name);
+		rc = -ESTALE;
+		goto out;
+	}
 	if (rc == 0 && skill_home_has(cfg, name)) {
 		buf_printf(err, "approve refused: a skill named %s exists already", name);
 		rc = -EEXIST;
@@ -361,9 +390,11 @@ int skill_quarantine_approve(const struct config *cfg, const char *name, struct 
 		snprintf(e->state, sizeof(e->state), "approved");
 		rc = skill_lock_save(home_fd, &l);
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		skill_hist_record(home_fd, name, dst, "install", NULL);
-	else
+		if (approved)
+			memcpy(approved, hash, 65);
+	} else
 		buf_printf(err, "cannot approve %s: %s", name, safeio_strerror(rc));
 out:
 	free(dst);

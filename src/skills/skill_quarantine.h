@@ -66,12 +66,16 @@ struct skill_review_cbs {
 void skill_review(const struct skill_pack *p, const struct skill_review_cbs *cbs, void *arg,
 		  struct skill_review_flags *out);
 
-/* Approves quarantined skill name of cfg's home: its content must still have the locked hash;
- * it moves into home/skills, skills.lock says "approved" and its history records the
- * install. 0, or a negative errno with one line saying why appended to err: -ENOENT (no
- * quarantined skill of that name), -EBADMSG (changed since it was installed), -EEXIST (a skill
- * of that name exists), -EINVAL (a bad name), or the file system's error. */
-int skill_quarantine_approve(const struct config *cfg, const char *name, struct buf *err);
+/* Approves quarantined skill name of cfg's home: its content must still have the locked hash
+ * and, when reviewed is not NULL, be the content sha256 (hex) the owner reviewed; it moves
+ * into home/skills, skills.lock says "approved" and its history records the install; the
+ * approved content's sha256 into approved (NULL = not wanted). 0, or a negative errno with one
+ * line saying why appended to err: -ENOENT (no quarantined skill of that name), -EBADMSG
+ * (changed since it was installed), -ESTALE (not the content reviewed: replaced since),
+ * -EEXIST (a skill of that name exists), -EINVAL (a bad name or sha256), or the file system's
+ * error. */
+int skill_quarantine_approve(const struct config *cfg, const char *name, const char *reviewed,
+			     char approved[65], struct buf *err);
 
 /* Whether a usable skill of that name is in home/skills (installing over it is refused). */
 bool skill_home_has(const struct config *cfg, const char *name);

@@ -278,3 +278,46 @@ def test_an_audio_form_counts_no_prompt_tokens(fake, media, start_router, tmp_pa
     assert reply.status == 200, reply.text
     pools = r.get("/pools").json()["pools"]
     assert next(p for p in pools if p["name"] == "acct")["used_requests"] == 1
+
+
+def test_hermetic_pools_reads_a_router_with_keys_and_no_master_key_as_its_owner(
+        fake, start_router):
+    """keys: without a master key is a config the docs allow: `hermetic pools` authenticates
+    with the config's own first key; a caller without a key still gets 401."""
+    cfg = router_config(
+        fake, [deployment("free", "test/free", fake)],
+        keys=[{"key": f"os.environ/E2E_POOL_{c.upper()}", "alias": c, "priority": c}
+              for c in KEYS],
+        rate_pools={"acct": {"tpm": 5000, "models": ["free"]}})
+    r = start_router(cfg, env=ENV)
+    assert r.get("/pools").status == 401
+    assert r.get("/pools", key="sk-not-one-of-the-keys").status == 401
+    out = run("pools", "--config", str(r.config_path), env={**r.env, **ENV})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"router on 127.0.0.1:{r.port}\n"), out.stdout
+    assert any(x.split()[:2] == ["acct", "5000"] for x in out.stdout.splitlines()), out.stdout
+
+
+def test_a_call_that_can_never_fit_its_class_share_is_a_400_at_once_not_a_429(
+        fake, start_router):
+    """tpm 12000 with the 30 % reserve: an api-class call of about 9k tokens can never fit
+    (its class may use 8,400). LiteLLM's error JSON, 400, naming the pool, the share and the
+    estimate, no retry-after, nothing sent; an interactive call of the same size fits."""
+    fake.script_for("test/free", text("ok"))
+    r = start_router(config(fake, 12000, {"api": 30}), env=ENV)
+    big = "word " * 8800
+    t0 = time.monotonic()
+    res = r.chat("free", key=KEYS["api"], content=big, max_tokens=10, timeout=30)
+    assert time.monotonic() - t0 < 5
+    assert res.status == 400, (res.status, res.text)
+    err = res.json()["error"]
+    assert err["type"] == "invalid_request_error" and err["code"] == "400", err
+    assert "rate pool acct can never take this api call to free" in err["message"], err
+    assert "the api class's share of the pool is 8400 tokens a minute (tpm 12000 less the " \
+        "interactive reserve)" in err["message"]
+    estimate = int(err["message"].split("it is about ", 1)[1].split()[0])
+    assert 8400 < estimate < 12000, err
+    assert "retry-after" not in {k.lower() for k in res.headers}
+    assert fake.chat_requests == []
+    res = r.chat("free", key=KEYS["interactive"], content=big, max_tokens=10, timeout=30)
+    assert res.status == 200, res.text

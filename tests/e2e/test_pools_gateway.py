@@ -230,3 +230,76 @@ def test_a_hook_deferred_by_the_pool_runs_again_and_is_never_dropped(tmp_path, f
     finally:
         g.kill()
     assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+def test_hermetic_pools_reads_the_gateway_with_its_api_key_and_nobody_else_does(tmp_path, fake):
+    import urllib.error
+    import urllib.request
+    g = cli_gateway(tmp_path, fake, rate_pools={"acct": {"tpm": 7000, "models": ["free"]}})
+    g.start()
+    try:
+        out = run("pools", "--config", str(g.config), env=g.env)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith(f"gateway on 127.0.0.1:{g.port}\n"), out.stdout
+        assert any(x.split()[:2] == ["acct", "7000"] for x in out.stdout.splitlines())
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://127.0.0.1:{g.port}/v1/pools", timeout=10)
+        assert e.value.code == 401
+    finally:
+        g.stop()
+
+
+def test_a_hook_bigger_than_its_share_of_the_pool_fails_at_once_saying_why(tmp_path, fake, tg):
+    """rate_pools {acct: {tpm: 12000}} with the default 30 % reserve leaves the hook class
+    8,400 tokens a minute: a hook whose payload makes a call of about 9k tokens can never fit.
+    It is not deferred (and retried every minute for ever): the run fails at once, the sync
+    caller gets the failure promptly with the pool, the share and the estimate, and nothing
+    reaches the provider."""
+    import json
+    import urllib.request
+    from router_harness import msum, parse_metrics
+
+    fake.script_for("test/free", text("must not be reached"))
+    cfg = agent_config(
+        fake, "HOME", api={"listen": "127.0.0.1:PORT"},
+        router={"listen": f"127.0.0.1:{free_port()}"},
+        telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN", "stream": "off",
+                  "progress": "off", "allowed_users": [CHAT], "api_base": tg.url,
+                  "poll_timeout_s": 1},
+        hooks=[{"name": "digest", "token": "os.environ/HOOK_TOKEN",
+                "prompt": "Summarise: {{payload.text}}", "deliver": f"telegram:{CHAT}"}],
+        rate_pools={"acct": {"tpm": 12000, "models": ["free"]}})
+    text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+    text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+    tg.add_chat(CHAT)
+    g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN,
+                                  "HOOK_TOKEN": HOOK_TOKEN})
+    g.start()
+    try:
+        payload = " ".join(f"line {i}: the night's log said nothing unusual." for i in range(700))
+        req = urllib.request.Request(
+            g.url + "/v1/hooks/digest", data=json.dumps({"text": payload}).encode(),
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"Bearer {HOOK_TOKEN}"}, method="POST")
+        t0 = time.monotonic()
+        with urllib.request.urlopen(req, timeout=60 * SLOW) as r:
+            status, body = r.status, json.loads(r.read())
+        assert time.monotonic() - t0 < 10 * SLOW  # at once, not after a deferral (>= 5 s)
+        assert status == 200 and body["status"] == "failed", body
+        result = body["result"]
+        assert "rate pool acct can never take this hook call to free" in result, result
+        assert "the hook class's share of the pool is 8400 tokens a minute (tpm 12000 less " \
+            "the interactive reserve)" in result, result
+        estimate = int(result.split("it is about ", 1)[1].split()[0])
+        assert 8400 < estimate < 12000, result
+        assert "rate_pools.acct.tpm" in result and "interactive_reserve_pct" in result
+        assert fake.chat_requests == []
+        sent = tg.wait_sent(CHAT, 1, timeout=20 * SLOW)
+        assert sent[0].startswith("hook digest failed: ") and "can never take" in sent[0], sent
+        m = parse_metrics(urllib.request.urlopen(g.url + "/metrics", timeout=10).read().decode())
+        assert msum(m, "hermetic_hook_runs_total", hook="digest", status="deferred") == 0
+        assert msum(m, "hermetic_hook_runs_total", hook="digest", status="failed") == 1
+        assert "deferred (" not in g.stderr()
+    finally:
+        g.kill()
+    assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()

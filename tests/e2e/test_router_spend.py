@@ -239,3 +239,44 @@ def test_a_burst_of_concurrent_calls_leaves_one_ledger_row_each(fake, start_rout
     assert ids == sorted(ids), ids
     assert r.stop() == 0, r.stderr()
     assert len(r.spend_rows()) == n
+
+
+def next_midnight(zone):
+    now = datetime.datetime.now(zoneinfo.ZoneInfo(zone))
+    return (now + datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def test_a_budget_refusal_says_which_budget_when_it_resets_and_what_raises_it(
+        fake, start_router):
+    """LiteLLM's message stays for API clients; error.budget adds which budget, the config key
+    that raises it, when it resets (the day's: the next midnight in the config's timezone) and
+    the sentence a person reads. A key's budget without budget_duration never resets."""
+    fake.script_for("test/free", *paid(2, 0.04), text("must not be reached"))
+    r = start_router(router_config(
+        fake, timezone="Asia/Manila", budget={"daily_usd": 0.05},
+        keys=[{"key": "os.environ/E2E_ALICE_KEY", "alias": "alice", "max_budget": 0.03},
+              {"key": "os.environ/E2E_BOB_KEY", "alias": "bob"}]),
+        env={"E2E_ALICE_KEY": ALICE_KEY, "E2E_BOB_KEY": BOB_KEY})
+    assert r.chat("free", key=ALICE_KEY).status == 200
+    reply = r.chat("free", key=ALICE_KEY)
+    assert_budget_exceeded(reply, 0.04, 0.03)
+    b = reply.error()["budget"]
+    assert b["which"] == "key" and b["key"] == "alice" and b["config_key"] == "max_budget", b
+    assert b["resets_at"] is None and b["timezone"] == "Asia/Manila"
+    assert b["text"] == ("The budget of key alice is used up: $0.04 spent of the $0.03 that "
+                         "max_budget allows. It does not reset by itself (no budget_duration). "
+                         "To allow more, raise max_budget of key alice under keys: in the "
+                         "config (its period is that key's budget_duration)."), b["text"]
+    assert r.chat("free", key=BOB_KEY).status == 200
+    reply = r.chat("free", key=BOB_KEY)
+    assert_budget_exceeded(reply, 0.08, 0.05)
+    b = reply.error()["budget"]
+    midnight = next_midnight("Asia/Manila")
+    assert b["which"] == "daily" and b["config_key"] == "budget.daily_usd", b
+    assert approx(b["spent_usd"], 0.08, 1e-9) and approx(b["max_usd"], 0.05, 1e-9), b
+    assert b["resets_at"] == midnight.isoformat(), (b["resets_at"], midnight.isoformat())
+    assert b["text"].startswith("Today's budget is used up: $0.08 spent of the $0.05 a day "
+                                "that budget.daily_usd allows. It resets at midnight, "
+                                f"{midnight:%Y-%m-%d} 00:00 Asia/Manila (in "), b["text"]
+    assert b["text"].endswith("). To allow more, raise budget.daily_usd in the config.")
+    assert count_calls(fake, "test/free") == 2

@@ -128,6 +128,11 @@ def test_install_is_quarantined_until_approved(agent, fake, tmp_path):
 
     r = skill(b, "approve", "minutes")
     assert r.returncode == 0, r.stderr
+    # the terminal's approval says which content it approved
+    locked = next(x for x in (b.home / "skills.lock").read_text().splitlines()
+                  if x.startswith("minutes\t")).split("\t")
+    content = next(f for f in locked if len(f) == 64 and f != whole)
+    assert f"Approved minutes (content sha256 {content})" in r.stdout, r.stdout
     assert (b.home / "skills" / "minutes" / "tests" / "basic.yaml").read_text() == CASE
     assert "minutes\tapproved\t" in (b.home / "skills.lock").read_text()
     system, viewed = seen_by_model(b, fake, "minutes")
@@ -440,3 +445,26 @@ def test_install_from_a_git_repository_in_the_hub_layout(agent, tmp_path):
     assert "Check the owners" in (q / "SKILL.md").read_text()
     r = skill(agent, "install", f"file://{repo}#../../etc")
     assert r.returncode == 1 and "must stay inside the repository" in r.stderr
+
+
+def test_approve_with_the_sha256_shown_before_an_update_approves_nothing(agent, tmp_path):
+    src = tmp_path / "incoming" / "minutes"
+    src.mkdir(parents=True)
+    (src / "SKILL.md").write_text(SKILL)
+    assert skill(agent, "install", str(src)).returncode == 0
+    q = agent.home / "skills" / ".quarantine" / "minutes"
+    reviewed = skill(agent, "show", "minutes").stdout.split("content sha256 ", 1)[1].split()[0]
+    (src / "SKILL.md").write_text(SKILL + "3. Check the owners.\n")
+    r = skill(agent, "update", "minutes", str(src), "--yes")
+    assert r.returncode == 0, r.stderr
+    r = skill(agent, "approve", "minutes", "--sha256", reviewed)
+    assert r.returncode == 1 and f"not the {reviewed} you reviewed" in r.stderr, r.stderr
+    assert "hermetic skill show minutes" in r.stderr
+    assert (q / "SKILL.md").exists() and not (agent.home / "skills" / "minutes").exists()
+    r = skill(agent, "approve", "minutes", "--sha256", "12ab")
+    assert r.returncode == 1 and "invalid sha256" in r.stderr, r.stderr
+    now = skill(agent, "show", "minutes").stdout.split("content sha256 ", 1)[1].split()[0]
+    assert now != reviewed
+    r = skill(agent, "approve", "minutes", "--sha256", now.upper())
+    assert r.returncode == 0 and f"(content sha256 {now})" in r.stdout, r.stderr
+    assert "Check the owners" in (agent.home / "skills" / "minutes" / "SKILL.md").read_text()

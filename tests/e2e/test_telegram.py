@@ -348,3 +348,27 @@ def test_strangers_leave_one_bounded_row_each_and_get_few_refusals(bot, tg, fake
     assert db.execute("SELECT count(*) FROM tg_strangers").fetchone()[0] == len(strangers)
     assert len(fake.chat_requests) == 1
     assert g.stderr().count("user 7000 ") == 1  # logged once, not per message
+
+
+def test_a_spent_daily_budget_is_told_by_name_with_its_reset_and_its_config_key(bot, tg, fake):
+    """Not "The model call failed (HTTP 400): Budget has been exceeded! ...": the person reads
+    which budget it is, when it resets (midnight in the config's timezone) and what raises
+    it."""
+    import datetime
+    import zoneinfo
+    fake.script_for("test/free", text("first, and paid for", cost=0.02),
+                    text("must not be reached"))
+    bot(budget={"daily_usd": 0.01}, timezone="Asia/Manila")
+    tg.push_text("hello", chat_id=ALLOWED)
+    assert tg.wait_sent(ALLOWED, 1, timeout=20 * SLOW) == ["first, and paid for"]
+    tg.push_text("and again", chat_id=ALLOWED)
+    told = tg.wait_sent(ALLOWED, 2, timeout=20 * SLOW)[1]
+    now = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Manila"))
+    midnight = (now + datetime.timedelta(days=1)).replace(hour=0, minute=0)
+    assert told.startswith(
+        "Sorry, that failed: Today's budget is used up: $0.02 spent of the $0.01 a day that "
+        f"budget.daily_usd allows. It resets at midnight, {midnight:%Y-%m-%d} 00:00 "
+        "Asia/Manila (in "), told
+    assert told.endswith("To allow more, raise budget.daily_usd in the config."), told
+    assert "Budget has been exceeded" not in told and "HTTP 400" not in told
+    assert len(fake.chat_requests) == 1
