@@ -18,6 +18,7 @@ from conftest import ROOT, SLOW, Gateway, to_yaml
 from fakes.fake_openai import text
 from fakes.fake_telegram import FakeTelegram
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from test_k8s_validate import copy, modules, validate  # noqa: F401
 
 DOC = (ROOT / "docs" / "deploy-k3s.md").read_text()
 SECTION = DOC.split("## Hooks: a CronJob that calls the agent", 1)[1].split("\n## ", 1)[0]
@@ -69,6 +70,18 @@ def test_the_gateway_policy_admits_the_cronjobs_namespace_and_pods():
            job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["HERMETIC_URL"] == "http://hermetic.ai.svc.cluster.local:8642"
     assert "port: 8642" in (ROOT / "k8s" / "service.yaml").read_text()
+
+
+def test_make_validate_checks_the_hook_manifests(modules, copy):  # noqa: F811
+    """The validator of `make validate` reads k8s/hooks/: a CronJob without its job's ttl, or
+    running as root, is refused, naming the CronJob."""
+    assert validate(modules, *copy.paths).returncode == 0
+    copy("k8s/hooks/workout-sync.yaml", "      ttlSecondsAfterFinished: 86400\n", "")
+    copy("k8s/hooks/workout-sync.yaml", "            runAsNonRoot: true\n", "")
+    r = validate(modules, *copy.paths)
+    assert r.returncode == 1
+    assert "CronJob ai-jobs/workout-sync: [policy] Job without ttlSecondsAfterFinished" in r.stdout
+    assert "CronJob ai-jobs/workout-sync: [policy] container sync: runAsNonRoot is not true" in r.stdout
 
 
 class WorkoutApp(http.server.ThreadingHTTPServer):
