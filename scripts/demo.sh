@@ -3,8 +3,8 @@
 # Builds build/hermetic, installs the real MCP server (server-everything, npm) and starts the
 # scripted fake model (tests/fakes/fake_openai.py with demo/script.json) on loopback, then runs
 # `hermetic chat -q` with a config whose model calls an MCP tool and builtin tools. The
-# transcript (tool calls, results), the answer and the usage line are printed; the exit code is
-# chat's. Everything the demo writes lives in a temporary directory that is removed afterwards.
+# transcript (tool calls, results), the answer and the usage line are printed, and last the
+# pointer to docs/getting-started.md (your own bot); the exit code is chat's. Everything the demo writes lives in a temporary directory that is removed afterwards.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -66,4 +66,6 @@ DEMO_MODEL_KEY=demo-key "$HERMETIC_BIN" chat --config "$tmp/config.yaml" -q "$pr
 echo
 echo "USER.md now holds:"
 sed 's/^/  /' "$tmp/home/memories/USER.md" 2>/dev/null || echo "  (nothing)"
+echo
+echo "Next, your own Telegram bot (BotFather token, config, doctor), then the cluster: docs/getting-started.md"
 exit "$rc"

@@ -564,7 +564,9 @@ static const struct cmd commands[] = {
 	{"mcp", "call", run_mcp_call, "mcp call [--config FILE] SERVER TOOL ['JSON-ARGS']",
 	 "call one MCP tool and print what the model would read", false},
 	{"doctor", NULL, run_doctor, "doctor [--config FILE]",
-	 "data dir, sandbox, MCP servers, OpenRouter key limits; exit 1 on a failure", false},
+	 "data dir, sandbox, MCP servers, OpenRouter key limits, Telegram token (getMe); exit 1 on "
+	 "a failure",
+	 false},
 	{"alerts", "test", run_alerts_test, "alerts test [--config FILE]",
 	 "send one test alert through each alerts channel; exit 1 if one failed", false},
 	{"ui", "hash-password", run_ui_hash_password, "ui hash-password",

@@ -56,7 +56,24 @@ function status(msg) {
 }
 
 const usd = (v) => v.toFixed(6);
-const when = (ms) => new Date(ms).toLocaleString();
+// Times are the config's `timezone` (GET /v1/ui/me, the login's answer), labelled with it: cron
+// schedules, days and budgets run in that zone, never in the browser's.
+let zone = 'UTC';
+let zoneFmt = null;
+function setZone(z) {
+  if (!z || z === zone && zoneFmt) return;
+  zone = z;
+  zoneFmt = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric',
+    month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
+  for (const e of document.querySelectorAll('.zone')) e.textContent = zone;
+}
+function when(ms) {
+  if (!zoneFmt) setZone(zone);
+  const p = Object.fromEntries(zoneFmt.formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${zone}`;
+}
+// A cron line says its zone beside it (a reminder's "once at ..." names its own).
+const inZone = (cron) => `${cron} (${zone})`;
 
 function sessionItem(s) {
   const title = s.title || '(untitled)';
@@ -202,7 +219,7 @@ async function showSkill(name) {
   // Every change is a version (hermetic skill history): who made it, its hash, its tests.
   const vs = d.versions || [];
   $('#skill-versions').replaceChildren(...(vs.length ? vs.map((v) => el('li', null,
-    el('span', { class: 'title', text: 'v' + v.n + ' · ' + new Date(v.ts_ms).toISOString().slice(0, 16).replace('T', ' ') + ' · ' + v.by }),
+    el('span', { class: 'title', text: 'v' + v.n + ' · ' + when(v.ts_ms) + ' · ' + v.by }),
     el('span', { class: 'meta', text: v.hash.slice(0, 16) + (v.test ? ' · tests: ' + v.test : '') }),
     v.diff ? el('details', null, el('summary', { text: 'What changed' }), el('pre', { class: 'file', text: v.diff })) : null,
   )) : [el('li', { class: 'meta', text: d.writable ? 'No versions recorded yet.' : 'External skill: its folder keeps its own history.' })]));
@@ -379,7 +396,7 @@ async function pageJobs() {
   const d = await api('/v1/ui/jobs');
   $('#jobs-table tbody').replaceChildren(...(d.cron.length ? d.cron.map((j) => el('tr', null,
     el('td', { text: j.name + (j.enabled ? '' : ' (disabled)') + (j.health_check ? ' (health check)' : '') }),
-    el('td', { text: j.schedule }),
+    el('td', { text: inZone(j.schedule) }),
     el('td', { text: j.next_ms ? when(j.next_ms) : '-' }),
     el('td', { text: j.running ? 'running now' : j.last ? `${when(j.last.time_ms)} · ${j.last.status} · $${usd(j.last.cost_usd)}` : 'never' }),
     el('td', { text: verdicts(j) }),
@@ -387,7 +404,7 @@ async function pageJobs() {
     el('td', null, j.enabled && !j.running ? action('Run now', 'secondary', () => api('/v1/ui/jobs/run', { name: j.name })) : null)))
     : [el('tr', null, el('td', { colspan: '7', class: 'meta', text: 'No cron jobs in the config.' }))]));
   $('#reminders-table tbody').replaceChildren(...(d.reminders.length ? d.reminders.map((r) => el('tr', null,
-    el('td', { text: `${r.id}. ${r.title}` }), el('td', { text: r.source }), el('td', { text: r.when }),
+    el('td', { text: `${r.id}. ${r.title}` }), el('td', { text: r.source }), el('td', { text: r.when.startsWith('cron ') ? inZone(r.when) : r.when }),
     el('td', { text: r.next_ms ? when(r.next_ms) : '-' }),
     el('td', { text: r.last_run_ms ? `${when(r.last_run_ms)} · ${r.last_status}${r.undelivered ? ' · not delivered yet' : ''}` : 'never' }),
     el('td', { text: r.status }),
@@ -726,6 +743,7 @@ async function start() {
     try {
       const d = await api('/v1/ui/login', { password: $('#password').value });
       csrf = d.csrf;
+      setZone(d.timezone);
       $('#password').value = '';
       route();
     } catch (e) {
@@ -765,6 +783,7 @@ async function start() {
   const me = await api('/v1/ui/me');
   if (me.logged_in) {
     csrf = me.csrf;
+    setZone(me.timezone);
     route();
   } else {
     show('login');

@@ -5,7 +5,9 @@
  * (GET <api_base>/key through router/balance.c, spend layer 5): the key's credit limit, its
  * usage and what is left, all requests at once on the same loop, each bounded in size and
  * time. The key itself is never
- * printed, nor OpenRouter's masked label of it. Exit 1 when a check failed. */
+ * printed, nor OpenRouter's masked label of it. With Telegram on, getMe checks the bot token
+ * (gateway/tg_token.c, bounded in time): the bot's @username, or the words the gateway logs
+ * for a wrong token. Exit 1 when a check failed. */
 #include "cli/cli_doctor.h"
 #include "cli/cli_mcp.h"
 #include "core/config.h"
@@ -13,6 +15,7 @@
 #include "core/loop.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "gateway/tg_token.h"
 #include "mcp/mcp.h"
 #include "router/balance.h"
 #include "sandbox/landlock.h"
@@ -168,6 +171,45 @@ static bool check_provider_keys(struct cli_mcp_run *r, const struct config *cfg)
 	return ok;
 }
 
+#define ME_TIMEOUT_MS 10000
+
+struct me_check {
+	struct loop *loop;
+	char *line;
+	bool ok;
+};
+
+static void on_me(enum tg_me_result res, const char *text, void *arg)
+{
+	struct me_check *m = arg;
+
+	m->ok = res == TG_ME_OK;
+	if (res == TG_ME_OK)
+		m->line = xasprintf("telegram: ok, the bot is @%s", text);
+	else if (res == TG_ME_REFUSED)
+		m->line = xasprintf("telegram: FAILED: %s", text + strlen("telegram: "));
+	else
+		m->line = xasprintf("telegram: FAILED: %s", text);
+	loop_stop(m->loop);
+}
+
+/* The bot token, as Telegram judges it (getMe). */
+static bool check_telegram(struct cli_mcp_run *r, const struct config *cfg)
+{
+	struct me_check m = {r->loop, NULL, false};
+
+	if (!cfg->telegram.enabled)
+		return true;
+	if (tg_get_me(r->loop, cfg, ME_TIMEOUT_MS, on_me, &m) < 0) {
+		printf("telegram: FAILED: cannot start getMe (bad telegram.api_base?)\n");
+		return false;
+	}
+	loop_run(r->loop);
+	printf("%s\n", m.line ? m.line : "telegram: FAILED: getMe got no answer");
+	free(m.line);
+	return m.ok;
+}
+
 /* What the long-running commands would get; informational (an old kernel is not a failure). */
 static void check_sandbox(const struct config *cfg)
 {
@@ -269,6 +311,9 @@ int cli_doctor(const struct config *cfg)
 	check_tool_count(cfg, r.mcp);
 	fflush(stdout);
 	if (!check_provider_keys(&r, cfg))
+		ok = false;
+	fflush(stdout);
+	if (!check_telegram(&r, cfg))
 		ok = false;
 	fflush(stdout);
 	cli_mcp_run_finish(&r);

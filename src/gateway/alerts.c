@@ -816,7 +816,7 @@ static bool healthy(struct alerts *a, char *why, size_t len)
 static void heartbeat(struct alerts *a, int64_t now)
 {
 	const struct config_alerts *ac = &a->cfg->alerts;
-	char why[256] = "", *json;
+	char why[512] = "", *json;
 	int64_t wall = now_wall_ms();
 
 	if (now < a->next_heartbeat_ms)

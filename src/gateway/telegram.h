@@ -64,9 +64,10 @@ struct tasks;
 void telegram_set_tasks(struct telegram *t, struct tasks *ts);
 void telegram_destroy(struct telegram *t);
 
-/* False when no poll has succeeded for longer than twice telegram.poll_timeout_s, and at
- * least 10 s (a shorter limit flaps with a 1-4 s poll timeout and one slow round trip; the
- * README says the same); why says so. */
+/* False when Telegram refused the token (why: tg_token_refused_text's line, at once), or when
+ * no poll has succeeded for longer than twice telegram.poll_timeout_s, and at least 10 s (a
+ * shorter limit flaps with a 1-4 s poll timeout and one slow round trip; the README says the
+ * same); why says so. */
 bool telegram_ready(const struct telegram *t, char *why, size_t len);
 /* Milliseconds since the last successful getUpdates (or since start, before the first). */
 int64_t telegram_poll_age_ms(const struct telegram *t);

@@ -28,27 +28,29 @@ struct tools_asker;
 struct tg_media;
 struct tg_out_opts;
 
-#define API_TIMEOUT_MS	  30000
-#define POLL_SLACK_S	  15 /* HTTP timeout of getUpdates above its long-poll timeout */
-#define BACKOFF_MIN_MS	  1000
-#define BACKOFF_MAX_MS	  60000
-#define SEND_GAP_MS	  1100 /* per chat: 1 s plus room for network jitter */
-#define DRAIN_SEND_MS	  3000 /* a stop waits this long for a sendMessage in flight */
-#define TYPING_EVERY_S	  4
-#define MAX_PARTS	  64   /* a reply longer than this many messages is cut */
-#define GROUP_GAP_MS	  3100 /* 20 messages a minute in a group, plus jitter */
-#define LIVE_MAX	  3800 /* bytes of an intermediate text (under 4096 UTF-16 units) */
-#define LIVE_KEY	  "telegram.live." /* + update id: the message the turn shows in */
-#define REACT_MAX	  4		   /* reactions waiting for the chat's budget */
-#define QUOTE_MAX	  1000		   /* bytes of a replied-to message brought into a turn */
-#define TG_TEXT_MAX	  4096		   /* UTF-16 units per message */
-#define RESPONSE_MAX	  (4 * 1024 * 1024)
-#define OFFSET_KEY	  "telegram.offset"
-#define ECHO_KEY	  "telegram.echoed." /* + update id: the transcript was shown */
-#define PRUNE_EVERY_S	  3600
-#define UPLOAD_MAX	  (50LL * 1024 * 1024) /* Bot API upload cap (photos: 10 MB) */
-#define PHOTO_MAX	  (10LL * 1024 * 1024)
-#define UPLOAD_TIMEOUT_MS 300000
+#define API_TIMEOUT_MS	     30000
+#define POLL_SLACK_S	     15 /* HTTP timeout of getUpdates above its long-poll timeout */
+#define BACKOFF_MIN_MS	     1000
+#define BACKOFF_MAX_MS	     60000
+#define TOKEN_BACKOFF_MIN_MS (60 * 1000)
+#define TOKEN_BACKOFF_MAX_MS (30 * 60 * 1000)
+#define SEND_GAP_MS	     1100 /* per chat: 1 s plus room for network jitter */
+#define DRAIN_SEND_MS	     3000 /* a stop waits this long for a sendMessage in flight */
+#define TYPING_EVERY_S	     4
+#define MAX_PARTS	     64	  /* a reply longer than this many messages is cut */
+#define GROUP_GAP_MS	     3100 /* 20 messages a minute in a group, plus jitter */
+#define LIVE_MAX	     3800 /* bytes of an intermediate text (under 4096 UTF-16 units) */
+#define LIVE_KEY	     "telegram.live." /* + update id: the message the turn shows in */
+#define REACT_MAX	     4		      /* reactions waiting for the chat's budget */
+#define QUOTE_MAX	     1000 /* bytes of a replied-to message brought into a turn */
+#define TG_TEXT_MAX	     4096 /* UTF-16 units per message */
+#define RESPONSE_MAX	     (4 * 1024 * 1024)
+#define OFFSET_KEY	     "telegram.offset"
+#define ECHO_KEY	     "telegram.echoed." /* + update id: the transcript was shown */
+#define PRUNE_EVERY_S	     3600
+#define UPLOAD_MAX	     (50LL * 1024 * 1024) /* Bot API upload cap (photos: 10 MB) */
+#define PHOTO_MAX	     (10LL * 1024 * 1024)
+#define UPLOAD_TIMEOUT_MS    300000
 /* Strangers together get at most this many refusals a minute (each one a day: tg_strangers). */
 #define REFUSALS_PER_MINUTE 10
 /* Starts of one inbox row the process did not survive before it is given up. */
@@ -149,6 +151,8 @@ struct telegram {
 	bool polled;		/* a getUpdates succeeded since the start */
 	int64_t backoff_ms;
 	const char *err_kind; /* current error state, NULL = healthy */
+	long token_error;     /* Telegram refused the token with this code (401, 404), 0 = not */
+	int64_t token_backoff_ms;
 	bool started_polling;
 	bool closing; /* telegram_destroy: answers only unwind, nothing new starts */
 	bool sending;

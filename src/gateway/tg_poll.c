@@ -13,6 +13,7 @@
 #include "core/store.h"
 #include "gateway/tg_media.h"
 #include "gateway/tg_store.h"
+#include "gateway/tg_token.h"
 #include "router/router.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -354,13 +355,37 @@ static const char *error_kind(const struct answer *a)
 	return "other";
 }
 
-/* Logs a failure once per change of kind; backs off; retries forever. */
+/* A wrong token stays wrong until someone changes it and restarts: the poller asks again in
+ * slow steps (1, 2, 4 ... 30 min) and says the line once per step, not once a second. */
+static int64_t token_refused(struct telegram *t, const struct answer *a)
+{
+	char line[512];
+
+	t->token_backoff_ms = t->token_backoff_ms ? t->token_backoff_ms * 2 : TOKEN_BACKOFF_MIN_MS;
+	if (t->token_backoff_ms > TOKEN_BACKOFF_MAX_MS)
+		t->token_backoff_ms = TOKEN_BACKOFF_MAX_MS;
+	tg_token_refused_text(a->error_code, line, sizeof(line));
+	log_error("%s; asking Telegram again in %lld min", line,
+		  (long long)(t->token_backoff_ms / 60000));
+	t->token_error = a->error_code;
+	return t->token_backoff_ms;
+}
+
+/* Logs a failure once per change of kind (a wrong token once per step); backs off; retries
+ * forever. */
 static void poll_failed(struct telegram *t, const char *what, const struct answer *a)
 {
 	const char *kind = error_kind(a);
 	int64_t wait;
 
 	metric_inc(t->m_poll_errors, (const char *const[]){kind}, 1);
+	if (a->status != 0 && tg_token_refused(a->error_code, a->description)) {
+		t->err_kind = kind;
+		tg_schedule_poll(t, token_refused(t, a));
+		return;
+	}
+	t->token_error = 0;
+	t->token_backoff_ms = 0;
 	if (t->err_kind != kind)
 		log_warn("telegram: %s failed (%s: %s); retrying with backoff until it works", what,
 			 kind, a->description ? a->description : "?");
@@ -437,6 +462,8 @@ static void on_updates(struct telegram *t, const struct answer *a, void *arg)
 		log_info("telegram: polling works again");
 	t->err_kind = NULL;
 	t->backoff_ms = 0;
+	t->token_error = 0;
+	t->token_backoff_ms = 0;
 	t->last_ok_ms = now_mono_ms();
 	t->polled = true;
 	metric_set(t->m_last_poll, NULL, (double)now_wall_ms() / 1000.0);
@@ -491,6 +518,8 @@ static void on_webhook_deleted(struct telegram *t, const struct answer *a, void 
 		poll_failed(t, "deleteWebhook", a);
 		return;
 	}
+	t->token_error = 0;
+	t->token_backoff_ms = 0;
 	t->started_polling = true;
 	menu = tg_menu_json();
 	params = xasprintf("{\"commands\":%s}", menu);
@@ -520,6 +549,13 @@ bool telegram_ready(const struct telegram *t, char *why, size_t len)
 
 	if (limit < 10000)
 		limit = 10000;
+	if (t->token_error) {
+		char line[512];
+
+		tg_token_refused_text(t->token_error, line, sizeof(line));
+		snprintf(why, len, "%s\n", line);
+		return false;
+	}
 	if (age <= limit)
 		return true;
 	snprintf(why, len, "telegram: no successful poll for %lld s (%s)\n",

@@ -112,6 +112,7 @@ static void login_answer(struct ui *u, struct httpd_req *req, bool ok)
 	httpd_add_header(req, "Set-Cookie", cookie);
 	root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "csrf", csrf);
+	cJSON_AddStringToObject(root, "timezone", u->cfg->timezone);
 	ui_reply_json(req, 200, root);
 	log_info("ui: logged in from %s (via %s)", client, httpd_peer(req));
 }
@@ -226,8 +227,11 @@ static void on_me(struct httpd_req *req, void *arg)
 	csrf = session_csrf(u, req);
 	root = cJSON_CreateObject();
 	cJSON_AddBoolToObject(root, "logged_in", csrf != NULL);
-	if (csrf)
+	if (csrf) {
 		cJSON_AddStringToObject(root, "csrf", csrf);
+		/* the page shows every time in this zone, labelled (cron runs in it) */
+		cJSON_AddStringToObject(root, "timezone", u->cfg->timezone);
+	}
 	cJSON_AddStringToObject(root, "version", version_string());
 	ui_reply_json(req, 200, root);
 }

@@ -386,8 +386,9 @@ static double num_item(const cJSON *o, const char *name)
 	return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, name));
 }
 
-/* The session view as a Markdown document (the export). */
-static char *markdown(const cJSON *root)
+/* The session view as a Markdown document (the export); its time is in zone, the config's
+ * (the process's TZ), and says so. */
+static char *markdown(const cJSON *root, const char *zone)
 {
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "session"), *m, *t;
 	const cJSON *lane = cJSON_GetObjectItemCaseSensitive(root, "lane");
@@ -398,9 +399,9 @@ static char *markdown(const cJSON *root)
 	sessions_format_time((int64_t)num_item(s, "created_ms"), date);
 	buf_printf(&b, "# %s\n\n", *ui_str_item(s, "title") ? ui_str_item(s, "title") : "Session");
 	buf_printf(&b,
-		   "- session: %.0f\n- source: %s\n- started: %s\n- model: %s\n- turns: %.0f\n"
+		   "- session: %.0f\n- source: %s\n- started: %s %s\n- model: %s\n- turns: %.0f\n"
 		   "- tokens: %.0f prompt + %.0f completion\n- cost: $%.6f\n",
-		   num_item(s, "id"), ui_str_item(s, "source"), date, ui_str_item(s, "model"),
+		   num_item(s, "id"), ui_str_item(s, "source"), date, zone, ui_str_item(s, "model"),
 		   num_item(s, "turns"), num_item(s, "prompt_tokens"),
 		   num_item(s, "completion_tokens"), num_item(s, "cost_usd"));
 	if (cJSON_IsObject(lane))
@@ -866,7 +867,7 @@ static void read_work(void *arg)
 	}
 out:
 	if (j->status == 200 && j->format == AS_MARKDOWN_FILE)
-		j->answer = markdown(root);
+		j->answer = markdown(root, j->cfg->timezone);
 	else
 		j->answer = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);

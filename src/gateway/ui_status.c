@@ -70,7 +70,7 @@ static void on_health(struct httpd_req *req, void *arg)
 	struct ui *u = arg;
 	struct daemon *d = u->env.d;
 	cJSON *root, *o, *arr;
-	char why[256] = "";
+	char why[512] = "";
 	bool ready;
 
 	if (!ui_gate(u, req))

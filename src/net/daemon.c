@@ -149,7 +149,7 @@ static void on_healthz(struct httpd_req *req, void *arg)
 static void on_readyz(struct httpd_req *req, void *arg)
 {
 	struct daemon *d = arg;
-	char why[256];
+	char why[512]; /* a wrong Telegram token's line is about 330 bytes */
 
 	if (d->stopping) {
 		httpd_reply(req, 503, "text/plain; charset=utf-8", "stopping\n", 9);

@@ -1,6 +1,7 @@
 """`make demo` (scripts/demo.sh) end to end with the binary under test: the scripted model
 calls the real server-everything over stdio and two builtin tools, and the demo prints the
-transcript, the answer, tokens and cost, and exits 0."""
+transcript, the answer, tokens and cost, ends with the pointer to docs/getting-started.md, and
+exits 0."""
 import os
 import subprocess
 
@@ -23,5 +24,10 @@ def test_make_demo_runs_the_agent_end_to_end():
     assert "17 + 25 = **42**" in out
     assert "3 model calls, 3 tool calls" in out and "$0.000456" in out
     assert "Asked for 17 + 25 in the demo." in out  # USER.md as the tool left it
+    # The last line points to the next step: your own bot (docs/getting-started.md).
+    last = out.rstrip("\n").splitlines()[-1]
+    assert last == ("Next, your own Telegram bot (BotFather token, config, doctor), then the "
+                    "cluster: docs/getting-started.md"), last
+    assert (ROOT / "docs" / "getting-started.md").exists()
     for marker in ("runtime error:", "AddressSanitizer", "LeakSanitizer"):
         assert marker not in out + r.stderr

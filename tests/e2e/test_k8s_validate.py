@@ -339,7 +339,8 @@ def test_a_single_file_can_be_validated(modules, copy):
 
 # ---- the kustomize rendering is kubectl's ---------------------------------------------------------
 
-@pytest.mark.parametrize("tree", ["k8s", "k8s/router", "k8s/monitoring", "k8s/ingress", "k8s/local-models", "registry",
+@pytest.mark.parametrize("tree", ["k8s", "k8s/router", "k8s/monitoring", "k8s/ingress", "k8s/local-models", "k8s/hooks",
+                                  "registry",
                                   "k8s-overlays/longhorn", "k8s-overlays/shadow"])
 def test_rendering_matches_kubectl_kustomize(modules, tree):
     kubectl = shutil.which("kubectl")

@@ -211,3 +211,49 @@ def test_a_quarantined_skill_is_reviewed_and_approved_in_chromium(browser_peers,
     assert result["status"].startswith("Approved minutes")
     assert result["quarantine_hidden"] is True and "minutes" in result["skills"]
     assert (g.home / "skills" / "minutes" / "SKILL.md").read_text() == QUARANTINED_SKILL
+
+
+def test_times_are_in_the_configs_zone_and_say_so_in_chromium(browser_peers, cockpit, fake):
+    """The config says Asia/Tokyo, the browser runs in America/New_York (TZ for Chromium): the
+    session's time, the cron job's schedule and next run, and the spend days are Tokyo's,
+    each labelled with the zone, never the browser's zone unlabelled beside a Tokyo cron line."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+    from test_ui import get_json, login
+    zone = "Asia/Tokyo"
+    g = cockpit(timezone=zone, cron=[{"name": "briefing", "schedule": "30 7 * * *",
+                                      "prompt": "Morning."}])
+    fake.script_for("test/free", text("Noted."))
+    chat(g, "times", "remember the okapi")
+    _, cookie, _, _ = login(g)
+    assert get_json(g, "/v1/ui/me", cookie)["timezone"] == zone
+    session = get_json(g, "/v1/ui/sessions", cookie)["sessions"][0]
+    env = {**os.environ, "TZ": "America/New_York"}
+    p = subprocess.run(["node", str(Path(__file__).with_name("ui_browser_times.cjs")),
+                        str(browser_peers), CHROMIUM, g.url, PASSWORD, str(artifact_dir())],
+                       capture_output=True, text=True, timeout=90 * SLOW, env=env)
+    assert p.returncode == 0, p.stderr + p.stdout
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    assert result["errors"] == [] and result["a11y"] == []
+    assert result["browser_zone"] == "America/New_York"  # else the test proves nothing
+
+    def tokyo(ms):
+        return datetime.fromtimestamp(ms / 1000, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M") + " " + zone
+
+    assert tokyo(session["updated_ms"]) in result["sessions"], result["sessions"]
+    # The cron line and its next run: 07:30 in Tokyo, both labelled.
+    now = datetime.now(ZoneInfo(zone))
+    nxt = now.replace(hour=7, minute=30, second=0, microsecond=0)
+    if nxt <= now:
+        nxt += timedelta(days=1)
+    assert "30 7 * * * (Asia/Tokyo)" in result["cron"], result["cron"]
+    assert nxt.strftime("%Y-%m-%d 07:30 Asia/Tokyo") in result["cron"], result["cron"]
+    assert "America/New_York" not in result["cron"] + result["sessions"]
+    assert result["spend_day"] == "Day (Asia/Tokyo)"
+    # The session export says its zone too.
+    from test_ui import request
+    status, _, body = request(g, "GET", f"/v1/ui/session?id={session['id']}&export=md",
+                              headers={"Cookie": cookie})
+    assert status == 200, body
+    started = tokyo(session["created_ms"])
+    assert f"- started: {started}\n" in body.decode(), body.decode()[:400]
