@@ -42,6 +42,7 @@ struct fx {
 	struct event *poll;
 	bool auto_complete; /* complete pending runs ok with "answer" */
 	bool stop_on_run;
+	bool auto_defer; /* finish pending runs as deferred by a rate pool */
 	size_t completed;
 	/* the last response */
 	bool done;
@@ -57,6 +58,8 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 		loop_stop(f->loop);
 	while (f->auto_complete && f->completed < f->fake.n_runs)
 		fake_complete(&f->fake, f->completed++, true, "answer", 0);
+	while (f->auto_defer && f->completed < f->fake.n_runs)
+		fake_defer(&f->fake, f->completed++, 0);
 }
 
 static struct fx *fx_create(void)
@@ -386,6 +389,28 @@ static void busy_source_is_409_and_failed_run_is_reported(void **state)
 	fx_destroy(f);
 }
 
+/* A run that the rate pool defers again and again is not retried for ever: it runs again
+ * after each deferral (at least 5 s later), the fifth in a row fails it, the sync caller gets
+ * that failure saying why, the chat hears of it once and the alerts once. Takes about 20 s. */
+static void a_run_deferred_five_times_in_a_row_fails_once_saying_why(void **state)
+{
+	struct fx *f = fx_create();
+	const char *result;
+
+	f->auto_defer = true;
+	post_t(f, "sync", "tok-sync-1234", NULL, "{\"kind\": \"x\"}", 90000);
+	assert_int_equal(f->status, 200);
+	assert_string_equal(field(f, "status"), "failed");
+	result = field(f, "result");
+	assert_non_null(result);
+	assert_non_null(strstr(result, "deferred 5 times in a row"));
+	assert_int_equal(f->fake.n_runs, 5);
+	assert_int_equal(f->fake.n_failures, 1);
+	assert_int_equal(f->fake.n_delivered, 1);
+	assert_non_null(strstr(f->fake.delivered[0], "deferred 5 times in a row"));
+	fx_destroy(f);
+}
+
 static void client_gone_run_still_delivered(void **state)
 {
 	struct fx *f = fx_create();
@@ -559,6 +584,7 @@ int main(void)
 		cmocka_unit_test(run_stopped_by_shutdown_runs_again_at_start),
 		cmocka_unit_test(repeated_key_of_interrupted_run_starts_it_at_once),
 		cmocka_unit_test(run_cut_short_by_two_crashes_is_failed_not_run),
+		cmocka_unit_test(a_run_deferred_five_times_in_a_row_fails_once_saying_why),
 	};
 
 	schema_register();
