@@ -1,7 +1,7 @@
 /* spend_note: what a budget refusal (spend_last_refusal) tells the person who hit it. LiteLLM's
  * "Budget has been exceeded! Current cost: 1.2, Max budget: 1.0" names neither the budget,
  * nor when it resets, nor what raises it; this paragraph does, in the config's time zone
- * (the process's TZ, set from cfg->timezone at start). The router adds it to its error's
+ * (the process's TZ, set from cfg->tz_name at start). The router adds it to its error's
  * "budget" object and the agent shows it instead of the raw error. Rejected: composing it in
  * the agent (the router knows the period and the key; a router client reads the same text).
  */
@@ -41,7 +41,7 @@ static void in_time(int64_t ms, char *out, size_t len)
 }
 
 /* "2026-11-26 00:00 Europe/Berlin" in the process's zone. */
-static void local_time(int64_t ms, const char *timezone, char *out, size_t len)
+static void local_time(int64_t ms, const char *tz_name, char *out, size_t len)
 {
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
@@ -49,7 +49,7 @@ static void local_time(int64_t ms, const char *timezone, char *out, size_t len)
 
 	if (localtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-	snprintf(out, len, "%s %s", when, timezone && *timezone ? timezone : "local time");
+	snprintf(out, len, "%s %s", when, tz_name && *tz_name ? tz_name : "local time");
 }
 
 static bool at_midnight(int64_t ms)
@@ -60,7 +60,7 @@ static bool at_midnight(int64_t ms)
 	return localtime_r(&t, &tm) && tm.tm_hour == 0 && tm.tm_min == 0;
 }
 
-void spend_refusal_text(const struct spend_refusal *r, const char *timezone, int64_t now_ms,
+void spend_refusal_text(const struct spend_refusal *r, const char *tz_name, int64_t now_ms,
 			char *out, size_t len)
 {
 	char spent[32], max[32], when[96], in[48], who[128], raise[256];
@@ -112,7 +112,7 @@ void spend_refusal_text(const struct spend_refusal *r, const char *timezone, int
 			 raise);
 		return;
 	}
-	local_time(r->resets_ms, timezone, when, sizeof(when));
+	local_time(r->resets_ms, tz_name, when, sizeof(when));
 	in_time(r->resets_ms - now_ms, in, sizeof(in));
 	snprintf(out + n, len - (size_t)n, " It resets at %s%s (%s). To allow more, %s.",
 		 at_midnight(r->resets_ms) ? "midnight, " : "", when, in, raise);

@@ -306,6 +306,8 @@ def test_silence_ack_dig_deeper_and_a_stranger(bot, tg, fake, am):
     assert abs((start - before).total_seconds()) < 5 * SLOW
     assert end - start == timedelta(hours=1)
     assert body["createdBy"] == "hermetic" and "@ada" in body["comment"]
+    # The fake records the request before it stores the silence: wait for the silence.
+    wait_for(lambda: am.silences, 10, "the stored silence")
     sid = next(iter(am.silences))
     wait_for(lambda: any(sid in m["text"] for m in replies_to(tg, msg["message_id"])),
              10, "the silence note")
