@@ -681,7 +681,19 @@ static void tools_error(struct pending *p, const char *why, const char *rpc, siz
 			 s->cfg->name);
 		return;
 	}
-	fail_server(s, timeout ? "tools/list timed out" : "tools/list failed");
+	if (timeout) {
+		fail_server(s, "tools/list timed out");
+	} else {
+		/* What the server said (an HTTP 401 and its reason, a JSON-RPC error) is the
+		 * part that tells the user what to do. */
+		char *text = rpc ? utf8_clip_dup(rpc, 300, true) : NULL;
+		char *msg = xasprintf("tools/list failed: %s%s%s", why, text ? ": " : "",
+				      text ? text : "");
+
+		fail_server(s, msg);
+		free(msg);
+		free(text);
+	}
 }
 
 static void list_tools(struct mcp_server *s, const char *cursor)
@@ -1095,9 +1107,11 @@ static bool may_renew(const struct pending *p)
 static void renew_session(struct mcp_server *s, struct pending *p)
 {
 	log_info("mcp %s: the server lost our session; re-initializing", s->cfg->name);
-	p->resent = true;
-	p->next = s->resend;
-	s->resend = p;
+	if (p) {
+		p->resent = true;
+		p->next = s->resend;
+		s->resend = p;
+	}
 	evtimer_del(s->ping_timer);
 	s->pinging = false;
 	if (s->ops->reset_session(s) == 0) {
@@ -1120,6 +1134,24 @@ static void renew_session(struct mcp_server *s, struct pending *p)
 	}
 	connect_server(s);
 	changed(s);
+}
+
+void mcp_transport_session_lost(struct mcp_server *s)
+{
+	/* Requests whose exchange the server accepted stay pending: their answers may still
+	 * come, and they are never sent again (they may have run). */
+	if (s->state == S_READY)
+		renew_session(s, NULL);
+}
+
+bool mcp_transport_awaits(const struct mcp_server *s, int64_t id)
+{
+	const struct pending *p;
+
+	for (p = s->pendings; p; p = p->next)
+		if (p->id == id)
+			return true;
+	return false;
 }
 
 /* A Streamable HTTP initialize refused the way legacy servers refuse POSTs to their SSE url. */
