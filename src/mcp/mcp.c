@@ -244,7 +244,12 @@ static void free_tools(struct tool *t, size_t n)
 
 static void send_json(struct mcp_server *s, cJSON *msg, int64_t id)
 {
-	char *text = cJSON_PrintUnformatted(msg);
+	/* Numbers as the server wrote them: an answer's id must be the request's, also one
+	 * past 2^53 that a double cannot hold. */
+	char *text = json_exact_print(msg);
+
+	if (!text)
+		text = cJSON_PrintUnformatted(msg);
 
 	/* A request that cannot go out breaks the connection; the failure is handled from the
 	 * loop, after the caller that is sending has returned. */

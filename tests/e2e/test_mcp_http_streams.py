@@ -31,6 +31,7 @@ class Scripted:
     def __init__(self, session=None):
         self.session = session
         self.requests = []
+        self.answers = []  # the client's answers to server requests
         self.lock = threading.Lock()
         self.handlers = {"initialize": self._initialize, "tools/list": self._tools_list,
                          "tools/call": self._echo}
@@ -72,7 +73,7 @@ class Scripted:
                 with scripted.lock:
                     scripted.requests.append({
                         "method": self.command, "rpc": (msg or {}).get("method"),
-                        "id": (msg or {}).get("id"),
+                        "id": (msg or {}).get("id"), "params": (msg or {}).get("params"),
                         "headers": {k.lower(): v for k, v in self.headers.items()},
                         "time": time.monotonic()})
 
@@ -87,6 +88,10 @@ class Scripted:
             def do_POST(self):
                 msg = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 self.record(msg)
+                if "method" not in msg:  # the client's answer to a request of ours
+                    with scripted.lock:
+                        scripted.answers.append(msg)
+                    return self.reply(202)
                 if "id" not in msg:
                     return self.reply(202)
                 fn = scripted.handlers.get(msg["method"])
@@ -280,3 +285,43 @@ def test_initialize_401_says_status_and_challenge(scripted, tmp_path):
     assert_clean_exit(r, (1,))
     err = r.server("s")["error"]
     assert "401" in err and 'error="invalid_token"' in err and "resource_metadata" in err, err
+
+
+def test_client_declares_no_capability_and_refuses_server_requests_per_json_rpc(scripted, tmp_path):
+    """hermetic declares no client capability it lacks (no sampling, elicitation or roots yet),
+    so a server request for one is answered -32601 with the request's own id (number, string,
+    or a number no double holds), on the call's own stream; ping is answered; the call then completes."""
+    s = scripted(session="sess-1")
+    asked = [("e-1", "elicitation/create", {"message": "name?", "requestedSchema": {
+        "type": "object", "properties": {"name": {"type": "string"}}}}),
+        (9, "sampling/createMessage", {"messages": [], "maxTokens": 5}),
+        (10, "roots/list", {}), ("p-1", "ping", {}),
+        # past 2^53: echoed from a double it would come back as ...992
+        (9007199254740993, "elicitation/create", {"message": "big id"})]
+
+    def call(h, msg):
+        h.sse_start()
+        for rid, method, params in asked:
+            h.sse("event: message\ndata: " + json.dumps(
+                {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}) + "\n\n")
+        deadline = time.monotonic() + 5
+        while len(s.answers) < len(asked) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        h.sse("event: message\ndata: " + json.dumps(Scripted.result(
+            msg, {"content": [{"type": "text", "text": "done"}]})) + "\n\n")
+
+    s.on("tools/call", call)
+    r = mcp_call(write_config(tmp_path, {"s": http_entry(s.url)}), "s", "echo", {"message": "x"})
+    assert_clean_exit(r, (0,))
+    assert out_text(r) == "done"
+    init = s.posts("initialize")[0]
+    assert init["params"]["capabilities"] == {}, init
+    answers = {json.dumps(a["id"]): a for a in s.answers}
+    assert set(answers) == {json.dumps(rid) for rid, _, _ in asked}, s.answers
+    for rid, method, _ in asked:
+        a = answers[json.dumps(rid)]
+        assert a["jsonrpc"] == "2.0"
+        if method == "ping":
+            assert a["result"] == {}, a
+        else:
+            assert a["error"]["code"] == -32601 and "result" not in a, a
