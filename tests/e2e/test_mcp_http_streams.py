@@ -325,3 +325,79 @@ def test_client_declares_no_capability_and_refuses_server_requests_per_json_rpc(
             assert a["result"] == {}, a
         else:
             assert a["error"]["code"] == -32601 and "result" not in a, a
+
+
+def test_resumed_stream_that_ends_again_resumes_from_its_own_last_id(scripted, tmp_path):
+    """Resumption goes on from where the last stream got to: the first GET brings event ev-2
+    and ends; the next GET says Last-Event-ID: ev-2 and gets the answer."""
+    s = scripted(session="sess-1")
+
+    def call(h, msg):
+        s.pending = msg
+        h.sse_start()
+        h.sse("id: ev-1\nretry: 150\ndata: \n\n")
+
+    def get(h):
+        last = h.headers.get("Last-Event-ID")
+        if not last:
+            return h.reply(405, "", "text/plain")
+        h.sse_start()
+        if last == "ev-1":
+            return h.sse("id: ev-2\ndata: \n\n")
+        h.sse("event: message\ndata: " + json.dumps(Scripted.result(
+            s.pending, {"content": [{"type": "text", "text": "at last"}]})) + "\n\n")
+
+    s.on("tools/call", call)
+    s.get(get)
+    r = mcp_call(write_config(tmp_path, {"s": http_entry(s.url)}), "s", "echo", {"message": "x"})
+    assert_clean_exit(r, (0,))
+    assert out_text(r) == "at last"
+    assert [g["headers"].get("last-event-id") for g in s.gets()][-2:] == ["ev-1", "ev-2"]
+    assert len(s.posts("tools/call")) == 1
+
+
+def test_resumption_that_brings_nothing_ends_the_call(scripted, tmp_path):
+    """A server that ends every resumed stream with nothing new does not hold the call for its
+    whole timeout: after a few tries the call fails, saying so, and was POSTed once."""
+    s = scripted(session="sess-1")
+
+    def call(h, msg):
+        h.sse_start()
+        h.sse("id: ev-1\nretry: 100\ndata: \n\n")
+
+    def get(h):
+        if not h.headers.get("Last-Event-ID"):
+            return h.reply(405, "", "text/plain")
+        h.sse_start()
+        h.sse("retry: 100\n\n")
+
+    s.on("tools/call", call)
+    s.get(get)
+    r = mcp_call(write_config(tmp_path, {"s": http_entry(s.url)}), "s", "echo", {"message": "x"})
+    assert_clean_exit(r, (1,))
+    assert "without the answer" in out_text(r), out_text(r)
+    assert r.elapsed < 4
+    assert 2 <= len([g for g in s.gets() if g["headers"].get("last-event-id")]) <= 5
+    assert len(s.posts("tools/call")) == 1
+
+
+def test_get_stream_that_ends_reopens_after_retry_with_last_event_id(scripted, tmp_path):
+    """The standalone GET stream, ended by the server, is opened again after its retry: with
+    the last event id it saw, so the server can replay what was missed."""
+    s = scripted(session="sess-1")
+
+    def get(h):
+        h.sse_start()
+        if not h.headers.get("Last-Event-ID"):
+            h.sse("id: g-1\nretry: 200\ndata: \n\n")
+            return None
+        time.sleep(2)
+
+    s.get(get)
+    s.on("tools/call", _slow_echo(1.0))
+    r = mcp_call(write_config(tmp_path, {"s": http_entry(s.url)}), "s", "echo", {"message": "x"})
+    assert_clean_exit(r, (0,))
+    gets = s.gets()
+    assert len(gets) >= 2, gets
+    assert gets[1]["headers"].get("last-event-id") == "g-1"
+    assert gets[1]["time"] - gets[0]["time"] >= 0.18
