@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mcp_harness import assert_clean_exit, http_entry, mcp_call, mcp_list, out_text, write_config
+from mcp_harness import (assert_clean_exit, http_entry, mcp_call, mcp_gateway, mcp_list,  # noqa: F401
+                         out_text, write_config)
 
 ECHO_TOOL = {"name": "echo", "description": "echoes",
              "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}}}
@@ -401,3 +402,39 @@ def test_get_stream_that_ends_reopens_after_retry_with_last_event_id(scripted, t
     assert len(gets) >= 2, gets
     assert gets[1]["headers"].get("last-event-id") == "g-1"
     assert gets[1]["time"] - gets[0]["time"] >= 0.18
+
+
+def test_post_404_renews_once_and_resends_only_the_refused_call(scripted, mcp_gateway):
+    """Two calls in flight when the server forgets the session: the one refused with 404 is
+    sent again on the new session (it never ran); the one whose POST was accepted is not (it
+    may have run) and its answer still counts. One new session, not one per refusal."""
+    s = scripted(session="sess-1")
+    started = threading.Event()
+
+    def init(h, msg):
+        s.session = f"sess-{len(s.posts('initialize'))}"
+        Scripted._initialize(s, h, msg)
+
+    def call(h, msg):
+        if msg["params"]["arguments"]["message"] == "slow":
+            started.set()
+            time.sleep(1.0)
+        elif h.headers.get("Mcp-Session-Id") == "sess-1":
+            return h.reply(404, "session not found\n", "text/plain")
+        Scripted._echo(h, msg)
+
+    s.on("initialize", init)
+    s.on("tools/call", call)
+    g = mcp_gateway({"s": http_entry(s.url)})
+    g.wait_tools("s")
+    slow = {}
+    t = threading.Thread(target=lambda: slow.update(r=g.call("mcp_s_echo", {"message": "slow"})))
+    t.start()
+    assert started.wait(5)
+    r = g.call("mcp_s_echo", {"message": "lost"})
+    t.join(10)
+    assert r.json() == {"content": "echo: lost", "is_error": False}, r
+    assert slow["r"].json() == {"content": "echo: slow", "is_error": False}, slow["r"]
+    messages = [p["params"]["arguments"]["message"] for p in s.posts("tools/call")]
+    assert sorted(messages) == ["lost", "lost", "slow"], messages
+    assert len(s.posts("initialize")) == 2
