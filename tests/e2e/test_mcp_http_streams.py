@@ -271,6 +271,7 @@ def test_tools_list_403_says_status_and_challenge_without_the_token(scripted, tm
     r = mcp_list(cfg)
     assert_clean_exit(r, (1,))
     err = r.server("s")["error"]
+    assert err.startswith("tools/list failed: HTTP 403: token [REDACTED] lacks scope"), err
     assert "tools/list failed" in err and "403" in err, err
     assert "lacks scope mcp:tools" in err and "insufficient_scope" in err, err
     assert "tok-SECRET-73519" not in err + r.stdout + r.stderr
