@@ -689,6 +689,8 @@ static int on_get_data(struct httpc_req *req, const char *data, size_t len, void
 		return 0;
 	t->busy++;
 	t->get_fails = 0;
+	/* The session works: a later 404 is a new loss, worth a new session again. */
+	t->get_renewed = false;
 	rc = sse_feed(&t->get_sse, data, len);
 	leave(t);
 	return rc < 0 ? -1 : 0;
