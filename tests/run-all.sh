@@ -156,7 +156,8 @@ conformance_run() { # conformance_run NAME BINARY: the MCP conformance suite's c
   local name=$1 t0=$(date +%s)
   $PY tests/conformance/run.py --bin "$2" --junit "$OUT/$name.xml" --out "$OUT/$name" \
     >"$OUT/$name.log" 2>&1
-  { grep -E -A6 '^FAIL ' "$OUT/$name.log" | head -40 | sed 's/^/     /'
+  { awk '/^FAIL /{p=1; print; next} /^ /{if (p) print; next} {p=0}' "$OUT/$name.log" |
+      head -40 | sed 's/^/     /'
     junit_counts "$OUT/$name.xml" "$name" "$(( $(date +%s) - t0 ))"; } | atomic_print
 }
 
