@@ -9,7 +9,8 @@
 #   A       ASan+UBSan build -> cmocka unit tests -> pytest e2e (every test this binary can run)
 #   B       TSan build -> unit tests (not test_spawn, see below) -> the e2e suites of the daemons
 #           whose threads meet the loop
-#   C       static x86_64 musl build -> smoke subset -> its FROM-scratch image under podman
+#   C       static x86_64 musl build -> smoke subset -> its FROM-scratch image under podman ->
+#           the MCP conformance suite's client scenarios (tests/conformance)
 #   D       static aarch64 musl build -> smoke subset under qemu-aarch64-static, size budget ->
 #           two real arm64 kernels under qemu-system-aarch64
 #   E       libFuzzer build -> every fuzz target for FUZZ_SECONDS, FUZZ_JOBS at a time
@@ -151,6 +152,15 @@ unit_run() { # unit_run BUILDDIR NAME [meson test args...]
   } | atomic_print
 }
 
+conformance_run() { # conformance_run NAME BINARY: the MCP conformance suite's client scenarios
+  local name=$1 t0=$(date +%s)
+  $PY tests/conformance/run.py --bin "$2" --junit "$OUT/$name.xml" --out "$OUT/$name" \
+    >"$OUT/$name.log" 2>&1
+  { awk '/^FAIL /{p=1; print; next} /^ /{if (p) print; next} {p=0}' "$OUT/$name.log" |
+      head -40 | sed 's/^/     /'
+    junit_counts "$OUT/$name.xml" "$name" "$(( $(date +%s) - t0 ))"; } | atomic_print
+}
+
 lane_asan() {
   local t0=$(date +%s)
   if check build-asan bash -c "{ [ -f build-asan/build.ninja ] || meson setup build-asan \
@@ -193,6 +203,7 @@ lane_x86_64() {
     HERMETIC_BIN=$ROOT/dist/hermetic-x86_64 HERMETIC_STATIC=1 pytest_run smoke-x86_64 2 -m smoke tests/e2e
     HERMETIC_CONTAINER_BIN=$ROOT/dist/hermetic-x86_64 HERMETIC_BIN=$ROOT/dist/hermetic-x86_64 \
       HERMETIC_STATIC=1 pytest_run container 1 -m container tests/e2e
+    conformance_run conformance-x86_64 "$ROOT/dist/hermetic-x86_64"
   fi
   stage_time static-x86_64 $(( $(date +%s) - t0 ))
 }
@@ -265,6 +276,7 @@ check deps scripts/install-deps.sh || finish
 check cross-toolchain cross/toolchain.sh
 check browser tests/browser/install.sh
 check peers tests/peers/install.sh &
+check conformance-suite tests/conformance/install.sh &
 check k8s-validators tests/k8s/install.sh &
 check cross-sources bash -c "cross/fetch-sources.sh && cross/stage-headers.sh" &
 wait

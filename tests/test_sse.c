@@ -430,6 +430,25 @@ static void id_persists_across_events(void **state)
 	events_free(&e);
 }
 
+/* What a resumption sends as Last-Event-ID: the id of the priming event (no data, never
+ * dispatched) counts, and a later id replaces it. */
+static void last_id_is_kept_for_resuming(void **state)
+{
+	struct events e = {0};
+	struct sse_parser p;
+
+	sse_init(&p, 4096, collect, &e);
+	assert_string_equal(sse_last_id(&p), "");
+	assert_int_equal(feed_str(&p, "id: ev-1\nretry: 500\ndata: \n\n"), 0);
+	assert_string_equal(sse_last_id(&p), "ev-1");
+	assert_int_equal(e.n, 0);
+	assert_int_equal(feed_str(&p, "id: ev-2\ndata: {}\n\n"), 0);
+	assert_string_equal(sse_last_id(&p), "ev-2");
+	assert_int_equal(e.n, 1);
+	events_free(&e);
+	sse_finish(&p);
+}
+
 static void retry_only_when_all_digits(void **state)
 {
 	struct events e = {0};
@@ -601,6 +620,7 @@ int main(void)
 		cmocka_unit_test(empty_priming_events_are_not_dispatched),
 		cmocka_unit_test(mcp_answer_same_at_every_split),
 		cmocka_unit_test(id_persists_across_events),
+		cmocka_unit_test(last_id_is_kept_for_resuming),
 		cmocka_unit_test(retry_only_when_all_digits),
 		cmocka_unit_test(unknown_fields_are_ignored),
 		cmocka_unit_test(line_over_cap_is_e2big_and_sticky),

@@ -65,6 +65,9 @@ static cJSON *server_json(const struct mcp *m, size_t i)
 		cJSON_AddStringToObject(t, "name", ti.name);
 		cJSON_AddStringToObject(t, "tool", ti.tool);
 		cJSON_AddStringToObject(t, "description", ti.description);
+		/* The schema as the server sent it (its numbers as written: raw text), for
+		 * scripts and the conformance suite's client. */
+		cJSON_AddRawToObject(t, "input_schema", ti.schema_json ? ti.schema_json : "{}");
 		cJSON_AddItemToArray(tools, t);
 	}
 	return o;

@@ -244,7 +244,12 @@ static void free_tools(struct tool *t, size_t n)
 
 static void send_json(struct mcp_server *s, cJSON *msg, int64_t id)
 {
-	char *text = cJSON_PrintUnformatted(msg);
+	/* Numbers as the server wrote them: an answer's id must be the request's, also one
+	 * past 2^53 that a double cannot hold. */
+	char *text = json_exact_print(msg);
+
+	if (!text)
+		text = cJSON_PrintUnformatted(msg);
 
 	/* A request that cannot go out breaks the connection; the failure is handled from the
 	 * loop, after the caller that is sending has returned. */
@@ -681,7 +686,19 @@ static void tools_error(struct pending *p, const char *why, const char *rpc, siz
 			 s->cfg->name);
 		return;
 	}
-	fail_server(s, timeout ? "tools/list timed out" : "tools/list failed");
+	if (timeout) {
+		fail_server(s, "tools/list timed out");
+	} else {
+		/* What the server said (an HTTP 401 and its reason, a JSON-RPC error) is the
+		 * part that tells the user what to do. */
+		char *text = rpc ? utf8_clip_dup(rpc, 300, true) : NULL;
+		char *msg = xasprintf("tools/list failed: %s%s%s", why, text ? ": " : "",
+				      text ? text : "");
+
+		fail_server(s, msg);
+		free(msg);
+		free(text);
+	}
 }
 
 static void list_tools(struct mcp_server *s, const char *cursor)
@@ -1095,9 +1112,11 @@ static bool may_renew(const struct pending *p)
 static void renew_session(struct mcp_server *s, struct pending *p)
 {
 	log_info("mcp %s: the server lost our session; re-initializing", s->cfg->name);
-	p->resent = true;
-	p->next = s->resend;
-	s->resend = p;
+	if (p) {
+		p->resent = true;
+		p->next = s->resend;
+		s->resend = p;
+	}
 	evtimer_del(s->ping_timer);
 	s->pinging = false;
 	if (s->ops->reset_session(s) == 0) {
@@ -1120,6 +1139,24 @@ static void renew_session(struct mcp_server *s, struct pending *p)
 	}
 	connect_server(s);
 	changed(s);
+}
+
+void mcp_transport_session_lost(struct mcp_server *s)
+{
+	/* Requests whose exchange the server accepted stay pending: their answers may still
+	 * come, and they are never sent again (they may have run). */
+	if (s->state == S_READY)
+		renew_session(s, NULL);
+}
+
+bool mcp_transport_awaits(const struct mcp_server *s, int64_t id)
+{
+	const struct pending *p;
+
+	for (p = s->pendings; p; p = p->next)
+		if (p->id == id)
+			return true;
+	return false;
 }
 
 /* A Streamable HTTP initialize refused the way legacy servers refuse POSTs to their SSE url. */

@@ -87,6 +87,12 @@ void mcp_transport_message(struct mcp_server *s, const char *json, size_t len);
  * (0 for transport errors); session_lost is true for a 404 on a request with a session. */
 void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,
 				  const char *why);
+/* The server forgot our session outside any request (Streamable HTTP: the GET stream got 404
+ * with the session id): a ready server initializes a new session; nothing is sent again, and
+ * requests in flight stay pending. */
+void mcp_transport_session_lost(struct mcp_server *s);
+/* True while request id waits for its answer (a transport resuming a stream asks). */
+bool mcp_transport_awaits(const struct mcp_server *s, int64_t id);
 /* An HTTP error body as a short line for an error message: a text excerpt (redacted, at most
  * 200 characters), or for HTML and other markup only its type and size. Returns malloc'd. */
 char *mcp_http_describe(const char *content_type, const char *body, size_t len);

@@ -4,7 +4,13 @@
  * invented for stateless servers), MCP-Protocol-Version once negotiated. A 404 (or a 400 whose
  * JSON-RPC error says so) on a request that carried a session is reported as a lost session
  * (the core re-initializes). After the handshake an optional GET stream carries server
- * messages such as tools/list_changed; servers that do not offer it (405) are left alone.
+ * messages such as tools/list_changed; a server that does not offer it (405, or 404 to a GET
+ * that carried no session) is left alone, and a 404 to one that carried the session starts a
+ * new session once. An SSE answer stream that ends before its answer is resumed as the spec
+ * says: after the server's `retry:` (bounded; 1 s when it named none) a GET with
+ * Last-Event-ID, whose events complete the call; nothing is sent again (the request may have
+ * run). A request refused with 401 or 403 reports the status, the server's text and its
+ * WWW-Authenticate (bounded, redacted).
  * Messages sent while notifications/initialized is on the wire wait for its answer: separate
  * POSTs race, and servers (the Python SDK's among them) refuse a request that overtakes it.
  * Closing DELETEs the session. Error bodies reach messages as a short text excerpt; an HTML
@@ -33,6 +39,14 @@
 /* A notification is answered 202 with no body: one that hangs does not hold the gate long. */
 #define NOTIFY_TIMEOUT 30000
 #define FRAME_CAP_WHY  "the server sent a message over the 4 MiB frame cap"
+/* Resuming a stream: the wait when the server named no `retry:`, the most a server may make us
+ * wait, and how many resumptions in a row may bring nothing new before the call fails. */
+#define RESUME_DEFAULT_MS 1000
+#define RESUME_MIN_MS	  100
+#define RESUME_MAX_MS	  30000
+#define RESUME_MAX_TRIES  3
+/* Longest event id sent back as Last-Event-ID (a header line of the server's choosing). */
+#define EVENT_ID_MAX 256
 
 struct http_t;
 
@@ -62,17 +76,32 @@ struct post {
 	struct buf body;
 };
 
+/* An answer stream being resumed: a GET with Last-Event-ID until request id is answered. */
+struct resume {
+	struct resume *next;
+	struct http_t *t; /* NULL once detached (closed, abandoned): the callback only frees */
+	int64_t id;
+	char *last_id;
+	struct httpc_req *req;
+	struct event *timer;
+	struct sse_parser sse;
+	bool sse_active, answered;
+	int tries;
+};
+
 struct http_t {
 	struct mcp_server *s;
 	char *session;
 	struct post *posts;
+	struct resume *resumes;
 	/* notifications/initialized while it is on the wire: later messages wait for it, as
 	 * a server may refuse requests that overtake it (separate POSTs can arrive in any
 	 * order). */
 	struct post *gate;
 	struct httpc_req *get;
 	struct sse_parser get_sse;
-	bool get_sse_active, get_unsupported;
+	bool get_sse_active, get_unsupported, get_sent_session, get_renewed, get_stale;
+	char *get_last_id; /* of the GET stream that ended, sent when it is opened again */
 	int get_fails;
 	struct event *get_retry, *ev_ready;
 	int busy;
@@ -87,6 +116,7 @@ static void destroy(struct http_t *t)
 		event_free(t->get_retry);
 	if (t->ev_ready)
 		event_free(t->ev_ready);
+	free(t->get_last_id);
 	free(t->session);
 	free(t);
 }
@@ -101,12 +131,13 @@ static bool leave(struct http_t *t)
 	return !t->dead;
 }
 
-/* Header lines for a request: ours, the session, the protocol, the configured ones. */
-static char **headers(struct http_t *t, bool post, bool with_session)
+/* Header lines for a request: ours, the session, the protocol, Last-Event-ID when last_id is
+ * set, the configured ones. */
+static char **headers(struct http_t *t, bool post, bool with_session, const char *last_id)
 {
 	const struct config_mcp_server *c = mcp_server_config(t->s);
 	const char *proto = mcp_server_protocol(t->s);
-	char **h = xcalloc(c->n_headers + 6, sizeof(char *));
+	char **h = xcalloc(c->n_headers + 7, sizeof(char *));
 	size_t n = 0, i;
 
 	if (post)
@@ -117,6 +148,8 @@ static char **headers(struct http_t *t, bool post, bool with_session)
 		h[n++] = xasprintf("Mcp-Session-Id: %s", t->session);
 	if (proto)
 		h[n++] = xasprintf("MCP-Protocol-Version: %s", proto);
+	if (last_id && *last_id)
+		h[n++] = xasprintf("Last-Event-ID: %s", last_id);
 	for (i = 0; i < c->n_headers; i++)
 		h[n++] = xasprintf("%s: %s", c->headers[i].name, c->headers[i].value);
 	return h;
@@ -233,6 +266,24 @@ char *mcp_http_describe(const char *content_type, const char *body, size_t len)
 	return out;
 }
 
+/* A refused request: the server's challenge says why (invalid_token, insufficient_scope) and
+ * what it wants; bounded and redacted, as it may quote what we sent. Takes why. */
+static char *with_challenge(char *why, struct httpc_req *req)
+{
+	const char *challenge = httpc_header(req, "WWW-Authenticate");
+	char *clean, *clip, *out;
+
+	if (!challenge || !*challenge)
+		return why;
+	clean = log_redact(challenge);
+	clip = utf8_clip_dup(clean, 300, true);
+	out = xasprintf("%s (WWW-Authenticate: %s)", why, clip);
+	free(clip);
+	free(clean);
+	free(why);
+	return out;
+}
+
 static void report_post_failure(struct http_t *t, struct post *p, struct httpc_req *req)
 {
 	long status = httpc_status(req);
@@ -246,6 +297,8 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 	else
 		why = mcp_http_describe(httpc_header(req, "Content-Type"), p->body.data,
 					p->body.len);
+	if (status == 401 || status == 403)
+		why = with_challenge(why, req);
 	if (p->id < 0) {
 		log_debug("mcp %s: a notification got HTTP %ld: %s", mcp_server_name(t->s), status,
 			  why);
@@ -286,6 +339,7 @@ static void say_goodbye(struct farewell *f)
 }
 
 static void open_gate(struct http_t *t);
+static bool resume_answer(struct http_t *t, struct post *p);
 
 static void on_post_done(struct httpc_req *req, void *arg)
 {
@@ -311,9 +365,9 @@ static void on_post_done(struct httpc_req *req, void *arg)
 		take_session(t, req);
 		if (!p->is_sse && p->body.len)
 			mcp_transport_message(t->s, p->body.data, p->body.len);
-		/* A request whose stream ended without its answer: the core learns it here
-		 * (a no-op if the answer came). */
-		if (!t->dead && p->id >= 0)
+		/* A request whose stream ended without its answer is resumed when the stream
+		 * named an event id; else the core learns it here (a no-op if the answer came). */
+		if (!t->dead && p->id >= 0 && !resume_answer(t, p))
 			mcp_transport_request_failed(
 				t->s, p->id, 0, false,
 				"the server ended the exchange without an answer");
@@ -332,7 +386,7 @@ static int start_post(struct http_t *t, struct post *p, const char *json, size_t
 	int rc;
 
 	p->sent_session = t->session != NULL;
-	h = headers(t, true, true);
+	h = headers(t, true, true, NULL);
 	o.method = "POST";
 	o.url = c->url;
 	o.headers = (const char *const *)h;
@@ -406,11 +460,208 @@ static void open_gate(struct http_t *t)
 	}
 }
 
+/* ---- resuming an answer stream (GET with Last-Event-ID) ---- */
+
+static void free_resume(struct resume *r)
+{
+	if (r->timer)
+		event_free(r->timer);
+	if (r->sse_active)
+		sse_finish(&r->sse);
+	free(r->last_id);
+	free(r);
+}
+
+static void unlink_resume(struct http_t *t, struct resume *r)
+{
+	struct resume **pp;
+
+	for (pp = &t->resumes; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			return;
+		}
+	}
+}
+
+/* Takes r off t: a request still running is cancelled and its callback frees r. */
+static void detach_resume(struct http_t *t, struct resume *r)
+{
+	unlink_resume(t, r);
+	r->t = NULL;
+	if (r->req)
+		httpc_cancel(r->req);
+	else
+		free_resume(r);
+}
+
+/* The wait before a reconnection: the server's `retry:` (bounded), else fallback_ms. */
+static struct timeval retry_delay(long retry_ms, long fallback_ms)
+{
+	long ms = retry_ms < 0		     ? fallback_ms
+		  : retry_ms < RESUME_MIN_MS ? RESUME_MIN_MS
+		  : retry_ms > RESUME_MAX_MS ? RESUME_MAX_MS
+					     : retry_ms;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	return tv;
+}
+
+/* The call cannot be resumed: the core fails it with why (it is never sent again). */
+static void resume_failed(struct http_t *t, struct resume *r, long status, const char *why)
+{
+	int64_t id = r->id;
+
+	unlink_resume(t, r);
+	free_resume(r);
+	t->busy++;
+	mcp_transport_request_failed(t->s, id, status, false, why);
+	leave(t);
+}
+
+static int on_resume_event(const struct sse_event *ev, void *arg)
+{
+	struct resume *r = arg;
+
+	if (!r->t || r->t->dead)
+		return -1;
+	if (!*ev->event || strcmp(ev->event, "message") == 0)
+		mcp_transport_message(r->t->s, ev->data, ev->data_len);
+	if (!r->t || r->t->dead)
+		return -1;
+	/* The answer came: this stream has done its work (servers may keep it open). */
+	if (!mcp_transport_awaits(r->t->s, r->id)) {
+		r->answered = true;
+		return -1;
+	}
+	return 0;
+}
+
+static int on_resume_data(struct httpc_req *req, const char *data, size_t len, void *arg)
+{
+	struct resume *r = arg;
+	struct http_t *t = r->t;
+	int rc;
+
+	if (!t || t->dead)
+		return -1;
+	if (httpc_status(req) / 100 != 2)
+		return 0;
+	t->busy++;
+	rc = sse_feed(&r->sse, data, len);
+	leave(t);
+	return rc < 0 ? -1 : 0;
+}
+
+static void on_resume_done(struct httpc_req *req, void *arg)
+{
+	struct resume *r = arg;
+	struct http_t *t = r->t;
+	long status = httpc_status(req);
+	enum httpc_result res = httpc_result(req);
+	const char *id = r->sse_active ? sse_last_id(&r->sse) : "";
+	struct timeval tv;
+	char why[256];
+
+	r->req = NULL;
+	if (!t) {
+		free_resume(r);
+		return;
+	}
+	if (r->answered || !mcp_transport_awaits(t->s, r->id)) {
+		unlink_resume(t, r);
+		free_resume(r);
+		return;
+	}
+	/* Ended again before the answer, or cut: resume from where this one got to. */
+	if ((res == HTTPC_OK && status / 100 == 2) || res == HTTPC_TRANSPORT) {
+		if (*id && strlen(id) <= EVENT_ID_MAX && strcmp(id, r->last_id) != 0) {
+			free(r->last_id);
+			r->last_id = xstrdup(id);
+			r->tries = 0;
+		}
+		if (++r->tries <= RESUME_MAX_TRIES) {
+			tv = retry_delay(sse_retry_ms(&r->sse), RESUME_DEFAULT_MS);
+			evtimer_add(r->timer, &tv);
+			return;
+		}
+		resume_failed(t, r, 0,
+			      "the server ended the answer's stream again and again"
+			      " without the answer");
+		return;
+	}
+	if (res == HTTPC_OK)
+		snprintf(why, sizeof(why), "resuming the answer's stream was refused");
+	else
+		snprintf(why, sizeof(why), "resuming the answer's stream failed: %s",
+			 httpc_error(req));
+	resume_failed(t, r, res == HTTPC_OK ? status : 0, why);
+}
+
+static void on_resume_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct resume *r = arg;
+	struct http_t *t = r->t;
+	const struct config_mcp_server *c = mcp_server_config(t->s);
+	struct httpc_opts o = {0};
+	char **h;
+	int rc;
+
+	if (r->sse_active)
+		sse_finish(&r->sse);
+	sse_init(&r->sse, MCP_FRAME_CAP, on_resume_event, r);
+	r->sse_active = true;
+	h = headers(t, false, true, r->last_id);
+	o.method = "GET";
+	o.url = c->url;
+	o.headers = (const char *const *)h;
+	o.connect_timeout_ms = (c->connect_timeout_s > 0 ? c->connect_timeout_s : 10) * 1000;
+	o.on_data = on_resume_data;
+	rc = httpc_start(mcp_server_loop(t->s), &o, on_resume_done, r, &r->req);
+	free_headers(h);
+	if (rc < 0)
+		resume_failed(t, r, 0, "the answer's stream could not be resumed");
+}
+
+/* p's SSE stream ended without the answer to p->id: resume it when the stream named an event
+ * id (the spec's only way to resume one). True when a resumption is under way. */
+static bool resume_answer(struct http_t *t, struct post *p)
+{
+	const char *id;
+	struct resume *r;
+	struct timeval tv;
+
+	if (!p->is_sse || p->too_big || !mcp_transport_awaits(t->s, p->id))
+		return false;
+	id = sse_last_id(&p->sse);
+	if (!*id || strlen(id) > EVENT_ID_MAX)
+		return false;
+	r = xcalloc(1, sizeof(*r));
+	r->t = t;
+	r->id = p->id;
+	r->last_id = xstrdup(id);
+	r->timer = evtimer_new(loop_base(mcp_server_loop(t->s)), on_resume_timer, r);
+	r->next = t->resumes;
+	t->resumes = r;
+	log_debug("mcp %s: the answer's stream ended early; resuming after event %s",
+		  mcp_server_name(t->s), id);
+	tv = retry_delay(sse_retry_ms(&p->sse), RESUME_DEFAULT_MS);
+	evtimer_add(r->timer, &tv);
+	return true;
+}
+
 static void abandon_http(struct mcp_server *s, int64_t id)
 {
 	struct http_t *t = mcp_server_transport_state(s);
+	struct resume *r;
 	struct post *p;
 
+	for (r = t ? t->resumes : NULL; r; r = r->next) {
+		if (r->id == id) {
+			detach_resume(t, r);
+			return;
+		}
+	}
 	for (p = t ? t->posts : NULL; p; p = p->next) {
 		if (p->id == id) {
 			unlink_post(t, p);
@@ -438,6 +689,8 @@ static int on_get_data(struct httpc_req *req, const char *data, size_t len, void
 		return 0;
 	t->busy++;
 	t->get_fails = 0;
+	/* The session works: a later 404 is a new loss, worth a new session again. */
+	t->get_renewed = false;
 	rc = sse_feed(&t->get_sse, data, len);
 	leave(t);
 	return rc < 0 ? -1 : 0;
@@ -448,7 +701,7 @@ static void on_get_done(struct httpc_req *req, void *arg)
 	struct http_t *t = arg;
 	long status = httpc_status(req);
 	enum httpc_result res = httpc_result(req);
-	struct timeval tv = {GET_RETRY_MS / 1000, (GET_RETRY_MS % 1000) * 1000};
+	struct timeval tv = retry_delay(-1, GET_RETRY_MS);
 	char why[256];
 
 	t->get = NULL;
@@ -458,22 +711,36 @@ static void on_get_done(struct httpc_req *req, void *arg)
 			destroy(t);
 		return;
 	}
-	if (res == HTTPC_OK && (status == 405 || status == 400 || status == 501)) {
+	/* The session the GET carried is unknown: the server forgot it (restarted). A new
+	 * session, once; the calls in flight are left to finish or fail on their own. */
+	if (res == HTTPC_OK && status == 404 && t->get_sent_session && !t->get_renewed) {
+		t->get_renewed = true;
+		t->busy++;
+		mcp_transport_session_lost(t->s);
+		leave(t);
+		return;
+	}
+	/* A server that keeps no session answers a GET without one 404 (no such route) or 405:
+	 * it offers no stream, which is no fault. */
+	if (res == HTTPC_OK && (status == 405 || status == 400 || status == 501 || status == 404)) {
 		t->get_unsupported = true;
 		log_debug("mcp %s: no GET stream offered (HTTP %ld)", mcp_server_name(t->s),
 			  status);
 		return;
 	}
-	/* The stream is our connection's pulse: refused, reset or a forgotten session means the
-	 * server went away, found now rather than at the next ping. A clean end is retried. */
-	if (res == HTTPC_CONNECT || res == HTTPC_TRANSPORT || (res == HTTPC_OK && status == 404)) {
+	/* The stream is our connection's pulse: refused or reset means the server went away,
+	 * found now rather than at the next ping. A clean end is resumed after the server's
+	 * retry: with Last-Event-ID. */
+	if (res == HTTPC_CONNECT || res == HTTPC_TRANSPORT) {
 		snprintf(why, sizeof(why), "the server went away (event stream: %s)",
-			 res == HTTPC_OK ? "session unknown" : httpc_error(req));
+			 httpc_error(req));
 		t->busy++;
 		mcp_transport_failed(t->s, why);
 		leave(t);
 		return;
 	}
+	if (res == HTTPC_OK && status / 100 == 2 && t->get_sse_active)
+		tv = retry_delay(sse_retry_ms(&t->get_sse), GET_RETRY_MS);
 	if (res != HTTPC_CANCELLED && ++t->get_fails <= GET_MAX_FAILS)
 		evtimer_add(t->get_retry, &tv);
 }
@@ -491,11 +758,20 @@ static void open_get(struct http_t *t)
 
 	if (t->dead || t->get || t->get_unsupported)
 		return;
-	if (t->get_sse_active)
+	if (t->get_sse_active) {
+		const char *id = sse_last_id(&t->get_sse);
+
+		if (*id && strlen(id) <= EVENT_ID_MAX && !t->get_stale) {
+			free(t->get_last_id);
+			t->get_last_id = xstrdup(id);
+		}
 		sse_finish(&t->get_sse);
+	}
 	sse_init(&t->get_sse, MCP_FRAME_CAP, on_event, t);
 	t->get_sse_active = true;
-	h = headers(t, false, true);
+	t->get_stale = false;
+	t->get_sent_session = t->session != NULL;
+	h = headers(t, false, true, t->get_last_id);
 	o.method = "GET";
 	o.url = c->url;
 	o.headers = (const char *const *)h;
@@ -558,7 +834,7 @@ static void close_http(struct mcp_server *s, bool graceful)
 		f->loop = mcp_server_loop(s);
 		f->goodbyes = mcp_server_goodbyes(s);
 		f->url = xstrdup(mcp_server_config(s)->url);
-		f->headers = headers(t, false, true);
+		f->headers = headers(t, false, true, NULL);
 		f->waiting = 1; /* released below, after the posts are sorted */
 	}
 	t->dead = true;
@@ -585,6 +861,8 @@ static void close_http(struct mcp_server *s, bool graceful)
 			httpc_cancel(p->req);
 		}
 	}
+	while (t->resumes)
+		detach_resume(t, t->resumes);
 	if (f && --f->waiting == 0)
 		say_goodbye(f);
 	evtimer_del(t->get_retry);
@@ -603,6 +881,11 @@ static int reset_http(struct mcp_server *s)
 		return 0;
 	free(t->session);
 	t->session = NULL;
+	/* The old session's event ids mean nothing to the new one. (The GET's parser may be
+	 * the caller: it is left alone.) */
+	t->get_stale = true;
+	free(t->get_last_id);
+	t->get_last_id = NULL;
 	if (t->get)
 		httpc_cancel(t->get);
 	return 0;

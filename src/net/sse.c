@@ -244,6 +244,11 @@ long sse_retry_ms(const struct sse_parser *p)
 	return p->retry_ms;
 }
 
+const char *sse_last_id(const struct sse_parser *p)
+{
+	return buf_str(&p->id);
+}
+
 size_t sse_comments(const struct sse_parser *p)
 {
 	return p->comments;

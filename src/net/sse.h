@@ -57,6 +57,9 @@ int sse_feed(struct sse_parser *p, const char *data, size_t len);
 bool sse_pending(const struct sse_parser *p);
 /* The last valid `retry:` value in ms, -1 if none. */
 long sse_retry_ms(const struct sse_parser *p);
+/* The last event id the stream set (`id:`, also on events without data such as MCP's priming
+ * event), "" if none. Borrowed: valid until the next sse_feed or sse_finish. */
+const char *sse_last_id(const struct sse_parser *p);
 /* Number of ':' comment lines skipped (keep-alives such as ": OPENROUTER PROCESSING"). */
 size_t sse_comments(const struct sse_parser *p);
 

@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""The client command the MCP conformance suite runs: `client.py URL`.
+
+The suite starts a server for one scenario, then runs this with the server's URL as the last
+argument and the scenario's name in MCP_CONFORMANCE_SCENARIO. This script only does what a user
+would: it writes a hermetic config with one `mcp_servers` entry for that URL, runs
+`hermetic mcp list --json`, then what the scenario asks of a client (ACTIONS; the default is
+`hermetic mcp call` for each tool listed, with arguments made from the tool's input schema:
+every required property gets a plain value of its type). The suite's server checks what reached
+it. Exit status: 0 when every hermetic command exited 0.
+
+HERMETIC_BIN names the binary (default: build/hermetic of this checkout).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("HERMETIC_BIN", str(ROOT / "build" / "hermetic"))
+SERVER = "conformance"
+TIMEOUT_S = 20
+
+# A plain value for each JSON Schema type a required property may have.
+PLAIN = {"number": 1, "integer": 1, "string": "conformance", "boolean": True,
+         "array": [], "object": {}, "null": None}
+
+
+def arguments(schema):
+    """Arguments for a tool: each required property with a plain value of its type."""
+    props = schema.get("properties") or {}
+    args = {}
+    for name in schema.get("required") or []:
+        prop = props.get(name) or {}
+        kind = prop.get("type", "string")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "string")
+        if "enum" in prop and prop["enum"]:
+            args[name] = prop["enum"][0]
+        elif "default" in prop:
+            args[name] = prop["default"]
+        else:
+            args[name] = PLAIN.get(kind, "conformance")
+    return args
+
+
+def call_each(call, tools):
+    """Calls every tool listed, with arguments from its schema."""
+    status = 0
+    for tool in tools:
+        status = status or call(tool["tool"], arguments(tool.get("input_schema") or {}))
+    return status
+
+
+def echo_schema(call, tools):
+    """json-schema-2020-12-preservation: the server's echo tool is handed the input schema the
+    client observed for the other tool, verbatim (what `mcp list --json` shows)."""
+    by_name = {t["tool"]: t for t in tools}
+    observed = by_name["json_schema_2020_12_tool"]["input_schema"]
+    return call("json_schema_echo", {"schema": observed})
+
+
+# What each scenario asks of the client after listing (the suite's scenario sources say).
+ACTIONS = {
+    # lists tools only: the check is that a network $ref in a schema is never fetched
+    "json-schema-ref-no-deref": lambda call, tools: 0,
+    "json-schema-2020-12-preservation": echo_schema,
+}
+
+
+def run(*argv):
+    r = subprocess.run([BIN, *argv], capture_output=True, text=True, timeout=2 * TIMEOUT_S + 10)
+    sys.stdout.write(r.stdout)
+    sys.stderr.write(r.stderr)
+    print(f"client.py: hermetic {' '.join(argv[:2])} exited {r.returncode}", file=sys.stderr)
+    return r
+
+
+def main():
+    if len(sys.argv) < 2:
+        print("usage: client.py URL (run by the MCP conformance suite)", file=sys.stderr)
+        return 2
+    url = sys.argv[-1]
+    with tempfile.TemporaryDirectory(prefix="hermetic-conformance-") as tmp:
+        config = Path(tmp) / "config.yaml"
+        config.write_text(json.dumps({
+            "home": str(Path(tmp) / "home"),
+            "log": {"level": "debug"},
+            "mcp_servers": {SERVER: {"url": url, "timeout": TIMEOUT_S,
+                                     "connect_timeout": TIMEOUT_S}},
+        }))
+        listed = run("mcp", "list", "--json", "--config", str(config))
+        if listed.returncode != 0:
+            return 1
+        tools = []
+        for server in json.loads(listed.stdout).get("servers", []):
+            if server.get("name") == SERVER:
+                tools = server.get("tools", [])
+
+        def call(name, args):
+            return run("mcp", "call", "--config", str(config), SERVER, name,
+                       json.dumps(args)).returncode
+
+        action = ACTIONS.get(os.environ.get("MCP_CONFORMANCE_SCENARIO", ""), call_each)
+        return action(call, tools)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
