@@ -631,8 +631,9 @@ static void test_config_default_path_uses_env(void **state)
 static void test_unknown_key_suggests_the_closest(void **state)
 {
 	(void)state;
-	expect_error("modle: free\n", "t.yaml:1:1: error: unknown key 'modle' at the top level; "
-				      "did you mean 'model'?");
+	/* the top level is LiteLLM's too: ignored with the hint, as LiteLLM ignores it */
+	expect_warning("modle: free\n", "t.yaml:1:1: warning: unknown key 'modle' at the top level "
+					"(ignored, as LiteLLM ignores it); did you mean 'model'?");
 	expect_error("agent:\n  max_iteration: 3\n",
 		     "t.yaml:2:3: error: unknown key 'max_iteration' in 'agent'; did you mean "
 		     "'max_iterations'?");
@@ -816,11 +817,14 @@ static void test_every_litellm_routing_strategy_loads(void **state)
 		result_finish(&r);
 		free(text);
 	}
-	expect_error("router_settings: {routing_strategy: simple-shufle}\n",
-		     "t.yaml:1:37: error: router_settings.routing_strategy: unknown value "
-		     "'simple-shufle'; use one of: simple-shuffle, least-busy, "
-		     "latency-based-routing, usage-based-routing, usage-based-routing-v2, "
-		     "cost-based-routing (did you mean 'simple-shuffle'?)");
+	/* LiteLLM's routing_strategy_init sets up nothing for a name it does not know, and its
+	 * Router picks as simple-shuffle (issue 49) */
+	expect_warning("router_settings: {routing_strategy: simple-shufle}\n",
+		       "t.yaml:1:37: warning: router_settings.routing_strategy: 'simple-shufle' is "
+		       "not a LiteLLM routing strategy (simple-shuffle, least-busy, "
+		       "latency-based-routing, usage-based-routing, usage-based-routing-v2, "
+		       "cost-based-routing); LiteLLM starts with it and picks as simple-shuffle, and "
+		       "so does hermetic");
 }
 
 static void test_bad_cron_schedule_says_why(void **state)
@@ -1670,13 +1674,14 @@ static void test_alias_bombs_stay_cheap(void **state)
 
 	(void)state;
 	buf_init(&b, 0);
-	buf_puts(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+	/* in hermetic's own section, where unknown keys are errors */
+	buf_puts(&b, "web:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
 	for (i = 1; i < 30; i++)
-		buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i,
-			   i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
-	buf_puts(&b, "m0: &m0 {k0: 1}\n");
+		buf_printf(&b, "  a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i,
+			   i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	buf_puts(&b, "  m0: &m0 {k0: 1}\n");
 	for (i = 1; i < 30; i++)
-		buf_printf(&b, "m%d: &m%d {<<: [*m%d, *m%d], k%d: 1}\n", i, i, i - 1, i - 1, i);
+		buf_printf(&b, "  m%d: &m%d {<<: [*m%d, *m%d], k%d: 1}\n", i, i, i - 1, i - 1, i);
 	r = parse(buf_str(&b));
 	assert_int_equal(r.rc, -EINVAL); /* unknown keys, reported quickly */
 	assert_true(r.errors >= 1);
@@ -2082,7 +2087,7 @@ static void test_diag_prints_in_file_order(void **state)
 	const char *a, *b, *c;
 
 	(void)state;
-	assert_int_equal(r.errors, 3);
+	assert_int_equal(r.errors, 2); /* and the top level's unknown key, a warning */
 	a = strstr(r.out, "t.yaml:1:");
 	b = strstr(r.out, "t.yaml:2:");
 	c = strstr(r.out, "t.yaml:3:");

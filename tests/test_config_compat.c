@@ -238,7 +238,9 @@ static void test_unknown_key_in_hermetic_sections_stays_an_error(void **state)
 	expect_error("agent:\n  max_iteration: 3\n", false,
 		     "t.yaml:2:3: error: unknown key 'max_iteration' in 'agent'; did you mean "
 		     "'max_iterations'?");
-	expect_error("modle_list: []\n", false,
+	/* the top level is LiteLLM's too: a typo there warns (test_litellm_value_shapes_...),
+	 * an error under --strict */
+	expect_error("modle_list: []\n", true,
 		     "t.yaml:1:1: error: unknown key 'modle_list' at the top level; did you mean "
 		     "'model_list'?");
 	/* mcp_servers is hermetic's: LiteLLM's tool filter is refused, not ignored, as ignoring
@@ -247,6 +249,133 @@ static void test_unknown_key_in_hermetic_sections_stays_an_error(void **state)
 		     "t.yaml:2:28: error: unknown key 'allowed_tools' in 'mcp_servers.fs'; known "
 		     "keys: url, command, transport, args, env, headers, timeout, connect_timeout, "
 		     "tools, enabled");
+}
+
+/* Issue 49: the value shapes LiteLLM's proxy starts with, each taken from the code that reads
+ * it (docs/litellm-compat.md, "How LiteLLM reads config.yaml"): the config loads, warns with
+ * these words where the value is, and hermetic holds what LiteLLM would run with. */
+enum shape_check { SH_NONE, SH_PERIOD, SH_SHUFFLE, SH_DEFAULT_FB, SH_NO_PROM, SH_NO_ENV_FOO,
+		   SH_RETRY_RATE, SH_ALIAS_HIDDEN, SH_MCP_URL };
+
+static const struct {
+	const char *text, *where, *words;
+	enum shape_check check;
+	int64_t want;
+} litellm_shapes[] = {
+	/* proxy_server.py ProxyConfig.load_config reads named top-level keys, ignores others */
+	{ENTRY "environment:\n  OPENAI_API_KEY: x\n", "t.yaml:5:1",
+	 "ignored: 'environment' at the top level: LiteLLM does not read it", SH_NONE, 0},
+	{ENTRY "logging:\n  level: INFO\n", "t.yaml:5:1",
+	 "ignored: 'logging' at the top level: LiteLLM does not read it", SH_NONE, 0},
+	{ENTRY "model_group_settings:\n  forward_client_headers_to_llm_api: [free]\n", "t.yaml:5:1",
+	 "ignored: 'model_group_settings' at the top level: LiteLLM reads model_group_settings "
+	 "under litellm_settings only",
+	 SH_NONE, 0},
+	{ENTRY "agents:\n  max_iterations: 3\n", "t.yaml:5:1",
+	 "unknown key 'agents' at the top level (ignored, as LiteLLM ignores it); did you mean "
+	 "'agent'?",
+	 SH_NONE, 0},
+	{ENTRY "litellm_settings:\n  model_group_settings:\n    forward_client_headers_to_llm_api: "
+	       "[free]\n",
+	 "t.yaml:6:3", "ignored: 'model_group_settings' in 'litellm_settings'", SH_NONE, 0},
+	/* a top-level prometheus: is no key of load_config: LiteLLM's shape is ignored whole */
+	{ENTRY "prometheus:\n  enabled: true\n  port: 9090\n", "t.yaml:6:3",
+	 "'prometheus' has LiteLLM's shape ('enabled' is no key of hermetic's prometheus toolset",
+	 SH_NO_PROM, 0},
+	/* _init_non_llm_configs -> MCPServerManager.load_servers_from_config */
+	{ENTRY "mcp_servers:\n  zapier:\n    url: https://mcp.example.com/mcp\n    transport: http\n"
+	       "    spec_version: \"2025-03-26\"\n    auth_type: bearer_token\n"
+	       "    description: z\n    mcp_info: {server_name: z}\n",
+	 "t.yaml:9:5", "ignored: 'spec_version' in 'mcp_servers.zapier'", SH_MCP_URL, 0},
+	/* _load_environment_variables: os.environ[key] = str(value) */
+	{ENTRY "environment_variables:\n  FOO: {a: 1}\n  BAR: \"3\"\n", "t.yaml:6:3",
+	 "environment_variables.FOO is a mapping: LiteLLM sets the variable to its Python text",
+	 SH_NO_ENV_FOO, 0},
+	/* Router keeps retry_policy as given; RetryPolicy(**retry_policy) only on a failure */
+	{ENTRY "router_settings:\n  retry_policy:\n    RateLimitErrorRetries: 4\n"
+	       "    TimeoutErrorRetries: {retries: 2}\n",
+	 "t.yaml:8:5",
+	 "'TimeoutErrorRetries' in 'router_settings.retry_policy' is a mapping, not a count",
+	 SH_RETRY_RATE, 4},
+	/* Router: self.fallbacks = fallbacks or litellm.fallbacks; a list of names is the
+	 * generic form (_check_non_standard_fallback_format) */
+	{ENTRY "  - model_name: spare\n    litellm_params: {model: openrouter/x/y}\n"
+	       "litellm_settings:\n  fallbacks: [spare]\n",
+	 "t.yaml:8:14", "litellm_settings.fallbacks is a list of group names", SH_DEFAULT_FB, 1},
+	/* routing_strategy_init: an unknown strategy sets up nothing: simple-shuffle */
+	{ENTRY "router_settings:\n  routing_strategy: usage-based\n", "t.yaml:6:21",
+	 "'usage-based' is not a LiteLLM routing strategy", SH_SHUFFLE, 0},
+	/* duration_parser._BUDGET_DURATION_WORD_ALIASES, then duration_in_seconds */
+	{ENTRY "litellm_settings:\n  max_budget: 10\n  budget_duration: monthly\n", NULL, NULL,
+	 SH_PERIOD, 30 * 86400},
+	{ENTRY "litellm_settings:\n  max_budget: 10\n  budget_duration: Daily\n", NULL, NULL,
+	 SH_PERIOD, 86400},
+	{ENTRY "litellm_settings:\n  max_budget: 10\n  budget_duration: weekly\n", NULL, NULL,
+	 SH_PERIOD, 7 * 86400},
+	{ENTRY "litellm_settings:\n  max_budget: 10\n  budget_duration: hourly\n", NULL, NULL,
+	 SH_PERIOD, 3600},
+	/* model_group_alias values: a group name or {model, hidden} (Router._get_model_from_alias) */
+	{ENTRY "router_settings:\n  model_group_alias:\n    gpt-4: {model: free, hidden: true}\n",
+	 NULL, NULL, SH_ALIAS_HIDDEN, 1},
+};
+
+static void check_shape(const struct config *cfg, enum shape_check check, int64_t want)
+{
+	size_t i;
+
+	switch (check) {
+	case SH_NONE:
+		break;
+	case SH_PERIOD:
+		assert_int_equal(cfg->litellm_settings.budget_duration_s, want);
+		break;
+	case SH_SHUFFLE:
+		assert_int_equal(cfg->router_settings.routing_strategy,
+				 CONFIG_ROUTING_SIMPLE_SHUFFLE);
+		break;
+	case SH_DEFAULT_FB:
+		assert_int_equal(cfg->litellm_settings.n_default_fallbacks, want);
+		assert_string_equal(cfg->litellm_settings.default_fallbacks[0], "spare");
+		assert_int_equal(cfg->litellm_settings.n_fallbacks, 0);
+		break;
+	case SH_NO_PROM:
+		assert_null(cfg->prometheus.url);
+		break;
+	case SH_NO_ENV_FOO:
+		assert_int_equal(cfg->n_env_vars, 1);
+		assert_string_equal(cfg->env_vars[0].name, "BAR");
+		break;
+	case SH_RETRY_RATE:
+		assert_int_equal(cfg->router_settings.retry_policy.rate_limit, want);
+		break;
+	case SH_ALIAS_HIDDEN:
+		assert_int_equal(cfg->router_settings.n_aliases, want);
+		assert_true(cfg->router_settings.aliases[0].hidden);
+		break;
+	case SH_MCP_URL:
+		for (i = 0; i < cfg->n_mcp_servers; i++)
+			if (strcmp(cfg->mcp_servers[i].name, "zapier") == 0)
+				return;
+		fail_msg("mcp server zapier not loaded");
+	}
+}
+
+static void test_litellm_value_shapes_load_as_litellm_reads_them(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(litellm_shapes); i++) {
+		struct result r = parse_mode(litellm_shapes[i].text, false);
+
+		if (r.rc != 0)
+			print_error("shape %zu:\n%s", i, r.out);
+		assert_int_equal(r.rc, 0);
+		if (litellm_shapes[i].where)
+			check_prefix(r.out, litellm_shapes[i].where, litellm_shapes[i].words);
+		check_shape(r.cfg, litellm_shapes[i].check, litellm_shapes[i].want);
+		result_finish(&r);
+	}
 }
 
 /* What would send the call elsewhere stays an error: a base URL under another name, or
@@ -518,6 +647,7 @@ int main(void)
 		cmocka_unit_test(test_strict_makes_unknown_litellm_keys_errors),
 		cmocka_unit_test(test_strict_keeps_known_ignored_keys_warnings),
 		cmocka_unit_test(test_unknown_key_in_hermetic_sections_stays_an_error),
+		cmocka_unit_test(test_litellm_value_shapes_load_as_litellm_reads_them),
 		cmocka_unit_test(test_misrouting_keys_stay_errors),
 		cmocka_unit_test(test_litellm_mcp_server_keys_warn),
 		cmocka_unit_test(test_default_litellm_params_merge_under_litellm_params),

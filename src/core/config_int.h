@@ -306,6 +306,16 @@ void cfg_lanes_finish(struct ctx *c, const struct node *root);
 /* A model_list entry with default_litellm_params: the entry to walk, whose litellm_params
  * holds both (litellm_params' own keys win), as LiteLLM merges them. */
 const struct node *cfg_model_prepare(struct ctx *c, const struct node *map);
+
+/* config_litellm_shapes.c: value shapes LiteLLM starts with, rewritten before a section is
+ * walked (each is a table's prepare; they warn and return the map hermetic reads). */
+const struct node *cfg_shapes_top(struct ctx *c, const struct node *root);
+const struct node *cfg_shapes_prometheus(struct ctx *c, const struct node *map);
+const struct node *cfg_shapes_retry_policy(struct ctx *c, const struct node *map);
+const struct node *cfg_shapes_litellm_settings(struct ctx *c, const struct node *map);
+const struct node *cfg_shapes_router_settings(struct ctx *c, const struct node *map);
+/* LiteLLM's budget words (`monthly` = 30d, ...) as a duration; s itself when it is none. */
+const char *cfg_period_alias(const char *s);
 /* Marks m inactive with why (copied): it loads, shows in config check, and is not routed. */
 void cfg_model_deactivate(struct ctx *c, const struct node *at, struct config_model *m,
 			  const char *why);

@@ -269,6 +269,7 @@ static const struct opt prometheus_opts[] = {
 };
 
 static const struct table prometheus_table = {"prometheus", "prometheus", OPTS(prometheus_opts),
+					      .prepare = cfg_shapes_prometheus,
 					      .text = "The `prometheus` toolset."};
 
 static const struct opt cache_point_opts[] = {
@@ -488,6 +489,7 @@ static const struct opt litellm_settings_opts[] = {
 
 static const struct table litellm_settings_table = {"litellm_settings", "litellm_settings",
 						    OPTS(litellm_settings_opts), .litellm = true,
+						    .prepare = cfg_shapes_litellm_settings,
 						    .text = "LiteLLM's router-wide settings."};
 
 static const struct opt router_settings_opts[] = {
@@ -556,6 +558,7 @@ static const struct opt router_settings_opts[] = {
 
 static const struct table router_settings_table = {"router_settings", "router_settings",
 						   OPTS(router_settings_opts), .litellm = true,
+						   .prepare = cfg_shapes_router_settings,
 						   .text = "LiteLLM's routing settings."};
 
 static const struct opt general_settings_opts[] = {
@@ -1180,4 +1183,5 @@ static const struct opt top_opts[] = {
 	 .table = &cfg_lane_table},
 };
 
-const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text = "The sections."};
+const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .prepare = cfg_shapes_top,
+				    .text = "The sections."};

@@ -667,6 +667,7 @@ static int parse_period(const char *s, int64_t *out)
 	int64_t count = 0;
 	size_t i;
 
+	s = cfg_period_alias(s);
 	for (i = 0; isdigit((unsigned char)s[i]) && i < 6; i++)
 		count = count * 10 + (s[i] - '0');
 	if (i == 0 || count == 0)
