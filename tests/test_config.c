@@ -819,12 +819,13 @@ static void test_every_litellm_routing_strategy_loads(void **state)
 	}
 	/* LiteLLM's routing_strategy_init sets up nothing for a name it does not know, and its
 	 * Router picks as simple-shuffle (issue 49) */
-	expect_warning("router_settings: {routing_strategy: simple-shufle}\n",
-		       "t.yaml:1:37: warning: router_settings.routing_strategy: 'simple-shufle' is "
-		       "not a LiteLLM routing strategy (simple-shuffle, least-busy, "
-		       "latency-based-routing, usage-based-routing, usage-based-routing-v2, "
-		       "cost-based-routing); LiteLLM starts with it and picks as simple-shuffle, and "
-		       "so does hermetic");
+	expect_warning(
+		"router_settings: {routing_strategy: simple-shufle}\n",
+		"t.yaml:1:37: warning: router_settings.routing_strategy: 'simple-shufle' is "
+		"not a LiteLLM routing strategy (simple-shuffle, least-busy, "
+		"latency-based-routing, usage-based-routing, usage-based-routing-v2, "
+		"cost-based-routing); LiteLLM starts with it and picks as simple-shuffle, and "
+		"so does hermetic");
 }
 
 static void test_bad_cron_schedule_says_why(void **state)

@@ -254,8 +254,17 @@ static void test_unknown_key_in_hermetic_sections_stays_an_error(void **state)
 /* Issue 49: the value shapes LiteLLM's proxy starts with, each taken from the code that reads
  * it (docs/litellm-compat.md, "How LiteLLM reads config.yaml"): the config loads, warns with
  * these words where the value is, and hermetic holds what LiteLLM would run with. */
-enum shape_check { SH_NONE, SH_PERIOD, SH_SHUFFLE, SH_DEFAULT_FB, SH_NO_PROM, SH_NO_ENV_FOO,
-		   SH_RETRY_RATE, SH_ALIAS_HIDDEN, SH_MCP_URL };
+enum shape_check {
+	SH_NONE,
+	SH_PERIOD,
+	SH_SHUFFLE,
+	SH_DEFAULT_FB,
+	SH_NO_PROM,
+	SH_NO_ENV_FOO,
+	SH_RETRY_RATE,
+	SH_ALIAS_HIDDEN,
+	SH_MCP_URL
+};
 
 static const struct {
 	const char *text, *where, *words;
@@ -283,9 +292,10 @@ static const struct {
 	 "'prometheus' has LiteLLM's shape ('enabled' is no key of hermetic's prometheus toolset",
 	 SH_NO_PROM, 0},
 	/* _init_non_llm_configs -> MCPServerManager.load_servers_from_config */
-	{ENTRY "mcp_servers:\n  zapier:\n    url: https://mcp.example.com/mcp\n    transport: http\n"
-	       "    spec_version: \"2025-03-26\"\n    auth_type: bearer_token\n"
-	       "    description: z\n    mcp_info: {server_name: z}\n",
+	{ENTRY
+	 "mcp_servers:\n  zapier:\n    url: https://mcp.example.com/mcp\n    transport: http\n"
+	 "    spec_version: \"2025-03-26\"\n    auth_type: bearer_token\n"
+	 "    description: z\n    mcp_info: {server_name: z}\n",
 	 "t.yaml:9:5", "ignored: 'spec_version' in 'mcp_servers.zapier'", SH_MCP_URL, 0},
 	/* _load_environment_variables: os.environ[key] = str(value) */
 	{ENTRY "environment_variables:\n  FOO: {a: 1}\n  BAR: \"3\"\n", "t.yaml:6:3",
@@ -314,7 +324,8 @@ static const struct {
 	 SH_PERIOD, 7 * 86400},
 	{ENTRY "litellm_settings:\n  max_budget: 10\n  budget_duration: hourly\n", NULL, NULL,
 	 SH_PERIOD, 3600},
-	/* model_group_alias values: a group name or {model, hidden} (Router._get_model_from_alias) */
+	/* model_group_alias values: a group name or {model, hidden} (Router._get_model_from_alias)
+	 */
 	{ENTRY "router_settings:\n  model_group_alias:\n    gpt-4: {model: free, hidden: true}\n",
 	 NULL, NULL, SH_ALIAS_HIDDEN, 1},
 };

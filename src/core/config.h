@@ -24,13 +24,15 @@
 #define CONFIG_MAX_DEPTH       32
 #define CONFIG_MAX_MODELS      4096
 #define CONFIG_MAX_MCP_SERVERS 64
-#define CONFIG_MAX_CRON_JOBS   128
-#define CONFIG_MAX_HOOKS       64
-#define CONFIG_MAX_LANES       16
-#define CONFIG_MAX_KEYS	       256
-#define CONFIG_MAX_SECRETS     48 /* distinct secret values; log.c redacts at most 64 */
-#define CONFIG_DEFAULT_PATH    "/etc/hermetic/config.yaml"
-#define CONFIG_DEFAULT_HOME    "/opt/data"
+/* litellm_params.order not given (LiteLLM's None). */
+#define CONFIG_ORDER_UNSET   INT64_MIN
+#define CONFIG_MAX_CRON_JOBS 128
+#define CONFIG_MAX_HOOKS     64
+#define CONFIG_MAX_LANES     16
+#define CONFIG_MAX_KEYS	     256
+#define CONFIG_MAX_SECRETS   48 /* distinct secret values; log.c redacts at most 64 */
+#define CONFIG_DEFAULT_PATH  "/etc/hermetic/config.yaml"
+#define CONFIG_DEFAULT_HOME  "/opt/data"
 
 /* A string pair: HTTP header, environment variable. value may be a secret. */
 struct config_pair {
@@ -78,6 +80,7 @@ struct config_litellm_params {
 	int64_t stream_timeout_s;      /* first streamed chunk; 0 = timeout_s */
 	int64_t max_tokens;	       /* 0 = leave to the request / guardrails */
 	int64_t num_retries;	       /* -1 = router_settings.num_retries */
+	int64_t order;		       /* priority, lowest first; CONFIG_ORDER_UNSET = none */
 	double input_cost_per_token;   /* < 0 = not given here (see model_info) */
 	double output_cost_per_token;  /* < 0 = not given here (see model_info) */
 	double cache_read_input_token_cost;	/* < 0 = not given here (see model_info) */

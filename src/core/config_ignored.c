@@ -261,7 +261,6 @@ const struct ignored cfg_ignored[] = {
 	{"litellm_params", "api_type", WHY_PROVIDER},
 	{"litellm_params", "max_retries", "use num_retries"},
 	{"litellm_params", "tags", WHY_ROUTER},
-	{"litellm_params", "order", WHY_ROUTER},
 	{"litellm_params", "mock_response", WHY_ROUTER},
 	{"litellm_params", "use_in_pass_through", WHY_ROUTES},
 	{"litellm_params", "use_litellm_proxy", WHY_ROUTER},

@@ -307,7 +307,7 @@ void cfg_lanes_finish(struct ctx *c, const struct node *root);
  * holds both (litellm_params' own keys win), as LiteLLM merges them. */
 const struct node *cfg_model_prepare(struct ctx *c, const struct node *map);
 
-/* config_litellm_shapes.c: value shapes LiteLLM starts with, rewritten before a section is
+/* config_shapes.c: value shapes LiteLLM starts with, rewritten before a section is
  * walked (each is a table's prepare; they warn and return the map hermetic reads). */
 const struct node *cfg_shapes_top(struct ctx *c, const struct node *root);
 const struct node *cfg_shapes_prometheus(struct ctx *c, const struct node *map);

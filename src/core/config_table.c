@@ -325,6 +325,11 @@ static const struct opt litellm_params_opts[] = {
 	{"num_retries", T_INT, FLD(config_litellm_params, num_retries), .def = "-1", .min = 0,
 	 .max = 10, .text = "retries of this deployment; default router_settings.num_retries",
 	 .flags = F_CLAMP},
+	{"order", T_INT, FLD(config_litellm_params, order), .def = "-9223372036854775808",
+	 .min = -1000000000, .max = 1000000000,
+	 .text = "priority within the group, as LiteLLM's: only the deployments with the lowest "
+		 "order that are not cooling down are picked; when the call fails at that order "
+		 "(after its retries), the next order is tried, then the fallbacks; unset = none"},
 	{"input_cost_per_token", T_NUM, FLD(config_litellm_params, input_cost_per_token),
 	 .def = "-1", .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
 	{"output_cost_per_token", T_NUM, FLD(config_litellm_params, output_cost_per_token),
@@ -487,8 +492,10 @@ static const struct opt litellm_settings_opts[] = {
 	 .text = "when max_budget resets; unset = never"},
 };
 
-static const struct table litellm_settings_table = {"litellm_settings", "litellm_settings",
-						    OPTS(litellm_settings_opts), .litellm = true,
+static const struct table litellm_settings_table = {"litellm_settings",
+						    "litellm_settings",
+						    OPTS(litellm_settings_opts),
+						    .litellm = true,
 						    .prepare = cfg_shapes_litellm_settings,
 						    .text = "LiteLLM's router-wide settings."};
 
@@ -556,8 +563,10 @@ static const struct opt router_settings_opts[] = {
 		 "/v1/models"},
 };
 
-static const struct table router_settings_table = {"router_settings", "router_settings",
-						   OPTS(router_settings_opts), .litellm = true,
+static const struct table router_settings_table = {"router_settings",
+						   "router_settings",
+						   OPTS(router_settings_opts),
+						   .litellm = true,
 						   .prepare = cfg_shapes_router_settings,
 						   .text = "LiteLLM's routing settings."};
 
@@ -1183,5 +1192,5 @@ static const struct opt top_opts[] = {
 	 .table = &cfg_lane_table},
 };
 
-const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .prepare = cfg_shapes_top,
-				    .text = "The sections."};
+const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts),
+				    .prepare = cfg_shapes_top, .text = "The sections."};

@@ -219,6 +219,7 @@ static void fill_candidates(struct router *r, struct group *g, enum policy_strat
 			k->over_limits =
 				policy_over_limits(p->rpm, p->tpm, k->rpm_used, k->tpm_used);
 		k->cost = d->cost_per_token;
+		k->order = p->order;
 		k->latency_ms = -1;
 		if (st == STRATEGY_LATENCY && stream)
 			k->latency_ms = policy_latency_mean(&d->ttft, t, ttl_ms);
@@ -269,6 +270,7 @@ static struct deployment *pick_of(struct router_call *c, long *wait_s, bool *all
 
 	a.draw = a.strategy == STRATEGY_LEAST_BUSY ? 0 : random();
 	fill_candidates(r, g, a.strategy, c->client_stream, a.now_ms, wait);
+	router_order_filter(c, a.now_ms);
 	for (i = 0; i < (long)g->n_deps; i++)
 		if (g->deps[i] == c->last_failed)
 			a.avoid = i;
@@ -947,6 +949,11 @@ void router_group_exhausted(struct router_call *c)
 		c->first_err = c->err;
 		c->first_err_status = c->err_status;
 	}
+	if (router_order_next(c)) {
+		router_arm(c, T_BACKOFF, 0);
+		return;
+	}
+	router_order_reset(c);
 	if (!c->chain_decided)
 		decide_chain(c);
 	if (c->chain_pos > 0)

@@ -139,6 +139,10 @@ struct router_call {
 	struct group *group;
 	struct deployment *dep, *last_failed;
 	int attempts_in_group, retries, fallbacks;
+	/* litellm_params.order within the group (router_order.c): the order the last pick kept,
+	 * and the one an order fallback asks for (LiteLLM's _target_order) */
+	bool order_kept_set, order_target_set;
+	int64_t order_kept, order_target;
 	struct httpc_req *http;
 	struct event *timer;
 	enum { T_NONE, T_BACKOFF, T_FINISH, T_STREAM_TIMEOUT } timer_kind;
@@ -245,6 +249,15 @@ void router_answer_ok(struct router_call *c, char *body, size_t len, const char 
 /* A group could not serve the call (c->err set): next group of the fallback chain, or the
  * error to the client. */
 void router_group_exhausted(struct router_call *c);
+
+/* router_order.c: litellm_params.order. Marks the group's candidates (just filled) that are
+ * not of the order this pick keeps, and notes that order in the call. */
+void router_order_filter(struct router_call *c, int64_t now_ms);
+/* The group is exhausted at the kept order: true when a higher order of the same group is to
+ * be tried now (the call's target set, its retries counted anew), false for the fallbacks. */
+bool router_order_next(struct router_call *c);
+/* A new group of the chain: no order kept or asked for yet. */
+void router_order_reset(struct router_call *c);
 
 /* ---- router_pool.c: the rate pools ---- */
 

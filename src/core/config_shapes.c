@@ -1,4 +1,4 @@
-/* config_litellm_shapes: value shapes LiteLLM's proxy starts with that hermetic's option tables
+/* config_shapes: value shapes LiteLLM's proxy starts with that hermetic's option tables
  * do not take as written. Each is rewritten in the tree before its section is walked (a table's
  * `prepare`), into the shape hermetic reads or out of the tree, with a warning that says what
  * LiteLLM does with it (docs/litellm-compat.md, "How LiteLLM reads config.yaml", has the source
@@ -97,8 +97,7 @@ static struct node *replace_value(struct ctx *c, const struct node *map, const c
 
 	for (i = 0; i + 1 < map->n_kids; i += 2) {
 		cfg_node_push(m, map->kids[i]);
-		cfg_node_push(m, strcmp(map->kids[i]->text, key) == 0 ? value
-								     : map->kids[i + 1]);
+		cfg_node_push(m, strcmp(map->kids[i]->text, key) == 0 ? value : map->kids[i + 1]);
 	}
 	return m;
 }
@@ -240,10 +239,11 @@ const struct node *cfg_shapes_router_settings(struct ctx *c, const struct node *
 	for (r = CONFIG_ROUTING_SIMPLE_SHUFFLE; r <= CONFIG_ROUTING_COST; r++)
 		buf_printf(&names, "%s%s", r ? ", " : "",
 			   config_routing_name((enum config_routing)r));
-	cfg_warn_at(c, rs,
-		    "router_settings.routing_strategy: '%s' is not a LiteLLM routing strategy (%s); "
-		    "LiteLLM starts with it and picks as simple-shuffle, and so does hermetic",
-		    cfg_show(rs->text, val), buf_str(&names));
+	cfg_warn_at(
+		c, rs,
+		"router_settings.routing_strategy: '%s' is not a LiteLLM routing strategy (%s); "
+		"LiteLLM starts with it and picks as simple-shuffle, and so does hermetic",
+		cfg_show(rs->text, val), buf_str(&names));
 	buf_finish(&names);
 	return replace_value(c, map, "routing_strategy",
 			     cfg_node_scalar(c, rs->line, rs->col, "simple-shuffle"));
@@ -272,7 +272,8 @@ const char *cfg_period_alias(const char *s)
 	while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
 		len--;
 	for (i = 0; i < ARRAY_LEN(period_words); i++)
-		if (strlen(period_words[i][0]) == len && strncasecmp(p, period_words[i][0], len) == 0)
+		if (strlen(period_words[i][0]) == len &&
+		    strncasecmp(p, period_words[i][0], len) == 0)
 			return period_words[i][1];
 	return s;
 }
