@@ -81,6 +81,8 @@ struct config_litellm_params {
 	int64_t max_tokens;	       /* 0 = leave to the request / guardrails */
 	int64_t num_retries;	       /* -1 = router_settings.num_retries */
 	int64_t order;		       /* priority, lowest first; CONFIG_ORDER_UNSET = none */
+	char *request_params;	       /* JSON object of the request parameters sent with every call
+					* (temperature, extra_body, ...), in file order; NULL = none */
 	double input_cost_per_token;   /* < 0 = not given here (see model_info) */
 	double output_cost_per_token;  /* < 0 = not given here (see model_info) */
 	double cache_read_input_token_cost;	/* < 0 = not given here (see model_info) */

@@ -105,6 +105,8 @@ enum otype {
 	T_FALLBACKS, /* struct config_fallback * + count, LiteLLM's [{from: [to, ...]}, ...] */
 	T_LIMITS,    /* struct config_model_limit * + count; `default` goes to aux_off */
 	T_ALIASES,   /* struct config_alias * + count: LiteLLM's model_group_alias */
+	T_JSON, /* char *: a JSON object; each key of this type adds its member (config_litellm.c)
+		 */
 	N_TYPES,
 };
 
@@ -306,6 +308,11 @@ void cfg_lanes_finish(struct ctx *c, const struct node *root);
 /* A model_list entry with default_litellm_params: the entry to walk, whose litellm_params
  * holds both (litellm_params' own keys win), as LiteLLM merges them. */
 const struct node *cfg_model_prepare(struct ctx *c, const struct node *map);
+
+/* config_litellm.c: litellm_params' table and its T_JSON handlers. */
+extern const struct table cfg_litellm_params_table;
+int cfg_set_json(struct ctx *c, const struct opt *o, const struct node *n, void *obj);
+void cfg_clear_json(const struct opt *o, void *obj);
 
 /* config_shapes.c: value shapes LiteLLM starts with, rewritten before a section is
  * walked (each is a table's prepare; they warn and return the map hermetic reads). */

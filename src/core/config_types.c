@@ -1308,4 +1308,5 @@ const struct type_ops cfg_types[N_TYPES] = {
 		      clear_limits},
 	[T_ALIASES] = {"mapping of alias to group, or to {model, hidden}", set_aliases,
 		       clear_aliases},
+	[T_JSON] = {"any YAML value, sent as JSON", cfg_set_json, cfg_clear_json},
 };

@@ -600,6 +600,7 @@ static int upstream_request(struct router_call *c, struct provider_request *out)
 			 provider_route_path(c->route));
 		goto out;
 	}
+	router_params_merge(c, m);
 	if (router_spec_of(c)->limits[0])
 		clamp_max_tokens(c);
 	/* A form goes out as it came, with the upstream id (provider.h). */

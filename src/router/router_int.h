@@ -250,6 +250,11 @@ void router_answer_ok(struct router_call *c, char *body, size_t len, const char 
  * error to the client. */
 void router_group_exhausted(struct router_call *c);
 
+/* router_params.c: the deployment m's request parameters (litellm_params' temperature,
+ * extra_body, max_tokens, ...) merged into the attempt's request c->req, the request's own
+ * values winning; extra_body's members then go to the top level. Chat calls only. */
+void router_params_merge(struct router_call *c, const struct config_model *m);
+
 /* router_order.c: litellm_params.order. Marks the group's candidates (just filled) that are
  * not of the order this pick keeps, and notes that order in the call. */
 void router_order_filter(struct router_call *c, int64_t now_ms);
