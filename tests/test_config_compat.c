@@ -263,7 +263,8 @@ enum shape_check {
 	SH_NO_ENV_FOO,
 	SH_RETRY_RATE,
 	SH_ALIAS_HIDDEN,
-	SH_MCP_URL
+	SH_MCP_URL,
+	SH_INACTIVE
 };
 
 static const struct {
@@ -324,6 +325,11 @@ static const struct {
 	 SH_PERIOD, 7 * 86400},
 	{ENTRY "litellm_settings:\n  max_budget: 10\n  budget_duration: hourly\n", NULL, NULL,
 	 SH_PERIOD, 3600},
+	/* load_config copies litellm_params as written; the call fails, the proxy starts */
+	{ENTRY "      api_base: __HYDRA_API_BASE__\n", "t.yaml:4:14",
+	 "deployment of 'free' is inactive: api_base '__HYDRA_API_BASE__' is not an http:// or "
+	 "https:// URL",
+	 SH_INACTIVE, 0},
 	/* model_group_alias values: a group name or {model, hidden} (Router._get_model_from_alias)
 	 */
 	{ENTRY "router_settings:\n  model_group_alias:\n    gpt-4: {model: free, hidden: true}\n",
@@ -362,6 +368,9 @@ static void check_shape(const struct config *cfg, enum shape_check check, int64_
 	case SH_ALIAS_HIDDEN:
 		assert_int_equal(cfg->router_settings.n_aliases, want);
 		assert_true(cfg->router_settings.aliases[0].hidden);
+		break;
+	case SH_INACTIVE:
+		assert_non_null(cfg->models[0].inactive);
 		break;
 	case SH_MCP_URL:
 		for (i = 0; i < cfg->n_mcp_servers; i++)

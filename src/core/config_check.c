@@ -40,9 +40,8 @@ int cfg_check_command(struct ctx *c, const struct node *n, const char *v)
 	return -EINVAL;
 }
 
-int cfg_check_url(struct ctx *c, const struct node *n, const char *v)
+bool cfg_url_ok(const char *v)
 {
-	char tmp[SHOW_LEN + 32];
 	const char *host = NULL;
 	size_t i;
 
@@ -53,7 +52,14 @@ int cfg_check_url(struct ctx *c, const struct node *n, const char *v)
 	for (i = 0; v[i]; i++)
 		if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f)
 			host = NULL;
-	if (host && *host && *host != '/')
+	return host && *host && *host != '/';
+}
+
+int cfg_check_url(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN + 32];
+
+	if (cfg_url_ok(v))
 		return 0;
 	cfg_err(c, n, "expected an http:// or https:// URL, got %s", cfg_got(n, tmp));
 	return -EINVAL;
@@ -397,6 +403,15 @@ static void model_provider(struct ctx *c, const struct node *at, struct config_m
 		m->dialect = DIALECT_OPENAI;
 	}
 	free(prefix);
+	if (!m->inactive && p->api_base && !cfg_url_ok(p->api_base)) {
+		/* LiteLLM starts with any api_base (a placeholder a script replaces, ...) and
+		 * its calls fail: loaded, not routed */
+		char *why = xasprintf("api_base '%s' is not an http:// or https:// URL",
+				      cfg_show(p->api_base, tmp));
+
+		cfg_model_deactivate(c, at, m, why);
+		free(why);
+	}
 }
 
 static double pick_cost(double info, double params)

@@ -273,6 +273,8 @@ extern const struct type_ops cfg_types[N_TYPES];
 
 int cfg_check_abs_path(struct ctx *c, const struct node *n, const char *v);
 int cfg_check_command(struct ctx *c, const struct node *n, const char *v);
+/* An http:// or https:// URL with a host (cfg_check_url says so as an error). */
+bool cfg_url_ok(const char *v);
 int cfg_check_url(struct ctx *c, const struct node *n, const char *v);
 int cfg_check_name(struct ctx *c, const struct node *n, const char *v);
 int cfg_check_header_name(struct ctx *c, const struct node *n, const char *v);

@@ -179,9 +179,9 @@ static const struct table cache_point_table = {
 static const struct opt litellm_params_opts[] = {
 	{"model", T_STR, FLD(config_litellm_params, model), .flags = F_REQUIRED,
 	 .text = "`<provider>/<id>` (docs/router.md lists the providers) or a bare OpenAI id"},
-	{"api_base", T_STR, FLD(config_litellm_params, api_base), .check = cfg_check_url,
+	{"api_base", T_STR, FLD(config_litellm_params, api_base),
 	 .text = "the provider's base URL; default: the provider's variable (GROQ_API_BASE...), "
-		 "else its public URL"},
+		 "else its public URL; not an http(s) URL = the deployment loads inactive"},
 	{"api_key", T_STR, FLD(config_litellm_params, api_key), .flags = F_SECRET | F_SOFT_ENV,
 	 .text = "the provider's key, normally `os.environ/NAME`; default: the provider's "
 		 "variable (GROQ_API_KEY...)"},
