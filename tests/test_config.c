@@ -882,11 +882,20 @@ static void test_open_router_without_a_key_is_refused(void **state)
 	result_finish(&r);
 }
 
+/* LiteLLM's loader (PyYAML) keeps the last of a key given twice and starts: so does hermetic,
+ * with a warning at the one it reads naming the other (issue 49). */
 static void test_duplicate_key_points_at_both(void **state)
 {
+	struct result r;
+
 	(void)state;
-	expect_error("agent:\n  max_iterations: 3\n  max_iterations: 4\n",
-		     "t.yaml:3:3: error: duplicate key 'max_iterations' (first at line 2)");
+	expect_warning("agent:\n  max_iterations: 3\n  max_iterations: 4\n",
+		       "t.yaml:3:3: warning: duplicate key 'max_iterations' (also at line 2): the "
+		       "last one is read, as LiteLLM's YAML loader reads it");
+	r = parse("agent:\n  max_iterations: 3\n  max_iterations: 4\n");
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->agent.max_iterations, 4);
+	result_finish(&r);
 }
 
 static void test_duplicate_cron_and_hook_names(void **state)
