@@ -86,6 +86,7 @@ static const struct route_spec route_specs[] = {
 	[PROVIDER_TRANSCRIPTIONS] = {{"file"}, {NULL}, true, false, true},
 	[PROVIDER_SPEECH] = {{"input", "voice"}, {NULL}, false, false, false},
 	[PROVIDER_RESPONSES] = {{"input"}, {"max_output_tokens"}, false, true, true},
+	[PROVIDER_IMAGES] = {{"prompt"}, {NULL}, false, false, false},
 };
 
 const struct route_spec *router_spec_of(const struct router_call *c)

@@ -156,6 +156,13 @@ void router_on_non_stream_ok(struct router_call *c, const char *body, size_t len
 			router_take_usage(c, &f.u);
 		if (is_object && !is_error)
 			c->output_chars = f.output_chars;
+		if (is_object && !is_error && c->route == PROVIDER_IMAGES) {
+			root = router_parse_scratch(text, text_len);
+			c->images =
+				cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "data"));
+			c->output_chars = 0; /* base64 images are no text to bill */
+			router_drop_scratch(root);
+		}
 		if (is_object && !is_error && c->route == PROVIDER_TRANSCRIPTIONS) {
 			root = router_parse_scratch(text, text_len);
 			read_duration(c, root); /* rare: the tree is fine here */

@@ -126,6 +126,7 @@ struct router_call {
 	size_t input_chars;	    /* characters of a speech request's input */
 	double audio_hint_s;	    /* a transcription's length as the caller knows it; 0 = not */
 	double audio_s;		    /* the length the provider's answer gave; 0 = none */
+	int64_t images;		    /* images an answer of /v1/images/generations holds */
 	char *requested;
 	char *asked; /* the client's model name when an alias or wildcard resolved it into
 		      * requested (the group): for the key check and wildcard ids, never a label */

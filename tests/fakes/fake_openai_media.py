@@ -33,6 +33,11 @@ Endpoints (each also without the /v1 prefix):
     ``model``, ``input`` (1..4096 characters) and ``voice`` required; ``response_format`` mp3
     (default), opus, aac, flac, wav or pcm; ``speed`` 0.25..4. Answer: audio bytes with their
     type (opus is Ogg: the body starts with ``OggS``).
+``POST /v1/images/generations`` (JSON)
+    ``model`` and ``prompt`` (a non-empty string) required; ``n`` 1..10 (default 1);
+    ``response_format`` url (default) or b64_json for dall-e-*; gpt-image-* always answer
+    b64_json and carry ``usage`` (``input_tokens``, ``output_tokens``, ``total_tokens``).
+    Answer: ``{"created": ..., "data": [{"url": ...} | {"b64_json": ...}], ...}``.
 
 Errors are OpenAI's shape ``{"error":{"message","type","param","code"}}``: 401
 ``invalid_api_key`` with ``api_key`` set, 400 ``invalid_request_error`` for a bad request, 404
@@ -192,7 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
             fake.requests.append(self.rec)
         handler = {"/embeddings": self._embeddings, "/completions": self._completions,
                    "/audio/transcriptions": self._transcriptions,
-                   "/audio/speech": self._speech}.get(route)
+                   "/audio/speech": self._speech,
+                   "/images/generations": self._images}.get(route)
         if handler is None:
             return self._send(404, openai_error(f"Invalid URL (POST {self.path})"))
         if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
@@ -366,6 +372,35 @@ class _Handler(BaseHTTPRequestHandler):
         audio = step.get("audio", magic + hashlib.sha256(inp.encode()).digest() * 8
                          + bytes(range(256)))
         self._send(200, audio, step.get("content_type", ctype))
+
+
+    def _images(self, step):
+        body = self.rec["body"]
+        model = self._need(body, "model")
+        prompt = self._need(body, "prompt")
+        if not isinstance(prompt, str) or not prompt:
+            raise BadRequest("Invalid value for 'prompt': expected a non-empty string.",
+                             "prompt")
+        n = body.get("n", 1)
+        if not isinstance(n, int) or not 1 <= n <= 10:
+            raise BadRequest("Invalid value for 'n': must be between 1 and 10.", "n")
+        gpt_image = str(model).startswith("gpt-image")
+        fmt = "b64_json" if gpt_image else body.get("response_format", "url")
+        if fmt not in ("url", "b64_json"):
+            raise BadRequest(f"Invalid value for 'response_format': {fmt!r}.",
+                             "response_format")
+        digest = hashlib.sha256(prompt.encode()).hexdigest()
+        data = [{"url": f"https://images.example/{digest}-{i}.png"} if fmt == "url" else
+                {"b64_json": base64.b64encode(b"\x89PNG\r\n" + digest.encode()).decode()}
+                for i in range(n)]
+        answer = {"created": int(time.time()), "data": data}
+        usage = ({"input_tokens": tokens_of(prompt), "output_tokens": 272 * n,
+                  "total_tokens": tokens_of(prompt) + 272 * n} if gpt_image else None)
+        if "usage" in step:
+            usage = self._usage(step, usage or {})
+        if usage is not None:
+            answer["usage"] = usage
+        self._send(200, answer)
 
 
 class _Server(ThreadingHTTPServer):

@@ -17,9 +17,13 @@
 #include <string.h>
 
 static const char *const route_paths[] = {
-	[PROVIDER_CHAT] = "/chat/completions", [PROVIDER_COMPLETIONS] = "/completions",
-	[PROVIDER_EMBEDDINGS] = "/embeddings", [PROVIDER_TRANSCRIPTIONS] = "/audio/transcriptions",
-	[PROVIDER_SPEECH] = "/audio/speech",   [PROVIDER_RESPONSES] = "/responses",
+	[PROVIDER_CHAT] = "/chat/completions",
+	[PROVIDER_COMPLETIONS] = "/completions",
+	[PROVIDER_EMBEDDINGS] = "/embeddings",
+	[PROVIDER_TRANSCRIPTIONS] = "/audio/transcriptions",
+	[PROVIDER_SPEECH] = "/audio/speech",
+	[PROVIDER_RESPONSES] = "/responses",
+	[PROVIDER_IMAGES] = "/images/generations",
 };
 
 /* Azure's classic Responses API has no deployment in its path (the deployment name goes in
@@ -135,7 +139,7 @@ static char *azure_error(long status, const char *body, size_t len)
 #define OPENAI_ROUTES                                                                              \
 	(PROVIDER_ROUTE_BIT(PROVIDER_COMPLETIONS) | PROVIDER_ROUTE_BIT(PROVIDER_EMBEDDINGS) |      \
 	 PROVIDER_ROUTE_BIT(PROVIDER_TRANSCRIPTIONS) | PROVIDER_ROUTE_BIT(PROVIDER_SPEECH) |       \
-	 PROVIDER_ROUTE_BIT(PROVIDER_RESPONSES))
+	 PROVIDER_ROUTE_BIT(PROVIDER_RESPONSES) | PROVIDER_ROUTE_BIT(PROVIDER_IMAGES))
 
 const struct provider_ops provider_openai = {
 	.name = "openai", .routes = OPENAI_ROUTES, .build = openai_build};
