@@ -330,6 +330,10 @@ static const struct {
 	 "deployment of 'free' is inactive: api_base '__HYDRA_API_BASE__' is not an http:// or "
 	 "https:// URL",
 	 SH_INACTIVE, 0},
+	/* a deployment is active only when every call its mode implies is routed */
+	{ENTRY "    model_info: {mode: moderation}\n", "t.yaml:5:24",
+	 "deployment of 'free' is inactive: mode moderation: hermetic serves no /v1/moderations",
+	 SH_INACTIVE, 0},
 	/* model_group_alias values: a group name or {model, hidden} (Router._get_model_from_alias)
 	 */
 	{ENTRY "router_settings:\n  model_group_alias:\n    gpt-4: {model: free, hidden: true}\n",

@@ -154,8 +154,8 @@ struct config_model_info {
 	char *id;		      /* deployment id; always set (default "<model_name>-<n>") */
 	enum config_model_mode mode;  /* default CONFIG_MODE_CHAT */
 	double input_cost_per_second; /* USD per second of transcribed audio; 0 = by token */
-	double output_cost_per_image; /* USD per image /v1/images/generations returns; 0 = by token
-				       */
+	double output_cost_per_image; /* USD per image /v1/images/generations returns; 0 = tokens */
+	double input_cost_per_query;  /* USD per /v1/rerank search unit; 0 = by token */
 	bool supports_vision;	      /* takes image_url content parts */
 	bool supports_audio_input;    /* takes input_audio content parts */
 	bool supports_pdf_input;      /* takes file content parts with a PDF */

@@ -292,6 +292,10 @@ static const struct opt model_info_opts[] = {
 	{"output_cost_per_image", T_NUM, FLD(config_model_info, output_cost_per_image), .def = "0",
 	 .min = 0, .max = 1000,
 	 .text = "USD per image a /v1/images/generations call returns (LiteLLM's); 0 = by token"},
+	{"input_cost_per_query", T_NUM, FLD(config_model_info, input_cost_per_query), .def = "0",
+	 .min = 0, .max = 1000,
+	 .text = "USD per /v1/rerank query (per search unit the answer bills, LiteLLM's); 0 = by "
+		 "token"},
 	{"supports_vision", T_BOOL, FLD(config_model_info, supports_vision), .def = "false",
 	 .text = "the model reads images: Telegram photos go to it as image parts"},
 	{"supports_audio_input", T_BOOL, FLD(config_model_info, supports_audio_input),

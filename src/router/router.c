@@ -87,6 +87,7 @@ static const struct route_spec route_specs[] = {
 	[PROVIDER_SPEECH] = {{"input", "voice"}, {NULL}, false, false, false},
 	[PROVIDER_RESPONSES] = {{"input"}, {"max_output_tokens"}, false, true, true},
 	[PROVIDER_IMAGES] = {{"prompt"}, {NULL}, false, false, false},
+	[PROVIDER_RERANK] = {{"query", "documents"}, {NULL}, false, false, false},
 };
 
 const struct route_spec *router_spec_of(const struct router_call *c)

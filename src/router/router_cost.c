@@ -130,6 +130,8 @@ int router_reserve(struct router_call *c, size_t body_len)
 
 	if (c->route == PROVIDER_IMAGES && mi->output_cost_per_image > 0)
 		c->est_usd = (double)images_asked(c) * mi->output_cost_per_image;
+	else if (c->route == PROVIDER_RERANK && mi->input_cost_per_query > 0)
+		c->est_usd = mi->input_cost_per_query;
 	else if (c->route == PROVIDER_SPEECH && mi->input_cost_per_character > 0)
 		c->est_usd = (double)c->input_chars * mi->input_cost_per_character;
 	else if (per_second(c))
@@ -191,6 +193,16 @@ static void price_attempt(struct router_call *c, struct httpc_req *req)
 			      mi->output_cost_per_image;
 		c->cost_source = "model_info";
 		c->estimated = c->images <= 0;
+		return;
+	}
+	if (c->route == PROVIDER_RERANK && mi->input_cost_per_query > 0) {
+		/* LiteLLM's per-query price, per search unit when the answer bills some */
+		if (!c->got_usage)
+			router_estimate_tokens(c);
+		c->cost_usd = (double)(c->search_units > 0 ? c->search_units : 1) *
+			      mi->input_cost_per_query;
+		c->cost_source = "model_info";
+		c->estimated = false;
 		return;
 	}
 	if (c->route == PROVIDER_SPEECH && mi->input_cost_per_character > 0) {

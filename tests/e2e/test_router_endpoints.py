@@ -586,3 +586,43 @@ def test_an_image_request_without_a_prompt_is_openais_400(fake, media, start_rou
     reply = r.post("/v1/images/generations", {"model": "dalle"})
     assert_openai_400(reply, "prompt", "missing_required_parameter")
     assert not media.requests
+
+
+# ---------------------------------------------------------------------------
+# Rerank (issue 49): /v1/rerank, LiteLLM's Cohere-shaped API, for mode: rerank deployments
+# ---------------------------------------------------------------------------
+
+QUERY_PRICE = 0.002
+
+
+def test_rerank_reaches_the_upstream_and_bills_litellms_per_query_price(fake, media,
+                                                                         start_router):
+    models = [dep("rerank", "rerank-v3.5", media, provider="hosted_vllm",
+                  model_info={"id": "rerank-1", "mode": "rerank",
+                              "input_cost_per_query": QUERY_PRICE})]
+    r = start_router(router_config(fake, models))
+    body = {"model": "rerank", "query": "red fox",
+            "documents": ["a blue whale", "the quick red fox", {"text": "a red car"}],
+            "top_n": 2}
+    reply = r.post("/v1/rerank", body)
+    assert reply.status == 200, reply.text
+    doc = reply.json()
+    assert [x["index"] for x in doc["results"]] == [1, 2]
+    assert reply.headers["x-litellm-model-id"] == "rerank-1"
+    sent = media.requests[-1]
+    assert sent["path"] == "/v1/rerank"
+    assert sent["body"] == {**body, "model": "rerank-v3.5"}
+    rows = rows_of(r, "rerank")
+    assert len(rows) == 1, rows
+    assert approx(rows[0]["cost_usd"], QUERY_PRICE, 1e-12), rows
+    assert rows[0]["cost_source"] == "model_info" and rows[0]["estimated"] == 0, rows
+    assert r.post("/rerank", body).status == 200
+
+
+def test_a_rerank_request_without_documents_is_openais_400(fake, media, start_router):
+    models = [dep("rerank", "rerank-v3.5", media, provider="hosted_vllm",
+                  model_info={"mode": "rerank"})]
+    r = start_router(router_config(fake, models))
+    reply = r.post("/v1/rerank", {"model": "rerank", "query": "x"})
+    assert_openai_400(reply, "documents", "missing_required_parameter")
+    assert not media.requests
