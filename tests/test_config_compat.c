@@ -544,11 +544,40 @@ static void test_unset_env_that_hermetic_needs_stays_an_error(void **state)
 		     "t.yaml:5:32: error: general_settings.master_key: environment variable "
 		     "COMPAT_UNSET_KEY is not set (referenced here); export it or put it in the "
 		     "Secret");
-	/* an unset api_base would send the call to the provider's public URL */
-	expect_error(ENTRY "      api_base: os.environ/COMPAT_UNSET_KEY\n", false,
-		     "t.yaml:5:17: error: model_list[0].litellm_params.api_base: environment "
-		     "variable COMPAT_UNSET_KEY is not set (referenced here); export it or put it "
-		     "in the Secret");
+}
+
+/* LiteLLM reads a deployment's settings with get_secret, None when unset, and starts (a
+ * deployment without a model is skipped, ignore_invalid_deployments): the deployment loads
+ * inactive, so an unset api_base never sends the call to the provider's public URL. */
+static void test_unset_env_in_a_deployments_setting_loads_it_inactive(void **state)
+{
+	static const char *const texts[] = {
+		"model: os.environ/COMPAT_UNSET_KEY\n",
+		"model: openrouter/qwen/qwen3-coder:free\n      api_base: "
+		"os.environ/COMPAT_UNSET_KEY\n",
+		"model: bedrock/anthropic.claude-3-haiku\n      aws_region_name: "
+		"os.environ/COMPAT_UNSET_KEY\n",
+		"model: vertex_ai/gemini-2.5-flash\n      vertex_project: "
+		"os.environ/COMPAT_UNSET_KEY\n",
+	};
+	char text[512];
+	struct result r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(texts); i++) {
+		snprintf(text, sizeof(text),
+			 "model_list:\n  - model_name: free\n    litellm_params:\n      %s",
+			 texts[i]);
+		r = parse_mode(text, false);
+		if (r.rc != 0)
+			print_error("%s:\n%s", texts[i], r.out);
+		assert_int_equal(r.rc, 0);
+		check_prefix(r.out, "t.yaml:", "environment variable COMPAT_UNSET_KEY is not set");
+		assert_non_null(r.cfg->models[0].inactive);
+		assert_non_null(strstr(r.cfg->models[0].inactive, "COMPAT_UNSET_KEY"));
+		result_finish(&r);
+	}
 }
 
 static char *compat_text(const struct result *r)
@@ -679,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_default_litellm_params_merge_is_bounded),
 		cmocka_unit_test(test_unset_env_of_a_deployment_key_warns_and_sends_none),
 		cmocka_unit_test(test_unset_env_that_hermetic_needs_stays_an_error),
+		cmocka_unit_test(test_unset_env_in_a_deployments_setting_loads_it_inactive),
 		cmocka_unit_test(test_summary_groups_ignored_keys_and_counts_deployments),
 		cmocka_unit_test(test_summary_is_silent_without_models_or_ignored_keys),
 		cmocka_unit_test(test_many_warnings_load_every_entry_and_keep_the_error),

@@ -287,6 +287,7 @@ static void ctx_finish(struct ctx *c)
 		free(c->refs[i].path);
 	}
 	free(c->refs);
+	free(c->unset_env);
 	for (i = 0; i < c->n_secrets; i++)
 		free(c->secrets[i]);
 	free(c->secrets);

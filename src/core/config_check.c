@@ -463,7 +463,9 @@ void cfg_model_check(struct ctx *c, const struct node *map, void *obj)
 	struct config_model_info *mi = &m->model_info;
 	size_t at = cfg_path_push(c, ".litellm_params.model");
 
-	model_provider(c, cfg_loc(cfg_map_get(map, "litellm_params"), "model"), m);
+	if (!cfg_shapes_unset_deactivate(c, cfg_loc(cfg_map_get(map, "litellm_params"), "model"),
+					 m))
+		model_provider(c, cfg_loc(cfg_map_get(map, "litellm_params"), "model"), m);
 	cfg_path_pop(c, at);
 	if (m->dialect == DIALECT_VERTEX && m->upstream_model && !m->inactive) {
 		at = cfg_path_push(c, ".litellm_params");

@@ -68,9 +68,10 @@ struct ctx {
 	char **secrets;
 	size_t n_secrets, alloc_secrets;
 	const struct node *secret_at;
-	size_t walked; /* keys visited so far (MAX_WALK) */
-	bool stop;     /* the diag is full or the walk too long: report nothing more */
-	bool strict;   /* config check --strict: unknown keys in LiteLLM's sections are errors */
+	size_t walked;	 /* keys visited so far (MAX_WALK) */
+	bool stop;	 /* the diag is full or the walk too long: report nothing more */
+	bool strict;	 /* config check --strict: unknown keys in LiteLLM's sections are errors */
+	char *unset_env; /* the variable an F_INACTIVE_ENV value of this model entry lacked */
 	struct tree tree;
 };
 
@@ -132,6 +133,9 @@ enum {
 	/* A deployment's credential: an unset variable in its `os.environ/NAME` is a warning and
 	 * the value is empty (LiteLLM loads such a config and sends no key). */
 	F_SOFT_ENV = 1 << 11,
+	/* A deployment's setting LiteLLM reads with get_secret (None when unset): an unset
+	 * variable is a warning and the deployment loads inactive (config_shapes.c). */
+	F_INACTIVE_ENV = 1 << 12,
 };
 
 struct choice {
@@ -323,6 +327,12 @@ const struct node *cfg_shapes_prometheus(struct ctx *c, const struct node *map);
 const struct node *cfg_shapes_retry_policy(struct ctx *c, const struct node *map);
 const struct node *cfg_shapes_litellm_settings(struct ctx *c, const struct node *map);
 const struct node *cfg_shapes_router_settings(struct ctx *c, const struct node *map);
+/* An F_INACTIVE_ENV value whose variable `name` is unset: warns at n, notes the name for
+ * cfg_shapes_unset_deactivate() and returns 0 (the value is empty). */
+int cfg_shapes_unset_env(struct ctx *c, const struct node *n, const char *name);
+/* After a model entry's walk: true when an F_INACTIVE_ENV variable was unset; m is then
+ * marked inactive (at the entry's litellm_params.model) with its provider fields filled. */
+bool cfg_shapes_unset_deactivate(struct ctx *c, const struct node *at, struct config_model *m);
 /* LiteLLM's budget words (`monthly` = 30d, ...) as a duration; s itself when it is none. */
 const char *cfg_period_alias(const char *s);
 /* Marks m inactive with why (copied): it loads, shows in config check, and is not routed. */

@@ -177,9 +177,9 @@ static const struct table cache_point_table = {
 	.text = "A prompt-cache breakpoint (`cache_control`) put on every request's message."};
 
 static const struct opt litellm_params_opts[] = {
-	{"model", T_STR, FLD(config_litellm_params, model), .flags = F_REQUIRED,
+	{"model", T_STR, FLD(config_litellm_params, model), .flags = F_REQUIRED | F_INACTIVE_ENV,
 	 .text = "`<provider>/<id>` (docs/router.md lists the providers) or a bare OpenAI id"},
-	{"api_base", T_STR, FLD(config_litellm_params, api_base),
+	{"api_base", T_STR, FLD(config_litellm_params, api_base), .flags = F_INACTIVE_ENV,
 	 .text = "the provider's base URL; default: the provider's variable (GROQ_API_BASE...), "
 		 "else its public URL; not an http(s) URL = the deployment loads inactive"},
 	{"api_key", T_STR, FLD(config_litellm_params, api_key), .flags = F_SECRET | F_SOFT_ENV,
@@ -262,7 +262,8 @@ static const struct opt litellm_params_opts[] = {
 	{"custom_llm_provider", T_STR, FLD(config_litellm_params, custom_llm_provider),
 	 .flags = F_ONELINE,
 	 .text = "the provider when model has no prefix (then model is sent as written)"},
-	{"aws_region_name", T_STR, FLD(config_litellm_params, aws_region_name), .flags = F_ONELINE,
+	{"aws_region_name", T_STR, FLD(config_litellm_params, aws_region_name),
+	 .flags = F_ONELINE | F_INACTIVE_ENV,
 	 .text = "bedrock: the region; default AWS_REGION, else AWS_DEFAULT_REGION"},
 	{"aws_access_key_id", T_STR, FLD(config_litellm_params, aws_access_key_id),
 	 .flags = F_SECRET | F_SOFT_ENV, .text = "bedrock: default AWS_ACCESS_KEY_ID"},
@@ -271,9 +272,11 @@ static const struct opt litellm_params_opts[] = {
 	{"aws_session_token", T_STR, FLD(config_litellm_params, aws_session_token),
 	 .flags = F_SECRET | F_SOFT_ENV,
 	 .text = "bedrock: default AWS_SESSION_TOKEN (temporary credentials)"},
-	{"vertex_project", T_STR, FLD(config_litellm_params, vertex_project), .flags = F_ONELINE,
+	{"vertex_project", T_STR, FLD(config_litellm_params, vertex_project),
+	 .flags = F_ONELINE | F_INACTIVE_ENV,
 	 .text = "vertex_ai: the project; default VERTEXAI_PROJECT, else the service account's"},
-	{"vertex_location", T_STR, FLD(config_litellm_params, vertex_location), .flags = F_ONELINE,
+	{"vertex_location", T_STR, FLD(config_litellm_params, vertex_location),
+	 .flags = F_ONELINE | F_INACTIVE_ENV,
 	 .text = "vertex_ai: the region (or global); default VERTEXAI_LOCATION, else us-central1"},
 	{"vertex_credentials", T_STR, FLD(config_litellm_params, vertex_credentials),
 	 .flags = F_SECRET | F_SOFT_ENV,

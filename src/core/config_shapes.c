@@ -277,3 +277,37 @@ const char *cfg_period_alias(const char *s)
 			return period_words[i][1];
 	return s;
 }
+
+/* ------------------------------------------------------------------------------------------
+ * A deployment's setting whose variable is unset
+ */
+
+int cfg_shapes_unset_env(struct ctx *c, const struct node *n, const char *name)
+{
+	cfg_warn(c, n,
+		 "environment variable %s is not set (referenced here): LiteLLM starts with no "
+		 "value here; the deployment loads inactive until it is set",
+		 name);
+	if (!c->unset_env)
+		c->unset_env = xstrdup(name);
+	return 0;
+}
+
+bool cfg_shapes_unset_deactivate(struct ctx *c, const struct node *at, struct config_model *m)
+{
+	char *why;
+
+	if (!c->unset_env)
+		return false;
+	why = xasprintf("environment variable %s is not set", c->unset_env);
+	free(c->unset_env);
+	c->unset_env = NULL;
+	if (!m->provider)
+		m->provider = xstrdup("");
+	if (!m->upstream_model)
+		m->upstream_model = xstrdup("");
+	m->dialect = DIALECT_OPENAI;
+	cfg_model_deactivate(c, at, m, why);
+	free(why);
+	return true;
+}

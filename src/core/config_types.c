@@ -170,6 +170,8 @@ static int env_append(struct ctx *c, const struct node *n, const char *name, siz
 		buf_append(out, def, def_len);
 		return 0;
 	}
+	if (!v && (flags & F_INACTIVE_ENV))
+		return cfg_shapes_unset_env(c, n, key);
 	if (!v && (flags & F_SOFT_ENV)) {
 		cfg_warn(c, n,
 			 "environment variable %s is not set (referenced here): the deployment "
@@ -350,7 +352,7 @@ static char *get_str(struct ctx *c, const struct node *n, unsigned flags, check_
 		cfg_err(c, n, "expected a string, got %s", cfg_kind(n));
 		return NULL;
 	}
-	s = resolve(c, n, flags & (F_SECRET | F_SOFT_ENV));
+	s = resolve(c, n, flags & (F_SECRET | F_SOFT_ENV | F_INACTIVE_ENV));
 	if (!s || c->defaults)
 		return s;
 	if ((flags & (F_SECRET | F_ONELINE)) && strpbrk(s, "\r\n")) {
@@ -372,7 +374,7 @@ static int set_str(struct ctx *c, const struct opt *o, const struct node *n, voi
 
 	if (!s)
 		return -EINVAL;
-	if ((o->flags & F_REQUIRED) && !*s) {
+	if ((o->flags & F_REQUIRED) && !*s && !((o->flags & F_INACTIVE_ENV) && c->unset_env)) {
 		cfg_err(c, n, "must not be empty");
 		free(s);
 		return -EINVAL;
