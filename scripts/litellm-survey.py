@@ -146,6 +146,11 @@ def placeholder_env(text):
     return env
 
 
+def reason_key(r):
+    """An inactive line without the deployment's own name: `NAME (MODEL): why` -> why."""
+    return re.sub(r"^.*?\): ", "", r)[:120]
+
+
 def check_one(binary, text, tmp, set_vars):
     path = os.path.join(tmp, "config.yaml")
     with open(path, "w") as f:
@@ -165,17 +170,12 @@ def check_one(binary, text, tmp, set_vars):
         res["active"], res["inactive"] = int(m.group(1)), int(m.group(2))
     for line in out.splitlines():
         im = INACTIVE_RE.match(line)
-        if im:
-            res["inactive_reasons"].append(im.group(1))
+        if im:  # without the deployment's name and model: no config text is kept
+            res["inactive_reasons"].append(reason_key(im.group(1)))
     if not res["loads"]:
         em = ERROR_RE.search(out)
         res["error"] = (em.group(1) or em.group(2)) if em else out.strip()[-200:]
     return res
-
-
-def reason_key(r):
-    """An inactive line without the deployment's own name: `NAME (MODEL): why` -> why."""
-    return re.sub(r"^.*?\): ", "", r)[:120]
 
 
 def check(args):
