@@ -334,6 +334,12 @@ static const struct {
 	{ENTRY "    model_info: {mode: moderation}\n", "t.yaml:5:24",
 	 "deployment of 'free' is inactive: mode moderation: hermetic serves no /v1/moderations",
 	 SH_INACTIVE, 0},
+	{"model_list:\n  - model_name: free\n    litellm_params: {model: gemini/imagen-4, "
+	 "api_key: k}\n    model_info: {mode: image_generation}\n",
+	 "t.yaml:4:24",
+	 "deployment of 'free' is inactive: its mode's route (audio, images, rerank) goes to "
+	 "OpenAI-compatible providers only",
+	 SH_INACTIVE, 0},
 	/* model_group_alias values: a group name or {model, hidden} (Router._get_model_from_alias)
 	 */
 	{ENTRY "router_settings:\n  model_group_alias:\n    gpt-4: {model: free, hidden: true}\n",

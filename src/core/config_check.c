@@ -472,11 +472,11 @@ void cfg_model_check(struct ctx *c, const struct node *map, void *obj)
 		cfg_vertex_check(c, cfg_map_get(map, "litellm_params"), m);
 		cfg_path_pop(c, at);
 	}
-	if (mi->mode == CONFIG_MODE_MODERATION && !m->inactive) {
+	if (!m->inactive && cfg_mode_unrouted(m->dialect, mi->mode)) {
 		/* active means every call its mode implies can be routed (issue 49) */
 		at = cfg_path_push(c, ".model_info.mode");
 		cfg_model_deactivate(c, cfg_loc(cfg_map_get(map, "model_info"), "mode"), m,
-				     "mode moderation: hermetic serves no /v1/moderations");
+				     cfg_mode_unrouted(m->dialect, mi->mode));
 		cfg_path_pop(c, at);
 	}
 	wildcard_check(c, map, m);

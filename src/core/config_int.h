@@ -333,6 +333,10 @@ int cfg_shapes_unset_env(struct ctx *c, const struct node *n, const char *name);
 /* After a model entry's walk: true when an F_INACTIVE_ENV variable was unset; m is then
  * marked inactive (at the entry's litellm_params.model) with its provider fields filled. */
 bool cfg_shapes_unset_deactivate(struct ctx *c, const struct node *at, struct config_model *m);
+/* Why a deployment of this dialect and model_info.mode cannot be routed the calls its mode
+ * implies (a static string), or NULL when it can. Mirrors the routes of router/providers/'
+ * dialects (provider_ops.routes). */
+const char *cfg_mode_unrouted(enum provider_dialect d, enum config_model_mode mode);
 /* LiteLLM's budget words (`monthly` = 30d, ...) as a duration; s itself when it is none. */
 const char *cfg_period_alias(const char *s);
 /* Marks m inactive with why (copied): it loads, shows in config check, and is not routed. */

@@ -311,3 +311,35 @@ bool cfg_shapes_unset_deactivate(struct ctx *c, const struct node *at, struct co
 	free(why);
 	return true;
 }
+
+/* ------------------------------------------------------------------------------------------
+ * What a mode implies
+ */
+
+const char *cfg_mode_unrouted(enum provider_dialect d, enum config_model_mode mode)
+{
+	bool openai = d == DIALECT_OPENAI || d == DIALECT_AZURE;
+
+	switch (mode) {
+	case CONFIG_MODE_MODERATION:
+		return "mode moderation: hermetic serves no /v1/moderations";
+	case CONFIG_MODE_EMBEDDING:
+		return openai || d == DIALECT_GEMINI
+			       ? NULL
+			       : "mode embedding: /v1/embeddings goes to "
+				 "OpenAI-compatible providers and gemini only";
+	case CONFIG_MODE_AUDIO_TRANSCRIPTION:
+	case CONFIG_MODE_AUDIO_SPEECH:
+	case CONFIG_MODE_IMAGE_GENERATION:
+	case CONFIG_MODE_RERANK:
+		return openai ? NULL
+			      : "its mode's route (audio, images, rerank) goes to "
+				"OpenAI-compatible "
+				"providers only";
+	case CONFIG_MODE_CHAT:
+	case CONFIG_MODE_COMPLETION:
+	case CONFIG_MODE_RESPONSES:
+		break;
+	}
+	return NULL;
+}
