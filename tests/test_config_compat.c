@@ -264,7 +264,8 @@ enum shape_check {
 	SH_RETRY_RATE,
 	SH_ALIAS_HIDDEN,
 	SH_MCP_URL,
-	SH_INACTIVE
+	SH_INACTIVE,
+	SH_ALIASES
 };
 
 static const struct {
@@ -340,6 +341,10 @@ static const struct {
 	 "deployment of 'free' is inactive: its mode's route (audio, images, rerank) goes to "
 	 "OpenAI-compatible providers only",
 	 SH_INACTIVE, 0},
+	/* Router keeps model_group_alias as given; a list fails only a call to it */
+	{ENTRY "router_settings:\n  model_group_alias:\n    gpt-4: [free]\n    gpt-5: free\n",
+	 "t.yaml:7:5", "router_settings.model_group_alias.gpt-4 is a list: LiteLLM starts with it",
+	 SH_ALIASES, 1},
 	/* model_group_alias values: a group name or {model, hidden} (Router._get_model_from_alias)
 	 */
 	{ENTRY "router_settings:\n  model_group_alias:\n    gpt-4: {model: free, hidden: true}\n",
@@ -378,6 +383,10 @@ static void check_shape(const struct config *cfg, enum shape_check check, int64_
 	case SH_ALIAS_HIDDEN:
 		assert_int_equal(cfg->router_settings.n_aliases, want);
 		assert_true(cfg->router_settings.aliases[0].hidden);
+		break;
+	case SH_ALIASES:
+		assert_int_equal(cfg->router_settings.n_aliases, want);
+		assert_string_equal(cfg->router_settings.aliases[0].alias, "gpt-5");
 		break;
 	case SH_INACTIVE:
 		assert_non_null(cfg->models[0].inactive);

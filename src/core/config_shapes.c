@@ -14,6 +14,8 @@
  *   that applies to every group: read as default_fallbacks;
  * - a `routing_strategy` LiteLLM does not know (`usage-based`): Router.routing_strategy_init
  *   sets up nothing for it and the Router picks as simple-shuffle; so does hermetic;
+ * - a `model_group_alias` value that is a list: the Router keeps the dict and reads an alias
+ *   only when it is called (Router._get_model_from_alias): that alias is dropped;
  * - `budget_duration` words (`monthly`...): LiteLLM's duration_in_seconds maps them first.
  * Rejected: accepting these shapes in the generic value handlers (config_types.c), which would
  * make every key of that type take them, LiteLLM's or not.
@@ -226,13 +228,45 @@ static bool known_strategy(const char *s)
 	return false;
 }
 
+static bool is_seq(const struct node *k, const struct node *v)
+{
+	(void)k;
+	return v->type == N_SEQ;
+}
+
+static bool keep_alias(struct ctx *c, const struct node *k, const struct node *v)
+{
+	char key[SHOW_LEN];
+
+	if (v->type != N_SEQ)
+		return true;
+	cfg_warn_at(c, k,
+		    "router_settings.model_group_alias.%s is a list: LiteLLM starts with it and "
+		    "fails a call to the alias (it takes a group name or {model, hidden}); this "
+		    "alias is not served",
+		    cfg_show(k->text, key));
+	return false;
+}
+
+/* model_group_alias entries whose value is a list, dropped with a warning. */
+static const struct node *alias_lists(struct ctx *c, const struct node *map)
+{
+	const struct node *a = map->type == N_MAP ? cfg_map_get(map, "model_group_alias") : NULL;
+
+	if (!a || a->type != N_MAP || !any_pair(a, is_seq))
+		return map;
+	return replace_value(c, map, "model_group_alias", filter_map(c, a, keep_alias));
+}
+
 const struct node *cfg_shapes_router_settings(struct ctx *c, const struct node *map)
 {
-	const struct node *rs = map->type == N_MAP ? cfg_map_get(map, "routing_strategy") : NULL;
+	const struct node *rs;
 	char val[SHOW_LEN];
 	struct buf names;
 	int r;
 
+	map = alias_lists(c, map);
+	rs = map->type == N_MAP ? cfg_map_get(map, "routing_strategy") : NULL;
 	if (!rs || rs->type != N_SCALAR || cfg_is_null(rs) || known_strategy(rs->text))
 		return map;
 	buf_init(&names, 0);
