@@ -265,7 +265,8 @@ enum shape_check {
 	SH_ALIAS_HIDDEN,
 	SH_MCP_URL,
 	SH_INACTIVE,
-	SH_ALIASES
+	SH_ALIASES,
+	SH_ORDER
 };
 
 static const struct {
@@ -345,6 +346,9 @@ static const struct {
 	{ENTRY "router_settings:\n  model_group_alias:\n    gpt-4: [free]\n    gpt-5: free\n",
 	 "t.yaml:7:5", "router_settings.model_group_alias.gpt-4 is a list: LiteLLM starts with it",
 	 SH_ALIASES, 1},
+	/* utils._get_deployment_order: litellm_params.order, else model_info.order */
+	{ENTRY "    model_info: {order: 3}\n", NULL, NULL, SH_ORDER, 3},
+	{ENTRY "      order: 0\n    model_info: {order: 3}\n", NULL, NULL, SH_ORDER, 0},
 	/* model_group_alias values: a group name or {model, hidden} (Router._get_model_from_alias)
 	 */
 	{ENTRY "router_settings:\n  model_group_alias:\n    gpt-4: {model: free, hidden: true}\n",
@@ -383,6 +387,9 @@ static void check_shape(const struct config *cfg, enum shape_check check, int64_
 	case SH_ALIAS_HIDDEN:
 		assert_int_equal(cfg->router_settings.n_aliases, want);
 		assert_true(cfg->router_settings.aliases[0].hidden);
+		break;
+	case SH_ORDER:
+		assert_int_equal(cfg->models[0].litellm_params.order, want);
 		break;
 	case SH_ALIASES:
 		assert_int_equal(cfg->router_settings.n_aliases, want);

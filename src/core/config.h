@@ -156,9 +156,10 @@ struct config_model_info {
 	double input_cost_per_second; /* USD per second of transcribed audio; 0 = by token */
 	double output_cost_per_image; /* USD per image /v1/images/generations returns; 0 = tokens */
 	double input_cost_per_query;  /* USD per /v1/rerank search unit; 0 = by token */
-	bool supports_vision;	      /* takes image_url content parts */
-	bool supports_audio_input;    /* takes input_audio content parts */
-	bool supports_pdf_input;      /* takes file content parts with a PDF */
+	int64_t order;	      /* LiteLLM reads it when litellm_params has none (resolved into it) */
+	bool supports_vision; /* takes image_url content parts */
+	bool supports_audio_input; /* takes input_audio content parts */
+	bool supports_pdf_input;   /* takes file content parts with a PDF */
 	/* USD per prompt token read from / written to the provider's prompt cache; resolved:
 	 * model_info, else litellm_params, else input_cost_per_token */
 	double cache_read_input_token_cost;

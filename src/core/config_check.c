@@ -461,6 +461,7 @@ void cfg_model_check(struct ctx *c, const struct node *map, void *obj)
 {
 	struct config_model *m = obj;
 	struct config_model_info *mi = &m->model_info;
+	const struct node *order;
 	size_t at = cfg_path_push(c, ".litellm_params.model");
 
 	if (!cfg_shapes_unset_deactivate(c, cfg_loc(cfg_map_get(map, "litellm_params"), "model"),
@@ -472,6 +473,10 @@ void cfg_model_check(struct ctx *c, const struct node *map, void *obj)
 		cfg_vertex_check(c, cfg_map_get(map, "litellm_params"), m);
 		cfg_path_pop(c, at);
 	}
+	/* LiteLLM's _get_deployment_order: litellm_params.order, else model_info.order */
+	order = cfg_map_get(cfg_map_get(map, "model_info"), "order");
+	if (m->litellm_params.order == CONFIG_ORDER_UNSET && order && !cfg_is_null(order))
+		m->litellm_params.order = mi->order;
 	if (!m->inactive && cfg_mode_unrouted(m->dialect, mi->mode)) {
 		/* active means every call its mode implies can be routed (issue 49) */
 		at = cfg_path_push(c, ".model_info.mode");

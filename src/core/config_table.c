@@ -292,6 +292,8 @@ static const struct opt model_info_opts[] = {
 	{"output_cost_per_image", T_NUM, FLD(config_model_info, output_cost_per_image), .def = "0",
 	 .min = 0, .max = 1000,
 	 .text = "USD per image a /v1/images/generations call returns (LiteLLM's); 0 = by token"},
+	{"order", T_INT, FLD(config_model_info, order), .min = -1000000000, .max = 1000000000,
+	 .text = "litellm_params.order when that is not set (LiteLLM's _get_deployment_order)"},
 	{"input_cost_per_query", T_NUM, FLD(config_model_info, input_cost_per_query), .def = "0",
 	 .min = 0, .max = 1000,
 	 .text = "USD per /v1/rerank query (per search unit the answer bills, LiteLLM's); 0 = by "
