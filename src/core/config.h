@@ -263,6 +263,11 @@ struct config_alias {
 	bool hidden; /* not listed in /v1/models */
 };
 
+/* router_settings.default_litellm_params: request parameters (JSON object, NULL = none). */
+struct config_default_params {
+	char *request_params;
+};
+
 /* Resolved: router_settings wins over litellm_settings for num_retries, timeout
  * (litellm_settings.request_timeout), allowed_fails, cooldown_time, retry_policy and
  * max_fallbacks, as in LiteLLM; unset in both = LiteLLM's defaults (2, 600 s, 3, 5 s, none, 5). */
@@ -282,6 +287,7 @@ struct config_router_settings {
 	bool enable_pre_call_checks;
 	struct config_alias *aliases; /* model_group_alias, in file order */
 	size_t n_aliases;
+	struct config_default_params default_params; /* default_litellm_params */
 };
 
 struct config_general_settings {

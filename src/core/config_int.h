@@ -317,6 +317,7 @@ const struct node *cfg_model_prepare(struct ctx *c, const struct node *map);
 
 /* config_litellm.c: litellm_params' table and its T_JSON handlers. */
 extern const struct table cfg_litellm_params_table;
+extern const struct table cfg_default_params_table;
 int cfg_set_json(struct ctx *c, const struct opt *o, const struct node *n, void *obj);
 void cfg_clear_json(const struct opt *o, void *obj);
 

@@ -304,3 +304,34 @@ const struct table cfg_litellm_params_table = {
 	.check = litellm_params_check,
 	.text = "How to call one deployment. `default_litellm_params` beside it in the entry is "
 		"merged under it (its own keys win), as in LiteLLM."};
+
+/* router_settings.default_litellm_params: the Router's (_update_kwargs_with_default_litellm_params
+ * puts each into the request when it lacks it, so they win over a deployment's own). */
+#define DEFAULT "sent with every call that has none of its own; over the deployment's"
+static const struct opt default_params_opts[] = {
+	{"temperature", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"top_p", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"top_k", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"seed", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"stop", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"n", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"frequency_penalty", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"presence_penalty", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"logit_bias", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"response_format", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"max_completion_tokens", T_JSON, FLD(config_default_params, request_params),
+	 .text = DEFAULT},
+	{"reasoning_effort", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"thinking", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"modalities", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"parallel_tool_calls", T_JSON, FLD(config_default_params, request_params),
+	 .text = DEFAULT},
+	{"extra_body", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"max_tokens", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+};
+
+const struct table cfg_default_params_table = {
+	"default_litellm_params", "router_settings.default_litellm_params",
+	OPTS(default_params_opts), .litellm = true,
+	.text = "LiteLLM's Router defaults: request parameters every call gets unless it has them "
+		"(they win over a deployment's own litellm_params, as in LiteLLM)."};

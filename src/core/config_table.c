@@ -452,6 +452,8 @@ static const struct opt router_settings_opts[] = {
 	 .text = "`{\"gpt-4\": \"strong\"}` or `{\"gpt-4\": {\"model\": \"strong\", \"hidden\": "
 		 "true}}`: a name clients may call that answers as the group; hidden = not in "
 		 "/v1/models"},
+	{"default_litellm_params", T_SECTION, FLD(config_router_settings, default_params),
+	 .table = &cfg_default_params_table},
 };
 
 static const struct table router_settings_table = {"router_settings",

@@ -8,6 +8,8 @@
  * name. The dialects translate what they take (anthropic: temperature, top_p, top_k,
  * thinking; gemini: reasoning_effort) from the merged request as from a client's. Runs on the
  * request parsed for one attempt, so a retry on another deployment starts from the client's.
+ * router_settings.default_litellm_params go in before the deployment's: LiteLLM's Router puts
+ * them into the request (_update_kwargs_with_default_litellm_params), so they win over it.
  * Rejected: merging into the kept body text once per call, which would leak one deployment's
  * parameters into a retry on another.
  */
@@ -56,14 +58,21 @@ void router_params_merge(struct router_call *c, const struct config_model *m)
 	struct json_error err;
 	cJSON *params;
 
+	const char *defaults = c->r->cfg->router_settings.default_params.request_params;
+	const char *const layers[] = {defaults, lp->request_params};
+	size_t i;
+
 	if (!c->req || c->route != PROVIDER_CHAT)
 		return;
-	if (lp->request_params) {
-		params = json_parse_str(lp->request_params, &err);
+	/* the Router's defaults go into the request first, so they win over the deployment's */
+	for (i = 0; i < ARRAY_LEN(layers); i++) {
+		if (!layers[i])
+			continue;
+		params = json_parse_str(layers[i], &err);
 		if (params)
 			add_missing(c->req, params);
 		else
-			log_warn("deployment %s: its request parameters are not JSON",
+			log_warn("deployment %s: request parameters that are not JSON",
 				 m->model_info.id);
 		cJSON_Delete(params);
 	}

@@ -101,3 +101,18 @@ def test_default_litellm_params_parameters_are_sent_too(fake, start_router):
     assert r.chat("g").status == 200
     body = sent(fake, "test/d")
     assert body["temperature"] == 0.3 and body["max_tokens"] == 77
+
+
+def test_router_default_litellm_params_win_over_the_deployments_not_the_requests(
+        fake, start_router):
+    # LiteLLM's Router puts default_litellm_params into the request when it lacks them
+    # (_update_kwargs_with_default_litellm_params), before the deployment's are merged under
+    fake.script_for("test/d", *[text("ok")] * 2)
+    r = start_router(router_config(
+        fake, [deployment("g", "test/d", fake, temperature=0.1, top_p=0.3)],
+        router_settings={"default_litellm_params": {"temperature": 0.5, "max_tokens": 99}}))
+    assert r.chat("g").status == 200
+    body = sent(fake, "test/d")
+    assert body["temperature"] == 0.5 and body["max_tokens"] == 99 and body["top_p"] == 0.3
+    assert r.chat("g", temperature=0.9).status == 200
+    assert sent(fake, "test/d")["temperature"] == 0.9
