@@ -116,3 +116,24 @@ def test_router_default_litellm_params_win_over_the_deployments_not_the_requests
     assert body["temperature"] == 0.5 and body["max_tokens"] == 99 and body["top_p"] == 0.3
     assert r.chat("g", temperature=0.9).status == 200
     assert sent(fake, "test/d")["temperature"] == 0.9
+
+
+def test_reasoning_effort_becomes_anthropics_thinking_budget(fake, start_router):
+    # translated per dialect: LiteLLM's DEFAULT_REASONING_EFFORT_*_THINKING_BUDGET
+    from fakes.fake_anthropic import FakeAnthropic, text as claude_text
+    from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+    with FakeAnthropic(api_key=UPSTREAM_KEY) as claude:
+        claude.script(claude_text("a"), claude_text("b"))
+        entry = {"model_name": "claude", "litellm_params": {
+            "model": "anthropic/claude-sonnet-4-5", "api_base": claude.url,
+            "api_key": f"os.environ/{UPSTREAM_ENV}", "reasoning_effort": "medium",
+            "max_tokens": 3000}}
+        r = start_router(router_config(fake, [entry]))
+        assert r.chat("claude").status == 200
+        assert claude.message_requests[0]["body"]["thinking"] == {
+            "type": "enabled", "budget_tokens": 2048}
+        assert claude.message_requests[0]["body"]["max_tokens"] == 3000
+        # a request's own thinking wins over the deployment's reasoning_effort
+        own = {"type": "enabled", "budget_tokens": 1500}
+        assert r.chat("claude", thinking=own).status == 200
+        assert claude.message_requests[1]["body"]["thinking"] == own
