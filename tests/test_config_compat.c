@@ -238,7 +238,9 @@ static void test_unknown_key_in_hermetic_sections_stays_an_error(void **state)
 	expect_error("agent:\n  max_iteration: 3\n", false,
 		     "t.yaml:2:3: error: unknown key 'max_iteration' in 'agent'; did you mean "
 		     "'max_iterations'?");
-	expect_error("modle_list: []\n", false,
+	/* the top level is LiteLLM's too: a typo there warns (test_litellm_value_shapes_...),
+	 * an error under --strict */
+	expect_error("modle_list: []\n", true,
 		     "t.yaml:1:1: error: unknown key 'modle_list' at the top level; did you mean "
 		     "'model_list'?");
 	/* mcp_servers is hermetic's: LiteLLM's tool filter is refused, not ignored, as ignoring
@@ -247,6 +249,179 @@ static void test_unknown_key_in_hermetic_sections_stays_an_error(void **state)
 		     "t.yaml:2:28: error: unknown key 'allowed_tools' in 'mcp_servers.fs'; known "
 		     "keys: url, command, transport, args, env, headers, timeout, connect_timeout, "
 		     "tools, enabled");
+}
+
+/* Issue 49: the value shapes LiteLLM's proxy starts with, each taken from the code that reads
+ * it (docs/litellm-compat.md, "How LiteLLM reads config.yaml"): the config loads, warns with
+ * these words where the value is, and hermetic holds what LiteLLM would run with. */
+enum shape_check {
+	SH_NONE,
+	SH_PERIOD,
+	SH_SHUFFLE,
+	SH_DEFAULT_FB,
+	SH_NO_PROM,
+	SH_NO_ENV_FOO,
+	SH_RETRY_RATE,
+	SH_ALIAS_HIDDEN,
+	SH_MCP_URL,
+	SH_INACTIVE,
+	SH_ALIASES,
+	SH_ORDER
+};
+
+static const struct {
+	const char *text, *where, *words;
+	enum shape_check check;
+	int64_t want;
+} litellm_shapes[] = {
+	/* proxy_server.py ProxyConfig.load_config reads named top-level keys, ignores others */
+	{ENTRY "environment:\n  OPENAI_API_KEY: x\n", "t.yaml:5:1",
+	 "ignored: 'environment' at the top level: LiteLLM does not read it", SH_NONE, 0},
+	{ENTRY "logging:\n  level: INFO\n", "t.yaml:5:1",
+	 "ignored: 'logging' at the top level: LiteLLM does not read it", SH_NONE, 0},
+	{ENTRY "model_group_settings:\n  forward_client_headers_to_llm_api: [free]\n", "t.yaml:5:1",
+	 "ignored: 'model_group_settings' at the top level: LiteLLM reads model_group_settings "
+	 "under litellm_settings only",
+	 SH_NONE, 0},
+	{ENTRY "agents:\n  max_iterations: 3\n", "t.yaml:5:1",
+	 "unknown key 'agents' at the top level (ignored, as LiteLLM ignores it); did you mean "
+	 "'agent'?",
+	 SH_NONE, 0},
+	{ENTRY "litellm_settings:\n  model_group_settings:\n    forward_client_headers_to_llm_api: "
+	       "[free]\n",
+	 "t.yaml:6:3", "ignored: 'model_group_settings' in 'litellm_settings'", SH_NONE, 0},
+	/* a top-level prometheus: is no key of load_config: LiteLLM's shape is ignored whole */
+	{ENTRY "prometheus:\n  enabled: true\n  port: 9090\n", "t.yaml:6:3",
+	 "'prometheus' has LiteLLM's shape ('enabled' is no key of hermetic's prometheus toolset",
+	 SH_NO_PROM, 0},
+	/* _init_non_llm_configs -> MCPServerManager.load_servers_from_config */
+	{ENTRY
+	 "mcp_servers:\n  zapier:\n    url: https://mcp.example.com/mcp\n    transport: http\n"
+	 "    spec_version: \"2025-03-26\"\n    auth_type: bearer_token\n"
+	 "    description: z\n    mcp_info: {server_name: z}\n",
+	 "t.yaml:9:5", "ignored: 'spec_version' in 'mcp_servers.zapier'", SH_MCP_URL, 0},
+	/* _load_environment_variables: os.environ[key] = str(value) */
+	{ENTRY "environment_variables:\n  FOO: {a: 1}\n  BAR: \"3\"\n", "t.yaml:6:3",
+	 "environment_variables.FOO is a mapping: LiteLLM sets the variable to its Python text",
+	 SH_NO_ENV_FOO, 0},
+	/* Router keeps retry_policy as given; RetryPolicy(**retry_policy) only on a failure */
+	{ENTRY "router_settings:\n  retry_policy:\n    RateLimitErrorRetries: 4\n"
+	       "    TimeoutErrorRetries: {retries: 2}\n",
+	 "t.yaml:8:5",
+	 "'TimeoutErrorRetries' in 'router_settings.retry_policy' is a mapping, not a count",
+	 SH_RETRY_RATE, 4},
+	/* Router: self.fallbacks = fallbacks or litellm.fallbacks; a list of names is the
+	 * generic form (_check_non_standard_fallback_format) */
+	{ENTRY "  - model_name: spare\n    litellm_params: {model: openrouter/x/y}\n"
+	       "litellm_settings:\n  fallbacks: [spare]\n",
+	 "t.yaml:8:14", "litellm_settings.fallbacks is a list of group names", SH_DEFAULT_FB, 1},
+	/* routing_strategy_init: an unknown strategy sets up nothing: simple-shuffle */
+	{ENTRY "router_settings:\n  routing_strategy: usage-based\n", "t.yaml:6:21",
+	 "'usage-based' is not a LiteLLM routing strategy", SH_SHUFFLE, 0},
+	/* duration_parser._BUDGET_DURATION_WORD_ALIASES, then duration_in_seconds */
+	{ENTRY "litellm_settings:\n  max_budget: 10\n  budget_duration: monthly\n", NULL, NULL,
+	 SH_PERIOD, 30 * 86400},
+	{ENTRY "litellm_settings:\n  max_budget: 10\n  budget_duration: Daily\n", NULL, NULL,
+	 SH_PERIOD, 86400},
+	{ENTRY "litellm_settings:\n  max_budget: 10\n  budget_duration: weekly\n", NULL, NULL,
+	 SH_PERIOD, 7 * 86400},
+	{ENTRY "litellm_settings:\n  max_budget: 10\n  budget_duration: hourly\n", NULL, NULL,
+	 SH_PERIOD, 3600},
+	/* load_config copies litellm_params as written; the call fails, the proxy starts */
+	{ENTRY "      api_base: __HYDRA_API_BASE__\n", "t.yaml:4:14",
+	 "deployment of 'free' is inactive: api_base '__HYDRA_API_BASE__' is not an http:// or "
+	 "https:// URL",
+	 SH_INACTIVE, 0},
+	/* a deployment is active only when every call its mode implies is routed */
+	{ENTRY "    model_info: {mode: moderation}\n", "t.yaml:5:24",
+	 "deployment of 'free' is inactive: mode moderation: hermetic serves no /v1/moderations",
+	 SH_INACTIVE, 0},
+	{"model_list:\n  - model_name: free\n    litellm_params: {model: gemini/imagen-4, "
+	 "api_key: k}\n    model_info: {mode: image_generation}\n",
+	 "t.yaml:4:24",
+	 "deployment of 'free' is inactive: its mode's route (audio, images, rerank) goes to "
+	 "OpenAI-compatible providers only",
+	 SH_INACTIVE, 0},
+	/* Router keeps model_group_alias as given; a list fails only a call to it */
+	{ENTRY "router_settings:\n  model_group_alias:\n    gpt-4: [free]\n    gpt-5: free\n",
+	 "t.yaml:7:5", "router_settings.model_group_alias.gpt-4 is a list: LiteLLM starts with it",
+	 SH_ALIASES, 1},
+	/* utils._get_deployment_order: litellm_params.order, else model_info.order */
+	{ENTRY "    model_info: {order: 3}\n", NULL, NULL, SH_ORDER, 3},
+	{ENTRY "      order: 0\n    model_info: {order: 3}\n", NULL, NULL, SH_ORDER, 0},
+	/* model_group_alias values: a group name or {model, hidden} (Router._get_model_from_alias)
+	 */
+	{ENTRY "router_settings:\n  model_group_alias:\n    gpt-4: {model: free, hidden: true}\n",
+	 NULL, NULL, SH_ALIAS_HIDDEN, 1},
+};
+
+static void check_shape(const struct config *cfg, enum shape_check check, int64_t want)
+{
+	size_t i;
+
+	switch (check) {
+	case SH_NONE:
+		break;
+	case SH_PERIOD:
+		assert_int_equal(cfg->litellm_settings.budget_duration_s, want);
+		break;
+	case SH_SHUFFLE:
+		assert_int_equal(cfg->router_settings.routing_strategy,
+				 CONFIG_ROUTING_SIMPLE_SHUFFLE);
+		break;
+	case SH_DEFAULT_FB:
+		assert_int_equal(cfg->litellm_settings.n_default_fallbacks, want);
+		assert_string_equal(cfg->litellm_settings.default_fallbacks[0], "spare");
+		assert_int_equal(cfg->litellm_settings.n_fallbacks, 0);
+		break;
+	case SH_NO_PROM:
+		assert_null(cfg->prometheus.url);
+		break;
+	case SH_NO_ENV_FOO:
+		assert_int_equal(cfg->n_env_vars, 1);
+		assert_string_equal(cfg->env_vars[0].name, "BAR");
+		break;
+	case SH_RETRY_RATE:
+		assert_int_equal(cfg->router_settings.retry_policy.rate_limit, want);
+		break;
+	case SH_ALIAS_HIDDEN:
+		assert_int_equal(cfg->router_settings.n_aliases, want);
+		assert_true(cfg->router_settings.aliases[0].hidden);
+		break;
+	case SH_ORDER:
+		assert_int_equal(cfg->models[0].litellm_params.order, want);
+		break;
+	case SH_ALIASES:
+		assert_int_equal(cfg->router_settings.n_aliases, want);
+		assert_string_equal(cfg->router_settings.aliases[0].alias, "gpt-5");
+		break;
+	case SH_INACTIVE:
+		assert_non_null(cfg->models[0].inactive);
+		break;
+	case SH_MCP_URL:
+		for (i = 0; i < cfg->n_mcp_servers; i++)
+			if (strcmp(cfg->mcp_servers[i].name, "zapier") == 0)
+				return;
+		fail_msg("mcp server zapier not loaded");
+	}
+}
+
+static void test_litellm_value_shapes_load_as_litellm_reads_them(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(litellm_shapes); i++) {
+		struct result r = parse_mode(litellm_shapes[i].text, false);
+
+		if (r.rc != 0)
+			print_error("shape %zu:\n%s", i, r.out);
+		assert_int_equal(r.rc, 0);
+		if (litellm_shapes[i].where)
+			check_prefix(r.out, litellm_shapes[i].where, litellm_shapes[i].words);
+		check_shape(r.cfg, litellm_shapes[i].check, litellm_shapes[i].want);
+		result_finish(&r);
+	}
 }
 
 /* What would send the call elsewhere stays an error: a base URL under another name, or
@@ -391,11 +566,40 @@ static void test_unset_env_that_hermetic_needs_stays_an_error(void **state)
 		     "t.yaml:5:32: error: general_settings.master_key: environment variable "
 		     "COMPAT_UNSET_KEY is not set (referenced here); export it or put it in the "
 		     "Secret");
-	/* an unset api_base would send the call to the provider's public URL */
-	expect_error(ENTRY "      api_base: os.environ/COMPAT_UNSET_KEY\n", false,
-		     "t.yaml:5:17: error: model_list[0].litellm_params.api_base: environment "
-		     "variable COMPAT_UNSET_KEY is not set (referenced here); export it or put it "
-		     "in the Secret");
+}
+
+/* LiteLLM reads a deployment's settings with get_secret, None when unset, and starts (a
+ * deployment without a model is skipped, ignore_invalid_deployments): the deployment loads
+ * inactive, so an unset api_base never sends the call to the provider's public URL. */
+static void test_unset_env_in_a_deployments_setting_loads_it_inactive(void **state)
+{
+	static const char *const texts[] = {
+		"model: os.environ/COMPAT_UNSET_KEY\n",
+		"model: openrouter/qwen/qwen3-coder:free\n      api_base: "
+		"os.environ/COMPAT_UNSET_KEY\n",
+		"model: bedrock/anthropic.claude-3-haiku\n      aws_region_name: "
+		"os.environ/COMPAT_UNSET_KEY\n",
+		"model: vertex_ai/gemini-2.5-flash\n      vertex_project: "
+		"os.environ/COMPAT_UNSET_KEY\n",
+	};
+	char text[512];
+	struct result r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(texts); i++) {
+		snprintf(text, sizeof(text),
+			 "model_list:\n  - model_name: free\n    litellm_params:\n      %s",
+			 texts[i]);
+		r = parse_mode(text, false);
+		if (r.rc != 0)
+			print_error("%s:\n%s", texts[i], r.out);
+		assert_int_equal(r.rc, 0);
+		check_prefix(r.out, "t.yaml:", "environment variable COMPAT_UNSET_KEY is not set");
+		assert_non_null(r.cfg->models[0].inactive);
+		assert_non_null(strstr(r.cfg->models[0].inactive, "COMPAT_UNSET_KEY"));
+		result_finish(&r);
+	}
 }
 
 static char *compat_text(const struct result *r)
@@ -518,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_strict_makes_unknown_litellm_keys_errors),
 		cmocka_unit_test(test_strict_keeps_known_ignored_keys_warnings),
 		cmocka_unit_test(test_unknown_key_in_hermetic_sections_stays_an_error),
+		cmocka_unit_test(test_litellm_value_shapes_load_as_litellm_reads_them),
 		cmocka_unit_test(test_misrouting_keys_stay_errors),
 		cmocka_unit_test(test_litellm_mcp_server_keys_warn),
 		cmocka_unit_test(test_default_litellm_params_merge_under_litellm_params),
@@ -525,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_default_litellm_params_merge_is_bounded),
 		cmocka_unit_test(test_unset_env_of_a_deployment_key_warns_and_sends_none),
 		cmocka_unit_test(test_unset_env_that_hermetic_needs_stays_an_error),
+		cmocka_unit_test(test_unset_env_in_a_deployments_setting_loads_it_inactive),
 		cmocka_unit_test(test_summary_groups_ignored_keys_and_counts_deployments),
 		cmocka_unit_test(test_summary_is_silent_without_models_or_ignored_keys),
 		cmocka_unit_test(test_many_warnings_load_every_entry_and_keep_the_error),

@@ -240,8 +240,10 @@ static void inline_credentials_after_blanks_are_read_and_never_quoted(void **sta
 	free(err);
 	buf_finish(&key);
 
+	/* a bad key loads its deployment inactive, as LiteLLM starts without reading it */
 	cfg = NULL;
-	assert_int_not_equal(load_with_credentials(bad, &err, &cfg), 0);
+	assert_int_equal(load_with_credentials(bad, &err, &cfg), 0);
+	assert_non_null(cfg->models[0].inactive);
 	assert_non_null(strstr(err, "private_key is not a PEM private key"));
 	assert_non_null(strstr(err, "vertex_credentials, its JSON text"));
 	if (strstr(err, "TOPSECRETKEYBYTES") || strstr(err, "BEGIN PRIVATE") ||
@@ -251,10 +253,11 @@ static void inline_credentials_after_blanks_are_read_and_never_quoted(void **sta
 	free(err);
 
 	/* Not JSON, not a path anyone typed (a PEM pasted alone): not quoted either. */
-	assert_int_not_equal(load_with_credentials("-----BEGIN PRIVATE KEY----- TOPSECRETKEYBYTES "
-						   "-----END PRIVATE KEY-----",
-						   &err, &cfg),
-			     0);
+	assert_int_equal(load_with_credentials("-----BEGIN PRIVATE KEY----- TOPSECRETKEYBYTES "
+					       "-----END PRIVATE KEY-----",
+					       &err, &cfg),
+			 0);
+	assert_non_null(cfg->models[0].inactive);
 	assert_non_null(strstr(err, "not quoted"));
 	if (strstr(err, "TOPSECRETKEYBYTES"))
 		fail_msg("the credentials are quoted: %s", err);
@@ -262,7 +265,8 @@ static void inline_credentials_after_blanks_are_read_and_never_quoted(void **sta
 	free(err);
 
 	/* A path is quoted: it says which file. */
-	assert_int_not_equal(load_with_credentials("/nonexistent/sa.json", &err, &cfg), 0);
+	assert_int_equal(load_with_credentials("/nonexistent/sa.json", &err, &cfg), 0);
+	assert_non_null(cfg->models[0].inactive);
 	assert_non_null(strstr(err, "vertex_credentials: /nonexistent/sa.json"));
 	config_destroy(cfg);
 	free(err);

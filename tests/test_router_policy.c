@@ -1037,6 +1037,104 @@ static void test_wildcard_upstream_table(void **state)
 	assert_false(policy_wildcard_match("plain", "plain", &off, &len));
 }
 
+/* litellm_params.order, from LiteLLM's tests of _get_order_filtered_deployments
+ * (TestGetOrderFilteredDeployments) and its order fallbacks: the lowest order among the
+ * deployments not cooling down; a target order when one has it, else all; the next order. */
+#define NO CONFIG_ORDER_UNSET
+static void test_order_filter_table(void **state)
+{
+	static const struct {
+		int64_t order[4];
+		int64_t cool_until[4];
+		bool has_target;
+		int64_t target;
+		bool kept;
+		int64_t want_kept;
+		bool excluded[4];
+	} t[] = {
+		/* test_returns_min_order_group: 1, 2, 1 -> the two of order 1 */
+		{{1, 2, 1, NO}, {0}, false, 0, true, 1, {false, true, false, true}},
+		/* test_target_order_filters_to_exact_level */
+		{{1, 2, 3, NO}, {0}, true, 2, true, 2, {true, false, true, true}},
+		/* test_target_order_no_match_returns_all */
+		{{1, 2, NO, NO}, {0}, true, 5, false, 0, {false}},
+		/* no order anywhere: all stay */
+		{{NO, NO, NO, NO}, {0}, false, 0, false, 0, {false}},
+		/* one without an order is not among the lowest order's */
+		{{NO, 2, NO, NO}, {0}, false, 0, true, 2, {true, false, true, true}},
+		/* order 1 cooling down: order 2 is the lowest among the healthy */
+		{{1, 2, 2, NO}, {5000, 0, 0, 0}, false, 0, true, 2, {false, false, false, true}},
+		/* orders may be 0 or negative, as LiteLLM's ints */
+		{{0, -3, 7, NO}, {0}, false, 0, true, -3, {true, false, true, true}},
+	};
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(t); i++) {
+		struct policy_candidate d[4] = {{0}};
+		int64_t kept = 99;
+		bool got;
+
+		for (j = 0; j < 4; j++) {
+			d[j].order = t[i].order[j];
+			d[j].cooldown_until_ms = t[i].cool_until[j];
+			d[j].excluded = true; /* the filter sets every one */
+		}
+		got = policy_order_filter(d, 4, 1000, t[i].has_target, t[i].target, &kept);
+		assert_int_equal(got, t[i].kept);
+		if (got)
+			assert_int_equal(kept, t[i].want_kept);
+		for (j = 0; j < 4; j++)
+			if (d[j].excluded != t[i].excluded[j])
+				fail_msg("row %zu: deployment %zu excluded %d, want %d", i, j,
+					 d[j].excluded, t[i].excluded[j]);
+	}
+}
+
+static void test_order_next_table(void **state)
+{
+	static const struct {
+		int64_t order[4];
+		int64_t current;
+		bool found;
+		int64_t want;
+	} t[] = {
+		{{1, 2, 3, NO}, 1, true, 2},  {{1, 3, 2, NO}, 2, true, 3},
+		{{1, 2, 3, NO}, 3, false, 0}, {{NO, NO, NO, NO}, 1, false, 0},
+		{{5, 1, 5, 9}, 1, true, 5},   {{-2, 0, NO, NO}, -2, true, 0},
+	};
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(t); i++) {
+		struct policy_candidate d[4] = {{0}};
+		int64_t next = 0;
+
+		for (j = 0; j < 4; j++)
+			d[j].order = t[i].order[j];
+		assert_int_equal(policy_next_order(d, 4, t[i].current, &next), t[i].found);
+		if (t[i].found)
+			assert_int_equal(next, t[i].want);
+	}
+}
+
+/* An excluded deployment is never picked, and does not count as cooling. */
+static void test_pick_skips_excluded(void **state)
+{
+	struct policy_candidate d[2] = {{.excluded = true, .weight = 100}, {.weight = 1}};
+	struct policy_pick_ask a = {.strategy = STRATEGY_SIMPLE_SHUFFLE, .avoid = -1, .now_ms = 1};
+	long wait_s;
+	bool all_cooling;
+
+	(void)state;
+	for (a.draw = 0; a.draw < 50; a.draw++)
+		assert_int_equal(policy_pick_by(d, 2, &a, &wait_s, &all_cooling), 1);
+	d[1].excluded = true;
+	assert_int_equal(policy_pick_by(d, 2, &a, &wait_s, &all_cooling), -1);
+	assert_false(all_cooling);
+}
+#undef NO
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1074,6 +1172,9 @@ int main(void)
 		cmocka_unit_test(test_key_allows_table),
 		cmocka_unit_test(test_resolve_model_table),
 		cmocka_unit_test(test_wildcard_upstream_table),
+		cmocka_unit_test(test_order_filter_table),
+		cmocka_unit_test(test_order_next_table),
+		cmocka_unit_test(test_pick_skips_excluded),
 	};
 
 	log_set_stderr(0);

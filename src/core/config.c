@@ -140,14 +140,15 @@ static const char *misroute(const struct table *t, const char *key)
 
 /* In a section LiteLLM owns an unknown key is a warning, as LiteLLM ignores it (an error
  * under --strict, or when ignoring it would misroute the call); in hermetic's own sections it
- * is an error. The top level is both's: a key near one of hermetic's (a typo of `telegram`)
- * is an error with its hint, any other is ignored with a warning, as LiteLLM ignores unknown
- * top-level keys (`team_management`, `jwt_auth_config`, ...). */
+ * is an error. The top level is both's: LiteLLM's proxy reads the keys it knows and ignores
+ * any other (ProxyConfig.load_config), so an unknown top-level key is a warning, with the hint
+ * when it is near one of hermetic's (`environment` for `environment_variables`, `agents` for
+ * `agent`): what LiteLLM starts with, hermetic starts with. */
 static void unknown_key(struct ctx *c, const struct table *t, const struct node *k)
 {
 	const struct ignored *ig = find_ignored(t->name, k->text);
 	const char *hint, *why = misroute(t, k->text);
-	bool shared = t == &cfg_top_table && !suggest_key(t, k->text);
+	bool shared = t == &cfg_top_table;
 	bool lenient = (t->litellm || shared) && !c->strict && !why;
 	const char *tail = lenient ? " (ignored, as LiteLLM ignores it)" : "";
 	void (*say)(struct ctx *, const struct node *, const char *, ...) =
@@ -286,6 +287,7 @@ static void ctx_finish(struct ctx *c)
 		free(c->refs[i].path);
 	}
 	free(c->refs);
+	free(c->unset_env);
 	for (i = 0; i < c->n_secrets; i++)
 		free(c->secrets[i]);
 	free(c->secrets);

@@ -24,13 +24,15 @@
 #define CONFIG_MAX_DEPTH       32
 #define CONFIG_MAX_MODELS      4096
 #define CONFIG_MAX_MCP_SERVERS 64
-#define CONFIG_MAX_CRON_JOBS   128
-#define CONFIG_MAX_HOOKS       64
-#define CONFIG_MAX_LANES       16
-#define CONFIG_MAX_KEYS	       256
-#define CONFIG_MAX_SECRETS     48 /* distinct secret values; log.c redacts at most 64 */
-#define CONFIG_DEFAULT_PATH    "/etc/hermetic/config.yaml"
-#define CONFIG_DEFAULT_HOME    "/opt/data"
+/* litellm_params.order not given (LiteLLM's None). */
+#define CONFIG_ORDER_UNSET   INT64_MIN
+#define CONFIG_MAX_CRON_JOBS 128
+#define CONFIG_MAX_HOOKS     64
+#define CONFIG_MAX_LANES     16
+#define CONFIG_MAX_KEYS	     256
+#define CONFIG_MAX_SECRETS   48 /* distinct secret values; log.c redacts at most 64 */
+#define CONFIG_DEFAULT_PATH  "/etc/hermetic/config.yaml"
+#define CONFIG_DEFAULT_HOME  "/opt/data"
 
 /* A string pair: HTTP header, environment variable. value may be a secret. */
 struct config_pair {
@@ -78,6 +80,9 @@ struct config_litellm_params {
 	int64_t stream_timeout_s;      /* first streamed chunk; 0 = timeout_s */
 	int64_t max_tokens;	       /* 0 = leave to the request / guardrails */
 	int64_t num_retries;	       /* -1 = router_settings.num_retries */
+	int64_t order;		       /* priority, lowest first; CONFIG_ORDER_UNSET = none */
+	char *request_params;	       /* JSON object of the request parameters sent with every call
+					* (temperature, extra_body, ...), in file order; NULL = none */
 	double input_cost_per_token;   /* < 0 = not given here (see model_info) */
 	double output_cost_per_token;  /* < 0 = not given here (see model_info) */
 	double cache_read_input_token_cost;	/* < 0 = not given here (see model_info) */
@@ -149,9 +154,12 @@ struct config_model_info {
 	char *id;		      /* deployment id; always set (default "<model_name>-<n>") */
 	enum config_model_mode mode;  /* default CONFIG_MODE_CHAT */
 	double input_cost_per_second; /* USD per second of transcribed audio; 0 = by token */
-	bool supports_vision;	      /* takes image_url content parts */
-	bool supports_audio_input;    /* takes input_audio content parts */
-	bool supports_pdf_input;      /* takes file content parts with a PDF */
+	double output_cost_per_image; /* USD per image /v1/images/generations returns; 0 = tokens */
+	double input_cost_per_query;  /* USD per /v1/rerank search unit; 0 = by token */
+	int64_t order;	      /* LiteLLM reads it when litellm_params has none (resolved into it) */
+	bool supports_vision; /* takes image_url content parts */
+	bool supports_audio_input; /* takes input_audio content parts */
+	bool supports_pdf_input;   /* takes file content parts with a PDF */
 	/* USD per prompt token read from / written to the provider's prompt cache; resolved:
 	 * model_info, else litellm_params, else input_cost_per_token */
 	double cache_read_input_token_cost;
@@ -255,6 +263,11 @@ struct config_alias {
 	bool hidden; /* not listed in /v1/models */
 };
 
+/* router_settings.default_litellm_params: request parameters (JSON object, NULL = none). */
+struct config_default_params {
+	char *request_params;
+};
+
 /* Resolved: router_settings wins over litellm_settings for num_retries, timeout
  * (litellm_settings.request_timeout), allowed_fails, cooldown_time, retry_policy and
  * max_fallbacks, as in LiteLLM; unset in both = LiteLLM's defaults (2, 600 s, 3, 5 s, none, 5). */
@@ -274,6 +287,7 @@ struct config_router_settings {
 	bool enable_pre_call_checks;
 	struct config_alias *aliases; /* model_group_alias, in file order */
 	size_t n_aliases;
+	struct config_default_params default_params; /* default_litellm_params */
 };
 
 struct config_general_settings {

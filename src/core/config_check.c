@@ -40,9 +40,8 @@ int cfg_check_command(struct ctx *c, const struct node *n, const char *v)
 	return -EINVAL;
 }
 
-int cfg_check_url(struct ctx *c, const struct node *n, const char *v)
+bool cfg_url_ok(const char *v)
 {
-	char tmp[SHOW_LEN + 32];
 	const char *host = NULL;
 	size_t i;
 
@@ -53,7 +52,14 @@ int cfg_check_url(struct ctx *c, const struct node *n, const char *v)
 	for (i = 0; v[i]; i++)
 		if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f)
 			host = NULL;
-	if (host && *host && *host != '/')
+	return host && *host && *host != '/';
+}
+
+int cfg_check_url(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN + 32];
+
+	if (cfg_url_ok(v))
 		return 0;
 	cfg_err(c, n, "expected an http:// or https:// URL, got %s", cfg_got(n, tmp));
 	return -EINVAL;
@@ -397,6 +403,15 @@ static void model_provider(struct ctx *c, const struct node *at, struct config_m
 		m->dialect = DIALECT_OPENAI;
 	}
 	free(prefix);
+	if (!m->inactive && p->api_base && !cfg_url_ok(p->api_base)) {
+		/* LiteLLM starts with any api_base (a placeholder a script replaces, ...) and
+		 * its calls fail: loaded, not routed */
+		char *why = xasprintf("api_base '%s' is not an http:// or https:// URL",
+				      cfg_show(p->api_base, tmp));
+
+		cfg_model_deactivate(c, at, m, why);
+		free(why);
+	}
 }
 
 static double pick_cost(double info, double params)
@@ -446,13 +461,27 @@ void cfg_model_check(struct ctx *c, const struct node *map, void *obj)
 {
 	struct config_model *m = obj;
 	struct config_model_info *mi = &m->model_info;
+	const struct node *order;
 	size_t at = cfg_path_push(c, ".litellm_params.model");
 
-	model_provider(c, cfg_loc(cfg_map_get(map, "litellm_params"), "model"), m);
+	if (!cfg_shapes_unset_deactivate(c, cfg_loc(cfg_map_get(map, "litellm_params"), "model"),
+					 m))
+		model_provider(c, cfg_loc(cfg_map_get(map, "litellm_params"), "model"), m);
 	cfg_path_pop(c, at);
 	if (m->dialect == DIALECT_VERTEX && m->upstream_model && !m->inactive) {
 		at = cfg_path_push(c, ".litellm_params");
 		cfg_vertex_check(c, cfg_map_get(map, "litellm_params"), m);
+		cfg_path_pop(c, at);
+	}
+	/* LiteLLM's _get_deployment_order: litellm_params.order, else model_info.order */
+	order = cfg_map_get(cfg_map_get(map, "model_info"), "order");
+	if (m->litellm_params.order == CONFIG_ORDER_UNSET && order && !cfg_is_null(order))
+		m->litellm_params.order = mi->order;
+	if (!m->inactive && cfg_mode_unrouted(m->dialect, mi->mode)) {
+		/* active means every call its mode implies can be routed (issue 49) */
+		at = cfg_path_push(c, ".model_info.mode");
+		cfg_model_deactivate(c, cfg_loc(cfg_map_get(map, "model_info"), "mode"), m,
+				     cfg_mode_unrouted(m->dialect, mi->mode));
 		cfg_path_pop(c, at);
 	}
 	wildcard_check(c, map, m);

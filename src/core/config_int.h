@@ -68,9 +68,10 @@ struct ctx {
 	char **secrets;
 	size_t n_secrets, alloc_secrets;
 	const struct node *secret_at;
-	size_t walked; /* keys visited so far (MAX_WALK) */
-	bool stop;     /* the diag is full or the walk too long: report nothing more */
-	bool strict;   /* config check --strict: unknown keys in LiteLLM's sections are errors */
+	size_t walked;	 /* keys visited so far (MAX_WALK) */
+	bool stop;	 /* the diag is full or the walk too long: report nothing more */
+	bool strict;	 /* config check --strict: unknown keys in LiteLLM's sections are errors */
+	char *unset_env; /* the variable an F_INACTIVE_ENV value of this model entry lacked */
 	struct tree tree;
 };
 
@@ -105,6 +106,8 @@ enum otype {
 	T_FALLBACKS, /* struct config_fallback * + count, LiteLLM's [{from: [to, ...]}, ...] */
 	T_LIMITS,    /* struct config_model_limit * + count; `default` goes to aux_off */
 	T_ALIASES,   /* struct config_alias * + count: LiteLLM's model_group_alias */
+	T_JSON, /* char *: a JSON object; each key of this type adds its member (config_litellm.c)
+		 */
 	N_TYPES,
 };
 
@@ -130,6 +133,9 @@ enum {
 	/* A deployment's credential: an unset variable in its `os.environ/NAME` is a warning and
 	 * the value is empty (LiteLLM loads such a config and sends no key). */
 	F_SOFT_ENV = 1 << 11,
+	/* A deployment's setting LiteLLM reads with get_secret (None when unset): an unset
+	 * variable is a warning and the deployment loads inactive (config_shapes.c). */
+	F_INACTIVE_ENV = 1 << 12,
 };
 
 struct choice {
@@ -271,6 +277,8 @@ extern const struct type_ops cfg_types[N_TYPES];
 
 int cfg_check_abs_path(struct ctx *c, const struct node *n, const char *v);
 int cfg_check_command(struct ctx *c, const struct node *n, const char *v);
+/* An http:// or https:// URL with a host (cfg_check_url says so as an error). */
+bool cfg_url_ok(const char *v);
 int cfg_check_url(struct ctx *c, const struct node *n, const char *v);
 int cfg_check_name(struct ctx *c, const struct node *n, const char *v);
 int cfg_check_header_name(struct ctx *c, const struct node *n, const char *v);
@@ -306,6 +314,32 @@ void cfg_lanes_finish(struct ctx *c, const struct node *root);
 /* A model_list entry with default_litellm_params: the entry to walk, whose litellm_params
  * holds both (litellm_params' own keys win), as LiteLLM merges them. */
 const struct node *cfg_model_prepare(struct ctx *c, const struct node *map);
+
+/* config_litellm.c: litellm_params' table and its T_JSON handlers. */
+extern const struct table cfg_litellm_params_table;
+extern const struct table cfg_default_params_table;
+int cfg_set_json(struct ctx *c, const struct opt *o, const struct node *n, void *obj);
+void cfg_clear_json(const struct opt *o, void *obj);
+
+/* config_shapes.c: value shapes LiteLLM starts with, rewritten before a section is
+ * walked (each is a table's prepare; they warn and return the map hermetic reads). */
+const struct node *cfg_shapes_top(struct ctx *c, const struct node *root);
+const struct node *cfg_shapes_prometheus(struct ctx *c, const struct node *map);
+const struct node *cfg_shapes_retry_policy(struct ctx *c, const struct node *map);
+const struct node *cfg_shapes_litellm_settings(struct ctx *c, const struct node *map);
+const struct node *cfg_shapes_router_settings(struct ctx *c, const struct node *map);
+/* An F_INACTIVE_ENV value whose variable `name` is unset: warns at n, notes the name for
+ * cfg_shapes_unset_deactivate() and returns 0 (the value is empty). */
+int cfg_shapes_unset_env(struct ctx *c, const struct node *n, const char *name);
+/* After a model entry's walk: true when an F_INACTIVE_ENV variable was unset; m is then
+ * marked inactive (at the entry's litellm_params.model) with its provider fields filled. */
+bool cfg_shapes_unset_deactivate(struct ctx *c, const struct node *at, struct config_model *m);
+/* Why a deployment of this dialect and model_info.mode cannot be routed the calls its mode
+ * implies (a static string), or NULL when it can. Mirrors the routes of router/providers/'
+ * dialects (provider_ops.routes). */
+const char *cfg_mode_unrouted(enum provider_dialect d, enum config_model_mode mode);
+/* LiteLLM's budget words (`monthly` = 30d, ...) as a duration; s itself when it is none. */
+const char *cfg_period_alias(const char *s);
 /* Marks m inactive with why (copied): it loads, shows in config check, and is not routed. */
 void cfg_model_deactivate(struct ctx *c, const struct node *at, struct config_model *m,
 			  const char *why);

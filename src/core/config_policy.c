@@ -119,10 +119,18 @@ const struct table cfg_routing_args_table = {
 	.litellm = true, .text = "The arguments of latency-based-routing, as in LiteLLM."};
 
 const struct table cfg_retry_policy_table = {
-	"retry_policy", "router_settings.retry_policy", OPTS(retry_policy_opts), .litellm = true,
+	"retry_policy",
+	"router_settings.retry_policy",
+	OPTS(retry_policy_opts),
+	.litellm = true,
+	.prepare = cfg_shapes_retry_policy,
 	.text = "Retries per error class; unset classes use num_retries (the retryable ones) or 0. "
 		"`litellm_settings.retry_policy` takes the same keys; router_settings' wins."};
 
 const struct table cfg_litellm_retry_policy_table = {
-	"retry_policy", "litellm_settings.retry_policy", OPTS(retry_policy_opts), .litellm = true,
+	"retry_policy",
+	"litellm_settings.retry_policy",
+	OPTS(retry_policy_opts),
+	.litellm = true,
+	.prepare = cfg_shapes_retry_policy,
 	.text = "The same keys as `router_settings.retry_policy`, which wins when both are set."};

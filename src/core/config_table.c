@@ -59,19 +59,6 @@ static const struct choice toolset_choices[] = {
 	{NULL, 0, NULL},
 };
 
-static const struct choice cache_location_choices[] = {
-	{"message", 0, NULL},
-	{NULL, 0, NULL},
-};
-
-static const struct choice cache_role_choices[] = {
-	{"system", CONFIG_CACHE_SYSTEM, NULL},
-	{"user", CONFIG_CACHE_USER, NULL},
-	{"assistant", CONFIG_CACHE_ASSISTANT, NULL},
-	{"tool", CONFIG_CACHE_TOOL, NULL},
-	{NULL, 0, NULL},
-};
-
 static const struct choice approve_mcp_choices[] = {
 	{"not_read_only", CONFIG_APPROVE_MCP_NOT_READ_ONLY, NULL},
 	{"destructive", CONFIG_APPROVE_MCP_DESTRUCTIVE, NULL},
@@ -269,107 +256,8 @@ static const struct opt prometheus_opts[] = {
 };
 
 static const struct table prometheus_table = {"prometheus", "prometheus", OPTS(prometheus_opts),
+					      .prepare = cfg_shapes_prometheus,
 					      .text = "The `prometheus` toolset."};
-
-static const struct opt cache_point_opts[] = {
-	{"location", T_ENUM, FLD(config_cache_point, location), .def = "message",
-	 .choices = cache_location_choices, .text = "where the breakpoint goes: a message"},
-	{"role", T_ENUM, FLD(config_cache_point, role), .choices = cache_role_choices,
-	 .text = "the last message of this role (when no index is given)"},
-	{"index", T_INT, FLD(config_cache_point, index), .def = "0", .min = -1000000,
-	 .max = 1000000, .text = "messages[index]; negative counts from the end (-1: the last)"},
-};
-
-static const struct table cache_point_table = {
-	"cache_control_injection_points",
-	"model_list[].litellm_params.cache_control_injection_points[]",
-	OPTS(cache_point_opts),
-	.size = sizeof(struct config_cache_point),
-	.litellm = true,
-	.check = cfg_cache_point_check,
-	.text = "A prompt-cache breakpoint (`cache_control`) put on every request's message."};
-
-static const struct opt litellm_params_opts[] = {
-	{"model", T_STR, FLD(config_litellm_params, model), .flags = F_REQUIRED,
-	 .text = "`<provider>/<id>` (docs/router.md lists the providers) or a bare OpenAI id"},
-	{"api_base", T_STR, FLD(config_litellm_params, api_base), .check = cfg_check_url,
-	 .text = "the provider's base URL; default: the provider's variable (GROQ_API_BASE...), "
-		 "else its public URL"},
-	{"api_key", T_STR, FLD(config_litellm_params, api_key), .flags = F_SECRET | F_SOFT_ENV,
-	 .text = "the provider's key, normally `os.environ/NAME`; default: the provider's "
-		 "variable (GROQ_API_KEY...)"},
-	{"rpm", T_INT, FLD(config_litellm_params, rpm), .def = "0", .min = 0, .max = 1000000000,
-	 .text = "requests per minute this deployment takes (not picked when full); 0 = no limit"},
-	{"tpm", T_INT, FLD(config_litellm_params, tpm), .def = "0", .min = 0, .max = MAX_I64,
-	 .text = "tokens per minute (not picked when full); 0 = no limit"},
-	{"rpm_limit", T_INT, FLD(config_litellm_params, rpm), .min = 0, .max = 1000000000,
-	 .text = "same as rpm"},
-	{"tpm_limit", T_INT, FLD(config_litellm_params, tpm), .min = 0, .max = MAX_I64,
-	 .text = "same as tpm"},
-	{"max_parallel_requests", T_INT, FLD(config_litellm_params, max_parallel_requests),
-	 .def = "0", .min = 0, .max = 100000,
-	 .text = "calls in flight to this deployment at once (not picked when full); 0 = "
-		 "router_settings.default_max_parallel_requests"},
-	{"weight", T_INT, FLD(config_litellm_params, weight), .def = "0", .min = 0, .max = 1000000,
-	 .text = "share of simple-shuffle picks; when any deployment of the group has one, one "
-		 "without has none (LiteLLM's); 0 = not set"},
-	{"timeout", T_INT, FLD(config_litellm_params, timeout_s), .def = "0", .min = 0,
-	 .max = 86400, .text = "seconds for the whole call; 0 = router_settings.timeout",
-	 .flags = F_CLAMP},
-	{"stream_timeout", T_INT, FLD(config_litellm_params, stream_timeout_s), .def = "0",
-	 .min = 0, .max = 86400, .text = "seconds to the first streamed chunk; 0 = timeout",
-	 .flags = F_CLAMP},
-	{"max_tokens", T_INT, FLD(config_litellm_params, max_tokens), .def = "0", .min = 0,
-	 .max = 10000000, .text = "max_tokens sent when the request has none; 0 = not sent"},
-	{"num_retries", T_INT, FLD(config_litellm_params, num_retries), .def = "-1", .min = 0,
-	 .max = 10, .text = "retries of this deployment; default router_settings.num_retries",
-	 .flags = F_CLAMP},
-	{"input_cost_per_token", T_NUM, FLD(config_litellm_params, input_cost_per_token),
-	 .def = "-1", .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
-	{"output_cost_per_token", T_NUM, FLD(config_litellm_params, output_cost_per_token),
-	 .def = "-1", .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
-	{"cache_read_input_token_cost", T_NUM,
-	 FLD(config_litellm_params, cache_read_input_token_cost), .def = "-1", .min = 0, .max = 1,
-	 .text = "USD; LiteLLM's spelling, model_info wins"},
-	{"cache_creation_input_token_cost", T_NUM,
-	 FLD(config_litellm_params, cache_creation_input_token_cost), .def = "-1", .min = 0,
-	 .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
-	{"cache_control_injection_points", T_LIST, FLD(config_litellm_params, cache_points),
-	 CNT(config_litellm_params, n_cache_points), .cap = 4, .table = &cache_point_table,
-	 .text = "messages marked as prompt-cache breakpoints (at most 4, Anthropic's limit)"},
-	{"extra_headers", T_PAIRS, FLD(config_litellm_params, extra_headers),
-	 CNT(config_litellm_params, n_extra_headers), .cap = 32, .check = cfg_check_header_name,
-	 .flags = F_SECRET | F_ONELINE | F_SOFT_ENV,
-	 .text = "headers added to every upstream request (secret)"},
-	{"api_version", T_STR, FLD(config_litellm_params, api_version), .flags = F_ONELINE,
-	 .text = "azure: the api-version query; default AZURE_API_VERSION, else 2024-10-21"},
-	{"custom_llm_provider", T_STR, FLD(config_litellm_params, custom_llm_provider),
-	 .flags = F_ONELINE,
-	 .text = "the provider when model has no prefix (then model is sent as written)"},
-	{"aws_region_name", T_STR, FLD(config_litellm_params, aws_region_name), .flags = F_ONELINE,
-	 .text = "bedrock: the region; default AWS_REGION, else AWS_DEFAULT_REGION"},
-	{"aws_access_key_id", T_STR, FLD(config_litellm_params, aws_access_key_id),
-	 .flags = F_SECRET | F_SOFT_ENV, .text = "bedrock: default AWS_ACCESS_KEY_ID"},
-	{"aws_secret_access_key", T_STR, FLD(config_litellm_params, aws_secret_access_key),
-	 .flags = F_SECRET | F_SOFT_ENV, .text = "bedrock: default AWS_SECRET_ACCESS_KEY"},
-	{"aws_session_token", T_STR, FLD(config_litellm_params, aws_session_token),
-	 .flags = F_SECRET | F_SOFT_ENV,
-	 .text = "bedrock: default AWS_SESSION_TOKEN (temporary credentials)"},
-	{"vertex_project", T_STR, FLD(config_litellm_params, vertex_project), .flags = F_ONELINE,
-	 .text = "vertex_ai: the project; default VERTEXAI_PROJECT, else the service account's"},
-	{"vertex_location", T_STR, FLD(config_litellm_params, vertex_location), .flags = F_ONELINE,
-	 .text = "vertex_ai: the region (or global); default VERTEXAI_LOCATION, else us-central1"},
-	{"vertex_credentials", T_STR, FLD(config_litellm_params, vertex_credentials),
-	 .flags = F_SECRET | F_SOFT_ENV,
-	 .text = "vertex_ai: a credentials file (service account key, gcloud login), or its "
-		 "JSON text; default GOOGLE_APPLICATION_CREDENTIALS, gcloud's login, the metadata "
-		 "server"},
-};
-
-static const struct table litellm_params_table = {
-	"litellm_params", "model_list[].litellm_params", OPTS(litellm_params_opts), .litellm = true,
-	.text = "How to call one deployment. `default_litellm_params` beside it in the entry is "
-		"merged under it (its own keys win), as in LiteLLM."};
 
 static const struct opt model_info_opts[] = {
 	{"input_cost_per_token", T_NUM, FLD(config_model_info, input_cost_per_token), .def = "-1",
@@ -401,6 +289,15 @@ static const struct opt model_info_opts[] = {
 	{"input_cost_per_second", T_NUM, FLD(config_model_info, input_cost_per_second), .def = "0",
 	 .min = 0, .max = 1,
 	 .text = "USD per second of audio a /v1/audio/transcriptions call took in; 0 = by token"},
+	{"output_cost_per_image", T_NUM, FLD(config_model_info, output_cost_per_image), .def = "0",
+	 .min = 0, .max = 1000,
+	 .text = "USD per image a /v1/images/generations call returns (LiteLLM's); 0 = by token"},
+	{"order", T_INT, FLD(config_model_info, order), .min = -1000000000, .max = 1000000000,
+	 .text = "litellm_params.order when that is not set (LiteLLM's _get_deployment_order)"},
+	{"input_cost_per_query", T_NUM, FLD(config_model_info, input_cost_per_query), .def = "0",
+	 .min = 0, .max = 1000,
+	 .text = "USD per /v1/rerank query (per search unit the answer bills, LiteLLM's); 0 = by "
+		 "token"},
 	{"supports_vision", T_BOOL, FLD(config_model_info, supports_vision), .def = "false",
 	 .text = "the model reads images: Telegram photos go to it as image parts"},
 	{"supports_audio_input", T_BOOL, FLD(config_model_info, supports_audio_input),
@@ -420,7 +317,7 @@ static const struct opt model_opts[] = {
 	{"model_name", T_STR, FLD(config_model, model_name), .flags = F_REQUIRED | F_ONELINE,
 	 .text = "the group (virtual model) clients ask for; repeat it for more deployments"},
 	{"litellm_params", T_SECTION, FLD(config_model, litellm_params),
-	 .table = &litellm_params_table, .flags = F_REQUIRED},
+	 .table = &cfg_litellm_params_table, .flags = F_REQUIRED},
 	{"model_info", T_SECTION, FLD(config_model, model_info), .table = &model_info_table},
 	{"(provider)", T_STR, FLD(config_model, provider), .flags = F_DERIVED},
 	{"(upstream_model)", T_STR, FLD(config_model, upstream_model), .flags = F_DERIVED},
@@ -486,8 +383,11 @@ static const struct opt litellm_settings_opts[] = {
 	 .text = "when max_budget resets; unset = never"},
 };
 
-static const struct table litellm_settings_table = {"litellm_settings", "litellm_settings",
-						    OPTS(litellm_settings_opts), .litellm = true,
+static const struct table litellm_settings_table = {"litellm_settings",
+						    "litellm_settings",
+						    OPTS(litellm_settings_opts),
+						    .litellm = true,
+						    .prepare = cfg_shapes_litellm_settings,
 						    .text = "LiteLLM's router-wide settings."};
 
 static const struct opt router_settings_opts[] = {
@@ -552,10 +452,15 @@ static const struct opt router_settings_opts[] = {
 	 .text = "`{\"gpt-4\": \"strong\"}` or `{\"gpt-4\": {\"model\": \"strong\", \"hidden\": "
 		 "true}}`: a name clients may call that answers as the group; hidden = not in "
 		 "/v1/models"},
+	{"default_litellm_params", T_SECTION, FLD(config_router_settings, default_params),
+	 .table = &cfg_default_params_table},
 };
 
-static const struct table router_settings_table = {"router_settings", "router_settings",
-						   OPTS(router_settings_opts), .litellm = true,
+static const struct table router_settings_table = {"router_settings",
+						   "router_settings",
+						   OPTS(router_settings_opts),
+						   .litellm = true,
+						   .prepare = cfg_shapes_router_settings,
 						   .text = "LiteLLM's routing settings."};
 
 static const struct opt general_settings_opts[] = {
@@ -1180,4 +1085,5 @@ static const struct opt top_opts[] = {
 	 .table = &cfg_lane_table},
 };
 
-const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts), .text = "The sections."};
+const struct table cfg_top_table = {"config", "Top level", OPTS(top_opts),
+				    .prepare = cfg_shapes_top, .text = "The sections."};

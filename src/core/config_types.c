@@ -170,6 +170,8 @@ static int env_append(struct ctx *c, const struct node *n, const char *name, siz
 		buf_append(out, def, def_len);
 		return 0;
 	}
+	if (!v && (flags & F_INACTIVE_ENV))
+		return cfg_shapes_unset_env(c, n, key);
 	if (!v && (flags & F_SOFT_ENV)) {
 		cfg_warn(c, n,
 			 "environment variable %s is not set (referenced here): the deployment "
@@ -350,7 +352,7 @@ static char *get_str(struct ctx *c, const struct node *n, unsigned flags, check_
 		cfg_err(c, n, "expected a string, got %s", cfg_kind(n));
 		return NULL;
 	}
-	s = resolve(c, n, flags & (F_SECRET | F_SOFT_ENV));
+	s = resolve(c, n, flags & (F_SECRET | F_SOFT_ENV | F_INACTIVE_ENV));
 	if (!s || c->defaults)
 		return s;
 	if ((flags & (F_SECRET | F_ONELINE)) && strpbrk(s, "\r\n")) {
@@ -372,7 +374,7 @@ static int set_str(struct ctx *c, const struct opt *o, const struct node *n, voi
 
 	if (!s)
 		return -EINVAL;
-	if ((o->flags & F_REQUIRED) && !*s) {
+	if ((o->flags & F_REQUIRED) && !*s && !((o->flags & F_INACTIVE_ENV) && c->unset_env)) {
 		cfg_err(c, n, "must not be empty");
 		free(s);
 		return -EINVAL;
@@ -667,6 +669,7 @@ static int parse_period(const char *s, int64_t *out)
 	int64_t count = 0;
 	size_t i;
 
+	s = cfg_period_alias(s);
 	for (i = 0; isdigit((unsigned char)s[i]) && i < 6; i++)
 		count = count * 10 + (s[i] - '0');
 	if (i == 0 || count == 0)
@@ -1307,4 +1310,5 @@ const struct type_ops cfg_types[N_TYPES] = {
 		      clear_limits},
 	[T_ALIASES] = {"mapping of alias to group, or to {model, hidden}", set_aliases,
 		       clear_aliases},
+	[T_JSON] = {"any YAML value, sent as JSON", cfg_set_json, cfg_clear_json},
 };

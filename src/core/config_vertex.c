@@ -297,7 +297,12 @@ void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_mo
 			 inline_json(cred) ? ", its JSON text" : ", not quoted: it is not a path");
 	free(adc);
 	if (*why) {
-		key_err(c, params, key, msg);
+		/* LiteLLM reads the credentials when a call needs them and starts without: the
+		 * deployment loads, inactive with why (issue 49) */
+		size_t at = cfg_path_push(c, ".%s", key);
+
+		cfg_model_deactivate(c, cfg_loc(params, key), m, msg);
+		cfg_path_pop(c, at);
 		return;
 	}
 	if (!p->vertex_project && env_of(c, "VERTEXAI_PROJECT"))

@@ -2,7 +2,8 @@
  * diagnostics that point there.
  *
  * libyaml's event parser feeds one handler per event (event_fns[]); anchors, aliases and `<<`
- * merge keys are resolved here, duplicate keys are rejected, and nesting depth, collection
+ * merge keys are resolved here, a duplicate key keeps its last value (LiteLLM's loader's) with
+ * a warning, and nesting depth, collection
  * sizes, node count and merge work are capped so hostile input can exhaust neither the stack
  * nor the CPU. Every message of a load goes through report() into the struct config_diag,
  * which sorts and prints them. Rejected: libyaml's document loader (no depth or alias limits
@@ -622,10 +623,12 @@ static int keyref_cmp(const void *a, const void *b)
 	return r ? r : (x->pair > y->pair) - (x->pair < y->pair);
 }
 
-/* Duplicate keys are errors; the first one stays so later checks see one value. */
+/* A key given twice: LiteLLM's loader (PyYAML's safe_load) keeps the last one and starts, so
+ * hermetic keeps the last one too, with a warning naming both lines (an error under
+ * --strict). The earlier pairs are dropped so later checks see one value. */
 static void drop_duplicates(struct ctx *c, struct node *m)
 {
-	size_t n = m->n_kids / 2, i, j = 0, first = 0;
+	size_t n = m->n_kids / 2, i, j = 0, last = 0;
 	struct keyref *v = xmalloc(n * sizeof(*v) + 1);
 	bool *drop = xcalloc(n + 1, sizeof(*drop));
 	char tmp[SHOW_LEN];
@@ -633,14 +636,18 @@ static void drop_duplicates(struct ctx *c, struct node *m)
 	for (i = 0; i < n; i++)
 		v[i] = (struct keyref){m->kids[2 * i]->text, i};
 	qsort(v, n, sizeof(*v), keyref_cmp);
-	for (i = 0; i < n; i++) {
-		if (i == 0 || strcmp(v[i].text, v[i - 1].text) != 0) {
-			first = v[i].pair;
+	for (i = n; i-- > 0;) {
+		if (i + 1 == n || strcmp(v[i].text, v[i + 1].text) != 0) {
+			last = v[i].pair;
 			continue;
 		}
 		drop[v[i].pair] = true;
-		cfg_err_at(c, m->kids[2 * v[i].pair], "duplicate key '%s' (first at line %u)",
-			   cfg_show(v[i].text, tmp), m->kids[2 * first]->line);
+		(c->strict ? cfg_err_at : cfg_warn_at)(c, m->kids[2 * last],
+						       "duplicate key '%s' (also at line %u): the "
+						       "last one is read, as LiteLLM's YAML "
+						       "loader reads it",
+						       cfg_show(v[i].text, tmp),
+						       m->kids[2 * v[i].pair]->line);
 	}
 	for (i = 0; i < n; i++) {
 		if (drop[i])

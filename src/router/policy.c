@@ -593,7 +593,7 @@ long policy_pick_by(const struct policy_candidate *d, size_t n_deps,
 			continue;
 		}
 		*all_cooling = false;
-		if (d[i].over_limits ||
+		if (d[i].excluded || d[i].over_limits ||
 		    (d[i].max_parallel > 0 && d[i].in_flight >= d[i].max_parallel))
 			continue;
 		if (a->strategy == STRATEGY_USAGE && !usage_fits(&d[i], a->tokens))
@@ -731,4 +731,57 @@ void policy_fallback_chain(const struct policy_fallback_ask *a, const char ***ch
 				chain_append(a, list[i].to, list[i].n_to, chain, n_chain);
 	}
 	chain_append(a, ls->default_fallbacks, ls->n_default_fallbacks, chain, n_chain);
+}
+
+/* ---- order ---- */
+
+static bool has_order(const struct policy_candidate *d)
+{
+	return d->order != CONFIG_ORDER_UNSET;
+}
+
+bool policy_order_filter(struct policy_candidate *d, size_t n, int64_t now_ms, bool has_target,
+			 int64_t target, int64_t *kept)
+{
+	bool found = false, hit = false;
+	int64_t best = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		d[i].excluded = false;
+		if (d[i].cooldown_until_ms > now_ms || !has_order(&d[i]))
+			continue;
+		if (has_target && d[i].order == target)
+			hit = true;
+		if (!found || d[i].order < best)
+			best = d[i].order;
+		found = true;
+	}
+	if (has_target) {
+		if (!hit)
+			return false;
+		best = target;
+	} else if (!found) {
+		return false;
+	}
+	for (i = 0; i < n; i++)
+		if (d[i].cooldown_until_ms <= now_ms && (!has_order(&d[i]) || d[i].order != best))
+			d[i].excluded = true;
+	*kept = best;
+	return true;
+}
+
+bool policy_next_order(const struct policy_candidate *d, size_t n, int64_t current, int64_t *next)
+{
+	bool found = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!has_order(&d[i]) || d[i].order <= current)
+			continue;
+		if (!found || d[i].order < *next)
+			*next = d[i].order;
+		found = true;
+	}
+	return found;
 }

@@ -194,6 +194,8 @@ struct policy_candidate {
 	int64_t tpm, rpm;   /* the deployment's own limits; 0: none */
 	int64_t tpm_used, rpm_used; /* this minute */
 	double cost;		    /* USD per input + output token; < 0: unknown */
+	int64_t order;		    /* litellm_params.order; CONFIG_ORDER_UNSET: none */
+	bool excluded;		    /* not of the order this pick keeps (policy_order_filter) */
 };
 
 /* LiteLLM's routing strategies (router_settings.routing_strategy). */
@@ -262,6 +264,20 @@ long policy_pick(const struct policy_candidate *d, size_t n, long avoid, bool le
 /* The same filter, then the ask's strategy decides among what is left. Ties go by draw. */
 long policy_pick_by(const struct policy_candidate *d, size_t n, const struct policy_pick_ask *a,
 		    long *wait_s, bool *all_cooling);
+
+/* ---- order (litellm_params.order) ---- */
+
+/* LiteLLM's _get_order_filtered_deployments (litellm/utils.py) over a group's candidates: of
+ * those not cooling at now_ms, the ones whose order is `target` (when has_target and any has
+ * it; else all of them, as LiteLLM returns all when no deployment has the target order), or
+ * else those with the lowest order any has (a deployment without one is then left out) stay;
+ * the others get `excluded`. Returns true and sets *kept when an order was kept. */
+bool policy_order_filter(struct policy_candidate *d, size_t n, int64_t now_ms, bool has_target,
+			 int64_t target, int64_t *kept);
+/* The lowest order above `current` that a deployment of the group has, cooling or not: the
+ * next one LiteLLM's order fallback tries (its `_target_order`) after the calls at `current`
+ * failed. Returns false when there is none. */
+bool policy_next_order(const struct policy_candidate *d, size_t n, int64_t current, int64_t *next);
 
 /* ---- the fallback chain ---- */
 

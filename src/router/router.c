@@ -84,6 +84,8 @@ static const struct route_spec route_specs[] = {
 	[PROVIDER_TRANSCRIPTIONS] = {{"file"}, {NULL}, true, false, true},
 	[PROVIDER_SPEECH] = {{"input", "voice"}, {NULL}, false, false, false},
 	[PROVIDER_RESPONSES] = {{"input"}, {"max_output_tokens"}, false, true, true},
+	[PROVIDER_IMAGES] = {{"prompt"}, {NULL}, false, false, false},
+	[PROVIDER_RERANK] = {{"query", "documents"}, {NULL}, false, false, false},
 };
 
 const struct route_spec *router_spec_of(const struct router_call *c)
@@ -217,6 +219,7 @@ static void fill_candidates(struct router *r, struct group *g, enum policy_strat
 			k->over_limits =
 				policy_over_limits(p->rpm, p->tpm, k->rpm_used, k->tpm_used);
 		k->cost = d->cost_per_token;
+		k->order = p->order;
 		k->latency_ms = -1;
 		if (st == STRATEGY_LATENCY && stream)
 			k->latency_ms = policy_latency_mean(&d->ttft, t, ttl_ms);
@@ -267,6 +270,7 @@ static struct deployment *pick_of(struct router_call *c, long *wait_s, bool *all
 
 	a.draw = a.strategy == STRATEGY_LEAST_BUSY ? 0 : random();
 	fill_candidates(r, g, a.strategy, c->client_stream, a.now_ms, wait);
+	router_order_filter(c, a.now_ms);
 	for (i = 0; i < (long)g->n_deps; i++)
 		if (g->deps[i] == c->last_failed)
 			a.avoid = i;
@@ -594,6 +598,7 @@ static int upstream_request(struct router_call *c, struct provider_request *out)
 			 provider_route_path(c->route));
 		goto out;
 	}
+	router_params_merge(c, m);
 	if (router_spec_of(c)->limits[0])
 		clamp_max_tokens(c);
 	/* A form goes out as it came, with the upstream id (provider.h). */
@@ -943,6 +948,11 @@ void router_group_exhausted(struct router_call *c)
 		c->first_err = c->err;
 		c->first_err_status = c->err_status;
 	}
+	if (router_order_next(c)) {
+		router_arm(c, T_BACKOFF, 0);
+		return;
+	}
+	router_order_reset(c);
 	if (!c->chain_decided)
 		decide_chain(c);
 	if (c->chain_pos > 0)

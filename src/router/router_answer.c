@@ -94,6 +94,20 @@ static bool read_response_object(struct router_call *c, const cJSON *root)
 	return true;
 }
 
+/* Cohere's {"meta": {"billed_units": {"search_units": N}}} of a rerank answer. */
+static void read_search_units(struct router_call *c, const char *text, size_t len)
+{
+	cJSON *root = router_parse_scratch(text, len);
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "meta");
+	cJSON *bu = cJSON_GetObjectItemCaseSensitive(meta, "billed_units");
+	cJSON *su = cJSON_GetObjectItemCaseSensitive(bu, "search_units");
+
+	if (cJSON_IsNumber(su) && su->valuedouble >= 0 && su->valuedouble < 1e6)
+		c->search_units = (int64_t)su->valuedouble;
+	c->output_chars = 0; /* scores and indexes are no text to bill */
+	router_drop_scratch(root);
+}
+
 /* A transcription's length: verbose_json's "duration", or whisper-1's usage
  * {"type": "duration", "seconds": N}. */
 static void read_duration(struct router_call *c, const cJSON *root)
@@ -156,6 +170,15 @@ void router_on_non_stream_ok(struct router_call *c, const char *body, size_t len
 			router_take_usage(c, &f.u);
 		if (is_object && !is_error)
 			c->output_chars = f.output_chars;
+		if (is_object && !is_error && c->route == PROVIDER_RERANK)
+			read_search_units(c, text, text_len);
+		if (is_object && !is_error && c->route == PROVIDER_IMAGES) {
+			root = router_parse_scratch(text, text_len);
+			c->images =
+				cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "data"));
+			c->output_chars = 0; /* base64 images are no text to bill */
+			router_drop_scratch(root);
+		}
 		if (is_object && !is_error && c->route == PROVIDER_TRANSCRIPTIONS) {
 			root = router_parse_scratch(text, text_len);
 			read_duration(c, root); /* rare: the tree is fine here */

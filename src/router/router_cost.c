@@ -151,6 +151,23 @@ void router_fail_budget(struct router_call *c, const char *msg)
 	router_fail_json(c, E_BUDGET, 400, root);
 }
 
+/* The images a /v1/images/generations request asks for: its "n" (1..10), else 1. The
+ * request is parsed again when the attempt's tree is gone (a retry re-parses the kept text). */
+static int64_t images_asked(const struct router_call *c)
+{
+	cJSON *req = c->req, *n;
+	int64_t v = 1;
+
+	if (!req)
+		req = router_parse_scratch(c->body, c->body_len);
+	n = cJSON_GetObjectItemCaseSensitive(req, "n");
+	if (cJSON_IsNumber(n) && n->valuedouble >= 1 && n->valuedouble <= 10)
+		v = (int64_t)n->valuedouble;
+	if (req != c->req)
+		router_drop_scratch(req);
+	return v;
+}
+
 int router_reserve(struct router_call *c, size_t body_len)
 {
 	const struct config_model_info *mi = &c->dep->m->model_info;
@@ -160,7 +177,11 @@ int router_reserve(struct router_call *c, size_t body_len)
 
 	bool unused;
 
-	if (c->route == PROVIDER_SPEECH && mi->input_cost_per_character > 0)
+	if (c->route == PROVIDER_IMAGES && mi->output_cost_per_image > 0)
+		c->est_usd = (double)images_asked(c) * mi->output_cost_per_image;
+	else if (c->route == PROVIDER_RERANK && mi->input_cost_per_query > 0)
+		c->est_usd = mi->input_cost_per_query;
+	else if (c->route == PROVIDER_SPEECH && mi->input_cost_per_character > 0)
 		c->est_usd = (double)c->input_chars * mi->input_cost_per_character;
 	else if (per_second(c))
 		c->est_usd = audio_seconds(c, &unused) * mi->input_cost_per_second;
@@ -211,6 +232,26 @@ static void price_attempt(struct router_call *c, struct httpc_req *req)
 	c->estimated = !c->got_usage;
 	if (c->have_cost) {
 		c->cost_source = "upstream";
+		return;
+	}
+	if (c->route == PROVIDER_IMAGES && mi->output_cost_per_image > 0) {
+		/* LiteLLM's per-image price: what came back, else what was asked for */
+		if (!c->got_usage)
+			router_estimate_tokens(c);
+		c->cost_usd = (double)(c->images > 0 ? c->images : images_asked(c)) *
+			      mi->output_cost_per_image;
+		c->cost_source = "model_info";
+		c->estimated = c->images <= 0;
+		return;
+	}
+	if (c->route == PROVIDER_RERANK && mi->input_cost_per_query > 0) {
+		/* LiteLLM's per-query price, per search unit when the answer bills some */
+		if (!c->got_usage)
+			router_estimate_tokens(c);
+		c->cost_usd = (double)(c->search_units > 0 ? c->search_units : 1) *
+			      mi->input_cost_per_query;
+		c->cost_source = "model_info";
+		c->estimated = false;
 		return;
 	}
 	if (c->route == PROVIDER_SPEECH && mi->input_cost_per_character > 0) {

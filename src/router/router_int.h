@@ -126,6 +126,8 @@ struct router_call {
 	size_t input_chars;	    /* characters of a speech request's input */
 	double audio_hint_s;	    /* a transcription's length as the caller knows it; 0 = not */
 	double audio_s;		    /* the length the provider's answer gave; 0 = none */
+	int64_t images;		    /* images an answer of /v1/images/generations holds */
+	int64_t search_units; /* what a /v1/rerank answer bills (Cohere's meta), 0 = not said */
 	char *requested;
 	char *asked; /* the client's model name when an alias or wildcard resolved it into
 		      * requested (the group): for the key check and wildcard ids, never a label */
@@ -139,6 +141,10 @@ struct router_call {
 	struct group *group;
 	struct deployment *dep, *last_failed;
 	int attempts_in_group, retries, fallbacks;
+	/* litellm_params.order within the group (router_order.c): the order the last pick kept,
+	 * and the one an order fallback asks for (LiteLLM's _target_order) */
+	bool order_kept_set, order_target_set;
+	int64_t order_kept, order_target;
 	struct httpc_req *http;
 	struct event *timer;
 	enum { T_NONE, T_BACKOFF, T_FINISH, T_STREAM_TIMEOUT } timer_kind;
@@ -259,6 +265,20 @@ void router_answer_ok(struct router_call *c, char *body, size_t len, const char 
 /* A group could not serve the call (c->err set): next group of the fallback chain, or the
  * error to the client. */
 void router_group_exhausted(struct router_call *c);
+
+/* router_params.c: the deployment m's request parameters (litellm_params' temperature,
+ * extra_body, max_tokens, ...) merged into the attempt's request c->req, the request's own
+ * values winning; extra_body's members then go to the top level. Chat calls only. */
+void router_params_merge(struct router_call *c, const struct config_model *m);
+
+/* router_order.c: litellm_params.order. Marks the group's candidates (just filled) that are
+ * not of the order this pick keeps, and notes that order in the call. */
+void router_order_filter(struct router_call *c, int64_t now_ms);
+/* The group is exhausted at the kept order: true when a higher order of the same group is to
+ * be tried now (the call's target set, its retries counted anew), false for the fallbacks. */
+bool router_order_next(struct router_call *c);
+/* A new group of the chain: no order kept or asked for yet. */
+void router_order_reset(struct router_call *c);
 
 /* ---- router_pool.c: the rate pools ---- */
 

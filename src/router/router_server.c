@@ -39,7 +39,7 @@ struct endpoint {
 
 struct server {
 	struct daemon d;
-	struct endpoint endpoints[PROVIDER_RESPONSES + 1];
+	struct endpoint endpoints[PROVIDER_RERANK + 1];
 	struct router *router;
 	struct spend *spend;
 	struct httpd *http;
@@ -582,6 +582,8 @@ static void add_routes(struct server *s)
 		{PROVIDER_TRANSCRIPTIONS, "/audio/transcriptions"},
 		{PROVIDER_SPEECH, "/audio/speech"},
 		{PROVIDER_RESPONSES, "/responses"},
+		{PROVIDER_IMAGES, "/images/generations"},
+		{PROVIDER_RERANK, "/rerank"},
 	};
 	static const char *const models[] = {"/v1/models", "/models"};
 	static const char *const info[] = {"/model/info", "/v1/model/info"};

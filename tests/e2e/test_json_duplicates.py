@@ -42,7 +42,8 @@ DUP_MODEL = (b'{"model":"small","messages":[{"role":"user","content":"hi"}],"pro
 
 # Router: every JSON route, and the POST routes that take something else.
 ROUTER_JSON = {p + s for p in ("", "/v1") for s in (
-    "/chat/completions", "/completions", "/embeddings", "/audio/speech", "/responses")} | {
+    "/chat/completions", "/completions", "/embeddings", "/audio/speech", "/responses",
+    "/images/generations", "/rerank")} | {
     "/v1/messages", "/v1/messages/count_tokens"}
 ROUTER_OTHER_POST = {"/audio/transcriptions": "a multipart form",
                      "/v1/audio/transcriptions": "a multipart form"}

@@ -529,3 +529,100 @@ def test_transcription_priced_per_second_bills_the_answers_duration_else_an_esti
     assert [x["cost_usd"] for x in rows[:2]] == [pytest.approx(seconds * price)] * 2
     assert [x["estimated"] for x in rows] == [0, 0, 1]
     assert rows[2]["cost_usd"] > 0 and rows[2]["cost_source"] == "estimate"
+
+
+# ---------------------------------------------------------------------------
+# Images (issue 49): /v1/images/generations for model_info.mode image_generation deployments
+# ---------------------------------------------------------------------------
+
+IMAGE_PRICE = 0.04
+
+
+def image_models(media):
+    return [
+        dep("dalle", "dall-e-3", media,
+            model_info={"id": "dalle-1", "mode": "image_generation",
+                        "output_cost_per_image": IMAGE_PRICE}),
+        dep("gpt-image", "gpt-image-1", media,
+            model_info={"id": "gpt-image-1", "mode": "image_generation",
+                        "input_cost_per_token": 5e-6, "output_cost_per_token": 4e-5}),
+    ]
+
+
+def test_images_reach_the_upstream_and_bill_litellms_per_image_price(fake, media,
+                                                                      start_router):
+    r = start_router(router_config(fake, image_models(media)))
+    reply = r.post("/v1/images/generations", {"model": "dalle", "prompt": "a red fox", "n": 2})
+    assert reply.status == 200, reply.text
+    doc = reply.json()
+    assert len(doc["data"]) == 2 and doc["data"][0]["url"].startswith("https://images.example/")
+    assert reply.headers["x-litellm-model-id"] == "dalle-1"
+    sent = media.requests[-1]
+    assert sent["path"] == "/v1/images/generations"
+    assert sent["body"] == {"model": "dall-e-3", "prompt": "a red fox", "n": 2}
+    rows = rows_of(r, "dalle")
+    assert len(rows) == 1, rows
+    assert approx(rows[0]["cost_usd"], 2 * IMAGE_PRICE, 1e-12), rows
+    assert rows[0]["cost_source"] == "model_info" and rows[0]["estimated"] == 0, rows
+    assert r.post("/images/generations", {"model": "dalle", "prompt": "x"}).status == 200
+
+
+def test_images_with_the_providers_usage_bill_its_tokens(fake, media, start_router):
+    r = start_router(router_config(fake, image_models(media)))
+    reply = r.post("/v1/images/generations", {"model": "gpt-image", "prompt": "a lighthouse"})
+    assert reply.status == 200, reply.text
+    doc = reply.json()
+    assert "b64_json" in doc["data"][0]
+    rows = rows_of(r, "gpt-image")
+    assert len(rows) == 1, rows
+    assert rows[0]["input_tokens"] == doc["usage"]["input_tokens"], rows
+    assert rows[0]["output_tokens"] == doc["usage"]["output_tokens"] == 272, rows
+    want = doc["usage"]["input_tokens"] * 5e-6 + 272 * 4e-5
+    assert approx(rows[0]["cost_usd"], want, 1e-12), rows
+
+
+def test_an_image_request_without_a_prompt_is_openais_400(fake, media, start_router):
+    r = start_router(router_config(fake, image_models(media)))
+    reply = r.post("/v1/images/generations", {"model": "dalle"})
+    assert_openai_400(reply, "prompt", "missing_required_parameter")
+    assert not media.requests
+
+
+# ---------------------------------------------------------------------------
+# Rerank (issue 49): /v1/rerank, LiteLLM's Cohere-shaped API, for mode: rerank deployments
+# ---------------------------------------------------------------------------
+
+QUERY_PRICE = 0.002
+
+
+def test_rerank_reaches_the_upstream_and_bills_litellms_per_query_price(fake, media,
+                                                                         start_router):
+    models = [dep("rerank", "rerank-v3.5", media, provider="hosted_vllm",
+                  model_info={"id": "rerank-1", "mode": "rerank",
+                              "input_cost_per_query": QUERY_PRICE})]
+    r = start_router(router_config(fake, models))
+    body = {"model": "rerank", "query": "red fox",
+            "documents": ["a blue whale", "the quick red fox", {"text": "a red car"}],
+            "top_n": 2}
+    reply = r.post("/v1/rerank", body)
+    assert reply.status == 200, reply.text
+    doc = reply.json()
+    assert [x["index"] for x in doc["results"]] == [1, 2]
+    assert reply.headers["x-litellm-model-id"] == "rerank-1"
+    sent = media.requests[-1]
+    assert sent["path"] == "/v1/rerank"
+    assert sent["body"] == {**body, "model": "rerank-v3.5"}
+    rows = rows_of(r, "rerank")
+    assert len(rows) == 1, rows
+    assert approx(rows[0]["cost_usd"], QUERY_PRICE, 1e-12), rows
+    assert rows[0]["cost_source"] == "model_info" and rows[0]["estimated"] == 0, rows
+    assert r.post("/rerank", body).status == 200
+
+
+def test_a_rerank_request_without_documents_is_openais_400(fake, media, start_router):
+    models = [dep("rerank", "rerank-v3.5", media, provider="hosted_vllm",
+                  model_info={"mode": "rerank"})]
+    r = start_router(router_config(fake, models))
+    reply = r.post("/v1/rerank", {"model": "rerank", "query": "x"})
+    assert_openai_400(reply, "documents", "missing_required_parameter")
+    assert not media.requests

@@ -33,6 +33,16 @@ Endpoints (each also without the /v1 prefix):
     ``model``, ``input`` (1..4096 characters) and ``voice`` required; ``response_format`` mp3
     (default), opus, aac, flac, wav or pcm; ``speed`` 0.25..4. Answer: audio bytes with their
     type (opus is Ogg: the body starts with ``OggS``).
+``POST /v1/images/generations`` (JSON)
+    ``model`` and ``prompt`` (a non-empty string) required; ``n`` 1..10 (default 1);
+    ``response_format`` url (default) or b64_json for dall-e-*; gpt-image-* always answer
+    b64_json and carry ``usage`` (``input_tokens``, ``output_tokens``, ``total_tokens``).
+    Answer: ``{"created": ..., "data": [{"url": ...} | {"b64_json": ...}], ...}``.
+``POST /v1/rerank`` (JSON, Cohere's shape as LiteLLM serves it)
+    ``model``, ``query`` (a non-empty string) and ``documents`` (a non-empty list of strings or
+    ``{"text": ...}``) required; ``top_n`` >= 1. Answer: ``{"id", "results": [{"index",
+    "relevance_score"}], "meta": {"billed_units": {"search_units": 1}}}``, best first (the
+    share of the query's words in the document).
 
 Errors are OpenAI's shape ``{"error":{"message","type","param","code"}}``: 401
 ``invalid_api_key`` with ``api_key`` set, 400 ``invalid_request_error`` for a bad request, 404
@@ -192,7 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
             fake.requests.append(self.rec)
         handler = {"/embeddings": self._embeddings, "/completions": self._completions,
                    "/audio/transcriptions": self._transcriptions,
-                   "/audio/speech": self._speech}.get(route)
+                   "/audio/speech": self._speech,
+                   "/images/generations": self._images, "/rerank": self._rerank}.get(route)
         if handler is None:
             return self._send(404, openai_error(f"Invalid URL (POST {self.path})"))
         if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
@@ -366,6 +377,58 @@ class _Handler(BaseHTTPRequestHandler):
         audio = step.get("audio", magic + hashlib.sha256(inp.encode()).digest() * 8
                          + bytes(range(256)))
         self._send(200, audio, step.get("content_type", ctype))
+
+
+    def _rerank(self, step):
+        body = self.rec["body"]
+        self._need(body, "model")
+        query = self._need(body, "query")
+        docs = self._need(body, "documents")
+        if not isinstance(query, str) or not query:
+            raise BadRequest("Invalid value for 'query': expected a non-empty string.", "query")
+        if not isinstance(docs, list) or not docs:
+            raise BadRequest("Invalid value for 'documents': expected a non-empty list.",
+                             "documents")
+        texts = [d.get("text", "") if isinstance(d, dict) else str(d) for d in docs]
+        words = set(query.lower().split())
+        scores = [len(words & set(t.lower().split())) / max(1, len(words)) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: -scores[i])
+        top_n = body.get("top_n", len(texts))
+        if not isinstance(top_n, int) or top_n < 1:
+            raise BadRequest("Invalid value for 'top_n'.", "top_n")
+        answer = {"id": hashlib.sha256(query.encode()).hexdigest()[:16],
+                  "results": [{"index": i, "relevance_score": scores[i]}
+                              for i in order[:top_n]],
+                  "meta": {"billed_units": {"search_units": 1}}}
+        self._send(200, answer)
+
+    def _images(self, step):
+        body = self.rec["body"]
+        model = self._need(body, "model")
+        prompt = self._need(body, "prompt")
+        if not isinstance(prompt, str) or not prompt:
+            raise BadRequest("Invalid value for 'prompt': expected a non-empty string.",
+                             "prompt")
+        n = body.get("n", 1)
+        if not isinstance(n, int) or not 1 <= n <= 10:
+            raise BadRequest("Invalid value for 'n': must be between 1 and 10.", "n")
+        gpt_image = str(model).startswith("gpt-image")
+        fmt = "b64_json" if gpt_image else body.get("response_format", "url")
+        if fmt not in ("url", "b64_json"):
+            raise BadRequest(f"Invalid value for 'response_format': {fmt!r}.",
+                             "response_format")
+        digest = hashlib.sha256(prompt.encode()).hexdigest()
+        data = [{"url": f"https://images.example/{digest}-{i}.png"} if fmt == "url" else
+                {"b64_json": base64.b64encode(b"\x89PNG\r\n" + digest.encode()).decode()}
+                for i in range(n)]
+        answer = {"created": int(time.time()), "data": data}
+        usage = ({"input_tokens": tokens_of(prompt), "output_tokens": 272 * n,
+                  "total_tokens": tokens_of(prompt) + 272 * n} if gpt_image else None)
+        if "usage" in step:
+            usage = self._usage(step, usage or {})
+        if usage is not None:
+            answer["usage"] = usage
+        self._send(200, answer)
 
 
 class _Server(ThreadingHTTPServer):

@@ -531,6 +531,39 @@ static int64_t max_tokens_of(const struct config_model *m, const cJSON *req)
 	return DEFAULT_MAX_TOKENS;
 }
 
+/* OpenAI's reasoning_effort as Anthropic's thinking budget, LiteLLM's defaults
+ * (DEFAULT_REASONING_EFFORT_*_THINKING_BUDGET; minimal at Anthropic's least, 1024). */
+static const struct {
+	const char *effort;
+	int budget;
+} thinking_budgets[] = {
+	{"none", 0},   {"disable", 0},	 {"minimal", 1024},
+	{"low", 1024}, {"medium", 2048}, {"high", 4096},
+};
+
+/* "thinking" when the request gives only reasoning_effort (a request's own thinking wins). */
+static int effort_thinking(struct req *q, const cJSON *req)
+{
+	const char *effort = get_str(req, "reasoning_effort");
+	size_t i;
+
+	if (!effort || (get(req, "thinking") && !cJSON_IsNull(get(req, "thinking"))))
+		return 0;
+	for (i = 0; i < ARRAY_LEN(thinking_budgets); i++)
+		if (strcmp(effort, thinking_budgets[i].effort) == 0)
+			break;
+	if (i == ARRAY_LEN(thinking_budgets)) {
+		snprintf(q->err, q->err_len,
+			 "reasoning_effort must be none, minimal, low, medium or high for "
+			 "Anthropic");
+		return -EINVAL;
+	}
+	if (thinking_budgets[i].budget > 0)
+		buf_printf(&q->b, ",\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":%d}",
+			   thinking_budgets[i].budget);
+	return 0;
+}
+
 /* Sampling and the rest of the fields Anthropic has; OpenAI-only ones are dropped. */
 static int options_fields(struct req *q, const cJSON *req)
 {
@@ -550,6 +583,8 @@ static int options_fields(struct req *q, const cJSON *req)
 			put_json(&q->b, v);
 		}
 	}
+	if (effort_thinking(q, req) < 0)
+		return -EINVAL;
 	if (cJSON_IsString(stop) || (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) > 0)) {
 		buf_puts(&q->b, ",\"stop_sequences\":[");
 		cJSON_ArrayForEach(v, (cJSON_IsArray(stop) ? stop : NULL))

@@ -17,10 +17,19 @@
 #include <string.h>
 
 static const char *const route_paths[] = {
-	[PROVIDER_CHAT] = "/chat/completions", [PROVIDER_COMPLETIONS] = "/completions",
-	[PROVIDER_EMBEDDINGS] = "/embeddings", [PROVIDER_TRANSCRIPTIONS] = "/audio/transcriptions",
-	[PROVIDER_SPEECH] = "/audio/speech",   [PROVIDER_RESPONSES] = "/responses",
+	[PROVIDER_CHAT] = "/chat/completions",
+	[PROVIDER_COMPLETIONS] = "/completions",
+	[PROVIDER_EMBEDDINGS] = "/embeddings",
+	[PROVIDER_TRANSCRIPTIONS] = "/audio/transcriptions",
+	[PROVIDER_SPEECH] = "/audio/speech",
+	[PROVIDER_RESPONSES] = "/responses",
+	[PROVIDER_IMAGES] = "/images/generations",
+	[PROVIDER_RERANK] = "/rerank",
 };
+
+/* Cohere's OpenAI-compatible base has no rerank: its own API has (LiteLLM's default). */
+#define COHERE_COMPAT_BASE "https://api.cohere.ai/compatibility/v1"
+#define COHERE_RERANK_URL  "https://api.cohere.com/v1/rerank"
 
 /* Azure's classic Responses API has no deployment in its path (the deployment name goes in
  * the body's model) and came with api-version 2025-03-01-preview: an older api_version (the
@@ -70,7 +79,10 @@ static void openai_body(const struct config_model *m, enum provider_route route,
 static int openai_build(const struct config_model *m, enum provider_route route, cJSON *req,
 			bool stream, struct provider_request *out, char *err, size_t err_len)
 {
-	out->url = provider_join(m->litellm_params.api_base, route_paths[route]);
+	if (route == PROVIDER_RERANK && strcmp(m->litellm_params.api_base, COHERE_COMPAT_BASE) == 0)
+		out->url = xstrdup(COHERE_RERANK_URL);
+	else
+		out->url = provider_join(m->litellm_params.api_base, route_paths[route]);
 	openai_body(m, route, req, stream, out);
 	return 0;
 }
@@ -135,7 +147,8 @@ static char *azure_error(long status, const char *body, size_t len)
 #define OPENAI_ROUTES                                                                              \
 	(PROVIDER_ROUTE_BIT(PROVIDER_COMPLETIONS) | PROVIDER_ROUTE_BIT(PROVIDER_EMBEDDINGS) |      \
 	 PROVIDER_ROUTE_BIT(PROVIDER_TRANSCRIPTIONS) | PROVIDER_ROUTE_BIT(PROVIDER_SPEECH) |       \
-	 PROVIDER_ROUTE_BIT(PROVIDER_RESPONSES))
+	 PROVIDER_ROUTE_BIT(PROVIDER_RESPONSES) | PROVIDER_ROUTE_BIT(PROVIDER_IMAGES) |            \
+	 PROVIDER_ROUTE_BIT(PROVIDER_RERANK))
 
 const struct provider_ops provider_openai = {
 	.name = "openai", .routes = OPENAI_ROUTES, .build = openai_build};

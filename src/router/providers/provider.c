@@ -37,6 +37,8 @@ const char *provider_route_path(enum provider_route route)
 		[PROVIDER_TRANSCRIPTIONS] = "/v1/audio/transcriptions",
 		[PROVIDER_SPEECH] = "/v1/audio/speech",
 		[PROVIDER_RESPONSES] = "/v1/responses",
+		[PROVIDER_IMAGES] = "/v1/images/generations",
+		[PROVIDER_RERANK] = "/v1/rerank",
 	};
 
 	return (size_t)route < ARRAY_LEN(paths) && paths[route] ? paths[route] : "this endpoint";

@@ -34,6 +34,8 @@ enum provider_route {
 	PROVIDER_TRANSCRIPTIONS, /* /v1/audio/transcriptions (multipart) */
 	PROVIDER_SPEECH,	 /* /v1/audio/speech (binary answer) */
 	PROVIDER_RESPONSES,	 /* /v1/responses (OpenAI's Responses API, passed through) */
+	PROVIDER_IMAGES,	 /* /v1/images/generations */
+	PROVIDER_RERANK,	 /* /v1/rerank (Cohere's shape, as LiteLLM serves it) */
 };
 
 /* The bit of a route in provider_ops.routes. */

@@ -1,0 +1,337 @@
+/* config_litellm: a deployment's litellm_params, the option table of LiteLLM's model_list[]
+ * entries' call settings, and its one type of its own: T_JSON, a request parameter kept as
+ * JSON text (`temperature: 0.2`, `extra_body: {chat_template_kwargs: {...}}`) that the router
+ * merges into each request (router_params.c). Split from config_table.c, which was at its size.
+ * Every T_JSON key of a deployment goes into one JSON object, `request_params`, in file order;
+ * a plain YAML scalar that reads as a JSON number, true, false or null is that, anything else
+ * a string (`os.environ/NAME` resolved, as LiteLLM resolves its litellm_params).
+ * Rejected: a string per parameter (numbers and mappings would need re-parsing per call), and
+ * a cJSON tree in the config (a cJSON does not cross a module boundary).
+ */
+#include "core/config.h"
+#include "core/config_int.h"
+#include "core/util.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FLD(s, f) .off = offsetof(struct s, f)
+#define CNT(s, f) .n_off = offsetof(struct s, f)
+#define OPTS(v)	  .opts = v, .n_opts = ARRAY_LEN(v)
+#define PARAM	  "sent with every call to this deployment; the request's own value wins"
+
+/* ------------------------------------------------------------------------------------------
+ * T_JSON
+ */
+
+static bool json_number(const char *s)
+{
+	size_t i = 0;
+
+	if (s[i] == '-')
+		i++;
+	if (s[i] == '0')
+		i++;
+	else if (s[i] >= '1' && s[i] <= '9')
+		while (s[i] >= '0' && s[i] <= '9')
+			i++;
+	else
+		return false;
+	if (s[i] == '.') {
+		if (!(s[++i] >= '0' && s[i] <= '9'))
+			return false;
+		while (s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	if (s[i] == 'e' || s[i] == 'E') {
+		i++;
+		if (s[i] == '+' || s[i] == '-')
+			i++;
+		if (!(s[i] >= '0' && s[i] <= '9'))
+			return false;
+		while (s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	return s[i] == '\0';
+}
+
+static void scalar_json(struct ctx *c, const struct node *n, struct buf *out)
+{
+	const char *s = n->text, *v;
+
+	if (n->plain &&
+	    (cfg_is_null(n) || !strcmp(s, "true") || !strcmp(s, "false") || json_number(s))) {
+		buf_puts(out, cfg_is_null(n) ? "null" : s);
+		return;
+	}
+	if (strncmp(s, "os.environ/", 11) == 0) {
+		v = cfg_getenv(c, s + 11);
+		if (!v) {
+			buf_puts(out, "null");
+			return;
+		}
+		s = v;
+	}
+	buf_json_str(out, s, strlen(s));
+}
+
+static void node_json(struct ctx *c, const struct node *n, struct buf *out, int depth)
+{
+	size_t i;
+
+	if (depth > 32) {
+		buf_puts(out, "null");
+		return;
+	}
+	if (n->type == N_SCALAR) {
+		scalar_json(c, n, out);
+		return;
+	}
+	buf_puts(out, n->type == N_MAP ? "{" : "[");
+	for (i = 0; i < n->n_kids; i++) {
+		if (i)
+			buf_puts(out, n->type == N_MAP && i % 2 ? ":" : ",");
+		if (n->type == N_MAP && i % 2 == 0)
+			buf_json_str(out, n->kids[i]->text, strlen(n->kids[i]->text));
+		else
+			node_json(c, n->kids[i], out, depth + 1);
+	}
+	buf_puts(out, n->type == N_MAP ? "}" : "]");
+}
+
+/* Appends "key": value to the JSON object at the field (made on the first key). */
+int cfg_set_json(struct ctx *c, const struct opt *o, const struct node *n, void *obj)
+{
+	char **field = AT(obj, o->off, char *);
+	struct buf b;
+	size_t len;
+	char tmp[SHOW_LEN + 32];
+
+	if (o->key[0] == 'e' && strcmp(o->key, "extra_body") == 0 && n->type != N_MAP) {
+		cfg_err(c, n, "expected a mapping, got %s", cfg_got(n, tmp));
+		return -1;
+	}
+	if (cfg_over_budget(c, n, n->n_kids))
+		return -1;
+	buf_init(&b, 0);
+	if (*field) {
+		len = strlen(*field);
+		buf_append(&b, *field, len - 1); /* without its '}' */
+		buf_puts(&b, ",");
+	} else {
+		buf_puts(&b, "{");
+	}
+	buf_json_str(&b, o->key, strlen(o->key));
+	buf_puts(&b, ":");
+	node_json(c, n, &b, 0);
+	buf_puts(&b, "}");
+	free(*field);
+	*field = xstrdup(buf_str(&b));
+	buf_finish(&b);
+	return 0;
+}
+
+void cfg_clear_json(const struct opt *o, void *obj)
+{
+	char **field = AT(obj, o->off, char *);
+
+	free(*field);
+	*field = NULL;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The tables
+ */
+
+static const struct choice cache_location_choices[] = {
+	{"message", 0, NULL},
+	{NULL, 0, NULL},
+};
+
+static const struct choice cache_role_choices[] = {
+	{"system", CONFIG_CACHE_SYSTEM, NULL},
+	{"user", CONFIG_CACHE_USER, NULL},
+	{"assistant", CONFIG_CACHE_ASSISTANT, NULL},
+	{"tool", CONFIG_CACHE_TOOL, NULL},
+	{NULL, 0, NULL},
+};
+
+static const struct opt cache_point_opts[] = {
+	{"location", T_ENUM, FLD(config_cache_point, location), .def = "message",
+	 .choices = cache_location_choices, .text = "where the breakpoint goes: a message"},
+	{"role", T_ENUM, FLD(config_cache_point, role), .choices = cache_role_choices,
+	 .text = "the last message of this role (when no index is given)"},
+	{"index", T_INT, FLD(config_cache_point, index), .def = "0", .min = -1000000,
+	 .max = 1000000, .text = "messages[index]; negative counts from the end (-1: the last)"},
+};
+
+static const struct table cache_point_table = {
+	"cache_control_injection_points",
+	"model_list[].litellm_params.cache_control_injection_points[]",
+	OPTS(cache_point_opts),
+	.size = sizeof(struct config_cache_point),
+	.litellm = true,
+	.check = cfg_cache_point_check,
+	.text = "A prompt-cache breakpoint (`cache_control`) put on every request's message."};
+
+static const struct opt litellm_params_opts[] = {
+	{"model", T_STR, FLD(config_litellm_params, model), .flags = F_REQUIRED | F_INACTIVE_ENV,
+	 .text = "`<provider>/<id>` (docs/router.md lists the providers) or a bare OpenAI id"},
+	{"api_base", T_STR, FLD(config_litellm_params, api_base), .flags = F_INACTIVE_ENV,
+	 .text = "the provider's base URL; default: the provider's variable (GROQ_API_BASE...), "
+		 "else its public URL; not an http(s) URL = the deployment loads inactive"},
+	{"api_key", T_STR, FLD(config_litellm_params, api_key), .flags = F_SECRET | F_SOFT_ENV,
+	 .text = "the provider's key, normally `os.environ/NAME`; default: the provider's "
+		 "variable (GROQ_API_KEY...)"},
+	{"rpm", T_INT, FLD(config_litellm_params, rpm), .def = "0", .min = 0, .max = 1000000000,
+	 .text = "requests per minute this deployment takes (not picked when full); 0 = no limit"},
+	{"tpm", T_INT, FLD(config_litellm_params, tpm), .def = "0", .min = 0, .max = MAX_I64,
+	 .text = "tokens per minute (not picked when full); 0 = no limit"},
+	{"rpm_limit", T_INT, FLD(config_litellm_params, rpm), .min = 0, .max = 1000000000,
+	 .text = "same as rpm"},
+	{"tpm_limit", T_INT, FLD(config_litellm_params, tpm), .min = 0, .max = MAX_I64,
+	 .text = "same as tpm"},
+	{"max_parallel_requests", T_INT, FLD(config_litellm_params, max_parallel_requests),
+	 .def = "0", .min = 0, .max = 100000,
+	 .text = "calls in flight to this deployment at once (not picked when full); 0 = "
+		 "router_settings.default_max_parallel_requests"},
+	{"weight", T_INT, FLD(config_litellm_params, weight), .def = "0", .min = 0, .max = 1000000,
+	 .text = "share of simple-shuffle picks; when any deployment of the group has one, one "
+		 "without has none (LiteLLM's); 0 = not set"},
+	{"timeout", T_INT, FLD(config_litellm_params, timeout_s), .def = "0", .min = 0,
+	 .max = 86400, .text = "seconds for the whole call; 0 = router_settings.timeout",
+	 .flags = F_CLAMP},
+	{"stream_timeout", T_INT, FLD(config_litellm_params, stream_timeout_s), .def = "0",
+	 .min = 0, .max = 86400, .text = "seconds to the first streamed chunk; 0 = timeout",
+	 .flags = F_CLAMP},
+	/* OpenAI's request parameters: sent with every call to the deployment, the request's
+	 * own value winning key by key (LiteLLM's Router._acompletion) */
+	{"temperature", T_JSON, FLD(config_litellm_params, request_params), .text = PARAM},
+	{"top_p", T_JSON, FLD(config_litellm_params, request_params), .text = PARAM},
+	{"top_k", T_JSON, FLD(config_litellm_params, request_params), .text = PARAM},
+	{"seed", T_JSON, FLD(config_litellm_params, request_params), .text = PARAM},
+	{"stop", T_JSON, FLD(config_litellm_params, request_params), .text = PARAM},
+	{"n", T_JSON, FLD(config_litellm_params, request_params), .text = PARAM},
+	{"frequency_penalty", T_JSON, FLD(config_litellm_params, request_params), .text = PARAM},
+	{"presence_penalty", T_JSON, FLD(config_litellm_params, request_params), .text = PARAM},
+	{"logit_bias", T_JSON, FLD(config_litellm_params, request_params), .text = PARAM},
+	{"response_format", T_JSON, FLD(config_litellm_params, request_params), .text = PARAM},
+	{"max_completion_tokens", T_JSON, FLD(config_litellm_params, request_params),
+	 .text = PARAM},
+	{"reasoning_effort", T_JSON, FLD(config_litellm_params, request_params),
+	 .text = PARAM " (translated per dialect: gemini's thinkingBudget...)"},
+	{"thinking", T_JSON, FLD(config_litellm_params, request_params),
+	 .text = PARAM " (Anthropic's; translated per dialect)"},
+	{"modalities", T_JSON, FLD(config_litellm_params, request_params), .text = PARAM},
+	{"parallel_tool_calls", T_JSON, FLD(config_litellm_params, request_params), .text = PARAM},
+	{"extra_body", T_JSON, FLD(config_litellm_params, request_params),
+	 .text = "a mapping whose keys go to the top level of every request body (the request's "
+		 "own extra_body, or its own value of a key, wins)"},
+	{"max_tokens", T_INT, FLD(config_litellm_params, max_tokens), .def = "0", .min = 0,
+	 .max = 10000000,
+	 .text = "max_tokens sent when the request has none (under guardrails.max_tokens); 0 = "
+		 "not sent"},
+	{"num_retries", T_INT, FLD(config_litellm_params, num_retries), .def = "-1", .min = 0,
+	 .max = 10, .text = "retries of this deployment; default router_settings.num_retries",
+	 .flags = F_CLAMP},
+	{"order", T_INT, FLD(config_litellm_params, order), .min = -1000000000, .max = 1000000000,
+	 .text = "priority within the group, as LiteLLM's: only the deployments with the lowest "
+		 "order that are not cooling down are picked; when the call fails at that order "
+		 "(after its retries), the next order is tried, then the fallbacks; unset = none"},
+	{"input_cost_per_token", T_NUM, FLD(config_litellm_params, input_cost_per_token),
+	 .def = "-1", .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
+	{"output_cost_per_token", T_NUM, FLD(config_litellm_params, output_cost_per_token),
+	 .def = "-1", .min = 0, .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
+	{"cache_read_input_token_cost", T_NUM,
+	 FLD(config_litellm_params, cache_read_input_token_cost), .def = "-1", .min = 0, .max = 1,
+	 .text = "USD; LiteLLM's spelling, model_info wins"},
+	{"cache_creation_input_token_cost", T_NUM,
+	 FLD(config_litellm_params, cache_creation_input_token_cost), .def = "-1", .min = 0,
+	 .max = 1, .text = "USD; LiteLLM's spelling, model_info wins"},
+	{"cache_control_injection_points", T_LIST, FLD(config_litellm_params, cache_points),
+	 CNT(config_litellm_params, n_cache_points), .cap = 4, .table = &cache_point_table,
+	 .text = "messages marked as prompt-cache breakpoints (at most 4, Anthropic's limit)"},
+	{"extra_headers", T_PAIRS, FLD(config_litellm_params, extra_headers),
+	 CNT(config_litellm_params, n_extra_headers), .cap = 32, .check = cfg_check_header_name,
+	 .flags = F_SECRET | F_ONELINE | F_SOFT_ENV,
+	 .text = "headers added to every upstream request (secret)"},
+	{"api_version", T_STR, FLD(config_litellm_params, api_version), .flags = F_ONELINE,
+	 .text = "azure: the api-version query; default AZURE_API_VERSION, else 2024-10-21"},
+	{"custom_llm_provider", T_STR, FLD(config_litellm_params, custom_llm_provider),
+	 .flags = F_ONELINE,
+	 .text = "the provider when model has no prefix (then model is sent as written)"},
+	{"aws_region_name", T_STR, FLD(config_litellm_params, aws_region_name),
+	 .flags = F_ONELINE | F_INACTIVE_ENV,
+	 .text = "bedrock: the region; default AWS_REGION, else AWS_DEFAULT_REGION"},
+	{"aws_access_key_id", T_STR, FLD(config_litellm_params, aws_access_key_id),
+	 .flags = F_SECRET | F_SOFT_ENV, .text = "bedrock: default AWS_ACCESS_KEY_ID"},
+	{"aws_secret_access_key", T_STR, FLD(config_litellm_params, aws_secret_access_key),
+	 .flags = F_SECRET | F_SOFT_ENV, .text = "bedrock: default AWS_SECRET_ACCESS_KEY"},
+	{"aws_session_token", T_STR, FLD(config_litellm_params, aws_session_token),
+	 .flags = F_SECRET | F_SOFT_ENV,
+	 .text = "bedrock: default AWS_SESSION_TOKEN (temporary credentials)"},
+	{"vertex_project", T_STR, FLD(config_litellm_params, vertex_project),
+	 .flags = F_ONELINE | F_INACTIVE_ENV,
+	 .text = "vertex_ai: the project; default VERTEXAI_PROJECT, else the service account's"},
+	{"vertex_location", T_STR, FLD(config_litellm_params, vertex_location),
+	 .flags = F_ONELINE | F_INACTIVE_ENV,
+	 .text = "vertex_ai: the region (or global); default VERTEXAI_LOCATION, else us-central1"},
+	{"vertex_credentials", T_STR, FLD(config_litellm_params, vertex_credentials),
+	 .flags = F_SECRET | F_SOFT_ENV,
+	 .text = "vertex_ai: a credentials file (service account key, gcloud login), or its "
+		 "JSON text; default GOOGLE_APPLICATION_CREDENTIALS, gcloud's login, the metadata "
+		 "server"},
+};
+
+/* An order of 0 is an order: unset is told apart by the key's presence, as LiteLLM's None. */
+static void litellm_params_check(struct ctx *c, const struct node *map, void *obj)
+{
+	struct config_litellm_params *p = obj;
+	const struct node *v = cfg_map_get(map, "order");
+
+	(void)c;
+	if (!v || cfg_is_null(v))
+		p->order = CONFIG_ORDER_UNSET;
+}
+
+const struct table cfg_litellm_params_table = {
+	"litellm_params",
+	"model_list[].litellm_params",
+	OPTS(litellm_params_opts),
+	.litellm = true,
+	.check = litellm_params_check,
+	.text = "How to call one deployment. `default_litellm_params` beside it in the entry is "
+		"merged under it (its own keys win), as in LiteLLM."};
+
+/* router_settings.default_litellm_params: the Router's (_update_kwargs_with_default_litellm_params
+ * puts each into the request when it lacks it, so they win over a deployment's own). */
+#define DEFAULT "sent with every call that has none of its own; over the deployment's"
+static const struct opt default_params_opts[] = {
+	{"temperature", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"top_p", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"top_k", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"seed", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"stop", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"n", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"frequency_penalty", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"presence_penalty", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"logit_bias", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"response_format", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"max_completion_tokens", T_JSON, FLD(config_default_params, request_params),
+	 .text = DEFAULT},
+	{"reasoning_effort", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"thinking", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"modalities", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"parallel_tool_calls", T_JSON, FLD(config_default_params, request_params),
+	 .text = DEFAULT},
+	{"extra_body", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+	{"max_tokens", T_JSON, FLD(config_default_params, request_params), .text = DEFAULT},
+};
+
+const struct table cfg_default_params_table = {
+	"default_litellm_params", "router_settings.default_litellm_params",
+	OPTS(default_params_opts), .litellm = true,
+	.text = "LiteLLM's Router defaults: request parameters every call gets unless it has them "
+		"(they win over a deployment's own litellm_params, as in LiteLLM)."};
