@@ -23,6 +23,7 @@
 struct cli_elicit {
 	struct loop *loop;
 	enum cli_elicit_mode mode;
+	bool no_terminal; /* declines because stdin is no terminal (no --elicit) */
 	struct event *input;
 	bool eof;
 	struct buf line;
@@ -243,8 +244,8 @@ static void on_ask(struct mcp_question *q, const struct mcp_elicit_form *form, c
 		return;
 	default:
 		fprintf(stderr, "%s\n  (declined: %s)\n", form->message,
-			e->mode == CLI_ELICIT_DECLINE ? "--elicit decline"
-						      : "stdin is not a terminal; see --elicit");
+			e->no_terminal ? "stdin is not a terminal; see --elicit"
+				       : "--elicit decline");
 		finish(e, MCP_ELICIT_DECLINE);
 	}
 }
@@ -270,8 +271,10 @@ struct cli_elicit *cli_elicit_create(struct loop *loop, enum cli_elicit_mode mod
 
 	e->loop = loop;
 	e->mode = mode;
-	if (mode == CLI_ELICIT_AUTO)
-		e->mode = isatty(STDIN_FILENO) ? CLI_ELICIT_ASK : CLI_ELICIT_DECLINE;
+	if (mode == CLI_ELICIT_AUTO) {
+		e->no_terminal = !isatty(STDIN_FILENO);
+		e->mode = e->no_terminal ? CLI_ELICIT_DECLINE : CLI_ELICIT_ASK;
+	}
 	buf_init(&e->line, LINE_MAX_BYTES);
 	memset(cbs, 0, sizeof(*cbs));
 	cbs->ask = on_ask;
