@@ -211,7 +211,7 @@ static void ask_terminal(struct cli_elicit *e)
 }
 
 static void on_ask(struct mcp_question *q, const struct mcp_elicit_form *form, const char *server,
-		   void *call_arg, void *arg)
+		   struct mcp_call *call, void *arg)
 {
 	struct cli_elicit *e = arg;
 	char err[256];

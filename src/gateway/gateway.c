@@ -790,6 +790,7 @@ static bool ready(void *arg, char *why, size_t len)
 int gateway_run(const struct config *cfg)
 {
 	struct gateway g = {0};
+	struct mcp_elicit_cbs elicit;
 	int rc = 1;
 
 	if (daemon_init(&g.d, cfg, "gateway") < 0)
@@ -804,6 +805,9 @@ int gateway_run(const struct config *cfg)
 	httpd_route(g.api, HTTPD_GET, "/v1/pools", on_pools, &g);
 	httpd_route(g.api, HTTPD_POST | HTTPD_JSON, "/v1/tools/call", on_tools_call, &g);
 	g.mcp = mcp_create(cfg, g.d.loop, g.d.metrics, true);
+	/* Before the servers start: the capability is declared in initialize. */
+	tools_elicit_cbs(&g.tools, &elicit);
+	mcp_set_elicit(g.mcp, &elicit);
 	mcp_start(g.mcp);
 	if (start_agent(&g, cfg) < 0)
 		goto out;
@@ -852,6 +856,7 @@ out:
 	telegram_destroy(g.tg);
 	agent_destroy(g.agent);
 	tools_destroy(g.tools);
+	g.tools = NULL; /* a question the MCP client still withdraws finds no tools */
 	router_destroy(g.router);
 	breaker_destroy(g.breaker);
 	spend_destroy(g.spend);

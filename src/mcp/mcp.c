@@ -968,9 +968,9 @@ void mcp_server_send(struct mcp_server *s, const char *json)
 		log_warn("mcp %s: could not send a message", s->cfg->name);
 }
 
-void *mcp_server_hold_calls(struct mcp_server *s, bool hold)
+struct mcp_call *mcp_server_hold_calls(struct mcp_server *s, bool hold)
 {
-	void *oldest = NULL;
+	struct mcp_call *oldest = NULL;
 
 	for (struct pending *p = s->pendings; p; p = p->next) {
 		if (!p->call)
@@ -979,9 +979,14 @@ void *mcp_server_hold_calls(struct mcp_server *s, bool hold)
 			evtimer_del(p->timer);
 		else
 			arm(p->timer, p->timeout_ms);
-		oldest = p->call->arg; /* the list is newest first */
+		oldest = p->call; /* the list is newest first */
 	}
 	return oldest;
+}
+
+void *mcp_call_arg_if(const struct mcp_call *c, mcp_call_cb cb)
+{
+	return c && c->cb == cb ? c->arg : NULL;
 }
 
 void mcp_set_elicit(struct mcp *m, const struct mcp_elicit_cbs *cbs)

@@ -89,11 +89,11 @@ void mcp_call_cancel(struct mcp_call *c);
 struct mcp_question;
 
 struct mcp_elicit_cbs {
-	/* A server asks. form, server and q live until the question ends; call_arg is the arg
-	 * of the mcp_call the question belongs to (the oldest tools/call in flight on that
-	 * server), NULL when none. Called from the loop; may answer at once. */
+	/* A server asks. form, server and q live until the question ends; call is the call the
+	 * question belongs to (the oldest tools/call in flight on that server; see
+	 * mcp_call_arg_if), NULL when none. Called from the loop; may answer at once. */
 	void (*ask)(struct mcp_question *q, const struct mcp_elicit_form *form, const char *server,
-		    void *call_arg, void *arg);
+		    struct mcp_call *call, void *arg);
 	/* q ended without the owner's answer (why: "timed out", "the server went away", ...). */
 	void (*withdrawn)(struct mcp_question *q, const char *why, void *arg);
 	int64_t timeout_ms; /* 0 = 600 s; then the server is answered cancel */
@@ -111,6 +111,8 @@ void mcp_set_elicit(struct mcp *m, const struct mcp_elicit_cbs *cbs);
 int mcp_question_answer(struct mcp_question *q, enum mcp_elicit_action action,
 			const char *content_json, char *err, size_t err_len);
 /* Each call's time limit does not run while a question of its server waits for the human. */
+/* The arg c was made with when its callback is cb (so its type is known), else NULL. */
+void *mcp_call_arg_if(const struct mcp_call *c, mcp_call_cb cb);
 
 /* Closes every server gracefully (DELETE sessions, stop children) within a few seconds and
  * frees. Pending calls are answered with an error first. Accepts NULL. */

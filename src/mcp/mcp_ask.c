@@ -132,7 +132,7 @@ static void elicit(struct mcp_asks *a, struct mcp_server *s, const char *id_json
 	bool url_mode = protocol && strcmp(protocol, "2025-11-25") >= 0;
 	struct mcp_question *q;
 	struct timeval tv;
-	void *call_arg;
+	struct mcp_call *call;
 	char err[256];
 
 	q = xcalloc(1, sizeof(*q));
@@ -153,11 +153,11 @@ static void elicit(struct mcp_asks *a, struct mcp_server *s, const char *id_json
 	tv.tv_sec = a->cbs.timeout_ms / 1000;
 	tv.tv_usec = (a->cbs.timeout_ms % 1000) * 1000;
 	evtimer_add(q->timer, &tv);
-	call_arg = mcp_server_hold_calls(s, true);
+	call = mcp_server_hold_calls(s, true);
 	log_info("mcp %s asks (%s, %zu fields)", mcp_server_name(s), q->form.url ? "url" : "form",
 		 q->form.n_fields);
 	/* May answer at once (and so free q): nothing of q is used after. */
-	a->cbs.ask(q, &q->form, mcp_server_name(s), call_arg, a->cbs.arg);
+	a->cbs.ask(q, &q->form, mcp_server_name(s), call, a->cbs.arg);
 }
 
 void mcp_asks_request(struct mcp_asks *a, struct mcp_server *s, const char *id_json,

@@ -32,8 +32,8 @@ void mcp_asks_server_gone(struct mcp_asks *a, struct mcp_server *s);
 /* From mcp.c for mcp_ask.c. */
 /* Sends a message (an answer) to s; a failure is logged, the connection's own error follows. */
 void mcp_server_send(struct mcp_server *s, const char *json);
-/* Stops (hold) or restarts the time limits of s's tool calls in flight. Returns the arg of the
- * oldest of them (mcp_call's), NULL when none. */
-void *mcp_server_hold_calls(struct mcp_server *s, bool hold);
+/* Stops (hold) or restarts the time limits of s's tool calls in flight. Returns the oldest of
+ * them, NULL when none. */
+struct mcp_call *mcp_server_hold_calls(struct mcp_server *s, bool hold);
 
 #endif

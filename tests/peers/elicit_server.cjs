@@ -48,7 +48,9 @@ const FORMS = {
 
 const server = new McpServer({ name: "elicit-test-server", version: "1.0.0" });
 for (const [name, params] of Object.entries(FORMS)) {
-  server.registerTool(name, { description: `asks: ${params.message}`, inputSchema: {} },
+  // read-only: asking changes nothing, so no approval stands before the question
+  server.registerTool(name, { description: `asks: ${params.message}`, inputSchema: {},
+                              annotations: { readOnlyHint: true } },
     async (args, extra) => {
       const r = await extra.sendRequest({ method: "elicitation/create", params },
                                         ElicitResultSchema, { timeout: 600000 });
