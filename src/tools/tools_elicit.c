@@ -29,6 +29,7 @@
 #define ENUM_BUTTONS_MAX  5 /* more choices are typed, by number or name */
 #define BUTTON_TEXT_MAX	  40
 #define SHOWN_VALUE_MAX	  200
+#define MESSAGE_SHOWN_MAX 1500 /* of the server's message: a step stays one chat message */
 #define ELICIT_BACKSTOP_S 3600 /* the MCP client's own limit; each step has approvals.timeout_s */
 
 enum act { ACT_VALUE, ACT_YES, ACT_NO, ACT_DEFAULT, ACT_SKIP, ACT_DECLINE, ACT_DONE, ACT_SEND };
@@ -111,13 +112,14 @@ static void field_step(struct tools_call *c, struct buf *b)
 	const struct mcp_elicit_field *f = &e->form->fields[e->field];
 	char shown[BUTTON_TEXT_MAX + 16];
 
-	buf_printf(b, "🔌 MCP server %s asks (%zu of %zu):\n%s\n\n%s", e->server, e->field + 1,
-		   e->form->n_fields, e->form->message, f->title ? f->title : f->name);
+	buf_printf(b, "🔌 MCP server %s asks (%zu of %zu):\n%.*s\n\n%s", e->server, e->field + 1,
+		   e->form->n_fields,
+		   (int)utf8_cut(e->form->message, strnlen(e->form->message, MESSAGE_SHOWN_MAX)),
+		   e->form->message, f->title ? f->title : f->name);
 	if (f->description)
 		buf_printf(b, ": %s", f->description);
-	buf_puts(b, "\n");
 	if (e->error)
-		buf_printf(b, "(not taken: %s)\n", e->error);
+		buf_printf(b, "\n(not taken: %s)", e->error);
 	e->typed = true;
 	if (f->type == MCP_ELICIT_BOOLEAN) {
 		e->typed = false;
@@ -129,6 +131,7 @@ static void field_step(struct tools_call *c, struct buf *b)
 			add_button(c, f->option_names[k] ? f->option_names[k] : f->options[k],
 				   ACT_VALUE, k);
 	} else {
+		buf_puts(b, "\n");
 		typed_hint(f, b);
 	}
 	if (f->default_json) {

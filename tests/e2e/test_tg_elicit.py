@@ -4,14 +4,16 @@ choices, a typed reply for numbers and text), and exactly the owner's answers re
 and no answer (cancel) reach it too; a link (url mode) is a message with Done; in a lane with
 review_outbound the answer is shown before it goes. The server is tests/peers/elicit_server.cjs
 (the pinned SDK), whose tools answer with what reached them."""
+import http.client
 import json
+import subprocess
 import time
 import urllib.request
 
 import pytest
 
 from agent_harness import agent_config, fake, tool_results  # noqa: F401
-from conftest import SLOW, Gateway, to_yaml
+from conftest import SLOW, Gateway, argv, clean_env, to_yaml
 from fakes.fake_openai import text, tool_calls
 from fakes.fake_telegram import FakeTelegram, callback_data_of
 from mcp_harness import NODE, PEERS_DIR, peers  # noqa: F401
@@ -19,6 +21,7 @@ from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 
 TOKEN = "123456:TEST-e2e-SECRET-token"
 ALLOWED = 1001
+PASSWORD = "a long cockpit passphrase"
 
 
 @pytest.fixture
@@ -181,3 +184,56 @@ def test_a_lane_with_review_outbound_shows_the_answer_before_it_goes(bot, tg, fa
     assert "Sent." not in tg.sent(ALLOWED)  # nothing went before Send
     press(tg, q, "Send")
     assert server_got(fake, tg, "Sent.")["action"] == "accept"
+
+
+def cockpit_post(g, cookie, csrf, body):
+    c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=30 * SLOW)
+    try:
+        c.request("POST", "/v1/ui/approvals/answer", json.dumps(body),
+                  {"Cookie": cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json"})
+        r = c.getresponse()
+        return r.status, json.loads(r.read() or b"{}")
+    finally:
+        c.close()
+
+
+def cockpit_login(g):
+    c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=30 * SLOW)
+    try:
+        c.request("POST", "/v1/ui/login", json.dumps({"password": PASSWORD}),
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+        assert r.status == 200
+        return r.getheader("Set-Cookie").split(";")[0], json.loads(r.read())["csrf"]
+    finally:
+        c.close()
+
+
+def cockpit_questions(g, cookie):
+    req = urllib.request.Request(g.url + "/v1/ui/approvals", headers={"Cookie": cookie})
+    with urllib.request.urlopen(req, timeout=10 * SLOW) as r:
+        return json.loads(r.read())["questions"]
+
+
+def test_the_cockpit_shows_the_same_question_and_answers_it_typed_or_by_button(bot, tg, fake):
+    hashed = subprocess.run(argv("ui", "hash-password"), input=PASSWORD + "\n",
+                            capture_output=True, text=True, env=clean_env(), timeout=60 * SLOW)
+    fake.script_for("test/free", tool_calls(("c1", "mcp_asker_book_table", "{}")),
+                    text("Booked from the cockpit."))
+    g = bot(ui={"password_hash": hashed.stdout.strip()})
+    cookie, csrf = cockpit_login(g)
+    tg.push_text("book a table", chat_id=ALLOWED)
+    answers = ["3", 0, 1, "terrace", "Bob"]  # guests typed, Early, No, note typed, name typed
+    for n, a in enumerate(answers, 1):
+        q = question(tg, n)
+        listed = [x for x in cockpit_questions(g, cookie) if x["text"] in "❓ " + q["text"]]
+        assert len(listed) == 1, (n, q["text"], [x["text"] for x in cockpit_questions(g, cookie)])
+        x = listed[0]
+        assert x["kind"] == "elicit" and x["source"] == f"telegram:{ALLOWED}"
+        assert x["choices"] == buttons(q)
+        assert x["typed"] == isinstance(a, str)
+        body = {"id": x["id"], "text": a} if isinstance(a, str) else {"id": x["id"], "choice": a}
+        assert cockpit_post(g, cookie, csrf, body) == (200, {"answered": True})
+        closed(tg, q)  # Telegram's message closes too
+    assert server_got(fake, tg, "Booked from the cockpit.") == {"action": "accept", "content": {
+        "guests": 3, "time": "18:00", "outside": False, "note": "terrace", "name": "Bob"}}
