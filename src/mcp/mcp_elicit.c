@@ -41,7 +41,9 @@ static int fail(char *err, size_t err_len, const char *fmt, ...)
 
 static char *dup_text(const cJSON *item)
 {
-	return cJSON_IsString(item) ? xstrndup(item->valuestring, MCP_ELICIT_TEXT_MAX) : NULL;
+	return cJSON_IsString(item) ? xstrndup(item->valuestring,
+					       strnlen(item->valuestring, MCP_ELICIT_TEXT_MAX))
+				    : NULL;
 }
 
 static bool too_long(const cJSON *item)

@@ -356,7 +356,7 @@ static void on_ask(struct mcp_question *q, const struct mcp_elicit_form *form, c
 	struct tools_elicit *e;
 	char err[64];
 
-	if (!c || c->elicit || c->asking || !*c->source) {
+	if (!c || c->elicit || c->asking || !c->source || !*c->source) {
 		log_info("tools: %s asks, and no turn's chat can answer: declined", server);
 		mcp_question_answer(q, MCP_ELICIT_DECLINE, NULL, err, sizeof(err));
 		return;
