@@ -237,3 +237,15 @@ def test_the_cockpit_shows_the_same_question_and_answers_it_typed_or_by_button(b
         closed(tg, q)  # Telegram's message closes too
     assert server_got(fake, tg, "Booked from the cockpit.") == {"action": "accept", "content": {
         "guests": 3, "time": "18:00", "outside": False, "note": "terrace", "name": "Bob"}}
+
+
+def test_a_question_from_a_call_of_no_turn_is_declined(bot, tg):
+    """POST /v1/tools/call has no chat to ask: the server hears decline at once."""
+    g = bot()
+    req = urllib.request.Request(g.url + "/v1/tools/call", method="POST",
+                                 data=json.dumps({"name": "mcp_asker_defaults"}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30 * SLOW) as r:
+        body = json.loads(r.read())
+    assert json.loads(body["content"]) == {"action": "decline"} and not body["is_error"]
+    assert not [m for m in tg.messages(ALLOWED) if m.get("reply_markup")]
