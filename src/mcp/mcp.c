@@ -124,7 +124,7 @@ struct mcp {
 	bool reconnect;
 	size_t live_calls; /* calls whose callback has not fired yet */
 	struct mcp_goodbyes *goodbyes;
-	struct mcp_asks *asks; /* questions from servers; NULL: elicitation not offered */
+	struct mcp_asks *asks; /* requests from servers: questions, sampling (mcp_ask.c) */
 	mcp_change_cb on_change;
 	void *change_arg;
 	struct metric *m_up, *m_tools, *m_calls, *m_duration, *m_reconnects;
@@ -757,8 +757,7 @@ void mcp_transport_ready(struct mcp_server *s)
 
 	cJSON_AddStringToObject(params, "protocolVersion", PROTOCOL_OFFERED);
 	caps = cJSON_AddObjectToObject(params, "capabilities");
-	if (s->m->asks) /* the owner can ask a human (mcp_ask.c): forms and links */
-		cJSON_AddRawToObject(caps, "elicitation", "{\"form\":{},\"url\":{}}");
+	mcp_asks_capabilities(s->m->asks, s, caps); /* what the owner can answer */
 	info = cJSON_AddObjectToObject(params, "clientInfo");
 	cJSON_AddStringToObject(info, "name", "hermetic");
 	cJSON_AddStringToObject(info, "version", HERMETIC_VERSION);
@@ -991,8 +990,12 @@ void *mcp_call_arg_if(const struct mcp_call *c, mcp_call_cb cb)
 
 void mcp_set_elicit(struct mcp *m, const struct mcp_elicit_cbs *cbs)
 {
-	mcp_asks_destroy(m->asks);
-	m->asks = cbs ? mcp_asks_create(m->loop, cbs) : NULL;
+	mcp_asks_set_elicit(m->asks, cbs);
+}
+
+void mcp_set_sampling(struct mcp *m, const struct mcp_sampling_cbs *cbs)
+{
+	mcp_asks_set_sampling(m->asks, cbs);
 }
 
 static void on_notification(struct mcp_server *s, const char *method, const cJSON *params)
@@ -1289,6 +1292,7 @@ struct mcp *mcp_create(const struct config *cfg, struct loop *loop, struct metri
 	m->loop = loop;
 	m->reconnect = reconnect;
 	m->goodbyes = xcalloc(1, sizeof(*m->goodbyes));
+	m->asks = mcp_asks_create(loop);
 	m->n_servers = cfg->n_mcp_servers;
 	m->servers = xcalloc(m->n_servers ? m->n_servers : 1, sizeof(*m->servers));
 	if (metrics)
@@ -1443,7 +1447,8 @@ void mcp_destroy(struct mcp *m)
 
 	if (!m)
 		return;
-	mcp_set_elicit(m, NULL); /* first: the servers are still open to hear "cancel" */
+	mcp_asks_destroy(m->asks); /* first: the servers are still open to hear "cancel" */
+	m->asks = NULL;
 	for (i = 0; i < m->n_servers; i++) {
 		struct mcp_server *s = &m->servers[i];
 

@@ -114,6 +114,29 @@ int mcp_question_answer(struct mcp_question *q, enum mcp_elicit_action action,
 /* The arg c was made with when its callback is cb (so its type is known), else NULL. */
 void *mcp_call_arg_if(const struct mcp_call *c, mcp_call_cb cb);
 
+/* ---- sampling: a server asks the model (sampling/createMessage; mcp_sample.c) ----
+ * Only servers with mcp_servers.NAME.sampling.enabled are offered it (the capability), and
+ * only when the owner handed in callbacks. The client checks the request's shape, counts it
+ * against sampling.max_rpm and times it with sampling.timeout; the owner runs the model. One
+ * request ends exactly once: by mcp_sample_answer, or by withdrawn (timed out: the server got
+ * an error; the server failed; mcp_destroy), after which q is gone. */
+struct mcp_sample;
+
+struct mcp_sampling_cbs {
+	/* params_json: the request's params (messages, maxTokens and the rest, as sent); server
+	 * names the mcp_servers entry. May answer at once. */
+	void (*sample)(struct mcp_sample *q, const char *server, const char *params_json,
+		       void *arg);
+	void (*withdrawn)(struct mcp_sample *q, void *arg);
+	void *arg;
+};
+
+/* Before mcp_start (cbs copied, arg borrowed). NULL: sampling is offered to nobody. */
+void mcp_set_sampling(struct mcp *m, const struct mcp_sampling_cbs *cbs);
+/* The answer: result_json a CreateMessageResult, or (NULL) error says why the model did not
+ * answer (sent as a JSON-RPC error). q is gone after. */
+void mcp_sample_answer(struct mcp_sample *q, const char *result_json, const char *error);
+
 /* Closes every server gracefully (DELETE sessions, stop children) within a few seconds and
  * frees. Pending calls are answered with an error first. Accepts NULL. */
 void mcp_destroy(struct mcp *m);

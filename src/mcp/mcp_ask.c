@@ -11,6 +11,7 @@
  */
 #include "mcp/mcp_ask.h"
 #include "mcp/transport.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/util.h"
@@ -34,19 +35,43 @@ struct mcp_question {
 
 struct mcp_asks {
 	struct loop *loop;
+	bool elicit; /* cbs set: questions are asked */
 	struct mcp_elicit_cbs cbs;
 	struct mcp_question *questions;
+	struct mcp_samples *samples; /* NULL: sampling offered to nobody */
 };
 
-struct mcp_asks *mcp_asks_create(struct loop *loop, const struct mcp_elicit_cbs *cbs)
+static void cancel_all(struct mcp_asks *a, const char *why);
+
+struct mcp_asks *mcp_asks_create(struct loop *loop)
 {
 	struct mcp_asks *a = xcalloc(1, sizeof(*a));
 
 	a->loop = loop;
-	a->cbs = *cbs;
+	return a;
+}
+
+void mcp_asks_set_elicit(struct mcp_asks *a, const struct mcp_elicit_cbs *cbs)
+{
+	cancel_all(a, "the client stopped asking");
+	a->elicit = cbs != NULL;
+	a->cbs = cbs ? *cbs : (struct mcp_elicit_cbs){0};
 	if (a->cbs.timeout_ms <= 0)
 		a->cbs.timeout_ms = ASK_TIMEOUT_MS_DEFAULT;
-	return a;
+}
+
+void mcp_asks_set_sampling(struct mcp_asks *a, const struct mcp_sampling_cbs *cbs)
+{
+	mcp_samples_destroy(a->samples);
+	a->samples = cbs ? mcp_samples_create(a->loop, cbs) : NULL;
+}
+
+void mcp_asks_capabilities(const struct mcp_asks *a, const struct mcp_server *s, cJSON *caps)
+{
+	if (a && a->elicit)
+		cJSON_AddRawToObject(caps, "elicitation", "{\"form\":{},\"url\":{}}");
+	if (a && a->samples && mcp_server_config(s)->sampling_enabled)
+		cJSON_AddObjectToObject(caps, "sampling");
 }
 
 static bool server_asks(const struct mcp_asks *a, const struct mcp_server *s)
@@ -75,9 +100,8 @@ static void end(struct mcp_question *q, bool resume)
 	free(q);
 }
 
-/* Answers request id_json of s with result_json, or (NULL) with a JSON-RPC error. */
-static void answer(struct mcp_server *s, const char *id_json, const char *result_json, int code,
-		   const char *message)
+void mcp_asks_answer(struct mcp_server *s, const char *id_json, const char *result_json, int code,
+		     const char *message)
 {
 	cJSON *msg = cJSON_CreateObject(), *e;
 	char *text;
@@ -103,7 +127,7 @@ static void reply(struct mcp_question *q, enum mcp_elicit_action action, const c
 
 	log_info("mcp %s: the question was answered %s", mcp_server_name(q->s),
 		 mcp_elicit_action_name(action));
-	answer(q->s, q->id_json, result, 0, NULL);
+	mcp_asks_answer(q->s, q->id_json, result, 0, NULL);
 	free(result);
 }
 
@@ -140,7 +164,7 @@ static void elicit(struct mcp_asks *a, struct mcp_server *s, const char *id_json
 			     params_json ? strlen(params_json) : 4, url_mode, &q->form, err,
 			     sizeof(err)) < 0) {
 		log_warn("mcp %s: refused a question: %s", mcp_server_name(s), err);
-		answer(s, id_json, NULL, -32602, err);
+		mcp_asks_answer(s, id_json, NULL, -32602, err);
 		free(q);
 		return;
 	}
@@ -164,11 +188,14 @@ void mcp_asks_request(struct mcp_asks *a, struct mcp_server *s, const char *id_j
 		      const char *method, const char *params_json)
 {
 	if (strcmp(method, "ping") == 0)
-		answer(s, id_json, "{}", 0, NULL);
-	else if (strcmp(method, "elicitation/create") == 0 && a)
+		mcp_asks_answer(s, id_json, "{}", 0, NULL);
+	else if (strcmp(method, "elicitation/create") == 0 && a && a->elicit)
 		elicit(a, s, id_json, params_json);
+	else if (strcmp(method, "sampling/createMessage") == 0 && a && a->samples &&
+		 mcp_server_config(s)->sampling_enabled)
+		mcp_samples_request(a->samples, s, id_json, params_json);
 	else
-		answer(s, id_json, NULL, -32601, "Method not found");
+		mcp_asks_answer(s, id_json, NULL, -32601, "Method not found");
 }
 
 int mcp_question_answer(struct mcp_question *q, enum mcp_elicit_action action,
@@ -194,6 +221,7 @@ void mcp_asks_server_gone(struct mcp_asks *a, struct mcp_server *s)
 
 	if (!a)
 		return;
+	mcp_samples_server_gone(a->samples, s);
 	for (q = a->questions; q; q = next) {
 		next = q->next;
 		if (q->s != s)
@@ -203,16 +231,22 @@ void mcp_asks_server_gone(struct mcp_asks *a, struct mcp_server *s)
 	}
 }
 
-void mcp_asks_destroy(struct mcp_asks *a)
+static void cancel_all(struct mcp_asks *a, const char *why)
 {
-	if (!a)
-		return;
 	while (a->questions) {
 		struct mcp_question *q = a->questions;
 
 		reply(q, MCP_ELICIT_CANCEL, NULL);
-		withdraw(q, "hermetic is shutting down");
+		withdraw(q, why);
 		end(q, false);
 	}
+}
+
+void mcp_asks_destroy(struct mcp_asks *a)
+{
+	if (!a)
+		return;
+	cancel_all(a, "hermetic is shutting down");
+	mcp_samples_destroy(a->samples);
 	free(a);
 }
