@@ -246,7 +246,7 @@ static void test_unknown_key_in_hermetic_sections_stays_an_error(void **state)
 	expect_error("mcp_servers:\n  fs: {command: /bin/true, allowed_tools: [read]}\n", false,
 		     "t.yaml:2:28: error: unknown key 'allowed_tools' in 'mcp_servers.fs'; known "
 		     "keys: url, command, transport, args, env, headers, timeout, connect_timeout, "
-		     "tools, enabled");
+		     "tools, sampling, enabled");
 }
 
 /* What would send the call elsewhere stays an error: a base URL under another name, or
