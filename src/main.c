@@ -5,6 +5,7 @@
 #include "cli/cli_config.h"
 #include "cli/cli_doctor.h"
 #include "cli/cli_mcp.h"
+#include "cli/cli_elicit.h"
 #include "cli/cli_audit.h"
 #include "cli/cli_proposals.h"
 #include "cli/cli_skill.h"
@@ -244,21 +245,47 @@ static int run_mcp_list(int argc, char **argv)
 	return rc;
 }
 
+/* hermetic mcp call [--config FILE] [--elicit ask|defaults|decline] SERVER TOOL ['JSON-ARGS'] */
 static int run_mcp_call(int argc, char **argv)
 {
-	const char *path;
-	char *w[3] = {NULL, NULL, NULL};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"elicit", required_argument, NULL, 'e'},
+					     {NULL, 0, NULL, 0}};
+	static const char usage[] = "usage: hermetic mcp call [--config FILE] [--elicit "
+				    "ask|defaults|decline] SERVER TOOL ['JSON-ARGS']\n";
+	const char *path = config_default_path();
+	int c, elicit = CLI_ELICIT_AUTO;
 	struct config *cfg;
 	int rc;
 
-	if (!parse_words(argc, argv, &path, NULL, w, 3, 2,
-			 "hermetic mcp call [--config FILE] SERVER TOOL ['JSON-ARGS']"))
+	optind = 1;
+	/* "+": options stand before SERVER; what follows TOOL is the tool's, even "-x". */
+	while ((c = getopt_long(argc, argv, "+c:e:", opts, NULL)) != -1) {
+		if (c == 'c') {
+			path = optarg;
+			continue;
+		}
+		elicit = c == 'e' ? cli_elicit_mode_parse(optarg) : -1;
+		if (elicit < 0) {
+			if (c == 'e')
+				fprintf(stderr,
+					"hermetic: --elicit takes ask, defaults or decline, "
+					"not %s\n",
+					optarg);
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind < 2 || argc - optind > 3) {
+		fputs(usage, stderr);
 		return 2;
+	}
 	cfg = load(path);
 	if (!cfg)
 		return 1;
 	log_set_level(LOG_WARN);
-	rc = cli_mcp_call(cfg, w[0], w[1], w[2]);
+	rc = cli_mcp_call(cfg, argv[optind], argv[optind + 1],
+			  argc - optind > 2 ? argv[optind + 2] : NULL, elicit);
 	config_destroy(cfg);
 	return rc;
 }
@@ -561,7 +588,8 @@ static const struct cmd commands[] = {
 	 "skills: versions, revert, packs, quarantined installs, tests (docs/agent.md)", true},
 	{"mcp", "list", run_mcp_list, "mcp list [--json] [--config FILE]",
 	 "connect to every MCP server and list its tools", false},
-	{"mcp", "call", run_mcp_call, "mcp call [--config FILE] SERVER TOOL ['JSON-ARGS']",
+	{"mcp", "call", run_mcp_call,
+	 "mcp call [--config FILE] [--elicit ask|defaults|decline] SERVER TOOL ['JSON-ARGS']",
 	 "call one MCP tool and print what the model would read", false},
 	{"doctor", NULL, run_doctor, "doctor [--config FILE]",
 	 "data dir, sandbox, MCP servers, OpenRouter key limits, Telegram token (getMe); exit 1 on "

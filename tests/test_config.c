@@ -1265,11 +1265,13 @@ static void test_hermes_mcp_keys_load_with_warnings(void **state)
 		print_error("%s", r.out);
 	assert_int_equal(r.rc, 0);
 	assert_int_equal(r.errors, 0);
-	assert_int_equal(r.warnings, 6); /* and "model_list is empty" */
+	assert_int_equal(r.warnings, 5); /* and "model_list is empty" */
 	check_line(&r, "t.yaml:4:5: warning: ignored: 'auth' in 'mcp_servers.gh': hermetic does "
 		       "no MCP OAuth; send a token in headers (Hermes)");
-	check_line(&r, "t.yaml:5:5: warning: ignored: 'sampling' in 'mcp_servers.gh': hermetic "
-		       "does not let MCP servers call the model (Hermes)");
+	/* sampling: Hermes' keys, taken (docs/mcp.md, "Sampling") */
+	assert_true(r.cfg->mcp_servers[0].sampling_enabled);
+	assert_string_equal(r.cfg->mcp_servers[0].sampling_model, "gemini");
+	assert_int_equal(r.cfg->mcp_servers[0].sampling_max_tokens_cap, 4096);
 	check_line(&r, "t.yaml:9:7: warning: ignored: 'resources' in 'mcp_servers.gh.tools': "
 		       "hermetic offers MCP tools only, not resources (Hermes)");
 	check_line(&r, "t.yaml:10:7: warning: ignored: 'prompts' in 'mcp_servers.gh.tools': "

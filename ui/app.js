@@ -557,7 +557,7 @@ function draftCard(q, li, inChat) {
 function questionItem(q, inChat) {
   const draft = q.kind === 'draft' && q.card;
   const li = el('li', { class: 'question', 'data-q': q.id },
-    el('span', { class: 'title', text: draft ? 'Draft for review' : q.kind === 'approval' ? 'May I run this?' : 'Question' }),
+    el('span', { class: 'title', text: draft ? 'Draft for review' : q.kind === 'approval' ? 'May I run this?' : q.kind === 'elicit' ? 'An MCP server asks' : 'Question' }),
     el('span', { class: 'meta', text: `${q.source}${q.session_id ? ' · session #' + q.session_id : ''} · no answer by ${when(q.expires_ms)} = no` }),
     draft ? null : el('pre', { text: q.text }));
   const send = draft ? draftCard(q, li, inChat) : null;
@@ -576,6 +576,19 @@ function questionItem(q, inChat) {
     });
     row.append(b);
   });
+  if (q.typed) { // an MCP server's field: typed, as the chat's next message in Telegram
+    const reply = el('input', { type: 'text', 'aria-label': 'Your answer' });
+    const b = el('button', { type: 'button', text: 'Send' });
+    b.addEventListener('click', async () => {
+      for (const x of row.querySelectorAll('button')) x.disabled = true;
+      try {
+        await api('/v1/ui/approvals/answer', { id: q.id, text: reply.value });
+        row.replaceChildren(el('span', { class: 'meta', text: '→ ' + reply.value }));
+      } catch (e) { status(e.message); row.replaceChildren(el('span', { class: 'meta', text: e.message })); }
+      if (!inChat) setTimeout(() => { loadApprovals().catch(() => {}); }, 500);
+    });
+    row.prepend(reply, b);
+  }
   li.append(row);
   return li;
 }

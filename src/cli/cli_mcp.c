@@ -3,6 +3,7 @@
  * bounded by its connect_timeout), then the command prints and closes the servers gracefully.
  * cli_doctor.c runs the same loop for its MCP checks. */
 #include "cli/cli_mcp.h"
+#include "cli/cli_elicit.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "mcp/mcp.h"
@@ -155,15 +156,32 @@ static void on_call(const struct mcp_result *res, void *arg)
 	loop_stop(r->loop);
 }
 
+/* cli_mcp_run_start with the client answering its servers' questions through e. */
+static int start_asking(struct cli_mcp_run *r, const struct config *cfg, int elicit,
+			struct cli_elicit **e)
+{
+	struct mcp_elicit_cbs cbs;
+
+	r->loop = loop_create();
+	if (!r->loop)
+		return -1;
+	r->mcp = mcp_create(cfg, r->loop, NULL, false);
+	*e = cli_elicit_create(r->loop, (enum cli_elicit_mode)elicit, &cbs);
+	mcp_set_elicit(r->mcp, &cbs);
+	mcp_start_and_wait(r->mcp);
+	return 0;
+}
+
 int cli_mcp_call(const struct config *cfg, const char *server, const char *tool,
-		 const char *args_json)
+		 const char *args_json, int elicit)
 {
 	struct cli_mcp_run r = {.rc = 1};
 	struct mcp_server_info si;
+	struct cli_elicit *e = NULL;
 	size_t i;
 	int rc;
 
-	if (cli_mcp_run_start(&r, cfg) < 0)
+	if (start_asking(&r, cfg, elicit, &e) < 0)
 		return 1;
 	/* From here only the call's own answer ends the loop, not a server state change. */
 	mcp_on_change(r.mcp, NULL, NULL);
@@ -188,5 +206,6 @@ int cli_mcp_call(const struct config *cfg, const char *server, const char *tool,
 	}
 	fflush(stdout);
 	cli_mcp_run_finish(&r);
+	cli_elicit_destroy(e);
 	return r.rc;
 }

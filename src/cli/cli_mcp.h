@@ -27,8 +27,9 @@ void cli_mcp_print_error(const char *error);
 
 /* Exit code 0 when every enabled server connected, else 1. */
 int cli_mcp_list(const struct config *cfg, bool json);
-/* Exit code 0 on a successful call, 1 on a tool error or an unreachable server. */
+/* Exit code 0 on a successful call, 1 on a tool error or an unreachable server. elicit: an
+ * enum cli_elicit_mode, how the server's questions are answered (cli_elicit.h). */
 int cli_mcp_call(const struct config *cfg, const char *server, const char *tool,
-		 const char *args_json);
+		 const char *args_json, int elicit);
 
 #endif

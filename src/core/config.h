@@ -591,6 +591,14 @@ struct config_mcp_server {
 	char **tools_exclude;
 	size_t n_tools_exclude;
 	bool enabled;
+	/* sampling: the server may ask the model (sampling/createMessage; docs/mcp.md) */
+	bool sampling_enabled;
+	char *sampling_model; /* NULL = the agent's model */
+	int64_t sampling_max_tokens_cap;
+	int64_t sampling_timeout_s;
+	int64_t sampling_max_rpm;
+	char **sampling_allowed_models; /* model groups the server's hints may pick */
+	size_t n_sampling_allowed_models;
 };
 
 /* cron[].web_fetch, hooks[].web_fetch: where web_fetch may go in the job's runs, which are

@@ -747,6 +747,29 @@ static const struct table mcp_tools_table = {"tools", "mcp_servers.NAME.tools",
 					     OPTS(mcp_tools_opts),
 					     .text = "Which of the server's tools the model sees."};
 
+static const struct opt mcp_sampling_opts[] = {
+	{"enabled", T_BOOL, FLD(config_mcp_server, sampling_enabled), .def = "false",
+	 .text = "the server may ask the model (sampling/createMessage); off: it is told "
+		 "-32601"},
+	{"model", T_STR, FLD(config_mcp_server, sampling_model), .flags = F_MODEL,
+	 .text = "model group that answers (default: the agent's model)"},
+	{"max_tokens_cap", T_INT, FLD(config_mcp_server, sampling_max_tokens_cap), .def = "4096",
+	 .min = 1, .max = 1000000, .text = "the server's maxTokens is cut to this"},
+	{"timeout", T_INT, FLD(config_mcp_server, sampling_timeout_s), .def = "60", .min = 1,
+	 .max = 3600, .text = "seconds for one answer; then the server gets an error"},
+	{"max_rpm", T_INT, FLD(config_mcp_server, sampling_max_rpm), .def = "10", .min = 1,
+	 .max = 10000, .text = "requests a minute from this server; more get an error"},
+	{"allowed_models", T_STRS, FLD(config_mcp_server, sampling_allowed_models),
+	 CNT(config_mcp_server, n_sampling_allowed_models), .cap = 64,
+	 .flags = F_MODEL | F_ONELINE | F_ONE_OR_LIST,
+	 .text = "model groups the server's modelPreferences hints may pick; others: model"},
+};
+
+static const struct table mcp_sampling_table = {
+	"sampling", "mcp_servers.NAME.sampling", OPTS(mcp_sampling_opts),
+	.text = "The server asking the model (Hermes' keys): through the router in the server's "
+		"lane (the lane that lists it in mcp_servers) and budgets (docs/mcp.md)."};
+
 static const struct opt mcp_opts[] = {
 	{"url", T_STR, FLD(config_mcp_server, url), .check = cfg_check_url,
 	 .text = "endpoint of an http or sse server"},
@@ -768,6 +791,7 @@ static const struct opt mcp_opts[] = {
 	 .max = 300,
 	 .text = "seconds to connect and initialize (Hermes' default; a cold `npx -y` needs it)"},
 	{"tools", T_SECTION, .off = 0, .table = &mcp_tools_table},
+	{"sampling", T_SECTION, .off = 0, .table = &mcp_sampling_table},
 	{"enabled", T_BOOL, FLD(config_mcp_server, enabled), .def = "true",
 	 .text = "false = keep the entry but do not connect"},
 	{"(name)", T_STR, FLD(config_mcp_server, name), .flags = F_DERIVED},

@@ -35,6 +35,7 @@
 #include "net/httpd.h"
 #include "gateway/jobs.h"
 #include "gateway/reminders.h"
+#include "gateway/sampling.h"
 #include "gateway/tasks_api.h"
 #include "agent/tasks.h"
 #include "core/json_exact.h"
@@ -790,6 +791,9 @@ static bool ready(void *arg, char *why, size_t len)
 int gateway_run(const struct config *cfg)
 {
 	struct gateway g = {0};
+	struct mcp_elicit_cbs elicit;
+	struct mcp_sampling_cbs sampler;
+	struct sampling *sampling = NULL;
 	int rc = 1;
 
 	if (daemon_init(&g.d, cfg, "gateway") < 0)
@@ -804,6 +808,11 @@ int gateway_run(const struct config *cfg)
 	httpd_route(g.api, HTTPD_GET, "/v1/pools", on_pools, &g);
 	httpd_route(g.api, HTTPD_POST | HTTPD_JSON, "/v1/tools/call", on_tools_call, &g);
 	g.mcp = mcp_create(cfg, g.d.loop, g.d.metrics, true);
+	/* Before the servers start: the capability is declared in initialize. */
+	tools_elicit_cbs(&g.tools, &elicit);
+	mcp_set_elicit(g.mcp, &elicit);
+	sampling = sampling_create(cfg, &g.router, &sampler);
+	mcp_set_sampling(g.mcp, &sampler);
 	mcp_start(g.mcp);
 	if (start_agent(&g, cfg) < 0)
 		goto out;
@@ -852,7 +861,11 @@ out:
 	telegram_destroy(g.tg);
 	agent_destroy(g.agent);
 	tools_destroy(g.tools);
+	g.tools = NULL; /* a question the MCP client still withdraws finds no tools */
+	if (g.mcp)
+		mcp_set_sampling(g.mcp, NULL); /* its model calls end while the router is here */
 	router_destroy(g.router);
+	sampling_destroy(sampling);
 	breaker_destroy(g.breaker);
 	spend_destroy(g.spend);
 	mcp_destroy(g.mcp);

@@ -209,6 +209,9 @@ struct draft_wait {
 
 /* The card waiting for an edit in chat and thread, unlinked; or 0. */
 uint64_t tg_draft_wait_take(struct telegram *t, int64_t chat_id, int64_t thread);
+/* An MCP server's question (TOOLS_Q_ELICIT) that takes a typed reply: the chat's next
+ * message is its answer (tools_answer_text), as a card's edit is (the same waits). */
+void tg_elicit_wait(struct telegram *t, uint64_t id, int64_t chat_id, int64_t thread);
 /* Frees every wait (at destroy). */
 void tg_draft_waits_free(struct telegram *t);
 

@@ -202,8 +202,10 @@ static void take_edits(struct telegram *t, bool ok)
 		struct draft_edit *e = t->edits;
 
 		t->edits = e->next;
-		if (ok && tools_draft_edit(t->tools, e->id, e->text, e->who) < 0)
-			log_warn("telegram: draft card %016llx closed before its edit arrived",
+		/* The wait was a card's edit, or an MCP server's question (tg_elicit_wait). */
+		if (ok && tools_draft_edit(t->tools, e->id, e->text, e->who) < 0 &&
+		    tools_answer_text(t->tools, e->id, e->who, e->text) < 0)
+			log_warn("telegram: question %016llx closed before its reply arrived",
 				 (unsigned long long)e->id);
 		free(e->text);
 		free(e);

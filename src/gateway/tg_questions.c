@@ -305,6 +305,8 @@ static int ask_in_chat(const struct tools_question *q, void *arg)
 	*k = (struct question){t->questions, q->id, chat, thread, 0, text, NULL, file != NULL};
 	free(file);
 	t->questions = k;
+	if (q->kind == TOOLS_Q_ELICIT && q->typed)
+		tg_elicit_wait(t, q->id, chat, thread);
 	return 0;
 }
 
@@ -339,6 +341,14 @@ static void wait_drop(struct telegram *t, uint64_t id)
 		} else {
 			p = &(*p)->next;
 		}
+}
+
+void tg_elicit_wait(struct telegram *t, uint64_t id, int64_t chat_id, int64_t thread)
+{
+	struct draft_wait *w = xcalloc(1, sizeof(*w));
+
+	*w = (struct draft_wait){t->waits, id, chat_id, thread};
+	t->waits = w;
 }
 
 uint64_t tg_draft_wait_take(struct telegram *t, int64_t chat_id, int64_t thread)

@@ -66,7 +66,9 @@ cJSON *ui_question_json(const struct tools_question *q)
 	cJSON_AddStringToObject(o, "kind",
 				q->kind == TOOLS_Q_APPROVAL ? "approval"
 				: q->kind == TOOLS_Q_DRAFT  ? "draft"
+				: q->kind == TOOLS_Q_ELICIT ? "elicit"
 							    : "ask");
+	cJSON_AddBoolToObject(o, "typed", q->typed); /* a typed reply answers (an MCP server's) */
 	if (q->kind == TOOLS_Q_DRAFT && q->card)
 		add_card(o, q->card);
 	cJSON_AddStringToObject(o, "source", q->source);
@@ -120,13 +122,16 @@ static bool parse_question_id(const char *s, uint64_t *id)
 
 /* As a press of the question's button in Telegram: tools_answer, which takes the first answer
  * only (Telegram's later press, or ours after its, finds nothing). A draft card's Edit may
- * carry the new draft as "text" (without it the card's chat's next message is the draft). */
+ * carry the new draft as "text" (without it the card's chat's next message is the draft). A
+ * "text" without "choice" is the typed reply to a question that takes one (tools_answer_text),
+ * as the chat's next message is in Telegram. */
 static void on_approval_answer(struct httpd_req *req, void *arg)
 {
 	struct ui *u = arg;
 	cJSON *root;
 	uint64_t id;
-	int64_t choice;
+	int64_t choice = -1;
+	bool typed;
 	char who[80], *text = NULL;
 	const char *t;
 	int rc;
@@ -136,8 +141,9 @@ static void on_approval_answer(struct httpd_req *req, void *arg)
 	root = ui_body_object(req, "expected {\"id\": \"<16 hex digits>\", \"choice\": <index>}");
 	if (!root)
 		return;
+	typed = !cJSON_GetObjectItemCaseSensitive(root, "choice") && *ui_str_item(root, "text");
 	if (!parse_question_id(ui_str_item(root, "id"), &id) ||
-	    !ui_int_item(root, "choice", 0, 15, &choice)) {
+	    (!typed && !ui_int_item(root, "choice", 0, 15, &choice))) {
 		cJSON_Delete(root);
 		ui_reply_error(req, 400,
 			       "expected {\"id\": \"<16 hex digits>\", \"choice\": <index>}");
@@ -148,7 +154,12 @@ static void on_approval_answer(struct httpd_req *req, void *arg)
 		text = xstrdup(t);
 	cJSON_Delete(root);
 	snprintf(who, sizeof(who), "cockpit %s", httpd_peer(req));
-	rc = u->env.tools ? tools_answer_as(u->env.tools, id, (size_t)choice, who, text) : -ENOENT;
+	if (!u->env.tools)
+		rc = -ENOENT;
+	else if (typed)
+		rc = tools_answer_text(u->env.tools, id, who, text);
+	else
+		rc = tools_answer_as(u->env.tools, id, (size_t)choice, who, text);
 	free(text);
 	if (rc == -EINVAL) {
 		ui_reply_error(req, 400, "no such choice for this question");

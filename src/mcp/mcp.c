@@ -31,6 +31,7 @@
 #include "core/loop.h"
 #include "mcp/transport.h"
 #include "mcp/mcp_render.h"
+#include "mcp/mcp_ask.h"
 #include "core/metrics.h"
 #include "sandbox/spawn.h"
 #include "core/util.h"
@@ -123,6 +124,7 @@ struct mcp {
 	bool reconnect;
 	size_t live_calls; /* calls whose callback has not fired yet */
 	struct mcp_goodbyes *goodbyes;
+	struct mcp_asks *asks; /* requests from servers: questions, sampling (mcp_ask.c) */
 	mcp_change_cb on_change;
 	void *change_arg;
 	struct metric *m_up, *m_tools, *m_calls, *m_duration, *m_reconnects;
@@ -751,10 +753,11 @@ static void init_error(struct pending *p, const char *why, const char *rpc, size
 
 void mcp_transport_ready(struct mcp_server *s)
 {
-	cJSON *params = cJSON_CreateObject(), *info;
+	cJSON *params = cJSON_CreateObject(), *info, *caps;
 
 	cJSON_AddStringToObject(params, "protocolVersion", PROTOCOL_OFFERED);
-	cJSON_AddObjectToObject(params, "capabilities");
+	caps = cJSON_AddObjectToObject(params, "capabilities");
+	mcp_asks_capabilities(s->m->asks, s, caps); /* what the owner can answer */
 	info = cJSON_AddObjectToObject(params, "clientInfo");
 	cJSON_AddStringToObject(info, "name", "hermetic");
 	cJSON_AddStringToObject(info, "version", HERMETIC_VERSION);
@@ -819,6 +822,7 @@ static void fail_server(struct mcp_server *s, const char *why)
 	if (s->state != S_CONNECTING && s->state != S_READY)
 		return;
 	forget_deferred_failure(s);
+	mcp_asks_server_gone(s->m->asks, s);
 	/* Kept for `mcp list`, doctor and /status, which do not pass through the logger. */
 	text = failure_text(s, why);
 	clean = log_redact(text);
@@ -946,22 +950,52 @@ static void connect_server(struct mcp_server *s)
 
 /* ---- messages from the server ---- */
 
-static void respond(struct mcp_server *s, const cJSON *id, const char *method)
+/* A request of the server's: answered by mcp_ask.c, now or once the human has. */
+static void server_request(struct mcp_server *s, const cJSON *id, const char *method,
+			   const cJSON *params)
 {
-	cJSON *msg = cJSON_CreateObject();
+	char *id_json = json_exact_print(id), *params_json = json_exact_print(params);
 
-	cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
-	cJSON_AddItemToObject(msg, "id", cJSON_Duplicate(id, 1));
-	if (strcmp(method, "ping") == 0) {
-		cJSON_AddObjectToObject(msg, "result");
-	} else {
-		cJSON *e = cJSON_AddObjectToObject(msg, "error");
+	mcp_asks_request(s->m->asks, s, id_json, method, params_json);
+	free(id_json);
+	free(params_json);
+}
 
-		cJSON_AddNumberToObject(e, "code", -32601);
-		cJSON_AddStringToObject(e, "message", "Method not found");
+void mcp_server_send(struct mcp_server *s, const char *json)
+{
+	if (s->ops->send(s, json, strlen(json), -1) < 0)
+		log_warn("mcp %s: could not send a message", s->cfg->name);
+}
+
+struct mcp_call *mcp_server_hold_calls(struct mcp_server *s, bool hold)
+{
+	struct mcp_call *oldest = NULL;
+
+	for (struct pending *p = s->pendings; p; p = p->next) {
+		if (!p->call)
+			continue;
+		if (hold)
+			evtimer_del(p->timer);
+		else
+			arm(p->timer, p->timeout_ms);
+		oldest = p->call; /* the list is newest first */
 	}
-	send_json(s, msg, -1);
-	cJSON_Delete(msg);
+	return oldest;
+}
+
+void *mcp_call_arg_if(const struct mcp_call *c, mcp_call_cb cb)
+{
+	return c && c->cb == cb ? c->arg : NULL;
+}
+
+void mcp_set_elicit(struct mcp *m, const struct mcp_elicit_cbs *cbs)
+{
+	mcp_asks_set_elicit(m->asks, cbs);
+}
+
+void mcp_set_sampling(struct mcp *m, const struct mcp_sampling_cbs *cbs)
+{
+	mcp_asks_set_sampling(m->asks, cbs);
 }
 
 static void on_notification(struct mcp_server *s, const char *method, const cJSON *params)
@@ -1025,7 +1059,8 @@ static void dispatch(struct mcp_server *s, const cJSON *msg)
 		return;
 	if (cJSON_IsString(method)) {
 		if (id && !cJSON_IsNull(id))
-			respond(s, id, method->valuestring);
+			server_request(s, id, method->valuestring,
+				       cJSON_GetObjectItemCaseSensitive(msg, "params"));
 		else
 			on_notification(s, method->valuestring,
 					cJSON_GetObjectItemCaseSensitive(msg, "params"));
@@ -1257,6 +1292,7 @@ struct mcp *mcp_create(const struct config *cfg, struct loop *loop, struct metri
 	m->loop = loop;
 	m->reconnect = reconnect;
 	m->goodbyes = xcalloc(1, sizeof(*m->goodbyes));
+	m->asks = mcp_asks_create(loop);
 	m->n_servers = cfg->n_mcp_servers;
 	m->servers = xcalloc(m->n_servers ? m->n_servers : 1, sizeof(*m->servers));
 	if (metrics)
@@ -1411,6 +1447,8 @@ void mcp_destroy(struct mcp *m)
 
 	if (!m)
 		return;
+	mcp_asks_destroy(m->asks); /* first: the servers are still open to hear "cancel" */
+	m->asks = NULL;
 	for (i = 0; i < m->n_servers; i++) {
 		struct mcp_server *s = &m->servers[i];
 

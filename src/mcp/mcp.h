@@ -10,8 +10,11 @@
 #ifndef HERMETIC_MCP_H
 #define HERMETIC_MCP_H
 
+#include "mcp/mcp_elicit.h"
+
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct loop;
@@ -78,6 +81,61 @@ int mcp_call_server(struct mcp *m, const char *server, const char *tool, const c
 		    mcp_call_cb cb, void *arg, struct mcp_call **out);
 /* Cancels: notifications/cancelled goes to the server; the callback fires with an error. */
 void mcp_call_cancel(struct mcp_call *c);
+
+/* ---- questions from servers (elicitation; mcp_ask.c) ----
+ * One elicitation/create waiting for the human. It ends exactly once: by the owner's
+ * mcp_question_answer, or by withdrawn (the timeout ran out: cancel was sent to the server;
+ * the server failed; mcp_destroy), after which q is gone. */
+struct mcp_question;
+
+struct mcp_elicit_cbs {
+	/* A server asks. form, server and q live until the question ends; call is the call the
+	 * question belongs to (the oldest tools/call in flight on that server; see
+	 * mcp_call_arg_if), NULL when none. Called from the loop; may answer at once. */
+	void (*ask)(struct mcp_question *q, const struct mcp_elicit_form *form, const char *server,
+		    struct mcp_call *call, void *arg);
+	/* q ended without the owner's answer (why: "timed out", "the server went away", ...). */
+	void (*withdrawn)(struct mcp_question *q, const char *why, void *arg);
+	int64_t timeout_ms; /* 0 = 600 s; then the server is answered cancel */
+	void *arg;
+};
+
+/* Before mcp_start: the client declares the elicitation capability (form, and url mode) and
+ * hands every elicitation/create to cbs (copied; arg borrowed for the client's life). Without
+ * it the capability is not declared and such requests are answered "method not found". */
+void mcp_set_elicit(struct mcp *m, const struct mcp_elicit_cbs *cbs);
+/* The owner's answer. accept: content_json (an object of the fields given, NULL = none) is
+ * checked against the form and completed with its defaults (SEP-1034); when it does not fit,
+ * -EINVAL with why in err and q still waits. Otherwise 0: the server is answered and q is
+ * gone (decline and cancel send no content). */
+int mcp_question_answer(struct mcp_question *q, enum mcp_elicit_action action,
+			const char *content_json, char *err, size_t err_len);
+/* Each call's time limit does not run while a question of its server waits for the human. */
+/* The arg c was made with when its callback is cb (so its type is known), else NULL. */
+void *mcp_call_arg_if(const struct mcp_call *c, mcp_call_cb cb);
+
+/* ---- sampling: a server asks the model (sampling/createMessage; mcp_sample.c) ----
+ * Only servers with mcp_servers.NAME.sampling.enabled are offered it (the capability), and
+ * only when the owner handed in callbacks. The client checks the request's shape, counts it
+ * against sampling.max_rpm and times it with sampling.timeout; the owner runs the model. One
+ * request ends exactly once: by mcp_sample_answer, or by withdrawn (timed out: the server got
+ * an error; the server failed; mcp_destroy), after which q is gone. */
+struct mcp_sample;
+
+struct mcp_sampling_cbs {
+	/* params_json: the request's params (messages, maxTokens and the rest, as sent); server
+	 * names the mcp_servers entry. May answer at once. */
+	void (*sample)(struct mcp_sample *q, const char *server, const char *params_json,
+		       void *arg);
+	void (*withdrawn)(struct mcp_sample *q, void *arg);
+	void *arg;
+};
+
+/* Before mcp_start (cbs copied, arg borrowed). NULL: sampling is offered to nobody. */
+void mcp_set_sampling(struct mcp *m, const struct mcp_sampling_cbs *cbs);
+/* The answer: result_json a CreateMessageResult, or (NULL) error says why the model did not
+ * answer (sent as a JSON-RPC error). q is gone after. */
+void mcp_sample_answer(struct mcp_sample *q, const char *result_json, const char *error);
 
 /* Closes every server gracefully (DELETE sessions, stop children) within a few seconds and
  * frees. Pending calls are answered with an error first. Accepts NULL. */

@@ -621,6 +621,7 @@ static void clean_result(struct tools_call *c)
 
 static void call_free(struct tools_call *c)
 {
+	tools_elicit_call_gone(c);
 	if (c->ev)
 		event_free(c->ev);
 	buf_finish(&c->out);
@@ -761,7 +762,7 @@ static void on_job(bool is_error, const char *text, size_t len, void *arg)
 	tools_deliver(c);
 }
 
-static void on_mcp(const struct mcp_result *r, void *arg)
+void tools_on_mcp(const struct mcp_result *r, void *arg)
 {
 	struct tools_call *c = arg;
 
@@ -771,7 +772,7 @@ static void on_mcp(const struct mcp_result *r, void *arg)
 	tools_deliver(c);
 }
 
-static void arm_timeout(struct tools_call *c)
+void tools_arm_timeout(struct tools_call *c)
 {
 	struct timeval tv = {(time_t)c->t->env.cfg->agent.tool_timeout_s, 0};
 
@@ -849,17 +850,17 @@ void tools_run_builtin(struct tools_call *c, const struct tool_def *d, const cJS
 		tools_finish_later(c, true);
 		return;
 	}
-	arm_timeout(c);
+	tools_arm_timeout(c);
 }
 
 void tools_run_mcp(struct tools_call *c, const cJSON *args)
 {
 	char *text = json_exact_print(args);
-	int rc = mcp_call(c->t->env.mcp, c->name, text, on_mcp, c, &c->mc);
+	int rc = mcp_call(c->t->env.mcp, c->name, text, tools_on_mcp, c, &c->mc);
 
 	cJSON_free(text);
 	if (rc == 0) {
-		arm_timeout(c);
+		tools_arm_timeout(c);
 		return;
 	}
 	c->mc = NULL;
@@ -1035,7 +1036,8 @@ int tools_put_question(struct tools_call *c, enum tools_q_kind kind, const char 
 				   t->env.cfg->approvals.timeout_s,
 				   c->sid,
 				   now_wall_ms(),
-				   c->card};
+				   c->card,
+				   kind == TOOLS_Q_ELICIT && tools_elicit_typed(c)};
 	struct timeval tv;
 	int rc = -ENOENT;
 
@@ -1141,8 +1143,8 @@ static void on_answer(struct tools_call *c)
 	const struct config *cfg = c->t->env.cfg;
 	long k = c->answer;
 
-	if (c->q_kind == TOOLS_Q_DRAFT) {
-		tools_draft_answer(c);
+	if (c->q_kind == TOOLS_Q_DRAFT || c->q_kind == TOOLS_Q_ELICIT) {
+		(c->q_kind == TOOLS_Q_DRAFT ? tools_draft_answer : tools_elicit_answer)(c);
 		return;
 	}
 	if (c->q_kind == TOOLS_Q_ASK) {
@@ -1201,7 +1203,8 @@ int tools_answer_as(struct tools *t, uint64_t id, size_t choice, const char *who
 	for (struct tools_call *c = t->asking; c; c = c->next_asking) {
 		if (c->q_id != id || c->finished || c->answer >= 0 || (c->card && c->card->editing))
 			continue;
-		if (choice >= (c->q_kind == TOOLS_Q_ASK	    ? c->n_choices
+		if (choice >= (c->q_kind == TOOLS_Q_ASK || c->q_kind == TOOLS_Q_ELICIT
+				       ? c->n_choices
 			       : c->q_kind == TOOLS_Q_DRAFT ? 3
 							    : ARRAY_LEN(approval_choices)))
 			return -EINVAL;
@@ -1223,18 +1226,18 @@ void tools_questions_each(struct tools *t, void (*cb)(const struct tools_questio
 			  void *arg)
 {
 	for (struct tools_call *c = t->asking; c; c = c->next_asking) {
-		struct tools_question q = {
-			c->q_id,
-			c->q_kind,
-			c->source,
-			c->q_text,
-			c->q_kind == TOOLS_Q_ASK ? (const char *const *)c->choices
-						 : approval_choices,
-			c->q_kind == TOOLS_Q_ASK ? c->n_choices : ARRAY_LEN(approval_choices),
-			c->t->env.cfg->approvals.timeout_s,
-			c->sid,
-			c->q_asked_ms,
-			NULL};
+		struct tools_question q = {c->q_id,
+					   c->q_kind,
+					   c->source,
+					   c->q_text,
+					   c->choices ? (const char *const *)c->choices
+						      : approval_choices,
+					   c->choices ? c->n_choices : ARRAY_LEN(approval_choices),
+					   c->t->env.cfg->approvals.timeout_s,
+					   c->sid,
+					   c->q_asked_ms,
+					   NULL,
+					   c->q_kind == TOOLS_Q_ELICIT && tools_elicit_typed(c)};
 
 		if (c->card)
 			tools_draft_question(c, &q);
@@ -1397,6 +1400,7 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 	} else if (d) {
 		tools_run_builtin(c, d, args, ctx);
 	} else {
+		tools_keep_ctx(c, ctx); /* the server may ask the turn's chat (tools_elicit.c) */
 		tools_run_mcp(c, args);
 	}
 	cJSON_Delete(args);

@@ -10,6 +10,8 @@
 #ifndef HERMETIC_TOOLS_H
 #define HERMETIC_TOOLS_H
 
+#include "mcp/mcp.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -122,7 +124,9 @@ typedef int (*tools_outlet_cb)(const char *source, const char *method, const cha
 			       const char *caption, char *err, size_t err_len, void *arg);
 
 /* Questions for the human: approvals (docs/gateway.md, "Approvals") and ask_user. */
-enum tools_q_kind { TOOLS_Q_APPROVAL, TOOLS_Q_ASK, TOOLS_Q_DRAFT };
+/* TOOLS_Q_ELICIT: one step of an MCP server's question (tools_elicit.c): a field of its form,
+ * a link, or the answer shown before it goes (review_outbound). */
+enum tools_q_kind { TOOLS_Q_APPROVAL, TOOLS_Q_ASK, TOOLS_Q_DRAFT, TOOLS_Q_ELICIT };
 
 /* Approval choices, in this order. */
 enum { TOOLS_APPROVE, TOOLS_APPROVE_ALWAYS, TOOLS_DENY };
@@ -146,6 +150,8 @@ struct tools_question {
 	/* TOOLS_Q_DRAFT: the card (tools/review.h; borrowed during ask), text is its plain
 	 * form; else NULL */
 	const struct review_card *card;
+	/* TOOLS_Q_ELICIT: a typed reply answers too (tools_answer_text), not only the buttons */
+	bool typed;
 };
 
 /* Who shows questions to the human (the Telegram gateway). ask: 0 when the question will be
@@ -255,6 +261,14 @@ typedef void (*tools_hold_cb)(const char *to, const char *text, void *arg);
  * the loop, when the owner approves; a card still out at tools_destroy is dropped, nothing
  * sent. A negative errno: nobody can be asked (cb never fires). Strings copied. */
 int tools_draft_hold(struct tools *t, const struct tools_hold *h, tools_hold_cb cb, void *arg);
+/* The human's typed reply to question id (a TOOLS_Q_ELICIT with typed; who as in
+ * tools_answer_as). Returns 0 (the question goes on later, from the loop: a reply that does not
+ * fit the field is asked again with why), or -ENOENT (no such question takes text). */
+int tools_answer_text(struct tools *t, uint64_t id, const char *who, const char *text);
+/* Callbacks for mcp_set_elicit: an MCP server's question during a tool call of a turn becomes
+ * questions to the askers, one per field (tools_elicit.c). *slot is read when a question comes
+ * (the tools may be made after the MCP client): NULL, or a call that is no turn's, declines. */
+void tools_elicit_cbs(struct tools **slot, struct mcp_elicit_cbs *out);
 /* Calls cb for each question that waits for its answer now, newest first (q and its strings
  * borrowed during the call). cb must not call into the tools. */
 void tools_questions_each(struct tools *t, void (*cb)(const struct tools_question *q, void *arg),

@@ -89,6 +89,7 @@ struct tools_call {
 	void *llm_call;
 	int64_t q_timeout_s;	       /* of the question out */
 	char *answer_by, *answer_text; /* who answered, a card's edit given with the answer */
+	struct tools_elicit *elicit;   /* an MCP server's question being asked (tools_elicit.c) */
 };
 
 /* tools.c: a call's steps. */
@@ -106,6 +107,19 @@ void tools_keep_ctx(struct tools_call *c, const struct tools_ctx *ctx);
  * negative errno with the reason in c->out. */
 int tools_put_question(struct tools_call *c, enum tools_q_kind kind, const char *text,
 		       const char *const *choices, size_t n_choices);
+
+/* The MCP call's callback (mcp_call_arg_if finds the call of an MCP question by it). */
+void tools_on_mcp(const struct mcp_result *r, void *arg);
+/* The call's time limit (agent.tool_timeout_s) from now. */
+void tools_arm_timeout(struct tools_call *c);
+
+/* tools_elicit.c: an MCP server's question asked through the askers. */
+/* From the loop: the step's answer (c->answer, c->answer_text) or its timeout (-1). */
+void tools_elicit_answer(struct tools_call *c);
+/* c ends: a question still asked is answered cancel. */
+void tools_elicit_call_gone(struct tools_call *c);
+/* True when the step asked now takes a typed reply. */
+bool tools_elicit_typed(const struct tools_call *c);
 
 /* A call of name with its event and output buffer, nothing started. */
 struct tools_call *tools_call_new(struct tools *t, const char *name, tools_call_cb cb, void *arg);

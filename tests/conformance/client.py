@@ -62,6 +62,13 @@ def echo_schema(call, tools):
     return call("json_schema_echo", {"schema": observed})
 
 
+# How `hermetic mcp call` answers the server's questions in a scenario (--elicit); the default,
+# with stdin no terminal, declines. elicitation-sep1034-client-defaults asks a form whose every
+# field has a default and checks that accepting it sends each default (SEP-1034).
+ELICIT = {
+    "elicitation-sep1034-client-defaults": "defaults",
+}
+
 # What each scenario asks of the client after listing (the suite's scenario sources say).
 ACTIONS = {
     # lists tools only: the check is that a network $ref in a schema is never fetched
@@ -99,11 +106,14 @@ def main():
             if server.get("name") == SERVER:
                 tools = server.get("tools", [])
 
+        scenario = os.environ.get("MCP_CONFORMANCE_SCENARIO", "")
+        elicit = ["--elicit", ELICIT[scenario]] if scenario in ELICIT else []
+
         def call(name, args):
-            return run("mcp", "call", "--config", str(config), SERVER, name,
+            return run("mcp", "call", "--config", str(config), *elicit, SERVER, name,
                        json.dumps(args)).returncode
 
-        action = ACTIONS.get(os.environ.get("MCP_CONFORMANCE_SCENARIO", ""), call_each)
+        action = ACTIONS.get(scenario, call_each)
         return action(call, tools)
 
 

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mcp_harness import (assert_clean_exit, http_entry, mcp_call, mcp_gateway, mcp_list,  # noqa: F401
-                         out_text, write_config)
+from mcp_harness import (assert_clean_exit, hermetic, http_entry, mcp_call, mcp_gateway,  # noqa: F401
+                         mcp_list, out_text, write_config)
 
 ECHO_TOOL = {"name": "echo", "description": "echoes",
              "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}}}
@@ -289,10 +289,13 @@ def test_initialize_401_says_status_and_challenge(scripted, tmp_path):
     assert "401" in err and 'error="invalid_token"' in err and "resource_metadata" in err, err
 
 
-def test_client_declares_no_capability_and_refuses_server_requests_per_json_rpc(scripted, tmp_path):
-    """hermetic declares no client capability it lacks (no sampling, elicitation or roots yet),
-    so a server request for one is answered -32601 with the request's own id (number, string,
-    or a number no double holds), on the call's own stream; ping is answered; the call then completes."""
+def test_client_declares_elicitation_only_and_refuses_other_server_requests_per_json_rpc(
+        scripted, tmp_path):
+    """hermetic declares only the client capability it has (elicitation, where someone can
+    answer: `mcp call`), so a server request for sampling or roots is answered -32601 with the
+    request's own id (number, string, or a number no double holds), on the call's own stream;
+    ping is answered; an elicitation is answered (here declined), one without a schema -32602;
+    the call then completes."""
     s = scripted(session="sess-1")
     asked = [("e-1", "elicitation/create", {"message": "name?", "requestedSchema": {
         "type": "object", "properties": {"name": {"type": "string"}}}}),
@@ -313,11 +316,13 @@ def test_client_declares_no_capability_and_refuses_server_requests_per_json_rpc(
             msg, {"content": [{"type": "text", "text": "done"}]})) + "\n\n")
 
     s.on("tools/call", call)
-    r = mcp_call(write_config(tmp_path, {"s": http_entry(s.url)}), "s", "echo", {"message": "x"})
+    cfg = write_config(tmp_path, {"s": http_entry(s.url)})
+    r = hermetic("mcp", "call", "--config", str(cfg), "--elicit", "decline", "s", "echo",
+                 json.dumps({"message": "x"}))
     assert_clean_exit(r, (0,))
     assert out_text(r) == "done"
     init = s.posts("initialize")[0]
-    assert init["params"]["capabilities"] == {}, init
+    assert init["params"]["capabilities"] == {"elicitation": {"form": {}, "url": {}}}, init
     answers = {json.dumps(a["id"]): a for a in s.answers}
     assert set(answers) == {json.dumps(rid) for rid, _, _ in asked}, s.answers
     for rid, method, _ in asked:
@@ -325,8 +330,15 @@ def test_client_declares_no_capability_and_refuses_server_requests_per_json_rpc(
         assert a["jsonrpc"] == "2.0"
         if method == "ping":
             assert a["result"] == {}, a
+        elif rid == "e-1":
+            assert a["result"] == {"action": "decline"}, a
+        elif method == "elicitation/create":
+            assert a["error"]["code"] == -32602 and "requestedSchema" in a["error"]["message"]
         else:
             assert a["error"]["code"] == -32601 and "result" not in a, a
+    # mcp list asks nobody: it declares nothing
+    mcp_list(cfg)
+    assert s.posts("initialize")[-1]["params"]["capabilities"] == {}
 
 
 def test_resumed_stream_that_ends_again_resumes_from_its_own_last_id(scripted, tmp_path):

@@ -1,0 +1,148 @@
+"""MCP servers asking the model (sampling/createMessage) in the gateway, with Hermes'
+`sampling:` keys: server-everything's trigger-sampling-request during a Telegram turn gets its
+answer from the configured model group through the router (max_tokens cut to
+max_tokens_cap, the system prompt and the message passed on, the call in the ledger as the
+server's); a server without `sampling.enabled` is not offered it; max_rpm refuses the request
+over it; the lane that lists the server bounds the models it reaches."""
+import json
+import re
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from agent_harness import agent_config, fake, messages, tool_results  # noqa: F401
+from conftest import ROOT, SLOW, Gateway, argv, clean_env, to_yaml
+from fakes.fake_openai import text, tool_calls
+from fakes.fake_telegram import FakeTelegram
+from mcp_harness import NODE, PEERS_DIR, peers  # noqa: F401
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+
+TOKEN = "123456:TEST-e2e-SECRET-token"
+ALLOWED = 1001
+TOOL = "mcp_everything_trigger-sampling-request".replace("-", "_")
+
+
+@pytest.fixture
+def tg():
+    with FakeTelegram(token=TOKEN) as t:
+        yield t
+
+
+@pytest.fixture
+def bot(tmp_path, fake, tg, peers):
+    started = []
+
+    def make(sampling=None, wait_tool=True, **extra):
+        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
+                "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
+        server = {"command": NODE, "args": ["--require", str(PEERS_DIR / "loopback.cjs"),
+                                            str(peers.everything_js), "stdio"],
+                  "timeout": 20 * SLOW, "connect_timeout": 20 * SLOW}
+        if sampling is not None:
+            server["sampling"] = sampling
+        cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
+                           approvals={"mcp": "none"}, mcp_servers={"everything": server},
+                           **extra)
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+        started.append(g)
+        g.start()
+        wait_for(lambda: "mcp_everything_echo" in offered(g), 30 * SLOW, "the MCP tools")
+        if wait_tool:
+            wait_for(lambda: TOOL in offered(g), 30 * SLOW, "the sampling tool")
+        return g
+
+    yield make
+    for g in started:
+        g.kill()
+        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+def offered(g):
+    try:
+        with urllib.request.urlopen(g.url + "/v1/tools", timeout=5 * SLOW) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def turn(fake, tg, args, reply):
+    """A turn that calls the sampling tool with args; returns what the tool answered."""
+    fake.script_for("test/free", tool_calls(("c1", TOOL, json.dumps(args))), text(reply))
+    tg.push_text("ask the server", chat_id=ALLOWED)
+    wait_for(lambda: reply in tg.sent(ALLOWED), 60 * SLOW, "the turn's answer")
+    return tool_results(fake.chat_requests[-1])[-1]
+
+
+def sampled(fake):
+    """The requests that reached the sampling model (test/cheap)."""
+    return [r for r in fake.chat_requests if r["body"].get("model") == "test/cheap"]
+
+
+def test_a_server_samples_the_configured_model_through_the_router(bot, tg, fake):
+    fake.script_for("test/cheap", text("Paris, of course."))
+    bot(sampling={"enabled": True, "model": "cheap", "max_tokens_cap": 50})
+    out = turn(fake, tg, {"prompt": "capital of France?", "maxTokens": 500}, "It said Paris.")
+    assert '"text": "Paris, of course."' in out and '"model": "cheap"' in out
+    assert '"stopReason": "endTurn"' in out
+    [req] = sampled(fake)
+    assert req["body"]["max_tokens"] == 50  # cut to max_tokens_cap
+    ms = messages(req)
+    assert ms[0] == {"role": "system", "content": "You are a helpful test server."}
+    assert "capital of France?" in json.dumps(ms[1])
+
+
+def test_a_server_without_sampling_enabled_is_not_offered_it(bot, tg, fake):
+    g = bot(wait_tool=False)
+    time.sleep(1 * SLOW)
+    assert TOOL not in offered(g)  # server-everything registers it only for a sampling client
+
+
+def test_max_rpm_refuses_requests_over_it(bot, tg, fake):
+    fake.script_for("test/cheap", text("one"))
+    bot(sampling={"enabled": True, "model": "cheap", "max_rpm": 1})
+    assert '"text": "one"' in turn(fake, tg, {"prompt": "a"}, "First.")
+    out = turn(fake, tg, {"prompt": "b"}, "Second.")
+    assert "more than 1 sampling requests this minute" in out
+    assert "mcp_servers.everything.sampling.max_rpm" in out
+    assert len(sampled(fake)) == 1
+
+
+def test_the_call_is_the_servers_in_its_lane_and_the_audit(bot, tg, fake):
+    """The lane that lists the server reaches only its models: a sampling model outside it is
+    refused by the router, and the server hears why; the audit trail names the server."""
+    fake.script_for("test/cheap", text("never"))
+    g = bot(sampling={"enabled": True, "model": "cheap"}, audit={"enabled": True},
+            lanes={"tools": {"models": ["free"], "mcp_servers": ["everything"]}})
+    out = turn(fake, tg, {"prompt": "x"}, "Refused.")
+    assert ("the model call failed: HTTP 403: lane 'tools' may not reach model group 'cheap'"
+            in out)
+    assert sampled(fake) == []
+    trail = [json.loads(x) for x in (g.home / "logs" / "audit.jsonl").read_text().splitlines()]
+    mine = [x for x in trail if x.get("source") == "mcp:everything"]
+    assert [(x["kind"], x["purpose"], x["lane"]) for x in mine] == [
+        ("lane_refused", "sampling", "tools")], mine
+
+
+
+def test_the_docs_sampling_example_loads(tmp_path):
+    """docs/mcp.md's Sampling block is a config that `config check --strict` takes."""
+    section = (ROOT / "docs" / "mcp.md").read_text().split("\n## Sampling", 1)[1]
+    block = re.findall(r"```yaml\n(.*?)```", section.split("\n## ", 1)[0], re.S)[0]
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"home: {tmp_path / 'home'}\n" + block)
+    r = subprocess.run(argv("config", "check", "--strict", "--config", str(cfg)),
+                       env=clean_env(OPENAI_API_KEY="sk-doc"), capture_output=True, text=True,
+                       timeout=30 * SLOW)
+    assert r.returncode == 0, r.stderr
+    assert "everything stdio npx" in r.stdout
