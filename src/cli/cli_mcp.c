@@ -3,6 +3,7 @@
  * bounded by its connect_timeout), then the command prints and closes the servers gracefully.
  * cli_doctor.c runs the same loop for its MCP checks. */
 #include "cli/cli_mcp.h"
+#include "cli/cli_mcp_oauth.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "mcp/mcp.h"
@@ -22,6 +23,7 @@ int cli_mcp_run_start(struct cli_mcp_run *r, const struct config *cfg)
 	if (!r->loop)
 		return -1;
 	r->mcp = mcp_create(cfg, r->loop, NULL, false);
+	cli_mcp_oauth_prepare(cfg, r->loop, r->mcp);
 	mcp_start_and_wait(r->mcp);
 	return 0;
 }
@@ -32,16 +34,22 @@ void cli_mcp_run_finish(struct cli_mcp_run *r)
 	loop_destroy(r->loop);
 }
 
-static cJSON *server_json(const struct mcp *m, size_t i)
+static cJSON *server_json(const struct config *cfg, const struct mcp *m, size_t i)
 {
+	const char *sign_in;
 	struct mcp_server_info si;
 	struct mcp_tool_info ti;
 	cJSON *o = cJSON_CreateObject(), *tools;
 	size_t k;
 
 	mcp_server_info(m, i, &si);
+	sign_in = cli_mcp_sign_in_state(cfg, si.name);
 	cJSON_AddStringToObject(o, "name", si.name);
 	cJSON_AddStringToObject(o, "transport", si.transport);
+	if (sign_in)
+		cJSON_AddStringToObject(o, "sign_in", sign_in);
+	else
+		cJSON_AddNullToObject(o, "sign_in");
 	cJSON_AddStringToObject(o, "state",
 				strcmp(si.state, "connected") == 0  ? "connected"
 				: strcmp(si.state, "disabled") == 0 ? "disabled"
@@ -86,15 +94,17 @@ void cli_mcp_print_error(const char *error)
 	printf("%s\n", error);
 }
 
-static void print_text(const struct mcp *m, size_t i)
+static void print_text(const struct config *cfg, const struct mcp *m, size_t i)
 {
 	struct mcp_server_info si;
 	struct mcp_tool_info ti;
+	const char *sign_in;
 	size_t k;
 
 	mcp_server_info(m, i, &si);
-	printf("%s  %s  %s  %s  %zu tools%s", si.name, si.transport,
-	       strcmp(si.state, "connected") == 0 ? "connected" : si.state,
+	sign_in = cli_mcp_sign_in_state(cfg, si.name);
+	printf("%s  %s%s%s  %s  %s  %zu tools%s", si.name, si.transport, sign_in ? "  " : "",
+	       sign_in ? sign_in : "", strcmp(si.state, "connected") == 0 ? "connected" : si.state,
 	       si.protocol_version ? si.protocol_version : "-", si.n_tools,
 	       si.error ? "  error: " : "");
 	cli_mcp_print_error(si.error ? si.error : "");
@@ -129,9 +139,9 @@ int cli_mcp_list(const struct config *cfg, bool json)
 		if (strcmp(si.state, "connected") != 0 && strcmp(si.state, "disabled") != 0)
 			rc = 1;
 		if (json)
-			cJSON_AddItemToArray(arr, server_json(r.mcp, i));
+			cJSON_AddItemToArray(arr, server_json(cfg, r.mcp, i));
 		else
-			print_text(r.mcp, i);
+			print_text(cfg, r.mcp, i);
 	}
 	if (json) {
 		char *s = cJSON_Print(root);

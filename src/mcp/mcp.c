@@ -100,6 +100,7 @@ struct mcp_server {
 	char *probe_why; /* why the Streamable HTTP initialize failed (legacy SSE fallback) */
 	bool pinging;
 	int64_t backoff_ms;
+	char *bearer; /* auth: oauth: the access token (a registered secret), or NULL */
 };
 
 struct mcp_call {
@@ -177,6 +178,28 @@ size_t mcp_server_index(const struct mcp_server *s)
 const struct config_mcp_server *mcp_server_config(const struct mcp_server *s)
 {
 	return s->cfg;
+}
+
+/* The sign-in (mcp/oauth.h) hands its token over here; the HTTP transports send it. */
+int mcp_set_bearer(struct mcp *m, const char *server, const char *token)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_servers; i++) {
+		struct mcp_server *s = &m->servers[i];
+
+		if (strcmp(s->cfg->name, server) != 0)
+			continue;
+		free(s->bearer);
+		s->bearer = xstrdup(token);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+const char *mcp_server_bearer(const struct mcp_server *s)
+{
+	return s->bearer;
 }
 
 struct loop *mcp_server_loop(const struct mcp_server *s)
@@ -1442,6 +1465,7 @@ void mcp_destroy(struct mcp *m)
 		event_free(s->ping_timer);
 		event_free(s->fail_ev);
 		free(s->probe_why);
+		free(s->bearer);
 		free_tools(s->tools, s->n_tools);
 		free_tools(s->next_tools, s->n_next);
 		free(s->protocol);

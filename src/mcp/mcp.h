@@ -79,6 +79,11 @@ int mcp_call_server(struct mcp *m, const char *server, const char *tool, const c
 /* Cancels: notifications/cancelled goes to the server; the callback fires with an error. */
 void mcp_call_cancel(struct mcp_call *c);
 
+/* The access token an `auth: oauth` server gets as `Authorization: Bearer` (copied; it must be
+ * a registered secret already: mcp/oauth_store.h). Before mcp_start, or before a reconnect.
+ * 0, or -ENOENT (no such server). */
+int mcp_set_bearer(struct mcp *m, const char *server, const char *token);
+
 /* Closes every server gracefully (DELETE sessions, stop children) within a few seconds and
  * frees. Pending calls are answered with an error first. Accepts NULL. */
 void mcp_destroy(struct mcp *m);
