@@ -277,7 +277,8 @@ static int run_flow(struct loop *loop, const struct config_mcp_server *c,
 	}
 	oauth_flow_destroy(lg.flow);
 	conn_close(lg.conn);
-	event_free(lg.accept_ev);
+	if (lg.accept_ev) /* libevent's event_free does not take NULL */
+		event_free(lg.accept_ev);
 	event_free(lg.timer);
 	if (lg.listen_fd >= 0)
 		close(lg.listen_fd);

@@ -307,7 +307,8 @@ static void start_register(struct oauth_flow *f)
 	buf_puts(&b, "{\"client_name\":\"hermetic\",\"redirect_uris\":[");
 	buf_json_str(&b, f->redirect_uri, strlen(f->redirect_uri));
 	buf_puts(&b, "],\"grant_types\":[\"authorization_code\",\"refresh_token\"],"
-		     "\"response_types\":[\"code\"],\"token_endpoint_auth_method\":\"none\"}");
+		     "\"response_types\":[\"code\"],\"token_endpoint_auth_method\":\"none\","
+		     "\"application_type\":\"native\"}");
 	request(f, "POST", f->as.registration_endpoint, hs, buf_str(&b), on_register);
 	buf_finish(&b);
 }
