@@ -1,0 +1,126 @@
+"""MCP servers that sign in (auth: oauth; issue 48 item 3): `hermetic mcp login` against a fake
+MCP server with its own authorization server (tests/fakes/fake_oauth.py), then the stored
+token used, refreshed before it expires, never shown, and forgotten by `mcp logout`. The
+official conformance suite's auth scenarios (tests/conformance) prove the discovery variants.
+"""
+import sqlite3
+import sys
+from pathlib import Path
+
+from conftest import ROOT, clean_env
+from mcp_harness import hermetic, http_entry, mcp_call, mcp_list, write_config
+
+sys.path.insert(0, str(ROOT / "tests"))
+from fakes.fake_oauth import FakeOAuth  # noqa: E402
+
+BROWSER = f"/usr/bin/python3 {ROOT / 'tests' / 'conformance' / 'browser.py'}"
+
+
+def env_with_browser():
+    env = clean_env()
+    env["BROWSER"] = BROWSER
+    return env
+
+
+def config(tmp_path, fake, **oauth):
+    entry = http_entry(fake.url, auth="oauth")
+    if oauth:
+        entry["oauth"] = oauth
+    return write_config(tmp_path, {"fake": entry})
+
+
+def login(cfg):
+    return hermetic("mcp", "login", "--config", str(cfg), "fake", env=env_with_browser())
+
+
+def tokens(tmp_path):
+    db = sqlite3.connect(tmp_path / "home" / "state.db")
+    try:
+        return db.execute("SELECT access_token, refresh_token FROM mcp_oauth").fetchall()
+    finally:
+        db.close()
+
+
+def test_login_signs_in_with_pkce_and_the_resource_and_tools_are_called(tmp_path):
+    with FakeOAuth() as fake:
+        cfg = config(tmp_path, fake)
+        r = login(cfg)
+        assert r.returncode == 0, r
+        # the authorization URL on a line of its own
+        url = [line for line in r.stdout.splitlines() if line.startswith(fake.base + "/authorize?")]
+        assert len(url) == 1, r
+        auth = fake.of("/authorize")[0]["query"]
+        assert auth["code_challenge_method"] == "S256"
+        assert auth["resource"] == fake.url
+        assert auth["redirect_uri"].startswith("http://127.0.0.1:")
+        assert "offline_access" in auth["scope"].split()  # the server lists it
+        assert fake.of("/register"), "no dynamic registration"
+        (at, rt), = tokens(tmp_path)
+        listed = mcp_list(cfg)
+        assert listed.returncode == 0, listed
+        assert listed.server("fake")["sign_in"] == "signed in"
+        assert listed.server_tools("fake") == ["whoami"]
+        called = mcp_call(cfg, "fake", "whoami", {})
+        assert called.returncode == 0 and "signed in as the owner" in called.stdout, called
+        assert fake.of("/mcp")[-1]["headers"]["authorization"] == f"Bearer {at}"
+        for out in (r, listed, called):
+            assert at not in out.stdout + out.stderr
+            assert rt not in out.stdout + out.stderr
+
+
+def test_a_server_not_signed_in_says_to_run_mcp_login(tmp_path):
+    with FakeOAuth() as fake:
+        r = mcp_list(config(tmp_path, fake))
+        assert r.returncode == 1
+        s = r.server("fake")
+        assert s["sign_in"] == "not signed in"
+        assert "not signed in: run hermetic mcp login fake" in s["error"], r
+
+
+def test_a_redirect_with_another_issuer_is_refused(tmp_path):
+    """RFC 9207: the server says it sends iss; a redirect naming another issuer is a mix-up."""
+    with FakeOAuth(iss="wrong") as fake:
+        r = login(config(tmp_path, fake))
+        assert r.returncode == 1
+        assert "RFC 9207" in r.stderr, r
+        assert fake.of("/token") == [], "the code was exchanged after a wrong iss"
+
+
+def test_metadata_for_another_resource_is_refused(tmp_path):
+    with FakeOAuth(resource="http://127.0.0.1:1/other") as fake:
+        r = login(config(tmp_path, fake))
+        assert r.returncode == 1
+        assert "refusing to sign in" in r.stderr, r
+        assert fake.of("/authorize") == []
+
+
+def test_a_token_about_to_expire_is_refreshed_before_use(tmp_path):
+    with FakeOAuth(expires_in=30) as fake:  # inside the minute of margin
+        cfg = config(tmp_path, fake)
+        assert login(cfg).returncode == 0
+        (old_at, _), = tokens(tmp_path)
+        r = mcp_list(cfg)
+        assert r.returncode == 0, r
+        grants = [t["form"]["grant_type"] for t in fake.of("/token")]
+        assert grants == ["authorization_code", "refresh_token"]
+        (new_at, _), = tokens(tmp_path)
+        assert new_at != old_at
+        assert fake.of("/mcp")[-1]["headers"]["authorization"] == f"Bearer {new_at}"
+
+
+def test_logout_forgets_the_tokens(tmp_path):
+    with FakeOAuth() as fake:
+        cfg = config(tmp_path, fake)
+        assert login(cfg).returncode == 0
+        r = hermetic("mcp", "logout", "--config", str(cfg), "fake")
+        assert r.returncode == 0, r
+        assert tokens(tmp_path) == []
+        assert mcp_list(cfg).server("fake")["sign_in"] == "not signed in"
+
+
+def test_login_refuses_a_server_without_auth_oauth(tmp_path):
+    with FakeOAuth() as fake:
+        cfg = write_config(tmp_path, {"fake": http_entry(fake.url)})
+        r = hermetic("mcp", "login", "--config", str(cfg), "fake")
+        assert r.returncode == 1
+        assert "set 'auth: oauth'" in r.stderr, r
