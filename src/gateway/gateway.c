@@ -42,6 +42,7 @@
 #include "core/loop.h"
 #include "core/sessions.h"
 #include "mcp/mcp.h"
+#include "mcp/oauth_store.h"
 #include "router/router.h"
 #include "sandbox/sandbox.h"
 #include "router/spend.h"
@@ -804,6 +805,7 @@ int gateway_run(const struct config *cfg)
 	httpd_route(g.api, HTTPD_GET, "/v1/pools", on_pools, &g);
 	httpd_route(g.api, HTTPD_POST | HTTPD_JSON, "/v1/tools/call", on_tools_call, &g);
 	g.mcp = mcp_create(cfg, g.d.loop, g.d.metrics, true);
+	oauth_store_hand_over(g.d.store, cfg, g.mcp); /* what `hermetic mcp login` stored */
 	mcp_start(g.mcp);
 	if (start_agent(&g, cfg) < 0)
 		goto out;

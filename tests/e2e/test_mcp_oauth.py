@@ -3,12 +3,15 @@ MCP server with its own authorization server (tests/fakes/fake_oauth.py), then t
 token used, refreshed before it expires, never shown, and forgotten by `mcp logout`. The
 official conformance suite's auth scenarios (tests/conformance) prove the discovery variants.
 """
+import json
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 from conftest import ROOT, clean_env
-from mcp_harness import hermetic, http_entry, mcp_call, mcp_list, write_config
+from mcp_harness import (hermetic, http_entry, mcp_call, mcp_gateway, mcp_list,  # noqa: F401
+                         write_config)
 
 sys.path.insert(0, str(ROOT / "tests"))
 from fakes.fake_oauth import FakeOAuth  # noqa: E402
@@ -124,3 +127,25 @@ def test_login_refuses_a_server_without_auth_oauth(tmp_path):
         r = hermetic("mcp", "login", "--config", str(cfg), "fake")
         assert r.returncode == 1
         assert "set 'auth: oauth'" in r.stderr, r
+
+
+def test_the_gateway_uses_what_mcp_login_stored(tmp_path, mcp_gateway):
+    with FakeOAuth() as fake:
+        entry = http_entry(fake.url, auth="oauth")
+        cfg = write_config(tmp_path, {"fake": entry})
+        assert login(cfg).returncode == 0
+        (at, rt), = tokens(tmp_path)
+        g = mcp_gateway({"fake": entry})
+        g.wait_tools("fake")
+        r = g.call("mcp_fake_whoami", {})
+        assert "signed in as the owner" in json.dumps(r.json()), r
+        assert at not in g.stderr() and rt not in g.stderr()
+
+
+def test_the_gateway_says_to_log_in_when_not_signed_in(tmp_path, mcp_gateway):
+    with FakeOAuth() as fake:
+        g = mcp_gateway({"fake": http_entry(fake.url, auth="oauth")})
+        wait = time.monotonic() + 10
+        while time.monotonic() < wait and "run hermetic mcp login fake" not in g.stderr():
+            time.sleep(0.1)
+        assert "not signed in: run hermetic mcp login fake" in g.stderr()
