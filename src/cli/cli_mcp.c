@@ -121,15 +121,42 @@ static void print_text(const struct config *cfg, const struct mcp *m, size_t i)
 	}
 }
 
+/* The first server whose listing failed with a challenge a step-up answers (signed in anew
+ * for it): true when the listing should run again. */
+static bool list_step_up(const struct config *cfg, struct cli_mcp_run *r)
+{
+	size_t i;
+
+	for (i = 0; i < mcp_n_servers(r->mcp); i++) {
+		struct mcp_server_info si;
+		const char *ch;
+
+		mcp_server_info(r->mcp, i, &si);
+		ch = mcp_challenge(r->mcp, si.name);
+		if (strcmp(si.state, "connected") != 0 && ch &&
+		    cli_mcp_step_up(cfg, si.name, ch) == 0)
+			return true;
+	}
+	return false;
+}
+
 int cli_mcp_list(const struct config *cfg, bool json)
 {
 	struct cli_mcp_run r = {0};
 	cJSON *root, *arr;
 	size_t i;
-	int rc = 0;
+	int rc = 0, step_ups = 0;
 
 	if (cli_mcp_run_start(&r, cfg) < 0)
 		return 1;
+	/* A 403 insufficient_scope (or a 401 naming a scope not granted) of tools/list: sign in
+	 * for it and list again, a bounded number of times. */
+	while (step_ups < CLI_MCP_MAX_STEP_UPS && list_step_up(cfg, &r)) {
+		step_ups++;
+		cli_mcp_run_finish(&r);
+		if (cli_mcp_run_start(&r, cfg) < 0)
+			return 1;
+	}
 	root = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(root, "servers");
 	for (i = 0; i < mcp_n_servers(r.mcp); i++) {
@@ -165,25 +192,26 @@ static void on_call(const struct mcp_result *res, void *arg)
 	loop_stop(r->loop);
 }
 
-int cli_mcp_call(const struct config *cfg, const char *server, const char *tool,
-		 const char *args_json)
+/* One attempt of `mcp call`: 0 or 1 in r->rc; *challenge gets the server's last 401/403
+ * WWW-Authenticate (malloc'd) when the call failed. */
+static void call_once(const struct config *cfg, const char *server, const char *tool,
+		      const char *args_json, struct cli_mcp_run *r, char **challenge)
 {
-	struct cli_mcp_run r = {.rc = 1};
 	struct mcp_server_info si;
 	size_t i;
 	int rc;
 
-	if (cli_mcp_run_start(&r, cfg) < 0)
-		return 1;
+	if (cli_mcp_run_start(r, cfg) < 0)
+		return;
 	/* From here only the call's own answer ends the loop, not a server state change. */
-	mcp_on_change(r.mcp, NULL, NULL);
-	rc = mcp_call_server(r.mcp, server, tool, args_json, on_call, &r, NULL);
+	mcp_on_change(r->mcp, NULL, NULL);
+	rc = mcp_call_server(r->mcp, server, tool, args_json, on_call, r, NULL);
 	if (rc == -EINVAL) {
 		fprintf(stderr,
 			"hermetic: the arguments must be a JSON object, e.g. '{\"a\":1}'\n");
 	} else if (rc == -ENOTCONN || (rc == -ENOENT && !cfg->n_mcp_servers)) {
-		for (i = 0; i < mcp_n_servers(r.mcp); i++) {
-			mcp_server_info(r.mcp, i, &si);
+		for (i = 0; i < mcp_n_servers(r->mcp); i++) {
+			mcp_server_info(r->mcp, i, &si);
 			if (strcmp(si.name, server) == 0)
 				fprintf(stderr, "hermetic: MCP server %s is not connected: %s\n",
 					server, si.error ? si.error : si.state);
@@ -192,11 +220,34 @@ int cli_mcp_call(const struct config *cfg, const char *server, const char *tool,
 		fprintf(stderr, "hermetic: no tool %s on MCP server %s (see hermetic mcp list)\n",
 			tool, server);
 	} else if (rc == 0) {
-		loop_run(r.loop);
-		if (!r.finished)
+		loop_run(r->loop);
+		if (!r->finished)
 			fprintf(stderr, "hermetic: the call did not finish\n");
 	}
 	fflush(stdout);
-	cli_mcp_run_finish(&r);
-	return r.rc;
+	if (r->rc != 0)
+		*challenge = xstrdup(mcp_challenge(r->mcp, server));
+	cli_mcp_run_finish(r);
+}
+
+int cli_mcp_call(const struct config *cfg, const char *server, const char *tool,
+		 const char *args_json)
+{
+	int step_ups = 0;
+
+	for (;;) {
+		struct cli_mcp_run r = {.rc = 1};
+		char *challenge = NULL;
+		bool again;
+
+		call_once(cfg, server, tool, args_json, &r, &challenge);
+		/* A 403 insufficient_scope: sign in for the larger scope, then call again, a
+		 * bounded number of times (a server that never accepts must not loop us). */
+		again = r.rc != 0 && challenge && step_ups < CLI_MCP_MAX_STEP_UPS &&
+			cli_mcp_step_up(cfg, server, challenge) == 0;
+		free(challenge);
+		if (!again)
+			return r.rc;
+		step_ups++;
+	}
 }

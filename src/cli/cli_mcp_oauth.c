@@ -13,6 +13,7 @@
 #include "core/util.h"
 #include "mcp/mcp.h"
 #include "mcp/oauth.h"
+#include "mcp/oauth_meta.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -230,13 +231,14 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 
 /* Runs one flow to its end on loop; 0 with the tokens stored in *out, or < 0 with why in err. */
 static int run_flow(struct loop *loop, const struct config_mcp_server *c,
-		    const struct oauth_tokens *refresh, bool person, struct oauth_tokens *out,
-		    char *err, size_t err_len)
+		    const struct oauth_tokens *refresh, const char *step_up, bool person,
+		    struct oauth_tokens *out, char *err, size_t err_len)
 {
 	static const struct oauth_flow_cbs cbs = {on_authorize, on_done};
 	struct login lg = {.loop = loop, .c = c, .listen_fd = -1};
 	struct timeval tv = {CLI_MCP_LOGIN_TIMEOUT_S, 0};
-	struct oauth_flow_opts o = {.refresh = refresh, .timeout_ms = 30000};
+	struct oauth_flow_opts o = {
+		.refresh = refresh, .step_up_scope = step_up, .timeout_ms = 30000};
 	char *redirect = NULL;
 	int port = 0;
 
@@ -322,8 +324,8 @@ int cli_mcp_login(const struct config *cfg, const char *server)
 		return 1;
 	loop = loop_create();
 	signal(SIGPIPE, SIG_IGN);
-	rc = run_flow(loop, c, NULL, c->oauth.grant == CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE, &t,
-		      err, sizeof(err));
+	rc = run_flow(loop, c, NULL, NULL, c->oauth.grant == CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE,
+		      &t, err, sizeof(err));
 	if (rc == 0)
 		rc = oauth_store_put(st, c->name, &t, now_wall_ms());
 	if (rc == 0)
@@ -377,7 +379,7 @@ static void prepare_one(struct store *st, const struct config_mcp_server *c, str
 
 	if (have == 0 && t.expires_at_ms && t.expires_at_ms - 60000 < now_wall_ms() &&
 	    t.refresh_token) {
-		if (run_flow(loop, c, &t, false, &fresh, err, sizeof(err)) == 0) {
+		if (run_flow(loop, c, &t, NULL, false, &fresh, err, sizeof(err)) == 0) {
 			oauth_store_put(st, c->name, &fresh, now_wall_ms());
 			oauth_tokens_finish(&t);
 			t = fresh;
@@ -387,7 +389,7 @@ static void prepare_one(struct store *st, const struct config_mcp_server *c, str
 		}
 	}
 	if (have < 0 && c->oauth.grant != CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE) {
-		have = run_flow(loop, c, NULL, false, &t, err, sizeof(err));
+		have = run_flow(loop, c, NULL, NULL, false, &t, err, sizeof(err));
 		if (have == 0)
 			oauth_store_put(st, c->name, &t, now_wall_ms());
 		else
@@ -437,4 +439,64 @@ const char *cli_mcp_sign_in_state(const struct config *cfg, const char *server)
 	oauth_tokens_finish(&t);
 	store_close(st);
 	return state;
+}
+
+/* Whether every scope of want is in have (space-separated lists). */
+static bool scopes_held(const char *want, const char *have)
+{
+	const char *p = want;
+
+	while (*p) {
+		size_t l = strcspn(p, " ");
+		char *w = xstrndup(p, l);
+		bool held = !l || oauth_scope_has(have, w);
+
+		free(w);
+		if (!held)
+			return false;
+		p += l;
+		while (*p == ' ')
+			p++;
+	}
+	return true;
+}
+
+int cli_mcp_step_up(const struct config *cfg, const char *server, const char *challenge)
+{
+	const struct config_mcp_server *c = find_server(cfg, server);
+	struct oauth_challenge ch;
+	struct oauth_tokens t = {0}, fresh;
+	struct store *st;
+	struct loop *loop;
+	char err[512];
+	int rc = -1;
+
+	if (!c || c->auth != CONFIG_MCP_AUTH_OAUTH ||
+	    c->oauth.grant != CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE || !challenge ||
+	    oauth_challenge_parse(challenge, &ch) < 0)
+		return -1;
+	st = open_store(cfg);
+	/* 403 insufficient_scope, or a 401 whose challenge names a scope we do not hold (a
+	 * server that asks for its scope only on the request that needs it) */
+	if (st && ch.scope &&
+	    (!ch.error || strcmp(ch.error, "insufficient_scope") == 0 ||
+	     strcmp(ch.error, "invalid_token") == 0) &&
+	    stored(st, c, &t) == 0 && !scopes_held(ch.scope, t.scope)) {
+		fprintf(stderr, "hermetic: %s asks for scope %s: signing in again\n", c->name,
+			ch.scope);
+		loop = loop_create();
+		rc = run_flow(loop, c, NULL, ch.scope, true, &fresh, err, sizeof(err));
+		if (rc == 0) {
+			rc = oauth_store_put(st, c->name, &fresh, now_wall_ms());
+			oauth_tokens_finish(&fresh);
+		} else {
+			fprintf(stderr, "hermetic: signing in to %s again failed: %s\n", c->name,
+				err);
+		}
+		loop_destroy(loop);
+	}
+	oauth_tokens_finish(&t);
+	oauth_challenge_finish(&ch);
+	store_close(st);
+	return rc == 0 ? 0 : -1;
 }

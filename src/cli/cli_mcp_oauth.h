@@ -22,6 +22,14 @@ int cli_mcp_logout(const struct config *cfg, const char *server);
  * within a minute, signing in a client_credentials one), running loop as needed. Before
  * mcp_start. What fails is left for the server's own error (401: "not signed in"). */
 void cli_mcp_oauth_prepare(const struct config *cfg, struct loop *loop, struct mcp *m);
+/* Step-up (the spec's scope challenge handling): a request refused with 403
+ * insufficient_scope whose challenge names a scope the stored sign-in lacks signs in again as
+ * `mcp login` does, asking for that scope too. 0 when signed in anew; -1 when this is no step-up
+ * (another error, no scope named, every scope named already granted) or it failed (said on
+ * stderr). The caller bounds how often (CLI_MCP_MAX_STEP_UPS). */
+int cli_mcp_step_up(const struct config *cfg, const char *server, const char *challenge);
+#define CLI_MCP_MAX_STEP_UPS 2
+
 /* "signed in", "signed in, expired" or "not signed in" for an `auth: oauth` server, NULL for
  * others. */
 const char *cli_mcp_sign_in_state(const struct config *cfg, const char *server);

@@ -100,7 +100,8 @@ struct mcp_server {
 	char *probe_why; /* why the Streamable HTTP initialize failed (legacy SSE fallback) */
 	bool pinging;
 	int64_t backoff_ms;
-	char *bearer; /* auth: oauth: the access token (a registered secret), or NULL */
+	char *bearer;	 /* auth: oauth: the access token (a registered secret), or NULL */
+	char *challenge; /* the last 401/403's WWW-Authenticate, or NULL */
 };
 
 struct mcp_call {
@@ -200,6 +201,22 @@ int mcp_set_bearer(struct mcp *m, const char *server, const char *token)
 const char *mcp_server_bearer(const struct mcp_server *s)
 {
 	return s->bearer;
+}
+
+void mcp_transport_challenge(struct mcp_server *s, const char *www_authenticate)
+{
+	free(s->challenge);
+	s->challenge = utf8_clip_dup(www_authenticate, 4096, false);
+}
+
+const char *mcp_challenge(const struct mcp *m, const char *server)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_servers; i++)
+		if (strcmp(m->servers[i].cfg->name, server) == 0)
+			return m->servers[i].challenge;
+	return NULL;
 }
 
 struct loop *mcp_server_loop(const struct mcp_server *s)
@@ -1466,6 +1483,7 @@ void mcp_destroy(struct mcp *m)
 		event_free(s->fail_ev);
 		free(s->probe_why);
 		free(s->bearer);
+		free(s->challenge);
 		free_tools(s->tools, s->n_tools);
 		free_tools(s->next_tools, s->n_next);
 		free(s->protocol);

@@ -84,6 +84,10 @@ void mcp_call_cancel(struct mcp_call *c);
  * 0, or -ENOENT (no such server). */
 int mcp_set_bearer(struct mcp *m, const char *server, const char *token);
 
+/* The WWW-Authenticate of the last 401 or 403 the server sent (borrowed until the next), or
+ * NULL: what a step-up reads (mcp/oauth_meta.h, oauth_challenge_parse). */
+const char *mcp_challenge(const struct mcp *m, const char *server);
+
 /* Closes every server gracefully (DELETE sessions, stop children) within a few seconds and
  * frees. Pending calls are answered with an error first. Accepts NULL. */
 void mcp_destroy(struct mcp *m);

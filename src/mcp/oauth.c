@@ -32,7 +32,8 @@ struct oauth_flow {
 	long timeout_ms;
 	char *redirect_uri, *step_up_scope;
 	bool refreshing;
-	bool dead; /* destroyed while a request was in flight: freed by its done callback */
+	bool dead;   /* destroyed while a request was in flight: freed by its done callback */
+	bool probed; /* the second probe (tools/list) went out */
 
 	enum step step;
 	struct httpc_req *req;
@@ -141,16 +142,45 @@ static void start_token(struct oauth_flow *f, const char *code);
 
 /* probe: an unauthenticated initialize, for the server's WWW-Authenticate */
 
+static void start_probe_list(struct oauth_flow *f, const char *session);
+
 static void on_probe(struct httpc_req *req, void *arg)
 {
 	struct oauth_flow *f = arg;
 	const char *h = httpc_header(req, "WWW-Authenticate");
+	long st = httpc_status(req);
 
 	if (reaped(f))
 		return;
 	if (h)
 		oauth_challenge_parse(h, &f->ch);
+	/* A server that lets initialize through unauthenticated asks for its scope on the first
+	 * real request: ask one (tools/list in the session just made) to read that challenge. */
+	if (!h && !f->probed && st >= 200 && st < 300) {
+		char *session = xstrdup(httpc_header(req, "Mcp-Session-Id"));
+
+		f->probed = true;
+		start_probe_list(f, session);
+		free(session);
+		return;
+	}
 	start_prm(f);
+}
+
+static void start_probe_list(struct oauth_flow *f, const char *session)
+{
+	static const char body[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}";
+	char *hs[5] = {xstrdup("Content-Type: application/json"),
+		       xstrdup("Accept: application/json, text/event-stream"),
+		       xstrdup("MCP-Protocol-Version: 2025-11-25"), NULL, NULL};
+
+	if (session && *session && !strpbrk(session, "\r\n"))
+		hs[3] = xasprintf("Mcp-Session-Id: %s", session);
+	request(f, "POST", f->c->url, (const char *const *)hs, body, on_probe);
+	free(hs[0]);
+	free(hs[1]);
+	free(hs[2]);
+	free(hs[3]);
 }
 
 static void start_probe(struct oauth_flow *f)

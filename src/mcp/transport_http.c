@@ -315,6 +315,8 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 	else
 		why = mcp_http_describe(httpc_header(req, "Content-Type"), p->body.data,
 					p->body.len);
+	if ((status == 401 || status == 403) && httpc_header(req, "WWW-Authenticate"))
+		mcp_transport_challenge(t->s, httpc_header(req, "WWW-Authenticate"));
 	if (status == 401 || status == 403)
 		why = with_sign_in_hint(t, status, with_challenge(why, req));
 	if (p->id < 0) {

@@ -149,3 +149,32 @@ def test_the_gateway_says_to_log_in_when_not_signed_in(tmp_path, mcp_gateway):
         while time.monotonic() < wait and "run hermetic mcp login fake" not in g.stderr():
             time.sleep(0.1)
         assert "not signed in: run hermetic mcp login fake" in g.stderr()
+
+
+def test_a_call_that_needs_more_scope_signs_in_again_for_it(tmp_path):
+    """Step-up: 403 insufficient_scope naming mcp:write -> a second authorization asking for
+    what was had plus mcp:write, then the call again; a scope never granted is not retried
+    forever."""
+    with FakeOAuth(call_scope="mcp:write") as fake:
+        cfg = config(tmp_path, fake)
+        assert login(cfg).returncode == 0
+        r = hermetic("mcp", "call", "--config", str(cfg), "fake", "whoami", "{}",
+                     env=env_with_browser())
+        assert r.returncode == 0 and "signed in as the owner" in r.stdout, r
+        scopes = [a["query"].get("scope", "").split() for a in fake.of("/authorize")]
+        assert len(scopes) == 2
+        assert "mcp:write" not in scopes[0] and {"mcp:read", "mcp:write"} <= set(scopes[1])
+        assert "asks for scope mcp:write: signing in again" in r.stderr
+
+
+def test_step_up_is_bounded(tmp_path):
+    with FakeOAuth(call_scope="mcp:write") as fake:
+        cfg = config(tmp_path, fake)
+        assert login(cfg).returncode == 0
+        fake.call_scope = "mcp:admin"  # asked for, but the grant never carries it
+        real = fake._issue
+        fake._issue = lambda h, scope: real(h, "mcp:read")
+        r = hermetic("mcp", "call", "--config", str(cfg), "fake", "whoami", "{}",
+                     env=env_with_browser())
+        assert r.returncode == 1
+        assert len(fake.of("/authorize")) <= 3, "more than two step-ups"

@@ -28,15 +28,17 @@ TOOL = {"name": "whoami", "description": "says who the token belongs to",
 
 
 class FakeOAuth:
-    def __init__(self, expires_in=3600, iss="right", resource=None, scopes=("mcp:read",)):
+    def __init__(self, expires_in=3600, iss="right", resource=None, scopes=("mcp:read",),
+                 call_scope=None):
         self.expires_in = expires_in
         self.iss = iss  # "right", "wrong", "none" (not advertised, not sent)
         self.resource_override = resource
         self.scopes = list(scopes)
+        self.call_scope = call_scope  # tools/call needs it: else 403 insufficient_scope
         self.requests = []
         self.codes = {}  # code -> (challenge, redirect_uri, resource, client_id)
-        self.access = set()
-        self.refresh = set()
+        self.access = {}  # token -> the scope granted (the one asked for)
+        self.refresh = {}
         self.lock = threading.Lock()
         fake = self
 
@@ -122,7 +124,7 @@ class FakeOAuth:
         code = secrets.token_urlsafe(12)
         with self.lock:
             self.codes[code] = (q.get("code_challenge"), q.get("redirect_uri"),
-                                q.get("resource"), q.get("client_id"))
+                                q.get("resource"), q.get("client_id"), q.get("scope", ""))
         params = {"code": code, "state": q.get("state", "")}
         if self.iss == "right":
             params["iss"] = self.base
@@ -130,32 +132,32 @@ class FakeOAuth:
             params["iss"] = "http://evil.example"
         h.reply(302, b"", headers={"Location": q["redirect_uri"] + "?" + urlencode(params)})
 
-    def _issue(self, h):
+    def _issue(self, h, scope):
         at, rt = "at-" + secrets.token_hex(12), "rt-" + secrets.token_hex(12)
         with self.lock:
-            self.access.add(at)
-            self.refresh.add(rt)
+            self.access[at] = scope
+            self.refresh[rt] = scope
         h.reply(200, {"access_token": at, "token_type": "Bearer", "expires_in": self.expires_in,
-                      "refresh_token": rt, "scope": " ".join(self.scopes)})
+                      "refresh_token": rt, "scope": scope})
 
     def _token(self, h, rec):
         f = rec["form"]
         if f.get("grant_type") == "refresh_token":
             if f.get("refresh_token") not in self.refresh:
                 return h.reply(400, {"error": "invalid_grant"})
-            return self._issue(h)
+            return self._issue(h, self.refresh[f["refresh_token"]])
         with self.lock:
             got = self.codes.pop(f.get("code"), None)
         if not got:
             return h.reply(400, {"error": "invalid_grant", "error_description": "unknown code"})
-        challenge, redirect, resource, client = got
+        challenge, redirect, resource, client, scope = got
         verifier = f.get("code_verifier", "")
         want = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
         if want.decode() != challenge or f.get("redirect_uri") != redirect or \
                 f.get("resource") != resource or f.get("client_id") != client:
             return h.reply(400, {"error": "invalid_grant", "error_description": "PKCE, "
                                  "redirect_uri, resource or client_id differs"})
-        self._issue(h)
+        self._issue(h, scope)
 
     def _mcp(self, h, rec):
         auth = rec["headers"].get("authorization", "")
@@ -174,6 +176,12 @@ class FakeOAuth:
                       {"tools": {}}, "serverInfo": {"name": "fake-oauth", "version": "1"}}
         elif m == "tools/list":
             result = {"tools": [TOOL]}
+        elif m == "tools/call" and self.call_scope and \
+                self.call_scope not in self.access[auth[7:]].split():
+            meta = self.base + "/.well-known/oauth-protected-resource/mcp"
+            return h.reply(403, {"error": "insufficient_scope"}, headers={
+                "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.call_scope}", '
+                                    f'resource_metadata="{meta}"'})
         elif m == "tools/call":
             result = {"content": [{"type": "text", "text": "signed in as the owner"}]}
         else:
