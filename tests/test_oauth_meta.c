@@ -115,6 +115,36 @@ static void the_resource_must_be_the_server_or_a_prefix_of_it(void **state)
 	assert_false(oauth_resource_allowed("http://h:1/mcp", NULL));
 }
 
+/* Nothing the network sends is cut short where it fits its cap: 40 scopes of 12 bytes. */
+static void long_scope_lists_and_parameters_are_kept_whole(void **state)
+{
+	struct buf doc, want;
+	struct oauth_prm p;
+	struct oauth_challenge c;
+	char err[200], *h;
+	int i;
+
+	(void)state;
+	buf_init(&doc, 0);
+	buf_init(&want, 0);
+	buf_puts(&doc, "{\"authorization_servers\":[\"http://as\"],\"scopes_supported\":[");
+	for (i = 0; i < 40; i++) {
+		buf_printf(&doc, "%s\"scope:%06d\"", i ? "," : "", i);
+		buf_printf(&want, "%sscope:%06d", i ? " " : "", i);
+	}
+	buf_puts(&doc, "]}");
+	assert_int_equal(oauth_prm_parse(doc.data, doc.len, &p, err, sizeof(err)), 0);
+	assert_string_equal(p.scopes, want.data);
+	oauth_prm_finish(&p);
+	h = xasprintf("Bearer scope=\"%s\"", want.data);
+	assert_int_equal(oauth_challenge_parse(h, &c), 0);
+	assert_string_equal(c.scope, want.data);
+	oauth_challenge_finish(&c);
+	free(h);
+	buf_finish(&doc);
+	buf_finish(&want);
+}
+
 static void metadata_documents_give_what_the_client_uses(void **state)
 {
 	struct oauth_prm p;
@@ -262,6 +292,7 @@ int main(void)
 		cmocka_unit_test(authorization_server_metadata_is_asked_in_the_specs_order),
 		cmocka_unit_test(the_resource_must_be_the_server_or_a_prefix_of_it),
 		cmocka_unit_test(metadata_documents_give_what_the_client_uses),
+		cmocka_unit_test(long_scope_lists_and_parameters_are_kept_whole),
 		cmocka_unit_test(scope_selection_follows_the_spec),
 		cmocka_unit_test(pkce_s256_matches_the_rfc_example),
 		cmocka_unit_test(the_redirect_is_checked_for_state_and_iss),

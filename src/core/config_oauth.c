@@ -3,8 +3,10 @@
  * grant that needs a secret, an oauth: block without auth: oauth) once the entry is read, from
  * cfg_mcp_check. The flow itself is mcp/oauth.c's. */
 #include "core/config_int.h"
+#include "core/util.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -74,6 +76,27 @@ static void check_client_auth(struct ctx *c, const struct node *om,
 	}
 }
 
+/* A PEM key spans lines, and a log line holds one at most: each line of it that is not a
+ * BEGIN/END marker is registered as a secret of its own. */
+static void note_pem_secret(struct ctx *c, const struct node *at, const char *pem)
+{
+	const char *p = pem;
+
+	while (*p) {
+		size_t l = strcspn(p, "\r\n");
+
+		if (l >= 16 && strncmp(p, "-----", 5) != 0) {
+			char *line = xstrndup(p, l);
+
+			cfg_note_secret(c, at, line);
+			free(line);
+		}
+		p += l;
+		while (*p == '\r' || *p == '\n')
+			p++;
+	}
+}
+
 void cfg_mcp_auth_check(struct ctx *c, const struct node *map, struct config_mcp_server *s)
 {
 	const struct node *om = cfg_map_get(map, "oauth");
@@ -93,6 +116,8 @@ void cfg_mcp_auth_check(struct ctx *c, const struct node *map, struct config_mcp
 	}
 	if (!om)
 		return;
+	if (o->private_key)
+		note_pem_secret(c, cfg_map_get(om, "private_key"), o->private_key);
 	len = cfg_path_key(c, "oauth");
 	if ((o->client_secret || o->private_key) && !o->client_id)
 		cfg_key_err(c, om, o->client_secret ? "client_secret" : "private_key", true,

@@ -878,8 +878,9 @@ static const struct opt mcp_oauth_opts[] = {
 	 .def = "auto", .choices = oauth_client_auth_choices,
 	 .text = "how the client authenticates at the token endpoint; auto = what registration "
 		 "returned, else client_secret_basic with a secret and none without"},
-	{"private_key", T_STR, FLD(config_mcp_server, oauth.private_key), .flags = F_SECRET,
-	 .text = "PEM RSA key for private_key_jwt (RS256), normally `os.environ/NAME`"},
+	{"private_key", T_STR, FLD(config_mcp_server, oauth.private_key),
+	 .text = "PEM key for private_key_jwt, RSA (RS256) or P-256 (ES256), normally "
+		 "`os.environ/NAME`; secret (each line of it is redacted)"},
 	{"client_metadata_url", T_STR, FLD(config_mcp_server, oauth.client_metadata_url),
 	 .check = cfg_check_cimd_url,
 	 .text = "https URL of a Client ID Metadata Document: used as the client_id when the "

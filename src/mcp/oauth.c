@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/json.h"
+#include "core/jws.h"
 #include "mcp/oauth_meta.h"
 #include "net/httpc.h"
 
@@ -82,7 +83,7 @@ static char *random_b64url(size_t n)
 
 	if (n > sizeof(raw) || random_fill(NULL, raw, n) < 0)
 		abort(); /* getrandom(2) does not fail on Linux >= 3.17 */
-	buf_init(&b, 2 * n);
+	buf_init(&b, 0);
 	oauth_b64url(&b, raw, n);
 	return buf_steal(&b);
 }
@@ -333,7 +334,7 @@ static void start_register(struct oauth_flow *f)
 	struct buf b;
 
 	f->step = REGISTER;
-	buf_init(&b, 512);
+	buf_init(&b, 0);
 	buf_puts(&b, "{\"client_name\":\"hermetic\",\"redirect_uris\":[");
 	buf_json_str(&b, f->redirect_uri, strlen(f->redirect_uri));
 	buf_puts(&b, "],\"grant_types\":[\"authorization_code\",\"refresh_token\"],"
@@ -409,7 +410,7 @@ static char *configured_scopes(const struct config_mcp_oauth *o)
 
 	if (!o->n_scopes)
 		return NULL;
-	buf_init(&b, 64);
+	buf_init(&b, 0);
 	for (i = 0; i < o->n_scopes; i++) {
 		if (i)
 			buf_puts(&b, " ");
@@ -456,7 +457,7 @@ static void start_authorize(struct oauth_flow *f)
 	log_add_secret(f->verifier);
 	pick_scope(f);
 	challenge = oauth_pkce_challenge(f->verifier);
-	buf_init(&b, 512);
+	buf_init(&b, 0);
 	buf_puts(&b, f->as.authorization_endpoint);
 	buf_puts(&b, strchr(f->as.authorization_endpoint, '?') ? "&" : "?");
 	param(&b, "response_type", "code");
@@ -496,7 +497,7 @@ void oauth_flow_redirect(struct oauth_flow *f, const char *query)
 
 /* token */
 
-enum client_auth { AUTH_NONE, AUTH_BASIC, AUTH_POST };
+enum client_auth { AUTH_NONE, AUTH_BASIC, AUTH_POST, AUTH_JWT };
 
 static enum client_auth client_auth(const struct oauth_flow *f, const char *secret)
 {
@@ -506,11 +507,14 @@ static enum client_auth client_auth(const struct oauth_flow *f, const char *secr
 	case CONFIG_OAUTH_CLIENT_AUTH_POST:
 		return AUTH_POST;
 	case CONFIG_OAUTH_CLIENT_AUTH_NONE:
-	case CONFIG_OAUTH_CLIENT_AUTH_PRIVATE_KEY_JWT:
 		return AUTH_NONE;
+	case CONFIG_OAUTH_CLIENT_AUTH_PRIVATE_KEY_JWT:
+		return AUTH_JWT;
 	case CONFIG_OAUTH_CLIENT_AUTH_AUTO:
 		break;
 	}
+	if (f->c->oauth.private_key)
+		return AUTH_JWT;
 	if (!secret)
 		return AUTH_NONE;
 	if (f->reg_method)
@@ -521,6 +525,31 @@ static enum client_auth client_auth(const struct oauth_flow *f, const char *secr
 	    oauth_scope_has(f->as.auth_methods, "client_secret_post"))
 		return AUTH_POST;
 	return AUTH_BASIC;
+}
+
+/* private_key_jwt (RFC 7523 2.2): the client's own assertion, iss = sub = client_id, aud =
+ * the authorization server's issuer (its token endpoint when it names none), five minutes. */
+static char *client_assertion(struct oauth_flow *f, char *err, size_t err_len)
+{
+	const char *aud = f->as.issuer ? f->as.issuer : f->tok.token_endpoint;
+	char *jti = random_b64url(16), *claims, *jwt;
+	struct buf b;
+	long long now = now_wall_ms() / 1000;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"iss\":");
+	buf_json_str(&b, f->tok.client_id, strlen(f->tok.client_id));
+	buf_puts(&b, ",\"sub\":");
+	buf_json_str(&b, f->tok.client_id, strlen(f->tok.client_id));
+	buf_puts(&b, ",\"aud\":");
+	buf_json_str(&b, aud, strlen(aud));
+	buf_printf(&b, ",\"iat\":%lld,\"exp\":%lld,\"jti\":\"%s\"}", now, now + 300, jti);
+	claims = buf_steal(&b);
+	jwt = jws_sign("JWT", claims, f->c->oauth.private_key, JWS_RS256 | JWS_ES256,
+		       "oauth.private_key", err, err_len);
+	free(claims);
+	free(jti);
+	return jwt;
 }
 
 static void on_token(struct httpc_req *req, void *arg)
@@ -574,7 +603,7 @@ static void start_token(struct oauth_flow *f, const char *code)
 	}
 	secret = f->tok.client_secret;
 	how = client_auth(f, secret);
-	buf_init(&b, 512);
+	buf_init(&b, 0);
 	if (f->refreshing) {
 		param(&b, "grant_type", "refresh_token");
 		param(&b, "refresh_token", f->tok.refresh_token);
@@ -598,15 +627,32 @@ static void start_token(struct oauth_flow *f, const char *code)
 		param(&b, "client_id", f->tok.client_id);
 	if (how == AUTH_POST)
 		param(&b, "client_secret", secret);
+	if (how == AUTH_JWT) {
+		char err[256];
+		char *jwt = f->tok.client_id ? client_assertion(f, err, sizeof(err)) : NULL;
+
+		if (!jwt) {
+			buf_finish(&b);
+			free(hs[0]);
+			free(hs[1]);
+			finish(f, -EINVAL, "%s",
+			       f->tok.client_id ? err : "private_key_jwt needs a client_id");
+			return;
+		}
+		param(&b, "client_assertion_type",
+		      "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+		param(&b, "client_assertion", jwt);
+		free(jwt);
+	}
 	if (how == AUTH_BASIC) {
 		struct buf id, cred;
 
 		/* RFC 6749 2.3.1: each part form-encoded before base64 */
-		buf_init(&id, 128);
+		buf_init(&id, 0);
 		oauth_form_escape(&id, f->tok.client_id);
 		buf_puts(&id, ":");
 		oauth_form_escape(&id, secret);
-		buf_init(&cred, 256);
+		buf_init(&cred, 0);
 		buf_puts(&cred, "Authorization: Basic ");
 		buf_base64(&cred, id.data, id.len);
 		hs[2] = buf_steal(&cred);

@@ -46,7 +46,7 @@ static bool next_param(const char **p, char **name, char **value)
 		return false;
 	*name = xstrndup(n0, (size_t)(s - n0));
 	s++;
-	buf_init(&v, 64);
+	buf_init(&v, 0);
 	if (*s == '"') {
 		for (s++; *s && *s != '"'; s++) {
 			if (*s == '\\' && s[1])
@@ -228,7 +228,7 @@ static char *joined(const cJSON *o, const char *key)
 
 	if (!cJSON_IsArray(a))
 		return NULL;
-	buf_init(&b, 64);
+	buf_init(&b, 0);
 	cJSON_ArrayForEach(it, a)
 	{
 		if (!cJSON_IsString(it) || !it->valuestring[0] || strchr(it->valuestring, ' '))
@@ -393,7 +393,7 @@ char *oauth_scope_union(const char *a, const char *b)
 	struct buf out;
 	const char *p = b;
 
-	buf_init(&out, 64);
+	buf_init(&out, 0);
 	if (a && *a)
 		buf_puts(&out, a);
 	while (p && *p) {
@@ -471,7 +471,7 @@ char *oauth_pkce_challenge(const char *verifier)
 #else
 	mbedtls_sha256_ret((const unsigned char *)verifier, strlen(verifier), md, 0);
 #endif
-	buf_init(&b, 64);
+	buf_init(&b, 0);
 	oauth_b64url(&b, md, sizeof(md));
 	return buf_steal(&b);
 }
@@ -483,7 +483,7 @@ static char *form_decode(const char *s, size_t len)
 	struct buf b;
 	size_t i;
 
-	buf_init(&b, len + 1);
+	buf_init(&b, 0);
 	for (i = 0; i < len; i++) {
 		char c = s[i];
 

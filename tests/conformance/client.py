@@ -91,6 +91,8 @@ def server_entry(url, scenario):
             oauth[ours] = context[key]
     if scenario.startswith("auth/client-credentials"):
         oauth["grant"] = "client_credentials"
+    if "private_key" in oauth:
+        oauth["token_endpoint_auth_method"] = "private_key_jwt"
     if scenario in CIMD:
         oauth["client_metadata_url"] = CIMD[scenario]
     if oauth:
