@@ -22,6 +22,7 @@
  * the rate pools, and its "model" is used (apiguard_owner_cli).
  */
 #include "gateway/gateway.h"
+#include "gateway/mcp_signin.h"
 #include "agent/agent.h"
 #include "gateway/alerts.h"
 #include "gateway/alertmanager.h"
@@ -42,7 +43,6 @@
 #include "core/loop.h"
 #include "core/sessions.h"
 #include "mcp/mcp.h"
-#include "mcp/oauth_store.h"
 #include "router/router.h"
 #include "sandbox/sandbox.h"
 #include "router/spend.h"
@@ -67,6 +67,7 @@ struct gateway {
 	struct daemon d;
 	struct httpd *api;
 	struct mcp *mcp;
+	struct mcp_signin *signin; /* auth: oauth servers' tokens kept fresh */
 	struct spend *spend;
 	struct router *router;
 	struct breaker *breaker; /* guardrails.bleed, for every model call of this process */
@@ -805,7 +806,8 @@ int gateway_run(const struct config *cfg)
 	httpd_route(g.api, HTTPD_GET, "/v1/pools", on_pools, &g);
 	httpd_route(g.api, HTTPD_POST | HTTPD_JSON, "/v1/tools/call", on_tools_call, &g);
 	g.mcp = mcp_create(cfg, g.d.loop, g.d.metrics, true);
-	oauth_store_hand_over(g.d.store, cfg, g.mcp); /* what `hermetic mcp login` stored */
+	/* what `hermetic mcp login` stored, kept fresh; client_credentials sign in by itself */
+	g.signin = mcp_signin_create(cfg, g.d.loop, g.d.store, g.mcp);
 	mcp_start(g.mcp);
 	if (start_agent(&g, cfg) < 0)
 		goto out;
@@ -857,6 +859,7 @@ out:
 	router_destroy(g.router);
 	breaker_destroy(g.breaker);
 	spend_destroy(g.spend);
+	mcp_signin_destroy(g.signin);
 	mcp_destroy(g.mcp);
 	httpd_destroy(g.api);
 	daemon_finish(&g.d);

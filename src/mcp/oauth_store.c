@@ -2,11 +2,9 @@
  * the caller's connection: the CLI owns its store; a daemon's writes of a refresh are one small
  * row. */
 #include "mcp/oauth_store.h"
-#include "core/config.h"
 #include "core/log.h"
 #include "core/store.h"
 #include "core/util.h"
-#include "mcp/mcp.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -116,23 +114,4 @@ void oauth_tokens_finish(struct oauth_tokens *t)
 	free(t->refresh_token);
 	free(t->scope);
 	memset(t, 0, sizeof(*t));
-}
-
-size_t oauth_store_hand_over(struct store *st, const struct config *cfg, struct mcp *m)
-{
-	size_t i, n = 0;
-
-	for (i = 0; st && i < cfg->n_mcp_servers; i++) {
-		const struct config_mcp_server *c = &cfg->mcp_servers[i];
-		struct oauth_tokens t;
-
-		if (c->auth != CONFIG_MCP_AUTH_OAUTH || !c->enabled ||
-		    oauth_store_get(st, c->name, &t) < 0)
-			continue;
-		if (t.url && t.access_token && strcmp(t.url, c->url) == 0 &&
-		    mcp_set_bearer(m, c->name, t.access_token) == 0)
-			n++;
-		oauth_tokens_finish(&t);
-	}
-	return n;
 }

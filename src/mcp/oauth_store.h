@@ -7,11 +7,8 @@
 #ifndef HERMETIC_OAUTH_STORE_H
 #define HERMETIC_OAUTH_STORE_H
 
-#include <stddef.h>
 #include <stdint.h>
 
-struct config;
-struct mcp;
 struct store;
 
 #define OAUTH_STORE_SCHEMA_SQL                                                                     \
@@ -38,10 +35,6 @@ int oauth_store_put(struct store *st, const char *server, const struct oauth_tok
 		    int64_t now_ms);
 /* Forgets server: 0 (also when there was nothing) or -EIO. */
 int oauth_store_del(struct store *st, const char *server);
-/* Hands m the stored access token of every enabled `auth: oauth` server of cfg whose row is for
- * its URL now (no refresh: a daemon's expired token gets the server's 401, which says to run
- * `hermetic mcp login`). One small read per server, before mcp_start. Returns how many. */
-size_t oauth_store_hand_over(struct store *st, const struct config *cfg, struct mcp *m);
 /* Registers the tokens and the client secret with the log's secrets. */
 void oauth_tokens_hide(const struct oauth_tokens *t);
 /* Frees the strings; accepts NULL. */

@@ -178,3 +178,42 @@ def test_step_up_is_bounded(tmp_path):
                      env=env_with_browser())
         assert r.returncode == 1
         assert len(fake.of("/authorize")) <= 3, "more than two step-ups"
+
+
+def test_the_gateway_refreshes_a_token_before_it_expires(tmp_path, mcp_gateway):
+    with FakeOAuth(expires_in=62) as fake:  # refreshed about 2 s after the start
+        entry = http_entry(fake.url, auth="oauth")
+        assert login(write_config(tmp_path, {"fake": entry})).returncode == 0
+        (old_at, _), = tokens(tmp_path)
+        g = mcp_gateway({"fake": entry})
+        g.wait_tools("fake")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(fake.of("/token")) < 2:
+            time.sleep(0.1)
+        assert [t["form"]["grant_type"] for t in fake.of("/token")][:2] == \
+            ["authorization_code", "refresh_token"]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and tokens(tmp_path)[0][0] == old_at:
+            time.sleep(0.1)
+        (new_at, _), = tokens(tmp_path)
+        assert new_at != old_at
+        g.call("mcp_fake_whoami", {})
+        assert fake.of("/mcp")[-1]["headers"]["authorization"] == f"Bearer {new_at}"
+        assert new_at not in g.stderr() and old_at not in g.stderr()
+
+
+def test_a_client_credentials_server_signs_in_by_itself(tmp_path, mcp_gateway, monkeypatch):
+    with FakeOAuth() as fake:
+        oauth = {"client_id": "cc-client", "client_secret": "cc-secret",
+                 "grant": "client_credentials"}
+        r = mcp_list(config(tmp_path, fake, **oauth))
+        assert r.returncode == 0, r
+        assert r.server("fake")["sign_in"] == "signed in"
+        grants = [t["form"]["grant_type"] for t in fake.of("/token")]
+        assert grants == ["client_credentials"]
+        assert "cc-secret" not in r.stdout + r.stderr
+        # the gateway too, with no stored token
+        (tmp_path / "home" / "state.db").unlink()
+        g = mcp_gateway({"fake": http_entry(fake.url, auth="oauth", oauth=oauth)})
+        g.wait_tools("fake")
+        assert [t["form"]["grant_type"] for t in fake.of("/token")] == ["client_credentials"] * 2

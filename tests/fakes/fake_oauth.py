@@ -7,7 +7,8 @@ without a valid token; `/.well-known/oauth-protected-resource/mcp` names the res
 this server as its authorization server; `/.well-known/oauth-authorization-server` lists the
 endpoints, PKCE S256 and (option) RFC 9207's iss; `/register` registers clients (RFC 7591);
 `/authorize` approves at once and redirects with code, state and iss; `/token` checks the code,
-the PKCE verifier, the redirect URI and the resource, and issues access and refresh tokens.
+the PKCE verifier, the redirect URI and the resource, and issues access and refresh tokens (also
+for the client_credentials grant of client `cc-client`, secret `cc-secret`, sent Basic).
 Every request is recorded (`requests`: method, path, query, form, headers). Standard library
 only.
 
@@ -142,6 +143,12 @@ class FakeOAuth:
 
     def _token(self, h, rec):
         f = rec["form"]
+        if f.get("grant_type") == "client_credentials":
+            basic = rec["headers"].get("authorization", "")
+            want = "Basic " + base64.b64encode(b"cc-client:cc-secret").decode()
+            if basic != want:
+                return h.reply(401, {"error": "invalid_client"})
+            return self._issue(h, f.get("scope", ""))
         if f.get("grant_type") == "refresh_token":
             if f.get("refresh_token") not in self.refresh:
                 return h.reply(400, {"error": "invalid_grant"})
