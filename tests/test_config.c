@@ -1282,6 +1282,15 @@ static void test_mcp_oauth_keys_load_and_are_checked(void **state)
 		     "t.yaml:5:20: error: mcp_servers.s.oauth.grant: client_credentials needs "
 		     "client_id with client_secret or private_key");
 	expect_error("mcp_servers:\n  s:\n    url: \"https://h/mcp\"\n    auth: oauth\n"
+		     "    oauth: {grant: \"urn:ietf:params:oauth:grant-type:jwt-bearer\"}\n",
+		     "t.yaml:5:20: error: mcp_servers.s.oauth.grant: the jwt-bearer grant needs "
+		     "assertion (normally `os.environ/NAME`), or idp_token_endpoint, id_token and "
+		     "client_id (cross-app access)");
+	expect_error("mcp_servers:\n  s:\n    url: \"https://h/mcp\"\n    auth: oauth\n"
+		     "    oauth: {id_token: x}\n",
+		     "t.yaml:5:23: error: mcp_servers.s.oauth.id_token: applies only to grant: "
+		     "urn:ietf:params:oauth:grant-type:jwt-bearer");
+	expect_error("mcp_servers:\n  s:\n    url: \"https://h/mcp\"\n    auth: oauth\n"
 		     "    oauth: {client_secret: x}\n",
 		     "t.yaml:5:28: error: mcp_servers.s.oauth.client_secret: needs client_id: a "
 		     "secret belongs to a pre-registered client");

@@ -586,6 +586,10 @@ struct config_mcp_oauth {
 	char *private_key;	   /* PEM, secret: private_key_jwt */
 	char *client_metadata_url; /* https URL of a Client ID Metadata Document */
 	char *assertion;	   /* secret: the JWT the jwt-bearer grant presents */
+	/* enterprise-managed cross-app access (SEP-990): the id_token is exchanged at the IdP's
+	 * token endpoint for an ID-JAG, which the jwt-bearer grant presents */
+	char *idp_token_endpoint, *idp_client_id, *idp_client_secret, *idp_issuer;
+	char *id_token; /* secret */
 	enum config_oauth_client_auth client_auth;
 	enum config_oauth_grant grant;
 	char **scopes; /* 0 = from the server's WWW-Authenticate or metadata */

@@ -127,9 +127,14 @@ void cfg_mcp_auth_check(struct ctx *c, const struct node *map, struct config_mcp
 	    !o->private_key)
 		cfg_key_err(c, om, "grant", true,
 			    "client_credentials needs client_id with client_secret or private_key");
-	if (o->grant == CONFIG_OAUTH_GRANT_JWT_BEARER && !o->assertion)
+	if (o->grant == CONFIG_OAUTH_GRANT_JWT_BEARER && !o->assertion &&
+	    !(o->idp_token_endpoint && o->id_token && o->client_id))
 		cfg_key_err(c, om, "grant", true,
-			    "the jwt-bearer grant needs assertion (normally `os.environ/NAME`)");
+			    "the jwt-bearer grant needs assertion (normally `os.environ/NAME`), or "
+			    "idp_token_endpoint, id_token and client_id (cross-app access)");
+	if ((o->idp_token_endpoint || o->id_token) && o->grant != CONFIG_OAUTH_GRANT_JWT_BEARER)
+		cfg_key_err(c, om, o->id_token ? "id_token" : "idp_token_endpoint", true,
+			    "applies only to grant: urn:ietf:params:oauth:grant-type:jwt-bearer");
 	if (o->grant != CONFIG_OAUTH_GRANT_JWT_BEARER && o->assertion)
 		cfg_key_err(c, om, "assertion", true,
 			    "applies only to grant: urn:ietf:params:oauth:grant-type:jwt-bearer");

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum step { PROBE, PRM, AS, REGISTER, WAIT_REDIRECT, TOKEN, FINISHED };
+enum step { PROBE, PRM, AS, REGISTER, WAIT_REDIRECT, EXCHANGE, TOKEN, FINISHED };
 
 struct oauth_flow {
 	struct loop *loop;
@@ -47,6 +47,7 @@ struct oauth_flow {
 	struct oauth_as as;
 	char *client_id, *client_secret, *reg_method;
 	char *verifier, *state, *scope;
+	char *jag; /* the ID-JAG the IdP exchanged the id_token for (cross-app access) */
 	struct oauth_tokens tok;
 };
 
@@ -140,6 +141,7 @@ static void next_as(struct oauth_flow *f);
 static void start_client(struct oauth_flow *f);
 static void start_authorize(struct oauth_flow *f);
 static void start_token(struct oauth_flow *f, const char *code);
+static void start_exchange(struct oauth_flow *f);
 
 /* probe: an unauthenticated initialize, for the server's WWW-Authenticate */
 
@@ -362,7 +364,10 @@ static void start_client(struct oauth_flow *f)
 				       : "jwt-bearer");
 			return;
 		}
-		start_token(f, NULL);
+		if (o->grant == CONFIG_OAUTH_GRANT_JWT_BEARER && !o->assertion)
+			start_exchange(f);
+		else
+			start_token(f, NULL);
 		return;
 	}
 	if (!f->redirect_uri) {
@@ -426,6 +431,7 @@ static void pick_scope(struct oauth_flow *f)
 	s = oauth_pick_scope(conf, f->ch.scope, f->prm.scopes, f->as.scopes,
 			     f->as.refresh &&
 				     f->c->oauth.grant == CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE);
+	free(f->scope);
 	if (f->step_up_scope) {
 		f->scope = oauth_scope_union(s, f->step_up_scope);
 		free(s);
@@ -619,7 +625,7 @@ static void start_token(struct oauth_flow *f, const char *code)
 	} else {
 		pick_scope(f);
 		param(&b, "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer");
-		param(&b, "assertion", o->assertion);
+		param(&b, "assertion", f->jag ? f->jag : o->assertion);
 		param(&b, "scope", f->scope);
 	}
 	param(&b, "resource", f->tok.resource);
@@ -659,6 +665,81 @@ static void start_token(struct oauth_flow *f, const char *code)
 		buf_finish(&id);
 	}
 	request(f, "POST", f->tok.token_endpoint, (const char *const *)hs, buf_str(&b), on_token);
+	buf_finish(&b);
+	free(hs[0]);
+	free(hs[1]);
+	free(hs[2]);
+}
+
+/* cross-app access (SEP-990): the id_token exchanged at the IdP for an ID-JAG (RFC 8693) */
+
+static void on_exchange(struct httpc_req *req, void *arg)
+{
+	struct oauth_flow *f = arg;
+	size_t len = 0;
+	const char *body = ok_body(req, &len);
+	cJSON *o = body ? json_parse(body, len, 0, NULL) : NULL;
+	const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "access_token");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "issued_token_type");
+
+	if (reaped(f)) {
+		cJSON_Delete(o);
+		return;
+	}
+	if (!cJSON_IsString(at) || !at->valuestring[0] || !cJSON_IsString(type) ||
+	    strcmp(type->valuestring, "urn:ietf:params:oauth:token-type:id-jag") != 0) {
+		cJSON_Delete(o);
+		finish(f, -EACCES, "the IdP's token exchange at %s gave no ID-JAG (HTTP %ld)",
+		       f->c->oauth.idp_token_endpoint, httpc_status(req));
+		return;
+	}
+	f->jag = xstrdup(at->valuestring);
+	log_add_secret(f->jag);
+	cJSON_Delete(o);
+	start_token(f, NULL);
+}
+
+static void start_exchange(struct oauth_flow *f)
+{
+	const struct config_mcp_oauth *o = &f->c->oauth;
+	char *hs[4] = {xstrdup("Content-Type: application/x-www-form-urlencoded"),
+		       xstrdup("Accept: application/json"), NULL, NULL};
+	const char *aud = f->as.issuer ? f->as.issuer : f->as.token_endpoint;
+	struct buf b;
+
+	f->step = EXCHANGE;
+	buf_init(&b, 0);
+	param(&b, "grant_type", "urn:ietf:params:oauth:grant-type:token-exchange");
+	param(&b, "requested_token_type", "urn:ietf:params:oauth:token-type:id-jag");
+	param(&b, "subject_token", o->id_token);
+	param(&b, "subject_token_type", "urn:ietf:params:oauth:token-type:id_token");
+	param(&b, "audience", aud);
+	param(&b, "resource", resource_of(f));
+	pick_scope(f);
+	param(&b, "scope", f->scope);
+	if (o->idp_client_secret) {
+		struct buf id;
+
+		buf_init(&id, 0);
+		oauth_form_escape(&id, o->idp_client_id);
+		buf_puts(&id, ":");
+		oauth_form_escape(&id, o->idp_client_secret);
+		hs[2] = xstrdup("Authorization: Basic ");
+		{
+			struct buf cred;
+
+			buf_init(&cred, 0);
+			buf_puts(&cred, hs[2]);
+			buf_base64(&cred, id.data, id.len);
+			free(hs[2]);
+			hs[2] = buf_steal(&cred);
+		}
+		buf_finish(&id);
+	} else {
+		param(&b, "client_id", o->idp_client_id);
+	}
+	request(f, "POST", o->idp_token_endpoint, (const char *const *)hs, buf_str(&b),
+		on_exchange);
 	buf_finish(&b);
 	free(hs[0]);
 	free(hs[1]);
@@ -722,6 +803,7 @@ static void free_flow(struct oauth_flow *f)
 	free(f->verifier);
 	free(f->state);
 	free(f->scope);
+	free(f->jag);
 	free(f->redirect_uri);
 	free(f->step_up_scope);
 	oauth_tokens_finish(&f->tok);

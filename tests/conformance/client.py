@@ -73,7 +73,9 @@ ACTIONS = {
 # Scenarios of context keys (MCP_CONFORMANCE_CONTEXT) -> the server entry's oauth: keys a
 # user would have set from what the authorization server's admin gave them.
 CONTEXT_KEYS = {"client_id": "client_id", "client_secret": "client_secret",
-                "private_key_pem": "private_key", "valid_jwt": "assertion"}
+                "private_key_pem": "private_key", "valid_jwt": "assertion",
+                "idp_client_id": "idp_client_id", "idp_id_token": "id_token",
+                "idp_issuer": "idp_issuer", "idp_token_endpoint": "idp_token_endpoint"}
 # A Client ID Metadata Document URL the scenario expects a client to publish.
 CIMD = {"auth/basic-cimd": "https://conformance-test.local/client-metadata.json"}
 
@@ -91,7 +93,7 @@ def server_entry(url, scenario):
             oauth[ours] = context[key]
     if scenario.startswith("auth/client-credentials"):
         oauth["grant"] = "client_credentials"
-    if "assertion" in oauth:  # a workload identity JWT (SEP-1933)
+    if "assertion" in oauth or "id_token" in oauth:  # SEP-1933 workload identity, SEP-990
         oauth["grant"] = "urn:ietf:params:oauth:grant-type:jwt-bearer"
     if "private_key" in oauth:
         oauth["token_endpoint_auth_method"] = "private_key_jwt"

@@ -217,3 +217,18 @@ def test_a_client_credentials_server_signs_in_by_itself(tmp_path, mcp_gateway, m
         g = mcp_gateway({"fake": http_entry(fake.url, auth="oauth", oauth=oauth)})
         g.wait_tools("fake")
         assert [t["form"]["grant_type"] for t in fake.of("/token")] == ["client_credentials"] * 2
+
+
+def test_the_sign_in_examples_of_docs_mcp_md_load(tmp_path):
+    """The YAML blocks of docs/mcp.md's "Remote servers that sign in" are configs that load."""
+    doc = (ROOT / "docs" / "mcp.md").read_text()
+    section = doc.split("## Remote servers that sign in", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```yaml\n")[1:]
+    assert len(blocks) == 2
+    env = clean_env()
+    env["IDP_ID_TOKEN"] = "an-id-token-from-the-idp"
+    for n, block in enumerate(blocks):
+        cfg = tmp_path / f"doc{n}.yaml"
+        cfg.write_text(f"home: {tmp_path / 'home'}\n" + block.split("```", 1)[0])
+        r = hermetic("config", "check", "--config", str(cfg), env=env)
+        assert r.returncode == 0, r
