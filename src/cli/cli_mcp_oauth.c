@@ -140,8 +140,10 @@ static void on_conn(evutil_socket_t fd, short what, void *arg)
 	if (sp)
 		*sp = '\0';
 	reply(fd, 200, "hermetic: you may close this window; the command line says how it went.\n");
+	q = xstrdup(q); /* it lives in k's buffer, which goes with k */
 	conn_close(k);
 	oauth_flow_redirect(lg->flow, q);
+	free(q);
 }
 
 static void on_accept(evutil_socket_t fd, short what, void *arg)
