@@ -6,6 +6,7 @@
 #include "cli/cli_doctor.h"
 #include "cli/cli_mcp.h"
 #include "cli/cli_elicit.h"
+#include "cli/cli_mcp_oauth.h"
 #include "cli/cli_audit.h"
 #include "cli/cli_proposals.h"
 #include "cli/cli_skill.h"
@@ -243,6 +244,36 @@ static int run_mcp_list(int argc, char **argv)
 	rc = cli_mcp_list(cfg, json);
 	config_destroy(cfg);
 	return rc;
+}
+
+static int run_mcp_sign(int argc, char **argv, bool in)
+{
+	const char *path;
+	char *w[1] = {NULL};
+	struct config *cfg;
+	int rc;
+
+	if (!parse_words(argc, argv, &path, NULL, w, 1, 1,
+			 in ? "hermetic mcp login [--config FILE] SERVER"
+			    : "hermetic mcp logout [--config FILE] SERVER"))
+		return 2;
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	log_set_level(LOG_WARN);
+	rc = in ? cli_mcp_login(cfg, w[0]) : cli_mcp_logout(cfg, w[0]);
+	config_destroy(cfg);
+	return rc;
+}
+
+static int run_mcp_login(int argc, char **argv)
+{
+	return run_mcp_sign(argc, argv, true);
+}
+
+static int run_mcp_logout(int argc, char **argv)
+{
+	return run_mcp_sign(argc, argv, false);
 }
 
 /* hermetic mcp call [--config FILE] [--elicit ask|defaults|decline] SERVER TOOL ['JSON-ARGS'] */
@@ -591,6 +622,10 @@ static const struct cmd commands[] = {
 	{"mcp", "call", run_mcp_call,
 	 "mcp call [--config FILE] [--elicit ask|defaults|decline] SERVER TOOL ['JSON-ARGS']",
 	 "call one MCP tool and print what the model would read", false},
+	{"mcp", "login", run_mcp_login, "mcp login [--config FILE] SERVER",
+	 "sign in to an `auth: oauth` MCP server (prints the address; runs $BROWSER)", false},
+	{"mcp", "logout", run_mcp_logout, "mcp logout [--config FILE] SERVER",
+	 "forget an MCP server's sign-in", false},
 	{"doctor", NULL, run_doctor, "doctor [--config FILE]",
 	 "data dir, sandbox, MCP servers, OpenRouter key limits, Telegram token (getMe); exit 1 on "
 	 "a failure",

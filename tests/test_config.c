@@ -1234,6 +1234,78 @@ static void test_mcp_server_needs_exactly_one_of_url_and_command(void **state)
 		     "with a command");
 }
 
+/* mcp_servers.NAME.oauth: every key, and what goes together, checked at load with where. */
+static void test_mcp_oauth_keys_load_and_are_checked(void **state)
+{
+	struct result r;
+
+	(void)state;
+	setenv("T_MCP_SECRET", "s3cret-value", 1);
+	r = parse("mcp_servers:\n  lin:\n    url: \"https://mcp.example.com/mcp\"\n"
+		  "    auth: oauth\n"
+		  "    oauth:\n      client_id: my-client\n"
+		  "      client_secret: os.environ/T_MCP_SECRET\n"
+		  "      token_endpoint_auth_method: client_secret_post\n"
+		  "      grant: client_credentials\n"
+		  "      scopes: [read, write]\n");
+	if (r.rc != 0)
+		print_error("%s", r.out);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg->mcp_servers[0].auth, CONFIG_MCP_AUTH_OAUTH);
+	assert_string_equal(r.cfg->mcp_servers[0].oauth.client_id, "my-client");
+	assert_string_equal(r.cfg->mcp_servers[0].oauth.client_secret, "s3cret-value");
+	assert_int_equal(r.cfg->mcp_servers[0].oauth.client_auth, CONFIG_OAUTH_CLIENT_AUTH_POST);
+	assert_int_equal(r.cfg->mcp_servers[0].oauth.grant, CONFIG_OAUTH_GRANT_CLIENT_CREDENTIALS);
+	assert_int_equal(r.cfg->mcp_servers[0].oauth.n_scopes, 2);
+	result_finish(&r);
+	/* Nothing set: everything is discovered. */
+	r = parse("mcp_servers:\n  lin: {url: \"https://h/mcp\", auth: oauth}\n");
+	assert_int_equal(r.rc, 0);
+	assert_null(r.cfg->mcp_servers[0].oauth.client_id);
+	assert_int_equal(r.cfg->mcp_servers[0].oauth.client_auth, CONFIG_OAUTH_CLIENT_AUTH_AUTO);
+	assert_int_equal(r.cfg->mcp_servers[0].oauth.grant, CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE);
+	result_finish(&r);
+	expect_error("mcp_servers:\n  s: {url: \"https://h/mcp\", oauth: {client_id: a}}\n",
+		     "t.yaml:2:36: error: mcp_servers.s.oauth: oauth: applies only with 'auth: "
+		     "oauth'; add it or remove this block");
+	expect_error("mcp_servers:\n  s: {command: /bin/x, auth: oauth}\n",
+		     "t.yaml:2:30: error: mcp_servers.s.auth: auth: oauth applies only to servers "
+		     "with a url");
+	expect_error("mcp_servers:\n  s: {url: \"https://h/mcp\", auth: oidc}\n",
+		     "t.yaml:2:35: error: mcp_servers.s.auth: unknown value 'oidc'; use one of: "
+		     "none, oauth");
+	expect_error("mcp_servers:\n  s:\n    url: \"https://h/mcp\"\n    auth: oauth\n"
+		     "    oauth: {client_metadata_url: \"http://h/c.json\"}\n",
+		     "t.yaml:5:34: error: mcp_servers.s.oauth.client_metadata_url: expected an "
+		     "https:// URL with a path (a Client ID Metadata Document), got "
+		     "'http://h/c.json'");
+	expect_error("mcp_servers:\n  s:\n    url: \"https://h/mcp\"\n    auth: oauth\n"
+		     "    oauth: {client_id: a, token_endpoint_auth_method: private_key_jwt}\n",
+		     "t.yaml:5:55: error: mcp_servers.s.oauth.token_endpoint_auth_method: "
+		     "private_key_jwt needs client_id and private_key");
+	expect_error("mcp_servers:\n  s:\n    url: \"https://h/mcp\"\n    auth: oauth\n"
+		     "    oauth: {grant: client_credentials}\n",
+		     "t.yaml:5:20: error: mcp_servers.s.oauth.grant: client_credentials needs "
+		     "client_id with client_secret or private_key");
+	expect_error("mcp_servers:\n  s:\n    url: \"https://h/mcp\"\n    auth: oauth\n"
+		     "    oauth: {grant: \"urn:ietf:params:oauth:grant-type:jwt-bearer\"}\n",
+		     "t.yaml:5:20: error: mcp_servers.s.oauth.grant: the jwt-bearer grant needs "
+		     "assertion (normally `os.environ/NAME`), or idp_token_endpoint, id_token and "
+		     "client_id (cross-app access)");
+	expect_error("mcp_servers:\n  s:\n    url: \"https://h/mcp\"\n    auth: oauth\n"
+		     "    oauth: {id_token: x}\n",
+		     "t.yaml:5:23: error: mcp_servers.s.oauth.id_token: applies only to grant: "
+		     "urn:ietf:params:oauth:grant-type:jwt-bearer");
+	expect_error("mcp_servers:\n  s:\n    url: \"https://h/mcp\"\n    auth: oauth\n"
+		     "    oauth: {client_secret: x}\n",
+		     "t.yaml:5:28: error: mcp_servers.s.oauth.client_secret: needs client_id: a "
+		     "secret belongs to a pre-registered client");
+	expect_error("mcp_servers:\n  s:\n    url: \"https://h/mcp\"\n    auth: oauth\n"
+		     "    oauth: {scopes: [\"a b\"]}\n",
+		     "t.yaml:5:22: error: mcp_servers.s.oauth.scopes[0]: expected a scope "
+		     "(printable ASCII, no spaces or quotes), got 'a b'");
+}
+
 static void test_mcp_tool_prefix_collision_is_an_error(void **state)
 {
 	(void)state;
@@ -1265,9 +1337,8 @@ static void test_hermes_mcp_keys_load_with_warnings(void **state)
 		print_error("%s", r.out);
 	assert_int_equal(r.rc, 0);
 	assert_int_equal(r.errors, 0);
-	assert_int_equal(r.warnings, 5); /* and "model_list is empty" */
-	check_line(&r, "t.yaml:4:5: warning: ignored: 'auth' in 'mcp_servers.gh': hermetic does "
-		       "no MCP OAuth; send a token in headers (Hermes)");
+	assert_int_equal(r.warnings, 4); /* and "model_list is empty" */
+	assert_int_equal(r.cfg->mcp_servers[0].auth, CONFIG_MCP_AUTH_OAUTH);
 	/* sampling: Hermes' keys, taken (docs/mcp.md, "Sampling") */
 	assert_true(r.cfg->mcp_servers[0].sampling_enabled);
 	assert_string_equal(r.cfg->mcp_servers[0].sampling_model, "gemini");
@@ -2410,6 +2481,7 @@ int main(void)
 		cmocka_unit_test(test_provider_defaults),
 		cmocka_unit_test(test_more_provider_defaults),
 		cmocka_unit_test(test_mcp_server_needs_exactly_one_of_url_and_command),
+		cmocka_unit_test(test_mcp_oauth_keys_load_and_are_checked),
 		cmocka_unit_test(test_mcp_tool_prefix_collision_is_an_error),
 		cmocka_unit_test(test_hermes_mcp_keys_load_with_warnings),
 		cmocka_unit_test(test_timezone_is_checked),

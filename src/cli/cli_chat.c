@@ -10,6 +10,7 @@
  */
 #include "cli/cli_chat.h"
 #include "cli/cli_chat_gw.h"
+#include "cli/cli_mcp_oauth.h"
 #include "agent/agent.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -291,6 +292,7 @@ static int open_all(struct chat *c)
 	c->metrics = metrics_create();
 	c->router = router_create(c->cfg, c->loop, c->spend, c->metrics);
 	c->mcp = mcp_create(c->cfg, c->loop, NULL, false);
+	cli_mcp_oauth_prepare(c->cfg, c->loop, c->mcp);
 	wait_for_mcp(c);
 	c->tools = tools_create(&(struct tools_env){c->cfg, c->loop, c->store, c->mcp});
 	c->agent =

@@ -4,6 +4,7 @@
  * cli_doctor.c runs the same loop for its MCP checks. */
 #include "cli/cli_mcp.h"
 #include "cli/cli_elicit.h"
+#include "cli/cli_mcp_oauth.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "mcp/mcp.h"
@@ -23,6 +24,7 @@ int cli_mcp_run_start(struct cli_mcp_run *r, const struct config *cfg)
 	if (!r->loop)
 		return -1;
 	r->mcp = mcp_create(cfg, r->loop, NULL, false);
+	cli_mcp_oauth_prepare(cfg, r->loop, r->mcp);
 	mcp_start_and_wait(r->mcp);
 	return 0;
 }
@@ -33,16 +35,22 @@ void cli_mcp_run_finish(struct cli_mcp_run *r)
 	loop_destroy(r->loop);
 }
 
-static cJSON *server_json(const struct mcp *m, size_t i)
+static cJSON *server_json(const struct config *cfg, const struct mcp *m, size_t i)
 {
+	const char *sign_in;
 	struct mcp_server_info si;
 	struct mcp_tool_info ti;
 	cJSON *o = cJSON_CreateObject(), *tools;
 	size_t k;
 
 	mcp_server_info(m, i, &si);
+	sign_in = cli_mcp_sign_in_state(cfg, si.name);
 	cJSON_AddStringToObject(o, "name", si.name);
 	cJSON_AddStringToObject(o, "transport", si.transport);
+	if (sign_in)
+		cJSON_AddStringToObject(o, "sign_in", sign_in);
+	else
+		cJSON_AddNullToObject(o, "sign_in");
 	cJSON_AddStringToObject(o, "state",
 				strcmp(si.state, "connected") == 0  ? "connected"
 				: strcmp(si.state, "disabled") == 0 ? "disabled"
@@ -87,15 +95,17 @@ void cli_mcp_print_error(const char *error)
 	printf("%s\n", error);
 }
 
-static void print_text(const struct mcp *m, size_t i)
+static void print_text(const struct config *cfg, const struct mcp *m, size_t i)
 {
 	struct mcp_server_info si;
 	struct mcp_tool_info ti;
+	const char *sign_in;
 	size_t k;
 
 	mcp_server_info(m, i, &si);
-	printf("%s  %s  %s  %s  %zu tools%s", si.name, si.transport,
-	       strcmp(si.state, "connected") == 0 ? "connected" : si.state,
+	sign_in = cli_mcp_sign_in_state(cfg, si.name);
+	printf("%s  %s%s%s  %s  %s  %zu tools%s", si.name, si.transport, sign_in ? "  " : "",
+	       sign_in ? sign_in : "", strcmp(si.state, "connected") == 0 ? "connected" : si.state,
 	       si.protocol_version ? si.protocol_version : "-", si.n_tools,
 	       si.error ? "  error: " : "");
 	cli_mcp_print_error(si.error ? si.error : "");
@@ -112,15 +122,42 @@ static void print_text(const struct mcp *m, size_t i)
 	}
 }
 
+/* The first server whose listing failed with a challenge a step-up answers (signed in anew
+ * for it): true when the listing should run again. */
+static bool list_step_up(const struct config *cfg, struct cli_mcp_run *r)
+{
+	size_t i;
+
+	for (i = 0; i < mcp_n_servers(r->mcp); i++) {
+		struct mcp_server_info si;
+		const char *ch;
+
+		mcp_server_info(r->mcp, i, &si);
+		ch = mcp_challenge(r->mcp, si.name);
+		if (strcmp(si.state, "connected") != 0 && ch &&
+		    cli_mcp_step_up(cfg, si.name, ch) == 0)
+			return true;
+	}
+	return false;
+}
+
 int cli_mcp_list(const struct config *cfg, bool json)
 {
 	struct cli_mcp_run r = {0};
 	cJSON *root, *arr;
 	size_t i;
-	int rc = 0;
+	int rc = 0, step_ups = 0;
 
 	if (cli_mcp_run_start(&r, cfg) < 0)
 		return 1;
+	/* A 403 insufficient_scope (or a 401 naming a scope not granted) of tools/list: sign in
+	 * for it and list again, a bounded number of times. */
+	while (step_ups < CLI_MCP_MAX_STEP_UPS && list_step_up(cfg, &r)) {
+		step_ups++;
+		cli_mcp_run_finish(&r);
+		if (cli_mcp_run_start(&r, cfg) < 0)
+			return 1;
+	}
 	root = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(root, "servers");
 	for (i = 0; i < mcp_n_servers(r.mcp); i++) {
@@ -130,9 +167,9 @@ int cli_mcp_list(const struct config *cfg, bool json)
 		if (strcmp(si.state, "connected") != 0 && strcmp(si.state, "disabled") != 0)
 			rc = 1;
 		if (json)
-			cJSON_AddItemToArray(arr, server_json(r.mcp, i));
+			cJSON_AddItemToArray(arr, server_json(cfg, r.mcp, i));
 		else
-			print_text(r.mcp, i);
+			print_text(cfg, r.mcp, i);
 	}
 	if (json) {
 		char *s = cJSON_Print(root);
@@ -166,32 +203,34 @@ static int start_asking(struct cli_mcp_run *r, const struct config *cfg, int eli
 	if (!r->loop)
 		return -1;
 	r->mcp = mcp_create(cfg, r->loop, NULL, false);
+	cli_mcp_oauth_prepare(cfg, r->loop, r->mcp);
 	*e = cli_elicit_create(r->loop, (enum cli_elicit_mode)elicit, &cbs);
 	mcp_set_elicit(r->mcp, &cbs);
 	mcp_start_and_wait(r->mcp);
 	return 0;
 }
 
-int cli_mcp_call(const struct config *cfg, const char *server, const char *tool,
-		 const char *args_json, int elicit)
+/* One attempt of `mcp call`: 0 or 1 in r->rc; *challenge gets the server's last 401/403
+ * WWW-Authenticate (malloc'd) when the call failed. */
+static void call_once(const struct config *cfg, const char *server, const char *tool,
+		      const char *args_json, int elicit, struct cli_mcp_run *r, char **challenge)
 {
-	struct cli_mcp_run r = {.rc = 1};
 	struct mcp_server_info si;
 	struct cli_elicit *e = NULL;
 	size_t i;
 	int rc;
 
-	if (start_asking(&r, cfg, elicit, &e) < 0)
-		return 1;
+	if (start_asking(r, cfg, elicit, &e) < 0)
+		return;
 	/* From here only the call's own answer ends the loop, not a server state change. */
-	mcp_on_change(r.mcp, NULL, NULL);
-	rc = mcp_call_server(r.mcp, server, tool, args_json, on_call, &r, NULL);
+	mcp_on_change(r->mcp, NULL, NULL);
+	rc = mcp_call_server(r->mcp, server, tool, args_json, on_call, r, NULL);
 	if (rc == -EINVAL) {
 		fprintf(stderr,
 			"hermetic: the arguments must be a JSON object, e.g. '{\"a\":1}'\n");
 	} else if (rc == -ENOTCONN || (rc == -ENOENT && !cfg->n_mcp_servers)) {
-		for (i = 0; i < mcp_n_servers(r.mcp); i++) {
-			mcp_server_info(r.mcp, i, &si);
+		for (i = 0; i < mcp_n_servers(r->mcp); i++) {
+			mcp_server_info(r->mcp, i, &si);
 			if (strcmp(si.name, server) == 0)
 				fprintf(stderr, "hermetic: MCP server %s is not connected: %s\n",
 					server, si.error ? si.error : si.state);
@@ -200,12 +239,35 @@ int cli_mcp_call(const struct config *cfg, const char *server, const char *tool,
 		fprintf(stderr, "hermetic: no tool %s on MCP server %s (see hermetic mcp list)\n",
 			tool, server);
 	} else if (rc == 0) {
-		loop_run(r.loop);
-		if (!r.finished)
+		loop_run(r->loop);
+		if (!r->finished)
 			fprintf(stderr, "hermetic: the call did not finish\n");
 	}
 	fflush(stdout);
-	cli_mcp_run_finish(&r);
+	if (r->rc != 0)
+		*challenge = xstrdup(mcp_challenge(r->mcp, server));
+	cli_mcp_run_finish(r);
 	cli_elicit_destroy(e);
-	return r.rc;
+}
+
+int cli_mcp_call(const struct config *cfg, const char *server, const char *tool,
+		 const char *args_json, int elicit)
+{
+	int step_ups = 0;
+
+	for (;;) {
+		struct cli_mcp_run r = {.rc = 1};
+		char *challenge = NULL;
+		bool again;
+
+		call_once(cfg, server, tool, args_json, elicit, &r, &challenge);
+		/* A 403 insufficient_scope: sign in for the larger scope, then call again, a
+		 * bounded number of times (a server that never accepts must not loop us). */
+		again = r.rc != 0 && challenge && step_ups < CLI_MCP_MAX_STEP_UPS &&
+			cli_mcp_step_up(cfg, server, challenge) == 0;
+		free(challenge);
+		if (!again)
+			return r.rc;
+		step_ups++;
+	}
 }

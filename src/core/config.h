@@ -572,6 +572,44 @@ enum config_mcp_transport {
 	CONFIG_MCP_STDIO,
 };
 
+/* mcp_servers.NAME.auth: how the client signs in to a remote server. */
+enum config_mcp_auth {
+	CONFIG_MCP_AUTH_NONE,  /* only the entry's headers */
+	CONFIG_MCP_AUTH_OAUTH, /* OAuth 2.1 as the MCP authorization spec has it (mcp/oauth.h) */
+};
+
+/* oauth.token_endpoint_auth_method: how the client authenticates at the token endpoint. */
+enum config_oauth_client_auth {
+	CONFIG_OAUTH_CLIENT_AUTH_AUTO, /* what registration returned, else what the server offers */
+	CONFIG_OAUTH_CLIENT_AUTH_BASIC,
+	CONFIG_OAUTH_CLIENT_AUTH_POST,
+	CONFIG_OAUTH_CLIENT_AUTH_NONE,
+	CONFIG_OAUTH_CLIENT_AUTH_PRIVATE_KEY_JWT,
+};
+
+enum config_oauth_grant {
+	CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE,
+	CONFIG_OAUTH_GRANT_CLIENT_CREDENTIALS,
+	CONFIG_OAUTH_GRANT_JWT_BEARER, /* urn:ietf:params:oauth:grant-type:jwt-bearer */
+};
+
+/* mcp_servers.NAME.oauth: everything optional; what is unset is discovered. */
+struct config_mcp_oauth {
+	char *client_id;	   /* pre-registered; NULL = CIMD or dynamic registration */
+	char *client_secret;	   /* secret */
+	char *private_key;	   /* PEM, secret: private_key_jwt */
+	char *client_metadata_url; /* https URL of a Client ID Metadata Document */
+	char *assertion;	   /* secret: the JWT the jwt-bearer grant presents */
+	/* enterprise-managed cross-app access (SEP-990): the id_token is exchanged at the IdP's
+	 * token endpoint for an ID-JAG, which the jwt-bearer grant presents */
+	char *idp_token_endpoint, *idp_client_id, *idp_client_secret, *idp_issuer;
+	char *id_token; /* secret */
+	enum config_oauth_client_auth client_auth;
+	enum config_oauth_grant grant;
+	char **scopes; /* 0 = from the server's WWW-Authenticate or metadata */
+	size_t n_scopes;
+};
+
 struct config_mcp_server {
 	char *name;   /* the key under mcp_servers */
 	char *prefix; /* derived: name with [^a-zA-Z0-9_] -> '_', unique among servers */
@@ -584,6 +622,8 @@ struct config_mcp_server {
 	size_t n_env;
 	struct config_pair *headers; /* http/sse; values are secrets */
 	size_t n_headers;
+	enum config_mcp_auth auth;
+	struct config_mcp_oauth oauth;
 	int64_t timeout_s;
 	int64_t connect_timeout_s;
 	char **tools_include; /* 0 = all tools */

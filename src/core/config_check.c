@@ -573,6 +573,7 @@ void cfg_mcp_check(struct ctx *c, const struct node *map, void *obj)
 	if (s->url && (s->n_args || s->n_env))
 		cfg_key_err(c, map, s->n_args ? "args" : "env", true,
 			    "args and env apply only to servers with a command");
+	cfg_mcp_auth_check(c, map, s);
 	if (s->n_tools_include && s->n_tools_exclude)
 		cfg_key_err(
 			c, map, "tools", false,

@@ -330,7 +330,6 @@ const struct ignored cfg_ignored[] = {
 	{"mcp_servers", "access_groups", WHY_USERS},
 	{"mcp_servers", "extra_headers", "hermetic forwards no client headers: set headers:"},
 	{"mcp_servers", "available_on_public_internet", WHY_USERS},
-	{"mcp_servers", "auth", "hermetic does no MCP OAuth; send a token in headers (Hermes)"},
 	{"tools", "prompts", "hermetic offers MCP tools only, not prompts (Hermes)"},
 	{"tools", "resources", "hermetic offers MCP tools only, not resources (Hermes)"},
 };

@@ -294,6 +294,11 @@ void cfg_cache_point_check(struct ctx *c, const struct node *map, void *obj);
 void cfg_models_check_all(struct ctx *c, const struct node *seq, void *items, size_t n);
 void cfg_mcp_check(struct ctx *c, const struct node *map, void *obj);
 void cfg_mcp_check_all(struct ctx *c, const struct node *map, void *items, size_t n);
+/* config_oauth.c: mcp_servers.NAME.auth and .oauth. */
+int cfg_check_cimd_url(struct ctx *c, const struct node *n, const char *v);
+int cfg_check_oauth_scope(struct ctx *c, const struct node *n, const char *v);
+/* The keys that go together (a method's secret, a grant's credential), from cfg_mcp_check. */
+void cfg_mcp_auth_check(struct ctx *c, const struct node *map, struct config_mcp_server *s);
 void cfg_cron_check(struct ctx *c, const struct node *map, void *obj);
 void cfg_cron_check_all(struct ctx *c, const struct node *seq, void *items, size_t n);
 void cfg_hook_check(struct ctx *c, const struct node *map, void *obj);

@@ -22,6 +22,9 @@
 _Static_assert(sizeof(enum config_routing) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_seccomp_action) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_mcp_transport) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_mcp_auth) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_oauth_client_auth) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_oauth_grant) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_model_mode) == sizeof(int), "enum size");
 
@@ -769,6 +772,78 @@ static const struct table mcp_sampling_table = {
 	"sampling", "mcp_servers.NAME.sampling", OPTS(mcp_sampling_opts),
 	.text = "The server asking the model (Hermes' keys): through the router in the server's "
 		"lane (the lane that lists it in mcp_servers) and budgets (docs/mcp.md)."};
+static const struct choice mcp_auth_choices[] = {
+	{"none", CONFIG_MCP_AUTH_NONE, NULL},
+	{"oauth", CONFIG_MCP_AUTH_OAUTH, NULL},
+	{NULL, 0, NULL},
+};
+
+static const struct choice oauth_client_auth_choices[] = {
+	{"auto", CONFIG_OAUTH_CLIENT_AUTH_AUTO, NULL},
+	{"client_secret_basic", CONFIG_OAUTH_CLIENT_AUTH_BASIC, NULL},
+	{"client_secret_post", CONFIG_OAUTH_CLIENT_AUTH_POST, NULL},
+	{"none", CONFIG_OAUTH_CLIENT_AUTH_NONE, NULL},
+	{"private_key_jwt", CONFIG_OAUTH_CLIENT_AUTH_PRIVATE_KEY_JWT, NULL},
+	{NULL, 0, NULL},
+};
+
+static const struct choice oauth_grant_choices[] = {
+	{"authorization_code", CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE, NULL},
+	{"client_credentials", CONFIG_OAUTH_GRANT_CLIENT_CREDENTIALS, NULL},
+	{"urn:ietf:params:oauth:grant-type:jwt-bearer", CONFIG_OAUTH_GRANT_JWT_BEARER, NULL},
+	{NULL, 0, NULL},
+};
+
+static const struct opt mcp_oauth_opts[] = {
+	{"client_id", T_STR, FLD(config_mcp_server, oauth.client_id), .flags = F_ONELINE,
+	 .text = "a client registered with the server's authorization server; unset = a Client "
+		 "ID Metadata Document (client_metadata_url), else dynamic registration (RFC "
+		 "7591)"},
+	{"client_secret", T_STR, FLD(config_mcp_server, oauth.client_secret),
+	 .flags = F_SECRET | F_ONELINE, .text = "the client's secret, normally `os.environ/NAME`"},
+	{"token_endpoint_auth_method", T_ENUM, FLD(config_mcp_server, oauth.client_auth),
+	 .def = "auto", .choices = oauth_client_auth_choices,
+	 .text = "how the client authenticates at the token endpoint; auto = what registration "
+		 "returned, else client_secret_basic with a secret and none without"},
+	{"private_key", T_STR, FLD(config_mcp_server, oauth.private_key),
+	 .text = "PEM key for private_key_jwt, RSA (RS256) or P-256 (ES256), normally "
+		 "`os.environ/NAME`; secret (each line of it is redacted)"},
+	{"client_metadata_url", T_STR, FLD(config_mcp_server, oauth.client_metadata_url),
+	 .check = cfg_check_cimd_url,
+	 .text = "https URL of a Client ID Metadata Document: used as the client_id when the "
+		 "authorization server supports it (client_id_metadata_document_supported)"},
+	{"grant", T_ENUM, FLD(config_mcp_server, oauth.grant), .def = "authorization_code",
+	 .choices = oauth_grant_choices,
+	 .text = "authorization_code (a person signs in: `hermetic mcp login`), "
+		 "client_credentials or urn:ietf:params:oauth:grant-type:jwt-bearer (the client "
+		 "signs in by itself)"},
+	{"assertion", T_STR, FLD(config_mcp_server, oauth.assertion), .flags = F_SECRET | F_ONELINE,
+	 .text = "the JWT the jwt-bearer grant presents, normally `os.environ/NAME`"},
+	{"idp_token_endpoint", T_STR, FLD(config_mcp_server, oauth.idp_token_endpoint),
+	 .check = cfg_check_url,
+	 .text = "cross-app access (jwt-bearer grant): the enterprise IdP's token endpoint, where "
+		 "id_token is exchanged for an ID-JAG (RFC 8693)"},
+	{"idp_client_id", T_STR, FLD(config_mcp_server, oauth.idp_client_id), .flags = F_ONELINE,
+	 .text = "cross-app access: this client's id at the IdP"},
+	{"idp_client_secret", T_STR, FLD(config_mcp_server, oauth.idp_client_secret),
+	 .flags = F_SECRET | F_ONELINE,
+	 .text = "cross-app access: this client's secret at the IdP (client_secret_basic), if any"},
+	{"idp_issuer", T_STR, FLD(config_mcp_server, oauth.idp_issuer), .check = cfg_check_url,
+	 .text = "cross-app access: the IdP's issuer (informational: the token endpoint is what is "
+		 "used)"},
+	{"id_token", T_STR, FLD(config_mcp_server, oauth.id_token), .flags = F_SECRET | F_ONELINE,
+	 .text = "cross-app access: the user's ID token from the IdP, normally `os.environ/NAME`"},
+	{"scopes", T_STRS, FLD(config_mcp_server, oauth.scopes),
+	 CNT(config_mcp_server, oauth.n_scopes), .cap = 64, .check = cfg_check_oauth_scope,
+	 .flags = F_ONELINE | F_ONE_OR_LIST,
+	 .text = "scopes to ask for; unset = the server's WWW-Authenticate scope, else its "
+		 "scopes_supported, else none"},
+};
+
+static const struct table mcp_oauth_table = {
+	"oauth", "mcp_servers.NAME.oauth", OPTS(mcp_oauth_opts),
+	.text = "OAuth 2.1 sign-in (with `auth: oauth`), all optional: what is unset is "
+		"discovered (docs/mcp.md, \"Remote servers that sign in\")."};
 
 static const struct opt mcp_opts[] = {
 	{"url", T_STR, FLD(config_mcp_server, url), .check = cfg_check_url,
@@ -785,6 +860,10 @@ static const struct opt mcp_opts[] = {
 	{"headers", T_PAIRS, FLD(config_mcp_server, headers), CNT(config_mcp_server, n_headers),
 	 .cap = 32, .check = cfg_check_header_name, .flags = F_SECRET | F_ONELINE,
 	 .text = "HTTP headers (values are secrets)"},
+	{"auth", T_ENUM, FLD(config_mcp_server, auth), .def = "none", .choices = mcp_auth_choices,
+	 .text = "none = only headers; oauth = sign in with OAuth 2.1 (`hermetic mcp login NAME`; "
+		 "Hermes' key)"},
+	{"oauth", T_SECTION, .off = 0, .table = &mcp_oauth_table},
 	{"timeout", T_INT, FLD(config_mcp_server, timeout_s), .def = "120", .min = 1, .max = 3600,
 	 .text = "seconds per request (Hermes' default)"},
 	{"connect_timeout", T_INT, FLD(config_mcp_server, connect_timeout_s), .def = "60", .min = 1,

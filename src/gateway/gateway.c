@@ -22,6 +22,7 @@
  * the rate pools, and its "model" is used (apiguard_owner_cli).
  */
 #include "gateway/gateway.h"
+#include "gateway/mcp_signin.h"
 #include "agent/agent.h"
 #include "gateway/alerts.h"
 #include "gateway/alertmanager.h"
@@ -67,6 +68,7 @@ struct gateway {
 	struct daemon d;
 	struct httpd *api;
 	struct mcp *mcp;
+	struct mcp_signin *signin; /* auth: oauth servers' tokens kept fresh */
 	struct spend *spend;
 	struct router *router;
 	struct breaker *breaker; /* guardrails.bleed, for every model call of this process */
@@ -813,6 +815,8 @@ int gateway_run(const struct config *cfg)
 	mcp_set_elicit(g.mcp, &elicit);
 	sampling = sampling_create(cfg, &g.router, &sampler);
 	mcp_set_sampling(g.mcp, &sampler);
+	/* what `hermetic mcp login` stored, kept fresh; client_credentials sign in by itself */
+	g.signin = mcp_signin_create(cfg, g.d.loop, g.d.store, g.mcp);
 	mcp_start(g.mcp);
 	if (start_agent(&g, cfg) < 0)
 		goto out;
@@ -868,6 +872,7 @@ out:
 	sampling_destroy(sampling);
 	breaker_destroy(g.breaker);
 	spend_destroy(g.spend);
+	mcp_signin_destroy(g.signin);
 	mcp_destroy(g.mcp);
 	httpd_destroy(g.api);
 	daemon_finish(&g.d);

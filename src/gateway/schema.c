@@ -13,6 +13,7 @@
 #include "gateway/tg_store.h"
 #include "agent/task_store.h"
 #include "router/spend.h"
+#include "mcp/oauth_store.h"
 
 static const struct store_migration migrations[] = {
 	{"kv", "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,"
@@ -37,6 +38,7 @@ static const struct store_migration migrations[] = {
 	{"telegram-strangers", TG_STORE_STRANGERS_SQL},
 	{"spend-lane", SPEND_LANE_SQL},
 	{"tasks", TASK_STORE_SCHEMA_SQL},
+	{"mcp-oauth", OAUTH_STORE_SCHEMA_SQL},
 };
 
 void schema_register(void)

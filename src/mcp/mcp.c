@@ -32,6 +32,7 @@
 #include "mcp/transport.h"
 #include "mcp/mcp_render.h"
 #include "mcp/mcp_ask.h"
+#include "mcp/mcp_int.h"
 #include "core/metrics.h"
 #include "sandbox/spawn.h"
 #include "core/util.h"
@@ -53,83 +54,6 @@
 
 static const char *const accepted_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
 
-enum state { S_DISABLED, S_IDLE, S_CONNECTING, S_READY, S_FAILED };
-
-static const char *const state_names[] = {"disabled", "idle", "connecting", "connected", "failed"};
-
-struct tool {
-	char *name, *tool, *description, *schema;
-	bool read_only, destructive; /* from annotations (see struct mcp_tool_info) */
-};
-
-struct pending;
-typedef void (*result_fn)(struct pending *p, const char *result, size_t len);
-typedef void (*error_fn)(struct pending *p, const char *why, const char *rpc_error, size_t len,
-			 bool timeout);
-
-struct pending {
-	struct pending *next;
-	struct mcp_server *s;
-	int64_t id;
-	char *method;
-	char *params; /* JSON text, kept to re-send after a lost session */
-	int64_t timeout_ms;
-	struct event *timer;
-	result_fn on_result;
-	error_fn on_error;
-	struct mcp_call *call;
-	bool resent;
-};
-
-struct mcp_server {
-	struct mcp *m;
-	const struct config_mcp_server *cfg;
-	const struct mcp_transport_ops *ops;
-	void *tstate;
-	enum state state;
-	bool settled, transport_open;
-	char *protocol;
-	char *error;
-	struct tool *tools, *next_tools;
-	size_t n_tools, n_next, pages;
-	bool refreshing;
-	struct pending *pendings;
-	struct pending *resend; /* waiting for a re-initialized session */
-	struct event *retry_timer, *connect_timer, *ping_timer;
-	struct event *fail_ev; /* a transport failure, handled from the loop */
-	char *fail_why;
-	char *probe_why; /* why the Streamable HTTP initialize failed (legacy SSE fallback) */
-	bool pinging;
-	int64_t backoff_ms;
-};
-
-struct mcp_call {
-	struct mcp *m;
-	struct mcp_server *s;
-	struct pending *p;
-	mcp_call_cb cb;
-	void *arg;
-	int64_t t0_us;
-	struct event *finish;
-	bool is_error, done;
-	const char *outcome;
-	char *text;
-};
-
-struct mcp {
-	const struct config *cfg;
-	struct loop *loop;
-	struct mcp_server *servers;
-	size_t n_servers;
-	bool reconnect;
-	size_t live_calls; /* calls whose callback has not fired yet */
-	struct mcp_goodbyes *goodbyes;
-	struct mcp_asks *asks; /* requests from servers: questions, sampling (mcp_ask.c) */
-	mcp_change_cb on_change;
-	void *change_arg;
-	struct metric *m_up, *m_tools, *m_calls, *m_duration, *m_reconnects;
-};
-
 static int64_t next_id = 1;
 
 static void connect_server(struct mcp_server *s);
@@ -139,72 +63,6 @@ static bool session_error(const cJSON *error);
 static bool may_renew(const struct pending *p);
 static void renew_session(struct mcp_server *s, struct pending *p);
 static void list_tools(struct mcp_server *s, const char *cursor);
-
-/* ---- accessors for transports ---- */
-
-/* Heap-held, not in struct mcp: a goodbye still in flight when drain gives up reports after
- * mcp_destroy, so whichever of the two lets go last frees it. */
-struct mcp_goodbyes {
-	size_t in_flight;
-	bool orphaned; /* its mcp is destroyed */
-};
-
-struct mcp_goodbyes *mcp_server_goodbyes(const struct mcp_server *s)
-{
-	return s->m->goodbyes;
-}
-
-void mcp_goodbyes_add(struct mcp_goodbyes *g)
-{
-	g->in_flight++;
-}
-
-void mcp_goodbyes_done(struct mcp_goodbyes *g)
-{
-	g->in_flight--;
-	if (g->orphaned && g->in_flight == 0)
-		free(g);
-}
-
-struct mcp_server *mcp_server_at(struct mcp *m, size_t i)
-{
-	return i < m->n_servers ? &m->servers[i] : NULL;
-}
-
-size_t mcp_server_index(const struct mcp_server *s)
-{
-	return (size_t)(s - s->m->servers);
-}
-
-const struct config_mcp_server *mcp_server_config(const struct mcp_server *s)
-{
-	return s->cfg;
-}
-
-struct loop *mcp_server_loop(const struct mcp_server *s)
-{
-	return s->m->loop;
-}
-
-const char *mcp_server_name(const struct mcp_server *s)
-{
-	return s->cfg->name;
-}
-
-const char *mcp_server_protocol(const struct mcp_server *s)
-{
-	return s->protocol;
-}
-
-void *mcp_server_transport_state(const struct mcp_server *s)
-{
-	return s->tstate;
-}
-
-void mcp_server_set_transport_state(struct mcp_server *s, void *state)
-{
-	s->tstate = state;
-}
 
 /* ---- small helpers ---- */
 
@@ -1372,57 +1230,6 @@ bool mcp_settled(const struct mcp *m)
 	return true;
 }
 
-size_t mcp_n_servers(const struct mcp *m)
-{
-	return m->n_servers;
-}
-
-void mcp_server_info(const struct mcp *m, size_t i, struct mcp_server_info *out)
-{
-	const struct mcp_server *s = &m->servers[i];
-
-	out->name = s->cfg->name;
-	out->transport = s->ops->name;
-	out->state = state_names[s->state];
-	out->protocol_version = s->protocol;
-	out->error = s->error;
-	out->n_tools = s->state == S_READY ? s->n_tools : 0;
-}
-
-size_t mcp_n_tools(const struct mcp *m)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < m->n_servers; i++)
-		if (m->servers[i].state == S_READY)
-			n += m->servers[i].n_tools;
-	return n;
-}
-
-void mcp_tool_info(const struct mcp *m, size_t i, struct mcp_tool_info *out)
-{
-	size_t k;
-
-	for (k = 0; k < m->n_servers; k++) {
-		const struct mcp_server *s = &m->servers[k];
-
-		if (s->state != S_READY)
-			continue;
-		if (i < s->n_tools) {
-			out->name = s->tools[i].name;
-			out->server = s->cfg->name;
-			out->tool = s->tools[i].tool;
-			out->description = s->tools[i].description;
-			out->schema_json = s->tools[i].schema;
-			out->read_only = s->tools[i].read_only;
-			out->destructive = s->tools[i].destructive;
-			return;
-		}
-		i -= s->n_tools;
-	}
-	memset(out, 0, sizeof(*out));
-}
-
 static void on_guard(evutil_socket_t fd, short what, void *arg)
 {
 	*(bool *)arg = true;
@@ -1480,6 +1287,8 @@ void mcp_destroy(struct mcp *m)
 		event_free(s->ping_timer);
 		event_free(s->fail_ev);
 		free(s->probe_why);
+		free(s->bearer);
+		free(s->challenge);
 		free_tools(s->tools, s->n_tools);
 		free_tools(s->next_tools, s->n_next);
 		free(s->protocol);

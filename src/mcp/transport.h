@@ -64,6 +64,8 @@ struct loop *mcp_server_loop(const struct mcp_server *s);
 const char *mcp_server_name(const struct mcp_server *s);
 /* Negotiated protocol version, or NULL before initialize completes. */
 const char *mcp_server_protocol(const struct mcp_server *s);
+/* auth: oauth: the access token to send as a Bearer (a registered secret), or NULL. */
+const char *mcp_server_bearer(const struct mcp_server *s);
 void *mcp_server_transport_state(const struct mcp_server *s);
 void mcp_server_set_transport_state(struct mcp_server *s, void *state);
 
@@ -91,6 +93,8 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
  * with the session id): a ready server initializes a new session; nothing is sent again, and
  * requests in flight stay pending. */
 void mcp_transport_session_lost(struct mcp_server *s);
+/* A 401 or 403 carried this WWW-Authenticate (kept for mcp_challenge). */
+void mcp_transport_challenge(struct mcp_server *s, const char *www_authenticate);
 /* True while request id waits for its answer (a transport resuming a stream asks). */
 bool mcp_transport_awaits(const struct mcp_server *s, int64_t id);
 /* An HTTP error body as a short line for an error message: a text excerpt (redacted, at most

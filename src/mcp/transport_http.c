@@ -137,7 +137,8 @@ static char **headers(struct http_t *t, bool post, bool with_session, const char
 {
 	const struct config_mcp_server *c = mcp_server_config(t->s);
 	const char *proto = mcp_server_protocol(t->s);
-	char **h = xcalloc(c->n_headers + 7, sizeof(char *));
+	const char *bearer = mcp_server_bearer(t->s);
+	char **h = xcalloc(c->n_headers + 8, sizeof(char *));
 	size_t n = 0, i;
 
 	if (post)
@@ -150,6 +151,8 @@ static char **headers(struct http_t *t, bool post, bool with_session, const char
 		h[n++] = xasprintf("MCP-Protocol-Version: %s", proto);
 	if (last_id && *last_id)
 		h[n++] = xasprintf("Last-Event-ID: %s", last_id);
+	if (bearer)
+		h[n++] = xasprintf("Authorization: Bearer %s", bearer);
 	for (i = 0; i < c->n_headers; i++)
 		h[n++] = xasprintf("%s: %s", c->headers[i].name, c->headers[i].value);
 	return h;
@@ -284,6 +287,21 @@ static char *with_challenge(char *why, struct httpc_req *req)
 	return out;
 }
 
+/* A server that signs in (auth: oauth) and refuses us: say what to do about it. */
+static char *with_sign_in_hint(struct http_t *t, long status, char *why)
+{
+	const struct config_mcp_server *c = mcp_server_config(t->s);
+	char *out;
+
+	if (c->auth != CONFIG_MCP_AUTH_OAUTH)
+		return why;
+	out = xasprintf("%s: run hermetic mcp login %s; %s",
+			status == 401 ? "not signed in" : "the sign-in lacks a scope", c->name,
+			why);
+	free(why);
+	return out;
+}
+
 static void report_post_failure(struct http_t *t, struct post *p, struct httpc_req *req)
 {
 	long status = httpc_status(req);
@@ -297,8 +315,10 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 	else
 		why = mcp_http_describe(httpc_header(req, "Content-Type"), p->body.data,
 					p->body.len);
+	if ((status == 401 || status == 403) && httpc_header(req, "WWW-Authenticate"))
+		mcp_transport_challenge(t->s, httpc_header(req, "WWW-Authenticate"));
 	if (status == 401 || status == 403)
-		why = with_challenge(why, req);
+		why = with_sign_in_hint(t, status, with_challenge(why, req));
 	if (p->id < 0) {
 		log_debug("mcp %s: a notification got HTTP %ld: %s", mcp_server_name(t->s), status,
 			  why);

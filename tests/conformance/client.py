@@ -77,6 +77,40 @@ ACTIONS = {
 }
 
 
+# Scenarios of context keys (MCP_CONFORMANCE_CONTEXT) -> the server entry's oauth: keys a
+# user would have set from what the authorization server's admin gave them.
+CONTEXT_KEYS = {"client_id": "client_id", "client_secret": "client_secret",
+                "private_key_pem": "private_key", "valid_jwt": "assertion",
+                "idp_client_id": "idp_client_id", "idp_id_token": "id_token",
+                "idp_issuer": "idp_issuer", "idp_token_endpoint": "idp_token_endpoint"}
+# A Client ID Metadata Document URL the scenario expects a client to publish.
+CIMD = {"auth/basic-cimd": "https://conformance-test.local/client-metadata.json"}
+
+
+def server_entry(url, scenario):
+    """The mcp_servers entry for the suite's URL: an auth/* scenario's server signs in."""
+    entry = {"url": url, "timeout": TIMEOUT_S, "connect_timeout": TIMEOUT_S}
+    if not scenario.startswith("auth/"):
+        return entry
+    entry["auth"] = "oauth"
+    oauth = {}
+    context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
+    for key, ours in CONTEXT_KEYS.items():
+        if context.get(key):
+            oauth[ours] = context[key]
+    if scenario.startswith("auth/client-credentials"):
+        oauth["grant"] = "client_credentials"
+    if "assertion" in oauth or "id_token" in oauth:  # SEP-1933 workload identity, SEP-990
+        oauth["grant"] = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    if "private_key" in oauth:
+        oauth["token_endpoint_auth_method"] = "private_key_jwt"
+    if scenario in CIMD:
+        oauth["client_metadata_url"] = CIMD[scenario]
+    if oauth:
+        entry["oauth"] = oauth
+    return entry
+
+
 def run(*argv):
     r = subprocess.run([BIN, *argv], capture_output=True, text=True, timeout=2 * TIMEOUT_S + 10)
     sys.stdout.write(r.stdout)
@@ -90,14 +124,21 @@ def main():
         print("usage: client.py URL (run by the MCP conformance suite)", file=sys.stderr)
         return 2
     url = sys.argv[-1]
+    scenario = os.environ.get("MCP_CONFORMANCE_SCENARIO", "")
     with tempfile.TemporaryDirectory(prefix="hermetic-conformance-") as tmp:
         config = Path(tmp) / "config.yaml"
+        entry = server_entry(url, scenario)
         config.write_text(json.dumps({
             "home": str(Path(tmp) / "home"),
             "log": {"level": "debug"},
-            "mcp_servers": {SERVER: {"url": url, "timeout": TIMEOUT_S,
-                                     "connect_timeout": TIMEOUT_S}},
+            "mcp_servers": {SERVER: entry},
         }))
+        # A server that signs in with a person: `mcp login` first, this script's browser
+        # following the authorization URL (the suite's server approves at once).
+        if entry.get("auth") == "oauth" and "grant" not in entry.get("oauth", {}):
+            os.environ["BROWSER"] = f"/usr/bin/python3 {Path(__file__).parent / 'browser.py'}"
+            if run("mcp", "login", "--config", str(config), SERVER).returncode != 0:
+                return 1
         listed = run("mcp", "list", "--json", "--config", str(config))
         if listed.returncode != 0:
             return 1

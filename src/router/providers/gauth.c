@@ -1,11 +1,11 @@
 /* gauth: Google's service-account OAuth as pure functions (see gauth.h). The signature is
- * RSASSA-PKCS1-v1_5 over SHA-256 (JWS "RS256", RFC 7518 3.3) made by mbedTLS's pk layer; the
- * random source it asks for (RSA blinding) is getrandom(2), which does not change the
- * signature (PKCS#1 v1.5 is deterministic). Rejected: an OAuth client library (a dependency
- * for three small functions) and the access-token cache in here (it does I/O: gtoken.c).
+ * RSASSA-PKCS1-v1_5 over SHA-256 (JWS "RS256", RFC 7518 3.3) made by core/jws.c. Rejected: an OAuth
+ * client library (a dependency for three small functions) and the access-token cache in here (it
+ * does I/O: gtoken.c).
  */
 #include "router/providers/gauth.h"
 #include "core/json.h"
+#include "core/jws.h"
 #include "core/util.h"
 
 #include <cjson/cJSON.h>
@@ -19,102 +19,23 @@
 #include <strings.h>
 #include <sys/random.h>
 
-/* Appends data as base64url without padding (RFC 7515 2). */
-static void put_b64url(struct buf *b, const void *data, size_t len)
-{
-	size_t start = b->len, i;
-
-	buf_base64(b, data, len);
-	while (b->len > start && b->data[b->len - 1] == '=')
-		b->len--;
-	b->data[b->len] = '\0';
-	for (i = start; i < b->len; i++) {
-		if (b->data[i] == '+')
-			b->data[i] = '-';
-		else if (b->data[i] == '/')
-			b->data[i] = '_';
-	}
-}
-
-static void put_json_b64url(struct buf *b, cJSON *obj)
-{
-	char *s = cJSON_PrintUnformatted(obj);
-
-	put_b64url(b, s, strlen(s));
-	free(s);
-	cJSON_Delete(obj);
-}
-
-static int sign(const char *pem, const unsigned char hash[32], unsigned char *sig, size_t *sig_len,
-		char *err, size_t err_len)
-{
-	mbedtls_pk_context pk;
-	int rc;
-
-	mbedtls_pk_init(&pk);
-#if MBEDTLS_VERSION_MAJOR >= 3
-	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
-				  random_fill, NULL);
-#else
-	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
-#endif
-	if (rc != 0) {
-		snprintf(err, err_len,
-			 "the service account's private key does not parse "
-			 "(mbedTLS -0x%04x)",
-			 (unsigned)-rc);
-		goto out;
-	}
-	if (!mbedtls_pk_can_do(&pk, MBEDTLS_PK_RSA)) {
-		snprintf(err, err_len, "the service account's private key is not an RSA key");
-		rc = -EINVAL;
-		goto out;
-	}
-#if MBEDTLS_VERSION_MAJOR >= 3
-	rc = mbedtls_pk_sign(&pk, MBEDTLS_MD_SHA256, hash, 32, sig, MBEDTLS_PK_SIGNATURE_MAX_SIZE,
-			     sig_len, random_fill, NULL);
-#else
-	rc = mbedtls_pk_sign(&pk, MBEDTLS_MD_SHA256, hash, 32, sig, sig_len, random_fill, NULL);
-#endif
-	if (rc != 0)
-		snprintf(err, err_len, "signing the assertion failed (mbedTLS -0x%04x)",
-			 (unsigned)-rc);
-out:
-	mbedtls_pk_free(&pk);
-	return rc == 0 ? 0 : -EINVAL;
-}
-
 char *gauth_jwt(const char *client_email, const char *scope, const char *aud, int64_t now_s,
 		const char *pem_key, char *err, size_t err_len)
 {
-	cJSON *header = cJSON_CreateObject(), *claims = cJSON_CreateObject();
-	unsigned char hash[32], sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
-	size_t sig_len = 0;
-	struct buf b;
+	cJSON *claims = cJSON_CreateObject();
+	char *text, *jwt;
 
-	cJSON_AddStringToObject(header, "alg", "RS256");
-	cJSON_AddStringToObject(header, "typ", "JWT");
 	cJSON_AddStringToObject(claims, "iss", client_email);
 	cJSON_AddStringToObject(claims, "scope", scope);
 	cJSON_AddStringToObject(claims, "aud", aud);
 	cJSON_AddNumberToObject(claims, "iat", (double)now_s);
 	cJSON_AddNumberToObject(claims, "exp", (double)(now_s + GAUTH_JWT_LIFETIME_S));
-	buf_init(&b, 0);
-	put_json_b64url(&b, header);
-	buf_puts(&b, ".");
-	put_json_b64url(&b, claims);
-#if MBEDTLS_VERSION_MAJOR >= 3
-	mbedtls_sha256((const unsigned char *)b.data, b.len, hash, 0);
-#else
-	mbedtls_sha256_ret((const unsigned char *)b.data, b.len, hash, 0);
-#endif
-	if (sign(pem_key, hash, sig, &sig_len, err, err_len) < 0) {
-		buf_finish(&b);
-		return NULL;
-	}
-	buf_puts(&b, ".");
-	put_b64url(&b, sig, sig_len);
-	return buf_steal(&b);
+	text = cJSON_PrintUnformatted(claims);
+	cJSON_Delete(claims);
+	jwt = jws_sign("JWT", text, pem_key, JWS_RS256, "the service account's private key", err,
+		       err_len);
+	free(text);
+	return jwt;
 }
 
 char *gauth_form(const char *jwt)

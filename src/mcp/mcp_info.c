@@ -1,0 +1,159 @@
+/* mcp_info: what the MCP client core's state shows to others: the accessors the transports
+ * use (the server's loop, name, protocol, their own state, the bearer token the sign-in hands
+ * over, the last challenge) and the introspection of servers and tools for `hermetic mcp
+ * list`, the tools' catalog and the gateway. Reads only; mcp.c owns every transition. */
+#include "mcp/mcp_int.h"
+#include "core/config.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const mcp_state_names[] = {"disabled", "idle", "connecting", "connected", "failed"};
+
+struct mcp_goodbyes *mcp_server_goodbyes(const struct mcp_server *s)
+{
+	return s->m->goodbyes;
+}
+
+void mcp_goodbyes_add(struct mcp_goodbyes *g)
+{
+	g->in_flight++;
+}
+
+void mcp_goodbyes_done(struct mcp_goodbyes *g)
+{
+	g->in_flight--;
+	if (g->orphaned && g->in_flight == 0)
+		free(g);
+}
+
+struct mcp_server *mcp_server_at(struct mcp *m, size_t i)
+{
+	return i < m->n_servers ? &m->servers[i] : NULL;
+}
+
+size_t mcp_server_index(const struct mcp_server *s)
+{
+	return (size_t)(s - s->m->servers);
+}
+
+const struct config_mcp_server *mcp_server_config(const struct mcp_server *s)
+{
+	return s->cfg;
+}
+
+/* The sign-in (mcp/oauth.h) hands its token over here; the HTTP transports send it. */
+int mcp_set_bearer(struct mcp *m, const char *server, const char *token)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_servers; i++) {
+		struct mcp_server *s = &m->servers[i];
+
+		if (strcmp(s->cfg->name, server) != 0)
+			continue;
+		free(s->bearer);
+		s->bearer = xstrdup(token);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+const char *mcp_server_bearer(const struct mcp_server *s)
+{
+	return s->bearer;
+}
+
+void mcp_transport_challenge(struct mcp_server *s, const char *www_authenticate)
+{
+	free(s->challenge);
+	s->challenge = utf8_clip_dup(www_authenticate, 4096, false);
+}
+
+const char *mcp_challenge(const struct mcp *m, const char *server)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_servers; i++)
+		if (strcmp(m->servers[i].cfg->name, server) == 0)
+			return m->servers[i].challenge;
+	return NULL;
+}
+
+struct loop *mcp_server_loop(const struct mcp_server *s)
+{
+	return s->m->loop;
+}
+
+const char *mcp_server_name(const struct mcp_server *s)
+{
+	return s->cfg->name;
+}
+
+const char *mcp_server_protocol(const struct mcp_server *s)
+{
+	return s->protocol;
+}
+
+void *mcp_server_transport_state(const struct mcp_server *s)
+{
+	return s->tstate;
+}
+
+void mcp_server_set_transport_state(struct mcp_server *s, void *state)
+{
+	s->tstate = state;
+}
+
+size_t mcp_n_servers(const struct mcp *m)
+{
+	return m->n_servers;
+}
+
+void mcp_server_info(const struct mcp *m, size_t i, struct mcp_server_info *out)
+{
+	const struct mcp_server *s = &m->servers[i];
+
+	out->name = s->cfg->name;
+	out->transport = s->ops->name;
+	out->state = mcp_state_names[s->state];
+	out->protocol_version = s->protocol;
+	out->error = s->error;
+	out->n_tools = s->state == S_READY ? s->n_tools : 0;
+}
+
+size_t mcp_n_tools(const struct mcp *m)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < m->n_servers; i++)
+		if (m->servers[i].state == S_READY)
+			n += m->servers[i].n_tools;
+	return n;
+}
+
+void mcp_tool_info(const struct mcp *m, size_t i, struct mcp_tool_info *out)
+{
+	size_t k;
+
+	for (k = 0; k < m->n_servers; k++) {
+		const struct mcp_server *s = &m->servers[k];
+
+		if (s->state != S_READY)
+			continue;
+		if (i < s->n_tools) {
+			out->name = s->tools[i].name;
+			out->server = s->cfg->name;
+			out->tool = s->tools[i].tool;
+			out->description = s->tools[i].description;
+			out->schema_json = s->tools[i].schema;
+			out->read_only = s->tools[i].read_only;
+			out->destructive = s->tools[i].destructive;
+			return;
+		}
+		i -= s->n_tools;
+	}
+	memset(out, 0, sizeof(*out));
+}
