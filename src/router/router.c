@@ -192,9 +192,11 @@ static const enum policy_strategy strategies[] = {
 /* Fills the group's candidates with what the strategy reads: the rpm/tpm window is summed only
  * for a deployment with limits or under usage-based routing, the latency ring only under
  * latency-based-routing. */
-static void fill_candidates(struct router *r, struct group *g, enum policy_strategy st, bool stream,
-			    int64_t t, bool wait)
+static void fill_candidates(struct router_call *c, enum policy_strategy st, int64_t t, bool wait)
 {
+	struct router *r = c->r;
+	struct group *g = c->group;
+	bool stream = c->client_stream;
 	int64_t ttl_ms = r->cfg->router_settings.routing_args.ttl_s * 1000;
 
 	for (size_t i = 0; i < g->n_deps; i++) {
@@ -211,10 +213,11 @@ static void fill_candidates(struct router *r, struct group *g, enum policy_strat
 		k->tpm_used = k->rpm_used = 0;
 		if ((p->rpm || p->tpm || st == STRATEGY_USAGE) && !cooling(d, t))
 			policy_window_sum(&d->win, t / 1000, &k->rpm_used, &k->tpm_used);
-		/* a deployment whose tpm/rpm is a rate pool of one (router_pool.c) is over while
-		 * that pool has no room now; on the second pass (wait) it may be picked to wait */
-		if (d->own_pool)
-			k->over_limits = !wait && !cooling(d, t) && !router_pool_has_room(r, d);
+		/* a deployment in rate pools (its tpm/rpm is a pool of one, router_pool.c) is over
+		 * while they cannot take this call now; on the second pass (wait) it may be picked
+		 * to wait */
+		if (d->n_pools)
+			k->over_limits = !wait && !cooling(d, t) && !router_pool_would_go(c, d);
 		else
 			k->over_limits =
 				policy_over_limits(p->rpm, p->tpm, k->rpm_used, k->tpm_used);
@@ -269,7 +272,7 @@ static struct deployment *pick_of(struct router_call *c, long *wait_s, bool *all
 	long i;
 
 	a.draw = a.strategy == STRATEGY_LEAST_BUSY ? 0 : random();
-	fill_candidates(r, g, a.strategy, c->client_stream, a.now_ms, wait);
+	fill_candidates(c, a.strategy, a.now_ms, wait);
 	router_order_filter(c, a.now_ms);
 	for (i = 0; i < (long)g->n_deps; i++)
 		if (g->deps[i] == c->last_failed)
@@ -282,9 +285,10 @@ static struct deployment *pick_of(struct router_call *c, long *wait_s, bool *all
 
 /* Picks a usable deployment of the group with the configured strategy (policy_pick_by),
  * avoiding the one that just failed when another is usable. Returns NULL and sets *wait_s when
- * all are cooling, over their rpm/tpm or at their max_parallel_requests. A deployment whose
- * tpm/rpm is a rate pool of one is picked only when it has room now, unless none of the group
- * has: then the call waits in the pool of one the strategy picks (a second pass). */
+ * all are cooling, over their rpm/tpm or at their max_parallel_requests. A deployment in rate
+ * pools (its tpm/rpm is a pool of one) is picked only when they would take this call now,
+ * unless none of the group would: then the call waits in the pools of the one the strategy
+ * picks (a second pass). */
 static struct deployment *pick(struct router_call *c, long *wait_s, bool *all_cooling)
 {
 	struct deployment *d = pick_of(c, wait_s, all_cooling, false);

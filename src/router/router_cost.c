@@ -28,6 +28,11 @@
  * model's max_output_tokens, else a default; never more than the model can produce. */
 int64_t router_output_bound(const struct router_call *c)
 {
+	return router_output_bound_of(c, c->dep);
+}
+
+int64_t router_output_bound_of(const struct router_call *c, const struct deployment *d)
+{
 	const char *const *keys = router_spec_of(c)->limits;
 	double n = 0;
 	size_t i;
@@ -38,7 +43,7 @@ int64_t router_output_bound(const struct router_call *c)
 		if (cJSON_IsNumber(v) && v->valuedouble > n)
 			n = v->valuedouble;
 	}
-	return policy_output_bound(n, c->dep->m->model_info.max_output_tokens,
+	return policy_output_bound(n, d->m->model_info.max_output_tokens,
 				   SPEND_DEFAULT_OUTPUT_TOKENS);
 }
 

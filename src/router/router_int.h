@@ -310,9 +310,11 @@ void router_pool_done(struct router_call *c, struct httpc_req *req);
  * Safe to call in any state. */
 void router_pool_drop(struct router_call *c);
 
-/* True when d's own pool (its tpm/rpm) has room now for one more call and nobody waits
- * there; true for a deployment without one. */
-bool router_pool_has_room(const struct router *r, const struct deployment *d);
+/* True when the call, sent to d, would go through d's rate pools now (pool_would_go: its
+ * estimate within its class's share, nobody of its class or above waiting there, not blocked);
+ * true for a deployment without pools. The estimate is the client's body, as the attempt's
+ * ask will be the body as sent. */
+bool router_pool_would_go(const struct router_call *c, const struct deployment *d);
 
 /* Refreshes the hermetic_pool_tokens and hermetic_pool_queue gauges (at a scrape). */
 void router_pools_collect(struct router *r);
@@ -341,6 +343,8 @@ int router_reserve(struct router_call *c, size_t body_len);
 /* The output tokens the attempt may generate: c->req's max_tokens, else the deployment's
  * max_output_tokens, else a default (policy_output_bound). */
 int64_t router_output_bound(const struct router_call *c);
+/* The same for deployment d, before the call has one (the pick). */
+int64_t router_output_bound_of(const struct router_call *c, const struct deployment *d);
 
 /* Gives the attempt's reservation back. */
 void router_release(struct router_call *c);
