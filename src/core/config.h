@@ -181,6 +181,10 @@ struct config_model {
 	struct config_gcp_account gcp; /* derived: vertex_ai's service account, else zeroed */
 	char *inactive; /* derived: why the deployment is not routed (a provider hermetic cannot
 			 * call, say); NULL = active. It still loads and shows in config check. */
+	char *needs_at_call; /* derived: what its calls need that was missing at load, where
+			      * LiteLLM starts and reads it only at call time (a credential, an
+			      * account id): active, and each call to it fails at once with
+			      * this, nothing sent; NULL = nothing missing */
 };
 
 struct config_fallback {

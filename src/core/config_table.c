@@ -322,6 +322,7 @@ static const struct opt model_opts[] = {
 	{"(provider)", T_STR, FLD(config_model, provider), .flags = F_DERIVED},
 	{"(upstream_model)", T_STR, FLD(config_model, upstream_model), .flags = F_DERIVED},
 	{"(inactive)", T_STR, FLD(config_model, inactive), .flags = F_DERIVED},
+	{"(needs_at_call)", T_STR, FLD(config_model, needs_at_call), .flags = F_DERIVED},
 	{"(gcp.client_email)", T_STR, FLD(config_model, gcp.client_email), .flags = F_DERIVED},
 	{"(gcp.private_key)", T_STR, FLD(config_model, gcp.private_key), .flags = F_DERIVED},
 	{"(gcp.token_uri)", T_STR, FLD(config_model, gcp.token_uri), .flags = F_DERIVED},

@@ -232,10 +232,16 @@ static bool metadata_account(struct ctx *c, const struct node *params, struct co
 	size_t at;
 
 	if (!p->vertex_project && !pid) {
-		deactivate(c, params, m,
-			   "vertex_ai has no credentials file (vertex_credentials, "
-			   "GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login) "
-			   "and no vertex_project to use the metadata server's token with");
+		/* LiteLLM starts; its call asks google.auth for the default credentials */
+		size_t at2 = cfg_path_push(c, ".model");
+
+		cfg_model_needs_at_call(
+			c, cfg_loc(params, "model"), m,
+			"vertex_ai has no credentials (set vertex_credentials or "
+			"GOOGLE_APPLICATION_CREDENTIALS to a key file, or run gcloud auth "
+			"application-default login) and no vertex_project (or VERTEXAI_PROJECT) to "
+			"use the metadata server's token with");
+		cfg_path_pop(c, at2);
 		return false;
 	}
 	m->gcp.token_uri = metadata_token_uri(c);
@@ -298,10 +304,10 @@ void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_mo
 	free(adc);
 	if (*why) {
 		/* LiteLLM reads the credentials when a call needs them and starts without: the
-		 * deployment loads, inactive with why (issue 49) */
+		 * deployment loads active, and its calls fail saying why (issue 49) */
 		size_t at = cfg_path_push(c, ".%s", key);
 
-		cfg_model_deactivate(c, cfg_loc(params, key), m, msg);
+		cfg_model_needs_at_call(c, cfg_loc(params, key), m, msg);
 		cfg_path_pop(c, at);
 		return;
 	}

@@ -377,7 +377,7 @@ static void setup_deployment(struct router *r, struct deployment *d, const struc
 	/* No price (0 and 0) is unknown: cost-based-routing tries it last. */
 	if (d->cost_per_token <= 0)
 		d->cost_per_token = -1;
-	if (m->gcp.client_email && !m->inactive) {
+	if (m->gcp.client_email && !m->inactive && !m->needs_at_call) {
 		d->gacct = gtoken_account(r->gtoken, &m->gcp);
 		if (!d->gacct)
 			log_warn("deployment %s: too many service accounts; it is called without "
@@ -805,6 +805,8 @@ static void attempt(struct router_call *c)
 		return;
 	}
 picked:
+	if (router_needs_at_call(c))
+		return;
 	p = &c->dep->m->litellm_params;
 	timeout_s = p->timeout_s ? p->timeout_s : r->cfg->router_settings.timeout_s;
 	if (!c->req && router_parse_request(c) < 0) {

@@ -270,6 +270,9 @@ void router_group_exhausted(struct router_call *c);
  * extra_body, max_tokens, ...) merged into the attempt's request c->req, the request's own
  * values winning; extra_body's members then go to the top level. Chat calls only. */
 void router_params_merge(struct router_call *c, const struct config_model *m);
+/* When c->dep lacks what its calls need (config_model.needs_at_call: a credential LiteLLM too
+ * reads only at call time): the attempt fails with that, nothing sent, and true. */
+bool router_needs_at_call(struct router_call *c);
 
 /* router_order.c: litellm_params.order. Marks the group's candidates (just filled) that are
  * not of the order this pick keeps, and notes that order in the call. */
