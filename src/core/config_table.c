@@ -291,7 +291,8 @@ static const struct opt model_info_opts[] = {
 	 .text = "USD per second of audio a /v1/audio/transcriptions call took in; 0 = by token"},
 	{"output_cost_per_image", T_NUM, FLD(config_model_info, output_cost_per_image), .def = "0",
 	 .min = 0, .max = 1000,
-	 .text = "USD per image a /v1/images/generations call returns (LiteLLM's); 0 = by token"},
+	 .text = "USD per image a /v1/images/generations or /edits call returns (LiteLLM's); 0 = "
+		 "by token"},
 	{"order", T_INT, FLD(config_model_info, order), .min = -1000000000, .max = 1000000000,
 	 .text = "litellm_params.order when that is not set (LiteLLM's _get_deployment_order)"},
 	{"input_cost_per_query", T_NUM, FLD(config_model_info, input_cost_per_query), .def = "0",

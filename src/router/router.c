@@ -86,6 +86,7 @@ static const struct route_spec route_specs[] = {
 	[PROVIDER_RESPONSES] = {{"input"}, {"max_output_tokens"}, false, true, true},
 	[PROVIDER_IMAGES] = {{"prompt"}, {NULL}, false, false, false},
 	[PROVIDER_RERANK] = {{"query", "documents"}, {NULL}, false, false, false},
+	[PROVIDER_IMAGE_EDITS] = {{"prompt"}, {NULL}, true, false, false},
 };
 
 const struct route_spec *router_spec_of(const struct router_call *c)

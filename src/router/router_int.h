@@ -229,6 +229,8 @@ static inline const char *router_alias_or_none(const struct router_call *c)
 
 /* What the call's route (OpenAI endpoint) needs, bounds and serves. */
 const struct route_spec *router_spec_of(const struct router_call *c);
+/* The call's answer is images (/v1/images/generations, /v1/images/edits): priced per image. */
+bool router_images(const struct router_call *c);
 
 /* Arms the call's one timer: kind (T_*) after delay_ms, or "now, from the loop" for 0. */
 void router_arm(struct router_call *c, int kind, int64_t delay_ms);
