@@ -1038,17 +1038,16 @@ static void test_deliver_target_must_be_telegram_chat(void **state)
 static void test_provider_prefixes(void **state)
 {
 	(void)state;
-	/* LiteLLM starts without vertex credentials (it asks for them at call time): active,
-	 * and its calls say what is missing */
+	/* LiteLLM starts without vertex credentials or project (google.auth.default() finds
+	 * both at call time): active, both asked of the metadata server at call time */
 	expect_warning(
 		"model_list:\n  - model_name: c\n    litellm_params: {model: "
 		"vertex_ai/gemini-pro}\n",
-		"t.yaml:3:29: warning: model_list[0].litellm_params.model: deployment of 'c' "
-		"is active (LiteLLM starts with it and reads this only at call time), but its "
-		"calls fail until: vertex_ai has no credentials (set vertex_credentials or "
-		"GOOGLE_APPLICATION_CREDENTIALS to a key file, or run gcloud auth "
-		"application-default login) and no vertex_project (or VERTEXAI_PROJECT) to use "
-		"the metadata server's token with");
+		"t.yaml:3:29: warning: model_list[0].litellm_params.model: vertex_ai: no "
+		"credentials file (vertex_credentials, GOOGLE_APPLICATION_CREDENTIALS, "
+		"gcloud's application-default login): tokens come from the metadata server "
+		"of a GCE VM or GKE node, at call time, and the project too (no vertex_project "
+		"or VERTEXAI_PROJECT); off GCP its calls fail saying so");
 	/* with a project, the metadata server's token (GCE, GKE) */
 	expect_warning("model_list:\n  - model_name: c\n    litellm_params: {model: "
 		       "vertex_ai/gemini-pro, vertex_project: p1}\n",
@@ -1145,7 +1144,7 @@ static void test_provider_defaults(void **state)
 			    "https://api.cohere.ai/compatibility/v1");
 	assert_string_equal(cfg->models[7].provider, "vertex_ai");
 	assert_null(cfg->models[7].inactive); /* no credentials here: LiteLLM starts, so do we */
-	assert_non_null(cfg->models[7].needs_at_call);
+	assert_non_null(cfg->models[7].gcp.project_uri); /* the metadata server's, at call time */
 	/* ...unless an api_base names the server. */
 	assert_string_equal(cfg->models[8].provider, "openai");
 	assert_string_equal(cfg->models[8].litellm_params.api_base, "http://proxy:4000/v1");

@@ -128,6 +128,8 @@ struct config_gcp_account {
 	char *client_id;     /* authorized_user */
 	char *client_secret; /* secret; authorized_user */
 	char *refresh_token; /* secret; authorized_user */
+	char *project_uri;   /* metadata, no project named: where the call asks the metadata
+			      * server for it (google.auth.default()'s project); else NULL */
 };
 
 /* What a deployment serves (LiteLLM's model_info.mode); unknown values load as chat with a

@@ -327,6 +327,7 @@ static const struct opt model_opts[] = {
 	{"(gcp.client_email)", T_STR, FLD(config_model, gcp.client_email), .flags = F_DERIVED},
 	{"(gcp.private_key)", T_STR, FLD(config_model, gcp.private_key), .flags = F_DERIVED},
 	{"(gcp.token_uri)", T_STR, FLD(config_model, gcp.token_uri), .flags = F_DERIVED},
+	{"(gcp.project_uri)", T_STR, FLD(config_model, gcp.project_uri), .flags = F_DERIVED},
 	{"(gcp.client_id)", T_STR, FLD(config_model, gcp.client_id), .flags = F_DERIVED},
 	{"(gcp.client_secret)", T_STR, FLD(config_model, gcp.client_secret), .flags = F_DERIVED},
 	{"(gcp.refresh_token)", T_STR, FLD(config_model, gcp.refresh_token), .flags = F_DERIVED},

@@ -570,22 +570,24 @@ static void clamp_max_tokens(struct router_call *c)
 }
 
 /* A wildcard deployment (model_name "anthropic/" + a star) is called with the id the client's name
- * gave its
- * '*': a shallow copy of the deployment with upstream_model replaced (freed by the caller when
- * the copy is returned), else the deployment itself. */
+ * gave its '*', a vertex_ai one that named no project with the metadata server's: a shallow
+ * copy of the deployment with upstream_model replaced (freed by the caller when the copy is
+ * returned) and the project borrowed, else the deployment itself. */
 static const struct config_model *wildcard_model(const struct router_call *c,
 						 struct config_model *copy)
 {
 	const struct config_model *m = c->dep->m;
-	char *id;
+	const char *project = c->dep->gacct ? gtoken_project(c->dep->gacct) : NULL;
+	char *id = NULL;
 
-	if (!c->asked || !m->wildcard)
-		return m;
-	id = policy_wildcard_upstream(m->model_name, m->upstream_model, c->asked);
-	if (!id)
+	if (c->asked && m->wildcard)
+		id = policy_wildcard_upstream(m->model_name, m->upstream_model, c->asked);
+	if (!id && !project)
 		return m;
 	*copy = *m;
-	copy->upstream_model = id;
+	copy->upstream_model = id ? id : xstrdup(m->upstream_model);
+	if (project) /* the metadata server's, for a deployment that named none */
+		copy->litellm_params.vertex_project = (char *)project;
 	return copy;
 }
 

@@ -40,8 +40,6 @@ INACTIVE = [
 # LiteLLM starts with these and reads what they lack only when it builds a call: active, the
 # warning and the summary say what their calls need
 NEEDS_AT_CALL = [
-    ("vertex_ai without credentials", "vertex_ai/gemini-2.5-pro",
-     "vertex_ai has no credentials (set vertex_credentials or GOOGLE_APPLICATION_CREDENTIALS"),
     ("cloudflare without its account", "cloudflare/@cf/meta/llama-3.1-8b-instruct",
      "cloudflare needs CLOUDFLARE_ACCOUNT_ID (or api_base) for its URL"),
 ]
@@ -85,6 +83,14 @@ def test_what_only_calls_need_leaves_the_deployment_active_as_litellm_starts_it(
            "is active (LiteLLM starts with it and reads this only at call time), but its " \
            "calls fail until: " in out, out
     assert f"  active, its calls fail until set: m ({model}): {why}" in out, out
+
+
+def test_vertex_without_credentials_or_project_loads_active_for_the_metadata_server(tmp_path):
+    # LiteLLM starts; google.auth.default() finds the token and project at call time
+    r, out = config_check(tmp_path, "vertex_ai/gemini-2.5-pro")
+    assert r.returncode == 0, out
+    assert "deployments: 1 active, 0 inactive" in out, out
+    assert "at call time, and the project too" in out, out
 
 
 def test_a_cloudflare_call_without_the_account_id_says_so_and_sends_nothing(fake,

@@ -348,17 +348,37 @@ def test_without_credentials_the_metadata_server_gives_the_token(vertex, fake, s
     assert bearer(vertex.requests[0]) == "Bearer ya29.fake-1"
 
 
-def test_without_credentials_or_project_the_deployment_is_active_and_its_calls_say_why(
+def test_without_credentials_or_project_the_metadata_server_gives_both_at_call_time(
         vertex, fake, start_router):
-    # LiteLLM starts with it and asks for the default credentials at call time
+    # LiteLLM starts with it; google.auth.default() gives its call the GKE node's token and
+    # project
+    vertex.gemini.script(gemini_text("project from the node"))
+    r = start(start_router, fake, [
+        {"model_name": "gem", "litellm_params": {"model": f"vertex_ai/{GEMINI}",
+                                                 "api_base": vertex.url,
+                                                 "vertex_location": vertex.location}}],
+              env={"GCE_METADATA_HOST": vertex.url.removeprefix("http://")})
+    assert r.chat("gem").content() == "project from the node"
+    assert [q["metadata-flavor"] for q in vertex.project_requests] == ["Google"]
+    assert vertex.requests[0]["path"].startswith(f"/v1/projects/{vertex.project}/")
+    # asked once: the next call has both
+    vertex.gemini.script(gemini_text("again"))
+    assert r.chat("gem").content() == "again"
+    assert len(vertex.project_requests) == 1 and len(vertex.token_requests) == 1
+
+
+def test_without_credentials_or_project_off_gcp_the_call_says_what_is_missing(
+        vertex, fake, start_router):
+    # no metadata server answers (off GCP): the deployment is active, as under LiteLLM, and
+    # its calls fail naming the server they asked
     r = start(start_router, fake, [
         {"model_name": "gem", "litellm_params": {"model": f"vertex_ai/{GEMINI}"}},
-        deployment("other", "test/free", fake)])
+        deployment("other", "test/free", fake)], env={"GCE_METADATA_HOST": "127.0.0.1:9"})
     reply = r.chat("gem")
-    assert reply.status == 401, reply.text
+    assert reply.status == 502, reply.text
     msg = reply.json()["error"]["message"]
-    assert "cannot be called: vertex_ai has no credentials (set vertex_credentials" in msg
-    assert "no vertex_project (or VERTEXAI_PROJECT)" in msg and "nothing was sent" in msg
+    assert "vertex_ai: no access token for the metadata server's default service account " \
+           "from http://127.0.0.1:9/computeMetadata/v1/" in msg, msg
     assert vertex.token_requests == [] and vertex.requests == []
     fake.script_for("test/free", openai_text("the rest of the config routes"))
     assert r.chat("other").content() == "the rest of the config routes"
