@@ -1038,15 +1038,16 @@ static void test_deliver_target_must_be_telegram_chat(void **state)
 static void test_provider_prefixes(void **state)
 {
 	(void)state;
-	/* what hermetic cannot call loads inactive, with why */
+	/* LiteLLM starts without vertex credentials or project (google.auth.default() finds
+	 * both at call time): active, both asked of the metadata server at call time */
 	expect_warning(
 		"model_list:\n  - model_name: c\n    litellm_params: {model: "
 		"vertex_ai/gemini-pro}\n",
-		"t.yaml:3:29: warning: model_list[0].litellm_params.model: deployment of 'c' "
-		"is inactive: vertex_ai has no credentials file (vertex_credentials, "
-		"GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login) and no "
-		"vertex_project to use the metadata server's token with; calls to it get an "
-		"error");
+		"t.yaml:3:29: warning: model_list[0].litellm_params.model: vertex_ai: no "
+		"credentials file (vertex_credentials, GOOGLE_APPLICATION_CREDENTIALS, "
+		"gcloud's application-default login): tokens come from the metadata server "
+		"of a GCE VM or GKE node, at call time, and the project too (no vertex_project "
+		"or VERTEXAI_PROJECT); off GCP its calls fail saying so");
 	/* with a project, the metadata server's token (GCE, GKE) */
 	expect_warning("model_list:\n  - model_name: c\n    litellm_params: {model: "
 		       "vertex_ai/gemini-pro, vertex_project: p1}\n",
@@ -1142,7 +1143,8 @@ static void test_provider_defaults(void **state)
 	assert_string_equal(cfg->models[6].litellm_params.api_base,
 			    "https://api.cohere.ai/compatibility/v1");
 	assert_string_equal(cfg->models[7].provider, "vertex_ai");
-	assert_non_null(cfg->models[7].inactive); /* no service account here */
+	assert_null(cfg->models[7].inactive); /* no credentials here: LiteLLM starts, so do we */
+	assert_non_null(cfg->models[7].gcp.project_uri); /* the metadata server's, at call time */
 	/* ...unless an api_base names the server. */
 	assert_string_equal(cfg->models[8].provider, "openai");
 	assert_string_equal(cfg->models[8].litellm_params.api_base, "http://proxy:4000/v1");

@@ -757,12 +757,16 @@ static void simulate(unsigned seed, size_t n, int64_t span, int64_t max_tokens, 
 			if (c[i].state == 0 && c[i].arrived <= t) {
 				struct pool_ask a = {c[i].id, c[i].cls, c[i].tokens, 0, {0}};
 				enum pool_verdict v;
+				bool go;
 
 				for (unsigned p = 0; p < 2; p++)
 					if (c[i].pools & (1u << p))
 						a.pools[a.n_pools++] = p;
 				c[i].arrived = t; /* asked at the first tick after it arrived */
+				go = pool_would_go(s, &a, t);
 				v = pool_ask(s, &a, t);
+				/* the pick's question answers as the ask will */
+				assert_int_equal(go, v == POOL_GO);
 				c[i].state = v == POOL_GO ? 2 : v == POOL_WAIT ? 1 : 5;
 				if (v == POOL_GO)
 					c[i].granted = t;
@@ -814,6 +818,47 @@ static void simulate(unsigned seed, size_t n, int64_t span, int64_t max_tokens, 
 	free(c);
 }
 
+/* What the pick asks of a deployment's pools before choosing it: not "is the pool full" but
+ * "would this call go now", with its class's share, the waiters ahead of it and the
+ * provider's figures; and asking changes nothing. */
+static void test_whether_a_call_would_go_now_is_answered_without_asking(void **state)
+{
+	struct pool_rules r;
+	struct pool_limits l[2] = {{3000, 0}, {100000, 0}};
+	struct pool_sched *s;
+	struct pool_ask a = {1, POOL_API, 1200, 1, {0}};
+	struct pool_ask big = {2, POOL_API, 2500, 1, {0}};
+	struct pool_ask other = {3, POOL_API, 1200, 1, {1}};
+	struct pool_view v;
+
+	(void)state;
+	pool_rules_default(&r); /* reserve 30 %: the api class may use 2100 of 3000 */
+	s = pool_sched_new(&r, l, 2);
+	assert_true(pool_would_go(s, &a, 0));
+	pool_view(s, 0, 0, &v);
+	assert_int_equal(v.reserved_tokens, 0); /* nothing reserved by the question */
+	assert_int_equal(pool_ask(s, &a, 0), POOL_GO);
+	/* 1200 reserved, far from full, yet 1200 more is past the class's 2100 */
+	a.id = 4;
+	assert_false(pool_would_go(s, &a, 10));
+	a.cls = POOL_INTERACTIVE; /* all 3000 are the interactive class's */
+	assert_true(pool_would_go(s, &a, 10));
+	/* can never fit: not "would go" either */
+	assert_false(pool_would_go(s, &big, 10));
+	/* a waiter ahead in the same pool: a new call of its class is behind it */
+	a.cls = POOL_API;
+	assert_int_equal(pool_ask(s, &a, 20), POOL_WAIT);
+	a.id = 5;
+	a.tokens = 100;
+	assert_false(pool_would_go(s, &a, 30));
+	/* another pool is untouched by the queue of this one */
+	assert_true(pool_would_go(s, &other, 30));
+	/* what the provider said counts: 500 left */
+	pool_learn(s, 1, 500, -1, 60000, 40);
+	assert_false(pool_would_go(s, &other, 50));
+	pool_sched_free(s);
+}
+
 static void test_random_arrivals_never_overrun_a_window_nor_starve_a_class(void **state)
 {
 	/* overload: far more demand than the pools carry; ceilings and deadlines still hold */
@@ -839,6 +884,7 @@ int main(void)
 		cmocka_unit_test(test_the_view_keeps_the_interactive_peak_beside_the_reserve),
 		cmocka_unit_test(test_rate_headers_of_openai_and_anthropic),
 		cmocka_unit_test(test_the_later_of_two_resets_is_kept),
+		cmocka_unit_test(test_whether_a_call_would_go_now_is_answered_without_asking),
 		cmocka_unit_test(test_random_arrivals_never_overrun_a_window_nor_starve_a_class),
 	};
 

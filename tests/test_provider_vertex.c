@@ -240,10 +240,12 @@ static void inline_credentials_after_blanks_are_read_and_never_quoted(void **sta
 	free(err);
 	buf_finish(&key);
 
-	/* a bad key loads its deployment inactive, as LiteLLM starts without reading it */
+	/* a bad key loads its deployment active, its calls saying why, as LiteLLM starts
+	 * without reading it */
 	cfg = NULL;
 	assert_int_equal(load_with_credentials(bad, &err, &cfg), 0);
-	assert_non_null(cfg->models[0].inactive);
+	assert_null(cfg->models[0].inactive);
+	assert_non_null(cfg->models[0].needs_at_call);
 	assert_non_null(strstr(err, "private_key is not a PEM private key"));
 	assert_non_null(strstr(err, "vertex_credentials, its JSON text"));
 	if (strstr(err, "TOPSECRETKEYBYTES") || strstr(err, "BEGIN PRIVATE") ||
@@ -257,7 +259,7 @@ static void inline_credentials_after_blanks_are_read_and_never_quoted(void **sta
 					       "-----END PRIVATE KEY-----",
 					       &err, &cfg),
 			 0);
-	assert_non_null(cfg->models[0].inactive);
+	assert_non_null(cfg->models[0].needs_at_call);
 	assert_non_null(strstr(err, "not quoted"));
 	if (strstr(err, "TOPSECRETKEYBYTES"))
 		fail_msg("the credentials are quoted: %s", err);
@@ -266,7 +268,7 @@ static void inline_credentials_after_blanks_are_read_and_never_quoted(void **sta
 
 	/* A path is quoted: it says which file. */
 	assert_int_equal(load_with_credentials("/nonexistent/sa.json", &err, &cfg), 0);
-	assert_non_null(cfg->models[0].inactive);
+	assert_non_null(cfg->models[0].needs_at_call);
 	assert_non_null(strstr(err, "vertex_credentials: /nonexistent/sa.json"));
 	config_destroy(cfg);
 	free(err);

@@ -128,6 +128,8 @@ struct config_gcp_account {
 	char *client_id;     /* authorized_user */
 	char *client_secret; /* secret; authorized_user */
 	char *refresh_token; /* secret; authorized_user */
+	char *project_uri;   /* metadata, no project named: where the call asks the metadata
+			      * server for it (google.auth.default()'s project); else NULL */
 };
 
 /* What a deployment serves (LiteLLM's model_info.mode); unknown values load as chat with a
@@ -181,6 +183,10 @@ struct config_model {
 	struct config_gcp_account gcp; /* derived: vertex_ai's service account, else zeroed */
 	char *inactive; /* derived: why the deployment is not routed (a provider hermetic cannot
 			 * call, say); NULL = active. It still loads and shows in config check. */
+	char *needs_at_call; /* derived: what its calls need that was missing at load, where
+			      * LiteLLM starts and reads it only at call time (a credential, an
+			      * account id): active, and each call to it fails at once with
+			      * this, nothing sent; NULL = nothing missing */
 };
 
 struct config_fallback {

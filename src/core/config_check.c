@@ -294,10 +294,12 @@ static void provider_defaults(struct ctx *c, const struct node *at, struct confi
 		/* LiteLLM builds Workers AI's URL from the account id */
 		v = env_default(c, at, "CLOUDFLARE_ACCOUNT_ID", false);
 		if (!v) {
-			cfg_model_deactivate(c, at, m,
-					     "cloudflare needs CLOUDFLARE_ACCOUNT_ID (or api_base) "
-					     "for its URL");
-			return;
+			/* LiteLLM reads the account id when it builds a call's URL */
+			cfg_model_needs_at_call(
+				c, at, m,
+				"cloudflare needs CLOUDFLARE_ACCOUNT_ID (or api_base) "
+				"for its URL");
+			v = "CLOUDFLARE_ACCOUNT_ID";
 		}
 		p->api_base =
 			xasprintf("https://api.cloudflare.com/client/v4/accounts/%s/ai/v1", v);

@@ -103,6 +103,19 @@ void cfg_model_deactivate(struct ctx *c, const struct node *at, struct config_mo
 	m->inactive = xstrdup(why);
 }
 
+void cfg_model_needs_at_call(struct ctx *c, const struct node *at, struct config_model *m,
+			     const char *why)
+{
+	char name[SHOW_LEN];
+
+	cfg_warn(c, at,
+		 "deployment of '%s' is active (LiteLLM starts with it and reads this only at "
+		 "call time), but its calls fail until: %s",
+		 cfg_show(m->model_name ? m->model_name : "?", name), why);
+	free(m->needs_at_call);
+	m->needs_at_call = xstrdup(why);
+}
+
 /* ------------------------------------------------------------------------------------------
  * The compatibility summary
  */
@@ -162,6 +175,11 @@ void config_print_compat(const struct config *cfg, const struct config_diag *d, 
 		buf_printf(&b, "  inactive: %s (%s): %s\n", cfg->models[i].model_name,
 			   cfg->models[i].litellm_params.model, cfg->models[i].inactive);
 	}
+	for (i = 0; i < cfg->n_models; i++)
+		if (!cfg->models[i].inactive && cfg->models[i].needs_at_call)
+			buf_printf(&b, "  active, its calls fail until set: %s (%s): %s\n",
+				   cfg->models[i].model_name, cfg->models[i].litellm_params.model,
+				   cfg->models[i].needs_at_call);
 	buf_printf(&b, "deployments: %zu active, %zu inactive\n", cfg->n_models - inactive,
 		   inactive);
 	/* a reason may quote a value: secrets go out redacted, as in the rest of the summary */

@@ -348,6 +348,10 @@ const char *cfg_period_alias(const char *s);
 /* Marks m inactive with why (copied): it loads, shows in config check, and is not routed. */
 void cfg_model_deactivate(struct ctx *c, const struct node *at, struct config_model *m,
 			  const char *why);
+/* m stays active, as LiteLLM starts with it, but lacks what only its calls need (why says
+ * what and where to set it): a warning at `at`, and each call fails with why. */
+void cfg_model_needs_at_call(struct ctx *c, const struct node *at, struct config_model *m,
+			     const char *why);
 
 /* config_vertex.c: a vertex_ai deployment's publisher dialect, project, location, endpoint
  * and service account (params: its litellm_params mapping, for error locations). */

@@ -175,9 +175,9 @@ static char *adc_file(const struct ctx *c)
 	return path;
 }
 
-/* The metadata server's token URL: GCE_METADATA_HOST (host[:port], as Google's libraries
+/* The metadata server's URL of path: GCE_METADATA_HOST (host[:port], as Google's libraries
  * take it) or metadata.google.internal. NULL for a host that is not one. */
-static char *metadata_token_uri(const struct ctx *c)
+static char *metadata_uri(const struct ctx *c, const char *path)
 {
 	const char *host = env_of(c, "GCE_METADATA_HOST");
 	const char *h;
@@ -188,8 +188,7 @@ static char *metadata_token_uri(const struct ctx *c)
 		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
 		      (*h >= '0' && *h <= '9') || strchr(".-:[]", *h)))
 			return NULL;
-	return xasprintf("http://%s/computeMetadata/v1/instance/service-accounts/default/token",
-			 host);
+	return xasprintf("http://%s/computeMetadata/v1/%s", host, path);
 }
 
 /* A location is a region name ("us-central1", "europe-west4") or "global": nothing that could
@@ -222,8 +221,9 @@ static void deactivate(struct ctx *c, const struct node *params, struct config_m
 }
 
 /* No credentials file anywhere: the token comes from the metadata server of the GCE VM or
- * GKE node (workload identity), as Google's libraries fall back to. Its project cannot be read
- * at load, so one must be named. */
+ * GKE node (workload identity), as Google's libraries fall back to. Without a named project
+ * the call asks the server for it too, as google.auth.default() does for LiteLLM (which starts
+ * without either). */
 static bool metadata_account(struct ctx *c, const struct node *params, struct config_model *m)
 {
 	struct config_litellm_params *p = &m->litellm_params;
@@ -231,27 +231,25 @@ static bool metadata_account(struct ctx *c, const struct node *params, struct co
 							: env_of(c, "GOOGLE_CLOUD_PROJECT");
 	size_t at;
 
-	if (!p->vertex_project && !pid) {
-		deactivate(c, params, m,
-			   "vertex_ai has no credentials file (vertex_credentials, "
-			   "GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login) "
-			   "and no vertex_project to use the metadata server's token with");
-		return false;
-	}
-	m->gcp.token_uri = metadata_token_uri(c);
+	m->gcp.token_uri = metadata_uri(c, "instance/service-accounts/default/token");
+	if (m->gcp.token_uri && !p->vertex_project && !pid)
+		m->gcp.project_uri = metadata_uri(c, "project/project-id");
 	if (!m->gcp.token_uri) {
 		deactivate(c, params, m, "GCE_METADATA_HOST is not a host[:port]");
 		return false;
 	}
 	m->gcp.kind = GCP_METADATA;
 	m->gcp.client_email = xstrdup("the metadata server's default service account");
-	if (!p->vertex_project)
+	if (!p->vertex_project && pid)
 		p->vertex_project = xstrdup(pid);
 	at = cfg_path_push(c, ".model");
 	cfg_warn(c, cfg_loc(params, "model"),
 		 "vertex_ai: no credentials file (vertex_credentials, "
 		 "GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login): tokens "
-		 "come from the metadata server of a GCE VM or GKE node, at call time");
+		 "come from the metadata server of a GCE VM or GKE node, at call time%s",
+		 m->gcp.project_uri ? ", and the project too (no vertex_project or "
+				      "VERTEXAI_PROJECT); off GCP its calls fail saying so"
+				    : "");
 	cfg_path_pop(c, at);
 	return true;
 }
@@ -298,10 +296,10 @@ void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_mo
 	free(adc);
 	if (*why) {
 		/* LiteLLM reads the credentials when a call needs them and starts without: the
-		 * deployment loads, inactive with why (issue 49) */
+		 * deployment loads active, and its calls fail saying why (issue 49) */
 		size_t at = cfg_path_push(c, ".%s", key);
 
-		cfg_model_deactivate(c, cfg_loc(params, key), m, msg);
+		cfg_model_needs_at_call(c, cfg_loc(params, key), m, msg);
 		cfg_path_pop(c, at);
 		return;
 	}
@@ -315,11 +313,11 @@ void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_mo
 		p->vertex_location =
 			xstrdup(env_of(c, "VERTEXAI_LOCATION") ? env_of(c, "VERTEXAI_LOCATION")
 							       : "us-central1");
-	if (!p->vertex_project)
+	if (!p->vertex_project && !m->gcp.project_uri)
 		key_err(c, params, "model",
 			"vertex_ai needs a project: set vertex_project (or VERTEXAI_PROJECT); the "
 			"credentials name none");
-	else if (strpbrk(p->vertex_project, "/?#% ")) {
+	else if (p->vertex_project && strpbrk(p->vertex_project, "/?#% ")) {
 		snprintf(msg, sizeof(msg), "'%.200s' is not a project id", p->vertex_project);
 		key_err(c, params, "vertex_project", msg);
 	}

@@ -34,6 +34,7 @@ struct gtoken_account {
 	uint64_t done_seq;	/* the last one that ended */
 	long fail_status;	/* of done_seq; 0 = it gave a token */
 	char fail_msg[400];
+	char *project; /* the metadata server's project id (acct->project_uri), once known */
 };
 
 struct gtoken {
@@ -111,6 +112,7 @@ void gtoken_destroy(struct gtoken *g)
 	for (i = 0; i < g->n; i++) {
 		forget(g->accounts[i]->token);
 		forget(g->accounts[i]->prev_token);
+		free(g->accounts[i]->project);
 		free(g->accounts[i]);
 	}
 	free(g);
@@ -131,6 +133,7 @@ struct gtoken_account *gtoken_account(struct gtoken *g, const struct config_gcp_
 
 		if (o->kind == acct->kind && same(o->client_email, acct->client_email) &&
 		    same(o->token_uri, acct->token_uri) &&
+		    same(o->project_uri, acct->project_uri) &&
 		    same(o->private_key, acct->private_key) &&
 		    same(o->refresh_token, acct->refresh_token))
 			return g->accounts[i];
@@ -151,6 +154,57 @@ static void fail(struct gtoken_account *a, long status, const char *why)
 		 "vertex_ai: no access token for %.120s from %.120s: %s", a->acct->client_email,
 		 a->acct->token_uri, why);
 	log_warn("%s", a->fail_msg);
+}
+
+static void start_project(struct gtoken_account *a);
+
+/* A project id as the metadata server answers it (text): letters, digits, '-', '.', ':'
+ * (domain-scoped ids), at most 100; surrounding blanks dropped. NULL when it is not one. */
+static char *project_of(const char *body, size_t len)
+{
+	size_t i;
+
+	while (len && strchr(" \t\r\n", body[len - 1]))
+		len--;
+	while (len && strchr(" \t\r\n", *body)) {
+		body++;
+		len--;
+	}
+	if (len == 0 || len > 100)
+		return NULL;
+	for (i = 0; i < len; i++)
+		if (!((body[i] >= 'a' && body[i] <= 'z') || (body[i] >= '0' && body[i] <= '9') ||
+		      strchr("-.:", body[i])))
+			return NULL;
+	return xstrndup(body, len);
+}
+
+static void on_project_done(struct httpc_req *req, void *arg)
+{
+	struct gtoken_account *a = arg;
+	const char *body;
+	size_t len = 0;
+	long status = httpc_status(req);
+
+	a->http = NULL;
+	a->done_seq = a->next_seq;
+	a->fail_status = 0;
+	if (a->g->closing)
+		return;
+	body = httpc_result(req) == HTTPC_OK ? httpc_body(req, &len) : NULL;
+	if (body && status == 200)
+		a->project = project_of(body, len);
+	if (!a->project) {
+		a->fail_status = 502;
+		snprintf(a->fail_msg, sizeof(a->fail_msg),
+			 "vertex_ai: no project named (vertex_project, VERTEXAI_PROJECT) and the "
+			 "metadata server at %.120s did not give one (%.120s)",
+			 a->acct->project_uri,
+			 body ? (status == 200 ? "not a project id" : "its answer was not 200")
+			      : httpc_error(req));
+		log_warn("%s", a->fail_msg);
+	}
+	a->g->ready(a, a->g->arg);
 }
 
 static void on_exchange_done(struct httpc_req *req, void *arg)
@@ -180,6 +234,10 @@ static void on_exchange_done(struct httpc_req *req, void *arg)
 	}
 	if (token)
 		keep_token(a, token, expires_in);
+	if (token && a->acct->project_uri && !a->project) {
+		start_project(a); /* ready fires when that ends */
+		return;
+	}
 	a->g->ready(a, a->g->arg);
 }
 
@@ -243,11 +301,39 @@ static void start_exchange(struct gtoken_account *a, int64_t timeout_ms)
 	}
 }
 
+/* The metadata server's project id, asked once after the first token (same exchange). */
+static void start_project(struct gtoken_account *a)
+{
+	static const char *const metadata_headers[] = {"Metadata-Flavor: Google", NULL};
+	struct httpc_opts o = {0};
+
+	o.url = a->acct->project_uri;
+	o.method = "GET";
+	o.headers = metadata_headers;
+	o.timeout_ms = 10000;
+	o.connect_timeout_ms = 10000;
+	o.max_response_bytes = 1024;
+	if (httpc_start(a->g->loop, &o, on_project_done, a, &a->http) < 0) {
+		a->http = NULL;
+		a->done_seq = a->next_seq;
+		a->fail_status = 502;
+		snprintf(a->fail_msg, sizeof(a->fail_msg),
+			 "vertex_ai: cannot ask the metadata server for the project (%.120s)",
+			 a->acct->project_uri);
+		a->g->ready(a, a->g->arg);
+	}
+}
+
+const char *gtoken_project(const struct gtoken_account *a)
+{
+	return a->project;
+}
+
 enum gtoken_state gtoken_get(struct gtoken_account *a, int64_t now_ms, int64_t timeout_ms,
 			     uint64_t *seq, const char **token, long *status, const char **msg)
 {
 	expire_prev(a, now_ms);
-	if (a->token && now_ms < a->refresh_at_ms) {
+	if (a->token && now_ms < a->refresh_at_ms && (!a->acct->project_uri || a->project)) {
 		*seq = 0;
 		*token = a->token;
 		return GTOKEN_READY;

@@ -49,6 +49,11 @@ enum gtoken_state gtoken_get(struct gtoken_account *a, int64_t now_ms, int64_t t
  * no log line or upstream error text that reaches a client shows it. */
 size_t gtoken_tokens(const struct gtoken_account *a, const char *out[2]);
 
+/* The project id the metadata server gave an account whose config named none
+ * (config_gcp_account.project_uri): asked after its first token, before gtoken_get answers
+ * READY; NULL before, or for other accounts. Borrowed for the account's life. */
+const char *gtoken_project(const struct gtoken_account *a);
+
 /* Exchanges made so far, for tests and logs. */
 uint64_t gtoken_exchanges(const struct gtoken_account *a);
 

@@ -383,27 +383,48 @@ static bool valid_ask(const struct pool_sched *s, const struct pool_ask *a)
 	return true;
 }
 
+/* The ask as a call of the queue; false when it is not valid. */
+static bool call_of(const struct pool_sched *s, const struct pool_ask *a, int64_t now_ms,
+		    struct call *c)
+{
+	if (!valid_ask(s, a))
+		return false;
+	memset(c, 0, sizeof(*c));
+	c->id = a->id;
+	c->cls = a->cls;
+	c->tokens = a->tokens;
+	c->t_ms = now_ms;
+	c->n_pools = a->n_pools;
+	memcpy(c->pools, a->pools, a->n_pools * sizeof(a->pools[0]));
+	return true;
+}
+
+/* Whether c goes now: no waiter of its pools ranked at or above its class is ahead of it (that
+ * one is served first) and it fits every pool. */
+static bool goes_now(const struct pool_sched *s, const struct call *c, int64_t now_ms)
+{
+	for (size_t i = 0; i < s->n_waiters; i++)
+		if (rank(s, &s->waiters[i], now_ms) <= (int)c->cls &&
+		    shares_pool(&s->waiters[i], c))
+			return false;
+	return fits(s, c, now_ms);
+}
+
+bool pool_would_go(const struct pool_sched *s, const struct pool_ask *a, int64_t now_ms)
+{
+	struct call c;
+
+	return call_of(s, a, now_ms, &c) && !pool_too_big(s, a, NULL) && goes_now(s, &c, now_ms);
+}
+
 enum pool_verdict pool_ask(struct pool_sched *s, const struct pool_ask *a, int64_t now_ms)
 {
-	struct call c = {0};
-	bool behind = false;
+	struct call c;
 
-	if (!valid_ask(s, a))
-		return POOL_TOO_BIG;
-	c.id = a->id;
-	c.cls = a->cls;
-	c.tokens = a->tokens;
-	c.t_ms = now_ms;
-	c.n_pools = a->n_pools;
-	memcpy(c.pools, a->pools, a->n_pools * sizeof(a->pools[0]));
-	if (pool_too_big(s, a, NULL))
+	if (!call_of(s, a, now_ms, &c) || pool_too_big(s, a, NULL))
 		return POOL_TOO_BIG;
 	c.seq = ++s->seq;
-	/* a waiter of these pools ranked at or above this class is served first */
-	for (size_t i = 0; i < s->n_waiters && !behind; i++)
-		behind = rank(s, &s->waiters[i], now_ms) <= (int)c.cls &&
-			 shares_pool(&s->waiters[i], &c);
-	if (!behind && fits(s, &c, now_ms)) {
+	if (goes_now(s, &c, now_ms)) {
 		grant(s, &c, now_ms);
 		return POOL_GO;
 	}

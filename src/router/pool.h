@@ -100,6 +100,12 @@ void pool_sched_free(struct pool_sched *s);
  * no pools is GO and holds nothing. */
 enum pool_verdict pool_ask(struct pool_sched *s, const struct pool_ask *a, int64_t now_ms);
 
+/* Whether pool_ask would answer POOL_GO for a now, without asking: it is valid, not too big,
+ * no waiter of its pools is ahead of it and it fits each of them (tokens, requests, what the
+ * provider said, blocks). For picking: a deployment whose pools cannot take the call now is
+ * skipped when another of its group can. */
+bool pool_would_go(const struct pool_sched *s, const struct pool_ask *a, int64_t now_ms);
+
 /* Why an ask can never fit: the first of its pools whose ceiling, as its class may use it,
  * is below the ask. */
 struct pool_ceiling {

@@ -86,6 +86,7 @@ static const struct route_spec route_specs[] = {
 	[PROVIDER_RESPONSES] = {{"input"}, {"max_output_tokens"}, false, true, true},
 	[PROVIDER_IMAGES] = {{"prompt"}, {NULL}, false, false, false},
 	[PROVIDER_RERANK] = {{"query", "documents"}, {NULL}, false, false, false},
+	[PROVIDER_IMAGE_EDITS] = {{"prompt"}, {NULL}, true, false, false},
 };
 
 const struct route_spec *router_spec_of(const struct router_call *c)
@@ -192,9 +193,11 @@ static const enum policy_strategy strategies[] = {
 /* Fills the group's candidates with what the strategy reads: the rpm/tpm window is summed only
  * for a deployment with limits or under usage-based routing, the latency ring only under
  * latency-based-routing. */
-static void fill_candidates(struct router *r, struct group *g, enum policy_strategy st, bool stream,
-			    int64_t t, bool wait)
+static void fill_candidates(struct router_call *c, enum policy_strategy st, int64_t t, bool wait)
 {
+	struct router *r = c->r;
+	struct group *g = c->group;
+	bool stream = c->client_stream;
 	int64_t ttl_ms = r->cfg->router_settings.routing_args.ttl_s * 1000;
 
 	for (size_t i = 0; i < g->n_deps; i++) {
@@ -211,10 +214,11 @@ static void fill_candidates(struct router *r, struct group *g, enum policy_strat
 		k->tpm_used = k->rpm_used = 0;
 		if ((p->rpm || p->tpm || st == STRATEGY_USAGE) && !cooling(d, t))
 			policy_window_sum(&d->win, t / 1000, &k->rpm_used, &k->tpm_used);
-		/* a deployment whose tpm/rpm is a rate pool of one (router_pool.c) is over while
-		 * that pool has no room now; on the second pass (wait) it may be picked to wait */
-		if (d->own_pool)
-			k->over_limits = !wait && !cooling(d, t) && !router_pool_has_room(r, d);
+		/* a deployment in rate pools (its tpm/rpm is a pool of one, router_pool.c) is over
+		 * while they cannot take this call now; on the second pass (wait) it may be picked
+		 * to wait */
+		if (d->n_pools)
+			k->over_limits = !wait && !cooling(d, t) && !router_pool_would_go(c, d);
 		else
 			k->over_limits =
 				policy_over_limits(p->rpm, p->tpm, k->rpm_used, k->tpm_used);
@@ -269,7 +273,7 @@ static struct deployment *pick_of(struct router_call *c, long *wait_s, bool *all
 	long i;
 
 	a.draw = a.strategy == STRATEGY_LEAST_BUSY ? 0 : random();
-	fill_candidates(r, g, a.strategy, c->client_stream, a.now_ms, wait);
+	fill_candidates(c, a.strategy, a.now_ms, wait);
 	router_order_filter(c, a.now_ms);
 	for (i = 0; i < (long)g->n_deps; i++)
 		if (g->deps[i] == c->last_failed)
@@ -282,9 +286,10 @@ static struct deployment *pick_of(struct router_call *c, long *wait_s, bool *all
 
 /* Picks a usable deployment of the group with the configured strategy (policy_pick_by),
  * avoiding the one that just failed when another is usable. Returns NULL and sets *wait_s when
- * all are cooling, over their rpm/tpm or at their max_parallel_requests. A deployment whose
- * tpm/rpm is a rate pool of one is picked only when it has room now, unless none of the group
- * has: then the call waits in the pool of one the strategy picks (a second pass). */
+ * all are cooling, over their rpm/tpm or at their max_parallel_requests. A deployment in rate
+ * pools (its tpm/rpm is a pool of one) is picked only when they would take this call now,
+ * unless none of the group would: then the call waits in the pools of the one the strategy
+ * picks (a second pass). */
 static struct deployment *pick(struct router_call *c, long *wait_s, bool *all_cooling)
 {
 	struct deployment *d = pick_of(c, wait_s, all_cooling, false);
@@ -373,7 +378,7 @@ static void setup_deployment(struct router *r, struct deployment *d, const struc
 	/* No price (0 and 0) is unknown: cost-based-routing tries it last. */
 	if (d->cost_per_token <= 0)
 		d->cost_per_token = -1;
-	if (m->gcp.client_email && !m->inactive) {
+	if (m->gcp.client_email && !m->inactive && !m->needs_at_call) {
 		d->gacct = gtoken_account(r->gtoken, &m->gcp);
 		if (!d->gacct)
 			log_warn("deployment %s: too many service accounts; it is called without "
@@ -565,22 +570,24 @@ static void clamp_max_tokens(struct router_call *c)
 }
 
 /* A wildcard deployment (model_name "anthropic/" + a star) is called with the id the client's name
- * gave its
- * '*': a shallow copy of the deployment with upstream_model replaced (freed by the caller when
- * the copy is returned), else the deployment itself. */
+ * gave its '*', a vertex_ai one that named no project with the metadata server's: a shallow
+ * copy of the deployment with upstream_model replaced (freed by the caller when the copy is
+ * returned) and the project borrowed, else the deployment itself. */
 static const struct config_model *wildcard_model(const struct router_call *c,
 						 struct config_model *copy)
 {
 	const struct config_model *m = c->dep->m;
-	char *id;
+	const char *project = c->dep->gacct ? gtoken_project(c->dep->gacct) : NULL;
+	char *id = NULL;
 
-	if (!c->asked || !m->wildcard)
-		return m;
-	id = policy_wildcard_upstream(m->model_name, m->upstream_model, c->asked);
-	if (!id)
+	if (c->asked && m->wildcard)
+		id = policy_wildcard_upstream(m->model_name, m->upstream_model, c->asked);
+	if (!id && !project)
 		return m;
 	*copy = *m;
-	copy->upstream_model = id;
+	copy->upstream_model = id ? id : xstrdup(m->upstream_model);
+	if (project) /* the metadata server's, for a deployment that named none */
+		copy->litellm_params.vertex_project = (char *)project;
 	return copy;
 }
 
@@ -801,6 +808,8 @@ static void attempt(struct router_call *c)
 		return;
 	}
 picked:
+	if (router_needs_at_call(c))
+		return;
 	p = &c->dep->m->litellm_params;
 	timeout_s = p->timeout_s ? p->timeout_s : r->cfg->router_settings.timeout_s;
 	if (!c->req && router_parse_request(c) < 0) {

@@ -172,7 +172,7 @@ void router_on_non_stream_ok(struct router_call *c, const char *body, size_t len
 			c->output_chars = f.output_chars;
 		if (is_object && !is_error && c->route == PROVIDER_RERANK)
 			read_search_units(c, text, text_len);
-		if (is_object && !is_error && c->route == PROVIDER_IMAGES) {
+		if (is_object && !is_error && router_images(c)) {
 			root = router_parse_scratch(text, text_len);
 			c->images =
 				cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "data"));

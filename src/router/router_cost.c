@@ -20,6 +20,8 @@
 #include "core/util.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define BUDGET_WAIT_MS 50 /* polling for calls in flight to settle */
@@ -27,6 +29,11 @@
 /* Output tokens the attempt may be billed for: the request's limit (after the clamp), else the
  * model's max_output_tokens, else a default; never more than the model can produce. */
 int64_t router_output_bound(const struct router_call *c)
+{
+	return router_output_bound_of(c, c->dep);
+}
+
+int64_t router_output_bound_of(const struct router_call *c, const struct deployment *d)
 {
 	const char *const *keys = router_spec_of(c)->limits;
 	double n = 0;
@@ -38,7 +45,7 @@ int64_t router_output_bound(const struct router_call *c)
 		if (cJSON_IsNumber(v) && v->valuedouble > n)
 			n = v->valuedouble;
 	}
-	return policy_output_bound(n, c->dep->m->model_info.max_output_tokens,
+	return policy_output_bound(n, d->m->model_info.max_output_tokens,
 				   SPEND_DEFAULT_OUTPUT_TOKENS);
 }
 
@@ -151,13 +158,28 @@ void router_fail_budget(struct router_call *c, const char *msg)
 	router_fail_json(c, E_BUDGET, 400, root);
 }
 
-/* The images a /v1/images/generations request asks for: its "n" (1..10), else 1. The
- * request is parsed again when the attempt's tree is gone (a retry re-parses the kept text). */
+bool router_images(const struct router_call *c)
+{
+	return c->route == PROVIDER_IMAGES || c->route == PROVIDER_IMAGE_EDITS;
+}
+
+/* The images a /v1/images/generations or /v1/images/edits request asks for: its "n" (1..10),
+ * else 1. The request is parsed again when the attempt's tree is gone (a retry re-parses the
+ * kept text); an edit's form is parsed once and kept. */
 static int64_t images_asked(const struct router_call *c)
 {
 	cJSON *req = c->req, *n;
 	int64_t v = 1;
 
+	if (router_spec_of(c)->multipart) {
+		const struct multipart_part *p = multipart_find(&c->form, "n");
+		char digits[4] = "";
+
+		if (p && !p->filename && p->data_len < sizeof(digits))
+			memcpy(digits, p->data, p->data_len);
+		v = strtol(digits, NULL, 10);
+		return v >= 1 && v <= 10 ? v : 1;
+	}
 	if (!req)
 		req = router_parse_scratch(c->body, c->body_len);
 	n = cJSON_GetObjectItemCaseSensitive(req, "n");
@@ -177,7 +199,7 @@ int router_reserve(struct router_call *c, size_t body_len)
 
 	bool unused;
 
-	if (c->route == PROVIDER_IMAGES && mi->output_cost_per_image > 0)
+	if (router_images(c) && mi->output_cost_per_image > 0)
 		c->est_usd = (double)images_asked(c) * mi->output_cost_per_image;
 	else if (c->route == PROVIDER_RERANK && mi->input_cost_per_query > 0)
 		c->est_usd = mi->input_cost_per_query;
@@ -234,7 +256,7 @@ static void price_attempt(struct router_call *c, struct httpc_req *req)
 		c->cost_source = "upstream";
 		return;
 	}
-	if (c->route == PROVIDER_IMAGES && mi->output_cost_per_image > 0) {
+	if (router_images(c) && mi->output_cost_per_image > 0) {
 		/* LiteLLM's per-image price: what came back, else what was asked for */
 		if (!c->got_usage)
 			router_estimate_tokens(c);

@@ -229,6 +229,8 @@ static inline const char *router_alias_or_none(const struct router_call *c)
 
 /* What the call's route (OpenAI endpoint) needs, bounds and serves. */
 const struct route_spec *router_spec_of(const struct router_call *c);
+/* The call's answer is images (/v1/images/generations, /v1/images/edits): priced per image. */
+bool router_images(const struct router_call *c);
 
 /* Arms the call's one timer: kind (T_*) after delay_ms, or "now, from the loop" for 0. */
 void router_arm(struct router_call *c, int kind, int64_t delay_ms);
@@ -270,6 +272,9 @@ void router_group_exhausted(struct router_call *c);
  * extra_body, max_tokens, ...) merged into the attempt's request c->req, the request's own
  * values winning; extra_body's members then go to the top level. Chat calls only. */
 void router_params_merge(struct router_call *c, const struct config_model *m);
+/* When c->dep lacks what its calls need (config_model.needs_at_call: a credential LiteLLM too
+ * reads only at call time): the attempt fails with that, nothing sent, and true. */
+bool router_needs_at_call(struct router_call *c);
 
 /* router_order.c: litellm_params.order. Marks the group's candidates (just filled) that are
  * not of the order this pick keeps, and notes that order in the call. */
@@ -310,9 +315,11 @@ void router_pool_done(struct router_call *c, struct httpc_req *req);
  * Safe to call in any state. */
 void router_pool_drop(struct router_call *c);
 
-/* True when d's own pool (its tpm/rpm) has room now for one more call and nobody waits
- * there; true for a deployment without one. */
-bool router_pool_has_room(const struct router *r, const struct deployment *d);
+/* True when the call, sent to d, would go through d's rate pools now (pool_would_go: its
+ * estimate within its class's share, nobody of its class or above waiting there, not blocked);
+ * true for a deployment without pools. The estimate is the client's body, as the attempt's
+ * ask will be the body as sent. */
+bool router_pool_would_go(const struct router_call *c, const struct deployment *d);
 
 /* Refreshes the hermetic_pool_tokens and hermetic_pool_queue gauges (at a scrape). */
 void router_pools_collect(struct router *r);
@@ -341,6 +348,8 @@ int router_reserve(struct router_call *c, size_t body_len);
 /* The output tokens the attempt may generate: c->req's max_tokens, else the deployment's
  * max_output_tokens, else a default (policy_output_bound). */
 int64_t router_output_bound(const struct router_call *c);
+/* The same for deployment d, before the call has one (the pick). */
+int64_t router_output_bound_of(const struct router_call *c, const struct deployment *d);
 
 /* Gives the attempt's reservation back. */
 void router_release(struct router_call *c);

@@ -17,7 +17,9 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void add_missing(cJSON *req, cJSON *params)
@@ -80,4 +82,21 @@ void router_params_merge(struct router_call *c, const struct config_model *m)
 	    !cJSON_GetObjectItemCaseSensitive(c->req, "max_completion_tokens"))
 		cJSON_AddNumberToObject(c->req, "max_tokens", (double)lp->max_tokens);
 	flatten_extra_body(c->req);
+}
+
+bool router_needs_at_call(struct router_call *c)
+{
+	const struct config_model *m = c->dep->m;
+
+	if (!m->needs_at_call)
+		return false;
+	router_pool_drop(c); /* a grant kept from a wait is given back: nothing was sent */
+	free(c->err_msg);
+	c->err = E_AUTH;
+	c->err_status = 401;
+	c->err_msg = xasprintf("deployment %s of %s cannot be called: %s; nothing was sent",
+			       m->model_info.id, m->model_name, m->needs_at_call);
+	log_info("call %lld: %s", (long long)c->id, c->err_msg);
+	router_attempt_failed(c);
+	return true;
 }

@@ -355,22 +355,44 @@ static bool asked_max_tokens(const struct router_call *c)
 /* A call that set no output bound is reserved at a default it may never reach: at most the
  * class's share of its smallest pool, so it can go when that pool is empty (the stream's
  * progress and the settle count what it really took) rather than being refused as too big. */
-static int64_t at_most_share(const struct router_call *c, int64_t tokens)
+static int64_t at_most_share(const struct router_call *c, const struct deployment *d,
+			     int64_t prompt_est, int64_t tokens)
 {
 	const struct config *cfg = c->r->cfg;
 
-	for (size_t i = 0; i < c->dep->n_pools; i++) {
-		size_t p = c->dep->pools[i];
-		int64_t tpm = p < cfg->n_rate_pools ? cfg->rate_pools[p].tpm
-						    : c->dep->m->litellm_params.tpm;
+	for (size_t i = 0; i < d->n_pools; i++) {
+		size_t p = d->pools[i];
+		int64_t tpm =
+			p < cfg->n_rate_pools ? cfg->rate_pools[p].tpm : d->m->litellm_params.tpm;
 		int64_t share = c->pool_class == POOL_INTERACTIVE
 					? tpm
 					: tpm - tpm * cfg->priorities.interactive_reserve_pct / 100;
 
 		if (tpm > 0 && tokens > share)
-			tokens = share > c->pool_prompt_est ? share : c->pool_prompt_est;
+			tokens = share > prompt_est ? share : prompt_est;
 	}
 	return tokens;
+}
+
+/* The pool ask of the call sent to d with a prompt of prompt_est tokens: the prompt and the
+ * output bound, a call without a bound at most its class's share. */
+static void ask_of(const struct router_call *c, const struct deployment *d, int64_t prompt_est,
+		   struct pool_ask *a)
+{
+	int64_t tokens =
+		prompt_est + (router_spec_of(c)->text_out ? router_output_bound_of(c, d) : 0);
+
+	a->cls = c->pool_class;
+	a->tokens = c->pool_bounded ? tokens : at_most_share(c, d, prompt_est, tokens);
+	a->n_pools = d->n_pools;
+	memcpy(a->pools, d->pools, sizeof(a->pools));
+}
+
+/* An audio form's bytes are not tokens (providers count audio by the minute): it takes a
+ * request, and the text it answers with. */
+static int64_t prompt_of(const struct router_call *c, size_t body_len)
+{
+	return router_spec_of(c)->multipart ? 0 : (int64_t)(body_len + 3) / 4;
 }
 
 int router_pool_ask(struct router_call *c, size_t body_len)
@@ -384,18 +406,10 @@ int router_pool_ask(struct router_call *c, size_t body_len)
 		return 0; /* granted while it waited */
 	if (!r->sched || !d->n_pools)
 		return 0;
-	/* An audio form's bytes are not tokens (providers count audio by the minute): it takes
-	 * a request, and the text it answers with. */
-	c->pool_prompt_est = router_spec_of(c)->multipart ? 0 : (int64_t)(body_len + 3) / 4;
-	c->pool_tokens =
-		c->pool_prompt_est + (router_spec_of(c)->text_out ? router_output_bound(c) : 0);
-	if (!c->pool_bounded)
-		c->pool_tokens = at_most_share(c, c->pool_tokens);
+	c->pool_prompt_est = prompt_of(c, body_len);
+	ask_of(c, d, c->pool_prompt_est, &a);
+	c->pool_tokens = a.tokens;
 	a.id = ++r->pool_ids;
-	a.cls = c->pool_class;
-	a.tokens = c->pool_tokens;
-	a.n_pools = d->n_pools;
-	memcpy(a.pools, d->pools, sizeof(a.pools));
 	c->pool_id = a.id;
 	c->pool_asked_ms = t;
 	switch (pool_ask(r->sched, &a, t)) {
@@ -530,20 +544,14 @@ void router_pool_drop(struct router_call *c)
 	kick(r);
 }
 
-bool router_pool_has_room(const struct router *r, const struct deployment *d)
+bool router_pool_would_go(const struct router_call *c, const struct deployment *d)
 {
-	struct pool_view v;
-	size_t k;
+	struct pool_ask a = {0};
 
-	if (!d->own_pool || !r->sched)
+	if (!c->r->sched || !d->n_pools)
 		return true;
-	pool_view(r->sched, d->pools[d->n_pools - 1], now_mono_ms(), &v);
-	for (k = 0; k < POOL_CLASSES; k++)
-		if (v.queued[k])
-			return false;
-	if (v.rpm > 0 && v.used_requests >= v.rpm)
-		return false;
-	return !(v.tpm > 0 && v.used_tokens + v.reserved_tokens >= v.tpm);
+	ask_of(c, d, prompt_of(c, c->body_len), &a);
+	return pool_would_go(c->r->sched, &a, now_mono_ms());
 }
 
 /* ---- visible ---- */

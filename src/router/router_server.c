@@ -1,7 +1,8 @@
 /* router_server: LiteLLM's proxy routes on router.listen.
  *
  * POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/audio/transcriptions,
- * /v1/audio/speech and /v1/responses (each also without /v1) run a router call of that route;
+ * /v1/audio/speech, /v1/responses, /v1/images/generations, /v1/images/edits and /v1/rerank
+ * (each also without /v1) run a router call of that route;
  * streamed answers go out as chunked SSE as they arrive, speech as the upstream's audio with
  * its type. /v1/models,
  * /model/info list the virtual models only (never provider ids or keys). /health/liveliness and
@@ -39,7 +40,7 @@ struct endpoint {
 
 struct server {
 	struct daemon d;
-	struct endpoint endpoints[PROVIDER_RERANK + 1];
+	struct endpoint endpoints[PROVIDER_ROUTES];
 	struct router *router;
 	struct spend *spend;
 	struct httpd *http;
@@ -584,6 +585,7 @@ static void add_routes(struct server *s)
 		{PROVIDER_RESPONSES, "/responses"},
 		{PROVIDER_IMAGES, "/images/generations"},
 		{PROVIDER_RERANK, "/rerank"},
+		{PROVIDER_IMAGE_EDITS, "/images/edits"},
 	};
 	static const char *const models[] = {"/v1/models", "/models"};
 	static const char *const info[] = {"/model/info", "/v1/model/info"};
@@ -597,8 +599,11 @@ static void add_routes(struct server *s)
 		e->s = s;
 		e->route = posts[i].route;
 		snprintf(v1, sizeof(v1), "/v1%s", posts[i].path);
-		/* a transcription is a multipart form; every other endpoint takes JSON */
-		body = posts[i].route == PROVIDER_TRANSCRIPTIONS ? 0 : HTTPD_JSON;
+		/* a transcription and an image edit are multipart forms; the rest takes JSON */
+		body = posts[i].route == PROVIDER_TRANSCRIPTIONS ||
+				       posts[i].route == PROVIDER_IMAGE_EDITS
+			       ? 0
+			       : HTTPD_JSON;
 		httpd_route(s->http, HTTPD_POST | body, v1, on_endpoint, e);
 		httpd_route(s->http, HTTPD_POST | body, posts[i].path, on_endpoint, e);
 	}

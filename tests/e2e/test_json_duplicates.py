@@ -46,7 +46,9 @@ ROUTER_JSON = {p + s for p in ("", "/v1") for s in (
     "/images/generations", "/rerank")} | {
     "/v1/messages", "/v1/messages/count_tokens"}
 ROUTER_OTHER_POST = {"/audio/transcriptions": "a multipart form",
-                     "/v1/audio/transcriptions": "a multipart form"}
+                     "/v1/audio/transcriptions": "a multipart form",
+                     "/images/edits": "a multipart form",
+                     "/v1/images/edits": "a multipart form"}
 
 # Gateway (API, hooks, Alertmanager webhook, cockpit): route -> (auth, body, member, where).
 GATEWAY_JSON = {

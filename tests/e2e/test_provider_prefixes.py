@@ -31,13 +31,17 @@ OPENAI_COMPATIBLE = [
 
 # prefix, model as written, what the inactive warning says
 INACTIVE = [
-    ("vertex_ai", "vertex_ai/gemini-2.5-pro", "vertex_ai has no credentials file"),
     ("sagemaker", "sagemaker/jumpstart-dft-llama-2-7b",
      "SageMaker endpoint invocation is not implemented"),
     ("github_copilot", "github_copilot/gpt-4o", "device-login flow"),
-    ("cloudflare without its account", "cloudflare/@cf/meta/llama-3.1-8b-instruct",
-     "cloudflare needs CLOUDFLARE_ACCOUNT_ID"),
     ("a custom handler", "claude_code/sonnet", "provider 'claude_code' is not one hermetic knows"),
+]
+
+# LiteLLM starts with these and reads what they lack only when it builds a call: active, the
+# warning and the summary say what their calls need
+NEEDS_AT_CALL = [
+    ("cloudflare without its account", "cloudflare/@cf/meta/llama-3.1-8b-instruct",
+     "cloudflare needs CLOUDFLARE_ACCOUNT_ID (or api_base) for its URL"),
 ]
 
 
@@ -67,6 +71,42 @@ def test_uncallable_prefix_loads_inactive_with_why(what, model, why, tmp_path):
     assert f"config.yaml:4:14: warning: model_list[0].litellm_params.model: deployment of " \
            f"'m' is inactive: " in out, out
     assert why in out, out
+
+
+@pytest.mark.parametrize("what,model,why", NEEDS_AT_CALL, ids=[p[0] for p in NEEDS_AT_CALL])
+def test_what_only_calls_need_leaves_the_deployment_active_as_litellm_starts_it(
+        what, model, why, tmp_path):
+    r, out = config_check(tmp_path, model)
+    assert r.returncode == 0, out
+    assert "deployments: 1 active, 0 inactive" in out, out
+    assert "config.yaml:4:14: warning: model_list[0].litellm_params.model: deployment of 'm' " \
+           "is active (LiteLLM starts with it and reads this only at call time), but its " \
+           "calls fail until: " in out, out
+    assert f"  active, its calls fail until set: m ({model}): {why}" in out, out
+
+
+def test_vertex_without_credentials_or_project_loads_active_for_the_metadata_server(tmp_path):
+    # LiteLLM starts; google.auth.default() finds the token and project at call time
+    r, out = config_check(tmp_path, "vertex_ai/gemini-2.5-pro")
+    assert r.returncode == 0, out
+    assert "deployments: 1 active, 0 inactive" in out, out
+    assert "at call time, and the project too" in out, out
+
+
+def test_a_cloudflare_call_without_the_account_id_says_so_and_sends_nothing(fake,
+                                                                           start_router):
+    fake.script_for("test/free", openai_text("the other deployment"))
+    r = start_router(router_config(fake, [
+        {"model_name": "cf", "litellm_params": {
+            "model": "cloudflare/@cf/meta/llama-3.1-8b-instruct"}},
+        deployment("other", "test/free", fake)]), env={"CLOUDFLARE_API_KEY": "cf-key"})
+    reply = r.chat("cf")
+    assert reply.status == 401, reply.text
+    msg = reply.json()["error"]["message"]
+    assert "cloudflare needs CLOUDFLARE_ACCOUNT_ID (or api_base) for its URL" in msg, msg
+    assert "nothing was sent" in msg, msg
+    assert fake.chat_requests == []
+    assert r.chat("other").content() == "the other deployment"
 
 
 @pytest.mark.parametrize("prefix,model,key_env", OPENAI_COMPATIBLE,

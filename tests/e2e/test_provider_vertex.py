@@ -280,9 +280,10 @@ def config_check(tmp_path, text, **env):
     return r, str(cfg), r.stdout + r.stderr
 
 
-def test_a_bad_key_file_loads_its_deployment_inactive_saying_why(tmp_path):
+def test_a_bad_key_file_loads_its_deployment_active_its_calls_saying_why(tmp_path):
     """LiteLLM reads vertex credentials when a call needs them and starts without them: the
-    deployment loads inactive, with why at the key's place (issue 49)."""
+    deployment loads active, and the warning at the key's place says what its calls lack
+    (issue 49)."""
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"type": "service_account", "client_email": EMAIL,
                                "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n"
@@ -293,12 +294,15 @@ def test_a_bad_key_file_loads_its_deployment_inactive_saying_why(tmp_path):
     r, cfg, out = config_check(tmp_path, text)
     assert r.returncode == 0, out
     assert (f"{cfg}:6:27: warning: model_list[0].litellm_params.vertex_credentials: deployment "
-            f"of 'gem' is inactive: the key's private_key is not a PEM private key") in out, out
+            f"of 'gem' is active (LiteLLM starts with it and reads this only at call time), "
+            f"but its calls fail until: the key's private_key is not a PEM private key") in out
+    assert "deployments: 1 active, 0 inactive" in out, out
     missing = text.replace(str(bad), str(tmp_path / "nope.json"))
     r, cfg, out = config_check(tmp_path, missing)
     assert r.returncode == 0, out
     assert (f"{cfg}:6:27: warning: model_list[0].litellm_params.vertex_credentials: deployment "
-            f"of 'gem' is inactive: cannot read the service account key: No such file or "
+            f"of 'gem' is active (LiteLLM starts with it and reads this only at call time), "
+            f"but its calls fail until: cannot read the service account key: No such file or "
             f"directory") in out, out
     user = tmp_path / "user.json"
     user.write_text(json.dumps({"type": "authorized_user", "client_id": "x"}))
@@ -344,16 +348,37 @@ def test_without_credentials_the_metadata_server_gives_the_token(vertex, fake, s
     assert bearer(vertex.requests[0]) == "Bearer ya29.fake-1"
 
 
-def test_without_credentials_or_project_the_deployment_is_inactive_and_says_why(
+def test_without_credentials_or_project_the_metadata_server_gives_both_at_call_time(
         vertex, fake, start_router):
+    # LiteLLM starts with it; google.auth.default() gives its call the GKE node's token and
+    # project
+    vertex.gemini.script(gemini_text("project from the node"))
+    r = start(start_router, fake, [
+        {"model_name": "gem", "litellm_params": {"model": f"vertex_ai/{GEMINI}",
+                                                 "api_base": vertex.url,
+                                                 "vertex_location": vertex.location}}],
+              env={"GCE_METADATA_HOST": vertex.url.removeprefix("http://")})
+    assert r.chat("gem").content() == "project from the node"
+    assert [q["metadata-flavor"] for q in vertex.project_requests] == ["Google"]
+    assert vertex.requests[0]["path"].startswith(f"/v1/projects/{vertex.project}/")
+    # asked once: the next call has both
+    vertex.gemini.script(gemini_text("again"))
+    assert r.chat("gem").content() == "again"
+    assert len(vertex.project_requests) == 1 and len(vertex.token_requests) == 1
+
+
+def test_without_credentials_or_project_off_gcp_the_call_says_what_is_missing(
+        vertex, fake, start_router):
+    # no metadata server answers (off GCP): the deployment is active, as under LiteLLM, and
+    # its calls fail naming the server they asked
     r = start(start_router, fake, [
         {"model_name": "gem", "litellm_params": {"model": f"vertex_ai/{GEMINI}"}},
-        deployment("other", "test/free", fake)])
+        deployment("other", "test/free", fake)], env={"GCE_METADATA_HOST": "127.0.0.1:9"})
     reply = r.chat("gem")
-    assert reply.status == 503, reply.text
+    assert reply.status == 502, reply.text
     msg = reply.json()["error"]["message"]
-    assert "model 'gem' has no active deployment" in msg
-    assert "vertex_ai has no credentials file" in msg
+    assert "vertex_ai: no access token for the metadata server's default service account " \
+           "from http://127.0.0.1:9/computeMetadata/v1/" in msg, msg
     assert vertex.token_requests == [] and vertex.requests == []
     fake.script_for("test/free", openai_text("the rest of the config routes"))
     assert r.chat("other").content() == "the rest of the config routes"

@@ -581,6 +581,66 @@ def test_images_with_the_providers_usage_bill_its_tokens(fake, media, start_rout
     assert approx(rows[0]["cost_usd"], want, 1e-12), rows
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # an image's bytes, NULs and CRLFs too
+
+
+def edit_image(r, model, image=PNG, **fields):
+    body, ctype = multipart([("model", model), *fields.items()],
+                            [("image", "fox.png", "image/png", image)])
+    return r.post("/v1/images/edits", raw=body, headers={"Content-Type": ctype})
+
+
+def test_image_edits_arrive_byte_exact_and_bill_litellms_per_image_price(fake, media,
+                                                                         start_router):
+    models = [dep("dalle2", "dall-e-2", media,
+                  model_info={"id": "dalle2-1", "mode": "image_generation",
+                              "output_cost_per_image": IMAGE_PRICE})]
+    r = start_router(router_config(fake, models))
+    reply = edit_image(r, "dalle2", prompt="give the fox a hat", n="3")
+    assert reply.status == 200, reply.text
+    doc = reply.json()
+    assert len(doc["data"]) == 3 and doc["data"][0]["url"].startswith("https://images.example/")
+    sent = media.requests[-1]
+    assert sent["path"] == "/v1/images/edits"
+    assert sent["headers"]["content-type"].startswith("multipart/form-data;")
+    form = sent["form"]
+    assert form["image"]["data"] == PNG, "the image must arrive byte for byte"
+    assert form["image"]["filename"] == "fox.png"
+    assert form["model"]["data"] == b"dall-e-2"
+    assert form["prompt"]["data"] == b"give the fox a hat" and form["n"]["data"] == b"3"
+    rows = rows_of(r, "dalle2")
+    assert len(rows) == 1, rows
+    assert approx(rows[0]["cost_usd"], 3 * IMAGE_PRICE, 1e-12), rows
+    assert rows[0]["cost_source"] == "model_info" and rows[0]["estimated"] == 0, rows
+
+
+def test_image_edits_with_the_providers_usage_bill_its_tokens(fake, media, start_router):
+    r = start_router(router_config(fake, image_models(media)))
+    reply = edit_image(r, "gpt-image", prompt="make it night")
+    assert reply.status == 200, reply.text
+    doc = reply.json()
+    assert "b64_json" in doc["data"][0]
+    rows = rows_of(r, "gpt-image")
+    assert len(rows) == 1, rows
+    assert rows[0]["input_tokens"] == doc["usage"]["input_tokens"], rows
+    assert rows[0]["output_tokens"] == 272, rows
+    want = doc["usage"]["input_tokens"] * 5e-6 + 272 * 4e-5
+    assert approx(rows[0]["cost_usd"], want, 1e-12), rows
+
+
+def test_an_image_edit_without_a_prompt_is_openais_400_and_a_gemini_one_is_refused(
+        fake, media, start_router):
+    models = [*image_models(media),
+              dep("gem-image", "gemini-2.5-flash-image", media, provider="gemini",
+                  model_info={"mode": "chat"})]
+    r = start_router(router_config(fake, models))
+    assert_openai_400(edit_image(r, "dalle"), "prompt", "missing_required_parameter")
+    reply = edit_image(r, "gem-image", prompt="x")
+    assert reply.status == 400, reply.text
+    assert "does not serve /v1/images/edits" in reply.error()["message"], reply.text
+    assert not media.requests
+
+
 def test_an_image_request_without_a_prompt_is_openais_400(fake, media, start_router):
     r = start_router(router_config(fake, image_models(media)))
     reply = r.post("/v1/images/generations", {"model": "dalle"})

@@ -140,6 +140,44 @@ def test_usage_based_routing_v2_refuses_a_call_that_fits_no_tpm(fake, start_rout
     assert count_calls(fake, "test/solo") == 2
 
 
+def test_usage_based_routing_v2_sends_past_a_full_small_deployment_to_the_large_one(
+        fake, start_router):
+    # LiteLLM's lowest_tpm_rpm_v2 leaves out a deployment whose minute usage plus this call
+    # would pass its tpm and answers from another: the small one is never sent past its
+    # 3000 tokens, and no call waits for it while the large one can take it (default
+    # priorities: a 30 % reserve, api calls may wait 30 s).
+    answer = text("x" * 200, first_byte_delay=0.2)  # 50 completion tokens
+    fake.script_for("test/small", *[answer] * 20)
+    fake.script_for("test/large", *[answer] * 20)
+    models = [deployment("g", "test/small", fake, tpm=3000),
+              deployment("g", "test/large", fake, tpm=1000000)]
+    r = start_router(router_config(fake, models, **strategy("usage-based-routing-v2")))
+    prompt = "p" * 1000  # about 300 tokens as sent, with max_tokens 100 reserved
+    replies, lock = [], threading.Lock()
+
+    def worker():
+        for _ in range(5):
+            reply = r.chat("g", content=prompt, max_tokens=100)
+            with lock:
+                replies.append(reply)
+
+    started = time.monotonic()
+    workers = [threading.Thread(target=worker) for _ in range(4)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    elapsed = time.monotonic() - started
+    assert [x.status for x in replies] == [200] * 20, [x.text for x in replies if x.status != 200]
+    small = fake.usage_totals.get("test/small", {})
+    received = small.get("prompt_tokens", 0) + small.get("completion_tokens", 0)
+    assert 0 < received <= 3000, small
+    assert count_calls(fake, "test/small") + count_calls(fake, "test/large") == 20
+    assert count_calls(fake, "test/large") >= 10
+    # nobody waited for the small one's minute to slide: 5 rounds of 0.2 s answers
+    assert elapsed < 8, elapsed
+
+
 # -- cost-based-routing --------------------------------------------------------------
 
 def test_cost_based_routing_takes_the_cheapest_with_room(fake, start_router):

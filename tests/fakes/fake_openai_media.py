@@ -38,6 +38,11 @@ Endpoints (each also without the /v1 prefix):
     ``response_format`` url (default) or b64_json for dall-e-*; gpt-image-* always answer
     b64_json and carry ``usage`` (``input_tokens``, ``output_tokens``, ``total_tokens``).
     Answer: ``{"created": ..., "data": [{"url": ...} | {"b64_json": ...}], ...}``.
+``POST /v1/images/edits`` (multipart/form-data)
+    ``model``, ``prompt`` (non-empty) and ``image`` (or ``image[]``: a file part whose name
+    ends in png, webp, jpg or jpeg) required; ``mask`` (a png file part) and ``n`` 1..10
+    optional. Answer as for generations (gpt-image-* with ``usage``, whose input counts 65
+    tokens an image besides the prompt's).
 ``POST /v1/rerank`` (JSON, Cohere's shape as LiteLLM serves it)
     ``model``, ``query`` (a non-empty string) and ``documents`` (a non-empty list of strings or
     ``{"text": ...}``) required; ``top_n`` >= 1. Answer: ``{"id", "results": [{"index",
@@ -203,14 +208,15 @@ class _Handler(BaseHTTPRequestHandler):
         handler = {"/embeddings": self._embeddings, "/completions": self._completions,
                    "/audio/transcriptions": self._transcriptions,
                    "/audio/speech": self._speech,
-                   "/images/generations": self._images, "/rerank": self._rerank}.get(route)
+                   "/images/generations": self._images, "/images/edits": self._image_edits,
+                   "/rerank": self._rerank}.get(route)
         if handler is None:
             return self._send(404, openai_error(f"Invalid URL (POST {self.path})"))
         if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
             return self._send(401, openai_error("Incorrect API key provided.", None,
                                                 "invalid_api_key"))
         try:
-            if route == "/audio/transcriptions":
+            if route in ("/audio/transcriptions", "/images/edits"):
                 self.rec["form"] = parse_multipart(self.headers.get("Content-Type"), raw)
             else:
                 if "application/json" not in self.headers.get("Content-Type", ""):
@@ -428,6 +434,45 @@ class _Handler(BaseHTTPRequestHandler):
             usage = self._usage(step, usage or {})
         if usage is not None:
             answer["usage"] = usage
+        self._send(200, answer)
+
+    def _image_edits(self, step):
+        form = self.rec["form"]
+
+        def field(name):
+            part = form.get(name)
+            if part is None or part.get("filename") is not None:
+                return None
+            return part["data"].decode("utf-8", "replace")
+
+        model = field("model")
+        if model is None:
+            raise BadRequest("Missing required parameter: 'model'.", "model",
+                             "missing_required_parameter")
+        prompt = field("prompt")
+        if not prompt:
+            raise BadRequest("Missing required parameter: 'prompt'.", "prompt",
+                             "missing_required_parameter")
+        image = form.get("image") or form.get("image[]")
+        if image is None or not image.get("filename"):
+            raise BadRequest("Missing required parameter: 'image'.", "image",
+                             "missing_required_parameter")
+        if not image["filename"].lower().endswith((".png", ".webp", ".jpg", ".jpeg")):
+            raise BadRequest("Invalid file 'image': unsupported file format.", "image")
+        n = field("n") or "1"
+        if not n.isdigit() or not 1 <= int(n) <= 10:
+            raise BadRequest("Invalid value for 'n': must be between 1 and 10.", "n")
+        n = int(n)
+        gpt_image = model.startswith("gpt-image")
+        digest = hashlib.sha256(prompt.encode() + image["data"]).hexdigest()
+        data = [{"url": f"https://images.example/edit-{digest}-{i}.png"} if not gpt_image else
+                {"b64_json": base64.b64encode(b"\x89PNG\r\n" + digest.encode()).decode()}
+                for i in range(n)]
+        answer = {"created": int(time.time()), "data": data}
+        if gpt_image:
+            answer["usage"] = {"input_tokens": tokens_of(prompt) + 65,
+                               "output_tokens": 272 * n,
+                               "total_tokens": tokens_of(prompt) + 65 + 272 * n}
         self._send(200, answer)
 
 

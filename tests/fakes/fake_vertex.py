@@ -18,7 +18,9 @@ Token endpoint (``POST /token``, developers.google.com/identity/protocols/oauth2
 
 Metadata server (``GET /computeMetadata/v1/instance/service-accounts/default/token``, what a
 GCE VM or GKE node serves; the router reaches it through ``GCE_METADATA_HOST``): needs
-``Metadata-Flavor: Google`` (else 403), answers the same token shape.
+``Metadata-Flavor: Google`` (else 403), answers the same token shape;
+``GET /computeMetadata/v1/project/project-id`` answers the fake's project as text (recorded in
+``project_requests``).
 
 Vertex AI (``POST /v1/projects/{p}/locations/{l}/publishers/{google|anthropic}/models/{m}:{rpc}``):
 - ``Authorization: Bearer <token>``: a token this fake issued and that has not expired, else
@@ -53,6 +55,7 @@ SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 METADATA_TOKEN = "/computeMetadata/v1/instance/service-accounts/default/token"
+METADATA_PROJECT = "/computeMetadata/v1/project/project-id"
 UNAUTHENTICATED = ("Request had invalid authentication credentials. Expected OAuth 2 access "
                    "token, login cookie or other valid authentication credential. See "
                    "https://developers.google.com/identity/sign-in/web/devconsole-project.")
@@ -119,6 +122,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         fake = self.server.fake
         headers = {k.lower(): v for k, v in self.headers.items()}
+        if urlsplit(self.path).path == METADATA_PROJECT:
+            with fake.lock:
+                fake.project_requests.append(headers)
+            ok = headers.get("metadata-flavor") == "Google"
+            data = (fake.project if ok else "Missing required header: Metadata-Flavor").encode()
+            self.send_response(200 if ok else 403)
+            self.send_header("Content-Type", "application/text")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if urlsplit(self.path).path != METADATA_TOKEN:
             return self._send(404, {"error": "not found"})
         rec = {"headers": headers, "form": None, "claims": None, "grant": "metadata",
@@ -331,6 +345,7 @@ class FakeVertex:
         self.lock = threading.Lock()
         self.requests = []
         self.token_requests = []
+        self.project_requests = []
         self.tokens = {}
         self._issued = 0
         self._token_failures = []

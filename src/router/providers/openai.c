@@ -25,6 +25,7 @@ static const char *const route_paths[] = {
 	[PROVIDER_RESPONSES] = "/responses",
 	[PROVIDER_IMAGES] = "/images/generations",
 	[PROVIDER_RERANK] = "/rerank",
+	[PROVIDER_IMAGE_EDITS] = "/images/edits",
 };
 
 /* Cohere's OpenAI-compatible base has no rerank: its own API has (LiteLLM's default). */
@@ -52,7 +53,7 @@ static void openai_body(const struct config_model *m, enum provider_route route,
 {
 	cJSON *model;
 
-	if (route == PROVIDER_TRANSCRIPTIONS)
+	if (route == PROVIDER_TRANSCRIPTIONS || route == PROVIDER_IMAGE_EDITS)
 		return;
 	model = cJSON_GetObjectItemCaseSensitive(req, "model");
 	/* In place when the client's model is a string (no new item; no allocation when the id
@@ -148,7 +149,7 @@ static char *azure_error(long status, const char *body, size_t len)
 	(PROVIDER_ROUTE_BIT(PROVIDER_COMPLETIONS) | PROVIDER_ROUTE_BIT(PROVIDER_EMBEDDINGS) |      \
 	 PROVIDER_ROUTE_BIT(PROVIDER_TRANSCRIPTIONS) | PROVIDER_ROUTE_BIT(PROVIDER_SPEECH) |       \
 	 PROVIDER_ROUTE_BIT(PROVIDER_RESPONSES) | PROVIDER_ROUTE_BIT(PROVIDER_IMAGES) |            \
-	 PROVIDER_ROUTE_BIT(PROVIDER_RERANK))
+	 PROVIDER_ROUTE_BIT(PROVIDER_RERANK) | PROVIDER_ROUTE_BIT(PROVIDER_IMAGE_EDITS))
 
 const struct provider_ops provider_openai = {
 	.name = "openai", .routes = OPENAI_ROUTES, .build = openai_build};

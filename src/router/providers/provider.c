@@ -39,6 +39,7 @@ const char *provider_route_path(enum provider_route route)
 		[PROVIDER_RESPONSES] = "/v1/responses",
 		[PROVIDER_IMAGES] = "/v1/images/generations",
 		[PROVIDER_RERANK] = "/v1/rerank",
+		[PROVIDER_IMAGE_EDITS] = "/v1/images/edits",
 	};
 
 	return (size_t)route < ARRAY_LEN(paths) && paths[route] ? paths[route] : "this endpoint";

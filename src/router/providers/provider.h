@@ -36,6 +36,8 @@ enum provider_route {
 	PROVIDER_RESPONSES,	 /* /v1/responses (OpenAI's Responses API, passed through) */
 	PROVIDER_IMAGES,	 /* /v1/images/generations */
 	PROVIDER_RERANK,	 /* /v1/rerank (Cohere's shape, as LiteLLM serves it) */
+	PROVIDER_IMAGE_EDITS,	 /* /v1/images/edits (multipart) */
+	PROVIDER_ROUTES		 /* how many */
 };
 
 /* The bit of a route in provider_ops.routes. */

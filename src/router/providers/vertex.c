@@ -49,8 +49,10 @@ static char *model_url(const struct config_model *m, const char *publisher, cons
 		n--;
 	versioned = ends_with(base, n, "/v1") || ends_with(base, n, "/v1beta1");
 	path = xasprintf("%s/projects/%s/locations/%s/publishers/%s/models/%s:%s",
-			 versioned ? "" : "/v1", p->vertex_project, p->vertex_location, publisher,
-			 m->upstream_model, method);
+			 versioned ? "" : "/v1",
+			 p->vertex_project ? p->vertex_project : "-", /* not known yet: Google's
+								       * "any project" */
+			 p->vertex_location, publisher, m->upstream_model, method);
 	url = provider_join(base, path);
 	free(path);
 	return url;
