@@ -110,8 +110,14 @@ void cfg_mcp_auth_check(struct ctx *c, const struct node *map, struct config_mcp
 				    "block");
 		return;
 	}
+	/* A stdio server takes its credentials from its environment (the MCP authorization spec
+	 * is for HTTP): Hermes' entry still loads, the key does nothing, and the warning says so.
+	 */
 	if (!s->url) {
-		cfg_key_err(c, map, "auth", true, "auth: oauth applies only to servers with a url");
+		cfg_key_err(c, map, "auth", false,
+			    "ignored: auth: oauth applies only to servers with a url; a command "
+			    "server takes its credentials from env");
+		s->auth = CONFIG_MCP_AUTH_NONE;
 		return;
 	}
 	if (!om)

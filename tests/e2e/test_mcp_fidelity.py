@@ -182,8 +182,11 @@ def test_hermes_server_entry_loads_and_include_wins_over_exclude(tmp_path):
     r = mcp_list(cfg)
     assert r.returncode == 0, r
     assert sorted(r.tool_names("hermes")) == ["mcp_hermes_echo_args", "mcp_hermes_tool_000"]
-    for key in ("'auth'", "'resources'", "'prompts'"):
+    for key in ("'resources'", "'prompts'"):
         assert re.search(rf"warning: ignored: {key} in 'mcp_servers\.hermes", r.stderr), r
+    # auth: oauth is for servers with a url (docs/mcp.md); a command server's is ignored
+    assert ("warning: mcp_servers.hermes.auth: ignored: auth: oauth applies only to servers "
+            "with a url") in r.stderr, r
     assert "'sampling'" not in r.stderr, r  # Hermes' sampling keys are taken (docs/mcp.md)
     assert "include and exclude are both set: include wins" in r.stderr, r
 
