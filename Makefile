@@ -7,7 +7,7 @@ BUILD      ?= build
 MESON      ?= meson
 PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
-E2E_WORKERS ?= 4
+E2E_WORKERS ?= 6
 
 .PHONY: all deps demo test check unit e2e static static-x86_64 static-aarch64 fuzz format lint clean help
 

@@ -6,11 +6,13 @@
 #   setup   Debian packages, the npm test peers, the browser and k8s validators (what a test
 #           needs is installed here, never inside a test)
 #   lint    clang-format, banned functions, layer edges (make lint)
-#   A       ASan+UBSan build -> cmocka unit tests -> pytest e2e (every test this binary can run)
+#   A       ASan+UBSan build -> cmocka unit tests -> pytest e2e (every test this binary can run,
+#           but the repository's own checks, which C runs)
 #   B       TSan build -> unit tests (not test_spawn, see below) -> the e2e suites of the daemons
 #           whose threads meet the loop
 #   C       static x86_64 musl build -> smoke subset -> its FROM-scratch image under podman ->
-#           the MCP conformance suite's client scenarios (tests/conformance)
+#           the MCP conformance suite's client scenarios (tests/conformance) -> the e2e files
+#           about the repository (manifests, lint, docs: REPO_TESTS)
 #   D       static aarch64 musl build -> smoke subset under qemu-aarch64-static, size budget ->
 #           two real arm64 kernels under qemu-system-aarch64
 #   E       libFuzzer build -> every fuzz target for FUZZ_SECONDS, FUZZ_JOBS at a time
@@ -23,7 +25,7 @@
 # Counts come from meson's testlog.json and pytest's JUnit XML; a build or setup step counts as
 # one check. A skipped test fails its stage unless tests/skip-allowlist.txt names it
 # (tests/skips.py): a skip may only mean this machine lacks some hardware.
-# Env: FUZZ_SECONDS (default 20), FUZZ_JOBS (2), E2E_WORKERS (4), MAKE_TEST_SERIAL=1 (one lane at
+# Env: FUZZ_SECONDS (default 20), FUZZ_JOBS (2), E2E_WORKERS (6), MAKE_TEST_SERIAL=1 (one lane at
 # a time, for reading a failure in order).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +35,7 @@ OUT=$ROOT/build-results
 RES=$OUT/results
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 FUZZ_JOBS=${FUZZ_JOBS:-2}
-E2E_WORKERS=${E2E_WORKERS:-4}
+E2E_WORKERS=${E2E_WORKERS:-6}
 # The lanes' pytest sessions run at once: each takes its own ports (tests/e2e/conftest.py,
 # free_port): asan 20000 + 500 per worker (at most 8), tsan 24000, x86_64 25000, aarch64 26000.
 [ "$E2E_WORKERS" -le 8 ] || E2E_WORKERS=8
@@ -161,6 +163,11 @@ conformance_run() { # conformance_run NAME BINARY: the MCP conformance suite's c
     junit_counts "$OUT/$name.xml" "$name" "$(( $(date +%s) - t0 ))"; } | atomic_print
 }
 
+# The e2e files about the repository rather than a build (manifests, lint, the docs): they run
+# once, in the static x86_64 lane, which has time to spare, rather than in the asan lane, the
+# longest (docs/numbers.md, "make test").
+REPO_TESTS=(tests/e2e/test_k8s_validate.py tests/e2e/test_lint.py tests/e2e/test_docs.py)
+
 lane_asan() {
   local t0=$(date +%s)
   if check build-asan bash -c "{ [ -f build-asan/build.ninja ] || meson setup build-asan \
@@ -168,7 +175,7 @@ lane_asan() {
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
     unit_run build-asan unit
     HERMETIC_PORT_BASE=20000 HERMETIC_BIN=$ROOT/build-asan/hermetic \
-      pytest_run e2e-asan "$E2E_WORKERS" tests/e2e
+      pytest_run e2e-asan "$E2E_WORKERS" tests/e2e "${REPO_TESTS[@]/#/--ignore=}"
   fi
   stage_time asan $(( $(date +%s) - t0 ))
 }
@@ -204,6 +211,8 @@ lane_x86_64() {
     HERMETIC_CONTAINER_BIN=$ROOT/dist/hermetic-x86_64 HERMETIC_BIN=$ROOT/dist/hermetic-x86_64 \
       HERMETIC_STATIC=1 pytest_run container 1 -m container tests/e2e
     conformance_run conformance-x86_64 "$ROOT/dist/hermetic-x86_64"
+    HERMETIC_BIN=$ROOT/dist/hermetic-x86_64 HERMETIC_STATIC=1 pytest_run repo-x86_64 2 \
+      "${REPO_TESTS[@]}"
   fi
   stage_time static-x86_64 $(( $(date +%s) - t0 ))
 }
