@@ -35,6 +35,7 @@
 
 #define GET_RETRY_MS   2000
 #define GET_MAX_FAILS  3
+#define GET_WAIT_MS    250 /* at most, for the GET stream's answer before calls go out */
 #define DELETE_TIMEOUT 2000
 /* A notification is answered 202 with no body: one that hangs does not hold the gate long. */
 #define NOTIFY_TIMEOUT 30000
@@ -98,12 +99,17 @@ struct http_t {
 	 * a server may refuse requests that overtake it (separate POSTs can arrive in any
 	 * order). */
 	struct post *gate;
+	/* The GET stream was just opened: later messages also wait until it answers (its first
+	 * bytes or its end) or GET_WAIT_MS pass, whichever is first. A server may drop a request
+	 * of its own that no stream can carry (the TypeScript SDK does): a tools/call that
+	 * overtook the GET would never see the question its tool asks. */
+	bool get_wait;
 	struct httpc_req *get;
 	struct sse_parser get_sse;
 	bool get_sse_active, get_unsupported, get_sent_session, get_renewed, get_stale;
 	char *get_last_id; /* of the GET stream that ended, sent when it is opened again */
 	int get_fails;
-	struct event *get_retry, *ev_ready;
+	struct event *get_retry, *ev_ready, *get_wait_ev;
 	int busy;
 	bool dead;
 };
@@ -116,6 +122,8 @@ static void destroy(struct http_t *t)
 		event_free(t->get_retry);
 	if (t->ev_ready)
 		event_free(t->ev_ready);
+	if (t->get_wait_ev)
+		event_free(t->get_wait_ev);
 	free(t->get_last_id);
 	free(t->session);
 	free(t);
@@ -379,8 +387,11 @@ static void on_post_done(struct httpc_req *req, void *arg)
 	}
 	unlink_post(t, p);
 	t->busy++;
-	if (t->gate == p)
-		open_gate(t);
+	if (t->gate == p) {
+		t->gate = NULL;
+		if (!t->get_wait)
+			open_gate(t);
+	}
 	if (!t->dead && httpc_result(req) == HTTPC_OK && status / 100 == 2) {
 		take_session(t, req);
 		if (!p->is_sse && p->body.len)
@@ -432,7 +443,7 @@ static int send_http(struct mcp_server *s, const char *json, size_t len, int64_t
 	p->t = t;
 	p->id = id;
 	buf_init(&p->body, MCP_FRAME_CAP);
-	if (t->gate) {
+	if (t->gate || t->get_wait) {
 		p->held = xmalloc(len);
 		memcpy(p->held, json, len);
 		p->held_len = len;
@@ -457,7 +468,6 @@ static void open_gate(struct http_t *t)
 {
 	struct post *p;
 
-	t->gate = NULL;
 	while (!t->dead) {
 		char *json;
 
@@ -700,11 +710,36 @@ static void abandon_http(struct mcp_server *s, int64_t id)
 
 static void open_get(struct http_t *t);
 
+/* The GET stream answered, or GET_WAIT_MS passed: messages held for it go out (unless the
+ * initialized notification still holds them). The caller holds a reference to t. */
+static void get_answered(struct http_t *t)
+{
+	if (!t->get_wait)
+		return;
+	t->get_wait = false;
+	evtimer_del(t->get_wait_ev);
+	if (!t->gate && !t->dead)
+		open_gate(t);
+}
+
+static void on_get_wait(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_t *t = arg;
+
+	t->busy++;
+	get_answered(t);
+	leave(t);
+}
+
 static int on_get_data(struct httpc_req *req, const char *data, size_t len, void *arg)
 {
 	struct http_t *t = arg;
 	int rc;
 
+	t->busy++;
+	get_answered(t);
+	if (!leave(t))
+		return -1;
 	if (httpc_status(req) != 200)
 		return 0;
 	t->busy++;
@@ -725,6 +760,7 @@ static void on_get_done(struct httpc_req *req, void *arg)
 	char why[256];
 
 	t->get = NULL;
+	get_answered(t);
 	t->busy--;
 	if (t->dead) {
 		if (!t->busy)
@@ -813,6 +849,12 @@ static void initialized_http(struct mcp_server *s)
 	if (t->posts && t->posts->id < 0 && !t->posts->held)
 		t->gate = t->posts;
 	open_get(t);
+	if (t->get) {
+		struct timeval tv = {0, GET_WAIT_MS * 1000};
+
+		t->get_wait = true;
+		evtimer_add(t->get_wait_ev, &tv);
+	}
 }
 
 /* ---- open, close ---- */
@@ -834,6 +876,7 @@ static int open_http(struct mcp_server *s)
 	t->s = s;
 	t->get_retry = evtimer_new(base, on_get_retry, t);
 	t->ev_ready = evtimer_new(base, on_ready, t);
+	t->get_wait_ev = evtimer_new(base, on_get_wait, t);
 	mcp_server_set_transport_state(s, t);
 	/* HTTP needs no connection set-up: the initialize POST is the first contact. */
 	event_active(t->ev_ready, EV_TIMEOUT, 0);
@@ -887,6 +930,7 @@ static void close_http(struct mcp_server *s, bool graceful)
 		say_goodbye(f);
 	evtimer_del(t->get_retry);
 	evtimer_del(t->ev_ready);
+	evtimer_del(t->get_wait_ev);
 	if (t->get)
 		httpc_cancel(t->get); /* on_get_done frees t */
 	else if (!t->busy)

@@ -177,6 +177,37 @@ def test_get_stream_404_without_session_is_no_stream(scripted, tmp_path):
     assert len(s.posts("tools/call")) == 1
 
 
+def test_calls_wait_for_the_get_stream_a_server_needs_for_its_own_requests(scripted, tmp_path):
+    """A server may drop a request of its own that no stream can carry (the TypeScript SDK
+    does: an elicitation sent while no GET stream is open is lost, and the conformance suite's
+    elicitation scenario failed under load when tools/call overtook the GET). This server takes
+    0.1 s to set up the GET stream and answers a call that comes before it is up with an error:
+    the client holds its calls until the stream answers (here its first bytes, 0.1 s in)."""
+    s = scripted(session="sess-g")
+    up = threading.Event()
+
+    def get(h):
+        time.sleep(0.1)
+        up.set()
+        h.sse_start()
+        h.sse(": stream open\n\n")
+        time.sleep(3)
+
+    def call(h, msg):
+        if not up.is_set():
+            return h.reply(200, s.result(msg, {"isError": True, "content": [
+                {"type": "text", "text": "no stream for my question"}]}))
+        Scripted._echo(h, msg)
+
+    s.get(get)
+    s.on("tools/call", call)
+    r = mcp_call(write_config(tmp_path, {"s": http_entry(s.url)}), "s", "echo",
+                 {"message": "hi"})
+    assert_clean_exit(r, (0,))
+    assert out_text(r) == "echo: hi"
+    assert s.gets()[0]["time"] < s.posts("tools/call")[0]["time"]
+
+
 def test_answer_stream_ended_early_is_resumed_with_last_event_id(scripted, tmp_path):
     """The spec's resumption (and the suite's sse-retry): the call's SSE stream sends a priming
     event (id, retry: 400) and ends. The client waits the retry, GETs with Last-Event-ID and the
