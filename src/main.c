@@ -40,7 +40,7 @@ struct cmd {
 	const char *sub; /* second word, or NULL */
 	int (*run)(int argc, char **argv);
 	const char *synopsis; /* the command line in the usage text after "hermetic " */
-	const char *help;     /* what it does, in the usage text; NULL = hidden */
+	const char *help;     /* what it does, in the usage text; NULL = hidden from the list */
 	bool no_root;	      /* long-running, acts on a model's output: refused as root */
 };
 
@@ -608,7 +608,8 @@ static const struct cmd commands[] = {
 	{"pools", NULL, run_pools, "pools [--config FILE]",
 	 "rate pools of the running router or gateway: window, queue per class, waits", false},
 	{"audit", NULL, run_audit,
-	 "audit tail|search [WORDS] [-n N] [--since AGE|TIME] [--source S] [--session ID] [--json]",
+	 "audit tail|search [WORDS] [-n N] [--since AGE|TIME] [--source S] [--session ID] [--lane NAME] "
+	 "[--json]",
 	 "the audit trail: model attempts, tool calls and turns", false},
 	/* Approving writes memory and skill files: as root they would end up root's. */
 	{"proposals", NULL, run_proposals, "proposals [list|approve ID|reject ID] [--config FILE]",
@@ -641,9 +642,11 @@ static const struct cmd commands[] = {
 	{"config", "reference", run_config_reference, "config reference",
 	 "print every config key (Markdown tables)", false},
 	/* Hidden: for the tests and the sandbox's own checks. */
-	{"sandbox-selftest", NULL, run_sandbox_selftest, NULL, NULL, false},
-	{"sandbox-rules", NULL, run_sandbox_rules, NULL, NULL, false},
-	{"landlock-probe", NULL, run_landlock_probe, NULL, NULL, false},
+	{"sandbox-selftest", NULL, run_sandbox_selftest, "sandbox-selftest [--config FILE]", NULL,
+	 false},
+	{"sandbox-rules", NULL, run_sandbox_rules, "sandbox-rules [--kill]", NULL, false},
+	{"landlock-probe", NULL, run_landlock_probe,
+	 "landlock-probe [--config FILE] w:PATH|r:PATH ...", NULL, false},
 };
 
 /* The usage text, from the table: a synopsis that leaves room shares its line with the help. */
@@ -665,6 +668,50 @@ static void usage(FILE *f)
 	      f);
 }
 
+/* Commands whose synopsis abbreviates their words: `hermetic CMD --help` prints this too. */
+static const struct {
+	const char *name;
+	const char *usage;
+} details[] = {
+	{"skill", CLI_SKILL_USAGE},
+	{"audit", AUDIT_USAGE},
+};
+
+static bool is_help(const char *arg)
+{
+	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+/* `hermetic CMD --help` and `hermetic CMD WORD --help`: the usage of CMD (of CMD WORD alone when
+ * WORD is one of its rows' second word) on stdout, hidden commands included. Returns false when
+ * no row with a synopsis names CMD. */
+static bool command_help(const char *name, const char *word)
+{
+	bool found = false, sub_row = false;
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (commands[i].synopsis && strcmp(commands[i].name, name) == 0 && commands[i].sub &&
+		    word && strcmp(commands[i].sub, word) == 0)
+			sub_row = true;
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct cmd *c = &commands[i];
+
+		if (!c->synopsis || strcmp(c->name, name) != 0)
+			continue;
+		if (sub_row && strcmp(c->sub, word) != 0)
+			continue;
+		printf("%shermetic %s\n", found ? "" : "usage: ", c->synopsis);
+		if (c->help)
+			printf("    %s\n", c->help);
+		found = true;
+	}
+	for (i = 0; found && i < sizeof(details) / sizeof(details[0]); i++)
+		if (strcmp(details[i].name, name) == 0)
+			printf("\nin full: %s\n", details[i].usage);
+	return found;
+}
+
 int main(int argc, char **argv)
 {
 	size_t i;
@@ -675,6 +722,11 @@ int main(int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
+	}
+	if ((argc == 3 && is_help(argv[2])) ||
+	    (argc == 4 && argv[2][0] != '-' && is_help(argv[3]))) {
+		if (command_help(argv[1], argc == 4 ? argv[2] : NULL))
+			return 0;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		const struct cmd *c = &commands[i];

@@ -100,13 +100,13 @@ def command_words(synopsis):
     return " ".join(name)
 
 
-def test_readme_command_line_and_usage_name_the_same_subcommands():
-    """README's command-line block and `hermetic --help` are two copies of one list: a subcommand
-    added, dropped or given other options in main.c's table without the README (or the other
+def test_cli_page_command_block_and_usage_name_the_same_subcommands():
+    """docs/cli.md's command block and `hermetic --help` are two copies of one list: a subcommand
+    added, dropped or given other options in main.c's table without docs/cli.md (or the other
     way round) fails here."""
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"^## Command line\n\n```\n(.*?)^```", readme, re.S | re.M)
-    assert block, "README.md has no ## Command line code block"
+    page = (ROOT / "docs" / "cli.md").read_text()
+    block = re.search(r"^## Commands\n\n```\n(.*?)^```", page, re.S | re.M)
+    assert block, "docs/cli.md has no ## Commands code block"
     documented = {}
     for line in block.group(1).splitlines():
         synopsis = line.split("#")[0].strip()
@@ -133,3 +133,24 @@ def test_docs_configuration_tables_are_what_config_reference_prints():
     doc = (ROOT / "docs" / "configuration.md").read_text()
     assert r.stdout.strip() in doc, \
         "docs/configuration.md's config tables differ from `hermetic config reference`: paste its output"
+
+
+def test_each_command_answers_help_with_its_own_usage():
+    """`hermetic CMD --help` prints that command's usage on stdout and exits 0 (the docs tests
+    check every documented option against it); with a subcommand, that row alone; the commands
+    whose synopsis abbreviates their words add the full usage; hidden ones answer too."""
+    r = run("mcp", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: hermetic mcp list")
+    assert all(f"hermetic mcp {s}" in r.stdout for s in ("list", "call", "login", "logout"))
+    r = run("mcp", "call", "--help")
+    assert r.returncode == 0 and "--elicit" in r.stdout and "mcp list" not in r.stdout
+    r = run("skill", "install", "--help")
+    assert r.returncode == 0 and "install SOURCE [--sha256 HEX]" in r.stdout
+    r = run("audit", "--help")
+    assert r.returncode == 0 and "--lane NAME" in r.stdout
+    r = run("sandbox-rules", "--help")
+    assert r.returncode == 0 and "[--kill]" in r.stdout
+    r = run("config", "check", "--help")
+    assert r.returncode == 0 and "--strict" in r.stdout
+    r = run("nosuch", "--help")
+    assert r.returncode == 2 and "unknown command" in r.stderr
