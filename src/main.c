@@ -608,7 +608,8 @@ static const struct cmd commands[] = {
 	{"pools", NULL, run_pools, "pools [--config FILE]",
 	 "rate pools of the running router or gateway: window, queue per class, waits", false},
 	{"audit", NULL, run_audit,
-	 "audit tail|search [WORDS] [-n N] [--since AGE|TIME] [--source S] [--session ID] [--lane NAME] "
+	 "audit tail|search [WORDS] [-n N] [--since AGE|TIME] [--source S] [--session ID] [--lane "
+	 "NAME] "
 	 "[--json]",
 	 "the audit trail: model attempts, tool calls and turns", false},
 	/* Approving writes memory and skill files: as root they would end up root's. */
@@ -691,8 +692,8 @@ static bool command_help(const char *name, const char *word)
 	size_t i;
 
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (commands[i].synopsis && strcmp(commands[i].name, name) == 0 && commands[i].sub &&
-		    word && strcmp(commands[i].sub, word) == 0)
+		if (commands[i].synopsis && strcmp(commands[i].name, name) == 0 &&
+		    commands[i].sub && word && strcmp(commands[i].sub, word) == 0)
 			sub_row = true;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		const struct cmd *c = &commands[i];
