@@ -166,7 +166,8 @@ conformance_run() { # conformance_run NAME BINARY: the MCP conformance suite's c
 # The e2e files about the repository rather than a build (manifests, lint, the docs): they run
 # once, in the static x86_64 lane, which has time to spare, rather than in the asan lane, the
 # longest (docs/numbers.md, "make test").
-REPO_TESTS=(tests/e2e/test_k8s_validate.py tests/e2e/test_lint.py tests/e2e/test_docs.py)
+REPO_TESTS=(tests/e2e/test_k8s_validate.py tests/e2e/test_lint.py tests/e2e/test_docs.py
+  tests/e2e/test_docs_examples.py)
 
 lane_asan() {
   local t0=$(date +%s)
