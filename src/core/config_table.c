@@ -633,7 +633,8 @@ static const struct opt telegram_opts[] = {
 	 .text = "`tools`: the live message says which tool runs until the answer replaces it; "
 		 "`off`"},
 	{"reactions", T_BOOL, FLD(config_telegram, reactions), .def = "false",
-	 .text = "react to the user's message: 👀 taken, 👍 answered, 🤯 failed"},
+	 .text = "react to the user's message: 👀 taken, 👍 answered, 👎 failed, 🤔 "
+		 "stopped"},
 	{"edit_every_ms", T_INT, FLD(config_telegram, edit_every_ms), .def = "1500", .min = 1000,
 	 .max = 60000,
 	 .text = "the per-chat budget: sends, edits, typing and reactions of one private chat "
