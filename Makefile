@@ -9,7 +9,7 @@ PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 E2E_WORKERS ?= 6
 
-.PHONY: all deps demo test check unit e2e static static-x86_64 static-aarch64 fuzz format lint clean help
+.PHONY: all deps demo test check unit e2e static static-x86_64 static-aarch64 fuzz format lint picture clean help
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ static-x86_64:
 
 static-aarch64:
 	cross/build-static.sh aarch64
+
+picture: ## render docs/parts.dot to docs/parts.svg (Graphviz); commit both, test_docs.py checks they agree
+	dot -Tsvg docs/parts.dot -o docs/parts.svg
 
 fuzz: ## run every fuzz target for FUZZ_SECONDS each
 	@FUZZ_ONLY=1 FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-all.sh

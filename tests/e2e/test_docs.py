@@ -4,8 +4,13 @@ tests/docs-not-yet-allowlist.txt: a feature that got built cannot stay "not buil
 docs. And the aarch64 size budget is one number: README.md's 2.5 MiB is what
 cross/build-static.sh warns above and what tests/e2e/test_static_binary.py asserts."""
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
-from conftest import ROOT
+from conftest import ROOT, run
 
 ALLOWLIST = ROOT / "tests" / "docs-not-yet-allowlist.txt"
 MARKERS = re.compile(r"not built|not yet|todo", re.IGNORECASE)
@@ -64,3 +69,130 @@ def test_the_aarch64_size_budget_is_one_number():
     assert "design budget of 2.5 MiB" in script and "2 MiB" not in script
     static = (ROOT / "tests" / "e2e" / "test_static_binary.py").read_text()
     assert "MAX_AARCH64_BYTES = 5 * 1024 * 1024 // 2" in static
+
+
+# ---- the allowlist names the issue each line waits for -------------------------------------
+
+def test_every_allowlist_entry_names_the_issue_it_waits_for():
+    """A "not yet" is a promise: its reason names the issue that will keep it (`issue N` or
+    `#N`), so the line can be found and dropped when that issue closes."""
+    missing = [f"{ALLOWLIST.name}:{n}: {f} | {text} | {reason}" for n, f, text, reason in allowlist()
+               if not re.search(r"\bissue \d+|#\d+", reason)]
+    assert not missing, "allowlist reasons that name no issue:\n" + "\n".join(missing)
+
+
+# ---- the picture of the parts --------------------------------------------------------------
+
+DOT = ROOT / "docs" / "parts.dot"
+SVG = ROOT / "docs" / "parts.svg"
+
+
+def test_the_parts_picture_is_rendered_from_its_dot_file():
+    """docs/parts.svg is what Graphviz draws from docs/parts.dot today (`make picture`): an
+    edit of the .dot without rendering it again fails here."""
+    dot = shutil.which("dot")
+    assert dot, "dot is missing: scripts/install-deps.sh installs Debian's graphviz"
+    r = subprocess.run([dot, "-Tsvg", str(DOT)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == SVG.read_text(), \
+        "docs/parts.svg is stale: run `make picture` and commit docs/parts.svg"
+
+
+def test_the_picture_has_a_box_for_every_folder_of_src_and_is_shown():
+    nodes = set(re.findall(r"^\s*([a-z]+)\s+\[label=", DOT.read_text(), re.M))
+    folders = {p.name for p in (ROOT / "src").iterdir() if p.is_dir()}
+    assert folders <= nodes, f"folders of src/ without a box in docs/parts.dot: {folders - nodes}"
+    assert "](docs/parts.svg)" in (ROOT / "README.md").read_text()
+    assert "](parts.svg)" in (ROOT / "docs" / "INTERNALS.md").read_text()
+
+
+# ---- the README is a front door ------------------------------------------------------------
+
+def test_the_readme_is_a_front_door():
+    """Under 100 lines: what hermetic is, the picture, the two commands, one status line per
+    capability (a few words, a state, a link; no paragraphs, no issue numbers), links into
+    docs/ that lead somewhere."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) < 100
+    assert "make demo" in readme and "make test" in readme
+    table = re.search(r"^## Status\n\n(\|.*?\n)\n", readme, re.S | re.M)
+    assert table, "README.md has no status table under ## Status"
+    rows = table.group(1).splitlines()[2:]
+    assert len(rows) >= 10
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 3, row
+        capability, state, link = cells
+        assert len(capability.split()) <= 3 and len(state.split()) <= 2, f"not one line: {row}"
+        assert re.fullmatch(r"\[[\w-]+\]\(docs/[\w./-]+(#[\w-]+)?\)", link), row
+        assert not re.search(r"#\d|issue \d", row), f"an issue number in the status table: {row}"
+    for target in re.findall(r"\]\(((?:docs/)?[\w./-]+)(?:#[\w-]+)?\)", readme):
+        if not target.startswith("http"):
+            assert (ROOT / target).exists(), f"README.md links to {target}, which does not exist"
+
+
+FIGURE = re.compile(r"(\d[\d,]*(?:\.\d+)?) ?(MiB|KiB|MB|KB|bytes)\b")
+
+
+def cockpit_gz_bytes():
+    """The cockpit's assets gzipped, as the build computes them: scripts/embed-assets.py over
+    meson.build's ui_files."""
+    meson = (ROOT / "meson.build").read_text()
+    files = re.findall(r"'(ui/[^']+)'", re.search(r"ui_files = files\((.*?)\)", meson, re.S).group(1))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "ui_assets.c"
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "embed-assets.py"), str(out)] +
+                       [str(ROOT / f) for f in files], check=True, timeout=60)
+        return int(re.search(r"ui_assets_gz_bytes = (\d+);", out.read_text()).group(1))
+
+
+def test_every_figure_the_readme_quotes_is_measured():
+    """A size the README quotes is the build's (the cockpit's gzipped assets, computed here the
+    way the build does) or a figure of docs/numbers.md, where each has its method: the README
+    cannot keep a number that was true three merges ago."""
+    readme = (ROOT / "README.md").read_text()
+    numbers = (ROOT / "docs" / "numbers.md").read_text()
+    sentences = re.split(r"(?<=[.:;)])\s+(?=[A-Za-z(])", readme.replace("\n", " "))
+    wrong, quoted = [], 0
+    for s in sentences:
+        for m in FIGURE.finditer(s):
+            quoted += 1
+            value, unit = m.groups()
+            if "cockpit" in s[max(0, m.start() - 60):m.end() + 40]:
+                built = cockpit_gz_bytes()
+                want = {"KiB": round(built / 1024), "bytes": built}.get(unit)
+                if want is None or float(value.replace(",", "")) != want:
+                    wrong.append(f"the cockpit's assets: README says {m.group(0)}, the build "
+                                 f"makes {built:,} bytes ({built / 1024:.0f} KiB) gzipped")
+            elif not re.search(rf"(?<![\d.,]){re.escape(m.group(0))}", numbers):
+                wrong.append(f"{m.group(0)} ({s.strip()[:80]}...) is not a figure of docs/numbers.md")
+    assert quoted >= 4, "the README quotes the binary size, RSS and the cockpit's bytes"
+    assert not wrong, "figures in README.md that nothing measured:\n" + "\n".join(wrong)
+
+
+# ---- one fact, one wording -----------------------------------------------------------------
+
+def test_the_reaction_emojis_in_the_docs_are_the_ones_the_bot_sends():
+    code = (ROOT / "src").rglob("telegram.c")
+    src = "\n".join(p.read_text() for p in code)
+    failed = re.search(r'AGENT_FAILED\s*\?\s*"([^"]+)"', src).group(1)
+    stopped = re.search(r'AGENT_CANCELLED\s*\?\s*"([^"]+)"', src).group(1)
+    taken = re.search(r'tg_react\(c, c->msg_id, "([^"]+)"\)', src).group(1)
+    gateway = (ROOT / "docs" / "gateway.md").read_text().replace("\n", " ")
+    assert f"{taken} when it is taken" in gateway
+    assert f"{failed} when the turn failed, {stopped} when stopped" in gateway
+    r = run("config", "reference")
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("| `reactions` |"))
+    assert f"{taken} taken" in line and f"{failed} failed" in line and f"{stopped} stopped" in line
+    assert line in (ROOT / "docs" / "configuration.md").read_text()
+
+
+def test_no_doc_names_a_developers_machine():
+    """Paths of one machine (a worktree, a build folder under it, a mirror) mean nothing to a
+    reader: the docs say which command or build, not where it lay."""
+    found = []
+    for f in sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]:
+        for n, line in enumerate(f.read_text().splitlines(), 1):
+            if re.search(r"(?<![\w.])/(?:work|root|home/[a-z]+/src)/|/tmp/pytest|\.mirror/", line):
+                found.append(f"{f.relative_to(ROOT)}:{n}: {line.strip()[:100]}")
+    assert not found, "docs naming a developer's paths:\n" + "\n".join(found)
