@@ -27,8 +27,9 @@ def rel(path):
     return str(path.relative_to(ROOT))
 
 
-def fenced_blocks(path):
-    """(language, first line number of the body, body, the marker's reason or None) per fence."""
+def fenced_blocks(path, marker_re=MARKER):
+    """(language, first line number of the body, body, the reason of a marker_re comment on the
+    line before the fence, or None) per fence."""
     lines = path.read_text().splitlines()
     i = 0
     while i < len(lines):
@@ -45,7 +46,7 @@ def fenced_blocks(path):
         k = i - 1
         while k >= 0 and not lines[k].strip():
             k -= 1
-        marker = MARKER.search(lines[k]) if k >= 0 else None
+        marker = marker_re.search(lines[k]) if k >= 0 else None
         yield lang, i + 2, body, (marker.group(1) if marker else None)
         i = j + 1
 
