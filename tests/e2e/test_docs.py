@@ -196,3 +196,37 @@ def test_no_doc_names_a_developers_machine():
             if re.search(r"(?<![\w.])/(?:work|root|home/[a-z]+/src)/|/tmp/pytest|\.mirror/", line):
                 found.append(f"{f.relative_to(ROOT)}:{n}: {line.strip()[:100]}")
     assert not found, "docs naming a developer's paths:\n" + "\n".join(found)
+
+
+def heading_anchors(page):
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces to '-',
+    a repeated heading numbered."""
+    anchors, seen, fenced = set(), {}, False
+    for line in page.read_text().splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        m = None if fenced else re.match(r"#+ (.*)", line)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+            n = seen.get(slug, 0)
+            seen[slug] = n + 1
+            anchors.add(slug if n == 0 else f"{slug}-{n}")
+    return anchors
+
+
+def test_every_link_in_the_docs_leads_somewhere():
+    """A relative link of docs/ or README.md names a file that exists and, with #anchor, a
+    heading of it: a page or a section renamed or moved without its links fails here."""
+    broken = []
+    for f in sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]:
+        for m in re.finditer(r"\]\(([^)\s]+)\)", f.read_text()):
+            target = m.group(1)
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            page = (f.parent / path) if path else f
+            if not page.exists():
+                broken.append(f"{f.relative_to(ROOT)}: {target}: no such file")
+            elif anchor and page.suffix == ".md" and anchor not in heading_anchors(page):
+                broken.append(f"{f.relative_to(ROOT)}: {target}: no such heading")
+    assert not broken, "links in the docs that lead nowhere:\n" + "\n".join(broken)
