@@ -14,7 +14,9 @@ pkgs=(
   python3-cryptography  # fake_vertex checks the RS256 JWTs hermetic signs
   gdb  # a daemon that does not exit on SIGTERM: the e2e harness prints its threads' stacks
   prometheus
-  graphviz  # dot: docs/parts.svg is rendered from docs/parts.dot (make picture, test_docs.py)
+  # dot draws docs/parts.svg from docs/parts.dot (make picture, test_docs.py), in DejaVu Sans:
+  # the named font keeps the layout the same on every machine
+  graphviz fonts-dejavu-core
   nodejs npm
   qemu-system-arm  # the arm64 kernel test (tests/e2e/test_vm_arm64.py)
   # the container test (tests/e2e/test_container.py): buildah builds the image, podman runs it

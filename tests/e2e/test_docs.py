@@ -94,8 +94,10 @@ def test_the_parts_picture_is_rendered_from_its_dot_file():
     assert dot, "dot is missing: scripts/install-deps.sh installs Debian's graphviz"
     r = subprocess.run([dot, "-Tsvg", str(DOT)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == SVG.read_text(), \
-        "docs/parts.svg is stale: run `make picture` and commit docs/parts.svg"
+    version = subprocess.run([dot, "-V"], capture_output=True, text=True).stderr.strip()
+    assert r.stdout == SVG.read_text(), (
+        f"docs/parts.svg is not what {version} draws from docs/parts.dot: run `make picture` "
+        "and commit docs/parts.svg (it is drawn by Debian bookworm's graphviz)")
 
 
 def test_the_picture_has_a_box_for_every_folder_of_src_and_is_shown():
