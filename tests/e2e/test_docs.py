@@ -140,12 +140,16 @@ def cockpit_gz_bytes():
     """The cockpit's assets gzipped, as the build computes them: scripts/embed-assets.py over
     meson.build's ui_files."""
     meson = (ROOT / "meson.build").read_text()
-    files = re.findall(r"'(ui/[^']+)'", re.search(r"ui_files = files\((.*?)\)", meson, re.S).group(1))
+    listed = re.search(r"ui_files = files\((.*?)\)", meson, re.S)
+    assert listed, "meson.build has no `ui_files = files(...)`: tell this test where the cockpit is"
+    files = re.findall(r"'([^']+)'", listed.group(1))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "ui_assets.c"
         subprocess.run([sys.executable, str(ROOT / "scripts" / "embed-assets.py"), str(out)] +
                        [str(ROOT / f) for f in files], check=True, timeout=60)
-        return int(re.search(r"ui_assets_gz_bytes = (\d+);", out.read_text()).group(1))
+        total = re.search(r"ui_assets_gz_bytes = (\d+);", out.read_text())
+        assert total, "scripts/embed-assets.py no longer writes ui_assets_gz_bytes"
+        return int(total.group(1))
 
 
 def test_every_figure_the_readme_quotes_is_measured():
