@@ -179,11 +179,16 @@ def test_every_figure_the_readme_quotes_is_measured():
 # ---- one fact, one wording -----------------------------------------------------------------
 
 def test_the_reaction_emojis_in_the_docs_are_the_ones_the_bot_sends():
-    code = (ROOT / "src").rglob("telegram.c")
-    src = "\n".join(p.read_text() for p in code)
-    failed = re.search(r'AGENT_FAILED\s*\?\s*"([^"]+)"', src).group(1)
-    stopped = re.search(r'AGENT_CANCELLED\s*\?\s*"([^"]+)"', src).group(1)
-    taken = re.search(r'tg_react\(c, c->msg_id, "([^"]+)"\)', src).group(1)
+    src = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.c") if "tg_react(" in p.read_text())
+
+    def sent(pattern, what):
+        m = re.search(pattern, src)
+        assert m, f"the emoji the bot sends when {what} is no longer found by /{pattern}/"
+        return m.group(1)
+
+    failed = sent(r'AGENT_FAILED\s*\?\s*"([^"]+)"', "a turn failed")
+    stopped = sent(r'AGENT_CANCELLED\s*\?\s*"([^"]+)"', "a turn was stopped")
+    taken = sent(r'tg_react\(c, c->msg_id, "([^"]+)"\)', "a message is taken")
     gateway = (ROOT / "docs" / "gateway.md").read_text().replace("\n", " ")
     assert f"{taken} when it is taken" in gateway
     assert f"{failed} when the turn failed, {stopped} when stopped" in gateway
