@@ -583,6 +583,8 @@ picked:
 	c->cached_tokens = c->cache_write_tokens = 0;
 	c->cost_usd = 0;
 	c->have_cost = c->got_usage = c->estimated = false;
+	c->images = 0;
+	c->images_counted = false;
 	c->cost_source = NULL;
 	c->dep->in_flight++;
 	r->in_flight++;

@@ -127,6 +127,7 @@ struct router_call {
 	double audio_hint_s;	    /* a transcription's length as the caller knows it; 0 = not */
 	double audio_s;		    /* the length the provider's answer gave; 0 = none */
 	int64_t images;		    /* images an answer of /v1/images/generations holds */
+	bool images_counted;	    /* images was read from the answer (0: it held none) */
 	int64_t search_units; /* what a /v1/rerank answer bills (Cohere's meta), 0 = not said */
 	char *requested;
 	char *asked; /* the client's model name when an alias or wildcard resolved it into

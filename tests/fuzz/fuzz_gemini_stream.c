@@ -92,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_stream(&m, data + 1, size - 1, 1 + data[0] % 64u, &split);
 	if (whole.n != split.n || whole.rc != split.rc || whole.done != split.done)
 		abort();
-	out = provider_gemini.answer(&m, (const char *)data + 1, size - 1);
+	out = provider_gemini.answer(&m, PROVIDER_CHAT, (const char *)data + 1, size - 1);
 	free(out);
 	out = provider_gemini.error(data[0] % 2 ? 429 : 200, (const char *)data + 1, size - 1);
 	free(out);

@@ -725,10 +725,18 @@ static int build(const struct config_model *m, enum provider_route route, cJSON 
 			out->url = model_url(m, "batchEmbedContents");
 		return rc;
 	}
+	if (route == PROVIDER_IMAGES) {
+		rc = gemini_image_body(m->upstream_model, req, out, err, err_len);
+		if (rc == 0)
+			out->url = model_url(m, gemini_image_is_gemini(m->upstream_model)
+							? "generateContent"
+							: "predict");
+		return rc;
+	}
 	if (route != PROVIDER_CHAT) {
 		snprintf(err, err_len,
-			 "gemini: only /v1/chat/completions and /v1/embeddings go to a gemini/ "
-			 "deployment");
+			 "gemini: only /v1/chat/completions, /v1/embeddings and "
+			 "/v1/images/generations go to a gemini/ deployment");
 		return -ENOTSUP;
 	}
 	rc = chat_body(req, stream, out, err, err_len);
@@ -740,7 +748,7 @@ static int build(const struct config_model *m, enum provider_route route, cJSON 
 
 const struct provider_ops provider_gemini = {
 	.name = "gemini",
-	.routes = PROVIDER_ROUTE_BIT(PROVIDER_EMBEDDINGS),
+	.routes = PROVIDER_ROUTE_BIT(PROVIDER_EMBEDDINGS) | PROVIDER_ROUTE_BIT(PROVIDER_IMAGES),
 	.build = build,
 	.answer = gemini_answer,
 	.stream_create = gemini_stream_create,

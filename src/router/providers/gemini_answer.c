@@ -279,12 +279,20 @@ static char *chat_answer(const struct config_model *m, const cJSON *resp)
 	return print_free(root);
 }
 
-char *gemini_answer(const struct config_model *m, const char *body, size_t len)
+char *gemini_blocked_prompt(const cJSON *resp)
+{
+	return blocked_prompt(resp, 400, false);
+}
+
+char *gemini_answer(const struct config_model *m, enum provider_route route, const char *body,
+		    size_t len)
 {
 	cJSON *resp = json_exact_parse(body, len);
 	char *out = NULL;
 
-	if (cJSON_IsObject(resp) && !get(resp, "error"))
+	if (cJSON_IsObject(resp) && !get(resp, "error") && route == PROVIDER_IMAGES)
+		out = gemini_image_answer(resp);
+	else if (cJSON_IsObject(resp) && !get(resp, "error"))
 		out = get(resp, "embeddings") ? embeddings_answer(m, resp) : chat_answer(m, resp);
 	cJSON_Delete(resp);
 	return out;

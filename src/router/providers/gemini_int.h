@@ -51,7 +51,27 @@ static inline char *print_free(cJSON *root)
 
 /* A GenerateContentResponse (or a batchEmbedContents answer) -> OpenAI's answer (malloc'd), NULL
  * when the body is neither. */
-char *gemini_answer(const struct config_model *m, const char *body, size_t len);
+char *gemini_answer(const struct config_model *m, enum provider_route route, const char *body,
+		    size_t len);
+
+/* OpenAI's content_policy_violation error (400) for a prompt Gemini blocked (promptFeedback's
+ * blockReason), malloc'd. */
+char *gemini_blocked_prompt(const cJSON *resp);
+
+/* ---- gemini_image.c: /v1/images/generations ---- */
+
+/* True when LiteLLM calls this model id as a Gemini image model (generateContent); else it is
+ * Imagen (:predict). */
+bool gemini_image_is_gemini(const char *upstream_model);
+
+/* The body of an images call to upstream_model in out (body, body_len). Returns 0, or -EINVAL
+ * with a message in err for a request that cannot be sent (no prompt, a bad n or size). */
+int gemini_image_body(const char *upstream_model, const cJSON *req, struct provider_request *out,
+		      char *err, size_t err_len);
+
+/* A :predict or generateContent answer -> OpenAI's images answer (malloc'd), or OpenAI's error
+ * JSON when it holds no image (filtered, blocked, text only); NULL when it is neither shape. */
+char *gemini_image_answer(const cJSON *resp);
 
 /* Google's error body -> OpenAI's error JSON (malloc'd). */
 char *gemini_error(long status, const char *body, size_t len);
