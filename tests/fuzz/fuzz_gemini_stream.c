@@ -5,10 +5,11 @@
  * error() on the same bytes must not crash, leak or read out of bounds. The cap is small
  * (4096) so -E2BIG is reached often.
  * Seeds: tests/fuzz/corpus/gemini_stream/ (a split byte, then SSE or a JSON body). Build:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc -Ibuild \
  *     -I/usr/include/cjson tests/fuzz/fuzz_gemini_stream.c src/router/providers/gemini*.c \
- *     src/router/providers/{provider,openai,anthropic,bedrock}.c src/net/sse.c \
- *     src/core/json_exact.c src/core/util.c src/core/log.c -lcjson -lmbedcrypto
+ *     -Wl,--allow-multiple-definition -Wl,--start-group build/libhermetic.a -lcurl -lcjson \
+ *     -lyaml -lsqlite3 -levent_core -lmd4c -pthread -lm -lmbedcrypto -Wl,--end-group
+ * (or meson's -Dfuzz=true with CC=clang).
  */
 #include <cjson/cJSON.h>
 #include <stdbool.h>
