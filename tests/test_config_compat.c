@@ -336,10 +336,16 @@ static const struct {
 	{ENTRY "    model_info: {mode: moderation}\n", "t.yaml:5:24",
 	 "deployment of 'free' is inactive: mode moderation: hermetic serves no /v1/moderations",
 	 SH_INACTIVE, 0},
-	{"model_list:\n  - model_name: free\n    litellm_params: {model: gemini/imagen-4, "
-	 "api_key: k}\n    model_info: {mode: image_generation}\n",
+	{"model_list:\n  - model_name: free\n    litellm_params: {model: bedrock/stability.sd3, "
+	 "aws_region_name: us-east-1}\n    model_info: {mode: image_generation}\n",
 	 "t.yaml:4:24",
-	 "deployment of 'free' is inactive: its mode's route (audio, images, rerank) goes to "
+	 "deployment of 'free' is inactive: mode image_generation: /v1/images/generations goes "
+	 "to OpenAI-compatible providers, gemini and vertex_ai (Imagen, Gemini image models) only",
+	 SH_INACTIVE, 0},
+	{"model_list:\n  - model_name: free\n    litellm_params: {model: bedrock/cohere.rerank, "
+	 "aws_region_name: us-east-1}\n    model_info: {mode: rerank}\n",
+	 "t.yaml:4:24",
+	 "deployment of 'free' is inactive: its mode's route (audio, rerank) goes to "
 	 "OpenAI-compatible providers only",
 	 SH_INACTIVE, 0},
 	/* Router keeps model_group_alias as given; a list fails only a call to it */
@@ -602,6 +608,36 @@ static void test_unset_env_in_a_deployments_setting_loads_it_inactive(void **sta
 	}
 }
 
+/* LiteLLM serves /v1/images/generations for gemini/ and vertex_ai/ (Imagen and Gemini image
+ * models, litellm/llms/{gemini,vertex_ai}/image_generation/): such a deployment is active. */
+static void test_google_image_generation_deployments_are_active(void **state)
+{
+	static const char *const texts[] = {
+		"model: gemini/imagen-4.0-generate-001\n      api_key: k\n",
+		"model: gemini/gemini-2.5-flash-image\n      api_key: k\n",
+		"model: vertex_ai/imagen-3.0-generate-002\n      vertex_project: p\n      "
+		"vertex_location: us-central1\n",
+	};
+	char text[512];
+	struct result r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(texts); i++) {
+		snprintf(text, sizeof(text),
+			 "model_list:\n  - model_name: img\n    litellm_params:\n      %s"
+			 "    model_info: {mode: image_generation}\n",
+			 texts[i]);
+		r = parse_mode(text, false);
+		if (r.rc != 0 || r.cfg->models[0].inactive)
+			print_error("%s:\n%s\n%s", texts[i], r.out,
+				    r.rc ? "" : r.cfg->models[0].inactive);
+		assert_int_equal(r.rc, 0);
+		assert_null(r.cfg->models[0].inactive);
+		result_finish(&r);
+	}
+}
+
 static char *compat_text(const struct result *r)
 {
 	char *out = NULL;
@@ -731,6 +767,7 @@ int main(void)
 		cmocka_unit_test(test_unset_env_of_a_deployment_key_warns_and_sends_none),
 		cmocka_unit_test(test_unset_env_that_hermetic_needs_stays_an_error),
 		cmocka_unit_test(test_unset_env_in_a_deployments_setting_loads_it_inactive),
+		cmocka_unit_test(test_google_image_generation_deployments_are_active),
 		cmocka_unit_test(test_summary_groups_ignored_keys_and_counts_deployments),
 		cmocka_unit_test(test_summary_is_silent_without_models_or_ignored_keys),
 		cmocka_unit_test(test_many_warnings_load_every_entry_and_keep_the_error),

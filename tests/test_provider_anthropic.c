@@ -413,7 +413,7 @@ static void test_api_base_forms(void **state)
 static cJSON *translate(const char *body)
 {
 	struct config_model m = model();
-	char *s = provider_anthropic.answer(&m, body, strlen(body));
+	char *s = provider_anthropic.answer(&m, PROVIDER_CHAT, body, strlen(body));
 	cJSON *root;
 
 	assert_non_null(s);
@@ -497,7 +497,8 @@ static void test_answer_that_is_not_a_message_is_refused(void **state)
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(bodies); i++)
-		assert_null(provider_anthropic.answer(&m, bodies[i], strlen(bodies[i])));
+		assert_null(
+			provider_anthropic.answer(&m, PROVIDER_CHAT, bodies[i], strlen(bodies[i])));
 }
 
 /* ---- streams ---- */

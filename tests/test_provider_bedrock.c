@@ -297,7 +297,7 @@ static void api_base_with_a_port_and_path(void **state)
 static cJSON *answer_of(const char *body)
 {
 	struct config_model m = model(NULL);
-	char *s = provider_bedrock.answer(&m, body, strlen(body));
+	char *s = provider_bedrock.answer(&m, PROVIDER_CHAT, body, strlen(body));
 	cJSON *o = s ? cJSON_Parse(s) : NULL;
 
 	free(s);

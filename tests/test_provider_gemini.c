@@ -435,7 +435,7 @@ static void request_embeddings_use_batch_embed_contents(void **state)
 static cJSON *answer_of(const char *body)
 {
 	struct config_model m = model(BASE);
-	char *text = provider_gemini.answer(&m, body, strlen(body));
+	char *text = provider_gemini.answer(&m, PROVIDER_CHAT, body, strlen(body));
 	cJSON *root;
 
 	if (!text)
@@ -544,7 +544,8 @@ static void answer_blocked_prompt_is_a_content_policy_error(void **state)
 	struct config_model m = model(BASE);
 	const char *body = "{\"promptFeedback\":{\"blockReason\":\"SAFETY\",\"safetyRatings\":[]},"
 			   "\"usageMetadata\":{\"promptTokenCount\":5}}";
-	char *text = provider_gemini.answer(&m, body, strlen(body)), *msg = NULL, *norm;
+	char *text = provider_gemini.answer(&m, PROVIDER_CHAT, body, strlen(body)), *msg = NULL,
+	     *norm;
 	cJSON *a = cJSON_Parse(text);
 
 	assert_string_equal(str_at(a, "error.code"), "content_policy_violation");

@@ -144,7 +144,7 @@ static void other_routes_are_refused(void **state)
 	char err[256] = "", *url = NULL;
 
 	assert_null(build(&m, PROVIDER_EMBEDDINGS, false, &url, err, sizeof(err)));
-	assert_non_null(strstr(err, "chat completions only"));
+	assert_non_null(strstr(err, "chat completions and image generations only"));
 	m = model(DIALECT_VERTEX_ANTHROPIC, "claude-haiku-4-5@20251001");
 	err[0] = '\0';
 	assert_null(build(&m, PROVIDER_EMBEDDINGS, false, &url, err, sizeof(err)));

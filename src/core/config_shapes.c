@@ -362,12 +362,18 @@ const char *cfg_mode_unrouted(enum provider_dialect d, enum config_model_mode mo
 			       ? NULL
 			       : "mode embedding: /v1/embeddings goes to "
 				 "OpenAI-compatible providers and gemini only";
+	case CONFIG_MODE_IMAGE_GENERATION:
+		return openai || d == DIALECT_GEMINI || d == DIALECT_VERTEX
+			       ? NULL
+			       : "mode image_generation: /v1/images/generations goes to "
+				 "OpenAI-compatible providers, gemini and vertex_ai (Imagen, "
+				 "Gemini "
+				 "image models) only";
 	case CONFIG_MODE_AUDIO_TRANSCRIPTION:
 	case CONFIG_MODE_AUDIO_SPEECH:
-	case CONFIG_MODE_IMAGE_GENERATION:
 	case CONFIG_MODE_RERANK:
 		return openai ? NULL
-			      : "its mode's route (audio, images, rerank) goes to "
+			      : "its mode's route (audio, rerank) goes to "
 				"OpenAI-compatible "
 				"providers only";
 	case CONFIG_MODE_CHAT:

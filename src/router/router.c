@@ -27,10 +27,11 @@
  * the kept text on a retry. Rejected: buffering whole streams (breaks time to first token) and a
  * thread per call.
  *
- * This file is the state machine and the router itself (deployments, groups, picking, the
- * timer, attempt, retry and fallback, a stream's end, finish, cancel). The request's reading
- * and admission are router_admit.c's, an attempt's reservation, price and ledger row
- * router_cost.c's, a whole answer's reading router_answer.c's, a stream's router_stream.c's.
+ * This file is the state machine and the router itself (deployments, groups, the timer,
+ * attempt, retry and fallback, a stream's end, finish, cancel). The request's reading and
+ * admission are router_admit.c's, the pick of a deployment and its cooldowns router_pick.c's,
+ * an attempt's framing for the dialect router_upstream.c's, its reservation, price and ledger
+ * row router_cost.c's, a whole answer's reading router_answer.c's, a stream's router_stream.c's.
  */
 #include "router/router.h"
 #include "router/router_int.h"
@@ -124,200 +125,6 @@ size_t router_in_flight(const struct router *r)
 	return r->in_flight;
 }
 
-/* ---- windows, cooldowns, picking ---- */
-
-static bool cooling(const struct deployment *d, int64_t t_ms)
-{
-	return d->cooldown_until_ms > t_ms;
-}
-
-static void set_state_metric(struct router *r, struct deployment *d, int64_t t_ms)
-{
-	const char *base = d->m->litellm_params.api_base;
-	const char *v[] = {d->m->model_name, d->m->model_info.id, base ? base : "", d->m->provider,
-			   NULL};
-
-	/* an inactive deployment (nothing to call) is LiteLLM's 2, a complete outage */
-	metric_set(r->m.state, v,
-		   d->m->inactive ? 2
-				  : policy_deployment_state(
-					    d->cooldown_until_ms, d->last_fail_ms, t_ms,
-					    r->cfg->router_settings.cooldown_time_s * 1000));
-}
-
-static void note_failure(struct router *r, struct deployment *d, enum policy_eclass err,
-			 long status)
-{
-	const struct config_router_settings *rs = &r->cfg->router_settings;
-	int64_t t = now_mono_ms(), window = rs->cooldown_time_s * 1000;
-	int64_t allowed =
-		policy_allowed_fails(&rs->allowed_fails_policy, rs->allowed_fails, err, status);
-	size_t recent;
-	char st[16];
-
-	d->last_fail_ms = t;
-	d->fail_ms[d->fail_pos] = t;
-	d->fail_pos = (d->fail_pos + 1) % d->n_fail_slots;
-	recent = policy_recent_failures(d->fail_ms, d->n_fail_slots, t, window);
-	/* The ring holds as many failures as the largest threshold (at most FAIL_SLOTS_MAX):
-	 * a class allowed more never fills it. */
-	if ((size_t)allowed < d->n_fail_slots &&
-	    policy_starts_cooldown(recent, allowed, cooling(d, t))) {
-		const char *v[] = {d->m->model_name,
-				   d->m->model_info.id,
-				   d->m->litellm_params.api_base,
-				   d->m->provider,
-				   st,
-				   NULL};
-
-		snprintf(st, sizeof(st), "%ld", status);
-		d->cooldown_until_ms = t + window;
-		memset(d->fail_ms, 0, d->n_fail_slots * sizeof(*d->fail_ms));
-		metric_inc(r->m.cooled, v, 1);
-		log_warn("deployment %s (%s) cooling down for %lld s after %zu failures",
-			 d->m->model_info.id, d->m->model_name,
-			 (long long)r->cfg->router_settings.cooldown_time_s, recent);
-	}
-	set_state_metric(r, d, t);
-}
-
-static const enum policy_strategy strategies[] = {
-	[CONFIG_ROUTING_SIMPLE_SHUFFLE] = STRATEGY_SIMPLE_SHUFFLE,
-	[CONFIG_ROUTING_LEAST_BUSY] = STRATEGY_LEAST_BUSY,
-	[CONFIG_ROUTING_LATENCY] = STRATEGY_LATENCY,
-	[CONFIG_ROUTING_USAGE] = STRATEGY_USAGE,
-	[CONFIG_ROUTING_USAGE_V2] = STRATEGY_USAGE,
-	[CONFIG_ROUTING_COST] = STRATEGY_COST,
-};
-
-/* Fills the group's candidates with what the strategy reads: the rpm/tpm window is summed only
- * for a deployment with limits or under usage-based routing, the latency ring only under
- * latency-based-routing. */
-static void fill_candidates(struct router_call *c, enum policy_strategy st, int64_t t, bool wait)
-{
-	struct router *r = c->r;
-	struct group *g = c->group;
-	bool stream = c->client_stream;
-	int64_t ttl_ms = r->cfg->router_settings.routing_args.ttl_s * 1000;
-
-	for (size_t i = 0; i < g->n_deps; i++) {
-		const struct deployment *d = g->deps[i];
-		const struct config_litellm_params *p = &d->m->litellm_params;
-		struct policy_candidate *k = &g->cand[i];
-
-		k->cooldown_until_ms = d->cooldown_until_ms;
-		k->in_flight = d->in_flight;
-		k->max_parallel = p->max_parallel_requests;
-		k->weight = d->share;
-		k->tpm = p->tpm;
-		k->rpm = p->rpm;
-		k->tpm_used = k->rpm_used = 0;
-		if ((p->rpm || p->tpm || st == STRATEGY_USAGE) && !cooling(d, t))
-			policy_window_sum(&d->win, t / 1000, &k->rpm_used, &k->tpm_used);
-		/* a deployment in rate pools (its tpm/rpm is a pool of one, router_pool.c) is over
-		 * while they cannot take this call now; on the second pass (wait) it may be picked
-		 * to wait */
-		if (d->n_pools)
-			k->over_limits = !wait && !cooling(d, t) && !router_pool_would_go(c, d);
-		else
-			k->over_limits =
-				policy_over_limits(p->rpm, p->tpm, k->rpm_used, k->tpm_used);
-		k->cost = d->cost_per_token;
-		k->order = p->order;
-		k->latency_ms = -1;
-		if (st == STRATEGY_LATENCY && stream)
-			k->latency_ms = policy_latency_mean(&d->ttft, t, ttl_ms);
-		if (st == STRATEGY_LATENCY && k->latency_ms < 0)
-			k->latency_ms = policy_latency_mean(&d->lat, t, ttl_ms);
-	}
-}
-
-/* When none of the group is usable and not all cool down: the seconds until the first has
- * room again (a call in flight ends within a second or so; a full minute window frees when its
- * oldest second leaves it), or the first cooldown ends (cool_s), whichever is sooner. The
- * candidates are those the pick just filled. */
-static long limits_wait_s(const struct group *g, int64_t t, long cool_s)
-{
-	long wait = -1, w;
-	bool any_cooling = false;
-
-	for (size_t i = 0; i < g->n_deps; i++) {
-		const struct policy_candidate *k = &g->cand[i];
-
-		if (k->cooldown_until_ms > t) {
-			any_cooling = true;
-			continue;
-		}
-		w = k->max_parallel > 0 && k->in_flight >= k->max_parallel
-			    ? 1
-			    : policy_window_free_in_s(&g->deps[i]->win, t / 1000);
-		if (wait < 0 || w < wait)
-			wait = w;
-	}
-	if (any_cooling && (wait < 0 || cool_s < wait))
-		wait = cool_s;
-	return wait > 0 ? wait : 1;
-}
-
-/* One pass of pick(); wait: a deployment whose own rate pool is full may be picked. */
-static struct deployment *pick_of(struct router_call *c, long *wait_s, bool *all_cooling, bool wait)
-{
-	struct router *r = c->r;
-	struct group *g = c->group;
-	const struct config_router_settings *rs = &r->cfg->router_settings;
-	struct policy_pick_ask a = {.strategy = strategies[rs->routing_strategy],
-				    .latency_buffer = rs->routing_args.lowest_latency_buffer,
-				    .tokens = (int64_t)(c->body_len / 4),
-				    .avoid = -1,
-				    .now_ms = now_mono_ms()};
-	long i;
-
-	a.draw = a.strategy == STRATEGY_LEAST_BUSY ? 0 : random();
-	fill_candidates(c, a.strategy, a.now_ms, wait);
-	router_order_filter(c, a.now_ms);
-	for (i = 0; i < (long)g->n_deps; i++)
-		if (g->deps[i] == c->last_failed)
-			a.avoid = i;
-	i = policy_pick_by(g->cand, g->n_deps, &a, wait_s, all_cooling);
-	if (i < 0 && !*all_cooling)
-		*wait_s = limits_wait_s(g, a.now_ms, *wait_s);
-	return i < 0 ? NULL : g->deps[i];
-}
-
-/* Picks a usable deployment of the group with the configured strategy (policy_pick_by),
- * avoiding the one that just failed when another is usable. Returns NULL and sets *wait_s when
- * all are cooling, over their rpm/tpm or at their max_parallel_requests. A deployment in rate
- * pools (its tpm/rpm is a pool of one) is picked only when they would take this call now,
- * unless none of the group would: then the call waits in the pools of the one the strategy
- * picks (a second pass). */
-static struct deployment *pick(struct router_call *c, long *wait_s, bool *all_cooling)
-{
-	struct deployment *d = pick_of(c, wait_s, all_cooling, false);
-
-	return d || *all_cooling ? d : pick_of(c, wait_s, all_cooling, true);
-}
-
-/* What a finished attempt says of its deployment's latency (latency-based-routing); a timeout
- * counts as 1000 s, as LiteLLM's lowest-latency router counts it. */
-static void note_latency(struct router_call *c, bool timed_out)
-{
-	const struct config_router_settings *rs = &c->r->cfg->router_settings;
-	struct deployment *d = c->dep;
-	int64_t now_us = c->count_pending ? c->t_answer : now_mono_us(), t = now_us / 1000, v;
-	size_t keep = (size_t)rs->routing_args.max_latency_list_size;
-
-	if (rs->routing_strategy != CONFIG_ROUTING_LATENCY)
-		return;
-	if (timed_out) {
-		policy_latency_add(c->client_stream ? &d->ttft : &d->lat, t, 1000000000, keep);
-		return;
-	}
-	v = policy_latency_sample(c->client_stream,
-				  c->t_first_token ? c->t_first_token - c->t_attempt : 0,
-				  now_us - c->t_attempt, c->completion_tokens);
-	policy_latency_add(c->client_stream && c->t_first_token ? &d->ttft : &d->lat, t, v, keep);
-}
-
 /* ---- metrics ---- */
 
 static void collect(struct metrics *m, void *arg)
@@ -329,7 +136,7 @@ static void collect(struct metrics *m, void *arg)
 	metric_set(r->m.in_flight, NULL, (double)r->in_flight);
 	router_pools_collect(r);
 	for (i = 0; i < r->n_deps; i++)
-		set_state_metric(r, &r->deps[i], now_mono_ms());
+		router_set_state_metric(r, &r->deps[i], now_mono_ms());
 	if (!r->spend)
 		return;
 	metric_set(r->m.spend_today, NULL, spend_day_usd(r->spend, t));
@@ -455,7 +262,7 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 	router_pools_create(r);
 	metrics_on_collect(metrics, collect, r);
 	for (i = 0; i < r->n_deps; i++)
-		set_state_metric(r, &r->deps[i], now_mono_ms());
+		router_set_state_metric(r, &r->deps[i], now_mono_ms());
 	return r;
 }
 
@@ -549,92 +356,6 @@ bool router_refuse_param(struct router_call *c, const char *msg, const char *par
 	return true;
 }
 
-static void clamp_max_tokens(struct router_call *c)
-{
-	int64_t ceiling = policy_max_tokens_ceiling(&c->r->cfg->guardrails, c->group->name);
-	const char *const *keys = router_spec_of(c)->limits;
-	bool present = false;
-	size_t i;
-
-	if (ceiling <= 0)
-		return;
-	for (i = 0; i < ARRAY_LEN(router_spec_of(c)->limits) && keys[i]; i++) {
-		cJSON *v = cJSON_GetObjectItemCaseSensitive(c->req, keys[i]);
-
-		if (cJSON_IsNumber(v) && v->valuedouble > (double)ceiling)
-			cJSON_SetNumberValue(v, (double)ceiling);
-		present = present || v;
-	}
-	if (!present)
-		cJSON_AddNumberToObject(c->req, keys[0], (double)ceiling);
-}
-
-/* A wildcard deployment (model_name "anthropic/" + a star) is called with the id the client's name
- * gave its '*', a vertex_ai one that named no project with the metadata server's: a shallow
- * copy of the deployment with upstream_model replaced (freed by the caller when the copy is
- * returned) and the project borrowed, else the deployment itself. */
-static const struct config_model *wildcard_model(const struct router_call *c,
-						 struct config_model *copy)
-{
-	const struct config_model *m = c->dep->m;
-	const char *project = c->dep->gacct ? gtoken_project(c->dep->gacct) : NULL;
-	char *id = NULL;
-
-	if (c->asked && m->wildcard)
-		id = policy_wildcard_upstream(m->model_name, m->upstream_model, c->asked);
-	if (!id && !project)
-		return m;
-	*copy = *m;
-	copy->upstream_model = id ? id : xstrdup(m->upstream_model);
-	if (project) /* the metadata server's, for a deployment that named none */
-		copy->litellm_params.vertex_project = (char *)project;
-	return copy;
-}
-
-/* The attempt as the deployment's dialect frames it (router/providers/): URL, body, and
- * headers when they are per attempt (signed). Returns 0, or < 0 after arranging a 400. */
-static int upstream_request(struct router_call *c, struct provider_request *out)
-{
-	char err[256] = "";
-	struct config_model wild;
-	const struct config_model *m = wildcard_model(c, &wild);
-	int rc = -1;
-
-	if (c->route != PROVIDER_CHAT && !(c->dep->ops->routes & PROVIDER_ROUTE_BIT(c->route))) {
-		snprintf(err, sizeof(err), "provider %s does not serve %s", m->provider,
-			 provider_route_path(c->route));
-		goto out;
-	}
-	router_params_merge(c, m);
-	if (router_spec_of(c)->limits[0])
-		clamp_max_tokens(c);
-	/* A form goes out as it came, with the upstream id (provider.h). */
-	if (router_spec_of(c)->multipart) {
-		out->body = multipart_encode(&c->form, "model", m->upstream_model, &out->body_len,
-					     &out->content_type);
-		if (!out->body) {
-			snprintf(err, sizeof(err), "the form's boundary occurs in the model id %s",
-				 m->upstream_model);
-			goto out;
-		}
-	}
-	if (c->route == PROVIDER_CHAT)
-		prompt_cache_prepare(m, c->req);
-	rc = c->dep->ops->build(m, c->route, c->req, c->client_stream, out, err, sizeof(err));
-	if (rc == 0 && !out->headers && out->content_type)
-		out->headers = provider_headers_typed(c->dep->headers, out->content_type);
-out:
-	if (m == &wild)
-		free(wild.upstream_model);
-	if (rc == 0)
-		return 0;
-	provider_request_finish(out);
-	c->dep = NULL;
-	router_fail_call(c, E_BAD_REQUEST, 400,
-			 *err ? err : "the provider cannot take this request");
-	return -1;
-}
-
 static void on_http_done(struct httpc_req *req, void *arg);
 
 /* Every deployment of the group is inactive (a provider hermetic cannot call): a 503 that
@@ -655,52 +376,6 @@ static void no_active_deployment(struct router_call *c)
 			       c->group->name, why);
 	c->dep = NULL;
 	router_group_exhausted(c);
-}
-
-/* A vertex_ai deployment's access token: 0 with *token; -1 when the call waits for the
- * account's exchange (on_token_ready runs the attempt again) or the exchange it waited for
- * failed (then it is a failed attempt, retried or fallen back like any). */
-static int google_token(struct router_call *c, const char **token)
-{
-	struct gtoken_account *a = c->dep->gacct;
-	int64_t timeout_s = c->dep->m->litellm_params.timeout_s
-				    ? c->dep->m->litellm_params.timeout_s
-				    : c->r->cfg->router_settings.timeout_s;
-	const char *msg = NULL;
-	long status = 0;
-
-	if (c->token_acct != a)
-		c->token_seq = 0;
-	c->token_acct = a;
-	c->token_wait = false;
-	switch (gtoken_get(a, now_mono_ms(), timeout_s * 1000, &c->token_seq, token, &status,
-			   &msg)) {
-	case GTOKEN_READY:
-		return 0;
-	case GTOKEN_PENDING:
-		c->token_wait = true;
-		return -1;
-	case GTOKEN_FAILED:
-		break;
-	}
-	router_pool_drop(c); /* a grant kept from a wait is given back: nothing was sent */
-	free(c->err_msg);
-	c->err = status == 401 ? E_AUTH : status == 504 ? E_TIMEOUT : E_SERVER;
-	c->err_status = status;
-	c->err_msg = xstrdup(msg);
-	router_attempt_failed(c);
-	return -1;
-}
-
-/* The attempt's headers with the bearer token added. */
-static void add_bearer(struct router_call *c, struct provider_request *preq, const char *token)
-{
-	char *line = xasprintf("Authorization: Bearer %s", token);
-	char **h = provider_headers_plus(preq->headers ? preq->headers : c->dep->headers, line);
-
-	free(line);
-	provider_headers_free(preq->headers);
-	preq->headers = h;
 }
 
 /* The audit line of a group the lane refused: nothing was sent, so there is no attempt. */
@@ -787,7 +462,7 @@ static void attempt(struct router_call *c)
 		c->retry_after_s = 1;
 		return;
 	}
-	c->dep = pick(c, &wait_s, &all_cooling);
+	c->dep = router_pick(c, &wait_s, &all_cooling);
 	if (!c->dep) {
 		free(c->err_msg);
 		c->retry_after_s = wait_s;
@@ -816,14 +491,14 @@ picked:
 		router_fail_call(c, E_BAD_REQUEST, 400, "request body is not a JSON object");
 		return;
 	}
-	if (c->dep->gacct && google_token(c, &token) < 0)
+	if (c->dep->gacct && router_google_token(c, &token) < 0)
 		return;
-	if (upstream_request(c, &preq) < 0) {
+	if (router_upstream_request(c, &preq) < 0) {
 		router_pool_drop(c);
 		return;
 	}
 	if (token)
-		add_bearer(c, &preq, token);
+		router_add_bearer(c, &preq, token);
 	o.body_len = preq.body_len;
 	if (router_pool_ask(c, o.body_len) < 0) {
 		/* waiting (a grant runs this again) or moved on: the request is rebuilt then */
@@ -908,6 +583,8 @@ picked:
 	c->cached_tokens = c->cache_write_tokens = 0;
 	c->cost_usd = 0;
 	c->have_cost = c->got_usage = c->estimated = false;
+	c->images = 0;
+	c->images_counted = false;
 	c->cost_source = NULL;
 	c->dep->in_flight++;
 	r->in_flight++;
@@ -992,9 +669,9 @@ void router_attempt_failed(struct router_call *c)
 	const char *v[] = {c->group->name, NULL};
 
 	if (policy_counts_for_cooldown(c->err, c->err_status))
-		note_failure(r, c->dep, c->err, c->err_status);
+		router_note_failure(r, c->dep, c->err, c->err_status);
 	if (c->err == E_TIMEOUT)
-		note_latency(c, true);
+		router_note_latency(c, true);
 	c->last_failed = c->dep;
 	router_scrub_error(c); /* the client and the log see it without our credentials */
 	log_info("%s via %s failed: %s %ld: %s", c->group->name, c->dep->m->model_info.id,
@@ -1039,7 +716,7 @@ static void count_success(struct router_call *c)
 			    NULL};
 
 	router_estimate_tokens(c);
-	note_latency(c, false);
+	router_note_latency(c, false);
 	metric_inc(r->m.requests, kv, 1);
 	{
 		struct metric *const fs[] = {r->m.in_tokens, r->m.out_tokens, r->m.cached_tokens,
@@ -1055,7 +732,7 @@ static void count_success(struct router_call *c)
 		metric_observe(r->m.ttft, mv, (double)(c->t_first_token - c->t_attempt) / 1e6);
 	if (c->fallbacks)
 		fallback_metric(c, r->m.fb_ok);
-	set_state_metric(r, c->dep, now_mono_ms());
+	router_set_state_metric(r, c->dep, now_mono_ms());
 	c->count_pending = false;
 }
 

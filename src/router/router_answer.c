@@ -147,7 +147,7 @@ void router_on_non_stream_ok(struct router_call *c, const char *body, size_t len
 	bool translate =
 		c->dep->ops->answer &&
 		(c->route == PROVIDER_CHAT || (c->dep->ops->routes & PROVIDER_ROUTE_BIT(c->route)));
-	char *translated = translate ? c->dep->ops->answer(c->dep->m, body, len) : NULL;
+	char *translated = translate ? c->dep->ops->answer(c->dep->m, c->route, body, len) : NULL;
 	const char *text = translated ? translated : body;
 	size_t text_len = translated ? strlen(translated) : len;
 	struct answer_facts f;
@@ -176,6 +176,7 @@ void router_on_non_stream_ok(struct router_call *c, const char *body, size_t len
 			root = router_parse_scratch(text, text_len);
 			c->images =
 				cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "data"));
+			c->images_counted = true;
 			c->output_chars = 0; /* base64 images are no text to bill */
 			router_drop_scratch(root);
 		}
@@ -191,6 +192,8 @@ void router_on_non_stream_ok(struct router_call *c, const char *body, size_t len
 	} else if (is_error && c->route == PROVIDER_RESPONSES) {
 		router_attempt_failed(c); /* classified by read_response_object */
 	} else if (is_error) {
+		/* an image answer that is a refusal (filtered, blocked) made no image to bill */
+		c->images_counted = router_images(c);
 		error_in_answer(c, text, text_len);
 	} else if (translate && !translated) {
 		malformed(c, "upstream answered 200 with a body that is not an answer of its API");

@@ -260,10 +260,10 @@ static void price_attempt(struct router_call *c, struct httpc_req *req)
 		/* LiteLLM's per-image price: what came back, else what was asked for */
 		if (!c->got_usage)
 			router_estimate_tokens(c);
-		c->cost_usd = (double)(c->images > 0 ? c->images : images_asked(c)) *
+		c->cost_usd = (double)(c->images_counted ? c->images : images_asked(c)) *
 			      mi->output_cost_per_image;
 		c->cost_source = "model_info";
-		c->estimated = c->images <= 0;
+		c->estimated = !c->images_counted;
 		return;
 	}
 	if (c->route == PROVIDER_RERANK && mi->input_cost_per_query > 0) {

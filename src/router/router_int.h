@@ -1,7 +1,7 @@
-/* router_int: what the router's files share (router.c, router_admit.c, router_cost.c,
- * router_answer.c, router_stream.c): the router's and a call's state and the helpers one
- * calls in another. Private to src/router/router*.c; everyone else sees router.h. The fields
- * are the state machine's: see router.c for who sets what. */
+/* router_int: what the router's files share (router.c, router_admit.c, router_pick.c,
+ * router_upstream.c, router_cost.c, router_answer.c, router_stream.c, ...): the router's and
+ * a call's state and the helpers one calls in another. Private to src/router/router*.c; everyone
+ * else sees router.h. The fields are the state machine's: see router.c for who sets what. */
 #ifndef HERMETIC_ROUTER_INT_H
 #define HERMETIC_ROUTER_INT_H
 
@@ -127,6 +127,7 @@ struct router_call {
 	double audio_hint_s;	    /* a transcription's length as the caller knows it; 0 = not */
 	double audio_s;		    /* the length the provider's answer gave; 0 = none */
 	int64_t images;		    /* images an answer of /v1/images/generations holds */
+	bool images_counted;	    /* images was read from the answer (0: it held none) */
 	int64_t search_units; /* what a /v1/rerank answer bills (Cohere's meta), 0 = not said */
 	char *requested;
 	char *asked; /* the client's model name when an alias or wildcard resolved it into
@@ -441,5 +442,35 @@ void router_responses_error(struct router_call *c, const cJSON *e);
 /* Upstream body bytes of an attempt (the httpc on_data callback): fed to the SSE parser of a
  * streamed call, kept as the error body of a failed one. */
 int router_on_http_data(struct httpc_req *req, const char *data, size_t len, void *arg);
+
+/* ---- router_pick.c ---- */
+
+/* Picks a usable deployment of c->group for the next attempt (cooldowns, windows, order, the
+ * routing strategy, rate pools); NULL with *wait_s (or *all_cooling) when none is usable. */
+struct deployment *router_pick(struct router_call *c, long *wait_s, bool *all_cooling);
+
+/* A failed attempt of d counted towards its cooldown (allowed_fails, allowed_fails_policy). */
+void router_note_failure(struct router *r, struct deployment *d, enum policy_eclass err,
+			 long status);
+
+/* A finished attempt's latency kept for latency-based-routing (a timeout counts 1000 s). */
+void router_note_latency(struct router_call *c, bool timed_out);
+
+/* LiteLLM's deployment-state gauge of d at t_ms (healthy, partial, outage). */
+void router_set_state_metric(struct router *r, struct deployment *d, int64_t t_ms);
+
+/* ---- router_upstream.c ---- */
+
+/* The attempt as c->dep's dialect frames it: URL, body, and headers when they are per attempt.
+ * Returns 0, or < 0 after arranging a 400 (nothing is sent). */
+int router_upstream_request(struct router_call *c, struct provider_request *out);
+
+/* A vertex_ai deployment's access token: 0 with *token; -1 when the call waits for the
+ * account's exchange (the router's token callback runs the attempt again) or after the
+ * exchange it waited for failed (then the attempt has failed, retried or fallen back). */
+int router_google_token(struct router_call *c, const char **token);
+
+/* The attempt's headers with "Authorization: Bearer <token>" added. */
+void router_add_bearer(struct router_call *c, struct provider_request *preq, const char *token);
 
 #endif

@@ -12,6 +12,15 @@ Google APIs (ai.google.dev/gemini-api/docs/troubleshooting; google.rpc.Status):
   each ``data: <GenerateContentResponse>`` + CRLF CRLF, no event names and no end marker, the
   last one carrying ``finishReason`` and the final ``usageMetadata``; without ``alt=sse`` the
   stream is one JSON array of responses, as Google sends it.
+- Images (ai.google.dev/gemini-api/docs/imagen, .../docs/image-generation):
+  ``POST /v1beta/models/{imagen-model}:predict`` takes ``{"instances": [{"prompt"}],
+  "parameters": {"sampleCount" 1..4, "aspectRatio" 1:1|3:4|4:3|9:16|16:9, ...}}`` and answers
+  ``{"predictions": [{"mimeType", "bytesBase64Encoded"}]}``; images its safety filters take are
+  left out (with ``includeRaiReason``, a ``{"raiFilteredReason"}`` entry instead), all taken:
+  ``{}``. A Gemini image model (an id with "image") answers generateContent with
+  ``responseModalities`` ``["IMAGE"]`` with ``inlineData`` parts; a filtered image is a
+  candidate with ``finishReason`` ``IMAGE_SAFETY`` and no content; a model without "image"
+  refuses IMAGE as an unsupported modality.
 - Auth: ``x-goog-api-key`` (or ``?key=``). None: 403 PERMISSION_DENIED "Method doesn't allow
   unregistered callers ..."; a wrong one: 400 INVALID_ARGUMENT "API key not valid. Please pass
   a valid API key." with an ErrorInfo detail, reason API_KEY_INVALID.
@@ -40,7 +49,8 @@ Steps (FIFO; a model's own queue first, then the shared one; empty: 500 "fake_ge
 exhausted"): ``text(content, thoughts=, finish=, usage=, chunk_size=, error_after=, error=)``,
 ``function_calls((name, args[, thought_signature]), ..., text=)``, ``blocked(reason)`` (a
 prompt blocked by promptFeedback, no candidates), ``google_error(status, message=)`` and
-``context_too_long()``. Recorded requests: ``method``, ``path``, ``query``, ``headers``
+``context_too_long()``, ``images(filtered=, text=)`` (an image step: an answer to :predict
+or to a Gemini image model). Recorded requests: ``method``, ``path``, ``query``, ``headers``
 (lower-case keys), ``body`` (parsed), ``model``, ``rpc`` (generateContent or
 streamGenerateContent), ``sse``, ``status`` (of the answer), ``step``.
 
@@ -142,6 +152,52 @@ def function_calls(*calls, text=None, finish="STOP", usage=None):  # noqa: A002
     return {"kind": "calls", "calls": out, "text": text, "finish": finish, "usage": usage or {}}
 
 
+def images(filtered=0, text=None):  # noqa: A002
+    """Images for an image request: sampleCount (Imagen) or candidateCount (a Gemini image
+    model) of them, the last `filtered` taken by the safety filters; `text`: a text part
+    before each Gemini image."""
+    return {"kind": "images", "filtered": filtered, "text": text}
+
+
+def image_bytes(model, prompt, i):
+    """The bytes of the fake's i-th image for a prompt (a PNG signature, then who made it)."""
+    return b"\x89PNG\r\n\x1a\n" + f"{model}|{i}|{prompt}".encode()
+
+
+def validate_predict(model, body):
+    """Raises BadRequest for an Imagen PredictRequest Google would refuse; returns (prompt,
+    parameters)."""
+    if not isinstance(body, dict):
+        raise BadRequest("Invalid JSON payload received. Expected an object.")
+    for k in body:
+        if k not in ("instances", "parameters"):
+            raise BadRequest(f'Invalid JSON payload received. Unknown name "{k}": Cannot find '
+                             f'field.')
+    inst = body.get("instances")
+    if not isinstance(inst, list) or len(inst) != 1 or not isinstance(inst[0], dict) or \
+            not isinstance(inst[0].get("prompt"), str) or not inst[0]["prompt"]:
+        raise BadRequest("Exactly one instance with a non-empty prompt is required.")
+    for k in inst[0]:
+        if k != "prompt":
+            raise BadRequest(f'Invalid JSON payload received. Unknown name "{k}" at '
+                             f'\'instances[0]\': Cannot find field.')
+    params = body.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise BadRequest("Invalid JSON payload received. parameters must be an object.")
+    for k in params:
+        if k not in PREDICT_PARAMETERS:
+            raise BadRequest(f'Invalid JSON payload received. Unknown name "{k}" at '
+                             f'\'parameters\': Cannot find field.')
+    n = params.get("sampleCount", 4)
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 4:
+        raise BadRequest(f"Number of images to generate must be between 1 and 4, got {n}.")
+    ar = params.get("aspectRatio", "1:1")
+    if ar not in IMAGEN_ASPECT_RATIOS:
+        raise BadRequest(f"Unsupported aspect ratio: {ar}. Supported values: 1:1, 3:4, 4:3, "
+                         f"9:16, 16:9.")
+    return inst[0]["prompt"], params
+
+
 def blocked(reason="SAFETY"):
     return {"kind": "blocked", "reason": reason}
 
@@ -185,7 +241,12 @@ GENERATION_FIELDS = {"stopSequences", "responseMimeType", "responseSchema", "res
                      "responseModalities", "candidateCount", "maxOutputTokens", "temperature",
                      "topP", "topK", "seed", "presencePenalty", "frequencyPenalty",
                      "responseLogprobs", "logprobs", "enableEnhancedCivicAnswers", "speechConfig",
-                     "thinkingConfig", "mediaResolution"}
+                     "thinkingConfig", "mediaResolution", "imageConfig"}
+GEMINI_ASPECT_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
+IMAGEN_ASPECT_RATIOS = {"1:1", "3:4", "4:3", "9:16", "16:9"}
+PREDICT_PARAMETERS = {"sampleCount", "aspectRatio", "personGeneration", "safetySetting",
+                      "addWatermark", "enhancePrompt", "includeRaiReason", "outputOptions",
+                      "sampleImageSize", "negativePrompt", "seed", "language", "imageSize"}
 PART_DATA = {"text", "inlineData", "functionCall", "functionResponse", "fileData",
              "executableCode", "codeExecutionResult"}
 PART_FIELDS = PART_DATA | {"thought", "thoughtSignature", "videoMetadata"}
@@ -342,6 +403,13 @@ def validate(body):
         if not isinstance(cc, int) or cc < 1 or cc > 8:
             raise BadRequest("* GenerateContentRequest.generation_config.candidate_count: "
                              "must be between 1 and 8.\n")
+        ic = gc.get("imageConfig")
+        if ic is not None:
+            ic = _fields(ic, {"aspectRatio", "imageSize"}, "generation_config.image_config")
+            if "aspectRatio" in ic and ic["aspectRatio"] not in GEMINI_ASPECT_RATIOS:
+                raise BadRequest("* GenerateContentRequest.generation_config.image_config."
+                                 "aspect_ratio: unsupported aspect ratio "
+                                 f"{ic['aspectRatio']}.\n")
         stops = gc.get("stopSequences") or []
         if len(stops) > 5:
             raise BadRequest("* GenerateContentRequest.generation_config.stop_sequences: "
@@ -501,6 +569,8 @@ class _Handler(BaseHTTPRequestHandler):
                  "metadata": {"service": "generativelanguage.googleapis.com"}}]), None
         if rpc == "batchEmbedContents":
             return self._embed(fake, model, raw, rec)
+        if rpc == "predict":
+            return self._predict(fake, model, raw, rec)
         if rpc not in ("generateContent", "streamGenerateContent"):
             return 404, error_body(404, f"Method not found: {rpc}"), None
         if fake.models is not None and model not in fake.models:
@@ -516,6 +586,11 @@ class _Handler(BaseHTTPRequestHandler):
             validate(rec["body"])
         except BadRequest as e:
             return e.status, e.body, None
+        modalities = ((rec["body"] or {}).get("generationConfig") or {}).get(
+            "responseModalities") or []
+        if "IMAGE" in modalities and "image" not in model:
+            return 400, error_body(400, "Model does not support the requested response "
+                                        "modalities: image"), None
         step = fake.next_step(model)
         if step is None:
             return 500, error_body(500, f"fake_gemini: script exhausted (request "
@@ -524,6 +599,64 @@ class _Handler(BaseHTTPRequestHandler):
             rec["step"] = "error"
             return step["status"], step["body"], None
         return 200, None, step
+
+    def _predict(self, fake, model, raw, rec):
+        """models.predict of an Imagen model: PredictRequest -> {"predictions": [...]}."""
+        if "imagen" not in model and "imagegeneration" not in model:
+            return 404, error_body(404, f"models/{model} is not found for API version v1beta, "
+                                        f"or is not supported for predict. Call ListModels to "
+                                        f"see the list of available models and their supported "
+                                        f"methods."), None
+        try:
+            body = rec["body"] = json.loads(raw or b"null")
+            prompt, params = validate_predict(model, body)
+        except ValueError as e:
+            return 400, error_body(400, f"Invalid JSON payload received. {e}"), None
+        except BadRequest as e:
+            return e.status, e.body, None
+        step = fake.next_step(model)
+        if step is None:
+            return 500, error_body(500, f"fake_gemini: script exhausted (request "
+                                        f"{len(fake.requests)} for model {model})"), None
+        rec["step"] = step["kind"]
+        if step["kind"] == "error":
+            return step["status"], step["body"], None
+        n = params.get("sampleCount", 4)
+        kept = max(0, n - step["filtered"])
+        preds = [{"mimeType": "image/png",
+                  "bytesBase64Encoded": base64.b64encode(image_bytes(model, prompt, i)).decode()}
+                 for i in range(kept)]
+        if params.get("includeRaiReason"):
+            preds += [{"raiFilteredReason": "Your current safety filter threshold filtered out "
+                                            f"{n - kept} generated images. You will not be "
+                                            "charged for blocked images."}] if kept < n else []
+        return 200, ({"predictions": preds} if preds else {}), None
+
+    def _image_answer(self, rec, step):
+        """A Gemini image model's GenerateContentResponse: candidateCount candidates, each an
+        inlineData image (the filtered ones IMAGE_SAFETY without content)."""
+        body, model = rec["body"], rec["model"]
+        gc = body.get("generationConfig") or {}
+        n = gc.get("candidateCount", 1)
+        prompt = "".join(p.get("text", "") for c in body["contents"] for p in c["parts"])
+        cands = []
+        for i in range(n):
+            if i >= n - step["filtered"]:
+                cands.append({"finishReason": "IMAGE_SAFETY", "index": i})
+                continue
+            parts = [{"text": step["text"]}] if step.get("text") else []
+            parts.append({"inlineData": {"mimeType": "image/png", "data": base64.b64encode(
+                image_bytes(model, prompt, i)).decode()}})
+            cands.append({"content": {"role": "model", "parts": parts},
+                          "finishReason": "STOP", "index": i})
+        made = n - step["filtered"]
+        return {"candidates": cands,
+                "usageMetadata": {"promptTokenCount": max(1, len(prompt) // 4),
+                                  "candidatesTokenCount": 1290 * made,
+                                  "totalTokenCount": max(1, len(prompt) // 4) + 1290 * made,
+                                  "candidatesTokensDetails": [
+                                      {"modality": "IMAGE", "tokenCount": 1290 * made}]},
+                "modelVersion": model, "responseId": self.server.fake.new_id()}
 
     def _embed(self, fake, model, raw, rec):
         """models.batchEmbedContents: {"requests": [EmbedContentRequest]} -> {"embeddings":
@@ -556,6 +689,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, rec, step, raw):
         model, rid = rec["model"], self.server.fake.new_id()
+        if step["kind"] == "images":
+            self._send(200, self._image_answer(rec, step))
+            return
         if step["kind"] == "blocked":
             body = {"promptFeedback": {"blockReason": step["reason"], "safetyRatings": []},
                     "usageMetadata": {"promptTokenCount": max(1, len(raw) // 4),

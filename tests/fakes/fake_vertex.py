@@ -29,8 +29,8 @@ Vertex AI (``POST /v1/projects/{p}/locations/{l}/publishers/{google|anthropic}/m
   ``reject_quoting_token(times)``: the next requests get that 401 with their whole
   ``Authorization`` header quoted in the message (as some upstreams answer).
 - ``publishers/google``: ``generateContent`` and ``streamGenerateContent?alt=sse`` with a
-  generateContent body, checked and answered by tests/fakes/fake_gemini.py (scripted with
-  ``gemini.script(...)``).
+  generateContent body, and Imagen's ``predict`` with a PredictRequest, checked and answered
+  by tests/fakes/fake_gemini.py (scripted with ``gemini.script(...)``).
 - ``publishers/anthropic``: ``rawPredict`` / ``streamRawPredict`` with a Messages body that has
   ``"anthropic_version": "vertex-2023-10-16"`` and no ``model`` (Google's 400 otherwise), checked
   and answered by tests/fakes/fake_anthropic.py (``anthropic.script(...)``).
@@ -274,7 +274,8 @@ class _Handler(BaseHTTPRequestHandler):
                      f"'//aiplatform.googleapis.com/projects/{project}/locations/{location}/"
                      f"publishers/{publisher}/models/{model}' (or it may not exist).",
                 "PERMISSION_DENIED")
-        if publisher == "google" and rpc in ("generateContent", "streamGenerateContent"):
+        if publisher == "google" and rpc in ("generateContent", "streamGenerateContent",
+                                             "predict"):
             return None, None
         if publisher == "anthropic" and rpc in ("rawPredict", "streamRawPredict"):
             body = rec["body"]

@@ -1,13 +1,15 @@
 /* Fuzz target of the gemini dialect's stream decoder, answer and error translation: the first
  * byte picks how the rest is split into feeds; the split feed must emit exactly the chunks and
  * return value of a feed in one piece, every emitted chunk must be JSON or "[DONE]", nothing
- * may follow "[DONE]", and answer() and error() on the same bytes must not crash, leak or read
- * out of bounds. The cap is small (4096) so -E2BIG is reached often.
+ * may follow "[DONE]", and answer() (as a chat's and as an images call's, gemini_image.c) and
+ * error() on the same bytes must not crash, leak or read out of bounds. The cap is small
+ * (4096) so -E2BIG is reached often.
  * Seeds: tests/fuzz/corpus/gemini_stream/ (a split byte, then SSE or a JSON body). Build:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
- *     -I/usr/include/cjson tests/fuzz/fuzz_gemini_stream.c src/router/providers/{gemini,
- *     provider,openai,anthropic,bedrock}.c src/net/sse.c src/core/json_exact.c \
- *     src/core/util.c src/core/log.c -lcjson -lmbedcrypto
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc -Ibuild \
+ *     -I/usr/include/cjson tests/fuzz/fuzz_gemini_stream.c src/router/providers/gemini*.c \
+ *     -Wl,--allow-multiple-definition -Wl,--start-group build/libhermetic.a -lcurl -lcjson \
+ *     -lyaml -lsqlite3 -levent_core -lmd4c -pthread -lm -lmbedcrypto -Wl,--end-group
+ * (or meson's -Dfuzz=true with CC=clang).
  */
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -92,7 +94,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_stream(&m, data + 1, size - 1, 1 + data[0] % 64u, &split);
 	if (whole.n != split.n || whole.rc != split.rc || whole.done != split.done)
 		abort();
-	out = provider_gemini.answer(&m, (const char *)data + 1, size - 1);
+	out = provider_gemini.answer(&m, PROVIDER_CHAT, (const char *)data + 1, size - 1);
+	free(out);
+	out = provider_gemini.answer(&m, PROVIDER_IMAGES, (const char *)data + 1, size - 1);
 	free(out);
 	out = provider_gemini.error(data[0] % 2 ? 429 : 200, (const char *)data + 1, size - 1);
 	free(out);

@@ -773,7 +773,8 @@ static void put_message(struct buf *b, struct gathered *g)
 	buf_puts(b, "}");
 }
 
-static char *answer(const struct config_model *m, const char *body, size_t len)
+static char *answer(const struct config_model *m, enum provider_route route, const char *body,
+		    size_t len)
 {
 	cJSON *root = json_exact_parse(body, len);
 	const cJSON *content = get(root, "content"), *blk;
@@ -782,6 +783,7 @@ static char *answer(const struct config_model *m, const char *body, size_t len)
 	struct usage u = {0};
 	struct buf b;
 
+	(void)route; /* one answer shape: chat */
 	if (!type || strcmp(type, "message") != 0 || !cJSON_IsArray(content)) {
 		cJSON_Delete(root);
 		return NULL;

@@ -611,7 +611,8 @@ static cJSON *openai_message(const cJSON *content)
 	return msg;
 }
 
-static char *answer(const struct config_model *m, const char *body, size_t len)
+static char *answer(const struct config_model *m, enum provider_route route, const char *body,
+		    size_t len)
 {
 	cJSON *root = json_exact_parse(body, len), *out, *choice, *choices;
 	const cJSON *content = cJSON_GetObjectItemCaseSensitive(
@@ -620,6 +621,7 @@ static char *answer(const struct config_model *m, const char *body, size_t len)
 		"content");
 	char id[34], *s = NULL;
 
+	(void)route; /* one answer shape: chat */
 	if (cJSON_IsArray(content)) {
 		completion_id(id);
 		out = completion_base(m, "chat.completion", id);

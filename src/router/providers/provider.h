@@ -81,13 +81,15 @@ struct provider_ops {
 	 * express. */
 	int (*build)(const struct config_model *m, enum provider_route route, cJSON *req,
 		     bool stream, struct provider_request *out, char *err, size_t err_len);
-	/* A 200 answer in the provider's shape -> OpenAI's answer of the route (malloc'd): a
-	 * chat.completion, or for another route the dialect declares in routes that route's
-	 * object (an embeddings list...), told apart by the body's shape. NULL when the body is
-	 * not one: the router treats it as malformed. NULL member = pass through. stream_*
+	/* A 200 answer in the provider's shape to a call of route -> OpenAI's answer of the
+	 * route (malloc'd): a chat.completion, or for another route the dialect declares in
+	 * routes that route's object (an embeddings list, an images list...), or OpenAI's error
+	 * JSON for an answer that is a refusal. NULL when the body is not one: the router treats
+	 * it as malformed. NULL member = pass through. stream_*
 	 * translate chat streams only; other routes' streams go to the client as the provider
 	 * sent them (a PROVIDER_RESPONSES stream too: its named events, without "[DONE]"). */
-	char *(*answer)(const struct config_model *m, const char *body, size_t len);
+	char *(*answer)(const struct config_model *m, enum provider_route route, const char *body,
+			size_t len);
 	/* Stream decoder of one attempt; max_event_bytes caps any buffered event or frame.
 	 * NULL members = OpenAI SSE passes through. emit fires from inside stream_feed only. */
 	struct provider_stream *(*stream_create)(const struct config_model *m,

@@ -18,7 +18,7 @@
  * dialect's business: the router adds the service account's access token (router/gtoken.c)
  * to every attempt.
  */
-#include "router/providers/provider.h"
+#include "router/providers/gemini_int.h"
 #include "core/json.h"
 #include "core/util.h"
 
@@ -60,12 +60,14 @@ static char *model_url(const struct config_model *m, const char *publisher, cons
 
 /* The id goes into the URL's path as it is: a wildcard deployment's id comes from the client,
  * so only the characters of Google's and Anthropic's ids ("claude-sonnet-4@20250514") pass. */
-static int check(const struct config_model *m, enum provider_route route, char *err, size_t err_len)
+static int check(const struct config_model *m, enum provider_route route, bool images, char *err,
+		 size_t err_len)
 {
 	const char *s;
 
-	if (route != PROVIDER_CHAT) {
-		snprintf(err, err_len, "vertex_ai deployments serve chat completions only");
+	if (route != PROVIDER_CHAT && !(route == PROVIDER_IMAGES && images)) {
+		snprintf(err, err_len, "vertex_ai deployments serve chat completions%s only",
+			 images ? " and image generations" : "");
 		return -ENOTSUP;
 	}
 	for (s = m->upstream_model; *s; s++)
@@ -81,16 +83,18 @@ static int check(const struct config_model *m, enum provider_route route, char *
 static int gemini_build(const struct config_model *m, enum provider_route route, cJSON *req,
 			bool stream, struct provider_request *out, char *err, size_t err_len)
 {
-	int rc = check(m, route, err, err_len);
+	int rc = check(m, route, true, err, err_len);
+	const char *method = stream ? "streamGenerateContent?alt=sse" : "generateContent";
 
 	if (rc < 0)
 		return rc;
 	rc = provider_gemini.build(m, route, req, stream, out, err, err_len);
 	if (rc < 0)
 		return rc;
+	if (route == PROVIDER_IMAGES && !gemini_image_is_gemini(m->upstream_model))
+		method = "predict"; /* Imagen */
 	free(out->url);
-	out->url = model_url(m, "google",
-			     stream ? "streamGenerateContent?alt=sse" : "generateContent");
+	out->url = model_url(m, "google", method);
 	return 0;
 }
 
@@ -103,7 +107,7 @@ static int anthropic_build(const struct config_model *m, enum provider_route rou
 	const char *rest;
 	char *body;
 	size_t n_rest;
-	int rc = check(m, route, err, err_len);
+	int rc = check(m, route, false, err, err_len);
 
 	if (rc == 0)
 		rc = provider_anthropic.build(m, route, req, stream, out, err, err_len);
@@ -129,36 +133,10 @@ static int anthropic_build(const struct config_model *m, enum provider_route rou
 
 /* ---- what comes back: the publisher's own shapes ---- */
 
-static char *gemini_answer(const struct config_model *m, const char *body, size_t len)
+static char *anthropic_answer(const struct config_model *m, enum provider_route route,
+			      const char *body, size_t len)
 {
-	return provider_gemini.answer(m, body, len);
-}
-
-static struct provider_stream *gemini_stream_create(const struct config_model *m,
-						    size_t max_event_bytes, provider_emit_cb emit,
-						    void *arg)
-{
-	return provider_gemini.stream_create(m, max_event_bytes, emit, arg);
-}
-
-static int gemini_stream_feed(struct provider_stream *s, const char *data, size_t len)
-{
-	return provider_gemini.stream_feed(s, data, len);
-}
-
-static void gemini_stream_destroy(struct provider_stream *s)
-{
-	provider_gemini.stream_destroy(s);
-}
-
-static char *gemini_error(long status, const char *body, size_t len)
-{
-	return provider_gemini.error(status, body, len);
-}
-
-static char *anthropic_answer(const struct config_model *m, const char *body, size_t len)
-{
-	return provider_anthropic.answer(m, body, len);
+	return provider_anthropic.answer(m, route, body, len);
 }
 
 static struct provider_stream *anthropic_stream_create(const struct config_model *m,
@@ -193,6 +171,7 @@ static char *anthropic_error(long status, const char *body, size_t len)
 
 const struct provider_ops provider_vertex = {
 	.name = "vertex",
+	.routes = PROVIDER_ROUTE_BIT(PROVIDER_IMAGES),
 	.build = gemini_build,
 	.answer = gemini_answer,
 	.stream_create = gemini_stream_create,
