@@ -1,5 +1,5 @@
 /* tools_offer: what the model is offered, and the lookups a call starts with. Builtin tools
- * are a static table of plug-ins (src/tool_*.c); those whose toolset is on (and whose
+ * are a static table of plug-ins (tool_*.c); those whose toolset is on (and whose
  * offered() agrees) are offered, then every tool of the connected MCP servers, or, past
  * agent.tool_schema_budget_tokens, the MCP catalog (mcp_call and mcp_tool_schema). Also here:
  * a tool's name to its definition, a turn's scope of tools, and the trust facts of a tool and
