@@ -102,27 +102,27 @@ static void add_turn_tool(struct agent_turn *t, struct buf *tools_json)
  *
  *   state      what happens                                    next
  *   T_START    cancelled, failed to start, or a stored answer  T_END
- *              a continued turn's unanswered tool calls        T_TOOLS   agent_run_calls
+ *              a continued turn's unanswered tool calls        T_TOOLS    agent_run_calls
  *              the limits, the tool list, the owner's guidance
  *              over the context budget, one compression call   T_COMPRESS agent_compress_call
- *              the next model call                             T_MODEL   agent_model_call
- *              a limit was hit: one last call, no tools        T_SUMMARY agent_model_call
+ *              (none allowed: the oldest messages left out)
+ *              the next model call                             T_MODEL    agent_model_call
+ *              a limit was hit: one last call, no tools        T_SUMMARY  agent_model_call
  *   T_COMPRESS TE_STEP (summarised, or backed off)             T_START
- *   T_MODEL    TE_CALLS                                        T_TOOLS   agent_run_calls
- *              TE_ANSWER                                       T_END     done
- *              TE_TIMED_OUT (the timer cut the call)           T_START   the summary next
- *              TE_FAILED                                       T_END     failed
- *   T_SUMMARY  TE_ANSWER, TE_FAILED                            T_END     the limit it reached
+ *   T_MODEL    TE_CALLS                                        T_TOOLS    agent_run_calls
+ *              TE_ANSWER                                       T_END      done
+ *              TE_TIMED_OUT (the timer cut the call)           T_START    the summary next
+ *              TE_FAILED                                       T_END      failed
+ *   T_SUMMARY  TE_ANSWER, TE_FAILED                            T_END      the limit it reached
  *   T_TOOLS    TE_STEP (every result stored)                   T_START
- *   any        TE_UNREAD                                       T_END     failed
- *              TE_CANCELLED                                    T_END     cancelled
- *              a call refused by a budget before it left       T_END     budget
+ *   any        TE_UNREAD                                       T_END      failed
+ *              TE_CANCELLED                                    T_END      cancelled
+ *              a call refused by a budget before it left       T_END      budget
  */
 
 static void finish(struct agent_turn *t, enum agent_stop stop, const char *text);
 
-/* A model or compression call that did not leave ends the turn: a budget's refusal is the
- * budget's stop. */
+/* A model call that did not leave ends the turn: a budget's refusal is the budget's stop. */
 static void not_sent(struct agent_turn *t, int rc)
 {
 	if (rc == -ENOSPC || rc == -ECANCELED)
