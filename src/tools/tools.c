@@ -12,7 +12,6 @@
  * as a proposal (tool_proposals.c), the notify callback tells the human, and the model reads that
  * the change awaits approval. web_fetch learns to stay inside web.allow_hosts. Which results taint
  * is the caller's business (tools_taints answers).
- *
  */
 #include "tools/tools.h"
 #include "tools/tools_int.h"
