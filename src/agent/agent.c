@@ -1,12 +1,14 @@
-/* agent: the turn state machine (see agent.h for the shape).
+/* agent: the turn state machine (see agent.h for the shape), and its only owner.
  *
  * This file owns the turn's life and its decisions: agent_turn opens the session and stores
  * the user message, step decides what comes next (the limits, the context budget, a model
- * call or the limit's summary call), the timer and agent_cancel stop it, finish stores the
- * answer and calls the caller back once; agent_create and agent_destroy. It does not build
- * requests or read answers (agent_model.c, agent_stream.c), run tools (agent_tools.c),
+ * call or the limit's summary call), on_event takes what a helper's work ended with and
+ * moves the turn on, the timer and agent_cancel stop it, finish stores the answer and calls
+ * the caller back once; agent_create, agent_destroy and agent_context_split. It does not
+ * build requests or read answers (agent_model.c, agent_stream.c), run tools (agent_tools.c),
  * compress (agent_compress.c), talk to the store (agent_session.c) or write the system
- * prompt (agent_prompt.c); agent_int.h holds the state they share.
+ * prompt (agent_prompt.c); those helpers are called from here and answer only through
+ * t->owner (struct turn_cbs, agent_int.h), never by calling this file.
  *
  * Rejected: a title model call per session (the first line of the first message names it
  * for free, agent_session.c).
@@ -36,7 +38,8 @@ const char *agent_stop_name(enum agent_stop s)
 	return (size_t)s < ARRAY_LEN(names) ? names[s] : "?";
 }
 
-const char *agent_limit_text(const struct agent_turn *t, char *out, size_t len)
+/* The limit t reached, in words, written into out. */
+static const char *limit_text(const struct agent_turn *t, char *out, size_t len)
 {
 	const struct config *cfg = t->a->env.cfg;
 
@@ -93,25 +96,62 @@ static void add_turn_tool(struct agent_turn *t, struct buf *tools_json)
 	free(rendered);
 }
 
-/* Decides what happens next: compression, a model call, or the limit's summary call. */
-void agent_step(struct agent_turn *t)
+/* ---- the turn's states and transitions ----------------------------------------------
+ *
+ * Read top to bottom, a turn goes (each helper's work ends with one event, on_event):
+ *
+ *   state      what happens                                    next
+ *   T_START    cancelled, failed to start, or a stored answer  T_END
+ *              a continued turn's unanswered tool calls        T_TOOLS    agent_run_calls
+ *              the limits, the tool list, the owner's guidance
+ *              over the context budget, one compression call   T_COMPRESS agent_compress_call
+ *              (none allowed: the oldest messages left out)
+ *              the next model call                             T_MODEL    agent_model_call
+ *              a limit was hit: one last call, no tools        T_SUMMARY  agent_model_call
+ *   T_COMPRESS TE_STEP (summarised, or backed off)             T_START
+ *   T_MODEL    TE_CALLS                                        T_TOOLS    agent_run_calls
+ *              TE_ANSWER                                       T_END      done
+ *              TE_TIMED_OUT (the timer cut the call)           T_START    the summary next
+ *              TE_FAILED                                       T_END      failed
+ *   T_SUMMARY  TE_ANSWER, TE_FAILED                            T_END      the limit it reached
+ *   T_TOOLS    TE_STEP (every result stored)                   T_START
+ *   any        TE_UNREAD                                       T_END      failed
+ *              TE_CANCELLED                                    T_END      cancelled
+ *              a call refused by a budget before it left       T_END      budget
+ */
+
+static void finish(struct agent_turn *t, enum agent_stop stop, const char *text);
+
+/* A model call that did not leave ends the turn: a budget's refusal is the budget's stop. */
+static void not_sent(struct agent_turn *t, int rc)
 {
+	if (rc == -ENOSPC || rc == -ECANCELED)
+		finish(t, AGENT_STOP_BUDGET, "");
+	else
+		finish(t, AGENT_FAILED, "internal error: the router refused the request");
+}
+
+/* T_START: decides what happens next: compression, a model call, or the limit's summary. */
+static void step(struct agent_turn *t)
+{
+	char why[160], note[400];
 	size_t tools_len;
+	int rc;
 
 	if (t->cancelled) {
-		agent_finish(t, AGENT_CANCELLED, "");
+		finish(t, AGENT_CANCELLED, "");
 		return;
 	}
 	if (t->fail_text) {
-		agent_finish(t, AGENT_FAILED, t->fail_text);
+		finish(t, AGENT_FAILED, t->fail_text);
 		return;
 	}
 	if (t->stored_answer) {
-		agent_finish(t, AGENT_DONE, t->stored_answer);
+		finish(t, AGENT_DONE, t->stored_answer);
 		return;
 	}
 	if (t->state == T_TOOLS && t->n_calls > 0 && t->next_call == 0 && t->running == 0) {
-		agent_run_calls(t); /* a continued turn's stored answer (agent_resume_calls) */
+		agent_run_calls(t); /* a continued turn's stored answer (agent_continues) */
 		return;
 	}
 	if ((t->model_calls > 0 || t->time_up) && t->limit == AGENT_DONE)
@@ -141,14 +181,68 @@ void agent_step(struct agent_turn *t)
 		}
 	}
 	tools_len = strlen(t->tools_json);
-	if (agent_fit_context(t, tools_len))
-		return;
-	agent_model_call(t, t->tools_json);
+	if (agent_compress_wanted(t, tools_len)) {
+		t->state = T_COMPRESS;
+		rc = agent_compress_call(t);
+		if (rc == 0)
+			return; /* TE_STEP when it ends */
+		t->state = T_START;
+		if (rc == -ENOSPC || rc == -ECANCELED) {
+			/* A task tree's budget has no room for it: the turn ends here, as it
+			 * would at its next model call. */
+			finish(t, AGENT_STOP_BUDGET, "");
+			return;
+		}
+	}
+	agent_trim_context(t, tools_len);
+	if (t->limit == AGENT_DONE) {
+		t->state = T_MODEL;
+		rc = agent_model_call(t, t->tools_json, NULL);
+	} else {
+		snprintf(note, sizeof(note),
+			 "[hermetic] This turn has reached %s. Do not call tools. Tell the user "
+			 "briefly what you did, what you found, and what is still open.",
+			 limit_text(t, why, sizeof(why)));
+		t->state = T_SUMMARY;
+		rc = agent_model_call(t, t->tools_json, note);
+	}
+	if (rc < 0)
+		not_sent(t, rc);
 }
+
+/* What a helper's work for the turn ended with (struct turn_cbs): the table above. */
+static void on_event(struct agent_turn *t, enum turn_event ev, const char *text)
+{
+	switch (ev) {
+	case TE_STEP:
+	case TE_TIMED_OUT:
+		t->state = T_START;
+		step(t);
+		break;
+	case TE_CALLS:
+		t->state = T_TOOLS;
+		agent_run_calls(t);
+		break;
+	case TE_ANSWER:
+		finish(t, t->state == T_SUMMARY ? t->limit : AGENT_DONE, text);
+		break;
+	case TE_FAILED:
+		finish(t, t->state == T_SUMMARY ? t->limit : AGENT_FAILED, text);
+		break;
+	case TE_UNREAD:
+		finish(t, AGENT_FAILED, text);
+		break;
+	case TE_CANCELLED:
+		finish(t, AGENT_CANCELLED, "");
+		break;
+	}
+}
+
+static const struct turn_cbs owner_cbs = {.on_event = on_event};
 
 static void on_defer(evutil_socket_t fd, short what, void *arg)
 {
-	agent_step(arg);
+	step(arg);
 }
 
 /* The turn's line of the audit trail. */
@@ -212,7 +306,8 @@ static void unlink_turn(struct agent_turn *t)
 	}
 }
 
-void agent_turn_free(struct agent_turn *t)
+/* Frees t and all it holds (also a turn that never started). */
+static void turn_free(struct agent_turn *t)
 {
 	redact_map_destroy(t->redact);
 	for (size_t i = 0; i < t->n_msgs; i++)
@@ -270,7 +365,8 @@ static void remember_last(struct agent *a, const struct agent_turn *t)
 	l->cached_tokens = t->cached_tokens;
 }
 
-void agent_finish(struct agent_turn *t, enum agent_stop stop, const char *text)
+/* Ends the turn: stores the answer and the usage, calls on_done, frees t. */
+static void finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 {
 	struct agent_result r = {0};
 	char why[160];
@@ -279,7 +375,7 @@ void agent_finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 	if (stop >= AGENT_STOP_ITERATIONS && stop <= AGENT_STOP_TIME)
 		answer = xasprintf("%s\n\n(Stopped: this turn reached %s.)",
 				   text && *text ? text : "I could not finish.",
-				   agent_limit_text(t, why, sizeof(why)));
+				   limit_text(t, why, sizeof(why)));
 	else
 		answer = xstrdup(text ? text : "");
 	if (stop != AGENT_FAILED && stop != AGENT_CANCELLED && *answer && !t->stored_answer)
@@ -316,7 +412,7 @@ void agent_finish(struct agent_turn *t, enum agent_stop stop, const char *text)
 	audit_turn(t, stop, answer);
 	t->cbs.on_done(&r, t->arg);
 	free(answer);
-	agent_turn_free(t);
+	turn_free(t);
 }
 
 bool agent_turn_tainted(const struct agent_turn *t)
@@ -343,6 +439,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 		return -EBUSY;
 	t = xcalloc(1, sizeof(*t));
 	t->a = a;
+	t->owner = &owner_cbs;
 	t->lane = LANE_NONE; /* until agent_lane_start: index 0 is the most sensitive lane */
 	t->cbs = *cbs;
 	t->arg = arg;
@@ -368,7 +465,7 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	t->replay = o->replay;
 	rc = agent_open_session(t, o, user_text);
 	if (rc < 0) {
-		agent_turn_free(t);
+		turn_free(t);
 		/* Another process holds the database's lock: the caller may try again shortly. */
 		return rc == -EBUSY ? -EAGAIN : -EIO;
 	}
@@ -386,7 +483,10 @@ int agent_turn(struct agent *a, const struct agent_turn_opts *o, const char *use
 	agent_lane_start(t, o->lane);
 	if (!router_has_model(a->env.router, t->model))
 		t->fail_text = xasprintf("There is no model \"%s\" in model_list.", t->model);
-	else if (!o->origin || !agent_continues(t, o->origin)) {
+	else if (o->origin && agent_continues(t, o->origin)) {
+		if (t->n_calls > 0)
+			t->state = T_TOOLS; /* its stored answer's calls run first */
+	} else {
 		int64_t now = now_wall_ms();
 		char when[80], *noted = NULL;
 
@@ -437,7 +537,48 @@ void agent_cancel(struct agent_turn *t)
 		if (t->calls[i].tc)
 			tools_cancel(t->calls[i].tc);
 	agent_cancel_local(t);
-	/* Not waiting on anything (about to start): agent_step() sees the flag. */
+	/* Not waiting on anything (about to start): step() sees the flag. */
+}
+
+int agent_context_split(struct agent *a, const char *source, struct agent_context_split *out)
+{
+	struct agent_turn *t = xcalloc(1, sizeof(*t));
+	const char *model = a->env.cfg->model ? a->env.cfg->model : "";
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	t->a = a;
+	t->source = xstrdup(source);
+	rc = agent_load_current(t, NULL, false);
+	if (rc == -ENOENT) {
+		t->system = agent_system_prompt(a);
+		t->model = xstrdup(model);
+		rc = 0;
+	}
+	if (rc == 0) {
+		const char *lane = NULL;
+
+		if (!t->model)
+			t->model = xstrdup(model);
+		/* The memory the next turn sees: its lane's files too. */
+		if (agent_lane_of(a, source, &lane, NULL, 0) == 0)
+			agent_prompt_lane_memory(a->env.cfg, lane, &t->system);
+		agent_model_split(t, out);
+		out->session_id = t->session_id;
+		out->budget_tokens = agent_budget_tokens(t);
+		for (size_t i = 0; i < LAST_SLOTS; i++) {
+			const struct last_call *l = &a->last[i];
+
+			if (l->source && t->session_id && l->session_id == t->session_id &&
+			    strcmp(l->source, source) == 0) {
+				out->have_last = true;
+				out->last_prompt_tokens = l->prompt_tokens;
+				out->last_cached_tokens = l->cached_tokens;
+			}
+		}
+	}
+	turn_free(t);
+	return rc;
 }
 
 struct agent *agent_create(const struct agent_env *env)

@@ -11,7 +11,9 @@
  * Hermes Agent re-ran compression until it fit (up to 9 calls per event in the seed
  * deployments); here a turn pays for at most one. The choices are agent/context.c's
  * (context_*); this file applies them to the turn's messages and makes the compression
- * call. The turn's own model calls are agent_model.c's.
+ * call; when to make it is the turn's owner's (agent.c: agent_compress_wanted, then
+ * agent_compress_call, or agent_trim_context), and the call's end goes back to it as TE_STEP.
+ * The turn's own model calls are agent_model.c's.
  */
 #include "agent/agent_int.h"
 #include "core/config.h"
@@ -107,7 +109,7 @@ static void render_excerpt(const struct agent_turn *t, size_t from, size_t to, s
 }
 
 /* Pass 3: leave the oldest middle groups out of the request (memory only). */
-static void trim_to_fit(struct agent_turn *t, size_t tools_bytes)
+void agent_trim_context(struct agent_turn *t, size_t tools_bytes)
 {
 	size_t dropped = 0;
 
@@ -131,20 +133,28 @@ static void on_compressed(struct router_call *rc, const struct router_result *r,
 
 static const struct router_cbs compress_cbs = {.on_done = on_compressed};
 
-/* Returns true when a compression call was started (agent_step continues from its callback). */
-static bool compress_start(struct agent_turn *t)
+bool agent_compress_wanted(struct agent_turn *t, size_t tools_bytes)
+{
+	size_t from, to;
+
+	if (!over_budget(t, tools_bytes))
+		return false;
+	shorten_tool_results(t);
+	if (!over_budget(t, tools_bytes))
+		return false;
+	return context_compress_allowed(
+		t->compress_tried, context_in_backoff(&t->a->backoff, t->session_id, now_mono_ms()),
+		pick_middle(t, &from, &to));
+}
+
+int agent_compress_call(struct agent_turn *t)
 {
 	const struct config *cfg = t->a->env.cfg;
-	size_t from, to;
+	size_t from = 0, to = 0;
 	struct buf excerpt, body;
-	bool has_middle;
 	int rc;
 
-	has_middle = pick_middle(t, &from, &to);
-	if (!context_compress_allowed(
-		    t->compress_tried,
-		    context_in_backoff(&t->a->backoff, t->session_id, now_mono_ms()), has_middle))
-		return false;
+	pick_middle(t, &from, &to);
 	t->compress_tried = true;
 	buf_init(&excerpt, COMPRESS_INPUT_MAX);
 	render_excerpt(t, from, to, &excerpt);
@@ -158,16 +168,9 @@ static bool compress_start(struct agent_turn *t)
 	buf_json_str(&body, excerpt.data ? excerpt.data : "", excerpt.len);
 	buf_puts(&body, "}]}");
 	buf_finish(&excerpt);
-	t->state = T_COMPRESS;
 	rc = agent_send(t, "compression", body.data, body.len, &t->hold, &compress_cbs, t, &t->rc);
 	buf_finish(&body);
-	if (rc == -ENOSPC || rc == -ECANCELED) {
-		/* A task tree's budget has no room for it: the turn ends here, as it would at
-		 * its next model call. */
-		agent_finish(t, AGENT_STOP_BUDGET, "");
-		return true;
-	}
-	return rc == 0;
+	return rc;
 }
 
 static void apply_summary(struct agent_turn *t, const char *summary)
@@ -221,17 +224,5 @@ static void on_compressed(struct router_call *rc, const struct router_result *r,
 		context_backoff_set(&t->a->backoff, t->session_id, now_mono_ms());
 	}
 	free(summary);
-	t->state = T_START;
-	agent_step(t);
-}
-
-bool agent_fit_context(struct agent_turn *t, size_t tools_bytes)
-{
-	if (over_budget(t, tools_bytes)) {
-		shorten_tool_results(t);
-		if (over_budget(t, tools_bytes) && t->state != T_COMPRESS && compress_start(t))
-			return true;
-		trim_to_fit(t, tools_bytes);
-	}
-	return false;
+	t->owner->on_event(t, TE_STEP, NULL);
 }

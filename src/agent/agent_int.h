@@ -1,14 +1,21 @@
 /* agent_int: what the files of the agent module share: the turn's and the agent's state and
- * the functions one file calls in another. Private to src/agent/agent*.c; everyone else sees
- * agent.h. Which file owns what:
+ * the functions the turn's owner calls in its helpers. Private to src/agent/agent*.c; everyone
+ * else sees agent.h. Which file owns what (README.md draws who calls whom):
  *
- *   agent.c           the turn state machine: start, step, limits, timeout, finish, cancel
+ *   agent.c           the owner: the turn's states and transitions, start, limits, timeout,
+ *                     finish, cancel; the only file that writes t->state
  *   agent_model.c     one model call: the request, the send, reading the answer; the split
  *   agent_stream.c    a streamed answer, assembled into the completion a plain call returns
  *   agent_tools.c     the answer's tool calls: dispatch, results; side calls and notices
  *   agent_compress.c  the context budget applied: shortening, one compression call, trimming
  *   agent_session.c   the session in the store: messages, loading, continuing, trust marks
  *   agent_prompt.c    the system prompt: persona, skills index, memory, the time line
+ *   agent_lane.c      the turn's lane; agent_redact.c, agent_replay.c: how a call leaves
+ *
+ * The helpers never call agent.c: an asynchronous piece of work one of them started for the
+ * turn (a model call, the compression call, the answer's tool calls) ends by handing its
+ * outcome to t->owner (struct turn_cbs), as the router's callers get theirs through
+ * router_cbs.
  */
 #ifndef HERMETIC_AGENT_INT_H
 #define HERMETIC_AGENT_INT_H
@@ -44,7 +51,26 @@ struct call {
 	struct tools_call *tc;
 };
 
+/* Where the turn is; written by agent.c only (the helpers read it). */
 enum state { T_START, T_COMPRESS, T_MODEL, T_TOOLS, T_SUMMARY, T_END };
+
+/* How a helper's work for the turn ended (struct turn_cbs). */
+enum turn_event {
+	TE_STEP,      /* go on: the compression call ended, the tools' results are stored */
+	TE_CALLS,     /* the model answered with tool calls, now in t->calls */
+	TE_ANSWER,    /* the model answered with text (the event's text) */
+	TE_TIMED_OUT, /* the turn's timer cancelled the model call: the limit's summary next */
+	TE_FAILED,    /* the model call failed (text: why); a summary call's limit stands */
+	TE_UNREAD,    /* the model's answer could not be read (text: why) */
+	TE_CANCELLED, /* the turn was cancelled while the call was in flight */
+};
+
+/* The owner's callbacks the helpers get through t->owner: their only way back into agent.c.
+ * on_event fires once per piece of work; the owner may free t inside it, so the helper does
+ * not touch t after the call. */
+struct turn_cbs {
+	void (*on_event)(struct agent_turn *t, enum turn_event ev, const char *text);
+};
 
 /* One tool call of a streamed answer, merged from its fragments. */
 struct stream_call {
@@ -69,6 +95,7 @@ struct stream {
 
 struct agent_turn {
 	struct agent *a;
+	const struct turn_cbs *owner; /* agent.c's */
 	struct agent_turn *next;
 	struct agent_cbs cbs;
 	void *arg;
@@ -85,7 +112,7 @@ struct agent_turn {
 	enum state state;
 	enum agent_stop limit; /* AGENT_DONE while no limit was hit */
 	struct event *timer;   /* turn_timeout_s */
-	struct event *defer;   /* runs agent_step() from the loop */
+	struct event *defer;   /* starts the turn from the loop */
 	int model_calls, n_tool_calls, compressions;
 	int64_t prompt_tokens, completion_tokens, last_bytes;
 	int64_t last_prompt_tokens, cached_tokens; /* of the last model call */
@@ -158,32 +185,17 @@ struct agent {
 	size_t next_last; /* the slot a new source takes (the oldest) */
 };
 
-/* ---- agent.c ---- */
-
-/* Decides what happens next: compression, a model call, or the limit's summary call. */
-void agent_step(struct agent_turn *t);
-
-/* Ends the turn: stores the answer and the usage, calls on_done, frees t. */
-void agent_finish(struct agent_turn *t, enum agent_stop stop, const char *text);
-
-/* The limit t reached, in words, written into out. */
-const char *agent_limit_text(const struct agent_turn *t, char *out, size_t len);
-
-/* Frees t and all it holds (also a turn that never started). */
-void agent_turn_free(struct agent_turn *t);
-
 /* ---- agent_model.c ---- */
 
-/* The agent's caller for one of t's calls: budgets see "internal", the audit trail the
- * turn's source and session. */
-struct router_caller agent_caller_of(const struct agent_turn *t, const char *purpose);
+/* Sends the turn's next model call with t->state T_MODEL, or T_SUMMARY (the limit's summary
+ * call: note is what the model is told, no tools). Its answer comes as one event: TE_CALLS,
+ * TE_ANSWER, TE_TIMED_OUT, TE_FAILED, TE_UNREAD or TE_CANCELLED. 0, or agent_send's error (no
+ * event then). */
+int agent_model_call(struct agent_turn *t, const char *tools_json, const char *note);
 
-/* Sends the turn's next model call (the limit's summary call once t->limit is set); its
- * answer goes on to the tools or to agent_finish. */
-void agent_model_call(struct agent_turn *t, const char *tools_json);
-
-/* The assistant's text of a completion body, or NULL. */
-char *agent_answer_content(const char *body, size_t len);
+/* The parts of the request t would send now (no note, not streamed); budget_tokens is the
+ * caller's. */
+void agent_model_split(struct agent_turn *t, struct agent_context_split *out);
 
 /* ---- agent_stream.c ---- */
 
@@ -207,13 +219,7 @@ bool agent_stream_whole(const struct stream *s, const struct router_result *r);
 /* Copies the assistant message (content, tool_calls) out of the parsed answer into t->calls
  * and stores it. */
 void agent_take_calls(struct agent_turn *t, const cJSON *calls, const char *content);
-/* A continued turn's stored answer: its calls whose ids are in ids (a JSON array of strings)
- * become the turn's calls, without storing the answer again; agent_step runs them. A call of
- * a tool that is not read-only (nor the turn's own tool, whose work is journaled) is answered
- * "not run again" instead: it may have taken effect before the crash. */
-void agent_resume_calls(struct agent_turn *t, const cJSON *calls, const cJSON *ids);
-
-/* Starts the calls that may run now; when all are answered, stores them and steps on. */
+/* Starts the calls that may run now; when all are answered, stores them and reports TE_STEP. */
 void agent_run_calls(struct agent_turn *t);
 
 void agent_free_calls(struct agent_turn *t);
@@ -225,9 +231,16 @@ void agent_cancel_local(struct agent_turn *t);
 
 int64_t agent_budget_tokens(const struct agent_turn *t);
 
-/* Brings the request within the budget; true when a compression call was started (the turn
- * steps on from its callback). */
-bool agent_fit_context(struct agent_turn *t, size_t tools_bytes);
+/* The request over the budget: old tool results shortened; true when it is still over it and
+ * a compression call may be tried (once per turn, not in the session's backoff). */
+bool agent_compress_wanted(struct agent_turn *t, size_t tools_bytes);
+
+/* Sends the compression call (t->state T_COMPRESS); it ends with TE_STEP, the middle of the
+ * history summarised or the session put in backoff. 0, or agent_send's error (no event). */
+int agent_compress_call(struct agent_turn *t);
+
+/* The oldest groups of messages left out until the request fits the budget. */
+void agent_trim_context(struct agent_turn *t, size_t tools_bytes);
 
 /* ---- agent_session.c ---- */
 
@@ -254,7 +267,9 @@ int agent_load_current(struct agent_turn *t, const char *model, bool no_idle);
 int agent_open_session(struct agent_turn *t, const struct agent_turn_opts *o,
 		       const char *user_text);
 
-/* True when the session already holds the user message of origin (an interrupted turn). */
+/* True when the session already holds the user message of origin (an interrupted turn): its
+ * stored answer is t->stored_answer, or its unanswered tool calls are t->calls (a call that
+ * is not read-only, nor the turn's own tool, answered "not run again"). */
 bool agent_continues(struct agent_turn *t, const char *origin);
 
 /* The kv key of the session's untrusted mark. */
@@ -283,7 +298,7 @@ char *agent_lane_route(const struct agent_turn *t, const char *body, size_t len)
  * no lane, a lost one, or when the lane lists it. Borrowed from chosen or the config. */
 const char *agent_lane_group(const struct agent_turn *t, const char *chosen);
 /* ---- agent_redact.c ---- */
-/* router_chat for one of t's calls (agent_caller_of(t, purpose)), its messages redacted when
+/* router_chat for one of t's calls (caller: the agent, for purpose), its messages redacted when
  * t's lane asks for it. Every model call of a turn leaves through here: with a watcher, it
  * reserves into *hold first (-ENOSPC: a limit refused it, -ECANCELED: stopped; why says
  * which) and the caller's on_done hands the hold back with agent_watch_after. router_chat's
@@ -304,7 +319,7 @@ int agent_replay_send(struct agent_turn *t, const char *purpose, const char *bod
 		      struct router_call **out);
 /* The answer's message (content, tool call arguments) with t's placeholders restored. */
 void agent_restore_message(struct agent_turn *t, cJSON *msg);
-/* agent_answer_content with t's placeholders restored. */
+/* The assistant's text of a completion body with t's placeholders restored, or NULL. */
 char *agent_answer_text(struct agent_turn *t, const char *body, size_t len);
 /* ---- agent_prompt.c ---- */
 

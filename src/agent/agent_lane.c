@@ -5,7 +5,7 @@
  * as the turn reads: a skill it loads, an MCP server whose result it reads. Each rise is
  * stored at once in the session's kv mark ("session.<id>.lane" = "<lane> <why>"), so the next
  * turn of the session (whose history holds that text), a restart and /context see it; /new
- * starts a session without a mark, low again. Every model call of the turn (agent_caller_of)
+ * starts a session without a mark, low again. Every model call of the turn (agent_send)
  * carries the lane and is served by the lane's groups (agent_lane_route, lane_route: a group
  * chosen outside the lane, by the config's `model`, `/model` or an auxiliary setting, is
  * replaced by the lane's groups in their order), and the router still refuses groups outside

@@ -2,9 +2,10 @@
  * tool list first, the system prompt with its time line, the history, the turn's files as
  * content parts, the prompt-cache marks, the limit's note), sends it through the router in
  * process (streamed when the caller watches: agent_stream.c), and reads the answer: tool
- * calls go to agent_tools.c, text or a failure to agent_finish. agent_context_split measures
- * the same request without sending it. What comes next after an answer's tools is the state
- * machine's (agent.c); the compression call and tools' side calls are their own files'. */
+ * calls are copied into the turn (agent_tools.c), and the outcome goes to the turn's owner
+ * (t->owner: TE_CALLS, TE_ANSWER, TE_FAILED, ...), which decides what comes next.
+ * agent_model_split measures the same request without sending it. The compression call and
+ * tools' side calls are their own files'. */
 #include "agent/agent_int.h"
 #include "core/config.h"
 #include "core/fileio.h"
@@ -19,18 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* The agent's caller for one of t's calls: budgets see "internal", the audit trail the
- * turn's source and session. */
-struct router_caller agent_caller_of(const struct agent_turn *t, const char *purpose)
-{
-	return (struct router_caller){.key_hash = "internal",
-				      .key_alias = "agent",
-				      .source = t->source,
-				      .session_id = t->session_id,
-				      .purpose = t->purpose ? t->purpose : purpose,
-				      .lane = agent_lane_name(t)};
-}
 
 static void on_model(struct router_call *rc, const struct router_result *r, void *arg);
 static void on_model_wait(struct router_call *rc, int64_t wait_ms, void *arg);
@@ -214,34 +203,24 @@ static void build_request(struct agent_turn *t, const char *tools_json, bool sum
 
 /* ---- the call and its answer --------------------------------------------------------- */
 
-void agent_model_call(struct agent_turn *t, const char *tools_json)
+int agent_model_call(struct agent_turn *t, const char *tools_json, const char *note)
 {
-	bool summary = t->limit != AGENT_DONE;
-	char why[160], note[400];
+	bool summary = t->state == T_SUMMARY;
 	struct buf body;
 	int rc;
 
-	if (summary)
-		snprintf(note, sizeof(note),
-			 "[hermetic] This turn has reached %s. Do not call tools. Tell the user "
-			 "briefly what you did, what you found, and what is still open.",
-			 agent_limit_text(t, why, sizeof(why)));
 	agent_stream_finish(&t->stream);
 	if (t->cbs.on_text)
 		agent_stream_begin(t);
 	buf_init(&body, 0);
-	build_request(t, tools_json, summary, summary ? note : NULL, t->stream.on, &body);
+	build_request(t, tools_json, summary, note, t->stream.on, &body);
 	t->last_bytes = (int64_t)body.len;
-	t->state = summary ? T_SUMMARY : T_MODEL;
 	rc = agent_send(t, summary ? "limit_summary" : "turn", body.data, body.len, &t->hold,
 			t->stream.on ? &stream_cbs : &model_cbs, t, &t->rc);
 	buf_finish(&body);
-	if (rc == -ENOSPC || rc == -ECANCELED)
-		agent_finish(t, AGENT_STOP_BUDGET, "");
-	else if (rc < 0)
-		agent_finish(t, AGENT_FAILED, "internal error: the router refused the request");
-	else
+	if (rc == 0)
 		t->model_calls++;
+	return rc;
 }
 
 /* choices[0].message of a parsed completion, or NULL. */
@@ -250,18 +229,6 @@ static cJSON *first_message(const cJSON *completion)
 	return cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(completion, "choices"), 0),
 		"message");
-}
-
-/* The assistant's text of a completion body, or NULL. */
-char *agent_answer_content(const char *body, size_t len)
-{
-	cJSON *j = json_parse(body, len, 0, NULL);
-	cJSON *msg = first_message(j);
-	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
-	char *s = cJSON_IsString(content) ? xstrdup(content->valuestring) : NULL;
-
-	cJSON_Delete(j);
-	return s;
 }
 
 /* "The model call failed (HTTP 429): MESSAGE" from an OpenAI error body; a budget's refusal
@@ -318,15 +285,20 @@ static void got_answer(struct agent_turn *t, const char *body, size_t len)
 	content = cJSON_GetObjectItemCaseSensitive(msg, "content");
 	text = cJSON_IsString(content) ? content->valuestring : NULL;
 	if (!msg) {
-		agent_finish(t, AGENT_FAILED, "The model's answer could not be read (no message).");
+		cJSON_Delete(j);
+		t->owner->on_event(t, TE_UNREAD,
+				   "The model's answer could not be read (no message).");
 	} else if (t->state == T_MODEL && cJSON_GetArraySize(calls) > 0) {
 		agent_take_calls(t, calls, text);
-		t->state = T_TOOLS;
-		agent_run_calls(t);
+		cJSON_Delete(j);
+		t->owner->on_event(t, TE_CALLS, NULL);
 	} else {
-		agent_finish(t, t->state == T_SUMMARY ? t->limit : AGENT_DONE, text ? text : "");
+		char *answer = xstrdup(text ? text : "");
+
+		cJSON_Delete(j);
+		t->owner->on_event(t, TE_ANSWER, answer);
+		free(answer);
 	}
-	cJSON_Delete(j);
 }
 
 /* The turn's model call waits for room in a rate pool: the turn's owner may say so. */
@@ -356,7 +328,7 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 	t->last_prompt_tokens = r->prompt_tokens;
 	t->cached_tokens = 0;
 	if (t->cancelled) {
-		agent_finish(t, AGENT_CANCELLED, "");
+		t->owner->on_event(t, TE_CANCELLED, NULL);
 		return;
 	}
 	if (r->status == 200 && s->on && r->streamed && agent_stream_whole(s, r)) {
@@ -371,7 +343,7 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 		return;
 	}
 	if (t->time_up && t->state == T_MODEL) {
-		agent_step(t); /* the timer cancelled the call: now the summary */
+		t->owner->on_event(t, TE_TIMED_OUT, NULL);
 		return;
 	}
 	if (s->error)
@@ -382,7 +354,7 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 		err = busy_text(t, r);
 	else
 		err = error_text(r);
-	agent_finish(t, t->state == T_SUMMARY ? t->limit : AGENT_FAILED, err);
+	t->owner->on_event(t, TE_FAILED, err);
 	free(err);
 }
 
@@ -408,8 +380,7 @@ static void part_set(struct agent_context_part *p, size_t bytes)
 	p->tokens = context_est_tokens(bytes);
 }
 
-/* The parts of the request t would send now (no note, not streamed). */
-static void split_request(struct agent_turn *t, struct agent_context_split *out)
+void agent_model_split(struct agent_turn *t, struct agent_context_split *out)
 {
 	size_t skills_at, memory_at, sys_len = strlen(t->system), history = 0, now;
 	struct buf tools_json, body, line;
@@ -441,45 +412,4 @@ static void split_request(struct agent_turn *t, struct agent_context_split *out)
 	buf_finish(&line);
 	buf_finish(&body);
 	buf_finish(&tools_json);
-}
-
-int agent_context_split(struct agent *a, const char *source, struct agent_context_split *out)
-{
-	struct agent_turn *t = xcalloc(1, sizeof(*t));
-	const char *model = a->env.cfg->model ? a->env.cfg->model : "";
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	t->a = a;
-	t->source = xstrdup(source);
-	rc = agent_load_current(t, NULL, false);
-	if (rc == -ENOENT) {
-		t->system = agent_system_prompt(a);
-		t->model = xstrdup(model);
-		rc = 0;
-	}
-	if (rc == 0) {
-		const char *lane = NULL;
-
-		if (!t->model)
-			t->model = xstrdup(model);
-		/* The memory the next turn sees: its lane's files too. */
-		if (agent_lane_of(a, source, &lane, NULL, 0) == 0)
-			agent_prompt_lane_memory(a->env.cfg, lane, &t->system);
-		split_request(t, out);
-		out->session_id = t->session_id;
-		out->budget_tokens = agent_budget_tokens(t);
-		for (size_t i = 0; i < LAST_SLOTS; i++) {
-			const struct last_call *l = &a->last[i];
-
-			if (l->source && t->session_id && l->session_id == t->session_id &&
-			    strcmp(l->source, source) == 0) {
-				out->have_last = true;
-				out->last_prompt_tokens = l->prompt_tokens;
-				out->last_cached_tokens = l->cached_tokens;
-			}
-		}
-	}
-	agent_turn_free(t);
-	return rc;
 }

@@ -114,11 +114,23 @@ static char *redact_body(struct agent_turn *t, const char *body, size_t len)
 	return out;
 }
 
+/* The agent's caller for one of t's calls: budgets see "internal", the audit trail the
+ * turn's source and session. */
+static struct router_caller caller_of(const struct agent_turn *t, const char *purpose)
+{
+	return (struct router_caller){.key_hash = "internal",
+				      .key_alias = "agent",
+				      .source = t->source,
+				      .session_id = t->session_id,
+				      .purpose = t->purpose ? t->purpose : purpose,
+				      .lane = agent_lane_name(t)};
+}
+
 int agent_send(struct agent_turn *t, const char *purpose, const char *body, size_t len,
 	       struct agent_hold *hold, const struct router_cbs *cbs, void *arg,
 	       struct router_call **out)
 {
-	struct router_caller who = agent_caller_of(t, purpose);
+	struct router_caller who = caller_of(t, purpose);
 	char *routed, *redacted, why[160];
 	int rc;
 
@@ -171,9 +183,22 @@ void agent_restore_message(struct agent_turn *t, cJSON *msg)
 	redact_json_message(t->redact, NULL, msg);
 }
 
+/* choices[0].message.content of a completion body, or NULL. */
+static char *answer_content(const char *body, size_t len)
+{
+	cJSON *j = json_parse(body, len, 0, NULL);
+	cJSON *msg = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0), "message");
+	cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+	char *s = cJSON_IsString(content) ? xstrdup(content->valuestring) : NULL;
+
+	cJSON_Delete(j);
+	return s;
+}
+
 char *agent_answer_text(struct agent_turn *t, const char *body, size_t len)
 {
-	char *s = agent_answer_content(body, len), *back;
+	char *s = answer_content(body, len), *back;
 
 	if (!s || !t->redact)
 		return s;

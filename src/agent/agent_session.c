@@ -359,9 +359,50 @@ int agent_open_session(struct agent_turn *t, const struct agent_turn_opts *o, co
 	return rc;
 }
 
+/* The stored answer's calls whose ids are in ids (a JSON array of strings) become the turn's
+ * calls, without storing the answer again; the turn's owner runs them. A call of a tool that
+ * is not read-only (nor the turn's own tool, whose work is journaled) is answered "not run
+ * again" instead: it may have taken effect before the crash. */
+static void resume_calls(struct agent_turn *t, const cJSON *calls, const cJSON *ids)
+{
+	const cJSON *c, *id;
+	size_t n_ids = (size_t)cJSON_GetArraySize(ids);
+
+	t->calls = xcalloc(n_ids + 1, sizeof(*t->calls));
+	cJSON_ArrayForEach(c, calls)
+	{
+		const cJSON *cid = cJSON_GetObjectItemCaseSensitive(c, "id");
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "function");
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+		const cJSON *args = cJSON_GetObjectItemCaseSensitive(f, "arguments");
+		bool wanted = false;
+		struct call *k;
+
+		cJSON_ArrayForEach(id, ids) wanted =
+			wanted ||
+			(cJSON_IsString(cid) && strcmp(cid->valuestring, id->valuestring) == 0);
+		if (!wanted || t->n_calls >= n_ids)
+			continue;
+		k = &t->calls[t->n_calls++];
+		k->t = t;
+		k->id = xstrdup(cid->valuestring);
+		k->name = xstrdup(cJSON_IsString(name) ? name->valuestring : "");
+		k->args = xstrdup(cJSON_IsString(args) ? args->valuestring : "{}");
+		if (*k->name && (tools_read_only(t->a->env.tools, k->name) ||
+				 (t->tool && strcmp(k->name, t->tool->name) == 0)))
+			continue;
+		/* It may have taken effect before the crash: not repeated behind the owner's back.
+		 */
+		k->done = k->started = k->is_error = true;
+		k->result =
+			xstrdup("not run again: the work was interrupted while this call ran, "
+				"so whether it took effect is unknown; check before repeating it");
+	}
+}
+
 /* A continued turn whose last stored answer's tool calls have no stored results (a crash
  * while they ran): the synthetic "interrupted" results give way to the calls themselves
- * (agent_resume_calls), so that the stored answer is acted on instead of paid for again. */
+ * (resume_calls), so that the stored answer is acted on instead of paid for again. */
 static void take_unanswered(struct agent_turn *t, size_t at)
 {
 	size_t end = t->n_msgs, k;
@@ -388,7 +429,7 @@ static void take_unanswered(struct agent_turn *t, size_t at)
 		free(t->msgs[i].json);
 	}
 	t->n_msgs = end;
-	agent_resume_calls(t, cJSON_GetObjectItemCaseSensitive(a, "tool_calls"), ids);
+	resume_calls(t, cJSON_GetObjectItemCaseSensitive(a, "tool_calls"), ids);
 	log_info("agent: %s: %zu tool calls of the stored answer had no result; taken up without "
 		 "a new model call",
 		 t->source, t->n_calls);

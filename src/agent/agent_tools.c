@@ -2,9 +2,9 @@
  *
  * An answer's tool calls are copied out and stored with the assistant message; consecutive
  * read-only calls run together, any other call runs alone, in order; results are stored in
- * call order, then the state machine steps on (agent.c). A turn's own tool
- * (agent_turn_opts.tool) is answered from the loop. A tool that waits for the human stops
- * the turn's clock (on_asking).
+ * call order, then the turn's owner hears TE_STEP (agent.c decides what comes next). A
+ * turn's own tool (agent_turn_opts.tool) is answered from the loop. A tool that waits for the
+ * human stops the turn's clock (on_asking).
  *
  * Side calls (tools_ctx.llm): a tool that needs a model (the memory tool condensing a full
  * file) gets one router call per key per turn, counted in the turn's cost like compression;
@@ -305,7 +305,7 @@ void agent_free_calls(struct agent_turn *t)
 	t->n_calls = t->next_call = 0;
 }
 
-/* All results in: stored in call order, then the next step. */
+/* All results in: stored in call order, then the owner's next step. */
 static void calls_done(struct agent_turn *t)
 {
 	for (size_t i = 0; i < t->n_calls; i++) {
@@ -317,8 +317,7 @@ static void calls_done(struct agent_turn *t)
 		free(body);
 	}
 	agent_free_calls(t);
-	t->state = T_START;
-	agent_step(t);
+	t->owner->on_event(t, TE_STEP, NULL);
 }
 
 /* Consecutive read-only calls run together; any other call runs alone, in order. */
@@ -392,42 +391,4 @@ void agent_take_calls(struct agent_turn *t, const cJSON *calls, const char *cont
 	json = cJSON_PrintUnformatted(stored);
 	cJSON_Delete(stored);
 	agent_add_msg(t, "assistant", json, content);
-}
-
-void agent_resume_calls(struct agent_turn *t, const cJSON *calls, const cJSON *ids)
-{
-	const cJSON *c, *id;
-	size_t n_ids = (size_t)cJSON_GetArraySize(ids);
-
-	t->calls = xcalloc(n_ids + 1, sizeof(*t->calls));
-	cJSON_ArrayForEach(c, calls)
-	{
-		const cJSON *cid = cJSON_GetObjectItemCaseSensitive(c, "id");
-		const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "function");
-		const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
-		const cJSON *args = cJSON_GetObjectItemCaseSensitive(f, "arguments");
-		bool wanted = false;
-		struct call *k;
-
-		cJSON_ArrayForEach(id, ids) wanted =
-			wanted ||
-			(cJSON_IsString(cid) && strcmp(cid->valuestring, id->valuestring) == 0);
-		if (!wanted || t->n_calls >= n_ids)
-			continue;
-		k = &t->calls[t->n_calls++];
-		k->t = t;
-		k->id = xstrdup(cid->valuestring);
-		k->name = xstrdup(cJSON_IsString(name) ? name->valuestring : "");
-		k->args = xstrdup(cJSON_IsString(args) ? args->valuestring : "{}");
-		if (*k->name && (tools_read_only(t->a->env.tools, k->name) ||
-				 (t->tool && strcmp(k->name, t->tool->name) == 0)))
-			continue;
-		/* It may have taken effect before the crash: not repeated behind the owner's back.
-		 */
-		k->done = k->started = k->is_error = true;
-		k->result =
-			xstrdup("not run again: the work was interrupted while this call ran, "
-				"so whether it took effect is unknown; check before repeating it");
-	}
-	t->state = T_TOOLS;
 }

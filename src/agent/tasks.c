@@ -76,7 +76,8 @@ static void tree_unref(struct tree *tr)
 	free(tr);
 }
 
-const char *tasks_tree_why(const struct tree *tr, char *out, size_t len)
+/* The limit in words when the tree is stopped by one, else NULL (into out). */
+static const char *tree_why(const struct tree *tr, char *out, size_t len)
 {
 	if (tr->limit == TASK_LIMIT_NONE)
 		return NULL;
@@ -234,7 +235,7 @@ static char *system_of(const struct tasks *ts, const struct node *n)
 			 (long long)n->id, (long long)n->depth, deleg);
 }
 
-struct node *tasks_node_new(struct tasks *ts, struct tree *tr, const struct task_row *row)
+static struct node *node_new(struct tasks *ts, struct tree *tr, const struct task_row *row)
 {
 	struct node *n = xcalloc(1, sizeof(*n));
 
@@ -274,7 +275,7 @@ struct node *tasks_node_new(struct tasks *ts, struct tree *tr, const struct task
 	return n;
 }
 
-void tasks_node_free(struct node *n)
+static void node_free(struct node *n)
 {
 	struct tree *tr = n->tree;
 
@@ -294,7 +295,7 @@ void tasks_node_free(struct node *n)
 	tree_unref(tr);
 }
 
-void tasks_cancel_turns(struct tasks *ts, const struct tree *tr, const struct delegation *of)
+static void cancel_turns(struct tasks *ts, const struct tree *tr, const struct delegation *of)
 {
 	struct agent_turn **turns;
 	size_t n = 0, k = 0;
@@ -320,7 +321,7 @@ static struct node *find_node(struct tasks *ts, int64_t id)
 	return NULL;
 }
 
-int tasks_run_node(struct node *n)
+static int run_node(struct node *n)
 {
 	struct tasks *ts = n->ts;
 	const struct task_budget *b = &n->tree->budget;
@@ -468,7 +469,7 @@ static const char *end_state(const struct node *n, const struct agent_result *r,
 	*why = '\0';
 	if (n->tree->stop)
 		return "stopped";
-	if (tasks_tree_why(n->tree, why, len))
+	if (tree_why(n->tree, why, len))
 		return "budget";
 	switch (r->stop) {
 	case AGENT_FAILED:
@@ -488,18 +489,6 @@ static const char *end_state(const struct node *n, const struct agent_result *r,
 	}
 }
 
-const char *tasks_end_state(const struct node *n, const struct agent_result *r, char *why,
-			    size_t len)
-{
-	return end_state(n, r, why, len);
-}
-
-void tasks_audit_node(const struct node *n, const char *event, const char *outcome,
-		      const struct agent_result *r)
-{
-	audit_node(n, event, outcome, r);
-}
-
 static void root_done(struct node *n, const struct agent_result *r)
 {
 	struct tasks *ts = n->ts;
@@ -510,7 +499,7 @@ static void root_done(struct node *n, const struct agent_result *r)
 
 	ts->running_roots--;
 	if (ts->destroying) { /* the row stays running: the next start takes it up */
-		tasks_node_free(n);
+		node_free(n);
 		return;
 	}
 	state = end_state(n, r, why, sizeof(why));
@@ -526,7 +515,7 @@ static void root_done(struct node *n, const struct agent_result *r)
 		deliver(ts, &row);
 		task_row_finish(&row);
 	}
-	tasks_node_free(n);
+	node_free(n);
 	kick(ts, 0);
 }
 
@@ -535,13 +524,13 @@ static void root_done(struct node *n, const struct agent_result *r)
 static int start_root(struct tasks *ts, const struct task_row *row)
 {
 	struct tree *tr = tree_new(ts, row);
-	struct node *n = tasks_node_new(ts, tr, row);
+	struct node *n = node_new(ts, tr, row);
 	int rc;
 
 	audit_node(n, n->resumed ? "resume" : "start", NULL, NULL);
-	rc = tasks_run_node(n);
+	rc = run_node(n);
 	if (rc < 0) {
-		tasks_node_free(n);
+		node_free(n);
 		return rc;
 	}
 	ts->running_roots++;
@@ -608,12 +597,22 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the API ------------------------------------------------------------------------------ */
 
+static const struct tasks_cbs owner_cbs = {
+	.run_node = run_node,
+	.node_new = node_new,
+	.node_free = node_free,
+	.cancel_turns = cancel_turns,
+	.end_state = end_state,
+	.audit_node = audit_node,
+};
+
 struct tasks *tasks_create(const struct config *cfg, struct loop *loop, struct store *store,
 			   struct agent *agent, const struct tasks_sink *sink)
 {
 	struct tasks *ts = xcalloc(1, sizeof(*ts));
 
 	ts->cfg = cfg;
+	ts->cbs = &owner_cbs;
 	ts->loop = loop;
 	ts->store = store;
 	ts->agent = agent;
@@ -628,7 +627,7 @@ void tasks_destroy(struct tasks *ts)
 	if (!ts)
 		return;
 	ts->destroying = true;
-	tasks_cancel_turns(ts, NULL, NULL);
+	cancel_turns(ts, NULL, NULL);
 	/* The cancelled turns answer from the loop; their nodes free themselves. */
 	for (int i = 0; ts->nodes && i < 10000; i++)
 		event_base_loop(loop_base(ts->loop), EVLOOP_ONCE | EVLOOP_NONBLOCK);
@@ -718,7 +717,7 @@ int tasks_stop(struct tasks *ts, int64_t id, const char *origin)
 	tr->stop = true;
 	log_info("tasks: task %lld is stopped by the owner", (long long)id);
 	tasks_delegate_cancel_waiting(tr);
-	tasks_cancel_turns(ts, tr, NULL);
+	cancel_turns(ts, tr, NULL);
 	return 0;
 }
 

@@ -187,6 +187,8 @@ static void slot_end(struct delegation *dg, size_t i, const char *state, const c
 	dg->n_done++;
 }
 
+static void pump(struct tree *tr);
+
 void tasks_child_done(struct node *c, const struct agent_result *r)
 {
 	struct tasks *ts = c->ts;
@@ -200,7 +202,7 @@ void tasks_child_done(struct node *c, const struct agent_result *r)
 	if (ts->destroying) { /* its row stays running: the next start resumes it */
 		slot_end(dg, c->slot, "stopped", "interrupted: the gateway stopped");
 	} else {
-		state = tasks_end_state(c, r, why, sizeof(why));
+		state = c->ts->cbs->end_state(c, r, why, sizeof(why));
 		s->timed_out = r->stop == AGENT_STOP_TIME;
 		s->result = *r->text ? xstrdup(r->text) : NULL;
 		s->spent = (struct task_spend){r->cost_usd, r->prompt_tokens + r->completion_tokens,
@@ -209,15 +211,16 @@ void tasks_child_done(struct node *c, const struct agent_result *r)
 				   now_wall_ms()) < 0)
 			log_warn("tasks: the result of child %lld was not stored: %s",
 				 (long long)c->id, store_error(ts->store));
-		tasks_audit_node(c, "end", state, r);
+		c->ts->cbs->audit_node(c, "end", state, r);
 		slot_end(dg, c->slot, state, *why ? why : NULL);
 	}
-	tasks_node_free(c);
+	c->ts->cbs->node_free(c);
 	maybe_answer(dg);
-	tasks_pump(tr);
+	pump(tr);
 }
 
-void tasks_pump(struct tree *tr)
+/* Starts what the tree may start now of its waiting children. */
+static void pump(struct tree *tr)
 {
 	size_t waiting = 0, k;
 
@@ -234,8 +237,8 @@ void tasks_pump(struct tree *tr)
 		if (!tr->waiting)
 			tr->waiting_tail = &tr->waiting;
 		c->wnext = NULL;
-		tasks_audit_node(c, c->resumed ? "resume" : "start", NULL, NULL);
-		rc = tasks_run_node(c);
+		c->ts->cbs->audit_node(c, c->resumed ? "resume" : "start", NULL, NULL);
+		rc = c->ts->cbs->run_node(c);
 		if (rc == 0) {
 			tr->running_children++;
 			continue;
@@ -244,7 +247,7 @@ void tasks_pump(struct tree *tr)
 		(void)task_store_end(tr->ts->store, c->id, "failed", NULL, "it could not start",
 				     now_wall_ms());
 		slot_end(dg, c->slot, "failed", "it could not start");
-		tasks_node_free(c);
+		c->ts->cbs->node_free(c);
 		maybe_answer(dg);
 		k++;
 	}
@@ -260,7 +263,7 @@ void tasks_delegate_cancel_waiting(struct tree *tr)
 		(void)task_store_end(tr->ts->store, c->id, "stopped", NULL, "not run: stopped",
 				     now_wall_ms());
 		slot_end(dg, c->slot, "stopped", "not run: the task was stopped");
-		tasks_node_free(c);
+		c->ts->cbs->node_free(c);
 		maybe_answer(dg);
 	}
 	tr->waiting_tail = &tr->waiting;
@@ -398,7 +401,7 @@ static void take_goal(struct delegation *dg, size_t i, const cJSON *goal)
 		task_row_finish(&row);
 		return;
 	}
-	c = tasks_node_new(p->ts, tr, &row);
+	c = p->ts->cbs->node_new(p->ts, tr, &row);
 	c->of = dg;
 	c->slot = i;
 	*tr->waiting_tail = c;
@@ -439,7 +442,7 @@ static void on_start(const char *args, struct agent_tool_call *call, void *arg)
 	cJSON_Delete(j);
 	log_info("tasks: node %lld of task %lld delegates %zu goal(s)", (long long)p->id,
 		 (long long)p->tree->root, dg->n);
-	tasks_pump(p->tree);
+	pump(p->tree);
 	maybe_answer(dg);
 }
 
@@ -465,12 +468,12 @@ static void on_cancel(struct agent_tool_call *call, void *arg)
 			(void)task_store_end(p->ts->store, c->id, "stopped", NULL,
 					     "not run: its parent was stopped", now_wall_ms());
 		slot_end(dg, c->slot, "stopped", "not run: its parent was stopped");
-		tasks_node_free(c);
+		c->ts->cbs->node_free(c);
 	}
 	tr->waiting_tail = &tr->waiting;
 	for (struct node *w = tr->waiting; w; w = w->wnext)
 		tr->waiting_tail = &w->wnext;
-	tasks_cancel_turns(p->ts, NULL, dg);
+	p->ts->cbs->cancel_turns(p->ts, NULL, dg);
 	maybe_answer(dg);
 }
 

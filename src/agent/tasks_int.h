@@ -1,5 +1,7 @@
 /* tasks_int: what tasks.c (roots, the queue, delivery, the tree's budget) and
  * tasks_delegate.c (the `delegate` tool and the children) share. Private to src/agent/tasks*.c.
+ * tasks.c owns the trees and their nodes and calls the delegate's functions; the delegate
+ * reaches back only through ts->cbs (struct tasks_cbs), never by calling tasks.c.
  */
 #ifndef HERMETIC_TASKS_INT_H
 #define HERMETIC_TASKS_INT_H
@@ -68,27 +70,27 @@ struct tasks {
 	size_t running_roots;
 	struct event *kick;
 	bool started, destroying;
+	const struct tasks_cbs *cbs; /* tasks.c's, for tasks_delegate.c */
 };
 
-/* ---- tasks.c ---- */
-
-/* Starts node's turn (root or child). 0, or a negative value (the node is not running). */
-int tasks_run_node(struct node *n);
-/* A node with its row's facts, not yet running; linked into ts->nodes. */
-struct node *tasks_node_new(struct tasks *ts, struct tree *tr, const struct task_row *row);
-void tasks_node_free(struct node *n);
-/* The limit in words when the tree is stopped by one, else NULL (into out). */
-const char *tasks_tree_why(const struct tree *tr, char *out, size_t len);
-/* Cancels the running turns of tree tr (NULL: any) that answer delegation of (NULL: any). */
-void tasks_cancel_turns(struct tasks *ts, const struct tree *tr, const struct delegation *of);
-/* Starts what the tree may start now of its waiting children. */
-void tasks_pump(struct tree *tr);
-/* The state a node's turn ended in ("done", "failed", "stopped", "budget") and why. */
-const char *tasks_end_state(const struct node *n, const struct agent_result *r, char *why,
-			    size_t len);
-/* The audit line of a node's start ("start", "resume"), end or reuse. */
-void tasks_audit_node(const struct node *n, const char *event, const char *outcome,
-		      const struct agent_result *r);
+/* What tasks_delegate.c needs of the owner of the trees (tasks.c): its only way back into it,
+ * filled by tasks_create. */
+struct tasks_cbs {
+	/* Starts node's turn (root or child). 0, or a negative value (the node is not running). */
+	int (*run_node)(struct node *n);
+	/* A node with its row's facts, not yet running; linked into ts->nodes. */
+	struct node *(*node_new)(struct tasks *ts, struct tree *tr, const struct task_row *row);
+	void (*node_free)(struct node *n);
+	/* Cancels the running turns of tree tr (NULL: any) that answer delegation of (NULL: any).
+	 */
+	void (*cancel_turns)(struct tasks *ts, const struct tree *tr, const struct delegation *of);
+	/* The state a node's turn ended in ("done", "failed", "stopped", "budget") and why. */
+	const char *(*end_state)(const struct node *n, const struct agent_result *r, char *why,
+				 size_t len);
+	/* The audit line of a node's start ("start", "resume"), end or reuse. */
+	void (*audit_node)(const struct node *n, const char *event, const char *outcome,
+			   const struct agent_result *r);
+};
 
 /* ---- tasks_delegate.c ---- */
 

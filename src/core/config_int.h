@@ -254,11 +254,13 @@ void cfg_diag_drop(struct config_diag *d, bool error);
 /* The diag's --strict setting. */
 bool cfg_diag_strict(const struct config_diag *d);
 
-/* config_types.c: key paths, references, value handlers. */
+/* config_refs.c: key paths, references, secrets, environment references. */
 
 /* Appends to c->path; returns the old length for cfg_path_pop(). */
 size_t cfg_path_push(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t cfg_path_key(struct ctx *c, const char *key);
+/* Appends "[i]" to c->path; returns the old length. */
+size_t cfg_path_index(struct ctx *c, size_t i);
 void cfg_path_pop(struct ctx *c, size_t len);
 /* A message about map's key, prefixed with the key's path, at the key's value. */
 void cfg_key_err(struct ctx *c, const struct node *map, const char *key, bool error,
@@ -267,6 +269,16 @@ void cfg_key_err(struct ctx *c, const struct node *map, const char *key, bool er
 bool cfg_env_name_ok(const char *s, size_t len);
 /* Registers s as a secret value (log redaction), e.g. a key taken from the environment. */
 void cfg_note_secret(struct ctx *c, const struct node *at, const char *s);
+/* Records name (of kind, at the current path) to check once the whole file is read; nothing
+ * while the defaults are applied. */
+void cfg_add_ref(struct ctx *c, enum ref_kind kind, const struct node *at, const char *name);
+/* The scalar's value with references resolved (malloc'd), or NULL after an error. flags:
+ * F_SECRET registers what the environment gave for redaction; F_SOFT_ENV makes an unset
+ * variable a warning and an empty value. */
+char *cfg_resolve(struct ctx *c, const struct node *n, unsigned flags);
+
+/* config_types.c: one handler per value type. */
+
 /* Counts cost against MAX_WALK; true (after reporting once) when the walk must stop. */
 bool cfg_over_budget(struct ctx *c, const struct node *at, size_t cost);
 /* One handler per enum otype: parse and check a value into its field, free the field. */

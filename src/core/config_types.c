@@ -1,7 +1,7 @@
 /* config_types: one handler per value type of the option table (cfg_types[]), each of
- * which parses, checks its range and frees its field, plus what they share: the key path of
- * messages, `os.environ/NAME` and `${NAME}` references, secrets to redact, and the walk budget.
- * Defaults go through the same handlers as values from the file.
+ * which parses, checks its range and frees its field, and the walk budget. Defaults go
+ * through the same handlers as values from the file. The key path of messages, references
+ * and secrets the handlers record are config_refs.c's.
  */
 #include "core/config_int.h"
 #include "core/util.h"
@@ -14,269 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* ------------------------------------------------------------------------------------------
- * Paths, references, secrets
- */
-
-size_t cfg_path_push(struct ctx *c, const char *fmt, ...)
-{
-	size_t old = c->path_len;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(c->path + old, sizeof(c->path) - old, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		c->path_len = strlen(c->path);
-	return old;
-}
-
-size_t cfg_path_key(struct ctx *c, const char *key)
-{
-	char tmp[SHOW_LEN];
-
-	return cfg_path_push(c, "%s%s", c->path_len ? "." : "", cfg_show(key, tmp));
-}
-
-static size_t path_index(struct ctx *c, size_t i)
-{
-	return cfg_path_push(c, "[%zu]", i);
-}
-
-void cfg_path_pop(struct ctx *c, size_t len)
-{
-	c->path_len = len;
-	c->path[len] = '\0';
-}
-
-/* A message about map's key, prefixed with the key's path, at the key's value. */
-
-void cfg_key_err(struct ctx *c, const struct node *map, const char *key, bool error,
-		 const char *fmt, ...)
-{
-	size_t at = cfg_path_key(c, key);
-	va_list ap;
-
-	va_start(ap, fmt);
-	cfg_prefixed(c, cfg_loc(map, key), error, fmt, ap);
-	va_end(ap);
-	cfg_path_pop(c, at);
-}
-
-static void add_ref(struct ctx *c, enum ref_kind kind, const struct node *at, const char *name)
-{
-	if (c->defaults)
-		return;
-	c->refs = cfg_grow(c->refs, &c->alloc_refs, c->n_refs, sizeof(*c->refs));
-	c->refs[c->n_refs++] = (struct ref){kind, xstrdup(name), xstrdup(c->path), at};
-}
-
-static const char *const auth_schemes[] = {"Bearer", "Basic", "Token", "Bot"};
-
-/* Remembers a secret to register on success; log.c ignores strings shorter than 4 bytes. */
-static void note_secret(struct ctx *c, const struct node *at, const char *s)
-{
-	size_t i;
-
-	if (strlen(s) < 4)
-		return;
-	for (i = 0; i < c->n_secrets; i++)
-		if (strcmp(c->secrets[i], s) == 0)
-			return;
-	if (c->n_secrets == CONFIG_MAX_SECRETS) {
-		if (!c->secret_at)
-			cfg_err(c, at,
-				"more than %d distinct secret values; log redaction holds no more",
-				CONFIG_MAX_SECRETS);
-		c->secret_at = at;
-		return;
-	}
-	c->secrets = cfg_grow(c->secrets, &c->alloc_secrets, c->n_secrets, sizeof(*c->secrets));
-	c->secrets[c->n_secrets++] = xstrdup(s);
-	/* A header value "Bearer <token>" (Basic, Token, Bot): a server that says "token <token>
-	 * is not valid" quotes the credentials without the scheme, so they are a secret too. */
-	for (i = 0; i < ARRAY_LEN(auth_schemes); i++) {
-		size_t n = strlen(auth_schemes[i]);
-
-		if (strncasecmp(s, auth_schemes[i], n) == 0 && s[n] == ' ') {
-			note_secret(c, at, s + n + strspn(s + n, " "));
-			break;
-		}
-	}
-}
-
-void cfg_note_secret(struct ctx *c, const struct node *at, const char *s)
-{
-	note_secret(c, at, s);
-}
-
-/* ------------------------------------------------------------------------------------------
- * Environment references: `os.environ/NAME` (a whole scalar, LiteLLM's form) and `${NAME}`,
- * `${NAME:-default}`, `${NAME-default}` (anywhere, docker compose's forms; `$${` is a literal
- * `${`). Rejected: `:?`, `:+` and nested references, which no LiteLLM config in the sample used.
- */
-
-bool cfg_env_name_ok(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len >= ENV_NAME_LEN || isdigit((unsigned char)s[0]))
-		return false;
-	for (i = 0; i < len; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
-			return false;
-	return true;
-}
-
-const char *cfg_getenv(const struct ctx *c, const char *name)
-{
-	const struct node *root = c->tree.root;
-	const struct node *m =
-		root && root->type == N_MAP ? cfg_map_get(root, "environment_variables") : NULL;
-	const struct node *v = m && m->type == N_MAP ? cfg_map_get(m, name) : NULL;
-
-	/* LiteLLM sets these into os.environ before it reads the rest of the file. */
-	if (v && v->type == N_SCALAR && !cfg_is_null(v))
-		return v->text;
-	return getenv(name);
-}
-
-/* Appends the value of the variable name[0..len) to out. def (NULL = none) is the default of
- * `${NAME:-def}` (used when the variable is unset or empty, def_if_empty) or `${NAME-def}`
- * (only when unset), as in POSIX sh and docker compose. */
-static int env_append(struct ctx *c, const struct node *n, const char *name, size_t len,
-		      const char *def, size_t def_len, bool def_if_empty, unsigned flags,
-		      struct buf *out)
-{
-	char key[ENV_NAME_LEN], tmp[SHOW_LEN];
-	const char *v;
-
-	if (!cfg_env_name_ok(name, len)) {
-		char *bad = xstrndup(name, len);
-
-		cfg_err(c, n,
-			"'%s' is not a valid environment variable name (letters, digits and '_', "
-			"not starting with a digit)",
-			cfg_show(bad, tmp));
-		free(bad);
-		return -EINVAL;
-	}
-	memcpy(key, name, len);
-	key[len] = '\0';
-	v = cfg_getenv(c, key);
-	if (def && (!v || (def_if_empty && !*v))) {
-		buf_append(out, def, def_len);
-		return 0;
-	}
-	if (!v && (flags & F_INACTIVE_ENV))
-		return cfg_shapes_unset_env(c, n, key);
-	if (!v && (flags & F_SOFT_ENV)) {
-		cfg_warn(c, n,
-			 "environment variable %s is not set (referenced here): the deployment "
-			 "loads, and its calls go without this value (the provider will refuse "
-			 "them); export it or put it in the Secret",
-			 key);
-		return 0;
-	}
-	if (!v) {
-		cfg_err(c, n,
-			"environment variable %s is not set (referenced here); export it or put it "
-			"in the Secret",
-			key);
-		return -EINVAL;
-	}
-	if (flags & F_SECRET)
-		note_secret(c, n, v);
-	buf_puts(out, v);
-	return 0;
-}
-
-/* One `${...}` body (between the braces): NAME, NAME:-default or NAME-default. */
-static int env_braces(struct ctx *c, const struct node *n, const char *body, size_t len,
-		      unsigned flags, struct buf *out)
-{
-	size_t name_len = 0;
-	char tmp[SHOW_LEN];
-	char *bad;
-
-	while (name_len < len && (isalnum((unsigned char)body[name_len]) || body[name_len] == '_'))
-		name_len++;
-	if (name_len == len && len > 0)
-		return env_append(c, n, body, len, NULL, 0, false, flags, out);
-	if (name_len > 0 && body[name_len] == ':' && name_len + 1 < len &&
-	    body[name_len + 1] == '-')
-		return env_append(c, n, body, name_len, body + name_len + 2, len - name_len - 2,
-				  true, flags, out);
-	if (name_len > 0 && body[name_len] == '-')
-		return env_append(c, n, body, name_len, body + name_len + 1, len - name_len - 1,
-				  false, flags, out);
-	bad = xstrndup(body, len);
-	cfg_err(c, n,
-		"'${%s}' is not a form hermetic reads: write ${NAME}, ${NAME:-default} or "
-		"${NAME-default}",
-		cfg_show(bad, tmp));
-	free(bad);
-	return -EINVAL;
-}
-
-static int resolve_braces(struct ctx *c, const struct node *n, unsigned flags, struct buf *out)
-{
-	const char *s = n->text, *p, *end;
-	int rc;
-
-	for (;;) {
-		p = strchr(s, '$');
-		if (!p)
-			break;
-		buf_append(out, s, (size_t)(p - s));
-		s = p + 1;
-		if (p[1] == '$' && p[2] == '{') {
-			buf_puts(out, "${");
-			s = p + 3;
-			continue;
-		}
-		if (p[1] != '{') {
-			buf_puts(out, "$");
-			continue;
-		}
-		end = strchr(p + 2, '}');
-		if (!end) {
-			cfg_err(c, n,
-				"'${' without a closing '}' (write '$${' for a literal '${')");
-			return -EINVAL;
-		}
-		rc = env_braces(c, n, p + 2, (size_t)(end - p - 2), flags, out);
-		if (rc < 0)
-			return rc;
-		s = end + 1;
-	}
-	buf_puts(out, s);
-	return 0;
-}
-
-/* The scalar's value with references resolved (malloc'd), or NULL after an error. flags:
- * F_SECRET registers what the environment gave for redaction; F_SOFT_ENV makes an unset
- * variable a warning and an empty value. */
-static char *resolve(struct ctx *c, const struct node *n, unsigned flags)
-{
-	struct buf out;
-	int rc;
-
-	buf_init(&out, 0);
-	if (strncmp(n->text, "os.environ/", 11) == 0)
-		rc = env_append(c, n, n->text + 11, strlen(n->text + 11), NULL, 0, false, flags,
-				&out);
-	else
-		rc = resolve_braces(c, n, flags, &out);
-	if (rc < 0) {
-		buf_finish(&out);
-		return NULL;
-	}
-	buf_puts(&out, "");
-	return buf_steal(&out);
-}
 
 /* ------------------------------------------------------------------------------------------
  * The option table and one handler per value type
@@ -352,7 +89,7 @@ static char *get_str(struct ctx *c, const struct node *n, unsigned flags, check_
 		cfg_err(c, n, "expected a string, got %s", cfg_kind(n));
 		return NULL;
 	}
-	s = resolve(c, n, flags & (F_SECRET | F_SOFT_ENV | F_INACTIVE_ENV));
+	s = cfg_resolve(c, n, flags & (F_SECRET | F_SOFT_ENV | F_INACTIVE_ENV));
 	if (!s || c->defaults)
 		return s;
 	if ((flags & (F_SECRET | F_ONELINE)) && strpbrk(s, "\r\n")) {
@@ -382,9 +119,9 @@ static int set_str(struct ctx *c, const struct opt *o, const struct node *n, voi
 	free(*field);
 	*field = s;
 	if (o->flags & F_SECRET)
-		note_secret(c, n, s);
+		cfg_note_secret(c, n, s);
 	if (o->flags & F_MODEL)
-		add_ref(c, REF_MODEL, n, s);
+		cfg_add_ref(c, REF_MODEL, n, s);
 	return 0;
 }
 
@@ -421,7 +158,7 @@ static int get_int(struct ctx *c, const struct node *n, int64_t min, int64_t max
 		cfg_err(c, n, "expected an integer, got %s", cfg_kind(n));
 		return -EINVAL;
 	}
-	s = resolve(c, n, 0);
+	s = cfg_resolve(c, n, 0);
 	if (!s)
 		return -EINVAL;
 	rc = parse_i64(s, INT64_MIN, INT64_MAX, out);
@@ -452,7 +189,7 @@ static int clamped_int(struct ctx *c, const struct opt *o, const struct node *n,
 
 	if (!(o->flags & F_CLAMP) || c->strict || c->defaults || n->type != N_SCALAR)
 		return 0;
-	s = resolve(c, n, 0);
+	s = cfg_resolve(c, n, 0);
 	if (!s)
 		return 0;
 	if (parse_double(s, &d) < 0 || d != d) {
@@ -500,7 +237,7 @@ static int set_num(struct ctx *c, const struct opt *o, const struct node *n, voi
 		cfg_err(c, n, "expected a number, got %s", cfg_kind(n));
 		return -EINVAL;
 	}
-	s = resolve(c, n, 0);
+	s = cfg_resolve(c, n, 0);
 	if (!s)
 		return -EINVAL;
 	rc = parse_double(s, &v);
@@ -533,7 +270,7 @@ static int set_bool(struct ctx *c, const struct opt *o, const struct node *n, vo
 		cfg_err(c, n, "expected true or false, got %s", cfg_kind(n));
 		return -EINVAL;
 	}
-	s = resolve(c, n, 0);
+	s = cfg_resolve(c, n, 0);
 	for (i = 0; s && bools[i].name; i++) {
 		if (strcasecmp(s, bools[i].name) == 0) {
 			*AT(obj, o->off, bool) = bools[i].value;
@@ -728,11 +465,11 @@ static int set_strs(struct ctx *c, const struct opt *o, const struct node *n, vo
 	cfg_types[o->type].clear(o, base);
 	v = xcalloc(n_items + 1, sizeof(*v));
 	for (i = 0; i < n_items; i++) {
-		at = path_index(c, i);
+		at = cfg_path_index(c, i);
 		v[k] = get_str(c, items[i], o->flags, o->check);
 		if (v[k] && (o->flags & F_MODEL))
-			add_ref(c, (o->flags & F_ALIAS_OK) ? REF_MODEL_OR_ALIAS : REF_MODEL,
-				items[i], v[k]);
+			cfg_add_ref(c, (o->flags & F_ALIAS_OK) ? REF_MODEL_OR_ALIAS : REF_MODEL,
+				    items[i], v[k]);
 		rc = v[k] ? rc : -EINVAL;
 		k += v[k] != NULL;
 		cfg_path_pop(c, at);
@@ -769,7 +506,7 @@ static int set_ints(struct ctx *c, const struct opt *o, const struct node *n, vo
 	cfg_types[o->type].clear(o, obj);
 	v = xcalloc(n->n_kids + 1, sizeof(*v));
 	for (i = 0; i < n->n_kids; i++) {
-		at = path_index(c, i);
+		at = cfg_path_index(c, i);
 		if (get_int(c, n->kids[i], o->min, o->max, &v[k]) == 0)
 			k++;
 		else
@@ -814,7 +551,7 @@ static int set_pair(struct ctx *c, const struct opt *o, const struct node *k, co
 		rc = -EINVAL;
 	else if ((o->flags & F_SECRET) && !(o->flags & F_LITERAL_PUBLIC) &&
 		 !plain_setting(out->value))
-		note_secret(c, v, out->value);
+		cfg_note_secret(c, v, out->value);
 	out->name = rc == 0 ? xstrdup(k->text) : NULL;
 	if (rc < 0) {
 		free(out->value);
@@ -913,7 +650,7 @@ static int set_list(struct ctx *c, const struct opt *o, const struct node *n, vo
 	set_ptr(obj, o->off, items);
 	*AT(obj, o->n_off, size_t) = n->n_kids;
 	for (i = 0; i < n->n_kids && !c->stop; i++) {
-		at = path_index(c, i);
+		at = cfg_path_index(c, i);
 		walk_item(c, t, n->kids[i], items + i * t->size);
 		cfg_path_pop(c, at);
 	}
@@ -1051,7 +788,7 @@ static int set_deliver(struct ctx *c, const struct opt *o, const struct node *n,
 	free(d->target);
 	d->target = s;
 	d->telegram_chat_id = id;
-	add_ref(c, REF_TELEGRAM, n, s);
+	cfg_add_ref(c, REF_TELEGRAM, n, s);
 	return 0;
 }
 
@@ -1072,7 +809,7 @@ static int set_fallback(struct ctx *c, const struct node *k, const struct node *
 	int rc = 0;
 
 	out->from = xstrdup(k->text);
-	add_ref(c, REF_FALLBACK, k, k->text);
+	cfg_add_ref(c, REF_FALLBACK, k, k->text);
 	for (i = 0; i < n_prev; i++)
 		if (strcmp(prev[i].from, k->text) == 0)
 			rc = -EINVAL;
@@ -1087,7 +824,7 @@ static int set_fallback(struct ctx *c, const struct node *k, const struct node *
 		out->to[out->n_to] = get_str(c, v->kids[i], 0, NULL);
 		if (!out->to[out->n_to])
 			continue;
-		add_ref(c, REF_FALLBACK, v->kids[i], out->to[out->n_to]);
+		cfg_add_ref(c, REF_FALLBACK, v->kids[i], out->to[out->n_to]);
 		out->n_to++;
 	}
 	cfg_path_pop(c, at);
@@ -1116,7 +853,7 @@ static int set_fallbacks(struct ctx *c, const struct opt *o, const struct node *
 	v = xcalloc(total + 1, sizeof(*v));
 	for (i = 0; i < n->n_kids; i++) {
 		m = n->kids[i];
-		at = path_index(c, i);
+		at = cfg_path_index(c, i);
 		if (m->type != N_MAP)
 			cfg_err(c, m,
 				"expected a mapping like {\"free\": [\"free2\", \"cheap\"]}, got "
@@ -1174,7 +911,7 @@ static int set_limits(struct ctx *c, const struct opt *o, const struct node *n, 
 			rc = get_int(c, n->kids[i + 1], o->min, o->max, def) < 0 ? -EINVAL : rc;
 		} else if (get_int(c, n->kids[i + 1], o->min, o->max, &v[k].max_tokens) == 0) {
 			v[k].model = xstrdup(key->text);
-			add_ref(c, REF_MODEL, key, key->text);
+			cfg_add_ref(c, REF_MODEL, key, key->text);
 			k++;
 		} else {
 			rc = -EINVAL;
@@ -1238,7 +975,7 @@ static int set_alias(struct ctx *c, const struct node *k, const struct node *v,
 		}
 		free(h);
 	}
-	add_ref(c, REF_MODEL, model, out->model);
+	cfg_add_ref(c, REF_MODEL, model, out->model);
 	out->alias = xstrdup(k->text);
 	return rc;
 }

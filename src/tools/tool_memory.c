@@ -25,8 +25,8 @@
  * and go stale, whole-entry matches make the model copy text back verbatim.
  *
  * Every call re-reads the file, so edits by hand or by another session are never lost; a
- * write replaces the file atomically. Each read-change-write holds write_lock, so a turn's
- * call (on the loop) and the owner's edit from the web cockpit (tools_memory_put, on an
+ * write replaces the file atomically. Each read-change-write holds the write lock (mem_lock), so a
+ * turn's call (on the loop) and the owner's edit from the web cockpit (tools_memory_put, on an
  * offload thread) never write over each other in one process.
  *
  * The owner's edit (tools_memory_put) replaces the whole file with the text the human wrote,
@@ -52,6 +52,7 @@
  * holding every lane's text, a bound shared across lanes, and an edit by hand that drops a
  * marker would move an entry into every prompt).
  */
+#include "tools/tool_memory_int.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -71,274 +72,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FILE_MAX_BYTES	  (256 * 1024) /* a larger file was edited by hand: we do not rewrite it */
-#define FULL_WARN_PERCENT 80	       /* from here on every write's answer asks to consolidate */
-#define DELIM		  "\n§\n"
-#define DELIM_CHARS	  3
-#define PREVIEW_BYTES	  80
-#define CONDENSE_PERCENT  70	     /* a condensed file leaves 30% of the bound free */
-#define HISTORY_DIR	  ".history" /* below the file's folder */
-#define LANE_NAME_MAX	  64
-
-/* Held from a file's read to its write (see the top). */
-static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* One memory file, loaded. */
-struct mem {
-	char *file;	  /* as shown: "MEMORY.md", "lanes/private/MEMORY.md" (below memories/) */
-	const char *base; /* "MEMORY.md": the name of its kept versions */
-	char *rel;	  /* "memories/MEMORY.md", below home */
-	char *dir;	  /* "memories", "memories/lanes/private" */
-	const char *lane; /* NULL: the shared file */
-	const char *home;
-	size_t max_chars;
-	char **v; /* entries, trimmed, non-empty, distinct */
-	size_t n;
-	struct buf raw; /* the file's bytes as read ("" when missing) */
-};
-
-/* A lane's name becomes a folder: only names that cannot climb out of it or hide. */
-static bool lane_dir_ok(const char *lane)
-{
-	size_t i, len = strlen(lane);
-
-	if (len == 0 || len > LANE_NAME_MAX || lane[0] == '.' || lane[0] == '-')
-		return false;
-	for (i = 0; i < len; i++)
-		if (!((lane[i] >= 'a' && lane[i] <= 'z') || (lane[i] >= 'A' && lane[i] <= 'Z') ||
-		      (lane[i] >= '0' && lane[i] <= '9') || lane[i] == '_' || lane[i] == '-' ||
-		      lane[i] == '.'))
-			return false;
-	return true;
-}
-
-/* The file of lane (NULL: the shared one); the caller checked lane with lane_dir_ok. */
-static void mem_init(struct mem *m, const struct config *cfg, bool user, const char *lane)
-{
-	memset(m, 0, sizeof(*m));
-	m->base = user ? "USER.md" : "MEMORY.md";
-	m->lane = lane;
-	m->file = lane ? xasprintf("lanes/%s/%s", lane, m->base) : xstrdup(m->base);
-	m->rel = xasprintf("memories/%s", m->file);
-	m->dir = lane ? xasprintf("memories/lanes/%s", lane) : xstrdup("memories");
-	m->home = cfg->home;
-	m->max_chars = (size_t)(user ? cfg->memory.user_max_chars : cfg->memory.max_chars);
-	buf_init(&m->raw, 0);
-}
-
-static void mem_finish(struct mem *m)
-{
-	size_t i;
-
-	for (i = 0; i < m->n; i++)
-		free(m->v[i]);
-	free(m->v);
-	free(m->rel);
-	free(m->dir);
-	free(m->file);
-	buf_finish(&m->raw);
-}
-
-static bool is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* Copies s[0..len) without surrounding white space; NULL when nothing is left. */
-static char *trimmed(const char *s, size_t len)
-{
-	while (len > 0 && is_space(*s)) {
-		s++;
-		len--;
-	}
-	while (len > 0 && is_space(s[len - 1]))
-		len--;
-	return len ? xstrndup(s, len) : NULL;
-}
-
-static ssize_t find_exact(const struct mem *m, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < m->n; i++)
-		if (strcmp(m->v[i], s) == 0)
-			return (ssize_t)i;
-	return -1;
-}
-
-/* Appends e (taken) unless an identical entry is already there. */
-static void push(struct mem *m, char *e)
-{
-	if (!e || find_exact(m, e) >= 0) {
-		free(e);
-		return;
-	}
-	m->v = xrealloc(m->v, (m->n + 1) * sizeof(*m->v));
-	m->v[m->n++] = e;
-}
-
-static void parse(struct mem *m, const char *text, size_t len)
-{
-	const char *end = text + len, *d;
-
-	while (text < end) {
-		d = memmem(text, (size_t)(end - text), DELIM, strlen(DELIM));
-		if (!d)
-			d = end;
-		push(m, trimmed(text, (size_t)(d - text)));
-		text = d < end ? d + strlen(DELIM) : end;
-	}
-}
-
-/* Reads the file; a missing one is empty. On error appends the reason to err. */
-static int load(struct mem *m, struct buf *err)
-{
-	struct buf *b = &m->raw;
-	int rc, home_fd;
-
-	home_fd = safeio_open_home(m->home);
-	rc = home_fd < 0 ? home_fd : safeio_read_at(home_fd, m->rel, FILE_MAX_BYTES, b);
-	if (home_fd >= 0)
-		close(home_fd);
-	if (rc == 0)
-		parse(m, buf_str(b), b->len);
-	else if (rc == -ENOENT)
-		rc = 0;
-	else if (rc == -EFBIG)
-		buf_printf(err, "%s is larger than %d KiB; it must be shortened by hand", m->file,
-			   FILE_MAX_BYTES / 1024);
-	else
-		buf_printf(err, "cannot read %s: %s", m->rel, safeio_strerror(rc));
-	return rc;
-}
-
-static void join(char *const *v, size_t n, struct buf *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		buf_printf(out, "%s%s", i ? DELIM : "", v[i]);
-}
-
-static size_t chars_of(char *const *v, size_t n)
-{
-	size_t i, c = 0;
-
-	for (i = 0; i < n; i++)
-		c += utf8_count(v[i], strlen(v[i])) + (i ? DELIM_CHARS : 0);
-	return c;
-}
-
-/* "2,431" */
-static const char *commas(size_t n, char out[32])
-{
-	char digits[24];
-	size_t len = (size_t)snprintf(digits, sizeof(digits), "%zu", n), i, j = 0;
-
-	for (i = 0; i < len; i++) {
-		if (i && (len - i) % 3 == 0)
-			out[j++] = ',';
-		out[j++] = digits[i];
-	}
-	out[j] = '\0';
-	return out;
-}
-
-static void usage(const struct mem *m, size_t chars, struct buf *out)
-{
-	char a[32], b[32];
-
-	buf_printf(out, "%s/%s characters, %zu %s", commas(chars, a), commas(m->max_chars, b), m->n,
-		   m->n == 1 ? "entry" : "entries");
-}
-
-static size_t chars_one(const char *s)
-{
-	return utf8_count(s, strlen(s));
-}
-
-/* Refuses a write that would make the file chars long, listing the current entries. */
-static int check_bound(const struct mem *m, size_t chars, struct buf *out)
-{
-	char a[32], b[32];
-
-	if (chars <= m->max_chars)
-		return 0;
-	buf_printf(out,
-		   "%s would be %s/%s characters; remove or shorten entries first (current "
-		   "entries:\n",
-		   m->file, commas(chars, a), commas(m->max_chars, b));
-	join(m->v, m->n, out);
-	buf_puts(out, ")");
-	return -E2BIG;
-}
-
-/* The file's bytes for m's entries. */
-static void render(const struct mem *m, struct buf *b)
-{
-	join(m->v, m->n, b);
-	if (m->n)
-		buf_puts(b, "\n");
-}
-
-static int save(struct mem *m, const char *done, struct buf *out)
-{
-	struct buf b;
-	int rc, home_fd = safeio_open_home(m->home);
-
-	buf_init(&b, 0);
-	render(m, &b);
-	rc = home_fd < 0 ? home_fd : safeio_mkdirs_at(home_fd, m->dir, 0700);
-	if (rc == 0)
-		rc = safeio_write_atomic_at(home_fd, m->rel, buf_str(&b), b.len, 0600);
-	if (home_fd >= 0)
-		close(home_fd);
-	if (rc < 0) {
-		log_warn("memory: cannot write %s/%s: %s", m->home, m->rel, safeio_strerror(rc));
-		buf_printf(out, "cannot write %s: %s; nothing was changed", m->file,
-			   safeio_strerror(rc));
-	} else {
-		size_t chars = chars_of(m->v, m->n);
-
-		buf_printf(out, "%s %s (", done, m->file);
-		usage(m, chars, out);
-		buf_puts(out, ").");
-		/* Told before it fills, not when a write is refused. */
-		if (m->max_chars && chars * 100 >= m->max_chars * FULL_WARN_PERCENT)
-			buf_printf(out,
-				   " It is %zu%% full: merge related entries and drop stale ones "
-				   "now (replace, remove), before a write is refused.",
-				   chars * 100 / m->max_chars);
-	}
-	buf_finish(&b);
-	return rc;
-}
-
-/* A line holding only "§" would split the entry in two when the file is read back. */
-static bool has_delim_line(const char *s)
-{
-	const char *line = s, *nl;
-	size_t len;
-
-	for (; line; line = nl ? nl + 1 : NULL) {
-		nl = strchr(line, '\n');
-		len = nl ? (size_t)(nl - line) : strlen(line);
-		while (len > 0 && is_space(line[len - 1]))
-			len--;
-		if (len == strlen("§") && memcmp(line, "§", len) == 0)
-			return true;
-	}
-	return false;
-}
+#define PREVIEW_BYTES	 80
+#define CONDENSE_PERCENT 70 /* a condensed file leaves 30% of the bound free */
 
 /* The entry content, trimmed and checked; NULL with a message in out. */
 static char *content_arg(const char *content, const char *action, struct buf *out)
 {
-	char *c = content ? trimmed(content, strlen(content)) : NULL;
+	char *c = content ? mem_trimmed(content, strlen(content)) : NULL;
 
 	if (!c)
 		buf_printf(out, "%s needs content: the text of the entry", action);
-	else if (has_delim_line(c))
+	else if (mem_has_delim_line(c))
 		buf_puts(out, "content must not hold a line with only \"§\": it separates entries");
 	else
 		return c;
@@ -390,18 +134,19 @@ static int act_add(const struct call *c, struct buf *out)
 
 	if (!e)
 		return -EINVAL;
-	if (find_exact(m, e) >= 0) {
+	if (mem_find(m, e) >= 0) {
 		free(e);
 		buf_printf(out, "Already in %s; nothing to do.", m->file);
 		return 0;
 	}
-	rc = check_bound(m, chars_of(m->v, m->n) + (m->n ? DELIM_CHARS : 0) + chars_one(e), out);
+	rc = mem_check_bound(
+		m, mem_chars_of(m->v, m->n) + (m->n ? DELIM_CHARS : 0) + mem_chars_one(e), out);
 	if (rc < 0) {
 		free(e);
 		return rc;
 	}
-	push(m, e);
-	return save(m, "Added to", out);
+	mem_push(m, e);
+	return mem_save(m, "Added to", out);
 }
 
 static int act_replace(const struct call *c, struct buf *out)
@@ -416,14 +161,15 @@ static int act_replace(const struct call *c, struct buf *out)
 	e = content_arg(c->content, "replace", out);
 	if (!e)
 		return -EINVAL;
-	rc = check_bound(m, chars_of(m->v, m->n) - chars_one(m->v[at]) + chars_one(e), out);
+	rc = mem_check_bound(
+		m, mem_chars_of(m->v, m->n) - mem_chars_one(m->v[at]) + mem_chars_one(e), out);
 	if (rc < 0) {
 		free(e);
 		return rc;
 	}
 	free(m->v[at]);
 	m->v[at] = e;
-	return save(m, "Replaced the entry in", out);
+	return mem_save(m, "Replaced the entry in", out);
 }
 
 static int act_remove(const struct call *c, struct buf *out)
@@ -436,7 +182,7 @@ static int act_remove(const struct call *c, struct buf *out)
 	free(m->v[at]);
 	memmove(m->v + at, m->v + at + 1, (m->n - (size_t)at - 1) * sizeof(*m->v));
 	m->n--;
-	return save(m, "Removed the entry from", out);
+	return mem_save(m, "Removed the entry from", out);
 }
 
 static int act_read(const struct call *c, struct buf *out)
@@ -444,9 +190,9 @@ static int act_read(const struct call *c, struct buf *out)
 	struct mem *m = c->m;
 
 	buf_printf(out, "%s (", m->file);
-	usage(m, chars_of(m->v, m->n), out);
+	mem_usage(m, mem_chars_of(m->v, m->n), out);
 	buf_puts(out, m->n ? "):\n" : ")");
-	join(m->v, m->n, out);
+	mem_join(m->v, m->n, out);
 	return 0;
 }
 
@@ -496,11 +242,11 @@ static int act(const struct config *cfg, bool user, const char *lane, size_t act
 
 	mem_init(m, cfg, user, lane);
 	c->m = m;
-	pthread_mutex_lock(&write_lock);
-	rc = load(m, out);
+	mem_lock();
+	rc = mem_load(m, out);
 	if (rc == 0)
 		rc = actions[action].fn(c, out);
-	pthread_mutex_unlock(&write_lock);
+	mem_unlock();
 	return rc;
 }
 
@@ -517,7 +263,7 @@ size_t tool_memory_lanes(const struct config *cfg, const char *lane, const char 
 	if (at == cfg->n_lanes)
 		return SIZE_MAX;
 	for (i = cfg->n_lanes; i > at; i--)
-		if (lane_dir_ok(cfg->lanes[i - 1].name))
+		if (mem_lane_ok(cfg->lanes[i - 1].name))
 			out[n++] = cfg->lanes[i - 1].name;
 	return n;
 }
@@ -612,11 +358,11 @@ static void unfence(const char **s, size_t *len)
 {
 	const char *nl;
 
-	while (*len > 0 && is_space(**s)) {
+	while (*len > 0 && mem_is_space(**s)) {
 		(*s)++;
 		(*len)--;
 	}
-	while (*len > 0 && is_space((*s)[*len - 1]))
+	while (*len > 0 && mem_is_space((*s)[*len - 1]))
 		(*len)--;
 	if (*len < 6 || strncmp(*s, "```", 3) != 0 || strncmp(*s + *len - 3, "```", 3) != 0)
 		return;
@@ -643,23 +389,23 @@ long tool_memory_condensed(const char *answer, size_t max_chars, struct buf *out
 			 max_chars);
 		goto out;
 	}
-	parse(&m, s, len);
+	mem_parse(&m, s, len);
 	if (m.n == 0) {
 		snprintf(why, why_len, "the answer held no entries");
 		goto out;
 	}
 	for (i = 0; i < m.n; i++)
-		if (strstr(m.v[i], "```") || has_delim_line(m.v[i])) {
+		if (strstr(m.v[i], "```") || mem_has_delim_line(m.v[i])) {
 			snprintf(why, why_len, "the answer was not in the file's format");
 			goto out;
 		}
-	chars = chars_of(m.v, m.n);
+	chars = mem_chars_of(m.v, m.n);
 	if (chars > max_chars) {
 		snprintf(why, why_len, "the answer was %zu characters, over the %zu asked for",
 			 chars, max_chars);
 		goto out;
 	}
-	join(m.v, m.n, out);
+	mem_join(m.v, m.n, out);
 	rc = (long)chars;
 out:
 	mem_finish(&m);
@@ -739,8 +485,8 @@ static void tell_full(const struct tool_job *j, const struct mem *m, const char 
 				why ? ")" : "");
 	text = xasprintf("Memory is full: a new entry did not fit in %s (%s/%s characters)%s. Ask "
 			 "me to forget something, or edit memories/%s.",
-			 m->file, commas(chars_of(m->v, m->n), a), commas(m->max_chars, b), how,
-			 m->file);
+			 m->file, mem_commas(mem_chars_of(m->v, m->n), a),
+			 mem_commas(m->max_chars, b), how, m->file);
 	j->notice(text, j->notice_arg);
 	free(how);
 	free(text);
@@ -752,8 +498,8 @@ static void on_condensed(int status, const char *text, void *arg);
  * but the one a replace drops. false with why filled when it cannot help or cannot start. */
 static bool condense_start(struct tool_job *j, const struct mem *m, char *why, size_t why_len)
 {
-	char *e = trimmed(j->content, strlen(j->content)), *key, a[32], b[32];
-	size_t target = condensed_max(m->max_chars), need = chars_one(e), i, n = 0;
+	char *e = mem_trimmed(j->content, strlen(j->content)), *key, a[32], b[32];
+	size_t target = condensed_max(m->max_chars), need = mem_chars_one(e), i, n = 0;
 	struct buf scratch, sys, user;
 	ssize_t drop = -1;
 	int rc;
@@ -777,7 +523,7 @@ static bool condense_start(struct tool_job *j, const struct mem *m, char *why, s
 	buf_printf(&user, "%s (%s), %s/%s characters:\n\n", m->file,
 		   j->user ? "what the assistant knows about the user"
 			   : "the assistant's own notes",
-		   commas(chars_of(m->v, m->n), a), commas(m->max_chars, b));
+		   mem_commas(mem_chars_of(m->v, m->n), a), mem_commas(m->max_chars, b));
 	for (i = 0; i < m->n; i++)
 		if ((ssize_t)i != drop)
 			buf_printf(&user, "%s%s", n++ ? DELIM : "", m->v[i]);
@@ -801,73 +547,8 @@ static bool condense_start(struct tool_job *j, const struct mem *m, char *why, s
 	if (rc < 0)
 		return false;
 	buf_append(&j->before, m->raw.data, m->raw.len);
-	j->before_chars = chars_of(m->v, m->n);
+	j->before_chars = mem_chars_of(m->v, m->n);
 	return true;
-}
-
-/* Keeps m's bytes as <its folder>/.history/<file>.<UTC time> (memories/.history/... for the
- * shared files); "<that folder>/<name>" (below memories/) goes to kept. */
-static int history_put(int home_fd, const struct mem *m, struct buf *kept)
-{
-	int64_t ms = now_wall_ms();
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	char stamp[32], *rel, *dir;
-	int rc;
-
-	gmtime_r(&s, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
-	dir = xasprintf("%s/%s", m->dir, HISTORY_DIR);
-	rel = xasprintf("%s/%s.%s.%03dZ", dir, m->base, stamp, (int)(ms % 1000));
-	rc = safeio_mkdirs_at(home_fd, dir, 0700);
-	if (rc == 0)
-		rc = safeio_write_atomic_at(home_fd, rel, m->raw.data ? m->raw.data : "",
-					    m->raw.len, 0600);
-	if (rc == 0)
-		buf_puts(kept, rel);
-	free(dir);
-	free(rel);
-	return rc;
-}
-
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Removes the oldest kept versions of m's file past keep (names sort by time). Best effort. */
-static void history_prune(int home_fd, const struct mem *m, size_t keep)
-{
-	char *dir = xasprintf("%s/%s", m->dir, HISTORY_DIR);
-	int fd = safeio_open_at(home_fd, dir, O_RDONLY | O_DIRECTORY, 0);
-	size_t n = 0, i, plen = strlen(m->base);
-	const char *file = m->base;
-	char **v = NULL;
-	struct dirent *e;
-	DIR *d;
-
-	free(dir);
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
-	while ((e = readdir(d)))
-		if (strncmp(e->d_name, file, plen) == 0 && e->d_name[plen] == '.') {
-			v = xrealloc(v, (n + 1) * sizeof(*v));
-			v[n++] = xstrdup(e->d_name);
-		}
-	qsort(v, n, sizeof(*v), by_name);
-	for (i = 0; i < n; i++) {
-		if (i + keep < n && unlinkat(dirfd(d), v[i], 0) < 0)
-			log_warn("memory: cannot remove %s/%s/%s: %s", m->dir, HISTORY_DIR, v[i],
-				 strerror(errno));
-		free(v[i]);
-	}
-	free(v);
-	closedir(d);
 }
 
 /* Writes the condensed entries plus the pending one, the old file kept first. 0, or -1 with
@@ -884,8 +565,8 @@ static int condense_apply(struct tool_job *j, const struct buf *cond, char *why,
 	mem_init(&m, j->cfg, j->user, j->lane);
 	buf_init(&scratch, 0);
 	buf_init(&name, 0);
-	pthread_mutex_lock(&write_lock);
-	if (load(&old, &scratch) < 0) {
+	mem_lock();
+	if (mem_load(&old, &scratch) < 0) {
 		snprintf(why, why_len, "%s", buf_str(&scratch));
 		goto out;
 	}
@@ -894,23 +575,23 @@ static int condense_apply(struct tool_job *j, const struct buf *cond, char *why,
 		snprintf(why, why_len, "%s changed while the model wrote", old.file);
 		goto out;
 	}
-	parse(&m, cond->data ? cond->data : "", cond->len);
-	push(&m, trimmed(j->content, strlen(j->content)));
-	chars = chars_of(m.v, m.n);
+	mem_parse(&m, cond->data ? cond->data : "", cond->len);
+	mem_push(&m, mem_trimmed(j->content, strlen(j->content)));
+	chars = mem_chars_of(m.v, m.n);
 	if (chars > m.max_chars) {
 		snprintf(why, why_len, "the condensed file left no room");
 		goto out;
 	}
 	home_fd = safeio_open_home(j->cfg->home);
-	rc = home_fd < 0 ? home_fd : history_put(home_fd, &old, &name);
+	rc = home_fd < 0 ? home_fd : mem_history_put(home_fd, &old, &name);
 	if (rc < 0) {
 		snprintf(why, why_len, "the old version could not be kept: %s",
 			 safeio_strerror(rc));
 		goto out;
 	}
 	/* Pruned before the save: a failed save cannot leave one version more than kept. */
-	history_prune(home_fd, &old, (size_t)j->cfg->memory.history_keep);
-	rc = save(&m, is_replace(j) ? "Replaced the entry in" : "Added to", &scratch);
+	mem_history_prune(home_fd, &old, (size_t)j->cfg->memory.history_keep);
+	rc = mem_save(&m, is_replace(j) ? "Replaced the entry in" : "Added to", &scratch);
 	if (rc < 0) {
 		snprintf(why, why_len, "%s", buf_str(&scratch));
 		goto out;
@@ -920,21 +601,21 @@ static int condense_apply(struct tool_job *j, const struct buf *cond, char *why,
 		   "%s It was full, so one model call condensed the other entries first (%s had "
 		   "%s characters); the old version is kept as %s. Read the file "
 		   "(action=read) before you rely on an entry's exact words.",
-		   buf_str(&scratch), old.file, commas(j->before_chars, a), buf_str(&name));
+		   buf_str(&scratch), old.file, mem_commas(j->before_chars, a), buf_str(&name));
 	log_info("memory: condensed %s from %zu to %zu characters (one model call), old version "
 		 "%s",
 		 old.file, j->before_chars, chars, buf_str(&name));
 	if (j->notice) {
 		char *text = xasprintf("Memory was full; I condensed %s from %s to %s characters "
 				       "(old version kept in %s/%s).",
-				       old.file, commas(j->before_chars, a), commas(chars, b),
-				       old.dir, HISTORY_DIR);
+				       old.file, mem_commas(j->before_chars, a),
+				       mem_commas(chars, b), old.dir, HISTORY_DIR);
 
 		j->notice(text, j->notice_arg);
 		free(text);
 	}
 out:
-	pthread_mutex_unlock(&write_lock);
+	mem_unlock();
 	if (home_fd >= 0)
 		close(home_fd);
 	buf_finish(&name);
@@ -986,7 +667,7 @@ static void on_condensed(int status, const char *text, void *arg)
 		struct mem m;
 
 		mem_init(&m, j->cfg, j->user, j->lane);
-		parse(&m, j->before.data ? j->before.data : "", j->before.len);
+		mem_parse(&m, j->before.data ? j->before.data : "", j->before.len);
 		tell_full(j, &m, why, true);
 		mem_finish(&m);
 		j->is_error = true;
@@ -1100,16 +781,16 @@ static void snapshot_one(const struct config *cfg, bool user, const char *lane, 
 	mem_init(&m, cfg, user, lane);
 	buf_init(&err, 0);
 	buf_init(&text, 0);
-	if (load(&m, &err) < 0)
+	if (mem_load(&m, &err) < 0)
 		log_warn("memory: %s", buf_str(&err));
 	if (m.n == 0)
 		goto out;
-	join(m.v, m.n, &text);
-	chars = chars_of(m.v, m.n);
+	mem_join(m.v, m.n, &text);
+	chars = mem_chars_of(m.v, m.n);
 	buf_printf(out, "%s## %s (", out->len ? "\n" : "", title);
 	if (lane)
 		buf_printf(out, "lane %s: ", lane);
-	usage(&m, chars, out);
+	mem_usage(&m, chars, out);
 	buf_puts(out, ")\n");
 	for (i = 0, cut = 0; i < text.len && cut < m.max_chars; i++)
 		cut += ((unsigned char)text.data[i] & 0xc0) != 0x80;
@@ -1157,7 +838,7 @@ static bool same_version(const struct buf *raw, const char *version)
 static void describe(const struct mem *m, struct tools_memory_info *info)
 {
 	tools_edit_version(m->raw.data ? m->raw.data : "", m->raw.len, info->version);
-	info->chars = chars_of(m->v, m->n);
+	info->chars = mem_chars_of(m->v, m->n);
 	info->max_chars = m->max_chars;
 	info->entries = m->n;
 }
@@ -1169,9 +850,9 @@ int tools_memory_get(const struct config *cfg, bool user, struct buf *text,
 	int rc;
 
 	mem_init(&m, cfg, user, NULL);
-	pthread_mutex_lock(&write_lock);
-	rc = load(&m, err);
-	pthread_mutex_unlock(&write_lock);
+	mem_lock();
+	rc = mem_load(&m, err);
+	mem_unlock();
 	if (rc == 0) {
 		buf_append(text, m.raw.data ? m.raw.data : "", m.raw.len);
 		describe(&m, info);
@@ -1190,9 +871,9 @@ static int keep_old(const struct config *cfg, const struct mem *old, struct buf 
 	if (old->raw.len == 0)
 		return 0;
 	home_fd = safeio_open_home(cfg->home);
-	rc = home_fd < 0 ? home_fd : history_put(home_fd, old, kept);
+	rc = home_fd < 0 ? home_fd : mem_history_put(home_fd, old, kept);
 	if (rc == 0)
-		history_prune(home_fd, old, (size_t)cfg->memory.history_keep);
+		mem_history_prune(home_fd, old, (size_t)cfg->memory.history_keep);
 	if (home_fd >= 0)
 		close(home_fd);
 	if (rc < 0)
@@ -1212,8 +893,8 @@ int tools_memory_put(const struct config *cfg, bool user, const char *text, cons
 	mem_init(&m, cfg, user, NULL);
 	buf_init(&next, 0);
 	buf_init(&kept, 0);
-	pthread_mutex_lock(&write_lock);
-	rc = load(&old, out);
+	mem_lock();
+	rc = mem_load(&old, out);
 	if (rc < 0)
 		goto out;
 	if (!same_version(&old.raw, version)) {
@@ -1224,11 +905,11 @@ int tools_memory_put(const struct config *cfg, bool user, const char *text, cons
 		rc = -ESTALE;
 		goto out;
 	}
-	parse(&m, text, strlen(text));
-	rc = check_bound(&old, chars_of(m.v, m.n), out);
+	mem_parse(&m, text, strlen(text));
+	rc = mem_check_bound(&old, mem_chars_of(m.v, m.n), out);
 	if (rc < 0)
 		goto out;
-	render(&m, &next);
+	mem_render(&m, &next);
 	if (next.len == old.raw.len && (!next.len || !memcmp(next.data, old.raw.data, next.len))) {
 		buf_printf(out, "%s is unchanged; nothing to do.", m.file);
 		describe(&old, info);
@@ -1236,7 +917,7 @@ int tools_memory_put(const struct config *cfg, bool user, const char *text, cons
 	}
 	rc = keep_old(cfg, &old, &kept, out);
 	if (rc == 0)
-		rc = save(&m, "Saved", out);
+		rc = mem_save(&m, "Saved", out);
 	if (rc < 0)
 		goto out;
 	if (kept.len)
@@ -1247,7 +928,7 @@ int tools_memory_put(const struct config *cfg, bool user, const char *text, cons
 	log_info("memory: %s replaced by the owner (%zu characters)%s%s", m.file, info->chars,
 		 kept.len ? ", old version " : "", buf_str(&kept));
 out:
-	pthread_mutex_unlock(&write_lock);
+	mem_unlock();
 	buf_finish(&kept);
 	buf_finish(&next);
 	mem_finish(&m);

@@ -1,6 +1,6 @@
-/* tools_int: what tools.c and tools_draft.c share (not for other layers): the registry and a
- * call's state, and the steps of a call the draft card drives. Fields are private to the tools
- * layer.
+/* tools_int: what tools.c, tools_offer.c and tools_draft.c share (not for other layers): the
+ * registry and a call's state, and the steps of a call the draft card drives. Fields are private to
+ * the tools layer.
  */
 #ifndef HERMETIC_TOOLS_INT_H
 #define HERMETIC_TOOLS_INT_H
@@ -139,5 +139,30 @@ void tools_draft_answer(struct tools_call *c);
 void tools_draft_question(const struct tools_call *c, struct tools_question *q);
 /* Cancels the draft step if it runs; true when it did (its callback delivers). */
 bool tools_draft_cancel(struct tools_call *c);
+
+/* ---- tools_offer.c: what is offered, lookups by name ---- */
+
+#define MCP_CALL	 "mcp_call"
+#define MCP_SCHEMA	 "mcp_tool_schema"
+#define SCHEMA_NAMES_MAX 16 /* tools one mcp_tool_schema call may name */
+
+/* ask_user: run by tools.c itself (it waits on the asker like an approval). */
+extern const struct tool_def tool_def_ask_user;
+
+/* The builtin tools env allows, and their schemas (again after tools_set_scheduler). */
+void tools_offer_builtins(struct tools *t);
+/* MCP tools are on: a client, and the mcp toolset. */
+bool tools_mcp_on(const struct tools *t);
+/* The model gets the MCP catalog (mcp_call, mcp_tool_schema) instead of the MCP tools. */
+bool tools_catalog_mode(const struct tools *t);
+/* The offered builtin tool of that name, or NULL. */
+const struct tool_def *tools_find_builtin(const struct tools *t, const char *name);
+/* The connected MCP tool of that full name, into *out (may be NULL). */
+bool tools_find_mcp(const struct tools *t, const char *name, struct mcp_tool_info *out);
+/* A tool named in mcp_call's catalog: its full name or the catalog's short one (unless two
+ * tools share it), into *out. */
+bool tools_find_catalog(const struct tools *t, const char *name, struct mcp_tool_info *out);
+/* s (NULL: "") as a JSON string, cut at max bytes on a UTF-8 boundary. */
+void tools_json_string(struct buf *b, const char *s, size_t max);
 
 #endif
