@@ -13,6 +13,7 @@
 #include "core/util.h"
 #include "core/json.h"
 #include "core/jws.h"
+#include "mcp/oauth_dpop.h"
 #include "mcp/oauth_meta.h"
 #include "net/httpc.h"
 
@@ -49,6 +50,13 @@ struct oauth_flow {
 	char *verifier, *state, *scope;
 	char *jag; /* the ID-JAG the IdP exchanged the id_token for (cross-app access) */
 	struct oauth_tokens tok;
+
+	/* the token request in flight (ours or the IdP's), kept for the DPoP nonce retry */
+	struct form {
+		char *url, *body, *basic; /* basic: the Authorization header line, or NULL */
+		bool dpop, retried;
+		httpc_done_cb done;
+	} form;
 };
 
 static void finish(struct oauth_flow *f, int rc, const char *fmt, ...)
@@ -75,18 +83,6 @@ static void drop_urls(struct oauth_flow *f)
 	for (i = 0; i < f->n_urls; i++)
 		free(f->urls[i]);
 	f->n_urls = f->at = 0;
-}
-
-static char *random_b64url(size_t n)
-{
-	unsigned char raw[48];
-	struct buf b;
-
-	if (n > sizeof(raw) || random_fill(NULL, raw, n) < 0)
-		abort(); /* getrandom(2) does not fail on Linux >= 3.17 */
-	buf_init(&b, 0);
-	oauth_b64url(&b, raw, n);
-	return buf_steal(&b);
 }
 
 /* Starts a request; on an error that prevents it, ends the flow. */
@@ -350,6 +346,15 @@ static void start_client(struct oauth_flow *f)
 {
 	const struct config_mcp_oauth *o = &f->c->oauth;
 
+	if (o->dpop && !oauth_dpop_alg_ok(f->as.dpop_algs)) {
+		finish(f, -ENOTSUP,
+		       "oauth.dpop: the authorization server's dpop_signing_alg_values_supported "
+		       "(%s) does not list ES256, the only algorithm hermetic signs DPoP proofs "
+		       "with",
+		       f->as.dpop_algs);
+		return;
+	}
+
 	if (o->client_id) {
 		f->client_id = xstrdup(o->client_id);
 		f->client_secret = xstrdup(o->client_secret);
@@ -458,8 +463,8 @@ static void start_authorize(struct oauth_flow *f)
 		       "authorization_endpoint");
 		return;
 	}
-	f->verifier = random_b64url(32);
-	f->state = random_b64url(16);
+	f->verifier = oauth_random_b64url(32);
+	f->state = oauth_random_b64url(16);
 	log_add_secret(f->verifier);
 	pick_scope(f);
 	challenge = oauth_pkce_challenge(f->verifier);
@@ -501,6 +506,96 @@ void oauth_flow_redirect(struct oauth_flow *f, const char *query)
 	oauth_redirect_finish(&r);
 }
 
+/* token requests: one form POST to a token endpoint, client authentication, the DPoP proof */
+
+static void free_form(struct form *fm)
+{
+	free(fm->url);
+	free(fm->body);
+	free(fm->basic);
+	memset(fm, 0, sizeof(*fm));
+}
+
+/* RFC 6749 2.3.1: the Authorization line of client_secret_basic, each part form-encoded. */
+static char *basic_auth(const char *id, const char *secret)
+{
+	struct buf pair, line;
+
+	buf_init(&pair, 0);
+	oauth_form_escape(&pair, id);
+	buf_puts(&pair, ":");
+	oauth_form_escape(&pair, secret);
+	buf_init(&line, 0);
+	buf_puts(&line, "Authorization: Basic ");
+	buf_base64(&line, pair.data, pair.len);
+	buf_finish(&pair);
+	return buf_steal(&line);
+}
+
+/* Sends f->form (again, after a nonce); on an error that prevents it, ends the flow. */
+static void send_form(struct oauth_flow *f)
+{
+	struct form *fm = &f->form;
+	const char *hs[5] = {"Content-Type: application/x-www-form-urlencoded",
+			     "Accept: application/json", NULL, NULL, NULL};
+	char *proof = NULL;
+	size_t n = 2;
+
+	if (fm->basic)
+		hs[n++] = fm->basic;
+	if (fm->dpop) {
+		char err[256];
+
+		if (!f->tok.dpop_key) {
+			f->tok.dpop_key = jws_ec_key_create(err, sizeof(err));
+			if (f->tok.dpop_key)
+				oauth_tokens_hide(&f->tok);
+		}
+		proof = f->tok.dpop_key ? oauth_dpop_header(f->tok.dpop_key, "POST", fm->url, NULL,
+							    err, sizeof(err))
+					: NULL;
+		if (!proof) {
+			finish(f, -EINVAL, "DPoP: %s", err);
+			return;
+		}
+		hs[n++] = proof;
+	}
+	request(f, "POST", fm->url, hs, fm->body, fm->done);
+	free(proof);
+}
+
+/* POSTs the form body (taken) to url; basic (taken) is the Authorization line or NULL; with
+ * dpop, a proof goes along (url is the token endpoint of a server that signs in with DPoP). */
+static void post_form(struct oauth_flow *f, const char *url, char *body, char *basic, bool dpop,
+		      httpc_done_cb done)
+{
+	free_form(&f->form);
+	f->form.url = xstrdup(url);
+	f->form.body = body;
+	f->form.basic = basic;
+	f->form.dpop = dpop;
+	f->form.done = done;
+	send_form(f);
+}
+
+/* A token answer that carries a DPoP nonce: remembered for the endpoint's origin; true when
+ * it was a use_dpop_nonce error (RFC 9449 8) and the request went out again with it, once. */
+static bool nonce_retry(struct oauth_flow *f, struct httpc_req *req)
+{
+	const char *nonce = httpc_header(req, "DPoP-Nonce");
+	size_t len = 0;
+	const char *body = httpc_result(req) == HTTPC_OK ? httpc_body(req, &len) : NULL;
+
+	if (!f->form.dpop || !nonce || !oauth_dpop_nonce_set(f->form.url, nonce))
+		return false;
+	if (f->form.retried || httpc_status(req) != 400 || !body ||
+	    !oauth_dpop_nonce_error(body, len))
+		return false;
+	f->form.retried = true;
+	send_form(f);
+	return true;
+}
+
 /* token */
 
 enum client_auth { AUTH_NONE, AUTH_BASIC, AUTH_POST, AUTH_JWT };
@@ -538,7 +633,7 @@ static enum client_auth client_auth(const struct oauth_flow *f, const char *secr
 static char *client_assertion(struct oauth_flow *f, char *err, size_t err_len)
 {
 	const char *aud = f->as.issuer ? f->as.issuer : f->tok.token_endpoint;
-	char *jti = random_b64url(16), *claims, *jwt;
+	char *jti = oauth_random_b64url(16), *claims, *jwt;
 	struct buf b;
 	long long now = now_wall_ms() / 1000;
 
@@ -566,7 +661,7 @@ static void on_token(struct httpc_req *req, void *arg)
 	struct oauth_token t;
 	char err[400];
 
-	if (reaped(f))
+	if (reaped(f) || nonce_retry(f, req))
 		return;
 	if (!body) {
 		finish(f, -EIO, "the token endpoint %s did not answer: %s", f->tok.token_endpoint,
@@ -586,6 +681,11 @@ static void on_token(struct httpc_req *req, void *arg)
 	free(f->tok.scope);
 	f->tok.scope = t.scope ? t.scope : xstrdup(f->scope);
 	f->tok.expires_at_ms = t.expires_in_s ? now_wall_ms() + t.expires_in_s * 1000 : 0;
+	free(f->tok.token_type);
+	f->tok.token_type = t.token_type;
+	if (f->c->oauth.dpop && !oauth_tokens_dpop(&f->tok))
+		log_warn("mcp %s: the authorization server gave a %s token, not a DPoP-bound one",
+			 f->c->name, f->tok.token_type);
 	oauth_tokens_hide(&f->tok);
 	finish(f, 0, NULL);
 }
@@ -593,9 +693,7 @@ static void on_token(struct httpc_req *req, void *arg)
 static void start_token(struct oauth_flow *f, const char *code)
 {
 	const struct config_mcp_oauth *o = &f->c->oauth;
-	const char *secret = f->client_secret;
-	char *hs[4] = {xstrdup("Content-Type: application/x-www-form-urlencoded"),
-		       xstrdup("Accept: application/json"), NULL, NULL};
+	const char *secret;
 	enum client_auth how;
 	struct buf b;
 
@@ -639,8 +737,6 @@ static void start_token(struct oauth_flow *f, const char *code)
 
 		if (!jwt) {
 			buf_finish(&b);
-			free(hs[0]);
-			free(hs[1]);
 			finish(f, -EINVAL, "%s",
 			       f->tok.client_id ? err : "private_key_jwt needs a client_id");
 			return;
@@ -650,25 +746,9 @@ static void start_token(struct oauth_flow *f, const char *code)
 		param(&b, "client_assertion", jwt);
 		free(jwt);
 	}
-	if (how == AUTH_BASIC) {
-		struct buf id, cred;
-
-		/* RFC 6749 2.3.1: each part form-encoded before base64 */
-		buf_init(&id, 0);
-		oauth_form_escape(&id, f->tok.client_id);
-		buf_puts(&id, ":");
-		oauth_form_escape(&id, secret);
-		buf_init(&cred, 0);
-		buf_puts(&cred, "Authorization: Basic ");
-		buf_base64(&cred, id.data, id.len);
-		hs[2] = buf_steal(&cred);
-		buf_finish(&id);
-	}
-	request(f, "POST", f->tok.token_endpoint, (const char *const *)hs, buf_str(&b), on_token);
-	buf_finish(&b);
-	free(hs[0]);
-	free(hs[1]);
-	free(hs[2]);
+	post_form(f, f->tok.token_endpoint, buf_steal(&b),
+		  how == AUTH_BASIC ? basic_auth(f->tok.client_id, secret) : NULL, o->dpop,
+		  on_token);
 }
 
 /* cross-app access (SEP-990): the id_token exchanged at the IdP for an ID-JAG (RFC 8693) */
@@ -702,8 +782,6 @@ static void on_exchange(struct httpc_req *req, void *arg)
 static void start_exchange(struct oauth_flow *f)
 {
 	const struct config_mcp_oauth *o = &f->c->oauth;
-	char *hs[4] = {xstrdup("Content-Type: application/x-www-form-urlencoded"),
-		       xstrdup("Accept: application/json"), NULL, NULL};
 	const char *aud = f->as.issuer ? f->as.issuer : f->as.token_endpoint;
 	struct buf b;
 
@@ -717,33 +795,12 @@ static void start_exchange(struct oauth_flow *f)
 	param(&b, "resource", resource_of(f));
 	pick_scope(f);
 	param(&b, "scope", f->scope);
-	if (o->idp_client_secret) {
-		struct buf id;
-
-		buf_init(&id, 0);
-		oauth_form_escape(&id, o->idp_client_id);
-		buf_puts(&id, ":");
-		oauth_form_escape(&id, o->idp_client_secret);
-		hs[2] = xstrdup("Authorization: Basic ");
-		{
-			struct buf cred;
-
-			buf_init(&cred, 0);
-			buf_puts(&cred, hs[2]);
-			buf_base64(&cred, id.data, id.len);
-			free(hs[2]);
-			hs[2] = buf_steal(&cred);
-		}
-		buf_finish(&id);
-	} else {
+	if (!o->idp_client_secret)
 		param(&b, "client_id", o->idp_client_id);
-	}
-	request(f, "POST", o->idp_token_endpoint, (const char *const *)hs, buf_str(&b),
-		on_exchange);
-	buf_finish(&b);
-	free(hs[0]);
-	free(hs[1]);
-	free(hs[2]);
+	/* The IdP is not the server's authorization server: no DPoP proof goes there. */
+	post_form(f, o->idp_token_endpoint, buf_steal(&b),
+		  o->idp_client_secret ? basic_auth(o->idp_client_id, o->idp_client_secret) : NULL,
+		  false, on_exchange);
 }
 
 /* the flow */
@@ -764,6 +821,8 @@ struct oauth_flow *oauth_flow_start(struct loop *l, const struct config_mcp_serv
 	f->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
 	f->redirect_uri = xstrdup(o->redirect_uri);
 	f->step_up_scope = xstrdup(o->step_up_scope);
+	if (c->oauth.dpop) /* the key made once; send_form makes it when there is none yet */
+		f->tok.dpop_key = xstrdup(o->refresh ? o->refresh->dpop_key : o->dpop_key);
 	if (o->refresh) {
 		const struct oauth_tokens *r = o->refresh;
 
@@ -806,6 +865,7 @@ static void free_flow(struct oauth_flow *f)
 	free(f->jag);
 	free(f->redirect_uri);
 	free(f->step_up_scope);
+	free_form(&f->form);
 	oauth_tokens_finish(&f->tok);
 	free(f);
 }
