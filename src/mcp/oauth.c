@@ -26,6 +26,8 @@
 
 enum step { PROBE, PRM, AS, REGISTER, WAIT_REDIRECT, EXCHANGE, TOKEN, FINISHED };
 
+struct discovery;
+
 struct oauth_flow {
 	struct loop *loop;
 	const struct config_mcp_server *c;
@@ -38,6 +40,7 @@ struct oauth_flow {
 	bool probed; /* the second probe (tools/list) went out */
 
 	enum step step;
+	const struct discovery *disc; /* PRM, AS: the step's rules */
 	struct httpc_req *req;
 	char *urls[OAUTH_MAX_URLS];
 	size_t n_urls, at;
@@ -131,9 +134,7 @@ static bool reaped(struct oauth_flow *f)
 }
 
 static void start_prm(struct oauth_flow *f);
-static void next_prm(struct oauth_flow *f);
 static void start_as(struct oauth_flow *f, const char *issuer);
-static void next_as(struct oauth_flow *f);
 static void start_client(struct oauth_flow *f);
 static void start_authorize(struct oauth_flow *f);
 static void start_token(struct oauth_flow *f, const char *code);
@@ -195,22 +196,64 @@ static void start_probe(struct oauth_flow *f)
 	request(f, "POST", f->c->url, hs, body, on_probe);
 }
 
-/* protected resource metadata */
+/* discovery: each candidate URL of a step in turn, until one answers a document that parses */
 
-static void on_prm(struct httpc_req *req, void *arg)
+struct discovery {
+	enum step step;
+	/* Reads a document into the flow: 0, or -1 (the next URL is tried). */
+	int (*parse)(struct oauth_flow *f, const char *body, size_t len);
+	void (*took)(struct oauth_flow *f); /* one parsed; f->urls[f->at] is its URL */
+	void (*none)(struct oauth_flow *f); /* none did (f->urls is empty again) */
+};
+
+static void next_doc(struct oauth_flow *f);
+
+static void on_doc(struct httpc_req *req, void *arg)
 {
 	struct oauth_flow *f = arg;
 	size_t len = 0;
 	const char *body = ok_body(req, &len);
-	char err[200];
 
 	if (reaped(f))
 		return;
-	if (!body || oauth_prm_parse(body, len, &f->prm, err, sizeof(err)) < 0) {
+	if (!body || f->disc->parse(f, body, len) < 0) {
 		f->at++;
-		next_prm(f);
+		next_doc(f);
 		return;
 	}
+	f->disc->took(f);
+}
+
+static void next_doc(struct oauth_flow *f)
+{
+	if (f->at < f->n_urls) {
+		request(f, "GET", f->urls[f->at], NULL, NULL, on_doc);
+		return;
+	}
+	drop_urls(f);
+	f->disc->none(f);
+}
+
+/* Runs step d over the candidates the caller put in f->urls. */
+static void discover(struct oauth_flow *f, const struct discovery *d)
+{
+	f->step = d->step;
+	f->disc = d;
+	f->at = 0;
+	next_doc(f);
+}
+
+/* protected resource metadata */
+
+static int parse_prm(struct oauth_flow *f, const char *body, size_t len)
+{
+	char err[200];
+
+	return oauth_prm_parse(body, len, &f->prm, err, sizeof(err));
+}
+
+static void took_prm(struct oauth_flow *f)
+{
 	if (f->prm.resource && !oauth_resource_allowed(f->c->url, f->prm.resource)) {
 		finish(f, -EPERM,
 		       "the protected resource metadata at %s is for %s, not for %s: refusing to "
@@ -222,58 +265,41 @@ static void on_prm(struct httpc_req *req, void *arg)
 	start_as(f, f->prm.auth_server);
 }
 
-static void next_prm(struct oauth_flow *f)
+/* No resource metadata: the 2025-03-26 revision's discovery at the server's origin. */
+static void no_prm(struct oauth_flow *f)
 {
-	if (f->at < f->n_urls) {
-		request(f, "GET", f->urls[f->at], NULL, NULL, on_prm);
-		return;
-	}
-	/* No resource metadata: the 2025-03-26 revision's discovery at the server's origin. */
-	drop_urls(f);
-	f->legacy = true;
-	{
-		char *origin = oauth_origin(f->c->url);
+	char *origin = oauth_origin(f->c->url);
 
-		start_as(f, origin);
-		free(origin);
-	}
+	f->legacy = true;
+	start_as(f, origin);
+	free(origin);
 }
+
+static const struct discovery prm_step = {PRM, parse_prm, took_prm, no_prm};
 
 static void start_prm(struct oauth_flow *f)
 {
-	f->step = PRM;
 	f->n_urls = oauth_prm_urls(f->c->url, f->ch.resource_metadata, f->urls);
-	f->at = 0;
-	next_prm(f);
+	discover(f, &prm_step);
 }
 
 /* authorization server metadata */
 
-static void on_as(struct httpc_req *req, void *arg)
+static int parse_as(struct oauth_flow *f, const char *body, size_t len)
 {
-	struct oauth_flow *f = arg;
-	size_t len = 0;
-	const char *body = ok_body(req, &len);
 	char err[200];
 
-	if (reaped(f))
-		return;
-	if (!body || oauth_as_parse(body, len, &f->as, err, sizeof(err)) < 0) {
-		f->at++;
-		next_as(f);
-		return;
-	}
+	return oauth_as_parse(body, len, &f->as, err, sizeof(err));
+}
+
+static void took_as(struct oauth_flow *f)
+{
 	drop_urls(f);
 	start_client(f);
 }
 
-static void next_as(struct oauth_flow *f)
+static void no_as(struct oauth_flow *f)
 {
-	if (f->at < f->n_urls) {
-		request(f, "GET", f->urls[f->at], NULL, NULL, on_as);
-		return;
-	}
-	drop_urls(f);
 	if (f->legacy && oauth_as_default(f->c->url, &f->as) == 0) {
 		start_client(f);
 		return;
@@ -282,32 +308,41 @@ static void next_as(struct oauth_flow *f)
 	       f->prm.auth_server ? f->prm.auth_server : f->c->url);
 }
 
+static const struct discovery as_step = {AS, parse_as, took_as, no_as};
+
 static void start_as(struct oauth_flow *f, const char *issuer)
 {
-	f->step = AS;
 	f->n_urls = oauth_as_urls(issuer, f->urls);
 	/* 2025-03-26: only RFC 8414's URL at the server's origin */
 	if (f->legacy)
 		while (f->n_urls > 1)
 			free(f->urls[--f->n_urls]);
-	f->at = 0;
-	next_as(f);
+	discover(f, &as_step);
 }
 
 /* the client: configured, a metadata document, or registered now */
 
+/* The JSON of an answer when it is a 200 (or 201), else NULL. */
+static cJSON *ok_json(struct httpc_req *req)
+{
+	size_t len = 0;
+	const char *body = ok_body(req, &len);
+
+	return body ? json_parse(body, len, 0, NULL) : NULL;
+}
+
 static void on_register(struct httpc_req *req, void *arg)
 {
 	struct oauth_flow *f = arg;
-	size_t len = 0;
-	const char *body = ok_body(req, &len);
-	cJSON *o = body ? json_parse(body, len, 0, NULL) : NULL;
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "client_id");
-	const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "client_secret");
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "token_endpoint_auth_method");
+	const cJSON *id, *sec, *m;
+	cJSON *o;
 
 	if (reaped(f))
 		return;
+	o = ok_json(req);
+	id = cJSON_GetObjectItemCaseSensitive(o, "client_id");
+	sec = cJSON_GetObjectItemCaseSensitive(o, "client_secret");
+	m = cJSON_GetObjectItemCaseSensitive(o, "token_endpoint_auth_method");
 	if (!cJSON_IsString(id) || !id->valuestring[0]) {
 		cJSON_Delete(o);
 		finish(f, -EIO, "dynamic client registration at %s failed (HTTP %ld)",
@@ -756,16 +791,14 @@ static void start_token(struct oauth_flow *f, const char *code)
 static void on_exchange(struct httpc_req *req, void *arg)
 {
 	struct oauth_flow *f = arg;
-	size_t len = 0;
-	const char *body = ok_body(req, &len);
-	cJSON *o = body ? json_parse(body, len, 0, NULL) : NULL;
-	const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "access_token");
-	const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "issued_token_type");
+	const cJSON *at, *type;
+	cJSON *o;
 
-	if (reaped(f)) {
-		cJSON_Delete(o);
+	if (reaped(f))
 		return;
-	}
+	o = ok_json(req);
+	at = cJSON_GetObjectItemCaseSensitive(o, "access_token");
+	type = cJSON_GetObjectItemCaseSensitive(o, "issued_token_type");
 	if (!cJSON_IsString(at) || !at->valuestring[0] || !cJSON_IsString(type) ||
 	    strcmp(type->valuestring, "urn:ietf:params:oauth:token-type:id-jag") != 0) {
 		cJSON_Delete(o);
