@@ -58,14 +58,24 @@ static int der_to_raw(const unsigned char *der, size_t len, unsigned char out[64
 	return rc == 0 ? 0 : -EINVAL;
 }
 
-static int parse_key(mbedtls_pk_context *pk, const char *pem)
+/* Initialises pk and reads pem into it: 0, or -1 with why in err (never the key). pk is to be
+ * freed either way. */
+static int load_key(mbedtls_pk_context *pk, const char *pem, const char *key_name, char *err,
+		    size_t err_len)
 {
+	int rc;
+
+	mbedtls_pk_init(pk);
 #if MBEDTLS_VERSION_MAJOR >= 3
-	return mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
-				    random_fill, NULL);
+	rc = mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
+				  random_fill, NULL);
 #else
-	return mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
+	rc = mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
 #endif
+	if (rc == 0)
+		return 0;
+	snprintf(err, err_len, "%s does not parse (mbedTLS -0x%04x)", key_name, (unsigned)-rc);
+	return -1;
 }
 
 static int sign_hash(mbedtls_pk_context *pk, const unsigned char hash[32], unsigned char *sig,
@@ -98,13 +108,8 @@ char *jws_sign_hdr(const char *typ, const char *header_extra, const char *claims
 	int rc;
 
 	buf_init(&b, 0);
-	mbedtls_pk_init(&pk);
-	rc = parse_key(&pk, pem_key);
-	if (rc != 0) {
-		snprintf(err, err_len, "%s does not parse (mbedTLS -0x%04x)", key_name,
-			 (unsigned)-rc);
+	if (load_key(&pk, pem_key, key_name, err, err_len) < 0)
 		goto out;
-	}
 	if (mbedtls_pk_can_do(&pk, MBEDTLS_PK_RSA) && (algs & JWS_RS256))
 		alg = "RS256";
 	else if (mbedtls_pk_can_do(&pk, MBEDTLS_PK_ECDSA) && mbedtls_pk_get_bitlen(&pk) == 256 &&
@@ -183,13 +188,8 @@ char *jws_ec_public_jwk(const char *pem_key, const char *key_name, char *err, si
 	int rc;
 
 	buf_init(&b, 0);
-	mbedtls_pk_init(&pk);
-	rc = parse_key(&pk, pem_key);
-	if (rc != 0) {
-		snprintf(err, err_len, "%s does not parse (mbedTLS -0x%04x)", key_name,
-			 (unsigned)-rc);
+	if (load_key(&pk, pem_key, key_name, err, err_len) < 0)
 		goto out;
-	}
 	if (!mbedtls_pk_can_do(&pk, MBEDTLS_PK_ECKEY) || mbedtls_pk_get_bitlen(&pk) != 256) {
 		snprintf(err, err_len, "%s is not a P-256 EC key", key_name);
 		goto out;
