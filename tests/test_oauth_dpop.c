@@ -283,6 +283,19 @@ static void challenges_and_errors_that_ask_for_a_nonce(void **state)
 	assert_true(oauth_dpop_alg_ok(NULL));
 	assert_true(oauth_dpop_alg_ok("RS256 ES256"));
 	assert_false(oauth_dpop_alg_ok("RS256 PS256"));
+	assert_false(oauth_dpop_alg_ok("")); /* an empty list */
+	{
+		static const char meta[] = "{\"issuer\":\"https://as\",\"token_endpoint\":"
+					   "\"https://as/token\",\"dpop_signing_alg_values_"
+					   "supported\":[]}";
+		struct oauth_as as;
+		char err[200];
+
+		assert_int_equal(oauth_as_parse(meta, sizeof(meta) - 1, &as, err, sizeof(err)), 0);
+		assert_non_null(as.dpop_algs);
+		assert_false(oauth_dpop_alg_ok(as.dpop_algs));
+		oauth_as_finish(&as);
+	}
 }
 
 int main(void)

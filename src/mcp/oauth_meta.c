@@ -327,6 +327,10 @@ int oauth_as_parse(const char *json, size_t len, struct oauth_as *out, char *err
 	out->scopes = joined(o, "scopes_supported");
 	out->auth_methods = joined(o, "token_endpoint_auth_methods_supported");
 	out->dpop_algs = joined(o, "dpop_signing_alg_values_supported");
+	/* a list that names nothing usable says no algorithm at all, unlike no list */
+	if (!out->dpop_algs &&
+	    cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(o, "dpop_signing_alg_values_supported")))
+		out->dpop_algs = xstrdup("");
 	out->cimd = cJSON_IsTrue(
 		cJSON_GetObjectItemCaseSensitive(o, "client_id_metadata_document_supported"));
 	out->iss_response = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(

@@ -73,7 +73,8 @@ struct oauth_as {
 	bool iss_response;	     /* authorization_response_iss_parameter_supported */
 	bool s256;		     /* code_challenge_methods_supported has S256 */
 	bool refresh;		     /* grant_types_supported has refresh_token (absent: yes) */
-	char *dpop_algs; /* dpop_signing_alg_values_supported joined with ' ', or NULL */
+	/* dpop_signing_alg_values_supported joined with ' ' ("" for an empty list), or NULL */
+	char *dpop_algs;
 };
 /* Parses a document; 0, or -1 with why in err (not JSON, no token_endpoint, endpoints that
  * are not http(s) URLs). */
