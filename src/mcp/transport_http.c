@@ -398,14 +398,21 @@ static void open_gate(struct http_t *t);
 static bool resume_answer(struct http_t *t, struct post *p);
 static int start_post(struct http_t *t, struct post *p, const char *json, size_t len);
 
-/* A DPoP nonce the server handed out is remembered for its origin; true when the answer was
- * 401 use_dpop_nonce and the post went out again with it, once (RFC 9449 9). */
-static bool nonce_retry(struct http_t *t, struct post *p, struct httpc_req *req)
+/* A DPoP nonce the server handed out (on any answer) is remembered for its origin, the one
+ * the next proofs carry; true when there was one. */
+static bool note_nonce(struct http_t *t, struct httpc_req *req)
 {
 	const char *nonce = httpc_header(req, "DPoP-Nonce");
 
-	if (!mcp_server_dpop_key(t->s) || !nonce ||
-	    !oauth_dpop_nonce_set(mcp_server_config(t->s)->url, nonce))
+	return mcp_server_dpop_key(t->s) && nonce &&
+	       oauth_dpop_nonce_set(mcp_server_config(t->s)->url, nonce);
+}
+
+/* True when the answer was 401 use_dpop_nonce with a nonce and the post went out again with
+ * it, once (RFC 9449 9). */
+static bool nonce_retry(struct http_t *t, struct post *p, struct httpc_req *req)
+{
+	if (!note_nonce(t, req))
 		return false;
 	if (p->nonce_retried || !p->sent || httpc_result(req) != HTTPC_OK ||
 	    httpc_status(req) != 401 ||
@@ -652,6 +659,7 @@ static void on_resume_done(struct httpc_req *req, void *arg)
 		free_resume(r);
 		return;
 	}
+	note_nonce(t, req);
 	if (r->answered || !mcp_transport_awaits(t->s, r->id)) {
 		unlink_resume(t, r);
 		free_resume(r);
@@ -822,8 +830,7 @@ static void on_get_done(struct httpc_req *req, void *arg)
 		return;
 	}
 	/* A refused GET that handed out a DPoP nonce is tried again with it (get_fails). */
-	if (mcp_server_dpop_key(t->s) && httpc_header(req, "DPoP-Nonce"))
-		oauth_dpop_nonce_set(mcp_server_config(t->s)->url, httpc_header(req, "DPoP-Nonce"));
+	note_nonce(t, req);
 	/* The session the GET carried is unknown: the server forgot it (restarted). A new
 	 * session, once; the calls in flight are left to finish or fail on their own. */
 	if (res == HTTPC_OK && status == 404 && t->get_sent_session && !t->get_renewed) {
