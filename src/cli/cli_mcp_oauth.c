@@ -231,16 +231,19 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	loop_stop(lg->loop);
 }
 
-/* Runs one flow to its end on loop; 0 with the tokens stored in *out, or < 0 with why in err. */
+/* Runs one flow to its end on loop; 0 with the tokens stored in *out, or < 0 with why in err.
+ * dpop_key: the server's DPoP key of an earlier sign-in, or NULL (oauth_flow_opts). */
 static int run_flow(struct loop *loop, const struct config_mcp_server *c,
 		    const struct oauth_tokens *refresh, const char *step_up, bool person,
-		    struct oauth_tokens *out, char *err, size_t err_len)
+		    const char *dpop_key, struct oauth_tokens *out, char *err, size_t err_len)
 {
 	static const struct oauth_flow_cbs cbs = {on_authorize, on_done};
 	struct login lg = {.loop = loop, .c = c, .listen_fd = -1};
 	struct timeval tv = {CLI_MCP_LOGIN_TIMEOUT_S, 0};
-	struct oauth_flow_opts o = {
-		.refresh = refresh, .step_up_scope = step_up, .timeout_ms = 30000};
+	struct oauth_flow_opts o = {.refresh = refresh,
+				    .step_up_scope = step_up,
+				    .dpop_key = dpop_key,
+				    .timeout_ms = 30000};
 	char *redirect = NULL;
 	int port = 0;
 
@@ -269,15 +272,7 @@ static int run_flow(struct loop *loop, const struct config_mcp_server *c,
 	} else if (lg.rc == 0) {
 		const struct oauth_tokens *t = oauth_flow_tokens(lg.flow);
 
-		out->url = xstrdup(t->url);
-		out->client_id = xstrdup(t->client_id);
-		out->client_secret = xstrdup(t->client_secret);
-		out->token_endpoint = xstrdup(t->token_endpoint);
-		out->resource = xstrdup(t->resource);
-		out->access_token = xstrdup(t->access_token);
-		out->refresh_token = xstrdup(t->refresh_token);
-		out->scope = xstrdup(t->scope);
-		out->expires_at_ms = t->expires_at_ms;
+		oauth_tokens_copy(out, t);
 	}
 	oauth_flow_destroy(lg.flow);
 	conn_close(lg.conn);
@@ -310,10 +305,12 @@ static const struct config_mcp_server *oauth_server(const struct config *cfg, co
 	return c;
 }
 
+static int stored(struct store *st, const struct config_mcp_server *c, struct oauth_tokens *t);
+
 int cli_mcp_login(const struct config *cfg, const char *server)
 {
 	const struct config_mcp_server *c = oauth_server(cfg, server);
-	struct oauth_tokens t;
+	struct oauth_tokens t, old = {0};
 	struct store *st;
 	struct loop *loop;
 	char err[512];
@@ -327,7 +324,8 @@ int cli_mcp_login(const struct config *cfg, const char *server)
 	loop = loop_create();
 	signal(SIGPIPE, SIG_IGN);
 	rc = run_flow(loop, c, NULL, NULL, c->oauth.grant == CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE,
-		      &t, err, sizeof(err));
+		      stored(st, c, &old) == 0 ? old.dpop_key : NULL, &t, err, sizeof(err));
+	oauth_tokens_finish(&old);
 	if (rc == 0)
 		rc = oauth_store_put(st, c->name, &t, now_wall_ms());
 	if (rc == 0)
@@ -381,7 +379,7 @@ static void prepare_one(struct store *st, const struct config_mcp_server *c, str
 
 	if (have == 0 && t.expires_at_ms && t.expires_at_ms - 60000 < now_wall_ms() &&
 	    t.refresh_token) {
-		if (run_flow(loop, c, &t, NULL, false, &fresh, err, sizeof(err)) == 0) {
+		if (run_flow(loop, c, &t, NULL, false, NULL, &fresh, err, sizeof(err)) == 0) {
 			oauth_store_put(st, c->name, &fresh, now_wall_ms());
 			oauth_tokens_finish(&t);
 			t = fresh;
@@ -391,14 +389,15 @@ static void prepare_one(struct store *st, const struct config_mcp_server *c, str
 		}
 	}
 	if (have < 0 && c->oauth.grant != CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE) {
-		have = run_flow(loop, c, NULL, NULL, false, &t, err, sizeof(err));
+		have = run_flow(loop, c, NULL, NULL, false, NULL, &t, err, sizeof(err));
 		if (have == 0)
 			oauth_store_put(st, c->name, &t, now_wall_ms());
 		else
 			fprintf(stderr, "hermetic: signing in to %s failed: %s\n", c->name, err);
 	}
 	if (have == 0)
-		mcp_set_bearer(m, c->name, t.access_token);
+		mcp_set_bearer(m, c->name, t.access_token,
+			       oauth_tokens_dpop(&t) ? t.dpop_key : NULL);
 	oauth_tokens_finish(&t);
 }
 
@@ -487,7 +486,7 @@ int cli_mcp_step_up(const struct config *cfg, const char *server, const char *ch
 		fprintf(stderr, "hermetic: %s asks for scope %s: signing in again\n", c->name,
 			ch.scope);
 		loop = loop_create();
-		rc = run_flow(loop, c, NULL, ch.scope, true, &fresh, err, sizeof(err));
+		rc = run_flow(loop, c, NULL, ch.scope, true, t.dpop_key, &fresh, err, sizeof(err));
 		if (rc == 0) {
 			rc = oauth_store_put(st, c->name, &fresh, now_wall_ms());
 			oauth_tokens_finish(&fresh);

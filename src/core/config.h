@@ -614,6 +614,7 @@ struct config_mcp_oauth {
 	enum config_oauth_grant grant;
 	char **scopes; /* 0 = from the server's WWW-Authenticate or metadata */
 	size_t n_scopes;
+	bool dpop; /* bind the tokens to a key of the server's own with DPoP (RFC 9449) */
 };
 
 struct config_mcp_server {

@@ -842,6 +842,10 @@ static const struct opt mcp_oauth_opts[] = {
 	 .flags = F_ONELINE | F_ONE_OR_LIST,
 	 .text = "scopes to ask for; unset = the server's WWW-Authenticate scope, else its "
 		 "scopes_supported, else none"},
+	{"dpop", T_BOOL, FLD(config_mcp_server, oauth.dpop), .def = "false",
+	 .text = "bind the tokens with DPoP (RFC 9449): a P-256 key made once for this server and "
+		 "kept with its tokens in state.db signs a proof for every token request and "
+		 "every request to the server; the authorization server must take ES256"},
 };
 
 static const struct table mcp_oauth_table = {

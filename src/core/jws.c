@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <mbedtls/asn1.h>
 #include <mbedtls/bignum.h>
+#include <mbedtls/ecp.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/version.h>
 #include <stdio.h>
@@ -56,14 +58,24 @@ static int der_to_raw(const unsigned char *der, size_t len, unsigned char out[64
 	return rc == 0 ? 0 : -EINVAL;
 }
 
-static int parse_key(mbedtls_pk_context *pk, const char *pem)
+/* Initialises pk and reads pem into it: 0, or -1 with why in err (never the key). pk is to be
+ * freed either way. */
+static int load_key(mbedtls_pk_context *pk, const char *pem, const char *key_name, char *err,
+		    size_t err_len)
 {
+	int rc;
+
+	mbedtls_pk_init(pk);
 #if MBEDTLS_VERSION_MAJOR >= 3
-	return mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
-				    random_fill, NULL);
+	rc = mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
+				  random_fill, NULL);
 #else
-	return mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
+	rc = mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
 #endif
+	if (rc == 0)
+		return 0;
+	snprintf(err, err_len, "%s does not parse (mbedTLS -0x%04x)", key_name, (unsigned)-rc);
+	return -1;
 }
 
 static int sign_hash(mbedtls_pk_context *pk, const unsigned char hash[32], unsigned char *sig,
@@ -80,6 +92,13 @@ static int sign_hash(mbedtls_pk_context *pk, const unsigned char hash[32], unsig
 char *jws_sign(const char *typ, const char *claims_json, const char *pem_key, unsigned algs,
 	       const char *key_name, char *err, size_t err_len)
 {
+	return jws_sign_hdr(typ, NULL, claims_json, pem_key, algs, key_name, err, err_len);
+}
+
+char *jws_sign_hdr(const char *typ, const char *header_extra, const char *claims_json,
+		   const char *pem_key, unsigned algs, const char *key_name, char *err,
+		   size_t err_len)
+{
 	unsigned char hash[32], sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE], raw[64];
 	mbedtls_pk_context pk;
 	const char *alg = NULL;
@@ -89,13 +108,8 @@ char *jws_sign(const char *typ, const char *claims_json, const char *pem_key, un
 	int rc;
 
 	buf_init(&b, 0);
-	mbedtls_pk_init(&pk);
-	rc = parse_key(&pk, pem_key);
-	if (rc != 0) {
-		snprintf(err, err_len, "%s does not parse (mbedTLS -0x%04x)", key_name,
-			 (unsigned)-rc);
+	if (load_key(&pk, pem_key, key_name, err, err_len) < 0)
 		goto out;
-	}
 	if (mbedtls_pk_can_do(&pk, MBEDTLS_PK_RSA) && (algs & JWS_RS256))
 		alg = "RS256";
 	else if (mbedtls_pk_can_do(&pk, MBEDTLS_PK_ECDSA) && mbedtls_pk_get_bitlen(&pk) == 256 &&
@@ -107,7 +121,8 @@ char *jws_sign(const char *typ, const char *claims_json, const char *pem_key, un
 					  : "not an RSA key");
 		goto out;
 	}
-	header = xasprintf("{\"alg\":\"%s\",\"typ\":\"%s\"}", alg, typ);
+	header = xasprintf("{\"alg\":\"%s\",\"typ\":\"%s\"%s%s}", alg, typ, header_extra ? "," : "",
+			   header_extra ? header_extra : "");
 	jws_b64url(&b, header, strlen(header));
 	buf_puts(&b, ".");
 	jws_b64url(&b, claims_json, strlen(claims_json));
@@ -133,6 +148,66 @@ char *jws_sign(const char *typ, const char *claims_json, const char *pem_key, un
 out:
 	buf_finish(&b);
 	free(header);
+	mbedtls_pk_free(&pk);
+	return out;
+}
+
+char *jws_ec_key_create(char *err, size_t err_len)
+{
+	unsigned char pem[1024];
+	mbedtls_pk_context pk;
+	char *out = NULL;
+	int rc;
+
+	mbedtls_pk_init(&pk);
+	rc = mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
+	if (rc == 0)
+		rc = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk), random_fill,
+					 NULL);
+	if (rc == 0)
+		rc = mbedtls_pk_write_key_pem(&pk, pem, sizeof(pem));
+	if (rc == 0)
+		out = xstrdup((const char *)pem);
+	else
+		snprintf(err, err_len, "could not make a P-256 key (mbedTLS -0x%04x)",
+			 (unsigned)-rc);
+	mbedtls_platform_zeroize(pem, sizeof(pem));
+	mbedtls_pk_free(&pk);
+	return out;
+}
+
+/* The public point of a P-256 key, portable across mbedTLS 2 and 3 (whose keypair fields are
+ * private): the last 65 bytes of its SubjectPublicKeyInfo are 0x04 || x || y. */
+char *jws_ec_public_jwk(const char *pem_key, const char *key_name, char *err, size_t err_len)
+{
+	unsigned char der[200];
+	const unsigned char *pt;
+	mbedtls_pk_context pk;
+	char *out = NULL;
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 0);
+	if (load_key(&pk, pem_key, key_name, err, err_len) < 0)
+		goto out;
+	if (!mbedtls_pk_can_do(&pk, MBEDTLS_PK_ECKEY) || mbedtls_pk_get_bitlen(&pk) != 256) {
+		snprintf(err, err_len, "%s is not a P-256 EC key", key_name);
+		goto out;
+	}
+	rc = mbedtls_pk_write_pubkey_der(&pk, der, sizeof(der));
+	pt = rc >= 65 ? der + sizeof(der) - 65 : NULL;
+	if (!pt || pt[0] != 0x04) {
+		snprintf(err, err_len, "%s has no usable public point", key_name);
+		goto out;
+	}
+	buf_puts(&b, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"");
+	jws_b64url(&b, pt + 1, 32);
+	buf_puts(&b, "\",\"y\":\"");
+	jws_b64url(&b, pt + 33, 32);
+	buf_puts(&b, "\"}");
+	out = buf_steal(&b);
+out:
+	buf_finish(&b);
 	mbedtls_pk_free(&pk);
 	return out;
 }

@@ -18,6 +18,18 @@ enum { JWS_RS256 = 1, JWS_ES256 = 2 };
  * another type or curve, a failed signature. The key never appears in err. */
 char *jws_sign(const char *typ, const char *claims_json, const char *pem_key, unsigned algs,
 	       const char *key_name, char *err, size_t err_len);
+/* jws_sign with more header members: header_extra is a compact JSON member list (`"jwk":{...}`)
+ * appended to the protected header, or NULL. */
+char *jws_sign_hdr(const char *typ, const char *header_extra, const char *claims_json,
+		   const char *pem_key, unsigned algs, const char *key_name, char *err,
+		   size_t err_len);
+
+/* A new P-256 key (ES256) as SEC1 PEM, malloc'd; NULL with why in err. */
+char *jws_ec_key_create(char *err, size_t err_len);
+/* The public JWK (RFC 7517) of a P-256 PEM key, as compact JSON with its members in the order
+ * of RFC 7638's thumbprint ({"crv":"P-256","kty":"EC","x":...,"y":...}), malloc'd; NULL with
+ * why in err naming key_name. Never carries the private part. */
+char *jws_ec_public_jwk(const char *pem_key, const char *key_name, char *err, size_t err_len);
 
 /* Appends data as base64url without padding (RFC 7515 2). */
 struct buf;

@@ -58,26 +58,13 @@ static int put_write(struct store *st, void *arg)
 	return oauth_store_put(st, p->server, &p->tok, now_wall_ms());
 }
 
-static void copy_tokens(struct oauth_tokens *to, const struct oauth_tokens *from)
-{
-	to->url = xstrdup(from->url);
-	to->client_id = xstrdup(from->client_id);
-	to->client_secret = xstrdup(from->client_secret);
-	to->token_endpoint = xstrdup(from->token_endpoint);
-	to->resource = xstrdup(from->resource);
-	to->access_token = xstrdup(from->access_token);
-	to->refresh_token = xstrdup(from->refresh_token);
-	to->scope = xstrdup(from->scope);
-	to->expires_at_ms = from->expires_at_ms;
-}
-
 static void store_tokens(struct slot *sl)
 {
 	struct put *p = xcalloc(1, sizeof(*p));
 	int rc;
 
 	p->server = xstrdup(sl->c->name);
-	copy_tokens(&p->tok, &sl->tok);
+	oauth_tokens_copy(&p->tok, &sl->tok);
 	rc = store_write(sl->owner->st, put_write, p, put_free);
 	if (rc != -EINPROGRESS)
 		put_free(p, rc);
@@ -137,8 +124,9 @@ static void on_done(struct oauth_flow *f, int rc, const char *err, void *arg)
 		return;
 	}
 	oauth_tokens_finish(&sl->tok);
-	copy_tokens(&sl->tok, oauth_flow_tokens(f));
-	mcp_set_bearer(sl->owner->m, sl->c->name, sl->tok.access_token);
+	oauth_tokens_copy(&sl->tok, oauth_flow_tokens(f));
+	mcp_set_bearer(sl->owner->m, sl->c->name, sl->tok.access_token,
+		       oauth_tokens_dpop(&sl->tok) ? sl->tok.dpop_key : NULL);
 	store_tokens(sl);
 	log_info("mcp %s: signed in%s", sl->c->name, sl->tok.scope ? " (scope stored)" : "");
 	schedule_refresh(sl);
@@ -147,7 +135,7 @@ static void on_done(struct oauth_flow *f, int rc, const char *err, void *arg)
 static void start_flow(struct slot *sl)
 {
 	static const struct oauth_flow_cbs cbs = {on_authorize, on_done};
-	struct oauth_flow_opts o = {.timeout_ms = 30000};
+	struct oauth_flow_opts o = {.timeout_ms = 30000, .dpop_key = sl->tok.dpop_key};
 
 	if (sl->flow || sl->ended)
 		return;
@@ -196,7 +184,8 @@ struct mcp_signin *mcp_signin_create(const struct config *cfg, struct loop *loop
 		    (!sl->tok.url || strcmp(sl->tok.url, c->url) != 0))
 			oauth_tokens_finish(&sl->tok); /* made for another URL */
 		if (sl->tok.access_token) {
-			mcp_set_bearer(m, c->name, sl->tok.access_token);
+			mcp_set_bearer(m, c->name, sl->tok.access_token,
+				       oauth_tokens_dpop(&sl->tok) ? sl->tok.dpop_key : NULL);
 			schedule_refresh(sl);
 		} else {
 			start_flow(sl);

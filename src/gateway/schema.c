@@ -39,6 +39,7 @@ static const struct store_migration migrations[] = {
 	{"spend-lane", SPEND_LANE_SQL},
 	{"tasks", TASK_STORE_SCHEMA_SQL},
 	{"mcp-oauth", OAUTH_STORE_SCHEMA_SQL},
+	{"mcp-oauth-dpop", OAUTH_STORE_DPOP_SQL},
 };
 
 void schema_register(void)

@@ -1288,6 +1288,7 @@ void mcp_destroy(struct mcp *m)
 		event_free(s->fail_ev);
 		free(s->probe_why);
 		free(s->bearer);
+		free(s->dpop_key);
 		free(s->challenge);
 		free_tools(s->tools, s->n_tools);
 		free_tools(s->next_tools, s->n_next);

@@ -136,10 +136,11 @@ void mcp_set_sampling(struct mcp *m, const struct mcp_sampling_cbs *cbs);
 /* The answer: result_json a CreateMessageResult, or (NULL) error says why the model did not
  * answer (sent as a JSON-RPC error). q is gone after. */
 void mcp_sample_answer(struct mcp_sample *q, const char *result_json, const char *error);
-/* The access token an `auth: oauth` server gets as `Authorization: Bearer` (copied; it must be
- * a registered secret already: mcp/oauth_store.h). Before mcp_start, or before a reconnect.
- * 0, or -ENOENT (no such server). */
-int mcp_set_bearer(struct mcp *m, const char *server, const char *token);
+/* The access token an `auth: oauth` server gets as `Authorization: Bearer`, or, with dpop_key
+ * (a DPoP-bound token: oauth_tokens_dpop), as `Authorization: DPoP` with a proof signed by that
+ * key on every request (copied; both must be registered secrets already: mcp/oauth_store.h).
+ * Before mcp_start, or before a reconnect. 0, or -ENOENT (no such server). */
+int mcp_set_bearer(struct mcp *m, const char *server, const char *token, const char *dpop_key);
 
 /* The WWW-Authenticate of the last 401 or 403 the server sent (borrowed until the next), or
  * NULL: what a step-up reads (mcp/oauth_meta.h, oauth_challenge_parse). */

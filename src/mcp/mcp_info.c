@@ -45,7 +45,7 @@ const struct config_mcp_server *mcp_server_config(const struct mcp_server *s)
 }
 
 /* The sign-in (mcp/oauth.h) hands its token over here; the HTTP transports send it. */
-int mcp_set_bearer(struct mcp *m, const char *server, const char *token)
+int mcp_set_bearer(struct mcp *m, const char *server, const char *token, const char *dpop_key)
 {
 	size_t i;
 
@@ -56,6 +56,8 @@ int mcp_set_bearer(struct mcp *m, const char *server, const char *token)
 			continue;
 		free(s->bearer);
 		s->bearer = xstrdup(token);
+		free(s->dpop_key);
+		s->dpop_key = xstrdup(dpop_key);
 		return 0;
 	}
 	return -ENOENT;
@@ -64,6 +66,11 @@ int mcp_set_bearer(struct mcp *m, const char *server, const char *token)
 const char *mcp_server_bearer(const struct mcp_server *s)
 {
 	return s->bearer;
+}
+
+const char *mcp_server_dpop_key(const struct mcp_server *s)
+{
+	return s->dpop_key;
 }
 
 void mcp_transport_challenge(struct mcp_server *s, const char *www_authenticate)

@@ -61,6 +61,7 @@ struct mcp_server {
 	char *probe_why; /* why the Streamable HTTP initialize failed (legacy SSE fallback) */
 	bool pinging;
 	int64_t backoff_ms;
+	char *dpop_key;	 /* the bearer's DPoP key (a registered secret), or NULL */
 	char *bearer;	 /* auth: oauth: the access token (a registered secret), or NULL */
 	char *challenge; /* the last 401/403's WWW-Authenticate, or NULL */
 };

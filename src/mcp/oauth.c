@@ -13,6 +13,7 @@
 #include "core/util.h"
 #include "core/json.h"
 #include "core/jws.h"
+#include "mcp/oauth_dpop.h"
 #include "mcp/oauth_meta.h"
 #include "net/httpc.h"
 
@@ -24,6 +25,8 @@
 #include <strings.h>
 
 enum step { PROBE, PRM, AS, REGISTER, WAIT_REDIRECT, EXCHANGE, TOKEN, FINISHED };
+
+struct discovery;
 
 struct oauth_flow {
 	struct loop *loop;
@@ -37,6 +40,7 @@ struct oauth_flow {
 	bool probed; /* the second probe (tools/list) went out */
 
 	enum step step;
+	const struct discovery *disc; /* PRM, AS: the step's rules */
 	struct httpc_req *req;
 	char *urls[OAUTH_MAX_URLS];
 	size_t n_urls, at;
@@ -49,6 +53,13 @@ struct oauth_flow {
 	char *verifier, *state, *scope;
 	char *jag; /* the ID-JAG the IdP exchanged the id_token for (cross-app access) */
 	struct oauth_tokens tok;
+
+	/* the token request in flight (ours or the IdP's), kept for the DPoP nonce retry */
+	struct form {
+		char *url, *body, *basic; /* basic: the Authorization header line, or NULL */
+		bool dpop, retried;
+		httpc_done_cb done;
+	} form;
 };
 
 static void finish(struct oauth_flow *f, int rc, const char *fmt, ...)
@@ -75,18 +86,6 @@ static void drop_urls(struct oauth_flow *f)
 	for (i = 0; i < f->n_urls; i++)
 		free(f->urls[i]);
 	f->n_urls = f->at = 0;
-}
-
-static char *random_b64url(size_t n)
-{
-	unsigned char raw[48];
-	struct buf b;
-
-	if (n > sizeof(raw) || random_fill(NULL, raw, n) < 0)
-		abort(); /* getrandom(2) does not fail on Linux >= 3.17 */
-	buf_init(&b, 0);
-	oauth_b64url(&b, raw, n);
-	return buf_steal(&b);
 }
 
 /* Starts a request; on an error that prevents it, ends the flow. */
@@ -135,9 +134,7 @@ static bool reaped(struct oauth_flow *f)
 }
 
 static void start_prm(struct oauth_flow *f);
-static void next_prm(struct oauth_flow *f);
 static void start_as(struct oauth_flow *f, const char *issuer);
-static void next_as(struct oauth_flow *f);
 static void start_client(struct oauth_flow *f);
 static void start_authorize(struct oauth_flow *f);
 static void start_token(struct oauth_flow *f, const char *code);
@@ -199,22 +196,64 @@ static void start_probe(struct oauth_flow *f)
 	request(f, "POST", f->c->url, hs, body, on_probe);
 }
 
-/* protected resource metadata */
+/* discovery: each candidate URL of a step in turn, until one answers a document that parses */
 
-static void on_prm(struct httpc_req *req, void *arg)
+struct discovery {
+	enum step step;
+	/* Reads a document into the flow: 0, or -1 (the next URL is tried). */
+	int (*parse)(struct oauth_flow *f, const char *body, size_t len);
+	void (*took)(struct oauth_flow *f); /* one parsed; f->urls[f->at] is its URL */
+	void (*none)(struct oauth_flow *f); /* none did (f->urls is empty again) */
+};
+
+static void next_doc(struct oauth_flow *f);
+
+static void on_doc(struct httpc_req *req, void *arg)
 {
 	struct oauth_flow *f = arg;
 	size_t len = 0;
 	const char *body = ok_body(req, &len);
-	char err[200];
 
 	if (reaped(f))
 		return;
-	if (!body || oauth_prm_parse(body, len, &f->prm, err, sizeof(err)) < 0) {
+	if (!body || f->disc->parse(f, body, len) < 0) {
 		f->at++;
-		next_prm(f);
+		next_doc(f);
 		return;
 	}
+	f->disc->took(f);
+}
+
+static void next_doc(struct oauth_flow *f)
+{
+	if (f->at < f->n_urls) {
+		request(f, "GET", f->urls[f->at], NULL, NULL, on_doc);
+		return;
+	}
+	drop_urls(f);
+	f->disc->none(f);
+}
+
+/* Runs step d over the candidates the caller put in f->urls. */
+static void discover(struct oauth_flow *f, const struct discovery *d)
+{
+	f->step = d->step;
+	f->disc = d;
+	f->at = 0;
+	next_doc(f);
+}
+
+/* protected resource metadata */
+
+static int parse_prm(struct oauth_flow *f, const char *body, size_t len)
+{
+	char err[200];
+
+	return oauth_prm_parse(body, len, &f->prm, err, sizeof(err));
+}
+
+static void took_prm(struct oauth_flow *f)
+{
 	if (f->prm.resource && !oauth_resource_allowed(f->c->url, f->prm.resource)) {
 		finish(f, -EPERM,
 		       "the protected resource metadata at %s is for %s, not for %s: refusing to "
@@ -226,58 +265,41 @@ static void on_prm(struct httpc_req *req, void *arg)
 	start_as(f, f->prm.auth_server);
 }
 
-static void next_prm(struct oauth_flow *f)
+/* No resource metadata: the 2025-03-26 revision's discovery at the server's origin. */
+static void no_prm(struct oauth_flow *f)
 {
-	if (f->at < f->n_urls) {
-		request(f, "GET", f->urls[f->at], NULL, NULL, on_prm);
-		return;
-	}
-	/* No resource metadata: the 2025-03-26 revision's discovery at the server's origin. */
-	drop_urls(f);
-	f->legacy = true;
-	{
-		char *origin = oauth_origin(f->c->url);
+	char *origin = oauth_origin(f->c->url);
 
-		start_as(f, origin);
-		free(origin);
-	}
+	f->legacy = true;
+	start_as(f, origin);
+	free(origin);
 }
+
+static const struct discovery prm_step = {PRM, parse_prm, took_prm, no_prm};
 
 static void start_prm(struct oauth_flow *f)
 {
-	f->step = PRM;
 	f->n_urls = oauth_prm_urls(f->c->url, f->ch.resource_metadata, f->urls);
-	f->at = 0;
-	next_prm(f);
+	discover(f, &prm_step);
 }
 
 /* authorization server metadata */
 
-static void on_as(struct httpc_req *req, void *arg)
+static int parse_as(struct oauth_flow *f, const char *body, size_t len)
 {
-	struct oauth_flow *f = arg;
-	size_t len = 0;
-	const char *body = ok_body(req, &len);
 	char err[200];
 
-	if (reaped(f))
-		return;
-	if (!body || oauth_as_parse(body, len, &f->as, err, sizeof(err)) < 0) {
-		f->at++;
-		next_as(f);
-		return;
-	}
+	return oauth_as_parse(body, len, &f->as, err, sizeof(err));
+}
+
+static void took_as(struct oauth_flow *f)
+{
 	drop_urls(f);
 	start_client(f);
 }
 
-static void next_as(struct oauth_flow *f)
+static void no_as(struct oauth_flow *f)
 {
-	if (f->at < f->n_urls) {
-		request(f, "GET", f->urls[f->at], NULL, NULL, on_as);
-		return;
-	}
-	drop_urls(f);
 	if (f->legacy && oauth_as_default(f->c->url, &f->as) == 0) {
 		start_client(f);
 		return;
@@ -286,32 +308,41 @@ static void next_as(struct oauth_flow *f)
 	       f->prm.auth_server ? f->prm.auth_server : f->c->url);
 }
 
+static const struct discovery as_step = {AS, parse_as, took_as, no_as};
+
 static void start_as(struct oauth_flow *f, const char *issuer)
 {
-	f->step = AS;
 	f->n_urls = oauth_as_urls(issuer, f->urls);
 	/* 2025-03-26: only RFC 8414's URL at the server's origin */
 	if (f->legacy)
 		while (f->n_urls > 1)
 			free(f->urls[--f->n_urls]);
-	f->at = 0;
-	next_as(f);
+	discover(f, &as_step);
 }
 
 /* the client: configured, a metadata document, or registered now */
 
+/* The JSON of an answer when it is a 200 (or 201), else NULL. */
+static cJSON *ok_json(struct httpc_req *req)
+{
+	size_t len = 0;
+	const char *body = ok_body(req, &len);
+
+	return body ? json_parse(body, len, 0, NULL) : NULL;
+}
+
 static void on_register(struct httpc_req *req, void *arg)
 {
 	struct oauth_flow *f = arg;
-	size_t len = 0;
-	const char *body = ok_body(req, &len);
-	cJSON *o = body ? json_parse(body, len, 0, NULL) : NULL;
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "client_id");
-	const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "client_secret");
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "token_endpoint_auth_method");
+	const cJSON *id, *sec, *m;
+	cJSON *o;
 
 	if (reaped(f))
 		return;
+	o = ok_json(req);
+	id = cJSON_GetObjectItemCaseSensitive(o, "client_id");
+	sec = cJSON_GetObjectItemCaseSensitive(o, "client_secret");
+	m = cJSON_GetObjectItemCaseSensitive(o, "token_endpoint_auth_method");
 	if (!cJSON_IsString(id) || !id->valuestring[0]) {
 		cJSON_Delete(o);
 		finish(f, -EIO, "dynamic client registration at %s failed (HTTP %ld)",
@@ -349,6 +380,15 @@ static void start_register(struct oauth_flow *f)
 static void start_client(struct oauth_flow *f)
 {
 	const struct config_mcp_oauth *o = &f->c->oauth;
+
+	if (o->dpop && !oauth_dpop_alg_ok(f->as.dpop_algs)) {
+		finish(f, -ENOTSUP,
+		       "oauth.dpop: the authorization server's dpop_signing_alg_values_supported "
+		       "(%s) does not list ES256, the only algorithm hermetic signs DPoP proofs "
+		       "with",
+		       f->as.dpop_algs);
+		return;
+	}
 
 	if (o->client_id) {
 		f->client_id = xstrdup(o->client_id);
@@ -458,8 +498,8 @@ static void start_authorize(struct oauth_flow *f)
 		       "authorization_endpoint");
 		return;
 	}
-	f->verifier = random_b64url(32);
-	f->state = random_b64url(16);
+	f->verifier = oauth_random_b64url(32);
+	f->state = oauth_random_b64url(16);
 	log_add_secret(f->verifier);
 	pick_scope(f);
 	challenge = oauth_pkce_challenge(f->verifier);
@@ -501,6 +541,96 @@ void oauth_flow_redirect(struct oauth_flow *f, const char *query)
 	oauth_redirect_finish(&r);
 }
 
+/* token requests: one form POST to a token endpoint, client authentication, the DPoP proof */
+
+static void free_form(struct form *fm)
+{
+	free(fm->url);
+	free(fm->body);
+	free(fm->basic);
+	memset(fm, 0, sizeof(*fm));
+}
+
+/* RFC 6749 2.3.1: the Authorization line of client_secret_basic, each part form-encoded. */
+static char *basic_auth(const char *id, const char *secret)
+{
+	struct buf pair, line;
+
+	buf_init(&pair, 0);
+	oauth_form_escape(&pair, id);
+	buf_puts(&pair, ":");
+	oauth_form_escape(&pair, secret);
+	buf_init(&line, 0);
+	buf_puts(&line, "Authorization: Basic ");
+	buf_base64(&line, pair.data, pair.len);
+	buf_finish(&pair);
+	return buf_steal(&line);
+}
+
+/* Sends f->form (again, after a nonce); on an error that prevents it, ends the flow. */
+static void send_form(struct oauth_flow *f)
+{
+	struct form *fm = &f->form;
+	const char *hs[5] = {"Content-Type: application/x-www-form-urlencoded",
+			     "Accept: application/json", NULL, NULL, NULL};
+	char *proof = NULL;
+	size_t n = 2;
+
+	if (fm->basic)
+		hs[n++] = fm->basic;
+	if (fm->dpop) {
+		char err[256];
+
+		if (!f->tok.dpop_key) {
+			f->tok.dpop_key = jws_ec_key_create(err, sizeof(err));
+			if (f->tok.dpop_key)
+				oauth_tokens_hide(&f->tok);
+		}
+		proof = f->tok.dpop_key ? oauth_dpop_header(f->tok.dpop_key, "POST", fm->url, NULL,
+							    err, sizeof(err))
+					: NULL;
+		if (!proof) {
+			finish(f, -EINVAL, "DPoP: %s", err);
+			return;
+		}
+		hs[n++] = proof;
+	}
+	request(f, "POST", fm->url, hs, fm->body, fm->done);
+	free(proof);
+}
+
+/* POSTs the form body (taken) to url; basic (taken) is the Authorization line or NULL; with
+ * dpop, a proof goes along (url is the token endpoint of a server that signs in with DPoP). */
+static void post_form(struct oauth_flow *f, const char *url, char *body, char *basic, bool dpop,
+		      httpc_done_cb done)
+{
+	free_form(&f->form);
+	f->form.url = xstrdup(url);
+	f->form.body = body;
+	f->form.basic = basic;
+	f->form.dpop = dpop;
+	f->form.done = done;
+	send_form(f);
+}
+
+/* A token answer that carries a DPoP nonce: remembered for the endpoint's origin; true when
+ * it was a use_dpop_nonce error (RFC 9449 8) and the request went out again with it, once. */
+static bool nonce_retry(struct oauth_flow *f, struct httpc_req *req)
+{
+	const char *nonce = httpc_header(req, "DPoP-Nonce");
+	size_t len = 0;
+	const char *body = httpc_result(req) == HTTPC_OK ? httpc_body(req, &len) : NULL;
+
+	if (!f->form.dpop || !nonce || !oauth_dpop_nonce_set(f->form.url, nonce))
+		return false;
+	if (f->form.retried || httpc_status(req) != 400 || !body ||
+	    !oauth_dpop_nonce_error(body, len))
+		return false;
+	f->form.retried = true;
+	send_form(f);
+	return true;
+}
+
 /* token */
 
 enum client_auth { AUTH_NONE, AUTH_BASIC, AUTH_POST, AUTH_JWT };
@@ -538,7 +668,7 @@ static enum client_auth client_auth(const struct oauth_flow *f, const char *secr
 static char *client_assertion(struct oauth_flow *f, char *err, size_t err_len)
 {
 	const char *aud = f->as.issuer ? f->as.issuer : f->tok.token_endpoint;
-	char *jti = random_b64url(16), *claims, *jwt;
+	char *jti = oauth_random_b64url(16), *claims, *jwt;
 	struct buf b;
 	long long now = now_wall_ms() / 1000;
 
@@ -566,7 +696,7 @@ static void on_token(struct httpc_req *req, void *arg)
 	struct oauth_token t;
 	char err[400];
 
-	if (reaped(f))
+	if (reaped(f) || nonce_retry(f, req))
 		return;
 	if (!body) {
 		finish(f, -EIO, "the token endpoint %s did not answer: %s", f->tok.token_endpoint,
@@ -586,6 +716,11 @@ static void on_token(struct httpc_req *req, void *arg)
 	free(f->tok.scope);
 	f->tok.scope = t.scope ? t.scope : xstrdup(f->scope);
 	f->tok.expires_at_ms = t.expires_in_s ? now_wall_ms() + t.expires_in_s * 1000 : 0;
+	free(f->tok.token_type);
+	f->tok.token_type = t.token_type;
+	if (f->c->oauth.dpop && !oauth_tokens_dpop(&f->tok))
+		log_warn("mcp %s: the authorization server gave a %s token, not a DPoP-bound one",
+			 f->c->name, f->tok.token_type);
 	oauth_tokens_hide(&f->tok);
 	finish(f, 0, NULL);
 }
@@ -593,9 +728,7 @@ static void on_token(struct httpc_req *req, void *arg)
 static void start_token(struct oauth_flow *f, const char *code)
 {
 	const struct config_mcp_oauth *o = &f->c->oauth;
-	const char *secret = f->client_secret;
-	char *hs[4] = {xstrdup("Content-Type: application/x-www-form-urlencoded"),
-		       xstrdup("Accept: application/json"), NULL, NULL};
+	const char *secret;
 	enum client_auth how;
 	struct buf b;
 
@@ -639,8 +772,6 @@ static void start_token(struct oauth_flow *f, const char *code)
 
 		if (!jwt) {
 			buf_finish(&b);
-			free(hs[0]);
-			free(hs[1]);
 			finish(f, -EINVAL, "%s",
 			       f->tok.client_id ? err : "private_key_jwt needs a client_id");
 			return;
@@ -650,25 +781,9 @@ static void start_token(struct oauth_flow *f, const char *code)
 		param(&b, "client_assertion", jwt);
 		free(jwt);
 	}
-	if (how == AUTH_BASIC) {
-		struct buf id, cred;
-
-		/* RFC 6749 2.3.1: each part form-encoded before base64 */
-		buf_init(&id, 0);
-		oauth_form_escape(&id, f->tok.client_id);
-		buf_puts(&id, ":");
-		oauth_form_escape(&id, secret);
-		buf_init(&cred, 0);
-		buf_puts(&cred, "Authorization: Basic ");
-		buf_base64(&cred, id.data, id.len);
-		hs[2] = buf_steal(&cred);
-		buf_finish(&id);
-	}
-	request(f, "POST", f->tok.token_endpoint, (const char *const *)hs, buf_str(&b), on_token);
-	buf_finish(&b);
-	free(hs[0]);
-	free(hs[1]);
-	free(hs[2]);
+	post_form(f, f->tok.token_endpoint, buf_steal(&b),
+		  how == AUTH_BASIC ? basic_auth(f->tok.client_id, secret) : NULL, o->dpop,
+		  on_token);
 }
 
 /* cross-app access (SEP-990): the id_token exchanged at the IdP for an ID-JAG (RFC 8693) */
@@ -676,16 +791,14 @@ static void start_token(struct oauth_flow *f, const char *code)
 static void on_exchange(struct httpc_req *req, void *arg)
 {
 	struct oauth_flow *f = arg;
-	size_t len = 0;
-	const char *body = ok_body(req, &len);
-	cJSON *o = body ? json_parse(body, len, 0, NULL) : NULL;
-	const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "access_token");
-	const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "issued_token_type");
+	const cJSON *at, *type;
+	cJSON *o;
 
-	if (reaped(f)) {
-		cJSON_Delete(o);
+	if (reaped(f))
 		return;
-	}
+	o = ok_json(req);
+	at = cJSON_GetObjectItemCaseSensitive(o, "access_token");
+	type = cJSON_GetObjectItemCaseSensitive(o, "issued_token_type");
 	if (!cJSON_IsString(at) || !at->valuestring[0] || !cJSON_IsString(type) ||
 	    strcmp(type->valuestring, "urn:ietf:params:oauth:token-type:id-jag") != 0) {
 		cJSON_Delete(o);
@@ -702,8 +815,6 @@ static void on_exchange(struct httpc_req *req, void *arg)
 static void start_exchange(struct oauth_flow *f)
 {
 	const struct config_mcp_oauth *o = &f->c->oauth;
-	char *hs[4] = {xstrdup("Content-Type: application/x-www-form-urlencoded"),
-		       xstrdup("Accept: application/json"), NULL, NULL};
 	const char *aud = f->as.issuer ? f->as.issuer : f->as.token_endpoint;
 	struct buf b;
 
@@ -717,33 +828,12 @@ static void start_exchange(struct oauth_flow *f)
 	param(&b, "resource", resource_of(f));
 	pick_scope(f);
 	param(&b, "scope", f->scope);
-	if (o->idp_client_secret) {
-		struct buf id;
-
-		buf_init(&id, 0);
-		oauth_form_escape(&id, o->idp_client_id);
-		buf_puts(&id, ":");
-		oauth_form_escape(&id, o->idp_client_secret);
-		hs[2] = xstrdup("Authorization: Basic ");
-		{
-			struct buf cred;
-
-			buf_init(&cred, 0);
-			buf_puts(&cred, hs[2]);
-			buf_base64(&cred, id.data, id.len);
-			free(hs[2]);
-			hs[2] = buf_steal(&cred);
-		}
-		buf_finish(&id);
-	} else {
+	if (!o->idp_client_secret)
 		param(&b, "client_id", o->idp_client_id);
-	}
-	request(f, "POST", o->idp_token_endpoint, (const char *const *)hs, buf_str(&b),
-		on_exchange);
-	buf_finish(&b);
-	free(hs[0]);
-	free(hs[1]);
-	free(hs[2]);
+	/* The IdP is not the server's authorization server: no DPoP proof goes there. */
+	post_form(f, o->idp_token_endpoint, buf_steal(&b),
+		  o->idp_client_secret ? basic_auth(o->idp_client_id, o->idp_client_secret) : NULL,
+		  false, on_exchange);
 }
 
 /* the flow */
@@ -764,6 +854,8 @@ struct oauth_flow *oauth_flow_start(struct loop *l, const struct config_mcp_serv
 	f->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
 	f->redirect_uri = xstrdup(o->redirect_uri);
 	f->step_up_scope = xstrdup(o->step_up_scope);
+	if (c->oauth.dpop) /* the key made once; send_form makes it when there is none yet */
+		f->tok.dpop_key = xstrdup(o->refresh ? o->refresh->dpop_key : o->dpop_key);
 	if (o->refresh) {
 		const struct oauth_tokens *r = o->refresh;
 
@@ -806,6 +898,7 @@ static void free_flow(struct oauth_flow *f)
 	free(f->jag);
 	free(f->redirect_uri);
 	free(f->step_up_scope);
+	free_form(&f->form);
 	oauth_tokens_finish(&f->tok);
 	free(f);
 }

@@ -7,6 +7,8 @@
  * Document, or RFC 7591 registration), then either the authorization code grant with PKCE S256,
  * state, the resource parameter and RFC 9207's iss (the front end gets the user to the URL and
  * hands back the redirect), or the client credentials grant; or a refresh of stored tokens.
+ * With oauth.dpop every token request carries a DPoP proof (mcp/oauth_dpop.h), retried once
+ * with the nonce an authorization server asks for.
  * Every answer is capped (OAUTH_DOC_CAP), every request has a timeout.
  *
  * Async contract: if oauth_flow_start returns NULL nothing fires; otherwise done fires exactly
@@ -38,6 +40,9 @@ struct oauth_flow_opts {
 	const char *step_up_scope;
 	/* A refresh: the stored tokens (borrowed for the call); NULL = sign in anew. */
 	const struct oauth_tokens *refresh;
+	/* oauth.dpop: the server's key of an earlier sign-in (borrowed for the call), kept for
+	 * the new tokens; NULL = make one. A refresh keeps refresh's. */
+	const char *dpop_key;
 	long timeout_ms; /* per request; 0 = 30 s */
 };
 

@@ -67,6 +67,7 @@ static bool next_param(const char **p, char **name, char **value)
 int oauth_challenge_parse(const char *header, struct oauth_challenge *out)
 {
 	const char *p = header;
+	bool found = false;
 
 	memset(out, 0, sizeof(*out));
 	if (!header || strlen(header) > HEADER_CAP)
@@ -75,28 +76,33 @@ int oauth_challenge_parse(const char *header, struct oauth_challenge *out)
 		const char *scheme;
 		size_t len;
 		char *name, *value;
-		bool bearer;
+		bool bearer, dpop;
 
 		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;
 		if (!*p)
-			return -1;
+			break;
 		scheme = p;
 		while (tchar(*p))
 			p++;
 		len = (size_t)(p - scheme);
 		bearer = len == 6 && strncasecmp(scheme, "Bearer", 6) == 0;
+		dpop = len == 4 && strncasecmp(scheme, "DPoP", 4) == 0; /* RFC 9449 7.1 */
 		if (!len)
-			return -1;
+			break;
+		found |= bearer || dpop;
+		out->dpop |= dpop;
 		while (next_param(&p, &name, &value)) {
 			char **slot = NULL;
 
-			if (bearer && strcasecmp(name, "resource_metadata") == 0)
+			if ((bearer || dpop) && strcasecmp(name, "resource_metadata") == 0)
 				slot = &out->resource_metadata;
-			else if (bearer && strcasecmp(name, "scope") == 0)
+			else if ((bearer || dpop) && strcasecmp(name, "scope") == 0)
 				slot = &out->scope;
 			else if (bearer && strcasecmp(name, "error") == 0)
 				slot = &out->error;
+			else if (dpop && strcasecmp(name, "error") == 0)
+				slot = &out->dpop_error;
 			if (slot && !*slot) {
 				*slot = value;
 				value = NULL;
@@ -104,9 +110,13 @@ int oauth_challenge_parse(const char *header, struct oauth_challenge *out)
 			free(name);
 			free(value);
 		}
-		if (bearer)
-			return 0;
 	}
+	/* A DPoP challenge's error stands for both when there is no Bearer one. */
+	if (!out->error && out->dpop_error)
+		out->error = xstrdup(out->dpop_error);
+	if (!found)
+		oauth_challenge_finish(out);
+	return found ? 0 : -1;
 }
 
 void oauth_challenge_finish(struct oauth_challenge *c)
@@ -116,6 +126,7 @@ void oauth_challenge_finish(struct oauth_challenge *c)
 	free(c->resource_metadata);
 	free(c->scope);
 	free(c->error);
+	free(c->dpop_error);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -315,6 +326,11 @@ int oauth_as_parse(const char *json, size_t len, struct oauth_as *out, char *err
 	out->registration_endpoint = str_of(o, "registration_endpoint");
 	out->scopes = joined(o, "scopes_supported");
 	out->auth_methods = joined(o, "token_endpoint_auth_methods_supported");
+	out->dpop_algs = joined(o, "dpop_signing_alg_values_supported");
+	/* a list that names nothing usable says no algorithm at all, unlike no list */
+	if (!out->dpop_algs &&
+	    cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(o, "dpop_signing_alg_values_supported")))
+		out->dpop_algs = xstrdup("");
 	out->cimd = cJSON_IsTrue(
 		cJSON_GetObjectItemCaseSensitive(o, "client_id_metadata_document_supported"));
 	out->iss_response = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
@@ -366,6 +382,7 @@ void oauth_as_finish(struct oauth_as *a)
 	free(a->registration_endpoint);
 	free(a->scopes);
 	free(a->auth_methods);
+	free(a->dpop_algs);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -459,6 +476,18 @@ void oauth_b64url(struct buf *b, const void *data, size_t len)
 		b->data[i] = b->data[i] == '+' ? '-' : b->data[i] == '/' ? '_' : b->data[i];
 	buf_reserve(b, 1);
 	b->data[b->len] = '\0';
+}
+
+char *oauth_random_b64url(size_t n)
+{
+	unsigned char raw[48];
+	struct buf b;
+
+	if (n > sizeof(raw) || random_fill(NULL, raw, n) < 0)
+		abort(); /* getrandom(2) does not fail on Linux >= 3.17 */
+	buf_init(&b, 0);
+	oauth_b64url(&b, raw, n);
+	return buf_steal(&b);
 }
 
 char *oauth_pkce_challenge(const char *verifier)
@@ -613,6 +642,7 @@ int oauth_token_parse(long status, const char *json, size_t len, struct oauth_to
 	out->access_token = str_of(o, "access_token");
 	out->refresh_token = str_of(o, "refresh_token");
 	out->scope = str_of(o, "scope");
+	out->token_type = str_of(o, "token_type");
 	v = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
 	if (cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 1e9)
 		out->expires_in_s = (long long)v->valuedouble;
@@ -638,5 +668,6 @@ void oauth_token_finish(struct oauth_token *t)
 	free(t->access_token);
 	free(t->refresh_token);
 	free(t->scope);
+	free(t->token_type);
 	memset(t, 0, sizeof(*t));
 }

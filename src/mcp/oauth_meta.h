@@ -17,16 +17,19 @@ struct buf;
 /* Most candidate URLs one discovery step tries. */
 #define OAUTH_MAX_URLS 3
 
-/* A Bearer challenge's parameters (RFC 6750 3, RFC 9728 5.1); each malloc'd or NULL. */
+/* A Bearer or DPoP challenge's parameters (RFC 6750 3, RFC 9728 5.1, RFC 9449 7.1); each
+ * malloc'd or NULL; the first value of a parameter wins. */
 struct oauth_challenge {
 	char *resource_metadata;
 	char *scope;
-	char *error; /* "invalid_token", "insufficient_scope" */
+	char *error;	  /* "invalid_token", "insufficient_scope" (Bearer's, else DPoP's) */
+	char *dpop_error; /* the DPoP challenge's: "use_dpop_nonce", "invalid_dpop_proof" */
+	bool dpop;	  /* there is a DPoP challenge */
 };
 
-/* Parses a WWW-Authenticate value: the Bearer challenge's auth-params (quoted or token
- * values, any order, other schemes skipped). Returns 0, or -1 when there is no Bearer
- * challenge (out is then empty). Input over 8 KiB is refused. */
+/* Parses a WWW-Authenticate value: the Bearer and DPoP challenges' auth-params (quoted or
+ * token values, any order, other schemes skipped). Returns 0, or -1 when there is neither
+ * (out is then empty). Input over 8 KiB is refused. */
 int oauth_challenge_parse(const char *header, struct oauth_challenge *out);
 void oauth_challenge_finish(struct oauth_challenge *c);
 
@@ -70,6 +73,8 @@ struct oauth_as {
 	bool iss_response;	     /* authorization_response_iss_parameter_supported */
 	bool s256;		     /* code_challenge_methods_supported has S256 */
 	bool refresh;		     /* grant_types_supported has refresh_token (absent: yes) */
+	/* dpop_signing_alg_values_supported joined with ' ' ("" for an empty list), or NULL */
+	char *dpop_algs;
 };
 /* Parses a document; 0, or -1 with why in err (not JSON, no token_endpoint, endpoints that
  * are not http(s) URLs). */
@@ -93,6 +98,8 @@ char *oauth_scope_union(const char *a, const char *b);
 void oauth_form_escape(struct buf *b, const char *s);
 /* Appends data as base64url without padding (RFC 7636 appendix A). */
 void oauth_b64url(struct buf *b, const void *data, size_t len);
+/* n (<= 48) random bytes as base64url, malloc'd (state, verifier, jti). */
+char *oauth_random_b64url(size_t n);
 /* The S256 code challenge of verifier, malloc'd. */
 char *oauth_pkce_challenge(const char *verifier);
 
@@ -113,6 +120,7 @@ struct oauth_token {
 	char *access_token;
 	char *refresh_token;	/* NULL if none */
 	char *scope;		/* NULL if the answer did not say */
+	char *token_type;	/* "Bearer" or "DPoP" as the server spelled it */
 	long long expires_in_s; /* 0 = not said */
 };
 /* Parses a token answer of HTTP status; 0, or -1 with the server's error (RFC 6749 5.2) or

@@ -7,6 +7,7 @@
 #ifndef HERMETIC_OAUTH_STORE_H
 #define HERMETIC_OAUTH_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct store;
@@ -16,6 +17,10 @@ struct store;
 	" client_id TEXT, client_secret TEXT, token_endpoint TEXT, resource TEXT,"                 \
 	" access_token TEXT NOT NULL, refresh_token TEXT, scope TEXT,"                             \
 	" expires_at_ms INTEGER NOT NULL DEFAULT 0, updated_ms INTEGER NOT NULL) STRICT;"
+/* DPoP (oauth: dpop: true): the token's type, and the server's own key, kept with its tokens. */
+#define OAUTH_STORE_DPOP_SQL                                                                       \
+	"ALTER TABLE mcp_oauth ADD COLUMN token_type TEXT;"                                        \
+	"ALTER TABLE mcp_oauth ADD COLUMN dpop_key TEXT;"
 
 /* One server's sign-in; strings malloc'd, NULL when absent. */
 struct oauth_tokens {
@@ -26,6 +31,8 @@ struct oauth_tokens {
 	char *access_token, *refresh_token;
 	char *scope;
 	int64_t expires_at_ms; /* wall clock; 0 = not said */
+	char *token_type;      /* "DPoP" for a DPoP-bound token; NULL or "Bearer" else */
+	char *dpop_key; /* the server's DPoP key (P-256 PEM), made once, a secret; NULL = none */
 };
 
 /* The row of server: 0, -ENOENT (none), or -EIO. */
@@ -35,8 +42,12 @@ int oauth_store_put(struct store *st, const char *server, const struct oauth_tok
 		    int64_t now_ms);
 /* Forgets server: 0 (also when there was nothing) or -EIO. */
 int oauth_store_del(struct store *st, const char *server);
-/* Registers the tokens and the client secret with the log's secrets. */
+/* Registers the tokens, the client secret and the DPoP key with the log's secrets. */
 void oauth_tokens_hide(const struct oauth_tokens *t);
+/* Whether the access token is DPoP-bound (sent as `Authorization: DPoP`). */
+bool oauth_tokens_dpop(const struct oauth_tokens *t);
+/* *to = a copy of every field of *from (to is overwritten, not freed). */
+void oauth_tokens_copy(struct oauth_tokens *to, const struct oauth_tokens *from);
 /* Frees the strings; accepts NULL. */
 void oauth_tokens_finish(struct oauth_tokens *t);
 

@@ -66,6 +66,8 @@ const char *mcp_server_name(const struct mcp_server *s);
 const char *mcp_server_protocol(const struct mcp_server *s);
 /* auth: oauth: the access token to send as a Bearer (a registered secret), or NULL. */
 const char *mcp_server_bearer(const struct mcp_server *s);
+/* The DPoP key the bearer is bound to (send it as DPoP, with a proof), or NULL. */
+const char *mcp_server_dpop_key(const struct mcp_server *s);
 void *mcp_server_transport_state(const struct mcp_server *s);
 void mcp_server_set_transport_state(struct mcp_server *s, void *state);
 

@@ -10,7 +10,10 @@
  * says: after the server's `retry:` (bounded; 1 s when it named none) a GET with
  * Last-Event-ID, whose events complete the call; nothing is sent again (the request may have
  * run). A request refused with 401 or 403 reports the status, the server's text and its
- * WWW-Authenticate (bounded, redacted).
+ * WWW-Authenticate (bounded, redacted). A DPoP-bound token (oauth: dpop: true) goes as
+ * `Authorization: DPoP` with a fresh proof on every request; a POST refused 401 with
+ * error="use_dpop_nonce" goes once more with the DPoP-Nonce given (RFC 9449 9), and the
+ * latest nonce of the server's origin goes with every later proof.
  * Messages sent while notifications/initialized is on the wire wait for its answer: separate
  * POSTs race, and servers (the Python SDK's among them) refuse a request that overtakes it.
  * Closing DELETEs the session. Error bodies reach messages as a short text excerpt; an HTML
@@ -23,6 +26,7 @@
 #include "net/httpc.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "mcp/oauth_dpop.h"
 #include "mcp/transport.h"
 #include "net/sse.h"
 #include "core/util.h"
@@ -73,6 +77,9 @@ struct post {
 	bool too_big;		       /* cut at MCP_FRAME_CAP */
 	char *held;		       /* the message of a post held behind the gate, unsent */
 	size_t held_len;
+	char *sent; /* with a DPoP key: the message as sent, for the nonce retry */
+	size_t sent_len;
+	bool nonce_retried;
 	struct sse_parser sse;
 	struct buf body;
 };
@@ -139,14 +146,35 @@ static bool leave(struct http_t *t)
 	return !t->dead;
 }
 
-/* Header lines for a request: ours, the session, the protocol, Last-Event-ID when last_id is
- * set, the configured ones. */
-static char **headers(struct http_t *t, bool post, bool with_session, const char *last_id)
+/* The Authorization line, and with a DPoP-bound token the proof for this request. */
+static void put_auth(struct http_t *t, const char *method, char **h, size_t *n)
+{
+	const char *bearer = mcp_server_bearer(t->s), *key = mcp_server_dpop_key(t->s);
+	char err[256], *proof;
+
+	if (!bearer)
+		return;
+	if (!key) {
+		h[(*n)++] = xasprintf("Authorization: Bearer %s", bearer);
+		return;
+	}
+	h[(*n)++] = xasprintf("Authorization: DPoP %s", bearer);
+	proof = oauth_dpop_header(key, method, mcp_server_config(t->s)->url, bearer, err,
+				  sizeof(err));
+	if (proof)
+		h[(*n)++] = proof;
+	else /* the server refuses the request and says so; the key is never in err */
+		log_warn("mcp %s: no DPoP proof: %s", mcp_server_name(t->s), err);
+}
+
+/* Header lines for a request of method: ours, the session, the protocol, Last-Event-ID when
+ * last_id is set, the sign-in's, the configured ones. */
+static char **headers(struct http_t *t, const char *method, bool with_session, const char *last_id)
 {
 	const struct config_mcp_server *c = mcp_server_config(t->s);
 	const char *proto = mcp_server_protocol(t->s);
-	const char *bearer = mcp_server_bearer(t->s);
-	char **h = xcalloc(c->n_headers + 8, sizeof(char *));
+	bool post = strcmp(method, "POST") == 0;
+	char **h = xcalloc(c->n_headers + 9, sizeof(char *));
 	size_t n = 0, i;
 
 	if (post)
@@ -159,8 +187,7 @@ static char **headers(struct http_t *t, bool post, bool with_session, const char
 		h[n++] = xasprintf("MCP-Protocol-Version: %s", proto);
 	if (last_id && *last_id)
 		h[n++] = xasprintf("Last-Event-ID: %s", last_id);
-	if (bearer)
-		h[n++] = xasprintf("Authorization: Bearer %s", bearer);
+	put_auth(t, method, h, &n);
 	for (i = 0; i < c->n_headers; i++)
 		h[n++] = xasprintf("%s: %s", c->headers[i].name, c->headers[i].value);
 	return h;
@@ -214,6 +241,7 @@ static void free_post(struct post *p)
 		sse_finish(&p->sse);
 	buf_finish(&p->body);
 	free(p->held);
+	free(p->sent);
 	free(p);
 }
 
@@ -368,6 +396,32 @@ static void say_goodbye(struct farewell *f)
 
 static void open_gate(struct http_t *t);
 static bool resume_answer(struct http_t *t, struct post *p);
+static int start_post(struct http_t *t, struct post *p, const char *json, size_t len);
+
+/* A DPoP nonce the server handed out (on any answer) is remembered for its origin, the one
+ * the next proofs carry; true when there was one. */
+static bool note_nonce(struct http_t *t, struct httpc_req *req)
+{
+	const char *nonce = httpc_header(req, "DPoP-Nonce");
+
+	return mcp_server_dpop_key(t->s) && nonce &&
+	       oauth_dpop_nonce_set(mcp_server_config(t->s)->url, nonce);
+}
+
+/* True when the answer was 401 use_dpop_nonce with a nonce and the post went out again with
+ * it, once (RFC 9449 9). */
+static bool nonce_retry(struct http_t *t, struct post *p, struct httpc_req *req)
+{
+	if (!note_nonce(t, req))
+		return false;
+	if (p->nonce_retried || !p->sent || httpc_result(req) != HTTPC_OK ||
+	    httpc_status(req) != 401 ||
+	    !oauth_dpop_nonce_asked(httpc_header(req, "WWW-Authenticate")))
+		return false;
+	p->nonce_retried = true;
+	buf_reset(&p->body);
+	return start_post(t, p, p->sent, p->sent_len) == 0;
+}
 
 static void on_post_done(struct httpc_req *req, void *arg)
 {
@@ -375,6 +429,8 @@ static void on_post_done(struct httpc_req *req, void *arg)
 	struct http_t *t = p->t;
 	long status = httpc_status(req);
 
+	if (t && !t->dead && !p->farewell && !p->goodbye_only && nonce_retry(t, p, req))
+		return;
 	/* The DELETE is counted before this post stops counting: the count may be the last
 	 * thing alive of a destroyed mcp, freed when it reaches zero. */
 	if (p->farewell && --p->farewell->waiting == 0)
@@ -417,7 +473,12 @@ static int start_post(struct http_t *t, struct post *p, const char *json, size_t
 	int rc;
 
 	p->sent_session = t->session != NULL;
-	h = headers(t, true, true, NULL);
+	if (mcp_server_dpop_key(t->s) && !p->sent) {
+		p->sent = xmalloc(len);
+		memcpy(p->sent, json, len);
+		p->sent_len = len;
+	}
+	h = headers(t, "POST", true, NULL);
 	o.method = "POST";
 	o.url = c->url;
 	o.headers = (const char *const *)h;
@@ -598,6 +659,7 @@ static void on_resume_done(struct httpc_req *req, void *arg)
 		free_resume(r);
 		return;
 	}
+	note_nonce(t, req);
 	if (r->answered || !mcp_transport_awaits(t->s, r->id)) {
 		unlink_resume(t, r);
 		free_resume(r);
@@ -641,7 +703,7 @@ static void on_resume_timer(evutil_socket_t fd, short what, void *arg)
 		sse_finish(&r->sse);
 	sse_init(&r->sse, MCP_FRAME_CAP, on_resume_event, r);
 	r->sse_active = true;
-	h = headers(t, false, true, r->last_id);
+	h = headers(t, "GET", true, r->last_id);
 	o.method = "GET";
 	o.url = c->url;
 	o.headers = (const char *const *)h;
@@ -767,6 +829,8 @@ static void on_get_done(struct httpc_req *req, void *arg)
 			destroy(t);
 		return;
 	}
+	/* A refused GET that handed out a DPoP nonce is tried again with it (get_fails). */
+	note_nonce(t, req);
 	/* The session the GET carried is unknown: the server forgot it (restarted). A new
 	 * session, once; the calls in flight are left to finish or fail on their own. */
 	if (res == HTTPC_OK && status == 404 && t->get_sent_session && !t->get_renewed) {
@@ -827,7 +891,7 @@ static void open_get(struct http_t *t)
 	t->get_sse_active = true;
 	t->get_stale = false;
 	t->get_sent_session = t->session != NULL;
-	h = headers(t, false, true, t->get_last_id);
+	h = headers(t, "GET", true, t->get_last_id);
 	o.method = "GET";
 	o.url = c->url;
 	o.headers = (const char *const *)h;
@@ -897,7 +961,7 @@ static void close_http(struct mcp_server *s, bool graceful)
 		f->loop = mcp_server_loop(s);
 		f->goodbyes = mcp_server_goodbyes(s);
 		f->url = xstrdup(mcp_server_config(s)->url);
-		f->headers = headers(t, false, true, NULL);
+		f->headers = headers(t, "DELETE", true, NULL);
 		f->waiting = 1; /* released below, after the posts are sorted */
 	}
 	t->dead = true;

@@ -106,6 +106,8 @@ def server_entry(url, scenario):
         oauth["token_endpoint_auth_method"] = "private_key_jwt"
     if scenario in CIMD:
         oauth["client_metadata_url"] = CIMD[scenario]
+    if scenario.startswith("auth/dpop"):  # SEP-1932: the DPoP extension
+        oauth["dpop"] = True
     if oauth:
         entry["oauth"] = oauth
     return entry

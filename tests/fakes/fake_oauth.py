@@ -12,6 +12,12 @@ for the client_credentials grant of client `cc-client`, secret `cc-secret`, sent
 Every request is recorded (`requests`: method, path, query, form, headers). Standard library
 only.
 
+`dpop=True` binds tokens with DPoP (RFC 9449): the metadata lists `dpop_algs`, `/token` wants a
+valid proof (tests/fakes/dpop_check.py) and issues DPoP tokens bound to the proof's key (a
+refresh must come from the same key), `/mcp` wants `Authorization: DPoP` with a proof for that
+key and token. `dpop_nonce=True` has both ask for a nonce first (use_dpop_nonce). What was
+wrong with a proof lands in `dpop_errors`.
+
     from fakes.fake_oauth import FakeOAuth
     with FakeOAuth(expires_in=3600) as fake:
         fake.url  # http://127.0.0.1:PORT/mcp
@@ -21,6 +27,11 @@ import hashlib
 import json
 import secrets
 import threading
+
+try:
+    from fakes import dpop_check
+except ImportError:  # run as a script
+    import dpop_check
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -30,13 +41,18 @@ TOOL = {"name": "whoami", "description": "says who the token belongs to",
 
 class FakeOAuth:
     def __init__(self, expires_in=3600, iss="right", resource=None, scopes=("mcp:read",),
-                 call_scope=None):
+                 call_scope=None, dpop=False, dpop_nonce=False, dpop_algs=("ES256",)):
         self.expires_in = expires_in
         self.iss = iss  # "right", "wrong", "none" (not advertised, not sent)
         self.resource_override = resource
         self.scopes = list(scopes)
         self.call_scope = call_scope  # tools/call needs it: else 403 insufficient_scope
         self.requests = []
+        self.dpop, self.dpop_nonce, self.dpop_algs = dpop, dpop_nonce, list(dpop_algs)
+        self.dpop_errors = []
+        self.jtis = set()
+        self.bound = {}  # access or refresh token -> the key's thumbprint (cnf.jkt)
+        self.jkts = []  # of every valid proof, in order
         self.codes = {}  # code -> (challenge, redirect_uri, resource, client_id)
         self.access = {}  # token -> the scope granted (the one asked for)
         self.refresh = {}
@@ -118,7 +134,25 @@ class FakeOAuth:
              "scopes_supported": self.scopes + ["offline_access"]}
         if self.iss != "none":
             m["authorization_response_iss_parameter_supported"] = True
+        if self.dpop:
+            m["dpop_signing_alg_values_supported"] = self.dpop_algs
         return m
+
+    def _proof(self, rec, method, url, access_token=None, nonce="nonce"):
+        """The proof's key thumbprint, or (None, why) when it is missing, wrong or lacks the
+        nonce; the nonce answer is the caller's."""
+        try:
+            claims, jkt = dpop_check.check(rec["headers"].get("dpop"), method, url, self.jtis,
+                                           access_token)
+        except (ValueError, KeyError, TypeError) as e:
+            with self.lock:
+                self.dpop_errors.append(f"{rec['method']} {rec['path']}: {e}")
+            return None, "invalid_dpop_proof"
+        if self.dpop_nonce and claims.get("nonce") != nonce:
+            return None, "use_dpop_nonce"
+        with self.lock:
+            self.jkts.append(jkt)
+        return jkt, None
 
     def _authorize(self, h, rec):
         q = rec["query"]
@@ -133,26 +167,41 @@ class FakeOAuth:
             params["iss"] = "http://evil.example"
         h.reply(302, b"", headers={"Location": q["redirect_uri"] + "?" + urlencode(params)})
 
-    def _issue(self, h, scope):
+    def _issue(self, h, scope, jkt=None):
         at, rt = "at-" + secrets.token_hex(12), "rt-" + secrets.token_hex(12)
         with self.lock:
             self.access[at] = scope
             self.refresh[rt] = scope
-        h.reply(200, {"access_token": at, "token_type": "Bearer", "expires_in": self.expires_in,
-                      "refresh_token": rt, "scope": scope})
+            if jkt:
+                self.bound[at] = self.bound[rt] = jkt
+        h.reply(200, {"access_token": at, "token_type": "DPoP" if jkt else "Bearer",
+                      "expires_in": self.expires_in, "refresh_token": rt, "scope": scope})
 
     def _token(self, h, rec):
         f = rec["form"]
+        jkt = None
+        if self.dpop:
+            jkt, why = self._proof(rec, "POST", self.base + "/token", nonce="as-nonce")
+            if why:
+                return h.reply(400, {"error": why}, headers={"DPoP-Nonce": "as-nonce"})
+            rt = f.get("refresh_token")
+            if f.get("grant_type") == "refresh_token" and self.bound.get(rt) != jkt:
+                return h.reply(400, {"error": "invalid_grant",
+                                     "error_description": "refresh from another DPoP key"})
+            return self._grant(h, rec, f, jkt)
+        return self._grant(h, rec, f, None)
+
+    def _grant(self, h, rec, f, jkt):
         if f.get("grant_type") == "client_credentials":
             basic = rec["headers"].get("authorization", "")
             want = "Basic " + base64.b64encode(b"cc-client:cc-secret").decode()
             if basic != want:
                 return h.reply(401, {"error": "invalid_client"})
-            return self._issue(h, f.get("scope", ""))
+            return self._issue(h, f.get("scope", ""), jkt)
         if f.get("grant_type") == "refresh_token":
             if f.get("refresh_token") not in self.refresh:
                 return h.reply(400, {"error": "invalid_grant"})
-            return self._issue(h, self.refresh[f["refresh_token"]])
+            return self._issue(h, self.refresh[f["refresh_token"]], jkt)
         with self.lock:
             got = self.codes.pop(f.get("code"), None)
         if not got:
@@ -164,10 +213,32 @@ class FakeOAuth:
                 f.get("resource") != resource or f.get("client_id") != client:
             return h.reply(400, {"error": "invalid_grant", "error_description": "PKCE, "
                                  "redirect_uri, resource or client_id differs"})
-        self._issue(h, scope)
+        self._issue(h, scope, jkt)
+
+    def _mcp_dpop(self, h, rec, auth):
+        """A DPoP server's check of a request: the token's scheme, its proof and key."""
+        meta = self.base + "/.well-known/oauth-protected-resource/mcp"
+        token = auth[5:] if auth.startswith("DPoP ") else None
+        if token not in self.access:
+            h.reply(401, {"error": "invalid_token"}, headers={
+                "WWW-Authenticate": f'DPoP algs="ES256", resource_metadata="{meta}", '
+                                    'scope="mcp:read"'})
+            return None
+        jkt, why = self._proof(rec, h.command, self.url, token, nonce="rs-nonce")
+        if why or self.bound.get(token) != jkt:
+            h.reply(401, {"error": why or "invalid_token"}, headers={
+                "WWW-Authenticate": f'DPoP error="{why or "invalid_token"}", algs="ES256"',
+                "DPoP-Nonce": "rs-nonce"})
+            return None
+        return token
 
     def _mcp(self, h, rec):
         auth = rec["headers"].get("authorization", "")
+        if self.dpop:
+            token = self._mcp_dpop(h, rec, auth)
+            if not token:
+                return
+            auth = "Bearer " + token
         if not auth.startswith("Bearer ") or auth[7:] not in self.access:
             meta = self.base + "/.well-known/oauth-protected-resource/mcp"
             return h.reply(401, {"error": "invalid_token"}, headers={
