@@ -223,6 +223,16 @@ static int64_t request_timeout_ms(const struct mcp_server *s)
 	return (s->cfg->timeout_s > 0 ? s->cfg->timeout_s : 60) * 1000;
 }
 
+struct pending *mcp_server_request(struct mcp_server *s, const char *method, cJSON *params,
+				   result_fn on_result, error_fn on_error, void *arg)
+{
+	struct pending *p =
+		request(s, method, params, request_timeout_ms(s), on_result, on_error, NULL);
+
+	p->arg = arg;
+	return p;
+}
+
 static int64_t connect_timeout_ms(const struct mcp_server *s)
 {
 	return (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000;
@@ -596,6 +606,7 @@ static void init_result(struct pending *p, const char *result, size_t len)
 	}
 	free(s->protocol);
 	s->protocol = xstrdup(v->valuestring);
+	s->skills = mcp_skills_declared(root);
 	cJSON_Delete(root);
 	notify(s, "notifications/initialized", NULL);
 	s->ops->initialized(s);
