@@ -542,6 +542,16 @@ static void tools_page(struct pending *p, const char *result, size_t len)
 	became_ready(s);
 }
 
+static bool method_not_found(const char *rpc, size_t len)
+{
+	cJSON *e = json_parse(rpc, len, 0, NULL);
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
+	bool nf = cJSON_IsNumber(code) && code->valuedouble == -32601;
+
+	cJSON_Delete(e);
+	return nf;
+}
+
 static void tools_error(struct pending *p, const char *why, const char *rpc, size_t len,
 			bool timeout)
 {
@@ -556,7 +566,14 @@ static void tools_error(struct pending *p, const char *why, const char *rpc, siz
 			 s->cfg->name);
 		return;
 	}
-	if (timeout) {
+	if (!timeout && rpc && !s->tools_declared && method_not_found(rpc, len)) {
+		/* A server that declared no tools (one that offers only skills or resources) has
+		 * none: it is connected, not broken. */
+		free_tools(s->tools, s->n_tools);
+		s->tools = NULL;
+		s->n_tools = 0;
+		became_ready(s);
+	} else if (timeout) {
 		fail_server(s, "tools/list timed out");
 	} else {
 		/* What the server said (an HTTP 401 and its reason, a JSON-RPC error) is the
@@ -607,6 +624,8 @@ static void init_result(struct pending *p, const char *result, size_t len)
 	free(s->protocol);
 	s->protocol = xstrdup(v->valuestring);
 	s->skills = mcp_skills_declared(root);
+	s->tools_declared = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(root, "capabilities"), "tools"));
 	cJSON_Delete(root);
 	notify(s, "notifications/initialized", NULL);
 	s->ops->initialized(s);

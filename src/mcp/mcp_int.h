@@ -63,9 +63,10 @@ struct mcp_server {
 	char *probe_why; /* why the Streamable HTTP initialize failed (legacy SSE fallback) */
 	bool pinging;
 	int64_t backoff_ms;
-	char *bearer;	 /* auth: oauth: the access token (a registered secret), or NULL */
-	char *challenge; /* the last 401/403's WWW-Authenticate, or NULL */
-	bool skills;	 /* the server declared the skills extension (mcp_skills.c) */
+	char *bearer;	     /* auth: oauth: the access token (a registered secret), or NULL */
+	char *challenge;     /* the last 401/403's WWW-Authenticate, or NULL */
+	bool skills;	     /* the server declared the skills extension (mcp_skills.c) */
+	bool tools_declared; /* initialize's capabilities have tools */
 };
 
 struct mcp_call {

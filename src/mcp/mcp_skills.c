@@ -602,7 +602,6 @@ static void on_read_result(struct pending *p, const char *result, size_t len)
 	}
 	/* Verified before it is kept: content that fails is used for nothing. */
 	if (mcp_skill_verify(&ld->sk, f, text->valuestring, len, why, sizeof(why)) < 0) {
-		log_warn("mcp %s: skill %s: %s", ld->s->cfg->name, ld->sk.name, why);
 		cJSON_Delete(root);
 		load_end(ld, -EBADMSG, why);
 		return;
