@@ -2,6 +2,9 @@
 roots/list, proven with the real @modelcontextprotocol/server-filesystem (pinned in tests/peers),
 started with no directory of its own: it works in exactly the folders hermetic offers it.
 """
+import re
+
+from conftest import ROOT
 from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, NODE, McpGateway, hermetic, mcp_call,
                          peers, wait_until, write_config)  # noqa: F401
 
@@ -68,3 +71,13 @@ def test_a_root_that_is_not_absolute_is_a_config_error(tmp_path):
     assert r.returncode == 1, r
     assert "expected an absolute path or a file:/// URI" in r.stderr, r.stderr
     assert "missing required key 'uri'" in r.stderr, r.stderr
+
+
+def test_the_docs_roots_example_loads(tmp_path):
+    """docs/mcp.md's Roots block is a config `config check --strict` takes."""
+    section = (ROOT / "docs" / "mcp.md").read_text().split("\n## Roots", 1)[1]
+    block = re.findall(r"```yaml\n(.*?)```", section.split("\n## ", 1)[0], re.S)[0]
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"home: {tmp_path / 'home'}\n" + block)
+    r = hermetic("config", "check", "--strict", "--config", str(cfg))
+    assert r.returncode == 0, r.stderr
