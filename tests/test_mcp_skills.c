@@ -66,8 +66,9 @@ static void a_listing_page_keeps_usable_entries_and_its_cursor(void **state)
 	assert_string_equal(mcp_skill_rel_path(&l.v[0], l.v[0].files[1].uri),
 			    "references/FORMS.md");
 	assert_null(mcp_skill_rel_path(&l.v[0], "skill://other/SKILL.md"));
-	assert_int_equal(mcp_skills_parse_page("[]", 2, &l, &cursor), -EBADMSG);
 	free(cursor);
+	assert_int_equal(mcp_skills_parse_page("[]", 2, &l, &cursor), -EBADMSG);
+	assert_null(cursor);
 	free(p);
 	mcp_skill_list_finish(&l);
 }
@@ -149,6 +150,22 @@ static void front_matter_is_read_as_yaml_values(void **state)
 		-EBADMSG);
 }
 
+static void front_matter_nested_past_the_cap_is_refused(void **state)
+{
+	char deep[256] = "---\na: ", why[256], *json = NULL;
+	size_t n = strlen(deep);
+
+	for (int i = 0; i < 40; i++)
+		deep[n++] = '[';
+	for (int i = 0; i < 40; i++)
+		deep[n++] = ']';
+	memcpy(deep + n, "\n---\n", 6);
+	n += 5;
+	assert_int_equal(mcp_skill_frontmatter(deep, n, &json, why, sizeof(why)), -EBADMSG);
+	assert_non_null(strstr(why, "too large or too deep"));
+	assert_null(json);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +175,7 @@ int main(void)
 		cmocka_unit_test(a_different_digest_is_refused),
 		cmocka_unit_test(front_matter_that_differs_from_the_entry_is_refused),
 		cmocka_unit_test(front_matter_is_read_as_yaml_values),
+		cmocka_unit_test(front_matter_nested_past_the_cap_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -216,6 +216,7 @@ static cJSON *yaml_node(struct yctx *c, yaml_event_t *ev, int depth)
 
 	if (++c->nodes > YAML_NODES_MAX || depth > YAML_DEPTH_MAX) {
 		set_why(c, "the front matter is too large or too deep");
+		yaml_event_delete(ev);
 		return NULL;
 	}
 	switch (ev->type) {
@@ -309,11 +310,13 @@ static bool frontmatter_block(const char *text, size_t len, const char **start, 
 	*start = p;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p), k = 3;
 
 		if (ll > 0 && p[ll - 1] == '\r')
 			ll--;
-		if (ll >= 3 && memcmp(p, "---", 3) == 0 && strspn(p + 3, " \t") >= ll - 3) {
+		while (k < ll && (p[k] == ' ' || p[k] == '\t'))
+			k++;
+		if (ll >= 3 && memcmp(p, "---", 3) == 0 && k == ll) {
 			*n = (size_t)(p - *start);
 			return true;
 		}
