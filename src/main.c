@@ -5,6 +5,7 @@
 #include "cli/cli_config.h"
 #include "cli/cli_doctor.h"
 #include "cli/cli_mcp.h"
+#include "cli/cli_mcp_skill.h"
 #include "cli/cli_elicit.h"
 #include "cli/cli_mcp_oauth.h"
 #include "cli/cli_audit.h"
@@ -242,6 +243,25 @@ static int run_mcp_list(int argc, char **argv)
 		return 1;
 	log_set_level(LOG_WARN);
 	rc = cli_mcp_list(cfg, json);
+	config_destroy(cfg);
+	return rc;
+}
+
+static int run_mcp_skill(int argc, char **argv)
+{
+	const char *path;
+	char *w[2] = {NULL, NULL};
+	struct config *cfg;
+	int rc;
+
+	if (!parse_words(argc, argv, &path, NULL, w, 2, 2,
+			 "hermetic mcp skill [--config FILE] SERVER NAME"))
+		return 2;
+	cfg = load(path);
+	if (!cfg)
+		return 1;
+	log_set_level(LOG_WARN);
+	rc = cli_mcp_skill(cfg, w[0], w[1]);
 	config_destroy(cfg);
 	return rc;
 }
@@ -620,10 +640,12 @@ static const struct cmd commands[] = {
 	 "skill list|show|history|revert|pack|install|approve|update|test ... [--config FILE]",
 	 "skills: versions, revert, packs, quarantined installs, tests (docs/agent.md)", true},
 	{"mcp", "list", run_mcp_list, "mcp list [--json] [--config FILE]",
-	 "connect to every MCP server and list its tools", false},
+	 "connect to every MCP server and list its tools and skills", false},
 	{"mcp", "call", run_mcp_call,
 	 "mcp call [--config FILE] [--elicit ask|defaults|decline] SERVER TOOL ['JSON-ARGS']",
 	 "call one MCP tool and print what the model would read", false},
+	{"mcp", "skill", run_mcp_skill, "mcp skill [--config FILE] SERVER NAME",
+	 "load a skill an MCP server offers (verified) into the quarantine", false},
 	{"mcp", "login", run_mcp_login, "mcp login [--config FILE] SERVER",
 	 "sign in to an `auth: oauth` MCP server (prints the address; runs $BROWSER)", false},
 	{"mcp", "logout", run_mcp_logout, "mcp logout [--config FILE] SERVER",

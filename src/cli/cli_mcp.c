@@ -5,9 +5,11 @@
 #include "cli/cli_mcp.h"
 #include "cli/cli_elicit.h"
 #include "cli/cli_mcp_oauth.h"
+#include "cli/cli_mcp_skill.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "mcp/mcp.h"
+#include "mcp/mcp_skills.h"
 #include "core/util.h"
 
 #include <cjson/cJSON.h>
@@ -33,6 +35,33 @@ void cli_mcp_run_finish(struct cli_mcp_run *r)
 {
 	mcp_destroy(r->mcp);
 	loop_destroy(r->loop);
+}
+
+/* A server's skills (SEP-2640), as listed: no file of them is fetched. */
+static void skills_json(cJSON *o, const struct mcp_skill_list *l)
+{
+	cJSON *arr = cJSON_AddArrayToObject(o, "skills");
+
+	for (size_t k = 0; l && k < l->n; k++) {
+		cJSON *sk = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(sk, "name", l->v[k].name);
+		cJSON_AddStringToObject(sk, "uri", l->v[k].uri);
+		cJSON_AddStringToObject(sk, "description", l->v[k].description);
+		cJSON_AddNumberToObject(sk, "files", (double)l->v[k].n_files);
+		cJSON_AddBoolToObject(sk, "verifiable", !l->v[k].dynamic);
+		cJSON_AddItemToArray(arr, sk);
+	}
+}
+
+static void print_skills(const struct mcp_skill_list *l)
+{
+	for (size_t k = 0; l && k < l->n; k++) {
+		const char *d = l->v[k].description, *nl = strchr(d, '\n');
+
+		printf("  skill %-34s %.*s\n", l->v[k].name,
+		       (int)(nl ? (size_t)(nl - d) : strlen(d)), d);
+	}
 }
 
 static cJSON *server_json(const struct config *cfg, const struct mcp *m, size_t i)
@@ -144,6 +173,7 @@ static bool list_step_up(const struct config *cfg, struct cli_mcp_run *r)
 int cli_mcp_list(const struct config *cfg, bool json)
 {
 	struct cli_mcp_run r = {0};
+	struct mcp_skill_list *skills;
 	cJSON *root, *arr;
 	size_t i;
 	int rc = 0, step_ups = 0;
@@ -158,6 +188,19 @@ int cli_mcp_list(const struct config *cfg, bool json)
 		if (cli_mcp_run_start(&r, cfg) < 0)
 			return 1;
 	}
+	skills = xcalloc(mcp_n_servers(r.mcp) + 1, sizeof(*skills));
+	for (i = 0; i < mcp_n_servers(r.mcp); i++) {
+		struct mcp_server_info si;
+		char *why = NULL;
+
+		mcp_server_info(r.mcp, i, &si);
+		if (mcp_skills_offered(r.mcp, si.name) &&
+		    cli_mcp_skills_list(&r, si.name, &skills[i], &why) < 0) {
+			fprintf(stderr, "hermetic: MCP server %s: %s\n", si.name, why);
+			rc = 1;
+		}
+		free(why);
+	}
 	root = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(root, "servers");
 	for (i = 0; i < mcp_n_servers(r.mcp); i++) {
@@ -166,11 +209,18 @@ int cli_mcp_list(const struct config *cfg, bool json)
 		mcp_server_info(r.mcp, i, &si);
 		if (strcmp(si.state, "connected") != 0 && strcmp(si.state, "disabled") != 0)
 			rc = 1;
-		if (json)
-			cJSON_AddItemToArray(arr, server_json(cfg, r.mcp, i));
-		else
+		if (json) {
+			cJSON *o = server_json(cfg, r.mcp, i);
+
+			skills_json(o, &skills[i]);
+			cJSON_AddItemToArray(arr, o);
+		} else {
 			print_text(cfg, r.mcp, i);
+			print_skills(&skills[i]);
+		}
+		mcp_skill_list_finish(&skills[i]);
 	}
+	free(skills);
 	if (json) {
 		char *s = cJSON_Print(root);
 

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 struct config;
+struct skill_pack;
 
 struct cli_skill_opts {
 	const char *sha256; /* install: the whole pack's expected SHA-256; approve: the content's
@@ -27,5 +28,11 @@ struct cli_skill_opts {
 /* words: the subcommand and its arguments. Prints to stdout (errors to stderr); returns the
  * exit code: 0, 1 (refused or failed), 2 (usage). */
 int cli_skill(const struct config *cfg, const struct cli_skill_opts *o, char **words, int n);
+
+/* Installs the skill p (p->name its folder; every path and SKILL.md checked here) into the
+ * quarantine, pinned in skills.lock with source (where it came from, e.g. "mcp:SERVER URI"),
+ * and prints its review; the owner approves it with `hermetic skill approve`. 0 (installed,
+ * or already installed from this content), or a negative errno after printing why. */
+int cli_skill_quarantine_files(const struct config *cfg, struct skill_pack *p, const char *source);
 
 #endif

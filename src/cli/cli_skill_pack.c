@@ -286,18 +286,17 @@ static int write_files(int home_fd, const char *rel, const struct skill_pack *p)
 	return rc;
 }
 
-int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, char **w, int n)
+/* Installs p (named p->name, content sha256 hash, the whole pack's pack_hash or "") into the
+ * quarantine with source in skills.lock; prints the review. 0, 1 (already there), or a
+ * negative errno after printing why. */
+static int quarantine(const struct config *cfg, const struct skill_pack *p, const char *hash,
+		      const char *pack_hash, const char *source, const char *retry)
 {
-	struct source s;
 	struct skill_lock l = {0};
 	struct skill_lock_entry *e;
-	char *rel = NULL, hash[65];
+	char *rel = NULL, written[65];
 	int home_fd, rc;
 
-	if (n != 1)
-		return 2;
-	if (load_source(w[0], o->sha256, &s) < 0)
-		return 1;
 	fileio_mkdirs(cfg->home, 0700); /* a new home: the first thing in it is this skill */
 	home_fd = safeio_open_home(cfg->home);
 	rc = home_fd < 0 ? home_fd : skill_lock_load(home_fd, &l);
@@ -306,10 +305,11 @@ int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, 
 			safeio_strerror(rc));
 		goto out;
 	}
-	e = skill_lock_find(&l, s.p.name);
-	if (e && strcmp(e->hash, s.hash) == 0) {
-		printf("%s is already installed from this content (%s, sha256 %.16s).\n", s.p.name,
+	e = skill_lock_find(&l, p->name);
+	if (e && strcmp(e->hash, hash) == 0) {
+		printf("%s is already installed from this content (%s, sha256 %.16s).\n", p->name,
 		       e->state, e->hash);
+		rc = 1;
 		goto out;
 	}
 	if (e) {
@@ -317,48 +317,96 @@ int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, 
 			"install refused: %s is locked to content sha256 %s (from %s) and this "
 			"source holds %s; `hermetic skill update %s %s` shows the difference and "
 			"applies it when you confirm\n",
-			s.p.name, e->hash, e->source, s.hash, s.p.name, w[0]);
+			p->name, e->hash, e->source, hash, p->name, retry);
 		rc = -EEXIST;
 		goto out;
 	}
-	if (skill_home_has(cfg, s.p.name)) {
-		fprintf(stderr, "install refused: a skill named %s exists already\n", s.p.name);
+	if (skill_home_has(cfg, p->name)) {
+		fprintf(stderr, "install refused: a skill named %s exists already\n", p->name);
 		rc = -EEXIST;
 		goto out;
 	}
-	rel = xasprintf(SKILL_QUARANTINE "/%s", s.p.name);
-	rc = write_files(home_fd, rel, &s.p);
+	rel = xasprintf(SKILL_QUARANTINE "/%s", p->name);
+	rc = write_files(home_fd, rel, p);
 	if (rc == 0)
-		rc = skill_hist_hash(home_fd, rel, hash);
-	if (rc == 0 && strcmp(hash, s.hash) != 0)
+		rc = skill_hist_hash(home_fd, rel, written);
+	if (rc == 0 && strcmp(written, hash) != 0)
 		rc = -EIO; /* what was written is not what was checked */
 	if (rc == 0) {
 		l.v = xrealloc(l.v, (l.n + 1) * sizeof(*l.v));
 		e = &l.v[l.n++];
 		memset(e, 0, sizeof(*e));
-		snprintf(e->name, sizeof(e->name), "%s", s.p.name);
+		snprintf(e->name, sizeof(e->name), "%s", p->name);
 		snprintf(e->state, sizeof(e->state), "quarantined");
-		snprintf(e->hash, sizeof(e->hash), "%s", s.hash);
-		snprintf(e->pack, sizeof(e->pack), "%s", s.pack_hash);
+		snprintf(e->hash, sizeof(e->hash), "%s", hash);
+		snprintf(e->pack, sizeof(e->pack), "%s", pack_hash);
 		e->ms = now_wall_ms();
-		e->source = xstrdup(s.where);
+		e->source = xstrdup(source);
 		rc = skill_lock_save(home_fd, &l);
 	}
 	if (rc < 0) {
-		fprintf(stderr, "cannot install %s: %s\n", s.p.name, safeio_strerror(rc));
+		fprintf(stderr, "cannot install %s: %s\n", p->name, safeio_strerror(rc));
 		goto out;
 	}
-	review_pack(&s.p, s.hash, stdout);
+	review_pack(p, hash, stdout);
 	printf("\nInstalled %s QUARANTINED in %s/%s: not offered to the model, not readable by "
 	       "skill_view. Read the flagged lines above, then: hermetic skill approve %s\n",
-	       s.p.name, cfg->home, rel, s.p.name);
+	       p->name, cfg->home, rel, p->name);
 out:
 	free(rel);
 	skill_lock_finish(&l);
 	if (home_fd >= 0)
 		close(home_fd);
+	return rc;
+}
+
+int cli_skill_install(const struct config *cfg, const struct cli_skill_opts *o, char **w, int n)
+{
+	struct source s;
+	int rc;
+
+	if (n != 1)
+		return 2;
+	if (load_source(w[0], o->sha256, &s) < 0)
+		return 1;
+	rc = quarantine(cfg, &s.p, s.hash, s.pack_hash, s.where, w[0]);
 	source_finish(&s);
 	return rc < 0;
+}
+
+int cli_skill_quarantine_files(const struct config *cfg, struct skill_pack *p, const char *source)
+{
+	struct skill_md md = {0};
+	struct buf err;
+	const struct skill_pack_file *f = pack_file(p, "SKILL.md");
+	char hash[65];
+	int rc = 0;
+
+	buf_init(&err, 0);
+	for (size_t i = 0; rc == 0 && i < p->n; i++)
+		if (!skill_pack_path_ok(p->v[i].path)) {
+			buf_printf(&err, "the file path %s is not one a skill may hold",
+				   p->v[i].path);
+			rc = -EINVAL;
+		}
+	if (rc == 0 && !f) {
+		buf_puts(&err, "it holds no SKILL.md");
+		rc = -EINVAL;
+	} else if (rc == 0 && skill_md_parse(f->data, f->len, &md, &err) < 0) {
+		rc = -EINVAL;
+	} else if (rc == 0 && strcmp(p->name, md.name) != 0) {
+		buf_printf(&err, "its folder is %s but its SKILL.md is named %s", p->name, md.name);
+		rc = -EINVAL;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "install refused: %s: %s\n", source, buf_str(&err));
+	} else {
+		skill_pack_content_hash(p, hash);
+		rc = quarantine(cfg, p, hash, "", source, source);
+	}
+	skill_md_finish(&md);
+	buf_finish(&err);
+	return rc < 0 ? rc : 0;
 }
 
 /* approve NAME [--sha256 HEX]: the sha256 the owner read in `skill show` is optional here (the

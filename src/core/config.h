@@ -617,6 +617,12 @@ struct config_mcp_oauth {
 	bool dpop; /* bind the tokens to a key of the server's own with DPoP (RFC 9449) */
 };
 
+/* mcp_servers.NAME.roots[]: a folder the server is told it may work in (MCP roots). */
+struct config_mcp_root {
+	char *uri;  /* as written: an absolute path or a file:/// URI */
+	char *name; /* NULL = none */
+};
+
 struct config_mcp_server {
 	char *name;   /* the key under mcp_servers */
 	char *prefix; /* derived: name with [^a-zA-Z0-9_] -> '_', unique among servers */
@@ -646,6 +652,9 @@ struct config_mcp_server {
 	int64_t sampling_max_rpm;
 	char **sampling_allowed_models; /* model groups the server's hints may pick */
 	size_t n_sampling_allowed_models;
+	/* roots: the folders the server is offered (roots/list); none = no roots capability */
+	struct config_mcp_root *roots;
+	size_t n_roots;
 };
 
 /* cron[].web_fetch, hooks[].web_fetch: where web_fetch may go in the job's runs, which are

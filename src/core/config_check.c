@@ -65,6 +65,19 @@ int cfg_check_url(struct ctx *c, const struct node *n, const char *v)
 	return -EINVAL;
 }
 
+int cfg_check_root(struct ctx *c, const struct node *n, const char *v)
+{
+	char tmp[SHOW_LEN + 32];
+	bool ok = v[0] == '/' || strncasecmp(v, "file:///", 8) == 0;
+
+	for (size_t i = 0; ok && v[i]; i++)
+		ok = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
+	if (ok)
+		return 0;
+	cfg_err(c, n, "expected an absolute path or a file:/// URI, got %s", cfg_got(n, tmp));
+	return -EINVAL;
+}
+
 /* Cron job, hook, skill and key alias names: ^[a-z0-9][a-z0-9_-]{0,63}$. */
 int cfg_check_name(struct ctx *c, const struct node *n, const char *v)
 {

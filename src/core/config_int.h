@@ -180,6 +180,7 @@ struct table {
 	const struct node *(*prepare)(struct ctx *c, const struct node *map);
 	table_check_fn check;	 /* after a mapping was walked without errors */
 	list_check_fn check_all; /* after a whole T_LIST/T_MAP was walked */
+	bool scalar_first;	 /* T_LIST: an item written as a scalar sets the first option */
 	const char *text;
 };
 
@@ -292,6 +293,8 @@ int cfg_check_command(struct ctx *c, const struct node *n, const char *v);
 /* An http:// or https:// URL with a host (cfg_check_url says so as an error). */
 bool cfg_url_ok(const char *v);
 int cfg_check_url(struct ctx *c, const struct node *n, const char *v);
+/* An MCP root: an absolute path or a file:/// URI, on one line. */
+int cfg_check_root(struct ctx *c, const struct node *n, const char *v);
 int cfg_check_name(struct ctx *c, const struct node *n, const char *v);
 int cfg_check_header_name(struct ctx *c, const struct node *n, const char *v);
 int cfg_check_env_name(struct ctx *c, const struct node *n, const char *v);

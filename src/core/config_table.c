@@ -853,6 +853,23 @@ static const struct table mcp_oauth_table = {
 	.text = "OAuth 2.1 sign-in (with `auth: oauth`), all optional: what is unset is "
 		"discovered (docs/mcp.md, \"Remote servers that sign in\")."};
 
+static const struct opt mcp_root_opts[] = {
+	{"uri", T_STR, FLD(config_mcp_root, uri), .check = cfg_check_root,
+	 .flags = F_REQUIRED | F_ONELINE,
+	 .text = "the folder: an absolute path or a file:/// URI (an item may be just this)"},
+	{"name", T_STR, FLD(config_mcp_root, name), .flags = F_ONELINE,
+	 .text = "what the server may call it"},
+};
+
+static const struct table mcp_root_table = {
+	"roots",
+	"mcp_servers.NAME.roots[]",
+	OPTS(mcp_root_opts),
+	.size = sizeof(struct config_mcp_root),
+	.scalar_first = true,
+	.text = "Folders the server is told it may work in (MCP roots, answered to roots/list; "
+		"docs/mcp.md \"Roots\"). A list of paths or file:/// URIs, or of {uri, name}."};
+
 static const struct opt mcp_opts[] = {
 	{"url", T_STR, FLD(config_mcp_server, url), .check = cfg_check_url,
 	 .text = "endpoint of an http or sse server"},
@@ -879,6 +896,10 @@ static const struct opt mcp_opts[] = {
 	 .text = "seconds to connect and initialize (Hermes' default; a cold `npx -y` needs it)"},
 	{"tools", T_SECTION, .off = 0, .table = &mcp_tools_table},
 	{"sampling", T_SECTION, .off = 0, .table = &mcp_sampling_table},
+	{"roots", T_LIST, FLD(config_mcp_server, roots), CNT(config_mcp_server, n_roots), .cap = 64,
+	 .table = &mcp_root_table,
+	 .text = "folders the server may work in (MCP roots); none = the capability is not "
+		 "declared"},
 	{"enabled", T_BOOL, FLD(config_mcp_server, enabled), .def = "true",
 	 .text = "false = keep the entry but do not connect"},
 	{"(name)", T_STR, FLD(config_mcp_server, name), .flags = F_DERIVED},

@@ -626,6 +626,10 @@ static void clear_section(const struct opt *o, void *obj)
 static void walk_item(struct ctx *c, const struct table *t, const struct node *n, void *item)
 {
 	cfg_init_table(c, t, item);
+	if (n->type == N_SCALAR && t->scalar_first && !cfg_is_null(n)) {
+		cfg_types[t->opts[0].type].set(c, &t->opts[0], n, item);
+		return;
+	}
 	if (n->type != N_MAP && !cfg_is_null(n)) {
 		cfg_err(c, n, "expected a mapping, got %s", cfg_kind(n));
 		return;

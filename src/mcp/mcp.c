@@ -223,6 +223,16 @@ static int64_t request_timeout_ms(const struct mcp_server *s)
 	return (s->cfg->timeout_s > 0 ? s->cfg->timeout_s : 60) * 1000;
 }
 
+struct pending *mcp_server_request(struct mcp_server *s, const char *method, cJSON *params,
+				   result_fn on_result, error_fn on_error, void *arg)
+{
+	struct pending *p =
+		request(s, method, params, request_timeout_ms(s), on_result, on_error, NULL);
+
+	p->arg = arg;
+	return p;
+}
+
 static int64_t connect_timeout_ms(const struct mcp_server *s)
 {
 	return (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000;
@@ -532,6 +542,16 @@ static void tools_page(struct pending *p, const char *result, size_t len)
 	became_ready(s);
 }
 
+static bool method_not_found(const char *rpc, size_t len)
+{
+	cJSON *e = json_parse(rpc, len, 0, NULL);
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
+	bool nf = cJSON_IsNumber(code) && code->valuedouble == -32601;
+
+	cJSON_Delete(e);
+	return nf;
+}
+
 static void tools_error(struct pending *p, const char *why, const char *rpc, size_t len,
 			bool timeout)
 {
@@ -546,7 +566,14 @@ static void tools_error(struct pending *p, const char *why, const char *rpc, siz
 			 s->cfg->name);
 		return;
 	}
-	if (timeout) {
+	if (!timeout && rpc && !s->tools_declared && method_not_found(rpc, len)) {
+		/* A server that declared no tools (one that offers only skills or resources) has
+		 * none: it is connected, not broken. */
+		free_tools(s->tools, s->n_tools);
+		s->tools = NULL;
+		s->n_tools = 0;
+		became_ready(s);
+	} else if (timeout) {
 		fail_server(s, "tools/list timed out");
 	} else {
 		/* What the server said (an HTTP 401 and its reason, a JSON-RPC error) is the
@@ -596,6 +623,9 @@ static void init_result(struct pending *p, const char *result, size_t len)
 	}
 	free(s->protocol);
 	s->protocol = xstrdup(v->valuestring);
+	s->skills = mcp_skills_declared(root);
+	s->tools_declared = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(root, "capabilities"), "tools"));
 	cJSON_Delete(root);
 	notify(s, "notifications/initialized", NULL);
 	s->ops->initialized(s);

@@ -1,4 +1,5 @@
-/* mcp_ask: requests from servers and their questions in flight. ping is answered at once;
+/* mcp_ask: requests from servers and their questions in flight. ping and roots/list (the
+ * configured roots, mcp_roots.c) are answered at once;
  * a method the client does not offer gets -32601. An elicitation/create is read and checked
  * (mcp_elicit.c), then handed to the owner of the client (struct mcp_elicit_cbs: the CLI's
  * terminal, the gateway's chat) with a timer; the first of the owner's answer, the timer, the
@@ -10,6 +11,7 @@
  * saying which property and why, not declined: the server's author learns what to fix.
  */
 #include "mcp/mcp_ask.h"
+#include "mcp/mcp_roots.h"
 #include "mcp/transport.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -72,6 +74,7 @@ void mcp_asks_capabilities(const struct mcp_asks *a, const struct mcp_server *s,
 		cJSON_AddRawToObject(caps, "elicitation", "{\"form\":{},\"url\":{}}");
 	if (a && a->samples && mcp_server_config(s)->sampling_enabled)
 		cJSON_AddObjectToObject(caps, "sampling");
+	mcp_roots_capabilities(mcp_server_config(s), caps);
 }
 
 static bool server_asks(const struct mcp_asks *a, const struct mcp_server *s)
@@ -184,6 +187,14 @@ static void elicit(struct mcp_asks *a, struct mcp_server *s, const char *id_json
 	a->cbs.ask(q, &q->form, mcp_server_name(s), call, a->cbs.arg);
 }
 
+static void answer_roots(struct mcp_server *s, const char *id_json)
+{
+	char *result = mcp_roots_result(mcp_server_config(s));
+
+	mcp_asks_answer(s, id_json, result, 0, NULL);
+	free(result);
+}
+
 void mcp_asks_request(struct mcp_asks *a, struct mcp_server *s, const char *id_json,
 		      const char *method, const char *params_json)
 {
@@ -194,6 +205,8 @@ void mcp_asks_request(struct mcp_asks *a, struct mcp_server *s, const char *id_j
 	else if (strcmp(method, "sampling/createMessage") == 0 && a && a->samples &&
 		 mcp_server_config(s)->sampling_enabled)
 		mcp_samples_request(a->samples, s, id_json, params_json);
+	else if (strcmp(method, "roots/list") == 0 && mcp_server_config(s)->n_roots)
+		answer_roots(s, id_json);
 	else
 		mcp_asks_answer(s, id_json, NULL, -32601, "Method not found");
 }

@@ -7,6 +7,7 @@
 #include "mcp/mcp.h"
 #include "mcp/transport.h"
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,6 +39,7 @@ struct pending {
 	result_fn on_result;
 	error_fn on_error;
 	struct mcp_call *call;
+	void *arg; /* mcp_server_request's caller's */
 	bool resent;
 };
 
@@ -62,8 +64,10 @@ struct mcp_server {
 	bool pinging;
 	int64_t backoff_ms;
 	char *dpop_key;	 /* the bearer's DPoP key (a registered secret), or NULL */
-	char *bearer;	 /* auth: oauth: the access token (a registered secret), or NULL */
-	char *challenge; /* the last 401/403's WWW-Authenticate, or NULL */
+	char *bearer;	     /* auth: oauth: the access token (a registered secret), or NULL */
+	char *challenge;     /* the last 401/403's WWW-Authenticate, or NULL */
+	bool skills;	     /* the server declared the skills extension (mcp_skills.c) */
+	bool tools_declared; /* initialize's capabilities have tools */
 };
 
 struct mcp_call {
@@ -101,5 +105,13 @@ struct mcp_goodbyes {
 };
 
 extern const char *const mcp_state_names[];
+
+/* A request of a helper of this folder (mcp_skills.c) to a connected server s, with the
+ * server's request timeout; p->arg is arg. Exactly one of on_result and on_error fires, later
+ * (also when the server fails or the client is destroyed). */
+struct pending *mcp_server_request(struct mcp_server *s, const char *method, cJSON *params,
+				   result_fn on_result, error_fn on_error, void *arg);
+/* Whether result (initialize's) declares the skills extension (mcp_skills.c). */
+bool mcp_skills_declared(const cJSON *init_result);
 
 #endif

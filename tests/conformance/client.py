@@ -69,12 +69,28 @@ ELICIT = {
     "elicitation-sep1034-client-defaults": "defaults",
 }
 
+def load_skills(listed, config):
+    """sep-2640-client-verify-*: the user loads each skill the server lists (`hermetic mcp
+    skill`); the server serves a SKILL.md that fails one check and judges that no further file
+    of the skill was read. A refused load exits 1, which is the point."""
+    status = 0
+    for server in listed.get("servers", []):
+        for skill in server.get("skills", []):
+            status = status or run("mcp", "skill", "--config", str(config), server["name"],
+                                   skill["name"]).returncode
+    return status
+
+
 # What each scenario asks of the client after listing (the suite's scenario sources say).
 ACTIONS = {
     # lists tools only: the check is that a network $ref in a schema is never fetched
     "json-schema-ref-no-deref": lambda call, tools: 0,
     "json-schema-2020-12-preservation": echo_schema,
+    # sep-2640-client-no-prefetch: listing only (skills/list) must read no skill file
+    "sep-2640-client-no-prefetch": lambda call, tools: 0,
 }
+SKILL_LOADS = ("sep-2640-client-verify-digest", "sep-2640-client-verify-size",
+               "sep-2640-client-verify-frontmatter")
 
 
 # Scenarios of context keys (MCP_CONFORMANCE_CONTEXT) -> the server entry's oauth: keys a
@@ -145,6 +161,8 @@ def main():
         if listed.returncode != 0:
             return 1
         tools = []
+        if scenario in SKILL_LOADS:
+            return load_skills(json.loads(listed.stdout), config)
         for server in json.loads(listed.stdout).get("servers", []):
             if server.get("name") == SERVER:
                 tools = server.get("tools", [])
