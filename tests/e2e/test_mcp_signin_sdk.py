@@ -25,8 +25,9 @@ from conftest import ROOT, SLOW, clean_env, free_port
 from fakes.fake_openai import text, tool_calls
 from mcp_harness import (LOOPBACK, NODE, ServerProcess, hermetic, http_entry, mcp_call,  # noqa: F401
                          peers, port_open, write_config)
-from tg_harness import (ALLOWED, assert_clean, cockpit_get, cockpit_hash, cockpit_login,  # noqa: F401
-                        offered, telegram_gateway, tg, wait_for)
+from tg_harness import (ALLOWED, assert_clean, button_url, cockpit_get, cockpit_hash,  # noqa: F401
+                        cockpit_login, follow_until, offered, sign_in_messages,
+                        telegram_gateway, tg, wait_for)
 
 BROWSER = f"/usr/bin/python3 {ROOT / 'tests' / 'conformance' / 'browser.py'}"
 EXAMPLE = "node_modules/@modelcontextprotocol/sdk/dist/cjs/examples/server/simpleStreamableHttp.js"
@@ -72,50 +73,13 @@ def test_mcp_login_signs_in_to_the_sdk_demo_provider_and_a_tool_is_called(tmp_pa
 
 # ---- the gateway: the sign-in sent to the owner in Telegram ----
 
-class _Stop(urllib.request.HTTPRedirectHandler):
-    """Follows redirects until one points at prefix: that address is where the browser ends."""
-
-    def __init__(self, prefix):
-        self.prefix = prefix
-        self.ended = None
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if newurl.startswith(self.prefix):
-            self.ended = newurl
-            return None
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def follow_until(url, prefix):
-    """The consenting browser: the address it ends on (prefix..., which nothing answers)."""
-    stop = _Stop(prefix)
-    try:
-        urllib.request.build_opener(stop).open(url, timeout=20 * SLOW).read()
-    except urllib.error.HTTPError:
-        pass  # the redirect that was not followed
-    assert stop.ended, f"the authorization at {url} never redirected to {prefix}"
-    return stop.ended
-
-
-def sign_in_messages(tg):
-    return [m for m in tg.messages(ALLOWED)
-            if m.get("reply_markup") and "Sign in to demo" in json.dumps(m["reply_markup"])]
-
-
-def button_url(m):
-    (row,) = m["reply_markup"]["inline_keyboard"]
-    (b,) = row
-    assert b["text"] == "Sign in to demo"
-    return b["url"]
-
-
 def gateway(tmp_path, fake, tg, demo, **extra):  # noqa: F811
     entry = {"url": demo.url_, "auth": "oauth", "timeout": 10 * SLOW,
              "connect_timeout": 10 * SLOW}
     # the demo's tools say nothing of read-only: no approval question in the way
     g = telegram_gateway(tmp_path, fake, tg, {"demo": entry}, approvals={"mcp": "none"},
                          **extra)
-    wait_for(lambda: sign_in_messages(tg), 30 * SLOW, "the sign-in message")
+    wait_for(lambda: sign_in_messages(tg, "demo"), 30 * SLOW, "the sign-in message")
     return g
 
 
@@ -130,9 +94,9 @@ def test_telegram_sign_in_by_pasting_the_address_then_the_next_turn_calls_the_to
                     tool_calls(("c2", "mcp_demo_greet", '{"name": "Ada"}')), text("Greeted."))
     g = gateway(tmp_path, fake, tg, demo)
     try:
-        (msg,) = sign_in_messages(tg)
+        (msg,) = sign_in_messages(tg, "demo")
         assert "Sign in to demo" in msg["text"] and "paste it here" in msg["text"]
-        url = button_url(msg)
+        url = button_url(msg, "demo")
         assert urllib.parse.urlsplit(url).path == "/authorize"
         q = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
         assert q["redirect_uri"] == ["http://127.0.0.1/callback"]
@@ -143,7 +107,7 @@ def test_telegram_sign_in_by_pasting_the_address_then_the_next_turn_calls_the_to
         wait_for(lambda: "Not yet." in tg.sent(ALLOWED), 60 * SLOW, "the first turn's answer")
         told = last_tool_result(fake)
         assert "not signed in" in told and "a sign-in was sent to the owner" in told, told
-        assert len(sign_in_messages(tg)) == 1  # one message while it waits, not one per try
+        assert len(sign_in_messages(tg, "demo")) == 1  # one message while it waits, not one per try
 
         ended = follow_until(url, "http://127.0.0.1/callback")
         # an address from another sign-in (its state differs) is refused, and this one waits on
@@ -177,9 +141,9 @@ def test_with_public_url_the_browser_comes_back_to_the_cockpit(tmp_path, fake, t
     g = gateway(tmp_path, fake, tg, demo,
                 ui={"password_hash": cockpit_hash(), "public_url": "http://127.0.0.1:PORT"})
     try:
-        (msg,) = sign_in_messages(tg)
+        (msg,) = sign_in_messages(tg, "demo")
         assert "paste" not in msg["text"]
-        url = button_url(msg)
+        url = button_url(msg, "demo")
         q = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
         assert q["redirect_uri"] == [g.url + "/ui/oauth/callback"]
         # the cockpit shows the same sign-in with its button

@@ -14,6 +14,7 @@ import http.client
 import json
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -96,3 +97,43 @@ def cockpit_get(g, cookie, path):
     req = urllib.request.Request(g.url + path, headers={"Cookie": cookie})
     with urllib.request.urlopen(req, timeout=10 * SLOW) as r:
         return json.loads(r.read())
+
+
+# ---- MCP sign-ins sent to the owner (gateway/tg_signin.c) ----
+
+class _Stop(urllib.request.HTTPRedirectHandler):
+    """Follows redirects until one points at prefix: that address is where the browser ends."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.ended = None
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if newurl.startswith(self.prefix):
+            self.ended = newurl
+            return None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def follow_until(url, prefix):
+    """The consenting browser: the address it ends on (prefix..., which nothing answers)."""
+    stop = _Stop(prefix)
+    try:
+        urllib.request.build_opener(stop).open(url, timeout=20 * SLOW).read()
+    except urllib.error.HTTPError:
+        pass  # the redirect that was not followed
+    assert stop.ended, f"the authorization at {url} never redirected to {prefix}"
+    return stop.ended
+
+
+def sign_in_messages(tg, server):
+    """The owner's "Sign in to SERVER" messages (with their URL button)."""
+    return [m for m in tg.messages(ALLOWED) if m.get("reply_markup") and
+            f"Sign in to {server}" in json.dumps(m["reply_markup"])]
+
+
+def button_url(m, server):
+    (row,) = m["reply_markup"]["inline_keyboard"]
+    (b,) = row
+    assert b["text"] == f"Sign in to {server}"
+    return b["url"]
