@@ -38,7 +38,7 @@ struct slot {
 	struct event *timer, *reap;
 	struct oauth_signin *asking, *asked; /* waiting for the person; ended, freed by reap */
 	bool expired;			     /* the last one was not answered in time */
-	bool refreshed_ask;		     /* a refresh failed: ask the person */
+	bool refreshed_ask;		     /* a 401 was answered with a refresh once */
 };
 
 struct mcp_signin {
@@ -170,6 +170,7 @@ static void on_done(struct oauth_flow *f, int rc, const char *err, void *arg)
 	oauth_tokens_finish(&sl->tok);
 	copy_tokens(&sl->tok, oauth_flow_tokens(f));
 	mcp_set_bearer(sl->owner->m, sl->c->name, sl->tok.access_token);
+	mcp_reconnect_now(sl->owner->m, sl->c->name); /* when a 401 had it down */
 	store_tokens(sl);
 	log_info("mcp %s: signed in%s", sl->c->name, sl->tok.scope ? " (scope stored)" : "");
 	schedule_refresh(sl);
@@ -231,6 +232,7 @@ static void on_ask_done(struct oauth_signin *a, int rc, const char *err,
 		log_warn("mcp %s: the sign-in ended without tokens: %s", sl->c->name, err);
 	} else {
 		sl->expired = false;
+		sl->refreshed_ask = false;
 		oauth_tokens_finish(&sl->tok);
 		copy_tokens(&sl->tok, tok); /* stored already (oauth_signin) */
 		mcp_set_bearer(s->m, sl->c->name, sl->tok.access_token);
@@ -290,6 +292,14 @@ static const char *needed(const char *server, long status, const char *challenge
 		}
 		oauth_challenge_finish(&ch);
 		return note;
+	}
+	/* A 401 with a refresh token in hand (the gateway was down past the expiry, or the server
+	 * dropped the token): refresh first, once; a second 401 after that asks the person. */
+	if (status == 401 && sl->tok.refresh_token && !sl->refreshed_ask) {
+		sl->refreshed_ask = true;
+		start_flow(sl);
+		if (sl->flow)
+			return "the sign-in is being refreshed; try again in a moment";
 	}
 	/* A reconnect's 401 after a sign-in expired unanswered sends none: a call must want it. */
 	if (status != 0 && sl->expired)

@@ -1,7 +1,8 @@
 """The gateway's sign-ins sent to the owner for what the SDK's demo provider cannot show (it
 issues no refresh tokens and asks for no scope): a refresh token the authorization server
-refuses (revoked) and a 403 insufficient_scope (step-up). The server is
-tests/fakes/fake_oauth.py; tests/e2e/test_mcp_signin_sdk.py has the real peer.
+refuses (revoked) and a 403 insufficient_scope (step-up) ask the owner; a 401 while a refresh
+token holds is answered by a refresh, asking nobody. The server is tests/fakes/fake_oauth.py;
+tests/e2e/test_mcp_signin_sdk.py has the real peer.
 """
 import sqlite3
 import sys
@@ -91,6 +92,23 @@ def test_a_403_insufficient_scope_asks_the_owner_for_the_larger_scope(tmp_path, 
             tg.push_text("and now?", chat_id=ALLOWED)
             wait_for(lambda: "Done." in tg.sent(ALLOWED), 60 * SLOW, "the second answer")
             assert "signed in as the owner" in tool_results(fake.chat_requests[-1])[-1]
+        finally:
+            g.kill()
+        assert_clean(g)
+
+
+def test_a_401_with_a_refresh_token_refreshes_and_asks_nobody(tmp_path, fake, tg):  # noqa: F811
+    with FakeOAuth() as server:
+        entry = login(tmp_path, server)
+        old = access_token(tmp_path / "home")
+        server.access.clear()  # the server forgot the access token; the refresh token holds
+        g = telegram_gateway(tmp_path, fake, tg, {"fake": entry})
+        try:
+            wait_for(lambda: "mcp_fake_whoami" in offered(g), 30 * SLOW, "the tools")
+            assert any(r["form"].get("grant_type") == "refresh_token"
+                       for r in server.of("/token"))
+            assert access_token(g.home) != old
+            assert not sign_in_messages(tg, "fake")
         finally:
             g.kill()
         assert_clean(g)
