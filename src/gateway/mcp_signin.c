@@ -4,8 +4,10 @@
  * zero timer, never inside its own callback. The MCP client asks through its sign-in hook
  * (mcp.h) whenever the server refuses us or a call wants it while it is down; a sign-in is
  * begun then, once: while one waits, and after one expired unanswered until a call wants the
- * server again, no other is sent. Rejected: refreshing on a 401 (the request that met it has
- * already failed; a timer before expiry loses none). */
+ * server again, no other is sent. Tokens are refreshed on a timer before they expire; a 401
+ * refreshes at once only when the gateway holds a refresh token and has not tried that since
+ * the last sign-in (a gateway down past the expiry), so a server that keeps refusing a fresh
+ * token asks the person instead of refreshing in a loop. */
 #include "gateway/mcp_signin.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -153,7 +155,8 @@ static void on_done(struct oauth_flow *f, int rc, const char *err, void *arg)
 	sl->flow = NULL;
 	sl->ended = f;
 	evtimer_add(sl->reap, &zero);
-	if (rc < 0 && rc == -EACCES && sl->tok.refresh_token) {
+	if (rc == -EACCES && sl->tok.refresh_token &&
+	    sl->c->oauth.grant == CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE) {
 		/* The token endpoint refused the refresh token (revoked, expired): only a person
 		 * can sign in again. */
 		log_warn("mcp %s: the refresh token was refused: %s", sl->c->name, err);
