@@ -1,7 +1,8 @@
 """The gateway's sign-ins sent to the owner for what the SDK's demo provider cannot show (it
 issues no refresh tokens and asks for no scope): a refresh token the authorization server
 refuses (revoked) and a 403 insufficient_scope (step-up) ask the owner; a 401 while a refresh
-token holds is answered by a refresh, asking nobody. The server is tests/fakes/fake_oauth.py;
+token holds is answered by a refresh, asking nobody; a pasted address naming another issuer
+(RFC 9207) ends the sign-in with nothing exchanged. The server is tests/fakes/fake_oauth.py;
 tests/e2e/test_mcp_signin_sdk.py has the real peer.
 """
 import sqlite3
@@ -109,6 +110,26 @@ def test_a_401_with_a_refresh_token_refreshes_and_asks_nobody(tmp_path, fake, tg
                        for r in server.of("/token"))
             assert access_token(g.home) != old
             assert not sign_in_messages(tg, "fake")
+        finally:
+            g.kill()
+        assert_clean(g)
+
+
+def test_a_pasted_address_from_another_issuer_ends_the_sign_in_unsigned(tmp_path, fake, tg):  # noqa: F811
+    # RFC 9207: the authorization server says it sends iss, and the address names another
+    with FakeOAuth(iss="wrong") as server:
+        g = telegram_gateway(tmp_path, fake, tg, {"fake": http_entry(server.url, auth="oauth")})
+        try:
+            wait_for(lambda: sign_in_messages(tg, "fake"), 30 * SLOW, "the sign-in message")
+            (msg,) = sign_in_messages(tg, "fake")
+            tg.push_text(follow_until(button_url(msg, "fake"), "http://127.0.0.1/callback"),
+                         chat_id=ALLOWED)
+            wait_for(lambda: any("ended without signing in" in t for t in tg.sent(ALLOWED)),
+                     30 * SLOW, "the sign-in to fail")
+            said = next(t for t in tg.sent(ALLOWED) if "ended without signing in" in t)
+            assert "iss" in said and "mix-up" in said, said
+            assert not server.of("/token")  # no code was exchanged
+            assert not signed_in(tg)
         finally:
             g.kill()
         assert_clean(g)
