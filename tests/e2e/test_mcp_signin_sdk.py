@@ -168,3 +168,12 @@ def test_with_public_url_the_browser_comes_back_to_the_cockpit(tmp_path, fake, t
     finally:
         g.kill()
     assert_clean(g)
+
+
+def test_a_gateway_stopped_while_a_sign_in_waits_exits_clean(tmp_path, fake, tg, demo):  # noqa: F811
+    """SIGTERM with a sign-in pending: exit 0, and under the sanitizer lane no leak or error
+    report (the pending sign-in, its flow and its timers are freed)."""
+    g = gateway(tmp_path, fake, tg, demo)
+    rc = g.stop()
+    assert rc == 0, g.stderr()[-3000:]
+    assert "Sanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
