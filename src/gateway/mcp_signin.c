@@ -272,44 +272,85 @@ static struct slot *slot_of(struct mcp_signin *s, const char *server)
 	return NULL;
 }
 
+enum mcp_signin_act mcp_signin_decide(const struct mcp_signin_facts *f)
+{
+	if (!f->can_ask || !f->auth_code)
+		return MCP_SIGNIN_NOBODY;
+	if (f->asking)
+		return MCP_SIGNIN_WAITING;
+	if (f->refreshing)
+		return MCP_SIGNIN_REFRESHING;
+	if (f->status == 403)
+		return f->insufficient_scope ? MCP_SIGNIN_ASK_STEP_UP : MCP_SIGNIN_NOBODY;
+	/* A 401 with a refresh token in hand (the gateway was down past the expiry, or the server
+	 * dropped the token): refresh first, once; a second 401 after that asks the person. */
+	if (f->status == 401 && f->refresh_token && !f->refreshed_once)
+		return MCP_SIGNIN_REFRESH;
+	/* A reconnect's 401 after a sign-in expired unanswered sends none: a call must want it. */
+	if (f->status != 0 && f->expired)
+		return MCP_SIGNIN_EXPIRED;
+	return MCP_SIGNIN_ASK;
+}
+
 /* The MCP client's hook (mcp.h): the server refused us (401, 403) or a call wants it. */
 static const char *needed(const char *server, long status, const char *challenge, void *arg)
 {
+	static const char refreshing[] = "the sign-in is being refreshed; try again in a moment";
 	struct mcp_signin *s = arg;
 	struct slot *sl = slot_of(s, server);
 	struct oauth_challenge ch = {0};
+	struct mcp_signin_facts f;
 	const char *note = NULL;
 
-	if (!sl || !can_ask(s) || sl->c->oauth.grant != CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE)
+	if (!sl)
 		return NULL;
-	if (sl->asking)
-		return SENT_NOTE;
-	if (sl->flow) /* a refresh is under way: its end decides */
-		return "the sign-in is being refreshed; try again in a moment";
-	if (status == 403) {
-		if (challenge)
-			oauth_challenge_parse(challenge, &ch);
-		if (ch.error && strcmp(ch.error, "insufficient_scope") == 0 && ch.scope) {
-			begin_ask(sl, ch.scope);
-			note = sl->asking ? SENT_NOTE " (for the larger scope)" : NULL;
-		}
-		oauth_challenge_finish(&ch);
-		return note;
-	}
-	/* A 401 with a refresh token in hand (the gateway was down past the expiry, or the server
-	 * dropped the token): refresh first, once; a second 401 after that asks the person. */
-	if (status == 401 && sl->tok.refresh_token && !sl->refreshed_ask) {
+	if (status == 403 && challenge)
+		oauth_challenge_parse(challenge, &ch);
+	f = (struct mcp_signin_facts){
+		.status = status,
+		.can_ask = can_ask(s),
+		.auth_code = sl->c->oauth.grant == CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE,
+		.asking = sl->asking != NULL,
+		.refreshing = sl->flow != NULL,
+		.refresh_token = sl->tok.refresh_token != NULL,
+		.refreshed_once = sl->refreshed_ask,
+		.expired = sl->expired,
+		.insufficient_scope =
+			ch.error && strcmp(ch.error, "insufficient_scope") == 0 && ch.scope,
+	};
+	switch (mcp_signin_decide(&f)) {
+	case MCP_SIGNIN_NOBODY:
+		break;
+	case MCP_SIGNIN_WAITING:
+		note = SENT_NOTE;
+		break;
+	case MCP_SIGNIN_REFRESHING:
+		note = refreshing;
+		break;
+	case MCP_SIGNIN_ASK_STEP_UP:
+		begin_ask(sl, ch.scope);
+		note = sl->asking ? SENT_NOTE " (for the larger scope)" : NULL;
+		break;
+	case MCP_SIGNIN_REFRESH:
 		sl->refreshed_ask = true;
 		start_flow(sl);
-		if (sl->flow)
-			return "the sign-in is being refreshed; try again in a moment";
-	}
-	/* A reconnect's 401 after a sign-in expired unanswered sends none: a call must want it. */
-	if (status != 0 && sl->expired)
-		return "the sign-in sent to the owner expired; the next call that needs the server "
+		if (sl->flow) {
+			note = refreshing;
+			break;
+		}
+		/* the refresh could not start: ask */
+		/* fall through */
+	case MCP_SIGNIN_ASK:
+		begin_ask(sl, NULL);
+		note = sl->asking ? SENT_NOTE : NULL;
+		break;
+	case MCP_SIGNIN_EXPIRED:
+		note = "the sign-in sent to the owner expired; the next call that needs the server "
 		       "sends a new one";
-	begin_ask(sl, NULL);
-	return sl->asking ? SENT_NOTE : NULL;
+		break;
+	}
+	oauth_challenge_finish(&ch);
+	return note;
 }
 
 void mcp_signin_set_front(struct mcp_signin *s, const struct mcp_signin_front *f, void *arg)

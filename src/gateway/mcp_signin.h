@@ -50,6 +50,30 @@ int mcp_signin_complete(struct mcp_signin *s, const char *address, char *server_
 /* Whether text looks like an address a sign-in ends on (a state, and a code or an error). */
 bool mcp_signin_is_redirect(const char *text);
 
+/* What the MCP client's sign-in hook does, decided from plain facts (pure; tests/
+ * test_mcp_signin.c has the table). status: 401, 403, or 0 when a call wants the server. */
+struct mcp_signin_facts {
+	long status;
+	bool can_ask;		 /* a front or the cockpit can reach the owner */
+	bool auth_code;		 /* the server's grant is the authorization code */
+	bool asking;		 /* a sign-in waits for the owner */
+	bool refreshing;	 /* a refresh (or a grant of its own) is in flight */
+	bool refresh_token;	 /* one is held */
+	bool refreshed_once;	 /* a 401 was answered with a refresh since the last sign-in */
+	bool expired;		 /* the last sign-in sent was not answered in time */
+	bool insufficient_scope; /* a 403's challenge says insufficient_scope and names a scope */
+};
+enum mcp_signin_act {
+	MCP_SIGNIN_NOBODY,	/* nothing to do here: the error says to run mcp login */
+	MCP_SIGNIN_WAITING,	/* one waits already: say so, send none */
+	MCP_SIGNIN_REFRESHING,	/* a refresh will decide */
+	MCP_SIGNIN_REFRESH,	/* refresh now */
+	MCP_SIGNIN_ASK,		/* send the owner a sign-in */
+	MCP_SIGNIN_ASK_STEP_UP, /* ... for what was granted plus the challenge's scope */
+	MCP_SIGNIN_EXPIRED,	/* the last one expired: only a call sends a new one */
+};
+enum mcp_signin_act mcp_signin_decide(const struct mcp_signin_facts *f);
+
 /* Cancels timers and flows in flight; accepts NULL. */
 void mcp_signin_destroy(struct mcp_signin *s);
 
