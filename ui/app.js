@@ -593,12 +593,20 @@ function questionItem(q, inChat) {
   return li;
 }
 
+// An MCP server's sign-in waiting for the owner: the same button as Telegram's
+function signinItem(x) {
+  return el('li', { class: 'question', 'data-signin': x.server },
+    el('span', { class: 'title', text: `Sign in to ${x.server}` }),
+    el('span', { class: 'meta', text: `the MCP server ${x.server} needs you to sign in · expires ${when(x.expires_ms)}` }),
+    el('div', { class: 'row' }, el('a', { class: 'button', href: x.url, target: '_blank', rel: 'noopener noreferrer', text: `Sign in to ${x.server}` })));
+}
+
 async function loadApprovals() {
-  const d = await api('/v1/ui/approvals');
+  const [d, s] = await Promise.all([api('/v1/ui/approvals'), api('/v1/ui/signins')]);
   const inStream = new Set([...document.querySelectorAll('#transcript [data-q]')].map((x) => x.dataset.q));
   const qs = d.questions.filter((q) => !inStream.has(q.id));
-  $('#approval-list').replaceChildren(...qs.map((q) => questionItem(q, false)));
-  $('#approvals').hidden = !qs.length;
+  $('#approval-list').replaceChildren(...s.signins.map(signinItem), ...qs.map((q) => questionItem(q, false)));
+  $('#approvals').hidden = !qs.length && !s.signins.length;
 }
 
 let approvalTimer = 0;

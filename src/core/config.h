@@ -547,6 +547,7 @@ struct config_ui {
 	int64_t session_ttl_s;	/* a login's life */
 	int64_t login_failures; /* failed logins per client address and minute before 429 */
 	int secure_cookie;	/* CONFIG_SECURE_COOKIE_* */
+	char *public_url;	/* where a browser reaches the cockpit; NULL = not said */
 	char **trusted_proxies; /* addresses or networks whose X-Forwarded-* are believed */
 	size_t n_trusted_proxies;
 };

@@ -703,6 +703,10 @@ static const struct opt ui_opts[] = {
 	 .text = "reverse proxies (addresses or networks, `10.42.0.0/16`) whose "
 		 "X-Forwarded-For names the client of the login limit and whose "
 		 "`X-Forwarded-Proto: https` makes the cookie secure"},
+	{"public_url", T_STR, FLD(config_ui, public_url), .check = cfg_check_url,
+	 .text = "the address the cockpit is reached at from a browser (`https://hermetic.example."
+		 "org`, no trailing slash): an MCP sign-in sent to Telegram comes back to its "
+		 "/ui/oauth/callback; unset, the owner pastes the address the browser ended on"},
 	{"secure_cookie", T_ENUM, FLD(config_ui, secure_cookie), .def = "auto",
 	 .choices = secure_cookie_choices,
 	 .text = "the session cookie as `__Host-hermetic_ui` with Secure: `auto` when a trusted "

@@ -831,6 +831,8 @@ int gateway_run(const struct config *cfg)
 		      &g.ui) < 0)
 		goto out;
 	ui_add_routes(g.ui, g.api);
+	telegram_set_signin(g.tg, g.signin); /* sign-ins that need the owner: a button, a page */
+	ui_set_signin(g.ui, g.signin);
 	telegram_start(g.tg);
 	cron_start(g.cron);
 	if (g.reminders)

@@ -62,6 +62,11 @@ void telegram_set_reminders(struct telegram *t, struct reminders *r);
 struct tasks;
 /* /bg and /tasks start, list, stop and steer background tasks in ts (borrowed; NULL = off). */
 void telegram_set_tasks(struct telegram *t, struct tasks *ts);
+struct mcp_signin;
+/* MCP sign-ins that need a person go to the owner (the first of telegram.allowed_users) as a
+ * "Sign in to NAME" button; the address the browser ended on, pasted into a chat, completes
+ * one (tg_signin.c). s borrowed, must outlive t; accepts NULL t or s. */
+void telegram_set_signin(struct telegram *t, struct mcp_signin *s);
 void telegram_destroy(struct telegram *t);
 
 /* False when Telegram refused the token (why: tg_token_refused_text's line, at once), or when

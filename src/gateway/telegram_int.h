@@ -141,7 +141,9 @@ struct telegram {
 	struct spend *spend;
 	struct router *router;
 	struct event *prune_ev;
-	struct breaker *breaker; /* NULL: /status and /resume say there is none */
+	struct breaker *breaker;     /* NULL: /status and /resume say there is none */
+	struct mcp_signin *signin;   /* MCP sign-ins sent to the owner (tg_signin.c); NULL = none */
+	struct signin_paste *pastes; /* taken at intake, handled once the batch is stored */
 	struct chat *chats;
 	struct api_call *calls; /* in flight, for destroy */
 	struct event *poll_ev, *send_ev;
@@ -214,6 +216,15 @@ uint64_t tg_draft_wait_take(struct telegram *t, int64_t chat_id, int64_t thread)
 void tg_elicit_wait(struct telegram *t, uint64_t id, int64_t chat_id, int64_t thread);
 /* Frees every wait (at destroy). */
 void tg_draft_waits_free(struct telegram *t);
+
+/* ---- tg_signin.c ---- */
+/* At intake, inside the batch's transaction: an allowed user's message that is the address a
+ * sign-in's browser ended on is kept for tg_signin_take (true); false when it is no such
+ * address (a message for the agent). */
+bool tg_signin_paste(struct telegram *t, int64_t chat_id, const char *text);
+/* The batch is stored (ok): the pasted addresses complete their sign-ins (or are refused, said
+ * in the chat); or not (it is polled again): they are dropped. */
+void tg_signin_take(struct telegram *t, bool ok);
 
 /* The tools layer asks its questions in chats through this (tg_questions.c). */
 extern const struct tools_asker telegram_asker;

@@ -256,6 +256,10 @@ static void inbox_add(struct telegram *t, struct tg_inbox_insert *ins, int64_t u
 		metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
 		return;
 	}
+	if (cJSON_IsString(text) && tg_signin_paste(t, chat_id, text->valuestring)) {
+		metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
+		return;
+	}
 	if (cJSON_IsString(text) && draft_edit(t, chat_id, topic_of(msg), user_id, msg)) {
 		metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
 		return;
@@ -329,6 +333,7 @@ static int store_updates(struct telegram *t, const cJSON *updates)
 	if (rc == 0)
 		t->offset = max;
 	take_edits(t, rc == 0);
+	tg_signin_take(t, rc == 0);
 	return rc;
 }
 

@@ -274,6 +274,7 @@ void ui_add_routes(struct ui *u, struct httpd *h)
 {
 	if (!u)
 		return;
+	ui_signin_routes(u, h); /* first: the asset route takes every other /ui/ path */
 	httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/ui", on_ui_root, u);
 	httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/ui/*", on_asset, u);
 	ui_login_routes(u, h);

@@ -53,6 +53,10 @@ bool ui_enabled(const struct daemon *d);
 int ui_create(const struct ui_env *env, struct ui **out);
 /* Adds the routes to h (the API server). */
 void ui_add_routes(struct ui *ui, struct httpd *h);
+struct mcp_signin;
+/* The cockpit lists the MCP sign-ins waiting for the owner and takes their redirect at
+ * /ui/oauth/callback (ui_signin.c). s borrowed; accepts NULL ui or s. */
+void ui_set_signin(struct ui *ui, struct mcp_signin *s);
 /* Waits for its work in flight (its requests are left to httpd_destroy). Accepts NULL. */
 void ui_destroy(struct ui *ui);
 

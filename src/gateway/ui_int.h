@@ -30,8 +30,9 @@ struct ui {
 	size_t n_proxies;
 	struct offload *work;
 	char *db_path;
-	bool login_busy;       /* one password check at a time */
-	struct chat_run *chat; /* the chat's stream, while a turn runs (one at a time) */
+	bool login_busy;	   /* one password check at a time */
+	struct chat_run *chat;	   /* the chat's stream, while a turn runs (one at a time) */
+	struct mcp_signin *signin; /* MCP sign-ins waiting for the owner (ui_signin.c) */
 };
 
 /* ---- ui.c: answers and request bodies ---- */
@@ -87,5 +88,6 @@ void ui_actions_routes(struct ui *u, struct httpd *h);
 void ui_chat_routes(struct ui *u, struct httpd *h);
 void ui_tasks_routes(struct ui *u, struct httpd *h);
 void ui_quarantine_routes(struct ui *u, struct httpd *h);
+void ui_signin_routes(struct ui *u, struct httpd *h);
 
 #endif

@@ -142,6 +142,30 @@ void mcp_sample_answer(struct mcp_sample *q, const char *result_json, const char
  * Before mcp_start, or before a reconnect. 0, or -ENOENT (no such server). */
 int mcp_set_bearer(struct mcp *m, const char *server, const char *token, const char *dpop_key);
 
+/* ---- sign-ins that need a person (mcp_auth.c) ----
+ * The owner that can get a person to sign in (the gateway: Telegram, the cockpit) hooks in
+ * here. needed is called when an `auth: oauth` server refuses a request (status 401, or 403
+ * with challenge its WWW-Authenticate) and when a call wants a tool of such a server that is
+ * not connected (status 0, challenge NULL); it may start a sign-in, and returns what the
+ * model and the logs are told happens now ("a sign-in was sent to the owner"), static or
+ * owned by the owner for m's life; NULL = nobody can sign in here (then the text says to run
+ * hermetic mcp login). Called from the loop, inside the transport's callback: start nothing
+ * synchronously that could call back into m. */
+struct mcp_signin_hook {
+	const char *(*needed)(const char *server, long status, const char *challenge, void *arg);
+	void *arg;
+};
+/* Before mcp_start (copied; arg borrowed for m's life). */
+void mcp_set_signin_hook(struct mcp *m, const struct mcp_signin_hook *h);
+/* A sign-in ended well: a failed server connects now instead of after its backoff. 0, or
+ * -ENOENT (no such server). */
+int mcp_reconnect_now(struct mcp *m, const char *server);
+struct buf;
+/* When name is a tool (mcp_<server>_<tool>) of a server that is not connected, says so in out
+ * (why, and for a server that is not signed in, what happens now: the hook's text) and
+ * returns true; else false and out is untouched. */
+bool mcp_why_unavailable(struct mcp *m, const char *name, struct buf *out);
+
 /* The WWW-Authenticate of the last 401 or 403 the server sent (borrowed until the next), or
  * NULL: what a step-up reads (mcp/oauth_meta.h, oauth_challenge_parse). */
 const char *mcp_challenge(const struct mcp *m, const char *server);

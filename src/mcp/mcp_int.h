@@ -94,6 +94,7 @@ struct mcp {
 	struct mcp_asks *asks; /* requests from servers: questions, sampling (mcp_ask.c) */
 	mcp_change_cb on_change;
 	void *change_arg;
+	struct mcp_signin_hook signin_hook; /* mcp_auth.c */
 	struct metric *m_up, *m_tools, *m_calls, *m_duration, *m_reconnects;
 };
 

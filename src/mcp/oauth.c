@@ -883,6 +883,11 @@ const struct oauth_tokens *oauth_flow_tokens(const struct oauth_flow *f)
 	return &f->tok;
 }
 
+const char *oauth_flow_state(const struct oauth_flow *f)
+{
+	return f->step == WAIT_REDIRECT ? f->state : NULL;
+}
+
 static void free_flow(struct oauth_flow *f)
 {
 	drop_urls(f);

@@ -54,6 +54,9 @@ struct oauth_flow *oauth_flow_start(struct loop *l, const struct config_mcp_serv
 void oauth_flow_redirect(struct oauth_flow *f, const char *query);
 /* The tokens got (borrowed until destroy), after done with rc 0. */
 const struct oauth_tokens *oauth_flow_tokens(const struct oauth_flow *f);
+/* The state the authorization URL carries while the flow waits for the redirect, else NULL
+ * (borrowed). */
+const char *oauth_flow_state(const struct oauth_flow *f);
 /* Cancels and frees; done does not fire after. Accepts NULL. */
 void oauth_flow_destroy(struct oauth_flow *f);
 

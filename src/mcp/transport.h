@@ -97,6 +97,9 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
 void mcp_transport_session_lost(struct mcp_server *s);
 /* A 401 or 403 carried this WWW-Authenticate (kept for mcp_challenge). */
 void mcp_transport_challenge(struct mcp_server *s, const char *www_authenticate);
+/* An `auth: oauth` server refused a request with status (401, 403): what to tell the user, as
+ * "not signed in: ..." (malloc'd); the owner's sign-in hook may start a sign-in (mcp_auth.c). */
+char *mcp_transport_refused(struct mcp_server *s, long status, const char *challenge);
 /* True while request id waits for its answer (a transport resuming a stream asks). */
 bool mcp_transport_awaits(const struct mcp_server *s, int64_t id);
 /* An HTTP error body as a short line for an error message: a text excerpt (redacted, at most

@@ -323,17 +323,18 @@ static char *with_challenge(char *why, struct httpc_req *req)
 	return out;
 }
 
-/* A server that signs in (auth: oauth) and refuses us: say what to do about it. */
-static char *with_sign_in_hint(struct http_t *t, long status, char *why)
+/* A server that signs in (auth: oauth) and refuses us: say what to do about it (the owner's
+ * sign-in hook may have sent the person a sign-in: mcp_auth.c). */
+static char *with_sign_in_hint(struct http_t *t, long status, const char *challenge, char *why)
 {
 	const struct config_mcp_server *c = mcp_server_config(t->s);
-	char *out;
+	char *what, *out;
 
 	if (c->auth != CONFIG_MCP_AUTH_OAUTH)
 		return why;
-	out = xasprintf("%s: run hermetic mcp login %s; %s",
-			status == 401 ? "not signed in" : "the sign-in lacks a scope", c->name,
-			why);
+	what = mcp_transport_refused(t->s, status, challenge);
+	out = xasprintf("%s; %s", what, why);
+	free(what);
 	free(why);
 	return out;
 }
@@ -354,7 +355,8 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 	if ((status == 401 || status == 403) && httpc_header(req, "WWW-Authenticate"))
 		mcp_transport_challenge(t->s, httpc_header(req, "WWW-Authenticate"));
 	if (status == 401 || status == 403)
-		why = with_sign_in_hint(t, status, with_challenge(why, req));
+		why = with_sign_in_hint(t, status, httpc_header(req, "WWW-Authenticate"),
+					with_challenge(why, req));
 	if (p->id < 0) {
 		log_debug("mcp %s: a notification got HTTP %ld: %s", mcp_server_name(t->s), status,
 			  why);

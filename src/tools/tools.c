@@ -123,6 +123,8 @@ static void unknown_tool(const struct tools *t, const char *name, struct buf *ou
 	size_t best_d = DID_YOU_MEAN_MAX + 1;
 	size_t n_mcp = tools_mcp_on(t) ? mcp_n_tools(t->env.mcp) : 0;
 
+	if (tools_mcp_on(t) && mcp_why_unavailable(t->env.mcp, name, out))
+		return; /* a server that is down or not signed in: say that, not "unknown" */
 	buf_printf(out, "unknown tool \"%.100s\"", name);
 	for (size_t i = 0; i < t->n_offered + n_mcp; i++) {
 		struct mcp_tool_info ti;
@@ -417,10 +419,7 @@ void tools_run_mcp(struct tools_call *c, const cJSON *args)
 		return;
 	}
 	c->mc = NULL;
-	if (rc == -ENOTCONN)
-		buf_printf(&c->out, "%s is not available now: its MCP server is not connected",
-			   c->name);
-	else
+	if (rc != -ENOTCONN || !mcp_why_unavailable(c->t->env.mcp, c->name, &c->out))
 		buf_printf(&c->out, "%s could not be called (%s)", c->name, strerror(-rc));
 	tools_finish_later(c, true);
 }

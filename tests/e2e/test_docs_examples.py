@@ -63,6 +63,9 @@ def placeholder(name):
         return "123456789:docs-placeholder-token"
     if name.endswith("URL"):
         return "https://placeholder.example/docs"
+    if name.endswith("HASH"):  # a password hash as `hermetic ui hash-password` prints one
+        return ("pbkdf2-sha256$200000$o8LBfKLyzXCKbRVzrBGYHw==$"
+                "YzUZHIONozJ9MMzV986E7TD7+QPaE2dr8Eu1wqRtsss=")
     return f"docs-placeholder-{name.lower()}"
 
 

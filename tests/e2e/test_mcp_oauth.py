@@ -5,11 +5,12 @@ official conformance suite's auth scenarios (tests/conformance) prove the discov
 """
 import json
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT, clean_env
+from conftest import ROOT, argv, clean_env
 from mcp_harness import (hermetic, http_entry, mcp_call, mcp_gateway, mcp_list,  # noqa: F401
                          write_config)
 
@@ -224,9 +225,13 @@ def test_the_sign_in_examples_of_docs_mcp_md_load(tmp_path):
     doc = (ROOT / "docs" / "mcp.md").read_text()
     section = doc.split("## Remote servers that sign in", 1)[1].split("\n## ", 1)[0]
     blocks = section.split("```yaml\n")[1:]
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     env = clean_env()
     env["IDP_ID_TOKEN"] = "an-id-token-from-the-idp"
+    env["TELEGRAM_BOT_TOKEN"] = "123456:a-bot-token"
+    env["HERMETIC_UI_HASH"] = subprocess.run(
+        argv("ui", "hash-password"), input="a long passphrase\n", capture_output=True, text=True,
+        env=clean_env(), timeout=60).stdout.strip()
     for n, block in enumerate(blocks):
         cfg = tmp_path / f"doc{n}.yaml"
         cfg.write_text(f"home: {tmp_path / 'home'}\n" + block.split("```", 1)[0])

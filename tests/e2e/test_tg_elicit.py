@@ -6,70 +6,38 @@ review_outbound the answer is shown before it goes. The server is tests/peers/el
 (the pinned SDK), whose tools answer with what reached them."""
 import http.client
 import json
-import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from agent_harness import agent_config, fake, tool_results  # noqa: F401
-from conftest import SLOW, Gateway, argv, clean_env, to_yaml
+from agent_harness import fake, tool_results  # noqa: F401
+from conftest import SLOW
 from fakes.fake_openai import text, tool_calls
-from fakes.fake_telegram import FakeTelegram, callback_data_of
+from fakes.fake_telegram import callback_data_of
 from mcp_harness import NODE, PEERS_DIR, peers  # noqa: F401
-from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
-
-TOKEN = "123456:TEST-e2e-SECRET-token"
-ALLOWED = 1001
-PASSWORD = "a long cockpit passphrase"
+from tg_harness import (ALLOWED, assert_clean, cockpit_hash, cockpit_login, offered,  # noqa: F401
+                        telegram_gateway, tg, wait_for)
 
 
 @pytest.fixture
-def tg():
-    with FakeTelegram(token=TOKEN) as t:
-        yield t
-
-
-@pytest.fixture
-def bot(tmp_path, fake, tg, peers):
+def bot(tmp_path, fake, tg, peers):  # noqa: F811
     started = []
 
     def make(timeout_s=300, **extra):
-        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
-                "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
         server = {"command": NODE, "args": [str(PEERS_DIR / "elicit_server.cjs"),
                                             str(peers.prefix)],
                   "timeout": 10 * SLOW, "connect_timeout": 20 * SLOW}
-        cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
-                           approvals={"timeout_s": timeout_s},
-                           mcp_servers={"asker": server}, **extra)
-        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
-        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+        g = telegram_gateway(tmp_path, fake, tg, {"asker": server},
+                             approvals={"timeout_s": timeout_s}, **extra)
         started.append(g)
-        g.start()
         wait_for(lambda: "mcp_asker_book_table" in offered(g), 30 * SLOW, "the MCP tools")
         return g
 
     yield make
     for g in started:
         g.kill()
-        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
-
-
-def offered(g):
-    try:
-        with urllib.request.urlopen(g.url + "/v1/tools", timeout=5 * SLOW) as r:
-            return r.read().decode()
-    except OSError:
-        return ""
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+        assert_clean(g)
 
 
 def question(tg, n):
@@ -197,18 +165,6 @@ def cockpit_post(g, cookie, csrf, body):
         c.close()
 
 
-def cockpit_login(g):
-    c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=30 * SLOW)
-    try:
-        c.request("POST", "/v1/ui/login", json.dumps({"password": PASSWORD}),
-                  {"Content-Type": "application/json"})
-        r = c.getresponse()
-        assert r.status == 200
-        return r.getheader("Set-Cookie").split(";")[0], json.loads(r.read())["csrf"]
-    finally:
-        c.close()
-
-
 def cockpit_questions(g, cookie):
     req = urllib.request.Request(g.url + "/v1/ui/approvals", headers={"Cookie": cookie})
     with urllib.request.urlopen(req, timeout=10 * SLOW) as r:
@@ -216,11 +172,9 @@ def cockpit_questions(g, cookie):
 
 
 def test_the_cockpit_shows_the_same_question_and_answers_it_typed_or_by_button(bot, tg, fake):
-    hashed = subprocess.run(argv("ui", "hash-password"), input=PASSWORD + "\n",
-                            capture_output=True, text=True, env=clean_env(), timeout=60 * SLOW)
     fake.script_for("test/free", tool_calls(("c1", "mcp_asker_book_table", "{}")),
                     text("Booked from the cockpit."))
-    g = bot(ui={"password_hash": hashed.stdout.strip()})
+    g = bot(ui={"password_hash": cockpit_hash()})
     cookie, csrf = cockpit_login(g)
     tg.push_text("book a table", chat_id=ALLOWED)
     answers = ["3", 0, 1, "terrace", "Bob"]  # guests typed, Early, No, note typed, name typed

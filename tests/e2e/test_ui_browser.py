@@ -24,6 +24,8 @@ from agent_harness import fake  # noqa: F401
 from conftest import SLOW, clean_env, run
 from fakes.fake_openai import text, tool_calls
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from test_mcp_signin_sdk import demo  # noqa: F401
+from mcp_harness import peers  # noqa: F401
 from test_ui import API_KEY, PASSWORD, chat, cockpit, parse_spend, password_hash  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -257,3 +259,24 @@ def test_times_are_in_the_configs_zone_and_say_so_in_chromium(browser_peers, coc
     assert status == 200, body
     started = tokyo(session["created_ms"])
     assert f"- started: {started}\n" in body.decode(), body.decode()[:400]
+
+
+def test_a_pending_mcp_sign_in_shows_its_button_in_chromium(browser_peers, cockpit, demo):
+    """The SDK's demo OAuth server (tests/e2e/test_mcp_signin_sdk.py) needs a sign-in: the
+    cockpit's Chat page lists it with a button to the same authorization URL the API gives."""
+    from test_ui import get_json, login, until
+    g = cockpit(mcp_servers={"demo": {"url": demo.url_, "auth": "oauth"}})
+    _, cookie, _, _ = login(g)
+
+    def pending():
+        return get_json(g, "/v1/ui/signins", cookie)["signins"]
+    until(pending, "the pending sign-in")
+    (want,) = pending()
+    p = subprocess.run(["node", str(Path(__file__).with_name("ui_browser_signin.cjs")),
+                        str(browser_peers), CHROMIUM, g.url, PASSWORD, str(artifact_dir()), "demo"],
+                       capture_output=True, text=True, timeout=90 * SLOW)
+    assert p.returncode == 0, p.stderr + p.stdout
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    assert result["errors"] == [] and result["a11y"] == []
+    assert result["title"] == "Sign in to demo" and result["button"] == "Sign in to demo"
+    assert result["href"] == want["url"] and result["target"] == "_blank"

@@ -28,10 +28,12 @@ filesystem=$dir/node_modules/@modelcontextprotocol/server-filesystem/dist/index.
 k8s=$dir/node_modules/kubernetes-mcp-server-linux-$arch/bin/kubernetes-mcp-server-linux-$arch
 openai=$dir/node_modules/openai/package.json
 anthropic=$dir/node_modules/@anthropic-ai/sdk/package.json
+# the SDK's example server with its demo OAuth provider (tests/e2e/test_mcp_signin_sdk.py)
+oauth_demo=$dir/node_modules/@modelcontextprotocol/sdk/dist/cjs/examples/server/simpleStreamableHttp.js
 
 complete() {
   [ -f "$dir/.complete" ] && [ -f "$everything" ] && [ -f "$filesystem" ] && [ -x "$k8s" ] &&
-    [ -f "$openai" ] && [ -f "$anthropic" ]
+    [ -f "$openai" ] && [ -f "$anthropic" ] && [ -f "$oauth_demo" ]
 }
 
 if ! complete; then
