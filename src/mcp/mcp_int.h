@@ -7,6 +7,7 @@
 #include "mcp/mcp.h"
 #include "mcp/transport.h"
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -100,5 +101,24 @@ struct mcp_goodbyes {
 };
 
 extern const char *const mcp_state_names[];
+
+/* mcp.c's helpers for the files that share its state (mcp_handshake.c, mcp_call.c). */
+void mcp_arm(struct event *ev, int64_t ms);
+/* A new request: params (taken, may be NULL) go out as JSON text; call is the tools/call the
+ * request carries, or NULL. The request is linked to s and owned by it. */
+struct pending *mcp_request(struct mcp_server *s, const char *method, cJSON *params,
+			    int64_t timeout_ms, result_fn on_result, error_fn on_error,
+			    struct mcp_call *call);
+/* Sends p again with a new id (it must be unlinked). */
+void mcp_transmit(struct mcp_server *s, struct pending *p);
+void mcp_notify(struct mcp_server *s, const char *method, cJSON *params);
+void mcp_unlink_pending(struct pending **list, struct pending *p);
+void mcp_free_pending(struct pending *p);
+void mcp_fail_server(struct mcp_server *s, const char *why);
+void mcp_list_tools(struct mcp_server *s, const char *cursor);
+/* s's tool by its model name, or (own_name) by the server's name for it; NULL if none. */
+struct tool *mcp_find_tool(struct mcp_server *s, const char *name, bool own_name);
+int64_t mcp_request_timeout_ms(const struct mcp_server *s);
+int64_t mcp_connect_timeout_ms(const struct mcp_server *s);
 
 #endif
