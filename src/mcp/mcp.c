@@ -33,6 +33,7 @@
 #include "mcp/mcp_render.h"
 #include "mcp/mcp_ask.h"
 #include "mcp/mcp_int.h"
+#include "mcp/mcp_wire.h"
 #include "core/metrics.h"
 #include "sandbox/spawn.h"
 #include "core/util.h"
@@ -145,6 +146,7 @@ void mcp_unlink_pending(struct pending **list, struct pending *p)
 
 void mcp_free_pending(struct pending *p)
 {
+	mcp_input_forget(p);
 	if (p->timer)
 		event_free(p->timer);
 	free(p->method);
@@ -183,8 +185,25 @@ void mcp_transmit(struct mcp_server *s, struct pending *p)
 	cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
 	cJSON_AddNumberToObject(msg, "id", (double)p->id);
 	cJSON_AddStringToObject(msg, "method", p->method);
-	if (p->params)
+	if (s->new_wire) {
+		/* The 2026-07-28 wire: what initialize said once, every request says itself. */
+		cJSON *params = p->params ? json_exact_parse(p->params, strlen(p->params)) : NULL;
+		cJSON *caps = cJSON_CreateObject();
+		char *caps_json;
+
+		if (!cJSON_IsObject(params)) {
+			cJSON_Delete(params);
+			params = cJSON_CreateObject();
+		}
+		mcp_asks_capabilities(s->m->asks, s, caps);
+		caps_json = cJSON_PrintUnformatted(caps);
+		mcp_wire_add_meta(params, MCP_WIRE_2026, caps_json);
+		cJSON_AddItemToObject(msg, "params", params);
+		free(caps_json);
+		cJSON_Delete(caps);
+	} else if (p->params) {
 		cJSON_AddRawToObject(msg, "params", p->params);
+	}
 	p->next = s->pendings;
 	s->pendings = p;
 	if (!p->timer)
@@ -293,10 +312,16 @@ static void add_tool(struct mcp_server *s, const cJSON *t)
 	const cJSON *schema = cJSON_GetObjectItemCaseSensitive(t, "inputSchema");
 	const cJSON *ann = cJSON_GetObjectItemCaseSensitive(t, "annotations");
 	struct tool *nt;
-	char *mapped;
+	char *mapped, why[200];
 
 	if (!cJSON_IsString(name) || !wanted(s->cfg, name->valuestring))
 		return;
+	if (s->new_wire && mcp_wire_check_headers(schema, why, sizeof(why)) < 0) {
+		/* Headers the tool cannot have mean requests a gateway routes wrongly: the tool
+		 * is left out, the others stay (SEP-2243). */
+		log_warn("mcp %s: tool %s left out: %s", s->cfg->name, name->valuestring, why);
+		return;
+	}
 	if (s->n_next >= MAX_TOOLS) {
 		log_warn("mcp %s: more than %d tools; the rest are ignored", s->cfg->name,
 			 MAX_TOOLS);
@@ -333,7 +358,9 @@ static void became_ready(struct mcp_server *s)
 	s->backoff_ms = 0;
 	free(s->error);
 	s->error = NULL;
-	mcp_arm(s->ping_timer, PING_EVERY_MS);
+	/* On the 2026-07-28 wire every request stands alone: no connection to keep alive. */
+	if (!s->new_wire)
+		mcp_arm(s->ping_timer, PING_EVERY_MS);
 	log_info("mcp %s: connected (%s, protocol %s, %zu tools)", s->cfg->name, s->ops->name,
 		 s->protocol, s->n_tools);
 	/* Requests that lost their session go out again, each with a new id. */
@@ -496,6 +523,7 @@ void mcp_fail_server(struct mcp_server *s, const char *why)
 	/* The error callbacks may look at the server: they see it failed. */
 	fail_pendings(&s->pendings, why);
 	fail_pendings(&s->resend, why);
+	mcp_input_server_gone(s, why);
 	free_tools(s->next_tools, s->n_next);
 	s->next_tools = NULL;
 	s->n_next = 0;
@@ -688,6 +716,10 @@ static void on_response(struct mcp_server *s, const cJSON *msg, const cJSON *id)
 			    NULL, 0, false);
 	} else {
 		text = json_exact_print(result);
+		if (s->new_wire && mcp_input_required(p, text, strlen(text))) {
+			free(text);
+			return; /* p is the round's now */
+		}
 		p->on_result(p, text, strlen(text));
 	}
 	free(text);

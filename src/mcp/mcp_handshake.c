@@ -1,15 +1,28 @@
-/* mcp_handshake: how a connection becomes a session. The 2025-11-25 wire: initialize with
- * the client's capabilities, the server's protocol version checked against the versions
- * hermetic speaks, notifications/initialized, then tools/list (mcp.c). The session it makes
- * is renewed by mcp.c when the server forgets it.
+/* mcp_handshake: how hermetic and a server agree on a wire, per server.
+ *
+ * A Streamable HTTP server is offered both revisions: first server/discover on the
+ * 2026-07-28 wire (_meta on the request, MCP-Protocol-Version: 2026-07-28). A server that
+ * lists 2026-07-28 among its supportedVersions is spoken to on that wire from then on: no
+ * initialize, no session, no GET stream, no pings (every request stands alone). A -32022
+ * (unsupported version) whose `supported` names 2026-07-28 is retried once; any other
+ * answer (an error, a 4xx, a discover result without 2026-07-28) falls back to the
+ * 2025-11-25 wire: initialize with the client's capabilities, the server's version checked
+ * against the versions hermetic speaks, notifications/initialized. A refused initialize may
+ * still be a legacy HTTP+SSE server (mcp.c). Both then list tools (mcp.c).
+ *
+ * stdio and legacy SSE servers get initialize only: a server that predates the revision may
+ * never answer a request sent before initialize (the Python SDK drops it), and nothing on
+ * those transports says it refused.
  */
 #include "mcp/mcp.h"
 #include "config_build.h"
+#include "core/config.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "mcp/mcp_ask.h"
 #include "mcp/mcp_int.h"
+#include "mcp/mcp_wire.h"
 #include "mcp/transport.h"
 
 #include <cjson/cJSON.h>
@@ -55,7 +68,7 @@ static void init_error(struct pending *p, const char *why, const char *rpc, size
 	mcp_fail_server(p->s, timeout ? "initialize timed out" : why);
 }
 
-void mcp_transport_ready(struct mcp_server *s)
+static void initialize(struct mcp_server *s)
 {
 	cJSON *params = cJSON_CreateObject(), *info, *caps;
 
@@ -65,8 +78,6 @@ void mcp_transport_ready(struct mcp_server *s)
 	info = cJSON_AddObjectToObject(params, "clientInfo");
 	cJSON_AddStringToObject(info, "name", "hermetic");
 	cJSON_AddStringToObject(info, "version", HERMETIC_VERSION);
-	free(s->protocol);
-	s->protocol = NULL;
 	/* Initializing is part of connecting (connect_timeout: "seconds to connect and
 	 * initialize"): a server that starts slower than its tools' call timeout still connects.
 	 * The connect timer, armed before the transport opened, is what ends a slow initialize;
@@ -74,4 +85,87 @@ void mcp_transport_ready(struct mcp_server *s)
 	 */
 	mcp_request(s, "initialize", params, mcp_connect_timeout_ms(s) + 1000, init_result,
 		    init_error, NULL);
+}
+
+static void discover(struct mcp_server *s);
+
+/* The 2025-11-25 wire, after a discover that did not choose the new one. */
+static void fall_back(struct mcp_server *s, const char *why)
+{
+	log_debug("mcp %s: server/discover: %s; initializing (2025-11-25)", s->cfg->name, why);
+	s->new_wire = false;
+	if (s->ops->reset_session)
+		s->ops->reset_session(s);
+	initialize(s);
+}
+
+static bool names_revision(const cJSON *versions)
+{
+	const cJSON *v;
+
+	cJSON_ArrayForEach(v, versions)
+	{
+		if (cJSON_IsString(v) && strcmp(v->valuestring, MCP_WIRE_2026) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void discover_result(struct pending *p, const char *result, size_t len)
+{
+	struct mcp_server *s = p->s;
+	cJSON *root = json_parse(result, len, 0, NULL);
+	bool ok = names_revision(cJSON_GetObjectItemCaseSensitive(root, "supportedVersions"));
+
+	cJSON_Delete(root);
+	if (!ok) {
+		fall_back(s, "the server does not list 2026-07-28");
+		return;
+	}
+	s->pages = 0;
+	mcp_list_tools(s, NULL);
+}
+
+static void discover_error(struct pending *p, const char *why, const char *rpc, size_t len,
+			   bool timeout)
+{
+	struct mcp_server *s = p->s;
+	cJSON *err = rpc ? json_parse(rpc, len, 0, NULL) : NULL;
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(err, "data");
+	bool retry = cJSON_IsNumber(code) && code->valueint == -32022 &&
+		     names_revision(cJSON_GetObjectItemCaseSensitive(data, "supported"));
+
+	cJSON_Delete(err);
+	if (timeout) {
+		mcp_fail_server(s, "server/discover timed out");
+	} else if (retry && !s->version_retried) {
+		/* The server says it speaks the revision after all (one that refused the first
+		 * request on purpose, or a draft's version string): ask once more. */
+		s->version_retried = true;
+		discover(s);
+	} else {
+		fall_back(s, why);
+	}
+}
+
+static void discover(struct mcp_server *s)
+{
+	mcp_request(s, "server/discover", cJSON_CreateObject(), mcp_connect_timeout_ms(s) + 1000,
+		    discover_result, discover_error, NULL);
+}
+
+void mcp_transport_ready(struct mcp_server *s)
+{
+	free(s->protocol);
+	s->protocol = NULL;
+	s->new_wire = false;
+	s->version_retried = false;
+	if (s->ops != &mcp_transport_http) {
+		initialize(s);
+		return;
+	}
+	s->new_wire = true;
+	s->protocol = xstrdup(MCP_WIRE_2026);
+	discover(s);
 }

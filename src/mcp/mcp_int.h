@@ -15,6 +15,7 @@
 
 struct metric;
 struct mcp_asks;
+struct mcp_round;
 
 enum state { S_DISABLED, S_IDLE, S_CONNECTING, S_READY, S_FAILED };
 
@@ -40,6 +41,8 @@ struct pending {
 	error_fn on_error;
 	struct mcp_call *call;
 	bool resent;
+	int rounds;		 /* input_required rounds answered so far (mcp_input.c) */
+	struct mcp_round *round; /* the round asking for its inputs, or NULL */
 };
 
 struct mcp_server {
@@ -64,6 +67,10 @@ struct mcp_server {
 	int64_t backoff_ms;
 	char *bearer;	 /* auth: oauth: the access token (a registered secret), or NULL */
 	char *challenge; /* the last 401/403's WWW-Authenticate, or NULL */
+	/* The 2026-07-28 wire (mcp_handshake.c): set while server/discover is tried and once
+	 * it was chosen; no session, no initialize, _meta on every request. */
+	bool new_wire, version_retried;
+	struct mcp_round *rounds; /* input_required rounds waiting for answers */
 };
 
 struct mcp_call {
@@ -120,5 +127,14 @@ void mcp_list_tools(struct mcp_server *s, const char *cursor);
 struct tool *mcp_find_tool(struct mcp_server *s, const char *name, bool own_name);
 int64_t mcp_request_timeout_ms(const struct mcp_server *s);
 int64_t mcp_connect_timeout_ms(const struct mcp_server *s);
+
+/* mcp_input.c: the 2026-07-28 revision's input_required results. */
+/* True when result_json is an input_required result: p is then taken (its questions asked,
+ * then sent again with inputResponses; or its error callback fires). */
+bool mcp_input_required(struct pending *p, const char *result_json, size_t len);
+/* p (a request of a round or waiting for one) is being freed: its round ends quietly. */
+void mcp_input_forget(struct pending *p);
+/* s failed: every round of s fails its request with why. */
+void mcp_input_server_gone(struct mcp_server *s, const char *why);
 
 #endif
