@@ -916,6 +916,7 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
 		}
 		return;
 	}
+	p->status = status;
 	p->on_error(p, msg, NULL, 0, false);
 	mcp_free_pending(p);
 	free(msg);

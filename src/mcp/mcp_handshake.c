@@ -4,8 +4,9 @@
  * 2026-07-28 wire (_meta on the request, MCP-Protocol-Version: 2026-07-28). A server that
  * lists 2026-07-28 among its supportedVersions is spoken to on that wire from then on: no
  * initialize, no session, no GET stream, no pings (every request stands alone). A -32022
- * (unsupported version) whose `supported` names 2026-07-28 is retried once; any other
- * answer (an error, a 4xx, a discover result without 2026-07-28) falls back to the
+ * (unsupported version) whose `supported` names 2026-07-28 is retried once; a 401 or 403
+ * fails the connection as it is (the sign-in reads its challenge); any other answer (an
+ * error, another 4xx, a discover result without 2026-07-28) falls back to the
  * 2025-11-25 wire: initialize with the client's capabilities, the server's version checked
  * against the versions hermetic speaks, notifications/initialized. A refused initialize may
  * still be a legacy HTTP+SSE server (mcp.c). Both then list tools (mcp.c).
@@ -139,6 +140,10 @@ static void discover_error(struct pending *p, const char *why, const char *rpc, 
 	cJSON_Delete(err);
 	if (timeout) {
 		mcp_fail_server(s, "server/discover timed out");
+	} else if (p->status == 401 || p->status == 403) {
+		/* Not signed in (or not enough): initialize would be refused the same way, and
+		 * the sign-in reads this challenge. */
+		mcp_fail_server(s, why);
 	} else if (retry && !s->version_retried) {
 		/* The server says it speaks the revision after all (one that refused the first
 		 * request on purpose, or a draft's version string): ask once more. */

@@ -41,6 +41,7 @@ struct pending {
 	error_fn on_error;
 	struct mcp_call *call;
 	bool resent;
+	long status;		 /* the HTTP status that failed it, for its on_error; else 0 */
 	int rounds;		 /* input_required rounds answered so far (mcp_input.c) */
 	struct mcp_round *round; /* the round asking for its inputs, or NULL */
 };

@@ -1,0 +1,85 @@
+// An MCP server on the TypeScript SDK v2 (@modelcontextprotocol/server, pinned by this
+// directory's lockfile) that speaks the 2026-07-28 revision, and the 2025 wire as its stateless
+// fallback: `node input_server.cjs SDK_DIR LOG_FILE` listens on 127.0.0.1 (a free port,
+// printed as {"port": N} on stdout) and serves createMcpHandler's web-standard fetch over
+// node:http. Each POST is appended to LOG_FILE as a JSON line: the method, the JSON-RPC id,
+// the MCP headers and the params, so a test sees exactly what reached the server.
+//   book_table  asks a question through input_required (an elicitation form, with
+//               requestState), then answers with the inputResponses and requestState it got
+//   echo        answers its arguments at once
+const fs = require("fs");
+const http = require("http");
+const path = require("path");
+const { createRequire } = require("module");
+const sdk = createRequire(path.join(process.argv[2] || __dirname, "node_modules", "x.js"));
+const { McpServer, createMcpHandler, inputRequired, inputResponse } =
+  sdk("@modelcontextprotocol/server");
+const z = sdk("zod");
+const log = process.argv[3];
+
+function factory() {
+  const server = new McpServer({ name: "input-test-server", version: "1.0.0" });
+  server.registerTool("book_table", {
+    description: "Books a table; asks who it is for",
+    inputSchema: z.object({ guests: z.number().int() }),
+  }, async ({ guests }, ctx) => {
+    const got = inputResponse(ctx.mcpReq.inputResponses, "who");
+    if (got.kind === "missing") {
+      return inputRequired({
+        inputRequests: {
+          who: inputRequired.elicit({
+            message: `A table for ${guests}: in whose name?`,
+            requestedSchema: {
+              type: "object",
+              properties: { name: { type: "string", title: "Name" },
+                            outside: { type: "boolean", title: "Outside?", default: false } },
+              required: ["name"],
+            },
+          }),
+        },
+        requestState: `booking-${guests}`,
+      });
+    }
+    return { content: [{ type: "text", text: JSON.stringify({
+      inputResponses: ctx.mcpReq.inputResponses, requestState: ctx.mcpReq.requestState }) }] };
+  });
+  server.registerTool("echo", {
+    description: "Answers its arguments",
+    inputSchema: z.object({ text: z.string() }),
+  }, async (args) => ({ content: [{ type: "text", text: JSON.stringify(args) }] }));
+  return server;
+}
+
+const handler = createMcpHandler(factory);
+const srv = http.createServer(async (req, res) => {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  const body = Buffer.concat(chunks);
+  if (log && req.method === "POST") {
+    let msg = {};
+    try { msg = JSON.parse(body.toString("utf8")); } catch { /* logged as is */ }
+    const mcp = {};
+    for (const [k, v] of Object.entries(req.headers))
+      if (k.startsWith("mcp-")) mcp[k] = v;
+    fs.appendFileSync(log, JSON.stringify({ method: msg.method, id: msg.id, headers: mcp,
+                                            params: msg.params }) + "\n");
+  }
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(req.headers))
+    for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
+  const request = new Request(`http://127.0.0.1${req.url}`, {
+    method: req.method, headers,
+    body: req.method === "GET" || req.method === "HEAD" ? undefined : body });
+  try {
+    const r = await handler.fetch(request);
+    res.writeHead(r.status, Object.fromEntries(r.headers));
+    if (r.body) for await (const c of r.body) res.write(c);
+    res.end();
+  } catch (e) {
+    res.writeHead(500);
+    res.end(String(e));
+  }
+});
+srv.listen(0, "127.0.0.1", () => {
+  process.stdout.write(JSON.stringify({ port: srv.address().port }) + "\n");
+});
