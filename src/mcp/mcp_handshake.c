@@ -95,6 +95,10 @@ static void fall_back(struct mcp_server *s, const char *why)
 {
 	log_debug("mcp %s: server/discover: %s; initializing (2025-11-25)", s->cfg->name, why);
 	s->new_wire = false;
+	/* initialize goes without MCP-Protocol-Version: a 2025 server refuses one it does not
+	 * know (the Go SDK answers 400). */
+	free(s->protocol);
+	s->protocol = NULL;
 	if (s->ops->reset_session)
 		s->ops->reset_session(s);
 	initialize(s);
