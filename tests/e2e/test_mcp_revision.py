@@ -3,15 +3,22 @@
 tests/peers/sdk-v2/install.sh): hermetic negotiates the revision (server/discover, no
 initialize, no session), carries _meta and the Mcp-* headers on every request, and answers a
 tool's input_required result through the elicitation question flow (`mcp call --elicit`),
-retrying with inputResponses and requestState. The server logs each POST it gets, so the
+retrying with inputResponses and requestState; in the gateway, a sampling input request
+reaches the configured model through the router. The server logs each POST it gets, so the
 tests see exactly what reached it."""
 import json
 import subprocess
+import time
+import urllib.request
 
 import pytest
 
-from conftest import ROOT, SLOW, argv, clean_env
+from agent_harness import agent_config, fake, messages, tool_results  # noqa: F401
+from conftest import ROOT, SLOW, Gateway, argv, clean_env, to_yaml
+from fakes.fake_openai import text, tool_calls
+from fakes.fake_telegram import FakeTelegram
 from mcp_harness import NODE, assert_clean_exit, http_entry, write_config
+from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 
 SDK_V2 = ROOT / "tests" / "peers" / "sdk-v2"
 
@@ -29,18 +36,20 @@ def sdk_v2():
 
 @pytest.fixture
 def v2_server(sdk_v2, tmp_path):
-    """(config path, the POST log as a list of dicts) for a running input_server.cjs."""
+    """(config path, the POST log as a list of dicts, the server's URL) for a running
+    input_server.cjs."""
     log = tmp_path / "posts.jsonl"
     proc = subprocess.Popen([NODE, str(SDK_V2 / "input_server.cjs"), sdk_v2, str(log)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         port = json.loads(proc.stdout.readline())["port"]
+        url = f"http://127.0.0.1:{port}/mcp"
         config = write_config(tmp_path, {"v2": http_entry(
-            f"http://127.0.0.1:{port}/mcp", timeout=20 * SLOW, connect_timeout=20 * SLOW)})
+            url, timeout=20 * SLOW, connect_timeout=20 * SLOW)})
 
         def posts():
             return [json.loads(line) for line in log.read_text().splitlines()]
-        yield config, posts
+        yield config, posts, url
     finally:
         proc.terminate()
         try:
@@ -59,13 +68,13 @@ def run(config, *args, stdin=""):
 
 
 def test_list_negotiates_the_revision_without_initialize_or_session(v2_server):
-    config, posts = v2_server
+    config, posts, _ = v2_server
     p = run(config, "list", "--json")
     assert p.returncode == 0, p.stderr
     server = json.loads(p.stdout)["servers"][0]
     assert server["state"] == "connected"
     assert server["protocol_version"] == "2026-07-28"
-    assert {t["tool"] for t in server["tools"]} == {"book_table", "echo"}
+    assert {t["tool"] for t in server["tools"]} == {"book_table", "ask_model", "echo"}
     sent = posts()
     assert [m["method"] for m in sent] == ["server/discover", "tools/list"]
     for m in sent:
@@ -79,7 +88,7 @@ def test_list_negotiates_the_revision_without_initialize_or_session(v2_server):
 
 
 def test_input_required_is_asked_and_the_answer_reaches_the_tool(v2_server):
-    config, posts = v2_server
+    config, posts, _ = v2_server
     p = run(config, "call", "--elicit", "ask", "v2", "book_table", '{"guests": 4}',
             stdin="Ada\ny\n")
     assert p.returncode == 0, p.stderr
@@ -100,15 +109,73 @@ def test_input_required_is_asked_and_the_answer_reaches_the_tool(v2_server):
 
 
 def test_a_declined_question_is_sent_back_as_declined(v2_server):
-    config, posts = v2_server
+    config, posts, _ = v2_server
     p = run(config, "call", "--elicit", "decline", "v2", "book_table", '{"guests": 2}')
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == {"inputResponses": {"who": {"action": "decline"}}}
 
 
 def test_a_call_without_questions_is_answered_at_once(v2_server):
-    config, posts = v2_server
+    config, posts, _ = v2_server
     p = run(config, "call", "v2", "echo", '{"text": "hi"}')
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == {"text": "hi"}
     assert [m["method"] for m in posts()].count("tools/call") == 1
+
+
+TOKEN = "123456:TEST-e2e-SECRET-token"
+ALLOWED = 1001
+
+
+def test_a_sampling_input_request_reaches_the_model_in_the_gateway(v2_server, fake, tmp_path):
+    """A Telegram turn calls ask_model; its input_required asks for a model's answer, which
+    the gateway gets from the sampling model through the router and sends back as the
+    inputResponse."""
+    _, posts, url = v2_server
+    fake.script_for("test/cheap", text("Paris, of course."))
+    tool = "mcp_v2_ask_model"
+    fake.script_for("test/free", tool_calls(("c1", tool, json.dumps({"prompt": "capital?"}))),
+                    text("It said Paris."))
+    with FakeTelegram(token=TOKEN) as tg:
+        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
+                "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
+        server = {**http_entry(url, timeout=20 * SLOW, connect_timeout=20 * SLOW),
+                  "sampling": {"enabled": True, "model": "cheap", "max_tokens_cap": 50}}
+        cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
+                           approvals={"mcp": "none"}, mcp_servers={"v2": server})
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+        g.start()
+        try:
+            deadline = time.monotonic() + 30 * SLOW
+            while tool not in _offered(g):
+                assert time.monotonic() < deadline, "the MCP tools were not offered"
+                time.sleep(0.05)
+            tg.push_text("ask the server", chat_id=ALLOWED)
+            deadline = time.monotonic() + 60 * SLOW
+            while "It said Paris." not in tg.sent(ALLOWED):
+                assert time.monotonic() < deadline, "the turn did not answer"
+                time.sleep(0.05)
+            out = tool_results(fake.chat_requests[-1])[-1]
+        finally:
+            g.kill()
+    assert '"kind":"sampling"' in out.replace(" ", "") and "Paris, of course." in out
+    [req] = [r for r in fake.chat_requests if r["body"].get("model") == "test/cheap"]
+    assert req["body"]["max_tokens"] == 50  # sampling.max_tokens_cap
+    ms = messages(req)
+    assert ms[0] == {"role": "system", "content": "You are a helpful test server."}
+    assert "capital?" in json.dumps(ms[1])
+    calls = [m for m in posts() if m["method"] == "tools/call"]
+    assert len(calls) == 2
+    assert calls[1]["params"]["inputResponses"]["answer"]["role"] == "assistant"
+    assert "requestState" not in calls[1]["params"]  # none came, none is sent
+    assert "sampling" in calls[0]["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"]
+
+
+def _offered(g):
+    try:
+        with urllib.request.urlopen(g.url + "/v1/tools", timeout=5 * SLOW) as r:
+            return r.read().decode()
+    except OSError:
+        return ""

@@ -6,6 +6,8 @@
 // the MCP headers and the params, so a test sees exactly what reached the server.
 //   book_table  asks a question through input_required (an elicitation form, with
 //               requestState), then answers with the inputResponses and requestState it got
+//   ask_model   asks the client's model (a sampling/createMessage input request), then
+//               answers with the sampling result it got
 //   echo        answers its arguments at once
 const fs = require("fs");
 const http = require("http");
@@ -42,6 +44,24 @@ function factory() {
     }
     return { content: [{ type: "text", text: JSON.stringify({
       inputResponses: ctx.mcpReq.inputResponses, requestState: ctx.mcpReq.requestState }) }] };
+  });
+  server.registerTool("ask_model", {
+    description: "Asks the client's model a question",
+    inputSchema: z.object({ prompt: z.string() }),
+  }, async ({ prompt }, ctx) => {
+    const got = inputResponse(ctx.mcpReq.inputResponses, "answer");
+    if (got.kind === "missing") {
+      return inputRequired({
+        inputRequests: {
+          answer: inputRequired.createMessage({
+            messages: [{ role: "user", content: { type: "text", text: prompt } }],
+            systemPrompt: "You are a helpful test server.",
+            maxTokens: 500,
+          }),
+        },
+      });
+    }
+    return { content: [{ type: "text", text: JSON.stringify(got) }] };
   });
   server.registerTool("echo", {
     description: "Answers its arguments",
