@@ -6,6 +6,7 @@ tool's input_required result through the elicitation question flow (`mcp call --
 retrying with inputResponses and requestState; in the gateway, a sampling input request
 reaches the configured model through the router. The server logs each POST it gets, so the
 tests see exactly what reached it."""
+import contextlib
 import json
 import subprocess
 import time
@@ -16,7 +17,7 @@ import pytest
 from agent_harness import agent_config, fake, messages, tool_results  # noqa: F401
 from conftest import ROOT, SLOW, Gateway, argv, clean_env, to_yaml
 from fakes.fake_openai import text, tool_calls
-from fakes.fake_telegram import FakeTelegram
+from fakes.fake_telegram import FakeTelegram, callback_data_of
 from mcp_harness import NODE, assert_clean_exit, http_entry, write_config
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 
@@ -127,6 +128,44 @@ TOKEN = "123456:TEST-e2e-SECRET-token"
 ALLOWED = 1001
 
 
+@contextlib.contextmanager
+def gateway(tmp_path, fake, url, tool, **server_extra):
+    """A gateway with the v2 server and a fake Telegram; yields the Telegram fake once the
+    tool is offered."""
+    with FakeTelegram(token=TOKEN) as tg:
+        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
+                "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
+        server = {**http_entry(url, timeout=20 * SLOW, connect_timeout=20 * SLOW),
+                  **server_extra}
+        cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
+                           approvals={"mcp": "none"}, mcp_servers={"v2": server})
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
+        g.start()
+        try:
+            wait_for(lambda: tool in _offered(g), 30 * SLOW, "the MCP tools")
+            yield tg
+        finally:
+            g.kill()
+        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _offered(g):
+    try:
+        with urllib.request.urlopen(g.url + "/v1/tools", timeout=5 * SLOW) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
+
+
 def test_a_sampling_input_request_reaches_the_model_in_the_gateway(v2_server, fake, tmp_path):
     """A Telegram turn calls ask_model; its input_required asks for a model's answer, which
     the gateway gets from the sampling model through the router and sends back as the
@@ -136,30 +175,11 @@ def test_a_sampling_input_request_reaches_the_model_in_the_gateway(v2_server, fa
     tool = "mcp_v2_ask_model"
     fake.script_for("test/free", tool_calls(("c1", tool, json.dumps({"prompt": "capital?"}))),
                     text("It said Paris."))
-    with FakeTelegram(token=TOKEN) as tg:
-        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
-                "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
-        server = {**http_entry(url, timeout=20 * SLOW, connect_timeout=20 * SLOW),
-                  "sampling": {"enabled": True, "model": "cheap", "max_tokens_cap": 50}}
-        cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
-                           approvals={"mcp": "none"}, mcp_servers={"v2": server})
-        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
-        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
-        g.start()
-        try:
-            deadline = time.monotonic() + 30 * SLOW
-            while tool not in _offered(g):
-                assert time.monotonic() < deadline, "the MCP tools were not offered"
-                time.sleep(0.05)
-            tg.push_text("ask the server", chat_id=ALLOWED)
-            deadline = time.monotonic() + 60 * SLOW
-            while "It said Paris." not in tg.sent(ALLOWED):
-                assert time.monotonic() < deadline, "the turn did not answer"
-                time.sleep(0.05)
-            out = tool_results(fake.chat_requests[-1])[-1]
-        finally:
-            g.kill()
+    with gateway(tmp_path, fake, url, tool,
+                 sampling={"enabled": True, "model": "cheap", "max_tokens_cap": 50}) as tg:
+        tg.push_text("ask the server", chat_id=ALLOWED)
+        wait_for(lambda: "It said Paris." in tg.sent(ALLOWED), 60 * SLOW, "the turn's answer")
+        out = tool_results(fake.chat_requests[-1])[-1]
     assert '"kind":"sampling"' in out.replace(" ", "") and "Paris, of course." in out
     [req] = [r for r in fake.chat_requests if r["body"].get("model") == "test/cheap"]
     assert req["body"]["max_tokens"] == 50  # sampling.max_tokens_cap
@@ -173,9 +193,35 @@ def test_a_sampling_input_request_reaches_the_model_in_the_gateway(v2_server, fa
     assert "sampling" in calls[0]["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"]
 
 
-def _offered(g):
-    try:
-        with urllib.request.urlopen(g.url + "/v1/tools", timeout=5 * SLOW) as r:
-            return r.read().decode()
-    except OSError:
-        return ""
+def test_an_input_required_question_is_asked_in_telegram(v2_server, fake, tmp_path):
+    """The gateway asks the owner the input_required form in the chat like any server's
+    question; the answers reach the tool with the retried call."""
+    _, posts, url = v2_server
+    tool = "mcp_v2_book_table"
+    fake.script_for("test/free", tool_calls(("c1", tool, json.dumps({"guests": 3}))),
+                    text("Booked."))
+    with gateway(tmp_path, fake, url, tool) as tg:
+        tg.push_text("book a table for three", chat_id=ALLOWED)
+        q = _question(tg, 1)  # name: typed
+        assert "A table for 3: in whose name?" in q["text"] and "Name" in q["text"]
+        tg.push_text("Ada", chat_id=ALLOWED)
+        q = _question(tg, 2)  # outside: a boolean, as buttons
+        labels = [b["text"] for row in q["reply_markup"]["inline_keyboard"] for b in row]
+        assert "Yes" in labels
+        data = callback_data_of(q["reply_markup"])
+        tg.press(ALLOWED, q["message_id"], data[labels.index("Yes")], user_id=ALLOWED)
+        wait_for(lambda: "Booked." in tg.sent(ALLOWED), 60 * SLOW, "the turn's answer")
+        out = json.loads(tool_results(fake.chat_requests[-1])[-1])
+    assert out == {"inputResponses": {"who": {
+        "action": "accept", "content": {"name": "Ada", "outside": True}}}}
+    calls = [m for m in posts() if m["method"] == "tools/call"]
+    assert calls[1]["params"]["requestState"] == "booking-3"
+
+
+def _question(tg, n):
+    """The n-th question message (with buttons, or closed with an arrow)."""
+    def found():
+        qs = [m for m in tg.messages(ALLOWED) if m.get("reply_markup") or "\u2192" in m["text"]]
+        return qs[n - 1] if len(qs) >= n else None
+    wait_for(found, 30 * SLOW, f"question {n}")
+    return found()
