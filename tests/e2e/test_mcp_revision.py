@@ -75,7 +75,8 @@ def test_list_negotiates_the_revision_without_initialize_or_session(v2_server):
     server = json.loads(p.stdout)["servers"][0]
     assert server["state"] == "connected"
     assert server["protocol_version"] == "2026-07-28"
-    assert {t["tool"] for t in server["tools"]} == {"book_table", "ask_model", "echo"}
+    assert {t["tool"] for t in server["tools"]} == {
+        "book_table", "ask_model", "pay", "forever", "echo"}
     sent = posts()
     assert [m["method"] for m in sent] == ["server/discover", "tools/list"]
     for m in sent:
@@ -96,7 +97,8 @@ def test_input_required_is_asked_and_the_answer_reaches_the_tool(v2_server):
     assert "A table for 4: in whose name?" in p.stderr
     # the tool's result carries what the retried request brought it
     assert json.loads(p.stdout) == {"inputResponses": {"who": {
-        "action": "accept", "content": {"name": "Ada", "outside": True}}}}
+        "action": "accept", "content": {"name": "Ada", "outside": True}}},
+        "requestState": "booking-4"}
     calls = [m for m in posts() if m["method"] == "tools/call"]
     assert len(calls) == 2
     first, retry = calls
@@ -113,7 +115,41 @@ def test_a_declined_question_is_sent_back_as_declined(v2_server):
     config, posts, _ = v2_server
     p = run(config, "call", "--elicit", "decline", "v2", "book_table", '{"guests": 2}')
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout) == {"inputResponses": {"who": {"action": "decline"}}}
+    assert json.loads(p.stdout) == {"inputResponses": {"who": {"action": "decline"}},
+                                    "requestState": "booking-2"}
+
+
+def test_a_link_without_elicitation_id_is_asked(v2_server):
+    """The revision's url-mode input request names no elicitationId; it is a question all
+    the same (declined here), not a refused form."""
+    config, posts, _ = v2_server
+    p = run(config, "call", "--elicit", "decline", "v2", "pay")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"kind": "elicit", "action": "decline"}
+
+
+def test_each_request_declares_what_may_be_asked(v2_server):
+    """mcp call offers questions but no sampling, and every request's _meta says so: the SDK
+    then refuses to ask ask_model's sampling input, and its error reaches the user."""
+    config, posts, _ = v2_server
+    p = run(config, "call", "v2", "ask_model", '{"prompt": "hi"}')
+    assert p.returncode == 1
+    assert "-32021" in p.stdout and "do not declare the required capability" in p.stdout
+    [call] = [m for m in posts() if m["method"] == "tools/call"]
+    caps = call["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"]
+    assert "elicitation" in caps and "sampling" not in caps
+
+
+def test_a_server_that_keeps_asking_is_stopped_after_eight_rounds(v2_server):
+    config, posts, _ = v2_server
+    p = run(config, "call", "v2", "forever")
+    assert p.returncode == 1
+    assert "round 9 of at most 8" in p.stdout + p.stderr
+    calls = [m for m in posts() if m["method"] == "tools/call"]
+    assert len(calls) == 9
+    # each retry carries the state of the answer before it, exactly
+    assert [c["params"].get("requestState") for c in calls] == [None] + [
+        str(i) for i in range(1, 9)]
 
 
 def test_a_call_without_questions_is_answered_at_once(v2_server):
@@ -213,7 +249,8 @@ def test_an_input_required_question_is_asked_in_telegram(v2_server, fake, tmp_pa
         wait_for(lambda: "Booked." in tg.sent(ALLOWED), 60 * SLOW, "the turn's answer")
         out = json.loads(tool_results(fake.chat_requests[-1])[-1])
     assert out == {"inputResponses": {"who": {
-        "action": "accept", "content": {"name": "Ada", "outside": True}}}}
+        "action": "accept", "content": {"name": "Ada", "outside": True}}},
+        "requestState": "booking-3"}
     calls = [m for m in posts() if m["method"] == "tools/call"]
     assert calls[1]["params"]["requestState"] == "booking-3"
 

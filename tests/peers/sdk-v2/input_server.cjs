@@ -8,6 +8,8 @@
 //               requestState), then answers with the inputResponses and requestState it got
 //   ask_model   asks the client's model (a sampling/createMessage input request), then
 //               answers with the sampling result it got
+//   pay         asks the user to open a link (url mode, which names no elicitationId here)
+//   forever     answers input_required with only a new requestState, every time
 //   echo        answers its arguments at once
 const fs = require("fs");
 const http = require("http");
@@ -43,7 +45,7 @@ function factory() {
       });
     }
     return { content: [{ type: "text", text: JSON.stringify({
-      inputResponses: ctx.mcpReq.inputResponses, requestState: ctx.mcpReq.requestState }) }] };
+      inputResponses: ctx.mcpReq.inputResponses, requestState: ctx.mcpReq.requestState() }) }] };
   });
   server.registerTool("ask_model", {
     description: "Asks the client's model a question",
@@ -62,6 +64,24 @@ function factory() {
       });
     }
     return { content: [{ type: "text", text: JSON.stringify(got) }] };
+  });
+  server.registerTool("pay", {
+    description: "Asks the user to confirm a payment on a web page",
+    inputSchema: z.object({}),
+  }, async (_args, ctx) => {
+    const got = inputResponse(ctx.mcpReq.inputResponses, "confirm");
+    if (got.kind === "missing") {
+      return inputRequired({ inputRequests: { confirm: inputRequired.elicitUrl({
+        message: "Confirm the payment", url: "https://pay.example/confirm/42" }) } });
+    }
+    return { content: [{ type: "text", text: JSON.stringify(got) }] };
+  });
+  server.registerTool("forever", {
+    description: "Never has enough",
+    inputSchema: z.object({}),
+  }, async (_args, ctx) => {
+    const round = Number(ctx.mcpReq.requestState() || "0") + 1;
+    return inputRequired({ requestState: String(round) });
   });
   server.registerTool("echo", {
     description: "Answers its arguments",
