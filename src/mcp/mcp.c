@@ -1,7 +1,9 @@
 /* mcp: the MCP client core. One `struct mcp_server` per configured server moves through
  *
- *   idle -> connecting (transport open -> initialize -> initialized -> tools/list pages)
- *        -> ready (calls, pings every 30 s, tools/list_changed refreshes)
+ *   idle -> connecting (transport open -> the handshake of mcp_handshake.c: server/discover
+ *                       or initialize -> initialized -> tools/list pages)
+ *        -> ready (calls, pings every 30 s (server/discover on the 2026-07-28 wire),
+ *                  tools/list_changed refreshes)
  *        -> failed (pending calls answered with an error, tools hidden)
  *        -> retry after a capped, jittered exponential backoff (daemon mode) -> connecting
  *
@@ -358,9 +360,7 @@ static void became_ready(struct mcp_server *s)
 	s->backoff_ms = 0;
 	free(s->error);
 	s->error = NULL;
-	/* On the 2026-07-28 wire every request stands alone: no connection to keep alive. */
-	if (!s->new_wire)
-		mcp_arm(s->ping_timer, PING_EVERY_MS);
+	mcp_arm(s->ping_timer, PING_EVERY_MS);
 	log_info("mcp %s: connected (%s, protocol %s, %zu tools)", s->cfg->name, s->ops->name,
 		 s->protocol, s->n_tools);
 	/* Requests that lost their session go out again, each with a new id. */
@@ -604,8 +604,11 @@ static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
 	if (s->state != S_READY || s->pinging)
 		return;
 	s->pinging = true;
-	mcp_request(s, "ping", NULL, timeout_ms < PING_TIMEOUT_MS ? timeout_ms : PING_TIMEOUT_MS,
-		    ping_ok, ping_error, NULL);
+	/* The 2026-07-28 revision has no ping; server/discover, which every server of it must
+	 * answer, tells the same: a server that went away is failed and reconnected. */
+	mcp_request(s, s->new_wire ? "server/discover" : "ping", NULL,
+		    timeout_ms < PING_TIMEOUT_MS ? timeout_ms : PING_TIMEOUT_MS, ping_ok,
+		    ping_error, NULL);
 }
 
 static void connect_server(struct mcp_server *s)

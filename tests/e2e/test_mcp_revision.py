@@ -8,6 +8,8 @@ reaches the configured model through the router. The server logs each POST it ge
 tests see exactly what reached it."""
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import time
 import urllib.request
@@ -18,7 +20,7 @@ from agent_harness import agent_config, fake, messages, tool_results  # noqa: F4
 from conftest import ROOT, SLOW, Gateway, argv, clean_env, to_yaml
 from fakes.fake_openai import text, tool_calls
 from fakes.fake_telegram import FakeTelegram, callback_data_of
-from mcp_harness import NODE, assert_clean_exit, http_entry, write_config
+from mcp_harness import NODE, assert_clean_exit, http_entry, mcp_gateway, write_config  # noqa: F401
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 
 SDK_V2 = ROOT / "tests" / "peers" / "sdk-v2"
@@ -37,8 +39,8 @@ def sdk_v2():
 
 @pytest.fixture
 def v2_server(sdk_v2, tmp_path):
-    """(config path, the POST log as a list of dicts, the server's URL) for a running
-    input_server.cjs."""
+    """(config path, the POST log as a list of dicts, the server's URL, its process) for a
+    running input_server.cjs."""
     log = tmp_path / "posts.jsonl"
     proc = subprocess.Popen([NODE, str(SDK_V2 / "input_server.cjs"), sdk_v2, str(log)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -50,7 +52,7 @@ def v2_server(sdk_v2, tmp_path):
 
         def posts():
             return [json.loads(line) for line in log.read_text().splitlines()]
-        yield config, posts, url
+        yield config, posts, url, proc
     finally:
         proc.terminate()
         try:
@@ -69,7 +71,7 @@ def run(config, *args, stdin=""):
 
 
 def test_list_negotiates_the_revision_without_initialize_or_session(v2_server):
-    config, posts, _ = v2_server
+    config, posts, _, _ = v2_server
     p = run(config, "list", "--json")
     assert p.returncode == 0, p.stderr
     server = json.loads(p.stdout)["servers"][0]
@@ -90,7 +92,7 @@ def test_list_negotiates_the_revision_without_initialize_or_session(v2_server):
 
 
 def test_input_required_is_asked_and_the_answer_reaches_the_tool(v2_server):
-    config, posts, _ = v2_server
+    config, posts, _, _ = v2_server
     p = run(config, "call", "--elicit", "ask", "v2", "book_table", '{"guests": 4}',
             stdin="Ada\ny\n")
     assert p.returncode == 0, p.stderr
@@ -112,7 +114,7 @@ def test_input_required_is_asked_and_the_answer_reaches_the_tool(v2_server):
 
 
 def test_a_declined_question_is_sent_back_as_declined(v2_server):
-    config, posts, _ = v2_server
+    config, posts, _, _ = v2_server
     p = run(config, "call", "--elicit", "decline", "v2", "book_table", '{"guests": 2}')
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == {"inputResponses": {"who": {"action": "decline"}},
@@ -122,7 +124,7 @@ def test_a_declined_question_is_sent_back_as_declined(v2_server):
 def test_a_link_without_elicitation_id_is_asked(v2_server):
     """The revision's url-mode input request names no elicitationId; it is a question all
     the same (declined here), not a refused form."""
-    config, posts, _ = v2_server
+    config, posts, _, _ = v2_server
     p = run(config, "call", "--elicit", "decline", "v2", "pay")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == {"kind": "elicit", "action": "decline"}
@@ -131,7 +133,7 @@ def test_a_link_without_elicitation_id_is_asked(v2_server):
 def test_each_request_declares_what_may_be_asked(v2_server):
     """mcp call offers questions but no sampling, and every request's _meta says so: the SDK
     then refuses to ask ask_model's sampling input, and its error reaches the user."""
-    config, posts, _ = v2_server
+    config, posts, _, _ = v2_server
     p = run(config, "call", "v2", "ask_model", '{"prompt": "hi"}')
     assert p.returncode == 1
     assert "-32021" in p.stdout and "do not declare the required capability" in p.stdout
@@ -141,7 +143,7 @@ def test_each_request_declares_what_may_be_asked(v2_server):
 
 
 def test_a_server_that_keeps_asking_is_stopped_after_eight_rounds(v2_server):
-    config, posts, _ = v2_server
+    config, posts, _, _ = v2_server
     p = run(config, "call", "v2", "forever")
     assert p.returncode == 1
     assert "round 9 of at most 8" in p.stdout + p.stderr
@@ -153,7 +155,7 @@ def test_a_server_that_keeps_asking_is_stopped_after_eight_rounds(v2_server):
 
 
 def test_a_call_without_questions_is_answered_at_once(v2_server):
-    config, posts, _ = v2_server
+    config, posts, _, _ = v2_server
     p = run(config, "call", "v2", "echo", '{"text": "hi"}')
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == {"text": "hi"}
@@ -206,7 +208,7 @@ def test_a_sampling_input_request_reaches_the_model_in_the_gateway(v2_server, fa
     """A Telegram turn calls ask_model; its input_required asks for a model's answer, which
     the gateway gets from the sampling model through the router and sends back as the
     inputResponse."""
-    _, posts, url = v2_server
+    _, posts, url, _ = v2_server
     fake.script_for("test/cheap", text("Paris, of course."))
     tool = "mcp_v2_ask_model"
     fake.script_for("test/free", tool_calls(("c1", tool, json.dumps({"prompt": "capital?"}))),
@@ -232,7 +234,7 @@ def test_a_sampling_input_request_reaches_the_model_in_the_gateway(v2_server, fa
 def test_an_input_required_question_is_asked_in_telegram(v2_server, fake, tmp_path):
     """The gateway asks the owner the input_required form in the chat like any server's
     question; the answers reach the tool with the retried call."""
-    _, posts, url = v2_server
+    _, posts, url, _ = v2_server
     tool = "mcp_v2_book_table"
     fake.script_for("test/free", tool_calls(("c1", tool, json.dumps({"guests": 3}))),
                     text("Booked."))
@@ -262,3 +264,25 @@ def _question(tg, n):
         return qs[n - 1] if len(qs) >= n else None
     wait_for(found, 30 * SLOW, f"question {n}")
     return found()
+
+
+def test_a_hung_server_is_found_by_discover_and_reconnected(v2_server, mcp_gateway):
+    """The revision has no ping: server/discover checks a ready server instead, at once after
+    a call timed out, so a hung server is marked down, and reconnected once it answers."""
+    _, posts, url, proc = v2_server
+    g = mcp_gateway({"v2": http_entry(url, timeout=1)})
+    g.wait_tools("v2", timeout=20 * SLOW)
+    assert g.metric("hermetic_mcp_server_up", server="v2") == 1
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        r = g.call("mcp_v2_echo", {"text": "hung"})
+        assert r.status == 200 and r.json()["is_error"] is True, r
+        wait_for(lambda: g.metric("hermetic_mcp_server_up", server="v2") == 0, 10 * SLOW,
+                 "hermetic_mcp_server_up 0 for the hung server")
+        assert g.tool_names("v2") == []
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    g.wait_tools("v2", timeout=30 * SLOW)
+    methods = [m["method"] for m in posts()]
+    assert "ping" not in methods and "initialize" not in methods
+    assert methods.count("server/discover") >= 3  # connect, the check, the reconnect
