@@ -7,10 +7,12 @@ retrying with inputResponses and requestState; in the gateway, a sampling input 
 reaches the configured model through the router. The server logs each POST it gets, so the
 tests see exactly what reached it."""
 import contextlib
+import http.server
 import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -286,3 +288,70 @@ def test_a_hung_server_is_found_by_discover_and_reconnected(v2_server, mcp_gatew
     methods = [m["method"] for m in posts()]
     assert "ping" not in methods and "initialize" not in methods
     assert methods.count("server/discover") >= 3  # connect, the check, the reconnect
+
+
+@pytest.fixture
+def scripted(tmp_path):
+    """A minimal server of the revision's wire (no SDK), for what the SDK never sends: an
+    input request of a method no client answers, and too many inputs in one round. Yields
+    (config, the tools/call params it got)."""
+    got = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            msg = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            p = msg.get("params") or {}
+            if msg["method"] == "server/discover":
+                result = {"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}},
+                          "serverInfo": {"name": "scripted", "version": "1"}}
+            elif msg["method"] == "tools/list":
+                result = {"tools": [{"name": n, "inputSchema": {"type": "object"}}
+                                    for n in ("unknown", "many")]}
+            elif msg["method"] == "tools/call":
+                got.append(p)
+                ask = {"method": "elicitation/create", "params": {
+                    "message": "?", "requestedSchema": {"type": "object", "properties": {}}}}
+                if p["name"] == "unknown":
+                    inputs = {"x": {"method": "example/unknown", "params": {}}}
+                else:
+                    inputs = {f"q{i}": ask for i in range(17)}
+                result = {"resultType": "input_required", "inputRequests": inputs}
+            else:
+                result = {}
+            body = json.dumps({"jsonrpc": "2.0", "id": msg.get("id"), "result": result})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/mcp"
+        yield write_config(tmp_path, {"s": http_entry(url, timeout=10 * SLOW)}), got
+    finally:
+        srv.shutdown()
+
+
+def test_an_input_request_hermetic_does_not_answer_fails_the_call(scripted):
+    """An inputResponses entry can only be a result: an input request answered with an
+    error fails the call with it, and the request is not sent again."""
+    config, got = scripted
+    p = run(config, "call", "--elicit", "decline", "s", "unknown")
+    assert p.returncode == 1
+    assert ("the server's input request x could not be answered: Method not found (-32601)"
+            in p.stdout)
+    assert len(got) == 1
+
+
+def test_more_than_sixteen_inputs_in_a_round_fail_the_call(scripted):
+    config, got = scripted
+    p = run(config, "call", "--elicit", "decline", "s", "many")
+    assert p.returncode == 1
+    assert "at most 16 inputs a round" in p.stdout
+    assert len(got) == 1
