@@ -12,7 +12,8 @@
  * still be a legacy HTTP+SSE server (mcp.c). Both then list tools (mcp.c).
  *
  * stdio and legacy SSE servers get initialize only: a server that predates the revision may
- * never answer a request sent before initialize (the Python SDK drops it), and nothing on
+ * never answer a request sent before initialize (Python SDK servers have logged "Received
+ * request before initialization was complete" and left it unanswered), and nothing on
  * those transports says it refused.
  */
 #include "mcp/mcp.h"
