@@ -13,8 +13,9 @@
  *
  * stdio and legacy SSE servers get initialize only: a server that predates the revision may
  * never answer a request sent before initialize (Python SDK servers have logged "Received
- * request before initialization was complete" and left it unanswered), and nothing on
- * those transports says it refused.
+ * request before initialization was complete" and left it unanswered), and nothing on those
+ * transports says it refused. `protocol: 2026-07-28` asks stdio servers server/discover
+ * first too; `protocol: 2025-11-25` keeps any server to initialize.
  */
 #include "mcp/mcp.h"
 #include "config_build.h"
@@ -165,13 +166,28 @@ static void discover(struct mcp_server *s)
 		    discover_result, discover_error, NULL);
 }
 
+/* protocol: auto offers the revision over Streamable HTTP only (a refusal is seen there);
+ * 2026-07-28 over stdio too; never to legacy SSE, which predates both. */
+static bool offers_revision(const struct mcp_server *s)
+{
+	switch (s->cfg->protocol) {
+	case CONFIG_MCP_PROTOCOL_2025:
+		return false;
+	case CONFIG_MCP_PROTOCOL_2026:
+		return s->ops == &mcp_transport_http || s->ops == &mcp_transport_stdio;
+	case CONFIG_MCP_PROTOCOL_AUTO:
+	default:
+		return s->ops == &mcp_transport_http;
+	}
+}
+
 void mcp_transport_ready(struct mcp_server *s)
 {
 	free(s->protocol);
 	s->protocol = NULL;
 	s->new_wire = false;
 	s->version_retried = false;
-	if (s->ops != &mcp_transport_http) {
+	if (!offers_revision(s)) {
 		initialize(s);
 		return;
 	}

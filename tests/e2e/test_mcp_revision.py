@@ -355,3 +355,47 @@ def test_more_than_sixteen_inputs_in_a_round_fail_the_call(scripted):
     assert p.returncode == 1
     assert "at most 16 inputs a round" in p.stdout
     assert len(got) == 1
+
+
+def test_protocol_2026_offers_the_revision_to_a_stdio_server(sdk_v2, tmp_path):
+    """`protocol: 2026-07-28` asks a stdio server server/discover first; the v2 SDK's stdio
+    server takes it, and the question round trip works there too (no HTTP headers)."""
+    log = tmp_path / "requests.jsonl"
+    config = write_config(tmp_path, {"v2": {
+        "command": NODE, "args": [str(SDK_V2 / "input_server.cjs"), sdk_v2, str(log), "stdio"],
+        "protocol": "2026-07-28", "timeout": 20 * SLOW, "connect_timeout": 20 * SLOW}})
+    p = run(config, "list", "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["servers"][0]["protocol_version"] == "2026-07-28"
+    p = run(config, "call", "--elicit", "decline", "v2", "book_table", '{"guests": 5}')
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"inputResponses": {"who": {"action": "decline"}},
+                                    "requestState": "booking-5"}
+    methods = [json.loads(line)["method"] for line in log.read_text().splitlines()]
+    assert "initialize" not in methods and methods[0] == "server/discover"
+
+
+def test_auto_keeps_a_stdio_server_to_initialize(sdk_v2, tmp_path):
+    log = tmp_path / "requests.jsonl"
+    config = write_config(tmp_path, {"v2": {
+        "command": NODE, "args": [str(SDK_V2 / "input_server.cjs"), sdk_v2, str(log), "stdio"],
+        "timeout": 20 * SLOW, "connect_timeout": 20 * SLOW}})
+    p = run(config, "list", "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["servers"][0]["protocol_version"] == "2025-11-25"
+    methods = [json.loads(line)["method"] for line in log.read_text().splitlines()]
+    assert methods[0] == "initialize" and "server/discover" not in methods
+
+
+def test_protocol_2025_keeps_an_http_server_to_initialize(v2_server, tmp_path):
+    """`protocol: 2025-11-25` is the way out for a server that mishandles server/discover: the
+    v2 SDK then serves the 2025 wire (its stateless fallback)."""
+    _, posts, url, _ = v2_server
+    config = write_config(tmp_path, {"v2": http_entry(
+        url, timeout=20 * SLOW, connect_timeout=20 * SLOW, protocol="2025-11-25")},
+        name="pinned.yaml")
+    p = run(config, "list", "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["servers"][0]["protocol_version"] == "2025-11-25"
+    methods = [m["method"] for m in posts()]
+    assert methods[0] == "initialize" and "server/discover" not in methods

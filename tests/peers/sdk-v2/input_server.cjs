@@ -4,6 +4,8 @@
 // printed as {"port": N} on stdout) and serves createMcpHandler's web-standard fetch over
 // node:http. Each POST is appended to LOG_FILE as a JSON line: the method, the JSON-RPC id,
 // the MCP headers and the params, so a test sees exactly what reached the server.
+// `node input_server.cjs SDK_DIR LOG_FILE stdio` serves the same tools over stdio
+// (serveStdio, which takes either revision's opening) and logs each request read.
 //   book_table  asks a question through input_required (an elicitation form, with
 //               requestState), then answers with the inputResponses and requestState it got
 //   ask_model   asks the client's model (a sampling/createMessage input request), then
@@ -88,6 +90,26 @@ function factory() {
     inputSchema: z.object({ text: z.string() }),
   }, async (args) => ({ content: [{ type: "text", text: JSON.stringify(args) }] }));
   return server;
+}
+
+if (process.argv[4] === "stdio") {
+  const { serveStdio } = sdk("@modelcontextprotocol/server/stdio");
+  if (log) {
+    // Log each request line as it arrives, before the SDK reads it.
+    let rest = "";
+    process.stdin.on("data", (chunk) => {
+      const lines = (rest + chunk.toString("utf8")).split("\n");
+      rest = lines.pop();
+      for (const line of lines) {
+        let msg = {};
+        try { msg = JSON.parse(line); } catch { /* logged as is */ }
+        fs.appendFileSync(log, JSON.stringify({ method: msg.method, id: msg.id, headers: {},
+                                                params: msg.params }) + "\n");
+      }
+    });
+  }
+  serveStdio(factory);
+  return;
 }
 
 const handler = createMcpHandler(factory);
