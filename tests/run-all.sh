@@ -286,6 +286,7 @@ check deps scripts/install-deps.sh || finish
 check cross-toolchain cross/toolchain.sh
 check browser tests/browser/install.sh
 check peers tests/peers/install.sh &
+check peers-sdk-v2 tests/peers/sdk-v2/install.sh &
 check conformance-suite tests/conformance/install.sh &
 check k8s-validators tests/k8s/install.sh &
 check cross-sources bash -c "cross/fetch-sources.sh && cross/stage-headers.sh" &

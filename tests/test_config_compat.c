@@ -247,8 +247,8 @@ static void test_unknown_key_in_hermetic_sections_stays_an_error(void **state)
 	 * it would offer the model tools the user meant to hide */
 	expect_error("mcp_servers:\n  fs: {command: /bin/true, allowed_tools: [read]}\n", false,
 		     "t.yaml:2:28: error: unknown key 'allowed_tools' in 'mcp_servers.fs'; known "
-		     "keys: url, command, transport, args, env, headers, auth, oauth, timeout, "
-		     "connect_timeout, tools, sampling, enabled");
+		     "keys: url, command, transport, protocol, args, env, headers, auth, oauth, "
+		     "timeout, connect_timeout, tools, sampling, roots, enabled");
 }
 
 /* Issue 49: the value shapes LiteLLM's proxy starts with, each taken from the code that reads

@@ -128,6 +128,19 @@ static void url_mode_is_read_where_the_protocol_has_it(void **state)
 			       "\"elicitationId\":\"e1\"}",
 			       true, &f, err),
 			 -EINVAL);
+	/* the 2026-07-28 revision's input_required form names no elicitationId */
+	assert_int_equal(parse("{\"message\":\"Pay\",\"mode\":\"url\",\"url\":"
+			       "\"https://pay.example/x\"}",
+			       true, &f, err),
+			 0);
+	assert_string_equal(f.url, "https://pay.example/x");
+	assert_null(f.elicitation_id);
+	mcp_elicit_form_finish(&f);
+	assert_int_equal(parse("{\"message\":\"Pay\",\"mode\":\"url\",\"url\":"
+			       "\"https://pay.example/x\",\"elicitationId\":7}",
+			       true, &f, err),
+			 -EINVAL);
+	assert_string_equal(err, "elicitationId must be a string");
 }
 
 static void typed_answers_become_values_or_say_why_not(void **state)

@@ -41,6 +41,7 @@ struct login {
 	struct conn *conn;
 	int rc;
 	bool done;
+	bool step_up; /* inside mcp list or call, whose stdout is their result */
 	char err[512];
 };
 
@@ -202,8 +203,11 @@ static void on_authorize(struct oauth_flow *f, const char *url, void *arg)
 	struct login *lg = arg;
 
 	(void)f;
-	printf("Open this address in a browser to sign in to %s:\n%s\n", lg->c->name, url);
-	fflush(stdout);
+	/* mcp login's output is this address; a step-up's goes to stderr, so that the
+	 * `mcp list --json` or `mcp call` it interrupts still prints only its result. */
+	fprintf(lg->step_up ? stderr : stdout,
+		"Open this address in a browser to sign in to %s:\n%s\n", lg->c->name, url);
+	fflush(lg->step_up ? stderr : stdout);
 	open_browser(url);
 }
 
@@ -238,7 +242,7 @@ static int run_flow(struct loop *loop, const struct config_mcp_server *c,
 		    const char *dpop_key, struct oauth_tokens *out, char *err, size_t err_len)
 {
 	static const struct oauth_flow_cbs cbs = {on_authorize, on_done};
-	struct login lg = {.loop = loop, .c = c, .listen_fd = -1};
+	struct login lg = {.loop = loop, .c = c, .listen_fd = -1, .step_up = step_up != NULL};
 	struct timeval tv = {CLI_MCP_LOGIN_TIMEOUT_S, 0};
 	struct oauth_flow_opts o = {.refresh = refresh,
 				    .step_up_scope = step_up,
@@ -478,11 +482,15 @@ int cli_mcp_step_up(const struct config *cfg, const char *server, const char *ch
 		return -1;
 	st = open_store(cfg);
 	/* 403 insufficient_scope, or a 401 whose challenge names a scope we do not hold (a
-	 * server that asks for its scope only on the request that needs it) */
+	 * server that asks for its scope only on the request that needs it); or a 401 that
+	 * refuses the token we hold although its scope is enough: the server may have moved to
+	 * another authorization server (SEP-2352), which a sign-in from discovery finds. */
 	if (st && ch.scope &&
 	    (!ch.error || strcmp(ch.error, "insufficient_scope") == 0 ||
 	     strcmp(ch.error, "invalid_token") == 0) &&
-	    stored(st, c, &t) == 0 && !scopes_held(ch.scope, t.scope)) {
+	    stored(st, c, &t) == 0 &&
+	    (!scopes_held(ch.scope, t.scope) || !ch.error ||
+	     strcmp(ch.error, "invalid_token") == 0)) {
 		fprintf(stderr, "hermetic: %s asks for scope %s: signing in again\n", c->name,
 			ch.scope);
 		loop = loop_create();

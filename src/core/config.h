@@ -579,6 +579,14 @@ enum config_mcp_transport {
 	CONFIG_MCP_STDIO,
 };
 
+/* mcp_servers.NAME.protocol: which MCP revisions are offered (docs/mcp.md "Protocol
+ * revisions"). */
+enum config_mcp_protocol {
+	CONFIG_MCP_PROTOCOL_AUTO, /* Streamable HTTP: 2026-07-28 first; others: 2025-11-25 */
+	CONFIG_MCP_PROTOCOL_2026, /* 2026-07-28 first on http and stdio, then 2025-11-25 */
+	CONFIG_MCP_PROTOCOL_2025, /* only the initialize handshake (2025-11-25 and older) */
+};
+
 /* mcp_servers.NAME.auth: how the client signs in to a remote server. */
 enum config_mcp_auth {
 	CONFIG_MCP_AUTH_NONE,  /* only the entry's headers */
@@ -636,6 +644,7 @@ struct config_mcp_server {
 	size_t n_env;
 	struct config_pair *headers; /* http/sse; values are secrets */
 	size_t n_headers;
+	enum config_mcp_protocol protocol;
 	enum config_mcp_auth auth;
 	struct config_mcp_oauth oauth;
 	int64_t timeout_s;

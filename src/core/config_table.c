@@ -780,6 +780,13 @@ static const struct table mcp_sampling_table = {
 	"sampling", "mcp_servers.NAME.sampling", OPTS(mcp_sampling_opts),
 	.text = "The server asking the model (Hermes' keys): through the router in the server's "
 		"lane (the lane that lists it in mcp_servers) and budgets (docs/mcp.md)."};
+static const struct choice mcp_protocol_choices[] = {
+	{"auto", CONFIG_MCP_PROTOCOL_AUTO, NULL},
+	{"2026-07-28", CONFIG_MCP_PROTOCOL_2026, NULL},
+	{"2025-11-25", CONFIG_MCP_PROTOCOL_2025, NULL},
+	{NULL, 0, NULL},
+};
+
 static const struct choice mcp_auth_choices[] = {
 	{"none", CONFIG_MCP_AUTH_NONE, NULL},
 	{"oauth", CONFIG_MCP_AUTH_OAUTH, NULL},
@@ -881,6 +888,10 @@ static const struct opt mcp_opts[] = {
 	 .text = "program of a stdio server"},
 	{"transport", T_ENUM, FLD(config_mcp_server, transport), .choices = transport_choices,
 	 .text = "default http with url, stdio with command"},
+	{"protocol", T_ENUM, FLD(config_mcp_server, protocol), .def = "auto",
+	 .choices = mcp_protocol_choices,
+	 .text = "auto = offer the 2026-07-28 revision first over http, the 2025-11-25 handshake "
+		 "otherwise; 2026-07-28 = first over stdio too; 2025-11-25 = the handshake only"},
 	{"args", T_STRS, FLD(config_mcp_server, args), CNT(config_mcp_server, n_args), .cap = 64,
 	 .text = "arguments of command"},
 	{"env", T_PAIRS, FLD(config_mcp_server, env), CNT(config_mcp_server, n_env), .cap = 64,

@@ -1,7 +1,9 @@
 /* mcp: the MCP client core. One `struct mcp_server` per configured server moves through
  *
- *   idle -> connecting (transport open -> initialize -> initialized -> tools/list pages)
- *        -> ready (calls, pings every 30 s, tools/list_changed refreshes)
+ *   idle -> connecting (transport open -> the handshake of mcp_handshake.c: server/discover
+ *                       or initialize -> initialized -> tools/list pages)
+ *        -> ready (calls, pings every 30 s (server/discover on the 2026-07-28 wire),
+ *                  tools/list_changed refreshes)
  *        -> failed (pending calls answered with an error, tools hidden)
  *        -> retry after a capped, jittered exponential backoff (daemon mode) -> connecting
  *
@@ -33,6 +35,7 @@
 #include "mcp/mcp_render.h"
 #include "mcp/mcp_ask.h"
 #include "mcp/mcp_int.h"
+#include "mcp/mcp_wire.h"
 #include "core/metrics.h"
 #include "sandbox/spawn.h"
 #include "core/util.h"
@@ -43,26 +46,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROTOCOL_OFFERED "2025-11-25"
-#define BACKOFF_MIN_MS	 500
-#define BACKOFF_MAX_MS	 30000
-#define PING_EVERY_MS	 30000
-#define PING_TIMEOUT_MS	 10000
-#define MAX_TOOLS	 512
-#define MAX_TOOL_PAGES	 64
-#define MAX_NAME_LEN	 64
-
-static const char *const accepted_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
+#define BACKOFF_MIN_MS	500
+#define BACKOFF_MAX_MS	30000
+#define PING_EVERY_MS	30000
+#define PING_TIMEOUT_MS 10000
+#define MAX_TOOLS	512
+#define MAX_TOOL_PAGES	64
+#define MAX_NAME_LEN	64
 
 static int64_t next_id = 1;
 
 static void connect_server(struct mcp_server *s);
-static void fail_server(struct mcp_server *s, const char *why);
 static const struct mcp_transport_ops *ops_for(enum config_mcp_transport t);
 static bool session_error(const cJSON *error);
 static bool may_renew(const struct pending *p);
 static void renew_session(struct mcp_server *s, struct pending *p);
-static void list_tools(struct mcp_server *s, const char *cursor);
 
 /* ---- small helpers ---- */
 
@@ -82,7 +80,7 @@ static void changed(struct mcp_server *s)
 		s->m->on_change(s->m, s->m->change_arg);
 }
 
-static void arm(struct event *ev, int64_t ms)
+void mcp_arm(struct event *ev, int64_t ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
@@ -122,7 +120,7 @@ static void send_json(struct mcp_server *s, cJSON *msg, int64_t id)
 	free(text);
 }
 
-static void notify(struct mcp_server *s, const char *method, cJSON *params)
+void mcp_notify(struct mcp_server *s, const char *method, cJSON *params)
 {
 	cJSON *msg = cJSON_CreateObject();
 
@@ -136,7 +134,7 @@ static void notify(struct mcp_server *s, const char *method, cJSON *params)
 
 /* ---- requests ---- */
 
-static void unlink_pending(struct pending **list, struct pending *p)
+void mcp_unlink_pending(struct pending **list, struct pending *p)
 {
 	struct pending **pp;
 
@@ -148,8 +146,9 @@ static void unlink_pending(struct pending **list, struct pending *p)
 	}
 }
 
-static void free_pending(struct pending *p)
+void mcp_free_pending(struct pending *p)
 {
+	mcp_input_forget(p);
 	if (p->timer)
 		event_free(p->timer);
 	free(p->method);
@@ -162,25 +161,25 @@ static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
 	struct pending *p = arg;
 	struct mcp_server *s = p->s;
 
-	unlink_pending(&s->pendings, p);
+	mcp_unlink_pending(&s->pendings, p);
 	if (strcmp(p->method, "initialize") != 0) {
 		cJSON *params = cJSON_CreateObject();
 
 		cJSON_AddNumberToObject(params, "requestId", (double)p->id);
 		cJSON_AddStringToObject(params, "reason", "timeout");
-		notify(s, "notifications/cancelled", params);
+		mcp_notify(s, "notifications/cancelled", params);
 	}
 	s->ops->abandon(s, p->id);
 	/* A call that got no answer may mean a hung server: the ping finds out now, not at its
 	 * next round. */
 	if (strcmp(p->method, "tools/call") == 0 && s->state == S_READY && !s->pinging)
-		arm(s->ping_timer, 0);
+		mcp_arm(s->ping_timer, 0);
 	p->on_error(p, "timed out", NULL, 0, true);
-	free_pending(p);
+	mcp_free_pending(p);
 }
 
 /* Sends p as a new request (a fresh id every time). */
-static void transmit(struct mcp_server *s, struct pending *p)
+void mcp_transmit(struct mcp_server *s, struct pending *p)
 {
 	cJSON *msg = cJSON_CreateObject();
 
@@ -188,21 +187,38 @@ static void transmit(struct mcp_server *s, struct pending *p)
 	cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
 	cJSON_AddNumberToObject(msg, "id", (double)p->id);
 	cJSON_AddStringToObject(msg, "method", p->method);
-	if (p->params)
+	if (s->new_wire) {
+		/* The 2026-07-28 wire: what initialize said once, every request says itself. */
+		cJSON *params = p->params ? json_exact_parse(p->params, strlen(p->params)) : NULL;
+		cJSON *caps = cJSON_CreateObject();
+		char *caps_json;
+
+		if (!cJSON_IsObject(params)) {
+			cJSON_Delete(params);
+			params = cJSON_CreateObject();
+		}
+		mcp_asks_capabilities(s->m->asks, s, caps);
+		caps_json = cJSON_PrintUnformatted(caps);
+		mcp_wire_add_meta(params, MCP_WIRE_2026, caps_json);
+		cJSON_AddItemToObject(msg, "params", params);
+		free(caps_json);
+		cJSON_Delete(caps);
+	} else if (p->params) {
 		cJSON_AddRawToObject(msg, "params", p->params);
+	}
 	p->next = s->pendings;
 	s->pendings = p;
 	if (!p->timer)
 		p->timer = evtimer_new(loop_base(s->m->loop), on_request_timeout, p);
-	arm(p->timer, p->timeout_ms);
+	mcp_arm(p->timer, p->timeout_ms);
 	send_json(s, msg, p->id);
 	cJSON_Delete(msg);
 }
 
 /* call: the tools/call this request carries, or NULL; set before anything is sent. */
-static struct pending *request(struct mcp_server *s, const char *method, cJSON *params,
-			       int64_t timeout_ms, result_fn on_result, error_fn on_error,
-			       struct mcp_call *call)
+struct pending *mcp_request(struct mcp_server *s, const char *method, cJSON *params,
+			    int64_t timeout_ms, result_fn on_result, error_fn on_error,
+			    struct mcp_call *call)
 {
 	struct pending *p = xcalloc(1, sizeof(*p));
 
@@ -214,11 +230,11 @@ static struct pending *request(struct mcp_server *s, const char *method, cJSON *
 	p->timeout_ms = timeout_ms;
 	p->on_result = on_result;
 	p->on_error = on_error;
-	transmit(s, p);
+	mcp_transmit(s, p);
 	return p;
 }
 
-static int64_t request_timeout_ms(const struct mcp_server *s)
+int64_t mcp_request_timeout_ms(const struct mcp_server *s)
 {
 	return (s->cfg->timeout_s > 0 ? s->cfg->timeout_s : 60) * 1000;
 }
@@ -226,83 +242,19 @@ static int64_t request_timeout_ms(const struct mcp_server *s)
 struct pending *mcp_server_request(struct mcp_server *s, const char *method, cJSON *params,
 				   result_fn on_result, error_fn on_error, void *arg)
 {
-	struct pending *p =
-		request(s, method, params, request_timeout_ms(s), on_result, on_error, NULL);
+	struct pending *p = mcp_request(s, method, params, mcp_request_timeout_ms(s), on_result,
+					on_error, NULL);
 
 	p->arg = arg;
 	return p;
 }
 
-static int64_t connect_timeout_ms(const struct mcp_server *s)
+int64_t mcp_connect_timeout_ms(const struct mcp_server *s)
 {
 	return (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000;
 }
 
-/* ---- calls ---- */
-
-static void on_call_finish(evutil_socket_t fd, short what, void *arg)
-{
-	struct mcp_call *c = arg;
-	struct mcp_result r = {.is_error = c->is_error, .text = c->text};
-	const char *lv[] = {c->s->cfg->name, c->outcome, NULL};
-	const char *sv[] = {c->s->cfg->name, NULL};
-
-	if (c->m->m_calls) {
-		metric_inc(c->m->m_calls, lv, 1);
-		metric_observe(c->m->m_duration, sv, (double)(now_mono_us() - c->t0_us) / 1e6);
-	}
-	c->m->live_calls--;
-	c->cb(&r, c->arg);
-	event_free(c->finish);
-	free(c->text);
-	free(c);
-}
-
-static void complete_call(struct mcp_call *c, bool is_error, char *text, const char *outcome)
-{
-	if (c->done) {
-		free(text);
-		return;
-	}
-	c->done = true;
-	c->p = NULL;
-	c->is_error = is_error;
-	/* A server may echo its environment or headers, which can carry our secrets. */
-	c->text = log_redact(text);
-	free(text);
-	c->outcome = outcome;
-	arm(c->finish, 0);
-}
-
-static size_t result_cap(const struct mcp_server *s)
-{
-	return (size_t)s->m->cfg->agent.tool_result_max_bytes;
-}
-
-static void call_result(struct pending *p, const char *result, size_t len)
-{
-	bool is_error;
-	char *text = mcp_render_result(result, len, result_cap(p->s), &is_error);
-
-	complete_call(p->call, is_error, text, is_error ? "error" : "ok");
-}
-
-static void call_error(struct pending *p, const char *why, const char *rpc, size_t len,
-		       bool timeout)
-{
-	char *text;
-
-	if (rpc)
-		text = mcp_render_rpc_error(rpc, len, result_cap(p->s));
-	else if (timeout)
-		text = xasprintf("error: timed out after %lld s; the call was cancelled",
-				 (long long)(p->timeout_ms / 1000));
-	else
-		text = xasprintf("error: MCP server %s: %s", p->s->cfg->name, why);
-	complete_call(p->call, true, text, timeout ? "timeout" : "error");
-}
-
-static struct tool *find_tool(struct mcp_server *s, const char *name, bool own_name)
+struct tool *mcp_find_tool(struct mcp_server *s, const char *name, bool own_name)
 {
 	size_t i;
 
@@ -310,94 +262,6 @@ static struct tool *find_tool(struct mcp_server *s, const char *name, bool own_n
 		if (strcmp(own_name ? s->tools[i].tool : s->tools[i].name, name) == 0)
 			return &s->tools[i];
 	return NULL;
-}
-
-static int start_call(struct mcp_server *s, struct tool *t, const char *args_json, mcp_call_cb cb,
-		      void *arg, struct mcp_call **out)
-{
-	cJSON *args = args_json && *args_json ? json_exact_parse(args_json, strlen(args_json))
-					      : cJSON_CreateObject();
-	cJSON *params;
-	struct mcp_call *c;
-
-	if (!cJSON_IsObject(args)) {
-		cJSON_Delete(args);
-		return -EINVAL;
-	}
-	if (s->state != S_READY) {
-		cJSON_Delete(args);
-		return -ENOTCONN;
-	}
-	c = xcalloc(1, sizeof(*c));
-	c->m = s->m;
-	c->s = s;
-	c->cb = cb;
-	c->arg = arg;
-	c->t0_us = now_mono_us();
-	c->finish = evtimer_new(loop_base(s->m->loop), on_call_finish, c);
-	s->m->live_calls++;
-	params = cJSON_CreateObject();
-	cJSON_AddStringToObject(params, "name", t->tool);
-	cJSON_AddItemToObject(params, "arguments", args);
-	c->p = request(s, "tools/call", params, request_timeout_ms(s), call_result, call_error, c);
-	if (out)
-		*out = c;
-	return 0;
-}
-
-int mcp_call(struct mcp *m, const char *name, const char *args_json, mcp_call_cb cb, void *arg,
-	     struct mcp_call **out)
-{
-	size_t i;
-
-	for (i = 0; i < m->n_servers; i++) {
-		struct mcp_server *s = &m->servers[i];
-		struct tool *t = find_tool(s, name, false);
-
-		if (t)
-			return start_call(s, t, args_json, cb, arg, out);
-	}
-	return -ENOENT;
-}
-
-int mcp_call_server(struct mcp *m, const char *server, const char *tool, const char *args_json,
-		    mcp_call_cb cb, void *arg, struct mcp_call **out)
-{
-	size_t i;
-
-	for (i = 0; i < m->n_servers; i++) {
-		struct mcp_server *s = &m->servers[i];
-		struct tool *t;
-
-		if (strcmp(s->cfg->name, server) != 0)
-			continue;
-		t = find_tool(s, tool, true);
-		if (!t)
-			return s->state == S_READY ? -ENOENT : -ENOTCONN;
-		return start_call(s, t, args_json, cb, arg, out);
-	}
-	return -ENOENT;
-}
-
-void mcp_call_cancel(struct mcp_call *c)
-{
-	struct pending *p = c->p;
-	cJSON *params;
-
-	if (c->done || !p)
-		return;
-	unlink_pending(&c->s->pendings, p);
-	unlink_pending(&c->s->resend, p);
-	params = cJSON_CreateObject();
-	cJSON_AddNumberToObject(params, "requestId", (double)p->id);
-	cJSON_AddStringToObject(params, "reason", "cancelled by the user");
-	if (c->s->state == S_READY)
-		notify(c->s, "notifications/cancelled", params);
-	else
-		cJSON_Delete(params);
-	c->s->ops->abandon(c->s, p->id);
-	complete_call(c, true, xstrdup("error: the call was cancelled"), "error");
-	free_pending(p);
 }
 
 /* ---- tools/list ---- */
@@ -444,7 +308,7 @@ static bool name_taken(struct mcp_server *self, const char *name)
 	for (i = 0; i < self->m->n_servers; i++) {
 		struct mcp_server *o = &self->m->servers[i];
 
-		if (o != self && o->state == S_READY && find_tool(o, name, false))
+		if (o != self && o->state == S_READY && mcp_find_tool(o, name, false))
 			return true;
 	}
 	for (i = 0; i < self->n_next; i++)
@@ -460,10 +324,16 @@ static void add_tool(struct mcp_server *s, const cJSON *t)
 	const cJSON *schema = cJSON_GetObjectItemCaseSensitive(t, "inputSchema");
 	const cJSON *ann = cJSON_GetObjectItemCaseSensitive(t, "annotations");
 	struct tool *nt;
-	char *mapped;
+	char *mapped, why[200];
 
 	if (!cJSON_IsString(name) || !wanted(s->cfg, name->valuestring))
 		return;
+	if (s->new_wire && mcp_wire_check_headers(schema, why, sizeof(why)) < 0) {
+		/* Headers the tool cannot have mean requests a gateway routes wrongly: the tool
+		 * is left out, the others stay (SEP-2243). */
+		log_warn("mcp %s: tool %s left out: %s", s->cfg->name, name->valuestring, why);
+		return;
+	}
 	if (s->n_next >= MAX_TOOLS) {
 		log_warn("mcp %s: more than %d tools; the rest are ignored", s->cfg->name,
 			 MAX_TOOLS);
@@ -500,13 +370,13 @@ static void became_ready(struct mcp_server *s)
 	s->backoff_ms = 0;
 	free(s->error);
 	s->error = NULL;
-	arm(s->ping_timer, PING_EVERY_MS);
+	mcp_arm(s->ping_timer, PING_EVERY_MS);
 	log_info("mcp %s: connected (%s, protocol %s, %zu tools)", s->cfg->name, s->ops->name,
 		 s->protocol, s->n_tools);
 	/* Requests that lost their session go out again, each with a new id. */
 	for (p = s->resend, s->resend = NULL; p; p = next) {
 		next = p->next;
-		transmit(s, p);
+		mcp_transmit(s, p);
 	}
 	changed(s);
 }
@@ -523,7 +393,7 @@ static void tools_page(struct pending *p, const char *result, size_t len)
 	}
 	cursor = cJSON_GetObjectItemCaseSensitive(root, "nextCursor");
 	if (cJSON_IsString(cursor) && *cursor->valuestring && ++s->pages < MAX_TOOL_PAGES) {
-		list_tools(s, cursor->valuestring);
+		mcp_list_tools(s, cursor->valuestring);
 		cJSON_Delete(root);
 		return;
 	}
@@ -574,7 +444,7 @@ static void tools_error(struct pending *p, const char *why, const char *rpc, siz
 		s->n_tools = 0;
 		became_ready(s);
 	} else if (timeout) {
-		fail_server(s, "tools/list timed out");
+		mcp_fail_server(s, "tools/list timed out");
 	} else {
 		/* What the server said (an HTTP 401 and its reason, a JSON-RPC error) is the
 		 * part that tells the user what to do. */
@@ -582,13 +452,13 @@ static void tools_error(struct pending *p, const char *why, const char *rpc, siz
 		char *msg = xasprintf("tools/list failed: %s%s%s", why, text ? ": " : "",
 				      text ? text : "");
 
-		fail_server(s, msg);
+		mcp_fail_server(s, msg);
 		free(msg);
 		free(text);
 	}
 }
 
-static void list_tools(struct mcp_server *s, const char *cursor)
+void mcp_list_tools(struct mcp_server *s, const char *cursor)
 {
 	cJSON *params = NULL;
 
@@ -596,68 +466,8 @@ static void list_tools(struct mcp_server *s, const char *cursor)
 		params = cJSON_CreateObject();
 		cJSON_AddStringToObject(params, "cursor", cursor);
 	}
-	request(s, "tools/list", params, request_timeout_ms(s), tools_page, tools_error, NULL);
-}
-
-/* ---- initialize ---- */
-
-static void init_result(struct pending *p, const char *result, size_t len)
-{
-	struct mcp_server *s = p->s;
-	cJSON *root = json_parse(result, len, 0, NULL);
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "protocolVersion");
-	size_t i;
-	bool ok = false;
-
-	for (i = 0; cJSON_IsString(v) && i < ARRAY_LEN(accepted_versions); i++)
-		ok = ok || strcmp(v->valuestring, accepted_versions[i]) == 0;
-	if (!ok) {
-		char *why = xasprintf("the server speaks protocol %s, which hermetic does not"
-				      " (it accepts 2025-11-25, 2025-06-18 and 2025-03-26)",
-				      cJSON_IsString(v) ? v->valuestring : "(none)");
-
-		cJSON_Delete(root);
-		fail_server(s, why);
-		free(why);
-		return;
-	}
-	free(s->protocol);
-	s->protocol = xstrdup(v->valuestring);
-	s->skills = mcp_skills_declared(root);
-	s->tools_declared = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(root, "capabilities"), "tools"));
-	cJSON_Delete(root);
-	notify(s, "notifications/initialized", NULL);
-	s->ops->initialized(s);
-	s->pages = 0;
-	list_tools(s, NULL);
-}
-
-static void init_error(struct pending *p, const char *why, const char *rpc, size_t len,
-		       bool timeout)
-{
-	fail_server(p->s, timeout ? "initialize timed out" : why);
-}
-
-void mcp_transport_ready(struct mcp_server *s)
-{
-	cJSON *params = cJSON_CreateObject(), *info, *caps;
-
-	cJSON_AddStringToObject(params, "protocolVersion", PROTOCOL_OFFERED);
-	caps = cJSON_AddObjectToObject(params, "capabilities");
-	mcp_asks_capabilities(s->m->asks, s, caps); /* what the owner can answer */
-	info = cJSON_AddObjectToObject(params, "clientInfo");
-	cJSON_AddStringToObject(info, "name", "hermetic");
-	cJSON_AddStringToObject(info, "version", HERMETIC_VERSION);
-	free(s->protocol);
-	s->protocol = NULL;
-	/* Initializing is part of connecting (connect_timeout: "seconds to connect and
-	 * initialize"): a server that starts slower than its tools' call timeout still connects.
-	 * The connect timer, armed before the transport opened, is what ends a slow initialize;
-	 * the request's own timer is a second late so it never races it (one failure, one reason).
-	 */
-	request(s, "initialize", params, connect_timeout_ms(s) + 1000, init_result, init_error,
-		NULL);
+	mcp_request(s, "tools/list", params, mcp_request_timeout_ms(s), tools_page, tools_error,
+		    NULL);
 }
 
 /* ---- failure, reconnect, ping ---- */
@@ -670,7 +480,7 @@ static void fail_pendings(struct pending **list, const char *why)
 		*list = p->next;
 		evtimer_del(p->timer);
 		p->on_error(p, why, NULL, 0, false);
-		free_pending(p);
+		mcp_free_pending(p);
 	}
 }
 
@@ -703,7 +513,7 @@ static char *failure_text(struct mcp_server *s, const char *why)
 	return text;
 }
 
-static void fail_server(struct mcp_server *s, const char *why)
+void mcp_fail_server(struct mcp_server *s, const char *why)
 {
 	char *clean, *text;
 
@@ -740,6 +550,7 @@ static void fail_server(struct mcp_server *s, const char *why)
 	/* The error callbacks may look at the server: they see it failed. */
 	fail_pendings(&s->pendings, why);
 	fail_pendings(&s->resend, why);
+	mcp_input_server_gone(s, why);
 	free_tools(s->next_tools, s->n_next);
 	s->next_tools = NULL;
 	s->n_next = 0;
@@ -747,7 +558,7 @@ static void fail_server(struct mcp_server *s, const char *why)
 		int64_t base = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
 
 		s->backoff_ms = base > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : base;
-		arm(s->retry_timer, s->backoff_ms * 3 / 4 + random() % (s->backoff_ms / 2 + 1));
+		mcp_arm(s->retry_timer, s->backoff_ms * 3 / 4 + random() % (s->backoff_ms / 2 + 1));
 	}
 	changed(s);
 }
@@ -770,7 +581,7 @@ static void on_deferred_failure(evutil_socket_t fd, short what, void *arg)
 
 	s->fail_why = NULL;
 	if (why)
-		fail_server(s, why);
+		mcp_fail_server(s, why);
 	free(why);
 }
 
@@ -790,14 +601,14 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 	char *why = xasprintf("not connected within connect_timeout (%lld s)",
 			      (long long)s->cfg->connect_timeout_s);
 
-	fail_server(s, why);
+	mcp_fail_server(s, why);
 	free(why);
 }
 
 static void ping_ok(struct pending *p, const char *result, size_t len)
 {
 	p->s->pinging = false;
-	arm(p->s->ping_timer, PING_EVERY_MS);
+	mcp_arm(p->s->ping_timer, PING_EVERY_MS);
 }
 
 static void ping_error(struct pending *p, const char *why, const char *rpc, size_t len,
@@ -806,33 +617,36 @@ static void ping_error(struct pending *p, const char *why, const char *rpc, size
 	p->s->pinging = false;
 	/* A server that answers ping with an error is alive; one that does not answer is not. */
 	if (rpc) {
-		arm(p->s->ping_timer, PING_EVERY_MS);
+		mcp_arm(p->s->ping_timer, PING_EVERY_MS);
 		return;
 	}
-	fail_server(p->s, timeout ? "ping timed out: the connection is dead" : why);
+	mcp_fail_server(p->s, timeout ? "ping timed out: the connection is dead" : why);
 }
 
 static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct mcp_server *s = arg;
-	int64_t timeout_ms = request_timeout_ms(s);
+	int64_t timeout_ms = mcp_request_timeout_ms(s);
 
 	if (s->state != S_READY || s->pinging)
 		return;
 	s->pinging = true;
-	request(s, "ping", NULL, timeout_ms < PING_TIMEOUT_MS ? timeout_ms : PING_TIMEOUT_MS,
-		ping_ok, ping_error, NULL);
+	/* The 2026-07-28 revision has no ping; server/discover, which every server of it must
+	 * answer, tells the same: a server that went away is failed and reconnected. */
+	mcp_request(s, s->new_wire ? "server/discover" : "ping", NULL,
+		    timeout_ms < PING_TIMEOUT_MS ? timeout_ms : PING_TIMEOUT_MS, ping_ok,
+		    ping_error, NULL);
 }
 
 static void connect_server(struct mcp_server *s)
 {
 	forget_deferred_failure(s);
 	s->state = S_CONNECTING;
-	arm(s->connect_timer, connect_timeout_ms(s));
+	mcp_arm(s->connect_timer, mcp_connect_timeout_ms(s));
 	s->transport_open = true;
 	if (s->ops->open(s) < 0) {
 		s->transport_open = false;
-		fail_server(s, "the transport could not start");
+		mcp_fail_server(s, "the transport could not start");
 	}
 }
 
@@ -865,7 +679,7 @@ struct mcp_call *mcp_server_hold_calls(struct mcp_server *s, bool hold)
 		if (hold)
 			evtimer_del(p->timer);
 		else
-			arm(p->timer, p->timeout_ms);
+			mcp_arm(p->timer, p->timeout_ms);
 		oldest = p->call; /* the list is newest first */
 	}
 	return oldest;
@@ -892,7 +706,7 @@ static void on_notification(struct mcp_server *s, const char *method, const cJSO
 		if (s->state == S_READY && !s->refreshing) {
 			s->refreshing = true;
 			s->pages = 0;
-			list_tools(s, NULL);
+			mcp_list_tools(s, NULL);
 		}
 	} else if (strcmp(method, "notifications/message") == 0) {
 		const cJSON *data = cJSON_GetObjectItemCaseSensitive(params, "data");
@@ -917,7 +731,7 @@ static void on_response(struct mcp_server *s, const cJSON *msg, const cJSON *id)
 		log_debug("mcp %s: answer to an unknown or expired request", s->cfg->name);
 		return;
 	}
-	unlink_pending(&s->pendings, p);
+	mcp_unlink_pending(&s->pendings, p);
 	evtimer_del(p->timer);
 	if (error && session_error(error) && may_renew(p)) {
 		renew_session(s, p);
@@ -932,10 +746,14 @@ static void on_response(struct mcp_server *s, const cJSON *msg, const cJSON *id)
 			    NULL, 0, false);
 	} else {
 		text = json_exact_print(result);
+		if (s->new_wire && mcp_input_required(p, text, strlen(text))) {
+			free(text);
+			return; /* p is the round's now */
+		}
 		p->on_result(p, text, strlen(text));
 	}
 	free(text);
-	free_pending(p);
+	mcp_free_pending(p);
 }
 
 static void dispatch(struct mcp_server *s, const cJSON *msg)
@@ -1044,7 +862,7 @@ static void renew_session(struct mcp_server *s, struct pending *p)
 	s->pinging = false;
 	if (s->ops->reset_session(s) == 0) {
 		s->state = S_CONNECTING;
-		arm(s->connect_timer, connect_timeout_ms(s));
+		mcp_arm(s->connect_timer, mcp_connect_timeout_ms(s));
 		changed(s);
 		mcp_transport_ready(s);
 		return;
@@ -1100,7 +918,7 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
 			break;
 	if (!p)
 		return;
-	unlink_pending(&s->pendings, p);
+	mcp_unlink_pending(&s->pendings, p);
 	evtimer_del(p->timer);
 	if (session_lost && may_renew(p)) {
 		renew_session(s, p);
@@ -1118,18 +936,19 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
 		log_info("mcp %s: initialize got %s; trying the legacy HTTP+SSE transport",
 			 s->cfg->name, msg);
 		s->probe_why = msg;
-		free_pending(p);
+		mcp_free_pending(p);
 		forget_deferred_failure(s);
 		s->ops->close(s, false);
 		s->ops = &mcp_transport_sse;
 		if (s->ops->open(s) < 0) {
 			s->transport_open = false;
-			fail_server(s, "the transport could not start");
+			mcp_fail_server(s, "the transport could not start");
 		}
 		return;
 	}
+	p->status = status;
 	p->on_error(p, msg, NULL, 0, false);
-	free_pending(p);
+	mcp_free_pending(p);
 	free(msg);
 }
 
@@ -1272,7 +1091,7 @@ static void drain(struct mcp *m, int64_t max_ms)
 	bool expired = false;
 	struct event *guard = evtimer_new(loop_base(m->loop), on_guard, &expired);
 
-	arm(guard, max_ms);
+	mcp_arm(guard, max_ms);
 	while (!expired && (m->live_calls || m->goodbyes->in_flight))
 		event_base_loop(loop_base(m->loop), EVLOOP_ONCE);
 	event_free(guard);

@@ -31,6 +31,7 @@ struct mcp_question {
 	struct mcp_asks *a;
 	struct mcp_server *s;
 	char *id_json;
+	struct mcp_reply_to to;
 	struct mcp_elicit_form form;
 	struct event *timer;
 };
@@ -103,12 +104,17 @@ static void end(struct mcp_question *q, bool resume)
 	free(q);
 }
 
-void mcp_asks_answer(struct mcp_server *s, const char *id_json, const char *result_json, int code,
-		     const char *message)
+void mcp_asks_answer(struct mcp_server *s, const struct mcp_reply_to *to, const char *id_json,
+		     const char *result_json, int code, const char *message)
 {
-	cJSON *msg = cJSON_CreateObject(), *e;
+	cJSON *msg, *e;
 	char *text;
 
+	if (to && to->fn) {
+		to->fn(to->arg, id_json, result_json, code, message);
+		return;
+	}
+	msg = cJSON_CreateObject();
 	cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
 	cJSON_AddRawToObject(msg, "id", id_json);
 	if (result_json) {
@@ -130,7 +136,7 @@ static void reply(struct mcp_question *q, enum mcp_elicit_action action, const c
 
 	log_info("mcp %s: the question was answered %s", mcp_server_name(q->s),
 		 mcp_elicit_action_name(action));
-	mcp_asks_answer(q->s, q->id_json, result, 0, NULL);
+	mcp_asks_answer(q->s, &q->to, q->id_json, result, 0, NULL);
 	free(result);
 }
 
@@ -151,15 +157,15 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	end(q, true);
 }
 
-static void elicit(struct mcp_asks *a, struct mcp_server *s, const char *id_json,
-		   const char *params_json)
+static void elicit(struct mcp_asks *a, struct mcp_server *s, const struct mcp_reply_to *to,
+		   struct mcp_call *call, const char *id_json, const char *params_json)
 {
 	const char *protocol = mcp_server_protocol(s);
 	/* url mode came with 2025-11-25; older sessions only know forms. */
 	bool url_mode = protocol && strcmp(protocol, "2025-11-25") >= 0;
 	struct mcp_question *q;
 	struct timeval tv;
-	struct mcp_call *call;
+	struct mcp_call *held;
 	char err[256];
 
 	q = xcalloc(1, sizeof(*q));
@@ -167,10 +173,12 @@ static void elicit(struct mcp_asks *a, struct mcp_server *s, const char *id_json
 			     params_json ? strlen(params_json) : 4, url_mode, &q->form, err,
 			     sizeof(err)) < 0) {
 		log_warn("mcp %s: refused a question: %s", mcp_server_name(s), err);
-		mcp_asks_answer(s, id_json, NULL, -32602, err);
+		mcp_asks_answer(s, to, id_json, NULL, -32602, err);
 		free(q);
 		return;
 	}
+	if (to)
+		q->to = *to;
 	q->a = a;
 	q->s = s;
 	q->id_json = xstrdup(id_json);
@@ -180,18 +188,20 @@ static void elicit(struct mcp_asks *a, struct mcp_server *s, const char *id_json
 	tv.tv_sec = a->cbs.timeout_ms / 1000;
 	tv.tv_usec = (a->cbs.timeout_ms % 1000) * 1000;
 	evtimer_add(q->timer, &tv);
-	call = mcp_server_hold_calls(s, true);
+	held = mcp_server_hold_calls(s, true);
+	if (!call)
+		call = held;
 	log_info("mcp %s asks (%s, %zu fields)", mcp_server_name(s), q->form.url ? "url" : "form",
 		 q->form.n_fields);
 	/* May answer at once (and so free q): nothing of q is used after. */
 	a->cbs.ask(q, &q->form, mcp_server_name(s), call, a->cbs.arg);
 }
 
-static void answer_roots(struct mcp_server *s, const char *id_json)
+static void answer_roots(struct mcp_server *s, const struct mcp_reply_to *to, const char *id_json)
 {
 	char *result = mcp_roots_result(mcp_server_config(s));
 
-	mcp_asks_answer(s, id_json, result, 0, NULL);
+	mcp_asks_answer(s, to, id_json, result, 0, NULL);
 	free(result);
 }
 
@@ -199,16 +209,47 @@ void mcp_asks_request(struct mcp_asks *a, struct mcp_server *s, const char *id_j
 		      const char *method, const char *params_json)
 {
 	if (strcmp(method, "ping") == 0)
-		mcp_asks_answer(s, id_json, "{}", 0, NULL);
+		mcp_asks_answer(s, NULL, id_json, "{}", 0, NULL);
 	else if (strcmp(method, "elicitation/create") == 0 && a && a->elicit)
-		elicit(a, s, id_json, params_json);
+		elicit(a, s, NULL, NULL, id_json, params_json);
 	else if (strcmp(method, "sampling/createMessage") == 0 && a && a->samples &&
 		 mcp_server_config(s)->sampling_enabled)
-		mcp_samples_request(a->samples, s, id_json, params_json);
+		mcp_samples_request(a->samples, s, NULL, id_json, params_json);
 	else if (strcmp(method, "roots/list") == 0 && mcp_server_config(s)->n_roots)
-		answer_roots(s, id_json);
+		answer_roots(s, NULL, id_json);
 	else
-		mcp_asks_answer(s, id_json, NULL, -32601, "Method not found");
+		mcp_asks_answer(s, NULL, id_json, NULL, -32601, "Method not found");
+}
+
+void mcp_asks_input(struct mcp_asks *a, struct mcp_server *s, struct mcp_call *call,
+		    const struct mcp_reply_to *to, const char *key_json, const char *method,
+		    const char *params_json)
+{
+	if (strcmp(method, "elicitation/create") == 0 && a && a->elicit)
+		elicit(a, s, to, call, key_json, params_json);
+	else if (strcmp(method, "sampling/createMessage") == 0 && a && a->samples &&
+		 mcp_server_config(s)->sampling_enabled)
+		mcp_samples_request(a->samples, s, to, key_json, params_json);
+	else if (strcmp(method, "roots/list") == 0 && mcp_server_config(s)->n_roots)
+		answer_roots(s, to, key_json);
+	else
+		mcp_asks_answer(s, to, key_json, NULL, -32601, "Method not found");
+}
+
+void mcp_asks_withdraw_input(struct mcp_asks *a, void *arg)
+{
+	struct mcp_question *q, *next;
+
+	if (!a)
+		return;
+	mcp_samples_withdraw_input(a->samples, arg);
+	for (q = a->questions; q; q = next) {
+		next = q->next;
+		if (!q->to.fn || q->to.arg != arg)
+			continue;
+		withdraw(q, "the request was cancelled");
+		end(q, true);
+	}
 }
 
 int mcp_question_answer(struct mcp_question *q, enum mcp_elicit_action action,

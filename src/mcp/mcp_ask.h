@@ -16,6 +16,16 @@ struct loop;
 struct mcp_server;
 struct mcp_asks;
 
+/* Where an answer goes: fn NULL -> the server, as the JSON-RPC answer to its request; else
+ * fn (a 2026-07-28 input_required round, mcp_input.c) gets it, id_json being the input
+ * request's key as JSON text, with result_json or (result_json NULL) code and message. */
+typedef void (*mcp_reply_fn)(void *arg, const char *id_json, const char *result_json, int code,
+			     const char *message);
+struct mcp_reply_to {
+	mcp_reply_fn fn;
+	void *arg;
+};
+
 struct mcp_asks *mcp_asks_create(struct loop *loop);
 /* The owner's callbacks (copied; NULL: none). Questions out when they change are cancelled. */
 void mcp_asks_set_elicit(struct mcp_asks *a, const struct mcp_elicit_cbs *cbs);
@@ -23,9 +33,10 @@ void mcp_asks_set_sampling(struct mcp_asks *a, const struct mcp_sampling_cbs *cb
 /* Adds to initialize's capabilities what the owner answers for s: elicitation, sampling (when
  * s's config enables it). */
 void mcp_asks_capabilities(const struct mcp_asks *a, const struct mcp_server *s, cJSON *caps);
-/* Answers request id_json of s with result_json, or (result_json NULL) a JSON-RPC error. */
-void mcp_asks_answer(struct mcp_server *s, const char *id_json, const char *result_json, int code,
-		     const char *message);
+/* Answers request id_json of s with result_json, or (result_json NULL) a JSON-RPC error, to
+ * `to` (NULL: the server). */
+void mcp_asks_answer(struct mcp_server *s, const struct mcp_reply_to *to, const char *id_json,
+		     const char *result_json, int code, const char *message);
 /* Every question still waiting is answered cancel (its server is still open) and withdrawn.
  * Accepts NULL. */
 void mcp_asks_destroy(struct mcp_asks *a);
@@ -35,6 +46,15 @@ void mcp_asks_destroy(struct mcp_asks *a);
  * "method not found". */
 void mcp_asks_request(struct mcp_asks *a, struct mcp_server *s, const char *id_json,
 		      const char *method, const char *params_json);
+/* An input request of a 2026-07-28 input_required result (key_json: its key as JSON text),
+ * answered like the request of the same method (elicitation/create, sampling/createMessage)
+ * but to `to` (copied; to->fn must be set), once, possibly before this returns. call: the
+ * tools/call the round belongs to, or NULL. */
+void mcp_asks_input(struct mcp_asks *a, struct mcp_server *s, struct mcp_call *call,
+		    const struct mcp_reply_to *to, const char *key_json, const char *method,
+		    const char *params_json);
+/* The questions and sampling requests answering to arg are withdrawn; nothing is answered. */
+void mcp_asks_withdraw_input(struct mcp_asks *a, void *arg);
 /* s failed or lost its session: its questions are withdrawn, nothing is sent. */
 void mcp_asks_server_gone(struct mcp_asks *a, struct mcp_server *s);
 
@@ -43,8 +63,10 @@ struct mcp_samples;
 struct mcp_samples *mcp_samples_create(struct loop *loop, const struct mcp_sampling_cbs *cbs);
 /* Every request still out gets an error and is withdrawn. Accepts NULL. */
 void mcp_samples_destroy(struct mcp_samples *ss);
-void mcp_samples_request(struct mcp_samples *ss, struct mcp_server *s, const char *id_json,
+void mcp_samples_request(struct mcp_samples *ss, struct mcp_server *s,
+			 const struct mcp_reply_to *to, const char *id_json,
 			 const char *params_json);
+void mcp_samples_withdraw_input(struct mcp_samples *ss, void *arg);
 void mcp_samples_server_gone(struct mcp_samples *ss, struct mcp_server *s);
 
 /* From mcp.c for mcp_ask.c. */

@@ -305,10 +305,12 @@ static int read_form(struct mcp_elicit_form *f, const cJSON *params, bool url_mo
 	     strncmp(url->valuestring, "http://", 7) != 0))
 		return fail(err, err_len, "url must be an http(s) URL of at most %d bytes",
 			    MCP_ELICIT_TEXT_MAX);
-	if (!cJSON_IsString(id) || too_long(id))
-		return fail(err, err_len, "url mode needs an elicitationId string");
+	/* 2025-11-25 names the elicitation; 2026-07-28's input_required form does not (the
+	 * server keeps its own id in requestState). */
+	if (id && (!cJSON_IsString(id) || too_long(id)))
+		return fail(err, err_len, "elicitationId must be a string");
 	f->url = xstrdup(url->valuestring);
-	f->elicitation_id = xstrdup(id->valuestring);
+	f->elicitation_id = id ? xstrdup(id->valuestring) : NULL;
 	return 0;
 }
 

@@ -50,7 +50,7 @@ struct mcp_elicit_field {
 struct mcp_elicit_form {
 	char *message;
 	char *url;	      /* url mode: where to send the user; NULL = form mode */
-	char *elicitation_id; /* url mode */
+	char *elicitation_id; /* url mode, when the server named it (2025-11-25), else NULL */
 	struct mcp_elicit_field *fields;
 	size_t n_fields;
 };

@@ -3,6 +3,8 @@
  * over, the last challenge) and the introspection of servers and tools for `hermetic mcp
  * list`, the tools' catalog and the gateway. Reads only; mcp.c owns every transition. */
 #include "mcp/mcp_int.h"
+#include "mcp/mcp_wire.h"
+#include "core/json.h"
 #include "core/config.h"
 #include "core/util.h"
 
@@ -102,6 +104,32 @@ const char *mcp_server_name(const struct mcp_server *s)
 const char *mcp_server_protocol(const struct mcp_server *s)
 {
 	return s->protocol;
+}
+
+bool mcp_server_sessionless(const struct mcp_server *s)
+{
+	return s->new_wire;
+}
+
+char **mcp_server_wire_headers(struct mcp_server *s, const char *json, size_t len)
+{
+	cJSON *msg;
+	const cJSON *method, *name;
+	const struct tool *t = NULL;
+	char **h;
+
+	if (!s->new_wire)
+		return NULL;
+	msg = json_parse(json, len, 0, NULL);
+	method = cJSON_GetObjectItemCaseSensitive(msg, "method");
+	name = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(msg, "params"),
+						"name");
+	if (cJSON_IsString(method) && strcmp(method->valuestring, "tools/call") == 0 &&
+	    cJSON_IsString(name))
+		t = mcp_find_tool(s, name->valuestring, true);
+	h = mcp_wire_headers(json, len, t ? t->schema : NULL);
+	cJSON_Delete(msg);
+	return h;
 }
 
 void *mcp_server_transport_state(const struct mcp_server *s)

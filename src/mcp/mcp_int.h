@@ -15,6 +15,7 @@
 
 struct metric;
 struct mcp_asks;
+struct mcp_round;
 
 enum state { S_DISABLED, S_IDLE, S_CONNECTING, S_READY, S_FAILED };
 
@@ -41,6 +42,9 @@ struct pending {
 	struct mcp_call *call;
 	void *arg; /* mcp_server_request's caller's */
 	bool resent;
+	long status;		 /* the HTTP status that failed it, for its on_error; else 0 */
+	int rounds;		 /* input_required rounds answered so far (mcp_input.c) */
+	struct mcp_round *round; /* the round asking for its inputs, or NULL */
 };
 
 struct mcp_server {
@@ -63,11 +67,15 @@ struct mcp_server {
 	char *probe_why; /* why the Streamable HTTP initialize failed (legacy SSE fallback) */
 	bool pinging;
 	int64_t backoff_ms;
-	char *dpop_key;	 /* the bearer's DPoP key (a registered secret), or NULL */
+	char *dpop_key;	     /* the bearer's DPoP key (a registered secret), or NULL */
 	char *bearer;	     /* auth: oauth: the access token (a registered secret), or NULL */
 	char *challenge;     /* the last 401/403's WWW-Authenticate, or NULL */
 	bool skills;	     /* the server declared the skills extension (mcp_skills.c) */
 	bool tools_declared; /* initialize's capabilities have tools */
+	/* The 2026-07-28 wire (mcp_handshake.c): set while server/discover is tried and once
+	 * it was chosen; no session, no initialize, _meta on every request. */
+	bool new_wire, version_retried;
+	struct mcp_round *rounds; /* input_required rounds waiting for answers */
 };
 
 struct mcp_call {
@@ -114,5 +122,32 @@ struct pending *mcp_server_request(struct mcp_server *s, const char *method, cJS
 				   result_fn on_result, error_fn on_error, void *arg);
 /* Whether result (initialize's) declares the skills extension (mcp_skills.c). */
 bool mcp_skills_declared(const cJSON *init_result);
+/* mcp.c's helpers for the files that share its state (mcp_handshake.c, mcp_call.c). */
+void mcp_arm(struct event *ev, int64_t ms);
+/* A new request: params (taken, may be NULL) go out as JSON text; call is the tools/call the
+ * request carries, or NULL. The request is linked to s and owned by it. */
+struct pending *mcp_request(struct mcp_server *s, const char *method, cJSON *params,
+			    int64_t timeout_ms, result_fn on_result, error_fn on_error,
+			    struct mcp_call *call);
+/* Sends p again with a new id (it must be unlinked). */
+void mcp_transmit(struct mcp_server *s, struct pending *p);
+void mcp_notify(struct mcp_server *s, const char *method, cJSON *params);
+void mcp_unlink_pending(struct pending **list, struct pending *p);
+void mcp_free_pending(struct pending *p);
+void mcp_fail_server(struct mcp_server *s, const char *why);
+void mcp_list_tools(struct mcp_server *s, const char *cursor);
+/* s's tool by its model name, or (own_name) by the server's name for it; NULL if none. */
+struct tool *mcp_find_tool(struct mcp_server *s, const char *name, bool own_name);
+int64_t mcp_request_timeout_ms(const struct mcp_server *s);
+int64_t mcp_connect_timeout_ms(const struct mcp_server *s);
+
+/* mcp_input.c: the 2026-07-28 revision's input_required results. */
+/* True when result_json is an input_required result: p is then taken (its questions asked,
+ * then sent again with inputResponses; or its error callback fires). */
+bool mcp_input_required(struct pending *p, const char *result_json, size_t len);
+/* p (a request of a round or waiting for one) is being freed: its round ends quietly. */
+void mcp_input_forget(struct pending *p);
+/* s failed: every round of s fails its request with why. */
+void mcp_input_server_gone(struct mcp_server *s, const char *why);
 
 #endif

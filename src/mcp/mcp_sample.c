@@ -26,6 +26,7 @@ struct mcp_sample {
 	struct mcp_samples *ss;
 	struct mcp_server *s;
 	char *id_json;
+	struct mcp_reply_to to;
 	struct event *timer;
 };
 
@@ -73,10 +74,10 @@ static void withdraw(struct mcp_sample *q)
 void mcp_sample_answer(struct mcp_sample *q, const char *result_json, const char *error)
 {
 	if (result_json) {
-		mcp_asks_answer(q->s, q->id_json, result_json, 0, NULL);
+		mcp_asks_answer(q->s, &q->to, q->id_json, result_json, 0, NULL);
 	} else {
 		log_warn("mcp %s: its sampling request failed: %s", mcp_server_name(q->s), error);
-		mcp_asks_answer(q->s, q->id_json, NULL, -32603, error);
+		mcp_asks_answer(q->s, &q->to, q->id_json, NULL, -32603, error);
 	}
 	end(q);
 }
@@ -89,7 +90,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	snprintf(why, sizeof(why),
 		 "the model did not answer within %lld s (mcp_servers.%s.sampling.timeout)",
 		 (long long)mcp_server_config(q->s)->sampling_timeout_s, mcp_server_name(q->s));
-	mcp_asks_answer(q->s, q->id_json, NULL, -32603, why);
+	mcp_asks_answer(q->s, &q->to, q->id_json, NULL, -32603, why);
 	withdraw(q);
 }
 
@@ -133,7 +134,8 @@ static bool within_rate(struct mcp_samples *ss, const struct mcp_server *s)
 	return ++r->n <= mcp_server_config(s)->sampling_max_rpm;
 }
 
-void mcp_samples_request(struct mcp_samples *ss, struct mcp_server *s, const char *id_json,
+void mcp_samples_request(struct mcp_samples *ss, struct mcp_server *s,
+			 const struct mcp_reply_to *to, const char *id_json,
 			 const char *params_json)
 {
 	const struct config_mcp_server *cfg = mcp_server_config(s);
@@ -142,7 +144,7 @@ void mcp_samples_request(struct mcp_samples *ss, struct mcp_server *s, const cha
 	char err[200];
 
 	if (check_params(params_json, err, sizeof(err)) < 0) {
-		mcp_asks_answer(s, id_json, NULL, -32602, err);
+		mcp_asks_answer(s, to, id_json, NULL, -32602, err);
 		return;
 	}
 	if (!within_rate(ss, s)) {
@@ -151,13 +153,15 @@ void mcp_samples_request(struct mcp_samples *ss, struct mcp_server *s, const cha
 			 "max_rpm)",
 			 (long long)cfg->sampling_max_rpm, cfg->name);
 		log_warn("mcp %s: %s", cfg->name, err);
-		mcp_asks_answer(s, id_json, NULL, -32603, err);
+		mcp_asks_answer(s, to, id_json, NULL, -32603, err);
 		return;
 	}
 	q = xcalloc(1, sizeof(*q));
 	q->ss = ss;
 	q->s = s;
 	q->id_json = xstrdup(id_json);
+	if (to)
+		q->to = *to;
 	q->timer = evtimer_new(loop_base(ss->loop), on_timeout, q);
 	q->next = ss->list;
 	ss->list = q;
@@ -177,12 +181,23 @@ void mcp_samples_server_gone(struct mcp_samples *ss, struct mcp_server *s)
 	}
 }
 
+void mcp_samples_withdraw_input(struct mcp_samples *ss, void *arg)
+{
+	struct mcp_sample *q, *next;
+
+	for (q = ss ? ss->list : NULL; q; q = next) {
+		next = q->next;
+		if (q->to.fn && q->to.arg == arg)
+			withdraw(q);
+	}
+}
+
 void mcp_samples_destroy(struct mcp_samples *ss)
 {
 	if (!ss)
 		return;
 	while (ss->list) {
-		mcp_asks_answer(ss->list->s, ss->list->id_json, NULL, -32603,
+		mcp_asks_answer(ss->list->s, &ss->list->to, ss->list->id_json, NULL, -32603,
 				"hermetic is shutting down");
 		withdraw(ss->list);
 	}

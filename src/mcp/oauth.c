@@ -143,6 +143,7 @@ static void start_exchange(struct oauth_flow *f);
 /* probe: an unauthenticated initialize, for the server's WWW-Authenticate */
 
 static void start_probe_list(struct oauth_flow *f, const char *session);
+static void start_probe_discover(struct oauth_flow *f);
 
 static void on_probe(struct httpc_req *req, void *arg)
 {
@@ -155,13 +156,19 @@ static void on_probe(struct httpc_req *req, void *arg)
 	if (h)
 		oauth_challenge_parse(h, &f->ch);
 	/* A server that lets initialize through unauthenticated asks for its scope on the first
-	 * real request: ask one (tools/list in the session just made) to read that challenge. */
+	 * real request: ask one (tools/list in the session just made) to read that challenge.
+	 * One that refused it may speak only the 2026-07-28 wire: ask server/discover there. */
 	if (!h && !f->probed && st >= 200 && st < 300) {
 		char *session = xstrdup(httpc_header(req, "Mcp-Session-Id"));
 
 		f->probed = true;
 		start_probe_list(f, session);
 		free(session);
+		return;
+	}
+	if (!h && !f->probed && st >= 400 && st < 500) {
+		f->probed = true;
+		start_probe_discover(f);
 		return;
 	}
 	start_prm(f);
@@ -181,6 +188,21 @@ static void start_probe_list(struct oauth_flow *f, const char *session)
 	free(hs[1]);
 	free(hs[2]);
 	free(hs[3]);
+}
+
+static void start_probe_discover(struct oauth_flow *f)
+{
+	static const char *const hs[] = {
+		"Content-Type: application/json", "Accept: application/json, text/event-stream",
+		"MCP-Protocol-Version: 2026-07-28", "Mcp-Method: server/discover", NULL};
+	static const char body[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"server/"
+				   "discover\",\"params\":{\"_meta\":{"
+				   "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+				   "\"io.modelcontextprotocol/clientCapabilities\":{},"
+				   "\"io.modelcontextprotocol/"
+				   "clientInfo\":{\"name\":\"hermetic\",\"version\":\"1\"}}}}";
+
+	request(f, "POST", f->c->url, hs, body, on_probe);
 }
 
 static void start_probe(struct oauth_flow *f)
@@ -285,6 +307,17 @@ static void start_prm(struct oauth_flow *f)
 
 /* authorization server metadata */
 
+static bool same_issuer(const char *a, const char *b)
+{
+	size_t la = a ? strlen(a) : 0, lb = strlen(b);
+
+	while (la && a[la - 1] == '/')
+		la--;
+	while (lb && b[lb - 1] == '/')
+		lb--;
+	return a && la == lb && strncmp(a, b, la) == 0;
+}
+
 static int parse_as(struct oauth_flow *f, const char *body, size_t len)
 {
 	char err[200];
@@ -294,6 +327,15 @@ static int parse_as(struct oauth_flow *f, const char *body, size_t len)
 
 static void took_as(struct oauth_flow *f)
 {
+	/* RFC 8414 3.3: metadata naming another issuer than the one its URL was made from is
+	 * not used (a trailing '/' aside), whatever endpoints it offers. */
+	if (f->prm.auth_server && !same_issuer(f->as.issuer, f->prm.auth_server)) {
+		finish(f, -EPROTO,
+		       "the authorization server metadata at %s names the issuer %s, not %s "
+		       "(RFC 8414 3.3); it is not used",
+		       f->urls[f->at], f->as.issuer ? f->as.issuer : "(none)", f->prm.auth_server);
+		return;
+	}
 	drop_urls(f);
 	start_client(f);
 }

@@ -64,6 +64,12 @@ struct loop *mcp_server_loop(const struct mcp_server *s);
 const char *mcp_server_name(const struct mcp_server *s);
 /* Negotiated protocol version, or NULL before initialize completes. */
 const char *mcp_server_protocol(const struct mcp_server *s);
+/* True on the 2026-07-28 wire: no session id is taken or sent, no GET stream. */
+bool mcp_server_sessionless(const struct mcp_server *s);
+/* The 2026-07-28 wire's header lines for a POST of json (mcp_wire_headers with the called
+ * tool's schema), or NULL (the older wire, or not a request). Free with
+ * mcp_wire_free_headers. */
+char **mcp_server_wire_headers(struct mcp_server *s, const char *json, size_t len);
 /* auth: oauth: the access token to send as a Bearer (a registered secret), or NULL. */
 const char *mcp_server_bearer(const struct mcp_server *s);
 /* The DPoP key the bearer is bound to (send it as DPoP, with a proof), or NULL. */

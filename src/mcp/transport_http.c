@@ -28,9 +28,12 @@
 #include "core/loop.h"
 #include "mcp/oauth_dpop.h"
 #include "mcp/transport.h"
+#include "mcp/mcp_wire.h"
+#include "core/json.h"
 #include "net/sse.h"
 #include "core/util.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdlib.h>
@@ -167,21 +170,33 @@ static void put_auth(struct http_t *t, const char *method, char **h, size_t *n)
 		log_warn("mcp %s: no DPoP proof: %s", mcp_server_name(t->s), err);
 }
 
-/* Header lines for a request of method: ours, the session, the protocol, Last-Event-ID when
- * last_id is set, the sign-in's, the configured ones. */
-static char **headers(struct http_t *t, const char *method, bool with_session, const char *last_id)
+/* Header lines for a request of method: the 2026-07-28 wire's for json (when set), ours, the
+ * session, the protocol, Last-Event-ID when last_id is set, the sign-in's, the configured ones. */
+static char **headers(struct http_t *t, const char *method, bool with_session, const char *last_id,
+		      const char *json, size_t len)
 {
 	const struct config_mcp_server *c = mcp_server_config(t->s);
 	const char *proto = mcp_server_protocol(t->s);
 	bool post = strcmp(method, "POST") == 0;
-	char **h = xcalloc(c->n_headers + 9, sizeof(char *));
-	size_t n = 0, i;
+	char **wire = json ? mcp_server_wire_headers(t->s, json, len) : NULL;
+	size_t n_wire = 0, n = 0, i;
+	char **h;
+
+	while (wire && wire[n_wire])
+		n_wire++;
+	h = xcalloc(c->n_headers + n_wire + 9, sizeof(char *));
+	/* The 2026-07-28 wire's Mcp-Method, Mcp-Name and Mcp-Param-* lines (SEP-2243). */
+	for (i = 0; i < n_wire; i++) {
+		h[n++] = wire[i];
+		wire[i] = NULL;
+	}
+	mcp_wire_free_headers(wire);
 
 	if (post)
 		h[n++] = xstrdup("Content-Type: application/json");
 	h[n++] = xstrdup(post ? "Accept: application/json, text/event-stream"
 			      : "Accept: text/event-stream");
-	if (with_session && t->session)
+	if (with_session && t->session && !mcp_server_sessionless(t->s))
 		h[n++] = xasprintf("Mcp-Session-Id: %s", t->session);
 	if (proto)
 		h[n++] = xasprintf("MCP-Protocol-Version: %s", proto);
@@ -217,6 +232,9 @@ static void take_session(struct http_t *t, struct httpc_req *req)
 {
 	const char *sid = httpc_header(req, "Mcp-Session-Id");
 
+	/* The 2026-07-28 wire has no session, whatever a server sends. */
+	if (mcp_server_sessionless(t->s))
+		return;
 	if (sid && *sid && (!t->session || strcmp(t->session, sid) != 0)) {
 		free(t->session);
 		t->session = xstrdup(sid);
@@ -339,6 +357,18 @@ static char *with_sign_in_hint(struct http_t *t, long status, const char *challe
 	return out;
 }
 
+/* The body is a JSON-RPC error response to p's request. */
+static bool error_answers(const struct post *p)
+{
+	cJSON *root = p->body.len ? json_parse(p->body.data, p->body.len, 0, NULL) : NULL;
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+	bool yes = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "error")) &&
+		   cJSON_IsNumber(id) && id->valuedouble == (double)p->id;
+
+	cJSON_Delete(root);
+	return yes;
+}
+
 static void report_post_failure(struct http_t *t, struct post *p, struct httpc_req *req)
 {
 	long status = httpc_status(req);
@@ -360,6 +390,13 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 	if (p->id < 0) {
 		log_debug("mcp %s: a notification got HTTP %ld: %s", mcp_server_name(t->s), status,
 			  why);
+		free(why);
+		return;
+	}
+	/* On the 2026-07-28 wire a 400 may carry the JSON-RPC error that answers the request
+	 * (-32022, the versions the server speaks): it is that answer. */
+	if (status == 400 && mcp_server_sessionless(t->s) && error_answers(p)) {
+		mcp_transport_message(t->s, p->body.data, p->body.len);
 		free(why);
 		return;
 	}
@@ -480,7 +517,7 @@ static int start_post(struct http_t *t, struct post *p, const char *json, size_t
 		memcpy(p->sent, json, len);
 		p->sent_len = len;
 	}
-	h = headers(t, "POST", true, NULL);
+	h = headers(t, "POST", true, NULL, json, len);
 	o.method = "POST";
 	o.url = c->url;
 	o.headers = (const char *const *)h;
@@ -705,7 +742,7 @@ static void on_resume_timer(evutil_socket_t fd, short what, void *arg)
 		sse_finish(&r->sse);
 	sse_init(&r->sse, MCP_FRAME_CAP, on_resume_event, r);
 	r->sse_active = true;
-	h = headers(t, "GET", true, r->last_id);
+	h = headers(t, "GET", true, r->last_id, NULL, 0);
 	o.method = "GET";
 	o.url = c->url;
 	o.headers = (const char *const *)h;
@@ -893,7 +930,7 @@ static void open_get(struct http_t *t)
 	t->get_sse_active = true;
 	t->get_stale = false;
 	t->get_sent_session = t->session != NULL;
-	h = headers(t, "GET", true, t->get_last_id);
+	h = headers(t, "GET", true, t->get_last_id, NULL, 0);
 	o.method = "GET";
 	o.url = c->url;
 	o.headers = (const char *const *)h;
@@ -963,7 +1000,7 @@ static void close_http(struct mcp_server *s, bool graceful)
 		f->loop = mcp_server_loop(s);
 		f->goodbyes = mcp_server_goodbyes(s);
 		f->url = xstrdup(mcp_server_config(s)->url);
-		f->headers = headers(t, "DELETE", true, NULL);
+		f->headers = headers(t, "DELETE", true, NULL, NULL, 0);
 		f->waiting = 1; /* released below, after the posts are sorted */
 	}
 	t->dead = true;

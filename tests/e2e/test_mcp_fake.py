@@ -61,6 +61,10 @@ def test_json_answers_lifecycle_and_headers(fake, tmp_path):
     assert secret not in r.stderr
     assert f.violations == []
     posts = f.posts()
+    # the 2026-07-28 revision is offered first; this 2025-era server refuses it
+    assert posts[0]["body"]["method"] == "server/discover" and f.discovers == 1
+    assert "mcp-session-id" not in posts[0]["headers"]
+    posts = posts[1:]
     init = posts[0]["body"]
     assert init["method"] == "initialize"
     assert init["params"]["protocolVersion"] == "2025-11-25"
@@ -97,7 +101,8 @@ def test_requests_wait_for_the_initialized_notification(fake, tmp_path, answer):
     assert out_text(r) == ECHO + "after"
     assert f.violations == []
     methods = [p["body"].get("method") for p in f.posts()]
-    assert methods[:3] == ["initialize", "notifications/initialized", "tools/list"], methods
+    assert methods[:4] == ["server/discover", "initialize", "notifications/initialized",
+                           "tools/list"], methods
 
 
 @pytest.mark.parametrize("version", ["2025-06-18", "2025-03-26"])

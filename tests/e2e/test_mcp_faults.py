@@ -341,9 +341,11 @@ def test_url_without_transport_falls_back_to_legacy_sse(mcp_fake, tmp_path):
     r = mcp_call(c, "old", "echo", {"message": "legacy"})
     assert_clean_exit(r, (0,))
     assert out_text(r) == ECHO + "legacy"
-    # the spec's order: POST initialize to the url first, then GET it for the event stream
-    first = [q for q in f.requests if q["path"].startswith("/sse")][:2]
-    assert [q["method"] for q in first] == ["POST", "GET"], first
+    # the spec's order: POST to the url first (the 2026-07-28 revision's server/discover,
+    # then the 2025-11-25 initialize), then GET it for the event stream
+    first = [q for q in f.requests if q["path"].startswith("/sse")][:3]
+    assert [(q["method"], (q["body"] or {}).get("method")) for q in first] == [
+        ("POST", "server/discover"), ("POST", "initialize"), ("GET", None)], first
 
 
 def test_gateway_uses_a_legacy_sse_url_without_transport(mcp_fake, mcp_gateway):

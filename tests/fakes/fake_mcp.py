@@ -807,6 +807,7 @@ class FakeMcp:
             self.ping_answers = []
             self._ping_waiters = {}
             self.not_found = 0  # 404s answered for unknown sessions
+            self.discovers = 0  # server/discover probes refused (a 2025-era server)
             self.logic.cursors.clear()
 
     # -- lifecycle --
@@ -879,6 +880,13 @@ class FakeMcp:
         """(session or None, error tuple for _send or None)."""
         sid = h.headers.get("Mcp-Session-Id")
         pv = h.headers.get("MCP-Protocol-Version")
+        body = rec["body"]
+        if isinstance(body, dict) and body.get("method") == "server/discover" and not sid:
+            # The 2026-07-28 revision's probe, which a client offering both revisions sends
+            # first: this 2025-era server refuses it the way the TypeScript SDK v1 does.
+            self.discovers += 1
+            return None, (400, {"jsonrpc": "2.0", "id": None, "error": {
+                "code": -32000, "message": "Bad Request: Server not initialized"}})
         if self.stateless:
             if sid:
                 self._violation(f"Mcp-Session-Id {sid!r} sent to a stateless server")
