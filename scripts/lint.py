@@ -22,7 +22,8 @@ import sys
 # Low to high. A layer may include its own folder and the layers listed for it, nothing else;
 # src/main.c ("main") may include every layer. Why each module sits where it does: the README.md
 # of its folder and docs/INTERNALS.md.
-ORDER = ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "gateway", "cli"]
+ORDER = ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "gateway", "telegram",
+         "cli"]
 LAYERS = {
     "core": [],
     "net": ["core"],
@@ -32,8 +33,10 @@ LAYERS = {
     "mcp": ["core", "net", "sandbox"],
     "tools": ["core", "net", "sandbox", "skills", "mcp"],
     "agent": ["core", "net", "sandbox", "skills", "router", "mcp", "tools"],
-    "gateway": ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent"],
-    "cli": ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "gateway"],
+    "gateway": ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "telegram"],
+    "telegram": ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "gateway"],
+    "cli": ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "gateway",
+            "telegram"],
     "main": ORDER,
 }
 # Edges allowed against the table, each with the reason: (file, included header) -> why.

@@ -15,7 +15,7 @@
 #include "core/loop.h"
 #include "core/store.h"
 #include "core/util.h"
-#include "gateway/tg_token.h"
+#include "telegram/tg_token.h"
 #include "mcp/mcp.h"
 #include "router/balance.h"
 #include "sandbox/landlock.h"

@@ -22,7 +22,7 @@
 #include "core/util.h"
 #include "gateway/apiguard.h"
 #include "gateway/jobs.h"
-#include "gateway/telegram.h"
+#include "telegram/telegram.h"
 #include "net/httpc.h"
 #include "net/httpd.h"
 #include "skills/skill_md.h"

@@ -38,7 +38,7 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "core/version.h"
-#include "gateway/telegram.h"
+#include "telegram/telegram.h"
 #include "mcp/mcp.h"
 #include "net/httpc.h"
 #include "net/notify.h"

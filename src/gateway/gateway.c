@@ -47,7 +47,7 @@
 #include "router/router.h"
 #include "sandbox/sandbox.h"
 #include "router/spend.h"
-#include "gateway/telegram.h"
+#include "telegram/telegram.h"
 #include "gateway/ui.h"
 #include "tools/review.h"
 #include "tools/tools.h"

@@ -10,7 +10,7 @@
 #include "gateway/cron.h"
 #include "gateway/hooks.h"
 #include "gateway/reminders.h"
-#include "gateway/tg_store.h"
+#include "telegram/tg_store.h"
 #include "agent/task_store.h"
 #include "router/spend.h"
 #include "mcp/oauth_store.h"

@@ -8,7 +8,7 @@
 #include "core/util.h"
 #include "core/version.h"
 #include "gateway/alerts.h"
-#include "gateway/telegram.h"
+#include "telegram/telegram.h"
 #include "gateway/uiauth.h"
 #include "mcp/mcp.h"
 #include "net/daemon.h"

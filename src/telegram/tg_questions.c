@@ -4,14 +4,14 @@
  * Pause/Resume/Delete, memory proposals, and "a:" presses handed to the owner set by
  * telegram_set_buttons. It does not send itself: messages go through tg_outbox.c.
  */
-#include "gateway/telegram_int.h"
+#include "telegram/telegram_int.h"
 #include "agent/task_store.h"
 #include "gateway/reminders.h"
 #include "net/daemon.h"
 #include "core/metrics.h"
 #include "core/store.h"
-#include "gateway/tg_format.h"
-#include "gateway/tg_store.h"
+#include "telegram/tg_format.h"
+#include "telegram/tg_store.h"
 #include "core/safeio.h"
 #include "router/router.h"
 #include "tools/review.h"

@@ -5,15 +5,15 @@
  * quotes and their trust, and the one transaction that stores a batch with its offset.
  * It does not run rows (telegram.c), send (tg_outbox.c) or handle presses (tg_questions.c).
  */
-#include "gateway/telegram_int.h"
+#include "telegram/telegram_int.h"
 #include "tools/tools.h"
 #include "agent/agent.h"
 #include "net/daemon.h"
 #include "core/metrics.h"
 #include "core/store.h"
-#include "gateway/tg_media.h"
-#include "gateway/tg_store.h"
-#include "gateway/tg_token.h"
+#include "telegram/tg_media.h"
+#include "telegram/tg_store.h"
+#include "telegram/tg_token.h"
 #include "router/router.h"
 #include "core/log.h"
 #include "core/util.h"

@@ -4,7 +4,7 @@
  * all within the chat's rate budget. The final answer is not sent here: it goes through the
  * outbox as an edit of the live message (telegram.c, tg_finish_row).
  */
-#include "gateway/telegram_int.h"
+#include "telegram/telegram_int.h"
 #include "net/daemon.h"
 #include "core/loop.h"
 #include "core/store.h"

@@ -3,7 +3,7 @@
  * its answer into a buf that telegram.c stores with the row. The buttons some answers carry
  * (/jobs, /decide) are pressed in tg_questions.c. /stop while a turn runs is tg_poll.c's.
  */
-#include "gateway/telegram_int.h"
+#include "telegram/telegram_int.h"
 #include "gateway/reminders.h"
 #include "agent/agent.h"
 #include "router/breaker.h"

@@ -5,15 +5,15 @@
  * outbox (telegram_deliver, telegram_send, telegram_propose, telegram_outlet).
  * It does not decide what a reply says (telegram.c, tg_commands.c); the SQL is tg_store.c's.
  */
-#include "gateway/telegram_int.h"
+#include "telegram/telegram_int.h"
 #include "net/daemon.h"
 #include "net/html_text.h"
 #include "net/httpc.h"
 #include "core/metrics.h"
 #include "core/store.h"
-#include "gateway/tg_format.h"
-#include "gateway/tg_media.h"
-#include "gateway/tg_store.h"
+#include "telegram/tg_format.h"
+#include "telegram/tg_media.h"
+#include "telegram/tg_store.h"
 #include "core/safeio.h"
 #include "router/router.h"
 #include "core/log.h"

@@ -7,7 +7,7 @@
 #ifndef HERMETIC_TELEGRAM_INT_H
 #define HERMETIC_TELEGRAM_INT_H
 
-#include "gateway/telegram.h"
+#include "telegram/telegram.h"
 #include "core/util.h"
 
 #include <cjson/cJSON.h>

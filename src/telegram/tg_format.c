@@ -18,7 +18,7 @@
  * wrong and a mistake loses the whole message to a 400); counting tag bytes toward the limit
  * (Telegram counts the text after entity parsing, and the exact rule wastes no space).
  */
-#include "gateway/tg_format.h"
+#include "telegram/tg_format.h"
 #include "net/html_text.h"
 
 #include <errno.h>

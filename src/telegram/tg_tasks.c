@@ -7,13 +7,13 @@
  * queued exactly once with its update. The task's result comes back through the outbox
  * (gateway.c's tasks_sink).
  */
-#include "gateway/telegram_int.h"
+#include "telegram/telegram_int.h"
 #include "agent/task_store.h"
 #include "agent/tasks.h"
 #include "net/daemon.h"
 #include "core/log.h"
 #include "core/store.h"
-#include "gateway/tg_store.h"
+#include "telegram/tg_store.h"
 #include "core/util.h"
 
 #include <errno.h>

@@ -8,10 +8,10 @@
  * statement kept across calls: a long poll's updates go in with the offset in one transaction.
  * Rejected: returning sqlite3_stmt iterators to telegram.c (the SQL would leak back out).
  */
-#include "gateway/tg_store.h"
+#include "telegram/tg_store.h"
 #include "core/store.h"
 #include "core/util.h"
-#include "gateway/tg_format.h"
+#include "telegram/tg_format.h"
 
 #include <errno.h>
 #include <sqlite3.h>

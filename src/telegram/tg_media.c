@@ -7,7 +7,7 @@
  * and the transcription APIs take Ogg/Opus as Telegram records it), and base64 copies of a
  * whole file: parts are encoded from the file in pieces.
  */
-#include "gateway/tg_media.h"
+#include "telegram/tg_media.h"
 #include "agent/agent.h"
 #include "core/json.h"
 #include "core/config.h"

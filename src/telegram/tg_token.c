@@ -3,7 +3,7 @@
  * user reads the same words in the log, in /readyz and from doctor.
  * Not through telegram.c's tg_api: doctor has no running bot, only a loop.
  */
-#include "gateway/tg_token.h"
+#include "telegram/tg_token.h"
 #include "core/config.h"
 #include "core/json.h"
 #include "core/log.h"

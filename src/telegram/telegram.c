@@ -41,7 +41,7 @@
  * straight from the turn's callback (a crash or a Telegram outage between the answer and the
  * send would lose the reply; the outbox makes it durable).
  */
-#include "gateway/telegram_int.h"
+#include "telegram/telegram_int.h"
 #include "agent/agent.h"
 #include "core/json.h"
 #include "net/daemon.h"
@@ -50,8 +50,8 @@
 #include "core/metrics.h"
 #include "core/sessions.h"
 #include "core/store.h"
-#include "gateway/tg_media.h"
-#include "gateway/tg_store.h"
+#include "telegram/tg_media.h"
+#include "telegram/tg_store.h"
 #include "router/router.h"
 #include "tools/tools.h"
 #include "core/log.h"
