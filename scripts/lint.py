@@ -23,7 +23,7 @@ import sys
 # src/main.c ("main") may include every layer. Why each module sits where it does: the README.md
 # of its folder and docs/INTERNALS.md.
 ORDER = ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "gateway", "telegram",
-         "cli"]
+         "cockpit", "cli"]
 LAYERS = {
     "core": [],
     "net": ["core"],
@@ -33,10 +33,13 @@ LAYERS = {
     "mcp": ["core", "net", "sandbox"],
     "tools": ["core", "net", "sandbox", "skills", "mcp"],
     "agent": ["core", "net", "sandbox", "skills", "router", "mcp", "tools"],
-    "gateway": ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "telegram"],
+    "gateway": ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "telegram",
+                "cockpit"],
     "telegram": ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "gateway"],
+    "cockpit": ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "gateway",
+                "telegram"],
     "cli": ["core", "net", "sandbox", "skills", "router", "mcp", "tools", "agent", "gateway",
-            "telegram"],
+            "telegram", "cockpit"],
     "main": ORDER,
 }
 # Edges allowed against the table, each with the reason: (file, included header) -> why.

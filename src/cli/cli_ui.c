@@ -4,7 +4,7 @@
  * getpass itself is obsolete and reads /dev/tty, not stdin); piped, there is nothing to
  * echo. */
 #include "cli/cli_ui.h"
-#include "gateway/uiauth.h"
+#include "cockpit/uiauth.h"
 
 #include <stdbool.h>
 #include <string.h>

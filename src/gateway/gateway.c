@@ -48,7 +48,7 @@
 #include "sandbox/sandbox.h"
 #include "router/spend.h"
 #include "telegram/telegram.h"
-#include "gateway/ui.h"
+#include "cockpit/ui.h"
 #include "tools/review.h"
 #include "tools/tools.h"
 #include "core/util.h"

@@ -13,8 +13,8 @@
  * binary would need a data dir and Landlock a read rule), and a JSON API shared with the
  * Bearer API (a browser cannot keep a bearer key safe; cookies with SameSite=Strict can).
  */
-#include "gateway/ui.h"
-#include "gateway/ui_int.h"
+#include "cockpit/ui.h"
+#include "cockpit/ui_int.h"
 #include "core/json.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -22,8 +22,8 @@
 #include "core/offload.h"
 #include "core/util.h"
 #include "gateway/apiguard.h"
-#include "gateway/ui_assets.h"
-#include "gateway/uiauth.h"
+#include "cockpit/ui_assets.h"
+#include "cockpit/uiauth.h"
 #include "net/daemon.h"
 #include "net/httpd.h"
 

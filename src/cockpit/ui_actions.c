@@ -2,7 +2,7 @@
  * of every source (approvals and ask_user, listed and answered), a cron job run now, a
  * reminder paused, resumed or deleted. The owner's edits of files are ui_edit.c's.
  */
-#include "gateway/ui_int.h"
+#include "cockpit/ui_int.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "gateway/cron.h"

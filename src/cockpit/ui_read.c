@@ -9,7 +9,7 @@
  * sends it. The loop's own connection is never used from the thread, and a slow disk or a
  * large ledger never holds the loop.
  */
-#include "gateway/ui_int.h"
+#include "cockpit/ui_int.h"
 #include "core/json.h"
 #include "core/audit.h"
 #include "core/config.h"

@@ -20,7 +20,7 @@
  * addresses cannot free a locked-out one. Rejected: one counter for the process (a stranger's
  * five guesses locked the owner out), and an unbounded map (the key is the client's choice).
  */
-#include "gateway/uiauth.h"
+#include "cockpit/uiauth.h"
 #include "core/netaddr.h"
 #include "core/util.h"
 

@@ -4,7 +4,7 @@
 #ifndef HERMETIC_UI_INT_H
 #define HERMETIC_UI_INT_H
 
-#include "gateway/ui.h"
+#include "cockpit/ui.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>

@@ -2,14 +2,14 @@
  * breaker (and its resume), health (readiness, Telegram, MCP servers, the sandbox) and the
  * provider balances the balance watch last read. Nothing here opens state.db or a file.
  */
-#include "gateway/ui_int.h"
+#include "cockpit/ui_int.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "core/version.h"
 #include "gateway/alerts.h"
 #include "telegram/telegram.h"
-#include "gateway/uiauth.h"
+#include "cockpit/uiauth.h"
 #include "mcp/mcp.h"
 #include "net/daemon.h"
 #include "net/httpd.h"

@@ -5,7 +5,7 @@
  * ui_read.c reads. POST /v1/ui/tasks/stop {"id": N} stops a task's tree like
  * /v1/tasks/ID/stop.
  */
-#include "gateway/ui_int.h"
+#include "cockpit/ui_int.h"
 #include "agent/tasks.h"
 #include "core/log.h"
 #include "core/offload.h"

@@ -16,7 +16,7 @@
 #include "core/offload.h"
 #include "core/safeio.h"
 #include "core/util.h"
-#include "gateway/ui_int.h"
+#include "cockpit/ui_int.h"
 #include "net/httpd.h"
 #include "skills/skill_hist.h"
 #include "skills/skill_quarantine.h"

@@ -4,7 +4,7 @@
  * uiauth's per-client rate limit), /v1/ui/logout and /v1/ui/me. The session table, hashes and
  * limits themselves are uiauth.c's (pure); the JSON endpoints are the other ui_*.c files'.
  */
-#include "gateway/ui_int.h"
+#include "cockpit/ui_int.h"
 #include "core/json.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -13,7 +13,7 @@
 #include "core/util.h"
 #include "core/version.h"
 #include "gateway/apiguard.h"
-#include "gateway/uiauth.h"
+#include "cockpit/uiauth.h"
 #include "net/httpd.h"
 
 #include <cjson/cJSON.h>

@@ -4,7 +4,7 @@
  * The ui is the asker of its own turns' questions (tools_add_asker); their answers come
  * back through ui_actions.c's /v1/ui/approvals/answer.
  */
-#include "gateway/ui_int.h"
+#include "cockpit/ui_int.h"
 #include "core/json.h"
 #include "core/config.h"
 #include "core/sessions.h"

@@ -2,7 +2,7 @@
  * created, saved or deleted. Each runs off the loop (the writes fsync) through the same
  * calls as the agent's tools, and leaves one line in the audit trail however it ends.
  */
-#include "gateway/ui_int.h"
+#include "cockpit/ui_int.h"
 #include "core/audit.h"
 #include "core/config.h"
 #include "core/log.h"
