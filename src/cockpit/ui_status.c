@@ -7,7 +7,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/version.h"
-#include "gateway/alerts.h"
+#include "ops/alerts.h"
 #include "telegram/telegram.h"
 #include "cockpit/uiauth.h"
 #include "mcp/mcp.h"

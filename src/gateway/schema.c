@@ -3,7 +3,7 @@
  * up keeps the store free of them. The order and the names are exactly as before: changing
  * either would renumber user_version on every existing database. */
 #include "gateway/schema.h"
-#include "gateway/alertmanager.h"
+#include "ops/alertmanager.h"
 #include "core/sessions.h"
 #include "core/store.h"
 #include "core/util.h"

@@ -27,7 +27,7 @@
  * all retries (a timer per waiting send is simpler and the queue is capped); counting retries
  * against the channel rate limits (a retry is the same message, not a new one).
  */
-#include "gateway/alerts.h"
+#include "ops/alerts.h"
 #include "core/config.h"
 #include "core/fileio.h"
 #include "core/json.h"

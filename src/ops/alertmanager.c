@@ -11,7 +11,7 @@
  * rate limits (a queue would need its own cap and persistence, and Alertmanager repeats the
  * notification every repeat_interval anyway); writing silences without a human's press.
  */
-#include "gateway/alertmanager.h"
+#include "ops/alertmanager.h"
 #include "core/json.h"
 #include "core/config.h"
 #include "core/fileio.h"
