@@ -1,6 +1,6 @@
 /* ui_int: what the cockpit's files share: the ui's state, the answers every route gives, the
  * gate, the helpers that read a POST's JSON, and each file's routes. Private to
- * src/gateway/ui*.c; everyone else sees ui.h. */
+ * src/cockpit/ui*.c; everyone else sees ui.h. */
 #ifndef HERMETIC_UI_INT_H
 #define HERMETIC_UI_INT_H
 
