@@ -34,7 +34,7 @@ struct ui {
 	struct chat_run *chat; /* the chat's stream, while a turn runs (one at a time) */
 };
 
-/* ---- ui.c: answers and request bodies ---- */
+/* ---- ui_reply.c: answers and request bodies ---- */
 
 /* The headers of every answer under /ui/ and /v1/ui/: the CSP, nosniff, no referrer, no
  * framing. */
