@@ -9,9 +9,15 @@
            private header (PRIVATE) is included only by the files of its module
   size     a file of src/ past MAX_LINES lines: two concepts share it (STYLE.md, "Layout"); split
            it where they separate, each file opening with what it owns
+  circles  within one folder of src/, files that call each other in a circle (A calls a function
+           B defines, B one that A defines, or a longer loop): a helper that must reach back does
+           it through one callbacks struct its owner hands it (STYLE.md, "Layout"), and a call
+           through a function pointer is no edge. Circles that predate the rule are listed in
+           CIRCLES_BASELINE with why; a new circle, or one grown past its entry, fails, and an
+           entry wider than what is left must be narrowed (the list only shrinks)
 
 Every finding is one line FILE:LINE: message; the exit status is 1 if there was any.
-Usage: scripts/lint.py [--root DIR] [--only format|banned|layers|size]...  (stdlib only)
+Usage: scripts/lint.py [--root DIR] [--only format|banned|layers|size|circles]...  (stdlib only)
 """
 import argparse
 import os
@@ -76,6 +82,14 @@ CJSON_PARSE_RE = re.compile(r"\b(cJSON_Parse\w*)\s*\(")
 JSON_PARSER = "src/core/json.c"
 MAX_LINES = 1500
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+# The circles that predate the no-circle rule, one a line: FOLDER | FILE FILE ... | WHY.
+CIRCLES_BASELINE = "scripts/lint-circles.txt"
+# A function definition at file scope, as .clang-format lays it out (the brace on its own line);
+# group 1 is "static " for a file-local one, group 2 the name.
+DEF_RE = re.compile(r"^(static\s+)?(?!typedef\b|extern\b)[A-Za-z_][^;{}()=#]*?\b([A-Za-z_]\w*)"
+                    r"\s*\([^;{}]*\)\s*\n\{", re.M)
+# A name used as a value or called: not a member (.x, ->x) nor a tag (struct x).
+NAME_RE = re.compile(r"(?<![\w.>])(?<!struct )(?<!enum )(?<!union )([A-Za-z_]\w*)\b")
 
 
 def c_sources(root):
@@ -209,6 +223,144 @@ def check_size(root, files):
     return errs
 
 
+def read_baseline(root):
+    """[(line number, folder, frozenset of file names, why)] from CIRCLES_BASELINE."""
+    path = os.path.join(root, CIRCLES_BASELINE)
+    out = []
+    if not os.path.exists(path):
+        return out, []
+    errs = []
+    with open(path, encoding="utf-8") as fh:
+        for no, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = [x.strip() for x in line.split("|")]
+            if len(parts) != 3 or not parts[0] or not parts[1].split() or not parts[2]:
+                errs.append("%s:%d: write FOLDER | FILE FILE ... | WHY" % (CIRCLES_BASELINE, no))
+                continue
+            out.append((no, parts[0].rstrip("/"), frozenset(parts[1].split()), parts[2]))
+    return out, errs
+
+
+def call_graph(root, files):
+    """{file: {file it calls: first name called}} for the .c files of one folder: an edge A -> B
+    when A names a function B defines with external linkage (a call, or its address taken)."""
+    code, own, owner = {}, {}, {}
+    for f in files:
+        with open(os.path.join(root, f), encoding="utf-8", errors="replace") as fh:
+            code[f] = strip_comments_and_strings(fh.read())
+        own[f] = set()
+        for m in DEF_RE.finditer(code[f]):
+            own[f].add(m.group(2))
+            if not m.group(1):
+                owner[m.group(2)] = f
+    edges = {f: {} for f in files}
+    for f in files:
+        for m in NAME_RE.finditer(code[f]):
+            name = m.group(1)
+            to = owner.get(name)
+            if to and to != f and name not in own[f]:
+                edges[f].setdefault(to, name)
+    return edges
+
+
+def strongly_connected(edges):
+    """The strongly connected components of more than one node (Tarjan, iterative)."""
+    index, low, on, stack, out, n = {}, {}, set(), [], [], [0]
+    for start in sorted(edges):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(edges[start])))]
+        index[start] = low[start] = n[0]
+        n[0] += 1
+        stack.append(start)
+        on.add(start)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = n[0]
+                    n[0] += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(edges[w]))))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    out.append(sorted(comp))
+    return out
+
+
+def one_cycle(edges, comp):
+    """A shortest loop through the component's first file, as "a.c -(name)-> b.c -> ... a.c"."""
+    first, inside = comp[0], set(comp)
+    prev, queue = {first: None}, [first]
+    while queue:
+        v = queue.pop(0)
+        for w in sorted(edges[v]):
+            if w not in inside:
+                continue
+            if w == first:
+                path = [v]
+                while prev[path[-1]] is not None:
+                    path.append(prev[path[-1]])
+                path.reverse()
+                path.append(first)
+                base = os.path.basename
+                return base(path[0]) + "".join(
+                    " -(%s)-> %s" % (edges[a][b], base(b)) for a, b in zip(path, path[1:]))
+            if w not in prev:
+                prev[w] = v
+                queue.append(w)
+    return ""
+
+
+def check_circles(root, files):
+    baseline, errs = read_baseline(root)
+    folders = {}
+    for f in files:
+        if f.startswith("src" + os.sep) and f.endswith(".c"):
+            folders.setdefault(os.path.dirname(f), []).append(f)
+    used = set()
+    for d in sorted(folders):
+        edges = call_graph(root, folders[d])
+        for comp in strongly_connected(edges):
+            names = frozenset(os.path.basename(f) for f in comp)
+            entry = [b for b in baseline if b[1] == d and names <= b[2]]
+            if entry:
+                used.add(entry[0][0])
+                if names != entry[0][2]:
+                    errs.append("%s:%d: the circle in %s is down to %s: narrow the entry to "
+                                "those files" % (CIRCLES_BASELINE, entry[0][0], d,
+                                                 " ".join(sorted(names))))
+                continue
+            used.update(b[0] for b in baseline if b[1] == d and b[2] <= names)  # grown
+            errs.append("%s:1: files call each other in a circle: %s (%d files: %s). Let one "
+                        "own the state and the others be helpers it calls; a helper that must "
+                        "reach back does it through a callbacks struct the owner hands it "
+                        "(STYLE.md, \"Layout\")" % (comp[0], one_cycle(edges, comp), len(comp),
+                                                      " ".join(sorted(names))))
+    for no, d, names, _ in baseline:
+        if no not in used:
+            errs.append("%s:%d: %s no longer has a circle among %s: delete the entry"
+                        % (CIRCLES_BASELINE, no, d, " ".join(sorted(names))))
+    return errs
+
+
 def check_format(root, files):
     tool = os.environ.get("CLANG_FORMAT", "clang-format")
     try:
@@ -225,13 +377,15 @@ def check_format(root, files):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    ap.add_argument("--only", action="append", choices=["format", "banned", "layers", "size"])
+    ap.add_argument("--only", action="append",
+                    choices=["format", "banned", "layers", "size", "circles"])
     a = ap.parse_args()
     files = c_sources(a.root)
-    checks = a.only or ["format", "banned", "layers", "size"]
+    checks = a.only or ["format", "banned", "layers", "size", "circles"]
     errs = []
     for name, fn in (("format", check_format), ("banned", check_banned),
-                     ("layers", check_layers), ("size", check_size)):
+                     ("layers", check_layers), ("size", check_size),
+                     ("circles", check_circles)):
         if name in checks:
             errs += fn(a.root, files)
     for e in errs:
