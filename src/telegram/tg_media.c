@@ -1,4 +1,5 @@
-/* tg_media: see tg_media.h. One job per media message; a job is a chain of callbacks on the
+/* tg_media: see tg_media.h. Voice replies are tg_media_speak.c's, retention
+ * tg_media_prune.c's. One job per media message; a job is a chain of callbacks on the
  * loop: getFile -> download -> (model call) -> ready. Files are opened only through safeio
  * below home (no symlink, no "..": the file path Telegram gives is checked as well), and the
  * only host contacted is telegram.api_base.
@@ -30,14 +31,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MEDIA_DIR	 "media"
+#define MEDIA_DIR	 TG_MEDIA_DIR
 #define API_TIMEOUT_MS	 30000
 #define FETCH_TIMEOUT_MS 600000 /* a 20 MB file on a slow uplink */
 #define FIRST_BYTE_MS	 30000
-#define TRIES		 2 /* downloads and model calls: the first and one more */
-#define SPEECH_MAX_CHARS 4096
+#define TRIES		 2	      /* downloads and model calls: the first and one more */
 #define CACHE_MAX	 (256 * 1024) /* a transcript or description read back */
-#define KEEP_YOUNG_MS	 3600000      /* prune never takes a file younger than this */
 #define TRANSCRIBE_PROMPT                                                                          \
 	"Transcribe this voice message verbatim, in its language. Answer with the transcript "     \
 	"only."
@@ -561,8 +560,6 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 static const struct router_cbs model_cbs = {.on_done = on_model};
 static const struct router_caller internal = {
 	.key_hash = "internal", .source = "telegram", .purpose = "media"};
-static const struct router_caller speech_caller = {
-	.key_hash = "internal", .source = "telegram", .purpose = "speech"};
 
 /* The answer's text: a chat completion's content, a transcription's "text", or plain text. */
 static char *answer_text(const struct router_result *r)
@@ -1043,160 +1040,4 @@ void tg_media_cancel(struct tg_media *m)
 		router_cancel(m->rc);
 	else
 		fire(m);
-}
-
-/* ---- voice replies ---------------------------------------------------------------------- */
-
-struct speak {
-	struct tg_media_env env;
-	tg_speak_cb cb;
-	void *arg;
-	int64_t update_id;
-};
-
-static void on_spoken(struct router_call *rc, const struct router_result *r, void *arg)
-{
-	struct speak *s = arg;
-	char rel[96], *err = NULL;
-	int home_fd = -1, wrc = 0;
-
-	snprintf(rel, sizeof(rel), MEDIA_DIR "/%lld-reply.ogg", (long long)s->update_id);
-	if (r->status != 200)
-		err = xasprintf("speech failed (HTTP %d)", r->status);
-	else if (r->body_len < 4 || memcmp(r->body, "OggS", 4) != 0)
-		err = xstrdup("speech did not answer with Ogg/Opus audio");
-	if (!err) {
-		home_fd = safeio_open_home(s->env.cfg->home);
-		wrc = home_fd < 0 ? home_fd : safeio_mkdirs_at(home_fd, MEDIA_DIR, 0700);
-		if (wrc == 0)
-			wrc = safeio_write_atomic_at(home_fd, rel, r->body, r->body_len, 0600);
-		if (wrc < 0)
-			err = xasprintf("could not save %s: %s", rel, safeio_strerror(wrc));
-		if (home_fd >= 0)
-			close(home_fd);
-	}
-	s->cb(err ? NULL : rel, err, s->arg);
-	free(err);
-	free(s);
-}
-
-static const struct router_cbs speak_cbs = {.on_done = on_spoken};
-
-int tg_media_speak(const struct tg_media_env *env, int64_t update_id, const char *text,
-		   tg_speak_cb cb, void *arg, struct router_call **out)
-{
-	struct speak *s;
-	struct buf body;
-	struct router_caller who = speech_caller;
-	size_t len = strlen(text), cut = 0, chars = 0;
-	int rc;
-
-	if (!env->cfg->auxiliary.speech)
-		return -ENOENT;
-	/* At most 4096 characters, cut on a character boundary. */
-	while (cut < len && chars < SPEECH_MAX_CHARS) {
-		size_t n = utf8_seq(text + cut, len - cut);
-
-		cut += n ? n : 1;
-		chars++;
-	}
-	who.lane = env->lane;
-	s = xcalloc(1, sizeof(*s));
-	s->env = *env;
-	s->cb = cb;
-	s->arg = arg;
-	s->update_id = update_id;
-	buf_init(&body, 0);
-	buf_puts(&body, "{\"model\":");
-	buf_json_str(&body, env->cfg->auxiliary.speech, strlen(env->cfg->auxiliary.speech));
-	buf_puts(&body, ",\"input\":");
-	buf_json_str(&body, text, cut);
-	buf_puts(&body, ",\"voice\":");
-	buf_json_str(&body, env->cfg->telegram.voice, strlen(env->cfg->telegram.voice));
-	buf_puts(&body, ",\"response_format\":\"opus\"}");
-	rc = router_call(env->router,
-			 &(struct router_request){PROVIDER_SPEECH, body.data, body.len, NULL, 0},
-			 &who, &speak_cbs, s, out);
-	buf_finish(&body);
-	if (rc < 0) {
-		free(s);
-		return rc;
-	}
-	return 0;
-}
-
-/* ---- retention -------------------------------------------------------------------------- */
-
-struct entry {
-	char name[256];
-	int64_t mtime_ms, size;
-};
-
-static int by_age(const void *a, const void *b)
-{
-	const struct entry *x = a, *y = b;
-
-	return x->mtime_ms < y->mtime_ms ? -1 : x->mtime_ms > y->mtime_ms;
-}
-
-int tg_media_prune(const struct config *cfg, int64_t now_ms)
-{
-	int home_fd = safeio_open_home(cfg->home), dfd;
-	struct entry *e = NULL;
-	size_t n = 0, cap = 0;
-	int64_t total = 0, keep_after;
-	int gone = 0;
-	DIR *d;
-	struct dirent *de;
-
-	if (home_fd < 0)
-		return 0;
-	dfd = safeio_open_at(home_fd, MEDIA_DIR, O_RDONLY | O_DIRECTORY, 0);
-	close(home_fd);
-	if (dfd < 0)
-		return 0;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return 0;
-	}
-	while ((de = readdir(d)) != NULL) {
-		struct stat st;
-
-		if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(e->name) ||
-		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			e = xrealloc(e, cap * sizeof(*e));
-		}
-		snprintf(e[n].name, sizeof(e[n].name), "%s", de->d_name);
-		e[n].mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-		e[n].size = st.st_size;
-		total += st.st_size;
-		n++;
-	}
-	if (n)
-		qsort(e, n, sizeof(*e), by_age);
-	keep_after = now_ms - KEEP_YOUNG_MS;
-	for (size_t i = 0; i < n; i++) {
-		bool old = cfg->media.retention_days > 0 &&
-			   e[i].mtime_ms < now_ms - cfg->media.retention_days * 86400000;
-		bool over = cfg->media.max_total_bytes > 0 && total > cfg->media.max_total_bytes;
-
-		if ((!old && !over) || e[i].mtime_ms > keep_after)
-			continue;
-		if (unlinkat(dfd, e[i].name, 0) == 0) {
-			total -= e[i].size;
-			gone++;
-		}
-	}
-	closedir(d);
-	free(e);
-	if (gone)
-		log_info("telegram: pruned %d file(s) from home/%s (media.retention_days %lld, "
-			 "media.max_total_bytes %lld)",
-			 gone, MEDIA_DIR, (long long)cfg->media.retention_days,
-			 (long long)cfg->media.max_total_bytes);
-	return gone;
 }

@@ -31,6 +31,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The folder under home that holds received media and voice replies. */
+#define TG_MEDIA_DIR "media"
+
 struct agent_part;
 struct config;
 struct loop;
