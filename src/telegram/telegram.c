@@ -29,12 +29,14 @@
  *
  * The SQL of tg_inbox, tg_outbox and tg_strangers lives in tg_store.c. The bot's C is split by
  * concept, sharing telegram_int.h (the struct and the functions the files call in each other):
- *   telegram.c      this: Bot API calls, chats and their rows (turns, media, voice replies,
- *                   the reply stored with the done mark), creation, start and destroy;
+ *   telegram.c      this: chats and their rows (turns, media, voice replies, the reply
+ *                   stored with the done mark), creation, start and destroy;
+ *   tg_api.c        Bot API calls and the per-chat rate budget (calls no other file here);
  *   tg_poll.c       the poller and what each update goes through before it is stored;
- *   tg_outbox.c     the per-chat rate budget, replies into outbox parts, the sender;
- *   tg_live.c       the live message of a running turn, and reactions;
- *   tg_commands.c   the slash commands and their table;
+ *   tg_outbox.c     replies into outbox parts, the sender;
+ *   tg_live.c       the live message of a running turn, and reactions (back into this file
+ *                   only through struct tg_live_cbs);
+ *   tg_commands.c   the slash commands and their table (a command's reply is returned);
  *   tg_questions.c  approvals and ask_user with buttons, and every button press.
  *
  * Rejected: webhooks (they need an inbound public endpoint on a home cluster) and sending
@@ -64,103 +66,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* ---- Bot API calls ------------------------------------------------------------------- */
-
-static void forget_call(struct telegram *t, struct api_call *c)
-{
-	for (struct api_call **p = &t->calls; *p; p = &(*p)->next)
-		if (*p == c) {
-			*p = c->next;
-			return;
-		}
-}
-
-static void on_api_done(struct httpc_req *req, void *arg)
-{
-	struct api_call *c = arg;
-	struct telegram *t = c->t;
-	struct answer a = {0};
-	size_t len;
-	const char *body = httpc_body(req, &len);
-	cJSON *j = NULL;
-
-	forget_call(t, c);
-	a.status = httpc_status(req);
-	if (httpc_result(req) != HTTPC_OK) {
-		a.description = httpc_error(req);
-	} else {
-		j = json_parse(body, len, 0, NULL);
-		cJSON *ok = cJSON_GetObjectItemCaseSensitive(j, "ok");
-		cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "error_code");
-		cJSON *desc = cJSON_GetObjectItemCaseSensitive(j, "description");
-		cJSON *ra = cJSON_GetObjectItemCaseSensitive(
-			cJSON_GetObjectItemCaseSensitive(j, "parameters"), "retry_after");
-
-		a.ok = cJSON_IsTrue(ok);
-		a.error_code = cJSON_IsNumber(code) ? (long)clamp_i64(code->valuedouble, 0, 999)
-						    : a.status;
-		a.description = cJSON_IsString(desc) ? desc->valuestring
-				: j		     ? "no description"
-						     : "the answer is not JSON";
-		a.retry_after_s =
-			cJSON_IsNumber(ra) ? (long)clamp_i64(ra->valuedouble, 0, 86400) : 0;
-		a.result = cJSON_GetObjectItemCaseSensitive(j, "result");
-	}
-	c->cb(t, &a, c->arg);
-	cJSON_Delete(j);
-	free(c);
-}
-
-/* POSTs o's body (and upload) to method with o's headers; cb fires exactly once from the
- * loop. */
-void tg_api_post(struct telegram *t, const char *method, struct httpc_opts *o, api_cb cb, void *arg)
-{
-	struct api_call *c = xcalloc(1, sizeof(*c));
-	char *url =
-		xasprintf("%s/bot%s/%s", t->cfg->telegram.api_base, t->cfg->telegram.token, method);
-
-	o->method = "POST";
-	o->url = url;
-	o->max_response_bytes = RESPONSE_MAX;
-
-	c->t = t;
-	c->cb = cb;
-	c->arg = arg;
-	if (httpc_start(t->d->loop, o, on_api_done, c, &c->req) < 0) {
-		struct answer a = {.description = "the request could not start"};
-
-		/* Rare (allocation); answer from here rather than lose the callback. */
-		free(url);
-		free(c);
-		cb(t, &a, arg);
-		return;
-	}
-	c->next = t->calls;
-	t->calls = c;
-	free(url);
-}
-
-/* POSTs params (a JSON object text) to method. cb fires exactly once from the loop. */
-void tg_api(struct telegram *t, const char *method, const char *params, long timeout_ms, api_cb cb,
-	    void *arg)
-{
-	static const char *const headers[] = {"Content-Type: application/json", NULL};
-	struct httpc_opts o = {
-		.headers = headers,
-		.body = params,
-		.body_len = strlen(params),
-		.timeout_ms = timeout_ms,
-	};
-
-	tg_api_post(t, method, &o, cb, arg);
-}
-
-void tg_ignore_answer(struct telegram *t, const struct answer *a, void *arg)
-{
-	if (!a->ok)
-		log_debug("telegram: %s", a->description ? a->description : "failed");
-}
 
 /* ---- chats and the inbox ------------------------------------------------------------- */
 
@@ -232,15 +137,6 @@ void tg_reap_chats(struct telegram *t)
 	}
 }
 
-/* The session of a chat, or of one topic in it: "telegram:<chat>" or "telegram:<chat>:<thread>". */
-void tg_source_of(int64_t chat_id, int64_t thread, char *out, size_t len)
-{
-	if (thread)
-		snprintf(out, len, "telegram:%lld:%lld", (long long)chat_id, (long long)thread);
-	else
-		snprintf(out, len, "telegram:%lld", (long long)chat_id);
-}
-
 /* A reply to store with its inbox row's done mark (kept in memory while the database is
  * locked by another process: the answer is never lost, its turn never run again). */
 struct row_reply {
@@ -255,11 +151,6 @@ struct row_reply {
 static void echo_key(int64_t update_id, char *out, size_t len)
 {
 	snprintf(out, len, ECHO_KEY "%lld", (long long)update_id);
-}
-
-void tg_live_key(int64_t update_id, char *out, size_t len)
-{
-	snprintf(out, len, LIVE_KEY "%lld", (long long)update_id);
 }
 
 static int write_row(struct store *s, void *arg)
@@ -494,7 +385,9 @@ static void finish_turn_row(struct chat *c, const char *text)
 	tg_chat_next(c);
 }
 
-void tg_live_finish(struct chat *c)
+/* tg_live.c's way back (struct tg_live_cbs): its in-flight update was answered and the final
+ * text waits. */
+static void live_finish(struct chat *c)
 {
 	char *text = c->live.final;
 
@@ -503,6 +396,8 @@ void tg_live_finish(struct chat *c)
 	free(text);
 	tg_chat_next(c);
 }
+
+static const struct tg_live_cbs live_cbs = {.finish = live_finish};
 
 static void on_turn_done(const struct agent_result *r, void *arg)
 {
@@ -777,8 +672,15 @@ void tg_chat_next(struct chat *c)
 
 		tg_finish_row(c, no);
 		free(no);
-	} else if (!tg_command_run(c, row.text))
-		start_turn(c, row.text);
+	} else {
+		char *answer = tg_command_run(c, row.text);
+
+		if (answer)
+			tg_finish_row(c, answer);
+		else
+			start_turn(c, row.text);
+		free(answer);
+	}
 	tg_inbox_row_finish(&row);
 	if (!c->busy_update && !c->turn && !c->media)
 		tg_chat_next(c);
@@ -832,6 +734,7 @@ struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct m
 		return NULL;
 	t = xcalloc(1, sizeof(*t));
 	t->d = d;
+	t->live_cbs = &live_cbs;
 	t->cfg = d->cfg;
 	t->agent = agent;
 	t->mcp = mcp;

@@ -133,8 +133,16 @@ struct api_call {
 	struct api_call *next;
 };
 
+/* What tg_live.c calls back in its owner, telegram.c, which hands it over in t->live_cbs. */
+struct tg_live_cbs {
+	/* The live update in flight was answered and the turn's final text waits in
+	 * c->live.final: finish the row with it and take the chat's next row. */
+	void (*finish)(struct chat *c);
+};
+
 struct telegram {
 	struct daemon *d;
+	const struct tg_live_cbs *live_cbs; /* telegram.c's, for tg_live.c */
 	const struct config *cfg;
 	struct agent *agent;
 	struct mcp *mcp;
@@ -218,7 +226,7 @@ void tg_draft_waits_free(struct telegram *t);
 /* The tools layer asks its questions in chats through this (tg_questions.c). */
 extern const struct tools_asker telegram_asker;
 
-/* ---- telegram.c ---- */
+/* ---- tg_api.c: the bottom of the folder, it calls no other file of it ---- */
 
 /* POSTs o's body (and upload) to method; cb fires exactly once, from the loop. */
 void tg_api_post(struct telegram *t, const char *method, struct httpc_opts *o, api_cb cb,
@@ -228,25 +236,35 @@ void tg_api(struct telegram *t, const char *method, const char *params, long tim
 	    void *arg);
 /* An api_cb for calls whose answer does not matter (a failure is logged at debug). */
 void tg_ignore_answer(struct telegram *t, const struct answer *a, void *arg);
+/* The chat may send, edit, type or react at now (monotonic ms). */
+bool tg_budget_ok(const struct chat *c, int64_t now);
+/* Spends the chat's budget for one call at now. */
+void tg_budget_take(struct chat *c, int64_t now);
+/* A 429's retry_after_s holds the whole chat. */
+void tg_budget_hold(struct chat *c, int64_t now, long retry_after_s);
+
+/* ---- tg_source.c ---- */
+
+/* The session source of a chat or one topic in it: "telegram:<chat>[:<thread>]". */
+void tg_source_of(int64_t chat_id, int64_t thread, char *out, size_t len);
+/* Parses "telegram:<chat>[:<thread>]" (tg_source_of); 0 or -EINVAL. */
+int tg_parse_source(const char *source, int64_t *chat_id, int64_t *thread);
+
+/* ---- telegram.c, the owner: the helpers below call back into it only through t->live_cbs
+ * (make lint's no-circle rule: tg_live.c and tg_commands.c do; the others still call it) ---- */
+
 /* The chat's state, or NULL when it has none now. */
 struct chat *tg_chat_find(struct telegram *t, int64_t id);
 /* The chat's state, created when it has none (freed by tg_reap_chats when idle). */
 struct chat *tg_chat_get(struct telegram *t, int64_t id);
 /* Frees the chats with nothing to do; only from the top of an event callback. */
 void tg_reap_chats(struct telegram *t);
-/* The session source of a chat or one topic in it: "telegram:<chat>[:<thread>]". */
-void tg_source_of(int64_t chat_id, int64_t thread, char *out, size_t len);
 /* The lane of source's session for calls made outside a turn (media, speech): the config's
  * name, NULL = none, or a name no config has when it cannot be read (the router refuses it). */
 const char *tg_lane_of(struct telegram *t, const char *source);
-/* The kv key remembering the live message of the row update_id. */
-void tg_live_key(int64_t update_id, char *out, size_t len);
 /* Stores reply (may be NULL) with the busy row's done mark, in one transaction (kept in memory
  * while state.db is locked: the chat stays busy until it is stored). */
 void tg_finish_row(struct chat *c, const char *reply);
-/* Finishes the row with the final text kept while a live update was in flight, then takes
- * the chat's next row. */
-void tg_live_finish(struct chat *c);
 /* Takes the chat's oldest queued row, if the chat is idle. */
 void tg_chat_next(struct chat *c);
 
@@ -265,6 +283,8 @@ void tg_on_poll_event(evutil_socket_t fd, short what, void *arg);
 
 /* ---- tg_live.c ---- */
 
+/* The kv key remembering the live message of the row update_id. */
+void tg_live_key(int64_t update_id, char *out, size_t len);
 /* Sets emoji on the user's message message_id when the chat's budget allows. */
 void tg_react(struct chat *c, int64_t message_id, const char *emoji);
 /* Schedules the live message's next update, within the budget and edit_every_ms. */
@@ -278,9 +298,9 @@ const char *tg_current_model(struct telegram *t, struct chat *c, struct session_
 void tg_jobs_text(struct telegram *t, const char *source, struct buf *out, char **markup);
 /* The setMyCommands menu as JSON, malloc'd. */
 char *tg_menu_json(void);
-/* Runs text when it is one of the commands and returns true; false = not one (the text goes to
- * the model). */
-bool tg_command_run(struct chat *c, const char *text);
+/* Runs text when it is one of the commands and returns its reply (malloc'd), which the caller
+ * stores with the row's done mark (tg_finish_row); NULL = not one (the text goes to the model). */
+char *tg_command_run(struct chat *c, const char *text);
 
 /* ---- tg_questions.c ---- */
 
@@ -294,12 +314,6 @@ void tg_on_callback(struct telegram *t, const cJSON *cq);
 
 /* ---- tg_outbox.c ---- */
 
-/* The chat may send, edit, type or react at now (monotonic ms). */
-bool tg_budget_ok(const struct chat *c, int64_t now);
-/* Spends the chat's budget for one call at now. */
-void tg_budget_take(struct chat *c, int64_t now);
-/* A 429's retry_after_s holds the whole chat. */
-void tg_budget_hold(struct chat *c, int64_t now, long retry_after_s);
 /* Runs the sender in delay_ms unless a send is in flight. */
 void tg_kick_sender(struct telegram *t, long delay_ms);
 /* Appends markdown's reply parts for chat_id to the outbox, inside the caller's transaction; o
@@ -324,8 +338,5 @@ void tg_tasks_press(struct telegram *t, const char *query_id, const char *data, 
 		    int64_t thread);
 /* Answers a callback query (text may be NULL). */
 void tg_answer_callback(struct telegram *t, const char *query_id, const char *text);
-
-/* Parses "telegram:<chat>[:<thread>]" (tg_source_of); 0 or -EINVAL. */
-int tg_parse_source(const char *source, int64_t *chat_id, int64_t *thread);
 
 #endif

@@ -507,8 +507,9 @@ char *tg_menu_json(void)
 	return buf_steal(&b);
 }
 
-/* Handles /command; returns false when it is not one of ours (the text goes to the model). */
-bool tg_command_run(struct chat *c, const char *text)
+/* Handles /command; returns its reply, or NULL when it is not one of ours (the text goes to the
+ * model). */
+char *tg_command_run(struct chat *c, const char *text)
 {
 	char name[33] = "";
 	const char *arg;
@@ -516,7 +517,7 @@ bool tg_command_run(struct chat *c, const char *text)
 	struct buf out;
 
 	if (text[0] != '/')
-		return false;
+		return NULL;
 	for (const char *p = text + 1; *p && *p != ' ' && *p != '@' && *p != '\n' && n < 32; p++)
 		name[n++] = *p;
 	name[n] = '\0';
@@ -530,9 +531,7 @@ bool tg_command_run(struct chat *c, const char *text)
 		}
 	if (out.len == 0) {
 		buf_finish(&out);
-		return false;
+		return NULL;
 	}
-	tg_finish_row(c, buf_str(&out));
-	buf_finish(&out);
-	return true;
+	return buf_steal(&out);
 }

@@ -21,6 +21,11 @@
 
 /* ---- the live message ---------------------------------------------------------------- */
 
+void tg_live_key(int64_t update_id, char *out, size_t len)
+{
+	snprintf(out, len, LIVE_KEY "%lld", (long long)update_id);
+}
+
 /* What the live message should say now: the answer so far (cut to LIVE_MAX bytes on a
  * character boundary), then which tool runs. Plain text: Markdown is rendered only in the
  * final edit, where it is whole. */
@@ -100,7 +105,7 @@ static void on_live_sent(struct telegram *t, const struct answer *a, void *arg)
 	free(l->sending);
 	l->sending = NULL;
 	if (l->final)
-		tg_live_finish(c);
+		c->t->live_cbs->finish(c);
 	else
 		tg_live_kick(c);
 }

@@ -1,8 +1,9 @@
-/* tg_outbox: the bot's sending side (the whole is described in telegram.c). Owns the per-chat
- * rate budget, turning Markdown into outbox parts (HTML with a plain fallback, split under
+/* tg_outbox: the bot's sending side (the whole is described in telegram.c). Owns turning
+ * Markdown into outbox parts (HTML with a plain fallback, split under
  * 4096 UTF-16 units, at most MAX_PARTS), the sender (one sendMessage, edit or file at a time,
  * 429 and retries, the row deleted once Telegram took it) and the public ways into the
- * outbox (telegram_deliver, telegram_send, telegram_propose, telegram_outlet).
+ * outbox (telegram_deliver, telegram_send, telegram_propose, telegram_outlet). The per-chat
+ * rate budget it draws on is tg_api.c's.
  * It does not decide what a reply says (telegram.c, tg_commands.c); the SQL is tg_store.c's.
  */
 #include "telegram/telegram_int.h"
@@ -29,33 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- the per-chat rate budget -------------------------------------------------------- */
-
-/* Sends, edits, typing and reactions of one chat draw on one budget: Telegram allows about one
- * message a second in a chat and 20 a minute in a group, and counts edits and actions too. */
-static int64_t chat_gap_ms(const struct chat *c)
-{
-	return c->id < 0 ? GROUP_GAP_MS : SEND_GAP_MS;
-}
-
-bool tg_budget_ok(const struct chat *c, int64_t now)
-{
-	return c->next_send_ms <= now;
-}
-
-void tg_budget_take(struct chat *c, int64_t now)
-{
-	c->next_send_ms = now + chat_gap_ms(c);
-}
-
-/* A 429's retry_after holds the whole chat: sends, edits, typing and reactions. */
-void tg_budget_hold(struct chat *c, int64_t now, long retry_after_s)
-{
-	int64_t until = now + (retry_after_s > 0 ? retry_after_s : 1) * 1000;
-
-	if (until > c->next_send_ms)
-		c->next_send_ms = until;
-}
+/* ---- sending -------------------------------------------------------------------------- */
 
 void tg_kick_sender(struct telegram *t, long delay_ms)
 {
@@ -588,30 +563,6 @@ static void on_voice_made(const char *rel, const char *error, void *arg)
 }
 
 static int64_t voice_seq;
-
-/* "telegram:<chat>" or "telegram:<chat>:<thread>" (tg_source_of). 0 or -EINVAL. */
-int tg_parse_source(const char *source, int64_t *chat_id, int64_t *thread)
-{
-	char num[24];
-	const char *colon;
-	size_t n;
-
-	*thread = 0;
-	if (strncmp(source, "telegram:", 9) != 0)
-		return -EINVAL;
-	source += 9;
-	colon = strchr(source, ':');
-	n = colon ? (size_t)(colon - source) : strlen(source);
-	if (n == 0 || n >= sizeof(num))
-		return -EINVAL;
-	memcpy(num, source, n);
-	num[n] = '\0';
-	if (parse_i64(num, INT64_MIN + 1, INT64_MAX, chat_id) < 0)
-		return -EINVAL;
-	if (colon && parse_i64(colon + 1, 1, INT64_MAX, thread) < 0)
-		return -EINVAL;
-	return 0;
-}
 
 int telegram_outlet(const char *source, const char *method, const char *rel, const char *caption,
 		    char *err, size_t err_len, void *arg)
