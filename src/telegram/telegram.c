@@ -31,13 +31,16 @@
  * concept, sharing telegram_int.h (the struct and the functions the files call in each other):
  *   telegram.c      this: chats and their rows (turns, media, voice replies, the reply
  *                   stored with the done mark), creation, start and destroy;
- *   tg_api.c        Bot API calls and the per-chat rate budget (calls no other file here);
+ *   tg_api.c        Bot API calls, answers to presses, the per-chat rate budget;
+ *   tg_chats.c      which chats may be served, and the state of those being served;
  *   tg_poll.c       the poller and what each update goes through before it is stored;
  *   tg_outbox.c     replies into outbox parts, the sender;
- *   tg_live.c       the live message of a running turn, and reactions (back into this file
- *                   only through struct tg_live_cbs);
+ *   tg_live.c       the live message of a running turn, and reactions;
  *   tg_commands.c   the slash commands and their table (a command's reply is returned);
  *   tg_questions.c  approvals and ask_user with buttons, and every button press.
+ * The helpers never call this file's functions by name: what they must hand back (a live
+ * update's final text, a chat's next row, a tagged part's message id) goes through struct
+ * tg_cbs, handed over in t->cbs, so the files do not call each other in a circle (make lint).
  *
  * Rejected: webhooks (they need an inbound public endpoint on a home cluster) and sending
  * straight from the turn's callback (a crash or a Telegram outage between the answer and the
@@ -68,74 +71,6 @@
 #include <time.h>
 
 /* ---- chats and the inbox ------------------------------------------------------------- */
-
-struct chat *tg_chat_find(struct telegram *t, int64_t id)
-{
-	for (struct chat *c = t->chats; c; c = c->next)
-		if (c->id == id)
-			return c;
-	return NULL;
-}
-
-struct chat *tg_chat_get(struct telegram *t, int64_t id)
-{
-	struct chat *c = tg_chat_find(t, id);
-
-	if (c)
-		return c;
-	c = xcalloc(1, sizeof(*c));
-	c->t = t;
-	c->id = id;
-	c->next = t->chats;
-	t->chats = c;
-	return c;
-}
-
-static void live_clear(struct live *l)
-{
-	free(l->answer);
-	free(l->progress);
-	free(l->shown);
-	free(l->final);
-	l->answer = l->progress = l->shown = l->final = NULL;
-	l->message_id = l->draft_id = 0;
-}
-
-static void chat_free(struct chat *c)
-{
-	if (c->typing)
-		event_free(c->typing);
-	if (c->retry)
-		event_free(c->retry);
-	if (c->live.ev)
-		event_free(c->live.ev);
-	live_clear(&c->live);
-	free(c->live.sending);
-	free(c->markup);
-	free(c->untrusted);
-	free(c);
-}
-
-/* Frees the chats with nothing to do (no turn, no row, no send gap pending): chats exist
- * only while they work, so their number follows the work, not everyone who ever wrote.
- * Called only from the top of an event callback, never with a chat on the stack. */
-void tg_reap_chats(struct telegram *t)
-{
-	int64_t now = now_mono_ms();
-
-	for (struct chat **p = &t->chats; *p;) {
-		struct chat *c = *p;
-
-		/* A pressed Steer waits for the owner's next message (tg_tasks.c). */
-		if (c->turn || c->media || c->speaking || c->busy_update || c->next_send_ms > now ||
-		    c->steer_task || c->live.in_flight || c->live.n_react || c->live.react_flight) {
-			p = &c->next;
-			continue;
-		}
-		*p = c->next;
-		chat_free(c);
-	}
-}
 
 /* A reply to store with its inbox row's done mark (kept in memory while the database is
  * locked by another process: the answer is never lost, its turn never run again). */
@@ -218,7 +153,7 @@ static void finish_row_voice(struct chat *c, const char *reply, const char *voic
 	w->thread = c->thread;
 	/* Draft previews vanish by themselves: the final is a message of its own then. */
 	w->edit_id = reply && !c->live.draft_id ? c->live.message_id : 0;
-	live_clear(&c->live);
+	tg_live_clear(&c->live);
 	w->reply = reply ? xstrdup(reply) : NULL;
 	w->voice = voice ? xstrdup(voice) : NULL;
 	w->markup = c->markup;
@@ -385,8 +320,8 @@ static void finish_turn_row(struct chat *c, const char *text)
 	tg_chat_next(c);
 }
 
-/* tg_live.c's way back (struct tg_live_cbs): its in-flight update was answered and the final
- * text waits. */
+/* tg_live.c's way back (struct tg_cbs): its in-flight update was answered and the final text
+ * waits. */
 static void live_finish(struct chat *c)
 {
 	char *text = c->live.final;
@@ -396,8 +331,6 @@ static void live_finish(struct chat *c)
 	free(text);
 	tg_chat_next(c);
 }
-
-static const struct tg_live_cbs live_cbs = {.finish = live_finish};
 
 static void on_turn_done(const struct agent_result *r, void *arg)
 {
@@ -724,6 +657,13 @@ static void on_prune(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(t->prune_ev, &every);
 }
 
+/* The helpers' ways back into this file (struct tg_cbs). */
+static const struct tg_cbs cbs = {
+	.live_finish = live_finish,
+	.chat_next = tg_chat_next,
+	.tagged_sent = tg_tagged_sent,
+};
+
 struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct mcp *mcp,
 				 struct spend *spend, struct router *router)
 {
@@ -734,7 +674,7 @@ struct telegram *telegram_create(struct daemon *d, struct agent *agent, struct m
 		return NULL;
 	t = xcalloc(1, sizeof(*t));
 	t->d = d;
-	t->live_cbs = &live_cbs;
+	t->cbs = &cbs;
 	t->cfg = d->cfg;
 	t->agent = agent;
 	t->mcp = mcp;
@@ -865,7 +805,7 @@ void telegram_destroy(struct telegram *t)
 		struct chat *c = t->chats;
 
 		t->chats = c->next;
-		chat_free(c);
+		tg_chat_free(c);
 	}
 	event_free(t->poll_ev);
 	event_free(t->send_ev);

@@ -133,16 +133,22 @@ struct api_call {
 	struct api_call *next;
 };
 
-/* What tg_live.c calls back in its owner, telegram.c, which hands it over in t->live_cbs. */
-struct tg_live_cbs {
+/* What the helpers (tg_live.c, tg_poll.c, tg_outbox.c) call back in the bot's owner,
+ * telegram.c, which hands it over in t->cbs: they never call its functions by name. */
+struct tg_cbs {
 	/* The live update in flight was answered and the turn's final text waits in
 	 * c->live.final: finish the row with it and take the chat's next row. */
-	void (*finish)(struct chat *c);
+	void (*live_finish)(struct chat *c);
+	/* Takes the chat's oldest queued row, if the chat is idle (tg_chat_next). */
+	void (*chat_next)(struct chat *c);
+	/* The outbox part tagged tag was sent as message_id (tg_tagged_sent). */
+	void (*tagged_sent)(struct telegram *t, const char *tag, int64_t chat_id,
+			    int64_t message_id);
 };
 
 struct telegram {
 	struct daemon *d;
-	const struct tg_live_cbs *live_cbs; /* telegram.c's, for tg_live.c */
+	const struct tg_cbs *cbs; /* telegram.c's, for its helpers */
 	const struct config *cfg;
 	struct agent *agent;
 	struct mcp *mcp;
@@ -243,6 +249,24 @@ void tg_budget_take(struct chat *c, int64_t now);
 /* A 429's retry_after_s holds the whole chat. */
 void tg_budget_hold(struct chat *c, int64_t now, long retry_after_s);
 
+/* Answers a callback query (text may be NULL; cut to what Telegram shows). */
+void tg_answer_callback(struct telegram *t, const char *query_id, const char *text);
+
+/* ---- tg_chats.c: below everything but tg_api.c and tg_live_clear ---- */
+
+/* A chat named by telegram.allowed_chats. */
+bool tg_group_allowed(const struct config *cfg, int64_t chat_id);
+/* A user named by telegram.allowed_users. */
+bool tg_allowed(const struct config *cfg, int64_t user_id);
+/* The chat's state, or NULL when it has none now. */
+struct chat *tg_chat_find(struct telegram *t, int64_t id);
+/* The chat's state, created when it has none (freed by tg_reap_chats when idle). */
+struct chat *tg_chat_get(struct telegram *t, int64_t id);
+/* Frees the chats with nothing to do; only from the top of an event callback. */
+void tg_reap_chats(struct telegram *t);
+/* Frees one chat taken off t->chats (telegram_destroy). */
+void tg_chat_free(struct chat *c);
+
 /* ---- tg_source.c ---- */
 
 /* The session source of a chat or one topic in it: "telegram:<chat>[:<thread>]". */
@@ -250,18 +274,9 @@ void tg_source_of(int64_t chat_id, int64_t thread, char *out, size_t len);
 /* Parses "telegram:<chat>[:<thread>]" (tg_source_of); 0 or -EINVAL. */
 int tg_parse_source(const char *source, int64_t *chat_id, int64_t *thread);
 
-/* ---- telegram.c, the owner: the helpers below call back into it only through t->live_cbs
- * (make lint's no-circle rule: tg_live.c and tg_commands.c do; the others still call it) ---- */
+/* ---- telegram.c, the owner: its helpers call back into it only through t->cbs (struct
+ * tg_cbs; make lint's no-circle rule) ---- */
 
-/* The chat's state, or NULL when it has none now. */
-struct chat *tg_chat_find(struct telegram *t, int64_t id);
-/* The chat's state, created when it has none (freed by tg_reap_chats when idle). */
-struct chat *tg_chat_get(struct telegram *t, int64_t id);
-/* Frees the chats with nothing to do; only from the top of an event callback. */
-void tg_reap_chats(struct telegram *t);
-/* The lane of source's session for calls made outside a turn (media, speech): the config's
- * name, NULL = none, or a name no config has when it cannot be read (the router refuses it). */
-const char *tg_lane_of(struct telegram *t, const char *source);
 /* Stores reply (may be NULL) with the busy row's done mark, in one transaction (kept in memory
  * while state.db is locked: the chat stays busy until it is stored). */
 void tg_finish_row(struct chat *c, const char *reply);
@@ -270,10 +285,6 @@ void tg_chat_next(struct chat *c);
 
 /* ---- tg_poll.c ---- */
 
-/* A chat named by telegram.allowed_chats. */
-bool tg_group_allowed(const struct config *cfg, int64_t chat_id);
-/* A user named by telegram.allowed_users. */
-bool tg_allowed(const struct config *cfg, int64_t user_id);
 /* The next getUpdates in delay_ms. */
 void tg_schedule_poll(struct telegram *t, int64_t delay_ms);
 /* Starts the chats with queued rows (one query). */
@@ -283,6 +294,8 @@ void tg_on_poll_event(evutil_socket_t fd, short what, void *arg);
 
 /* ---- tg_live.c ---- */
 
+/* Frees the live message's texts and forgets its message. */
+void tg_live_clear(struct live *l);
 /* The kv key remembering the live message of the row update_id. */
 void tg_live_key(int64_t update_id, char *out, size_t len);
 /* Sets emoji on the user's message message_id when the chat's budget allows. */
@@ -292,6 +305,9 @@ void tg_live_kick(struct chat *c);
 
 /* ---- tg_commands.c ---- */
 
+/* The lane of source's session for calls made outside a turn (media, speech): the config's
+ * name, NULL = none, or a name no config has when it cannot be read (the router refuses it). */
+const char *tg_lane_of(struct telegram *t, const char *source);
 /* The model the chat's session uses (si: its session info, or NULL). */
 const char *tg_current_model(struct telegram *t, struct chat *c, struct session_info *si);
 /* The /jobs list of source (Markdown) into out, and *markup its keyboard (NULL = none). */
@@ -336,7 +352,5 @@ bool tg_tasks_intake(struct telegram *t, int64_t chat_id, int64_t thread, const 
 /* A press on /tasks' buttons ("t:s:<id>" Stop, "t:g:<id>" Steer). */
 void tg_tasks_press(struct telegram *t, const char *query_id, const char *data, int64_t chat_id,
 		    int64_t thread);
-/* Answers a callback query (text may be NULL). */
-void tg_answer_callback(struct telegram *t, const char *query_id, const char *text);
 
 #endif

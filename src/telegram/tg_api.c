@@ -1,8 +1,9 @@
 /* tg_api: how the bot talks to the Bot API: one POST per call (JSON or a multipart upload)
  * through httpc, its answer read into a struct answer (ok, error_code, description,
  * retry_after, result) and handed to the caller's api_cb exactly once, calls in flight kept in
- * t->calls so telegram_destroy can cancel them; and the per-chat rate budget every send, edit,
- * typing action and reaction draws on.
+ * t->calls so telegram_destroy can cancel them; a button press's answer (answerCallbackQuery,
+ * cut to what Telegram shows); and the per-chat rate budget every send, edit, typing action
+ * and reaction draws on.
  *
  * It calls no other file of the bot: telegram.c and the tg_*.c helpers call down to it, so it
  * sits at the bottom of the folder (make lint's no-circle rule).
@@ -18,6 +19,8 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define CALLBACK_TEXT_MAX 190 /* bytes: Telegram shows at most 200 characters of an answer */
 
 /* ---- Bot API calls ------------------------------------------------------------------- */
 
@@ -142,4 +145,22 @@ void tg_budget_hold(struct chat *c, int64_t now, long retry_after_s)
 
 	if (until > c->next_send_ms)
 		c->next_send_ms = until;
+}
+
+/* ---- answers to button presses ---------------------------------------------------------- */
+
+void tg_answer_callback(struct telegram *t, const char *query_id, const char *text)
+{
+	struct buf p;
+
+	buf_init(&p, 0);
+	buf_puts(&p, "{\"callback_query_id\":");
+	buf_json_str(&p, query_id, strlen(query_id));
+	if (text) {
+		buf_puts(&p, ",\"text\":");
+		buf_json_str(&p, text, utf8_cut(text, strnlen(text, CALLBACK_TEXT_MAX)));
+	}
+	buf_puts(&p, "}");
+	tg_api(t, "answerCallbackQuery", buf_str(&p), API_TIMEOUT_MS, tg_ignore_answer, NULL);
+	buf_finish(&p);
 }

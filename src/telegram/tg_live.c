@@ -21,6 +21,16 @@
 
 /* ---- the live message ---------------------------------------------------------------- */
 
+void tg_live_clear(struct live *l)
+{
+	free(l->answer);
+	free(l->progress);
+	free(l->shown);
+	free(l->final);
+	l->answer = l->progress = l->shown = l->final = NULL;
+	l->message_id = l->draft_id = 0;
+}
+
 void tg_live_key(int64_t update_id, char *out, size_t len)
 {
 	snprintf(out, len, LIVE_KEY "%lld", (long long)update_id);
@@ -105,7 +115,7 @@ static void on_live_sent(struct telegram *t, const struct answer *a, void *arg)
 	free(l->sending);
 	l->sending = NULL;
 	if (l->final)
-		c->t->live_cbs->finish(c);
+		c->t->cbs->live_finish(c);
 	else
 		tg_live_kick(c);
 }

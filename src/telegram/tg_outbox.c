@@ -187,7 +187,7 @@ void tg_on_sent(struct telegram *t, const struct answer *a, void *arg)
 		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(a->result, "message_id");
 
 		if (*s->tag && cJSON_IsNumber(mid))
-			tg_tagged_sent(t, s->tag, s->chat_id, (int64_t)mid->valuedouble);
+			t->cbs->tagged_sent(t, s->tag, s->chat_id, (int64_t)mid->valuedouble);
 		/* First thing after Telegram took it: the duplicate window closes here. */
 		send_row_done(t, s, tg_outbox_delete, true);
 		metric_inc(t->m_sent, (const char *const[]){"ok"}, 1);

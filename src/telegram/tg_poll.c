@@ -27,22 +27,6 @@
 
 /* ---- receiving updates --------------------------------------------------------------- */
 
-bool tg_group_allowed(const struct config *cfg, int64_t chat_id)
-{
-	for (size_t i = 0; i < cfg->telegram.n_allowed_chats; i++)
-		if (cfg->telegram.allowed_chats[i] == chat_id)
-			return true;
-	return false;
-}
-
-bool tg_allowed(const struct config *cfg, int64_t user_id)
-{
-	for (size_t i = 0; i < cfg->telegram.n_allowed_users; i++)
-		if (cfg->telegram.allowed_users[i] == user_id)
-			return true;
-	return false;
-}
-
 /* The bot's own user id: a token is "<bot id>:<secret>". 0 when it does not say. */
 static int64_t bot_id(const struct config *cfg)
 {
@@ -413,7 +397,7 @@ void tg_kick_chats(struct telegram *t)
 	if (tg_inbox_each_pending_chat(t->d->store, pending_chat, t) < 0)
 		return;
 	for (struct chat *c = t->chats; c; c = c->next)
-		tg_chat_next(c);
+		t->cbs->chat_next(c);
 }
 
 static void on_updates_synced(int rc, void *arg)

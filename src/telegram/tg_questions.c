@@ -418,24 +418,6 @@ void tg_tagged_sent(struct telegram *t, const char *tag, int64_t chat_id, int64_
 	}
 }
 
-#define CALLBACK_TEXT_MAX 190 /* bytes: Telegram shows at most 200 characters of an answer */
-
-static void answer_callback(struct telegram *t, const char *query_id, const char *text)
-{
-	struct buf p;
-
-	buf_init(&p, 0);
-	buf_puts(&p, "{\"callback_query_id\":");
-	buf_json_str(&p, query_id, strlen(query_id));
-	if (text) {
-		buf_puts(&p, ",\"text\":");
-		buf_json_str(&p, text, utf8_cut(text, strnlen(text, CALLBACK_TEXT_MAX)));
-	}
-	buf_puts(&p, "}");
-	tg_api(t, "answerCallbackQuery", buf_str(&p), API_TIMEOUT_MS, tg_ignore_answer, NULL);
-	buf_finish(&p);
-}
-
 /* A press on /jobs' buttons ("j:p:<id>" pause, "j:r:<id>" resume, "j:d:<id>" delete): done
  * for the chat (and topic) of the message, answered with what happened, and the list under
  * the buttons is shown anew. */
@@ -449,7 +431,7 @@ static void on_jobs_press(struct telegram *t, const char *query_id, const char *
 
 	if (sscanf(data, "j:%c:%lld%n", &op, &id, &n) != 2 || data[n] || !strchr("prd", op) ||
 	    !t->reminders) {
-		answer_callback(t, query_id, "I do not know this button.");
+		tg_answer_callback(t, query_id, "I do not know this button.");
 		return;
 	}
 	tg_source_of(chat_id, thread, source, sizeof(source));
@@ -458,7 +440,7 @@ static void on_jobs_press(struct telegram *t, const char *query_id, const char *
 		reminders_delete(t->reminders, source, id, &out);
 	else
 		reminders_pause(t->reminders, source, id, op == 'p', &out);
-	answer_callback(t, query_id, buf_str(&out));
+	tg_answer_callback(t, query_id, buf_str(&out));
 	buf_finish(&out);
 	buf_init(&list, 0);
 	tg_jobs_text(t, source, &list, &markup);
@@ -480,7 +462,7 @@ static void on_proposal_press(struct telegram *t, const char *query_id, const ch
 	int rc;
 
 	if ((strncmp(data, "p:a:", 4) != 0 && strncmp(data, "p:r:", 4) != 0) || !data[4]) {
-		answer_callback(t, query_id, "I do not know this button.");
+		tg_answer_callback(t, query_id, "I do not know this button.");
 		return;
 	}
 	buf_init(&out, 0);
@@ -490,7 +472,7 @@ static void on_proposal_press(struct telegram *t, const char *query_id, const ch
 		out.len = (size_t)(nl - out.data);
 		out.data[out.len] = '\0';
 	}
-	answer_callback(t, query_id, buf_str(&out));
+	tg_answer_callback(t, query_id, buf_str(&out));
 	if (chat_id && message_id)
 		edit_with_outcome(t, chat_id, message_id, text,
 				  rc == -ENOENT ? "Already decided (or unknown)." : buf_str(&out),
@@ -570,7 +552,7 @@ void tg_on_callback(struct telegram *t, const cJSON *cq)
 		log_warn("telegram: a button press by user %lld refused (not in "
 			 "telegram.allowed_users or not an allowed chat)",
 			 cJSON_IsNumber(uid) ? (long long)uid->valuedouble : 0LL);
-		answer_callback(t, qid->valuestring, "This is a private assistant.");
+		tg_answer_callback(t, qid->valuestring, "This is a private assistant.");
 		return;
 	}
 	metric_inc(t->m_updates, (const char *const[]){"handled"}, 1);
@@ -605,19 +587,19 @@ void tg_on_callback(struct telegram *t, const cJSON *cq)
 	if (!cJSON_IsString(data) ||
 	    sscanf(data->valuestring, "q:%16llx:%zu%n", &id, &choice, &n) != 2 ||
 	    data->valuestring[n]) {
-		answer_callback(t, qid->valuestring, "I do not know this button.");
+		tg_answer_callback(t, qid->valuestring, "I do not know this button.");
 		return;
 	}
 	if (!t->tools ||
 	    tools_answer_as(t->tools, id, choice, presser(cq, who, sizeof(who)), NULL) < 0) {
-		answer_callback(t, qid->valuestring, "This question has expired. Ask me again.");
+		tg_answer_callback(t, qid->valuestring, "This question has expired. Ask me again.");
 		if (chat_id && cJSON_IsNumber(mid) && cJSON_IsString(mtext)) {
 			edit_with_outcome(t, chat_id, (int64_t)mid->valuedouble, mtext->valuestring,
 					  "Expired: ask again.", false);
 		}
 		return;
 	}
-	answer_callback(t, qid->valuestring, NULL);
+	tg_answer_callback(t, qid->valuestring, NULL);
 }
 
 void telegram_set_buttons(struct telegram *t, const struct telegram_buttons *b, void *arg)
@@ -628,12 +610,7 @@ void telegram_set_buttons(struct telegram *t, const struct telegram_buttons *b, 
 	t->buttons_arg = arg;
 }
 
-void tg_answer_callback(struct telegram *t, const char *query_id, const char *text)
-{
-	answer_callback(t, query_id, text);
-}
-
 void telegram_answer_press(struct telegram *t, const char *query_id, const char *text)
 {
-	answer_callback(t, query_id, text);
+	tg_answer_callback(t, query_id, text);
 }
