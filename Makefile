@@ -63,7 +63,7 @@ C_SOURCES = $(shell find src tests -maxdepth 1 -name '*.[ch]'; find src -mindept
 format: ## apply .clang-format to the C sources
 	clang-format -i $(sort $(C_SOURCES))
 
-lint: ## clang-format check, banned functions, layer edges (scripts/lint.py; run by `make test`)
+lint: ## clang-format check, banned functions, layer edges, file sizes, circles (scripts/lint.py; run by `make test`)
 	$(PYTHON) scripts/lint.py
 
 clean: ## remove build directories and dist/

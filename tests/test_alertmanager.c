@@ -8,7 +8,7 @@
 #include "core/config.h"
 #include "core/fileio.h"
 #include "core/util.h"
-#include "gateway/alertmanager.h"
+#include "ops/alertmanager.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -20,7 +20,7 @@
 #include "core/metrics.h"
 #include "core/offload.h"
 #include "core/util.h"
-#include "gateway/alerts.h"
+#include "ops/alerts.h"
 #include "net/notify.h"
 #include "router/balance.h"
 

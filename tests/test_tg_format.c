@@ -3,7 +3,7 @@
  * within the limit, at line breaks or spaces, never inside a character, with the tags open at
  * a cut closed and reopened so every part is balanced. */
 #include "test.h"
-#include "gateway/tg_format.h"
+#include "telegram/tg_format.h"
 #include "core/util.h"
 
 #include <errno.h>

@@ -5,7 +5,7 @@
 #include "test.h"
 #include "core/config.h"
 #include "core/util.h"
-#include "gateway/tg_media.h"
+#include "telegram/tg_media.h"
 
 #include <fcntl.h>
 #include <stdio.h>

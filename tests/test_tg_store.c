@@ -9,8 +9,8 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "gateway/schema.h"
-#include "gateway/tg_format.h"
-#include "gateway/tg_store.h"
+#include "telegram/tg_format.h"
+#include "telegram/tg_store.h"
 
 #include <errno.h>
 #include <sqlite3.h>

@@ -3,7 +3,7 @@
  * server quoting the path, 409, 429, 5xx); the one line a user reads names the code, @BotFather,
  * the config key, the environment variable and the K3s Secret's key, and fits /readyz. */
 #include "test.h"
-#include "gateway/tg_token.h"
+#include "telegram/tg_token.h"
 
 #include <stdbool.h>
 #include <string.h>

@@ -3,8 +3,8 @@
  * rate limit, cookie parsing and flags; ui's ETag match and query decoding.
  */
 #include "test.h"
-#include "gateway/ui.h"
-#include "gateway/uiauth.h"
+#include "cockpit/ui.h"
+#include "cockpit/uiauth.h"
 #include "core/pwhash.h"
 
 #include <errno.h>

@@ -323,7 +323,7 @@ def measure_startup(binary, work, fake, tg, k8s, runs):
         "readyz_waits_for": ("nothing beyond the listening API socket: /readyz is 200 once the "
                              "loop runs unless Telegram has not polled successfully for "
                              "2 x poll_timeout_s (min 10 s) since start; it does not wait for "
-                             "MCP servers (src/gateway/gateway.c ready(), src/gateway/telegram.c "
+                             "MCP servers (src/gateway/gateway.c ready(), src/telegram/telegram.c "
                              "telegram_ready()). MCP readiness is the second figure"),
     }
 

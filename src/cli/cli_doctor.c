@@ -6,7 +6,7 @@
  * usage and what is left, all requests at once on the same loop, each bounded in size and
  * time. The key itself is never
  * printed, nor OpenRouter's masked label of it. With Telegram on, getMe checks the bot token
- * (gateway/tg_token.c, bounded in time): the bot's @username, or the words the gateway logs
+ * (telegram/tg_token.c, bounded in time): the bot's @username, or the words the gateway logs
  * for a wrong token. Exit 1 when a check failed. */
 #include "cli/cli_doctor.h"
 #include "cli/cli_mcp.h"
@@ -15,7 +15,7 @@
 #include "core/loop.h"
 #include "core/store.h"
 #include "core/util.h"
-#include "gateway/tg_token.h"
+#include "telegram/tg_token.h"
 #include "mcp/mcp.h"
 #include "router/balance.h"
 #include "sandbox/landlock.h"

@@ -1,10 +1,10 @@
 /* cli_ui: `hermetic ui hash-password` reads a password from stdin (one line, its newline
- * dropped) and prints the PBKDF2 hash the cockpit's ui.password_hash takes (gateway/uiauth.h).
+ * dropped) and prints the PBKDF2 hash the cockpit's ui.password_hash takes (cockpit/uiauth.h).
  * Typed at a terminal, the terminal's echo is off while the line is read (as getpass does;
  * getpass itself is obsolete and reads /dev/tty, not stdin); piped, there is nothing to
  * echo. */
 #include "cli/cli_ui.h"
-#include "gateway/uiauth.h"
+#include "cockpit/uiauth.h"
 
 #include <stdbool.h>
 #include <string.h>

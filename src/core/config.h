@@ -707,7 +707,7 @@ struct config_hook {
 	int web_fetch; /* CONFIG_JOB_WEB_* */
 };
 
-/* alerts.channels[]: where alerts go besides Telegram (gateway/alerts.c, net/notify.c). */
+/* alerts.channels[]: where alerts go besides Telegram (ops/alerts.c, net/notify.c). */
 enum config_alert_type {
 	CONFIG_ALERT_EMAIL,
 	CONFIG_ALERT_NTFY,
@@ -731,7 +731,7 @@ struct config_alert_channel {
 	int64_t timeout_s;
 };
 
-/* alerts.investigate: the turns Alertmanager's notifications start (gateway/alertmanager.c). */
+/* alerts.investigate: the turns Alertmanager's notifications start (ops/alertmanager.c). */
 struct config_alerts_investigate {
 	char **mcp_servers; /* their read-only tools are offered */
 	size_t n_mcp_servers;
@@ -753,7 +753,7 @@ struct config_alerts {
 	int64_t dedupe_s;	      /* the same alert is not sent again within this */
 	int64_t max_per_hour;	      /* alerts sent per hour, all channels */
 	int64_t channel_max_per_hour; /* messages per hour through one channel */
-	/* POST /v1/alerts/alertmanager (gateway/alertmanager.c) */
+	/* POST /v1/alerts/alertmanager (ops/alertmanager.c) */
 	char *alertmanager_token;      /* secret; NULL = the route answers 404 */
 	char *alertmanager_url;	       /* API v2 base for silences; NULL = no Silence buttons */
 	int64_t telegram_chat;	       /* 0 = telegram.admin_chat, else the first allowed user */

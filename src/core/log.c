@@ -5,7 +5,7 @@
  * disk writes do not stall the loop in practice. A syslog/journald sink was rejected: the
  * static FROM-scratch image has neither, and Kubernetes collects stderr. The write of a line
  * (and a rotation) holds a mutex: the store's checkpoint thread and the cockpit's offload
- * threads (gateway/ui_*.c) log too, and two writers rotating at once could write into a
+ * threads (cockpit/ui_*.c) log too, and two writers rotating at once could write into a
  * descriptor the other had just closed.
  */
 #include "core/log.h"

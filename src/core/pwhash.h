@@ -1,7 +1,7 @@
 /* pwhash: the encoded form of the cockpit's password hash,
  *   pbkdf2-sha256$<iterations>$<salt, base64>$<32-byte key, base64>
  * (standard padded base64), parsed into plain values. It sits in core, not beside the PBKDF2
- * in gateway/uiauth.c, so that `hermetic config check` (core/config_check.c) refuses exactly
+ * in cockpit/uiauth.c, so that `hermetic config check` (core/config_check.c) refuses exactly
  * what the gateway refuses; no hashing here. */
 #ifndef HERMETIC_PWHASH_H
 #define HERMETIC_PWHASH_H

@@ -3,14 +3,14 @@
  * up keeps the store free of them. The order and the names are exactly as before: changing
  * either would renumber user_version on every existing database. */
 #include "gateway/schema.h"
-#include "gateway/alertmanager.h"
+#include "ops/alertmanager.h"
 #include "core/sessions.h"
 #include "core/store.h"
 #include "core/util.h"
 #include "gateway/cron.h"
 #include "gateway/hooks.h"
 #include "gateway/reminders.h"
-#include "gateway/tg_store.h"
+#include "telegram/tg_store.h"
 #include "agent/task_store.h"
 #include "router/spend.h"
 #include "mcp/oauth_store.h"

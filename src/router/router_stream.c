@@ -19,7 +19,7 @@
  * between: their nodes come from a static scratch area instead of a malloc and a free per
  * node and string (about a third of the parse). cJSON's hooks are global and changing them
  * races with every other thread's cJSON call (the cockpit's reads on offload threads,
- * gateway/ui_read.c), so they are set once, in main before any thread exists
+ * cockpit/ui_read.c), so they are set once, in main before any thread exists
  * (router_scratch_install), and never again. Only a thread-local flag says when the area is
  * used: scratch_alloc takes from it on the thread inside a scratch parse or delete and calls
  * malloc everywhere else; scratch_free tells the area from malloc's memory by address. With

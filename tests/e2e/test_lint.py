@@ -1,8 +1,11 @@
 """`make lint` itself (scripts/lint.py): it passes on the tree as committed, and fails, naming
 FILE:LINE and the rule, on each kind of planted fault: an upward include, a private header
 included outside its module, an include without its folder, a banned function, a JSON parse
-that bypasses the one parser, a file of src/ past 1,500 lines, and a
-line clang-format would change. Each test lints a copy of the C sources, never the checkout."""
+that bypasses the one parser, a file of src/ past 1,500 lines, a
+line clang-format would change, an include between the front-end rooms (telegram/, ops/,
+cockpit/) against their order, and files of one folder calling each other in a circle (issue
+50). Each test lints a copy of the C sources, never the checkout."""
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +30,7 @@ def tree(tmp_path):
     shutil.copy(ROOT / ".clang-format", t)
     (t / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "lint.py", t / "scripts")
+    shutil.copy(ROOT / "scripts" / "lint-circles.txt", t / "scripts")
     return t
 
 
@@ -130,3 +134,117 @@ def test_a_file_of_src_past_1500_lines_is_a_finding(tree):
     assert rc == 1
     assert out == ["src/core/long.c:1501: 1501 lines, over 1500: two concepts share this file; "
                    "split it where they separate"]
+
+
+def plant_include(t, victim, header):
+    """Puts #include "header" after victim's first block of includes; returns its line."""
+    p = t / victim
+    lines = p.read_text().split("\n")
+    at = max(i for i, l in enumerate(lines) if l.startswith('#include "')) + 1
+    lines[at:at] = ['#include "%s"' % header]
+    p.write_text("\n".join(lines))
+    return at + 1
+
+
+@pytest.mark.parametrize("victim,header,edge,allowed", [
+    # the bot may not reach up into the cockpit
+    ("src/telegram/tg_format.c", "cockpit/ui.h", "telegram -> cockpit",
+     "telegram, core, net, sandbox, skills, router, mcp, tools, agent, gateway"),
+    # alerts send through the bot, but the bot does not raise alerts by including them
+    ("src/telegram/tg_poll.c", "ops/alerts.h", "telegram -> ops",
+     "telegram, core, net, sandbox, skills, router, mcp, tools, agent, gateway"),
+    # a service of gateway/ (not its wiring) may not include a room
+    ("src/gateway/cron.c", "telegram/telegram.h", "gateway -> telegram",
+     "gateway, core, net, sandbox, skills, router, mcp, tools, agent"),
+])
+def test_an_include_against_the_rooms_order_fails(tree, victim, header, edge, allowed):
+    line = plant_include(tree, victim, header)
+    rc, out = lint(tree)
+    assert rc == 1
+    assert out == [f'{victim}:{line}: forbidden edge {edge} (#include "{header}"): '
+                   f'{edge.split()[0]} may include only {allowed}']
+
+
+def test_the_wiring_may_include_the_rooms_and_nothing_else_of_gateway_may(tree):
+    """gateway.c starts the rooms (WIRING); the same include in hooks.c is refused."""
+    gw = (tree / "src/gateway/gateway.c").read_text()
+    assert '#include "cockpit/ui.h"' in gw and '#include "telegram/telegram.h"' in gw
+    line = plant_include(tree, "src/gateway/hooks.c", "cockpit/ui.h")
+    rc, out = lint(tree)
+    assert rc == 1
+    assert out == [f'src/gateway/hooks.c:{line}: forbidden edge gateway -> cockpit (#include '
+                   '"cockpit/ui.h"): gateway may include only gateway, core, net, sandbox, '
+                   'skills, router, mcp, tools, agent']
+
+
+def test_a_rooms_private_header_outside_the_room_fails(tree):
+    line = plant_include(tree, "src/ops/alerts.c", "telegram/telegram_int.h")
+    rc, out = lint(tree)
+    assert rc == 1
+    assert out == [f'src/ops/alerts.c:{line}: #include "telegram/telegram_int.h": a private '
+                   'header, only for the files of its module']
+
+
+CIRCLE_TAIL = ("Let one own the state and the others be helpers it calls; a helper that must "
+               "reach back does it through a callbacks struct the owner hands it (STYLE.md, "
+               "\"Layout\")")
+
+
+def test_a_planted_circle_fails_naming_the_calls(tree):
+    """fileio.c calls util.c (xstrdup, buf_*); util.c calling fileio_read closes a circle."""
+    plant_at_end(tree, "\nint lint_probe(void);\nint lint_probe(void)\n{\n"
+                       "\treturn fileio_read(\"x\", 1, NULL);\n}\n")
+    rc, out = lint(tree)
+    assert rc == 1
+    assert len(out) == 1, out
+    assert re.fullmatch(r"src/core/fileio\.c:1: files call each other in a circle: fileio\.c "
+                        r"-\(\w+\)-> util\.c -\(fileio_read\)-> fileio\.c \(2 files: fileio\.c "
+                        r"util\.c\)\. " + re.escape(CIRCLE_TAIL), out[0]), out[0]
+
+
+def test_a_call_back_through_a_callbacks_struct_is_no_circle(tree):
+    """The same call made through a struct of function pointers that fileio.c hands util.c is
+    the allowed way back: no finding."""
+    plant_at_end(tree, "\nstruct lint_probe_cbs {\n\tint (*read)(const char *path, size_t cap, "
+                       "struct buf *out);\n};\n"
+                       "int lint_probe(const struct lint_probe_cbs *cbs);\n"
+                       "int lint_probe(const struct lint_probe_cbs *cbs)\n{\n"
+                       "\treturn cbs->read(\"x\", 1, NULL);\n}\n")
+    p = tree / "src/core/fileio.c"
+    p.write_text(p.read_text() + "\nint fileio_probe(void);\nint fileio_probe(void)\n{\n"
+                 "\tstruct lint_probe_cbs cbs = {.read = fileio_read};\n\n"
+                 "\treturn lint_probe(&cbs);\n}\n")
+    assert lint(tree) == (0, [])
+
+
+def test_a_file_joining_a_listed_circle_fails(tree):
+    """json.c and json_exact.c are a listed circle; util.c calling json_parse (json.c calls
+    util.c) makes it three files, which the list does not allow."""
+    plant_at_end(tree, "\nvoid *lint_probe(void);\nvoid *lint_probe(void)\n{\n"
+                       "\treturn json_parse(\"1\", 1, 0, NULL);\n}\n")
+    rc, out = lint(tree)
+    assert rc == 1
+    assert len(out) == 1, out
+    assert out[0].startswith("src/core/json.c:1: files call each other in a circle: "), out[0]
+    assert "(3 files: json.c json_exact.c util.c)" in out[0]
+
+
+def test_the_circle_list_only_shrinks(tree):
+    """An entry wider than its circle must be narrowed, an entry with no circle deleted, and a
+    listed circle whose entry is removed is reported as new."""
+    base = tree / "scripts" / "lint-circles.txt"
+    lines = base.read_text().rstrip("\n").split("\n")
+    no = next(i for i, l in enumerate(lines) if l.startswith("src/sandbox |")) + 1
+    lines[no - 1] = "src/sandbox | landlock.c sandbox.c spawn.c | planted: one file too many"
+    lines.append("src/skills | skill_md.c skill_set.c | planted: no such circle")
+    lines = [l for l in lines if not l.startswith("src/core | loop.c offload.c |")]
+    base.write_text("\n".join(lines) + "\n")
+    no -= 1  # the loop line above it is gone
+    rc, out = lint(tree)
+    assert rc == 1
+    assert out[0].startswith("src/core/loop.c:1: files call each other in a circle: loop.c "), out
+    assert out[1:] == [
+        f"scripts/lint-circles.txt:{no}: the circle in src/sandbox is down to landlock.c "
+        "sandbox.c: narrow the entry to those files",
+        f"scripts/lint-circles.txt:{len(lines)}: src/skills no longer has a circle among "
+        "skill_md.c skill_set.c: delete the entry"]

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "core/util.h"
-#include "gateway/alertmanager.h"
+#include "ops/alertmanager.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,7 +5,7 @@
  * raw bytes with the same checks on length and content.
  * Build (see tests/fuzz/corpus/tg_format/ for seeds):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
- *     tests/fuzz/fuzz_tg_format.c src/gateway/tg_format.c src/net/html_text.c \
+ *     tests/fuzz/fuzz_tg_format.c src/telegram/tg_format.c src/net/html_text.c \
  *     src/core/util.c src/core/log.c -lmd4c -lmbedcrypto
  */
 #include <stdbool.h>
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/tg_format.h"
+#include "telegram/tg_format.h"
 #include "core/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/ui.h"
-#include "gateway/uiauth.h"
+#include "cockpit/ui.h"
+#include "cockpit/uiauth.h"
 #include "core/pwhash.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
