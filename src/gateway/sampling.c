@@ -288,7 +288,8 @@ static void on_sample(struct mcp_sample *q, const char *server, const char *para
 {
 	struct sampling *sm = arg;
 	const struct config_mcp_server *srv = NULL;
-	struct router_caller who = {.key_hash = "internal", .purpose = "sampling"};
+	/* The server's text is not the agent's: its lane's redaction is the router's to do. */
+	struct router_caller who = {.key_hash = "internal", .purpose = "sampling", .redact = true};
 	char err[200], *body, *model, source[96];
 	struct run *run;
 
