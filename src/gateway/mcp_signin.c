@@ -70,7 +70,7 @@ static void store_tokens(struct slot *sl)
 		put_free(p, rc);
 }
 
-/* Arms the slot's timer: a minute before expiry with a refresh token, else never (0). */
+/* Arms the slot's timer in in_ms (< 0: not at all). */
 static void schedule(struct slot *sl, int64_t in_ms)
 {
 	struct timeval tv;
@@ -82,11 +82,15 @@ static void schedule(struct slot *sl, int64_t in_ms)
 	evtimer_add(sl->timer, &tv);
 }
 
+/* A minute before the token expires: a refresh with its refresh token, else a new sign-in of
+ * a machine grant (client_credentials, jwt_bearer), whose tokens come without one (RFC 6749
+ * 4.4.3). A person's sign-in without a refresh token waits for `hermetic mcp login`. */
 static void schedule_refresh(struct slot *sl)
 {
 	int64_t at;
 
-	if (!sl->tok.refresh_token || !sl->tok.expires_at_ms)
+	if (!sl->tok.expires_at_ms ||
+	    (!sl->tok.refresh_token && sl->c->oauth.grant == CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE))
 		return;
 	at = sl->tok.expires_at_ms - REFRESH_MARGIN_MS - now_wall_ms();
 	schedule(sl, at > 1000 ? at : 1000);

@@ -219,6 +219,23 @@ def test_a_client_credentials_server_signs_in_by_itself(tmp_path, mcp_gateway, m
         assert [t["form"]["grant_type"] for t in fake.of("/token")] == ["client_credentials"] * 2
 
 
+def test_a_client_credentials_token_without_refresh_token_is_renewed(tmp_path, mcp_gateway):
+    """A machine grant's token comes without a refresh token (RFC 6749 4.4.3): the gateway
+    signs in again a minute before it expires, and the calls carry the new token."""
+    with FakeOAuth(expires_in=62, cc_refresh=False) as fake:  # renewed about 2 s after start
+        oauth = {"client_id": "cc-client", "client_secret": "cc-secret",
+                 "grant": "client_credentials"}
+        g = mcp_gateway({"fake": http_entry(fake.url, auth="oauth", oauth=oauth)})
+        g.wait_tools("fake")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(fake.of("/token")) < 2:
+            time.sleep(0.1)
+        assert [t["form"]["grant_type"] for t in fake.of("/token")][:2] == \
+            ["client_credentials"] * 2
+        g.call("mcp_fake_whoami", {})
+        newest = list(fake.access)[-1]
+        assert fake.of("/mcp")[-1]["headers"]["authorization"] == f"Bearer {newest}"
+
 def test_the_sign_in_examples_of_docs_mcp_md_load(tmp_path):
     """The YAML blocks of docs/mcp.md's "Remote servers that sign in" are configs that load."""
     doc = (ROOT / "docs" / "mcp.md").read_text()

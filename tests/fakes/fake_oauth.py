@@ -41,11 +41,13 @@ TOOL = {"name": "whoami", "description": "says who the token belongs to",
 
 class FakeOAuth:
     def __init__(self, expires_in=3600, iss="right", resource=None, scopes=("mcp:read",),
-                 call_scope=None, dpop=False, dpop_nonce=False, dpop_algs=("ES256",)):
+                 call_scope=None, dpop=False, dpop_nonce=False, dpop_algs=("ES256",),
+                 cc_refresh=True):
         self.expires_in = expires_in
         self.iss = iss  # "right", "wrong", "none" (not advertised, not sent)
         self.resource_override = resource
         self.scopes = list(scopes)
+        self.cc_refresh = cc_refresh  # False: client_credentials without a refresh token
         self.call_scope = call_scope  # tools/call needs it: else 403 insufficient_scope
         self.requests = []
         self.dpop, self.dpop_nonce, self.dpop_algs = dpop, dpop_nonce, list(dpop_algs)
@@ -167,15 +169,19 @@ class FakeOAuth:
             params["iss"] = "http://evil.example"
         h.reply(302, b"", headers={"Location": q["redirect_uri"] + "?" + urlencode(params)})
 
-    def _issue(self, h, scope, jkt=None):
+    def _issue(self, h, scope, jkt=None, refresh=True):
         at, rt = "at-" + secrets.token_hex(12), "rt-" + secrets.token_hex(12)
         with self.lock:
             self.access[at] = scope
-            self.refresh[rt] = scope
+            if refresh:
+                self.refresh[rt] = scope
             if jkt:
                 self.bound[at] = self.bound[rt] = jkt
-        h.reply(200, {"access_token": at, "token_type": "DPoP" if jkt else "Bearer",
-                      "expires_in": self.expires_in, "refresh_token": rt, "scope": scope})
+        answer = {"access_token": at, "token_type": "DPoP" if jkt else "Bearer",
+                  "expires_in": self.expires_in, "refresh_token": rt, "scope": scope}
+        if not refresh:  # RFC 6749 4.4.3: client_credentials SHOULD NOT have one
+            del answer["refresh_token"]
+        h.reply(200, answer)
 
     def _token(self, h, rec):
         f = rec["form"]
@@ -197,7 +203,7 @@ class FakeOAuth:
             want = "Basic " + base64.b64encode(b"cc-client:cc-secret").decode()
             if basic != want:
                 return h.reply(401, {"error": "invalid_client"})
-            return self._issue(h, f.get("scope", ""), jkt)
+            return self._issue(h, f.get("scope", ""), jkt, refresh=self.cc_refresh)
         if f.get("grant_type") == "refresh_token":
             if f.get("refresh_token") not in self.refresh:
                 return h.reply(400, {"error": "invalid_grant"})
