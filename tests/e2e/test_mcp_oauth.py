@@ -111,6 +111,23 @@ def test_a_token_about_to_expire_is_refreshed_before_use(tmp_path):
         assert fake.of("/mcp")[-1]["headers"]["authorization"] == f"Bearer {new_at}"
 
 
+def test_an_expiring_client_credentials_token_is_replaced_before_use(tmp_path):
+    """No refresh token to refresh it with (RFC 6749 4.4.3): the CLI signs in again."""
+    with FakeOAuth(expires_in=30, cc_refresh=False) as fake:  # inside the minute of margin
+        cfg = config(tmp_path, fake, client_id="cc-client", client_secret="cc-secret",
+                     grant="client_credentials")
+        assert mcp_list(cfg).returncode == 0
+        (old_at, rt), = tokens(tmp_path)
+        assert rt is None
+        r = mcp_list(cfg)
+        assert r.returncode == 0, r
+        assert r.server("fake")["sign_in"] == "signed in"
+        assert [t["form"]["grant_type"] for t in fake.of("/token")] == \
+            ["client_credentials"] * 2
+        (new_at, _), = tokens(tmp_path)
+        assert new_at != old_at
+        assert fake.of("/mcp")[-1]["headers"]["authorization"] == f"Bearer {new_at}"
+
 def test_logout_forgets_the_tokens(tmp_path):
     with FakeOAuth() as fake:
         cfg = config(tmp_path, fake)
