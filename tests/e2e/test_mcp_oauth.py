@@ -253,6 +253,25 @@ def test_a_client_credentials_token_without_refresh_token_is_renewed(tmp_path, m
         newest = list(fake.access)[-1]
         assert fake.of("/mcp")[-1]["headers"]["authorization"] == f"Bearer {newest}"
 
+def test_replaced_tokens_stop_being_secrets_so_renewals_stay_bounded(tmp_path, mcp_gateway):
+    """Every token is a secret of the log while it may be in use; one replaced twice is
+    dropped (as the router's minted tokens are), else a daemon renewing its sign-in fills the
+    log's table of secrets and aborts. A tool result quoting the tokens shows which are."""
+    with FakeOAuth(expires_in=61, cc_refresh=False) as fake:  # renewed about every second
+        oauth = {"client_id": "cc-client", "client_secret": "cc-secret",
+                 "grant": "client_credentials"}
+        g = mcp_gateway({"fake": http_entry(fake.url, auth="oauth", oauth=oauth)})
+        g.wait_tools("fake")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(fake.access) < 4:
+            time.sleep(0.1)
+        issued = list(fake.access)
+        assert len(issued) >= 4, issued
+        said = json.dumps(g.call("mcp_fake_whoami", {"say": " ".join(issued[:2])}).json())
+        assert f"you said {issued[0]} {issued[1]}" in said, said  # replaced twice: dropped
+        said = json.dumps(g.call("mcp_fake_whoami", {"say": issued[-1]}).json())
+        assert issued[-1] not in said and "[REDACTED]" in said, said  # in use: a secret
+
 def test_the_sign_in_examples_of_docs_mcp_md_load(tmp_path):
     """The YAML blocks of docs/mcp.md's "Remote servers that sign in" are configs that load."""
     doc = (ROOT / "docs" / "mcp.md").read_text()

@@ -35,8 +35,8 @@ except ImportError:  # run as a script
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-TOOL = {"name": "whoami", "description": "says who the token belongs to",
-        "inputSchema": {"type": "object", "properties": {}}}
+TOOL = {"name": "whoami", "description": "says who the token belongs to (and `say`, if given)",
+        "inputSchema": {"type": "object", "properties": {"say": {"type": "string"}}}}
 
 
 class FakeOAuth:
@@ -267,7 +267,9 @@ class FakeOAuth:
                 "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.call_scope}", '
                                     f'resource_metadata="{meta}"'})
         elif m == "tools/call":
-            result = {"content": [{"type": "text", "text": "signed in as the owner"}]}
+            say = (msg["params"].get("arguments") or {}).get("say")
+            result = {"content": [{"type": "text", "text": "signed in as the owner" +
+                                   (f"; you said {say}" if say else "")}]}
         else:
             return h.reply(200, {"jsonrpc": "2.0", "id": msg["id"],
                                  "error": {"code": -32601, "message": "no such method"}})
