@@ -694,15 +694,16 @@ static void test_wrong_type_is_named(void **state)
  * string "False", which a chat template takes as true). */
 static void test_request_params_take_yaml_1_1_booleans(void **state)
 {
-	struct result r = parse("model_list:\n"
-				"  - model_name: g\n"
-				"    litellm_params:\n"
-				"      model: openai/qwen3\n"
-				"      api_key: sk-test\n"
-				"      parallel_tool_calls: yes\n"
-				"      thinking: Off\n"
-				"      extra_body: {chat_template_kwargs: {enable_thinking: False},\n"
-				"                   store: TRUE, user: 'True', a: ~, b: tRuE}\n");
+	struct result r =
+		parse("model_list:\n"
+		      "  - model_name: g\n"
+		      "    litellm_params:\n"
+		      "      model: openai/qwen3\n"
+		      "      api_key: sk-test\n"
+		      "      parallel_tool_calls: yes\n"
+		      "      thinking: Off\n"
+		      "      extra_body: {chat_template_kwargs: {enable_thinking: False},\n"
+		      "                   store: TRUE, user: 'True', a: ~, b: tRuE}\n");
 
 	(void)state;
 	assert_int_equal(r.rc, 0);
