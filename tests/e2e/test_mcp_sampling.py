@@ -135,6 +135,18 @@ def test_the_call_is_the_servers_in_its_lane_and_the_audit(bot, tg, fake):
         ("lane_refused", "sampling", "tools")], mine
 
 
+def test_sampling_during_a_turn_stays_in_the_turns_lane(bot, tg, fake):
+    """The server samples while a turn of a more sensitive lane calls it: what it sends may be
+    that turn's, so the call is in the turn's lane (its models only), not the server's."""
+    fake.script_for("test/cheap", text("never"))
+    bot(sampling={"enabled": True, "model": "cheap"},
+        lanes={"private": {"models": ["free"], "chats": [str(ALLOWED)]},
+               "tools": {"models": ["free", "cheap"], "mcp_servers": ["everything"]}})
+    out = turn(fake, tg, {"prompt": "the private plan"}, "Refused.")
+    assert sampled(fake) == []
+    assert ("the model call failed: HTTP 403: lane 'private' may not reach model group "
+            "'cheap'" in out), out
+
 def test_a_servers_sampling_in_a_redacting_lane_is_redacted_and_restored(bot, tg, fake):
     """The lane that lists the server redacts what it sends: the server's text reaches the
     model with placeholders, and the answer reaches the server (and the stored turn)
