@@ -272,6 +272,22 @@ def test_replaced_tokens_stop_being_secrets_so_renewals_stay_bounded(tmp_path, m
         said = json.dumps(g.call("mcp_fake_whoami", {"say": issued[-1]}).json())
         assert issued[-1] not in said and "[REDACTED]" in said, said  # in use: a secret
 
+def test_an_id_jag_stops_being_a_secret_once_its_sign_in_ended(tmp_path, mcp_gateway):
+    """Cross-app access: each sign-in exchanges the id_token for an ID-JAG, a secret while the
+    sign-in uses it; one renewal after another must not pile them up in the log's secrets."""
+    with FakeOAuth(expires_in=61, cc_refresh=False) as fake:  # renewed about every second
+        oauth = {"client_id": "xaa-client", "id_token": "idt-e2e",
+                 "grant": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                 "idp_token_endpoint": fake.base + "/idp/token"}
+        g = mcp_gateway({"fake": http_entry(fake.url, auth="oauth", oauth=oauth)})
+        g.wait_tools("fake")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(fake.jags) < 3:
+            time.sleep(0.1)
+        assert len(fake.jags) >= 3, fake.jags
+        said = json.dumps(g.call("mcp_fake_whoami", {"say": fake.jags[0]}).json())
+        assert f"you said {fake.jags[0]}" in said, said
+
 def test_the_sign_in_examples_of_docs_mcp_md_load(tmp_path):
     """The YAML blocks of docs/mcp.md's "Remote servers that sign in" are configs that load."""
     doc = (ROOT / "docs" / "mcp.md").read_text()

@@ -47,7 +47,8 @@ class FakeOAuth:
         self.iss = iss  # "right", "wrong", "none" (not advertised, not sent)
         self.resource_override = resource
         self.scopes = list(scopes)
-        self.cc_refresh = cc_refresh  # False: client_credentials without a refresh token
+        self.cc_refresh = cc_refresh  # False: machine grants without a refresh token
+        self.jags = []  # ID-JAGs /idp/token issued
         self.call_scope = call_scope  # tools/call needs it: else 403 insufficient_scope
         self.requests = []
         self.dpop, self.dpop_nonce, self.dpop_algs = dpop, dpop_nonce, list(dpop_algs)
@@ -119,6 +120,8 @@ class FakeOAuth:
                     return fake._authorize(self, rec)
                 if p == "/token" and self.command == "POST":
                     return fake._token(self, rec)
+                if p == "/idp/token" and self.command == "POST":
+                    return fake._idp_exchange(self, rec)
                 self.reply(404, {"error": "not_found"})
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -197,7 +200,23 @@ class FakeOAuth:
             return self._grant(h, rec, f, jkt)
         return self._grant(h, rec, f, None)
 
+    def _idp_exchange(self, h, rec):
+        """An IdP's token exchange (RFC 8693): an id_token for an ID-JAG (cross-app access)."""
+        f = rec["form"]
+        if f.get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange" or \
+                f.get("subject_token") != "idt-e2e":
+            return h.reply(400, {"error": "invalid_grant"})
+        jag = "jag-" + secrets.token_hex(12)
+        with self.lock:
+            self.jags.append(jag)
+        h.reply(200, {"access_token": jag, "token_type": "N_A",
+                      "issued_token_type": "urn:ietf:params:oauth:token-type:id-jag"})
+
     def _grant(self, h, rec, f, jkt):
+        if f.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            if f.get("assertion") not in self.jags:
+                return h.reply(400, {"error": "invalid_grant"})
+            return self._issue(h, f.get("scope", ""), jkt, refresh=self.cc_refresh)
         if f.get("grant_type") == "client_credentials":
             basic = rec["headers"].get("authorization", "")
             want = "Basic " + base64.b64encode(b"cc-client:cc-secret").decode()
