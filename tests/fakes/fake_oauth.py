@@ -8,7 +8,10 @@ this server as its authorization server; `/.well-known/oauth-authorization-serve
 endpoints, PKCE S256 and (option) RFC 9207's iss; `/register` registers clients (RFC 7591);
 `/authorize` approves at once and redirects with code, state and iss; `/token` checks the code,
 the PKCE verifier, the redirect URI and the resource, and issues access and refresh tokens (also
-for the client_credentials grant of client `cc-client`, secret `cc-secret`, sent Basic).
+for the client_credentials grant of client `cc-client`, secret `cc-secret`, sent Basic, and for
+the jwt-bearer grant of an ID-JAG that `/idp/token` exchanged for the id_token `idt-e2e`, as an
+IdP does for cross-app access; `cc_refresh=False` leaves the refresh token out of those two, as
+RFC 6749 4.4.3 advises). The tool `whoami` echoes its `say` argument.
 Every request is recorded (`requests`: method, path, query, form, headers). Standard library
 only.
 
