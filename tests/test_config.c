@@ -689,6 +689,31 @@ static void test_wrong_type_is_named(void **state)
 			      "(home:, model_list:, ...), not a sequence");
 }
 
+/* PyYAML (LiteLLM's loader) reads YAML 1.1: True, FALSE, yes, off... are booleans, so a
+ * request parameter written so is sent as one (Qwen's enable_thinking: False must not be the
+ * string "False", which a chat template takes as true). */
+static void test_request_params_take_yaml_1_1_booleans(void **state)
+{
+	struct result r =
+		parse("model_list:\n"
+		      "  - model_name: g\n"
+		      "    litellm_params:\n"
+		      "      model: openai/qwen3\n"
+		      "      api_key: sk-test\n"
+		      "      parallel_tool_calls: yes\n"
+		      "      thinking: Off\n"
+		      "      extra_body: {chat_template_kwargs: {enable_thinking: False},\n"
+		      "                   store: TRUE, user: 'True', a: ~, b: tRuE}\n");
+
+	(void)state;
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.cfg->models[0].litellm_params.request_params,
+			    "{\"parallel_tool_calls\":true,\"thinking\":false,\"extra_body\":"
+			    "{\"chat_template_kwargs\":{\"enable_thinking\":false},\"store\":true,"
+			    "\"user\":\"True\",\"a\":null,\"b\":\"tRuE\"}}");
+	result_finish(&r);
+}
+
 static void test_out_of_range_gives_the_range(void **state)
 {
 	(void)state;
@@ -2462,6 +2487,7 @@ int main(void)
 		cmocka_unit_test(test_alerts_have_no_body_cap_of_their_own),
 		cmocka_unit_test(test_missing_env_var_is_named_with_its_place),
 		cmocka_unit_test(test_wrong_type_is_named),
+		cmocka_unit_test(test_request_params_take_yaml_1_1_booleans),
 		cmocka_unit_test(test_out_of_range_gives_the_range),
 		cmocka_unit_test(test_missing_required_key_is_named),
 		cmocka_unit_test(test_bad_model_reference_lists_known_names),

@@ -76,6 +76,11 @@ static void prompt(struct cli_elicit *e)
 		fprintf(stderr, "Open %s\nthen press Enter (or type /decline): ", e->form->url);
 		return;
 	}
+	if (!e->form->n_fields) { /* nothing to fill in: a yes or no */
+		fputs("  Enter accepts (/decline or /cancel to refuse): ", stderr);
+		fflush(stderr);
+		return;
+	}
 	f = &e->form->fields[e->field];
 	fprintf(stderr, "  %s", f->title ? f->title : f->name);
 	if (f->description)
@@ -110,7 +115,7 @@ static void take_line(struct cli_elicit *e, const char *text)
 		finish(e, text[1] == 'd' ? MCP_ELICIT_DECLINE : MCP_ELICIT_CANCEL);
 		return;
 	}
-	if (e->form->url) {
+	if (e->form->url || !e->form->n_fields) {
 		finish(e, MCP_ELICIT_ACCEPT);
 		return;
 	}
@@ -183,7 +188,7 @@ static void on_input(evutil_socket_t fd, short what, void *arg)
 static void ask_terminal(struct cli_elicit *e)
 {
 	fprintf(stderr, "%s\n", e->form->message);
-	if (!e->form->url)
+	if (!e->form->url && e->form->n_fields)
 		fputs("  (Enter takes the default; /decline or /cancel to refuse)\n", stderr);
 	prompt(e);
 	/* Lines already read (answers typed ahead, or piped) count first. */

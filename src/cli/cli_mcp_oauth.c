@@ -381,6 +381,12 @@ static void prepare_one(struct store *st, const struct config_mcp_server *c, str
 	char err[512];
 	int have = stored(st, c, &t);
 
+	/* a machine grant's token has no refresh token (RFC 6749 4.4.3): it signs in anew */
+	if (have == 0 && t.expires_at_ms && t.expires_at_ms - 60000 < now_wall_ms() &&
+	    !t.refresh_token && c->oauth.grant != CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE) {
+		oauth_tokens_finish(&t);
+		have = -ENOENT;
+	}
 	if (have == 0 && t.expires_at_ms && t.expires_at_ms - 60000 < now_wall_ms() &&
 	    t.refresh_token) {
 		if (run_flow(loop, c, &t, NULL, false, NULL, &fresh, err, sizeof(err)) == 0) {

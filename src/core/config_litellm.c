@@ -3,8 +3,9 @@
  * JSON text (`temperature: 0.2`, `extra_body: {chat_template_kwargs: {...}}`) that the router
  * merges into each request (router_params.c). Split from config_table.c, which was at its size.
  * Every T_JSON key of a deployment goes into one JSON object, `request_params`, in file order;
- * a plain YAML scalar that reads as a JSON number, true, false or null is that, anything else
- * a string (`os.environ/NAME` resolved, as LiteLLM resolves its litellm_params).
+ * a plain YAML scalar that reads as a JSON number, null or a boolean (YAML 1.1's, as PyYAML
+ * reads them for LiteLLM: True, yes, Off...) is that, anything else a string
+ * (`os.environ/NAME` resolved, as LiteLLM resolves its litellm_params).
  * Rejected: a string per parameter (numbers and mappings would need re-parsing per call), and
  * a cJSON tree in the config (a cJSON does not cross a module boundary).
  */
@@ -57,13 +58,28 @@ static bool json_number(const char *s)
 	return s[i] == '\0';
 }
 
+/* PyYAML's (YAML 1.1) booleans, as LiteLLM reads them: 1 true, 0 false, -1 neither. */
+static int yaml11_bool(const char *s)
+{
+	static const char *const words[] = {"true", "True", "TRUE", "yes",   "Yes",   "YES",
+					    "on",   "On",   "ON",   "false", "False", "FALSE",
+					    "no",   "No",   "NO",   "off",   "Off",   "OFF"};
+
+	for (size_t i = 0; i < ARRAY_LEN(words); i++)
+		if (strcmp(s, words[i]) == 0)
+			return i < 9;
+	return -1;
+}
+
 static void scalar_json(struct ctx *c, const struct node *n, struct buf *out)
 {
 	const char *s = n->text, *v;
 
-	if (n->plain &&
-	    (cfg_is_null(n) || !strcmp(s, "true") || !strcmp(s, "false") || json_number(s))) {
-		buf_puts(out, cfg_is_null(n) ? "null" : s);
+	if (n->plain && (cfg_is_null(n) || yaml11_bool(s) >= 0 || json_number(s))) {
+		buf_puts(out, cfg_is_null(n)	    ? "null"
+			      : yaml11_bool(s) == 1 ? "true"
+			      : yaml11_bool(s) == 0 ? "false"
+						    : s);
 		return;
 	}
 	if (strncmp(s, "os.environ/", 11) == 0) {

@@ -36,6 +36,9 @@ struct slot {
 	struct mcp_signin *owner;
 	const struct config_mcp_server *c;
 	struct oauth_tokens tok; /* what is in use; access_token NULL = none */
+	/* the tokens tok replaced: secrets of the log until tok is replaced in turn (a request
+	 * sent with them may still be answered), then dropped so the registrations stay bounded */
+	char *prev_access, *prev_refresh;
 	struct oauth_flow *flow, *ended;
 	struct event *timer, *reap;
 	struct oauth_signin *asking, *asked; /* waiting for the person; ended, freed by reap */
@@ -93,7 +96,7 @@ static void store_tokens(struct slot *sl)
 		put_free(p, rc);
 }
 
-/* Arms the slot's timer: a minute before expiry with a refresh token, else never (0). */
+/* Arms the slot's timer in in_ms (< 0: not at all). */
 static void schedule(struct slot *sl, int64_t in_ms)
 {
 	struct timeval tv;
@@ -105,14 +108,42 @@ static void schedule(struct slot *sl, int64_t in_ms)
 	evtimer_add(sl->timer, &tv);
 }
 
+/* A minute before the token expires: a refresh with its refresh token, else a new sign-in of
+ * a machine grant (client_credentials, jwt_bearer), whose tokens come without one (RFC 6749
+ * 4.4.3). A person's sign-in without a refresh token waits for `hermetic mcp login`. */
 static void schedule_refresh(struct slot *sl)
 {
 	int64_t at;
 
-	if (!sl->tok.refresh_token || !sl->tok.expires_at_ms)
+	if (!sl->tok.expires_at_ms ||
+	    (!sl->tok.refresh_token && sl->c->oauth.grant == CONFIG_OAUTH_GRANT_AUTHORIZATION_CODE))
 		return;
 	at = sl->tok.expires_at_ms - REFRESH_MARGIN_MS - now_wall_ms();
 	schedule(sl, at > 1000 ? at : 1000);
+}
+
+/* A replaced token stops being a secret of the log, unless it is one of those in use. */
+static void forget(const struct slot *sl, char **token)
+{
+	if (*token && !(sl->tok.access_token && strcmp(*token, sl->tok.access_token) == 0) &&
+	    !(sl->tok.refresh_token && strcmp(*token, sl->tok.refresh_token) == 0))
+		log_drop_secret(*token);
+	free(*token);
+	*token = NULL;
+}
+
+/* The flow's tokens go in use; the ones they replace are kept as the previous ones. */
+static void take_tokens(struct slot *sl, const struct oauth_tokens *fresh)
+{
+	struct oauth_tokens old = sl->tok;
+
+	oauth_tokens_copy(&sl->tok, fresh);
+	forget(sl, &sl->prev_access);
+	forget(sl, &sl->prev_refresh);
+	sl->prev_access = old.access_token;
+	sl->prev_refresh = old.refresh_token;
+	old.access_token = old.refresh_token = NULL;
+	oauth_tokens_finish(&old);
 }
 
 static void on_reap(evutil_socket_t fd, short what, void *arg)
@@ -157,8 +188,7 @@ static void on_done(struct oauth_flow *f, int rc, const char *err, void *arg)
 		schedule(sl, RETRY_MS);
 		return;
 	}
-	oauth_tokens_finish(&sl->tok);
-	oauth_tokens_copy(&sl->tok, oauth_flow_tokens(f));
+	take_tokens(sl, oauth_flow_tokens(f));
 	mcp_set_bearer(sl->owner->m, sl->c->name, sl->tok.access_token,
 		       oauth_tokens_dpop(&sl->tok) ? sl->tok.dpop_key : NULL);
 	mcp_reconnect_now(sl->owner->m, sl->c->name); /* when a 401 had it down */
@@ -477,6 +507,8 @@ void mcp_signin_destroy(struct mcp_signin *s)
 		event_free(sl->timer);
 		event_free(sl->reap);
 		oauth_tokens_finish(&sl->tok);
+		free(sl->prev_access);
+		free(sl->prev_refresh);
 	}
 	free(s->slots);
 	free(s->redirect_uri);

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "router/router.h"
+#include "tools/tools.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -52,6 +53,32 @@ const char *sampling_lane(const struct config *cfg, const char *server)
 			if (strcmp(cfg->lanes[i].mcp_servers[k], server) == 0)
 				return cfg->lanes[i].name;
 	return NULL;
+}
+
+static size_t lane_index(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < cfg->n_lanes; i++)
+		if (strcmp(cfg->lanes[i].name, name) == 0)
+			return i;
+	return cfg->n_lanes;
+}
+
+/* The call's lane: the most sensitive (listed first) of the server's and those of the turns
+ * whose tool calls to it are in flight, as their text may be in the request. */
+static const char *call_lane(const struct config *cfg, const char *server,
+			     struct mcp_call *const *calls, size_t n_calls)
+{
+	size_t best = lane_index(cfg, sampling_lane(cfg, server));
+
+	for (size_t i = 0; i < n_calls; i++) {
+		size_t at = lane_index(cfg, tools_mcp_call_lane(calls[i]));
+
+		if (at < best)
+			best = at;
+	}
+	return best < cfg->n_lanes ? cfg->lanes[best].name : NULL;
 }
 
 /* One content block of a message as an OpenAI content part. */
@@ -284,11 +311,13 @@ static void on_done(struct router_call *c, const struct router_result *r, void *
 
 static const struct router_cbs call_cbs = {.on_done = on_done};
 
-static void on_sample(struct mcp_sample *q, const char *server, const char *params_json, void *arg)
+static void on_sample(struct mcp_sample *q, const char *server, const char *params_json,
+		      struct mcp_call *const *calls, size_t n_calls, void *arg)
 {
 	struct sampling *sm = arg;
 	const struct config_mcp_server *srv = NULL;
-	struct router_caller who = {.key_hash = "internal", .purpose = "sampling"};
+	/* The server's text is not the agent's: its lane's redaction is the router's to do. */
+	struct router_caller who = {.key_hash = "internal", .purpose = "sampling", .redact = true};
 	char err[200], *body, *model, source[96];
 	struct run *run;
 
@@ -305,7 +334,7 @@ static void on_sample(struct mcp_sample *q, const char *server, const char *para
 	}
 	snprintf(source, sizeof(source), "mcp:%s", server);
 	who.source = source;
-	who.lane = sampling_lane(sm->cfg, server);
+	who.lane = call_lane(sm->cfg, server, calls, n_calls);
 	run = xcalloc(1, sizeof(*run));
 	*run = (struct run){sm->runs, sm, q, NULL, model};
 	sm->runs = run;

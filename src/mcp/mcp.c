@@ -669,6 +669,16 @@ void mcp_server_send(struct mcp_server *s, const char *json)
 		log_warn("mcp %s: could not send a message", s->cfg->name);
 }
 
+size_t mcp_server_calls(const struct mcp_server *s, struct mcp_call **out, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct pending *p = s->pendings; p && n < max; p = p->next)
+		if (p->call)
+			out[n++] = p->call;
+	return n;
+}
+
 struct mcp_call *mcp_server_hold_calls(struct mcp_server *s, bool hold)
 {
 	struct mcp_call *oldest = NULL;

@@ -122,11 +122,15 @@ void *mcp_call_arg_if(const struct mcp_call *c, mcp_call_cb cb);
  * an error; the server failed; mcp_destroy), after which q is gone. */
 struct mcp_sample;
 
+#define MCP_SAMPLE_CALLS_MAX 16
+
 struct mcp_sampling_cbs {
 	/* params_json: the request's params (messages, maxTokens and the rest, as sent); server
-	 * names the mcp_servers entry. May answer at once. */
+	 * names the mcp_servers entry; calls: the server's tool calls in flight (newest first, at
+	 * most MCP_SAMPLE_CALLS_MAX; see mcp_call_arg_if), whose callers' text the request may
+	 * carry. May answer at once. */
 	void (*sample)(struct mcp_sample *q, const char *server, const char *params_json,
-		       void *arg);
+		       struct mcp_call *const *calls, size_t n_calls, void *arg);
 	void (*withdrawn)(struct mcp_sample *q, void *arg);
 	void *arg;
 };

@@ -72,6 +72,8 @@ void mcp_samples_server_gone(struct mcp_samples *ss, struct mcp_server *s);
 /* From mcp.c for mcp_ask.c. */
 /* Sends a message (an answer) to s; a failure is logged, the connection's own error follows. */
 void mcp_server_send(struct mcp_server *s, const char *json);
+/* s's tool calls in flight, newest first: up to max of them into out; returns how many. */
+size_t mcp_server_calls(const struct mcp_server *s, struct mcp_call **out, size_t max);
 /* Stops (hold) or restarts the time limits of s's tool calls in flight. Returns the oldest of
  * them, NULL when none. */
 struct mcp_call *mcp_server_hold_calls(struct mcp_server *s, bool hold);

@@ -140,8 +140,10 @@ void mcp_samples_request(struct mcp_samples *ss, struct mcp_server *s,
 {
 	const struct config_mcp_server *cfg = mcp_server_config(s);
 	struct timeval tv = {(time_t)cfg->sampling_timeout_s, 0};
+	struct mcp_call *calls[MCP_SAMPLE_CALLS_MAX];
 	struct mcp_sample *q;
 	char err[200];
+	size_t n_calls;
 
 	if (check_params(params_json, err, sizeof(err)) < 0) {
 		mcp_asks_answer(s, to, id_json, NULL, -32602, err);
@@ -167,7 +169,8 @@ void mcp_samples_request(struct mcp_samples *ss, struct mcp_server *s,
 	ss->list = q;
 	evtimer_add(q->timer, &tv);
 	log_info("mcp %s asks the model", cfg->name);
-	ss->cbs.sample(q, cfg->name, params_json, ss->cbs.arg);
+	n_calls = mcp_server_calls(s, calls, ARRAY_LEN(calls));
+	ss->cbs.sample(q, cfg->name, params_json, calls, n_calls, ss->cbs.arg);
 }
 
 void mcp_samples_server_gone(struct mcp_samples *ss, struct mcp_server *s)

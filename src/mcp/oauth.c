@@ -942,6 +942,7 @@ static void free_flow(struct oauth_flow *f)
 	free(f->verifier);
 	free(f->state);
 	free(f->scope);
+	log_drop_secret(f->jag); /* used once, by this flow: the registrations stay bounded */
 	free(f->jag);
 	free(f->redirect_uri);
 	free(f->step_up_scope);

@@ -60,6 +60,11 @@ struct router_caller {
 	 * key's pinned lane or the request's metadata.lane may still raise it. An unknown name
 	 * is refused (400), never treated as no lane. */
 	const char *lane;
+	/* The router redacts the request by its lane's rules and restores the answer
+	 * (router_redact.c), as for a client its key or metadata.lane puts in a lane: for a
+	 * caller that names its lane but does not redact its own text (an MCP server's
+	 * sampling). The agent redacts its turns itself (agent_redact.c) and leaves it false. */
+	bool redact;
 };
 
 /* What the client gets. Strings are borrowed for the duration of the callback. */

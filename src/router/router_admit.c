@@ -347,8 +347,9 @@ bool router_refuse(struct router_call *c)
 		return true;
 	drop_metadata(c); /* read; a retry's parse of the kept body drops it again */
 	/* A caller that names its lane (the agent) redacts its own text (agent_redact.c); a
-	 * router client's key or metadata.lane has it redacted here. */
-	if (caller_lane == LANE_NONE && router_redact_request(c))
+	 * router client's key or metadata.lane, or a caller that asks (who.redact), has it
+	 * redacted here. */
+	if ((caller_lane == LANE_NONE || c->who.redact) && router_redact_request(c))
 		return true;
 	if (refuse_fields(c) || (router_spec_of(c)->limits[0] && refuse_max_tokens(c)))
 		return true;

@@ -27,7 +27,8 @@
 #define BUDGET_WAIT_MS 50 /* polling for calls in flight to settle */
 
 /* Output tokens the attempt may be billed for: the request's limit (after the clamp), else the
- * model's max_output_tokens, else a default; never more than the model can produce. */
+ * model's max_output_tokens, else a default; never more than the model can produce; each of
+ * the n choices a chat or completion asks for (OpenAI: 1..128) may take that much. */
 int64_t router_output_bound(const struct router_call *c)
 {
 	return router_output_bound_of(c, c->dep);
@@ -36,6 +37,7 @@ int64_t router_output_bound(const struct router_call *c)
 int64_t router_output_bound_of(const struct router_call *c, const struct deployment *d)
 {
 	const char *const *keys = router_spec_of(c)->limits;
+	const cJSON *choices;
 	double n = 0;
 	size_t i;
 
@@ -45,8 +47,14 @@ int64_t router_output_bound_of(const struct router_call *c, const struct deploym
 		if (cJSON_IsNumber(v) && v->valuedouble > n)
 			n = v->valuedouble;
 	}
+	choices = cJSON_GetObjectItemCaseSensitive(c->req, "n");
 	return policy_output_bound(n, d->m->model_info.max_output_tokens,
-				   SPEND_DEFAULT_OUTPUT_TOKENS);
+				   SPEND_DEFAULT_OUTPUT_TOKENS) *
+	       ((c->route == PROVIDER_CHAT || c->route == PROVIDER_COMPLETIONS) &&
+				cJSON_IsNumber(choices) && choices->valuedouble >= 2 &&
+				choices->valuedouble <= 128
+			? (int64_t)choices->valuedouble
+			: 1);
 }
 
 /* The deployment's recent mean cost when it has no prices, else -1. */

@@ -317,6 +317,13 @@ static void on_job(bool is_error, const char *text, size_t len, void *arg)
 	tools_deliver(c);
 }
 
+const char *tools_mcp_call_lane(const struct mcp_call *call)
+{
+	const struct tools_call *c = mcp_call_arg_if(call, tools_on_mcp);
+
+	return c ? c->a_lane : NULL;
+}
+
 void tools_on_mcp(const struct mcp_result *r, void *arg)
 {
 	struct tools_call *c = arg;

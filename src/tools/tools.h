@@ -189,6 +189,9 @@ bool tools_read_only(struct tools *t, const char *name);
  * session_search, prometheus_query and every MCP tool (pages, hook payloads, alert
  * annotations, label values, pod logs and issue texts may carry instructions). */
 bool tools_taints(struct tools *t, const char *name);
+/* The lane (the config's name) of the turn whose tool call call is, NULL when it is no turn's
+ * or the turn has none: what an MCP server sends while that call runs may carry its text. */
+const char *tools_mcp_call_lane(const struct mcp_call *call);
 /* The trust a turn of source starts with: cron ("cron:<job>"), hook ("hook:<name>"),
  * reminder ("reminder:<id>") and alert investigation ("alert:<group>") runs are tainted, and
  * *web_any is a cron job's or hook's `web_fetch: any`; every other source starts clean. */

@@ -32,7 +32,17 @@
 #define MESSAGE_SHOWN_MAX 1500 /* of the server's message: a step stays one chat message */
 #define ELICIT_BACKSTOP_S 3600 /* the MCP client's own limit; each step has approvals.timeout_s */
 
-enum act { ACT_VALUE, ACT_YES, ACT_NO, ACT_DEFAULT, ACT_SKIP, ACT_DECLINE, ACT_DONE, ACT_SEND };
+enum act {
+	ACT_VALUE,
+	ACT_YES,
+	ACT_NO,
+	ACT_DEFAULT,
+	ACT_SKIP,
+	ACT_DECLINE,
+	ACT_DONE,
+	ACT_SEND,
+	ACT_ACCEPT
+};
 
 struct tools_elicit {
 	struct mcp_question *q; /* NULL once the MCP client withdrew it */
@@ -184,6 +194,10 @@ static void ask_step(struct tools_call *c)
 		add_button(c, "Done", ACT_DONE, 0);
 	} else if (e->field < e->form->n_fields) {
 		field_step(c, &b);
+	} else if (!e->review) { /* a form without fields: a yes or no */
+		buf_printf(&b, "🔌 MCP server %s asks:\n%s", e->server, e->form->message);
+		e->typed = false;
+		add_button(c, "Accept", ACT_ACCEPT, 0);
 	} else {
 		review_step(c, &b);
 	}
@@ -280,11 +294,12 @@ void tools_elicit_answer(struct tools_call *c)
 		       xasprintf("No answer in %lld s: cancelled", (long long)c->q_timeout_s));
 		return;
 	}
-	if (act == ACT_DECLINE || act == ACT_DONE || act == ACT_SEND) {
+	if (act == ACT_DECLINE || act == ACT_DONE || act == ACT_SEND || act == ACT_ACCEPT) {
 		finish(c, act == ACT_DECLINE ? MCP_ELICIT_DECLINE : MCP_ELICIT_ACCEPT,
-		       xstrdup(act == ACT_DECLINE ? "Declined"
-			       : act == ACT_DONE  ? "Done"
-						  : "Sent"));
+		       xstrdup(act == ACT_DECLINE  ? "Declined"
+			       : act == ACT_DONE   ? "Done"
+			       : act == ACT_ACCEPT ? "Accepted"
+						   : "Sent"));
 		return;
 	}
 	f = &e->form->fields[e->field];

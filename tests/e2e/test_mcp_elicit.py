@@ -108,6 +108,18 @@ def test_url_mode_shows_the_link_and_accepts_after_enter(asker):
     assert answer(p) == {"action": "decline"}
 
 
+@pytest.mark.parametrize("stdin,action", [("\n", "accept"), ("y\n", "accept"),
+                                          ("/decline\n", "decline")])
+def test_a_form_without_fields_is_a_confirmation(asker, stdin, action):
+    """Nothing to fill in: Enter (or anything but /decline, /cancel) accepts, no field is
+    asked for."""
+    p = call(asker(), "asker", "confirm", "--elicit", "ask", stdin=stdin)
+    assert answer(p) == ({"action": "accept", "content": {}} if action == "accept"
+                         else {"action": action})
+    assert "Delete the draft?" in p.stderr
+    assert "(null)" not in p.stderr and "[string]" not in p.stderr, p.stderr
+    assert "Enter accepts" in p.stderr
+
 def test_the_call_timeout_does_not_run_while_the_human_answers(asker):
     """The server's timeout is 2 s; the answer comes after 4 s and the call still succeeds."""
     r, w = os.pipe()

@@ -112,6 +112,23 @@ def test_a_token_about_to_expire_is_refreshed_before_use(tmp_path):
         assert fake.of("/mcp")[-1]["headers"]["authorization"] == f"Bearer {new_at}"
 
 
+def test_an_expiring_client_credentials_token_is_replaced_before_use(tmp_path):
+    """No refresh token to refresh it with (RFC 6749 4.4.3): the CLI signs in again."""
+    with FakeOAuth(expires_in=30, cc_refresh=False) as fake:  # inside the minute of margin
+        cfg = config(tmp_path, fake, client_id="cc-client", client_secret="cc-secret",
+                     grant="client_credentials")
+        assert mcp_list(cfg).returncode == 0
+        (old_at, rt), = tokens(tmp_path)
+        assert rt is None
+        r = mcp_list(cfg)
+        assert r.returncode == 0, r
+        assert r.server("fake")["sign_in"] == "signed in"
+        assert [t["form"]["grant_type"] for t in fake.of("/token")] == \
+            ["client_credentials"] * 2
+        (new_at, _), = tokens(tmp_path)
+        assert new_at != old_at
+        assert fake.of("/mcp")[-1]["headers"]["authorization"] == f"Bearer {new_at}"
+
 def test_logout_forgets_the_tokens(tmp_path):
     with FakeOAuth() as fake:
         cfg = config(tmp_path, fake)
@@ -219,6 +236,58 @@ def test_a_client_credentials_server_signs_in_by_itself(tmp_path, mcp_gateway, m
         g.wait_tools("fake")
         assert [t["form"]["grant_type"] for t in fake.of("/token")] == ["client_credentials"] * 2
 
+
+def test_a_client_credentials_token_without_refresh_token_is_renewed(tmp_path, mcp_gateway):
+    """A machine grant's token comes without a refresh token (RFC 6749 4.4.3): the gateway
+    signs in again a minute before it expires, and the calls carry the new token."""
+    with FakeOAuth(expires_in=62, cc_refresh=False) as fake:  # renewed about 2 s after start
+        oauth = {"client_id": "cc-client", "client_secret": "cc-secret",
+                 "grant": "client_credentials"}
+        g = mcp_gateway({"fake": http_entry(fake.url, auth="oauth", oauth=oauth)})
+        g.wait_tools("fake")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(fake.of("/token")) < 2:
+            time.sleep(0.1)
+        assert [t["form"]["grant_type"] for t in fake.of("/token")][:2] == \
+            ["client_credentials"] * 2
+        g.call("mcp_fake_whoami", {})
+        newest = list(fake.access)[-1]
+        assert fake.of("/mcp")[-1]["headers"]["authorization"] == f"Bearer {newest}"
+
+def test_replaced_tokens_stop_being_secrets_so_renewals_stay_bounded(tmp_path, mcp_gateway):
+    """Every token is a secret of the log while it may be in use; one replaced twice is
+    dropped (as the router's minted tokens are), else a daemon renewing its sign-in fills the
+    log's table of secrets and aborts. A tool result quoting the tokens shows which are."""
+    with FakeOAuth(expires_in=61, cc_refresh=False) as fake:  # renewed about every second
+        oauth = {"client_id": "cc-client", "client_secret": "cc-secret",
+                 "grant": "client_credentials"}
+        g = mcp_gateway({"fake": http_entry(fake.url, auth="oauth", oauth=oauth)})
+        g.wait_tools("fake")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(fake.access) < 4:
+            time.sleep(0.1)
+        issued = list(fake.access)
+        assert len(issued) >= 4, issued
+        said = json.dumps(g.call("mcp_fake_whoami", {"say": " ".join(issued[:2])}).json())
+        assert f"you said {issued[0]} {issued[1]}" in said, said  # replaced twice: dropped
+        said = json.dumps(g.call("mcp_fake_whoami", {"say": issued[-1]}).json())
+        assert issued[-1] not in said and "[REDACTED]" in said, said  # in use: a secret
+
+def test_an_id_jag_stops_being_a_secret_once_its_sign_in_ended(tmp_path, mcp_gateway):
+    """Cross-app access: each sign-in exchanges the id_token for an ID-JAG, a secret while the
+    sign-in uses it; one renewal after another must not pile them up in the log's secrets."""
+    with FakeOAuth(expires_in=61, cc_refresh=False) as fake:  # renewed about every second
+        oauth = {"client_id": "xaa-client", "id_token": "idt-e2e",
+                 "grant": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                 "idp_token_endpoint": fake.base + "/idp/token"}
+        g = mcp_gateway({"fake": http_entry(fake.url, auth="oauth", oauth=oauth)})
+        g.wait_tools("fake")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(fake.jags) < 3:
+            time.sleep(0.1)
+        assert len(fake.jags) >= 3, fake.jags
+        said = json.dumps(g.call("mcp_fake_whoami", {"say": fake.jags[0]}).json())
+        assert f"you said {fake.jags[0]}" in said, said
 
 def test_the_sign_in_examples_of_docs_mcp_md_load(tmp_path):
     """The YAML blocks of docs/mcp.md's "Remote servers that sign in" are configs that load."""

@@ -6,6 +6,7 @@ server's); a server without `sampling.enabled` is not offered it; max_rpm refuse
 over it; the lane that lists the server bounds the models it reaches."""
 import json
 import re
+import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -133,6 +134,35 @@ def test_the_call_is_the_servers_in_its_lane_and_the_audit(bot, tg, fake):
     assert [(x["kind"], x["purpose"], x["lane"]) for x in mine] == [
         ("lane_refused", "sampling", "tools")], mine
 
+
+def test_sampling_during_a_turn_stays_in_the_turns_lane(bot, tg, fake):
+    """The server samples while a turn of a more sensitive lane calls it: what it sends may be
+    that turn's, so the call is in the turn's lane (its models only), not the server's."""
+    fake.script_for("test/cheap", text("never"))
+    bot(sampling={"enabled": True, "model": "cheap"},
+        lanes={"private": {"models": ["free"], "chats": [str(ALLOWED)]},
+               "tools": {"models": ["free", "cheap"], "mcp_servers": ["everything"]}})
+    out = turn(fake, tg, {"prompt": "the private plan"}, "Refused.")
+    assert sampled(fake) == []
+    assert ("the model call failed: HTTP 403: lane 'private' may not reach model group "
+            "'cheap'" in out), out
+
+def test_a_servers_sampling_in_a_redacting_lane_is_redacted_and_restored(bot, tg, fake):
+    """The lane that lists the server redacts what it sends: the server's text reaches the
+    model with placeholders, and the answer reaches the server (and the stored turn)
+    restored."""
+    fake.script_for("test/cheap", text("Wrote to [EMAIL_1]."))
+    g = bot(sampling={"enabled": True, "model": "cheap"},
+            lanes={"private": {"models": ["free", "cheap"], "mcp_servers": ["everything"],
+                               "redact": ["email"]}})
+    turn(fake, tg, {"prompt": "mail ada@example.com the plan"}, "Sent.")
+    [req] = sampled(fake)
+    with sqlite3.connect(g.home / "state.db") as db:
+        stored = [json.loads(m)["content"] for (m,) in db.execute(
+            "SELECT json FROM messages WHERE role = 'tool'")]
+    assert '"text": "Wrote to ada@example.com."' in "\n".join(stored), stored
+    assert "ada@example.com" not in req["raw"]
+    assert "mail [EMAIL_1] the plan" in json.dumps(messages(req))
 
 
 def test_the_docs_sampling_example_loads(tmp_path):

@@ -153,3 +153,19 @@ def test_concurrent_streams_are_capped_too(fake, start_router):
     rows = r.wait_spend_rows(2)
     assert approx(sum(x["cost_usd"] for x in rows), 1.0, 1e-9), rows
     assert json.dumps(rows).count('"estimated": 0') == 2, rows
+
+
+
+def test_n_choices_reserve_n_completions(fake, start_router):
+    """A chat asking for n choices may cost n completions, and reserves them: four choices of up
+    to 100 tokens reserve 2.00, all of a 1.00 cap, so the other calls wait and are refused on
+    what the first really cost (reserving one completion, 0.50, let two through: 4.00)."""
+    fake.script_for("test/free", *[text(f"paid {i}", cost=4 * CALL_USD, first_byte_delay=1.0)
+                                   for i in range(N)])
+    r = start(fake, start_router, "daily", PRICED)
+    with concurrent.futures.ThreadPoolExecutor(N) as pool:
+        replies = list(pool.map(lambda i: r.chat("free", content=f"call {i}", max_tokens=100,
+                                                  n=4, timeout=30), range(N)))
+    assert sorted(x.status for x in replies) == [200] + [400] * (N - 1), \
+        [(x.status, x.text) for x in replies]
+    assert count_calls(fake, "test/free") == 1

@@ -135,6 +135,20 @@ def test_a_link_is_a_message_with_done(bot, tg, fake):
     assert server_got(fake, tg, "Paid.") == {"action": "accept"}
 
 
+def test_a_form_without_fields_is_a_yes_or_no(bot, tg, fake):
+    """Nothing to fill in and no lane reviewing: the message and Accept or Decline."""
+    fake.script_for("test/free", tool_calls(("c1", "mcp_asker_confirm", "{}")),
+                    text("Deleted."))
+    bot()
+    tg.push_text("delete the draft", chat_id=ALLOWED)
+    q = question(tg, 1)
+    assert "Delete the draft?" in q["text"]
+    assert "(null)" not in q["text"] and "review" not in q["text"], q["text"]
+    assert buttons(q) == ["Accept", "Decline"]
+    press(tg, q, "Accept")
+    assert closed(tg, q).endswith("→ Accepted")
+    assert server_got(fake, tg, "Deleted.") == {"action": "accept", "content": {}}
+
 def test_a_lane_with_review_outbound_shows_the_answer_before_it_goes(bot, tg, fake):
     fake.script_for("test/free", tool_calls(("c1", "mcp_asker_defaults", "{}")),
                     text("Sent."))

@@ -8,7 +8,10 @@ this server as its authorization server; `/.well-known/oauth-authorization-serve
 endpoints, PKCE S256 and (option) RFC 9207's iss; `/register` registers clients (RFC 7591);
 `/authorize` approves at once and redirects with code, state and iss; `/token` checks the code,
 the PKCE verifier, the redirect URI and the resource, and issues access and refresh tokens (also
-for the client_credentials grant of client `cc-client`, secret `cc-secret`, sent Basic).
+for the client_credentials grant of client `cc-client`, secret `cc-secret`, sent Basic, and for
+the jwt-bearer grant of an ID-JAG that `/idp/token` exchanged for the id_token `idt-e2e`, as an
+IdP does for cross-app access; `cc_refresh=False` leaves the refresh token out of those two, as
+RFC 6749 4.4.3 advises). The tool `whoami` echoes its `say` argument.
 Every request is recorded (`requests`: method, path, query, form, headers). Standard library
 only.
 
@@ -35,17 +38,20 @@ except ImportError:  # run as a script
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-TOOL = {"name": "whoami", "description": "says who the token belongs to",
-        "inputSchema": {"type": "object", "properties": {}}}
+TOOL = {"name": "whoami", "description": "says who the token belongs to (and `say`, if given)",
+        "inputSchema": {"type": "object", "properties": {"say": {"type": "string"}}}}
 
 
 class FakeOAuth:
     def __init__(self, expires_in=3600, iss="right", resource=None, scopes=("mcp:read",),
-                 call_scope=None, dpop=False, dpop_nonce=False, dpop_algs=("ES256",)):
+                 call_scope=None, dpop=False, dpop_nonce=False, dpop_algs=("ES256",),
+                 cc_refresh=True):
         self.expires_in = expires_in
         self.iss = iss  # "right", "wrong", "none" (not advertised, not sent)
         self.resource_override = resource
         self.scopes = list(scopes)
+        self.cc_refresh = cc_refresh  # False: machine grants without a refresh token
+        self.jags = []  # ID-JAGs /idp/token issued
         self.call_scope = call_scope  # tools/call needs it: else 403 insufficient_scope
         self.requests = []
         self.dpop, self.dpop_nonce, self.dpop_algs = dpop, dpop_nonce, list(dpop_algs)
@@ -117,6 +123,8 @@ class FakeOAuth:
                     return fake._authorize(self, rec)
                 if p == "/token" and self.command == "POST":
                     return fake._token(self, rec)
+                if p == "/idp/token" and self.command == "POST":
+                    return fake._idp_exchange(self, rec)
                 self.reply(404, {"error": "not_found"})
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -167,15 +175,19 @@ class FakeOAuth:
             params["iss"] = "http://evil.example"
         h.reply(302, b"", headers={"Location": q["redirect_uri"] + "?" + urlencode(params)})
 
-    def _issue(self, h, scope, jkt=None):
+    def _issue(self, h, scope, jkt=None, refresh=True):
         at, rt = "at-" + secrets.token_hex(12), "rt-" + secrets.token_hex(12)
         with self.lock:
             self.access[at] = scope
-            self.refresh[rt] = scope
+            if refresh:
+                self.refresh[rt] = scope
             if jkt:
                 self.bound[at] = self.bound[rt] = jkt
-        h.reply(200, {"access_token": at, "token_type": "DPoP" if jkt else "Bearer",
-                      "expires_in": self.expires_in, "refresh_token": rt, "scope": scope})
+        answer = {"access_token": at, "token_type": "DPoP" if jkt else "Bearer",
+                  "expires_in": self.expires_in, "refresh_token": rt, "scope": scope}
+        if not refresh:  # RFC 6749 4.4.3: client_credentials SHOULD NOT have one
+            del answer["refresh_token"]
+        h.reply(200, answer)
 
     def _token(self, h, rec):
         f = rec["form"]
@@ -191,13 +203,29 @@ class FakeOAuth:
             return self._grant(h, rec, f, jkt)
         return self._grant(h, rec, f, None)
 
+    def _idp_exchange(self, h, rec):
+        """An IdP's token exchange (RFC 8693): an id_token for an ID-JAG (cross-app access)."""
+        f = rec["form"]
+        if f.get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange" or \
+                f.get("subject_token") != "idt-e2e":
+            return h.reply(400, {"error": "invalid_grant"})
+        jag = "jag-" + secrets.token_hex(12)
+        with self.lock:
+            self.jags.append(jag)
+        h.reply(200, {"access_token": jag, "token_type": "N_A",
+                      "issued_token_type": "urn:ietf:params:oauth:token-type:id-jag"})
+
     def _grant(self, h, rec, f, jkt):
+        if f.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            if f.get("assertion") not in self.jags:
+                return h.reply(400, {"error": "invalid_grant"})
+            return self._issue(h, f.get("scope", ""), jkt, refresh=self.cc_refresh)
         if f.get("grant_type") == "client_credentials":
             basic = rec["headers"].get("authorization", "")
             want = "Basic " + base64.b64encode(b"cc-client:cc-secret").decode()
             if basic != want:
                 return h.reply(401, {"error": "invalid_client"})
-            return self._issue(h, f.get("scope", ""), jkt)
+            return self._issue(h, f.get("scope", ""), jkt, refresh=self.cc_refresh)
         if f.get("grant_type") == "refresh_token":
             if f.get("refresh_token") not in self.refresh:
                 return h.reply(400, {"error": "invalid_grant"})
@@ -261,7 +289,9 @@ class FakeOAuth:
                 "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.call_scope}", '
                                     f'resource_metadata="{meta}"'})
         elif m == "tools/call":
-            result = {"content": [{"type": "text", "text": "signed in as the owner"}]}
+            say = (msg["params"].get("arguments") or {}).get("say")
+            result = {"content": [{"type": "text", "text": "signed in as the owner" +
+                                   (f"; you said {say}" if say else "")}]}
         else:
             return h.reply(200, {"jsonrpc": "2.0", "id": msg["id"],
                                  "error": {"code": -32601, "message": "no such method"}})

@@ -5,6 +5,7 @@
 //               note (string), name (string, default "Ada")
 //   defaults    the form of the conformance suite's SEP-1034 scenario: every field has a default
 //   pay         url mode: a link to open
+//   confirm     a form without fields: a yes or no
 const path = require("path");
 const { createRequire } = require("module");
 const peers = createRequire(path.join(process.argv[2] || __dirname, "node_modules", "x.js"));
@@ -41,6 +42,10 @@ const FORMS = {
       },
       required: [],
     },
+  },
+  confirm: {
+    message: "Delete the draft?",
+    requestedSchema: { type: "object", properties: {} },
   },
   pay: { mode: "url", message: "Confirm the payment", url: "https://pay.example/confirm/42",
          elicitationId: "pay-42" },
