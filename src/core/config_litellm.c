@@ -283,6 +283,13 @@ static const struct opt litellm_params_opts[] = {
 	 .text = "vertex_ai: a credentials file (service account key, gcloud login), or its "
 		 "JSON text; default GOOGLE_APPLICATION_CREDENTIALS, gcloud's login, the metadata "
 		 "server"},
+	/* LiteLLM's main.py takes vertex_ai_* where vertex_* is not given */
+	{"vertex_ai_project", T_STR, FLD(config_litellm_params, vertex_project),
+	 .flags = F_ONELINE | F_INACTIVE_ENV, .text = "same as vertex_project"},
+	{"vertex_ai_location", T_STR, FLD(config_litellm_params, vertex_location),
+	 .flags = F_ONELINE | F_INACTIVE_ENV, .text = "same as vertex_location"},
+	{"vertex_ai_credentials", T_STR, FLD(config_litellm_params, vertex_credentials),
+	 .flags = F_SECRET | F_SOFT_ENV, .text = "same as vertex_credentials"},
 };
 
 /* An order of 0 is an order: unset is told apart by the key's presence, as LiteLLM's None. */

@@ -96,11 +96,18 @@ static const struct provider_info catalogue[] = {
 	 "VOLCENGINE_API_KEY", NULL, false, NULL},
 	{"nvidia", DIALECT_OPENAI, "https://integrate.api.nvidia.com/v1", NULL,
 	 "NVIDIA_NIM_API_KEY", "NVIDIA_NIM_API_BASE", false, NULL},
+	/* LiteLLM's MinimaxChatConfig: /v1 put under an api_base that lacks it */
+	{"minimax", DIALECT_OPENAI, "https://api.minimax.io/v1", "/v1", "MINIMAX_API_KEY",
+	 "MINIMAX_API_BASE", false, NULL},
 	{"dashscope", DIALECT_OPENAI, "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
 	 NULL, "DASHSCOPE_API_KEY", NULL, false, NULL},
 	/* what hermetic cannot call: loaded inactive, with why */
 	{"github_copilot", DIALECT_OPENAI, NULL, NULL, NULL, NULL, false,
 	 "GitHub Copilot signs in with a device-login flow that a server cannot complete"},
+	/* LiteLLM's chatgpt/ Authenticator: a ChatGPT subscription's OAuth device code */
+	{"chatgpt", DIALECT_OPENAI, NULL, NULL, NULL, NULL, false,
+	 "ChatGPT's subscription API signs in with a device-login flow that a server cannot "
+	 "complete"},
 	{"sagemaker", DIALECT_OPENAI, NULL, NULL, NULL, NULL, false,
 	 "SageMaker endpoint invocation is not implemented; serve the model behind an "
 	 "OpenAI-compatible api_base (openai/<id>)"},
