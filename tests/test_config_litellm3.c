@@ -209,6 +209,134 @@ static void test_default_vertex_config_is_ignored_as_pass_through_routes(void **
 	result_finish(&r);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * include: (LiteLLM's ProxyConfig._process_includes)
+ */
+
+static char incdir[] = "/tmp/hermetic-include-XXXXXX";
+
+static char *write_file(const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", incdir, name);
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static struct result load(const char *path)
+{
+	struct result r = {.diag = config_diag_create()};
+	size_t len;
+	FILE *f;
+
+	r.rc = config_load(path, &r.cfg, r.diag);
+	f = open_memstream(&r.out, &len);
+	config_diag_print(r.diag, f);
+	fclose(f);
+	return r;
+}
+
+#define DEPLOYMENT(name) "  - model_name: " name "\n    litellm_params: {model: minimax/" name "}\n"
+
+/* Each row: the config, the files beside it, and the model_name of each deployment in the
+ * order LiteLLM's merge leaves them (a list extends the config's, a file's include: list
+ * extends the list being read, a mapping replaces). */
+static void test_include_merges_files_as_litellm_does(void **state)
+{
+	static const struct {
+		const char *config, *a, *b, *want;
+	} rows[] = {
+		/* model_list extended, the config's own entries first */
+		{"include: [a.yaml]\nmodel_list:\n" DEPLOYMENT("m0"),
+		 "model_list:\n" DEPLOYMENT("m1") DEPLOYMENT("m2"), NULL, "m0 m1 m2"},
+		/* a key the config lacks is added; two files in their order */
+		{"include:\n  - a.yaml\n  - b.yaml\n", "model_list:\n" DEPLOYMENT("m1"),
+		 "model_list:\n" DEPLOYMENT("m2"), "m1 m2"},
+		/* an included file's include: is read too, from the config's directory */
+		{"include: [a.yaml]\n", "include: [b.yaml]\nmodel_list:\n" DEPLOYMENT("m1"),
+		 "model_list:\n" DEPLOYMENT("m2"), "m1 m2"},
+		/* a value that is no list replaces the config's (model_list: {} is not extended) */
+		{"include: [a.yaml]\nmodel_list:\n" DEPLOYMENT("m0"), "model_list: null\n", NULL,
+		 ""},
+	};
+	char *paths[3], got[256];
+	struct result r;
+	size_t i, j;
+
+	(void)state;
+	assert_non_null(mkdtemp(incdir));
+	for (i = 0; i < ARRAY_LEN(rows); i++) {
+		paths[0] = write_file("config.yaml", rows[i].config);
+		paths[1] = write_file("a.yaml", rows[i].a);
+		paths[2] = rows[i].b ? write_file("b.yaml", rows[i].b) : NULL;
+		r = load(paths[0]);
+		loads(&r, rows[i].config);
+		got[0] = '\0';
+		for (j = 0; j < r.cfg->n_models; j++)
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", j ? " " : "",
+				 r.cfg->models[j].model_name);
+		if (strcmp(got, rows[i].want) != 0)
+			print_error("row %zu: got '%s'\n%s", i, got, r.out);
+		assert_string_equal(got, rows[i].want);
+		if (strstr(r.out, "include:"))
+			print_error("%s", r.out);
+		assert_null(strstr(r.out, "include:"));
+		result_finish(&r);
+		for (j = 0; j < 3; j++)
+			if (paths[j]) {
+				remove(paths[j]);
+				free(paths[j]);
+			}
+	}
+	rmdir(incdir);
+	memcpy(incdir + strlen(incdir) - 6, "XXXXXX", 6);
+}
+
+/* A message about an included value points into its file; a file that cannot be read is a
+ * warning (LiteLLM raises FileNotFoundError), an include: that is no list an error (LiteLLM's
+ * ValueError). */
+static void test_include_messages_name_the_included_file(void **state)
+{
+	char *config, *a, *want;
+	struct result r;
+
+	(void)state;
+	assert_non_null(mkdtemp(incdir));
+	config = write_file("config.yaml", "include: [a.yaml, gone.yaml]\n");
+	a = write_file("a.yaml", "model_list:\n  - model_name: m\n    litellm_params:\n"
+				 "      model: minimax/m\n      zzz_unknown: 1\n");
+	r = load(config);
+	loads(&r, "include of a.yaml");
+	assert_int_equal(r.cfg->n_models, 1);
+	want = xasprintf("%s:5:7: warning: unknown key 'zzz_unknown'", a);
+	check_has(r.out, want);
+	free(want);
+	want = xasprintf("%s:1:19: warning: include: cannot read %s/gone.yaml", config, incdir);
+	check_has(r.out, want);
+	free(want);
+	result_finish(&r);
+
+	remove(config);
+	free(config);
+	config = write_file("config.yaml", "include: a.yaml\n");
+	r = load(config);
+	assert_int_equal(r.rc, -EINVAL);
+	want = xasprintf("%s:1:10: error: include must be a list of file paths", config);
+	check_has(r.out, want);
+	free(want);
+	result_finish(&r);
+
+	remove(config);
+	remove(a);
+	free(config);
+	free(a);
+	rmdir(incdir);
+	memcpy(incdir + strlen(incdir) - 6, "XXXXXX", 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +344,8 @@ int main(void)
 		cmocka_unit_test(test_minimax_is_openai_compatible_at_litellms_base),
 		cmocka_unit_test(test_vertex_ai_spellings_are_read_as_vertex_keys),
 		cmocka_unit_test(test_default_vertex_config_is_ignored_as_pass_through_routes),
+		cmocka_unit_test(test_include_merges_files_as_litellm_does),
+		cmocka_unit_test(test_include_messages_name_the_included_file),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -45,7 +45,6 @@ const struct ignored cfg_ignored[] = {
 	{"config", "assistant_settings", WHY_ROUTES},
 	{"config", "files_settings", WHY_ROUTES},
 	{"config", "finetune_settings", WHY_ROUTES},
-	{"config", "include", "hermetic reads one file: paste the included model_list here"},
 	/* proxy_server.py: set_default_vertex_config, for its Vertex pass-through routes */
 	{"config", "default_vertex_config", WHY_ROUTES},
 	{"config", "vector_store_registry", WHY_ROUTES},
