@@ -209,6 +209,27 @@ static void test_default_vertex_config_is_ignored_as_pass_through_routes(void **
 	result_finish(&r);
 }
 
+/* litellm_settings.custom_provider_map: LiteLLM imports each custom_handler at start-up
+ * (proxy_server.py, get_instance_fn); hermetic cannot run Python, so it says that at the key,
+ * and the provider's deployments load inactive. */
+static void test_custom_provider_map_is_named_as_python_handlers(void **state)
+{
+	static const char text[] = "model_list:\n  - model_name: a\n    litellm_params:\n"
+				   "      model: my-agent/release\n"
+				   "litellm_settings:\n  custom_provider_map:\n"
+				   "    - {provider: my-agent, custom_handler: handler.instance}\n";
+	struct result r;
+
+	(void)state;
+	r = parse(text);
+	loads(&r, text);
+	check_has(r.out, "t.yaml:6:3: warning: ignored: 'custom_provider_map' in "
+			 "'litellm_settings': its handlers are Python that LiteLLM imports");
+	assert_null(strstr(r.out, "'custom_provider_map' in 'litellm_settings' (ignored, as"));
+	assert_non_null(r.cfg->models[0].inactive);
+	result_finish(&r);
+}
+
 /* ---------------------------------------------------------------------------------------
  * include: (LiteLLM's ProxyConfig._process_includes)
  */
@@ -344,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_minimax_is_openai_compatible_at_litellms_base),
 		cmocka_unit_test(test_vertex_ai_spellings_are_read_as_vertex_keys),
 		cmocka_unit_test(test_default_vertex_config_is_ignored_as_pass_through_routes),
+		cmocka_unit_test(test_custom_provider_map_is_named_as_python_handlers),
 		cmocka_unit_test(test_include_merges_files_as_litellm_does),
 		cmocka_unit_test(test_include_messages_name_the_included_file),
 	};
