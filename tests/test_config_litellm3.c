@@ -171,6 +171,70 @@ static void test_minimax_is_openai_compatible_at_litellms_base(void **state)
 	unsetenv("MINIMAX_API_BASE");
 }
 
+/* LiteLLM's OpenAI-compatible providers, each with its default base URL and key variable as
+ * LiteLLM's code has them (litellm/llms/<name>/chat/transformation.py,
+ * get_llm_provider_logic.py, litellm/llms/openai_like/providers.json): a deployment that names
+ * only the model loads active and calls that base with that key. */
+static void test_litellms_openai_compatible_providers_load_with_their_base(void **state)
+{
+	static const struct {
+		const char *prefix, *base, *key_env;
+	} rows[] = {
+		{"siliconflow", "https://api.siliconflow.com/v1", "SILICONFLOW_API_KEY"},
+		{"hyperbolic", "https://api.hyperbolic.xyz/v1", "HYPERBOLIC_API_KEY"},
+		{"featherless_ai", "https://api.featherless.ai/v1", "FEATHERLESS_API_KEY"},
+		{"lambda_ai", "https://api.lambda.ai/v1", "LAMBDA_API_KEY"},
+		{"nscale", "https://inference.api.nscale.com/v1", "NSCALE_API_KEY"},
+		{"meta_llama", "https://api.llama.com/compat/v1", "LLAMA_API_KEY"},
+		{"ai21_chat", "https://api.ai21.com/studio/v1", "AI21_API_KEY"},
+		{"friendliai", "https://api.friendli.ai/serverless/v1", "FRIENDLIAI_API_KEY"},
+		{"galadriel", "https://api.galadriel.com/v1", "GALADRIEL_API_KEY"},
+		{"anyscale", "https://api.endpoints.anyscale.com/v1", "ANYSCALE_API_KEY"},
+		{"empower", "https://app.empower.dev/api/v1", "EMPOWER_API_KEY"},
+		{"publicai", "https://api.publicai.co/v1", "PUBLICAI_API_KEY"},
+		{"helicone", "https://ai-gateway.helicone.ai", "HELICONE_API_KEY"},
+		{"veniceai", "https://api.venice.ai/api/v1", "VENICE_AI_API_KEY"},
+		{"xiaomi_mimo", "https://api.xiaomimimo.com/v1", "XIAOMI_MIMO_API_KEY"},
+		{"scaleway", "https://api.scaleway.ai/v1", "SCW_SECRET_KEY"},
+		{"synthetic", "https://api.synthetic.new/openai/v1", "SYNTHETIC_API_KEY"},
+		{"apertis", "https://api.stima.tech/v1", "STIMA_API_KEY"},
+		{"nano-gpt", "https://nano-gpt.com/api/v1", "NANOGPT_API_KEY"},
+		{"poe", "https://api.poe.com/v1", "POE_API_KEY"},
+		{"chutes", "https://llm.chutes.ai/v1", "CHUTES_API_KEY"},
+		{"abliteration", "https://api.abliteration.ai/v1", "ABLITERATION_API_KEY"},
+		{"llamagate", "https://api.llamagate.dev/v1", "LLAMAGATE_API_KEY"},
+		{"gmi", "https://api.gmi-serving.com/v1", "GMI_API_KEY"},
+		{"assemblyai", "https://llm-gateway.assemblyai.com/v1", "ASSEMBLYAI_API_KEY"},
+		{"charity_engine", "https://api.charityengine.services/remotejobs/v2/inference",
+		 "CHARITY_ENGINE_API_KEY"},
+		{"aihubmix", "https://aihubmix.com/v1", "AIHUBMIX_API_KEY"},
+	};
+	char text[256];
+	struct result r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(rows); i++) {
+		setenv(rows[i].key_env, "k-test-provider", 1);
+		snprintf(text, sizeof(text),
+			 "model_list:\n  - model_name: p\n    litellm_params:\n"
+			 "      model: %s/some-org/some-model\n",
+			 rows[i].prefix);
+		r = parse(text);
+		loads(&r, text);
+		if (r.cfg->models[0].inactive)
+			print_error("%s: %s\n", rows[i].prefix, r.cfg->models[0].inactive);
+		assert_null(r.cfg->models[0].inactive);
+		assert_string_equal(r.cfg->models[0].provider, rows[i].prefix);
+		assert_int_equal(r.cfg->models[0].dialect, DIALECT_OPENAI);
+		assert_string_equal(r.cfg->models[0].upstream_model, "some-org/some-model");
+		assert_string_equal(r.cfg->models[0].litellm_params.api_base, rows[i].base);
+		assert_string_equal(r.cfg->models[0].litellm_params.api_key, "k-test-provider");
+		result_finish(&r);
+		unsetenv(rows[i].key_env);
+	}
+}
+
 /* LiteLLM's main.py takes vertex_ai_project, vertex_ai_location and vertex_ai_credentials
  * where vertex_project, vertex_location and vertex_credentials are not given. */
 static void test_vertex_ai_spellings_are_read_as_vertex_keys(void **state)
@@ -363,6 +427,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chatgpt_deployments_are_inactive_as_device_login),
 		cmocka_unit_test(test_minimax_is_openai_compatible_at_litellms_base),
+		cmocka_unit_test(test_litellms_openai_compatible_providers_load_with_their_base),
 		cmocka_unit_test(test_vertex_ai_spellings_are_read_as_vertex_keys),
 		cmocka_unit_test(test_default_vertex_config_is_ignored_as_pass_through_routes),
 		cmocka_unit_test(test_custom_provider_map_is_named_as_python_handlers),
