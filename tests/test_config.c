@@ -295,7 +295,7 @@ static void check_full_models(const struct config *c)
 	assert_int_equal(c->n_models, 4);
 	assert_int_equal(c->n_model_groups, 3);
 	assert_int_equal(p->tpm, 100000);
-	assert_int_equal(p->weight, 2);
+	assert_int_equal(p->weight, 2000); /* thousandths of weight: 2 */
 	assert_int_equal(p->timeout_s, 30);
 	assert_int_equal(p->stream_timeout_s, 10);
 	assert_int_equal(p->max_tokens, 2048);

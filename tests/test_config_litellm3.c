@@ -235,6 +235,43 @@ static void test_litellms_openai_compatible_providers_load_with_their_base(void 
 	}
 }
 
+/* Numbers LiteLLM takes that hermetic's whole units did not: a weight is any positive number
+ * (Router's simple_shuffle normalises weights by their sum: 0.7 and 0.3 split 7:3, kept as
+ * thousandths); a cooldown_time in fractions of a second and a max_parallel_requests past
+ * hermetic's cap load rounded up and clamped, with a warning. */
+static void test_litellm_numbers_load_as_litellm_takes_them(void **state)
+{
+	static const struct {
+		const char *weight;
+		int64_t want;
+	} weights[] = {{"0.7", 700}, {"0.3", 300}, {"9", 9000}, {"0.0001", 1}, {"0", 0}};
+	static const char text2[] = "model_list:\n  - model_name: m\n    litellm_params:\n"
+				    "      model: minimax/a\n      max_parallel_requests: 1000000\n"
+				    "router_settings:\n  cooldown_time: 30.5\n";
+	char text[256];
+	struct result r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(weights); i++) {
+		snprintf(text, sizeof(text),
+			 "model_list:\n  - model_name: m\n    litellm_params:\n"
+			 "      model: minimax/a\n      weight: %s\n",
+			 weights[i].weight);
+		r = parse(text);
+		loads(&r, text);
+		assert_int_equal(r.cfg->models[0].litellm_params.weight, weights[i].want);
+		result_finish(&r);
+	}
+	r = parse(text2);
+	loads(&r, text2);
+	assert_int_equal(r.cfg->models[0].litellm_params.max_parallel_requests, 100000);
+	assert_int_equal(r.cfg->router_settings.cooldown_time_s, 31);
+	check_has(r.out, "t.yaml:5:30: warning: ");
+	check_has(r.out, "t.yaml:7:18: warning: ");
+	result_finish(&r);
+}
+
 /* LiteLLM's main.py takes vertex_ai_project, vertex_ai_location and vertex_ai_credentials
  * where vertex_project, vertex_location and vertex_credentials are not given. */
 static void test_vertex_ai_spellings_are_read_as_vertex_keys(void **state)
@@ -428,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_chatgpt_deployments_are_inactive_as_device_login),
 		cmocka_unit_test(test_minimax_is_openai_compatible_at_litellms_base),
 		cmocka_unit_test(test_litellms_openai_compatible_providers_load_with_their_base),
+		cmocka_unit_test(test_litellm_numbers_load_as_litellm_takes_them),
 		cmocka_unit_test(test_vertex_ai_spellings_are_read_as_vertex_keys),
 		cmocka_unit_test(test_default_vertex_config_is_ignored_as_pass_through_routes),
 		cmocka_unit_test(test_custom_provider_map_is_named_as_python_handlers),

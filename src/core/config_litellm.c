@@ -12,6 +12,7 @@
 #include "core/config_int.h"
 #include "core/util.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -194,12 +195,13 @@ static const struct opt litellm_params_opts[] = {
 	{"tpm_limit", T_INT, FLD(config_litellm_params, tpm), .min = 0, .max = MAX_I64,
 	 .text = "same as tpm"},
 	{"max_parallel_requests", T_INT, FLD(config_litellm_params, max_parallel_requests),
-	 .def = "0", .min = 0, .max = 100000,
+	 .def = "0", .min = 0, .max = 100000, .flags = F_CLAMP,
 	 .text = "calls in flight to this deployment at once (not picked when full); 0 = "
 		 "router_settings.default_max_parallel_requests"},
-	{"weight", T_INT, FLD(config_litellm_params, weight), .def = "0", .min = 0, .max = 1000000,
-	 .text = "share of simple-shuffle picks; when any deployment of the group has one, one "
-		 "without has none (LiteLLM's); 0 = not set"},
+	{"weight", T_NUM, FLD(config_litellm_params, weight_given), .def = "0", .min = 0,
+	 .max = 1000000,
+	 .text = "share of simple-shuffle picks, any number (0.7 and 0.3 split 7:3); when any "
+		 "deployment of the group has one, one without has none (LiteLLM's); 0 = not set"},
 	{"timeout", T_INT, FLD(config_litellm_params, timeout_s), .def = "0", .min = 0,
 	 .max = 86400, .text = "seconds for the whole call; 0 = router_settings.timeout",
 	 .flags = F_CLAMP},
@@ -292,7 +294,9 @@ static const struct opt litellm_params_opts[] = {
 	 .flags = F_SECRET | F_SOFT_ENV, .text = "same as vertex_credentials"},
 };
 
-/* An order of 0 is an order: unset is told apart by the key's presence, as LiteLLM's None. */
+/* An order of 0 is an order: unset is told apart by the key's presence, as LiteLLM's None.
+ * A weight is any positive number in LiteLLM (simple_shuffle normalises them by their sum):
+ * the router's whole shares are thousandths of it, at least 1 when one was given. */
 static void litellm_params_check(struct ctx *c, const struct node *map, void *obj)
 {
 	struct config_litellm_params *p = obj;
@@ -301,6 +305,9 @@ static void litellm_params_check(struct ctx *c, const struct node *map, void *ob
 	(void)c;
 	if (!v || cfg_is_null(v))
 		p->order = CONFIG_ORDER_UNSET;
+	p->weight = (int64_t)llround(p->weight_given * 1000.0);
+	if (p->weight_given > 0 && p->weight == 0)
+		p->weight = 1;
 }
 
 const struct table cfg_litellm_params_table = {

@@ -361,7 +361,7 @@ static const struct opt litellm_settings_opts[] = {
 	 .max = 1000,
 	 .text = "failures before a deployment cools down; router_settings wins; default 3"},
 	{"cooldown_time", T_INT, FLD(config_litellm_settings, cooldown_time_s), .def = "-1",
-	 .min = 0, .max = 86400,
+	 .min = 0, .max = 86400, .flags = F_CLAMP,
 	 .text = "seconds a failing deployment is skipped; router_settings wins; default 5"},
 	{"retry_policy", T_SECTION, FLD(config_litellm_settings, retry_policy),
 	 .table = &cfg_litellm_retry_policy_table},
@@ -421,7 +421,7 @@ static const struct opt router_settings_opts[] = {
 	 .text = "failures within cooldown_time before a deployment cools down; "
 		 "default litellm_settings.allowed_fails, else 3 (LiteLLM's)"},
 	{"cooldown_time", T_INT, FLD(config_router_settings, cooldown_time_s), .def = "-1",
-	 .min = 0, .max = 86400,
+	 .min = 0, .max = 86400, .flags = F_CLAMP,
 	 .text = "seconds a failing deployment is skipped; default "
 		 "litellm_settings.cooldown_time, else 5 (LiteLLM's)"},
 	{"num_retries", T_INT, FLD(config_router_settings, num_retries), .def = "-1", .min = 0,
