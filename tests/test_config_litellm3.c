@@ -247,7 +247,10 @@ static void test_litellm_numbers_load_as_litellm_takes_them(void **state)
 	} weights[] = {{"0.7", 700}, {"0.3", 300}, {"9", 9000}, {"0.0001", 1}, {"0", 0}};
 	static const char text2[] = "model_list:\n  - model_name: m\n    litellm_params:\n"
 				    "      model: minimax/a\n      max_parallel_requests: 1000000\n"
-				    "router_settings:\n  cooldown_time: 30.5\n";
+				    "router_settings:\n  cooldown_time: 30.5\n  retry_after: 0.5\n"
+				    "  allowed_fails: 5000\n";
+	static const char text3[] = "model_list:\n  - model_name: m\n    litellm_params:\n"
+				    "      model: minimax/a\n      rpm: 1.5\n";
 	char text[256];
 	struct result r;
 	size_t i;
@@ -267,9 +270,50 @@ static void test_litellm_numbers_load_as_litellm_takes_them(void **state)
 	loads(&r, text2);
 	assert_int_equal(r.cfg->models[0].litellm_params.max_parallel_requests, 100000);
 	assert_int_equal(r.cfg->router_settings.cooldown_time_s, 31);
+	assert_int_equal(r.cfg->router_settings.retry_after_s, 1);
+	assert_int_equal(r.cfg->router_settings.allowed_fails, 1000);
 	check_has(r.out, "t.yaml:5:30: warning: ");
 	check_has(r.out, "t.yaml:7:18: warning: ");
+	check_has(r.out, "t.yaml:8:16: warning: ");
+	check_has(r.out, "t.yaml:9:18: warning: ");
 	result_finish(&r);
+	r = parse(text3);
+	loads(&r, text3);
+	assert_int_equal(r.cfg->models[0].litellm_params.rpm, 2);
+	result_finish(&r);
+}
+
+/* Router._get_model_from_alias reads model_group_alias only when the alias is called: an
+ * alias naming no model_name loads (dropped, with a warning); the others are kept. */
+static void test_alias_to_a_missing_group_is_dropped_with_a_warning(void **state)
+{
+	static const struct {
+		const char *models, *alias;
+		size_t want;
+	} rows[] = {
+		{"  - model_name: m\n    litellm_params: {model: minimax/a}\n", "{x: gone}", 0},
+		{"  - model_name: m\n    litellm_params: {model: minimax/a}\n",
+		 "{x: {model: gone, hidden: true}}", 0},
+		{"  - model_name: m\n    litellm_params: {model: minimax/a}\n", "{x: m, y: gone}",
+		 1},
+	};
+	char text[512];
+	struct result r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(rows); i++) {
+		snprintf(text, sizeof(text),
+			 "model_list:\n%srouter_settings:\n  model_group_alias: %s\n",
+			 rows[i].models, rows[i].alias);
+		r = parse(text);
+		loads(&r, text);
+		assert_int_equal(r.cfg->router_settings.n_aliases, rows[i].want);
+		if (strstr(rows[i].alias, "gone"))
+			check_has(r.out, "'gone' is not a model_name in model_list: LiteLLM starts "
+					 "with it and fails a call to the alias");
+		result_finish(&r);
+	}
 }
 
 /* LiteLLM's main.py takes vertex_ai_project, vertex_ai_location and vertex_ai_credentials
@@ -466,6 +510,7 @@ int main(void)
 		cmocka_unit_test(test_minimax_is_openai_compatible_at_litellms_base),
 		cmocka_unit_test(test_litellms_openai_compatible_providers_load_with_their_base),
 		cmocka_unit_test(test_litellm_numbers_load_as_litellm_takes_them),
+		cmocka_unit_test(test_alias_to_a_missing_group_is_dropped_with_a_warning),
 		cmocka_unit_test(test_vertex_ai_spellings_are_read_as_vertex_keys),
 		cmocka_unit_test(test_default_vertex_config_is_ignored_as_pass_through_routes),
 		cmocka_unit_test(test_custom_provider_map_is_named_as_python_handlers),

@@ -187,11 +187,12 @@ static const struct opt litellm_params_opts[] = {
 	 .text = "the provider's key, normally `os.environ/NAME`; default: the provider's "
 		 "variable (GROQ_API_KEY...)"},
 	{"rpm", T_INT, FLD(config_litellm_params, rpm), .def = "0", .min = 0, .max = 1000000000,
+	 .flags = F_CLAMP,
 	 .text = "requests per minute this deployment takes (not picked when full); 0 = no limit"},
 	{"tpm", T_INT, FLD(config_litellm_params, tpm), .def = "0", .min = 0, .max = MAX_I64,
 	 .text = "tokens per minute (not picked when full); 0 = no limit"},
 	{"rpm_limit", T_INT, FLD(config_litellm_params, rpm), .min = 0, .max = 1000000000,
-	 .text = "same as rpm"},
+	 .flags = F_CLAMP, .text = "same as rpm"},
 	{"tpm_limit", T_INT, FLD(config_litellm_params, tpm), .min = 0, .max = MAX_I64,
 	 .text = "same as tpm"},
 	{"max_parallel_requests", T_INT, FLD(config_litellm_params, max_parallel_requests),
