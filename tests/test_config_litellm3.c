@@ -484,6 +484,15 @@ static void test_include_messages_name_the_included_file(void **state)
 	check_has(r.out, want);
 	free(want);
 	result_finish(&r);
+	/* --strict refuses what LiteLLM refuses */
+	remove(config);
+	free(config);
+	config = write_file("config.yaml", "include: [gone.yaml]\n");
+	r = (struct result){.diag = config_diag_create()};
+	config_diag_set_strict(r.diag, true);
+	assert_int_equal(config_load(config, &r.cfg, r.diag), -EINVAL);
+	assert_int_equal(config_diag_errors(r.diag), 1);
+	result_finish(&r);
 
 	remove(config);
 	free(config);

@@ -10,9 +10,9 @@
  * - an included file's own include: list is appended to the list being read (LiteLLM's loop
  *   extends the very list it iterates), its paths joined to the config's directory too.
  * A file that cannot be read is a warning where LiteLLM raises FileNotFoundError and does not
- * start: hermetic starts without it and says what is missing. The included nodes live in the
- * config's tree and carry their file's name, so a message about one of them points there.
- * Rejected: pasting the included text into the config's (positions would lie).
+ * start: hermetic starts without it and says what is missing (--strict refuses it). The included
+ * nodes live in the config's tree and carry their file's name, so a message about one of them
+ * points there. Rejected: pasting the included text into the config's (positions would lie).
  */
 #include "core/config.h"
 #include "core/config_int.h"
@@ -139,12 +139,12 @@ static void include_one(struct ctx *c, struct node *root, struct node *list,
 	buf_init(&b, CONFIG_MAX_FILE_BYTES);
 	rc = fileio_read(file, CONFIG_MAX_FILE_BYTES, &b);
 	if (rc < 0) {
-		cfg_warn_at(c, item,
-			    "include: cannot read %s (%s): loaded without it, so what it holds "
-			    "(its model_list entries...) is missing; LiteLLM does not start "
-			    "without it",
-			    cfg_show(file, tmp),
-			    rc == -EFBIG ? "larger than 1 MiB" : strerror(-rc));
+		/* --strict refuses what LiteLLM refuses */
+		(c->strict ? cfg_err_at : cfg_warn_at)(
+			c, item,
+			"include: cannot read %s (%s): loaded without it, so what it holds (its "
+			"model_list entries...) is missing; LiteLLM does not start without it",
+			cfg_show(file, tmp), rc == -EFBIG ? "larger than 1 MiB" : strerror(-rc));
 		free(file);
 		buf_finish(&b);
 		return;
