@@ -97,7 +97,7 @@ static const struct provider_info catalogue[] = {
 	{"nvidia", DIALECT_OPENAI, "https://integrate.api.nvidia.com/v1", NULL,
 	 "NVIDIA_NIM_API_KEY", "NVIDIA_NIM_API_BASE", false, NULL},
 	/* LiteLLM's MinimaxChatConfig: /v1 put under an api_base that lacks it */
-	{"minimax", DIALECT_OPENAI, "https://api.minimax.io/v1", "/v1", "MINIMAX_API_KEY",
+	{"minimax", DIALECT_OPENAI, "https://api.minimax.io", "/v1", "MINIMAX_API_KEY",
 	 "MINIMAX_API_BASE", false, NULL},
 	{"dashscope", DIALECT_OPENAI, "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
 	 NULL, "DASHSCOPE_API_KEY", NULL, false, NULL},
