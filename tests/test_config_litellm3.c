@@ -142,6 +142,8 @@ static void test_minimax_is_openai_compatible_at_litellms_base(void **state)
 		{"", "https://api.minimaxi.com/v1", "https://api.minimaxi.com/v1"},
 		{"      api_base: https://api.minimaxi.com/v1\n", NULL,
 		 "https://api.minimaxi.com/v1"},
+		{"      api_base: https://api.minimaxi.com/\n", NULL,
+		 "https://api.minimaxi.com/v1"},
 	};
 	char text[512];
 	struct result r;
