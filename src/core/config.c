@@ -335,8 +335,10 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 	c.cfg = xcalloc(1, sizeof(*c.cfg));
 	c.cfg->name = xstrdup(name);
 	cfg_init_table(&c, &cfg_top_table, c.cfg);
-	if (cfg_tree_build(&c) == 0)
+	if (cfg_tree_build(&c) == 0) {
+		cfg_process_includes(&c);
 		walk_root(&c);
+	}
 	rc = c.errors ? -EINVAL : 0;
 	if (rc == 0) {
 		for (i = 0; i < c.n_secrets; i++)

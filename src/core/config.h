@@ -74,7 +74,8 @@ struct config_litellm_params {
 	char *api_base;		       /* always set: given, or the provider's default */
 	char *api_key;		       /* secret; NULL = no Authorization header */
 	int64_t rpm, tpm;	       /* 0 = no limit (rpm_limit, tpm_limit too) */
-	int64_t weight;		       /* simple-shuffle weight; 0 = not set */
+	int64_t weight;		       /* shuffle share: weight_given in thousandths; 0 = none */
+	double weight_given;	       /* weight as written (LiteLLM's: any number); 0 = none */
 	int64_t max_parallel_requests; /* calls in flight at once; 0 = router_settings' default */
 	int64_t timeout_s;	       /* whole call; 0 = router_settings.timeout_s */
 	int64_t stream_timeout_s;      /* first streamed chunk; 0 = timeout_s */

@@ -45,7 +45,8 @@ const struct ignored cfg_ignored[] = {
 	{"config", "assistant_settings", WHY_ROUTES},
 	{"config", "files_settings", WHY_ROUTES},
 	{"config", "finetune_settings", WHY_ROUTES},
-	{"config", "include", "hermetic reads one file: paste the included model_list here"},
+	/* proxy_server.py: set_default_vertex_config, for its Vertex pass-through routes */
+	{"config", "default_vertex_config", WHY_ROUTES},
 	{"config", "vector_store_registry", WHY_ROUTES},
 	{"config", "search_tools", WHY_ROUTES},
 	{"config", "prompts", WHY_ROUTES},
@@ -58,6 +59,10 @@ const struct ignored cfg_ignored[] = {
 	 "LiteLLM reads model_group_settings under litellm_settings only"},
 	/* litellm_settings: LiteLLM's docs, "litellm_settings - Reference", and what configs use */
 	{"litellm_settings", "callbacks", WHY_METRICS},
+	/* proxy_server.py imports each custom_handler (get_instance_fn) at start-up */
+	{"litellm_settings", "custom_provider_map",
+	 "its handlers are Python that LiteLLM imports at start-up; hermetic cannot run them, so "
+	 "the deployments of their providers load inactive"},
 	{"litellm_settings", "success_callback", WHY_METRICS},
 	{"litellm_settings", "failure_callback", WHY_METRICS},
 	{"litellm_settings", "service_callback", WHY_METRICS},

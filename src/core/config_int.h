@@ -32,6 +32,7 @@ struct node {
 	enum ntype type;
 	bool plain; /* plain scalar: null and booleans are recognised */
 	unsigned line, col;
+	const char *file;   /* the file it was read from (the config's, or an include's) */
 	char *text;	    /* scalars: the raw value, env references unresolved */
 	char *anchor;	    /* registered once the node is complete (no cycles) */
 	struct node **kids; /* sequence items; mapping key, value, key, value, ... */
@@ -46,6 +47,8 @@ struct tree {
 	struct node *stack[CONFIG_MAX_DEPTH];
 	size_t depth;
 	struct node *root;
+	char **files; /* the included files' paths, which nodes' file points into */
+	size_t n_files, alloc_files;
 	size_t docs;
 	long merge_work;
 };
@@ -233,6 +236,9 @@ bool cfg_is_null(const struct node *n);
 void cfg_tree_free(struct tree *t);
 /* Parses c->text into c->tree; 0, or a negative code after reporting why. */
 int cfg_tree_build(struct ctx *c);
+/* config_include.c: a top-level include: (LiteLLM's ProxyConfig._process_includes) read and
+ * merged into the tree, before the walk. */
+void cfg_process_includes(struct ctx *c);
 /* The value of key in map (borrowed), NULL if absent or map is not a mapping. */
 const struct node *cfg_map_get(const struct node *map, const char *key);
 /* The value of environment variable name: the config's environment_variables entry, else the

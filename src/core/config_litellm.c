@@ -13,6 +13,7 @@
 #include "core/config_int.h"
 #include "core/util.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -202,20 +203,22 @@ static const struct opt litellm_params_opts[] = {
 	 .text = "the provider's key, normally `os.environ/NAME`; default: the provider's "
 		 "variable (GROQ_API_KEY...)"},
 	{"rpm", T_INT, FLD(config_litellm_params, rpm), .def = "0", .min = 0, .max = 1000000000,
+	 .flags = F_CLAMP,
 	 .text = "requests per minute this deployment takes (not picked when full); 0 = no limit"},
 	{"tpm", T_INT, FLD(config_litellm_params, tpm), .def = "0", .min = 0, .max = MAX_I64,
 	 .text = "tokens per minute (not picked when full); 0 = no limit"},
 	{"rpm_limit", T_INT, FLD(config_litellm_params, rpm), .min = 0, .max = 1000000000,
-	 .text = "same as rpm"},
+	 .flags = F_CLAMP, .text = "same as rpm"},
 	{"tpm_limit", T_INT, FLD(config_litellm_params, tpm), .min = 0, .max = MAX_I64,
 	 .text = "same as tpm"},
 	{"max_parallel_requests", T_INT, FLD(config_litellm_params, max_parallel_requests),
-	 .def = "0", .min = 0, .max = 100000,
+	 .def = "0", .min = 0, .max = 100000, .flags = F_CLAMP,
 	 .text = "calls in flight to this deployment at once (not picked when full); 0 = "
 		 "router_settings.default_max_parallel_requests"},
-	{"weight", T_INT, FLD(config_litellm_params, weight), .def = "0", .min = 0, .max = 1000000,
-	 .text = "share of simple-shuffle picks; when any deployment of the group has one, one "
-		 "without has none (LiteLLM's); 0 = not set"},
+	{"weight", T_NUM, FLD(config_litellm_params, weight_given), .def = "0", .min = 0,
+	 .max = 1000000,
+	 .text = "share of simple-shuffle picks, any number (0.7 and 0.3 split 7:3); when any "
+		 "deployment of the group has one, one without has none (LiteLLM's); 0 = not set"},
 	{"timeout", T_INT, FLD(config_litellm_params, timeout_s), .def = "0", .min = 0,
 	 .max = 86400, .text = "seconds for the whole call; 0 = router_settings.timeout",
 	 .flags = F_CLAMP},
@@ -299,9 +302,18 @@ static const struct opt litellm_params_opts[] = {
 	 .text = "vertex_ai: a credentials file (service account key, gcloud login), or its "
 		 "JSON text; default GOOGLE_APPLICATION_CREDENTIALS, gcloud's login, the metadata "
 		 "server"},
+	/* LiteLLM's main.py takes vertex_ai_* where vertex_* is not given */
+	{"vertex_ai_project", T_STR, FLD(config_litellm_params, vertex_project),
+	 .flags = F_ONELINE | F_INACTIVE_ENV, .text = "same as vertex_project"},
+	{"vertex_ai_location", T_STR, FLD(config_litellm_params, vertex_location),
+	 .flags = F_ONELINE | F_INACTIVE_ENV, .text = "same as vertex_location"},
+	{"vertex_ai_credentials", T_STR, FLD(config_litellm_params, vertex_credentials),
+	 .flags = F_SECRET | F_SOFT_ENV, .text = "same as vertex_credentials"},
 };
 
-/* An order of 0 is an order: unset is told apart by the key's presence, as LiteLLM's None. */
+/* An order of 0 is an order: unset is told apart by the key's presence, as LiteLLM's None.
+ * A weight is any positive number in LiteLLM (simple_shuffle normalises them by their sum):
+ * the router's whole shares are thousandths of it, at least 1 when one was given. */
 static void litellm_params_check(struct ctx *c, const struct node *map, void *obj)
 {
 	struct config_litellm_params *p = obj;
@@ -310,6 +322,9 @@ static void litellm_params_check(struct ctx *c, const struct node *map, void *ob
 	(void)c;
 	if (!v || cfg_is_null(v))
 		p->order = CONFIG_ORDER_UNSET;
+	p->weight = (int64_t)llround(p->weight_given * 1000.0);
+	if (p->weight_given > 0 && p->weight == 0)
+		p->weight = 1;
 }
 
 const struct table cfg_litellm_params_table = {

@@ -14,8 +14,9 @@
  *   that applies to every group: read as default_fallbacks;
  * - a `routing_strategy` LiteLLM does not know (`usage-based`): Router.routing_strategy_init
  *   sets up nothing for it and the Router picks as simple-shuffle; so does hermetic;
- * - a `model_group_alias` value that is a list: the Router keeps the dict and reads an alias
- *   only when it is called (Router._get_model_from_alias): that alias is dropped;
+ * - a `model_group_alias` value that is a list, or that names no model_name: the Router keeps
+ *   the dict and reads an alias only when it is called (Router._get_model_from_alias): that
+ *   alias is dropped;
  * - `budget_duration` words (`monthly`...): LiteLLM's duration_in_seconds maps them first.
  * Rejected: accepting these shapes in the generic value handlers (config_types.c), which would
  * make every key of that type take them, LiteLLM's or not.
@@ -228,16 +229,46 @@ static bool known_strategy(const char *s)
 	return false;
 }
 
-static bool is_seq(const struct node *k, const struct node *v)
+static bool unresolved(const char *s)
 {
-	(void)k;
-	return v->type == N_SEQ;
+	return strchr(s, '*') || strstr(s, "os.environ/") || strstr(s, "${");
+}
+
+/* A model_name of model_list in the tree (include: already merged) is name, or one may be:
+ * a wildcard or a variable could be it. */
+static bool may_be_group(const struct node *root, const char *name)
+{
+	const struct node *list =
+		root && root->type == N_MAP ? cfg_map_get(root, "model_list") : NULL;
+	const struct node *n;
+	size_t i;
+
+	if (unresolved(name) || !list || list->type != N_SEQ)
+		return true;
+	for (i = 0; i < list->n_kids; i++) {
+		n = list->kids[i]->type == N_MAP ? cfg_map_get(list->kids[i], "model_name") : NULL;
+		if (!n || n->type != N_SCALAR || unresolved(n->text) || strcmp(n->text, name) == 0)
+			return true;
+	}
+	return false;
 }
 
 static bool keep_alias(struct ctx *c, const struct node *k, const struct node *v)
 {
-	char key[SHOW_LEN];
+	const struct node *to = v->type == N_MAP ? cfg_map_get(v, "model") : v;
+	char key[SHOW_LEN], val[SHOW_LEN];
 
+	if (to && to->type == N_SCALAR && !cfg_is_null(to) &&
+	    !may_be_group(c->tree.root, to->text)) {
+		/* Router._get_model_from_alias reads it only when the alias is called */
+		cfg_warn_at(
+			c, to,
+			"router_settings.model_group_alias.%s: '%s' is not a model_name in "
+			"model_list: LiteLLM starts with it and fails a call to the alias; this "
+			"alias is not served",
+			cfg_show(k->text, key), cfg_show(to->text, val));
+		return false;
+	}
 	if (v->type != N_SEQ)
 		return true;
 	cfg_warn_at(c, k,
@@ -248,12 +279,13 @@ static bool keep_alias(struct ctx *c, const struct node *k, const struct node *v
 	return false;
 }
 
-/* model_group_alias entries whose value is a list, dropped with a warning. */
+/* model_group_alias entries whose value is a list or names no group, dropped with a
+ * warning. */
 static const struct node *alias_lists(struct ctx *c, const struct node *map)
 {
 	const struct node *a = map->type == N_MAP ? cfg_map_get(map, "model_group_alias") : NULL;
 
-	if (!a || a->type != N_MAP || !any_pair(a, is_seq))
+	if (!a || a->type != N_MAP)
 		return map;
 	return replace_value(c, map, "model_group_alias", filter_map(c, a, keep_alias));
 }

@@ -358,10 +358,10 @@ static const struct opt litellm_settings_opts[] = {
 	 .text = "seconds per upstream call; router_settings.timeout wins; default 600",
 	 .flags = F_CLAMP},
 	{"allowed_fails", T_INT, FLD(config_litellm_settings, allowed_fails), .def = "-1", .min = 0,
-	 .max = 1000,
+	 .max = 1000, .flags = F_CLAMP,
 	 .text = "failures before a deployment cools down; router_settings wins; default 3"},
 	{"cooldown_time", T_INT, FLD(config_litellm_settings, cooldown_time_s), .def = "-1",
-	 .min = 0, .max = 86400,
+	 .min = 0, .max = 86400, .flags = F_CLAMP,
 	 .text = "seconds a failing deployment is skipped; router_settings wins; default 5"},
 	{"retry_policy", T_SECTION, FLD(config_litellm_settings, retry_policy),
 	 .table = &cfg_litellm_retry_policy_table},
@@ -406,7 +406,7 @@ static const struct opt router_settings_opts[] = {
 	{"allowed_fails_policy", T_SECTION, FLD(config_router_settings, allowed_fails_policy),
 	 .table = &cfg_allowed_fails_policy_table},
 	{"retry_after", T_INT, FLD(config_router_settings, retry_after_s), .def = "0", .min = 0,
-	 .max = 3600,
+	 .max = 3600, .flags = F_CLAMP,
 	 .text = "seconds a retry waits at least (the floor of the backoff, which starts at 100 "
 		 "ms); an upstream's Retry-After is taken as it is"},
 	{"disable_cooldowns", T_BOOL, FLD(config_router_settings, disable_cooldowns),
@@ -417,11 +417,11 @@ static const struct opt router_settings_opts[] = {
 	 .text = "calls in flight per deployment without max_parallel_requests; default "
 		 "general_settings.max_parallel_requests, else none"},
 	{"allowed_fails", T_INT, FLD(config_router_settings, allowed_fails), .def = "-1", .min = 0,
-	 .max = 1000,
+	 .max = 1000, .flags = F_CLAMP,
 	 .text = "failures within cooldown_time before a deployment cools down; "
 		 "default litellm_settings.allowed_fails, else 3 (LiteLLM's)"},
 	{"cooldown_time", T_INT, FLD(config_router_settings, cooldown_time_s), .def = "-1",
-	 .min = 0, .max = 86400,
+	 .min = 0, .max = 86400, .flags = F_CLAMP,
 	 .text = "seconds a failing deployment is skipped; default "
 		 "litellm_settings.cooldown_time, else 5 (LiteLLM's)"},
 	{"num_retries", T_INT, FLD(config_router_settings, num_retries), .def = "-1", .min = 0,

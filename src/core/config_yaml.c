@@ -244,15 +244,15 @@ void *cfg_grow(void *p, size_t *alloc, size_t n, size_t size)
 	return xrealloc(p, *alloc * size);
 }
 
-static void report(struct ctx *c, unsigned line, unsigned col, bool error, const char *fmt,
-		   va_list ap) __attribute__((format(printf, 5, 0)));
+static void report(struct ctx *c, const struct node *n, bool error, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 
-static void report(struct ctx *c, unsigned line, unsigned col, bool error, const char *fmt,
-		   va_list ap)
+static void report(struct ctx *c, const struct node *n, bool error, const char *fmt, va_list ap)
 {
 	if (error)
 		c->errors++;
-	cfg_diag_add(c->diag, c->file, line, col, error, xvasprintf(fmt, ap));
+	cfg_diag_add(c->diag, n && n->file ? n->file : c->file, n ? n->line : 1, n ? n->col : 1,
+		     error, xvasprintf(fmt, ap));
 	/* Once the diag is full and the config fails, stop looking; a full diag of warnings
 	 * only (a big LiteLLM config) is walked to the end, or it would load in part. */
 	c->stop = c->stop || (c->diag->n >= MAX_DIAG && c->errors > 0);
@@ -263,7 +263,7 @@ void cfg_err_at(struct ctx *c, const struct node *n, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	report(c, n ? n->line : 1, n ? n->col : 1, true, fmt, ap);
+	report(c, n, true, fmt, ap);
 	va_end(ap);
 }
 
@@ -272,7 +272,7 @@ void cfg_warn_at(struct ctx *c, const struct node *n, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	report(c, n ? n->line : 1, n ? n->col : 1, false, fmt, ap);
+	report(c, n, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -362,6 +362,7 @@ static struct node *node_new(struct ctx *c, enum ntype type, const yaml_mark_t *
 	struct node *n = xcalloc(1, sizeof(*n));
 
 	n->type = type;
+	n->file = c->file;
 	n->line = (unsigned)mark->line + 1;
 	n->col = (unsigned)mark->column + 1;
 	t->all = cfg_grow(t->all, &t->alloc_all, t->n_all, sizeof(*t->all));
@@ -398,6 +399,9 @@ void cfg_tree_free(struct tree *t)
 	}
 	free(t->all);
 	free(t->anchors);
+	for (i = 0; i < t->n_files; i++)
+		free(t->files[i]);
+	free(t->files);
 	memset(t, 0, sizeof(*t));
 }
 
