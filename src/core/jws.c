@@ -56,7 +56,7 @@ static int der_to_raw(const unsigned char *der, size_t len, unsigned char out[64
 	return rc == 0 ? 0 : -EINVAL;
 }
 
-static int parse_key(mbedtls_pk_context *pk, const char *pem)
+int jws_parse_key(struct mbedtls_pk_context *pk, const char *pem)
 {
 #if MBEDTLS_VERSION_MAJOR >= 3
 	return mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
@@ -90,7 +90,7 @@ char *jws_sign(const char *typ, const char *claims_json, const char *pem_key, un
 
 	buf_init(&b, 0);
 	mbedtls_pk_init(&pk);
-	rc = parse_key(&pk, pem_key);
+	rc = jws_parse_key(&pk, pem_key);
 	if (rc != 0) {
 		snprintf(err, err_len, "%s does not parse (mbedTLS -0x%04x)", key_name,
 			 (unsigned)-rc);
