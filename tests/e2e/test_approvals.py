@@ -5,18 +5,16 @@ stranger's press is refused; a button from before a restart approves nothing; as
 the model the user's choice."""
 import json
 import time
-import urllib.request
 
 import pytest
 
 from agent_harness import agent_config, fake, tool_results  # noqa: F401
-from conftest import SLOW, Gateway, to_yaml
+from conftest import SLOW
 from fakes.fake_mcp import FakeMcp, tool
 from fakes.fake_openai import text, tool_calls
-from fakes.fake_telegram import FakeTelegram, callback_data_of
-from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from fakes.fake_telegram import callback_data_of
+from tg_harness import gateways, tg, telegram_section, wait_for  # noqa: F401
 
-TOKEN = "123456:TEST-e2e-SECRET-token"
 ALLOWED = 1001
 STRANGER = 666
 
@@ -29,55 +27,22 @@ TOOLS = [
 
 
 @pytest.fixture
-def tg():
-    with FakeTelegram(token=TOKEN) as t:
-        yield t
-
-
-@pytest.fixture
 def mcp():
     with FakeMcp(tools=TOOLS) as m:
         yield m
 
 
 @pytest.fixture
-def bot(tmp_path, fake, tg, mcp):
-    started = []
-
+def bot(fake, tg, mcp, gateways):
     def make(timeout_s=300, **extra):
-        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
-                "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
-        cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
+        cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"},
+                           telegram=telegram_section(tg, ALLOWED),
                            approvals={"timeout_s": timeout_s},
                            mcp_servers={"k8s": {"url": mcp.url, "timeout": 10 * SLOW}},
                            **extra)
-        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
-        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
-        started.append(g)
-        g.start()
-        wait_for(lambda: "mcp_k8s_delete_pod" in offered(g), 30 * SLOW, "the MCP tools")
-        return g
+        return gateways.start(cfg, wait_tool="mcp_k8s_delete_pod")
 
-    yield make
-    for g in started:
-        g.kill()
-        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
-
-
-def offered(g):
-    try:
-        with urllib.request.urlopen(g.url + "/v1/tools", timeout=5 * SLOW) as r:
-            return r.read().decode()
-    except OSError:
-        return ""
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return make
 
 
 def mcp_calls(mcp, name):
