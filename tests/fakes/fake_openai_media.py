@@ -72,6 +72,11 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+try:
+    from fakes.served import Served, serve_until_signal
+except ImportError:  # run as a script from tests/fakes
+    from served import Served, serve_until_signal
+
 AUDIO_EXTENSIONS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
 SPEECH_FORMATS = {
     "mp3": ("audio/mpeg", b"ID3\x04\x00\x00\x00\x00\x00\x00"),
@@ -481,14 +486,15 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-class FakeOpenAIMedia:
+class FakeOpenAIMedia(Served):
     def __init__(self, api_key=None, verbose=False):
         self.api_key = api_key
         self.verbose = verbose
         self.lock = threading.Lock()
         self.requests = []
         self.steps = []
-        self._server = None
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.fake = self
         self._thread = None
 
     @property
@@ -511,42 +517,14 @@ class FakeOpenAIMedia:
         with self.lock:
             return [r["path"] for r in self.requests]
 
-    def start(self):
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self):
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 if __name__ == "__main__":
     import argparse
-    import signal
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--api-key")
     ap.add_argument("--port-file")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
-    fake = FakeOpenAIMedia(api_key=a.api_key, verbose=a.verbose).start()
-    print(f"listening on http://127.0.0.1:{fake.port}", flush=True)
-    if a.port_file:
-        with open(a.port_file, "w") as f:
-            f.write(str(fake.port))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    fake.close()
+    fake = FakeOpenAIMedia(api_key=a.api_key, verbose=a.verbose)
+    serve_until_signal(fake, f"http://127.0.0.1:{fake.port}", a.port_file)
