@@ -51,13 +51,6 @@ void task_rows_free(struct task_row *rows, size_t n)
 	free(rows);
 }
 
-static char *col(sqlite3_stmt *st, int i)
-{
-	const unsigned char *v = sqlite3_column_text(st, i);
-
-	return v ? xstrdup((const char *)v) : NULL;
-}
-
 static void read_row(sqlite3_stmt *st, struct task_row *r)
 {
 	const unsigned char *state;
@@ -68,14 +61,14 @@ static void read_row(sqlite3_stmt *st, struct task_row *r)
 	r->parent = sqlite3_column_int64(st, 2);
 	r->depth = sqlite3_column_int64(st, 3);
 	r->seq = sqlite3_column_int64(st, 4);
-	r->origin = col(st, 5);
+	r->origin = store_column_dup(st, 5);
 	r->chat_id = sqlite3_column_int64(st, 6);
 	r->thread_id = sqlite3_column_int64(st, 7);
-	r->prompt = col(st, 8);
-	r->context = col(st, 9);
-	r->tools = col(st, 10);
-	r->model = col(st, 11);
-	r->untrusted = col(st, 12);
+	r->prompt = store_column_dup(st, 8);
+	r->context = store_column_dup(st, 9);
+	r->tools = store_column_dup(st, 10);
+	r->model = store_column_dup(st, 11);
+	r->untrusted = store_column_dup(st, 12);
 	state = sqlite3_column_text(st, 13);
 	snprintf(r->state, sizeof(r->state), "%s", state ? (const char *)state : "");
 	r->budget.usd = sqlite3_column_double(st, 14);
@@ -86,16 +79,16 @@ static void read_row(sqlite3_stmt *st, struct task_row *r)
 	r->spent.tokens = sqlite3_column_int64(st, 19);
 	r->spent.tool_calls = sqlite3_column_int64(st, 20);
 	r->spent.model_calls = sqlite3_column_int64(st, 21);
-	r->doing = col(st, 22);
-	r->steer = col(st, 23);
-	r->result = col(st, 24);
-	r->why = col(st, 25);
+	r->doing = store_column_dup(st, 22);
+	r->steer = store_column_dup(st, 23);
+	r->result = store_column_dup(st, 24);
+	r->why = store_column_dup(st, 25);
 	r->delivered = sqlite3_column_int64(st, 26) != 0;
 	r->starts = sqlite3_column_int64(st, 27);
 	r->created_ms = sqlite3_column_int64(st, 28);
 	r->started_ms = sqlite3_column_int64(st, 29);
 	r->ended_ms = sqlite3_column_int64(st, 30);
-	r->lane = col(st, 31);
+	r->lane = store_column_dup(st, 31);
 }
 
 /* Prepares sql and binds ?1, ?2, ... from the arguments, one letter of kinds each: 'i' an
@@ -156,31 +149,35 @@ static int run(struct store *s, sqlite3_stmt *st)
 	return rc;
 }
 
+static int vexec(struct store *s, const char *sql, const char *kinds, va_list ap)
+{
+	sqlite3_stmt *st;
+	int rc = vprepare(s, &st, sql, kinds, ap);
+
+	return rc < 0 ? rc : run(s, st);
+}
+
 /* A write with its values (prepare's kinds). */
 static int exec(struct store *s, const char *sql, const char *kinds, ...)
 {
-	sqlite3_stmt *st;
 	va_list ap;
 	int rc;
 
 	va_start(ap, kinds);
-	rc = vprepare(s, &st, sql, kinds, ap);
+	rc = vexec(s, sql, kinds, ap);
 	va_end(ap);
-	return rc < 0 ? rc : run(s, st);
+	return rc;
 }
 
 /* An UPDATE of the row ?1 (prepare's kinds, the first 'i'): -ENOENT when there is none. */
 static int update_id(struct store *s, const char *sql, const char *kinds, ...)
 {
-	sqlite3_stmt *st;
 	va_list ap;
 	int rc;
 
 	va_start(ap, kinds);
-	rc = vprepare(s, &st, sql, kinds, ap);
+	rc = vexec(s, sql, kinds, ap);
 	va_end(ap);
-	if (rc == 0)
-		rc = run(s, st);
 	if (rc == 0 && sqlite3_changes(store_db(s)) == 0)
 		rc = -ENOENT;
 	return rc;

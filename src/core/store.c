@@ -831,6 +831,13 @@ void store_batch_stats(const struct store *s, uint64_t *joins, uint64_t *commits
 
 /* ---- transactions and errors ----------------------------------------------------------- */
 
+char *store_column_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? xstrdup((const char *)t) : NULL;
+}
+
 int store_fail(struct store *s, const char *what)
 {
 	int code = sqlite3_errcode(s->db);
