@@ -541,10 +541,6 @@ class FakeBedrock(Served):
         self._thread = None
 
     @property
-    def port(self):
-        return self._server.server_address[1]
-
-    @property
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 

@@ -742,10 +742,6 @@ class FakeGemini(Served):
         self._server = _Server((host, port), self)
         self._thread = None
 
-    @property
-    def port(self):
-        return self._server.server_address[1]
-
     def _closing(self):
         self.closing = True
 

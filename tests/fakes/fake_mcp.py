@@ -809,10 +809,6 @@ class FakeMcp(Served):
     # -- lifecycle --
 
     @property
-    def port(self):
-        return self._server.server_address[1]
-
-    @property
     def url(self):
         return f"http://127.0.0.1:{self.port}{self.path}"
 

@@ -1058,10 +1058,6 @@ class FakeOpenAI(Served):
         return self._server.server_address[0]
 
     @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT`` (no path; ``https`` when serving TLS)."""
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"

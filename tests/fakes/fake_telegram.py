@@ -1251,10 +1251,6 @@ class FakeTelegram(Served):
         return self._server.server_address[0]
 
     @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
     def url(self) -> str:
         """The API base URL (what replaces https://api.telegram.org)."""
         return f"http://{self.host}:{self.port}"

@@ -30,6 +30,11 @@ class TrackedHandler(BaseHTTPRequestHandler):
 
 
 class Served:
+    @property
+    def port(self) -> int:
+        """The port the fake's server is bound to."""
+        return self._server.server_address[1]
+
     def start(self):
         """Serve in a daemon thread (idempotent)."""
         if self._thread is None:
