@@ -41,34 +41,8 @@
 #define ASK_CHOICES_MAX	 8
 #define ASK_CHOICE_MAX	 64 /* bytes of one choice (a button) */
 
-static struct tools_call *call_new(struct tools *t, const char *name, tools_call_cb cb, void *arg);
-static void keep_ctx(struct tools_call *c, const struct tools_ctx *ctx);
-static uint64_t question_id(void);
-static int put_question(struct tools_call *c, enum tools_q_kind kind, const char *text,
-			const char *const *choices, size_t n_choices);
-static void end_question(struct tools_call *c);
-static void arm_timeout(struct tools_call *c);
-static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
-			const struct tools_ctx *ctx);
-static void run_mcp(struct tools_call *c, const cJSON *args);
-static void on_mcp(const struct mcp_result *r, void *arg);
-static void finish_later(struct tools_call *c, bool is_error);
-static void deliver(struct tools_call *c);
-
-/* What tools_draft.c and tools_elicit.c may call of this file (tools_int.h). */
-static const struct tools_owner owner = {
-	.call_new = call_new,
-	.keep_ctx = keep_ctx,
-	.question_id = question_id,
-	.put_question = put_question,
-	.end_question = end_question,
-	.arm_timeout = arm_timeout,
-	.run_builtin = run_builtin,
-	.run_mcp = run_mcp,
-	.on_mcp = on_mcp,
-	.finish_later = finish_later,
-	.deliver = deliver,
-};
+/* tools.c's steps for tools_draft.c and tools_elicit.c (t->owner), filled at the end. */
+static const struct tools_owner owner;
 
 struct tools *tools_create(const struct tools_env *env)
 {
@@ -1013,3 +987,18 @@ void tools_edit_version(const void *data, size_t len, char out[TOOLS_VERSION_LEN
 	memcpy(out, hex, TOOLS_VERSION_LEN);
 	out[TOOLS_VERSION_LEN] = '\0';
 }
+
+/* What tools_draft.c and tools_elicit.c may call of this file (tools_int.h). */
+static const struct tools_owner owner = {
+	.call_new = call_new,
+	.keep_ctx = keep_ctx,
+	.question_id = question_id,
+	.put_question = put_question,
+	.end_question = end_question,
+	.arm_timeout = arm_timeout,
+	.run_builtin = run_builtin,
+	.run_mcp = run_mcp,
+	.on_mcp = on_mcp,
+	.finish_later = finish_later,
+	.deliver = deliver,
+};
