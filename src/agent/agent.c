@@ -277,6 +277,20 @@ static void audit_turn(const struct agent_turn *t, enum agent_stop stop, const c
 
 /* ---- turn life --------------------------------------------------------------------- */
 
+/* Stops what the turn waits on: its model call when in_call (the call's callback ends the
+ * step), else its tool calls and local work. */
+static void stop_work(struct agent_turn *t, bool in_call)
+{
+	if (in_call) {
+		router_cancel(t->rc);
+		return;
+	}
+	for (size_t i = 0; i < t->n_calls; i++)
+		if (t->calls[i].tc)
+			tools_cancel(t->calls[i].tc);
+	agent_cancel_local(t);
+}
+
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct agent_turn *t = arg;
@@ -286,14 +300,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	t->time_up = true;
-	if (t->rc && (t->state == T_MODEL || t->state == T_COMPRESS)) {
-		router_cancel(t->rc);
-		return;
-	}
-	for (size_t i = 0; i < t->n_calls; i++)
-		if (t->calls[i].tc)
-			tools_cancel(t->calls[i].tc);
-	agent_cancel_local(t);
+	stop_work(t, t->rc && (t->state == T_MODEL || t->state == T_COMPRESS));
 }
 
 static void unlink_turn(struct agent_turn *t)
@@ -529,15 +536,8 @@ void agent_cancel(struct agent_turn *t)
 	if (t->cancelled || t->state == T_END)
 		return;
 	t->cancelled = true;
-	if (t->rc) {
-		router_cancel(t->rc);
-		return;
-	}
-	for (size_t i = 0; i < t->n_calls; i++)
-		if (t->calls[i].tc)
-			tools_cancel(t->calls[i].tc);
-	agent_cancel_local(t);
 	/* Not waiting on anything (about to start): step() sees the flag. */
+	stop_work(t, t->rc != NULL);
 }
 
 int agent_context_split(struct agent *a, const char *source, struct agent_context_split *out)

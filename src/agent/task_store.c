@@ -9,6 +9,7 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 	" untrusted, state, budget_usd, budget_tokens, budget_minutes, budget_tool_calls,"         \
 	" spent_usd, spent_tokens, tool_calls, model_calls, doing, steer, result, why, delivered," \
 	" starts, created_ms, coalesce(started_ms, 0), coalesce(ended_ms, 0), lane"
+#define SELECT_TASKS "SELECT " COLUMNS " FROM tasks WHERE "
 
 bool task_state_final(const char *state)
 {
@@ -49,13 +51,6 @@ void task_rows_free(struct task_row *rows, size_t n)
 	free(rows);
 }
 
-static char *col(sqlite3_stmt *st, int i)
-{
-	const unsigned char *v = sqlite3_column_text(st, i);
-
-	return v ? xstrdup((const char *)v) : NULL;
-}
-
 static void read_row(sqlite3_stmt *st, struct task_row *r)
 {
 	const unsigned char *state;
@@ -66,14 +61,14 @@ static void read_row(sqlite3_stmt *st, struct task_row *r)
 	r->parent = sqlite3_column_int64(st, 2);
 	r->depth = sqlite3_column_int64(st, 3);
 	r->seq = sqlite3_column_int64(st, 4);
-	r->origin = col(st, 5);
+	r->origin = store_column_dup(st, 5);
 	r->chat_id = sqlite3_column_int64(st, 6);
 	r->thread_id = sqlite3_column_int64(st, 7);
-	r->prompt = col(st, 8);
-	r->context = col(st, 9);
-	r->tools = col(st, 10);
-	r->model = col(st, 11);
-	r->untrusted = col(st, 12);
+	r->prompt = store_column_dup(st, 8);
+	r->context = store_column_dup(st, 9);
+	r->tools = store_column_dup(st, 10);
+	r->model = store_column_dup(st, 11);
+	r->untrusted = store_column_dup(st, 12);
 	state = sqlite3_column_text(st, 13);
 	snprintf(r->state, sizeof(r->state), "%s", state ? (const char *)state : "");
 	r->budget.usd = sqlite3_column_double(st, 14);
@@ -84,24 +79,64 @@ static void read_row(sqlite3_stmt *st, struct task_row *r)
 	r->spent.tokens = sqlite3_column_int64(st, 19);
 	r->spent.tool_calls = sqlite3_column_int64(st, 20);
 	r->spent.model_calls = sqlite3_column_int64(st, 21);
-	r->doing = col(st, 22);
-	r->steer = col(st, 23);
-	r->result = col(st, 24);
-	r->why = col(st, 25);
+	r->doing = store_column_dup(st, 22);
+	r->steer = store_column_dup(st, 23);
+	r->result = store_column_dup(st, 24);
+	r->why = store_column_dup(st, 25);
 	r->delivered = sqlite3_column_int64(st, 26) != 0;
 	r->starts = sqlite3_column_int64(st, 27);
 	r->created_ms = sqlite3_column_int64(st, 28);
 	r->started_ms = sqlite3_column_int64(st, 29);
 	r->ended_ms = sqlite3_column_int64(st, 30);
-	r->lane = col(st, 31);
+	r->lane = store_column_dup(st, 31);
 }
 
-static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
+/* Prepares sql and binds ?1, ?2, ... from the arguments, one letter of kinds each: 'i' an
+ * int64_t, 'n' an int64_t bound as NULL when 0, 'd' a double, 't' a string (NULL stays NULL;
+ * SQLITE_TRANSIENT: the caller's string may go). */
+static int vprepare(struct store *s, sqlite3_stmt **st, const char *sql, const char *kinds,
+		    va_list ap)
 {
+	int64_t i64;
+	const char *t;
+
 	*st = NULL;
 	if (sqlite3_prepare_v2(store_db(s), sql, -1, st, NULL) != SQLITE_OK)
 		return store_fail(s, "tasks");
+	/* a kinds string that does not match the statement is this file's bug, not the store's */
+	if ((int)strlen(kinds) != sqlite3_bind_parameter_count(*st)) {
+		sqlite3_finalize(*st);
+		*st = NULL;
+		return -EINVAL;
+	}
+	for (int i = 1; *kinds; kinds++, i++) {
+		switch (*kinds) {
+		case 'd':
+			sqlite3_bind_double(*st, i, va_arg(ap, double));
+			break;
+		case 't':
+			t = va_arg(ap, const char *);
+			if (t)
+				sqlite3_bind_text(*st, i, t, -1, SQLITE_TRANSIENT);
+			break;
+		default: /* 'i', 'n' */
+			i64 = va_arg(ap, int64_t);
+			if (i64 || *kinds == 'i')
+				sqlite3_bind_int64(*st, i, i64);
+		}
+	}
 	return 0;
+}
+
+static int prepare(struct store *s, sqlite3_stmt **st, const char *sql, const char *kinds, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, kinds);
+	rc = vprepare(s, st, sql, kinds, ap);
+	va_end(ap);
+	return rc;
 }
 
 /* Steps a prepared write to its end and finalizes it. */
@@ -114,23 +149,52 @@ static int run(struct store *s, sqlite3_stmt *st)
 	return rc;
 }
 
-/* Binds text, NULL stays NULL (SQLITE_TRANSIENT: the caller's string may go). */
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+static int vexec(struct store *s, const char *sql, const char *kinds, va_list ap)
 {
-	if (v)
-		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, i);
+	sqlite3_stmt *st;
+	int rc = vprepare(s, &st, sql, kinds, ap);
+
+	return rc < 0 ? rc : run(s, st);
 }
 
-/* Rows of a SELECT " COLUMNS " query already bound: malloc'd array (at most max). */
-static int read_rows(struct store *s, sqlite3_stmt *st, size_t max, struct task_row **out,
-		     size_t *n)
+/* A write with its values (prepare's kinds). */
+static int exec(struct store *s, const char *sql, const char *kinds, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, kinds);
+	rc = vexec(s, sql, kinds, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* An UPDATE of the row ?1 (prepare's kinds, the first 'i'): -ENOENT when there is none. */
+static int update_id(struct store *s, const char *sql, const char *kinds, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, kinds);
+	rc = vexec(s, sql, kinds, ap);
+	va_end(ap);
+	if (rc == 0 && sqlite3_changes(store_db(s)) == 0)
+		rc = -ENOENT;
+	return rc;
+}
+
+/* The rows of a SELECT_TASKS query with its values (prepare's kinds): a malloc'd array of at
+ * most max. The one reader of rows. */
+static int vselect(struct store *s, size_t max, struct task_row **out, size_t *n, const char *sql,
+		   const char *kinds, va_list ap)
 {
 	struct task_row *rows = NULL;
 	size_t cap = 0, k = 0;
-	int rc;
+	sqlite3_stmt *st;
+	int rc = vprepare(s, &st, sql, kinds, ap);
 
+	if (rc < 0)
+		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && k < max) {
 		if (k == cap) {
 			cap = cap ? cap * 2 : 8;
@@ -150,217 +214,137 @@ static int read_rows(struct store *s, sqlite3_stmt *st, size_t max, struct task_
 	return 0;
 }
 
+static int select_rows(struct store *s, size_t max, struct task_row **out, size_t *n,
+		       const char *sql, const char *kinds, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, kinds);
+	rc = vselect(s, max, out, n, sql, kinds, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* The first row of a SELECT_TASKS query into out: 0, -ENOENT (no row), or the store's error. */
+static int select_one(struct store *s, struct task_row *out, const char *sql, const char *kinds,
+		      ...)
+{
+	struct task_row *rows;
+	size_t n;
+	va_list ap;
+	int rc;
+
+	va_start(ap, kinds);
+	rc = vselect(s, 1, &rows, &n, sql, kinds, ap);
+	va_end(ap);
+	if (rc == 0 && n == 0)
+		rc = -ENOENT;
+	if (rc == 0)
+		*out = rows[0];
+	if (rc == 0 || rc == -ENOENT)
+		free(rows);
+	return rc;
+}
+
 int task_store_add(struct store *s, const struct task_new *n, int64_t now_ms, int64_t *id)
 {
-	sqlite3_stmt *st;
-	int rc =
-		prepare(s,
-			"INSERT INTO tasks (root, parent, depth, seq, origin, chat_id, thread_id,"
-			" prompt, context, tools, model, untrusted, state, budget_usd,"
-			" budget_tokens, budget_minutes, budget_tool_calls, created_ms, lane)"
-			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'queued', ?13,"
-			" ?14, ?15, ?16, ?17, ?18)",
-			&st);
+	int rc = exec(s,
+		      "INSERT INTO tasks (root, parent, depth, seq, origin, chat_id, thread_id,"
+		      " prompt, context, tools, model, untrusted, state, budget_usd, budget_tokens,"
+		      " budget_minutes, budget_tool_calls, created_ms, lane)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'queued', ?13,"
+		      " ?14, ?15, ?16, ?17, ?18)",
+		      "iniitiitttttdiiiit", n->root, n->parent, n->depth, n->seq,
+		      n->origin ? n->origin : "", n->chat_id, n->thread_id,
+		      n->prompt ? n->prompt : "", n->context, n->tools, n->model, n->untrusted,
+		      n->budget.usd, n->budget.tokens, n->budget.minutes, n->budget.tool_calls,
+		      now_ms, n->lane);
 
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, n->root);
-	if (n->parent)
-		sqlite3_bind_int64(st, 2, n->parent);
-	else
-		sqlite3_bind_null(st, 2);
-	sqlite3_bind_int64(st, 3, n->depth);
-	sqlite3_bind_int64(st, 4, n->seq);
-	bind_text(st, 5, n->origin ? n->origin : "");
-	sqlite3_bind_int64(st, 6, n->chat_id);
-	sqlite3_bind_int64(st, 7, n->thread_id);
-	bind_text(st, 8, n->prompt ? n->prompt : "");
-	bind_text(st, 9, n->context);
-	bind_text(st, 10, n->tools);
-	bind_text(st, 11, n->model);
-	bind_text(st, 12, n->untrusted);
-	sqlite3_bind_double(st, 13, n->budget.usd);
-	sqlite3_bind_int64(st, 14, n->budget.tokens);
-	sqlite3_bind_int64(st, 15, n->budget.minutes);
-	sqlite3_bind_int64(st, 16, n->budget.tool_calls);
-	sqlite3_bind_int64(st, 17, now_ms);
-	bind_text(st, 18, n->lane);
-	rc = run(s, st);
 	if (rc < 0)
 		return rc;
 	*id = sqlite3_last_insert_rowid(store_db(s));
 	if (n->root)
 		return 0;
 	/* A root is its own tree. */
-	rc = prepare(s, "UPDATE tasks SET root = id WHERE id = ?1", &st);
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, *id);
-	return run(s, st);
-}
-
-/* Steps st once into out and finalizes it: 0, -ENOENT (no row), or the store's error. */
-static int read_one(struct store *s, sqlite3_stmt *st, struct task_row *out)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		read_row(st, out);
-	rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_fail(s, "tasks");
-	sqlite3_finalize(st);
-	return rc;
+	return exec(s, "UPDATE tasks SET root = id WHERE id = ?1", "i", *id);
 }
 
 int task_store_get(struct store *s, int64_t id, struct task_row *out)
 {
-	sqlite3_stmt *st;
-	int rc = prepare(s, "SELECT " COLUMNS " FROM tasks WHERE id = ?1", &st);
-
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	return read_one(s, st, out);
+	return select_one(s, out, SELECT_TASKS "id = ?1", "i", id);
 }
 
 int task_store_list(struct store *s, const char *origin, struct task_row **out, size_t *n)
 {
-	sqlite3_stmt *st;
-	int rc = prepare(s,
-			 "SELECT " COLUMNS " FROM tasks WHERE parent IS NULL AND"
-			 " (?1 IS NULL OR origin = ?1) ORDER BY id DESC LIMIT ?2",
-			 &st);
-
-	if (rc < 0)
-		return rc;
-	bind_text(st, 1, origin);
-	sqlite3_bind_int(st, 2, TASK_LIST_MAX);
-	return read_rows(s, st, TASK_LIST_MAX, out, n);
+	return select_rows(s, TASK_LIST_MAX, out, n,
+			   SELECT_TASKS "parent IS NULL AND (?1 IS NULL OR origin = ?1)"
+					" ORDER BY id DESC LIMIT ?2",
+			   "ti", origin, (int64_t)TASK_LIST_MAX);
 }
 
 int task_store_children(struct store *s, int64_t parent, struct task_row **out, size_t *n)
 {
-	sqlite3_stmt *st;
-	int rc = prepare(s, "SELECT " COLUMNS " FROM tasks WHERE parent = ?1 ORDER BY id", &st);
-
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, parent);
-	return read_rows(s, st, 1024, out, n);
+	return select_rows(s, 1024, out, n, SELECT_TASKS "parent = ?1 ORDER BY id", "i", parent);
 }
 
 int task_store_find_child(struct store *s, int64_t parent, int64_t seq, const char *prompt,
 			  struct task_row *out)
 {
-	sqlite3_stmt *st;
-	int rc = prepare(s,
-			 "SELECT " COLUMNS " FROM tasks WHERE parent = ?1 AND seq = ?2 AND"
-			 " prompt = ?3 AND state IN ('queued', 'running', 'done')"
-			 " ORDER BY id DESC LIMIT 1",
-			 &st);
-
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, parent);
-	sqlite3_bind_int64(st, 2, seq);
-	bind_text(st, 3, prompt);
-	return read_one(s, st, out);
+	return select_one(s, out,
+			  SELECT_TASKS "parent = ?1 AND seq = ?2 AND prompt = ?3 AND state IN"
+				       " ('queued', 'running', 'done') ORDER BY id DESC LIMIT 1",
+			  "iit", parent, seq, prompt);
 }
 
 int task_store_pending(struct store *s, struct task_row **out, size_t *n)
 {
-	sqlite3_stmt *st;
-	int rc = prepare(s,
-			 "SELECT " COLUMNS " FROM tasks WHERE parent IS NULL AND"
-			 " (state IN ('queued', 'running') OR delivered = 0) ORDER BY id",
-			 &st);
-
-	if (rc < 0)
-		return rc;
-	return read_rows(s, st, 10000, out, n);
-}
-
-/* An UPDATE with id as ?1 and up to two more values bound by the caller's kind. */
-static int update_id(struct store *s, const char *sql, int64_t id, const char *t2, int64_t i3)
-{
-	sqlite3_stmt *st;
-	int rc = prepare(s, sql, &st);
-
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_bind_parameter_count(st) >= 2)
-		bind_text(st, 2, t2);
-	if (sqlite3_bind_parameter_count(st) >= 3)
-		sqlite3_bind_int64(st, 3, i3);
-	rc = run(s, st);
-	if (rc == 0 && sqlite3_changes(store_db(s)) == 0)
-		rc = -ENOENT;
-	return rc;
+	return select_rows(s, 10000, out, n,
+			   SELECT_TASKS "parent IS NULL AND (state IN ('queued', 'running') OR"
+					" delivered = 0) ORDER BY id",
+			   "");
 }
 
 int task_store_start(struct store *s, int64_t id, int64_t now_ms)
 {
 	return update_id(s,
 			 "UPDATE tasks SET state = 'running', starts = starts + 1,"
-			 " started_ms = coalesce(started_ms, ?3) WHERE id = ?1",
-			 id, NULL, now_ms);
+			 " started_ms = coalesce(started_ms, ?2) WHERE id = ?1",
+			 "ii", id, now_ms);
 }
 
 int task_store_end(struct store *s, int64_t id, const char *state, const char *result,
 		   const char *why, int64_t now_ms)
 {
-	sqlite3_stmt *st;
 	char *cut = result ? utf8_clip_dup(result, TASK_RESULT_MAX, true) : NULL;
-	int rc = prepare(s,
-			 "UPDATE tasks SET state = ?2, result = ?3, why = ?4, ended_ms = ?5,"
-			 " doing = NULL WHERE id = ?1",
-			 &st);
+	int rc = update_id(s,
+			   "UPDATE tasks SET state = ?2, result = ?3, why = ?4, ended_ms = ?5,"
+			   " doing = NULL WHERE id = ?1",
+			   "ittti", id, state, cut, why, now_ms);
 
-	if (rc == 0) {
-		sqlite3_bind_int64(st, 1, id);
-		bind_text(st, 2, state);
-		bind_text(st, 3, cut);
-		bind_text(st, 4, why);
-		sqlite3_bind_int64(st, 5, now_ms);
-		rc = run(s, st);
-		if (rc == 0 && sqlite3_changes(store_db(s)) == 0)
-			rc = -ENOENT;
-	}
 	free(cut);
 	return rc;
 }
 
 int task_store_add_spend(struct store *s, int64_t id, const struct task_spend *d)
 {
-	sqlite3_stmt *st;
-	int rc = prepare(s,
-			 "UPDATE tasks SET spent_usd = spent_usd + ?2, spent_tokens = spent_tokens"
-			 " + ?3, tool_calls = tool_calls + ?4, model_calls = model_calls + ?5"
-			 " WHERE id = ?1",
-			 &st);
-
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_double(st, 2, d->usd);
-	sqlite3_bind_int64(st, 3, d->tokens);
-	sqlite3_bind_int64(st, 4, d->tool_calls);
-	sqlite3_bind_int64(st, 5, d->model_calls);
-	return run(s, st);
+	return exec(s,
+		    "UPDATE tasks SET spent_usd = spent_usd + ?2, spent_tokens = spent_tokens + ?3,"
+		    " tool_calls = tool_calls + ?4, model_calls = model_calls + ?5 WHERE id = ?1",
+		    "idiii", id, d->usd, d->tokens, d->tool_calls, d->model_calls);
 }
 
 int task_store_tree_spend(struct store *s, int64_t root, struct task_spend *out)
 {
 	sqlite3_stmt *st;
-	int rc = prepare(s,
+	int rc = prepare(s, &st,
 			 "SELECT coalesce(sum(spent_usd), 0), coalesce(sum(spent_tokens), 0),"
 			 " coalesce(sum(tool_calls), 0), coalesce(sum(model_calls), 0) FROM tasks"
 			 " WHERE root = ?1",
-			 &st);
+			 "i", root);
 
 	if (rc < 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, root);
 	memset(out, 0, sizeof(*out));
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -377,7 +361,7 @@ int task_store_tree_spend(struct store *s, int64_t root, struct task_spend *out)
 int task_store_set_doing(struct store *s, int64_t id, const char *doing)
 {
 	char *cut = doing ? utf8_clip_dup(doing, 200, true) : NULL;
-	int rc = update_id(s, "UPDATE tasks SET doing = ?2 WHERE id = ?1", id, cut, 0);
+	int rc = update_id(s, "UPDATE tasks SET doing = ?2 WHERE id = ?1", "it", id, cut);
 
 	free(cut);
 	return rc;
@@ -385,7 +369,7 @@ int task_store_set_doing(struct store *s, int64_t id, const char *doing)
 
 int task_store_set_lane(struct store *s, int64_t id, const char *lane)
 {
-	return update_id(s, "UPDATE tasks SET lane = ?2 WHERE id = ?1", id, lane, 0);
+	return update_id(s, "UPDATE tasks SET lane = ?2 WHERE id = ?1", "it", id, lane);
 }
 
 int task_store_add_steer(struct store *s, int64_t id, const char *text)
@@ -401,7 +385,7 @@ int task_store_add_steer(struct store *s, int64_t id, const char *text)
 			 ? xasprintf("%s\n%s", r.steer, text)
 			 : xstrdup(text);
 	cut = utf8_clip_dup(joined, TASK_PROMPT_MAX, true);
-	rc = update_id(s, "UPDATE tasks SET steer = ?2 WHERE id = ?1", id, cut, 0);
+	rc = update_id(s, "UPDATE tasks SET steer = ?2 WHERE id = ?1", "it", id, cut);
 	free(cut);
 	free(joined);
 	task_row_finish(&r);
@@ -411,18 +395,12 @@ int task_store_add_steer(struct store *s, int64_t id, const char *text)
 int task_store_steer_tree(struct store *s, int64_t root, const char *text, size_t *n_nodes)
 {
 	struct task_row *rows = NULL;
-	sqlite3_stmt *st;
 	size_t n = 0;
-	int rc = prepare(s,
-			 "SELECT " COLUMNS " FROM tasks WHERE root = ?1 AND state IN ('queued',"
-			 " 'running') ORDER BY id",
-			 &st);
+	int rc = select_rows(
+		s, SIZE_MAX, &rows, &n,
+		SELECT_TASKS "root = ?1 AND state IN ('queued', 'running') ORDER BY id", "i", root);
 
 	*n_nodes = 0;
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, root);
-	rc = read_rows(s, st, SIZE_MAX, &rows, &n);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		rc = task_store_add_steer(s, rows[i].id, text);
 		if (rc == 0)
@@ -441,7 +419,7 @@ int task_store_take_steer(struct store *s, int64_t id, char **text)
 	if (rc < 0)
 		return rc;
 	if (r.steer) {
-		rc = update_id(s, "UPDATE tasks SET steer = NULL WHERE id = ?1", id, NULL, 0);
+		rc = update_id(s, "UPDATE tasks SET steer = NULL WHERE id = ?1", "i", id);
 		if (rc == 0) {
 			*text = r.steer;
 			r.steer = NULL;
@@ -453,23 +431,14 @@ int task_store_take_steer(struct store *s, int64_t id, char **text)
 
 int task_store_mark_delivered(struct store *s, int64_t id)
 {
-	return update_id(s, "UPDATE tasks SET delivered = 1 WHERE id = ?1", id, NULL, 0);
+	return update_id(s, "UPDATE tasks SET delivered = 1 WHERE id = ?1", "i", id);
 }
 
 int task_store_end_tree(struct store *s, int64_t root, const char *state, const char *why,
 			int64_t now_ms)
 {
-	sqlite3_stmt *st;
-	int rc = prepare(s,
-			 "UPDATE tasks SET state = ?2, why = coalesce(why, ?3), ended_ms = ?4,"
-			 " doing = NULL WHERE root = ?1 AND state IN ('queued', 'running')",
-			 &st);
-
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, root);
-	bind_text(st, 2, state);
-	bind_text(st, 3, why);
-	sqlite3_bind_int64(st, 4, now_ms);
-	return run(s, st);
+	return exec(s,
+		    "UPDATE tasks SET state = ?2, why = coalesce(why, ?3), ended_ms = ?4,"
+		    " doing = NULL WHERE root = ?1 AND state IN ('queued', 'running')",
+		    "itti", root, state, why, now_ms);
 }

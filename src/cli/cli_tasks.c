@@ -1,17 +1,16 @@
 /* cli_tasks: background tasks from the shell (see cli_tasks.h). A task must run in the
  * gateway (its turns, its budget and its delivery live there), so add and stop are requests
- * to its API on a loop of their own, waiting at most CALL_TIMEOUT_MS; list and show read the
+ * to its API (cli_ask), waiting at most CALL_TIMEOUT_MS; list and show read the
  * journal directly, as `hermetic sessions` reads the sessions, and work with the gateway
  * stopped too.
  */
 #include "cli/cli_tasks.h"
+#include "cli/cli_ask.h"
 #include "agent/tasks.h"
 #include "core/config.h"
 #include "core/json.h"
-#include "core/loop.h"
 #include "core/store.h"
 #include "core/util.h"
-#include "net/httpc.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -20,59 +19,23 @@
 
 #define CALL_TIMEOUT_MS 10000
 
-struct call {
-	struct loop *loop;
-	long status;
-	char *body;
-	enum httpc_result result;
-};
-
-static void on_done(struct httpc_req *req, void *arg)
-{
-	struct call *c = arg;
-	size_t len = 0;
-	const char *body = httpc_body(req, &len);
-
-	c->result = httpc_result(req);
-	c->status = httpc_status(req);
-	c->body = xstrndup(body ? body : "", len);
-	loop_stop(c->loop);
-}
-
 /* POSTs body to path of the gateway: the HTTP status (0: no answer) and the body in *out. */
 static long post(const struct config *cfg, const char *path, const char *body, char **out)
 {
-	const char *host = cfg->api.listen.host;
-	char *url,
-		*auth = cfg->api.key ? xasprintf("Authorization: Bearer %s", cfg->api.key) : NULL;
-	const char *headers[] = {"Content-Type: application/json", auth, NULL};
-	struct call c = {0};
-	struct httpc_opts o = {0};
+	const struct cli_ask_opts o = {
+		.key = cfg->api.key, .body = body, .timeout_ms = CALL_TIMEOUT_MS};
+	struct cli_ask a;
+	long status;
 
-	if (!host || !*host || strcmp(host, "0.0.0.0") == 0)
-		host = "127.0.0.1";
-	else if (strcmp(host, "::") == 0)
-		host = "::1";
-	url = strchr(host, ':') ? xasprintf("http://[%s]:%d%s", host, cfg->api.listen.port, path)
-				: xasprintf("http://%s:%d%s", host, cfg->api.listen.port, path);
-	c.loop = loop_create();
-	o.method = "POST";
-	o.url = url;
-	o.headers = headers;
-	o.body = body;
-	o.body_len = strlen(body);
-	o.timeout_ms = CALL_TIMEOUT_MS;
-	if (httpc_start(c.loop, &o, on_done, &c, NULL) == 0)
-		loop_run(c.loop);
-	if (c.result != HTTPC_OK)
+	cli_ask(&cfg->api.listen, path, &o, &a);
+	if (a.res != HTTPC_OK)
 		fprintf(stderr, "hermetic: the gateway at %s did not answer (%s); is it running?\n",
-			url, httpc_result_name(c.result));
-	httpc_cancel_all(c.loop);
-	loop_destroy(c.loop);
-	free(url);
-	free(auth);
-	*out = c.body;
-	return c.result == HTTPC_OK ? c.status : 0;
+			cfg->api.listen.addr, httpc_result_name(a.res));
+	status = a.res == HTTPC_OK ? a.status : 0;
+	*out = a.body;
+	a.body = NULL;
+	cli_ask_finish(&a);
+	return status;
 }
 
 static int add(const struct config *cfg, char **words, int n)

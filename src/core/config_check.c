@@ -22,14 +22,20 @@
  * Checks of string values (they report, then return -EINVAL)
  */
 
-int cfg_check_abs_path(struct ctx *c, const struct node *n, const char *v)
+/* A value that is not what a check wants: "expected <what>, got <the value as written>". */
+static int bad_value(struct ctx *c, const struct node *n, const char *what)
 {
 	char tmp[SHOW_LEN + 32];
 
+	cfg_err(c, n, "expected %s, got %s", what, cfg_got(n, tmp));
+	return -EINVAL;
+}
+
+int cfg_check_abs_path(struct ctx *c, const struct node *n, const char *v)
+{
 	if (v[0] == '/' && !strpbrk(v, "\r\n"))
 		return 0;
-	cfg_err(c, n, "expected an absolute path (starting with '/'), got %s", cfg_got(n, tmp));
-	return -EINVAL;
+	return bad_value(c, n, "an absolute path (starting with '/')");
 }
 
 int cfg_check_command(struct ctx *c, const struct node *n, const char *v)
@@ -57,12 +63,9 @@ bool cfg_url_ok(const char *v)
 
 int cfg_check_url(struct ctx *c, const struct node *n, const char *v)
 {
-	char tmp[SHOW_LEN + 32];
-
 	if (cfg_url_ok(v))
 		return 0;
-	cfg_err(c, n, "expected an http:// or https:// URL, got %s", cfg_got(n, tmp));
-	return -EINVAL;
+	return bad_value(c, n, "an http:// or https:// URL");
 }
 
 int cfg_check_root(struct ctx *c, const struct node *n, const char *v)
@@ -81,7 +84,6 @@ int cfg_check_root(struct ctx *c, const struct node *n, const char *v)
 /* Cron job, hook, skill and key alias names: ^[a-z0-9][a-z0-9_-]{0,63}$. */
 int cfg_check_name(struct ctx *c, const struct node *n, const char *v)
 {
-	char tmp[SHOW_LEN + 32];
 	size_t i, len = strlen(v);
 	bool ok = len >= 1 && len <= 64 &&
 		  (islower((unsigned char)v[0]) || isdigit((unsigned char)v[0]));
@@ -91,11 +93,9 @@ int cfg_check_name(struct ctx *c, const struct node *n, const char *v)
 		     v[i] == '-';
 	if (ok)
 		return 0;
-	cfg_err(c, n,
-		"expected a name of 1-64 characters a-z, 0-9, '_', '-' starting with a letter "
-		"or digit, got %s",
-		cfg_got(n, tmp));
-	return -EINVAL;
+	return bad_value(c, n,
+			 "a name of 1-64 characters a-z, 0-9, '_', '-' starting with a letter "
+			 "or digit");
 }
 
 int cfg_check_header_name(struct ctx *c, const struct node *n, const char *v)
@@ -125,7 +125,6 @@ int cfg_check_env_name(struct ctx *c, const struct node *n, const char *v)
 /* web.allow_hosts: "example.com" or "*.example.com", lowercase. */
 int cfg_check_host_pattern(struct ctx *c, const struct node *n, const char *v)
 {
-	char tmp[SHOW_LEN + 32];
 	const char *h = strncmp(v, "*.", 2) == 0 ? v + 2 : v;
 	size_t i;
 
@@ -135,15 +134,12 @@ int cfg_check_host_pattern(struct ctx *c, const struct node *n, const char *v)
 			break;
 	if (i > 0 && !h[i])
 		return 0;
-	cfg_err(c, n, "expected a lowercase host name like example.com or *.example.com, got %s",
-		cfg_got(n, tmp));
-	return -EINVAL;
+	return bad_value(c, n, "a lowercase host name like example.com or *.example.com");
 }
 
 /* A JSON field name of the hook payload, e.g. "id" or "data.id". */
 int cfg_check_field_name(struct ctx *c, const struct node *n, const char *v)
 {
-	char tmp[SHOW_LEN + 32];
 	size_t i;
 
 	for (i = 0; v[i]; i++)
@@ -151,8 +147,7 @@ int cfg_check_field_name(struct ctx *c, const struct node *n, const char *v)
 			break;
 	if (i > 0 && !v[i])
 		return 0;
-	cfg_err(c, n, "expected a JSON field name like id or data.id, got %s", cfg_got(n, tmp));
-	return -EINVAL;
+	return bad_value(c, n, "a JSON field name like id or data.id");
 }
 
 /* An IANA name: no leading '/', no '.', so it cannot leave the zoneinfo directory. */
@@ -193,9 +188,7 @@ int cfg_check_timezone(struct ctx *c, const struct node *n, const char *v)
 	if (!dir || !*dir)
 		dir = "/usr/share/zoneinfo";
 	if (!tz_name_ok(v)) {
-		cfg_err(c, n, "expected an IANA time zone name like Asia/Manila or UTC, got %s",
-			cfg_got(n, tmp));
-		return -EINVAL;
+		return bad_value(c, n, "an IANA time zone name like Asia/Manila or UTC");
 	}
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		cfg_warn(c, n,
@@ -717,7 +710,6 @@ static bool is_loopback(const char *host)
  * port (lowercase letters, digits, '.', '-', ':' inside an IPv6 address), or "*". */
 int cfg_check_allowed_host(struct ctx *c, const struct node *n, const char *v)
 {
-	char tmp[SHOW_LEN + 32];
 	size_t i;
 
 	if (strcmp(v, "*") == 0)
@@ -728,27 +720,22 @@ int cfg_check_allowed_host(struct ctx *c, const struct node *n, const char *v)
 			break;
 	if (i > 0 && i <= 255 && !v[i] && (!strchr(v, ':') || strchr(v, '.') == NULL))
 		return 0;
-	cfg_err(c, n,
-		"expected a lowercase host name or address without port (hermetic.default.svc, "
-		"10.0.0.7, ::1) or \"*\", got %s",
-		cfg_got(n, tmp));
-	return -EINVAL;
+	return bad_value(c, n,
+			 "a lowercase host name or address without port (hermetic.default.svc, "
+			 "10.0.0.7, ::1) or \"*\"");
 }
 
 /* A ui.trusted_proxies entry: an address or a network in CIDR form, as core/netaddr.c reads
  * it for every request. */
 int cfg_check_trusted_proxy(struct ctx *c, const struct node *n, const char *v)
 {
-	char tmp[SHOW_LEN + 32];
 	struct netaddr_net net;
 
 	if (netaddr_parse_net(v, &net) == 0)
 		return 0;
-	cfg_err(c, n,
-		"expected an address or a network with its prefix length (10.42.0.0/16, "
-		"fd00::/8, 10.0.0.7) with no bits set past the prefix, got %s",
-		cfg_got(n, tmp));
-	return -EINVAL;
+	return bad_value(c, n,
+			 "an address or a network with its prefix length (10.42.0.0/16, "
+			 "fd00::/8, 10.0.0.7) with no bits set past the prefix");
 }
 
 /* ui.password_hash: the form `hermetic ui hash-password` prints, checked by the parser the

@@ -23,10 +23,23 @@
 							      .text = text_                        \
 	}
 #define RETRY_ALIAS(name, field, key)                                                              \
-	{                                                                                          \
-		name, T_INT, FLD(config_retry_policy, field), .min = 0, .max = 10,                 \
-							      .text = "same as " key               \
-	}
+	{name,	   T_INT,     FLD(config_retry_policy, field),                                     \
+	 .min = 0, .max = 10, .text = "same as " key "Retries"},
+
+/* LiteLLM's bare exception names, read as the policy field of the class they name:
+ * X(name, field, class) for the alias `name` of the field `class` + "Retries" (or
+ * "AllowedFails"). Both policies list them in this order. */
+#define BARE_NAMES(X)                                                                              \
+	X("RateLimitError", rate_limit, "RateLimitError")                                          \
+	X("Timeout", timeout, "TimeoutError")                                                      \
+	X("TimeoutError", timeout, "TimeoutError")                                                 \
+	X("InternalServerError", internal_server, "InternalServerError")                           \
+	X("ServiceUnavailableError", service_unavailable, "ServiceUnavailableError")               \
+	X("BadRequestError", bad_request, "BadRequestError")                                       \
+	X("AuthenticationError", authentication, "AuthenticationError")                            \
+	X("ContentPolicyViolationError", content_policy, "ContentPolicyViolationError")            \
+	X("NotFoundError", not_found, "NotFoundError")
+
 static const struct opt retry_policy_opts[] = {
 	RETRY("RateLimitErrorRetries", rate_limit,
 	      "retries after 429; default DefaultRetries, else num_retries"),
@@ -43,18 +56,7 @@ static const struct opt retry_policy_opts[] = {
 	RETRY("NotFoundErrorRetries", not_found, "retries after 404; default 0"),
 	RETRY("DefaultRetries", default_retries,
 	      "retries of the retried classes without a field of their own; default num_retries"),
-	RETRY_ALIAS("RateLimitError", rate_limit, "RateLimitErrorRetries"),
-	RETRY_ALIAS("Timeout", timeout, "TimeoutErrorRetries"),
-	RETRY_ALIAS("TimeoutError", timeout, "TimeoutErrorRetries"),
-	RETRY_ALIAS("InternalServerError", internal_server, "InternalServerErrorRetries"),
-	RETRY_ALIAS("ServiceUnavailableError", service_unavailable,
-		    "ServiceUnavailableErrorRetries"),
-	RETRY_ALIAS("BadRequestError", bad_request, "BadRequestErrorRetries"),
-	RETRY_ALIAS("AuthenticationError", authentication, "AuthenticationErrorRetries"),
-	RETRY_ALIAS("ContentPolicyViolationError", content_policy,
-		    "ContentPolicyViolationErrorRetries"),
-	RETRY_ALIAS("NotFoundError", not_found, "NotFoundErrorRetries"),
-};
+	BARE_NAMES(RETRY_ALIAS)};
 
 #define FAILS(name, field, text_)                                                                  \
 	{                                                                                          \
@@ -62,10 +64,12 @@ static const struct opt retry_policy_opts[] = {
 			.def = "-1", .min = 0, .max = 1000000000, .text = text_                    \
 	}
 #define FAILS_ALIAS(name, field, key)                                                              \
-	{                                                                                          \
-		name, T_INT, FLD(config_allowed_fails_policy, field), .min = 0, .max = 1000000000, \
-								      .text = "same as " key       \
-	}
+	{name,                                                                                     \
+	 T_INT,                                                                                    \
+	 FLD(config_allowed_fails_policy, field),                                                  \
+	 .min = 0,                                                                                 \
+	 .max = 1000000000,                                                                        \
+	 .text = "same as " key "AllowedFails"},
 static const struct opt allowed_fails_policy_opts[] = {
 	FAILS("BadRequestErrorAllowedFails", bad_request, "400s (they never cool a deployment)"),
 	FAILS("AuthenticationErrorAllowedFails", authentication, "401/403"),
@@ -80,19 +84,7 @@ static const struct opt allowed_fails_policy_opts[] = {
 	FAILS("BadGatewayErrorAllowedFails", bad_gateway,
 	      "502; default InternalServerErrorAllowedFails"),
 	FAILS("NotFoundErrorAllowedFails", not_found, "404"),
-	FAILS_ALIAS("BadRequestError", bad_request, "BadRequestErrorAllowedFails"),
-	FAILS_ALIAS("AuthenticationError", authentication, "AuthenticationErrorAllowedFails"),
-	FAILS_ALIAS("Timeout", timeout, "TimeoutErrorAllowedFails"),
-	FAILS_ALIAS("TimeoutError", timeout, "TimeoutErrorAllowedFails"),
-	FAILS_ALIAS("RateLimitError", rate_limit, "RateLimitErrorAllowedFails"),
-	FAILS_ALIAS("ContentPolicyViolationError", content_policy,
-		    "ContentPolicyViolationErrorAllowedFails"),
-	FAILS_ALIAS("InternalServerError", internal_server, "InternalServerErrorAllowedFails"),
-	FAILS_ALIAS("ServiceUnavailableError", service_unavailable,
-		    "ServiceUnavailableErrorAllowedFails"),
-	FAILS_ALIAS("BadGatewayError", bad_gateway, "BadGatewayErrorAllowedFails"),
-	FAILS_ALIAS("NotFoundError", not_found, "NotFoundErrorAllowedFails"),
-};
+	BARE_NAMES(FAILS_ALIAS) FAILS_ALIAS("BadGatewayError", bad_gateway, "BadGatewayError")};
 
 const struct table cfg_allowed_fails_policy_table = {
 	"allowed_fails_policy", "router_settings.allowed_fails_policy",

@@ -61,6 +61,39 @@ static bool too_many(struct ctx *c, const struct opt *o, const struct node *n, s
 	return true;
 }
 
+/* A vector value: v at o->off, its count at o->n_off (T_STRS, T_PAIRS, T_LIST, ...). */
+static void set_vec(void *obj, const struct opt *o, void *v, size_t n)
+{
+	set_ptr(obj, o->off, v);
+	*AT(obj, o->n_off, size_t) = n;
+}
+
+/* Frees a vector's array (the caller freed its items) and leaves it empty. */
+static void free_vec(const struct opt *o, void *obj)
+{
+	free(get_ptr(obj, o->off));
+	set_vec(obj, o, NULL, 0);
+}
+
+/* The start of a vector value read from n, a list (kind N_SEQ, an entry a kid) or a mapping
+ * (N_MAP, an entry two kids): NULL when n is not of that kind ("expected <what>") or has more
+ * entries than o allows; otherwise the old value cleared and a zeroed array of item_size for
+ * the entries and one more. */
+static void *begin_vec(struct ctx *c, const struct opt *o, const struct node *n, void *obj,
+		       enum ntype kind, size_t item_size, const char *what)
+{
+	size_t count = kind == N_MAP ? n->n_kids / 2 : n->n_kids;
+
+	if (n->type != kind) {
+		cfg_err(c, n, "expected %s, got %s", what, cfg_kind(n));
+		return NULL;
+	}
+	if (too_many(c, o, n, count))
+		return NULL;
+	cfg_types[o->type].clear(o, obj);
+	return xcalloc(count + 1, item_size);
+}
+
 /* The fallback lists LiteLLM reads from litellm_settings and router_settings (F_ROOT): a list
  * is only non-empty before its key is read when the other section filled it. router_settings
  * wins, as in LiteLLM (Router(fallbacks=...) over litellm.fallbacks), whichever comes first
@@ -474,8 +507,7 @@ static int set_strs(struct ctx *c, const struct opt *o, const struct node *n, vo
 		k += v[k] != NULL;
 		cfg_path_pop(c, at);
 	}
-	set_ptr(base, o->off, v);
-	*AT(base, o->n_off, size_t) = k;
+	set_vec(base, o, v, k);
 	return rc;
 }
 
@@ -486,9 +518,7 @@ static void clear_strs(const struct opt *o, void *obj)
 
 	for (i = 0; i < n; i++)
 		free(v[i]);
-	free(v);
-	set_ptr(obj, o->off, NULL);
-	*AT(obj, o->n_off, size_t) = 0;
+	free_vec(o, obj);
 }
 
 static int set_ints(struct ctx *c, const struct opt *o, const struct node *n, void *obj)
@@ -497,14 +527,9 @@ static int set_ints(struct ctx *c, const struct opt *o, const struct node *n, vo
 	size_t i, k = 0, at;
 	int rc = 0;
 
-	if (n->type != N_SEQ) {
-		cfg_err(c, n, "expected a list of integers, got %s", cfg_kind(n));
+	v = begin_vec(c, o, n, obj, N_SEQ, sizeof(*v), "a list of integers");
+	if (!v)
 		return -EINVAL;
-	}
-	if (too_many(c, o, n, n->n_kids))
-		return -EINVAL;
-	cfg_types[o->type].clear(o, obj);
-	v = xcalloc(n->n_kids + 1, sizeof(*v));
 	for (i = 0; i < n->n_kids; i++) {
 		at = cfg_path_index(c, i);
 		if (get_int(c, n->kids[i], o->min, o->max, &v[k]) == 0)
@@ -513,16 +538,8 @@ static int set_ints(struct ctx *c, const struct opt *o, const struct node *n, vo
 			rc = -EINVAL;
 		cfg_path_pop(c, at);
 	}
-	set_ptr(obj, o->off, v);
-	*AT(obj, o->n_off, size_t) = k;
+	set_vec(obj, o, v, k);
 	return rc;
-}
-
-static void clear_ints(const struct opt *o, void *obj)
-{
-	free(get_ptr(obj, o->off));
-	set_ptr(obj, o->off, NULL);
-	*AT(obj, o->n_off, size_t) = 0;
 }
 
 /* A pair's value that is a number or a boolean word (`LITELLM_LOG_JSON: true`, `PORT: 4000`):
@@ -567,22 +584,16 @@ static int set_pairs(struct ctx *c, const struct opt *o, const struct node *n, v
 	size_t i, k = 0;
 	int rc = 0;
 
-	if (n->type != N_MAP) {
-		cfg_err(c, n, "expected a mapping of names to strings, got %s", cfg_kind(n));
+	v = begin_vec(c, o, n, obj, N_MAP, sizeof(*v), "a mapping of names to strings");
+	if (!v)
 		return -EINVAL;
-	}
-	if (too_many(c, o, n, n->n_kids / 2))
-		return -EINVAL;
-	cfg_types[o->type].clear(o, obj);
-	v = xcalloc(n->n_kids / 2 + 1, sizeof(*v));
 	for (i = 0; i < n->n_kids; i += 2) {
 		if (set_pair(c, o, n->kids[i], n->kids[i + 1], &v[k]) == 0)
 			k++;
 		else
 			rc = -EINVAL;
 	}
-	set_ptr(obj, o->off, v);
-	*AT(obj, o->n_off, size_t) = k;
+	set_vec(obj, o, v, k);
 	return rc;
 }
 
@@ -595,9 +606,7 @@ static void clear_pairs(const struct opt *o, void *obj)
 		free(v[i].name);
 		free(v[i].value);
 	}
-	free(v);
-	set_ptr(obj, o->off, NULL);
-	*AT(obj, o->n_off, size_t) = 0;
+	free_vec(o, obj);
 }
 
 static int set_section(struct ctx *c, const struct opt *o, const struct node *n, void *obj)
@@ -643,16 +652,10 @@ static int set_list(struct ctx *c, const struct opt *o, const struct node *n, vo
 	char *items;
 	size_t i, at;
 
-	if (n->type != N_SEQ) {
-		cfg_err(c, n, "expected a list, got %s", cfg_kind(n));
+	items = begin_vec(c, o, n, obj, N_SEQ, t->size, "a list");
+	if (!items)
 		return -EINVAL;
-	}
-	if (too_many(c, o, n, n->n_kids))
-		return -EINVAL;
-	cfg_types[o->type].clear(o, obj);
-	items = xcalloc(n->n_kids + 1, t->size);
-	set_ptr(obj, o->off, items);
-	*AT(obj, o->n_off, size_t) = n->n_kids;
+	set_vec(obj, o, items, n->n_kids);
 	for (i = 0; i < n->n_kids && !c->stop; i++) {
 		at = cfg_path_index(c, i);
 		walk_item(c, t, n->kids[i], items + i * t->size);
@@ -670,9 +673,7 @@ static void clear_list(const struct opt *o, void *obj)
 
 	for (i = 0; i < n; i++)
 		cfg_free_table(o->table, items + i * o->table->size);
-	free(items);
-	set_ptr(obj, o->off, NULL);
-	*AT(obj, o->n_off, size_t) = 0;
+	free_vec(o, obj);
 }
 
 static int set_map(struct ctx *c, const struct opt *o, const struct node *n, void *obj)
@@ -681,16 +682,10 @@ static int set_map(struct ctx *c, const struct opt *o, const struct node *n, voi
 	char *items, *item;
 	size_t i, at;
 
-	if (n->type != N_MAP) {
-		cfg_err(c, n, "expected a mapping of names to settings, got %s", cfg_kind(n));
+	items = begin_vec(c, o, n, obj, N_MAP, t->size, "a mapping of names to settings");
+	if (!items)
 		return -EINVAL;
-	}
-	if (too_many(c, o, n, n->n_kids / 2))
-		return -EINVAL;
-	cfg_types[o->type].clear(o, obj);
-	items = xcalloc(n->n_kids / 2 + 1, t->size);
-	set_ptr(obj, o->off, items);
-	*AT(obj, o->n_off, size_t) = n->n_kids / 2;
+	set_vec(obj, o, items, n->n_kids / 2);
 	for (i = 0; i < n->n_kids; i += 2) {
 		item = items + i / 2 * t->size;
 		at = cfg_path_key(c, n->kids[i]->text);
@@ -867,8 +862,7 @@ static int set_fallbacks(struct ctx *c, const struct opt *o, const struct node *
 			set_fallback(c, m->kids[j], m->kids[j + 1], &v[k], v, k);
 		cfg_path_pop(c, at);
 	}
-	set_ptr(base, o->off, v);
-	*AT(base, o->n_off, size_t) = k;
+	set_vec(base, o, v, k);
 	return 0;
 }
 
@@ -883,9 +877,7 @@ static void clear_fallbacks(const struct opt *o, void *obj)
 		free(v[i].to);
 		free(v[i].from);
 	}
-	free(v);
-	set_ptr(obj, o->off, NULL);
-	*AT(obj, o->n_off, size_t) = 0;
+	free_vec(o, obj);
 }
 
 /* guardrails.max_tokens: `4096`, or {default: 4096, strong: 8192}. */
@@ -899,15 +891,10 @@ static int set_limits(struct ctx *c, const struct opt *o, const struct node *n, 
 
 	if (n->type == N_SCALAR)
 		return get_int(c, n, o->min, o->max, def);
-	if (n->type != N_MAP) {
-		cfg_err(c, n, "expected an integer or a mapping of model names to integers, got %s",
-			cfg_kind(n));
+	v = begin_vec(c, o, n, obj, N_MAP, sizeof(*v),
+		      "an integer or a mapping of model names to integers");
+	if (!v)
 		return -EINVAL;
-	}
-	if (too_many(c, o, n, n->n_kids / 2))
-		return -EINVAL;
-	cfg_types[o->type].clear(o, obj);
-	v = xcalloc(n->n_kids / 2 + 1, sizeof(*v));
 	for (i = 0; i < n->n_kids; i += 2) {
 		key = n->kids[i];
 		at = cfg_path_key(c, key->text);
@@ -922,8 +909,7 @@ static int set_limits(struct ctx *c, const struct opt *o, const struct node *n, 
 		}
 		cfg_path_pop(c, at);
 	}
-	set_ptr(obj, o->off, v);
-	*AT(obj, o->n_off, size_t) = k;
+	set_vec(obj, o, v, k);
 	return rc;
 }
 
@@ -934,9 +920,7 @@ static void clear_limits(const struct opt *o, void *obj)
 
 	for (i = 0; i < n; i++)
 		free(v[i].model);
-	free(v);
-	set_ptr(obj, o->off, NULL);
-	*AT(obj, o->n_off, size_t) = 0;
+	free_vec(o, obj);
 }
 
 /* router_settings.model_group_alias: {"alias": "group"} or {"alias": {"model": "group",
@@ -990,15 +974,9 @@ static int set_aliases(struct ctx *c, const struct opt *o, const struct node *n,
 	size_t i, k = 0, at;
 	int rc = 0;
 
-	if (n->type != N_MAP) {
-		cfg_err(c, n, "expected a mapping of alias names to model groups, got %s",
-			cfg_kind(n));
+	v = begin_vec(c, o, n, obj, N_MAP, sizeof(*v), "a mapping of alias names to model groups");
+	if (!v)
 		return -EINVAL;
-	}
-	if (too_many(c, o, n, n->n_kids / 2))
-		return -EINVAL;
-	cfg_types[o->type].clear(o, obj);
-	v = xcalloc(n->n_kids / 2 + 1, sizeof(*v));
 	for (i = 0; i < n->n_kids; i += 2) {
 		at = cfg_path_key(c, n->kids[i]->text);
 		if (set_alias(c, n->kids[i], n->kids[i + 1], &v[k]) == 0) {
@@ -1011,8 +989,7 @@ static int set_aliases(struct ctx *c, const struct opt *o, const struct node *n,
 		}
 		cfg_path_pop(c, at);
 	}
-	set_ptr(obj, o->off, v);
-	*AT(obj, o->n_off, size_t) = k;
+	set_vec(obj, o, v, k);
 	return rc;
 }
 
@@ -1025,9 +1002,7 @@ static void clear_aliases(const struct opt *o, void *obj)
 		free(v[i].alias);
 		free(v[i].model);
 	}
-	free(v);
-	set_ptr(obj, o->off, NULL);
-	*AT(obj, o->n_off, size_t) = 0;
+	free_vec(o, obj);
 }
 
 const struct type_ops cfg_types[N_TYPES] = {
@@ -1039,7 +1014,7 @@ const struct type_ops cfg_types[N_TYPES] = {
 	[T_FLAGS] = {"list of", set_flags, clear_none},
 	[T_PERIOD] = {"duration (30s, 30m, 30h, 30d, 2w, 1mo)", set_period, clear_none},
 	[T_STRS] = {"list of strings", set_strs, clear_strs},
-	[T_INTS] = {"list of integers", set_ints, clear_ints},
+	[T_INTS] = {"list of integers", set_ints, free_vec},
 	[T_PAIRS] = {"mapping of names to strings", set_pairs, clear_pairs},
 	[T_SECTION] = {"mapping", set_section, clear_section},
 	[T_LIST] = {"list of mappings", set_list, clear_list},

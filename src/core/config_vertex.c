@@ -17,15 +17,14 @@
 #include "core/config_int.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "core/jws.h"
 #include "core/util.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <mbedtls/pk.h>
-#include <mbedtls/version.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define KEY_FILE_CAP (64 * 1024)
@@ -52,12 +51,7 @@ static bool rsa_key_ok(const char *pem, char *why, size_t why_len)
 	int rc;
 
 	mbedtls_pk_init(&pk);
-#if MBEDTLS_VERSION_MAJOR >= 3
-	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
-				  random_fill, NULL);
-#else
-	rc = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
-#endif
+	rc = jws_parse_key(&pk, pem);
 	if (rc != 0)
 		snprintf(why, why_len,
 			 "the key's private_key is not a PEM private key (mbedTLS -0x%04x)",

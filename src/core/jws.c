@@ -58,6 +58,16 @@ static int der_to_raw(const unsigned char *der, size_t len, unsigned char out[64
 	return rc == 0 ? 0 : -EINVAL;
 }
 
+int jws_parse_key(struct mbedtls_pk_context *pk, const char *pem)
+{
+#if MBEDTLS_VERSION_MAJOR >= 3
+	return mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
+				    random_fill, NULL);
+#else
+	return mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
+#endif
+}
+
 /* Initialises pk and reads pem into it: 0, or -1 with why in err (never the key). pk is to be
  * freed either way. */
 static int load_key(mbedtls_pk_context *pk, const char *pem, const char *key_name, char *err,
@@ -66,12 +76,7 @@ static int load_key(mbedtls_pk_context *pk, const char *pem, const char *key_nam
 	int rc;
 
 	mbedtls_pk_init(pk);
-#if MBEDTLS_VERSION_MAJOR >= 3
-	rc = mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
-				  random_fill, NULL);
-#else
-	rc = mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
-#endif
+	rc = jws_parse_key(pk, pem);
 	if (rc == 0)
 		return 0;
 	snprintf(err, err_len, "%s does not parse (mbedTLS -0x%04x)", key_name, (unsigned)-rc);

@@ -35,4 +35,9 @@ char *jws_ec_public_jwk(const char *pem_key, const char *key_name, char *err, si
 struct buf;
 void jws_b64url(struct buf *b, const void *data, size_t len);
 
+/* Parses pem (a PEM private key, NUL-terminated) into pk (mbedtls_pk_init'ed by the caller,
+ * who frees it): 0 or mbedTLS's negative error. mbedTLS 3 gets getrandom(2) for its blinding. */
+struct mbedtls_pk_context;
+int jws_parse_key(struct mbedtls_pk_context *pk, const char *pem);
+
 #endif

@@ -38,17 +38,21 @@ struct offload {
 	struct job *jobs;
 };
 
+void offload_block_signals(void)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	sigdelset(&all, SIGSYS);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+}
+
 static void *job_main(void *p)
 {
 	struct job *j = p;
 	uint64_t one = 1;
-	sigset_t all;
 
-	sigfillset(&all);
-	/* SIGSYS stays open: under the sandbox's errno mode a denied syscall must fail with
-	 * EPERM here too; blocked, it would kill the process. */
-	sigdelset(&all, SIGSYS);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	offload_block_signals();
 	j->work(j->arg);
 	while (write(j->efd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;

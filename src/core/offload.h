@@ -32,5 +32,9 @@ int offload_run(struct offload *o, offload_fn work, offload_fn done, offload_fn 
 void offload_drain(struct offload *o);
 /* Jobs running or waiting for their done callback. */
 size_t offload_jobs(const struct offload *o);
+/* What a worker thread (an offload job's, the store's, a file tool's) does first: blocks every
+ * signal, which are the loop's, but SIGSYS: under the sandbox's errno mode a denied syscall
+ * must fail with EPERM there too; a blocked SIGSYS would kill the process instead. */
+void offload_block_signals(void);
 
 #endif

@@ -50,13 +50,6 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
 	return rc;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-
-	return t ? xstrdup((const char *)t) : NULL;
-}
-
 void session_info_finish(struct session_info *si)
 {
 	if (!si)
@@ -76,10 +69,10 @@ void session_info_finish(struct session_info *si)
 static void read_info(sqlite3_stmt *st, struct session_info *out)
 {
 	out->id = sqlite3_column_int64(st, 0);
-	out->source = col_dup(st, 1);
-	out->title = col_dup(st, 2);
-	out->model = col_dup(st, 3);
-	out->system_prompt = col_dup(st, 4);
+	out->source = store_column_dup(st, 1);
+	out->title = store_column_dup(st, 2);
+	out->model = store_column_dup(st, 3);
+	out->system_prompt = store_column_dup(st, 4);
 	out->created_ms = sqlite3_column_int64(st, 5);
 	out->updated_ms = sqlite3_column_int64(st, 6);
 	out->ended = sqlite3_column_int(st, 7) != 0;

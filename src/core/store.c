@@ -45,7 +45,6 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <sys/eventfd.h>
 #include <stdio.h>
@@ -126,18 +125,6 @@ struct store {
 
 static void stop_committer(struct store *s);
 
-/* For the store's threads: every signal is the loop's. SIGSYS stays open: under the sandbox's
- * errno mode a denied syscall here must fail with EPERM like anywhere else; a blocked SIGSYS
- * would kill the process instead. */
-static void block_signals(void)
-{
-	sigset_t all;
-
-	sigfillset(&all);
-	sigdelset(&all, SIGSYS);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-}
-
 /* Starts one of the store's threads on a small stack. Returns true when it runs. */
 static bool start_thread(pthread_t *t, void *(*fn)(void *), struct store *s)
 {
@@ -157,7 +144,7 @@ static void *checkpoint_loop(void *arg)
 	sqlite3 *db = NULL;
 	struct timespec until;
 
-	block_signals();
+	offload_block_signals();
 	if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
 	    SQLITE_OK) {
 		sqlite3_close(db);
@@ -487,7 +474,7 @@ static void *commit_loop(void *arg)
 	uint64_t one = 1;
 	int rc;
 
-	block_signals();
+	offload_block_signals();
 	pthread_mutex_lock(&s->cmu);
 	for (;;) {
 		while (!s->commit_asked && !s->committer_stop)
@@ -830,6 +817,13 @@ void store_batch_stats(const struct store *s, uint64_t *joins, uint64_t *commits
 }
 
 /* ---- transactions and errors ----------------------------------------------------------- */
+
+char *store_column_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? xstrdup((const char *)t) : NULL;
+}
 
 int store_fail(struct store *s, const char *what)
 {

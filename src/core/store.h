@@ -86,6 +86,8 @@ int store_fail(struct store *s, const char *what);
 /* The last error store_fail/store_begin/store_end recorded, naming the database file:
  * "/home/x/state.db: begin: database is locked". Valid until the next such call. */
 const char *store_error(const struct store *s);
+/* Column i of st's current row as a malloc'd string; NULL when the column is NULL. */
+char *store_column_dup(sqlite3_stmt *st, int i);
 
 /* A write that must not be lost to a busy database. fn does the writing (a transaction of its
  * own if it needs one) and returns 0, -EBUSY when the database was locked, or another

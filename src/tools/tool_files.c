@@ -31,6 +31,7 @@
 #include "core/config.h"
 #include "core/fileio.h"
 #include "core/loop.h"
+#include "core/offload.h"
 #include "tools/tool.h"
 
 #include <dirent.h>
@@ -40,7 +41,6 @@
 #include <fnmatch.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -454,13 +454,8 @@ static void *worker_main(void *arg)
 {
 	struct tool_job *j = arg;
 	uint64_t one = 1;
-	sigset_t all;
 
-	sigfillset(&all);
-	/* SIGSYS stays open: under the sandbox's errno mode a denied syscall must fail with
-	 * EPERM here too; blocked, it would kill the process. */
-	sigdelset(&all, SIGSYS);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	offload_block_signals();
 	j->rc = j->run(&j->req, &j->out);
 	if (atomic_exchange(&j->state, DONE) == ABANDONED)
 		atomic_fetch_sub(&n_stuck, 1);

@@ -41,10 +41,14 @@
 #define ASK_CHOICES_MAX	 8
 #define ASK_CHOICE_MAX	 64 /* bytes of one choice (a button) */
 
+/* tools.c's steps for tools_draft.c and tools_elicit.c (t->owner), filled at the end. */
+static const struct tools_owner owner;
+
 struct tools *tools_create(const struct tools_env *env)
 {
 	struct tools *t = xcalloc(1, sizeof(*t));
 
+	t->owner = &owner;
 	t->env = *env;
 	tools_offer_builtins(t);
 	return t;
@@ -198,7 +202,7 @@ static void call_free(struct tools_call *c)
 }
 
 /* The question is over: out of the list, the asker told, the turn's clock running again. */
-void tools_end_question(struct tools_call *c)
+static void end_question(struct tools_call *c)
 {
 	struct tools *t = c->t;
 
@@ -246,9 +250,9 @@ static void audit_call(const struct tools_call *c)
 	audit_end(&l);
 }
 
-void tools_deliver(struct tools_call *c)
+static void deliver(struct tools_call *c)
 {
-	tools_end_question(c);
+	end_question(c);
 	clean_result(c);
 	audit_call(c);
 	c->cb(c->is_error, buf_str(&c->out), c->out.len, c->arg);
@@ -256,7 +260,7 @@ void tools_deliver(struct tools_call *c)
 }
 
 /* Result known now: deliver from the loop, not from inside tools_call. */
-void tools_finish_later(struct tools_call *c, bool is_error)
+static void finish_later(struct tools_call *c, bool is_error)
 {
 	struct timeval zero = {0, 0};
 
@@ -292,7 +296,7 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 	struct tools_call *c = arg;
 
 	if (c->finished) {
-		tools_deliver(c);
+		deliver(c);
 		return;
 	}
 	if (c->asking) {
@@ -314,27 +318,29 @@ static void on_job(bool is_error, const char *text, size_t len, void *arg)
 	c->job = NULL;
 	set_result(c, is_error, text, len);
 	event_del(c->ev);
-	tools_deliver(c);
+	deliver(c);
 }
+
+static void on_mcp(const struct mcp_result *r, void *arg);
 
 const char *tools_mcp_call_lane(const struct mcp_call *call)
 {
-	const struct tools_call *c = mcp_call_arg_if(call, tools_on_mcp);
+	const struct tools_call *c = mcp_call_arg_if(call, on_mcp);
 
 	return c ? c->a_lane : NULL;
 }
 
-void tools_on_mcp(const struct mcp_result *r, void *arg)
+static void on_mcp(const struct mcp_result *r, void *arg)
 {
 	struct tools_call *c = arg;
 
 	c->mc = NULL;
 	set_result(c, r->is_error, r->text, strlen(r->text));
 	event_del(c->ev);
-	tools_deliver(c);
+	deliver(c);
 }
 
-void tools_arm_timeout(struct tools_call *c)
+static void arm_timeout(struct tools_call *c)
 {
 	struct timeval tv = {(time_t)c->t->env.cfg->agent.tool_timeout_s, 0};
 
@@ -350,7 +356,7 @@ static void propose(struct tools_call *c, const struct tool_def *d, const cJSON 
 	char id[8];
 
 	if (tool_proposal_store(c->t->env.cfg, d->name, args, source, ctx->lane, id, &c->out) < 0) {
-		tools_finish_later(c, true);
+		finish_later(c, true);
 		return;
 	}
 	buf_init(&note, 0);
@@ -373,11 +379,11 @@ static void propose(struct tools_call *c, const struct tool_def *d, const cJSON 
 		   "memory and skills wait for the human's approval. Stored as proposal %s for "
 		   "the human to approve or reject; do not repeat the call.",
 		   id);
-	tools_finish_later(c, false);
+	finish_later(c, false);
 }
 
-void tools_run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
-		       const struct tools_ctx *ctx)
+static void run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
+			const struct tools_ctx *ctx)
 {
 	struct tool_req req = {&c->t->env,
 			       ctx->session_id ? ctx->session_id : "",
@@ -403,32 +409,32 @@ void tools_run_builtin(struct tools_call *c, const struct tool_def *d, const cJS
 	}
 	if (!d->start) {
 		rc = d->run(&req, &c->out);
-		tools_finish_later(c, rc < 0);
+		finish_later(c, rc < 0);
 		return;
 	}
 	rc = d->start(&req, on_job, c, &c->out, &c->job);
 	if (rc < 0) {
 		c->job = NULL;
-		tools_finish_later(c, true);
+		finish_later(c, true);
 		return;
 	}
-	tools_arm_timeout(c);
+	arm_timeout(c);
 }
 
-void tools_run_mcp(struct tools_call *c, const cJSON *args)
+static void run_mcp(struct tools_call *c, const cJSON *args)
 {
 	char *text = json_exact_print(args);
-	int rc = mcp_call(c->t->env.mcp, c->name, text, tools_on_mcp, c, &c->mc);
+	int rc = mcp_call(c->t->env.mcp, c->name, text, on_mcp, c, &c->mc);
 
 	cJSON_free(text);
 	if (rc == 0) {
-		tools_arm_timeout(c);
+		arm_timeout(c);
 		return;
 	}
 	c->mc = NULL;
 	if (rc != -ENOTCONN || !mcp_why_unavailable(c->t->env.mcp, c->name, &c->out))
 		buf_printf(&c->out, "%s could not be called (%s)", c->name, strerror(-rc));
-	tools_finish_later(c, true);
+	finish_later(c, true);
 }
 
 /* Parses the model's argument text; "" and "null" mean {}. */
@@ -556,7 +562,7 @@ static char *approval_text(const char *name, const cJSON *args)
 	return out;
 }
 
-uint64_t tools_question_id(void)
+static uint64_t question_id(void)
 {
 	uint64_t id = 0;
 
@@ -566,7 +572,7 @@ uint64_t tools_question_id(void)
 	return id;
 }
 
-void tools_keep_ctx(struct tools_call *c, const struct tools_ctx *ctx)
+static void keep_ctx(struct tools_call *c, const struct tools_ctx *ctx)
 {
 	c->sid = xstrdup(ctx->session_id ? ctx->session_id : "");
 	c->source = xstrdup(ctx->source ? ctx->source : "");
@@ -582,11 +588,11 @@ void tools_keep_ctx(struct tools_call *c, const struct tools_ctx *ctx)
 
 /* Puts the question to the asker: 0 and the call waits (ev is the question's timeout), or a
  * negative errno with the reason in c->out. */
-int tools_put_question(struct tools_call *c, enum tools_q_kind kind, const char *text,
-		       const char *const *choices, size_t n_choices)
+static int put_question(struct tools_call *c, enum tools_q_kind kind, const char *text,
+			const char *const *choices, size_t n_choices)
 {
 	struct tools *t = c->t;
-	struct tools_question q = {tools_question_id(),
+	struct tools_question q = {question_id(),
 				   kind,
 				   c->source,
 				   text,
@@ -643,12 +649,12 @@ static void ask_approval(struct tools_call *c, const struct tool_def *d, cJSON *
 {
 	char *text = approval_text(c->name, args);
 
-	tools_keep_ctx(c, ctx);
+	keep_ctx(c, ctx);
 	c->run_def = d;
 	c->args = args;
-	if (tools_put_question(c, TOOLS_Q_APPROVAL, text, approval_choices,
-			       ARRAY_LEN(approval_choices)) < 0)
-		tools_finish_later(c, true);
+	if (put_question(c, TOOLS_Q_APPROVAL, text, approval_choices, ARRAY_LEN(approval_choices)) <
+	    0)
+		finish_later(c, true);
 	free(text);
 }
 
@@ -658,7 +664,7 @@ static void ask_user(struct tools_call *c, const cJSON *args, const struct tools
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(args, "choices"), *e;
 	size_t n = (size_t)cJSON_GetArraySize(list);
 
-	tools_keep_ctx(c, ctx);
+	keep_ctx(c, ctx);
 	if (c->out.len)
 		goto bad;
 	if (!*q || strlen(q) > ASK_TEXT_MAX) {
@@ -685,16 +691,11 @@ static void ask_user(struct tools_call *c, const cJSON *args, const struct tools
 		buf_puts(&c->out, "ask_user works in chats; here, ask in your answer instead");
 		goto bad;
 	}
-	if (tools_put_question(c, TOOLS_Q_ASK, q, (const char *const *)c->choices, c->n_choices) ==
-	    0)
+	if (put_question(c, TOOLS_Q_ASK, q, (const char *const *)c->choices, c->n_choices) == 0)
 		return;
 bad:
-	tools_finish_later(c, true);
+	finish_later(c, true);
 }
-
-void tools_run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
-		       const struct tools_ctx *ctx);
-void tools_run_mcp(struct tools_call *c, const cJSON *args);
 
 /* From the loop: the human answered (c->answer) or the question timed out (-1). */
 static void on_answer(struct tools_call *c)
@@ -718,7 +719,7 @@ static void on_answer(struct tools_call *c)
 			c->outcome = xasprintf("Answered: %s", c->choices[k]);
 			buf_printf(&c->out, "The user chose: %s", c->choices[k]);
 		}
-		tools_deliver(c);
+		deliver(c);
 		return;
 	}
 	if (k == TOOLS_APPROVE || k == TOOLS_APPROVE_ALWAYS) {
@@ -730,11 +731,11 @@ static void on_answer(struct tools_call *c)
 			always_add(c->t, c->source, c->name);
 		c->outcome = xstrdup(k == TOOLS_APPROVE ? "Approved"
 							: "Approved, and always in this chat");
-		tools_end_question(c);
+		end_question(c);
 		if (c->run_def)
-			tools_run_builtin(c, c->run_def, c->args, &ctx);
+			run_builtin(c, c->run_def, c->args, &ctx);
 		else
-			tools_run_mcp(c, c->args);
+			run_mcp(c, c->args);
 		return;
 	}
 	if (k < 0)
@@ -747,7 +748,7 @@ static void on_answer(struct tools_call *c)
 		   "another way: ask the user what they want.",
 		   k < 0 ? "did not approve (no answer in time)" : "denied", c->name);
 	c->is_error = true;
-	tools_deliver(c);
+	deliver(c);
 }
 
 int tools_answer(struct tools *t, uint64_t id, size_t choice)
@@ -876,7 +877,7 @@ static cJSON *through_catalog(struct tools_call *c, cJSON *args, struct mcp_tool
 	return inner;
 }
 
-struct tools_call *tools_call_new(struct tools *t, const char *name, tools_call_cb cb, void *arg)
+static struct tools_call *call_new(struct tools *t, const char *name, tools_call_cb cb, void *arg)
 {
 	struct tools_call *c = xcalloc(1, sizeof(*c));
 
@@ -893,7 +894,7 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 	       const struct tools_ctx *ctx, tools_call_cb cb, void *arg, struct tools_call **out)
 {
 	static const struct tools_ctx trusted = {.session_id = "", .source = ""};
-	struct tools_call *c = tools_call_new(t, name, cb, arg);
+	struct tools_call *c = call_new(t, name, cb, arg);
 	const struct tool_def *d;
 	struct mcp_tool_info mi = {0}; /* the MCP tool's, when name is no builtin */
 	cJSON *args;
@@ -917,31 +918,31 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 		buf_printf(&c->out,
 			   "tool \"%.100s\" is not available in this run (read-only tools only)",
 			   c->name);
-		tools_finish_later(c, true);
+		finish_later(c, true);
 		return 0;
 	}
 	if (!d && strcmp(c->name, MCP_SCHEMA) == 0 && tools_catalog_mode(t)) {
 		args = parse_args(args_json, &c->out);
 		if (args)
 			load_schemas(t, args, &c->out);
-		tools_finish_later(c, !args);
+		finish_later(c, !args);
 		cJSON_Delete(args);
 		return 0;
 	}
 	if (!d && strcmp(c->name, MCP_CALL) == 0 && tools_catalog_mode(t)) {
 		args = parse_args(args_json, &c->out);
 		if (!args || !(args = through_catalog(c, args, &mi))) {
-			tools_finish_later(c, true);
+			finish_later(c, true);
 			return 0;
 		}
 	} else if (!d && !tools_find_mcp(t, c->name, &mi)) {
 		unknown_tool(t, c->name, &c->out);
-		tools_finish_later(c, true);
+		finish_later(c, true);
 		return 0;
 	} else {
 		args = parse_args(args_json, &c->out);
 		if (!args) {
-			tools_finish_later(c, true);
+			finish_later(c, true);
 			return 0;
 		}
 	}
@@ -957,10 +958,10 @@ int tools_call(struct tools *t, const char *name, const char *args_json,
 		ask_approval(c, d, args, ctx);
 		return 0; /* args are the call's now */
 	} else if (d) {
-		tools_run_builtin(c, d, args, ctx);
+		run_builtin(c, d, args, ctx);
 	} else {
-		tools_keep_ctx(c, ctx); /* the server may ask the turn's chat (tools_elicit.c) */
-		tools_run_mcp(c, args);
+		keep_ctx(c, ctx); /* the server may ask the turn's chat (tools_elicit.c) */
+		run_mcp(c, args);
 	}
 	cJSON_Delete(args);
 	return 0;
@@ -977,7 +978,7 @@ void tools_cancel(struct tools_call *c)
 		return;
 	if (c->asking) { /* the question closes when the cancel is delivered */
 		set_result(c, true, "", 0);
-		tools_finish_later(c, true);
+		finish_later(c, true);
 		return;
 	}
 	if (c->job)
@@ -994,3 +995,18 @@ void tools_edit_version(const void *data, size_t len, char out[TOOLS_VERSION_LEN
 	memcpy(out, hex, TOOLS_VERSION_LEN);
 	out[TOOLS_VERSION_LEN] = '\0';
 }
+
+/* What tools_draft.c and tools_elicit.c may call of this file (tools_int.h). */
+static const struct tools_owner owner = {
+	.call_new = call_new,
+	.keep_ctx = keep_ctx,
+	.question_id = question_id,
+	.put_question = put_question,
+	.end_question = end_question,
+	.arm_timeout = arm_timeout,
+	.run_builtin = run_builtin,
+	.run_mcp = run_mcp,
+	.on_mcp = on_mcp,
+	.finish_later = finish_later,
+	.deliver = deliver,
+};

@@ -82,14 +82,14 @@ static void ask_card(struct tools_call *c)
 	review_plain(c->card, &text);
 	free(c->q_text);
 	c->q_text = NULL;
-	rc = tools_put_question(c, TOOLS_Q_DRAFT, buf_str(&text), draft_choices,
-				ARRAY_LEN(draft_choices));
+	rc = c->t->owner->put_question(c, TOOLS_Q_DRAFT, buf_str(&text), draft_choices,
+				       ARRAY_LEN(draft_choices));
 	buf_finish(&text);
 	if (rc == 0 && c->card->version == 1)
 		c->card->id = c->q_id;
 	if (rc < 0) {
 		review_audit(c->card, c->source, c->sid, "unasked", NULL, NULL);
-		tools_finish_later(c, true);
+		c->t->owner->finish_later(c, true);
 	}
 }
 
@@ -100,7 +100,7 @@ static void on_step(int status, const char *text, void *arg)
 	c->llm_call = NULL;
 	if (c->cancelled) {
 		buf_reset(&c->out);
-		tools_finish_later(c, true);
+		c->t->owner->finish_later(c, true);
 		return;
 	}
 	if (status != 200 || review_parse_marks(c->card, text) < 0)
@@ -142,7 +142,7 @@ void tools_draft_start(struct tools_call *c, const struct tool_def *d, cJSON *ar
 	char key[48];
 	int rc = -ENOTSUP;
 
-	tools_keep_ctx(c, ctx);
+	c->t->owner->keep_ctx(c, ctx);
 	c->run_def = d;
 	c->args = args;
 	c->card = k;
@@ -165,7 +165,7 @@ void tools_draft_start(struct tools_call *c, const struct tool_def *d, cJSON *ar
 	if (c->llm) {
 		review_prompt(k, &sys, &user);
 		snprintf(key, sizeof(key), "review:%016llx",
-			 (unsigned long long)tools_question_id());
+			 (unsigned long long)c->t->owner->question_id());
 		rc = c->llm->chat(c->llm_arg, key, "", sys, user, STEP_MAX_TOKENS, on_step, c,
 				  &c->llm_call);
 		free(sys);
@@ -250,13 +250,13 @@ static void release(struct tools_call *c)
 	h->cb(h->to, c->card->draft, h->arg);
 	buf_puts(&c->out, "sent");
 	c->is_error = false;
-	tools_deliver(c);
+	c->t->owner->deliver(c);
 }
 
 int tools_draft_hold(struct tools *t, const struct tools_hold *hd, tools_hold_cb cb, void *arg)
 {
 	struct hold *h = xcalloc(1, sizeof(*h));
-	struct tools_call *c = tools_call_new(t, "deliver", on_held, h);
+	struct tools_call *c = t->owner->call_new(t, "deliver", on_held, h);
 	struct review_card *k = xcalloc(1, sizeof(*k));
 	int rc;
 
@@ -285,7 +285,7 @@ int tools_draft_hold(struct tools *t, const struct tools_hold *hd, tools_hold_cb
 	rc = -ENOENT;
 	event_del(c->ev);
 	c->finished = false;
-	tools_deliver(c);
+	c->t->owner->deliver(c);
 	return rc;
 }
 
@@ -319,11 +319,11 @@ static void approve(struct tools_call *c)
 	c->outcome = c->answer_by ? xasprintf("Approved by %s", c->answer_by) : xstrdup("Approved");
 	review_audit(k, c->source, c->sid, "approved", c->answer_by, k->draft);
 	event_del(c->ev);
-	tools_end_question(c);
+	c->t->owner->end_question(c);
 	if (c->run_def)
-		tools_run_builtin(c, c->run_def, c->args, &ctx);
+		c->t->owner->run_builtin(c, c->run_def, c->args, &ctx);
 	else
-		tools_run_mcp(c, c->args);
+		c->t->owner->run_mcp(c, c->args);
 }
 
 /* Edit pressed without a text: the card's message closes and its chat's next message is the
@@ -373,7 +373,7 @@ void tools_draft_answer(struct tools_call *c)
 		   "the same done another way: ask the owner what they want.",
 		   a < 0 ? "did not review (it expired)" : "rejected", c->name);
 	c->is_error = true;
-	tools_deliver(c);
+	c->t->owner->deliver(c);
 }
 
 int tools_draft_edit(struct tools *t, uint64_t id, const char *text, const char *who)

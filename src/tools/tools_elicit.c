@@ -202,8 +202,8 @@ static void ask_step(struct tools_call *c)
 		review_step(c, &b);
 	}
 	add_button(c, "Decline", ACT_DECLINE, 0);
-	if (tools_put_question(c, TOOLS_Q_ELICIT, buf_str(&b), (const char *const *)c->choices,
-			       c->n_choices) < 0) {
+	if (c->t->owner->put_question(c, TOOLS_Q_ELICIT, buf_str(&b),
+				      (const char *const *)c->choices, c->n_choices) < 0) {
 		buf_reset(&c->out); /* the reason was for the model; this call goes on */
 		finish(c, MCP_ELICIT_DECLINE, NULL);
 	}
@@ -239,11 +239,11 @@ static void finish(struct tools_call *c, enum mcp_elicit_action action, char *ou
 	free(content);
 	free(c->outcome);
 	c->outcome = outcome;
-	tools_end_question(c);
+	c->t->owner->end_question(c);
 	free(c->outcome);
 	c->outcome = NULL;
 	elicit_free(c);
-	tools_arm_timeout(c);
+	c->t->owner->arm_timeout(c);
 }
 
 /* The step's answer as a value for the field, or NULL (skip); false: not taken (why in
@@ -317,7 +317,7 @@ void tools_elicit_answer(struct tools_call *c)
 			cJSON_AddItemToObject(e->content, f->name, value);
 		e->field++;
 	}
-	tools_end_question(c);
+	c->t->owner->end_question(c);
 	free(c->outcome);
 	c->outcome = NULL;
 	if (e->field < e->form->n_fields || e->review)
@@ -366,7 +366,7 @@ static void on_ask(struct mcp_question *q, const struct mcp_elicit_form *form, c
 		   struct mcp_call *call, void *arg)
 {
 	struct tools *t = *(struct tools **)arg;
-	struct tools_call *c = t ? mcp_call_arg_if(call, tools_on_mcp) : NULL;
+	struct tools_call *c = t ? mcp_call_arg_if(call, t->owner->on_mcp) : NULL;
 	const struct config_lane *lane;
 	struct tools_elicit *e;
 	char err[64];

@@ -1,6 +1,7 @@
-/* tools_int: what tools.c, tools_offer.c and tools_draft.c share (not for other layers): the
- * registry and a call's state, and the steps of a call the draft card drives. Fields are private to
- * the tools layer.
+/* tools_int: what tools.c and its helpers (tools_offer.c, tools_draft.c, tools_elicit.c) share
+ * (not for other layers): the registry and a call's state, the owner's steps the helpers reach
+ * through t->owner (struct tools_owner), and the helpers' entry points tools.c calls. Fields are
+ * private to the tools layer.
  */
 #ifndef HERMETIC_TOOLS_INT_H
 #define HERMETIC_TOOLS_INT_H
@@ -19,7 +20,40 @@ struct tool_def;
 #define TOOLS_BUILTINS_MAX 24 /* builtin tools (tools.c's table) */
 #define ASKERS_MAX	   2  /* the Telegram gateway and the web cockpit */
 
+struct mcp_result;
+struct tools_call;
+
+/* The owner's steps of a call (tools.c) that its helpers, tools_draft.c and tools_elicit.c,
+ * reach through t->owner: their only way back into tools.c, which calls them directly. */
+struct tools_owner {
+	/* A call of name with its event and output buffer, nothing started. */
+	struct tools_call *(*call_new)(struct tools *t, const char *name, tools_call_cb cb,
+				       void *arg);
+	/* Copies what a call that waits needs of ctx. */
+	void (*keep_ctx)(struct tools_call *c, const struct tools_ctx *ctx);
+	/* A question's id: random, never 0. */
+	uint64_t (*question_id)(void);
+	/* Asks every asker: 0 and the call waits (its ev the question's timeout, timeout_s), or
+	 * a negative errno with the reason in c->out. */
+	int (*put_question)(struct tools_call *c, enum tools_q_kind kind, const char *text,
+			    const char *const *choices, size_t n_choices);
+	/* Ends the question: the askers told. */
+	void (*end_question)(struct tools_call *c);
+	/* The call's time limit (agent.tool_timeout_s) from now. */
+	void (*arm_timeout)(struct tools_call *c);
+	void (*run_builtin)(struct tools_call *c, const struct tool_def *d, const cJSON *args,
+			    const struct tools_ctx *ctx);
+	void (*run_mcp)(struct tools_call *c, const cJSON *args);
+	/* The MCP call's callback (mcp_call_arg_if finds the call of an MCP question by it). */
+	void (*on_mcp)(const struct mcp_result *r, void *arg);
+	/* Result in c->out known now: delivered from the loop, not from inside the caller. */
+	void (*finish_later)(struct tools_call *c, bool is_error);
+	/* Ends the question (askers told), the result cleaned and audited, cb fired, c freed. */
+	void (*deliver)(struct tools_call *c);
+};
+
 struct tools {
+	const struct tools_owner *owner; /* tools.c's steps, for its helpers */
 	struct tools_env env;
 	tools_notify_cb notify;
 	void *notify_arg;
@@ -92,27 +126,6 @@ struct tools_call {
 	struct tools_elicit *elicit;   /* an MCP server's question being asked (tools_elicit.c) */
 };
 
-/* tools.c: a call's steps. */
-/* Result in c->out known now: delivered from the loop, not from inside the caller. */
-void tools_finish_later(struct tools_call *c, bool is_error);
-/* Ends the question (askers told), the result cleaned and audited, cb fired, c freed. */
-void tools_deliver(struct tools_call *c);
-void tools_end_question(struct tools_call *c);
-void tools_run_builtin(struct tools_call *c, const struct tool_def *d, const cJSON *args,
-		       const struct tools_ctx *ctx);
-void tools_run_mcp(struct tools_call *c, const cJSON *args);
-/* Copies what a call that waits needs of ctx. */
-void tools_keep_ctx(struct tools_call *c, const struct tools_ctx *ctx);
-/* Asks every asker: 0 and the call waits (its ev the question's timeout, timeout_s), or a
- * negative errno with the reason in c->out. */
-int tools_put_question(struct tools_call *c, enum tools_q_kind kind, const char *text,
-		       const char *const *choices, size_t n_choices);
-
-/* The MCP call's callback (mcp_call_arg_if finds the call of an MCP question by it). */
-void tools_on_mcp(const struct mcp_result *r, void *arg);
-/* The call's time limit (agent.tool_timeout_s) from now. */
-void tools_arm_timeout(struct tools_call *c);
-
 /* tools_elicit.c: an MCP server's question asked through the askers. */
 /* From the loop: the step's answer (c->answer, c->answer_text) or its timeout (-1). */
 void tools_elicit_answer(struct tools_call *c);
@@ -120,11 +133,6 @@ void tools_elicit_answer(struct tools_call *c);
 void tools_elicit_call_gone(struct tools_call *c);
 /* True when the step asked now takes a typed reply. */
 bool tools_elicit_typed(const struct tools_call *c);
-
-/* A call of name with its event and output buffer, nothing started. */
-struct tools_call *tools_call_new(struct tools *t, const char *name, tools_call_cb cb, void *arg);
-/* A question's id: random, never 0. */
-uint64_t tools_question_id(void);
 
 /* tools_draft.c: draft cards (review before anything leaves). */
 /* True when the call of d (NULL: the MCP tool mi) from ctx becomes a draft card. */

@@ -13,15 +13,14 @@ import time
 import pytest
 
 from agent_harness import agent_config, fake, tool_results  # noqa: F401
-from conftest import SLOW, Gateway, to_yaml
+from conftest import SLOW
 from fakes.fake_mcp import FakeMcp, tool
 from fakes.fake_openai import text, tool_calls
-from fakes.fake_telegram import FakeTelegram, callback_data_of
-from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from fakes.fake_telegram import callback_data_of
 from test_ui import cockpit, get_json, login, password_hash, request  # noqa: F401 (fixtures)
 from test_ui_browser import browser_peers  # noqa: F401 (a fixture)
+from tg_harness import gateways, offered, telegram_section, tg, wait_for  # noqa: F401
 
-TOKEN = "123456:TEST-e2e-review-SECRET-token"
 HOOK_TOKEN = "e2e-review-hook-SECRET-token"
 ALLOWED = 1001
 OUTSIDE = 2002  # a hook's deliver chat, not in the lane
@@ -36,12 +35,6 @@ SKILL = ("---\nname: minutes\ndescription: Meeting notes to a CRM note.\nworkflo
 
 
 @pytest.fixture
-def tg():
-    with FakeTelegram(token=TOKEN) as t:
-        yield t
-
-
-@pytest.fixture
 def mcp():
     with FakeMcp(tools=[tool("add_note", "echo", description="Add a note to the CRM"),
                         tool("find", "echo", description="Find",
@@ -50,50 +43,23 @@ def mcp():
 
 
 @pytest.fixture
-def bot(tmp_path, fake, tg, mcp):
-    started = []
-
+def bot(fake, tg, mcp, gateways):
     def make(expire_min=1440, lane=None, **extra):
-        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
-                "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
+        tele = telegram_section(tg, ALLOWED)
         lanes = {"private": {"models": ["free"], "chats": [str(ALLOWED)],
                              "review_outbound": True, "review_expire_min": expire_min,
                              **(lane or {})}}
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
                            mcp_servers={"crm": {"url": mcp.url, "timeout": 10 * SLOW}},
                            lanes=lanes, audit={"enabled": True}, **extra)
-        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
-        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN,
-                                      "HOOK_TOKEN": HOOK_TOKEN})
-        started.append(g)
-        g.start()
+        g = gateways.start(cfg, env={"HOOK_TOKEN": HOOK_TOKEN})
         d = g.home / "skills" / "minutes"
         d.mkdir(parents=True, exist_ok=True)
         (d / "SKILL.md").write_text(SKILL)
         wait_for(lambda: "mcp_crm_add_note" in offered(g), 30 * SLOW, "the MCP tools")
         return g
 
-    yield make
-    for g in started:
-        g.kill()
-        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
-
-
-def offered(g):
-    import urllib.request
-    try:
-        with urllib.request.urlopen(g.url + "/v1/tools", timeout=5 * SLOW) as r:
-            return r.read().decode()
-    except OSError:
-        return ""
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return make
 
 
 def notes(mcp):

@@ -17,14 +17,17 @@ import pytest
 import yaml
 
 from agent_harness import Agent, agent_config, messages, tool_results
-from conftest import SLOW, Gateway, clean_env, run, to_yaml
+from conftest import SLOW, clean_env, run
 from fakes.fake_mcp import FakeMcp, text_result, tool
-from fakes.fake_telegram import FakeTelegram, callback_data_of
+from fakes.fake_telegram import callback_data_of
 from fakes.fake_openai import FakeOpenAI, openai_error, text, tool_calls
 from test_lane_review import Page
 from router_harness import (  # noqa: F401 (start_router is a fixture)
     MASTER_ENV, MASTER_KEY, UPSTREAM_ENV, UPSTREAM_KEY, deployment, fake, router_config, start_router,
     upstream_models,
+)
+from tg_harness import (  # noqa: F401 (gateways and tg are fixtures)
+    TOKEN, gateways, offered, telegram_section, tg, wait_for,
 )
 
 CLINIC_KEY = "sk-e2e-clinic-scripts-SECRET-2b7e"
@@ -309,41 +312,24 @@ def test_an_unlisted_skill_leaves_the_turn_where_it_was(tmp_path, fake, priv):
 
 # ---- Telegram: a chat's lane, /lane, /context, restarts, /new -----------------------------
 
-TOKEN = "123456:TEST-e2e-SECRET-token"
 OWNER = 1001
 
 
 @pytest.fixture
-def tg():
-    with FakeTelegram(token=TOKEN) as t:
-        yield t
-
-
-@pytest.fixture
-def bot(tmp_path, fake, priv, tg):
-    started = []
-
+def bot(fake, priv, tg, gateways):
     def make(mcp=None, progress="off", **lane_over):
         extra = {"mcp_servers": {"crm": {"url": mcp.url, "timeout": 10 * SLOW}}} if mcp else {}
-        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "stream": "off", "progress": progress,
-                "allowed_users": [OWNER], "api_base": tg.url, "poll_timeout_s": 1}
+        tele = telegram_section(tg, OWNER, progress=progress)
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
                            model_list=models(fake, priv), lanes=lanes(keys=False, **lane_over),
                            litellm_settings={"fallbacks": [{"free": ["strong-private"]}]},
                            **extra)
-        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
-        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
-        started.append(g)
-        g.start()
+        g = gateways.start(cfg)
         if mcp:
             wait_for(lambda: "mcp_crm_lookup" in offered(g), 30 * SLOW, "the MCP tools")
         return g
 
-    yield make
-    for g in started:
-        g.kill()
-        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+    return make
 
 
 def wait_reply(tg, n):
@@ -418,21 +404,6 @@ def crm():
                              annotations={"readOnlyHint": True},
                              result=text_result("client Ada: ICD F32.1"))]) as m:
         yield m
-
-
-def offered(g):
-    try:
-        with urllib.request.urlopen(g.url + "/v1/tools", timeout=5 * SLOW) as r:
-            return r.read().decode()
-    except OSError:
-        return ""
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_an_mcp_result_raises_the_turn_before_the_next_call(bot, tg, fake, priv, crm):
@@ -770,9 +741,7 @@ def review_mcp():
 
 
 @pytest.fixture
-def doc_bot(tmp_path, cloud, local, tg, review_mcp):
-    started = []
-
+def doc_bot(cloud, local, tg, review_mcp, gateways):
     def make():
         cfg = docs_lanes_config()
         for m in cfg["model_list"]:
@@ -783,18 +752,9 @@ def doc_bot(tmp_path, cloud, local, tg, review_mcp):
                     "mcp_servers": {"crm": {"url": review_mcp.url, "timeout": 10 * SLOW}},
                     "web": {"allow_hosts": ["127.0.0.1"]}, "audit": {"enabled": True},
                     "router_settings": {"num_retries": 0, "timeout": 20}})
-        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
-        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {OPENAI_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
-        started.append(g)
-        g.start()
-        wait_for(lambda: "mcp_crm_add_note" in offered(g), 30 * SLOW, "the MCP tools")
-        return g
+        return gateways.start(cfg, env={OPENAI_ENV: UPSTREAM_KEY}, wait_tool="mcp_crm_add_note")
 
-    yield make
-    for g in started:
-        g.kill()
-        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+    return make
 
 
 def say(tg, chat, text_):

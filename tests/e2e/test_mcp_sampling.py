@@ -9,35 +9,23 @@ import re
 import sqlite3
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from agent_harness import agent_config, fake, messages, tool_results  # noqa: F401
-from conftest import ROOT, SLOW, Gateway, argv, clean_env, to_yaml
+from conftest import ROOT, SLOW, argv, clean_env
 from fakes.fake_openai import text, tool_calls
-from fakes.fake_telegram import FakeTelegram
 from mcp_harness import NODE, PEERS_DIR, peers  # noqa: F401
-from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from tg_harness import gateways, offered, telegram_section, tg, wait_for  # noqa: F401
 
-TOKEN = "123456:TEST-e2e-SECRET-token"
 ALLOWED = 1001
 TOOL = "mcp_everything_trigger-sampling-request".replace("-", "_")
 
 
 @pytest.fixture
-def tg():
-    with FakeTelegram(token=TOKEN) as t:
-        yield t
-
-
-@pytest.fixture
-def bot(tmp_path, fake, tg, peers):
-    started = []
-
+def bot(fake, tg, peers, gateways):
     def make(sampling=None, wait_tool=True, **extra):
-        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
-                "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
+        tele = telegram_section(tg, ALLOWED)
         server = {"command": NODE, "args": ["--require", str(PEERS_DIR / "loopback.cjs"),
                                             str(peers.everything_js), "stdio"],
                   "timeout": 20 * SLOW, "connect_timeout": 20 * SLOW}
@@ -46,35 +34,12 @@ def bot(tmp_path, fake, tg, peers):
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
                            approvals={"mcp": "none"}, mcp_servers={"everything": server},
                            **extra)
-        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
-        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
-        started.append(g)
-        g.start()
-        wait_for(lambda: "mcp_everything_echo" in offered(g), 30 * SLOW, "the MCP tools")
+        g = gateways.start(cfg, wait_tool="mcp_everything_echo")
         if wait_tool:
             wait_for(lambda: TOOL in offered(g), 30 * SLOW, "the sampling tool")
         return g
 
-    yield make
-    for g in started:
-        g.kill()
-        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
-
-
-def offered(g):
-    try:
-        with urllib.request.urlopen(g.url + "/v1/tools", timeout=5 * SLOW) as r:
-            return r.read().decode()
-    except OSError:
-        return ""
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return make
 
 
 def turn(fake, tg, args, reply):

@@ -11,12 +11,11 @@ import time
 import pytest
 
 from agent_harness import agent_config, fake, messages, tool_results  # noqa: F401
-from conftest import SLOW, Gateway, to_yaml
+from conftest import SLOW
 from fakes.fake_openai import text, tool_calls
 from fakes.fake_telegram import FakeTelegram, callback_data_of
-from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from tg_harness import TOKEN, gateways  # noqa: F401 (a fixture)
 
-TOKEN = "123456:TEST-e2e-SECRET-token"
 CHAT = 1001
 
 
@@ -28,25 +27,16 @@ def tg():
 
 
 @pytest.fixture
-def gateway(tmp_path, fake, tg):
-    started = []
-
+def gateway(fake, tg, gateways):
     def make():
         cfg = agent_config(
             fake, "HOME", api={"listen": "127.0.0.1:PORT"},
             telegram={"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [CHAT],
                       "api_base": tg.url, "poll_timeout_s": 1},
             reminders={"max_cost_usd": 0.02})
-        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
-        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
-        started.append(g)
-        return g.start()
+        return gateways.start(cfg)
 
-    yield make
-    for g in started:
-        g.kill()
-        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+    return make
 
 
 def rows(g):

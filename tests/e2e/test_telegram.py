@@ -11,43 +11,24 @@ from pathlib import Path
 import pytest
 
 from agent_harness import agent_config, fake  # noqa: F401
-from conftest import SLOW, Gateway, http_get, run, to_yaml
+from conftest import SLOW, http_get, run
 from fakes.fake_openai import openai_error, text
-from fakes.fake_telegram import FakeTelegram
-from router_harness import UPSTREAM_ENV, UPSTREAM_KEY, deployment
+from router_harness import deployment
 from test_ui import get_json, login, password_hash  # noqa: F401 (a fixture)
+from tg_harness import gateways, telegram_section, tg  # noqa: F401 (fixtures)
 
-TOKEN = "123456:TEST-e2e-SECRET-token"
 ALLOWED = 1001
 
 
 @pytest.fixture
-def tg():
-    with FakeTelegram(token=TOKEN) as t:
-        yield t
-
-
-@pytest.fixture
-def bot(tmp_path, fake, tg):
-    started = []
-
+def bot(fake, tg, gateways):
     def make(**sections):
-        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN",
-                "stream": "off", "progress": "off", "allowed_users": [ALLOWED],
-                "api_base": tg.url, "poll_timeout_s": 1}
-        tele.update(sections.pop("telegram", {}))
+        tele = telegram_section(tg, ALLOWED, **sections.pop("telegram", {}))
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
                            **sections)
-        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
-        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
-        started.append(g)
-        return g.start()
+        return gateways.start(cfg)
 
-    yield make
-    for g in started:
-        g.kill()
-        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+    return make
 
 
 def utf16_len(s):

@@ -8,46 +8,22 @@ import time
 import pytest
 
 from agent_harness import agent_config, fake, messages  # noqa: F401
-from conftest import SLOW, Gateway, to_yaml
+from conftest import SLOW
 from fakes.fake_openai import text, tool_calls
-from fakes.fake_telegram import FakeTelegram
-from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from tg_harness import gateways, tg, wait_for  # noqa: F401 (fixtures)
 
-TOKEN = "123456:TEST-e2e-SECRET-token"
 ALLOWED = 1001
 
 
 @pytest.fixture
-def tg():
-    with FakeTelegram(token=TOKEN) as t:
-        yield t
-
-
-@pytest.fixture
-def bot(tmp_path, fake, tg):
-    started = []
-
+def bot(fake, tg, gateways):
     def make(**telegram):
         tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
                 "api_base": tg.url, "poll_timeout_s": 1, "edit_every_ms": 1000, **telegram}
         cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele)
-        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
-        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
-        started.append(g)
-        return g.start()
+        return gateways.start(cfg)
 
-    yield make
-    for g in started:
-        g.kill()
-        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return make
 
 
 def bot_calls(tg, chat, *methods):

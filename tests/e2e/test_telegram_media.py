@@ -14,23 +14,17 @@ import time
 import pytest
 
 from agent_harness import fake  # noqa: F401
-from conftest import SLOW, Gateway, to_yaml
+from conftest import SLOW
 from fakes.fake_openai import text, tool_calls
 from fakes.fake_openai_media import TRANSCRIPT, FakeOpenAIMedia, ok
-from fakes.fake_telegram import FakeTelegram, callback_data_of
+from fakes.fake_telegram import callback_data_of
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY, api_base_of, deployment
+from tg_harness import gateways, telegram_section, tg  # noqa: F401 (fixtures)
 
-TOKEN = "123456:TEST-media-token"
 ALLOWED = 1001
 # An Ogg page header is enough for the APIs' checks here; the bytes are compared end to end.
 OGG = b"OggS\x00\x02" + bytes(range(256)) * 40
 JPEG = b"\xff\xd8\xff\xe0" + b"jpeg-bytes" * 300
-
-
-@pytest.fixture
-def tg():
-    with FakeTelegram(token=TOKEN) as t:
-        yield t
 
 
 @pytest.fixture
@@ -47,9 +41,7 @@ def media_dep(name, model, m, **info):
 
 
 @pytest.fixture
-def bot(tmp_path, fake, tg, media):
-    started = []
-
+def bot(fake, tg, media, gateways):
     def make(free_info=None, extra_models=(), auxiliary=None, telegram=None, **sections):
         models = [deployment("free", "test/free", fake, model_info=free_info or {}),
                   deployment("cheap", "test/cheap", fake),
@@ -61,24 +53,15 @@ def bot(tmp_path, fake, tg, media):
                   media_dep("mouth", "tts-1", media, mode="audio_speech",
                             input_cost_per_character=0.000015),
                   *extra_models]
-        tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN",
-                "stream": "off", "progress": "off", "allowed_users": [ALLOWED],
-                "api_base": tg.url, "poll_timeout_s": 1, **(telegram or {})}
+        tele = telegram_section(tg, ALLOWED, **(telegram or {}))
         cfg = {"home": "HOME", "timezone": "UTC", "model": "free",
                "auxiliary": {"compression": "cheap", **(auxiliary or {})},
                "model_list": models,
                "router_settings": {"num_retries": 0, "allowed_fails": 100, "timeout": 20},
                "api": {"listen": "127.0.0.1:PORT"}, "telegram": tele, **sections}
-        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
-        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
-        g = Gateway(tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY, "TELEGRAM_BOT_TOKEN": TOKEN})
-        started.append(g)
-        return g.start()
+        return gateways.start(cfg)
 
-    yield make
-    for g in started:
-        g.kill()
-        assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+    return make
 
 
 def user_content(req):

@@ -1,15 +1,19 @@
 """A `hermetic gateway` with the Telegram fake, for the tests of what reaches the owner in
-Telegram (approvals, questions from MCP servers, MCP sign-ins):
+Telegram (approvals, questions from MCP servers, sampling, reviews, lanes, MCP sign-ins):
 
-    from tg_harness import ALLOWED, tg, telegram_gateway, wait_for  # noqa: F401
+- the `tg` fixture (the fake, TOKEN; the owner ALLOWED has talked to the bot before);
+- the `gateways` fixture: starts gateways from a config dict, kills each at the end and checks
+  its stderr for sanitizer reports; `telegram_section` is the bot's config section;
+- `telegram_gateway(tmp_path, fake, tg, mcp_servers, ...)`: one started gateway whose Telegram
+  is tg (the caller kills it; `assert_clean` checks its stderr);
+- the waits they share, the cockpit's login (PASSWORD; cockpit_hash() is its
+  ui.password_hash), and the browser that follows an MCP sign-in.
 
-    def test_x(tmp_path, fake, tg):
-        g = telegram_gateway(tmp_path, fake, tg, {"k8s": {"url": ...}})
-        tg.push_text("hello", chat_id=ALLOWED)
-
-The owner is ALLOWED (the only allowed user; a private chat's id is the user's). The cockpit
-logs in with PASSWORD (cockpit_hash() is its ui.password_hash).
+A test module imports what it uses (`from tg_harness import gateways, tg  # noqa: F401`), as
+agent_harness's `fake` is imported. The owner is ALLOWED (the only allowed user; a private
+chat's id is the user's).
 """
+
 import http.client
 import json
 import subprocess
@@ -36,12 +40,19 @@ def tg():
         yield t
 
 
+def telegram_section(tg, allowed, **over):
+    """The config's telegram section: the bot of TOKEN on tg, answering the user allowed,
+    polling each second, no streaming and no progress messages unless over says so."""
+    return {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [allowed],
+            "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off",
+            **over}
+
+
 def telegram_gateway(tmp_path, fake, tg, mcp_servers, approvals=None, **extra):
     """A started gateway whose Telegram is tg, with mcp_servers; approvals: keys over
     timeout_s 300; extra: more config sections (the literal "PORT" in a string becomes the
     gateway's port). The caller kills it."""
-    tele = {"token": "os.environ/TELEGRAM_BOT_TOKEN", "allowed_users": [ALLOWED],
-            "api_base": tg.url, "poll_timeout_s": 1, "stream": "off", "progress": "off"}
+    tele = telegram_section(tg, ALLOWED)
     cfg = agent_config(fake, "HOME", api={"listen": "127.0.0.1:PORT"}, telegram=tele,
                        approvals={"timeout_s": 300, **(approvals or {})},
                        mcp_servers=mcp_servers, **extra)
@@ -70,6 +81,39 @@ def wait_for(cond, timeout, what):
     while not cond():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+class Gateways:
+    """The gateways a test starts, all in its tmp_path."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.started = []
+
+    def start(self, cfg, env=None, wait_tool=None):
+        """Starts a gateway of cfg (agent_config's dict, with "HOME" and 127.0.0.1:PORT for
+        the gateway to fill in), TELEGRAM_BOT_TOKEN and the upstream key in its environment
+        with env; waits until wait_tool (a tool's name) is offered when given."""
+        text_ = to_yaml(cfg).replace("{", "{{").replace("}", "}}")
+        text_ = text_.replace('"HOME"', "{home}").replace("PORT", "{port}")
+        g = Gateway(self.tmp_path, text_, {UPSTREAM_ENV: UPSTREAM_KEY,
+                                           "TELEGRAM_BOT_TOKEN": TOKEN, **(env or {})})
+        self.started.append(g)
+        g.start()
+        if wait_tool:
+            wait_for(lambda: wait_tool in offered(g), 30 * SLOW, "the MCP tools")
+        return g
+
+    def close(self):
+        for g in self.started:
+            g.kill()
+            assert "AddressSanitizer" not in g.stderr() and "runtime error:" not in g.stderr()
+
+
+@pytest.fixture
+def gateways(tmp_path):
+    gs = Gateways(tmp_path)
+    yield gs
+    gs.close()
 
 
 def cockpit_hash():

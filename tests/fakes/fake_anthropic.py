@@ -72,6 +72,10 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+try:
+    from fakes.served import Served
+except ImportError:  # run as a script from tests/fakes
+    from served import Served
 
 VERSION = "2023-06-01"
 MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
@@ -587,7 +591,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = step.get("error_after") is not None
 
 
-class FakeAnthropic:
+class FakeAnthropic(Served):
     """The fake on 127.0.0.1 (ephemeral port); a context manager."""
 
     def __init__(self, api_key: str | None = None, host="127.0.0.1", port=0,
@@ -607,24 +611,6 @@ class FakeAnthropic:
         """The api_base: ``http://127.0.0.1:PORT`` (clients add ``/v1/messages``)."""
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
-
-    def start(self):
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self):
-        if self._thread:
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
 
     def script(self, *steps):
         with self._lock:

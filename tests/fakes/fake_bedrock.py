@@ -49,11 +49,14 @@ import hashlib
 import hmac
 import http.server
 import json
-import signal
 import socketserver
 import struct
 import sys
 import threading
+try:
+    from fakes.served import Served, serve_until_signal
+except ImportError:  # run as a script from tests/fakes
+    from served import Served, serve_until_signal
 import urllib.parse
 
 SERVICE = "bedrock"
@@ -520,7 +523,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
-class FakeBedrock:
+class FakeBedrock(Served):
     """A scripted Bedrock runtime on 127.0.0.1; see the module docstring."""
 
     def __init__(self, access_key_id="AKIDEXAMPLE", secret_access_key="fake-secret",
@@ -538,28 +541,8 @@ class FakeBedrock:
         self._thread = None
 
     @property
-    def port(self):
-        return self._server.server_address[1]
-
-    @property
     def url(self):
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self):
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self):
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
 
     def script(self, *steps):
         with self._lock:
@@ -600,14 +583,7 @@ def main(argv=None):
     if args.script:
         with open(args.script, encoding="utf-8") as f:
             fake.script(*json.load(f))
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    fake.start()
-    print(f"listening on {fake.url}", flush=True)
-    while not stop.wait(1.0):
-        pass
-    fake.close()
+    serve_until_signal(fake, fake.url)
     return 0
 
 

@@ -61,11 +61,14 @@ import base64
 import binascii
 import json
 import re
-import signal
 import sys
 import threading
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+try:
+    from fakes.served import Served, serve_until_signal
+except ImportError:  # run as a script from tests/fakes
+    from served import Served, serve_until_signal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 # ---------------------------------------------------------------------------
@@ -722,7 +725,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._chunk(b"")
 
 
-class FakeGemini:
+class FakeGemini(Served):
     """The fake on 127.0.0.1 (ephemeral port by default). api_key None accepts any key."""
 
     def __init__(self, host="127.0.0.1", port=0, api_key="AIza-fake-key", models=None,
@@ -739,30 +742,13 @@ class FakeGemini:
         self._server = _Server((host, port), self)
         self._thread = None
 
-    @property
-    def port(self):
-        return self._server.server_address[1]
+    def _closing(self):
+        self.closing = True
 
     @property
     def url(self):
         """The api_base: the fake serves /v1beta/models/... under it."""
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self):
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self):
-        self.closing = True
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
 
     def script(self, *steps):
         with self.lock:
@@ -808,16 +794,7 @@ def main():
     if args.script:
         with open(args.script) as f:
             fake.script(*json.load(f))
-    if args.port_file:
-        with open(args.port_file, "w") as f:
-            f.write(str(fake.port))
-    print(f"listening on {fake.url}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
-    fake.start()
-    stop.wait()
-    fake.close()
+    serve_until_signal(fake, fake.url, args.port_file)
     return 0
 
 

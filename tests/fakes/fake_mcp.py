@@ -116,7 +116,11 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+try:
+    from fakes.served import Served, TrackedHandler, serve_until_signal
+except ImportError:  # run as a script from tests/fakes
+    from served import Served, TrackedHandler, serve_until_signal
 from urllib.parse import urlsplit
 
 SUPPORTED_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
@@ -350,7 +354,7 @@ class _Aborted(Exception):
     pass
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackedHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake_mcp/1"
     disable_nagle_algorithm = True
@@ -359,17 +363,11 @@ class _Handler(BaseHTTPRequestHandler):
     def fake(self) -> "FakeMcp":
         return self.server.fake
 
-    def setup(self):
-        super().setup()
-        self.fake._track(self.connection, True)
-
     def finish(self):
         try:
-            super().finish()
+            super().finish()  # TrackedHandler's: the connection is forgotten either way
         except OSError:
             pass
-        finally:
-            self.fake._track(self.connection, False)
 
     def version_string(self):
         return self.server_version
@@ -759,7 +757,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(404, {"error": f"no control endpoint {method} {path}"})
 
 
-class FakeMcp:
+class FakeMcp(Served):
     """The Streamable HTTP fake (see the module docstring)."""
 
     def __init__(self, host="127.0.0.1", port=0, *, tools=None, page_size=None,
@@ -787,7 +785,6 @@ class FakeMcp:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self._stop = threading.Event()
-        self._conns = set()
         self.sessions = {}
         self.ended_sessions = []
         self.stateless_version = None
@@ -813,10 +810,6 @@ class FakeMcp:
     # -- lifecycle --
 
     @property
-    def port(self):
-        return self._server.server_address[1]
-
-    @property
     def url(self):
         return f"http://127.0.0.1:{self.port}{self.path}"
 
@@ -824,37 +817,9 @@ class FakeMcp:
     def closing(self):
         return self._stop.is_set()
 
-    def start(self):
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever,
-                                            kwargs={"poll_interval": 0.05}, daemon=True,
-                                            name=f"fake_mcp:{self.port}")
-            self._thread.start()
-        return self
-
-    def close(self):
+    def _closing(self):
         self._stop.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()
-        with self.lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _track(self, conn, add):
-        with self.lock:
-            (self._conns.add if add else self._conns.discard)(conn)
 
     # -- recording and checks --
 
@@ -1340,17 +1305,8 @@ def main(argv=None):
                    get_stream=not args.no_get_stream, delete_status=args.delete_status,
                    verbose=args.verbose, unknown_session=args.unknown_session,
                    legacy_sse=args.legacy_sse, path=args.path)
-    stop = threading.Event()
-    if not args.ignore_sigterm:
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    fake.start()
-    print(f"listening on {fake.url}", flush=True)
-    if args.port_file:
-        _write_file(args.port_file, f"{fake.port}\n")
-    while not stop.wait(1.0):
-        pass
-    fake.close()
+    signals = (signal.SIGINT,) if args.ignore_sigterm else (signal.SIGTERM, signal.SIGINT)
+    serve_until_signal(fake, fake.url, args.port_file, signals)
     return 0
 
 

@@ -178,17 +178,19 @@ import copy
 import hashlib
 import itertools
 import json
-import os
 import re
 import select
-import signal
 import socket
 import socketserver
 import ssl
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+try:
+    from fakes.served import Served, TrackedHandler, serve_until_signal
+except ImportError:  # run as a script from tests/fakes
+    from served import Served, TrackedHandler, serve_until_signal
 
 try:
     from fakes.ratelimit import SlidingLimit
@@ -731,7 +733,7 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackedHandler):
     _rl_headers: dict = {}  # the account's x-ratelimit-* for this answer (ratelimit.py)
     protocol_version = "HTTP/1.1"
     server_version = "fake_openai/1"
@@ -743,16 +745,6 @@ class _Handler(BaseHTTPRequestHandler):
     @property
     def fake(self) -> "FakeOpenAI":
         return self.server.fake
-
-    def setup(self):
-        super().setup()
-        self.fake._track(self.connection, True)
-
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            self.fake._track(self.connection, False)
 
     def version_string(self):
         return self.server_version
@@ -1010,7 +1002,7 @@ class _Handler(BaseHTTPRequestHandler):
 # The fake
 # ---------------------------------------------------------------------------
 
-class FakeOpenAI:
+class FakeOpenAI(Served):
     """A scripted OpenAI-compatible upstream on 127.0.0.1; see the module docstring.
 
     Use as a context manager (``with FakeOpenAI() as fake:``) or call ``start()`` and
@@ -1047,7 +1039,6 @@ class FakeOpenAI:
         self._models: list[str] = []
         self._requests = collections.deque(maxlen=keep_requests)
         self._chat_count = 0
-        self._conns: set = set()
         self._server = _Server((host, port), self)
         self.tls = tls is not None
         if tls:
@@ -1067,10 +1058,6 @@ class FakeOpenAI:
         return self._server.server_address[0]
 
     @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT`` (no path; ``https`` when serving TLS)."""
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
@@ -1084,35 +1071,10 @@ class FakeOpenAI:
     def closing(self) -> bool:
         return self._stop.is_set()
 
-    def start(self) -> "FakeOpenAI":
-        """Serve in a daemon thread (idempotent)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever,
-                                            kwargs={"poll_interval": 0.05},
-                                            name=f"fake_openai:{self.port}", daemon=True)
-            self._thread.start()
-        return self
-
-    def close(self):
-        """Stop serving: ends hanging/slow answers and drops every open connection."""
+    def _closing(self):
+        """Ends hanging/slow answers."""
         self._stop.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
-    def __enter__(self) -> "FakeOpenAI":
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- scripting -----------------------------------------------------------
 
@@ -1254,10 +1216,6 @@ class FakeOpenAI:
 
     # -- used by the handler -------------------------------------------------
 
-    def _track(self, conn, opened: bool):
-        with self._lock:
-            (self._conns.add if opened else self._conns.discard)(conn)
-
     def _record(self, handler: _Handler, path: str, raw_body: bytes) -> dict:
         try:
             body = json.loads(raw_body) if raw_body else None
@@ -1321,13 +1279,6 @@ class FakeOpenAI:
 # Script mode
 # ---------------------------------------------------------------------------
 
-def _write_port_file(path: str, port: int):
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(f"{port}\n")
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -1358,16 +1309,7 @@ def main(argv=None) -> int:
             fake.load_script_file(args.script)
         except (OSError, ValueError) as e:
             parser.error(f"--script: {e}")
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    fake.start()
-    print(f"listening on {fake.base_url}", flush=True)
-    if args.port_file:
-        _write_port_file(args.port_file, fake.port)
-    while not stop.wait(1.0):
-        pass
-    fake.close()
+    serve_until_signal(fake, fake.base_url, args.port_file)
     return 0
 
 

@@ -45,10 +45,16 @@ queue empty every valid request gets the normal answer. Recorded requests (``fak
 ``path``, ``headers`` (lower-case keys), ``raw``, ``body`` (parsed JSON or None), ``status``.
 """
 import json
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+try:
+    from fakes.openai_steps import (BadRequest, StepFake, StepHandler, error, ok,  # noqa: F401
+                                    openai_error, tokens_of)
+    from fakes.served import serve_until_signal
+except ImportError:  # run as a script from tests/fakes
+    from openai_steps import (BadRequest, StepFake, StepHandler, error, ok,  # noqa: F401
+                              openai_error, tokens_of)
+    from served import serve_until_signal
 
 TEXT = "Hermetic routes the Responses API."
 
@@ -61,35 +67,6 @@ KNOWN_PARAMS = frozenset((
     "service_tier", "store", "stream", "stream_options", "temperature", "text", "tool_choice",
     "tools", "top_logprobs", "top_p", "truncation", "user",
 ))
-
-
-def error(status, body=None, retry_after=None, delay=0):
-    """An HTTP error answer (OpenAI's shape unless body is given)."""
-    if body is None:
-        body = openai_error(f"fake upstream error {status}", None, None,
-                            "server_error" if status >= 500 else "invalid_request_error")
-    return {"kind": "error", "status": status, "body": body, "retry_after": retry_after,
-            "delay": delay}
-
-
-def ok(**overrides):
-    """The normal answer, with overrides (see the module docstring)."""
-    return {"kind": "ok", **overrides}
-
-
-def openai_error(message, param=None, code=None, type_="invalid_request_error"):
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
-class BadRequest(Exception):
-    def __init__(self, message, param=None, code=None, status=400):
-        super().__init__(message)
-        self.status = status
-        self.body = openai_error(message, param, code)
-
-
-def tokens_of(text):
-    return max(1, len(text.encode()) // 4)
 
 
 def validate(body):
@@ -128,35 +105,8 @@ def validate(body):
                              "max_output_tokens", "integer_below_min_value")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        if self.server.fake.verbose:
-            sys.stderr.write("fake_openai_responses: " + fmt % args + "\n")
-
-    def _read(self):
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            out = b""
-            while True:
-                n = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if n == 0:
-                    self.rfile.readline()
-                    return out
-                out += self.rfile.read(n)
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _send(self, status, body, headers=None):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
-        self.rec["status"] = status
+class _Handler(StepHandler):
+    log_name = "fake_openai_responses"
 
     def do_GET(self):
         self.rec = {}
@@ -319,87 +269,28 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class FakeOpenAIResponses:
+class FakeOpenAIResponses(StepFake):
     def __init__(self, api_key=None, verbose=False):
-        self.api_key = api_key
-        self.verbose = verbose
-        self.lock = threading.Lock()
-        self.requests = []
-        self.steps = []
+        super().__init__(_Handler, api_key, verbose)
         self._ids = 0
-        self._server = None
-        self._thread = None
-
-    @property
-    def port(self):
-        return self._server.server_address[1]
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}/v1"
 
     @property
     def root(self):
         return f"http://127.0.0.1:{self.port}"
-
-    def script(self, *steps):
-        with self.lock:
-            self.steps.extend(steps)
-
-    def next_step(self):
-        with self.lock:
-            return self.steps.pop(0) if self.steps else {"kind": "ok"}
 
     def next_id(self):
         with self.lock:
             self._ids += 1
             return self._ids
 
-    def paths(self):
-        with self.lock:
-            return [r["path"] for r in self.requests]
-
-    def start(self):
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self):
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 if __name__ == "__main__":
     import argparse
-    import signal
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--api-key")
     ap.add_argument("--port-file")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
-    fake = FakeOpenAIResponses(api_key=a.api_key, verbose=a.verbose).start()
-    print(f"listening on http://127.0.0.1:{fake.port}", flush=True)
-    if a.port_file:
-        with open(a.port_file, "w") as f:
-            f.write(str(fake.port))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    fake.close()
+    fake = FakeOpenAIResponses(api_key=a.api_key, verbose=a.verbose)
+    serve_until_signal(fake, f"http://127.0.0.1:{fake.port}", a.port_file)

@@ -262,9 +262,7 @@ import hashlib
 import json
 import math
 import mimetypes
-import os
 import re
-import signal
 import socket
 import socketserver
 import sys
@@ -272,7 +270,11 @@ import threading
 import time
 from collections import deque
 from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+try:
+    from fakes.served import Served, TrackedHandler, serve_until_signal
+except ImportError:  # run as a script from tests/fakes
+    from served import Served, TrackedHandler, serve_until_signal
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 DEFAULT_TOKEN = "123456789:AAFakeTelegramTokenForHermeticTests00"
@@ -723,7 +725,7 @@ _FILE_PATH = re.compile(r"^/file/bot([^/]*)/(.+)$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackedHandler):
     protocol_version = "HTTP/1.1"
     server_version = "nginx/1.18.0"  # what api.telegram.org answers with
     server: _Server
@@ -731,16 +733,6 @@ class _Handler(BaseHTTPRequestHandler):
     @property
     def fake(self) -> "FakeTelegram":
         return self.server.fake
-
-    def setup(self):
-        super().setup()
-        self.fake._track(self.connection, True)
-
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            self.fake._track(self.connection, False)
 
     def version_string(self):
         return self.server_version
@@ -1228,7 +1220,7 @@ def _reaction_list(params) -> list[dict]:
 # The fake
 # ---------------------------------------------------------------------------
 
-class FakeTelegram:
+class FakeTelegram(Served):
     """A fake Telegram Bot API on 127.0.0.1; see the module docstring.
 
     Use as a context manager (``with FakeTelegram() as tg:``) or ``start()``/``close()``.
@@ -1248,7 +1240,6 @@ class FakeTelegram:
         self._initial_chats = [_chat_key(c) for c in chats]
         self._lock = threading.Condition()
         self._stop = threading.Event()
-        self._conns: set = set()
         self._server = _Server((host, port), self)
         self._thread: threading.Thread | None = None
         self.reset()
@@ -1258,10 +1249,6 @@ class FakeTelegram:
     @property
     def host(self) -> str:
         return self._server.server_address[0]
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
 
     @property
     def url(self) -> str:
@@ -1282,36 +1269,12 @@ class FakeTelegram:
     def closing(self) -> bool:
         return self._stop.is_set()
 
-    def start(self) -> "FakeTelegram":
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever,
-                                            kwargs={"poll_interval": 0.05},
-                                            name=f"fake_telegram:{self.port}", daemon=True)
-            self._thread.start()
-        return self
-
-    def close(self):
-        """Stop serving: held long polls end, open connections are dropped."""
+    def _closing(self):
+        """Held long polls end."""
         self._stop.set()
         with self._lock:
             self._lock.notify_all()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
-    def __enter__(self) -> "FakeTelegram":
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
 
     def reset(self):
         """Forget updates, faults, sent messages, requests, commands, files, downloads; keep
@@ -1916,10 +1879,6 @@ class FakeTelegram:
                     "sent": {str(k): [m["text"] for m in v] for k, v in self._sent.items()}}
 
     # -- used by the handler -------------------------------------------------
-
-    def _track(self, conn, opened: bool):
-        with self._lock:
-            (self._conns.add if opened else self._conns.discard)(conn)
 
     def _record(self, record: dict):
         with self._lock:
@@ -2617,13 +2576,6 @@ _METHODS = {
 # Process mode
 # ---------------------------------------------------------------------------
 
-def _write_port_file(path: str, port: int):
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(f"{port}\n")
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -2640,16 +2592,7 @@ def main(argv=None) -> int:
 
     fake = FakeTelegram(args.token, args.host, args.port, bot_username=args.bot_username,
                         chats=args.chat, strict_chats=not args.any_chat, verbose=args.verbose)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    fake.start()
-    print(f"listening on {fake.url}", flush=True)
-    if args.port_file:
-        _write_port_file(args.port_file, fake.port)
-    while not stop.wait(1.0):
-        pass
-    fake.close()
+    serve_until_signal(fake, fake.url, args.port_file)
     return 0
 
 

@@ -50,6 +50,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from fakes.fake_anthropic import FakeAnthropic
 from fakes.fake_gemini import FakeGemini
+from fakes.served import Served
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -331,7 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
         conn.close()
 
 
-class FakeVertex:
+class FakeVertex(Served):
     """Token endpoint + Vertex API on 127.0.0.1; a context manager. ``accounts`` maps each
     client_email to its private key (the fake checks signatures with its public half)."""
 
@@ -399,22 +400,12 @@ class FakeVertex:
     def start(self):
         self.gemini.start()
         self.anthropic.start()
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
+        return super().start()
 
     def close(self):
-        self.closing = True
-        if self._thread:
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()
+        super().close()
         self.anthropic.close()
         self.gemini.close()
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
+    def _closing(self):
+        self.closing = True

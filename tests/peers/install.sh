@@ -6,13 +6,13 @@
 #   Node SDK openai@6.49.0 (tests/e2e/test_router_endpoints.py drives `hermetic router` with it),
 #   and the Anthropic TypeScript SDK @anthropic-ai/sdk@1.12.0 (tests/e2e/test_router_messages.py).
 # Idempotent: the install lives in ${HERMETIC_CACHE:-$HOME/.cache/hermetic}/peers/<hash of the
-# pins>; when it is complete the script only checks it (well under a second). Only the npm
+# pins> (tests/npm-cache.sh); when it is complete the script only checks it (well under a second). Only the npm
 # registry is contacted (npm ci; the lockfile records no download URLs, only integrity hashes).
 # The last line of stdout is the install directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${HERMETIC_CACHE:-${HOME:-/root}/.cache/hermetic}
-NPM=${NPM:-npm}
+# shellcheck source=tests/npm-cache.sh
+. "$here/../npm-cache.sh"
 NODE=${NODE:-node}
 
 case "$(uname -m)" in
@@ -21,8 +21,7 @@ case "$(uname -m)" in
   *) echo "install.sh: unsupported machine $(uname -m)" >&2; exit 1 ;;
 esac
 
-hash=$(cat "$here/package.json" "$here/package-lock.json" | sha256sum | cut -c1-16)
-dir=$cache/peers/$hash
+npm_cache_dir peers
 everything=$dir/node_modules/@modelcontextprotocol/server-everything/dist/index.js
 filesystem=$dir/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js
 k8s=$dir/node_modules/kubernetes-mcp-server-linux-$arch/bin/kubernetes-mcp-server-linux-$arch
@@ -36,37 +35,21 @@ complete() {
     [ -f "$openai" ] && [ -f "$anthropic" ] && [ -f "$oauth_demo" ]
 }
 
-if ! complete; then
-  command -v "$NPM" >/dev/null || { echo "install.sh: npm not found (apt-get install npm)" >&2; exit 1; }
-  mkdir -p "$cache/peers"
-  exec 9>"$cache/peers/.lock"
-  flock 9 # another run may be installing the same pins
-  if ! complete; then
-    tmp=$(mktemp -d "$cache/peers/.tmp.XXXXXX")
-    trap 'rm -rf "$tmp"' EXIT
-    chmod 755 "$tmp"
-    cp "$here/package.json" "$here/package-lock.json" "$tmp/"
-    # Not `npm ci`: the registry has only the linux-amd64 build of kubernetes-mcp-server, so the
-    # lockfile lacks the other platforms' optional packages and npm ci calls it out of sync.
-    # `npm install` with the lockfile present installs exactly the locked versions.
-    (cd "$tmp" && "$NPM" install --no-audit --no-fund --ignore-scripts \
-      --omit-lockfile-registry-resolved >&2)
-    cmp -s "$here/package-lock.json" "$tmp/package-lock.json" || {
-      echo "install.sh: warning: npm changed the lockfile (regenerate tests/peers/package-lock.json):" >&2
-      diff "$here/package-lock.json" "$tmp/package-lock.json" | head -n 20 >&2 || true
-    }
-    # The lockfile was generated on x86_64 and records only that platform's binary package.
-    if [ "$arch" != amd64 ] && [ ! -x "$tmp/node_modules/kubernetes-mcp-server-linux-$arch/bin/kubernetes-mcp-server-linux-$arch" ]; then
-      (cd "$tmp" && "$NPM" install --no-audit --no-fund --no-save --ignore-scripts \
-        "kubernetes-mcp-server-linux-$arch@0.0.67" >&2)
-    fi
-    touch "$tmp/.complete"
-    rm -rf "$dir"
-    mv "$tmp" "$dir"
-    trap - EXIT
+# Not `npm ci`: the registry has only the linux-amd64 build of kubernetes-mcp-server, so the
+# lockfile lacks the other platforms' optional packages and npm ci calls it out of sync.
+# `npm install` with the lockfile present installs exactly the locked versions.
+npm_install() {
+  "$NPM" install --no-audit --no-fund --ignore-scripts --omit-lockfile-registry-resolved
+  cmp -s "$here/package-lock.json" package-lock.json || {
+    echo "install.sh: warning: npm changed the lockfile (regenerate tests/peers/package-lock.json):" >&2
+    diff "$here/package-lock.json" package-lock.json | head -n 20 >&2 || true
+  }
+  # The lockfile was generated on x86_64 and records only that platform's binary package.
+  if [ "$arch" != amd64 ] && [ ! -x "node_modules/kubernetes-mcp-server-linux-$arch/bin/kubernetes-mcp-server-linux-$arch" ]; then
+    "$NPM" install --no-audit --no-fund --no-save --ignore-scripts "kubernetes-mcp-server-linux-$arch@0.0.67"
   fi
-  flock -u 9
-fi
+}
+npm_cache_install
 
 [ -f "$everything" ] || { echo "install.sh: missing $everything" >&2; exit 1; }
 [ -f "$filesystem" ] || { echo "install.sh: missing $filesystem" >&2; exit 1; }
