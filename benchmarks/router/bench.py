@@ -27,6 +27,7 @@ import contextlib
 import datetime
 import http.client
 import json
+import re
 import os
 import platform
 import shutil
@@ -43,7 +44,11 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from benchlib import free_port, http_req, log, proc_status  # noqa: E402
 from summary import CLK_TCK, raw_latencies, report, summarize  # noqa: E402
+import governance  # noqa: E402
+import sustained  # noqa: E402
 MASTER_KEY = "sk-bench-master-key"
+# The governed target's virtual key (governed.yaml: alias bench-key, lane bench-lane).
+VIRTUAL_KEY = "sk-bench-virtual-key"
 UPSTREAM_KEY = "sk-bench-upstream-key"
 PLAIN_BODY = {"model": "bench", "messages": [{"role": "user", "content": "Hello"}],
               "max_tokens": 16}
@@ -51,6 +56,10 @@ STREAM_BODY = dict(PLAIN_BODY, stream=True, stream_options={"include_usage": Tru
 # The concurrency-1 phase: "bench-fast" in the prompt makes the upstream answer after
 # --c1-delay-ms (every proxy forwards a prompt unchanged).
 C1_BODY = dict(PLAIN_BODY, messages=[{"role": "user", "content": "bench-fast Hello"}])
+# The governed target's redaction check: the upstream counts bodies holding the address as
+# written and those holding the placeholder the lane puts in its place.
+PII_BODY = dict(PLAIN_BODY, messages=[{"role": "user", "content":
+                                       "Write to bench-pii@example.com or call +1 415 555 0100"}])
 # Measured elsewhere by the public AI-gateway benchmark harness at concurrency 1, on 4 Graviton
 # cores (issue 16): context for our numbers, not a comparison.
 C1_ANCHORS = [("LiteLLM (Rust)", 111), ("Busbar", 129), ("LiteLLM (Python)", 7400)]
@@ -105,6 +114,9 @@ class Target:
         self.proc, self.capture = proc, capture
         self.model = model    # the request's "model"
         self.shares = shares  # the target whose process this one is (no memory of its own)
+        self.governed = False
+        self.upstream_requests = 0  # requests of this target the upstream counted
+        self.client_ok = 0  # 2xx answers this target gave the load generator (warm-up not counted)
         self.ok = True
         self.why = None
 
@@ -182,10 +194,13 @@ class Bench:
                                    "url": f"http://127.0.0.1:{self.up_port}/v1"}
         return Target("direct", self.up_port, "/v1/chat/completions", [])
 
-    def start_hermetic(self, name="hermetic", binary=None):
+    def start_hermetic(self, name="hermetic", binary=None, governed=False):
+        """hermetic router with config.yaml; governed: config.yaml + governed.yaml in a process
+        and home of its own, every request carrying the virtual key."""
         t = Target(name, 0, "/v1/chat/completions",
-                   [f"Authorization: Bearer {MASTER_KEY}"],
+                   [f"Authorization: Bearer {VIRTUAL_KEY if governed else MASTER_KEY}"],
                    capture="x-litellm-overhead-duration-ms")
+        t.governed = governed
         binary = binary or self.a.hermetic
         info = {"binary": binary}
         self.result[name] = info
@@ -209,11 +224,18 @@ class Bench:
         t.port = free_port()
         env = {"PATH": "/usr/bin:/bin", "HOME": self.tmp, "BENCH_HOME": home,
                "BENCH_UPSTREAM_PORT": str(self.up_port), "BENCH_ROUTER_PORT": str(t.port),
-               "BENCH_MASTER_KEY": MASTER_KEY, "BENCH_UPSTREAM_KEY": UPSTREAM_KEY}
+               "BENCH_MASTER_KEY": MASTER_KEY, "BENCH_UPSTREAM_KEY": UPSTREAM_KEY,
+               "BENCH_VIRTUAL_KEY": VIRTUAL_KEY}
         if os.geteuid() == 0:
             env["HERMETIC_ALLOW_ROOT"] = "1"  # `hermetic router` refuses root without it
         cfg = os.path.join(HERE, "config.yaml")
-        if name != "hermetic":
+        info["home"] = home
+        if governed:
+            cfg = os.path.join(self.tmp, "config-governed.yaml")
+            with open(cfg, "w") as f:
+                f.write(open(os.path.join(HERE, "config.yaml")).read())
+                f.write(open(os.path.join(HERE, "governed.yaml")).read())
+        elif name != "hermetic":
             # A second binary (an older build, say) gets the config without bench-anthropic:
             # a build from before the provider catalogue would refuse the anthropic/ prefix.
             cfg = self.config_without_anthropic()
@@ -382,13 +404,37 @@ http {{
                 t.ok = False
                 t.why = (f"{t.name}: check request failed: plain {st} {body[:200]!r}, "
                          f"stream {st2} {body2[:200]!r}")
+            t.client_ok += int(ok) + int(ok2)
+            if t.ok and t.governed:
+                out["redaction"] = self.check_redaction(t, hdrs)
+                t.client_ok += int(out["redaction"]["ok"])
         except (OSError, ValueError, http.client.HTTPException) as e:
             t.ok, t.why = False, f"{t.name}: check request failed: {e}"
+        up1 = self.upstream_stats()
+        if up0 and up1:
+            t.upstream_requests += up1["requests"] - up0["requests"]
         if not t.ok and t.model == "bench-anthropic":
             t.why = "anthropic dialect not available in this binary (check request: %s)" % "; ".join(
                 f"{k} {v.get('status')} {brief_error(v.get('body') or v.get('body_head') or '')}"
                 for k, v in out.items() if isinstance(v, dict)) if out else t.why
         out["ok"] = t.ok
+        return out
+
+    def check_redaction(self, t, hdrs):
+        """The lane's redaction really runs: a prompt with an e-mail address and a phone number
+        must reach the upstream with the placeholder, never the address, and the client must
+        get its answer."""
+        up0 = self.upstream_stats()
+        st, _, body = http_req(t.port, "POST", t.path, t.body(PII_BODY), hdrs)
+        up1 = self.upstream_stats()
+        raw = (up1.get("pii_raw") or 0) - (up0.get("pii_raw") or 0)
+        red = (up1.get("pii_redacted") or 0) - (up0.get("pii_redacted") or 0)
+        out = {"status": st, "upstream_saw_address": raw, "upstream_saw_placeholder": red,
+               "ok": st == 200 and raw == 0 and red == 1}
+        if not out["ok"]:
+            t.ok = False
+            t.why = (f"{t.name}: the lane did not redact: status {st}, the upstream saw the "
+                     f"address {raw} time(s) and the placeholder {red} ({body[:200]!r})")
         return out
 
     # ---- load ----------------------------------------------------------------------------
@@ -463,6 +509,8 @@ http {{
             conns = up1["connections"] - up0["connections"]
             r["upstream"] = {"requests": reqs, "connections": conns,
                              "connections_per_1k_requests": round(conns * 1000.0 / reqs, 1) if reqs else None}
+            t.upstream_requests += reqs
+        t.client_ok += r.get("ok") or 0
         if t.pid and not t.shares:
             r["rss_after"] = proc_status(t.pid)
         return r
@@ -517,6 +565,7 @@ http {{
                 pass
             time.sleep(0.02)
         r = self.finish_loadgen(p, 10)
+        t.client_ok += r.get("ok") or 0
         _, _, b = http_req(self.up_port, "GET", "/_stats", timeout=2)
         up = json.loads(b)
         out = {"streams": n, "stream_seconds": self.a.stream_seconds,
@@ -554,6 +603,10 @@ http {{
             pk = Target("portkey", 0, "", [])
             pk.ok, pk.why = False, a.portkey_why or "left out (--no-portkey)"
         targets = [direct, floor, herm, self.anthropic_target(herm), pk]
+        gov = None
+        if not a.no_governed:
+            gov = self.start_hermetic("hermetic-governed", governed=True)
+            targets.insert(3, gov)
         if a.hermetic_base:
             # A second hermetic (e.g. the previous commit) in the same interleaved rounds.
             targets.append(self.start_hermetic("hermetic-base", a.hermetic_base))
@@ -607,6 +660,13 @@ http {{
         for t in own:
             mem[t.name]["after_load"] = proc_status(t.pid)
 
+        if a.sustain_max_seconds > 0:
+            # Not Portkey (it falls behind below 1,000 req/s here) nor the anthropic dialect
+            # (the same process as hermetic).
+            racers = [t for t in live if t.name in ("direct", "nginx", "hermetic",
+                                                    "hermetic-governed", "hermetic-base")]
+            self.result["sustained"] = sustained.search(self, racers, live, a, PLAIN_BODY,
+                                                        proc_cpu_ticks)
         self.result["streams"] = {}
         for t in live:
             log(f"{a.streams} concurrent streams: {t.name}")
@@ -617,8 +677,15 @@ http {{
         self.result["targets"] = {t.name: {"ok": t.ok, "why": t.why, "url": t.url if t.ok else None,
                                            "model": t.model, "shares_process_of": t.shares}
                                   for t in targets}
+        metrics = governance.scrape(gov.port, MASTER_KEY) if gov and gov.ok else None
         self.result["exit_codes"] = self.stop_all()
-        for name in ("hermetic", "hermetic-base", "nginx", "portkey"):
+        if gov and gov.ok:
+            self.result["governance"] = governance.prove(self.result["hermetic-governed"]["home"],
+                                                         VIRTUAL_KEY, metrics, gov.client_ok)
+            self.result["governance"]["upstream_requests_in_its_windows"] = gov.upstream_requests
+        if a.callgrind_requests > 0:
+            self.result["callgrind"] = self.callgrind(live)
+        for name in ("hermetic", "hermetic-governed", "hermetic-base", "nginx", "portkey"):
             tail = self.log_tail(name, 30)
             if tail:
                 self.result.setdefault("logs", {})[name] = tail[-3000:]
@@ -629,6 +696,44 @@ http {{
             self.result["meta"]["cpu_busy_pct"] = round(100.0 * (cpu1[0] - cpu0[0]) / tot, 1)
             self.result["meta"]["cpu_steal_pct"] = round(100.0 * (cpu1[1] - cpu0[1]) / tot, 1)
         return self.result
+
+
+    def callgrind(self, live):
+        """Instructions per request under callgrind (profile.sh: deterministic, so usable on a
+        busy machine where wall-clock figures are not), for nginx, hermetic and the governed
+        config, each alone after the rounds."""
+        out = {"method": f"profile.sh: {self.a.callgrind_requests} plain requests at 100 req/s "
+                         "after 200 of warm-up, the process under callgrind, instructions "
+                         "(Ir) counted from the first to the last of them over the requests"}
+        names = {t.name for t in live}
+        for name, env, arg in (("nginx", {}, "nginx"), ("hermetic", {}, self.a.hermetic),
+                               ("hermetic-governed", {"PROFILE_GOVERNED": "1"}, self.a.hermetic)):
+            if name not in names:
+                continue
+            log(f"callgrind: {name}")
+            d = os.path.join(self.tmp, f"callgrind-{name}")
+            try:
+                p = subprocess.run([os.path.join(HERE, "profile.sh"), arg,
+                                    str(self.a.callgrind_requests)],
+                                   env=dict(os.environ, OUT=d, **env), capture_output=True,
+                                   text=True, timeout=120 + self.a.callgrind_requests / 20)
+                m = re.search(r"requests (\d+) ok (\d+) errors (\d+): (\d+) Ir, (\d+) Ir/request",
+                              p.stdout)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                p, m = None, None
+                out[name] = {"error": str(e)}
+            if m:
+                out[name] = {"requests": int(m.group(1)), "ok": int(m.group(2)),
+                             "errors": int(m.group(3)), "ir": int(m.group(4)),
+                             "ir_per_request": int(m.group(5))}
+                try:
+                    out[name]["top"] = open(os.path.join(d, "top.txt")).read()[-6000:]
+                except OSError:
+                    pass
+            elif p is not None:
+                out[name] = {"error": f"profile.sh exit {p.returncode}: "
+                                      f"{(p.stdout + p.stderr)[-600:]}"}
+        return out
 
 
 def git(*args):
@@ -666,7 +771,10 @@ def meta(a):
                        "streams": a.streams, "stream_seconds": a.stream_seconds,
                        "delay_ms": a.delay_ms, "chunk_delay_ms": a.chunk_delay_ms,
                        "c1_requests": a.c1_requests, "c1_warmup": a.c1_warmup,
-                       "c1_delay_ms": a.c1_delay_ms, "c1_max_seconds": a.c1_max_seconds}}
+                       "c1_delay_ms": a.c1_delay_ms, "c1_max_seconds": a.c1_max_seconds,
+                       "governed": not a.no_governed,
+                       "sustain": {k[8:]: v for k, v in vars(a).items() if k.startswith("sustain_")},
+                       "callgrind_requests": a.callgrind_requests}}
 
 
 def main():
@@ -695,6 +803,21 @@ def main():
                     help="the upstream's delay for the concurrency-1 requests")
     ap.add_argument("--c1-max-seconds", type=float, default=30.0,
                     help="bound of one concurrency-1 window")
+    ap.add_argument("--no-governed", action="store_true",
+                    help="leave out the governed target (config.yaml + governed.yaml)")
+    ap.add_argument("--sustain-max-seconds", type=float, default=360.0,
+                    help="time bound of the sustained-rate search (0: no search)")
+    ap.add_argument("--sustain-start", type=int, default=1000)
+    ap.add_argument("--sustain-growth", type=float, default=1.4)
+    ap.add_argument("--sustain-max", type=int, default=40000)
+    ap.add_argument("--sustain-refine", type=int, default=2)
+    ap.add_argument("--sustain-window", type=float, default=3.0)
+    ap.add_argument("--sustain-warmup", type=float, default=1.0)
+    ap.add_argument("--sustain-timeout", type=float, default=5.0)
+    ap.add_argument("--sustain-p99-ms", type=float, default=1000.0)
+    ap.add_argument("--sustain-max-errors", type=float, default=0.001)
+    ap.add_argument("--callgrind-requests", type=int, default=1000,
+                    help="requests per target of the callgrind phase (profile.sh; 0: none)")
     ap.add_argument("--streams", type=int, default=256)
     ap.add_argument("--stream-seconds", type=float, default=2.0)
     ap.add_argument("--delay-ms", type=float, default=20.0)
