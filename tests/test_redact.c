@@ -44,6 +44,7 @@ static const struct redact_case cases[] = {
 	 "version 1.2.3.4.5 and 256.1.1.1 and 01.2.3.4"},
 	{ALL, "v6 2001:db8::8a2e:370:7334 here", "v6 [IP_1] here"},
 	{ALL, "at 12:30:45 and std::vector and fe80::1", "at 12:30:45 and std::vector and fe80::1"},
+	{ALL, "peer fe::ab:cd up", "peer [IP_1] up"}, /* no digit in it */
 	/* phones */
 	{ALL, "call +49 30 1234 5678 now", "call [PHONE_1] now"},
 	{ALL, "call (030) 1234-5678", "call [PHONE_1]"},
@@ -76,6 +77,36 @@ static void test_detectors_table(void **state)
 		free(back);
 		redact_map_destroy(m);
 	}
+}
+
+/* The scan that skips detectors (and the whole text) never hides a match: true for every text
+ * of the table a detector changes, false for text no detector can take, true with a regex. */
+static void test_may_match_never_hides_a_match(void **state)
+{
+	struct redact_rules rules;
+	char *const pat[] = {"secret-[a-z]+"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct redact_rules r = {.detectors = cases[i].detectors};
+
+		if (strcmp(cases[i].in, cases[i].want) != 0 &&
+		    !redact_may_match(&r, cases[i].in, strlen(cases[i].in)))
+			fail_msg("\"%s\": a match hidden", cases[i].in);
+	}
+	assert_int_equal(redact_rules_init(&rules, ALL, NULL, 0), 0);
+	assert_false(redact_may_match(&rules, "Hello there", 11));
+	assert_false(redact_may_match(&rules, "bench-fallback", 14));
+	assert_true(redact_may_match(&rules, "ada@example.com", 15));
+	assert_true(redact_may_match(&rules, "room 12", 7));
+	assert_true(redact_may_match(&rules, "a::b", 4));
+	redact_rules_finish(&rules);
+	assert_int_equal(redact_rules_init(&rules, CONFIG_REDACT_EMAIL, NULL, 0), 0);
+	assert_false(redact_may_match(&rules, "call +49 30 1234 5678", 21));
+	redact_rules_finish(&rules);
+	assert_int_equal(redact_rules_init(&rules, CONFIG_REDACT_PHONE, pat, 1), 0);
+	assert_true(redact_may_match(&rules, "no digit here", 13));
+	redact_rules_finish(&rules);
 }
 
 static void test_checksums(void **state)
@@ -401,6 +432,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_detectors_table),
+		cmocka_unit_test(test_may_match_never_hides_a_match),
 		cmocka_unit_test(test_checksums),
 		cmocka_unit_test(test_placeholders_are_stable_across_calls_and_restore),
 		cmocka_unit_test(test_lane_patterns),
