@@ -25,6 +25,7 @@
 #include "core/loop.h"
 #include "core/util.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -570,14 +571,18 @@ const char *httpc_header(const struct httpc_req *r, const char *name)
 	static char value[1024];
 	const char *p = buf_str(&r->hdrs);
 	size_t n = strlen(name);
+	int first = tolower((unsigned char)name[0]);
 
-	/* Lines are "Name: value\r\n"; the first line is the status line. */
+	/* Lines are "Name: value\r\n"; the first line is the status line. The first letter is
+	 * compared before strncasecmp: the router asks for ten rate-limit headers of every answer,
+	 * most of which it does not carry. */
 	while ((p = strchr(p, '\n'))) {
 		const char *end, *v;
 		size_t vlen;
 
 		p++;
-		if (strncasecmp(p, name, n) != 0 || p[n] != ':')
+		if ((n && tolower((unsigned char)*p) != first) || strncasecmp(p, name, n) != 0 ||
+		    p[n] != ':')
 			continue;
 		v = p + n + 1;
 		while (*v == ' ' || *v == '\t')
