@@ -226,7 +226,8 @@ static void test_hold_from_keeps_a_possible_placeholder_prefix(void **state)
 	}
 }
 
-/* One request: redacted (0 and the printed result in *out) or refused (-1, param in param). */
+/* One request: redacted (1, or 0 when nothing was to redact, and the printed result in *out)
+ * or refused (-1, param in param). */
 static int chat_request(const char *json, char **out, char *param, size_t param_len,
 			struct redact_map *m)
 {
@@ -237,7 +238,7 @@ static int chat_request(const char *json, char **out, char *param, size_t param_
 	assert_non_null(req);
 	assert_int_equal(redact_rules_init(&rules, ALL, NULL, 0), 0);
 	rc = redact_chat_request(m, &rules, req, param, param_len);
-	*out = rc == 0 ? cJSON_PrintUnformatted(req) : NULL;
+	*out = rc >= 0 ? cJSON_PrintUnformatted(req) : NULL;
 	redact_rules_finish(&rules);
 	cJSON_Delete(req);
 	return rc;
@@ -341,9 +342,11 @@ static void test_chat_request_redacts_every_text_member(void **state)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct redact_map *m = redact_map_create();
 		char param[128], *out = NULL, *back;
+		int rc = chat_request(t[i].json, &out, param, sizeof(param), m);
 
-		if (chat_request(t[i].json, &out, param, sizeof(param), m) != 0)
-			fail_msg("%s: refused as %s", t[i].member, param);
+		if (rc != 1)
+			fail_msg("%s: %s %s", t[i].member,
+				 rc < 0 ? "refused as" : "nothing redacted", rc < 0 ? param : "");
 		if (strcmp(out, t[i].want) != 0)
 			fail_msg("%s:\n got %s\nwant %s", t[i].member, out, t[i].want);
 		back = redact_restore(m, out, strlen(out), NULL);
@@ -353,6 +356,23 @@ static void test_chat_request_redacts_every_text_member(void **state)
 		cJSON_free(out);
 		redact_map_destroy(m);
 	}
+}
+
+/* A request with nothing to redact says so (0), so the router keeps the client's body instead
+ * of printing the same tree again; its tree is as it was. */
+static void test_chat_request_with_nothing_to_redact_reports_no_change(void **state)
+{
+	static const char json[] = "{\"model\":\"bench\",\"messages\":[{\"role\":\"user\","
+				   "\"content\":\"Hello\"}],\"max_tokens\":16}";
+	struct redact_map *m = redact_map_create();
+	char param[128], *out = NULL;
+
+	(void)state;
+	assert_int_equal(chat_request(json, &out, param, sizeof(param), m), 0);
+	assert_string_equal(out, json);
+	assert_int_equal(redact_map_count(m), 0);
+	cJSON_free(out);
+	redact_map_destroy(m);
 }
 
 /* What the tables do not know, or cannot redact, is refused, naming the member. */
@@ -393,7 +413,7 @@ static void test_chat_request_refuses_what_it_cannot_redact(void **state)
 		struct redact_map *m = redact_map_create();
 		char param[128] = "", *out = NULL;
 
-		if (chat_request(t[i].json, &out, param, sizeof(param), m) == 0)
+		if (chat_request(t[i].json, &out, param, sizeof(param), m) >= 0)
 			fail_msg("%s: passed as %s", t[i].json, out);
 		if (strcmp(param, t[i].param) != 0)
 			fail_msg("%s: param %s, want %s", t[i].json, param, t[i].param);
@@ -440,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_a_nul_inside_is_kept),
 		cmocka_unit_test(test_hold_from_keeps_a_possible_placeholder_prefix),
 		cmocka_unit_test(test_chat_request_redacts_every_text_member),
+		cmocka_unit_test(test_chat_request_with_nothing_to_redact_reports_no_change),
 		cmocka_unit_test(test_chat_request_refuses_what_it_cannot_redact),
 		cmocka_unit_test(test_message_walk_covers_function_call_and_refusal),
 	};

@@ -90,6 +90,7 @@ struct walk {
 	const struct redact_rules *rules;
 	char path[256]; /* the member being read, as OpenAI's param names it */
 	size_t at;
+	bool changed; /* a text was redacted */
 };
 
 /* Whether a detector or pattern of the rules matches inside s. */
@@ -156,7 +157,7 @@ static int walk_any(struct walk *w, cJSON *v, bool deep)
 
 	if (cJSON_IsString(v)) {
 		if (deep)
-			redact_json_string(w->map, w->rules, v);
+			w->changed |= redact_json_string(w->map, w->rules, v);
 		return deep || !matched(w, v->valuestring) ? 0 : -1;
 	}
 	cJSON_ArrayForEach(it, v)
@@ -179,7 +180,7 @@ static int walk_text(struct walk *w, cJSON *v)
 	int i = 0;
 
 	if (cJSON_IsNull(v) || cJSON_IsString(v)) {
-		redact_json_string(w->map, w->rules, v);
+		w->changed |= redact_json_string(w->map, w->rules, v);
 		return 0;
 	}
 	if (!cJSON_IsArray(v))
@@ -190,7 +191,7 @@ static int walk_text(struct walk *w, cJSON *v)
 
 		if (!cJSON_IsString(it))
 			return -1;
-		redact_json_string(w->map, w->rules, it);
+		w->changed |= redact_json_string(w->map, w->rules, it);
 		leave(w, at);
 	}
 	return 0;
@@ -262,7 +263,7 @@ int redact_chat_request(struct redact_map *m, const struct redact_rules *rules, 
 	struct walk w = {.map = m, .rules = rules};
 
 	if (walk_object(&w, &request, req) == 0)
-		return 0;
+		return w.changed ? 1 : 0;
 	snprintf(param, param_len, "%s", w.at ? w.path : "(the request)");
 	return -1;
 }
