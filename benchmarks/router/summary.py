@@ -388,8 +388,9 @@ def side_by_side(res):
     out.extend(columns(rows))
     if sus:
         d = (sus.get("direct") or {}).get("rate")
-        out.append(f"  sustained: direct (no proxy) held {d} req/s; a proxy's figure at or near "
-                   "direct's is the harness's limit, not the proxy's")
+        if d:
+            out.append(f"  sustained: direct (no proxy) held {d} req/s; a proxy's figure at or "
+                       "near direct's is the harness's limit, not the proxy's")
         for n, x in sus.items():
             if x.get("bounded"):
                 out.append(f"  sustained: {n} bounded (held the ladder's top or the search ran "
