@@ -52,7 +52,7 @@ static int teardown(void **state)
 
 static void test_a_line_is_json_without_secrets_or_text(void **state)
 {
-	char *path = path_of("a.jsonl"), *text, long_name[400];
+	char *path = path_of("a.jsonl"), *text, long_name[400], ascii_257[258], ascii_256[257];
 	struct audit_line l;
 	cJSON *j;
 
@@ -62,10 +62,16 @@ static void test_a_line_is_json_without_secrets_or_text(void **state)
 	memset(long_name, 'x', sizeof(long_name));
 	memcpy(long_name + 255, "\xc3\xa9", 2); /* a 2-byte character across the 256th byte */
 	long_name[sizeof(long_name) - 1] = '\0';
+	memset(ascii_257, 'a', 257); /* plain ASCII: kept whole up to the cap, cut past it */
+	ascii_257[257] = '\0';
+	memset(ascii_256, 'b', 256);
+	ascii_256[256] = '\0';
 	audit_begin(&l, "attempt");
 	audit_str(&l, "error", "bad key sk-audit-SECRET-1234 \"quoted\"\nnext");
 	audit_str(&l, "model_group", long_name);
 	audit_str(&l, "missing", NULL);
+	audit_str(&l, "ascii_257", ascii_257);
+	audit_str(&l, "ascii_256", ascii_256);
 	audit_word(&l, "outcome", "http_error");
 	audit_word(&l, "absent", NULL);
 	audit_int(&l, "status", 429);
@@ -86,6 +92,8 @@ static void test_a_line_is_json_without_secrets_or_text(void **state)
 	assert_non_null(strstr(cJSON_GetObjectItem(j, "error")->valuestring, "[REDACTED]"));
 	assert_int_equal(strlen(cJSON_GetObjectItem(j, "model_group")->valuestring), 255);
 	assert_null(cJSON_GetObjectItem(j, "missing"));
+	assert_int_equal(strlen(cJSON_GetObjectItem(j, "ascii_257")->valuestring), 256);
+	assert_string_equal(cJSON_GetObjectItem(j, "ascii_256")->valuestring, ascii_256);
 	assert_string_equal(cJSON_GetObjectItem(j, "outcome")->valuestring, "http_error");
 	assert_null(cJSON_GetObjectItem(j, "absent"));
 	assert_true(strstr(text, "\"cost_usd\":0.25,") != NULL);

@@ -52,6 +52,8 @@ struct srv {
 	long status;
 	bool plain, sent;
 	char *body, *header, *error;
+	char *found[4];	  /* httpc_headers_find of FIND_NAMES, or NULL */
+	bool find_agrees; /* and each equal to httpc_header's */
 	struct buf streamed;
 	int cancel_in_data, data_calls;
 	size_t cap;
@@ -213,15 +215,32 @@ static int teardown(void **state)
 	free(s->body);
 	free(s->header);
 	free(s->error);
+	for (i = 0; i < 4; i++)
+		free(s->found[i]);
 	buf_finish(&s->streamed);
 	free(s);
 	return 0;
 }
 
+static const char *const FIND_NAMES[] = {"X-A", "x-b", "retry-after", "missing"};
+
 static void on_done(struct httpc_req *req, void *arg)
 {
 	struct srv *s = arg;
-	const char *h = httpc_header(req, "X-A");
+	const char *found[4], *h;
+	size_t lens[4];
+
+	httpc_headers_find(req, FIND_NAMES, 4, found, lens);
+	s->find_agrees = true;
+	for (int i = 0; i < 4; i++) {
+		const char *one = httpc_header(req, FIND_NAMES[i]);
+
+		free(s->found[i]);
+		s->found[i] = found[i] ? xstrndup(found[i], lens[i]) : NULL;
+		if (!one != !found[i] || (one && strcmp(one, s->found[i]) != 0))
+			s->find_agrees = false;
+	}
+	h = httpc_header(req, "X-A");
 
 	s->done++;
 	s->result = httpc_result(req);
@@ -369,6 +388,23 @@ static void chunked_answer_trickled_byte_by_byte_streams_de_chunked(void **state
 	call(s, NULL, "/c", NULL, NULL);
 	assert_string_equal(s->body, "abcdefghijklmn");
 	assert_int_equal(s->accepted, 1);
+}
+
+/* One pass for several headers finds what httpc_header finds for each: the first line of a
+ * repeated name, any case, the value after its leading blanks, NULL for one not there. */
+static void headers_found_in_one_pass_equal_the_lookups_one_by_one(void **state)
+{
+	struct srv *s = *state;
+
+	s->resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-a: first\r\nX-A: second\r\n"
+		  "X-B:\t tabbed \r\nRetry-After: 3\r\n\r\nok";
+	call(s, NULL, "/h", NULL, NULL);
+	assert_int_equal(s->result, HTTPC_OK);
+	assert_true(s->find_agrees);
+	assert_string_equal(s->found[0], "first");
+	assert_string_equal(s->found[1], "tabbed ");
+	assert_string_equal(s->found[2], "3");
+	assert_null(s->found[3]);
 }
 
 static void bad_chunk_size_is_a_transport_error(void **state)
@@ -641,6 +677,7 @@ int main(void)
 		T(custom_headers_replace_drop_and_empty_as_curl_does),
 		T(prepared_headers_write_the_same_head_and_only_for_their_lines),
 		T(chunked_answer_trickled_byte_by_byte_streams_de_chunked),
+		T(headers_found_in_one_pass_equal_the_lookups_one_by_one),
 		T(bad_chunk_size_is_a_transport_error),
 		T(answer_without_length_reads_to_the_close),
 		T(interim_1xx_answers_are_skipped),

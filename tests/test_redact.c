@@ -44,6 +44,7 @@ static const struct redact_case cases[] = {
 	 "version 1.2.3.4.5 and 256.1.1.1 and 01.2.3.4"},
 	{ALL, "v6 2001:db8::8a2e:370:7334 here", "v6 [IP_1] here"},
 	{ALL, "at 12:30:45 and std::vector and fe80::1", "at 12:30:45 and std::vector and fe80::1"},
+	{ALL, "peer fe::ab:cd up", "peer [IP_1] up"}, /* no digit in it */
 	/* phones */
 	{ALL, "call +49 30 1234 5678 now", "call [PHONE_1] now"},
 	{ALL, "call (030) 1234-5678", "call [PHONE_1]"},
@@ -76,6 +77,36 @@ static void test_detectors_table(void **state)
 		free(back);
 		redact_map_destroy(m);
 	}
+}
+
+/* The scan that skips detectors (and the whole text) never hides a match: true for every text
+ * of the table a detector changes, false for text no detector can take, true with a regex. */
+static void test_may_match_never_hides_a_match(void **state)
+{
+	struct redact_rules rules;
+	char *const pat[] = {"secret-[a-z]+"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct redact_rules r = {.detectors = cases[i].detectors};
+
+		if (strcmp(cases[i].in, cases[i].want) != 0 &&
+		    !redact_may_match(&r, cases[i].in, strlen(cases[i].in)))
+			fail_msg("\"%s\": a match hidden", cases[i].in);
+	}
+	assert_int_equal(redact_rules_init(&rules, ALL, NULL, 0), 0);
+	assert_false(redact_may_match(&rules, "Hello there", 11));
+	assert_false(redact_may_match(&rules, "bench-fallback", 14));
+	assert_true(redact_may_match(&rules, "ada@example.com", 15));
+	assert_true(redact_may_match(&rules, "room 12", 7));
+	assert_true(redact_may_match(&rules, "a::b", 4));
+	redact_rules_finish(&rules);
+	assert_int_equal(redact_rules_init(&rules, CONFIG_REDACT_EMAIL, NULL, 0), 0);
+	assert_false(redact_may_match(&rules, "call +49 30 1234 5678", 21));
+	redact_rules_finish(&rules);
+	assert_int_equal(redact_rules_init(&rules, CONFIG_REDACT_PHONE, pat, 1), 0);
+	assert_true(redact_may_match(&rules, "no digit here", 13));
+	redact_rules_finish(&rules);
 }
 
 static void test_checksums(void **state)
@@ -195,7 +226,8 @@ static void test_hold_from_keeps_a_possible_placeholder_prefix(void **state)
 	}
 }
 
-/* One request: redacted (0 and the printed result in *out) or refused (-1, param in param). */
+/* One request: redacted (1, or 0 when nothing was to redact, and the printed result in *out)
+ * or refused (-1, param in param). */
 static int chat_request(const char *json, char **out, char *param, size_t param_len,
 			struct redact_map *m)
 {
@@ -206,7 +238,7 @@ static int chat_request(const char *json, char **out, char *param, size_t param_
 	assert_non_null(req);
 	assert_int_equal(redact_rules_init(&rules, ALL, NULL, 0), 0);
 	rc = redact_chat_request(m, &rules, req, param, param_len);
-	*out = rc == 0 ? cJSON_PrintUnformatted(req) : NULL;
+	*out = rc >= 0 ? cJSON_PrintUnformatted(req) : NULL;
 	redact_rules_finish(&rules);
 	cJSON_Delete(req);
 	return rc;
@@ -310,9 +342,11 @@ static void test_chat_request_redacts_every_text_member(void **state)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct redact_map *m = redact_map_create();
 		char param[128], *out = NULL, *back;
+		int rc = chat_request(t[i].json, &out, param, sizeof(param), m);
 
-		if (chat_request(t[i].json, &out, param, sizeof(param), m) != 0)
-			fail_msg("%s: refused as %s", t[i].member, param);
+		if (rc != 1)
+			fail_msg("%s: %s %s", t[i].member,
+				 rc < 0 ? "refused as" : "nothing redacted", rc < 0 ? param : "");
 		if (strcmp(out, t[i].want) != 0)
 			fail_msg("%s:\n got %s\nwant %s", t[i].member, out, t[i].want);
 		back = redact_restore(m, out, strlen(out), NULL);
@@ -322,6 +356,23 @@ static void test_chat_request_redacts_every_text_member(void **state)
 		cJSON_free(out);
 		redact_map_destroy(m);
 	}
+}
+
+/* A request with nothing to redact says so (0), so the router keeps the client's body instead
+ * of printing the same tree again; its tree is as it was. */
+static void test_chat_request_with_nothing_to_redact_reports_no_change(void **state)
+{
+	static const char json[] = "{\"model\":\"bench\",\"messages\":[{\"role\":\"user\","
+				   "\"content\":\"Hello\"}],\"max_tokens\":16}";
+	struct redact_map *m = redact_map_create();
+	char param[128], *out = NULL;
+
+	(void)state;
+	assert_int_equal(chat_request(json, &out, param, sizeof(param), m), 0);
+	assert_string_equal(out, json);
+	assert_int_equal(redact_map_count(m), 0);
+	cJSON_free(out);
+	redact_map_destroy(m);
 }
 
 /* What the tables do not know, or cannot redact, is refused, naming the member. */
@@ -362,7 +413,7 @@ static void test_chat_request_refuses_what_it_cannot_redact(void **state)
 		struct redact_map *m = redact_map_create();
 		char param[128] = "", *out = NULL;
 
-		if (chat_request(t[i].json, &out, param, sizeof(param), m) == 0)
+		if (chat_request(t[i].json, &out, param, sizeof(param), m) >= 0)
 			fail_msg("%s: passed as %s", t[i].json, out);
 		if (strcmp(param, t[i].param) != 0)
 			fail_msg("%s: param %s, want %s", t[i].json, param, t[i].param);
@@ -401,6 +452,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_detectors_table),
+		cmocka_unit_test(test_may_match_never_hides_a_match),
 		cmocka_unit_test(test_checksums),
 		cmocka_unit_test(test_placeholders_are_stable_across_calls_and_restore),
 		cmocka_unit_test(test_lane_patterns),
@@ -408,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_a_nul_inside_is_kept),
 		cmocka_unit_test(test_hold_from_keeps_a_possible_placeholder_prefix),
 		cmocka_unit_test(test_chat_request_redacts_every_text_member),
+		cmocka_unit_test(test_chat_request_with_nothing_to_redact_reports_no_change),
 		cmocka_unit_test(test_chat_request_refuses_what_it_cannot_redact),
 		cmocka_unit_test(test_message_walk_covers_function_call_and_refusal),
 	};

@@ -27,13 +27,12 @@ import contextlib
 import datetime
 import http.client
 import json
-import math
+import re
 import os
 import platform
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,16 +43,23 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from benchlib import free_port, http_req, log, proc_status  # noqa: E402
+from summary import CLK_TCK, raw_latencies, report, summarize  # noqa: E402
+import governance  # noqa: E402
+import sustained  # noqa: E402
 MASTER_KEY = "sk-bench-master-key"
+# The governed target's virtual key (governed.yaml: alias bench-key, lane bench-lane).
+VIRTUAL_KEY = "sk-bench-virtual-key"
 UPSTREAM_KEY = "sk-bench-upstream-key"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PLAIN_BODY = {"model": "bench", "messages": [{"role": "user", "content": "Hello"}],
               "max_tokens": 16}
 STREAM_BODY = dict(PLAIN_BODY, stream=True, stream_options={"include_usage": True})
 # The concurrency-1 phase: "bench-fast" in the prompt makes the upstream answer after
 # --c1-delay-ms (every proxy forwards a prompt unchanged).
 C1_BODY = dict(PLAIN_BODY, messages=[{"role": "user", "content": "bench-fast Hello"}])
-BUDGET_RATE = 1000
+# The governed target's redaction check: the upstream counts bodies holding the address as
+# written and those holding the placeholder the lane puts in its place.
+PII_BODY = dict(PLAIN_BODY, messages=[{"role": "user", "content":
+                                       "Write to bench-pii@example.com or call +1 415 555 0100"}])
 # Measured elsewhere by the public AI-gateway benchmark harness at concurrency 1, on 4 Graviton
 # cores (issue 16): context for our numbers, not a comparison.
 C1_ANCHORS = [("LiteLLM (Rust)", 111), ("Busbar", 129), ("LiteLLM (Python)", 7400)]
@@ -101,10 +107,6 @@ def brief_error(body):
         return repr(body[:120])
 
 
-def mib(kib):
-    return None if kib is None else round(kib / 1024.0, 2)
-
-
 class Target:
     def __init__(self, name, port, path, headers, proc=None, capture=None, model="bench",
                  shares=None):
@@ -112,6 +114,9 @@ class Target:
         self.proc, self.capture = proc, capture
         self.model = model    # the request's "model"
         self.shares = shares  # the target whose process this one is (no memory of its own)
+        self.governed = False
+        self.upstream_requests = 0  # requests of this target the upstream counted
+        self.client_ok = 0  # 2xx answers this target gave the load generator (warm-up not counted)
         self.ok = True
         self.why = None
 
@@ -189,10 +194,13 @@ class Bench:
                                    "url": f"http://127.0.0.1:{self.up_port}/v1"}
         return Target("direct", self.up_port, "/v1/chat/completions", [])
 
-    def start_hermetic(self, name="hermetic", binary=None):
+    def start_hermetic(self, name="hermetic", binary=None, governed=False):
+        """hermetic router with config.yaml; governed: config.yaml + governed.yaml in a process
+        and home of its own, every request carrying the virtual key."""
         t = Target(name, 0, "/v1/chat/completions",
-                   [f"Authorization: Bearer {MASTER_KEY}"],
+                   [f"Authorization: Bearer {VIRTUAL_KEY if governed else MASTER_KEY}"],
                    capture="x-litellm-overhead-duration-ms")
+        t.governed = governed
         binary = binary or self.a.hermetic
         info = {"binary": binary}
         self.result[name] = info
@@ -216,11 +224,18 @@ class Bench:
         t.port = free_port()
         env = {"PATH": "/usr/bin:/bin", "HOME": self.tmp, "BENCH_HOME": home,
                "BENCH_UPSTREAM_PORT": str(self.up_port), "BENCH_ROUTER_PORT": str(t.port),
-               "BENCH_MASTER_KEY": MASTER_KEY, "BENCH_UPSTREAM_KEY": UPSTREAM_KEY}
+               "BENCH_MASTER_KEY": MASTER_KEY, "BENCH_UPSTREAM_KEY": UPSTREAM_KEY,
+               "BENCH_VIRTUAL_KEY": VIRTUAL_KEY}
         if os.geteuid() == 0:
             env["HERMETIC_ALLOW_ROOT"] = "1"  # `hermetic router` refuses root without it
         cfg = os.path.join(HERE, "config.yaml")
-        if name != "hermetic":
+        info["home"] = home
+        if governed:
+            cfg = os.path.join(self.tmp, "config-governed.yaml")
+            with open(cfg, "w") as f:
+                f.write(open(os.path.join(HERE, "config.yaml")).read())
+                f.write(open(os.path.join(HERE, "governed.yaml")).read())
+        elif name != "hermetic":
             # A second binary (an older build, say) gets the config without bench-anthropic:
             # a build from before the provider catalogue would refuse the anthropic/ prefix.
             cfg = self.config_without_anthropic()
@@ -389,13 +404,37 @@ http {{
                 t.ok = False
                 t.why = (f"{t.name}: check request failed: plain {st} {body[:200]!r}, "
                          f"stream {st2} {body2[:200]!r}")
+            t.client_ok += int(ok) + int(ok2)
+            if t.ok and t.governed:
+                out["redaction"] = self.check_redaction(t, hdrs)
+                t.client_ok += int(out["redaction"]["ok"])
         except (OSError, ValueError, http.client.HTTPException) as e:
             t.ok, t.why = False, f"{t.name}: check request failed: {e}"
+        up1 = self.upstream_stats()
+        if up0 and up1:
+            t.upstream_requests += up1["requests"] - up0["requests"]
         if not t.ok and t.model == "bench-anthropic":
             t.why = "anthropic dialect not available in this binary (check request: %s)" % "; ".join(
                 f"{k} {v.get('status')} {brief_error(v.get('body') or v.get('body_head') or '')}"
                 for k, v in out.items() if isinstance(v, dict)) if out else t.why
         out["ok"] = t.ok
+        return out
+
+    def check_redaction(self, t, hdrs):
+        """The lane's redaction really runs: a prompt with an e-mail address and a phone number
+        must reach the upstream with the placeholder, never the address, and the client must
+        get its answer."""
+        up0 = self.upstream_stats()
+        st, _, body = http_req(t.port, "POST", t.path, t.body(PII_BODY), hdrs)
+        up1 = self.upstream_stats()
+        raw = (up1.get("pii_raw") or 0) - (up0.get("pii_raw") or 0)
+        red = (up1.get("pii_redacted") or 0) - (up0.get("pii_redacted") or 0)
+        out = {"status": st, "upstream_saw_address": raw, "upstream_saw_placeholder": red,
+               "ok": st == 200 and raw == 0 and red == 1}
+        if not out["ok"]:
+            t.ok = False
+            t.why = (f"{t.name}: the lane did not redact: status {st}, the upstream saw the "
+                     f"address {raw} time(s) and the placeholder {red} ({body[:200]!r})")
         return out
 
     # ---- load ----------------------------------------------------------------------------
@@ -470,6 +509,8 @@ http {{
             conns = up1["connections"] - up0["connections"]
             r["upstream"] = {"requests": reqs, "connections": conns,
                              "connections_per_1k_requests": round(conns * 1000.0 / reqs, 1) if reqs else None}
+            t.upstream_requests += reqs
+        t.client_ok += r.get("ok") or 0
         if t.pid and not t.shares:
             r["rss_after"] = proc_status(t.pid)
         return r
@@ -524,6 +565,7 @@ http {{
                 pass
             time.sleep(0.02)
         r = self.finish_loadgen(p, 10)
+        t.client_ok += r.get("ok") or 0
         _, _, b = http_req(self.up_port, "GET", "/_stats", timeout=2)
         up = json.loads(b)
         out = {"streams": n, "stream_seconds": self.a.stream_seconds,
@@ -561,6 +603,10 @@ http {{
             pk = Target("portkey", 0, "", [])
             pk.ok, pk.why = False, a.portkey_why or "left out (--no-portkey)"
         targets = [direct, floor, herm, self.anthropic_target(herm), pk]
+        gov = None
+        if not a.no_governed:
+            gov = self.start_hermetic("hermetic-governed", governed=True)
+            targets.insert(3, gov)
         if a.hermetic_base:
             # A second hermetic (e.g. the previous commit) in the same interleaved rounds.
             targets.append(self.start_hermetic("hermetic-base", a.hermetic_base))
@@ -614,6 +660,13 @@ http {{
         for t in own:
             mem[t.name]["after_load"] = proc_status(t.pid)
 
+        if a.sustain_max_seconds > 0:
+            # Not Portkey (it falls behind below 1,000 req/s here) nor the anthropic dialect
+            # (the same process as hermetic).
+            racers = [t for t in live if t.name in ("direct", "nginx", "hermetic",
+                                                    "hermetic-governed", "hermetic-base")]
+            self.result["sustained"] = sustained.search(self, racers, live, a, PLAIN_BODY,
+                                                        proc_cpu_ticks)
         self.result["streams"] = {}
         for t in live:
             log(f"{a.streams} concurrent streams: {t.name}")
@@ -624,8 +677,15 @@ http {{
         self.result["targets"] = {t.name: {"ok": t.ok, "why": t.why, "url": t.url if t.ok else None,
                                            "model": t.model, "shares_process_of": t.shares}
                                   for t in targets}
+        metrics = governance.scrape(gov.port, MASTER_KEY) if gov and gov.ok else None
         self.result["exit_codes"] = self.stop_all()
-        for name in ("hermetic", "hermetic-base", "nginx", "portkey"):
+        if gov and gov.ok:
+            self.result["governance"] = governance.prove(self.result["hermetic-governed"]["home"],
+                                                         VIRTUAL_KEY, metrics, gov.client_ok)
+            self.result["governance"]["upstream_requests_in_its_windows"] = gov.upstream_requests
+        if a.callgrind_requests > 0:
+            self.result["callgrind"] = self.callgrind(live)
+        for name in ("hermetic", "hermetic-governed", "hermetic-base", "nginx", "portkey"):
             tail = self.log_tail(name, 30)
             if tail:
                 self.result.setdefault("logs", {})[name] = tail[-3000:]
@@ -638,100 +698,42 @@ http {{
         return self.result
 
 
-def raw_latencies(path):
-    """The latencies (µs, due time to last byte) of a window's answered requests (2xx, no
-    transport error), read from loadgen's --raw CSV, which is then removed: the requests
-    loadgen's own p50/p99 are taken over."""
-    out = []
-    try:
-        with open(path) as f:
-            next(f, None)
-            for line in f:
-                c = line.split(",")
-                if len(c) >= 6 and c[5] == "none" and 200 <= int(c[4]) < 300:
-                    out.append(float(c[3]) - float(c[0]))
-        os.unlink(path)
-    except (OSError, ValueError):
-        pass
-    return out
-
-
-def pct(sorted_v, p):
-    """Nearest rank, as loadgen computes its percentiles."""
-    if not sorted_v:
-        return None
-    i = min(max(math.ceil(p * len(sorted_v)) - 1, 0), len(sorted_v) - 1)
-    return sorted_v[i]
-
-
-def pooled(samples):
-    v = sorted(samples or [])
-    return {"p50_us": rnd1(pct(v, 0.50)), "p99_us": rnd1(pct(v, 0.99)), "n": len(v)} if v else None
-
-
-def pct_summary(values):
-    v = [x for x in values if x is not None]
-    if not v:
-        return None
-    return {"median": round(statistics.median(v), 1), "min": round(min(v), 1),
-            "max": round(max(v), 1), "n": len(v)}
-
-
-def summarize(rounds, live, samples):
-    """Per target: the per-round figures (median, min, max over the rounds) and the pooled
-    latency quantiles (every round's requests together); added = target minus direct."""
-    out = {}
-    pool = {t.name: pooled(samples.get(t.name)) for t in live}
-    for t in live:
-        rs = [r.get(t.name, {}) for r in rounds]
-        lat = [r.get("latency_us") or {} for r in rs]
-        s = {"p50_us": pct_summary([x.get("p50") for x in lat]),
-             "p99_us": pct_summary([x.get("p99") for x in lat]),
-             "max_us": pct_summary([x.get("max") for x in lat]),
-             "errors": sum((r.get("errors") or 0) for r in rs) + sum(1 for r in rs if "error" in r),
-             "requests": sum((r.get("requests") or 0) for r in rs),
-             "achieved_rate": pct_summary([r.get("achieved_rate") for r in rs]),
-             "send_lateness_p99_us": pct_summary([(r.get("send_lateness_us") or {}).get("p99")
-                                                  for r in rs]),
-             "cpu_us_per_request": pct_summary([r.get("proxy_cpu_us_per_request") for r in rs]),
-             "cpu_us_per_request_pooled": rnd1(pooled_cpu_us(rounds, t.name)),
-             "upstream_connections_per_1k_requests": pct_summary(
-                 [(r.get("upstream") or {}).get("connections_per_1k_requests") for r in rs])}
-        if any(r.get("truncated") for r in rs):
-            s["windows_out_of_time"] = sum(1 for r in rs if r.get("truncated"))
-        s["pooled"] = pool[t.name]
-        if t.name != "direct" and pool[t.name] and pool.get("direct"):
-            s["pooled"]["added_p50_us"] = rnd1(pool[t.name]["p50_us"] - pool["direct"]["p50_us"])
-            s["pooled"]["added_p99_us"] = rnd1(pool[t.name]["p99_us"] - pool["direct"]["p99_us"])
-        if t.name != "direct":
-            d50, d99 = [], []
-            for r in rounds:
-                a, b = (r.get(t.name) or {}).get("latency_us"), (r.get("direct") or {}).get("latency_us")
-                if a and b and a.get("p50") is not None and b.get("p50") is not None:
-                    d50.append(a["p50"] - b["p50"])
-                    d99.append(a["p99"] - b["p99"])
-            s["overhead_p50_us"] = pct_summary(d50)
-            s["overhead_p99_us"] = pct_summary(d99)
-            if t.name != "nginx":
-                # Above the floor: the proxy's latency minus nginx's, same round.
-                f50, f99 = [], []
-                for r in rounds:
-                    a, b = (r.get(t.name) or {}).get("latency_us"), (r.get("nginx") or {}).get("latency_us")
-                    if a and b and a.get("p50") is not None and b.get("p50") is not None:
-                        f50.append(a["p50"] - b["p50"])
-                        f99.append(a["p99"] - b["p99"])
-                if f50:
-                    s["over_floor_p50_us"] = pct_summary(f50)
-                    s["over_floor_p99_us"] = pct_summary(f99)
-            hdr = [(r.get("header") or {}) for r in rs]
-            if any(h.get("n") for h in hdr):
-                s["own_overhead_header"] = {
-                    "name": hdr[0].get("name"),
-                    "p50_us": pct_summary([h.get("p50_us") for h in hdr]),
-                    "p99_us": pct_summary([h.get("p99_us") for h in hdr]),
-                    "max_us": pct_summary([h.get("max_us") for h in hdr])}
-        out[t.name] = s
-    return out
+    def callgrind(self, live):
+        """Instructions per request under callgrind (profile.sh: deterministic, so usable on a
+        busy machine where wall-clock figures are not), for nginx, hermetic and the governed
+        config, each alone after the rounds."""
+        out = {"method": f"profile.sh: {self.a.callgrind_requests} plain requests at 100 req/s "
+                         "after 200 of warm-up, the process under callgrind, instructions "
+                         "(Ir) counted from the first to the last of them over the requests"}
+        names = {t.name for t in live}
+        for name, env, arg in (("nginx", {}, "nginx"), ("hermetic", {}, self.a.hermetic),
+                               ("hermetic-governed", {"PROFILE_GOVERNED": "1"}, self.a.hermetic)):
+            if name not in names:
+                continue
+            log(f"callgrind: {name}")
+            d = os.path.join(self.tmp, f"callgrind-{name}")
+            try:
+                p = subprocess.run([os.path.join(HERE, "profile.sh"), arg,
+                                    str(self.a.callgrind_requests)],
+                                   env=dict(os.environ, OUT=d, **env), capture_output=True,
+                                   text=True, timeout=120 + self.a.callgrind_requests / 20)
+                m = re.search(r"requests (\d+) ok (\d+) errors (\d+): (\d+) Ir, (\d+) Ir/request",
+                              p.stdout)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                p, m = None, None
+                out[name] = {"error": str(e)}
+            if m:
+                out[name] = {"requests": int(m.group(1)), "ok": int(m.group(2)),
+                             "errors": int(m.group(3)), "ir": int(m.group(4)),
+                             "ir_per_request": int(m.group(5))}
+                try:
+                    out[name]["top"] = open(os.path.join(d, "top.txt")).read()[-6000:]
+                except OSError:
+                    pass
+            elif p is not None:
+                out[name] = {"error": f"profile.sh exit {p.returncode}: "
+                                      f"{(p.stdout + p.stderr)[-600:]}"}
+        return out
 
 
 def git(*args):
@@ -769,310 +771,10 @@ def meta(a):
                        "streams": a.streams, "stream_seconds": a.stream_seconds,
                        "delay_ms": a.delay_ms, "chunk_delay_ms": a.chunk_delay_ms,
                        "c1_requests": a.c1_requests, "c1_warmup": a.c1_warmup,
-                       "c1_delay_ms": a.c1_delay_ms, "c1_max_seconds": a.c1_max_seconds}}
-
-
-# ---- budgets -------------------------------------------------------------------------------
-# Issue 16: ratios in the same rounds. "limit" is the factor over the reference.
-BUDGETS = {"vs_nginx": 1.5, "anthropic_cpu": 1.2, "rss_mib": 8, "streams": 256}
-# The earlier router issue's absolute budgets, still printed as context (not checked).
-ABSOLUTE = {"p50": 50, "p99": 500}
-
-
-def per_round_ratios(rounds, a, b, get):
-    """get(window)[a] / get(window)[b] for every round that has both (b > 0)."""
-    out = []
-    for r in rounds:
-        x, y = get(r.get(a) or {}), get(r.get(b) or {})
-        if x is not None and y:
-            out.append(x / y)
-    return out
-
-
-def pooled_cpu_us(rounds, name):
-    """CPU µs per request of name over all rounds together: the sum of its windows' CPU ticks
-    over the sum of their requests (10 ms ticks: pooling gives the resolution one window lacks)."""
-    ticks = sum((r.get(name) or {}).get("proxy_cpu_ticks") or 0 for r in rounds)
-    sent = sum((r.get(name) or {}).get("sent_requests") or 0 for r in rounds
-               if (r.get(name) or {}).get("proxy_cpu_ticks") is not None)
-    return ticks * 1e6 / CLK_TCK / sent if sent else None
-
-
-def rnd1(x):
-    return None if x is None else round(x, 1)
-
-
-def med(s):
-    return s["median"] if s else None
-
-
-def evaluate_budgets(res):
-    """The budgets as a list of verdicts: {"budget", "value", "reference", "ratio", "limit",
-    "pass" (True, False, or None = not evaluated), "why", "skipped"}; skipped = left out by the
-    run's parameters (not by a failed measurement)."""
-    p = res["meta"]["params"]
-    rate = str(BUDGET_RATE)
-    have_rate = BUDGET_RATE in p["rates"]
-    block = res.get("rates", {}).get(rate, {})
-    summ, rounds = block.get("summary", {}), block.get("rounds", [])
-    targets = res.get("targets", {})
-    out = []
-
-    def missing(*names):
-        for n in names:
-            t = targets.get(n) or {}
-            if not t.get("ok"):
-                return n, t.get("why") or "not measured", "left out" in (t.get("why") or "")
-        return None
-
-    k = BUDGETS["vs_nginx"]
-    tail = BUDGET_RATE * p["window_s"] * 0.01
-    for q in ("p50", "p99"):
-        v = {"budget": f"hermetic added {q} at {BUDGET_RATE} req/s <= {k}x nginx's (same rounds)",
-             "limit": k, "unit": "µs"}
-        miss = missing("hermetic", "nginx")
-        if not have_rate or miss:
-            v.update({"pass": None, "skipped": not have_rate or miss[2],
-                      "why": f"{miss[0]}: {miss[1]}" if miss else f"no {BUDGET_RATE} req/s phase"})
-        else:
-            hp, np_ = summ["hermetic"].get("pooled") or {}, summ["nginx"].get("pooled") or {}
-            h, n = hp.get(f"added_{q}_us"), np_.get(f"added_{q}_us")
-            v.update({"value": h, "reference": n, "ratio": round(h / n, 2) if n and n > 0 else None,
-                      "pass": h is not None and n is not None and n > 0 and h <= k * n,
-                      "skipped": False,
-                      "per_round": {"hermetic": summ["hermetic"].get(f"overhead_{q}_us"),
-                                    "nginx": summ["nginx"].get(f"overhead_{q}_us")},
-                      "samples": {"hermetic": hp.get("n"), "nginx": np_.get("n"),
-                                  "direct": (summ.get("direct", {}).get("pooled") or {}).get("n")},
-                      "why": f"added {q} = the target's {q} minus direct's, each over every "
-                             "round's requests pooled (a round's p99 rests on its "
-                             f"{tail:.0f} slowest requests, and one stall of the shared machine "
-                             "moves it by more than the difference measured; pooled, on "
-                             f"{tail * p['rounds']:.0f}); passes when hermetic's <= limit x "
-                             "nginx's; per-round medians for the spread"})
-            if n is not None and n <= 0:
-                v["why"] += "; nginx's is <= 0 here, so no ratio"
-        out.append(v)
-
-    def cpu_budget(text, name, ref, k, how, skip_left_out):
-        v = {"budget": text, "limit": k, "unit": "µs/request"}
-        miss = missing(name, ref)
-        a, b = (pooled_cpu_us(rounds, name), pooled_cpu_us(rounds, ref)) if not miss else (None, None)
-        if not have_rate or miss or not a or not b:
-            v.update({"pass": None, "skipped": not have_rate or bool(miss and skip_left_out and miss[2]),
-                      "why": f"{miss[0]}: {miss[1]}" if miss else "no CPU figures"})
-            return v
-        rr = per_round_ratios(rounds, name, ref, lambda w: w.get("proxy_cpu_us_per_request"))
-        v.update({"value": round(a, 1), "reference": round(b, 1), "ratio": round(a / b, 2),
-                  "ratio_per_round": {"median": round(statistics.median(rr), 2),
-                                      "min": round(min(rr), 2), "max": round(max(rr), 2),
-                                      "n": len(rr)} if rr else None,
-                  "pass": a <= k * b, "skipped": False,
-                  "why": how + "; CPU = utime+stime of the process in the target's windows "
-                         "(warm-up included) over the requests sent in them, pooled over the "
-                         "rounds; per-round ratios for the spread"})
-        return v
-
-    k = BUDGETS["vs_nginx"]
-    out.append(cpu_budget(f"hermetic CPU per request at {BUDGET_RATE} req/s <= {k}x nginx's "
-                          "(same rounds)", "hermetic", "nginx", k,
-                          "each process measured alike (nginx runs as one process)", True))
-    k = BUDGETS["anthropic_cpu"]
-    out.append(cpu_budget(f"anthropic translation CPU per request <= {k}x pass-through (hermetic, "
-                          f"bench-anthropic vs bench, {BUDGET_RATE} req/s, same rounds)",
-                          "hermetic-anthropic", "hermetic", k,
-                          "the same hermetic process, one window per model group per round",
-                          False))
-
-    hs = res.get("streams", {}).get("hermetic")
-    v = {"budget": f"<= {BUDGETS['rss_mib']} MiB resident with {BUDGETS['streams']} open streams "
-                   "(hermetic)", "limit": BUDGETS["rss_mib"], "unit": "MiB"}
-    if p["streams"] < BUDGETS["streams"]:
-        v.update({"pass": None, "skipped": True,
-                  "why": f"this run opened {p['streams']} streams"})
-    elif not hs or not hs.get("rss_max_sampled_kib"):
-        v.update({"pass": None, "skipped": False, "why": "hermetic not measured"})
-    else:
-        val = mib(max(hs["rss_max_sampled_kib"], hs.get("rss_after_kib") or 0))
-        v.update({"value": val, "pass": bool(val <= BUDGETS["rss_mib"] and hs.get("all_open_at_once")),
-                  "skipped": False, "all_open_at_once": hs.get("all_open_at_once"),
-                  "why": "the sampled maximum of VmRSS while the streams are open"})
-    out.append(v)
-    return out
-
-
-# ---- report --------------------------------------------------------------------------------
-def fmt_range(s, sign=False):
-    if not s:
-        return "-"
-    f = (lambda x: f"{x:+.0f}") if sign else (lambda x: f"{x:.0f}")
-    return f"{f(s['median'])} [{f(s['min'])}..{f(s['max'])}]"
-
-
-def fmt_added(pl):
-    """The pooled added p50/p99 of a target ("-" for direct and for a target without samples)."""
-    if not pl or pl.get("added_p50_us") is None:
-        return "-"
-    return f"{pl['added_p50_us']:+.0f} / {pl['added_p99_us']:+.0f}"
-
-
-def columns(rows):
-    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)).rstrip()
-            for r in rows]
-
-
-def fmt_num(v, unit=""):
-    if v is None:
-        return "-"
-    return f"{v:.2f}{unit}" if abs(v) < 10 else f"{v:.0f}{unit}"
-
-
-def report(res):
-    m = res["meta"]
-    lines = []
-    p = m["params"]
-    lines.append(f"hermetic router benchmark: rev {m['git_rev']}{' (src dirty)' if m['git_dirty'] else ''}, "
-                 f"{m['cpus']} CPUs ({m['cpu']}), {m['os']}, {m['date']}")
-    if m.get("cpu_steal_pct") is not None:
-        lines.append(f"machine during the run: {m['cpu_busy_pct']}% CPU busy, {m['cpu_steal_pct']}% stolen "
-                     f"by the hypervisor; load average at start {' '.join(m['loadavg_start'])}")
-    lines.append(f"fake upstream: fixed {p['delay_ms']} ms; {p['rounds']} rounds, each with every phase "
-                 f"for every target (order rotated per round): open-loop load for {p['window_s']} s "
-                 f"(after {p['warmup_s']} s warm-up) per rate, then concurrency 1")
-    h = res.get("hermetic", {})
-    if h.get("version"):
-        lines.append(f"hermetic: {h.get('binary')} ({h.get('size_bytes', 0)} bytes) {h['version']}")
-    pk = res.get("portkey", {})
-    if pk.get("version"):
-        lines.append(f"portkey: @portkey-ai/gateway {pk['version']} on node {pk.get('node')}")
-    for name, why in ((n, t["why"]) for n, t in res.get("targets", {}).items() if not t["ok"]):
-        lines.append(f"NOT MEASURED: {name}: {why}")
-    for rate, block in res.get("rates", {}).items():
-        s = block["summary"]
-        lines.append("")
-        lines.append(f"{rate} req/s: latency and overhead in µs, median of {p['rounds']} rounds [min..max]; "
-                     "pooled: over every round's requests together")
-        rows = [["target", "latency p50", "latency p99", "overhead p50", "overhead p99",
-                 "pooled added p50/p99", "errors", "CPU µs/req", "upstream conns/1k req"]]
-        notes = []
-        for name, x in s.items():
-            proxy = name != "direct"
-            rows.append([name, fmt_range(x["p50_us"]), fmt_range(x["p99_us"]),
-                         fmt_range(x.get("overhead_p50_us"), True) if proxy else "-",
-                         fmt_range(x.get("overhead_p99_us"), True) if proxy else "-",
-                         fmt_added(x.get("pooled")),
-                         str(x["errors"]),
-                         fmt_range(x.get("cpu_us_per_request")) if proxy else "-",
-                         fmt_range(x.get("upstream_connections_per_1k_requests"))])
-            oh = x.get("own_overhead_header")
-            if oh:
-                notes.append(f"  {name} own {oh['name']}: p50 {fmt_range(oh['p50_us'])} µs, "
-                             f"p99 {fmt_range(oh['p99_us'])} µs")
-            if x.get("over_floor_p50_us"):
-                notes.append(f"  {name} above the nginx floor (same round): p50 "
-                             f"{fmt_range(x['over_floor_p50_us'], True)} µs, p99 "
-                             f"{fmt_range(x['over_floor_p99_us'], True)} µs")
-            ar = x.get("achieved_rate")
-            if ar and ar["min"] < 0.97 * float(rate):
-                notes.append(f"  {name}: the load generator could only send {ar['min']:.0f} req/s in "
-                             f"some rounds (all connections busy): the target fell behind the rate")
-        lines.extend(columns(rows))
-        lines.extend(notes)
-    c1 = res.get("concurrency1")
-    if c1:
-        s = c1["summary"]
-        lines.append("")
-        lines.append(f"concurrency 1 (one request at a time, {c1['requests_per_round']} per target and "
-                     f"round after {c1['warmup_requests']} warm-up, upstream {c1['upstream_delay_ms']} ms): "
-                     f"µs, median of {p['rounds']} rounds [min..max]; added = target minus direct, same round")
-        rows = [["target", "latency p50", "latency p99", "added p50", "added p99",
-                 "pooled added p50/p99", "errors", "CPU µs/req (pooled)", "req/s"]]
-        notes = []
-        for name, x in s.items():
-            proxy = name != "direct"
-            rows.append([name, fmt_range(x["p50_us"]), fmt_range(x["p99_us"]),
-                         fmt_range(x.get("overhead_p50_us"), True) if proxy else "-",
-                         fmt_range(x.get("overhead_p99_us"), True) if proxy else "-",
-                         fmt_added(x.get("pooled")),
-                         str(x["errors"]),
-                         fmt_num(x.get("cpu_us_per_request_pooled")) if proxy else "-",
-                         fmt_range(x.get("achieved_rate"))])
-            oh = x.get("own_overhead_header")
-            if oh:
-                notes.append(f"  {name} own {oh['name']}: p50 {fmt_range(oh['p50_us'])} µs, "
-                             f"p99 {fmt_range(oh['p99_us'])} µs")
-            if x.get("windows_out_of_time"):
-                notes.append(f"  {name}: {x['windows_out_of_time']} window(s) hit the "
-                             f"{c1['max_seconds_per_window']} s bound before all requests were sent")
-        lines.extend(columns(rows))
-        lines.extend(notes)
-        lines.append("  anchors (measured elsewhere by the public AI-gateway benchmark harness at "
-                     "concurrency 1 on 4 Graviton cores; context, not a comparison): added p99 " +
-                     ", ".join(f"{a['gateway']} +{a['added_p99_us']:,} µs"
-                               for a in c1["anchors_added_p99_us"]))
-    mem = res.get("memory_kib", {})
-    st = res.get("streams", {})
-    if mem or st:
-        lines.append("")
-        lines.append(f"resident memory in MiB; {p['streams']} concurrent streams of {p['stream_seconds']} s each")
-        rows = [["target", "idle", "after load", "streams: max VmRSS", "VmHWM at end",
-                 "streams ok", "[DONE] seen", "open at once (upstream)", "CPU µs/stream"]]
-        for name in ("hermetic", "hermetic-anthropic", "hermetic-base", "nginx", "portkey", "direct"):
-            x = mem.get(name, {})
-            s = st.get(name, {})
-            if not x and not s:
-                continue
-            after = [v for k, v in x.items() if k.startswith("after_")]
-            after_rss = max((v.get("VmRSS", 0) for v in after), default=None)
-            lg = s.get("loadgen") or {}
-            rows.append([name, str(mib(x.get("idle", {}).get("VmRSS")) or "-"),
-                         str(mib(after_rss) or "-"), str(mib(s.get("rss_max_sampled_kib")) or "-"),
-                         str(mib(x.get("end", {}).get("VmHWM")) or "-"),
-                         f"{lg.get('ok')}/{s.get('streams')}", str(lg.get("done_markers")),
-                         str(s.get("upstream_max_open_streams")),
-                         fmt_num(s.get("proxy_cpu_us_per_stream"))])
-        lines.extend(columns(rows))
-        if "hermetic-anthropic" in st:
-            lines.append("  hermetic-anthropic is the hermetic process again (bench-anthropic group): "
-                         "no memory figures of its own")
-    # budgets
-    lines.append("")
-    verdicts = evaluate_budgets(res)
-    for v in verdicts:
-        if v["pass"] is None:
-            lines.append(f"budget {v['budget']}: NOT EVALUATED ({v['why']})")
-            continue
-        if v.get("reference") is not None:
-            ratio = f"{v['ratio']:.2f}x" if v.get("ratio") is not None else "no ratio"
-            rr = v.get("ratio_per_round")
-            rr = f" (per round {rr['min']:.2f}..{rr['max']:.2f})" if rr else ""
-            pr = v.get("per_round") or {}
-            if pr.get("hermetic") and pr.get("nginx"):
-                rr = (f" pooled (medians of the rounds: {pr['hermetic']['median']:+.0f} vs "
-                      f"{pr['nginx']['median']:+.0f})")
-            lines.append(f"budget {v['budget']}: {fmt_num(v['value'])} vs {fmt_num(v['reference'])} "
-                         f"{v['unit']} = {ratio}{rr} -> {'PASS' if v['pass'] else 'FAIL'}")
-        else:
-            lines.append(f"budget {v['budget']}: {v['value']} {v['unit']} -> "
-                         f"{'PASS' if v['pass'] else 'FAIL'}")
-    r1k = res.get("rates", {}).get(str(BUDGET_RATE), {}).get("summary", {})
-    fl, hm = r1k.get("nginx"), r1k.get("hermetic")
-    if fl and fl.get("overhead_p50_us"):
-        f50, f99 = fl["overhead_p50_us"]["median"], fl["overhead_p99_us"]["median"]
-        lines.append(f"floor (nginx forwarding only, one extra loopback hop) at {BUDGET_RATE} req/s: "
-                     f"p50 {f50:+.0f} µs, p99 {f99:+.0f} µs")
-        res["floor"] = {"overhead_p50_us": f50, "overhead_p99_us": f99}
-    if hm and hm.get("overhead_p50_us"):
-        h50, h99 = hm["overhead_p50_us"]["median"], hm["overhead_p99_us"]["median"]
-        lines.append(f"context, the earlier absolute budgets (not checked): hermetic overhead at "
-                     f"{BUDGET_RATE} req/s p50 {h50:+.0f} µs (was <= {ABSOLUTE['p50']}), p99 "
-                     f"{h99:+.0f} µs (was <= {ABSOLUTE['p99']})")
-        res["absolute_context"] = {"overhead_p50_us": h50, "overhead_p99_us": h99,
-                                   "old_budget_p50_us": ABSOLUTE["p50"],
-                                   "old_budget_p99_us": ABSOLUTE["p99"]}
-    res["budgets"] = verdicts
-    return "\n".join(lines)
+                       "c1_delay_ms": a.c1_delay_ms, "c1_max_seconds": a.c1_max_seconds,
+                       "governed": not a.no_governed,
+                       "sustain": {k[8:]: v for k, v in vars(a).items() if k.startswith("sustain_")},
+                       "callgrind_requests": a.callgrind_requests}}
 
 
 def main():
@@ -1101,6 +803,21 @@ def main():
                     help="the upstream's delay for the concurrency-1 requests")
     ap.add_argument("--c1-max-seconds", type=float, default=30.0,
                     help="bound of one concurrency-1 window")
+    ap.add_argument("--no-governed", action="store_true",
+                    help="leave out the governed target (config.yaml + governed.yaml)")
+    ap.add_argument("--sustain-max-seconds", type=float, default=360.0,
+                    help="time bound of the sustained-rate search (0: no search)")
+    ap.add_argument("--sustain-start", type=int, default=1000)
+    ap.add_argument("--sustain-growth", type=float, default=1.4)
+    ap.add_argument("--sustain-max", type=int, default=40000)
+    ap.add_argument("--sustain-refine", type=int, default=2)
+    ap.add_argument("--sustain-window", type=float, default=3.0)
+    ap.add_argument("--sustain-warmup", type=float, default=1.0)
+    ap.add_argument("--sustain-timeout", type=float, default=5.0)
+    ap.add_argument("--sustain-p99-ms", type=float, default=1000.0)
+    ap.add_argument("--sustain-max-errors", type=float, default=0.001)
+    ap.add_argument("--callgrind-requests", type=int, default=1000,
+                    help="requests per target of the callgrind phase (profile.sh; 0: none)")
     ap.add_argument("--streams", type=int, default=256)
     ap.add_argument("--stream-seconds", type=float, default=2.0)
     ap.add_argument("--delay-ms", type=float, default=20.0)

@@ -11,7 +11,10 @@
 # streamed requests instead; PROFILE_RATE=N sends N req/s instead of 100 (under callgrind the
 # router runs many times slower, so at high rates requests may queue and the ledger's group
 # commit batch more rows than in the bench); PROFILE_MODEL=bench-anthropic asks for the
-# anthropic dialect's group, plain or streamed. The callgrind output stays in $OUT (default /tmp/hermetic-prof).
+# anthropic dialect's group, plain or streamed; PROFILE_GOVERNED=1 runs the governed config
+# (config.yaml + governed.yaml: virtual key with a budget, rate pool, redacting lane, audit) and
+# sends the virtual key, as bench.py's hermetic-governed target does. The callgrind output stays
+# in $OUT (default /tmp/hermetic-prof).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BIN=${1:-/tmp/build-rel/hermetic}
@@ -26,11 +29,17 @@ UP_PID=$!
 for _ in $(seq 100); do [ -s "$OUT/up.port" ] && break; sleep 0.05; done
 RP=$(port)
 export BENCH_HOME=$OUT/home BENCH_UPSTREAM_PORT=$(cat "$OUT/up.port") BENCH_ROUTER_PORT=$RP \
-	BENCH_UPSTREAM_KEY=sk-up BENCH_MASTER_KEY=sk-master
+	BENCH_UPSTREAM_KEY=sk-up BENCH_MASTER_KEY=sk-master BENCH_VIRTUAL_KEY=sk-virtual
+AUTH=sk-master
 if [ "$(id -u)" = 0 ]; then export HERMETIC_ALLOW_ROOT=1; fi # `hermetic router` refuses root without it
 # valgrind makes syscalls the router's seccomp allowlist does not have: the same config without it
 # (the filter runs in the kernel, so the instruction counts are the same).
-{ cat "$HERE/config.yaml"; echo 'guardrails: {seccomp: {enabled: false}}'; } >"$OUT/config.yaml"
+{
+	cat "$HERE/config.yaml"
+	if [ "${PROFILE_GOVERNED:-0}" = 1 ]; then cat "$HERE/governed.yaml"; fi
+	echo 'guardrails: {seccomp: {enabled: false}}'
+} >"$OUT/config.yaml"
+[ "${PROFILE_GOVERNED:-0}" = 1 ] && AUTH=sk-virtual
 if [ "$BIN" = nginx ]; then
 	# The floor, measured alike: nginx as one process forwarding with keep-alive, as bench.py runs it.
 	mkdir -p "$OUT/nginx/logs" "$OUT/nginx/tmp"
@@ -80,7 +89,7 @@ STREAM=
 BODY="{\"model\":\"${PROFILE_MODEL:-bench}\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":16$STREAM}"
 lg() {
 	"$TOOLS/loadgen" --url "http://127.0.0.1:$RP/v1/chat/completions" --rate "${PROFILE_RATE:-100}" --warmup 0 \
-		--duration "$1" --timeout 20 -H "Authorization: Bearer sk-master" --body "$BODY"
+		--duration "$1" --timeout 20 -H "Authorization: Bearer $AUTH" --body "$BODY"
 }
 lg 2 >/dev/null
 callgrind_control -z "$R_PID" >/dev/null

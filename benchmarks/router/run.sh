@@ -15,6 +15,8 @@
 #      BENCH_QUICK=1     2 rounds x 2 s, 300 requests at concurrency 1, 64 streams: a smoke run
 #                        of the harness (~1.5 min)
 #      BENCH_ARGS        extra bench.py arguments (--rates 1000,200 --rounds 5 --window 5 ...)
+#      BENCH_RUNS=N      N runs in a row, each --strict, and a PASS/FAIL line per run (exit 1
+#                        when any failed): the "three consecutive runs" of issue 51
 set -euo pipefail
 export LC_ALL=C
 
@@ -97,7 +99,24 @@ args=(--loadgen "$TOOLS/loadgen" --upstream "$TOOLS/upstream" --hermetic "$BIN"
       --portkey-dir "$PK_DIR" --portkey-why "$PK_WHY" --command "${BENCH_COMMAND:-make bench}")
 [ -z "$PK_DIR" ] && args+=(--no-portkey)
 [ -n "$NGINX_WHY" ] && args+=(--no-floor --nginx-why "$NGINX_WHY")
-[ "${BENCH_QUICK:-0}" = 1 ] && args+=(--rounds 2 --window 2 --streams 64 --c1-requests 300 --c1-warmup 20)
+[ "${BENCH_QUICK:-0}" = 1 ] && args+=(--rounds 2 --window 2 --streams 64 --c1-requests 300 --c1-warmup 20
+                                      --sustain-max-seconds 60 --sustain-window 2 --callgrind-requests 200)
 # shellcheck disable=SC2206
 args+=(${BENCH_ARGS:-})
-exec timeout 1200 "$PY" "$HERE/bench.py" "${args[@]}"
+RUNS=${BENCH_RUNS:-1}
+if [ "$RUNS" = 1 ]; then
+  exec timeout 1800 "$PY" "$HERE/bench.py" "${args[@]}"
+fi
+# BENCH_RUNS=N: N runs one after the other, each with --strict; one verdict line per run.
+verdicts=() failed=0
+for i in $(seq "$RUNS"); do
+  log "run $i of $RUNS"
+  if timeout 1800 "$PY" "$HERE/bench.py" "${args[@]}" --strict; then
+    verdicts+=("run $i: PASS (every budget met)")
+  else
+    verdicts+=("run $i: FAIL (exit $?; the run's 'strict:' line names the budgets missed)")
+    failed=1
+  fi
+done
+printf 'bench: %s\n' "${verdicts[@]}" >&2
+exit "$failed"

@@ -23,6 +23,9 @@
  *   GET  /_stats        {"requests","messages","streams","connections","open","max_open",
  *                        "open_streams","max_open_streams"}; connections = client connections
  *                        accepted so far, messages = requests on the Anthropic endpoint
+ *                        "pii_raw","pii_redacted": requests whose body held the bench's
+ *                        e-mail address (bench-pii@example.com) as written, and requests that
+ *                        held the placeholder a redacting lane puts in its place ([EMAIL_1])
  *   POST /_stats/reset  zeroes the max_* counters (the current values stay)
  *
  * Usage: upstream [--port N] [--port-file F] [--delay-ms 20] [--fast-delay-ms 1] [--chunks 40]
@@ -49,7 +52,7 @@ static struct event_base *base;
 static struct timeval delay_tv, fast_tv, chunk_tv;
 static int n_chunks = 40;
 
-static unsigned long long n_requests, n_messages, n_streams, n_conns;
+static unsigned long long n_requests, n_messages, n_streams, n_conns, n_pii_raw, n_pii_redacted;
 static unsigned char conn_seen[65536 / 8]; /* open client connections, by peer port */
 static long open_now, max_open, open_streams, max_open_streams;
 
@@ -330,9 +333,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 		snprintf(buf, sizeof(buf),
 			 "{\"requests\":%llu,\"messages\":%llu,\"streams\":%llu,"
 			 "\"connections\":%llu,\"open\":%ld,\"max_open\":%ld,"
-			 "\"open_streams\":%ld,\"max_open_streams\":%ld}",
+			 "\"open_streams\":%ld,\"max_open_streams\":%ld,"
+			 "\"pii_raw\":%llu,\"pii_redacted\":%llu}",
 			 n_requests, n_messages, n_streams, n_conns, open_now, max_open,
-			 open_streams, max_open_streams);
+			 open_streams, max_open_streams, n_pii_raw, n_pii_redacted);
 		send_json(req, 200, buf);
 		return;
 	}
@@ -359,6 +363,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 	j->ev = evtimer_new(base, on_timer, j);
 	n_requests++;
 	n_messages += (unsigned long long)anthropic;
+	n_pii_raw += (unsigned long long)body_has(req, "bench-pii@example.com");
+	n_pii_redacted += (unsigned long long)body_has(req, "[EMAIL_1]");
 	if (++open_now > max_open)
 		max_open = open_now;
 	if (j->stream) {

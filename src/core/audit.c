@@ -124,16 +124,25 @@ static void add_cut(struct audit_line *l, const char *k, const char *value, size
 {
 	char *clean = NULL;
 	struct buf cut;
+	size_t len, i;
 
 	if (!l->on || !value)
 		return;
 	if (log_has_secret(value))
 		value = clean = log_redact(value);
-	buf_init(&cut, 0);
-	utf8_clip(&cut, value, strlen(value), cap, false);
+	len = strlen(value);
+	for (i = 0; i < len && !((unsigned char)value[i] & 0x80); i++)
+		;
 	key(l, k);
-	buf_json_str(&l->b, buf_str(&cut), cut.len);
-	buf_finish(&cut);
+	if (i == len && len <= cap) {
+		/* ASCII within the cap (a name, a group, a status word): the cut is the value */
+		buf_json_str(&l->b, value, len);
+	} else {
+		buf_init(&cut, 0);
+		utf8_clip(&cut, value, len, cap, false);
+		buf_json_str(&l->b, buf_str(&cut), cut.len);
+		buf_finish(&cut);
+	}
 	free(clean);
 }
 

@@ -54,6 +54,10 @@ struct redact_rules {
 	size_t n_re;
 };
 
+/* false when no detector or regex of rules can match in text (len bytes): nothing to redact
+ * there; true when one may (redact_text says whether one does). A scan, no allocation. */
+bool redact_may_match(const struct redact_rules *rules, const char *text, size_t len);
+
 /* Compiles n POSIX extended regexes (checked at config load). 0, or -1 with nothing held. */
 int redact_rules_init(struct redact_rules *r, unsigned flags, char *const *patterns, size_t n);
 void redact_rules_finish(struct redact_rules *r);

@@ -25,6 +25,7 @@
 #include "core/loop.h"
 #include "core/util.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -570,14 +571,18 @@ const char *httpc_header(const struct httpc_req *r, const char *name)
 	static char value[1024];
 	const char *p = buf_str(&r->hdrs);
 	size_t n = strlen(name);
+	int first = tolower((unsigned char)name[0]);
 
-	/* Lines are "Name: value\r\n"; the first line is the status line. */
+	/* Lines are "Name: value\r\n"; the first line is the status line. The first letter is
+	 * compared before strncasecmp: the router asks for ten rate-limit headers of every answer,
+	 * most of which it does not carry. */
 	while ((p = strchr(p, '\n'))) {
 		const char *end, *v;
 		size_t vlen;
 
 		p++;
-		if (strncasecmp(p, name, n) != 0 || p[n] != ':')
+		if ((n && tolower((unsigned char)*p) != first) || strncasecmp(p, name, n) != 0 ||
+		    p[n] != ':')
 			continue;
 		v = p + n + 1;
 		while (*v == ' ' || *v == '\t')
@@ -591,6 +596,43 @@ const char *httpc_header(const struct httpc_req *r, const char *name)
 		return value;
 	}
 	return NULL;
+}
+
+void httpc_headers_find(const struct httpc_req *r, const char *const *names, size_t n,
+			const char **values, size_t *lens)
+{
+	const char *p = buf_str(&r->hdrs);
+	size_t i, left = n;
+
+	for (i = 0; i < n; i++) {
+		values[i] = NULL;
+		lens[i] = 0;
+	}
+	/* The lines as httpc_header reads them, each compared with the names not found yet: the
+	 * first byte with ASCII case folded (| 0x20) first, which never tells two cases of one
+	 * letter apart, so strncasecmp still decides every match. */
+	while (left && (p = strchr(p, '\n'))) {
+		unsigned first = (unsigned char)*++p | 0x20u;
+
+		for (i = 0; i < n; i++) {
+			size_t nl;
+			const char *v, *end;
+
+			if (values[i] || ((unsigned char)names[i][0] | 0x20u) != first)
+				continue;
+			nl = strlen(names[i]);
+			if (!nl || strncasecmp(p, names[i], nl) != 0 || p[nl] != ':')
+				continue;
+			v = p + nl + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			end = strpbrk(v, "\r\n");
+			values[i] = v;
+			lens[i] = end ? (size_t)(end - v) : strlen(v);
+			left--;
+			break;
+		}
+	}
 }
 
 bool httpc_request_sent(const struct httpc_req *r)

@@ -129,6 +129,11 @@ const char *httpc_body(const struct httpc_req *req, size_t *len);
 /* Value of a response header (case-insensitive); NULL if absent. The string is valid until
  * the next httpc_header call. */
 const char *httpc_header(const struct httpc_req *req, const char *name);
+/* n response headers found in one pass over the lines: values[i] (lens[i] bytes, not
+ * NUL-terminated, borrowed until done returns) is what httpc_header(req, names[i]) would give
+ * (the first line of that name, before the 1023-byte cut), NULL (0) when absent. */
+void httpc_headers_find(const struct httpc_req *req, const char *const *names, size_t n,
+			const char **values, size_t *lens);
 /* True when the whole request body went out (so the server may be working on it); false when
  * the request failed or was cancelled before that (no connection, refused, still sending). */
 bool httpc_request_sent(const struct httpc_req *req);

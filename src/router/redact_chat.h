@@ -15,10 +15,11 @@
 #include <stddef.h>
 
 /* Redacts, in place and through m, every text of req (a chat completions request object) by
- * rules. Returns 0, or -1 when req holds a member no table knows, a member of a shape its table
- * does not take (a number where text goes), or an identifier or object key a detector matches:
- * then param (param_len bytes, NUL-terminated) names it as OpenAI's 400 does
- * ("messages[1].thinking_blocks") and req is partly redacted: send nothing. */
+ * rules. Returns 1 when a text was redacted, 0 when req is as it was, or -1 when req holds a
+ * member no table knows, a member of a shape its table does not take (a number where text
+ * goes), or an identifier or object key a detector matches: then param (param_len bytes,
+ * NUL-terminated) names it as OpenAI's 400 does ("messages[1].thinking_blocks") and req is
+ * partly redacted: send nothing. */
 int redact_chat_request(struct redact_map *m, const struct redact_rules *rules, cJSON *req,
 			char *param, size_t param_len);
 

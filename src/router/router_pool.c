@@ -475,14 +475,24 @@ static void learn(struct router_call *c, struct httpc_req *req, long status)
 {
 	struct router *r = c->r;
 	int64_t wall = now_wall_ms(), mono = now_mono_ms(), reset = -1, until = -1;
+	const char *found[ARRAY_LEN(rate_headers)];
+	size_t lens[ARRAY_LEN(rate_headers)];
 	struct pool_rate_info ri;
 	bool any = false;
 
 	pool_rate_info_init(&ri);
+	/* One pass over the answer's lines for all ten, then each in the table's order (a later
+	 * one may override an earlier one's figure), cut as httpc_header cuts. */
+	httpc_headers_find(req, rate_headers, ARRAY_LEN(rate_headers), found, lens);
 	for (size_t i = 0; i < ARRAY_LEN(rate_headers); i++) {
-		const char *v = httpc_header(req, rate_headers[i]);
+		char v[1024];
+		size_t n = lens[i] < sizeof(v) ? lens[i] : sizeof(v) - 1;
 
-		if (v && pool_rate_header(rate_headers[i], v, wall, &ri))
+		if (!found[i])
+			continue;
+		memcpy(v, found[i], n);
+		v[n] = '\0';
+		if (pool_rate_header(rate_headers[i], v, wall, &ri))
 			any = true;
 	}
 	if (ri.reset_ms >= 0)

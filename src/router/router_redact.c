@@ -106,11 +106,15 @@ bool router_redact_request(struct router_call *c)
 	c->redact->map = redact_map_create();
 	if (redact_rules_init(&rules, l->redact, l->redact_patterns, l->n_redact_patterns) == 0) {
 		rc = redact_chat_request(c->redact->map, &rules, c->req, param, sizeof(param));
-		if (rc == 0)
+		if (rc > 0)
 			body = json_exact_print(c->req);
 		redact_rules_finish(&rules);
 		if (rc < 0)
 			return refuse_member(c, l, param);
+		/* Nothing redacted: the client's body stays the kept one, as outside a lane (a
+		 * retry's parse of it drops what admission dropped from the tree). */
+		if (rc == 0)
+			return false;
 	}
 	if (!body) {
 		router_fail_call(c, E_SERVER, 500, "the request could not be redacted");

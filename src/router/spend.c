@@ -752,6 +752,19 @@ struct cap {
 	int window;	      /* W_DAY... for a hold */
 };
 
+/* out = "key:" and at most max bytes of name, cut to fit size, as snprintf's "key:%.*s" would
+ * write it; without printf: it runs twice for every call of a key with a budget. */
+static void name_key(char *out, size_t size, const char *name, size_t max)
+{
+	size_t n = strnlen(name, max);
+
+	memcpy(out, "key:", 4);
+	if (n > size - 5)
+		n = size - 5;
+	memcpy(out + 4, name, n);
+	out[4 + n] = '\0';
+}
+
 static size_t caps_of(struct spend *s, const char *key_hash, const struct config_key *key,
 		      struct cap caps[4])
 {
@@ -782,10 +795,8 @@ static size_t caps_of(struct spend *s, const char *key_hash, const struct config
 					 .window = W_PROXY};
 	if (key && key->max_budget_usd > 0) {
 		k = key_budget(s, key_hash, key);
-		if (key->alias)
-			snprintf(s->which, sizeof(s->which), "key:%s", key->alias);
-		else
-			snprintf(s->which, sizeof(s->which), "key:%.8s", k->hash);
+		name_key(s->which, sizeof(s->which), key->alias ? key->alias : k->hash,
+			 key->alias ? SIZE_MAX : 8);
 		caps[n++] = (struct cap){.kind = SPEND_CAP_KEY,
 					 .name = s->which,
 					 .max_usd = key->max_budget_usd,

@@ -35,7 +35,7 @@ static void chat_request(const uint8_t *data, size_t size, const regex_t *re)
 	char param[64], *out;
 
 	if (cJSON_IsObject(req)) {
-		if (redact_chat_request(m, &rules, req, param, sizeof(param)) == 0) {
+		if (redact_chat_request(m, &rules, req, param, sizeof(param)) >= 0) {
 			out = cJSON_PrintUnformatted(req);
 			if (!out)
 				abort();
