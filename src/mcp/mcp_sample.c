@@ -106,10 +106,12 @@ static int check_params(const char *params_json, char *err, size_t err_len)
 	if (!cJSON_IsArray(messages) || !cJSON_GetArraySize(messages)) {
 		snprintf(err, err_len, "sampling/createMessage needs messages, a non-empty array");
 		rc = -EINVAL;
-	} else if (!cJSON_IsNumber(max) || max->valuedouble < 1 ||
+	} else if (!cJSON_IsNumber(max) || !(max->valuedouble >= 1) ||
+		   max->valuedouble > 9007199254740992.0 || /* 2^53: the cast below is defined */
 		   max->valuedouble != (double)(int64_t)max->valuedouble) {
 		snprintf(err, err_len,
-			 "sampling/createMessage needs maxTokens, a positive integer");
+			 "sampling/createMessage needs maxTokens, a positive integer "
+			 "(at most 2^53)");
 		rc = -EINVAL;
 	}
 	cJSON_Delete(p);

@@ -112,6 +112,7 @@ def test_sampling_during_a_turn_stays_in_the_turns_lane(bot, tg, fake):
     assert ("the model call failed: HTTP 403: lane 'private' may not reach model group "
             "'cheap'" in out), out
 
+
 def test_a_servers_sampling_in_a_redacting_lane_is_redacted_and_restored(bot, tg, fake):
     """The lane that lists the server redacts what it sends: the server's text reaches the
     model with placeholders, and the answer reaches the server (and the stored turn)
@@ -141,3 +142,13 @@ def test_the_docs_sampling_example_loads(tmp_path):
                        timeout=30 * SLOW)
     assert r.returncode == 0, r.stderr
     assert "everything stdio npx" in r.stdout
+
+
+def test_a_max_tokens_past_two_to_the_53_is_refused_saying_why(bot, tg, fake):
+    """maxTokens is a JSON number: one too large for an exact integer (1e300) is refused with
+    the rule, never cast (which would be undefined behaviour) or sent on."""
+    fake.script_for("test/cheap", text("never"))
+    bot(sampling={"enabled": True, "model": "cheap"})
+    out = turn(fake, tg, {"prompt": "x", "maxTokens": 1e300}, "Refused.")
+    assert "needs maxTokens, a positive integer (at most 2^53)" in out, out
+    assert sampled(fake) == []
