@@ -202,6 +202,7 @@ static const struct opt agent_opts[] = {
 	 .text = "MCP tool schemas over this many tokens (bytes / 4), or past max_tools, go to "
 		 "the model as a one-line catalog in mcp_call with mcp_tool_schema to load a "
 		 "tool's parameters; 0 = always send every schema"},
+	{"tool_output", T_SECTION, FLD(config_agent, tool_output), .table = &cfg_tool_output_table},
 };
 
 static const struct table agent_table = {"agent", "agent", OPTS(agent_opts),

@@ -29,6 +29,11 @@ void mcp_goodbyes_done(struct mcp_goodbyes *g)
 		free(g);
 }
 
+const struct config *mcp_server_cfg(const struct mcp_server *s)
+{
+	return s->m->cfg;
+}
+
 struct mcp_server *mcp_server_at(struct mcp *m, size_t i)
 {
 	return i < m->n_servers ? &m->servers[i] : NULL;

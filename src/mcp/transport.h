@@ -17,8 +17,11 @@ struct loop;
 struct mcp;
 struct mcp_server;
 
-/* Largest single message (line, SSE event or JSON body) a server may send. */
-#define MCP_FRAME_CAP (4 * 1024 * 1024)
+/* Largest message (a line or a JSON body) held whole and parsed; a larger one streams
+ * through mcp_big (its text to a core/toolout), up to agent.tool_output.max_bytes. */
+#define MCP_FRAME_CAP (1024 * 1024)
+/* Largest SSE event a server may send (events are not streamed yet: past it, an error). */
+#define MCP_EVENT_CAP (4 * 1024 * 1024)
 
 struct mcp_transport_ops {
 	const char *name;
@@ -60,6 +63,8 @@ extern const struct mcp_transport_ops mcp_transport_sse;
 
 /* What transports may read of their server. */
 const struct config_mcp_server *mcp_server_config(const struct mcp_server *s);
+/* The whole config (mcp_big's caps and home). */
+const struct config *mcp_server_cfg(const struct mcp_server *s);
 struct loop *mcp_server_loop(const struct mcp_server *s);
 const char *mcp_server_name(const struct mcp_server *s);
 /* Negotiated protocol version, or NULL before initialize completes. */

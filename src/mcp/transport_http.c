@@ -23,12 +23,14 @@
 #include "net/httpc.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "mcp/mcp_big.h"
 #include "mcp/transport.h"
 #include "net/sse.h"
 #include "core/util.h"
 
 #include <errno.h>
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -39,7 +41,7 @@
 #define DELETE_TIMEOUT 2000
 /* A notification is answered 202 with no body: one that hangs does not hold the gate long. */
 #define NOTIFY_TIMEOUT 30000
-#define FRAME_CAP_WHY  "the server sent a message over the 4 MiB frame cap"
+#define FRAME_CAP_WHY  "the server sent an event over the 4 MiB event cap"
 /* Resuming a stream: the wait when the server named no `retry:`, the most a server may make us
  * wait, and how many resumptions in a row may bring nothing new before the call fails. */
 #define RESUME_DEFAULT_MS 1000
@@ -70,7 +72,8 @@ struct post {
 	struct farewell *farewell;     /* the session DELETE waiting for this notification */
 	bool goodbye_only;	       /* a notification let finish after a close, no session */
 	struct mcp_goodbyes *goodbyes; /* counts this post when farewell or goodbye_only */
-	bool too_big;		       /* cut at MCP_FRAME_CAP */
+	bool too_big;		       /* an SSE event over MCP_EVENT_CAP */
+	struct mcp_big *big;	       /* a JSON answer over MCP_FRAME_CAP, streaming */
 	char *held;		       /* the message of a post held behind the gate, unsent */
 	size_t held_len;
 	struct sse_parser sse;
@@ -213,8 +216,77 @@ static void free_post(struct post *p)
 	if (p->kind_known && p->is_sse)
 		sse_finish(&p->sse);
 	buf_finish(&p->body);
+	mcp_big_destroy(p->big);
 	free(p->held);
 	free(p);
+}
+
+/* A JSON answer: held whole up to MCP_FRAME_CAP, past it streamed through mcp_big (the body
+ * buffer given back). A streamed answer that cannot be read breaks the connection, as one
+ * over the cap did before: its request cannot be answered. */
+static int take_json(struct http_t *t, struct post *p, const char *data, size_t len)
+{
+	char why[256];
+
+	if (!p->big && p->body.len + len <= MCP_FRAME_CAP)
+		return buf_append(&p->body, data, len);
+	if (!p->big) {
+		p->big = mcp_big_create(mcp_server_cfg(t->s), mcp_server_name(t->s));
+		mcp_big_feed(p->big, p->body.data, p->body.len);
+		buf_finish(&p->body);
+		buf_init(&p->body, MCP_FRAME_CAP);
+	}
+	if (mcp_big_feed(p->big, data, len) == 0)
+		return 0;
+	snprintf(why, sizeof(why),
+		 "the server sent a message of over %llu bytes that cannot be "
+		 "read: %s",
+		 (unsigned long long)mcp_big_size(p->big), mcp_big_why(p->big));
+	mcp_transport_failed(t->s, why);
+	return -1;
+}
+
+/* The streamed answer is complete: the core gets the small message standing for it. */
+static void end_big(struct http_t *t, struct post *p)
+{
+	size_t len = 0;
+	char *msg = mcp_big_finish(p->big, &len);
+
+	if (!msg)
+		log_warn("mcp %s: dropped a %llu-byte message: %s", mcp_server_name(t->s),
+			 (unsigned long long)mcp_big_size(p->big), mcp_big_why(p->big));
+	else
+		log_info("mcp %s: a %llu-byte answer streamed past the 1 MiB frame cap",
+			 mcp_server_name(t->s), (unsigned long long)mcp_big_size(p->big));
+	mcp_big_destroy(p->big);
+	p->big = NULL;
+	if (msg)
+		mcp_transport_message(t->s, msg, len);
+	free(msg);
+}
+
+/* An SSE event of this POST too large to hold: its data streams through mcp_big. */
+static int on_post_stream(const char *data, size_t len, bool end, void *arg)
+{
+	struct post *p = arg;
+	struct http_t *t = p->t;
+	char why[256];
+
+	if (!t || t->dead)
+		return -1;
+	if (!p->big)
+		p->big = mcp_big_create(mcp_server_cfg(t->s), mcp_server_name(t->s));
+	if (end) {
+		end_big(t, p);
+		return t->dead ? -1 : 0;
+	}
+	if (mcp_big_feed(p->big, data, len) == 0)
+		return 0;
+	snprintf(why, sizeof(why),
+		 "the server sent an event of over %llu bytes that cannot be read: %s",
+		 (unsigned long long)mcp_big_size(p->big), mcp_big_why(p->big));
+	mcp_transport_failed(t->s, why);
+	return -1;
 }
 
 static int on_post_data(struct httpc_req *req, const char *data, size_t len, void *arg)
@@ -233,17 +305,19 @@ static int on_post_data(struct httpc_req *req, const char *data, size_t len, voi
 
 		p->kind_known = true;
 		p->is_sse = ct && strncasecmp(ct, "text/event-stream", 17) == 0;
-		if (p->is_sse)
-			sse_init(&p->sse, MCP_FRAME_CAP, on_event, t);
+		if (p->is_sse) {
+			sse_init(&p->sse, MCP_EVENT_CAP, on_event, t);
+			sse_set_stream(&p->sse, MCP_FRAME_CAP, on_post_stream, p);
+		}
 		/* The session must be known before the first answer is handled: the core sends
 		 * notifications/initialized right after the initialize result. */
 		take_session(t, req);
 	}
 	if (p->is_sse)
 		rc = sse_feed(&p->sse, data, len);
-	else if (buf_append(&p->body, data, len) < 0)
-		rc = -E2BIG;
-	if (rc == -E2BIG && !t->dead) {
+	else
+		rc = take_json(t, p, data, len);
+	if (rc == -E2BIG && !t->dead && !p->big) {
 		p->too_big = true;
 		mcp_transport_failed(t->s, FRAME_CAP_WHY);
 	}
@@ -394,7 +468,9 @@ static void on_post_done(struct httpc_req *req, void *arg)
 	}
 	if (!t->dead && httpc_result(req) == HTTPC_OK && status / 100 == 2) {
 		take_session(t, req);
-		if (!p->is_sse && p->body.len)
+		if (!p->is_sse && p->big)
+			end_big(t, p);
+		else if (!p->is_sse && p->body.len)
 			mcp_transport_message(t->s, p->body.data, p->body.len);
 		/* A request whose stream ended without its answer is resumed when the stream
 		 * named an event id; else the core learns it here (a no-op if the answer came). */
@@ -639,7 +715,7 @@ static void on_resume_timer(evutil_socket_t fd, short what, void *arg)
 
 	if (r->sse_active)
 		sse_finish(&r->sse);
-	sse_init(&r->sse, MCP_FRAME_CAP, on_resume_event, r);
+	sse_init(&r->sse, MCP_EVENT_CAP, on_resume_event, r);
 	r->sse_active = true;
 	h = headers(t, false, true, r->last_id);
 	o.method = "GET";
@@ -823,7 +899,7 @@ static void open_get(struct http_t *t)
 		}
 		sse_finish(&t->get_sse);
 	}
-	sse_init(&t->get_sse, MCP_FRAME_CAP, on_event, t);
+	sse_init(&t->get_sse, MCP_EVENT_CAP, on_event, t);
 	t->get_sse_active = true;
 	t->get_stale = false;
 	t->get_sent_session = t->session != NULL;

@@ -163,7 +163,7 @@ static int open_sse(struct mcp_server *s)
 	int rc;
 
 	t->s = s;
-	sse_init(&t->sse, MCP_FRAME_CAP, on_event, t);
+	sse_init(&t->sse, MCP_EVENT_CAP, on_event, t);
 	h[0] = xstrdup("Accept: text/event-stream");
 	for (i = 0; i < c->n_headers; i++)
 		h[i + 1] = xasprintf("%s: %s", c->headers[i].name, c->headers[i].value);
