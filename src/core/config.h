@@ -367,6 +367,7 @@ struct config_agent {
 	int64_t session_idle_minutes;
 	int64_t turn_timeout_s;
 	int64_t tool_result_max_bytes;
+	int64_t answer_max_bytes; /* a streamed answer's text is cut here, with a note */
 	int64_t tool_timeout_s;
 	int64_t max_tools; /* tools per request: builtin first, then MCP in server order */
 	/* MCP schemas past this (bytes / 4) go as a catalog and a loader; 0 = always whole */

@@ -49,7 +49,7 @@ struct toolout *toolout_create(const struct config *cfg, const char *label, size
 	o->cfg = cfg;
 	o->fd = -1;
 	o->excerpt_max = excerpt_max;
-	buf_init(&o->head, excerpt_max);
+	buf_init(&o->head, excerpt_max ? excerpt_max : 1); /* a cap of 0 would be none */
 	for (i = 0; label && label[i] && i < LABEL_MAX; i++) {
 		char ch = label[i];
 		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||

@@ -23,9 +23,9 @@ struct toolout;
 #define TOOLOUT_DIR "tool-output"
 
 /* Starts an output named for label (letters, digits and '-' are kept, the rest become '-';
- * at most 48). excerpt_max: what the model may read, note included. The file is opened on the
- * first write past what the excerpt can hold (a small output leaves no file). Never fails: a
- * file that cannot be written is logged once and the excerpt still works. */
+ * at most 48). excerpt_max: what the model may read, note included (0: nothing, a file only). The
+ * file is opened on the first write past what the excerpt can hold (a small output leaves no file).
+ * Never fails: a file that cannot be written is logged once and the excerpt still works. */
 struct toolout *toolout_create(const struct config *cfg, const char *label, size_t excerpt_max);
 /* Accepts NULL. A file still open is closed and kept. */
 void toolout_destroy(struct toolout *o);
