@@ -17,11 +17,14 @@ Throughout, the gateway's peak resident memory (VmHWM) stays under 16 MiB, and 5
 turn its VmRSS is within 1 MiB of what it was before. With agent.tool_output.keep off the
 note says so and nothing is written.
 
-Memory figures are measured only where they are hermetic's: not under ASan (its shadow memory)
-and not under qemu-user (the emulator's); the behaviour is checked everywhere.
+Memory figures are asserted only on the static release binary on this kernel (the lane of
+tests/run-all.sh that measures): not under ASan (its shadow memory), not under qemu-user (the
+emulator's), and not on a glibc development build (its allocator keeps 14 MiB idle, arenas and
+all). The behaviour is checked everywhere, and the figures are printed (`-s`).
 """
 import http.server
 import json
+import os
 import re
 import select
 import socket
@@ -48,10 +51,22 @@ TG_TOKEN = "123456:MEMORY-flat-token"
 HOOK_TOKEN = "hook-memory-flat-token"
 CHAT = 1001
 
-MEASURED = TRAITS["native"] and not TRAITS["sanitized"]
+# benchmarks/memory/bench.py reads the figures from here (one JSON object a line).
+FIGURES = os.environ.get("HERMETIC_MEMORY_FLAT_OUT")
+MEASURED = TRAITS["static"] and TRAITS["native"] and not TRAITS["sanitized"]
 NOTE = re.compile(r"\n\[output cut: the first (\d+) of (\d+) bytes shown; "
                   r"the whole output is in (\S+)\]$")
 NOT_KEPT = " bytes shown; the whole output was not kept (agent.tool_output.keep: false)]"
+
+
+def record(case, before, after, pid):
+    """Prints a case's figures (and appends them to FIGURES for the bench)."""
+    hwm = vm_kib(pid, "VmHWM")
+    print(f"{case}: VmRSS {before} -> {after} KiB {SETTLE_S} s later, VmHWM {hwm} KiB")
+    if FIGURES:
+        with open(FIGURES, "a") as f:
+            f.write(json.dumps({"case": case, "rss_before_kib": before,
+                                "rss_after_kib": after, "hwm_kib": hwm}) + "\n")
 
 
 def vm_kib(pid, field):
@@ -104,7 +119,7 @@ def peers(tmp_path):
         yield model, tg, mcp, tools_file
 
 
-def start_gateway(mcp_gateway, peers, **agent):
+def start_gateway(mcp_gateway, peers, **agent):  # noqa: F811
     """The gateway (mcp_harness's, with its clean-exit checks) on the peers."""
     model, tg, mcp, tools_file = peers
     g = mcp_gateway(
@@ -148,8 +163,7 @@ class Turns:
                    what=f"the chat to show {until!r} ({what})")
         time.sleep(SETTLE_S)
         after = vm_kib(self.g.proc.pid, "VmRSS")
-        print(f"{what}: VmRSS {before} -> {after} KiB, "
-              f"VmHWM {vm_kib(self.g.proc.pid, 'VmHWM')} KiB")
+        record(what, before, after, self.g.proc.pid)
         if MEASURED:
             assert after - before <= MAX_DRIFT_KIB, (
                 f"{what}: RSS {after} KiB {SETTLE_S} s later, {before} KiB before")
@@ -212,7 +226,8 @@ def test_gateway_memory_flat_under_50_mb_outputs_answers_and_hooks(mcp_gateway, 
     shown = "".join(tg.sent(CHAT))
     assert (f"[answer cut: the model's answer passed agent.answer_max_bytes "
             f"({ANSWER_MAX} bytes); the rest was not read]") in shown
-    assert shown.count("y") <= ANSWER_MAX
+    answer = shown.split("done web", 1)[1].split("[answer cut:", 1)[0]
+    assert 0.9 * ANSWER_MAX < answer.count("y") <= ANSWER_MAX
 
     before = vm_kib(g.proc.pid, "VmRSS")
     for chunked in (False, True):
@@ -224,7 +239,7 @@ def test_gateway_memory_flat_under_50_mb_outputs_answers_and_hooks(mcp_gateway, 
     time.sleep(SETTLE_S)
     after = vm_kib(g.proc.pid, "VmRSS")
     hwm = vm_kib(g.proc.pid, "VmHWM")
-    print(f"hook payloads: VmRSS {before} -> {after} KiB; peak of the run {hwm} KiB")
+    record("hook payloads of 50 MB (length, chunked)", before, after, g.proc.pid)
     assert g.proc.poll() is None
     if MEASURED:
         assert after - before <= MAX_DRIFT_KIB
