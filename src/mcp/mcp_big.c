@@ -364,13 +364,44 @@ static void end_string(struct mcp_big *b)
 		after_value(b);
 }
 
-static void end_atom(struct mcp_big *b)
+/* True for true, false, null and a JSON number (RFC 8259's grammar). */
+static bool valid_atom(const char *a)
+{
+	const char *p = a;
+
+	if (!strcmp(a, "true") || !strcmp(a, "false") || !strcmp(a, "null"))
+		return true;
+	p += *p == '-';
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		p += strspn(p, "0123456789");
+	else
+		return false;
+	if (*p == '.') {
+		if (!strspn(++p, "0123456789"))
+			return false;
+		p += strspn(p, "0123456789");
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		p += *p == '+' || *p == '-';
+		if (!strspn(p, "0123456789"))
+			return false;
+		p += strspn(p, "0123456789");
+	}
+	return *p == '\0';
+}
+
+static int end_atom(struct mcp_big *b)
 {
 	struct frame *f = top(b);
 	enum kind k = value_kind(b);
 	enum role r = f ? (enum role)f->role : R_OTHER;
 
 	b->atom[b->atom_len] = '\0';
+	if (!valid_atom(b->atom))
+		return fail(b, -EPROTO, "the message is not JSON (a word that is no value)");
 	if (r == R_TOP && k == K_ID) {
 		b->has_id = true;
 		b->id_is_str = false;
@@ -382,6 +413,7 @@ static void end_atom(struct mcp_big *b)
 		memcpy(b->code, b->atom, b->atom_len + 1);
 	}
 	after_value(b);
+	return 0;
 }
 
 static bool is_ws(char c)
@@ -548,7 +580,8 @@ int mcp_big_feed(struct mcp_big *b, const char *data, size_t len)
 				rc = 0;
 				break;
 			}
-			end_atom(b);
+			if (end_atom(b) < 0)
+				return b->error;
 			continue; /* c is read again in the new state */
 		default:
 			rc = structural(b, c);
@@ -584,7 +617,7 @@ char *mcp_big_finish(struct mcp_big *b, size_t *len)
 	struct buf m, text;
 
 	if (!b->error && b->st == ST_ATOM && !b->depth)
-		end_atom(b);
+		end_atom(b); /* sets the error when it is no value */
 	if (!b->error && b->st != ST_DONE)
 		fail(b, -EPROTO, "the message ended before its JSON value did");
 	if (b->error || b->is_request || !b->has_id || (!b->has_result && !b->has_error)) {
