@@ -89,6 +89,7 @@ struct resume {
 	struct httpc_req *req;
 	struct event *timer;
 	struct sse_parser sse;
+	struct mcp_big *big; /* an event over MCP_FRAME_CAP, streaming */
 	bool sse_active, answered;
 	int tries;
 };
@@ -109,6 +110,7 @@ struct http_t {
 	bool get_wait;
 	struct httpc_req *get;
 	struct sse_parser get_sse;
+	struct mcp_big *get_big; /* an event of the GET stream over MCP_FRAME_CAP, streaming */
 	bool get_sse_active, get_unsupported, get_sent_session, get_renewed, get_stale;
 	char *get_last_id; /* of the GET stream that ended, sent when it is opened again */
 	int get_fails;
@@ -121,6 +123,7 @@ static void destroy(struct http_t *t)
 {
 	if (t->get_sse_active)
 		sse_finish(&t->get_sse);
+	mcp_big_destroy(t->get_big);
 	if (t->get_retry)
 		event_free(t->get_retry);
 	if (t->ev_ready)
@@ -246,47 +249,61 @@ static int take_json(struct http_t *t, struct post *p, const char *data, size_t 
 	return -1;
 }
 
-/* The streamed answer is complete: the core gets the small message standing for it. */
-static void end_big(struct http_t *t, struct post *p)
+/* A streamed message is complete: the core gets the small message standing for it. */
+static void end_big(struct http_t *t, struct mcp_big **big)
 {
 	size_t len = 0;
-	char *msg = mcp_big_finish(p->big, &len);
+	char *msg = mcp_big_finish(*big, &len);
 
 	if (!msg)
 		log_warn("mcp %s: dropped a %llu-byte message: %s", mcp_server_name(t->s),
-			 (unsigned long long)mcp_big_size(p->big), mcp_big_why(p->big));
+			 (unsigned long long)mcp_big_size(*big), mcp_big_why(*big));
 	else
 		log_info("mcp %s: a %llu-byte answer streamed past the 1 MiB frame cap",
-			 mcp_server_name(t->s), (unsigned long long)mcp_big_size(p->big));
-	mcp_big_destroy(p->big);
-	p->big = NULL;
+			 mcp_server_name(t->s), (unsigned long long)mcp_big_size(*big));
+	mcp_big_destroy(*big);
+	*big = NULL;
 	if (msg)
 		mcp_transport_message(t->s, msg, len);
 	free(msg);
 }
 
-/* An SSE event of this POST too large to hold: its data streams through mcp_big. */
-static int on_post_stream(const char *data, size_t len, bool end, void *arg)
+/* A piece of an SSE event too large to hold (sse_set_stream), for the stream whose scanner is
+ * *big: fed to mcp_big, handed over at the event's end. -1 stops the stream (the transport died,
+ * or the event cannot be read: then the transport fails saying why). */
+static int big_piece(struct http_t *t, struct mcp_big **big, const char *data, size_t len, bool end)
 {
-	struct post *p = arg;
-	struct http_t *t = p->t;
 	char why[256];
 
 	if (!t || t->dead)
 		return -1;
-	if (!p->big)
-		p->big = mcp_big_create(mcp_server_cfg(t->s), mcp_server_name(t->s));
+	if (!*big)
+		*big = mcp_big_create(mcp_server_cfg(t->s), mcp_server_name(t->s));
 	if (end) {
-		end_big(t, p);
+		end_big(t, big);
 		return t->dead ? -1 : 0;
 	}
-	if (mcp_big_feed(p->big, data, len) == 0)
+	if (mcp_big_feed(*big, data, len) == 0)
 		return 0;
 	snprintf(why, sizeof(why),
 		 "the server sent an event of over %llu bytes that cannot be read: %s",
-		 (unsigned long long)mcp_big_size(p->big), mcp_big_why(p->big));
+		 (unsigned long long)mcp_big_size(*big), mcp_big_why(*big));
 	mcp_transport_failed(t->s, why);
 	return -1;
+}
+
+static int on_post_stream(const char *data, size_t len, bool end, void *arg)
+{
+	struct post *p = arg;
+
+	return big_piece(p->t, &p->big, data, len, end);
+}
+
+static int on_get_stream(const char *data, size_t len, bool end, void *arg)
+{
+	struct http_t *t = arg;
+
+	return big_piece(t, &t->get_big, data, len, end);
 }
 
 static int on_post_data(struct httpc_req *req, const char *data, size_t len, void *arg)
@@ -469,7 +486,7 @@ static void on_post_done(struct httpc_req *req, void *arg)
 	if (!t->dead && httpc_result(req) == HTTPC_OK && status / 100 == 2) {
 		take_session(t, req);
 		if (!p->is_sse && p->big)
-			end_big(t, p);
+			end_big(t, &p->big);
 		else if (!p->is_sse && p->body.len)
 			mcp_transport_message(t->s, p->body.data, p->body.len);
 		/* A request whose stream ended without its answer is resumed when the stream
@@ -574,6 +591,7 @@ static void free_resume(struct resume *r)
 		event_free(r->timer);
 	if (r->sse_active)
 		sse_finish(&r->sse);
+	mcp_big_destroy(r->big);
 	free(r->last_id);
 	free(r);
 }
@@ -638,6 +656,19 @@ static int on_resume_event(const struct sse_event *ev, void *arg)
 	/* The answer came: this stream has done its work (servers may keep it open). */
 	if (!mcp_transport_awaits(r->t->s, r->id)) {
 		r->answered = true;
+		return -1;
+	}
+	return 0;
+}
+
+static int on_resume_stream(const char *data, size_t len, bool end, void *arg)
+{
+	struct resume *r = arg;
+
+	if (big_piece(r->t, &r->big, data, len, end) < 0 || !r->t || r->t->dead)
+		return -1;
+	if (end && !mcp_transport_awaits(r->t->s, r->id)) {
+		r->answered = true; /* as on_resume_event */
 		return -1;
 	}
 	return 0;
@@ -716,6 +747,7 @@ static void on_resume_timer(evutil_socket_t fd, short what, void *arg)
 	if (r->sse_active)
 		sse_finish(&r->sse);
 	sse_init(&r->sse, MCP_EVENT_CAP, on_resume_event, r);
+	sse_set_stream(&r->sse, MCP_FRAME_CAP, on_resume_stream, r);
 	r->sse_active = true;
 	h = headers(t, false, true, r->last_id);
 	o.method = "GET";
@@ -899,7 +931,10 @@ static void open_get(struct http_t *t)
 		}
 		sse_finish(&t->get_sse);
 	}
+	mcp_big_destroy(t->get_big); /* an event the last stream cut off */
+	t->get_big = NULL;
 	sse_init(&t->get_sse, MCP_EVENT_CAP, on_event, t);
+	sse_set_stream(&t->get_sse, MCP_FRAME_CAP, on_get_stream, t);
 	t->get_sse_active = true;
 	t->get_stale = false;
 	t->get_sent_session = t->session != NULL;

@@ -200,9 +200,16 @@ def test_gateway_memory_flat_under_50_mb_outputs_answers_and_hooks(mcp_gateway, 
     turns.run([tool_calls(("w1", "mcp_bighttp_echo", '{"message": "warm"}')),
                text("warmed up")], "warmed up", "warm-up")
 
+    # A kept output past agent.tool_output.keep_days (7): the next one written prunes it, from
+    # inside the gateway's sandbox.
+    old = g.home / "tool-output" / "20260101-000000-mcp-old-000000.txt"
+    old.parent.mkdir(mode=0o700, exist_ok=True)
+    old.write_text("old output\n")
+    os.utime(old, (time.time() - 8 * 86400,) * 2)
     reqs = turns.run([tool_calls(("c1", "mcp_bigio_huge", "{}")), text("done stdio")],
                      "done stdio", "MCP over stdio, 50 MB")
     check_kept(tool_message(reqs, "c1"), g.home)
+    assert not old.exists(), "a kept output older than keep_days was not pruned"
 
     reqs = turns.run([tool_calls(("c2", "mcp_bighttp_huge", "{}")), text("done json")],
                      "done json", "MCP over HTTP (JSON body), 50 MB")
