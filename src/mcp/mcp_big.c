@@ -11,6 +11,7 @@
  */
 #include "mcp/mcp_big.h"
 #include "core/config.h"
+#include "core/log.h"
 #include "core/toolout.h"
 #include "core/util.h"
 #include "mcp/transport.h"
@@ -652,4 +653,29 @@ char *mcp_big_finish(struct mcp_big *b, size_t *len)
 	buf_finish(&text);
 	*len = m.len;
 	return buf_steal(&m);
+}
+
+void mcp_big_hand_over(struct mcp_big **b, struct mcp_server *s)
+{
+	size_t len = 0;
+	char *msg = mcp_big_finish(*b, &len);
+
+	if (!msg)
+		log_warn("mcp %s: dropped a %llu-byte message: %s", mcp_server_name(s),
+			 (unsigned long long)(*b)->size, (*b)->why);
+	else
+		log_info("mcp %s: a %llu-byte answer streamed past the %d MiB frame cap",
+			 mcp_server_name(s), (unsigned long long)(*b)->size,
+			 MCP_FRAME_CAP / (1024 * 1024));
+	mcp_big_destroy(*b);
+	*b = NULL;
+	if (msg)
+		mcp_transport_message(s, msg, len);
+	free(msg);
+}
+
+void mcp_big_failure(const struct mcp_big *b, char *out, size_t len)
+{
+	snprintf(out, len, "the server sent a message of over %llu bytes that cannot be read: %s",
+		 (unsigned long long)b->size, b->why);
 }

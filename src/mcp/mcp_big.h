@@ -15,6 +15,7 @@
 
 struct config;
 struct mcp_big;
+struct mcp_server;
 
 #define MCP_BIG_DEPTH 64
 
@@ -36,5 +37,12 @@ uint64_t mcp_big_size(const struct mcp_big *b);
  * so. NULL when the message is no answer (a request or notification from the server: too big
  * to handle, the caller logs it) or is not a complete JSON value (why says which). */
 char *mcp_big_finish(struct mcp_big *b, size_t *len);
+/* For the transports: ends *b, handing the core the message that stands for it
+ * (mcp_transport_message) or logging why there is none; *b is destroyed and set to NULL first,
+ * as the core may close the transport meanwhile. */
+void mcp_big_hand_over(struct mcp_big **b, struct mcp_server *s);
+/* The transport's failure after a feed failed: "the server sent a message of over N bytes that
+ * cannot be read: WHY" in out. */
+void mcp_big_failure(const struct mcp_big *b, char *out, size_t len);
 
 #endif

@@ -20,7 +20,8 @@ struct mcp_server;
 /* Largest message (a line or a JSON body) held whole and parsed; a larger one streams
  * through mcp_big (its text to a core/toolout), up to agent.tool_output.max_bytes. */
 #define MCP_FRAME_CAP (1024 * 1024)
-/* Largest SSE event a server may send (events are not streamed yet: past it, an error). */
+/* Largest SSE line other than data a server may send (past it, an error); an event's data
+ * past MCP_FRAME_CAP streams like a long line (net/sse.h, sse_set_stream). */
 #define MCP_EVENT_CAP (4 * 1024 * 1024)
 
 struct mcp_transport_ops {

@@ -41,7 +41,7 @@
 #define DELETE_TIMEOUT 2000
 /* A notification is answered 202 with no body: one that hangs does not hold the gate long. */
 #define NOTIFY_TIMEOUT 30000
-#define FRAME_CAP_WHY  "the server sent an event over the 4 MiB event cap"
+#define FRAME_CAP_WHY  "the server sent an event line over the 4 MiB cap"
 /* Resuming a stream: the wait when the server named no `retry:`, the most a server may make us
  * wait, and how many resumptions in a row may bring nothing new before the call fails. */
 #define RESUME_DEFAULT_MS 1000
@@ -241,31 +241,9 @@ static int take_json(struct http_t *t, struct post *p, const char *data, size_t 
 	}
 	if (mcp_big_feed(p->big, data, len) == 0)
 		return 0;
-	snprintf(why, sizeof(why),
-		 "the server sent a message of over %llu bytes that cannot be "
-		 "read: %s",
-		 (unsigned long long)mcp_big_size(p->big), mcp_big_why(p->big));
+	mcp_big_failure(p->big, why, sizeof(why));
 	mcp_transport_failed(t->s, why);
 	return -1;
-}
-
-/* A streamed message is complete: the core gets the small message standing for it. */
-static void end_big(struct http_t *t, struct mcp_big **big)
-{
-	size_t len = 0;
-	char *msg = mcp_big_finish(*big, &len);
-
-	if (!msg)
-		log_warn("mcp %s: dropped a %llu-byte message: %s", mcp_server_name(t->s),
-			 (unsigned long long)mcp_big_size(*big), mcp_big_why(*big));
-	else
-		log_info("mcp %s: a %llu-byte answer streamed past the 1 MiB frame cap",
-			 mcp_server_name(t->s), (unsigned long long)mcp_big_size(*big));
-	mcp_big_destroy(*big);
-	*big = NULL;
-	if (msg)
-		mcp_transport_message(t->s, msg, len);
-	free(msg);
 }
 
 /* A piece of an SSE event too large to hold (sse_set_stream), for the stream whose scanner is
@@ -280,14 +258,12 @@ static int big_piece(struct http_t *t, struct mcp_big **big, const char *data, s
 	if (!*big)
 		*big = mcp_big_create(mcp_server_cfg(t->s), mcp_server_name(t->s));
 	if (end) {
-		end_big(t, big);
+		mcp_big_hand_over(big, t->s);
 		return t->dead ? -1 : 0;
 	}
 	if (mcp_big_feed(*big, data, len) == 0)
 		return 0;
-	snprintf(why, sizeof(why),
-		 "the server sent an event of over %llu bytes that cannot be read: %s",
-		 (unsigned long long)mcp_big_size(*big), mcp_big_why(*big));
+	mcp_big_failure(*big, why, sizeof(why));
 	mcp_transport_failed(t->s, why);
 	return -1;
 }
@@ -486,7 +462,7 @@ static void on_post_done(struct httpc_req *req, void *arg)
 	if (!t->dead && httpc_result(req) == HTTPC_OK && status / 100 == 2) {
 		take_session(t, req);
 		if (!p->is_sse && p->big)
-			end_big(t, &p->big);
+			mcp_big_hand_over(&p->big, t->s);
 		else if (!p->is_sse && p->body.len)
 			mcp_transport_message(t->s, p->body.data, p->body.len);
 		/* A request whose stream ended without its answer is resumed when the stream

@@ -142,25 +142,6 @@ static void start_big(struct stdio_t *t)
 	buf_init(&t->out_line, MCP_FRAME_CAP);
 }
 
-/* The big line ended: the core gets the small message that stands for it. */
-static void end_big(struct stdio_t *t)
-{
-	size_t len = 0;
-	char *msg = mcp_big_finish(t->big, &len);
-
-	if (!msg)
-		log_warn("mcp %s: dropped a %llu-byte message: %s", mcp_server_name(t->s),
-			 (unsigned long long)mcp_big_size(t->big), mcp_big_why(t->big));
-	else
-		log_info("mcp %s: a %llu-byte message streamed past the 1 MiB frame cap",
-			 mcp_server_name(t->s), (unsigned long long)mcp_big_size(t->big));
-	mcp_big_destroy(t->big);
-	t->big = NULL;
-	if (msg)
-		mcp_transport_message(t->s, msg, len);
-	free(msg);
-}
-
 /* stdout's bytes: lines up to MCP_FRAME_CAP are buffered and handed over whole, longer ones
  * stream. An error in a streamed line (past agent.tool_output.max_bytes, not JSON) breaks the
  * connection: its end may never come. */
@@ -176,16 +157,12 @@ static void take_stdout(struct stdio_t *t, const char *p, size_t n)
 			if (mcp_big_feed(t->big, p, nl ? seg - 1 : seg) < 0) {
 				char why[256];
 
-				snprintf(why, sizeof(why),
-					 "the server sent a message of over %llu bytes "
-					 "that cannot be read: %s",
-					 (unsigned long long)mcp_big_size(t->big),
-					 mcp_big_why(t->big));
+				mcp_big_failure(t->big, why, sizeof(why));
 				fail(t, why);
 				return;
 			}
 			if (nl)
-				end_big(t);
+				mcp_big_hand_over(&t->big, t->s);
 		} else {
 			buf_append(&t->out_line, p, seg);
 			if (nl)
