@@ -40,6 +40,10 @@ from fakes.fake_openai import FakeOpenAI, text, tool_calls
 from fakes.fake_telegram import FakeTelegram
 from mcp_harness import FAKE_MCP, PY, mcp_gateway, wait_until  # noqa: F401
 
+# In the smoke set: tests/run-all.sh runs only that on the static binaries, where the figures
+# are hermetic's (the ASan lane runs every test).
+pytestmark = pytest.mark.smoke
+
 BIG = 50 * 1024 * 1024
 MAX_HWM_KIB = 16 * 1024
 MAX_DRIFT_KIB = 1024
