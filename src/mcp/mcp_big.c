@@ -99,6 +99,13 @@ struct mcp_big {
 	size_t n_blocks; /* content blocks that gave the model something */
 	int error;
 	char why[160];
+	/* Only answers to tools/call stream; anything else is held whole as before (up to
+	 * MCP_EVENT_CAP) and handed over as it came. Until that is decided (at "result", "error"
+	 * or "method"; the id comes first in practice) the raw bytes are kept. */
+	bool (*streams)(const void *arg, int64_t id); /* NULL: everything streams */
+	const void *streams_arg;
+	bool decided, hold;
+	struct buf raw;
 };
 
 struct mcp_big *mcp_big_create(const struct config *cfg, const char *server)
@@ -115,7 +122,39 @@ struct mcp_big *mcp_big_create(const struct config *cfg, const char *server)
 	buf_init(&b->type, SMALL_MAX);
 	buf_init(&b->mime, SMALL_MAX);
 	buf_init(&b->message, SMALL_MAX);
+	buf_init(&b->raw, MCP_EVENT_CAP);
+	b->decided = true; /* until a filter is set */
 	return b;
+}
+
+static bool server_streams(const void *arg, int64_t id)
+{
+	return mcp_transport_streams(arg, id);
+}
+
+struct mcp_big *mcp_big_create_for(struct mcp_server *s)
+{
+	struct mcp_big *b = mcp_big_create(mcp_server_cfg(s), mcp_server_name(s));
+
+	b->streams = server_streams;
+	b->streams_arg = s;
+	b->decided = false;
+	return b;
+}
+
+/* Streams or holds, once the message showed what it is (see struct mcp_big). */
+static void decide(struct mcp_big *b)
+{
+	int64_t id = 0;
+	bool ours = b->has_id && !b->id_is_str &&
+		    parse_i64(buf_str(&b->id), INT64_MIN, INT64_MAX, &id) == 0;
+
+	if (b->decided)
+		return;
+	b->decided = true;
+	b->hold = b->is_request || !ours || !b->streams(b->streams_arg, id);
+	if (!b->hold)
+		buf_finish(&b->raw);
 }
 
 void mcp_big_destroy(struct mcp_big *b)
@@ -128,6 +167,7 @@ void mcp_big_destroy(struct mcp_big *b)
 	buf_finish(&b->type);
 	buf_finish(&b->mime);
 	buf_finish(&b->message);
+	buf_finish(&b->raw);
 	free(b);
 }
 
@@ -187,6 +227,8 @@ static int push(struct mcp_big *b, bool is_obj)
 		b->has_result = true;
 	if (r == R_ERROR)
 		b->has_error = true;
+	if (r == R_RESULT || r == R_ERROR)
+		decide(b);
 	if (r == R_ITEM) {
 		buf_reset(&b->type);
 		buf_reset(&b->mime);
@@ -246,6 +288,7 @@ static void start_string(struct mcp_big *b)
 	} else if (r == R_TOP && k == K_METHOD) {
 		b->is_request = true;
 		b->small = &b->method;
+		decide(b);
 	} else if ((r == R_ITEM || r == R_RESOURCE) && k == K_TEXT) {
 		b->sink = S_TEXT;
 		start_block_output(b);
@@ -551,7 +594,16 @@ int mcp_big_feed(struct mcp_big *b, const char *data, size_t len)
 	b->size += len;
 	if (b->size > (uint64_t)b->cfg->agent.tool_output.max_bytes)
 		return fail(b, -E2BIG, "the message is larger than agent.tool_output.max_bytes");
-	while (i < len) {
+	if ((!b->decided || b->hold) && buf_append(&b->raw, data, len) < 0) {
+		if (b->hold)
+			return fail(b, -E2BIG,
+				    "the message is over the 4 MiB frame cap and no "
+				    "tools/call answer, which alone may stream");
+		b->hold = false; /* 4 MiB and still undecided: it streams */
+		b->decided = true;
+		buf_finish(&b->raw);
+	}
+	while (i < len && !b->hold) {
 		char c = data[i];
 
 		switch (b->st) {
@@ -617,6 +669,10 @@ char *mcp_big_finish(struct mcp_big *b, size_t *len)
 {
 	struct buf m, text;
 
+	if (b->hold && !b->error) { /* handed over as it came, for the core to parse */
+		*len = b->raw.len;
+		return buf_steal(&b->raw);
+	}
 	if (!b->error && b->st == ST_ATOM && !b->depth)
 		end_atom(b); /* sets the error when it is no value */
 	if (!b->error && b->st != ST_DONE)
@@ -663,7 +719,7 @@ void mcp_big_hand_over(struct mcp_big **b, struct mcp_server *s)
 	if (!msg)
 		log_warn("mcp %s: dropped a %llu-byte message: %s", mcp_server_name(s),
 			 (unsigned long long)(*b)->size, (*b)->why);
-	else
+	else if (!(*b)->hold)
 		log_info("mcp %s: a %llu-byte answer streamed past the %d MiB frame cap",
 			 mcp_server_name(s), (unsigned long long)(*b)->size,
 			 MCP_FRAME_CAP / (1024 * 1024));

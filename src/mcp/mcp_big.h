@@ -21,6 +21,10 @@ struct mcp_server;
 
 /* Starts a message of server (names the kept file). Takes over nothing. */
 struct mcp_big *mcp_big_create(const struct config *cfg, const char *server);
+/* For the transports: a message of server s, which streams only when it answers a tools/call
+ * of s (mcp_transport_streams); any other message is held whole as before, up to
+ * MCP_EVENT_CAP (-E2BIG past it), and mcp_big_finish returns it as it came. */
+struct mcp_big *mcp_big_create_for(struct mcp_server *s);
 /* Accepts NULL. */
 void mcp_big_destroy(struct mcp_big *b);
 /* Feeds the message's next bytes. 0; -E2BIG once the message passes

@@ -101,6 +101,9 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
 void mcp_transport_session_lost(struct mcp_server *s);
 /* A 401 or 403 carried this WWW-Authenticate (kept for mcp_challenge). */
 void mcp_transport_challenge(struct mcp_server *s, const char *www_authenticate);
+/* True when request id is a tools/call waiting for its answer: an answer to it over
+ * MCP_FRAME_CAP may stream (mcp_big); any other message is held whole. */
+bool mcp_transport_streams(const struct mcp_server *s, int64_t id);
 /* True while request id waits for its answer (a transport resuming a stream asks). */
 bool mcp_transport_awaits(const struct mcp_server *s, int64_t id);
 /* An HTTP error body as a short line for an error message: a text excerpt (redacted, at most

@@ -234,7 +234,7 @@ static int take_json(struct http_t *t, struct post *p, const char *data, size_t 
 	if (!p->big && p->body.len + len <= MCP_FRAME_CAP)
 		return buf_append(&p->body, data, len);
 	if (!p->big) {
-		p->big = mcp_big_create(mcp_server_cfg(t->s), mcp_server_name(t->s));
+		p->big = mcp_big_create_for(t->s);
 		mcp_big_feed(p->big, p->body.data, p->body.len);
 		buf_finish(&p->body);
 		buf_init(&p->body, MCP_FRAME_CAP);
@@ -256,7 +256,7 @@ static int big_piece(struct http_t *t, struct mcp_big **big, const char *data, s
 	if (!t || t->dead)
 		return -1;
 	if (!*big)
-		*big = mcp_big_create(mcp_server_cfg(t->s), mcp_server_name(t->s));
+		*big = mcp_big_create_for(t->s);
 	if (end) {
 		mcp_big_hand_over(big, t->s);
 		return t->dead ? -1 : 0;

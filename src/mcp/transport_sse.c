@@ -108,7 +108,7 @@ static int on_big_event(const char *data, size_t len, bool end, void *arg)
 	if (t->dead)
 		return -1;
 	if (!t->big)
-		t->big = mcp_big_create(mcp_server_cfg(t->s), mcp_server_name(t->s));
+		t->big = mcp_big_create_for(t->s);
 	if (end) {
 		mcp_big_hand_over(&t->big, t->s);
 		return t->dead ? -1 : 0;

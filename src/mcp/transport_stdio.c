@@ -136,7 +136,7 @@ static bool take_lines(struct stdio_t *t, struct buf *b, bool is_err)
  * and the line's buffer is given back (a 50 MB line costs no 50 MB). */
 static void start_big(struct stdio_t *t)
 {
-	t->big = mcp_big_create(mcp_server_cfg(t->s), mcp_server_name(t->s));
+	t->big = mcp_big_create_for(t->s);
 	mcp_big_feed(t->big, t->out_line.data, t->out_line.len);
 	buf_finish(&t->out_line);
 	buf_init(&t->out_line, MCP_FRAME_CAP);

@@ -369,6 +369,16 @@ def test_over_cap_answer_streams_to_an_excerpt_and_a_file(fake, tmp_path, sse):
     assert grew_mib < 4, f"peak RSS grew {grew_mib:.1f} MiB for a 32 MiB answer"
 
 
+@pytest.mark.parametrize("answer", ["json", "sse"])
+def test_large_message_that_is_no_call_answer_is_still_read_whole(fake, tmp_path, answer):
+    """Only tools/call answers stream: a 2 MiB tools/list (over the 1 MiB frame cap, under the
+    4 MiB the client always took) is held and parsed whole as before."""
+    f = fake(answer=answer, tools=[tool("echo", description="d" * (2 * 1024 * 1024))])
+    r = mcp_list(_cfg(tmp_path, f))
+    assert_clean_exit(r, (0,))
+    assert [t["tool"] for t in r.server("fake")["tools"]] == ["echo"]
+
+
 def test_over_cap_answer_past_max_bytes_is_cut_with_an_error(fake, tmp_path):
     """A message that does not end (here: longer than agent.tool_output.max_bytes) is read no
     further: the call fails saying why, and the server is reconnected."""
