@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from conftest import TRAITS
 from fakes.fake_mcp import DEFAULT_TOOLS, FakeMcp, text_result, tool
 from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, FAKE_MCP, PY, assert_clean_exit,
                          hermetic_rusage, http_entry, mcp_call, mcp_gateway,
@@ -417,7 +418,9 @@ def test_gateway_over_cap_answer_keeps_serving(fake, mcp_gateway):
     r = g.call("mcp_fake_echo", {"message": "after huge"})
     assert r.status == 200 and r.json()["content"] == ECHO + "after huge"
     grew_mib = (rss_kib(g.proc.pid) - before) / 1024
-    assert grew_mib < 4, f"gateway RSS grew {grew_mib:.1f} MiB"
+    # ASan's quarantine keeps freed blocks resident for a while
+    limit = 24 if TRAITS["sanitized"] else 4
+    assert grew_mib < limit, f"gateway RSS grew {grew_mib:.1f} MiB"
 
 
 # ---------------------------------------------------------------------------
