@@ -24,6 +24,7 @@
 
 #define SMALL_MAX 512 /* a kept string: id, type, mimeType, error message */
 #define KEY_MAX	  16
+#define RAW_STEP  4096 /* bytes kept per step while undecided */
 #define ATOM_MAX  64
 /* Room the later redaction of the excerpt may take (mcp.c redacts, tools.c cuts again). */
 #define NOTE_SLACK 64
@@ -584,25 +585,12 @@ static int structural(struct mcp_big *b, char c)
 				     : "the message is not JSON");
 }
 
-int mcp_big_feed(struct mcp_big *b, const char *data, size_t len)
+/* Scans data until the message is held (then the raw bytes are all that matters). */
+static int scan(struct mcp_big *b, const char *data, size_t len)
 {
 	size_t i = 0;
 	int rc;
 
-	if (b->error)
-		return b->error;
-	b->size += len;
-	if (b->size > (uint64_t)b->cfg->agent.tool_output.max_bytes)
-		return fail(b, -E2BIG, "the message is larger than agent.tool_output.max_bytes");
-	if ((!b->decided || b->hold) && buf_append(&b->raw, data, len) < 0) {
-		if (b->hold)
-			return fail(b, -E2BIG,
-				    "the message is over the 4 MiB frame cap and no "
-				    "tools/call answer, which alone may stream");
-		b->hold = false; /* 4 MiB and still undecided: it streams */
-		b->decided = true;
-		buf_finish(&b->raw);
-	}
 	while (i < len && !b->hold) {
 		char c = data[i];
 
@@ -645,6 +633,38 @@ int mcp_big_feed(struct mcp_big *b, const char *data, size_t len)
 		i++;
 	}
 	return 0;
+}
+
+int mcp_big_feed(struct mcp_big *b, const char *data, size_t len)
+{
+	int rc;
+
+	if (b->error)
+		return b->error;
+	b->size += len;
+	if (b->size > (uint64_t)b->cfg->agent.tool_output.max_bytes)
+		return fail(b, -E2BIG, "the message is larger than agent.tool_output.max_bytes");
+	/* Undecided, the bytes are kept as well, in small steps: the decision comes within the
+	 * first few dozen bytes, so a streaming answer never holds more than one step. */
+	while (len && !b->decided) {
+		size_t n = len < RAW_STEP ? len : RAW_STEP;
+
+		if (buf_append(&b->raw, data, n) < 0) {
+			b->decided = true; /* 4 MiB and still undecided: it streams */
+			buf_finish(&b->raw);
+		}
+		rc = scan(b, data, n);
+		if (rc < 0)
+			return rc;
+		data += n;
+		len -= n;
+	}
+	if (b->hold && buf_append(&b->raw, data, len) < 0)
+		return fail(
+			b, -E2BIG,
+			"the message is over the 4 MiB frame cap and no tools/call answer, which "
+			"alone may stream");
+	return b->hold ? 0 : scan(b, data, len);
 }
 
 const char *mcp_big_why(const struct mcp_big *b)
