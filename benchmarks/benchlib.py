@@ -1,7 +1,10 @@
-"""What the benchmarks share: logging, loopback ports, one HTTP request, /proc memory figures.
+"""What the benchmarks share: logging, loopback ports, one HTTP request, /proc memory figures,
+the machine's description.
 Python standard library only."""
 import http.client
 import json
+import os
+import platform
 import socket
 import sys
 
@@ -43,3 +46,19 @@ def proc_status(pid):
     except OSError:
         pass
     return out
+
+
+def machine():
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "cpus": os.cpu_count(), "note": "shared, noisy VM: other jobs compile at the same time"}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            info["mem_total_kib"] = int(f.readline().split()[1])
+    except OSError:
+        pass
+    return info

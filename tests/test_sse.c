@@ -602,6 +602,90 @@ static void finish_accepts_null_and_parser_reinits(void **state)
 	events_free(&e);
 }
 
+struct streamed {
+	struct buf data;
+	int ends;
+};
+
+static int on_stream(const char *data, size_t len, bool end, void *arg)
+{
+	struct streamed *st = arg;
+
+	if (end) {
+		st->ends++;
+		return 0;
+	}
+	assert_int_equal(st->ends, 0);
+	assert_int_equal(buf_append(&st->data, data, len), 0);
+	return 0;
+}
+
+/* An event whose data passes the mark streams (split anywhere, CRLF or LF, the one space after
+ * "data:" dropped, lines joined with '\n'); its buffered bytes never pass the mark; the
+ * events around it arrive whole as before. */
+static void big_event_streams_past_the_mark(void **state)
+{
+	static const size_t splits[] = {1, 7, 4096, 100000, SIZE_MAX};
+	const size_t mark = 1000, big = 50000;
+	struct buf in, want;
+	size_t i, k, at;
+
+	buf_init(&in, 0);
+	buf_init(&want, 0);
+	buf_puts(&in, "data: small one\n\nevent: message\r\ndata: {\"a\":\"");
+	buf_puts(&want, "{\"a\":\"");
+	for (i = 0; i < big; i++) {
+		buf_append(&in, &"xyz"[i % 3], 1);
+		buf_append(&want, &"xyz"[i % 3], 1);
+	}
+	buf_puts(&in, "\"\r\ndata:second line\r\n\r\ndata: small two\n\n");
+	buf_puts(&want, "\"\nsecond line");
+	for (k = 0; k < ARRAY_LEN(splits); k++) {
+		struct sse_parser p;
+		struct events e = {0};
+		struct streamed st = {0};
+
+		buf_init(&st.data, 0);
+		sse_init(&p, 4 * mark, collect, &e);
+		sse_set_stream(&p, mark, on_stream, &st);
+		for (at = 0; at < in.len; at += splits[k] < in.len - at ? splits[k] : in.len - at) {
+			size_t n = splits[k] < in.len - at ? splits[k] : in.len - at;
+
+			assert_int_equal(sse_feed(&p, in.data + at, n), 0);
+			assert_true(p.line.alloc <= 4 * mark && p.data.alloc <= 4 * mark);
+		}
+		assert_int_equal(st.ends, 1);
+		assert_int_equal(st.data.len, want.len);
+		assert_memory_equal(st.data.data, want.data, want.len);
+		assert_int_equal(e.n, 2);
+		assert_string_equal(e.r[0].data, "small one");
+		assert_string_equal(e.r[1].data, "small two");
+		assert_false(sse_pending(&p));
+		events_free(&e);
+		buf_finish(&st.data);
+		sse_finish(&p);
+	}
+	buf_finish(&in);
+	buf_finish(&want);
+}
+
+/* Only data streams: another line past the cap is still -E2BIG. */
+static void big_non_data_line_is_still_e2big(void **state)
+{
+	struct sse_parser p;
+	struct events e = {0};
+	struct streamed st = {0};
+	char line[300];
+
+	memset(line, 'a', sizeof(line));
+	memcpy(line, "event:", 6);
+	sse_init(&p, 100, collect, &e);
+	sse_set_stream(&p, 50, on_stream, &st);
+	assert_int_equal(sse_feed(&p, line, sizeof(line)), -E2BIG);
+	assert_int_equal(st.ends, 0);
+	sse_finish(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -628,6 +712,8 @@ int main(void)
 		cmocka_unit_test(callback_stop_value_is_returned),
 		cmocka_unit_test(pending_tells_a_cut_stream),
 		cmocka_unit_test(finish_accepts_null_and_parser_reinits),
+		cmocka_unit_test(big_event_streams_past_the_mark),
+		cmocka_unit_test(big_non_data_line_is_still_e2big),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,12 +9,14 @@
  * HTTP errors, the timeout, and cancel (callback once, later, "cancelled").
  */
 #include "async_tool_fixture.h"
+#include "core/fileio.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char page_html[] =
 	"<!DOCTYPE html><html><head><title>Test &amp; Page</title>"
@@ -112,10 +114,20 @@ static void on_loop(struct httpd_req *req, void *arg)
 	reply(arg, req, 301, "text/plain", "");
 }
 
+/* This process's home: a page over web.max_bytes is kept whole in its tool-output/. */
+static const char *home_dir(void)
+{
+	static char dir[64];
+
+	if (!*dir)
+		snprintf(dir, sizeof(dir), "/tmp/test_tool_web.%d", (int)getpid());
+	return dir;
+}
+
 static int make_config(struct fx *f, const char *web_yaml)
 {
 	struct config_diag *d = config_diag_create();
-	char *yaml = xasprintf("home: /tmp\nweb:\n%s", web_yaml);
+	char *yaml = xasprintf("home: %s\nweb:\n%s", home_dir(), web_yaml);
 	int rc = config_parse("t.yaml", yaml, strlen(yaml), &f->cfg, d);
 
 	if (rc < 0)
@@ -421,13 +433,26 @@ static void body_over_max_bytes_returns_the_first_bytes(void **state)
 	struct fx *f = *state;
 	const char *text;
 
+	char want[256], path[512];
+	struct buf whole;
+
 	fetch_ok(f, "{\"url\":\"http://127.0.0.1:%d/big\"}");
-	assert_non_null(strstr(
-		f->text,
-		"(200, text/plain, first 4096 bytes: the page is larger than web.max_bytes)"));
+	snprintf(want, sizeof(want),
+		 "(200, text/plain, first 4096 bytes: the page is larger than web.max_bytes; all "
+		 "its 200000 bytes are in %s/tool-output/",
+		 home_dir());
+	assert_non_null(strstr(f->text, want));
+	assert_int_equal(sscanf(strstr(f->text, " are in ") + 8, "%511[^)]", path), 1);
 	text = strstr(f->text, "\n\n") + 2;
 	assert_int_equal(strlen(text), 4096);
 	assert_memory_equal(text, "abcdefghijklmnopqrstuvwxyzabc", 29);
+	buf_init(&whole, 0);
+	assert_int_equal(fileio_read(path, 1 << 20, &whole), 0);
+	assert_int_equal(whole.len, 200000);
+	for (size_t i = 0; i < whole.len; i++)
+		assert_int_equal(whole.data[i], 'a' + i % 26);
+	buf_finish(&whole);
+	fileio_remove_tree(home_dir());
 }
 
 static void max_chars_cuts_the_text(void **state)
@@ -440,6 +465,7 @@ static void max_chars_cuts_the_text(void **state)
 	assert_int_equal(strstr(text, "\n\n[cut at 100 characters]") - text, 100);
 	refused_at_start(f, "{\"url\":\"http://127.0.0.1:%d/big\",\"max_chars\":5}",
 			 "max_chars must be an integer from 100 to 1000000");
+	fileio_remove_tree(home_dir());
 }
 
 static void binary_types_are_refused_by_name(void **state)

@@ -29,7 +29,6 @@ import datetime
 import http.client
 import json
 import os
-import platform
 import shutil
 import signal
 import sqlite3
@@ -48,7 +47,7 @@ from fakes.fake_openai import FakeOpenAI, text, tool_calls  # noqa: E402
 from fakes.fake_openai_media import FakeOpenAIMedia  # noqa: E402
 from fakes.fake_telegram import FakeTelegram  # noqa: E402
 from fakes.skills import real_skills, write_skills  # noqa: E402
-from benchlib import free_port, http_req, log, proc_status  # noqa: E402
+from benchlib import free_port, http_req, log, machine, proc_status  # noqa: E402
 
 API_KEY = "sk-bench-api-key"
 UPSTREAM_KEY = "sk-or-v1-bench-upstream"
@@ -904,22 +903,6 @@ def table(r):
     lines = [f"{'measure':<{w}}  {'value':<{v}}  target", "-" * (w + v + 12)]
     lines += [f"{a:<{w}}  {b:<{v}}  {c}" for a, b, c in rows]
     return "\n".join(lines)
-
-
-def machine():
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "cpus": os.cpu_count(), "note": "shared, noisy VM: other jobs compile at the same time"}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-        with open("/proc/meminfo") as f:
-            info["mem_total_kib"] = int(f.readline().split()[1])
-    except OSError:
-        pass
-    return info
 
 
 def main():

@@ -89,7 +89,8 @@ struct stream {
 	char *finish_reason;
 	bool have_usage;
 	int64_t prompt_tokens, completion_tokens, cached_tokens;
-	bool done;   /* [DONE] seen */
+	bool done;   /* [DONE] seen, or cut */
+	bool cut;    /* the text passed agent.answer_max_bytes: the rest was not read */
 	char *error; /* why the answer is not whole (the turn's failure text), or NULL */
 };
 

@@ -331,7 +331,8 @@ static void on_model(struct router_call *rc, const struct router_result *r, void
 		t->owner->on_event(t, TE_CANCELLED, NULL);
 		return;
 	}
-	if (r->status == 200 && s->on && r->streamed && agent_stream_whole(s, r)) {
+	if ((r->status == 200 && s->on && r->streamed && agent_stream_whole(s, r)) ||
+	    (s->on && s->cut)) {
 		char *body = agent_stream_completion(s);
 
 		got_answer(t, body, strlen(body));

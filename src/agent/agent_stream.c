@@ -6,7 +6,9 @@
  * arrive (delta.content appended, delta.tool_calls merged by index, finish_reason, usage),
  * on_text gets the call's whole text after each event that added some, and at [DONE] the
  * pieces become the same completion object a non-streamed call returns, so storage, tools,
- * limits and costs take one path (agent_model.c). What is assembled is capped by
+ * limits and costs take one path (agent_model.c). The answer's text is cut at
+ * agent.answer_max_bytes with a note (the call cancelled, the rest never read: a model that
+ * streams 50 MB costs the cap, not 50 MB); all that is assembled is capped by
  * router.max_response_bytes; a stream that breaks after its first chunk (an error event, no
  * [DONE]) cannot be retried by the router and fails the turn, storing nothing of the broken
  * answer. The compression call is never streamed: nobody watches it.
@@ -105,6 +107,28 @@ static struct stream_call *stream_call_of(struct agent_turn *t, const cJSON *fra
 	return &s->calls[i];
 }
 
+/* The answer's text reached agent.answer_max_bytes: what fits stays, with a note, and the rest
+ * is not read (the call is cancelled; on_model takes what was kept as the answer). Memory stays
+ * at the cap however long the model goes on. */
+static void cut_answer(struct agent_turn *t, const char *add, size_t n)
+{
+	struct stream *s = &t->stream;
+	size_t max = (size_t)t->a->env.cfg->agent.answer_max_bytes;
+	size_t room = max > s->content.len ? max - s->content.len : 0;
+
+	buf_append(&s->content, add, utf8_cut(add, n < room ? n : room));
+	buf_printf(&s->content,
+		   "\n\n[answer cut: the model's answer passed agent.answer_max_bytes (%zu bytes); "
+		   "the rest was not read]",
+		   max);
+	log_warn("agent: a streamed answer passed agent.answer_max_bytes (%zu bytes): cut", max);
+	s->cut = s->done = true;
+	free(s->finish_reason);
+	s->finish_reason = xstrdup("length");
+	if (t->rc)
+		router_cancel(t->rc);
+}
+
 /* Appends a string fragment to b, counted against the cap. */
 static bool stream_add(struct agent_turn *t, struct buf *b, const cJSON *v)
 {
@@ -113,6 +137,10 @@ static bool stream_add(struct agent_turn *t, struct buf *b, const cJSON *v)
 	if (!cJSON_IsString(v))
 		return true;
 	n = strlen(v->valuestring);
+	if (b == &t->stream.content && b->len + n > (size_t)t->a->env.cfg->agent.answer_max_bytes) {
+		cut_answer(t, v->valuestring, n);
+		return false;
+	}
 	if (!stream_room(t, n))
 		return false;
 	buf_append(b, v->valuestring, n);
@@ -229,7 +257,7 @@ void agent_stream_on_data(struct router_call *rc, const char *data, size_t len, 
 	int rc_feed;
 
 	if (!t->stream.on || t->stream.error || t->stream.done || t->cancelled)
-		return;
+		return; /* also a cut answer's rest, until the cancel lands */
 	rc_feed = sse_feed(&t->stream.sse, data, len);
 	if (rc_feed == -E2BIG)
 		stream_fail(

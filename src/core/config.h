@@ -352,6 +352,14 @@ struct config_key {
 	enum config_pool_class priority; /* its calls' class in the rate pools; default api */
 };
 
+/* agent.tool_output: a tool's whole output when it is cut for the model (core/toolout.h). */
+struct config_tool_output {
+	bool keep;		  /* keep it in home/tool-output/ */
+	int64_t max_bytes;	  /* the most one result may stream; past it the result is cut */
+	int64_t keep_days;	  /* kept files older than this are deleted */
+	int64_t keep_total_bytes; /* and the oldest beyond this total */
+};
+
 struct config_agent {
 	int64_t max_iterations;
 	double max_turn_cost_usd; /* 0 = no cap */
@@ -360,10 +368,12 @@ struct config_agent {
 	int64_t session_idle_minutes;
 	int64_t turn_timeout_s;
 	int64_t tool_result_max_bytes;
+	int64_t answer_max_bytes; /* a streamed answer's text is cut here, with a note */
 	int64_t tool_timeout_s;
 	int64_t max_tools; /* tools per request: builtin first, then MCP in server order */
 	/* MCP schemas past this (bytes / 4) go as a catalog and a loader; 0 = always whole */
 	int64_t tool_schema_budget_tokens;
+	struct config_tool_output tool_output;
 };
 
 /* Auxiliary model slots; every slot is resolved (unset = cfg->model). */

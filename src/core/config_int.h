@@ -331,6 +331,8 @@ void cfg_alert_channel_check(struct ctx *c, const struct node *map, void *obj);
 void cfg_alerts_check(struct ctx *c, const struct node *map, void *obj);
 /* After the walk: inherited settings, model and Telegram references, listen checks. */
 void cfg_finish(struct ctx *c, const struct node *root);
+/* config_toolout.c: the agent.tool_output table. */
+extern const struct table cfg_tool_output_table;
 /* config_lanes.c: the lanes.NAME table, and its names checked once the whole file is read. */
 extern const struct table cfg_lane_table;
 void cfg_lanes_finish(struct ctx *c, const struct node *root);

@@ -192,6 +192,9 @@ static const struct opt agent_opts[] = {
 	{"tool_result_max_bytes", T_INT, FLD(config_agent, tool_result_max_bytes), .def = "16384",
 	 .min = 256, .max = 16 * MIB,
 	 .text = "tool output beyond this is cut before the model sees it"},
+	{"answer_max_bytes", T_INT, FLD(config_agent, answer_max_bytes), .def = "262144",
+	 .min = 1024, .max = 16 * MIB,
+	 .text = "a streamed answer is cut here, with a note; the rest is not read"},
 	{"tool_timeout_s", T_INT, FLD(config_agent, tool_timeout_s), .def = "60", .min = 1,
 	 .max = 3600, .text = "limit of one tool call"},
 	{"max_tools", T_INT, FLD(config_agent, max_tools), .def = "128", .min = 16, .max = 1024,
@@ -202,6 +205,7 @@ static const struct opt agent_opts[] = {
 	 .text = "MCP tool schemas over this many tokens (bytes / 4), or past max_tools, go to "
 		 "the model as a one-line catalog in mcp_call with mcp_tool_schema to load a "
 		 "tool's parameters; 0 = always send every schema"},
+	{"tool_output", T_SECTION, FLD(config_agent, tool_output), .table = &cfg_tool_output_table},
 };
 
 static const struct table agent_table = {"agent", "agent", OPTS(agent_opts),

@@ -31,6 +31,19 @@ void mcp_goodbyes_done(struct mcp_goodbyes *g)
 		free(g);
 }
 
+bool mcp_transport_streams(const struct mcp_server *s, int64_t id)
+{
+	for (const struct pending *p = s->pendings; p; p = p->next)
+		if (p->id == id)
+			return p->method && strcmp(p->method, "tools/call") == 0;
+	return false;
+}
+
+const struct config *mcp_server_cfg(const struct mcp_server *s)
+{
+	return s->m->cfg;
+}
+
 struct mcp_server *mcp_server_at(struct mcp *m, size_t i)
 {
 	return i < m->n_servers ? &m->servers[i] : NULL;

@@ -17,8 +17,12 @@ struct loop;
 struct mcp;
 struct mcp_server;
 
-/* Largest single message (line, SSE event or JSON body) a server may send. */
-#define MCP_FRAME_CAP (4 * 1024 * 1024)
+/* Largest message (a line or a JSON body) held whole and parsed; a larger one streams
+ * through mcp_big (its text to a core/toolout), up to agent.tool_output.max_bytes. */
+#define MCP_FRAME_CAP (1024 * 1024)
+/* Largest SSE line other than data a server may send (past it, an error); an event's data
+ * past MCP_FRAME_CAP streams like a long line (net/sse.h, sse_set_stream). */
+#define MCP_EVENT_CAP (4 * 1024 * 1024)
 
 struct mcp_transport_ops {
 	const char *name;
@@ -60,6 +64,8 @@ extern const struct mcp_transport_ops mcp_transport_sse;
 
 /* What transports may read of their server. */
 const struct config_mcp_server *mcp_server_config(const struct mcp_server *s);
+/* The whole config (mcp_big's caps and home). */
+const struct config *mcp_server_cfg(const struct mcp_server *s);
 struct loop *mcp_server_loop(const struct mcp_server *s);
 const char *mcp_server_name(const struct mcp_server *s);
 /* Negotiated protocol version, or NULL before initialize completes. */
@@ -106,6 +112,9 @@ void mcp_transport_challenge(struct mcp_server *s, const char *www_authenticate)
 /* An `auth: oauth` server refused a request with status (401, 403): what to tell the user, as
  * "not signed in: ..." (malloc'd); the owner's sign-in hook may start a sign-in (mcp_auth.c). */
 char *mcp_transport_refused(struct mcp_server *s, long status, const char *challenge);
+/* True when request id is a tools/call waiting for its answer: an answer to it over
+ * MCP_FRAME_CAP may stream (mcp_big); any other message is held whole. */
+bool mcp_transport_streams(const struct mcp_server *s, int64_t id);
 /* True while request id waits for its answer (a transport resuming a stream asks). */
 bool mcp_transport_awaits(const struct mcp_server *s, int64_t id);
 /* An HTTP error body as a short line for an error message: a text excerpt (redacted, at most

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "mcp/oauth_dpop.h"
+#include "mcp/mcp_big.h"
 #include "mcp/transport.h"
 #include "mcp/mcp_wire.h"
 #include "core/json.h"
@@ -36,6 +37,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -46,7 +48,7 @@
 #define DELETE_TIMEOUT 2000
 /* A notification is answered 202 with no body: one that hangs does not hold the gate long. */
 #define NOTIFY_TIMEOUT 30000
-#define FRAME_CAP_WHY  "the server sent a message over the 4 MiB frame cap"
+#define FRAME_CAP_WHY  "the server sent an event line over the 4 MiB cap"
 /* Resuming a stream: the wait when the server named no `retry:`, the most a server may make us
  * wait, and how many resumptions in a row may bring nothing new before the call fails. */
 #define RESUME_DEFAULT_MS 1000
@@ -77,7 +79,8 @@ struct post {
 	struct farewell *farewell;     /* the session DELETE waiting for this notification */
 	bool goodbye_only;	       /* a notification let finish after a close, no session */
 	struct mcp_goodbyes *goodbyes; /* counts this post when farewell or goodbye_only */
-	bool too_big;		       /* cut at MCP_FRAME_CAP */
+	bool too_big;		       /* an SSE event over MCP_EVENT_CAP */
+	struct mcp_big *big;	       /* a JSON answer over MCP_FRAME_CAP, streaming */
 	char *held;		       /* the message of a post held behind the gate, unsent */
 	size_t held_len;
 	char *sent; /* with a DPoP key: the message as sent, for the nonce retry */
@@ -96,6 +99,7 @@ struct resume {
 	struct httpc_req *req;
 	struct event *timer;
 	struct sse_parser sse;
+	struct mcp_big *big; /* an event over MCP_FRAME_CAP, streaming */
 	bool sse_active, answered;
 	int tries;
 };
@@ -116,6 +120,7 @@ struct http_t {
 	bool get_wait;
 	struct httpc_req *get;
 	struct sse_parser get_sse;
+	struct mcp_big *get_big; /* an event of the GET stream over MCP_FRAME_CAP, streaming */
 	bool get_sse_active, get_unsupported, get_sent_session, get_renewed, get_stale;
 	char *get_last_id; /* of the GET stream that ended, sent when it is opened again */
 	int get_fails;
@@ -128,6 +133,7 @@ static void destroy(struct http_t *t)
 {
 	if (t->get_sse_active)
 		sse_finish(&t->get_sse);
+	mcp_big_destroy(t->get_big);
 	if (t->get_retry)
 		event_free(t->get_retry);
 	if (t->ev_ready)
@@ -258,9 +264,68 @@ static void free_post(struct post *p)
 	if (p->kind_known && p->is_sse)
 		sse_finish(&p->sse);
 	buf_finish(&p->body);
+	mcp_big_destroy(p->big);
 	free(p->held);
 	free(p->sent);
 	free(p);
+}
+
+/* A JSON answer: held whole up to MCP_FRAME_CAP, past it streamed through mcp_big (the body
+ * buffer given back). A streamed answer that cannot be read breaks the connection, as one
+ * over the cap did before: its request cannot be answered. */
+static int take_json(struct http_t *t, struct post *p, const char *data, size_t len)
+{
+	char why[256];
+
+	if (!p->big && p->body.len + len <= MCP_FRAME_CAP)
+		return buf_append(&p->body, data, len);
+	if (!p->big) {
+		p->big = mcp_big_create_for(t->s);
+		mcp_big_feed(p->big, p->body.data, p->body.len);
+		buf_finish(&p->body);
+		buf_init(&p->body, MCP_FRAME_CAP);
+	}
+	if (mcp_big_feed(p->big, data, len) == 0)
+		return 0;
+	mcp_big_failure(p->big, why, sizeof(why));
+	mcp_transport_failed(t->s, why);
+	return -1;
+}
+
+/* A piece of an SSE event too large to hold (sse_set_stream), for the stream whose scanner is
+ * *big: fed to mcp_big, handed over at the event's end. -1 stops the stream (the transport died,
+ * or the event cannot be read: then the transport fails saying why). */
+static int big_piece(struct http_t *t, struct mcp_big **big, const char *data, size_t len, bool end)
+{
+	char why[256];
+
+	if (!t || t->dead)
+		return -1;
+	if (!*big)
+		*big = mcp_big_create_for(t->s);
+	if (end) {
+		mcp_big_hand_over(big, t->s);
+		return t->dead ? -1 : 0;
+	}
+	if (mcp_big_feed(*big, data, len) == 0)
+		return 0;
+	mcp_big_failure(*big, why, sizeof(why));
+	mcp_transport_failed(t->s, why);
+	return -1;
+}
+
+static int on_post_stream(const char *data, size_t len, bool end, void *arg)
+{
+	struct post *p = arg;
+
+	return big_piece(p->t, &p->big, data, len, end);
+}
+
+static int on_get_stream(const char *data, size_t len, bool end, void *arg)
+{
+	struct http_t *t = arg;
+
+	return big_piece(t, &t->get_big, data, len, end);
 }
 
 static int on_post_data(struct httpc_req *req, const char *data, size_t len, void *arg)
@@ -279,17 +344,19 @@ static int on_post_data(struct httpc_req *req, const char *data, size_t len, voi
 
 		p->kind_known = true;
 		p->is_sse = ct && strncasecmp(ct, "text/event-stream", 17) == 0;
-		if (p->is_sse)
-			sse_init(&p->sse, MCP_FRAME_CAP, on_event, t);
+		if (p->is_sse) {
+			sse_init(&p->sse, MCP_EVENT_CAP, on_event, t);
+			sse_set_stream(&p->sse, MCP_FRAME_CAP, on_post_stream, p);
+		}
 		/* The session must be known before the first answer is handled: the core sends
 		 * notifications/initialized right after the initialize result. */
 		take_session(t, req);
 	}
 	if (p->is_sse)
 		rc = sse_feed(&p->sse, data, len);
-	else if (buf_append(&p->body, data, len) < 0)
-		rc = -E2BIG;
-	if (rc == -E2BIG && !t->dead) {
+	else
+		rc = take_json(t, p, data, len);
+	if (rc == -E2BIG && !t->dead && !p->big) {
 		p->too_big = true;
 		mcp_transport_failed(t->s, FRAME_CAP_WHY);
 	}
@@ -489,7 +556,9 @@ static void on_post_done(struct httpc_req *req, void *arg)
 	}
 	if (!t->dead && httpc_result(req) == HTTPC_OK && status / 100 == 2) {
 		take_session(t, req);
-		if (!p->is_sse && p->body.len)
+		if (!p->is_sse && p->big)
+			mcp_big_hand_over(&p->big, t->s);
+		else if (!p->is_sse && p->body.len)
 			mcp_transport_message(t->s, p->body.data, p->body.len);
 		/* A request whose stream ended without its answer is resumed when the stream
 		 * named an event id; else the core learns it here (a no-op if the answer came). */
@@ -598,6 +667,7 @@ static void free_resume(struct resume *r)
 		event_free(r->timer);
 	if (r->sse_active)
 		sse_finish(&r->sse);
+	mcp_big_destroy(r->big);
 	free(r->last_id);
 	free(r);
 }
@@ -662,6 +732,19 @@ static int on_resume_event(const struct sse_event *ev, void *arg)
 	/* The answer came: this stream has done its work (servers may keep it open). */
 	if (!mcp_transport_awaits(r->t->s, r->id)) {
 		r->answered = true;
+		return -1;
+	}
+	return 0;
+}
+
+static int on_resume_stream(const char *data, size_t len, bool end, void *arg)
+{
+	struct resume *r = arg;
+
+	if (big_piece(r->t, &r->big, data, len, end) < 0 || !r->t || r->t->dead)
+		return -1;
+	if (end && !mcp_transport_awaits(r->t->s, r->id)) {
+		r->answered = true; /* as on_resume_event */
 		return -1;
 	}
 	return 0;
@@ -740,7 +823,8 @@ static void on_resume_timer(evutil_socket_t fd, short what, void *arg)
 
 	if (r->sse_active)
 		sse_finish(&r->sse);
-	sse_init(&r->sse, MCP_FRAME_CAP, on_resume_event, r);
+	sse_init(&r->sse, MCP_EVENT_CAP, on_resume_event, r);
+	sse_set_stream(&r->sse, MCP_FRAME_CAP, on_resume_stream, r);
 	r->sse_active = true;
 	h = headers(t, "GET", true, r->last_id, NULL, 0);
 	o.method = "GET";
@@ -926,7 +1010,10 @@ static void open_get(struct http_t *t)
 		}
 		sse_finish(&t->get_sse);
 	}
-	sse_init(&t->get_sse, MCP_FRAME_CAP, on_event, t);
+	mcp_big_destroy(t->get_big); /* an event the last stream cut off */
+	t->get_big = NULL;
+	sse_init(&t->get_sse, MCP_EVENT_CAP, on_event, t);
+	sse_set_stream(&t->get_sse, MCP_FRAME_CAP, on_get_stream, t);
 	t->get_sse_active = true;
 	t->get_stale = false;
 	t->get_sent_session = t->session != NULL;

@@ -7,12 +7,14 @@
 #include "net/httpc.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "mcp/mcp_big.h"
 #include "mcp/transport.h"
 #include "net/sse.h"
 #include "core/util.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -30,6 +32,7 @@ struct sse_t {
 	struct mcp_server *s;
 	struct httpc_req *get;
 	struct sse_parser sse;
+	struct mcp_big *big; /* an event over MCP_FRAME_CAP, streaming */
 	char *endpoint;
 	struct post *posts;
 	int busy;
@@ -39,6 +42,7 @@ struct sse_t {
 static void destroy(struct sse_t *t)
 {
 	sse_finish(&t->sse);
+	mcp_big_destroy(t->big);
 	free(t->endpoint);
 	free(t);
 }
@@ -95,6 +99,27 @@ static int on_event(const struct sse_event *ev, void *arg)
 	return t->dead ? -1 : 0;
 }
 
+/* An event over MCP_FRAME_CAP streams through mcp_big (an endpoint event is never that long). */
+static int on_big_event(const char *data, size_t len, bool end, void *arg)
+{
+	struct sse_t *t = arg;
+	char why[256];
+
+	if (t->dead)
+		return -1;
+	if (!t->big)
+		t->big = mcp_big_create_for(t->s);
+	if (end) {
+		mcp_big_hand_over(&t->big, t->s);
+		return t->dead ? -1 : 0;
+	}
+	if (mcp_big_feed(t->big, data, len) == 0)
+		return 0;
+	mcp_big_failure(t->big, why, sizeof(why));
+	mcp_transport_failed(t->s, why);
+	return -1;
+}
+
 static int on_get_data(struct httpc_req *req, const char *data, size_t len, void *arg)
 {
 	struct sse_t *t = arg;
@@ -120,7 +145,7 @@ static int on_get_data(struct httpc_req *req, const char *data, size_t len, void
 	t->busy++;
 	rc = sse_feed(&t->sse, data, len);
 	if (rc == -E2BIG && !t->dead)
-		mcp_transport_failed(t->s, "the server sent an event over the 4 MiB frame cap");
+		mcp_transport_failed(t->s, "the server sent an event line over the 4 MiB cap");
 	leave(t);
 	return rc < 0 ? -1 : 0;
 }
@@ -163,7 +188,8 @@ static int open_sse(struct mcp_server *s)
 	int rc;
 
 	t->s = s;
-	sse_init(&t->sse, MCP_FRAME_CAP, on_event, t);
+	sse_init(&t->sse, MCP_EVENT_CAP, on_event, t);
+	sse_set_stream(&t->sse, MCP_FRAME_CAP, on_big_event, t);
 	h[0] = xstrdup("Accept: text/event-stream");
 	for (i = 0; i < c->n_headers; i++)
 		h[i + 1] = xasprintf("%s: %s", c->headers[i].name, c->headers[i].value);

@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "mcp/mcp_big.h"
 #include "mcp/transport.h"
 #include "sandbox/spawn.h"
 #include "core/util.h"
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -37,6 +39,7 @@ struct stdio_t {
 	struct event *ev_out, *ev_err, *ev_in, *ev_ready;
 	struct evbuffer *wbuf;
 	struct buf out_line, err_line;
+	struct mcp_big *big;	/* the line being read is over MCP_FRAME_CAP: it streams */
 	char *tail[TAIL_LINES]; /* the last stderr lines, oldest first */
 	size_t n_tail, tail_bytes;
 	int busy;
@@ -57,6 +60,7 @@ static void destroy(struct stdio_t *t)
 		evbuffer_free(t->wbuf);
 	buf_finish(&t->out_line);
 	buf_finish(&t->err_line);
+	mcp_big_destroy(t->big);
 	while (t->n_tail)
 		free(t->tail[--t->n_tail]);
 	free(t);
@@ -128,6 +132,47 @@ static bool take_lines(struct stdio_t *t, struct buf *b, bool is_err)
 	return !t->dead;
 }
 
+/* The line outgrew MCP_FRAME_CAP: what it holds so far and the rest stream through mcp_big,
+ * and the line's buffer is given back (a 50 MB line costs no 50 MB). */
+static void start_big(struct stdio_t *t)
+{
+	t->big = mcp_big_create_for(t->s);
+	mcp_big_feed(t->big, t->out_line.data, t->out_line.len);
+	buf_finish(&t->out_line);
+	buf_init(&t->out_line, MCP_FRAME_CAP);
+}
+
+/* stdout's bytes: lines up to MCP_FRAME_CAP are buffered and handed over whole, longer ones
+ * stream. An error in a streamed line (past agent.tool_output.max_bytes, not JSON) breaks the
+ * connection: its end may never come. */
+static void take_stdout(struct stdio_t *t, const char *p, size_t n)
+{
+	while (n && !t->dead && !t->broken) {
+		const char *nl = memchr(p, '\n', n);
+		size_t seg = nl ? (size_t)(nl - p) + 1 : n;
+
+		if (!t->big && t->out_line.len + seg > MCP_FRAME_CAP)
+			start_big(t);
+		if (t->big) {
+			if (mcp_big_feed(t->big, p, nl ? seg - 1 : seg) < 0) {
+				char why[256];
+
+				mcp_big_failure(t->big, why, sizeof(why));
+				fail(t, why);
+				return;
+			}
+			if (nl)
+				mcp_big_hand_over(&t->big, t->s);
+		} else {
+			buf_append(&t->out_line, p, seg);
+			if (nl)
+				take_lines(t, &t->out_line, false);
+		}
+		p += seg;
+		n -= seg;
+	}
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg, bool is_err)
 {
 	struct stdio_t *t = arg;
@@ -137,22 +182,19 @@ static void on_readable(evutil_socket_t fd, short what, void *arg, bool is_err)
 
 	t->busy++;
 	n = read(fd, chunk, sizeof(chunk));
-	if (n > 0) {
+	if (n > 0 && !is_err) {
+		take_stdout(t, chunk, (size_t)n);
+	} else if (n > 0) {
 		if (buf_append(b, chunk, (size_t)n) < 0) {
-			if (is_err) {
-				/* Redact before cutting: a secret cut in half is not
-				 * recognised by the logger any more. */
-				char *clean = log_redact(buf_str(b));
-				char *cut = utf8_clip_dup(clean, 200, true);
+			/* Redact before cutting: a secret cut in half is not recognised by the
+			 * logger any more. */
+			char *clean = log_redact(buf_str(b));
+			char *cut = utf8_clip_dup(clean, 200, true);
 
-				log_info("mcp %s stderr: %s (long line cut)", mcp_server_name(t->s),
-					 cut);
-				free(cut);
-				free(clean);
-				buf_reset(b);
-			} else {
-				fail(t, "the server sent a message over the 4 MiB frame cap");
-			}
+			log_info("mcp %s stderr: %s (long line cut)", mcp_server_name(t->s), cut);
+			free(cut);
+			free(clean);
+			buf_reset(b);
 		}
 		take_lines(t, b, is_err);
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {

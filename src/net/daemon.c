@@ -269,6 +269,12 @@ int daemon_listen(struct daemon *d, const char *listen, const char *config_key, 
 		.max_body_bytes = (size_t)max_body_bytes,
 		.timeout_s = timeout_s,
 	};
+	char key[48];
+	size_t section = strcspn(config_key, ".");
+
+	/* "api.listen" -> "api.max_body_bytes": the key a refused client's operator changes. */
+	snprintf(key, sizeof(key), "%.*s.max_body_bytes", (int)section, config_key);
+	o.max_body_key = key;
 
 	return daemon_listen_opts(d, &o, config_key, out);
 }

@@ -200,6 +200,8 @@ int httpd_create(struct loop *l, const struct httpd_opts *o, struct httpd **out,
 		return -1;
 	}
 	h->max_body = o->max_body_bytes ? o->max_body_bytes : 1024 * 1024;
+	snprintf(h->max_body_key, sizeof(h->max_body_key), "%s",
+		 o->max_body_key ? o->max_body_key : "");
 	h->max_header = o->max_header_bytes ? o->max_header_bytes : 16 * 1024;
 	h->max_conns = or_default(o->max_connections, 256);
 	h->write_ms = 1000 * (int64_t)or_default(o->timeout_s, 60);

@@ -52,14 +52,15 @@ typedef void (*httpd_handler)(struct httpd_req *req, void *arg);
 typedef void (*httpd_close_cb)(struct httpd_req *req, void *arg);
 
 struct httpd_opts {
-	const char *listen;	 /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
-	size_t max_body_bytes;	 /* 0 = 1 MiB */
-	size_t max_header_bytes; /* 0 = 16 KiB */
-	int timeout_s;		 /* a write without progress; 0 = 60 */
-	int max_connections;	 /* open connections; 0 = 256 */
-	int idle_timeout_s;	 /* keep-alive connection between requests; 0 = 60 */
-	int header_timeout_s;	 /* first byte (or connect) to the end of the head; 0 = 10 */
-	int body_timeout_s;	 /* end of the head to the end of the body; 0 = 60 */
+	const char *listen;	  /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
+	size_t max_body_bytes;	  /* 0 = 1 MiB */
+	const char *max_body_key; /* its config key, named in 413 answers; NULL = none */
+	size_t max_header_bytes;  /* 0 = 16 KiB */
+	int timeout_s;		  /* a write without progress; 0 = 60 */
+	int max_connections;	  /* open connections; 0 = 256 */
+	int idle_timeout_s;	  /* keep-alive connection between requests; 0 = 60 */
+	int header_timeout_s;	  /* first byte (or connect) to the end of the head; 0 = 10 */
+	int body_timeout_s;	  /* end of the head to the end of the body; 0 = 60 */
 };
 
 /* Binds and listens. Returns 0, or -1 with a message in err ("cannot listen on ...: ..."). */

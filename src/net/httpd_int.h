@@ -84,6 +84,7 @@ struct conn {
 	short watching;
 	enum conn_state state;
 	bool refused, deferred, close_pending, in_dispatch, keep_alive;
+	char why[160]; /* a refusal's words when they carry numbers (413) */
 	int in_cb;
 	int64_t t_mark_ms, t_write_ms;
 	char *in;
@@ -106,6 +107,7 @@ struct httpd {
 	void *observe_arg;
 	struct conn *conns, *defer_head;
 	size_t n_conns, n_refusing, max_conns, max_body, max_header;
+	char max_body_key[48]; /* "api.max_body_bytes", named in 413 answers; "" = none */
 	int64_t idle_ms, header_ms, body_ms, write_ms;
 	int64_t warned_ms; /* last "connection cap reached" warning */
 	bool accept_paused;

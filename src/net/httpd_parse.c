@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -137,6 +138,24 @@ static bool has_token(const char *v, const char *token)
 	return false;
 }
 
+/* The 413's words: what was too large, the limit and the key that sets it. len 0: unknown
+ * (a chunked body). In c->why. */
+static const char *too_large(struct conn *c, uint64_t len)
+{
+	const struct httpd *h = c->h;
+	int n = 0;
+
+	if (len)
+		n = snprintf(c->why, sizeof(c->why), "request body too large: %llu bytes, over ",
+			     (unsigned long long)len);
+	else
+		n = snprintf(c->why, sizeof(c->why), "request body too large: over ");
+	snprintf(c->why + n, sizeof(c->why) - (size_t)n, "the limit of %zu bytes%s%s%s",
+		 h->max_body, *h->max_body_key ? " (" : "", h->max_body_key,
+		 *h->max_body_key ? ")" : "");
+	return c->why;
+}
+
 /* The headers that shape the exchange. 0 or the status to refuse with. */
 static int read_framing(struct conn *c, const char **why)
 {
@@ -182,7 +201,7 @@ static int read_framing(struct conn *c, const char **why)
 		return 400;
 	}
 	if ((uint64_t)cl > c->h->max_body) {
-		*why = "request body too large";
+		*why = too_large(c, (uint64_t)cl);
 		return 413;
 	}
 	r->body_len = (size_t)cl;
@@ -319,7 +338,7 @@ static int dechunk_pass(struct conn *c)
 			if (chunk_size(c->in + r->ch_pos, lf - r->ch_pos, &size) < 0)
 				goto bad;
 			if (size > c->h->max_body - r->body_len) {
-				httpd_refuse_request(c, 413, "request body too large");
+				httpd_refuse_request(c, 413, too_large(c, 0));
 				return -1;
 			}
 			r->ch_pos = lf + 1;

@@ -10,6 +10,9 @@
  * One deliberate step away from WHATWG: an event whose data is empty is not dispatched, also
  * when it had a single empty `data:` line (browsers deliver that as ""). MCP servers send such
  * priming events (`id: 7` + `data:`) only to set the id, and no caller wants an empty message.
+ * An event too large to buffer can stream instead (sse_set_stream): once its data would pass
+ * the mark, what was buffered and every later data byte go to the stream callback as they
+ * arrive, also the middle of a line, so a 50 MB MCP answer costs no more than the mark.
  * Rejected: splitting on "\n\n" (misses CR-only and CRLF streams and mixed endings) and
  * collecting whole events before parsing them (doubles the memory and the copying).
  */
@@ -29,9 +32,36 @@ static int set_buf(struct buf *b, const char *value, size_t len)
 	return buf_append(b, value, len);
 }
 
+static int emit(struct sse_parser *p, const char *data, size_t len)
+{
+	return len ? p->stream(data, len, false, p->stream_arg) : 0;
+}
+
+/* The pending event streams from here: the data buffered so far goes out first and its buffer
+ * is given back. */
+static int begin_stream(struct sse_parser *p)
+{
+	int rc = emit(p, p->data.data, p->data.len);
+
+	p->streaming = true;
+	buf_finish(&p->data);
+	buf_init(&p->data, p->max);
+	return rc;
+}
+
 static int field_data(struct sse_parser *p, const char *value, size_t len)
 {
 	int rc;
+
+	if (!p->streaming && p->stream && p->data.len + 1 + len > p->stream_at) {
+		rc = begin_stream(p);
+		if (rc < 0)
+			return rc;
+	}
+	if (p->streaming) {
+		rc = p->n_data++ ? emit(p, "\n", 1) : 0;
+		return rc < 0 ? rc : emit(p, value, len);
+	}
 
 	if (p->n_data > 0) {
 		rc = buf_append(&p->data, "\n", 1);
@@ -92,6 +122,13 @@ static int dispatch(struct sse_parser *p)
 	struct sse_event ev;
 	int rc;
 
+	if (p->streaming) {
+		rc = p->stream(NULL, 0, true, p->stream_arg);
+		p->streaming = false;
+		buf_reset(&p->event);
+		p->n_data = 0;
+		return rc < 0 ? rc : 0;
+	}
 	if (p->data.len == 0) {
 		/* No data, or one empty data line (MCP's priming event): nothing to deliver. */
 		buf_reset(&p->data);
@@ -186,6 +223,53 @@ void sse_finish(struct sse_parser *p)
 	buf_finish(&p->id);
 }
 
+void sse_set_stream(struct sse_parser *p, size_t at, sse_stream_cb cb, void *arg)
+{
+	p->stream = cb;
+	p->stream_arg = arg;
+	p->stream_at = at < p->max ? at : p->max;
+}
+
+/* Byte k of the line made of p->line and then seg. */
+static char line_at(const struct sse_parser *p, const char *seg, size_t k)
+{
+	return k < p->line.len ? p->line.data[k] : seg[k - p->line.len];
+}
+
+/* True when the line made of p->line and seg[0..n) should stream: a data line past the mark. */
+static bool stream_it(const struct sse_parser *p, const char *seg, size_t n)
+{
+	size_t total = p->line.len + n, k;
+
+	if (!p->stream || total <= p->stream_at || total < 5)
+		return false;
+	for (k = 0; k < 5; k++)
+		if (line_at(p, seg, k) != "data:"[k])
+			return false;
+	return true;
+}
+
+/* A data line too long to buffer: its value so far (p->line, then seg) goes out, the rest of
+ * the line follows as it arrives. */
+static int start_line_stream(struct sse_parser *p, const char *seg, size_t n)
+{
+	size_t skip = 5, k;
+	int rc = p->streaming ? 0 : begin_stream(p);
+
+	if (rc == 0 && p->n_data++)
+		rc = emit(p, "\n", 1);
+	if (p->line.len + n > 5 && line_at(p, seg, 5) == ' ')
+		skip = 6;
+	if (rc == 0 && skip < p->line.len)
+		rc = emit(p, p->line.data + skip, p->line.len - skip);
+	k = skip > p->line.len ? skip - p->line.len : 0;
+	if (rc == 0)
+		rc = emit(p, seg + k, n - k);
+	buf_reset(&p->line);
+	p->line_streaming = true;
+	return rc;
+}
+
 int sse_feed(struct sse_parser *p, const char *data, size_t len)
 {
 	size_t i = 0, start, line_len;
@@ -209,12 +293,24 @@ int sse_feed(struct sse_parser *p, const char *data, size_t len)
 		start = i;
 		while (i < len && data[i] != '\n' && data[i] != '\r')
 			i++;
+		line_len = i - start;
+		if (p->line_streaming || stream_it(p, data + start, line_len)) {
+			rc = p->line_streaming ? emit(p, data + start, line_len)
+					       : start_line_stream(p, data + start, line_len);
+			if (rc < 0)
+				return fail(p, rc);
+			if (i == len)
+				break;
+			p->line_streaming = false;
+			p->after_cr = data[i] == '\r';
+			i++;
+			continue;
+		}
 		if (i == len) {
 			if (buf_append(&p->line, data + start, len - start) < 0)
 				return fail(p, -E2BIG);
 			break;
 		}
-		line_len = i - start;
 		p->after_cr = data[i] == '\r';
 		i++;
 		if (p->line.len > 0) {
@@ -235,7 +331,7 @@ int sse_feed(struct sse_parser *p, const char *data, size_t len)
 
 bool sse_pending(const struct sse_parser *p)
 {
-	return p->line.len > 0 || p->n_data > 0 || p->event.len > 0 ||
+	return p->line.len > 0 || p->n_data > 0 || p->event.len > 0 || p->streaming ||
 	       (p->bom_seen > 0 && p->bom_seen < 3);
 }
 

@@ -24,6 +24,10 @@ struct sse_event {
  * call sse_feed() or sse_finish() on the parser that called it. */
 typedef int (*sse_event_cb)(const struct sse_event *ev, void *arg);
 
+/* A streamed event's data (sse_set_stream): pieces in order (end false), then once end true
+ * (data NULL) where the event would be dispatched. Return 0 to go on, < 0 to stop (sticky). */
+typedef int (*sse_stream_cb)(const char *data, size_t len, bool end, void *arg);
+
 /* Caller-owned parser state. Fields are private: use the functions. */
 struct sse_parser {
 	sse_event_cb cb;
@@ -36,13 +40,22 @@ struct sse_parser {
 	size_t n_data;	  /* data lines in the pending event */
 	long retry_ms;
 	size_t comments;
-	unsigned bom_seen; /* BOM bytes matched at the start; 3 once the start is decided */
-	bool after_cr;	   /* the last byte was a '\r': a '\n' right after it ends nothing */
-	int error;	   /* sticky: -E2BIG or the callback's stop value */
+	unsigned bom_seen;    /* BOM bytes matched at the start; 3 once the start is decided */
+	bool after_cr;	      /* the last byte was a '\r': a '\n' right after it ends nothing */
+	int error;	      /* sticky: -E2BIG or the callback's stop value */
+	sse_stream_cb stream; /* sse_set_stream's, NULL = none */
+	void *stream_arg;
+	size_t stream_at;
+	bool streaming;	     /* the pending event's data goes to stream */
+	bool line_streaming; /* ... and so does the rest of the current line */
 };
 
 /* Prepares p. max_event_bytes (> 0) caps one line and one event's data. cb is required. */
 void sse_init(struct sse_parser *p, size_t max_event_bytes, sse_event_cb cb, void *arg);
+/* Events whose data would pass at bytes (at <= max_event_bytes) are not buffered: their data
+ * goes to cb as it arrives, and cb(NULL, 0, true) stands in for the event callback. Only data
+ * lines stream; any other line over max_event_bytes is still -E2BIG. */
+void sse_set_stream(struct sse_parser *p, size_t at, sse_stream_cb cb, void *arg);
 /* Frees the buffers; p may be sse_init()ed again. Accepts NULL. */
 void sse_finish(struct sse_parser *p);
 /* Feeds bytes (any split, even mid-line or mid-CRLF); the callback fires for each event

@@ -649,6 +649,7 @@ int router_server_run(const struct config *cfg)
 	const struct httpd_opts o = {
 		.listen = cfg->router.listen.addr,
 		.max_body_bytes = (size_t)cfg->router.max_body_bytes,
+		.max_body_key = "router.max_body_bytes",
 		.timeout_s = (int)cfg->router_settings.timeout_s + 60,
 		.max_connections = (int)cfg->router.max_connections,
 		.idle_timeout_s = (int)cfg->router.idle_timeout_s,

@@ -17,8 +17,10 @@
  * notes, history) to any host in a URL.
  *
  * Redirects are followed here, not by curl, so every hop passes the same checks; at most 5.
- * The body streams into a buffer capped at web.max_bytes: past it the fetch stops and the
- * text of what arrived is returned with a note. A type that is not text is refused when its
+ * The body streams into a buffer capped at web.max_bytes: the model reads the text of that
+ * much, with a note. Past it the page goes on streaming into home/tool-output/ (core/toolout,
+ * up to agent.tool_output.max_bytes) and the note names the file; with
+ * agent.tool_output.keep off the fetch stops there. A type that is not text is refused when its
  * first bytes arrive, without downloading the rest.
  *
  * Rejected: resolving the name ourselves and pinning it (CURLOPT_RESOLVE): a second, blocking
@@ -27,6 +29,7 @@
 #include "tools/tool.h"
 
 #include "core/config.h"
+#include "core/toolout.h"
 #include "net/html_text.h"
 #include "net/httpc.h"
 #include "net/netcheck.h"
@@ -65,9 +68,11 @@ struct tool_job {
 	size_t max_bytes; /* web.max_bytes: the body's cap */
 	struct buf body;
 	enum body_kind kind;
-	bool cut;	/* the body reached web.max_bytes */
-	bool stopped;	/* we ended the transfer from the data callback */
-	bool cancelled; /* cancel() was called */
+	bool cut; /* the body reached web.max_bytes */
+	const struct config *cfg;
+	struct toolout *whole; /* the page past web.max_bytes, kept whole */
+	bool stopped;	       /* we ended the transfer from the data callback */
+	bool cancelled;	       /* cancel() was called */
 };
 
 /* ---- URL policy ---- */
@@ -347,6 +352,12 @@ static int on_body(struct httpc_req *req, const char *data, size_t len, void *ar
 		j->stopped = true;
 		return -1;
 	}
+	if (j->whole) {
+		if (toolout_write(j->whole, data, len) == 0)
+			return 0;
+		j->stopped = true; /* past agent.tool_output.max_bytes */
+		return -1;
+	}
 	room = j->max_bytes - j->body.len;
 	if (len <= room) {
 		buf_append(&j->body, data, len);
@@ -354,6 +365,11 @@ static int on_body(struct httpc_req *req, const char *data, size_t len, void *ar
 	}
 	buf_append(&j->body, data, room);
 	j->cut = true;
+	if (j->cfg->agent.tool_output.keep && httpc_status(req) / 100 == 2) {
+		j->whole = toolout_create(j->cfg, "web-fetch", 0);
+		toolout_write(j->whole, j->body.data, j->body.len);
+		return on_body(req, data + room, len - room, arg);
+	}
 	j->stopped = true;
 	return -1;
 }
@@ -363,6 +379,7 @@ static int on_body(struct httpc_req *req, const char *data, size_t len, void *ar
 static void job_free(struct tool_job *j)
 {
 	buf_finish(&j->body);
+	toolout_destroy(j->whole);
 	free(j->first_url);
 	free(j->url);
 	free(j);
@@ -423,7 +440,17 @@ static void success(const struct tool_job *j, const struct httpc_req *req, struc
 
 	buf_printf(out, "%s (%ld, %s, ", j->url, httpc_status(req),
 		   short_type(req, type, sizeof(type)));
-	if (j->cut)
+	if (j->cut && j->whole && toolout_path(j->whole))
+		buf_printf(
+			out,
+			"first %zu bytes: the page is larger than web.max_bytes; %s %llu "
+			"bytes are in %s",
+			j->body.len, j->stopped ? "its first" : "all its",
+			(unsigned long long)(j->stopped
+						     ? (uint64_t)j->cfg->agent.tool_output.max_bytes
+						     : toolout_total(j->whole)),
+			toolout_path(j->whole));
+	else if (j->cut)
 		buf_printf(out, "first %zu bytes: the page is larger than web.max_bytes",
 			   j->body.len);
 	else
@@ -597,6 +624,7 @@ static int web_start(const struct tool_req *req, tool_job_cb cb, void *arg, stru
 	j->max_chars = (size_t)max_chars;
 	j->deadline_ms = now_mono_ms() + web->timeout_s * 1000;
 	j->max_bytes = (size_t)web->max_bytes;
+	j->cfg = req->env->cfg;
 	buf_init(&j->body, j->max_bytes);
 	if (start_hop(j, err) < 0) {
 		job_free(j);

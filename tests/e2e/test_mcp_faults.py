@@ -348,6 +348,25 @@ def test_url_without_transport_falls_back_to_legacy_sse(mcp_fake, tmp_path):
         ("POST", "server/discover"), ("POST", "initialize"), ("GET", None)], first
 
 
+def test_legacy_sse_large_answer_streams_to_an_excerpt(mcp_fake, tmp_path):
+    """An answer event over the 4 MiB line cap on a legacy SSE stream (once an error) streams
+    like one of Streamable HTTP: the excerpt (é kept whole at the cut) with its note, the whole
+    text in home/tool-output/."""
+    n = 6 * 1024 * 1024
+    f = mcp_fake(legacy_sse=True, path="/sse", tools=[tool("big_text", "big_text")])
+    r = mcp_call(write_config(tmp_path, {"old": http_entry(f.url)}), "old", "big_text",
+                 {"bytes": n})
+    assert_clean_exit(r, (0,))
+    text = out_text(r)
+    cut = text.index("\n[output cut: the first ")
+    assert set(text[:cut]) == {"é"}
+    note = text[cut:]
+    assert f" of {n} bytes shown; the whole output is in {tmp_path / 'home' / 'tool-output'}/" \
+        in note, note
+    with open(note.split(" is in ", 1)[1].rstrip("]"), encoding="utf-8") as kept:
+        assert kept.read() == "é" * (n // 2)
+
+
 def test_gateway_uses_a_legacy_sse_url_without_transport(mcp_fake, mcp_gateway):
     f = mcp_fake(legacy_sse=True, path="/sse", tools=[tool("echo")])
     g = mcp_gateway({"old": http_entry(f.url)})

@@ -246,6 +246,38 @@ def test_answer_stream_ended_early_is_resumed_with_last_event_id(scripted, tmp_p
     assert r.elapsed < 4, "the resumed stream was not closed once the answer came"
 
 
+def test_large_answer_on_a_resumed_stream_streams_to_an_excerpt(scripted, tmp_path):
+    """An answer over the 4 MiB event cap on the resumed stream (once an error) streams like
+    one on the POST's own stream: the excerpt with its note, the whole in home/tool-output/."""
+    s = scripted(session="sess-1")
+    n = 6 * 1024 * 1024
+
+    def call(h, msg):
+        s.pending = msg
+        h.sse_start()
+        h.sse("id: ev-1\nretry: 100\ndata: \n\n")
+
+    def get(h):
+        if "last-event-id" not in h.headers:
+            return h.reply(405, "no standalone stream\n", "text/plain")
+        h.sse_start()
+        h.sse("id: ev-2\nevent: message\ndata: " + json.dumps(Scripted.result(
+            s.pending, {"content": [{"type": "text", "text": "B" * n}]})) + "\n\n")
+
+    s.on("tools/call", call)
+    s.get(get)
+    r = mcp_call(write_config(tmp_path, {"s": http_entry(s.url)}), "s", "echo",
+                 {"message": "big"})
+    assert_clean_exit(r, (0,))
+    text = out_text(r)
+    note = text[text.index("\n[output cut: the first "):]
+    assert f" of {n} bytes shown; the whole output is in {tmp_path / 'home' / 'tool-output'}/" \
+        in note, note
+    kept = note.split(" is in ", 1)[1].rstrip("]")
+    with open(kept, "rb") as f:
+        assert f.read() == b"B" * n
+
+
 def test_answer_stream_without_event_id_is_not_resumed(scripted, tmp_path):
     """A stream that named no event id cannot be resumed: the call fails at once, saying so."""
     s = scripted(session="sess-1")
