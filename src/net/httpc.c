@@ -14,10 +14,12 @@
  * lookup of our own (a second, blocking resolver next to curl's) and CURLOPT_PREREQFUNCTION
  * (it runs once the connection to the refused peer is already open).
  *
- * This file owns a request's life (start, cancel, the one end through httpc_finish, the
- * accessors) and the curl easy path. The other parts are their own files (httpc_int.h lists
- * them): the plain path's request, answer parser, head and pool, the environment's trust
- * anchors and proxies, mail on a worker thread, and the link-time wrappers of curl.
+ * This file owns a request's life (start, cancel, the one end through finish, the accessors)
+ * and the curl easy path. The other parts are their own files (httpc_int.h lists them): the
+ * plain path's request, answer parser, head and pool, the environment's trust anchors and
+ * proxies, mail on a worker thread, what every path notes on a request, and the link-time
+ * wrappers of curl. They never call this file: the plain path and the mail worker end a
+ * request through r->owner (struct httpc_owner).
  */
 #include "net/httpc_int.h"
 #include "config_build.h"
@@ -50,7 +52,8 @@ const char *httpc_result_name(enum httpc_result r)
 	return (size_t)r < ARRAY_LEN(result_names) ? result_names[r] : "?";
 }
 
-void httpc_finish(struct httpc_req *r)
+/* Ends r: off the list, done fires, everything of r is freed (httpc_owner.finish). */
+static void finish(struct httpc_req *r)
 {
 	if (!r->end_us)
 		r->end_us = now_mono_us();
@@ -78,15 +81,6 @@ void httpc_finish(struct httpc_req *r)
 	buf_finish(&r->resp);
 	buf_finish(&r->hdrs);
 	free(r);
-}
-
-void httpc_mark_first_byte(struct httpc_req *r)
-{
-	if (r->first_byte_us)
-		return;
-	r->first_byte_us = now_mono_us();
-	if (r->fb_timer)
-		evtimer_del(r->fb_timer);
 }
 
 static size_t header_cb(char *p, size_t size, size_t n, void *arg)
@@ -203,22 +197,6 @@ static void set_check(struct httpc_req *r, const struct httpc_opts *o)
 	curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
 }
 
-enum httpc_result httpc_map_code(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_OK:
-		return HTTPC_OK;
-	case CURLE_OPERATION_TIMEDOUT:
-		return HTTPC_TIMEOUT;
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_CONNECT:
-		return HTTPC_CONNECT;
-	default:
-		return HTTPC_TRANSPORT;
-	}
-}
-
 static void on_done(CURL *easy, CURLcode rc, void *arg)
 {
 	struct httpc_req *r = arg;
@@ -242,11 +220,12 @@ static void on_done(CURL *easy, CURLcode rc, void *arg)
 			r->error = r->refused;
 		}
 	}
-	httpc_finish(r);
+	finish(r);
 }
 
-/* Runs from the loop for httpc_cancel and the first-byte timer: safe to touch the multi. */
-void httpc_abort_now(struct httpc_req *r)
+/* Runs from the loop for httpc_cancel and the first-byte timer: safe to touch the multi
+ * (httpc_owner.abort_now). */
+static void abort_now(struct httpc_req *r)
 {
 	if (r->mail) {
 		httpc_mail_abandon(r);
@@ -258,12 +237,12 @@ void httpc_abort_now(struct httpc_req *r)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
 	}
 	r->result = r->pending;
-	httpc_finish(r);
+	finish(r);
 }
 
 static void on_defer(evutil_socket_t fd, short what, void *arg)
 {
-	httpc_abort_now(arg);
+	abort_now(arg);
 }
 
 /* A request started inside a curl callback joins the multi handle from the loop. */
@@ -276,7 +255,7 @@ static void on_start(evutil_socket_t fd, short what, void *arg)
 	if (loop_curl_add(r->loop, r->easy, on_done, r) < 0) {
 		r->pending = HTTPC_TRANSPORT;
 		r->error = "could not start the transfer";
-		httpc_abort_now(r);
+		abort_now(r);
 		return;
 	}
 	r->in_multi = 1;
@@ -290,7 +269,7 @@ static void on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
 		r->pending = HTTPC_FIRST_BYTE;
 		r->error = "no response byte before the first-byte timeout";
 	}
-	httpc_abort_now(r);
+	abort_now(r);
 }
 
 /* curl asks for the next piece of an upload: the head, the file, the tail, in order. A file
@@ -395,7 +374,7 @@ static int set_headers(struct httpc_req *r, const struct httpc_opts *o)
 
 /* From inside httpc_start (or anywhere the request must not end right now): the defer timer
  * ends it from the loop. */
-void httpc_end_later(struct httpc_req *r)
+static void end_later(struct httpc_req *r)
 {
 	if (!r->defer) {
 		r->defer = evtimer_new(loop_base(r->loop), on_defer, r);
@@ -412,6 +391,12 @@ static int valid_scheme(const char *url, bool mail)
 	return url && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0);
 }
 
+static const struct httpc_owner owner = {
+	.finish = finish,
+	.abort_now = abort_now,
+	.end_later = end_later,
+};
+
 int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, void *arg,
 		struct httpc_req **out)
 {
@@ -427,6 +412,7 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 		return -1;
 	}
 	r = xcalloc(1, sizeof(*r));
+	r->owner = &owner;
 	r->loop = l;
 	r->done = done;
 	r->arg = arg;
@@ -651,16 +637,4 @@ bool httpc_request_sent(const struct httpc_req *r)
 bool httpc_is_plain(const struct httpc_req *r)
 {
 	return r->pl != NULL;
-}
-
-long httpc_first_byte_ms(const struct httpc_req *r)
-{
-	return r->first_byte_us ? (long)((r->first_byte_us - r->start_us) / 1000) : -1;
-}
-
-long httpc_total_ms(const struct httpc_req *r)
-{
-	int64_t end = r->end_us ? r->end_us : now_mono_us();
-
-	return (long)((end - r->start_us) / 1000);
 }

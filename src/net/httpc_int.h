@@ -9,7 +9,12 @@
  *   httpc_parse.c  the plain path's answer: status line, headers, body framing, chunked
  *   httpc_pool.c   the plain path's connections: their events and the keep-alive pool
  *   httpc_mail.c   SMTP on a worker thread
- *   httpc_wrap.c   link-time wrappers of curl internals (static builds) */
+ *   httpc_req.c    what every path notes on a request: failure, first byte, timings
+ *   httpc_wrap.c   link-time wrappers of curl internals (static builds)
+ *
+ * Calls go one way: httpc.c -> httpc_mail.c, httpc_plain.c -> httpc_parse.c, httpc_pool.c,
+ * httpc_head.c -> httpc_env.c, httpc_req.c (src/net/README.md, "Who calls whom"). The one
+ * way back up is r->owner: the request's end, which httpc.c hands every request. */
 #ifndef HERMETIC_HTTPC_INT_H
 #define HERMETIC_HTTPC_INT_H
 
@@ -26,8 +31,22 @@
 #define HEADERS_CAP (64 * 1024)
 #define PLAIN_KEY   64
 
+/* The steps of a request's end that httpc.c owns and the plain path (httpc_plain.c) and the
+ * mail worker's end (httpc_mail.c) reach through r->owner: their only way back into httpc.c,
+ * which calls them directly. */
+struct httpc_owner {
+	/* Ends r: off the list, done fires, everything of r is freed. */
+	void (*finish)(struct httpc_req *r);
+	/* Ends r now with its pending result; only from the loop, never inside curl's
+	 * callbacks. */
+	void (*abort_now)(struct httpc_req *r);
+	/* Ends r from the loop (the defer timer): for failures inside httpc_start. */
+	void (*end_later)(struct httpc_req *r);
+};
+
 struct httpc_req {
 	struct httpc_req *prev, *next;
+	const struct httpc_owner *owner; /* httpc.c's, set by httpc_start */
 	struct loop *loop;
 	CURL *easy;
 	struct curl_slist *headers;
@@ -121,18 +140,15 @@ struct target {
 	const char *path; /* from the first '/' or '?'; "" = "/" */
 };
 
-/* ---- httpc.c: a request's life ---- */
+/* ---- httpc_req.c (httpc.c's own steps are in struct httpc_owner) ---- */
 
-/* Ends r: off the list, done fires, everything of r is freed. */
-void httpc_finish(struct httpc_req *r);
+/* Sets r's pending result and error text, unless one is set already. */
+void httpc_fail(struct httpc_req *r, enum httpc_result res, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* The first answer byte arrived: noted, and the first-byte timer stopped. */
 void httpc_mark_first_byte(struct httpc_req *r);
 /* The httpc_result of a curl code. */
 enum httpc_result httpc_map_code(CURLcode rc);
-/* Ends r now with its pending result; only from the loop, never inside curl's callbacks. */
-void httpc_abort_now(struct httpc_req *r);
-/* Ends r from the loop (the defer timer): for failures inside httpc_start. */
-void httpc_end_later(struct httpc_req *r);
 
 /* ---- httpc_env.c ---- */
 
@@ -154,13 +170,11 @@ void httpc_pool_key(char *key, const struct target *t);
 
 /* ---- httpc_plain.c ---- */
 
-/* Sets r's pending result and error text, unless one is set already. */
-void httpc_plain_fail(struct httpc_req *r, enum httpc_result res, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 /* Stops r's timer and lets go of its connection: back to the pool (keep) or closed. */
 void httpc_plain_detach(struct httpc_req *r, bool keep);
-/* The event callback of every plain connection, idle or in use. */
-void httpc_conn_cb(evutil_socket_t fd, short what, void *arg);
+/* Sets the events c waits for (0 = none); one callback for every plain connection, idle or
+ * in use (an idle one that turns readable goes to httpc_idle_closed). */
+void httpc_conn_want(struct conn *c, struct loop *l, short what);
 void httpc_plain_start(struct httpc_req *r, const struct httpc_opts *o, const struct target *t);
 /* Frees r's plain state (NULL: nothing); its connection is closed. */
 void httpc_plain_free(struct httpc_req *r);
@@ -175,11 +189,9 @@ int httpc_parse(struct httpc_req *r, const char *d, size_t n);
 /* The loop's pool (made on first use, freed with the loop). */
 struct pool *httpc_pool_of(struct loop *l);
 void httpc_conn_close(struct conn *c);
-/* Sets the events c waits for (0 = none). */
-void httpc_conn_want(struct conn *c, struct loop *l, short what);
 /* A pooled connection to key that is young enough, or NULL. */
 struct conn *httpc_pool_take(struct loop *l, const char *key);
-/* Keeps c for the next request, or closes it. */
+/* Keeps c for the next request, or closes it; its read event is armed already. */
 void httpc_pool_put(struct loop *l, struct conn *c);
 /* An idle connection became readable: the peer closed it (or broke the protocol). */
 void httpc_idle_closed(struct conn *c);
@@ -188,7 +200,7 @@ void httpc_idle_closed(struct conn *c);
 
 /* Starts r's mail on a worker thread; 0, or -1 (nothing started). */
 int httpc_mail_start(struct httpc_req *r, const struct httpc_opts *o);
-/* From httpc_abort_now: the request ends now; the job ends its transfer on its own. */
+/* From httpc.c's abort_now: the request ends now; the job ends its transfer on its own. */
 void httpc_mail_abandon(struct httpc_req *r);
 
 #endif

@@ -1,5 +1,5 @@
 /* httpc_mail: mail, on a worker thread. httpc_start hands a request with opts.mail here; its
- * end still goes through httpc.c (httpc_finish), from the loop.
+ * end still goes through httpc.c (r->owner->finish), from the loop.
  *
  * SMTP: MAIL FROM, RCPT TO, AUTH, TLS, and the message. libcurl sends QUIT and waits for its
  * answer synchronously when it closes an SMTP connection (smtp_disconnect), wherever that
@@ -106,12 +106,13 @@ static void mail_done(void *arg)
 				log_redact(r->errbuf[0] ? r->errbuf : curl_easy_strerror(j->rc));
 			r->error = r->scrubbed;
 		}
-		httpc_finish(r);
+		r->owner->finish(r);
 	}
 	mail_free(j);
 }
 
-/* From httpc_abort_now (the loop): the request ends now; the job ends its transfer on its own. */
+/* From httpc.c's abort_now (the loop): the request ends now; the job ends its transfer on
+ * its own. */
 void httpc_mail_abandon(struct httpc_req *r)
 {
 	struct mail_job *j = r->mail;

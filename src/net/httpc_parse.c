@@ -16,7 +16,7 @@
 /* An answer this path cannot read: an error (it was sent, so never handed to curl). */
 static int bad_answer(struct httpc_req *r, const char *what)
 {
-	httpc_plain_fail(r, HTTPC_TRANSPORT, "Bad HTTP answer from %s: %s", r->pl->key, what);
+	httpc_fail(r, HTTPC_TRANSPORT, "Bad HTTP answer from %s: %s", r->pl->key, what);
 	return -1;
 }
 
@@ -147,7 +147,7 @@ static int parse_head(struct httpc_req *r, const char **d, size_t *n)
 		size_t take = nl ? (size_t)(nl - *d) + 1 : *n, len;
 
 		if (buf_append(&r->hdrs, *d, take) < 0) {
-			httpc_plain_fail(r, HTTPC_TOO_BIG, "response headers over the cap");
+			httpc_fail(r, HTTPC_TOO_BIG, "response headers over the cap");
 			return -1;
 		}
 		*d += take;

@@ -2,7 +2,7 @@
  * (a pooled one or a new one) through sending the head and body to reading the answer, with
  * its timeouts and the one re-send. The answer's bytes are parsed in httpc_parse.c, the
  * connections kept between requests in httpc_pool.c, the choice of this path and the head it
- * sends in httpc_head.c; the request's start and end are httpc.c's.
+ * sends in httpc_head.c; the request's start and end are httpc.c's (reached through r->owner).
  *
  * curl's transfer machinery costs ~80k instructions per proxied request, most of a request's
  * CPU next to the nginx floor. For http:// URLs it would model exactly (numeric host, no
@@ -43,21 +43,6 @@
 
 #define IN_BUF 16384
 
-void httpc_plain_fail(struct httpc_req *r, enum httpc_result res, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (r->pending == HTTPC_OK) {
-		va_start(ap, fmt);
-		vsnprintf(r->errbuf, sizeof(r->errbuf), fmt, ap);
-		va_end(ap);
-		free(r->scrubbed);
-		r->scrubbed = log_redact(r->errbuf);
-		r->error = r->scrubbed;
-		r->pending = res;
-	}
-}
-
 void httpc_plain_detach(struct httpc_req *r, bool keep)
 {
 	struct plain *p = r->pl;
@@ -71,10 +56,12 @@ void httpc_plain_detach(struct httpc_req *r, bool keep)
 		return;
 	p->conn = NULL;
 	c->req = NULL;
-	if (keep && !p->no_pool)
+	if (keep && !p->no_pool) {
+		httpc_conn_want(c, r->loop, EV_READ);
 		httpc_pool_put(r->loop, c);
-	else
+	} else {
 		httpc_conn_close(c);
+	}
 }
 
 static void plain_arm(struct httpc_req *r)
@@ -107,14 +94,13 @@ static void plain_timeout(evutil_socket_t fd, short what, void *arg)
 
 	p->timer_added = false;
 	if (p->connecting && (!p->deadline_us || p->connect_deadline_us <= p->deadline_us))
-		httpc_plain_fail(r, HTTPC_TIMEOUT, "Connection timed out after %ld milliseconds",
-				 httpc_total_ms(r));
+		httpc_fail(r, HTTPC_TIMEOUT, "Connection timed out after %ld milliseconds",
+			   httpc_total_ms(r));
 	else
-		httpc_plain_fail(
-			r, HTTPC_TIMEOUT,
-			"Operation timed out after %ld milliseconds with %zu bytes received",
-			httpc_total_ms(r), r->resp.len);
-	httpc_abort_now(r);
+		httpc_fail(r, HTTPC_TIMEOUT,
+			   "Operation timed out after %ld milliseconds with %zu bytes received",
+			   httpc_total_ms(r), r->resp.len);
+	r->owner->abort_now(r);
 }
 
 static void plain_connect(struct httpc_req *r);
@@ -168,7 +154,7 @@ static int plain_send(struct httpc_req *r)
 
 			if ((e == EPIPE || e == ECONNRESET) && plain_resend(r))
 				return 0;
-			httpc_plain_fail(r, HTTPC_TRANSPORT, "Send failure: %s", strerror(e));
+			httpc_fail(r, HTTPC_TRANSPORT, "Send failure: %s", strerror(e));
 			return -1;
 		}
 		p->sent += (size_t)n;
@@ -195,14 +181,13 @@ static void plain_eof(struct httpc_req *r, int err)
 		if (plain_resend(r))
 			return;
 		if (err)
-			httpc_plain_fail(r, HTTPC_TRANSPORT, "Recv failure: %s", strerror(err));
+			httpc_fail(r, HTTPC_TRANSPORT, "Recv failure: %s", strerror(err));
 		else
-			httpc_plain_fail(r, HTTPC_TRANSPORT, "Empty reply from server");
+			httpc_fail(r, HTTPC_TRANSPORT, "Empty reply from server");
 		return;
 	}
-	httpc_plain_fail(r, HTTPC_TRANSPORT,
-			 "connection to %s closed before the end of the answer%s%s", p->key,
-			 err ? ": " : "", err ? strerror(err) : "");
+	httpc_fail(r, HTTPC_TRANSPORT, "connection to %s closed before the end of the answer%s%s",
+		   p->key, err ? ": " : "", err ? strerror(err) : "");
 }
 
 static void plain_read(struct httpc_req *r)
@@ -221,15 +206,15 @@ static void plain_read(struct httpc_req *r)
 		if (p->conn && p->st != P_DONE && r->pending == HTTPC_OK)
 			return; /* sent again on a new connection */
 	} else if (httpc_parse(r, in, (size_t)n) < 0) {
-		httpc_abort_now(r);
+		r->owner->abort_now(r);
 		return;
 	}
 	if (r->pending != HTTPC_OK) {
-		httpc_abort_now(r);
+		r->owner->abort_now(r);
 	} else if (p->st == P_DONE) {
 		httpc_plain_detach(r, p->keep && !p->sending);
 		r->result = HTTPC_OK;
-		httpc_finish(r);
+		r->owner->finish(r);
 	}
 }
 
@@ -242,18 +227,18 @@ static void plain_connected(struct httpc_req *r)
 	if (getsockopt(p->conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err) {
-		httpc_plain_fail(r, HTTPC_CONNECT, "Failed to connect to %s: %s", p->key,
-				 strerror(err));
-		httpc_abort_now(r);
+		httpc_fail(r, HTTPC_CONNECT, "Failed to connect to %s: %s", p->key, strerror(err));
+		r->owner->abort_now(r);
 		return;
 	}
 	p->connecting = false;
 	plain_arm(r);
 	if (plain_send(r) < 0)
-		httpc_abort_now(r);
+		r->owner->abort_now(r);
 }
 
-void httpc_conn_cb(evutil_socket_t fd, short what, void *arg)
+/* The event callback of every plain connection, idle or in use. */
+static void conn_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct httpc_req *r = c->req;
@@ -264,7 +249,7 @@ void httpc_conn_cb(evutil_socket_t fd, short what, void *arg)
 	}
 
 	if (r->pending != HTTPC_OK) {
-		httpc_abort_now(r);
+		r->owner->abort_now(r);
 		return;
 	}
 	if (r->pl->connecting) {
@@ -273,7 +258,7 @@ void httpc_conn_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if ((what & EV_WRITE) && r->pl->sending) {
 		if (plain_send(r) < 0) {
-			httpc_abort_now(r);
+			r->owner->abort_now(r);
 			return;
 		}
 		if (r->pl->conn != c)
@@ -281,6 +266,19 @@ void httpc_conn_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (what & EV_READ)
 		plain_read(r);
+}
+
+void httpc_conn_want(struct conn *c, struct loop *l, short what)
+{
+	if (c->what == what)
+		return;
+	if (c->what)
+		event_del(&c->ev);
+	c->what = what;
+	if (!what)
+		return;
+	event_assign(&c->ev, loop_base(l), c->fd, what | EV_PERSIST, conn_cb, c);
+	event_add(&c->ev, NULL);
 }
 
 /* A new connection for r (its first, or the one it is sent again on). Failures end r from
@@ -302,14 +300,14 @@ static void plain_connect(struct httpc_req *r)
 				 why[0] ? why : "address refused");
 			r->pending = HTTPC_REFUSED;
 			r->error = r->refused;
-			httpc_end_later(r);
+			r->owner->end_later(r);
 			return;
 		}
 	}
 	fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		httpc_plain_fail(r, HTTPC_CONNECT, "socket: %s", strerror(errno));
-		httpc_end_later(r);
+		httpc_fail(r, HTTPC_CONNECT, "socket: %s", strerror(errno));
+		r->owner->end_later(r);
 		return;
 	}
 	/* As curl sets them: no Nagle delay for the request, TCP keep-alive probes. */
@@ -323,9 +321,9 @@ static void plain_connect(struct httpc_req *r)
 	p->connecting = true;
 	p->connect_deadline_us = now_mono_us() + (int64_t)r->connect_timeout_ms * 1000;
 	if (connect(fd, (struct sockaddr *)&p->sa, p->sa_len) < 0 && errno != EINPROGRESS) {
-		httpc_plain_fail(r, HTTPC_CONNECT, "Failed to connect to %s: %s", p->key,
-				 strerror(errno));
-		httpc_end_later(r);
+		httpc_fail(r, HTTPC_CONNECT, "Failed to connect to %s: %s", p->key,
+			   strerror(errno));
+		r->owner->end_later(r);
 		return;
 	}
 	httpc_conn_want(c, r->loop, EV_WRITE);
@@ -349,7 +347,7 @@ static void plain_go(struct httpc_req *r)
 	plain_arm(r);
 	httpc_conn_want(c, r->loop, EV_READ);
 	if (plain_send(r) < 0)
-		httpc_end_later(r);
+		r->owner->end_later(r);
 }
 
 void httpc_plain_start(struct httpc_req *r, const struct httpc_opts *o, const struct target *t)

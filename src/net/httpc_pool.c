@@ -3,7 +3,8 @@
  * (bounded by loop_max_connections, closed by a prune timer after idle_ms, closed at once
  * when the peer closes one while it idles). The pool also owns the loop's mail offload
  * (httpc_mail.c), so both go when the loop does. What a connection carries is httpc_plain.c's;
- * it decides when to take one, put one back, or close it. */
+ * it decides when to take one, put one back, or close it, and it sets the events a connection
+ * waits for (httpc_conn_want), so this file calls no other httpc file. */
 #include "net/httpc_int.h"
 #include "core/loop.h"
 #include "core/offload.h"
@@ -57,18 +58,6 @@ void httpc_conn_close(struct conn *c)
 	close(c->fd);
 	free(c);
 }
-void httpc_conn_want(struct conn *c, struct loop *l, short what)
-{
-	if (c->what == what)
-		return;
-	if (c->what)
-		event_del(&c->ev);
-	c->what = what;
-	if (!what)
-		return;
-	event_assign(&c->ev, loop_base(l), c->fd, what | EV_PERSIST, httpc_conn_cb, c);
-	event_add(&c->ev, NULL);
-}
 
 static bool expired(const struct pool *pl, const struct conn *c, int64_t now_us)
 {
@@ -115,7 +104,7 @@ static void on_prune(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A pooled connection to key that is young enough (one the server closed, or sent a byte on,
- * while it idled was closed then by httpc_conn_cb); expired ones met on the way are closed. */
+ * while it idled was closed then by httpc_idle_closed); expired ones met on the way are closed. */
 struct conn *httpc_pool_take(struct loop *l, const char *key)
 {
 	struct pool *pl = httpc_pool_of(l);
@@ -132,7 +121,7 @@ struct conn *httpc_pool_take(struct loop *l, const char *key)
 		*pp = c->next;
 		pl->n_idle--;
 		c->pool = NULL;
-		/* Its read event stayed armed while idle (httpc_conn_cb closes it at the peer's
+		/* Its read event stayed armed while idle (httpc_idle_closed closes it at the peer's
 		 * FIN), so no peek is needed: a request reuses it without a syscall. */
 		if (!old)
 			return c;
@@ -151,10 +140,10 @@ void httpc_pool_put(struct loop *l, struct conn *c)
 		httpc_conn_close(c);
 		return;
 	}
-	/* Read stays armed (usually already: no epoll_ctl per request): the peer's FIN, an error
-	 * or a stray byte on an idle connection closes it at once (httpc_conn_cb). The prune timer
-	 * keeps loop_run going while anything is idle anyway. */
-	httpc_conn_want(c, l, EV_READ);
+	/* Read stays armed (httpc_plain_detach armed it, usually already: no epoll_ctl per
+	 * request): the peer's FIN, an error or a stray byte on an idle connection closes it at
+	 * once (httpc_idle_closed). The prune timer keeps loop_run going while anything is idle
+	 * anyway. */
 	c->req = NULL;
 	c->pool = pl;
 	c->idle_since_us = now_mono_us();

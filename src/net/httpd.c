@@ -98,7 +98,8 @@ static const struct route *match(const struct httpd *h, const char *path)
 	return NULL;
 }
 
-void httpd_dispatch(struct conn *c)
+/* httpd_cbs.dispatch: the route's handler for the request at the start of c's input. */
+static void dispatch(struct conn *c)
 {
 	struct httpd_req *r = &c->req;
 	size_t end = r->head_len + r->body_len, raw = r->raw_len;
@@ -136,6 +137,12 @@ void httpd_dispatch(struct conn *c)
 	 * (the head stays: the request's strings are offsets into it). */
 	httpd_shrink_in(c);
 }
+
+static const struct httpd_cbs cbs = {
+	.dispatch = dispatch,
+	.refuse_request = httpd_refuse_request,
+	.refuse_connection = httpd_refuse_connection,
+};
 
 /* ---- the server ---- */
 
@@ -191,6 +198,7 @@ int httpd_create(struct loop *l, const struct httpd_opts *o, struct httpd **out,
 		return -1;
 	}
 	h = xcalloc(1, sizeof(*h));
+	h->cbs = &cbs;
 	h->base = loop_base(l);
 	h->lfd = -1;
 	rc = bind_listen(host, port, &h->lfd);

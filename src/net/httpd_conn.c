@@ -1,9 +1,11 @@
 /* httpd_conn: the server's connections: accepting them (the 503 refusal past the cap, the
  * pause when out of descriptors), each one's event and input buffer, reading, the pipeline of
- * requests run one at a time (parsed by httpd_parse.c, handed out by httpd_dispatch), the
+ * requests run one at a time (parsed by httpd_parse.c, handed out through h->cbs), the
  * output queue and its caps, the deferred event (the next pipelined request, close callbacks),
  * the 1 s tick that enforces the deadlines, and the close with its linger. What an answer
- * holds is httpd_reply.c's; the route table is httpd.c's. */
+ * holds is httpd_reply.c's; the route table is httpd.c's. This file calls neither by name:
+ * the dispatch and the refusals go through h->cbs (struct httpd_cbs), so calls run one way,
+ * httpd.c -> httpd_reply.c -> here -> httpd_parse.c. */
 #include "net/httpd_int.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -282,7 +284,7 @@ static void conn_process(struct conn *c)
 		} else if (c->in_len < r->raw_len) {
 			return;
 		}
-		httpd_dispatch(c);
+		c->h->cbs->dispatch(c);
 	}
 }
 
@@ -421,25 +423,6 @@ void httpd_on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void refuse_connection(struct conn *c)
-{
-	static const char body[] = "{\"error\":{\"message\":\"too many open connections; retry "
-				   "later\",\"type\":\"service_unavailable\",\"param\":null,"
-				   "\"code\":\"503\"}}";
-	struct httpd_req *r = &c->req;
-
-	c->refused = true;
-	c->keep_alive = false;
-	r->phase = P_HELD;
-	r->minor = 1;
-	r->obs = "refused";
-	httpd_add_header(r, "Content-Type", "application/json");
-	httpd_add_header(r, "Retry-After", "1");
-	httpd_send_head(r, 503, false, body, sizeof(body) - 1);
-	r->phase = P_DONE;
-	httpd_req_end(c);
-}
-
 static void conn_new(struct httpd *h, int fd, const struct sockaddr_storage *ss)
 {
 	static const struct timeval second = {1, 0};
@@ -481,7 +464,7 @@ static void conn_new(struct httpd *h, int fd, const struct sockaddr_storage *ss)
 				 h->max_conns, h->port);
 			h->warned_ms = c->t_mark_ms;
 		}
-		refuse_connection(c);
+		h->cbs->refuse_connection(c);
 	} else {
 		h->n_conns++;
 	}

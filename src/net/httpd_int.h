@@ -6,7 +6,11 @@
  *                  request accessors
  *   httpd_conn.c   connections: accept, events, reading, the pipeline, deadlines, closing
  *   httpd_parse.c  a request's head and its chunked body, parsed in place
- *   httpd_reply.c  answers: the head, bodies, streams, error bodies, refusals */
+ *   httpd_reply.c  answers: the head, bodies, streams, error bodies, refusals
+ *
+ * Calls go one way: httpd.c -> httpd_reply.c -> httpd_conn.c -> httpd_parse.c (httpd.c also
+ * calls httpd_conn.c). httpd_conn.c and httpd_parse.c reach back up only through h->cbs,
+ * the struct httpd_cbs httpd.c hands every server. */
 #ifndef HERMETIC_HTTPD_INT_H
 #define HERMETIC_HTTPD_INT_H
 
@@ -96,7 +100,22 @@ struct conn {
 	struct httpd_req req;
 };
 
+/* What the connection side (httpd_conn.c, httpd_parse.c) calls above it: httpd.c fills one
+ * static copy and every server points at it (h->cbs). Their only way back into httpd.c and
+ * httpd_reply.c, which call them directly. */
+struct httpd_cbs {
+	/* Hands the parsed request at the start of the input to its route's handler (404 or 405
+	 * when none takes it); the body is dropped afterwards if the request is still held. */
+	void (*dispatch)(struct conn *c);
+	/* A request the server itself refuses (malformed, too big): answered, then the
+	 * connection closes; nothing of it reaches a handler or the observer. */
+	void (*refuse_request)(struct conn *c, int status, const char *message);
+	/* A connection past the cap: a 503 with Retry-After, then it closes. */
+	void (*refuse_connection)(struct conn *c);
+};
+
 struct httpd {
+	const struct httpd_cbs *cbs;
 	struct event_base *base;
 	int lfd;
 	struct event *accept_ev, *tick, *defer;
@@ -115,12 +134,6 @@ struct httpd {
 	char date[48]; /* "Date: ...\r\n" of date_s */
 	size_t date_len;
 };
-
-/* ---- httpd.c ---- */
-
-/* Hands the parsed request at the start of the input to its route's handler (404 or 405 when
- * none takes it); the body is dropped afterwards if the request is still held. */
-void httpd_dispatch(struct conn *c);
 
 /* ---- httpd_conn.c ---- */
 
@@ -144,7 +157,7 @@ void httpd_on_defer(evutil_socket_t fd, short what, void *arg);
 /* ---- httpd_parse.c ---- */
 
 /* 1: the head of the request at the start of the input is parsed; 0: more bytes are needed;
- * -1: refused (answered, closing). */
+ * -1: refused (answered through h->cbs, closing). */
 int httpd_parse_head(struct conn *c);
 /* The chunked body so far, decoded in place. 1: complete; 0: more bytes are needed; -1:
  * refused (answered, closing). */
@@ -155,8 +168,8 @@ int httpd_dechunk(struct conn *c);
 /* The head: status line and fixed headers, then the added ones, then the body (none when
  * stream: the chunks follow). */
 void httpd_send_head(struct httpd_req *r, int status, bool stream, const char *body, size_t len);
-/* A request the server itself refuses (malformed, too big): answered, then the connection
- * closes; nothing of it reaches a handler or the observer. */
+/* httpd_cbs.refuse_request and .refuse_connection (see there). */
 void httpd_refuse_request(struct conn *c, int status, const char *message);
+void httpd_refuse_connection(struct conn *c);
 
 #endif

@@ -1,8 +1,9 @@
 /* httpd_parse: a request as it arrives, parsed in place in the connection's input buffer: the
  * head (request line, header lines cut with NULs and kept as offsets, the framing headers:
  * Content-Length, Transfer-Encoding, Connection, Expect), refused with the right status when
- * malformed or over the caps, and a chunked body decoded in place as its chunks arrive. It
- * reads no socket and runs no handler: httpd_conn.c calls it with what has arrived. */
+ * malformed or over the caps (answered through h->cbs, httpd_reply.c's refusal), and a chunked
+ * body decoded in place as its chunks arrive. It reads no socket and runs no handler:
+ * httpd_conn.c calls it with what has arrived. */
 #include "net/httpd_int.h"
 #include "core/util.h"
 
@@ -230,13 +231,13 @@ int httpd_parse_head(struct conn *c)
 	end = c->in_len ? head_end(c) : 0;
 	if (!end || end > c->h->max_header) {
 		if (end || c->in_len > c->h->max_header) {
-			httpd_refuse_request(c, 431, "request head too large");
+			c->h->cbs->refuse_request(c, 431, "request head too large");
 			return -1;
 		}
 		return 0;
 	}
 	if (memchr(c->in, '\0', end)) {
-		httpd_refuse_request(c, 400, "NUL byte in the request head");
+		c->h->cbs->refuse_request(c, 400, "NUL byte in the request head");
 		return -1;
 	}
 	memset(r, 0, offsetof(struct httpd_req, hdrs));
@@ -279,7 +280,7 @@ int httpd_parse_head(struct conn *c)
 	if (status) {
 		free(r->path);
 		r->path = NULL;
-		httpd_refuse_request(c, status, why);
+		c->h->cbs->refuse_request(c, status, why);
 		return -1;
 	}
 	return 1;
@@ -338,7 +339,7 @@ static int dechunk_pass(struct conn *c)
 			if (chunk_size(c->in + r->ch_pos, lf - r->ch_pos, &size) < 0)
 				goto bad;
 			if (size > c->h->max_body - r->body_len) {
-				httpd_refuse_request(c, 413, too_large(c, 0));
+				c->h->cbs->refuse_request(c, 413, too_large(c, 0));
 				return -1;
 			}
 			r->ch_pos = lf + 1;
@@ -387,7 +388,7 @@ static int dechunk_pass(struct conn *c)
 		}
 	}
 bad:
-	httpd_refuse_request(c, 400, "malformed chunked body");
+	c->h->cbs->refuse_request(c, 400, "malformed chunked body");
 	return -1;
 }
 
@@ -411,7 +412,7 @@ int httpd_dechunk(struct conn *c)
 		return rc;
 	r->ch_raw += r->ch_pos - from;
 	if (r->ch_raw > chunked_raw_cap(c->h)) {
-		httpd_refuse_request(c, 413, "chunked request body too large on the wire");
+		c->h->cbs->refuse_request(c, 413, "chunked request body too large on the wire");
 		return -1;
 	}
 	to = r->head_len + r->body_len;

@@ -3,7 +3,8 @@
  * streams are chunked (HTTP/1.1) or closed at the end (HTTP/1.0). Also the JSON error bodies
  * in OpenAI's shape and the refusal of a request the server will not serve. When an answer is
  * complete the connection moves on (httpd_req_end); how its bytes get to the client is
- * httpd_conn.c's. */
+ * httpd_conn.c's. The refusals are what httpd_conn.c and httpd_parse.c reach through h->cbs
+ * (httpd_cbs): they never call this file by name. */
 #include "net/httpd_int.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -310,5 +311,25 @@ void httpd_refuse_request(struct conn *c, int status, const char *message)
 	r->phase = P_DONE;
 	c->in_len = 0;
 	c->req_bytes = 0;
+	httpd_req_end(c);
+}
+
+/* A connection past the cap (httpd_conn.c accepts it to say so): a 503, then it closes. */
+void httpd_refuse_connection(struct conn *c)
+{
+	static const char body[] = "{\"error\":{\"message\":\"too many open connections; retry "
+				   "later\",\"type\":\"service_unavailable\",\"param\":null,"
+				   "\"code\":\"503\"}}";
+	struct httpd_req *r = &c->req;
+
+	c->refused = true;
+	c->keep_alive = false;
+	r->phase = P_HELD;
+	r->minor = 1;
+	r->obs = "refused";
+	httpd_add_header(r, "Content-Type", "application/json");
+	httpd_add_header(r, "Retry-After", "1");
+	httpd_send_head(r, 503, false, body, sizeof(body) - 1);
+	r->phase = P_DONE;
 	httpd_req_end(c);
 }
