@@ -77,7 +77,7 @@ static const struct choice approve_builtin_choices[] = {
 	{NULL, 0, NULL},
 };
 
-static const struct choice routing_choices[] = {
+const struct choice cfg_routing_choices[] = {
 	{"simple-shuffle", CONFIG_ROUTING_SIMPLE_SHUFFLE, NULL},
 	{"least-busy", CONFIG_ROUTING_LEAST_BUSY, NULL},
 	{"latency-based-routing", CONFIG_ROUTING_LATENCY, NULL},
@@ -97,7 +97,7 @@ const char *config_toolset_name(size_t i, unsigned *flag)
 
 const char *config_routing_name(enum config_routing r)
 {
-	return routing_choices[r].name;
+	return cfg_routing_choices[r].name;
 }
 
 static const struct choice seccomp_choices[] = {
@@ -398,7 +398,7 @@ static const struct table litellm_settings_table = {"litellm_settings",
 
 static const struct opt router_settings_opts[] = {
 	{"routing_strategy", T_ENUM, FLD(config_router_settings, routing_strategy),
-	 .def = "simple-shuffle", .choices = routing_choices,
+	 .def = "simple-shuffle", .choices = cfg_routing_choices,
 	 .text = "how a deployment is picked within a group (docs/router.md, \"Routing "
 		 "strategies\")"},
 	{"routing_strategy_args", T_SECTION, FLD(config_router_settings, routing_args),
