@@ -217,9 +217,30 @@ def test_a_call_back_through_a_callbacks_struct_is_no_circle(tree):
     assert lint(tree) == (0, [])
 
 
+def plant_circle(t, rel, name, callee):
+    """Appends to t/rel a function `name` calling `callee`, which another file of its folder
+    defines: with the calls back that file already makes, a circle."""
+    p = t / rel
+    p.write_text(p.read_text() + "\nint %s(void);\nint %s(void)\n{\n\treturn %s != NULL;\n}\n"
+                 % (name, name, callee))
+
+
+def list_circle(t, line):
+    """Appends line to the copy's circle list; returns its line number."""
+    base = t / "scripts" / "lint-circles.txt"
+    lines = base.read_text().rstrip("\n").split("\n") + [line]
+    base.write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
 def test_a_file_joining_a_listed_circle_fails(tree):
-    """json.c and json_exact.c are a listed circle; util.c calling json_parse (json.c calls
-    util.c) makes it three files, which the list does not allow."""
+    """json.c calls json_exact.c; json_exact.c calling json_parse back makes a circle, listed
+    here; util.c calling json_parse (json.c calls util.c) makes it three files, which the list
+    does not allow."""
+    plant_circle(tree, "src/core/json_exact.c", "json_exact_probe",
+                 "json_parse(\"1\", 1, 0, NULL)")
+    list_circle(tree, "src/core | json.c json_exact.c | planted: the listed circle")
+    assert lint(tree) == (0, [])
     plant_at_end(tree, "\nvoid *lint_probe(void);\nvoid *lint_probe(void)\n{\n"
                        "\treturn json_parse(\"1\", 1, 0, NULL);\n}\n")
     rc, out = lint(tree)
@@ -231,20 +252,18 @@ def test_a_file_joining_a_listed_circle_fails(tree):
 
 def test_the_circle_list_only_shrinks(tree):
     """An entry wider than its circle must be narrowed, an entry with no circle deleted, and a
-    listed circle whose entry is removed is reported as new."""
-    base = tree / "scripts" / "lint-circles.txt"
-    lines = base.read_text().rstrip("\n").split("\n")
-    no = next(i for i, l in enumerate(lines) if l.startswith("src/sandbox |")) + 1
-    lines[no - 1] = "src/sandbox | landlock.c sandbox.c spawn.c | planted: one file too many"
-    lines.append("src/skills | skill_md.c skill_set.c | planted: no such circle")
-    lines = [l for l in lines if not l.startswith("src/core | loop.c offload.c |")]
-    base.write_text("\n".join(lines) + "\n")
-    no -= 1  # the loop line above it is gone
+    circle with no entry is reported as new. The circles are planted: sandbox.c calls
+    landlock.c and loop.c calls offload.c, so a call back from each closes one."""
+    plant_circle(tree, "src/sandbox/landlock.c", "landlock_probe_back", "sandbox_status()")
+    plant_circle(tree, "src/core/offload.c", "offload_probe_back", "loop_base(NULL)")
+    no = list_circle(tree, "src/sandbox | landlock.c sandbox.c spawn.c | planted: one file too "
+                           "many")
+    last = list_circle(tree, "src/skills | skill_md.c skill_set.c | planted: no such circle")
     rc, out = lint(tree)
     assert rc == 1
     assert out[0].startswith("src/core/loop.c:1: files call each other in a circle: loop.c "), out
     assert out[1:] == [
         f"scripts/lint-circles.txt:{no}: the circle in src/sandbox is down to landlock.c "
         "sandbox.c: narrow the entry to those files",
-        f"scripts/lint-circles.txt:{len(lines)}: src/skills no longer has a circle among "
+        f"scripts/lint-circles.txt:{last}: src/skills no longer has a circle among "
         "skill_md.c skill_set.c: delete the entry"]
