@@ -380,6 +380,10 @@ void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_mo
 
 extern const struct table cfg_tasks_table; /* struct config_tasks (config_tasks.c) */
 extern const struct table cfg_top_table;   /* struct config; reaches every other table */
+/* config_router.c: the router's sections, which cfg_top_table points at. */
+extern const struct table cfg_model_table, cfg_litellm_settings_table, cfg_router_settings_table;
+extern const struct table cfg_general_settings_table, cfg_router_table, cfg_key_table;
+extern const struct table cfg_budget_table;
 /* router_settings.routing_strategy's names, indexed by enum config_routing (read as data by
  * config_shapes.c, which the tables call) */
 extern const struct choice cfg_routing_choices[];
