@@ -80,7 +80,7 @@ BANNED_RE = re.compile(r"\b(%s)\s*\(" % "|".join(BANNED))
 # The one JSON parser: every other file of src/ calls json_parse (core/json.h).
 CJSON_PARSE_RE = re.compile(r"\b(cJSON_Parse\w*)\s*\(")
 JSON_PARSER = "src/core/json.c"
-MAX_LINES = 1500
+MAX_LINES = 1200
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 # The circles that predate the no-circle rule, one a line: FOLDER | FILE FILE ... | WHY.
 CIRCLES_BASELINE = "scripts/lint-circles.txt"

@@ -10,6 +10,7 @@
  * for a wrong token. Exit 1 when a check failed. */
 #include "cli/cli_doctor.h"
 #include "cli/cli_mcp.h"
+#include "cli/cli_mcp_run.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"

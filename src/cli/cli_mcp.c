@@ -1,10 +1,12 @@
 /* cli_mcp: the one-shot MCP commands, `hermetic mcp list` and `hermetic mcp call`. A private
- * loop runs the MCP client without reconnects until every server has connected or failed (each
- * bounded by its connect_timeout), then the command prints and closes the servers gracefully.
- * cli_doctor.c runs the same loop for its MCP checks. */
+ * loop (cli_mcp_run.c) runs the MCP client without reconnects until every server has
+ * connected or failed (each bounded by its connect_timeout), then the command prints and
+ * closes the servers gracefully. `mcp list` shows each server's skills through
+ * cli_mcp_skill.c, which runs its own command on the same loop and never calls back here. */
 #include "cli/cli_mcp.h"
 #include "cli/cli_elicit.h"
 #include "cli/cli_mcp_oauth.h"
+#include "cli/cli_mcp_run.h"
 #include "cli/cli_mcp_skill.h"
 #include "core/config.h"
 #include "core/loop.h"
@@ -19,23 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-int cli_mcp_run_start(struct cli_mcp_run *r, const struct config *cfg)
-{
-	r->loop = loop_create();
-	if (!r->loop)
-		return -1;
-	r->mcp = mcp_create(cfg, r->loop, NULL, false);
-	cli_mcp_oauth_prepare(cfg, r->loop, r->mcp);
-	mcp_start_and_wait(r->mcp);
-	return 0;
-}
-
-void cli_mcp_run_finish(struct cli_mcp_run *r)
-{
-	mcp_destroy(r->mcp);
-	loop_destroy(r->loop);
-}
 
 /* A server's skills (SEP-2640), as listed: no file of them is fetched. */
 static void skills_json(cJSON *o, const struct mcp_skill_list *l)

@@ -11,7 +11,7 @@
  * approval (the review must show what is approved).
  */
 #include "cli/cli_mcp_skill.h"
-#include "cli/cli_mcp.h"
+#include "cli/cli_mcp_run.h"
 #include "cli/cli_skill.h"
 #include "core/config.h"
 #include "core/loop.h"

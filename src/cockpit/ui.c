@@ -20,6 +20,7 @@
 #include "cockpit/ui_int.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/netaddr.h"
 #include "core/offload.h"
 #include "core/util.h"
@@ -106,7 +107,7 @@ int ui_create(const struct ui_env *env, struct ui **out)
 	for (size_t i = 0; i < cfg->ui.n_trusted_proxies; i++)
 		if (netaddr_parse_net(cfg->ui.trusted_proxies[i], &u->proxies[u->n_proxies]) == 0)
 			u->n_proxies++;
-	u->work = offload_create(env->d->loop, MAX_JOBS);
+	u->work = offload_create(loop_base(env->d->loop), MAX_JOBS);
 	u->db_path = xasprintf("%s/state.db", cfg->home);
 	ui_chat_attach(u);
 	log_info("ui: the cockpit is served at /ui/ on api.listen (%zu files, %zu bytes gzipped)",

@@ -1040,7 +1040,6 @@ void cfg_finish(struct ctx *c, const struct node *root)
 	check_telegram(c, root);
 	check_router_listen(c, root);
 	check_ui(c, root);
-	cfg_lanes_finish(c, root);
 	check_refs(c);
 	if (cfg->n_models == 0)
 		cfg_warn_at(c, root, "model_list is empty: no model can be called");

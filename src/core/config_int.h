@@ -1,9 +1,11 @@
 /* config_int: what the parts of the config module share, and nothing else.
  *
  * Private to src/core/config*.c: no other file includes it (make lint fails if one does).
- * config.c walks the tree against the tables and holds the entry points; config_yaml.c builds
- * the tree and the diagnostics; config_types.c has one handler per value type;
- * config_check.c the checks; config_table.c the option table as data. Names shared between
+ * config.c holds the entry points and owns the load; config_yaml.c builds the tree and the
+ * diagnostics; config_walk.c walks it against the tables; config_types.c has one handler per
+ * value type; config_check.c the checks; config_table.c the option table as data. Calls go
+ * one way (src/core/README.md, "Who calls whom"): a part reaches back only through the
+ * function pointers of the tables (cfg_types[], a table's prepare and check). Names shared between
  * the parts carry the cfg_ prefix; what one part uses alone stays static there.
  */
 #ifndef HERMETIC_CONFIG_INT_H
@@ -286,8 +288,6 @@ char *cfg_resolve(struct ctx *c, const struct node *n, unsigned flags);
 
 /* config_types.c: one handler per value type. */
 
-/* Counts cost against MAX_WALK; true (after reporting once) when the walk must stop. */
-bool cfg_over_budget(struct ctx *c, const struct node *at, size_t cost);
 /* One handler per enum otype: parse and check a value into its field, free the field. */
 extern const struct type_ops cfg_types[N_TYPES];
 
@@ -333,7 +333,8 @@ void cfg_alerts_check(struct ctx *c, const struct node *map, void *obj);
 void cfg_finish(struct ctx *c, const struct node *root);
 /* config_toolout.c: the agent.tool_output table. */
 extern const struct table cfg_tool_output_table;
-/* config_lanes.c: the lanes.NAME table, and its names checked once the whole file is read. */
+/* config_lanes.c: the lanes.NAME table, and its names checked once the whole file is read
+ * (config.c calls cfg_lanes_finish after cfg_finish). */
 extern const struct table cfg_lane_table;
 void cfg_lanes_finish(struct ctx *c, const struct node *root);
 
@@ -356,9 +357,6 @@ const struct node *cfg_shapes_prometheus(struct ctx *c, const struct node *map);
 const struct node *cfg_shapes_retry_policy(struct ctx *c, const struct node *map);
 const struct node *cfg_shapes_litellm_settings(struct ctx *c, const struct node *map);
 const struct node *cfg_shapes_router_settings(struct ctx *c, const struct node *map);
-/* An F_INACTIVE_ENV value whose variable `name` is unset: warns at n, notes the name for
- * cfg_shapes_unset_deactivate() and returns 0 (the value is empty). */
-int cfg_shapes_unset_env(struct ctx *c, const struct node *n, const char *name);
 /* After a model entry's walk: true when an F_INACTIVE_ENV variable was unset; m is then
  * marked inactive (at the entry's litellm_params.model) with its provider fields filled. */
 bool cfg_shapes_unset_deactivate(struct ctx *c, const struct node *at, struct config_model *m);
@@ -384,6 +382,13 @@ void cfg_vertex_check(struct ctx *c, const struct node *params, struct config_mo
 
 extern const struct table cfg_tasks_table; /* struct config_tasks (config_tasks.c) */
 extern const struct table cfg_top_table;   /* struct config; reaches every other table */
+/* config_router.c: the router's sections, which cfg_top_table points at. */
+extern const struct table cfg_model_table, cfg_litellm_settings_table, cfg_router_settings_table;
+extern const struct table cfg_general_settings_table, cfg_router_table, cfg_key_table;
+extern const struct table cfg_budget_table;
+/* router_settings.routing_strategy's names, indexed by enum config_routing (read as data by
+ * config_shapes.c, which the tables call) */
+extern const struct choice cfg_routing_choices[];
 /* config_policy.c: the policy tables router_settings and litellm_settings point at */
 extern const struct table cfg_retry_policy_table;
 extern const struct table cfg_litellm_retry_policy_table;
@@ -397,8 +402,11 @@ extern const struct choice cfg_class_choices[];
 extern const struct ignored cfg_ignored[];
 extern const size_t cfg_n_ignored;
 
-/* config.c: the walk. */
+/* config_walk.c: the walk, which calls no other part of the module but through cfg_types[]
+ * and a table's prepare and check pointers. */
 
+/* Counts cost against MAX_WALK; true (after reporting once) when the walk must stop. */
+bool cfg_over_budget(struct ctx *c, const struct node *at, size_t cost);
 /* key and cand are close enough for "did you mean" (edit distance <= 2, or a prefix). */
 bool cfg_similar(const char *key, const char *cand);
 /* Fills obj from map against t, reporting unknown, missing and bad keys. */

@@ -142,6 +142,20 @@ const char *cfg_getenv(const struct ctx *c, const char *name)
 	return getenv(name);
 }
 
+/* An F_INACTIVE_ENV value whose variable `name` is unset: warns at n, notes the name for
+ * cfg_shapes_unset_deactivate() (config_shapes.c), which marks the entry inactive after its
+ * walk, and returns 0 (the value is empty). */
+static int unset_inactive(struct ctx *c, const struct node *n, const char *name)
+{
+	cfg_warn(c, n,
+		 "environment variable %s is not set (referenced here): LiteLLM starts with no "
+		 "value here; the deployment loads inactive until it is set",
+		 name);
+	if (!c->unset_env)
+		c->unset_env = xstrdup(name);
+	return 0;
+}
+
 /* Appends the value of the variable name[0..len) to out. def (NULL = none) is the default of
  * `${NAME:-def}` (used when the variable is unset or empty, def_if_empty) or `${NAME-def}`
  * (only when unset), as in POSIX sh and docker compose. */
@@ -170,7 +184,7 @@ static int env_append(struct ctx *c, const struct node *n, const char *name, siz
 		return 0;
 	}
 	if (!v && (flags & F_INACTIVE_ENV))
-		return cfg_shapes_unset_env(c, n, key);
+		return unset_inactive(c, n, key);
 	if (!v && (flags & F_SOFT_ENV)) {
 		cfg_warn(c, n,
 			 "environment variable %s is not set (referenced here): the deployment "

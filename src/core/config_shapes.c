@@ -224,7 +224,7 @@ static bool known_strategy(const char *s)
 	int r;
 
 	for (r = CONFIG_ROUTING_SIMPLE_SHUFFLE; r <= CONFIG_ROUTING_COST; r++)
-		if (strcmp(config_routing_name((enum config_routing)r), s) == 0)
+		if (strcmp(cfg_routing_choices[r].name, s) == 0)
 			return true;
 	return false;
 }
@@ -303,8 +303,7 @@ const struct node *cfg_shapes_router_settings(struct ctx *c, const struct node *
 		return map;
 	buf_init(&names, 0);
 	for (r = CONFIG_ROUTING_SIMPLE_SHUFFLE; r <= CONFIG_ROUTING_COST; r++)
-		buf_printf(&names, "%s%s", r ? ", " : "",
-			   config_routing_name((enum config_routing)r));
+		buf_printf(&names, "%s%s", r ? ", " : "", cfg_routing_choices[r].name);
 	cfg_warn_at(
 		c, rs,
 		"router_settings.routing_strategy: '%s' is not a LiteLLM routing strategy (%s); "
@@ -347,17 +346,6 @@ const char *cfg_period_alias(const char *s)
 /* ------------------------------------------------------------------------------------------
  * A deployment's setting whose variable is unset
  */
-
-int cfg_shapes_unset_env(struct ctx *c, const struct node *n, const char *name)
-{
-	cfg_warn(c, n,
-		 "environment variable %s is not set (referenced here): LiteLLM starts with no "
-		 "value here; the deployment loads inactive until it is set",
-		 name);
-	if (!c->unset_env)
-		c->unset_env = xstrdup(name);
-	return 0;
-}
 
 bool cfg_shapes_unset_deactivate(struct ctx *c, const struct node *at, struct config_model *m)
 {

@@ -38,19 +38,6 @@ static void set_ptr(void *base, size_t off, void *p)
 	memcpy((char *)base + off, &p, sizeof(p));
 }
 
-/* Aliases let a small file name one big mapping many times: cap the values visited. */
-bool cfg_over_budget(struct ctx *c, const struct node *at, size_t cost)
-{
-	c->walked += cost;
-	if (c->walked <= MAX_WALK)
-		return false;
-	if (!c->stop)
-		cfg_err(c, at, "the config expands (through aliases) to more than %d values",
-			MAX_WALK);
-	c->stop = true;
-	return true;
-}
-
 static bool too_many(struct ctx *c, const struct opt *o, const struct node *n, size_t count)
 {
 	if (cfg_over_budget(c, n, count))

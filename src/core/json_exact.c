@@ -1,7 +1,9 @@
-/* json_exact: json_parse (core/json.c) parses the text; a second pass walks the same text alongside
- * the tree (children are in text order, duplicate keys included) and copies each number's source
- * text into its item. The walk checks every structural character it expects; if it ever disagrees
- * with the tree it stops, and the numbers it has not reached keep only their double.
+/* json_exact: json_parse (core/json.c) parses the text and then calls json_exact_annotate,
+ * whose pass walks the same text alongside the tree (children are in text order, duplicate
+ * keys included) and copies each number's source text into its item. Nothing here calls
+ * json.c: json_exact_parse, the wrapper, is defined there. The walk checks every structural
+ * character it expects; if it ever disagrees with the tree it stops, and the numbers it has not
+ * reached keep only their double.
  *
  * Printing writes what cJSON_PrintUnformatted writes, byte for byte (its string escapes, its
  * number format for a number without text), except that a number whose text still says what
@@ -13,7 +15,6 @@
  * raw spans beside the tree (every caller would need a second structure).
  */
 #include "core/json_exact.h"
-#include "core/json.h"
 #include "core/util.h"
 
 #include <stdbool.h>
@@ -110,11 +111,6 @@ void json_exact_annotate(const char *text, size_t len, cJSON *root)
 	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
 		s.p += 3;
 	annotate(&s, root);
-}
-
-cJSON *json_exact_parse(const char *text, size_t len)
-{
-	return json_parse(text, len, JSON_EXACT, NULL);
 }
 
 /* The source text still says what valuedouble holds (not changed since the parse). */

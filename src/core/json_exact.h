@@ -15,9 +15,9 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-/* json_parse(text, len, JSON_EXACT, NULL) (core/json.h): NULL when the text is not JSON or
- * repeats a member name in an object; free with cJSON_Delete. Callers that answer a peer with
- * the reason call json_parse with JSON_EXACT themselves. */
+/* json_parse(text, len, JSON_EXACT, NULL) (core/json.h; defined in json.c): NULL when the text is
+ * not JSON or repeats a member name in an object; free with cJSON_Delete. Callers that answer a
+ * peer with the reason call json_parse with JSON_EXACT themselves. */
 cJSON *json_exact_parse(const char *text, size_t len);
 /* For json_parse alone: copies each number's source text into its item of `root`, the tree
  * cJSON parsed from `text`. */

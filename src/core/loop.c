@@ -359,7 +359,7 @@ void *loop_user(const struct loop *l)
 struct offload *loop_offload(struct loop *l)
 {
 	if (!l->offload)
-		l->offload = offload_create(l, LOOP_OFFLOAD_JOBS);
+		l->offload = offload_create(l->base, LOOP_OFFLOAD_JOBS);
 	return l->offload;
 }
 

@@ -8,7 +8,6 @@
  * here never hangs in the kernel on a remote mount: it reads state.db or hashes a password).
  */
 #include "core/offload.h"
-#include "core/loop.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -33,7 +32,7 @@ struct job {
 };
 
 struct offload {
-	struct loop *loop;
+	struct event_base *base;
 	size_t max_jobs, n_jobs;
 	struct job *jobs;
 };
@@ -86,11 +85,11 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 	free_job(j);
 }
 
-struct offload *offload_create(struct loop *loop, size_t max_jobs)
+struct offload *offload_create(struct event_base *base, size_t max_jobs)
 {
 	struct offload *o = xcalloc(1, sizeof(*o));
 
-	o->loop = loop;
+	o->base = base;
 	o->max_jobs = max_jobs ? max_jobs : 1;
 	return o;
 }
@@ -131,7 +130,7 @@ int offload_run(struct offload *o, offload_fn work, offload_fn done, offload_fn 
 		free(j);
 		return -EAGAIN;
 	}
-	j->ev = event_new(loop_base(o->loop), j->efd, EV_READ, on_done, j);
+	j->ev = event_new(o->base, j->efd, EV_READ, on_done, j);
 	if (!j->ev) {
 		close(j->efd);
 		free(j);

@@ -10,14 +10,16 @@
 
 #include <stddef.h>
 
-struct loop;
+struct event_base;
 struct offload;
 
 /* work runs on the thread; done runs later on the loop, once work has returned. */
 typedef void (*offload_fn)(void *arg);
 
-/* Borrows loop, which must outlive the offload. */
-struct offload *offload_create(struct loop *loop, size_t max_jobs);
+/* Borrows base (the loop's, loop_base()), which must outlive the offload. The base rather
+ * than the loop: the loop owns an offload of its own (loop_offload), and this file calls
+ * nothing of loop.c. */
+struct offload *offload_create(struct event_base *base, size_t max_jobs);
 /* Waits for the jobs still running and calls their abandon callbacks instead of done (see
  * offload_run). Accepts NULL. */
 void offload_destroy(struct offload *o);

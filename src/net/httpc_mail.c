@@ -184,7 +184,7 @@ int httpc_mail_start(struct httpc_req *r, const struct httpc_opts *o)
 	memcpy(j->msg, o->body ? o->body : "", o->body_len);
 	j->easy = curl_easy_init();
 	if (!pl->mail)
-		pl->mail = offload_create(r->loop, MAIL_THREADS);
+		pl->mail = offload_create(loop_base(r->loop), MAIL_THREADS);
 	if (!j->easy || mail_setup(j, o) < 0 ||
 	    offload_run(pl->mail, mail_work, mail_done, mail_free, j) < 0) {
 		mail_free(j);

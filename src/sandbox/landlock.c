@@ -21,7 +21,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "sandbox/sandbox.h"
+#include "sandbox/seccomp_bpf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -148,8 +148,9 @@ bool landlock_would_apply(const struct config *cfg, char *why, size_t len)
 		return false;
 	}
 	/* A container runtime's profile without the landlock syscalls answers ENOSYS (or EPERM)
-	 * like a kernel without Landlock: say which of the two it may be. */
-	if (abi < 0 && sandbox_inherited_filters() > 0) {
+	 * like a kernel without Landlock: say which of the two it may be. Landlock is set up
+	 * before the seal loads hermetic's own filter (sandbox_seal), so none here is ours. */
+	if (abi < 0 && seccomp_bpf_filters_beyond(0) > 0) {
 		snprintf(why, len,
 			 "Landlock: not active (%s under a seccomp filter set by whoever started "
 			 "this process, such as a container runtime's profile without the landlock "

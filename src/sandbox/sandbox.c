@@ -566,25 +566,7 @@ int sandbox_seal(const struct config *cfg)
 
 int sandbox_inherited_filters(void)
 {
-	char line[128];
-	FILE *f = fopen("/proc/self/status", "re");
-	int mode = -1, n_filters = -1, ours = sandbox_active() ? 1 : 0;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "Seccomp:", 8) == 0)
-			mode = (int)strtol(line + 8, NULL, 10);
-		else if (strncmp(line, "Seccomp_filters:", 16) == 0)
-			n_filters = (int)strtol(line + 16, NULL, 10);
-	}
-	fclose(f);
-	if (mode < 0)
-		return -ENOENT;
-	/* Seccomp_filters is there from Linux 5.9; before, mode 2 without ours is one or more. */
-	if (n_filters < 0)
-		return mode == 2 && !ours ? 1 : 0;
-	return n_filters > ours ? n_filters - ours : 0;
+	return seccomp_bpf_filters_beyond(sandbox_active() ? 1 : 0);
 }
 
 bool sandbox_active(void)

@@ -20,6 +20,8 @@
  * Rejected: a binary search over the numbers (the kernel caches the always-allowed calls per
  * number since 5.11, so the linear chain is walked only for the others), a generic BPF
  * assembler (the policy has one comparison per rule).
+ * Also here: the count of seccomp filters already on the process (/proc/self/status), which
+ * sandbox.c and landlock.c both ask, so that neither calls the other for it.
  */
 #include "sandbox/seccomp_bpf.h"
 #include "core/util.h"
@@ -28,6 +30,7 @@
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/seccomp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +75,29 @@ uint32_t seccomp_bpf_arch(void)
 const char *seccomp_bpf_arch_name(void)
 {
 	return NATIVE_NAME;
+}
+
+int seccomp_bpf_filters_beyond(int ours)
+{
+	char line[128];
+	FILE *f = fopen("/proc/self/status", "re");
+	int mode = -1, n_filters = -1;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Seccomp:", 8) == 0)
+			mode = (int)strtol(line + 8, NULL, 10);
+		else if (strncmp(line, "Seccomp_filters:", 16) == 0)
+			n_filters = (int)strtol(line + 16, NULL, 10);
+	}
+	fclose(f);
+	if (mode < 0)
+		return -ENOENT;
+	/* Seccomp_filters is there from Linux 5.9; before, mode 2 without ours is one or more. */
+	if (n_filters < 0)
+		return mode == 2 && !ours ? 1 : 0;
+	return n_filters > ours ? n_filters - ours : 0;
 }
 
 int seccomp_bpf_nr(const char *name)

@@ -39,6 +39,12 @@ bool seccomp_bpf_native(void);
 uint32_t seccomp_bpf_arch(void);
 const char *seccomp_bpf_arch_name(void);
 
+/* How many seccomp filters this process runs under beyond the `ours` (0 or 1) hermetic
+ * loaded, from /proc/self/status; 0 when none, a negative errno when it cannot tell (no
+ * /proc). Before Linux 5.9 the kernel gives no count: a filter not ours counts as one.
+ * Callers: sandbox_inherited_filters (sandbox.c), and landlock.c before the seal loads ours. */
+int seccomp_bpf_filters_beyond(int ours);
+
 /* The native number of a syscall name, or -1 when this arch has no such call. */
 int seccomp_bpf_nr(const char *name);
 
