@@ -17,6 +17,11 @@
  * 400/404/405 is tried as legacy SSE (the spec's backwards compatibility) before it fails.
  * Results become model text in mcp_render.c.
  *
+ * This file is the servers' one owner. Its helpers (the transports, mcp_handshake.c, the
+ * answers to a server's requests in mcp_ask.c, mcp_sample.c and mcp_input.c, mcp_skills.c)
+ * never call it by name: they reach it through the struct mcp_core it hands them (m->core,
+ * mcp_int.h), so calls inside src/mcp/ go one way (README.md, "Who calls whom").
+ *
  * Transport failures are handled from the loop (a zero-timeout event per server), never
  * inside the call that reported them: a send may fail at once (EPIPE), and the request it
  * carries is linked and owned by a call whose callback must fire exactly once, later.
@@ -57,8 +62,10 @@
 static int64_t next_id = 1;
 
 static void connect_server(struct mcp_server *s);
+static void transport_failed(struct mcp_server *s, const char *why);
+static void fail_server(struct mcp_server *s, const char *why);
+static void list_tools(struct mcp_server *s, const char *cursor);
 static const struct mcp_transport_ops *ops_for(enum config_mcp_transport t);
-static bool session_error(const cJSON *error);
 static bool may_renew(const struct pending *p);
 static void renew_session(struct mcp_server *s, struct pending *p);
 
@@ -113,7 +120,7 @@ static void send_json(struct mcp_server *s, cJSON *msg, int64_t id)
 	 * loop, after the caller that is sending has returned. */
 	if (s->ops->send(s, text, strlen(text), id) < 0) {
 		if (id >= 0)
-			mcp_transport_failed(s, "could not send a request to the server");
+			transport_failed(s, "could not send a request to the server");
 		else
 			log_warn("mcp %s: could not send a message", s->cfg->name);
 	}
@@ -179,7 +186,7 @@ static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Sends p as a new request (a fresh id every time). */
-void mcp_transmit(struct mcp_server *s, struct pending *p)
+static void transmit(struct mcp_server *s, struct pending *p)
 {
 	cJSON *msg = cJSON_CreateObject();
 
@@ -230,38 +237,8 @@ struct pending *mcp_request(struct mcp_server *s, const char *method, cJSON *par
 	p->timeout_ms = timeout_ms;
 	p->on_result = on_result;
 	p->on_error = on_error;
-	mcp_transmit(s, p);
+	transmit(s, p);
 	return p;
-}
-
-int64_t mcp_request_timeout_ms(const struct mcp_server *s)
-{
-	return (s->cfg->timeout_s > 0 ? s->cfg->timeout_s : 60) * 1000;
-}
-
-struct pending *mcp_server_request(struct mcp_server *s, const char *method, cJSON *params,
-				   result_fn on_result, error_fn on_error, void *arg)
-{
-	struct pending *p = mcp_request(s, method, params, mcp_request_timeout_ms(s), on_result,
-					on_error, NULL);
-
-	p->arg = arg;
-	return p;
-}
-
-int64_t mcp_connect_timeout_ms(const struct mcp_server *s)
-{
-	return (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000;
-}
-
-struct tool *mcp_find_tool(struct mcp_server *s, const char *name, bool own_name)
-{
-	size_t i;
-
-	for (i = 0; i < s->n_tools; i++)
-		if (strcmp(own_name ? s->tools[i].tool : s->tools[i].name, name) == 0)
-			return &s->tools[i];
-	return NULL;
 }
 
 /* ---- tools/list ---- */
@@ -376,7 +353,7 @@ static void became_ready(struct mcp_server *s)
 	/* Requests that lost their session go out again, each with a new id. */
 	for (p = s->resend, s->resend = NULL; p; p = next) {
 		next = p->next;
-		mcp_transmit(s, p);
+		transmit(s, p);
 	}
 	changed(s);
 }
@@ -393,7 +370,7 @@ static void tools_page(struct pending *p, const char *result, size_t len)
 	}
 	cursor = cJSON_GetObjectItemCaseSensitive(root, "nextCursor");
 	if (cJSON_IsString(cursor) && *cursor->valuestring && ++s->pages < MAX_TOOL_PAGES) {
-		mcp_list_tools(s, cursor->valuestring);
+		list_tools(s, cursor->valuestring);
 		cJSON_Delete(root);
 		return;
 	}
@@ -444,7 +421,7 @@ static void tools_error(struct pending *p, const char *why, const char *rpc, siz
 		s->n_tools = 0;
 		became_ready(s);
 	} else if (timeout) {
-		mcp_fail_server(s, "tools/list timed out");
+		fail_server(s, "tools/list timed out");
 	} else {
 		/* What the server said (an HTTP 401 and its reason, a JSON-RPC error) is the
 		 * part that tells the user what to do. */
@@ -452,13 +429,13 @@ static void tools_error(struct pending *p, const char *why, const char *rpc, siz
 		char *msg = xasprintf("tools/list failed: %s%s%s", why, text ? ": " : "",
 				      text ? text : "");
 
-		mcp_fail_server(s, msg);
+		fail_server(s, msg);
 		free(msg);
 		free(text);
 	}
 }
 
-void mcp_list_tools(struct mcp_server *s, const char *cursor)
+static void list_tools(struct mcp_server *s, const char *cursor)
 {
 	cJSON *params = NULL;
 
@@ -513,7 +490,7 @@ static char *failure_text(struct mcp_server *s, const char *why)
 	return text;
 }
 
-void mcp_fail_server(struct mcp_server *s, const char *why)
+static void fail_server(struct mcp_server *s, const char *why)
 {
 	char *clean, *text;
 
@@ -565,7 +542,7 @@ void mcp_fail_server(struct mcp_server *s, const char *why)
 
 /* Transports may report from inside a send (a write that fails at once): the failure is
  * handled from the loop, once the core's own call has returned. The first reason wins. */
-void mcp_transport_failed(struct mcp_server *s, const char *why)
+static void transport_failed(struct mcp_server *s, const char *why)
 {
 	if (s->state != S_CONNECTING && s->state != S_READY)
 		return;
@@ -581,7 +558,7 @@ static void on_deferred_failure(evutil_socket_t fd, short what, void *arg)
 
 	s->fail_why = NULL;
 	if (why)
-		mcp_fail_server(s, why);
+		fail_server(s, why);
 	free(why);
 }
 
@@ -601,7 +578,7 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 	char *why = xasprintf("not connected within connect_timeout (%lld s)",
 			      (long long)s->cfg->connect_timeout_s);
 
-	mcp_fail_server(s, why);
+	fail_server(s, why);
 	free(why);
 }
 
@@ -620,7 +597,7 @@ static void ping_error(struct pending *p, const char *why, const char *rpc, size
 		mcp_arm(p->s->ping_timer, PING_EVERY_MS);
 		return;
 	}
-	mcp_fail_server(p->s, timeout ? "ping timed out: the connection is dead" : why);
+	fail_server(p->s, timeout ? "ping timed out: the connection is dead" : why);
 }
 
 static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
@@ -646,7 +623,7 @@ static void connect_server(struct mcp_server *s)
 	s->transport_open = true;
 	if (s->ops->open(s) < 0) {
 		s->transport_open = false;
-		mcp_fail_server(s, "the transport could not start");
+		fail_server(s, "the transport could not start");
 	}
 }
 
@@ -663,23 +640,13 @@ static void server_request(struct mcp_server *s, const cJSON *id, const char *me
 	free(params_json);
 }
 
-void mcp_server_send(struct mcp_server *s, const char *json)
+static void send_text(struct mcp_server *s, const char *json)
 {
 	if (s->ops->send(s, json, strlen(json), -1) < 0)
 		log_warn("mcp %s: could not send a message", s->cfg->name);
 }
 
-size_t mcp_server_calls(const struct mcp_server *s, struct mcp_call **out, size_t max)
-{
-	size_t n = 0;
-
-	for (const struct pending *p = s->pendings; p && n < max; p = p->next)
-		if (p->call)
-			out[n++] = p->call;
-	return n;
-}
-
-struct mcp_call *mcp_server_hold_calls(struct mcp_server *s, bool hold)
+static struct mcp_call *hold_calls(struct mcp_server *s, bool hold)
 {
 	struct mcp_call *oldest = NULL;
 
@@ -716,7 +683,7 @@ static void on_notification(struct mcp_server *s, const char *method, const cJSO
 		if (s->state == S_READY && !s->refreshing) {
 			s->refreshing = true;
 			s->pages = 0;
-			mcp_list_tools(s, NULL);
+			list_tools(s, NULL);
 		}
 	} else if (strcmp(method, "notifications/message") == 0) {
 		const cJSON *data = cJSON_GetObjectItemCaseSensitive(params, "data");
@@ -743,7 +710,7 @@ static void on_response(struct mcp_server *s, const cJSON *msg, const cJSON *id)
 	}
 	mcp_unlink_pending(&s->pendings, p);
 	evtimer_del(p->timer);
-	if (error && session_error(error) && may_renew(p)) {
+	if (error && mcp_session_lost_error(error) && may_renew(p)) {
 		renew_session(s, p);
 		return;
 	}
@@ -786,7 +753,7 @@ static void dispatch(struct mcp_server *s, const cJSON *msg)
 		on_response(s, msg, id);
 }
 
-void mcp_transport_message(struct mcp_server *s, const char *json, size_t len)
+static void on_message(struct mcp_server *s, const char *json, size_t len)
 {
 	struct json_error jerr;
 	cJSON *root = json_parse(json, len, JSON_EXACT, &jerr), *item;
@@ -798,7 +765,7 @@ void mcp_transport_message(struct mcp_server *s, const char *json, size_t len)
 		why = xasprintf("the server sent a message that is not I-JSON (%s): a protocol "
 				"error",
 				jerr.msg);
-		mcp_transport_failed(s, why);
+		transport_failed(s, why);
 		free(why);
 		return;
 	}
@@ -816,36 +783,6 @@ void mcp_transport_message(struct mcp_server *s, const char *json, size_t len)
 		dispatch(s, root);
 	}
 	cJSON_Delete(root);
-}
-
-/* An answer that tells us the server lost our session (the TypeScript SDK answers
- * -32001 "Session not found", its examples -32000 "Bad Request: No valid session ID
- * provided"; bridges such as mcp-remote pass these on). Only server-error codes whose message
- * speaks of the session count: a tool's own failure comes as a result with isError. */
-static bool session_error(const cJSON *error)
-{
-	static const char *const lost[] = {"not found", "no valid", "invalid",	 "expired",
-					   "unknown",	"missing",  "terminated"};
-	const cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
-	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(error, "message");
-	size_t i;
-
-	if (!cJSON_IsNumber(code) || code->valuedouble > -32000 || code->valuedouble < -32099 ||
-	    !cJSON_IsString(msg) || !strcasestr(msg->valuestring, "session"))
-		return false;
-	for (i = 0; i < ARRAY_LEN(lost); i++)
-		if (strcasestr(msg->valuestring, lost[i]))
-			return true;
-	return false;
-}
-
-bool mcp_session_lost_body(const char *body, size_t len)
-{
-	cJSON *root = json_parse(body, len, 0, NULL);
-	bool lost = session_error(cJSON_GetObjectItemCaseSensitive(root, "error"));
-
-	cJSON_Delete(root);
-	return lost;
 }
 
 /* Once per request, and only on a session that was established (or is being renewed): during
@@ -892,7 +829,7 @@ static void renew_session(struct mcp_server *s, struct pending *p)
 	changed(s);
 }
 
-void mcp_transport_session_lost(struct mcp_server *s)
+static void session_lost(struct mcp_server *s)
 {
 	/* Requests whose exchange the server accepted stay pending: their answers may still
 	 * come, and they are never sent again (they may have run). */
@@ -900,7 +837,7 @@ void mcp_transport_session_lost(struct mcp_server *s)
 		renew_session(s, NULL);
 }
 
-bool mcp_transport_awaits(const struct mcp_server *s, int64_t id)
+static bool awaits(const struct mcp_server *s, int64_t id)
 {
 	const struct pending *p;
 
@@ -917,8 +854,8 @@ static bool legacy_answer(const struct mcp_server *s, long status)
 	       (status == 400 || status == 404 || status == 405);
 }
 
-void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,
-				  const char *why)
+static void request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,
+			   const char *why)
 {
 	struct pending *p;
 	char *msg;
@@ -952,7 +889,7 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
 		s->ops = &mcp_transport_sse;
 		if (s->ops->open(s) < 0) {
 			s->transport_open = false;
-			mcp_fail_server(s, "the transport could not start");
+			fail_server(s, "the transport could not start");
 		}
 		return;
 	}
@@ -963,6 +900,24 @@ void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status,
 }
 
 /* ---- create, start, destroy, introspection ---- */
+
+/* What the helpers of this folder may ask of the core (mcp_int.h): they reach it only
+ * through this, never by name, so calls inside src/mcp/ go one way. */
+static const struct mcp_core core = {
+	.request = mcp_request,
+	.notify = mcp_notify,
+	.transmit = transmit,
+	.free_pending = mcp_free_pending,
+	.fail_server = fail_server,
+	.list_tools = list_tools,
+	.send = send_text,
+	.hold_calls = hold_calls,
+	.message = on_message,
+	.failed = transport_failed,
+	.request_failed = request_failed,
+	.session_lost = session_lost,
+	.awaits = awaits,
+};
 
 static const struct mcp_transport_ops *ops_for(enum config_mcp_transport t)
 {
@@ -1008,6 +963,7 @@ struct mcp *mcp_create(const struct config *cfg, struct loop *loop, struct metri
 	m->cfg = cfg;
 	m->loop = loop;
 	m->reconnect = reconnect;
+	m->core = &core;
 	m->goodbyes = xcalloc(1, sizeof(*m->goodbyes));
 	m->asks = mcp_asks_create(loop);
 	m->n_servers = cfg->n_mcp_servers;

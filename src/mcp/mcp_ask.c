@@ -104,39 +104,13 @@ static void end(struct mcp_question *q, bool resume)
 	free(q);
 }
 
-void mcp_asks_answer(struct mcp_server *s, const struct mcp_reply_to *to, const char *id_json,
-		     const char *result_json, int code, const char *message)
-{
-	cJSON *msg, *e;
-	char *text;
-
-	if (to && to->fn) {
-		to->fn(to->arg, id_json, result_json, code, message);
-		return;
-	}
-	msg = cJSON_CreateObject();
-	cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
-	cJSON_AddRawToObject(msg, "id", id_json);
-	if (result_json) {
-		cJSON_AddRawToObject(msg, "result", result_json);
-	} else {
-		e = cJSON_AddObjectToObject(msg, "error");
-		cJSON_AddNumberToObject(e, "code", code);
-		cJSON_AddStringToObject(e, "message", message);
-	}
-	text = cJSON_PrintUnformatted(msg);
-	mcp_server_send(s, text);
-	free(text);
-	cJSON_Delete(msg);
-}
-
 static void reply(struct mcp_question *q, enum mcp_elicit_action action, const char *content)
 {
 	char *result = mcp_elicit_result(action, content);
 
 	log_info("mcp %s: the question was answered %s", mcp_server_name(q->s),
 		 mcp_elicit_action_name(action));
-	mcp_asks_answer(q->s, &q->to, q->id_json, result, 0, NULL);
+	mcp_server_answer(q->s, &q->to, q->id_json, result, 0, NULL);
 	free(result);
 }
 
@@ -173,7 +147,7 @@ static void elicit(struct mcp_asks *a, struct mcp_server *s, const struct mcp_re
 			     params_json ? strlen(params_json) : 4, url_mode, &q->form, err,
 			     sizeof(err)) < 0) {
 		log_warn("mcp %s: refused a question: %s", mcp_server_name(s), err);
-		mcp_asks_answer(s, to, id_json, NULL, -32602, err);
+		mcp_server_answer(s, to, id_json, NULL, -32602, err);
 		free(q);
 		return;
 	}
@@ -201,7 +175,7 @@ static void answer_roots(struct mcp_server *s, const struct mcp_reply_to *to, co
 {
 	char *result = mcp_roots_result(mcp_server_config(s));
 
-	mcp_asks_answer(s, to, id_json, result, 0, NULL);
+	mcp_server_answer(s, to, id_json, result, 0, NULL);
 	free(result);
 }
 
@@ -209,7 +183,7 @@ void mcp_asks_request(struct mcp_asks *a, struct mcp_server *s, const char *id_j
 		      const char *method, const char *params_json)
 {
 	if (strcmp(method, "ping") == 0)
-		mcp_asks_answer(s, NULL, id_json, "{}", 0, NULL);
+		mcp_server_answer(s, NULL, id_json, "{}", 0, NULL);
 	else if (strcmp(method, "elicitation/create") == 0 && a && a->elicit)
 		elicit(a, s, NULL, NULL, id_json, params_json);
 	else if (strcmp(method, "sampling/createMessage") == 0 && a && a->samples &&
@@ -218,7 +192,7 @@ void mcp_asks_request(struct mcp_asks *a, struct mcp_server *s, const char *id_j
 	else if (strcmp(method, "roots/list") == 0 && mcp_server_config(s)->n_roots)
 		answer_roots(s, NULL, id_json);
 	else
-		mcp_asks_answer(s, NULL, id_json, NULL, -32601, "Method not found");
+		mcp_server_answer(s, NULL, id_json, NULL, -32601, "Method not found");
 }
 
 void mcp_asks_input(struct mcp_asks *a, struct mcp_server *s, struct mcp_call *call,
@@ -233,7 +207,7 @@ void mcp_asks_input(struct mcp_asks *a, struct mcp_server *s, struct mcp_call *c
 	else if (strcmp(method, "roots/list") == 0 && mcp_server_config(s)->n_roots)
 		answer_roots(s, to, key_json);
 	else
-		mcp_asks_answer(s, to, key_json, NULL, -32601, "Method not found");
+		mcp_server_answer(s, to, key_json, NULL, -32601, "Method not found");
 }
 
 void mcp_asks_withdraw_input(struct mcp_asks *a, void *arg)

@@ -33,10 +33,6 @@ void mcp_asks_set_sampling(struct mcp_asks *a, const struct mcp_sampling_cbs *cb
 /* Adds to initialize's capabilities what the owner answers for s: elicitation, sampling (when
  * s's config enables it). */
 void mcp_asks_capabilities(const struct mcp_asks *a, const struct mcp_server *s, cJSON *caps);
-/* Answers request id_json of s with result_json, or (result_json NULL) a JSON-RPC error, to
- * `to` (NULL: the server). */
-void mcp_asks_answer(struct mcp_server *s, const struct mcp_reply_to *to, const char *id_json,
-		     const char *result_json, int code, const char *message);
 /* Every question still waiting is answered cancel (its server is still open) and withdrawn.
  * Accepts NULL. */
 void mcp_asks_destroy(struct mcp_asks *a);
@@ -69,7 +65,11 @@ void mcp_samples_request(struct mcp_samples *ss, struct mcp_server *s,
 void mcp_samples_withdraw_input(struct mcp_samples *ss, void *arg);
 void mcp_samples_server_gone(struct mcp_samples *ss, struct mcp_server *s);
 
-/* From mcp.c for mcp_ask.c. */
+/* From mcp_info.c for mcp_ask.c and mcp_sample.c (the core's, through its struct mcp_core). */
+/* Answers request id_json of s with result_json, or (result_json NULL) a JSON-RPC error, to
+ * `to` (NULL: the server). */
+void mcp_server_answer(struct mcp_server *s, const struct mcp_reply_to *to, const char *id_json,
+		       const char *result_json, int code, const char *message);
 /* Sends a message (an answer) to s; a failure is logged, the connection's own error follows. */
 void mcp_server_send(struct mcp_server *s, const char *json);
 /* s's tool calls in flight, newest first: up to max of them into out; returns how many. */

@@ -16,6 +16,9 @@
  * request before initialization was complete" and left it unanswered), and nothing on those
  * transports says it refused. `protocol: 2026-07-28` asks stdio servers server/discover
  * first too; `protocol: 2025-11-25` keeps any server to initialize.
+ *
+ * The session initialize began is also judged lost here (mcp_session_lost_error, _body): the
+ * core renews it, the Streamable HTTP transport asks about a 400's body.
  */
 #include "mcp/mcp.h"
 #include "config_build.h"
@@ -52,7 +55,7 @@ static void init_result(struct pending *p, const char *result, size_t len)
 				      cJSON_IsString(v) ? v->valuestring : "(none)");
 
 		cJSON_Delete(root);
-		mcp_fail_server(s, why);
+		s->m->core->fail_server(s, why);
 		free(why);
 		return;
 	}
@@ -62,16 +65,16 @@ static void init_result(struct pending *p, const char *result, size_t len)
 	s->tools_declared = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(root, "capabilities"), "tools"));
 	cJSON_Delete(root);
-	mcp_notify(s, "notifications/initialized", NULL);
+	s->m->core->notify(s, "notifications/initialized", NULL);
 	s->ops->initialized(s);
 	s->pages = 0;
-	mcp_list_tools(s, NULL);
+	s->m->core->list_tools(s, NULL);
 }
 
 static void init_error(struct pending *p, const char *why, const char *rpc, size_t len,
 		       bool timeout)
 {
-	mcp_fail_server(p->s, timeout ? "initialize timed out" : why);
+	p->s->m->core->fail_server(p->s, timeout ? "initialize timed out" : why);
 }
 
 static void initialize(struct mcp_server *s)
@@ -89,8 +92,8 @@ static void initialize(struct mcp_server *s)
 	 * The connect timer, armed before the transport opened, is what ends a slow initialize;
 	 * the request's own timer is a second late so it never races it (one failure, one reason).
 	 */
-	mcp_request(s, "initialize", params, mcp_connect_timeout_ms(s) + 1000, init_result,
-		    init_error, NULL);
+	s->m->core->request(s, "initialize", params, mcp_connect_timeout_ms(s) + 1000, init_result,
+			    init_error, NULL);
 }
 
 static void discover(struct mcp_server *s);
@@ -136,7 +139,7 @@ static void discover_result(struct pending *p, const char *result, size_t len)
 		return;
 	}
 	s->pages = 0;
-	mcp_list_tools(s, NULL);
+	s->m->core->list_tools(s, NULL);
 }
 
 static void discover_error(struct pending *p, const char *why, const char *rpc, size_t len,
@@ -151,11 +154,11 @@ static void discover_error(struct pending *p, const char *why, const char *rpc, 
 
 	cJSON_Delete(err);
 	if (timeout) {
-		mcp_fail_server(s, "server/discover timed out");
+		s->m->core->fail_server(s, "server/discover timed out");
 	} else if (p->status == 401 || p->status == 403) {
 		/* Not signed in (or not enough): initialize would be refused the same way, and
 		 * the sign-in reads this challenge. */
-		mcp_fail_server(s, why);
+		s->m->core->fail_server(s, why);
 	} else if (retry && !s->version_retried) {
 		/* The server says it speaks the revision after all (one that refused the first
 		 * request on purpose, or a draft's version string): ask once more. */
@@ -168,8 +171,9 @@ static void discover_error(struct pending *p, const char *why, const char *rpc, 
 
 static void discover(struct mcp_server *s)
 {
-	mcp_request(s, "server/discover", cJSON_CreateObject(), mcp_connect_timeout_ms(s) + 1000,
-		    discover_result, discover_error, NULL);
+	s->m->core->request(s, "server/discover", cJSON_CreateObject(),
+			    mcp_connect_timeout_ms(s) + 1000, discover_result, discover_error,
+			    NULL);
 }
 
 /* protocol: auto offers the revision over Streamable HTTP only (a refusal is seen there);
@@ -200,4 +204,36 @@ void mcp_transport_ready(struct mcp_server *s)
 	s->new_wire = true;
 	s->protocol = xstrdup(MCP_WIRE_2026);
 	discover(s);
+}
+
+/* ---- a session the server lost (the 2025-11-25 wire) ---- */
+
+/* An answer that tells us the server lost our session (the TypeScript SDK answers
+ * -32001 "Session not found", its examples -32000 "Bad Request: No valid session ID
+ * provided"; bridges such as mcp-remote pass these on). Only server-error codes whose message
+ * speaks of the session count: a tool's own failure comes as a result with isError. */
+bool mcp_session_lost_error(const cJSON *error)
+{
+	static const char *const lost[] = {"not found", "no valid", "invalid",	 "expired",
+					   "unknown",	"missing",  "terminated"};
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(error, "message");
+	size_t i;
+
+	if (!cJSON_IsNumber(code) || code->valuedouble > -32000 || code->valuedouble < -32099 ||
+	    !cJSON_IsString(msg) || !strcasestr(msg->valuestring, "session"))
+		return false;
+	for (i = 0; i < ARRAY_LEN(lost); i++)
+		if (strcasestr(msg->valuestring, lost[i]))
+			return true;
+	return false;
+}
+
+bool mcp_session_lost_body(const char *body, size_t len)
+{
+	cJSON *root = json_parse(body, len, 0, NULL);
+	bool lost = mcp_session_lost_error(cJSON_GetObjectItemCaseSensitive(root, "error"));
+
+	cJSON_Delete(root);
+	return lost;
 }

@@ -1,8 +1,12 @@
 /* mcp_info: what the MCP client core's state shows to others: the accessors the transports
  * use (the server's loop, name, protocol, their own state, the bearer token the sign-in hands
  * over, the last challenge) and the introspection of servers and tools for `hermetic mcp
- * list`, the tools' catalog and the gateway. Reads only; mcp.c owns every transition. */
+ * list`, the tools' catalog and the gateway. Reads only; mcp.c owns every transition. The
+ * helpers that see a server only by pointer reach mcp.c through here: the transports' reports
+ * and mcp_ask.c's answers go on through the struct mcp_core mcp.c handed over (m->core), so
+ * no helper calls mcp.c by name and calls inside src/mcp/ go one way (README.md). */
 #include "mcp/mcp_int.h"
+#include "mcp/mcp_ask.h"
 #include "mcp/mcp_wire.h"
 #include "core/json.h"
 #include "core/config.h"
@@ -204,4 +208,111 @@ void mcp_tool_info(const struct mcp *m, size_t i, struct mcp_tool_info *out)
 		i -= s->n_tools;
 	}
 	memset(out, 0, sizeof(*out));
+}
+
+/* ---- reads of the state for the helpers ---- */
+
+size_t mcp_server_calls(const struct mcp_server *s, struct mcp_call **out, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct pending *p = s->pendings; p && n < max; p = p->next)
+		if (p->call)
+			out[n++] = p->call;
+	return n;
+}
+
+int64_t mcp_request_timeout_ms(const struct mcp_server *s)
+{
+	return (s->cfg->timeout_s > 0 ? s->cfg->timeout_s : 60) * 1000;
+}
+
+struct pending *mcp_server_request(struct mcp_server *s, const char *method, cJSON *params,
+				   result_fn on_result, error_fn on_error, void *arg)
+{
+	struct pending *p = s->m->core->request(s, method, params, mcp_request_timeout_ms(s),
+						on_result, on_error, NULL);
+
+	p->arg = arg;
+	return p;
+}
+
+int64_t mcp_connect_timeout_ms(const struct mcp_server *s)
+{
+	return (s->cfg->connect_timeout_s > 0 ? s->cfg->connect_timeout_s : 10) * 1000;
+}
+
+struct tool *mcp_find_tool(struct mcp_server *s, const char *name, bool own_name)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_tools; i++)
+		if (strcmp(own_name ? s->tools[i].tool : s->tools[i].name, name) == 0)
+			return &s->tools[i];
+	return NULL;
+}
+
+/* ---- the core reached through m->core, under the names transport.h and mcp_ask.h give the
+ * helpers that see struct mcp_server only by pointer (the transports, mcp_ask.c) ---- */
+
+void mcp_transport_message(struct mcp_server *s, const char *json, size_t len)
+{
+	s->m->core->message(s, json, len);
+}
+
+void mcp_transport_failed(struct mcp_server *s, const char *why)
+{
+	s->m->core->failed(s, why);
+}
+
+void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,
+				  const char *why)
+{
+	s->m->core->request_failed(s, id, status, session_lost, why);
+}
+
+void mcp_transport_session_lost(struct mcp_server *s)
+{
+	s->m->core->session_lost(s);
+}
+
+bool mcp_transport_awaits(const struct mcp_server *s, int64_t id)
+{
+	return s->m->core->awaits(s, id);
+}
+
+void mcp_server_send(struct mcp_server *s, const char *json)
+{
+	s->m->core->send(s, json);
+}
+
+struct mcp_call *mcp_server_hold_calls(struct mcp_server *s, bool hold)
+{
+	return s->m->core->hold_calls(s, hold);
+}
+
+void mcp_server_answer(struct mcp_server *s, const struct mcp_reply_to *to, const char *id_json,
+		       const char *result_json, int code, const char *message)
+{
+	cJSON *msg, *e;
+	char *text;
+
+	if (to && to->fn) {
+		to->fn(to->arg, id_json, result_json, code, message);
+		return;
+	}
+	msg = cJSON_CreateObject();
+	cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
+	cJSON_AddRawToObject(msg, "id", id_json);
+	if (result_json) {
+		cJSON_AddRawToObject(msg, "result", result_json);
+	} else {
+		e = cJSON_AddObjectToObject(msg, "error");
+		cJSON_AddNumberToObject(e, "code", code);
+		cJSON_AddStringToObject(e, "message", message);
+	}
+	text = cJSON_PrintUnformatted(msg);
+	mcp_server_send(s, text);
+	free(text);
+	cJSON_Delete(msg);
 }

@@ -61,7 +61,7 @@ static void free_round(struct mcp_round *r)
 static void fail_request(struct pending *p, const char *why)
 {
 	p->on_error(p, why, NULL, 0, false);
-	mcp_free_pending(p);
+	p->s->m->core->free_pending(p);
 }
 
 /* Every input is answered: the request goes again, or fails with the first error. */
@@ -93,7 +93,7 @@ static void finish(struct mcp_round *r)
 	free_round(r);
 	log_info("mcp %s: %s sent again with the answers (round %d)", p->s->cfg->name, p->method,
 		 p->rounds);
-	mcp_transmit(p->s, p);
+	p->s->m->core->transmit(p->s, p);
 }
 
 static void on_answer(void *arg, const char *key_json, const char *result_json, int code,

@@ -1,6 +1,7 @@
 /* mcp_int.h: the MCP client core's state, shared by mcp.c (the state machine, its only
- * writer) and mcp_info.c (what transports, the sign-in and the CLI read of it). Private to
- * src/mcp/: nothing outside this folder includes it. */
+ * writer) and mcp_info.c (what transports, the sign-in and the CLI read of it), and struct
+ * mcp_core, how helpers reach mcp.c. Private to src/mcp/: nothing outside this folder
+ * includes it. */
 #ifndef HERMETIC_MCP_INT_H
 #define HERMETIC_MCP_INT_H
 
@@ -15,6 +16,7 @@
 
 struct metric;
 struct mcp_asks;
+struct mcp_core;
 struct mcp_round;
 
 enum state { S_DISABLED, S_IDLE, S_CONNECTING, S_READY, S_FAILED };
@@ -99,7 +101,8 @@ struct mcp {
 	bool reconnect;
 	size_t live_calls; /* calls whose callback has not fired yet */
 	struct mcp_goodbyes *goodbyes;
-	struct mcp_asks *asks; /* requests from servers: questions, sampling (mcp_ask.c) */
+	const struct mcp_core *core; /* the core's entry points for its helpers (mcp.c's) */
+	struct mcp_asks *asks;	     /* requests from servers: questions, sampling (mcp_ask.c) */
 	mcp_change_cb on_change;
 	void *change_arg;
 	struct mcp_signin_hook signin_hook; /* mcp_auth.c */
@@ -115,27 +118,58 @@ struct mcp_goodbyes {
 
 extern const char *const mcp_state_names[];
 
+/* The core's entry points for the helpers of this folder. mcp.c owns the servers' state and
+ * hands its helpers this struct (m->core, filled once in mcp_create): mcp_handshake.c and
+ * mcp_input.c call through it; the transports, mcp_ask.c, mcp_sample.c and mcp_skills.c
+ * through mcp_info.c's mcp_transport_* and mcp_server_* wrappers of it (transport.h, mcp_ask.h). No
+ * helper names a function of mcp.c, so the folder's calls go one way (README.md, "Who calls
+ * whom"). Contracts as the wrappers' and mcp_request's. */
+struct mcp_core {
+	/* A new request (see mcp_request). */
+	struct pending *(*request)(struct mcp_server *s, const char *method, cJSON *params,
+				   int64_t timeout_ms, result_fn on_result, error_fn on_error,
+				   struct mcp_call *call);
+	void (*notify)(struct mcp_server *s, const char *method, cJSON *params);
+	/* Sends p again with a new id (it must be unlinked). */
+	void (*transmit)(struct mcp_server *s, struct pending *p);
+	void (*free_pending)(struct pending *p);
+	/* s failed (its calls answered with why; retried later in daemon mode). */
+	void (*fail_server)(struct mcp_server *s, const char *why);
+	/* tools/list from cursor (NULL: the first page); s becomes ready after the last. */
+	void (*list_tools)(struct mcp_server *s, const char *cursor);
+	/* Server requests (mcp_ask.c): an answer out; the calls' time limits held or not. */
+	void (*send)(struct mcp_server *s, const char *json);
+	struct mcp_call *(*hold_calls)(struct mcp_server *s, bool hold);
+	/* The transports' reports (transport.h). */
+	void (*message)(struct mcp_server *s, const char *json, size_t len);
+	void (*failed)(struct mcp_server *s, const char *why);
+	void (*request_failed)(struct mcp_server *s, int64_t id, long status, bool session_lost,
+			       const char *why);
+	void (*session_lost)(struct mcp_server *s);
+	bool (*awaits)(const struct mcp_server *s, int64_t id);
+};
+
 /* A request of a helper of this folder (mcp_skills.c) to a connected server s, with the
  * server's request timeout; p->arg is arg. Exactly one of on_result and on_error fires, later
- * (also when the server fails or the client is destroyed). */
+ * (also when the server fails or the client is destroyed). (mcp_info.c, through m->core.) */
 struct pending *mcp_server_request(struct mcp_server *s, const char *method, cJSON *params,
 				   result_fn on_result, error_fn on_error, void *arg);
+/* Whether error (a JSON-RPC answer's "error") says the server lost our session: a
+ * server-error code whose message speaks of the session (mcp_handshake.c). */
+bool mcp_session_lost_error(const cJSON *error);
 /* Whether result (initialize's) declares the skills extension (mcp_skills.c). */
 bool mcp_skills_declared(const cJSON *init_result);
-/* mcp.c's helpers for the files that share its state (mcp_handshake.c, mcp_call.c). */
+/* mcp.c's functions for mcp_call.c, which calls the core and is not called by it. */
 void mcp_arm(struct event *ev, int64_t ms);
 /* A new request: params (taken, may be NULL) go out as JSON text; call is the tools/call the
  * request carries, or NULL. The request is linked to s and owned by it. */
 struct pending *mcp_request(struct mcp_server *s, const char *method, cJSON *params,
 			    int64_t timeout_ms, result_fn on_result, error_fn on_error,
 			    struct mcp_call *call);
-/* Sends p again with a new id (it must be unlinked). */
-void mcp_transmit(struct mcp_server *s, struct pending *p);
 void mcp_notify(struct mcp_server *s, const char *method, cJSON *params);
 void mcp_unlink_pending(struct pending **list, struct pending *p);
 void mcp_free_pending(struct pending *p);
-void mcp_fail_server(struct mcp_server *s, const char *why);
-void mcp_list_tools(struct mcp_server *s, const char *cursor);
+/* Reads of the state (mcp_info.c). */
 /* s's tool by its model name, or (own_name) by the server's name for it; NULL if none. */
 struct tool *mcp_find_tool(struct mcp_server *s, const char *name, bool own_name);
 int64_t mcp_request_timeout_ms(const struct mcp_server *s);

@@ -74,10 +74,10 @@ static void withdraw(struct mcp_sample *q)
 void mcp_sample_answer(struct mcp_sample *q, const char *result_json, const char *error)
 {
 	if (result_json) {
-		mcp_asks_answer(q->s, &q->to, q->id_json, result_json, 0, NULL);
+		mcp_server_answer(q->s, &q->to, q->id_json, result_json, 0, NULL);
 	} else {
 		log_warn("mcp %s: its sampling request failed: %s", mcp_server_name(q->s), error);
-		mcp_asks_answer(q->s, &q->to, q->id_json, NULL, -32603, error);
+		mcp_server_answer(q->s, &q->to, q->id_json, NULL, -32603, error);
 	}
 	end(q);
 }
@@ -90,7 +90,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	snprintf(why, sizeof(why),
 		 "the model did not answer within %lld s (mcp_servers.%s.sampling.timeout)",
 		 (long long)mcp_server_config(q->s)->sampling_timeout_s, mcp_server_name(q->s));
-	mcp_asks_answer(q->s, &q->to, q->id_json, NULL, -32603, why);
+	mcp_server_answer(q->s, &q->to, q->id_json, NULL, -32603, why);
 	withdraw(q);
 }
 
@@ -148,7 +148,7 @@ void mcp_samples_request(struct mcp_samples *ss, struct mcp_server *s,
 	size_t n_calls;
 
 	if (check_params(params_json, err, sizeof(err)) < 0) {
-		mcp_asks_answer(s, to, id_json, NULL, -32602, err);
+		mcp_server_answer(s, to, id_json, NULL, -32602, err);
 		return;
 	}
 	if (!within_rate(ss, s)) {
@@ -157,7 +157,7 @@ void mcp_samples_request(struct mcp_samples *ss, struct mcp_server *s,
 			 "max_rpm)",
 			 (long long)cfg->sampling_max_rpm, cfg->name);
 		log_warn("mcp %s: %s", cfg->name, err);
-		mcp_asks_answer(s, to, id_json, NULL, -32603, err);
+		mcp_server_answer(s, to, id_json, NULL, -32603, err);
 		return;
 	}
 	q = xcalloc(1, sizeof(*q));
@@ -202,8 +202,8 @@ void mcp_samples_destroy(struct mcp_samples *ss)
 	if (!ss)
 		return;
 	while (ss->list) {
-		mcp_asks_answer(ss->list->s, &ss->list->to, ss->list->id_json, NULL, -32603,
-				"hermetic is shutting down");
+		mcp_server_answer(ss->list->s, &ss->list->to, ss->list->id_json, NULL, -32603,
+				  "hermetic is shutting down");
 		withdraw(ss->list);
 	}
 	free(ss->rates);

@@ -3,7 +3,8 @@
  *
  * A transport moves JSON-RPC messages; the core owns ids, timeouts and the lifecycle.
  * Transports report back through the mcp_transport_* functions, always from the loop and
- * never from inside the core's own call into them.
+ * never from inside the core's own call into them; mcp_info.c passes each report to the core
+ * through its struct mcp_core (mcp_int.h), so no transport calls mcp.c by name.
  */
 #ifndef HERMETIC_MCP_TRANSPORT_H
 #define HERMETIC_MCP_TRANSPORT_H
@@ -93,7 +94,8 @@ int mcp_stdio_launcher_start(const struct config *cfg, char *err, size_t err_len
 /* The i-th configured server (for the fuzz target that feeds messages to the core). */
 struct mcp_server *mcp_server_at(struct mcp *m, size_t i);
 
-/* Reports from transports. */
+/* Reports from transports (mcp_transport_ready is mcp_handshake.c's; the rest go to mcp.c
+ * through m->core). */
 void mcp_transport_ready(struct mcp_server *s);
 /* The connection is broken. Handled from the loop after the current call returns (never
  * re-entrantly, so a transport may report from inside send). */
@@ -120,7 +122,8 @@ bool mcp_transport_awaits(const struct mcp_server *s, int64_t id);
 /* An HTTP error body as a short line for an error message: a text excerpt (redacted, at most
  * 200 characters), or for HTML and other markup only its type and size. Returns malloc'd. */
 char *mcp_http_describe(const char *content_type, const char *body, size_t len);
-/* True when a JSON body is a JSON-RPC error saying our session is unknown to the server. */
+/* True when a JSON body is a JSON-RPC error saying our session is unknown to the server
+ * (mcp_handshake.c). */
 bool mcp_session_lost_body(const char *body, size_t len);
 
 #endif
