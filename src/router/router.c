@@ -32,6 +32,9 @@
  * admission are router_admit.c's, the pick of a deployment and its cooldowns router_pick.c's,
  * an attempt's framing for the dialect router_upstream.c's, its reservation, price and ledger
  * row router_cost.c's, a whole answer's reading router_answer.c's, a stream's router_stream.c's.
+ * This file owns the call: those helpers never call into it but through the three transitions
+ * of `owner` (struct call_owner, router_int.h), and end a call through router_end.c (README.md,
+ * "Who calls whom").
  */
 #include "router/router.h"
 #include "router/router_int.h"
@@ -59,24 +62,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- small helpers ---- */
-
-cJSON *router_error_json(enum policy_eclass c, long status, const char *msg)
-{
-	cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
-	char code[16];
-
-	snprintf(code, sizeof(code), "%ld", status);
-	cJSON_AddStringToObject(e, "message", msg);
-	cJSON_AddStringToObject(e, "type", policy_type_name(c));
-	cJSON_AddNullToObject(e, "param");
-	cJSON_AddStringToObject(e, "code", code);
-	return root;
-}
-
 /* ---- routes ---- */
 
-static const struct route_spec route_specs[] = {
+const struct route_spec router_route_specs[PROVIDER_ROUTES] = {
 	[PROVIDER_CHAT] =
 		{{"messages"}, {"max_tokens", "max_completion_tokens"}, false, true, true},
 	[PROVIDER_COMPLETIONS] =
@@ -90,10 +78,16 @@ static const struct route_spec route_specs[] = {
 	[PROVIDER_IMAGE_EDITS] = {{"prompt"}, {NULL}, true, false, false},
 };
 
-const struct route_spec *router_spec_of(const struct router_call *c)
-{
-	return &route_specs[c->route];
-}
+/* The transitions the helpers reach through r->owner (router_int.h, struct call_owner). */
+static void router_attempt_failed(struct router_call *c);
+static void router_group_exhausted(struct router_call *c);
+static void router_answer_ok(struct router_call *c, char *body, size_t len, const char *type);
+
+static const struct call_owner owner = {
+	.attempt_failed = router_attempt_failed,
+	.group_exhausted = router_group_exhausted,
+	.answer_ok = router_answer_ok,
+};
 
 static struct group *find_group(const struct router *r, const char *name)
 {
@@ -233,6 +227,7 @@ struct router *router_create(const struct config *cfg, struct loop *loop, struct
 	size_t i, j;
 
 	r->cfg = cfg;
+	r->owner = &owner;
 	r->loop = loop;
 	r->spend = spend;
 	buf_init(&r->out, 0);
@@ -296,64 +291,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		}
 		break;
 	}
-}
-
-void router_arm(struct router_call *c, int kind, int64_t delay_ms)
-{
-	struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
-
-	c->timer_kind = kind;
-	if (delay_ms > 0) {
-		evtimer_add(c->timer, &tv);
-		return;
-	}
-	/* "Now, from the loop": activating the event runs it after the current callback in the
-	 * same loop iteration; a zero timeout would cost one more epoll_wait round. */
-	evtimer_del(c->timer);
-	event_active(c->timer, EV_TIMEOUT, 1);
-}
-
-/* The answer's body (taken), len bytes, and its type (copied; NULL = application/json). */
-static void set_final(struct router_call *c, char *body, size_t len, const char *type)
-{
-	free(c->final_body);
-	free(c->final_type);
-	c->final_body = body;
-	c->final_len = len;
-	c->final_type = type ? xstrdup(type) : NULL;
-}
-
-/* Ends the call with an error answer (before any stream reached the client). */
-void router_fail_json(struct router_call *c, enum policy_eclass cls, long status, cJSON *root)
-{
-	char *body = cJSON_PrintUnformatted(root);
-
-	cJSON_Delete(root);
-	c->err = cls;
-	c->err_status = status;
-	c->final_status = (int)policy_client_status(cls, status);
-	set_final(c, body, strlen(body), NULL);
-	router_arm(c, T_FINISH, 0);
-}
-
-void router_fail_call(struct router_call *c, enum policy_eclass cls, long status, const char *msg)
-{
-	router_fail_json(c, cls, status,
-			 router_error_json(cls, policy_client_status(cls, status), msg));
-}
-
-/* Ends the call with OpenAI's 400 for a request field ({"error":{message, type
- * "invalid_request_error", param, code}}). Returns true. */
-bool router_refuse_param(struct router_call *c, const char *msg, const char *param,
-			 const char *code)
-{
-	cJSON *root = router_error_json(E_BAD_REQUEST, 400, msg), *e;
-
-	e = cJSON_GetObjectItemCaseSensitive(root, "error");
-	cJSON_ReplaceItemInObjectCaseSensitive(e, "param", cJSON_CreateString(param));
-	cJSON_ReplaceItemInObjectCaseSensitive(e, "code", cJSON_CreateString(code));
-	router_fail_json(c, E_BAD_REQUEST, 400, root);
-	return true;
 }
 
 static void on_http_done(struct httpc_req *req, void *arg);
@@ -628,7 +565,7 @@ static void fallback_metric(struct router_call *c, struct metric *m)
 	metric_inc(m, v, 1);
 }
 
-void router_group_exhausted(struct router_call *c)
+static void router_group_exhausted(struct router_call *c)
 {
 	if (c->chain_pos == 0) {
 		c->first_err = c->err;
@@ -657,7 +594,7 @@ void router_group_exhausted(struct router_call *c)
 }
 
 /* One attempt failed before anything reached the client: retry, fall back, or give up. */
-void router_attempt_failed(struct router_call *c)
+static void router_attempt_failed(struct router_call *c)
 {
 	struct router *r = c->r;
 	int64_t allowed =
@@ -823,9 +760,9 @@ static void on_stream_done(struct router_call *c, enum httpc_result res)
 	router_attempt_failed(c);
 }
 
-void router_answer_ok(struct router_call *c, char *body, size_t len, const char *type)
+static void router_answer_ok(struct router_call *c, char *body, size_t len, const char *type)
 {
-	set_final(c, body, len, type);
+	router_set_final(c, body, len, type);
 	c->final_status = 200;
 	succeeded(c);
 	router_arm(c, T_FINISH, 0);
@@ -1034,7 +971,7 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 	size_t n_hash, n_alias, n_source, n_purpose;
 	char *at;
 
-	if (!cbs || !cbs->on_done || (size_t)q->route >= ARRAY_LEN(route_specs))
+	if (!cbs || !cbs->on_done || (size_t)q->route >= PROVIDER_ROUTES)
 		return -EINVAL;
 	/* The caller's strings live in the call's own allocation, after it: one malloc and
 	 * one free instead of five. */

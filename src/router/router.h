@@ -103,7 +103,7 @@ struct router_cbs {
 };
 
 /* Points cJSON's allocation hooks, for the whole process, at hooks that serve the router's
- * parses from a static scratch area and are malloc and free everywhere else (router_stream.c).
+ * parses from a static scratch area and are malloc and free everywhere else (router_scratch.c).
  * Call once, in main, before any thread exists: cJSON's hooks are global and changing them
  * while another thread uses cJSON is a data race. Without it the router parses with malloc. */
 void router_scratch_install(void);

@@ -8,7 +8,6 @@
 #include "router/router_int.h"
 #include "router/router.h"
 #include "router/policy.h"
-#include "router/gtoken.h"
 #include "core/log.h"
 #include "core/util.h"
 #include <cjson/cJSON.h>
@@ -16,34 +15,13 @@
 #include <string.h>
 #include <strings.h>
 
-char *router_scrub(const struct router_call *c, const char *text)
-{
-	const char *own[3] = {NULL};
-	size_t n = 0;
-
-	if (c->dep) {
-		own[n++] = c->dep->m->litellm_params.api_key;
-		if (c->dep->gacct)
-			n += gtoken_tokens(c->dep->gacct, own + n);
-	}
-	return log_redact_with(text, own, n);
-}
-
-void router_scrub_error(struct router_call *c)
-{
-	char *clean = c->err_msg ? router_scrub(c, c->err_msg) : NULL;
-
-	free(c->err_msg);
-	c->err_msg = clean;
-}
-
 static void malformed(struct router_call *c, const char *msg)
 {
 	c->err = E_MALFORMED;
 	c->err_status = 502;
 	free(c->err_msg);
 	c->err_msg = xstrdup(msg);
-	router_attempt_failed(c);
+	c->r->owner->attempt_failed(c);
 }
 
 /* An error object in a 200 answer, in the dialect's shape or OpenAI's. */
@@ -56,7 +34,7 @@ static void error_in_answer(struct router_call *c, const char *body, size_t len)
 	free(c->err_msg);
 	c->err_msg = msg;
 	free(norm);
-	router_attempt_failed(c);
+	c->r->owner->attempt_failed(c);
 }
 
 static bool is_json_type(const char *type)
@@ -74,7 +52,8 @@ static bool raw_answer(struct router_call *c, const char *body, size_t len, cons
 	    (c->route != PROVIDER_TRANSCRIPTIONS || is_json_type(type)))
 		return false;
 	c->output_chars = c->route == PROVIDER_SPEECH ? 0 : len;
-	router_answer_ok(c, xstrndup(body, len), len, type ? type : "application/octet-stream");
+	c->r->owner->answer_ok(c, xstrndup(body, len), len,
+			       type ? type : "application/octet-stream");
 	return true;
 }
 
@@ -190,7 +169,7 @@ void router_on_non_stream_ok(struct router_call *c, const char *body, size_t len
 		malformed(c, "upstream answered 200 with a body that is not I-JSON (not JSON, "
 			     "or a member name repeated in an object)");
 	} else if (is_error && c->route == PROVIDER_RESPONSES) {
-		router_attempt_failed(c); /* classified by read_response_object */
+		c->r->owner->attempt_failed(c); /* classified by read_response_object */
 	} else if (is_error) {
 		/* an image answer that is a refusal (filtered, blocked) made no image to bill */
 		c->images_counted = router_images(c);
@@ -205,7 +184,8 @@ void router_on_non_stream_ok(struct router_call *c, const char *body, size_t len
 			free(translated);
 			translated = restored;
 		}
-		router_answer_ok(c, translated ? translated : xstrndup(body, len), text_len, NULL);
+		c->r->owner->answer_ok(c, translated ? translated : xstrndup(body, len), text_len,
+				       NULL);
 		translated = NULL;
 	}
 	free(translated);

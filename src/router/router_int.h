@@ -1,6 +1,7 @@
 /* router_int: what the router's files share (router.c, router_admit.c, router_pick.c,
  * router_upstream.c, router_cost.c, router_answer.c, router_stream.c, ...): the router's and
- * a call's state and the helpers one calls in another. Private to src/router/router*.c; everyone
+ * a call's state, the helpers router.c calls, and the only way back into router.c
+ * (struct call_owner; README.md, "Who calls whom"). Private to src/router/router*.c; everyone
  * else sees router.h. The fields are the state machine's: see router.c for who sets what. */
 #ifndef HERMETIC_ROUTER_INT_H
 #define HERMETIC_ROUTER_INT_H
@@ -71,8 +72,23 @@ struct group {
 	struct policy_candidate *cand; /* n_deps, rewritten by each pick: no allocation per call */
 };
 
+/* The state machine's transitions a helper file may reach back into (router.c's; a helper
+ * calls them as c->r->owner->x(c)): the only calls from router_*.c into router.c. Each ends
+ * what the helper was doing with the call: after it the helper touches c no more. */
+struct call_owner {
+	/* One attempt failed before anything reached the client (c->err and its status and
+	 * message set): retry, fall back, or give up. */
+	void (*attempt_failed)(struct router_call *c);
+	/* A group could not serve the call (c->err set): next group of the fallback chain, or
+	 * the error to the client. */
+	void (*group_exhausted)(struct router_call *c);
+	/* Ends the call with a 200 answer: body (taken), len bytes, type (copied; NULL = JSON). */
+	void (*answer_ok)(struct router_call *c, char *body, size_t len, const char *type);
+};
+
 struct router {
 	const struct config *cfg;
+	const struct call_owner *owner; /* router.c's transitions, for the helper files */
 	struct loop *loop;
 	int64_t calls_started; /* numbers the calls in the audit trail */
 	struct spend *spend;
@@ -228,13 +244,24 @@ static inline const char *router_alias_or_none(const struct router_call *c)
 
 /* ---- router.c: the state machine ---- */
 
-/* What the call's route (OpenAI endpoint) needs, bounds and serves. */
-const struct route_spec *router_spec_of(const struct router_call *c);
+/* What each route (OpenAI endpoint) needs, bounds and serves (router.c's table). */
+extern const struct route_spec router_route_specs[PROVIDER_ROUTES];
+
+static inline const struct route_spec *router_spec_of(const struct router_call *c)
+{
+	return &router_route_specs[c->route];
+}
+
 /* The call's answer is images (/v1/images/generations, /v1/images/edits): priced per image. */
 bool router_images(const struct router_call *c);
 
+/* ---- router_end.c: a call's end written, nothing decided ---- */
+
 /* Arms the call's one timer: kind (T_*) after delay_ms, or "now, from the loop" for 0. */
 void router_arm(struct router_call *c, int kind, int64_t delay_ms);
+
+/* The answer's body (taken), len bytes, and its type (copied; NULL = application/json). */
+void router_set_final(struct router_call *c, char *body, size_t len, const char *type);
 
 /* LiteLLM's error body {"error": {message, type, param: null, code: "<status>"}}; the caller
  * owns it (and may add members before router_fail_json). */
@@ -258,16 +285,12 @@ void router_fail_budget(struct router_call *c, const char *msg);
 bool router_refuse_param(struct router_call *c, const char *msg, const char *param,
 			 const char *code);
 
-/* One attempt failed before anything reached the client (c->err and its status and message
- * set): retry, fall back, or give up. */
-void router_attempt_failed(struct router_call *c);
-
-/* Ends the call with a 200 answer: body (taken), len bytes, type (copied; NULL = JSON). */
-void router_answer_ok(struct router_call *c, char *body, size_t len, const char *type);
-
-/* A group could not serve the call (c->err set): next group of the fallback chain, or the
- * error to the client. */
-void router_group_exhausted(struct router_call *c);
+/* text (an upstream's error, a log line's part) without the registered secrets and without the
+ * attempt's own credentials: the deployment's api_key and its minted access tokens, which an
+ * upstream's 401 may quote ("Bearer ya29..."). malloc'd. */
+char *router_scrub(const struct router_call *c, const char *text);
+/* c->err_msg scrubbed so, in place (a failed attempt's, before it is logged or answered). */
+void router_scrub_error(struct router_call *c);
 
 /* router_params.c: the deployment m's request parameters (litellm_params' temperature,
  * extra_body, max_tokens, ...) merged into the attempt's request c->req, the request's own
@@ -367,25 +390,20 @@ void router_record(struct router_call *c);
 
 /* ---- router_answer.c ---- */
 
-/* text (an upstream's error, a log line's part) without the registered secrets and without the
- * attempt's own credentials: the deployment's api_key and its minted access tokens, which an
- * upstream's 401 may quote ("Bearer ya29..."). malloc'd. */
-char *router_scrub(const struct router_call *c, const char *text);
-/* c->err_msg scrubbed so, in place (a failed attempt's, before it is logged or answered). */
-void router_scrub_error(struct router_call *c);
-
 /* A whole (not streamed) 200 answer of the attempt, type its Content-Type: the call answered,
  * or the attempt failed. */
 void router_on_non_stream_ok(struct router_call *c, const char *body, size_t len, const char *type);
 
-/* ---- router_stream.c ---- */
+/* ---- router_scratch.c: upstream JSON parsed into a static area ---- */
 
-/* Parses an upstream answer or chunk into the scratch area (see router_stream.c); NULL when it
+/* Parses an upstream answer or chunk into the scratch area (see router_scratch.c); NULL when it
  * is not JSON. Free with router_drop_scratch() before the next parse. */
 cJSON *router_parse_scratch(const char *s, size_t len);
 
 /* Deletes a tree from router_parse_scratch() and empties the scratch area. */
 void router_drop_scratch(cJSON *root);
+
+/* ---- router_stream.c ---- */
 
 /* Reads a "usage" object (tokens, cost) into the call's attempt. */
 void router_read_usage(struct router_call *c, cJSON *usage);

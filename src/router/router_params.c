@@ -97,6 +97,6 @@ bool router_needs_at_call(struct router_call *c)
 	c->err_msg = xasprintf("deployment %s of %s cannot be called: %s; nothing was sent",
 			       m->model_info.id, m->model_name, m->needs_at_call);
 	log_info("call %lld: %s", (long long)c->id, c->err_msg);
-	router_attempt_failed(c);
+	c->r->owner->attempt_failed(c);
 	return true;
 }

@@ -235,7 +235,7 @@ static void no_room(struct router_call *c, const char *why, int64_t retry_ms)
 	if (c->retry_after_s > 60)
 		c->retry_after_s = 60;
 	log_info("%s", c->err_msg);
-	router_group_exhausted(c);
+	c->r->owner->group_exhausted(c);
 }
 
 /* The call can never fit a pool (pool_too_big): waiting or trying again later cannot help,
@@ -283,7 +283,7 @@ static void never_fits(struct router_call *c, const struct pool_ask *a)
 				: " or lower priorities.interactive_reserve_pct");
 	free(key);
 	log_warn("%s", c->err_msg);
-	router_group_exhausted(c);
+	c->r->owner->group_exhausted(c);
 }
 
 static struct router_call *waiter(struct router *r, uint64_t id)

@@ -133,7 +133,7 @@ int router_google_token(struct router_call *c, const char **token)
 	c->err = status == 401 ? E_AUTH : status == 504 ? E_TIMEOUT : E_SERVER;
 	c->err_status = status;
 	c->err_msg = xstrdup(msg);
-	router_attempt_failed(c);
+	c->r->owner->attempt_failed(c);
 	return -1;
 }
 

@@ -279,19 +279,18 @@ static char *chat_answer(const struct config_model *m, const cJSON *resp)
 	return print_free(root);
 }
 
-char *gemini_blocked_prompt(const cJSON *resp)
-{
-	return blocked_prompt(resp, 400, false);
-}
-
 char *gemini_answer(const struct config_model *m, enum provider_route route, const char *body,
 		    size_t len)
 {
 	cJSON *resp = json_exact_parse(body, len);
 	char *out = NULL;
 
+	/* a prompt blocked before any image is refused as a chat's is; gemini_image.c reads
+	 * only answers that were made */
 	if (cJSON_IsObject(resp) && !get(resp, "error") && route == PROVIDER_IMAGES)
-		out = gemini_image_answer(resp);
+		out = get(get(resp, "promptFeedback"), "blockReason")
+			      ? blocked_prompt(resp, 400, false)
+			      : gemini_image_answer(resp);
 	else if (cJSON_IsObject(resp) && !get(resp, "error"))
 		out = get(resp, "embeddings") ? embeddings_answer(m, resp) : chat_answer(m, resp);
 	cJSON_Delete(resp);

@@ -195,8 +195,6 @@ char *gemini_image_answer(const cJSON *resp)
 	const cJSON *preds = get(resp, "predictions");
 	cJSON *root, *data;
 
-	if (get(get(resp, "promptFeedback"), "blockReason"))
-		return gemini_blocked_prompt(resp);
 	if (!cJSON_IsArray(preds) && !cJSON_IsArray(get(resp, "candidates")) &&
 	    !(cJSON_IsObject(resp) && !resp->child))
 		return NULL;

@@ -54,10 +54,6 @@ static inline char *print_free(cJSON *root)
 char *gemini_answer(const struct config_model *m, enum provider_route route, const char *body,
 		    size_t len);
 
-/* OpenAI's content_policy_violation error (400) for a prompt Gemini blocked (promptFeedback's
- * blockReason), malloc'd. */
-char *gemini_blocked_prompt(const cJSON *resp);
-
 /* ---- gemini_image.c: /v1/images/generations ---- */
 
 /* True when LiteLLM calls this model id as a Gemini image model (generateContent); else it is
@@ -70,7 +66,9 @@ int gemini_image_body(const char *upstream_model, const cJSON *req, struct provi
 		      char *err, size_t err_len);
 
 /* A :predict or generateContent answer -> OpenAI's images answer (malloc'd), or OpenAI's error
- * JSON when it holds no image (filtered, blocked, text only); NULL when it is neither shape. */
+ * JSON when it holds no image (filtered, text only); NULL when it is neither shape. A prompt
+ * Gemini blocked (promptFeedback's blockReason) is gemini_answer's, before it calls this: calls
+ * go one way, gemini_answer.c -> gemini_image.c. */
 char *gemini_image_answer(const cJSON *resp);
 
 /* Google's error body -> OpenAI's error JSON (malloc'd). */
