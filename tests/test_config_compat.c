@@ -565,11 +565,35 @@ static void test_unset_env_of_a_deployment_key_warns_and_sends_none(void **state
 	result_finish(&r);
 }
 
+/* LiteLLM reads master_key with get_secret (None when unset) and serves without
+ * authentication. hermetic starts too, but locked: the key stays unset (never the empty
+ * string, which an empty bearer would match) and its variable is named for the router. */
+static void test_an_unset_master_key_variable_starts_the_router_locked(void **state)
+{
+	const char *text = ENTRY "general_settings: {master_key: os.environ/COMPAT_UNSET_KEY}\n";
+	struct result r;
+
+	(void)state;
+	expect_warning(text,
+		       "t.yaml:5:32: warning: general_settings.master_key: environment "
+		       "variable COMPAT_UNSET_KEY is not set (referenced here): LiteLLM would "
+		       "serve without authentication; hermetic starts with its router locked "
+		       "(only `keys` authenticate, every other request is answered 401 naming "
+		       "COMPAT_UNSET_KEY) until it is set");
+	r = parse_mode(text, false);
+	assert_int_equal(r.rc, 0);
+	assert_null(r.cfg->general_settings.master_key);
+	assert_string_equal(r.cfg->general_settings.master_key_unset, "COMPAT_UNSET_KEY");
+	result_finish(&r);
+}
+
+/* A variable hermetic itself needs (the cockpit's password hash) stays an error. */
 static void test_unset_env_that_hermetic_needs_stays_an_error(void **state)
 {
 	(void)state;
-	expect_error(ENTRY "general_settings: {master_key: os.environ/COMPAT_UNSET_KEY}\n", false,
-		     "t.yaml:5:32: error: general_settings.master_key: environment variable "
+	expect_error(ENTRY "ui: {enabled: true, password_hash: os.environ/COMPAT_UNSET_KEY}\n",
+		     false,
+		     "t.yaml:5:36: error: ui.password_hash: environment variable "
 		     "COMPAT_UNSET_KEY is not set (referenced here); export it or put it in the "
 		     "Secret");
 }
@@ -765,6 +789,7 @@ int main(void)
 		cmocka_unit_test(test_default_litellm_params_are_checked_where_written),
 		cmocka_unit_test(test_default_litellm_params_merge_is_bounded),
 		cmocka_unit_test(test_unset_env_of_a_deployment_key_warns_and_sends_none),
+		cmocka_unit_test(test_an_unset_master_key_variable_starts_the_router_locked),
 		cmocka_unit_test(test_unset_env_that_hermetic_needs_stays_an_error),
 		cmocka_unit_test(test_unset_env_in_a_deployments_setting_loads_it_inactive),
 		cmocka_unit_test(test_google_image_generation_deployments_are_active),

@@ -269,8 +269,12 @@ static void sum_listeners(const struct config *cfg, struct buf *b)
 		put_url(b, t->api_base);
 	buf_printf(b, "\napi:         %s, key %s\n", cfg->api.listen.addr,
 		   set_or_not(cfg->api.key));
-	buf_printf(b, "router:      %s, master_key %s\n", cfg->router.listen.addr,
-		   set_or_not(cfg->general_settings.master_key));
+	if (cfg->general_settings.master_key_unset)
+		buf_printf(b, "router:      %s, master_key unset (%s): locked until it is set\n",
+			   cfg->router.listen.addr, cfg->general_settings.master_key_unset);
+	else
+		buf_printf(b, "router:      %s, master_key %s\n", cfg->router.listen.addr,
+			   set_or_not(cfg->general_settings.master_key));
 }
 
 /* "skills: N (index T tokens)" and a WARNING line per skill that is broken or shadowed. */

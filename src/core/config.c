@@ -65,6 +65,7 @@ static void ctx_finish(struct ctx *c)
 	}
 	free(c->refs);
 	free(c->unset_env);
+	free(c->locked_env);
 	for (i = 0; i < c->n_secrets; i++)
 		free(c->secrets[i]);
 	free(c->secrets);

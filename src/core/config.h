@@ -299,6 +299,9 @@ struct config_router_settings {
 
 struct config_general_settings {
 	char *master_key; /* secret; NULL = the router accepts only `keys` (or nothing) */
+	/* master_key names a variable that was not set: its name. The router then accepts only
+	 * `keys` and refuses the rest saying so; it is never open (LiteLLM would be). */
+	char *master_key_unset;
 	int64_t max_parallel_requests;	      /* per deployment; 0 = none */
 	int64_t global_max_parallel_requests; /* resolved into router.max_concurrent_upstream */
 };

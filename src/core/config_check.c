@@ -1005,7 +1005,8 @@ static void check_router_listen(struct ctx *c, const struct node *root)
 {
 	const struct config *cfg = c->cfg;
 
-	if (!cfg->router.listen.host || cfg->general_settings.master_key || cfg->n_keys ||
+	if (!cfg->router.listen.host || cfg->general_settings.master_key ||
+	    cfg->general_settings.master_key_unset || cfg->n_keys ||
 	    is_loopback(cfg->router.listen.host))
 		return;
 	cfg_err_at(

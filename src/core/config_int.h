@@ -73,10 +73,11 @@ struct ctx {
 	char **secrets;
 	size_t n_secrets, alloc_secrets;
 	const struct node *secret_at;
-	size_t walked;	 /* keys visited so far (MAX_WALK) */
-	bool stop;	 /* the diag is full or the walk too long: report nothing more */
-	bool strict;	 /* config check --strict: unknown keys in LiteLLM's sections are errors */
-	char *unset_env; /* the variable an F_INACTIVE_ENV value of this model entry lacked */
+	size_t walked;	  /* keys visited so far (MAX_WALK) */
+	bool stop;	  /* the diag is full or the walk too long: report nothing more */
+	bool strict;	  /* config check --strict: unknown keys in LiteLLM's sections are errors */
+	char *unset_env;  /* the variable an F_INACTIVE_ENV value of this model entry lacked */
+	char *locked_env; /* the variable an F_LOCK_ENV value lacked */
 	struct tree tree;
 };
 
@@ -134,13 +135,17 @@ enum {
 	/* T_INT of LiteLLM's: a fraction (`timeout: 0.5`) rounds up and a value out of range is
 	 * clamped into it, with a warning saying what is used (an error under --strict), as
 	 * LiteLLM takes them */
-	F_CLAMP = 1 << 11,
+	F_CLAMP = 1 << 13,
 	/* A deployment's credential: an unset variable in its `os.environ/NAME` is a warning and
 	 * the value is empty (LiteLLM loads such a config and sends no key). */
 	F_SOFT_ENV = 1 << 11,
 	/* A deployment's setting LiteLLM reads with get_secret (None when unset): an unset
 	 * variable is a warning and the deployment loads inactive (config_shapes.c). */
 	F_INACTIVE_ENV = 1 << 12,
+	/* general_settings.master_key: an unset variable is a warning and the key stays unset
+	 * with its variable's name kept (master_key_unset): the router starts locked, never
+	 * open. */
+	F_LOCK_ENV = 1 << 14,
 };
 
 struct choice {

@@ -185,6 +185,18 @@ static int env_append(struct ctx *c, const struct node *n, const char *name, siz
 	}
 	if (!v && (flags & F_INACTIVE_ENV))
 		return unset_inactive(c, n, key);
+	if (!v && (flags & F_LOCK_ENV)) {
+		cfg_warn(
+			c, n,
+			"environment variable %s is not set (referenced here): LiteLLM would serve "
+			"without authentication; hermetic starts with its router locked (only "
+			"`keys` authenticate, every other request is answered 401 naming %s) until "
+			"it is set",
+			key, key);
+		if (!c->locked_env)
+			c->locked_env = xstrdup(key);
+		return 0;
+	}
 	if (!v && (flags & F_SOFT_ENV)) {
 		cfg_warn(c, n,
 			 "environment variable %s is not set (referenced here): the deployment "

@@ -255,8 +255,12 @@ const struct table cfg_router_settings_table = {"router_settings",
 						.text = "LiteLLM's routing settings."};
 
 static const struct opt general_settings_opts[] = {
-	{"master_key", T_STR, FLD(config_general_settings, master_key), .flags = F_SECRET,
-	 .text = "admin key of `hermetic router`; unset = only `keys` authenticate"},
+	{"master_key", T_STR, FLD(config_general_settings, master_key),
+	 .flags = F_SECRET | F_LOCK_ENV,
+	 .text = "admin key of `hermetic router`; unset = only `keys` authenticate; an unset "
+		 "variable = locked: only `keys` authenticate, the rest get 401 naming it"},
+	{"(master_key_unset)", T_STR, FLD(config_general_settings, master_key_unset),
+	 .flags = F_DERIVED},
 	{"max_parallel_requests", T_INT, FLD(config_general_settings, max_parallel_requests),
 	 .def = "0", .min = 0, .max = 100000,
 	 .text = "calls in flight per deployment (router_settings.default_max_parallel_requests "

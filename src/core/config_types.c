@@ -109,7 +109,7 @@ static char *get_str(struct ctx *c, const struct node *n, unsigned flags, check_
 		cfg_err(c, n, "expected a string, got %s", cfg_kind(n));
 		return NULL;
 	}
-	s = cfg_resolve(c, n, flags & (F_SECRET | F_SOFT_ENV | F_INACTIVE_ENV));
+	s = cfg_resolve(c, n, flags & (F_SECRET | F_SOFT_ENV | F_INACTIVE_ENV | F_LOCK_ENV));
 	if (!s || c->defaults)
 		return s;
 	if ((flags & (F_SECRET | F_ONELINE)) && strpbrk(s, "\r\n")) {
@@ -131,6 +131,16 @@ static int set_str(struct ctx *c, const struct opt *o, const struct node *n, voi
 
 	if (!s)
 		return -EINVAL;
+	if ((o->flags & F_LOCK_ENV) && c->locked_env) {
+		/* Never the empty key: unset, with the variable's name kept for the router. */
+		free(s);
+		free(c->cfg->general_settings.master_key_unset);
+		c->cfg->general_settings.master_key_unset = c->locked_env;
+		c->locked_env = NULL;
+		free(*field);
+		*field = NULL;
+		return 0;
+	}
 	if ((o->flags & F_REQUIRED) && !*s && !((o->flags & F_INACTIVE_ENV) && c->unset_env)) {
 		cfg_err(c, n, "must not be empty");
 		free(s);

@@ -88,6 +88,23 @@ static bool key_matches(struct server *s, const char *token, struct auth *a)
 	return false;
 }
 
+/* No master key and no virtual keys: every request is let in (LiteLLM's open proxy). A master
+ * key that names an unset variable is not open: the router is locked until it is set. */
+static bool open_router(const struct config *cfg)
+{
+	return !cfg->general_settings.master_key && !cfg->general_settings.master_key_unset &&
+	       cfg->n_keys == 0;
+}
+
+static void locked_why(const struct config *cfg, char *why, size_t len)
+{
+	snprintf(why, len,
+		 "Authentication Error, general_settings.master_key names the environment "
+		 "variable %.64s, which was not set when hermetic started: the router is locked "
+		 "until it is set",
+		 cfg->general_settings.master_key_unset);
+}
+
 /* Returns true when the request may proceed; otherwise it has been answered with 401. */
 static bool authenticate(struct server *s, struct httpd_req *req, struct auth *a)
 {
@@ -96,16 +113,23 @@ static bool authenticate(struct server *s, struct httpd_req *req, struct auth *a
 
 	a->alias = NULL;
 	a->key = NULL;
-	if (!cfg->general_settings.master_key && cfg->n_keys == 0) {
+	if (open_router(cfg)) {
 		snprintf(a->hash, sizeof(a->hash), "None");
 		return true;
 	}
 	if (key_matches(s, token, a))
 		return true;
 	log_info("router: refused a request with %s key", token ? "an unknown" : "no");
-	httpd_reply_error(req, 401, "auth_error",
-			  token ? "Authentication Error, Invalid proxy server token passed."
-				: "Authentication Error, No api key passed in.");
+	if (cfg->general_settings.master_key_unset) {
+		char why[256];
+
+		locked_why(cfg, why, sizeof(why));
+		httpd_reply_error(req, 401, "auth_error", why);
+	} else {
+		httpd_reply_error(req, 401, "auth_error",
+				  token ? "Authentication Error, Invalid proxy server token passed."
+					: "Authentication Error, No api key passed in.");
+	}
 	return false;
 }
 
@@ -274,7 +298,7 @@ static bool messages_auth(struct server *s, struct httpd_req *req, struct auth *
 
 	a->alias = NULL;
 	a->key = NULL;
-	if (!cfg->general_settings.master_key && cfg->n_keys == 0) {
+	if (open_router(cfg)) {
 		snprintf(a->hash, sizeof(a->hash), "None");
 		return true;
 	}
@@ -282,8 +306,16 @@ static bool messages_auth(struct server *s, struct httpd_req *req, struct auth *
 		return true;
 	log_info("router: refused a /v1/messages request with %s key",
 		 key || bearer ? "an unknown" : "no");
-	reply_anthropic_error(req, 401,
-			      key || bearer ? "invalid x-api-key" : "x-api-key header is required");
+	if (cfg->general_settings.master_key_unset) {
+		char why[256];
+
+		locked_why(cfg, why, sizeof(why));
+		reply_anthropic_error(req, 401, why);
+	} else {
+		reply_anthropic_error(req, 401,
+				      key || bearer ? "invalid x-api-key"
+						    : "x-api-key header is required");
+	}
 	return false;
 }
 

@@ -111,13 +111,14 @@ def test_an_unset_credential_variable_warns_and_the_deployment_loads(tmp_path):
     assert "chat       openai gpt-4o-mini (api_key not set)" in r.stdout, r.stdout
 
 
-def test_an_unset_master_key_variable_is_still_an_error(tmp_path):
+def test_an_unset_master_key_variable_loads_with_the_router_locked(tmp_path):
     r, out = check(tmp_path, "model_list:\n  - model_name: chat\n    litellm_params:\n"
                              "      model: openai/gpt-4o-mini\n"
                              "general_settings:\n  master_key: os.environ/E2E_COMPAT_NEVER_SET\n")
-    assert r.returncode == 1, out
-    assert "config.yaml:6:15: error: general_settings.master_key: environment variable " \
+    assert r.returncode == 0, out
+    assert "config.yaml:6:15: warning: general_settings.master_key: environment variable " \
            "E2E_COMPAT_NEVER_SET is not set" in out, out
+    assert "hermetic starts with its router locked" in out, out
 
 
 def test_the_summary_lists_ignored_keys_by_section_and_ends_with_the_count(tmp_path):

@@ -229,6 +229,23 @@ def test_no_master_key_and_no_keys_means_no_auth(fake, start_router):
     assert r.get("/v1/models", key="").status == 200
 
 
+
+def test_an_unset_master_key_variable_starts_locked_not_open(fake, start_router):
+    """LiteLLM serves without authentication when master_key's variable is unset; hermetic
+    starts too, but locked: a virtual key still works, anything else is 401 naming the
+    variable, the empty bearer included, and no such request reaches the upstream."""
+    fake.script_for("test/cheap", text("cheap via key"))
+    r = start_router(auth_config(fake), env={"E2E_CHEAP_KEY": CHEAP_KEY})  # no MASTER_ENV
+    assert f"environment variable {MASTER_ENV} is not set" in r.stderr()
+    for key in ("", "anything", MASTER_KEY):
+        err = assert_openai_error(r.chat("free", key=key), 401)
+        assert f"names the environment variable {MASTER_ENV}" in err["message"], err
+        assert "locked until it is set" in err["message"], err
+    ok = r.chat("cheap", key=CHEAP_KEY)
+    assert ok.status == 200 and ok.content() == "cheap via key", ok.text
+    assert r.get("/health/liveliness").status == 200
+    assert upstream_models(fake) == ["test/cheap"]
+
 # -- allowlist -----------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["nope", "qwen/qwen3-coder:free",
