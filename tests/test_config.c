@@ -714,6 +714,59 @@ static void test_request_params_take_yaml_1_1_booleans(void **state)
 	result_finish(&r);
 }
 
+/* Numbers as PyYAML's implicit resolvers (YAML 1.1) read them for LiteLLM: `.9`, `+1`, `1_000`,
+ * `1.`, `0x1F`, `017`, `0b101`, `1:30` are numbers; `1e5`, `1.0e5` (an exponent without its
+ * sign), `09`, `-.5` and `.inf` are strings, sent as LiteLLM sends them. */
+static void test_request_params_take_yaml_1_1_numbers(void **state)
+{
+	static const struct {
+		const char *yaml, *json;
+	} rows[] = {
+		{"0.2", "0.2"},
+		{".9", "0.9"},
+		{"+1", "1"},
+		{"-3", "-3"},
+		{"1_000", "1000"},
+		{"1.", "1.0"},
+		{"1.5e+3", "1.5e+3"},
+		{"00.5", "0.5"},
+		{"0x1F", "31"},
+		{"017", "15"},
+		{"0b101", "5"},
+		{"1:30", "90"},
+		{"0", "0"},
+		{"1e5", "\"1e5\""},
+		{"1.0e5", "\"1.0e5\""},
+		{"09", "\"09\""},
+		{"-.5", "\"-.5\""},
+		{".inf", "\".inf\""},
+		{"1:75", "\"1:75\""},
+		{"0x", "\"0x\""},
+		{"'7'", "\"7\""},
+		{"0x10000000000000000", "\"0x10000000000000000\""},
+	};
+	char text[512], want[256];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+		struct result r;
+
+		snprintf(text, sizeof(text),
+			 "model_list:\n  - model_name: g\n    litellm_params:\n"
+			 "      model: openai/qwen3\n      api_key: sk-test\n      seed: %s\n",
+			 rows[i].yaml);
+		snprintf(want, sizeof(want), "{\"seed\":%s}", rows[i].json);
+		r = parse(text);
+		assert_int_equal(r.rc, 0);
+		if (strcmp(r.cfg->models[0].litellm_params.request_params, want) != 0) {
+			print_error("%s: got %s, want %s\n", rows[i].yaml,
+				    r.cfg->models[0].litellm_params.request_params, want);
+			fail();
+		}
+		result_finish(&r);
+	}
+}
+
 static void test_out_of_range_gives_the_range(void **state)
 {
 	(void)state;
@@ -2490,6 +2543,7 @@ int main(void)
 		cmocka_unit_test(test_missing_env_var_is_named_with_its_place),
 		cmocka_unit_test(test_wrong_type_is_named),
 		cmocka_unit_test(test_request_params_take_yaml_1_1_booleans),
+		cmocka_unit_test(test_request_params_take_yaml_1_1_numbers),
 		cmocka_unit_test(test_out_of_range_gives_the_range),
 		cmocka_unit_test(test_missing_required_key_is_named),
 		cmocka_unit_test(test_bad_model_reference_lists_known_names),

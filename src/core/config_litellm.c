@@ -13,6 +13,7 @@
 #include "core/config_int.h"
 #include "core/util.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,35 +29,138 @@
  * T_JSON
  */
 
-static bool json_number(const char *s)
-{
-	size_t i = 0;
+#define NUM_MAX 64 /* a longer plain scalar is kept as a string */
 
-	if (s[i] == '-')
-		i++;
-	if (s[i] == '0')
-		i++;
-	else if (s[i] >= '1' && s[i] <= '9')
-		while (s[i] >= '0' && s[i] <= '9')
-			i++;
-	else
+/* Appends s[0..len) to b without YAML 1.1's digit separators ('_'). */
+static void put_digits(struct buf *b, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != '_')
+			buf_append(b, s + i, 1);
+}
+
+static size_t span(const char *s, const char *set)
+{
+	return strspn(s, set);
+}
+
+/* An int in base 2, 8 or 16 (YAML 1.1's 0b, 0 and 0x forms) as a decimal JSON number. */
+static bool put_based(struct buf *b, bool neg, const char *s, int base)
+{
+	unsigned long long v = 0;
+	bool any = false;
+
+	for (; *s; s++) {
+		int d;
+
+		if (*s == '_')
+			continue;
+		d = *s <= '9' ? *s - '0' : (*s | 0x20) - 'a' + 10;
+		if (v > (ULLONG_MAX - (unsigned)d) / (unsigned)base)
+			return false; /* past 64 bits: kept as the string it was written as */
+		v = v * (unsigned)base + (unsigned)d;
+		any = true;
+	}
+	if (!any)
 		return false;
-	if (s[i] == '.') {
-		if (!(s[++i] >= '0' && s[i] <= '9'))
-			return false;
-		while (s[i] >= '0' && s[i] <= '9')
-			i++;
+	buf_printf(b, "%s%llu", neg && v ? "-" : "", v);
+	return true;
+}
+
+/* A plain scalar PyYAML (YAML 1.1, what LiteLLM's config is read with) resolves to an int or a
+ * float, appended to out as the JSON number LiteLLM would send; false (out untouched) for
+ * anything else, which is then a string: `1e5` and `1.0e5` (no dot, or an exponent without its
+ * sign), `09`, `-.5`, `.inf` and `.nan` among them (PyYAML's implicit resolvers, resolver.py).
+ * Sexagesimal `1:30` (= 90) is an int too. */
+static bool yaml11_number(const char *s, struct buf *out)
+{
+	size_t len = strlen(s), n, i;
+	bool neg = false;
+	const char *p = s;
+	struct buf b;
+	bool ok = false;
+
+	if (!len || len > NUM_MAX)
+		return false;
+	buf_init(&b, 0);
+	if (*p == '+' || *p == '-')
+		neg = *p++ == '-';
+	if (p[0] == '0' && p[1] == 'b' && p[2 + span(p + 2, "01_")] == '\0') {
+		ok = put_based(&b, neg, p + 2, 2);
+	} else if (p[0] == '0' && p[1] == 'x' &&
+		   p[2 + span(p + 2, "0123456789abcdefABCDEF_")] == '\0') {
+		ok = put_based(&b, neg, p + 2, 16);
+	} else if (*p >= '1' && *p <= '9' && strchr(p, ':') && !strchr(p, '.')) {
+		/* [1-9][0-9_]*(:[0-5]?[0-9])+ */
+		long long v = 0;
+
+		n = span(p, "0123456789_");
+		for (i = 0; i < n; i++)
+			if (p[i] != '_' && v < 1000000000000LL)
+				v = v * 10 + (p[i] - '0');
+		p += n;
+		ok = *p == ':';
+		while (ok && *p == ':') {
+			n = span(++p, "0123456789");
+			ok = (n == 1 || (n == 2 && p[0] <= '5')) && v < 1000000000000LL;
+			v = v * 60 + (n == 2 ? (p[0] - '0') * 10 + p[1] - '0' : p[0] - '0');
+			p += n;
+		}
+		ok = ok && *p == '\0';
+		if (ok)
+			buf_printf(&b, "%s%lld", neg && v ? "-" : "", v);
+	} else if (*p >= '0' && *p <= '9') {
+		n = span(p, "0123456789_");
+		if (p[n] == '\0') {
+			if (p[0] == '0' && n > 1)
+				/* 0[0-7_]+: octal; `09` matches nothing and stays a string */
+				ok = p[span(p, "01234567_")] == '\0' &&
+				     put_based(&b, neg, p + 1, 8);
+			else {
+				ok = true;
+				if (neg)
+					buf_puts(&b, "-");
+				put_digits(&b, p, n);
+			}
+		} else if (p[n] == '.') {
+			/* [0-9][0-9_]*\.[0-9_]*([eE][-+][0-9]+)? */
+			const char *frac = p + n + 1, *e;
+			size_t nf = span(frac, "0123456789_"), lead = span(p, "0_");
+
+			e = frac + nf;
+			ok = *e == '\0' ||
+			     ((*e == 'e' || *e == 'E') && (e[1] == '+' || e[1] == '-') &&
+			      e[2 + span(e + 2, "0123456789")] == '\0' && e[2] != '\0');
+			if (ok) {
+				if (neg)
+					buf_puts(&b, "-");
+				if (lead >= n)
+					buf_puts(&b, "0");
+				else
+					put_digits(&b, p + lead, n - lead);
+				buf_puts(&b, ".");
+				if (span(frac, "_") == nf) /* no digit after the dot */
+					buf_puts(&b, "0");
+				put_digits(&b, frac, nf);
+				buf_puts(&b, e);
+			}
+		}
+	} else if (*p == '.' && !neg && p == s && p[1] >= '0' && p[1] <= '9') {
+		/* \.[0-9_]+([eE][-+][0-9]+)?: no sign in PyYAML's pattern */
+		const char *e = p + 1 + span(p + 1, "0123456789_");
+
+		ok = *e == '\0' || ((*e == 'e' || *e == 'E') && (e[1] == '+' || e[1] == '-') &&
+				    e[2 + span(e + 2, "0123456789")] == '\0' && e[2] != '\0');
+		if (ok) {
+			buf_puts(&b, "0.");
+			put_digits(&b, p + 1, (size_t)(e - p - 1));
+			buf_puts(&b, e);
+		}
 	}
-	if (s[i] == 'e' || s[i] == 'E') {
-		i++;
-		if (s[i] == '+' || s[i] == '-')
-			i++;
-		if (!(s[i] >= '0' && s[i] <= '9'))
-			return false;
-		while (s[i] >= '0' && s[i] <= '9')
-			i++;
-	}
-	return s[i] == '\0';
+	if (ok)
+		buf_append(out, b.data, b.len);
+	buf_finish(&b);
+	return ok;
 }
 
 /* PyYAML's (YAML 1.1) booleans, as LiteLLM reads them: 1 true, 0 false, -1 neither. */
@@ -76,13 +180,12 @@ static void scalar_json(struct ctx *c, const struct node *n, struct buf *out)
 {
 	const char *s = n->text, *v;
 
-	if (n->plain && (cfg_is_null(n) || yaml11_bool(s) >= 0 || json_number(s))) {
-		buf_puts(out, cfg_is_null(n)	    ? "null"
-			      : yaml11_bool(s) == 1 ? "true"
-			      : yaml11_bool(s) == 0 ? "false"
-						    : s);
+	if (n->plain && (cfg_is_null(n) || yaml11_bool(s) >= 0)) {
+		buf_puts(out, cfg_is_null(n) ? "null" : yaml11_bool(s) == 1 ? "true" : "false");
 		return;
 	}
+	if (n->plain && yaml11_number(s, out))
+		return;
 	if (strncmp(s, "os.environ/", 11) == 0) {
 		v = cfg_getenv(c, s + 11);
 		if (!v) {
