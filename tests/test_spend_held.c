@@ -164,7 +164,7 @@ static void a_batch_is_written_whole_when_it_commits(void **state)
 					   i % 3 ? "dep-1" : "dep-2", i == 7),
 				 0);
 	}
-	expect_committed(&f, "1 0.125");
+	/* (How many went alone depends on the machine's speed: a row after a quiet 20 ms does.) */
 	assert_true(spend_day_usd(f.spend, t + 30) == 0.125 * 23 * 24 / 2);
 	end_window(loop, f.store);
 	expect_committed(&f, "23 34.5");
