@@ -188,11 +188,12 @@ static const char *value_or_none(const char *const *values, size_t i)
  * UTF-8 sequence. Returns the length to keep. */
 static size_t label_len(const char *v)
 {
-	size_t n = 0;
+	/* strlen reads a word at a time (musl and glibc alike): a third of the byte loop's
+	 * instructions on a 64-character key hash. strnlen would bound it, but musl's is memchr,
+	 * dearer than the byte loop on short labels; the values are C strings the router already
+	 * holds whole (a client's model name is within the request's size cap). */
+	size_t n = strlen(v);
 
-	/* A byte loop: labels are short, and musl's strnlen (memchr) costs more on them. */
-	while (n <= METRICS_MAX_LABEL_BYTES && v[n])
-		n++;
 	if (n <= METRICS_MAX_LABEL_BYTES)
 		return n;
 	n = METRICS_MAX_LABEL_BYTES;

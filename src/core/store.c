@@ -30,7 +30,9 @@
  * fcntl per row fell from 1.7 to 0.9 (strace -c, 4000 requests), for a crash window of 20 ms
  * of rows, still far shorter than the calls in flight that a crash loses anyway. The COMMIT
  * itself was not a few microseconds but 100-300 (its pwrite calls), the router's p99; it now
- * runs on a committer thread on the same connection (see commit_loop). Rejected: a writer
+ * runs on a committer thread on the same connection (see commit_loop). A writer may also hold
+ * its rows back and write them in one statement just before the COMMIT (store_batch_hold: the
+ * ledger's rows, router/spend_held.c); the crash window is the same. Rejected: a writer
  * thread with a queue for every row (copies, a second connection whose lock the loop's own
  * writes would wait for, and a wake-up per row).
  */
@@ -71,6 +73,7 @@ static size_t n_schema;
 
 struct batch_listener {
 	store_batch_fn fn;
+	store_flush_fn flush; /* NULL unless the listener holds rows back (store_batch_hold) */
 	void *arg;
 };
 
@@ -523,6 +526,7 @@ static void start_committer(struct store *s)
 }
 
 static void end_batch(struct store *s, int rc);
+static void run_flushes(struct store *s);
 
 /* The loop's half of a finished COMMIT: its outcome, then the batch's listeners. */
 static void finish_commit(struct store *s)
@@ -697,6 +701,7 @@ void store_batch_end(struct store *s)
 	wait_commit(s);
 	if (!s->batch_open)
 		return;
+	run_flushes(s);
 	/* Still open unless a failed statement rolled it back (SQLITE_FULL, IOERR...). */
 	if (sqlite3_get_autocommit(s->db)) {
 		snprintf(s->err, sizeof(s->err), "%s: the batch was rolled back by a failure",
@@ -720,6 +725,8 @@ static void on_batch_commit(evutil_socket_t fd, short what, void *arg)
 {
 	struct store *s = arg;
 
+	if (s->batch_open && !s->committing)
+		run_flushes(s);
 	if (!s->committer_running || s->committing || !s->batch_open ||
 	    sqlite3_get_autocommit(s->db)) {
 		store_batch_end(s);
@@ -736,17 +743,30 @@ static void on_batch_commit(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&s->cmu);
 }
 
-static int add_listener(struct store *s, store_batch_fn fn, void *arg)
+static int add_listener(struct store *s, store_batch_fn fn, store_flush_fn flush, void *arg)
 {
 	size_t i;
 
 	for (i = 0; i < s->n_listeners; i++)
-		if (s->listeners[i].fn == fn && s->listeners[i].arg == arg)
+		if (s->listeners[i].fn == fn && s->listeners[i].arg == arg) {
+			if (flush)
+				s->listeners[i].flush = flush;
 			return 0;
+		}
 	if (i == STORE_BATCH_LISTENERS)
 		return -ENOSPC;
-	s->listeners[s->n_listeners++] = (struct batch_listener){fn, arg};
+	s->listeners[s->n_listeners++] = (struct batch_listener){fn, flush, arg};
 	return 0;
+}
+
+/* The rows held back by the batch's writers go into its transaction before it commits. */
+static void run_flushes(struct store *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_listeners; i++)
+		if (s->listeners[i].flush)
+			s->listeners[i].flush(s->listeners[i].arg);
 }
 
 int store_batch_listen(struct store *s, store_batch_fn fn, void *arg)
@@ -754,10 +774,15 @@ int store_batch_listen(struct store *s, store_batch_fn fn, void *arg)
 	/* A batch being committed takes no one else: its listeners are being called. */
 	if (!s || !store_batch_open(s))
 		return -ENOTSUP;
-	return add_listener(s, fn, arg);
+	return add_listener(s, fn, NULL, arg);
 }
 
 int store_batch_join(struct store *s, store_batch_fn fn, void *arg)
+{
+	return store_batch_hold(s, fn, NULL, arg);
+}
+
+int store_batch_hold(struct store *s, store_batch_fn fn, store_flush_fn flush, void *arg)
 {
 	struct timeval window = {0, STORE_BATCH_MS * 1000};
 	int rc;
@@ -783,10 +808,10 @@ int store_batch_join(struct store *s, store_batch_fn fn, void *arg)
 		s->batch_open = true;
 		evtimer_add(s->batch_ev, &window);
 	}
-	if (add_listener(s, fn, arg) < 0) {
+	if (add_listener(s, fn, flush, arg) < 0) {
 		/* More writers than slots: this one's row goes in the next batch. */
 		store_batch_end(s);
-		return store_batch_join(s, fn, arg);
+		return store_batch_hold(s, fn, flush, arg);
 	}
 	s->batch_rows++;
 	s->n_batch_joins++;

@@ -137,6 +137,13 @@ void store_flush(struct store *s);
 #define STORE_BATCH_MAX_ROWS 64
 typedef void (*store_batch_fn)(void *arg, int rc);
 int store_batch_join(struct store *s, store_batch_fn fn, void *arg);
+/* store_batch_join for a writer that holds its rows back and writes them all at once: flush(arg)
+ * runs on the loop, inside the batch's transaction, once before the batch commits (by its timer,
+ * its row cap or store_batch_end), and must write every row held (statements only: no store_*
+ * call). A row it could not write it keeps as unwritten itself; a failure that rolled the
+ * transaction back ends the batch with -EIO as usual. Same returns as store_batch_join. */
+typedef void (*store_flush_fn)(void *arg);
+int store_batch_hold(struct store *s, store_batch_fn fn, store_flush_fn flush, void *arg);
 void store_batch_end(struct store *s);
 /* Asks for fn(arg, rc) once when the open batch ends, without a row of its own (the audit
  * trail holds its lines until the rows they describe are committed). 0, or -ENOTSUP when no

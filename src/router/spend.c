@@ -24,6 +24,7 @@
  * and a fixed period needs one number, not a queue of rows).
  */
 #include "router/spend.h"
+#include "router/spend_held.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -79,7 +80,8 @@ struct spend {
 	struct store *store;
 	sqlite3 *db; /* for error messages: store_db() would end the open batch */
 	const struct config *cfg;
-	sqlite3_stmt *insert, *sum, *sum_key, *recent;
+	sqlite3_stmt *sum, *sum_key, *recent;
+	struct spend_held held; /* the open batch's rows, written as it commits */
 	struct pending_row *pending;
 	struct window day, month, proxy;
 	struct key_budget *keys;
@@ -330,12 +332,7 @@ static int prepare(struct spend *s)
 	sqlite3 *db = store_db(s->store);
 
 	s->db = db;
-	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO spend (ts_ms, day, model_group, deployment, key_hash,"
-			       " input_tokens, output_tokens, cost_usd, cost_source, estimated,"
-			       " cached_tokens, cache_write_tokens, lane)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-			       -1, &s->insert, NULL) != SQLITE_OK ||
+	if (spend_held_init(&s->held, db) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "SELECT cost_usd FROM spend WHERE ts_ms >= ?2 AND deployment = ?1"
 			       " AND estimated = 0 ORDER BY ts_ms DESC LIMIT ?3",
@@ -394,7 +391,7 @@ void spend_destroy(struct spend *s)
 	if (s->pending)
 		store_flush(s->store);
 	store_batch_end(s->store); /* its end callback uses s */
-	sqlite3_finalize(s->insert);
+	spend_held_finish(&s->held);
 	sqlite3_finalize(s->sum);
 	sqlite3_finalize(s->sum_key);
 	sqlite3_finalize(s->recent);
@@ -437,22 +434,10 @@ static const char *row_day(struct spend *s, int64_t ms)
 
 static int insert(struct spend *s, const struct spend_entry *e)
 {
-	sqlite3_stmt *st = s->insert;
+	sqlite3_stmt *st = s->held.one;
 	int rc;
 
-	sqlite3_bind_int64(st, 1, e->ts_ms);
-	sqlite3_bind_text(st, 2, row_day(s, e->ts_ms), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, e->model_group, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, e->deployment, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, e->key_hash, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, e->input_tokens);
-	sqlite3_bind_int64(st, 7, e->output_tokens);
-	sqlite3_bind_double(st, 8, e->cost_usd);
-	sqlite3_bind_text(st, 9, e->cost_source, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 10, e->estimated);
-	sqlite3_bind_int64(st, 11, e->cached_tokens);
-	sqlite3_bind_int64(st, 12, e->cache_write_tokens);
-	sqlite3_bind_text(st, 13, e->lane ? e->lane : "", -1, SQLITE_STATIC);
+	spend_held_bind(st, 0, e, row_day(s, e->ts_ms));
 	rc = sqlite3_step(st);
 	/* Every parameter is bound again before the next step, so the borrowed texts left bound
 	 * are never read: no sqlite3_clear_bindings on each row. */
@@ -494,6 +479,9 @@ static void on_batch_end(void *arg, int rc)
 	struct spend *s = arg;
 	size_t i;
 
+	/* Held rows were written by the flush before a commit; a batch that ended otherwise
+	 * (rolled back) lost them, and its batch_usd below keeps them as unsaved. */
+	spend_held_drop(&s->held);
 	if (rc < 0)
 		log_error("spend: the ledger rows of one loop pass ($%.6f today) were not written:"
 			  " %s; budgets keep counting them until their periods end",
@@ -564,9 +552,48 @@ static void on_pending_written(void *arg, int rc)
 	pending_free(p);
 }
 
-/* Writes the row into the store's batch (BATCHED: committed at the end of this loop pass,
- * on_batch_end tells how it went) or, without a loop, at once (0), or queues it behind another
- * process's lock (store_write; -EINPROGRESS). -EIO when it failed. */
+/* A held row that could not be written: its cost leaves the batch's share for unsaved, so
+ * neither a commit nor a rollback of the batch counts it again. */
+static void unbatch_window(struct window *w, int64_t ts_ms, double cost_usd)
+{
+	if (ts_ms >= w->start_ms && ts_ms < w->end_ms) {
+		w->batch_usd -= cost_usd;
+		w->unsaved_usd += cost_usd;
+	}
+}
+
+static void unbatch(struct spend *s, const struct spend_entry *e)
+{
+	struct key_budget *k = e->key_hash ? find_key(s, e->key_hash) : NULL;
+
+	unbatch_window(&s->day, e->ts_ms, e->cost_usd);
+	unbatch_window(&s->month, e->ts_ms, e->cost_usd);
+	if (s->cfg->litellm_settings.max_budget_usd > 0)
+		unbatch_window(&s->proxy, e->ts_ms, e->cost_usd);
+	if (k)
+		unbatch_window(&k->w, e->ts_ms, e->cost_usd);
+}
+
+static void lost(void *arg, const struct spend_entry *e)
+{
+	unbatch(arg, e);
+}
+
+/* store_flush_fn: the batch is about to commit, and its rows go in. */
+static void flush_held(void *arg)
+{
+	struct spend *s = arg;
+	size_t n = s->held.n;
+
+	if (spend_held_write(&s->held, s->db, lost, s) < 0)
+		failed(s, &s->write_failing, "writing");
+	else if (n)
+		worked(&s->write_failing, "writing");
+}
+
+/* Writes the row into the store's batch (BATCHED: held, and written with the batch's other
+ * rows just before it commits; on_batch_end tells how it went) or, without a loop, at once (0), or
+ * queues it behind another process's lock (store_write; -EINPROGRESS). -EIO when it failed. */
 static int write_entry(struct spend *s, const struct spend_entry *e)
 {
 	struct pending_row *p;
@@ -574,7 +601,15 @@ static int write_entry(struct spend *s, const struct spend_entry *e)
 
 	/* Written at once unless rows wait for a lock: the copy is made only for the queue. */
 	if (!store_writes_waiting(s->store)) {
-		rc = store_batch_join(s->store, on_batch_end, s);
+		rc = store_batch_hold(s->store, on_batch_end, flush_held, s);
+		if (rc == 0 && store_batch_open(s->store)) {
+			/* Not full: the store ends a batch at STORE_BATCH_MAX_ROWS joins. */
+			if (!spend_held_add(&s->held, e, row_day(s, e->ts_ms))) {
+				flush_held(s);
+				spend_held_add(&s->held, e, row_day(s, e->ts_ms));
+			}
+			return BATCHED;
+		}
 		if (rc == 0 || rc == -ENOTSUP) {
 			rc = insert(s, e);
 			if (rc == 0 && store_batch_open(s->store))
@@ -640,6 +675,8 @@ static struct dep_costs *load_dep(struct spend *s, const char *id, int64_t now_m
 
 	if (s->n_deps >= MEAN_DEPLOYMENTS)
 		return NULL;
+	flush_held(s); /* the recent costs include the open batch's rows */
+	store_batch_check(s->store);
 	s->deps = xrealloc(s->deps, (s->n_deps + 1) * sizeof(*s->deps));
 	d = &s->deps[s->n_deps++];
 	memset(d, 0, sizeof(*d));
