@@ -157,9 +157,41 @@ out:
 	return out;
 }
 
+/* The key as SEC 1 PEM, written here rather than by mbedtls_pk_write_key_pem: the static
+ * builds' mbedTLS leaves PEM writing out (MBEDTLS_PEM_WRITE_C), and parsing reads this back. */
+static char *ec_key_pem(mbedtls_pk_context *pk, int *rc)
+{
+	unsigned char der[256];
+	struct buf b64, pem;
+	char *out = NULL;
+	int n = mbedtls_pk_write_key_der(pk, der, sizeof(der));
+
+	if (n < 0) {
+		*rc = n;
+		return NULL;
+	}
+	buf_init(&b64, 0);
+	buf_init(&pem, 0);
+	/* mbedtls_pk_write_key_der writes at the end of der */
+	buf_base64(&b64, der + sizeof(der) - (size_t)n, (size_t)n);
+	buf_puts(&pem, "-----BEGIN EC PRIVATE KEY-----\n");
+	for (size_t i = 0; i < b64.len; i += 64) {
+		buf_append(&pem, b64.data + i, b64.len - i < 64 ? b64.len - i : 64);
+		buf_puts(&pem, "\n");
+	}
+	buf_puts(&pem, "-----END EC PRIVATE KEY-----\n");
+	out = xstrndup(pem.data, pem.len);
+	mbedtls_platform_zeroize(der, sizeof(der));
+	mbedtls_platform_zeroize(b64.data, b64.len);
+	mbedtls_platform_zeroize(pem.data, pem.len);
+	buf_finish(&b64);
+	buf_finish(&pem);
+	*rc = 0;
+	return out;
+}
+
 char *jws_ec_key_create(char *err, size_t err_len)
 {
-	unsigned char pem[1024];
 	mbedtls_pk_context pk;
 	char *out = NULL;
 	int rc;
@@ -170,13 +202,10 @@ char *jws_ec_key_create(char *err, size_t err_len)
 		rc = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk), random_fill,
 					 NULL);
 	if (rc == 0)
-		rc = mbedtls_pk_write_key_pem(&pk, pem, sizeof(pem));
-	if (rc == 0)
-		out = xstrdup((const char *)pem);
-	else
+		out = ec_key_pem(&pk, &rc);
+	if (!out)
 		snprintf(err, err_len, "could not make a P-256 key (mbedTLS -0x%04x)",
 			 (unsigned)-rc);
-	mbedtls_platform_zeroize(pem, sizeof(pem));
 	mbedtls_pk_free(&pk);
 	return out;
 }

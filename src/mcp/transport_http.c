@@ -191,12 +191,16 @@ static char **headers(struct http_t *t, const char *method, bool with_session, c
 	while (wire && wire[n_wire])
 		n_wire++;
 	h = xcalloc(c->n_headers + n_wire + 9, sizeof(char *));
-	/* The 2026-07-28 wire's Mcp-Method, Mcp-Name and Mcp-Param-* lines (SEP-2243). */
-	for (i = 0; i < n_wire; i++) {
-		h[n++] = wire[i];
-		wire[i] = NULL;
+	/* The 2026-07-28 wire's Mcp-Method, Mcp-Name and Mcp-Param-* lines (SEP-2243). Only when
+	 * there are any: GCC turns the copy into memcpy/memset, takes their pointers as non-null,
+	 * and then drops the NULL check of the free below (a crash seen in the -Os LTO build). */
+	if (wire) {
+		for (i = 0; i < n_wire; i++) {
+			h[n++] = wire[i];
+			wire[i] = NULL;
+		}
+		mcp_wire_free_headers(wire);
 	}
-	mcp_wire_free_headers(wire);
 
 	if (post)
 		h[n++] = xstrdup("Content-Type: application/json");
