@@ -12,7 +12,7 @@ import time
 from agent_harness import fake  # noqa: F401
 from conftest import SLOW, http_get, run
 from fakes.fake_openai import text
-from test_telegram import ALLOWED, bot, tg  # noqa: F401
+from test_telegram import ALLOWED, bot, gateways, tg  # noqa: F401
 
 SLOW_STEP = 60  # seconds before the fake model answers: the turn is killed long before
 
