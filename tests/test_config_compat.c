@@ -17,74 +17,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/config.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "config_fixture.h"
 
 static char tzdir[] = "/tmp/hermetic-tz-compat-XXXXXX";
 
 static int setup(void **state)
 {
-	char *path;
-	FILE *f;
-
 	(void)state;
-	unsetenv("HERMETIC_HOME");
 	unsetenv("COMPAT_UNSET_KEY");
 	setenv("OPENROUTER_API_KEY", "sk-or-v1-test-compat", 1);
 	setenv("LITELLM_MASTER_KEY", "sk-test-compat-master", 1);
-	if (!mkdtemp(tzdir))
-		return -1;
-	path = xasprintf("%s/UTC", tzdir);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fputs("TZif2 test zone\n", f);
-	fclose(f);
-	free(path);
-	setenv("TZDIR", tzdir, 1);
-	log_set_stderr(0);
-	return 0;
+	return config_fixture_tz_setup(tzdir);
 }
 
 static int teardown(void **state)
 {
-	char *path = xasprintf("%s/UTC", tzdir);
-
 	(void)state;
-	remove(path);
-	free(path);
-	rmdir(tzdir);
-	log_forget_secrets();
-	return 0;
+	return config_fixture_tz_teardown(tzdir);
 }
-
-struct result {
-	int rc;
-	struct config *cfg;
-	struct config_diag *diag;
-	char *out; /* the diag as config check prints it */
-};
 
 static struct result parse_mode(const char *text, bool strict)
 {
-	struct result r = {.diag = config_diag_create()};
-	size_t len;
-	FILE *f;
-
-	config_diag_set_strict(r.diag, strict);
-	r.rc = config_parse("t.yaml", text, strlen(text), &r.cfg, r.diag);
-	f = open_memstream(&r.out, &len);
-	config_diag_print(r.diag, f);
-	fclose(f);
-	return r;
-}
-
-static void result_finish(struct result *r)
-{
-	config_destroy(r->cfg);
-	config_diag_destroy(r->diag);
-	free(r->out);
+	return config_fixture_parse("t.yaml", text, strict);
 }
 
 static bool has_line(const char *out, const char *line)
