@@ -346,7 +346,7 @@ static int take_workflow(struct walk *w)
 {
 	struct skill_md_workflow *wf = &w->md->workflow;
 	yaml_mark_t at;
-	char msg[160];
+	char msg[512]; /* the key escaped: 64 bytes at most 6 each */
 	char *key;
 	int rc;
 
@@ -378,9 +378,16 @@ static int take_workflow(struct walk *w)
 		else if (rc == 0 && strcmp(key, "never_invent") == 0)
 			rc = wf_never_invent(w, wf);
 		else if (rc == 0) {
+			/* The key as a JSON string: a quoted key may hold a newline, and the
+			 * error must stay one line. */
+			struct buf q;
+
+			buf_init(&q, 0);
+			buf_json_str(&q, key, utf8_cut(key, strnlen(key, 64)));
 			snprintf(msg, sizeof(msg),
-				 "unknown key \"%.64s\" (input, output, never_invent, review)",
-				 key);
+				 "unknown key %s (input, output, never_invent, review)",
+				 buf_str(&q));
+			buf_finish(&q);
 			wf_err_at(w, at, msg);
 			rc = -EINVAL;
 		}
