@@ -73,8 +73,14 @@ static size_t n_schema;
 
 struct batch_listener {
 	store_batch_fn fn;
-	store_flush_fn flush; /* NULL unless the listener holds rows back (store_batch_hold) */
+	const struct store_held_ops *ops; /* NULL for a listener without rows */
 	void *arg;
+};
+
+/* A batch's listeners, in the order they joined. */
+struct batch {
+	struct batch_listener l[STORE_BATCH_LISTENERS];
+	size_t n;
 };
 
 struct store_job {
@@ -96,24 +102,25 @@ struct store {
 	long retry_ms;
 	int64_t busy_since_ms, fail_fast_until_ms, busy_logged_ms;
 	bool busy_reported; /* a "locked" warning awaits its "stored again" note */
-	/* group commit: one transaction open until the end of the loop pass */
-	struct event *batch_ev;
+	/* group commit: rows held by their writers while a batch fills on the loop, written and
+	 * committed by the committer thread (see commit_loop) */
+	struct event *batch_ev; /* the filling batch's window */
 	sqlite3_stmt *batch_begin, *batch_commit;
-	bool batch_open;
+	bool batch_open; /* a batch is filling */
+	bool batch_due;	 /* its window ended while the one before it was being written */
 	size_t batch_rows;
 	int64_t last_join_ms; /* when a row last asked to join */
-	struct batch_listener listeners[STORE_BATCH_LISTENERS];
-	size_t n_listeners;
+	struct batch fill, writing;
 	uint64_t n_batch_commits, n_batch_joins;
 	struct loop *loop; /* store_attach_loop's */
-	/* The committer: the batch's COMMIT runs on a thread of its own while the loop goes on;
-	 * every other use of the connection waits for it first (wait_commit). */
+	/* The committer thread and the loop's view of it. */
 	pthread_t committer;
 	bool committer_running;
 	pthread_mutex_t cmu;
 	pthread_cond_t ccv;
 	bool commit_asked, commit_finished, committer_stop;
-	bool committing; /* the loop's view: a COMMIT was handed over and is not finished */
+	bool committing;       /* writing holds a batch that is not done (in the thread or not) */
+	bool commit_in_thread; /* the committer has it now */
 	int commit_rc;
 	char commit_err[256];
 	int commit_fd; /* eventfd: the committer's "finished" to the loop */
@@ -127,6 +134,7 @@ struct store {
 };
 
 static void stop_committer(struct store *s);
+static int write_batch(struct store *s, const struct batch *b);
 
 /* Starts one of the store's threads on a small stack. Returns true when it runs. */
 static bool start_thread(pthread_t *t, void *(*fn)(void *), struct store *s)
@@ -462,15 +470,16 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- the committer thread -------------------------------------------------------------
- * A batch's COMMIT writes its WAL frames (two pwrite calls per page: about 10 pages and
- * 100-300 µs for 20 spend rows here), and the loop stood still for it every STORE_BATCH_MS:
- * the requests that arrived meanwhile were the router's p99. The loop now hands the COMMIT
- * to this thread and goes on. SQLite is built serialized (SQLITE_THREADSAFE=1), so the one
- * connection may be used from both threads; the store still never lets them overlap: every
- * other use of the connection (store_db, store_begin, store_write, a row joining a batch, ...)
- * first waits for the COMMIT in flight (wait_commit), which is then never longer than what
- * the loop used to wait every time. The batch's listeners fire on the loop when it is done,
- * from the eventfd or from wait_commit, whichever comes first. */
+ * A batch's rows and its COMMIT cost the loop about 11k instructions a row (SQLite's INSERT)
+ * plus 100-300 µs of pwrite for its WAL frames every STORE_BATCH_MS, and a row that came
+ * while a COMMIT ran waited for it: those stalls were the router's p99. The loop now only
+ * holds rows in memory; as a batch closes, its writers set their rows aside (seal) and this
+ * thread writes them and commits (BEGIN IMMEDIATE, each writer's write, COMMIT) while the
+ * next batch fills on the loop. SQLite is built serialized (SQLITE_THREADSAFE=1), so the one
+ * connection may be used from both threads; the store never lets them overlap: every other
+ * use of the connection (store_db, store_begin, store_write, a row written alone, ...) first
+ * waits for the batch in flight (wait_commit). The batch's listeners fire on the loop when it
+ * is done, from the eventfd or from wait_commit, whichever comes first. */
 static void *commit_loop(void *arg)
 {
 	struct store *s = arg;
@@ -486,20 +495,13 @@ static void *commit_loop(void *arg)
 			break;
 		s->commit_asked = false;
 		pthread_mutex_unlock(&s->cmu);
-		rc = sqlite3_step(s->batch_commit) == SQLITE_DONE ? 0 : -EIO;
-		if (rc) {
-			snprintf(s->commit_err, sizeof(s->commit_err), "%s: commit: %s", s->path,
-				 sqlite3_errmsg(s->db));
-			if (!sqlite3_get_autocommit(s->db))
-				sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		}
-		sqlite3_reset(s->batch_commit);
+		rc = write_batch(s, &s->writing);
 		pthread_mutex_lock(&s->cmu);
 		s->commit_rc = rc;
 		/* The wake-up before "finished", under the lock: whoever sees finished also
 		 * finds the eventfd's count there to take. */
 		if (write(s->commit_fd, &one, sizeof(one)) < 0) {
-			/* cannot fail: one count per COMMIT, taken before the next */
+			/* cannot fail: one count per batch, taken before the next */
 		}
 		s->commit_finished = true;
 		pthread_cond_broadcast(&s->ccv);
@@ -517,7 +519,7 @@ static void start_committer(struct store *s)
 	pthread_cond_init(&s->ccv, NULL);
 	s->committer_running = start_thread(&s->committer, commit_loop, s);
 	if (!s->committer_running) {
-		/* Commits then run on the loop, as they always could. */
+		/* Batches are then written on the loop, as they always could be. */
 		pthread_mutex_destroy(&s->cmu);
 		pthread_cond_destroy(&s->ccv);
 		close(s->commit_fd);
@@ -525,32 +527,13 @@ static void start_committer(struct store *s)
 	}
 }
 
-static void end_batch(struct store *s, int rc);
-static void run_flushes(struct store *s);
+static void commit_done(struct store *s);
 
-/* The loop's half of a finished COMMIT: its outcome, then the batch's listeners. */
-static void finish_commit(struct store *s)
-{
-	int rc = s->commit_rc;
-
-	s->committing = false;
-	if (rc == 0) {
-		s->n_batch_commits++;
-	} else {
-		snprintf(s->err, sizeof(s->err), "%s", s->commit_err);
-		log_error("store: %s", s->err);
-	}
-	end_batch(s, rc);
-}
-
-/* Blocks until the COMMIT in flight (if any) is done and its listeners have fired; from
- * on_committed (the eventfd: done already) or from any other use of the connection. */
-static void wait_commit(struct store *s)
+/* Takes the committer's result once it is there (blocking until then). */
+static void collect_commit(struct store *s)
 {
 	uint64_t n;
 
-	if (!s->committing)
-		return;
 	pthread_mutex_lock(&s->cmu);
 	while (!s->commit_finished)
 		pthread_cond_wait(&s->ccv, &s->cmu);
@@ -560,12 +543,28 @@ static void wait_commit(struct store *s)
 	if (read(s->commit_fd, &n, sizeof(n)) < 0) {
 		/* cannot fail: the count was written before commit_finished */
 	}
-	finish_commit(s);
+	s->commit_in_thread = false;
+}
+
+/* Blocks until the batch in flight (if any) is written and its listeners have fired; from
+ * every use of the connection on the loop. */
+static void wait_commit(struct store *s)
+{
+	if (!s->committing)
+		return;
+	if (s->commit_in_thread)
+		collect_commit(s);
+	commit_done(s);
 }
 
 static void on_committed(evutil_socket_t fd, short what, void *arg)
 {
-	wait_commit(arg);
+	struct store *s = arg;
+
+	if (!s->commit_in_thread)
+		return;
+	collect_commit(s);
+	commit_done(s);
 }
 
 static void stop_committer(struct store *s)
@@ -588,7 +587,7 @@ static void stop_committer(struct store *s)
 	s->committer_running = false;
 }
 
-static void on_batch_commit(evutil_socket_t fd, short what, void *arg);
+static void on_batch_window(evutil_socket_t fd, short what, void *arg);
 
 void store_attach_loop(struct store *s, struct loop *loop)
 {
@@ -598,14 +597,14 @@ void store_attach_loop(struct store *s, struct loop *loop)
 	s->loop = loop;
 	s->retry_ev = evtimer_new(loop_base(loop), on_retry, s);
 	sqlite3_busy_handler(s->db, on_busy, s);
-	/* Without them, batches are off: every store_batch_join says -ENOTSUP. */
+	/* Without them, batches are off: every store_batch_hold says -ENOTSUP. */
 	if (sqlite3_prepare_v2(s->db, "BEGIN IMMEDIATE", -1, &s->batch_begin, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->batch_commit, NULL) != SQLITE_OK)
 		return;
-	s->batch_ev = event_new(loop_base(loop), -1, 0, on_batch_commit, s);
+	s->batch_ev = evtimer_new(loop_base(loop), on_batch_window, s);
 	start_committer(s);
 	if (s->committer_running) {
-		/* Added only while a COMMIT is in flight, so an idle store keeps no loop alive. */
+		/* Added only while a batch is in flight, so an idle store keeps no loop alive. */
 		s->commit_ev = event_new(loop_base(loop), s->commit_fd, EV_READ, on_committed, s);
 		if (!s->commit_ev)
 			stop_committer(s);
@@ -676,142 +675,182 @@ void store_flush(struct store *s)
 
 /* ---- group commit ---------------------------------------------------------------------- */
 
-static void end_batch(struct store *s, int rc)
+/* The batch's transaction, on the committer thread (or on the loop without one, or from
+ * wait_commit): its writers' rows between BEGIN IMMEDIATE and COMMIT. -EBUSY: another process
+ * holds the write lock (nothing was written; the batch may be tried again). Touches only the
+ * connection, the batch and commit_err, which the loop leaves alone while it runs. */
+static int write_batch(struct store *s, const struct batch *b)
 {
-	struct batch_listener l[STORE_BATCH_LISTENERS];
-	size_t n = s->n_listeners, i;
+	int rc = sqlite3_step(s->batch_begin);
+	size_t i;
 
+	if (rc != SQLITE_DONE) {
+		snprintf(s->commit_err, sizeof(s->commit_err), "%s: begin: %s", s->path,
+			 sqlite3_errmsg(s->db));
+		sqlite3_reset(s->batch_begin);
+		return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? -EBUSY : -EIO;
+	}
+	sqlite3_reset(s->batch_begin);
+	for (i = 0; i < b->n; i++)
+		if (b->l[i].ops)
+			b->l[i].ops->write(b->l[i].arg, s->db);
+	/* A statement's failure (SQLITE_FULL, IOERR...) may have rolled all of it back. */
+	if (sqlite3_get_autocommit(s->db)) {
+		snprintf(s->commit_err, sizeof(s->commit_err),
+			 "%s: the batch was rolled back by a failure", s->path);
+		return -EIO;
+	}
+	rc = sqlite3_step(s->batch_commit);
+	if (rc != SQLITE_DONE) {
+		snprintf(s->commit_err, sizeof(s->commit_err), "%s: commit: %s", s->path,
+			 sqlite3_errmsg(s->db));
+		sqlite3_reset(s->batch_commit);
+		if (!sqlite3_get_autocommit(s->db))
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	sqlite3_reset(s->batch_commit);
+	return 0;
+}
+
+/* The committer (or the loop) has the writing batch. */
+static void start_commit(struct store *s)
+{
+	if (s->committer_running && event_add(s->commit_ev, NULL) == 0) {
+		s->commit_in_thread = true;
+		pthread_mutex_lock(&s->cmu);
+		s->commit_asked = true;
+		pthread_cond_signal(&s->ccv);
+		pthread_mutex_unlock(&s->cmu);
+		return;
+	}
+	s->commit_rc = write_batch(s, &s->writing);
+	commit_done(s);
+}
+
+/* The filling batch closes: its writers set its rows aside, and they are written while the
+ * next batch fills. Only when no batch is in flight. */
+static void hand_off(struct store *s)
+{
+	size_t i;
+
+	s->writing = s->fill;
+	s->fill.n = 0;
 	s->batch_open = false;
+	s->batch_due = false;
 	s->batch_rows = 0;
-	s->n_listeners = 0;
-	if (s->batch_ev)
-		event_del(s->batch_ev);
+	event_del(s->batch_ev);
+	for (i = 0; i < s->writing.n; i++)
+		if (s->writing.l[i].ops)
+			s->writing.l[i].ops->seal(s->writing.l[i].arg);
+	s->committing = true;
+	start_commit(s);
+}
+
+/* The loop's half of a written batch: its outcome, then its listeners; then the next batch
+ * if its window ended meanwhile. */
+static void commit_done(struct store *s)
+{
+	struct batch b;
+	int rc = s->commit_rc;
+	size_t i;
+
+	s->committing = false;
+	if (rc == 0) {
+		s->n_batch_commits++;
+	} else {
+		snprintf(s->err, sizeof(s->err), "%s", s->commit_err);
+		/* (another process's lock: on_busy has warned, and the writers queue the rows) */
+		if (rc != -EBUSY)
+			log_error("store: %s", s->err);
+	}
 	/* Copied first: a listener may write again (and open the next batch). */
-	memcpy(l, s->listeners, n * sizeof(*l));
-	for (i = 0; i < n; i++)
-		l[i].fn(l[i].arg, rc);
+	b = s->writing;
+	s->writing.n = 0;
+	for (i = 0; i < b.n; i++)
+		b.l[i].fn(b.l[i].arg, rc);
+	if (s->batch_due && s->batch_open && !s->committing)
+		hand_off(s);
+}
+
+/* The filling batch's window is over: written now, or right after the batch in flight. */
+static void on_batch_window(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s = arg;
+
+	if (!s->batch_open)
+		return;
+	if (s->committing)
+		s->batch_due = true;
+	else
+		hand_off(s);
 }
 
 void store_batch_end(struct store *s)
 {
-	int rc = 0;
-
 	if (!s)
 		return;
 	wait_commit(s);
 	if (!s->batch_open)
 		return;
-	run_flushes(s);
-	/* Still open unless a failed statement rolled it back (SQLITE_FULL, IOERR...). */
-	if (sqlite3_get_autocommit(s->db)) {
-		snprintf(s->err, sizeof(s->err), "%s: the batch was rolled back by a failure",
-			 s->path);
-		rc = -EIO;
-	} else if (sqlite3_step(s->batch_commit) != SQLITE_DONE) {
-		rc = store_fail(s, "commit");
-		log_error("store: %s", store_error(s));
-		if (!sqlite3_get_autocommit(s->db))
-			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		rc = -EIO;
-	}
-	sqlite3_reset(s->batch_commit);
-	if (rc == 0)
-		s->n_batch_commits++;
-	end_batch(s, rc);
+	hand_off(s);
+	wait_commit(s);
 }
 
-/* The batch's window is over: its COMMIT goes to the committer when there is one. */
-static void on_batch_commit(evutil_socket_t fd, short what, void *arg)
-{
-	struct store *s = arg;
-
-	if (s->batch_open && !s->committing)
-		run_flushes(s);
-	if (!s->committer_running || s->committing || !s->batch_open ||
-	    sqlite3_get_autocommit(s->db)) {
-		store_batch_end(s);
-		return;
-	}
-	if (event_add(s->commit_ev, NULL) < 0) {
-		store_batch_end(s);
-		return;
-	}
-	s->committing = true;
-	pthread_mutex_lock(&s->cmu);
-	s->commit_asked = true;
-	pthread_cond_signal(&s->ccv);
-	pthread_mutex_unlock(&s->cmu);
-}
-
-static int add_listener(struct store *s, store_batch_fn fn, store_flush_fn flush, void *arg)
+static int add_listener(struct batch *b, store_batch_fn fn, const struct store_held_ops *ops,
+			void *arg)
 {
 	size_t i;
 
-	for (i = 0; i < s->n_listeners; i++)
-		if (s->listeners[i].fn == fn && s->listeners[i].arg == arg) {
-			if (flush)
-				s->listeners[i].flush = flush;
+	for (i = 0; i < b->n; i++)
+		if (b->l[i].fn == fn && b->l[i].arg == arg)
 			return 0;
-		}
 	if (i == STORE_BATCH_LISTENERS)
 		return -ENOSPC;
-	s->listeners[s->n_listeners++] = (struct batch_listener){fn, flush, arg};
+	b->l[b->n++] = (struct batch_listener){fn, ops, arg};
 	return 0;
-}
-
-/* The rows held back by the batch's writers go into its transaction before it commits. */
-static void run_flushes(struct store *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->n_listeners; i++)
-		if (s->listeners[i].flush)
-			s->listeners[i].flush(s->listeners[i].arg);
 }
 
 int store_batch_listen(struct store *s, store_batch_fn fn, void *arg)
 {
-	/* A batch being committed takes no one else: its listeners are being called. */
-	if (!s || !store_batch_open(s))
+	if (!s || !s->batch_open)
 		return -ENOTSUP;
-	return add_listener(s, fn, NULL, arg);
+	return add_listener(&s->fill, fn, NULL, arg);
 }
 
-int store_batch_join(struct store *s, store_batch_fn fn, void *arg)
-{
-	return store_batch_hold(s, fn, NULL, arg);
-}
-
-int store_batch_hold(struct store *s, store_batch_fn fn, store_flush_fn flush, void *arg)
+int store_batch_hold(struct store *s, const struct store_held_ops *ops, void *arg)
 {
 	struct timeval window = {0, STORE_BATCH_MS * 1000};
-	int rc;
-
 	int64_t now = now_mono_ms(), last = s->last_join_ms;
+	bool idle = !s->batch_open && !s->committing;
 
-	wait_commit(s); /* the batch being committed is closed to new rows */
+	if (!s->batch_ev || s->jobs)
+		return -ENOTSUP;
 	/* A transaction of someone else's (store_begin) is open: write inside it, as before. */
-	if (!s->batch_ev || s->jobs || (!s->batch_open && !sqlite3_get_autocommit(s->db)))
+	if (idle && !sqlite3_get_autocommit(s->db))
 		return -ENOTSUP;
 	s->last_join_ms = now;
 	/* The first row after a quiet window goes alone: a batch of one costs more than
 	 * autocommit, and when rows come closer than the window, the next one opens the batch. */
-	if (!s->batch_open && (!last || now - last >= STORE_BATCH_MS))
+	if (idle && (!last || now - last >= STORE_BATCH_MS))
 		return -ENOTSUP;
-	if (s->batch_rows >= STORE_BATCH_MAX_ROWS)
-		store_batch_end(s);
+	if (s->batch_open && s->batch_rows >= STORE_BATCH_MAX_ROWS) {
+		/* Full while the previous batch is still being written: the row waits in the
+		 * writer's queue (store_write_later) rather than the loop for the committer. */
+		if (s->committing)
+			return -EBUSY;
+		hand_off(s);
+	}
 	if (!s->batch_open) {
-		rc = sqlite3_step(s->batch_begin);
-		sqlite3_reset(s->batch_begin);
-		if (rc != SQLITE_DONE)
-			return store_fail(s, "begin");
 		s->batch_open = true;
 		evtimer_add(s->batch_ev, &window);
 	}
-	if (add_listener(s, fn, flush, arg) < 0) {
+	if (add_listener(&s->fill, ops->done, ops, arg) < 0) {
 		/* More writers than slots: this one's row goes in the next batch. */
-		store_batch_end(s);
-		return store_batch_hold(s, fn, flush, arg);
+		if (s->committing)
+			return -EBUSY;
+		hand_off(s);
+		return store_batch_hold(s, ops, arg);
 	}
 	s->batch_rows++;
 	s->n_batch_joins++;
@@ -820,19 +859,12 @@ int store_batch_hold(struct store *s, store_batch_fn fn, store_flush_fn flush, v
 
 bool store_batch_open(const struct store *s)
 {
-	return s->batch_open && !s->committing;
+	return s->batch_open;
 }
 
 bool store_batch_pending(const struct store *s)
 {
-	return s->batch_open;
-}
-
-void store_batch_check(struct store *s)
-{
-	wait_commit(s);
-	if (s->batch_open && sqlite3_get_autocommit(s->db))
-		store_batch_end(s);
+	return s->batch_open || s->committing;
 }
 
 void store_batch_stats(const struct store *s, uint64_t *joins, uint64_t *commits)

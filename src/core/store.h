@@ -111,49 +111,54 @@ size_t store_writes_waiting(const struct store *s);
  * store_close() calls it too. */
 void store_flush(struct store *s);
 
-/* Group commit on a loop's connection. Rows written while a batch is open share one
- * transaction, committed STORE_BATCH_MS after the batch opened (a timer on the loop hands the
- * COMMIT to the store's committer thread; the batch's listeners fire on the loop when it is
- * done, and any other use of the connection waits for it first), or as
- * soon as it holds STORE_BATCH_MAX_ROWS rows, or earlier by store_batch_end(): every other
- * use of the connection ends the batch first (store_db, store_begin, store_write and its
- * retries, store_kv_*, store_close), so nothing else ever runs inside it. Order is kept (one
- * connection, rows in the order written).
- * store_batch_join opens the batch if none is (BEGIN IMMEDIATE) and returns 0: the caller
- * then runs its statements, in autocommit form, inside the batch; fn(arg, rc) fires once
- * when the batch ends: rc 0 committed, -EIO rolled back (the rows are not in the database).
- * It returns -ENOTSUP (write as before, in autocommit) for the first row after
+/* Group commit on a loop's connection. A writer holds its rows in memory while a batch fills
+ * (store_batch_hold); STORE_BATCH_MS after the batch's first row, or as soon as it holds
+ * STORE_BATCH_MAX_ROWS rows, or earlier by store_batch_end(), the batch closes: on the loop
+ * each writer's seal(arg) sets its rows aside, then the store's committer thread runs BEGIN
+ * IMMEDIATE, each writer's write(arg, db) and COMMIT while the next batch fills, and each
+ * listener's done/fn(arg, rc) fires once on the loop: rc 0 committed, -EIO rolled back (the
+ * rows are not in the database), -EBUSY another process held the write lock past
+ * STORE_LOOP_BUSY_MS (nothing was written: the rows are the writers' again, to queue with
+ * store_write_later). The loop never runs the batch's statements and never waits
+ * for them, except where it needs the connection itself: every other use (store_db,
+ * store_begin, store_write and its retries, store_kv_*, store_close, store_batch_end) first
+ * waits for the batch in flight, so nothing else ever runs inside it. Order is kept (one
+ * connection, batches in the order they closed, rows in the order their writers held them).
+ * store_batch_hold returns 0 (the row is the writer's to hold until seal), or -ENOTSUP (write
+ * as before, in autocommit, on the loop: no batch is in flight then) for the first row after
  * STORE_BATCH_MS without one (a batch of one row costs more than autocommit; under load the
  * next row opens the batch), without a loop, while store_write's queue waits, or inside
- * another transaction on the connection,
- * -EBUSY when another process holds the lock, or -EIO; fn then never fires.
- * A statement that failed inside the batch may have rolled all of it back: call
- * store_batch_check() after a failure, which ends the batch with -EIO if so.
- * Crash semantics: a clean exit commits; a crash (SIGKILL, a fault) loses the open batch, the
- * rows of at most the last STORE_BATCH_MS; other processes see a row at most STORE_BATCH_MS
- * after it was written, and wait at most that long for the write lock while a batch is open.
- * A power loss loses the last commits anyway (synchronous=NORMAL). */
+ * another transaction on the connection; -EBUSY when the filling batch is full while the one
+ * before it is still being written (queue the row with store_write_later instead of waiting).
+ * Crash semantics: a clean exit commits; a crash (SIGKILL, a fault) loses the batches not yet
+ * committed, the rows of at most the last 2 x STORE_BATCH_MS; other processes see a row at
+ * most that long after it was written. A power loss loses the last commits anyway
+ * (synchronous=NORMAL). */
 #define STORE_BATCH_MS	     20
 #define STORE_BATCH_MAX_ROWS 64
 typedef void (*store_batch_fn)(void *arg, int rc);
-int store_batch_join(struct store *s, store_batch_fn fn, void *arg);
-/* store_batch_join for a writer that holds its rows back and writes them all at once: flush(arg)
- * runs on the loop, inside the batch's transaction, once before the batch commits (by its timer,
- * its row cap or store_batch_end), and must write every row held (statements only: no store_*
- * call). A row it could not write it keeps as unwritten itself; a failure that rolled the
- * transaction back ends the batch with -EIO as usual. Same returns as store_batch_join. */
-typedef void (*store_flush_fn)(void *arg);
-int store_batch_hold(struct store *s, store_batch_fn fn, store_flush_fn flush, void *arg);
+struct store_held_ops {
+	/* On the loop, as the batch closes: set its rows aside; rows held from now on belong
+	 * to the next batch. */
+	void (*seal)(void *arg);
+	/* On the committer thread (or on the loop when there is none), inside the batch's
+	 * transaction: write the rows set aside, with statements on db only (no store_* call,
+	 * nothing the loop touches). A row it could not write it marks for done. */
+	void (*write)(void *arg, sqlite3 *db);
+	/* On the loop, once: the batch committed (0), was rolled back (-EIO) or never began
+	 * (-EBUSY: the rows set aside are the writer's again). */
+	store_batch_fn done;
+};
+int store_batch_hold(struct store *s, const struct store_held_ops *ops, void *arg);
+/* Writes the filling batch now and waits for it (and for the one in flight). */
 void store_batch_end(struct store *s);
-/* Asks for fn(arg, rc) once when the open batch ends, without a row of its own (the audit
- * trail holds its lines until the rows they describe are committed). 0, or -ENOTSUP when no
- * batch is open (s may be NULL), or -ENOSPC when every listener slot is taken. */
+/* Asks for fn(arg, rc) once when the filling batch is written, without rows of its own (the
+ * audit trail holds its lines until then). 0, or -ENOTSUP when no batch is filling (s may be
+ * NULL), or -ENOSPC when every listener slot is taken. */
 int store_batch_listen(struct store *s, store_batch_fn fn, void *arg);
-void store_batch_check(struct store *s);
-/* A batch is open (the caller's last statement ran inside it). */
+/* A batch is filling. */
 bool store_batch_open(const struct store *s);
-/* True from a batch's first row until its listeners have fired: also while its COMMIT runs on
- * the committer thread (store_batch_open is false then: the batch takes no more rows). */
+/* A batch is filling or being written (its listeners have not all fired). */
 bool store_batch_pending(const struct store *s);
 /* Rows joined and batches committed since open (tests, benchmarks). */
 void store_batch_stats(const struct store *s, uint64_t *joins, uint64_t *commits);

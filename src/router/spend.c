@@ -16,14 +16,15 @@
  * reserved_usd is not reset with the total. An attempt of unknown cost reserves what is left of
  * each cap, which lets it run alone; the deployment's recent mean cost (a ring of the last
  * costs per deployment, loaded once from the ledger) usually makes it known.
- * Periods come from localtime_r()/mktime() in the process time zone: day numbers since
- * 1970-01-01 are converted with Howard Hinnant's civil-date algorithms, local midnights with
- * mktime(), so DST days of 23 or 25 hours are still one day.
+ * Periods come from the process time zone (spend_days.c). Rows on a loop join the store's
+ * group commit: held in memory (spend_held.c) and written on the store's committer thread,
+ * so the loop never runs an INSERT or waits for a COMMIT; the reports are spend_report.c's.
  * Rejected: querying SQLite in every check (hundreds of microseconds on a Pi SD card against a
  * router overhead budget of tens) and rolling windows (LiteLLM resets budgets at fixed times,
  * and a fixed period needs one number, not a queue of rows).
  */
 #include "router/spend.h"
+#include "router/spend_days.h"
 #include "router/spend_held.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -35,8 +36,6 @@
 #include <string.h>
 #include <time.h>
 
-#define DAY_S		 86400
-#define SPAN_MONTH	 (-1) /* the local calendar month; other spans are seconds, 0 = lifetime */
 #define MEAN_CALLS	 16
 #define MEAN_DEPLOYMENTS 256
 #define MEAN_WINDOW_MS	 (7LL * DAY_S * 1000)
@@ -49,7 +48,8 @@ struct window {
 	int64_t start_ms, end_ms; /* current period [start, end); empty before the first load */
 	double total_usd;	  /* spent in the period: the database sum + later records */
 	double unsaved_usd;	  /* the part of total_usd whose rows could not be written */
-	double batch_usd;	  /* the part of total_usd in the store's open batch */
+	double batch_usd;	  /* the part of total_usd in the store's filling batch */
+	double writing_usd;	  /* the part in the batch being written (set aside) */
 	bool loaded;		  /* total_usd includes the database sum of the period */
 	double reserved_usd;	  /* held by attempts in flight (any period) */
 	int n_held;		  /* how many attempts hold a part of reserved_usd */
@@ -81,7 +81,10 @@ struct spend {
 	sqlite3 *db; /* for error messages: store_db() would end the open batch */
 	const struct config *cfg;
 	sqlite3_stmt *sum, *sum_key, *recent;
-	struct spend_held held; /* the open batch's rows, written as it commits */
+	struct spend_inserts ins;
+	struct spend_held bufs[2];	  /* the rows of the filling batch and of the one written */
+	struct spend_held *fill, *sealed; /* sealed: the committer thread's while it writes */
+	size_t sealed_lost;		  /* its rows whose statement failed (set by the writer) */
 	struct pending_row *pending;
 	struct window day, month, proxy;
 	struct key_budget *keys;
@@ -95,113 +98,6 @@ struct spend {
 	struct spend_refusal refusal; /* the cap spend_reserve last refused */
 	bool refused;		      /* refusal holds one */
 };
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (month 1..12). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = floor_div(y, 400);
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 719468;
-	era = floor_div(z, 146097);
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
-static void local_tm(int64_t ms, struct tm *tm)
-{
-	time_t t = (time_t)floor_div(ms, 1000);
-
-	if (!localtime_r(&t, tm))
-		memset(tm, 0, sizeof(*tm));
-}
-
-/* The local day number (days since 1970-01-01) holding ms. */
-static int64_t local_day(int64_t ms)
-{
-	struct tm tm;
-
-	local_tm(ms, &tm);
-	return days_from_civil(tm.tm_year + 1900LL, tm.tm_mon + 1, tm.tm_mday);
-}
-
-/* The first local instant of a local day number, in ms. */
-static int64_t local_midnight_ms(int64_t day)
-{
-	struct tm tm = {0};
-	int64_t y;
-	int m, d;
-
-	civil_from_days(day, &y, &m, &d);
-	tm.tm_year = (int)(y - 1900);
-	tm.tm_mon = m - 1;
-	tm.tm_mday = d;
-	tm.tm_isdst = -1;
-	return (int64_t)mktime(&tm) * 1000;
-}
-
-static void day_string(int64_t day, char out[16])
-{
-	int64_t y;
-	int m, d;
-
-	civil_from_days(day, &y, &m, &d);
-	snprintf(out, 16, "%04d-%02d-%02d", (int)y, m, d);
-}
-
-/* The period of span_s (SPAN_MONTH, 0 = lifetime, or seconds) holding now_ms. */
-static void period(int64_t span_s, int64_t now_ms, int64_t *start, int64_t *end)
-{
-	int64_t day, first, y;
-	int m, d;
-
-	if (span_s == 0) {
-		*start = INT64_MIN;
-		*end = INT64_MAX;
-		return;
-	}
-	if (span_s == SPAN_MONTH) {
-		day = local_day(now_ms);
-		civil_from_days(day, &y, &m, &d);
-		first = day - (d - 1);
-		*start = local_midnight_ms(first);
-		*end = local_midnight_ms(m == 12 ? days_from_civil(y + 1, 1, 1)
-						 : days_from_civil(y, m + 1, 1));
-	} else if (span_s % DAY_S == 0) {
-		first = floor_div(local_day(now_ms), span_s / DAY_S) * (span_s / DAY_S);
-		*start = local_midnight_ms(first);
-		*end = local_midnight_ms(first + span_s / DAY_S);
-	} else {
-		*start = floor_div(now_ms, span_s * 1000) * span_s * 1000;
-		*end = *start + span_s * 1000;
-	}
-	/* Zones whose midnight falls in a DST gap: never leave now outside its own period. */
-	if (*start > now_ms)
-		*start = now_ms;
-	if (*end <= now_ms)
-		*end = now_ms + 1;
-}
 
 static void failed(struct spend *s, bool *failing, const char *what)
 {
@@ -267,7 +163,7 @@ static int refresh(struct spend *s, struct window *w, int64_t span_s, const char
 	if (at_ms < w->start_ms || at_ms >= w->end_ms || !w->loaded)
 		store_batch_end(s->store);
 	if (at_ms < w->start_ms || at_ms >= w->end_ms) {
-		period(span_s, at_ms, &w->start_ms, &w->end_ms);
+		spend_period(span_s, at_ms, &w->start_ms, &w->end_ms);
 		w->total_usd = 0;
 		w->unsaved_usd = 0;
 		w->loaded = false;
@@ -332,7 +228,7 @@ static int prepare(struct spend *s)
 	sqlite3 *db = store_db(s->store);
 
 	s->db = db;
-	if (spend_held_init(&s->held, db) != SQLITE_OK ||
+	if (spend_inserts_init(&s->ins, db) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "SELECT cost_usd FROM spend WHERE ts_ms >= ?2 AND deployment = ?1"
 			       " AND estimated = 0 ORDER BY ts_ms DESC LIMIT ?3",
@@ -363,6 +259,10 @@ struct spend *spend_create(struct store *store, const struct config *cfg)
 
 	s->store = store;
 	s->cfg = cfg;
+	spend_held_init(&s->bufs[0]);
+	spend_held_init(&s->bufs[1]);
+	s->fill = &s->bufs[0];
+	s->sealed = &s->bufs[1];
 	if (prepare(s) < 0) {
 		spend_destroy(s);
 		return NULL;
@@ -391,7 +291,9 @@ void spend_destroy(struct spend *s)
 	if (s->pending)
 		store_flush(s->store);
 	store_batch_end(s->store); /* its end callback uses s */
-	spend_held_finish(&s->held);
+	spend_inserts_finish(&s->ins);
+	spend_held_finish(&s->bufs[0]);
+	spend_held_finish(&s->bufs[1]);
 	sqlite3_finalize(s->sum);
 	sqlite3_finalize(s->sum_key);
 	sqlite3_finalize(s->recent);
@@ -415,15 +317,15 @@ static const char *row_day(struct spend *s, int64_t ms)
 
 	if (ms >= s->day_lo_ms && ms < s->day_hi_ms)
 		return s->day_text;
-	day = local_day(ms);
-	day_string(day, s->day_text);
-	lo = local_midnight_ms(day);
-	hi = local_midnight_ms(day + 1);
-	local_tm(lo, &a);
-	local_tm(hi - 1, &b);
+	day = spend_local_day(ms);
+	spend_day_string(day, s->day_text);
+	lo = spend_local_midnight_ms(day);
+	hi = spend_local_midnight_ms(day + 1);
+	spend_local_tm(lo, &a);
+	spend_local_tm(hi - 1, &b);
 	if (lo <= ms && ms < hi && a.tm_gmtoff == b.tm_gmtoff &&
-	    days_from_civil(a.tm_year + 1900LL, a.tm_mon + 1, a.tm_mday) == day &&
-	    days_from_civil(b.tm_year + 1900LL, b.tm_mon + 1, b.tm_mday) == day) {
+	    spend_days_from_civil(a.tm_year + 1900LL, a.tm_mon + 1, a.tm_mday) == day &&
+	    spend_days_from_civil(b.tm_year + 1900LL, b.tm_mon + 1, b.tm_mday) == day) {
 		s->day_lo_ms = lo;
 		s->day_hi_ms = hi;
 	} else {
@@ -434,7 +336,7 @@ static const char *row_day(struct spend *s, int64_t ms)
 
 static int insert(struct spend *s, const struct spend_entry *e)
 {
-	sqlite3_stmt *st = s->held.one;
+	sqlite3_stmt *st = s->ins.one;
 	int rc;
 
 	spend_held_bind(st, 0, e, row_day(s, e->ts_ms));
@@ -446,7 +348,6 @@ static int insert(struct spend *s, const struct spend_entry *e)
 	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
 		return -EBUSY;
 	if (rc != SQLITE_DONE) {
-		store_batch_check(s->store); /* a failure may have rolled the batch back */
 		failed(s, &s->write_failing, "writing");
 		return -EIO;
 	}
@@ -468,30 +369,108 @@ static void add(struct window *w, int64_t ts_ms, double cost_usd, int rc)
 static void settle_batch(struct window *w, int rc)
 {
 	if (rc < 0)
-		w->unsaved_usd += w->batch_usd;
+		w->unsaved_usd += w->writing_usd;
+	w->writing_usd = 0;
+}
+
+static void add_unsaved(struct spend *s, const struct spend_entry *e);
+static int queue_row(struct spend *s, const struct spend_entry *e);
+
+static void seal_window(struct window *w)
+{
+	w->writing_usd = w->batch_usd;
 	w->batch_usd = 0;
 }
 
-/* The store's batch ended: its rows are in the database, or (rolled back) only in the totals,
- * kept there as unsaved until their periods end. */
-static void on_batch_end(void *arg, int rc)
+/* The batch's rows are queued: its share leaves the windows' writing part. */
+static void drop_writing(struct spend *s)
+{
+	s->day.writing_usd = 0;
+	s->month.writing_usd = 0;
+	s->proxy.writing_usd = 0;
+	for (size_t i = 0; i < s->n_keys; i++)
+		s->keys[i].w.writing_usd = 0;
+}
+
+/* store_held_ops.seal, on the loop: the filling batch closes; its rows and their share of the
+ * totals are set aside for the committer, and the next rows fill the other buffer. */
+static void seal_held(void *arg)
+{
+	struct spend *s = arg;
+	struct spend_held *t = s->sealed;
+	size_t i;
+
+	s->sealed = s->fill;
+	s->fill = t;
+	spend_held_drop(s->fill);
+	seal_window(&s->day);
+	seal_window(&s->month);
+	seal_window(&s->proxy);
+	for (i = 0; i < s->n_keys; i++)
+		seal_window(&s->keys[i].w);
+}
+
+/* store_held_ops.write, on the committer thread: the rows set aside, nothing else of s. */
+static void write_held(void *arg, sqlite3 *db)
+{
+	struct spend *s = arg;
+
+	s->sealed_lost = spend_held_write(s->sealed, &s->ins, db);
+}
+
+static void unbatch(struct spend *s, const struct spend_entry *e);
+
+static void lost(void *arg, const struct spend_entry *e)
+{
+	unbatch(arg, e);
+}
+
+/* store_held_ops.done, on the loop: the batch's rows are in the database, or (rolled back)
+ * only in the totals, kept there as unsaved until their periods end; so are the rows of a
+ * statement that failed in a batch that committed. */
+static void held_done(void *arg, int rc)
 {
 	struct spend *s = arg;
 	size_t i;
 
-	/* Held rows were written by the flush before a commit; a batch that ended otherwise
-	 * (rolled back) lost them, and its batch_usd below keeps them as unsaved. */
-	spend_held_drop(&s->held);
+	if (rc == -EBUSY) {
+		/* Another process holds the lock: the rows wait in the queue, as a row alone would,
+		 * and their share of the totals with them (pending_usd). */
+		for (i = 0; i < s->sealed->n; i++) {
+			struct spend_entry e = spend_held_entry(s->sealed, i);
+
+			if (queue_row(s, &e) == -EIO)
+				add_unsaved(s, &e);
+		}
+		spend_held_drop(s->sealed);
+		drop_writing(s);
+		return;
+	}
+	if (s->sealed_lost) {
+		spend_held_each_lost(s->sealed, lost, s);
+		if (rc == 0)
+			log_error(
+				"spend: %zu ledger rows were not written: %s; budgets keep counting"
+				" them until their periods end",
+				s->sealed_lost, store_error(s->store));
+		s->write_failing = true;
+	} else if (rc == 0 && s->sealed->n) {
+		worked(&s->write_failing, "writing");
+	}
 	if (rc < 0)
-		log_error("spend: the ledger rows of one loop pass ($%.6f today) were not written:"
+		log_error("spend: the ledger rows of one batch ($%.6f today) were not written:"
 			  " %s; budgets keep counting them until their periods end",
-			  s->day.batch_usd, store_error(s->store));
+			  s->day.writing_usd, store_error(s->store));
+	s->sealed_lost = 0;
+	spend_held_drop(s->sealed);
 	settle_batch(&s->day, rc);
 	settle_batch(&s->month, rc);
 	settle_batch(&s->proxy, rc);
 	for (i = 0; i < s->n_keys; i++)
 		settle_batch(&s->keys[i].w, rc);
 }
+
+static const struct store_held_ops held_ops = {seal_held, write_held, held_done};
 
 /* A row counted in the totals whose write finally failed: from now on only unsaved keeps it
  * across a reload of its window. */
@@ -552,12 +531,12 @@ static void on_pending_written(void *arg, int rc)
 	pending_free(p);
 }
 
-/* A held row that could not be written: its cost leaves the batch's share for unsaved, so
- * neither a commit nor a rollback of the batch counts it again. */
+/* A row set aside that could not be written: its cost leaves the batch's share for unsaved,
+ * so neither a commit nor a rollback of the batch counts it again. */
 static void unbatch_window(struct window *w, int64_t ts_ms, double cost_usd)
 {
 	if (ts_ms >= w->start_ms && ts_ms < w->end_ms) {
-		w->batch_usd -= cost_usd;
+		w->writing_usd -= cost_usd;
 		w->unsaved_usd += cost_usd;
 	}
 }
@@ -574,50 +553,13 @@ static void unbatch(struct spend *s, const struct spend_entry *e)
 		unbatch_window(&k->w, e->ts_ms, e->cost_usd);
 }
 
-static void lost(void *arg, const struct spend_entry *e)
-{
-	unbatch(arg, e);
-}
-
-/* store_flush_fn: the batch is about to commit, and its rows go in. */
-static void flush_held(void *arg)
-{
-	struct spend *s = arg;
-	size_t n = s->held.n;
-
-	if (spend_held_write(&s->held, s->db, lost, s) < 0)
-		failed(s, &s->write_failing, "writing");
-	else if (n)
-		worked(&s->write_failing, "writing");
-}
-
-/* Writes the row into the store's batch (BATCHED: held, and written with the batch's other
- * rows just before it commits; on_batch_end tells how it went) or, without a loop, at once (0), or
- * queues it behind another process's lock (store_write; -EINPROGRESS). -EIO when it failed. */
-static int write_entry(struct spend *s, const struct spend_entry *e)
+/* The row waits in store_write's queue for the database (-EINPROGRESS), copied; or, with no
+ * loop to wait on, fails (-EIO). */
+static int queue_row(struct spend *s, const struct spend_entry *e)
 {
 	struct pending_row *p;
 	int rc;
 
-	/* Written at once unless rows wait for a lock: the copy is made only for the queue. */
-	if (!store_writes_waiting(s->store)) {
-		rc = store_batch_hold(s->store, on_batch_end, flush_held, s);
-		if (rc == 0 && store_batch_open(s->store)) {
-			/* Not full: the store ends a batch at STORE_BATCH_MAX_ROWS joins. */
-			if (!spend_held_add(&s->held, e, row_day(s, e->ts_ms))) {
-				flush_held(s);
-				spend_held_add(&s->held, e, row_day(s, e->ts_ms));
-			}
-			return BATCHED;
-		}
-		if (rc == 0 || rc == -ENOTSUP) {
-			rc = insert(s, e);
-			if (rc == 0 && store_batch_open(s->store))
-				return BATCHED;
-		}
-		if (rc != -EBUSY)
-			return rc;
-	}
 	p = xcalloc(1, sizeof(*p));
 	p->s = s;
 	p->e = *e;
@@ -638,6 +580,30 @@ static int write_entry(struct spend *s, const struct spend_entry *e)
 		p->next->prev = p;
 	s->pending = p;
 	return rc;
+}
+
+/* Writes the row into the store's batch (BATCHED: held, and written with the batch's other
+ * rows on the store's committer thread; held_done tells how it went) or, when no batch takes
+ * it, at once (0), or queues it behind another process's lock or a full batch (store_write;
+ * -EINPROGRESS). -EIO when it failed. */
+static int write_entry(struct spend *s, const struct spend_entry *e)
+{
+	int rc;
+
+	/* Written at once unless rows wait for a lock: the copy is made only for the queue. */
+	if (!store_writes_waiting(s->store)) {
+		rc = store_batch_hold(s->store, &held_ops, s);
+		/* (The store closes a batch at STORE_BATCH_MAX_ROWS rows: fill always has room.) */
+		if (rc == 0 && spend_held_add(s->fill, e, row_day(s, e->ts_ms)))
+			return BATCHED;
+		if (rc == -ENOTSUP)
+			rc = insert(s, e);
+		else if (rc == 0)
+			rc = -EBUSY;
+		if (rc != -EBUSY)
+			return rc;
+	}
+	return queue_row(s, e);
 }
 
 static struct dep_costs *find_dep(struct spend *s, const char *id)
@@ -675,8 +641,7 @@ static struct dep_costs *load_dep(struct spend *s, const char *id, int64_t now_m
 
 	if (s->n_deps >= MEAN_DEPLOYMENTS)
 		return NULL;
-	flush_held(s); /* the recent costs include the open batch's rows */
-	store_batch_check(s->store);
+	store_batch_end(s->store); /* the recent costs include the batches' rows */
 	s->deps = xrealloc(s->deps, (s->n_deps + 1) * sizeof(*s->deps));
 	d = &s->deps[s->n_deps++];
 	memset(d, 0, sizeof(*d));
@@ -1019,168 +984,4 @@ double spend_proxy_remaining_usd(struct spend *s, int64_t now_ms)
 		return -1;
 	refresh(s, &s->proxy, ls->budget_duration_s, NULL, now_ms);
 	return ls->max_budget_usd - s->proxy.total_usd;
-}
-
-/* The lines of the report; their strings are the caller's to free (free_rows). */
-static int report_rows(struct store *store, int days, int64_t now_ms, struct spend_row **out,
-		       size_t *n_out)
-{
-	sqlite3 *db = store_db(store);
-	struct spend_row *rows = NULL, *r;
-	size_t n = 0;
-	char first[16], last[16];
-	int64_t today = local_day(now_ms);
-	sqlite3_stmt *st;
-	int rc;
-
-	day_string(today - (days - 1), first);
-	day_string(today, last);
-	rc = sqlite3_prepare_v2(db,
-				"SELECT day, model_group, COUNT(*), SUM(input_tokens),"
-				" SUM(output_tokens), SUM(cost_usd), SUM(estimated),"
-				" SUM(cached_tokens), lane FROM spend"
-				" WHERE day >= ?1 AND day <= ?2 GROUP BY day, model_group, lane"
-				" ORDER BY day DESC, model_group, lane",
-				-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, first, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, last, -1, SQLITE_STATIC);
-	for (;;) {
-		rc = sqlite3_step(st);
-		if (rc != SQLITE_ROW)
-			break;
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		r = &rows[n++];
-		r->day = xstrdup((const char *)sqlite3_column_text(st, 0));
-		r->model_group = xstrdup((const char *)sqlite3_column_text(st, 1));
-		r->calls = sqlite3_column_int64(st, 2);
-		r->input_tokens = sqlite3_column_int64(st, 3);
-		r->output_tokens = sqlite3_column_int64(st, 4);
-		r->cost_usd = sqlite3_column_double(st, 5);
-		r->estimated = sqlite3_column_int64(st, 6);
-		r->cached_tokens = sqlite3_column_int64(st, 7);
-		r->lane = xstrdup(
-			sqlite3_column_text(st, 8) ? (const char *)sqlite3_column_text(st, 8) : "");
-	}
-	sqlite3_finalize(st);
-out:
-	*out = rows;
-	*n_out = n;
-	if (rc == SQLITE_DONE)
-		return 0;
-	log_error("spend: reading the spend ledger failed: %s", sqlite3_errmsg(db));
-	return -EIO;
-}
-
-static void free_rows(struct spend_row *rows, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free((char *)rows[i].day);
-		free((char *)rows[i].model_group);
-		free((char *)rows[i].lane);
-	}
-	free(rows);
-}
-
-int spend_report(struct store *store, int days, int64_t now_ms, FILE *out)
-{
-	struct spend_row *rows, total = {.day = "total", .lane = ""};
-	int width = (int)strlen("MODEL GROUP"), lane_width = 0;
-	size_t n, i;
-	int rc;
-
-	if (days < 1 || days > SPEND_REPORT_MAX_DAYS)
-		return -EINVAL;
-	rc = report_rows(store, days, now_ms, &rows, &n);
-	if (rc < 0)
-		goto out;
-	for (i = 0; i < n; i++) {
-		if ((int)strlen(rows[i].model_group) > width)
-			width = (int)strlen(rows[i].model_group);
-		/* A LANE column once any call was in one (docs/security.md, "Lanes"). */
-		if (*rows[i].lane && (int)strlen(rows[i].lane) + 2 > lane_width)
-			lane_width = (int)strlen(rows[i].lane) + 2;
-		total.calls += rows[i].calls;
-		total.input_tokens += rows[i].input_tokens;
-		total.cached_tokens += rows[i].cached_tokens;
-		total.output_tokens += rows[i].output_tokens;
-		total.cost_usd += rows[i].cost_usd;
-		total.estimated += rows[i].estimated;
-	}
-	if (lane_width && lane_width < (int)strlen("LANE") + 2)
-		lane_width = (int)strlen("LANE") + 2;
-	fprintf(out, "%-10s  %-*s  %-*s%8s  %13s  %13s  %13s  %12s  %9s\n", "DAY", width,
-		"MODEL GROUP", lane_width, lane_width ? "LANE" : "", "CALLS", "INPUT TOKENS",
-		"CACHED TOKENS", "OUTPUT TOKENS", "COST USD", "ESTIMATED");
-	for (i = 0; i <= n; i++) {
-		const struct spend_row *r = i < n ? &rows[i] : &total;
-
-		fprintf(out, "%-10s  %-*s  %-*s%8lld  %13lld  %13lld  %13lld  %12.6f  %9lld\n",
-			r->day, width, i < n ? r->model_group : "", lane_width,
-			lane_width ? r->lane : "", (long long)r->calls, (long long)r->input_tokens,
-			(long long)r->cached_tokens, (long long)r->output_tokens, r->cost_usd,
-			(long long)r->estimated);
-	}
-out:
-	free_rows(rows, n);
-	return rc;
-}
-
-int spend_report_each(struct store *store, int days, int64_t now_ms, spend_row_cb cb, void *arg)
-{
-	struct spend_row *rows;
-	size_t n, i;
-	int rc;
-
-	if (days < 1 || days > SPEND_REPORT_MAX_DAYS)
-		return -EINVAL;
-	rc = report_rows(store, days, now_ms, &rows, &n);
-	for (i = 0; rc == 0 && i < n; i++)
-		cb(&rows[i], arg);
-	free_rows(rows, n);
-	return rc;
-}
-
-static int usage_since(sqlite3 *db, int64_t since_ms, struct spend_usage *out)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (sqlite3_prepare_v2(db,
-			       "SELECT count(*), coalesce(sum(input_tokens), 0), "
-			       "coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0), "
-			       "coalesce(sum(cached_tokens), 0) FROM spend WHERE ts_ms >= ?",
-			       -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, since_ms);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		out->calls = sqlite3_column_int64(st, 0);
-		out->input_tokens = sqlite3_column_int64(st, 1);
-		out->output_tokens = sqlite3_column_int64(st, 2);
-		out->cost_usd = sqlite3_column_double(st, 3);
-		out->cached_tokens = sqlite3_column_int64(st, 4);
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : -EIO;
-}
-
-int spend_usage(struct store *store, int64_t now_ms, struct spend_usage *today,
-		struct spend_usage *month)
-{
-	time_t now = (time_t)(now_ms / 1000);
-	struct tm tm;
-	int64_t day_ms, month_ms;
-
-	localtime_r(&now, &tm);
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	tm.tm_isdst = -1;
-	day_ms = (int64_t)mktime(&tm) * 1000;
-	tm.tm_mday = 1;
-	tm.tm_isdst = -1;
-	month_ms = (int64_t)mktime(&tm) * 1000;
-	if (usage_since(store_db(store), day_ms, today) < 0)
-		return -EIO;
-	return usage_since(store_db(store), month_ms, month);
 }

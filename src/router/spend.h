@@ -93,7 +93,7 @@ struct spend_entry {
 };
 
 /* Writes one row and adds the cost to the in-memory totals of the periods holding e->ts_ms.
- * On a loop the row joins the store's group commit (store_batch_join: committed within
+ * On a loop the row joins the store's group commit (store_batch_hold: committed within
  * STORE_BATCH_MS with the other rows of that window; a batch rolled back is kept in the
  * totals as unsaved, as below, and logged), without one it is its own transaction.
  * Returns 0; -EINPROGRESS when another process holds the lock of

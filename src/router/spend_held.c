@@ -1,12 +1,12 @@
-/* spend_held: the open batch's ledger rows, copied when recorded and written as the batch
- * commits. One statement per row cost the program's start, the table's open and the halt
- * every time (about 13k instructions a row on the loop, with a batch of 20 rows at 1,000
- * req/s); an INSERT of 16 rows pays them once. The statements are three fixed sizes (16, 4,
- * 1), not one per row count: each prepared statement is tens of KiB. The rows' strings are
- * copied into one growing buffer, reused from batch to batch, so holding a row allocates
- * nothing in the steady state. Rejected: writing on the committer thread (the loop would
- * save the whole write, but the held rows would then need a lock or a second buffer, and the
- * connection's reads of the totals would wait for it).
+/* spend_held: the rows of a store batch, copied when recorded on the loop and written as the
+ * batch commits on the store's committer thread. One statement per row cost the program's
+ * start, the table's open and the halt every time (about 13k instructions a row, with a batch
+ * of 20 rows at 1,000 req/s); an INSERT of 16 rows pays them once. The statements are three
+ * fixed sizes (16, 4, 1), not one per row count: each prepared statement is tens of KiB. The
+ * rows' strings are copied into one growing buffer, reused from batch to batch, so holding a
+ * row allocates nothing in the steady state. The ledger keeps two (filling, and set aside
+ * for the committer), so the loop neither writes rows nor waits for a COMMIT: those stalls,
+ * every STORE_BATCH_MS, were the router's p99.
  */
 #include "router/spend_held.h"
 
@@ -36,25 +36,35 @@ static int prepare_rows(sqlite3 *db, size_t n, sqlite3_stmt **st)
 	return rc;
 }
 
-int spend_held_init(struct spend_held *h, sqlite3 *db)
+int spend_inserts_init(struct spend_inserts *ins, sqlite3 *db)
 {
 	int rc;
 
-	memset(h, 0, sizeof(*h));
-	buf_init(&h->text, 0);
-	rc = prepare_rows(db, 1, &h->one);
+	memset(ins, 0, sizeof(*ins));
+	rc = prepare_rows(db, 1, &ins->one);
 	if (rc == SQLITE_OK)
-		rc = prepare_rows(db, CHUNK_SMALL, &h->small);
+		rc = prepare_rows(db, CHUNK_SMALL, &ins->small);
 	if (rc == SQLITE_OK)
-		rc = prepare_rows(db, CHUNK_BIG, &h->big);
+		rc = prepare_rows(db, CHUNK_BIG, &ins->big);
 	return rc;
+}
+
+void spend_inserts_finish(struct spend_inserts *ins)
+{
+	sqlite3_finalize(ins->one);
+	sqlite3_finalize(ins->small);
+	sqlite3_finalize(ins->big);
+	memset(ins, 0, sizeof(*ins));
+}
+
+void spend_held_init(struct spend_held *h)
+{
+	h->n = 0;
+	buf_init(&h->text, 0);
 }
 
 void spend_held_finish(struct spend_held *h)
 {
-	sqlite3_finalize(h->one);
-	sqlite3_finalize(h->small);
-	sqlite3_finalize(h->big);
 	buf_finish(&h->text);
 }
 
@@ -100,6 +110,7 @@ bool spend_held_add(struct spend_held *h, const struct spend_entry *e, const cha
 		return false;
 	r = &h->rows[h->n++];
 	r->e = *e;
+	r->lost = false;
 	r->off[0] = put_text(h, e->model_group);
 	r->off[1] = put_text(h, e->deployment);
 	r->off[2] = put_text(h, e->key_hash);
@@ -109,23 +120,29 @@ bool spend_held_add(struct spend_held *h, const struct spend_entry *e, const cha
 	return true;
 }
 
-/* Rows [from, from + n) with st, an INSERT of n rows. */
-static int write_rows(struct spend_held *h, sqlite3_stmt *st, size_t from, size_t n,
-		      spend_lost_fn lost, void *arg)
+/* The row's entry with its strings. */
+static struct spend_entry entry_at(const struct spend_held *h, const struct spend_held_row *r)
 {
-	struct spend_entry e[CHUNK_BIG];
+	struct spend_entry e = r->e;
+
+	e.model_group = text_at(h, r->off[0]);
+	e.deployment = text_at(h, r->off[1]);
+	e.key_hash = text_at(h, r->off[2]);
+	e.cost_source = text_at(h, r->off[3]);
+	e.lane = text_at(h, r->off[4]);
+	return e;
+}
+
+/* Rows [from, from + n) with st, an INSERT of n rows; a failure marks them lost. */
+static size_t write_rows(struct spend_held *h, sqlite3_stmt *st, size_t from, size_t n)
+{
 	int rc;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct spend_held_row *r = &h->rows[from + i];
+		struct spend_entry e = entry_at(h, r);
 
-		e[i] = r->e;
-		e[i].model_group = text_at(h, r->off[0]);
-		e[i].deployment = text_at(h, r->off[1]);
-		e[i].key_hash = text_at(h, r->off[2]);
-		e[i].cost_source = text_at(h, r->off[3]);
-		e[i].lane = text_at(h, r->off[4]);
-		spend_held_bind(st, (int)i, &e[i], text_at(h, r->off[5]));
+		spend_held_bind(st, (int)i, &e, text_at(h, r->off[5]));
 	}
 	rc = sqlite3_step(st);
 	/* Every parameter is bound again before the next step: no clear_bindings. */
@@ -133,32 +150,42 @@ static int write_rows(struct spend_held *h, sqlite3_stmt *st, size_t from, size_
 	if (rc == SQLITE_DONE)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		lost(arg, &e[i]);
-	return -EIO;
+		h->rows[from + i].lost = true;
+	return n;
 }
 
-int spend_held_write(struct spend_held *h, sqlite3 *db, spend_lost_fn lost, void *arg)
+size_t spend_held_write(struct spend_held *h, const struct spend_inserts *ins, sqlite3 *db)
 {
-	size_t i = 0, n;
+	size_t i = 0, n, lost = 0;
 	sqlite3_stmt *st;
-	int rc = 0;
 
 	while (i < h->n) {
 		/* No transaction: written now, a row would be in the database and in the
 		 * rolled-back batch's unsaved share both. */
-		if (sqlite3_get_autocommit(db)) {
-			rc = -EIO;
+		if (sqlite3_get_autocommit(db))
 			break;
-		}
 		n = h->n - i;
-		st = n >= CHUNK_BIG ? h->big : n >= CHUNK_SMALL ? h->small : h->one;
+		st = n >= CHUNK_BIG ? ins->big : n >= CHUNK_SMALL ? ins->small : ins->one;
 		n = n >= CHUNK_BIG ? CHUNK_BIG : n >= CHUNK_SMALL ? CHUNK_SMALL : 1;
-		if (write_rows(h, st, i, n, lost, arg) < 0)
-			rc = -EIO;
+		lost += write_rows(h, st, i, n);
 		i += n;
 	}
-	spend_held_drop(h);
-	return rc;
+	return lost;
+}
+
+struct spend_entry spend_held_entry(const struct spend_held *h, size_t i)
+{
+	return entry_at(h, &h->rows[i]);
+}
+
+void spend_held_each_lost(const struct spend_held *h, spend_lost_fn fn, void *arg)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (h->rows[i].lost) {
+			struct spend_entry e = entry_at(h, &h->rows[i]);
+
+			fn(arg, &e);
+		}
 }
 
 void spend_held_drop(struct spend_held *h)

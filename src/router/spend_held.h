@@ -1,6 +1,7 @@
-/* spend_held: the ledger rows of the store's open batch, held back and written together just
- * before it commits (store_batch_hold), 16 and 4 rows to an INSERT: a row costs about 2k
- * fewer instructions than in a statement of its own. Only spend.c uses it. */
+/* spend_held: the ledger rows of a store batch (store_batch_hold), held in memory on the loop
+ * and written together on the store's committer thread, 16 and 4 rows to an INSERT: a row
+ * costs about 2k fewer instructions than in a statement of its own. The ledger keeps two: the
+ * one filling and the one set aside for the batch being written. Only spend.c uses it. */
 #ifndef HERMETIC_ROUTER_SPEND_HELD_H
 #define HERMETIC_ROUTER_SPEND_HELD_H
 
@@ -18,30 +19,37 @@
 struct spend_held_row {
 	struct spend_entry e;
 	size_t off[SPEND_HELD_STRINGS];
+	bool lost; /* its statement failed (spend_held_write) */
 };
 
 struct spend_held {
 	struct spend_held_row rows[STORE_BATCH_MAX_ROWS];
 	size_t n;
 	struct buf text;
-	sqlite3_stmt *one, *small, *big; /* INSERTs of 1, 4 and 16 rows */
 };
 
-/* Prepares the INSERTs on db (borrowed). SQLite's code on failure (h is then finishable). */
-int spend_held_init(struct spend_held *h, sqlite3 *db);
-void spend_held_finish(struct spend_held *h); /* accepts a zeroed h */
-/* Binds e's values and day (borrowed until the step) as the row'th row of st. */
+/* The INSERTs of 1, 4 and 16 rows, prepared once on the store's connection. */
+struct spend_inserts {
+	sqlite3_stmt *one, *small, *big;
+};
+
+int spend_inserts_init(struct spend_inserts *ins, sqlite3 *db);
+void spend_inserts_finish(struct spend_inserts *ins); /* accepts a zeroed ins */
 void spend_held_bind(sqlite3_stmt *st, int row, const struct spend_entry *e, const char *day);
-/* Copies e and day in; false when full (STORE_BATCH_MAX_ROWS: write first). */
+
+void spend_held_init(struct spend_held *h);
+void spend_held_finish(struct spend_held *h);
+/* Copies e and its strings; false when the batch's STORE_BATCH_MAX_ROWS rows are held. */
 bool spend_held_add(struct spend_held *h, const struct spend_entry *e, const char *day);
-/* Called with each row of a statement that failed (its strings borrowed for the call). */
+/* Writes every row held, in order, inside the open transaction on db (the committer thread's
+ * part). A statement that fails marks its rows lost; a transaction rolled back by a failure
+ * stops the writing (the batch then fails whole). Returns how many rows were marked lost. */
+size_t spend_held_write(struct spend_held *h, const struct spend_inserts *ins, sqlite3 *db);
+/* Row i (< h->n) with its strings (h's: valid until h changes). */
+struct spend_entry spend_held_entry(const struct spend_held *h, size_t i);
+/* fn(arg, row) for each row marked lost, with its strings. */
 typedef void (*spend_lost_fn)(void *arg, const struct spend_entry *e);
-/* Writes the held rows on db inside its open transaction and empties h. A failed statement's
- * rows go to lost(arg, row); once the transaction is gone (a failure rolled it back, or it was
- * never open) the rest are not written and not passed to lost: the batch's rollback has them.
- * 0 when every row was written, else -EIO. */
-int spend_held_write(struct spend_held *h, sqlite3 *db, spend_lost_fn lost, void *arg);
-/* Forgets the held rows (their batch ended without them). */
+void spend_held_each_lost(const struct spend_held *h, spend_lost_fn fn, void *arg);
 void spend_held_drop(struct spend_held *h);
 
 #endif
