@@ -10,7 +10,9 @@
  * its double holds is written as that text. It is our own walk into one buffer: the router
  * prints every request it forwards, and cJSON's printer (two passes over each string, a
  * growing buffer, a copy at the end) plus relabelling each number cJSON_Raw and back cost 4k
- * instructions of a 100k request. tests/test_json_exact.c holds it to cJSON's output.
+ * instructions of a 100k request. Plain runs of a string are found eight bytes at a time and
+ * a short decimal's text is checked against its double without strtod, for the same reason.
+ * tests/test_json_exact.c holds it to cJSON's output.
  * Rejected: a parser of our own (cJSON's is fuzzed and shared by everything else) and keeping
  * raw spans beside the tree (every caller would need a second structure).
  */
@@ -18,6 +20,7 @@
 #include "core/util.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,11 +44,49 @@ static bool expect(struct scan *s, char c)
 	return true;
 }
 
+/* Whether a byte of w is a control byte, '"' or '\\' (the has-less and has-zero word tricks:
+ * exact about "any byte", which is all that is asked). */
+static bool word_special(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+
+	return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs;
+}
+
+/* The bytes a JSON string carries as they are: all but control bytes, '"' and '\\'. */
+static const bool plain[256] = {
+	[0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0xff] = true};
+
+/* The bytes of p[0..n) before the first control byte, '"' or '\\': past the first eight
+ * (most names and short values end there) eight at a time, as message contents are long runs
+ * of such bytes. */
+static inline size_t plain_len(const char *p, size_t n)
+{
+	size_t i = 0, head = n < 8 ? n : 8;
+	uint64_t w;
+
+	for (; i < head; i++)
+		if (!plain[(unsigned char)p[i]])
+			return i;
+	for (; n - i >= 8; i += 8) {
+		memcpy(&w, p + i, 8);
+		if (word_special(w))
+			break;
+	}
+	while (i < n && plain[(unsigned char)p[i]])
+		i++;
+	return i;
+}
+
 static bool skip_string(struct scan *s)
 {
 	if (!expect(s, '"'))
 		return false;
-	while (s->p < s->end && *s->p != '"') {
+	for (;;) {
+		s->p += plain_len(s->p, (size_t)(s->end - s->p));
+		if (s->p >= s->end || *s->p == '"')
+			break;
 		if (*s->p == '\\')
 			s->p++;
 		s->p++;
@@ -113,6 +154,34 @@ void json_exact_annotate(const char *text, size_t len, cJSON *root)
 	annotate(&s, root);
 }
 
+/* The value of t when it is -?[0-9]+(.[0-9]+)? with at most 15 digits: those digits are exact
+ * in a double, so is 10^k (k <= 15), and one IEEE division rounds correctly, as strtod does
+ * (Clinger's fast path). False for any other text, which strtod reads. */
+static bool short_decimal(const char *t, double *v)
+{
+	static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,	 1e6,  1e7,
+				       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+	const char *p = t + (*t == '-'), *dot = NULL;
+	int64_t x = 0;
+	size_t digits = 0;
+
+	for (; *p; p++) {
+		if (*p == '.' && !dot && digits) {
+			dot = p;
+			continue;
+		}
+		if (*p < '0' || *p > '9' || ++digits > 15)
+			return false;
+		x = x * 10 + (*p - '0');
+	}
+	if (!digits || (dot && dot + 1 == p))
+		return false;
+	*v = (double)x / pow10[dot ? (size_t)(p - dot - 1) : 0];
+	if (*t == '-')
+		*v = -*v;
+	return true;
+}
+
 /* The source text still says what valuedouble holds (not changed since the parse). */
 static bool text_matches(const cJSON *item)
 {
@@ -121,6 +190,8 @@ static bool text_matches(const cJSON *item)
 
 	if (!cJSON_IsNumber(item) || !item->valuestring)
 		return false;
+	if (short_decimal(item->valuestring, &d))
+		return d == item->valuedouble;
 	d = strtod(item->valuestring, &end);
 	return *end == '\0' && d == item->valuedouble;
 }
@@ -130,23 +201,25 @@ static bool text_matches(const cJSON *item)
  * NULL as "". */
 static void put_string(struct buf *b, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : ""), *start = p;
+	const char *p = s ? s : "";
+	size_t len = strlen(p), i = 0, run;
 	/* the bytes with a two-character escape, and the letter after the backslash */
 	static const char hex[] = "0123456789abcdef", shorts[] = "\"\\\b\f\n\r\t",
 			  letters[] = "\"\\bfnrt";
 	const char *at;
 
 	buf_append(b, "\"", 1);
-	for (;; p++) {
-		unsigned char c = *p;
+	for (;; i++) {
+		unsigned char c;
 		char esc[6] = {'\\', 0, '0', '0', 0, 0};
 		size_t n = 2;
 
-		if (c >= 32 && c != '"' && c != '\\')
-			continue;
-		buf_append(b, start, (size_t)(p - start));
-		if (!c)
+		run = plain_len(p + i, len - i);
+		buf_append(b, p + i, run);
+		i += run;
+		if (i == len)
 			break;
+		c = (unsigned char)p[i];
 		at = memchr(shorts, c, sizeof(shorts) - 1);
 		if (at) {
 			esc[1] = letters[at - shorts];
@@ -157,7 +230,6 @@ static void put_string(struct buf *b, const char *s)
 			n = 6;
 		}
 		buf_append(b, esc, n);
-		start = p + 1;
 	}
 	buf_append(b, "\"", 1);
 }
