@@ -20,7 +20,6 @@
 #include "core/util.h"
 
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,47 +43,12 @@ static bool expect(struct scan *s, char c)
 	return true;
 }
 
-/* Whether a byte of w is a control byte, '"' or '\\' (the has-less and has-zero word tricks:
- * exact about "any byte", which is all that is asked). */
-static bool word_special(uint64_t w)
-{
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-	uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
-
-	return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs;
-}
-
-/* The bytes a JSON string carries as they are: all but control bytes, '"' and '\\'. */
-static const bool plain[256] = {
-	[0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0xff] = true};
-
-/* The bytes of p[0..n) before the first control byte, '"' or '\\': past the first eight
- * (most names and short values end there) eight at a time, as message contents are long runs
- * of such bytes. */
-static inline size_t plain_len(const char *p, size_t n)
-{
-	size_t i = 0, head = n < 8 ? n : 8;
-	uint64_t w;
-
-	for (; i < head; i++)
-		if (!plain[(unsigned char)p[i]])
-			return i;
-	for (; n - i >= 8; i += 8) {
-		memcpy(&w, p + i, 8);
-		if (word_special(w))
-			break;
-	}
-	while (i < n && plain[(unsigned char)p[i]])
-		i++;
-	return i;
-}
-
 static bool skip_string(struct scan *s)
 {
 	if (!expect(s, '"'))
 		return false;
 	for (;;) {
-		s->p += plain_len(s->p, (size_t)(s->end - s->p));
+		s->p = json_plain_end(s->p, s->end);
 		if (s->p >= s->end || *s->p == '"')
 			break;
 		if (*s->p == '\\')
@@ -214,7 +178,7 @@ static void put_string(struct buf *b, const char *s)
 		char esc[6] = {'\\', 0, '0', '0', 0, 0};
 		size_t n = 2;
 
-		run = plain_len(p + i, len - i);
+		run = (size_t)(json_plain_end(p + i, p + len) - (p + i));
 		buf_append(b, p + i, run);
 		i += run;
 		if (i == len)
