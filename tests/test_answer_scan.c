@@ -1,6 +1,7 @@
 /* answer_scan: one pass over an answer reads what cJSON's tree gives, or gives up. */
 #include "test.h"
 #include "answer_scan_check.h"
+#include "core/util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +72,32 @@ static void escapes_count_as_unescaped_bytes(void **state)
 			       &f),
 			 1);
 	assert_int_equal(f.output_chars, 1 + 1 + 1 + 2 + 3 + 4 + 1);
+}
+
+/* Strings and names are scanned a word at a time: an escape, a raw control byte or a high
+ * byte at each place of a word is read as the tree reads it (or given up on: a raw control
+ * byte), and a name one byte off a known one is not taken for it. */
+static void strings_are_read_alike_at_every_place_in_a_word(void **state)
+{
+	static const char *const specials[] = {"\\\"", "\\\\", "\\n",  "\\u00e9", "\\/",
+					       "\xa2", "\xdc", "\x9f", "\x7f",	  "\x01"};
+	char text[256];
+	struct answer_facts f;
+
+	(void)state;
+	for (int at = 0; at < 20; at++)
+		for (size_t k = 0; k < ARRAY_LEN(specials); k++) {
+			snprintf(text, sizeof(text),
+				 "{\"choices\":[{\"message\":{\"content\":\"%.*s%"
+				 "sabcdefghijklmnopq\"}}],"
+				 "\"usage\":{\"prompt_tokens\":3,\"%.*s%s\":1,\"completion_"
+				 "tokens\":4}}",
+				 at, "0123456789ABCDEFGHIJ", specials[k], at,
+				 "0123456789ABCDEFGHIJ", specials[k]);
+			assert_int_not_equal(check(text, &f), -1);
+			if (specials[k][0] != '\x01' && specials[k][0] != '\\')
+				assert_int_equal(check(text, &f), 1);
+		}
 }
 
 /* A client would read the last of two members, the router the first: the scan gives up and
@@ -193,6 +220,7 @@ int main(void)
 		cmocka_unit_test(a_chat_completion_is_read_without_a_tree),
 		cmocka_unit_test(cache_token_counts_are_read_in_every_spelling),
 		cmocka_unit_test(escapes_count_as_unescaped_bytes),
+		cmocka_unit_test(strings_are_read_alike_at_every_place_in_a_word),
 		cmocka_unit_test(a_repeated_member_name_makes_the_scan_give_up),
 		cmocka_unit_test(an_object_of_many_members_is_left_to_the_tree),
 		cmocka_unit_test(tool_calls_text_and_odd_types_match_the_tree),

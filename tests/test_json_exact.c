@@ -4,6 +4,7 @@
 #include "core/json_exact.h"
 #include "core/util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,71 @@ static void the_printer_writes_what_cjson_writes(void **state)
 	cJSON_Delete(bad);
 }
 
+/* The printer reads strings eight bytes at a time: an escape at every place in a word, and
+ * the bytes that are '"', '\\' or a control byte with the high bit set (0xa2, 0xdc, 0x9f),
+ * which must pass as they are, print as cJSON prints them. */
+static void long_strings_print_as_cjson_prints_them(void **state)
+{
+	static const char *const specials[] = {"\\\"",	  "\\\\", "\\n",     "\\u0001",
+					       "\\u001f", "\\/",  "\\u00e9", "\xa2",
+					       "\xdc",	  "\x9f", "\x7f"};
+	char text[128];
+
+	(void)state;
+	for (size_t at = 0; at < 20; at++)
+		for (size_t k = 0; k < ARRAY_LEN(specials); k++) {
+			cJSON *t;
+
+			snprintf(text, sizeof(text), "[\"%.*s%sabcdefghijklmnopq\"]", (int)at,
+				 "0123456789ABCDEFGHIJ", specials[k]);
+			t = cJSON_Parse(text);
+			assert_non_null(t);
+			expect_same_as_cjson(t);
+			cJSON_Delete(t);
+		}
+}
+
+/* A number's text is checked against its double without strtod when it is a short decimal;
+ * a text with more digits, an exponent or a huge value goes to strtod: either way an
+ * unchanged number prints as written and a changed one from its double. */
+static void numbers_print_as_written_until_changed(void **state)
+{
+	static const char *const nums[] = {"16",
+					   "-0",
+					   "0.5",
+					   "007",
+					   "123456789012345",
+					   "1234567890123456",
+					   "0.000024",
+					   "-12.50",
+					   "1e400",
+					   "-1e400",
+					   "1E2",
+					   "0.30000000000000004",
+					   "999999999999999.9",
+					   "1.0"};
+	char text[64], *s;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(nums); i++) {
+		cJSON *t, *v;
+
+		snprintf(text, sizeof(text), "{\"n\":%s}", nums[i]);
+		t = json_exact_parse(text, strlen(text));
+		if (!t) /* cJSON does not read every spelling (007) */
+			continue;
+		s = json_exact_print(t);
+		assert_string_equal(s, text);
+		free(s);
+		v = cJSON_GetObjectItemCaseSensitive(t, "n");
+		cJSON_SetNumberValue(v, v->valuedouble == 3 ? 4 : 3);
+		s = json_exact_print(t);
+		assert_string_equal(s, v->valuedouble == 3 ? "{\"n\":3}" : "{\"n\":4}");
+		free(s);
+		cJSON_Delete(t);
+	}
+}
+
 /* json_exact_parse is json_parse with numbers kept: the same I-JSON rule (tests/test_json.c
  * holds the table). */
 static void a_repeated_member_name_is_refused(void **state)
@@ -181,6 +247,8 @@ int main(void)
 		cmocka_unit_test(a_changed_number_prints_its_new_value),
 		cmocka_unit_test(raw_items_of_others_stay_raw),
 		cmocka_unit_test(invalid_json_is_null),
+		cmocka_unit_test(long_strings_print_as_cjson_prints_them),
+		cmocka_unit_test(numbers_print_as_written_until_changed),
 		cmocka_unit_test(the_printer_writes_what_cjson_writes),
 	};
 

@@ -10,7 +10,9 @@
  * its double holds is written as that text. It is our own walk into one buffer: the router
  * prints every request it forwards, and cJSON's printer (two passes over each string, a
  * growing buffer, a copy at the end) plus relabelling each number cJSON_Raw and back cost 4k
- * instructions of a 100k request. tests/test_json_exact.c holds it to cJSON's output.
+ * instructions of a 100k request. Plain runs of a string are found eight bytes at a time and
+ * a short decimal's text is checked against its double without strtod, for the same reason.
+ * tests/test_json_exact.c holds it to cJSON's output.
  * Rejected: a parser of our own (cJSON's is fuzzed and shared by everything else) and keeping
  * raw spans beside the tree (every caller would need a second structure).
  */
@@ -45,7 +47,10 @@ static bool skip_string(struct scan *s)
 {
 	if (!expect(s, '"'))
 		return false;
-	while (s->p < s->end && *s->p != '"') {
+	for (;;) {
+		s->p = json_plain_end(s->p, s->end);
+		if (s->p >= s->end || *s->p == '"')
+			break;
 		if (*s->p == '\\')
 			s->p++;
 		s->p++;
@@ -113,6 +118,34 @@ void json_exact_annotate(const char *text, size_t len, cJSON *root)
 	annotate(&s, root);
 }
 
+/* The value of t when it is -?[0-9]+(.[0-9]+)? with at most 15 digits: those digits are exact
+ * in a double, so is 10^k (k <= 15), and one IEEE division rounds correctly, as strtod does
+ * (Clinger's fast path). False for any other text, which strtod reads. */
+static bool short_decimal(const char *t, double *v)
+{
+	static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,	 1e6,  1e7,
+				       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+	const char *p = t + (*t == '-'), *dot = NULL;
+	int64_t x = 0;
+	size_t digits = 0;
+
+	for (; *p; p++) {
+		if (*p == '.' && !dot && digits) {
+			dot = p;
+			continue;
+		}
+		if (*p < '0' || *p > '9' || ++digits > 15)
+			return false;
+		x = x * 10 + (*p - '0');
+	}
+	if (!digits || (dot && dot + 1 == p))
+		return false;
+	*v = (double)x / pow10[dot ? (size_t)(p - dot - 1) : 0];
+	if (*t == '-')
+		*v = -*v;
+	return true;
+}
+
 /* The source text still says what valuedouble holds (not changed since the parse). */
 static bool text_matches(const cJSON *item)
 {
@@ -121,6 +154,8 @@ static bool text_matches(const cJSON *item)
 
 	if (!cJSON_IsNumber(item) || !item->valuestring)
 		return false;
+	if (short_decimal(item->valuestring, &d))
+		return d == item->valuedouble;
 	d = strtod(item->valuestring, &end);
 	return *end == '\0' && d == item->valuedouble;
 }
@@ -130,23 +165,25 @@ static bool text_matches(const cJSON *item)
  * NULL as "". */
 static void put_string(struct buf *b, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : ""), *start = p;
+	const char *p = s ? s : "";
+	size_t len = strlen(p), i = 0, run;
 	/* the bytes with a two-character escape, and the letter after the backslash */
 	static const char hex[] = "0123456789abcdef", shorts[] = "\"\\\b\f\n\r\t",
 			  letters[] = "\"\\bfnrt";
 	const char *at;
 
 	buf_append(b, "\"", 1);
-	for (;; p++) {
-		unsigned char c = *p;
+	for (;; i++) {
+		unsigned char c;
 		char esc[6] = {'\\', 0, '0', '0', 0, 0};
 		size_t n = 2;
 
-		if (c >= 32 && c != '"' && c != '\\')
-			continue;
-		buf_append(b, start, (size_t)(p - start));
-		if (!c)
+		run = (size_t)(json_plain_end(p + i, p + len) - (p + i));
+		buf_append(b, p + i, run);
+		i += run;
+		if (i == len)
 			break;
+		c = (unsigned char)p[i];
 		at = memchr(shorts, c, sizeof(shorts) - 1);
 		if (at) {
 			esc[1] = letters[at - shorts];
@@ -157,7 +194,6 @@ static void put_string(struct buf *b, const char *s)
 			n = 6;
 		}
 		buf_append(b, esc, n);
-		start = p + 1;
 	}
 	buf_append(b, "\"", 1);
 }

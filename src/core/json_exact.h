@@ -13,7 +13,10 @@
 #define HERMETIC_JSON_EXACT_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 /* json_parse(text, len, JSON_EXACT, NULL) (core/json.h; defined in json.c): NULL when the text is
  * not JSON or repeats a member name in an object; free with cJSON_Delete. Callers that answer a
@@ -26,5 +29,33 @@ void json_exact_annotate(const char *text, size_t len, cJSON *root);
  * where cJSON's prints nothing: an invalid item, a raw item without text). The tree is only
  * read. */
 char *json_exact_print(const cJSON *item);
+
+/* The first byte in [p, end) that a JSON string cannot hold as it is (a control byte, '"' or
+ * '\\'), or end. Eight bytes at a time: in each word the has-less and has-zero tricks flag
+ * every such byte and, wrong flags lying only above a true one, the lowest flag is the first.
+ * Inline: the scanners of the router's hot path (the request's annotation and print, the
+ * answer's scan) call it once per string. */
+static inline const char *json_plain_end(const char *p, const char *end)
+{
+	static const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t w, q, bs, m;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	while (end - p >= 8) {
+		memcpy(&w, p, 8);
+		q = w ^ (ones * '"');
+		bs = w ^ (ones * '\\');
+		m = ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs);
+		m &= highs;
+		if (m)
+			return p + (__builtin_ctzll(m) >> 3);
+		p += 8;
+	}
+#endif
+	(void)w, (void)q, (void)bs, (void)m;
+	while (p < end && (unsigned char)*p >= 0x20 && *p != '"' && *p != '\\')
+		p++;
+	return p;
+}
 
 #endif

@@ -16,6 +16,7 @@
  * skipping validation (the router refuses a 200 answer that is not JSON).
  */
 #include "router/answer_scan.h"
+#include "core/json_exact.h"
 #include "core/util.h"
 
 #include <stdint.h>
@@ -34,22 +35,24 @@ struct scan {
 typedef int (*member_fn)(struct scan *s, const char *key, size_t key_len, void *arg);
 typedef int (*element_fn)(struct scan *s, void *arg);
 
-/* Bytes that end a run of plain string bytes: controls, '"' and '\\'. */
-static const bool special[256] = {
-	[0 ... 0x1f] = true,
-	['"'] = true,
-	['\\'] = true,
-};
-
 static int peek(const struct scan *s)
 {
 	return s->p < s->end ? *s->p : -1;
 }
 
-static void ws(struct scan *s)
+/* Most answers have no whitespace between tokens: one compare decides that. Inline: it runs
+ * around every token. */
+static inline __attribute__((always_inline)) void ws(struct scan *s)
 {
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+	while (s->p < s->end && *s->p <= ' ' &&
+	       (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
 		s->p++;
+}
+
+/* The first control byte, '"' or '\\' from s->p on (json_plain_end: a word at a time). */
+static const unsigned char *plain_end(const struct scan *s)
+{
+	return (const unsigned char *)json_plain_end((const char *)s->p, (const char *)s->end);
 }
 
 static int hex4(const unsigned char *p, unsigned *out)
@@ -105,8 +108,8 @@ static int string(struct scan *s, size_t *bytes)
 	s->p++;
 	for (;;) {
 		/* The plain bytes up to the next quote, backslash or control byte. */
-		for (run = s->p; s->p < s->end && !special[*s->p]; s->p++)
-			;
+		run = s->p;
+		s->p = plain_end(s);
 		n += (size_t)(s->p - run);
 		if (s->p >= s->end)
 			return -1;
@@ -142,8 +145,7 @@ static int key(struct scan *s, const char **k, size_t *len)
 	if (peek(s) != '"')
 		return -1;
 	start = ++s->p;
-	while (s->p < s->end && !special[*s->p])
-		s->p++;
+	s->p = plain_end(s);
 	if (s->p >= s->end || *s->p != '"')
 		return -1;
 	*k = (const char *)start;

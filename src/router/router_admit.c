@@ -38,6 +38,24 @@ static const char *json_kind(const cJSON *v)
 	return "a decimal number";
 }
 
+/* out[i] = the first member of obj named names[i], or NULL, as cJSON_GetObjectItemCaseSensitive
+ * finds it (which also stops at a member without a name), in one walk: each lookup walks the
+ * members again with strcmp, and the nine of a short request cost more than reading it. */
+static void first_members(const cJSON *obj, const char *const *names, size_t n, cJSON **out)
+{
+	cJSON *kid;
+	size_t i;
+
+	memset(out, 0, n * sizeof(*out));
+	for (kid = obj ? obj->child : NULL; kid && kid->string; kid = kid->next)
+		for (i = 0; i < n; i++)
+			if (names[i] && !out[i] && kid->string[0] == names[i][0] &&
+			    strcmp(kid->string, names[i]) == 0) {
+				out[i] = kid;
+				break;
+			}
+}
+
 /* OpenAI's checks of the route's output bounds (max_tokens and max_completion_tokens,
  * max_output_tokens): a whole number >= 1, and null is the same as absent (dropped here, so
  * the clamp applies). Returns true after arranging a 400 in OpenAI's shape ({"error":{...,
@@ -45,17 +63,19 @@ static const char *json_kind(const cJSON *v)
 static bool refuse_max_tokens(struct router_call *c)
 {
 	const char *const *keys = router_spec_of(c)->limits;
+	cJSON *found[ARRAY_LEN(router_spec_of(c)->limits)];
 	char msg[160];
 	const char *code = NULL, *param = NULL;
 	size_t i;
 
-	for (i = 0; i < ARRAY_LEN(router_spec_of(c)->limits) && keys[i] && !code; i++) {
-		cJSON *v = cJSON_GetObjectItemCaseSensitive(c->req, keys[i]);
+	first_members(c->req, keys, ARRAY_LEN(found), found);
+	for (i = 0; i < ARRAY_LEN(found) && keys[i] && !code; i++) {
+		cJSON *v = found[i];
 
 		if (!v)
 			continue;
 		if (cJSON_IsNull(v)) {
-			cJSON_DeleteItemFromObjectCaseSensitive(c->req, keys[i]);
+			cJSON_Delete(cJSON_DetachItemViaPointer(c->req, v));
 			continue;
 		}
 		code = policy_max_tokens_refusal(keys[i], json_kind(v), v->valuedouble, msg,
@@ -111,15 +131,27 @@ int router_parse_request(struct router_call *c)
 	return 0;
 }
 
-/* Reads the request fields the router acts on. Returns NULL or an error message. */
-static const char *read_request(struct router_call *c)
+/* The root members read_request, refuse_lane and drop_metadata act on. */
+enum { M_MODEL, M_MESSAGES, M_STREAM, M_STREAM_OPTIONS, M_FALLBACKS, M_DISABLE, M_METADATA, M_N };
+
+static void request_members(const struct router_call *c, cJSON **m)
 {
-	cJSON *model = cJSON_GetObjectItemCaseSensitive(c->req, "model");
-	cJSON *msgs = cJSON_GetObjectItemCaseSensitive(c->req, "messages");
-	cJSON *stream = cJSON_GetObjectItemCaseSensitive(c->req, "stream");
-	cJSON *so = cJSON_GetObjectItemCaseSensitive(c->req, "stream_options");
-	cJSON *fb = cJSON_GetObjectItemCaseSensitive(c->req, "fallbacks");
-	cJSON *dis = cJSON_GetObjectItemCaseSensitive(c->req, "disable_fallbacks");
+	static const char *const names[M_N] = {
+		[M_MODEL] = "model",	     [M_MESSAGES] = "messages",
+		[M_STREAM] = "stream",	     [M_STREAM_OPTIONS] = "stream_options",
+		[M_FALLBACKS] = "fallbacks", [M_DISABLE] = "disable_fallbacks",
+		[M_METADATA] = "metadata",
+	};
+
+	first_members(c->req, names, M_N, m);
+}
+
+/* Reads the request fields the router acts on (m: request_members). Returns NULL or an
+ * error message. */
+static const char *read_request(struct router_call *c, cJSON *const *m)
+{
+	cJSON *model = m[M_MODEL], *msgs = m[M_MESSAGES], *so = m[M_STREAM_OPTIONS];
+	cJSON *fb = m[M_FALLBACKS];
 	cJSON *item;
 
 	if (!cJSON_IsString(model) || !*model->valuestring)
@@ -127,9 +159,9 @@ static const char *read_request(struct router_call *c)
 	if (c->route == PROVIDER_CHAT && (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0))
 		return "messages is required (a non-empty array)";
 	c->requested = xstrdup(model->valuestring);
-	c->client_stream = cJSON_IsTrue(stream) && router_spec_of(c)->streams;
+	c->client_stream = cJSON_IsTrue(m[M_STREAM]) && router_spec_of(c)->streams;
 	c->client_usage = so && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
-	c->disable_fallbacks = cJSON_IsTrue(dis);
+	c->disable_fallbacks = cJSON_IsTrue(m[M_DISABLE]);
 	if (cJSON_IsArray(fb) && !router_spec_of(c)->multipart) {
 		c->body_fallbacks = xcalloc((size_t)cJSON_GetArraySize(fb) + 1, sizeof(char *));
 		cJSON_ArrayForEach(item, fb)
@@ -301,10 +333,9 @@ static bool refuse_body(struct router_call *c)
 
 /* The call's lane: the caller's, raised by the key's pinned lane and by the request's
  * metadata.lane (never lowered: lane_decide). An unknown name is a 400, not "no lane". */
-static bool refuse_lane(struct router_call *c)
+static bool refuse_lane(struct router_call *c, cJSON *meta)
 {
 	const struct config *cfg = c->r->cfg;
-	cJSON *meta = cJSON_GetObjectItemCaseSensitive(c->req, "metadata");
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, "lane");
 	struct lane_sources s = {.current = c->lane, .asked = LANE_NONE, .key_alias = c->key_alias};
 	char msg[200];
@@ -329,12 +360,14 @@ static bool refuse_lane(struct router_call *c)
 
 bool router_refuse(struct router_call *c)
 {
+	cJSON *m[M_N];
 	const char *bad;
 	int caller_lane;
 
 	if (refuse_body(c))
 		return true;
-	bad = read_request(c);
+	request_members(c, m);
+	bad = read_request(c, m);
 	if (!bad && c->client_stream && (!c->cbs.on_stream_start || !c->cbs.on_stream_data))
 		bad = "this caller does not take streamed answers: leave stream unset";
 	if (bad) {
@@ -343,9 +376,11 @@ bool router_refuse(struct router_call *c)
 	}
 	resolve_requested(c);
 	caller_lane = c->lane;
-	if (refuse_lane(c))
+	if (refuse_lane(c, m[M_METADATA]))
 		return true;
-	drop_metadata(c); /* read; a retry's parse of the kept body drops it again */
+	/* read; a retry's parse of the kept body drops it again (drop_metadata) */
+	if (c->route != PROVIDER_RESPONSES && m[M_METADATA])
+		cJSON_Delete(cJSON_DetachItemViaPointer(c->req, m[M_METADATA]));
 	/* A caller that names its lane (the agent) redacts its own text (agent_redact.c); a
 	 * router client's key or metadata.lane, or a caller that asks (who.redact), has it
 	 * redacted here. */
