@@ -1,7 +1,8 @@
 /* toolout with the loop's offload: the kept file is written on a worker, never on the caller's
  * thread (a hook holds the writer while the caller writes, cuts and destroys the output, which
  * all return at once), its bytes in order; when creating or writing the file fails the excerpt
- * still comes with a note saying what failed and where. The excerpt, the note and pruning with
+ * still comes with a note saying what failed and where; a disk that stays 1 MiB behind makes
+ * the caller wait at most 5 s, then stops the keeping. The excerpt, the note and pruning with
  * writes on the caller's thread: tests/test_mcp_big.c. */
 #include "test.h"
 
@@ -98,9 +99,12 @@ static void writes_run_on_a_worker_in_order(void **state)
 	char *path;
 	size_t i;
 
+	while (sem_trywait(&go) == 0)
+		; /* posts left over from a test before */
 	writes = writes_on_caller = 0;
 	toolout_write_hook = held_write;
 	write_pattern(o); /* returns while the worker is held in its first write */
+	assert_int_equal(writes_on_caller, 0);
 	buf_init(&text, 0);
 	toolout_text(o, &text);
 	if (!strstr(buf_str(&text), "the whole output is in "))
@@ -199,12 +203,48 @@ static void failed_write_says_what_and_where(void **state)
 	free(text);
 }
 
+/* A writer that stays stuck: the loop waits for room at most 5 s, then stops keeping, and the
+ * note says why. The queue never held more than 1 MiB. */
+static void a_stuck_disk_stops_the_keeping(void **state)
+{
+	struct toolout *o = toolout_create(&cfg, loop_offload(loop), "stuck", EXCERPT);
+	unsigned char piece[64 * 1024];
+	struct buf text;
+	int i, done = 0;
+	time_t t0 = time(NULL);
+
+	while (sem_trywait(&go) == 0)
+		; /* posts left over from a test before */
+	writes = writes_on_caller = 0;
+	toolout_write_hook = held_write;
+	memset(piece, 'z', sizeof(piece));
+	for (i = 0; i < 20; i++) /* the first is being written, 16 wait, the 18th finds no room */
+		assert_int_equal(toolout_write(o, piece, sizeof(piece)), 0);
+	assert_true(time(NULL) - t0 >= 4 && time(NULL) - t0 <= 9);
+	assert_non_null(toolout_error(o));
+	assert_non_null(strstr(toolout_error(o), "the disk stayed 1 MiB behind for 5 s"));
+	for (i = 0; i < 32; i++)
+		sem_post(&go);
+	assert_int_equal(toolout_close(o, count_done, &done), 0);
+	offload_drain(loop_offload(loop));
+	toolout_write_hook = NULL;
+	assert_int_equal(done, 1);
+	assert_int_equal(writes_on_caller, 0);
+	assert_true(writes <= 1); /* the chunks queued before the failure are dropped */
+	buf_init(&text, 0);
+	toolout_text(o, &text);
+	assert_non_null(strstr(buf_str(&text), "; the whole output could not be kept: writing "));
+	buf_finish(&text);
+	toolout_destroy(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(writes_run_on_a_worker_in_order),
 		cmocka_unit_test(failed_create_says_what_and_where),
 		cmocka_unit_test(failed_write_says_what_and_where),
+		cmocka_unit_test(a_stuck_disk_stops_the_keeping),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
