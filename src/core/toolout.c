@@ -15,8 +15,8 @@
  *
  * Rejected: a temp file per result deleted after the turn (the point is that the human or a
  * later turn can read what the model did not), keeping files in state.db (a 50 MB row), one
- * job per chunk (a thread per 64 KiB), and pausing the peer when the queue is full (each
- * transport would need a way to pause; see the src/core README's "left open").
+ * job per chunk (a thread per 64 KiB), and, for now, pausing the peer when the queue is full
+ * (each MCP transport and web_fetch would need a way to pause theirs).
  */
 #include "core/toolout.h"
 #include "core/config.h"

@@ -575,9 +575,9 @@ static void on_done(struct httpc_req *req, void *arg)
 			   "and text/* only",
 			   j->url, short_type(req, type, sizeof(type)));
 	} else {
-		j->status = status;
 		char type[128];
 
+		j->status = status;
 		snprintf(j->type, sizeof(j->type), "%s", short_type(req, type, sizeof(type)));
 		if (j->whole && toolout_close(j->whole, whole_closed, j) == 0) {
 			buf_finish(&out);
