@@ -12,6 +12,7 @@
 #include "mcp/mcp_big.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/toolout.h"
 #include "core/util.h"
 #include "mcp/transport.h"
@@ -109,7 +110,7 @@ struct mcp_big {
 	struct buf raw;
 };
 
-struct mcp_big *mcp_big_create(const struct config *cfg, const char *server)
+static struct mcp_big *create(const struct config *cfg, struct offload *off, const char *server)
 {
 	struct mcp_big *b = xcalloc(1, sizeof(*b));
 	char label[64];
@@ -117,7 +118,7 @@ struct mcp_big *mcp_big_create(const struct config *cfg, const char *server)
 
 	b->cfg = cfg;
 	snprintf(label, sizeof(label), "mcp-%s", server ? server : "");
-	b->out = toolout_create(cfg, label, cap > 2 * NOTE_SLACK ? cap - NOTE_SLACK : cap);
+	b->out = toolout_create(cfg, off, label, cap > 2 * NOTE_SLACK ? cap - NOTE_SLACK : cap);
 	buf_init(&b->id, SMALL_MAX);
 	buf_init(&b->method, SMALL_MAX);
 	buf_init(&b->type, SMALL_MAX);
@@ -128,6 +129,11 @@ struct mcp_big *mcp_big_create(const struct config *cfg, const char *server)
 	return b;
 }
 
+struct mcp_big *mcp_big_create(const struct config *cfg, const char *server)
+{
+	return create(cfg, NULL, server);
+}
+
 static bool server_streams(const void *arg, int64_t id)
 {
 	return mcp_transport_streams(arg, id);
@@ -135,7 +141,9 @@ static bool server_streams(const void *arg, int64_t id)
 
 struct mcp_big *mcp_big_create_for(struct mcp_server *s)
 {
-	struct mcp_big *b = mcp_big_create(mcp_server_cfg(s), mcp_server_name(s));
+	/* The kept file is written on the loop's workers, never on the loop. */
+	struct mcp_big *b =
+		create(mcp_server_cfg(s), loop_offload(mcp_server_loop(s)), mcp_server_name(s));
 
 	b->streams = server_streams;
 	b->streams_arg = s;

@@ -19,11 +19,13 @@ struct mcp_server;
 
 #define MCP_BIG_DEPTH 64
 
-/* Starts a message of server (names the kept file). Takes over nothing. */
+/* Starts a message of server (names the kept file). Takes over nothing. The kept file is
+ * written on the caller's thread (tests, the fuzz target). */
 struct mcp_big *mcp_big_create(const struct config *cfg, const char *server);
 /* For the transports: a message of server s, which streams only when it answers a tools/call
  * of s (mcp_transport_streams); any other message is held whole as before, up to
- * MCP_EVENT_CAP (-E2BIG past it), and mcp_big_finish returns it as it came. */
+ * MCP_EVENT_CAP (-E2BIG past it), and mcp_big_finish returns it as it came. The kept file is
+ * written on the workers of s's loop (loop_offload). */
 struct mcp_big *mcp_big_create_for(struct mcp_server *s);
 /* Accepts NULL. */
 void mcp_big_destroy(struct mcp_big *b);

@@ -29,6 +29,7 @@
 #include "tools/tool.h"
 
 #include "core/config.h"
+#include "core/loop.h"
 #include "core/toolout.h"
 #include "net/html_text.h"
 #include "net/httpc.h"
@@ -73,6 +74,9 @@ struct tool_job {
 	struct toolout *whole; /* the page past web.max_bytes, kept whole */
 	bool stopped;	       /* we ended the transfer from the data callback */
 	bool cancelled;	       /* cancel() was called */
+	/* Waiting for the kept page's file work (toolout_close) before reporting: */
+	long status;
+	char type[128];
 };
 
 /* ---- URL policy ---- */
@@ -366,7 +370,7 @@ static int on_body(struct httpc_req *req, const char *data, size_t len, void *ar
 	buf_append(&j->body, data, room);
 	j->cut = true;
 	if (j->cfg->agent.tool_output.keep && httpc_status(req) / 100 == 2) {
-		j->whole = toolout_create(j->cfg, "web-fetch", 0);
+		j->whole = toolout_create(j->cfg, loop_offload(j->loop), "web-fetch", 0);
 		toolout_write(j->whole, j->body.data, j->body.len);
 		return on_body(req, data + room, len - room, arg);
 	}
@@ -434,12 +438,9 @@ static const char *short_type(const struct httpc_req *req, char *out, size_t out
 	return out;
 }
 
-static void success(const struct tool_job *j, const struct httpc_req *req, struct buf *out)
+static void success(const struct tool_job *j, struct buf *out)
 {
-	char type[128];
-
-	buf_printf(out, "%s (%ld, %s, ", j->url, httpc_status(req),
-		   short_type(req, type, sizeof(type)));
+	buf_printf(out, "%s (%ld, %s, ", j->url, j->status, j->type);
 	if (j->cut && j->whole && toolout_path(j->whole))
 		buf_printf(
 			out,
@@ -450,6 +451,11 @@ static void success(const struct tool_job *j, const struct httpc_req *req, struc
 						     ? (uint64_t)j->cfg->agent.tool_output.max_bytes
 						     : toolout_total(j->whole)),
 			toolout_path(j->whole));
+	else if (j->cut && j->whole && toolout_error(j->whole))
+		buf_printf(out,
+			   "first %zu bytes: the page is larger than web.max_bytes; the whole page "
+			   "could not be kept: %s",
+			   j->body.len, toolout_error(j->whole));
 	else if (j->cut)
 		buf_printf(out, "first %zu bytes: the page is larger than web.max_bytes",
 			   j->body.len);
@@ -522,6 +528,22 @@ static int follow(struct tool_job *j, const struct httpc_req *req, struct buf *o
 	return start_hop(j, out);
 }
 
+/* The kept page's file work ended (toolout_close): its line can say where it is, or why not. */
+static void whole_closed(void *arg)
+{
+	struct tool_job *j = arg;
+	struct buf out;
+
+	buf_init(&out, j->max_chars * 4 + 4096);
+	if (j->cancelled)
+		buf_puts(&out, "cancelled");
+	else
+		success(j, &out);
+	j->cb(j->cancelled, buf_str(&out), out.len, j->arg);
+	buf_finish(&out);
+	job_free(j);
+}
+
 static void on_done(struct httpc_req *req, void *arg)
 {
 	struct tool_job *j = arg;
@@ -553,7 +575,15 @@ static void on_done(struct httpc_req *req, void *arg)
 			   "and text/* only",
 			   j->url, short_type(req, type, sizeof(type)));
 	} else {
-		success(j, req, &out);
+		char type[128];
+
+		j->status = status;
+		snprintf(j->type, sizeof(j->type), "%s", short_type(req, type, sizeof(type)));
+		if (j->whole && toolout_close(j->whole, whole_closed, j) == 0) {
+			buf_finish(&out);
+			return; /* reports once the kept page is on disk or failed */
+		}
+		success(j, &out);
 		is_error = false;
 	}
 	j->cb(is_error, buf_str(&out), out.len, j->arg);
@@ -635,12 +665,13 @@ static int web_start(const struct tool_req *req, tool_job_cb cb, void *arg, stru
 	return 0;
 }
 
-/* A job always has a hop in flight until its callback fired: cancelling that hop makes its
- * done callback report "cancelled". */
+/* A job has a hop in flight, or waits for its kept page's file, until its callback fired:
+ * either then reports "cancelled". */
 static void web_cancel(struct tool_job *j)
 {
 	j->cancelled = true;
-	httpc_cancel(j->http);
+	if (j->http) /* NULL while the kept page is being closed: that reports "cancelled" */
+		httpc_cancel(j->http);
 }
 
 const struct tool_def tool_def_web_fetch = {
