@@ -7,6 +7,7 @@
 #include "core/store.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,13 +62,16 @@ bool audit_is_open(void)
 	return A.file.fd >= 0;
 }
 
-/* The line's time: the second's text is kept, so a busy second formats it once. */
-static void put_time(struct buf *b)
+/* {"ts":"<time>Z","kind":" up to the kind, in one append: the second's text is kept, so a
+ * busy second formats it once, and only the milliseconds are written each time. */
+static void put_head(struct buf *b)
 {
+	static const char lead[] = "{\"ts\":\"", tail[] = "Z\",\"kind\":\"";
 	static time_t last = -1;
 	static char stamp[24];
+	static size_t stamp_len;
+	char head[sizeof(lead) + sizeof(stamp) + 4 + sizeof(tail)], *p = head;
 	struct timespec ts;
-	char ms[5] = {'.', 0, 0, 0, 0};
 	long m;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -75,15 +79,21 @@ static void put_time(struct buf *b)
 		struct tm tm;
 
 		gmtime_r(&ts.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		stamp_len = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 		last = ts.tv_sec;
 	}
 	m = ts.tv_nsec / 1000000;
-	ms[1] = (char)('0' + m / 100);
-	ms[2] = (char)('0' + m / 10 % 10);
-	ms[3] = (char)('0' + m % 10);
-	buf_puts(b, stamp);
-	buf_append(b, ms, 4);
+	memcpy(p, lead, sizeof(lead) - 1);
+	p += sizeof(lead) - 1;
+	memcpy(p, stamp, stamp_len);
+	p += stamp_len;
+	*p++ = '.';
+	*p++ = (char)('0' + m / 100);
+	*p++ = (char)('0' + m / 10 % 10);
+	*p++ = (char)('0' + m % 10);
+	memcpy(p, tail, sizeof(tail) - 1);
+	p += sizeof(tail) - 1;
+	buf_append(b, head, (size_t)(p - head));
 }
 
 void audit_begin(struct audit_line *l, const char *kind)
@@ -93,102 +103,161 @@ void audit_begin(struct audit_line *l, const char *kind)
 		return;
 	buf_init(&l->b, 0);
 	buf_reserve(&l->b, 512); /* a router attempt's line is 300 to 500 bytes: no regrowth */
-	buf_puts(&l->b, "{\"ts\":\"");
-	put_time(&l->b);
-	buf_puts(&l->b, "Z\",\"kind\":\"");
+	put_head(&l->b);
 	buf_puts(&l->b, kind); /* a literal of the callers' */
-	buf_puts(&l->b, "\"");
+	buf_append(&l->b, "\"", 1);
 }
 
-/* ,"k": in one append (keys are the callers' literals: nothing to escape; a dozen a line) */
-static void key(struct audit_line *l, const char *k)
+/* Every byte of s[0..len) is ASCII, eight at a time (a name, a group, an id: most strings). */
+static bool all_ascii(const char *s, size_t len)
 {
-	char tmp[64];
-	size_t n = strlen(k);
+	uint64_t w, acc = 0;
+	size_t i = 0;
 
-	if (n > sizeof(tmp) - 4) {
-		buf_puts(&l->b, ",\"");
-		buf_puts(&l->b, k);
-		buf_puts(&l->b, "\":");
-		return;
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, s + i, 8);
+		acc |= w;
 	}
-	tmp[0] = ',';
-	tmp[1] = '"';
-	memcpy(tmp + 2, k, n);
-	tmp[n + 2] = '"';
-	tmp[n + 3] = ':';
-	buf_append(&l->b, tmp, n + 4);
+	for (; i < len; i++)
+		acc |= (unsigned char)s[i];
+	return !(acc & 0x8080808080808080ULL);
 }
 
-static void add_cut(struct audit_line *l, const char *k, const char *value, size_t cap)
+/* The high bit of each byte at p that is below 0x20, at or above 0x80, '"' or '\\' (and maybe of
+ * bytes after such a one): zero when the eight are JSON as they are. The "Bit Twiddling
+ * Hacks" tests for a byte below n and, after an XOR, a zero byte. */
+static uint64_t unplain8(const char *p)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t x, q, bs;
+
+	memcpy(&x, p, 8);
+	q = x ^ (ones * '"');
+	bs = x ^ (ones * '\\');
+	return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | x) & high;
+}
+
+/* s[0..len) is JSON as it is: ASCII from ' ' up, neither '"' nor '\\' (a name, an id, a
+ * route, an outcome: nearly every value of a line). Eight bytes a step, the last step ending
+ * where the string does. */
+static bool json_plain(const char *s, size_t len)
+{
+	uint64_t bad = 0;
+	size_t i;
+
+	if (len >= 8) {
+		for (i = 0; i + 8 < len; i += 8)
+			bad |= unplain8(s + i);
+		return !(bad | unplain8(s + len - 8));
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((unsigned char)(c - 0x20) >= 0x60 || c == '"' || c == '\\')
+			return false;
+	}
+	return true;
+}
+
+/* "key":"value": a plain value (json_plain) goes in as it is, in the quotes buf_json_str
+ * would put around it; anything else through buf_json_str. */
+static void put_value(struct audit_line *l, const char *k, size_t k_len, const char *v, size_t len)
+{
+	buf_append(&l->b, k, k_len);
+	if (json_plain(v, len)) {
+		buf_append(&l->b, "\"", 1);
+		buf_append(&l->b, v, len);
+		buf_append(&l->b, "\"", 1);
+	} else {
+		buf_json_str(&l->b, v, len);
+	}
+}
+
+static void add_cut(struct audit_line *l, const char *k, size_t k_len, const char *value,
+		    size_t cap)
 {
 	char *clean = NULL;
 	struct buf cut;
-	size_t len, i;
+	size_t len;
 
 	if (!l->on || !value)
 		return;
 	if (log_has_secret(value))
 		value = clean = log_redact(value);
 	len = strlen(value);
-	for (i = 0; i < len && !((unsigned char)value[i] & 0x80); i++)
-		;
-	key(l, k);
-	if (i == len && len <= cap) {
+	if (len <= cap && all_ascii(value, len)) {
 		/* ASCII within the cap (a name, a group, a status word): the cut is the value */
-		buf_json_str(&l->b, value, len);
+		put_value(l, k, k_len, value, len);
 	} else {
 		buf_init(&cut, 0);
 		utf8_clip(&cut, value, len, cap, false);
+		buf_append(&l->b, k, k_len);
 		buf_json_str(&l->b, buf_str(&cut), cut.len);
 		buf_finish(&cut);
 	}
 	free(clean);
 }
 
-void audit_str(struct audit_line *l, const char *k, const char *value)
+void audit_put_str(struct audit_line *l, const char *k, size_t k_len, const char *value)
 {
-	add_cut(l, k, value, AUDIT_STR_MAX);
+	add_cut(l, k, k_len, value, AUDIT_STR_MAX);
 }
 
-void audit_word(struct audit_line *l, const char *k, const char *value)
+void audit_put_word(struct audit_line *l, const char *k, size_t k_len, const char *value)
 {
 	if (!l->on || !value)
 		return;
-	key(l, k);
-	buf_json_str(&l->b, value, strlen(value));
+	put_value(l, k, k_len, value, strlen(value));
 }
 
-void audit_text(struct audit_line *l, const char *k, const char *value)
+void audit_put_text(struct audit_line *l, const char *k, size_t k_len, const char *value)
 {
 	if (A.include_text)
-		add_cut(l, k, value, AUDIT_TEXT_MAX);
+		add_cut(l, k, k_len, value, AUDIT_TEXT_MAX);
 }
 
-void audit_record(struct audit_line *l, const char *k, const char *value)
+void audit_put_record(struct audit_line *l, const char *k, size_t k_len, const char *value)
 {
-	add_cut(l, k, value, AUDIT_TEXT_MAX);
+	add_cut(l, k, k_len, value, AUDIT_TEXT_MAX);
 }
 
-void audit_int(struct audit_line *l, const char *k, int64_t value)
+/* ,"key":digits in one append: the digits are written backwards, the key before them
+ * (keys are short literals; a longer one takes two appends). A line has a dozen integers, and
+ * buf_put_int's calls were half of each. */
+void audit_put_int(struct audit_line *l, const char *k, size_t k_len, int64_t value)
 {
+	char tmp[48 + INT_TEXT_MAX];
+	size_t n = sizeof(tmp);
+	uint64_t u = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
+
 	if (!l->on)
 		return;
-	key(l, k);
-	buf_put_int(&l->b, value);
+	do {
+		tmp[--n] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (value < 0)
+		tmp[--n] = '-';
+	if (k_len > n) {
+		buf_append(&l->b, k, k_len);
+	} else {
+		n -= k_len;
+		memcpy(tmp + n, k, k_len);
+	}
+	buf_append(&l->b, tmp + n, sizeof(tmp) - n);
 }
 
 /* Dollars and the like: 9 decimals, trailing zeros dropped (printf's %g costs thousands of
  * instructions a number, and this runs on every attempt); outside +-1e9 or not finite, the
  * integer part or null. */
-void audit_num(struct audit_line *l, const char *k, double value)
+void audit_put_num(struct audit_line *l, const char *k, size_t k_len, double value)
 {
 	char tmp[FMT_FIXED_TEXT_MAX];
 	size_t n;
 
 	if (!l->on)
 		return;
-	key(l, k);
+	buf_append(&l->b, k, k_len);
 	if (!isfinite(value)) {
 		buf_puts(&l->b, "null");
 		return;
@@ -200,15 +269,18 @@ void audit_num(struct audit_line *l, const char *k, double value)
 		buf_put_int(&l->b, (long long)value); /* 1e9 and over: whole units are plenty */
 }
 
-void audit_bool(struct audit_line *l, const char *k, bool value)
+void audit_put_bool(struct audit_line *l, const char *k, size_t k_len, bool value)
 {
 	if (!l->on)
 		return;
-	key(l, k);
-	buf_puts(&l->b, value ? "true" : "false");
+	buf_append(&l->b, k, k_len);
+	if (value)
+		buf_append(&l->b, "true", 4);
+	else
+		buf_append(&l->b, "false", 5);
 }
 
-void audit_hash(struct audit_line *l, const char *k, const char *data, size_t len)
+void audit_put_hash(struct audit_line *l, const char *k, size_t k_len, const char *data, size_t len)
 {
 	char hex[65];
 
@@ -216,14 +288,14 @@ void audit_hash(struct audit_line *l, const char *k, const char *data, size_t le
 		return;
 	sha256_hex(data ? data : "", data ? len : 0, hex);
 	hex[16] = '\0';
-	audit_str(l, k, hex);
+	audit_put_str(l, k, k_len, hex);
 }
 
 void audit_end(struct audit_line *l)
 {
 	if (!l->on)
 		return;
-	buf_puts(&l->b, "}\n");
+	buf_append(&l->b, "}\n", 2);
 	/* Asking again is a no-op while the batch is open (the store keeps one listener a fn). */
 	if (store_batch_listen(A.store, on_batch_end, NULL) == 0) {
 		buf_append(&A.held, l->b.data, l->b.len);
