@@ -256,6 +256,34 @@ static void test_fields_are_the_bytes_of_the_general_paths(void **state)
 	free(path);
 }
 
+/* A line's buffer is kept for the next: two lines open at once (one begun while another is
+ * being built) each keep their own fields. */
+static void two_lines_open_at_once_keep_their_fields(void **state)
+{
+	char *path = path_of("o.jsonl"), *text, *second;
+	struct audit_line a, b;
+
+	(void)state;
+	assert_int_equal(audit_open(path, 0, 0, false), 0);
+	audit_begin(&a, "first");
+	audit_begin(&b, "seen"); /* the first line's used buffer is kept: this one reuses it */
+	audit_end(&b);
+	audit_begin(&b, "second");
+	audit_int(&a, "n", 1);
+	audit_int(&b, "n", 2);
+	audit_end(&b);
+	audit_end(&a);
+	audit_close();
+	text = slurp(path);
+	assert_non_null(text);
+	second = strstr(text, "\"kind\":\"second\",\"n\":2}\n");
+	assert_non_null(second);
+	assert_non_null(strstr(second, "\"kind\":\"first\",\"n\":1}\n"));
+	assert_non_null(strstr(text, "\"kind\":\"seen\"}\n"));
+	free(text);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_closed_writes_nothing_and_the_file_rotates),
 		cmocka_unit_test(test_numbers_print_exactly_without_printf),
 		cmocka_unit_test(test_fields_are_the_bytes_of_the_general_paths),
+		cmocka_unit_test(two_lines_open_at_once_keep_their_fields),
 	};
 
 	log_set_stderr(0);

@@ -21,6 +21,7 @@ static struct {
 	bool include_text;
 	struct store *store; /* audit_hold_for's */
 	struct buf held;     /* lines waiting for the store's open batch to end */
+	struct buf spare;    /* the last line's buffer, for the next (no malloc and free a line) */
 } A = {.file = ROTFILE_CLOSED};
 
 static void write_held(void)
@@ -53,6 +54,7 @@ void audit_close(void)
 {
 	write_held();
 	buf_finish(&A.held);
+	buf_finish(&A.spare);
 	A.store = NULL;
 	rotfile_close(&A.file);
 }
@@ -101,8 +103,14 @@ void audit_begin(struct audit_line *l, const char *kind)
 	l->on = audit_is_open();
 	if (!l->on)
 		return;
-	buf_init(&l->b, 0);
-	buf_reserve(&l->b, 512); /* a router attempt's line is 300 to 500 bytes: no regrowth */
+	if (A.spare.data) {
+		l->b = A.spare;
+		buf_init(&A.spare, 0);
+		buf_reset(&l->b);
+	} else {
+		buf_init(&l->b, 0);
+		buf_reserve(&l->b, 512); /* a router attempt's line is 300 to 500 bytes */
+	}
 	put_head(&l->b);
 	buf_puts(&l->b, kind); /* a literal of the callers' */
 	buf_append(&l->b, "\"", 1);
@@ -123,32 +131,44 @@ static bool all_ascii(const char *s, size_t len)
 	return !(acc & 0x8080808080808080ULL);
 }
 
-/* The high bit of each byte at p that is below 0x20, at or above 0x80, '"' or '\\' (and maybe of
- * bytes after such a one): zero when the eight are JSON as they are. The "Bit Twiddling
+/* The high bit of each byte of x that is below 0x20, at or above 0x80, '"' or '\\' (and maybe
+ * of bytes after such a one): zero when the eight are JSON as they are. The "Bit Twiddling
  * Hacks" tests for a byte below n and, after an XOR, a zero byte. */
-static uint64_t unplain8(const char *p)
+static uint64_t unplain(uint64_t x)
 {
 	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-	uint64_t x, q, bs;
+	uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+
+	return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | x) & high;
+}
+
+static uint64_t unplain8(const char *p)
+{
+	uint64_t x;
 
 	memcpy(&x, p, 8);
-	q = x ^ (ones * '"');
-	bs = x ^ (ones * '\\');
-	return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | x) & high;
+	return unplain(x);
 }
 
 /* s[0..len) is JSON as it is: ASCII from ' ' up, neither '"' nor '\\' (a name, an id, a
  * route, an outcome: nearly every value of a line). Eight bytes a step, the last step ending
- * where the string does. */
+ * where the string does; from four to seven bytes, the first four and the last four as one
+ * step. */
 static bool json_plain(const char *s, size_t len)
 {
 	uint64_t bad = 0;
+	uint32_t lo, hi;
 	size_t i;
 
 	if (len >= 8) {
 		for (i = 0; i + 8 < len; i += 8)
 			bad |= unplain8(s + i);
 		return !(bad | unplain8(s + len - 8));
+	}
+	if (len >= 4) {
+		memcpy(&lo, s, 4);
+		memcpy(&hi, s + len - 4, 4);
+		return !unplain((uint64_t)hi << 32 | lo);
 	}
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -159,105 +179,95 @@ static bool json_plain(const char *s, size_t len)
 	return true;
 }
 
-/* "key":"value": a plain value (json_plain) goes in as it is, in the quotes buf_json_str
- * would put around it; anything else through buf_json_str. */
-static void put_value(struct audit_line *l, const char *k, size_t k_len, const char *v, size_t len)
+/* "value" for a plain value (json_plain): the quotes buf_json_str would put around it. */
+static void put_plain(struct audit_line *l, const char *v, size_t len)
 {
-	buf_append(&l->b, k, k_len);
-	if (json_plain(v, len)) {
-		buf_append(&l->b, "\"", 1);
-		buf_append(&l->b, v, len);
-		buf_append(&l->b, "\"", 1);
-	} else {
-		buf_json_str(&l->b, v, len);
-	}
+	buf_append(&l->b, "\"", 1);
+	buf_append(&l->b, v, len);
+	buf_append(&l->b, "\"", 1);
 }
 
-static void add_cut(struct audit_line *l, const char *k, size_t k_len, const char *value,
-		    size_t cap)
+/* The value of a field whose key is in the line already: redacted, then cut at cap. */
+static void add_cut(struct audit_line *l, const char *value, size_t cap)
 {
 	char *clean = NULL;
 	struct buf cut;
 	size_t len;
 
-	if (!l->on || !value)
-		return;
 	if (log_has_secret(value))
 		value = clean = log_redact(value);
 	len = strlen(value);
-	if (len <= cap && all_ascii(value, len)) {
-		/* ASCII within the cap (a name, a group, a status word): the cut is the value */
-		put_value(l, k, k_len, value, len);
+	/* ASCII within the cap (a name, a group, a status word): the cut is the value */
+	if (len <= cap && json_plain(value, len)) {
+		put_plain(l, value, len);
+	} else if (len <= cap && all_ascii(value, len)) {
+		buf_json_str(&l->b, value, len);
 	} else {
 		buf_init(&cut, 0);
 		utf8_clip(&cut, value, len, cap, false);
-		buf_append(&l->b, k, k_len);
 		buf_json_str(&l->b, buf_str(&cut), cut.len);
 		buf_finish(&cut);
 	}
-	free(clean);
+	if (clean)
+		free(clean);
 }
 
-void audit_put_str(struct audit_line *l, const char *k, size_t k_len, const char *value)
+void audit_value_str(struct audit_line *l, const char *value)
 {
-	add_cut(l, k, k_len, value, AUDIT_STR_MAX);
+	add_cut(l, value, AUDIT_STR_MAX);
 }
 
-void audit_put_word(struct audit_line *l, const char *k, size_t k_len, const char *value)
+void audit_value_word(struct audit_line *l, const char *value)
 {
-	if (!l->on || !value)
-		return;
-	put_value(l, k, k_len, value, strlen(value));
+	size_t len = strlen(value);
+
+	if (json_plain(value, len))
+		put_plain(l, value, len);
+	else
+		buf_json_str(&l->b, value, len);
 }
 
 void audit_put_text(struct audit_line *l, const char *k, size_t k_len, const char *value)
 {
-	if (A.include_text)
-		add_cut(l, k, k_len, value, AUDIT_TEXT_MAX);
+	if (A.include_text && l->on && value) {
+		buf_append(&l->b, k, k_len);
+		add_cut(l, value, AUDIT_TEXT_MAX);
+	}
 }
 
 void audit_put_record(struct audit_line *l, const char *k, size_t k_len, const char *value)
 {
-	add_cut(l, k, k_len, value, AUDIT_TEXT_MAX);
+	if (l->on && value) {
+		buf_append(&l->b, k, k_len);
+		add_cut(l, value, AUDIT_TEXT_MAX);
+	}
 }
 
-/* ,"key":digits in one append: the digits are written backwards, the key before them
- * (keys are short literals; a longer one takes two appends). A line has a dozen integers, and
- * buf_put_int's calls were half of each. */
-void audit_put_int(struct audit_line *l, const char *k, size_t k_len, int64_t value)
+/* The digits written backwards, then one append (buf_put_int's calls were half the cost of
+ * each of a line's dozen integers). */
+void audit_value_int(struct audit_line *l, int64_t value)
 {
-	char tmp[48 + INT_TEXT_MAX];
+	char tmp[INT_TEXT_MAX];
 	size_t n = sizeof(tmp);
 	uint64_t u = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
 
-	if (!l->on)
-		return;
 	do {
 		tmp[--n] = (char)('0' + u % 10);
 		u /= 10;
 	} while (u);
 	if (value < 0)
 		tmp[--n] = '-';
-	if (k_len > n) {
-		buf_append(&l->b, k, k_len);
-	} else {
-		n -= k_len;
-		memcpy(tmp + n, k, k_len);
-	}
 	buf_append(&l->b, tmp + n, sizeof(tmp) - n);
 }
 
 /* Dollars and the like: 9 decimals, trailing zeros dropped (printf's %g costs thousands of
  * instructions a number, and this runs on every attempt); outside +-1e9 or not finite, the
  * integer part or null. */
-void audit_put_num(struct audit_line *l, const char *k, size_t k_len, double value)
+void audit_value_num(struct audit_line *l, double value)
 {
 	char tmp[FMT_FIXED_TEXT_MAX];
 	size_t n;
 
-	if (!l->on)
-		return;
-	buf_append(&l->b, k, k_len);
 	if (!isfinite(value)) {
 		buf_puts(&l->b, "null");
 		return;
@@ -267,17 +277,6 @@ void audit_put_num(struct audit_line *l, const char *k, size_t k_len, double val
 		buf_append(&l->b, tmp, n);
 	else
 		buf_put_int(&l->b, (long long)value); /* 1e9 and over: whole units are plenty */
-}
-
-void audit_put_bool(struct audit_line *l, const char *k, size_t k_len, bool value)
-{
-	if (!l->on)
-		return;
-	buf_append(&l->b, k, k_len);
-	if (value)
-		buf_append(&l->b, "true", 4);
-	else
-		buf_append(&l->b, "false", 5);
 }
 
 void audit_put_hash(struct audit_line *l, const char *k, size_t k_len, const char *data, size_t len)
@@ -304,6 +303,10 @@ void audit_end(struct audit_line *l)
 	} else {
 		rotfile_write(&A.file, l->b.data, l->b.len);
 	}
-	buf_finish(&l->b);
+	/* Kept whatever its size: the caps on the fields bound a line's. */
+	if (!A.spare.data)
+		A.spare = l->b;
+	else
+		buf_finish(&l->b);
 	l->on = false;
 }

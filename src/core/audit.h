@@ -64,16 +64,66 @@ void audit_begin(struct audit_line *l, const char *kind);
  * storing them. */
 #define audit_hash(l, k, data, len) audit_put_hash(l, AUDIT_KEY(k), data, len)
 
-/* What the macros above call: key is ,"name": and key_len its length (AUDIT_KEY). */
-void audit_put_str(struct audit_line *l, const char *key, size_t key_len, const char *value);
-void audit_put_word(struct audit_line *l, const char *key, size_t key_len, const char *value);
+/* What the macros above call: key is ,"name": and key_len its length (AUDIT_KEY). The
+ * frequent ones append the key inline, where its length is the literal's and the copy a few
+ * moves, and leave the value to audit_value_*(). */
 void audit_put_text(struct audit_line *l, const char *key, size_t key_len, const char *value);
 void audit_put_record(struct audit_line *l, const char *key, size_t key_len, const char *value);
-void audit_put_int(struct audit_line *l, const char *key, size_t key_len, int64_t value);
-void audit_put_num(struct audit_line *l, const char *key, size_t key_len, double value);
-void audit_put_bool(struct audit_line *l, const char *key, size_t key_len, bool value);
 void audit_put_hash(struct audit_line *l, const char *key, size_t key_len, const char *data,
 		    size_t len);
+/* A value after its key: a string cut at AUDIT_STR_MAX, a word, an integer, a number. */
+void audit_value_str(struct audit_line *l, const char *value);
+void audit_value_word(struct audit_line *l, const char *value);
+void audit_value_int(struct audit_line *l, int64_t value);
+void audit_value_num(struct audit_line *l, double value);
+
+static inline void audit_put_str(struct audit_line *l, const char *key, size_t key_len,
+				 const char *value)
+{
+	if (l->on && value) {
+		buf_append(&l->b, key, key_len);
+		audit_value_str(l, value);
+	}
+}
+
+static inline void audit_put_word(struct audit_line *l, const char *key, size_t key_len,
+				  const char *value)
+{
+	if (l->on && value) {
+		buf_append(&l->b, key, key_len);
+		audit_value_word(l, value);
+	}
+}
+
+static inline void audit_put_int(struct audit_line *l, const char *key, size_t key_len,
+				 int64_t value)
+{
+	if (l->on) {
+		buf_append(&l->b, key, key_len);
+		audit_value_int(l, value);
+	}
+}
+
+static inline void audit_put_num(struct audit_line *l, const char *key, size_t key_len,
+				 double value)
+{
+	if (l->on) {
+		buf_append(&l->b, key, key_len);
+		audit_value_num(l, value);
+	}
+}
+
+static inline void audit_put_bool(struct audit_line *l, const char *key, size_t key_len, bool value)
+{
+	if (l->on) {
+		buf_append(&l->b, key, key_len);
+		if (value)
+			buf_append(&l->b, "true", 4);
+		else
+			buf_append(&l->b, "false", 5);
+	}
+}
+
 /* Closes the object and appends it as one line. */
 void audit_end(struct audit_line *l);
 
