@@ -344,6 +344,32 @@ static void histogram_bounds_are_inclusive_and_nan_is_only_in_inf(void **state)
 	metrics_destroy(m);
 }
 
+/* Families with fewer labels take the first values: metric_inc_each measures again when the
+ * count changes, and a family's remembered series is taken only when it was found with the
+ * values measured for its own count. */
+static void inc_each_over_families_with_different_label_counts(void **state)
+{
+	static const char *const one[] = {"a", NULL}, *const two[] = {"a", "b", NULL};
+	struct metrics *m = metrics_create();
+	struct metric *c = metrics_add(m, METRIC_COUNTER, "c_total", "c", one);
+	struct metric *d = metrics_add(m, METRIC_COUNTER, "d_total", "d", two);
+	struct metric *e = metrics_add(m, METRIC_COUNTER, "e_total", "e", one);
+	struct metric *const fs[] = {c, d, e}, *const ds[] = {d, c, e};
+	const double by[] = {1, 10, 100};
+	const char *v1[] = {"x", "1"}, *v2[] = {"x", "2"}, *x[] = {"x"};
+
+	metric_inc_each(fs, by, 3, v1);
+	metric_inc_each(fs, by, 3, v2);
+	metric_inc_each(ds, by, 3, v1);
+	metric_inc_each(ds, by, 3, v2);
+	metric_inc_each(fs, by, 3, v1);
+	assert_true(metric_get(c, x) == 1 + 1 + 10 + 10 + 1);
+	assert_true(metric_get(e, x) == 500);
+	assert_true(metric_get(d, v1) == 10 + 1 + 10);
+	assert_true(metric_get(d, v2) == 10 + 1);
+	metrics_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +383,7 @@ int main(void)
 		cmocka_unit_test(the_remembered_series_is_the_lookups_answer),
 		cmocka_unit_test(inc_each_counts_as_separate_incs_do),
 		cmocka_unit_test(inc_each_keeps_the_overflow_of_a_full_family),
+		cmocka_unit_test(inc_each_over_families_with_different_label_counts),
 		cmocka_unit_test(histogram_bounds_are_inclusive_and_nan_is_only_in_inf),
 	};
 
