@@ -186,6 +186,104 @@ static void test_numbers_print_exactly_without_printf(void **state)
 	free(path);
 }
 
+/* Fields are spelled without the general paths (a plain value copied between quotes, digits
+ * written beside their key): the bytes are still what buf_json_str and fmt_int make, for
+ * values around the eight-byte steps, with each character that needs escaping at each place,
+ * not ASCII, or invalid UTF-8, and for integers at their ends and keys past the short ones. */
+static void test_fields_are_the_bytes_of_the_general_paths(void **state)
+{
+	static const char *const specials[] = {"\"", "\\",	 "\n",	 "\x1f", "\x7f",
+					       " ",  "\xc3\xa9", "\xff", "~"};
+	static const int64_t ints[] = {0, 7, -1, 10, 429, INT64_MAX, INT64_MIN};
+	char *path = path_of("f.jsonl"), *text, v[40], digits[INT_TEXT_MAX + 1];
+	struct buf want, cut;
+	struct audit_line l;
+	const char *p;
+
+	(void)state;
+	buf_init(&want, 0);
+	buf_init(&cut, 0);
+	assert_int_equal(audit_open(path, 0, 0, false), 0);
+	audit_begin(&l, "f");
+	for (size_t len = 0; len <= 17; len++) {
+		for (size_t s = 0; s < ARRAY_LEN(specials); s++) {
+			for (size_t at = 0; at < len; at += 3) {
+				size_t sl = strlen(specials[s]);
+
+				memset(v, 'a' + (int)(len % 26), len);
+				memcpy(v + at, specials[s], at + sl <= len ? sl : len - at);
+				v[len] = '\0';
+				audit_str(&l, "s", v);
+				buf_puts(&want, ",\"s\":");
+				/* a string field is cut first, which makes invalid UTF-8 U+FFFD */
+				buf_reset(&cut);
+				utf8_clip(&cut, v, strlen(v), AUDIT_STR_MAX, false);
+				buf_json_str(&want, buf_str(&cut), cut.len);
+				audit_word(&l, "w", v);
+				buf_puts(&want, ",\"w\":");
+				buf_json_str(&want, v, strlen(v));
+			}
+		}
+		memset(v, 'p', len);
+		v[len] = '\0';
+		audit_str(&l, "plain", v);
+		buf_printf(&want, ",\"plain\":\"%s\"", v);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(ints); i++) {
+		digits[fmt_int(digits, ints[i])] = '\0';
+		audit_int(&l, "n", ints[i]);
+		audit_int(&l, "a_key_longer_than_any_the_router_writes_in_its_lines", ints[i]);
+		buf_printf(&want,
+			   ",\"n\":%s,\"a_key_longer_than_any_the_router_writes_in_its_lines\":%s",
+			   digits, digits);
+	}
+	audit_end(&l);
+	audit_close();
+	text = slurp(path);
+	assert_non_null(text);
+	/* {"ts":"2026-11-26T01:53:15.123Z","kind":"f" */
+	assert_int_equal(strncmp(text, "{\"ts\":\"", 7), 0);
+	assert_int_equal(strncmp(text + 7 + 19, ".", 1), 0);
+	p = text + 7 + 23;
+	assert_int_equal(strncmp(p, "Z\",\"kind\":\"f\"", 13), 0);
+	p += 13;
+	assert_int_equal(strlen(p), want.len + 2);
+	assert_memory_equal(p, buf_str(&want), want.len);
+	assert_string_equal(p + want.len, "}\n");
+	buf_finish(&want);
+	buf_finish(&cut);
+	free(text);
+	free(path);
+}
+
+/* A line's buffer is kept for the next: two lines open at once (one begun while another is
+ * being built) each keep their own fields. */
+static void two_lines_open_at_once_keep_their_fields(void **state)
+{
+	char *path = path_of("o.jsonl"), *text, *second;
+	struct audit_line a, b;
+
+	(void)state;
+	assert_int_equal(audit_open(path, 0, 0, false), 0);
+	audit_begin(&a, "first");
+	audit_begin(&b, "seen"); /* the first line's used buffer is kept: this one reuses it */
+	audit_end(&b);
+	audit_begin(&b, "second");
+	audit_int(&a, "n", 1);
+	audit_int(&b, "n", 2);
+	audit_end(&b);
+	audit_end(&a);
+	audit_close();
+	text = slurp(path);
+	assert_non_null(text);
+	second = strstr(text, "\"kind\":\"second\",\"n\":2}\n");
+	assert_non_null(second);
+	assert_non_null(strstr(second, "\"kind\":\"first\",\"n\":1}\n"));
+	assert_non_null(strstr(text, "\"kind\":\"seen\"}\n"));
+	free(text);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +291,8 @@ int main(void)
 		cmocka_unit_test(test_include_text_adds_text_cut_at_4_kib),
 		cmocka_unit_test(test_closed_writes_nothing_and_the_file_rotates),
 		cmocka_unit_test(test_numbers_print_exactly_without_printf),
+		cmocka_unit_test(test_fields_are_the_bytes_of_the_general_paths),
+		cmocka_unit_test(two_lines_open_at_once_keep_their_fields),
 	};
 
 	log_set_stderr(0);

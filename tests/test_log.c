@@ -285,6 +285,31 @@ static void redact_with_takes_the_given_values_too(void **state)
 	assert_string_equal(out, "401: Bearer [REDACTED] (key [REDACTED], abc) [REDACTED]");
 	free(out);
 }
+/* log_has_secret skips the scan for a text shorter than every secret with no room or no '/'
+ * for "/bot<token>": the shortest secret is followed as secrets are added, dropped and
+ * forgotten, and a bot token of the fewest bytes is still found. */
+static void has_secret_follows_the_shortest_secret(void **state)
+{
+	log_forget_secrets();
+	assert_false(log_has_secret("abcd"));
+	assert_true(log_has_secret("/bot1:")); /* six bytes, no secret registered */
+	assert_false(log_has_secret("/bot1"));
+	assert_false(log_has_secret("bot1:x"));
+	log_add_secret("sk-long-secret-5678");
+	log_add_secret("wxyz");
+	assert_true(log_has_secret("wxyz"));
+	assert_true(log_has_secret("-wxyz"));
+	assert_false(log_has_secret("wxy"));
+	log_drop_secret("wxyz");
+	assert_false(log_has_secret("wxyz"));
+	assert_true(log_has_secret("sk-long-secret-5678"));
+	assert_false(log_has_secret("sk-long-secret-567"));
+	log_forget_secrets();
+	assert_false(log_has_secret("sk-long-secret-5678"));
+	log_add_secret("pqrs");
+	assert_true(log_has_secret("pqrs"));
+	log_forget_secrets();
+}
 
 int main(void)
 {
@@ -301,6 +326,7 @@ int main(void)
 		cmocka_unit_test(many_hits_in_a_long_text),
 		cmocka_unit_test(a_dropped_secret_is_no_longer_redacted),
 		cmocka_unit_test(redact_with_takes_the_given_values_too),
+		cmocka_unit_test(has_secret_follows_the_shortest_secret),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

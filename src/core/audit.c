@@ -7,6 +7,7 @@
 #include "core/store.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,7 @@ static struct {
 	bool include_text;
 	struct store *store; /* audit_hold_for's */
 	struct buf held;     /* lines waiting for the store's open batch to end */
+	struct buf spare;    /* the last line's buffer, for the next (no malloc and free a line) */
 } A = {.file = ROTFILE_CLOSED};
 
 static void write_held(void)
@@ -52,6 +54,7 @@ void audit_close(void)
 {
 	write_held();
 	buf_finish(&A.held);
+	buf_finish(&A.spare);
 	A.store = NULL;
 	rotfile_close(&A.file);
 }
@@ -61,13 +64,16 @@ bool audit_is_open(void)
 	return A.file.fd >= 0;
 }
 
-/* The line's time: the second's text is kept, so a busy second formats it once. */
-static void put_time(struct buf *b)
+/* {"ts":"<time>Z","kind":" up to the kind, in one append: the second's text is kept, so a
+ * busy second formats it once, and only the milliseconds are written each time. */
+static void put_head(struct buf *b)
 {
+	static const char lead[] = "{\"ts\":\"", tail[] = "Z\",\"kind\":\"";
 	static time_t last = -1;
 	static char stamp[24];
+	static size_t stamp_len;
+	char head[sizeof(lead) + sizeof(stamp) + 4 + sizeof(tail)], *p = head;
 	struct timespec ts;
-	char ms[5] = {'.', 0, 0, 0, 0};
 	long m;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -75,15 +81,21 @@ static void put_time(struct buf *b)
 		struct tm tm;
 
 		gmtime_r(&ts.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		stamp_len = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 		last = ts.tv_sec;
 	}
 	m = ts.tv_nsec / 1000000;
-	ms[1] = (char)('0' + m / 100);
-	ms[2] = (char)('0' + m / 10 % 10);
-	ms[3] = (char)('0' + m % 10);
-	buf_puts(b, stamp);
-	buf_append(b, ms, 4);
+	memcpy(p, lead, sizeof(lead) - 1);
+	p += sizeof(lead) - 1;
+	memcpy(p, stamp, stamp_len);
+	p += stamp_len;
+	*p++ = '.';
+	*p++ = (char)('0' + m / 100);
+	*p++ = (char)('0' + m / 10 % 10);
+	*p++ = (char)('0' + m % 10);
+	memcpy(p, tail, sizeof(tail) - 1);
+	p += sizeof(tail) - 1;
+	buf_append(b, head, (size_t)(p - head));
 }
 
 void audit_begin(struct audit_line *l, const char *kind)
@@ -91,51 +103,104 @@ void audit_begin(struct audit_line *l, const char *kind)
 	l->on = audit_is_open();
 	if (!l->on)
 		return;
-	buf_init(&l->b, 0);
-	buf_reserve(&l->b, 512); /* a router attempt's line is 300 to 500 bytes: no regrowth */
-	buf_puts(&l->b, "{\"ts\":\"");
-	put_time(&l->b);
-	buf_puts(&l->b, "Z\",\"kind\":\"");
-	buf_puts(&l->b, kind); /* a literal of the callers' */
-	buf_puts(&l->b, "\"");
-}
-
-/* ,"k": in one append (keys are the callers' literals: nothing to escape; a dozen a line) */
-static void key(struct audit_line *l, const char *k)
-{
-	char tmp[64];
-	size_t n = strlen(k);
-
-	if (n > sizeof(tmp) - 4) {
-		buf_puts(&l->b, ",\"");
-		buf_puts(&l->b, k);
-		buf_puts(&l->b, "\":");
-		return;
+	if (A.spare.data) {
+		l->b = A.spare;
+		buf_init(&A.spare, 0);
+		buf_reset(&l->b);
+	} else {
+		buf_init(&l->b, 0);
+		buf_reserve(&l->b, 512); /* a router attempt's line is 300 to 500 bytes */
 	}
-	tmp[0] = ',';
-	tmp[1] = '"';
-	memcpy(tmp + 2, k, n);
-	tmp[n + 2] = '"';
-	tmp[n + 3] = ':';
-	buf_append(&l->b, tmp, n + 4);
+	put_head(&l->b);
+	buf_puts(&l->b, kind); /* a literal of the callers' */
+	buf_append(&l->b, "\"", 1);
 }
 
-static void add_cut(struct audit_line *l, const char *k, const char *value, size_t cap)
+/* Every byte of s[0..len) is ASCII, eight at a time (a name, a group, an id: most strings). */
+static bool all_ascii(const char *s, size_t len)
+{
+	uint64_t w, acc = 0;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, s + i, 8);
+		acc |= w;
+	}
+	for (; i < len; i++)
+		acc |= (unsigned char)s[i];
+	return !(acc & 0x8080808080808080ULL);
+}
+
+/* The high bit of each byte of x that is below 0x20, at or above 0x80, '"' or '\\' (and maybe
+ * of bytes after such a one): zero when the eight are JSON as they are. The "Bit Twiddling
+ * Hacks" tests for a byte below n and, after an XOR, a zero byte. */
+static uint64_t unplain(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+
+	return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | x) & high;
+}
+
+static uint64_t unplain8(const char *p)
+{
+	uint64_t x;
+
+	memcpy(&x, p, 8);
+	return unplain(x);
+}
+
+/* s[0..len) is JSON as it is: ASCII from ' ' up, neither '"' nor '\\' (a name, an id, a
+ * route, an outcome: nearly every value of a line). Eight bytes a step, the last step ending
+ * where the string does; from four to seven bytes, the first four and the last four as one
+ * step. */
+static bool json_plain(const char *s, size_t len)
+{
+	uint64_t bad = 0;
+	uint32_t lo, hi;
+	size_t i;
+
+	if (len >= 8) {
+		for (i = 0; i + 8 < len; i += 8)
+			bad |= unplain8(s + i);
+		return !(bad | unplain8(s + len - 8));
+	}
+	if (len >= 4) {
+		memcpy(&lo, s, 4);
+		memcpy(&hi, s + len - 4, 4);
+		return !unplain((uint64_t)hi << 32 | lo);
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((unsigned char)(c - 0x20) >= 0x60 || c == '"' || c == '\\')
+			return false;
+	}
+	return true;
+}
+
+/* "value" for a plain value (json_plain): the quotes buf_json_str would put around it. */
+static void put_plain(struct audit_line *l, const char *v, size_t len)
+{
+	buf_append(&l->b, "\"", 1);
+	buf_append(&l->b, v, len);
+	buf_append(&l->b, "\"", 1);
+}
+
+/* The value of a field whose key is in the line already: redacted, then cut at cap. */
+static void add_cut(struct audit_line *l, const char *value, size_t cap)
 {
 	char *clean = NULL;
 	struct buf cut;
-	size_t len, i;
+	size_t len;
 
-	if (!l->on || !value)
-		return;
 	if (log_has_secret(value))
 		value = clean = log_redact(value);
 	len = strlen(value);
-	for (i = 0; i < len && !((unsigned char)value[i] & 0x80); i++)
-		;
-	key(l, k);
-	if (i == len && len <= cap) {
-		/* ASCII within the cap (a name, a group, a status word): the cut is the value */
+	/* ASCII within the cap (a name, a group, a status word): the cut is the value */
+	if (len <= cap && json_plain(value, len)) {
+		put_plain(l, value, len);
+	} else if (len <= cap && all_ascii(value, len)) {
 		buf_json_str(&l->b, value, len);
 	} else {
 		buf_init(&cut, 0);
@@ -143,52 +208,66 @@ static void add_cut(struct audit_line *l, const char *k, const char *value, size
 		buf_json_str(&l->b, buf_str(&cut), cut.len);
 		buf_finish(&cut);
 	}
-	free(clean);
+	if (clean)
+		free(clean);
 }
 
-void audit_str(struct audit_line *l, const char *k, const char *value)
+void audit_value_str(struct audit_line *l, const char *value)
 {
-	add_cut(l, k, value, AUDIT_STR_MAX);
+	add_cut(l, value, AUDIT_STR_MAX);
 }
 
-void audit_word(struct audit_line *l, const char *k, const char *value)
+void audit_value_word(struct audit_line *l, const char *value)
 {
-	if (!l->on || !value)
-		return;
-	key(l, k);
-	buf_json_str(&l->b, value, strlen(value));
+	size_t len = strlen(value);
+
+	if (json_plain(value, len))
+		put_plain(l, value, len);
+	else
+		buf_json_str(&l->b, value, len);
 }
 
-void audit_text(struct audit_line *l, const char *k, const char *value)
+void audit_put_text(struct audit_line *l, const char *k, size_t k_len, const char *value)
 {
-	if (A.include_text)
-		add_cut(l, k, value, AUDIT_TEXT_MAX);
+	if (A.include_text && l->on && value) {
+		buf_append(&l->b, k, k_len);
+		add_cut(l, value, AUDIT_TEXT_MAX);
+	}
 }
 
-void audit_record(struct audit_line *l, const char *k, const char *value)
+void audit_put_record(struct audit_line *l, const char *k, size_t k_len, const char *value)
 {
-	add_cut(l, k, value, AUDIT_TEXT_MAX);
+	if (l->on && value) {
+		buf_append(&l->b, k, k_len);
+		add_cut(l, value, AUDIT_TEXT_MAX);
+	}
 }
 
-void audit_int(struct audit_line *l, const char *k, int64_t value)
+/* The digits written backwards, then one append (buf_put_int's calls were half the cost of
+ * each of a line's dozen integers). */
+void audit_value_int(struct audit_line *l, int64_t value)
 {
-	if (!l->on)
-		return;
-	key(l, k);
-	buf_put_int(&l->b, value);
+	char tmp[INT_TEXT_MAX];
+	size_t n = sizeof(tmp);
+	uint64_t u = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
+
+	do {
+		tmp[--n] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (value < 0)
+		tmp[--n] = '-';
+	buf_append(&l->b, tmp + n, sizeof(tmp) - n);
 }
 
 /* Dollars and the like: 9 decimals, trailing zeros dropped (printf's %g costs thousands of
  * instructions a number, and this runs on every attempt); outside +-1e9 or not finite, the
  * integer part or null. */
-void audit_num(struct audit_line *l, const char *k, double value)
+void audit_value_num(struct audit_line *l, double value)
 {
 	char tmp[FMT_FIXED_TEXT_MAX];
 	size_t n;
 
-	if (!l->on)
-		return;
-	key(l, k);
 	if (!isfinite(value)) {
 		buf_puts(&l->b, "null");
 		return;
@@ -200,15 +279,7 @@ void audit_num(struct audit_line *l, const char *k, double value)
 		buf_put_int(&l->b, (long long)value); /* 1e9 and over: whole units are plenty */
 }
 
-void audit_bool(struct audit_line *l, const char *k, bool value)
-{
-	if (!l->on)
-		return;
-	key(l, k);
-	buf_puts(&l->b, value ? "true" : "false");
-}
-
-void audit_hash(struct audit_line *l, const char *k, const char *data, size_t len)
+void audit_put_hash(struct audit_line *l, const char *k, size_t k_len, const char *data, size_t len)
 {
 	char hex[65];
 
@@ -216,14 +287,14 @@ void audit_hash(struct audit_line *l, const char *k, const char *data, size_t le
 		return;
 	sha256_hex(data ? data : "", data ? len : 0, hex);
 	hex[16] = '\0';
-	audit_str(l, k, hex);
+	audit_put_str(l, k, k_len, hex);
 }
 
 void audit_end(struct audit_line *l)
 {
 	if (!l->on)
 		return;
-	buf_puts(&l->b, "}\n");
+	buf_append(&l->b, "}\n", 2);
 	/* Asking again is a no-op while the batch is open (the store keeps one listener a fn). */
 	if (store_batch_listen(A.store, on_batch_end, NULL) == 0) {
 		buf_append(&A.held, l->b.data, l->b.len);
@@ -232,6 +303,10 @@ void audit_end(struct audit_line *l)
 	} else {
 		rotfile_write(&A.file, l->b.data, l->b.len);
 	}
-	buf_finish(&l->b);
+	/* Kept whatever its size: the caps on the fields bound a line's. */
+	if (!A.spare.data)
+		A.spare = l->b;
+	else
+		buf_finish(&l->b);
 	l->on = false;
 }

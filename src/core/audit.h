@@ -39,23 +39,91 @@ bool audit_is_open(void);
 
 /* {"ts":"<UTC ISO 8601, ms>","kind":kind ... */
 void audit_begin(struct audit_line *l, const char *kind);
+
+/* The adders below take the key as a string literal (a compile error otherwise): the line's
+ * ,"key": is spelled at compile time, so adding a field measures and copies nothing for its
+ * key (a router attempt's line has twenty of them). Keys are the code's own: nothing in them
+ * is escaped. */
+#define AUDIT_KEY(k) ",\"" k "\":", sizeof(k) + 3
+
 /* "key":"value" (NULL: left out). */
-void audit_str(struct audit_line *l, const char *key, const char *value);
+#define audit_str(l, k, value) audit_put_str(l, AUDIT_KEY(k), value)
 /* "key":"value" for a value from a fixed set of the code's own literals (an outcome, a
  * route): neither searched for secrets nor cut. Anything a user, a config or a peer chose goes
  * through audit_str. */
-void audit_word(struct audit_line *l, const char *key, const char *value);
+#define audit_word(l, k, value) audit_put_word(l, AUDIT_KEY(k), value)
 /* Message text: only with include_text, cut at AUDIT_TEXT_MAX. */
-void audit_text(struct audit_line *l, const char *key, const char *value);
+#define audit_text(l, k, value) audit_put_text(l, AUDIT_KEY(k), value)
 /* Text that is itself the record of an action (a reviewed draft, what left after Approve):
  * always, whatever include_text says, cut at AUDIT_TEXT_MAX. */
-void audit_record(struct audit_line *l, const char *key, const char *value);
-void audit_int(struct audit_line *l, const char *key, int64_t value);
-void audit_num(struct audit_line *l, const char *key, double value);
-void audit_bool(struct audit_line *l, const char *key, bool value);
+#define audit_record(l, k, value) audit_put_record(l, AUDIT_KEY(k), value)
+#define audit_int(l, k, value)	  audit_put_int(l, AUDIT_KEY(k), value)
+#define audit_num(l, k, value)	  audit_put_num(l, AUDIT_KEY(k), value)
+#define audit_bool(l, k, value)	  audit_put_bool(l, AUDIT_KEY(k), value)
 /* "key":"<first 16 hex digits of the SHA-256 of data>": tells equal arguments apart without
  * storing them. */
-void audit_hash(struct audit_line *l, const char *key, const char *data, size_t len);
+#define audit_hash(l, k, data, len) audit_put_hash(l, AUDIT_KEY(k), data, len)
+
+/* What the macros above call: key is ,"name": and key_len its length (AUDIT_KEY). The
+ * frequent ones append the key inline, where its length is the literal's and the copy a few
+ * moves, and leave the value to audit_value_*(). */
+void audit_put_text(struct audit_line *l, const char *key, size_t key_len, const char *value);
+void audit_put_record(struct audit_line *l, const char *key, size_t key_len, const char *value);
+void audit_put_hash(struct audit_line *l, const char *key, size_t key_len, const char *data,
+		    size_t len);
+/* A value after its key: a string cut at AUDIT_STR_MAX, a word, an integer, a number. */
+void audit_value_str(struct audit_line *l, const char *value);
+void audit_value_word(struct audit_line *l, const char *value);
+void audit_value_int(struct audit_line *l, int64_t value);
+void audit_value_num(struct audit_line *l, double value);
+
+static inline void audit_put_str(struct audit_line *l, const char *key, size_t key_len,
+				 const char *value)
+{
+	if (l->on && value) {
+		buf_append(&l->b, key, key_len);
+		audit_value_str(l, value);
+	}
+}
+
+static inline void audit_put_word(struct audit_line *l, const char *key, size_t key_len,
+				  const char *value)
+{
+	if (l->on && value) {
+		buf_append(&l->b, key, key_len);
+		audit_value_word(l, value);
+	}
+}
+
+static inline void audit_put_int(struct audit_line *l, const char *key, size_t key_len,
+				 int64_t value)
+{
+	if (l->on) {
+		buf_append(&l->b, key, key_len);
+		audit_value_int(l, value);
+	}
+}
+
+static inline void audit_put_num(struct audit_line *l, const char *key, size_t key_len,
+				 double value)
+{
+	if (l->on) {
+		buf_append(&l->b, key, key_len);
+		audit_value_num(l, value);
+	}
+}
+
+static inline void audit_put_bool(struct audit_line *l, const char *key, size_t key_len, bool value)
+{
+	if (l->on) {
+		buf_append(&l->b, key, key_len);
+		if (value)
+			buf_append(&l->b, "true", 4);
+		else
+			buf_append(&l->b, "false", 5);
+	}
+}
+
 /* Closes the object and appends it as one line. */
 void audit_end(struct audit_line *l);
 

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,8 @@ static struct {
 	char *secrets[LOG_MAX_SECRETS];
 	size_t secret_len[LOG_MAX_SECRETS];
 	size_t n_secrets;
-} L = {.level = LOG_INFO, .to_stderr = 1, .file = ROTFILE_CLOSED};
+	size_t min_secret_len; /* of the registered secrets; SIZE_MAX with none */
+} L = {.level = LOG_INFO, .to_stderr = 1, .file = ROTFILE_CLOSED, .min_secret_len = SIZE_MAX};
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Minted tokens come and go while other threads may redact: the table is read and changed
  * under this lock. */
@@ -92,6 +94,7 @@ void log_forget_secrets(void)
 	for (i = 0; i < L.n_secrets; i++)
 		free(L.secrets[i]);
 	L.n_secrets = 0;
+	L.min_secret_len = SIZE_MAX;
 	pthread_mutex_unlock(&secrets_lock);
 }
 
@@ -114,6 +117,8 @@ void log_add_secret(const char *secret)
 	if (i == L.n_secrets) {
 		L.secret_len[L.n_secrets] = strlen(secret);
 		L.secrets[L.n_secrets++] = xstrdup(secret);
+		if (L.secret_len[i] < L.min_secret_len)
+			L.min_secret_len = L.secret_len[i];
 	}
 	pthread_mutex_unlock(&secrets_lock);
 }
@@ -128,6 +133,10 @@ void log_drop_secret(const char *secret)
 		L.n_secrets--;
 		L.secrets[i] = L.secrets[L.n_secrets];
 		L.secret_len[i] = L.secret_len[L.n_secrets];
+		L.min_secret_len = SIZE_MAX;
+		for (size_t j = 0; j < L.n_secrets; j++)
+			if (L.secret_len[j] < L.min_secret_len)
+				L.min_secret_len = L.secret_len[j];
 		break;
 	}
 	pthread_mutex_unlock(&secrets_lock);
@@ -227,10 +236,19 @@ bool log_has_secret(const char *s)
 	const char *repl;
 
 	bool hit;
+	/* Shorter than every secret and without a '/' to start "/bot<token>": nothing to find,
+	 * without the scan (the audit trail asks this of every name and id on a line, nearly all
+	 * a few bytes long). */
+	size_t n = strlen(s);
+	bool no_bot = n < 6 || !memchr(s, '/', n);
 
 	pthread_mutex_lock(&secrets_lock);
-	scan_init(&sc, s);
-	hit = next_hit(&sc, s, &len, &repl) != NULL;
+	if (no_bot && n < L.min_secret_len) {
+		hit = false;
+	} else {
+		scan_init(&sc, s);
+		hit = next_hit(&sc, s, &len, &repl) != NULL;
+	}
 	pthread_mutex_unlock(&secrets_lock);
 	return hit;
 }

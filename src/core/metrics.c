@@ -1,8 +1,11 @@
 /* metrics: families hold a linked list of series keyed by their label values. Lookup is a
  * linear scan: hermetic has tens of series per family, not thousands, and a hash table would
- * cost more memory than it saves time. The scan measures the asked values once and compares
- * lengths before bytes, eight at a time (a router request does about a dozen lookups with
- * 64-character key hashes among the values: byte-wise strncmp was 10k instructions of it).
+ * cost more memory than it saves time. A lookup measures the asked values once and first
+ * compares them with the series the family found last (a router request asks most families
+ * for the same series as the request before); only when that one differs does it hash them and
+ * scan, comparing lengths before bytes, eight at a time (a router request does about a dozen
+ * lookups with 64-character key hashes among the values: byte-wise strncmp was 10k
+ * instructions of it).
  * Label values are cut to METRICS_MAX_LABEL_BYTES and a
  * family holds at most METRICS_MAX_SERIES series; past that every new combination lands in
  * one overflow series (all values "__overflow__"), so neither memory nor a scrape grows with
@@ -29,9 +32,12 @@ struct series {
 	char **values;
 	size_t *lens;  /* strlen of each value */
 	uint64_t hash; /* label_hash of the values: most lookups differ here */
-	double value;  /* counter/gauge value, histogram sum */
+	/* A series of another family with the same values, found with this one by
+	 * metric_inc_each (values never change, so it stays true); NULL when none */
+	struct series *lead;
+	double value; /* counter/gauge value, histogram sum */
 	double count;
-	double *buckets;
+	double *buckets; /* observations in each bound's bucket alone (see metric_observe) */
 };
 
 struct metric {
@@ -47,6 +53,7 @@ struct metric {
 	struct series **tail;
 	size_t n_series;
 	struct series *overflow;
+	struct series *last; /* what the last lookup found, but never overflow (see find_key) */
 };
 
 struct collector {
@@ -228,16 +235,34 @@ static uint64_t label_hash(const char *const *v, const size_t *lens, size_t n)
 	return h;
 }
 
-/* n bytes equal; memcmp would do, but musl's compares a byte at a time. */
+/* n bytes equal; memcmp would do, but musl's compares a byte at a time. The last word (or,
+ * under eight bytes, the last half) is read where it ends, overlapping what was compared:
+ * most label values are short ("None", "200", a model name) and a byte loop was a third of a
+ * lookup. */
 static bool same_bytes(const char *a, const char *b, size_t n)
 {
 	uint64_t x, y;
+	uint32_t x4, y4;
 
-	for (; n >= 8; n -= 8, a += 8, b += 8) {
-		memcpy(&x, a, 8);
-		memcpy(&y, b, 8);
-		if (x != y)
+	if (n >= 8) {
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			memcpy(&x, a + i, 8);
+			memcpy(&y, b + i, 8);
+			if (x != y)
+				return false;
+		}
+		memcpy(&x, a + n - 8, 8);
+		memcpy(&y, b + n - 8, 8);
+		return x == y;
+	}
+	if (n >= 4) {
+		memcpy(&x4, a, 4);
+		memcpy(&y4, b, 4);
+		if (x4 != y4)
 			return false;
+		memcpy(&x4, a + n - 4, 4);
+		memcpy(&y4, b + n - 4, 4);
+		return x4 == y4;
 	}
 	for (; n; n--)
 		if (*a++ != *b++)
@@ -277,34 +302,57 @@ static struct series *series_new(struct metric *f, const char *const *values)
 	return s;
 }
 
-/* The values of one lookup, measured and hashed once. */
+/* The values of one lookup, measured once; hashed only when the remembered series is not
+ * theirs. */
 struct key {
 	const char *v[METRICS_MAX_LABELS];
 	size_t lens[METRICS_MAX_LABELS];
 	size_t n;
 	uint64_t hash;
+	bool hashed;
 };
 
 static void key_of(struct key *k, const char *const *values, size_t n)
 {
 	k->n = n;
+	k->hashed = false;
 	for (size_t i = 0; i < n; i++) {
-		k->v[i] = value_or_none(values, i);
-		k->lens[i] = label_len(k->v[i]);
+		/* A missing value is "None": most label lists end in a few of them. */
+		if (values && values[i]) {
+			k->v[i] = values[i];
+			k->lens[i] = label_len(values[i]);
+		} else {
+			k->v[i] = "None";
+			k->lens[i] = 4;
+		}
 	}
-	k->hash = label_hash(k->v, k->lens, n);
 }
 
-static struct series *find_key(struct metric *f, const struct key *k, const char *const *values,
-			       int create)
+static uint64_t key_hash(struct key *k)
 {
-	const char *const *v = k->v;
-	const size_t *lens = k->lens;
-	uint64_t hash = k->hash;
+	if (!k->hashed) {
+		k->hash = label_hash(k->v, k->lens, k->n);
+		k->hashed = true;
+	}
+	return k->hash;
+}
+
+/* same_series without the hash: lengths, then bytes. */
+static bool same_values(const struct metric *f, const struct series *s, const struct key *k)
+{
+	for (size_t i = 0; i < f->n_labels; i++)
+		if (s->lens[i] != k->lens[i] || !same_bytes(s->values[i], k->v[i], k->lens[i]))
+			return false;
+	return true;
+}
+
+static struct series *scan(struct metric *f, struct key *k, const char *const *values, int create)
+{
+	uint64_t hash = key_hash(k);
 	struct series *s;
 
 	for (s = f->series; s; s = s->next)
-		if (same_series(f, s, v, lens, hash))
+		if (same_series(f, s, k->v, k->lens, hash))
 			return s;
 	if (!create)
 		return NULL;
@@ -324,6 +372,25 @@ static struct series *find_key(struct metric *f, const struct key *k, const char
 	return s;
 }
 
+/* A router request asks each family for the series it asked for the time before (the same
+ * deployment, key and status as the request before): comparing the values with that one
+ * skips the hash and the scan. The remembered series is what the scan would answer: series
+ * are never freed while the registry lives and the list only grows at its end, so it stays
+ * the first with its values; the overflow series is not remembered (asked for its own values
+ * while a series a client named so before the cap holds them too, the scan finds that one). */
+static struct series *find_key(struct metric *f, struct key *k, const char *const *values,
+			       int create)
+{
+	struct series *s = f->last;
+
+	if (s && same_values(f, s, k))
+		return s;
+	s = scan(f, k, values, create);
+	if (s && s != f->overflow)
+		f->last = s;
+	return s;
+}
+
 static struct series *find(struct metric *f, const char *const *values, int create)
 {
 	struct key k;
@@ -337,15 +404,29 @@ void metric_inc(struct metric *f, const char *const *values, double by)
 	find(f, values, 1)->value += by;
 }
 
+/* The values are measured once, and compared once: with the series the first family finds.
+ * Another family's remembered series that was found with that same series before
+ * (s->lead) holds the same values, so it is the one asked for. */
 void metric_inc_each(struct metric *const *fs, const double *by, size_t n,
 		     const char *const *values)
 {
+	struct series *lead = NULL;
 	struct key k;
 
 	for (size_t i = 0; i < n; i++) {
-		if (i == 0 || fs[i]->n_labels != k.n)
-			key_of(&k, values, fs[i]->n_labels);
-		find_key(fs[i], &k, values, 1)->value += by[i];
+		struct metric *f = fs[i];
+		struct series *s = f->last;
+
+		if (i == 0 || f->n_labels != k.n) {
+			key_of(&k, values, f->n_labels);
+			s = find_key(f, &k, values, 1);
+			lead = s != f->overflow ? s : NULL;
+		} else if (!lead || !s || s->lead != lead) {
+			s = find_key(f, &k, values, 1);
+			if (lead && s != f->overflow)
+				s->lead = lead;
+		}
+		s->value += by[i];
 	}
 }
 
@@ -354,14 +435,23 @@ void metric_set(struct metric *f, const char *const *values, double v)
 	find(f, values, 1)->value = v;
 }
 
+/* Counts v in the first bucket that holds it only (found by halving: a latency histogram has
+ * 35 bounds, and a router request observes three); render adds them up. */
 void metric_observe(struct metric *f, const char *const *values, double v)
 {
 	struct series *s = find(f, values, 1);
-	size_t i;
+	size_t lo = 0, hi = f->n_bounds;
 
-	for (i = 0; i < f->n_bounds; i++)
-		if (v <= f->bounds[i])
-			s->buckets[i] += 1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v <= f->bounds[mid])
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (lo < f->n_bounds) /* NaN and what is above every bound: only +Inf */
+		s->buckets[lo] += 1;
 	s->value += v;
 	s->count += 1;
 }
@@ -442,13 +532,15 @@ static void put_series_name(struct buf *out, const struct metric *f, const struc
 static void render_histogram(struct buf *out, const struct metric *f, const struct series *s)
 {
 	char le[64];
+	double below = 0; /* buckets hold what falls in them alone; a line counts all up to it */
 	size_t i;
 
 	for (i = 0; i < f->n_bounds; i++) {
+		below += s->buckets[i];
 		snprintf(le, sizeof(le), "%g", f->bounds[i]);
 		put_series_name(out, f, s, "_bucket", le);
 		buf_puts(out, " ");
-		put_number(out, s->buckets[i]);
+		put_number(out, below);
 		buf_puts(out, "\n");
 	}
 	put_series_name(out, f, s, "_bucket", "+Inf");
