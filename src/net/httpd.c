@@ -397,6 +397,14 @@ int httpd_local_addr(struct httpd_req *req, struct netaddr *out)
 	return netaddr_from_sockaddr((const struct sockaddr *)&ss, out);
 }
 
+void *httpd_req_room(struct httpd_req *req, size_t size)
+{
+	if (size > sizeof(req->room))
+		return NULL;
+	memset(req->room, 0, size);
+	return req->room;
+}
+
 void httpd_on_close(struct httpd_req *req, httpd_close_cb cb, void *arg)
 {
 	req->on_close = cb;
