@@ -92,7 +92,7 @@ static void write_some(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(c->tick, &ms);
 		return;
 	}
-	if (c->served > 0 && c->s->after[c->served - 1] == CLOSE_AFTER)
+	if (c->served > 0 && c->served <= 8 && c->s->after[c->served - 1] == CLOSE_AFTER)
 		conn_free(c);
 }
 
@@ -317,6 +317,37 @@ static void content_length_answer_and_the_request_head_curl_would_send(void **st
 	call(s, "POST", "/echo", "{\"a\":1}", NULL);
 	assert_non_null(strstr(s->last, "\r\nContent-Length: 7\r\nContent-Type: "
 					"application/x-www-form-urlencoded\r\n\r\n{\"a\":1}"));
+}
+
+/* A head is written into the request's own room up to PLAIN_HEAD (512) bytes and into a buffer
+ * past it: heads of every length around that edge, and a long one, go out whole, prepared or
+ * not. */
+static void heads_longer_than_the_room_go_out_whole(void **state)
+{
+	struct srv *s = *state;
+	char token[1200], line[1300];
+	size_t n;
+
+	for (n = 250; n < 1100; n += n < 300 || n > 420 ? 97 : 1) {
+		const char *hs[] = {"Content-Type: application/json", line, NULL};
+		struct httpc_headers *pre;
+		struct httpc_opts o = {.headers = hs};
+
+		memset(token, 'k', n);
+		token[n] = '\0';
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
+		pre = httpc_headers_prepare(hs);
+		call(s, "POST", "/long", "{}", &o);
+		assert_int_equal(s->result, HTTPC_OK);
+		assert_non_null(strstr(s->last, "\r\nContent-Type: application/json\r\n"));
+		assert_non_null(strstr(s->last, line));
+		assert_non_null(strstr(s->last, "\r\nContent-Length: 2\r\n\r\n{}"));
+		o.prepared = pre;
+		call(s, "POST", "/long", "{}", &o);
+		assert_non_null(strstr(s->last, line));
+		assert_non_null(strstr(s->last, "\r\nContent-Length: 2\r\n\r\n{}"));
+		httpc_headers_free(pre);
+	}
 }
 
 static void custom_headers_replace_drop_and_empty_as_curl_does(void **state)
@@ -675,6 +706,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(content_length_answer_and_the_request_head_curl_would_send),
 		T(custom_headers_replace_drop_and_empty_as_curl_does),
+		T(heads_longer_than_the_room_go_out_whole),
 		T(prepared_headers_write_the_same_head_and_only_for_their_lines),
 		T(chunked_answer_trickled_byte_by_byte_streams_de_chunked),
 		T(headers_found_in_one_pass_equal_the_lookups_one_by_one),
