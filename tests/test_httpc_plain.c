@@ -667,6 +667,31 @@ static void host_names_stay_with_curl(void **state)
 	assert_false(s->plain);
 }
 
+/* The address read from a URL is remembered for the next URL with the same authority only:
+ * after a plain request, an authority that differs (an address not as inet_ntop writes it, a
+ * user part, a host name) still goes to curl, and the plain one still takes the own path. */
+static void a_remembered_address_is_used_only_for_the_same_authority(void **state)
+{
+	struct srv *s = *state;
+	static const char *const to_curl[] = {"http://127.0.0.01:%d/x", "http://u@127.0.0.1:%d/x",
+					      "http://localhost:%d/x"};
+	char url[64];
+
+	call(s, NULL, "/x", NULL, NULL);
+	for (size_t i = 0; i < sizeof(to_curl) / sizeof(*to_curl); i++) {
+		struct httpc_opts o = {.url = url};
+		int before = s->done;
+
+		snprintf(url, sizeof(url), to_curl[i], s->port);
+		assert_int_equal(httpc_start(s->loop, &o, on_done, s, NULL), 0);
+		loop_run(s->loop);
+		assert_int_equal(s->done, before + 1);
+		assert_false(s->plain);
+		call(s, NULL, "/x", NULL, NULL);
+		assert_int_equal(s->result, HTTPC_OK);
+	}
+}
+
 /* Custom headers that curl handles itself or that change the connection send the request
  * through curl, whatever their case; names that only begin like one stay on the own path. */
 static void connection_headers_go_to_curl_longer_names_stay_plain(void **state)
@@ -727,6 +752,7 @@ int main(void)
 		T(cancel_inside_the_data_callback_ends_once_and_drops_the_connection),
 		T(bad_status_line_is_a_transport_error),
 		T(host_names_stay_with_curl),
+		T(a_remembered_address_is_used_only_for_the_same_authority),
 		T(connection_headers_go_to_curl_longer_names_stay_plain),
 	};
 	int rc;

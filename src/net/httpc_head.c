@@ -60,11 +60,25 @@ static int plain_addr(struct target *t)
 	return 0;
 }
 
+/* The last authority ("host[:port]") plain_url accepted and what it read from it, per thread:
+ * a router sends every request of a deployment to the same one, and reading the address
+ * (inet_pton, then inet_ntop's text to compare, the port) was half of plain_url. */
+#define MEMO_MAX 64
+static _Thread_local struct {
+	char text[MEMO_MAX];
+	size_t len; /* 0 = none */
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+	size_t host_len;
+	unsigned port;
+} memo;
+
 /* http://<IPv4 or [IPv6], written as inet_ntop writes it>[:port]<path>, nothing curl would
  * rewrite (user info, fragment, dot segments, bytes it would refuse or encode). */
 static int plain_url(const char *url, struct target *t)
 {
 	const char *h = url + 7, *end = h + strcspn(h, "/?#"), *colon, *s;
+	size_t auth_len = (size_t)(end - h);
 	unsigned long port = 80;
 
 	if (strncmp(url, "http://", 7) != 0 || *end == '#' || strchr(end, '#'))
@@ -72,7 +86,18 @@ static int plain_url(const char *url, struct target *t)
 	for (s = url; *s; s++)
 		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
 			return -1;
-	if (strstr(end, "/.") || memchr(h, '@', (size_t)(end - h)))
+	if (strstr(end, "/."))
+		return -1;
+	t->path = end;
+	if (auth_len && auth_len == memo.len && memcmp(h, memo.text, auth_len) == 0) {
+		memcpy(&t->sa, &memo.sa, sizeof(t->sa));
+		t->sa_len = memo.sa_len;
+		t->host = h;
+		t->host_len = memo.host_len;
+		t->port = memo.port;
+		return 0;
+	}
+	if (memchr(h, '@', auth_len))
 		return -1;
 	colon = h[0] == '[' ? memchr(h, ']', (size_t)(end - h)) : h;
 	if (!colon)
@@ -90,8 +115,17 @@ static int plain_url(const char *url, struct target *t)
 			return -1;
 	}
 	t->port = (unsigned)port;
-	t->path = end;
-	return plain_addr(t);
+	if (plain_addr(t) < 0)
+		return -1;
+	if (auth_len < MEMO_MAX) {
+		memcpy(memo.text, h, auth_len);
+		memo.len = auth_len;
+		memcpy(&memo.sa, &t->sa, sizeof(memo.sa));
+		memo.sa_len = t->sa_len;
+		memo.host_len = t->host_len;
+		memo.port = t->port;
+	}
+	return 0;
 }
 
 /* A custom header line's name is name ("Name:" or "Name;"). */
