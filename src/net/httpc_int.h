@@ -110,9 +110,12 @@ struct pool {
 	long idle_ms;	      /* IDLE_MS unless httpc_set_idle_ms */
 	struct event *prune;  /* closes what idled idle_ms, with or without traffic */
 	struct offload *mail; /* mail jobs (see httpc_mail.c); NULL until one */
+	struct plain *spare;  /* finished plain requests' states, for the next ones */
+	size_t n_spare;	      /* up to SPARE_MAX */
 };
 
 struct plain {
+	struct plain *next_spare; /* while kept in the pool's spares */
 	struct conn *conn;
 	struct sockaddr_storage sa;
 	socklen_t sa_len;
@@ -201,6 +204,10 @@ struct conn *httpc_pool_take(struct loop *l, const char *key);
 void httpc_pool_put(struct loop *l, struct conn *c);
 /* An idle connection became readable: the peer closed it (or broke the protocol). */
 void httpc_idle_closed(struct conn *c);
+/* The struct plain a finished request left (its contents stale), or a new one (malloc'd). */
+struct plain *httpc_pool_plain(struct loop *l);
+/* Keeps p (holding nothing) for a next request, or frees it. */
+void httpc_pool_plain_done(struct loop *l, struct plain *p);
 
 /* ---- httpc_mail.c ---- */
 

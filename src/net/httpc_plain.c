@@ -355,7 +355,7 @@ void httpc_plain_start(struct httpc_req *r, const struct httpc_opts *o, const st
 {
 	const char *method = o->method ? o->method : (o->body ? "POST" : "GET");
 	/* Everything but the head's room cleared: it is written before it is read. */
-	struct plain *p = xmalloc(sizeof(*p));
+	struct plain *p = httpc_pool_plain(r->loop);
 
 	memset(p, 0, offsetof(struct plain, head_room));
 	r->pl = p;
@@ -388,5 +388,6 @@ void httpc_plain_free(struct httpc_req *r)
 	httpc_plain_detach(r, false);
 	if (r->pl->head != r->pl->head_room)
 		free(r->pl->head);
-	free(r->pl);
+	httpc_pool_plain_done(r->loop, r->pl);
+	r->pl = NULL;
 }
