@@ -273,13 +273,9 @@ bool httpc_plain_ok(const struct httpc_opts *o, struct target *t)
 	return plain_url(o->url, t) == 0;
 }
 
-static void put(struct out *o, const char *s, size_t n)
+/* put past the room: the bytes so far move to a buffer, which takes the rest. */
+static void put_grown(struct out *o, const char *s, size_t n)
 {
-	if (!o->grown && n < o->cap - o->len) {
-		memcpy(o->room + o->len, s, n);
-		o->len += n;
-		return;
-	}
 	if (!o->grown) {
 		buf_init(&o->b, 0);
 		buf_reserve(&o->b, o->len + n + 256);
@@ -287,6 +283,16 @@ static void put(struct out *o, const char *s, size_t n)
 		o->grown = true;
 	}
 	buf_append(&o->b, s, n);
+}
+
+static inline void put(struct out *o, const char *s, size_t n)
+{
+	if (!o->grown && n < o->cap - o->len) {
+		memcpy(o->room + o->len, s, n);
+		o->len += n;
+		return;
+	}
+	put_grown(o, s, n);
 }
 
 static void put_s(struct out *o, const char *s)
