@@ -773,6 +773,67 @@ static int count_of(const char *hay, const char *needle)
 	return n;
 }
 
+/* Answer headers with their lengths given: a NUL, CR or LF anywhere in the value (also past
+ * the first eight bytes, which are checked eight at a time) or a colon in the name drops the
+ * header, the rest go out as given (a tab too). The request's room is zeroed, as long as promised,
+ * and refused past HTTPD_REQ_ROOM. */
+static void header_request(struct httpd_req *req, void *arg)
+{
+	static const char long_ok[] = "abcdefghijklmnopqrstuvwxyz-0123456789";
+	unsigned char *room = httpd_req_room(req, HTTPD_REQ_ROOM);
+	size_t i;
+
+	((struct srv *)arg)->handled++;
+	assert_non_null(room);
+	for (i = 0; i < HTTPD_REQ_ROOM; i++)
+		assert_int_equal(room[i], 0);
+	memset(room, 0xa5, HTTPD_REQ_ROOM);
+	assert_null(httpd_req_room(req, HTTPD_REQ_ROOM + 1));
+	HTTPD_ADD_HEADER_LIT(req, "X-Nul", "a\0b", 3);
+	HTTPD_ADD_HEADER_LIT(req, "X-Late-Lf", "0123456789abcdef\nX-Evil: 1", 27);
+	HTTPD_ADD_HEADER_LIT(req, "X-Late-Cr", "0123456789abcdefghij\r", 21);
+	httpd_add_header_n(req, "X-Co:lon", 8, "v", 1);
+	httpd_add_header_n(req, "X-Colon-Late-In-The:Name", 24, "v", 1);
+	httpd_add_header_n(req, "X-Tab-Is-Not-A-Break", 20, "tab\there, past eight", 20);
+	httpd_add_header_n(req, "", 0, "v", 1);
+	HTTPD_ADD_HEADER_LIT(req, "X-Long-Enough-To-Take-The-Wide-Check", long_ok,
+			     sizeof(long_ok) - 1);
+	HTTPD_ADD_HEADER_LIT(req, "X-Cut", "keepdrop", 4);
+	HTTPD_ADD_HEADER_LIT(req, "X-Empty", "", 0);
+	httpd_add_header(req, "X-Plain", "p");
+	httpd_reply(req, 200, "text/plain", "ok", 2);
+}
+
+static void answer_headers_with_lengths_drop_line_breaks_anywhere(void **state)
+{
+	struct srv s;
+	char got[4096];
+	bool closed;
+	int fd, round;
+
+	srv_start(&s, 0);
+	httpd_route(s.h, HTTPD_GET, "/hdr", header_request, &s);
+	fd = client(&s);
+	for (round = 0; round < 2; round++) { /* the second finds the room written to */
+		say(fd, "GET /hdr HTTP/1.1\r\nHost: x\r\n\r\n");
+		collect(&s, fd, got, sizeof(got), 200, &closed);
+		assert_false(closed);
+		assert_null(strstr(got, "X-Nul"));
+		assert_null(strstr(got, "X-Late"));
+		assert_null(strstr(got, "X-Evil"));
+		assert_null(strstr(got, "X-Co"));
+		assert_null(strstr(got, "\r\n: v"));
+		assert_non_null(strstr(got, "\r\nX-Long-Enough-To-Take-The-Wide-Check: "
+					    "abcdefghijklmnopqrstuvwxyz-0123456789\r\n"));
+		assert_non_null(strstr(got, "\r\nX-Tab-Is-Not-A-Break: tab\there, past eight\r\n"));
+		assert_non_null(strstr(got, "\r\nX-Cut: keep\r\nX-Empty: \r\nX-Plain: p\r\n"));
+		assert_non_null(strstr(got, "\r\n\r\nok"));
+	}
+	assert_int_equal(s.handled, 2);
+	close(fd);
+	srv_finish(&s);
+}
+
 static void pipelined_requests_are_answered_in_order(void **state)
 {
 	struct srv s;
@@ -1367,6 +1428,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(get_returns_body_status_and_headers, setup,
 						teardown),
+		cmocka_unit_test(answer_headers_with_lengths_drop_line_breaks_anywhere),
 		cmocka_unit_test_setup_teardown(post_body_round_trips, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_refuses_body_over_cap_with_413, setup,
 						teardown),

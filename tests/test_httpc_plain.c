@@ -92,7 +92,7 @@ static void write_some(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(c->tick, &ms);
 		return;
 	}
-	if (c->served > 0 && c->s->after[c->served - 1] == CLOSE_AFTER)
+	if (c->served > 0 && c->served <= 8 && c->s->after[c->served - 1] == CLOSE_AFTER)
 		conn_free(c);
 }
 
@@ -317,6 +317,37 @@ static void content_length_answer_and_the_request_head_curl_would_send(void **st
 	call(s, "POST", "/echo", "{\"a\":1}", NULL);
 	assert_non_null(strstr(s->last, "\r\nContent-Length: 7\r\nContent-Type: "
 					"application/x-www-form-urlencoded\r\n\r\n{\"a\":1}"));
+}
+
+/* A head is written into the request's own room up to PLAIN_HEAD (512) bytes and into a buffer
+ * past it: heads of every length around that edge, and a long one, go out whole, prepared or
+ * not. */
+static void heads_longer_than_the_room_go_out_whole(void **state)
+{
+	struct srv *s = *state;
+	char token[1200], line[1300];
+	size_t n;
+
+	for (n = 250; n < 1100; n += n < 300 || n > 420 ? 97 : 1) {
+		const char *hs[] = {"Content-Type: application/json", line, NULL};
+		struct httpc_headers *pre;
+		struct httpc_opts o = {.headers = hs};
+
+		memset(token, 'k', n);
+		token[n] = '\0';
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
+		pre = httpc_headers_prepare(hs);
+		call(s, "POST", "/long", "{}", &o);
+		assert_int_equal(s->result, HTTPC_OK);
+		assert_non_null(strstr(s->last, "\r\nContent-Type: application/json\r\n"));
+		assert_non_null(strstr(s->last, line));
+		assert_non_null(strstr(s->last, "\r\nContent-Length: 2\r\n\r\n{}"));
+		o.prepared = pre;
+		call(s, "POST", "/long", "{}", &o);
+		assert_non_null(strstr(s->last, line));
+		assert_non_null(strstr(s->last, "\r\nContent-Length: 2\r\n\r\n{}"));
+		httpc_headers_free(pre);
+	}
 }
 
 static void custom_headers_replace_drop_and_empty_as_curl_does(void **state)
@@ -636,6 +667,31 @@ static void host_names_stay_with_curl(void **state)
 	assert_false(s->plain);
 }
 
+/* The address read from a URL is remembered for the next URL with the same authority only:
+ * after a plain request, an authority that differs (an address not as inet_ntop writes it, a
+ * user part, a host name) still goes to curl, and the plain one still takes the own path. */
+static void a_remembered_address_is_used_only_for_the_same_authority(void **state)
+{
+	struct srv *s = *state;
+	static const char *const to_curl[] = {"http://127.0.0.01:%d/x", "http://u@127.0.0.1:%d/x",
+					      "http://localhost:%d/x"};
+	char url[64];
+
+	call(s, NULL, "/x", NULL, NULL);
+	for (size_t i = 0; i < sizeof(to_curl) / sizeof(*to_curl); i++) {
+		struct httpc_opts o = {.url = url};
+		int before = s->done;
+
+		snprintf(url, sizeof(url), to_curl[i], s->port);
+		assert_int_equal(httpc_start(s->loop, &o, on_done, s, NULL), 0);
+		loop_run(s->loop);
+		assert_int_equal(s->done, before + 1);
+		assert_false(s->plain);
+		call(s, NULL, "/x", NULL, NULL);
+		assert_int_equal(s->result, HTTPC_OK);
+	}
+}
+
 /* Custom headers that curl handles itself or that change the connection send the request
  * through curl, whatever their case; names that only begin like one stay on the own path. */
 static void connection_headers_go_to_curl_longer_names_stay_plain(void **state)
@@ -675,6 +731,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(content_length_answer_and_the_request_head_curl_would_send),
 		T(custom_headers_replace_drop_and_empty_as_curl_does),
+		T(heads_longer_than_the_room_go_out_whole),
 		T(prepared_headers_write_the_same_head_and_only_for_their_lines),
 		T(chunked_answer_trickled_byte_by_byte_streams_de_chunked),
 		T(headers_found_in_one_pass_equal_the_lookups_one_by_one),
@@ -695,6 +752,7 @@ int main(void)
 		T(cancel_inside_the_data_callback_ends_once_and_drops_the_connection),
 		T(bad_status_line_is_a_transport_error),
 		T(host_names_stay_with_curl),
+		T(a_remembered_address_is_used_only_for_the_same_authority),
 		T(connection_headers_go_to_curl_longer_names_stay_plain),
 	};
 	int rc;

@@ -60,11 +60,25 @@ static int plain_addr(struct target *t)
 	return 0;
 }
 
+/* The last authority ("host[:port]") plain_url accepted and what it read from it, per thread:
+ * a router sends every request of a deployment to the same one, and reading the address
+ * (inet_pton, then inet_ntop's text to compare, the port) was half of plain_url. */
+#define MEMO_MAX 64
+static _Thread_local struct {
+	char text[MEMO_MAX];
+	size_t len; /* 0 = none */
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+	size_t host_len;
+	unsigned port;
+} memo;
+
 /* http://<IPv4 or [IPv6], written as inet_ntop writes it>[:port]<path>, nothing curl would
  * rewrite (user info, fragment, dot segments, bytes it would refuse or encode). */
 static int plain_url(const char *url, struct target *t)
 {
 	const char *h = url + 7, *end = h + strcspn(h, "/?#"), *colon, *s;
+	size_t auth_len = (size_t)(end - h);
 	unsigned long port = 80;
 
 	if (strncmp(url, "http://", 7) != 0 || *end == '#' || strchr(end, '#'))
@@ -72,7 +86,18 @@ static int plain_url(const char *url, struct target *t)
 	for (s = url; *s; s++)
 		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
 			return -1;
-	if (strstr(end, "/.") || memchr(h, '@', (size_t)(end - h)))
+	if (strstr(end, "/."))
+		return -1;
+	t->path = end;
+	if (auth_len && auth_len == memo.len && memcmp(h, memo.text, auth_len) == 0) {
+		memcpy(&t->sa, &memo.sa, sizeof(t->sa));
+		t->sa_len = memo.sa_len;
+		t->host = h;
+		t->host_len = memo.host_len;
+		t->port = memo.port;
+		return 0;
+	}
+	if (memchr(h, '@', auth_len))
 		return -1;
 	colon = h[0] == '[' ? memchr(h, ']', (size_t)(end - h)) : h;
 	if (!colon)
@@ -90,8 +115,17 @@ static int plain_url(const char *url, struct target *t)
 			return -1;
 	}
 	t->port = (unsigned)port;
-	t->path = end;
-	return plain_addr(t);
+	if (plain_addr(t) < 0)
+		return -1;
+	if (auth_len < MEMO_MAX) {
+		memcpy(memo.text, h, auth_len);
+		memo.len = auth_len;
+		memcpy(&memo.sa, &t->sa, sizeof(memo.sa));
+		memo.sa_len = t->sa_len;
+		memo.host_len = t->host_len;
+		memo.port = t->port;
+	}
+	return 0;
 }
 
 /* A custom header line's name is name ("Name:" or "Name;"). */
@@ -156,12 +190,32 @@ struct httpc_headers {
 	size_t lines_len;
 };
 
-static void put_custom_lines(struct buf *b, const char *const *hs);
+/* Where a head is written: a fixed room first (the head of a plain request, in its struct
+ * plain: no malloc for it), a buffer once the room is too small. */
+struct out {
+	char *room;
+	size_t len, cap; /* in room; cap 0: no room, b from the first byte */
+	struct buf b;
+	bool grown; /* the bytes are in b */
+};
+
+static void put_custom_lines(struct out *o, const char *const *hs);
+
+/* The bytes written, malloc'd (NUL-terminated, never NULL); *len their length. */
+static char *out_steal(struct out *o, size_t *len)
+{
+	if (!o->grown) {
+		*len = o->len;
+		return xstrndup(o->room ? o->room : "", o->len);
+	}
+	*len = o->b.len;
+	return buf_steal(&o->b);
+}
 
 struct httpc_headers *httpc_headers_prepare(const char *const *hs)
 {
 	struct httpc_headers *h = xcalloc(1, sizeof(*h));
-	struct buf b;
+	struct out o = {0};
 
 	h->src = hs;
 	h->plain = plain_headers(hs);
@@ -169,11 +223,9 @@ struct httpc_headers *httpc_headers_prepare(const char *const *hs)
 	h->agent = has_hdr(hs, "User-Agent");
 	h->accept = has_hdr(hs, "Accept");
 	h->ctype = has_hdr(hs, "Content-Type");
-	buf_init(&b, 0);
 	if (h->plain)
-		put_custom_lines(&b, hs);
-	h->lines_len = b.len;
-	h->lines = buf_steal(&b);
+		put_custom_lines(&o, hs);
+	h->lines = out_steal(&o, &h->lines_len);
 	return h;
 }
 
@@ -221,26 +273,46 @@ bool httpc_plain_ok(const struct httpc_opts *o, struct target *t)
 	return plain_url(o->url, t) == 0;
 }
 
-static void put(struct buf *b, const char *s, size_t n)
+/* put past the room: the bytes so far move to a buffer, which takes the rest. */
+static void put_grown(struct out *o, const char *s, size_t n)
 {
-	buf_append(b, s, n);
+	if (!o->grown) {
+		buf_init(&o->b, 0);
+		buf_reserve(&o->b, o->len + n + 256);
+		buf_append(&o->b, o->room, o->len);
+		o->grown = true;
+	}
+	buf_append(&o->b, s, n);
 }
 
-static void put_s(struct buf *b, const char *s)
+static inline void put(struct out *o, const char *s, size_t n)
 {
-	buf_append(b, s, strlen(s));
+	if (!o->grown && n < o->cap - o->len) {
+		memcpy(o->room + o->len, s, n);
+		o->len += n;
+		return;
+	}
+	put_grown(o, s, n);
 }
 
-static void put_u(struct buf *b, unsigned long long u)
+static void put_s(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+/* A string literal, its length known. */
+#define PUT_LIT(o, lit) put(o, lit, sizeof(lit) - 1)
+
+static void put_u(struct out *o, unsigned long long u)
 {
 	char tmp[INT_TEXT_MAX];
 
-	buf_append(b, tmp, fmt_uint(tmp, u, 10));
+	put(o, tmp, fmt_uint(tmp, u, 10));
 }
 
 /* The custom lines as they go in the head: "Name:" alone drops one of ours (nothing is
  * written), "Name;" sends it empty. */
-static void put_custom_lines(struct buf *b, const char *const *hs)
+static void put_custom_lines(struct out *o, const char *const *hs)
 {
 	size_t i;
 
@@ -251,13 +323,13 @@ static void put_custom_lines(struct buf *b, const char *const *hs)
 			v++;
 		if (*sep == ':' && !*v)
 			continue;
-		put(b, h, (size_t)(sep - h));
+		put(o, h, (size_t)(sep - h));
 		if (*sep == ';') {
-			put_s(b, ":\r\n");
+			PUT_LIT(o, ":\r\n");
 			continue;
 		}
-		put_s(b, sep);
-		put_s(b, "\r\n");
+		put_s(o, sep);
+		PUT_LIT(o, "\r\n");
 	}
 }
 
@@ -269,43 +341,46 @@ void httpc_plain_head(struct httpc_req *r, const struct httpc_opts *o, const str
 {
 	const char *const *hs = o->headers;
 	const struct httpc_headers *pre = prepared_of(o);
-	struct buf b;
+	struct out b = {.room = r->pl->head_room, .cap = sizeof(r->pl->head_room)};
 
-	buf_init(&b, 0);
-	buf_reserve(&b, 512);
 	put_s(&b, method);
 	put(&b, " ", 1);
 	if (*t->path != '/')
 		put(&b, "/", 1);
 	put_s(&b, t->path);
-	put_s(&b, " HTTP/1.1\r\n");
+	PUT_LIT(&b, " HTTP/1.1\r\n");
 	if (!(pre ? pre->host : has_hdr(hs, "Host"))) {
-		put_s(&b, "Host: ");
+		PUT_LIT(&b, "Host: ");
 		put(&b, t->host, t->host_len);
 		if (t->port != 80) {
 			put(&b, ":", 1);
 			put_u(&b, t->port);
 		}
-		put_s(&b, "\r\n");
+		PUT_LIT(&b, "\r\n");
 	}
 	if (!(pre ? pre->agent : has_hdr(hs, "User-Agent")))
-		put_s(&b, "User-Agent: hermetic/" HERMETIC_VERSION "\r\n");
+		PUT_LIT(&b, "User-Agent: hermetic/" HERMETIC_VERSION "\r\n");
 	if (!(pre ? pre->accept : has_hdr(hs, "Accept")))
-		put_s(&b, "Accept: */*\r\n");
+		PUT_LIT(&b, "Accept: */*\r\n");
 	if (pre)
 		put(&b, pre->lines, pre->lines_len);
 	else
 		put_custom_lines(&b, hs);
 	if (o->body) {
-		put_s(&b, "Content-Length: ");
+		PUT_LIT(&b, "Content-Length: ");
 		put_u(&b, o->body_len);
-		put_s(&b, "\r\n");
+		PUT_LIT(&b, "\r\n");
 		if (!(pre ? pre->ctype : has_hdr(hs, "Content-Type")))
-			put_s(&b, "Content-Type: application/x-www-form-urlencoded\r\n");
+			PUT_LIT(&b, "Content-Type: application/x-www-form-urlencoded\r\n");
 	}
-	put_s(&b, "\r\n");
-	r->pl->head_len = b.len;
-	r->pl->head = buf_steal(&b);
+	PUT_LIT(&b, "\r\n");
+	if (b.grown) {
+		r->pl->head_len = b.b.len;
+		r->pl->head = buf_steal(&b.b);
+	} else {
+		r->pl->head_len = b.len;
+		r->pl->head = b.room;
+	}
 }
 
 /* "<host> port <n>" into key (PLAIN_KEY bytes), the host cut to fit, as snprintf would write

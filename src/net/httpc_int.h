@@ -30,6 +30,7 @@
 
 #define HEADERS_CAP (64 * 1024)
 #define PLAIN_KEY   64
+#define PLAIN_HEAD  512 /* a request head this long is written into struct plain itself */
 
 /* The steps of a request's end that httpc.c owns and the plain path (httpc_plain.c) and the
  * mail worker's end (httpc_mail.c) reach through r->owner: their only way back into httpc.c,
@@ -109,14 +110,17 @@ struct pool {
 	long idle_ms;	      /* IDLE_MS unless httpc_set_idle_ms */
 	struct event *prune;  /* closes what idled idle_ms, with or without traffic */
 	struct offload *mail; /* mail jobs (see httpc_mail.c); NULL until one */
+	struct plain *spare;  /* finished plain requests' states, for the next ones */
+	size_t n_spare;	      /* up to SPARE_MAX */
 };
 
 struct plain {
+	struct plain *next_spare; /* while kept in the pool's spares */
 	struct conn *conn;
 	struct sockaddr_storage sa;
 	socklen_t sa_len;
-	char key[PLAIN_KEY]; /* "address port": the pool's key and the error texts' peer */
-	char *head;
+	char key[PLAIN_KEY];   /* "address port": the pool's key and the error texts' peer */
+	char *head;	       /* head_room, or malloc'd when the head is longer */
 	size_t head_len, sent; /* sent counts head and body bytes the kernel took */
 	struct event timer;
 	bool timer_added, connecting, sending, reused, retried, idempotent, no_pool;
@@ -128,6 +132,10 @@ struct plain {
 	unsigned line_no;
 	unsigned digits; /* of the chunk size */
 	bool ext, cr;	 /* inside a chunk extension; after its CR */
+	/* Last: left uncleared (httpc_plain_start). 512 keeps struct plain under glibc's 1 KiB
+	 * tcache sizes (in one allocation with the request it was past them, and dearer than two).
+	 */
+	char head_room[PLAIN_HEAD];
 };
 
 /* Where a plain request goes, read from its URL (httpc_plain_ok). */
@@ -162,7 +170,8 @@ bool httpc_http_proxied(void);
 
 /* o takes the plain path; t is filled from its URL. */
 bool httpc_plain_ok(const struct httpc_opts *o, struct target *t);
-/* Writes r->pl->head, the request head curl would write. */
+/* Writes r->pl->head, the request head curl would write: into r->pl->head_room when it fits,
+ * else malloc'd. */
 void httpc_plain_head(struct httpc_req *r, const struct httpc_opts *o, const struct target *t,
 		      const char *method);
 /* "<host> port <n>" into key (PLAIN_KEY bytes). */
@@ -176,7 +185,7 @@ void httpc_plain_detach(struct httpc_req *r, bool keep);
  * in use (an idle one that turns readable goes to httpc_idle_closed). */
 void httpc_conn_want(struct conn *c, struct loop *l, short what);
 void httpc_plain_start(struct httpc_req *r, const struct httpc_opts *o, const struct target *t);
-/* Frees r's plain state (NULL: nothing); its connection is closed. */
+/* Frees what r's plain state holds (NULL: nothing); its connection is closed. */
 void httpc_plain_free(struct httpc_req *r);
 
 /* ---- httpc_parse.c ---- */
@@ -195,6 +204,10 @@ struct conn *httpc_pool_take(struct loop *l, const char *key);
 void httpc_pool_put(struct loop *l, struct conn *c);
 /* An idle connection became readable: the peer closed it (or broke the protocol). */
 void httpc_idle_closed(struct conn *c);
+/* The struct plain a finished request left (its contents stale), or a new one (malloc'd). */
+struct plain *httpc_pool_plain(struct loop *l);
+/* Keeps p (holding nothing) for a next request, or frees it. */
+void httpc_pool_plain_done(struct loop *l, struct plain *p);
 
 /* ---- httpc_mail.c ---- */
 

@@ -35,6 +35,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,8 +354,10 @@ static void plain_go(struct httpc_req *r)
 void httpc_plain_start(struct httpc_req *r, const struct httpc_opts *o, const struct target *t)
 {
 	const char *method = o->method ? o->method : (o->body ? "POST" : "GET");
-	struct plain *p = xcalloc(1, sizeof(*p));
+	/* Everything but the head's room cleared: it is written before it is read. */
+	struct plain *p = httpc_pool_plain(r->loop);
 
+	memset(p, 0, offsetof(struct plain, head_room));
 	r->pl = p;
 	memcpy(&p->sa, &t->sa, sizeof(p->sa));
 	p->sa_len = t->sa_len;
@@ -383,6 +386,8 @@ void httpc_plain_free(struct httpc_req *r)
 	if (!r->pl)
 		return;
 	httpc_plain_detach(r, false);
-	free(r->pl->head);
-	free(r->pl);
+	if (r->pl->head != r->pl->head_room)
+		free(r->pl->head);
+	httpc_pool_plain_done(r->loop, r->pl);
+	r->pl = NULL;
 }

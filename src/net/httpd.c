@@ -327,11 +327,17 @@ const char *httpd_query(const struct httpd_req *req)
 
 const char *httpd_header(const struct httpd_req *req, const char *name)
 {
+	char first = (char)(*name | 0x20);
 	unsigned i;
 
-	for (i = 0; i < req->n_hdrs; i++)
-		if (strcasecmp(req->c->in + req->hdrs[i].name, name) == 0)
+	/* The first byte first, folded as strcasecmp would match it (a request's handlers look
+	 * up several headers among a dozen, and musl's strcasecmp calls tolower per byte). */
+	for (i = 0; i < req->n_hdrs; i++) {
+		const char *h = req->c->in + req->hdrs[i].name;
+
+		if ((char)(*h | 0x20) == first && strcasecmp(h, name) == 0)
 			return req->c->in + req->hdrs[i].value;
+	}
 	return NULL;
 }
 
@@ -395,6 +401,14 @@ int httpd_local_addr(struct httpd_req *req, struct netaddr *out)
 	if (getsockname(req->c->fd, (struct sockaddr *)&ss, &len) < 0)
 		return -errno;
 	return netaddr_from_sockaddr((const struct sockaddr *)&ss, out);
+}
+
+void *httpd_req_room(struct httpd_req *req, size_t size)
+{
+	if (size > sizeof(req->room))
+		return NULL;
+	memset(req->room, 0, size);
+	return req->room;
 }
 
 void httpd_on_close(struct httpd_req *req, httpd_close_cb cb, void *arg)

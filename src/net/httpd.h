@@ -111,12 +111,25 @@ int httpd_local_addr(struct httpd_req *req, struct netaddr *out);
 void httpd_on_close(struct httpd_req *req, httpd_close_cb cb, void *arg);
 /* Answer bytes queued for the client and not yet taken by its socket (back-pressure). */
 size_t httpd_output_len(const struct httpd_req *req);
+/* HTTPD_REQ_ROOM zeroed bytes (16-byte aligned) that live as long as the request: until
+ * its answer ends, also when the client left before (the connection waits for the answer).
+ * For a handler's state of one request instead of a malloc; NULL when size is over. */
+#define HTTPD_REQ_ROOM 64
+void *httpd_req_room(struct httpd_req *req, size_t size);
 
 /* ---- the answer */
 
 /* Adds a header to the answer (before httpd_reply or httpd_reply_start). Name and value are
  * copied; one holding CR, LF or NUL is dropped. */
 void httpd_add_header(struct httpd_req *req, const char *name, const char *value);
+/* The same with the lengths known (a formatted number): no strlen. */
+void httpd_add_header_n(struct httpd_req *req, const char *name, size_t name_len, const char *value,
+			size_t value_len);
+/* The same with a string literal as the name, which is not checked (it is in the source). */
+void httpd_add_header_lit(struct httpd_req *req, const char *name, size_t name_len,
+			  const char *value, size_t value_len);
+#define HTTPD_ADD_HEADER_LIT(req, lit, value, value_len)                                           \
+	httpd_add_header_lit(req, "" lit "", sizeof(lit) - 1, value, value_len)
 /* A whole answer: status, Content-Type (NULL = none), body (copied when the socket does not
  * take it at once). Ends the request. */
 void httpd_reply(struct httpd_req *req, int status, const char *content_type, const char *body,

@@ -77,6 +77,7 @@ struct httpd_req {
 	const char *obs; /* the route name the observer is given */
 	httpd_close_cb on_close;
 	void *close_arg;
+	_Alignas(16) unsigned char room[HTTPD_REQ_ROOM]; /* httpd_req_room */
 };
 
 struct conn {

@@ -172,31 +172,86 @@ static bool answerable(const struct httpd_req *r, const char *what)
 	return false;
 }
 
-/* Length of s, or SIZE_MAX when it holds CR, LF or (with colon) ':'. A byte loop: musl's
- * strpbrk builds a table on every call, and this runs for each answer header. */
-static size_t header_text_len(const char *s, bool colon)
+static bool bad_byte(char ch, bool colon)
 {
-	size_t n;
+	return !ch || ch == '\r' || ch == '\n' || (colon && ch == ':');
+}
 
-	for (n = 0; s[n]; n++)
-		if (s[n] == '\r' || s[n] == '\n' || (colon && s[n] == ':'))
-			return SIZE_MAX;
-	return n;
+/* Whether the n bytes at s hold CR, LF, NUL or (with colon) ':'. This runs twice for every
+ * answer header, and a byte loop cost about 6 instructions a byte; so eight bytes at a time,
+ * with one test for any byte below 14 (NUL, CR and LF are; (v - 14 * 0x01..) & ~v & 0x80..
+ * finds them, and a colon as a zero byte of v ^ ':'), and the bytes themselves looked at only
+ * in a word that test flags (a tab, say). The last word overlaps the one before it. */
+static inline bool has_line_break(const char *s, size_t n, bool colon)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = ones << 7;
+	size_t i, k;
+
+	if (n < 8) {
+		for (i = 0; i < n; i++)
+			if (bad_byte(s[i], colon))
+				return true;
+		return false;
+	}
+	for (i = 0;; i += 8) {
+		uint64_t v, c, hit;
+
+		if (i + 8 > n)
+			i = n - 8;
+		memcpy(&v, s + i, 8);
+		hit = (v - ones * 14) & ~v & highs;
+		if (colon) {
+			c = v ^ (ones * ':');
+			hit |= (c - ones) & ~c & highs;
+		}
+		if (hit)
+			for (k = i; k < i + 8; k++)
+				if (bad_byte(s[k], colon))
+					return true;
+		if (i + 8 == n)
+			return false;
+	}
+}
+
+static void put_header(struct buf *b, const char *name, size_t name_len, const char *value,
+		       size_t value_len)
+{
+	buf_append(b, name, name_len);
+	buf_append(b, ": ", 2);
+	buf_append(b, value, value_len);
+	buf_append(b, "\r\n", 2);
+}
+
+static void dropped(const char *name, size_t name_len)
+{
+	log_warn("http: dropped an answer header with a line break (%.*s)",
+		 (int)(name_len < 32 ? name_len : 32), name);
+}
+
+void httpd_add_header_n(struct httpd_req *req, const char *name, size_t name_len, const char *value,
+			size_t value_len)
+{
+	if (!name_len || has_line_break(name, name_len, true) ||
+	    has_line_break(value, value_len, false)) {
+		dropped(name, name_len);
+		return;
+	}
+	put_header(&req->c->hdrs, name, name_len, value, value_len);
+}
+
+void httpd_add_header_lit(struct httpd_req *req, const char *name, size_t name_len,
+			  const char *value, size_t value_len)
+{
+	if (has_line_break(value, value_len, false)) {
+		dropped(name, name_len);
+		return;
+	}
+	put_header(&req->c->hdrs, name, name_len, value, value_len);
 }
 
 void httpd_add_header(struct httpd_req *req, const char *name, const char *value)
 {
-	struct buf *b = &req->c->hdrs;
-	size_t nl = header_text_len(name, true), vl = header_text_len(value, false);
-
-	if (nl == SIZE_MAX || vl == SIZE_MAX || !nl) {
-		log_warn("http: dropped an answer header with a line break (%.32s)", name);
-		return;
-	}
-	buf_append(b, name, nl);
-	buf_append(b, ": ", 2);
-	buf_append(b, value, vl);
-	buf_append(b, "\r\n", 2);
+	httpd_add_header_n(req, name, strlen(name), value, strlen(value));
 }
 
 void httpd_reply(struct httpd_req *req, int status, const char *content_type, const char *body,
@@ -205,7 +260,7 @@ void httpd_reply(struct httpd_req *req, int status, const char *content_type, co
 	if (!answerable(req, "httpd_reply"))
 		return;
 	if (content_type)
-		httpd_add_header(req, "Content-Type", content_type);
+		HTTPD_ADD_HEADER_LIT(req, "Content-Type", content_type, strlen(content_type));
 	httpd_send_head(req, status, false, body, len);
 	req_answered(req->c);
 }
