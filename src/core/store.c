@@ -774,7 +774,8 @@ static void commit_done(struct store *s)
 	s->writing.n = 0;
 	for (i = 0; i < b.n; i++)
 		b.l[i].fn(b.l[i].arg, rc);
-	if (s->batch_due && s->batch_open && !s->committing)
+	if (s->batch_open && !s->committing &&
+	    (s->batch_due || s->batch_rows >= STORE_BATCH_MAX_ROWS))
 		hand_off(s);
 }
 
@@ -841,22 +842,21 @@ int store_batch_hold(struct store *s, const struct store_held_ops *ops, void *ar
 	 * autocommit, and when rows come closer than the window, the next one opens the batch. */
 	if (idle && (!last || now - last >= STORE_BATCH_MS))
 		return -ENOTSUP;
-	if (s->batch_open && s->batch_rows >= STORE_BATCH_MAX_ROWS) {
-		/* Full while the previous batch is still being written: the row waits in the
-		 * writer's queue (store_write_later) rather than the loop for the committer. */
-		if (s->committing)
-			return -EBUSY;
+	/* A full batch goes now; while the one before it is being written it grows instead
+	 * (and goes when that one is done), up to the hard bound, where the loop waits. */
+	if (s->batch_open && s->batch_rows >= STORE_BATCH_HARD_ROWS)
+		wait_commit(s);
+	if (s->batch_open && s->batch_rows >= STORE_BATCH_MAX_ROWS && !s->committing)
 		hand_off(s);
-	}
 	if (!s->batch_open) {
 		s->batch_open = true;
 		evtimer_add(s->batch_ev, &window);
 	}
 	if (add_listener(&s->fill, ops->done, ops, arg) < 0) {
 		/* More writers than slots: this one's row goes in the next batch. */
-		if (s->committing)
-			return -EBUSY;
-		hand_off(s);
+		wait_commit(s);
+		if (s->batch_open)
+			hand_off(s);
 		return store_batch_hold(s, ops, arg);
 	}
 	s->batch_rows++;

@@ -113,7 +113,8 @@ void store_flush(struct store *s);
 
 /* Group commit on a loop's connection. A writer holds its rows in memory while a batch fills
  * (store_batch_hold); STORE_BATCH_MS after the batch's first row, or as soon as it holds
- * STORE_BATCH_MAX_ROWS rows, or earlier by store_batch_end(), the batch closes: on the loop
+ * STORE_BATCH_MAX_ROWS rows and no batch is being written, or earlier by store_batch_end(),
+ * the batch closes: on the loop
  * each writer's seal(arg) sets its rows aside, then the store's committer thread runs BEGIN
  * IMMEDIATE, each writer's write(arg, db) and COMMIT while the next batch fills, and each
  * listener's done/fn(arg, rc) fires once on the loop: rc 0 committed, -EIO rolled back (the
@@ -128,14 +129,18 @@ void store_flush(struct store *s);
  * as before, in autocommit, on the loop: no batch is in flight then) for the first row after
  * STORE_BATCH_MS without one (a batch of one row costs more than autocommit; under load the
  * next row opens the batch), without a loop, while store_write's queue waits, or inside
- * another transaction on the connection; -EBUSY when the filling batch is full while the one
- * before it is still being written (queue the row with store_write_later instead of waiting).
+ * another transaction on the connection. A batch that reaches STORE_BATCH_HARD_ROWS while the
+ * one before it is being written makes the loop wait for that one (the only wait, and the
+ * bound on the rows held).
  * Crash semantics: a clean exit commits; a crash (SIGKILL, a fault) loses the batches not yet
  * committed, the rows of at most the last 2 x STORE_BATCH_MS; other processes see a row at
  * most that long after it was written. A power loss loses the last commits anyway
  * (synchronous=NORMAL). */
 #define STORE_BATCH_MS	     20
 #define STORE_BATCH_MAX_ROWS 64
+/* While a batch is being written the next one may grow past STORE_BATCH_MAX_ROWS (it goes as
+ * soon as the one before it is done); at this many rows the loop waits for the one before. */
+#define STORE_BATCH_HARD_ROWS 4096
 typedef void (*store_batch_fn)(void *arg, int rc);
 struct store_held_ops {
 	/* On the loop, as the batch closes: set its rows aside; rows held from now on belong

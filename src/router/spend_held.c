@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CHUNK_BIG      16
@@ -59,12 +60,14 @@ void spend_inserts_finish(struct spend_inserts *ins)
 
 void spend_held_init(struct spend_held *h)
 {
-	h->n = 0;
+	h->rows = NULL;
+	h->n = h->cap = 0;
 	buf_init(&h->text, 0);
 }
 
 void spend_held_finish(struct spend_held *h)
 {
+	free(h->rows);
 	buf_finish(&h->text);
 }
 
@@ -106,8 +109,12 @@ bool spend_held_add(struct spend_held *h, const struct spend_entry *e, const cha
 {
 	struct spend_held_row *r;
 
-	if (h->n == STORE_BATCH_MAX_ROWS)
+	if (h->n == STORE_BATCH_HARD_ROWS)
 		return false;
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : STORE_BATCH_MAX_ROWS;
+		h->rows = xrealloc(h->rows, h->cap * sizeof(*h->rows));
+	}
 	r = &h->rows[h->n++];
 	r->e = *e;
 	r->lost = false;

@@ -23,8 +23,8 @@ struct spend_held_row {
 };
 
 struct spend_held {
-	struct spend_held_row rows[STORE_BATCH_MAX_ROWS];
-	size_t n;
+	struct spend_held_row *rows; /* grows to STORE_BATCH_HARD_ROWS, kept between batches */
+	size_t n, cap;
 	struct buf text;
 };
 
@@ -39,7 +39,7 @@ void spend_held_bind(sqlite3_stmt *st, int row, const struct spend_entry *e, con
 
 void spend_held_init(struct spend_held *h);
 void spend_held_finish(struct spend_held *h);
-/* Copies e and its strings; false when the batch's STORE_BATCH_MAX_ROWS rows are held. */
+/* Copies e and its strings; false when STORE_BATCH_HARD_ROWS rows are held. */
 bool spend_held_add(struct spend_held *h, const struct spend_entry *e, const char *day);
 /* Writes every row held, in order, inside the open transaction on db (the committer thread's
  * part). A statement that fails marks its rows lost; a transaction rolled back by a failure
