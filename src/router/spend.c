@@ -593,7 +593,8 @@ static int write_entry(struct spend *s, const struct spend_entry *e)
 	/* Written at once unless rows wait for a lock: the copy is made only for the queue. */
 	if (!store_writes_waiting(s->store)) {
 		rc = store_batch_hold(s->store, &held_ops, s);
-		/* (The store closes a batch at STORE_BATCH_HARD_ROWS rows: fill always has room.) */
+		/* (The store closes a batch at STORE_BATCH_HARD_ROWS rows: fill always has room.)
+		 */
 		if (rc == 0 && spend_held_add(s->fill, e, row_day(s, e->ts_ms)))
 			return BATCHED;
 		if (rc == -ENOTSUP)
