@@ -1182,6 +1182,60 @@ static void rows_during_a_commit_do_not_wait_for_it(void **state)
 	loop_destroy(loop);
 }
 
+static void *open_gate_later(void *arg)
+{
+	struct gate *g = arg;
+
+	usleep(50 * 1000);
+	pthread_mutex_lock(&g->mu);
+	g->open = true;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
+/* A use of the connection on the loop (store_db here; a queued row's retry, a budget's reload)
+ * waits for every batch in flight: also for the next one, handed over as the first is done
+ * because its window ended meanwhile. Returning with that one in flight let the loop's
+ * statement run while the committer thread used the connection (a crash, NOMUTEX). */
+static void a_use_of_the_connection_waits_for_every_batch_in_flight(void **state)
+{
+	struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, false};
+	struct fx f;
+	struct loop *loop = loop_create();
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+	pthread_t opener;
+	sqlite3 *db;
+
+	(void)state;
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	store_attach_loop(f.store, loop);
+	db = store_db(f.store);
+	assert_int_equal(record(&f, t, "free", "internal", 0.125), 0); /* alone */
+	assert_int_equal(record(&f, t + 1, "free", "internal", 0.125), 0);
+	sqlite3_commit_hook(db, gate_commit, &g);
+	event_base_loop(loop_base(loop), EVLOOP_ONCE); /* the window's timer: handed off */
+	pthread_mutex_lock(&g.mu);
+	while (!g.entered && !g.timed_out)
+		pthread_cond_wait(&g.cv, &g.mu);
+	pthread_mutex_unlock(&g.mu);
+	/* The next batch fills, and its window ends while the first is still being written. */
+	assert_int_equal(record(&f, t + 2, "free", "internal", 0.125), 0);
+	assert_true(store_batch_open(f.store));
+	usleep((STORE_BATCH_MS + 10) * 1000);
+	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	assert_true(store_batch_open(f.store));
+	assert_int_equal(pthread_create(&opener, NULL, open_gate_later, &g), 0);
+	db = store_db(f.store);
+	assert_false(store_batch_pending(f.store));
+	pthread_join(opener, NULL);
+	assert_false(g.timed_out);
+	sqlite3_commit_hook(db, NULL, NULL);
+	expect_committed(&f, "3 0.375");
+	fx_close(&f);
+	loop_destroy(loop);
+}
+
 static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 {
 	struct fx f;
@@ -1610,6 +1664,7 @@ int main(void)
 		cmocka_unit_test(a_batch_rolled_back_keeps_its_rows_in_the_totals),
 		cmocka_unit_test(a_window_commits_off_the_loop),
 		cmocka_unit_test(rows_during_a_commit_do_not_wait_for_it),
+		cmocka_unit_test(a_use_of_the_connection_waits_for_every_batch_in_flight),
 		cmocka_unit_test(audit_lines_wait_for_the_batch_their_rows_are_in),
 		cmocka_unit_test(failed_write_of_a_new_period_still_counts),
 		cmocka_unit_test(unreadable_ledger_fails_closed_and_keeps_unsaved_spend),

@@ -551,15 +551,17 @@ static void collect_commit(struct store *s)
 	s->commit_in_thread = false;
 }
 
-/* Blocks until the batch in flight (if any) is written and its listeners have fired; from
- * every use of the connection on the loop. */
+/* Blocks until no batch is in flight and the listeners of those that were have fired; from
+ * every use of the connection on the loop. A batch done may hand the next one over (its
+ * window ended meanwhile, or it is full): that one is waited for too, so the caller finds the
+ * connection free. */
 static void wait_commit(struct store *s)
 {
-	if (!s->committing)
-		return;
-	if (s->commit_in_thread)
-		collect_commit(s);
-	commit_done(s);
+	while (s->committing) {
+		if (s->commit_in_thread)
+			collect_commit(s);
+		commit_done(s);
+	}
 }
 
 static void on_committed(evutil_socket_t fd, short what, void *arg)

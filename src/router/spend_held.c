@@ -199,4 +199,12 @@ void spend_held_drop(struct spend_held *h)
 {
 	h->n = 0;
 	buf_reset(&h->text);
+	/* A burst's batches grow far past a quiet one's: their memory is not kept. */
+	if (h->cap > STORE_BATCH_MAX_ROWS) {
+		free(h->rows);
+		h->rows = NULL;
+		h->cap = 0;
+		buf_finish(&h->text);
+		buf_init(&h->text, 0);
+	}
 }
