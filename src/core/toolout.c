@@ -73,9 +73,11 @@ struct toolout {
 	pthread_cond_t room; /* a chunk left the queue */
 	struct chunk *q, **q_tail;
 	size_t n_q;
-	bool writing; /* a writer drains q */
-	bool closing; /* no more chunks: the writer closes the file */
-	bool failed;  /* nothing more is written; why says what and where */
+	struct chunk *spare; /* written chunks, for the next to fill: no malloc and free per
+			      * 64 KiB (a sanitizer's quarantine kept every one of them) */
+	bool writing;	     /* a writer drains q */
+	bool closing;	     /* no more chunks: the writer closes the file */
+	bool failed;	     /* nothing more is written; why says what and where */
 	char why[PATH_MAX + 160];
 	int fd; /* the writer's: -1 before the open and after the close */
 };
@@ -201,8 +203,10 @@ static void drain(struct toolout *o)
 		pthread_mutex_unlock(&o->mu);
 		if (!skip)
 			put_chunk(o, c);
-		free(c);
 		pthread_mutex_lock(&o->mu);
+		/* At most QUEUE_MAX + 2 chunks exist: the spares are within the bound. */
+		c->next = o->spare;
+		o->spare = c;
 		o->n_q--;
 		pthread_cond_signal(&o->room);
 		pthread_mutex_unlock(&o->mu);
@@ -213,6 +217,12 @@ static void drain(struct toolout *o)
 
 static void free_out(struct toolout *o)
 {
+	while (o->spare) {
+		struct chunk *c = o->spare;
+
+		o->spare = c->next;
+		free(c);
+	}
 	free(o->fill);
 	buf_finish(&o->head);
 	free(o->path);
@@ -315,7 +325,13 @@ static void file_put(struct toolout *o, const char *data, size_t len)
 		size_t n;
 
 		if (!o->fill) {
-			o->fill = xmalloc(sizeof(*o->fill));
+			pthread_mutex_lock(&o->mu);
+			o->fill = o->spare;
+			if (o->fill)
+				o->spare = o->fill->next;
+			pthread_mutex_unlock(&o->mu);
+			if (!o->fill)
+				o->fill = xmalloc(sizeof(*o->fill));
 			o->fill->len = 0;
 		}
 		n = CHUNK_SIZE - o->fill->len < len ? CHUNK_SIZE - o->fill->len : len;
