@@ -1134,6 +1134,18 @@ static int gate_commit(void *arg)
 	return 0;
 }
 
+/* Hands the open batch to the committer (its window's timer) and returns once the committer
+ * is inside its COMMIT, held at g's gate. */
+static void hold_the_commit(struct loop *loop, sqlite3 *db, struct gate *g)
+{
+	sqlite3_commit_hook(db, gate_commit, g);
+	event_base_loop(loop_base(loop), EVLOOP_ONCE);
+	pthread_mutex_lock(&g->mu);
+	while (!g->entered && !g->timed_out)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
 /* While a batch is being written, the loop goes on: rows recorded meanwhile are held for the
  * next batch at once, without waiting for the COMMIT (which here waits for them: had record()
  * waited for it, the gate would have timed out). */
@@ -1153,12 +1165,7 @@ static void rows_during_a_commit_do_not_wait_for_it(void **state)
 	assert_int_equal(record(&f, t + 1, "free", "internal", 0.125), 0);
 	assert_int_equal(record(&f, t + 2, "free", "internal", 0.125), 0);
 	assert_true(store_batch_open(f.store));
-	sqlite3_commit_hook(db, gate_commit, &g);
-	event_base_loop(loop_base(loop), EVLOOP_ONCE); /* the window's timer: handed off */
-	pthread_mutex_lock(&g.mu);
-	while (!g.entered && !g.timed_out)
-		pthread_cond_wait(&g.cv, &g.mu);
-	pthread_mutex_unlock(&g.mu);
+	hold_the_commit(loop, db, &g);
 	/* The committer is inside the batch's COMMIT now. */
 	assert_true(store_batch_pending(f.store));
 	assert_false(store_batch_open(f.store));
@@ -1213,12 +1220,7 @@ static void a_use_of_the_connection_waits_for_every_batch_in_flight(void **state
 	db = store_db(f.store);
 	assert_int_equal(record(&f, t, "free", "internal", 0.125), 0); /* alone */
 	assert_int_equal(record(&f, t + 1, "free", "internal", 0.125), 0);
-	sqlite3_commit_hook(db, gate_commit, &g);
-	event_base_loop(loop_base(loop), EVLOOP_ONCE); /* the window's timer: handed off */
-	pthread_mutex_lock(&g.mu);
-	while (!g.entered && !g.timed_out)
-		pthread_cond_wait(&g.cv, &g.mu);
-	pthread_mutex_unlock(&g.mu);
+	hold_the_commit(loop, db, &g);
 	/* The next batch fills, and its window ends while the first is still being written. */
 	assert_int_equal(record(&f, t + 2, "free", "internal", 0.125), 0);
 	assert_true(store_batch_open(f.store));
