@@ -72,21 +72,6 @@ static void large_blocks_and_the_cap_go_back_to_malloc(void **state)
 	assert_true(sqlmem_kept() >= 200 * 1024);
 }
 
-static void a_trim_gives_every_block_back(void **state)
-{
-	void *p = sqlite3_malloc(500);
-
-	(void)state;
-	sqlite3_free(p);
-	assert_true(sqlmem_kept() > 0);
-	sqlmem_trim();
-	assert_int_equal(sqlmem_kept(), 0);
-	p = sqlite3_malloc(500); /* and the lists work on after it */
-	sqlite3_free(p);
-	assert_int_equal(sqlmem_kept(), 512);
-	sqlmem_trim();
-}
-
 static void sqlite_runs_on_it(void **state)
 {
 	sqlite3 *db;
@@ -118,7 +103,6 @@ int main(void)
 		cmocka_unit_test(a_freed_block_is_reused_by_its_size),
 		cmocka_unit_test(realloc_keeps_the_contents),
 		cmocka_unit_test(large_blocks_and_the_cap_go_back_to_malloc),
-		cmocka_unit_test(a_trim_gives_every_block_back),
 		cmocka_unit_test(sqlite_runs_on_it),
 	};
 

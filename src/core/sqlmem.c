@@ -170,24 +170,6 @@ void sqlmem_install(void)
 	pthread_once(&once, install);
 }
 
-void sqlmem_trim(void)
-{
-	void *lists[SQLMEM_CLASSES];
-
-	pthread_mutex_lock(&M.mu);
-	memcpy(lists, M.free, sizeof(lists));
-	memset(M.free, 0, sizeof(M.free));
-	M.kept = 0;
-	pthread_mutex_unlock(&M.mu);
-	for (int c = 0; c < SQLMEM_CLASSES; c++)
-		while (lists[c]) {
-			void *p = lists[c];
-
-			memcpy(&lists[c], p, sizeof(void *));
-			free((struct head *)p - 1);
-		}
-}
-
 size_t sqlmem_kept(void)
 {
 	size_t n;

@@ -8,9 +8,6 @@
 /* Installs them, once, before SQLite's first use (store_open does); later it does nothing
  * and SQLite keeps malloc's. Thread-safe. */
 void sqlmem_install(void);
-/* Gives every block waiting in the lists back (the store calls it when its writes pause, so
- * an idle process keeps none of them). */
-void sqlmem_trim(void);
 /* Bytes waiting in the free lists now (tests). */
 size_t sqlmem_kept(void);
 

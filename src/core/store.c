@@ -318,7 +318,6 @@ int store_open_with(const char *path, const struct store_migration *migrations, 
 	if (migrate(s, migrations, n, err, err_len) < 0)
 		goto fail;
 	s->path = xstrdup(path);
-	sqlmem_trim(); /* what the schema's reading and the migrations freed */
 	*out = s;
 	return 0;
 fail:
@@ -783,8 +782,6 @@ static void commit_done(struct store *s)
 	if (s->batch_open && !s->committing &&
 	    (s->batch_due || s->batch_rows >= STORE_BATCH_MAX_ROWS))
 		hand_off(s);
-	else if (!s->batch_open && !s->committing)
-		sqlmem_trim(); /* the writes paused: an idle process keeps no spare blocks */
 }
 
 /* The filling batch's window is over: written now, or right after the batch in flight. */
