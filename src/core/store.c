@@ -41,7 +41,6 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/offload.h"
-#include "core/sqlmem.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -270,7 +269,6 @@ int store_open_with(const char *path, const struct store_migration *migrations, 
 	/* NOMUTEX: the connection is used by the loop and the committer thread, never at once
 	 * (wait_commit; the hand-over under cmu orders them), so SQLite's per-call mutex was
 	 * 2.4k instructions a proxied request for nothing. */
-	sqlmem_install();
 	rc = sqlite3_open_v2(path, &s->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW |
 				     SQLITE_OPEN_NOMUTEX,
@@ -349,7 +347,6 @@ int store_open_reader(const char *path, struct store **out, char *err, size_t er
 	int rc;
 
 	s->reader = true;
-	sqlmem_install();
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
