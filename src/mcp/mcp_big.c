@@ -480,17 +480,6 @@ static bool is_atom_char(char c)
 	       c == '.' || c == 'E';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Inside a string: a run of plain bytes at once. Returns the bytes used. */
 static size_t string_run(struct mcp_big *b, const char *p, size_t n)
 {
@@ -610,10 +599,10 @@ static int scan(struct mcp_big *b, const char *data, size_t len)
 			rc = escape(b, c);
 			break;
 		case ST_UHEX:
-			if (hexval(c) < 0)
+			if (hex_digit(c) < 0)
 				return fail(b, -EPROTO,
 					    "the message is not JSON (a bad \\u escape)");
-			b->uhex = (b->uhex << 4) | (unsigned)hexval(c);
+			b->uhex = (b->uhex << 4) | (unsigned)hex_digit(c);
 			if (++b->n_uhex == 4) {
 				end_uhex(b);
 				b->st = ST_STRING;
