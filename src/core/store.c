@@ -28,7 +28,11 @@
  * wake-up dearer than autocommit); the next row within the window opens a batch. The window
  * was 5 ms; at 20 ms a batch at 1000 req/s holds about 20 rows instead of 8, and pwrite +
  * fcntl per row fell from 1.7 to 0.9 (strace -c, 4000 requests), for a crash window of 20 ms
- * of rows, still far shorter than the calls in flight that a crash loses anyway. The COMMIT
+ * of rows, still far shorter than the calls in flight that a crash loses anyway. At 100 ms
+ * (about 100 rows a batch at 1000 req/s) the committer wakes 10 times a second instead of 50,
+ * writes each of the table's four b-tree leaves once per 100 rows instead of per 20, and the
+ * plain router's CPU per request fell by a tenth (perf stat, 5 interleaved runs of 5,000
+ * requests: 415 -> 371 ms); a crash loses at most 200 ms of rows. The COMMIT
  * itself was not a few microseconds but 100-300 (its pwrite calls), the router's p99; it now
  * runs on a committer thread on the same connection (see commit_loop). A writer may also hold
  * its rows back and write them in one statement just before the COMMIT (store_batch_hold: the

@@ -452,7 +452,8 @@ static void held_done(void *arg, int rc)
 			log_error(
 				"spend: %zu ledger rows were not written: %s; budgets keep counting"
 				" them until their periods end",
-				s->sealed_lost, store_error(s->store));
+				s->sealed_lost,
+				s->sealed->err[0] ? s->sealed->err : store_error(s->store));
 		s->write_failing = true;
 	} else if (rc == 0 && s->sealed->n) {
 		worked(&s->write_failing, "writing");

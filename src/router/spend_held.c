@@ -12,14 +12,21 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CHUNK_BIG      16
 #define CHUNK_SMALL    4
 #define INSERT_COLUMNS 13
+/* OR FAIL, not the default ABORT: a multi-row INSERT that may abort part-way makes SQLite keep
+ * a statement journal (in memory: malloc, copy and free of every page the statement touches,
+ * a sixth of the committer's instructions). A statement that fails under OR FAIL keeps the rows
+ * it wrote before the failing one (VALUES rows go in order); sqlite3_changes() counts them, and
+ * write_rows marks only the rest lost, so no row is both in the table and in the unsaved
+ * totals. */
 #define INSERT_SQL                                                                                 \
-	"INSERT INTO spend (ts_ms, day, model_group, deployment, key_hash,"                        \
+	"INSERT OR FAIL INTO spend (ts_ms, day, model_group, deployment, key_hash,"                \
 	" input_tokens, output_tokens, cost_usd, cost_source, estimated,"                          \
 	" cached_tokens, cache_write_tokens, lane) VALUES "
 
@@ -62,6 +69,7 @@ void spend_held_init(struct spend_held *h)
 {
 	h->rows = NULL;
 	h->n = h->cap = 0;
+	h->err[0] = '\0';
 	buf_init(&h->text, 0);
 }
 
@@ -140,9 +148,11 @@ static struct spend_entry entry_at(const struct spend_held *h, const struct spen
 	return e;
 }
 
-/* Rows [from, from + n) with st, an INSERT of n rows; a failure marks them lost. */
+/* Rows [from, from + n) with st, an INSERT of n rows; a failure marks lost the rows it did not
+ * write (see INSERT_SQL). */
 static size_t write_rows(struct spend_held *h, sqlite3_stmt *st, size_t from, size_t n)
 {
+	size_t written;
 	int rc;
 
 	for (size_t i = 0; i < n; i++) {
@@ -156,9 +166,13 @@ static size_t write_rows(struct spend_held *h, sqlite3_stmt *st, size_t from, si
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return 0;
-	for (size_t i = 0; i < n; i++)
+	snprintf(h->err, sizeof(h->err), "%s", sqlite3_errmsg(sqlite3_db_handle(st)));
+	written = (size_t)sqlite3_changes(sqlite3_db_handle(st));
+	if (written > n)
+		written = 0;
+	for (size_t i = written; i < n; i++)
 		h->rows[from + i].lost = true;
-	return n;
+	return n - written;
 }
 
 size_t spend_held_write(struct spend_held *h, const struct spend_inserts *ins, sqlite3 *db)
@@ -198,6 +212,7 @@ void spend_held_each_lost(const struct spend_held *h, spend_lost_fn fn, void *ar
 void spend_held_drop(struct spend_held *h)
 {
 	h->n = 0;
+	h->err[0] = '\0';
 	buf_reset(&h->text);
 	/* A burst's batches grow far past a quiet one's: their memory is not kept. */
 	if (h->cap > STORE_BATCH_MAX_ROWS) {

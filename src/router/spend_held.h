@@ -26,6 +26,7 @@ struct spend_held {
 	struct spend_held_row *rows; /* grows to STORE_BATCH_HARD_ROWS, kept between batches */
 	size_t n, cap;
 	struct buf text;
+	char err[128]; /* the last failed statement's error, "" when none */
 };
 
 /* The INSERTs of 1, 4 and 16 rows, prepared once on the store's connection. */
