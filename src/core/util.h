@@ -37,14 +37,40 @@ void buf_init(struct buf *b, size_t cap);
 void buf_finish(struct buf *b); /* frees the data; accepts a zeroed buf */
 void buf_reset(struct buf *b);	/* len = 0, keeps the allocation */
 /* Returns 0, or -E2BIG when len + n would exceed the cap (the buffer is unchanged). Inline
- * when the bytes fit the allocation and the cap: a proxied request makes about 150 appends,
- * mostly of a few bytes, and the checks of the full function were a twentieth of it. */
+ * when at most 16 bytes fit the allocation and the cap: a proxied request makes about 150
+ * appends, mostly of a few bytes, and the checks of the full function were a twentieth of it. */
 int buf_append_grow(struct buf *b, const void *data, size_t n);
+/* n <= 16 bytes by two overlapping moves of a fixed size (both loads before the stores). A
+ * memcpy of a size known only at run time is `rep movsb` at -Os on x86-64, which takes tens of
+ * cycles to start: four fifths of buf_append's time in a perf profile of the router. */
+static inline void copy_small(char *d, const char *s, size_t n)
+{
+	uint64_t a8, b8;
+	uint32_t a4, b4;
+
+	if (n >= 8) {
+		memcpy(&a8, s, 8);
+		memcpy(&b8, s + n - 8, 8);
+		memcpy(d, &a8, 8);
+		memcpy(d + n - 8, &b8, 8);
+	} else if (n >= 4) {
+		memcpy(&a4, s, 4);
+		memcpy(&b4, s + n - 4, 4);
+		memcpy(d, &a4, 4);
+		memcpy(d + n - 4, &b4, 4);
+	} else if (n) {
+		char x = s[0], y = s[n / 2], z = s[n - 1];
+
+		d[0] = x;
+		d[n / 2] = y;
+		d[n - 1] = z;
+	}
+}
 static inline int buf_append(struct buf *b, const void *data, size_t n)
 {
-	if (b->alloc - b->len > n && (!b->cap || b->cap - b->len >= n)) {
-		if (n) /* data may be NULL then */
-			memcpy(b->data + b->len, data, n);
+	/* More than 16 bytes go to the full function, and its memcpy (one copy of the code). */
+	if (n <= 16 && b->alloc - b->len > n && (!b->cap || b->cap - b->len >= n)) {
+		copy_small(b->data + b->len, data, n); /* data may be NULL when n is 0 */
 		b->len += n;
 		b->data[b->len] = '\0';
 		return 0;

@@ -86,6 +86,8 @@ struct call_owner {
 	void (*answer_ok)(struct router_call *c, char *body, size_t len, const char *type);
 };
 
+#define ROUTER_SPARE_CALLS 32
+
 struct router {
 	const struct config *cfg;
 	const struct call_owner *owner; /* router.c's transitions, for the helper files */
@@ -110,6 +112,11 @@ struct router {
 	size_t n_pools;
 	struct event *pool_timer;
 	uint64_t pool_ids;
+	/* Freed calls kept for the next ones (router.c, call_alloc): a call is about 1.3 KiB,
+	 * a size musl's allocator gives a page of its own to, mapped and unmapped again as the
+	 * calls in flight rise and fall (two page faults a request at 1,000 req/s). */
+	struct router_call *spare_calls[ROUTER_SPARE_CALLS];
+	size_t n_spare_calls;
 };
 
 /* Where a call stands in the rate pools. */
@@ -123,6 +130,7 @@ enum call_pool {
 struct router_call {
 	struct router_call *prev, *next;
 	struct router *r;
+	size_t alloc_size;	  /* the bytes of c's allocation (call_alloc) */
 	struct router_caller who; /* who.lane is NULL: the call's lane is lane */
 	char *key_hash, *key_alias, *source, *purpose;
 	int lane;		      /* index in cfg->lanes, or LANE_NONE (router/lane.h) */
