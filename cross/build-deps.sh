@@ -381,37 +381,8 @@ build_cmocka() {
   sed -i 's/^Cflags:.*/& -DHAVE_UINTPTR_T/' "$SYSROOT/lib/pkgconfig/cmocka.pc"
 }
 
-# --------------------------------------------------------------------------- musl's oldmalloc
-# musl 1.2 ships two allocators and Debian's libc.a has mallocng, which unmaps a group of slots
-# as soon as its last slot is freed and maps it again for the next allocation: the router's
-# per-request structures and SQLite's b-tree scratch took two page faults a request that way
-# in some benchmark windows (docs/numbers.md). oldmalloc, musl's other one, keeps freed memory
-# in bins and returns only free runs of 160 KiB or more. It is compiled here from the musl
-# source of exactly the installed musl-dev (MUSL_VERSION must equal it: the objects use musl's
-# internal headers and symbols), and its three objects go into the hermetic link ahead of
-# libc.a (meson.build: `musl_malloc_objects` of the cross file), so that libc.a's mallocng
-# objects are never pulled in.
-build_oldmalloc() {
-  [ "$MUSL_VERSION" = "$musl_ver" ] ||
-    die "cross/pins.env MUSL_VERSION=$MUSL_VERSION but musl-dev:$DEBARCH is $musl_ver: pin the installed version"
-  prepare musl "$MUSL_PKG"
-  local march=$ARCH f
-  mkdir -p obj/include/bits "$SYSROOT/lib/musl-oldmalloc"
-  sed -f tools/mkalltypes.sed "arch/$march/bits/alltypes.h.in" include/alltypes.h.in \
-    > obj/include/bits/alltypes.h
-  cp "arch/$march/bits/syscall.h.in" obj/include/bits/syscall.h
-  sed -n 's/__NR_/SYS_/p' < "arch/$march/bits/syscall.h.in" >> obj/include/bits/syscall.h
-  for f in malloc malloc_usable_size aligned_alloc; do
-    "$CC" -std=c99 -nostdinc -ffreestanding -fexcess-precision=standard -frounding-math \
-      -D_XOPEN_SOURCE=700 -Iarch/"$march" -Iarch/generic -Isrc/include -Isrc/internal \
-      -Iobj/include -Iinclude $OPTFLAGS -c "src/malloc/oldmalloc/$f.c" \
-      -o "$SYSROOT/lib/musl-oldmalloc/$f.o"
-  done
-  echo "SUMMARY|oldmalloc: musl $MUSL_VERSION src/malloc/oldmalloc"
-}
-
 # --------------------------------------------------------------------------- driver
-DEPS=(mbedtls curl sqlite libevent cjson libyaml md4c cmocka oldmalloc)
+DEPS=(mbedtls curl sqlite libevent cjson libyaml md4c cmocka)
 t_all=$(date +%s)
 log "building static $ARCH dependencies into $SYSROOT (jobs: $JOBS)"
 for dep in "${DEPS[@]}"; do

@@ -92,11 +92,6 @@ for t in json.load(sys.stdin):
 ')
 [ -n "$bin" ] && [ -f "$bin" ] || die "meson has no executable target named hermetic"
 
-# musl's oldmalloc, not libc.a's mallocng (cross/build-deps.sh build_oldmalloc)
-syms=$("$TCBIN/$ARCH-linux-musl-nm" "$bin")
-grep -q ' T __bin_chunk$' <<<"$syms" && ! grep -q ' alloc_slot$' <<<"$syms" \
-  || die "$bin does not link musl's oldmalloc (or links mallocng beside it)"
-
 mkdir -p "$REPO/dist"
 out=$REPO/dist/hermetic-$ARCH
 "$TCBIN/$ARCH-linux-musl-strip" --strip-all -o "$out.tmp" "$bin"
