@@ -112,9 +112,9 @@ struct router {
 	size_t n_pools;
 	struct event *pool_timer;
 	uint64_t pool_ids;
-	/* Freed calls kept for the next ones (router.c, call_alloc): a call is about 1.3 KiB,
-	 * a size musl's allocator gives a page of its own to, mapped and unmapped again as the
-	 * calls in flight rise and fall (two page faults a request at 1,000 req/s). */
+	/* Freed calls kept for the next ones (router.c, call_alloc): a call is about 1.3 KiB, a
+	 * size musl's mallocng keeps in groups it unmaps and maps again as the calls in flight
+	 * rise and fall (perf stat, 5,000 requests at 1,000 req/s: 567 -> 394 page faults). */
 	struct router_call *spare_calls[ROUTER_SPARE_CALLS];
 	size_t n_spare_calls;
 };

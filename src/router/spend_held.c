@@ -22,9 +22,9 @@
 /* OR FAIL, not the default ABORT: a multi-row INSERT that may abort part-way makes SQLite keep
  * a statement journal (in memory: malloc, copy and free of every page the statement touches,
  * a sixth of the committer's instructions). A statement that fails under OR FAIL keeps the rows
- * it wrote before the failing one (VALUES rows go in order); sqlite3_changes() counts them, and
- * write_rows marks only the rest lost, so no row is both in the table and in the unsaved
- * totals. */
+ * it wrote before the failing one (VALUES rows go in order); the connection's change count says
+ * how many, and write_rows marks only the rest lost, so no row is both in the table and in the
+ * unsaved totals. */
 #define INSERT_SQL                                                                                 \
 	"INSERT OR FAIL INTO spend (ts_ms, day, model_group, deployment, key_hash,"                \
 	" input_tokens, output_tokens, cost_usd, cost_source, estimated,"                          \
@@ -152,6 +152,8 @@ static struct spend_entry entry_at(const struct spend_held *h, const struct spen
  * write (see INSERT_SQL). */
 static size_t write_rows(struct spend_held *h, sqlite3_stmt *st, size_t from, size_t n)
 {
+	sqlite3 *db = sqlite3_db_handle(st);
+	int64_t before = sqlite3_total_changes64(db);
 	size_t written;
 	int rc;
 
@@ -166,8 +168,11 @@ static size_t write_rows(struct spend_held *h, sqlite3_stmt *st, size_t from, si
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return 0;
-	snprintf(h->err, sizeof(h->err), "%s", sqlite3_errmsg(sqlite3_db_handle(st)));
-	written = (size_t)sqlite3_changes(sqlite3_db_handle(st));
+	snprintf(h->err, sizeof(h->err), "%s", sqlite3_errmsg(db));
+	/* The connection's total, not sqlite3_changes(): a statement that failed before it ran
+	 * leaves the count of the one before it there, and rows taken for written that are not
+	 * would be lost from the totals. A count that cannot be this statement's means none. */
+	written = (size_t)(sqlite3_total_changes64(db) - before);
 	if (written > n)
 		written = 0;
 	for (size_t i = written; i < n; i++)
