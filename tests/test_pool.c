@@ -281,6 +281,80 @@ static const struct script scripts[] = {
 	  {LEARN, 1100, 0, 0, 900, 0, "60000"}, /* a second on: the window slid */
 	  {RUN, 1100, 0, 0, 0, 0, "G1"},
 	  {END, 0, 0, 0, 0, 0, NULL}}},
+	/* as OpenAI counts (tests/fakes/ratelimit.py): a call counts 325 on arrival, 15 once
+	 * answered, and its answer says what is left of 2,100 */
+	{"a burst's later answers, no lower than the figure kept, show it had counted them",
+	 {{2100, 0}},
+	 1,
+	 30,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, B, 325, 1, "GO"},
+	  {ASK, 0, 2, B, 325, 1, "GO"},
+	  {ASK, 0, 3, A, 325, 1, "GO"},
+	  {ASK, 0, 4, A, 325, 1, "GO"},
+	  {SETTLE, 100, 1, 0, 15, 0, NULL},
+	  {LEARN, 100, 1, 0, 1125, 0, "60000"}, /* 2 and 3 arrived; 2 to 4 may not have */
+	  {ASK, 100, 5, I, 325, 1, "WAIT"},	/* 1,125 - 975 */
+	  {SETTLE, 110, 2, 0, 15, 0, NULL},
+	  {LEARN, 110, 2, 0, 1110, 0, "60000"}, /* lower: taken, 3 and 4 in flight */
+	  {RUN, 110, 0, 0, 0, 0, "G5"},		/* 1,110 - 650 */
+	  {SETTLE, 120, 3, 0, 15, 0, NULL},
+	  {LEARN, 120, 3, 0, 1420, 0, "60000"}, /* 1,110 had counted 3 */
+	  {SETTLE, 130, 4, 0, 15, 0, NULL},
+	  {LEARN, 130, 4, 0, 1730, 0, "60000"}, /* and 4 */
+	  {ASK, 130, 6, I, 325, 1, "GO"},	/* 1,110 - 325 for 5: before, 1,110 - 975 */
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"a figure below what is in flight holds the pool",
+	 {{2100, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 500, 1, "GO"},
+	  {ASK, 0, 2, I, 500, 1, "GO"},
+	  {SETTLE, 100, 1, 0, 500, 0, NULL},
+	  {LEARN, 100, 1, 0, 400, 0, "60000"}, /* 2 may not be counted: 400 - 500 */
+	  {ASK, 100, 3, I, 10, 1, "WAIT"},
+	  {SETTLE, 200, 2, 0, 500, 0, NULL},
+	  {RUN, 200, 0, 0, 0, 0, ""},	       /* settled, yet maybe not counted */
+	  {LEARN, 200, 2, 0, 400, 0, "60000"}, /* it was */
+	  {RUN, 200, 0, 0, 0, 0, "G3"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"an answer no lower does not uncount a call sent after the figure",
+	 {{2100, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{LEARN, 0, 0, 0, 1000, 0, "60000"},
+	  {ASK, 0, 1, I, 300, 1, "GO"},
+	  {SETTLE, 100, 1, 0, 300, 0, NULL},
+	  {LEARN, 100, 1, 0, 1000, 0, "60000"}, /* overtaken: counted fewer */
+	  {ASK, 100, 2, I, 701, 1, "WAIT"},
+	  {ASK, 100, 3, I, 700, 1, "WAIT"}, /* behind 2, which waits */
+	  {CANCEL, 100, 2, 0, 0, 0, NULL},
+	  {RUN, 100, 0, 0, 0, 0, "G3"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
+	{"an answer no lower than the slide of our window since does not uncount its call",
+	 {{2100, 0}},
+	 1,
+	 0,
+	 WAITS,
+	 0,
+	 {{ASK, 0, 1, I, 1000, 1, "GO"},
+	  {SETTLE, 0, 1, 0, 1000, 0, NULL},
+	  {ASK, 60500, 2, I, 300, 1, "GO"},
+	  {ASK, 60500, 3, I, 300, 1, "GO"},
+	  {SETTLE, 60600, 2, 0, 300, 0, NULL},
+	  {LEARN, 60600, 2, 0, 500, 0, "60000"}, /* 3 in flight */
+	  {SETTLE, 61100, 3, 0, 300, 0, NULL},
+	  /* 1 slid out of both windows: 1,200 whether or not 500 counted 3 */
+	  {LEARN, 61100, 3, 0, 1200, 0, "60000"},
+	  {ASK, 61100, 4, I, 1201, 1, "WAIT"},
+	  {CANCEL, 61100, 4, 0, 0, 0, NULL},
+	  {ASK, 61100, 5, I, 1200, 1, "GO"},
+	  {END, 0, 0, 0, 0, 0, NULL}}},
 	{"what the provider said is left grows back as our own calls leave its window",
 	 {{30000, 0}},
 	 1,
@@ -405,8 +479,8 @@ static void run_script(const struct script *sc)
 			pool_cancel(s, st->id);
 			break;
 		case LEARN:
-			pool_learn(s, st->pools, st->n, -1, st->t_ms + strtoll(st->want, NULL, 10),
-				   st->t_ms);
+			pool_learn(s, st->pools, st->id, st->n, -1,
+				   st->t_ms + strtoll(st->want, NULL, 10), st->t_ms);
 			break;
 		case BLOCK:
 			pool_block(s, st->pools, st->n);
@@ -854,7 +928,7 @@ static void test_whether_a_call_would_go_now_is_answered_without_asking(void **s
 	/* another pool is untouched by the queue of this one */
 	assert_true(pool_would_go(s, &other, 30));
 	/* what the provider said counts: 500 left */
-	pool_learn(s, 1, 500, -1, 60000, 40);
+	pool_learn(s, 1, 0, 500, -1, 60000, 40);
 	assert_false(pool_would_go(s, &other, 50));
 	pool_sched_free(s);
 }

@@ -37,8 +37,14 @@ struct pool {
 	int64_t learned_tokens, learned_requests, learned_reset, learned_at;
 	int64_t since_tokens, since_requests;
 	/* our own window when it said it: as those calls slide out of the provider's window too,
-	 * what it said is left grows back by them (learned_room) */
-	int64_t learned_sec, learned_win_tokens, learned_win_requests;
+	 * what it said is left grows back by them (learned_back). A copy, not a sum: calls in
+	 * flight then settle into these seconds later, and are counted in since_tokens. */
+	int64_t learned_sec;
+	struct bucket learned_win[RING];
+	/* the call settled last, if it was in flight when the provider said it: what it put in
+	 * since_tokens then (an answer of it that is no lower shows it was counted; pool_learn) */
+	uint64_t answer_id;
+	int64_t answer_tokens;
 };
 
 struct call {
@@ -49,6 +55,10 @@ struct call {
 	int64_t t_ms; /* arrival (a waiter) or grant (in flight) */
 	size_t n_pools;
 	size_t pools[POOL_MAX_PER_CALL];
+	/* bit i: in flight when pools[i]'s provider last said what is left, which put in_since[i]
+	 * tokens in its since_tokens */
+	unsigned since_mask;
+	int64_t in_since[POOL_MAX_PER_CALL];
 };
 
 struct pool_sched {
@@ -241,6 +251,22 @@ static bool learned_active(const struct pool *p, int64_t now_ms)
 	return p->learned_reset > now_ms;
 }
 
+/* What of our own window at the provider's figure has slid out since. */
+static void learned_back(const struct pool *p, int64_t now_ms, int64_t *tokens, int64_t *requests)
+{
+	int64_t now_sec = sec_of(now_ms);
+
+	*tokens = *requests = 0;
+	for (int i = 0; i < RING; i++) {
+		const struct bucket *b = &p->learned_win[i];
+
+		if (in_window(b->sec, p->learned_sec) && !in_window(b->sec, now_sec)) {
+			*tokens += b->tokens;
+			*requests += b->requests;
+		}
+	}
+}
+
 /* What the provider's figure allows now: what it said was left, less what we sent since,
  * plus what of our own window at that moment has slid out since (the provider's sliding
  * window drops those calls too; ours drops a second later, so never early). Other clients'
@@ -248,24 +274,11 @@ static bool learned_active(const struct pool *p, int64_t now_ms)
  * count as sent since (it may have counted them already): both err on the side of less. */
 static void learned_room(const struct pool *p, int64_t now_ms, int64_t *tokens, int64_t *requests)
 {
-	int64_t now_sec = sec_of(now_ms), still_t = 0, still_r = 0, back_t, back_r;
+	int64_t back_t, back_r;
 
-	for (int i = 0; i < RING; i++) {
-		const struct bucket *b = &p->win[i];
-
-		if (b->sec <= p->learned_sec && in_window(b->sec, now_sec)) {
-			still_t += b->tokens;
-			still_r += b->requests;
-		}
-	}
-	back_t = p->learned_win_tokens - still_t;
-	back_r = p->learned_win_requests - still_r;
-	*tokens = p->learned_tokens < 0
-			  ? -1
-			  : p->learned_tokens - p->since_tokens + (back_t > 0 ? back_t : 0);
-	*requests = p->learned_requests < 0
-			    ? -1
-			    : p->learned_requests - p->since_requests + (back_r > 0 ? back_r : 0);
+	learned_back(p, now_ms, &back_t, &back_r);
+	*tokens = p->learned_tokens < 0 ? -1 : p->learned_tokens - p->since_tokens + back_t;
+	*requests = p->learned_requests < 0 ? -1 : p->learned_requests - p->since_requests + back_r;
 }
 
 static bool fits_pool(const struct pool_sched *s, const struct pool *p, enum pool_class c,
@@ -285,9 +298,11 @@ static bool fits_pool(const struct pool_sched *s, const struct pool *p, enum poo
 		int64_t room_t, room_r;
 
 		learned_room(p, now_ms, &room_t, &room_r);
-		if (room_t >= 0 && tokens > room_t - (p->lim.tpm - share(p->lim.tpm, s, c)))
+		/* below 0 when more is in flight than it said was left: no room either */
+		if (p->learned_tokens >= 0 &&
+		    tokens > room_t - (p->lim.tpm - share(p->lim.tpm, s, c)))
 			return false;
-		if (room_r >= 0 && 1 > room_r - (p->lim.rpm - share(p->lim.rpm, s, c)))
+		if (p->learned_requests >= 0 && 1 > room_r - (p->lim.rpm - share(p->lim.rpm, s, c)))
 			return false;
 	}
 	return true;
@@ -587,6 +602,8 @@ void pool_settle(struct pool_sched *s, uint64_t id, int64_t billed, int64_t now_
 
 		p->reserved -= f->tokens;
 		p->in_flight--;
+		p->answer_id = (f->since_mask & 1u << i) && learned_active(p, now_ms) ? id : 0;
+		p->answer_tokens = f->in_since[i];
 		window_add(p, f->t_ms, now_ms, final, 0);
 		if (f->cls == POOL_INTERACTIVE)
 			interactive_add(p, f->t_ms, now_ms, final);
@@ -608,8 +625,33 @@ void pool_cancel(struct pool_sched *s, uint64_t id)
 
 /* ---- what providers say ---- */
 
-void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t requests_left,
-		int64_t reset_ms, int64_t now_ms)
+/* A figure no lower than the one kept came in the answer of `answered`, a call in flight when
+ * the kept one was said and counted since as maybe not yet seen by the provider. The provider
+ * counts a call before it answers it, so had it not counted this one by then, what it says now
+ * would be lower by this call, less what of our window slid out since (other clients' use is
+ * taken as constant, as learned_room takes it): a figure at least the kept one plus that
+ * slide shows the kept one counted this call, and it stops counting as sent since. Without
+ * this, a burst whose first answer came while the rest were in flight kept the pool short
+ * by all of them until the provider's reset. */
+static void uncount_answered(struct pool *p, uint64_t answered, int64_t tokens_left,
+			     int64_t requests_left, int64_t now_ms)
+{
+	int64_t back_t, back_r;
+
+	if (!answered || answered != p->answer_id)
+		return;
+	p->answer_id = 0;
+	learned_back(p, now_ms, &back_t, &back_r);
+	if (tokens_left >= 0 && p->learned_tokens >= 0 && tokens_left >= p->learned_tokens + back_t)
+		p->since_tokens -=
+			p->answer_tokens < p->since_tokens ? p->answer_tokens : p->since_tokens;
+	if (requests_left >= 0 && p->learned_requests >= 0 &&
+	    requests_left >= p->learned_requests + back_r && p->since_requests > 0)
+		p->since_requests--;
+}
+
+void pool_learn(struct pool_sched *s, size_t pool, uint64_t answered, int64_t tokens_left,
+		int64_t requests_left, int64_t reset_ms, int64_t now_ms)
 {
 	struct pool *p;
 
@@ -621,18 +663,27 @@ void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t 
 	if (learned_active(p, now_ms) && now_ms - p->learned_at < STALE_LEARN_MS &&
 	    (tokens_left < 0 || (p->learned_tokens >= 0 && tokens_left >= p->learned_tokens)) &&
 	    (requests_left < 0 ||
-	     (p->learned_requests >= 0 && requests_left >= p->learned_requests)))
+	     (p->learned_requests >= 0 && requests_left >= p->learned_requests))) {
+		uncount_answered(p, answered, tokens_left, requests_left, now_ms);
 		return;
+	}
 	p->learned_tokens = tokens_left;
 	p->learned_requests = requests_left;
 	p->learned_reset = reset_ms;
 	p->learned_at = now_ms;
 	p->learned_sec = sec_of(now_ms);
-	window_sum(p, now_ms, &p->learned_win_tokens, &p->learned_win_requests);
+	memcpy(p->learned_win, p->win, sizeof(p->win));
 	/* Calls still in flight may not have reached the provider when it answered: count them
 	 * as sent since, until the next answer says more. */
 	p->since_tokens = p->reserved;
 	p->since_requests = p->in_flight;
+	p->answer_id = 0;
+	for (size_t i = 0; i < s->n_flights; i++)
+		for (size_t k = 0; k < s->flights[i].n_pools; k++)
+			if (s->flights[i].pools[k] == pool) {
+				s->flights[i].since_mask |= 1u << k;
+				s->flights[i].in_since[k] = s->flights[i].tokens;
+			}
 }
 
 void pool_rate_info_init(struct pool_rate_info *ri)

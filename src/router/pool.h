@@ -141,12 +141,14 @@ void pool_settle(struct pool_sched *s, uint64_t id, int64_t billed, int64_t now_
 void pool_cancel(struct pool_sched *s, uint64_t id);
 
 /* What the provider said of the account: tokens and requests left (< 0: not said) until
- * reset_ms. Until then a pool's room is also bounded by that, less what we granted since and
- * what was in flight when it said it (it may not have counted those yet). Settle the call
- * whose answer said it first. Within a second of a lower figure a figure no lower is ignored:
- * an answer that overtook another said it later. */
-void pool_learn(struct pool_sched *s, size_t pool, int64_t tokens_left, int64_t requests_left,
-		int64_t reset_ms, int64_t now_ms);
+ * reset_ms, in the answer of call `answered` (0: none). Until then a pool's room is also
+ * bounded by that, less what we granted since and what was in flight when it said it (it may
+ * not have counted those yet). Settle the call whose answer said it first. Within a second of
+ * a lower figure a figure no lower is not taken (an answer that overtook another said it
+ * later), but it shows the provider had counted its own call when it said the lower one: if
+ * that call was in flight then, it no longer counts as sent since. */
+void pool_learn(struct pool_sched *s, size_t pool, uint64_t answered, int64_t tokens_left,
+		int64_t requests_left, int64_t reset_ms, int64_t now_ms);
 
 /* What one answer's headers say of the account (each -1 when not said). */
 struct pool_rate_info {

@@ -507,7 +507,8 @@ static void learn(struct router_call *c, struct httpc_req *req, long status)
 		size_t p = c->dep->pools[i];
 
 		if (reset > mono)
-			pool_learn(r->sched, p, ri.tokens_left, ri.requests_left, reset, mono);
+			pool_learn(r->sched, p, c->pool_id, ri.tokens_left, ri.requests_left, reset,
+				   mono);
 		if (until > mono) {
 			pool_block(r->sched, p, until);
 			log_info("rate pool %s: the provider answered 429; blocked for %lld ms",
