@@ -39,6 +39,50 @@
 #define DEFAULT_BODY_CAP (8 * 1024 * 1024)
 
 static struct httpc_req *all_reqs;
+
+/* The answer and header buffers of ended requests, kept for the next ones. Each request grows
+ * them by doubling to a few KiB and frees them at its end; at a thousand requests a second
+ * musl's mallocng unmapped and mapped those sizes' groups again as requests came and went, two
+ * page faults a request on the loop (per-thread minflt, benchmarks/router). A few are kept, of
+ * at most SPARE_BUF_MAX each and SPARE_BYTES in all, so what is idle stays small. Loop-only, as
+ * all_reqs is; none kept under AddressSanitizer, so a use after the end is still caught. */
+#define SPARE_BUFS    8
+#define SPARE_BUF_MAX (16 * 1024)
+#define SPARE_BYTES   (64 * 1024)
+
+static struct buf spare_bufs[SPARE_BUFS];
+static size_t n_spare_bufs, spare_bytes;
+
+/* b (unused, zeroed) gets a kept allocation of at least want bytes if there is one. */
+static void buf_from_spare(struct buf *b, size_t cap, size_t want)
+{
+	buf_init(b, cap);
+	for (size_t i = n_spare_bufs; i-- > 0;) {
+		if (spare_bufs[i].alloc < want)
+			continue;
+		b->data = spare_bufs[i].data;
+		b->alloc = spare_bufs[i].alloc;
+		b->data[0] = '\0';
+		spare_bytes -= b->alloc;
+		spare_bufs[i] = spare_bufs[--n_spare_bufs];
+		return;
+	}
+}
+
+/* Ends b: its allocation is kept for a later request, or freed. */
+static void buf_to_spare(struct buf *b)
+{
+#if !defined(__SANITIZE_ADDRESS__)
+	if (b->data && b->alloc <= SPARE_BUF_MAX && n_spare_bufs < SPARE_BUFS &&
+	    spare_bytes + b->alloc <= SPARE_BYTES) {
+		spare_bufs[n_spare_bufs++] = *b;
+		spare_bytes += b->alloc;
+		buf_init(b, 0);
+		return;
+	}
+#endif
+	buf_finish(b);
+}
 /* > 0 while curl runs one of our callbacks: curl forbids adding transfers from there. */
 static int in_curl_callback;
 
@@ -78,8 +122,8 @@ static void finish(struct httpc_req *r)
 	if (r->upload_fd >= 0)
 		close(r->upload_fd);
 	free(r->scrubbed);
-	buf_finish(&r->resp);
-	buf_finish(&r->hdrs);
+	buf_to_spare(&r->resp);
+	buf_to_spare(&r->hdrs);
 	free(r);
 }
 
@@ -420,9 +464,10 @@ int httpc_start(struct loop *l, const struct httpc_opts *o, httpc_done_cb done, 
 	r->upload_fd = o->upload_len > 0 ? o->upload_fd : -1;
 	if (o->body_take)
 		r->body = (char *)o->body; /* freed with r, also on failure below */
-	buf_init(&r->resp, o->max_response_bytes ? o->max_response_bytes : DEFAULT_BODY_CAP);
-	buf_init(&r->hdrs, HEADERS_CAP);
+	buf_from_spare(&r->hdrs, HEADERS_CAP, 512);
 	buf_reserve(&r->hdrs, 512); /* a usual answer's head, without regrowing line by line */
+	buf_from_spare(&r->resp, o->max_response_bytes ? o->max_response_bytes : DEFAULT_BODY_CAP,
+		       1);
 	r->start_us = now_mono_us();
 	if (o->mail) {
 		if (httpc_mail_start(r, o) < 0)
