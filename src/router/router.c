@@ -441,8 +441,7 @@ picked:
 	if (router_pool_ask(c, o.body_len) < 0) {
 		/* waiting (a grant runs this again) or moved on: the request is rebuilt then */
 		provider_request_finish(&preq);
-		cJSON_Delete(c->req);
-		c->req = NULL;
+		router_drop_call(c);
 		return;
 	}
 	if (router_reserve(c, o.body_len) < 0) {
@@ -452,8 +451,7 @@ picked:
 	}
 	/* An open stream should not hold the parsed request (about 1 KiB for a short one): a
 	 * retry or fallback parses the kept text again. */
-	cJSON_Delete(c->req);
-	c->req = NULL;
+	router_drop_call(c);
 	if (r->breaker && breaker_admit(r->breaker, now_mono_ms(), msg, sizeof(msg)) < 0) {
 		struct breaker_state bs;
 
@@ -928,7 +926,7 @@ static void finish(struct router_call *c)
 	buf_finish(&c->errbody);
 	buf_finish(&c->held);
 	event_free(c->timer);
-	cJSON_Delete(c->req);
+	router_drop_call(c);
 	free(c->body);
 	router_redact_free(c);
 	for (i = 0; i < c->n_body_fallbacks; i++)

@@ -121,8 +121,7 @@ int router_parse_request(struct router_call *c)
 		c->req = form_fields(&c->form);
 		return 0;
 	}
-	c->req = json_exact_parse(c->body, c->body_len);
-	if (!cJSON_IsObject(c->req))
+	if (!cJSON_IsObject(router_parse_call(c, JSON_EXACT, NULL)))
 		return -1;
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "fallbacks");
 	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "disable_fallbacks");
@@ -306,8 +305,7 @@ static bool refuse_body(struct router_call *c)
 		/* A repeated member is refused here, before the key's allowlist, the max_tokens
 		 * clamp and the ledger read the first one while the provider would run the last;
 		 * in any case, as a provider in Go would match "MODEL" to its "model". */
-		c->req = json_parse(c->body, c->body_len, JSON_EXACT | JSON_FOLD, &jerr);
-		if (cJSON_IsObject(c->req))
+		if (cJSON_IsObject(router_parse_call(c, JSON_EXACT | JSON_FOLD, &jerr)))
 			return false;
 		router_fail_call(c, E_BAD_REQUEST, 400,
 				 !c->req && jerr.duplicate ? jerr.msg

@@ -27,6 +27,7 @@
 #define ERROR_BODY_CAP (64 * 1024)
 
 struct event;
+struct json_error;
 
 /* What the state machine does differently per OpenAI endpoint. */
 struct route_spec {
@@ -143,7 +144,8 @@ struct router_call {
 	void *arg;
 	enum provider_route route;
 	cJSON *req; /* the client's request (a form's plain fields), until the first attempt */
-	char *body; /* its text, to rebuild req for a retry or fallback */
+	unsigned char area; /* router_scratch.c's area holding req's nodes (index + 1), or 0 */
+	char *body;	    /* its text, to rebuild req for a retry or fallback */
 	size_t body_len;
 	char *content_type;	    /* the body's, for a multipart route */
 	struct multipart_form form; /* a multipart body's parts (pointing into body) */
@@ -410,6 +412,14 @@ cJSON *router_parse_scratch(const char *s, size_t len);
 
 /* Deletes a tree from router_parse_scratch() and empties the scratch area. */
 void router_drop_scratch(cJSON *root);
+
+/* Parses c's body into c->req (json_parse's flags and err), in place of the one before, with
+ * its nodes in an area of c's own while one is free (router_scratch.c). Returns c->req, NULL
+ * when the body is not JSON. */
+cJSON *router_parse_call(struct router_call *c, int flags, struct json_error *err);
+
+/* Deletes c->req and gives c's area back. */
+void router_drop_call(struct router_call *c);
 
 /* ---- router_stream.c ---- */
 

@@ -25,23 +25,53 @@ static _Alignas(16) unsigned char scratch[SCRATCH_BYTES];
 static size_t scratch_used;
 static _Thread_local bool scratch_mine; /* this thread is in a scratch parse or delete */
 
-static void *scratch_alloc(size_t n)
+/* A client's request lives longer: parsed when it arrives, read and edited by the admission,
+ * the deployment's parameters and the provider, and deleted before its first attempt goes
+ * out, usually a loop pass later, with other calls' requests parsed meanwhile. Its parse takes
+ * its nodes from an area of its own (router_parse_call), the rest of them (a long prompt) and
+ * every later edit's from malloc; nodes of an area are never freed one by one (scratch_free
+ * knows them by address), the area is given back whole when the tree is deleted
+ * (router_drop_call). That was 17 of the 26 mallocs of a plain request, and their frees
+ * (callgrind, benchmarks/router/profile.sh). Taken and given back last-in first-out, so the
+ * few areas in use stay the same few pages. Loop-only, as the router is; under
+ * AddressSanitizer no area is used, so a node read after its tree is gone is still caught. */
+#define CALL_AREAS	32
+#define CALL_AREA_BYTES 4096
+
+static _Alignas(16) unsigned char call_areas[CALL_AREAS][CALL_AREA_BYTES];
+static unsigned char free_areas[CALL_AREAS]; /* a stack of the areas not in use (index + 1) */
+static size_t n_free_areas;
+static bool areas_ready;
+static _Thread_local unsigned char *area_base; /* this thread is in a call's parse */
+static _Thread_local size_t area_used;
+
+static void *bump(unsigned char *base, size_t *used, size_t cap, size_t n)
 {
 	void *p;
 
-	if (!scratch_mine)
-		return malloc(n);
 	n = (n + 15) & ~(size_t)15;
-	if (n > SCRATCH_BYTES - scratch_used)
+	if (n > cap - *used)
 		return malloc(n);
-	p = scratch + scratch_used;
-	scratch_used += n;
+	p = base + *used;
+	*used += n;
 	return p;
+}
+
+static void *scratch_alloc(size_t n)
+{
+	if (scratch_mine)
+		return bump(scratch, &scratch_used, SCRATCH_BYTES, n);
+	if (area_base)
+		return bump(area_base, &area_used, CALL_AREA_BYTES, n);
+	return malloc(n);
 }
 
 static void scratch_free(void *p)
 {
-	if ((unsigned char *)p < scratch || (unsigned char *)p >= scratch + SCRATCH_BYTES)
+	const unsigned char *b = p;
+
+	if ((b < scratch || b >= scratch + SCRATCH_BYTES) &&
+	    (b < call_areas[0] || b >= call_areas[0] + sizeof(call_areas)))
 		free(p);
 }
 
@@ -69,4 +99,45 @@ void router_drop_scratch(cJSON *root)
 	cJSON_Delete(root);
 	scratch_mine = false;
 	scratch_used = 0;
+}
+
+/* An area for a call's parse (its index + 1), or 0 when none is free. */
+static unsigned char take_area(void)
+{
+	if (!areas_ready) {
+		for (size_t i = 0; i < CALL_AREAS; i++)
+			free_areas[i] = (unsigned char)(CALL_AREAS - i);
+		n_free_areas = CALL_AREAS;
+		areas_ready = true;
+	}
+#if defined(__SANITIZE_ADDRESS__)
+	return 0;
+#else
+	return n_free_areas ? free_areas[--n_free_areas] : 0;
+#endif
+}
+
+cJSON *router_parse_call(struct router_call *c, int flags, struct json_error *err)
+{
+	router_drop_call(c);
+	c->area = take_area();
+	if (c->area) {
+		area_base = call_areas[c->area - 1];
+		area_used = 0;
+	}
+	c->req = json_parse(c->body, c->body_len, flags, err);
+	area_base = NULL;
+	if (!c->req)
+		router_drop_call(c);
+	return c->req;
+}
+
+void router_drop_call(struct router_call *c)
+{
+	cJSON_Delete(c->req);
+	c->req = NULL;
+	if (c->area) {
+		free_areas[n_free_areas++] = c->area;
+		c->area = 0;
+	}
 }
