@@ -18,7 +18,7 @@
 #else
 #define AREAS_USED 1
 #endif
-#define AREAS 32 /* router_scratch.c's CALL_AREAS */
+#define AREAS ROUTER_CALL_AREAS
 
 static const char BODY[] =
 	"{\"model\":\"bench\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],"

@@ -413,6 +413,9 @@ cJSON *router_parse_scratch(const char *s, size_t len);
 /* Deletes a tree from router_parse_scratch() and empties the scratch area. */
 void router_drop_scratch(cJSON *root);
 
+/* How many calls' requests have an area of their own at once (router_scratch.c). */
+#define ROUTER_CALL_AREAS 32
+
 /* Parses c's body into c->req (json_parse's flags and err), in place of the one before, with
  * its nodes in an area of c's own while one is free (router_scratch.c). Returns c->req, NULL
  * when the body is not JSON. */
