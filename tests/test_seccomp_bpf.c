@@ -253,6 +253,13 @@ static void argument_conditions_hold_on_all_64_bits(void **state)
 		assert_int_equal(call(&p, "fchmod", 3, 04700, 0), def);
 		assert_int_equal(call(&p, "fchmod", 3, 02755, 0), def);
 		assert_int_equal(call(&p, "fchmod", 3, 01777, 0), def);
+		/* sched_setscheduler only to SCHED_BATCH (a worker thread's, offload_thread_init)
+		 */
+		assert_int_equal(call(&p, "sched_setscheduler", 0, SCHED_BATCH, 0), allow);
+		assert_int_equal(call(&p, "sched_setscheduler", 0, hi | SCHED_BATCH, 0), allow);
+		assert_int_equal(call(&p, "sched_setscheduler", 0, SCHED_FIFO, 0), def);
+		assert_int_equal(call(&p, "sched_setscheduler", 0, SCHED_IDLE, 0), def);
+		assert_int_equal(call(&p, "sched_setscheduler", 0, SCHED_OTHER, 0), def);
 		free(p.filter);
 	}
 }

@@ -34,9 +34,14 @@ int offload_run(struct offload *o, offload_fn work, offload_fn done, offload_fn 
 void offload_drain(struct offload *o);
 /* Jobs running or waiting for their done callback. */
 size_t offload_jobs(const struct offload *o);
-/* What a worker thread (an offload job's, the store's, a file tool's) does first: blocks every
- * signal, which are the loop's, but SIGSYS: under the sandbox's errno mode a denied syscall
- * must fail with EPERM there too; a blocked SIGSYS would kill the process instead. */
-void offload_block_signals(void);
+/* What a worker thread (an offload job's, the store's, a file tool's) does first:
+ * - blocks every signal, which are the loop's, but SIGSYS: under the sandbox's errno mode a
+ *   denied syscall must fail with EPERM there too; a blocked SIGSYS would kill the process;
+ * - takes SCHED_BATCH (best effort): a worker woken by the loop (the store's committer, 10
+ *   times a second under load) no longer preempts the loop on its CPU. As SCHED_OTHER it did,
+ *   and the loop stood still for the worker's whole run: at 1,000 req/s the batch window's
+ *   callback took a median 157 µs and up to 470 µs (benchmarks/router, docs/numbers.md). Same
+ *   weight otherwise: the worker gets its share of the CPU, only later. */
+void offload_thread_init(void);
 
 #endif

@@ -159,7 +159,7 @@ static void *checkpoint_loop(void *arg)
 	sqlite3 *db = NULL;
 	struct timespec until;
 
-	offload_block_signals();
+	offload_thread_init();
 	if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
 	    SQLITE_OK) {
 		sqlite3_close(db);
@@ -495,7 +495,7 @@ static void *commit_loop(void *arg)
 	uint64_t one = 1;
 	int rc;
 
-	offload_block_signals();
+	offload_thread_init();
 	pthread_mutex_lock(&s->cmu);
 	for (;;) {
 		while (!s->commit_asked && !s->committer_stop)

@@ -7,7 +7,8 @@
  * clone only with CLONE_THREAD (curl's threaded resolver and nothing else: CLONE_THREAD
  * implies CLONE_SIGHAND and CLONE_VM, so it cannot be a fork), socket only for unix, inet,
  * inet6 and netlink, ioctl only for the terminal and FIONREAD/FIONBIO requests, prlimit64 only
- * to read, fchmod without the setuid/setgid/sticky bits, kill/tgkill/tkill only at our own pid (the
+ * to read, fchmod without the setuid/setgid/sticky bits, sched_setscheduler only to SCHED_BATCH (a
+ * worker thread's, core/offload.h), kill/tgkill/tkill only at our own pid (the
  * filter is built in the process it seals, which never forks afterwards). clone3 fails with ENOSYS
  * (its flags sit behind a pointer a filter cannot read; libcs fall back to clone). Everything else
  * -- execve, ptrace, mount, bpf, unshare, keyctl, kexec, module loading, fork -- takes the default
@@ -98,6 +99,7 @@ enum cond {
 	READ_ONLY_LIMIT, /* prlimit64 with no new limit */
 	SELF_ONLY,	 /* kill, tgkill, tkill: the first argument is our own pid */
 	PLAIN_MODE,	 /* fchmod: no setuid, setgid or sticky bit */
+	BATCH_ONLY,	 /* sched_setscheduler: only to SCHED_BATCH */
 };
 
 struct allow {
@@ -209,6 +211,7 @@ static const struct allow allowlist[] = {
 	{"rseq", ANY},
 	{"sched_yield", ANY},
 	{"sched_getaffinity", ANY},
+	{"sched_setscheduler", BATCH_ONLY},
 	{"exit", ANY},
 	{"exit_group", ANY},
 	{"rt_sigaction", ANY},
@@ -312,6 +315,10 @@ static int add_cond(struct rules *rs, int nr, const struct allow *a, pid_t self)
 		/* Our files are 0600/0644 (safeio, SQLite). A setuid or setgid bit on a file in
 		 * home would hand our uid to whoever runs it. */
 		return add(rs, nr, allow, 1, 07000, 0);
+	case BATCH_ONLY:
+		/* A worker thread's SCHED_BATCH (offload_thread_init); a real-time policy needs
+		 * CAP_SYS_NICE anyway, but nothing else is asked for. The kernel takes int. */
+		return add(rs, nr, allow, 1, 0xffffffffUL, SCHED_BATCH);
 	}
 	return -EINVAL;
 }

@@ -455,7 +455,7 @@ static void *worker_main(void *arg)
 	struct tool_job *j = arg;
 	uint64_t one = 1;
 
-	offload_block_signals();
+	offload_thread_init();
 	j->rc = j->run(&j->req, &j->out);
 	if (atomic_exchange(&j->state, DONE) == ABANDONED)
 		atomic_fetch_sub(&n_stuck, 1);
