@@ -349,6 +349,7 @@ def sched_policy(pid, tid):
     return int(rest[41 - 3])
 
 
+@pytest.mark.smoke
 @SEALS
 def test_the_sealed_routers_worker_threads_run_as_sched_batch(sealable, fake, start_router):
     """The store's committer is woken by the loop ten times a second under load; as
