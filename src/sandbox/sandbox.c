@@ -317,7 +317,9 @@ static int add_cond(struct rules *rs, int nr, const struct allow *a, pid_t self)
 		return add(rs, nr, allow, 1, 07000, 0);
 	case BATCH_ONLY:
 		/* A worker thread's SCHED_BATCH (offload_thread_init); a real-time policy needs
-		 * CAP_SYS_NICE anyway, but nothing else is asked for. The kernel takes int. */
+		 * CAP_SYS_NICE anyway, but nothing else is asked for. The kernel takes int. One
+		 * comparison a rule: the policy is checked, not the target (libcs pass the thread's
+		 * tid, not 0), so a process of the same user could be set to SCHED_BATCH too. */
 		return add(rs, nr, allow, 1, 0xffffffffUL, SCHED_BATCH);
 	}
 	return -EINVAL;
