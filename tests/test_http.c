@@ -998,6 +998,11 @@ static void refused_requests_get_their_status_and_a_close(void **state)
 		{"GET /q HTTP/2.0\r\n\r\n", "HTTP/1.1 505 "},
 		{"GET q HTTP/1.1\r\n\r\n", "HTTP/1.1 400 "},
 		{"GET /q HTTP/1.1\r\nBad Header: 1\r\n\r\n", "HTTP/1.1 400 "},
+		/* The name's scan stops at its first byte that is not a tchar: a colon after
+		 * another such byte, no colon at all, or an empty name. */
+		{"GET /q HTTP/1.1\r\nBad\"Name:x: 1\r\n\r\n", "HTTP/1.1 400 "},
+		{"GET /q HTTP/1.1\r\nNoColon\r\n\r\n", "HTTP/1.1 400 "},
+		{"GET /q HTTP/1.1\r\n: 1\r\n\r\n", "HTTP/1.1 400 "},
 		{"GET /q HTTP/1.1\r\n folded: 1\r\n\r\n", "HTTP/1.1 400 "},
 		{"POST /echo HTTP/1.1\r\nContent-Length: 65\r\n\r\n", "HTTP/1.1 413 "},
 		{"POST /echo HTTP/1.1\r\nContent-Length: x1\r\n\r\nx", "HTTP/1.1 400 "},
@@ -1044,6 +1049,35 @@ static void refused_requests_get_their_status_and_a_close(void **state)
 	}
 	assert_int_equal(s.handled, 0);
 	assert_int_equal(s.observed, 0);
+	srv_finish(&s);
+}
+
+/* A NUL anywhere in the head, early or late in a long line, is refused before any line is
+ * cut (the lines are C strings from then on). */
+static void a_nul_byte_in_the_head_gets_400(void **state)
+{
+	static const size_t at[] = {18, 29, 40};
+	char req[] = "GET /q HTTP/1.1\r\nX-Long-Name-Here: abcdefghijklmnopqrstuvw\r\n\r\n";
+	struct srv s;
+	char got[2048];
+	bool closed;
+
+	(void)state;
+	srv_start(&s, 0);
+	for (size_t i = 0; i < ARRAY_LEN(at); i++) {
+		char copy[sizeof(req)];
+		int fd = client(&s);
+
+		memcpy(copy, req, sizeof(req));
+		copy[at[i]] = '\0';
+		assert_int_equal(send(fd, copy, sizeof(req) - 1, MSG_NOSIGNAL),
+				 (ssize_t)sizeof(req) - 1);
+		collect(&s, fd, got, sizeof(got), 500, &closed);
+		if (strncmp(got, "HTTP/1.1 400 ", 13) != 0 || !closed || !strstr(got, "NUL byte"))
+			fail_msg("NUL at %zu: got '%.80s' closed %d", at[i], got, closed);
+		close(fd);
+	}
+	assert_int_equal(s.handled, 0);
 	srv_finish(&s);
 }
 
@@ -1474,6 +1508,7 @@ int main(void)
 		cmocka_unit_test(
 			a_pipelining_client_that_does_not_read_is_not_buffered_without_bound),
 		cmocka_unit_test(refused_requests_get_their_status_and_a_close),
+		cmocka_unit_test(a_nul_byte_in_the_head_gets_400),
 		cmocka_unit_test(an_oversized_head_gets_431_and_a_close),
 		cmocka_unit_test(content_length_decides_where_the_body_ends),
 		cmocka_unit_test(expect_100_continue_is_answered_before_the_body),
