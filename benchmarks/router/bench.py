@@ -8,13 +8,28 @@ Everything binds 127.0.0.1. One run:
      hermetic process asked for the `bench-anthropic` model group (the anthropic dialect:
      Anthropic's Messages API on the upstream side), and is left out when that check fails;
   3. ROUNDS rounds; in each round, with the targets in an order rotated per round:
-       - for every rate: one WINDOW-second open-loop load (after WARMUP s) per target;
+       - for every rate: one interleaved open-loop window for direct, nginx, hermetic,
+         hermetic-governed (and hermetic-base): one loadgen, one clock, the targets taking turns
+         in SLICE_MS slices, each at the full rate in its own, WARMUP + WINDOW s of slices per
+         target. The budgets compare these targets with one another, and in windows one after
+         the other a slow second of the shared host that hit one window and not the next
+         decided the verdict (the governed p99 budget failed in two of three runs at da5a616,
+         one of them on one bad window); in slices a noisy stretch lands on all of them alike.
+         hermetic-anthropic (the hermetic process again: CPU is read per process, so it cannot
+         share hermetic's window) and Portkey (it falls behind at 1000 req/s, and its backlog
+         would spill into the others' slices) keep a WINDOW-second window each (after WARMUP
+         s). The order of the slices changes per round (slice_order: not only the start, also
+         who follows whom, since a target's background work after its slice lands in the next
+         one's);
+         --slice-ms 0 gives every target a window of its own, as before;
        - concurrency 1: C1_REQUESTS requests one at a time (after C1_WARMUP) per target, on the
-         upstream's fast delay;
-     a proxy's overhead in a round is its p50 (p99) minus direct's p50 (p99) of the same round,
-     and the report gives the median of the per-round differences with min and max, and the
-     added p50 (p99) over every round's requests pooled, which the budgets use; each
-     window also records the proxy's CPU time per request (utime+stime of its process);
+         upstream's fast delay, a window per target;
+     the targets not in a window are stopped (SIGSTOP) during it; a proxy's overhead in a round
+     is its p50 (p99) minus direct's p50 (p99) of the same round, and the report gives the
+     median of the per-round differences with min and max, and the added p50 (p99) over every
+     round's requests pooled, which the budgets use; each window also records the proxy's CPU
+     time per request (utime+stime of its process over the window, over the requests sent to
+     it; in an interleaved window that includes its idling through the others' slices);
   4. opens STREAMS concurrent streamed requests through each path (each stream lasts
      STREAM_SECONDS) and samples the proxy's VmRSS while they are open; the upstream's own
      counter says how many were open at once;
@@ -26,6 +41,7 @@ import argparse
 import contextlib
 import datetime
 import http.client
+import itertools
 import json
 import re
 import os
@@ -63,6 +79,10 @@ PII_BODY = dict(PLAIN_BODY, messages=[{"role": "user", "content":
 # Measured elsewhere by the public AI-gateway benchmark harness at concurrency 1, on 4 Graviton
 # cores (issue 16): context for our numbers, not a comparison.
 C1_ANCHORS = [("LiteLLM (Rust)", 111), ("Busbar", 129), ("LiteLLM (Python)", 7400)]
+# The targets that share one interleaved window per rate and round (the budgets compare them).
+# Not hermetic-anthropic (the hermetic process: its CPU could not be told from hermetic's) nor
+# portkey (it falls behind at 1000 req/s, and its backlog would run on into the others' slices).
+INTERLEAVED = ("direct", "nginx", "hermetic", "hermetic-governed", "hermetic-base")
 
 
 def wait_port(port, proc, seconds):
@@ -443,19 +463,37 @@ http {{
         """Open loop at rate; closed=(concurrency, count, warmup_count): closed loop, duration
         bounds the whole run. raw: a file for one CSV row per counted request."""
         argv = [self.a.loadgen, "--url", t.url, "--duration", str(duration),
-                "--timeout", str(timeout), "--max-conns", str(max_conns),
-                "--body", json.dumps(t.body(body), separators=(",", ":"))]
-        if raw:
-            argv += ["--raw", raw]
+                "--timeout", str(timeout), "--max-conns", str(max_conns)]
         if closed:
             argv += ["--concurrency", str(closed[0]), "--count", str(closed[1]),
                      "--warmup-count", str(closed[2])]
         else:
             argv += ["--rate", str(rate), "--warmup", str(warmup)]
+        argv += self.request_args(t, body, capture, raw)
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    @staticmethod
+    def request_args(t, body, capture, raw):
+        """loadgen's options for t's request: its body, headers, captured header, raw CSV."""
+        argv = ["--body", json.dumps(t.body(body), separators=(",", ":"))]
+        if raw:
+            argv += ["--raw", raw]
         for h in t.headers:
             argv += ["-H", h]
         if capture and t.capture:
             argv += ["--capture-header", t.capture]
+        return argv
+
+    def loadgen_interleaved(self, ts, rate, raws):
+        """One open loop at rate shared by ts in --slice-ms slices (loadgen --target, in the
+        order of ts); --window and --warmup are per target. raws: name -> its CSV."""
+        a = self.a
+        argv = [a.loadgen, "--rate", str(rate), "--duration", str(a.window),
+                "--warmup", str(a.warmup), "--slice-ms", str(a.slice_ms),
+                "--timeout", str(a.timeout), "--max-conns", str(a.max_conns)]
+        for t in ts:
+            argv += ["--target", f"{t.name}={t.url}"]
+            argv += self.request_args(t, PLAIN_BODY, True, raws[t.name])
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def finish_loadgen(self, p, limit):
@@ -493,7 +531,7 @@ http {{
             p = self.loadgen(t, rate, a.window, a.warmup, PLAIN_BODY, a.timeout, a.max_conns,
                              raw=raw)
             r = self.finish_loadgen(p, a.window + a.warmup + a.timeout + 15)
-            sent = (r.get("requests") or 0) + int(rate * a.warmup)
+            sent = (r.get("requests") or 0) + r.get("warmup_requests", int(rate * a.warmup))
         self.samples.setdefault((str(rate) if rate else "c1", t.name), []).extend(
             raw_latencies(raw))
         r["t_start_s"] = round(t_start - self.t_start, 1)
@@ -515,13 +553,88 @@ http {{
             r["rss_after"] = proc_status(t.pid)
         return r
 
+    def interleaved_window(self, ts, rate):
+        """One open-loop window at rate shared by ts (at least two): one loadgen on one clock,
+        the targets taking turns in --slice-ms slices, each at the full rate in its own and
+        --warmup + --window s of slices per target, so that a noisy stretch of the machine
+        lands on all of them. {name: what window() gives for one target}: its latencies, and
+        its process's CPU over the whole window (warm-up included, and the others' slices, in
+        which it idles) over the requests sent to it. The upstream counts the window's
+        requests and connections for all targets together: direct's connections are
+        loadgen's own, the proxies' are given together ("upstream_shared")."""
+        a = self.a
+        up0 = self.upstream_stats()
+        ticks0 = {t.name: proc_cpu_ticks(t.pid) for t in ts if t.pid}
+        t_start = time.monotonic()
+        raws = {t.name: os.path.join(self.tmp, f"window-{t.name}.csv") for t in ts}
+        p = self.loadgen_interleaved(ts, rate, raws)
+        r = self.finish_loadgen(p, len(ts) * (a.window + a.warmup) + a.timeout + 15)
+        ticks1 = {t.name: proc_cpu_ticks(t.pid) for t in ts if t.pid}
+        up1 = self.upstream_stats()
+        out = {}
+        for t in ts:
+            x = (r.get("targets") or {}).get(t.name) or {
+                "error": r.get("error") or "loadgen gave no figures for this target"}
+            self.samples.setdefault((str(rate), t.name), []).extend(raw_latencies(raws[t.name]))
+            x["t_start_s"] = round(t_start - self.t_start, 1)
+            x["interleaved"] = {"order": [o.name for o in ts], "slice_ms": a.slice_ms}
+            sent = (x.get("requests") or 0) + (x.get("warmup_requests") or 0)
+            if ticks0.get(t.name) is not None:
+                x["sent_requests"] = sent
+                if ticks1.get(t.name) is not None and sent:
+                    d = ticks1[t.name] - ticks0[t.name]
+                    x["proxy_cpu_ticks"] = d
+                    x["proxy_cpu_us_per_request"] = round(d * 1e6 / CLK_TCK / sent, 1)
+            t.client_ok += x.get("ok") or 0
+            if t.pid and not t.shares:
+                x["rss_after"] = proc_status(t.pid)
+            out[t.name] = x
+        if up0 and up1:
+            self.upstream_shared(out, ts, up1["requests"] - up0["requests"],
+                                 up1["connections"] - up0["connections"])
+        return out
+
+    @staticmethod
+    def upstream_shared(out, ts, reqs, conns):
+        """The upstream's counts of an interleaved window, split as far as they can be: direct
+        is loadgen itself (its requests and connections are loadgen's), the proxies' rest is
+        theirs together."""
+        d = out.get("direct")
+        if d is not None and "error" not in d:
+            dr = (d.get("requests") or 0) + (d.get("warmup_requests") or 0)
+            dc = d.get("connections_opened") or 0
+            d["upstream"] = {"requests": dr, "connections": dc, "connections_per_1k_requests":
+                             round(dc * 1000.0 / dr, 1) if dr else None}
+            reqs, conns = reqs - dr, conns - dc
+        proxies = [t.name for t in ts if t.name != "direct"]
+        shared = {"targets": proxies, "requests": reqs, "connections": conns,
+                  "connections_per_1k_requests":
+                  round(conns * 1000.0 / reqs, 1) if reqs > 0 else None}
+        for n in proxies:
+            out[n]["upstream_shared"] = shared
+
+    @staticmethod
+    def window_plan(order, shared):
+        """The windows of one phase of a round, in order (lists of targets): the targets of
+        shared (in its order) share one window, at the place of the first of them in order;
+        every other target has its own."""
+        out, placed = [], False
+        for t in order:
+            if t not in shared:
+                out.append([t])
+            elif not placed:
+                out.append(list(shared))
+                placed = True
+        return out
+
     @contextlib.contextmanager
-    def quiet_others(self, t, live):
-        """The other targets' processes stopped (SIGSTOP) for t's window, so that what an idle
-        target does in the background (Node's garbage collector and timers after a load, a
-        ledger commit) lands in nobody's window; each is continued after it, whatever
-        happened."""
-        pids = sorted({o.pid for o in live if o.pid and o.pid != t.pid})
+    def quiet_others(self, keep, live):
+        """The processes of the targets not in the window (keep: a target or a list of them)
+        stopped (SIGSTOP) during it, so that what an idle target does in the background
+        (Node's garbage collector and timers after a load, a ledger commit) lands in nobody's
+        window; each is continued after it, whatever happened."""
+        mine = {t.pid for t in (keep if isinstance(keep, (list, tuple)) else [keep])}
+        pids = sorted({o.pid for o in live if o.pid and o.pid not in mine})
         stopped = []
         try:
             for pid in pids:
@@ -631,15 +744,25 @@ http {{
         if a.c1_requests > 0:
             phases.append(("c1", None))
         rounds = {key: [] for key, _ in phases}
+        # At a rate the targets the budgets compare share one interleaved window (INTERLEAVED).
+        shared = [t for t in live if t.name in INTERLEAVED] if a.slice_ms > 0 else []
+        if len(shared) < 2:
+            shared = []
+        self.result["meta"]["params"]["interleaved"] = [t.name for t in shared]
         for i in range(a.rounds):
             order = live[i % len(live):] + live[:i % len(live)]
             for key, rate in phases:
                 rnd = {}
-                for t in order:
+                plan = self.window_plan(order, slice_order(shared, i) if rate else [])
+                for ts in plan:
                     what = f"rate {rate}/s" if rate else "concurrency 1"
-                    log(f"round {i + 1}/{a.rounds}, {what}: {t.name}")
-                    with self.quiet_others(t, live):
-                        rnd[t.name] = self.window(t, rate)
+                    log(f"round {i + 1}/{a.rounds}, {what}: {' + '.join(t.name for t in ts)}"
+                        + (f" interleaved, {a.slice_ms:g} ms slices" if len(ts) > 1 else ""))
+                    with self.quiet_others(ts, live):
+                        if len(ts) > 1:
+                            rnd.update(self.interleaved_window(ts, rate))
+                        else:
+                            rnd[ts[0].name] = self.window(ts[0], rate)
                 rounds[key].append(rnd)
         self.result["rates"] = {str(rate): {"rounds": rounds[str(rate)],
                                             "summary": summarize(rounds[str(rate)], live,
@@ -685,7 +808,10 @@ http {{
         if gov and gov.ok:
             self.result["governance"] = governance.prove(self.result["hermetic-governed"]["home"],
                                                          VIRTUAL_KEY, metrics, gov.client_ok)
-            self.result["governance"]["upstream_requests_in_its_windows"] = gov.upstream_requests
+            # The interleaved windows' upstream counts are shared: only its check requests and
+            # its concurrency-1 windows are the governed target's own.
+            self.result["governance"]["upstream_requests_in_windows_of_its_own"] = \
+                gov.upstream_requests
         if a.callgrind_requests > 0:
             self.result["callgrind"] = self.callgrind(live)
         for name in ("hermetic", "hermetic-governed", "hermetic-base", "nginx", "portkey"):
@@ -739,6 +865,23 @@ http {{
         return out
 
 
+def slice_order(targets, i):
+    """The order of the targets' slices in round i's interleaved windows. The slices repeat in
+    one cycle, so what a target does in the background after its slice (a ledger commit) lands
+    in the next target's: rotating the start alone keeps who follows whom. So the rounds go
+    through the different cycles, each next to its reverse (two rounds: every target after two
+    others; (n-1)! rounds: after each other one equally often), the start rotated too."""
+    if len(targets) < 3:
+        return targets[i % len(targets):] + targets[:i % len(targets)] if targets else []
+    cycles = []
+    for p in itertools.permutations(range(1, len(targets))):
+        if list(p) < list(reversed(p)):
+            cycles += [[0, *p], [0, *reversed(p)]]
+    c = cycles[i % len(cycles)]
+    k = i % len(c)
+    return [targets[j] for j in c[k:] + c[:k]]
+
+
 def git(*args):
     try:
         return subprocess.run(["git", "-C", REPO, *args], capture_output=True, text=True,
@@ -770,7 +913,8 @@ def meta(a):
             "loadavg_start": open("/proc/loadavg").read().split()[:3],
             "command": a.command,
             "params": {"rates": a.rates, "rounds": a.rounds, "window_s": a.window,
-                       "warmup_s": a.warmup, "timeout_s": a.timeout, "max_conns": a.max_conns,
+                       "warmup_s": a.warmup, "slice_ms": a.slice_ms, "timeout_s": a.timeout,
+                       "max_conns": a.max_conns,
                        "streams": a.streams, "stream_seconds": a.stream_seconds,
                        "delay_ms": a.delay_ms, "chunk_delay_ms": a.chunk_delay_ms,
                        "c1_requests": a.c1_requests, "c1_warmup": a.c1_warmup,
@@ -797,6 +941,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--window", type=float, default=5.0)
     ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--slice-ms", type=float, default=200.0,
+                    help="the interleaved window's slice (0: a window per target, one after "
+                         "the other)")
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--max-conns", type=int, default=1024)
     ap.add_argument("--c1-requests", type=int, default=1000,
@@ -813,7 +960,7 @@ def main():
     ap.add_argument("--sustain-start", type=int, default=1000)
     ap.add_argument("--sustain-growth", type=float, default=1.4)
     ap.add_argument("--sustain-max", type=int, default=40000)
-    ap.add_argument("--sustain-refine", type=int, default=2)
+    ap.add_argument("--sustain-refine", type=int, default=3)
     ap.add_argument("--sustain-window", type=float, default=3.0)
     ap.add_argument("--sustain-warmup", type=float, default=1.0)
     ap.add_argument("--sustain-timeout", type=float, default=5.0)
@@ -837,7 +984,7 @@ def main():
     if not (1 <= a.rounds <= 50 and 0.5 <= a.window <= 60 and 1 <= a.streams <= 4096 and
             all(1 <= r <= 20000 for r in a.rates) and 0 <= a.c1_requests <= 100000 and
             0 <= a.c1_warmup <= 10000 and 0 <= a.c1_delay_ms <= 1000 and
-            1 <= a.c1_max_seconds <= 120):
+            1 <= a.c1_max_seconds <= 120 and (a.slice_ms == 0 or 10 <= a.slice_ms <= 10000)):
         ap.error("parameters out of range")
 
     def on_term(signum, frame):

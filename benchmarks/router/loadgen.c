@@ -7,9 +7,26 @@
  * omission). The latency of a request is measured from its *due* time to the last byte of the
  * response; the service time from the moment its first byte was written.
  *
- * Closed loop (--concurrency C --count N): C requests in flight, each next one sent as soon as
- * an answer is complete (C = 1: one request at a time on one keep-alive connection, the
- * concurrency-1 method of gateway benchmarks). A request is due when it is sent. The first
+ * Interleaved (--rate with --target NAME=URL, repeated): several targets in that one open loop,
+ * on one clock. Request i goes to the target whose slice its due time falls in, target
+ * floor((due - t0) / S) mod N (S = --slice-ms): the targets take turns, each at the full rate
+ * during its own slices. --duration and --warmup are per target, in its own slices: the first
+ * warmup s of a target's slices are its warm-up (not counted), the next duration s are counted,
+ * and the run lasts N * (warmup + duration) s (up to N slices more when warmup + duration is
+ * not a whole number of slices: every target gets the same time all the same). Each target has its
+ * own keep-alive pool (--max-conns each) and its own request: -H, --body, --body-file,
+ * --capture-header and --raw after a --target are that target's, before the first --target
+ * they are every target's defaults (-H adds to them). Why: targets measured in windows one
+ * after the other are compared across windows, and on a shared machine a slow second of the
+ * host that lands in one window and not in another decides the comparison; with slices a
+ * stretch of noise longer than a few slices lands on every target alike. Rejected: every target
+ * at once (N times the load, and the targets compete for the CPUs), one request each in turn
+ * (the same, at 1/N of the rate each), one load generator per target (as many clocks, and they
+ * compete with each other).
+ *
+ * Closed loop (--concurrency C --count N, one --url): C requests in flight, each next one sent
+ * as soon as an answer is complete (C = 1: one request at a time on one keep-alive connection,
+ * the concurrency-1 method of gateway benchmarks). A request is due when it is sent. The first
  * --warmup-count requests are not counted; --duration bounds the whole run (the requests not
  * sent by then are left out and "truncated" is true).
  *
@@ -20,9 +37,14 @@
  *   loadgen --url http://127.0.0.1:PORT/v1/chat/completions --rate 1000 --duration 5
  *           [--warmup 1] [-H 'Name: value']... [--body JSON | --body-file F]
  *           [--capture-header NAME] [--max-conns 4096] [--timeout 10] [--raw FILE]
+ *   loadgen --rate 1000 --duration 5 [--warmup 1] [--slice-ms 200] [defaults as above]
+ *           --target NAME=URL [-H ...] [--body ...] [--capture-header ...] [--raw FILE]
+ *           --target NAME=URL ...
  *   loadgen --url ... --concurrency 1 --count 1000 [--warmup-count 50] [--duration 30] ...
- * Prints one JSON object on stdout. Bounded: it stops at warmup + duration + timeout + 2 s
- * (closed loop: duration + timeout + 2 s).
+ * Prints one JSON object on stdout; interleaved: {"mode":"interleaved", "slice_ms", ...,
+ * "targets": {NAME: the object one target alone gets, over that target's requests}}. Bounded:
+ * it stops at the last request's due time + timeout + 2 s (closed loop: duration + timeout
+ * + 2 s).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -46,6 +68,8 @@
 #include <unistd.h>
 
 #define MAX_RESPONSE (1 << 20)
+#define MAX_BODY     (1 << 20)
+#define MAX_TARGETS  16
 
 enum { E_NONE, E_CONNECT, E_RESET, E_TIMEOUT, E_PARSE, E_TOOBIG, E_NCOUNT };
 static const char *err_names[E_NCOUNT] = {"none",    "connect", "reset",
@@ -57,6 +81,8 @@ struct rec {
 	int err;
 	double hdr; /* captured header value, NAN if absent */
 	int done_marker;
+	int tg;	  /* index into targets */
+	int warm; /* a warm-up request: not counted */
 };
 
 enum { C_FREE, C_CONNECTING, C_IDLE, C_BUSY };
@@ -64,9 +90,10 @@ enum { C_FREE, C_CONNECTING, C_IDLE, C_BUSY };
 struct conn {
 	int fd;
 	int state;
+	int tg; /* the target whose pool it is in */
 	int reused;
 	int want_out;
-	int req;
+	long req;
 	size_t woff;
 	char *rbuf;
 	size_t rlen, rcap;
@@ -83,27 +110,43 @@ struct conn {
 	uint32_t gen; /* bumped on close: stale epoll events are ignored */
 };
 
-static struct sockaddr_in addr;
-static char *reqbuf;
-static size_t reqlen;
-static const char *capture;
-static size_t capture_len;
+/* What the command line says of one target (the defaults before the first --target). */
+struct topts {
+	const char *name, *url, *body, *capture, *raw;
+	char *hdrs; /* "Name: value\r\n"... */
+	size_t hdrs_len;
+};
+
+/* One target: its request, its keep-alive pool and its queue. */
+struct target {
+	const char *name; /* "" for the one target of --url */
+	const char *url, *capture, *raw;
+	size_t capture_len;
+	struct sockaddr_in addr;
+	char *reqbuf;
+	size_t reqlen;
+	struct conn *conns; /* max_conns of them: its slice of the global array */
+	struct conn **idle;
+	int n_idle, n_open, conns_opened;
+	long *pending; /* FIFO of request indexes waiting for a connection */
+	long pend_head, pend_tail;
+	long retries;
+};
+
+static struct target targets[MAX_TARGETS];
+static int n_targets;
+static int64_t slice_ns; /* interleaved: the length of a target's turn */
 
 static struct rec *recs;
-static long n_total, n_warm, next_send;
+static long n_total, next_send;
 static int64_t t0, interval_ns;
 static long concurrency; /* > 0: closed loop */
 
-static struct conn *conns;
-static int max_conns, n_open, conns_opened;
-static struct conn **idle;
-static int n_idle;
-static long *pending; /* FIFO of request indexes waiting for a connection */
-static long pend_head, pend_tail;
+static struct conn *conns; /* n_targets * max_conns */
+static int max_conns;	   /* per target */
 static int epfd;
 static int64_t timeout_ns;
 static long n_done;
-static long retries;
 
 static int64_t now_ns(void)
 {
@@ -118,6 +161,14 @@ static void die(const char *msg)
 	exit(2);
 }
 
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+	if (!p)
+		die("out of memory");
+	return p;
+}
+
 static void ep_mod(struct conn *c, int op)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (c->want_out ? EPOLLOUT : 0),
@@ -130,9 +181,10 @@ static void idle_remove(struct conn *c)
 {
 	if (c->state != C_IDLE)
 		return;
+	struct target *t = &targets[c->tg];
 	int i = c->idle_idx;
-	idle[i] = idle[--n_idle];
-	idle[i]->idle_idx = i;
+	t->idle[i] = t->idle[--t->n_idle];
+	t->idle[i]->idle_idx = i;
 }
 
 static void conn_close(struct conn *c)
@@ -143,7 +195,7 @@ static void conn_close(struct conn *c)
 	c->state = C_FREE;
 	c->req = -1;
 	c->gen++;
-	n_open--;
+	targets[c->tg].n_open--;
 }
 
 static void parse_reset(struct conn *c)
@@ -172,20 +224,19 @@ static void finish(long r, int err, int status, double hdr, int marker)
 	n_done++;
 }
 
-static void pend_push_front(long r)
+static void pend_push_front(struct target *t, long r)
 {
 	/* a retry keeps its place: it goes in front of the queue */
-	if (pend_head == 0)
+	if (t->pend_head == 0)
 		die("pending queue underflow");
-	pending[--pend_head] = r;
+	t->pending[--t->pend_head] = r;
 }
-
-static void dispatch(long r);
 
 static void conn_write(struct conn *c)
 {
-	while (c->woff < reqlen) {
-		ssize_t n = send(c->fd, reqbuf + c->woff, reqlen - c->woff, MSG_NOSIGNAL);
+	struct target *t = &targets[c->tg];
+	while (c->woff < t->reqlen) {
+		ssize_t n = send(c->fd, t->reqbuf + c->woff, t->reqlen - c->woff, MSG_NOSIGNAL);
 		if (n > 0) {
 			if (c->woff == 0)
 				recs[c->req].sent = now_ns();
@@ -204,8 +255,8 @@ static void conn_write(struct conn *c)
 		int reused = c->reused;
 		conn_close(c);
 		if (reused && recs[r].first == 0) {
-			retries++;
-			pend_push_front(r);
+			t->retries++;
+			pend_push_front(t, r);
 		} else {
 			finish(r, E_RESET, 0, NAN, 0);
 		}
@@ -217,12 +268,12 @@ static void conn_write(struct conn *c)
 	}
 }
 
-static struct conn *conn_new(void)
+static struct conn *conn_new(struct target *t)
 {
 	struct conn *c = NULL;
 	for (int i = 0; i < max_conns; i++)
-		if (conns[i].state == C_FREE) {
-			c = &conns[i];
+		if (t->conns[i].state == C_FREE) {
+			c = &t->conns[i];
 			break;
 		}
 	if (!c)
@@ -236,9 +287,9 @@ static struct conn *conn_new(void)
 	c->reused = 0;
 	c->req = -1;
 	parse_reset(c);
-	n_open++;
-	conns_opened++;
-	int rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+	t->n_open++;
+	t->conns_opened++;
+	int rc = connect(fd, (struct sockaddr *)&t->addr, sizeof(t->addr));
 	if (rc == 0) {
 		c->state = C_BUSY;
 		c->want_out = 0;
@@ -249,7 +300,7 @@ static struct conn *conn_new(void)
 		close(fd);
 		c->fd = -1;
 		c->state = C_FREE;
-		n_open--;
+		t->n_open--;
 		return NULL;
 	}
 	ep_mod(c, EPOLL_CTL_ADD);
@@ -258,14 +309,15 @@ static struct conn *conn_new(void)
 
 static void dispatch(long r)
 {
+	struct target *t = &targets[recs[r].tg];
 	struct conn *c;
-	if (n_idle > 0) {
-		c = idle[--n_idle];
+	if (t->n_idle > 0) {
+		c = t->idle[--t->n_idle];
 		c->state = C_BUSY;
-	} else if (n_open < max_conns && (c = conn_new()) != NULL) {
+	} else if (t->n_open < max_conns && (c = conn_new(t)) != NULL) {
 		/* connecting or connected */
 	} else {
-		pending[pend_tail++] = r;
+		t->pending[t->pend_tail++] = r;
 		return;
 	}
 	c->req = r;
@@ -276,19 +328,20 @@ static void dispatch(long r)
 
 static void make_idle(struct conn *c)
 {
+	struct target *t = &targets[c->tg];
 	c->state = C_IDLE;
 	c->req = -1;
 	c->reused = 1;
 	parse_reset(c);
-	if (pend_head < pend_tail) {
-		long r = pending[pend_head++];
+	if (t->pend_head < t->pend_tail) {
+		long r = t->pending[t->pend_head++];
 		c->state = C_BUSY;
 		c->req = r;
 		conn_write(c);
 		return;
 	}
-	c->idle_idx = n_idle;
-	idle[n_idle++] = c;
+	c->idle_idx = t->n_idle;
+	t->idle[t->n_idle++] = c;
 }
 
 /* header value of `name` in [p, end), or NULL */
@@ -311,47 +364,57 @@ static const char *hdr_find(const char *p, const char *end, const char *name, si
 	return NULL;
 }
 
+/* the status line and the headers, once they are all in; 1 = done, 0 = need more, -1 = bad */
+static int parse_head(struct conn *c)
+{
+	char *e = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
+	if (!e)
+		return c->rlen > 65536 ? -1 : 0;
+	c->hdr_done = 1;
+	c->body_start = (size_t)(e - c->rbuf) + 4;
+	if (c->rlen < 12 || memcmp(c->rbuf, "HTTP/1.", 7) != 0)
+		return -1;
+	c->status = (int)strtol(c->rbuf + 9, NULL, 10);
+	int http10 = c->rbuf[7] == '0';
+	const char *h = memchr(c->rbuf, '\n', (size_t)(e - c->rbuf));
+	if (!h)
+		return -1;
+	h++;
+	const char *he = e + 2;
+	size_t vl;
+	const char *v;
+	if ((v = hdr_find(h, he, "transfer-encoding", 17, &vl)) && vl >= 7 &&
+	    strncasecmp(v, "chunked", 7) == 0)
+		c->chunked = 1;
+	else if ((v = hdr_find(h, he, "content-length", 14, &vl)))
+		c->clen = strtoll(v, NULL, 10);
+	else
+		c->until_close = 1;
+	if ((v = hdr_find(h, he, "connection", 10, &vl)))
+		c->close_after = vl >= 5 && strncasecmp(v, "close", 5) == 0;
+	else
+		c->close_after = http10;
+	if (c->until_close)
+		c->close_after = 1;
+	struct target *t = &targets[c->tg];
+	if (t->capture && (v = hdr_find(h, he, t->capture, t->capture_len, &vl)))
+		c->hdr = strtod(v, NULL);
+	if (c->status == 204 || c->status == 304) {
+		c->clen = 0;
+		c->chunked = 0;
+		c->until_close = 0;
+	}
+	c->cpos = c->body_start;
+	return 1;
+}
+
 /* 1 = complete, 0 = need more, -1 = parse error */
 static int parse(struct conn *c)
 {
 	if (!c->hdr_done) {
-		char *e = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
-		if (!e)
-			return c->rlen > 65536 ? -1 : 0;
-		c->hdr_done = 1;
-		c->body_start = (size_t)(e - c->rbuf) + 4;
-		if (c->rlen < 12 || memcmp(c->rbuf, "HTTP/1.", 7) != 0)
-			return -1;
-		c->status = atoi(c->rbuf + 9);
-		int http10 = c->rbuf[7] == '0';
-		const char *h = memchr(c->rbuf, '\n', (size_t)(e - c->rbuf));
-		if (!h)
-			return -1;
-		h++;
-		const char *he = e + 2;
-		size_t vl;
-		const char *v;
-		if ((v = hdr_find(h, he, "transfer-encoding", 17, &vl)) && vl >= 7 &&
-		    strncasecmp(v, "chunked", 7) == 0)
-			c->chunked = 1;
-		else if ((v = hdr_find(h, he, "content-length", 14, &vl)))
-			c->clen = strtoll(v, NULL, 10);
-		else
-			c->until_close = 1;
-		if ((v = hdr_find(h, he, "connection", 10, &vl)))
-			c->close_after = vl >= 5 && strncasecmp(v, "close", 5) == 0;
-		else
-			c->close_after = http10;
-		if (c->until_close)
-			c->close_after = 1;
-		if (capture && (v = hdr_find(h, he, capture, capture_len, &vl)))
-			c->hdr = strtod(v, NULL);
-		if (c->status == 204 || c->status == 304) {
-			c->clen = 0;
-			c->chunked = 0;
-			c->until_close = 0;
-		}
-		c->cpos = c->body_start;
+		int rc = parse_head(c);
+		if (rc <= 0)
+			return rc;
 	}
 	if (c->chunked) {
 		for (;;) {
@@ -406,7 +469,7 @@ static void conn_event(struct conn *c, uint32_t ev)
 		conn_write(c);
 		return;
 	}
-	if ((ev & EPOLLOUT) && c->state == C_BUSY && c->woff < reqlen) {
+	if ((ev & EPOLLOUT) && c->state == C_BUSY && c->woff < targets[c->tg].reqlen) {
 		conn_write(c);
 		if (c->state != C_BUSY)
 			return;
@@ -461,15 +524,18 @@ static void conn_event(struct conn *c, uint32_t ev)
 		long r = c->req;
 		if (c->reused && c->rlen == 0 && recs[r].first == 0) {
 			/* keep-alive race: the server closed a connection we just reused */
+			struct target *t = &targets[c->tg];
 			conn_close(c);
-			retries++;
-			pend_push_front(r);
+			t->retries++;
+			pend_push_front(t, r);
 			return;
 		}
 		complete(c, E_RESET);
 		return;
 	}
 }
+
+/* ---- results ---------------------------------------------------------------------------- */
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -520,145 +586,416 @@ static void print_dist(const char *name, int64_t *v, long n, int comma)
 	printf("}%s", comma ? "," : "");
 }
 
+static void print_header_dist(const struct target *t, double *hv, long n_hv)
+{
+	qsort(hv, (size_t)n_hv, sizeof(*hv), cmp_dbl);
+	printf("\"header\":{\"name\":\"%s\",\"n\":%ld,", t->capture ? t->capture : "", n_hv);
+	if (!n_hv) {
+		printf("\"p50_us\":null}");
+		return;
+	}
+	double s = 0;
+	for (long i = 0; i < n_hv; i++)
+		s += hv[i];
+	long i50 = (long)ceil(0.5 * (double)n_hv) - 1, i90 = (long)ceil(0.9 * (double)n_hv) - 1,
+	     i99 = (long)ceil(0.99 * (double)n_hv) - 1;
+	print_num("mean_us", s / (double)n_hv, 1);
+	print_num("p50_us", hv[i50 < 0 ? 0 : i50], 1);
+	print_num("p90_us", hv[i90 < 0 ? 0 : i90], 1);
+	print_num("p99_us", hv[i99 < 0 ? 0 : i99], 1);
+	print_num("max_us", hv[n_hv - 1], 0);
+	printf("}");
+}
+
+/* the time in [t0, t0 + d) that falls in target k's slices (one target: all of it) */
+static int64_t own_until(int k, int64_t d)
+{
+	if (d <= 0)
+		return 0;
+	if (n_targets == 1)
+		return d;
+	int64_t cycle = slice_ns * n_targets, in = d % cycle - k * slice_ns;
+	return d / cycle * slice_ns + (in < 0 ? 0 : in > slice_ns ? slice_ns : in);
+}
+
+/* A rate over the requests from a (at ta) to b (at tb), counted in target k's own time: the
+   own time between their due times plus how much later b came than a; one target: tb - ta. */
+static double rate_between(int k, long n, const struct rec *a, int64_t ta, const struct rec *b,
+			   int64_t tb)
+{
+	if (n < 2 || !a || !b)
+		return 0.0;
+	int64_t span = own_until(k, b->sched - t0) - own_until(k, a->sched - t0) + (tb - b->sched) -
+		       (ta - a->sched);
+	return span > 0 ? (double)(n - 1) / ((double)span / 1e9) : 0.0;
+}
+
+static void write_raw(int k)
+{
+	const struct target *t = &targets[k];
+	FILE *f = fopen(t->raw, "w");
+	if (!f)
+		return;
+	fprintf(f, "sched_us,sent_us,first_us,done_us,status,err,header\n");
+	for (long i = 0; i < n_total; i++) {
+		struct rec *x = &recs[i];
+		if (x->tg != k || x->warm)
+			continue;
+		fprintf(f, "%.1f,%.1f,%.1f,%.1f,%d,%s,", (double)(x->sched - t0) / 1e3,
+			x->sent ? (double)(x->sent - t0) / 1e3 : -1.0,
+			x->first ? (double)(x->first - t0) / 1e3 : -1.0,
+			(double)(x->done - t0) / 1e3, x->status, err_names[x->err]);
+		if (isnan(x->hdr))
+			fprintf(f, "\n");
+		else
+			fprintf(f, "%.4f\n", x->hdr);
+	}
+	fclose(f);
+}
+
+/* The counts and distributions of target k's counted requests, as one JSON object's members
+   from "requests" on (the caller prints what comes before and the closing brace). */
+static void print_target(int k)
+{
+	const struct target *t = &targets[k];
+	long m = 0;
+	for (long i = 0; i < n_total; i++)
+		m += recs[i].tg == k && !recs[i].warm;
+	int64_t *lat = xcalloc((size_t)m + 1, sizeof(int64_t));
+	int64_t *svc = xcalloc((size_t)m + 1, sizeof(int64_t));
+	int64_t *ttfb = xcalloc((size_t)m + 1, sizeof(int64_t));
+	int64_t *late = xcalloc((size_t)m + 1, sizeof(int64_t));
+	double *hv = xcalloc((size_t)m + 1, sizeof(double));
+	long n_ok = 0, n_late = 0, n_hv = 0, errs[E_NCOUNT] = {0}, st2 = 0, st4 = 0, st5 = 0,
+	     sto = 0, markers = 0, n_sent = 0;
+	const struct rec *first_sent = NULL, *last_sent = NULL, *first_done = NULL,
+			 *last_done = NULL;
+	for (long i = 0; i < n_total; i++) {
+		const struct rec *x = &recs[i];
+		if (x->tg != k || x->warm)
+			continue;
+		if (x->sent) {
+			n_sent++;
+			if (!first_sent || x->sent < first_sent->sent)
+				first_sent = x;
+			if (!last_sent || x->sent > last_sent->sent)
+				last_sent = x;
+		}
+		if (x->err) {
+			errs[x->err]++;
+			continue;
+		}
+		if (x->status >= 200 && x->status < 300)
+			st2++;
+		else if (x->status >= 400 && x->status < 500)
+			st4++;
+		else if (x->status >= 500)
+			st5++;
+		else
+			sto++;
+		if (x->sent)
+			late[n_late++] = x->sent - x->sched;
+		if (x->status < 200 || x->status >= 300)
+			continue;
+		markers += x->done_marker;
+		lat[n_ok] = x->done - x->sched;
+		svc[n_ok] = x->done - (x->sent ? x->sent : x->sched);
+		ttfb[n_ok] = (x->first ? x->first : x->done) - x->sched;
+		n_ok++;
+		if (!first_done || x->done < first_done->done)
+			first_done = x;
+		if (!last_done || x->done > last_done->done)
+			last_done = x;
+		if (!isnan(x->hdr))
+			hv[n_hv++] = x->hdr * 1000.0; /* ms -> us */
+	}
+	printf("\"requests\":%ld,\"ok\":%ld,\"errors\":%ld,\"retries\":%ld,", m, st2, m - st2,
+	       t->retries);
+	printf("\"status\":{\"2xx\":%ld,\"4xx\":%ld,\"5xx\":%ld,\"other\":%ld},", st2, st4, st5,
+	       sto);
+	printf("\"transport_errors\":{");
+	for (int e = 1; e < E_NCOUNT; e++)
+		printf("\"%s\":%ld%s", err_names[e], errs[e], e + 1 < E_NCOUNT ? "," : "");
+	printf("},");
+	printf("\"achieved_rate\":%.1f,",
+	       rate_between(k, n_sent, first_sent, first_sent ? first_sent->sent : 0, last_sent,
+			    last_sent ? last_sent->sent : 0));
+	printf("\"completion_rate\":%.1f,",
+	       rate_between(k, n_ok, first_done, first_done ? first_done->done : 0, last_done,
+			    last_done ? last_done->done : 0));
+	printf("\"done_markers\":%ld,\"connections_opened\":%d,", markers, t->conns_opened);
+	print_dist("latency_us", lat, n_ok, 1);
+	print_dist("service_us", svc, n_ok, 1);
+	print_dist("ttfb_us", ttfb, n_ok, 1);
+	print_dist("send_lateness_us", late, n_late, 1);
+	print_header_dist(t, hv, n_hv);
+	free(lat);
+	free(svc);
+	free(ttfb);
+	free(late);
+	free(hv);
+}
+
+static long warmup_requests(int k)
+{
+	long n = 0;
+	for (long i = 0; i < n_total; i++)
+		n += recs[i].tg == k && recs[i].warm;
+	return n;
+}
+
+/* ---- set-up ------------------------------------------------------------------------------ */
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: loadgen --url http://127.0.0.1:PORT/PATH --rate R --duration S "
-			"[--warmup S]\n"
-			"       [-H 'Name: value']... [--body JSON | --body-file F] "
-			"[--capture-header NAME]\n"
-			"       [--max-conns N] [--timeout S] [--raw FILE]\n"
-			"       loadgen --url ... --concurrency C --count N [--warmup-count W] "
-			"[--duration S] ...\n");
+	fprintf(stderr,
+		"usage: loadgen --url http://127.0.0.1:PORT/PATH --rate R --duration S "
+		"[--warmup S]\n"
+		"       [-H 'Name: value']... [--body JSON | --body-file F] "
+		"[--capture-header NAME]\n"
+		"       [--max-conns N] [--timeout S] [--raw FILE]\n"
+		"       loadgen --rate R --duration S [--warmup S] [--slice-ms MS] [defaults...]\n"
+		"               --target NAME=URL [-H ...] [--body ...] [--capture-header ...] "
+		"[--raw FILE]\n"
+		"               --target NAME=URL ...   (duration and warm-up per target)\n"
+		"       loadgen --url ... --concurrency C --count N [--warmup-count W] "
+		"[--duration S] ...\n");
 	exit(2);
 }
 
-int main(int argc, char **argv)
+static char *read_body_file(const char *path)
 {
-	const char *url = NULL, *body = NULL, *raw = NULL;
-	double rate = 1000, duration = 5, warmup = 1, timeout = 10;
-	long count = 0, warmup_count = 0;
-	char *hdrs = calloc(1, 1);
-	size_t hdrs_len = 0;
-	max_conns = 4096;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (i + 1 >= argc)
-			usage();
-		const char *v = argv[++i];
-		if (!strcmp(a, "--url"))
-			url = v;
-		else if (!strcmp(a, "--rate"))
-			rate = atof(v);
-		else if (!strcmp(a, "--duration"))
-			duration = atof(v);
-		else if (!strcmp(a, "--warmup"))
-			warmup = atof(v);
-		else if (!strcmp(a, "--timeout"))
-			timeout = atof(v);
-		else if (!strcmp(a, "--concurrency"))
-			concurrency = atol(v);
-		else if (!strcmp(a, "--count"))
-			count = atol(v);
-		else if (!strcmp(a, "--warmup-count"))
-			warmup_count = atol(v);
-		else if (!strcmp(a, "--max-conns"))
-			max_conns = atoi(v);
-		else if (!strcmp(a, "--capture-header")) {
-			capture = v;
-			capture_len = strlen(v);
-		} else if (!strcmp(a, "--raw"))
-			raw = v;
-		else if (!strcmp(a, "--body"))
-			body = v;
-		else if (!strcmp(a, "--body-file")) {
-			FILE *f = fopen(v, "rb");
-			if (!f)
-				die("cannot open --body-file");
-			static char bb[1 << 20];
-			size_t n = fread(bb, 1, sizeof(bb) - 1, f);
-			fclose(f);
-			bb[n] = 0;
-			body = bb;
-		} else if (!strcmp(a, "-H")) {
-			size_t l = strlen(v);
-			hdrs = realloc(hdrs, hdrs_len + l + 3);
-			memcpy(hdrs + hdrs_len, v, l);
-			memcpy(hdrs + hdrs_len + l, "\r\n", 3);
-			hdrs_len += l + 2;
-		} else
-			usage();
-	}
-	if (!url || rate <= 0 || duration <= 0 || warmup < 0 || max_conns < 1 || timeout <= 0 ||
-	    concurrency < 0 || (concurrency > 0 && (count < 1 || warmup_count < 0)))
-		usage();
-	if (concurrency > max_conns)
-		max_conns = (int)concurrency;
-	if (!body)
-		body = "{\"model\":\"bench\",\"messages\":[{\"role\":\"user\",\"content\":"
-		       "\"Hello\"}],"
-		       "\"max_tokens\":16}";
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		die("cannot open --body-file");
+	char *b = xcalloc(MAX_BODY, 1);
+	size_t n = fread(b, 1, MAX_BODY - 1, f);
+	fclose(f);
+	b[n] = 0;
+	return b;
+}
 
-	/* http://127.0.0.1:PORT/path */
+static void add_header(struct topts *o, const char *v)
+{
+	size_t l = strlen(v);
+	char *h = realloc(o->hdrs, o->hdrs_len + l + 3);
+	if (!h)
+		die("out of memory");
+	memcpy(h + o->hdrs_len, v, l);
+	memcpy(h + o->hdrs_len + l, "\r\n", 3);
+	o->hdrs = h;
+	o->hdrs_len += l + 2;
+}
+
+/* --target NAME=URL: a new target that starts from the defaults */
+static void add_target(struct topts *opts, int *n, const struct topts *defaults, const char *v)
+{
+	const char *eq = strchr(v, '=');
+	if (*n >= MAX_TARGETS)
+		die("too many --target (at most 16)");
+	if (!eq || eq == v)
+		die("--target wants NAME=URL");
+	size_t nl = (size_t)(eq - v);
+	if (nl > 64 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				 "0123456789._-") < nl)
+		die("--target NAME: up to 64 of A-Z a-z 0-9 . _ -");
+	char *name = xcalloc(nl + 1, 1);
+	memcpy(name, v, nl);
+	for (int i = 0; i < *n; i++)
+		if (!strcmp(opts[i].name, name))
+			die("--target NAME given twice");
+	struct topts *o = &opts[(*n)++];
+	*o = *defaults;
+	o->name = name;
+	o->url = eq + 1;
+	o->raw = NULL;
+	o->hdrs = xcalloc(defaults->hdrs_len + 1, 1);
+	if (defaults->hdrs_len)
+		memcpy(o->hdrs, defaults->hdrs, defaults->hdrs_len);
+}
+
+struct params {
+	double rate, duration, warmup, timeout, slice_ms;
+	long count, warmup_count;
+};
+
+/* one option and its value; 0 = taken, -1 = unknown */
+static int parse_opt(const char *a, const char *v, struct params *p, struct topts *cur)
+{
+	if (!strcmp(a, "--rate"))
+		p->rate = atof(v);
+	else if (!strcmp(a, "--duration"))
+		p->duration = atof(v);
+	else if (!strcmp(a, "--warmup"))
+		p->warmup = atof(v);
+	else if (!strcmp(a, "--timeout"))
+		p->timeout = atof(v);
+	else if (!strcmp(a, "--slice-ms"))
+		p->slice_ms = atof(v);
+	else if (!strcmp(a, "--concurrency"))
+		concurrency = strtol(v, NULL, 10);
+	else if (!strcmp(a, "--count"))
+		p->count = strtol(v, NULL, 10);
+	else if (!strcmp(a, "--warmup-count"))
+		p->warmup_count = strtol(v, NULL, 10);
+	else if (!strcmp(a, "--max-conns"))
+		max_conns = (int)strtol(v, NULL, 10);
+	else if (!strcmp(a, "--capture-header"))
+		cur->capture = v;
+	else if (!strcmp(a, "--raw"))
+		cur->raw = v;
+	else if (!strcmp(a, "--body"))
+		cur->body = v;
+	else if (!strcmp(a, "--body-file"))
+		cur->body = read_body_file(v);
+	else if (!strcmp(a, "-H"))
+		add_header(cur, v);
+	else
+		return -1;
+	return 0;
+}
+
+/* http://127.0.0.1:PORT/path -> the target's address and request */
+static void target_init(struct target *t, const struct topts *o)
+{
 	char host[64];
-	int port = 0;
-	const char *path = NULL;
+	const char *url = o->url;
 	if (strncmp(url, "http://", 7) != 0)
-		die("--url must be http://IPV4:PORT/PATH");
+		die("--url/--target must be http://IPV4:PORT/PATH");
 	const char *hp = url + 7, *colon = strchr(hp, ':'), *slash = strchr(hp, '/');
 	if (!colon || !slash || colon > slash || (size_t)(colon - hp) >= sizeof(host))
-		die("--url must be http://IPV4:PORT/PATH");
+		die("--url/--target must be http://IPV4:PORT/PATH");
 	memcpy(host, hp, (size_t)(colon - hp));
 	host[colon - hp] = 0;
-	port = atoi(colon + 1);
-	path = slash;
+	int port = (int)strtol(colon + 1, NULL, 10);
+	const char *path = slash;
 	if (!strcmp(host, "localhost"))
-		strcpy(host, "127.0.0.1");
-	addr.sin_family = AF_INET;
-	addr.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
-		die("--url host must be an IPv4 address");
-	if ((ntohl(addr.sin_addr.s_addr) >> 24) != 127)
-		die("--url must be a loopback address");
+		snprintf(host, sizeof(host), "127.0.0.1");
+	t->addr.sin_family = AF_INET;
+	t->addr.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &t->addr.sin_addr) != 1)
+		die("--url/--target host must be an IPv4 address");
+	if ((ntohl(t->addr.sin_addr.s_addr) >> 24) != 127)
+		die("--url/--target must be a loopback address");
+	const char *body = o->body ? o->body
+				   : "{\"model\":\"bench\",\"messages\":[{\"role\":\"user\","
+				     "\"content\":\"Hello\"}],\"max_tokens\":16}";
+	size_t blen = strlen(body), cap = blen + o->hdrs_len + strlen(path) + 512;
+	t->reqbuf = xcalloc(cap, 1);
+	int n = snprintf(t->reqbuf, cap,
+			 "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+			 "Accept: */*\r\nContent-Length: %zu\r\n%s\r\n%s",
+			 path, host, port, blen, o->hdrs ? o->hdrs : "", body);
+	if (n < 0 || (size_t)n >= cap)
+		die("request does not fit");
+	t->reqlen = (size_t)n;
+	t->name = o->name ? o->name : "";
+	t->url = url;
+	t->capture = o->capture;
+	t->capture_len = o->capture ? strlen(o->capture) : 0;
+	t->raw = o->raw;
+}
 
-	size_t blen = strlen(body);
-	reqbuf = malloc(blen + hdrs_len + strlen(path) + 512);
-	reqlen = (size_t)sprintf(
-		reqbuf,
-		"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-		"Accept: */*\r\nContent-Length: %zu\r\n%s\r\n%s",
-		path, host, port, blen, hdrs, body);
-
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		if ((rlim_t)max_conns + 16 > rl.rlim_cur)
-			max_conns = (int)rl.rlim_cur - 16;
+/* Interleaved: the open loop's grid (due at i * interval from t0), each due time going to the
+   target whose slice it falls in while that target's own time (the time of its slices before
+   it) is under warmup + duration; the first warmup of it is warm-up. So every target gets the
+   same warm-up and the same counted time, whether or not they are whole numbers of slices.
+   Fills out (due times as offsets from t0) when not NULL; returns how many requests. */
+static long interleave(int64_t warm_ns, int64_t end_ns, struct rec *out)
+{
+	long n = 0;
+	int64_t last = (end_ns / slice_ns + 1) * slice_ns * n_targets; /* all have had end_ns */
+	for (int64_t i = 0; i * interval_ns < last; i++) {
+		int64_t off = i * interval_ns;
+		int k = (int)(off / slice_ns % n_targets);
+		int64_t own = own_until(k, off);
+		if (own >= end_ns)
+			continue;
+		if (out) {
+			out[n].sched = off;
+			out[n].tg = k;
+			out[n].warm = own < warm_ns;
+		}
+		n++;
 	}
-	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); /* timers fire within ~1 us, not 50 us */
-	signal(SIGPIPE, SIG_IGN);
+	return n;
+}
 
+/* the schedule: every request's due time (an offset from t0 until run() knows t0), target and
+   warm-up mark, and each target's pool and queue */
+static void plan(const struct params *p)
+{
+	interval_ns = (int64_t)(1e9 / p->rate);
+	timeout_ns = (int64_t)(p->timeout * 1e9);
+	slice_ns = (int64_t)(p->slice_ms * 1e6);
+	double planned = concurrency > 0 ? (double)p->warmup_count + (double)p->count
+					 : p->rate * (p->warmup + p->duration) * n_targets;
+	if (planned > 20000000)
+		die("too many requests (rate * (warmup + duration) * targets, or count + "
+		    "warmup-count)");
+	long n_warm = 0;
 	if (concurrency > 0) {
-		n_warm = warmup_count;
-		n_total = warmup_count + count;
+		n_warm = p->warmup_count;
+		n_total = p->warmup_count + p->count;
+	} else if (!targets[0].name[0]) {
+		n_warm = (long)llround(p->rate * p->warmup);
+		n_total = n_warm + (long)llround(p->rate * p->duration);
 	} else {
-		n_warm = (long)llround(rate * warmup);
-		n_total = n_warm + (long)llround(rate * duration);
+		n_total = interleave((int64_t)(p->warmup * 1e9),
+				     (int64_t)((p->warmup + p->duration) * 1e9), NULL);
 	}
-	if (n_total > 20000000)
-		die("too many requests (rate * (warmup + duration), or count + warmup-count)");
-	interval_ns = (int64_t)(1e9 / rate);
-	timeout_ns = (int64_t)(timeout * 1e9);
-	recs = calloc((size_t)n_total, sizeof(*recs));
-	pending = calloc(2 * (size_t)n_total + 2, sizeof(*pending));
-	conns = calloc((size_t)max_conns, sizeof(*conns));
-	idle = calloc((size_t)max_conns, sizeof(*idle));
-	if (!recs || !pending || !conns || !idle)
-		die("out of memory");
-	pend_head = pend_tail = n_total + 1; /* room for retries pushed in front */
-	for (int i = 0; i < max_conns; i++)
+	recs = xcalloc((size_t)n_total, sizeof(*recs));
+	if (targets[0].name[0]) {
+		interleave((int64_t)(p->warmup * 1e9), (int64_t)((p->warmup + p->duration) * 1e9),
+			   recs);
+	} else {
+		for (long i = 0; i < n_total; i++) {
+			recs[i].sched = i * interval_ns;
+			recs[i].warm = i < n_warm;
+		}
+	}
+	conns = xcalloc((size_t)n_targets * (size_t)max_conns, sizeof(*conns));
+	for (int i = 0; i < n_targets * max_conns; i++) {
 		conns[i].fd = -1;
+		conns[i].tg = i / max_conns;
+	}
+	long per[MAX_TARGETS] = {0};
+	for (long i = 0; i < n_total; i++)
+		per[recs[i].tg]++;
+	for (int k = 0; k < n_targets; k++) {
+		struct target *t = &targets[k];
+		t->conns = conns + (size_t)k * (size_t)max_conns;
+		t->idle = xcalloc((size_t)max_conns, sizeof(*t->idle));
+		t->pending = xcalloc(2 * (size_t)per[k] + 2, sizeof(*t->pending));
+		t->pend_head = t->pend_tail = per[k] + 1; /* room for retries pushed in front */
+	}
+}
 
+/* ---- the loop ---------------------------------------------------------------------------- */
+
+/* requests in flight or queued past their timeout fail as timeouts */
+static void expire(int64_t now)
+{
+	for (int i = 0; i < n_targets * max_conns; i++) {
+		struct conn *c = &conns[i];
+		if ((c->state == C_BUSY || c->state == C_CONNECTING) && c->req >= 0 &&
+		    now - recs[c->req].sched > timeout_ns) {
+			long r = c->req;
+			conn_close(c);
+			finish(r, E_TIMEOUT, 0, NAN, 0);
+		}
+	}
+	for (int k = 0; k < n_targets; k++) {
+		struct target *t = &targets[k];
+		while (t->pend_head < t->pend_tail &&
+		       now - recs[t->pending[t->pend_head]].sched > timeout_ns)
+			finish(t->pending[t->pend_head++], E_TIMEOUT, 0, NAN, 0);
+	}
+}
+
+/* runs the schedule; returns the stop time, *truncated when the closed loop ran out of time */
+static int64_t run(double duration, int *truncated)
+{
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (epfd < 0 || tfd < 0)
@@ -668,13 +1005,12 @@ int main(int argc, char **argv)
 
 	t0 = now_ns() + 1000000; /* 1 ms from now */
 	int64_t t_end_sched;
-	int truncated = 0;
 	if (concurrency > 0) {
 		t_end_sched = t0 + (int64_t)(duration * 1e9); /* nothing is sent after this */
 	} else {
 		for (long i = 0; i < n_total; i++)
-			recs[i].sched = t0 + i * interval_ns;
-		t_end_sched = t0 + n_total * interval_ns;
+			recs[i].sched += t0;
+		t_end_sched = (n_total ? recs[n_total - 1].sched : t0) + interval_ns;
 	}
 	int64_t hard_end = t_end_sched + timeout_ns + 2000000000LL;
 	int64_t last_scan = 0;
@@ -693,9 +1029,7 @@ int main(int argc, char **argv)
 			}
 			if (next_send < n_total && now >= t_end_sched) {
 				n_total = next_send; /* out of time: the rest is never sent */
-				truncated = 1;
-				if (n_warm > n_total)
-					n_warm = n_total;
+				*truncated = 1;
 			}
 		} else {
 			while (next_send < n_total && recs[next_send].sched <= now)
@@ -703,19 +1037,7 @@ int main(int argc, char **argv)
 		}
 		if (now - last_scan > 50000000LL) {
 			last_scan = now;
-			for (int i = 0; i < max_conns; i++) {
-				struct conn *c = &conns[i];
-				if ((c->state == C_BUSY || c->state == C_CONNECTING) &&
-				    c->req >= 0 && now - recs[c->req].sched > timeout_ns) {
-					long r = c->req;
-					conn_close(c);
-					finish(r, E_TIMEOUT, 0, NAN, 0);
-				}
-			}
-			/* requests still queued for a connection past their timeout */
-			while (pend_head < pend_tail &&
-			       now - recs[pending[pend_head]].sched > timeout_ns)
-				finish(pending[pend_head++], E_TIMEOUT, 0, NAN, 0);
+			expire(now);
 		}
 		if (concurrency == 0 && next_send < n_total) {
 			struct itimerspec its = {0};
@@ -740,6 +1062,7 @@ int main(int argc, char **argv)
 		}
 	}
 	int64_t t_stop = now_ns();
+	close(tfd);
 
 	/* anything unfinished at the hard end counts as a timeout */
 	for (long i = 0; i < n_total; i++)
@@ -747,125 +1070,98 @@ int main(int argc, char **argv)
 			recs[i].done = t_stop;
 			recs[i].err = E_TIMEOUT;
 		}
+	return t_stop;
+}
 
-	long m = n_total - n_warm;
-	int64_t *lat = malloc(sizeof(int64_t) * (size_t)(m + 1));
-	int64_t *svc = malloc(sizeof(int64_t) * (size_t)(m + 1));
-	int64_t *ttfb = malloc(sizeof(int64_t) * (size_t)(m + 1));
-	int64_t *late = malloc(sizeof(int64_t) * (size_t)(m + 1));
-	double *hv = malloc(sizeof(double) * (size_t)(m + 1));
-	long n_ok = 0, n_late = 0, n_hv = 0, errs[E_NCOUNT] = {0}, st2 = 0, st4 = 0, st5 = 0,
-	     sto = 0;
-	long markers = 0;
-	int64_t first_done = INT64_MAX, last_done = 0, first_sent = INT64_MAX, last_sent = 0;
-	long n_sent = 0;
-	for (long i = n_warm; i < n_total; i++) {
-		struct rec *x = &recs[i];
-		if (x->sent) {
-			n_sent++;
-			if (x->sent < first_sent)
-				first_sent = x->sent;
-			if (x->sent > last_sent)
-				last_sent = x->sent;
-		}
-		if (x->err) {
-			errs[x->err]++;
-			continue;
-		}
-		if (x->status >= 200 && x->status < 300)
-			st2++;
-		else if (x->status >= 400 && x->status < 500)
-			st4++;
-		else if (x->status >= 500)
-			st5++;
-		else
-			sto++;
-		if (x->sent)
-			late[n_late++] = x->sent - x->sched;
-		if (x->status < 200 || x->status >= 300)
-			continue;
-		markers += x->done_marker;
-		lat[n_ok] = x->done - x->sched;
-		svc[n_ok] = x->done - (x->sent ? x->sent : x->sched);
-		ttfb[n_ok] = (x->first ? x->first : x->done) - x->sched;
-		n_ok++;
-		if (x->done < first_done)
-			first_done = x->done;
-		if (x->done > last_done)
-			last_done = x->done;
-		if (!isnan(x->hdr))
-			hv[n_hv++] = x->hdr * 1000.0; /* ms -> us */
-	}
-	long n_err = m - st2;
-
-	if (raw) {
-		FILE *f = fopen(raw, "w");
-		if (f) {
-			fprintf(f, "sched_us,sent_us,first_us,done_us,status,err,header\n");
-			for (long i = n_warm; i < n_total; i++) {
-				struct rec *x = &recs[i];
-				fprintf(f, "%.1f,%.1f,%.1f,%.1f,%d,%s,",
-					(double)(x->sched - t0) / 1e3,
-					x->sent ? (double)(x->sent - t0) / 1e3 : -1.0,
-					x->first ? (double)(x->first - t0) / 1e3 : -1.0,
-					(double)(x->done - t0) / 1e3, x->status, err_names[x->err]);
-				if (isnan(x->hdr))
-					fprintf(f, "\n");
-				else
-					fprintf(f, "%.4f\n", x->hdr);
-			}
-			fclose(f);
-		}
-	}
-
-	if (concurrency > 0)
+static void print_result(const struct params *p, int truncated, int64_t t_stop)
+{
+	if (concurrency > 0) {
+		const struct target *t = &targets[0];
 		printf("{\"url\":\"%s\",\"mode\":\"closed\",\"concurrency\":%ld,\"count\":%ld,"
 		       "\"warmup_count\":%ld,\"max_duration_s\":%.3f,\"truncated\":%s,"
 		       "\"elapsed_s\":%.3f,",
-		       url, concurrency, count, warmup_count, duration,
+		       t->url, concurrency, p->count, p->warmup_count, p->duration,
 		       truncated ? "true" : "false", (double)(t_stop - t0) / 1e9);
-	else
+		print_target(0);
+		printf("}\n");
+		return;
+	}
+	if (!targets[0].name[0]) {
 		printf("{\"url\":\"%s\",\"mode\":\"open\",\"rate\":%.1f,\"duration_s\":%.3f,"
-		       "\"warmup_s\":%.3f,",
-		       url, rate, duration, warmup);
-	printf("\"requests\":%ld,\"ok\":%ld,\"errors\":%ld,\"retries\":%ld,", m, st2, n_err,
-	       retries);
-	printf("\"status\":{\"2xx\":%ld,\"4xx\":%ld,\"5xx\":%ld,\"other\":%ld},", st2, st4, st5,
-	       sto);
-	printf("\"transport_errors\":{");
-	for (int e = 1; e < E_NCOUNT; e++)
-		printf("\"%s\":%ld%s", err_names[e], errs[e], e + 1 < E_NCOUNT ? "," : "");
-	printf("},");
-	printf("\"achieved_rate\":%.1f,",
-	       n_sent > 1 && last_sent > first_sent
-		       ? (double)(n_sent - 1) / ((double)(last_sent - first_sent) / 1e9)
-		       : 0.0);
-	printf("\"completion_rate\":%.1f,",
-	       n_ok > 1 && last_done > first_done
-		       ? (double)(n_ok - 1) / ((double)(last_done - first_done) / 1e9)
-		       : 0.0);
-	printf("\"done_markers\":%ld,\"connections_opened\":%d,", markers, conns_opened);
-	print_dist("latency_us", lat, n_ok, 1);
-	print_dist("service_us", svc, n_ok, 1);
-	print_dist("ttfb_us", ttfb, n_ok, 1);
-	print_dist("send_lateness_us", late, n_late, 1);
-	qsort(hv, (size_t)n_hv, sizeof(*hv), cmp_dbl);
-	printf("\"header\":{\"name\":\"%s\",\"n\":%ld,", capture ? capture : "", n_hv);
-	if (n_hv) {
-		double s = 0;
-		for (long i = 0; i < n_hv; i++)
-			s += hv[i];
-		long i50 = (long)ceil(0.5 * (double)n_hv) - 1,
-		     i90 = (long)ceil(0.9 * (double)n_hv) - 1,
-		     i99 = (long)ceil(0.99 * (double)n_hv) - 1;
-		print_num("mean_us", s / (double)n_hv, 1);
-		print_num("p50_us", hv[i50 < 0 ? 0 : i50], 1);
-		print_num("p90_us", hv[i90 < 0 ? 0 : i90], 1);
-		print_num("p99_us", hv[i99 < 0 ? 0 : i99], 1);
-		print_num("max_us", hv[n_hv - 1], 0);
-	} else {
-		printf("\"p50_us\":null");
+		       "\"warmup_s\":%.3f,\"warmup_requests\":%ld,",
+		       targets[0].url, p->rate, p->duration, p->warmup, warmup_requests(0));
+		print_target(0);
+		printf("}\n");
+		return;
+	}
+	printf("{\"mode\":\"interleaved\",\"rate\":%.1f,\"slice_ms\":%.1f,\"duration_s\":%.3f,"
+	       "\"warmup_s\":%.3f,\"elapsed_s\":%.3f,\"targets\":{",
+	       p->rate, p->slice_ms, p->duration, p->warmup, (double)(t_stop - t0) / 1e9);
+	for (int k = 0; k < n_targets; k++) {
+		const struct target *t = &targets[k];
+		printf("%s\"%s\":{\"url\":\"%s\",\"mode\":\"open\",", k ? "," : "", t->name,
+		       t->url);
+		printf("\"rate\":%.1f,\"duration_s\":%.3f,\"warmup_s\":%.3f,\"warmup_requests\":%"
+		       "ld,",
+		       p->rate, p->duration, p->warmup, warmup_requests(k));
+		print_target(k);
+		printf("}");
 	}
 	printf("}}\n");
+}
+
+int main(int argc, char **argv)
+{
+	static struct topts defaults, opts[MAX_TARGETS];
+	struct params p = {
+		.rate = 1000, .duration = 5, .warmup = 1, .timeout = 10, .slice_ms = 200};
+	int n_opts = 0;
+	struct topts *cur = &defaults;
+	max_conns = 4096;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (i + 1 >= argc)
+			usage();
+		const char *v = argv[++i];
+		if (!strcmp(a, "--url")) {
+			defaults.url = v;
+		} else if (!strcmp(a, "--target")) {
+			add_target(opts, &n_opts, &defaults, v);
+			cur = &opts[n_opts - 1];
+		} else if (parse_opt(a, v, &p, cur) != 0) {
+			usage();
+		}
+	}
+	if (p.rate <= 0 || p.duration <= 0 || p.warmup < 0 || max_conns < 1 || p.timeout <= 0 ||
+	    concurrency < 0 || (concurrency > 0 && (p.count < 1 || p.warmup_count < 0)) ||
+	    (n_opts ? defaults.url != NULL : defaults.url == NULL))
+		usage();
+	if (n_opts && (concurrency > 0 || defaults.raw || p.slice_ms < 1))
+		die("--target: open loop only, --slice-ms >= 1, and --raw after each --target");
+	if (concurrency > max_conns)
+		max_conns = (int)concurrency;
+	n_targets = n_opts ? n_opts : 1;
+	for (int k = 0; k < n_targets; k++)
+		target_init(&targets[k], n_opts ? &opts[k] : &defaults);
+
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		if ((rlim_t)max_conns * (rlim_t)n_targets + 16 > rl.rlim_cur)
+			max_conns = (int)((rl.rlim_cur - 16) / (rlim_t)n_targets);
+		if (max_conns < 1)
+			die("too few file descriptors (RLIMIT_NOFILE)");
+	}
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); /* timers fire within ~1 us, not 50 us */
+	signal(SIGPIPE, SIG_IGN);
+
+	plan(&p);
+	int truncated = 0;
+	int64_t t_stop = run(p.duration, &truncated);
+	for (int k = 0; k < n_targets; k++)
+		if (targets[k].raw)
+			write_raw(k);
+	print_result(&p, truncated, t_stop);
 	return 0;
 }

@@ -72,6 +72,13 @@ def summarize(rounds, live, samples):
              "cpu_us_per_request_pooled": rnd1(pooled_cpu_us(rounds, t.name)),
              "upstream_connections_per_1k_requests": pct_summary(
                  [(r.get("upstream") or {}).get("connections_per_1k_requests") for r in rs])}
+        shared = [r["upstream_shared"] for r in rs if r.get("upstream_shared")]
+        if shared:
+            # An interleaved window's upstream counts: the proxies in it together.
+            s["upstream_shared"] = {
+                "targets": shared[0]["targets"],
+                "connections_per_1k_requests": pct_summary(
+                    [x.get("connections_per_1k_requests") for x in shared])}
         if any(r.get("truncated") for r in rs):
             s["windows_out_of_time"] = sum(1 for r in rs if r.get("truncated"))
         s["pooled"] = pool[t.name]
@@ -205,6 +212,15 @@ def evaluate_budgets(res):
         return v
 
     tail = BUDGET_RATE * p["window_s"] * 0.01
+    shared = p.get("interleaved") or []
+
+    def together(*names):
+        """How the compared targets were measured: in one window or in windows of their own."""
+        if all(n in shared for n in names):
+            return (f"; {', '.join(names)} measured in the same interleaved window of each "
+                    f"round ({p['slice_ms']:g} ms slices in turn), so a noisy stretch of the "
+                    "machine lands on all of them")
+        return "; measured in windows one after the other"
 
     def added(name, ref, q, kind, k, limit_text, ref_is):
         v = new("plain" if name == PLAIN else "governed", f"added {q} at {BUDGET_RATE} req/s",
@@ -217,7 +233,8 @@ def evaluate_budgets(res):
         x, y = a.get(f"added_{q}_us"), b.get(f"added_{q}_us")
         v["why"] = (f"added {q} = the target's {q} minus direct's, each over every round's "
                     f"requests pooled (a round's p99 rests on its {tail:.0f} slowest requests, "
-                    f"pooled on {tail * p['rounds']:.0f}); per-round medians for the spread")
+                    f"pooled on {tail * p['rounds']:.0f}); per-round medians for the spread"
+                    + together(name, ref, "direct"))
         v["per_round"] = {name: summ[name].get(f"overhead_{q}_us"),
                           ref: summ[ref].get(f"overhead_{q}_us")}
         if x is None or y is None:
@@ -238,7 +255,8 @@ def evaluate_budgets(res):
         v["ratio_per_round"] = ({"median": round(statistics.median(rr), 2), "min": round(min(rr), 2),
                                  "max": round(max(rr), 2), "n": len(rr)} if rr else None)
         v["why"] = (how + "; CPU = utime+stime of the process in the target's windows (warm-up "
-                    "included) over the requests sent in them, pooled over the rounds")
+                    "included) over the requests sent in them, pooled over the rounds"
+                    + together(name, ref))
         return verdict(v, a, b, "max", k, "µs/request")
 
     def sustained(name, ref, k, ref_is):
@@ -274,7 +292,10 @@ def evaluate_budgets(res):
     out.append(sustained(GOVERNED, PLAIN, BUDGETS["governed_sustained"], "plain hermetic's"))
     k = BUDGETS["anthropic_cpu"]
     v = cpu("hermetic-anthropic", PLAIN, k, f"<= {k}x pass-through", "pass-through's (bench)",
-            "the same hermetic process, one window per model group per round")
+            "the same hermetic process, one window per model group per round"
+            + ("; bench's is the interleaved window (the process idles in the others' slices), "
+               "bench-anthropic's a window of its own: CPU is read per process, so the two "
+               "groups cannot share a window" if PLAIN in shared else ""))
     v["budget"] = f"anthropic translation: CPU per request at {BUDGET_RATE} req/s <= {k}x pass-through"
     if v["pass"] is None and "hermetic-anthropic" in (v.get("why") or ""):
         v["skipped"] = False
@@ -425,6 +446,13 @@ def report(res):
     lines.append(f"fake upstream: fixed {p['delay_ms']} ms; {p['rounds']} rounds, each with every phase "
                  f"for every target (order rotated per round): open-loop load for {p['window_s']} s "
                  f"(after {p['warmup_s']} s warm-up) per rate, then concurrency 1")
+    shared = p.get("interleaved") or []
+    if len(shared) > 1:
+        lines.append(f"at a rate {', '.join(shared)} share one window per round, on one clock, "
+                     f"taking turns in {p['slice_ms']:g} ms slices ({p['window_s']} s + "
+                     f"{p['warmup_s']} s of slices each; who follows whom changes per round), so "
+                     "that a noisy stretch of the machine lands on all of them; the other "
+                     "targets have windows of their own")
     h = res.get("hermetic", {})
     if h.get("version"):
         lines.append(f"hermetic: {h.get('binary')} ({h.get('size_bytes', 0)} bytes) {h['version']}")
@@ -458,6 +486,11 @@ def report(res):
                 notes.append(f"  {name} above the nginx floor (same round): p50 "
                              f"{fmt_range(x['over_floor_p50_us'], True)} µs, p99 "
                              f"{fmt_range(x['over_floor_p99_us'], True)} µs")
+            us = x.get("upstream_shared")
+            if us and name == us["targets"][0]:
+                notes.append(f"  upstream conns/1k req of {', '.join(us['targets'])} together "
+                             "(one interleaved window: the upstream cannot tell whose): "
+                             f"{fmt_range(us['connections_per_1k_requests'])}")
             ar = x.get("achieved_rate")
             if ar and ar["min"] < 0.97 * float(rate):
                 notes.append(f"  {name}: the load generator could only send {ar['min']:.0f} req/s in "
