@@ -8,20 +8,17 @@ Everything binds 127.0.0.1. One run:
      hermetic process asked for the `bench-anthropic` model group (the anthropic dialect:
      Anthropic's Messages API on the upstream side), and is left out when that check fails;
   3. ROUNDS rounds; in each round, with the targets in an order rotated per round:
-       - for every rate: one interleaved open-loop window for direct, nginx, hermetic,
-         hermetic-governed (and hermetic-base): one loadgen, one clock, the targets taking turns
-         in SLICE_MS slices, each at the full rate in its own, WARMUP + WINDOW s of slices per
-         target. The budgets compare these targets with one another, and in windows one after
-         the other a slow second of the shared host that hit one window and not the next
-         decided the verdict (the governed p99 budget failed in two of three runs at da5a616,
-         one of them on one bad window); in slices a noisy stretch lands on all of them alike.
-         hermetic-anthropic (the hermetic process again: CPU is read per process, so it cannot
-         share hermetic's window) and Portkey (it falls behind at 1000 req/s, and its backlog
-         would spill into the others' slices) keep a WINDOW-second window each (after WARMUP
-         s). The order of the slices changes per round (slice_order: not only the start, also
-         who follows whom, since a target's background work after its slice lands in the next
-         one's);
-         --slice-ms 0 gives every target a window of its own, as before;
+       - for every rate: one WINDOW-second open-loop window (after WARMUP s) per target, and
+         one window in which the plain hermetic process (as `hermetic-paired`) and the governed
+         one are loaded side by side, each at the rate, one loadgen sending to them request by
+         request in turn: the governed budgets compare these two. Measured in windows one
+         after the other, a slow second of the shared host that hit one window and not the
+         next decided that verdict (the governed p99 budget failed in two of three runs at
+         da5a616, one of them on one bad window); side by side, any stall lands on both.
+         nginx and direct are not paired with hermetic: a target idle through another's turns
+         comes back to cold caches, which cost hermetic, with the larger working set, 5-8 µs a
+         request more than nginx (docs/numbers.md); `--no-pair` gives the governed target
+         windows of its own again;
        - concurrency 1: C1_REQUESTS requests one at a time (after C1_WARMUP) per target, on the
          upstream's fast delay, a window per target;
      the targets not in a window are stopped (SIGSTOP) during it; a proxy's overhead in a round
@@ -29,7 +26,7 @@ Everything binds 127.0.0.1. One run:
      median of the per-round differences with min and max, and the added p50 (p99) over every
      round's requests pooled, which the budgets use; each window also records the proxy's CPU
      time per request (utime+stime of its process over the window, over the requests sent to
-     it; in an interleaved window that includes its idling through the others' slices);
+     it);
   4. opens STREAMS concurrent streamed requests through each path (each stream lasts
      STREAM_SECONDS) and samples the proxy's VmRSS while they are open; the upstream's own
      counter says how many were open at once;
@@ -79,10 +76,10 @@ PII_BODY = dict(PLAIN_BODY, messages=[{"role": "user", "content":
 # Measured elsewhere by the public AI-gateway benchmark harness at concurrency 1, on 4 Graviton
 # cores (issue 16): context for our numbers, not a comparison.
 C1_ANCHORS = [("LiteLLM (Rust)", 111), ("Busbar", 129), ("LiteLLM (Python)", 7400)]
-# The targets that share one interleaved window per rate and round (the budgets compare them).
-# Not hermetic-anthropic (the hermetic process: its CPU could not be told from hermetic's) nor
-# portkey (it falls behind at 1000 req/s, and its backlog would run on into the others' slices).
-INTERLEAVED = ("direct", "nginx", "hermetic", "hermetic-governed", "hermetic-base")
+# The targets that share one window per rate and round, request by request: the governed
+# budgets compare them. hermetic-paired is the plain hermetic process again, loaded beside the
+# governed one (its own window, hermetic's, is the one compared with nginx).
+PAIRED = ("hermetic-paired", "hermetic-governed")
 
 
 def wait_port(port, proc, seconds):
@@ -295,6 +292,14 @@ class Bench:
             t.ok, t.why = False, "hermetic not measured"
         return t
 
+    def paired_target(self, herm):
+        """The plain hermetic process again, loaded beside the governed one in one window
+        (PAIRED): the governed budgets' reference, measured under the same conditions."""
+        t = Target("hermetic-paired", herm.port, herm.path, herm.headers, proc=herm.proc,
+                   capture=herm.capture, shares="hermetic")
+        t.ok, t.why = herm.ok, None if herm.ok else "hermetic not measured"
+        return t
+
     def start_floor(self):
         """nginx as a pure forwarder (proxy_pass, keep-alive upstream pool, no buffering): what
         one extra loopback hop costs on this machine, whatever the proxy does."""
@@ -485,11 +490,14 @@ http {{
         return argv
 
     def loadgen_interleaved(self, ts, rate, raws):
-        """One open loop at rate shared by ts in --slice-ms slices (loadgen --target, in the
-        order of ts); --window and --warmup are per target. raws: name -> its CSV."""
+        """One open loop sending rate req/s to each of ts side by side, request by request in
+        turn (loadgen --target, in the order of ts: a slice is one request of the
+        len(ts) x rate schedule); --window and --warmup as for one target. raws: name -> its
+        CSV."""
         a = self.a
-        argv = [a.loadgen, "--rate", str(rate), "--duration", str(a.window),
-                "--warmup", str(a.warmup), "--slice-ms", str(a.slice_ms),
+        n = len(ts)
+        argv = [a.loadgen, "--rate", str(n * rate), "--duration", str(a.window / n),
+                "--warmup", str(a.warmup / n), "--slice-ms", repr(1000.0 / (n * rate)),
                 "--timeout", str(a.timeout), "--max-conns", str(a.max_conns)]
         for t in ts:
             argv += ["--target", f"{t.name}={t.url}"]
@@ -554,21 +562,20 @@ http {{
         return r
 
     def interleaved_window(self, ts, rate):
-        """One open-loop window at rate shared by ts (at least two): one loadgen on one clock,
-        the targets taking turns in --slice-ms slices, each at the full rate in its own and
-        --warmup + --window s of slices per target, so that a noisy stretch of the machine
-        lands on all of them. {name: what window() gives for one target}: its latencies, and
-        its process's CPU over the whole window (warm-up included, and the others' slices, in
-        which it idles) over the requests sent to it. The upstream counts the window's
-        requests and connections for all targets together: direct's connections are
-        loadgen's own, the proxies' are given together ("upstream_shared")."""
+        """One open-loop window at rate for each of ts (at least two), side by side: one
+        loadgen on one clock sending to them request by request in turn, --warmup + --window s,
+        so that any stall of the machine lands on all of them alike. {name: what window() gives
+        for one target}: its latencies, and its process's CPU over the window (warm-up
+        included) over the requests sent to it. The upstream counts the window's requests and
+        connections for all targets together: the proxies' are given together
+        ("upstream_shared")."""
         a = self.a
         up0 = self.upstream_stats()
         ticks0 = {t.name: proc_cpu_ticks(t.pid) for t in ts if t.pid}
         t_start = time.monotonic()
         raws = {t.name: os.path.join(self.tmp, f"window-{t.name}.csv") for t in ts}
         p = self.loadgen_interleaved(ts, rate, raws)
-        r = self.finish_loadgen(p, len(ts) * (a.window + a.warmup) + a.timeout + 15)
+        r = self.finish_loadgen(p, a.window + a.warmup + a.timeout + 15)
         ticks1 = {t.name: proc_cpu_ticks(t.pid) for t in ts if t.pid}
         up1 = self.upstream_stats()
         out = {}
@@ -577,7 +584,7 @@ http {{
                 "error": r.get("error") or "loadgen gave no figures for this target"}
             self.samples.setdefault((str(rate), t.name), []).extend(raw_latencies(raws[t.name]))
             x["t_start_s"] = round(t_start - self.t_start, 1)
-            x["interleaved"] = {"order": [o.name for o in ts], "slice_ms": a.slice_ms}
+            x["interleaved"] = {"order": [o.name for o in ts], "request_by_request": True}
             sent = (x.get("requests") or 0) + (x.get("warmup_requests") or 0)
             if ticks0.get(t.name) is not None:
                 x["sent_requests"] = sent
@@ -720,13 +727,15 @@ http {{
         if not a.no_governed:
             gov = self.start_hermetic("hermetic-governed", governed=True)
             targets.insert(3, gov)
+        if gov is not None and not a.no_pair:
+            targets.insert(targets.index(gov), self.paired_target(herm))
         if a.hermetic_base:
             # A second hermetic (e.g. the previous commit) in the same interleaved rounds.
             targets.append(self.start_hermetic("hermetic-base", a.hermetic_base))
         time.sleep(1.0)  # let node finish its start-up work before the idle sample
         checks = {}
         for t in targets:
-            if t.ok:
+            if t.ok and t.name != "hermetic-paired":  # hermetic's own check is its check
                 checks[t.name] = self.check(t)
             if not t.ok:
                 log(f"{t.name} unavailable: {t.why}")
@@ -744,8 +753,8 @@ http {{
         if a.c1_requests > 0:
             phases.append(("c1", None))
         rounds = {key: [] for key, _ in phases}
-        # At a rate the targets the budgets compare share one interleaved window (INTERLEAVED).
-        shared = [t for t in live if t.name in INTERLEAVED] if a.slice_ms > 0 else []
+        # At a rate plain and governed hermetic share one window, request by request (PAIRED).
+        shared = [t for t in live if t.name in PAIRED]
         if len(shared) < 2:
             shared = []
         self.result["meta"]["params"]["interleaved"] = [t.name for t in shared]
@@ -753,11 +762,12 @@ http {{
             order = live[i % len(live):] + live[:i % len(live)]
             for key, rate in phases:
                 rnd = {}
-                plan = self.window_plan(order, slice_order(shared, i) if rate else [])
+                plan = self.window_plan([t for t in order if rate or t.name != "hermetic-paired"],
+                                        slice_order(shared, i) if rate else [])
                 for ts in plan:
                     what = f"rate {rate}/s" if rate else "concurrency 1"
                     log(f"round {i + 1}/{a.rounds}, {what}: {' + '.join(t.name for t in ts)}"
-                        + (f" interleaved, {a.slice_ms:g} ms slices" if len(ts) > 1 else ""))
+                        + (" side by side, request by request" if len(ts) > 1 else ""))
                     with self.quiet_others(ts, live):
                         if len(ts) > 1:
                             rnd.update(self.interleaved_window(ts, rate))
@@ -788,6 +798,8 @@ http {{
         # (about 1,000 here, and their buffers) would be counted as the streams' memory.
         self.result["streams"] = {}
         for t in live:
+            if t.name == "hermetic-paired":
+                continue
             log(f"{a.streams} concurrent streams: {t.name}")
             self.result["streams"][t.name] = self.streams(t)
         if a.sustain_max_seconds > 0:
@@ -913,7 +925,7 @@ def meta(a):
             "loadavg_start": open("/proc/loadavg").read().split()[:3],
             "command": a.command,
             "params": {"rates": a.rates, "rounds": a.rounds, "window_s": a.window,
-                       "warmup_s": a.warmup, "slice_ms": a.slice_ms, "timeout_s": a.timeout,
+                       "warmup_s": a.warmup, "paired": not a.no_pair, "timeout_s": a.timeout,
                        "max_conns": a.max_conns,
                        "streams": a.streams, "stream_seconds": a.stream_seconds,
                        "delay_ms": a.delay_ms, "chunk_delay_ms": a.chunk_delay_ms,
@@ -941,9 +953,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--window", type=float, default=5.0)
     ap.add_argument("--warmup", type=float, default=1.0)
-    ap.add_argument("--slice-ms", type=float, default=200.0,
-                    help="the interleaved window's slice (0: a window per target, one after "
-                         "the other)")
+    ap.add_argument("--no-pair", action="store_true",
+                    help="measure the governed target in windows of its own, compared with "
+                         "hermetic's, instead of side by side with the plain process")
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--max-conns", type=int, default=1024)
     ap.add_argument("--c1-requests", type=int, default=1000,
@@ -984,7 +996,7 @@ def main():
     if not (1 <= a.rounds <= 50 and 0.5 <= a.window <= 60 and 1 <= a.streams <= 4096 and
             all(1 <= r <= 20000 for r in a.rates) and 0 <= a.c1_requests <= 100000 and
             0 <= a.c1_warmup <= 10000 and 0 <= a.c1_delay_ms <= 1000 and
-            1 <= a.c1_max_seconds <= 120 and (a.slice_ms == 0 or 10 <= a.slice_ms <= 10000)):
+            1 <= a.c1_max_seconds <= 120):
         ap.error("parameters out of range")
 
     def on_term(signum, frame):

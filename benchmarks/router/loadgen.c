@@ -1136,8 +1136,9 @@ int main(int argc, char **argv)
 	    concurrency < 0 || (concurrency > 0 && (p.count < 1 || p.warmup_count < 0)) ||
 	    (n_opts ? defaults.url != NULL : defaults.url == NULL))
 		usage();
-	if (n_opts && (concurrency > 0 || defaults.raw || p.slice_ms < 1))
-		die("--target: open loop only, --slice-ms >= 1, and --raw after each --target");
+	if (n_opts && (concurrency > 0 || defaults.raw || !(p.slice_ms * 1e6 >= 1)))
+		die("--target: open loop only, --slice-ms of at least a nanosecond (a request's "
+		    "interval: request by request in turn), and --raw after each --target");
 	if (concurrency > max_conns)
 		max_conns = (int)concurrency;
 	n_targets = n_opts ? n_opts : 1;
