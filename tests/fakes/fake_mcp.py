@@ -27,8 +27,8 @@ As a process::
     python3 tests/fakes/fake_mcp.py --record /tmp/rec.jsonl --exec node server.js stdio
     python3 tests/fakes/fake_mcp.py --legacy-sse --path /sse --port 0 --port-file /tmp/port
 
-stdio faults: ``--close-stdin-after-list`` (answers tools/list, then closes fd 0 and stays
-alive: the client's next write gets EPIPE), ``--hang-initialize`` (never answers initialize),
+stdio faults: ``--close-stdin-after-list`` (closes fd 0 as tools/list arrives, then answers it
+and stays alive: the client's next write gets EPIPE), ``--hang-initialize`` (never answers initialize),
 ``--initialize-delay S`` (answers initialize after S seconds, a slow start),
 ``--session-lost-once FILE`` (the first tools/call gets -32001 "Session not found", as a bridge
 passes it on; once per FILE, so a restarted server answers), ``--stderr-exit STATUS`` (exits
@@ -1079,12 +1079,15 @@ class StdioServer:
             if "id" not in msg:
                 continue  # notifications: recorded only
             if self.close_stdin_after_list and msg["method"] == "tools/list":
-                # Answer, then close fd 0 for good and stay alive: the client's next write
-                # gets EPIPE.
-                self.handle(msg)
+                # Close fd 0 for good, then answer, and stay alive: the client's next write,
+                # sent only after it has the list, gets EPIPE. Answering first raced: a client
+                # quick enough (or this process slow enough, under a loaded machine) wrote its
+                # tools/call into the pipe before the close, and waited for an answer that
+                # never came (its 10 s timeout instead of "closed its stdin").
                 sys.stdin.close()
                 os.close(0)
                 self.rec({"_stdin_closed": True})
+                self.handle(msg)
                 while True:
                     time.sleep(3600)
             threading.Thread(target=self.handle, args=(msg,), daemon=True).start()
