@@ -38,7 +38,6 @@ import argparse
 import contextlib
 import datetime
 import http.client
-import itertools
 import json
 import re
 import os
@@ -603,17 +602,9 @@ http {{
 
     @staticmethod
     def upstream_shared(out, ts, reqs, conns):
-        """The upstream's counts of an interleaved window, split as far as they can be: direct
-        is loadgen itself (its requests and connections are loadgen's), the proxies' rest is
-        theirs together."""
-        d = out.get("direct")
-        if d is not None and "error" not in d:
-            dr = (d.get("requests") or 0) + (d.get("warmup_requests") or 0)
-            dc = d.get("connections_opened") or 0
-            d["upstream"] = {"requests": dr, "connections": dc, "connections_per_1k_requests":
-                             round(dc * 1000.0 / dr, 1) if dr else None}
-            reqs, conns = reqs - dr, conns - dc
-        proxies = [t.name for t in ts if t.name != "direct"]
+        """The upstream's counts of the paired window: it cannot tell the two processes'
+        requests apart, so they are given together."""
+        proxies = [t.name for t in ts]
         shared = {"targets": proxies, "requests": reqs, "connections": conns,
                   "connections_per_1k_requests":
                   round(conns * 1000.0 / reqs, 1) if reqs > 0 else None}
@@ -763,7 +754,7 @@ http {{
             for key, rate in phases:
                 rnd = {}
                 plan = self.window_plan([t for t in order if rate or t.name != "hermetic-paired"],
-                                        slice_order(shared, i) if rate else [])
+                                        pair_order(shared, i) if rate else [])
                 for ts in plan:
                     what = f"rate {rate}/s" if rate else "concurrency 1"
                     log(f"round {i + 1}/{a.rounds}, {what}: {' + '.join(t.name for t in ts)}"
@@ -877,21 +868,11 @@ http {{
         return out
 
 
-def slice_order(targets, i):
-    """The order of the targets' slices in round i's interleaved windows. The slices repeat in
-    one cycle, so what a target does in the background after its slice (a ledger commit) lands
-    in the next target's: rotating the start alone keeps who follows whom. So the rounds go
-    through the different cycles, each next to its reverse (two rounds: every target after two
-    others; (n-1)! rounds: after each other one equally often), the start rotated too."""
-    if len(targets) < 3:
-        return targets[i % len(targets):] + targets[:i % len(targets)] if targets else []
-    cycles = []
-    for p in itertools.permutations(range(1, len(targets))):
-        if list(p) < list(reversed(p)):
-            cycles += [[0, *p], [0, *reversed(p)]]
-    c = cycles[i % len(cycles)]
-    k = i % len(c)
-    return [targets[j] for j in c[k:] + c[:k]]
+def pair_order(targets, i):
+    """The paired window's targets in round i: the one sent the schedule's first request
+    alternates per round."""
+    k = i % len(targets) if targets else 0
+    return targets[k:] + targets[:k]
 
 
 def git(*args):
