@@ -1,5 +1,6 @@
-/* json: cJSON parses the text; then, on the tree, one walk refuses an object that repeats a
- * member name, and (JSON_EXACT) json_exact annotates the numbers.
+/* json: json_fast's one pass takes a text of plain JSON; anything else goes the long way,
+ * below: cJSON parses the text; then, on the tree, one walk refuses an object that repeats a
+ * member name, and (JSON_EXACT) json_exact annotates the numbers. Both ways give one tree.
  *
  * The walk needs no text positions: cJSON keeps every member, duplicates included, with its
  * decoded name in `string`, so comparing those names is comparing what any other parser
@@ -7,12 +8,14 @@
  * open-addressed table of its names (a hostile 100k-member object costs one pass, not n^2/2
  * string compares). The path in the message is only built when there is a duplicate: each
  * level of the walk keeps a frame on the stack pointing at its parent.
- * Rejected: a tokenizer of our own that sees the duplicate while reading (cJSON's parser is
- * fuzzed and shared), and refusing in the router alone (every reader of peer text faces the
- * same split between "first wins" and "last wins").
+ * Rejected: a tokenizer of our own that sees the duplicate while reading in place of cJSON
+ * (cJSON's parser is fuzzed and shared; json_fast does so only for plain text and gives the
+ * rest, every error included, to this way), and refusing in the router alone (every reader
+ * of peer text faces the same split between "first wins" and "last wins").
  */
 #include "core/json.h"
 #include "core/json_exact.h"
+#include "core/json_fast.h"
 #include "core/util.h"
 
 #include <stdbool.h>
@@ -241,6 +244,13 @@ static void refuse(struct json_error *err, size_t offset, const char *msg)
 }
 
 cJSON *json_parse(const char *text, size_t len, unsigned flags, struct json_error *err)
+{
+	cJSON *root = json_fast_parse(text, len, flags);
+
+	return root ? root : json_parse_cjson(text, len, flags, err);
+}
+
+cJSON *json_parse_cjson(const char *text, size_t len, unsigned flags, struct json_error *err)
 {
 	const char *end = NULL, *p;
 	cJSON *root;

@@ -1,8 +1,11 @@
 /* Fuzz target of json_parse, the one JSON parser: it accepts exactly the texts cJSON accepts
  * as one value whose objects repeat no member name, and says "duplicate" exactly when cJSON
  * reads the text and some object repeats a name (checked here by plain pairwise compares,
- * against the table json.c uses for large objects). Seeds: tests/fuzz/corpus/json/. */
+ * against the table json.c uses for large objects). And json_fast's one pass, under each flag
+ * set, takes only texts the long way takes, into the same tree. Seeds:
+ * tests/fuzz/corpus/json/. */
 #include "core/json.h"
+#include "core/json_fast.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,6 +27,35 @@ static bool has_duplicate(const cJSON *item)
 			return true;
 	}
 	return false;
+}
+
+static bool same_tree(const cJSON *a, const cJSON *b)
+{
+	const cJSON *x, *y;
+
+	if (a->type != b->type || a->valueint != b->valueint ||
+	    memcmp(&a->valuedouble, &b->valuedouble, sizeof(double)) != 0 ||
+	    !a->string != !b->string || (a->string && strcmp(a->string, b->string) != 0) ||
+	    !a->valuestring != !b->valuestring ||
+	    (a->valuestring && strcmp(a->valuestring, b->valuestring) != 0))
+		return false;
+	for (x = a->child, y = b->child; x && y; x = x->next, y = y->next)
+		if (!same_tree(x, y) || (x->next == NULL) != (y->next == NULL))
+			return false;
+	return !x && !y && (!a->child || (a->child->prev && !a->child->prev->next));
+}
+
+static void fast_matches_long(const char *text, size_t size, unsigned flags)
+{
+	cJSON *fast = json_fast_parse(text, size, flags), *slow;
+
+	if (!fast)
+		return;
+	slow = json_parse_cjson(text, size, flags, NULL);
+	if (!slow || !same_tree(fast, slow))
+		abort();
+	cJSON_Delete(fast);
+	cJSON_Delete(slow);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -48,5 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	cJSON_Delete(plain);
 	cJSON_Delete(root);
+	fast_matches_long(text, size, 0);
+	fast_matches_long(text, size, JSON_EXACT);
+	fast_matches_long(text, size, JSON_EXACT | JSON_FOLD);
 	return 0;
 }
