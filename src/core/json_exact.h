@@ -58,4 +58,25 @@ static inline const char *json_plain_end(const char *p, const char *end)
 	return p;
 }
 
+/* Four hex digits at p (either case) as a number, for a \uXXXX escape; -1 if one is not hex.
+ * Shared by the one-pass readers (json_fast.c, router/answer_scan.c). */
+static inline int json_hex4(const unsigned char *p, unsigned *out)
+{
+	unsigned v = 0, c;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		c = p[i];
+		if (c >= '0' && c <= '9')
+			c -= '0';
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			c = (c | 0x20) - 'a' + 10;
+		else
+			return -1;
+		v = v << 4 | c;
+	}
+	*out = v;
+	return 0;
+}
+
 #endif

@@ -78,31 +78,13 @@ static bool digit(const unsigned char *p, const unsigned char *end)
 	return p < end && *p >= '0' && *p <= '9';
 }
 
-/* Four hex digits at p as a number; -1 if one is not hex. */
-static long hex4(const unsigned char *p)
-{
-	long v = 0;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		v <<= 4;
-		if (p[i] >= '0' && p[i] <= '9')
-			v |= p[i] - '0';
-		else if ((p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'f')
-			v |= (p[i] | 0x20) - 'a' + 10;
-		else
-			return -1;
-	}
-	return v;
-}
-
 /* The escape at p (its backslash; a whole escape lies before end) written to *o as cJSON
  * writes it; the bytes it took, or 0 to give up. */
 static size_t unescape(const unsigned char *p, const unsigned char *end, unsigned char **o)
 {
 	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
 	const char *k;
-	long a, b;
+	unsigned a, b;
 	unsigned long cp;
 	size_t n;
 
@@ -113,13 +95,13 @@ static size_t unescape(const unsigned char *p, const unsigned char *end, unsigne
 		*(*o)++ = (unsigned char)to[k - from];
 		return 2;
 	}
-	if (end - p < 6 || (a = hex4(p + 2)) <= 0 || (a >= 0xDC00 && a <= 0xDFFF))
+	if (end - p < 6 || json_hex4(p + 2, &a) < 0 || a == 0 || (a >= 0xDC00 && a <= 0xDFFF))
 		return 0;
 	n = 6;
 	cp = (unsigned long)a;
 	if (a >= 0xD800 && a <= 0xDBFF) {
-		if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || (b = hex4(p + 8)) < 0xDC00 ||
-		    b > 0xDFFF)
+		if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || json_hex4(p + 8, &b) < 0 ||
+		    b < 0xDC00 || b > 0xDFFF)
 			return 0;
 		cp = 0x10000 + ((((unsigned long)a & 0x3FF) << 10) | ((unsigned long)b & 0x3FF));
 		n = 12;

@@ -55,38 +55,19 @@ static const unsigned char *plain_end(const struct scan *s)
 	return (const unsigned char *)json_plain_end((const char *)s->p, (const char *)s->end);
 }
 
-static int hex4(const unsigned char *p, unsigned *out)
-{
-	unsigned v = 0;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		v <<= 4;
-		if (p[i] >= '0' && p[i] <= '9')
-			v |= p[i] - '0';
-		else if (p[i] >= 'a' && p[i] <= 'f')
-			v |= p[i] - 'a' + 10;
-		else if (p[i] >= 'A' && p[i] <= 'F')
-			v |= p[i] - 'A' + 10;
-		else
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 /* One "\uXXXX" (or a surrogate pair) at s->p (after the backslash and 'u' were seen): the
  * UTF-8 bytes cJSON writes for it, or -1 where cJSON fails or writes U+0000. */
 static int unicode_escape(struct scan *s, size_t *bytes)
 {
 	unsigned a, b;
 
-	if (s->end - s->p < 6 || hex4(s->p + 2, &a) < 0 || a == 0 || (a >= 0xDC00 && a <= 0xDFFF))
+	if (s->end - s->p < 6 || json_hex4(s->p + 2, &a) < 0 || a == 0 ||
+	    (a >= 0xDC00 && a <= 0xDFFF))
 		return -1;
 	s->p += 6;
 	if (a >= 0xD800 && a <= 0xDBFF) {
 		if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' ||
-		    hex4(s->p + 2, &b) < 0 || b < 0xDC00 || b > 0xDFFF)
+		    json_hex4(s->p + 2, &b) < 0 || b < 0xDC00 || b > 0xDFFF)
 			return -1;
 		s->p += 6;
 		*bytes += 4;
