@@ -167,33 +167,12 @@ static bool text_matches(const cJSON *item)
 static void put_string(struct buf *b, const char *s)
 {
 	const char *p = s ? s : "";
-	size_t len = strlen(p), i = 0, run, need;
+	size_t len = strlen(p), i = 0, run;
 	/* the bytes with a two-character escape, and the letter after the backslash */
 	static const char hex[] = "0123456789abcdef", shorts[] = "\"\\\b\f\n\r\t",
 			  letters[] = "\"\\bfnrt";
 	const char *at;
-	char *d;
 
-	if (json_plain_end(p, p + len) == p + len) {
-		/* Nothing to escape (most strings): quotes and bytes in one step. The buffer
-		 * has no cap (json_exact_print's). */
-		if (b->alloc - b->len < len + 3) {
-			for (need = b->alloc ? b->alloc : 64; need < b->len + len + 3;)
-				need *= 2;
-			b->data = xrealloc(b->data, need);
-			b->alloc = need;
-		}
-		d = b->data + b->len;
-		d[0] = '"';
-		if (len <= 16)
-			copy_small(d + 1, p, len);
-		else
-			memcpy(d + 1, p, len);
-		d[len + 1] = '"';
-		b->len += len + 2;
-		b->data[b->len] = '\0';
-		return;
-	}
 	buf_append(b, "\"", 1);
 	for (;; i++) {
 		unsigned char c;
