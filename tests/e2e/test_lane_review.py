@@ -215,7 +215,9 @@ def test_reject_sends_nothing_and_tells_the_model(bot, tg, mcp, fake):
              "the answer")
     assert notes(mcp) == []
     assert "rejected the draft" in tool_results(fake.chat_requests[-1])[-1]
-    assert current(tg, c["message_id"])["text"].endswith("→ Rejected by @ada: nothing was sent")
+    # The card's edit and the model's answer are two Telegram calls; the answer may land first.
+    wait_for(lambda: current(tg, c["message_id"])["text"].endswith(
+        "→ Rejected by @ada: nothing was sent"), 10 * SLOW, "the rejected card")
     [r] = audit(g, "review")
     assert r["decision"] == "rejected" and "sent" not in r
 
