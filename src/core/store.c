@@ -41,6 +41,7 @@
  * writes would wait for, and a wake-up per row).
  */
 #include "core/store.h"
+#include "core/store_mem.h"
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -270,6 +271,7 @@ int store_open_with(const char *path, const struct store_migration *migrations, 
 	char *msg = NULL;
 	int rc;
 
+	store_mem_install();
 	/* NOMUTEX: the connection is used by the loop and the committer thread, never at once
 	 * (wait_commit; the hand-over under cmu orders them), so SQLite's per-call mutex was
 	 * 2.4k instructions a proxied request for nothing. */
@@ -351,6 +353,7 @@ int store_open_reader(const char *path, struct store **out, char *err, size_t er
 	int rc;
 
 	s->reader = true;
+	store_mem_install();
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
