@@ -90,8 +90,12 @@ static void test_realloc_keeps_the_bytes(void **state)
 		p[i] = (unsigned char)(i * 7);
 	p = sqlite3_realloc(p, 30000);
 	assert_int_equal(sqlite3_msize(p), 32768);
+	for (int i = 1000; i < 9000; i++)
+		assert_int_equal(p[i], (unsigned char)(i * 7));
 	p = sqlite3_realloc(p, 50000);
 	assert_int_equal(sqlite3_msize(p), 50000);
+	for (int i = 1000; i < 9000; i++)
+		assert_int_equal(p[i], (unsigned char)(i * 7));
 	p = sqlite3_realloc(p, 500);
 	for (int i = 0; i < 500; i++)
 		assert_int_equal(p[i], (unsigned char)i);

@@ -10,8 +10,8 @@
  *
  * Blocks are rounded up to whole 4 KiB (musl maps these sizes in whole pages anyway, so the
  * rounding uses no more memory than before) and kept in a slot per size class; a block whose
- * slots are full is freed as before. At most KEEP_CLASSES * KEEP_PER_CLASS blocks of at most
- * KEEP_MAX bytes are held (384 KiB; about 32 KiB in the router's steady state). Lock-free:
+ * slots are full is freed as before. At most KEEP_PER_CLASS blocks of each class size
+ * (12, 16, ... 32 KiB) are held: 264 KiB, about 32 KiB in the router's steady state. Lock-free:
  * the loop, the committer and the checkpoint thread allocate through SQLite at once.
  */
 #include "core/store_mem.h"
