@@ -116,6 +116,10 @@ async function run(browser, name, viewport, result) {
   seen.spend_total_usd = await page.locator('#spend-table tfoot td').nth(6).innerText();
   seen.spend_rows = await page.locator('#spend-table tbody tr').count();
   seen.chart_bars = await page.locator('#chart rect').count();
+  // The page fills the table, then the breaker, then the balances, each from its own request:
+  // wait for the last one so that none is read half-drawn (an ASan build is slow enough).
+  await page.locator('#breaker-state', { hasText: /\S/ }).waitFor();
+  await page.locator('#balances dt').first().waitFor();
   seen.breaker = await page.locator('#breaker-state').innerText();
   seen.balances = await page.locator('#balances').innerText();
   await shot('spend');
