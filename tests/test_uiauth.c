@@ -38,29 +38,30 @@ static void pbkdf2_matches_rfc7914(void **state)
 	unsigned char k[64];
 	char h[129];
 
-	assert_int_equal(uiauth_pbkdf2_sha256("passwd", 6, "salt", 4, 1, k, sizeof(k)), 0);
+	assert_int_equal(uiauth_pbkdf2_sha256("passwd", 6, "salt", 4, 1, k, sizeof(k), NULL), 0);
 	hex(k, sizeof(k), h);
 	assert_string_equal(h, "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
 			       "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783");
-	assert_int_equal(uiauth_pbkdf2_sha256("Password", 8, "NaCl", 4, 80000, k, sizeof(k)), 0);
+	assert_int_equal(uiauth_pbkdf2_sha256("Password", 8, "NaCl", 4, 80000, k, sizeof(k), NULL),
+			 0);
 	hex(k, sizeof(k), h);
 	assert_string_equal(h, "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"
 			       "a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d");
-	assert_int_equal(uiauth_pbkdf2_sha256("x", 1, "s", 1, 0, k, sizeof(k)), -EINVAL);
+	assert_int_equal(uiauth_pbkdf2_sha256("x", 1, "s", 1, 0, k, sizeof(k), NULL), -EINVAL);
 }
 
 static void verify_takes_pythons_hash_and_refuses_others(void **state)
 {
 	assert_true(hash_valid(PY_HASH));
-	assert_true(uiauth_verify(PY_HASH, "hunter2-but-longer"));
-	assert_false(uiauth_verify(PY_HASH, "hunter2-but-longeR"));
-	assert_false(uiauth_verify(PY_HASH, ""));
-	assert_false(uiauth_verify(PY_HASH, NULL));
+	assert_true(uiauth_verify(PY_HASH, "hunter2-but-longer", NULL));
+	assert_false(uiauth_verify(PY_HASH, "hunter2-but-longeR", NULL));
+	assert_false(uiauth_verify(PY_HASH, "", NULL));
+	assert_false(uiauth_verify(PY_HASH, NULL, NULL));
 	/* a changed key (a changed last bit: 'k' -> 'm' before the '=' only changes padding
 	 * bits, the same key), iterations out of range, a bad form */
 	assert_false(uiauth_verify("pbkdf2-sha256$10000$MDEyMzQ1Njc4OWFiY2RlZg==$"
 				   "LX8Fn7vgaDFfCshBTNYEA8GHzW7TjoNQF4nwnW8tOGo=",
-				   "hunter2-but-longer"));
+				   "hunter2-but-longer", NULL));
 	assert_false(hash_valid("pbkdf2-sha256$999$MDEyMzQ1Njc4OWFiY2RlZg==$"
 				"LX8Fn7vgaDFfCshBTNYEA8GHzW7TjoNQF4nwnW8tOGk="));
 	assert_false(hash_valid("pbkdf2-sha256$99999999$MDEyMzQ1Njc4OWFiY2RlZg==$"
@@ -84,6 +85,38 @@ static void verify_takes_pythons_hash_and_refuses_others(void **state)
 	assert_false(hash_valid(NULL));
 }
 
+static unsigned stop_calls, stop_at;
+
+static bool stop_at_ask(void)
+{
+	return ++stop_calls >= stop_at;
+}
+
+/* A shutdown does not wait for a hash of millions of iterations: the hash asks its stop every
+ * UIAUTH_STOP_EVERY iterations and gives up when told to; a verify cut short is a refusal. */
+static void a_hash_told_to_stop_stops(void **state)
+{
+	unsigned char k[32];
+
+	stop_calls = 0;
+	stop_at = 3;
+	assert_int_equal(
+		uiauth_pbkdf2_sha256("pw", 2, "salt", 4, 5000000, k, sizeof(k), stop_at_ask),
+		-ECANCELED);
+	assert_int_equal(stop_calls, 3); /* after 3 x 4,096 of the 5,000,000 iterations */
+	/* PY_HASH's 10,000 iterations ask twice (at 4,096 and 8,192) */
+	stop_calls = 0;
+	stop_at = 2;
+	assert_false(uiauth_verify(PY_HASH, "hunter2-but-longer", stop_at_ask));
+	assert_int_equal(stop_calls, 2);
+	stop_calls = 0;
+	stop_at = 3;
+	assert_true(uiauth_verify(PY_HASH, "hunter2-but-longer", stop_at_ask));
+	assert_int_equal(stop_calls, 2);
+	/* a stop that never says yes changes nothing */
+	assert_true(uiauth_verify(PY_HASH, "hunter2-but-longer", NULL));
+}
+
 static void a_new_hash_verifies_and_is_salted(void **state)
 {
 	char a[UIAUTH_HASH_MAX], b[UIAUTH_HASH_MAX];
@@ -93,8 +126,8 @@ static void a_new_hash_verifies_and_is_salted(void **state)
 	assert_int_equal(uiauth_hash_password("pass phrase", UIAUTH_ITERATIONS_MIN, b, sizeof(b)),
 			 0);
 	assert_string_not_equal(a, b);
-	assert_true(uiauth_verify(a, "pass phrase"));
-	assert_false(uiauth_verify(a, "pass phrasE"));
+	assert_true(uiauth_verify(a, "pass phrase", NULL));
+	assert_false(uiauth_verify(a, "pass phrasE", NULL));
 	assert_int_equal(uiauth_hash_password("x", 1, a, sizeof(a)), -EINVAL);
 }
 
@@ -359,6 +392,7 @@ int main(void)
 		cmocka_unit_test(pbkdf2_matches_rfc7914),
 		cmocka_unit_test(verify_takes_pythons_hash_and_refuses_others),
 		cmocka_unit_test(a_new_hash_verifies_and_is_salted),
+		cmocka_unit_test(a_hash_told_to_stop_stops),
 		cmocka_unit_test(sessions_expire_end_and_are_evicted_oldest_first),
 		cmocka_unit_test(csrf_must_be_the_sessions_own),
 		cmocka_unit_test(a_strangers_failures_do_not_lock_out_another_address),

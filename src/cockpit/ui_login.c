@@ -121,7 +121,8 @@ static void login_work(void *arg)
 {
 	struct login_job *j = arg;
 
-	j->ok = uiauth_verify(j->u->cfg->ui.password_hash, j->password);
+	/* a shutdown does not wait for millions of iterations (abandon frees the job) */
+	j->ok = uiauth_verify(j->u->cfg->ui.password_hash, j->password, offload_cancelled);
 }
 
 static void login_free(void *arg)

@@ -39,7 +39,8 @@
 /* ---- PBKDF2 ------------------------------------------------------------------------------ */
 
 int uiauth_pbkdf2_sha256(const void *password, size_t password_len, const void *salt,
-			 size_t salt_len, unsigned iterations, unsigned char *out, size_t out_len)
+			 size_t salt_len, unsigned iterations, unsigned char *out, size_t out_len,
+			 bool (*stop)(void))
 {
 	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
 	mbedtls_md_context_t ctx;
@@ -66,6 +67,10 @@ int uiauth_pbkdf2_sha256(const void *password, size_t password_len, const void *
 		mbedtls_md_hmac_finish(&ctx, u);
 		memcpy(t, u, sizeof(t));
 		for (unsigned i = 1; i < iterations; i++) {
+			if (stop && i % UIAUTH_STOP_EVERY == 0 && stop()) {
+				rc = -ECANCELED;
+				goto out;
+			}
 			mbedtls_md_hmac_reset(&ctx);
 			mbedtls_md_hmac_update(&ctx, u, sizeof(u));
 			mbedtls_md_hmac_finish(&ctx, u);
@@ -124,13 +129,13 @@ int uiauth_hash_password(const char *password, unsigned iterations, char *out, s
 		return -EINVAL;
 	if (getrandom(salt, sizeof(salt), 0) != (ssize_t)sizeof(salt))
 		return -EIO;
-	if (uiauth_pbkdf2_sha256(password, len, salt, sizeof(salt), iterations, key, sizeof(key)) <
-	    0)
+	if (uiauth_pbkdf2_sha256(password, len, salt, sizeof(salt), iterations, key, sizeof(key),
+				 NULL) < 0)
 		return -EINVAL;
 	return encode(iterations, salt, sizeof(salt), key, out, out_len);
 }
 
-bool uiauth_verify(const char *encoded, const char *password)
+bool uiauth_verify(const char *encoded, const char *password, bool (*stop)(void))
 {
 	struct pwhash p;
 	unsigned char key[KEY_BYTES];
@@ -140,8 +145,10 @@ bool uiauth_verify(const char *encoded, const char *password)
 	    pwhash_parse(encoded, &p, NULL) < 0)
 		return false;
 	if (uiauth_pbkdf2_sha256(password, strlen(password), p.salt, p.salt_len, p.iterations, key,
-				 sizeof(key)) < 0)
+				 sizeof(key), stop) < 0) {
+		explicit_bzero(key, sizeof(key));
 		return false;
+	}
 	ok = bytes_equal(key, p.key, sizeof(key));
 	explicit_bzero(key, sizeof(key));
 	return ok;

@@ -31,15 +31,20 @@
 #define UIAUTH_ALL_FACTOR     20 /* failures of all clients a minute: this x the per-client limit */
 #define UIAUTH_PASSWORD_MAX   1024 /* longer passwords are refused, not hashed */
 
-/* PBKDF2-HMAC-SHA256 (RFC 8018) over mbedTLS's HMAC: out_len bytes of key. 0 or -EINVAL. */
+/* PBKDF2-HMAC-SHA256 (RFC 8018) over mbedTLS's HMAC: out_len bytes of key. 0 or -EINVAL;
+ * -ECANCELED when stop (NULL: never) said true: it is asked every UIAUTH_STOP_EVERY
+ * iterations. */
+#define UIAUTH_STOP_EVERY 4096
 int uiauth_pbkdf2_sha256(const void *password, size_t password_len, const void *salt,
-			 size_t salt_len, unsigned iterations, unsigned char *out, size_t out_len);
+			 size_t salt_len, unsigned iterations, unsigned char *out, size_t out_len,
+			 bool (*stop)(void));
 /* Encodes a new hash of password with a random 16-byte salt into out (UIAUTH_HASH_MAX bytes).
  * 0, -EINVAL (iterations out of range, password too long) or -EIO (no randomness). */
 int uiauth_hash_password(const char *password, unsigned iterations, char *out, size_t out_len);
-/* Whether password matches encoded (false too when encoded is not valid). The final compare
- * takes the same time wherever the keys differ. */
-bool uiauth_verify(const char *encoded, const char *password);
+/* Whether password matches encoded (false too when encoded is not valid, and when stop, as
+ * for uiauth_pbkdf2_sha256, cut the hash short). The final compare takes the same time
+ * wherever the keys differ. */
+bool uiauth_verify(const char *encoded, const char *password, bool (*stop)(void));
 
 /* ---- sessions and the rate limit */
 

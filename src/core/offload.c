@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -30,6 +31,7 @@ struct job {
 	struct event *ev;
 	offload_fn work, done, abandon;
 	void *arg;
+	atomic_bool cancel; /* set by offload_destroy; read by the work (offload_cancelled) */
 };
 
 struct offload {
@@ -51,12 +53,21 @@ void offload_thread_init(void)
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
 }
 
+/* The job this thread runs, for offload_cancelled. */
+static _Thread_local struct job *current;
+
+bool offload_cancelled(void)
+{
+	return current && atomic_load_explicit(&current->cancel, memory_order_relaxed);
+}
+
 static void *job_main(void *p)
 {
 	struct job *j = p;
 	uint64_t one = 1;
 
 	offload_thread_init();
+	current = j;
 	j->work(j->arg);
 	while (write(j->efd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
@@ -105,6 +116,8 @@ void offload_destroy(struct offload *o)
 
 	if (!o)
 		return;
+	for (j = o->jobs; j; j = j->next)
+		atomic_store_explicit(&j->cancel, true, memory_order_relaxed);
 	while (o->jobs) {
 		j = o->jobs;
 		pthread_join(j->thread, NULL);

@@ -8,6 +8,7 @@
 #ifndef HERMETIC_OFFLOAD_H
 #define HERMETIC_OFFLOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct event_base;
@@ -20,9 +21,14 @@ typedef void (*offload_fn)(void *arg);
  * than the loop: the loop owns an offload of its own (loop_offload), and this file calls
  * nothing of loop.c. */
 struct offload *offload_create(struct event_base *base, size_t max_jobs);
-/* Waits for the jobs still running and calls their abandon callbacks instead of done (see
- * offload_run). Accepts NULL. */
+/* Tells the jobs still running to stop (offload_cancelled), waits for them and calls their
+ * abandon callbacks instead of done (see offload_run). Accepts NULL. */
 void offload_destroy(struct offload *o);
+/* In a work function: true once offload_destroy waits for this job. Work that can run long
+ * (a password hash of millions of iterations) asks now and then and returns early, so that a
+ * shutdown waits for none of it; its result goes to abandon, never to done. False outside a
+ * job. */
+bool offload_cancelled(void);
 /* Starts work(arg) on a new thread. Returns 0: done(arg) fires exactly once, from the loop,
  * unless offload_destroy comes first, which then calls abandon(arg) instead (abandon may be
  * NULL), after the work has returned. Returns -EBUSY (max_jobs are running) or -EAGAIN (no
