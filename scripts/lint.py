@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """lint: the checks of `make lint` over hermetic's C sources (STYLE.md, "Habits" and "Layout").
 
-  format   clang-format --dry-run -Werror with the checked-in .clang-format
+  format   clang-format --dry-run -Werror with the checked-in .clang-format; a file found clean
+           is remembered under ~/.cache/hermetic/lint-format by the digest of its text, the
+           .clang-format and clang-format's version, so that a file clang-format passed is not
+           formatted again (HERMETIC_LINT_CACHE=0 turns that off)
   banned   strcpy, sprintf, strcat, strtok, atoi, gets: called outside comments and strings;
            cJSON_Parse* called in src/ outside src/core/json.c (the one parser, which refuses a
            repeated member name: docs/INTERNALS.md, "JSON")
@@ -20,6 +23,8 @@ Every finding is one line FILE:LINE: message; the exit status is 1 if there was 
 Usage: scripts/lint.py [--root DIR] [--only format|banned|layers|size|circles]...  (stdlib only)
 """
 import argparse
+import functools
+import hashlib
 import os
 import re
 import subprocess
@@ -106,49 +111,56 @@ def c_sources(root):
     return sorted(os.path.relpath(p, root) for p in out)
 
 
+# One token of what strip_comments_and_strings blanks: a block comment (to its end, or the
+# file's), a line comment, a string or character literal (to its closing quote, or the line's
+# end; a backslash takes the next character with it, a newline too).
+LITERAL_RE = re.compile(r'/\*.*?(?:\*/|\Z)|//[^\n]*'
+                        r'|("[^"\\\n]*(?:\\.[^"\\\n]*)*)(")?'
+                        r"|('[^'\\\n]*(?:\\.[^'\\\n]*)*)(')?", re.S)
+
+
+def blank(s):
+    """s with every character but newlines a space."""
+    if "\n" not in s:
+        return " " * len(s)
+    return "\n".join(" " * len(part) for part in s.split("\n"))
+
+
+def blank_literal(m):
+    """A comment all blank; a literal keeps its quotes (the closing one if it had one)."""
+    body, close = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    if body is None:
+        return blank(m.group(0))
+    return body[0] + blank(body[1:]) + (close or "")
+
+
 def strip_comments_and_strings(text):
     """text with comments, string and character literals blanked; newlines kept, so line
     numbers stay true."""
-    out, i, n = [], 0, len(text)
-    while i < n:
-        c = text[i]
-        if text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append(re.sub(r"[^\n]", " ", text[i:j]))
-            i = j
-        elif text.startswith("//", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            out.append(" " * (j - i))
-            i = j
-        elif c in "\"'":
-            j = i + 1
-            while j < n and text[j] != c and text[j] != "\n":
-                j += 2 if text[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(c + re.sub(r"[^\n]", " ", text[i + 1:j - 1]) + (c if j - 1 > i else ""))
-            i = j
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+    return LITERAL_RE.sub(blank_literal, text)
+
+
+@functools.lru_cache(maxsize=None)
+def stripped(root, f):
+    """The file's code with comments and literals blanked (strip_comments_and_strings), read once
+    for every check that wants it."""
+    with open(os.path.join(root, f), encoding="utf-8", errors="replace") as fh:
+        return strip_comments_and_strings(fh.read())
 
 
 def check_banned(root, files):
     errs = []
     for f in files:
-        with open(os.path.join(root, f), encoding="utf-8", errors="replace") as fh:
-            code = strip_comments_and_strings(fh.read())
-        for no, line in enumerate(code.split("\n"), 1):
-            for m in BANNED_RE.finditer(line):
-                errs.append("%s:%d: banned function %s() (STYLE.md, \"Habits\": use a bounded, "
-                            "checked form such as snprintf, buf_*, strtol)" % (f, no, m.group(1)))
-            if f.startswith("src/") and f != JSON_PARSER:
-                for m in CJSON_PARSE_RE.finditer(line):
-                    errs.append("%s:%d: %s() outside %s: call json_parse (core/json.h), which "
-                                "refuses a repeated member name that cJSON would keep"
-                                % (f, no, m.group(1), JSON_PARSER))
+        code = stripped(root, f)
+        found = [(m.start(), "banned function %s() (STYLE.md, \"Habits\": use a bounded, "
+                  "checked form such as snprintf, buf_*, strtol)" % m.group(1))
+                 for m in BANNED_RE.finditer(code)]
+        if f.startswith("src/") and f != JSON_PARSER:
+            found += [(m.start(), "%s() outside %s: call json_parse (core/json.h), which refuses "
+                       "a repeated member name that cJSON would keep" % (m.group(1), JSON_PARSER))
+                      for m in CJSON_PARSE_RE.finditer(code)]
+        for at, what in sorted(found):
+            errs.append("%s:%d: %s" % (f, code.count("\n", 0, at) + 1, what))
     return errs
 
 
@@ -248,8 +260,7 @@ def call_graph(root, files):
     when A names a function B defines with external linkage (a call, or its address taken)."""
     code, own, owner = {}, {}, {}
     for f in files:
-        with open(os.path.join(root, f), encoding="utf-8", errors="replace") as fh:
-            code[f] = strip_comments_and_strings(fh.read())
+        code[f] = stripped(root, f)
         own[f] = set()
         for m in DEF_RE.finditer(code[f]):
             own[f].add(m.group(2))
@@ -361,16 +372,57 @@ def check_circles(root, files):
     return errs
 
 
+def format_cache_dir():
+    if os.environ.get("HERMETIC_LINT_CACHE", "1") == "0":
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "hermetic", "lint-format")
+
+
+def format_keys(root, files, tool):
+    """{file: digest of its text + .clang-format + the tool's version}, or None when the version
+    cannot be read (then nothing is remembered)."""
+    try:
+        ver = subprocess.run([tool, "--version"], capture_output=True, text=True).stdout
+        with open(os.path.join(root, ".clang-format"), "rb") as fh:
+            style = fh.read()
+    except OSError:
+        return None
+    if not ver:
+        return None
+    head = hashlib.sha256(ver.encode() + b"\0" + style + b"\0").digest()
+    keys = {}
+    for f in files:
+        with open(os.path.join(root, f), "rb") as fh:
+            keys[f] = hashlib.sha256(head + fh.read()).hexdigest()
+    return keys
+
+
 def check_format(root, files):
     tool = os.environ.get("CLANG_FORMAT", "clang-format")
+    cache, keys = format_cache_dir(), None
+    if cache:
+        keys = format_keys(root, files, tool)
+    todo = [f for f in files if not keys or not os.path.exists(os.path.join(cache, keys[f]))]
+    if not todo:
+        return []
     try:
-        r = subprocess.run([tool, "--dry-run", "-Werror", "--style=file"] + files, cwd=root,
+        r = subprocess.run([tool, "--dry-run", "-Werror", "--style=file"] + todo, cwd=root,
                            capture_output=True, text=True)
     except FileNotFoundError:
         return ["%s: not found (scripts/install-deps.sh installs it)" % tool]
     errs = [l for l in r.stderr.splitlines() if ": error: " in l]
     if r.returncode != 0 and not errs:
-        errs = ["clang-format failed: " + r.stderr.strip()]
+        return ["clang-format failed: " + r.stderr.strip()]
+    if keys:
+        bad = {e.split(":", 1)[0] for e in errs}
+        try:
+            os.makedirs(cache, exist_ok=True)
+            for f in todo:
+                if f not in bad:
+                    open(os.path.join(cache, keys[f]), "w").close()
+        except OSError:
+            pass  # a cache that cannot be written only costs time
     return [e.replace(" [-Wclang-format-violations]", " (run `make format`)") for e in errs]
 
 
