@@ -251,8 +251,10 @@ def test_a_client_credentials_token_without_refresh_token_is_renewed(tmp_path, m
         assert [t["form"]["grant_type"] for t in fake.of("/token")][:2] == \
             ["client_credentials"] * 2
         g.call("mcp_fake_whoami", {})
-        newest = list(fake.access)[-1]
-        assert fake.of("/mcp")[-1]["headers"]["authorization"] == f"Bearer {newest}"
+        # Another renewal may come between the call and this read on a slow machine: the call
+        # carries a renewed token, whichever.
+        renewed = [f"Bearer {t}" for t in list(fake.access)[1:]]
+        assert fake.of("/mcp")[-1]["headers"]["authorization"] in renewed
 
 def test_replaced_tokens_stop_being_secrets_so_renewals_stay_bounded(tmp_path, mcp_gateway):
     """Every token is a secret of the log while it may be in use; one replaced twice is

@@ -725,17 +725,30 @@ function kustomizationDirs(p) {
   return out;
 }
 
+// Prints text whole, then exits: process.stdout.write to a pipe is asynchronous, and an exit
+// right after it cuts the output at the pipe's 64 KiB.
+function printAllAndExit(text) {
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length;) {
+    try {
+      off += fs.writeSync(1, buf, off);
+    } catch (e) {
+      if (e.code !== "EAGAIN") throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // the reader is behind
+    }
+  }
+  process.exit(0);
+}
+
 if (opt.toJson) {
   const text = fs.readFileSync(opt.toJson === "-" ? 0 : opt.toJson, "utf8");
   const docs = YAML.parseAllDocuments(text, { version: "1.1" }).map((d) => d.toJS()).filter((d) => d != null);
-  process.stdout.write(JSON.stringify(docs, null, 1) + "\n");
-  process.exit(0);
+  printAllAndExit(JSON.stringify(docs, null, 1) + "\n");
 }
 if (opt.render) {
   const docs = render(path.resolve(opt.render)).map((i) => i.doc);
   if (errors.length) { for (const e of errors) console.error(e); process.exit(1); }
-  process.stdout.write(JSON.stringify(docs, null, 1) + "\n");
-  process.exit(0);
+  printAllAndExit(JSON.stringify(docs, null, 1) + "\n");
 }
 
 const t0 = Date.now();
