@@ -230,7 +230,8 @@ static void use(struct fx *f, const char *path, int timeout_s)
 
 static int setup(void **state)
 {
-	struct fx *f = fx_create(10);
+	/* a hang's guard: a chart drawn under TSan on a slow VM took over 10 s */
+	struct fx *f = fx_create(60);
 
 	if (!f)
 		return -1;
