@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make test: set up, build every variant once, run every suite, and end with a time table (one
-# line `stage NAME SECONDS s` per stage) and one line "N passed, N failed".
+# line `stage NAME SECONDS s` per stage, with `, cpu SECONDS s` for a lane) and one line
+# "N passed, N failed".
 #
 # The suites, and the lane each runs in:
 #   setup   Debian packages, the npm test peers, the browser and k8s validators (what a test
@@ -50,6 +51,13 @@ note() { printf '== %s\n' "$*"; }
 # record NAME PASSED FAILED SECONDS: one result line per check or suite, read by finish().
 record() { printf '%s %s %s %s\n' "$1" "$2" "$3" "$4" >"$RES/$1"; }
 stage_time() { printf '%s\n' "$2" >"$RES/$1.time"; }
+# lane_cpu NAME: the CPU seconds (user + system) of everything the calling lane ran and waited
+# for, daemons and peers of its tests included (bash's `times`, children's line): where make
+# test's two cores went, since the lanes share them.
+lane_cpu() {
+  times | tail -n 1 | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); s += p[1] * 60 + p[2] }
+    printf "%d\n", s }' >"$RES/$1.cpu"
+}
 
 check() { # check NAME CMD...: a step that is one check; its output goes to $OUT/NAME.log
   local name=$1 log="$OUT/$1.log" t0=$(date +%s) dt; shift
@@ -179,6 +187,7 @@ lane_asan() {
       pytest_run e2e-asan "$E2E_WORKERS" tests/e2e "${REPO_TESTS[@]/#/--ignore=}"
   fi
   stage_time asan $(( $(date +%s) - t0 ))
+  lane_cpu asan
 }
 
 lane_tsan() {
@@ -202,6 +211,7 @@ lane_tsan() {
     unset TSAN_OPTIONS
   fi
   stage_time tsan $(( $(date +%s) - t0 ))
+  lane_cpu tsan
 }
 
 lane_x86_64() {
@@ -216,6 +226,7 @@ lane_x86_64() {
       "${REPO_TESTS[@]}"
   fi
   stage_time static-x86_64 $(( $(date +%s) - t0 ))
+  lane_cpu static-x86_64
 }
 
 lane_aarch64() {
@@ -230,6 +241,7 @@ lane_aarch64() {
       HERMETIC_STATIC=1 HERMETIC_WRAPPER=qemu-aarch64-static pytest_run vm-arm64 2 -m vm tests/e2e
   fi
   stage_time static-aarch64 $(( $(date +%s) - t0 ))
+  lane_cpu static-aarch64
 }
 
 lane_fuzz() {
@@ -248,6 +260,7 @@ lane_fuzz() {
     wait
   fi
   stage_time fuzz $(( $(date +%s) - t0 ))
+  lane_cpu fuzz
 }
 
 fuzz_one() { # fuzz_one BINARY: one target for FUZZ_SECONDS on its seed corpus, at low priority
@@ -261,14 +274,16 @@ fuzz_one() { # fuzz_one BINARY: one target for FUZZ_SECONDS on its seed corpus, 
 finish() {
   local total=$(( $(date +%s) - t_start )) passed=0 failed=0 failures=() n p f s
   for r in "$RES"/*; do
-    [[ $r == *.time ]] && continue
+    [[ $r == *.time || $r == *.cpu ]] && continue
     read -r n p f s <"$r"
     passed=$((passed + p)); failed=$((failed + f))
     [ "$f" -gt 0 ] && failures+=("$n")
   done
   echo
   for s in setup lint asan tsan static-x86_64 static-aarch64 fuzz; do
-    [ -f "$RES/$s.time" ] && echo "stage $s $(cat "$RES/$s.time") s"
+    [ -f "$RES/$s.time" ] || continue
+    if [ -f "$RES/$s.cpu" ]; then echo "stage $s $(cat "$RES/$s.time") s, cpu $(cat "$RES/$s.cpu") s"
+    else echo "stage $s $(cat "$RES/$s.time") s"; fi
   done
   echo "stage total $total s"
   [ ${#failures[@]} -gt 0 ] && echo "failing: ${failures[*]}"
@@ -294,6 +309,12 @@ wait
 stage_time setup $(( $(date +%s) - t0 ))
 
 if [ -n "${FUZZ_ONLY:-}" ]; then lane_fuzz; finish; fi
+
+# How slow this machine starts a program, measured once while it is quiet: every lane's e2e
+# waits scale with it (tests/machine_speed.py, conftest.py SLOW).
+HERMETIC_SLOW_MACHINE=$($PY tests/machine_speed.py 2>/dev/null) || HERMETIC_SLOW_MACHINE=1
+export HERMETIC_SLOW_MACHINE
+note "machine: program starts slow by a factor of $HERMETIC_SLOW_MACHINE (tests/machine_speed.py)"
 
 note "lint: clang-format, banned functions, layer edges (make lint)"
 t0=$(date +%s)

@@ -23,10 +23,20 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 BIN = os.environ.get("HERMETIC_BIN", str(ROOT / "build" / "hermetic"))
 WRAPPER = os.environ.get("HERMETIC_WRAPPER", "")
+# How slow this machine starts a program (tests/machine_speed.py: 1 on a quick one, up to 4):
+# measured once by tests/run-all.sh, or here by the first pytest process, whose xdist workers
+# inherit it.
+if not os.environ.get("HERMETIC_SLOW_MACHINE", "").isdigit():
+    from machine_speed import factor as _machine_factor
+    os.environ["HERMETIC_SLOW_MACHINE"] = str(
+        1 if os.environ.get("PYTEST_XDIST_WORKER") else _machine_factor())
+MACHINE = max(1, int(os.environ["HERMETIC_SLOW_MACHINE"]))
 # Emulated binaries start and answer slower, and so does everything when make test spreads a
-# stage over pytest-xdist workers beside the other lanes' builds on two cores; waits scale with
-# this, never assertions on time.
-SLOW = (6 if WRAPPER else 1) * (2 if os.environ.get("PYTEST_XDIST_WORKER") else 1)
+# stage over pytest-xdist workers beside the other lanes' builds on two cores, and on a slow
+# machine; waits scale with this, never assertions on time.
+SLOW = (6 if WRAPPER else 1) * (2 if os.environ.get("PYTEST_XDIST_WORKER") else 1) * MACHINE
+# for the test scripts this process starts (the browser scripts' waits)
+os.environ["HERMETIC_E2E_SLOW"] = str(SLOW)
 
 
 def argv(*args):

@@ -6,7 +6,6 @@ return (empty or not), never timed tightly.
 
 import base64
 import json
-import os
 import pathlib
 import re
 import signal
@@ -24,6 +23,7 @@ import pytest
 TESTS_DIR = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS_DIR))
 
+from conftest import SLOW  # noqa: E402
 from fakes.fake_telegram import (  # noqa: E402
     CONFLICT_POLL, CONFLICT_WEBHOOK, FakeTelegram, parse_html,
 )
@@ -36,7 +36,7 @@ TOKEN = "424242:AAtestTOKEN"
 
 def http(url, data=None, content_type=None, timeout=10):
     """(status, parsed JSON body) ; HTTP errors are answers."""
-    timeout *= 2 if os.environ.get("PYTEST_XDIST_WORKER") else 1  # a 50 MB upload on a busy machine
+    timeout *= SLOW  # a 50 MB upload on a busy or slow machine
     headers = {"Content-Type": content_type} if content_type else {}
     req = urllib.request.Request(url, data=data, headers=headers,
                                  method="POST" if data is not None else "GET")

@@ -50,7 +50,7 @@ import pytest
 
 from agent_harness import agent_config, fake, messages  # noqa: F401 (fixture)
 from arm64_vm import KERNELS, ArmVM, available
-from conftest import to_yaml
+from conftest import MACHINE, to_yaml
 from fakes.fake_mcp import FakeMcp, text_result, tool
 from fakes.fake_openai import openai_error, text, tool_calls
 from fakes.fake_telegram import FakeTelegram
@@ -253,7 +253,7 @@ class Guest:
 
     def run(self, script, timeout=120):
         n = self._queue(". /vm/lib.sh\n" + script)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * MACHINE
         with self.cv:
             while n not in self.results:
                 if time.monotonic() > deadline or not self.alive():
@@ -271,7 +271,7 @@ class Guest:
         with self.cv:
             assert self.cv.wait_for(lambda: any(
                 m == mode and a["status"] == status and a["key"] == key
-                for m, a in self.alerts), timeout), (mode, status, key, self.alerts)
+                for m, a in self.alerts), timeout * MACHINE), (mode, status, key, self.alerts)
 
     def http(self, method, path, body=None, key=API_KEY, port=8080, timeout=120):
         """(status, body) of a request the guest makes to 127.0.0.1:port."""
@@ -376,7 +376,7 @@ def gateway_phases(mode, g, fake, tg, web, web_body):
     admin0 = len(tg.sent(ADMIN))
     # The cron job fired at its minute (scripted before the boot) and delivered.
     runs = 1 if mode == "kill" else 2
-    assert tg.wait_sent(CRON_CHAT, runs, timeout=120)[runs - 1] == f"cron {mode}"
+    assert tg.wait_sent(CRON_CHAT, runs, timeout=120 * MACHINE)[runs - 1] == f"cron {mode}"
     cron = requests_for(fake, "test/cron", since)
     assert len(cron) == 1 and messages(cron[0])[-1]["content"] == CRON_PROMPT, cron
 
@@ -408,7 +408,7 @@ def gateway_phases(mode, g, fake, tg, web, web_body):
         n = len(tg.sent(USER))
         fake.script_for("test/free", text(answer))
         tg.push_text(msg, chat_id=USER)
-        assert tg.wait_sent(USER, n + 1, timeout=120)[n] == answer
+        assert tg.wait_sent(USER, n + 1, timeout=120 * MACHINE)[n] == answer
 
     telegram_turn("hello", f"telegram {mode}")
 
@@ -456,7 +456,7 @@ def gateway_phases(mode, g, fake, tg, web, web_body):
     m = g.metrics()
     assert (msum(m, "hermetic_breaker_open"), msum(m, "hermetic_breaker_trips_total"),
             msum(m, "hermetic_breaker_refused_total")) == (1, 1, 1)
-    alerts = tg.wait_sent(ADMIN, admin0 + 1, timeout=60)[admin0:]
+    alerts = tg.wait_sent(ADMIN, admin0 + 1, timeout=60 * MACHINE)[admin0:]
     assert any("Bleed breaker open" in a for a in alerts), alerts
     g.wait_alert(mode, "firing", "breaker")
     deadline = time.monotonic() + 60
@@ -535,7 +535,7 @@ def test_the_sandbox_holds_on_a_real_arm64_kernel(tmp_path, fake, kernel):  # no
                 "\"content\":\"hi\"}]}' http://127.0.0.1:8081/v1/chat/completions")
             assert rc == 0 and "data: [DONE]" in out and "streamed" in out, out
             g.end()
-            proc.wait(timeout=180)
+            proc.wait(timeout=180 * MACHINE)
         except Exception as e:
             for _ in range(4):
                 g.end()  # let the guest print what it has

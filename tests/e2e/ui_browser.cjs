@@ -16,11 +16,14 @@ const { chromium: pw } = require(path.join(nodeModules, 'playwright-core'));
 // Injected through CDP (Runtime.evaluate), which the page's CSP does not govern.
 const AXE = fs.readFileSync(path.join(nodeModules, 'axe-core', 'axe.min.js'), 'utf8');
 
+// waits scale with conftest.py's SLOW, as the Python side's do
+const SLOW = Math.max(1, Number(process.env.HERMETIC_E2E_SLOW) || 1);
+
 const WIDTHS = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 900 } };
 
 async function run(browser, name, viewport, result) {
   const context = await browser.newContext({ viewport, colorScheme: name === 'phone' ? 'dark' : 'light' });
-  context.setDefaultTimeout(20000);
+  context.setDefaultTimeout(20000 * SLOW);
   const page = await context.newPage();
   let step = 'start';
   const watchdog = setInterval(() => { current.step = `${name}: ${step}`; }, 100);
@@ -307,9 +310,9 @@ async function run(browser, name, viewport, result) {
 
 const current = { step: 'launch' };
 setTimeout(() => {
-  console.error(`ui_browser: stuck at ${current.step} after 150 s`);
+  console.error(`ui_browser: stuck at ${current.step} after ${150 * SLOW} s`);
   process.exit(2);
-}, 150000).unref();
+}, 150000 * SLOW).unref();
 
 (async () => {
   const result = { errors: [], a11y: [], a11y_checked: [], pages: {}, screenshots: [] };

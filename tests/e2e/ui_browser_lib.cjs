@@ -13,7 +13,9 @@ const path = require('path');
 function run(name, nodeModules, chromium, opts, steps) {
   const { chromium: pw } = require(path.join(nodeModules, 'playwright-core'));
   const AXE = fs.readFileSync(path.join(nodeModules, 'axe-core', 'axe.min.js'), 'utf8');
-  const stuckS = opts.stuckS || 60;
+  // waits scale with conftest.py's SLOW, as the Python side's do
+  const slow = Math.max(1, Number(process.env.HERMETIC_E2E_SLOW) || 1);
+  const stuckS = (opts.stuckS || 60) * slow;
   setTimeout(() => {
     console.error(`${name}: stuck after ${stuckS} s`);
     process.exit(2);
@@ -23,7 +25,7 @@ function run(name, nodeModules, chromium, opts, steps) {
     const browser = await pw.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox'] });
     try {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-      context.setDefaultTimeout(20000);
+      context.setDefaultTimeout(20000 * slow);
       const page = await context.newPage();
       page.on('console', (m) => { if (m.type() === 'error') result.errors.push(`console: ${m.text()}`); });
       page.on('pageerror', (e) => result.errors.push(`page error: ${e.message}`));
