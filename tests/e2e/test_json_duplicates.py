@@ -14,13 +14,12 @@ taking something else, so a new route fails this test until it is covered here.
 import http.client
 import json
 import re
-import subprocess
 import time
 
 import pytest
 
 from agent_harness import agent_config
-from conftest import SLOW, argv, clean_env, to_yaml
+from conftest import SLOW, to_yaml
 from fakes.fake_openai import raw, text
 from router_harness import (  # noqa: F401 (fake, start_router are fixtures)
     MASTER_ENV, MASTER_KEY, UPSTREAM_ENV, UPSTREAM_KEY, deployment, fake, router_config,
@@ -205,10 +204,8 @@ def test_an_upstream_answer_with_a_repeated_member_is_an_upstream_error(fake, st
 
 @pytest.fixture(scope="module")
 def password_hash():
-    p = subprocess.run(argv("ui", "hash-password"), input=PASSWORD + "\n", capture_output=True,
-                       text=True, env=clean_env(), timeout=60 * SLOW)
-    assert p.returncode == 0, p.stderr
-    return p.stdout.strip()
+    from test_ui import quick_hash
+    return quick_hash(PASSWORD)
 
 
 def test_every_gateway_json_route_refuses_a_repeated_member(fake, gateway, password_hash):

@@ -31,12 +31,30 @@ PASSWORD = "a long cockpit passphrase"
 ASSETS = ["/ui/", "/ui/app.js", "/ui/app.css", "/ui/icon.svg"]
 
 
+def quick_hash(password=PASSWORD, iterations=10000):
+    """ui.password_hash at the fewest iterations uiauth takes (PWHASH_ITERATIONS_MIN), made by
+    hashlib: the cockpits of the tests log in in milliseconds, not the default's seconds under
+    ASan on a slow machine. test_a_login_with_the_hash_the_cli_made_works logs in with the
+    CLI's own."""
+    salt = b"quick-salt-16byt"
+    key = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return (f"pbkdf2-sha256${iterations}${base64.b64encode(salt).decode()}$"
+            f"{base64.b64encode(key).decode()}")
+
+
 @pytest.fixture(scope="module")
-def password_hash():
+def cli_hash():
+    """What `hermetic ui hash-password` prints for PASSWORD (its default iterations)."""
     r = subprocess.run(argv("ui", "hash-password"), input=PASSWORD + "\n", capture_output=True,
                        text=True, env=clean_env(), timeout=60 * SLOW)
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def password_hash():
+    """The cockpit's ui.password_hash in tests: quick_hash()."""
+    return quick_hash()
 
 
 @pytest.fixture
@@ -109,15 +127,15 @@ def chat(g, user, prompt):
 
 # ---- the hash ---------------------------------------------------------------------------------
 
-def test_hash_password_prints_a_pbkdf2_hash_hashlib_agrees_with(password_hash):
-    name, iterations, salt, key = password_hash.split("$")
+def test_hash_password_prints_a_pbkdf2_hash_hashlib_agrees_with(cli_hash):
+    name, iterations, salt, key = cli_hash.split("$")
     assert name == "pbkdf2-sha256" and int(iterations) >= 100000
     assert len(base64.b64decode(salt)) == 16
     assert hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(), base64.b64decode(salt),
                                int(iterations)) == base64.b64decode(key)
     again = subprocess.run(argv("ui", "hash-password"), input=PASSWORD, capture_output=True,
                            text=True, env=clean_env(), timeout=60 * SLOW)
-    assert again.returncode == 0 and again.stdout.strip() != password_hash  # a new salt
+    assert again.returncode == 0 and again.stdout.strip() != cli_hash  # a new salt
     empty = subprocess.run(argv("ui", "hash-password"), input="", capture_output=True,
                            text=True, env=clean_env(), timeout=60 * SLOW)
     assert empty.returncode == 1 and "no password" in empty.stderr
@@ -229,6 +247,12 @@ def test_assets_refuse_a_host_of_another_name(cockpit):
 
 
 # ---- login ------------------------------------------------------------------------------------
+
+def test_a_login_with_the_hash_the_cli_made_works(cockpit, cli_hash):
+    g = cockpit(ui={"password_hash": cli_hash})
+    assert login(g)[0] == 200
+    assert login(g, "not the passphrase")[0] == 401
+
 
 def test_login_with_the_password_sets_a_strict_httponly_cookie(cockpit):
     g = cockpit()

@@ -6,8 +6,6 @@ address that proxy names in X-Forwarded-For. The session cookie is `__Host-herme
 Secure when the browser came over TLS (a trusted proxy's X-Forwarded-Proto: https, or
 ui.secure_cookie: always) and the plain `hermetic_ui` over plain HTTP. Distinct clients are
 distinct 127.0.0.x source addresses."""
-import base64
-import hashlib
 import http.client
 import json
 import re
@@ -17,16 +15,9 @@ import pytest
 from agent_harness import agent_config, fake  # noqa: F401
 from conftest import SLOW, run, to_yaml
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
+from test_ui import quick_hash
 
 PASSWORD = "a long cockpit passphrase"
-
-
-def quick_hash(password, iterations=10000):
-    """A hash at the fewest iterations uiauth takes: dozens of wrong logins stay fast."""
-    salt = b"quick-salt-16byt"
-    key = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    return (f"pbkdf2-sha256${iterations}${base64.b64encode(salt).decode()}$"
-            f"{base64.b64encode(key).decode()}")
 
 
 @pytest.fixture

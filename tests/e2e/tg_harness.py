@@ -16,7 +16,6 @@ chat's id is the user's).
 
 import http.client
 import json
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +23,7 @@ import urllib.request
 import pytest
 
 from agent_harness import agent_config
-from conftest import SLOW, Gateway, argv, clean_env, to_yaml
+from conftest import SLOW, Gateway, to_yaml
 from fakes.fake_telegram import FakeTelegram
 from router_harness import UPSTREAM_ENV, UPSTREAM_KEY
 
@@ -117,11 +116,9 @@ def gateways(tmp_path):
 
 
 def cockpit_hash():
-    """ui.password_hash for PASSWORD."""
-    r = subprocess.run(argv("ui", "hash-password"), input=PASSWORD + "\n", capture_output=True,
-                       text=True, env=clean_env(), timeout=60 * SLOW)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
+    """ui.password_hash for PASSWORD, at the fewest iterations (test_ui.quick_hash)."""
+    from test_ui import quick_hash
+    return quick_hash(PASSWORD)
 
 
 def cockpit_login(g):
