@@ -29,6 +29,7 @@
 //          the documents of a YAML file, - for stdin, as JSON read the way this script reads them),
 //          --quiet
 // Exit status: 0 = no errors, 1 = errors, 2 = usage.
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -329,14 +330,42 @@ function ajvErrors(v) {
     return `${where}: ${e.message}`;
   });
 }
+// A schema's verdicts on documents, remembered: ajv takes seconds to compile a Kubernetes
+// schema, and the same documents are checked again and again (each test of
+// tests/e2e/test_k8s_validate.py validates the repository's manifests with one change). The key
+// is the digest of this script, the schema file's text and the document as JSON, so a change to
+// any of them checks again. Kept under $HERMETIC_CACHE (~/.cache/hermetic)/k8s-validate/verdicts;
+// HERMETIC_K8S_VERDICTS=0 turns it off.
+const VERDICTS = process.env.HERMETIC_K8S_VERDICTS === "0" ? null
+  : path.join(process.env.HERMETIC_CACHE || path.join(os.homedir(), ".cache", "hermetic"), "k8s-validate", "verdicts");
+const sha256 = (data) => crypto.createHash("sha256").update(data).digest("hex");
+const SELF = sha256(fs.readFileSync(fileURLToPath(import.meta.url)));
+const schemaDigests = new Map();
+function schemaErrors(file, doc) {
+  if (!schemaDigests.has(file)) schemaDigests.set(file, sha256(fs.readFileSync(file)));
+  const key = sha256(`${SELF}\n${schemaDigests.get(file)}\n${JSON.stringify(doc) ?? "undefined"}`);
+  const kept = VERDICTS && path.join(VERDICTS, key.slice(0, 2), `${key}.json`);
+  if (kept) {
+    try { return JSON.parse(fs.readFileSync(kept, "utf8")); } catch { /* not yet: check */ }
+  }
+  const v = schemaValidator(file);
+  const found = v(doc) ? [] : ajvErrors(v);
+  if (kept) {
+    try {
+      fs.mkdirSync(path.dirname(kept), { recursive: true });
+      fs.writeFileSync(`${kept}.${process.pid}`, JSON.stringify(found));
+      fs.renameSync(`${kept}.${process.pid}`, kept);
+    } catch { /* a cache that cannot be written only costs time */ }
+  }
+  return found;
+}
 function strictCheck(item) {
   const d = item.doc;
   if (!opt.schemas) return;
   const f = schemaFileFor(d);
   checks++;
   if (!fs.existsSync(f)) { err("strict", item.file, d, `no strict schema ${path.basename(f)} in ${opt.schemas}`); return; }
-  const v = schemaValidator(f);
-  if (!v(d)) for (const m of dedupe(ajvErrors(v))) err("strict", item.file, d, m);
+  for (const m of dedupe(schemaErrors(f, d))) err("strict", item.file, d, m);
 }
 const dedupe = (a) => [...new Set(a)];
 
@@ -666,8 +695,8 @@ function registriesCheck(file, items) {
   const doc = docs[0]?.doc;
   checks++;
   const given = opt.schemas && path.join(opt.schemas, REGISTRIES_SCHEMA);
-  const v = schemaValidator(given && fs.existsSync(given) ? given : path.join(HERE, REGISTRIES_SCHEMA));
-  if (!v(doc)) for (const m of ajvErrors(v)) err("strict", file, null, `registries.yaml ${m}`);
+  const schema = given && fs.existsSync(given) ? given : path.join(HERE, REGISTRIES_SCHEMA);
+  for (const m of schemaErrors(schema, doc)) err("strict", file, null, `registries.yaml ${m}`);
   const nodePorts = items.filter((i) => i.doc.kind === "Service" && i.doc.spec?.type === "NodePort")
     .flatMap((i) => (i.doc.spec.ports ?? []).map((p) => p.nodePort));
   for (const [host, m] of Object.entries(doc?.mirrors ?? {})) {
