@@ -99,7 +99,7 @@ def timed_get(url):
 
 @pytest.mark.parametrize("mode", ["IMMEDIATE", "EXCLUSIVE"])
 def test_locked_database_keeps_the_reply_and_never_stalls_the_loop(bot, tg, fake, mode):
-    fake.script_for("test/free", text("first answer", first_byte_delay=1.5),
+    fake.script_for("test/free", text("first answer", first_byte_delay=1.5 * SLOW),
                     text("second answer"))
     g = bot()
     tg.push_text("first question", chat_id=CHAT)
@@ -257,7 +257,7 @@ def test_cron_last_run_written_after_the_lock(bot, tg, fake):
     g.start()
     g.stop()
     missed_run_and_queued_message(g, tg)
-    fake.script_for("test/cheap", text("Good morning.", first_byte_delay=2, cost=0.01))
+    fake.script_for("test/cheap", text("Good morning.", first_byte_delay=2 * SLOW, cost=0.01))
     fake.script_for("test/free", text("queued answer"))
     g.start()
     fake.wait_requests(2, timeout=20 * SLOW)
