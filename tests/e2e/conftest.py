@@ -289,6 +289,23 @@ def wait_exit(proc, timeout, stderr):
                              f"--- its log (tail) ---\n{stderr()[-6000:]}") from None
 
 
+def wait_port_file(proc, port_file, timeout):
+    """The port a started fake wrote to port_file; fails with its stderr if it exits first, or
+    kills it and fails if the file is not there within timeout (scaled by SLOW). Never reads a
+    live process's pipe (that would block for good)."""
+    deadline = time.monotonic() + timeout * SLOW
+    while not port_file.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"exited {proc.returncode} before writing {port_file}:\n"
+                                 f"{proc.stderr.read()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            _, err = proc.communicate()
+            raise AssertionError(f"no {port_file} within {timeout * SLOW} s:\n{err}")
+        time.sleep(0.02)
+    return int(port_file.read_text())
+
+
 def wait_for(pred, timeout, what, interval=0.05):
     """Polls pred until it is true, for timeout seconds (scaled by SLOW here)."""
     deadline = time.monotonic() + timeout * SLOW

@@ -19,6 +19,7 @@ import pytest
 TESTS_DIR = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS_DIR))
 
+from conftest import SLOW, wait_port_file  # noqa: E402
 from fakes.fake_openai import (  # noqa: E402
     ECHO_TEXT, FakeOpenAI, content_policy, context_length_exceeded, error, hang,
     normalize_step, openai_error, openrouter_error, raw, text, tool_calls,
@@ -444,16 +445,12 @@ def start_process(tmp_path, *args):
     proc = subprocess.Popen([sys.executable, str(SCRIPT), "--port", "0",
                              "--port-file", str(port_file), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 5
-    while not port_file.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-        time.sleep(0.02)
-    return proc, int(port_file.read_text())
+    return proc, wait_port_file(proc, port_file, 5)
 
 
 def stop_process(proc):
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=5)
+    out, err = proc.communicate(timeout=5 * SLOW)
     assert proc.returncode == 0
     assert err == ""
     return out
@@ -511,7 +508,7 @@ def test_script_mode_echo_responder_with_latency(tmp_path):
 def test_sigint_also_exits_cleanly(tmp_path):
     proc, _ = start_process(tmp_path)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=5)
+    _, err = proc.communicate(timeout=5 * SLOW)
     assert proc.returncode == 0 and err == ""
 
 

@@ -23,7 +23,7 @@ import pytest
 TESTS_DIR = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS_DIR))
 
-from conftest import SLOW  # noqa: E402
+from conftest import SLOW, wait_port_file  # noqa: E402
 from fakes.fake_telegram import (  # noqa: E402
     CONFLICT_POLL, CONFLICT_WEBHOOK, FakeTelegram, parse_html,
 )
@@ -439,11 +439,7 @@ def start_process(tmp_path, *args):
     proc = subprocess.Popen([sys.executable, str(SCRIPT), "--port", "0",
                              "--port-file", str(port_file), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while not port_file.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-        time.sleep(0.02)
-    return proc, int(port_file.read_text())
+    return proc, wait_port_file(proc, port_file, 10)
 
 
 def test_process_mode_and_control_routes(tmp_path):
