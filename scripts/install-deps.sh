@@ -9,6 +9,7 @@ pkgs=(
   libmbedtls-dev libmd4c-dev libcmocka-dev libstb-dev
   clang libclang-rt-14-dev clang-format
   python3 python3-pytest python3-pytest-xdist  # make test spreads each e2e stage over workers
+  python3-pytest-timeout  # ... and ends a test that hangs (run-all.sh, PYTEST_TIMEOUT)
   ccache  # make test keeps compiles outside the clone: a new clone builds from the cache
   curl  # test_provider_bedrock signs a request with curl --aws-sigv4 to compare
   python3-cryptography  # fake_vertex checks the RS256 JWTs hermetic signs

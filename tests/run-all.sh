@@ -15,7 +15,7 @@
 #           the MCP conformance suite's client scenarios (tests/conformance) -> the e2e files
 #           about the repository (manifests, lint, docs: REPO_TESTS)
 #   D       static aarch64 musl build -> smoke subset under qemu-aarch64-static, size budget ->
-#           two real arm64 kernels under qemu-system-aarch64
+#           two real arm64 kernels under qemu-system-aarch64, once A's tests are done
 #   E       libFuzzer build -> every fuzz target for FUZZ_SECONDS, FUZZ_JOBS at a time
 # The lanes run side by side after lint: most of an e2e test is waiting on a daemon, so two
 # cores carry the builds of B, C and E (niced, so tests come first) while A's tests run; D's
@@ -26,8 +26,9 @@
 # Counts come from meson's testlog.json and pytest's JUnit XML; a build or setup step counts as
 # one check. A skipped test fails its stage unless tests/skip-allowlist.txt names it
 # (tests/skips.py): a skip may only mean this machine lacks some hardware.
-# Env: FUZZ_SECONDS (default 20), FUZZ_JOBS (2), E2E_WORKERS (6), MAKE_TEST_SERIAL=1 (one lane at
-# a time, for reading a failure in order).
+# Env: FUZZ_SECONDS (default 20), FUZZ_JOBS (2), E2E_WORKERS (6), PYTEST_TIMEOUT (900 s a test;
+# the arm64 guests 2400), MAKE_TEST_SERIAL=1 (one lane at a time, for reading a failure in
+# order).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -143,7 +144,10 @@ PY
 pytest_run() { # pytest_run NAME WORKERS ARGS...
   local name=$1 n=$2 t0=$(date +%s) par=(); shift 2
   [ "$n" -gt 1 ] && par=(-n "$n" --dist load)
-  $PY -m pytest -q -p no:cacheprovider "${par[@]}" --junitxml="$OUT/$name.xml" "$@" \
+  # A test that hangs fails after PYTEST_TIMEOUT seconds (pytest-timeout's SIGALRM interrupts
+  # even a blocked read), and the stage goes on: a hang must not eat CI's whole time.
+  $PY -m pytest -q -p no:cacheprovider "${par[@]}" --timeout="${PYTEST_TIMEOUT:-900}" \
+    --junitxml="$OUT/$name.xml" "$@" \
     >"$OUT/$name.log" 2>&1
   {
     tail -n 3 "$OUT/$name.log" | sed 's/^/     /'
@@ -186,6 +190,7 @@ lane_asan() {
     HERMETIC_PORT_BASE=20000 HERMETIC_BIN=$ROOT/build-asan/hermetic \
       pytest_run e2e-asan "$E2E_WORKERS" tests/e2e "${REPO_TESTS[@]/#/--ignore=}"
   fi
+  touch "$RES/.asan-done"  # the arm64 guests wait for this (lane_aarch64)
   stage_time asan $(( $(date +%s) - t0 ))
   lane_cpu asan
 }
@@ -236,9 +241,13 @@ lane_aarch64() {
   if check static-aarch64 cross/build-static.sh aarch64; then
     HERMETIC_BIN=$ROOT/dist/hermetic-aarch64 HERMETIC_STATIC=1 HERMETIC_WRAPPER=qemu-aarch64-static \
       pytest_run smoke-aarch64 2 -m smoke tests/e2e
-    # The two kernels boot side by side, one TCG guest per core.
+    # The two kernels boot side by side, one TCG guest per core, once the asan lane's e2e
+    # workers are done: beside them the guests starved (a kernel's soft-lockup warning, a
+    # gateway not up within minutes) on a slow VM.
+    while [ ! -e "$RES/.asan-done" ]; do sleep 5; done
     HERMETIC_VM_BIN=$ROOT/dist/hermetic-aarch64 HERMETIC_BIN=$ROOT/dist/hermetic-aarch64 \
-      HERMETIC_STATIC=1 HERMETIC_WRAPPER=qemu-aarch64-static pytest_run vm-arm64 2 -m vm tests/e2e
+      HERMETIC_STATIC=1 HERMETIC_WRAPPER=qemu-aarch64-static PYTEST_TIMEOUT=2400 \
+      pytest_run vm-arm64 2 -m vm tests/e2e
   fi
   stage_time static-aarch64 $(( $(date +%s) - t0 ))
   lane_cpu static-aarch64
@@ -274,7 +283,7 @@ fuzz_one() { # fuzz_one BINARY: one target for FUZZ_SECONDS on its seed corpus, 
 finish() {
   local total=$(( $(date +%s) - t_start )) passed=0 failed=0 failures=() n p f s
   for r in "$RES"/*; do
-    [[ $r == *.time || $r == *.cpu ]] && continue
+    [[ $r == *.time || $r == *.cpu || $r == */.* ]] && continue
     read -r n p f s <"$r"
     passed=$((passed + p)); failed=$((failed + f))
     [ "$f" -gt 0 ] && failures+=("$n")

@@ -68,8 +68,9 @@ USER = 1001
 CRON_CHAT = 2002
 ADMIN = 4242
 CRON_PROMPT = "Say what the cron job found."
-# Seconds from the gateway's start to the minute its cron job names (the guest sets its clock).
-CRON_LEAD = 5
+# Seconds from the gateway's start to the minute its cron job names (the guest sets its clock):
+# the gateway must be up and have armed the job by then, under TCG on a possibly slow host.
+CRON_LEAD = 10 * MACHINE
 CONTEXT_TOKENS = 4000
 # Each filler error is one log line of about 6 KB; log.max_bytes is the smallest allowed.
 FILLER = "vm-log-filler "
