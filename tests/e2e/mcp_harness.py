@@ -50,6 +50,9 @@ PY = sys.executable or "/usr/bin/python3"
 # Default per-server limits in test configs: short, so a failure costs seconds, not minutes.
 CONNECT_TIMEOUT = 3 * SLOW
 CALL_TIMEOUT = 5 * SLOW
+# A real MCP server on Node.js loads its runtime and SDK first: server-everything took 2.4 s to
+# answer initialize on an idle slow VM, past 12 s under make test's load.
+NODE_CONNECT_TIMEOUT = 3 * CONNECT_TIMEOUT
 
 PROTOCOL_LATEST = "2025-11-25"
 PROTOCOL_ACCEPTED = ("2025-11-25", "2025-06-18", "2025-03-26")
@@ -259,7 +262,8 @@ class ServerPool:
     def everything_stdio_entry(self, env=None, **extra):
         """The mcp_servers entry that makes hermetic spawn server-everything over stdio."""
         entry = {"command": NODE,
-                 "args": ["--require", str(LOOPBACK), str(self.peers.everything_js), "stdio"]}
+                 "args": ["--require", str(LOOPBACK), str(self.peers.everything_js), "stdio"],
+                 "connect_timeout": NODE_CONNECT_TIMEOUT}
         if env:
             entry["env"] = dict(env)
         entry.update(extra)
@@ -524,7 +528,7 @@ class McpGateway:
         body = {"name": name, "arguments": arguments if arguments is not None else {}}
         return self.request("POST", "/v1/tools/call", body=body, timeout=timeout, **kw)
 
-    def wait_tools(self, server, present=True, timeout=10):
+    def wait_tools(self, server, present=True, timeout=30):
         """Waits until `server` has tools in /v1/tools (or none, with present=False)."""
         def check():
             names = self.tool_names(server)
@@ -1163,10 +1167,12 @@ def assert_clean_exit(r, codes=(0, 1)):
         assert m not in r.stderr, r
 
 
-def everything_entry(pool, transport, timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT,
-                     **extra):
+def everything_entry(pool, transport, timeout=CALL_TIMEOUT, connect_timeout=None, **extra):
     """An mcp_servers entry for server-everything over `transport` (stdio|sse|http); the
-    HTTP servers come from `pool` (started on first use and shared)."""
+    HTTP servers come from `pool` (started on first use and shared). connect_timeout: by default
+    NODE_CONNECT_TIMEOUT over stdio (the child starts Node.js), CONNECT_TIMEOUT over HTTP."""
+    if connect_timeout is None:
+        connect_timeout = NODE_CONNECT_TIMEOUT if transport == "stdio" else CONNECT_TIMEOUT
     if transport == "stdio":
         return pool.everything_stdio_entry(timeout=timeout, connect_timeout=connect_timeout,
                                            **extra)

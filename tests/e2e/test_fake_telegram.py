@@ -510,7 +510,8 @@ def multipart(fields, files):
 
 def upload(tg, method, fields, files, token=None):
     body, ctype = multipart(fields, files)
-    return http(f"{tg.url}/bot{token or tg.token}/{method}", body, ctype)
+    # the fake parses a 50 MB multipart body with the email package: 20 s on a slow VM, idle
+    return http(f"{tg.url}/bot{token or tg.token}/{method}", body, ctype, timeout=30)
 
 
 def download(url, headers=None):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, EVERYTHING_LATE_TOOLS, EVERYTHING_TOOLS,
+from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, NODE_CONNECT_TIMEOUT, EVERYTHING_LATE_TOOLS, EVERYTHING_TOOLS,
                          FAKE_MCP, LOOPBACK, NODE, PY, RecordingProxy, assert_clean_exit,
                          everything_entry, mcp_call, mcp_gateway,  # noqa: F401
                          mcp_list, model_name, module_servers, out_text, peers, proc_state,
@@ -132,7 +132,7 @@ def test_call_resources_and_links(cfg):
 def test_stdio_child_gets_a_filtered_environment(module_servers, tmp_path):
     entry = module_servers.everything_stdio_entry(env={"MCP_E2E_VAR": "from-config"},
                                                   timeout=CALL_TIMEOUT,
-                                                  connect_timeout=CONNECT_TIMEOUT)
+                                                  connect_timeout=NODE_CONNECT_TIMEOUT)
     c = write_config(tmp_path, {"everything": entry})
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": "UTC", "HOME": str(tmp_path),
            "E2E_LEAK_ME": "parent-secret-value", "OPENROUTER_API_KEY": "sk-or-v1-leak"}
@@ -148,7 +148,7 @@ def test_stdio_child_gets_a_filtered_environment(module_servers, tmp_path):
 def test_stdio_env_entries_override_the_passed_on_variables(module_servers, tmp_path):
     entry = module_servers.everything_stdio_entry(
         env={"PATH": "/opt/e2e-path:/usr/bin:/bin", "TZ": "Asia/Manila"},
-        timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+        timeout=CALL_TIMEOUT, connect_timeout=NODE_CONNECT_TIMEOUT)
     c = write_config(tmp_path, {"everything": entry})
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": "UTC", "HOME": str(tmp_path)}
     r = mcp_call(c, "everything", "get-env", env=env)
@@ -189,7 +189,7 @@ def test_gateway_timeout_sends_cancelled_and_next_call_works(peers, servers, mcp
     proxy = None
     record = tmp_path / "stdio-record.jsonl"
     if transport == "stdio":
-        entry = _recorded_stdio_entry(peers, record, timeout=1, connect_timeout=CONNECT_TIMEOUT)
+        entry = _recorded_stdio_entry(peers, record, timeout=1, connect_timeout=NODE_CONNECT_TIMEOUT)
     else:
         srv = servers.everything("sse" if transport == "sse" else "streamableHttp")
         proxy = RecordingProxy(srv.port)
@@ -277,7 +277,7 @@ def test_gateway_server_killed_and_restarted(servers, mcp_gateway, transport):
 
 
 def test_gateway_stdio_child_killed_is_reaped_and_respawned(servers, mcp_gateway):
-    entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+    entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=NODE_CONNECT_TIMEOUT)
     g = mcp_gateway({"everything": entry})
     g.wait_tools("everything")
     kids = [p for p in server_children(g.proc.pid) if proc_state(p) not in (None, "Z")]

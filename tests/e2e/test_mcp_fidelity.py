@@ -16,7 +16,7 @@ import pytest
 from agent_harness import agent, fake, tool_results  # noqa: F401
 from conftest import ROOT, SLOW
 from fakes.fake_openai import text, tool_calls
-from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, NODE, PY, McpGateway, PyMcpStdio,
+from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, NODE_CONNECT_TIMEOUT, NODE, PY, McpGateway, PyMcpStdio,
                          mcp_call, mcp_list, peers, write_config)  # noqa: F401
 
 FAKE_EXACT = ROOT / "tests" / "fakes" / "fake_mcp_exact.py"
@@ -34,7 +34,7 @@ def filesystem_js(peers):
 
 def filesystem_entry(peers, root):
     return {"command": NODE, "args": [str(filesystem_js(peers)), str(root)],
-            "timeout": CALL_TIMEOUT, "connect_timeout": 3 * CONNECT_TIMEOUT}
+            "timeout": CALL_TIMEOUT, "connect_timeout": NODE_CONNECT_TIMEOUT}
 
 
 def exact_entry(*args):

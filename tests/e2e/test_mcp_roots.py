@@ -5,7 +5,7 @@ started with no directory of its own: it works in exactly the folders hermetic o
 import re
 
 from conftest import ROOT
-from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, NODE, McpGateway, hermetic, mcp_call,
+from mcp_harness import (CALL_TIMEOUT, NODE_CONNECT_TIMEOUT, NODE, McpGateway, hermetic, mcp_call,
                          peers, wait_until, write_config)  # noqa: F401
 
 
@@ -14,7 +14,7 @@ def filesystem_entry(peers, roots=None):
     entry = {"command": NODE,
              "args": [str(peers.prefix / "node_modules" / "@modelcontextprotocol" /
                           "server-filesystem" / "dist" / "index.js")],
-             "timeout": CALL_TIMEOUT, "connect_timeout": 3 * CONNECT_TIMEOUT}
+             "timeout": CALL_TIMEOUT, "connect_timeout": NODE_CONNECT_TIMEOUT}
     if roots is not None:
         entry["roots"] = roots
     return entry

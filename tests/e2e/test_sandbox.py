@@ -20,7 +20,7 @@ import pytest
 from agent_harness import fake  # noqa: F401
 from conftest import BIN, SLOW, argv, clean_env, gateway, http_get, run, to_yaml  # noqa: F401
 from fakes.fake_openai import text, tool_calls
-from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, children_of, mcp_gateway,  # noqa: F401
+from mcp_harness import (CALL_TIMEOUT, NODE_CONNECT_TIMEOUT, children_of, mcp_gateway,  # noqa: F401
                          peers, proc_state, server_children, servers, wait_until)
 from router_harness import (UPSTREAM_ENV, UPSTREAM_KEY, deployment, router_config,
                             start_router)  # noqa: F401
@@ -250,7 +250,7 @@ def status_field(pid, name):
 @SEALS
 def test_sealed_gateway_full_turn_with_stdio_mcp_restart_in_kill_mode(sealable, fake, servers,
                                                                       mcp_gateway):
-    entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+    entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=NODE_CONNECT_TIMEOUT)
     model = deployment("free", "test/free", fake)
     # A host name, not an address: curl resolves it on its resolver thread (clone, futex).
     base = model["litellm_params"]["api_base"]
@@ -308,7 +308,7 @@ def test_launcher_and_servers_go_when_the_gateway_is_killed(servers, mcp_gateway
     """PR_SET_PDEATHSIG and EOF: a SIGKILLed gateway leaves no launcher behind, and its stdio
     servers see EOF on stdin and exit as before. Runs in every build (the launcher is always
     used, sealed or not)."""
-    entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+    entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=NODE_CONNECT_TIMEOUT)
     g = mcp_gateway({"everything": entry})
     g.wait_tools("everything")
     launcher = children_of(g.proc.pid)
@@ -386,7 +386,7 @@ def test_a_dead_launcher_fails_stdio_servers_cleanly_and_is_reaped(servers, mcp_
     once, from the loop), a restart fails with a clear error instead of hanging, the orphaned
     server sees EOF and exits, the dead launcher does not stay a zombie, and the gateway keeps
     serving and stops cleanly. Runs in every build (the launcher is always used)."""
-    entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+    entry = servers.everything_stdio_entry(timeout=CALL_TIMEOUT, connect_timeout=NODE_CONNECT_TIMEOUT)
     g = mcp_gateway({"everything": entry})
     g.wait_tools("everything")
     launcher = children_of(g.proc.pid)
