@@ -55,9 +55,11 @@ stage_time() { printf '%s\n' "$2" >"$RES/$1.time"; }
 # lane_cpu NAME: the CPU seconds (user + system) of everything the calling lane ran and waited
 # for, daemons and peers of its tests included (bash's `times`, children's line): where make
 # test's two cores went, since the lanes share them.
-lane_cpu() {
-  times | tail -n 1 | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); s += p[1] * 60 + p[2] }
-    printf "%d\n", s }' >"$RES/$1.cpu"
+lane_cpu() { # `times` in this shell, not in a pipe's subshell (whose children are none)
+  times >"$RES/$1.cpu.raw"
+  awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); s += p[1] * 60 + p[2] }
+    printf "%d\n", s }' "$RES/$1.cpu.raw" >"$RES/$1.cpu"
+  rm -f "$RES/$1.cpu.raw"
 }
 
 check() { # check NAME CMD...: a step that is one check; its output goes to $OUT/NAME.log
