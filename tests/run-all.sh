@@ -285,7 +285,7 @@ fuzz_one() { # fuzz_one BINARY: one target for FUZZ_SECONDS on its seed corpus, 
 finish() {
   local total=$(( $(date +%s) - t_start )) passed=0 failed=0 failures=() n p f s
   for r in "$RES"/*; do
-    [[ $r == *.time || $r == *.cpu || $r == */.* ]] && continue
+    [[ $r == *.time || $r == *.cpu || $r == *.raw || $r == */.* ]] && continue
     read -r n p f s <"$r"
     passed=$((passed + p)); failed=$((failed + f))
     [ "$f" -gt 0 ] && failures+=("$n")
