@@ -84,6 +84,9 @@ int uiauth_pbkdf2_sha256(const void *password, size_t password_len, const void *
 	}
 	rc = 0;
 out:
+	/* the last block's intermediate values say as much as the key */
+	explicit_bzero(u, sizeof(u));
+	explicit_bzero(t, sizeof(t));
 	mbedtls_md_free(&ctx);
 	return rc;
 }
