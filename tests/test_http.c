@@ -1242,8 +1242,12 @@ static void a_body_of_many_one_byte_chunks_is_accepted_intact(void **state)
 	fd = client(&s);
 	send_all_tracking(&s, fd, req.data, req.len);
 	srv_run_ms(&s, 50);
-	say(fd, "\r\n"); /* the trailer's end alone: the server waited for it with all in */
-	for (waited = 0; waited < 3000 && !closed; waited += 10) {
+	/* the trailer's end alone: the server waited for it with all in. Sent as the body was
+	 * (a slow server may not have drained the socket yet: a plain send got EAGAIN) */
+	send_all_tracking(&s, fd, "\r\n", 2);
+	/* up to 30 s of the loop: parsing 600 KB of chunk lines took past 3 s under TSan on a
+	 * slow, loaded VM; the loop ends as soon as the whole answer is in */
+	for (waited = 0; waited < 30000 && !closed; waited += 10) {
 		ssize_t n;
 
 		srv_run_ms(&s, 10);
