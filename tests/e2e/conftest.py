@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 BIN = os.environ.get("HERMETIC_BIN", str(ROOT / "build" / "hermetic"))
 WRAPPER = os.environ.get("HERMETIC_WRAPPER", "")
-# How slow this machine starts a program (tests/machine_speed.py: 1 on a quick one, up to 4):
+# How slow this machine starts a program (tests/machine_speed.py: 1 on a quick one, or 2):
 # measured once by tests/run-all.sh, or here by the first pytest process, whose xdist workers
 # inherit it.
 if not os.environ.get("HERMETIC_SLOW_MACHINE", "").isdigit():
