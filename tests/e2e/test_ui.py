@@ -658,10 +658,7 @@ def test_stop_cancels_a_streaming_turn(cockpit, fake):
 
 def slow_hash(password, iterations=5000000):
     """A hash at the most iterations uiauth takes: a login checks for seconds on its thread."""
-    salt = b"slow-salt-16byte"
-    key = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    return (f"pbkdf2-sha256${iterations}${base64.b64encode(salt).decode()}$"
-            f"{base64.b64encode(key).decode()}")
+    return quick_hash(password, iterations)
 
 
 def test_shutdown_with_a_turn_streaming_and_reads_in_flight(cockpit, fake):
