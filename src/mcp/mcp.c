@@ -591,13 +591,23 @@ static void ping_ok(struct pending *p, const char *result, size_t len)
 static void ping_error(struct pending *p, const char *why, const char *rpc, size_t len,
 		       bool timeout)
 {
-	p->s->pinging = false;
+	struct mcp_server *s = p->s;
+
+	s->pinging = false;
 	/* A server that answers ping with an error is alive; one that does not answer is not. */
 	if (rpc) {
-		mcp_arm(p->s->ping_timer, PING_EVERY_MS);
+		mcp_arm(s->ping_timer, PING_EVERY_MS);
 		return;
 	}
-	fail_server(p->s, timeout ? "ping timed out: the connection is dead" : why);
+	/* Unless its bytes kept coming: the answer waits behind a long message still arriving
+	 * (a 50 MB tool result on a slow pipe). Ping again; a stall fails the next one. */
+	if (timeout && s->heard_us > s->ping_sent_us) {
+		log_debug("mcp %s: ping unanswered while a message arrives; pinging again",
+			  s->cfg->name);
+		mcp_arm(s->ping_timer, 0);
+		return;
+	}
+	fail_server(s, timeout ? "ping timed out: the connection is dead" : why);
 }
 
 static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
@@ -608,6 +618,7 @@ static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
 	if (s->state != S_READY || s->pinging)
 		return;
 	s->pinging = true;
+	s->ping_sent_us = now_mono_us();
 	/* The 2026-07-28 revision has no ping; server/discover, which every server of it must
 	 * answer, tells the same: a server that went away is failed and reconnected. */
 	mcp_request(s, s->new_wire ? "server/discover" : "ping", NULL,

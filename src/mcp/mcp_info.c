@@ -260,6 +260,11 @@ void mcp_transport_message(struct mcp_server *s, const char *json, size_t len)
 	s->m->core->message(s, json, len);
 }
 
+void mcp_transport_heard(struct mcp_server *s)
+{
+	s->heard_us = now_mono_us();
+}
+
 void mcp_transport_failed(struct mcp_server *s, const char *why)
 {
 	s->m->core->failed(s, why);

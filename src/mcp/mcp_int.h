@@ -68,6 +68,10 @@ struct mcp_server {
 	char *fail_why;
 	char *probe_why; /* why the Streamable HTTP initialize failed (legacy SSE fallback) */
 	bool pinging;
+	/* When the ping went out and when the server's bytes last arrived (monotonic µs): a
+	 * ping unanswered while bytes keep arriving is queued behind a long message (one stdio
+	 * pipe carries everything), not a sign of a dead server. */
+	int64_t ping_sent_us, heard_us;
 	int64_t backoff_ms;
 	char *dpop_key;	     /* the bearer's DPoP key (a registered secret), or NULL */
 	char *bearer;	     /* auth: oauth: the access token (a registered secret), or NULL */

@@ -101,6 +101,8 @@ void mcp_transport_ready(struct mcp_server *s);
  * re-entrantly, so a transport may report from inside send). */
 void mcp_transport_failed(struct mcp_server *s, const char *why);
 void mcp_transport_message(struct mcp_server *s, const char *json, size_t len);
+/* Bytes of the server's arrived (any part of a message, before it is whole): it is alive. */
+void mcp_transport_heard(struct mcp_server *s);
 /* An HTTP exchange for request id ended without a JSON-RPC answer: status is the HTTP status
  * (0 for transport errors); session_lost is true for a 404 on a request with a session. */
 void mcp_transport_request_failed(struct mcp_server *s, int64_t id, long status, bool session_lost,

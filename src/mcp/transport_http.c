@@ -342,6 +342,7 @@ static int on_post_data(struct httpc_req *req, const char *data, size_t len, voi
 		return -1;
 	if (httpc_status(req) / 100 != 2)
 		return buf_append(&p->body, data, len) < 0 ? -1 : 0;
+	mcp_transport_heard(t->s);
 	t->busy++;
 	if (!p->kind_known) {
 		const char *ct = httpc_header(req, "Content-Type");
@@ -764,6 +765,7 @@ static int on_resume_data(struct httpc_req *req, const char *data, size_t len, v
 		return -1;
 	if (httpc_status(req) / 100 != 2)
 		return 0;
+	mcp_transport_heard(t->s);
 	t->busy++;
 	rc = sse_feed(&r->sse, data, len);
 	leave(t);
@@ -931,6 +933,7 @@ static int on_get_data(struct httpc_req *req, const char *data, size_t len, void
 		return -1;
 	if (httpc_status(req) != 200)
 		return 0;
+	mcp_transport_heard(t->s);
 	t->busy++;
 	t->get_fails = 0;
 	/* The session works: a later 404 is a new loss, worth a new session again. */

@@ -142,6 +142,7 @@ static int on_get_data(struct httpc_req *req, const char *data, size_t len, void
 			return -1;
 		}
 	}
+	mcp_transport_heard(t->s);
 	t->busy++;
 	rc = sse_feed(&t->sse, data, len);
 	if (rc == -E2BIG && !t->dead)

@@ -147,6 +147,7 @@ static void start_big(struct stdio_t *t)
  * connection: its end may never come. */
 static void take_stdout(struct stdio_t *t, const char *p, size_t n)
 {
+	mcp_transport_heard(t->s);
 	while (n && !t->dead && !t->broken) {
 		const char *nl = memchr(p, '\n', n);
 		size_t seg = nl ? (size_t)(nl - p) + 1 : n;

@@ -8,11 +8,12 @@ import base64
 import json
 import os
 import re
+import threading
 import time
 
 import pytest
 
-from conftest import TRAITS
+from conftest import SLOW, TRAITS
 from fakes.fake_mcp import DEFAULT_TOOLS, FakeMcp, text_result, tool
 from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, FAKE_MCP, PY, assert_clean_exit,
                          hermetic_rusage, http_entry, mcp_call, mcp_gateway,
@@ -632,6 +633,53 @@ def test_stdio_huge_line_and_garbage(tmp_path):
     r = mcp_call(c, "fake", "garbage")
     assert_clean_exit(r, (1,))
     assert out_text(r).startswith("error: ")
+
+
+def test_gateway_ping_waits_behind_a_long_answer_but_fails_a_silent_pipe(mcp_gateway, tmp_path):
+    """A ready server is pinged every 30 s and failed when a ping goes 10 s unanswered. On
+    stdio one pipe carries every message, so a ping sent while a long answer is still
+    arriving waits behind it: that server is alive (its bytes keep coming) and is pinged
+    again, while a server whose pipe went silent is failed as dead. Both servers get their
+    first ping about 30 s after they are ready, in the middle of their calls."""
+    paced_rec, stuck_rec = tmp_path / "paced.jsonl", tmp_path / "stuck.jsonl"
+    paced_tools, stuck_tools = tmp_path / "paced.json", tmp_path / "stuck.json"
+    paced_tools.write_text(json.dumps([tool("answer", "huge", bytes=2 * 1024 * 1024,
+                                            seconds=55)]))
+    stuck_tools.write_text(json.dumps([tool("answer", "slow", seconds=120,
+                                            hold_output=True)]))
+    entry = {"timeout": 240 * SLOW, "connect_timeout": CONNECT_TIMEOUT}
+    g = mcp_gateway({
+        "paced": {"command": PY, "args": [str(FAKE_MCP), "--stdio", "--tools-file",
+                                          str(paced_tools), "--record", str(paced_rec)],
+                  **entry},
+        "stuck": {"command": PY, "args": [str(FAKE_MCP), "--stdio", "--tools-file",
+                                          str(stuck_tools), "--record", str(stuck_rec)],
+                  **entry}})
+    g.wait_tools("paced")
+    g.wait_tools("stuck")
+    replies = {}
+
+    def call(name):
+        replies[name] = g.call(f"mcp_{name}_answer", timeout=300)
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in ("paced", "stuck")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(400 * SLOW)
+    stuck, paced = replies["stuck"], replies["paced"]
+    assert stuck.status == 200 and stuck.json()["is_error"] is True, stuck
+    assert "ping timed out: the connection is dead" in stuck.json()["content"], stuck
+    assert paced.status == 200 and paced.json()["is_error"] is False, paced
+    _kept_file(paced.json()["content"], g.home)
+
+    def pings(rec):
+        return [m for m in map(json.loads, rec.read_text().splitlines())
+                if m.get("method") == "ping"]
+    # The paced server was pinged while it wrote, and again once that ping ran out.
+    assert len(pings(paced_rec)) >= 2, pings(paced_rec)
+    assert g.metric("hermetic_mcp_server_up", server="paced") == 1
+    assert not g.metric("hermetic_mcp_reconnects_total", server="paced")
 
 
 def test_gateway_stdio_crash_respawn_and_shutdown(mcp_gateway, tmp_path):

@@ -48,14 +48,19 @@ kind, **options)`` builds one; ``DEFAULT_TOOLS`` has one tool per kind, named af
 ``tool_error``      ``isError: true`` with text ``text`` (default "it broke")
 ``hang``            never answers (HTTP: until the client closes the connection; the time it did
                     is recorded in ``fake.hangs``); stdio: never
-``slow``            sleeps ``arguments.seconds`` (or the tool's ``seconds``), then answers
+``slow``            sleeps ``arguments.seconds`` (or the tool's ``seconds``), then answers;
+                    stdio with the option ``hold_output: true``: sleeps holding stdout, so
+                    nothing else (a ping's answer) goes out meanwhile, as from a server stuck
+                    in the middle of a write
 ``garbage``         HTTP 200 ``application/json`` whose body is not JSON (stdio: a non-JSON line)
 ``invalid_jsonrpc`` a JSON object with the request's id but neither ``result`` nor ``error``
 ``duplicate``       a result whose ``content`` member appears twice (first "first", then
                     "second"): JSON that is not I-JSON (RFC 7493), read differently by parsers
 ``http_status``     HTTP ``status`` (default 500) with a text/plain body (stdio: garbage)
 ``huge``            an answer of ``bytes`` (default 32 MiB) bytes: one JSON body, or with
-                    ``sse: true`` (option or argument) one SSE event; stdio: one line
+                    ``sse: true`` (option or argument) one SSE event; stdio: one line,
+                    spread evenly over the option ``seconds`` if given (nothing else goes
+                    out until it ends, as from a single-threaded server writing a long answer)
 ``big_text``        a text block of ``arguments.bytes`` bytes of UTF-8 made of ``arguments.unit``
                     (default ``"é"``), for truncation tests
 ``ping``            answers over SSE: first a ``ping`` request to the client, then (after the
@@ -245,7 +250,7 @@ class Logic:
             return text_result(t.get("text", "it broke"), is_error=True)
         if kind == "slow":
             return Special("slow", seconds=float(args.get("seconds", t.get("seconds", 1))),
-                           result=text_result("slept"))
+                           hold=bool(t.get("hold_output")), result=text_result("slept"))
         if kind == "big_text":
             unit = args.get("unit", t.get("unit", "é"))
             n = int(args.get("bytes", t.get("bytes", 100000)))
@@ -1131,6 +1136,10 @@ class StdioServer:
         if not isinstance(out, Special):
             return self.write(_response(rid, out))
         k = out.kind
+        if k == "slow" and out.hold:
+            with self.out_lock:
+                time.sleep(out.seconds)
+            return self.write(_response(rid, out.result))
         if k == "slow":
             time.sleep(out.seconds)
             return self.write(_response(rid, out.result))
@@ -1153,15 +1162,21 @@ class StdioServer:
             head = '{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"' % (
                 _dumps(rid))
             tail = '"}]}}'
+            seconds = float(out.tool.get("seconds", 0))
             with self.out_lock:
                 sys.stdout.write(head)
                 left = n - len(head) - len(tail)
-                block = "A" * 65536
+                # Paced: about four blocks a second over `seconds`, flushed as they go.
+                size = max(1, min(65536, int(left / (seconds * 4)))) if seconds > 0 else 65536
+                block = "A" * size
                 try:
                     while left > 0:
                         c = block if left >= len(block) else block[:left]
                         sys.stdout.write(c)
                         left -= len(c)
+                        if seconds > 0:
+                            sys.stdout.flush()
+                            time.sleep(0.25)
                     sys.stdout.write(tail + "\n")
                     sys.stdout.flush()
                 except BrokenPipeError:
