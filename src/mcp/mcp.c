@@ -531,12 +531,16 @@ static void fail_server(struct mcp_server *s, const char *why)
 	free_tools(s->next_tools, s->n_next);
 	s->next_tools = NULL;
 	s->n_next = 0;
-	if (s->m->reconnect) {
+	if (s->m->reconnect && s->retry_now) {
+		/* The attempt was refused for a bearer older than the one now held (mcp_auth.c). */
+		mcp_arm(s->retry_timer, 0);
+	} else if (s->m->reconnect) {
 		int64_t base = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
 
 		s->backoff_ms = base > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : base;
 		mcp_arm(s->retry_timer, s->backoff_ms * 3 / 4 + random() % (s->backoff_ms / 2 + 1));
 	}
+	s->retry_now = false;
 	changed(s);
 }
 
@@ -629,6 +633,7 @@ static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
 static void connect_server(struct mcp_server *s)
 {
 	forget_deferred_failure(s);
+	s->retry_now = false;
 	s->state = S_CONNECTING;
 	mcp_arm(s->connect_timer, mcp_connect_timeout_ms(s));
 	s->transport_open = true;

@@ -27,11 +27,22 @@ static const char *hook(struct mcp_server *s, long status, const char *challenge
 	return m->signin_hook.needed(s->cfg->name, status, challenge, m->signin_hook.arg);
 }
 
-char *mcp_transport_refused(struct mcp_server *s, long status, const char *challenge)
+char *mcp_transport_refused(struct mcp_server *s, long status, const char *challenge,
+			    unsigned bearer_gen)
 {
-	const char *now = hook(s, status, challenge);
 	const char *what = status == 401 ? "not signed in" : "the sign-in lacks a scope";
+	const char *now;
 
+	/* Sent before a sign-in handed its token over (an attempt in flight meanwhile): that
+	 * refusal says nothing of the new token. Asking again would send the person a second
+	 * sign-in for one that just ended. */
+	if (bearer_gen != s->bearer_gen) {
+		s->retry_now = s->state == S_CONNECTING;
+		return xasprintf("%s when sent, before the last sign-in; the next request carries "
+				 "its token",
+				 what);
+	}
+	now = hook(s, status, challenge);
 	if (now)
 		return xasprintf("%s: %s", what, now);
 	return xasprintf("%s: run hermetic mcp login %s", what, s->cfg->name);

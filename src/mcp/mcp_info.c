@@ -75,6 +75,7 @@ int mcp_set_bearer(struct mcp *m, const char *server, const char *token, const c
 			continue;
 		free(s->bearer);
 		s->bearer = xstrdup(token);
+		s->bearer_gen++;
 		free(s->dpop_key);
 		s->dpop_key = xstrdup(dpop_key);
 		return 0;
@@ -85,6 +86,11 @@ int mcp_set_bearer(struct mcp *m, const char *server, const char *token, const c
 const char *mcp_server_bearer(const struct mcp_server *s)
 {
 	return s->bearer;
+}
+
+unsigned mcp_server_bearer_gen(const struct mcp_server *s)
+{
+	return s->bearer_gen;
 }
 
 const char *mcp_server_dpop_key(const struct mcp_server *s)

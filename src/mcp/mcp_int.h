@@ -75,6 +75,10 @@ struct mcp_server {
 	int64_t backoff_ms;
 	char *dpop_key;	     /* the bearer's DPoP key (a registered secret), or NULL */
 	char *bearer;	     /* auth: oauth: the access token (a registered secret), or NULL */
+	/* Counts the bearers handed over: a refusal of a request sent with an older one is
+	 * stale (mcp_auth.c). retry_now: a stale refusal failed the attempt; retry at once. */
+	unsigned bearer_gen;
+	bool retry_now;
 	char *challenge;     /* the last 401/403's WWW-Authenticate, or NULL */
 	bool skills;	     /* the server declared the skills extension (mcp_skills.c) */
 	bool tools_declared; /* initialize's capabilities have tools */

@@ -79,6 +79,9 @@ bool mcp_server_sessionless(const struct mcp_server *s);
 char **mcp_server_wire_headers(struct mcp_server *s, const char *json, size_t len);
 /* auth: oauth: the access token to send as a Bearer (a registered secret), or NULL. */
 const char *mcp_server_bearer(const struct mcp_server *s);
+/* Which bearer mcp_server_bearer is (a count of those handed over): a transport keeps it with
+ * each request and passes it to mcp_transport_refused. */
+unsigned mcp_server_bearer_gen(const struct mcp_server *s);
 /* The DPoP key the bearer is bound to (send it as DPoP, with a proof), or NULL. */
 const char *mcp_server_dpop_key(const struct mcp_server *s);
 void *mcp_server_transport_state(const struct mcp_server *s);
@@ -114,8 +117,11 @@ void mcp_transport_session_lost(struct mcp_server *s);
 /* A 401 or 403 carried this WWW-Authenticate (kept for mcp_challenge). */
 void mcp_transport_challenge(struct mcp_server *s, const char *www_authenticate);
 /* An `auth: oauth` server refused a request with status (401, 403): what to tell the user, as
- * "not signed in: ..." (malloc'd); the owner's sign-in hook may start a sign-in (mcp_auth.c). */
-char *mcp_transport_refused(struct mcp_server *s, long status, const char *challenge);
+ * "not signed in: ..." (malloc'd); the owner's sign-in hook may start a sign-in (mcp_auth.c).
+ * bearer_gen is the request's (mcp_server_bearer_gen when it was sent): a refusal of an older
+ * bearer than the server's now asks nobody, and the attempt it fails is retried at once. */
+char *mcp_transport_refused(struct mcp_server *s, long status, const char *challenge,
+			    unsigned bearer_gen);
 /* True when request id is a tools/call waiting for its answer: an answer to it over
  * MCP_FRAME_CAP may stream (mcp_big); any other message is held whole. */
 bool mcp_transport_streams(const struct mcp_server *s, int64_t id);

@@ -86,6 +86,7 @@ struct post {
 	char *sent; /* with a DPoP key: the message as sent, for the nonce retry */
 	size_t sent_len;
 	bool nonce_retried;
+	unsigned bearer_gen; /* mcp_server_bearer_gen when sent */
 	struct sse_parser sse;
 	struct buf body;
 };
@@ -415,14 +416,15 @@ static char *with_challenge(char *why, struct httpc_req *req)
 
 /* A server that signs in (auth: oauth) and refuses us: say what to do about it (the owner's
  * sign-in hook may have sent the person a sign-in: mcp_auth.c). */
-static char *with_sign_in_hint(struct http_t *t, long status, const char *challenge, char *why)
+static char *with_sign_in_hint(struct http_t *t, long status, const char *challenge,
+				unsigned bearer_gen, char *why)
 {
 	const struct config_mcp_server *c = mcp_server_config(t->s);
 	char *what, *out;
 
 	if (c->auth != CONFIG_MCP_AUTH_OAUTH)
 		return why;
-	what = mcp_transport_refused(t->s, status, challenge);
+	what = mcp_transport_refused(t->s, status, challenge, bearer_gen);
 	out = xasprintf("%s; %s", what, why);
 	free(what);
 	free(why);
@@ -458,7 +460,7 @@ static void report_post_failure(struct http_t *t, struct post *p, struct httpc_r
 		mcp_transport_challenge(t->s, httpc_header(req, "WWW-Authenticate"));
 	if (status == 401 || status == 403)
 		why = with_sign_in_hint(t, status, httpc_header(req, "WWW-Authenticate"),
-					with_challenge(why, req));
+					p->bearer_gen, with_challenge(why, req));
 	if (p->id < 0) {
 		log_debug("mcp %s: a notification got HTTP %ld: %s", mcp_server_name(t->s), status,
 			  why);
@@ -591,6 +593,7 @@ static int start_post(struct http_t *t, struct post *p, const char *json, size_t
 		memcpy(p->sent, json, len);
 		p->sent_len = len;
 	}
+	p->bearer_gen = mcp_server_bearer_gen(t->s);
 	h = headers(t, "POST", true, NULL, json, len);
 	o.method = "POST";
 	o.url = c->url;

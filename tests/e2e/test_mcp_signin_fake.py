@@ -9,6 +9,8 @@ import sqlite3
 import sys
 import urllib.parse
 
+import pytest
+
 from agent_harness import fake, tool_results  # noqa: F401
 from conftest import ROOT, SLOW, clean_env
 from fakes.fake_openai import text, tool_calls
@@ -131,5 +133,41 @@ def test_a_pasted_address_from_another_issuer_ends_the_sign_in_unsigned(tmp_path
             assert not server.of("/token")  # no code was exchanged
             assert not signed_in(tg)
         finally:
+            g.kill()
+        assert_clean(g)
+
+
+@pytest.mark.parametrize("refresh", [False, True], ids=["no-refresh-token", "refresh-token"])
+def test_a_refusal_of_an_attempt_sent_before_the_sign_in_asks_nobody_again(tmp_path, fake, tg,  # noqa: F811
+                                                                           refresh):
+    # A connection attempt that left without a token while the owner was signing in: its 401
+    # comes back after the token was handed over. It says nothing of the new token: no second
+    # sign-in goes to the owner (without a refresh token), no refresh is spent (with one), and
+    # the server connects again at once with the token it has.
+    fake.script_for("test/free", tool_calls(("c1", "mcp_fake_whoami", "{}")), text("Done."))
+    with FakeOAuth(code_refresh=refresh) as server:
+        g = telegram_gateway(tmp_path, fake, tg,
+                             {"fake": http_entry(server.url, auth="oauth", connect_timeout=120)},
+                             approvals={"mcp": "none"})
+        try:
+            wait_for(lambda: sign_in_messages(tg, "fake"), 30 * SLOW, "the sign-in message")
+            server.hold_refusals()
+            wait_for(lambda: server.held, 60 * SLOW, "a connection attempt waiting for its 401")
+            (msg,) = sign_in_messages(tg, "fake")
+            tg.push_text(follow_until(button_url(msg, "fake"), "http://127.0.0.1/callback"),
+                         chat_id=ALLOWED)
+            wait_for(lambda: signed_in(tg), 30 * SLOW, "the sign-in to end")
+            server.release_refusals()
+            wait_for(lambda: "mcp_fake_whoami" in offered(g), 30 * SLOW, "the tools")
+            tg.push_text("who am I?", chat_id=ALLOWED)
+            wait_for(lambda: "Done." in tg.sent(ALLOWED), 60 * SLOW, "the answer")
+            assert "signed in as the owner" in tool_results(fake.chat_requests[-1])[-1]
+            assert len(sign_in_messages(tg, "fake")) == 1, tg.sent(ALLOWED)
+            assert not [r for r in server.of("/token")
+                        if r["form"].get("grant_type") == "refresh_token"]
+            log = (g.home / "logs" / "hermetic.log").read_text()
+            assert "before the last sign-in" in log, log[-3000:]
+        finally:
+            server.release_refusals()
             g.kill()
         assert_clean(g)

@@ -11,7 +11,7 @@ the PKCE verifier, the redirect URI and the resource, and issues access and refr
 for the client_credentials grant of client `cc-client`, secret `cc-secret`, sent Basic, and for
 the jwt-bearer grant of an ID-JAG that `/idp/token` exchanged for the id_token `idt-e2e`, as an
 IdP does for cross-app access; `cc_refresh=False` leaves the refresh token out of those two, as
-RFC 6749 4.4.3 advises). The tool `whoami` echoes its `say` argument.
+RFC 6749 4.4.3 advises; `code_refresh=False` leaves it out of sign-ins). The tool `whoami` echoes its `say` argument.
 Every request is recorded (`requests`: method, path, query, form, headers). Standard library
 only.
 
@@ -20,6 +20,10 @@ valid proof (tests/fakes/dpop_check.py) and issues DPoP tokens bound to the proo
 refresh must come from the same key), `/mcp` wants `Authorization: DPoP` with a proof for that
 key and token. `dpop_nonce=True` has both ask for a nonce first (use_dpop_nonce). What was
 wrong with a proof lands in `dpop_errors`.
+
+`hold_refusals()` keeps each `/mcp` request without a valid token waiting (counted in `held`)
+until `release_refusals()`, then answers its 401: a connection attempt still in flight when a
+sign-in ends.
 
     from fakes.fake_oauth import FakeOAuth
     with FakeOAuth(expires_in=3600) as fake:
@@ -45,12 +49,13 @@ TOOL = {"name": "whoami", "description": "says who the token belongs to (and `sa
 class FakeOAuth:
     def __init__(self, expires_in=3600, iss="right", resource=None, scopes=("mcp:read",),
                  call_scope=None, dpop=False, dpop_nonce=False, dpop_algs=("ES256",),
-                 cc_refresh=True):
+                 cc_refresh=True, code_refresh=True):
         self.expires_in = expires_in
         self.iss = iss  # "right", "wrong", "none" (not advertised, not sent)
         self.resource_override = resource
         self.scopes = list(scopes)
         self.cc_refresh = cc_refresh  # False: machine grants without a refresh token
+        self.code_refresh = code_refresh  # False: sign-ins without one (the SDK's demo's)
         self.jags = []  # ID-JAGs /idp/token issued
         self.call_scope = call_scope  # tools/call needs it: else 403 insufficient_scope
         self.requests = []
@@ -63,6 +68,9 @@ class FakeOAuth:
         self.access = {}  # token -> the scope granted (the one asked for)
         self.refresh = {}
         self.lock = threading.Lock()
+        self.holding = False
+        self.held = 0
+        self.released = threading.Event()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -185,7 +193,8 @@ class FakeOAuth:
                 self.bound[at] = self.bound[rt] = jkt
         answer = {"access_token": at, "token_type": "DPoP" if jkt else "Bearer",
                   "expires_in": self.expires_in, "refresh_token": rt, "scope": scope}
-        if not refresh:  # RFC 6749 4.4.3: client_credentials SHOULD NOT have one
+        if not refresh:  # RFC 6749 4.4.3: client_credentials SHOULD NOT have one (and
+            # some servers give none for a sign-in either)
             del answer["refresh_token"]
         h.reply(200, answer)
 
@@ -241,7 +250,7 @@ class FakeOAuth:
                 f.get("resource") != resource or f.get("client_id") != client:
             return h.reply(400, {"error": "invalid_grant", "error_description": "PKCE, "
                                  "redirect_uri, resource or client_id differs"})
-        self._issue(h, scope, jkt)
+        self._issue(h, scope, jkt, refresh=self.code_refresh)
 
     def _mcp_dpop(self, h, rec, auth):
         """A DPoP server's check of a request: the token's scheme, its proof and key."""
@@ -269,6 +278,10 @@ class FakeOAuth:
             auth = "Bearer " + token
         if not auth.startswith("Bearer ") or auth[7:] not in self.access:
             meta = self.base + "/.well-known/oauth-protected-resource/mcp"
+            if self.holding:
+                with self.lock:
+                    self.held += 1
+                self.released.wait(120)
             return h.reply(401, {"error": "invalid_token"}, headers={
                 "WWW-Authenticate": f'Bearer resource_metadata="{meta}", scope="mcp:read"'})
         if h.command == "GET":
@@ -296,6 +309,14 @@ class FakeOAuth:
             return h.reply(200, {"jsonrpc": "2.0", "id": msg["id"],
                                  "error": {"code": -32601, "message": "no such method"}})
         h.reply(200, {"jsonrpc": "2.0", "id": msg["id"], "result": result})
+
+    def hold_refusals(self):
+        self.released.clear()
+        self.holding = True
+
+    def release_refusals(self):
+        self.holding = False
+        self.released.set()
 
     def of(self, path):
         with self.lock:
