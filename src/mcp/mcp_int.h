@@ -73,8 +73,8 @@ struct mcp_server {
 	 * pipe carries everything), not a sign of a dead server. */
 	int64_t ping_sent_us, heard_us;
 	int64_t backoff_ms;
-	char *dpop_key;	     /* the bearer's DPoP key (a registered secret), or NULL */
-	char *bearer;	     /* auth: oauth: the access token (a registered secret), or NULL */
+	char *dpop_key; /* the bearer's DPoP key (a registered secret), or NULL */
+	char *bearer;	/* auth: oauth: the access token (a registered secret), or NULL */
 	/* Counts the bearers handed over: a refusal of a request sent with an older one is
 	 * stale (mcp_auth.c). retry_now: a stale refusal failed the attempt; retry at once. */
 	unsigned bearer_gen;

@@ -417,7 +417,7 @@ static char *with_challenge(char *why, struct httpc_req *req)
 /* A server that signs in (auth: oauth) and refuses us: say what to do about it (the owner's
  * sign-in hook may have sent the person a sign-in: mcp_auth.c). */
 static char *with_sign_in_hint(struct http_t *t, long status, const char *challenge,
-				unsigned bearer_gen, char *why)
+			       unsigned bearer_gen, char *why)
 {
 	const struct config_mcp_server *c = mcp_server_config(t->s);
 	char *what, *out;
