@@ -951,6 +951,80 @@ static void test_whether_a_call_would_go_now_is_answered_without_asking(void **s
 	pool_sched_free(s);
 }
 
+/* The window's sums are kept as calls are granted and settled, not added up at each look:
+ * against a model of what "counts for 60 whole seconds after its grant's" means, over random
+ * calls with the clock moving on by a few hundred ms, by tens of seconds and past a whole
+ * window, settles that come late (past the window: they count nothing) and looks between. */
+struct kept_call {
+	int64_t grant_sec, tokens; /* tokens: -1 while in flight; settled and dropped: 0 */
+	bool live;
+};
+
+static int64_t sec_floor(int64_t ms)
+{
+	return ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+}
+
+static void test_the_windows_kept_sums_match_its_calls(void **state)
+{
+	enum { CALLS = 4000 };
+	static struct kept_call calls[CALLS];
+	struct pool_limits lim = {INT64_MAX / 4, 0};
+	struct pool_rules r;
+	struct pool_sched *s;
+	int64_t now = 5000;
+	size_t n = 0;
+
+	(void)state;
+	pool_rules_default(&r);
+	s = pool_sched_new(&r, &lim, 1);
+	srand(51);
+	for (int step = 0; step < 20000; step++) {
+		int dice = rand() % 100;
+
+		if (dice < 70)
+			now += rand() % 700;
+		else if (dice < 97)
+			now += rand() % 4000;
+		else
+			now += 20000 + rand() % 70000; /* past part of a window, or all of it */
+		if (n < CALLS && rand() % 2) {
+			struct pool_ask a = {
+				n + 1, rand() % 2 ? POOL_INTERACTIVE : POOL_API, 100, 1, {0}};
+
+			assert_int_equal(pool_ask(s, &a, now), POOL_GO);
+			calls[n++] = (struct kept_call){sec_floor(now), -1, true};
+		}
+		for (int k = 0; k < 2 && n; k++) {
+			size_t i = (size_t)rand() % n;
+			int64_t billed = 1 + rand() % 500;
+
+			if (!calls[i].live)
+				continue;
+			pool_settle(s, i + 1, billed, now);
+			calls[i].live = false;
+			/* a settle past the grant's window counts nothing */
+			calls[i].tokens = sec_floor(now) - calls[i].grant_sec <= 60 ? billed : 0;
+		}
+		{
+			struct pool_view v;
+			int64_t want_t = 0, want_r = 0, now_sec = sec_floor(now);
+
+			for (size_t i = 0; i < n; i++) {
+				if (now_sec - calls[i].grant_sec > 60)
+					continue;
+				want_r++;
+				if (!calls[i].live)
+					want_t += calls[i].tokens;
+			}
+			pool_view(s, 0, now, &v);
+			assert_int_equal(v.used_requests, want_r);
+			assert_int_equal(v.used_tokens, want_t);
+		}
+	}
+	pool_sched_free(s);
+}
+
 static void test_random_arrivals_never_overrun_a_window_nor_starve_a_class(void **state)
 {
 	/* overload: far more demand than the pools carry; ceilings and deadlines still hold */
@@ -977,6 +1051,7 @@ int main(void)
 		cmocka_unit_test(test_rate_headers_of_openai_and_anthropic),
 		cmocka_unit_test(test_the_later_of_two_resets_is_kept),
 		cmocka_unit_test(test_whether_a_call_would_go_now_is_answered_without_asking),
+		cmocka_unit_test(test_the_windows_kept_sums_match_its_calls),
 		cmocka_unit_test(test_random_arrivals_never_overrun_a_window_nor_starve_a_class),
 	};
 
