@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import ROOT, argv, clean_env
 from mcp_harness import (hermetic, http_entry, mcp_call, mcp_gateway, mcp_list,  # noqa: F401
-                         write_config)
+                         wait_until, write_config)
 
 sys.path.insert(0, str(ROOT / "tests"))
 from fakes.fake_oauth import FakeOAuth  # noqa: E402
@@ -250,6 +250,10 @@ def test_a_client_credentials_token_without_refresh_token_is_renewed(tmp_path, m
             time.sleep(0.1)
         assert [t["form"]["grant_type"] for t in fake.of("/token")][:2] == \
             ["client_credentials"] * 2
+        # The fake records the renewal's request before the gateway has its answer: wait for
+        # the gateway to say it signed in again, then call.
+        wait_until(lambda: g.log().count("mcp fake: signed in") >= 2, timeout=10,
+                   what="the renewal taken")
         g.call("mcp_fake_whoami", {})
         # Another renewal may come between the call and this read on a slow machine: the call
         # carries a renewed token, whichever.
