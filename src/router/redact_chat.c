@@ -248,7 +248,11 @@ static int walk_object(struct walk *w, const struct table *t, cJSON *obj)
 	{
 		size_t at = enter(w, it->string, 0), k;
 
-		for (k = 0; k < t->n && strcmp(t->m[k].name, it->string) != 0; k++)
+		/* The first letter before strcmp: a request's members are looked up in a table of
+		 * 40 (28 calls of strcmp a one-message request before). */
+		for (k = 0; k < t->n && (t->m[k].name[0] != it->string[0] ||
+					 strcmp(t->m[k].name, it->string) != 0);
+		     k++)
 			;
 		if (k == t->n || walk_member(w, &t->m[k], it) < 0)
 			return -1;
