@@ -195,9 +195,10 @@ static bool in_window(int64_t sec, int64_t now_sec)
 	return sec <= now_sec && now_sec - sec <= WINDOW_S;
 }
 
-static struct bucket *bucket_of(struct ring *r, int64_t sec)
+/* The bucket of second sec in a ring (sec may be negative). */
+static int slot(int64_t sec)
 {
-	return &r->b[((sec % RING) + RING) % RING];
+	return (int)(((sec % RING) + RING) % RING);
 }
 
 /* The buckets of the window ending at now_sec, added up one by one. */
@@ -224,7 +225,7 @@ static void ring_sum_at(const struct ring *r, int64_t now_sec, int64_t *tokens, 
 	*tokens = r->tokens;
 	*requests = r->requests;
 	for (int64_t sec = r->sec - WINDOW_S; sec < now_sec - WINDOW_S; sec++) {
-		const struct bucket *b = &r->b[((sec % RING) + RING) % RING];
+		const struct bucket *b = &r->b[slot(sec)];
 
 		if (b->sec == sec) {
 			*tokens -= b->tokens;
@@ -241,7 +242,7 @@ static void ring_sum(const struct ring *r, int64_t now_ms, int64_t *tokens, int6
 static void ring_add(struct ring *r, int64_t t_ms, int64_t now_ms, int64_t tokens, int64_t requests)
 {
 	int64_t sec = sec_of(t_ms), now_sec = sec_of(now_ms);
-	struct bucket *b = bucket_of(r, sec);
+	struct bucket *b = &r->b[slot(sec)];
 
 	if (now_sec > r->sec) {
 		ring_sum_at(r, now_sec, &r->tokens, &r->requests);
@@ -975,7 +976,7 @@ static int64_t frees_at(const struct pool *p, int64_t need, bool requests, int64
 	if (need <= 0)
 		return now_ms;
 	for (int64_t sec = now_sec - WINDOW_S; sec <= now_sec; sec++) {
-		const struct bucket *b = &p->win.b[((sec % RING) + RING) % RING];
+		const struct bucket *b = &p->win.b[slot(sec)];
 
 		if (b->sec == sec)
 			freed += requests ? b->requests : b->tokens;
