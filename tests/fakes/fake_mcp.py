@@ -109,6 +109,7 @@ the POSTs, ``fake.methods()`` their methods.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -1136,12 +1137,9 @@ class StdioServer:
         if not isinstance(out, Special):
             return self.write(_response(rid, out))
         k = out.kind
-        if k == "slow" and out.hold:
-            with self.out_lock:
-                time.sleep(out.seconds)
-            return self.write(_response(rid, out.result))
         if k == "slow":
-            time.sleep(out.seconds)
+            with self.out_lock if out.hold else contextlib.nullcontext():
+                time.sleep(out.seconds)
             return self.write(_response(rid, out.result))
         if k == "swap_tools":
             self.write(_response(rid, out.result))
