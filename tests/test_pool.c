@@ -6,6 +6,7 @@
  */
 #include "test.h"
 #include "router/pool.h"
+#include "core/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -965,6 +966,21 @@ static int64_t sec_floor(int64_t ms)
 	return ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
 }
 
+static void test_a_class_share_is_exact_up_to_int64_max(void **state)
+{
+	const int64_t limits[] = {0, 1, 99, 100, 1000, 12345, INT64_MAX / 4, INT64_MAX};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(limits); i++) {
+		for (int pct = 0; pct <= 90; pct += 15) {
+			__int128 want = limits[i] - (__int128)limits[i] * pct / 100;
+
+			assert_true(pool_share(limits[i], pct, POOL_API) == (int64_t)want);
+			assert_true(pool_share(limits[i], pct, POOL_INTERACTIVE) == limits[i]);
+		}
+	}
+}
+
 static void test_the_windows_kept_sums_match_its_calls(void **state)
 {
 	enum { CALLS = 4000 };
@@ -1051,6 +1067,7 @@ int main(void)
 		cmocka_unit_test(test_rate_headers_of_openai_and_anthropic),
 		cmocka_unit_test(test_the_later_of_two_resets_is_kept),
 		cmocka_unit_test(test_whether_a_call_would_go_now_is_answered_without_asking),
+		cmocka_unit_test(test_a_class_share_is_exact_up_to_int64_max),
 		cmocka_unit_test(test_the_windows_kept_sums_match_its_calls),
 		cmocka_unit_test(test_random_arrivals_never_overrun_a_window_nor_starve_a_class),
 	};

@@ -292,9 +292,17 @@ static void interactive_add(struct pool *p, int64_t t_ms, int64_t now_ms, int64_
 
 /* ---- fitting ---- */
 
+int64_t pool_share(int64_t limit, int reserve_pct, enum pool_class c)
+{
+	/* limit * pct / 100 without the product: a deployment's tpm may be up to INT64_MAX */
+	int64_t reserve = limit / 100 * reserve_pct + limit % 100 * reserve_pct / 100;
+
+	return c == POOL_INTERACTIVE ? limit : limit - reserve;
+}
+
 static int64_t share(int64_t limit, const struct pool_sched *s, enum pool_class c)
 {
-	return c == POOL_INTERACTIVE ? limit : limit - limit * s->rules.reserve_pct / 100;
+	return pool_share(limit, s->rules.reserve_pct, c);
 }
 
 static bool learned_active(const struct pool *p, int64_t now_ms)

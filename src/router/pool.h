@@ -63,6 +63,10 @@ struct pool_rules {
 /* The defaults of docs/pools.md: reserve 30 %, waits 10/30/120/600/1800 s, 1024 waiters. */
 void pool_rules_default(struct pool_rules *r);
 
+/* What of a ceiling (tpm or rpm, >= 0) class c may use: all of it for interactive calls, the
+ * rest less reserve_pct % (0..90) for the others. No overflow up to INT64_MAX. */
+int64_t pool_share(int64_t limit, int reserve_pct, enum pool_class c);
+
 #define POOL_MAX_PER_CALL 2 /* a deployment's configured pool and its own tpm/rpm */
 
 struct pool_ask {

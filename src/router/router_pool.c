@@ -364,9 +364,8 @@ static int64_t at_most_share(const struct router_call *c, const struct deploymen
 		size_t p = d->pools[i];
 		int64_t tpm =
 			p < cfg->n_rate_pools ? cfg->rate_pools[p].tpm : d->m->litellm_params.tpm;
-		int64_t share = c->pool_class == POOL_INTERACTIVE
-					? tpm
-					: tpm - tpm * cfg->priorities.interactive_reserve_pct / 100;
+		int64_t share =
+			pool_share(tpm, cfg->priorities.interactive_reserve_pct, c->pool_class);
 
 		if (tpm > 0 && tokens > share)
 			tokens = share > prompt_est ? share : prompt_est;
