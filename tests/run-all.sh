@@ -65,7 +65,8 @@ lane_cpu() { # `times` in this shell, not in a pipe's subshell (whose children a
 check() { # check NAME CMD...: a step that is one check; its output goes to $OUT/NAME.log
   local name=$1 log="$OUT/$1.log" t0=$(date +%s) dt; shift
   if "$@" >"$log" 2>&1; then
-    dt=$(( $(date +%s) - t0 )); echo "ok   $name (${dt}s)"; record "$name" 1 0 "$dt"; return 0
+    dt=$(( $(date +%s) - t0 )); [ -n "${CHECK_QUIET:-}" ] || echo "ok   $name (${dt}s)"
+    record "$name" 1 0 "$dt"; return 0
   fi
   dt=$(( $(date +%s) - t0 ))
   { echo "FAIL $name (${dt}s), last lines of $log:"; tail -n 30 "$log" | sed 's/^/    /'; } | atomic_print
@@ -119,8 +120,8 @@ for case in root.iter("testcase"):
             sys.exit(0)
         shown += 1
         lines = (bad.text or bad.get("message", "")).splitlines()
-        print(f"--- {case.get('classname')}::{case.get('name')} (last {min(len(lines), 150)} lines)")
-        print("\n".join(lines[-150:]))
+        print(f"--- {case.get('classname')}::{case.get('name')} (last {min(len(lines), 60)} lines)")
+        print("\n".join(lines[-60:]))
 PY
 }
 
@@ -164,6 +165,10 @@ unit_run() { # unit_run BUILDDIR NAME [meson test args...]
   meson test -C "$dir" --print-errorlogs "$@" >"$OUT/$name.log" 2>&1
   {
     grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT|ERROR)' "$OUT/$name.log" | sed 's/^/     /'
+    # what the first failing test printed last (--print-errorlogs puts it at the log's end), so
+    # that a failure in CI can be understood from its output alone
+    awk '/ ✀ /{n++; if (n == 1) {p = 1; next}} p && /^―+$/{exit} p' "$OUT/$name.log" |
+      tail -n 25 | sed 's/^/     | /'
     meson_counts "$dir" "$name" "$(( $(date +%s) - t0 ))"
   } | atomic_print
 }
@@ -208,7 +213,7 @@ lane_tsan() {
       grep -vx -e spawn -e 'ninja: .*')
     # No suppression: src/core/loop.c says why a TSan build runs without libevent's change list.
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-    unit_run build-tsan unit-tsan -t 3 "${tsan_tests[@]}"
+    unit_run build-tsan unit-tsan -t 6 "${tsan_tests[@]}"
     # The daemons whose threads meet the loop: the ledger's committer (spend, a locked
     # state.db), offload (alerts' state file, the cockpit's readers), file-tool workers. A
     # race ends the daemon (exit 66), which fails its test.
@@ -269,6 +274,14 @@ lane_fuzz() {
       if [ "$running" -ge "$FUZZ_JOBS" ]; then wait -n; running=$((running - 1)); fi
     done
     wait
+    # one line for the targets that passed (a failure prints its own lines): CI shows only
+    # part of a long printout, and thirty "ok" lines pushed failures' details out of it
+    local ok=0 r p
+    for r in "$RES"/fuzz-*; do
+      [[ $r == *fuzz-build* || $r == *.* ]] && continue
+      read -r _ p _ _ <"$r"; [ "$p" = 1 ] && ok=$((ok + 1))
+    done
+    echo "ok   fuzz: $ok targets, ${FUZZ_SECONDS}s each"
   fi
   stage_time fuzz $(( $(date +%s) - t0 ))
   lane_cpu fuzz
@@ -278,7 +291,7 @@ fuzz_one() { # fuzz_one BINARY: one target for FUZZ_SECONDS on its seed corpus, 
   local f=$1 name=${1##*/fuzz_}
   local corpus="$OUT/corpus-$name"
   mkdir -p "$corpus"
-  check "fuzz-$name" nice -n 19 "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+  CHECK_QUIET=1 check "fuzz-$name" nice -n 19 "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
     -rss_limit_mb=1024 -print_final_stats=1 "$corpus" "tests/fuzz/corpus/$name"
 }
 

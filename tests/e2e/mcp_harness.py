@@ -53,6 +53,10 @@ CALL_TIMEOUT = 5 * SLOW
 # A real MCP server on Node.js loads its runtime and SDK first: server-everything took 2.4 s to
 # answer initialize on an idle slow VM, past 12 s under make test's load.
 NODE_CONNECT_TIMEOUT = 3 * CONNECT_TIMEOUT
+# How long this harness's own MCP clients and a peer's start wait: 10 s on an idle fast machine,
+# scaled like every wait here (SLOW). A Node.js peer missed a fixed 10 s and 20 s under make test's
+# load (CI of stop 61), though it answered.
+PEER_WAIT = 10 * SLOW
 
 PROTOCOL_LATEST = "2025-11-25"
 PROTOCOL_ACCEPTED = ("2025-11-25", "2025-06-18", "2025-03-26")
@@ -184,7 +188,7 @@ class ServerProcess:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout=20):
+    def wait_ready(self, timeout=2 * PEER_WAIT):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -698,7 +702,7 @@ class PyMcpBase:
             if not cursor:
                 return tools
 
-    def call_tool(self, name, arguments=None, timeout=10):
+    def call_tool(self, name, arguments=None, timeout=PEER_WAIT):
         return self.request("tools/call", {"name": name, "arguments": arguments or {}},
                             timeout=timeout)
 
@@ -726,7 +730,7 @@ class PyMcpHttp(PyMcpBase):
         h.update(extra or {})
         return h
 
-    def post(self, msg, timeout=10):
+    def post(self, msg, timeout=PEER_WAIT):
         """POSTs one message: (status, headers, [JSON messages answered])."""
         c = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
@@ -755,7 +759,7 @@ class PyMcpHttp(PyMcpBase):
         finally:
             c.close()
 
-    def request(self, method, params=None, timeout=10):
+    def request(self, method, params=None, timeout=PEER_WAIT):
         rid = next(self.ids)
         msg = {"jsonrpc": "2.0", "id": rid, "method": method}
         if params is not None:
@@ -818,7 +822,7 @@ class PyMcpStdio(PyMcpBase):
         self.proc.stdin.write(json.dumps(msg).encode() + b"\n")
         self.proc.stdin.flush()
 
-    def request(self, method, params=None, timeout=10):
+    def request(self, method, params=None, timeout=PEER_WAIT):
         rid = next(self.ids)
         msg = {"jsonrpc": "2.0", "id": rid, "method": method}
         if params is not None:
@@ -868,7 +872,7 @@ class PyMcpSse(PyMcpBase):
         super().__init__()
         self.url = url
         u = urlsplit(url)
-        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=PEER_WAIT)
         self.conn.request("GET", u.path, headers={"Accept": "text/event-stream"})
         self.resp = self.conn.getresponse()
         assert self.resp.status == 200, self.resp.status
@@ -876,7 +880,7 @@ class PyMcpSse(PyMcpBase):
         self.endpoint = None
         self._ep = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
-        assert self._ep.wait(10), "no endpoint event"
+        assert self._ep.wait(PEER_WAIT), "no endpoint event"
 
     def _read(self):
         try:
@@ -903,7 +907,7 @@ class PyMcpSse(PyMcpBase):
         finally:
             c.close()
 
-    def request(self, method, params=None, timeout=10):
+    def request(self, method, params=None, timeout=PEER_WAIT):
         rid = next(self.ids)
         msg = {"jsonrpc": "2.0", "id": rid, "method": method}
         if params is not None:

@@ -549,7 +549,9 @@ def test_the_sandbox_holds_on_a_real_arm64_kernel(tmp_path, fake, kernel):  # no
             except Exception:
                 proc.kill()
             reader.join(10)
-            raise AssertionError("the guest said:\n" + "".join(console)[-40000:]) from e
+            # the cause last: CI shows a failure's last lines
+            raise AssertionError("the guest said:\n" + "".join(console)[-40000:]
+                                 + f"\n--- the test failed on: {e!r}"[:4000]) from e
         finally:
             if proc.poll() is None:
                 proc.kill()
