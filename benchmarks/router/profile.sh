@@ -14,7 +14,10 @@
 # anthropic dialect's group, plain or streamed; PROFILE_GOVERNED=1 runs the governed config
 # (config.yaml + governed.yaml: virtual key with a budget, rate pool, redacting lane, audit) and
 # sends the virtual key, as bench.py's hermetic-governed target does. The callgrind output stays
-# in $OUT (default /tmp/hermetic-prof).
+# in $OUT (default /tmp/hermetic-prof). PROFILE_CPU=1 runs the target natively instead (no
+# callgrind) and prints, per thread, the user and system CPU a request costs over the N requests
+# (from /proc: tick-sampled, so use thousands of requests), with the process's context switches
+# and page faults a request: where the time goes at a rate callgrind cannot carry.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BIN=${1:-/tmp/build-rel/hermetic}
@@ -40,6 +43,8 @@ if [ "$(id -u)" = 0 ]; then export HERMETIC_ALLOW_ROOT=1; fi # `hermetic router`
 	echo 'guardrails: {seccomp: {enabled: false}}'
 } >"$OUT/config.yaml"
 [ "${PROFILE_GOVERNED:-0}" = 1 ] && AUTH=sk-virtual
+VG="valgrind --tool=callgrind --callgrind-out-file=$OUT/callgrind.out"
+[ "${PROFILE_CPU:-0}" = 1 ] && VG=
 if [ "$BIN" = nginx ]; then
 	# The floor, measured alike: nginx as one process forwarding with keep-alive, as bench.py runs it.
 	mkdir -p "$OUT/nginx/logs" "$OUT/nginx/tmp"
@@ -71,12 +76,10 @@ http {
     }
 }
 EOF
-	valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
-		"$(command -v nginx || echo /usr/sbin/nginx)" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" \
+	$VG "$(command -v nginx || echo /usr/sbin/nginx)" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" \
 		-e "$OUT/nginx/logs/error.log" >"$OUT/router.log" 2>&1 &
 else
-	valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
-		"$BIN" router --config "$OUT/config.yaml" >"$OUT/router.log" 2>&1 &
+	$VG "$BIN" router --config "$OUT/config.yaml" >"$OUT/router.log" 2>&1 &
 fi
 R_PID=$!
 trap 'kill $R_PID $UP_PID 2>/dev/null || true' EXIT
@@ -92,6 +95,39 @@ lg() {
 		--duration "$1" --timeout 20 -H "Authorization: Bearer $AUTH" --body "$BODY"
 }
 lg 2 >/dev/null
+if [ "${PROFILE_CPU:-0}" = 1 ]; then
+	# utime, stime (ticks), minflt and the context switches of each thread, before and after
+	threads() {
+		local t f
+		for t in /proc/"$R_PID"/task/*; do
+			read -r -a f <"$t/stat"
+			echo "${t##*/} ${f[13]} ${f[14]} ${f[9]}" \
+				"$(awk '/ctxt_switches/{n += $2} END {print n}' "$t/status")"
+		done
+	}
+	threads >"$OUT/threads.0"
+	lg "$(python3 -c "print($N/${PROFILE_RATE:-100})")" >"$OUT/loadgen.json"
+	threads >"$OUT/threads.1"
+	python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+n = json.load(open(f"{out}/loadgen.json")).get("requests") or 1
+tick = 1e6 / os.sysconf("SC_CLK_TCK")
+def load(f):
+    return {l.split()[0]: list(map(int, l.split()[1:])) for l in open(f)}
+a, b = load(f"{out}/threads.0"), load(f"{out}/threads.1")
+tot = [0, 0, 0, 0]
+print(f"requests {n}; per request, by thread (user, system CPU µs; page faults; context switches):")
+for tid in sorted(b, key=int):
+    d = [y - x for x, y in zip(a.get(tid, [0, 0, 0, 0]), b[tid])]
+    tot = [t + x for t, x in zip(tot, d)]
+    print(f"  thread {tid}: user {d[0] * tick / n:6.1f}  system {d[1] * tick / n:6.1f}"
+          f"  faults {d[2] / n:.2f}  switches {d[3] / n:.2f}")
+print(f"  process:      user {tot[0] * tick / n:6.1f}  system {tot[1] * tick / n:6.1f}"
+      f"  faults {tot[2] / n:.2f}  switches {tot[3] / n:.2f}")
+PY
+	exit 0
+fi
 callgrind_control -z "$R_PID" >/dev/null
 lg "$(python3 -c "print($N/${PROFILE_RATE:-100})")" >"$OUT/loadgen.json"
 callgrind_control -d "$R_PID" >/dev/null
