@@ -140,7 +140,9 @@ static int make_config(struct fx *f, const char *web_yaml)
 
 static int setup_with(void **state, const char *web_yaml)
 {
-	struct fx *f = fx_create(10);
+	/* a hang's guard, as in test_tool_prometheus: under a sanitizer on a loaded CI lane a
+	 * test takes many times its idle time */
+	struct fx *f = fx_create(60);
 
 	if (!f)
 		return -1;
