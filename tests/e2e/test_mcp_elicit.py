@@ -18,10 +18,12 @@ ELICIT_SERVER = PEERS_DIR / "elicit_server.cjs"
 
 @pytest.fixture
 def asker(peers, tmp_path):
-    """config(**entry options) -> a config with server `asker` (elicit_server.cjs, stdio)."""
+    """config(**entry options) -> a config with server `asker` (elicit_server.cjs, stdio).
+    Its waits scale with SLOW, as test_tg_elicit's: a fixed 20 s connect_timeout expired while
+    Node.js started under make test's load."""
     def make(**kw):
         entry = {"command": NODE, "args": [str(ELICIT_SERVER), str(peers.prefix)],
-                 "timeout": 20, "connect_timeout": 20, **kw}
+                 "timeout": 10 * SLOW, "connect_timeout": 20 * SLOW, **kw}
         return write_config(tmp_path, {"asker": entry})
     return make
 
@@ -30,7 +32,7 @@ def asker(peers, tmp_path):
 def everything(peers, tmp_path):
     entry = {"command": NODE, "args": [str(PEERS_DIR / "loopback.cjs"),
                                        str(peers.everything_js), "stdio"],
-             "timeout": 20, "connect_timeout": 20}
+             "timeout": 10 * SLOW, "connect_timeout": 20 * SLOW}
     entry["args"].insert(0, "--require")
     return write_config(tmp_path, {"everything": entry})
 
