@@ -668,7 +668,6 @@ static void count_success(struct router_call *c)
 		metric_observe(r->m.ttft, mv, (double)(c->t_first_token - c->t_attempt) / 1e6);
 	if (c->fallbacks)
 		fallback_metric(c, r->m.fb_ok);
-	router_set_state_metric(r, c->dep, now_mono_ms());
 	c->count_pending = false;
 }
 

@@ -495,7 +495,9 @@ void router_note_failure(struct router *r, struct deployment *d, enum policy_ecl
 /* A finished attempt's latency kept for latency-based-routing (a timeout counts 1000 s). */
 void router_note_latency(struct router_call *c, bool timed_out);
 
-/* LiteLLM's deployment-state gauge of d at t_ms (healthy, partial, outage). */
+/* LiteLLM's deployment-state gauge of d at t_ms (healthy, partial, outage). Set on a failure
+ * and for every deployment when /metrics is rendered (the state moves with the clock and with
+ * failures, never with a success, so an answer does not set it). */
 void router_set_state_metric(struct router *r, struct deployment *d, int64_t t_ms);
 
 /* ---- router_upstream.c ---- */
