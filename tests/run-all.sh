@@ -165,8 +165,9 @@ unit_run() { # unit_run BUILDDIR NAME [meson test args...]
   meson test -C "$dir" --print-errorlogs "$@" >"$OUT/$name.log" 2>&1
   {
     grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT|ERROR)' "$OUT/$name.log" | sed 's/^/     /'
-    # what the first failing test printed last (--print-errorlogs puts it at the log's end), so
-    # that a failure in CI can be understood from its output alone
+    # the end of what the first failing test printed (--print-errorlogs puts it under the
+    # test's line, between two rules), so that a failure in CI can be understood from its
+    # output alone
     awk '/ ✀ /{n++; if (n == 1) {p = 1; next}} p && /^―+$/{exit} p' "$OUT/$name.log" |
       tail -n 25 | sed 's/^/     | /'
     meson_counts "$dir" "$name" "$(( $(date +%s) - t0 ))"
@@ -193,7 +194,9 @@ lane_asan() {
   if check build-asan bash -c "{ [ -f build-asan/build.ninja ] || meson setup build-asan \
         -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; } && ninja -C build-asan"; then
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
-    unit_run build-asan unit
+    # 3x meson's 60 s per test, as a sanitizer build runs several times slower: the longest
+    # (log, tool_memory) took 31 s in a loaded make test
+    unit_run build-asan unit -t 3
     HERMETIC_PORT_BASE=20000 HERMETIC_BIN=$ROOT/build-asan/hermetic \
       pytest_run e2e-asan "$E2E_WORKERS" tests/e2e "${REPO_TESTS[@]/#/--ignore=}"
   fi
