@@ -95,18 +95,18 @@ lg() {
 		--duration "$1" --timeout 20 -H "Authorization: Bearer $AUTH" --body "$BODY"
 }
 lg 2 >/dev/null
+# utime, stime (ticks), minflt and the context switches of each thread (PROFILE_CPU=1)
+threads() {
+	local t f
+	for t in /proc/"$R_PID"/task/*; do
+		read -r -a f <"$t/stat"
+		echo "${t##*/} ${f[13]} ${f[14]} ${f[9]}" \
+			"$(awk '/ctxt_switches/{n += $2} END {print n}' "$t/status")"
+	done
+}
+if [ "${PROFILE_CPU:-0}" = 1 ]; then threads >"$OUT/threads.0"; else callgrind_control -z "$R_PID" >/dev/null; fi
+lg "$(python3 -c "print($N/${PROFILE_RATE:-100})")" >"$OUT/loadgen.json"
 if [ "${PROFILE_CPU:-0}" = 1 ]; then
-	# utime, stime (ticks), minflt and the context switches of each thread, before and after
-	threads() {
-		local t f
-		for t in /proc/"$R_PID"/task/*; do
-			read -r -a f <"$t/stat"
-			echo "${t##*/} ${f[13]} ${f[14]} ${f[9]}" \
-				"$(awk '/ctxt_switches/{n += $2} END {print n}' "$t/status")"
-		done
-	}
-	threads >"$OUT/threads.0"
-	lg "$(python3 -c "print($N/${PROFILE_RATE:-100})")" >"$OUT/loadgen.json"
 	threads >"$OUT/threads.1"
 	python3 - "$OUT" <<'PY'
 import json, os, sys
@@ -128,8 +128,6 @@ print(f"  process:      user {tot[0] * tick / n:6.1f}  system {tot[1] * tick / n
 PY
 	exit 0
 fi
-callgrind_control -z "$R_PID" >/dev/null
-lg "$(python3 -c "print($N/${PROFILE_RATE:-100})")" >"$OUT/loadgen.json"
 callgrind_control -d "$R_PID" >/dev/null
 sleep 0.5
 F=$(ls -t "$OUT"/callgrind.out.* | head -1)
