@@ -180,6 +180,10 @@ struct telegram {
 	const struct telegram_buttons *buttons; /* "a:" presses and tags, NULL = none */
 	void *buttons_arg;
 	struct question *questions; /* asked, not closed */
+	/* ids of questions closed since start, a ring: a late or double press on one is told so
+	 * and leaves the message alone (its close edit, maybe still queued, says how it ended) */
+	uint64_t closed_ids[32];
+	unsigned closed_next;
 	struct draft_edit *edits;   /* a batch's messages that edit a draft card (tg_poll.c) */
 	struct draft_wait *waits;   /* draft cards whose Edit was pressed, by chat */
 	int64_t send_backoff_ms;

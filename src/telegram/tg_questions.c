@@ -373,6 +373,15 @@ void tg_draft_waits_free(struct telegram *t)
 	}
 }
 
+/* Whether question id was shown here and has been answered or closed since the start. */
+static bool question_ended_here(struct telegram *t, uint64_t id)
+{
+	for (size_t i = 0; i < ARRAY_LEN(t->closed_ids); i++)
+		if (t->closed_ids[i] == id)
+			return true;
+	return false;
+}
+
 static void question_closed(uint64_t id, const char *outcome, void *arg)
 {
 	struct telegram *t = arg;
@@ -381,6 +390,7 @@ static void question_closed(uint64_t id, const char *outcome, void *arg)
 	wait_drop(t, id); /* a card that ends while it waits for its edit */
 	if (!q)
 		return;
+	t->closed_ids[t->closed_next++ % ARRAY_LEN(t->closed_ids)] = id;
 	if (strncmp(outcome, "Edit:", 5) == 0) {
 		struct draft_wait *w = xcalloc(1, sizeof(*w));
 
@@ -542,7 +552,7 @@ void tg_on_callback(struct telegram *t, const cJSON *cq)
 	unsigned long long id;
 	size_t choice;
 	char who[64];
-	int n = 0;
+	int n = 0, rc;
 
 	if (!cJSON_IsString(qid))
 		return;
@@ -590,8 +600,22 @@ void tg_on_callback(struct telegram *t, const cJSON *cq)
 		tg_answer_callback(t, qid->valuestring, "I do not know this button.");
 		return;
 	}
-	if (!t->tools ||
-	    tools_answer_as(t->tools, id, choice, presser(cq, who, sizeof(who)), NULL) < 0) {
+	rc = t->tools ? tools_answer_as(t->tools, id, choice, presser(cq, who, sizeof(who)), NULL)
+		      : -ENOENT;
+	if (rc == -EINVAL) {
+		tg_answer_callback(t, qid->valuestring, "I do not know this button.");
+		return;
+	}
+	if (rc < 0) {
+		/* Answered already (a double tap: the first press still runs, or its close edit
+		 * is queued) or closed since the start: the message says, or will say, how it
+		 * ended; an edit from the text this press carries would overwrite that. */
+		if (question_find(t, id, false) || question_ended_here(t, id)) {
+			tg_answer_callback(t, qid->valuestring,
+					   "This question is closed: its message says how.");
+			return;
+		}
+		/* Asked before a restart: the old buttons go. */
 		tg_answer_callback(t, qid->valuestring, "This question has expired. Ask me again.");
 		if (chat_id && cJSON_IsNumber(mid) && cJSON_IsString(mtext)) {
 			edit_with_outcome(t, chat_id, (int64_t)mid->valuedouble, mtext->valuestring,
