@@ -15,6 +15,7 @@ from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, NODE_CONNECT_TIMEOUT, EV
                          everything_entry, mcp_call, mcp_gateway,  # noqa: F401
                          mcp_list, model_name, module_servers, out_text, peers, proc_state,
                          server_children, servers, wait_until, write_config)
+from conftest import SLOW
 
 TRANSPORTS = [
     pytest.param("stdio", id="stdio"),
@@ -188,12 +189,16 @@ def test_gateway_timeout_sends_cancelled_and_next_call_works(peers, servers, mcp
                                                              tmp_path, transport):
     proxy = None
     record = tmp_path / "stdio-record.jsonl"
+    # The server's timeout, which the next call lives under too: 1 s failed that echo through
+    # the proxy on a loaded CI machine. The long operation runs four of them.
+    limit = int(SLOW)
     if transport == "stdio":
-        entry = _recorded_stdio_entry(peers, record, timeout=1, connect_timeout=NODE_CONNECT_TIMEOUT)
+        entry = _recorded_stdio_entry(peers, record, timeout=limit,
+                                      connect_timeout=NODE_CONNECT_TIMEOUT)
     else:
         srv = servers.everything("sse" if transport == "sse" else "streamableHttp")
         proxy = RecordingProxy(srv.port)
-        entry = {"url": proxy.url("/sse" if transport == "sse" else "/mcp"), "timeout": 1,
+        entry = {"url": proxy.url("/sse" if transport == "sse" else "/mcp"), "timeout": limit,
                  "connect_timeout": CONNECT_TIMEOUT}
         if transport == "sse":
             entry["transport"] = "sse"
@@ -201,11 +206,13 @@ def test_gateway_timeout_sends_cancelled_and_next_call_works(peers, servers, mcp
         g = mcp_gateway({"everything": entry})
         g.wait_tools("everything")
         t0 = time.monotonic()
-        r = g.call("mcp_everything_trigger_long_running_operation", {"duration": 4, "steps": 4})
-        assert time.monotonic() - t0 < 3.5
+        r = g.call("mcp_everything_trigger_long_running_operation",
+                   {"duration": 4 * limit, "steps": 4})
+        assert time.monotonic() - t0 < 3.5 * limit  # not held to the operation's end
         assert r.status == 200, r
-        assert r.json() == {"content": "error: timed out after 1 s; the call was cancelled",
-                            "is_error": True}
+        assert r.json() == {
+            "content": f"error: timed out after {limit} s; the call was cancelled",
+            "is_error": True}
         r = g.call("mcp_everything_echo", {"message": "still alive"})
         assert r.status == 200, r
         assert r.json() == {"content": "Echo: still alive", "is_error": False}
@@ -225,7 +232,7 @@ def test_gateway_timeout_sends_cancelled_and_next_call_works(peers, servers, mcp
             # the client closed the POST stream it gave up on
             rec = [p for p in proxy.posts("tools/call")
                    if p["body"]["params"]["name"] == "trigger-long-running-operation"][0]
-            wait_until(lambda: rec["client_closed"] is not None, timeout=3,
+            wait_until(lambda: rec["client_closed"] is not None, timeout=3 * SLOW,
                        what="the client to close the timed-out POST stream")
         assert g.metric("hermetic_mcp_calls_total", server="everything", outcome="timeout") == 1
         assert g.metric("hermetic_mcp_calls_total", server="everything", outcome="ok") == 1
