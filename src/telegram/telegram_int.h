@@ -184,8 +184,8 @@ struct telegram {
 	 * and leaves the message alone (its close edit, maybe still queued, says how it ended) */
 	uint64_t closed_ids[32];
 	unsigned closed_next;
-	struct draft_edit *edits;   /* a batch's messages that edit a draft card (tg_poll.c) */
-	struct draft_wait *waits;   /* draft cards whose Edit was pressed, by chat */
+	struct draft_edit *edits; /* a batch's messages that edit a draft card (tg_poll.c) */
+	struct draft_wait *waits; /* draft cards whose Edit was pressed, by chat */
 	int64_t send_backoff_ms;
 	int64_t refusals_minute; /* minute of the count below (strangers: tg_strangers) */
 	int refusals_in_minute;
