@@ -57,6 +57,10 @@ NODE_CONNECT_TIMEOUT = 3 * CONNECT_TIMEOUT
 # scaled like every wait here (SLOW). A Node.js peer missed a fixed 10 s and 20 s under make test's
 # load (CI of stop 61), though it answered.
 PEER_WAIT = 10 * SLOW
+# A server timeout a test means to hit with a hanging call, while its other calls to that server
+# must still make it: 1 s on an idle fast machine. A fixed 1 s failed such an echo under make
+# test's load (CI of stop 62).
+HANG_TIMEOUT = max(1, int(SLOW))
 
 PROTOCOL_LATEST = "2025-11-25"
 PROTOCOL_ACCEPTED = ("2025-11-25", "2025-06-18", "2025-03-26")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, NODE_CONNECT_TIMEOUT, EVERYTHING_LATE_TOOLS, EVERYTHING_TOOLS,
+from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, HANG_TIMEOUT, NODE_CONNECT_TIMEOUT, EVERYTHING_LATE_TOOLS, EVERYTHING_TOOLS,
                          FAKE_MCP, LOOPBACK, NODE, PY, RecordingProxy, assert_clean_exit,
                          everything_entry, mcp_call, mcp_gateway,  # noqa: F401
                          mcp_list, model_name, module_servers, out_text, peers, proc_state,
@@ -189,9 +189,7 @@ def test_gateway_timeout_sends_cancelled_and_next_call_works(peers, servers, mcp
                                                              tmp_path, transport):
     proxy = None
     record = tmp_path / "stdio-record.jsonl"
-    # The server's timeout, which the next call lives under too: 1 s failed that echo through
-    # the proxy on a loaded CI machine. The long operation runs four of them.
-    limit = int(SLOW)
+    limit = HANG_TIMEOUT  # the next call lives under it too; the long operation runs four
     if transport == "stdio":
         entry = _recorded_stdio_entry(peers, record, timeout=limit,
                                       connect_timeout=NODE_CONNECT_TIMEOUT)

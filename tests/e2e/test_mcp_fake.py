@@ -15,7 +15,7 @@ import pytest
 
 from conftest import SLOW, TRAITS
 from fakes.fake_mcp import DEFAULT_TOOLS, FakeMcp, text_result, tool
-from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, FAKE_MCP, PY, assert_clean_exit,
+from mcp_harness import (CALL_TIMEOUT, CONNECT_TIMEOUT, FAKE_MCP, HANG_TIMEOUT, PY, assert_clean_exit,
                          hermetic_rusage, http_entry, mcp_call, mcp_gateway,
                          mcp_list, model_name, out_text, proc_state, rss_kib, wait_until,
                          write_config)  # noqa: F401
@@ -287,11 +287,12 @@ def test_hang_times_out_cancels_and_closes_the_stream(fake, tmp_path):
 
 def test_gateway_after_a_hang_the_next_call_works(fake, mcp_gateway):
     f = fake()
-    g = mcp_gateway({"fake": http_entry(f.url, timeout=1)})
+    g = mcp_gateway({"fake": http_entry(f.url, timeout=HANG_TIMEOUT)})
     g.wait_tools("fake")
     r = g.call("mcp_fake_hang")
     assert r.status == 200 and r.json() == {
-        "content": "error: timed out after 1 s; the call was cancelled", "is_error": True}
+        "content": f"error: timed out after {HANG_TIMEOUT} s; the call was cancelled",
+        "is_error": True}
     r = g.call("mcp_fake_echo", {"message": "next"})
     assert r.status == 200 and r.json() == {"content": ECHO + "next", "is_error": False}
     call_id = [p for p in f.posts("tools/call") if p["body"]["params"]["name"] == "hang"][0]
@@ -589,7 +590,7 @@ def test_stdio_early_notifications_and_stderr_to_log(tmp_path, mcp_gateway):
 def test_stdio_ping_paging_and_cancel(tmp_path):
     rec = tmp_path / "rec.jsonl"
     c = write_config(tmp_path, {"fake": _stdio_entry("--page-size", 2, "--record", rec,
-                                                     timeout=1)})
+                                                     timeout=HANG_TIMEOUT)})
     r = mcp_list(c)
     assert_clean_exit(r, (0,))
     assert r.server_tools("fake") == [t["name"] for t in DEFAULT_TOOLS]
@@ -597,7 +598,7 @@ def test_stdio_ping_paging_and_cancel(tmp_path):
     assert out_text(r) == "pong: ok"
     r = mcp_call(c, "fake", "hang")
     assert_clean_exit(r, (1,))
-    assert out_text(r) == "error: timed out after 1 s; the call was cancelled"
+    assert out_text(r) == f"error: timed out after {HANG_TIMEOUT} s; the call was cancelled"
     msgs = [json.loads(l) for l in rec.read_text().splitlines()]
     hang = [m for m in msgs if m.get("method") == "tools/call"
             and m["params"]["name"] == "hang"][0]

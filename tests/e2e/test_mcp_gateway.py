@@ -3,7 +3,7 @@ of `hermetic mcp list` with servers up, down and disabled; against tests/fakes/f
 import pytest
 
 from fakes.fake_mcp import FakeMcp, text_result, tool
-from mcp_harness import (assert_clean_exit, free_port, http_entry, mcp_call, mcp_gateway,
+from mcp_harness import (HANG_TIMEOUT, assert_clean_exit, free_port, http_entry, mcp_call, mcp_gateway,
                          mcp_list, metric_samples, metric_value, write_config)  # noqa: F401
 
 API_KEY = "e2e-gateway-mcp-api-key-93be"
@@ -40,7 +40,7 @@ def test_tools_endpoint_shape_and_auth(fake, mcp_gateway):
 
 
 def test_tools_call_answers_and_errors(fake, mcp_gateway):
-    g = mcp_gateway({"fake": http_entry(fake.url, timeout=1)})
+    g = mcp_gateway({"fake": http_entry(fake.url, timeout=HANG_TIMEOUT)})
     g.wait_tools("fake")
     r = g.call("mcp_fake_search", {"q": "x"})
     assert r.status == 200 and r.headers["content-type"].startswith("application/json")
@@ -65,12 +65,13 @@ def test_tools_call_answers_and_errors(fake, mcp_gateway):
         assert r.status == 400, (body, r)
         assert "error" in r.json()
     r = g.call("mcp_fake_hang")
-    assert r.json() == {"content": "error: timed out after 1 s; the call was cancelled",
-                        "is_error": True}
+    assert r.json() == {
+        "content": f"error: timed out after {HANG_TIMEOUT} s; the call was cancelled",
+        "is_error": True}
 
 
 def test_metrics(fake, mcp_gateway):
-    g = mcp_gateway({"fake": http_entry(fake.url, timeout=1)})
+    g = mcp_gateway({"fake": http_entry(fake.url, timeout=HANG_TIMEOUT)})
     g.wait_tools("fake")
     g.call("mcp_fake_search", {"q": "1"})
     g.call("mcp_fake_search", {"q": "2"})
@@ -83,7 +84,7 @@ def test_metrics(fake, mcp_gateway):
     assert metric_value(text, "hermetic_mcp_calls_total", server="fake", outcome="error") == 1
     assert metric_value(text, "hermetic_mcp_calls_total", server="fake", outcome="timeout") == 1
     assert metric_value(text, "hermetic_mcp_call_duration_seconds_count", server="fake") == 4
-    assert metric_value(text, "hermetic_mcp_call_duration_seconds_sum", server="fake") >= 0.9
+    assert metric_value(text, "hermetic_mcp_call_duration_seconds_sum", server="fake") >= 0.9 * HANG_TIMEOUT
     buckets = [(lab["le"], v) for lab, v in
                metric_samples(text, "hermetic_mcp_call_duration_seconds_bucket")
                if lab.get("server") == "fake"]
