@@ -189,14 +189,14 @@ def test_gateway_timeout_sends_cancelled_and_next_call_works(peers, servers, mcp
                                                              tmp_path, transport):
     proxy = None
     record = tmp_path / "stdio-record.jsonl"
-    limit = HANG_TIMEOUT  # the next call lives under it too; the long operation runs four
+    # HANG_TIMEOUT: the echo after the hang lives under it too; the long operation runs four
     if transport == "stdio":
-        entry = _recorded_stdio_entry(peers, record, timeout=limit,
+        entry = _recorded_stdio_entry(peers, record, timeout=HANG_TIMEOUT,
                                       connect_timeout=NODE_CONNECT_TIMEOUT)
     else:
         srv = servers.everything("sse" if transport == "sse" else "streamableHttp")
         proxy = RecordingProxy(srv.port)
-        entry = {"url": proxy.url("/sse" if transport == "sse" else "/mcp"), "timeout": limit,
+        entry = {"url": proxy.url("/sse" if transport == "sse" else "/mcp"), "timeout": HANG_TIMEOUT,
                  "connect_timeout": CONNECT_TIMEOUT}
         if transport == "sse":
             entry["transport"] = "sse"
@@ -205,11 +205,11 @@ def test_gateway_timeout_sends_cancelled_and_next_call_works(peers, servers, mcp
         g.wait_tools("everything")
         t0 = time.monotonic()
         r = g.call("mcp_everything_trigger_long_running_operation",
-                   {"duration": 4 * limit, "steps": 4})
-        assert time.monotonic() - t0 < 3.5 * limit  # not held to the operation's end
+                   {"duration": 4 * HANG_TIMEOUT, "steps": 4})
+        assert time.monotonic() - t0 < 3.5 * HANG_TIMEOUT  # not held to the operation's end
         assert r.status == 200, r
         assert r.json() == {
-            "content": f"error: timed out after {limit} s; the call was cancelled",
+            "content": f"error: timed out after {HANG_TIMEOUT} s; the call was cancelled",
             "is_error": True}
         r = g.call("mcp_everything_echo", {"message": "still alive"})
         assert r.status == 200, r
