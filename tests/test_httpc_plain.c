@@ -692,6 +692,36 @@ static void a_remembered_address_is_used_only_for_the_same_authority(void **stat
 	}
 }
 
+/* A URL the own path cannot send byte for byte as curl would goes to curl: a fragment
+ * (curl drops it), a dot segment anywhere after the authority (curl resolves it), a space. Its
+ * look-alikes without them stay plain. */
+static void urls_curl_rewrites_go_to_curl(void **state)
+{
+	struct srv *s = *state;
+	static const struct {
+		const char *fmt;
+		bool plain;
+	} cases[] = {
+		{"http://127.0.0.1:%d/x#frag", false}, {"http://127.0.0.1:%d/a/../x", false},
+		{"http://127.0.0.1:%d/./x", false},    {"http://127.0.0.1:%d/x?q=/.y", false},
+		{"http://127.0.0.1:%d/x y", false},    {"http://127.0.0.1:%d/x.y/z", true},
+		{"http://127.0.0.1:%d/x?q=.y", true},
+	};
+	char url[64];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct httpc_opts o = {.url = url};
+		int before = s->done;
+
+		snprintf(url, sizeof(url), cases[i].fmt, s->port);
+		assert_int_equal(httpc_start(s->loop, &o, on_done, s, NULL), 0);
+		loop_run(s->loop);
+		assert_int_equal(s->done, before + 1);
+		if (s->plain != cases[i].plain)
+			fail_msg("%s: plain %d, want %d", url, s->plain, cases[i].plain);
+	}
+}
+
 /* Custom headers that curl handles itself or that change the connection send the request
  * through curl, whatever their case; names that only begin like one stay on the own path. */
 static void connection_headers_go_to_curl_longer_names_stay_plain(void **state)
@@ -754,6 +784,7 @@ int main(void)
 		T(host_names_stay_with_curl),
 		T(a_remembered_address_is_used_only_for_the_same_authority),
 		T(connection_headers_go_to_curl_longer_names_stay_plain),
+		T(urls_curl_rewrites_go_to_curl),
 	};
 	int rc;
 

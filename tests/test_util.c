@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static void buf_append_past_cap_fails_and_keeps_contents(void **state)
 {
@@ -455,6 +456,53 @@ static void rfc3339_utc_formats_seconds_and_milliseconds(void **state)
 	assert_string_equal(out, "2024-02-29T00:00:05.007Z");
 }
 
+/* The inline comparisons the HTTP heads and the answer scan use agree with libc's on every
+ * pair: mem_eq with memcmp at every length up to 40 (a difference at each position, the words'
+ * overlapping tails included); ascii_case_eq and ascii_case_eq_n with strcasecmp and
+ * strncasecmp in the C locale, on random strings over letters of both cases, the bytes next to
+ * them ('@', '[', '`', '{'), digits, '-', high bytes and early ends. */
+static void inline_comparisons_agree_with_libc(void **state)
+{
+	static const char alphabet[] = "aAzZmM@[`{09-\x80\xff";
+	char a[48], b[48];
+	unsigned seed = 12345;
+
+	for (size_t n = 0; n <= 40; n++) {
+		for (size_t i = 0; i < n; i++)
+			a[i] = b[i] = (char)('a' + i % 26);
+		assert_true(mem_eq(a, b, n));
+		for (size_t at = 0; at < n; at++) {
+			b[at] ^= 1;
+			assert_false(mem_eq(a, b, n));
+			assert_int_equal(mem_eq(a, b, n), memcmp(a, b, n) == 0);
+			b[at] ^= 1;
+		}
+	}
+	for (int round = 0; round < 200000; round++) {
+		size_t la, lb, n;
+
+		seed = seed * 1103515245u + 12345u;
+		la = (seed >> 16) % 6;
+		seed = seed * 1103515245u + 12345u;
+		lb = (seed >> 16) % 6;
+		for (size_t i = 0; i < la; i++) {
+			seed = seed * 1103515245u + 12345u;
+			a[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		for (size_t i = 0; i < lb; i++) {
+			seed = seed * 1103515245u + 12345u;
+			/* mostly the same letter as a's, in either case, so matches are common */
+			b[i] = i < la && (seed >> 20) % 4
+				       ? (char)(a[i] ^ ((seed >> 24) & 0x20))
+				       : alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		a[la] = b[lb] = '\0';
+		n = (seed >> 8) % 7;
+		assert_int_equal(ascii_case_eq(a, b), strcasecmp(a, b) == 0);
+		assert_int_equal(ascii_case_eq_n(a, b, n), strncasecmp(a, b, n) == 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +525,7 @@ int main(void)
 		cmocka_unit_test(rfc3339_utc_formats_seconds_and_milliseconds),
 		cmocka_unit_test(fmt_int_and_uint_cover_zero_extremes_and_hex),
 		cmocka_unit_test(fmt_fixed_matches_printf_trimmed),
+		cmocka_unit_test(inline_comparisons_agree_with_libc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

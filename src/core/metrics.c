@@ -235,41 +235,6 @@ static uint64_t label_hash(const char *const *v, const size_t *lens, size_t n)
 	return h;
 }
 
-/* n bytes equal; memcmp would do, but musl's compares a byte at a time. The last word (or,
- * under eight bytes, the last half) is read where it ends, overlapping what was compared:
- * most label values are short ("None", "200", a model name) and a byte loop was a third of a
- * lookup. */
-static bool same_bytes(const char *a, const char *b, size_t n)
-{
-	uint64_t x, y;
-	uint32_t x4, y4;
-
-	if (n >= 8) {
-		for (size_t i = 0; i + 8 < n; i += 8) {
-			memcpy(&x, a + i, 8);
-			memcpy(&y, b + i, 8);
-			if (x != y)
-				return false;
-		}
-		memcpy(&x, a + n - 8, 8);
-		memcpy(&y, b + n - 8, 8);
-		return x == y;
-	}
-	if (n >= 4) {
-		memcpy(&x4, a, 4);
-		memcpy(&y4, b, 4);
-		if (x4 != y4)
-			return false;
-		memcpy(&x4, a + n - 4, 4);
-		memcpy(&y4, b + n - 4, 4);
-		return x4 == y4;
-	}
-	for (; n; n--)
-		if (*a++ != *b++)
-			return false;
-	return true;
-}
-
 static bool same_series(const struct metric *f, const struct series *s, const char *const *v,
 			const size_t *lens, uint64_t hash)
 {
@@ -278,7 +243,7 @@ static bool same_series(const struct metric *f, const struct series *s, const ch
 	if (s->hash != hash)
 		return false;
 	for (i = 0; i < f->n_labels; i++)
-		if (s->lens[i] != lens[i] || !same_bytes(s->values[i], v[i], lens[i]))
+		if (s->lens[i] != lens[i] || !mem_eq(s->values[i], v[i], lens[i]))
 			return false;
 	return true;
 }
@@ -341,7 +306,7 @@ static uint64_t key_hash(struct key *k)
 static bool same_values(const struct metric *f, const struct series *s, const struct key *k)
 {
 	for (size_t i = 0; i < f->n_labels; i++)
-		if (s->lens[i] != k->lens[i] || !same_bytes(s->values[i], k->v[i], k->lens[i]))
+		if (s->lens[i] != k->lens[i] || !mem_eq(s->values[i], k->v[i], k->lens[i]))
 			return false;
 	return true;
 }

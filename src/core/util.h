@@ -40,6 +40,67 @@ void buf_reset(struct buf *b);	/* len = 0, keeps the allocation */
  * when at most 16 bytes fit the allocation and the cap: a proxied request makes about 150
  * appends, mostly of a few bytes, and the checks of the full function were a twentieth of it. */
 int buf_append_grow(struct buf *b, const void *data, size_t n);
+/* memcmp(a, b, n) == 0, inline and eight bytes a step (the last step overlapping): musl's
+ * memcmp is a call and a byte loop, and short names are compared on every request. */
+static inline bool mem_eq(const void *a, const void *b, size_t n)
+{
+	const char *x = a, *y = b;
+	uint64_t u, v;
+	uint32_t u4, v4;
+
+	if (n >= 8) {
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			memcpy(&u, x + i, 8);
+			memcpy(&v, y + i, 8);
+			if (u != v)
+				return false;
+		}
+		memcpy(&u, x + n - 8, 8);
+		memcpy(&v, y + n - 8, 8);
+		return u == v;
+	}
+	if (n >= 4) {
+		memcpy(&u4, x, 4);
+		memcpy(&v4, y, 4);
+		if (u4 != v4)
+			return false;
+		memcpy(&u4, x + n - 4, 4);
+		memcpy(&v4, y + n - 4, 4);
+		return u4 == v4;
+	}
+	for (; n; n--)
+		if (*x++ != *y++)
+			return false;
+	return true;
+}
+
+/* strcasecmp(a, b) == 0 and strncasecmp(a, b, n) == 0 for ASCII, as the C locale folds
+ * (A-Z only), inline: musl's call tolower for each byte, and HTTP heads are compared on
+ * every request (header names, "Bearer ", "chunked"). */
+static inline bool ascii_case_eq_n(const char *a, const char *b, size_t n)
+{
+	for (; n; n--, a++, b++) {
+		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+
+		if (x != y) {
+			if ((unsigned)(x - 'A') < 26u)
+				x += 32;
+			if ((unsigned)(y - 'A') < 26u)
+				y += 32;
+			if (x != y)
+				return false;
+		}
+		if (!x)
+			return true;
+	}
+	return true;
+}
+
+static inline bool ascii_case_eq(const char *a, const char *b)
+{
+	return ascii_case_eq_n(a, b, SIZE_MAX);
+}
+
 /* n <= 16 bytes by two overlapping moves of a fixed size (both loads before the stores). A
  * memcpy of a size known only at run time is `rep movsb` at -Os on x86-64, which takes tens of
  * cycles to start: four fifths of buf_append's time in a perf profile of the router. */

@@ -602,17 +602,18 @@ const char *httpc_header(const struct httpc_req *r, const char *name)
 	static char value[1024];
 	const char *p = buf_str(&r->hdrs);
 	size_t n = strlen(name);
-	int first = tolower((unsigned char)name[0]);
+	unsigned first = (unsigned char)name[0] | 0x20u;
 
 	/* Lines are "Name: value\r\n"; the first line is the status line. The first letter is
-	 * compared before strncasecmp: the router asks for ten rate-limit headers of every answer,
-	 * most of which it does not carry. */
+	 * compared (ASCII case folded by | 0x20, which never tells two cases of one letter apart)
+	 * before the whole name: the router asks for ten rate-limit headers of every answer, most
+	 * of which it does not carry. */
 	while ((p = strchr(p, '\n'))) {
 		const char *end, *v;
 		size_t vlen;
 
 		p++;
-		if ((n && tolower((unsigned char)*p) != first) || strncasecmp(p, name, n) != 0 ||
+		if ((n && ((unsigned char)*p | 0x20u) != first) || !ascii_case_eq_n(p, name, n) ||
 		    p[n] != ':')
 			continue;
 		v = p + n + 1;
@@ -641,7 +642,7 @@ void httpc_headers_find(const struct httpc_req *r, const char *const *names, siz
 	}
 	/* The lines as httpc_header reads them, each compared with the names not found yet: the
 	 * first byte with ASCII case folded (| 0x20) first, which never tells two cases of one
-	 * letter apart, so strncasecmp still decides every match. */
+	 * letter apart, so ascii_case_eq_n still decides every match. */
 	while (left && (p = strchr(p, '\n'))) {
 		unsigned first = (unsigned char)*++p | 0x20u;
 
@@ -652,7 +653,7 @@ void httpc_headers_find(const struct httpc_req *r, const char *const *names, siz
 			if (values[i] || ((unsigned char)names[i][0] | 0x20u) != first)
 				continue;
 			nl = strlen(names[i]);
-			if (!nl || strncasecmp(p, names[i], nl) != 0 || p[nl] != ':')
+			if (!nl || !ascii_case_eq_n(p, names[i], nl) || p[nl] != ':')
 				continue;
 			v = p + nl + 1;
 			while (*v == ' ' || *v == '\t')

@@ -77,17 +77,25 @@ static _Thread_local struct {
  * rewrite (user info, fragment, dot segments, bytes it would refuse or encode). */
 static int plain_url(const char *url, struct target *t)
 {
-	const char *h = url + 7, *end = h + strcspn(h, "/?#"), *colon, *s;
-	size_t auth_len = (size_t)(end - h);
+	const char *h = url + 7, *end = NULL, *colon, *s;
+	size_t auth_len;
 	unsigned long port = 80;
 
-	if (strncmp(url, "http://", 7) != 0 || *end == '#' || strchr(end, '#'))
+	if (strncmp(url, "http://", 7) != 0)
 		return -1;
-	for (s = url; *s; s++)
-		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+	/* One pass (it runs on every request): printable ASCII only, no fragment, no "/." in
+	 * the path; the authority ends at the first '/', '?' or the string's end. */
+	for (s = h; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c <= 0x20 || c >= 0x7f || c == '#' || (c == '/' && s[1] == '.'))
 			return -1;
-	if (strstr(end, "/."))
-		return -1;
+		if (!end && (c == '/' || c == '?'))
+			end = s;
+	}
+	if (!end)
+		end = s;
+	auth_len = (size_t)(end - h);
 	t->path = end;
 	if (auth_len && auth_len == memo.len && memcmp(h, memo.text, auth_len) == 0) {
 		memcpy(&t->sa, &memo.sa, sizeof(t->sa));

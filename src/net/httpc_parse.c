@@ -40,7 +40,7 @@ static bool name_is(const char *line, size_t len, const char *name)
 {
 	size_t n = strlen(name);
 
-	return len > n && line[n] == ':' && strncasecmp(line, name, n) == 0;
+	return len > n && line[n] == ':' && ascii_case_eq_n(line, name, n);
 }
 
 static int status_line(struct httpc_req *r, const char *s, size_t len)
@@ -84,7 +84,7 @@ static int header_line(struct httpc_req *r, const char *s, size_t len)
 		p->has_len = true;
 		p->left = n;
 	} else if (name_is(s, len, "Transfer-Encoding")) {
-		if (vlen != 7 || strncasecmp(v, "chunked", 7) != 0) {
+		if (vlen != 7 || !ascii_case_eq_n(v, "chunked", 7)) {
 			return bad_answer(r, "Transfer-Encoding");
 		}
 		p->chunked = true;
@@ -92,7 +92,7 @@ static int header_line(struct httpc_req *r, const char *s, size_t len)
 		size_t i;
 
 		for (i = 0; i + 5 <= vlen; i++)
-			if (strncasecmp(v + i, "close", 5) == 0)
+			if (ascii_case_eq_n(v + i, "close", 5))
 				p->keep = false;
 	}
 	return 0;

@@ -331,11 +331,11 @@ const char *httpd_header(const struct httpd_req *req, const char *name)
 	unsigned i;
 
 	/* The first byte first, folded as strcasecmp would match it (a request's handlers look
-	 * up several headers among a dozen, and musl's strcasecmp calls tolower per byte). */
+	 * up several headers among a dozen). */
 	for (i = 0; i < req->n_hdrs; i++) {
 		const char *h = req->c->in + req->hdrs[i].name;
 
-		if ((char)(*h | 0x20) == first && strcasecmp(h, name) == 0)
+		if ((char)(*h | 0x20) == first && ascii_case_eq(h, name))
 			return req->c->in + req->hdrs[i].value;
 	}
 	return NULL;
@@ -345,7 +345,7 @@ const char *httpd_bearer(const struct httpd_req *req)
 {
 	const char *v = httpd_header(req, "Authorization");
 
-	if (!v || strncasecmp(v, "Bearer ", 7) != 0)
+	if (!v || !ascii_case_eq_n(v, "Bearer ", 7))
 		return NULL;
 	v += 7;
 	while (*v == ' ')

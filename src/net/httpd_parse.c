@@ -161,7 +161,7 @@ static bool has_token(const char *v, const char *token)
 	while (*v) {
 		while (*v == ' ' || *v == '\t' || *v == ',')
 			v++;
-		if (strncasecmp(v, token, n) == 0 &&
+		if (ascii_case_eq_n(v, token, n) &&
 		    (v[n] == '\0' || v[n] == ',' || v[n] == ' ' || v[n] == '\t'))
 			return true;
 		while (*v && *v != ',')
@@ -201,10 +201,10 @@ static int read_framing(struct conn *c, const char **why)
 		char first = (char)(*name | 0x20);
 
 		/* The first letter first: most headers (Host, Authorization, User-Agent...) are
-		 * none of these, and musl's strcasecmp calls tolower for every byte. */
+		 * none of these. */
 		if (first != 'c' && first != 't' && first != 'e')
 			continue;
-		if (strcasecmp(name, "Content-Length") == 0) {
+		if (ascii_case_eq(name, "Content-Length")) {
 			if (parse_i64(val, 0, INT64_MAX, &v) < 0 || !(*val >= '0' && *val <= '9') ||
 			    (have_len && v != cl)) {
 				*why = "invalid Content-Length";
@@ -212,16 +212,16 @@ static int read_framing(struct conn *c, const char **why)
 			}
 			have_len = true;
 			cl = v;
-		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+		} else if (ascii_case_eq(name, "Transfer-Encoding")) {
 			*why = "only the chunked transfer coding is understood";
-			if (strcasecmp(val, "chunked") != 0 || r->chunked_in)
+			if (!ascii_case_eq(val, "chunked") || r->chunked_in)
 				return 501;
 			r->chunked_in = true;
-		} else if (strcasecmp(name, "Connection") == 0) {
+		} else if (ascii_case_eq(name, "Connection")) {
 			conn_close_tok |= has_token(val, "close");
 			conn_keep |= has_token(val, "keep-alive");
-		} else if (strcasecmp(name, "Expect") == 0) {
-			if (strcasecmp(val, "100-continue") != 0) {
+		} else if (ascii_case_eq(name, "Expect")) {
+			if (!ascii_case_eq(val, "100-continue")) {
 				*why = "only Expect: 100-continue is understood";
 				return 417;
 			}

@@ -277,7 +277,7 @@ static int walk(struct scan *s, char close, member_fn on_member, element_fn on_e
 			if (key(s, &k, &len) < 0 || n_names == SCAN_MEMBERS)
 				return -1;
 			for (i = 0; i < n_names; i++)
-				if (names[i].len == len && memcmp(names[i].s, k, len) == 0)
+				if (names[i].len == len && mem_eq(names[i].s, k, len))
 					return -1;
 			names[n_names].s = k;
 			names[n_names++].len = len;
@@ -330,7 +330,7 @@ static int first_of(const char *k, size_t len, const struct name *names, size_t 
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (names[i].len == len && memcmp(k, names[i].s, len) == 0) {
+		if (names[i].len == len && mem_eq(k, names[i].s, len)) {
 			if (*seen & (1u << i))
 				return -1;
 			*seen |= 1u << i;
@@ -467,28 +467,40 @@ static int usage_member(struct scan *s, const char *k, size_t len, void *arg)
 					    NAME("cache_creation_input_tokens")};
 	struct usage_scan *us = arg;
 	struct answer_usage *u = us->u;
-	bool *present[] = {&u->has_prompt, &u->has_completion, &u->has_input, &u->has_output, NULL};
-	bool *num[] = {&u->prompt_num, &u->completion_num, &u->input_num, &u->output_num,
-		       &u->cost_num};
-	double *val[] = {&u->prompt, &u->completion, &u->input, &u->output, &u->cost};
 	int i = first_of(k, len, names, ARRAY_LEN(names), &us->seen);
-	struct details_scan pd = {&u->p_cached_num, &u->p_write_num, &u->p_cached, &u->p_write, 0};
-	struct details_scan id = {&u->i_cached_num, NULL, &u->i_cached, NULL, 0};
 
-	if (i < 0)
-		return skip(s);
-	if (i == 5)
+	/* A switch, not tables of the fields' addresses: those were filled on every member. */
+	switch (i) {
+	case 0:
+		u->has_prompt = true;
+		return number_or_skip(s, &u->prompt_num, &u->prompt);
+	case 1:
+		u->has_completion = true;
+		return number_or_skip(s, &u->completion_num, &u->completion);
+	case 2:
+		u->has_input = true;
+		return number_or_skip(s, &u->input_num, &u->input);
+	case 3:
+		u->has_output = true;
+		return number_or_skip(s, &u->output_num, &u->output);
+	case 4:
+		return number_or_skip(s, &u->cost_num, &u->cost);
+	case 5: {
+		struct details_scan pd = {&u->p_cached_num, &u->p_write_num, &u->p_cached,
+					  &u->p_write, 0};
+
 		return object_or_skip(s, details_member, &pd);
-	if (i == 6)
+	}
+	case 6: {
+		struct details_scan id = {&u->i_cached_num, NULL, &u->i_cached, NULL, 0};
+
 		return object_or_skip(s, details_member, &id);
-	if (i == 7)
+	}
+	case 7:
 		return number_or_skip(s, &u->creation_num, &u->creation);
-	if (present[i])
-		*present[i] = true;
-	if (peek(s) != '-' && !digit(peek(s)))
+	default:
 		return skip(s);
-	*num[i] = true;
-	return number(s, val[i]);
+	}
 }
 
 struct root_scan {

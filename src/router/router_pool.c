@@ -149,7 +149,8 @@ void router_pool_classify(struct router_call *c)
 	c->pool_class = (enum pool_class)cls;
 	c->pool_bounded = asked_max_tokens(c);
 	c->who.pool_class = pool_class_name(c->pool_class); /* the caller's string is borrowed */
-	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "priority");
+	if (prio) /* found above: no second walk of the members */
+		cJSON_Delete(cJSON_DetachItemViaPointer(c->req, prio));
 }
 
 /* ---- the timer ---- */

@@ -154,20 +154,40 @@ static void unwrap_single_text(cJSON *msg)
 					       cJSON_CreateString(text->valuestring));
 }
 
-static void strip_marks(cJSON *req)
+/* The first members named a and b of o, in one walk of its members (get is a walk each):
+ * marks are stripped from every request of a dialect that takes none, and nearly all have
+ * none to strip. */
+static void get2(const cJSON *o, const char *a, cJSON **va, const char *b, cJSON **vb)
 {
-	cJSON *t, *msg, *part;
+	cJSON *m;
 
-	cJSON_DeleteItemFromObjectCaseSensitive(req,
-						"cache_control"); /* OpenRouter's automatic form */
-	cJSON_ArrayForEach(t, get(req, "tools"))
-		cJSON_DeleteItemFromObjectCaseSensitive(t, "cache_control");
-	cJSON_ArrayForEach(msg, get(req, "messages"))
+	*va = *vb = NULL;
+	for (m = cJSON_IsObject(o) ? o->child : NULL; m; m = m->next) {
+		if (!m->string)
+			continue;
+		if (!*va && m->string[0] == a[0] && strcmp(m->string, a) == 0)
+			*va = m;
+		else if (!*vb && m->string[0] == b[0] && strcmp(m->string, b) == 0)
+			*vb = m;
+	}
+}
+
+static void strip_marks(cJSON *req, cJSON *messages)
+{
+	cJSON *t, *msg, *part, *mark, *tools, *content;
+
+	get2(req, "cache_control", &mark, "tools", &tools);
+	if (mark) /* OpenRouter's automatic form */
+		cJSON_Delete(cJSON_DetachItemViaPointer(req, mark));
+	cJSON_ArrayForEach(t, tools) cJSON_DeleteItemFromObjectCaseSensitive(t, "cache_control");
+	cJSON_ArrayForEach(msg, messages)
 	{
-		cJSON *content = get(msg, "content");
-		bool removed = has_mark(msg);
+		bool removed;
 
-		cJSON_DeleteItemFromObjectCaseSensitive(msg, "cache_control");
+		get2(msg, "cache_control", &mark, "content", &content);
+		removed = mark != NULL;
+		if (mark)
+			cJSON_Delete(cJSON_DetachItemViaPointer(msg, mark));
 		if (!cJSON_IsArray(content))
 			continue;
 		cJSON_ArrayForEach(part, content)
@@ -192,7 +212,7 @@ void prompt_cache_prepare(const struct config_model *m, cJSON *req)
 	if (!cJSON_IsArray(messages))
 		return;
 	if (!takes_marks(m)) {
-		strip_marks(req);
+		strip_marks(req, messages);
 		return;
 	}
 	if (!lp->n_cache_points)
