@@ -97,25 +97,31 @@ int pool_class_parse(const char *s)
 	return -1;
 }
 
-static bool has_prefix(const char *s, const char *prefix)
+/* s is prefix (n bytes) or starts with it and a ':'. The first byte first: every call's class
+ * is looked up, and most sources match none. */
+static bool has_prefix(const char *s, const char *prefix, size_t n)
 {
-	size_t n = strlen(prefix);
-
-	return strncmp(s, prefix, n) == 0 && (s[n] == '\0' || s[n] == ':');
+	return s[0] == prefix[0] && strncmp(s, prefix, n) == 0 && (s[n] == '\0' || s[n] == ':');
 }
 
 enum pool_class pool_class_of(const char *source, const char *purpose)
 {
+#define SOURCE(lit, cls)                                                                           \
+	{                                                                                          \
+		lit, sizeof(lit) - 1, cls                                                          \
+	}
 	static const struct {
 		const char *prefix;
+		size_t len;
 		enum pool_class cls;
 	} by_source[] = {
-		{"telegram", POOL_INTERACTIVE}, {"ui", POOL_INTERACTIVE},
-		{"cli", POOL_INTERACTIVE},	{"hook", POOL_HOOK},
-		{"cron", POOL_SCHEDULED},	{"reminder", POOL_SCHEDULED},
-		{"alert", POOL_SCHEDULED},	{"health", POOL_SCHEDULED},
-		{"task", POOL_BACKGROUND},
+		SOURCE("telegram", POOL_INTERACTIVE), SOURCE("ui", POOL_INTERACTIVE),
+		SOURCE("cli", POOL_INTERACTIVE),      SOURCE("hook", POOL_HOOK),
+		SOURCE("cron", POOL_SCHEDULED),	      SOURCE("reminder", POOL_SCHEDULED),
+		SOURCE("alert", POOL_SCHEDULED),      SOURCE("health", POOL_SCHEDULED),
+		SOURCE("task", POOL_BACKGROUND),
 	};
+#undef SOURCE
 	static const char *const background[] = {"subagent", "task", "condense"};
 	size_t i;
 
@@ -123,7 +129,7 @@ enum pool_class pool_class_of(const char *source, const char *purpose)
 		if (strcmp(purpose, background[i]) == 0)
 			return POOL_BACKGROUND;
 	for (i = 0; source && i < sizeof(by_source) / sizeof(by_source[0]); i++)
-		if (has_prefix(source, by_source[i].prefix))
+		if (has_prefix(source, by_source[i].prefix, by_source[i].len))
 			return by_source[i].cls;
 	return POOL_API;
 }

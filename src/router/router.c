@@ -924,7 +924,7 @@ static void finish(struct router_call *c)
 		c->pstream_ops->stream_destroy(c->pstream);
 	buf_finish(&c->errbody);
 	buf_finish(&c->held);
-	event_free(c->timer);
+	evtimer_del(c->timer); /* the call's memory is reused or freed next */
 	router_drop_call(c);
 	free(c->body);
 	router_redact_free(c);
@@ -934,11 +934,10 @@ static void finish(struct router_call *c)
 	free(c->chain);
 	free(c->requested);
 	free(c->asked);
-	/* key_hash, key_alias, source and purpose are in c's allocation */
+	/* key_hash, key_alias, source, purpose and content_type are in c's allocation */
 	free(c->err_msg);
 	free(c->final_body);
 	free(c->final_type);
-	free(c->content_type);
 	multipart_form_finish(&c->form);
 	call_release(r, c);
 }
@@ -1003,7 +1002,7 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 	struct router_call *c;
 	const char *hash = who->key_hash ? who->key_hash : "internal";
 	const char *source = who->source ? who->source : "api";
-	size_t n_hash, n_alias, n_source, n_purpose;
+	size_t n_hash, n_alias, n_source, n_purpose, n_ctype;
 	char *at;
 
 	if (!cbs || !cbs->on_done || (size_t)q->route >= PROVIDER_ROUTES)
@@ -1014,12 +1013,14 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 	n_alias = packed_size(who->key_alias);
 	n_source = packed_size(source);
 	n_purpose = packed_size(who->purpose);
-	c = call_alloc(r, sizeof(*c) + n_hash + n_alias + n_source + n_purpose);
+	n_ctype = packed_size(q->content_type);
+	c = call_alloc(r, sizeof(*c) + n_hash + n_alias + n_source + n_purpose + n_ctype);
 	at = (char *)(c + 1);
 	c->key_hash = pack(&at, hash, n_hash);
 	c->key_alias = pack(&at, who->key_alias, n_alias);
 	c->source = pack(&at, source, n_source);
 	c->purpose = pack(&at, who->purpose, n_purpose);
+	c->content_type = pack(&at, q->content_type, n_ctype);
 	c->r = r;
 	c->route = q->route;
 	c->who = *who;
@@ -1034,7 +1035,8 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 	c->cbs = *cbs;
 	c->arg = arg;
 	c->t_start = now_mono_us();
-	c->timer = evtimer_new(loop_base(r->loop), on_timer, c);
+	c->timer = &c->timer_ev;
+	evtimer_assign(c->timer, loop_base(r->loop), on_timer, c);
 	buf_init(&c->errbody, ERROR_BODY_CAP);
 	c->next = r->calls;
 	if (c->next)
@@ -1044,7 +1046,6 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 		*out = c;
 	c->body = xstrndup(q->body, q->len);
 	c->body_len = q->len;
-	c->content_type = q->content_type ? xstrdup(q->content_type) : NULL;
 	c->audio_hint_s = q->audio_seconds > 0 && q->audio_seconds < 1e7 ? q->audio_seconds : 0;
 	if (router_refuse(c))
 		return 0;

@@ -20,6 +20,7 @@
 #include "net/sse.h"
 
 #include <cjson/cJSON.h>
+#include <event2/event_struct.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -173,7 +174,8 @@ struct router_call {
 	bool order_kept_set, order_target_set;
 	int64_t order_kept, order_target;
 	struct httpc_req *http;
-	struct event *timer;
+	/* In the call, not event_new'd: a malloc and a free fewer a call. timer is &timer_ev. */
+	struct event timer_ev, *timer;
 	enum { T_NONE, T_BACKOFF, T_FINISH, T_STREAM_TIMEOUT } timer_kind;
 	bool cancelled, done;
 	/* rate pools (router_pool.c) */
