@@ -299,3 +299,18 @@ cJSON *json_exact_parse(const char *text, size_t len)
 {
 	return json_parse(text, len, JSON_EXACT, NULL);
 }
+
+void json_members(const cJSON *obj, const char *const *names, size_t n, cJSON **out)
+{
+	cJSON *kid;
+	size_t i;
+
+	memset(out, 0, n * sizeof(*out));
+	for (kid = obj ? obj->child : NULL; kid && kid->string; kid = kid->next)
+		for (i = 0; i < n; i++)
+			if (names[i] && !out[i] && kid->string[0] == names[i][0] &&
+			    strcmp(kid->string, names[i]) == 0) {
+				out[i] = kid;
+				break;
+			}
+}

@@ -44,4 +44,10 @@ cJSON *json_parse(const char *text, size_t len, unsigned flags, struct json_erro
 /* As json_parse over a NUL-terminated text. */
 cJSON *json_parse_str(const char *text, struct json_error *err);
 
+/* out[i] = the first member of obj named names[i] (NULL names are skipped), or NULL, as
+ * cJSON_GetObjectItemCaseSensitive finds it (which also stops at a member without a name), in
+ * one walk of the members: each lookup walks them again with strcmp, and the router asks a
+ * request for several names on every call. */
+void json_members(const cJSON *obj, const char *const *names, size_t n, cJSON **out);
+
 #endif

@@ -1050,9 +1050,12 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 	if (router_refuse(c))
 		return 0;
 	router_pool_classify(c);
-	/* LiteLLM's own request fields are not for the provider. */
-	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "fallbacks");
-	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "disable_fallbacks");
+	/* LiteLLM's own request fields are not for the provider (looked up only when the
+	 * request's first walk saw one: nothing since adds them). */
+	if (c->litellm_fields) {
+		cJSON_DeleteItemFromObjectCaseSensitive(c->req, "fallbacks");
+		cJSON_DeleteItemFromObjectCaseSensitive(c->req, "disable_fallbacks");
+	}
 	c->chain = xcalloc(1, sizeof(char *));
 	c->chain[0] = c->requested;
 	c->n_chain = 1;

@@ -38,24 +38,6 @@ static const char *json_kind(const cJSON *v)
 	return "a decimal number";
 }
 
-/* out[i] = the first member of obj named names[i], or NULL, as cJSON_GetObjectItemCaseSensitive
- * finds it (which also stops at a member without a name), in one walk: each lookup walks the
- * members again with strcmp, and the nine of a short request cost more than reading it. */
-static void first_members(const cJSON *obj, const char *const *names, size_t n, cJSON **out)
-{
-	cJSON *kid;
-	size_t i;
-
-	memset(out, 0, n * sizeof(*out));
-	for (kid = obj ? obj->child : NULL; kid && kid->string; kid = kid->next)
-		for (i = 0; i < n; i++)
-			if (names[i] && !out[i] && kid->string[0] == names[i][0] &&
-			    strcmp(kid->string, names[i]) == 0) {
-				out[i] = kid;
-				break;
-			}
-}
-
 /* OpenAI's checks of the route's output bounds (max_tokens and max_completion_tokens,
  * max_output_tokens): a whole number >= 1, and null is the same as absent (dropped here, so
  * the clamp applies). Returns true after arranging a 400 in OpenAI's shape ({"error":{...,
@@ -68,7 +50,7 @@ static bool refuse_max_tokens(struct router_call *c)
 	const char *code = NULL, *param = NULL;
 	size_t i;
 
-	first_members(c->req, keys, ARRAY_LEN(found), found);
+	json_members(c->req, keys, ARRAY_LEN(found), found);
 	for (i = 0; i < ARRAY_LEN(found) && keys[i] && !code; i++) {
 		cJSON *v = found[i];
 
@@ -142,7 +124,7 @@ static void request_members(const struct router_call *c, cJSON **m)
 		[M_METADATA] = "metadata",
 	};
 
-	first_members(c->req, names, M_N, m);
+	json_members(c->req, names, M_N, m);
 }
 
 /* Reads the request fields the router acts on (m: request_members). Returns NULL or an
@@ -365,6 +347,7 @@ bool router_refuse(struct router_call *c)
 	if (refuse_body(c))
 		return true;
 	request_members(c, m);
+	c->litellm_fields = m[M_FALLBACKS] || m[M_DISABLE];
 	bad = read_request(c, m);
 	if (!bad && c->client_stream && (!c->cbs.on_stream_start || !c->cbs.on_stream_data))
 		bad = "this caller does not take streamed answers: leave stream unset";

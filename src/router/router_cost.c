@@ -7,6 +7,7 @@
  * router.c's; the ledger and budget totals are router/spend.c's.
  */
 #include "router/router_int.h"
+#include "core/json.h"
 #include "router/lane.h"
 #include "router/router.h"
 #include "router/breaker.h"
@@ -37,17 +38,24 @@ int64_t router_output_bound(const struct router_call *c)
 int64_t router_output_bound_of(const struct router_call *c, const struct deployment *d)
 {
 	const char *const *keys = router_spec_of(c)->limits;
+	enum { N_LIMITS = ARRAY_LEN(router_spec_of(c)->limits) };
+	const char *names[N_LIMITS + 1];
+	cJSON *found[N_LIMITS + 1];
 	const cJSON *choices;
 	double n = 0;
 	size_t i;
 
-	for (i = 0; i < ARRAY_LEN(router_spec_of(c)->limits) && keys[i]; i++) {
-		cJSON *v = cJSON_GetObjectItemCaseSensitive(c->req, keys[i]);
+	for (i = 0; i < N_LIMITS; i++)
+		names[i] = keys[i];
+	names[N_LIMITS] = "n";
+	json_members(c->req, names, N_LIMITS + 1, found);
+	for (i = 0; i < N_LIMITS && keys[i]; i++) {
+		cJSON *v = found[i];
 
 		if (cJSON_IsNumber(v) && v->valuedouble > n)
 			n = v->valuedouble;
 	}
-	choices = cJSON_GetObjectItemCaseSensitive(c->req, "n");
+	choices = found[N_LIMITS];
 	return policy_output_bound(n, d->m->model_info.max_output_tokens,
 				   SPEND_DEFAULT_OUTPUT_TOKENS) *
 	       ((c->route == PROVIDER_CHAT || c->route == PROVIDER_COMPLETIONS) &&

@@ -160,6 +160,8 @@ struct router_call {
 	char *asked; /* the client's model name when an alias or wildcard resolved it into
 		      * requested (the group): for the key check and wildcard ids, never a label */
 	bool client_stream, client_usage, disable_fallbacks;
+	/* the client's request named fallbacks or disable_fallbacks (router_refuse's walk) */
+	bool litellm_fields;
 	char **body_fallbacks; /* per-request "fallbacks", or NULL */
 	size_t n_body_fallbacks;
 	/* the chain of groups: [requested, fallbacks...], decided after the first group fails */

@@ -25,6 +25,7 @@
  * next instant that matters).
  */
 #include "router/router_int.h"
+#include "core/json.h"
 #include "router/pool.h"
 #include "core/audit.h"
 #include "core/log.h"
@@ -126,15 +127,22 @@ void router_pools_destroy(struct router *r)
 	pool_sched_free(r->sched);
 }
 
-static bool asked_max_tokens(const struct router_call *c);
-
 /* ---- the call's class ---- */
 
 void router_pool_classify(struct router_call *c)
 {
-	cJSON *prio = cJSON_GetObjectItemCaseSensitive(c->req, "priority");
+	const char *const *keys = router_spec_of(c)->limits;
+	enum { N_LIMITS = ARRAY_LEN(router_spec_of(c)->limits) };
+	/* "priority" and the output bounds (max_tokens...) in one walk of the request */
+	const char *names[N_LIMITS + 1] = {"priority"};
+	cJSON *found[N_LIMITS + 1], *prio;
 	int cls = pool_class_parse(c->who.pool_class), asked = -1;
+	size_t i;
 
+	for (i = 0; i < N_LIMITS; i++)
+		names[i + 1] = keys[i];
+	json_members(c->req, names, N_LIMITS + 1, found);
+	prio = found[0];
 	if (cls < 0 && c->who.key)
 		cls = (int)c->who.key->priority;
 	if (cls < 0)
@@ -147,7 +155,11 @@ void router_pool_classify(struct router_call *c)
 	if (asked > cls)
 		cls = asked;
 	c->pool_class = (enum pool_class)cls;
-	c->pool_bounded = asked_max_tokens(c);
+	/* The client's request bounds its output itself (max_tokens, max_output_tokens...): read
+	 * before the guardrails' max_tokens_default is added to it. */
+	c->pool_bounded = false;
+	for (i = 0; i < N_LIMITS && keys[i]; i++)
+		c->pool_bounded = c->pool_bounded || found[i + 1];
 	c->who.pool_class = pool_class_name(c->pool_class); /* the caller's string is borrowed */
 	if (prio) /* found above: no second walk of the members */
 		cJSON_Delete(cJSON_DetachItemViaPointer(c->req, prio));
@@ -340,18 +352,6 @@ static void on_pool_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- an attempt ---- */
-
-/* The client's request bounds its output itself (max_tokens, max_output_tokens...): read
- * before the guardrails' max_tokens_default is added to it. */
-static bool asked_max_tokens(const struct router_call *c)
-{
-	const char *const *keys = router_spec_of(c)->limits;
-
-	for (size_t i = 0; i < ARRAY_LEN(router_spec_of(c)->limits) && keys[i]; i++)
-		if (cJSON_GetObjectItemCaseSensitive(c->req, keys[i]))
-			return true;
-	return false;
-}
 
 /* A call that set no output bound is reserved at a default it may never reach: at most the
  * class's share of its smallest pool, so it can go when that pool is empty (the stream's

@@ -7,6 +7,7 @@
  * Split from router.c (the state machine), whose attempt() calls these in turn.
  */
 #include "router/router_int.h"
+#include "core/json.h"
 #include "router/gtoken.h"
 #include "router/policy.h"
 #include "router/providers/prompt_cache.h"
@@ -20,13 +21,15 @@ static void clamp_max_tokens(struct router_call *c)
 {
 	int64_t ceiling = policy_max_tokens_ceiling(&c->r->cfg->guardrails, c->group->name);
 	const char *const *keys = router_spec_of(c)->limits;
+	cJSON *found[ARRAY_LEN(router_spec_of(c)->limits)];
 	bool present = false;
 	size_t i;
 
 	if (ceiling <= 0)
 		return;
-	for (i = 0; i < ARRAY_LEN(router_spec_of(c)->limits) && keys[i]; i++) {
-		cJSON *v = cJSON_GetObjectItemCaseSensitive(c->req, keys[i]);
+	json_members(c->req, keys, ARRAY_LEN(found), found);
+	for (i = 0; i < ARRAY_LEN(found) && keys[i]; i++) {
+		cJSON *v = found[i];
 
 		if (cJSON_IsNumber(v) && v->valuedouble > (double)ceiling)
 			cJSON_SetNumberValue(v, (double)ceiling);

@@ -246,6 +246,27 @@ def test_disable_fallbacks_returns_the_error(fake, start_router):
     assert upstream_models(fake) == ["test/free"]
 
 
+def test_litellm_request_fields_never_reach_the_provider(fake, start_router):
+    """fallbacks, disable_fallbacks, priority and metadata are the router's: the upstream's
+    request has none of them, whichever of them the client sent, and the rest of the body
+    (here temperature and user) goes on as sent."""
+    fake.script_for("test/free", *[text("ok")] * 4)
+    r = start_router(router_config(fake, groups(fake, "free", "cheap"),
+                                   litellm_settings=fallbacks(free=["cheap"])))
+    sent = [dict(fallbacks=["cheap"]), dict(disable_fallbacks=False),
+            dict(fallbacks=["cheap"], disable_fallbacks=True, priority=1,
+                 metadata={"tags": ["x"]}),
+            dict()]
+    for extra in sent:
+        reply = r.chat("free", temperature=0.5, user="u-1", **extra)
+        assert reply.status == 200, reply.text
+    assert len(fake.chat_requests) == len(sent)
+    for body in (r["body"] for r in fake.chat_requests):
+        for field in ("fallbacks", "disable_fallbacks", "priority", "metadata"):
+            assert field not in body, body
+        assert body["temperature"] == 0.5 and body["user"] == "u-1", body
+
+
 # -- timeouts, broken bodies, refused connections ------------------------------------
 
 def test_hanging_upstream_times_out_with_408_after_retries(fake, start_router):
