@@ -280,6 +280,15 @@ int64_t now_wall_ms(void)
 	return clock_us(CLOCK_REALTIME) / 1000;
 }
 
+int64_t now_mono_coarse_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+		return now_mono_ms();
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 size_t fmt_uint(char *out, unsigned long long u, unsigned base)
 {
 	char tmp[INT_TEXT_MAX];

@@ -196,6 +196,7 @@ static void plain_read(struct httpc_req *r)
 	struct plain *p = r->pl;
 	char in[IN_BUF];
 	ssize_t n;
+	bool first = !r->first_byte_us;
 
 	do
 		n = recv(p->conn->fd, in, sizeof(in), 0);
@@ -213,6 +214,9 @@ static void plain_read(struct httpc_req *r)
 	if (r->pending != HTTPC_OK) {
 		r->owner->abort_now(r);
 	} else if (p->st == P_DONE) {
+		/* The whole answer came in this read: it ended when it began (one clock read). */
+		if (first && !r->end_us)
+			r->end_us = r->first_byte_us;
 		httpc_plain_detach(r, p->keep && !p->sending);
 		r->result = HTTPC_OK;
 		r->owner->finish(r);

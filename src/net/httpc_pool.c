@@ -94,6 +94,13 @@ void httpc_conn_close(struct conn *c)
 	free(c);
 }
 
+/* Idle times are kept on the coarse clock (idle_clock_us): they are compared only with each
+ * other, against an idle timeout of seconds, and a pooled request reads it twice. */
+static int64_t idle_clock_us(void)
+{
+	return now_mono_coarse_ms() * 1000;
+}
+
 static bool expired(const struct pool *pl, const struct conn *c, int64_t now_us)
 {
 	return now_us - c->idle_since_us >= (int64_t)pl->idle_ms * 1000;
@@ -124,7 +131,7 @@ static void on_prune(evutil_socket_t fd, short what, void *arg)
 {
 	struct pool *pl = arg;
 	struct conn **pp = &pl->idle, *c;
-	int64_t now = now_mono_us();
+	int64_t now = idle_clock_us();
 
 	while ((c = *pp)) {
 		if (!expired(pl, c, now)) {
@@ -144,7 +151,7 @@ struct conn *httpc_pool_take(struct loop *l, const char *key)
 {
 	struct pool *pl = httpc_pool_of(l);
 	struct conn **pp = &pl->idle, *c;
-	int64_t now = now_mono_us();
+	int64_t now = idle_clock_us();
 
 	while ((c = *pp)) {
 		bool old = expired(pl, c, now);
@@ -181,7 +188,7 @@ void httpc_pool_put(struct loop *l, struct conn *c)
 	 * anyway. */
 	c->req = NULL;
 	c->pool = pl;
-	c->idle_since_us = now_mono_us();
+	c->idle_since_us = idle_clock_us();
 	c->next = pl->idle;
 	pl->idle = c;
 	pl->n_idle++;
@@ -205,5 +212,5 @@ void httpc_idle_closed(struct conn *c)
 			break;
 		}
 	httpc_conn_close(c);
-	prune_arm(pl, now_mono_us());
+	prune_arm(pl, idle_clock_us());
 }

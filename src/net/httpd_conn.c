@@ -34,7 +34,7 @@ static void on_conn_event(evutil_socket_t fd, short what, void *arg);
 void httpd_conn_mark(struct conn *c, enum conn_state state)
 {
 	c->state = state;
-	c->t_mark_ms = now_mono_ms();
+	c->t_mark_ms = now_mono_coarse_ms();
 }
 
 /* A client that does not read its answers gets no new request read or started: its pipeline
@@ -174,7 +174,7 @@ void httpd_conn_send(struct conn *c, struct iovec *iov, int n)
 			}
 			w = 0;
 		}
-		c->t_write_ms = now_mono_ms();
+		c->t_write_ms = now_mono_coarse_ms();
 	}
 	for (i = 0; i < n; i++)
 		rest += iov[i].iov_len;
@@ -209,7 +209,7 @@ static void conn_flush(struct conn *c)
 		return;
 	}
 	buf_consume(&c->out, (size_t)w);
-	c->t_write_ms = now_mono_ms();
+	c->t_write_ms = now_mono_coarse_ms();
 	/* Reading resumes (conn_watch, conn_process from conn_after): the wait was ours, so the
 	 * head or body deadline starts again. */
 	if (paused && !backlogged(c) && c->state <= C_BODY)
@@ -403,7 +403,7 @@ void httpd_on_tick(evutil_socket_t fd, short what, void *arg)
 					    "no close from the client"};
 	struct httpd *h = arg;
 	struct conn *c, *next;
-	int64_t t = now_mono_ms();
+	int64_t t = now_mono_coarse_ms();
 
 	if (h->accept_paused) {
 		h->accept_paused = false;
@@ -476,7 +476,7 @@ static void conn_new(struct httpd *h, int fd, const struct sockaddr_storage *ss)
 static void pause_accepting(struct httpd *h, int err)
 {
 	static const struct timeval second = {1, 0};
-	int64_t t = now_mono_ms();
+	int64_t t = now_mono_coarse_ms();
 
 	if (!h->warned_ms || t - h->warned_ms >= 60000) {
 		log_warn("http: cannot accept connections: %s (port %d)", strerror(err), h->port);

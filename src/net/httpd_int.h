@@ -91,7 +91,7 @@ struct conn {
 	bool refused, deferred, close_pending, in_dispatch, keep_alive;
 	char why[160]; /* a refusal's words when they carry numbers (413) */
 	int in_cb;
-	int64_t t_mark_ms, t_write_ms;
+	int64_t t_mark_ms, t_write_ms; /* now_mono_coarse_ms */
 	char *in;
 	size_t in_len, in_alloc, scan, req_bytes;
 	struct buf out;	 /* answer bytes the socket has not taken */
