@@ -152,6 +152,29 @@ def test_marks_never_reach_a_provider_that_does_not_take_them(fake, claude, star
     assert got["system"][-1]["cache_control"] == {"type": "ephemeral"}, got["system"]
 
 
+def test_marks_at_every_level_are_taken_off_for_a_provider_without_them(fake, start_router):
+    # OpenRouter's automatic mark (top level), a tool's, a message's own and a text part's:
+    # OpenAI gets none of them, and the rest of the request as the client sent it.
+    fake.script(text("plain", usage=NO_COST), text("marked", usage=NO_COST))
+    r = start_router(router_config(fake, [openai_entry("gpt", fake)]))
+    mark = {"type": "ephemeral"}
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    msgs = conversation(1)
+    plain = {"model": "gpt", "messages": msgs, "tools": [tool]}
+    marked_msgs = [dict(m, cache_control=mark) if m["role"] == "assistant" else m for m in msgs]
+    marked_msgs[-1] = dict(msgs[-1], content=[{"type": "text", "text": msgs[-1]["content"],
+                                               "cache_control": mark}])
+    marked_req = {"model": "gpt", "messages": marked_msgs, "cache_control": mark,
+                  "tools": [dict(tool, cache_control=mark)]}
+    for body in (plain, marked_req):
+        reply = r.post("/v1/chat/completions", body)
+        assert reply.status == 200, reply.text
+    sent_plain, sent_marked = fake.chat_requests
+    assert "cache_control" not in sent_marked["raw"], sent_marked["raw"]
+    assert sent_marked["body"]["messages"] == sent_plain["body"]["messages"]
+    assert sent_marked["body"]["tools"] == sent_plain["body"]["tools"] == [tool]
+
+
 def test_a_mark_past_anthropics_four_is_not_added(fake, claude, start_router):
     claude.script(claude_text("ok"))
     # Both points name unmarked messages: the last one and the last assistant message.

@@ -2,6 +2,8 @@
  * not take them (see prompt_cache.h). */
 #include "router/providers/prompt_cache.h"
 
+#include "core/json.h"
+
 #include <string.h>
 
 static cJSON *get(const cJSON *o, const char *name)
@@ -157,26 +159,17 @@ static void unwrap_single_text(cJSON *msg)
 /* The first members named a and b of o, in one walk of its members (get is a walk each):
  * marks are stripped from every request of a dialect that takes none, and nearly all have
  * none to strip. */
-static void get2(const cJSON *o, const char *a, cJSON **va, const char *b, cJSON **vb)
-{
-	cJSON *m;
-
-	*va = *vb = NULL;
-	for (m = cJSON_IsObject(o) ? o->child : NULL; m; m = m->next) {
-		if (!m->string)
-			continue;
-		if (!*va && m->string[0] == a[0] && strcmp(m->string, a) == 0)
-			*va = m;
-		else if (!*vb && m->string[0] == b[0] && strcmp(m->string, b) == 0)
-			*vb = m;
-	}
-}
+/* The two members strip_marks asks an object for, found in one walk. */
+static const char *const MARK_AND_TOOLS[] = {"cache_control", "tools"};
+static const char *const MARK_AND_CONTENT[] = {"cache_control", "content"};
 
 static void strip_marks(cJSON *req, cJSON *messages)
 {
-	cJSON *t, *msg, *part, *mark, *tools, *content;
+	cJSON *t, *msg, *part, *mark, *tools, *content, *found[2];
 
-	get2(req, "cache_control", &mark, "tools", &tools);
+	json_members(req, MARK_AND_TOOLS, 2, found);
+	mark = found[0];
+	tools = found[1];
 	if (mark) /* OpenRouter's automatic form */
 		cJSON_Delete(cJSON_DetachItemViaPointer(req, mark));
 	cJSON_ArrayForEach(t, tools) cJSON_DeleteItemFromObjectCaseSensitive(t, "cache_control");
@@ -184,7 +177,9 @@ static void strip_marks(cJSON *req, cJSON *messages)
 	{
 		bool removed;
 
-		get2(msg, "cache_control", &mark, "content", &content);
+		json_members(msg, MARK_AND_CONTENT, 2, found);
+		mark = found[0];
+		content = found[1];
 		removed = mark != NULL;
 		if (mark)
 			cJSON_Delete(cJSON_DetachItemViaPointer(msg, mark));
