@@ -399,6 +399,34 @@ static void non_http_scheme_is_refused_without_callback(void **state)
 	assert_int_equal(f->done, 0);
 }
 
+/* After httpd_stop_serving a request on an open keep-alive connection gets a 503 and never
+ * reaches its handler (a shutdown destroys the modules behind the routes while it runs the
+ * loop), while a request dispatched before it is still answered. */
+static void a_stopped_server_refuses_new_requests_and_answers_started_ones(void **state)
+{
+	struct fx *f = *state;
+
+	start(f, "/hello", NULL);
+	run(f, 1);
+	assert_int_equal(f->status, 200);
+	assert_int_equal(f->hello_hits, 1);
+	start(f, "/hold", NULL);
+	while (!f->held && !f->timed_out)
+		event_base_loop(loop_base(f->loop), EVLOOP_ONCE);
+	assert_non_null(f->held);
+	httpd_stop_serving(f->srv);
+	httpd_reply(f->held, 200, "text/plain", "held", 4); /* started before: answered */
+	f->held = NULL;
+	run(f, 2);
+	assert_int_equal(f->status, 200);
+	assert_string_equal(f->body, "held");
+	start(f, "/hello", NULL); /* the pooled connection of the first request */
+	run(f, 3);
+	assert_int_equal(f->status, 503);
+	assert_non_null(strstr(f->body, "shutting down"));
+	assert_int_equal(f->hello_hits, 1); /* the handler never ran */
+}
+
 static void fifty_concurrent_requests_complete(void **state)
 {
 	struct fx *f = *state;
@@ -1505,6 +1533,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(non_http_scheme_is_refused_without_callback, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			a_stopped_server_refuses_new_requests_and_answers_started_ones, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(fifty_concurrent_requests_complete, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(

@@ -853,7 +853,10 @@ int gateway_run(const struct config *cfg)
 	if (daemon_run(&g.d) == 0)
 		rc = 0;
 out:
-	/* Turns and pending tool calls are answered through the API server: end them first. */
+	/* Turns and pending tool calls are answered through the API server: end them first. Ending
+	 * them runs the loop (agent_destroy), so the server first stops taking requests: one that
+	 * came now would reach a route of a module already destroyed (the cockpit's). */
+	httpd_stop_serving(g.api);
 	if (g.prune_ev)
 		event_free(g.prune_ev);
 	ui_destroy(g.ui);

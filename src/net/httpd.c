@@ -111,7 +111,11 @@ static void dispatch(struct conn *c)
 	httpd_conn_mark(c, C_BUSY);
 	c->in[end] = '\0'; /* the body as a string; the byte may start the next request */
 	c->in_dispatch = true;
-	if (!rt) {
+	if (c->h->stopped) {
+		r->obs = "refused";
+		c->keep_alive = false;
+		httpd_reply_error(r, 503, "service_unavailable", "hermetic is shutting down");
+	} else if (!rt) {
 		r->obs = "unmatched";
 		httpd_reply_error(r, 404, "not_found_error", "no such route");
 	} else if (!(r->method & rt->methods)) {
@@ -229,6 +233,16 @@ int httpd_create(struct loop *l, const struct httpd_opts *o, struct httpd **out,
 							 : ((struct sockaddr_in *)&ss)->sin_port);
 	*out = h;
 	return 0;
+}
+
+void httpd_stop_serving(struct httpd *h)
+{
+	if (!h)
+		return;
+	h->stopped = true;
+	h->accept_paused = false; /* the tick must not resume accepting */
+	if (h->accept_ev)
+		event_del(h->accept_ev);
 }
 
 void httpd_destroy(struct httpd *h)

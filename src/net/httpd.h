@@ -69,6 +69,13 @@ int httpd_create(struct loop *l, const struct httpd_opts *o, struct httpd **out,
 /* Stops listening and closes open connections; requests still held are freed (their handlers
  * must not answer them after this). Accepts NULL. */
 void httpd_destroy(struct httpd *h);
+/* The first step of a shutdown: no new connection is accepted, and every request that comes
+ * after this on an open connection is answered 503 without reaching a handler, so the modules
+ * behind the routes may be destroyed while answers already started (streams, held requests)
+ * still go out. A shutdown that runs the loop to end its work (agent_destroy delivers the
+ * turns' cancellations) would otherwise dispatch a request to a module already freed. Accepts
+ * NULL. */
+void httpd_stop_serving(struct httpd *h);
 int httpd_port(const struct httpd *h);
 /* Connections open now (also those being refused). */
 size_t httpd_connections(const struct httpd *h);

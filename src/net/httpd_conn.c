@@ -407,7 +407,8 @@ void httpd_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	if (h->accept_paused) {
 		h->accept_paused = false;
-		event_add(h->accept_ev, NULL);
+		if (!h->stopped)
+			event_add(h->accept_ev, NULL);
 	}
 	for (c = h->conns; c; c = next) {
 		next = c->next;

@@ -131,6 +131,7 @@ struct httpd {
 	int64_t idle_ms, header_ms, body_ms, write_ms;
 	int64_t warned_ms; /* last "connection cap reached" warning */
 	bool accept_paused;
+	bool stopped; /* httpd_stop_serving: new requests get a 503 */
 	time_t date_s;
 	char date[48]; /* "Date: ...\r\n" of date_s */
 	size_t date_len;

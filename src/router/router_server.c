@@ -714,7 +714,9 @@ int router_server_run(const struct config *cfg)
 	if (daemon_run(&s.d) == 0)
 		rc = 0;
 out:
-	/* The router answers its cancelled calls through the server: destroy it first. */
+	/* The router answers its cancelled calls through the server: destroy it first, with the
+	 * server taking no new request meanwhile (httpd_stop_serving). */
+	httpd_stop_serving(s.http);
 	router_destroy(s.router);
 	httpd_destroy(s.http);
 	spend_destroy(s.spend);
