@@ -86,7 +86,7 @@ size_t httpd_buffered_max(const struct httpd *h);
 void httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn, void *arg);
 /* Counts answered requests in metrics when set: called from inside the reply call (it must not
  * call httpd) with the route path ("unmatched" for 404s, "refused" for 503s past the
- * connection cap) and the status. */
+ * connection cap or after httpd_stop_serving) and the status. */
 typedef void (*httpd_observe_cb)(const char *route, int status, void *arg);
 void httpd_set_observer(struct httpd *h, httpd_observe_cb cb, void *arg);
 

@@ -156,10 +156,9 @@ static void unwrap_single_text(cJSON *msg)
 					       cJSON_CreateString(text->valuestring));
 }
 
-/* The first members named a and b of o, in one walk of its members (get is a walk each):
- * marks are stripped from every request of a dialect that takes none, and nearly all have
- * none to strip. */
-/* The two members strip_marks asks an object for, found in one walk. */
+/* The two members strip_marks asks an object for, found in one walk (json_members; get is a
+ * walk each): marks are stripped from every request of a dialect that takes none, and nearly
+ * all have none to strip. */
 static const char *const MARK_AND_TOOLS[] = {"cache_control", "tools"};
 static const char *const MARK_AND_CONTENT[] = {"cache_control", "content"};
 
