@@ -7,6 +7,7 @@
  * the dispatch and the refusals go through h->cbs (struct httpd_cbs), so calls run one way,
  * httpd.c -> httpd_reply.c -> here -> httpd_parse.c. */
 #include "net/httpd_int.h"
+#include "core/alloc_front.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -102,7 +103,7 @@ void httpd_conn_free(struct conn *c)
 		h->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	if (!h->conns && !h->accept_paused)
+	if (!h->conns && !h->accept_paused && !alloc_front_bytes())
 		event_del(h->tick);
 	event_free(c->ev);
 	free(c->in);
@@ -405,6 +406,11 @@ void httpd_on_tick(evutil_socket_t fd, short what, void *arg)
 	struct conn *c, *next;
 	int64_t t = now_mono_coarse_ms();
 
+	/* Kept freed blocks go back half at a time each second, also once the connections are gone:
+	 * the tick runs on until none is left. */
+	alloc_front_decay();
+	if (!h->conns && !h->accept_paused && !alloc_front_bytes())
+		event_del(h->tick);
 	if (h->accept_paused) {
 		h->accept_paused = false;
 		if (!h->stopped)
