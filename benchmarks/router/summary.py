@@ -443,6 +443,8 @@ def report(res):
     if m.get("cpu_steal_pct") is not None:
         lines.append(f"machine during the run: {m['cpu_busy_pct']}% CPU busy, {m['cpu_steal_pct']}% stolen "
                      f"by the hypervisor; load average at start {' '.join(m['loadavg_start'])}")
+    if m.get("cpu_idle"):
+        lines.append(f"CPU idle states: {m['cpu_idle']}")
     lines.append(f"fake upstream: fixed {p['delay_ms']} ms; {p['rounds']} rounds, each with every phase "
                  f"for every target (order rotated per round): open-loop load for {p['window_s']} s "
                  f"(after {p['warmup_s']} s warm-up) per rate, then concurrency 1")
