@@ -3,7 +3,6 @@
  * test's C library malloc with counters and a clock the test moves. */
 #include "test.h"
 
-#include "core/alloc_front.h"
 #include "core/alloc_keep.h"
 
 #include <malloc.h>
@@ -239,12 +238,6 @@ static void test_no_cap_passes_every_call_through(void **state)
 	assert_int_equal(alloc_keep_bytes(&k), 0);
 	assert_int_equal(atomic_load(&n_free), frees + 1);
 	assert_int_equal(atomic_load(&n_malloc), mallocs + 1);
-	/* A build without the front (this one, unless it links musl statically) keeps nothing. */
-	if (!alloc_front_built()) {
-		alloc_front_keep(1 << 20);
-		free(malloc(100));
-		assert_int_equal(alloc_front_bytes(), 0);
-	}
 }
 
 static struct alloc_keep shared_k = ALLOC_KEEP_INIT(&base);

@@ -91,11 +91,6 @@ size_t alloc_front_bytes(void)
 	return alloc_keep_bytes(&front);
 }
 
-bool alloc_front_built(void)
-{
-	return true;
-}
-
 #else
 
 void alloc_front_keep(size_t cap)
@@ -110,11 +105,6 @@ void alloc_front_decay(void)
 size_t alloc_front_bytes(void)
 {
 	return 0;
-}
-
-bool alloc_front_built(void)
-{
-	return false;
 }
 
 #endif

@@ -3,7 +3,6 @@
 #ifndef HERMETIC_CORE_ALLOC_FRONT_H
 #define HERMETIC_CORE_ALLOC_FRONT_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 /* Starts keeping freed blocks, up to cap bytes (0: none, the default). Call from the main
@@ -16,8 +15,5 @@ void alloc_front_decay(void);
 
 /* The bytes kept now. */
 size_t alloc_front_bytes(void);
-
-/* True when this build's malloc goes through the front. */
-bool alloc_front_built(void);
 
 #endif
