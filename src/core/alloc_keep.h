@@ -3,7 +3,7 @@
 #ifndef HERMETIC_CORE_ALLOC_KEEP_H
 #define HERMETIC_CORE_ALLOC_KEEP_H
 
-#include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,7 +32,7 @@ struct alloc_keep_class {
  * malloc has it before anything can be allocated. */
 struct alloc_keep {
 	const struct alloc_keep_base *base;
-	pthread_mutex_t lock;
+	atomic_bool lock;    /* a spin lock (alloc_keep.c) */
 	atomic_size_t cap;   /* 0: every call goes straight to base, nothing is kept */
 	atomic_size_t bytes; /* usable bytes of the kept blocks */
 	unsigned ops;
@@ -41,7 +41,7 @@ struct alloc_keep {
 };
 #define ALLOC_KEEP_INIT(b)                                                                         \
 	{                                                                                          \
-		.base = (b), .lock = PTHREAD_MUTEX_INITIALIZER                                     \
+		.base = (b), .lock = false                                                         \
 	}
 
 /* malloc, calloc, realloc and free with their C contracts. With a cap, a size up to 64 KiB is

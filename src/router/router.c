@@ -44,6 +44,7 @@
 #include "router/policy.h"
 #include "router/providers/prompt_cache.h"
 #include "router/router_metrics.h"
+#include "core/alloc_front.h"
 #include "core/audit.h"
 #include "core/config.h"
 #include "net/httpc.h"
@@ -128,6 +129,7 @@ static void collect(struct metrics *m, void *arg)
 	size_t i;
 
 	metric_set(r->m.in_flight, NULL, (double)r->in_flight);
+	metric_set(r->m.kept_bytes, NULL, (double)alloc_front_bytes());
 	router_pools_collect(r);
 	for (i = 0; i < r->n_deps; i++)
 		router_set_state_metric(r, &r->deps[i], now_mono_ms());

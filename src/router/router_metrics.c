@@ -90,6 +90,10 @@ void router_metrics_register(struct router_metrics *rm, struct metrics *m)
 				    "Upstream calls in flight", NULL);
 	rm->spend_today = metrics_add(m, METRIC_GAUGE, "hermetic_spend_today_usd",
 				      "Spend today (configured timezone) in USD", NULL);
+	rm->kept_bytes = metrics_add(m, METRIC_GAUGE, "hermetic_alloc_kept_bytes",
+				     "Freed memory blocks kept for reuse (the release binary's "
+				     "allocator front; 0 in other builds)",
+				     NULL);
 	rm->pool_tokens =
 		metrics_add(m, METRIC_GAUGE, "hermetic_pool_tokens",
 			    "Rate pool tokens in the last 60 s: used (settled and granted), "

@@ -10,7 +10,7 @@ struct router_metrics {
 	struct metric *total, *failed, *requests, *spend, *tokens, *in_tokens, *out_tokens,
 		*cached_tokens, *cache_write_tokens, *latency, *api_latency, *ttft, *overhead,
 		*fb_ok, *fb_fail, *cooled, *state, *remaining, *retries, *cost_unknown, *in_flight,
-		*spend_today, *pool_tokens, *pool_queue, *pool_wait, *pool_deferred;
+		*spend_today, *kept_bytes, *pool_tokens, *pool_queue, *pool_wait, *pool_deferred;
 };
 
 /* Adds every router series to m (LiteLLM's names and labels, plus hermetic_router_*) and
