@@ -308,7 +308,11 @@ void json_members(const cJSON *obj, const char *const *names, size_t n, cJSON **
 	memset(out, 0, n * sizeof(*out));
 	for (kid = obj ? obj->child : NULL; kid && kid->string; kid = kid->next)
 		for (i = 0; i < n; i++)
+			/* Two bytes before the call (the first is not NUL, so both strings have a
+			 * second): a request's names share first letters ("model", "messages",
+			 * "max_tokens"), and most of the calls were to find they differ. */
 			if (names[i] && !out[i] && kid->string[0] == names[i][0] &&
+			    kid->string[0] && kid->string[1] == names[i][1] &&
 			    strcmp(kid->string, names[i]) == 0) {
 				out[i] = kid;
 				break;

@@ -262,6 +262,7 @@ static int walk(struct scan *s, char close, member_fn on_member, element_fn on_e
 	} names[SCAN_MEMBERS];
 	const char *k;
 	size_t len, n_names = 0, i;
+	uint64_t marks = 0, mark;
 
 	if (++s->depth > ANSWER_SCAN_MAX_DEPTH)
 		return -1;
@@ -276,9 +277,15 @@ static int walk(struct scan *s, char close, member_fn on_member, element_fn on_e
 		if (on_member) {
 			if (key(s, &k, &len) < 0 || n_names == SCAN_MEMBERS)
 				return -1;
-			for (i = 0; i < n_names; i++)
-				if (names[i].len == len && mem_eq(names[i].s, k, len))
-					return -1;
+			/* A bit for each name's length and last byte: the pairwise check runs only
+			 * when a name shares its bit with one before it (in an answer's objects,
+			 * almost never). */
+			mark = 1ull << ((len * 7 + (len ? (unsigned char)k[len - 1] : 0)) & 63);
+			if (marks & mark)
+				for (i = 0; i < n_names; i++)
+					if (names[i].len == len && mem_eq(names[i].s, k, len))
+						return -1;
+			marks |= mark;
 			names[n_names].s = k;
 			names[n_names++].len = len;
 			ws(s);
