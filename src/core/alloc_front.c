@@ -15,7 +15,6 @@
 #ifdef HERMETIC_MALLOC_FRONT
 
 #include <malloc.h>
-#include <stdbool.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -38,37 +37,29 @@ static const struct alloc_keep_base musl = {__libc_malloc_impl, __libc_calloc,	 
 					    __libc_free,	malloc_usable_size, coarse_ms};
 static struct alloc_keep front = ALLOC_KEEP_INIT(&musl);
 
-/* The thread that called alloc_front_keep (the router's loop): the only one whose calls go
- * through the kept lists. Another thread's (the store's committer, whose SQLite allocates on
- * every row) go straight to musl, as before the front: shared, the lists and their lock moved
- * between the two CPUs' caches on every call of each, and the loop's lock and list pop were
- * 3.4% of its user time (perf, 1,000 req/s). A block may still be freed on a thread other
- * than the one that allocated it: either way it is a block musl's free takes. */
-static _Thread_local bool owner;
-
 void *malloc(size_t n)
 {
-	return owner ? alloc_keep_malloc(&front, n) : __libc_malloc_impl(n);
+	return alloc_keep_malloc(&front, n);
 }
 
 void *calloc(size_t m, size_t n)
 {
-	return owner ? alloc_keep_calloc(&front, m, n) : __libc_calloc(m, n);
+	return alloc_keep_calloc(&front, m, n);
 }
 
 void *realloc(void *p, size_t n)
 {
-	if (owner)
-		return alloc_keep_realloc(&front, p, n);
-	return p ? __libc_realloc(p, n) : __libc_malloc_impl(n);
+	return alloc_keep_realloc(&front, p, n);
 }
 
+/* Every thread's calls go through the same lists, the store's committer's too: its SQLite
+ * allocates and frees on every row, and sent straight to musl (tried: the lists for the loop
+ * thread only) those calls mapped and unmapped musl's groups 25 times a second at 1,000 req/s,
+ * each munmap a TLB shootdown on the loop's CPU, and the bench's p50 and p99 were worse for
+ * it. */
 void free(void *p)
 {
-	if (owner)
-		alloc_keep_free(&front, p);
-	else if (p)
-		__libc_free(p);
+	alloc_keep_free(&front, p);
 }
 
 static void before_fork(void)
@@ -91,7 +82,6 @@ void alloc_front_keep(size_t cap)
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 	pthread_once(&once, at_fork);
-	owner = true;
 	alloc_keep_set_cap(&front, cap);
 }
 
