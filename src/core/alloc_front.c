@@ -54,9 +54,9 @@ void *realloc(void *p, size_t n)
 
 /* Every thread's calls go through the same lists, the store's committer's too: its SQLite
  * allocates and frees on every row, and sent straight to musl (tried: the lists for the loop
- * thread only) those calls mapped and unmapped musl's groups 25 times a second at 1,000 req/s,
- * each munmap a TLB shootdown on the loop's CPU, and the bench's p50 and p99 were worse for
- * it. */
+ * thread only) those calls mapped and unmapped musl's groups 25 times a second each at
+ * 1,000 req/s, each munmap a TLB shootdown on the loop's CPU: the work this front exists to
+ * spare (an A/B of the two was within its noise; docs/numbers.md, "The seventeenth look"). */
 void free(void *p)
 {
 	alloc_keep_free(&front, p);
