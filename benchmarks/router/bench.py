@@ -933,8 +933,12 @@ def hold_cpus_awake(a):
         return None, "idle states as the machine has them (--cpu-idle)"
     try:
         fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+    except OSError as e:
+        return None, f"idle states as the machine has them (/dev/cpu_dma_latency: {e.strerror})"
+    try:
         os.write(fd, struct.pack("i", 0))
     except OSError as e:
+        os.close(fd)
         return None, f"idle states as the machine has them (/dev/cpu_dma_latency: {e.strerror})"
     return fd, "held at polling for the run (/dev/cpu_dma_latency 0)"
 

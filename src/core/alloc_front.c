@@ -37,6 +37,11 @@ static const struct alloc_keep_base musl = {__libc_malloc_impl, __libc_calloc,	 
 					    __libc_free,	malloc_usable_size, coarse_ms};
 static struct alloc_keep front = ALLOC_KEEP_INIT(&musl);
 
+/* Every thread's calls go through the same lists, the store's committer's too: its SQLite
+ * allocates and frees on every row, and sent straight to musl (tried: the lists for the loop
+ * thread only) those calls mapped and unmapped musl's groups 25 times a second each at
+ * 1,000 req/s, each munmap a TLB shootdown on the loop's CPU: the work this front exists to
+ * spare (an A/B of the two was within its noise; docs/numbers.md, "The seventeenth look"). */
 void *malloc(size_t n)
 {
 	return alloc_keep_malloc(&front, n);
@@ -52,11 +57,6 @@ void *realloc(void *p, size_t n)
 	return alloc_keep_realloc(&front, p, n);
 }
 
-/* Every thread's calls go through the same lists, the store's committer's too: its SQLite
- * allocates and frees on every row, and sent straight to musl (tried: the lists for the loop
- * thread only) those calls mapped and unmapped musl's groups 25 times a second each at
- * 1,000 req/s, each munmap a TLB shootdown on the loop's CPU: the work this front exists to
- * spare (an A/B of the two was within its noise; docs/numbers.md, "The seventeenth look"). */
 void free(void *p)
 {
 	alloc_keep_free(&front, p);
