@@ -138,12 +138,18 @@ def per_round_ratios(rounds, a, b, get):
 
 
 def pooled_cpu_us(rounds, name):
-    """CPU µs per request of name over all rounds together: the sum of its windows' CPU ticks
-    over the sum of their requests (10 ms ticks: pooling gives the resolution one window lacks)."""
-    ticks = sum((r.get(name) or {}).get("proxy_cpu_ticks") or 0 for r in rounds)
-    sent = sum((r.get(name) or {}).get("sent_requests") or 0 for r in rounds
-               if (r.get(name) or {}).get("proxy_cpu_ticks") is not None)
-    return ticks * 1e6 / CLK_TCK / sent if sent else None
+    """CPU µs per request of name over all rounds together: the sum of its windows' CPU over
+    the sum of their requests. In nanoseconds (schedstat) when every window has them, else in
+    10 ms ticks (results from before, or a kernel without schedstat), where pooling gives the
+    resolution one window lacks."""
+    ws = [r.get(name) or {} for r in rounds]
+    ws = [w for w in ws if w.get("proxy_cpu_ticks") is not None]
+    sent = sum(w.get("sent_requests") or 0 for w in ws)
+    if not sent:
+        return None
+    if all(w.get("proxy_cpu_ns") is not None for w in ws):
+        return sum(w["proxy_cpu_ns"] for w in ws) / 1e3 / sent
+    return sum(w["proxy_cpu_ticks"] for w in ws) * 1e6 / CLK_TCK / sent
 
 
 def rnd1(x):
