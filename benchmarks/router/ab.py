@@ -8,7 +8,8 @@ CPU a request, and how their latencies compare, measured in the same seconds. No
 
 One loadgen sends --rate req/s to each target, request by request in turn (`loadgen --target`),
 so a slow moment of the machine lands on all of them alike; the targets' order rotates each
-round. A target's CPU in a round is its threads' run time (bench.proc_cpu_ns: schedstat, in
+round. With --separate each target has a window of its own instead, the others stopped, as
+`make bench` measures the plain budgets. A target's CPU in a round is its threads' run time (bench.proc_cpu_ns: schedstat, in
 nanoseconds) over the requests sent to it, warm-up included. Latency is loadgen's due-time-to-last-
 byte of each answered request. The CPUs are held awake as in bench.py. Prints one line a round
 and the medians, and how many rounds each build was the cheaper. Tools come from run.sh's cache
@@ -45,6 +46,11 @@ def main():
     ap.add_argument("--window", type=float, default=8.0, help="seconds a round")
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--rate", type=int, default=1000, help="req/s to each target")
+    ap.add_argument("--separate", action="store_true",
+                    help="each target in a window of its own, the others stopped (SIGSTOP), as "
+                         "make bench measures the plain budgets: what a target does to the "
+                         "machine (a burst of a worker thread that delays the load generator or "
+                         "the upstream) then lands on its own requests only")
     ap.add_argument("--loadgen", default=os.path.join(cache, "loadgen"))
     ap.add_argument("--upstream", default=os.path.join(cache, "upstream"))
     a = ap.parse_args()
@@ -79,10 +85,25 @@ def main():
             ts = targets[i % len(targets):] + targets[:i % len(targets)]
             raws = {t.name: os.path.join(b.tmp, f"ab-{t.name}.csv") for t in ts}
             ns0 = {t.name: bench.proc_cpu_ns(t.pid) for t in ts if t.pid}
-            p = b.loadgen_interleaved(ts, a.rate, raws)
-            r = b.finish_loadgen(p, a.window + a.warmup + a.timeout + 15)
-            if "error" in r:
-                raise SystemExit(f"ab: round {i + 1}: {r['error']}")
+            r = {"targets": {}}
+            for group in ([[t] for t in ts] if a.separate else [ts]):
+                with b.quiet_others(group, targets):
+                    if a.separate:
+                        t = group[0]
+                        ns0[t.name] = bench.proc_cpu_ns(t.pid) if t.pid else None
+                        p = b.loadgen(t, a.rate, a.window, a.warmup, bench.PLAIN_BODY,
+                                      a.timeout, a.max_conns, raw=raws[t.name])
+                    else:
+                        p = b.loadgen_interleaved(group, a.rate, raws)
+                    x = b.finish_loadgen(p, a.window + a.warmup + a.timeout + 15)
+                    if "error" in x:
+                        raise SystemExit(f"ab: round {i + 1}: {x['error']}")
+                    if a.separate:
+                        x = {"targets": {t.name: x}}
+                        for t in group:
+                            if t.pid:
+                                ns0[t.name] = (bench.proc_cpu_ns(t.pid) - ns0[t.name], True)
+                r["targets"].update(x["targets"])
             line = []
             for t in ts:
                 x = r["targets"][t.name]
@@ -90,7 +111,11 @@ def main():
                 ls = raw_latencies(raws[t.name])
                 lat[t.name].append(ls)
                 if t.pid:
-                    us = (bench.proc_cpu_ns(t.pid) - ns0[t.name]) / 1e3 / sent
+                    d = (ns0[t.name][0] if isinstance(ns0[t.name], tuple)
+                         else bench.proc_cpu_ns(t.pid) - ns0[t.name])
+                    if x.get("warmup_requests") is None:  # one target's loadgen: its warm-up
+                        sent += int(a.rate * a.warmup)
+                    us = d / 1e3 / sent
                     cpu[t.name].append(us)
                 line.append((f"{t.name} {us:.1f} µs" if t.pid else t.name)
                             + f" p50 {quantile(ls, .5):.0f} p99 {quantile(ls, .99):.0f}")

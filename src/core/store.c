@@ -52,6 +52,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <sys/eventfd.h>
 #include <stdio.h>
@@ -491,7 +492,19 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
  * them overlap: every other
  * use of the connection (store_db, store_begin, store_write, a row written alone, ...) first
  * waits for the batch in flight (wait_commit). The batch's listeners fire on the loop when it
- * is done, from the eventfd or from wait_commit, whichever comes first. */
+ * is done, from the eventfd or from wait_commit, whichever comes first. A writer yields the
+ * thread's CPU between its statements (store_batch_yield): as SCHED_BATCH, a woken thread
+ * that lands on this one's CPU (the load generator, the upstream, another service) waited
+ * for the whole batch otherwise. */
+/* The committer's own thread: store_batch_yield yields there only. */
+static _Thread_local bool on_committer;
+
+void store_batch_yield(void)
+{
+	if (on_committer)
+		sched_yield();
+}
+
 static void *commit_loop(void *arg)
 {
 	struct store *s = arg;
@@ -499,6 +512,7 @@ static void *commit_loop(void *arg)
 	int rc;
 
 	offload_thread_init();
+	on_committer = true;
 	pthread_mutex_lock(&s->cmu);
 	for (;;) {
 		while (!s->commit_asked && !s->committer_stop)

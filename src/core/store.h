@@ -155,6 +155,12 @@ struct store_held_ops {
 	store_batch_fn done;
 };
 int store_batch_hold(struct store *s, const struct store_held_ops *ops, void *arg);
+/* For a held_ops.write, between two of its statements: on the committer thread, gives the
+ * CPU to any thread waiting for it (sched_yield); elsewhere (a batch written on the loop)
+ * nothing. A batch of 100 rows is about 0.26 ms of CPU on a small VM; in one piece it held
+ * up the load generator and the upstream on the other CPU, and was the router's p99 at
+ * 1,000 req/s (docs/numbers.md, "The eighteenth look"). */
+void store_batch_yield(void);
 /* Writes the filling batch now and waits for it (and for the one in flight). */
 void store_batch_end(struct store *s);
 /* Asks for fn(arg, rc) once when the filling batch is written, without rows of its own (the

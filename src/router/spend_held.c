@@ -195,6 +195,7 @@ size_t spend_held_write(struct spend_held *h, const struct spend_inserts *ins, s
 		n = n >= CHUNK_BIG ? CHUNK_BIG : n >= CHUNK_SMALL ? CHUNK_SMALL : 1;
 		lost += write_rows(h, st, i, n);
 		i += n;
+		store_batch_yield(); /* 16 rows at most in one piece of the committer's CPU */
 	}
 	return lost;
 }
