@@ -1290,7 +1290,7 @@ static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 	store_attach_loop(f.store, loop);
 	db = store_db(f.store); /* (taken now: store_db ends an open batch) */
 	assert_int_equal(audit_open(trail, 0, 0, false), 0);
-	audit_hold_for(f.store);
+	audit_hold_for(f.store, loop);
 	/* No batch open (a row after a quiet window is written alone): the line goes at once. */
 	assert_int_equal(record(&f, t, "free", "internal", 0.125), 0);
 	audit_mark(marks[0]);
@@ -1345,9 +1345,79 @@ static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 	assert_int_equal(record(&f, t + 4, "free", "internal", 0.125), 0);
 	assert_int_equal(record(&f, t + 4, "free", "internal", 0.125), 0);
 	assert_true(store_batch_open(f.store));
-	audit_hold_for(NULL);
+	audit_hold_for(NULL, NULL);
 	audit_mark(marks[4]);
 	expect_marks(trail, marks, 5, 400);
+	audit_close();
+	fx_close(&f);
+	loop_destroy(loop);
+	free(trail);
+}
+
+/* A batch's held lines (here 100 of about 300 bytes) go out in pieces of whole lines of at
+ * most AUDIT_PIECE bytes, the first as the batch ends and one more each turn of the loop, so
+ * the loop never writes the 30 KB in one go; a line that comes while pieces wait is written
+ * after them. */
+static void held_lines_go_out_a_piece_a_loop_turn(void **state)
+{
+	struct fx f;
+	struct loop *loop = loop_create();
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+	char *trail = xasprintf("%s/audit-pieces.jsonl", dir), *text, big[241];
+	const char *const marks[] = {"last-of-batch", "late"};
+	size_t before, len, prev, turns = 0;
+
+	(void)state;
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	store_attach_loop(f.store, loop);
+	assert_int_equal(audit_open(trail, 0, 0, false), 0);
+	audit_hold_for(f.store, loop);
+	assert_int_equal(record(&f, t, "free", "internal", 0.125), 0);
+	assert_int_equal(record(&f, t + 1, "free", "internal", 0.125), 0);
+	assert_true(store_batch_open(f.store));
+	text = trail_text(trail);
+	before = strlen(text);
+	free(text);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (int i = 0; i < 100; i++) {
+		struct audit_line l;
+
+		audit_begin(&l, "attempt");
+		audit_str(&l, "filler", big);
+		audit_end(&l);
+	}
+	audit_mark(marks[0]);
+	end_window(loop, f.store);
+	/* The batch is done: one piece is out, whole lines. */
+	text = trail_text(trail);
+	len = strlen(text);
+	assert_true(len > before && len - before <= AUDIT_PIECE);
+	assert_true(text[len - 1] == '\n');
+	free(text);
+	/* No batch open, pieces waiting: this line queues behind them. */
+	audit_mark(marks[1]);
+	text = trail_text(trail);
+	assert_int_equal(strlen(text), len);
+	free(text);
+	do {
+		prev = len;
+		event_base_loop(loop_base(loop), EVLOOP_ONCE);
+		text = trail_text(trail);
+		len = strlen(text);
+		assert_true(len - prev <= AUDIT_PIECE);
+		assert_true(text[len - 1] == '\n');
+		free(text);
+	} while (len > prev && ++turns < 20);
+	/* 30 KB in pieces of at most 8 KiB: four turns at least besides the batch's end. */
+	assert_true(turns >= 3);
+	expect_marks(trail, marks, 2, 100);
+	text = trail_text(trail);
+	assert_non_null(strstr(text, "\"mark\":\"late\"}\n"));
+	assert_true(strstr(text, "\"mark\":\"late\"}\n") + strlen("\"mark\":\"late\"}\n") ==
+		    text + strlen(text));
+	free(text);
+	audit_hold_for(NULL, NULL);
 	audit_close();
 	fx_close(&f);
 	loop_destroy(loop);
@@ -1707,6 +1777,7 @@ int main(void)
 		cmocka_unit_test(rows_during_a_commit_do_not_wait_for_it),
 		cmocka_unit_test(a_use_of_the_connection_waits_for_every_batch_in_flight),
 		cmocka_unit_test(audit_lines_wait_for_the_batch_their_rows_are_in),
+		cmocka_unit_test(held_lines_go_out_a_piece_a_loop_turn),
 		cmocka_unit_test(failed_write_of_a_new_period_still_counts),
 		cmocka_unit_test(unreadable_ledger_fails_closed_and_keeps_unsaved_spend),
 		cmocka_unit_test(reservations_count_calls_in_flight),

@@ -3,9 +3,11 @@
  * lines are for people, levels filter them away, and their format is not a contract). */
 #include "core/audit.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/rotfile.h"
 #include "core/store.h"
 
+#include <event2/event.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,28 +22,79 @@ static struct {
 	struct rotfile file;
 	bool include_text;
 	struct store *store; /* audit_hold_for's */
-	struct buf held;     /* lines waiting for the store's open batch to end */
+	struct buf held;     /* lines waiting for the store's open batch to end, then their turn */
+	size_t held_off;     /* held's bytes written so far */
+	struct event *next;  /* the next piece's turn of the loop */
 	struct buf spare;    /* the last line's buffer, for the next (no malloc and free a line) */
 } A = {.file = ROTFILE_CLOSED};
 
+/* Every held line, now (a full buffer, a new store, closing). */
 static void write_held(void)
 {
-	if (A.held.len)
-		rotfile_write(&A.file, A.held.data, A.held.len);
+	if (A.held.len > A.held_off)
+		rotfile_write(&A.file, A.held.data + A.held_off, A.held.len - A.held_off);
 	buf_reset(&A.held);
+	A.held_off = 0;
+	if (A.next)
+		event_del(A.next);
+}
+
+/* One piece of the held lines: whole lines up to AUDIT_PIECE bytes (a longer line alone);
+ * the next piece on the loop's next turn. */
+static void write_piece(void)
+{
+	size_t left = A.held.len - A.held_off, n = left;
+	const char *p = A.held.data + A.held_off, *nl;
+
+	if (n > AUDIT_PIECE) {
+		nl = memrchr(p, '\n', AUDIT_PIECE);
+		if (!nl)
+			nl = memchr(p, '\n', left); /* every line ends with one */
+		n = nl ? (size_t)(nl - p) + 1 : left;
+	}
+	rotfile_write(&A.file, p, n);
+	A.held_off += n;
+	if (A.held_off < A.held.len) {
+		/* A zero timeout, not event_active: libevent runs what is activated during its
+		 * callbacks in the same pass, before the sockets that are ready. */
+		static const struct timeval now = {0, 0};
+
+		evtimer_add(A.next, &now);
+	} else {
+		buf_reset(&A.held);
+		A.held_off = 0;
+	}
+}
+
+static void on_next_piece(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (A.held.len > A.held_off)
+		write_piece();
 }
 
 static void on_batch_end(void *arg, int rc)
 {
 	(void)arg;
 	(void)rc; /* a rolled-back batch's attempts happened all the same: their lines stay */
-	write_held();
+	if (!A.next) {
+		write_held();
+		return;
+	}
+	/* Pieces already on their way take these lines along. */
+	if (A.held.len > A.held_off && !event_pending(A.next, EV_TIMEOUT, NULL))
+		write_piece();
 }
 
-void audit_hold_for(struct store *s)
+void audit_hold_for(struct store *s, struct loop *loop)
 {
 	write_held();
-	A.store = s;
+	if (A.next)
+		event_free(A.next);
+	A.next = s && loop ? event_new(loop_base(loop), -1, 0, on_next_piece, NULL) : NULL;
+	A.store = A.next ? s : NULL;
 }
 
 int audit_open(const char *path, size_t max_bytes, int keep, bool include_text)
@@ -53,6 +106,9 @@ int audit_open(const char *path, size_t max_bytes, int keep, bool include_text)
 void audit_close(void)
 {
 	write_held();
+	if (A.next)
+		event_free(A.next);
+	A.next = NULL;
 	buf_finish(&A.held);
 	buf_finish(&A.spare);
 	A.store = NULL;
@@ -296,9 +352,10 @@ void audit_end(struct audit_line *l)
 		return;
 	buf_append(&l->b, "}\n", 2);
 	/* Asking again is a no-op while the batch is open (the store keeps one listener a fn). */
-	if (store_batch_listen(A.store, on_batch_end, NULL) == 0) {
+	if (store_batch_listen(A.store, on_batch_end, NULL) == 0 || A.held.len > A.held_off) {
+		/* Held for the batch, or behind pieces still waiting (in order, then). */
 		buf_append(&A.held, l->b.data, l->b.len);
-		if (A.held.len >= AUDIT_HELD_MAX)
+		if (A.held.len - A.held_off >= AUDIT_HELD_MAX)
 			write_held();
 	} else {
 		rotfile_write(&A.file, l->b.data, l->b.len);

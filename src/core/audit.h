@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct loop;
 struct store;
 
 #define AUDIT_STR_MAX  256  /* a string field (a name, an error) */
@@ -29,12 +30,16 @@ struct audit_line {
 /* Opens the trail at path. Returns 0 or a negative errno (the trail stays closed). */
 int audit_open(const char *path, size_t max_bytes, int keep, bool include_text);
 void audit_close(void);
-/* While s's group commit has a batch open, lines wait in memory and are written together
- * when it ends (committed or rolled back): one write instead of one a line, and an attempt's
- * line reaches the file with its ledger row (a crash loses both, at most STORE_BATCH_MS of
- * them). Otherwise, and with s NULL, a line is written at once. Held lines are written first;
- * call with NULL before closing s. */
-void audit_hold_for(struct store *s);
+/* While s's group commit has a batch open, lines wait in memory and are written when it
+ * ends (committed or rolled back): a few writes instead of one a line, and an attempt's line
+ * reaches the file with its ledger row (a crash loses both, at most STORE_BATCH_MS of them).
+ * They go out in pieces of whole lines of at most AUDIT_PIECE bytes, one piece a turn of
+ * loop's event loop (a batch's 100 lines in one write of 34 KB held the loop for 50-100 µs
+ * every batch, docs/numbers.md); a line that comes while pieces wait joins them. Otherwise,
+ * and with s NULL, a line is written at once. Held lines are written first; call with NULL
+ * before closing s (and loop). */
+void audit_hold_for(struct store *s, struct loop *loop);
+#define AUDIT_PIECE (8 * 1024)
 bool audit_is_open(void);
 
 /* {"ts":"<UTC ISO 8601, ms>","kind":kind ... */

@@ -292,7 +292,7 @@ int daemon_run(struct daemon *d)
 	store_start_checkpointer(d->store);
 	/* From here on the loop serves: another process's lock on state.db must not stall it. */
 	store_attach_loop(d->store, d->loop);
-	audit_hold_for(d->store);
+	audit_hold_for(d->store, d->loop);
 	log_info("ready");
 	if (loop_run(d->loop) < 0) {
 		log_error("event loop failed");
@@ -311,7 +311,7 @@ void daemon_finish(struct daemon *d)
 		event_base_loop(loop_base(d->loop), EVLOOP_NONBLOCK);
 	}
 	store_batch_end(d->store); /* writes the audit lines it holds */
-	audit_hold_for(NULL);
+	audit_hold_for(NULL, NULL);
 	store_close(d->store);
 	d->store = NULL;
 	loop_destroy(d->loop);
