@@ -99,6 +99,16 @@ static void fx_close(struct fx *f)
 	free(f->path);
 }
 
+/* fx_open, with the store's batches on a new loop (returned; the caller destroys it). */
+static struct loop *fx_open_on_loop(struct fx *f)
+{
+	struct loop *loop = loop_create();
+
+	fx_open(f);
+	store_attach_loop(f->store, loop);
+	return loop;
+}
+
 static int record_as(struct fx *f, int64_t ts_ms, const char *group, const char *key_hash,
 		     double cost_usd, const char *deployment, bool estimated)
 {
@@ -169,13 +179,11 @@ static void end_window(struct loop *loop, struct store *st)
 static void a_batch_is_written_whole_when_it_commits(void **state)
 {
 	struct fx f;
-	struct loop *loop = loop_create();
+	struct loop *loop = fx_open_on_loop(&f);
 	int64_t t = DAY_START + 3600000;
 	char key[16];
 	int i;
 
-	fx_open(&f);
-	store_attach_loop(f.store, loop);
 	assert_true(spend_day_usd(f.spend, t) == 0);
 	/* One row alone, then 22 in one batch: 16 + 4 + 1 + 1. */
 	for (i = 0; i <= 22; i++) {
@@ -213,12 +221,10 @@ static void a_batch_is_written_whole_when_it_commits(void **state)
 static void a_failed_statement_of_a_batch_keeps_its_rows_in_the_totals(void **state)
 {
 	struct fx f;
-	struct loop *loop = loop_create();
+	struct loop *loop = fx_open_on_loop(&f);
 	int64_t t = DAY_START + 3600000;
 	int i;
 
-	fx_open(&f);
-	store_attach_loop(f.store, loop);
 	assert_true(spend_day_usd(f.spend, t) == 0);
 	assert_true(spend_month_usd(f.spend, t) == 0);
 	assert_int_equal(record(&f, t, "free", "internal", 0.5), 0); /* alone */
@@ -254,12 +260,10 @@ static void a_failed_statement_of_a_batch_keeps_its_rows_in_the_totals(void **st
 static void the_committer_yields_between_statements_and_the_loop_never(void **state)
 {
 	struct fx f;
-	struct loop *loop = loop_create();
+	struct loop *loop = fx_open_on_loop(&f);
 	int64_t t = DAY_START + 3600000;
 	int i;
 
-	fx_open(&f);
-	store_attach_loop(f.store, loop);
 	atomic_store(&yields_main, 0);
 	atomic_store(&yields_other, 0);
 	/* The first goes alone (autocommit, on the loop); the others join batches. */
