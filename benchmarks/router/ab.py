@@ -9,11 +9,12 @@ CPU a request, and how their latencies compare, measured in the same seconds. No
 One loadgen sends --rate req/s to each target, request by request in turn (`loadgen --target`),
 so a slow moment of the machine lands on all of them alike; the targets' order rotates each
 round. With --separate each target has a window of its own instead, the others stopped, as
-`make bench` measures the plain budgets. A target's CPU in a round is its threads' run time (bench.proc_cpu_ns: schedstat, in
-nanoseconds) over the requests sent to it, warm-up included. Latency is loadgen's due-time-to-last-
-byte of each answered request. The CPUs are held awake as in bench.py. Prints one line a round
-and the medians, and how many rounds each build was the cheaper. Tools come from run.sh's cache
-(run `BENCH_ONLY=router make bench` once) or --loadgen/--upstream.
+`make bench` measures the plain budgets. A target's CPU a request in a round is what make bench
+records (bench.put_cpu: its threads' run time from schedstat, warm-up included, over the
+requests sent to it). Latency is loadgen's due-time-to-last-byte of each answered request,
+percentiles by nearest rank (summary.pct). The CPUs are held awake as in bench.py. Prints one
+line a round and the medians, and how many rounds each build was the cheaper. Tools come from
+run.sh's cache (run `BENCH_ONLY=router make bench` once) or --loadgen/--upstream.
 """
 import argparse
 import os
@@ -26,12 +27,11 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 import bench  # noqa: E402
-from summary import raw_latencies  # noqa: E402
+from summary import pct, raw_latencies  # noqa: E402
 
 
 def quantile(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else None
+    return pct(sorted(xs), q)
 
 
 def main():
@@ -84,40 +84,33 @@ def main():
         for i in range(a.rounds):
             ts = targets[i % len(targets):] + targets[:i % len(targets)]
             raws = {t.name: os.path.join(b.tmp, f"ab-{t.name}.csv") for t in ts}
-            ns0 = {t.name: bench.proc_cpu_ns(t.pid) for t in ts if t.pid}
-            r = {"targets": {}}
+            res, line = {}, []
             for group in ([[t] for t in ts] if a.separate else [ts]):
                 with b.quiet_others(group, targets):
+                    cpu0 = {t.name: bench.cpu_sample(t.pid) for t in group}
                     if a.separate:
-                        t = group[0]
-                        ns0[t.name] = bench.proc_cpu_ns(t.pid) if t.pid else None
-                        p = b.loadgen(t, a.rate, a.window, a.warmup, bench.PLAIN_BODY,
-                                      a.timeout, a.max_conns, raw=raws[t.name])
+                        p = b.loadgen(group[0], a.rate, a.window, a.warmup, bench.PLAIN_BODY,
+                                      a.timeout, a.max_conns, raw=raws[group[0].name])
                     else:
                         p = b.loadgen_interleaved(group, a.rate, raws)
                     x = b.finish_loadgen(p, a.window + a.warmup + a.timeout + 15)
                     if "error" in x:
                         raise SystemExit(f"ab: round {i + 1}: {x['error']}")
-                    if a.separate:
-                        x = {"targets": {t.name: x}}
-                        for t in group:
-                            if t.pid:
-                                ns0[t.name] = (bench.proc_cpu_ns(t.pid) - ns0[t.name], True)
-                r["targets"].update(x["targets"])
-            line = []
+                    x = x["targets"] if not a.separate else {group[0].name: x}
+                    for t in group:
+                        w = x[t.name]
+                        # one target's loadgen may leave its warm-up count out (as window())
+                        sent = (w.get("requests") or 0) + w.get("warmup_requests",
+                                                                int(a.rate * a.warmup))
+                        bench.put_cpu(w, cpu0[t.name], bench.cpu_sample(t.pid), sent)
+                        res[t.name] = w
             for t in ts:
-                x = r["targets"][t.name]
-                sent = (x.get("requests") or 0) + (x.get("warmup_requests") or 0)
+                us = res[t.name].get("proxy_cpu_us_per_request")
                 ls = raw_latencies(raws[t.name])
                 lat[t.name].append(ls)
-                if t.pid:
-                    d = (ns0[t.name][0] if isinstance(ns0[t.name], tuple)
-                         else bench.proc_cpu_ns(t.pid) - ns0[t.name])
-                    if x.get("warmup_requests") is None:  # one target's loadgen: its warm-up
-                        sent += int(a.rate * a.warmup)
-                    us = d / 1e3 / sent
+                if us is not None:
                     cpu[t.name].append(us)
-                line.append((f"{t.name} {us:.1f} µs" if t.pid else t.name)
+                line.append((f"{t.name} {us:.1f} µs" if us is not None else t.name)
                             + f" p50 {quantile(ls, .5):.0f} p99 {quantile(ls, .99):.0f}")
             print(f"round {i + 1}: " + "; ".join(line), flush=True)
         print("median CPU a request, pooled p50 / p99 (µs)"

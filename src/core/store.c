@@ -481,6 +481,15 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 	s->busy_reported = false;
 }
 
+/* The committer's own thread: store_batch_yield yields there only. */
+static _Thread_local bool on_committer;
+
+void store_batch_yield(void)
+{
+	if (on_committer)
+		sched_yield();
+}
+
 /* ---- the committer thread -------------------------------------------------------------
  * A batch's rows and its COMMIT cost the loop about 11k instructions a row (SQLite's INSERT)
  * plus 100-300 µs of pwrite for its WAL frames every STORE_BATCH_MS, and a row that came
@@ -496,15 +505,6 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
  * thread's CPU between its statements (store_batch_yield): as SCHED_BATCH, a woken thread
  * that lands on this one's CPU (the load generator, the upstream, another service) waited
  * for the whole batch otherwise. */
-/* The committer's own thread: store_batch_yield yields there only. */
-static _Thread_local bool on_committer;
-
-void store_batch_yield(void)
-{
-	if (on_committer)
-		sched_yield();
-}
-
 static void *commit_loop(void *arg)
 {
 	struct store *s = arg;
