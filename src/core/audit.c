@@ -250,9 +250,11 @@ static void add_cut(struct audit_line *l, const char *value, size_t cap)
 	struct buf cut;
 	size_t len;
 
-	if (log_has_secret(value))
-		value = clean = log_redact(value);
 	len = strlen(value);
+	if (log_has_secret_n(value, len)) {
+		value = clean = log_redact(value);
+		len = strlen(value);
+	}
 	/* ASCII within the cap (a name, a group, a status word): the cut is the value */
 	if (len <= cap && json_plain(value, len)) {
 		put_plain(l, value, len);

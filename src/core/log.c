@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +47,17 @@ static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Minted tokens come and go while other threads may redact: the table is read and changed
  * under this lock. */
 static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+/* L.min_secret_len as it was when the table last changed, read without the lock: the audit
+ * trail asks log_has_secret of a dozen short values on every call, and a value shorter than
+ * every secret and without a '/' needs neither the lock nor the table. Stored under the lock
+ * after each change, so a check that follows a change (in happens-before order) sees it. */
+static _Atomic size_t min_secret_len_seen = SIZE_MAX;
+
+/* Under secrets_lock, after L.min_secret_len changed. */
+static void publish_min_len(void)
+{
+	atomic_store_explicit(&min_secret_len_seen, L.min_secret_len, memory_order_release);
+}
 
 static unsigned pair_of(unsigned char a, unsigned char b)
 {
@@ -136,6 +148,7 @@ void log_forget_secrets(void)
 		free(L.secrets[i]);
 	L.n_secrets = 0;
 	L.min_secret_len = SIZE_MAX;
+	publish_min_len();
 	pairs_rebuild();
 	pthread_mutex_unlock(&secrets_lock);
 }
@@ -161,6 +174,7 @@ void log_add_secret(const char *secret)
 		L.secrets[L.n_secrets++] = xstrdup(secret);
 		if (L.secret_len[i] < L.min_secret_len)
 			L.min_secret_len = L.secret_len[i];
+		publish_min_len();
 		pairs_rebuild();
 	}
 	pthread_mutex_unlock(&secrets_lock);
@@ -180,6 +194,7 @@ void log_drop_secret(const char *secret)
 		for (size_t j = 0; j < L.n_secrets; j++)
 			if (L.secret_len[j] < L.min_secret_len)
 				L.min_secret_len = L.secret_len[j];
+		publish_min_len();
 		pairs_rebuild();
 		break;
 	}
@@ -273,19 +288,19 @@ static const char *next_hit(struct scan *sc, const char *p, size_t *len, const c
 	return best;
 }
 
-bool log_has_secret(const char *s)
+bool log_has_secret_n(const char *s, size_t n)
 {
 	struct scan sc;
 	size_t len;
 	const char *repl;
-
 	bool hit;
 	/* Shorter than every secret and without a '/' to start "/bot<token>": nothing to find,
-	 * without the scan (the audit trail asks this of every name and id on a line, nearly all
-	 * a few bytes long). */
-	size_t n = strlen(s);
+	 * without the scan or the lock (the audit trail asks this of every name and id on a
+	 * line, nearly all a few bytes long). */
 	bool no_bot = n < 6 || !memchr(s, '/', n);
 
+	if (no_bot && n < atomic_load_explicit(&min_secret_len_seen, memory_order_acquire))
+		return false;
 	pthread_mutex_lock(&secrets_lock);
 	if ((no_bot && n < L.min_secret_len) || !pairs_may_hold(s, n)) {
 		hit = false;
@@ -295,6 +310,11 @@ bool log_has_secret(const char *s)
 	}
 	pthread_mutex_unlock(&secrets_lock);
 	return hit;
+}
+
+bool log_has_secret(const char *s)
+{
+	return log_has_secret_n(s, strlen(s));
 }
 
 char *log_redact(const char *s)

@@ -46,6 +46,8 @@ char *log_redact(const char *s);
 char *log_redact_with(const char *s, const char *const *extra, size_t n_extra);
 /* Whether log_redact(s) would change s (without copying it). */
 bool log_has_secret(const char *s);
+/* The same for s[0..n), n being strlen(s): for a caller that has measured it. */
+bool log_has_secret_n(const char *s, size_t n);
 
 void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -79,32 +79,54 @@ void spend_held_finish(struct spend_held *h)
 	buf_finish(&h->text);
 }
 
-void spend_held_bind(sqlite3_stmt *st, int row, const struct spend_entry *e, const char *day)
+/* The row's parameters in st from row * INSERT_COLUMNS + 1: text[] in the order of
+ * SPEND_HELD_STRINGS, each with its length (-1: measured by SQLite; NULL binds NULL, but the
+ * lane NULL as ""). */
+static void bind_row(sqlite3_stmt *st, int row, const struct spend_entry *e,
+		     const char *const text[SPEND_HELD_STRINGS], const int len[SPEND_HELD_STRINGS])
 {
 	int i = row * INSERT_COLUMNS;
 
 	sqlite3_bind_int64(st, i + 1, e->ts_ms);
-	sqlite3_bind_text(st, i + 2, day, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i + 3, e->model_group, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i + 4, e->deployment, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i + 5, e->key_hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i + 2, text[5], len[5], SQLITE_STATIC);
+	sqlite3_bind_text(st, i + 3, text[0], len[0], SQLITE_STATIC);
+	sqlite3_bind_text(st, i + 4, text[1], len[1], SQLITE_STATIC);
+	sqlite3_bind_text(st, i + 5, text[2], len[2], SQLITE_STATIC);
 	sqlite3_bind_int64(st, i + 6, e->input_tokens);
 	sqlite3_bind_int64(st, i + 7, e->output_tokens);
 	sqlite3_bind_double(st, i + 8, e->cost_usd);
-	sqlite3_bind_text(st, i + 9, e->cost_source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i + 9, text[3], len[3], SQLITE_STATIC);
 	sqlite3_bind_int(st, i + 10, e->estimated);
 	sqlite3_bind_int64(st, i + 11, e->cached_tokens);
 	sqlite3_bind_int64(st, i + 12, e->cache_write_tokens);
-	sqlite3_bind_text(st, i + 13, e->lane ? e->lane : "", -1, SQLITE_STATIC);
+	if (text[4])
+		sqlite3_bind_text(st, i + 13, text[4], len[4], SQLITE_STATIC);
+	else
+		sqlite3_bind_text(st, i + 13, "", 0, SQLITE_STATIC);
 }
 
-static size_t put_text(struct spend_held *h, const char *v)
+void spend_held_bind(sqlite3_stmt *st, int row, const struct spend_entry *e, const char *day)
 {
-	size_t off = h->text.len;
+	const char *const text[SPEND_HELD_STRINGS] = {e->model_group, e->deployment, e->key_hash,
+						      e->cost_source, e->lane,	     day};
+	static const int len[SPEND_HELD_STRINGS] = {-1, -1, -1, -1, -1, -1};
 
+	bind_row(st, row, e, text, len);
+}
+
+/* A row's string, copied with its NUL; *len its length (SIZE_MAX offset for NULL). Strings
+ * longer than 4 GiB cannot reach here: a row's names and ids come from the config and the
+ * request, both capped far below. */
+static size_t put_text(struct spend_held *h, const char *v, uint32_t *len)
+{
+	size_t off = h->text.len, n;
+
+	*len = 0;
 	if (!v)
 		return SIZE_MAX;
-	buf_append(&h->text, v, strlen(v) + 1);
+	n = strlen(v);
+	buf_append(&h->text, v, n + 1);
+	*len = (uint32_t)n;
 	return off;
 }
 
@@ -126,12 +148,12 @@ bool spend_held_add(struct spend_held *h, const struct spend_entry *e, const cha
 	r = &h->rows[h->n++];
 	r->e = *e;
 	r->lost = false;
-	r->off[0] = put_text(h, e->model_group);
-	r->off[1] = put_text(h, e->deployment);
-	r->off[2] = put_text(h, e->key_hash);
-	r->off[3] = put_text(h, e->cost_source);
-	r->off[4] = put_text(h, e->lane);
-	r->off[5] = put_text(h, day);
+	r->off[0] = put_text(h, e->model_group, &r->len[0]);
+	r->off[1] = put_text(h, e->deployment, &r->len[1]);
+	r->off[2] = put_text(h, e->key_hash, &r->len[2]);
+	r->off[3] = put_text(h, e->cost_source, &r->len[3]);
+	r->off[4] = put_text(h, e->lane, &r->len[4]);
+	r->off[5] = put_text(h, day, &r->len[5]);
 	return true;
 }
 
@@ -148,6 +170,20 @@ static struct spend_entry entry_at(const struct spend_held *h, const struct spen
 	return e;
 }
 
+/* spend_held_bind for a held row, with the lengths measured when it was held. */
+static void bind_held(sqlite3_stmt *st, int row, const struct spend_held *h,
+		      const struct spend_held_row *r)
+{
+	const char *text[SPEND_HELD_STRINGS];
+	int len[SPEND_HELD_STRINGS];
+
+	for (int k = 0; k < SPEND_HELD_STRINGS; k++) {
+		text[k] = text_at(h, r->off[k]);
+		len[k] = (int)r->len[k];
+	}
+	bind_row(st, row, &r->e, text, len);
+}
+
 /* Rows [from, from + n) with st, an INSERT of n rows; a failure marks lost the rows it did not
  * write (see INSERT_SQL). */
 static size_t write_rows(struct spend_held *h, sqlite3_stmt *st, size_t from, size_t n)
@@ -157,12 +193,8 @@ static size_t write_rows(struct spend_held *h, sqlite3_stmt *st, size_t from, si
 	size_t written;
 	int rc;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct spend_held_row *r = &h->rows[from + i];
-		struct spend_entry e = entry_at(h, r);
-
-		spend_held_bind(st, (int)i, &e, text_at(h, r->off[5]));
-	}
+	for (size_t i = 0; i < n; i++)
+		bind_held(st, (int)i, h, &h->rows[from + i]);
 	rc = sqlite3_step(st);
 	/* Every parameter is bound again before the next step: no clear_bindings. */
 	sqlite3_reset(st);

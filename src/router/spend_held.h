@@ -12,13 +12,16 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define SPEND_HELD_STRINGS 6 /* model_group, deployment, key_hash, cost_source, lane, day */
 
-/* Fields are private. A row's strings are offsets into text (which moves as it grows). */
+/* Fields are private. A row's strings are offsets into text (which moves as it grows), with
+ * their lengths: bound with them, SQLite does not measure each again. */
 struct spend_held_row {
 	struct spend_entry e;
 	size_t off[SPEND_HELD_STRINGS];
+	uint32_t len[SPEND_HELD_STRINGS];
 	bool lost; /* its statement failed (spend_held_write) */
 };
 
