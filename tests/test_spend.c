@@ -38,10 +38,9 @@ static char dir[] = "/tmp/hermetic-test-spend-XXXXXX";
 static int n_dbs;
 
 static const struct store_migration migrations[] = {
-	{"spend", SPEND_SCHEMA_SQL},
-	{"spend-estimated", SPEND_ESTIMATED_SQL},
-	{"spend-cache", SPEND_CACHE_SQL},
-	{"spend-lane", SPEND_LANE_SQL},
+	{"spend", SPEND_SCHEMA_SQL},	  {"spend-estimated", SPEND_ESTIMATED_SQL},
+	{"spend-cache", SPEND_CACHE_SQL}, {"spend-lane", SPEND_LANE_SQL},
+	{"spend-text", SPEND_TEXT_SQL},
 };
 
 static void put32(unsigned char *p, uint32_t v)
@@ -661,8 +660,12 @@ static void checks_within_a_period_do_not_query(void **state)
 	for (i = 0; i < 10000; i++)
 		assert_int_equal(check_key(&f, &k[0], t + i, msg, &which), 0);
 	assert_int_equal(n_stmts, 0);
-	/* A record is one INSERT. */
+	/* A record is one INSERT once its strings are known: the first looks them up (and adds
+	 * them to spend_text), the next finds their ids in memory. */
 	assert_int_equal(record(&f, t + i, "free", "internal", 1), 0);
+	assert_true(n_stmts > 1);
+	n_stmts = 0;
+	assert_int_equal(record(&f, t + i + 1, "free", "internal", 1), 0);
 	assert_int_equal(n_stmts, 1);
 	/* A new hour reloads only the 1h window. */
 	assert_int_equal(check_key(&f, &k[0], MANILA_MIDNIGHT + 2 * 3600000, msg, &which), 0);
@@ -1013,8 +1016,10 @@ static void a_batch_rolled_back_keeps_its_rows_in_the_totals(void **state)
 	assert_true(spend_month_usd(f.spend, t) == 0);
 	db = store_db(f.store);
 	assert_int_equal(record(&f, t, "free", "internal", 0.125), 0); /* alone */
-	assert_int_equal(record(&f, t + 1, "free", "internal", 0.5), 0);
-	assert_int_equal(record(&f, t + 1, "free", "internal", 0.25), 0);
+	/* The batch brings a key not seen before: its string goes into spend_text inside the
+	 * batch's transaction. */
+	assert_int_equal(record(&f, t + 1, "free", "k-rolled", 0.5), 0);
+	assert_int_equal(record(&f, t + 1, "free", "k-rolled", 0.25), 0);
 	/* A COMMIT that fails (a full disk, an I/O error) and rolls the batch back. */
 	sqlite3_commit_hook(db, refuse_commit, NULL);
 	end_window(loop, f.store);
@@ -1024,11 +1029,23 @@ static void a_batch_rolled_back_keeps_its_rows_in_the_totals(void **state)
 	 * failed_write_of_a_new_period_still_counts for what that means across reloads). */
 	assert_true(spend_day_usd(f.spend, t + 2) == 0.875);
 	assert_true(spend_month_usd(f.spend, t + 3) == 0.875);
-	/* The next row is written as usual. */
-	assert_int_equal(record(&f, t + 4, "free", "internal", 0.0625), 0);
+	/* The string went with the rollback. */
+	expect_text(&f, "SELECT count(*) FROM spend_text WHERE text = 'k-rolled'", "0");
+	/* The next rows are written as usual. Each batch looks its strings up again, never
+	 * taking an id from a batch before: the id the rolled-back batch got for k-rolled now
+	 * names k-other, the first string added after it, and the third batch below reuses the
+	 * rolled-back batch's buffer. (Of each pair, the first row goes alone, the second in a
+	 * batch.) */
+	assert_int_equal(record(&f, t + 4, "free", "k-other", 0.0625), 0);
+	assert_int_equal(record(&f, t + 4, "free", "k-other", 0.0625), 0);
 	end_window(loop, f.store);
-	expect_committed(&f, "2 0.1875");
-	assert_true(spend_day_usd(f.spend, t + 5) == 0.9375);
+	assert_int_equal(record(&f, t + 6, "free", "k-rolled", 0.03125), 0);
+	assert_int_equal(record(&f, t + 6, "free", "k-rolled", 0.03125), 0);
+	end_window(loop, f.store);
+	expect_committed(&f, "5 0.3125");
+	expect_text(&f, "SELECT group_concat(key_hash) FROM spend WHERE cost_usd = 0.03125",
+		    "k-rolled,k-rolled");
+	assert_true(spend_day_usd(f.spend, t + 7) == 1.0625);
 	fx_close(&f);
 	loop_destroy(loop);
 }
@@ -1488,7 +1505,10 @@ static void unreadable_ledger_fails_closed_and_keeps_unsaved_spend(void **state)
 	assert_true(spend_day_usd(f.spend, t - 86400000) == 0.125);
 	/* Someone breaks the database: neither reads nor writes work. */
 	assert_int_equal(sqlite3_open(f.path, &other), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(other, "DROP TABLE spend", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(other, "DROP VIEW spend; DROP TABLE spend_row; DROP TABLE spend_text",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
 	/* A new day needs a total from the database: refused, with the cap named. */
 	assert_int_equal(check(&f, t, msg, &which), -EIO);
 	assert_string_equal(which, "daily");
@@ -1496,11 +1516,11 @@ static void unreadable_ledger_fails_closed_and_keeps_unsaved_spend(void **state)
 	assert_int_equal(record(&f, t + 1, "free", "internal", 0.25), -EIO);
 	assert_int_equal(record(&f, t + 2, "free", "internal", 0.25), -EIO);
 	/* Repaired, with a row of the day written meanwhile by another process. */
-	assert_int_equal(
-		sqlite3_exec(other,
-			     SPEND_SCHEMA_SQL SPEND_ESTIMATED_SQL SPEND_CACHE_SQL SPEND_LANE_SQL,
-			     NULL, NULL, NULL),
-		SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other,
+				      SPEND_SCHEMA_SQL SPEND_ESTIMATED_SQL SPEND_CACHE_SQL
+					      SPEND_LANE_SQL SPEND_TEXT_SQL,
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
 	assert_int_equal(
 		sqlite3_exec(other,
 			     "INSERT INTO spend (ts_ms, day, model_group, deployment,"
@@ -1733,6 +1753,86 @@ static void migration_marks_existing_estimates(void **state)
 	fx_close(&f);
 }
 
+/* The columns of spend and every row, in id order, as one text. */
+#define SPEND_DUMP_SQL                                                                             \
+	"SELECT (SELECT group_concat(name) FROM pragma_table_info('spend')) || '/' ||"             \
+	" group_concat(id || '|' || ts_ms || '|' || day || '|' || model_group || '|' ||"           \
+	" deployment || '|' || key_hash || '|' || input_tokens || '|' || output_tokens || '|' ||"  \
+	" cost_usd || '|' || cost_source || '|' || estimated || '|' || cached_tokens || '|' ||"    \
+	" cache_write_tokens || '|' || lane, ';') FROM (SELECT * FROM spend ORDER BY id)"
+
+/* A ledger of the release before spend-text keeps every row, with its id and every column,
+ * read through the view as from the table before; the strings are stored once and the rows
+ * hold integers; rows can still be inserted into and deleted from spend. */
+static void migration_to_spend_text_keeps_every_row(void **state)
+{
+	struct fx f;
+	char err[256], *before;
+	sqlite3 *db;
+
+	use_tz("UTC");
+	f.cfg = config_from("timezone: UTC\n");
+	f.path = xasprintf("%s/spend-%d.db", dir, n_dbs++);
+	assert_int_equal(store_open_with(f.path, migrations, ARRAY_LEN(migrations) - 1, &f.store,
+					 err, sizeof(err)),
+			 0);
+	db = store_db(f.store);
+	assert_int_equal(
+		sqlite3_exec(db,
+			     "INSERT INTO spend (id, ts_ms, day, model_group, deployment, key_hash,"
+			     " input_tokens, output_tokens, cost_usd, cost_source, estimated,"
+			     " cached_tokens, cache_write_tokens, lane) VALUES"
+			     " (3, 1741996800001, '2025-03-15', 'gpt', 'dep-a', 'k1', 10, 5, 0.5,"
+			     " 'upstream', 0, 4, 1, ''),"
+			     " (7, 1741996800002, '2025-03-15', 'gpt', 'dep-b', 'k2', 11, 6, 0.25,"
+			     " 'estimate', 1, 0, 0, 'private'),"
+			     " (8, 1742083200003, '2025-03-16', 'local', 'dep-b', 'k1', 12, 7, 0.0,"
+			     " 'none', 0, 0, 0, 'private')",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	before = db_text(&f, SPEND_DUMP_SQL);
+	assert_non_null(before);
+	store_close(f.store);
+	fx_open_store(&f);
+	expect_text(&f, SPEND_DUMP_SQL, before);
+	/* 2 days, 2 groups, 2 deployments, 2 keys, 3 sources, 2 lanes ('' and private) */
+	expect_text(&f, "SELECT count(*) FROM spend_text", "13");
+	expect_text(
+		&f,
+		"SELECT group_concat(DISTINCT typeof(day) || typeof(model_group) ||"
+		" typeof(deployment) || typeof(key_hash) || typeof(cost_source) || typeof(lane))"
+		" FROM spend_row",
+		"integerintegerintegerintegerintegerinteger");
+	/* Written through the view: the optional columns take their defaults, known strings
+	 * are not stored twice, a new one is added; a deleted row leaves. */
+	assert_int_equal(
+		sqlite3_exec(
+			store_db(f.store),
+			"INSERT INTO spend (ts_ms, day, model_group, deployment, key_hash,"
+			" input_tokens, output_tokens, cost_usd, cost_source)"
+			" VALUES (1742083200004, '2025-03-16', 'gpt', 'dep-c', 'k1', 1, 1, 0.125,"
+			" 'upstream'); DELETE FROM spend WHERE id = 7",
+			NULL, NULL, NULL),
+		SQLITE_OK);
+	expect_text(&f, "SELECT count(*) FROM spend_text", "14");
+	expect_text(&f,
+		    "SELECT group_concat(id || ':' || deployment || ':' || estimated || ':' ||"
+		    " cached_tokens || ':' || quote(lane), ',') FROM spend",
+		    "3:dep-a:0:4:'',8:dep-b:0:0:'private',9:dep-c:0:0:''");
+	/* A row without one of its strings is refused, as the table refused it. */
+	assert_int_not_equal(
+		sqlite3_exec(
+			store_db(f.store),
+			"INSERT INTO spend (ts_ms, day, model_group, deployment, key_hash,"
+			" input_tokens, output_tokens, cost_usd, cost_source)"
+			" VALUES (1, '2025-03-16', 'gpt', NULL, 'k1', 1, 1, 0.125, 'upstream')",
+			NULL, NULL, NULL),
+		SQLITE_OK);
+	expect_text(&f, "SELECT count(*) FROM spend", "3");
+	free(before);
+	fx_close(&f);
+}
+
 static void create_refuses_a_database_without_the_table(void **state)
 {
 	static const struct store_migration other[] = {{"t", "CREATE TABLE t (x INTEGER);"}};
@@ -1789,6 +1889,7 @@ int main(void)
 		cmocka_unit_test(deployment_mean_skips_estimates_and_survives_restart),
 		cmocka_unit_test(estimate_uses_prices_else_the_mean),
 		cmocka_unit_test(migration_marks_existing_estimates),
+		cmocka_unit_test(migration_to_spend_text_keeps_every_row),
 		cmocka_unit_test(create_refuses_a_database_without_the_table),
 	};
 

@@ -25,10 +25,9 @@ static char dir[] = "/tmp/hermetic-test-spend-held-XXXXXX";
 static int n_dbs;
 
 static const struct store_migration migrations[] = {
-	{"spend", SPEND_SCHEMA_SQL},
-	{"spend-estimated", SPEND_ESTIMATED_SQL},
-	{"spend-cache", SPEND_CACHE_SQL},
-	{"spend-lane", SPEND_LANE_SQL},
+	{"spend", SPEND_SCHEMA_SQL},	  {"spend-estimated", SPEND_ESTIMATED_SQL},
+	{"spend-cache", SPEND_CACHE_SQL}, {"spend-lane", SPEND_LANE_SQL},
+	{"spend-text", SPEND_TEXT_SQL},
 };
 
 /* sched_yield, counted: this program's definition comes before the C library's. It still
@@ -196,6 +195,10 @@ static void a_batch_is_written_whole_when_it_commits(void **state)
 	assert_true(spend_day_usd(f.spend, t + 30) == 0.125 * 23 * 24 / 2);
 	end_window(loop, f.store);
 	expect_committed(&f, "23 34.5");
+	/* Each string once in spend_text (23 keys, 2 groups, 2 deployments, 2 sources, the lane
+	 * "" and the day), the rows integers. */
+	expect_text(&f, "SELECT count(*) FROM spend_text", "31");
+	expect_text(&f, "SELECT group_concat(DISTINCT typeof(key_hash)) FROM spend_row", "integer");
 	expect_text(
 		&f,
 		"SELECT group_concat((ts_ms - (SELECT min(ts_ms) FROM spend)) || ':' || key_hash"

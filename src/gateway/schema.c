@@ -40,6 +40,7 @@ static const struct store_migration migrations[] = {
 	{"tasks", TASK_STORE_SCHEMA_SQL},
 	{"mcp-oauth", OAUTH_STORE_SCHEMA_SQL},
 	{"mcp-oauth-dpop", OAUTH_STORE_DPOP_SQL},
+	{"spend-text", SPEND_TEXT_SQL},
 };
 
 void schema_register(void)

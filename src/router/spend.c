@@ -83,6 +83,7 @@ struct spend {
 	sqlite3_stmt *sum, *sum_key, *recent;
 	struct spend_inserts ins;
 	struct spend_held bufs[2];	  /* the rows of the filling batch and of the one written */
+	struct spend_held one;		  /* a row written alone (insert), on the loop */
 	struct spend_held *fill, *sealed; /* sealed: the committer thread's while it writes */
 	size_t sealed_lost;		  /* its rows whose statement failed (set by the writer) */
 	struct pending_row *pending;
@@ -223,6 +224,9 @@ static struct key_budget *key_budget(struct spend *s, const char *key_hash,
 	return k;
 }
 
+/* The budgets' sums read spend_row, the strings they name looked up once: through the view,
+ * SQLite joins every string of every row summed (it drops an unused LEFT JOIN only outside
+ * an aggregate). */
 static int prepare(struct spend *s)
 {
 	sqlite3 *db = store_db(s->store);
@@ -230,16 +234,18 @@ static int prepare(struct spend *s)
 	s->db = db;
 	if (spend_inserts_init(&s->ins, db) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
-			       "SELECT cost_usd FROM spend WHERE ts_ms >= ?2 AND deployment = ?1"
+			       "SELECT cost_usd FROM spend_row WHERE ts_ms >= ?2 AND deployment ="
+			       " (SELECT id FROM spend_text WHERE text = ?1)"
 			       " AND estimated = 0 ORDER BY ts_ms DESC LIMIT ?3",
 			       -1, &s->recent, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
-			       "SELECT COALESCE(SUM(cost_usd), 0) FROM spend"
+			       "SELECT COALESCE(SUM(cost_usd), 0) FROM spend_row"
 			       " WHERE ts_ms >= ?1 AND ts_ms < ?2",
 			       -1, &s->sum, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
-			       "SELECT COALESCE(SUM(cost_usd), 0) FROM spend"
-			       " WHERE key_hash = ?3 AND ts_ms >= ?1 AND ts_ms < ?2",
+			       "SELECT COALESCE(SUM(cost_usd), 0) FROM spend_row WHERE key_hash ="
+			       " (SELECT id FROM spend_text WHERE text = ?3) AND ts_ms >= ?1"
+			       " AND ts_ms < ?2",
 			       -1, &s->sum_key, NULL) != SQLITE_OK) {
 		log_error("spend: the spend table is unusable: %s (the database schema is older "
 			  "than this hermetic; restart it to migrate)",
@@ -261,6 +267,7 @@ struct spend *spend_create(struct store *store, const struct config *cfg)
 	s->cfg = cfg;
 	spend_held_init(&s->bufs[0]);
 	spend_held_init(&s->bufs[1]);
+	spend_held_init(&s->one);
 	s->fill = &s->bufs[0];
 	s->sealed = &s->bufs[1];
 	if (prepare(s) < 0) {
@@ -294,6 +301,7 @@ void spend_destroy(struct spend *s)
 	spend_inserts_finish(&s->ins);
 	spend_held_finish(&s->bufs[0]);
 	spend_held_finish(&s->bufs[1]);
+	spend_held_finish(&s->one);
 	sqlite3_finalize(s->sum);
 	sqlite3_finalize(s->sum_key);
 	sqlite3_finalize(s->recent);
@@ -336,14 +344,8 @@ static const char *row_day(struct spend *s, int64_t ms)
 
 static int insert(struct spend *s, const struct spend_entry *e)
 {
-	sqlite3_stmt *st = s->ins.one;
-	int rc;
+	int rc = spend_held_insert(&s->one, &s->ins, e, row_day(s, e->ts_ms));
 
-	spend_held_bind(st, 0, e, row_day(s, e->ts_ms));
-	rc = sqlite3_step(st);
-	/* Every parameter is bound again before the next step, so the borrowed texts left bound
-	 * are never read: no sqlite3_clear_bindings on each row. */
-	sqlite3_reset(st);
 	/* Another process's lock is logged by the store, and the row waits for it. */
 	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
 		return -EBUSY;

@@ -65,6 +65,61 @@
 /* Migration "spend-lane": the lane of each call ('' = none, and in rows from before). */
 #define SPEND_LANE_SQL "ALTER TABLE spend ADD COLUMN lane TEXT NOT NULL DEFAULT '';"
 
+/* Migration "spend-text": each row's six strings (day, model_group, deployment, key_hash,
+ * cost_source, lane) move to spend_text, stored once, and the row (spend_row) keeps their ids:
+ * a quarter of the bytes a row cost to encode, log to the WAL and checkpoint, on every call
+ * (docs/numbers.md, "The nineteenth look"). spend is now a view with the same columns in the
+ * same order, so every reader (the reports, the budgets, a user's own SQL) reads what it read;
+ * rows can still be inserted into it, and deleted from it, by its triggers. LEFT JOINs: a sum
+ * that names no string column reads spend_row alone (SQLite drops a LEFT JOIN whose table is
+ * unused and matches once), and a row is never hidden by its strings. Every stored row is
+ * kept, with its id. */
+#define SPEND_TEXT_SQL                                                                             \
+	"CREATE TABLE spend_text (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE) STRICT;"      \
+	" INSERT INTO spend_text (text) SELECT day FROM spend UNION SELECT model_group FROM spend" \
+	" UNION SELECT deployment FROM spend UNION SELECT key_hash FROM spend"                     \
+	" UNION SELECT cost_source FROM spend UNION SELECT lane FROM spend;"                       \
+	" CREATE TABLE spend_row (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"                 \
+	" day INTEGER NOT NULL, model_group INTEGER NOT NULL, deployment INTEGER NOT NULL,"        \
+	" key_hash INTEGER NOT NULL, input_tokens INTEGER NOT NULL,"                               \
+	" output_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, cost_source INTEGER NOT NULL,"   \
+	" estimated INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,"                             \
+	" cache_write_tokens INTEGER NOT NULL, lane INTEGER NOT NULL) STRICT;"                     \
+	" INSERT INTO spend_row SELECT s.id, s.ts_ms, d.id, g.id, p.id, k.id, s.input_tokens,"     \
+	" s.output_tokens, s.cost_usd, c.id, s.estimated, s.cached_tokens,"                        \
+	" s.cache_write_tokens, l.id FROM spend s JOIN spend_text d ON d.text = s.day"             \
+	" JOIN spend_text g ON g.text = s.model_group JOIN spend_text p ON p.text = s.deployment"  \
+	" JOIN spend_text k ON k.text = s.key_hash JOIN spend_text c ON c.text = s.cost_source"    \
+	" JOIN spend_text l ON l.text = s.lane ORDER BY s.id;"                                     \
+	" DROP TABLE spend;"                                                                       \
+	" CREATE INDEX spend_row_ts ON spend_row (ts_ms);"                                         \
+	" CREATE VIEW spend AS SELECT r.id AS id, r.ts_ms AS ts_ms, d.text AS day,"                \
+	" g.text AS model_group, p.text AS deployment, k.text AS key_hash,"                        \
+	" r.input_tokens AS input_tokens, r.output_tokens AS output_tokens,"                       \
+	" r.cost_usd AS cost_usd, c.text AS cost_source, r.estimated AS estimated,"                \
+	" r.cached_tokens AS cached_tokens, r.cache_write_tokens AS cache_write_tokens,"           \
+	" l.text AS lane FROM spend_row r LEFT JOIN spend_text d ON d.id = r.day"                  \
+	" LEFT JOIN spend_text g ON g.id = r.model_group"                                          \
+	" LEFT JOIN spend_text p ON p.id = r.deployment LEFT JOIN spend_text k ON k.id = "         \
+	"r.key_hash"                                                                               \
+	" LEFT JOIN spend_text c ON c.id = r.cost_source LEFT JOIN spend_text l ON l.id = r.lane;" \
+	" CREATE TRIGGER spend_insert INSTEAD OF INSERT ON spend BEGIN"                            \
+	" INSERT OR IGNORE INTO spend_text (text) VALUES (NEW.day), (NEW.model_group),"            \
+	" (NEW.deployment), (NEW.key_hash), (NEW.cost_source), (COALESCE(NEW.lane, ''));"          \
+	" INSERT INTO spend_row (id, ts_ms, day, model_group, deployment, key_hash, input_tokens," \
+	" output_tokens, cost_usd, cost_source, estimated, cached_tokens, cache_write_tokens,"     \
+	" lane) VALUES (NEW.id, NEW.ts_ms, (SELECT id FROM spend_text WHERE text = NEW.day),"      \
+	" (SELECT id FROM spend_text WHERE text = NEW.model_group),"                               \
+	" (SELECT id FROM spend_text WHERE text = NEW.deployment),"                                \
+	" (SELECT id FROM spend_text WHERE text = NEW.key_hash), NEW.input_tokens,"                \
+	" NEW.output_tokens, NEW.cost_usd,"                                                        \
+	" (SELECT id FROM spend_text WHERE text = NEW.cost_source), COALESCE(NEW.estimated, 0),"   \
+	" COALESCE(NEW.cached_tokens, 0), COALESCE(NEW.cache_write_tokens, 0),"                    \
+	" (SELECT id FROM spend_text WHERE text = COALESCE(NEW.lane, '')));"                       \
+	" END;"                                                                                    \
+	" CREATE TRIGGER spend_delete INSTEAD OF DELETE ON spend BEGIN"                            \
+	" DELETE FROM spend_row WHERE id = OLD.id; END;"
+
 #define SPEND_REPORT_MAX_DAYS 3660
 
 /* Output tokens assumed for an attempt whose request, config and model name no limit. */

@@ -3,10 +3,18 @@
  * start, the table's open and the halt every time (about 13k instructions a row, with a batch
  * of 20 rows at 1,000 req/s); an INSERT of 16 rows pays them once. The statements are three
  * fixed sizes (16, 4, 1), not one per row count: each prepared statement is tens of KiB. The
- * rows' strings are copied into one growing buffer, reused from batch to batch, so holding a
- * row allocates nothing in the steady state. The ledger keeps two (filling, and set aside
- * for the committer), so the loop neither writes rows nor waits for a COMMIT: those stalls,
- * every STORE_BATCH_MS, were the router's p99.
+ * ledger keeps two (filling, and set aside for the committer), so the loop neither writes rows
+ * nor waits for a COMMIT: those stalls, every STORE_BATCH_MS, were the router's p99.
+ *
+ * A row's six strings (model group, deployment, key hash, cost source, lane, day) are stored
+ * as ids of spend_text (SPEND_TEXT_SQL): a row of integers is a quarter of the bytes that SQLite
+ * encodes, checksums into the WAL and copies at each checkpoint, and its binds are integers.
+ * The strings of a batch repeat (one key, one group, one day), so a batch holds each distinct
+ * string once, with the rows holding its index: compared with the row before's first, then
+ * with the last TEXT_LOOKBACK distinct ones (a string not found is held again, which costs a
+ * lookup, never a wrong id). The committer looks each distinct string up (and adds the new
+ * ones) inside the batch's own transaction before the rows: an id is never remembered across
+ * batches, so a rolled-back batch cannot leave a row pointing at a string that is not there.
  */
 #include "router/spend_held.h"
 
@@ -19,6 +27,8 @@
 #define CHUNK_BIG      16
 #define CHUNK_SMALL    4
 #define INSERT_COLUMNS 13
+#define NO_TEXT	       UINT32_MAX
+#define TEXT_LOOKBACK  16
 /* OR FAIL, not the default ABORT: a multi-row INSERT that may abort part-way makes SQLite keep
  * a statement journal (in memory: malloc, copy and free of every page the statement touches,
  * a sixth of the committer's instructions). A statement that fails under OR FAIL keeps the rows
@@ -26,7 +36,7 @@
  * how many, and write_rows marks only the rest lost, so no row is both in the table and in the
  * unsaved totals. */
 #define INSERT_SQL                                                                                 \
-	"INSERT OR FAIL INTO spend (ts_ms, day, model_group, deployment, key_hash,"                \
+	"INSERT OR FAIL INTO spend_row (ts_ms, day, model_group, deployment, key_hash,"            \
 	" input_tokens, output_tokens, cost_usd, cost_source, estimated,"                          \
 	" cached_tokens, cache_write_tokens, lane) VALUES "
 
@@ -54,6 +64,15 @@ int spend_inserts_init(struct spend_inserts *ins, sqlite3 *db)
 		rc = prepare_rows(db, CHUNK_SMALL, &ins->small);
 	if (rc == SQLITE_OK)
 		rc = prepare_rows(db, CHUNK_BIG, &ins->big);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(db, "SELECT id FROM spend_text WHERE text = ?", -1,
+					SQLITE_PREPARE_PERSISTENT, &ins->text_find, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(
+			db,
+			"INSERT INTO spend_text (text) VALUES (?)"
+			" ON CONFLICT (text) DO UPDATE SET text = excluded.text RETURNING id",
+			-1, SQLITE_PREPARE_PERSISTENT, &ins->text_add, NULL);
 	return rc;
 }
 
@@ -62,81 +81,65 @@ void spend_inserts_finish(struct spend_inserts *ins)
 	sqlite3_finalize(ins->one);
 	sqlite3_finalize(ins->small);
 	sqlite3_finalize(ins->big);
+	sqlite3_finalize(ins->text_find);
+	sqlite3_finalize(ins->text_add);
 	memset(ins, 0, sizeof(*ins));
 }
 
 void spend_held_init(struct spend_held *h)
 {
-	h->rows = NULL;
-	h->n = h->cap = 0;
-	h->err[0] = '\0';
+	memset(h, 0, sizeof(*h));
 	buf_init(&h->text, 0);
 }
 
 void spend_held_finish(struct spend_held *h)
 {
 	free(h->rows);
+	free(h->texts);
 	buf_finish(&h->text);
 }
 
-/* The row's parameters in st from row * INSERT_COLUMNS + 1: text[] in the order of
- * SPEND_HELD_STRINGS, each with its length (-1: measured by SQLite; NULL binds NULL, but the
- * lane NULL as ""). */
-static void bind_row(sqlite3_stmt *st, int row, const struct spend_entry *e,
-		     const char *const text[SPEND_HELD_STRINGS], const int len[SPEND_HELD_STRINGS])
+/* The index of v among the batch's distinct strings, held now if it is not found; NO_TEXT for
+ * NULL. prev: the same string's index in the row before (NO_TEXT: none). A row's strings come
+ * from the config, the key's hash and the code's literals, never longer than a request's cap. */
+static uint32_t hold_text(struct spend_held *h, const char *v, uint32_t prev)
 {
-	int i = row * INSERT_COLUMNS;
+	struct spend_held_text *t;
+	size_t len, i, stop;
 
-	sqlite3_bind_int64(st, i + 1, e->ts_ms);
-	sqlite3_bind_text(st, i + 2, text[5], len[5], SQLITE_STATIC);
-	sqlite3_bind_text(st, i + 3, text[0], len[0], SQLITE_STATIC);
-	sqlite3_bind_text(st, i + 4, text[1], len[1], SQLITE_STATIC);
-	sqlite3_bind_text(st, i + 5, text[2], len[2], SQLITE_STATIC);
-	sqlite3_bind_int64(st, i + 6, e->input_tokens);
-	sqlite3_bind_int64(st, i + 7, e->output_tokens);
-	sqlite3_bind_double(st, i + 8, e->cost_usd);
-	sqlite3_bind_text(st, i + 9, text[3], len[3], SQLITE_STATIC);
-	sqlite3_bind_int(st, i + 10, e->estimated);
-	sqlite3_bind_int64(st, i + 11, e->cached_tokens);
-	sqlite3_bind_int64(st, i + 12, e->cache_write_tokens);
-	if (text[4])
-		sqlite3_bind_text(st, i + 13, text[4], len[4], SQLITE_STATIC);
-	else
-		sqlite3_bind_text(st, i + 13, "", 0, SQLITE_STATIC);
-}
-
-void spend_held_bind(sqlite3_stmt *st, int row, const struct spend_entry *e, const char *day)
-{
-	const char *const text[SPEND_HELD_STRINGS] = {e->model_group, e->deployment, e->key_hash,
-						      e->cost_source, e->lane,	     day};
-	static const int len[SPEND_HELD_STRINGS] = {-1, -1, -1, -1, -1, -1};
-
-	bind_row(st, row, e, text, len);
-}
-
-/* A row's string, copied with its NUL; *len its length (SIZE_MAX offset for NULL). Strings
- * longer than 4 GiB cannot reach here: a row's names and ids come from the config and the
- * request, both capped far below. */
-static size_t put_text(struct spend_held *h, const char *v, uint32_t *len)
-{
-	size_t off = h->text.len, n;
-
-	*len = 0;
 	if (!v)
-		return SIZE_MAX;
-	n = strlen(v);
-	buf_append(&h->text, v, n + 1);
-	*len = (uint32_t)n;
-	return off;
+		return NO_TEXT;
+	len = strlen(v);
+	if (prev != NO_TEXT && h->texts[prev].len == len &&
+	    mem_eq(h->text.data + h->texts[prev].off, v, len))
+		return prev;
+	stop = h->n_texts > TEXT_LOOKBACK ? h->n_texts - TEXT_LOOKBACK : 0;
+	for (i = h->n_texts; i-- > stop;)
+		if (h->texts[i].len == len && mem_eq(h->text.data + h->texts[i].off, v, len))
+			return (uint32_t)i;
+	if (h->n_texts == h->cap_texts) {
+		h->cap_texts = h->cap_texts ? h->cap_texts * 2 : 16;
+		h->texts = xrealloc(h->texts, h->cap_texts * sizeof(*h->texts));
+	}
+	t = &h->texts[h->n_texts];
+	t->off = h->text.len;
+	t->len = len;
+	t->id = 0;
+	t->known = false;
+	buf_append(&h->text, v, len + 1);
+	return (uint32_t)h->n_texts++;
 }
 
-static const char *text_at(const struct spend_held *h, size_t off)
+static const char *text_at(const struct spend_held *h, uint32_t k)
 {
-	return off == SIZE_MAX ? NULL : h->text.data + off;
+	return k == NO_TEXT ? NULL : h->text.data + h->texts[k].off;
 }
 
 bool spend_held_add(struct spend_held *h, const struct spend_entry *e, const char *day)
 {
+	const char *v[SPEND_HELD_STRINGS] = {e->model_group, e->deployment,	     e->key_hash,
+					     e->cost_source, e->lane ? e->lane : "", day};
+	uint32_t prev[SPEND_HELD_STRINGS];
 	struct spend_held_row *r;
 
 	if (h->n == STORE_BATCH_HARD_ROWS)
@@ -145,15 +148,13 @@ bool spend_held_add(struct spend_held *h, const struct spend_entry *e, const cha
 		h->cap = h->cap ? h->cap * 2 : STORE_BATCH_MAX_ROWS;
 		h->rows = xrealloc(h->rows, h->cap * sizeof(*h->rows));
 	}
+	for (int k = 0; k < SPEND_HELD_STRINGS; k++)
+		prev[k] = h->n ? h->rows[h->n - 1].tix[k] : NO_TEXT;
 	r = &h->rows[h->n++];
 	r->e = *e;
 	r->lost = false;
-	r->off[0] = put_text(h, e->model_group, &r->len[0]);
-	r->off[1] = put_text(h, e->deployment, &r->len[1]);
-	r->off[2] = put_text(h, e->key_hash, &r->len[2]);
-	r->off[3] = put_text(h, e->cost_source, &r->len[3]);
-	r->off[4] = put_text(h, e->lane, &r->len[4]);
-	r->off[5] = put_text(h, day, &r->len[5]);
+	for (int k = 0; k < SPEND_HELD_STRINGS; k++)
+		r->tix[k] = hold_text(h, v[k], prev[k]);
 	return true;
 }
 
@@ -162,26 +163,84 @@ static struct spend_entry entry_at(const struct spend_held *h, const struct spen
 {
 	struct spend_entry e = r->e;
 
-	e.model_group = text_at(h, r->off[0]);
-	e.deployment = text_at(h, r->off[1]);
-	e.key_hash = text_at(h, r->off[2]);
-	e.cost_source = text_at(h, r->off[3]);
-	e.lane = text_at(h, r->off[4]);
+	e.model_group = text_at(h, r->tix[0]);
+	e.deployment = text_at(h, r->tix[1]);
+	e.key_hash = text_at(h, r->tix[2]);
+	e.cost_source = text_at(h, r->tix[3]);
+	e.lane = text_at(h, r->tix[4]);
 	return e;
 }
 
-/* spend_held_bind for a held row, with the lengths measured when it was held. */
+/* The id of v[0..len) in spend_text, added when it is not there (by an upsert: outside a
+ * transaction another process may add it between the two). SQLITE_OK or SQLite's code. */
+static int text_id(const struct spend_inserts *ins, const char *v, size_t len, int64_t *id)
+{
+	sqlite3_stmt *st = ins->text_find;
+	int rc;
+
+	for (int pass = 0; pass < 2; pass++, st = ins->text_add) {
+		sqlite3_bind_text(st, 1, v, (int)len, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			*id = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if (rc == SQLITE_ROW)
+			return SQLITE_OK;
+		if (rc != SQLITE_DONE)
+			return rc;
+	}
+	return SQLITE_INTERNAL; /* an INSERT ... RETURNING that returned nothing */
+}
+
+/* Every distinct string held gets its id (see the top of this file). */
+static int resolve(struct spend_held *h, const struct spend_inserts *ins)
+{
+	for (size_t i = 0; i < h->n_texts; i++) {
+		struct spend_held_text *t = &h->texts[i];
+		int rc = t->known ? SQLITE_OK : text_id(ins, h->text.data + t->off, t->len, &t->id);
+
+		if (rc != SQLITE_OK)
+			return rc;
+		t->known = true;
+	}
+	return SQLITE_OK;
+}
+
+static void bind_id(sqlite3_stmt *st, int i, const struct spend_held *h, uint32_t k)
+{
+	if (k == NO_TEXT)
+		sqlite3_bind_null(st, i); /* NOT NULL: the row fails, as a NULL string did */
+	else
+		sqlite3_bind_int64(st, i, h->texts[k].id);
+}
+
+/* The row's parameters in st from row * INSERT_COLUMNS + 1 (resolve has run). */
 static void bind_held(sqlite3_stmt *st, int row, const struct spend_held *h,
 		      const struct spend_held_row *r)
 {
-	const char *text[SPEND_HELD_STRINGS];
-	int len[SPEND_HELD_STRINGS];
+	const struct spend_entry *e = &r->e;
+	int i = row * INSERT_COLUMNS;
 
-	for (int k = 0; k < SPEND_HELD_STRINGS; k++) {
-		text[k] = text_at(h, r->off[k]);
-		len[k] = (int)r->len[k];
-	}
-	bind_row(st, row, &r->e, text, len);
+	sqlite3_bind_int64(st, i + 1, e->ts_ms);
+	bind_id(st, i + 2, h, r->tix[5]);
+	bind_id(st, i + 3, h, r->tix[0]);
+	bind_id(st, i + 4, h, r->tix[1]);
+	bind_id(st, i + 5, h, r->tix[2]);
+	sqlite3_bind_int64(st, i + 6, e->input_tokens);
+	sqlite3_bind_int64(st, i + 7, e->output_tokens);
+	sqlite3_bind_double(st, i + 8, e->cost_usd);
+	bind_id(st, i + 9, h, r->tix[3]);
+	sqlite3_bind_int(st, i + 10, e->estimated);
+	sqlite3_bind_int64(st, i + 11, e->cached_tokens);
+	sqlite3_bind_int64(st, i + 12, e->cache_write_tokens);
+	bind_id(st, i + 13, h, r->tix[4]);
+}
+
+static void mark_lost(struct spend_held *h, size_t from, size_t n, sqlite3 *db)
+{
+	snprintf(h->err, sizeof(h->err), "%s", sqlite3_errmsg(db));
+	for (size_t i = from; i < from + n; i++)
+		h->rows[i].lost = true;
 }
 
 /* Rows [from, from + n) with st, an INSERT of n rows; a failure marks lost the rows it did not
@@ -200,15 +259,13 @@ static size_t write_rows(struct spend_held *h, sqlite3_stmt *st, size_t from, si
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return 0;
-	snprintf(h->err, sizeof(h->err), "%s", sqlite3_errmsg(db));
 	/* The connection's total, not sqlite3_changes(): a statement that failed before it ran
 	 * leaves the count of the one before it there, and rows taken for written that are not
 	 * would be lost from the totals. A count that cannot be this statement's means none. */
 	written = (size_t)(sqlite3_total_changes64(db) - before);
 	if (written > n)
 		written = 0;
-	for (size_t i = written; i < n; i++)
-		h->rows[from + i].lost = true;
+	mark_lost(h, from + written, n - written, db);
 	return n - written;
 }
 
@@ -217,9 +274,15 @@ size_t spend_held_write(struct spend_held *h, const struct spend_inserts *ins, s
 	size_t i = 0, n, lost = 0;
 	sqlite3_stmt *st;
 
+	/* No transaction: written now, a row would be in the database and in the rolled-back
+	 * batch's unsaved share both. */
+	if (!h->n || sqlite3_get_autocommit(db))
+		return 0;
+	if (resolve(h, ins) != SQLITE_OK) {
+		mark_lost(h, 0, h->n, db);
+		return h->n;
+	}
 	while (i < h->n) {
-		/* No transaction: written now, a row would be in the database and in the
-		 * rolled-back batch's unsaved share both. */
 		if (sqlite3_get_autocommit(db))
 			break;
 		n = h->n - i;
@@ -230,6 +293,31 @@ size_t spend_held_write(struct spend_held *h, const struct spend_inserts *ins, s
 		store_batch_yield(); /* 16 rows at most in one piece of the committer's CPU */
 	}
 	return lost;
+}
+
+int spend_held_insert(struct spend_held *one, const struct spend_inserts *ins,
+		      const struct spend_entry *e, const char *day)
+{
+	bool keep = sqlite3_get_autocommit(sqlite3_db_handle(ins->one));
+	int rc;
+
+	/* The strings of the rows before, with their ids, while they are a few (hold_text looks
+	 * back TEXT_LOOKBACK of them): a new key or group now and then restarts the list. */
+	if (keep && one->n_texts + SPEND_HELD_STRINGS <= TEXT_LOOKBACK)
+		one->n = 0;
+	else
+		spend_held_drop(one);
+	spend_held_add(one, e, day);
+	rc = resolve(one, ins);
+	if (rc == SQLITE_OK) {
+		bind_held(ins->one, 0, one, &one->rows[0]);
+		rc = sqlite3_step(ins->one);
+		/* Every parameter is bound again before the next step: no clear_bindings. */
+		sqlite3_reset(ins->one);
+	}
+	if (!keep || rc != SQLITE_DONE)
+		spend_held_drop(one); /* ids that a rollback may take back are not kept */
+	return rc;
 }
 
 struct spend_entry spend_held_entry(const struct spend_held *h, size_t i)
@@ -250,13 +338,16 @@ void spend_held_each_lost(const struct spend_held *h, spend_lost_fn fn, void *ar
 void spend_held_drop(struct spend_held *h)
 {
 	h->n = 0;
+	h->n_texts = 0;
 	h->err[0] = '\0';
 	buf_reset(&h->text);
 	/* A burst's batches grow far past a quiet one's: their memory is not kept. */
 	if (h->cap > STORE_BATCH_MAX_ROWS) {
 		free(h->rows);
+		free(h->texts);
 		h->rows = NULL;
-		h->cap = 0;
+		h->texts = NULL;
+		h->cap = h->cap_texts = 0;
 		buf_finish(&h->text);
 		buf_init(&h->text, 0);
 	}

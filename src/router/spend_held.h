@@ -16,30 +16,38 @@
 
 #define SPEND_HELD_STRINGS 6 /* model_group, deployment, key_hash, cost_source, lane, day */
 
-/* Fields are private. A row's strings are offsets into text (which moves as it grows), with
- * their lengths: bound with them, SQLite does not measure each again. */
+/* Fields are private. A batch holds each distinct string once (an offset into text, which
+ * moves as it grows, and its id in spend_text once the committer has looked it up); a row
+ * holds the index of each of its strings there. */
+struct spend_held_text {
+	size_t off, len;
+	int64_t id;
+	bool known; /* id holds its id in spend_text */
+};
+
 struct spend_held_row {
 	struct spend_entry e;
-	size_t off[SPEND_HELD_STRINGS];
-	uint32_t len[SPEND_HELD_STRINGS];
+	uint32_t tix[SPEND_HELD_STRINGS];
 	bool lost; /* its statement failed (spend_held_write) */
 };
 
 struct spend_held {
 	struct spend_held_row *rows; /* grows to STORE_BATCH_HARD_ROWS, kept between batches */
 	size_t n, cap;
+	struct spend_held_text *texts;
+	size_t n_texts, cap_texts;
 	struct buf text;
 	char err[128]; /* the last failed statement's error, "" when none */
 };
 
-/* The INSERTs of 1, 4 and 16 rows, prepared once on the store's connection. */
+/* The INSERTs of 1, 4 and 16 rows, and the lookup and insert of a string in spend_text,
+ * prepared once on the store's connection. */
 struct spend_inserts {
-	sqlite3_stmt *one, *small, *big;
+	sqlite3_stmt *one, *small, *big, *text_find, *text_add;
 };
 
 int spend_inserts_init(struct spend_inserts *ins, sqlite3 *db);
 void spend_inserts_finish(struct spend_inserts *ins); /* accepts a zeroed ins */
-void spend_held_bind(sqlite3_stmt *st, int row, const struct spend_entry *e, const char *day);
 
 void spend_held_init(struct spend_held *h);
 void spend_held_finish(struct spend_held *h);
@@ -49,6 +57,14 @@ bool spend_held_add(struct spend_held *h, const struct spend_entry *e, const cha
  * part). A statement that fails marks its rows lost; a transaction rolled back by a failure
  * stops the writing (the batch then fails whole). Returns how many rows were marked lost. */
 size_t spend_held_write(struct spend_held *h, const struct spend_inserts *ins, sqlite3 *db);
+/* One row written at once, outside a batch: one (a spend_held of the caller's, for this
+ * only) holds it while its strings are looked up. In autocommit, where every statement is
+ * committed when it ends, one keeps the ids of the strings it looked up for the next row
+ * (a few: the call's key, group, day...), so a row alone is one INSERT, as before; inside a
+ * transaction of someone else's, which may roll back, it keeps none. SQLITE_DONE, or SQLite's
+ * code of the statement that failed (SQLITE_BUSY when another process holds the lock). */
+int spend_held_insert(struct spend_held *one, const struct spend_inserts *ins,
+		      const struct spend_entry *e, const char *day);
 /* Row i (< h->n) with its strings (h's: valid until h changes). */
 struct spend_entry spend_held_entry(const struct spend_held *h, size_t i);
 /* fn(arg, row) for each row marked lost, with its strings. */

@@ -1,6 +1,8 @@
 /* spend_report: the ledger read back for people (`hermetic spend`, the cockpit's usage): rows
  * per day, model group and deployment over the last days, and the tokens and dollars of today
- * and of this month. Reads only; the ledger's writes and budgets are spend.c's. */
+ * and of this month. Reads only; the ledger's writes and budgets are spend.c's. It sums
+ * spend_row and looks the strings of the sums up afterwards: summed through the view spend,
+ * every string of every row would be joined (SPEND_TEXT_SQL). */
 #include "router/spend.h"
 #include "router/spend_days.h"
 #include "core/log.h"
@@ -26,11 +28,16 @@ static int report_rows(struct store *store, int days, int64_t now_ms, struct spe
 	spend_day_string(today - (days - 1), first);
 	spend_day_string(today, last);
 	rc = sqlite3_prepare_v2(db,
-				"SELECT day, model_group, COUNT(*), SUM(input_tokens),"
-				" SUM(output_tokens), SUM(cost_usd), SUM(estimated),"
-				" SUM(cached_tokens), lane FROM spend"
-				" WHERE day >= ?1 AND day <= ?2 GROUP BY day, model_group, lane"
-				" ORDER BY day DESC, model_group, lane",
+				"SELECT d.text, g.text, n, i, o, c, e, k, l.text FROM"
+				" (SELECT day, model_group, lane, COUNT(*) AS n,"
+				" SUM(input_tokens) AS i, SUM(output_tokens) AS o,"
+				" SUM(cost_usd) AS c, SUM(estimated) AS e, SUM(cached_tokens) AS k"
+				" FROM spend_row WHERE day IN (SELECT id FROM spend_text"
+				" WHERE text >= ?1 AND text <= ?2) GROUP BY day, model_group, lane)"
+				" JOIN spend_text d ON d.id = day"
+				" JOIN spend_text g ON g.id = model_group"
+				" JOIN spend_text l ON l.id = lane"
+				" ORDER BY d.text DESC, g.text, l.text",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		goto out;
@@ -140,7 +147,7 @@ static int usage_since(sqlite3 *db, int64_t since_ms, struct spend_usage *out)
 	if (sqlite3_prepare_v2(db,
 			       "SELECT count(*), coalesce(sum(input_tokens), 0), "
 			       "coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0), "
-			       "coalesce(sum(cached_tokens), 0) FROM spend WHERE ts_ms >= ?",
+			       "coalesce(sum(cached_tokens), 0) FROM spend_row WHERE ts_ms >= ?",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, since_ms);
