@@ -145,7 +145,9 @@ bool spend_held_add(struct spend_held *h, const struct spend_entry *e, const cha
 	if (h->n == STORE_BATCH_HARD_ROWS)
 		return false;
 	if (h->n == h->cap) {
-		h->cap = h->cap ? h->cap * 2 : STORE_BATCH_MAX_ROWS;
+		/* From a few rows: the ledger's row written alone holds one (2 KiB, not the
+		 * 32 KiB of a full batch's), and a batch doubles to its size once. */
+		h->cap = h->cap ? h->cap * 2 : 16;
 		h->rows = xrealloc(h->rows, h->cap * sizeof(*h->rows));
 	}
 	for (int k = 0; k < SPEND_HELD_STRINGS; k++)
