@@ -93,6 +93,13 @@ static void mistakes_name_file_line_and_column(void **state)
 		 "tests/a.yaml:3:10: regex: a repetition right after another"},
 		{"- name: a\n  input: b\n  regex: \"(x{99}){999}\"\n",
 		 "tests/a.yaml:3:10: regex: counted repetitions over {100}"},
+		/* and its time with repeated groups that can match nothing, and with many
+		 * (empty) alternatives: minutes for a line, each shape under the other caps */
+		{"- name: a\n  input: b\n  regex: \"^((a?|b?|c?|d?)(a?|b?|c?|d?)(a?|b?|c?|d?)"
+		 "(a?|b?|c?|d?))+$\"\n",
+		 "tests/a.yaml:3:10: regex: more than 12 repetitions"},
+		{"- name: a\n  input: b\n  regex: \"^(a|||||||||||||||||||||||||||||||||b)+$\"\n",
+		 "tests/a.yaml:3:10: regex: more than 32 alternatives"},
 	};
 	struct skill_tests t;
 	struct buf err;
