@@ -1118,6 +1118,42 @@ static void a_nul_byte_in_the_head_gets_400(void **state)
 	srv_finish(&s);
 }
 
+/* A header name is RFC 9110's tchars and nothing else: a name of every one of them is taken,
+ * and a name with any other byte (a separator, a control byte, DEL, a byte above 0x7f) gets
+ * 400. (':' ends the name, CR and LF the line, and NUL has a test of its own.) */
+static void header_names_are_every_tchar_and_nothing_else(void **state)
+{
+	static const char tchars[] = "!#$%&'*+-.^_`|~0123456789"
+				     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	struct srv s;
+	char got[2048], req[256];
+	bool closed;
+	int fd;
+
+	(void)state;
+	srv_start(&s, 0);
+	fd = client(&s);
+	snprintf(req, sizeof(req), "POST /echo HTTP/1.1\r\n%s: 1\r\nContent-Length: 2\r\n\r\nok",
+		 tchars);
+	say(fd, req);
+	collect(&s, fd, got, sizeof(got), 500, &closed);
+	assert_true(strncmp(got, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	close(fd);
+	for (int c = 1; c < 256; c++) {
+		if (strchr(tchars, c) || c == ':' || c == '\r' || c == '\n')
+			continue;
+		fd = client(&s);
+		snprintf(req, sizeof(req), "GET /q HTTP/1.1\r\nX%cY: 1\r\n\r\n", c);
+		say(fd, req);
+		collect(&s, fd, got, sizeof(got), 500, &closed);
+		if (strncmp(got, "HTTP/1.1 400 ", 13) != 0 || !closed)
+			fail_msg("byte 0x%02x in a name: got '%.40s' closed %d", c, got, closed);
+		close(fd);
+	}
+	assert_int_equal(s.handled, 1);
+	srv_finish(&s);
+}
+
 static void an_oversized_head_gets_431_and_a_close(void **state)
 {
 	struct srv s;
@@ -1561,6 +1597,7 @@ int main(void)
 		cmocka_unit_test(
 			a_pipelining_client_that_does_not_read_is_not_buffered_without_bound),
 		cmocka_unit_test(refused_requests_get_their_status_and_a_close),
+		cmocka_unit_test(header_names_are_every_tchar_and_nothing_else),
 		cmocka_unit_test(a_nul_byte_in_the_head_gets_400),
 		cmocka_unit_test(an_oversized_head_gets_431_and_a_close),
 		cmocka_unit_test(content_length_decides_where_the_body_ends),
