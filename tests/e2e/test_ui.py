@@ -1022,10 +1022,15 @@ def test_the_cockpit_costs_no_idle_memory(cockpit):
             time.sleep(1)
             after = rss_kib(g)
         stop_clean(g)
-    # Two starts of the same binary differ by a few pages either way (which pages of the
-    # binary the kernel maps around the faults): 20 KiB has been seen with the cockpit off
-    # above on. A cockpit that kept a thread or a connection while idle would cost more.
-    assert abs(idle[True] - idle[False]) <= 64, idle
+    # What the cockpit costs is what the gateway with it holds above the one without it. Two
+    # starts of the same binary differ by a few pages either way (which pages of the binary
+    # the kernel maps around the faults, 64 KiB at a time). The gateway without the cockpit
+    # holds 56-72 KiB more anonymous memory than with it (RssAnon 708 vs 652 KiB before the
+    # ledger's view, 792 vs 720 after, whose schema every connection parses), which the file
+    # pages hid or showed by the binary's layout: a two-sided bound failed on that, not on a
+    # cost of the cockpit. A cockpit that kept a thread or a connection while idle would cost
+    # more than 64 KiB above.
+    assert idle[True] - idle[False] <= 64, idle
     assert idle[True] <= 4 * 1024
     assert after - idle[True] <= 128, (idle, after)
 
