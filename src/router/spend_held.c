@@ -15,6 +15,11 @@
  * lookup, never a wrong id). The committer looks each distinct string up (and adds the new
  * ones) inside the batch's own transaction before the rows: an id is never remembered across
  * batches, so a rolled-back batch cannot leave a row pointing at a string that is not there.
+ *
+ * SQLite keeps a statement's bindings until they are bound again, so each INSERT remembers what
+ * its parameters hold (struct spend_bound) and binds only those whose value changes: most of a
+ * row's thirteen are the same as in the row that used the same place before (its six string
+ * ids, its zeros). That was 1.6k of the committer's 7.4k instructions a row; it is 0.7k.
  */
 #include "router/spend_held.h"
 
@@ -40,7 +45,7 @@
 	" input_tokens, output_tokens, cost_usd, cost_source, estimated,"                          \
 	" cached_tokens, cache_write_tokens, lane) VALUES "
 
-static int prepare_rows(sqlite3 *db, size_t n, sqlite3_stmt **st)
+static int prepare_rows(sqlite3 *db, size_t n, struct spend_insert *in)
 {
 	struct buf sql;
 	int rc;
@@ -49,9 +54,17 @@ static int prepare_rows(sqlite3 *db, size_t n, sqlite3_stmt **st)
 	buf_puts(&sql, INSERT_SQL);
 	for (size_t i = 0; i < n; i++)
 		buf_puts(&sql, i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?)");
-	rc = sqlite3_prepare_v3(db, buf_str(&sql), -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+	rc = sqlite3_prepare_v3(db, buf_str(&sql), -1, SQLITE_PREPARE_PERSISTENT, &in->st, NULL);
 	buf_finish(&sql);
+	in->rows = n;
+	in->bound = xcalloc(n * INSERT_COLUMNS, sizeof(*in->bound));
 	return rc;
+}
+
+static void insert_finish(struct spend_insert *in)
+{
+	sqlite3_finalize(in->st);
+	free(in->bound);
 }
 
 int spend_inserts_init(struct spend_inserts *ins, sqlite3 *db)
@@ -78,9 +91,9 @@ int spend_inserts_init(struct spend_inserts *ins, sqlite3 *db)
 
 void spend_inserts_finish(struct spend_inserts *ins)
 {
-	sqlite3_finalize(ins->one);
-	sqlite3_finalize(ins->small);
-	sqlite3_finalize(ins->big);
+	insert_finish(&ins->one);
+	insert_finish(&ins->small);
+	insert_finish(&ins->big);
 	sqlite3_finalize(ins->text_find);
 	sqlite3_finalize(ins->text_add);
 	memset(ins, 0, sizeof(*ins));
@@ -208,34 +221,65 @@ static int resolve(struct spend_held *h, const struct spend_inserts *ins)
 	return SQLITE_OK;
 }
 
-static void bind_id(sqlite3_stmt *st, int i, const struct spend_held *h, uint32_t k)
+/* Parameter i (from 1) of in, bound to a value of type and bits unless it holds that already
+ * (struct spend_bound). Most of a row's thirteen are the row before's in the same place: its
+ * six string ids, its zeros. */
+static void bind_value(struct spend_insert *in, int i, int type, uint64_t bits)
 {
-	if (k == NO_TEXT)
-		sqlite3_bind_null(st, i); /* NOT NULL: the row fails, as a NULL string did */
-	else
-		sqlite3_bind_int64(st, i, h->texts[k].id);
+	struct spend_bound *b = &in->bound[i - 1];
+	double d;
+	int rc;
+
+	if (b->type == type && b->bits == bits)
+		return;
+	if (type == SQLITE_INTEGER) {
+		rc = sqlite3_bind_int64(in->st, i, (sqlite3_int64)bits);
+	} else if (type == SQLITE_FLOAT) {
+		memcpy(&d, &bits, sizeof(d));
+		rc = sqlite3_bind_double(in->st, i, d);
+	} else {
+		rc = sqlite3_bind_null(in->st, i);
+	}
+	b->type = rc == SQLITE_OK ? (uint8_t)type : 0;
+	b->bits = bits;
 }
 
-/* The row's parameters in st from row * INSERT_COLUMNS + 1 (resolve has run). */
-static void bind_held(sqlite3_stmt *st, int row, const struct spend_held *h,
+static void bind_int(struct spend_insert *in, int i, int64_t v)
+{
+	bind_value(in, i, SQLITE_INTEGER, (uint64_t)v);
+}
+
+static void bind_id(struct spend_insert *in, int i, const struct spend_held *h, uint32_t k)
+{
+	if (k == NO_TEXT)
+		bind_value(in, i, SQLITE_NULL,
+			   0); /* NOT NULL: the row fails, as a NULL string did */
+	else
+		bind_int(in, i, h->texts[k].id);
+}
+
+/* The row's parameters in in from row * INSERT_COLUMNS + 1 (resolve has run). */
+static void bind_held(struct spend_insert *in, int row, const struct spend_held *h,
 		      const struct spend_held_row *r)
 {
 	const struct spend_entry *e = &r->e;
 	int i = row * INSERT_COLUMNS;
+	uint64_t cost;
 
-	sqlite3_bind_int64(st, i + 1, e->ts_ms);
-	bind_id(st, i + 2, h, r->tix[5]);
-	bind_id(st, i + 3, h, r->tix[0]);
-	bind_id(st, i + 4, h, r->tix[1]);
-	bind_id(st, i + 5, h, r->tix[2]);
-	sqlite3_bind_int64(st, i + 6, e->input_tokens);
-	sqlite3_bind_int64(st, i + 7, e->output_tokens);
-	sqlite3_bind_double(st, i + 8, e->cost_usd);
-	bind_id(st, i + 9, h, r->tix[3]);
-	sqlite3_bind_int(st, i + 10, e->estimated);
-	sqlite3_bind_int64(st, i + 11, e->cached_tokens);
-	sqlite3_bind_int64(st, i + 12, e->cache_write_tokens);
-	bind_id(st, i + 13, h, r->tix[4]);
+	memcpy(&cost, &e->cost_usd, sizeof(cost));
+	bind_int(in, i + 1, e->ts_ms);
+	bind_id(in, i + 2, h, r->tix[5]);
+	bind_id(in, i + 3, h, r->tix[0]);
+	bind_id(in, i + 4, h, r->tix[1]);
+	bind_id(in, i + 5, h, r->tix[2]);
+	bind_int(in, i + 6, e->input_tokens);
+	bind_int(in, i + 7, e->output_tokens);
+	bind_value(in, i + 8, SQLITE_FLOAT, cost);
+	bind_id(in, i + 9, h, r->tix[3]);
+	bind_int(in, i + 10, e->estimated);
+	bind_int(in, i + 11, e->cached_tokens);
+	bind_int(in, i + 12, e->cache_write_tokens);
+	bind_id(in, i + 13, h, r->tix[4]);
 }
 
 static void mark_lost(struct spend_held *h, size_t from, size_t n, sqlite3 *db)
@@ -247,18 +291,18 @@ static void mark_lost(struct spend_held *h, size_t from, size_t n, sqlite3 *db)
 
 /* Rows [from, from + n) with st, an INSERT of n rows; a failure marks lost the rows it did not
  * write (see INSERT_SQL). */
-static size_t write_rows(struct spend_held *h, sqlite3_stmt *st, size_t from, size_t n)
+static size_t write_rows(struct spend_held *h, struct spend_insert *in, size_t from)
 {
-	sqlite3 *db = sqlite3_db_handle(st);
+	sqlite3 *db = sqlite3_db_handle(in->st);
 	int64_t before = sqlite3_total_changes64(db);
-	size_t written;
+	size_t written, n = in->rows;
 	int rc;
 
 	for (size_t i = 0; i < n; i++)
-		bind_held(st, (int)i, h, &h->rows[from + i]);
-	rc = sqlite3_step(st);
-	/* Every parameter is bound again before the next step: no clear_bindings. */
-	sqlite3_reset(st);
+		bind_held(in, (int)i, h, &h->rows[from + i]);
+	rc = sqlite3_step(in->st);
+	/* Every parameter holds its row's value before the next step: no clear_bindings. */
+	sqlite3_reset(in->st);
 	if (rc == SQLITE_DONE)
 		return 0;
 	/* The connection's total, not sqlite3_changes(): a statement that failed before it ran
@@ -271,10 +315,10 @@ static size_t write_rows(struct spend_held *h, sqlite3_stmt *st, size_t from, si
 	return n - written;
 }
 
-size_t spend_held_write(struct spend_held *h, const struct spend_inserts *ins, sqlite3 *db)
+size_t spend_held_write(struct spend_held *h, struct spend_inserts *ins, sqlite3 *db)
 {
 	size_t i = 0, n, lost = 0;
-	sqlite3_stmt *st;
+	struct spend_insert *in;
 
 	/* No transaction: written now, a row would be in the database and in the rolled-back
 	 * batch's unsaved share both. */
@@ -288,19 +332,18 @@ size_t spend_held_write(struct spend_held *h, const struct spend_inserts *ins, s
 		if (sqlite3_get_autocommit(db))
 			break;
 		n = h->n - i;
-		st = n >= CHUNK_BIG ? ins->big : n >= CHUNK_SMALL ? ins->small : ins->one;
-		n = n >= CHUNK_BIG ? CHUNK_BIG : n >= CHUNK_SMALL ? CHUNK_SMALL : 1;
-		lost += write_rows(h, st, i, n);
-		i += n;
+		in = n >= CHUNK_BIG ? &ins->big : n >= CHUNK_SMALL ? &ins->small : &ins->one;
+		lost += write_rows(h, in, i);
+		i += in->rows;
 		store_batch_yield(); /* 16 rows at most in one piece of the committer's CPU */
 	}
 	return lost;
 }
 
-int spend_held_insert(struct spend_held *one, const struct spend_inserts *ins,
+int spend_held_insert(struct spend_held *one, struct spend_inserts *ins,
 		      const struct spend_entry *e, const char *day)
 {
-	bool keep = sqlite3_get_autocommit(sqlite3_db_handle(ins->one));
+	bool keep = sqlite3_get_autocommit(sqlite3_db_handle(ins->one.st));
 	int rc;
 
 	/* The strings of the rows before, with their ids, while they are a few (hold_text looks
@@ -312,10 +355,10 @@ int spend_held_insert(struct spend_held *one, const struct spend_inserts *ins,
 	spend_held_add(one, e, day);
 	rc = resolve(one, ins);
 	if (rc == SQLITE_OK) {
-		bind_held(ins->one, 0, one, &one->rows[0]);
-		rc = sqlite3_step(ins->one);
-		/* Every parameter is bound again before the next step: no clear_bindings. */
-		sqlite3_reset(ins->one);
+		bind_held(&ins->one, 0, one, &one->rows[0]);
+		rc = sqlite3_step(ins->one.st);
+		/* Every parameter holds its row's value before the next step: no clear_bindings. */
+		sqlite3_reset(ins->one.st);
 	}
 	if (!keep || rc != SQLITE_DONE)
 		spend_held_drop(one); /* ids that a rollback may take back are not kept */

@@ -40,10 +40,26 @@ struct spend_held {
 	char err[128]; /* the last failed statement's error, "" when none */
 };
 
+/* What one parameter of an INSERT holds: SQLite keeps a statement's bindings across
+ * sqlite3_reset (and across a re-prepare), so a parameter whose value is the row's already is
+ * not bound again. type 0: not known (never bound, or its bind failed). */
+struct spend_bound {
+	uint64_t bits; /* the int64, or the double's bits */
+	uint8_t type;  /* SQLITE_INTEGER, SQLITE_FLOAT or SQLITE_NULL */
+};
+
+/* An INSERT of `rows` rows with what each of its parameters holds. */
+struct spend_insert {
+	sqlite3_stmt *st;
+	size_t rows;
+	struct spend_bound *bound; /* rows * 13 */
+};
+
 /* The INSERTs of 1, 4 and 16 rows, and the lookup and insert of a string in spend_text,
- * prepared once on the store's connection. */
+ * prepared once on the store's connection; used on one thread at a time (the store's). */
 struct spend_inserts {
-	sqlite3_stmt *one, *small, *big, *text_find, *text_add;
+	struct spend_insert one, small, big;
+	sqlite3_stmt *text_find, *text_add;
 };
 
 int spend_inserts_init(struct spend_inserts *ins, sqlite3 *db);
@@ -56,14 +72,14 @@ bool spend_held_add(struct spend_held *h, const struct spend_entry *e, const cha
 /* Writes every row held, in order, inside the open transaction on db (the committer thread's
  * part). A statement that fails marks its rows lost; a transaction rolled back by a failure
  * stops the writing (the batch then fails whole). Returns how many rows were marked lost. */
-size_t spend_held_write(struct spend_held *h, const struct spend_inserts *ins, sqlite3 *db);
+size_t spend_held_write(struct spend_held *h, struct spend_inserts *ins, sqlite3 *db);
 /* One row written at once, outside a batch: one (a spend_held of the caller's, for this
  * only) holds it while its strings are looked up. In autocommit, where every statement is
  * committed when it ends, one keeps the ids of the strings it looked up for the next row
  * (a few: the call's key, group, day...), so a row alone is one INSERT, as before; inside a
  * transaction of someone else's, which may roll back, it keeps none. SQLITE_DONE, or SQLite's
  * code of the statement that failed (SQLITE_BUSY when another process holds the lock). */
-int spend_held_insert(struct spend_held *one, const struct spend_inserts *ins,
+int spend_held_insert(struct spend_held *one, struct spend_inserts *ins,
 		      const struct spend_entry *e, const char *day);
 /* Row i (< h->n) with its strings (h's: valid until h changes). */
 struct spend_entry spend_held_entry(const struct spend_held *h, size_t i);
