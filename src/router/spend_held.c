@@ -251,9 +251,9 @@ static void bind_int(struct spend_insert *in, int i, int64_t v)
 
 static void bind_id(struct spend_insert *in, int i, const struct spend_held *h, uint32_t k)
 {
+	/* NULL: NOT NULL fails the row, as a NULL string did */
 	if (k == NO_TEXT)
-		bind_value(in, i, SQLITE_NULL,
-			   0); /* NOT NULL: the row fails, as a NULL string did */
+		bind_value(in, i, SQLITE_NULL, 0);
 	else
 		bind_int(in, i, h->texts[k].id);
 }
@@ -289,8 +289,8 @@ static void mark_lost(struct spend_held *h, size_t from, size_t n, sqlite3 *db)
 		h->rows[i].lost = true;
 }
 
-/* Rows [from, from + n) with st, an INSERT of n rows; a failure marks lost the rows it did not
- * write (see INSERT_SQL). */
+/* Rows [from, from + in->rows) with in, an INSERT of that many rows; a failure marks lost the
+ * rows it did not write (see INSERT_SQL). */
 static size_t write_rows(struct spend_held *h, struct spend_insert *in, size_t from)
 {
 	sqlite3 *db = sqlite3_db_handle(in->st);
