@@ -1293,6 +1293,9 @@ static void a_use_of_the_connection_waits_for_every_batch_in_flight(void **state
 	loop_destroy(loop);
 }
 
+/* More lines of about 290 bytes than AUDIT_HELD_MAX holds. */
+#define FILLER_LINES (AUDIT_HELD_MAX / 290 + 100)
+
 static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 {
 	struct fx f;
@@ -1335,7 +1338,8 @@ static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 	end_window(loop, f.store);
 	sqlite3_commit_hook(db, NULL, NULL);
 	expect_marks(trail, marks, 4, 0);
-	/* The held lines have a cap (64 KiB): past it they are written before the commit. */
+	/* The held lines have a cap (AUDIT_HELD_MAX): past it they are written before the commit.
+	 */
 	assert_int_equal(record(&f, t + 4, "free", "internal", 0.125), 0);
 	assert_int_equal(record(&f, t + 4, "free", "internal", 0.125), 0);
 	assert_true(store_batch_open(f.store));
@@ -1344,7 +1348,7 @@ static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 
 		memset(big, 'x', sizeof(big) - 1);
 		big[sizeof(big) - 1] = '\0';
-		for (int i = 0; i < 400; i++) { /* 400 lines of about 290 bytes */
+		for (int i = 0; i < FILLER_LINES; i++) { /* lines of about 290 bytes */
 			struct audit_line l;
 
 			audit_begin(&l, "attempt");
@@ -1353,7 +1357,7 @@ static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 		}
 		assert_true(store_batch_open(f.store));
 		after = trail_text(trail);
-		assert_true(strlen(after) >= strlen(before) + 64 * 1024);
+		assert_true(strlen(after) >= strlen(before) + AUDIT_HELD_MAX);
 		free(before);
 		free(after);
 	}
@@ -1364,7 +1368,7 @@ static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 	assert_true(store_batch_open(f.store));
 	audit_hold_for(NULL, NULL);
 	audit_mark(marks[4]);
-	expect_marks(trail, marks, 5, 400);
+	expect_marks(trail, marks, 5, FILLER_LINES);
 	audit_close();
 	fx_close(&f);
 	loop_destroy(loop);

@@ -14,9 +14,8 @@
 #include <string.h>
 #include <time.h>
 
-/* Held lines are written at once past this many bytes (a batch holds at most
- * STORE_BATCH_MAX_ROWS rows, each with its line of a few hundred bytes). */
-#define AUDIT_HELD_MAX (64 * 1024)
+/* Held lines are written at once past AUDIT_HELD_MAX bytes; a full batch's lines fit. */
+_Static_assert(AUDIT_HELD_MAX >= STORE_BATCH_MAX_ROWS * 512, "a batch's lines are held whole");
 
 static struct {
 	struct rotfile file;

@@ -32,7 +32,8 @@ int audit_open(const char *path, size_t max_bytes, int keep, bool include_text);
 void audit_close(void);
 /* While s's group commit has a batch open, lines wait in memory and are written when it
  * ends (committed or rolled back): a few writes instead of one a line, and an attempt's line
- * reaches the file with its ledger row (a crash loses both, at most STORE_BATCH_MS of them).
+ * reaches the file with its ledger row (a crash loses both, at most 2 x STORE_BATCH_MS of
+ * them); past AUDIT_HELD_MAX bytes held, they are written before the batch ends.
  * They go out in pieces of whole lines of at most AUDIT_PIECE bytes, one piece a turn of
  * loop's event loop (a batch's 100 lines in one write of 34 KB held the loop for 50-100 µs
  * every batch, docs/numbers.md); a line that comes while pieces wait joins them. Otherwise,
@@ -40,6 +41,8 @@ void audit_close(void);
  * before closing s (and loop). */
 void audit_hold_for(struct store *s, struct loop *loop);
 #define AUDIT_PIECE (8 * 1024)
+/* A full batch's lines: STORE_BATCH_MAX_ROWS of a few hundred bytes (audit.c checks). */
+#define AUDIT_HELD_MAX (256 * 1024)
 bool audit_is_open(void);
 
 /* {"ts":"<UTC ISO 8601, ms>","kind":kind ... */

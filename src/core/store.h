@@ -136,8 +136,8 @@ void store_flush(struct store *s);
  * committed, the rows of at most the last 2 x STORE_BATCH_MS; other processes see a row at
  * most that long after it was written. A power loss loses the last commits anyway
  * (synchronous=NORMAL). */
-#define STORE_BATCH_MS	     100
-#define STORE_BATCH_MAX_ROWS 256
+#define STORE_BATCH_MS	     500
+#define STORE_BATCH_MAX_ROWS 512
 /* While a batch is being written the next one may grow past STORE_BATCH_MAX_ROWS (it goes as
  * soon as the one before it is done); at this many rows the loop waits for the one before. */
 #define STORE_BATCH_HARD_ROWS 4096
