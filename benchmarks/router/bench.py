@@ -259,8 +259,8 @@ class Bench:
         return Target("direct", self.up_port, "/v1/chat/completions", [])
 
     def start_hermetic(self, name="hermetic", binary=None, governed=False):
-        """hermetic router with config.yaml; governed: config.yaml + governed.yaml in a process
-        and home of its own, every request carrying the virtual key."""
+        """hermetic router with config.yaml + plain.yaml; governed: config.yaml + governed.yaml
+        in a process and home of its own, every request carrying the virtual key."""
         t = Target(name, 0, "/v1/chat/completions",
                    [f"Authorization: Bearer {VIRTUAL_KEY if governed else MASTER_KEY}"],
                    capture="x-litellm-overhead-duration-ms")
@@ -303,6 +303,11 @@ class Bench:
             # A second binary (an older build, say) gets the config without bench-anthropic:
             # a build from before the provider catalogue would refuse the anthropic/ prefix.
             cfg = self.config_without_anthropic()
+        else:
+            cfg = os.path.join(self.tmp, "config-plain.yaml")
+            with open(cfg, "w") as f:
+                f.write(open(os.path.join(HERE, "config.yaml")).read())
+                f.write(open(os.path.join(HERE, "plain.yaml")).read())
         chk = subprocess.run([binary, "config", "check", "--config", cfg], capture_output=True,
                              text=True, env=env, timeout=20)
         info["config_check"] = {"rc": chk.returncode,
@@ -326,6 +331,7 @@ class Bench:
                 skip = False
             if not skip:
                 out.append(line)
+        out.extend(open(os.path.join(HERE, "plain.yaml")))
         path = os.path.join(self.tmp, "config-base.yaml")
         with open(path, "w") as f:
             f.writelines(out)

@@ -36,7 +36,7 @@ if [ "$BIN" = nginx ]; then
 	"$(command -v nginx || echo /usr/sbin/nginx)" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" \
 		-e "$OUT/nginx/logs/error.log" >"$OUT/target.log" 2>&1 &
 else
-	cat "$HERE/config.yaml" >"$OUT/config.yaml"
+	cat "$HERE/config.yaml" "$HERE/plain.yaml" >"$OUT/config.yaml"
 	"$BIN" router --config "$OUT/config.yaml" >"$OUT/target.log" 2>&1 &
 fi
 T_PID=$!

@@ -40,7 +40,7 @@ if [ "$(id -u)" = 0 ]; then export HERMETIC_ALLOW_ROOT=1; fi # `hermetic router`
 # (the filter runs in the kernel, so the instruction counts are the same).
 {
 	cat "$HERE/config.yaml"
-	if [ "${PROFILE_GOVERNED:-0}" = 1 ]; then cat "$HERE/governed.yaml"; fi
+	if [ "${PROFILE_GOVERNED:-0}" = 1 ]; then cat "$HERE/governed.yaml"; else cat "$HERE/plain.yaml"; fi
 	echo 'guardrails: {seccomp: {enabled: false}}'
 } >"$OUT/config.yaml"
 [ "${PROFILE_GOVERNED:-0}" = 1 ] && AUTH=sk-virtual
