@@ -1447,6 +1447,58 @@ static void held_lines_go_out_a_piece_a_loop_turn(void **state)
 	free(trail);
 }
 
+/* A full batch's lines (STORE_BATCH_MAX_ROWS of about 400 bytes, the size of a router
+ * attempt's line) all wait for its commit: none reaches the file before the batch ends, so an
+ * attempt's line and its ledger row reach the disk together even at the batch's largest. */
+static void a_full_batch_of_lines_waits_for_its_commit(void **state)
+{
+	struct fx f;
+	struct loop *loop = loop_create();
+	int64_t t = MANILA_MIDNIGHT + 3600000;
+	char *trail = xasprintf("%s/audit-full.jsonl", dir), *text, big[361];
+	const char *const marks[] = {"last-of-batch"};
+	size_t before;
+
+	(void)state;
+	fx_open(&f, daily_yaml, "Asia/Manila");
+	store_attach_loop(f.store, loop);
+	assert_int_equal(audit_open(trail, 0, 0, false), 0);
+	audit_hold_for(f.store, loop);
+	assert_int_equal(record(&f, t, "free", "internal", 0.125), 0);
+	assert_int_equal(record(&f, t + 1, "free", "internal", 0.125), 0);
+	assert_true(store_batch_open(f.store));
+	text = trail_text(trail);
+	before = strlen(text);
+	free(text);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (int i = 0; i < STORE_BATCH_MAX_ROWS; i++) {
+		struct audit_line l;
+
+		audit_begin(&l, "attempt");
+		audit_str(&l, "filler", big);
+		audit_end(&l);
+	}
+	audit_mark(marks[0]);
+	text = trail_text(trail);
+	assert_int_equal(strlen(text), before);
+	free(text);
+	end_window(loop, f.store);
+	/* The held lines go out a piece a loop turn (each line is over 400 bytes). */
+	for (int turn = 0; turn < 1000 && before < 400 * STORE_BATCH_MAX_ROWS; turn++) {
+		event_base_loop(loop_base(loop), EVLOOP_NONBLOCK);
+		text = trail_text(trail);
+		before = strlen(text);
+		free(text);
+	}
+	expect_marks(trail, marks, 1, STORE_BATCH_MAX_ROWS);
+	audit_hold_for(NULL, NULL);
+	audit_close();
+	fx_close(&f);
+	loop_destroy(loop);
+	free(trail);
+}
+
 static void row_still_locked_at_shutdown_is_given_up_cleanly(void **state)
 {
 	struct fx f;
@@ -1884,6 +1936,7 @@ int main(void)
 		cmocka_unit_test(a_use_of_the_connection_waits_for_every_batch_in_flight),
 		cmocka_unit_test(audit_lines_wait_for_the_batch_their_rows_are_in),
 		cmocka_unit_test(held_lines_go_out_a_piece_a_loop_turn),
+		cmocka_unit_test(a_full_batch_of_lines_waits_for_its_commit),
 		cmocka_unit_test(failed_write_of_a_new_period_still_counts),
 		cmocka_unit_test(unreadable_ledger_fails_closed_and_keeps_unsaved_spend),
 		cmocka_unit_test(reservations_count_calls_in_flight),
