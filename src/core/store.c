@@ -37,7 +37,7 @@
  * of each build, 10 rounds: cheaper in 8-10 of 10): each commit has a fixed part of about
  * 120 µs of CPU on the committer (WAL frames, locks, the thread's wake-ups) however few rows
  * it holds. A crash then loses at most 1 s of rows: LiteLLM's proxy writes its spend every
- * 10 s (PROXY_BATCH_WRITE_AT), and 60 s is what its deployments set. The COMMIT
+ * 10 s (PROXY_BATCH_WRITE_AT), and many of its deployments set 60 s. The COMMIT
  * itself was not a few microseconds but 100-300 (its pwrite calls), the router's p99; it now
  * runs on a committer thread on the same connection (see commit_loop). A writer may also hold
  * its rows back and write them in one statement just before the COMMIT (store_batch_hold: the
