@@ -1070,6 +1070,36 @@ static void audit_mark(const char *mark)
 	audit_end(&l);
 }
 
+/* n attempt lines, each with a filler of len 'x's (len + about 50 bytes a line). */
+static void audit_fillers(size_t n, size_t len)
+{
+	char *big = xmalloc(len + 1);
+
+	memset(big, 'x', len);
+	big[len] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		struct audit_line l;
+
+		audit_begin(&l, "attempt");
+		audit_str(&l, "filler", big);
+		audit_end(&l);
+	}
+	free(big);
+}
+
+/* f opened with the audit trail at trail held for its batches, and a batch open (the first row
+ * may go alone: two rows). */
+static void open_held_batch(struct fx *f, struct loop *loop, const char *trail, int64_t t)
+{
+	fx_open(f, daily_yaml, "Asia/Manila");
+	store_attach_loop(f->store, loop);
+	assert_int_equal(audit_open(trail, 0, 0, false), 0);
+	audit_hold_for(f->store, loop);
+	assert_int_equal(record(f, t, "free", "internal", 0.125), 0);
+	assert_int_equal(record(f, t + 1, "free", "internal", 0.125), 0);
+	assert_true(store_batch_open(f->store));
+}
+
 /* The trail has the first n marks, in order, and `others` lines besides. */
 static void expect_marks(const char *path, const char *const *marks, size_t n, size_t others)
 {
@@ -1338,23 +1368,14 @@ static void audit_lines_wait_for_the_batch_their_rows_are_in(void **state)
 	end_window(loop, f.store);
 	sqlite3_commit_hook(db, NULL, NULL);
 	expect_marks(trail, marks, 4, 0);
-	/* The held lines have a cap (AUDIT_HELD_MAX): past it they are written before the commit.
-	 */
+	/* The held lines have a cap (AUDIT_HELD_MAX): past it they go before the commit. */
 	assert_int_equal(record(&f, t + 4, "free", "internal", 0.125), 0);
 	assert_int_equal(record(&f, t + 4, "free", "internal", 0.125), 0);
 	assert_true(store_batch_open(f.store));
 	{
-		char big[201], *before = trail_text(trail), *after;
+		char *before = trail_text(trail), *after;
 
-		memset(big, 'x', sizeof(big) - 1);
-		big[sizeof(big) - 1] = '\0';
-		for (int i = 0; i < FILLER_LINES; i++) { /* lines of about 290 bytes */
-			struct audit_line l;
-
-			audit_begin(&l, "attempt");
-			audit_str(&l, "filler", big);
-			audit_end(&l);
-		}
+		audit_fillers(FILLER_LINES, 200); /* lines of about 290 bytes */
 		assert_true(store_batch_open(f.store));
 		after = trail_text(trail);
 		assert_true(strlen(after) >= strlen(before) + AUDIT_HELD_MAX);
@@ -1384,31 +1405,17 @@ static void held_lines_go_out_a_piece_a_loop_turn(void **state)
 	struct fx f;
 	struct loop *loop = loop_create();
 	int64_t t = MANILA_MIDNIGHT + 3600000;
-	char *trail = xasprintf("%s/audit-pieces.jsonl", dir), *text, big[241];
+	char *trail = xasprintf("%s/audit-pieces.jsonl", dir), *text;
 	const char *const marks[] = {"last-of-batch", "late"};
 	size_t before, len, prev, turns = 0, late_len = strlen("\"mark\":\"late\"}\n");
 	bool done;
 
 	(void)state;
-	fx_open(&f, daily_yaml, "Asia/Manila");
-	store_attach_loop(f.store, loop);
-	assert_int_equal(audit_open(trail, 0, 0, false), 0);
-	audit_hold_for(f.store, loop);
-	assert_int_equal(record(&f, t, "free", "internal", 0.125), 0);
-	assert_int_equal(record(&f, t + 1, "free", "internal", 0.125), 0);
-	assert_true(store_batch_open(f.store));
+	open_held_batch(&f, loop, trail, t);
 	text = trail_text(trail);
 	before = strlen(text);
 	free(text);
-	memset(big, 'x', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
-	for (int i = 0; i < 100; i++) {
-		struct audit_line l;
-
-		audit_begin(&l, "attempt");
-		audit_str(&l, "filler", big);
-		audit_end(&l);
-	}
+	audit_fillers(100, 240);
 	audit_mark(marks[0]);
 	end_window(loop, f.store);
 	/* The batch is done: one piece is out, whole lines. */
@@ -1455,30 +1462,16 @@ static void a_full_batch_of_lines_waits_for_its_commit(void **state)
 	struct fx f;
 	struct loop *loop = loop_create();
 	int64_t t = MANILA_MIDNIGHT + 3600000;
-	char *trail = xasprintf("%s/audit-full.jsonl", dir), *text, big[361];
+	char *trail = xasprintf("%s/audit-full.jsonl", dir), *text;
 	const char *const marks[] = {"last-of-batch"};
 	size_t before;
 
 	(void)state;
-	fx_open(&f, daily_yaml, "Asia/Manila");
-	store_attach_loop(f.store, loop);
-	assert_int_equal(audit_open(trail, 0, 0, false), 0);
-	audit_hold_for(f.store, loop);
-	assert_int_equal(record(&f, t, "free", "internal", 0.125), 0);
-	assert_int_equal(record(&f, t + 1, "free", "internal", 0.125), 0);
-	assert_true(store_batch_open(f.store));
+	open_held_batch(&f, loop, trail, t);
 	text = trail_text(trail);
 	before = strlen(text);
 	free(text);
-	memset(big, 'x', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
-	for (int i = 0; i < STORE_BATCH_MAX_ROWS; i++) {
-		struct audit_line l;
-
-		audit_begin(&l, "attempt");
-		audit_str(&l, "filler", big);
-		audit_end(&l);
-	}
+	audit_fillers(STORE_BATCH_MAX_ROWS, 360);
 	audit_mark(marks[0]);
 	text = trail_text(trail);
 	assert_int_equal(strlen(text), before);
