@@ -4,7 +4,8 @@ CPU a request, and how their latencies compare, measured in the same seconds. No
 `make bench`; for deciding a change by time rather than by instruction counts.
 
     benchmarks/router/ab.py --bin A=build-a/hermetic --bin B=build-b/hermetic [--nginx]
-                            [--rounds 8] [--window 8] [--rate 1000]
+                            [--governed G=build/hermetic] [--rounds 8] [--window 8] [--rate 1000]
+                            [--separate] [--keep-raw DIR]
 
 One loadgen sends --rate req/s to each target, request by request in turn (`loadgen --target`),
 so a slow moment of the machine lands on all of them alike; the targets' order rotates each
@@ -18,6 +19,7 @@ run.sh's cache (run `BENCH_ONLY=router make bench` once) or --loadgen/--upstream
 """
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -51,16 +53,27 @@ def main():
                          "make bench measures the plain budgets: what a target does to the "
                          "machine (a burst of a worker thread that delays the load generator or "
                          "the upstream) then lands on its own requests only")
+    ap.add_argument("--governed", action="append", default=[],
+                    help="NAME=PATH of a hermetic binary run with the governed config")
+    ap.add_argument("--extra", action="append", default=[],
+                    help="NAME=FILE: YAML appended to that target's config")
+    ap.add_argument("--keep-raw", metavar="DIR",
+                    help="keep each round's per-request CSV (loadgen --raw) as DIR/NAME-ROUND.csv")
     ap.add_argument("--loadgen", default=os.path.join(cache, "loadgen"))
     ap.add_argument("--upstream", default=os.path.join(cache, "upstream"))
     a = ap.parse_args()
-    bins = [b.split("=", 1) for b in a.bin]
-    if not bins or any(len(b) != 2 for b in bins):
+    bins = [b.split("=", 1) + [False] for b in a.bin] + [g.split("=", 1) + [True]
+                                                          for g in a.governed]
+    if not bins or any(len(b) != 3 for b in bins):
         ap.error("give --bin NAME=PATH at least once")
+    extra = dict(e.split("=", 1) for e in a.extra)
+    if any(n not in [b[0] for b in bins] for n in extra):
+        ap.error("--extra names a target not given with --bin or --governed")
     # What bench.Bench reads of its arguments.
     a.stream_seconds, a.chunk_delay_ms, a.delay_ms, a.c1_delay_ms = 2.0, 50.0, 20.0, 1.0
     a.max_seconds = a.rounds * (a.window + a.warmup + 10) * 3 + 120
     a.timeout, a.max_conns, a.cpu_idle, a.nginx_why = 10.0, 1024, False, ""
+    a.budget_window = a.window
     fd, note = bench.hold_cpus_awake(a)
     with_nginx, a.nginx, a.hermetic = a.nginx, "", ""  # bench.Bench's: nginx from PATH
     b = bench.Bench(a)
@@ -68,8 +81,9 @@ def main():
         b.t_start = time.monotonic()
         direct = b.start_upstream()
         targets = [direct] if a.direct else []
-        for name, path in bins:
-            t = b.start_hermetic(name, os.path.abspath(path))
+        for name, path, governed in bins:
+            t = b.start_hermetic(name, os.path.abspath(path), governed=governed,
+                                 extra=extra.get(name))
             if not t.ok:
                 raise SystemExit(f"ab: {name}: {t.why}")
             targets.append(t)
@@ -104,6 +118,10 @@ def main():
                                                                 int(a.rate * a.warmup))
                         bench.put_cpu(w, cpu0[t.name], bench.cpu_sample(t.pid), sent)
                         res[t.name] = w
+            if a.keep_raw:
+                os.makedirs(a.keep_raw, exist_ok=True)
+                for t in ts:
+                    shutil.copy(raws[t.name], os.path.join(a.keep_raw, f"{t.name}-{i + 1}.csv"))
             for t in ts:
                 us = res[t.name].get("proxy_cpu_us_per_request")
                 ls = raw_latencies(raws[t.name])
