@@ -8,7 +8,8 @@ Everything binds 127.0.0.1. One run:
      hermetic process asked for the `bench-anthropic` model group (the anthropic dialect:
      Anthropic's Messages API on the upstream side), and is left out when that check fails;
   3. ROUNDS rounds; in each round, with the targets in an order rotated per round:
-       - for every rate: one WINDOW-second open-loop window (after WARMUP s) per target, and
+       - for every rate: one WINDOW-second open-loop window (after WARMUP s; BUDGET_WINDOW s at
+         the budgets' 1,000 req/s, so that their pooled p99s rest on more requests) per target, and
          one window in which the plain hermetic process (as `hermetic-paired`) and the governed
          one are loaded side by side, each at the rate, one loadgen sending to them request by
          request in turn: the governed budgets compare these two. Measured in windows one
@@ -56,7 +57,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from benchlib import free_port, http_req, log, proc_status  # noqa: E402
-from summary import CLK_TCK, raw_latencies, report, summarize  # noqa: E402
+from summary import BUDGET_RATE, CLK_TCK, raw_latencies, report, summarize  # noqa: E402
 import governance  # noqa: E402
 import sustained  # noqa: E402
 MASTER_KEY = "sk-bench-master-key"
@@ -258,9 +259,10 @@ class Bench:
                                    "url": f"http://127.0.0.1:{self.up_port}/v1"}
         return Target("direct", self.up_port, "/v1/chat/completions", [])
 
-    def start_hermetic(self, name="hermetic", binary=None, governed=False):
+    def start_hermetic(self, name="hermetic", binary=None, governed=False, extra=None):
         """hermetic router with config.yaml + plain.yaml; governed: config.yaml + governed.yaml
-        in a process and home of its own, every request carrying the virtual key."""
+        in a process and home of its own, every request carrying the virtual key. extra: a
+        YAML file appended to the config (ab.py's experiments)."""
         t = Target(name, 0, "/v1/chat/completions",
                    [f"Authorization: Bearer {VIRTUAL_KEY if governed else MASTER_KEY}"],
                    capture="x-litellm-overhead-duration-ms")
@@ -308,6 +310,12 @@ class Bench:
             with open(cfg, "w") as f:
                 f.write(open(os.path.join(HERE, "config.yaml")).read())
                 f.write(open(os.path.join(HERE, "plain.yaml")).read())
+        if extra:
+            with open(cfg) as f:
+                text = f.read()
+            cfg = os.path.join(self.tmp, f"config-{name}.yaml")
+            with open(cfg, "w") as f:
+                f.write(text + open(extra).read())
         chk = subprocess.run([binary, "config", "check", "--config", cfg], capture_output=True,
                              text=True, env=env, timeout=20)
         info["config_check"] = {"rc": chk.returncode,
@@ -549,7 +557,7 @@ http {{
         CSV."""
         a = self.a
         n = len(ts)
-        argv = [a.loadgen, "--rate", str(n * rate), "--duration", str(a.window / n),
+        argv = [a.loadgen, "--rate", str(n * rate), "--duration", str(self.window_s(rate) / n),
                 "--warmup", str(a.warmup / n), "--slice-ms", repr(1000.0 / (n * rate)),
                 "--timeout", str(a.timeout), "--max-conns", str(a.max_conns)]
         for t in ts:
@@ -574,6 +582,10 @@ http {{
         except (OSError, ValueError, http.client.HTTPException):
             return {}
 
+    def window_s(self, rate):
+        """A load window's length at rate: --budget-window at the budget rate, else --window."""
+        return self.a.budget_window if rate == BUDGET_RATE else self.a.window
+
     def window(self, t, rate):
         """One load window against t: open loop at rate, or rate None: the concurrency-1
         phase (closed loop, one request at a time). The proxy's CPU per request is the
@@ -590,9 +602,9 @@ http {{
             r = self.finish_loadgen(p, a.c1_max_seconds + a.timeout + 15)
             sent = (r.get("requests") or 0) + (r.get("warmup_count") or 0)
         else:
-            p = self.loadgen(t, rate, a.window, a.warmup, PLAIN_BODY, a.timeout, a.max_conns,
-                             raw=raw)
-            r = self.finish_loadgen(p, a.window + a.warmup + a.timeout + 15)
+            p = self.loadgen(t, rate, self.window_s(rate), a.warmup, PLAIN_BODY, a.timeout,
+                             a.max_conns, raw=raw)
+            r = self.finish_loadgen(p, self.window_s(rate) + a.warmup + a.timeout + 15)
             sent = (r.get("requests") or 0) + r.get("warmup_requests", int(rate * a.warmup))
         self.samples.setdefault((str(rate) if rate else "c1", t.name), []).extend(
             raw_latencies(raw))
@@ -624,7 +636,7 @@ http {{
         t_start = time.monotonic()
         raws = {t.name: os.path.join(self.tmp, f"window-{t.name}.csv") for t in ts}
         p = self.loadgen_interleaved(ts, rate, raws)
-        r = self.finish_loadgen(p, a.window + a.warmup + a.timeout + 15)
+        r = self.finish_loadgen(p, self.window_s(rate) + a.warmup + a.timeout + 15)
         cpu1 = {t.name: cpu_sample(t.pid) for t in ts if t.pid}
         up1 = self.upstream_stats()
         out = {}
@@ -953,6 +965,7 @@ def meta(a):
             "command": a.command,
             "cpu_idle": getattr(a, "cpu_idle_note", None),
             "params": {"rates": a.rates, "rounds": a.rounds, "window_s": a.window,
+                       "budget_window_s": a.budget_window,
                        "warmup_s": a.warmup, "paired": not a.no_pair, "timeout_s": a.timeout,
                        "max_conns": a.max_conns,
                        "streams": a.streams, "stream_seconds": a.stream_seconds,
@@ -1004,6 +1017,11 @@ def main():
     ap.add_argument("--rates", default="1000,200")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--window", type=float, default=5.0)
+    # The budgets' p99s are pooled tails: at 5 s a round's rests on 50 requests, and over the
+    # rounds on 250, which a few ~1 ms stalls of other processes on the machine decide
+    # (docs/numbers.md, the twenty-second look). 15 s windows at the budget rate pool 750.
+    ap.add_argument("--budget-window", type=float, default=15.0,
+                    help=f"seconds of a load window at {BUDGET_RATE} req/s, the budgets' rate")
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--no-pair", action="store_true",
                     help="measure the governed target in windows of its own, compared with "
@@ -1048,7 +1066,7 @@ def main():
                          "measurement (budgets left out by the parameters do not count)")
     a = ap.parse_args()
     a.rates = [int(x) for x in str(a.rates).split(",") if x.strip()]
-    if not (1 <= a.rounds <= 50 and 0.5 <= a.window <= 60 and 1 <= a.streams <= 4096 and
+    if not (1 <= a.rounds <= 50 and 0.5 <= a.window <= 60 and 0.5 <= a.budget_window <= 60 and 1 <= a.streams <= 4096 and
             all(1 <= r <= 20000 for r in a.rates) and 0 <= a.c1_requests <= 100000 and
             0 <= a.c1_warmup <= 10000 and 0 <= a.c1_delay_ms <= 1000 and
             1 <= a.c1_max_seconds <= 120):

@@ -217,7 +217,7 @@ def evaluate_budgets(res):
                   "why": f"{miss[0]}: {miss[1]}" if miss else v["why"]})
         return v
 
-    tail = BUDGET_RATE * p["window_s"] * 0.01
+    tail = BUDGET_RATE * p.get("budget_window_s", p["window_s"]) * 0.01
     shared = p.get("interleaved") or []
 
     def together(*names):
@@ -453,7 +453,9 @@ def report(res):
         lines.append(f"CPU idle states: {m['cpu_idle']}")
     lines.append(f"fake upstream: fixed {p['delay_ms']} ms; {p['rounds']} rounds, each with every phase "
                  f"for every target (order rotated per round): open-loop load for {p['window_s']} s "
-                 f"(after {p['warmup_s']} s warm-up) per rate, then concurrency 1")
+                 + (f"({p['budget_window_s']} s at {BUDGET_RATE} req/s) "
+                    if p.get("budget_window_s", p["window_s"]) != p["window_s"] else "")
+                 + f"(after {p['warmup_s']} s warm-up) per rate, then concurrency 1")
     shared = p.get("interleaved") or []
     if len(shared) > 1:
         lines.append(f"at a rate {' and '.join(shared)} (the plain process again) share one "
