@@ -260,6 +260,12 @@ static void argument_conditions_hold_on_all_64_bits(void **state)
 		assert_int_equal(call(&p, "sched_setscheduler", 0, SCHED_FIFO, 0), def);
 		assert_int_equal(call(&p, "sched_setscheduler", 0, SCHED_IDLE, 0), def);
 		assert_int_equal(call(&p, "sched_setscheduler", 0, SCHED_OTHER, 0), def);
+		/* setpriority only for one thread or process (the store's threads' nice value),
+		 * never a user's or a group's processes */
+		assert_int_equal(call(&p, "setpriority", PRIO_PROCESS, 1234, 10), allow);
+		assert_int_equal(call(&p, "setpriority", PRIO_USER, 0, 10), def);
+		assert_int_equal(call(&p, "setpriority", PRIO_PGRP, 0, 10), def);
+		assert_int_equal(call(&p, "setpriority", hi | PRIO_USER, 0, 10), def);
 		free(p.filter);
 	}
 }

@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define STACK_BYTES (512 * 1024) /* SQLite's parser and FTS5 want more than musl's 128 KiB */
@@ -51,6 +53,13 @@ void offload_thread_init(void)
 	/* A failure (a seccomp profile of a container runtime that denies it) leaves the thread
 	 * as it was, which works, only with a worse tail. */
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
+}
+
+void offload_thread_background(void)
+{
+	offload_thread_init();
+	/* Linux keeps a nice value per thread: PRIO_PROCESS with a tid sets this one's. */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), OFFLOAD_BACKGROUND_NICE);
 }
 
 /* The job this thread runs, for offload_cancelled. */

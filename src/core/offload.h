@@ -49,5 +49,17 @@ size_t offload_jobs(const struct offload *o);
  *   callback took a median 157 µs and up to 470 µs (benchmarks/router, docs/numbers.md). Same
  *   weight otherwise: the worker gets its share of the CPU, only later. */
 void offload_thread_init(void);
+/* offload_thread_init, then the nice value OFFLOAD_BACKGROUND_NICE (best effort): for threads
+ * whose work the loop does not wait for, the store's committer and checkpointer. As
+ * SCHED_BATCH at nice 0 a committer woken with the CPU's fair share ahead of it kept the CPU
+ * through its whole commit (0.4-1.1 ms every 500 ms at 1,000 req/s), yields and all, and the
+ * loop's requests on that CPU waited: with the router, the load generator and the upstream on
+ * one CPU, nice 10 took the router's added p99 from +58 and +48 µs to +38 and +21 (two copies
+ * of each build, docs/numbers.md). At nice 10 the thread still gets about a tenth of a CPU that
+ * a busy nice-0 thread wants, so a commit the loop must wait for (the batch's hard bound, another
+ * use of the connection) still ends in milliseconds; SCHED_IDLE (0.3%, and no way back for an
+ * unprivileged thread) was measured and rejected for that wait. */
+#define OFFLOAD_BACKGROUND_NICE 10
+void offload_thread_background(void);
 
 #endif

@@ -166,7 +166,7 @@ static void *checkpoint_loop(void *arg)
 	sqlite3 *db = NULL;
 	struct timespec until;
 
-	offload_thread_init();
+	offload_thread_background();
 	if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
 	    SQLITE_OK) {
 		sqlite3_close(db);
@@ -509,14 +509,15 @@ void store_batch_yield(void)
  * is done, from the eventfd or from wait_commit, whichever comes first. A writer yields the
  * thread's CPU between its statements (store_batch_yield): as SCHED_BATCH, a woken thread
  * that lands on this one's CPU (the load generator, the upstream, another service) waited
- * for the whole batch otherwise. */
+ * for the whole batch otherwise. Yields alone did not hand the CPU over when the scheduler
+ * still owed this thread time: it runs at nice 10 as well (offload_thread_background). */
 static void *commit_loop(void *arg)
 {
 	struct store *s = arg;
 	uint64_t one = 1;
 	int rc;
 
-	offload_thread_init();
+	offload_thread_background();
 	on_committer = true;
 	pthread_mutex_lock(&s->cmu);
 	for (;;) {

@@ -8,7 +8,8 @@
  * implies CLONE_SIGHAND and CLONE_VM, so it cannot be a fork), socket only for unix, inet,
  * inet6 and netlink, ioctl only for the terminal and FIONREAD/FIONBIO requests, prlimit64 only
  * to read, fchmod without the setuid/setgid/sticky bits, sched_setscheduler only to SCHED_BATCH (a
- * worker thread's, core/offload.h), kill/tgkill/tkill only at our own pid (the
+ * worker thread's, core/offload.h), setpriority only for PRIO_PROCESS (the store's threads' nice
+ * value, core/offload.h), kill/tgkill/tkill only at our own pid (the
  * filter is built in the process it seals, which never forks afterwards). clone3 fails with ENOSYS
  * (its flags sit behind a pointer a filter cannot read; libcs fall back to clone). Everything else
  * -- execve, ptrace, mount, bpf, unshare, keyctl, kexec, module loading, fork -- takes the default
@@ -59,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -100,6 +102,7 @@ enum cond {
 	SELF_ONLY,	 /* kill, tgkill, tkill: the first argument is our own pid */
 	PLAIN_MODE,	 /* fchmod: no setuid, setgid or sticky bit */
 	BATCH_ONLY,	 /* sched_setscheduler: only to SCHED_BATCH */
+	PROCESS_ONLY,	 /* setpriority: PRIO_PROCESS only (one thread or process, not a user's) */
 };
 
 struct allow {
@@ -212,6 +215,7 @@ static const struct allow allowlist[] = {
 	{"sched_yield", ANY},
 	{"sched_getaffinity", ANY},
 	{"sched_setscheduler", BATCH_ONLY},
+	{"setpriority", PROCESS_ONLY},
 	{"exit", ANY},
 	{"exit_group", ANY},
 	{"rt_sigaction", ANY},
@@ -321,6 +325,12 @@ static int add_cond(struct rules *rs, int nr, const struct allow *a, pid_t self)
 		 * comparison a rule: the policy is checked, not the target (libcs pass the thread's
 		 * tid, not 0), so a process of the same user could be set to SCHED_BATCH too. */
 		return add(rs, nr, allow, 1, 0xffffffffUL, SCHED_BATCH);
+	case PROCESS_ONLY:
+		/* The store's threads raise their own nice value (offload_thread_background).
+		 * PRIO_USER would renice every process of the user, PRIO_PGRP a group; the value
+		 * is not checked (without CAP_SYS_NICE a nice value can only be raised). The
+		 * kernel takes int. */
+		return add(rs, nr, allow, 0, 0xffffffffUL, PRIO_PROCESS);
 	}
 	return -EINVAL;
 }

@@ -13,6 +13,8 @@ import os
 import re
 import signal
 import struct
+import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -341,12 +343,22 @@ def test_router_is_sealed_in_kill_mode_and_starts_no_launcher(sealable, fake, st
     assert r.proc.poll() is None
 
 
-def sched_policy(pid, tid):
-    """The scheduling policy of a thread: field 41 of /proc/PID/task/TID/stat (0 SCHED_OTHER,
-    3 SCHED_BATCH), counted after the command name, which may hold spaces."""
+def stat_field(pid, tid, n):
+    """Field n of /proc/PID/task/TID/stat, counted after the command name, which may hold
+    spaces."""
     with open(f"/proc/{pid}/task/{tid}/stat") as f:
         rest = f.read().rsplit(")", 1)[1].split()
-    return int(rest[41 - 3])
+    return int(rest[n - 3])
+
+
+def sched_policy(pid, tid):
+    """The scheduling policy of a thread: field 41 (0 SCHED_OTHER, 3 SCHED_BATCH)."""
+    return stat_field(pid, tid, 41)
+
+
+def nice_value(pid, tid):
+    """The nice value of a thread: field 19."""
+    return stat_field(pid, tid, 19)
 
 
 @pytest.mark.smoke
@@ -356,7 +368,9 @@ def test_the_sealed_routers_worker_threads_run_as_sched_batch(sealable, fake, st
     SCHED_OTHER it preempted the loop on its CPU for its whole commit (the batch window's
     callback took a median 157 µs at 1,000 req/s). Every worker thread takes SCHED_BATCH
     (offload_thread_init), which the filter allows and nothing else of sched_setscheduler: in
-    kill mode a denied call would have killed the router."""
+    kill mode a denied call would have killed the router. The store's committer and
+    checkpointer also raise their nice value to 10 (offload_thread_background: a
+    setpriority the filter allows for PRIO_PROCESS only); the loop stays at 0."""
     fake.script_for("test/free", text("routed"))
     r = start_router(router_config(fake, guardrails={"seccomp": {"action": "kill"}}))
     resp = r.chat("free")  # a ledger row: the committer has had a batch
@@ -378,6 +392,52 @@ def test_the_sealed_routers_worker_threads_run_as_sched_batch(sealable, fake, st
         wait_until(all_batch, timeout=2, what="every worker under SCHED_BATCH")
     except AssertionError:
         raise AssertionError(f"worker threads' policies (3 is SCHED_BATCH): {worker_policies()}")
+
+    def nices():
+        out = {}
+        for t in os.listdir(f"/proc/{pid}/task"):
+            try:
+                out[int(t)] = nice_value(pid, t)
+            except OSError:  # a thread that ended between the listing and the read
+                pass
+        return out
+
+    def store_threads_at_10():
+        n = nices()
+        return n if sum(1 for t, v in n.items() if t != pid and v == 10) >= 2 else None
+
+    try:
+        wait_until(store_threads_at_10, timeout=2, what="the store's two threads at nice 10")
+    except AssertionError:
+        raise AssertionError(f"threads' nice values: {nices()}")
+    assert nice_value(pid, pid) == 0
+    assert r.proc.poll() is None
+
+
+def test_the_ledger_commits_while_every_cpu_is_busy(fake, start_router):
+    """The store's committer and checkpointer run at nice 10 (offload_thread_background), a
+    tenth of the share of a busy nice-0 thread: the router's tail no longer waits behind a
+    commit, and the commit still happens when a build or a backup keeps every CPU busy. With
+    two busy nice-0 processes a CPU the router answers every call, and the calls' ledger rows,
+    written in batches by the committer, reach state.db within the wait's bound."""
+    n = 40
+    fake.script_for("test/free", *[text("routed")] * n)
+    r = start_router(router_config(fake))
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        for _ in range(n):
+            resp = r.chat("free")
+            assert resp.status == 200, resp
+        rows = r.wait_spend_rows(n, timeout=15)
+        assert len(rows) == n, f"{len(rows)} of {n} ledger rows written while the CPUs were busy"
+        pid = r.proc.pid
+        assert sorted(nice_value(pid, t) for t in os.listdir(f"/proc/{pid}/task")
+                      if int(t) != pid)[-2:] == [10, 10]
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
     assert r.proc.poll() is None
 
 
