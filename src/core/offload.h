@@ -50,7 +50,7 @@ size_t offload_jobs(const struct offload *o);
  *   weight otherwise: the worker gets its share of the CPU, only later. */
 void offload_thread_init(void);
 /* offload_thread_init, then the nice value OFFLOAD_BACKGROUND_NICE (best effort): for threads
- * whose work the loop does not wait for, the store's committer and checkpointer. As
+ * whose work the loop seldom waits for, the store's committer and checkpointer. As
  * SCHED_BATCH at nice 0 a committer woken with the CPU's fair share ahead of it kept the CPU
  * through its whole commit (0.4-1.1 ms every 500 ms at 1,000 req/s), yields and all, and the
  * loop's requests on that CPU waited: with the router, the load generator and the upstream on
