@@ -66,6 +66,8 @@ def main():
                                                           for g in a.governed]
     if not bins or any(len(b) != 3 for b in bins):
         ap.error("give --bin NAME=PATH at least once")
+    if any("=" not in e for e in a.extra):
+        ap.error("give --extra as NAME=FILE")
     extra = dict(e.split("=", 1) for e in a.extra)
     if any(n not in [b[0] for b in bins] for n in extra):
         ap.error("--extra names a target not given with --bin or --governed")

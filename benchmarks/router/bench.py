@@ -1066,7 +1066,8 @@ def main():
                          "measurement (budgets left out by the parameters do not count)")
     a = ap.parse_args()
     a.rates = [int(x) for x in str(a.rates).split(",") if x.strip()]
-    if not (1 <= a.rounds <= 50 and 0.5 <= a.window <= 60 and 0.5 <= a.budget_window <= 60 and 1 <= a.streams <= 4096 and
+    if not (1 <= a.rounds <= 50 and 0.5 <= a.window <= 60 and 0.5 <= a.budget_window <= 60 and
+            1 <= a.streams <= 4096 and
             all(1 <= r <= 20000 for r in a.rates) and 0 <= a.c1_requests <= 100000 and
             0 <= a.c1_warmup <= 10000 and 0 <= a.c1_delay_ms <= 1000 and
             1 <= a.c1_max_seconds <= 120):

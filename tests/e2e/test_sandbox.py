@@ -361,6 +361,24 @@ def nice_value(pid, tid):
     return stat_field(pid, tid, 19)
 
 
+def thread_nices(pid):
+    """{tid: nice value} of the process's threads; a thread that ends between the listing and
+    the read is left out."""
+    out = {}
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out[int(t)] = nice_value(pid, t)
+        except OSError:
+            pass
+    return out
+
+
+def store_threads_at_10(pid):
+    """The threads' nice values when at least two workers (the store's) are at nice 10."""
+    n = thread_nices(pid)
+    return n if sum(1 for t, v in n.items() if t != pid and v == 10) >= 2 else None
+
+
 @pytest.mark.smoke
 @SEALS
 def test_the_sealed_routers_worker_threads_run_as_sched_batch(sealable, fake, start_router):
@@ -392,24 +410,11 @@ def test_the_sealed_routers_worker_threads_run_as_sched_batch(sealable, fake, st
         wait_until(all_batch, timeout=2, what="every worker under SCHED_BATCH")
     except AssertionError:
         raise AssertionError(f"worker threads' policies (3 is SCHED_BATCH): {worker_policies()}")
-
-    def nices():
-        out = {}
-        for t in os.listdir(f"/proc/{pid}/task"):
-            try:
-                out[int(t)] = nice_value(pid, t)
-            except OSError:  # a thread that ended between the listing and the read
-                pass
-        return out
-
-    def store_threads_at_10():
-        n = nices()
-        return n if sum(1 for t, v in n.items() if t != pid and v == 10) >= 2 else None
-
     try:
-        wait_until(store_threads_at_10, timeout=2, what="the store's two threads at nice 10")
+        wait_until(lambda: store_threads_at_10(pid), timeout=2,
+                   what="the store's two threads at nice 10")
     except AssertionError:
-        raise AssertionError(f"threads' nice values: {nices()}")
+        raise AssertionError(f"threads' nice values: {thread_nices(pid)}")
     assert nice_value(pid, pid) == 0
     assert r.proc.poll() is None
 
@@ -431,9 +436,7 @@ def test_the_ledger_commits_while_every_cpu_is_busy(fake, start_router):
             assert resp.status == 200, resp
         rows = r.wait_spend_rows(n, timeout=15)
         assert len(rows) == n, f"{len(rows)} of {n} ledger rows written while the CPUs were busy"
-        pid = r.proc.pid
-        assert sorted(nice_value(pid, t) for t in os.listdir(f"/proc/{pid}/task")
-                      if int(t) != pid)[-2:] == [10, 10]
+        assert store_threads_at_10(r.proc.pid), thread_nices(r.proc.pid)
     finally:
         for h in hogs:
             h.kill()
