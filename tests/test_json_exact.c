@@ -237,6 +237,44 @@ static void invalid_json_is_null(void **state)
 	assert_null(json_exact_parse("", 0));
 }
 
+/* json_plain_end steps sixteen bytes, then eight, then one: at every place in texts of every
+ * length up to 48, each byte a JSON string cannot hold as it is (and bytes beside those that it
+ * can: 0x20, 0x7f, high bytes) is found exactly where a byte-by-byte search finds it, and the
+ * search never reads past end (a copy of exactly that length, under AddressSanitizer). */
+static void plain_end_finds_the_first_special_byte_at_every_place(void **state)
+{
+	static const unsigned char specials[] = {'"', '\\', 0x00, 0x01, 0x0a, 0x1f};
+	static const unsigned char plains[] = {0x20, 0x21, 0x5b, 0x5d, 0x7f,
+					       0x80, 0xa2, 0xdc, 0xff};
+	char text[48], *copy;
+	size_t len, at, k, j;
+
+	(void)state;
+	for (len = 0; len <= sizeof(text); len++) {
+		for (k = 0; k < sizeof(plains); k++) {
+			memset(text, 'a', sizeof(text));
+			for (j = k % 3; j < len; j += 3)
+				text[j] = (char)plains[(j + k) % sizeof(plains)];
+			copy = xmalloc(len ? len : 1);
+			memcpy(copy, text, len);
+			assert_ptr_equal(json_plain_end(copy, copy + len), copy + len);
+			free(copy);
+		}
+		for (at = 0; at < len; at++)
+			for (k = 0; k < sizeof(specials); k++) {
+				memset(text, 'b', sizeof(text));
+				text[at] = (char)specials[k];
+				if (at + 1 < len)
+					text[at + 1] =
+						'"'; /* a second one after it: the first is found */
+				copy = xmalloc(len);
+				memcpy(copy, text, len);
+				assert_ptr_equal(json_plain_end(copy, copy + len), copy + at);
+				free(copy);
+			}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +288,7 @@ int main(void)
 		cmocka_unit_test(long_strings_print_as_cjson_prints_them),
 		cmocka_unit_test(numbers_print_as_written_until_changed),
 		cmocka_unit_test(the_printer_writes_what_cjson_writes),
+		cmocka_unit_test(plain_end_finds_the_first_special_byte_at_every_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,16 +31,35 @@ void json_exact_annotate(const char *text, size_t len, cJSON *root);
 char *json_exact_print(const cJSON *item);
 
 /* The first byte in [p, end) that a JSON string cannot hold as it is (a control byte, '"' or
- * '\\'), or end. Eight bytes at a time: in each word the has-less and has-zero tricks flag
- * every such byte and, wrong flags lying only above a true one, the lowest flag is the first.
- * Inline: the scanners of the router's hot path (the request's annotation and print, the
- * answer's scan) call it once per string. */
+ * '\\'), or end. Sixteen bytes at a time with the compiler's generic vectors (SSE2 on x86_64,
+ * NEON on aarch64: both baseline): each compare gives 0xff in the bytes it flags, and the
+ * lowest flagged byte of the two halves is the first. Then eight at a time by the has-less and
+ * has-zero tricks (wrong flags lie only above a true one, so the lowest is the first), then a
+ * byte at a time. Inline: the scanners of the router's hot path (the request's annotation and
+ * print, the answer's scan) call it once per string and name; most end inside the first
+ * sixteen bytes, where the word loop took two or three rounds. */
 static inline const char *json_plain_end(const char *p, const char *end)
 {
 	static const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 	uint64_t w, q, bs, m;
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__GNUC__) && (defined(__SSE2__) || defined(__ARM_NEON))
+	typedef unsigned char v16 __attribute__((vector_size(16)));
+	v16 v, f;
+	uint64_t half[2];
+
+	while (end - p >= 16) {
+		memcpy(&v, p, 16);
+		f = (v16)(v == '"') | (v16)(v == '\\') | (v16)(v < 0x20);
+		memcpy(half, &f, 16);
+		if (half[0])
+			return p + (__builtin_ctzll(half[0]) >> 3);
+		if (half[1])
+			return p + 8 + (__builtin_ctzll(half[1]) >> 3);
+		p += 16;
+	}
+#endif
 	while (end - p >= 8) {
 		memcpy(&w, p, 8);
 		q = w ^ (ones * '"');
