@@ -285,6 +285,49 @@ static void random_numbers_read_as_strtod_reads_them(void **state)
 	}
 }
 
+/* json_parse_span finds the root's string member in plain text alone, as written, and never
+ * where the long way reads the text (a "\u0000" cJSON ends a string at, a byte-order mark,
+ * whitespace only cJSON takes): the router forwards the text with that span replaced only then,
+ * so what it read is what the upstream reads. */
+static void the_root_members_span_is_found_in_plain_text_only(void **state)
+{
+	static const char *const none[] = {
+		"{\"model\":\"a\",\"m\":\"x\\u0000y\"}", /* cJSON ends the string at U+0000 */
+		"{\"model\":\"a\",\"m\":\"x\x01y\"}",	 /* a raw control byte */
+		"{\"model\":\"a\",\x01\"m\":1}",	 /* a control byte as whitespace */
+		"\xEF\xBB\xBF{\"model\":\"a\"}",	 /* a byte-order mark */
+		"{\"model\":1}",			 /* not a string */
+		"{\"model\":[\"a\"]}",			 /* not a string */
+		"{\"model\":null}",			 /* not a string */
+		"{\"m\":{\"model\":\"a\"}}",		 /* not at the root */
+		"{\"m\":[\"model\",\"a\"]}",		 /* not a member */
+		"[{\"model\":\"a\"}]",			 /* the root is not an object */
+		"{\"x\":\"model\"}",			 /* a value, not a name */
+		"{\"model\":\"a\",\"m\":\"\\ud800\"}",	 /* a lone surrogate */
+		"{\"model\":\"a\",\"m\":01}",		 /* a leading zero */
+	};
+	const char *t;
+	size_t at, end, i;
+	cJSON *root;
+
+	(void)state;
+	t = " {\"messages\" : [{\"role\":\"user\",\"content\":\"model \\\"x\\\" \\ud83d\\ude00\"}],"
+	    "\n\t\"m\":{\"model\":\"inner\"},\"n\":[1,-2.5e3,true,null] ,\"mod\\u0065l\" "
+	    ":\r\"gpt\\/4\" } ";
+	root = json_parse_span(t, strlen(t), JSON_EXACT | JSON_FOLD, NULL, "model", &at, &end);
+	assert_non_null(root);
+	assert_int_equal(end - at, strlen("\"gpt\\/4\""));
+	assert_memory_equal(t + at, "\"gpt\\/4\"", end - at);
+	cJSON_Delete(root);
+	for (i = 0; i < ARRAY_LEN(none); i++) {
+		root = json_parse_span(none[i], strlen(none[i]), JSON_EXACT, NULL, "model", &at,
+				       &end);
+		assert_int_equal(at, 0);
+		assert_int_equal(end, 0);
+		cJSON_Delete(root);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +336,7 @@ int main(void)
 		cmocka_unit_test(odd_texts_are_left_to_the_long_way),
 		cmocka_unit_test(mutations_never_split_the_two_ways),
 		cmocka_unit_test(random_numbers_read_as_strtod_reads_them),
+		cmocka_unit_test(the_root_members_span_is_found_in_plain_text_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -250,6 +250,14 @@ cJSON *json_parse(const char *text, size_t len, unsigned flags, struct json_erro
 	return root ? root : json_parse_cjson(text, len, flags, err);
 }
 
+cJSON *json_parse_span(const char *text, size_t len, unsigned flags, struct json_error *err,
+		       const char *name, size_t *at, size_t *end)
+{
+	cJSON *root = json_fast_parse_span(text, len, flags, name, at, end);
+
+	return root ? root : json_parse_cjson(text, len, flags, err);
+}
+
 cJSON *json_parse_cjson(const char *text, size_t len, unsigned flags, struct json_error *err)
 {
 	const char *end = NULL, *p;

@@ -41,6 +41,11 @@ enum json_flags {
  * (free with cJSON_Delete) or NULL with *err filled in when err is not NULL. `flags`: an OR of
  * enum json_flags. */
 cJSON *json_parse(const char *text, size_t len, unsigned flags, struct json_error *err);
+/* As json_parse; [*at, *end) is the span of the root object's string member `name` in text,
+ * quotes included, when the text is plain JSON that reads as written (json_fast.h,
+ * json_fast_parse_span); else both are 0. */
+cJSON *json_parse_span(const char *text, size_t len, unsigned flags, struct json_error *err,
+		       const char *name, size_t *at, size_t *end);
 /* As json_parse over a NUL-terminated text. */
 cJSON *json_parse_str(const char *text, struct json_error *err);
 

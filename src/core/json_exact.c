@@ -164,7 +164,7 @@ static bool text_matches(const cJSON *item)
 /* A string as cJSON's print_string_ptr writes it: the two-character escapes, \u00xx for the
  * other control bytes, every other byte as it is (no UTF-8 check: cJSON passes bytes through);
  * NULL as "". */
-static void put_string(struct buf *b, const char *s)
+void json_exact_put_string(struct buf *b, const char *s)
 {
 	const char *p = s ? s : "";
 	size_t len = strlen(p), i = 0, run;
@@ -243,7 +243,7 @@ static bool put_item(struct buf *b, const cJSON *item)
 		buf_append(b, item->valuestring, strlen(item->valuestring));
 		return true;
 	case cJSON_String:
-		put_string(b, item->valuestring);
+		json_exact_put_string(b, item->valuestring);
 		return true;
 	case cJSON_Array:
 	case cJSON_Object:
@@ -252,7 +252,7 @@ static bool put_item(struct buf *b, const cJSON *item)
 			if (kid != item->child)
 				buf_append(b, ",", 1);
 			if ((item->type & 0xFF) == cJSON_Object) {
-				put_string(b, kid->string);
+				json_exact_put_string(b, kid->string);
 				buf_append(b, ":", 1);
 			}
 			if (!put_item(b, kid))

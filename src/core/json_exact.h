@@ -30,6 +30,12 @@ void json_exact_annotate(const char *text, size_t len, cJSON *root);
  * read. */
 char *json_exact_print(const cJSON *item);
 
+struct buf;
+
+/* Appends s as a JSON string (quotes included), written as cJSON_PrintUnformatted writes it;
+ * NULL as "". */
+void json_exact_put_string(struct buf *b, const char *s);
+
 /* The first byte in [p, end) that a JSON string cannot hold as it is (a control byte, '"' or
  * '\\'), or end. Sixteen bytes at a time with the compiler's generic vectors (SSE2 on x86_64,
  * NEON on aarch64: both baseline): each compare gives 0xff in the bytes it flags, and the

@@ -44,6 +44,8 @@ struct fast {
 	const unsigned char *p, *end;
 	unsigned flags;
 	int depth;
+	const char *span_name; /* json_fast_parse_span's: the root member whose value to find */
+	const unsigned char *span_at, *span_end;
 };
 
 static bool value(struct fast *f, cJSON *it);
@@ -348,8 +350,15 @@ static bool container(struct fast *f, cJSON *it, bool object)
 			f->p++;
 			if (!ws(f))
 				return false;
+			if (f->span_name && f->depth == 1 && at(f, '"') &&
+			    strcmp(kid->string, f->span_name) == 0)
+				f->span_at = f->p;
 		}
-		if (!value(f, kid) || !ws(f))
+		if (!value(f, kid))
+			return false;
+		if (f->span_at && !f->span_end)
+			f->span_end = f->p;
+		if (!ws(f))
 			return false;
 		if (at(f, ',')) {
 			f->p++;
@@ -395,19 +404,45 @@ static bool value(struct fast *f, cJSON *it)
 	}
 }
 
-cJSON *json_fast_parse(const char *text, size_t len, unsigned flags)
+static cJSON *parse(struct fast *f)
 {
-	struct fast f = {(const unsigned char *)text, (const unsigned char *)text + len, flags, 0};
 	cJSON *root;
 
-	if (!text || !len || !ws(&f))
+	if (!f->p || f->p == f->end || !ws(f))
 		return NULL;
 	root = new_item();
 	if (!root)
 		return NULL;
-	if (!value(&f, root) || !ws(&f) || f.p != f.end) {
+	if (!value(f, root) || !ws(f) || f->p != f->end) {
 		cJSON_Delete(root);
 		return NULL;
+	}
+	return root;
+}
+
+cJSON *json_fast_parse(const char *text, size_t len, unsigned flags)
+{
+	struct fast f = {.p = (const unsigned char *)text,
+			 .end = (const unsigned char *)text + len,
+			 .flags = flags};
+
+	return parse(&f);
+}
+
+cJSON *json_fast_parse_span(const char *text, size_t len, unsigned flags, const char *name,
+			    size_t *at, size_t *end)
+{
+	struct fast f = {.p = (const unsigned char *)text,
+			 .end = (const unsigned char *)text + len,
+			 .flags = flags};
+	cJSON *root;
+
+	f.span_name = name;
+	root = parse(&f);
+	*at = *end = 0;
+	if (root && f.span_end) {
+		*at = (size_t)(f.span_at - (const unsigned char *)text);
+		*end = (size_t)(f.span_end - (const unsigned char *)text);
 	}
 	return root;
 }

@@ -16,6 +16,12 @@ struct json_error;
  * when the text is outside the pass (invalid, a repeated name, or only unusual: the caller
  * parses it again the long way). Nodes come from cJSON's allocator hooks, as cJSON's own. */
 cJSON *json_fast_parse(const char *text, size_t len, unsigned flags);
+/* As json_fast_parse; when it takes the text and its root object has a member `name` (its
+ * name as unescaped) whose value is a string, [*at, *end) is that value in text, quotes
+ * included; else both are 0. A text this pass takes is one cJSON reads as written (RFC 8259,
+ * no "\u0000": json_fast.c), so a caller may replace that span and send the rest as it is. */
+cJSON *json_fast_parse_span(const char *text, size_t len, unsigned flags, const char *name,
+			    size_t *at, size_t *end);
 
 /* json_parse the long way alone (cJSON, then its checks): what json_fast_parse gives up to,
  * and what tests hold it to. Defined in json.c. */

@@ -1055,8 +1055,8 @@ int router_call(struct router *r, const struct router_request *q, const struct r
 	/* LiteLLM's own request fields are not for the provider (looked up only when the
 	 * request's first walk saw one: nothing since adds them). */
 	if (c->litellm_fields) {
-		cJSON_DeleteItemFromObjectCaseSensitive(c->req, "fallbacks");
-		cJSON_DeleteItemFromObjectCaseSensitive(c->req, "disable_fallbacks");
+		router_req_drop(c, "fallbacks");
+		router_req_drop(c, "disable_fallbacks");
 	}
 	c->chain = xcalloc(1, sizeof(char *));
 	c->chain[0] = c->requested;

@@ -57,7 +57,7 @@ static bool refuse_max_tokens(struct router_call *c)
 		if (!v)
 			continue;
 		if (cJSON_IsNull(v)) {
-			cJSON_Delete(cJSON_DetachItemViaPointer(c->req, v));
+			router_req_drop_item(c, v);
 			continue;
 		}
 		code = policy_max_tokens_refusal(keys[i], json_kind(v), v->valuedouble, msg,
@@ -93,7 +93,7 @@ static cJSON *form_fields(const struct multipart_form *f)
 static void drop_metadata(struct router_call *c)
 {
 	if (c->route != PROVIDER_RESPONSES)
-		cJSON_DeleteItemFromObjectCaseSensitive(c->req, "metadata");
+		router_req_drop(c, "metadata");
 }
 
 /* The client's JSON without LiteLLM's own request fields, which are not for the provider. */
@@ -101,13 +101,14 @@ int router_parse_request(struct router_call *c)
 {
 	if (router_spec_of(c)->multipart) {
 		c->req = form_fields(&c->form);
+		c->req_changed = true; /* the fields of a form, not its text */
 		return 0;
 	}
 	if (!cJSON_IsObject(router_parse_call(c, JSON_EXACT, NULL)))
 		return -1;
-	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "fallbacks");
-	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "disable_fallbacks");
-	cJSON_DeleteItemFromObjectCaseSensitive(c->req, "priority"); /* the rate pools' */
+	router_req_drop(c, "fallbacks");
+	router_req_drop(c, "disable_fallbacks");
+	router_req_drop(c, "priority"); /* the rate pools' */
 	drop_metadata(c);
 	return 0;
 }
@@ -308,6 +309,7 @@ static bool refuse_body(struct router_call *c)
 			"file); send model once, as a plain field.",
 			"model", "invalid_value");
 	c->req = form_fields(&c->form);
+	c->req_changed = true; /* the fields of a form, not its text */
 	return false;
 }
 
@@ -361,7 +363,7 @@ bool router_refuse(struct router_call *c)
 		return true;
 	/* read; a retry's parse of the kept body drops it again (drop_metadata) */
 	if (c->route != PROVIDER_RESPONSES && m[M_METADATA])
-		cJSON_Delete(cJSON_DetachItemViaPointer(c->req, m[M_METADATA]));
+		router_req_drop_item(c, m[M_METADATA]);
 	/* A caller that names its lane (the agent) redacts its own text (agent_redact.c); a
 	 * router client's key or metadata.lane, or a caller that asks (who.redact), has it
 	 * redacted here. */

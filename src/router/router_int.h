@@ -146,7 +146,15 @@ struct router_call {
 	enum provider_route route;
 	cJSON *req; /* the client's request (a form's plain fields), until the first attempt */
 	unsigned char area; /* router_scratch.c's area holding req's nodes (index + 1), or 0 */
-	char *body;	    /* its text, to rebuild req for a retry or fallback */
+	/* req is no longer what body says (a member dropped, added or changed since the parse,
+	 * or a form's fields): the dialect prints req. While false, an OpenAI-shaped upstream
+	 * gets body as written with only its model replaced (router_upstream_request). Every
+	 * change to req sets it: router_req_drop, or by hand where a change is made. */
+	bool req_changed;
+	/* The value of the body's root "model" in body, quotes included, when the body is plain
+	 * JSON that reads as written (json_parse_span); 0, 0 otherwise. */
+	size_t model_at, model_end;
+	char *body; /* its text, to rebuild req for a retry or fallback */
 	size_t body_len;
 	char *content_type;	    /* the body's, for a multipart route */
 	struct multipart_form form; /* a multipart body's parts (pointing into body) */
@@ -427,6 +435,11 @@ cJSON *router_parse_call(struct router_call *c, int flags, struct json_error *er
 
 /* Deletes c->req and gives c's area back. */
 void router_drop_call(struct router_call *c);
+
+/* Deletes c->req's member `name`, when it has one (then c->req_changed). */
+void router_req_drop(struct router_call *c, const char *name);
+/* Deletes the member `item` of c->req, when not NULL (then c->req_changed). */
+void router_req_drop_item(struct router_call *c, cJSON *item);
 
 /* ---- router_stream.c ---- */
 

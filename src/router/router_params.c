@@ -22,27 +22,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void add_missing(cJSON *req, cJSON *params)
+/* Returns whether it added any. */
+static bool add_missing(cJSON *req, cJSON *params)
 {
 	cJSON *p, *copy;
+	bool added = false;
 
 	cJSON_ArrayForEach(p, params)
 	{
 		if (!p->string || cJSON_GetObjectItemCaseSensitive(req, p->string))
 			continue;
 		copy = cJSON_Duplicate(p, true);
-		if (copy)
+		if (copy) {
 			cJSON_AddItemToObject(req, p->string, copy);
+			added = true;
+		}
 	}
+	return added;
 }
 
-/* extra_body's members to the top level, replacing what is there; extra_body itself goes. */
-static void flatten_extra_body(cJSON *req)
+/* extra_body's members to the top level, replacing what is there; extra_body itself goes.
+ * Returns whether there was one. */
+static bool flatten_extra_body(cJSON *req)
 {
 	cJSON *eb = cJSON_DetachItemFromObjectCaseSensitive(req, "extra_body"), *p, *next;
 
 	if (!eb)
-		return;
+		return false;
 	for (p = cJSON_IsObject(eb) ? eb->child : NULL; p; p = next) {
 		next = p->next;
 		if (!p->string || strcmp(p->string, "model") == 0 ||
@@ -52,6 +58,7 @@ static void flatten_extra_body(cJSON *req)
 		cJSON_AddItemToObject(req, p->string, cJSON_Duplicate(p, true));
 	}
 	cJSON_Delete(eb);
+	return true;
 }
 
 void router_params_merge(struct router_call *c, const struct config_model *m)
@@ -71,17 +78,20 @@ void router_params_merge(struct router_call *c, const struct config_model *m)
 		if (!layers[i])
 			continue;
 		params = json_parse_str(layers[i], &err);
-		if (params)
-			add_missing(c->req, params);
+		if (params && add_missing(c->req, params))
+			c->req_changed = true;
 		else
 			log_warn("deployment %s: request parameters that are not JSON",
 				 m->model_info.id);
 		cJSON_Delete(params);
 	}
 	if (lp->max_tokens > 0 && !cJSON_GetObjectItemCaseSensitive(c->req, "max_tokens") &&
-	    !cJSON_GetObjectItemCaseSensitive(c->req, "max_completion_tokens"))
+	    !cJSON_GetObjectItemCaseSensitive(c->req, "max_completion_tokens")) {
 		cJSON_AddNumberToObject(c->req, "max_tokens", (double)lp->max_tokens);
-	flatten_extra_body(c->req);
+		c->req_changed = true;
+	}
+	if (flatten_extra_body(c->req))
+		c->req_changed = true;
 }
 
 bool router_needs_at_call(struct router_call *c)

@@ -162,7 +162,7 @@ void router_pool_classify(struct router_call *c)
 		c->pool_bounded = c->pool_bounded || found[i + 1];
 	c->who.pool_class = pool_class_name(c->pool_class); /* the caller's string is borrowed */
 	if (prio) /* found above: no second walk of the members */
-		cJSON_Delete(cJSON_DetachItemViaPointer(c->req, prio));
+		router_req_drop_item(c, prio);
 }
 
 /* ---- the timer ---- */

@@ -120,7 +120,9 @@ bool router_redact_request(struct router_call *c)
 		router_fail_call(c, E_SERVER, 500, "the request could not be redacted");
 		return true;
 	}
-	/* Retries and fallbacks rebuild the request from the kept body: the redacted one. */
+	/* Retries and fallbacks rebuild the request from the kept body: the redacted one. The
+	 * tree is printed for this attempt too (req_changed), never the client's text. */
+	c->req_changed = true;
 	free(c->body);
 	c->body = body;
 	c->body_len = strlen(body);

@@ -125,7 +125,9 @@ cJSON *router_parse_call(struct router_call *c, int flags, struct json_error *er
 		area_base = call_areas[c->area - 1];
 		area_used = 0;
 	}
-	c->req = json_parse(c->body, c->body_len, flags, err);
+	c->req = json_parse_span(c->body, c->body_len, flags, err, "model", &c->model_at,
+				 &c->model_end);
+	c->req_changed = false;
 	area_base = NULL;
 	if (!c->req)
 		router_drop_call(c);
@@ -139,4 +141,17 @@ void router_drop_call(struct router_call *c)
 	if (c->area)
 		areas_in_use &= ~(1u << (c->area - 1));
 	c->area = 0;
+}
+
+void router_req_drop(struct router_call *c, const char *name)
+{
+	router_req_drop_item(c, cJSON_GetObjectItemCaseSensitive(c->req, name));
+}
+
+void router_req_drop_item(struct router_call *c, cJSON *item)
+{
+	if (!item)
+		return;
+	cJSON_Delete(cJSON_DetachItemViaPointer(c->req, item));
+	c->req_changed = true;
 }

@@ -31,12 +31,16 @@ static void clamp_max_tokens(struct router_call *c)
 	for (i = 0; i < ARRAY_LEN(found) && keys[i]; i++) {
 		cJSON *v = found[i];
 
-		if (cJSON_IsNumber(v) && v->valuedouble > (double)ceiling)
+		if (cJSON_IsNumber(v) && v->valuedouble > (double)ceiling) {
 			cJSON_SetNumberValue(v, (double)ceiling);
+			c->req_changed = true;
+		}
 		present = present || v;
 	}
-	if (!present)
+	if (!present) {
 		cJSON_AddNumberToObject(c->req, keys[0], (double)ceiling);
+		c->req_changed = true;
+	}
 }
 
 /* A wildcard deployment (model_name "anthropic/" + a star) is called with the id the client's name
@@ -88,8 +92,15 @@ int router_upstream_request(struct router_call *c, struct provider_request *out)
 			goto out;
 		}
 	}
-	if (c->route == PROVIDER_CHAT)
-		prompt_cache_prepare(m, c->req);
+	if (c->route == PROVIDER_CHAT && prompt_cache_prepare(m, c->req))
+		c->req_changed = true;
+	/* The client's text while the tree still says what it says (router_int.h) */
+	if (!c->req_changed && !router_spec_of(c)->multipart && c->model_end) {
+		out->as_written = c->body;
+		out->as_written_len = c->body_len;
+		out->model_at = c->model_at;
+		out->model_end = c->model_end;
+	}
 	rc = c->dep->ops->build(m, c->route, c->req, c->client_stream, out, err, sizeof(err));
 	if (rc == 0 && !out->headers && out->content_type)
 		out->headers = provider_headers_typed(c->dep->headers, out->content_type);

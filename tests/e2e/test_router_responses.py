@@ -99,7 +99,8 @@ def test_a_response_passes_through_with_the_upstream_id_and_bills_its_usage(
     sent = upstream.requests[-1]
     assert sent["path"] == "/v1/responses"
     assert sent["body"] == {**body, "model": "gpt-4.1-mini"}, "the request goes out as written"
-    assert b'"temperature":0.50' in sent["raw"], "numbers go out as the client wrote them"
+    assert sent["raw"] == raw.replace(b'"model": "gpt"', b'"model": "gpt-4.1-mini"'), \
+        "the client's text goes out with only its model replaced (numbers as written)"
     assert "stream_options" not in sent["body"]
     assert sent["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
     u = doc["usage"]

@@ -2,8 +2,9 @@
  * as one value whose objects repeat no member name, and says "duplicate" exactly when cJSON
  * reads the text and some object repeats a name (checked here by plain pairwise compares,
  * against the table json.c uses for large objects). And json_fast's one pass, under each flag
- * set, takes only texts the long way takes, into the same tree. Seeds:
- * tests/fuzz/corpus/json/. */
+ * set, takes only texts the long way takes, into the same tree. json_parse_span's span, when
+ * it gives one, is a JSON string in the text that reads as the tree's root "model" (the
+ * router replaces it and forwards the rest as written). Seeds: tests/fuzz/corpus/json/. */
 #include "core/json.h"
 #include "core/json_fast.h"
 
@@ -58,6 +59,26 @@ static void fast_matches_long(const char *text, size_t size, unsigned flags)
 	cJSON_Delete(slow);
 }
 
+/* The span is the root's "model" string, as the tree holds it. */
+static void span_is_the_model(const char *text, size_t size)
+{
+	size_t at, end;
+	cJSON *root = json_parse_span(text, size, JSON_EXACT | JSON_FOLD, NULL, "model", &at, &end);
+	const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	cJSON *alone;
+
+	if (end) {
+		if (!cJSON_IsString(model) || end <= at || end > size || text[at] != '"' ||
+		    text[end - 1] != '"')
+			abort();
+		alone = json_parse(text + at, end - at, 0, NULL);
+		if (!cJSON_IsString(alone) || strcmp(alone->valuestring, model->valuestring) != 0)
+			abort();
+		cJSON_Delete(alone);
+	}
+	cJSON_Delete(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *text = (const char *)data, *end = NULL;
@@ -83,5 +104,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fast_matches_long(text, size, 0);
 	fast_matches_long(text, size, JSON_EXACT);
 	fast_matches_long(text, size, JSON_EXACT | JSON_FOLD);
+	span_is_the_model(text, size);
 	return 0;
 }

@@ -1,14 +1,17 @@
 /* openai: the OpenAI-compatible dialect (OpenAI, OpenRouter, Groq, Cerebras, DeepSeek,
  * Mistral, Together, Fireworks, NVIDIA NIM, xAI, Perplexity, vLLM, Ollama, LM Studio...) and
  * Azure OpenAI, which differs only in its URL and key header. The request goes out as the
- * client wrote it (numbers as written, unknown fields kept) with the upstream model id; the
- * answer, the stream and errors are OpenAI's already, so they pass through with no copy.
+ * client wrote it (numbers as written, unknown fields kept) with the upstream model id: its
+ * very text with only the model's value replaced while the router changed nothing else
+ * (provider_request.as_written), else the tree printed; the answer, the stream and errors are
+ * OpenAI's already, so they pass through with no copy.
  * Chat and completions streams always ask for the usage chunk (stream_options.include_usage)
  * so the ledger has real token counts; OpenRouter also gets usage.include for its cost. The
  * Responses API has neither: its usage is in the answer and in the stream's final event. */
 #include "router/providers/provider.h"
 #include "core/json.h"
 #include "core/json_exact.h"
+#include "core/log.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -46,21 +49,62 @@ static void set_field(cJSON *obj, const char *name, cJSON *value)
 		cJSON_AddItemToObject(obj, name, value);
 }
 
+/* The client's text with the value of its model replaced by the upstream id, when the router
+ * left the request as the text says (provider_request.as_written): no print of the tree, 2.2k
+ * of the router's 42k instructions for the bench's request. */
+static bool splice_model(const struct config_model *m, struct provider_request *out)
+{
+	const char *text = out->as_written;
+	size_t len = out->as_written_len, at = out->model_at, end = out->model_end;
+	struct buf b;
+
+	if (!text || end <= at || end > len)
+		return false;
+	buf_init(&b, 0);
+	buf_reserve(&b, len + strlen(m->upstream_model) + 8);
+	buf_append(&b, text, at);
+	json_exact_put_string(&b, m->upstream_model);
+	buf_append(&b, text + end, len - end);
+	out->body_len = b.len;
+	out->body = buf_steal(&b);
+	return true;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+/* In the sanitizer builds the test suites run: the spliced text must say what the tree says,
+ * or a change to the tree that did not set req_changed (router_int.h) went unsent. */
+static void check_splice(const cJSON *req, const struct provider_request *out)
+{
+	cJSON *sent = json_parse(out->body, out->body_len, 0, NULL);
+
+	if (!cJSON_Compare(sent, req, true)) {
+		log_error("openai: the request sent as written differs from the router's: %.*s",
+			  (int)(out->body_len < 2000 ? out->body_len : 2000), out->body);
+		abort();
+	}
+	cJSON_Delete(sent);
+}
+#endif
+
 /* The body every OpenAI-compatible dialect sends: the client's request with the upstream id.
  * A multipart body was framed by the router already (provider.h). */
 static void openai_body(const struct config_model *m, enum provider_route route, cJSON *req,
 			bool stream, struct provider_request *out)
 {
 	cJSON *model;
+	bool as_written = true;
 
 	if (route == PROVIDER_TRANSCRIPTIONS || route == PROVIDER_IMAGE_EDITS)
 		return;
 	model = cJSON_GetObjectItemCaseSensitive(req, "model");
 	/* In place when the client's model is a string (no new item; no allocation when the id
 	 * is no longer): a request pays for every instruction here. */
-	if (!cJSON_IsString(model) || !cJSON_SetValuestring(model, m->upstream_model))
+	if (!cJSON_IsString(model) || !cJSON_SetValuestring(model, m->upstream_model)) {
 		set_field(req, "model", cJSON_CreateString(m->upstream_model));
+		as_written = false;
+	}
 	if (stream && (route == PROVIDER_CHAT || route == PROVIDER_COMPLETIONS)) {
+		as_written = false;
 		cJSON *so = cJSON_CreateObject();
 
 		cJSON_AddBoolToObject(so, "include_usage", 1);
@@ -72,6 +116,13 @@ static void openai_body(const struct config_model *m, enum provider_route route,
 
 		cJSON_AddBoolToObject(u, "include", 1);
 		set_field(req, "usage", u);
+		as_written = false;
+	}
+	if (as_written && splice_model(m, out)) {
+#if defined(__SANITIZE_ADDRESS__)
+		check_splice(req, out);
+#endif
+		return;
 	}
 	out->body = json_exact_print(req);
 	out->body_len = strlen(out->body);

@@ -162,16 +162,24 @@ static void unwrap_single_text(cJSON *msg)
 static const char *const MARK_AND_TOOLS[] = {"cache_control", "tools"};
 static const char *const MARK_AND_CONTENT[] = {"cache_control", "content"};
 
-static void strip_marks(cJSON *req, cJSON *messages)
+/* Returns whether it removed any. */
+static bool strip_marks(cJSON *req, cJSON *messages)
 {
 	cJSON *t, *msg, *part, *mark, *tools, *content, *found[2];
+	bool any;
 
 	json_members(req, MARK_AND_TOOLS, 2, found);
 	mark = found[0];
 	tools = found[1];
+	any = mark != NULL;
 	if (mark) /* OpenRouter's automatic form */
 		cJSON_Delete(cJSON_DetachItemViaPointer(req, mark));
-	cJSON_ArrayForEach(t, tools) cJSON_DeleteItemFromObjectCaseSensitive(t, "cache_control");
+	cJSON_ArrayForEach(t, tools)
+	{
+		mark = cJSON_DetachItemFromObjectCaseSensitive(t, "cache_control");
+		any = any || mark;
+		cJSON_Delete(mark);
+	}
 	cJSON_ArrayForEach(msg, messages)
 	{
 		bool removed;
@@ -193,29 +201,30 @@ static void strip_marks(cJSON *req, cJSON *messages)
 		}
 		if (removed)
 			unwrap_single_text(msg);
+		any = any || removed;
 	}
+	return any;
 }
 
-void prompt_cache_prepare(const struct config_model *m, cJSON *req)
+bool prompt_cache_prepare(const struct config_model *m, cJSON *req)
 {
 	const struct config_litellm_params *lp = &m->litellm_params;
 	cJSON *messages = get(req, "messages");
-	int marks;
+	int marks, before;
 	size_t i;
 
 	if (!cJSON_IsArray(messages))
-		return;
-	if (!takes_marks(m)) {
-		strip_marks(req, messages);
-		return;
-	}
+		return false;
+	if (!takes_marks(m))
+		return strip_marks(req, messages);
 	if (!lp->n_cache_points)
-		return;
-	marks = count_marks(req);
+		return false;
+	marks = before = count_marks(req);
 	for (i = 0; i < lp->n_cache_points && marks < PROMPT_CACHE_MAX_MARKS; i++) {
 		cJSON *msg = point_message(&lp->cache_points[i], messages);
 
 		if (cJSON_IsObject(msg))
 			marks += prompt_cache_mark(msg);
 	}
+	return marks > before;
 }

@@ -30,8 +30,8 @@ bool prompt_cache_needs_marks(const struct config_model *m);
 
 /* Readies a chat request (the attempt's own parse) for deployment m: adds the marks of
  * m's cache_control_injection_points (none past PROMPT_CACHE_MAX_MARKS in the request),
- * then removes every mark when m's wire does not take them. */
-void prompt_cache_prepare(const struct config_model *m, cJSON *req);
+ * then removes every mark when m's wire does not take them. Returns whether it changed req. */
+bool prompt_cache_prepare(const struct config_model *m, cJSON *req);
 
 /* Puts a mark on message (an OpenAI chat message object): on the last part of an array
  * content, a string content becoming one text part, else (no content: an assistant's tool

@@ -53,6 +53,13 @@ const char *provider_route_path(enum provider_route route);
  * upstream model id (every other part byte for byte), and req holds the form's plain fields as
  * strings, to read only. build() then sets the URL (and may replace the body). */
 struct provider_request {
+	/* In: the client's JSON text, when the request tree build() gets still says exactly what
+	 * it says (router_int.h, req_changed) and the text reads as written (json_parse_span);
+	 * else NULL. [model_at, model_end) is its root model's value, quotes included. A dialect
+	 * that sends the request as the client wrote it may send this text with only that span
+	 * replaced. Not freed. */
+	const char *as_written;
+	size_t as_written_len, model_at, model_end;
 	char *url;
 	char *body;
 	size_t body_len;
