@@ -216,6 +216,26 @@ static inline bool has_line_break(const char *s, size_t n, bool colon)
 static void put_header(struct buf *b, const char *name, size_t name_len, const char *value,
 		       size_t value_len)
 {
+	size_t n = name_len + value_len + 4;
+	char *p;
+
+	/* One room check and two copies where there is room (a router reply sets seven headers;
+	 * four appends each, most names past buf_append's inline 16 bytes, were 1.0k
+	 * instructions of the answer's way back). */
+	if (b->alloc - b->len > n && (!b->cap || b->cap - b->len >= n)) {
+		p = b->data + b->len;
+		memcpy(p, name, name_len);
+		p += name_len;
+		*p++ = ':';
+		*p++ = ' ';
+		memcpy(p, value, value_len);
+		p += value_len;
+		*p++ = '\r';
+		*p++ = '\n';
+		*p = '\0';
+		b->len += n;
+		return;
+	}
 	buf_append(b, name, name_len);
 	buf_append(b, ": ", 2);
 	buf_append(b, value, value_len);
