@@ -104,11 +104,11 @@ static void openai_body(const struct config_model *m, enum provider_route route,
 		as_written = false;
 	}
 	if (stream && (route == PROVIDER_CHAT || route == PROVIDER_COMPLETIONS)) {
-		as_written = false;
 		cJSON *so = cJSON_CreateObject();
 
 		cJSON_AddBoolToObject(so, "include_usage", 1);
 		set_field(req, "stream_options", so);
+		as_written = false;
 	}
 	if (strcmp(m->provider, "openrouter") == 0 &&
 	    (route == PROVIDER_CHAT || route == PROVIDER_COMPLETIONS)) {
