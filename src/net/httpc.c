@@ -619,8 +619,10 @@ const char *httpc_header(const struct httpc_req *r, const char *name)
 		v = p + n + 1;
 		while (*v == ' ' || *v == '\t')
 			v++;
-		end = strpbrk(v, "\r\n");
-		vlen = end ? (size_t)(end - v) : strlen(v);
+		/* a byte loop: values are short, and musl's strpbrk builds a table first */
+		for (end = v; *end && *end != '\r' && *end != '\n'; end++)
+			;
+		vlen = (size_t)(end - v);
 		if (vlen >= sizeof(value))
 			vlen = sizeof(value) - 1;
 		memcpy(value, v, vlen);
