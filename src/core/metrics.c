@@ -76,18 +76,6 @@ struct metrics *metrics_create(void)
 	return m;
 }
 
-static void series_free(struct series *s, size_t n_labels)
-{
-	size_t i;
-
-	for (i = 0; i < n_labels; i++)
-		free(s->values[i]);
-	free(s->values);
-	free(s->lens);
-	free(s->buckets);
-	free(s);
-}
-
 void metrics_destroy(struct metrics *m)
 {
 	struct metric *f, *fn;
@@ -100,7 +88,7 @@ void metrics_destroy(struct metrics *m)
 		fn = f->next;
 		for (s = f->series; s; s = sn) {
 			sn = s->next;
-			series_free(s, f->n_labels);
+			free(s); /* one block with its values (series_new) */
 		}
 		for (i = 0; i < f->n_labels; i++)
 			free(f->labels[i]);
@@ -248,22 +236,40 @@ static bool same_series(const struct metric *f, const struct series *s, const ch
 	return true;
 }
 
+/* A series in one block: the struct, the lengths and pointers of its values, the values, then
+ * a histogram's buckets. A lookup reads the struct, a length, a pointer and the value's bytes:
+ * in one block these are two or three cache lines, where an allocation each (the struct, the
+ * two arrays, every value) spread them over as many blocks; a request looks up a dozen series
+ * (docs/numbers.md, "The twenty-fifth look"). */
 static struct series *series_new(struct metric *f, const char *const *values)
 {
-	struct series *s = xcalloc(1, sizeof(*s));
-	size_t i, n = f->n_labels ? f->n_labels : 1;
+	size_t i, n = f->n_labels ? f->n_labels : 1, vlen[METRICS_MAX_LABELS], at, size;
+	const char *v[METRICS_MAX_LABELS];
+	struct series *s;
+	char *p;
 
-	s->values = xcalloc(n, sizeof(char *));
-	s->lens = xcalloc(n, sizeof(size_t));
+	size = sizeof(*s) + n * (sizeof(size_t) + sizeof(char *));
 	for (i = 0; i < f->n_labels; i++) {
-		const char *v = values ? value_or_none(values, i) : METRICS_OVERFLOW;
-
-		s->lens[i] = label_len(v);
-		s->values[i] = xstrndup(v, s->lens[i]);
+		v[i] = values ? value_or_none(values, i) : METRICS_OVERFLOW;
+		vlen[i] = label_len(v[i]);
+		size += vlen[i] + 1;
+	}
+	at = size = (size + 7) & ~(size_t)7;
+	if (f->type == METRIC_HISTOGRAM)
+		size += (f->n_bounds ? f->n_bounds : 1) * sizeof(double);
+	s = xcalloc(1, size);
+	s->lens = (size_t *)(s + 1);
+	s->values = (char **)(s->lens + n);
+	p = (char *)(s->values + n);
+	for (i = 0; i < f->n_labels; i++) {
+		s->lens[i] = vlen[i];
+		s->values[i] = p;
+		memcpy(p, v[i], vlen[i]);
+		p += vlen[i] + 1;
 	}
 	s->hash = label_hash((const char *const *)s->values, s->lens, f->n_labels);
 	if (f->type == METRIC_HISTOGRAM)
-		s->buckets = xcalloc(f->n_bounds ? f->n_bounds : 1, sizeof(double));
+		s->buckets = (double *)((char *)s + at);
 	return s;
 }
 
