@@ -127,10 +127,15 @@ static inline void copy_small(char *d, const char *s, size_t n)
 		d[n - 1] = z;
 	}
 }
+/* n more bytes (and the NUL after them) fit the allocation and the cap as it is. */
+static inline bool buf_has_room(const struct buf *b, size_t n)
+{
+	return b->alloc - b->len > n && (!b->cap || b->cap - b->len >= n);
+}
 static inline int buf_append(struct buf *b, const void *data, size_t n)
 {
 	/* More than 16 bytes go to the full function, and its memcpy (one copy of the code). */
-	if (n <= 16 && b->alloc - b->len > n && (!b->cap || b->cap - b->len >= n)) {
+	if (n <= 16 && buf_has_room(b, n)) {
 		copy_small(b->data + b->len, data, n); /* data may be NULL when n is 0 */
 		b->len += n;
 		b->data[b->len] = '\0';

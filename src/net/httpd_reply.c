@@ -222,7 +222,7 @@ static void put_header(struct buf *b, const char *name, size_t name_len, const c
 	/* One room check and two copies where there is room (a router reply sets seven headers;
 	 * four appends each, most names past buf_append's inline 16 bytes, were 1.0k
 	 * instructions of the answer's way back). */
-	if (b->alloc - b->len > n && (!b->cap || b->cap - b->len >= n)) {
+	if (buf_has_room(b, n)) {
 		p = b->data + b->len;
 		memcpy(p, name, name_len);
 		p += name_len;
