@@ -75,7 +75,7 @@ def main():
     a.stream_seconds, a.chunk_delay_ms, a.delay_ms, a.c1_delay_ms = 2.0, 50.0, 20.0, 1.0
     a.max_seconds = a.rounds * (a.window + a.warmup + 10) * 3 + 120
     a.timeout, a.max_conns, a.cpu_idle, a.nginx_why = 10.0, 1024, False, ""
-    a.budget_window = a.window
+    a.budget_window, a.budget_segments = a.window, 1
     fd, note = bench.hold_cpus_awake(a)
     with_nginx, a.nginx, a.hermetic = a.nginx, "", ""  # bench.Bench's: nginx from PATH
     b = bench.Bench(a)

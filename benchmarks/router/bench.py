@@ -9,7 +9,9 @@ Everything binds 127.0.0.1. One run:
      Anthropic's Messages API on the upstream side), and is left out when that check fails;
   3. ROUNDS rounds; in each round, with the targets in an order rotated per round:
        - for every rate: one WINDOW-second open-loop window (after WARMUP s; BUDGET_WINDOW s at
-         the budgets' 1,000 req/s, so that their pooled p99s rest on more requests) per target, and
+         the budgets' 1,000 req/s, so that their pooled p99s rest on more requests, cut into
+         BUDGET_SEGMENTS segments, each after its own warm-up, the targets taking turns segment
+         by segment so that a slow stretch of the machine lands on all of them) per target, and
          one window in which the plain hermetic process (as `hermetic-paired`) and the governed
          one are loaded side by side, each at the rate, one loadgen sending to them request by
          request in turn: the governed budgets compare these two. Measured in windows one
@@ -582,9 +584,17 @@ http {{
         except (OSError, ValueError, http.client.HTTPException):
             return {}
 
+    def segments(self, rate):
+        """How many segments a round's window at rate is cut into: --budget-segments at the
+        budget rate, else one."""
+        return self.a.budget_segments if rate == BUDGET_RATE else 1
+
     def window_s(self, rate):
-        """A load window's length at rate: --budget-window at the budget rate, else --window."""
-        return self.a.budget_window if rate == BUDGET_RATE else self.a.window
+        """A load window's length at rate: a segment of --budget-window at the budget rate,
+        else --window."""
+        if rate == BUDGET_RATE:
+            return self.a.budget_window / self.a.budget_segments
+        return self.a.window
 
     def window(self, t, rate):
         """One load window against t: open loop at rate, or rate None: the concurrency-1
@@ -810,19 +820,31 @@ http {{
         for i in range(a.rounds):
             order = live[i % len(live):] + live[:i % len(live)]
             for key, rate in phases:
-                rnd = {}
                 plan = self.window_plan([t for t in order if rate or t.name != "hermetic-paired"],
                                         pair_order(shared, i) if rate else [])
-                for ts in plan:
-                    what = f"rate {rate}/s" if rate else "concurrency 1"
-                    log(f"round {i + 1}/{a.rounds}, {what}: {' + '.join(t.name for t in ts)}"
-                        + (" side by side, request by request" if len(ts) > 1 else ""))
-                    with self.quiet_others(ts, live):
-                        if len(ts) > 1:
-                            rnd.update(self.interleaved_window(ts, rate))
-                        else:
-                            rnd[ts[0].name] = self.window(ts[0], rate)
-                rounds[key].append(rnd)
+                # At the budgets' rate the round's windows are cut into segments, the targets
+                # taking turns segment by segment (the order reversed every other one): the
+                # machine here switches between a fast and a slow state that lasts tens of
+                # seconds, and with one 15 s window per target a switch between hermetic's
+                # window and nginx's decided the p50 verdict (docs/numbers.md, the
+                # twenty-sixth look). Each segment is a record of its own, with its warm-up.
+                segs = self.segments(rate)
+                for s in range(segs):
+                    rnd = {}
+                    for ts in (plan if s % 2 == 0 else plan[::-1]):
+                        what = f"rate {rate}/s" if rate else "concurrency 1"
+                        part = f", segment {s + 1}/{segs}" if segs > 1 else ""
+                        log(f"round {i + 1}/{a.rounds}{part}, {what}: "
+                            f"{' + '.join(t.name for t in ts)}"
+                            + (" side by side, request by request" if len(ts) > 1 else ""))
+                        with self.quiet_others(ts, live):
+                            if len(ts) > 1:
+                                rnd.update(self.interleaved_window(ts, rate))
+                            else:
+                                rnd[ts[0].name] = self.window(ts[0], rate)
+                    for x in rnd.values():
+                        x["round"], x["segment"] = i + 1, s + 1
+                    rounds[key].append(rnd)
         self.result["rates"] = {str(rate): {"rounds": rounds[str(rate)],
                                             "summary": summarize(rounds[str(rate)], live,
                                                                  self.phase_samples(str(rate)))}
@@ -965,7 +987,7 @@ def meta(a):
             "command": a.command,
             "cpu_idle": getattr(a, "cpu_idle_note", None),
             "params": {"rates": a.rates, "rounds": a.rounds, "window_s": a.window,
-                       "budget_window_s": a.budget_window,
+                       "budget_window_s": a.budget_window, "budget_segments": a.budget_segments,
                        "warmup_s": a.warmup, "paired": not a.no_pair, "timeout_s": a.timeout,
                        "max_conns": a.max_conns,
                        "streams": a.streams, "stream_seconds": a.stream_seconds,
@@ -1022,6 +1044,9 @@ def main():
     # (docs/numbers.md, the twenty-second look). 15 s windows at the budget rate pool 750.
     ap.add_argument("--budget-window", type=float, default=15.0,
                     help=f"seconds of a load window at {BUDGET_RATE} req/s, the budgets' rate")
+    ap.add_argument("--budget-segments", type=int, default=5,
+                    help=f"segments a round's window at {BUDGET_RATE} req/s is cut into, the "
+                         "targets taking turns segment by segment, each after its own warm-up")
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--no-pair", action="store_true",
                     help="measure the governed target in windows of its own, compared with "
@@ -1067,6 +1092,7 @@ def main():
     a = ap.parse_args()
     a.rates = [int(x) for x in str(a.rates).split(",") if x.strip()]
     if not (1 <= a.rounds <= 50 and 0.5 <= a.window <= 60 and 0.5 <= a.budget_window <= 60 and
+            1 <= a.budget_segments <= 20 and a.budget_window / a.budget_segments >= 0.5 and
             1 <= a.streams <= 4096 and
             all(1 <= r <= 20000 for r in a.rates) and 0 <= a.c1_requests <= 100000 and
             0 <= a.c1_warmup <= 10000 and 0 <= a.c1_delay_ms <= 1000 and

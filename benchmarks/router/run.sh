@@ -99,7 +99,7 @@ args=(--loadgen "$TOOLS/loadgen" --upstream "$TOOLS/upstream" --hermetic "$BIN"
       --portkey-dir "$PK_DIR" --portkey-why "$PK_WHY" --command "${BENCH_COMMAND:-make bench}")
 [ -z "$PK_DIR" ] && args+=(--no-portkey)
 [ -n "$NGINX_WHY" ] && args+=(--no-floor --nginx-why "$NGINX_WHY")
-[ "${BENCH_QUICK:-0}" = 1 ] && args+=(--rounds 2 --window 2 --budget-window 2 --streams 64 --c1-requests 300 --c1-warmup 20
+[ "${BENCH_QUICK:-0}" = 1 ] && args+=(--rounds 2 --window 2 --budget-window 2 --budget-segments 2 --streams 64 --c1-requests 300 --c1-warmup 20
                                       --sustain-max-seconds 60 --sustain-window 2 --callgrind-requests 200)
 # shellcheck disable=SC2206
 args+=(${BENCH_ARGS:-})

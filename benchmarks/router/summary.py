@@ -217,7 +217,8 @@ def evaluate_budgets(res):
                   "why": f"{miss[0]}: {miss[1]}" if miss else v["why"]})
         return v
 
-    tail = BUDGET_RATE * p.get("budget_window_s", p["window_s"]) * 0.01
+    segs = p.get("budget_segments", 1)
+    tail = BUDGET_RATE * p.get("budget_window_s", p["window_s"]) / segs * 0.01
     shared = p.get("interleaved") or []
 
     def together(*names):
@@ -237,9 +238,12 @@ def evaluate_budgets(res):
             return unavailable(v, miss, not have_rate)
         a, b = summ[name].get("pooled") or {}, summ[ref].get("pooled") or {}
         x, y = a.get(f"added_{q}_us"), b.get(f"added_{q}_us")
+        part = "segment" if segs > 1 else "round"
         v["why"] = (f"added {q} = the target's {q} minus direct's, each over every round's "
-                    f"requests pooled (a round's p99 rests on its {tail:.0f} slowest requests, "
-                    f"pooled on {tail * p['rounds']:.0f}); per-round medians for the spread"
+                    f"requests pooled (a {part}'s p99 rests on its {tail:.0f} slowest requests, "
+                    f"pooled on {tail * len(rounds):.0f}); per-{part} medians for the spread"
+                    + (f"; each round's window cut into {segs} segments, the targets taking "
+                       "turns segment by segment" if segs > 1 else "")
                     + together(name, ref, "direct"))
         v["per_round"] = {name: summ[name].get(f"overhead_{q}_us"),
                           ref: summ[ref].get(f"overhead_{q}_us")}
@@ -455,6 +459,9 @@ def report(res):
                  f"for every target (order rotated per round): open-loop load for {p['window_s']} s "
                  + (f"({p['budget_window_s']} s at {BUDGET_RATE} req/s) "
                     if p.get("budget_window_s", p["window_s"]) != p["window_s"] else "")
+                 + (f"(cut into {p['budget_segments']} segments at {BUDGET_RATE} req/s, the "
+                    "targets taking turns segment by segment, each segment after its own "
+                    "warm-up) " if p.get("budget_segments", 1) > 1 else "")
                  + f"(after {p['warmup_s']} s warm-up) per rate, then concurrency 1")
     shared = p.get("interleaved") or []
     if len(shared) > 1:
@@ -474,7 +481,9 @@ def report(res):
     for rate, block in res.get("rates", {}).items():
         s = block["summary"]
         lines.append("")
-        lines.append(f"{rate} req/s: latency and overhead in µs, median of {p['rounds']} rounds [min..max]; "
+        nrec = len(block["rounds"])
+        unit = "rounds" if nrec == p["rounds"] else "segments"
+        lines.append(f"{rate} req/s: latency and overhead in µs, median of {nrec} {unit} [min..max]; "
                      "pooled: over every round's requests together")
         rows = [["target", "latency p50", "latency p99", "overhead p50", "overhead p99",
                  "pooled added p50/p99", "errors", "CPU µs/req", "upstream conns/1k req"]]
@@ -569,6 +578,7 @@ def report(res):
     # budgets
     lines.append("")
     verdicts = evaluate_budgets(res)
+    part = "segment" if p.get("budget_segments", 1) > 1 else "round"
     for v in verdicts:
         if v["pass"] is None:
             lines.append(f"budget {v['budget']}: NOT EVALUATED ({v['why']})")
@@ -577,10 +587,10 @@ def report(res):
         if v.get("reference") is not None:
             ratio = f"{v['ratio']:.2f}x" if v.get("ratio") is not None else "no ratio"
             rr = v.get("ratio_per_round")
-            rr = f" (per round {rr['min']:.2f}..{rr['max']:.2f})" if rr else ""
+            rr = f" (per {part} {rr['min']:.2f}..{rr['max']:.2f})" if rr else ""
             pr = [x for x in (v.get("per_round") or {}).values() if x]
             if len(pr) == 2:
-                rr = (f" pooled (medians of the rounds: {pr[0]['median']:+.0f} vs "
+                rr = (f" pooled (medians of the {part}s: {pr[0]['median']:+.0f} vs "
                       f"{pr[1]['median']:+.0f})")
             lines.append(f"budget {v['budget']}: {fmt_num(v['value'])} vs {v['reference_is']} "
                          f"{fmt_num(v['reference'])} {v['unit']} = {ratio}{rr} -> {verdict_word}")
