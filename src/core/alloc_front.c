@@ -5,8 +5,9 @@
  * A static link takes the first definition of malloc it meets, and libhermetic.a comes before
  * libc.a. meson defines HERMETIC_MALLOC_FRONT only when a test program linking these names
  * links, so a libc that lacks them (glibc, the sanitizer builds, a dynamic musl) keeps its
- * own malloc and the calls below do nothing. Until alloc_front_keep() sets a cap, every call
- * goes straight through, so only the command that asks for it (the router) keeps anything.
+ * own malloc and the calls below do nothing. Every block carries a 16-byte head with its size
+ * (alloc_head.c). Until alloc_front_keep() sets a cap, every call goes straight through to
+ * musl (with the head), so only the command that asks for it (the router) keeps anything.
  */
 #include "core/alloc_front.h"
 
@@ -14,8 +15,11 @@
 
 #ifdef HERMETIC_MALLOC_FRONT
 
+#include "core/alloc_head.h"
+
 #include <malloc.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <time.h>
 
 void *__libc_malloc_impl(size_t n);
@@ -33,9 +37,40 @@ static int64_t coarse_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const struct alloc_keep_base musl = {__libc_malloc_impl, __libc_calloc,	    __libc_realloc,
-					    __libc_free,	malloc_usable_size, coarse_ms};
-static struct alloc_keep front = ALLOC_KEEP_INIT(&musl);
+/* musl underneath, each block with a head that holds its size (alloc_head.c): alloc_keep asks
+ * a freed block's size on every free, and musl's malloc_usable_size reads three cache lines
+ * away from the block to answer. */
+static const struct alloc_raw musl = {__libc_malloc_impl, __libc_calloc, __libc_realloc,
+				      __libc_free};
+
+static void *h_malloc(size_t n)
+{
+	return alloc_head_malloc(&musl, n);
+}
+
+static void *h_calloc(size_t m, size_t n)
+{
+	return alloc_head_calloc(&musl, m, n);
+}
+
+static void *h_realloc(void *p, size_t n)
+{
+	return alloc_head_realloc(&musl, p, n);
+}
+
+static void h_free(void *p)
+{
+	alloc_head_free(&musl, p);
+}
+
+static size_t h_size(void *p)
+{
+	return alloc_head_size(p);
+}
+
+static const struct alloc_keep_base headed = {h_malloc, h_calloc, h_realloc,
+					      h_free,	h_size,	  coarse_ms};
+static struct alloc_keep front = ALLOC_KEEP_INIT(&headed);
 
 /* Every thread's calls go through the same lists, the store's committer's too: its SQLite
  * allocates and frees on every row, and sent straight to musl (tried: the lists for the loop
@@ -60,6 +95,21 @@ void *realloc(void *p, size_t n)
 void free(void *p)
 {
 	alloc_keep_free(&front, p);
+}
+
+/* musl's posix_memalign and memalign call aligned_alloc, so these blocks get a head too; and
+ * musl's malloc_usable_size would take a headed block for a corrupt one. Nothing in the
+ * binary calls these now: they are here so that nothing that does can free a block without a
+ * head. An aligned block is never taken from alloc_keep's lists (their blocks are aligned to
+ * 16 only), but is filed there when freed like any other. */
+void *aligned_alloc(size_t align, size_t n)
+{
+	return alloc_head_aligned(&musl, align, n);
+}
+
+size_t malloc_usable_size(void *p)
+{
+	return p ? alloc_head_size(p) : 0;
 }
 
 static void before_fork(void)
