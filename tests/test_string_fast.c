@@ -6,6 +6,7 @@
 
 #include "core/string_fast.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -213,6 +214,96 @@ static void a_long_text_is_read_to_its_end(void **state)
 	assert_true(sf_strncmp((char *)s + 1, (char *)s, 5000) > 0); /* 'x' > 'q' first */
 }
 
+/* Copies and fills: the sizes where the moves change width (1, 2, 4, 8, 16, 32, 64) and
+ * every size to past 300, longer ones, at every alignment of either end: exactly the n bytes
+ * are written, with the source's bytes (or the fill), and the guard bytes on either side stay.
+ * The lengths and offsets are the test's, checked byte by byte against its own loops. */
+#define COPY_MAX 4200
+static unsigned char src_buf[COPY_MAX + 64], dst_buf[COPY_MAX + 64], want[COPY_MAX + 64];
+
+static size_t copy_len(size_t i)
+{
+	static const size_t longer[] = {511, 512, 513, 1000, 4095, 4096, 4097, COPY_MAX};
+
+	return i <= 300 ? i : longer[i - 301];
+}
+
+static void fill_pattern(unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 131 + seed * 7 + (i >> 8));
+}
+
+static void copies_write_exactly_their_bytes(void **state)
+{
+	(void)state;
+	fill_pattern(src_buf, sizeof(src_buf), 1);
+	for (size_t i = 0; i <= 308; i++) {
+		size_t n = copy_len(i);
+
+		for (size_t so = 0; so < 16; so++)
+			for (size_t d = 0; d < 16; d++) {
+				memset(dst_buf, 0xee, sizeof(dst_buf));
+				assert_ptr_equal(sf_memcpy(dst_buf + 16 + d, src_buf + so, n),
+						 dst_buf + 16 + d);
+				for (size_t k = 0; k < 16 + d; k++)
+					assert_int_equal(dst_buf[k], 0xee);
+				for (size_t k = 0; k < n; k++)
+					assert_int_equal(dst_buf[16 + d + k], src_buf[so + k]);
+				for (size_t k = 16 + d + n; k < sizeof(dst_buf); k++)
+					assert_int_equal(dst_buf[k], 0xee);
+			}
+	}
+}
+
+static void fills_write_exactly_their_bytes(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i <= 308; i++) {
+		size_t n = copy_len(i);
+
+		for (size_t d = 0; d < 16; d++)
+			for (int c = 0; c < 3; c++) {
+				const int v[] = {0, 0xab, 0x17f}; /* only the low byte counts */
+
+				memset(dst_buf, 0xee, sizeof(dst_buf));
+				assert_ptr_equal(sf_memset(dst_buf + 16 + d, v[c], n),
+						 dst_buf + 16 + d);
+				for (size_t k = 0; k < sizeof(dst_buf); k++) {
+					int inside = k >= 16 + d && k < 16 + d + n;
+
+					assert_int_equal(dst_buf[k], inside ? (v[c] & 0xff) : 0xee);
+				}
+			}
+	}
+}
+
+/* memmove with the two blocks overlapping by every shift up to 70 bytes either way (and apart):
+ * the destination ends up with the source's bytes as they were before the call. */
+static void moves_keep_the_source_as_it_was(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i <= 308; i++) {
+		size_t n = copy_len(i);
+
+		if (n > 1000)
+			continue;
+		for (int shift = -70; shift <= 70; shift++) {
+			unsigned char *buf = dst_buf, *from = buf + 80, *to = from + shift;
+
+			fill_pattern(buf, 80 + 1000 + 80, (unsigned)shift + 5);
+			memcpy(want, buf, 80 + 1000 + 80);
+			for (size_t k = 0; k < n; k++) /* the test's own move: through a copy */
+				src_buf[k] = from[k];
+			for (size_t k = 0; k < n; k++)
+				want[80 + shift + (ptrdiff_t)k] = src_buf[k];
+			assert_ptr_equal(sf_memmove(to, from, n), to);
+			for (size_t k = 0; k < 80 + 1000 + 80; k++)
+				assert_int_equal(buf[k], want[k]);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +312,9 @@ int main(void)
 		cmocka_unit_test(strchr_stops_at_the_byte_or_the_nul),
 		cmocka_unit_test(comparisons_agree_with_the_byte_loops),
 		cmocka_unit_test(a_long_text_is_read_to_its_end),
+		cmocka_unit_test(copies_write_exactly_their_bytes),
+		cmocka_unit_test(fills_write_exactly_their_bytes),
+		cmocka_unit_test(moves_keep_the_source_as_it_was),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

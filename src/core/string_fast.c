@@ -1,5 +1,5 @@
 /* string_fast: strlen, strcmp, strncmp, memchr, memcmp, strchr and strchrnul sixteen bytes a
- * step, for the static musl build.
+ * step, for the static musl build, and on x86_64 memcpy, memmove and memset too.
  *
  * Why: musl's are written for size, not speed: strcmp, strncmp and memcmp compare a byte at a
  * time, strlen, memchr and strchrnul a word at a time after a byte loop to align. glibc's,
@@ -214,6 +214,133 @@ NO_ASAN int sf_strcmp(const char *lp, const char *rp)
 	}
 }
 
+/* Copies and fills. Up to 64 bytes: two to four moves of the widest size that fits, the last
+ * one overlapping the first (a 20-byte copy is two 16-byte moves, at 0 and at 4), every load
+ * before any store, so the same code serves memmove's overlapping blocks. Longer: sixteen bytes
+ * a step, the block at the far end loaded first and stored last, in the direction overlap
+ * allows. */
+typedef uint64_t u64u __attribute__((may_alias, aligned(1)));
+typedef uint32_t u32u __attribute__((may_alias, aligned(1)));
+typedef uint16_t u16u __attribute__((may_alias, aligned(1)));
+
+static inline v16 load16(const u8 *p)
+{
+	return *(const v16u *)p;
+}
+
+static inline void store16(u8 *p, v16 v)
+{
+	*(v16u *)p = v;
+}
+
+static inline void move_upto64(u8 *d, const u8 *s, size_t n)
+{
+	if (n <= 16) {
+		if (n >= 8) {
+			uint64_t a = *(const u64u *)s, b = *(const u64u *)(s + n - 8);
+
+			*(u64u *)d = a;
+			*(u64u *)(d + n - 8) = b;
+		} else if (n >= 4) {
+			uint32_t a = *(const u32u *)s, b = *(const u32u *)(s + n - 4);
+
+			*(u32u *)d = a;
+			*(u32u *)(d + n - 4) = b;
+		} else if (n >= 2) {
+			uint16_t a = *(const u16u *)s, b = *(const u16u *)(s + n - 2);
+
+			*(u16u *)d = a;
+			*(u16u *)(d + n - 2) = b;
+		} else if (n) {
+			*d = *s;
+		}
+	} else if (n <= 32) {
+		v16 a = load16(s), b = load16(s + n - 16);
+
+		store16(d, a);
+		store16(d + n - 16, b);
+	} else {
+		v16 a = load16(s), b = load16(s + 16), c = load16(s + n - 32),
+		    e = load16(s + n - 16);
+
+		store16(d, a);
+		store16(d + 16, b);
+		store16(d + n - 32, c);
+		store16(d + n - 16, e);
+	}
+}
+
+/* n > 16, d below s or apart: each block is loaded before the stores reach it. */
+static inline void move_up(u8 *d, const u8 *s, size_t n)
+{
+	v16 last = load16(s + n - 16);
+
+	for (size_t i = 0; i + 16 < n; i += 16)
+		store16(d + i, load16(s + i));
+	store16(d + n - 16, last);
+}
+
+/* n > 16, d above s within n: from the end down. */
+static inline void move_down(u8 *d, const u8 *s, size_t n)
+{
+	v16 first = load16(s);
+
+	for (size_t i = n; i > 16; i -= 16)
+		store16(d + i - 16, load16(s + i - 16));
+	store16(d, first);
+}
+
+void *sf_memcpy(void *restrict dst, const void *restrict src, size_t n)
+{
+	if (n <= 64)
+		move_upto64(dst, src, n);
+	else
+		move_up(dst, src, n);
+	return dst;
+}
+
+void *sf_memmove(void *dst, const void *src, size_t n)
+{
+	u8 *d = dst;
+	const u8 *s = src;
+
+	if (n <= 64)
+		move_upto64(d, s, n);
+	else if ((uintptr_t)d - (uintptr_t)s >= n) /* d below s, or past its end */
+		move_up(d, s, n);
+	else
+		move_down(d, s, n);
+	return dst;
+}
+
+void *sf_memset(void *dst, int c, size_t n)
+{
+	u8 *d = dst;
+	const u8 b = (u8)c;
+	const v16 v = (v16){0} + b;
+	const uint64_t w = 0x0101010101010101ull * b;
+
+	if (n <= 16) {
+		if (n >= 8) {
+			*(u64u *)d = w;
+			*(u64u *)(d + n - 8) = w;
+		} else if (n >= 4) {
+			*(u32u *)d = (uint32_t)w;
+			*(u32u *)(d + n - 4) = (uint32_t)w;
+		} else if (n >= 2) {
+			*(u16u *)d = (uint16_t)w;
+			*(u16u *)(d + n - 2) = (uint16_t)w;
+		} else if (n) {
+			*d = b;
+		}
+		return dst;
+	}
+	for (size_t i = 0; i + 16 < n; i += 16)
+		store16(d + i, v);
+	store16(d + n - 16, v);
+	return dst;
+}
+
 #ifdef HERMETIC_STRING_FAST
 size_t strlen(const char *s) __attribute__((alias("sf_strlen")));
 int strcmp(const char *l, const char *r) __attribute__((alias("sf_strcmp")));
@@ -222,4 +349,15 @@ void *memchr(const void *s, int c, size_t n) __attribute__((alias("sf_memchr")))
 int memcmp(const void *l, const void *r, size_t n) __attribute__((alias("sf_memcmp")));
 char *strchrnul(const char *s, int c) __attribute__((alias("sf_strchrnul")));
 char *strchr(const char *s, int c) __attribute__((alias("sf_strchr")));
+/* musl's x86_64 copies and fills are rep movsq and rep stosq, with a byte loop on either side:
+ * a few dozen cycles to start, for the router's copies of 10-40 bytes (header names and
+ * values). Its aarch64 ones are Arm's optimized routines, faster than these. memmove comes
+ * along because musl's calls its memcpy by another name (__memcpy_fwd): with ours alone, the
+ * link would pull musl's memcpy.o in for it and meet two memcpy. */
+#if defined(__x86_64__)
+void *memcpy(void *restrict d, const void *restrict s, size_t n)
+	__attribute__((alias("sf_memcpy")));
+void *memmove(void *d, const void *s, size_t n) __attribute__((alias("sf_memmove")));
+void *memset(void *d, int c, size_t n) __attribute__((alias("sf_memset")));
+#endif
 #endif
