@@ -95,7 +95,8 @@ def search(bench, targets, live, a, body, cpu_ticks):
     for _ in range(a.sustain_refine):
         for t in targets:
             lo, hi = res[t.name]["rate"], res[t.name]["first_missed"]
-            if lo is None or hi is None or hi <= lo * 1.05 or time.monotonic() > end:
+            # (an interval within 1% is as fine as the windows' noise allows)
+            if lo is None or hi is None or hi <= lo * 1.01 or time.monotonic() > end:
                 continue
             mid = int(round((lo * hi) ** 0.5))
             if run(t, mid) or run(t, mid):
