@@ -49,8 +49,11 @@ bool log_has_secret(const char *s);
 /* The same for s[0..n), n being strlen(s): for a caller that has measured it. */
 bool log_has_secret_n(const char *s, size_t n);
 
+/* cold: a log line is never a request's fast path, so the compiler moves the blocks that lead
+ * to one out of the hot code (cachegrind, profile.sh's plain request: instruction-cache misses
+ * 1,142 -> 1,104 a request, last-level 220 -> 201). */
 void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+	__attribute__((format(printf, 4, 5), cold));
 
 #define log_error(...) log_msg(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
