@@ -12,6 +12,7 @@
  * the tests do not depend on the host's tzdata.
  */
 #include "test.h"
+#include "spend_fixture.h"
 #include "core/audit.h"
 #include "core/config.h"
 #include "core/fileio.h"
@@ -40,7 +41,7 @@ static int n_dbs;
 static const struct store_migration migrations[] = {
 	{"spend", SPEND_SCHEMA_SQL},	  {"spend-estimated", SPEND_ESTIMATED_SQL},
 	{"spend-cache", SPEND_CACHE_SQL}, {"spend-lane", SPEND_LANE_SQL},
-	{"spend-text", SPEND_TEXT_SQL},
+	{"spend-text", SPEND_TEXT_SQL},	  {"spend-minute", SPEND_MINUTE_SQL},
 };
 
 static void put32(unsigned char *p, uint32_t v)
@@ -660,8 +661,9 @@ static void checks_within_a_period_do_not_query(void **state)
 	for (i = 0; i < 10000; i++)
 		assert_int_equal(check_key(&f, &k[0], t + i, msg, &which), 0);
 	assert_int_equal(n_stmts, 0);
-	/* A record is one INSERT once its strings are known: the first looks them up (and adds
-	 * them to spend_text), the next finds their ids in memory. */
+	/* A record is one INSERT once its strings and its minute are known: the first looks
+	 * them up (and adds them to spend_text and spend_minute), the next, in the same minute,
+	 * finds them in memory. */
 	assert_int_equal(record(&f, t + i, "free", "internal", 1), 0);
 	assert_true(n_stmts > 1);
 	n_stmts = 0;
@@ -1165,9 +1167,10 @@ static void a_window_commits_off_the_loop(void **state)
 	loop_destroy(loop);
 }
 
-/* The committer thread keeps the scratch of its page splits (store_mem): 3,000 rows in
- * batches of 100 split the ledger's pages many times, and blocks it gave back were handed
- * out again; every row is in and the database is sound. */
+/* The committer thread keeps the scratch of its page splits (store_mem): 3,000 rows with as
+ * many keys in batches of 100 split the pages of spend_text's index many times (an index
+ * page splits through balance_nonroot, a table's last leaf does not), and blocks it gave back
+ * were handed out again; every row is in and the database is sound. */
 static void the_committer_reuses_its_split_scratch(void **state)
 {
 	struct fx f;
@@ -1181,8 +1184,12 @@ static void the_committer_reuses_its_split_scratch(void **state)
 	assert_true(store_mem_installed());
 	store_mem_stats(&r0, &k0);
 	for (int w = 0; w < 30; w++) {
-		for (int i = 0; i < 100; i++)
-			assert_int_equal(record(&f, t + w * 100 + i, "free", "internal", 0.5), 0);
+		for (int i = 0; i < 100; i++) {
+			char key[16];
+
+			snprintf(key, sizeof(key), "k%04d", w * 100 + i);
+			assert_int_equal(record(&f, t + w * 100 + i, "free", key, 0.5), 0);
+		}
 		store_batch_end(f.store);
 	}
 	store_mem_stats(&r1, &k1);
@@ -1555,7 +1562,9 @@ static void unreadable_ledger_fails_closed_and_keeps_unsaved_spend(void **state)
 	/* Someone breaks the database: neither reads nor writes work. */
 	assert_int_equal(sqlite3_open(f.path, &other), SQLITE_OK);
 	assert_int_equal(
-		sqlite3_exec(other, "DROP VIEW spend; DROP TABLE spend_row; DROP TABLE spend_text",
+		sqlite3_exec(other,
+			     "DROP VIEW spend; DROP TABLE spend_row; DROP TABLE spend_text;"
+			     " DROP TABLE spend_minute",
 			     NULL, NULL, NULL),
 		SQLITE_OK);
 	/* A new day needs a total from the database: refused, with the cap named. */
@@ -1567,7 +1576,7 @@ static void unreadable_ledger_fails_closed_and_keeps_unsaved_spend(void **state)
 	/* Repaired, with a row of the day written meanwhile by another process. */
 	assert_int_equal(sqlite3_exec(other,
 				      SPEND_SCHEMA_SQL SPEND_ESTIMATED_SQL SPEND_CACHE_SQL
-					      SPEND_LANE_SQL SPEND_TEXT_SQL,
+					      SPEND_LANE_SQL SPEND_TEXT_SQL SPEND_MINUTE_SQL,
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
 	assert_int_equal(
@@ -1822,7 +1831,8 @@ static void migration_to_spend_text_keeps_every_row(void **state)
 	use_tz("UTC");
 	f.cfg = config_from("timezone: UTC\n");
 	f.path = xasprintf("%s/spend-%d.db", dir, n_dbs++);
-	assert_int_equal(store_open_with(f.path, migrations, ARRAY_LEN(migrations) - 1, &f.store,
+	/* every migration before spend-text */
+	assert_int_equal(store_open_with(f.path, migrations, ARRAY_LEN(migrations) - 2, &f.store,
 					 err, sizeof(err)),
 			 0);
 	db = store_db(f.store);
@@ -1878,6 +1888,70 @@ static void migration_to_spend_text_keeps_every_row(void **state)
 			NULL, NULL, NULL),
 		SQLITE_OK);
 	expect_text(&f, "SELECT count(*) FROM spend", "3");
+	free(before);
+	fx_close(&f);
+}
+
+/* A ledger from before spend-minute loses the index on ts_ms and gains spend_minute, each
+ * minute with its smallest id, whatever order ids and times were written in; rows inserted
+ * through the view note their minute (a lower id than the minute's lowers it), so every time
+ * range reads all its rows, the budgets' totals after a restart included. */
+static void migration_to_spend_minute_keeps_every_row_in_its_range(void **state)
+{
+	/* ids out of time order, as a clock stepped back writes them */
+	static const int64_t at[] = {3 * 60000 + 5, 0, 60000, 3 * 60000, -60000, 2};
+	struct fx f;
+	char err[256], *before;
+
+	use_tz("UTC");
+	f.cfg = config_from("timezone: UTC\nbudget: {daily_usd: 100}\n");
+	f.path = xasprintf("%s/spend-%d.db", dir, n_dbs++);
+	assert_int_equal(store_open_with(f.path, migrations, ARRAY_LEN(migrations) - 1, &f.store,
+					 err, sizeof(err)),
+			 0);
+	assert_int_equal(
+		sqlite3_exec(store_db(f.store),
+			     "INSERT INTO spend (id, ts_ms, day, model_group, deployment,"
+			     " key_hash, input_tokens, output_tokens, cost_usd, cost_source)"
+			     " VALUES (4, 1741996980005, '2025-03-15', 'g', 'd', 'k', 1, 1,"
+			     " 0.5, 'upstream'), (6, 1741996800000, '2025-03-15', 'g', 'd',"
+			     " 'k', 1, 1, 0.25, 'upstream'), (9, 1741996860000, '2025-03-15',"
+			     " 'g', 'd', 'k', 1, 1, 0.125, 'upstream')",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	before = db_text(&f, SPEND_DUMP_SQL);
+	assert_non_null(before);
+	store_close(f.store);
+	fx_open_store(&f);
+	expect_text(&f, SPEND_DUMP_SQL, before);
+	expect_text(&f, "SELECT count(*) FROM sqlite_schema WHERE name = 'spend_row_ts'", "0");
+	expect_text(&f,
+		    "SELECT group_concat((minute - 29033280) || ':' || first_id, ',') FROM"
+		    " (SELECT * FROM spend_minute ORDER BY minute)",
+		    "0:6,1:9,3:4");
+	/* Through the view: a row of minute 3 with a lower id, one of a new minute (before the
+	 * day: not in its total), one after the others. */
+	assert_int_equal(
+		sqlite3_exec(store_db(f.store),
+			     "INSERT INTO spend (id, ts_ms, day, model_group, deployment,"
+			     " key_hash, input_tokens, output_tokens, cost_usd, cost_source)"
+			     " VALUES (2, 1741996980000, '2025-03-15', 'g', 'd', 'k', 1, 1,"
+			     " 0.0625, 'upstream'), (NULL, 1741996740000, '2025-03-14', 'g',"
+			     " 'd', 'k', 1, 1, 8, 'upstream'), (NULL, 1741996800002,"
+			     " '2025-03-15', 'g', 'd', 'k', 1, 1, 0.03125, 'upstream')",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	expect_text(&f,
+		    "SELECT group_concat((minute - 29033280) || ':' || first_id, ',') FROM"
+		    " (SELECT * FROM spend_minute ORDER BY minute)",
+		    "-1:10,0:6,1:9,3:2");
+	for (size_t i = 0; i < ARRAY_LEN(at); i++) {
+		spend_fixture_expect_since(store_db(f.store), 1741996800000 + at[i]);
+		spend_fixture_expect_since(store_db(f.store), 1741996800000 + at[i] + 1);
+	}
+	/* A restart reads the day's total back: every row of the 15th. */
+	fx_restart(&f);
+	assert_true(spend_day_usd(f.spend, 1741996800000 + 3600000) == 0.96875);
 	free(before);
 	fx_close(&f);
 }
@@ -1940,6 +2014,7 @@ int main(void)
 		cmocka_unit_test(estimate_uses_prices_else_the_mean),
 		cmocka_unit_test(migration_marks_existing_estimates),
 		cmocka_unit_test(migration_to_spend_text_keeps_every_row),
+		cmocka_unit_test(migration_to_spend_minute_keeps_every_row_in_its_range),
 		cmocka_unit_test(create_refuses_a_database_without_the_table),
 	};
 

@@ -3,6 +3,7 @@
  * the totals keep; between its statements the committer thread yields its CPU, the loop
  * never does. */
 #include "test.h"
+#include "spend_fixture.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -27,7 +28,7 @@ static int n_dbs;
 static const struct store_migration migrations[] = {
 	{"spend", SPEND_SCHEMA_SQL},	  {"spend-estimated", SPEND_ESTIMATED_SQL},
 	{"spend-cache", SPEND_CACHE_SQL}, {"spend-lane", SPEND_LANE_SQL},
-	{"spend-text", SPEND_TEXT_SQL},
+	{"spend-text", SPEND_TEXT_SQL},	  {"spend-minute", SPEND_MINUTE_SQL},
 };
 
 /* sched_yield, counted: this program's definition comes before the C library's. It still
@@ -363,6 +364,43 @@ static void a_parameter_keeps_its_value_only_while_the_row_has_it(void **state)
 	loop_destroy(loop);
 }
 
+/* A batch notes each minute its rows fall in (spend_minute) before it writes them, even when
+ * the clock steps back within the batch: every row has its minute with an id no greater than
+ * its own, so a time range read as a range of ids (the budgets' sums) reads every row of it,
+ * and a reload of the day's total counts them all. */
+static void a_batch_notes_its_minutes_whatever_the_clock_did(void **state)
+{
+	static const int64_t at[] = {5 * 60000, 2 * 60000, 5 * 60000 + 1, 0, 2 * 60000 + 7};
+	struct fx f;
+	struct loop *loop = fx_open_on_loop(&f);
+	int64_t t = DAY_START + 3 * 3600000;
+	double cost = 1.0, sum = 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(at); i++, cost /= 2) {
+		assert_int_equal(record(&f, t + at[i], "g", "k", cost), 0);
+		sum += cost;
+	}
+	end_window(loop, f.store);
+	expect_committed(&f, "5 1.9375");
+	expect_text(
+		&f,
+		"SELECT count(*) FROM spend_row r WHERE NOT EXISTS (SELECT 1 FROM spend_minute m"
+		" WHERE m.minute = r.ts_ms / 60000 AND m.first_id <= r.id)",
+		"0");
+	expect_text(&f, "SELECT count(*) FROM spend_minute", "3");
+	for (size_t i = 0; i < ARRAY_LEN(at); i++) {
+		spend_fixture_expect_since(store_db(f.store), t + at[i]);
+		spend_fixture_expect_since(store_db(f.store), t + at[i] + 1);
+	}
+	/* A new ledger on the same store reads the day's total back from the rows. */
+	spend_destroy(f.spend);
+	f.spend = spend_create(f.store, f.cfg);
+	assert_non_null(f.spend);
+	assert_true(spend_day_usd(f.spend, t + 6 * 60000) == sum);
+	fx_close(&f);
+	loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +408,7 @@ int main(void)
 		cmocka_unit_test(a_failed_statement_of_a_batch_keeps_its_rows_in_the_totals),
 		cmocka_unit_test(the_committer_yields_between_statements_and_the_loop_never),
 		cmocka_unit_test(a_parameter_keeps_its_value_only_while_the_row_has_it),
+		cmocka_unit_test(a_batch_notes_its_minutes_whatever_the_clock_did),
 	};
 
 	main_thread = pthread_self();

@@ -2,7 +2,9 @@
  * 32 KiB are kept for reuse (two of each 4 KiB size) instead of going back at once.
  *
  * Why: a b-tree page split (balance_nonroot) takes a scratch block of about 13 KiB and gives
- * it back before the statement ends; the ledger's commit splits a page a few times a batch.
+ * it back before the statement ends; an index's pages split so (a table's appended rows do
+ * not), and the ledger's commit split one a few times a batch while spend_row had its index
+ * on ts_ms (SPEND_MINUTE_SQL); spend_text's index, the sessions' and the others' still do.
  * musl's malloc (the release binary's) maps a fresh group for each such block and unmaps it
  * when it is freed: at 1,000 req/s the committer thread made 3.3 mmap and 3.3 munmap calls a
  * 100 ms batch (perf trace) and faulted the new pages in, each munmap a TLB shootdown of the

@@ -41,6 +41,7 @@ static const struct store_migration migrations[] = {
 	{"mcp-oauth", OAUTH_STORE_SCHEMA_SQL},
 	{"mcp-oauth-dpop", OAUTH_STORE_DPOP_SQL},
 	{"spend-text", SPEND_TEXT_SQL},
+	{"spend-minute", SPEND_MINUTE_SQL},
 };
 
 void schema_register(void)

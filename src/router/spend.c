@@ -226,7 +226,8 @@ static struct key_budget *key_budget(struct spend *s, const char *key_hash,
 
 /* The budgets' sums read spend_row, the strings they name looked up once: through the view,
  * SQLite joins every string of every row summed (it drops an unused LEFT JOIN only outside
- * an aggregate). */
+ * an aggregate). Each reads its time range as a range of ids (SPEND_SINCE); a deployment's
+ * recent costs are its last rows by id, the order they were written in. */
 static int prepare(struct spend *s)
 {
 	sqlite3 *db = store_db(s->store);
@@ -234,18 +235,19 @@ static int prepare(struct spend *s)
 	s->db = db;
 	if (spend_inserts_init(&s->ins, db) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
-			       "SELECT cost_usd FROM spend_row WHERE ts_ms >= ?2 AND deployment ="
-			       " (SELECT id FROM spend_text WHERE text = ?1)"
-			       " AND estimated = 0 ORDER BY ts_ms DESC LIMIT ?3",
+			       "SELECT cost_usd FROM spend_row WHERE " SPEND_SINCE(
+				       "?2") " AND ts_ms >= ?2 AND deployment ="
+					     " (SELECT id FROM spend_text WHERE text = ?1)"
+					     " AND estimated = 0 ORDER BY id DESC LIMIT ?3",
 			       -1, &s->recent, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "SELECT COALESCE(SUM(cost_usd), 0) FROM spend_row"
-			       " WHERE ts_ms >= ?1 AND ts_ms < ?2",
+			       " WHERE " SPEND_SINCE("?1") " AND ts_ms >= ?1 AND ts_ms < ?2",
 			       -1, &s->sum, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "SELECT COALESCE(SUM(cost_usd), 0) FROM spend_row WHERE key_hash ="
-			       " (SELECT id FROM spend_text WHERE text = ?3) AND ts_ms >= ?1"
-			       " AND ts_ms < ?2",
+			       " (SELECT id FROM spend_text WHERE text = ?3) AND " SPEND_SINCE(
+				       "?1") " AND ts_ms >= ?1 AND ts_ms < ?2",
 			       -1, &s->sum_key, NULL) != SQLITE_OK) {
 		log_error("spend: the spend table is unusable: %s (the database schema is older "
 			  "than this hermetic; restart it to migrate)",

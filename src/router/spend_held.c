@@ -86,6 +86,15 @@ int spend_inserts_init(struct spend_inserts *ins, sqlite3 *db)
 			"INSERT INTO spend_text (text) VALUES (?)"
 			" ON CONFLICT (text) DO UPDATE SET text = excluded.text RETURNING id",
 			-1, SQLITE_PREPARE_PERSISTENT, &ins->text_add, NULL);
+	/* The next row's id is at least the largest there + 1 (SQLite's rowid, below 2^63 - 1);
+	 * a minute already there has a first_id no greater than that. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(
+			db,
+			"INSERT INTO spend_minute (minute, first_id)"
+			" SELECT ?1, COALESCE(MAX(id), 0) + 1 FROM spend_row WHERE true"
+			" ON CONFLICT (minute) DO NOTHING",
+			-1, SQLITE_PREPARE_PERSISTENT, &ins->minute_add, NULL);
 	return rc;
 }
 
@@ -96,6 +105,7 @@ void spend_inserts_finish(struct spend_inserts *ins)
 	insert_finish(&ins->big);
 	sqlite3_finalize(ins->text_find);
 	sqlite3_finalize(ins->text_add);
+	sqlite3_finalize(ins->minute_add);
 	memset(ins, 0, sizeof(*ins));
 }
 
@@ -221,6 +231,31 @@ static int resolve(struct spend_held *h, const struct spend_inserts *ins)
 	return SQLITE_OK;
 }
 
+/* The minute of each row held is in spend_minute, with a first_id no greater than the ids the
+ * rows will get (SPEND_MINUTE_SQL): run before the rows are written, in their transaction.
+ * A batch's rows are a few minutes at most, in order: a minute is noted once per run of it,
+ * and a row written alone in autocommit skips the minute of the row before (committed, as
+ * the strings' ids it keeps; spend_held_drop forgets it). */
+static int note_minutes(struct spend_held *h, const struct spend_inserts *ins)
+{
+	int rc;
+
+	for (size_t i = 0; i < h->n; i++) {
+		int64_t minute = h->rows[i].e.ts_ms / 60000; /* SQLite's integer division too */
+
+		if (h->minute_noted && minute == h->minute)
+			continue;
+		sqlite3_bind_int64(ins->minute_add, 1, minute);
+		rc = sqlite3_step(ins->minute_add);
+		sqlite3_reset(ins->minute_add);
+		if (rc != SQLITE_DONE)
+			return rc;
+		h->minute = minute;
+		h->minute_noted = true;
+	}
+	return SQLITE_OK;
+}
+
 /* Parameter i (from 1) of in, bound to a value of type and bits unless it holds that already
  * (struct spend_bound). Most of a row's thirteen are the row before's in the same place: its
  * six string ids, its zeros. */
@@ -324,7 +359,7 @@ size_t spend_held_write(struct spend_held *h, struct spend_inserts *ins, sqlite3
 	 * batch's unsaved share both. */
 	if (!h->n || sqlite3_get_autocommit(db))
 		return 0;
-	if (resolve(h, ins) != SQLITE_OK) {
+	if (resolve(h, ins) != SQLITE_OK || note_minutes(h, ins) != SQLITE_OK) {
 		mark_lost(h, 0, h->n, db);
 		return h->n;
 	}
@@ -354,6 +389,8 @@ int spend_held_insert(struct spend_held *one, struct spend_inserts *ins,
 		spend_held_drop(one);
 	spend_held_add(one, e, day);
 	rc = resolve(one, ins);
+	if (rc == SQLITE_OK)
+		rc = note_minutes(one, ins);
 	if (rc == SQLITE_OK) {
 		bind_held(&ins->one, 0, one, &one->rows[0]);
 		rc = sqlite3_step(ins->one.st);
@@ -384,6 +421,7 @@ void spend_held_drop(struct spend_held *h)
 {
 	h->n = 0;
 	h->n_texts = 0;
+	h->minute_noted = false;
 	h->err[0] = '\0';
 	buf_reset(&h->text);
 	/* A burst's batches grow far past a quiet one's: their memory is not kept. */

@@ -37,6 +37,8 @@ struct spend_held {
 	struct spend_held_text *texts;
 	size_t n_texts, cap_texts;
 	struct buf text;
+	int64_t minute; /* the last minute noted in spend_minute, if minute_noted */
+	bool minute_noted;
 	char err[128]; /* the last failed statement's error, "" when none */
 };
 
@@ -55,11 +57,13 @@ struct spend_insert {
 	struct spend_bound *bound; /* rows * 13 */
 };
 
-/* The INSERTs of 1, 4 and 16 rows, and the lookup and insert of a string in spend_text,
- * prepared once on the store's connection; used on one thread at a time (the store's). */
+/* The INSERTs of 1, 4 and 16 rows, the lookup and insert of a string in spend_text and the
+ * insert of a minute in spend_minute, prepared once on the store's connection; used on one
+ * thread at a time (the store's). */
 struct spend_inserts {
 	struct spend_insert one, small, big;
 	sqlite3_stmt *text_find, *text_add;
+	sqlite3_stmt *minute_add; /* a minute of spend_minute (SPEND_MINUTE_SQL), if new */
 };
 
 int spend_inserts_init(struct spend_inserts *ins, sqlite3 *db);

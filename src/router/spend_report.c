@@ -147,7 +147,8 @@ static int usage_since(sqlite3 *db, int64_t since_ms, struct spend_usage *out)
 	if (sqlite3_prepare_v2(db,
 			       "SELECT count(*), coalesce(sum(input_tokens), 0), "
 			       "coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0), "
-			       "coalesce(sum(cached_tokens), 0) FROM spend_row WHERE ts_ms >= ?",
+			       "coalesce(sum(cached_tokens), 0) FROM spend_row WHERE " SPEND_SINCE(
+				       "?1") " AND ts_ms >= ?1",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, since_ms);
