@@ -1819,41 +1819,45 @@ static void migration_marks_existing_estimates(void **state)
 	" cost_usd || '|' || cost_source || '|' || estimated || '|' || cached_tokens || '|' ||"    \
 	" cache_write_tokens || '|' || lane, ';') FROM (SELECT * FROM spend ORDER BY id)"
 
+/* f (config set) on a new database of the first n_before migrations with the rows of
+ * rows_sql, then reopened with them all (fx_open_store): spend reads every row, with its id
+ * and every column, as before the migrations after n_before. */
+static void fx_migrate_rows(struct fx *f, size_t n_before, const char *rows_sql)
+{
+	char err[256], *before;
+
+	f->path = xasprintf("%s/spend-%d.db", dir, n_dbs++);
+	assert_int_equal(
+		store_open_with(f->path, migrations, n_before, &f->store, err, sizeof(err)), 0);
+	assert_int_equal(sqlite3_exec(store_db(f->store), rows_sql, NULL, NULL, NULL), SQLITE_OK);
+	before = db_text(f, SPEND_DUMP_SQL);
+	assert_non_null(before);
+	store_close(f->store);
+	fx_open_store(f);
+	expect_text(f, SPEND_DUMP_SQL, before);
+	free(before);
+}
+
 /* A ledger of the release before spend-text keeps every row, with its id and every column,
  * read through the view as from the table before; the strings are stored once and the rows
  * hold integers; rows can still be inserted into and deleted from spend. */
 static void migration_to_spend_text_keeps_every_row(void **state)
 {
 	struct fx f;
-	char err[256], *before;
-	sqlite3 *db;
 
 	use_tz("UTC");
 	f.cfg = config_from("timezone: UTC\n");
-	f.path = xasprintf("%s/spend-%d.db", dir, n_dbs++);
 	/* every migration before spend-text */
-	assert_int_equal(store_open_with(f.path, migrations, ARRAY_LEN(migrations) - 2, &f.store,
-					 err, sizeof(err)),
-			 0);
-	db = store_db(f.store);
-	assert_int_equal(
-		sqlite3_exec(db,
-			     "INSERT INTO spend (id, ts_ms, day, model_group, deployment, key_hash,"
-			     " input_tokens, output_tokens, cost_usd, cost_source, estimated,"
-			     " cached_tokens, cache_write_tokens, lane) VALUES"
-			     " (3, 1741996800001, '2025-03-15', 'gpt', 'dep-a', 'k1', 10, 5, 0.5,"
-			     " 'upstream', 0, 4, 1, ''),"
-			     " (7, 1741996800002, '2025-03-15', 'gpt', 'dep-b', 'k2', 11, 6, 0.25,"
-			     " 'estimate', 1, 0, 0, 'private'),"
-			     " (8, 1742083200003, '2025-03-16', 'local', 'dep-b', 'k1', 12, 7, 0.0,"
-			     " 'none', 0, 0, 0, 'private')",
-			     NULL, NULL, NULL),
-		SQLITE_OK);
-	before = db_text(&f, SPEND_DUMP_SQL);
-	assert_non_null(before);
-	store_close(f.store);
-	fx_open_store(&f);
-	expect_text(&f, SPEND_DUMP_SQL, before);
+	fx_migrate_rows(&f, ARRAY_LEN(migrations) - 2,
+			"INSERT INTO spend (id, ts_ms, day, model_group, deployment, key_hash,"
+			" input_tokens, output_tokens, cost_usd, cost_source, estimated,"
+			" cached_tokens, cache_write_tokens, lane) VALUES"
+			" (3, 1741996800001, '2025-03-15', 'gpt', 'dep-a', 'k1', 10, 5, 0.5,"
+			" 'upstream', 0, 4, 1, ''),"
+			" (7, 1741996800002, '2025-03-15', 'gpt', 'dep-b', 'k2', 11, 6, 0.25,"
+			" 'estimate', 1, 0, 0, 'private'),"
+			" (8, 1742083200003, '2025-03-16', 'local', 'dep-b', 'k1', 12, 7, 0.0,"
+			" 'none', 0, 0, 0, 'private')");
 	/* 2 days, 2 groups, 2 deployments, 2 keys, 3 sources, 2 lanes ('' and private) */
 	expect_text(&f, "SELECT count(*) FROM spend_text", "13");
 	expect_text(
@@ -1888,7 +1892,6 @@ static void migration_to_spend_text_keeps_every_row(void **state)
 			NULL, NULL, NULL),
 		SQLITE_OK);
 	expect_text(&f, "SELECT count(*) FROM spend", "3");
-	free(before);
 	fx_close(&f);
 }
 
@@ -1901,29 +1904,17 @@ static void migration_to_spend_minute_keeps_every_row_in_its_range(void **state)
 	/* ids out of time order, as a clock stepped back writes them */
 	static const int64_t at[] = {3 * 60000 + 5, 0, 60000, 3 * 60000, -60000, 2};
 	struct fx f;
-	char err[256], *before;
 
 	use_tz("UTC");
 	f.cfg = config_from("timezone: UTC\nbudget: {daily_usd: 100}\n");
-	f.path = xasprintf("%s/spend-%d.db", dir, n_dbs++);
-	assert_int_equal(store_open_with(f.path, migrations, ARRAY_LEN(migrations) - 1, &f.store,
-					 err, sizeof(err)),
-			 0);
-	assert_int_equal(
-		sqlite3_exec(store_db(f.store),
-			     "INSERT INTO spend (id, ts_ms, day, model_group, deployment,"
-			     " key_hash, input_tokens, output_tokens, cost_usd, cost_source)"
-			     " VALUES (4, 1741996980005, '2025-03-15', 'g', 'd', 'k', 1, 1,"
-			     " 0.5, 'upstream'), (6, 1741996800000, '2025-03-15', 'g', 'd',"
-			     " 'k', 1, 1, 0.25, 'upstream'), (9, 1741996860000, '2025-03-15',"
-			     " 'g', 'd', 'k', 1, 1, 0.125, 'upstream')",
-			     NULL, NULL, NULL),
-		SQLITE_OK);
-	before = db_text(&f, SPEND_DUMP_SQL);
-	assert_non_null(before);
-	store_close(f.store);
-	fx_open_store(&f);
-	expect_text(&f, SPEND_DUMP_SQL, before);
+	/* every migration before spend-minute */
+	fx_migrate_rows(&f, ARRAY_LEN(migrations) - 1,
+			"INSERT INTO spend (id, ts_ms, day, model_group, deployment,"
+			" key_hash, input_tokens, output_tokens, cost_usd, cost_source)"
+			" VALUES (4, 1741996980005, '2025-03-15', 'g', 'd', 'k', 1, 1,"
+			" 0.5, 'upstream'), (6, 1741996800000, '2025-03-15', 'g', 'd',"
+			" 'k', 1, 1, 0.25, 'upstream'), (9, 1741996860000, '2025-03-15',"
+			" 'g', 'd', 'k', 1, 1, 0.125, 'upstream')");
 	expect_text(&f, "SELECT count(*) FROM sqlite_schema WHERE name = 'spend_row_ts'", "0");
 	expect_text(&f,
 		    "SELECT group_concat((minute - 29033280) || ':' || first_id, ',') FROM"
@@ -1952,7 +1943,6 @@ static void migration_to_spend_minute_keeps_every_row_in_its_range(void **state)
 	/* A restart reads the day's total back: every row of the 15th. */
 	fx_restart(&f);
 	assert_true(spend_day_usd(f.spend, 1741996800000 + 3600000) == 0.96875);
-	free(before);
 	fx_close(&f);
 }
 
