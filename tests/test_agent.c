@@ -1000,6 +1000,7 @@ struct direct {
 	int done;
 	double cost, day_at_done;
 	bool counted_at_done, total_at_done;
+	unsigned long yields_at_done, yields_after;
 };
 
 static bool rendered(struct fx *f, const char *metric)
@@ -1023,6 +1024,7 @@ static void direct_done(struct router_call *c, const struct router_result *r, vo
 	d->day_at_done = spend_day_usd(d->f->spend, now_wall_ms());
 	d->counted_at_done = rendered(d->f, "litellm_requests_metric_total{");
 	d->total_at_done = rendered(d->f, "litellm_proxy_total_requests_metric_total{");
+	d->yields_at_done = loop_yields(d->f->loop);
 	loop_stop(d->f->loop);
 }
 
@@ -1039,6 +1041,7 @@ static void direct_call(struct fx *f, bool reply_first, struct direct *d)
 	script(f, &(struct step){.content = "ok", .prompt = 1000, .completion = 500, .cached = -1});
 	assert_int_equal(router_chat(f->router, body, strlen(body), &who, &cbs, d, &call), 0);
 	loop_run(f->loop);
+	d->yields_after = loop_yields(f->loop);
 	assert_false(f->timed_out);
 	assert_int_equal(d->done, 1);
 	/* model_info prices: 1000 * 1e-6 + 500 * 2e-6, in the reply either way */
@@ -1047,8 +1050,9 @@ static void direct_call(struct fx *f, bool reply_first, struct direct *d)
 
 /* An in-process caller finds the attempt's row and metrics recorded when on_done runs (its
  * next call is checked against them); a reply_first caller (HTTP ingress) gets on_done first,
- * and the row and metrics follow before control returns to the loop. Each way exactly one
- * row: the day's total grows by the call's cost once. */
+ * then the loop yields the CPU once (the client it woke reads its answer first), and the row
+ * and metrics follow before control returns to the loop. Each way exactly one row: the day's
+ * total grows by the call's cost once. */
 static void test_reply_first_records_the_attempt_right_after_on_done(void **state)
 {
 	struct fx *f = fx_create(NULL);
@@ -1058,6 +1062,7 @@ static void test_reply_first_records_the_attempt_right_after_on_done(void **stat
 	assert_true(fabs(d.day_at_done - 0.002) < 1e-9);
 	assert_true(d.counted_at_done);
 	assert_false(d.total_at_done); /* the per-call total always follows on_done */
+	assert_int_equal(d.yields_after, d.yields_at_done); /* in-process: no yield */
 	assert_true(fabs(spend_day_usd(f->spend, now_wall_ms()) - 0.002) < 1e-9);
 
 	fx_destroy(f);
@@ -1066,6 +1071,7 @@ static void test_reply_first_records_the_attempt_right_after_on_done(void **stat
 	assert_true(fabs(d.day_at_done) < 1e-9);
 	assert_false(d.counted_at_done);
 	assert_false(d.total_at_done);
+	assert_int_equal(d.yields_after, d.yields_at_done + 1); /* after on_done, idle: once */
 	/* recorded by the time the loop ran on: once */
 	assert_true(fabs(spend_day_usd(f->spend, now_wall_ms()) - 0.002) < 1e-9);
 	assert_true(rendered(f, "litellm_requests_metric_total{"));

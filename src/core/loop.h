@@ -68,4 +68,10 @@ void *loop_user(const struct loop *l);
 #define LOOP_OFFLOAD_JOBS 16
 struct offload *loop_offload(struct loop *l);
 
+/* Gives this CPU to another ready task (sched_yield) when no event of the loop is ready: for
+ * after a reply, so the client it woke reads it before the caller's bookkeeping. */
+void loop_yield_if_idle(struct loop *l);
+/* How many times loop_yield_if_idle yielded. */
+unsigned long loop_yields(const struct loop *l);
+
 #endif

@@ -902,7 +902,10 @@ static void finish(struct router_call *c)
 	router_pool_drop(c);
 	code[fmt_int(code, c->final_status)] = '\0';
 	c->cbs.on_done(c, &res, c->arg);
-	/* The client has its answer: what it cost and counts comes after (reply_first). */
+	/* The client has its answer: what it cost and counts comes after (reply_first), once the
+	 * client, woken on this CPU, has had it to run (docs/numbers.md, the thirtieth look). */
+	if (c->who.reply_first)
+		loop_yield_if_idle(r->loop);
 	if (c->record_pending)
 		router_record(c);
 	if (c->count_pending)
