@@ -389,10 +389,11 @@ void loop_curl_release(struct loop *l, CURL *easy)
 	l->easy_pool[l->n_easy_pool++] = easy;
 }
 
-/* A task this thread wakes (a client reading the answer it was sent) is put on this thread's
- * CPU by the kernel, and waits there while the thread runs on. Yielding lets it run first; with
- * no event ready the loop would soon sleep anyway, and with events ready they go first, so no
- * request waits behind the yield. sched_yield returns at once when nothing else is ready here. */
+/* A task this thread wakes (a client reading the answer it was sent) is often put on this
+ * thread's CPU by the kernel (wake-affine, as on the bench's VM: docs/numbers.md), and waits
+ * there while the thread runs on. Yielding lets it run first; with no event ready the loop
+ * would soon sleep anyway, and with events ready they go first, so no request waits behind
+ * the yield. sched_yield returns at once when nothing else is ready on this CPU. */
 void loop_yield_if_idle(struct loop *l)
 {
 	if (event_base_get_num_events(l->base, EVENT_BASE_COUNT_ACTIVE) != 0)
